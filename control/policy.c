@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+/* Policy parser: libyaml's document API, so every node keeps its line and column. */
+#include <linegate/policy.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+struct pctx {
+	yaml_document_t *doc;
+	const char *name;
+	char *err;
+	size_t errlen;
+};
+
+static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int off;
+
+	off = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", c->name,
+		       n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1);
+	if (off < 0 || (size_t)off >= c->errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(c->err + off, c->errlen - off, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsigned long min,
+		    unsigned long max, unsigned long *out)
+{
+	const char *s = scalar(n);
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return perr(c, n, "'%s' must be a number", key);
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || s[0] == '-')
+		return perr(c, n, "'%s' must be a whole number, not '%s'", key, s);
+	if (v < min || v > max)
+		return perr(c, n, "'%s' is %lu, must be between %lu and %lu", key, v, min, max);
+	*out = v;
+	return 0;
+}
+
+static int get_float(struct pctx *c, const yaml_node_t *n, const char *key, float *out)
+{
+	const char *s = scalar(n);
+	char *end;
+	float v;
+
+	if (!s || !*s)
+		return perr(c, n, "'%s' must be a number", key);
+	errno = 0;
+	v = strtof(s, &end);
+	if (errno || *end)
+		return perr(c, n, "'%s' must be a number, not '%s'", key, s);
+	*out = v;
+	return 0;
+}
+
+static int get_str(struct pctx *c, const yaml_node_t *n, const char *key, char *out, size_t len)
+{
+	const char *s = scalar(n);
+
+	if (!s)
+		return perr(c, n, "'%s' must be a string", key);
+	if (strlen(s) >= len)
+		return perr(c, n, "'%s' is longer than %zu characters", key, len - 1);
+	strcpy(out, s);
+	return 0;
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+static int get_key(struct pctx *c, const yaml_node_t *n, uint8_t *out)
+{
+	const char *s = scalar(n);
+
+	if (!s || strlen(s) != 2 * LG_KEY_LEN)
+		return perr(c, n, "a key must be %d hex digits (%d bytes)", 2 * LG_KEY_LEN,
+			    LG_KEY_LEN);
+	for (int i = 0; i < LG_KEY_LEN; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return perr(c, n, "a key must be hex digits only");
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void lg_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* Iterate a mapping's pairs as (key string, key node, value node). */
+#define for_each_pair(c, map, pair)                                                      \
+	for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;                   \
+	     pair < (map)->data.mapping.pairs.top; pair++)
+
+static yaml_node_t *node(struct pctx *c, int idx)
+{
+	return yaml_document_get_node(c->doc, idx);
+}
+
+static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'keys' must be a list of {id, key}");
+	d->nkeys = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *k = node(c, *it);
+		struct lg_policy_key *key;
+		bool have_id = false, have_key = false;
+
+		if (k->type != YAML_MAPPING_NODE)
+			return perr(c, k, "each key must be a mapping {id, key}");
+		if (d->nkeys == 2)
+			return perr(c, k, "at most two keys per device (the current one and the next)");
+		key = &d->keys[d->nkeys];
+		for_each_pair(c, k, p) {
+			const char *name = scalar(node(c, p->key));
+			yaml_node_t *v = node(c, p->value);
+			unsigned long u;
+			int err;
+
+			if (name && !strcmp(name, "id")) {
+				err = get_uint(c, v, "id", 0, 255, &u);
+				key->id = (uint8_t)u;
+				have_id = true;
+			} else if (name && !strcmp(name, "key")) {
+				err = get_key(c, v, key->bytes);
+				have_key = true;
+			} else {
+				err = perr(c, node(c, p->key), "unknown key field '%s'",
+					   name ? name : "?");
+			}
+			if (err)
+				return err;
+		}
+		if (!have_id || !have_key)
+			return perr(c, k, "a key needs both 'id' and 'key'");
+		if (d->nkeys == 1 && d->keys[0].id == key->id)
+			return perr(c, k, "two keys with id %u", key->id);
+		d->nkeys++;
+	}
+	if (!d->nkeys)
+		return perr(c, n, "a device needs at least one key");
+	return 0;
+}
+
+static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	bool have_id = false, have_src = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "a device must be a mapping");
+	memset(d, 0, sizeof(*d));
+	for_each_pair(c, n, p) {
+		const char *name = scalar(node(c, p->key));
+		yaml_node_t *v = node(c, p->value);
+		unsigned long u;
+		int err = 0;
+
+		if (!name) {
+			err = perr(c, node(c, p->key), "device fields are named by plain strings");
+		} else if (!strcmp(name, "id")) {
+			err = get_uint(c, v, "id", 1, UINT32_MAX, &u);
+			d->id = (uint32_t)u;
+			have_id = true;
+		} else if (!strcmp(name, "name")) {
+			err = get_str(c, v, "name", d->name, sizeof(d->name));
+			/* Names go into JSON, MQTT topics and metric labels unescaped. */
+			for (const char *q = d->name; !err && *q; q++)
+				if (!isalnum((unsigned char)*q) && !strchr("._-", *q))
+					err = perr(c, v, "a device name may hold only letters, digits, "
+						   "'.', '_' and '-'");
+		} else if (!strcmp(name, "source")) {
+			const char *s = scalar(v);
+
+			if (s && inet_pton(AF_INET, s, d->addr) == 1)
+				d->family = AF_INET;
+			else if (s && inet_pton(AF_INET6, s, d->addr) == 1)
+				d->family = AF_INET6;
+			else
+				err = perr(c, v, "'source' must be an IPv4 or IPv6 address");
+			have_src = true;
+		} else if (!strcmp(name, "port")) {
+			err = get_uint(c, v, "port", 0, 65535, &u);
+			d->port = (uint16_t)u;
+		} else if (!strcmp(name, "keys")) {
+			err = parse_keys(c, v, d);
+		} else {
+			err = perr(c, node(c, p->key), "unknown device field '%s'", name);
+		}
+		if (err)
+			return err;
+	}
+	if (!have_id)
+		return perr(c, n, "a device needs an 'id'");
+	if (!have_src)
+		return perr(c, n, "device %u needs a bound 'source' address", d->id);
+	if (!d->nkeys)
+		return perr(c, n, "device %u needs 'keys'", d->id);
+	if (!d->name[0])
+		snprintf(d->name, sizeof(d->name), "device-%u", d->id);
+	return 0;
+}
+
+static int cmp_dev(const void *a, const void *b)
+{
+	const struct lg_policy_device *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'detection' must be a mapping");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u = 0;
+		int err;
+
+		if (name && !strcmp(name, "window")) {
+			err = get_uint(c, v, "window", 8, 65536, &u);
+			p->window = (uint32_t)u;
+		} else if (name && !strcmp(name, "batch")) {
+			err = get_uint(c, v, "batch", 1, 4096, &u);
+			p->batch = (uint32_t)u;
+		} else if (name && !strcmp(name, "deadline_ms")) {
+			err = get_uint(c, v, "deadline_ms", 1, 60000, &u);
+			p->deadline_ms = (uint32_t)u;
+		} else if (name && !strcmp(name, "model")) {
+			err = get_str(c, v, "model", p->model, sizeof(p->model));
+		} else if (name && !strcmp(name, "threshold")) {
+			err = get_float(c, v, "threshold", &p->threshold);
+		} else {
+			err = perr(c, node(c, pr->key), "unknown detection field '%s'",
+				   name ? name : "?");
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
+{
+	bool have_version = false;
+
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return perr(c, root, "the policy must be a mapping with 'version' and 'devices'");
+	for_each_pair(c, root, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u;
+		int err = 0;
+
+		if (!name) {
+			err = perr(c, node(c, pr->key), "top-level keys are plain strings");
+		} else if (!strcmp(name, "version")) {
+			err = get_uint(c, v, "version", 1, 1, &u);
+			have_version = true;
+		} else if (!strcmp(name, "port")) {
+			err = get_uint(c, v, "port", 1, 65535, &u);
+			p->port = (uint16_t)u;
+		} else if (!strcmp(name, "detection")) {
+			err = parse_detection(c, v, p);
+		} else if (!strcmp(name, "output")) {
+			if (v->type != YAML_MAPPING_NODE)
+				return perr(c, v, "'output' must be a mapping");
+			for_each_pair(c, v, o) {
+				const char *on = scalar(node(c, o->key));
+
+				if (on && !strcmp(on, "jsonl"))
+					err = get_str(c, node(c, o->value), "jsonl", p->jsonl,
+						      sizeof(p->jsonl));
+				else
+					err = perr(c, node(c, o->key), "unknown output field '%s'",
+						   on ? on : "?");
+				if (err)
+					return err;
+			}
+		} else if (!strcmp(name, "devices")) {
+			size_t cnt;
+
+			if (v->type != YAML_SEQUENCE_NODE)
+				return perr(c, v, "'devices' must be a list");
+			cnt = v->data.sequence.items.top - v->data.sequence.items.start;
+			if (cnt > LG_POLICY_MAX_DEVICES)
+				return perr(c, v, "at most %d devices", LG_POLICY_MAX_DEVICES);
+			free(p->devices);
+			p->devices = calloc(cnt ? cnt : 1, sizeof(*p->devices));
+			if (!p->devices)
+				return -ENOMEM;
+			p->ndevices = 0;
+			for (size_t i = 0; i < cnt; i++) {
+				yaml_node_t *dn = node(c, v->data.sequence.items.start[i]);
+
+				err = parse_device(c, dn, &p->devices[i]);
+				if (err)
+					return err;
+				for (size_t j = 0; j < i; j++)
+					if (p->devices[j].id == p->devices[i].id)
+						return perr(c, dn, "device id %u is enrolled twice",
+							    p->devices[i].id);
+				p->ndevices++;
+			}
+		} else {
+			err = perr(c, node(c, pr->key), "unknown top-level key '%s'", name);
+		}
+		if (err)
+			return err;
+	}
+	if (!have_version)
+		return perr(c, root, "the policy needs 'version: 1'");
+	qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
+	return 0;
+}
+
+int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
+		    char *err, size_t errlen)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	struct lg_policy p = {
+		.port = 4739, .window = 256, .batch = 16, .deadline_ms = 50, .jsonl = "-",
+	};
+	struct pctx c = { .doc = &doc, .name = name, .err = err, .errlen = errlen };
+	int ret;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
+			 parser.problem_mark.column + 1,
+			 parser.problem ? parser.problem : "YAML syntax error");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	ret = parse_root(&c, yaml_document_get_root_node(&doc), &p);
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (ret) {
+		free(p.devices);
+		return ret;
+	}
+	SHA256((const unsigned char *)text, len, p.hash);
+	*out = p;
+	return 0;
+}
+
+static int resolve(char *path, size_t len, const char *dir)
+{
+	char tmp[LG_PATH_MAX];
+
+	if (!path[0] || path[0] == '/' || !strcmp(path, "-"))
+		return 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, path) >= sizeof(tmp) ||
+	    strlen(tmp) >= len)
+		return -ENAMETOOLONG;
+	strcpy(path, tmp);
+	return 0;
+}
+
+int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL, dir[LG_PATH_MAX];
+	long len;
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		ret = -EIO;
+		goto out;
+	}
+	text = malloc(len + 1);
+	if (!text) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (fread(text, 1, len, f) != (size_t)len) {
+		ret = -EIO;
+		snprintf(err, errlen, "%s: read failed", path);
+		goto out;
+	}
+	text[len] = '\0';
+	ret = lg_policy_parse(text, len, path, out, err, errlen);
+	if (ret)
+		goto out;
+	snprintf(dir, sizeof(dir), "%s", path);
+	{
+		char *slash = strrchr(dir, '/');
+
+		if (slash)
+			*slash = '\0';
+		else
+			strcpy(dir, ".");
+	}
+	if (resolve(out->model, sizeof(out->model), dir) ||
+	    resolve(out->jsonl, sizeof(out->jsonl), dir)) {
+		lg_policy_free(out);
+		snprintf(err, errlen, "%s: a path in the policy is too long", path);
+		ret = -ENAMETOOLONG;
+	}
+out:
+	free(text);
+	fclose(f);
+	return ret;
+}
+
+void lg_policy_free(struct lg_policy *p)
+{
+	if (!p)
+		return;
+	free(p->devices);
+	p->devices = NULL;
+	p->ndevices = 0;
+}
+
+const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_t id)
+{
+	size_t lo = 0, hi = p->ndevices;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->devices[mid].id == id)
+			return &p->devices[mid];
+		if (p->devices[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

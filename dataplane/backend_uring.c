@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uring backend: one SO_REUSEPORT UDP socket per worker, read by a multishot
+ * recvmsg that picks its buffers from a provided buffer ring. One submission
+ * serves many datagrams; the kernel ends it (no IORING_CQE_F_MORE) when the
+ * ring runs dry or the CQ overflows, and we re-arm it then.
+ */
+#include <linegate/backend.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BGID 7
+
+struct lg_backend {
+	struct io_uring ring;
+	int fd;
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	uint8_t *bufs;
+	size_t bufs_size;
+	unsigned nbufs, buf_size, mask;
+	struct msghdr msg; /* the template multishot recvmsg lays out each buffer by */
+	int armed;
+	uint64_t nobufs, truncated, cq_overflow;
+};
+
+static int arm(struct lg_backend *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recvmsg_multishot(sqe, b->fd, &b->msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	b->armed = 1;
+	return 0;
+}
+
+static int open_socket(const struct lg_backend_conf *conf)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(conf->port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(conf->port) };
+	int one = 1, zero = 0, rcvbuf = 8 << 20, fd, ret;
+	bool v4 = conf->bind_addr && strchr(conf->bind_addr, ':') == NULL;
+
+	fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	/* A bigger socket buffer absorbs bursts while a worker is scoring a batch. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	if (v4) {
+		if (inet_pton(AF_INET, conf->bind_addr, &a4.sin_addr) != 1) {
+			close(fd);
+			return -EINVAL;
+		}
+		ret = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	} else {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (conf->bind_addr && inet_pton(AF_INET6, conf->bind_addr, &a6.sin6_addr) != 1) {
+			close(fd);
+			return -EINVAL;
+		}
+		ret = bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+	}
+	if (ret) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void uring_close(struct lg_backend *b)
+{
+	if (!b)
+		return;
+	if (b->br) {
+		io_uring_unregister_buf_ring(&b->ring, BGID);
+		munmap(b->br, b->br_size);
+	}
+	if (b->bufs)
+		munmap(b->bufs, b->bufs_size);
+	if (b->ring.ring_fd > 0)
+		io_uring_queue_exit(&b->ring);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+}
+
+static int uring_open(struct lg_backend **out, const struct lg_backend_conf *conf)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
+	struct io_uring_buf_reg reg = { 0 };
+	struct lg_backend *b;
+	int ret;
+
+	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1) || conf->nbufs > 32768 ||
+	    conf->buf_size < 256)
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->fd = -1;
+	b->nbufs = conf->nbufs;
+	b->buf_size = conf->buf_size;
+	b->mask = io_uring_buf_ring_mask(conf->nbufs);
+	b->msg.msg_namelen = sizeof(struct sockaddr_in6);
+
+	ret = io_uring_queue_init_params(64, &b->ring, &p);
+	if (ret)
+		goto err;
+	b->fd = open_socket(conf);
+	if (b->fd < 0) {
+		ret = b->fd;
+		goto err;
+	}
+	/* liburing 2.3 has no io_uring_setup_buf_ring(): map the ring ourselves. */
+	b->br_size = (conf->nbufs * sizeof(struct io_uring_buf) + 4095) & ~4095UL;
+	b->br = mmap(NULL, b->br_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (b->br == MAP_FAILED) {
+		b->br = NULL;
+		ret = -errno;
+		goto err;
+	}
+	b->bufs_size = (size_t)conf->nbufs * conf->buf_size;
+	b->bufs = mmap(NULL, b->bufs_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+		       -1, 0);
+	if (b->bufs == MAP_FAILED) {
+		b->bufs = NULL;
+		ret = -errno;
+		goto err;
+	}
+	reg.ring_addr = (unsigned long)b->br;
+	reg.ring_entries = conf->nbufs;
+	reg.bgid = BGID;
+	ret = io_uring_register_buf_ring(&b->ring, &reg, 0);
+	if (ret) {
+		munmap(b->br, b->br_size);
+		b->br = NULL;
+		goto err;
+	}
+	io_uring_buf_ring_init(b->br);
+	for (unsigned i = 0; i < conf->nbufs; i++)
+		io_uring_buf_ring_add(b->br, b->bufs + (size_t)i * conf->buf_size, conf->buf_size,
+				      i, b->mask, i);
+	io_uring_buf_ring_advance(b->br, conf->nbufs);
+	ret = arm(b);
+	if (ret)
+		goto err;
+	ret = io_uring_submit(&b->ring);
+	if (ret < 0)
+		goto err;
+	*out = b;
+	return 0;
+err:
+	uring_close(b);
+	return ret;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void fill_src(struct lg_rx_pkt *pkt, const void *name)
+{
+	const struct sockaddr_in6 *s6 = name;
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(pkt->src_addr, 0, sizeof(pkt->src_addr));
+	if (s6->sin6_family == AF_INET) {
+		const struct sockaddr_in *s4 = name;
+
+		pkt->family = AF_INET;
+		memcpy(pkt->src_addr, &s4->sin_addr, 4);
+		pkt->src_port = ntohs(s4->sin_port);
+	} else if (!memcmp(&s6->sin6_addr, v4mapped, sizeof(v4mapped))) {
+		pkt->family = AF_INET;
+		memcpy(pkt->src_addr, (const uint8_t *)&s6->sin6_addr + 12, 4);
+		pkt->src_port = ntohs(s6->sin6_port);
+	} else {
+		pkt->family = AF_INET6;
+		memcpy(pkt->src_addr, &s6->sin6_addr, 16);
+		pkt->src_port = ntohs(s6->sin6_port);
+	}
+}
+
+static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
+			  int timeout_ms)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_ms / 1000, .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+	};
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0, n = 0;
+	uint64_t t;
+	int ret;
+
+	if (!b->armed) {
+		ret = arm(b);
+		if (ret)
+			return ret;
+	}
+	ret = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL,
+					       NULL);
+	if (ret == -ETIME || ret == -EINTR)
+		return 0;
+	if (ret < 0)
+		return ret;
+	t = now_ns();
+	io_uring_for_each_cqe(&b->ring, head, cqe) {
+		struct io_uring_recvmsg_out *o;
+		struct lg_rx_pkt *pkt;
+		unsigned bid;
+		uint8_t *buf;
+
+		if (n == max)
+			break;
+		seen++;
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			b->armed = 0;
+		if (cqe->res < 0) {
+			/* ENOBUFS: every buffer is in the worker's hands; the datagram waits in
+			 * the socket and is read once buffers come back. */
+			if (cqe->res == -ENOBUFS)
+				b->nobufs++;
+			else if (cqe->res != -ECANCELED)
+				b->cq_overflow++;
+			continue;
+		}
+		if (!(cqe->flags & IORING_CQE_F_BUFFER))
+			continue;
+		bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+		buf = b->bufs + (size_t)bid * b->buf_size;
+		pkt = &pkts[n];
+		o = io_uring_recvmsg_validate(buf, cqe->res, &b->msg);
+		pkt->buf_id = bid;
+		if (!o) {
+			/* Give the buffer straight back: there is nothing in it to look at. */
+			io_uring_buf_ring_add(b->br, buf, b->buf_size, bid, b->mask, 0);
+			io_uring_buf_ring_advance(b->br, 1);
+			b->truncated++;
+			continue;
+		}
+		fill_src(pkt, io_uring_recvmsg_name(o));
+		pkt->data = io_uring_recvmsg_payload(o, &b->msg);
+		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &b->msg);
+		pkt->truncated = !!(o->flags & MSG_TRUNC);
+		if (pkt->truncated)
+			b->truncated++;
+		pkt->rx_ns = t;
+		n++;
+	}
+	io_uring_cq_advance(&b->ring, seen);
+	return (int)n;
+}
+
+static void uring_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		io_uring_buf_ring_add(b->br, b->bufs + (size_t)pkts[i].buf_id * b->buf_size,
+				      b->buf_size, pkts[i].buf_id, b->mask, i);
+	io_uring_buf_ring_advance(b->br, n);
+}
+
+static uint64_t uring_dropped(const struct lg_backend *b)
+{
+	return b->truncated + b->cq_overflow;
+}
+
+const struct lg_backend_ops lg_backend_uring = {
+	.name = "uring",
+	.open = uring_open,
+	.rx_burst = uring_rx_burst,
+	.release = uring_release,
+	.close = uring_close,
+	.dropped = uring_dropped,
+};
+
+const struct lg_backend_ops *lg_backend_find(const char *name)
+{
+	if (!strcmp(name, "uring"))
+		return &lg_backend_uring;
+	return NULL;
+}

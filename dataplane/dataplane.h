@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal to the data plane: generations, workers, the output thread. */
+#ifndef LINEGATE_DATAPLANE_H
+#define LINEGATE_DATAPLANE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <linegate/backend.h>
+#include <linegate/detector.h>
+#include <linegate/features.h>
+#include <linegate/frame.h>
+#include <linegate/policy.h>
+#include <linegate/replay.h>
+
+#define LG_MAX_WORKERS 64
+#define LG_BURST 64
+
+/* Per device per worker: only that worker writes it. It outlives policy
+ * generations: a new generation takes over the same object for the same id. */
+struct lg_dev_state {
+	struct lg_replay replay;
+	float *win;          /* channels x window samples, allocated on the first frame */
+	uint32_t fill;       /* samples per channel in win */
+	uint8_t channels;
+	uint64_t last_seq;   /* sequence of the newest frame that went into win */
+	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
+	_Atomic uint64_t admitted, windows, alerts;
+	_Atomic uint32_t last_score_bits;
+};
+
+/* An applied policy. Immutable once published, except the state objects. */
+struct lg_gen {
+	uint64_t epoch;
+	struct lg_policy policy;
+	unsigned nworkers;
+	struct lg_dev_state **state[LG_MAX_WORKERS]; /* [worker][device index] */
+};
+
+struct lg_event {
+	uint32_t device_id;
+	uint8_t channel;
+	uint8_t alert;
+	float score;
+	float threshold;
+	uint64_t seq;       /* newest frame in the window */
+	uint64_t rx_ns;     /* arrival of the window's first frame */
+	uint64_t scored_ns;
+	char name[LG_NAME_MAX];
+};
+
+/* Single-producer single-consumer ring of events; power-of-two size. */
+struct lg_spsc {
+	_Alignas(64) _Atomic uint64_t head; /* producer */
+	_Alignas(64) _Atomic uint64_t tail; /* consumer */
+	_Alignas(64) uint64_t mask;
+	struct lg_event *slots;
+};
+
+int lg_spsc_init(struct lg_spsc *r, unsigned size);
+void lg_spsc_free(struct lg_spsc *r);
+bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e);
+bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e);
+
+struct lg_worker_stats {
+	_Atomic uint64_t rx;
+	_Atomic uint64_t reason[LG_REASON_MAX];
+	_Atomic uint64_t windows, scored, alerts, batches, heartbeats;
+	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
+	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
+};
+
+struct lg_dp;
+
+struct lg_worker {
+	unsigned id;
+	struct lg_dp *dp;
+	pthread_t thread;
+	const struct lg_backend_ops *ops;
+	struct lg_backend *be;
+	struct lg_detector det;
+	float *batch;          /* batch x LG_FEAT_N rows */
+	float *scores;
+	struct lg_event *meta; /* per row */
+	struct lg_dev_state **row_state; /* per row */
+	unsigned rows;
+	uint64_t oldest_ns;
+	struct lg_spsc alerts, scores_ring;
+	struct lg_worker_stats st;
+	_Atomic uint64_t seen_epoch;
+};
+
+struct lg_dp {
+	_Atomic(struct lg_gen *) gen;
+	pthread_mutex_t apply_lock; /* serialises generation changes */
+	unsigned nworkers;
+	struct lg_worker workers[LG_MAX_WORKERS];
+	_Atomic bool stop;
+	uint64_t epoch;
+	uint64_t started_ns;
+	FILE *out;           /* JSON lines */
+	bool out_is_stdout;
+	_Atomic uint64_t out_written, out_alerts;
+	pthread_t out_thread;
+	const char *policy_path;
+	_Atomic uint64_t applies, apply_failures;
+};
+
+uint64_t lg_now_ns(void);
+
+int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
+/* Publish a policy as the next generation; returns when every worker runs it. */
+int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p);
+void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
+
+void *lg_worker_main(void *arg);
+void lg_worker_flush(struct lg_worker *w);
+void *lg_output_main(void *arg);
+void lg_output_drain_all(struct lg_dp *dp);
+
+/* Stats as JSON text (malloc'd). */
+char *lg_dp_stats_json(struct lg_dp *dp);
+
+#endif /* LINEGATE_DATAPLANE_H */

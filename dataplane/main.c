@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+/* linegate: the data plane. Workers, an output thread and a control socket. */
+#include "dataplane.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+void openblas_set_num_threads(int n);
+
+static const char usage[] =
+	"Usage: linegate --policy FILE [options]\n"
+	"\n"
+	"The linegate data plane: receives LGF frames on UDP, admits only enrolled devices\n"
+	"with a valid tag and a fresh sequence, turns their samples into window features,\n"
+	"scores them with the policy's model and writes scores and alerts as JSON lines.\n"
+	"\n"
+	"Options:\n"
+	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
+	"  -w, --workers N       receive workers, one SO_REUSEPORT socket each (default 1)\n"
+	"  -b, --backend NAME    packet backend: uring (default)\n"
+	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
+	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
+	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
+	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         print the version\n"
+	"\n"
+	"Control socket commands (one per connection): 'stats', 'reload' (re-read the policy\n"
+	"file), 'apply' followed by policy YAML. SIGHUP also reloads. A policy that does not\n"
+	"validate is refused and the running one stays.\n";
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+static int reload_file(struct lg_dp *dp, char *msg, size_t len)
+{
+	struct lg_policy p;
+	int ret = lg_policy_load(dp->policy_path, &p, msg, len);
+
+	if (ret) {
+		atomic_fetch_add(&dp->apply_failures, 1);
+		return ret;
+	}
+	ret = lg_dp_apply(dp, &p);
+	if (ret) {
+		snprintf(msg, len, "apply failed: %s", strerror(-ret));
+		lg_policy_free(&p);
+		return ret;
+	}
+	snprintf(msg, len, "ok: %zu devices", p.ndevices);
+	return 0;
+}
+
+static int read_all(int fd, char **out, size_t *outlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 == cap) {
+			char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
+
+			if (!nb) {
+				free(buf);
+				return -E2BIG;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (!n)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+static void write_all(int fd, const char *s)
+{
+	size_t len = strlen(s);
+
+	while (len) {
+		ssize_t n = write(fd, s, len);
+
+		if (n <= 0)
+			return;
+		s += n;
+		len -= n;
+	}
+}
+
+static void serve_client(struct lg_dp *dp, int fd)
+{
+	char *req = NULL, msg[1024];
+	size_t len = 0;
+
+	if (read_all(fd, &req, &len)) {
+		write_all(fd, "error: could not read the request\n");
+		return;
+	}
+	if (!strncmp(req, "stats", 5)) {
+		char *s = lg_dp_stats_json(dp);
+
+		write_all(fd, s ? s : "{}");
+		write_all(fd, "\n");
+		free(s);
+	} else if (!strncmp(req, "reload", 6)) {
+		int ret = reload_file(dp, msg, sizeof(msg));
+
+		write_all(fd, ret ? "error: " : "");
+		write_all(fd, msg);
+		write_all(fd, "\n");
+	} else if (!strncmp(req, "apply\n", 6)) {
+		struct lg_policy p;
+		int ret = lg_policy_parse(req + 6, len - 6, "<apply>", &p, msg, sizeof(msg));
+
+		if (!ret) {
+			ret = lg_dp_apply(dp, &p);
+			if (ret)
+				lg_policy_free(&p);
+			snprintf(msg, sizeof(msg), ret ? "apply failed" : "ok: %zu devices",
+				 p.ndevices);
+		}
+		write_all(fd, ret ? "error: " : "");
+		write_all(fd, msg);
+		write_all(fd, "\n");
+	} else {
+		write_all(fd, "error: unknown command (stats, reload, apply)\n");
+	}
+	free(req);
+}
+
+static int open_ctl(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 8)) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void dp_teardown(struct lg_dp *dp)
+{
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_worker *wk = &dp->workers[w];
+
+		if (wk->be)
+			wk->ops->close(wk->be);
+		lg_detector_free(&wk->det);
+		lg_spsc_free(&wk->alerts);
+		lg_spsc_free(&wk->scores_ring);
+		free(wk->batch);
+		free(wk->scores);
+		free(wk->meta);
+		free(wk->row_state);
+	}
+	lg_gen_free(atomic_load(&dp->gen), NULL);
+	if (dp->out && !dp->out_is_stdout)
+		fclose(dp->out);
+}
+
+static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_policy *p,
+			const struct lg_backend_ops *ops, const char *bind_addr, char *err,
+			size_t errlen)
+{
+	struct lg_backend_conf conf = {
+		.port = p->port, .bind_addr = bind_addr, .queue = w->id, .nbufs = 1024,
+		.buf_size = 9216,
+	};
+	size_t maxb = p->batch < 256 ? 256 : p->batch;
+	int ret;
+
+	w->dp = dp;
+	w->ops = ops;
+	ret = lg_detector_load(p->model, maxb, &w->det, err, errlen);
+	if (ret)
+		return ret;
+	if (w->det.d != LG_FEAT_N) {
+		snprintf(err, errlen, "%s: the model takes %zu features, linegate computes %d",
+			 p->model, w->det.d, LG_FEAT_N);
+		return -EINVAL;
+	}
+	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
+	w->scores = calloc(maxb, sizeof(float));
+	w->meta = calloc(maxb, sizeof(*w->meta));
+	w->row_state = calloc(maxb, sizeof(*w->row_state));
+	if (!w->batch || !w->scores || !w->meta || !w->row_state ||
+	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = ops->open(&w->be, &conf);
+	if (ret)
+		snprintf(err, errlen, "%s backend, UDP port %u: %s", ops->name, p->port,
+			 strerror(-ret));
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "bind", required_argument, NULL, 'B' },
+		{ "ctl", required_argument, NULL, 'c' },
+		{ "stats-out", required_argument, NULL, 's' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	static struct lg_dp dp;
+	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
+		   *output = NULL;
+	const struct lg_backend_ops *ops;
+	struct lg_policy p;
+	char err[1024];
+	unsigned started = 0;
+	int opt, ret, ctl_fd = -1, status = 1;
+	bool out_started = false;
+
+	dp.nworkers = 1;
+	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			dp.policy_path = optarg;
+			break;
+		case 'w':
+			dp.nworkers = (unsigned)atoi(optarg);
+			if (!dp.nworkers || dp.nworkers > LG_MAX_WORKERS) {
+				fprintf(stderr, "linegate: --workers must be 1..%d\n",
+					LG_MAX_WORKERS);
+				return 2;
+			}
+			break;
+		case 'b':
+			backend = optarg;
+			break;
+		case 'B':
+			bind_addr = optarg;
+			break;
+		case 'c':
+			ctl = optarg;
+			break;
+		case 's':
+			stats_out = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			puts("linegate " LG_VERSION);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!dp.policy_path) {
+		fprintf(stderr, "linegate: --policy is required (see --help)\n");
+		return 2;
+	}
+	ops = lg_backend_find(backend);
+	if (!ops) {
+		fprintf(stderr, "linegate: unknown backend '%s' (available: uring)\n", backend);
+		return 2;
+	}
+	if (lg_policy_load(dp.policy_path, &p, err, sizeof(err))) {
+		fprintf(stderr, "linegate: %s\n", err);
+		return 1;
+	}
+	/* Workers are the parallelism; BLAS threads would fight them for the cores. */
+	openblas_set_num_threads(1);
+	pthread_mutex_init(&dp.apply_lock, NULL);
+	dp.started_ns = lg_now_ns();
+	if (output)
+		snprintf(p.jsonl, sizeof(p.jsonl), "%s", output);
+	dp.out_is_stdout = !strcmp(p.jsonl, "-");
+	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "a");
+	if (!dp.out) {
+		fprintf(stderr, "linegate: %s: %s\n", p.jsonl, strerror(errno));
+		lg_policy_free(&p);
+		return 1;
+	}
+	for (unsigned w = 0; w < dp.nworkers; w++) {
+		dp.workers[w].id = w;
+		ret = worker_setup(&dp, &dp.workers[w], &p, ops, bind_addr, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: worker %u: %s\n", w, err);
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
+	{
+		struct lg_gen *g;
+
+		if (lg_gen_build(&dp, &p, &g)) {
+			lg_policy_free(&p);
+			goto out;
+		}
+		g->epoch = ++dp.epoch;
+		atomic_store(&dp.gen, g);
+	}
+	if (ctl) {
+		ctl_fd = open_ctl(ctl);
+		if (ctl_fd < 0) {
+			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
+			goto out;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
+		goto out;
+	out_started = true;
+	for (; started < dp.nworkers; started++)
+		if (pthread_create(&dp.workers[started].thread, NULL, lg_worker_main,
+				   &dp.workers[started]))
+			goto out;
+	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
+		dp.nworkers, p.port, p.ndevices, dp.workers[0].det.name);
+
+	while (!got_stop) {
+		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };
+
+		if (got_hup) {
+			got_hup = 0;
+			ret = reload_file(&dp, err, sizeof(err));
+			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", err);
+		}
+		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
+			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				struct timeval tv = { 2, 0 };
+
+				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+				serve_client(&dp, c);
+				close(c);
+			}
+		}
+	}
+	status = 0;
+out:
+	atomic_store(&dp.stop, true);
+	for (unsigned w = 0; w < started; w++)
+		pthread_join(dp.workers[w].thread, NULL);
+	if (out_started) {
+		pthread_join(dp.out_thread, NULL);
+		/* The workers flushed their last batches: write what they left in the rings. */
+		lg_output_drain_all(&dp);
+	}
+	if (atomic_load(&dp.gen)) {
+		char *s = lg_dp_stats_json(&dp);
+
+		if (stats_out && s) {
+			FILE *f = fopen(stats_out, "w");
+
+			if (f) {
+				fprintf(f, "%s\n", s);
+				fclose(f);
+			} else {
+				fprintf(stderr, "linegate: %s: %s\n", stats_out, strerror(errno));
+			}
+		}
+		free(s);
+	}
+	if (ctl_fd >= 0) {
+		close(ctl_fd);
+		unlink(ctl);
+	}
+	dp_teardown(&dp);
+	return status;
+}

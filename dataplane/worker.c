@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT
+/* Workers: receive, verify, window, featurise, score; run to completion, no locks. */
+#include "dataplane.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+uint64_t lg_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int lg_spsc_init(struct lg_spsc *r, unsigned size)
+{
+	if (!size || size & (size - 1))
+		return -EINVAL;
+	r->slots = calloc(size, sizeof(*r->slots));
+	if (!r->slots)
+		return -ENOMEM;
+	r->mask = size - 1;
+	atomic_init(&r->head, 0);
+	atomic_init(&r->tail, 0);
+	return 0;
+}
+
+void lg_spsc_free(struct lg_spsc *r)
+{
+	free(r->slots);
+	r->slots = NULL;
+}
+
+bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
+{
+	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	if (h - atomic_load_explicit(&r->tail, memory_order_acquire) > r->mask)
+		return false;
+	r->slots[h & r->mask] = *e;
+	/* Release: the consumer must see the slot before the new head. */
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	return true;
+}
+
+bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
+{
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+
+	if (t == atomic_load_explicit(&r->head, memory_order_acquire))
+		return false;
+	*e = r->slots[t & r->mask];
+	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+	return true;
+}
+
+static void state_free(struct lg_dev_state *s)
+{
+	if (s) {
+		free(s->win);
+		free(s);
+	}
+}
+
+/* Find the state object the running generation has for this device id. */
+static struct lg_dev_state *carry(const struct lg_gen *old, unsigned w, uint32_t id)
+{
+	const struct lg_policy_device *d;
+
+	if (!old || w >= old->nworkers)
+		return NULL;
+	d = lg_policy_find(&old->policy, id);
+	return d ? old->state[w][d - old->policy.devices] : NULL;
+}
+
+int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
+{
+	struct lg_gen *old = atomic_load(&dp->gen), *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->policy = *p;
+	g->nworkers = dp->nworkers;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		g->state[w] = calloc(p->ndevices ? p->ndevices : 1, sizeof(*g->state[w]));
+		if (!g->state[w])
+			goto err;
+		for (size_t i = 0; i < p->ndevices; i++) {
+			struct lg_dev_state *s = carry(old, w, p->devices[i].id);
+
+			if (!s)
+				s = calloc(1, sizeof(*s));
+			if (!s)
+				goto err;
+			g->state[w][i] = s;
+		}
+	}
+	*out = g;
+	return 0;
+err:
+	/* Only free what is ours: carried states still belong to the old generation. */
+	lg_gen_free(g, old);
+	return -ENOMEM;
+}
+
+/* Free a generation no worker uses any more, except the states next took over. */
+void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
+{
+	if (!g)
+		return;
+	for (unsigned w = 0; w < g->nworkers; w++) {
+		if (!g->state[w])
+			continue;
+		for (size_t i = 0; i < g->policy.ndevices; i++) {
+			struct lg_dev_state *s = g->state[w][i];
+
+			if (s && carry(next, w, g->policy.devices[i].id) != s)
+				state_free(s);
+		}
+		free(g->state[w]);
+	}
+	lg_policy_free(&g->policy);
+	free(g);
+}
+
+int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
+{
+	struct lg_gen *g, *old;
+	int ret;
+
+	pthread_mutex_lock(&dp->apply_lock);
+	ret = lg_gen_build(dp, p, &g);
+	if (ret) {
+		atomic_fetch_add(&dp->apply_failures, 1);
+		pthread_mutex_unlock(&dp->apply_lock);
+		return ret;
+	}
+	g->epoch = ++dp->epoch;
+	old = atomic_exchange(&dp->gen, g);
+	/* A worker switches between bursts; the old generation is freed only when no
+	 * worker can still hold a pointer into it. */
+	for (unsigned w = 0; w < dp->nworkers; w++)
+		while (atomic_load(&dp->workers[w].seen_epoch) < g->epoch &&
+		       !atomic_load(&dp->stop)) {
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	if (!atomic_load(&dp->stop))
+		lg_gen_free(old, g);
+	atomic_fetch_add(&dp->applies, 1);
+	pthread_mutex_unlock(&dp->apply_lock);
+	return 0;
+}
+
+static void emit(struct lg_worker *w, const struct lg_event *e)
+{
+	if (e->alert) {
+		if (!lg_spsc_push(&w->alerts, e))
+			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
+	} else if (!lg_spsc_push(&w->scores_ring, e)) {
+		atomic_fetch_add_explicit(&w->st.ring_full_scores, 1, memory_order_relaxed);
+	}
+}
+
+void lg_worker_flush(struct lg_worker *w)
+{
+	uint64_t now;
+
+	if (!w->rows)
+		return;
+	lg_detector_score(&w->det, w->batch, w->rows, w->scores);
+	now = lg_now_ns();
+	for (unsigned i = 0; i < w->rows; i++) {
+		struct lg_event *e = &w->meta[i];
+		struct lg_dev_state *s;
+		uint64_t lat = now - e->rx_ns;
+		float thr = e->threshold > 0 ? e->threshold : w->det.threshold;
+		uint32_t bits;
+
+		e->score = w->scores[i];
+		e->threshold = thr;
+		e->alert = e->score > thr;
+		e->scored_ns = now;
+		s = w->row_state[i];
+		memcpy(&bits, &e->score, sizeof(bits));
+		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
+		if (e->alert) {
+			atomic_fetch_add_explicit(&s->alerts, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&w->st.alerts, 1, memory_order_relaxed);
+		}
+		atomic_fetch_add_explicit(&w->st.latency_ns_sum, lat, memory_order_relaxed);
+		if (lat > atomic_load_explicit(&w->st.latency_ns_max, memory_order_relaxed))
+			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
+		emit(w, e);
+	}
+	atomic_fetch_add_explicit(&w->st.scored, w->rows, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.batches, 1, memory_order_relaxed);
+	w->rows = 0;
+}
+
+/* A full window: one feature row per channel, straight into the batch. */
+static void window_done(struct lg_worker *w, const struct lg_gen *g,
+			const struct lg_policy_device *dev, struct lg_dev_state *s)
+{
+	const struct lg_policy *p = &g->policy;
+
+	for (unsigned c = 0; c < s->channels; c++) {
+		struct lg_event *e = &w->meta[w->rows];
+
+		lg_features_row(s->win + (size_t)c * p->window, p->window, 1,
+				w->batch + (size_t)w->rows * LG_FEAT_N);
+		memset(e, 0, sizeof(*e));
+		e->device_id = dev->id;
+		e->channel = (uint8_t)c;
+		e->seq = s->last_seq;
+		e->rx_ns = s->first_rx_ns;
+		e->threshold = p->threshold;
+		snprintf(e->name, sizeof(e->name), "%s", dev->name);
+		w->row_state[w->rows] = s;
+		if (!w->rows)
+			w->oldest_ns = s->first_rx_ns;
+		if (++w->rows == p->batch || w->rows == w->det.max_batch)
+			lg_worker_flush(w);
+	}
+	atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
+	s->fill = 0;
+}
+
+static float sample_at(const struct lg_frame *f, size_t i)
+{
+	if (f->sample_format == LGF_FMT_I16) {
+		int16_t v;
+
+		memcpy(&v, f->samples + 2 * i, sizeof(v));
+		return (float)(int16_t)le16toh((uint16_t)v) * f->scale;
+	} else {
+		uint32_t bits;
+		float v;
+
+		memcpy(&bits, f->samples + 4 * i, sizeof(bits));
+		bits = le32toh(bits);
+		memcpy(&v, &bits, sizeof(v));
+		return v;
+	}
+}
+
+/* Append a verified frame's samples to the device's window, de-interleaving. */
+static int add_samples(struct lg_worker *w, const struct lg_gen *g,
+		       const struct lg_policy_device *dev, struct lg_dev_state *s,
+		       const struct lg_frame *f, uint64_t rx_ns)
+{
+	uint32_t win = g->policy.window;
+	size_t i = 0;
+
+	if (!s->win || s->channels != f->channels) {
+		/* First frame, or the device changed its channel count: start afresh. */
+		free(s->win);
+		s->win = malloc(sizeof(float) * win * f->channels);
+		if (!s->win)
+			return -ENOMEM;
+		s->channels = f->channels;
+		s->fill = 0;
+	}
+	while (i < f->sample_count) {
+		if (!s->fill)
+			s->first_rx_ns = rx_ns;
+		for (; i < f->sample_count && s->fill < win; i++, s->fill++)
+			for (unsigned c = 0; c < f->channels; c++)
+				s->win[(size_t)c * win + s->fill] =
+					sample_at(f, i * f->channels + c);
+		s->last_seq = f->sequence;
+		if (s->fill == win)
+			window_done(w, g, dev, s);
+	}
+	return 0;
+}
+
+static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt)
+{
+	if (d->family != pkt->family)
+		return false;
+	if (memcmp(d->addr, pkt->src_addr, d->family == AF_INET ? 4 : 16))
+		return false;
+	return !d->port || d->port == pkt->src_port;
+}
+
+static enum lg_reason handle(struct lg_worker *w, const struct lg_gen *g,
+			     const struct lg_rx_pkt *pkt)
+{
+	const struct lg_policy_device *dev;
+	const struct lg_policy_key *key = NULL;
+	struct lg_dev_state *s;
+	struct lg_frame f;
+	enum lg_reason r;
+
+	if (pkt->truncated)
+		return LG_DROP_BAD_LENGTH;
+	r = lg_lgf_parse(pkt->data, pkt->len, &f);
+	if (r != LG_OK)
+		return r;
+	dev = lg_policy_find(&g->policy, f.device_id);
+	if (!dev)
+		return LG_DROP_UNKNOWN_DEVICE;
+	if (!source_ok(dev, pkt))
+		return LG_DROP_SPOOFED;
+	for (unsigned k = 0; k < dev->nkeys; k++)
+		if (dev->keys[k].id == f.key_id)
+			key = &dev->keys[k];
+	if (!key)
+		return LG_DROP_UNKNOWN_KEY;
+	s = g->state[w->id][dev - g->policy.devices];
+	/* Check the window first (cheap), but advance it only after the tag verified,
+	 * so that a forged frame cannot shift it (RFC 4303 3.4.3). */
+	r = lg_replay_check(&s->replay, f.sequence);
+	if (r != LG_OK)
+		return r;
+	if (lg_lgf_check_tag(&f, key->bytes, LG_KEY_LEN))
+		return LG_DROP_BAD_TAG;
+	lg_replay_commit(&s->replay, f.sequence);
+	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+	if (f.type == LGF_TYPE_HEARTBEAT) {
+		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
+		return LG_OK;
+	}
+	if (add_samples(w, g, dev, s, &f, pkt->rx_ns))
+		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted, not lost silently */
+	return LG_OK;
+}
+
+void *lg_worker_main(void *arg)
+{
+	struct lg_worker *w = arg;
+	struct lg_dp *dp = w->dp;
+	struct lg_rx_pkt pkts[LG_BURST];
+	uint64_t epoch = 0;
+
+	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
+		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);
+		int timeout = 100, n;
+
+		if (g->epoch != epoch) {
+			/* Rows of the batch point at state objects of the old generation,
+			 * which is freed once we say we have moved on: score them first. */
+			lg_worker_flush(w);
+			epoch = g->epoch;
+			atomic_store_explicit(&w->seen_epoch, epoch, memory_order_release);
+		}
+		if (w->rows) {
+			uint64_t age = lg_now_ns() - w->oldest_ns,
+				 dl = (uint64_t)g->policy.deadline_ms * 1000000ull;
+
+			if (age >= dl) {
+				lg_worker_flush(w);
+			} else {
+				timeout = (int)((dl - age) / 1000000ull);
+				if (timeout < 1)
+					timeout = 1;
+			}
+		}
+		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
+		if (n < 0) {
+			/* A backend error is not a reason to stop receiving: count and go on. */
+			atomic_fetch_add_explicit(&w->st.rx_errors, 1, memory_order_relaxed);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			enum lg_reason r = handle(w, g, &pkts[i]);
+
+			atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
+		}
+		atomic_fetch_add_explicit(&w->st.rx, (uint64_t)n, memory_order_relaxed);
+		w->ops->release(w->be, pkts, (unsigned)n);
+	}
+	lg_worker_flush(w);
+	return NULL;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The policy: what the operator writes in YAML (docs/policy.md), parsed and
+ * validated into plain structs. The control daemon, the data plane and the
+ * load generator all read the same file through this one parser.
+ */
+#ifndef LINEGATE_POLICY_H
+#define LINEGATE_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LG_KEY_LEN 32 /* HMAC-SHA256 key bytes */
+#define LG_NAME_MAX 64
+#define LG_PATH_MAX 512
+#define LG_POLICY_MAX_DEVICES 65536
+
+struct lg_policy_key {
+	uint8_t id;
+	uint8_t bytes[LG_KEY_LEN];
+};
+
+struct lg_policy_device {
+	uint32_t id;
+	char name[LG_NAME_MAX];
+	int family;        /* AF_INET or AF_INET6: the bound source address */
+	uint8_t addr[16];  /* network byte order; IPv4 in the first 4 bytes */
+	uint16_t port;     /* bound UDP source port, 0 = any */
+	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
+	struct lg_policy_key keys[2];
+};
+
+struct lg_policy {
+	uint16_t port;          /* UDP port the data plane listens on */
+	uint32_t window;        /* samples per channel in one feature window */
+	uint32_t batch;         /* rows per model batch */
+	uint32_t deadline_ms;   /* flush a partial batch when its oldest row is this old */
+	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
+	float threshold;        /* alert when score > threshold; <= 0: take the model's */
+	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
+	size_t ndevices;
+	struct lg_policy_device *devices; /* sorted by id, ids unique */
+	uint8_t hash[32];       /* SHA-256 of the policy text */
+};
+
+/*
+ * Parse and validate policy text. name is used in error messages only.
+ * On failure returns a negative errno and writes "name:line:column: message"
+ * to err (NUL-terminated, at most errlen bytes); *out is untouched.
+ */
+int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
+		    char *err, size_t errlen);
+/* Read a file and parse it; relative model/jsonl paths are resolved against its folder. */
+int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen);
+void lg_policy_free(struct lg_policy *p);
+
+/* Find an enrolled device by id (binary search), NULL when not enrolled. */
+const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_t id);
+
+/* Hex helpers shared by every tool that prints or reads keys and hashes. */
+void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+
+#endif /* LINEGATE_POLICY_H */

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Anti-replay window as in RFC 4303 section 3.4.3, widened to 64-bit sequence
+ * numbers and LG_REPLAY_WINDOW frames: reordered frames inside the window are
+ * accepted once, duplicates and frames below the window are refused. The
+ * window advances only through lg_replay_commit(), called after the tag has
+ * verified, so a forged frame cannot move it.
+ */
+#ifndef LINEGATE_REPLAY_H
+#define LINEGATE_REPLAY_H
+
+#include <stdint.h>
+
+#include <linegate/frame.h>
+
+#define LG_REPLAY_WINDOW 1024 /* frames; a multiple of 64 */
+
+struct lg_replay {
+	uint64_t highest; /* highest accepted sequence, 0 = none yet */
+	uint64_t bits[LG_REPLAY_WINDOW / 64]; /* bit (seq % WINDOW) set = seen */
+};
+
+/* LG_OK, LG_DROP_REPLAYED or LG_DROP_TOO_OLD; changes nothing. */
+enum lg_reason lg_replay_check(const struct lg_replay *r, uint64_t seq);
+/* Record seq as seen; seq must have passed lg_replay_check(). */
+void lg_replay_commit(struct lg_replay *r, uint64_t seq);
+
+#endif /* LINEGATE_REPLAY_H */

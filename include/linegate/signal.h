@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Simulated machine vibration: shaft harmonics at a slowly varying speed and
+ * load, sensor noise, and labelled faults. Seeded and deterministic, shared by
+ * the load generator, the model trainer and the tests, so that what a model is
+ * trained on and what it is tested against come from one definition.
+ */
+#ifndef LINEGATE_SIGNAL_H
+#define LINEGATE_SIGNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum lg_fault {
+	LG_FAULT_NONE = 0,
+	LG_FAULT_BEARING,   /* outer-race defect: impulses at BPFO exciting a resonance */
+	LG_FAULT_IMBALANCE, /* the 1x component grows */
+	LG_FAULT_LOOSENESS, /* many harmonics and half orders */
+};
+
+struct lg_signal {
+	uint64_t rng;
+	double fs;          /* samples per second */
+	double shaft_hz;    /* nominal shaft speed */
+	double amp;         /* 1x amplitude at nominal load, in g */
+	double noise;       /* noise standard deviation, g */
+	double phase, t;    /* shaft phase (rad), time (s) */
+	double speed_phase, load_phase; /* slow variation of speed and load */
+	double ring_t;      /* time since the last bearing impulse */
+	double next_impulse;
+	enum lg_fault fault;
+	double severity;    /* 0..1 */
+	uint64_t onset;     /* sample index at which the fault starts */
+	uint64_t n;         /* samples generated */
+};
+
+/* Seed a machine; the device index varies speed and amplitude between machines. */
+void lg_signal_init(struct lg_signal *s, uint64_t seed, unsigned device, double fs);
+/* The fault starts at sample index onset. */
+void lg_signal_set_fault(struct lg_signal *s, enum lg_fault f, double severity, uint64_t onset);
+/* Generate the next n samples (in g). */
+void lg_signal_fill(struct lg_signal *s, float *out, size_t n);
+
+const char *lg_fault_name(enum lg_fault f);
+int lg_fault_parse(const char *name, enum lg_fault *f);
+
+#endif /* LINEGATE_SIGNAL_H */

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+/* Policy parser: a valid policy, and every kind of mistake with its line and column. */
+#include <linegate/policy.h>
+
+#include <arpa/inet.h>
+
+#include "../lgtest.h"
+
+#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+
+static const char good[] =
+	"version: 1\n"
+	"port: 5000\n"
+	"detection:\n"
+	"  window: 512\n"
+	"  batch: 32\n"
+	"  deadline_ms: 20\n"
+	"  model: models/m.json\n"
+	"  threshold: 12.5\n"
+	"output:\n"
+	"  jsonl: out.jsonl\n"
+	"devices:\n"
+	"  - id: 300\n"
+	"    name: press-3\n"
+	"    source: 10.1.2.3\n"
+	"    keys: [{id: 1, key: " KEY1 "}]\n"
+	"  - id: 7\n"
+	"    source: fd00::7\n"
+	"    port: 4000\n"
+	"    keys:\n"
+	"      - {id: 1, key: " KEY1 "}\n"
+	"      - {id: 2, key: " KEY2 "}\n";
+
+static void expect_error(const char *text, const char *where, const char *what)
+{
+	struct lg_policy p;
+	char err[512] = "";
+	int ret = lg_policy_parse(text, strlen(text), "t.yaml", &p, err, sizeof(err));
+
+	CHECK(ret < 0);
+	CHECK_STR_CONTAINS(err, where);
+	CHECK_STR_CONTAINS(err, what);
+	if (!ret)
+		lg_policy_free(&p);
+}
+
+#define DEV "devices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: " KEY1 "}]\n"
+
+int main(void)
+{
+	struct lg_policy p;
+	char err[512];
+	const struct lg_policy_device *d;
+
+	CHECK_EQ(lg_policy_parse(good, strlen(good), "good.yaml", &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.port, 5000);
+	CHECK_EQ(p.window, 512);
+	CHECK_EQ(p.batch, 32);
+	CHECK_EQ(p.deadline_ms, 20);
+	CHECK(!strcmp(p.model, "models/m.json"));
+	CHECK_NEAR(p.threshold, 12.5, 1e-6);
+	CHECK(!strcmp(p.jsonl, "out.jsonl"));
+	CHECK_EQ(p.ndevices, 2);
+	CHECK_EQ(p.devices[0].id, 7); /* sorted by id */
+	d = lg_policy_find(&p, 300);
+	CHECK(d && !strcmp(d->name, "press-3") && d->family == AF_INET && d->port == 0);
+	CHECK(d && d->addr[0] == 10 && d->addr[3] == 3 && d->nkeys == 1 && d->keys[0].bytes[31] == 0x1f);
+	d = lg_policy_find(&p, 7);
+	CHECK(d && d->family == AF_INET6 && d->port == 4000 && d->nkeys == 2);
+	CHECK(d && !strcmp(d->name, "device-7") && d->keys[1].id == 2 && d->keys[1].bytes[0] == 0x5a);
+	CHECK(!lg_policy_find(&p, 8));
+	lg_policy_free(&p);
+
+	/* Defaults. */
+	CHECK_EQ(lg_policy_parse("version: 1\n", 11, "d.yaml", &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.port, 4739);
+	CHECK_EQ(p.window, 256);
+	CHECK_EQ(p.ndevices, 0);
+	lg_policy_free(&p);
+
+	expect_error("version: 1\ndevices: [\n", "t.yaml:3:1:", "");
+	expect_error("devices: []\n", "t.yaml:1:1:", "needs 'version: 1'");
+	expect_error("version: 2\n", "t.yaml:1:10:", "between 1 and 1");
+	expect_error("version: 1\nprot: 5\n", "t.yaml:2:1:", "unknown top-level key 'prot'");
+	expect_error("version: 1\nport: 70000\n", "t.yaml:2:7:", "between 1 and 65535");
+	expect_error("version: 1\nport: -1\n", "t.yaml:2:7:", "whole number");
+	expect_error("version: 1\ndetection:\n  window: 4\n", "t.yaml:3:11:", "between 8");
+	expect_error("version: 1\ndetection:\n  windw: 4\n", "t.yaml:3:3:", "unknown detection field");
+	expect_error("version: 1\ndevices:\n  - id: 0\n", "t.yaml:3:9:", "'id' is 0");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.300\n", "t.yaml:4:13:",
+		     "IPv4 or IPv6");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n", "t.yaml:3:5:",
+		     "needs 'keys'");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    keys: [{id: 1, key: " KEY1 "}]\n",
+		     "t.yaml:3:5:", "bound 'source'");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: abc}]\n",
+		     "t.yaml:5:25:", "64 hex digits");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
+		     "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f}]\n",
+		     "t.yaml:5:25:", "hex digits only");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
+		     KEY1 "}, {id: 1, key: " KEY2 "}]\n", "t.yaml:5:", "two keys with id 1");
+	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, key: "
+		     KEY1 "}]\n", "t.yaml:6:5:", "enrolled twice");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    name: \"a\\\"b\"\n", "t.yaml:4:11:",
+		     "letters, digits");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    colour: red\n", "t.yaml:4:5:",
+		     "unknown device field 'colour'");
+	expect_error("- 1\n", "t.yaml:1:1:", "must be a mapping");
+
+	/* Loading resolves relative paths against the policy's folder. */
+	{
+		FILE *f = fopen("test_policy_tmp.yaml", "w");
+
+		fputs(good, f);
+		fclose(f);
+		CHECK_EQ(lg_policy_load("test_policy_tmp.yaml", &p, err, sizeof(err)), 0);
+		CHECK(!strcmp(p.model, "./models/m.json"));
+		lg_policy_free(&p);
+		remove("test_policy_tmp.yaml");
+		CHECK(lg_policy_load("/nonexistent.yaml", &p, err, sizeof(err)) < 0);
+		CHECK_STR_CONTAINS(err, "/nonexistent.yaml");
+	}
+	return lgt_done("test_policy");
+}
