@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* linegate: the data plane. Workers, an output thread and a control socket. */
 #include "dataplane.h"
+#include "ctlproto.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -67,55 +68,9 @@ static int reload_file(struct lg_dp *dp, char *msg, size_t len)
 	return 0;
 }
 
-static int read_all(int fd, char **out, size_t *outlen)
+static void write_str(int fd, const char *s)
 {
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 == cap) {
-			char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
-
-			if (!nb) {
-				free(buf);
-				return -E2BIG;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			free(buf);
-			return -errno;
-		}
-		if (!n)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
-static void write_all(int fd, const char *s)
-{
-	size_t len = strlen(s);
-
-	while (len) {
-		ssize_t n = write(fd, s, len);
-
-		if (n <= 0)
-			return;
-		s += n;
-		len -= n;
-	}
+	lg_write_all(fd, s, strlen(s));
 }
 
 static void serve_client(struct lg_dp *dp, int fd)
@@ -123,22 +78,22 @@ static void serve_client(struct lg_dp *dp, int fd)
 	char *req = NULL, msg[1024];
 	size_t len = 0;
 
-	if (read_all(fd, &req, &len)) {
-		write_all(fd, "error: could not read the request\n");
+	if (lg_read_fd(fd, 16u << 20, &req, &len)) {
+		write_str(fd, "error: could not read the request\n");
 		return;
 	}
 	if (!strncmp(req, "stats", 5)) {
 		char *s = lg_dp_stats_json(dp);
 
-		write_all(fd, s ? s : "{}");
-		write_all(fd, "\n");
+		write_str(fd, s ? s : "{}");
+		write_str(fd, "\n");
 		free(s);
 	} else if (!strncmp(req, "reload", 6)) {
 		int ret = reload_file(dp, msg, sizeof(msg));
 
-		write_all(fd, ret ? "error: " : "");
-		write_all(fd, msg);
-		write_all(fd, "\n");
+		write_str(fd, ret ? "error: " : "");
+		write_str(fd, msg);
+		write_str(fd, "\n");
 	} else if (!strncmp(req, "apply\n", 6)) {
 		struct lg_policy p;
 		int ret = lg_policy_parse(req + 6, len - 6, "<apply>", &p, msg, sizeof(msg));
@@ -150,11 +105,11 @@ static void serve_client(struct lg_dp *dp, int fd)
 			snprintf(msg, sizeof(msg), ret ? "apply failed" : "ok: %zu devices",
 				 p.ndevices);
 		}
-		write_all(fd, ret ? "error: " : "");
-		write_all(fd, msg);
-		write_all(fd, "\n");
+		write_str(fd, ret ? "error: " : "");
+		write_str(fd, msg);
+		write_str(fd, "\n");
 	} else {
-		write_all(fd, "error: unknown command (stats, reload, apply)\n");
+		write_str(fd, "error: unknown command (stats, reload, apply)\n");
 	}
 	free(req);
 }

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+/* linegatectl: the admin CLI. Speaks linegated's JSON API over its Unix socket. */
+#include <linegate/policy.h>
+
+#include "ctlproto.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "/run/linegate/linegated.sock"
+
+static const char usage[] =
+	"Usage: linegatectl [--socket PATH] COMMAND [ARGS]\n"
+	"\n"
+	"Commands:\n"
+	"  status            the daemon's policy, its hash, and whether the data plane answers\n"
+	"  validate FILE     check a policy file; errors name file:line:column. Works without\n"
+	"                    a daemon (exit 0 valid, 1 invalid)\n"
+	"  diff FILE         devices FILE would add, remove or change against the running policy\n"
+	"  apply [FILE]      validate and apply FILE (default: re-read the daemon's policy file);\n"
+	"                    a policy that does not validate is refused and the running one stays\n"
+	"  devices           the enrolled devices\n"
+	"  metrics [--watch SECONDS]\n"
+	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
+	"\n"
+	"Options:\n"
+	"  -s, --socket PATH   linegated's admin socket (default " DEFAULT_SOCKET ",\n"
+	"                      or $LINEGATE_SOCKET)\n"
+	"  -r, --raw           print the daemon's JSON reply as it is\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"Exit status: 0 success, 1 the request failed or was refused, 2 usage error.\n";
+
+static int call(const char *sock, json_object *req, json_object **resp)
+{
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	char *reply = NULL;
+	int ret = lg_ctl_call(sock, text, strlen(text), &reply);
+
+	json_object_put(req);
+	if (ret) {
+		fprintf(stderr, "linegatectl: %s: %s (is linegated running?)\n", sock, strerror(-ret));
+		return 1;
+	}
+	*resp = json_tokener_parse(reply);
+	free(reply);
+	if (!*resp) {
+		fprintf(stderr, "linegatectl: the daemon's reply is not JSON\n");
+		return 1;
+	}
+	return 0;
+}
+
+static json_object *request(const char *cmd, const char *file, int *err)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (file) {
+		char *text;
+		int ret = lg_read_file(file, &text, NULL);
+
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: %s\n", file, strerror(-ret));
+			json_object_put(req);
+			*err = 1;
+			return NULL;
+		}
+		json_object_object_add(req, "policy", json_object_new_string(text));
+		json_object_object_add(req, "name", json_object_new_string(file));
+		free(text);
+	}
+	return req;
+}
+
+static int print_result(json_object *resp, bool raw)
+{
+	json_object *v;
+	bool ok = json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v);
+
+	if (raw) {
+		puts(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+	} else if (!ok) {
+		fprintf(stderr, "linegatectl: %s\n",
+			json_object_object_get_ex(resp, "error", &v) ? json_object_get_string(v) : "failed");
+	} else {
+		json_object_object_del(resp, "ok");
+		if (json_object_object_get_ex(resp, "message", &v) && json_object_object_length(resp) == 1)
+			puts(json_object_get_string(v));
+		else
+			puts(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+	}
+	json_object_put(resp);
+	return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *sock = getenv("LINEGATE_SOCKET") ? getenv("LINEGATE_SOCKET") : DEFAULT_SOCKET;
+	const char *cmd;
+	bool raw = false;
+	int opt, watch = 0, err = 0;
+	json_object *req, *resp;
+
+	while ((opt = getopt_long(argc, argv, "+s:rw:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'r': raw = true; break;
+		case 'w': watch = atoi(optarg); break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	/* Options may follow the command too (linegatectl metrics --watch 1). */
+	while ((opt = getopt_long(argc, argv, "s:rw:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'r': raw = true; break;
+		case 'w': watch = atoi(optarg); break;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (!strcmp(cmd, "validate")) {
+		struct lg_policy p;
+		char msg[1024];
+
+		if (optind >= argc) {
+			fprintf(stderr, "linegatectl: validate needs a FILE\n");
+			return 2;
+		}
+		/* Offline: the same parser the daemon and the data plane use. */
+		if (lg_policy_load(argv[optind], &p, msg, sizeof(msg))) {
+			fprintf(stderr, "%s\n", msg);
+			return 1;
+		}
+		printf("%s: valid, %zu devices\n", argv[optind], p.ndevices);
+		lg_policy_free(&p);
+		return 0;
+	}
+	if (!strcmp(cmd, "diff") || !strcmp(cmd, "apply")) {
+		if (!strcmp(cmd, "diff") && optind >= argc) {
+			fprintf(stderr, "linegatectl: diff needs a FILE\n");
+			return 2;
+		}
+		req = request(cmd, optind < argc ? argv[optind] : NULL, &err);
+		if (!req)
+			return err;
+		if (call(sock, req, &resp))
+			return 1;
+		return print_result(resp, raw);
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "metrics")) {
+		do {
+			int ret;
+
+			if (call(sock, request(cmd, NULL, &err), &resp))
+				return 1;
+			ret = print_result(resp, raw);
+			if (ret || !watch)
+				return ret;
+			fflush(stdout);
+			sleep((unsigned)watch);
+		} while (1);
+	}
+	fprintf(stderr, "linegatectl: unknown command '%s' (see --help)\n", cmd);
+	return 2;
+}

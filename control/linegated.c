@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: MIT
+/*
+ * linegated: the control daemon. Owns the policy file, validates it, pushes
+ * each new generation to the data plane, serves the admin API on a Unix
+ * socket, and writes every change to the audit log.
+ */
+#include <linegate/policy.h>
+
+#include "ctlproto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"Usage: linegated --policy FILE --socket PATH [options]\n"
+	"\n"
+	"The linegate control daemon. It validates the policy (errors name file:line:column),\n"
+	"applies it to the data plane as one generation, re-applies it when the file changes\n"
+	"or on SIGHUP, keeps the last good policy when a new one does not validate, and serves\n"
+	"the admin API that linegatectl speaks.\n"
+	"\n"
+	"Options:\n"
+	"  -p, --policy FILE      policy YAML (required)\n"
+	"  -S, --socket PATH      admin API socket (required); only root and this daemon's\n"
+	"                         user may use it (checked with SO_PEERCRED)\n"
+	"  -d, --dataplane PATH   the data plane's control socket (linegate --ctl)\n"
+	"  -a, --audit-log FILE   append one JSON line per change (default: stderr)\n"
+	"  -i, --interval MS      how often to look for a changed policy file (default 1000)\n"
+	"  -h, --help             this text\n"
+	"\n"
+	"Admin API: one JSON request per connection, {\"cmd\": ...}; see docs/operations.md.\n";
+
+struct daemon {
+	const char *policy_path, *socket_path, *dp_path;
+	FILE *audit;
+	struct lg_policy running; /* last known good */
+	bool have_running;
+	struct timespec mtime;
+	uint64_t applies, refused;
+	time_t started;
+};
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+static void audit(struct daemon *d, const char *peer, const char *what, const char *result,
+		  const uint8_t *hash, const char *detail)
+{
+	json_object *o = json_object_new_object();
+	char ts[64], hex[65] = "";
+	struct timespec now;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", now.tv_nsec / 1000000);
+	if (hash)
+		lg_hex_encode(hash, 32, hex);
+	json_object_object_add(o, "time", json_object_new_string(ts));
+	json_object_object_add(o, "peer", json_object_new_string(peer));
+	json_object_object_add(o, "what", json_object_new_string(what));
+	json_object_object_add(o, "result", json_object_new_string(result));
+	if (hash)
+		json_object_object_add(o, "policy_sha256", json_object_new_string(hex));
+	if (detail)
+		json_object_object_add(o, "detail", json_object_new_string(detail));
+	fprintf(d->audit, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	fflush(d->audit);
+	json_object_put(o);
+}
+
+/* Push policy text to the data plane; it parses the same text with the same parser. */
+static int push(struct daemon *d, const char *text, size_t len, char *msg, size_t msglen)
+{
+	char *req, *reply = NULL;
+	int ret;
+
+	if (!d->dp_path)
+		return 0;
+	req = malloc(len + 7);
+	if (!req)
+		return -ENOMEM;
+	memcpy(req, "apply\n", 6);
+	memcpy(req + 6, text, len);
+	ret = lg_ctl_call(d->dp_path, req, len + 6, &reply);
+	free(req);
+	if (ret) {
+		snprintf(msg, msglen, "data plane at %s: %s", d->dp_path, strerror(-ret));
+		return ret;
+	}
+	if (strncmp(reply, "ok", 2)) {
+		snprintf(msg, msglen, "data plane refused: %s", reply);
+		ret = -EPROTO;
+	}
+	free(reply);
+	return ret;
+}
+
+/* Validate and apply policy text; on any failure the running policy stays. */
+static int apply_text(struct daemon *d, const char *text, size_t len, const char *name,
+		      const char *peer, char *msg, size_t msglen)
+{
+	struct lg_policy p;
+	int ret = lg_policy_parse(text, len, name, &p, msg, msglen);
+
+	if (ret) {
+		d->refused++;
+		audit(d, peer, "apply", "refused", NULL, msg);
+		return ret;
+	}
+	ret = push(d, text, len, msg, msglen);
+	if (ret) {
+		d->refused++;
+		audit(d, peer, "apply", "failed", p.hash, msg);
+		lg_policy_free(&p);
+		return ret;
+	}
+	if (d->have_running)
+		lg_policy_free(&d->running);
+	d->running = p;
+	d->have_running = true;
+	d->applies++;
+	snprintf(msg, msglen, "applied: %zu devices", p.ndevices);
+	audit(d, peer, "apply", "ok", p.hash, name);
+	return 0;
+}
+
+static int apply_file(struct daemon *d, const char *peer, char *msg, size_t msglen)
+{
+	char *text;
+	size_t len;
+	int ret = lg_read_file(d->policy_path, &text, &len);
+	struct stat st;
+
+	if (!stat(d->policy_path, &st))
+		d->mtime = st.st_mtim;
+	if (ret) {
+		snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
+		audit(d, peer, "apply", "refused", NULL, msg);
+		return ret;
+	}
+	ret = apply_text(d, text, len, d->policy_path, peer, msg, msglen);
+	free(text);
+	return ret;
+}
+
+static json_object *device_json(const struct lg_policy_device *dev)
+{
+	json_object *o = json_object_new_object(), *keys = json_object_new_array();
+	char addr[64];
+
+	inet_ntop(dev->family, dev->addr, addr, sizeof(addr));
+	json_object_object_add(o, "id", json_object_new_uint64(dev->id));
+	json_object_object_add(o, "name", json_object_new_string(dev->name));
+	json_object_object_add(o, "source", json_object_new_string(addr));
+	json_object_object_add(o, "port", json_object_new_int(dev->port));
+	for (unsigned k = 0; k < dev->nkeys; k++)
+		json_object_array_add(keys, json_object_new_int(dev->keys[k].id));
+	json_object_object_add(o, "key_ids", keys);
+	return o;
+}
+
+/* Device-level difference between the running policy and a candidate. */
+static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
+{
+	json_object *o = json_object_new_object(), *add = json_object_new_array(),
+		    *rm = json_object_new_array(), *chg = json_object_new_array();
+
+	for (size_t i = 0; i < b->ndevices; i++) {
+		const struct lg_policy_device *old = lg_policy_find(a, b->devices[i].id);
+
+		if (!old)
+			json_object_array_add(add, device_json(&b->devices[i]));
+		else if (memcmp(old, &b->devices[i], sizeof(*old)))
+			json_object_array_add(chg, device_json(&b->devices[i]));
+	}
+	for (size_t i = 0; i < a->ndevices; i++)
+		if (!lg_policy_find(b, a->devices[i].id))
+			json_object_array_add(rm, device_json(&a->devices[i]));
+	json_object_object_add(o, "added", add);
+	json_object_object_add(o, "removed", rm);
+	json_object_object_add(o, "changed", chg);
+	json_object_object_add(o, "settings_changed",
+			       json_object_new_boolean(a->port != b->port || a->window != b->window ||
+						       a->batch != b->batch ||
+						       a->deadline_ms != b->deadline_ms ||
+						       strcmp(a->model, b->model)));
+	return o;
+}
+
+static json_object *handle(struct daemon *d, json_object *req, const char *peer)
+{
+	json_object *resp = json_object_new_object(), *v;
+	const char *cmd = json_object_object_get_ex(req, "cmd", &v) ? json_object_get_string(v) : "";
+	const char *text = json_object_object_get_ex(req, "policy", &v) ? json_object_get_string(v)
+									 : NULL;
+	size_t len = text ? strlen(text) : 0;
+	char msg[1024] = "";
+	bool ok = true;
+
+	if (!strcmp(cmd, "status")) {
+		char hex[65] = "";
+
+		if (d->have_running)
+			lg_hex_encode(d->running.hash, 32, hex);
+		json_object_object_add(resp, "policy_file", json_object_new_string(d->policy_path));
+		json_object_object_add(resp, "policy_sha256", json_object_new_string(hex));
+		json_object_object_add(resp, "devices",
+				       json_object_new_uint64(d->have_running ? d->running.ndevices : 0));
+		json_object_object_add(resp, "applies", json_object_new_uint64(d->applies));
+		json_object_object_add(resp, "refused", json_object_new_uint64(d->refused));
+		json_object_object_add(resp, "uptime_s",
+				       json_object_new_int64(time(NULL) - d->started));
+		if (d->dp_path) {
+			char *reply = NULL;
+			int ret = lg_ctl_call(d->dp_path, "stats", 5, &reply);
+
+			json_object_object_add(resp, "dataplane",
+					       json_object_new_string(ret ? strerror(-ret) : "up"));
+			free(reply);
+		}
+	} else if (!strcmp(cmd, "validate") || !strcmp(cmd, "diff")) {
+		struct lg_policy p;
+
+		if (!text) {
+			ok = false;
+			snprintf(msg, sizeof(msg), "'%s' needs 'policy' text", cmd);
+		} else if (lg_policy_parse(text, len, json_object_object_get_ex(req, "name", &v) ?
+						       json_object_get_string(v) : "<policy>",
+					   &p, msg, sizeof(msg))) {
+			ok = false;
+		} else {
+			if (!strcmp(cmd, "diff"))
+				json_object_object_add(resp, "diff", diff(&d->running, &p));
+			snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
+			lg_policy_free(&p);
+		}
+	} else if (!strcmp(cmd, "apply")) {
+		if (text)
+			ok = !apply_text(d, text, len, json_object_object_get_ex(req, "name", &v) ?
+						json_object_get_string(v) : "<apply>",
+					 peer, msg, sizeof(msg));
+		else
+			ok = !apply_file(d, peer, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "devices")) {
+		json_object *a = json_object_new_array();
+
+		for (size_t i = 0; d->have_running && i < d->running.ndevices; i++)
+			json_object_array_add(a, device_json(&d->running.devices[i]));
+		json_object_object_add(resp, "devices", a);
+	} else if (!strcmp(cmd, "metrics")) {
+		char *reply = NULL;
+		int ret = d->dp_path ? lg_ctl_call(d->dp_path, "stats", 5, &reply) : -ENOTCONN;
+		json_object *m = ret ? NULL : json_tokener_parse(reply);
+
+		if (!m) {
+			ok = false;
+			snprintf(msg, sizeof(msg), "data plane: %s",
+				 ret ? strerror(-ret) : "unreadable stats");
+		} else {
+			json_object_object_add(resp, "metrics", m);
+		}
+		free(reply);
+	} else {
+		ok = false;
+		snprintf(msg, sizeof(msg),
+			 "unknown cmd '%s' (status, validate, diff, apply, devices, metrics)", cmd);
+	}
+	json_object_object_add(resp, "ok", json_object_new_boolean(ok));
+	if (msg[0])
+		json_object_object_add(resp, ok ? "message" : "error", json_object_new_string(msg));
+	return resp;
+}
+
+static void serve(struct daemon *d, int fd)
+{
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	char peer[64], *text = NULL;
+	json_object *req = NULL, *resp;
+	const char *out;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen)) {
+		lg_write_all(fd, "{\"ok\":false,\"error\":\"no peer credentials\"}\n", 43);
+		return;
+	}
+	snprintf(peer, sizeof(peer), "uid=%u pid=%d", cred.uid, cred.pid);
+	if (cred.uid != 0 && cred.uid != getuid()) {
+		audit(d, peer, "connect", "denied", NULL, NULL);
+		lg_write_all(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41);
+		return;
+	}
+	if (lg_read_fd(fd, 16u << 20, &text, NULL) || !(req = json_tokener_parse(text)) ||
+	    !json_object_is_type(req, json_type_object)) {
+		resp = json_object_new_object();
+		json_object_object_add(resp, "ok", json_object_new_boolean(false));
+		json_object_object_add(resp, "error", json_object_new_string("request is not a JSON object"));
+	} else {
+		resp = handle(d, req, peer);
+	}
+	out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+	lg_write_all(fd, out, strlen(out));
+	lg_write_all(fd, "\n", 1);
+	json_object_put(resp);
+	json_object_put(req);
+	free(text);
+}
+
+static int listen_on(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0660) || listen(fd, 16)) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "dataplane", required_argument, NULL, 'd' },
+		{ "audit-log", required_argument, NULL, 'a' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct daemon d = { .audit = stderr, .started = time(NULL) };
+	const char *audit_path = NULL;
+	int opt, lfd, interval = 1000;
+	char msg[1024];
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct timespec last_check = { 0 };
+
+	while ((opt = getopt_long(argc, argv, "p:S:d:a:i:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': d.policy_path = optarg; break;
+		case 'S': d.socket_path = optarg; break;
+		case 'd': d.dp_path = optarg; break;
+		case 'a': audit_path = optarg; break;
+		case 'i': interval = atoi(optarg); break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (!d.policy_path || !d.socket_path || interval < 10) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (audit_path && !(d.audit = fopen(audit_path, "a"))) {
+		fprintf(stderr, "linegated: %s: %s\n", audit_path, strerror(errno));
+		return 1;
+	}
+	/* The first policy must be good: there is no last known good one to keep. */
+	if (apply_file(&d, "startup", msg, sizeof(msg))) {
+		fprintf(stderr, "linegated: %s\n", msg);
+		return 1;
+	}
+	lfd = listen_on(d.socket_path);
+	if (lfd < 0) {
+		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "linegated: %s, %zu devices, admin API on %s\n", d.policy_path,
+		d.running.ndevices, d.socket_path);
+
+	while (!got_stop) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		struct timespec now;
+		bool reload = false;
+
+		if (poll(&pfd, 1, 100) > 0) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				struct timeval tv = { 5, 0 };
+
+				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+				serve(&d, c);
+				close(c);
+			}
+		}
+		if (got_hup) {
+			got_hup = 0;
+			reload = true;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - last_check.tv_sec) * 1000 +
+			    (now.tv_nsec - last_check.tv_nsec) / 1000000 >= interval) {
+			struct stat st;
+
+			last_check = now;
+			/* Polling the mtime survives editors that replace the file, which an
+			 * inotify watch on the old inode would miss. */
+			if (!stat(d.policy_path, &st) &&
+			    (st.st_mtim.tv_sec != d.mtime.tv_sec ||
+			     st.st_mtim.tv_nsec != d.mtime.tv_nsec))
+				reload = true;
+		}
+		if (reload && apply_file(&d, "file-watch", msg, sizeof(msg)))
+			fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
+	}
+	close(lfd);
+	unlink(d.socket_path);
+	if (d.have_running)
+		lg_policy_free(&d.running);
+	if (d.audit != stderr)
+		fclose(d.audit);
+	return 0;
+}
