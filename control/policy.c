@@ -355,7 +355,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
-	qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
+	if (p->ndevices)
+		qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
 	return 0;
 }
 

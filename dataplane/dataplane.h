@@ -49,6 +49,7 @@ struct lg_event {
 	uint64_t seq;       /* newest frame in the window */
 	uint64_t rx_ns;     /* arrival of the window's first frame */
 	uint64_t scored_ns;
+	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	char name[LG_NAME_MAX];
 };
 

@@ -12,9 +12,10 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	fprintf(dp->out,
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
-		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"latency_us\":%.1f}\n",
+		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
+		",\"latency_us\":%.1f}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, e->score,
-		e->threshold, e->seq, (double)(e->scored_ns - e->rx_ns) / 1000.0);
+		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0);
 	atomic_fetch_add_explicit(&dp->out_written, 1, memory_order_relaxed);
 	if (e->alert)
 		atomic_fetch_add_explicit(&dp->out_alerts, 1, memory_order_relaxed);

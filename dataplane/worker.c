@@ -171,12 +171,15 @@ static void emit(struct lg_worker *w, const struct lg_event *e)
 
 void lg_worker_flush(struct lg_worker *w)
 {
-	uint64_t now;
+	struct timespec wall;
+	uint64_t now, wall_ns;
 
 	if (!w->rows)
 		return;
 	lg_detector_score(&w->det, w->batch, w->rows, w->scores);
 	now = lg_now_ns();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + wall.tv_nsec;
 	for (unsigned i = 0; i < w->rows; i++) {
 		struct lg_event *e = &w->meta[i];
 		struct lg_dev_state *s;
@@ -188,6 +191,7 @@ void lg_worker_flush(struct lg_worker *w)
 		e->threshold = thr;
 		e->alert = e->score > thr;
 		e->scored_ns = now;
+		e->scored_wall_ns = wall_ns;
 		s = w->row_state[i];
 		memcpy(&bits, &e->score, sizeof(bits));
 		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);

@@ -12,8 +12,10 @@ lg_policy "$T/policy.yaml"
 
 lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
 	-o "$T/out.jsonl" -s "$T/stats.json"
+DP_PID=$!
 lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
 lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl"
+D_PID=$!
 lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
 
 FRAMES=150 DEVICES=6 FAULT=103 ONSET=75
@@ -41,8 +43,10 @@ grep -q "bad.yaml:4:7: 'port' is 99999" "$T/bad.err" || lg_fail "error lacks fil
 	lg_fail "the running policy changed after a refused apply"
 grep -q '"result":"refused"' "$T/audit.jsonl" || lg_fail "refusal not in the audit log"
 
-kill -INT $(echo $LG_PIDS) 2>/dev/null
-wait
+# Both stop cleanly on SIGINT (under ASan a leak or an error makes the exit status non-zero).
+kill -INT $DP_PID $D_PID
+wait $DP_PID || lg_fail "linegate exited with status $?"
+wait $D_PID || lg_fail "linegated exited with status $?"
 LG_PIDS=""
 [ -s "$T/stats.json" ] || lg_fail "linegate wrote no final stats"
 
