@@ -90,7 +90,7 @@ alerts_seen=0
 while :; do
 	sleep 1
 	"$LG_BIN_CTL" -s "$T/d.sock" metrics > "$T/m.json" 2>/dev/null || continue
-	python3 - "$T/m.json" "$((SECONDS - START))" <<'PY'
+	python3 - "$T/m.json" "$((SECONDS - START))" 2>/dev/null <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]; d = m["drops"]
 print(f'{sys.argv[2]+"s":>8} {m["received"]:>9} {m["admitted"]:>9} {d["unknown_device"]:>8} '
