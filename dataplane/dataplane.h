@@ -28,6 +28,10 @@ struct lg_dev_state {
 	uint8_t channels;
 	uint64_t last_seq;   /* sequence of the newest frame that went into win */
 	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
+	/* Keyed MAC contexts for the device's key slots, made on first use and remade when
+	 * a new policy changes the key bytes (rotation). */
+	struct lg_mac *mac[2];
+	uint8_t mac_key[2][LG_KEY_LEN];
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
 };
@@ -118,6 +122,9 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 
 void *lg_worker_main(void *arg);
+/* Everything a worker does with one received datagram; returns its verdict. */
+enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
+				const struct lg_rx_pkt *pkt);
 void lg_worker_flush(struct lg_worker *w);
 void *lg_output_main(void *arg);
 void lg_output_drain_all(struct lg_dp *dp);

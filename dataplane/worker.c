@@ -63,6 +63,8 @@ bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
 static void state_free(struct lg_dev_state *s)
 {
 	if (s) {
+		lg_mac_free(s->mac[0]);
+		lg_mac_free(s->mac[1]);
 		free(s->win);
 		free(s);
 	}
@@ -296,14 +298,30 @@ static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *
 	return !d->port || d->port == pkt->src_port;
 }
 
-static enum lg_reason handle(struct lg_worker *w, const struct lg_gen *g,
-			     const struct lg_rx_pkt *pkt)
+/* The keyed MAC for key slot k, (re)made when missing or when the policy's key changed. */
+static struct lg_mac *device_mac(struct lg_dev_state *s, unsigned k,
+				 const struct lg_policy_key *key)
+{
+	if (s->mac[k] && !memcmp(s->mac_key[k], key->bytes, LG_KEY_LEN))
+		return s->mac[k];
+	lg_mac_free(s->mac[k]);
+	s->mac[k] = NULL;
+	if (lg_mac_new(&s->mac[k], key->bytes, LG_KEY_LEN))
+		return NULL;
+	memcpy(s->mac_key[k], key->bytes, LG_KEY_LEN);
+	return s->mac[k];
+}
+
+enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
+				const struct lg_rx_pkt *pkt)
 {
 	const struct lg_policy_device *dev;
 	const struct lg_policy_key *key = NULL;
 	struct lg_dev_state *s;
 	struct lg_frame f;
 	enum lg_reason r;
+	struct lg_mac *mac;
+	unsigned slot = 0;
 
 	if (pkt->truncated)
 		return LG_DROP_BAD_LENGTH;
@@ -316,8 +334,10 @@ static enum lg_reason handle(struct lg_worker *w, const struct lg_gen *g,
 	if (!source_ok(dev, pkt))
 		return LG_DROP_SPOOFED;
 	for (unsigned k = 0; k < dev->nkeys; k++)
-		if (dev->keys[k].id == f.key_id)
+		if (dev->keys[k].id == f.key_id) {
 			key = &dev->keys[k];
+			slot = k;
+		}
 	if (!key)
 		return LG_DROP_UNKNOWN_KEY;
 	s = g->state[w->id][dev - g->policy.devices];
@@ -326,7 +346,9 @@ static enum lg_reason handle(struct lg_worker *w, const struct lg_gen *g,
 	r = lg_replay_check(&s->replay, f.sequence);
 	if (r != LG_OK)
 		return r;
-	if (lg_lgf_check_tag(&f, key->bytes, LG_KEY_LEN))
+	mac = device_mac(s, slot, key);
+	/* Without a MAC context (out of memory) nothing can be verified: refuse, counted. */
+	if (!mac || lg_mac_check(mac, &f))
 		return LG_DROP_BAD_TAG;
 	lg_replay_commit(&s->replay, f.sequence);
 	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
@@ -376,7 +398,7 @@ void *lg_worker_main(void *arg)
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
-			enum lg_reason r = handle(w, g, &pkts[i]);
+			enum lg_reason r = lg_worker_handle(w, g, &pkts[i]);
 
 			atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
 		}
