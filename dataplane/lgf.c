@@ -111,6 +111,35 @@ enum lg_reason lg_lgf_parse(const uint8_t *buf, size_t len, struct lg_frame *f)
 	return LG_OK;
 }
 
+void lg_lgf_samples(const struct lg_frame *f, unsigned channel, size_t first, size_t n,
+		    float *out)
+{
+	const size_t ch = f->channels;
+
+	/* Separate loops per format, and a unit stride for single-channel frames, so the
+	 * compiler vectorises the common cases. */
+	if (f->sample_format == LGF_FMT_I16) {
+		const uint8_t *src = f->samples + 2 * (first * ch + channel);
+		const float scale = f->scale;
+
+		if (ch == 1) {
+			for (size_t i = 0; i < n; i++)
+				out[i] = (float)(int16_t)ld16(src + 2 * i) * scale;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				out[i] = (float)(int16_t)ld16(src + 2 * i * ch) * scale;
+		}
+	} else {
+		const uint8_t *src = f->samples + 4 * (first * ch + channel);
+
+		for (size_t i = 0; i < n; i++) {
+			uint32_t bits = ld32(src + 4 * i * ch);
+
+			memcpy(&out[i], &bits, sizeof(bits));
+		}
+	}
+}
+
 int lg_lgf_tag(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
 	       uint8_t tag[LGF_TAG_LEN])
 {

@@ -240,24 +240,6 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	s->fill = 0;
 }
 
-static float sample_at(const struct lg_frame *f, size_t i)
-{
-	if (f->sample_format == LGF_FMT_I16) {
-		int16_t v;
-
-		memcpy(&v, f->samples + 2 * i, sizeof(v));
-		return (float)(int16_t)le16toh((uint16_t)v) * f->scale;
-	} else {
-		uint32_t bits;
-		float v;
-
-		memcpy(&bits, f->samples + 4 * i, sizeof(bits));
-		bits = le32toh(bits);
-		memcpy(&v, &bits, sizeof(v));
-		return v;
-	}
-}
-
 /* Append a verified frame's samples to the device's window, de-interleaving. */
 static int add_samples(struct lg_worker *w, const struct lg_gen *g,
 		       const struct lg_policy_device *dev, struct lg_dev_state *s,
@@ -276,12 +258,14 @@ static int add_samples(struct lg_worker *w, const struct lg_gen *g,
 		s->fill = 0;
 	}
 	while (i < f->sample_count) {
+		size_t m = f->sample_count - i < win - s->fill ? f->sample_count - i : win - s->fill;
+
 		if (!s->fill)
 			s->first_rx_ns = rx_ns;
-		for (; i < f->sample_count && s->fill < win; i++, s->fill++)
-			for (unsigned c = 0; c < f->channels; c++)
-				s->win[(size_t)c * win + s->fill] =
-					sample_at(f, i * f->channels + c);
+		for (unsigned c = 0; c < f->channels; c++)
+			lg_lgf_samples(f, c, i, m, s->win + (size_t)c * win + s->fill);
+		i += m;
+		s->fill += (uint32_t)m;
 		s->last_seq = f->sequence;
 		if (s->fill == win)
 			window_done(w, g, dev, s);

@@ -52,6 +52,11 @@ struct lg_frame {
 /* Parse an LGF v1 datagram. Checks structure only, not the tag. */
 enum lg_reason lg_lgf_parse(const uint8_t *buf, size_t len, struct lg_frame *f);
 
+/* Decode n samples of one channel, starting at sample index first, into out as floats
+ * (int16 x scale, or float32). The caller keeps first + n <= sample_count. */
+void lg_lgf_samples(const struct lg_frame *f, unsigned channel, size_t first, size_t n,
+		    float *out);
+
 /* HMAC-SHA256(key, msg) truncated to LGF_TAG_LEN. Returns 0 or -EIO. */
 int lg_lgf_tag(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
 	       uint8_t tag[LGF_TAG_LEN]);
