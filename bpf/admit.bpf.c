@@ -28,16 +28,15 @@ volatile __u32 lg_active_slot = 0;
 volatile __u64 lg_test_now_ns = 0;
 
 /*
- * clang emits only a forward declaration for value types of a map nested in
- * __array(); libbpf needs the full struct to size the inner map.
+ * Sizes, not BTF types: clang emits only a forward declaration for value
+ * types of a map nested in __array(), and tables made by user space carry no
+ * BTF either.
  */
-struct lg_admit_dev lg_btf_dev_anchor SEC(".maps.btf_anchor") __attribute__((unused));
-
 struct lg_dev_table {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
-	__type(key, __u32);
-	__type(value, struct lg_admit_dev);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct lg_admit_dev));
 };
 
 struct {
