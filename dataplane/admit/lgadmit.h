@@ -27,12 +27,6 @@ struct lg_admit_opts {
 	size_t log_size;
 };
 
-/* One enrolled device of a generation. */
-struct lg_admit_entry {
-	lg_u32 device_id;
-	struct lg_admit_dev dev;
-};
-
 int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out);
 /* Detaches if attached. Accepts NULL. */
 void lg_admit_close(struct lg_admit *a);

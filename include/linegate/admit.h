@@ -102,6 +102,12 @@ struct lg_admit_dev {
 };
 _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
 
+/* One enrolled device of a generation, as the policy compiler hands it over. */
+struct lg_admit_entry {
+	lg_u32 device_id;
+	struct lg_admit_dev dev;
+};
+
 /*
  * Runtime state, key is the u32 device id. Survives generation switches. The
  * XDP program owns tokens and last_ns; workers export highest_seq after a
