@@ -93,7 +93,9 @@ int main(int argc, char **argv)
 		.not_ours = LG_ADMIT_NOT_OURS_DROP,
 	};
 	struct lg_admit_entry devs[2] = {
-		{1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}}},
+		/* A rate it never reaches: the bucket is on the path, as for a real device. */
+		{1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1},
+		     .rate = 1000000000, .burst = 1000000}},
 		{2, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}, .rate = 1,
 		     .burst = 1}},
 	};

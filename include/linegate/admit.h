@@ -370,32 +370,35 @@ LG_ADMIT_INLINE int lg_admit_source_ok(const struct lg_admit_pkt *pkt,
 /*
  * Refill the bucket up to now_ns and take one frame's worth if there is one.
  * Refill is lazy; min(cap, t + a + b) equals two successive capped refills,
- * so when it happens does not change the result.
+ * so when it happens does not change the result. now_ns is only read for
+ * devices with a rate, so callers may skip the clock otherwise.
  */
 LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct lg_admit_dev *dev,
 				       lg_u64 now_ns)
 {
 	lg_u64 cap = (lg_u64)dev->burst * LG_ADMIT_TOKEN_SCALE;
-	lg_u64 elapsed, tokens = st->tokens;
+	lg_u64 elapsed, add, tokens = st->tokens;
 
 	if (!dev->rate)
 		return 1;
-	if (!st->last_ns) {
-		tokens = cap;
-	} else if (now_ns > st->last_ns) {
-		elapsed = now_ns - st->last_ns;
-		/* Compare before multiplying: elapsed * rate may overflow, cap / rate cannot. */
-		if (elapsed >= cap / dev->rate)
-			tokens = cap;
-		else if (tokens + elapsed * dev->rate >= cap)
-			tokens = cap;
-		else
-			tokens += elapsed * dev->rate;
-	}
 	if (tokens > cap)
 		tokens = cap; /* the burst shrank with a new generation */
-	if (now_ns > st->last_ns || !st->last_ns)
+	if (!st->last_ns) {
+		tokens = cap;
 		st->last_ns = now_ns;
+	} else if (now_ns > st->last_ns) {
+		elapsed = now_ns - st->last_ns;
+		/*
+		 * Below 2^32 ns (4.3 s) elapsed * rate fits in 64 bits; only
+		 * longer gaps pay for a division to rule out an overflow.
+		 */
+		if (!(elapsed >> 32) || elapsed <= cap / dev->rate)
+			add = elapsed * dev->rate;
+		else
+			add = cap;
+		tokens = add >= cap - tokens ? cap : tokens + add;
+		st->last_ns = now_ns;
+	}
 	if (tokens < LG_ADMIT_TOKEN_SCALE) {
 		st->tokens = tokens;
 		return 0;
