@@ -382,6 +382,8 @@ static const struct lg_admit_entry D4 = {4, {.mac = {2, 0, 0, 0, 0, 4}, .family 
 static const struct lg_admit_entry D5 = {5, {.mac = {2, 0, 0, 0, 0, 5}, .family = 4,
 					     .flags = LG_ADMIT_DEV_ANY_MAC,
 					     .addr = {10, 0, 0, 5}}};
+static const struct lg_admit_entry D7 = {7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4,
+					     .addr = {10, 0, 0, 7}, .rate = 1, .burst = 10}};
 static const struct lg_admit_entry D6 = {6, {.mac = {2, 0, 0, 0, 0, 6}, .family = 6,
 					     .addr = {0xfd, 0, [15] = 6}, .src_port = 40006}};
 
@@ -850,14 +852,15 @@ static void sc_empty_table(struct sc *s)
 	check_counters(s);
 }
 
-/* D3: 10 frames/s, burst 3; the clock is the test's. */
+/* D3: 10 frames/s, burst 3; D7: 1 frame/s, burst 10; the clock is the test's. */
 static void sc_rate(struct sc *s)
 {
+	const struct lg_admit_entry devs[] = {D3, D7};
 	struct lgt_pkt p, spoof;
 	lg_u64 seq = 1;
 	int i;
 
-	apply(s, &CFG, &D3, 1);
+	apply(s, &CFG, devs, 2);
 	s->t->set_clock(s->t, 100 * NS);
 	lgt_pkt_from(&p, &D3, 3, 0);
 	spoof = p;
@@ -899,6 +902,21 @@ static void sc_rate(struct sc *s)
 	}
 	p.seq = seq++;
 	DROP_(s, &p, LG_R_RATE_LIMITED, "burst caps the refill");
+
+	/* D7: 1 frame/s, burst 10; gaps on both sides of 2^32 ns. */
+	lgt_pkt_from(&p, &D7, 7, 1);
+	s->t->set_clock(s->t, 4000 * NS);
+	for (i = 0; i < 10; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 burst");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 empty");
+	s->t->set_clock(s->t, 4005 * NS);
+	for (i = 0; i < 5; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 5 tokens after 5 s (> 2^32 ns)");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
+	s->t->set_clock(s->t, 4009 * NS);
+	for (i = 0; i < 4; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 4 tokens after 4 s (< 2^32 ns)");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
 	check_counters(s);
 }
 
