@@ -32,8 +32,8 @@ static void put32le(lg_u8 *p, lg_u32 v)
 static size_t build(lg_u8 *f, lg_u32 id, lg_u16 sport, int bad_magic)
 {
 	static const lg_u8 hdr[] = {
-		0x02, 0, 0, 0, 0, 0xfe, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00,
-		0x45, 0, 0, 116, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 254,
+	    0x02, 0, 0, 0,    0, 0xfe, 0x02, 0, 0, 0,  0, 0x01, 0x08, 0x00, 0x45, 0, 0,
+	    116,  0, 0, 0x40, 0, 64,   17,   0, 0, 10, 0, 0,	1,    10,   0,	  0, 254,
 	};
 	size_t lgf_len = LGF_MIN_LEN + 32, len = sizeof(hdr) + 8 + lgf_len;
 	lg_u8 *u = f + sizeof(hdr), *l = u + 8;
@@ -59,8 +59,8 @@ static int trivial_pass_prog(void)
 {
 	/* r0 = XDP_PASS; exit */
 	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
-		{.code = BPF_JMP | BPF_EXIT},
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
 	};
 
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_pass", "GPL", insns, 2, NULL);
@@ -89,15 +89,23 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	static const struct lg_admit_cfg cfg = {
-		.lgf_port = LGF_DEFAULT_PORT,
-		.not_ours = LG_ADMIT_NOT_OURS_DROP,
+	    .lgf_port = LGF_DEFAULT_PORT,
+	    .not_ours = LG_ADMIT_NOT_OURS_DROP,
 	};
 	struct lg_admit_entry devs[2] = {
-		/* A rate it never reaches: the bucket is on the path, as for a real device. */
-		{1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1},
-		     .rate = 1000000000, .burst = 1000000}},
-		{2, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}, .rate = 1,
-		     .burst = 1}},
+	    /* A rate it never reaches: the bucket is on the path, as for a real device. */
+	    {1,
+	     {.mac = {2, 0, 0, 0, 0, 1},
+	      .family = 4,
+	      .addr = {10, 0, 0, 1},
+	      .rate = 1000000000,
+	      .burst = 1000000}},
+	    {2,
+	     {.mac = {2, 0, 0, 0, 0, 1},
+	      .family = 4,
+	      .addr = {10, 0, 0, 1},
+	      .rate = 1,
+	      .burst = 1}},
 	};
 	struct {
 		const char *name;
@@ -107,11 +115,9 @@ int main(int argc, char **argv)
 		size_t len;
 		double ns[MAX_ROUNDS];
 	} c[5] = {
-		{"xdp_pass_baseline", 1, XDP_PASS},
-		{"allow", 0, XDP_PASS},
-		{"drop_unknown", 0, XDP_DROP},
-		{"drop_rate_limited", 0, XDP_DROP},
-		{"drop_malformed", 0, XDP_DROP},
+	    {"xdp_pass_baseline", 1, XDP_PASS}, {"allow", 0, XDP_PASS},
+	    {"drop_unknown", 0, XDP_DROP},	{"drop_rate_limited", 0, XDP_DROP},
+	    {"drop_malformed", 0, XDP_DROP},
 	};
 	int repeat = argc > 1 ? atoi(argv[1]) : 1000000;
 	int rounds = argc > 2 ? atoi(argv[2]) : 5;
@@ -145,8 +151,8 @@ int main(int argc, char **argv)
 
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < 5; i++) {
-			err = run(c[i].fd_is_base ? base_fd : lg_admit_prog_fd(a), c[i].f,
-				  c[i].len, repeat, &c[i].ns[r], &action);
+			err = run(c[i].fd_is_base ? base_fd : lg_admit_prog_fd(a), c[i].f, c[i].len,
+				  repeat, &c[i].ns[r], &action);
 			if (err || action != c[i].want) {
 				fprintf(stderr, "%s: err %d action %d, want %d\n", c[i].name, err,
 					action, c[i].want);

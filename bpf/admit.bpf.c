@@ -136,8 +136,8 @@ int lg_admit(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct lg_admit_cfg none = {
-		.lgf_port = lg_default_lgf_port,
-		.not_ours = lg_default_not_ours,
+	    .lgf_port = lg_default_lgf_port,
+	    .not_ours = lg_default_not_ours,
 	};
 	const struct lg_admit_cfg *cfg;
 	const struct lg_admit_dev *dev = NULL;

@@ -14,7 +14,7 @@
 struct lg_admit {
 	struct admit_bpf *skel;
 	int ncpus;
-	int ifindex;   /* 0: not attached */
+	int ifindex; /* 0: not attached */
 	__u32 xdp_flags;
 	lg_u64 generation;
 };
@@ -45,7 +45,7 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 		goto err_free;
 	}
 	a->skel->rodata->lg_default_lgf_port =
-		opts->default_lgf_port ? opts->default_lgf_port : LGF_DEFAULT_PORT;
+	    opts->default_lgf_port ? opts->default_lgf_port : LGF_DEFAULT_PORT;
 	a->skel->rodata->lg_default_not_ours = opts->default_not_ours;
 	a->skel->rodata->lg_test_clock = opts->test_clock ? 1 : 0;
 	if (opts->queues) {

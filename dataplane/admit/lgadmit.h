@@ -20,10 +20,10 @@ enum lg_admit_mode {
 
 struct lg_admit_opts {
 	lg_u16 default_lgf_port; /* LGF port before the first generation; 0: LGF_DEFAULT_PORT */
-	lg_u8 default_not_ours;  /* enum lg_admit_not_ours before the first generation */
-	lg_u8 test_clock;        /* tests: "now" comes from lg_admit_set_test_clock() */
-	lg_u32 queues;           /* XSKMAP entries (RX queues); 0: LG_ADMIT_DEFAULT_QUEUES */
-	char *log_buf;           /* optional: verifier statistics of the load */
+	lg_u8 default_not_ours;	 /* enum lg_admit_not_ours before the first generation */
+	lg_u8 test_clock;	 /* tests: "now" comes from lg_admit_set_test_clock() */
+	lg_u32 queues;		 /* XSKMAP entries (RX queues); 0: LG_ADMIT_DEFAULT_QUEUES */
+	char *log_buf;		 /* optional: verifier statistics of the load */
 	size_t log_size;
 };
 

@@ -38,16 +38,16 @@
  * Every frame the program sees is counted under exactly one reason.
  */
 enum lg_admit_reason {
-	LG_R_ADMITTED = 0,       /* enrolled, bound source, in rate, not replayed */
+	LG_R_ADMITTED = 0,	 /* enrolled, bound source, in rate, not replayed */
 	LG_R_UNKNOWN_DEVICE = 1, /* device id not in the live table */
 	LG_R_SPOOFED_SOURCE = 2, /* MAC, IP, family or UDP port differ from the binding */
-	LG_R_RATE_LIMITED = 3,   /* token bucket empty */
-	LG_R_REPLAYED = 4,       /* sequence + window <= highest sequence a worker verified */
-	LG_R_MALFORMED = 5,      /* truncated or inconsistent headers, fragments, bad LGF */
-	LG_R_NOT_OURS = 6,       /* not LGF/UADP traffic; passed or dropped by cfg.not_ours */
-	LG_R_AUDIT = 7,          /* audit mode: enforce would have dropped it, let through */
-	LG_R_NO_TABLE = 8,       /* no live generation (nothing applied yet): fail closed */
-	LG_R_STATE_FULL = 9,     /* runtime state missing and could not be created: fail closed */
+	LG_R_RATE_LIMITED = 3,	 /* token bucket empty */
+	LG_R_REPLAYED = 4,	 /* sequence + window <= highest sequence a worker verified */
+	LG_R_MALFORMED = 5,	 /* truncated or inconsistent headers, fragments, bad LGF */
+	LG_R_NOT_OURS = 6,	 /* not LGF/UADP traffic; passed or dropped by cfg.not_ours */
+	LG_R_AUDIT = 7,		 /* audit mode: enforce would have dropped it, let through */
+	LG_R_NO_TABLE = 8,	 /* no live generation (nothing applied yet): fail closed */
+	LG_R_STATE_FULL = 9,	 /* runtime state missing and could not be created: fail closed */
 	LG_R_MAX = 10,
 };
 
@@ -62,8 +62,8 @@ enum lg_admit_not_ours {
 #define LG_ADMIT_AF_INET6 6
 
 /* lg_admit_dev.flags */
-#define LG_ADMIT_DEV_AUDIT 0x01    /* count what enforce would drop, let it through */
-#define LG_ADMIT_DEV_ANY_MAC 0x02  /* do not check the source MAC (device behind a router) */
+#define LG_ADMIT_DEV_AUDIT 0x01	  /* count what enforce would drop, let it through */
+#define LG_ADMIT_DEV_ANY_MAC 0x02 /* do not check the source MAC (device behind a router) */
 
 /* lg_admit_pkt.kind */
 #define LG_ADMIT_KIND_LGF 1
@@ -75,10 +75,10 @@ enum lg_admit_not_ours {
  * LG_R_NO_TABLE.
  */
 struct lg_admit_cfg {
-	lg_u64 generation;    /* policy generation, increasing; 0 = slot empty */
-	lg_u16 lgf_port;      /* UDP destination port of LGF, host order */
-	lg_u16 uadp_port;     /* UDP destination port of UADP, host order; 0 = off */
-	lg_u8 not_ours;       /* enum lg_admit_not_ours */
+	lg_u64 generation; /* policy generation, increasing; 0 = slot empty */
+	lg_u16 lgf_port;   /* UDP destination port of LGF, host order */
+	lg_u16 uadp_port;  /* UDP destination port of UADP, host order; 0 = off */
+	lg_u8 not_ours;	   /* enum lg_admit_not_ours */
 	lg_u8 pad[3];
 	lg_u32 replay_window; /* frames this far behind the verified sequence may still pass */
 	lg_u32 pad2;
@@ -90,14 +90,14 @@ _Static_assert(sizeof(struct lg_admit_cfg) == 24, "lg_admit_cfg layout");
  * from the policy, read-only for the data plane.
  */
 struct lg_admit_dev {
-	lg_u8 mac[6];     /* bound source MAC (ignored with LG_ADMIT_DEV_ANY_MAC) */
-	lg_u8 family;     /* LG_ADMIT_AF_INET or LG_ADMIT_AF_INET6 */
-	lg_u8 flags;      /* LG_ADMIT_DEV_* */
-	lg_u8 addr[16];   /* bound source address, network order; IPv4 in addr[0..3] */
-	lg_u16 src_port;  /* bound UDP source port, host order; 0 = any */
-	lg_u16 group;     /* device group from the policy (audit mode is set per group) */
-	lg_u32 rate;      /* token bucket rate in frames per second; 0 = unlimited */
-	lg_u32 burst;     /* token bucket depth in frames */
+	lg_u8 mac[6];	 /* bound source MAC (ignored with LG_ADMIT_DEV_ANY_MAC) */
+	lg_u8 family;	 /* LG_ADMIT_AF_INET or LG_ADMIT_AF_INET6 */
+	lg_u8 flags;	 /* LG_ADMIT_DEV_* */
+	lg_u8 addr[16];	 /* bound source address, network order; IPv4 in addr[0..3] */
+	lg_u16 src_port; /* bound UDP source port, host order; 0 = any */
+	lg_u16 group;	 /* device group from the policy (audit mode is set per group) */
+	lg_u32 rate;	 /* token bucket rate in frames per second; 0 = unlimited */
+	lg_u32 burst;	 /* token bucket depth in frames */
 	lg_u32 pad;
 };
 _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
@@ -118,16 +118,16 @@ struct lg_admit_entry {
  * race can at worst lose or gain a frame's worth of tokens.
  */
 struct lg_admit_state {
-	lg_u64 tokens;       /* nanoframes (LG_ADMIT_TOKEN_SCALE per frame) */
-	lg_u64 last_ns;      /* ktime of the last refill; 0 = fresh, bucket starts full */
-	lg_u64 highest_seq;  /* highest sequence a worker verified; 0 = none yet */
+	lg_u64 tokens;	    /* nanoframes (LG_ADMIT_TOKEN_SCALE per frame) */
+	lg_u64 last_ns;	    /* ktime of the last refill; 0 = fresh, bucket starts full */
+	lg_u64 highest_seq; /* highest sequence a worker verified; 0 = none yet */
 };
 _Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
 
 /* Per-reason counters, PERCPU_ARRAY indexed by enum lg_admit_reason. */
 struct lg_admit_reason_ctr {
-	lg_u64 frames;  /* frames counted under this reason */
-	lg_u64 bytes;   /* their length on the wire (L2) */
+	lg_u64 frames;	/* frames counted under this reason */
+	lg_u64 bytes;	/* their length on the wire (L2) */
 	lg_u64 audited; /* frames audit mode let through that enforce would drop for this reason */
 };
 
@@ -141,12 +141,12 @@ struct lg_admit_dev_ctr {
 /* What the parser extracted from a frame; input of the decision. */
 struct lg_admit_pkt {
 	lg_u8 src_mac[6];
-	lg_u8 family;      /* LG_ADMIT_AF_INET / LG_ADMIT_AF_INET6 */
-	lg_u8 kind;        /* LG_ADMIT_KIND_* */
+	lg_u8 family; /* LG_ADMIT_AF_INET / LG_ADMIT_AF_INET6 */
+	lg_u8 kind;   /* LG_ADMIT_KIND_* */
 	lg_u8 src_addr[16];
-	lg_u16 src_port;   /* host order */
-	lg_u16 dst_port;   /* host order */
-	lg_u8 vlans;       /* number of VLAN tags (0..2) */
+	lg_u16 src_port; /* host order */
+	lg_u16 dst_port; /* host order */
+	lg_u8 vlans;	 /* number of VLAN tags (0..2) */
 	lg_u8 pad[3];
 	lg_u32 device_id;
 	lg_u32 payload_len; /* UDP payload length */
@@ -193,8 +193,8 @@ LG_ADMIT_INLINE int lg_admit_is_vlan(lg_u16 proto)
 /* IPv6 extension headers (RFC 8200 and the IANA list); all are refused. */
 LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
 {
-	return nh == 0 || nh == 43 || nh == 44 || nh == 50 || nh == 51 || nh == 60 ||
-	       nh == 135 || nh == 139 || nh == 140 || nh == 253 || nh == 254;
+	return nh == 0 || nh == 43 || nh == 44 || nh == 50 || nh == 51 || nh == 60 || nh == 135 ||
+	       nh == 139 || nh == 140 || nh == 253 || nh == 254;
 }
 
 /*

@@ -22,8 +22,8 @@
 #include "lgadmit.h"
 
 static const char *const names[LG_R_MAX] = {
-	"ADMITTED", "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
-	"MALFORMED", "NOT_OURS", "AUDIT", "NO_TABLE", "STATE_FULL",
+    "ADMITTED",	 "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
+    "MALFORMED", "NOT_OURS",	   "AUDIT",	     "NO_TABLE",     "STATE_FULL",
 };
 
 static int parse_dev(char *s, struct lg_admit_entry *e)

@@ -110,7 +110,8 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 		lgf[16] = (lg_u8)((p->lgf_len - LGF_MIN_LEN) / 2);
 	put64le(lgf + 24, p->seq);
 	put64le(lgf + 32, 1700000000000000000ULL + p->seq);
-	memcpy(buf + l4_off + LG_UDP_HLEN, lgf, p->lgf_len < LGF_HDR_LEN ? p->lgf_len : LGF_HDR_LEN);
+	memcpy(buf + l4_off + LG_UDP_HLEN, lgf,
+	       p->lgf_len < LGF_HDR_LEN ? p->lgf_len : LGF_HDR_LEN);
 	return ip_off + ip_total + p->eth_pad;
 }
 
@@ -144,21 +145,25 @@ void lgt_pkt_from(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u32 id, 
 
 /* ---- the model: user-space glue around the shared parser and decision ---- */
 
+struct mstate {
+	lg_u32 id;
+	struct lg_admit_state st;
+};
+
+struct mdev {
+	lg_u32 id;
+	struct lg_admit_dev_ctr c;
+};
+
 struct model {
 	lg_u8 default_not_ours;
 	int live;
 	struct lg_admit_cfg cfg;
 	struct lg_admit_entry *table;
 	size_t ntable;
-	struct mstate {
-		lg_u32 id;
-		struct lg_admit_state st;
-	} *state;
+	struct mstate *state;
 	size_t nstate;
-	struct mdev {
-		lg_u32 id;
-		struct lg_admit_dev_ctr c;
-	} *devc;
+	struct mdev *devc;
 	size_t ndevc;
 	struct lg_admit_reason_ctr rc[LG_R_MAX];
 	lg_u64 now;
@@ -258,8 +263,8 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 {
 	struct model *m = t->ctx;
 	struct lg_admit_cfg none = {
-		.lgf_port = LGF_DEFAULT_PORT,
-		.not_ours = m->default_not_ours,
+	    .lgf_port = LGF_DEFAULT_PORT,
+	    .not_ours = m->default_not_ours,
 	};
 	const struct lg_admit_cfg *cfg = m->live ? &m->cfg : &none;
 	const struct lg_admit_dev *dev = NULL;
@@ -361,8 +366,8 @@ void lgt_model_fini(struct lgt_target *t)
 #define MS 1000000ULL
 
 static const char *const reason_names[LG_R_MAX] = {
-	"ADMITTED", "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
-	"MALFORMED", "NOT_OURS", "AUDIT", "NO_TABLE", "STATE_FULL",
+    "ADMITTED",	 "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
+    "MALFORMED", "NOT_OURS",	   "AUDIT",	     "NO_TABLE",     "STATE_FULL",
 };
 
 static const char *rname(int r)
@@ -370,30 +375,35 @@ static const char *rname(int r)
 	return r >= 0 && r < LG_R_MAX ? reason_names[r] : "?";
 }
 
-static const struct lg_admit_entry D1 = {1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4,
-					     .addr = {10, 0, 0, 1}, .src_port = 40001}};
-static const struct lg_admit_entry D2 = {2, {.mac = {2, 0, 0, 0, 0, 2}, .family = 6,
-					     .addr = {0xfd, 0, [15] = 2}}};
-static const struct lg_admit_entry D3 = {3, {.mac = {2, 0, 0, 0, 0, 3}, .family = 4,
-					     .addr = {10, 0, 0, 3}, .rate = 10, .burst = 3}};
-static const struct lg_admit_entry D4 = {4, {.mac = {2, 0, 0, 0, 0, 4}, .family = 4,
-					     .flags = LG_ADMIT_DEV_AUDIT, .group = 7,
-					     .addr = {10, 0, 0, 4}, .rate = 1, .burst = 1}};
-static const struct lg_admit_entry D5 = {5, {.mac = {2, 0, 0, 0, 0, 5}, .family = 4,
-					     .flags = LG_ADMIT_DEV_ANY_MAC,
-					     .addr = {10, 0, 0, 5}}};
-static const struct lg_admit_entry D7 = {7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4,
-					     .addr = {10, 0, 0, 7}, .rate = 1, .burst = 10}};
-static const struct lg_admit_entry D6 = {6, {.mac = {2, 0, 0, 0, 0, 6}, .family = 6,
-					     .addr = {0xfd, 0, [15] = 6}, .src_port = 40006}};
+static const struct lg_admit_entry D1 = {
+    1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}, .src_port = 40001}};
+static const struct lg_admit_entry D2 = {
+    2, {.mac = {2, 0, 0, 0, 0, 2}, .family = 6, .addr = {0xfd, 0, [15] = 2}}};
+static const struct lg_admit_entry D3 = {
+    3, {.mac = {2, 0, 0, 0, 0, 3}, .family = 4, .addr = {10, 0, 0, 3}, .rate = 10, .burst = 3}};
+static const struct lg_admit_entry D4 = {4,
+					 {.mac = {2, 0, 0, 0, 0, 4},
+					  .family = 4,
+					  .flags = LG_ADMIT_DEV_AUDIT,
+					  .group = 7,
+					  .addr = {10, 0, 0, 4},
+					  .rate = 1,
+					  .burst = 1}};
+static const struct lg_admit_entry D5 = {
+    5,
+    {.mac = {2, 0, 0, 0, 0, 5}, .family = 4, .flags = LG_ADMIT_DEV_ANY_MAC, .addr = {10, 0, 0, 5}}};
+static const struct lg_admit_entry D7 = {
+    7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}, .rate = 1, .burst = 10}};
+static const struct lg_admit_entry D6 = {
+    6, {.mac = {2, 0, 0, 0, 0, 6}, .family = 6, .addr = {0xfd, 0, [15] = 6}, .src_port = 40006}};
 
 #define UADP_PORT 4840
 
 static const struct lg_admit_cfg CFG = {
-	.lgf_port = LGF_DEFAULT_PORT,
-	.uadp_port = UADP_PORT,
-	.not_ours = LG_ADMIT_NOT_OURS_DROP,
-	.replay_window = 0,
+    .lgf_port = LGF_DEFAULT_PORT,
+    .uadp_port = UADP_PORT,
+    .not_ours = LG_ADMIT_NOT_OURS_DROP,
+    .replay_window = 0,
 };
 
 struct sc {
@@ -411,12 +421,12 @@ struct sc {
 	int nlive;
 };
 
-#define FAIL(s, ...)                                                                              \
-	do {                                                                                      \
-		fprintf(stderr, "FAIL [%s/%s] ", (s)->t->name, (s)->name);                        \
-		fprintf(stderr, __VA_ARGS__);                                                     \
-		fputc('\n', stderr);                                                              \
-		(s)->fails++;                                                                     \
+#define FAIL(s, ...)                                                                               \
+	do {                                                                                       \
+		fprintf(stderr, "FAIL [%s/%s] ", (s)->t->name, (s)->name);                         \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		(s)->fails++;                                                                      \
 	} while (0)
 
 static struct lg_admit_dev_ctr *exp_dev(struct sc *s, lg_u32 id)
@@ -554,7 +564,8 @@ static void check_counters(struct sc *s)
 	for (r = 0; r < LG_R_MAX; r++) {
 		if (got[r].frames != s->exp_r[r].frames || got[r].bytes != s->exp_r[r].bytes ||
 		    got[r].audited != s->exp_r[r].audited)
-			FAIL(s, "counter %s: frames %llu bytes %llu audited %llu, want %llu %llu %llu",
+			FAIL(s,
+			     "counter %s: frames %llu bytes %llu audited %llu, want %llu %llu %llu",
 			     rname(r), (unsigned long long)got[r].frames,
 			     (unsigned long long)got[r].bytes, (unsigned long long)got[r].audited,
 			     (unsigned long long)s->exp_r[r].frames,
@@ -569,7 +580,9 @@ static void check_counters(struct sc *s)
 		}
 		if (d.admitted != s->exp_d[i].c.admitted || d.dropped != s->exp_d[i].c.dropped ||
 		    d.audited != s->exp_d[i].c.audited)
-			FAIL(s, "device %u: admitted %llu dropped %llu audited %llu, want %llu %llu %llu",
+			FAIL(s,
+			     "device %u: admitted %llu dropped %llu audited %llu, want %llu %llu "
+			     "%llu",
 			     s->exp_d[i].id, (unsigned long long)d.admitted,
 			     (unsigned long long)d.dropped, (unsigned long long)d.audited,
 			     (unsigned long long)s->exp_d[i].c.admitted,
@@ -1046,17 +1059,17 @@ static const struct {
 	void (*fn)(struct sc *s);
 	lg_u8 default_not_ours;
 } scenarios[] = {
-	{"reasons", sc_reasons, LG_ADMIT_NOT_OURS_DROP},
-	{"parse", sc_parse, LG_ADMIT_NOT_OURS_DROP},
-	{"vlan", sc_vlan, LG_ADMIT_NOT_OURS_DROP},
-	{"truncation", sc_truncation, LG_ADMIT_NOT_OURS_DROP},
-	{"not_ours_pass", sc_not_ours_pass, LG_ADMIT_NOT_OURS_DROP},
-	{"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},
-	{"empty_table", sc_empty_table, LG_ADMIT_NOT_OURS_DROP},
-	{"rate", sc_rate, LG_ADMIT_NOT_OURS_DROP},
-	{"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
-	{"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
-	{"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},
+    {"reasons", sc_reasons, LG_ADMIT_NOT_OURS_DROP},
+    {"parse", sc_parse, LG_ADMIT_NOT_OURS_DROP},
+    {"vlan", sc_vlan, LG_ADMIT_NOT_OURS_DROP},
+    {"truncation", sc_truncation, LG_ADMIT_NOT_OURS_DROP},
+    {"not_ours_pass", sc_not_ours_pass, LG_ADMIT_NOT_OURS_DROP},
+    {"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},
+    {"empty_table", sc_empty_table, LG_ADMIT_NOT_OURS_DROP},
+    {"rate", sc_rate, LG_ADMIT_NOT_OURS_DROP},
+    {"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
+    {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
+    {"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},
 };
 
 int lgt_run_all(struct lgt_target *t, struct lgt_log *log)
@@ -1098,8 +1111,8 @@ int lgt_log_compare(const struct lgt_log *a, const char *an, const struct lgt_lo
 		if (x->r.action == y->r.action && x->r.reason == y->r.reason &&
 		    x->r.audited == y->r.audited)
 			continue;
-		fprintf(stderr, "FAIL %s/%s: %s %d/%s/%s, %s %d/%s/%s\n", x->scenario, x->what,
-			an, x->r.action, rname(x->r.reason), rname(x->r.audited), bn, y->r.action,
+		fprintf(stderr, "FAIL %s/%s: %s %d/%s/%s, %s %d/%s/%s\n", x->scenario, x->what, an,
+			x->r.action, rname(x->r.reason), rname(x->r.audited), bn, y->r.action,
 			rname(y->r.reason), rname(y->r.audited));
 		diffs++;
 	}

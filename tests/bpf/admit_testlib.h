@@ -24,23 +24,23 @@
 struct lgt_pkt {
 	lg_u8 dst_mac[6];
 	lg_u8 src_mac[6];
-	int vlans;             /* tags to push, 0..3 */
-	lg_u16 tpid[3];        /* outermost first */
-	lg_u16 ethertype;      /* 0x0800, 0x86dd, or anything else for a bare payload */
+	int vlans;	  /* tags to push, 0..3 */
+	lg_u16 tpid[3];	  /* outermost first */
+	lg_u16 ethertype; /* 0x0800, 0x86dd, or anything else for a bare payload */
 	lg_u8 src_ip[16];
 	lg_u8 dst_ip[16];
-	lg_u8 ip_proto;        /* IPv4 protocol / IPv6 next header */
-	lg_u8 ip_version;      /* 0: the right one for ethertype */
-	lg_u8 ihl;             /* IPv4 header words; 0: 5. Options are NOPs */
-	lg_u16 frag;           /* IPv4 flags + fragment offset field */
-	int ip_len_delta;      /* added to the IPv4 total / IPv6 payload length field */
-	int udp_len_delta;     /* added to the UDP length field */
+	lg_u8 ip_proto;	   /* IPv4 protocol / IPv6 next header */
+	lg_u8 ip_version;  /* 0: the right one for ethertype */
+	lg_u8 ihl;	   /* IPv4 header words; 0: 5. Options are NOPs */
+	lg_u16 frag;	   /* IPv4 flags + fragment offset field */
+	int ip_len_delta;  /* added to the IPv4 total / IPv6 payload length field */
+	int udp_len_delta; /* added to the UDP length field */
 	lg_u16 sport, dport;
 	lg_u8 magic0, magic1, version;
 	lg_u32 device_id;
 	lg_u64 seq;
-	lg_u32 lgf_len;        /* UDP payload length */
-	lg_u32 eth_pad;        /* bytes after the IP packet (Ethernet padding) */
+	lg_u32 lgf_len; /* UDP payload length */
+	lg_u32 eth_pad; /* bytes after the IP packet (Ethernet padding) */
 };
 
 /* Build; returns the frame length or 0 if cap is too small. */
@@ -50,9 +50,9 @@ void lgt_pkt_from(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u32 id, 
 
 /* What a target reports for one frame. */
 struct lgt_result {
-	int action;       /* LGT_XDP_* */
-	int reason;       /* the one reason counter that moved */
-	int audited;      /* with LG_R_AUDIT: the audited reason, else 0 */
+	int action;  /* LGT_XDP_* */
+	int reason;  /* the one reason counter that moved */
+	int audited; /* with LG_R_AUDIT: the audited reason, else 0 */
 };
 
 struct lgt_target {
@@ -72,13 +72,15 @@ struct lgt_target {
 };
 
 /* One entry per frame run, to compare targets. */
+struct lgt_log_entry {
+	const char *scenario;
+	char what[64];
+	struct lgt_result r;
+};
+
 struct lgt_log {
 	size_t n, cap;
-	struct lgt_log_entry {
-		const char *scenario;
-		char what[64];
-		struct lgt_result r;
-	} *e;
+	struct lgt_log_entry *e;
 };
 
 /* The model target: user-space build of lg_admit_parse() + lg_admit_decide(). */

@@ -32,10 +32,10 @@ struct bpf_target {
 static int open_admit(struct lg_admit **a, lg_u8 default_not_ours, int test_clock)
 {
 	struct lg_admit_opts o = {
-		.default_not_ours = default_not_ours,
-		.test_clock = (lg_u8)test_clock,
-		.log_buf = verifier_log,
-		.log_size = sizeof(verifier_log),
+	    .default_not_ours = default_not_ours,
+	    .test_clock = (lg_u8)test_clock,
+	    .log_buf = verifier_log,
+	    .log_size = sizeof(verifier_log),
 	};
 
 	verifier_log[0] = 0;
@@ -69,8 +69,7 @@ static void b_clock(struct lgt_target *t, lg_u64 now)
 
 static int prog_run(int prog_fd, const lg_u8 *frame, lg_u32 len, int repeat, int *action)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
-		    .repeat = repeat);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = repeat);
 	int err = bpf_prog_test_run_opts(prog_fd, &o);
 
 	if (err)
@@ -130,12 +129,12 @@ static lg_u64 mono_ns(void)
 }
 
 static const struct lg_admit_cfg CFG = {
-	.lgf_port = LGF_DEFAULT_PORT,
-	.not_ours = LG_ADMIT_NOT_OURS_DROP,
+    .lgf_port = LGF_DEFAULT_PORT,
+    .not_ours = LG_ADMIT_NOT_OURS_DROP,
 };
 
 static const struct lg_admit_entry RD = {
-	7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}, .rate = 10, .burst = 2}};
+    7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}, .rate = 10, .burst = 2}};
 
 static lg_u64 tokens_floor(lg_u64 elapsed_ns, lg_u32 rate, lg_u32 burst)
 {
@@ -202,8 +201,7 @@ static int test_real_clock(void)
 		hi = tokens_floor(mono_ns() - t_pre, RD.dev.rate, RD.dev.burst);
 		lo = tokens_floor(t1 - t0, RD.dev.rate, RD.dev.burst);
 		printf("real clock: slept %.1f ms, %d passed (bounds %llu..%llu)\n",
-		       (double)(t1 - t0) / 1e6, n, (unsigned long long)lo,
-		       (unsigned long long)hi);
+		       (double)(t1 - t0) / 1e6, n, (unsigned long long)lo, (unsigned long long)hi);
 		if (n < 0 || (lg_u64)n < lo || (lg_u64)n > hi) {
 			fprintf(stderr, "FAIL real clock: %d passed, bounds %llu..%llu\n", n,
 				(unsigned long long)lo, (unsigned long long)hi);
@@ -265,9 +263,9 @@ static void *storm_fn(void *arg)
 static int test_switch_storm(void)
 {
 	static const struct lg_admit_entry D1 = {
-		1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}}};
+	    1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}}};
 	static const struct lg_admit_entry DX = {
-		8, {.mac = {2, 0, 0, 0, 0, 8}, .family = 4, .addr = {10, 0, 0, 8}}};
+	    8, {.mac = {2, 0, 0, 0, 0, 8}, .family = 4, .addr = {10, 0, 0, 8}}};
 	struct lg_admit_entry ga[] = {D1}, gb[] = {D1, DX};
 	struct lg_admit_reason_ctr rc[LG_R_MAX];
 	struct lg_admit_dev_ctr dc;
@@ -310,8 +308,8 @@ static int test_switch_storm(void)
 		fprintf(stderr, "FAIL storm: counters\n");
 		fails++;
 	} else {
-		printf("storm: %d generations, %llu frames each of known and unknown\n",
-		       (int)gen, (unsigned long long)total);
+		printf("storm: %d generations, %llu frames each of known and unknown\n", (int)gen,
+		       (unsigned long long)total);
 		if (gen != (lg_u64)switches + 1 || !s.runs)
 			fails++, fprintf(stderr, "FAIL storm: gen %llu runs %d\n",
 					 (unsigned long long)gen, s.runs);
@@ -379,17 +377,17 @@ int main(void)
 {
 	struct bpf_target bt = {0};
 	struct lgt_target model, bpf = {
-		.name = "bpf",
-		.ctx = &bt,
-		.reset = b_reset,
-		.apply = b_apply,
-		.export_seq = b_export,
-		.set_clock = b_clock,
-		.run = b_run,
-		.reasons = b_reasons,
-		.device = b_device,
-		.min_len = 14, /* test_run wants at least an Ethernet header */
-	};
+				     .name = "bpf",
+				     .ctx = &bt,
+				     .reset = b_reset,
+				     .apply = b_apply,
+				     .export_seq = b_export,
+				     .set_clock = b_clock,
+				     .run = b_run,
+				     .reasons = b_reasons,
+				     .device = b_device,
+				     .min_len = 14, /* test_run wants at least an Ethernet header */
+				 };
 	struct lgt_log lm = {0}, lb = {0};
 	struct lg_admit *probe = NULL;
 	int err, fails = 0;
