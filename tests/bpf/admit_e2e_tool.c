@@ -7,9 +7,12 @@
  *   counters            -> "reason NAME FRAMES AUDITED" per reason, then "end"
  *   device ID           -> "device ID ADMITTED DROPPED AUDITED" or "device ID none"
  *   export ID SEQ       -> "ok" (a worker verified SEQ)
+ *   xsk                 -> "xsk TOTAL ID=N..." frames the AF_XDP socket received (--xsk)
  *   quit                -> detaches and exits
  *
- * usage: admit_e2e_tool IFNAME native|generic [--not-ours=pass] DEVICE...
+ * usage: admit_e2e_tool IFNAME native|generic [--not-ours=pass] [--xsk] DEVICE...
+ *   --xsk binds an AF_XDP socket (copy mode) to queue 0 and puts it in the
+ *   program's XSKMAP, so that admitted frames go there instead of the stack.
  *   DEVICE: id=N,mac=AA:BB:CC:DD:EE:FF,ip=ADDR[,port=N][,rate=N,burst=N][,audit][,anymac]
  */
 #include <arpa/inet.h>
@@ -18,6 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#include <bpf/bpf.h>
+#ifdef LG_HAVE_LIBXDP
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
+#endif
 
 #include "lgadmit.h"
 
@@ -65,7 +75,93 @@ static int parse_dev(char *s, struct lg_admit_entry *e)
 	return 0;
 }
 
-static int serve(struct lg_admit *a)
+#ifdef LG_HAVE_LIBXDP
+#define XSK_FRAMES 4096
+#define XSK_FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
+
+struct xsk {
+	void *area;
+	struct xsk_umem *umem;
+	struct xsk_socket *sock;
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq, rx;
+	struct xsk_ring_prod tx;
+	unsigned long long total, per_dev[16];
+};
+
+static int xsk_open(struct xsk *x, struct lg_admit *a, const char *ifname)
+{
+	struct xsk_socket_config cfg = {
+	    .rx_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
+	    .tx_size = XSK_RING_PROD__DEFAULT_NUM_DESCS,
+	    .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+	    .bind_flags = XDP_COPY,
+	};
+	__u32 idx, i, q = 0;
+	int fd, err;
+
+	x->area = mmap(NULL, (size_t)XSK_FRAMES * XSK_FRAME_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (x->area == MAP_FAILED)
+		return -errno;
+	err = xsk_umem__create(&x->umem, x->area, (__u64)XSK_FRAMES * XSK_FRAME_SIZE, &x->fq,
+			       &x->cq, NULL);
+	if (err)
+		return err;
+	err = xsk_socket__create(&x->sock, ifname, 0, x->umem, &x->rx, &x->tx, &cfg);
+	if (err)
+		return err;
+	if (xsk_ring_prod__reserve(&x->fq, XSK_RING_PROD__DEFAULT_NUM_DESCS, &idx) !=
+	    XSK_RING_PROD__DEFAULT_NUM_DESCS)
+		return -ENOSPC;
+	for (i = 0; i < XSK_RING_PROD__DEFAULT_NUM_DESCS; i++)
+		*xsk_ring_prod__fill_addr(&x->fq, idx + i) = (__u64)i * XSK_FRAME_SIZE;
+	xsk_ring_prod__submit(&x->fq, XSK_RING_PROD__DEFAULT_NUM_DESCS);
+	fd = xsk_socket__fd(x->sock);
+	if (bpf_map_update_elem(lg_admit_xsks_fd(a), &q, &fd, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* Count what arrived (LGF over IPv4 without options: the id sits at byte 46) and recycle. */
+static void xsk_drain(struct xsk *x)
+{
+	__u32 idx_rx, idx_fq, n, i;
+
+	while ((n = xsk_ring_cons__peek(&x->rx, 64, &idx_rx)) > 0) {
+		while (xsk_ring_prod__reserve(&x->fq, n, &idx_fq) != n)
+			;
+		for (i = 0; i < n; i++) {
+			const struct xdp_desc *d = xsk_ring_cons__rx_desc(&x->rx, idx_rx + i);
+			const lg_u8 *f = xsk_umem__get_data(x->area, d->addr);
+
+			x->total++;
+			if (d->len >= 50 && f[42] == LGF_MAGIC0 && f[43] == LGF_MAGIC1) {
+				lg_u32 id = lg_admit_le32(f + 46);
+
+				if (id < 16)
+					x->per_dev[id]++;
+			}
+			*xsk_ring_prod__fill_addr(&x->fq, idx_fq + i) =
+			    xsk_umem__extract_addr(d->addr);
+		}
+		xsk_ring_prod__submit(&x->fq, n);
+		xsk_ring_cons__release(&x->rx, n);
+	}
+}
+
+static void xsk_close(struct xsk *x)
+{
+	if (x->sock)
+		xsk_socket__delete(x->sock);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	if (x->area && x->area != MAP_FAILED)
+		munmap(x->area, (size_t)XSK_FRAMES * XSK_FRAME_SIZE);
+}
+#endif
+
+static int serve(struct lg_admit *a, void *xsk)
 {
 	struct lg_admit_reason_ctr rc[LG_R_MAX];
 	struct lg_admit_dev_ctr dc;
@@ -93,6 +189,17 @@ static int serve(struct lg_admit *a)
 				       (unsigned long long)dc.audited);
 		} else if (sscanf(line, "export %u %llu", &id, &seq) == 2) {
 			printf(lg_admit_export_seq(a, id, seq) ? "error\n" : "ok\n");
+		} else if (!strncmp(line, "xsk", 3) && xsk) {
+#ifdef LG_HAVE_LIBXDP
+			struct xsk *x = xsk;
+
+			xsk_drain(x);
+			printf("xsk %llu", x->total);
+			for (id = 0; id < 16; id++)
+				if (x->per_dev[id])
+					printf(" %u=%llu", id, x->per_dev[id]);
+			printf("\n");
+#endif
 		} else if (!strncmp(line, "quit", 4)) {
 			return 0;
 		} else {
@@ -111,7 +218,10 @@ int main(int argc, char **argv)
 	enum lg_admit_mode mode;
 	lg_u64 gen = 0;
 	size_t n = 0;
-	int ifindex, err, i, ret;
+	int ifindex, err, i, ret, use_xsk = 0;
+#ifdef LG_HAVE_LIBXDP
+	struct xsk x = {0};
+#endif
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s IFNAME native|generic [--not-ours=pass] DEVICE...\n",
@@ -127,6 +237,10 @@ int main(int argc, char **argv)
 	for (i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--not-ours=pass")) {
 			cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+			continue;
+		}
+		if (!strcmp(argv[i], "--xsk")) {
+			use_xsk = 1;
 			continue;
 		}
 		if (n == 16 || parse_dev(argv[i], &devs[n])) {
@@ -151,11 +265,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "attach %s: %s\n", argv[2], strerror(-err));
 		goto out;
 	}
+	if (use_xsk) {
+#ifdef LG_HAVE_LIBXDP
+		err = xsk_open(&x, a, argv[1]);
+		if (err) {
+			fprintf(stderr, "xsk: %s\n", strerror(-err));
+			goto out;
+		}
+#else
+		fprintf(stderr, "built without libxdp\n");
+		err = -EOPNOTSUPP;
+		goto out;
+#endif
+	}
 	printf("ready %llu\n", (unsigned long long)gen);
 	fflush(stdout);
-	err = serve(a) ? -EIO : 0;
+#ifdef LG_HAVE_LIBXDP
+	err = serve(a, use_xsk ? &x : NULL) ? -EIO : 0;
+#else
+	err = serve(a, NULL) ? -EIO : 0;
+#endif
 out:
-	ret = err ? 1 : 0;
+	ret = err ? (err == -EOPNOTSUPP ? 77 : 1) : 0;
+#ifdef LG_HAVE_LIBXDP
+	xsk_close(&x);
+#endif
 	lg_admit_close(a);
 	return ret;
 }
