@@ -327,21 +327,24 @@ int lg_admit_reset_counters(struct lg_admit *a)
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 {
 	int fd = bpf_map__fd(a->skel->maps.lg_state);
-	struct lg_admit_state st = {0};
+	struct lg_admit_state st;
 
 	if (!device_id)
 		return -EINVAL;
 	/*
+	 * Only devices of the live table have state; creating it here would
+	 * let a confused caller fill the map for ids that are not enrolled.
+	 *
 	 * Read-modify-write of the whole value races with the program's bucket
 	 * update; the bucket may lose or regain at most the tokens of the frames
 	 * in between, which the next refill absorbs.
 	 */
-	if (bpf_map_lookup_elem(fd, &device_id, &st) && errno != ENOENT)
+	if (bpf_map_lookup_elem(fd, &device_id, &st))
 		return -errno;
 	if (seq <= st.highest_seq)
 		return 0;
 	st.highest_seq = seq;
-	if (bpf_map_update_elem(fd, &device_id, &st, BPF_ANY))
+	if (bpf_map_update_elem(fd, &device_id, &st, BPF_EXIST))
 		return -errno;
 	return 0;
 }

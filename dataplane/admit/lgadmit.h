@@ -56,6 +56,7 @@ int lg_admit_reset_counters(struct lg_admit *a);
 /*
  * A worker verified sequence seq of device_id: frames more than the replay
  * window behind it are dropped at XDP from now on. Only moves forward.
+ * -ENOENT when the device is not in the live table.
  */
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
 

@@ -51,6 +51,27 @@ enum lg_admit_reason {
 	LG_R_MAX = 10,
 };
 
+#ifndef __BPF__
+/* Stable lower-case names of the reasons, e.g. for metrics labels; "?" if out of range. */
+static inline const char *lg_admit_reason_name(int reason)
+{
+	static const char *const names[LG_R_MAX] = {
+	    [LG_R_ADMITTED] = "admitted",
+	    [LG_R_UNKNOWN_DEVICE] = "unknown_device",
+	    [LG_R_SPOOFED_SOURCE] = "spoofed_source",
+	    [LG_R_RATE_LIMITED] = "rate_limited",
+	    [LG_R_REPLAYED] = "replayed",
+	    [LG_R_MALFORMED] = "malformed",
+	    [LG_R_NOT_OURS] = "not_ours",
+	    [LG_R_AUDIT] = "audit",
+	    [LG_R_NO_TABLE] = "no_table",
+	    [LG_R_STATE_FULL] = "state_full",
+	};
+
+	return reason >= 0 && reason < LG_R_MAX ? names[reason] : "?";
+}
+#endif
+
 /* cfg.not_ours: what happens to traffic that is neither LGF nor UADP. */
 enum lg_admit_not_ours {
 	LG_ADMIT_NOT_OURS_DROP = 0,

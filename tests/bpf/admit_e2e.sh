@@ -151,7 +151,7 @@ read -r _ _ d2_adm d2_drop _ <<<"$(ask device 2)"
 	fail "AF_XDP socket got $xsk_total frames, want $((22 + d2_adm + 4))"
 
 echo "received per device: 1=${GOT[1]:-0} 2=${GOT[2]:-0} 3=${GOT[3]:-0} 99=${GOT[99]:-0}"
-for r in ADMITTED UNKNOWN_DEVICE SPOOFED_SOURCE RATE_LIMITED REPLAYED MALFORMED NOT_OURS AUDIT NO_TABLE STATE_FULL; do
+for r in admitted unknown_device spoofed_source rate_limited replayed malformed not_ours audit no_table state_full; do
 	echo "counter $r frames ${FR[$r]} audited ${AU[$r]}"
 done
 
@@ -167,18 +167,18 @@ expect "received from device 1" "${GOT[1]:-0}" 22
 expect "received from device 2" "${GOT[2]:-0}" "$d2_adm"
 expect "received from device 3 (audit)" "${GOT[3]:-0}" 4
 expect "received from device 99" "${GOT[99]:-0}" 0
-expect ADMITTED "${FR[ADMITTED]}" $((22 + d2_adm))
-expect UNKNOWN_DEVICE "${FR[UNKNOWN_DEVICE]}" 10
-expect SPOOFED_SOURCE "${FR[SPOOFED_SOURCE]}" 20
-expect RATE_LIMITED "${FR[RATE_LIMITED]}" $((200 - d2_adm))
-expect REPLAYED "${FR[REPLAYED]}" 3
-expect MALFORMED "${FR[MALFORMED]}" 5
-expect AUDIT "${FR[AUDIT]}" 4
-expect "audited as SPOOFED_SOURCE" "${AU[SPOOFED_SOURCE]}" 4
-expect NO_TABLE "${FR[NO_TABLE]}" 0
-expect STATE_FULL "${FR[STATE_FULL]}" 0
+expect ADMITTED "${FR[admitted]}" $((22 + d2_adm))
+expect UNKNOWN_DEVICE "${FR[unknown_device]}" 10
+expect SPOOFED_SOURCE "${FR[spoofed_source]}" 20
+expect RATE_LIMITED "${FR[rate_limited]}" $((200 - d2_adm))
+expect REPLAYED "${FR[replayed]}" 3
+expect MALFORMED "${FR[malformed]}" 5
+expect AUDIT "${FR[audit]}" 4
+expect "audited as SPOOFED_SOURCE" "${AU[spoofed_source]}" 4
+expect NO_TABLE "${FR[no_table]}" 0
+expect STATE_FULL "${FR[state_full]}" 0
 # Two echo requests and the stop datagram at least; nothing else is exact.
-[ "${FR[NOT_OURS]}" -ge 3 ] || fail "NOT_OURS is ${FR[NOT_OURS]}, want >= 3"
+[ "${FR[not_ours]}" -ge 3 ] || fail "NOT_OURS is ${FR[not_ours]}, want >= 3"
 expect "device 1" "$(ask device 1)" "device 1 22 23 0"
 expect "device 3" "$(ask device 3)" "device 3 0 0 4"
 expect "device 99" "$(ask device 99)" "device 99 none"

@@ -31,11 +31,6 @@
 
 #include "lgadmit.h"
 
-static const char *const names[LG_R_MAX] = {
-    "ADMITTED",	 "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
-    "MALFORMED", "NOT_OURS",	   "AUDIT",	     "NO_TABLE",     "STATE_FULL",
-};
-
 static int parse_dev(char *s, struct lg_admit_entry *e)
 {
 	char *tok, *save = NULL;
@@ -175,7 +170,7 @@ static int serve(struct lg_admit *a, void *xsk)
 			if (lg_admit_read_reasons(a, rc))
 				return 1;
 			for (r = 0; r < LG_R_MAX; r++)
-				printf("reason %s %llu %llu\n", names[r],
+				printf("reason %s %llu %llu\n", lg_admit_reason_name(r),
 				       (unsigned long long)rc[r].frames,
 				       (unsigned long long)rc[r].audited);
 			printf("end\n");

@@ -245,13 +245,27 @@ static int m_apply(struct lgt_target *t, const struct lg_admit_cfg *cfg,
 
 static int m_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
 {
-	struct lg_admit_state *st = m_state_get(t->ctx, id, 1);
+	struct lg_admit_state *st = m_state_get(t->ctx, id, 0);
 
 	if (!st)
-		return -ENOSPC;
+		return -ENOENT;
 	if (seq > st->highest_seq)
 		st->highest_seq = seq;
 	return 0;
+}
+
+static int m_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
+{
+	struct model *m = t->ctx;
+
+	for (size_t i = 0; i < m->nstate; i++) {
+		if (m->state[i].id == id) {
+			memset(&m->state[i], 0, sizeof(m->state[i]));
+			m->state[i].id = junk_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 static void m_clock(struct lgt_target *t, lg_u64 now)
@@ -339,6 +353,7 @@ int lgt_model_init(struct lgt_target *t)
 	t->reset = m_reset;
 	t->apply = m_apply;
 	t->export_seq = m_export;
+	t->steal_state = m_steal;
 	t->set_clock = m_clock;
 	t->run = m_run;
 	t->reasons = m_reasons;
@@ -365,14 +380,9 @@ void lgt_model_fini(struct lgt_target *t)
 #define NS 1000000000ULL
 #define MS 1000000ULL
 
-static const char *const reason_names[LG_R_MAX] = {
-    "ADMITTED",	 "UNKNOWN_DEVICE", "SPOOFED_SOURCE", "RATE_LIMITED", "REPLAYED",
-    "MALFORMED", "NOT_OURS",	   "AUDIT",	     "NO_TABLE",     "STATE_FULL",
-};
-
 static const char *rname(int r)
 {
-	return r >= 0 && r < LG_R_MAX ? reason_names[r] : "?";
+	return lg_admit_reason_name(r);
 }
 
 static const struct lg_admit_entry D1 = {
@@ -1054,6 +1064,38 @@ static void sc_switch(struct sc *s)
 	check_counters(s);
 }
 
+/* A full runtime-state map fails closed for a device that has no state. */
+static void sc_state_full(struct sc *s)
+{
+	struct lg_admit_entry *devs = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*devs));
+	struct lgt_pkt p;
+	lg_u32 i;
+	int err;
+
+	if (!devs) {
+		FAIL(s, "out of memory");
+		return;
+	}
+	for (i = 0; i < LG_ADMIT_MAX_DEVICES; i++) {
+		devs[i] = D1;
+		devs[i].device_id = i + 1;
+	}
+	apply(s, &CFG, devs, LG_ADMIT_MAX_DEVICES);
+	free(devs);
+	lgt_pkt_from(&p, &D1, 2, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "device 2 of a full table");
+	err = s->t->steal_state(s->t, 1, 100000);
+	if (err)
+		FAIL(s, "steal_state: %d", err);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	DROP_(s, &p, LG_R_STATE_FULL, "device 1 without state, map full");
+	lgt_pkt_from(&p, &D1, LG_ADMIT_MAX_DEVICES, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "last device still has state");
+	if (s->t->export_seq(s->t, 100001, 5) != -ENOENT)
+		FAIL(s, "export_seq for a device without state did not fail with ENOENT");
+	check_counters(s);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct sc *s);
@@ -1070,6 +1112,7 @@ static const struct {
     {"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
     {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
     {"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},
+    {"state_full", sc_state_full, LG_ADMIT_NOT_OURS_DROP},
 };
 
 int lgt_run_all(struct lgt_target *t, struct lgt_log *log)

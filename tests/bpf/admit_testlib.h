@@ -63,6 +63,8 @@ struct lgt_target {
 	int (*apply)(struct lgt_target *t, const struct lg_admit_cfg *cfg,
 		     const struct lg_admit_entry *devs, size_t n);
 	int (*export_seq)(struct lgt_target *t, lg_u32 id, lg_u64 seq);
+	/* Tests only: id loses its runtime state to junk_id, which fills the freed slot. */
+	int (*steal_state)(struct lgt_target *t, lg_u32 id, lg_u32 junk_id);
 	void (*set_clock)(struct lgt_target *t, lg_u64 now_ns);
 	int (*run)(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res);
 	int (*reasons)(struct lgt_target *t, struct lg_admit_reason_ctr *out);

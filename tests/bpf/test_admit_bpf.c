@@ -62,6 +62,44 @@ static int b_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
 	return lg_admit_export_seq(((struct bpf_target *)t->ctx)->a, id, seq);
 }
 
+/* The runtime state map, found through the program (the library keeps it to itself). */
+static int state_map_fd(struct lg_admit *a)
+{
+	struct bpf_prog_info info = {0};
+	struct bpf_map_info minfo;
+	__u32 ids[16], len = sizeof(info), i;
+	int fd;
+
+	info.nr_map_ids = 16;
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(lg_admit_prog_fd(a), &info, &len))
+		return -errno;
+	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		memset(&minfo, 0, sizeof(minfo));
+		len = sizeof(minfo);
+		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, "lg_state"))
+			return fd;
+		close(fd);
+	}
+	return -ENOENT;
+}
+
+static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
+{
+	struct lg_admit_state zero = {0};
+	int fd = state_map_fd(((struct bpf_target *)t->ctx)->a), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_delete_elem(fd, &id) || bpf_map_update_elem(fd, &junk_id, &zero, BPF_NOEXIST))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 static void b_clock(struct lgt_target *t, lg_u64 now)
 {
 	lg_admit_set_test_clock(((struct bpf_target *)t->ctx)->a, now);
@@ -118,6 +156,22 @@ static int b_reasons(struct lgt_target *t, struct lg_admit_reason_ctr *out)
 static int b_device(struct lgt_target *t, lg_u32 id, struct lg_admit_dev_ctr *out)
 {
 	return lg_admit_read_device(((struct bpf_target *)t->ctx)->a, id, out);
+}
+
+static void bpf_target_init(struct lgt_target *t, struct bpf_target *bt)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = "bpf";
+	t->ctx = bt;
+	t->reset = b_reset;
+	t->apply = b_apply;
+	t->export_seq = b_export;
+	t->steal_state = b_steal;
+	t->set_clock = b_clock;
+	t->run = b_run;
+	t->reasons = b_reasons;
+	t->device = b_device;
+	t->min_len = 14; /* test_run wants at least an Ethernet header */
 }
 
 static lg_u64 mono_ns(void)
@@ -364,6 +418,8 @@ static int test_api(void)
 	if (lg_admit_export_seq(a, 1, 5) || lg_admit_export_seq(a, 1, 3) ||
 	    lg_admit_read_state(a, 1, &st) || st.highest_seq != 5)
 		fails++, fprintf(stderr, "FAIL api: export_seq went backwards\n");
+	if (lg_admit_export_seq(a, 2, 5) != -ENOENT)
+		fails++, fprintf(stderr, "FAIL api: export_seq for a device not enrolled\n");
 	if (lg_admit_attach(a, 0, LG_ADMIT_MODE_GENERIC) != -EINVAL)
 		fails++, fprintf(stderr, "FAIL api: ifindex 0 accepted\n");
 	if (lg_admit_detach(a))
@@ -376,22 +432,12 @@ static int test_api(void)
 int main(void)
 {
 	struct bpf_target bt = {0};
-	struct lgt_target model, bpf = {
-				     .name = "bpf",
-				     .ctx = &bt,
-				     .reset = b_reset,
-				     .apply = b_apply,
-				     .export_seq = b_export,
-				     .set_clock = b_clock,
-				     .run = b_run,
-				     .reasons = b_reasons,
-				     .device = b_device,
-				     .min_len = 14, /* test_run wants at least an Ethernet header */
-				 };
+	struct lgt_target model, bpf;
 	struct lgt_log lm = {0}, lb = {0};
 	struct lg_admit *probe = NULL;
 	int err, fails = 0;
 
+	bpf_target_init(&bpf, &bt);
 	err = open_admit(&probe, LG_ADMIT_NOT_OURS_DROP, 0);
 	if (err == -EPERM) {
 		printf("SKIP: loading BPF programs needs CAP_BPF/CAP_NET_ADMIN\n");
