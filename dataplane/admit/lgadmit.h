@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lgadmit: loads, attaches and feeds the XDP admission program
+ * (bpf/admit.bpf.c). Policy is applied a whole generation at a time; runtime
+ * state (token buckets, exported sequences) survives. Functions return 0 or
+ * a negative errno and never print.
+ */
+#ifndef LINEGATE_LGADMIT_H
+#define LINEGATE_LGADMIT_H
+
+#include <stddef.h>
+#include <linegate/admit.h>
+
+struct lg_admit;
+
+enum lg_admit_mode {
+	LG_ADMIT_MODE_NATIVE = 0,  /* driver XDP (xdpdrv) */
+	LG_ADMIT_MODE_GENERIC = 1, /* skb XDP (xdpgeneric), works everywhere, slower */
+};
+
+struct lg_admit_opts {
+	lg_u16 default_lgf_port; /* LGF port before the first generation; 0: LGF_DEFAULT_PORT */
+	lg_u8 default_not_ours;	 /* enum lg_admit_not_ours before the first generation */
+	lg_u8 test_clock;	 /* tests: "now" comes from lg_admit_set_test_clock() */
+	lg_u32 queues;		 /* XSKMAP entries (RX queues); 0: LG_ADMIT_DEFAULT_QUEUES */
+	char *log_buf;		 /* optional: verifier statistics of the load */
+	size_t log_size;
+};
+
+int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out);
+/* Detaches if attached. Accepts NULL. */
+void lg_admit_close(struct lg_admit *a);
+
+int lg_admit_prog_fd(const struct lg_admit *a);
+int lg_admit_xsks_fd(const struct lg_admit *a);
+
+int lg_admit_attach(struct lg_admit *a, int ifindex, enum lg_admit_mode mode);
+int lg_admit_detach(struct lg_admit *a);
+
+/*
+ * Build a device table aside from devs[0..n) and make it live together with
+ * cfg in one step. cfg->generation is ignored; the new generation number
+ * (previous + 1) is returned through *generation when not NULL. On error
+ * nothing live has changed.
+ */
+int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
+		   const struct lg_admit_entry *devs, size_t n, lg_u64 *generation);
+
+/* Per-reason counters summed over CPUs; out has LG_R_MAX entries. */
+int lg_admit_read_reasons(struct lg_admit *a, struct lg_admit_reason_ctr *out);
+/* Per-device counters summed over CPUs; -ENOENT when the device saw no frame. */
+int lg_admit_read_device(struct lg_admit *a, lg_u32 device_id, struct lg_admit_dev_ctr *out);
+int lg_admit_read_state(struct lg_admit *a, lg_u32 device_id, struct lg_admit_state *out);
+int lg_admit_reset_counters(struct lg_admit *a);
+
+/*
+ * A worker verified sequence seq of device_id: frames more than the replay
+ * window behind it are dropped at XDP from now on. Only moves forward.
+ * -ENOENT when the device is not in the live table.
+ */
+int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
+
+/* Only with opts.test_clock: the clock the program sees. */
+void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns);
+
+#endif /* LINEGATE_LGADMIT_H */

@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zero-trust admission: the contract between the XDP program (bpf/admit.bpf.c),
+ * its loader (dataplane/admit/) and every user-space copy of the decision
+ * (unit tests, the DPDK backend).
+ *
+ * Map keys and values are defined here once. The packet parser and the
+ * admission decision are header-only so that clang compiles them for BPF and
+ * the C compiler for user space: one truth, several users. Only fixed-width
+ * types, no libc, no helpers: the functions below see plain structs and
+ * (data, data_end) pointers and nothing else.
+ *
+ * The glue around them is small and the same everywhere:
+ *
+ *	rc = lg_admit_parse(data, data_end, cfg, &pkt);
+ *	dev = rc == LG_R_ADMITTED ? <device table lookup of pkt.device_id> : NULL;
+ *	st = dev ? <runtime state lookup, created empty if missing> : NULL;
+ *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
+ */
+#ifndef LINEGATE_ADMIT_H
+#define LINEGATE_ADMIT_H
+
+#include "lgf.h"
+
+#define LG_ADMIT_INLINE static inline __attribute__((always_inline))
+
+/* Device table capacity of one generation; runtime state and per-device counters match it. */
+#define LG_ADMIT_MAX_DEVICES 4096
+/* Device tables are double-buffered: one is live while the next is built aside. */
+#define LG_ADMIT_GEN_SLOTS 2
+/* Default number of XSKMAP entries (RX queues) unless the loader says otherwise. */
+#define LG_ADMIT_DEFAULT_QUEUES 64
+/* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
+#define LG_ADMIT_TOKEN_SCALE 1000000000ULL
+
+/*
+ * Why a frame was admitted or dropped; index of the per-reason counter array.
+ * Every frame the program sees is counted under exactly one reason.
+ */
+enum lg_admit_reason {
+	LG_R_ADMITTED = 0,	 /* enrolled, bound source, in rate, not replayed */
+	LG_R_UNKNOWN_DEVICE = 1, /* device id not in the live table */
+	LG_R_SPOOFED_SOURCE = 2, /* MAC, IP, family or UDP port differ from the binding */
+	LG_R_RATE_LIMITED = 3,	 /* token bucket empty */
+	LG_R_REPLAYED = 4,	 /* sequence + window <= highest sequence a worker verified */
+	LG_R_MALFORMED = 5,	 /* truncated or inconsistent headers, fragments, bad LGF */
+	LG_R_NOT_OURS = 6,	 /* not LGF/UADP traffic; passed or dropped by cfg.not_ours */
+	LG_R_AUDIT = 7,		 /* audit mode: enforce would have dropped it, let through */
+	LG_R_NO_TABLE = 8,	 /* no live generation (nothing applied yet): fail closed */
+	LG_R_STATE_FULL = 9,	 /* runtime state missing and could not be created: fail closed */
+	LG_R_MAX = 10,
+};
+
+#ifndef __BPF__
+/* Stable lower-case names of the reasons, e.g. for metrics labels; "?" if out of range. */
+static inline const char *lg_admit_reason_name(int reason)
+{
+	static const char *const names[LG_R_MAX] = {
+	    [LG_R_ADMITTED] = "admitted",
+	    [LG_R_UNKNOWN_DEVICE] = "unknown_device",
+	    [LG_R_SPOOFED_SOURCE] = "spoofed_source",
+	    [LG_R_RATE_LIMITED] = "rate_limited",
+	    [LG_R_REPLAYED] = "replayed",
+	    [LG_R_MALFORMED] = "malformed",
+	    [LG_R_NOT_OURS] = "not_ours",
+	    [LG_R_AUDIT] = "audit",
+	    [LG_R_NO_TABLE] = "no_table",
+	    [LG_R_STATE_FULL] = "state_full",
+	};
+
+	return reason >= 0 && reason < LG_R_MAX ? names[reason] : "?";
+}
+#endif
+
+/* cfg.not_ours: what happens to traffic that is neither LGF nor UADP. */
+enum lg_admit_not_ours {
+	LG_ADMIT_NOT_OURS_DROP = 0,
+	LG_ADMIT_NOT_OURS_PASS = 1,
+};
+
+/* lg_admit_dev.family and lg_admit_pkt.family. */
+#define LG_ADMIT_AF_INET 4
+#define LG_ADMIT_AF_INET6 6
+
+/* lg_admit_dev.flags */
+#define LG_ADMIT_DEV_AUDIT 0x01	  /* count what enforce would drop, let it through */
+#define LG_ADMIT_DEV_ANY_MAC 0x02 /* do not check the source MAC (device behind a router) */
+
+/* lg_admit_pkt.kind */
+#define LG_ADMIT_KIND_LGF 1
+#define LG_ADMIT_KIND_UADP 2
+
+/*
+ * Per-generation configuration: array map indexed by generation slot. A slot
+ * with generation 0 holds no policy; frames for us are then dropped as
+ * LG_R_NO_TABLE.
+ */
+struct lg_admit_cfg {
+	lg_u64 generation; /* policy generation, increasing; 0 = slot empty */
+	lg_u16 lgf_port;   /* UDP destination port of LGF, host order */
+	lg_u16 uadp_port;  /* UDP destination port of UADP, host order; 0 = off */
+	lg_u8 not_ours;	   /* enum lg_admit_not_ours */
+	lg_u8 pad[3];
+	lg_u32 replay_window; /* frames this far behind the verified sequence may still pass */
+	lg_u32 pad2;
+};
+_Static_assert(sizeof(struct lg_admit_cfg) == 24, "lg_admit_cfg layout");
+
+/*
+ * Device table value, key is the u32 device id. Built by the control plane
+ * from the policy, read-only for the data plane.
+ */
+struct lg_admit_dev {
+	lg_u8 mac[6];	 /* bound source MAC (ignored with LG_ADMIT_DEV_ANY_MAC) */
+	lg_u8 family;	 /* LG_ADMIT_AF_INET or LG_ADMIT_AF_INET6 */
+	lg_u8 flags;	 /* LG_ADMIT_DEV_* */
+	lg_u8 addr[16];	 /* bound source address, network order; IPv4 in addr[0..3] */
+	lg_u16 src_port; /* bound UDP source port, host order; 0 = any */
+	lg_u16 group;	 /* device group from the policy (audit mode is set per group) */
+	lg_u32 rate;	 /* token bucket rate in frames per second; 0 = unlimited */
+	lg_u32 burst;	 /* token bucket depth in frames */
+	lg_u32 pad;
+};
+_Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
+
+/* One enrolled device of a generation, as the policy compiler hands it over. */
+struct lg_admit_entry {
+	lg_u32 device_id;
+	struct lg_admit_dev dev;
+};
+
+/*
+ * Runtime state, key is the u32 device id. Survives generation switches. The
+ * XDP program owns tokens and last_ns; workers export highest_seq after a
+ * frame's MAC verified (and only move it forward).
+ *
+ * Updates are not atomic across CPUs: RSS keeps one device's flow on one RX
+ * queue, so the bucket of a device is normally touched by one CPU only; a
+ * race can at worst lose or gain a frame's worth of tokens.
+ */
+struct lg_admit_state {
+	lg_u64 tokens;	    /* nanoframes (LG_ADMIT_TOKEN_SCALE per frame) */
+	lg_u64 last_ns;	    /* ktime of the last refill; 0 = fresh, bucket starts full */
+	lg_u64 highest_seq; /* highest sequence a worker verified; 0 = none yet */
+};
+_Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
+
+/* Per-reason counters, PERCPU_ARRAY indexed by enum lg_admit_reason. */
+struct lg_admit_reason_ctr {
+	lg_u64 frames;	/* frames counted under this reason */
+	lg_u64 bytes;	/* their length on the wire (L2) */
+	lg_u64 audited; /* frames audit mode let through that enforce would drop for this reason */
+};
+
+/* Per-device counters, PERCPU_HASH keyed by device id (enrolled devices only). */
+struct lg_admit_dev_ctr {
+	lg_u64 admitted;
+	lg_u64 dropped;
+	lg_u64 audited; /* let through by audit mode, would have been dropped */
+};
+
+/* What the parser extracted from a frame; input of the decision. */
+struct lg_admit_pkt {
+	lg_u8 src_mac[6];
+	lg_u8 family; /* LG_ADMIT_AF_INET / LG_ADMIT_AF_INET6 */
+	lg_u8 kind;   /* LG_ADMIT_KIND_* */
+	lg_u8 src_addr[16];
+	lg_u16 src_port; /* host order */
+	lg_u16 dst_port; /* host order */
+	lg_u8 vlans;	 /* number of VLAN tags (0..2) */
+	lg_u8 pad[3];
+	lg_u32 device_id;
+	lg_u32 payload_len; /* UDP payload length */
+	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
+};
+
+/* Outcome of the decision. */
+struct lg_admit_verdict {
+	lg_u8 pass;    /* 1: let through (to the XSK or the stack), 0: drop */
+	lg_u8 reason;  /* enum lg_admit_reason, the counter to bump */
+	lg_u8 audited; /* with LG_R_AUDIT: the reason enforce would have dropped for */
+	lg_u8 pad;
+};
+
+/* Byte-wise loads: endian-independent, alignment-free and easy on the verifier. */
+LG_ADMIT_INLINE lg_u16 lg_admit_be16(const lg_u8 *p)
+{
+	return (lg_u16)((lg_u16)p[0] << 8 | p[1]);
+}
+
+LG_ADMIT_INLINE lg_u32 lg_admit_le32(const lg_u8 *p)
+{
+	return (lg_u32)p[0] | (lg_u32)p[1] << 8 | (lg_u32)p[2] << 16 | (lg_u32)p[3] << 24;
+}
+
+LG_ADMIT_INLINE lg_u64 lg_admit_le64(const lg_u8 *p)
+{
+	return (lg_u64)lg_admit_le32(p) | (lg_u64)lg_admit_le32(p + 4) << 32;
+}
+
+#define LG_ETH_HLEN 14
+#define LG_ETH_P_IP 0x0800
+#define LG_ETH_P_IPV6 0x86DD
+#define LG_ETH_P_8021Q 0x8100
+#define LG_ETH_P_8021AD 0x88A8
+#define LG_IPPROTO_UDP 17
+#define LG_UDP_HLEN 8
+
+LG_ADMIT_INLINE int lg_admit_is_vlan(lg_u16 proto)
+{
+	return proto == LG_ETH_P_8021Q || proto == LG_ETH_P_8021AD;
+}
+
+/* IPv6 extension headers (RFC 8200 and the IANA list); all are refused. */
+LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
+{
+	return nh == 0 || nh == 43 || nh == 44 || nh == 50 || nh == 51 || nh == 60 || nh == 135 ||
+	       nh == 139 || nh == 140 || nh == 253 || nh == 254;
+}
+
+/*
+ * UADP HOOK (OPC UA PubSub Part 14), implemented by the UADP part later.
+ *
+ * Called with the UDP payload of a frame sent to cfg->uadp_port. It must read
+ * the NetworkMessage header up to the GroupHeader (PublisherId of any type,
+ * WriterGroupId), map them to the enrolled device id the policy compiler
+ * assigned (pkt->device_id; a small hash map keyed by PublisherId and
+ * WriterGroupId when called from BPF), set pkt->kind = LG_ADMIT_KIND_UADP
+ * and pkt->sequence to 0 (its 16-bit SequenceNumber wraps, so the replay
+ * pre-check is left to the worker). Every access must be checked against
+ * data_end. Return LG_R_ADMITTED when the device was identified, else
+ * LG_R_MALFORMED.
+ *
+ * Until then it fails closed: UADP frames are counted as malformed.
+ */
+LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
+					lg_u32 payload_len, struct lg_admit_pkt *pkt)
+{
+	(void)payload;
+	(void)data_end;
+	(void)payload_len;
+	(void)pkt;
+	return LG_R_MALFORMED;
+}
+
+/*
+ * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
+ * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
+ *
+ * Anything that could carry our traffic past this parser into the kernel
+ * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
+ * reassemble them) and IPv6 with extension headers. Every access is checked
+ * against data_end itself (not only against a length derived from it) so
+ * that the verifier can follow.
+ */
+LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+{
+	const lg_u8 *p = data;
+	const lg_u8 *end = data_end;
+	const lg_u8 *l4, *l4_end, *lgf;
+	lg_u16 proto, ulen, dport;
+	lg_u32 plen;
+	int i;
+
+	if (p + LG_ETH_HLEN > end)
+		return LG_R_MALFORMED;
+	for (i = 0; i < 6; i++)
+		pkt->src_mac[i] = p[6 + i];
+	proto = lg_admit_be16(p + 12);
+	p += LG_ETH_HLEN;
+
+	if (lg_admit_is_vlan(proto)) {
+		if (p + 4 > end)
+			return LG_R_MALFORMED;
+		proto = lg_admit_be16(p + 2);
+		p += 4;
+		pkt->vlans = 1;
+		if (lg_admit_is_vlan(proto)) {
+			if (p + 4 > end)
+				return LG_R_MALFORMED;
+			proto = lg_admit_be16(p + 2);
+			p += 4;
+			pkt->vlans = 2;
+			if (lg_admit_is_vlan(proto))
+				return LG_R_MALFORMED;
+		}
+	}
+
+	if (proto == LG_ETH_P_IP) {
+		lg_u32 ihl, tot;
+
+		if (p + 20 > end)
+			return LG_R_MALFORMED;
+		if (p[0] >> 4 != 4)
+			return LG_R_MALFORMED;
+		ihl = (lg_u32)(p[0] & 0x0f) * 4;
+		tot = lg_admit_be16(p + 2);
+		if (ihl < 20 || tot < ihl)
+			return LG_R_MALFORMED;
+		if (p + tot > end)
+			return LG_R_MALFORMED;
+		/* MF set or a non-zero offset: a fragment. */
+		if (lg_admit_be16(p + 6) & 0x3fff)
+			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		if (p[9] != LG_IPPROTO_UDP)
+			return LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET;
+		for (i = 0; i < 4; i++)
+			pkt->src_addr[i] = p[12 + i];
+		for (i = 4; i < 16; i++)
+			pkt->src_addr[i] = 0;
+		l4 = p + ihl;
+		l4_end = p + tot;
+	} else if (proto == LG_ETH_P_IPV6) {
+		lg_u8 nh;
+
+		if (p + 40 > end)
+			return LG_R_MALFORMED;
+		if (p[0] >> 4 != 6)
+			return LG_R_MALFORMED;
+		plen = lg_admit_be16(p + 4);
+		nh = p[6];
+		if (p + 40 + plen > end)
+			return LG_R_MALFORMED;
+		if (nh != LG_IPPROTO_UDP)
+			return lg_admit_ipv6_is_ext(nh) ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET6;
+		for (i = 0; i < 16; i++)
+			pkt->src_addr[i] = p[8 + i];
+		l4 = p + 40;
+		l4_end = l4 + plen;
+	} else {
+		return LG_R_NOT_OURS;
+	}
+
+	if (l4 + LG_UDP_HLEN > l4_end || l4 + LG_UDP_HLEN > end)
+		return LG_R_MALFORMED;
+	ulen = lg_admit_be16(l4 + 4);
+	if (ulen < LG_UDP_HLEN || l4 + ulen > l4_end)
+		return LG_R_MALFORMED;
+	pkt->src_port = lg_admit_be16(l4);
+	dport = lg_admit_be16(l4 + 2);
+	pkt->dst_port = dport;
+	pkt->payload_len = (lg_u32)ulen - LG_UDP_HLEN;
+	lgf = l4 + LG_UDP_HLEN;
+
+	if (cfg->uadp_port && dport == cfg->uadp_port)
+		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, pkt);
+	if (dport != cfg->lgf_port)
+		return LG_R_NOT_OURS;
+
+	if (pkt->payload_len < LGF_MIN_LEN || pkt->payload_len > LGF_MAX_LEN)
+		return LG_R_MALFORMED;
+	if (lgf + LGF_HDR_LEN > end)
+		return LG_R_MALFORMED;
+	if (lgf[0] != LGF_MAGIC0 || lgf[1] != LGF_MAGIC1 || lgf[2] != LGF_VERSION)
+		return LG_R_MALFORMED;
+	pkt->kind = LG_ADMIT_KIND_LGF;
+	pkt->device_id = lg_admit_le32(lgf + 4);
+	pkt->sequence = lg_admit_le64(lgf + 24);
+	/* Device ids and sequences start at 1 (lgf.h). */
+	if (!pkt->device_id || !pkt->sequence)
+		return LG_R_MALFORMED;
+	return LG_R_ADMITTED;
+}
+
+/* Does the frame come from where the device is bound? */
+LG_ADMIT_INLINE int lg_admit_source_ok(const struct lg_admit_pkt *pkt,
+				       const struct lg_admit_dev *dev)
+{
+	int i, n;
+
+	if (!(dev->flags & LG_ADMIT_DEV_ANY_MAC)) {
+		for (i = 0; i < 6; i++)
+			if (pkt->src_mac[i] != dev->mac[i])
+				return 0;
+	}
+	if (pkt->family != dev->family)
+		return 0;
+	n = dev->family == LG_ADMIT_AF_INET ? 4 : 16;
+	for (i = 0; i < 16; i++)
+		if (i < n && pkt->src_addr[i] != dev->addr[i])
+			return 0;
+	if (dev->src_port && dev->src_port != pkt->src_port)
+		return 0;
+	return 1;
+}
+
+/*
+ * Refill the bucket up to now_ns and take one frame's worth if there is one.
+ * Refill is lazy; min(cap, t + a + b) equals two successive capped refills,
+ * so when it happens does not change the result. now_ns is only read for
+ * devices with a rate, so callers may skip the clock otherwise.
+ */
+LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct lg_admit_dev *dev,
+				       lg_u64 now_ns)
+{
+	lg_u64 cap = (lg_u64)dev->burst * LG_ADMIT_TOKEN_SCALE;
+	lg_u64 elapsed, add, tokens = st->tokens;
+
+	if (!dev->rate)
+		return 1;
+	if (tokens > cap)
+		tokens = cap; /* the burst shrank with a new generation */
+	if (!st->last_ns) {
+		tokens = cap;
+		st->last_ns = now_ns;
+	} else if (now_ns > st->last_ns) {
+		elapsed = now_ns - st->last_ns;
+		/*
+		 * Below 2^32 ns (4.3 s) elapsed * rate fits in 64 bits; only
+		 * longer gaps pay for a division to rule out an overflow.
+		 */
+		if (!(elapsed >> 32) || elapsed <= cap / dev->rate)
+			add = elapsed * dev->rate;
+		else
+			add = cap;
+		tokens = add >= cap - tokens ? cap : tokens + add;
+		st->last_ns = now_ns;
+	}
+	if (tokens < LG_ADMIT_TOKEN_SCALE) {
+		st->tokens = tokens;
+		return 0;
+	}
+	st->tokens = tokens - LG_ADMIT_TOKEN_SCALE;
+	return 1;
+}
+
+/*
+ * The admission decision. parse_rc and pkt come from lg_admit_parse(); dev is
+ * the live table's entry for pkt->device_id or NULL; st is the device's
+ * runtime state or NULL when it could not be had; cfg is the live
+ * generation's configuration (generation 0: none). Only st is written.
+ *
+ * Order matters: spoofed and replayed frames are refused before the bucket,
+ * so that an attacker cannot drain an enrolled device's tokens.
+ */
+LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pkt,
+				     const struct lg_admit_dev *dev, struct lg_admit_state *st,
+				     const struct lg_admit_cfg *cfg, lg_u64 now_ns,
+				     struct lg_admit_verdict *v)
+{
+	int r = LG_R_ADMITTED;
+
+	v->pass = 0;
+	v->audited = 0;
+	v->pad = 0;
+	if (parse_rc == LG_R_NOT_OURS) {
+		v->reason = LG_R_NOT_OURS;
+		v->pass = cfg->not_ours == LG_ADMIT_NOT_OURS_PASS;
+		return;
+	}
+	if (parse_rc != LG_R_ADMITTED) {
+		v->reason = LG_R_MALFORMED;
+		return;
+	}
+	if (!cfg->generation) {
+		v->reason = LG_R_NO_TABLE;
+		return;
+	}
+	if (!dev) {
+		v->reason = LG_R_UNKNOWN_DEVICE;
+		return;
+	}
+	if (!st) {
+		v->reason = LG_R_STATE_FULL;
+		return;
+	}
+
+	if (!lg_admit_source_ok(pkt, dev))
+		r = LG_R_SPOOFED_SOURCE;
+	else if (pkt->sequence && st->highest_seq >= cfg->replay_window &&
+		 pkt->sequence <= st->highest_seq - cfg->replay_window)
+		r = LG_R_REPLAYED;
+	else if (!lg_admit_bucket_ok(st, dev, now_ns))
+		r = LG_R_RATE_LIMITED;
+
+	if (r == LG_R_ADMITTED) {
+		v->reason = LG_R_ADMITTED;
+		v->pass = 1;
+	} else if (dev->flags & LG_ADMIT_DEV_AUDIT) {
+		v->reason = LG_R_AUDIT;
+		v->audited = (lg_u8)r;
+		v->pass = 1;
+	} else {
+		v->reason = (lg_u8)r;
+	}
+}
+
+#endif /* LINEGATE_ADMIT_H */

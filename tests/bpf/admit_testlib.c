@@ -1,0 +1,1170 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admit_testlib.h"
+
+/* ---- frame builder ---- */
+
+static void put16be(lg_u8 *p, lg_u16 v)
+{
+	p[0] = (lg_u8)(v >> 8);
+	p[1] = (lg_u8)v;
+}
+
+static void put32le(lg_u8 *p, lg_u32 v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (lg_u8)(v >> (8 * i));
+}
+
+static void put64le(lg_u8 *p, lg_u64 v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (lg_u8)(v >> (8 * i));
+}
+
+static lg_u16 csum16(const lg_u8 *p, size_t len)
+{
+	lg_u32 sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (lg_u32)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (lg_u32)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (lg_u16)~sum;
+}
+
+size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
+{
+	lg_u8 lgf[LGF_HDR_LEN] = {0};
+	size_t off = 0, ip_off, l4_off, iphl = 0, udp_total, ip_total;
+	int v4 = p->ethertype == LG_ETH_P_IP, v6 = p->ethertype == LG_ETH_P_IPV6;
+	int i;
+
+	udp_total = LG_UDP_HLEN + p->lgf_len;
+	if (v4)
+		iphl = (size_t)(p->ihl ? p->ihl : 5) * 4;
+	else if (v6)
+		iphl = 40;
+	ip_total = iphl + udp_total;
+	if (LG_ETH_HLEN + 4 * (size_t)p->vlans + ip_total + p->eth_pad > cap)
+		return 0;
+	memset(buf, 0, LG_ETH_HLEN + 4 * (size_t)p->vlans + ip_total + p->eth_pad);
+
+	memcpy(buf, p->dst_mac, 6);
+	memcpy(buf + 6, p->src_mac, 6);
+	off = 12;
+	for (i = 0; i < p->vlans; i++) {
+		put16be(buf + off, p->tpid[i]);
+		put16be(buf + off + 2, (lg_u16)(100 + i)); /* VID */
+		off += 4;
+	}
+	put16be(buf + off, p->ethertype);
+	off += 2;
+	ip_off = off;
+	if (!v4 && !v6)
+		return off + p->eth_pad; /* bare L3 payload of eth_pad bytes (ARP-sized etc.) */
+
+	if (v4) {
+		lg_u8 *ip = buf + ip_off;
+
+		ip[0] = (lg_u8)((p->ip_version ? p->ip_version : 4) << 4 | (iphl / 4 & 0x0f));
+		put16be(ip + 2, (lg_u16)((int)ip_total + p->ip_len_delta));
+		put16be(ip + 6, p->frag);
+		ip[8] = 64;
+		ip[9] = p->ip_proto;
+		memcpy(ip + 12, p->src_ip, 4);
+		memcpy(ip + 16, p->dst_ip, 4);
+		for (size_t o = 20; o < iphl; o++)
+			ip[o] = 1; /* NOP options */
+		put16be(ip + 10, csum16(ip, iphl));
+	} else {
+		lg_u8 *ip = buf + ip_off;
+
+		ip[0] = (lg_u8)((p->ip_version ? p->ip_version : 6) << 4);
+		put16be(ip + 4, (lg_u16)((int)udp_total + p->ip_len_delta));
+		ip[6] = p->ip_proto;
+		ip[7] = 64;
+		memcpy(ip + 8, p->src_ip, 16);
+		memcpy(ip + 24, p->dst_ip, 16);
+	}
+	l4_off = ip_off + iphl;
+	put16be(buf + l4_off, p->sport);
+	put16be(buf + l4_off + 2, p->dport);
+	put16be(buf + l4_off + 4, (lg_u16)((int)udp_total + p->udp_len_delta));
+
+	lgf[0] = p->magic0;
+	lgf[1] = p->magic1;
+	lgf[2] = p->version;
+	lgf[3] = LGF_TYPE_SAMPLES;
+	put32le(lgf + 4, p->device_id);
+	lgf[9] = LGF_SENSOR_VIBRATION;
+	lgf[10] = LGF_FMT_I16;
+	lgf[11] = 1;
+	put32le(lgf + 12, 1000);
+	if (p->lgf_len >= LGF_MIN_LEN)
+		lgf[16] = (lg_u8)((p->lgf_len - LGF_MIN_LEN) / 2);
+	put64le(lgf + 24, p->seq);
+	put64le(lgf + 32, 1700000000000000000ULL + p->seq);
+	memcpy(buf + l4_off + LG_UDP_HLEN, lgf,
+	       p->lgf_len < LGF_HDR_LEN ? p->lgf_len : LGF_HDR_LEN);
+	return ip_off + ip_total + p->eth_pad;
+}
+
+void lgt_pkt_from(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u32 id, lg_u64 seq)
+{
+	static const lg_u8 dst_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
+	static const lg_u8 dst4[4] = {10, 0, 0, 254};
+	static const lg_u8 dst6[16] = {0xfd, 0, [15] = 0xfe};
+
+	memset(p, 0, sizeof(*p));
+	memcpy(p->dst_mac, dst_mac, 6);
+	memcpy(p->src_mac, e->dev.mac, 6);
+	memcpy(p->src_ip, e->dev.addr, 16);
+	if (e->dev.family == LG_ADMIT_AF_INET6) {
+		p->ethertype = LG_ETH_P_IPV6;
+		memcpy(p->dst_ip, dst6, 16);
+	} else {
+		p->ethertype = LG_ETH_P_IP;
+		memcpy(p->dst_ip, dst4, 4);
+	}
+	p->ip_proto = LG_IPPROTO_UDP;
+	p->sport = e->dev.src_port ? e->dev.src_port : 50000;
+	p->dport = LGF_DEFAULT_PORT;
+	p->magic0 = LGF_MAGIC0;
+	p->magic1 = LGF_MAGIC1;
+	p->version = LGF_VERSION;
+	p->device_id = id;
+	p->seq = seq;
+	p->lgf_len = LGF_MIN_LEN + 32;
+}
+
+/* ---- the model: user-space glue around the shared parser and decision ---- */
+
+struct mstate {
+	lg_u32 id;
+	struct lg_admit_state st;
+};
+
+struct mdev {
+	lg_u32 id;
+	struct lg_admit_dev_ctr c;
+};
+
+struct model {
+	lg_u8 default_not_ours;
+	int live;
+	struct lg_admit_cfg cfg;
+	struct lg_admit_entry *table;
+	size_t ntable;
+	struct mstate *state;
+	size_t nstate;
+	struct mdev *devc;
+	size_t ndevc;
+	struct lg_admit_reason_ctr rc[LG_R_MAX];
+	lg_u64 now;
+};
+
+static const struct lg_admit_dev *m_table_find(struct model *m, lg_u32 id)
+{
+	for (size_t i = 0; i < m->ntable; i++)
+		if (m->table[i].device_id == id)
+			return &m->table[i].dev;
+	return NULL;
+}
+
+static struct lg_admit_state *m_state_get(struct model *m, lg_u32 id, int create)
+{
+	for (size_t i = 0; i < m->nstate; i++)
+		if (m->state[i].id == id)
+			return &m->state[i].st;
+	if (!create || m->nstate == LG_ADMIT_MAX_DEVICES)
+		return NULL;
+	memset(&m->state[m->nstate], 0, sizeof(m->state[0]));
+	m->state[m->nstate].id = id;
+	return &m->state[m->nstate++].st;
+}
+
+static struct lg_admit_dev_ctr *m_devc_get(struct model *m, lg_u32 id, int create)
+{
+	for (size_t i = 0; i < m->ndevc; i++)
+		if (m->devc[i].id == id)
+			return &m->devc[i].c;
+	if (!create || m->ndevc == LG_ADMIT_MAX_DEVICES)
+		return NULL;
+	memset(&m->devc[m->ndevc], 0, sizeof(m->devc[0]));
+	m->devc[m->ndevc].id = id;
+	return &m->devc[m->ndevc++].c;
+}
+
+static int m_reset(struct lgt_target *t, lg_u8 default_not_ours)
+{
+	struct model *m = t->ctx;
+
+	m->default_not_ours = default_not_ours;
+	m->live = 0;
+	memset(&m->cfg, 0, sizeof(m->cfg));
+	m->ntable = m->nstate = m->ndevc = 0;
+	memset(m->rc, 0, sizeof(m->rc));
+	m->now = 0;
+	return 0;
+}
+
+/* Mirrors lg_admit_apply(): new table, runtime state kept for devices that stay. */
+static int m_apply(struct lgt_target *t, const struct lg_admit_cfg *cfg,
+		   const struct lg_admit_entry *devs, size_t n)
+{
+	struct model *m = t->ctx;
+	lg_u64 gen;
+	size_t i, j;
+
+	if (n > LG_ADMIT_MAX_DEVICES)
+		return -EINVAL;
+	memcpy(m->table, devs, n * sizeof(*devs));
+	m->ntable = n;
+	gen = m->live ? m->cfg.generation + 1 : 1;
+	m->cfg = *cfg;
+	m->cfg.generation = gen;
+	m->live = 1;
+	for (i = j = 0; i < m->nstate; i++)
+		if (m_table_find(m, m->state[i].id))
+			m->state[j++] = m->state[i];
+	m->nstate = j;
+	for (i = j = 0; i < m->ndevc; i++)
+		if (m_table_find(m, m->devc[i].id))
+			m->devc[j++] = m->devc[i];
+	m->ndevc = j;
+	for (i = 0; i < n; i++)
+		m_state_get(m, devs[i].device_id, 1);
+	return 0;
+}
+
+static int m_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
+{
+	struct lg_admit_state *st = m_state_get(t->ctx, id, 0);
+
+	if (!st)
+		return -ENOENT;
+	if (seq > st->highest_seq)
+		st->highest_seq = seq;
+	return 0;
+}
+
+static int m_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
+{
+	struct model *m = t->ctx;
+
+	for (size_t i = 0; i < m->nstate; i++) {
+		if (m->state[i].id == id) {
+			memset(&m->state[i], 0, sizeof(m->state[i]));
+			m->state[i].id = junk_id;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void m_clock(struct lgt_target *t, lg_u64 now)
+{
+	((struct model *)t->ctx)->now = now;
+}
+
+static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+{
+	struct model *m = t->ctx;
+	struct lg_admit_cfg none = {
+	    .lgf_port = LGF_DEFAULT_PORT,
+	    .not_ours = m->default_not_ours,
+	};
+	const struct lg_admit_cfg *cfg = m->live ? &m->cfg : &none;
+	const struct lg_admit_dev *dev = NULL;
+	struct lg_admit_state *st = NULL;
+	struct lg_admit_pkt pkt = {0};
+	struct lg_admit_verdict v;
+	int rc;
+
+	rc = lg_admit_parse(frame, frame + len, cfg, &pkt);
+	if (rc == LG_R_ADMITTED && m->live) {
+		dev = m_table_find(m, pkt.device_id);
+		if (dev)
+			st = m_state_get(m, pkt.device_id, 1);
+	}
+	lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, &v);
+
+	m->rc[v.reason].frames++;
+	m->rc[v.reason].bytes += len;
+	if (v.reason == LG_R_AUDIT)
+		m->rc[v.audited].audited++;
+	if (dev) {
+		struct lg_admit_dev_ctr *c = m_devc_get(m, pkt.device_id, 1);
+
+		if (c && v.reason == LG_R_ADMITTED)
+			c->admitted++;
+		else if (c && v.reason == LG_R_AUDIT)
+			c->audited++;
+		else if (c)
+			c->dropped++;
+	}
+	res->action = v.pass ? LGT_XDP_PASS : LGT_XDP_DROP;
+	res->reason = v.reason;
+	res->audited = v.reason == LG_R_AUDIT ? v.audited : 0;
+	return 0;
+}
+
+static int m_reasons(struct lgt_target *t, struct lg_admit_reason_ctr *out)
+{
+	memcpy(out, ((struct model *)t->ctx)->rc, sizeof(struct lg_admit_reason_ctr) * LG_R_MAX);
+	return 0;
+}
+
+static int m_device(struct lgt_target *t, lg_u32 id, struct lg_admit_dev_ctr *out)
+{
+	struct lg_admit_dev_ctr *c = m_devc_get(t->ctx, id, 0);
+
+	if (!c)
+		return -ENOENT;
+	*out = *c;
+	return 0;
+}
+
+int lgt_model_init(struct lgt_target *t)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	m->table = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*m->table));
+	m->state = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*m->state));
+	m->devc = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*m->devc));
+	if (!m->table || !m->state || !m->devc) {
+		free(m->table);
+		free(m->state);
+		free(m->devc);
+		free(m);
+		return -ENOMEM;
+	}
+	memset(t, 0, sizeof(*t));
+	t->name = "model";
+	t->ctx = m;
+	t->reset = m_reset;
+	t->apply = m_apply;
+	t->export_seq = m_export;
+	t->steal_state = m_steal;
+	t->set_clock = m_clock;
+	t->run = m_run;
+	t->reasons = m_reasons;
+	t->device = m_device;
+	t->min_len = 0;
+	return 0;
+}
+
+void lgt_model_fini(struct lgt_target *t)
+{
+	struct model *m = t->ctx;
+
+	if (!m)
+		return;
+	free(m->table);
+	free(m->state);
+	free(m->devc);
+	free(m);
+	t->ctx = NULL;
+}
+
+/* ---- scenarios ---- */
+
+#define NS 1000000000ULL
+#define MS 1000000ULL
+
+static const char *rname(int r)
+{
+	return lg_admit_reason_name(r);
+}
+
+static const struct lg_admit_entry D1 = {
+    1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}, .src_port = 40001}};
+static const struct lg_admit_entry D2 = {
+    2, {.mac = {2, 0, 0, 0, 0, 2}, .family = 6, .addr = {0xfd, 0, [15] = 2}}};
+static const struct lg_admit_entry D3 = {
+    3, {.mac = {2, 0, 0, 0, 0, 3}, .family = 4, .addr = {10, 0, 0, 3}, .rate = 10, .burst = 3}};
+static const struct lg_admit_entry D4 = {4,
+					 {.mac = {2, 0, 0, 0, 0, 4},
+					  .family = 4,
+					  .flags = LG_ADMIT_DEV_AUDIT,
+					  .group = 7,
+					  .addr = {10, 0, 0, 4},
+					  .rate = 1,
+					  .burst = 1}};
+static const struct lg_admit_entry D5 = {
+    5,
+    {.mac = {2, 0, 0, 0, 0, 5}, .family = 4, .flags = LG_ADMIT_DEV_ANY_MAC, .addr = {10, 0, 0, 5}}};
+static const struct lg_admit_entry D7 = {
+    7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}, .rate = 1, .burst = 10}};
+static const struct lg_admit_entry D6 = {
+    6, {.mac = {2, 0, 0, 0, 0, 6}, .family = 6, .addr = {0xfd, 0, [15] = 6}, .src_port = 40006}};
+
+#define UADP_PORT 4840
+
+static const struct lg_admit_cfg CFG = {
+    .lgf_port = LGF_DEFAULT_PORT,
+    .uadp_port = UADP_PORT,
+    .not_ours = LG_ADMIT_NOT_OURS_DROP,
+    .replay_window = 0,
+};
+
+struct sc {
+	struct lgt_target *t;
+	struct lgt_log *log;
+	const char *name;
+	int fails;
+	struct lg_admit_reason_ctr exp_r[LG_R_MAX];
+	struct {
+		lg_u32 id;
+		struct lg_admit_dev_ctr c;
+	} exp_d[16];
+	int nd;
+	lg_u32 live_ids[16];
+	int nlive;
+};
+
+#define FAIL(s, ...)                                                                               \
+	do {                                                                                       \
+		fprintf(stderr, "FAIL [%s/%s] ", (s)->t->name, (s)->name);                         \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		(s)->fails++;                                                                      \
+	} while (0)
+
+static struct lg_admit_dev_ctr *exp_dev(struct sc *s, lg_u32 id)
+{
+	for (int i = 0; i < s->nd; i++)
+		if (s->exp_d[i].id == id)
+			return &s->exp_d[i].c;
+	if (s->nd == 16)
+		return NULL;
+	memset(&s->exp_d[s->nd], 0, sizeof(s->exp_d[0]));
+	s->exp_d[s->nd].id = id;
+	return &s->exp_d[s->nd++].c;
+}
+
+static void log_add(struct sc *s, const char *what, const struct lgt_result *r)
+{
+	struct lgt_log *l = s->log;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *e = realloc(l->e, cap * sizeof(*l->e));
+
+		if (!e) {
+			FAIL(s, "out of memory");
+			return;
+		}
+		l->e = e;
+		l->cap = cap;
+	}
+	l->e[l->n].scenario = s->name;
+	snprintf(l->e[l->n].what, sizeof(l->e[0].what), "%s", what);
+	l->e[l->n].r = *r;
+	l->n++;
+}
+
+/* Run one raw frame; check action, reason and audited reason; tally expected counters. */
+static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, int action,
+		       int reason, int audited, const char *what)
+{
+	struct lgt_result r = {0};
+	int err;
+
+	if (len < s->t->min_len)
+		return;
+	err = s->t->run(s->t, f, (lg_u32)len, &r);
+	if (err) {
+		FAIL(s, "%s: run: %d", what, err);
+		return;
+	}
+	log_add(s, what, &r);
+	if (r.action != action || r.reason != reason || r.audited != audited)
+		FAIL(s, "%s (len %zu): got action %d reason %s audited %s, want %d %s %s", what,
+		     len, r.action, rname(r.reason), rname(r.audited), action, rname(reason),
+		     rname(audited));
+	s->exp_r[reason].frames++;
+	s->exp_r[reason].bytes += len;
+	if (reason == LG_R_AUDIT)
+		s->exp_r[audited].audited++;
+	/* The program counts per device whenever the id was found in the live table. */
+	if (dev_id && reason != LG_R_UNKNOWN_DEVICE && reason != LG_R_MALFORMED &&
+	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE) {
+		struct lg_admit_dev_ctr *c = exp_dev(s, dev_id);
+
+		if (!c)
+			return;
+		if (reason == LG_R_ADMITTED)
+			c->admitted++;
+		else if (reason == LG_R_AUDIT)
+			c->audited++;
+		else
+			c->dropped++;
+	}
+}
+
+static void expect(struct sc *s, const struct lgt_pkt *p, int action, int reason, int audited,
+		   const char *what)
+{
+	lg_u8 f[LGT_FRAME_MAX];
+	size_t len = lgt_build(p, f, sizeof(f));
+
+	if (!len) {
+		FAIL(s, "%s: frame does not fit", what);
+		return;
+	}
+	expect_raw(s, f, len, p->device_id, action, reason, audited, what);
+}
+
+#define PASS_(s, p, r, what) expect(s, p, LGT_XDP_PASS, r, 0, what)
+#define DROP_(s, p, r, what) expect(s, p, LGT_XDP_DROP, r, 0, what)
+
+static void apply(struct sc *s, const struct lg_admit_cfg *cfg, const struct lg_admit_entry *devs,
+		  size_t n)
+{
+	int err = s->t->apply(s->t, cfg, devs, n);
+	int i, j, keep;
+
+	if (err) {
+		FAIL(s, "apply: %d", err);
+		return;
+	}
+	s->nlive = 0;
+	for (size_t k = 0; k < n && k < 16; k++)
+		s->live_ids[s->nlive++] = devs[k].device_id;
+	/* Counters of devices that left the table are pruned with the switch. */
+	for (i = j = 0; i < s->nd; i++) {
+		keep = 0;
+		for (int k = 0; k < s->nlive; k++)
+			keep |= s->live_ids[k] == s->exp_d[i].id;
+		if (keep)
+			s->exp_d[j++] = s->exp_d[i];
+	}
+	s->nd = j;
+}
+
+static void export_seq(struct sc *s, lg_u32 id, lg_u64 seq)
+{
+	int err = s->t->export_seq(s->t, id, seq);
+
+	if (err)
+		FAIL(s, "export_seq(%u, %llu): %d", id, (unsigned long long)seq, err);
+}
+
+/* Every counter, exactly. */
+static void check_counters(struct sc *s)
+{
+	struct lg_admit_reason_ctr got[LG_R_MAX];
+	struct lg_admit_dev_ctr d;
+	int err, r, i;
+
+	err = s->t->reasons(s->t, got);
+	if (err) {
+		FAIL(s, "reasons: %d", err);
+		return;
+	}
+	for (r = 0; r < LG_R_MAX; r++) {
+		if (got[r].frames != s->exp_r[r].frames || got[r].bytes != s->exp_r[r].bytes ||
+		    got[r].audited != s->exp_r[r].audited)
+			FAIL(s,
+			     "counter %s: frames %llu bytes %llu audited %llu, want %llu %llu %llu",
+			     rname(r), (unsigned long long)got[r].frames,
+			     (unsigned long long)got[r].bytes, (unsigned long long)got[r].audited,
+			     (unsigned long long)s->exp_r[r].frames,
+			     (unsigned long long)s->exp_r[r].bytes,
+			     (unsigned long long)s->exp_r[r].audited);
+	}
+	for (i = 0; i < s->nd; i++) {
+		err = s->t->device(s->t, s->exp_d[i].id, &d);
+		if (err) {
+			FAIL(s, "device %u counters: %d", s->exp_d[i].id, err);
+			continue;
+		}
+		if (d.admitted != s->exp_d[i].c.admitted || d.dropped != s->exp_d[i].c.dropped ||
+		    d.audited != s->exp_d[i].c.audited)
+			FAIL(s,
+			     "device %u: admitted %llu dropped %llu audited %llu, want %llu %llu "
+			     "%llu",
+			     s->exp_d[i].id, (unsigned long long)d.admitted,
+			     (unsigned long long)d.dropped, (unsigned long long)d.audited,
+			     (unsigned long long)s->exp_d[i].c.admitted,
+			     (unsigned long long)s->exp_d[i].c.dropped,
+			     (unsigned long long)s->exp_d[i].c.audited);
+	}
+	/* Live devices that saw nothing have no counters (and unknown ids never do). */
+	for (i = 0; i < s->nlive; i++) {
+		int seen = 0;
+
+		for (int k = 0; k < s->nd; k++)
+			seen |= s->exp_d[k].id == s->live_ids[i];
+		if (!seen && s->t->device(s->t, s->live_ids[i], &d) != -ENOENT)
+			FAIL(s, "device %u has counters but saw no frame", s->live_ids[i]);
+	}
+	if (s->t->device(s->t, 99, &d) != -ENOENT)
+		FAIL(s, "unknown device 99 has counters");
+}
+
+/* Each reason from a live table, single frames. */
+static void sc_reasons(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D2, D5};
+	struct lgt_pkt p;
+
+	apply(s, &CFG, devs, 3);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "enrolled v4");
+	lgt_pkt_from(&p, &D1, 99, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "unknown id");
+	lgt_pkt_from(&p, &D1, 1, 2);
+	p.src_mac[5] = 0x77;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "wrong MAC");
+	lgt_pkt_from(&p, &D1, 1, 3);
+	p.src_ip[3] = 77;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "wrong IPv4");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.sport = 40002;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "wrong source port");
+	lgt_pkt_from(&p, &D1, 2, 5);
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "v6 device over IPv4");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "enrolled v6, any port");
+	p.sport = 1234;
+	PASS_(s, &p, LG_R_ADMITTED, "enrolled v6, other port");
+	p.src_ip[14] = 1;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "wrong IPv6");
+	lgt_pkt_from(&p, &D5, 5, 1);
+	p.src_mac[0] = 0x0a;
+	PASS_(s, &p, LG_R_ADMITTED, "any-MAC device, other MAC");
+	p.src_ip[3] = 6;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "any-MAC device, wrong IP");
+	lgt_pkt_from(&p, &D1, 1, 6);
+	p.magic1 = 'X';
+	DROP_(s, &p, LG_R_MALFORMED, "bad magic");
+	lgt_pkt_from(&p, &D1, 1, 6);
+	p.ip_proto = 6;
+	DROP_(s, &p, LG_R_NOT_OURS, "TCP");
+	check_counters(s);
+}
+
+/* Header checks of the parser. */
+static void sc_parse(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D2};
+	struct lgt_pkt p;
+
+	apply(s, &CFG, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.version = 2;
+	DROP_(s, &p, LG_R_MALFORMED, "LGF version 2");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.magic0 = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "bad magic0");
+	lgt_pkt_from(&p, &D1, 0, 1);
+	DROP_(s, &p, LG_R_MALFORMED, "device id 0");
+	lgt_pkt_from(&p, &D1, 1, 0);
+	DROP_(s, &p, LG_R_MALFORMED, "sequence 0");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.lgf_len = LGF_MIN_LEN - 1;
+	DROP_(s, &p, LG_R_MALFORMED, "LGF shorter than header + tag");
+	p.lgf_len = LGF_HDR_LEN - 1;
+	DROP_(s, &p, LG_R_MALFORMED, "LGF shorter than header");
+	p.lgf_len = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "empty UDP payload");
+	p.lgf_len = LGF_MIN_LEN;
+	PASS_(s, &p, LG_R_ADMITTED, "LGF of exactly header + tag");
+
+	lgt_pkt_from(&p, &D1, 1, 2);
+	p.dport = 4740;
+	DROP_(s, &p, LG_R_NOT_OURS, "UDP, other port");
+	p.dport = UADP_PORT;
+	/* UADP hook not implemented yet: fails closed. */
+	DROP_(s, &p, LG_R_MALFORMED, "UADP port (hook fails closed)");
+	lgt_pkt_from(&p, &D1, 1, 2);
+	p.ethertype = 0x0806;
+	p.eth_pad = 28;
+	DROP_(s, &p, LG_R_NOT_OURS, "ARP");
+
+	lgt_pkt_from(&p, &D1, 1, 2);
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 UDP first fragment (MF)");
+	p.frag = 0x0010;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 UDP later fragment");
+	p.frag = 0x4000;
+	PASS_(s, &p, LG_R_ADMITTED, "IPv4 DF is fine");
+	p.frag = 0x2000;
+	p.ip_proto = 6;
+	DROP_(s, &p, LG_R_NOT_OURS, "IPv4 TCP fragment");
+
+	lgt_pkt_from(&p, &D1, 1, 3);
+	p.ihl = 6;
+	PASS_(s, &p, LG_R_ADMITTED, "IPv4 with options (IHL 6)");
+	p.ihl = 15;
+	PASS_(s, &p, LG_R_ADMITTED, "IPv4 with options (IHL 15)");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.ihl = 4;
+	DROP_(s, &p, LG_R_MALFORMED, "IHL 4");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.ip_version = 5;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 ethertype, version 5");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.ip_len_delta = 1;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 total length beyond frame");
+	p.ip_len_delta = -(int)(8 + LGF_MIN_LEN + 32 + 1); /* total length 19 < IHL */
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 total length below header");
+	p.ip_len_delta = -1;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 total length cuts UDP");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.eth_pad = 20;
+	PASS_(s, &p, LG_R_ADMITTED, "Ethernet padding after IPv4");
+	lgt_pkt_from(&p, &D1, 1, 5);
+	p.udp_len_delta = 1;
+	DROP_(s, &p, LG_R_MALFORMED, "UDP length beyond IP");
+	p.udp_len_delta = -(int)(LGF_MIN_LEN + 32 + 1);
+	DROP_(s, &p, LG_R_MALFORMED, "UDP length 7");
+	p.udp_len_delta = -1;
+	/* The stack trims to the UDP length too; the worker then checks LGF's own lengths. */
+	PASS_(s, &p, LG_R_ADMITTED, "UDP length shorter than IP payload");
+
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.ip_proto = 0; /* hop-by-hop */
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 hop-by-hop header");
+	p.ip_proto = 44;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 fragment header");
+	p.ip_proto = 58;
+	DROP_(s, &p, LG_R_NOT_OURS, "ICMPv6");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.ip_len_delta = 1;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 payload length beyond frame");
+	p.ip_len_delta = -1;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 payload length cuts UDP");
+	p.ip_len_delta = 0;
+	p.ip_version = 4;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 ethertype, version 4");
+	p.ip_version = 0;
+	PASS_(s, &p, LG_R_ADMITTED, "IPv6");
+	check_counters(s);
+}
+
+static void sc_vlan(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D2};
+	struct lgt_pkt p;
+
+	apply(s, &CFG, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q");
+	p.tpid[0] = LG_ETH_P_8021AD;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1ad single");
+	p.vlans = 2;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "QinQ 802.1ad + 802.1Q");
+	p.tpid[0] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "double 802.1Q");
+	p.vlans = 3;
+	p.tpid[2] = LG_ETH_P_8021Q;
+	DROP_(s, &p, LG_R_MALFORMED, "three tags");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.vlans = 2;
+	p.tpid[0] = LG_ETH_P_8021AD;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "QinQ IPv6");
+	p.src_mac[1] = 1;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "QinQ IPv6, wrong MAC");
+	lgt_pkt_from(&p, &D1, 99, 1);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "802.1Q unknown id");
+	check_counters(s);
+}
+
+/* Cut valid frames at every length below their own: all malformed, counted as such. */
+static void sc_truncation(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D2};
+	struct lgt_pkt p[5];
+	lg_u8 f[LGT_FRAME_MAX];
+	char what[64];
+	size_t len, n;
+	int k;
+
+	apply(s, &CFG, devs, 2);
+	lgt_pkt_from(&p[0], &D1, 1, 1);
+	lgt_pkt_from(&p[1], &D1, 1, 1);
+	p[1].vlans = 1;
+	p[1].tpid[0] = LG_ETH_P_8021Q;
+	lgt_pkt_from(&p[2], &D1, 1, 1);
+	p[2].vlans = 2;
+	p[2].tpid[0] = LG_ETH_P_8021AD;
+	p[2].tpid[1] = LG_ETH_P_8021Q;
+	lgt_pkt_from(&p[3], &D2, 2, 1);
+	lgt_pkt_from(&p[4], &D1, 1, 1);
+	p[4].ihl = 9;
+	for (k = 0; k < 5; k++) {
+		len = lgt_build(&p[k], f, sizeof(f));
+		for (n = 0; n < len; n++) {
+			snprintf(what, sizeof(what), "frame %d cut at %zu", k, n);
+			expect_raw(s, f, n, p[k].device_id, LGT_XDP_DROP, LG_R_MALFORMED, 0, what);
+		}
+		snprintf(what, sizeof(what), "frame %d whole", k);
+		expect_raw(s, f, len, p[k].device_id, LGT_XDP_PASS, LG_R_ADMITTED, 0, what);
+	}
+	check_counters(s);
+}
+
+static void sc_not_ours_pass(struct sc *s)
+{
+	struct lg_admit_cfg cfg = CFG;
+	struct lgt_pkt p;
+
+	cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+	apply(s, &cfg, &D1, 1);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.ip_proto = 6;
+	PASS_(s, &p, LG_R_NOT_OURS, "TCP passes");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.ethertype = 0x0806;
+	p.eth_pad = 28;
+	PASS_(s, &p, LG_R_NOT_OURS, "ARP passes");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.dport = 53;
+	PASS_(s, &p, LG_R_NOT_OURS, "DNS passes");
+	p.dport = LGF_DEFAULT_PORT;
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_MALFORMED, "UDP fragment still dropped");
+	lgt_pkt_from(&p, &D1, 99, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "unknown still dropped");
+	check_counters(s);
+}
+
+/* Nothing applied yet: LGF fails closed, other traffic follows the load-time default. */
+static void sc_no_table(struct sc *s)
+{
+	struct lgt_pkt p;
+
+	lgt_pkt_from(&p, &D1, 1, 1);
+	DROP_(s, &p, LG_R_NO_TABLE, "LGF without a generation");
+	p.ip_proto = 6;
+	PASS_(s, &p, LG_R_NOT_OURS, "TCP follows the load-time default (pass)");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.magic0 = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "malformed without a generation");
+	check_counters(s);
+}
+
+static void sc_empty_table(struct sc *s)
+{
+	struct lgt_pkt p;
+
+	apply(s, &CFG, NULL, 0);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "empty table");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "empty table v6");
+	p.ip_proto = 58;
+	DROP_(s, &p, LG_R_NOT_OURS, "ICMPv6, not-ours drop policy");
+	check_counters(s);
+}
+
+/* D3: 10 frames/s, burst 3; D7: 1 frame/s, burst 10; the clock is the test's. */
+static void sc_rate(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D3, D7};
+	struct lgt_pkt p, spoof;
+	lg_u64 seq = 1;
+	int i;
+
+	apply(s, &CFG, devs, 2);
+	s->t->set_clock(s->t, 100 * NS);
+	lgt_pkt_from(&p, &D3, 3, 0);
+	spoof = p;
+	spoof.src_ip[3] = 33;
+	spoof.seq = 1000;
+	for (i = 0; i < 5; i++)
+		DROP_(s, &spoof, LG_R_SPOOFED_SOURCE, "spoofed frames take no tokens");
+	for (i = 0; i < 3; i++) {
+		p.seq = seq++;
+		PASS_(s, &p, LG_R_ADMITTED, "burst");
+	}
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "burst spent");
+	s->t->set_clock(s->t, 100 * NS + 50 * MS);
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "half a token after 50 ms");
+	s->t->set_clock(s->t, 100 * NS + 100 * MS);
+	p.seq = seq++;
+	PASS_(s, &p, LG_R_ADMITTED, "one token after 100 ms");
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "and no more");
+	s->t->set_clock(s->t, 100 * NS + 100 * MS - 1);
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "clock going back refills nothing");
+	s->t->set_clock(s->t, 100 * NS + 399 * MS);
+	for (i = 0; i < 2; i++) {
+		p.seq = seq++;
+		PASS_(s, &p, LG_R_ADMITTED, "2.99 tokens after 299 ms");
+	}
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "0.99 left");
+	s->t->set_clock(s->t, 100 * NS + 400 * MS);
+	p.seq = seq++;
+	PASS_(s, &p, LG_R_ADMITTED, "1.0 after 1 more ms");
+	s->t->set_clock(s->t, 3600 * NS);
+	for (i = 0; i < 3; i++) {
+		p.seq = seq++;
+		PASS_(s, &p, LG_R_ADMITTED, "an hour later: only the burst");
+	}
+	p.seq = seq++;
+	DROP_(s, &p, LG_R_RATE_LIMITED, "burst caps the refill");
+
+	/* D7: 1 frame/s, burst 10; gaps on both sides of 2^32 ns. */
+	lgt_pkt_from(&p, &D7, 7, 1);
+	s->t->set_clock(s->t, 4000 * NS);
+	for (i = 0; i < 10; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 burst");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 empty");
+	s->t->set_clock(s->t, 4005 * NS);
+	for (i = 0; i < 5; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 5 tokens after 5 s (> 2^32 ns)");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
+	s->t->set_clock(s->t, 4009 * NS);
+	for (i = 0; i < 4; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "D7 4 tokens after 4 s (< 2^32 ns)");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
+	check_counters(s);
+}
+
+static void sc_replay(struct sc *s)
+{
+	struct lg_admit_cfg cfg = CFG;
+	const struct lg_admit_entry devs[] = {D1, D2};
+	struct lgt_pkt p;
+
+	cfg.replay_window = 4;
+	apply(s, &cfg, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "nothing verified yet");
+	export_seq(s, 1, 100);
+	export_seq(s, 1, 90); /* never backwards */
+	p.seq = 1;
+	DROP_(s, &p, LG_R_REPLAYED, "old sequence");
+	p.seq = 96;
+	DROP_(s, &p, LG_R_REPLAYED, "96 + 4 <= 100");
+	p.seq = 97;
+	PASS_(s, &p, LG_R_ADMITTED, "97 within the window");
+	p.seq = 100;
+	PASS_(s, &p, LG_R_ADMITTED, "100: the worker's window decides");
+	p.seq = 101;
+	PASS_(s, &p, LG_R_ADMITTED, "101");
+	p.seq = 96;
+	p.src_mac[0] = 0x0e;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "spoof checked before replay");
+	lgt_pkt_from(&p, &D2, 2, 3);
+	PASS_(s, &p, LG_R_ADMITTED, "other device unaffected");
+
+	cfg.replay_window = 0;
+	apply(s, &cfg, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 100);
+	DROP_(s, &p, LG_R_REPLAYED, "window 0: the verified sequence itself");
+	p.seq = 101;
+	PASS_(s, &p, LG_R_ADMITTED, "window 0: next");
+	export_seq(s, 2, 0xffffffffffffff00ULL);
+	lgt_pkt_from(&p, &D2, 2, 0xffffffffffffff00ULL);
+	DROP_(s, &p, LG_R_REPLAYED, "near 2^64");
+	p.seq = 0xffffffffffffffffULL;
+	PASS_(s, &p, LG_R_ADMITTED, "2^64 - 1");
+	check_counters(s);
+}
+
+/* D4 is in an audit group: enforce would drop, audit counts and passes. */
+static void sc_audit(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D4};
+	struct lgt_pkt p;
+
+	apply(s, &CFG, devs, 2);
+	s->t->set_clock(s->t, 10 * NS);
+	lgt_pkt_from(&p, &D4, 4, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "audit device, in rate");
+	p.seq = 2;
+	expect(s, &p, LGT_XDP_PASS, LG_R_AUDIT, LG_R_RATE_LIMITED, "audit: rate limited");
+	p.seq = 3;
+	p.src_ip[3] = 44;
+	expect(s, &p, LGT_XDP_PASS, LG_R_AUDIT, LG_R_SPOOFED_SOURCE, "audit: spoofed");
+	export_seq(s, 4, 10);
+	lgt_pkt_from(&p, &D4, 4, 5);
+	expect(s, &p, LGT_XDP_PASS, LG_R_AUDIT, LG_R_REPLAYED, "audit: replayed");
+	s->t->set_clock(s->t, 11 * NS);
+	p.seq = 11;
+	PASS_(s, &p, LG_R_ADMITTED, "audit device, refilled");
+	p.magic0 = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "audit does not cover malformed");
+	lgt_pkt_from(&p, &D4, 98, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "nor unknown devices");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.src_ip[3] = 44;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "enforcing device next to it");
+	check_counters(s);
+}
+
+/* Generations switched mid-stream: tables change at once, runtime state stays. */
+static void sc_switch(struct sc *s)
+{
+	struct lg_admit_entry g1[] = {D1, D3};
+	struct lg_admit_entry g2[] = {D1, D3, D6};
+	struct lg_admit_entry g3[] = {D3, D6};
+	struct lg_admit_cfg cfg = CFG;
+	struct lgt_pkt p;
+	int i;
+
+	apply(s, &cfg, g1, 2);
+	s->t->set_clock(s->t, 50 * NS);
+	lgt_pkt_from(&p, &D3, 3, 1);
+	for (i = 0; i < 3; i++)
+		PASS_(s, &p, LG_R_ADMITTED, "gen1: D3 burst");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "gen1: D3 empty");
+	export_seq(s, 1, 50);
+	lgt_pkt_from(&p, &D6, 6, 1);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "gen1: D6 not enrolled");
+
+	apply(s, &cfg, g2, 3);
+	lgt_pkt_from(&p, &D3, 3, 2);
+	DROP_(s, &p, LG_R_RATE_LIMITED, "gen2: D3 bucket survived the switch");
+	lgt_pkt_from(&p, &D1, 1, 50);
+	DROP_(s, &p, LG_R_REPLAYED, "gen2: D1 exported sequence survived");
+	p.seq = 51;
+	PASS_(s, &p, LG_R_ADMITTED, "gen2: D1");
+	lgt_pkt_from(&p, &D6, 6, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "gen2: D6 enrolled");
+
+	/* A new rate for D3 applies to the tokens it has. */
+	g3[0].dev.rate = 1000;
+	g3[0].dev.burst = 1;
+	apply(s, &cfg, g3, 2);
+	s->t->set_clock(s->t, 50 * NS + 1 * MS);
+	lgt_pkt_from(&p, &D3, 3, 3);
+	PASS_(s, &p, LG_R_ADMITTED, "gen3: D3 at 1000/s after 1 ms");
+	DROP_(s, &p, LG_R_RATE_LIMITED, "gen3: D3 burst 1");
+	lgt_pkt_from(&p, &D1, 1, 52);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "gen3: D1 revoked");
+
+	/* Re-enrolled: its state went with the revocation. */
+	apply(s, &cfg, g2, 3);
+	lgt_pkt_from(&p, &D1, 1, 10);
+	PASS_(s, &p, LG_R_ADMITTED, "gen4: D1 back, fresh state");
+	check_counters(s);
+}
+
+/* A full runtime-state map fails closed for a device that has no state. */
+static void sc_state_full(struct sc *s)
+{
+	struct lg_admit_entry *devs = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*devs));
+	struct lgt_pkt p;
+	lg_u32 i;
+	int err;
+
+	if (!devs) {
+		FAIL(s, "out of memory");
+		return;
+	}
+	for (i = 0; i < LG_ADMIT_MAX_DEVICES; i++) {
+		devs[i] = D1;
+		devs[i].device_id = i + 1;
+	}
+	apply(s, &CFG, devs, LG_ADMIT_MAX_DEVICES);
+	free(devs);
+	lgt_pkt_from(&p, &D1, 2, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "device 2 of a full table");
+	err = s->t->steal_state(s->t, 1, 100000);
+	if (err)
+		FAIL(s, "steal_state: %d", err);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	DROP_(s, &p, LG_R_STATE_FULL, "device 1 without state, map full");
+	lgt_pkt_from(&p, &D1, LG_ADMIT_MAX_DEVICES, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "last device still has state");
+	if (s->t->export_seq(s->t, 100001, 5) != -ENOENT)
+		FAIL(s, "export_seq for a device without state did not fail with ENOENT");
+	check_counters(s);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct sc *s);
+	lg_u8 default_not_ours;
+} scenarios[] = {
+    {"reasons", sc_reasons, LG_ADMIT_NOT_OURS_DROP},
+    {"parse", sc_parse, LG_ADMIT_NOT_OURS_DROP},
+    {"vlan", sc_vlan, LG_ADMIT_NOT_OURS_DROP},
+    {"truncation", sc_truncation, LG_ADMIT_NOT_OURS_DROP},
+    {"not_ours_pass", sc_not_ours_pass, LG_ADMIT_NOT_OURS_DROP},
+    {"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},
+    {"empty_table", sc_empty_table, LG_ADMIT_NOT_OURS_DROP},
+    {"rate", sc_rate, LG_ADMIT_NOT_OURS_DROP},
+    {"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
+    {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
+    {"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},
+    {"state_full", sc_state_full, LG_ADMIT_NOT_OURS_DROP},
+};
+
+int lgt_run_all(struct lgt_target *t, struct lgt_log *log)
+{
+	int fails = 0;
+
+	for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		struct sc s = {.t = t, .log = log, .name = scenarios[i].name};
+		size_t before = log->n;
+		int err = t->reset(t, scenarios[i].default_not_ours);
+
+		if (err) {
+			fprintf(stderr, "FAIL [%s/%s] reset: %d\n", t->name, s.name, err);
+			fails++;
+			continue;
+		}
+		/* A real clock never reads 0, which would mean "fresh bucket". */
+		t->set_clock(t, 1 * NS);
+		scenarios[i].fn(&s);
+		printf("%-6s %-14s %4zu frames  %s\n", t->name, s.name, log->n - before,
+		       s.fails ? "FAIL" : "ok");
+		fails += s.fails;
+	}
+	return fails;
+}
+
+int lgt_log_compare(const struct lgt_log *a, const char *an, const struct lgt_log *b,
+		    const char *bn)
+{
+	int diffs = 0;
+
+	if (a->n != b->n) {
+		fprintf(stderr, "FAIL %s ran %zu frames, %s %zu\n", an, a->n, bn, b->n);
+		return 1;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		const struct lgt_log_entry *x = &a->e[i], *y = &b->e[i];
+
+		if (x->r.action == y->r.action && x->r.reason == y->r.reason &&
+		    x->r.audited == y->r.audited)
+			continue;
+		fprintf(stderr, "FAIL %s/%s: %s %d/%s/%s, %s %d/%s/%s\n", x->scenario, x->what, an,
+			x->r.action, rname(x->r.reason), rname(x->r.audited), bn, y->r.action,
+			rname(y->r.reason), rname(y->r.audited));
+		diffs++;
+	}
+	return diffs;
+}
+
+void lgt_log_free(struct lgt_log *log)
+{
+	free(log->e);
+	log->e = NULL;
+	log->n = log->cap = 0;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared admission test cases. Every scenario runs against a "target": the
+ * XDP program through BPF_PROG_RUN, or the user-space build of the same
+ * parser and decision (the model). Both must meet the same expectations,
+ * frame by frame and counter by counter, and their per-frame logs must be
+ * identical.
+ */
+#ifndef LG_ADMIT_TESTLIB_H
+#define LG_ADMIT_TESTLIB_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <linegate/admit.h>
+
+/* XDP actions, without pulling linux/bpf.h into the model. */
+#define LGT_XDP_DROP 1
+#define LGT_XDP_PASS 2
+
+#define LGT_FRAME_MAX 2048
+
+/* A frame description; lgt_build() turns it into bytes. */
+struct lgt_pkt {
+	lg_u8 dst_mac[6];
+	lg_u8 src_mac[6];
+	int vlans;	  /* tags to push, 0..3 */
+	lg_u16 tpid[3];	  /* outermost first */
+	lg_u16 ethertype; /* 0x0800, 0x86dd, or anything else for a bare payload */
+	lg_u8 src_ip[16];
+	lg_u8 dst_ip[16];
+	lg_u8 ip_proto;	   /* IPv4 protocol / IPv6 next header */
+	lg_u8 ip_version;  /* 0: the right one for ethertype */
+	lg_u8 ihl;	   /* IPv4 header words; 0: 5. Options are NOPs */
+	lg_u16 frag;	   /* IPv4 flags + fragment offset field */
+	int ip_len_delta;  /* added to the IPv4 total / IPv6 payload length field */
+	int udp_len_delta; /* added to the UDP length field */
+	lg_u16 sport, dport;
+	lg_u8 magic0, magic1, version;
+	lg_u32 device_id;
+	lg_u64 seq;
+	lg_u32 lgf_len; /* UDP payload length */
+	lg_u32 eth_pad; /* bytes after the IP packet (Ethernet padding) */
+};
+
+/* Build; returns the frame length or 0 if cap is too small. */
+size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap);
+/* A valid LGF frame from the device's bound source with this id and sequence. */
+void lgt_pkt_from(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u32 id, lg_u64 seq);
+
+/* What a target reports for one frame. */
+struct lgt_result {
+	int action;  /* LGT_XDP_* */
+	int reason;  /* the one reason counter that moved */
+	int audited; /* with LG_R_AUDIT: the audited reason, else 0 */
+};
+
+struct lgt_target {
+	const char *name;
+	void *ctx;
+	/* New target state for a scenario; default_not_ours is the load-time default. */
+	int (*reset)(struct lgt_target *t, lg_u8 default_not_ours);
+	int (*apply)(struct lgt_target *t, const struct lg_admit_cfg *cfg,
+		     const struct lg_admit_entry *devs, size_t n);
+	int (*export_seq)(struct lgt_target *t, lg_u32 id, lg_u64 seq);
+	/* Tests only: id loses its runtime state to junk_id, which fills the freed slot. */
+	int (*steal_state)(struct lgt_target *t, lg_u32 id, lg_u32 junk_id);
+	void (*set_clock)(struct lgt_target *t, lg_u64 now_ns);
+	int (*run)(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res);
+	int (*reasons)(struct lgt_target *t, struct lg_admit_reason_ctr *out);
+	int (*device)(struct lgt_target *t, lg_u32 id, struct lg_admit_dev_ctr *out);
+	/* The smallest frame the target can be given (XDP test_run wants an Ethernet header). */
+	lg_u32 min_len;
+};
+
+/* One entry per frame run, to compare targets. */
+struct lgt_log_entry {
+	const char *scenario;
+	char what[64];
+	struct lgt_result r;
+};
+
+struct lgt_log {
+	size_t n, cap;
+	struct lgt_log_entry *e;
+};
+
+/* The model target: user-space build of lg_admit_parse() + lg_admit_decide(). */
+int lgt_model_init(struct lgt_target *t);
+void lgt_model_fini(struct lgt_target *t);
+
+/* Run all scenarios on t; appends to log. Returns the number of failed checks. */
+int lgt_run_all(struct lgt_target *t, struct lgt_log *log);
+/* Compare two logs entry by entry; returns the number of differences. */
+int lgt_log_compare(const struct lgt_log *a, const char *an, const struct lgt_log *b,
+		    const char *bn);
+void lgt_log_free(struct lgt_log *log);
+
+#endif /* LG_ADMIT_TESTLIB_H */

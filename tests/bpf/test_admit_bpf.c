@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The XDP admission program under BPF_PROG_RUN:
+ *  - every shared case (admit_testlib.c) against the program and against the
+ *    user-space build of the same decision; verdicts must be identical;
+ *  - the token bucket on the kernel clock (real sleeps, bounds from the
+ *    clock readings around them);
+ *  - generation switches while frames run on another thread: a device in
+ *    every generation is never dropped, no frame ever sees "no table";
+ *  - the verifier accepts the program; its statistics are printed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "admit_testlib.h"
+#include "lgadmit.h"
+
+static char verifier_log[1 << 16];
+
+struct bpf_target {
+	struct lg_admit *a;
+};
+
+static int open_admit(struct lg_admit **a, lg_u8 default_not_ours, int test_clock)
+{
+	struct lg_admit_opts o = {
+	    .default_not_ours = default_not_ours,
+	    .test_clock = (lg_u8)test_clock,
+	    .log_buf = verifier_log,
+	    .log_size = sizeof(verifier_log),
+	};
+
+	verifier_log[0] = 0;
+	return lg_admit_open(&o, a);
+}
+
+static int b_reset(struct lgt_target *t, lg_u8 default_not_ours)
+{
+	struct bpf_target *b = t->ctx;
+
+	lg_admit_close(b->a);
+	b->a = NULL;
+	return open_admit(&b->a, default_not_ours, 1);
+}
+
+static int b_apply(struct lgt_target *t, const struct lg_admit_cfg *cfg,
+		   const struct lg_admit_entry *devs, size_t n)
+{
+	return lg_admit_apply(((struct bpf_target *)t->ctx)->a, cfg, devs, n, NULL);
+}
+
+static int b_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
+{
+	return lg_admit_export_seq(((struct bpf_target *)t->ctx)->a, id, seq);
+}
+
+/* The runtime state map, found through the program (the library keeps it to itself). */
+static int state_map_fd(struct lg_admit *a)
+{
+	struct bpf_prog_info info = {0};
+	struct bpf_map_info minfo;
+	__u32 ids[16], len = sizeof(info), i;
+	int fd;
+
+	info.nr_map_ids = 16;
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(lg_admit_prog_fd(a), &info, &len))
+		return -errno;
+	for (i = 0; i < info.nr_map_ids && i < 16; i++) {
+		fd = bpf_map_get_fd_by_id(ids[i]);
+		if (fd < 0)
+			continue;
+		memset(&minfo, 0, sizeof(minfo));
+		len = sizeof(minfo);
+		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, "lg_state"))
+			return fd;
+		close(fd);
+	}
+	return -ENOENT;
+}
+
+static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
+{
+	struct lg_admit_state zero = {0};
+	int fd = state_map_fd(((struct bpf_target *)t->ctx)->a), err = 0;
+
+	if (fd < 0)
+		return fd;
+	if (bpf_map_delete_elem(fd, &id) || bpf_map_update_elem(fd, &junk_id, &zero, BPF_NOEXIST))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static void b_clock(struct lgt_target *t, lg_u64 now)
+{
+	lg_admit_set_test_clock(((struct bpf_target *)t->ctx)->a, now);
+}
+
+static int prog_run(int prog_fd, const lg_u8 *frame, lg_u32 len, int repeat, int *action)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = repeat);
+	int err = bpf_prog_test_run_opts(prog_fd, &o);
+
+	if (err)
+		return err;
+	*action = (int)o.retval;
+	return 0;
+}
+
+/* The reason is whichever counter moved; exactly one must have moved, by one. */
+static int b_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+{
+	struct lg_admit *a = ((struct bpf_target *)t->ctx)->a;
+	struct lg_admit_reason_ctr before[LG_R_MAX], after[LG_R_MAX];
+	int err, r, moved = 0;
+
+	err = lg_admit_read_reasons(a, before);
+	if (!err)
+		err = prog_run(lg_admit_prog_fd(a), frame, len, 1, &res->action);
+	if (!err)
+		err = lg_admit_read_reasons(a, after);
+	if (err)
+		return err;
+	res->reason = -1;
+	res->audited = 0;
+	for (r = 0; r < LG_R_MAX; r++) {
+		lg_u64 d = after[r].frames - before[r].frames;
+		lg_u64 da = after[r].audited - before[r].audited;
+
+		if (d) {
+			moved += (int)d;
+			res->reason = r;
+		}
+		if (da == 1 && !res->audited)
+			res->audited = r;
+		else if (da)
+			return -EPROTO;
+	}
+	return moved == 1 ? 0 : -EPROTO;
+}
+
+static int b_reasons(struct lgt_target *t, struct lg_admit_reason_ctr *out)
+{
+	return lg_admit_read_reasons(((struct bpf_target *)t->ctx)->a, out);
+}
+
+static int b_device(struct lgt_target *t, lg_u32 id, struct lg_admit_dev_ctr *out)
+{
+	return lg_admit_read_device(((struct bpf_target *)t->ctx)->a, id, out);
+}
+
+static void bpf_target_init(struct lgt_target *t, struct bpf_target *bt)
+{
+	memset(t, 0, sizeof(*t));
+	t->name = "bpf";
+	t->ctx = bt;
+	t->reset = b_reset;
+	t->apply = b_apply;
+	t->export_seq = b_export;
+	t->steal_state = b_steal;
+	t->set_clock = b_clock;
+	t->run = b_run;
+	t->reasons = b_reasons;
+	t->device = b_device;
+	t->min_len = 14; /* test_run wants at least an Ethernet header */
+}
+
+static lg_u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (lg_u64)ts.tv_sec * 1000000000ULL + (lg_u64)ts.tv_nsec;
+}
+
+static const struct lg_admit_cfg CFG = {
+    .lgf_port = LGF_DEFAULT_PORT,
+    .not_ours = LG_ADMIT_NOT_OURS_DROP,
+};
+
+static const struct lg_admit_entry RD = {
+    7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}, .rate = 10, .burst = 2}};
+
+static lg_u64 tokens_floor(lg_u64 elapsed_ns, lg_u32 rate, lg_u32 burst)
+{
+	lg_u64 t = elapsed_ns * rate / 1000000000ULL;
+
+	return t > burst ? burst : t;
+}
+
+/* Send frames until one is dropped; returns how many passed, or -1. */
+static int drain(int prog_fd, const lg_u8 *f, lg_u32 len, int max)
+{
+	int i, action;
+
+	for (i = 0; i <= max; i++) {
+		if (prog_run(prog_fd, f, len, 1, &action))
+			return -1;
+		if (action == LGT_XDP_DROP)
+			return i;
+		if (action != LGT_XDP_PASS)
+			return -1;
+	}
+	return -1;
+}
+
+/*
+ * bpf_ktime_get_ns() cannot be faked under BPF_PROG_RUN: the bucket runs on
+ * the real clock here. The kernel's elapsed time lies between the clock
+ * readings taken around the sleep, which bounds the frames that may pass.
+ */
+static int test_real_clock(void)
+{
+	struct lg_admit *a = NULL;
+	struct lgt_pkt p;
+	lg_u8 f[LGT_FRAME_MAX];
+	lg_u32 len;
+	int fd, n, fails = 0, attempt;
+
+	if (open_admit(&a, LG_ADMIT_NOT_OURS_DROP, 0) || lg_admit_apply(a, &CFG, &RD, 1, NULL)) {
+		fprintf(stderr, "FAIL real clock: setup\n");
+		lg_admit_close(a);
+		return 1;
+	}
+	fd = lg_admit_prog_fd(a);
+	lgt_pkt_from(&p, &RD, 7, 1);
+	len = (lg_u32)lgt_build(&p, f, sizeof(f));
+
+	n = drain(fd, f, len, 4);
+	if (n != 2) {
+		fprintf(stderr, "FAIL real clock: burst 2, %d passed\n", n);
+		fails++;
+	}
+	for (attempt = 0; attempt < 3; attempt++) {
+		lg_u64 t_pre, t0, t1, lo, hi;
+		struct timespec ts = {0, 130 * 1000000L};
+
+		/* Empty the bucket; t_pre..t0 brackets the last refill. */
+		t_pre = mono_ns();
+		if (drain(fd, f, len, 4) < 0)
+			break;
+		t0 = mono_ns();
+		nanosleep(&ts, NULL);
+		t1 = mono_ns();
+		n = drain(fd, f, len, 4);
+		hi = tokens_floor(mono_ns() - t_pre, RD.dev.rate, RD.dev.burst);
+		lo = tokens_floor(t1 - t0, RD.dev.rate, RD.dev.burst);
+		printf("real clock: slept %.1f ms, %d passed (bounds %llu..%llu)\n",
+		       (double)(t1 - t0) / 1e6, n, (unsigned long long)lo, (unsigned long long)hi);
+		if (n < 0 || (lg_u64)n < lo || (lg_u64)n > hi) {
+			fprintf(stderr, "FAIL real clock: %d passed, bounds %llu..%llu\n", n,
+				(unsigned long long)lo, (unsigned long long)hi);
+			fails++;
+			break;
+		}
+		/* Conclusive only when the bounds pin a partial refill (one of two). */
+		if (lo == 1 && hi == 1)
+			break;
+	}
+	if (attempt == 3)
+		printf("real clock: machine too slow for a conclusive partial refill\n");
+
+	/* A long rest refills the whole burst, and no more. */
+	{
+		struct timespec ts = {0, 400 * 1000000L};
+
+		nanosleep(&ts, NULL);
+		n = drain(fd, f, len, 4);
+		if (n != 2) {
+			fprintf(stderr, "FAIL real clock: after 400 ms %d passed, want burst 2\n",
+				n);
+			fails++;
+		}
+	}
+	lg_admit_close(a);
+	return fails;
+}
+
+struct storm {
+	int prog_fd;
+	lg_u8 known[LGT_FRAME_MAX], unknown[LGT_FRAME_MAX];
+	lg_u32 known_len, unknown_len;
+	volatile int stop;
+	int runs, err;
+};
+
+#define STORM_REPEAT 50
+
+static void *storm_fn(void *arg)
+{
+	struct storm *s = arg;
+	int action;
+
+	while (!s->stop) {
+		if (prog_run(s->prog_fd, s->known, s->known_len, STORM_REPEAT, &action) ||
+		    action != LGT_XDP_PASS ||
+		    prog_run(s->prog_fd, s->unknown, s->unknown_len, STORM_REPEAT, &action) ||
+		    action != LGT_XDP_DROP) {
+			s->err = 1;
+			break;
+		}
+		s->runs++;
+	}
+	return NULL;
+}
+
+/* Switch generations while another thread runs frames through the program. */
+static int test_switch_storm(void)
+{
+	static const struct lg_admit_entry D1 = {
+	    1, {.mac = {2, 0, 0, 0, 0, 1}, .family = 4, .addr = {10, 0, 0, 1}}};
+	static const struct lg_admit_entry DX = {
+	    8, {.mac = {2, 0, 0, 0, 0, 8}, .family = 4, .addr = {10, 0, 0, 8}}};
+	struct lg_admit_entry ga[] = {D1}, gb[] = {D1, DX};
+	struct lg_admit_reason_ctr rc[LG_R_MAX];
+	struct lg_admit_dev_ctr dc;
+	struct lg_admit *a = NULL;
+	struct storm s = {0};
+	struct lgt_pkt p;
+	pthread_t th;
+	lg_u64 gen = 0, total;
+	int i, fails = 0, switches = 200;
+
+	if (open_admit(&a, LG_ADMIT_NOT_OURS_DROP, 0) || lg_admit_apply(a, &CFG, ga, 1, NULL)) {
+		fprintf(stderr, "FAIL storm: setup\n");
+		lg_admit_close(a);
+		return 1;
+	}
+	s.prog_fd = lg_admit_prog_fd(a);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	s.known_len = (lg_u32)lgt_build(&p, s.known, sizeof(s.known));
+	lgt_pkt_from(&p, &D1, 99, 1);
+	s.unknown_len = (lg_u32)lgt_build(&p, s.unknown, sizeof(s.unknown));
+	if (pthread_create(&th, NULL, storm_fn, &s)) {
+		lg_admit_close(a);
+		return 1;
+	}
+	for (i = 0; i < switches && !s.err; i++) {
+		if (lg_admit_apply(a, &CFG, i & 1 ? ga : gb, i & 1 ? 1 : 2, &gen)) {
+			fprintf(stderr, "FAIL storm: apply %d\n", i);
+			fails++;
+			break;
+		}
+	}
+	s.stop = 1;
+	pthread_join(th, NULL);
+	if (s.err) {
+		fprintf(stderr, "FAIL storm: a frame got the wrong verdict during a switch\n");
+		fails++;
+	}
+	total = (lg_u64)s.runs * STORM_REPEAT;
+	if (lg_admit_read_reasons(a, rc) || lg_admit_read_device(a, 1, &dc)) {
+		fprintf(stderr, "FAIL storm: counters\n");
+		fails++;
+	} else {
+		printf("storm: %d generations, %llu frames each of known and unknown\n", (int)gen,
+		       (unsigned long long)total);
+		if (gen != (lg_u64)switches + 1 || !s.runs)
+			fails++, fprintf(stderr, "FAIL storm: gen %llu runs %d\n",
+					 (unsigned long long)gen, s.runs);
+		if (rc[LG_R_ADMITTED].frames != total || rc[LG_R_UNKNOWN_DEVICE].frames != total ||
+		    rc[LG_R_NO_TABLE].frames || rc[LG_R_STATE_FULL].frames)
+			fails++, fprintf(stderr,
+					 "FAIL storm: admitted %llu unknown %llu no_table %llu "
+					 "state_full %llu, want %llu %llu 0 0\n",
+					 (unsigned long long)rc[LG_R_ADMITTED].frames,
+					 (unsigned long long)rc[LG_R_UNKNOWN_DEVICE].frames,
+					 (unsigned long long)rc[LG_R_NO_TABLE].frames,
+					 (unsigned long long)rc[LG_R_STATE_FULL].frames,
+					 (unsigned long long)total, (unsigned long long)total);
+		if (dc.admitted != total || dc.dropped)
+			fails++, fprintf(stderr, "FAIL storm: D1 admitted %llu dropped %llu\n",
+					 (unsigned long long)dc.admitted,
+					 (unsigned long long)dc.dropped);
+	}
+	lg_admit_close(a);
+	return fails;
+}
+
+/* Library argument checks and the fail-closed apply. */
+static int test_api(void)
+{
+	struct lg_admit_entry bad = {0, {.family = 4}};
+	struct lg_admit_entry dup[2] = {{1, {.family = 4}}, {1, {.family = 4}}};
+	struct lg_admit_entry fam = {1, {.family = 5}};
+	struct lg_admit_cfg cfg = CFG;
+	struct lg_admit_state st;
+	struct lg_admit *a = NULL;
+	lg_u64 gen = 0;
+	int fails = 0;
+
+	if (open_admit(&a, LG_ADMIT_NOT_OURS_DROP, 1))
+		return 1;
+	if (lg_admit_apply(a, &cfg, &bad, 1, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL api: device id 0 accepted\n");
+	if (lg_admit_apply(a, &cfg, dup, 2, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL api: duplicate device accepted\n");
+	if (lg_admit_apply(a, &cfg, &fam, 1, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL api: family 5 accepted\n");
+	cfg.lgf_port = 0;
+	if (lg_admit_apply(a, &cfg, NULL, 0, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL api: port 0 accepted\n");
+	cfg = CFG;
+	if (lg_admit_apply(a, &cfg, dup, 1, &gen) || gen != 1)
+		fails++, fprintf(stderr, "FAIL api: first generation is %llu\n",
+				 (unsigned long long)gen);
+	if (lg_admit_read_state(a, 1, &st) || st.last_ns || st.highest_seq)
+		fails++, fprintf(stderr, "FAIL api: state not seeded fresh\n");
+	if (lg_admit_export_seq(a, 1, 5) || lg_admit_export_seq(a, 1, 3) ||
+	    lg_admit_read_state(a, 1, &st) || st.highest_seq != 5)
+		fails++, fprintf(stderr, "FAIL api: export_seq went backwards\n");
+	if (lg_admit_export_seq(a, 2, 5) != -ENOENT)
+		fails++, fprintf(stderr, "FAIL api: export_seq for a device not enrolled\n");
+	if (lg_admit_attach(a, 0, LG_ADMIT_MODE_GENERIC) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL api: ifindex 0 accepted\n");
+	if (lg_admit_detach(a))
+		fails++, fprintf(stderr, "FAIL api: detach when not attached\n");
+	lg_admit_close(a);
+	lg_admit_close(NULL);
+	return fails;
+}
+
+int main(void)
+{
+	struct bpf_target bt = {0};
+	struct lgt_target model, bpf;
+	struct lgt_log lm = {0}, lb = {0};
+	struct lg_admit *probe = NULL;
+	int err, fails = 0;
+
+	bpf_target_init(&bpf, &bt);
+	err = open_admit(&probe, LG_ADMIT_NOT_OURS_DROP, 0);
+	if (err == -EPERM) {
+		printf("SKIP: loading BPF programs needs CAP_BPF/CAP_NET_ADMIN\n");
+		return 77;
+	}
+	if (err) {
+		fprintf(stderr, "FAIL load: %d\n%s\n", err, verifier_log);
+		return 1;
+	}
+	/* A clean load: the stats line and nothing that reads as a complaint. */
+	printf("verifier: %s", verifier_log);
+	if (!strstr(verifier_log, "processed") || strcasestr(verifier_log, "warn")) {
+		fprintf(stderr, "FAIL verifier log not clean\n");
+		fails++;
+	}
+	lg_admit_close(probe);
+
+	if (lgt_model_init(&model))
+		return 1;
+	model.min_len = bpf.min_len; /* same frames on both sides */
+	fails += lgt_run_all(&model, &lm);
+	fails += lgt_run_all(&bpf, &lb);
+	err = lgt_log_compare(&lm, "model", &lb, "bpf");
+	printf("model vs bpf: %zu frames, %d differ\n", lb.n, err);
+	fails += err;
+	lg_admit_close(bt.a);
+	lgt_model_fini(&model);
+	lgt_log_free(&lm);
+	lgt_log_free(&lb);
+
+	fails += test_api();
+	fails += test_real_clock();
+	fails += test_switch_storm();
+	printf("%d failed checks\n", fails);
+	return fails ? 1 : 0;
+}
