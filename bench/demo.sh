@@ -65,7 +65,7 @@ ONSET=$((FRAMES * 2 / 5))
 
 echo "demo: simulated line: netns $NS_SRV ($SRV_IP, linegate) <-veth-> netns $NS_LINE ($LINE_IP, devices)"
 lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json"
+	-o "$T/out.jsonl" -s "$T/stats.json" --xdp lg0
 lg_wait_for 5 test -S "$T/dp.sock" || { echo "demo: linegate did not start"; exit 1; }
 lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl"
 lg_wait_for 5 test -S "$T/d.sock" || { echo "demo: linegated did not start"; exit 1; }
@@ -84,18 +84,20 @@ lg_bg ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $
 GEN_PID=$!
 START=$SECONDS
 
-printf '\n%8s %9s %9s %8s %8s %8s %8s %8s %8s %7s\n' time received admitted unknown spoofed \
-	bad_tag replayed malform. scored alerts
+echo
+echo "live counters: XDP drops before the kernel allocates anything; workers verify the rest"
+printf '%6s | %8s %8s %8s %8s | %9s %8s %8s %8s %8s %7s\n' time "xdp pass" unknown spoofed \
+	malform. received admitted bad_tag replayed scored alerts
 alerts_seen=0
 while :; do
 	sleep 1
 	"$LG_BIN_CTL" -s "$T/d.sock" metrics > "$T/m.json" 2>/dev/null || continue
 	python3 - "$T/m.json" "$((SECONDS - START))" 2>/dev/null <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))["metrics"]; d = m["drops"]
-print(f'{sys.argv[2]+"s":>8} {m["received"]:>9} {m["admitted"]:>9} {d["unknown_device"]:>8} '
-      f'{d["spoofed_source"]:>8} {d["bad_tag"]:>8} {d["replayed"]:>8} '
-      f'{d["bad_magic"] + d["bad_length"]:>8} {m["scored"]:>8} {m["alerts"]:>7}')
+m = json.load(open(sys.argv[1]))["metrics"]; d = m["drops"]; x = m.get("xdp", {})
+print(f'{sys.argv[2]+"s":>6} | {x.get("admitted", 0):>8} {x.get("unknown_device", 0):>8} '
+      f'{x.get("spoofed_source", 0):>8} {x.get("malformed", 0):>8} | {m["received"]:>9} '
+      f'{m["admitted"]:>8} {d["bad_tag"]:>8} {d["replayed"]:>8} {m["scored"]:>8} {m["alerts"]:>7}')
 PY
 	n=$(grep -c '"type":"alert"' "$T/out.jsonl" 2>/dev/null || true)
 	if [ "${n:-0}" -gt 0 ] && [ "$alerts_seen" -eq 0 ]; then
@@ -114,7 +116,7 @@ LG_PIDS=""
 python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
-d = st["drops"]
+d = st["drops"]; x = st.get("xdp", {})
 alerts = {}
 first = None
 for line in open(sys.argv[3]):
@@ -126,7 +128,13 @@ for line in open(sys.argv[3]):
             first = e
 print("\n==================== linegate demo summary ====================")
 print(f'frames sent by the line       {sent["sent"]:>8}')
-print(f'frames received by linegate   {st["received"]:>8}')
+if x:
+    print(f'dropped in XDP                {sum(v for k, v in x.items() if k not in ("admitted", "not_ours", "audit", "audited")):>8}   (before the kernel allocated anything)')
+    for k, v in x.items():
+        if v and k not in ("admitted", "not_ours", "audited"):
+            print(f'    {k:<26}{v:>8}')
+    print(f'passed by XDP                 {x["admitted"]:>8}')
+print(f'frames verified by workers    {st["received"]:>8}')
 print(f'  admitted                    {st["admitted"]:>8}   (enrolled devices sent {sent["enrolled"]})')
 print(f'  dropped                     {st["dropped"]:>8}')
 for k, v in d.items():
@@ -145,7 +153,7 @@ if f:
         print(f'  first alert at frame {first["seq"]}: time to insight {mtti:.1f} ms after onset')
     flagged_others = [k for k in alerts if k[0] != f["device"]]
     print("  faulty device identified: " + ("YES" if (f["device"], f["name"]) in alerts and not flagged_others else "NO"))
-lost = sent["sent"] - st["received"]
-print(f'frames lost between line and linegate: {lost}')
+lost = sent["enrolled"] - st["admitted"]
+print(f'enrolled frames lost between line and model: {lost}')
 print("================================================================")
 PY

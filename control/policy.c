@@ -16,6 +16,7 @@
 
 struct pctx {
 	yaml_document_t *doc;
+	struct lg_policy *p;
 	const char *name;
 	char *err;
 	size_t errlen;
@@ -226,6 +227,33 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		} else if (!strcmp(name, "port")) {
 			err = get_uint(c, v, "port", 0, 65535, &u);
 			d->port = (uint16_t)u;
+		} else if (!strcmp(name, "mac")) {
+			const char *s = scalar(v);
+			unsigned b[6];
+			char tail;
+
+			if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+					 &b[4], &b[5], &tail) != 6 || strlen(s) != 17)
+				err = perr(c, v, "'mac' must look like 02:00:00:00:00:01");
+			for (int i = 0; !err && i < 6; i++)
+				d->mac[i] = (uint8_t)b[i];
+			d->has_mac = true;
+		} else if (!strcmp(name, "rate")) {
+			err = get_uint(c, v, "rate", 0, 10000000, &u);
+			d->rate = (uint32_t)u;
+		} else if (!strcmp(name, "burst")) {
+			err = get_uint(c, v, "burst", 1, 10000000, &u);
+			d->burst = (uint32_t)u;
+		} else if (!strcmp(name, "group")) {
+			const char *s = scalar(v);
+
+			d->group = 0;
+			for (size_t g = 0; s && g < c->p->ngroups; g++)
+				if (!strcmp(c->p->groups[g].name, s))
+					d->group = (uint16_t)(g + 1);
+			if (!d->group)
+				err = perr(c, v, "group '%s' is not defined under 'groups'",
+					   s ? s : "?");
 		} else if (!strcmp(name, "keys")) {
 			err = parse_keys(c, v, d);
 		} else {
@@ -242,6 +270,10 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		return perr(c, n, "device %u needs 'keys'", d->id);
 	if (!d->name[0])
 		snprintf(d->name, sizeof(d->name), "device-%u", d->id);
+	if (d->rate && !d->burst)
+		d->burst = d->rate / 10 > 16 ? d->rate / 10 : 16; /* 100 ms of frames, at least 16 */
+	if (d->burst && !d->rate)
+		return perr(c, n, "device %u has a 'burst' but no 'rate'", d->id);
 	return 0;
 }
 
@@ -285,12 +317,62 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 	return 0;
 }
 
+static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'groups' must map group names to {audit: true|false}");
+	for_each_pair(c, n, pr) {
+		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
+		struct lg_policy_group *g;
+		int err;
+
+		if (p->ngroups == LG_POLICY_MAX_GROUPS)
+			return perr(c, k, "at most %d groups", LG_POLICY_MAX_GROUPS);
+		g = &p->groups[p->ngroups];
+		err = get_str(c, k, "group name", g->name, sizeof(g->name));
+		if (err)
+			return err;
+		for (size_t i = 0; i < p->ngroups; i++)
+			if (!strcmp(p->groups[i].name, g->name))
+				return perr(c, k, "group '%s' is defined twice", g->name);
+		if (v->type != YAML_MAPPING_NODE)
+			return perr(c, v, "group '%s' must be a mapping such as {audit: true}", g->name);
+		for_each_pair(c, v, gp) {
+			const char *name = scalar(node(c, gp->key));
+			const char *val = scalar(node(c, gp->value));
+
+			if (!name || strcmp(name, "audit"))
+				return perr(c, node(c, gp->key), "unknown group field '%s'",
+					    name ? name : "?");
+			if (val && !strcmp(val, "true"))
+				g->audit = true;
+			else if (val && !strcmp(val, "false"))
+				g->audit = false;
+			else
+				return perr(c, node(c, gp->value), "'audit' must be true or false");
+		}
+		p->ngroups++;
+	}
+	return 0;
+}
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
 
 	if (!root || root->type != YAML_MAPPING_NODE)
 		return perr(c, root, "the policy must be a mapping with 'version' and 'devices'");
+	/* Groups first, wherever they stand in the file: devices refer to them by name. */
+	for_each_pair(c, root, pr) {
+		const char *name = scalar(node(c, pr->key));
+
+		if (name && !strcmp(name, "groups")) {
+			int err = parse_groups(c, node(c, pr->value), p);
+
+			if (err)
+				return err;
+		}
+	}
 	for_each_pair(c, root, pr) {
 		const char *name = scalar(node(c, pr->key));
 		yaml_node_t *v = node(c, pr->value);
@@ -305,6 +387,17 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		} else if (!strcmp(name, "port")) {
 			err = get_uint(c, v, "port", 1, 65535, &u);
 			p->port = (uint16_t)u;
+		} else if (!strcmp(name, "groups")) {
+			/* parsed above */
+		} else if (!strcmp(name, "not_ours")) {
+			const char *s = scalar(v);
+
+			if (s && !strcmp(s, "pass"))
+				p->not_ours = LG_NOT_OURS_PASS;
+			else if (s && !strcmp(s, "drop"))
+				p->not_ours = LG_NOT_OURS_DROP;
+			else
+				err = perr(c, v, "'not_ours' must be pass or drop");
 		} else if (!strcmp(name, "detection")) {
 			err = parse_detection(c, v, p);
 		} else if (!strcmp(name, "output")) {
@@ -368,7 +461,7 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 	struct lg_policy p = {
 		.port = 4739, .window = 256, .batch = 16, .deadline_ms = 50, .jsonl = "-",
 	};
-	struct pctx c = { .doc = &doc, .name = name, .err = err, .errlen = errlen };
+	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;
 
 	if (!yaml_parser_initialize(&parser))

@@ -18,6 +18,11 @@
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
+/* How often a worker exports verified sequences to XDP: a map update per device that
+ * moved, never per frame. */
+#define LG_EXPORT_NS 50000000ull
+
+struct lg_admit;
 
 /* Per device per worker: only that worker writes it. It outlives policy
  * generations: a new generation takes over the same object for the same id. */
@@ -32,6 +37,7 @@ struct lg_dev_state {
 	 * a new policy changes the key bytes (rotation). */
 	struct lg_mac *mac[2];
 	uint8_t mac_key[2][LG_KEY_LEN];
+	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
 };
@@ -95,6 +101,7 @@ struct lg_worker {
 	uint64_t oldest_ns;
 	struct lg_spsc alerts, scores_ring;
 	struct lg_worker_stats st;
+	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
 };
 
@@ -111,13 +118,18 @@ struct lg_dp {
 	_Atomic uint64_t out_written, out_alerts;
 	pthread_t out_thread;
 	const char *policy_path;
+	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
+	int admit_ifindex;
 	_Atomic uint64_t applies, apply_failures;
 };
 
 uint64_t lg_now_ns(void);
 
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
-/* Publish a policy as the next generation; returns when every worker runs it. */
+/* Load a policy into the XDP admission tables (a no-op without --xdp). */
+int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
+/* Publish a policy as the next generation, XDP tables first; returns when every worker
+ * runs it. On failure nothing changed. */
 int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 
@@ -128,6 +140,9 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 void lg_worker_flush(struct lg_worker *w);
 void *lg_output_main(void *arg);
 void lg_output_drain_all(struct lg_dp *dp);
+
+/* Hand the workers' highest verified sequences to the XDP replay pre-check. */
+void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);
 
 /* Stats as JSON text (malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);

@@ -3,6 +3,9 @@
 #include "dataplane.h"
 #include "ctlproto.h"
 
+#include <lgadmit.h>
+#include <net/if.h>
+
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +35,11 @@ static const char usage[] =
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
+	"  -x, --xdp IFACE[:generic]\n"
+	"                        attach the XDP admission program to IFACE (native mode, or\n"
+	"                        generic/skb mode with ':generic'): frames from unknown or\n"
+	"                        spoofed senders, over their rate, or long replayed are dropped\n"
+	"                        before the kernel allocates anything (docs/admission.md)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"\n"
@@ -135,8 +143,54 @@ static int open_ctl(const char *path)
 	return fd;
 }
 
+static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy *p, char *err,
+		     size_t errlen)
+{
+	struct lg_admit_opts opts = {
+		.default_lgf_port = p->port,
+		.default_not_ours = LG_ADMIT_NOT_OURS_DROP,
+	};
+	enum lg_admit_mode mode = LG_ADMIT_MODE_NATIVE;
+	char ifname[IF_NAMESIZE + 16];
+	char *colon;
+	int ret;
+
+	snprintf(ifname, sizeof(ifname), "%s", spec);
+	colon = strchr(ifname, ':');
+	if (colon) {
+		*colon = '\0';
+		if (strcmp(colon + 1, "generic")) {
+			snprintf(err, errlen, "unknown XDP mode '%s' (native, or ':generic')", colon + 1);
+			return -EINVAL;
+		}
+		mode = LG_ADMIT_MODE_GENERIC;
+	}
+	dp->admit_ifindex = (int)if_nametoindex(ifname);
+	if (!dp->admit_ifindex) {
+		snprintf(err, errlen, "no interface '%s'", ifname);
+		return -ENODEV;
+	}
+	ret = lg_admit_open(&opts, &dp->admit);
+	if (ret) {
+		snprintf(err, errlen, "loading the program: %s", strerror(-ret));
+		return ret;
+	}
+	/* Tables before the attach: the program must never run without a generation. */
+	ret = lg_dp_apply_xdp(dp, p);
+	if (ret) {
+		snprintf(err, errlen, "loading the policy into its tables: %s", strerror(-ret));
+		return ret;
+	}
+	ret = lg_admit_attach(dp->admit, dp->admit_ifindex, mode);
+	if (ret)
+		snprintf(err, errlen, "attaching in %s mode: %s",
+			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
+	return ret;
+}
+
 static void dp_teardown(struct lg_dp *dp)
 {
+	lg_admit_close(dp->admit);
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_worker *wk = &dp->workers[w];
 
@@ -202,13 +256,14 @@ int main(int argc, char **argv)
 		{ "ctl", required_argument, NULL, 'c' },
 		{ "stats-out", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "xdp", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static struct lg_dp dp;
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
-		   *output = NULL;
+		   *output = NULL, *xdp = NULL;
 	const struct lg_backend_ops *ops;
 	struct lg_policy p;
 	char err[1024];
@@ -217,7 +272,7 @@ int main(int argc, char **argv)
 	bool out_started = false;
 
 	dp.nworkers = 1;
-	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			dp.policy_path = optarg;
@@ -244,6 +299,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			output = optarg;
+			break;
+		case 'x':
+			xdp = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -287,6 +345,14 @@ int main(int argc, char **argv)
 		ret = worker_setup(&dp, &dp.workers[w], &p, ops, bind_addr, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: worker %u: %s\n", w, err);
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
+	if (xdp) {
+		ret = xdp_setup(&dp, xdp, &p, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: XDP admission on %s: %s\n", xdp, err);
 			lg_policy_free(&p);
 			goto out;
 		}

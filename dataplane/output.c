@@ -2,6 +2,8 @@
 /* The output thread: drains the workers' rings (alerts first) into JSON lines. */
 #include "dataplane.h"
 
+#include <lgadmit.h>
+
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -116,6 +118,17 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "latency_us_mean", scored ? lat_sum / scored / 1000 : 0);
 	add_u64(o, "latency_us_max", lat_max / 1000);
 	add_u64(o, "policy_applies", atomic_load(&dp->applies));
+	if (dp->admit) {
+		struct lg_admit_reason_ctr ctr[LG_R_MAX];
+		json_object *x = json_object_new_object();
+
+		if (!lg_admit_read_reasons(dp->admit, ctr)) {
+			for (int r = 0; r < LG_R_MAX; r++)
+				add_u64(x, lg_admit_reason_name(r), ctr[r].frames);
+			add_u64(x, "audited", ctr[LG_R_AUDIT].audited);
+		}
+		json_object_object_add(o, "xdp", x);
+	}
 
 	/* The generation cannot be freed under us: apply_lock serialises frees. */
 	pthread_mutex_lock(&dp->apply_lock);

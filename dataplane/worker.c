@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Workers: receive, verify, window, featurise, score; run to completion, no locks. */
 #include "dataplane.h"
+#include "xdp.h"
+
+#include <lgadmit.h>
 
 #include <endian.h>
 #include <errno.h>
@@ -131,12 +134,36 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 	free(g);
 }
 
+int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
+{
+	struct lg_admit_cfg cfg;
+	struct lg_admit_entry *e;
+	size_t n;
+	int ret;
+
+	if (!dp->admit)
+		return 0;
+	ret = lg_xdp_compile(p, &cfg, &e, &n);
+	if (ret)
+		return ret;
+	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
+	free(e);
+	return ret;
+}
+
 int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
 {
 	struct lg_gen *g, *old;
 	int ret;
 
 	pthread_mutex_lock(&dp->apply_lock);
+	/* XDP first: if its tables cannot take the policy, nothing changes anywhere. */
+	ret = lg_dp_apply_xdp(dp, p);
+	if (ret) {
+		atomic_fetch_add(&dp->apply_failures, 1);
+		pthread_mutex_unlock(&dp->apply_lock);
+		return ret;
+	}
 	ret = lg_gen_build(dp, p, &g);
 	if (ret) {
 		atomic_fetch_add(&dp->apply_failures, 1);
@@ -345,6 +372,17 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	return LG_OK;
 }
 
+void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
+{
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[w->id][i];
+
+		if (s->replay.highest > s->exported_seq &&
+		    !lg_admit_export_seq(w->dp->admit, g->policy.devices[i].id, s->replay.highest))
+			s->exported_seq = s->replay.highest;
+	}
+}
+
 void *lg_worker_main(void *arg)
 {
 	struct lg_worker *w = arg;
@@ -374,6 +412,10 @@ void *lg_worker_main(void *arg)
 				if (timeout < 1)
 					timeout = 1;
 			}
+		}
+		if (dp->admit && lg_now_ns() - w->last_export_ns > LG_EXPORT_NS) {
+			lg_worker_export_seqs(w, g);
+			w->last_export_ns = lg_now_ns();
 		}
 		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
 		if (n < 0) {

@@ -7,13 +7,15 @@
 #ifndef LINEGATE_POLICY_H
 #define LINEGATE_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define LG_KEY_LEN 32 /* HMAC-SHA256 key bytes */
 #define LG_NAME_MAX 64
 #define LG_PATH_MAX 512
-#define LG_POLICY_MAX_DEVICES 65536
+#define LG_POLICY_MAX_DEVICES 4096 /* the XDP device table's capacity (admit.h) */
+#define LG_POLICY_MAX_GROUPS 64
 
 struct lg_policy_key {
 	uint8_t id;
@@ -26,12 +28,30 @@ struct lg_policy_device {
 	int family;        /* AF_INET or AF_INET6: the bound source address */
 	uint8_t addr[16];  /* network byte order; IPv4 in the first 4 bytes */
 	uint16_t port;     /* bound UDP source port, 0 = any */
+	bool has_mac;      /* mac is bound (else any source MAC: a device behind a router) */
+	uint8_t mac[6];
+	uint32_t rate;     /* admission token bucket, frames per second; 0 = unlimited */
+	uint32_t burst;    /* bucket depth in frames */
+	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
 	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
 	struct lg_policy_key keys[2];
 };
 
+struct lg_policy_group {
+	char name[LG_NAME_MAX];
+	bool audit;             /* admission counts what it would drop but lets it through */
+};
+
+enum lg_not_ours {
+	LG_NOT_OURS_PASS = 0,   /* traffic that is not LGF goes on to the kernel stack */
+	LG_NOT_OURS_DROP = 1,
+};
+
 struct lg_policy {
 	uint16_t port;          /* UDP port the data plane listens on */
+	enum lg_not_ours not_ours;
+	size_t ngroups;
+	struct lg_policy_group groups[LG_POLICY_MAX_GROUPS];
 	uint32_t window;        /* samples per channel in one feature window */
 	uint32_t batch;         /* rows per model batch */
 	uint32_t deadline_ms;   /* flush a partial batch when its oldest row is this old */

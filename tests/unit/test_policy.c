@@ -108,6 +108,37 @@ int main(void)
 	expect_error("version: 1\ndevices:\n  - id: 1\n    colour: red\n", "t.yaml:4:5:",
 		     "unknown device field 'colour'");
 	expect_error("- 1\n", "t.yaml:1:1:", "must be a mapping");
+	expect_error("version: 1\nnot_ours: maybe\n", "t.yaml:2:11:", "pass or drop");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    group: presses\n", "t.yaml:4:12:",
+		     "group 'presses' is not defined");
+	expect_error("version: 1\ngroups:\n  a: {audit: yes}\n", "t.yaml:3:14:", "true or false");
+	expect_error("version: 1\ngroups:\n  a: {audit: true}\n  a: {}\n", "t.yaml:4:3:",
+		     "defined twice");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    mac: 02:00:00:00:00\n", "t.yaml:4:10:",
+		     "'mac' must look like");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    mac: 02:00:00:00:00:01:02\n", "t.yaml:4:10:",
+		     "'mac' must look like");
+	expect_error("version: 1\n" DEV "    burst: 5\n", "t.yaml:3:5:", "'burst' but no 'rate'");
+
+	/* Admission fields; groups may stand after the devices that name them. */
+	{
+		static const char adm[] = "version: 1\nnot_ours: drop\n" DEV
+			"    mac: 02:0a:0B:00:00:ff\n    rate: 1000\n    group: presses\n"
+			"  - id: 2\n    source: 10.0.0.2\n    rate: 5\n    burst: 2\n"
+			"    keys: [{id: 1, key: " KEY1 "}]\n"
+			"groups:\n  presses: {audit: true}\n  pumps: {audit: false}\n";
+
+		CHECK_EQ(lg_policy_parse(adm, strlen(adm), "a.yaml", &p, err, sizeof(err)), 0);
+		CHECK_EQ(p.not_ours, LG_NOT_OURS_DROP);
+		CHECK_EQ(p.ngroups, 2);
+		CHECK(p.groups[0].audit && !p.groups[1].audit && !strcmp(p.groups[1].name, "pumps"));
+		d = lg_policy_find(&p, 1);
+		CHECK(d && d->has_mac && d->mac[1] == 0x0a && d->mac[2] == 0x0b && d->mac[5] == 0xff);
+		CHECK(d && d->rate == 1000 && d->burst == 100 && d->group == 1);
+		d = lg_policy_find(&p, 2);
+		CHECK(d && !d->has_mac && d->rate == 5 && d->burst == 2 && d->group == 0);
+		lg_policy_free(&p);
+	}
 
 	/* Loading resolves relative paths against the policy's folder. */
 	{
