@@ -119,7 +119,8 @@ static void roundtrip_vectors(json_object *vecs)
 			CHECK((size_t)olen == len && !memcmp(out, buf, len),
 			      "%s: re-encoding differs (%d vs %zu bytes)", name, olen, len);
 		if (olen > 0) {
-			CHECK(lg_uadp_decode(&m2, out, (size_t)olen, lay) == 0 && msgs_equal(&m, &m2),
+			CHECK(lg_uadp_decode(&m2, out, (size_t)olen, lay) == 0 &&
+				      msgs_equal(&m, &m2),
 			      "%s: re-encoded message decodes differently", name);
 			if (exact)
 				check_short_buffers(name, &m, lay, len);

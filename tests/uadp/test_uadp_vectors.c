@@ -40,8 +40,8 @@ static void check_field(const char *name, const char *what, const uint8_t *buf,
 		CHECK(lg_uadp_field_get_raw(f, i, &r) == 0 && r == want,
 		      "%s %s[%u]: raw %#llx want %#llx", name, what, i, (unsigned long long)r,
 		      (unsigned long long)want);
-		CHECK(lg_uadp_field_get_f64(f, i, &d) == 0 && d == wantd, "%s %s[%u]: %.17g want %.17g",
-		      name, what, i, d, wantd);
+		CHECK(lg_uadp_field_get_f64(f, i, &d) == 0 && d == wantd,
+		      "%s %s[%u]: %.17g want %.17g", name, what, i, d, wantd);
 	}
 	CHECK(lg_uadp_field_get_raw(f, f->count, &r) == -LG_UADP_BAD_ARG,
 	      "%s %s: index past count accepted", name, what);
@@ -121,7 +121,8 @@ static void check_msg(const char *name, const struct lg_uadp_msg *m, json_object
 	CHECK(m->promoted_count == json_object_array_length(prom), "%s: promoted_count", name);
 	for (unsigned int i = 0; i < m->promoted_count && i < json_object_array_length(prom); i++) {
 		snprintf(what, sizeof(what), "promoted%u", i);
-		check_field(name, what, m->buf, &m->promoted[i], json_object_array_get_idx(prom, i));
+		check_field(name, what, m->buf, &m->promoted[i],
+			    json_object_array_get_idx(prom, i));
 	}
 	CHECK(m->sec_flags == jint(e, "sec_flags"), "%s: sec_flags", name);
 	CHECK(m->token_id == (uint32_t)jint(e, "token_id"), "%s: token_id", name);
@@ -308,8 +309,8 @@ int main(int argc, char **argv)
 			if (jget(v, "verify_key"))
 				vk = jhex(v, "verify_key", &vkl);
 			err = verify_both(&m, vk, vkl);
-			CHECK(!strcmp(lg_uadp_strerror(err), want_ver), "%s: verify gave %s, want %s",
-			      name, lg_uadp_strerror(err), want_ver);
+			CHECK(!strcmp(lg_uadp_strerror(err), want_ver),
+			      "%s: verify gave %s, want %s", name, lg_uadp_strerror(err), want_ver);
 			if (vk != key)
 				free(vk);
 		}
