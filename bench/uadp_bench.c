@@ -115,7 +115,8 @@ static uint64_t measure(enum what w, const uint8_t *buf, size_t len, long iters,
 				sink += mac[0];
 				break;
 			case HMAC_ONESHOT:
-				if (!HMAC(EVP_sha256(), key, sizeof(key), buf, signed_len, mac, &ulen))
+				if (!HMAC(EVP_sha256(), key, sizeof(key), buf, signed_len, mac,
+					  &ulen))
 					err = -1;
 				sink += mac[0];
 				break;

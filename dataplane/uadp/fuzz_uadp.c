@@ -27,10 +27,14 @@ static const struct lg_uadp_layout raw_layout = { .writer_id = 301, .nfields = 5
 						  .fields = raw_fields };
 static const struct lg_uadp_layouts layouts = { .v = &raw_layout, .n = 1 };
 
-/* The vectors' key (sha256 of "linegate uadp test key 1"), so that seeds with valid signatures exercise the success path too. */
+/*
+ * The vectors' key, SHA-256("linegate uadp test key 1"), so that seeds with valid
+ * signatures exercise the success path too.
+ */
 static const uint8_t key[32] = {
-	0x79, 0x11, 0x8f, 0xb1, 0x6b, 0xc2, 0xdf, 0x71, 0x70, 0x93, 0x16, 0x9a, 0xa6, 0x99, 0xc8, 0x10,
-	0x0b, 0x8b, 0xf7, 0xc3, 0x05, 0x78, 0x85, 0xc7, 0x73, 0x75, 0x6e, 0xb8, 0xd8, 0xba, 0x02, 0x9f,
+	0x79, 0x11, 0x8f, 0xb1, 0x6b, 0xc2, 0xdf, 0x71, 0x70, 0x93, 0x16, 0x9a, 0xa6, 0x99, 0xc8,
+	0x10, 0x0b, 0x8b, 0xf7, 0xc3, 0x05, 0x78, 0x85, 0xc7, 0x73, 0x75, 0x6e, 0xb8, 0xd8, 0xba,
+	0x02, 0x9f,
 };
 
 static void field_check(const struct lg_uadp_field *f)
@@ -64,7 +68,8 @@ static int msg_eq(const struct lg_uadp_msg *a, const struct lg_uadp_msg *b)
 	    a->group_seq != b->group_seq || a->timestamp != b->timestamp ||
 	    a->picoseconds != b->picoseconds || a->promoted_count != b->promoted_count ||
 	    a->sec_flags != b->sec_flags || a->token_id != b->token_id ||
-	    a->nonce_len != b->nonce_len || (a->nonce_len && memcmp(a->nonce, b->nonce, a->nonce_len)) ||
+	    a->nonce_len != b->nonce_len ||
+	    (a->nonce_len && memcmp(a->nonce, b->nonce, a->nonce_len)) ||
 	    a->footer_size != b->footer_size ||
 	    (a->footer_size && memcmp(a->footer, b->footer, a->footer_size)) ||
 	    a->sig_len != b->sig_len || a->dsm_count != b->dsm_count || a->nfields != b->nfields)

@@ -516,7 +516,8 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 
 	if ((m->flags & LG_UADP_F_PUBLISHER_ID) && (err = decode_pubid(m, &r)))
 		return err;
-	if ((m->ext1 & LG_UADP_X1_DATASET_CLASS_ID) && (err = rd_bytes(&r, 16, &m->dataset_class_id)))
+	if ((m->ext1 & LG_UADP_X1_DATASET_CLASS_ID) &&
+	    (err = rd_bytes(&r, 16, &m->dataset_class_id)))
 		return err;
 	if ((m->flags & LG_UADP_F_GROUP_HEADER) && (err = decode_group_header(m, &r)))
 		return err;

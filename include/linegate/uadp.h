@@ -134,20 +134,20 @@ enum lg_uadp_type {
  */
 enum lg_uadp_reason {
 	LG_UADP_OK = 0,
-	LG_UADP_TRUNCATED = 1,      /* the message ends inside a field */
-	LG_UADP_BAD_VERSION,        /* UADPVersion is not 1 */
-	LG_UADP_BAD_FLAGS,          /* a reserved flag bit or PublisherId type is set */
-	LG_UADP_BAD_LENGTH,         /* a length or size field is negative or inconsistent */
-	LG_UADP_UNSUPPORTED_MSG,    /* chunk, discovery, delta frame or event message */
-	LG_UADP_UNSUPPORTED_ENCODING, /* DataValue encoding, a type or array shape outside the subset */
-	LG_UADP_ENCRYPTED,          /* encrypted messages are not in the subset */
-	LG_UADP_CAPACITY,           /* more DSMs, fields, promoted fields or nonce than the view holds */
-	LG_UADP_NO_LAYOUT,          /* RawData DataSetMessage from a writer without a known layout */
-	LG_UADP_NOT_SIGNED,         /* a signature was required but the message is not signed */
-	LG_UADP_BAD_SIGNATURE,      /* HMAC-SHA256 does not match */
-	LG_UADP_BAD_ARG,            /* caller error (NULL, too small an output buffer, bad key) */
-	LG_UADP_CRYPTO,             /* libcrypto failed */
-	LG_UADP_NO_IDENTITY,        /* no PublisherId, WriterGroupId or DataSetWriterId to map */
+	LG_UADP_TRUNCATED = 1,        /* the message ends inside a field */
+	LG_UADP_BAD_VERSION,          /* UADPVersion is not 1 */
+	LG_UADP_BAD_FLAGS,            /* a reserved flag bit or PublisherId type is set */
+	LG_UADP_BAD_LENGTH,           /* a length or size field is negative or inconsistent */
+	LG_UADP_UNSUPPORTED_MSG,      /* chunk, discovery, delta frame or event message */
+	LG_UADP_UNSUPPORTED_ENCODING, /* DataValue encoding; a type or shape outside the subset */
+	LG_UADP_ENCRYPTED,            /* encrypted messages are not in the subset */
+	LG_UADP_CAPACITY,             /* more DSMs, fields, promoted fields, nonce than fit */
+	LG_UADP_NO_LAYOUT,            /* RawData DSM from a writer without a known layout */
+	LG_UADP_NOT_SIGNED,           /* a signature was required but the message is not signed */
+	LG_UADP_BAD_SIGNATURE,        /* HMAC-SHA256 does not match */
+	LG_UADP_BAD_ARG,              /* caller error (NULL, too small an output buffer, bad key) */
+	LG_UADP_CRYPTO,               /* libcrypto failed */
+	LG_UADP_NO_IDENTITY,          /* no PublisherId, WriterGroupId or DataSetWriterId to map */
 	LG_UADP_NREASONS,
 };
 

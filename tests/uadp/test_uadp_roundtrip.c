@@ -10,8 +10,8 @@
 
 int failures;
 
-static uint8_t key[32];
-static size_t key_len;
+static uint8_t key[32], doc_key[32];
+static size_t key_len, doc_key_len;
 
 static int fields_equal(const struct lg_uadp_field *a, const struct lg_uadp_field *b)
 {
@@ -100,6 +100,14 @@ static void roundtrip_vectors(json_object *vecs)
 		if (!jget(v, "expect"))
 			continue;
 		buf = jhex(v, "hex", &len);
+		key_len = doc_key_len;
+		memcpy(key, doc_key, sizeof(key));
+		if (jget(v, "key")) {
+			uint8_t *vk = jhex(v, "key", &key_len);
+
+			memcpy(key, vk, key_len < sizeof(key) ? key_len : sizeof(key));
+			free(vk);
+		}
 		if (lg_uadp_decode(&m, buf, len, lay)) {
 			CHECK(0, "%s: does not decode", name);
 			free(buf);
@@ -111,7 +119,8 @@ static void roundtrip_vectors(json_object *vecs)
 			CHECK((size_t)olen == len && !memcmp(out, buf, len),
 			      "%s: re-encoding differs (%d vs %zu bytes)", name, olen, len);
 		if (olen > 0) {
-			CHECK(lg_uadp_decode(&m2, out, (size_t)olen, lay) == 0 && msgs_equal(&m, &m2),
+			CHECK(lg_uadp_decode(&m2, out, (size_t)olen, lay) == 0 &&
+				      msgs_equal(&m, &m2),
 			      "%s: re-encoded message decodes differently", name);
 			if (exact)
 				check_short_buffers(name, &m, lay, len);
@@ -234,8 +243,10 @@ int main(int argc, char **argv)
 	doc = load_vectors(argv[1]);
 	if (!doc)
 		return 1;
-	k = jhex(doc, "key", &key_len);
-	memcpy(key, k, key_len < sizeof(key) ? key_len : sizeof(key));
+	k = jhex(doc, "key", &doc_key_len);
+	memcpy(doc_key, k, doc_key_len < sizeof(doc_key) ? doc_key_len : sizeof(doc_key));
+	memcpy(key, doc_key, sizeof(key));
+	key_len = doc_key_len;
 	free(k);
 
 	roundtrip_vectors(jget(doc, "vectors"));

@@ -11,7 +11,10 @@
 
 int failures;
 
-static uint8_t key[32];
+static uint8_t doc_key[32];
+static size_t doc_key_len;
+/* The key of the vector under test: the document's, or the vector's own "key". */
+static const uint8_t *key;
 static size_t key_len;
 
 static void check_field(const char *name, const char *what, const uint8_t *buf,
@@ -37,8 +40,8 @@ static void check_field(const char *name, const char *what, const uint8_t *buf,
 		CHECK(lg_uadp_field_get_raw(f, i, &r) == 0 && r == want,
 		      "%s %s[%u]: raw %#llx want %#llx", name, what, i, (unsigned long long)r,
 		      (unsigned long long)want);
-		CHECK(lg_uadp_field_get_f64(f, i, &d) == 0 && d == wantd, "%s %s[%u]: %.17g want %.17g",
-		      name, what, i, d, wantd);
+		CHECK(lg_uadp_field_get_f64(f, i, &d) == 0 && d == wantd,
+		      "%s %s[%u]: %.17g want %.17g", name, what, i, d, wantd);
 	}
 	CHECK(lg_uadp_field_get_raw(f, f->count, &r) == -LG_UADP_BAD_ARG,
 	      "%s %s: index past count accepted", name, what);
@@ -118,7 +121,8 @@ static void check_msg(const char *name, const struct lg_uadp_msg *m, json_object
 	CHECK(m->promoted_count == json_object_array_length(prom), "%s: promoted_count", name);
 	for (unsigned int i = 0; i < m->promoted_count && i < json_object_array_length(prom); i++) {
 		snprintf(what, sizeof(what), "promoted%u", i);
-		check_field(name, what, m->buf, &m->promoted[i], json_object_array_get_idx(prom, i));
+		check_field(name, what, m->buf, &m->promoted[i],
+			    json_object_array_get_idx(prom, i));
 	}
 	CHECK(m->sec_flags == jint(e, "sec_flags"), "%s: sec_flags", name);
 	CHECK(m->token_id == (uint32_t)jint(e, "token_id"), "%s: token_id", name);
@@ -254,8 +258,8 @@ int main(int argc, char **argv)
 	doc = load_vectors(argv[1]);
 	if (!doc)
 		return 1;
-	k = jhex(doc, "key", &key_len);
-	memcpy(key, k, key_len < sizeof(key) ? key_len : sizeof(key));
+	k = jhex(doc, "key", &doc_key_len);
+	memcpy(doc_key, k, doc_key_len < sizeof(doc_key) ? doc_key_len : sizeof(doc_key));
 	free(k);
 	vecs = jget(doc, "vectors");
 	nvec = json_object_array_length(vecs);
@@ -269,18 +273,27 @@ int main(int argc, char **argv)
 		struct vec_layouts vl;
 		const struct lg_uadp_layouts *lay = vec_layouts(v, &vl);
 		size_t len;
-		uint8_t *buf = jhex(v, "hex", &len);
+		uint8_t *buf = jhex(v, "hex", &len), *vkey = NULL;
 		int err = lg_uadp_decode(&m, buf, len, lay);
+
+		key = doc_key;
+		key_len = doc_key_len;
+		if (jget(v, "key")) {
+			vkey = jhex(v, "key", &key_len);
+			key = vkey;
+		}
 
 		if (want_err) {
 			nerr++;
 			CHECK(err < 0 && !strcmp(lg_uadp_strerror(err), want_err),
 			      "%s: decode gave %s, want %s", name, lg_uadp_strerror(err), want_err);
+			free(vkey);
 			free(buf);
 			continue;
 		}
 		CHECK(err == 0, "%s: decode failed: %s", name, lg_uadp_strerror(err));
 		if (err) {
+			free(vkey);
 			free(buf);
 			continue;
 		}
@@ -290,14 +303,14 @@ int main(int argc, char **argv)
 			check_keys_values(name, &m, v);
 		}
 		if (want_ver) {
-			uint8_t *vk = key;
+			uint8_t *vk = (uint8_t *)key;
 			size_t vkl = key_len;
 
 			if (jget(v, "verify_key"))
 				vk = jhex(v, "verify_key", &vkl);
 			err = verify_both(&m, vk, vkl);
-			CHECK(!strcmp(lg_uadp_strerror(err), want_ver), "%s: verify gave %s, want %s",
-			      name, lg_uadp_strerror(err), want_ver);
+			CHECK(!strcmp(lg_uadp_strerror(err), want_ver),
+			      "%s: verify gave %s, want %s", name, lg_uadp_strerror(err), want_ver);
 			if (vk != key)
 				free(vk);
 		}
@@ -306,6 +319,7 @@ int main(int argc, char **argv)
 			if (m.sig_len)
 				check_bitflips(name, buf, len, lay, &m);
 		}
+		free(vkey);
 		free(buf);
 	}
 
