@@ -188,6 +188,80 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	return 0;
 }
 
+/* uadp: {publisher_id: N|"name", publisher_type: byte|uint16|uint32|uint64|string,
+ *        writer_group: N, writer: N, signed: true|false} */
+static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	static const char *const types[] = { "byte", "uint16", "uint32", "uint64", "string" };
+	static const unsigned long long maxv[] = { 255, 65535, 4294967295ull, ~0ull, 0 };
+	const yaml_node_t *pub = NULL;
+	int type = -1;
+	bool have_wg = false, have_w = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer}");
+	d->uadp_unsigned_ok = false;
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		const char *val = scalar(v);
+		unsigned long u;
+		int err = 0;
+
+		if (name && !strcmp(name, "publisher_id")) {
+			pub = v;
+		} else if (name && !strcmp(name, "publisher_type")) {
+			for (int t = 0; t < 5; t++)
+				if (val && !strcmp(val, types[t]))
+					type = t;
+			if (type < 0)
+				err = perr(c, v, "'publisher_type' must be byte, uint16, uint32, uint64 "
+					   "or string");
+		} else if (name && !strcmp(name, "writer_group")) {
+			err = get_uint(c, v, "writer_group", 1, 65535, &u);
+			d->uadp_writer_group = (uint16_t)u;
+			have_wg = true;
+		} else if (name && !strcmp(name, "writer")) {
+			err = get_uint(c, v, "writer", 1, 65535, &u);
+			d->uadp_writer = (uint16_t)u;
+			have_w = true;
+		} else if (name && !strcmp(name, "signed")) {
+			if (val && !strcmp(val, "true"))
+				d->uadp_unsigned_ok = false;
+			else if (val && !strcmp(val, "false"))
+				d->uadp_unsigned_ok = true;
+			else
+				err = perr(c, v, "'signed' must be true or false");
+		} else {
+			err = perr(c, node(c, pr->key), "unknown uadp field '%s'", name ? name : "?");
+		}
+		if (err)
+			return err;
+	}
+	if (!pub || !have_wg || !have_w)
+		return perr(c, n, "'uadp' needs publisher_id, writer_group and writer");
+	if (type < 0)
+		type = 1; /* UInt16, what most publishers use (open62541's tutorial among them) */
+	if (type == 4) {
+		if (get_str(c, pub, "publisher_id", d->uadp_pub_str, sizeof(d->uadp_pub_str)))
+			return -EINVAL;
+		if (!d->uadp_pub_str[0])
+			return perr(c, pub, "a string 'publisher_id' must not be empty");
+	} else {
+		const char *sv = scalar(pub);
+		char *end;
+
+		errno = 0;
+		d->uadp_pub_num = sv ? strtoull(sv, &end, 0) : 0;
+		if (!sv || !*sv || *end || errno || sv[0] == '-' || d->uadp_pub_num > maxv[type])
+			return perr(c, pub, "'publisher_id' must be a whole number that fits %s",
+				    types[type]);
+	}
+	/* enum lg_uadp_pubid_type: Byte 0 ... String 4, kept +1 here so 0 means "no UADP". */
+	d->uadp_pub_type = (uint8_t)(type + 1);
+	return 0;
+}
+
 static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	bool have_id = false, have_src = false;
@@ -256,6 +330,8 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 					   s ? s : "?");
 		} else if (!strcmp(name, "keys")) {
 			err = parse_keys(c, v, d);
+		} else if (!strcmp(name, "uadp")) {
+			err = parse_uadp(c, v, d);
 		} else {
 			err = perr(c, node(c, p->key), "unknown device field '%s'", name);
 		}
@@ -389,6 +465,9 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			p->port = (uint16_t)u;
 		} else if (!strcmp(name, "groups")) {
 			/* parsed above */
+		} else if (!strcmp(name, "uadp_port")) {
+			err = get_uint(c, v, "uadp_port", 0, 65535, &u);
+			p->uadp_port = (uint16_t)u;
 		} else if (!strcmp(name, "not_ours")) {
 			const char *s = scalar(v);
 
@@ -448,6 +527,22 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
+	if (p->uadp_port && p->uadp_port == p->port)
+		return perr(c, root, "'uadp_port' and 'port' must differ");
+	for (size_t i = 0; i < p->ndevices; i++) {
+		const struct lg_policy_device *a = &p->devices[i];
+
+		for (size_t j = 0; a->uadp_pub_type && j < i; j++) {
+			const struct lg_policy_device *b = &p->devices[j];
+
+			if (a->uadp_pub_type == b->uadp_pub_type && a->uadp_pub_num == b->uadp_pub_num &&
+			    !strcmp(a->uadp_pub_str, b->uadp_pub_str) &&
+			    a->uadp_writer_group == b->uadp_writer_group &&
+			    a->uadp_writer == b->uadp_writer)
+				return perr(c, root, "devices %u and %u have the same UADP identity",
+					    b->id, a->id);
+		}
+	}
 	if (p->ndevices)
 		qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
 	return 0;

@@ -20,36 +20,41 @@
 
 #define BGID 7
 
+#define NSOCK 2
+
 struct lg_backend {
 	struct io_uring ring;
-	int fd;
+	int fd[NSOCK];
 	struct io_uring_buf_ring *br;
 	size_t br_size;
 	uint8_t *bufs;
 	size_t bufs_size;
 	unsigned nbufs, buf_size, mask;
 	struct msghdr msg; /* the template multishot recvmsg lays out each buffer by */
-	int armed;
+	int armed[NSOCK];
 	uint64_t nobufs, truncated, cq_overflow;
 };
 
-static int arm(struct lg_backend *b)
+/* One multishot recvmsg per socket; both draw from the same buffer ring, and the
+ * request's user_data says which socket a completion belongs to. */
+static int arm(struct lg_backend *b, int i)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recvmsg_multishot(sqe, b->fd, &b->msg, 0);
+	io_uring_prep_recvmsg_multishot(sqe, b->fd[i], &b->msg, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
-	b->armed = 1;
+	io_uring_sqe_set_data64(sqe, (uint64_t)i);
+	b->armed[i] = 1;
 	return 0;
 }
 
-static int open_socket(const struct lg_backend_conf *conf)
+static int open_socket(const struct lg_backend_conf *conf, uint16_t port)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(conf->port) };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(conf->port) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int one = 1, zero = 0, rcvbuf = 8 << 20, fd, ret;
 	bool v4 = conf->bind_addr && strchr(conf->bind_addr, ':') == NULL;
 
@@ -93,8 +98,9 @@ static void uring_close(struct lg_backend *b)
 		munmap(b->bufs, b->bufs_size);
 	if (b->ring.ring_fd > 0)
 		io_uring_queue_exit(&b->ring);
-	if (b->fd >= 0)
-		close(b->fd);
+	for (int i = 0; i < NSOCK; i++)
+		if (b->fd[i] >= 0)
+			close(b->fd[i]);
 	free(b);
 }
 
@@ -111,7 +117,7 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->fd = -1;
+	b->fd[0] = b->fd[1] = -1;
 	b->nbufs = conf->nbufs;
 	b->buf_size = conf->buf_size;
 	b->mask = io_uring_buf_ring_mask(conf->nbufs);
@@ -120,10 +126,16 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	ret = io_uring_queue_init_params(64, &b->ring, &p);
 	if (ret)
 		goto err;
-	b->fd = open_socket(conf);
-	if (b->fd < 0) {
-		ret = b->fd;
-		goto err;
+	for (int i = 0; i < NSOCK; i++) {
+		uint16_t port = i ? conf->port2 : conf->port;
+
+		if (i && !port)
+			break;
+		b->fd[i] = open_socket(conf, port);
+		if (b->fd[i] < 0) {
+			ret = b->fd[i];
+			goto err;
+		}
 	}
 	/* liburing 2.3 has no io_uring_setup_buf_ring(): map the ring ourselves. */
 	b->br_size = (conf->nbufs * sizeof(struct io_uring_buf) + 4095) & ~4095UL;
@@ -155,9 +167,13 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		io_uring_buf_ring_add(b->br, b->bufs + (size_t)i * conf->buf_size, conf->buf_size,
 				      i, b->mask, i);
 	io_uring_buf_ring_advance(b->br, conf->nbufs);
-	ret = arm(b);
-	if (ret)
-		goto err;
+	for (int i = 0; i < NSOCK; i++) {
+		if (b->fd[i] < 0)
+			continue;
+		ret = arm(b, i);
+		if (ret)
+			goto err;
+	}
 	ret = io_uring_submit(&b->ring);
 	if (ret < 0)
 		goto err;
@@ -210,8 +226,10 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	uint64_t t;
 	int ret;
 
-	if (!b->armed) {
-		ret = arm(b);
+	for (int i = 0; i < NSOCK; i++) {
+		if (b->fd[i] < 0 || b->armed[i])
+			continue;
+		ret = arm(b, i);
 		if (ret)
 			return ret;
 	}
@@ -225,14 +243,14 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	io_uring_for_each_cqe(&b->ring, head, cqe) {
 		struct io_uring_recvmsg_out *o;
 		struct lg_rx_pkt *pkt;
-		unsigned bid;
+		unsigned bid, sock = (unsigned)io_uring_cqe_get_data64(cqe) & 1;
 		uint8_t *buf;
 
 		if (n == max)
 			break;
 		seen++;
 		if (!(cqe->flags & IORING_CQE_F_MORE))
-			b->armed = 0;
+			b->armed[sock] = 0;
 		if (cqe->res < 0) {
 			/* ENOBUFS: every buffer is in the worker's hands; the datagram waits in
 			 * the socket and is read once buffers come back. */
@@ -263,6 +281,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		if (pkt->truncated)
 			b->truncated++;
 		pkt->rx_ns = t;
+		pkt->port_idx = (uint8_t)sock;
 		n++;
 	}
 	io_uring_cq_advance(&b->ring, seen);

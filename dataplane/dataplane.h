@@ -15,6 +15,7 @@
 #include <linegate/frame.h>
 #include <linegate/policy.h>
 #include <linegate/replay.h>
+#include <linegate/uadp.h>
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
@@ -38,14 +39,24 @@ struct lg_dev_state {
 	struct lg_mac *mac[2];
 	uint8_t mac_key[2][LG_KEY_LEN];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
+	struct lg_uadp_hmac *uhmac[2]; /* the same, for UADP signatures (HMAC-SHA256, 32 B) */
+	uint8_t uhmac_key[2][LG_KEY_LEN];
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
+};
+
+/* A UADP identity and the index of its device in the policy. */
+struct lg_uadp_route {
+	struct lg_uadp_device_key key;
+	uint32_t dev;
 };
 
 /* An applied policy. Immutable once published, except the state objects. */
 struct lg_gen {
 	uint64_t epoch;
 	struct lg_policy policy;
+	struct lg_uadp_route *uadp; /* sorted by key bytes */
+	size_t nuadp;
 	unsigned nworkers;
 	struct lg_dev_state **state[LG_MAX_WORKERS]; /* [worker][device index] */
 };
@@ -82,6 +93,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t windows, scored, alerts, batches, heartbeats;
 	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
+	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 };
 
 struct lg_dp;
@@ -97,6 +109,8 @@ struct lg_worker {
 	float *scores;
 	struct lg_event *meta; /* per row */
 	struct lg_dev_state **row_state; /* per row */
+	struct lg_uadp_msg *umsg;  /* decode space for one UADP message */
+	float *ustep;              /* one time step of a DataSetMessage, a value per channel */
 	unsigned rows;
 	uint64_t oldest_ns;
 	struct lg_spsc alerts, scores_ring;

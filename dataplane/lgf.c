@@ -25,6 +25,7 @@ static const char *const reason_names[LG_REASON_MAX] = {
 	[LG_DROP_BAD_TAG] = "bad_tag",
 	[LG_DROP_REPLAYED] = "replayed",
 	[LG_DROP_TOO_OLD] = "too_old",
+	[LG_DROP_UNSIGNED] = "unsigned",
 };
 
 const char *lg_reason_name(enum lg_reason r)

@@ -23,7 +23,8 @@ void openblas_set_num_threads(int n);
 static const char usage[] =
 	"Usage: linegate --policy FILE [options]\n"
 	"\n"
-	"The linegate data plane: receives LGF frames on UDP, admits only enrolled devices\n"
+	"The linegate data plane: receives LGF frames (and OPC UA PubSub UADP messages when the\n"
+	"policy sets uadp_port) on UDP, admits only enrolled devices\n"
 	"with a valid tag and a fresh sequence, turns their samples into window features,\n"
 	"scores them with the policy's model and writes scores and alerts as JSON lines.\n"
 	"\n"
@@ -203,6 +204,8 @@ static void dp_teardown(struct lg_dp *dp)
 		free(wk->scores);
 		free(wk->meta);
 		free(wk->row_state);
+		free(wk->umsg);
+		free(wk->ustep);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
 	if (dp->out && !dp->out_is_stdout)
@@ -214,7 +217,8 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 			size_t errlen)
 {
 	struct lg_backend_conf conf = {
-		.port = p->port, .bind_addr = bind_addr, .queue = w->id, .nbufs = 1024,
+		.port = p->port, .port2 = p->uadp_port, .bind_addr = bind_addr, .queue = w->id,
+		.nbufs = 1024,
 		.buf_size = 9216,
 	};
 	size_t maxb = p->batch < 256 ? 256 : p->batch;
@@ -234,7 +238,9 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 	w->scores = calloc(maxb, sizeof(float));
 	w->meta = calloc(maxb, sizeof(*w->meta));
 	w->row_state = calloc(maxb, sizeof(*w->row_state));
-	if (!w->batch || !w->scores || !w->meta || !w->row_state ||
+	w->umsg = calloc(1, sizeof(*w->umsg));
+	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
+	if (!w->batch || !w->scores || !w->meta || !w->row_state || !w->umsg || !w->ustep ||
 	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

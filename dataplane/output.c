@@ -74,7 +74,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		    *devs = json_object_new_array();
 	uint64_t reason[LG_REASON_MAX] = { 0 }, rx = 0, windows = 0, scored = 0, alerts = 0,
 		 batches = 0, full_s = 0, full_a = 0, lat_sum = 0, lat_max = 0, hb = 0, be = 0,
-		 rxerr = 0;
+		 rxerr = 0, urx = 0, uuns = 0;
 	struct lg_gen *g;
 	char hash[65], *text;
 
@@ -92,6 +92,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		full_s += atomic_load(&s->ring_full_scores);
 		full_a += atomic_load(&s->ring_full_alerts);
 		rxerr += atomic_load(&s->rx_errors);
+		urx += atomic_load(&s->uadp_rx);
+		uuns += atomic_load(&s->uadp_unsigned);
 		lat_sum += atomic_load(&s->latency_ns_sum);
 		if (atomic_load(&s->latency_ns_max) > lat_max)
 			lat_max = atomic_load(&s->latency_ns_max);
@@ -108,6 +110,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "backend_dropped", be);
 	add_u64(o, "rx_errors", rxerr);
 	add_u64(o, "heartbeats", hb);
+	add_u64(o, "uadp_received", urx);
+	add_u64(o, "uadp_unsigned_admitted", uuns);
 	add_u64(o, "windows", windows);
 	add_u64(o, "scored", scored);
 	add_u64(o, "batches", batches);

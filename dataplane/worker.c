@@ -68,6 +68,8 @@ static void state_free(struct lg_dev_state *s)
 	if (s) {
 		lg_mac_free(s->mac[0]);
 		lg_mac_free(s->mac[1]);
+		lg_uadp_hmac_free(s->uhmac[0]);
+		lg_uadp_hmac_free(s->uhmac[1]);
 		free(s->win);
 		free(s);
 	}
@@ -84,6 +86,43 @@ static struct lg_dev_state *carry(const struct lg_gen *old, unsigned w, uint32_t
 	return d ? old->state[w][d - old->policy.devices] : NULL;
 }
 
+static int cmp_route(const void *a, const void *b)
+{
+	return memcmp(&((const struct lg_uadp_route *)a)->key, &((const struct lg_uadp_route *)b)->key,
+		      sizeof(struct lg_uadp_device_key));
+}
+
+/* The UADP routing table of a policy: identity -> device, sorted for bsearch. */
+static int build_routes(struct lg_gen *g)
+{
+	const struct lg_policy *p = &g->policy;
+
+	g->uadp = calloc(p->ndevices ? p->ndevices : 1, sizeof(*g->uadp));
+	if (!g->uadp)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->ndevices; i++) {
+		const struct lg_policy_device *d = &p->devices[i];
+		struct lg_uadp_route *r = &g->uadp[g->nuadp];
+
+		if (!d->uadp_pub_type)
+			continue;
+		r->key.pub_type = (uint8_t)(d->uadp_pub_type - 1);
+		r->key.writer_group_id = d->uadp_writer_group;
+		r->key.writer_id = d->uadp_writer;
+		if (r->key.pub_type == LG_UADP_PUBID_STRING) {
+			r->key.pub_str_len = (uint8_t)strlen(d->uadp_pub_str);
+			memcpy(r->key.pub_str, d->uadp_pub_str, r->key.pub_str_len);
+		} else {
+			r->key.pub_num = d->uadp_pub_num;
+		}
+		r->dev = (uint32_t)i;
+		g->nuadp++;
+	}
+	if (g->nuadp)
+		qsort(g->uadp, g->nuadp, sizeof(*g->uadp), cmp_route);
+	return 0;
+}
+
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 {
 	struct lg_gen *old = atomic_load(&dp->gen), *g = calloc(1, sizeof(*g));
@@ -92,6 +131,8 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 		return -ENOMEM;
 	g->policy = *p;
 	g->nworkers = dp->nworkers;
+	if (build_routes(g))
+		goto err;
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		g->state[w] = calloc(p->ndevices ? p->ndevices : 1, sizeof(*g->state[w]));
 		if (!g->state[w])
@@ -130,6 +171,7 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 		}
 		free(g->state[w]);
 	}
+	free(g->uadp);
 	lg_policy_free(&g->policy);
 	free(g);
 }
@@ -267,6 +309,38 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	s->fill = 0;
 }
 
+/* The device's window for this many channels; on its first frame, or when the device
+ * changes its channel count, it starts afresh. */
+static int window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win)
+{
+	if (s->win && s->channels == channels)
+		return 0;
+	free(s->win);
+	s->win = malloc(sizeof(float) * win * channels);
+	if (!s->win)
+		return -ENOMEM;
+	s->channels = (uint8_t)channels;
+	s->fill = 0;
+	return 0;
+}
+
+/* Append one time step, one value per channel. */
+static void window_step(struct lg_worker *w, const struct lg_gen *g,
+			const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
+			uint64_t seq, uint64_t rx_ns)
+{
+	uint32_t win = g->policy.window;
+
+	if (!s->fill)
+		s->first_rx_ns = rx_ns;
+	for (unsigned c = 0; c < s->channels; c++)
+		s->win[(size_t)c * win + s->fill] = v[c];
+	s->fill++;
+	s->last_seq = seq;
+	if (s->fill == win)
+		window_done(w, g, dev, s);
+}
+
 /* Append a verified frame's samples to the device's window, de-interleaving. */
 static int add_samples(struct lg_worker *w, const struct lg_gen *g,
 		       const struct lg_policy_device *dev, struct lg_dev_state *s,
@@ -275,15 +349,8 @@ static int add_samples(struct lg_worker *w, const struct lg_gen *g,
 	uint32_t win = g->policy.window;
 	size_t i = 0;
 
-	if (!s->win || s->channels != f->channels) {
-		/* First frame, or the device changed its channel count: start afresh. */
-		free(s->win);
-		s->win = malloc(sizeof(float) * win * f->channels);
-		if (!s->win)
-			return -ENOMEM;
-		s->channels = f->channels;
-		s->fill = 0;
-	}
+	if (window_ready(s, f->channels, win))
+		return -ENOMEM;
 	while (i < f->sample_count) {
 		size_t m = f->sample_count - i < win - s->fill ? f->sample_count - i : win - s->fill;
 
@@ -323,6 +390,168 @@ static struct lg_mac *device_mac(struct lg_dev_state *s, unsigned k,
 	return s->mac[k];
 }
 
+static enum lg_reason uadp_reason(int err)
+{
+	switch (-err) {
+	case LG_UADP_TRUNCATED:
+		return LG_DROP_TRUNCATED;
+	case LG_UADP_BAD_VERSION:
+		return LG_DROP_BAD_VERSION;
+	case LG_UADP_BAD_FLAGS:
+	case LG_UADP_BAD_LENGTH:
+	case LG_UADP_CAPACITY:
+		return LG_DROP_BAD_LENGTH;
+	case LG_UADP_NO_IDENTITY:
+		return LG_DROP_UNKNOWN_DEVICE;
+	default:
+		return LG_DROP_UNSUPPORTED;
+	}
+}
+
+static struct lg_uadp_hmac *device_uhmac(struct lg_dev_state *s, unsigned k,
+					 const struct lg_policy_key *key)
+{
+	if (s->uhmac[k] && !memcmp(s->uhmac_key[k], key->bytes, LG_KEY_LEN))
+		return s->uhmac[k];
+	lg_uadp_hmac_free(s->uhmac[k]);
+	s->uhmac[k] = NULL;
+	if (lg_uadp_hmac_new(&s->uhmac[k], key->bytes, LG_KEY_LEN))
+		return NULL;
+	memcpy(s->uhmac_key[k], key->bytes, LG_KEY_LEN);
+	return s->uhmac[k];
+}
+
+/* A 16-bit UADP sequence number, unwrapped against the highest one accepted so far into
+ * the 64-bit space of the replay window (which starts at 1): a number up to 32767 ahead
+ * is newer, one up to 32768 behind is older. 0 when it falls before the first. */
+static uint64_t uadp_seq64(const struct lg_replay *r, uint16_t seq)
+{
+	int64_t ext;
+
+	if (!r->highest)
+		return (uint64_t)seq + 1;
+	ext = (int64_t)r->highest + (int16_t)(uint16_t)(seq - (uint16_t)(r->highest - 1));
+	return ext < 1 ? 0 : (uint64_t)ext;
+}
+
+static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt);
+
+/*
+ * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
+ * come from its bound address, verify (unless the device may send unsigned) and be fresh;
+ * only then are any of them used: a message is taken whole or not at all.
+ */
+static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
+				  const struct lg_rx_pkt *pkt)
+{
+	struct lg_uadp_msg *m = w->umsg;
+	struct {
+		const struct lg_policy_device *dev;
+		struct lg_dev_state *s;
+		uint64_t seq; /* 0: the message carries no sequence number */
+		const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
+		unsigned nch;
+		uint32_t count;
+	} hit[LG_UADP_MAX_DSM];
+	bool is_signed;
+	int ret;
+
+	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
+	ret = lg_uadp_decode(m, pkt->data, pkt->len, NULL);
+	if (ret)
+		return uadp_reason(ret);
+	is_signed = m->sec_flags & LG_UADP_S_SIGNED;
+	for (unsigned i = 0; i < m->dsm_count; i++) {
+		struct lg_uadp_route key = { 0 }, *r;
+		const struct lg_policy_key *k = NULL;
+		unsigned slot = 0;
+
+		ret = lg_uadp_device_key(m, i, &key.key);
+		if (ret)
+			return uadp_reason(ret);
+		r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), cmp_route);
+		if (!r)
+			return LG_DROP_UNKNOWN_DEVICE;
+		hit[i].dev = &g->policy.devices[r->dev];
+		hit[i].s = g->state[w->id][r->dev];
+		if (!source_ok(hit[i].dev, pkt))
+			return LG_DROP_SPOOFED;
+		if (!is_signed) {
+			if (!hit[i].dev->uadp_unsigned_ok)
+				return LG_DROP_UNSIGNED;
+		} else {
+			struct lg_uadp_hmac *h;
+
+			/* The SecurityTokenId names the key, as LGF's key id does. */
+			for (unsigned j = 0; j < hit[i].dev->nkeys; j++)
+				if (hit[i].dev->keys[j].id == m->token_id) {
+					k = &hit[i].dev->keys[j];
+					slot = j;
+				}
+			if (!k)
+				return LG_DROP_UNKNOWN_KEY;
+			h = device_uhmac(hit[i].s, slot, k);
+			if (!h || lg_uadp_verify_hmac(m, h))
+				return LG_DROP_BAD_TAG;
+		}
+		/* The DataSetMessage's own sequence number, else the NetworkMessage's. */
+		if (m->dsm[i].flags1 & LG_UADP_D1_SEQUENCE)
+			hit[i].seq = uadp_seq64(&hit[i].s->replay, m->dsm[i].seq);
+		else if (m->group_flags & LG_UADP_G_SEQUENCE)
+			hit[i].seq = uadp_seq64(&hit[i].s->replay, m->group_seq);
+		else if (is_signed)
+			return LG_DROP_UNSUPPORTED; /* signed but unsequenced: replayable */
+		else
+			hit[i].seq = 0;
+		if (!hit[i].seq && (m->dsm[i].flags1 & LG_UADP_D1_SEQUENCE ||
+				    m->group_flags & LG_UADP_G_SEQUENCE))
+			return LG_DROP_TOO_OLD; /* unwrapped to before the first sequence */
+		if (hit[i].seq) {
+			enum lg_reason rr = lg_replay_check(&hit[i].s->replay, hit[i].seq);
+
+			if (rr != LG_OK)
+				return rr;
+		}
+		/* Channels are the numeric fields; every one must carry as many values. */
+		hit[i].nch = 0;
+		hit[i].count = 0;
+		for (unsigned fi = 0; fi < m->dsm[i].field_count; fi++) {
+			const struct lg_uadp_field *fl = &m->fields[m->dsm[i].first_field + fi];
+
+			if (fl->type == LG_UADP_T_NULL || fl->type == LG_UADP_T_DATETIME)
+				continue;
+			if (hit[i].nch == LGF_MAX_CHANNELS || (hit[i].nch && fl->count != hit[i].count))
+				return LG_DROP_UNSUPPORTED;
+			hit[i].count = fl->count;
+			hit[i].f[hit[i].nch++] = fl;
+		}
+		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
+		    window_ready(hit[i].s, hit[i].nch, g->policy.window))
+			return LG_DROP_UNSUPPORTED; /* out of memory for the window */
+	}
+	for (unsigned i = 0; i < m->dsm_count; i++) {
+		struct lg_dev_state *s = hit[i].s;
+
+		if (hit[i].seq)
+			lg_replay_commit(&s->replay, hit[i].seq);
+		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
+			continue;
+		for (uint32_t e = 0; e < hit[i].count; e++) {
+			for (unsigned c = 0; c < hit[i].nch; c++) {
+				double v = 0;
+
+				lg_uadp_field_get_f64(hit[i].f[c], e, &v);
+				w->ustep[c] = (float)v;
+			}
+			window_step(w, g, hit[i].dev, s, w->ustep, hit[i].seq, pkt->rx_ns);
+		}
+	}
+	if (!is_signed)
+		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
+	return LG_OK;
+}
+
 enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 				const struct lg_rx_pkt *pkt)
 {
@@ -336,6 +565,8 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 
 	if (pkt->truncated)
 		return LG_DROP_BAD_LENGTH;
+	if (pkt->port_idx == 1)
+		return handle_uadp(w, g, pkt);
 	r = lg_lgf_parse(pkt->data, pkt->len, &f);
 	if (r != LG_OK)
 		return r;

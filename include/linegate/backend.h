@@ -20,12 +20,14 @@ struct lg_rx_pkt {
 	uint16_t src_port;  /* host order */
 	uint8_t family;     /* AF_INET or AF_INET6 */
 	uint8_t truncated;  /* the datagram did not fit the buffer */
+	uint8_t port_idx;   /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
 	uint8_t src_addr[16]; /* network order */
 	uint64_t rx_ns;     /* CLOCK_MONOTONIC when the worker took it */
 };
 
 struct lg_backend_conf {
 	uint16_t port;      /* UDP port to receive on */
+	uint16_t port2;     /* a second port (UADP), 0 = none */
 	const char *bind_addr; /* NULL = any */
 	unsigned queue;     /* worker index */
 	unsigned nbufs;     /* receive buffers, a power of two */

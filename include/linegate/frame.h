@@ -26,6 +26,7 @@ enum lg_reason {
 	LG_DROP_BAD_TAG,
 	LG_DROP_REPLAYED,    /* inside the window, already seen */
 	LG_DROP_TOO_OLD,     /* below the window */
+	LG_DROP_UNSIGNED,    /* an unsigned UADP message for a device that must sign */
 	LG_REASON_MAX,
 };
 

@@ -33,6 +33,14 @@ struct lg_policy_device {
 	uint32_t rate;     /* admission token bucket, frames per second; 0 = unlimited */
 	uint32_t burst;    /* bucket depth in frames */
 	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
+	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
+	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */
+	uint8_t uadp_pub_type;   /* enum lg_uadp_pubid_type (uadp.h) */
+	bool uadp_unsigned_ok;   /* accept unsigned messages (counted apart) */
+	uint16_t uadp_writer_group;
+	uint16_t uadp_writer;
+	uint64_t uadp_pub_num;
+	char uadp_pub_str[33];
 	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
 	struct lg_policy_key keys[2];
 };
@@ -49,6 +57,7 @@ enum lg_not_ours {
 
 struct lg_policy {
 	uint16_t port;          /* UDP port the data plane listens on */
+	uint16_t uadp_port;     /* UDP port for OPC UA PubSub UADP, 0 = off */
 	enum lg_not_ours not_ours;
 	size_t ngroups;
 	struct lg_policy_group groups[LG_POLICY_MAX_GROUPS];
