@@ -58,7 +58,7 @@ trap 'echo; echo "demo: interrupted"; exit 130' INT TERM
 
 lg_netns_up "lgdemo$$"
 lg_policy "$T/policy.yaml"
-DEVICES=6
+DEVICES=8
 FRAMES=$((SECONDS_RUN * RATE / DEVICES))
 FAULT=103
 ONSET=$((FRAMES * 2 / 5))
@@ -73,11 +73,13 @@ echo "demo: linegated applied the default policy:"
 "$LG_BIN_CTL" -s "$T/d.sock" devices | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["devices"]:
-    print("  device %4d  %-16s bound to %s" % (d["id"], d["name"], d["source"]))'
+    print("  device %4d  %-16s bound to %s%s" % (d["id"], d["name"], d["source"],
+          "  (UADP)" if d["name"] in ("press-3-plc", "legacy-gw-1") else ""))'
 
-echo "demo: load generator: $DEVICES devices x $FRAMES frames at $RATE frames/s;" \
-	"device $FAULT develops a bearing fault at frame $((ONSET + 1)); attackers mixed in"
-lg_bg ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
+echo "demo: load generator: $DEVICES devices x $FRAMES frames at $RATE frames/s (6 send LGF," \
+	"2 OPC UA PubSub UADP); device $FAULT develops a bearing fault at frame $((ONSET + 1));" \
+	"attackers mixed in"
+lg_bg ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP --uadp \
 	-n $FRAMES -r "$RATE" -f $FAULT:$ONSET:bearing --unknown $((FRAMES / 4)) \
 	--bad-tag $((FRAMES / 20)) --replay $((FRAMES / 20)) --malformed $((FRAMES / 20)) \
 	--spoof $((FRAMES / 10)) --spoof-from $SPOOF_IP -j "$T/sent.json" -q
@@ -134,12 +136,14 @@ if x:
         if v and k not in ("admitted", "not_ours", "audited"):
             print(f'    {k:<26}{v:>8}')
     print(f'passed by XDP                 {x["admitted"]:>8}')
+    print(f'passed as not LGF             {x["not_ours"]:>8}   (UADP and ARP; XDP does not parse UADP yet)')
 print(f'frames verified by workers    {st["received"]:>8}')
 print(f'  admitted                    {st["admitted"]:>8}   (enrolled devices sent {sent["enrolled"]})')
 print(f'  dropped                     {st["dropped"]:>8}')
 for k, v in d.items():
     if v:
         print(f'    {k:<26}{v:>8}')
+print(f'  of them OPC UA PubSub UADP  {st["uadp_received"]:>8}   ({st["uadp_unsigned_admitted"]} unsigned, from a device the policy allows to)')
 print(f'windows scored                {st["scored"]:>8}   in {st["batches"]} batches, '
       f'mean latency {st["latency_us_mean"]} us, max {st["latency_us_max"]} us')
 print(f'alerts raised                 {st["alerts"]:>8}')

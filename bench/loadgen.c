@@ -6,6 +6,7 @@
 #include <linegate/frame.h>
 #include <linegate/policy.h>
 #include <linegate/signal.h>
+#include <linegate/uadp.h>
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -49,6 +50,10 @@ static const char usage[] =
 	"      --malformed N        N frames that are not valid LGF (bad magic, lengths)\n"
 	"      --spoof N            N validly tagged frames of enrolled ids from another address\n"
 	"      --spoof-from ADDR    the address the spoofed frames come from\n"
+	"  -u, --uadp               devices with a 'uadp' identity in the policy publish OPC UA\n"
+	"                           PubSub UADP messages to the policy's uadp_port (signed with\n"
+	"                           their first key unless the policy says signed: false),\n"
+	"                           the others LGF\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
 	"  -j, --summary FILE       write what was sent, per class, as JSON\n"
 	"  -q, --quiet              no progress lines\n"
@@ -165,7 +170,7 @@ struct opts {
 	enum lg_fault fault_kind;
 	double fault_severity;
 	uint64_t seed;
-	bool quiet;
+	bool quiet, uadp;
 };
 
 static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t *ibuf,
@@ -186,6 +191,48 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 		ibuf[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
 	}
 	return lg_lgf_encode(&b, d->pd->keys[0].bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+}
+
+/* The same samples as one UADP NetworkMessage: PublisherId, GroupHeader with the
+ * sequence, PayloadHeader, one key-frame DataSetMessage holding a Float array. */
+static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, uint8_t *out)
+{
+	static struct lg_uadp_msg m;
+	static const uint8_t nonce[8] = { 'l', 'g', 'l', 'o', 'a', 'd', 0, 1 };
+	const struct lg_policy_device *pd = d->pd;
+	bool sign = !pd->uadp_unsigned_ok;
+
+	lg_signal_fill(&d->sig, fbuf, o->samples);
+	d->seq++;
+	memset(&m, 0, sizeof(m));
+	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
+		  LG_UADP_F_PAYLOAD_HEADER | LG_UADP_F_EXT1;
+	m.ext1 = (uint8_t)(pd->uadp_pub_type - 1) | LG_UADP_X1_TIMESTAMP |
+		 (sign ? LG_UADP_X1_SECURITY : 0);
+	if (pd->uadp_pub_type - 1 == LG_UADP_PUBID_STRING) {
+		m.pub_str = (const uint8_t *)pd->uadp_pub_str;
+		m.pub_str_len = (uint32_t)strlen(pd->uadp_pub_str);
+	} else {
+		m.pub_num = pd->uadp_pub_num;
+	}
+	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
+	m.writer_group_id = pd->uadp_writer_group;
+	m.group_seq = (uint16_t)(d->seq - 1);
+	/* OPC UA DateTime: 100 ns ticks since 1601-01-01. */
+	m.timestamp = (int64_t)(wall_ns() / 100) + 116444736000000000LL;
+	if (sign) {
+		m.sec_flags = LG_UADP_S_SIGNED;
+		m.token_id = pd->keys[0].id;
+		m.nonce_len = sizeof(nonce);
+		m.nonce = nonce;
+	}
+	m.dsm_count = 1;
+	m.dsm[0] = (struct lg_uadp_dsm){ .writer_id = pd->uadp_writer, .flags1 = LG_UADP_D1_VALID,
+					 .field_count = 1 };
+	m.fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
+					      .count = o->samples, .data = (const uint8_t *)fbuf };
+	m.nfields = 1;
+	return lg_uadp_encode(&m, NULL, pd->keys[0].bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
 static int parse_fault(const char *s, struct opts *o)
@@ -235,6 +282,7 @@ int main(int argc, char **argv)
 		{ "spoof", required_argument, NULL, 7 },
 		{ "spoof-from", required_argument, NULL, 8 },
 		{ "seed", required_argument, NULL, 's' },
+		{ "uadp", no_argument, NULL, 'u' },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -244,8 +292,8 @@ int main(int argc, char **argv)
 			  .fault_kind = LG_FAULT_BEARING, .fault_severity = 1.0, .seed = 1,
 			  .fault_frame = UINT64_MAX };
 	uint64_t sent[C_N] = { 0 }, total_good, total, attack_total = 0, next_attack[C_N];
-	struct sockaddr_storage dst;
-	socklen_t dstlen;
+	struct sockaddr_storage dst, udst;
+	socklen_t dstlen, udstlen = 0;
 	struct lg_policy p;
 	struct dev *devs;
 	char err[1024];
@@ -253,10 +301,10 @@ int main(int argc, char **argv)
 	int16_t *ibuf;
 	uint8_t frame[LGF_MAX_LEN];
 	int opt, fd, spoof_fd = -1, ret = 1;
-	uint64_t t0, last_progress, fault_onset_ns = 0, i_total = 0;
+	uint64_t t0, last_progress, fault_onset_ns = 0, i_total = 0, sent_uadp = 0;
 	unsigned fault_idx = UINT32_MAX;
 
-	while ((opt = getopt_long(argc, argv, "p:t:S:d:n:r:f:s:j:qh", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:t:S:d:n:r:f:s:j:quh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': o.policy = optarg; break;
 		case 't': o.target = optarg; break;
@@ -281,6 +329,7 @@ int main(int argc, char **argv)
 		case 's': o.seed = strtoull(optarg, NULL, 0); break;
 		case 'j': o.summary = optarg; break;
 		case 'q': o.quiet = true; break;
+		case 'u': o.uadp = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -311,6 +360,18 @@ int main(int argc, char **argv)
 	if (parse_addr(o.target, p.port, &dst, &dstlen)) {
 		fprintf(stderr, "linegate-loadgen: bad --target '%s'\n", o.target);
 		goto out_policy;
+	}
+	if (o.uadp) {
+		if (!p.uadp_port) {
+			fprintf(stderr, "linegate-loadgen: --uadp, but the policy sets no uadp_port\n");
+			goto out_policy;
+		}
+		udst = dst;
+		udstlen = dstlen;
+		if (udst.ss_family == AF_INET)
+			((struct sockaddr_in *)&udst)->sin_port = htons(p.uadp_port);
+		else
+			((struct sockaddr_in6 *)&udst)->sin6_port = htons(p.uadp_port);
 	}
 	fd = open_sock(dst.ss_family, o.source);
 	if (fd < 0) {
@@ -364,7 +425,10 @@ int main(int argc, char **argv)
 	t0 = last_progress = now_ns();
 	for (uint64_t g = 0; g < total_good && !stop; g++) {
 		struct dev *d = &devs[g % o.devices];
-		int len = build_good(d, &o, fbuf, ibuf, frame);
+		bool as_uadp = o.uadp && d->pd->uadp_pub_type;
+		int len = as_uadp ? build_uadp(d, &o, fbuf, frame) : build_good(d, &o, fbuf, ibuf, frame);
+		const struct sockaddr *to = as_uadp ? (struct sockaddr *)&udst : (struct sockaddr *)&dst;
+		socklen_t tolen = as_uadp ? udstlen : dstlen;
 
 		if (len < 0) {
 			fprintf(stderr, "linegate-loadgen: encode: %s\n", strerror(-len));
@@ -382,15 +446,18 @@ int main(int argc, char **argv)
 		}
 		if (d == &devs[fault_idx] && d->seq == o.fault_frame + 1)
 			fault_onset_ns = wall_ns();
-		if (sendto(fd, frame, len, 0, (struct sockaddr *)&dst, dstlen) != len) {
+		if (sendto(fd, frame, len, 0, to, tolen) != len) {
 			fprintf(stderr, "linegate-loadgen: send: %s\n", strerror(errno));
 			goto out_mem;
 		}
 		memcpy(d->last, frame, len);
 		d->last_len = len;
 		sent[C_GOOD]++;
+		if (as_uadp)
+			sent_uadp++;
 		i_total++;
-		for (int c = 1; c < C_N; c++) {
+		/* The attack mix is LGF: it rides on the LGF devices' frames only. */
+		for (int c = 1; c < C_N && !as_uadp; c++) {
 			while (g + 1 >= next_attack[c] && sent[c] < o.attacks[c]) {
 				uint8_t a[LGF_MAX_LEN];
 				int alen = len, afd = fd;
@@ -454,7 +521,8 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 		if (f) {
-			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f", i_total, secs);
+			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64, i_total,
+				secs, sent_uadp);
 			for (int c = 0; c < C_N; c++)
 				fprintf(f, ",\"%s\":%" PRIu64, cls_names[c], sent[c]);
 			if (fault_idx != UINT32_MAX)

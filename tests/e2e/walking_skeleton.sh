@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End to end through every binary: linegated applies the default policy to linegate in
-# its own netns; the load generator sends enrolled devices (one develops a bearing fault)
-# and an attack mix from the line netns. Exact counters, and alerts from the faulty
-# device only.
+# its own netns; the load generator sends enrolled devices (one develops a bearing fault;
+# two publish OPC UA PubSub UADP, one of them unsigned as the policy allows) and an attack
+# mix from the line netns. Exact counters, and alerts from the faulty device only.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -18,8 +18,8 @@ lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audi
 D_PID=$!
 lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
 
-FRAMES=150 DEVICES=6 FAULT=103 ONSET=75
-ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
+FRAMES=150 FAULT=103 ONSET=75
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP --uadp \
 	-n $FRAMES -r 3000 -f $FAULT:$ONSET:bearing --unknown 40 --bad-tag 20 --replay 10 \
 	--malformed 10 --spoof 15 --spoof-from $SPOOF_IP -j "$T/sent.json" -q
 
@@ -71,6 +71,12 @@ check("malformed", d["bad_magic"] + d["bad_length"], sent["malformed"])
 check("other drops", st["dropped"] - sum(d[k] for k in ("unknown_device", "bad_tag",
       "replayed", "spoofed_source", "bad_magic", "bad_length")), 0)
 check("windows scored", st["scored"], sent["enrolled"])
+check("uadp received", st["uadp_received"], sent["uadp"])
+check("uadp messages", sent["uadp"], 2 * 150)
+check("unsigned uadp admitted (legacy-gw-1 only)", st["uadp_unsigned_admitted"], 150)
+per = {x["name"]: x for x in st["devices"]}
+check("press-3-plc (signed UADP) windows", per["press-3-plc"]["windows"], 150)
+check("legacy-gw-1 (unsigned UADP) windows", per["legacy-gw-1"]["windows"], 150)
 check("output lost", st["output_ring_full_scores"] + st["output_ring_full_alerts"], 0)
 alerts = {}
 first = {}
