@@ -14,7 +14,8 @@
 
 static const char policy_text[] =
 	"version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
-	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key: " KEY1 "}]}\n"
+	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key: " KEY1 "}, {id: 2, key: " KEY2 "}]}\n"
+	"  - {id: 4, source: 10.0.0.1, port: 5555, keys: [{id: 1, key: " KEY1 "}]}\n"
 	"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 3, key: " KEY2 "}]\n"
 	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1}\n"
 	"  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key: " KEY1 "}]\n"
@@ -153,7 +154,7 @@ int main(void)
 		CHECK(feed(w, g, 16, 1, 1) != LG_OK);
 	}
 
-	/* LGF still works beside it. */
+	/* LGF beside it: every verdict of the worker's LGF path. */
 	{
 		int16_t s16[4] = { 1, 2, 3, 4 };
 		uint8_t k1[32];
@@ -161,12 +162,43 @@ int main(void)
 					  .sample_format = LGF_FMT_I16, .channels = 1,
 					  .sample_count = 4, .scale = 1, .sequence = 1,
 					  .samples = s16 };
+		struct lg_rx_pkt pkt = { .data = buf, .family = AF_INET,
+					 .src_addr = { 10, 0, 0, 1 } };
 
 		for (int i = 0; i < 32; i++)
 			k1[i] = (uint8_t)i;
-		len = lg_lgf_encode(&b, k1, 32, buf, sizeof(buf));
+#define LGF(seq_, key_id_, key_) \
+	(b.sequence = (seq_), b.key_id = (key_id_), lg_lgf_encode(&b, (key_), 32, buf, sizeof(buf)))
+		len = LGF(1, 1, k1);
 		CHECK_EQ(feed(w, g, len, 0, 1), LG_OK);
 		CHECK_EQ(feed(w, g, len, 1, 1), LG_DROP_BAD_VERSION); /* LGF on the UADP port */
+		CHECK_EQ(feed(w, g, len, 0, 1), LG_DROP_REPLAYED);
+		/* Key rotation: the second key (id 2) is valid too; id 3 is unknown. */
+		CHECK_EQ(feed(w, g, LGF(2, 2, key2), 0, 1), LG_OK);
+		CHECK_EQ(feed(w, g, LGF(3, 3, key2), 0, 1), LG_DROP_UNKNOWN_KEY);
+		CHECK_EQ(feed(w, g, LGF(3, 1, key2), 0, 1), LG_DROP_BAD_TAG); /* wrong key for id 1 */
+		CHECK_EQ(feed(w, g, LGF(3, 1, k1), 0, 1), LG_OK); /* the failed tag moved nothing */
+		CHECK_EQ(feed(w, g, LGF(2000, 1, k1), 0, 1), LG_OK);
+		CHECK_EQ(feed(w, g, LGF(900, 1, k1), 0, 1), LG_DROP_TOO_OLD);
+		CHECK_EQ(feed(w, g, LGF(2001, 1, k1), 0, 7), LG_DROP_SPOOFED);
+		CHECK_EQ(feed(w, g, LGF(0, 1, k1), 0, 1), LG_DROP_TOO_OLD);
+		b.device_id = 99;
+		CHECK_EQ(feed(w, g, LGF(1, 1, k1), 0, 1), LG_DROP_UNKNOWN_DEVICE);
+		/* Device 4 is bound to source port 5555. */
+		b.device_id = 4;
+		len = LGF(1, 1, k1);
+		pkt.len = (uint32_t)len;
+		pkt.src_port = 5556;
+		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_DROP_SPOOFED);
+		pkt.src_port = 5555;
+		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_OK);
+		pkt.truncated = 1;
+		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_DROP_BAD_LENGTH);
+		/* Parse-level reasons come through unchanged (test_lgf has each one). */
+		CHECK_EQ(feed(w, g, 20, 0, 1), LG_DROP_TRUNCATED);
+		buf[0] = 'X';
+		CHECK_EQ(feed(w, g, len, 0, 1), LG_DROP_BAD_MAGIC);
+#undef LGF
 	}
 	lg_gen_free(g, NULL);
 	free(w->batch);
