@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* linegatectl: the admin CLI. Speaks linegated's JSON API over its Unix socket. */
 #include <linegate/policy.h>
+#include <linegate/sign.h>
 
 #include "ctlproto.h"
 
@@ -28,6 +29,10 @@ static const char usage[] =
 	"  devices           the enrolled devices\n"
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
+	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
+	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
+	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
+	"  verify PUB FILE   check FILE.sig against public key file PUB (exit 0 good, 1 bad)\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket PATH   linegated's admin socket (default " DEFAULT_SOCKET ",\n"
@@ -100,6 +105,88 @@ static int print_result(json_object *resp, bool raw)
 	return ok ? 0 : 1;
 }
 
+/* Model signing, without a daemon: keygen, sign, verify. */
+static int offline_keys(const char *cmd, int argc, char **argv)
+{
+	uint8_t pk[LG_SIGN_PK_LEN], sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	char path[4096];
+	int ret;
+
+	if (lg_sign_init())
+		return 1;
+	if (!strcmp(cmd, "keygen")) {
+		if (argc != 1) {
+			fprintf(stderr, "linegatectl: keygen needs PREFIX\n");
+			return 2;
+		}
+		lg_sign_keygen(pk, sk);
+		snprintf(path, sizeof(path), "%s.key", argv[0]);
+		ret = lg_hex_write_file(path, sk, sizeof(sk), 0600);
+		if (!ret) {
+			snprintf(path, sizeof(path), "%s.pub", argv[0]);
+			ret = lg_hex_write_file(path, pk, sizeof(pk), 0644);
+		}
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: %s\n", path, strerror(-ret));
+			return 1;
+		}
+		printf("%s.key (secret) and %s.pub written\n", argv[0], argv[0]);
+		return 0;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "linegatectl: %s needs %s FILE\n", cmd,
+			!strcmp(cmd, "sign") ? "KEY" : "PUB");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s.sig", argv[1]);
+	if (!strcmp(cmd, "sign")) {
+		char *buf;
+		size_t len;
+
+		ret = lg_hex_read_file(argv[0], sk, sizeof(sk));
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: not a secret key file (%s)\n", argv[0],
+				strerror(-ret));
+			return 1;
+		}
+		ret = lg_read_file(argv[1], &buf, &len);
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: %s\n", argv[1], strerror(-ret));
+			return 1;
+		}
+		lg_sign_buf(sk, buf, len, sig);
+		free(buf);
+		ret = lg_hex_write_file(path, sig, sizeof(sig), 0644);
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: %s\n", path, strerror(-ret));
+			return 1;
+		}
+		printf("%s written\n", path);
+		return 0;
+	}
+	{
+		uint8_t *buf;
+		size_t len;
+
+		ret = lg_hex_read_file(argv[0], pk, sizeof(pk));
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s: not a public key file\n", argv[0]);
+			return 1;
+		}
+		ret = lg_sign_verify_file(argv[1], path, (const uint8_t(*)[LG_SIGN_PK_LEN])pk, 1, &buf,
+					  &len);
+		if (ret) {
+			fprintf(stderr, "%s: %s\n", argv[1],
+				ret == -ENOKEY ? "not signed (no .sig file)" :
+				ret == -EKEYREJECTED ? "signature does not verify" : strerror(-ret));
+			return 1;
+		}
+		free(buf);
+		printf("%s: good signature\n", argv[1]);
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -155,6 +242,8 @@ int main(int argc, char **argv)
 		lg_policy_free(&p);
 		return 0;
 	}
+	if (!strcmp(cmd, "keygen") || !strcmp(cmd, "sign") || !strcmp(cmd, "verify"))
+		return offline_keys(cmd, argc - optind, argv + optind);
 	if (!strcmp(cmd, "diff") || !strcmp(cmd, "apply")) {
 		if (!strcmp(cmd, "diff") && optind >= argc) {
 			fprintf(stderr, "linegatectl: diff needs a FILE\n");

@@ -432,6 +432,50 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 	return 0;
 }
 
+/* models: {trusted_keys: [hex, ...], registry: path} */
+static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'models' must be a mapping {trusted_keys, registry}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err = 0;
+
+		if (name && !strcmp(name, "registry")) {
+			err = get_str(c, v, "registry", p->registry, sizeof(p->registry));
+		} else if (name && !strcmp(name, "trusted_keys")) {
+			if (v->type != YAML_SEQUENCE_NODE)
+				return perr(c, v, "'trusted_keys' must be a list of Ed25519 public keys");
+			p->nmodel_keys = 0;
+			for (yaml_node_item_t *it = v->data.sequence.items.start;
+			     it < v->data.sequence.items.top; it++) {
+				yaml_node_t *k = node(c, *it);
+				const char *hex = scalar(k);
+
+				if (p->nmodel_keys == LG_POLICY_MAX_MODEL_KEYS)
+					return perr(c, k, "at most %d trusted keys",
+						    LG_POLICY_MAX_MODEL_KEYS);
+				if (!hex || strlen(hex) != 64)
+					return perr(c, k, "a trusted key is an Ed25519 public key: 64 hex digits");
+				for (int i = 0; i < 32; i++) {
+					int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+					if (hi < 0 || lo < 0)
+						return perr(c, k, "a trusted key must be hex digits only");
+					p->model_keys[p->nmodel_keys][i] = (uint8_t)(hi << 4 | lo);
+				}
+				p->nmodel_keys++;
+			}
+		} else {
+			err = perr(c, node(c, pr->key), "unknown models field '%s'", name ? name : "?");
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
@@ -465,6 +509,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			p->port = (uint16_t)u;
 		} else if (!strcmp(name, "groups")) {
 			/* parsed above */
+		} else if (!strcmp(name, "models")) {
+			err = parse_models(c, v, p);
 		} else if (!strcmp(name, "uadp_port")) {
 			err = get_uint(c, v, "uadp_port", 0, 65535, &u);
 			p->uadp_port = (uint16_t)u;
@@ -634,7 +680,8 @@ int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t er
 			strcpy(dir, ".");
 	}
 	if (resolve(out->model, sizeof(out->model), dir) ||
-	    resolve(out->jsonl, sizeof(out->jsonl), dir)) {
+	    resolve(out->jsonl, sizeof(out->jsonl), dir) ||
+	    resolve(out->registry, sizeof(out->registry), dir)) {
 		lg_policy_free(out);
 		snprintf(err, errlen, "%s: a path in the policy is too long", path);
 		ret = -ENAMETOOLONG;

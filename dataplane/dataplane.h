@@ -61,6 +61,16 @@ struct lg_gen {
 	struct lg_dev_state **state[LG_MAX_WORKERS]; /* [worker][device index] */
 };
 
+/* The models the workers score with: one scorer per worker, and optionally a shadow
+ * that scores the same rows without publishing. Immutable once published. */
+struct lg_scorer;
+struct lg_modelset {
+	uint64_t epoch;
+	char active[96], shadow[96]; /* labels; shadow[0] == 0: none */
+	struct lg_scorer *sc[LG_MAX_WORKERS];
+	struct lg_scorer *shadow_sc[LG_MAX_WORKERS];
+};
+
 struct lg_event {
 	uint32_t device_id;
 	uint8_t channel;
@@ -71,6 +81,7 @@ struct lg_event {
 	uint64_t rx_ns;     /* arrival of the window's first frame */
 	uint64_t scored_ns;
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
+	uint64_t model_epoch;    /* which model set scored it */
 	char name[LG_NAME_MAX];
 };
 
@@ -94,6 +105,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
+	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 };
 
 struct lg_dp;
@@ -104,9 +116,10 @@ struct lg_worker {
 	pthread_t thread;
 	const struct lg_backend_ops *ops;
 	struct lg_backend *be;
-	struct lg_detector det;
+	struct lg_modelset *ms; /* the model set this worker scores with */
+	_Atomic uint64_t models_seen;
 	float *batch;          /* batch x LG_FEAT_N rows */
-	float *scores;
+	float *scores, *shadow_scores;
 	struct lg_event *meta; /* per row */
 	struct lg_dev_state **row_state; /* per row */
 	struct lg_uadp_msg *umsg;  /* decode space for one UADP message */
@@ -135,6 +148,11 @@ struct lg_dp {
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
 	int admit_ifindex;
 	_Atomic uint64_t applies, apply_failures;
+	_Atomic(struct lg_modelset *) models;
+	pthread_mutex_t model_lock; /* serialises model swaps */
+	uint64_t model_epoch;
+	size_t max_batch;           /* rows every scorer and batch has room for */
+	_Atomic uint64_t model_swaps;
 };
 
 uint64_t lg_now_ns(void);
@@ -157,6 +175,12 @@ void lg_output_drain_all(struct lg_dp *dp);
 
 /* Hand the workers' highest verified sequences to the XDP replay pre-check. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);
+
+/* Load signed models for every worker (shadow may be NULL) and swap them in between
+ * batches: a row is scored by the old set or the new, once. On failure nothing changed. */
+int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_label,
+		     const char *shadow, const char *shadow_label, char *err, size_t errlen);
+void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers);
 
 /* Stats as JSON text (malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);

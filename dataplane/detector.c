@@ -177,19 +177,47 @@ static int read_floats(json_object *o, const char *key, float *out, size_t n)
 	return 0;
 }
 
+static int load_json(json_object *o, const char *path, size_t max_batch,
+		     struct lg_detector *det, char *err, size_t errlen);
+
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,
 		     size_t errlen)
 {
-	json_object *o = json_object_from_file(path), *v;
-	const char *what = NULL;
-	int64_t d;
-	int ret = -EINVAL;
+	json_object *o = json_object_from_file(path);
 
 	memset(det, 0, sizeof(*det));
 	if (!o) {
 		snprintf(err, errlen, "%s: not readable JSON (%s)", path, json_util_get_last_err());
 		return -EINVAL;
 	}
+	return load_json(o, path, max_batch, det, err, errlen);
+}
+
+int lg_detector_load_mem(const void *buf, size_t len, const char *name, size_t max_batch,
+			 struct lg_detector *det, char *err, size_t errlen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+
+	memset(det, 0, sizeof(*det));
+	if (!o || json_tokener_get_parse_end(tok) != len) {
+		snprintf(err, errlen, "%s: not a JSON model", name);
+		json_object_put(o);
+		json_tokener_free(tok);
+		return -EINVAL;
+	}
+	json_tokener_free(tok);
+	return load_json(o, name, max_batch, det, err, errlen);
+}
+
+static int load_json(json_object *o, const char *path, size_t max_batch,
+		     struct lg_detector *det, char *err, size_t errlen)
+{
+	json_object *v;
+	const char *what = NULL;
+	int64_t d;
+	int ret = -EINVAL;
+
 	if (!json_object_object_get_ex(o, "format", &v) ||
 	    strcmp(json_object_get_string(v), "linegate-mahalanobis")) {
 		what = "'format' must be \"linegate-mahalanobis\"";

@@ -45,8 +45,10 @@ static const char usage[] =
 	"  -V, --version         print the version\n"
 	"\n"
 	"Control socket commands (one per connection): 'stats', 'reload' (re-read the policy\n"
-	"file), 'apply' followed by policy YAML. SIGHUP also reloads. A policy that does not\n"
-	"validate is refused and the running one stays.\n";
+	"file), 'apply' followed by policy YAML, 'model' followed by PATH LABEL [SHADOW_PATH\n"
+	"SHADOW_LABEL]. SIGHUP also reloads. A policy that does not validate is refused and the\n"
+	"running one stays. Models load only when signed by a key in the policy's\n"
+	"models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -117,8 +119,26 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, ret ? "error: " : "");
 		write_str(fd, msg);
 		write_str(fd, "\n");
+	} else if (!strncmp(req, "model\n", 6)) {
+		/* model\nPATH LABEL\n[SHADOW_PATH SHADOW_LABEL\n] */
+		char a[LG_PATH_MAX], al[96], sh[LG_PATH_MAX] = "", sl[96] = "";
+		int n = sscanf(req + 6, "%511s %95s %511s %95s", a, al, sh, sl);
+		int ret;
+
+		if (n != 2 && n != 4) {
+			write_str(fd, "error: model needs PATH LABEL [SHADOW_PATH SHADOW_LABEL]\n");
+		} else {
+			ret = lg_dp_set_models(dp, a, al, n == 4 ? sh : NULL, n == 4 ? sl : NULL,
+					       msg, sizeof(msg));
+			if (!ret)
+				snprintf(msg, sizeof(msg), "ok: model %s%s%s", al,
+					 n == 4 ? ", shadow " : "", n == 4 ? sl : "");
+			write_str(fd, ret ? "error: " : "");
+			write_str(fd, msg);
+			write_str(fd, "\n");
+		}
 	} else {
-		write_str(fd, "error: unknown command (stats, reload, apply)\n");
+		write_str(fd, "error: unknown command (stats, reload, apply, model)\n");
 	}
 	free(req);
 }
@@ -197,7 +217,7 @@ static void dp_teardown(struct lg_dp *dp)
 
 		if (wk->be)
 			wk->ops->close(wk->be);
-		lg_detector_free(&wk->det);
+		free(wk->shadow_scores);
 		lg_spsc_free(&wk->alerts);
 		lg_spsc_free(&wk->scores_ring);
 		free(wk->batch);
@@ -208,6 +228,7 @@ static void dp_teardown(struct lg_dp *dp)
 		free(wk->ustep);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
+	lg_modelset_free(atomic_load(&dp->models), dp->nworkers);
 	if (dp->out && !dp->out_is_stdout)
 		fclose(dp->out);
 }
@@ -221,26 +242,19 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 		.nbufs = 1024,
 		.buf_size = 9216,
 	};
-	size_t maxb = p->batch < 256 ? 256 : p->batch;
+	size_t maxb = dp->max_batch;
 	int ret;
 
 	w->dp = dp;
 	w->ops = ops;
-	ret = lg_detector_load(p->model, maxb, &w->det, err, errlen);
-	if (ret)
-		return ret;
-	if (w->det.d != LG_FEAT_N) {
-		snprintf(err, errlen, "%s: the model takes %zu features, linegate computes %d",
-			 p->model, w->det.d, LG_FEAT_N);
-		return -EINVAL;
-	}
 	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
 	w->scores = calloc(maxb, sizeof(float));
+	w->shadow_scores = calloc(maxb, sizeof(float));
 	w->meta = calloc(maxb, sizeof(*w->meta));
 	w->row_state = calloc(maxb, sizeof(*w->row_state));
 	w->umsg = calloc(1, sizeof(*w->umsg));
 	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
-	if (!w->batch || !w->scores || !w->meta || !w->row_state || !w->umsg || !w->ustep ||
+	if (!w->batch || !w->scores || !w->shadow_scores || !w->meta || !w->row_state || !w->umsg || !w->ustep ||
 	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -336,6 +350,9 @@ int main(int argc, char **argv)
 	/* Workers are the parallelism; BLAS threads would fight them for the cores. */
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
+	pthread_mutex_init(&dp.model_lock, NULL);
+	/* Batches may grow with a policy change up to the parser's bound: size for it once. */
+	dp.max_batch = 4096;
 	dp.started_ns = lg_now_ns();
 	if (output)
 		snprintf(p.jsonl, sizeof(p.jsonl), "%s", output);
@@ -373,6 +390,15 @@ int main(int argc, char **argv)
 		g->epoch = ++dp.epoch;
 		atomic_store(&dp.gen, g);
 	}
+	{
+		const char *base = strrchr(p.model, '/');
+
+		if (lg_dp_set_models(&dp, p.model, base ? base + 1 : p.model, NULL, NULL, err,
+				     sizeof(err))) {
+			fprintf(stderr, "linegate: model: %s\n", err);
+			goto out;
+		}
+	}
 	if (ctl) {
 		ctl_fd = open_ctl(ctl);
 		if (ctl_fd < 0) {
@@ -396,7 +422,7 @@ int main(int argc, char **argv)
 				   &dp.workers[started]))
 			goto out;
 	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
-		dp.nworkers, p.port, p.ndevices, dp.workers[0].det.name);
+		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
 
 	while (!got_stop) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };

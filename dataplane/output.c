@@ -15,9 +15,10 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	fprintf(dp->out,
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
 		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
-		",\"latency_us\":%.1f}\n",
+		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, e->score,
-		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0);
+		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
+		e->model_epoch);
 	atomic_fetch_add_explicit(&dp->out_written, 1, memory_order_relaxed);
 	if (e->alert)
 		atomic_fetch_add_explicit(&dp->out_alerts, 1, memory_order_relaxed);
@@ -74,7 +75,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		    *devs = json_object_new_array();
 	uint64_t reason[LG_REASON_MAX] = { 0 }, rx = 0, windows = 0, scored = 0, alerts = 0,
 		 batches = 0, full_s = 0, full_a = 0, lat_sum = 0, lat_max = 0, hb = 0, be = 0,
-		 rxerr = 0, urx = 0, uuns = 0;
+		 rxerr = 0, urx = 0, uuns = 0, shs = 0, shd = 0;
+	struct lg_modelset *ms;
 	struct lg_gen *g;
 	char hash[65], *text;
 
@@ -94,6 +96,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		rxerr += atomic_load(&s->rx_errors);
 		urx += atomic_load(&s->uadp_rx);
 		uuns += atomic_load(&s->uadp_unsigned);
+		shs += atomic_load(&s->shadow_scored);
+		shd += atomic_load(&s->shadow_disagree);
 		lat_sum += atomic_load(&s->latency_ns_sum);
 		if (atomic_load(&s->latency_ns_max) > lat_max)
 			lat_max = atomic_load(&s->latency_ns_max);
@@ -122,6 +126,18 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "latency_us_mean", scored ? lat_sum / scored / 1000 : 0);
 	add_u64(o, "latency_us_max", lat_max / 1000);
 	add_u64(o, "policy_applies", atomic_load(&dp->applies));
+	/* The model set cannot be freed under us: model_lock serialises swaps. */
+	pthread_mutex_lock(&dp->model_lock);
+	ms = atomic_load(&dp->models);
+	if (ms) {
+		json_object_object_add(o, "model", json_object_new_string(ms->active));
+		json_object_object_add(o, "shadow", json_object_new_string(ms->shadow));
+		add_u64(o, "model_epoch", ms->epoch);
+	}
+	pthread_mutex_unlock(&dp->model_lock);
+	add_u64(o, "model_swaps", atomic_load(&dp->model_swaps));
+	add_u64(o, "shadow_scored", shs);
+	add_u64(o, "shadow_disagreements", shd);
 	if (dp->admit) {
 		struct lg_admit_reason_ctr ctr[LG_R_MAX];
 		json_object *x = json_object_new_object();

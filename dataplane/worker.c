@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Workers: receive, verify, window, featurise, score; run to completion, no locks. */
 #include "dataplane.h"
+#include "scorer.h"
 #include "xdp.h"
 
 #include <lgadmit.h>
@@ -230,6 +231,82 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
 	return 0;
 }
 
+void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers)
+{
+	if (!ms)
+		return;
+	for (unsigned w = 0; w < nworkers; w++) {
+		lg_scorer_free(ms->sc[w]);
+		free(ms->sc[w]);
+		lg_scorer_free(ms->shadow_sc[w]);
+		free(ms->shadow_sc[w]);
+	}
+	free(ms);
+}
+
+static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const char *path,
+			    const char *label, struct lg_scorer **out, char *err, size_t errlen)
+{
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		int ret;
+
+		out[w] = calloc(1, sizeof(*out[w]));
+		if (!out[w])
+			return -ENOMEM;
+		ret = lg_scorer_load(p, path, label, dp->max_batch, out[w], err, errlen);
+		if (ret)
+			return ret;
+		if (out[w]->in_dim != LG_FEAT_N) {
+			snprintf(err, errlen, "%s: the model takes %zu features per row, linegate "
+				 "computes %d", path, out[w]->in_dim, LG_FEAT_N);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_label,
+		     const char *shadow, const char *shadow_label, char *err, size_t errlen)
+{
+	struct lg_modelset *ms = calloc(1, sizeof(*ms)), *old;
+	struct lg_policy *p;
+	int ret;
+
+	if (!ms)
+		return -ENOMEM;
+	pthread_mutex_lock(&dp->model_lock);
+	/* The trusted keys are the running policy's: hold it still while loading. */
+	pthread_mutex_lock(&dp->apply_lock);
+	p = &atomic_load(&dp->gen)->policy;
+	ret = load_for_workers(dp, p, active, active_label, ms->sc, err, errlen);
+	if (!ret && shadow)
+		ret = load_for_workers(dp, p, shadow, shadow_label, ms->shadow_sc, err, errlen);
+	pthread_mutex_unlock(&dp->apply_lock);
+	if (ret) {
+		lg_modelset_free(ms, dp->nworkers);
+		pthread_mutex_unlock(&dp->model_lock);
+		return ret;
+	}
+	snprintf(ms->active, sizeof(ms->active), "%s", active_label);
+	if (shadow)
+		snprintf(ms->shadow, sizeof(ms->shadow), "%s", shadow_label);
+	ms->epoch = ++dp->model_epoch;
+	old = atomic_exchange(&dp->models, ms);
+	/* Before the workers run (start-up) there is nobody to wait for. */
+	for (unsigned w = 0; old && w < dp->nworkers; w++)
+		while (atomic_load(&dp->workers[w].models_seen) < ms->epoch &&
+		       !atomic_load(&dp->stop)) {
+			struct timespec ts = { 0, 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	if (!atomic_load(&dp->stop))
+		lg_modelset_free(old, dp->nworkers);
+	atomic_fetch_add(&dp->model_swaps, 1);
+	pthread_mutex_unlock(&dp->model_lock);
+	return 0;
+}
+
 static void emit(struct lg_worker *w, const struct lg_event *e)
 {
 	if (e->alert) {
@@ -245,9 +322,15 @@ void lg_worker_flush(struct lg_worker *w)
 	struct timespec wall;
 	uint64_t now, wall_ns;
 
+	struct lg_scorer *sc, *shadow;
+
 	if (!w->rows)
 		return;
-	lg_detector_score(&w->det, w->batch, w->rows, w->scores);
+	sc = w->ms->sc[w->id];
+	shadow = w->ms->shadow_sc[w->id];
+	lg_scorer_score(sc, w->batch, w->rows, w->scores);
+	if (shadow)
+		lg_scorer_score(shadow, w->batch, w->rows, w->shadow_scores);
 	now = lg_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + wall.tv_nsec;
@@ -255,7 +338,9 @@ void lg_worker_flush(struct lg_worker *w)
 		struct lg_event *e = &w->meta[i];
 		struct lg_dev_state *s;
 		uint64_t lat = now - e->rx_ns;
-		float thr = e->threshold > 0 ? e->threshold : w->det.threshold;
+		/* The policy's threshold, when it sets one, holds for every model; else
+		 * each model brings its own. */
+		float pol = e->threshold, thr = pol > 0 ? pol : sc->threshold;
 		uint32_t bits;
 
 		e->score = w->scores[i];
@@ -263,7 +348,11 @@ void lg_worker_flush(struct lg_worker *w)
 		e->alert = e->score > thr;
 		e->scored_ns = now;
 		e->scored_wall_ns = wall_ns;
+		e->model_epoch = w->ms->epoch;
 		s = w->row_state[i];
+		if (shadow && (w->shadow_scores[i] > (pol > 0 ? pol : shadow->threshold)) !=
+				      (bool)e->alert)
+			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);
 		memcpy(&bits, &e->score, sizeof(bits));
 		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
 		if (e->alert) {
@@ -276,6 +365,8 @@ void lg_worker_flush(struct lg_worker *w)
 		emit(w, e);
 	}
 	atomic_fetch_add_explicit(&w->st.scored, w->rows, memory_order_relaxed);
+	if (shadow)
+		atomic_fetch_add_explicit(&w->st.shadow_scored, w->rows, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st.batches, 1, memory_order_relaxed);
 	w->rows = 0;
 }
@@ -301,7 +392,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		w->row_state[w->rows] = s;
 		if (!w->rows)
 			w->oldest_ns = s->first_rx_ns;
-		if (++w->rows == p->batch || w->rows == w->det.max_batch)
+		if (++w->rows == p->batch || w->rows == w->dp->max_batch)
 			lg_worker_flush(w);
 	}
 	atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
@@ -625,12 +716,21 @@ void *lg_worker_main(void *arg)
 		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);
 		int timeout = 100, n;
 
+		struct lg_modelset *ms = atomic_load_explicit(&dp->models, memory_order_acquire);
+
 		if (g->epoch != epoch) {
 			/* Rows of the batch point at state objects of the old generation,
 			 * which is freed once we say we have moved on: score them first. */
 			lg_worker_flush(w);
 			epoch = g->epoch;
 			atomic_store_explicit(&w->seen_epoch, epoch, memory_order_release);
+		}
+		if (ms != w->ms) {
+			/* Rows gathered so far are scored by the model they were gathered
+			 * under; the next batch by the new one. None twice, none skipped. */
+			lg_worker_flush(w);
+			w->ms = ms;
+			atomic_store_explicit(&w->models_seen, ms->epoch, memory_order_release);
 		}
 		if (w->rows) {
 			uint64_t age = lg_now_ns() - w->oldest_ns,

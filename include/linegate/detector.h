@@ -24,6 +24,9 @@ struct lg_detector {
 /* Load a model file; errors go to err as "path: message". */
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,
 		     size_t errlen);
+/* The same from a buffer (the bytes whose signature was checked); name is for errors. */
+int lg_detector_load_mem(const void *buf, size_t len, const char *name, size_t max_batch,
+			 struct lg_detector *det, char *err, size_t errlen);
 /* Fit from n training rows (n x d, row-major); threshold from the score quantile q
  * multiplied by margin. */
 int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double margin,

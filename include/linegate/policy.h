@@ -16,6 +16,7 @@
 #define LG_PATH_MAX 512
 #define LG_POLICY_MAX_DEVICES 4096 /* the XDP device table's capacity (admit.h) */
 #define LG_POLICY_MAX_GROUPS 64
+#define LG_POLICY_MAX_MODEL_KEYS 8
 
 struct lg_policy_key {
 	uint8_t id;
@@ -67,6 +68,10 @@ struct lg_policy {
 	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
+	/* Ed25519 public keys whose signatures make a model artifact loadable. */
+	size_t nmodel_keys;
+	uint8_t model_keys[LG_POLICY_MAX_MODEL_KEYS][32];
+	char registry[LG_PATH_MAX]; /* model registry folder, relative to the policy */
 	size_t ndevices;
 	struct lg_policy_device *devices; /* sorted by id, ids unique */
 	uint8_t hash[32];       /* SHA-256 of the policy text */

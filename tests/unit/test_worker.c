@@ -84,7 +84,7 @@ int main(void)
 	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), "t", &p, err, sizeof(err)), 0);
 	dp.nworkers = 1;
 	w->dp = &dp;
-	w->det.max_batch = 64;
+	dp.max_batch = 64;
 	w->batch = calloc(64 * LG_FEAT_N, sizeof(float));
 	w->meta = calloc(64, sizeof(*w->meta));
 	w->row_state = calloc(64, sizeof(*w->row_state));

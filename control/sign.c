@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+#include <linegate/sign.h>
+#include <linegate/policy.h>
+
+#include "ctlproto.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int lg_sign_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
+int lg_sign_keygen(uint8_t pk[LG_SIGN_PK_LEN], uint8_t sk[LG_SIGN_SK_LEN])
+{
+	return crypto_sign_keypair(pk, sk) ? -EIO : 0;
+}
+
+int lg_sign_buf(const uint8_t sk[LG_SIGN_SK_LEN], const void *buf, size_t len,
+		uint8_t sig[LG_SIGN_SIG_LEN])
+{
+	return crypto_sign_detached(sig, NULL, buf, len, sk) ? -EIO : 0;
+}
+
+int lg_sign_verify_buf(const void *buf, size_t len, const uint8_t sig[LG_SIGN_SIG_LEN],
+		       const uint8_t (*trusted)[LG_SIGN_PK_LEN], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!crypto_sign_verify_detached(sig, buf, len, trusted[i]))
+			return 0;
+	return -EKEYREJECTED;
+}
+
+int lg_hex_decode(const char *s, uint8_t *out, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned v;
+
+		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return isxdigit((unsigned char)s[2 * len]) ? -EINVAL : 0;
+}
+
+int lg_hex_read_file(const char *path, uint8_t *out, size_t len)
+{
+	char *text, *p;
+	size_t n;
+	int ret = lg_read_file(path, &text, &n);
+
+	if (ret)
+		return ret;
+	for (p = text; isspace((unsigned char)*p); p++)
+		;
+	ret = strlen(p) >= 2 * len ? lg_hex_decode(p, out, len) : -EINVAL;
+	if (!ret)
+		for (p += 2 * len; *p; p++)
+			if (!isspace((unsigned char)*p))
+				ret = -EINVAL;
+	sodium_memzero(text, n);
+	free(text);
+	return ret;
+}
+
+int lg_hex_write_file(const char *path, const uint8_t *buf, size_t len, int mode)
+{
+	char *hex = malloc(2 * len + 2);
+	int fd, ret;
+
+	if (!hex)
+		return -ENOMEM;
+	lg_hex_encode(buf, len, hex);
+	strcat(hex, "\n");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		ret = lg_write_all(fd, hex, 2 * len + 1);
+		if (close(fd) && !ret)
+			ret = -errno;
+	}
+	sodium_memzero(hex, 2 * len + 2);
+	free(hex);
+	return ret;
+}
+
+int lg_sign_verify_file(const char *path, const char *sig_path,
+			const uint8_t (*trusted)[LG_SIGN_PK_LEN], size_t n, uint8_t **out,
+			size_t *outlen)
+{
+	uint8_t sig[LG_SIGN_SIG_LEN];
+	char *buf;
+	size_t len;
+	int ret = lg_hex_read_file(sig_path, sig, sizeof(sig));
+
+	if (ret)
+		return ret == -ENOENT ? -ENOKEY : ret; /* no signature file: unsigned */
+	ret = lg_read_file(path, &buf, &len);
+	if (ret)
+		return ret;
+	ret = lg_sign_verify_buf(buf, len, sig, trusted, n);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = (uint8_t *)buf;
+	*outlen = len;
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A scorer is one loaded model as a worker uses it: a signed artifact, verified against
+ * the policy's trusted keys and parsed from exactly the bytes that were verified, with
+ * its own workspace (one scorer per worker: no sharing, no locks).
+ */
+#ifndef LINEGATE_DP_SCORER_H
+#define LINEGATE_DP_SCORER_H
+
+#include <stddef.h>
+
+#include <linegate/detector.h>
+#include <linegate/policy.h>
+
+enum lg_scorer_kind {
+	LG_SCORER_MAHALANOBIS = 1, /* linegate-mahalanobis JSON (docs/models.md) */
+};
+
+struct lg_scorer {
+	enum lg_scorer_kind kind;
+	char label[96];    /* what outputs and metrics call it: file name, or name@version */
+	float threshold;   /* the model's own; the policy's detection.threshold overrides */
+	size_t in_dim;
+	size_t max_batch;
+	struct lg_detector det;
+};
+
+/* Verify path against path.sig with the policy's trusted keys, then load it. */
+int lg_scorer_load(const struct lg_policy *p, const char *path, const char *label,
+		   size_t max_batch, struct lg_scorer *sc, char *err, size_t errlen);
+/* Score n rows of in_dim floats (n <= max_batch). */
+void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *scores);
+void lg_scorer_free(struct lg_scorer *sc);
+
+#endif
