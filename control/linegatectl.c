@@ -6,6 +6,7 @@
 #include "ctlproto.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -29,6 +30,16 @@ static const char usage[] =
 	"  devices           the enrolled devices\n"
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
+	"  models            the model registry: every version, which is active and shadow\n"
+	"  model add NAME VERSION FILE\n"
+	"                    register FILE (and FILE.sig) as NAME@VERSION; refused unless\n"
+	"                    signed by a key in the policy's models.trusted_keys\n"
+	"  model activate NAME@VERSION\n"
+	"                    run it: the data plane swaps it in between two batches\n"
+	"  model shadow NAME@VERSION|off\n"
+	"                    score with it too, publish only the active model's results, count\n"
+	"                    where they disagree (metrics: shadow_disagreements)\n"
+	"  model rollback    back to the model that was active before\n"
 	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
 	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
 	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
@@ -77,8 +88,12 @@ static json_object *request(const char *cmd, const char *file, int *err)
 			*err = 1;
 			return NULL;
 		}
+		char abs[4096];
+
 		json_object_object_add(req, "policy", json_object_new_string(text));
-		json_object_object_add(req, "name", json_object_new_string(file));
+		/* The daemon resolves the policy's relative paths against this name. */
+		json_object_object_add(req, "name",
+				       json_object_new_string(realpath(file, abs) ? abs : file));
 		free(text);
 	}
 	return req;
@@ -256,7 +271,42 @@ int main(int argc, char **argv)
 			return 1;
 		return print_result(resp, raw);
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "metrics")) {
+	if (!strcmp(cmd, "model")) {
+		const char *sub = optind < argc ? argv[optind] : "";
+		json_object *r = json_object_new_object();
+		char abs[4096];
+		int need = !strcmp(sub, "add") ? 3 : !strcmp(sub, "activate") || !strcmp(sub, "shadow") ?
+			   1 : !strcmp(sub, "rollback") ? 0 : -1;
+
+		if (need < 0 || argc - optind - 1 != need) {
+			json_object_put(r);
+			fprintf(stderr, "linegatectl: model add NAME VERSION FILE | activate NAME@VERSION "
+				"| shadow NAME@VERSION|off | rollback\n");
+			return 2;
+		}
+		if (!strcmp(sub, "add")) {
+			/* The daemon has its own working folder: send an absolute path. */
+			if (!realpath(argv[optind + 3], abs)) {
+				fprintf(stderr, "linegatectl: %s: %s\n", argv[optind + 3], strerror(errno));
+				json_object_put(r);
+				return 1;
+			}
+			json_object_object_add(r, "cmd", json_object_new_string("model_add"));
+			json_object_object_add(r, "name", json_object_new_string(argv[optind + 1]));
+			json_object_object_add(r, "version", json_object_new_string(argv[optind + 2]));
+			json_object_object_add(r, "path", json_object_new_string(abs));
+		} else {
+			snprintf(abs, sizeof(abs), "model_%s", sub);
+			json_object_object_add(r, "cmd", json_object_new_string(abs));
+			if (need)
+				json_object_object_add(r, "ref", json_object_new_string(argv[optind + 1]));
+		}
+		if (call(sock, r, &resp))
+			return 1;
+		return print_result(resp, raw);
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "metrics") ||
+	    !strcmp(cmd, "models")) {
 		do {
 			int ret;
 

@@ -7,6 +7,7 @@
 #include <linegate/policy.h>
 
 #include "ctlproto.h"
+#include "registry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,7 +42,9 @@ static const char usage[] =
 	"  -i, --interval MS      how often to look for a changed policy file (default 1000)\n"
 	"  -h, --help             this text\n"
 	"\n"
-	"Admin API: one JSON request per connection, {\"cmd\": ...}; see docs/operations.md.\n";
+	"Admin API: one JSON request per connection, {\"cmd\": ...}; see docs/operations.md.\n"
+	"Models: the policy's models.registry folder holds signed model versions; see\n"
+	"docs/models.md.\n";
 
 struct daemon {
 	const char *policy_path, *socket_path, *dp_path;
@@ -51,6 +54,8 @@ struct daemon {
 	struct timespec mtime;
 	uint64_t applies, refused;
 	time_t started;
+	struct lg_registry reg;
+	bool have_reg;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -163,6 +168,132 @@ static int apply_file(struct daemon *d, const char *peer, char *msg, size_t msgl
 	ret = apply_text(d, text, len, d->policy_path, peer, msg, msglen);
 	free(text);
 	return ret;
+}
+
+/* Tell the data plane which models to run: registry references, or "" for the policy's
+ * detection.model. It verifies their signatures itself before it loads them. */
+static int push_models(struct daemon *d, const char *active, const char *shadow, char *msg,
+		       size_t msglen)
+{
+	char req[8 * LG_PATH_MAX], ap[LG_PATH_MAX * 3], sp[LG_PATH_MAX * 3], *reply = NULL;
+	int n;
+	const char *al = active, *base;
+	int ret;
+
+	if (!d->dp_path) {
+		snprintf(msg, msglen, "no data plane to run models (start linegated with --dataplane)");
+		return -ENOTCONN;
+	}
+	if (active[0]) {
+		ret = lg_registry_path(&d->reg, active, ap, sizeof(ap), msg, msglen);
+		if (ret)
+			return ret;
+	} else {
+		snprintf(ap, sizeof(ap), "%s", d->running.model);
+		base = strrchr(ap, '/');
+		al = base ? base + 1 : ap;
+	}
+	if (shadow[0]) {
+		ret = lg_registry_path(&d->reg, shadow, sp, sizeof(sp), msg, msglen);
+		if (ret)
+			return ret;
+		n = snprintf(req, sizeof(req), "model\n%s %s\n%s %s\n", ap, al, sp, shadow);
+	} else {
+		n = snprintf(req, sizeof(req), "model\n%s %s\n", ap, al);
+	}
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		snprintf(msg, msglen, "model paths too long");
+		return -ENAMETOOLONG;
+	}
+	ret = lg_ctl_call(d->dp_path, req, strlen(req), &reply);
+	if (ret) {
+		snprintf(msg, msglen, "data plane at %s: %s", d->dp_path, strerror(-ret));
+		return ret;
+	}
+	if (strncmp(reply, "ok", 2)) {
+		reply[strcspn(reply, "\n")] = '\0';
+		snprintf(msg, msglen, "data plane refused: %.900s", reply);
+		ret = -EPROTO;
+	} else {
+		snprintf(msg, msglen, "running %.200s%s%.200s", al, shadow[0] ? ", shadow " : "",
+			 shadow);
+	}
+	free(reply);
+	return ret;
+}
+
+static bool registry_ready(struct daemon *d, char *msg, size_t msglen)
+{
+	if (d->have_reg)
+		return true;
+	snprintf(msg, msglen, "the policy names no model registry (models.registry)");
+	return false;
+}
+
+static const char *get_str_field(json_object *req, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(req, k, &v) && json_object_is_type(v, json_type_string) ?
+		       json_object_get_string(v) : NULL;
+}
+
+/* models, model_add, model_activate, model_shadow, model_rollback */
+static bool handle_model(struct daemon *d, const char *cmd, json_object *req, json_object *resp,
+			 const char *peer, char *msg, size_t msglen)
+{
+	const char *ref = get_str_field(req, "ref");
+	char prev[160];
+	bool ok;
+
+	if (!registry_ready(d, msg, msglen))
+		return false;
+	if (!strcmp(cmd, "models")) {
+		json_object_object_add(resp, "models", lg_registry_list(&d->reg));
+		json_object_object_add(resp, "active", json_object_new_string(d->reg.active));
+		json_object_object_add(resp, "shadow", json_object_new_string(d->reg.shadow));
+		return true;
+	}
+	if (!strcmp(cmd, "model_add")) {
+		const char *name = get_str_field(req, "name"), *ver = get_str_field(req, "version"),
+			   *path = get_str_field(req, "path");
+
+		if (!name || !ver || !path) {
+			snprintf(msg, msglen, "model_add needs name, version and path");
+			return false;
+		}
+		ok = !lg_registry_add(&d->reg, &d->running, name, ver, path, msg, msglen);
+		if (ok)
+			snprintf(msg, msglen, "added %s@%s (signature verified)", name, ver);
+		audit(d, peer, "model_add", ok ? "ok" : "refused", NULL, msg);
+		return ok;
+	}
+	if (!strcmp(cmd, "model_activate") || !strcmp(cmd, "model_rollback")) {
+		bool rollback = !strcmp(cmd, "model_rollback");
+
+		if (rollback) {
+			if (lg_registry_previous(&d->reg, prev, sizeof(prev), msg, msglen))
+				return false;
+			ref = prev;
+		} else if (!ref) {
+			snprintf(msg, msglen, "model_activate needs ref (NAME@VERSION)");
+			return false;
+		}
+		ok = !push_models(d, ref, d->reg.shadow, msg, msglen) &&
+		     !lg_registry_set_active(&d->reg, ref, !rollback, msg, msglen);
+		audit(d, peer, cmd, ok ? "ok" : "refused", NULL, ok ? ref : msg);
+		return ok;
+	}
+	if (!strcmp(cmd, "model_shadow")) {
+		const char *sh = ref && strcmp(ref, "off") ? ref : "";
+
+		ok = !push_models(d, d->reg.active, sh, msg, msglen) &&
+		     !lg_registry_set_shadow(&d->reg, sh[0] ? sh : NULL, msg, msglen);
+		audit(d, peer, cmd, ok ? "ok" : "refused", NULL, ok ? (sh[0] ? sh : "off") : msg);
+		return ok;
+	}
+	snprintf(msg, msglen, "unknown model command '%s'", cmd);
+	return false;
 }
 
 static json_object *device_json(const struct lg_policy_device *dev)
@@ -282,10 +413,13 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 			json_object_object_add(resp, "metrics", m);
 		}
 		free(reply);
+	} else if (!strncmp(cmd, "model", 5)) {
+		ok = handle_model(d, cmd, req, resp, peer, msg, sizeof(msg));
 	} else {
 		ok = false;
 		snprintf(msg, sizeof(msg),
-			 "unknown cmd '%s' (status, validate, diff, apply, devices, metrics)", cmd);
+			 "unknown cmd '%s' (status, validate, diff, apply, devices, metrics, models, "
+			 "model_add, model_activate, model_shadow, model_rollback)", cmd);
 	}
 	json_object_object_add(resp, "ok", json_object_new_boolean(ok));
 	if (msg[0])
@@ -389,6 +523,17 @@ int main(int argc, char **argv)
 	if (apply_file(&d, "startup", msg, sizeof(msg))) {
 		fprintf(stderr, "linegated: %s\n", msg);
 		return 1;
+	}
+	if (d.running.registry[0]) {
+		if (lg_registry_open(&d.reg, d.running.registry, msg, sizeof(msg))) {
+			fprintf(stderr, "linegated: model registry: %s\n", msg);
+			return 1;
+		}
+		d.have_reg = true;
+		/* After a restart, the data plane runs what the registry says is active. */
+		if ((d.reg.active[0] || d.reg.shadow[0]) &&
+		    push_models(&d, d.reg.active, d.reg.shadow, msg, sizeof(msg)))
+			fprintf(stderr, "linegated: could not restore the registry's models: %s\n", msg);
 	}
 	lfd = listen_on(d.socket_path);
 	if (lfd < 0) {

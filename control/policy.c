@@ -594,6 +594,38 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	return 0;
 }
 
+static int resolve(char *path, size_t len, const char *dir)
+{
+	char tmp[LG_PATH_MAX];
+
+	if (!path[0] || path[0] == '/' || !strcmp(path, "-"))
+		return 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, path) >= sizeof(tmp) ||
+	    strlen(tmp) >= len)
+		return -ENAMETOOLONG;
+	strcpy(path, tmp);
+	return 0;
+}
+
+/* Relative paths in a policy are relative to the policy file's folder. */
+static int resolve_all(struct lg_policy *p, const char *name)
+{
+	char dir[LG_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", name);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	return resolve(p->model, sizeof(p->model), dir) ||
+	       resolve(p->jsonl, sizeof(p->jsonl), dir) ||
+	       resolve(p->registry, sizeof(p->registry), dir) ? -ENAMETOOLONG : 0;
+}
+
 int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
 		    char *err, size_t errlen)
 {
@@ -622,28 +654,20 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		free(p.devices);
 		return ret;
 	}
+	if (resolve_all(&p, name)) {
+		free(p.devices);
+		snprintf(err, errlen, "%s: a path in the policy is too long", name);
+		return -ENAMETOOLONG;
+	}
 	SHA256((const unsigned char *)text, len, p.hash);
 	*out = p;
-	return 0;
-}
-
-static int resolve(char *path, size_t len, const char *dir)
-{
-	char tmp[LG_PATH_MAX];
-
-	if (!path[0] || path[0] == '/' || !strcmp(path, "-"))
-		return 0;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, path) >= sizeof(tmp) ||
-	    strlen(tmp) >= len)
-		return -ENAMETOOLONG;
-	strcpy(path, tmp);
 	return 0;
 }
 
 int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
-	char *text = NULL, dir[LG_PATH_MAX];
+	char *text = NULL;
 	long len;
 	int ret;
 
@@ -668,24 +692,6 @@ int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t er
 	}
 	text[len] = '\0';
 	ret = lg_policy_parse(text, len, path, out, err, errlen);
-	if (ret)
-		goto out;
-	snprintf(dir, sizeof(dir), "%s", path);
-	{
-		char *slash = strrchr(dir, '/');
-
-		if (slash)
-			*slash = '\0';
-		else
-			strcpy(dir, ".");
-	}
-	if (resolve(out->model, sizeof(out->model), dir) ||
-	    resolve(out->jsonl, sizeof(out->jsonl), dir) ||
-	    resolve(out->registry, sizeof(out->registry), dir)) {
-		lg_policy_free(out);
-		snprintf(err, errlen, "%s: a path in the policy is too long", path);
-		ret = -ENAMETOOLONG;
-	}
 out:
 	free(text);
 	fclose(f);

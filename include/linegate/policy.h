@@ -78,7 +78,9 @@ struct lg_policy {
 };
 
 /*
- * Parse and validate policy text. name is used in error messages only.
+ * Parse and validate policy text. name is the file it came from: errors name it, and
+ * relative paths in the policy are taken relative to its folder (for a name without a
+ * '/', the current folder: "./").
  * On failure returns a negative errno and writes "name:line:column: message"
  * to err (NUL-terminated, at most errlen bytes); *out is untouched.
  */

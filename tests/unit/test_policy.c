@@ -58,9 +58,9 @@ int main(void)
 	CHECK_EQ(p.window, 512);
 	CHECK_EQ(p.batch, 32);
 	CHECK_EQ(p.deadline_ms, 20);
-	CHECK(!strcmp(p.model, "models/m.json"));
+	CHECK(!strcmp(p.model, "./models/m.json")); /* relative to the policy file */
 	CHECK_NEAR(p.threshold, 12.5, 1e-6);
-	CHECK(!strcmp(p.jsonl, "out.jsonl"));
+	CHECK(!strcmp(p.jsonl, "./out.jsonl"));
 	CHECK_EQ(p.ndevices, 2);
 	CHECK_EQ(p.devices[0].id, 7); /* sorted by id */
 	d = lg_policy_find(&p, 300);
@@ -140,7 +140,14 @@ int main(void)
 		lg_policy_free(&p);
 	}
 
-	/* Loading resolves relative paths against the policy's folder. */
+	/* Relative paths are resolved against the policy file's folder. */
+	CHECK_EQ(lg_policy_parse(good, strlen(good), "/etc/lg/p.yaml", &p, err, sizeof(err)), 0);
+	CHECK(!strcmp(p.model, "/etc/lg/models/m.json"));
+	CHECK(!strcmp(p.jsonl, "/etc/lg/out.jsonl"));
+	lg_policy_free(&p);
+	CHECK_EQ(lg_policy_parse(good, strlen(good), "/p.yaml", &p, err, sizeof(err)), 0);
+	CHECK(!strcmp(p.model, "//models/m.json") || !strcmp(p.model, "/models/m.json"));
+	lg_policy_free(&p);
 	{
 		FILE *f = fopen("test_policy_tmp.yaml", "w");
 
