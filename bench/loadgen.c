@@ -55,6 +55,8 @@ static const char usage[] =
 	"                           their first key unless the policy says signed: false),\n"
 	"                           the others LGF\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
+	"      --first-seq N        the devices' first sequence number (default 1), to go on\n"
+	"                           where an earlier run stopped\n"
 	"  -j, --summary FILE       write what was sent, per class, as JSON\n"
 	"  -q, --quiet              no progress lines\n"
 	"  -h, --help               this text\n"
@@ -169,7 +171,7 @@ struct opts {
 	uint64_t fault_frame;
 	enum lg_fault fault_kind;
 	double fault_severity;
-	uint64_t seed;
+	uint64_t seed, first_seq;
 	bool quiet, uadp;
 };
 
@@ -283,6 +285,7 @@ int main(int argc, char **argv)
 		{ "spoof-from", required_argument, NULL, 8 },
 		{ "seed", required_argument, NULL, 's' },
 		{ "uadp", no_argument, NULL, 'u' },
+		{ "first-seq", required_argument, NULL, 9 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -330,6 +333,7 @@ int main(int argc, char **argv)
 		case 'j': o.summary = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'u': o.uadp = true; break;
+		case 9: o.first_seq = strtoull(optarg, NULL, 0); break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -396,6 +400,7 @@ int main(int argc, char **argv)
 		o.fault_frame = o.frames / 2;
 	for (unsigned i = 0; i < o.devices; i++) {
 		devs[i].pd = &p.devices[i];
+		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
 		lg_signal_init(&devs[i].sig, o.seed, i, o.sample_rate);
 		if (o.fault_id && p.devices[i].id == o.fault_id) {
 			fault_idx = i;

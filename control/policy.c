@@ -432,6 +432,60 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 	return 0;
 }
 
+/* output.mqtt: {host, port, client_id, topic, qos_alerts, qos_scores, scores} */
+static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
+{
+	bool have_host = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'mqtt' must be a mapping {host, port, topic, ...}");
+	m->port = 1883;
+	m->qos_alerts = 1;
+	m->qos_scores = 0;
+	m->scores = true;
+	strcpy(m->client_id, "linegate");
+	strcpy(m->topic, "linegate");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		const char *val = scalar(v);
+		unsigned long u;
+		int err = 0;
+
+		if (name && !strcmp(name, "host")) {
+			err = get_str(c, v, "host", m->host, sizeof(m->host));
+			have_host = true;
+		} else if (name && !strcmp(name, "port")) {
+			err = get_uint(c, v, "port", 1, 65535, &u);
+			m->port = (uint16_t)u;
+		} else if (name && !strcmp(name, "client_id")) {
+			err = get_str(c, v, "client_id", m->client_id, sizeof(m->client_id));
+		} else if (name && !strcmp(name, "topic")) {
+			err = get_str(c, v, "topic", m->topic, sizeof(m->topic));
+			if (!err && (!m->topic[0] || strpbrk(m->topic, "#+")))
+				err = perr(c, v, "'topic' is a prefix without wildcards (# +)");
+		} else if (name && !strcmp(name, "qos_alerts")) {
+			err = get_uint(c, v, "qos_alerts", 0, 2, &u);
+			m->qos_alerts = (uint8_t)u;
+		} else if (name && !strcmp(name, "qos_scores")) {
+			err = get_uint(c, v, "qos_scores", 0, 2, &u);
+			m->qos_scores = (uint8_t)u;
+		} else if (name && !strcmp(name, "scores")) {
+			if (val && (!strcmp(val, "true") || !strcmp(val, "false")))
+				m->scores = !strcmp(val, "true");
+			else
+				err = perr(c, v, "'scores' must be true or false");
+		} else {
+			err = perr(c, node(c, pr->key), "unknown mqtt field '%s'", name ? name : "?");
+		}
+		if (err)
+			return err;
+	}
+	if (!have_host || !m->host[0])
+		return perr(c, n, "'mqtt' needs a 'host'");
+	return 0;
+}
+
 /* models: {trusted_keys: [hex, ...], registry: path} */
 static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
@@ -534,6 +588,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				if (on && !strcmp(on, "jsonl"))
 					err = get_str(c, node(c, o->value), "jsonl", p->jsonl,
 						      sizeof(p->jsonl));
+				else if (on && !strcmp(on, "mqtt"))
+					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
 				else
 					err = perr(c, node(c, o->key), "unknown output field '%s'",
 						   on ? on : "?");

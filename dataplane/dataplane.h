@@ -24,6 +24,7 @@
 #define LG_EXPORT_NS 50000000ull
 
 struct lg_admit;
+struct lg_mqtt;
 
 /* Per device per worker: only that worker writes it. It outlives policy
  * generations: a new generation takes over the same object for the same id. */
@@ -153,6 +154,7 @@ struct lg_dp {
 	uint64_t model_epoch;
 	size_t max_batch;           /* rows every scorer and batch has room for */
 	_Atomic uint64_t model_swaps;
+	struct lg_mqtt *mqtt;       /* MQTT output, when the policy configures one */
 };
 
 uint64_t lg_now_ns(void);

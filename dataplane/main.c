@@ -2,6 +2,7 @@
 /* linegate: the data plane. Workers, an output thread and a control socket. */
 #include "dataplane.h"
 #include "ctlproto.h"
+#include "mqtt.h"
 
 #include <lgadmit.h>
 #include <net/if.h>
@@ -414,6 +415,15 @@ int main(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 	}
+	if (p.mqtt.host[0]) {
+		/* Connecting happens in the background: a broker that is down now is retried,
+		 * and the line keeps being scored meanwhile. */
+		ret = lg_mqtt_open(&p.mqtt, &dp.mqtt, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: %s\n", err);
+			goto out;
+		}
+	}
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
@@ -453,6 +463,7 @@ out:
 		pthread_join(dp.out_thread, NULL);
 		/* The workers flushed their last batches: write what they left in the rings. */
 		lg_output_drain_all(&dp);
+		lg_mqtt_flush(dp.mqtt, 2000);
 	}
 	if (atomic_load(&dp.gen)) {
 		char *s = lg_dp_stats_json(&dp);
@@ -473,6 +484,7 @@ out:
 		close(ctl_fd);
 		unlink(ctl);
 	}
+	lg_mqtt_close(dp.mqtt);
 	dp_teardown(&dp);
 	return status;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The output thread: drains the workers' rings (alerts first) into JSON lines. */
 #include "dataplane.h"
+#include "mqtt.h"
 
 #include <lgadmit.h>
 
@@ -12,13 +13,20 @@
 
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
-	fprintf(dp->out,
+	char line[512];
+	int len = snprintf(line, sizeof(line),
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
 		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
 		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, e->score,
 		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
 		e->model_epoch);
+
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return; /* cannot happen: names and numbers are bounded */
+	fwrite(line, 1, (size_t)len, dp->out);
+	if (dp->mqtt)
+		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 	atomic_fetch_add_explicit(&dp->out_written, 1, memory_order_relaxed);
 	if (e->alert)
 		atomic_fetch_add_explicit(&dp->out_alerts, 1, memory_order_relaxed);
@@ -136,6 +144,19 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	}
 	pthread_mutex_unlock(&dp->model_lock);
 	add_u64(o, "model_swaps", atomic_load(&dp->model_swaps));
+	if (dp->mqtt) {
+		struct lg_mqtt_stats ms2;
+		json_object *m = json_object_new_object();
+
+		lg_mqtt_stats(dp->mqtt, &ms2);
+		json_object_object_add(m, "connected", json_object_new_boolean(ms2.connected));
+		add_u64(m, "connects", ms2.connects);
+		add_u64(m, "published", ms2.published);
+		add_u64(m, "delivered", ms2.delivered);
+		add_u64(m, "dropped_scores", ms2.dropped_scores);
+		add_u64(m, "dropped_alerts", ms2.dropped_alerts);
+		json_object_object_add(o, "mqtt", m);
+	}
 	add_u64(o, "shadow_scored", shs);
 	add_u64(o, "shadow_disagreements", shd);
 	if (dp->admit) {

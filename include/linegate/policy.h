@@ -68,6 +68,14 @@ struct lg_policy {
 	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
+	struct lg_policy_mqtt {
+		char host[256];       /* "" = no MQTT output */
+		uint16_t port;
+		char client_id[64];
+		char topic[128];      /* prefix: <topic>/alerts/<device>, <topic>/scores/<device> */
+		uint8_t qos_alerts, qos_scores;
+		bool scores;          /* publish routine scores too, not only alerts */
+	} mqtt;
 	/* Ed25519 public keys whose signatures make a model artifact loadable. */
 	size_t nmodel_keys;
 	uint8_t model_keys[LG_POLICY_MAX_MODEL_KEYS][32];

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# MQTT output against a real broker: a mosquitto of our own on a free loopback port.
+# Every alert and score that linegate writes as a JSON line arrives on its topic, alerts
+# at QoS 1; then the broker goes away mid-run and linegate keeps scoring, counting what it
+# could not hand over, and reconnects when the broker is back.
+source "$(dirname "$0")/lib.sh"
+command -v mosquitto >/dev/null || lg_skip "mosquitto is not installed"
+command -v mosquitto_sub >/dev/null || lg_skip "mosquitto_sub is not installed"
+lg_tmp
+T=$LG_TMP
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$T/mosquitto.conf" <<CONF
+listener $PORT 127.0.0.1
+allow_anonymous true
+persistence false
+CONF
+start_broker() {
+	mosquitto -c "$T/mosquitto.conf" > "$T/broker.log" 2>&1 &
+	BROKER=$!
+	LG_PIDS="$LG_PIDS $BROKER"
+	lg_wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
+		lg_fail "mosquitto did not start: $(cat "$T/broker.log")"
+}
+start_broker
+
+# The default policy on loopback, with MQTT output.
+sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
+    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
+    -e "s#^port: 4739#port: $((PORT + 1))#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
+    -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  mqtt: {host: 127.0.0.1, port: $PORT, topic: lgtest/line1, qos_alerts: 1, qos_scores: 1}#" \
+    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
+
+mosquitto_sub -h 127.0.0.1 -p $PORT -t 'lgtest/#' -q 1 -v > "$T/sub.txt" 2>&1 &
+SUB=$!
+LG_PIDS="$LG_PIDS $SUB"
+sleep 0.3
+"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" 2> "$T/dp.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 100 -r 2000 \
+	-f 103:50:bearing -j "$T/sent.json" -q
+sleep 1
+kill -INT $DP
+wait $DP || lg_fail "linegate exited with status $?"
+sleep 0.5
+kill $SUB 2>/dev/null || true
+
+python3 - "$T/stats.json" "$T/out.jsonl" "$T/sub.txt" <<'PY'
+import json, sys
+st = json.load(open(sys.argv[1]))
+lines = [json.loads(l) for l in open(sys.argv[2])]
+msgs = []
+for l in open(sys.argv[3]):
+    topic, payload = l.rstrip("\n").split(" ", 1)
+    msgs.append((topic, json.loads(payload)))
+ok = True
+def check(name, got, want):
+    global ok
+    print(f"{name}: {'ok' if got == want else 'FAILED'}: got {str(got)[:200]}, want {str(want)[:200]}")
+    ok &= got == want
+check("messages received by the subscriber", len(msgs), len(lines))
+check("mqtt published", st["mqtt"]["published"], len(lines))
+check("mqtt delivered", st["mqtt"]["delivered"], len(lines))
+check("mqtt dropped", st["mqtt"]["dropped_scores"] + st["mqtt"]["dropped_alerts"], 0)
+alerts = [m for t, m in msgs if t.startswith("lgtest/line1/alerts/")]
+check("alerts over MQTT", len(alerts), sum(1 for e in lines if e["type"] == "alert"))
+check("alerts are all the faulty device's", {t for t, m in msgs if "/alerts/" in t},
+      {"lgtest/line1/alerts/conveyor-1-vib"})
+check("topics name the device", all(t.endswith("/" + m["name"]) for t, m in msgs), True)
+a = sorted(json.dumps(m, sort_keys=True) for t, m in msgs)
+b = sorted(json.dumps(e, sort_keys=True) for e in lines)
+check("payloads that differ from the JSON lines", [x for x, y in zip(a, b) if x != y][:3], [])
+sys.exit(0 if ok else 1)
+PY
+
+# The broker goes away: linegate keeps scoring, counts, and reconnects when it is back.
+"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp2.sock" -s "$T/stats2.json" \
+	-o "$T/out2.jsonl" 2> "$T/dp2.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/dp2.sock" || lg_fail "linegate did not start again"
+kill $BROKER; wait $BROKER 2>/dev/null || true
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -j "$T/sent2.json"
+sleep 0.3
+start_broker
+sleep 2.5   # the reconnect delay starts at 1 s
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -s 7 --first-seq 51 -j "$T/sent3.json"
+sleep 1
+kill -INT $DP
+wait $DP || lg_fail "linegate exited with status $?"
+python3 - "$T/stats2.json" <<'PY'
+import json, sys
+st = json.load(open(sys.argv[1])); m = st["mqtt"]
+print(st["scored"], m)
+ok = st["scored"] == 2 * 8 * 50                      # scoring never stopped
+ok &= m["connects"] >= 2                             # it came back
+ok &= m["published"] + m["dropped_scores"] + m["dropped_alerts"] == st["output_lines"]  # nothing unaccounted
+ok &= m["delivered"] == m["published"]               # what was queued went out after the reconnect
+sys.exit(0 if ok else 1)
+PY
+echo PASS
