@@ -26,6 +26,22 @@
 struct lg_admit;
 struct lg_mqtt;
 
+/* Latency histograms (arrival of a window's first frame -> scored, -> published): upper
+ * bounds in ns of all but the last bucket, which is +Inf. */
+#define LG_LAT_BUCKETS 12
+extern const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1];
+/* Rows per scored batch: upper bounds 1, 2, 4, ... 1024, then +Inf. */
+#define LG_BATCH_BUCKETS 12
+
+static inline unsigned lg_latency_bucket(uint64_t ns)
+{
+	unsigned b = 0;
+
+	while (b < LG_LAT_BUCKETS - 1 && ns > lg_latency_bounds_ns[b])
+		b++;
+	return b;
+}
+
 /* Per device per worker: only that worker writes it. It outlives policy
  * generations: a new generation takes over the same object for the same id. */
 struct lg_dev_state {
@@ -107,6 +123,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
+	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
+	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 };
 
 struct lg_dp;
@@ -155,6 +173,8 @@ struct lg_dp {
 	size_t max_batch;           /* rows every scorer and batch has room for */
 	_Atomic uint64_t model_swaps;
 	struct lg_mqtt *mqtt;       /* MQTT output, when the policy configures one */
+	_Atomic uint64_t pub_hist[LG_LAT_BUCKETS], pub_sum_ns; /* written by the output thread */
+	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
 };
 
 uint64_t lg_now_ns(void);
@@ -184,7 +204,11 @@ int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_la
 		     const char *shadow, const char *shadow_label, char *err, size_t errlen);
 void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers);
 
-/* Stats as JSON text (malloc'd). */
+/* Stats as JSON text, and as Prometheus text exposition (both malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);
+char *lg_dp_metrics_text(struct lg_dp *dp);
+/* Serve GET /metrics on addr ("HOST:PORT"); 0 or a negative errno with err set. */
+int lg_metrics_http_start(struct lg_dp *dp, const char *addr, char *err, size_t errlen);
+void lg_metrics_http_stop(struct lg_dp *dp);
 
 #endif /* LINEGATE_DATAPLANE_H */

@@ -37,6 +37,8 @@ static const char usage[] =
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
+	"  -m, --metrics HOST:PORT\n"
+	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
 	"  -x, --xdp IFACE[:generic]\n"
 	"                        attach the XDP admission program to IFACE (native mode, or\n"
 	"                        generic/skb mode with ':generic'): frames from unknown or\n"
@@ -278,13 +280,14 @@ int main(int argc, char **argv)
 		{ "stats-out", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "xdp", required_argument, NULL, 'x' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static struct lg_dp dp;
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
-		   *output = NULL, *xdp = NULL;
+		   *output = NULL, *xdp = NULL, *metrics = NULL;
 	const struct lg_backend_ops *ops;
 	struct lg_policy p;
 	char err[1024];
@@ -293,7 +296,7 @@ int main(int argc, char **argv)
 	bool out_started = false;
 
 	dp.nworkers = 1;
-	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			dp.policy_path = optarg;
@@ -323,6 +326,9 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			xdp = optarg;
+			break;
+		case 'm':
+			metrics = optarg;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -424,6 +430,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (metrics && lg_metrics_http_start(&dp, metrics, err, sizeof(err))) {
+		fprintf(stderr, "linegate: metrics: %s\n", err);
+		goto out;
+	}
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
@@ -456,6 +466,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	lg_metrics_http_stop(&dp);
 	atomic_store(&dp.stop, true);
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);

@@ -360,6 +360,8 @@ void lg_worker_flush(struct lg_worker *w)
 			atomic_fetch_add_explicit(&w->st.alerts, 1, memory_order_relaxed);
 		}
 		atomic_fetch_add_explicit(&w->st.latency_ns_sum, lat, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.lat_hist[lg_latency_bucket(lat)], 1,
+					  memory_order_relaxed);
 		if (lat > atomic_load_explicit(&w->st.latency_ns_max, memory_order_relaxed))
 			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
 		emit(w, e);
@@ -368,6 +370,13 @@ void lg_worker_flush(struct lg_worker *w)
 	if (shadow)
 		atomic_fetch_add_explicit(&w->st.shadow_scored, w->rows, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st.batches, 1, memory_order_relaxed);
+	{
+		unsigned b = 0;
+
+		while (b < LG_BATCH_BUCKETS - 1 && w->rows > (1u << b))
+			b++;
+		atomic_fetch_add_explicit(&w->st.batch_hist[b], 1, memory_order_relaxed);
+	}
 	w->rows = 0;
 }
 

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Counters out: one snapshot of every counter, rendered as the JSON of `linegatectl
+ * metrics` / --stats-out, or as Prometheus text on GET /metrics (libmicrohttpd).
+ */
+#include "dataplane.h"
+#include "mqtt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <lgadmit.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1] = {
+	500000, 1000000, 2000000, 5000000, 10000000, 20000000, 50000000, 100000000, 200000000,
+	500000000, 1000000000,
+};
+
+struct dev_snap {
+	uint32_t id;
+	char name[LG_NAME_MAX];
+	uint64_t admitted, windows, alerts;
+	float last_score;
+};
+
+struct snap {
+	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
+		full_a, lat_sum, lat_max, hb, be, rxerr, urx, uuns, shs, shd, out_lines, applies,
+		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
+		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
+	char model[96], shadow[96], policy_sha[65];
+	bool have_xdp, have_mqtt;
+	struct lg_admit_reason_ctr xdp[LG_R_MAX];
+	struct lg_mqtt_stats mqtt;
+	size_t ndev;
+	struct dev_snap *dev;
+};
+
+static void take(struct lg_dp *dp, struct snap *s)
+{
+	struct lg_modelset *ms;
+	struct lg_gen *g;
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_worker_stats *st = &dp->workers[w].st;
+
+		s->rx += atomic_load(&st->rx);
+		for (int r = 0; r < LG_REASON_MAX; r++)
+			s->reason[r] += atomic_load(&st->reason[r]);
+		s->windows += atomic_load(&st->windows);
+		s->scored += atomic_load(&st->scored);
+		s->alerts += atomic_load(&st->alerts);
+		s->batches += atomic_load(&st->batches);
+		s->hb += atomic_load(&st->heartbeats);
+		s->full_s += atomic_load(&st->ring_full_scores);
+		s->full_a += atomic_load(&st->ring_full_alerts);
+		s->rxerr += atomic_load(&st->rx_errors);
+		s->urx += atomic_load(&st->uadp_rx);
+		s->uuns += atomic_load(&st->uadp_unsigned);
+		s->shs += atomic_load(&st->shadow_scored);
+		s->shd += atomic_load(&st->shadow_disagree);
+		s->lat_sum += atomic_load(&st->latency_ns_sum);
+		if (atomic_load(&st->latency_ns_max) > s->lat_max)
+			s->lat_max = atomic_load(&st->latency_ns_max);
+		for (int b = 0; b < LG_LAT_BUCKETS; b++)
+			s->lat_hist[b] += atomic_load(&st->lat_hist[b]);
+		for (int b = 0; b < LG_BATCH_BUCKETS; b++)
+			s->batch_hist[b] += atomic_load(&st->batch_hist[b]);
+		if (dp->workers[w].be && dp->workers[w].ops->dropped)
+			s->be += dp->workers[w].ops->dropped(dp->workers[w].be);
+	}
+	for (int b = 0; b < LG_LAT_BUCKETS; b++)
+		s->pub_hist[b] = atomic_load(&dp->pub_hist[b]);
+	s->pub_sum = atomic_load(&dp->pub_sum_ns);
+	s->uptime_ms = (lg_now_ns() - dp->started_ns) / 1000000;
+	s->out_lines = atomic_load(&dp->out_written);
+	s->applies = atomic_load(&dp->applies);
+	s->swaps = atomic_load(&dp->model_swaps);
+
+	/* The model set cannot be freed under us: model_lock serialises swaps. */
+	pthread_mutex_lock(&dp->model_lock);
+	ms = atomic_load(&dp->models);
+	if (ms) {
+		snprintf(s->model, sizeof(s->model), "%s", ms->active);
+		snprintf(s->shadow, sizeof(s->shadow), "%s", ms->shadow);
+		s->model_epoch = ms->epoch;
+	}
+	pthread_mutex_unlock(&dp->model_lock);
+	if (dp->mqtt) {
+		s->have_mqtt = true;
+		lg_mqtt_stats(dp->mqtt, &s->mqtt);
+	}
+	if (dp->admit)
+		s->have_xdp = !lg_admit_read_reasons(dp->admit, s->xdp);
+
+	/* Nor the generation: apply_lock serialises frees. */
+	pthread_mutex_lock(&dp->apply_lock);
+	g = atomic_load(&dp->gen);
+	lg_hex_encode(g->policy.hash, sizeof(g->policy.hash), s->policy_sha);
+	s->policy_epoch = g->epoch;
+	s->dev = calloc(g->policy.ndevices ? g->policy.ndevices : 1, sizeof(*s->dev));
+	for (size_t i = 0; s->dev && i < g->policy.ndevices; i++) {
+		struct dev_snap *d = &s->dev[s->ndev++];
+
+		d->id = g->policy.devices[i].id;
+		snprintf(d->name, sizeof(d->name), "%s", g->policy.devices[i].name);
+		for (unsigned w = 0; w < g->nworkers; w++) {
+			struct lg_dev_state *st = g->state[w][i];
+			uint32_t bits = atomic_load(&st->last_score_bits);
+			float sc;
+
+			d->admitted += atomic_load(&st->admitted);
+			d->windows += atomic_load(&st->windows);
+			d->alerts += atomic_load(&st->alerts);
+			memcpy(&sc, &bits, sizeof(sc));
+			if (sc > d->last_score)
+				d->last_score = sc;
+		}
+	}
+	pthread_mutex_unlock(&dp->apply_lock);
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_uint64(v));
+}
+
+char *lg_dp_stats_json(struct lg_dp *dp)
+{
+	json_object *o = json_object_new_object(), *reasons = json_object_new_object(),
+		    *devs = json_object_new_array();
+	struct snap s;
+	char *text;
+
+	take(dp, &s);
+	add_u64(o, "uptime_ms", s.uptime_ms);
+	add_u64(o, "received", s.rx);
+	add_u64(o, "admitted", s.reason[LG_OK]);
+	add_u64(o, "dropped", s.rx - s.reason[LG_OK]);
+	for (int r = 1; r < LG_REASON_MAX; r++)
+		add_u64(reasons, lg_reason_name(r), s.reason[r]);
+	json_object_object_add(o, "drops", reasons);
+	add_u64(o, "backend_dropped", s.be);
+	add_u64(o, "rx_errors", s.rxerr);
+	add_u64(o, "heartbeats", s.hb);
+	add_u64(o, "uadp_received", s.urx);
+	add_u64(o, "uadp_unsigned_admitted", s.uuns);
+	add_u64(o, "windows", s.windows);
+	add_u64(o, "scored", s.scored);
+	add_u64(o, "batches", s.batches);
+	add_u64(o, "alerts", s.alerts);
+	add_u64(o, "output_lines", s.out_lines);
+	add_u64(o, "output_ring_full_scores", s.full_s);
+	add_u64(o, "output_ring_full_alerts", s.full_a);
+	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
+	add_u64(o, "latency_us_max", s.lat_max / 1000);
+	add_u64(o, "policy_applies", s.applies);
+	json_object_object_add(o, "model", json_object_new_string(s.model));
+	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));
+	add_u64(o, "model_epoch", s.model_epoch);
+	add_u64(o, "model_swaps", s.swaps);
+	add_u64(o, "shadow_scored", s.shs);
+	add_u64(o, "shadow_disagreements", s.shd);
+	if (s.have_mqtt) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "connected", json_object_new_boolean(s.mqtt.connected));
+		add_u64(m, "connects", s.mqtt.connects);
+		add_u64(m, "published", s.mqtt.published);
+		add_u64(m, "delivered", s.mqtt.delivered);
+		add_u64(m, "dropped_scores", s.mqtt.dropped_scores);
+		add_u64(m, "dropped_alerts", s.mqtt.dropped_alerts);
+		json_object_object_add(o, "mqtt", m);
+	}
+	if (s.have_xdp) {
+		json_object *x = json_object_new_object();
+
+		for (int r = 0; r < LG_R_MAX; r++)
+			add_u64(x, lg_admit_reason_name(r), s.xdp[r].frames);
+		add_u64(x, "audited", s.xdp[LG_R_AUDIT].audited);
+		json_object_object_add(o, "xdp", x);
+	}
+	json_object_object_add(o, "policy_sha256", json_object_new_string(s.policy_sha));
+	add_u64(o, "policy_epoch", s.policy_epoch);
+	for (size_t i = 0; i < s.ndev; i++) {
+		json_object *d = json_object_new_object();
+
+		add_u64(d, "id", s.dev[i].id);
+		json_object_object_add(d, "name", json_object_new_string(s.dev[i].name));
+		add_u64(d, "admitted", s.dev[i].admitted);
+		add_u64(d, "windows", s.dev[i].windows);
+		add_u64(d, "alerts", s.dev[i].alerts);
+		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "devices", devs);
+	free(s.dev);
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
+/* A growing text buffer for the exposition format. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < b->cap - b->len) {
+			b->len += n;
+			return;
+		}
+		char *np = realloc(b->p, b->cap * 2 + n);
+
+		if (!np) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = b->cap * 2 + n;
+	}
+}
+
+static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
+}
+
+static void histogram(struct buf *b, const char *name, const char *help, const uint64_t *h,
+		      uint64_t sum_ns)
+{
+	uint64_t cum = 0;
+
+	bprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < LG_LAT_BUCKETS; i++) {
+		cum += h[i];
+		if (i < LG_LAT_BUCKETS - 1)
+			bprintf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+				lg_latency_bounds_ns[i] / 1e9, cum);
+		else
+			bprintf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
+	}
+	bprintf(b, "%s_sum %.9f\n%s_count %" PRIu64 "\n", name, sum_ns / 1e9, name, cum);
+}
+
+char *lg_dp_metrics_text(struct lg_dp *dp)
+{
+	struct buf b = { .cap = 16384 };
+	struct snap s;
+	uint64_t cum = 0;
+
+	b.p = malloc(b.cap);
+	if (!b.p)
+		return NULL;
+	b.p[0] = '\0';
+	take(dp, &s);
+	counter(&b, "linegate_frames_received_total", "Datagrams the workers took in.", s.rx);
+	counter(&b, "linegate_frames_admitted_total", "Frames that passed every check.",
+		s.reason[LG_OK]);
+	bprintf(&b, "# HELP linegate_frames_dropped_total Frames the workers refused, by reason.\n"
+		    "# TYPE linegate_frames_dropped_total counter\n");
+	for (int r = 1; r < LG_REASON_MAX; r++)
+		bprintf(&b, "linegate_frames_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+			lg_reason_name(r), s.reason[r]);
+	if (s.have_xdp) {
+		bprintf(&b, "# HELP linegate_xdp_frames_total Frames by XDP admission verdict.\n"
+			    "# TYPE linegate_xdp_frames_total counter\n");
+		for (int r = 0; r < LG_R_MAX; r++)
+			bprintf(&b, "linegate_xdp_frames_total{verdict=\"%s\"} %" PRIu64 "\n",
+				lg_admit_reason_name(r), s.xdp[r].frames);
+	}
+	counter(&b, "linegate_backend_dropped_total", "Datagrams the backend could not hand over.",
+		s.be);
+	counter(&b, "linegate_uadp_received_total", "OPC UA PubSub datagrams.", s.urx);
+	counter(&b, "linegate_uadp_unsigned_admitted_total",
+		"Unsigned UADP messages admitted (devices with signed: false).", s.uuns);
+	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
+	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
+	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
+	counter(&b, "linegate_output_dropped_total",
+		"Events lost because the output could not keep up.", s.full_s + s.full_a);
+	counter(&b, "linegate_shadow_disagreements_total",
+		"Rows where the shadow model's alert verdict differed.", s.shd);
+	histogram(&b, "linegate_score_latency_seconds",
+		  "From the arrival of a window's first frame to its score.", s.lat_hist, s.lat_sum);
+	histogram(&b, "linegate_publish_latency_seconds",
+		  "From the arrival of a window's first frame to its output.", s.pub_hist,
+		  s.pub_sum);
+	bprintf(&b, "# HELP linegate_batch_rows Rows per scored batch.\n"
+		    "# TYPE linegate_batch_rows histogram\n");
+	for (int i = 0; i < LG_BATCH_BUCKETS; i++) {
+		cum += s.batch_hist[i];
+		if (i < LG_BATCH_BUCKETS - 1)
+			bprintf(&b, "linegate_batch_rows_bucket{le=\"%u\"} %" PRIu64 "\n", 1u << i, cum);
+		else
+			bprintf(&b, "linegate_batch_rows_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+	}
+	bprintf(&b, "linegate_batch_rows_sum %" PRIu64 "\nlinegate_batch_rows_count %" PRIu64 "\n",
+		s.scored, cum);
+	if (s.have_mqtt) {
+		counter(&b, "linegate_mqtt_published_total", "Messages handed to the MQTT client.",
+			s.mqtt.published);
+		counter(&b, "linegate_mqtt_dropped_total", "Messages the MQTT output dropped.",
+			s.mqtt.dropped_scores + s.mqtt.dropped_alerts);
+		bprintf(&b, "# HELP linegate_mqtt_connected 1 while the broker is connected.\n"
+			    "# TYPE linegate_mqtt_connected gauge\nlinegate_mqtt_connected %d\n",
+			s.mqtt.connected);
+	}
+	/* Device names are restricted by the policy parser to [A-Za-z0-9._-], model labels
+	 * to what the registry allows: both are safe inside label quotes. */
+	bprintf(&b, "# HELP linegate_model_info The running model and its shadow.\n"
+		    "# TYPE linegate_model_info gauge\n"
+		    "linegate_model_info{model=\"%s\",shadow=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
+		s.model, s.shadow, s.model_epoch);
+	bprintf(&b, "# HELP linegate_policy_info The running policy generation.\n"
+		    "# TYPE linegate_policy_info gauge\n"
+		    "linegate_policy_info{sha256=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
+		s.policy_sha, s.policy_epoch);
+	bprintf(&b, "# HELP linegate_device_admitted_total Frames admitted per device.\n"
+		    "# TYPE linegate_device_admitted_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_admitted_total{device=\"%u\",name=\"%s\"} %" PRIu64 "\n",
+			s.dev[i].id, s.dev[i].name, s.dev[i].admitted);
+	bprintf(&b, "# HELP linegate_device_alerts_total Alerts per device.\n"
+		    "# TYPE linegate_device_alerts_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_alerts_total{device=\"%u\",name=\"%s\"} %" PRIu64 "\n",
+			s.dev[i].id, s.dev[i].name, s.dev[i].alerts);
+	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
+		    "# TYPE linegate_device_score gauge\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_score{device=\"%u\",name=\"%s\"} %g\n", s.dev[i].id,
+			s.dev[i].name, s.dev[i].last_score);
+	free(s.dev);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_len, void **state)
+{
+	struct lg_dp *dp = cls;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned status = MHD_HTTP_OK;
+	char *text = NULL;
+
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)state;
+	if (strcmp(method, "GET")) {
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	} else if (!strcmp(url, "/metrics")) {
+		text = lg_dp_metrics_text(dp);
+		if (!text)
+			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	} else {
+		status = MHD_HTTP_NOT_FOUND;
+	}
+	if (!text)
+		text = strdup(status == MHD_HTTP_NOT_FOUND ? "linegate serves /metrics only\n" :
+			      status == MHD_HTTP_METHOD_NOT_ALLOWED ? "GET only\n" : "out of memory\n");
+	r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+int lg_metrics_http_start(struct lg_dp *dp, const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	long port;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
+		snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
+		return -EINVAL;
+	}
+	memcpy(host, addr, colon - addr);
+	host[colon - addr] = '\0';
+	port = strtol(colon + 1, NULL, 10);
+	if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+		snprintf(err, errlen, "'%s' is not an IPv4 HOST:PORT", addr);
+		return -EINVAL;
+	}
+	sa.sin_port = htons((uint16_t)port);
+	/* One internal thread: a scrape reads counters, it never touches a worker. */
+	dp->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+				    (uint16_t)port, NULL, NULL, answer, dp, MHD_OPTION_SOCK_ADDR,
+				    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 16u,
+				    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!dp->http) {
+		snprintf(err, errlen, "cannot serve metrics on %s (port in use?)", addr);
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+void lg_metrics_http_stop(struct lg_dp *dp)
+{
+	if (dp->http)
+		MHD_stop_daemon(dp->http);
+	dp->http = NULL;
+}
