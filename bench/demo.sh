@@ -64,11 +64,8 @@ FAULT=103
 ONSET=$((FRAMES * 2 / 5))
 
 echo "demo: simulated line: netns $NS_SRV ($SRV_IP, linegate) <-veth-> netns $NS_LINE ($LINE_IP, devices)"
-lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" --xdp lg0
-lg_wait_for 5 test -S "$T/dp.sock" || { echo "demo: linegate did not start"; exit 1; }
-lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl"
-lg_wait_for 5 test -S "$T/d.sock" || { echo "demo: linegated did not start"; exit 1; }
+lg_start_linegate --xdp lg0
+lg_start_linegated
 echo "demo: linegated applied the default policy:"
 "$LG_BIN_CTL" -s "$T/d.sock" devices | python3 -c '
 import json, sys

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -75,14 +76,43 @@ int lg_read_file(const char *path, char **out, size_t *len)
 	return ret;
 }
 
+static int unix_addr(const char *path, struct sockaddr_un *a)
+{
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -ENAMETOOLONG;
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+int lg_ctl_listen(const char *path, int mode)
+{
+	struct sockaddr_un a;
+	int fd, ret = unix_addr(path, &a);
+
+	if (ret)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, (mode_t)mode) ||
+	    listen(fd, 16)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int lg_ctl_call(const char *path, const char *req, size_t len, char **reply)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd, ret;
+	struct sockaddr_un a;
+	int fd, ret = unix_addr(path, &a);
 
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
+	if (ret)
+		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -461,27 +461,6 @@ static void serve(struct daemon *d, int fd)
 	free(text);
 }
 
-static int listen_on(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0660) || listen(fd, 16)) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -535,7 +514,7 @@ int main(int argc, char **argv)
 		    push_models(&d, d.reg.active, d.reg.shadow, msg, sizeof(msg)))
 			fprintf(stderr, "linegated: could not restore the registry's models: %s\n", msg);
 	}
-	lfd = listen_on(d.socket_path);
+	lfd = lg_ctl_listen(d.socket_path, 0660);
 	if (lfd < 0) {
 		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
 		return 1;

@@ -138,17 +138,10 @@ int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char
 		return -EINVAL;
 	}
 	snprintf(sig_path, sizeof(sig_path), "%s.sig", path);
-	ret = lg_sign_init() ? -EIO :
-	      lg_sign_verify_file(path, sig_path, (const uint8_t(*)[32])p->model_keys,
-				  p->nmodel_keys, &buf, &len);
-	if (ret) {
-		snprintf(err, errlen, "%s: %s", path,
-			 ret == -ENOKEY ? "not signed (no .sig beside it): refused" :
-			 ret == -EKEYREJECTED ? "not signed by a trusted key, or changed since it "
-						"was signed: refused" :
-			 strerror(-ret));
+	ret = lg_sign_verify_artifact(path, (const uint8_t(*)[32])p->model_keys, p->nmodel_keys,
+				      &buf, &len, err, errlen);
+	if (ret)
 		return ret;
-	}
 	ret = lg_read_file(sig_path, &sig_text, &siglen);
 	if (ret)
 		goto out;

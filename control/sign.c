@@ -116,3 +116,23 @@ int lg_sign_verify_file(const char *path, const char *sig_path,
 	*outlen = len;
 	return 0;
 }
+
+int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_PK_LEN],
+			    size_t n, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+{
+	char sig[4096];
+	int ret;
+
+	if ((size_t)snprintf(sig, sizeof(sig), "%s.sig", path) >= sizeof(sig)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	ret = lg_sign_init() ? -EIO : lg_sign_verify_file(path, sig, trusted, n, out, outlen);
+	if (ret)
+		snprintf(err, errlen, "%s: %s", path,
+			 ret == -ENOKEY ? "not signed (no .sig beside it): refused" :
+			 ret == -EKEYREJECTED ? "not signed by a trusted key, or changed since it "
+						"was signed: refused" :
+			 strerror(-ret));
+	return ret;
+}

@@ -146,27 +146,6 @@ static void serve_client(struct lg_dp *dp, int fd)
 	free(req);
 }
 
-static int open_ctl(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 8)) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy *p, char *err,
 		     size_t errlen)
 {
@@ -407,7 +386,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (ctl) {
-		ctl_fd = open_ctl(ctl);
+		ctl_fd = lg_ctl_listen(ctl, 0600);
 		if (ctl_fd < 0) {
 			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
 			goto out;

@@ -11,7 +11,6 @@
 int lg_scorer_load(const struct lg_policy *p, const char *path, const char *label,
 		   size_t max_batch, struct lg_scorer *sc, char *err, size_t errlen)
 {
-	char sig[LG_PATH_MAX + 8];
 	uint8_t *buf = NULL;
 	size_t len;
 	int ret;
@@ -22,21 +21,10 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 			 "(models.trusted_keys): no model can be loaded", path);
 		return -ENOKEY;
 	}
-	if (lg_sign_init()) {
-		snprintf(err, errlen, "libsodium did not initialise");
-		return -EIO;
-	}
-	snprintf(sig, sizeof(sig), "%s.sig", path);
-	ret = lg_sign_verify_file(path, sig, (const uint8_t(*)[32])p->model_keys, p->nmodel_keys,
-				  &buf, &len);
-	if (ret) {
-		snprintf(err, errlen, "%s: %s", path,
-			 ret == -ENOKEY ? "not signed (no .sig beside it): refused" :
-			 ret == -EKEYREJECTED ? "not signed by a trusted key, or changed since it "
-						"was signed: refused" :
-			 strerror(-ret));
+	ret = lg_sign_verify_artifact(path, (const uint8_t(*)[32])p->model_keys, p->nmodel_keys,
+				      &buf, &len, err, errlen);
+	if (ret)
 		return ret;
-	}
 	/* Parse the verified bytes, not the file again: it could change in between. */
 	ret = lg_detector_load_mem(buf, len, path, max_batch, &sc->det, err, errlen);
 	free(buf);

@@ -30,6 +30,11 @@ int lg_sign_verify_file(const char *path, const char *sig_path,
 			const uint8_t (*trusted)[LG_SIGN_PK_LEN], size_t n, uint8_t **out,
 			size_t *outlen);
 
+/* lg_sign_verify_file() for a model artifact (path + path.sig), with a message for
+ * people in err when it is refused: not signed, not by a trusted key, or changed. */
+int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_PK_LEN],
+			    size_t n, uint8_t **out, size_t *outlen, char *err, size_t errlen);
+
 /* Hex files: read exactly len bytes of hex (whitespace around it allowed). */
 int lg_hex_read_file(const char *path, uint8_t *out, size_t len);
 int lg_hex_write_file(const char *path, const uint8_t *buf, size_t len, int mode);

@@ -88,3 +88,28 @@ lg_wait_for() {
 
 # JSON field with python3's standard library: lg_json FILE EXPR (EXPR over `d`).
 lg_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# linegate in the server netns with the test's policy, control socket, outputs and final
+# counters under $T; extra arguments are appended. Sets DP_PID.
+lg_start_linegate() {
+	lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+		-c "$T/dp.sock" -o "$T/out.jsonl" -s "$T/stats.json" "$@"
+	DP_PID=$!
+	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
+}
+
+# linegated for that linegate, with its audit log under $T. Sets D_PID.
+lg_start_linegated() {
+	lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
+		-a "$T/audit.jsonl" "$@"
+	D_PID=$!
+	lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+}
+
+# Stop both with SIGINT; each must exit 0 (under ASan a leak or an error would not).
+lg_stop_linegate() {
+	kill -INT $DP_PID ${D_PID:-} 2>/dev/null
+	wait $DP_PID || lg_fail "linegate exited with status $?"
+	[ -z "${D_PID:-}" ] || wait $D_PID || lg_fail "linegated exited with status $?"
+	LG_PIDS=""
+}

@@ -27,13 +27,8 @@ cp "$T/v2.json.sig" "$T/tampered.json.sig"
 sed -i 's/"threshold":[0-9.]*/"threshold":1e9/' "$T/tampered.json"
 cmp -s "$T/v2.json" "$T/tampered.json" && lg_fail "the tampered copy is not different"
 
-lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json"
-DP_PID=$!
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
-lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl"
-D_PID=$!
-lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+lg_start_linegate
+lg_start_linegated
 
 CTL model add vib 1 "$T/v1.json" >/dev/null 2>"$T/v1.err" || lg_fail "signed v1 refused: $(cat "$T/v1.err")"
 CTL model add vib 2 "$T/v2.json" >/dev/null || lg_fail "signed v2 refused"
@@ -68,10 +63,7 @@ wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
-kill -INT $DP_PID $D_PID
-wait $DP_PID || lg_fail "linegate exited with status $?"
-wait $D_PID || lg_fail "linegated exited with status $?"
-LG_PIDS=""
+lg_stop_linegate
 
 python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$T/models.json" <<'PY'
 import json, sys

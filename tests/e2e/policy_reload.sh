@@ -18,13 +18,8 @@ open(sys.argv[2], "w").write(s)
 PY
 cp "$T/v1.yaml" "$T/policy.yaml"
 
-lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json"
-DP_PID=$!
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
-lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl" -i 100000
-D_PID=$!
-lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+lg_start_linegate
+lg_start_linegated -i 100000
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/v1.yaml" -t $SRV_IP -S $LINE_IP -n 500 -r 2000 \
 	--unknown 200 --replay 100 -j "$T/sent.json" -q &
@@ -43,10 +38,7 @@ got_all() {
 lg_wait_for 10 got_all || lg_fail "received $(lg_json "$T/m.json" "d['metrics']['received']") of $sent"
 applies=$(lg_json "$T/m.json" "d['metrics']['policy_applies']")
 [ "$applies" -ge 20 ] || lg_fail "data plane counted $applies applies, want >= 20"
-kill -INT $DP_PID $D_PID
-wait $DP_PID || lg_fail "linegate exited with status $?"
-wait $D_PID || lg_fail "linegated exited with status $?"
-LG_PIDS=""
+lg_stop_linegate
 python3 - "$T/stats.json" "$T/sent.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))

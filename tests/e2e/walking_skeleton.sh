@@ -10,13 +10,8 @@ lg_netns_up "lgws$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
 
-lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json"
-DP_PID=$!
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
-lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl"
-D_PID=$!
-lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+lg_start_linegate
+lg_start_linegated
 
 FRAMES=150 FAULT=103 ONSET=75
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP --uadp \
@@ -43,11 +38,7 @@ grep -q "bad.yaml:4:7: 'port' is 99999" "$T/bad.err" || lg_fail "error lacks fil
 	lg_fail "the running policy changed after a refused apply"
 grep -q '"result":"refused"' "$T/audit.jsonl" || lg_fail "refusal not in the audit log"
 
-# Both stop cleanly on SIGINT (under ASan a leak or an error makes the exit status non-zero).
-kill -INT $DP_PID $D_PID
-wait $DP_PID || lg_fail "linegate exited with status $?"
-wait $D_PID || lg_fail "linegated exited with status $?"
-LG_PIDS=""
+lg_stop_linegate
 [ -s "$T/stats.json" ] || lg_fail "linegate wrote no final stats"
 
 python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" $FAULT $ONSET <<'PY'
