@@ -151,6 +151,16 @@ size_t lg_model_n_layers(const struct lg_model *m)
 	return m->n_layers;
 }
 
+size_t lg_model_flops_per_row(const struct lg_model *m)
+{
+	size_t f = 0;
+
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (m->layers[i].has_gemm)
+			f += 2 * m->layers[i].k * m->layers[i].n;
+	return f;
+}
+
 size_t lg_model_score_dim(const struct lg_model *m)
 {
 	return m->kind == LG_MODEL_AUTOENCODER ? 1 : m->out_dim;

@@ -73,6 +73,8 @@ size_t lg_model_output_dim(const struct lg_model *m);
 enum lg_model_kind lg_model_kind(const struct lg_model *m);
 /* Number of compiled layers (each one sgemm and/or one epilogue pass); for tests and stats. */
 size_t lg_model_n_layers(const struct lg_model *m);
+/* Floating-point operations of the sgemms for one row (2 * multiply-adds); for benchmarks. */
+size_t lg_model_flops_per_row(const struct lg_model *m);
 
 /*
  * Choose the epilogue code path. AUTO picks the best one the CPU supports (detected once per
