@@ -234,7 +234,18 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 		const struct model_layer *l = &m->layers[i];
 		float *dst = i + 1 == m->n_layers ? out : ws->buf[pp++ & 1];
 
-		if (l->has_gemm) {
+		if (l->has_gemm && batch == 1) {
+			/*
+			 * One frame is a matrix-vector product; OpenBLAS's sgemv skips the
+			 * packing sgemm does, which is most of the cost at this size.
+			 */
+			cblas_sgemv(CblasRowMajor, l->trans_b ? CblasNoTrans : CblasTrans,
+				    l->trans_b ? (int)l->n : (int)l->k, l->trans_b ? (int)l->k : (int)l->n,
+				    l->alpha, l->w, l->trans_b ? (int)l->k : (int)l->n, src, 1, 0.0f, dst,
+				    1);
+			if (l->n_ops)
+				m->epi(l->ops, l->n_ops, dst, dst, 1, l->n);
+		} else if (l->has_gemm) {
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, l->trans_b ? CblasTrans : CblasNoTrans,
 				    (int)batch, (int)l->n, (int)l->k, l->alpha, src, (int)l->k, l->w,
 				    l->trans_b ? (int)l->k : (int)l->n, 0.0f, dst, (int)l->n);
