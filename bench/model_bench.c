@@ -20,10 +20,10 @@
 
 #include <linegate/model.h>
 
-static const char *const default_models[] = { "mlp_classifier", "ae_64", "ae_1024" };
-static const size_t batches[] = { 1, 16, 64, 256 };
-static const enum lg_model_isa isas[] = { LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
-					  LG_MODEL_ISA_AVX512 };
+static const char *const default_models[] = {"mlp_classifier", "ae_64", "ae_1024"};
+static const size_t batches[] = {1, 16, 64, 256};
+static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
+					 LG_MODEL_ISA_AVX512};
 
 /*
  * Each point is the best of TRIALS short runs (the median is printed too): on a machine
@@ -58,8 +58,8 @@ static double sgemm_peak(double seconds)
 		a[i] = (float)(i % 17) * 0.01f;
 		b[i] = (float)(i % 13) * 0.01f;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-		    c, n);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+		    n);
 	t0 = now();
 	do {
 		double s = now();

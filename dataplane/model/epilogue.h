@@ -10,14 +10,14 @@
 #include <stddef.h>
 
 enum epi_kind {
-	EPI_ADD,     /* x + v[j] */
-	EPI_SUB,     /* x - v[j] */
-	EPI_RSUB,    /* v[j] - x */
-	EPI_MUL,     /* x * v[j] */
-	EPI_DIV,     /* x / v[j] */
-	EPI_RDIV,    /* v[j] / x */
+	EPI_ADD,  /* x + v[j] */
+	EPI_SUB,  /* x - v[j] */
+	EPI_RSUB, /* v[j] - x */
+	EPI_MUL,  /* x * v[j] */
+	EPI_DIV,  /* x / v[j] */
+	EPI_RDIV, /* v[j] / x */
 	EPI_RELU,
-	EPI_LEAKY,   /* x < 0 ? alpha * x : x */
+	EPI_LEAKY, /* x < 0 ? alpha * x : x */
 	EPI_SIGMOID,
 	EPI_TANH,
 	EPI_SOFTMAX, /* over each run of `group` columns; group divides cols */
@@ -41,8 +41,8 @@ typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src,
 
 void epi_run_scalar(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		    size_t rows, size_t cols);
-void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
-		  size_t rows, size_t cols);
+void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
+		  size_t cols);
 void epi_run_avx512(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		    size_t rows, size_t cols);
 

@@ -104,8 +104,9 @@ static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, 
 				x = _mm256_max_ps(x, _mm256_setzero_ps());
 				break;
 			case EPI_LEAKY:
-				x = _mm256_blendv_ps(x, _mm256_mul_ps(x, SET1(op->alpha)),
-						     _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+				x = _mm256_blendv_ps(
+				    x, _mm256_mul_ps(x, SET1(op->alpha)),
+				    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
 				break;
 			case EPI_SIGMOID:
 				x = sigmoid8(x);
@@ -167,14 +168,15 @@ static void softmax(const float *s, float *d, size_t cols, size_t group)
 		for (size_t j = 0; j < group; j += W) {
 			__m256i m = tail_mask(group - j);
 
-			_mm256_maskstore_ps(d + g + j, m,
-					    _mm256_mul_ps(_mm256_maskload_ps(d + g + j, m), SET1(inv)));
+			_mm256_maskstore_ps(
+			    d + g + j, m,
+			    _mm256_mul_ps(_mm256_maskload_ps(d + g + j, m), SET1(inv)));
 		}
 	}
 }
 
-void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
-		  size_t rows, size_t cols)
+void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
+		  size_t cols)
 {
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;

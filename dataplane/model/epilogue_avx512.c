@@ -63,8 +63,9 @@ static inline __m512 tanh16(__m512 x)
 	p = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
 
 	big = exp16(_mm512_add_ps(ax, ax));
-	big = _mm512_sub_ps(_mm512_set1_ps(1.0f),
-			    _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(big, _mm512_set1_ps(1.0f))));
+	big = _mm512_sub_ps(
+	    _mm512_set1_ps(1.0f),
+	    _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(big, _mm512_set1_ps(1.0f))));
 	big = _mm512_or_ps(big, _mm512_and_ps(x, _mm512_set1_ps(-0.0f)));
 	small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
 	return _mm512_mask_blend_ps(small, big, p);
@@ -99,19 +100,20 @@ static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, 
 				x = _mm512_mul_ps(x, _mm512_maskz_loadu_ps(m, op->vec + j));
 				break;
 			case EPI_DIV:
-				x = _mm512_maskz_div_ps(m, x, _mm512_maskz_loadu_ps(m, op->vec + j));
+				x = _mm512_maskz_div_ps(m, x,
+							_mm512_maskz_loadu_ps(m, op->vec + j));
 				break;
 			case EPI_RDIV:
-				x = _mm512_maskz_div_ps(m, _mm512_maskz_loadu_ps(m, op->vec + j), x);
+				x = _mm512_maskz_div_ps(m, _mm512_maskz_loadu_ps(m, op->vec + j),
+							x);
 				break;
 			case EPI_RELU:
 				x = _mm512_max_ps(x, _mm512_setzero_ps());
 				break;
 			case EPI_LEAKY:
-				x = _mm512_mask_mul_ps(x,
-						       _mm512_cmp_ps_mask(x, _mm512_setzero_ps(),
-									  _CMP_LT_OQ),
-						       x, _mm512_set1_ps(op->alpha));
+				x = _mm512_mask_mul_ps(
+				    x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), x,
+				    _mm512_set1_ps(op->alpha));
 				break;
 			case EPI_SIGMOID:
 				x = sigmoid16(x);

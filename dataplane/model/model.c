@@ -22,9 +22,10 @@ static void isa_detect(void)
 	isa_have[LG_MODEL_ISA_SCALAR] = 1;
 #ifdef LG_MODEL_X86
 	__builtin_cpu_init();
-	isa_have[LG_MODEL_ISA_AVX2] = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-	isa_have[LG_MODEL_ISA_AVX512] = __builtin_cpu_supports("avx512f") &&
-					__builtin_cpu_supports("avx512dq");
+	isa_have[LG_MODEL_ISA_AVX2] =
+	    __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	isa_have[LG_MODEL_ISA_AVX512] =
+	    __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
 	if (isa_have[LG_MODEL_ISA_AVX512])
 		isa_best = LG_MODEL_ISA_AVX512;
@@ -240,14 +241,15 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 			 * packing sgemm does, which is most of the cost at this size.
 			 */
 			cblas_sgemv(CblasRowMajor, l->trans_b ? CblasNoTrans : CblasTrans,
-				    l->trans_b ? (int)l->n : (int)l->k, l->trans_b ? (int)l->k : (int)l->n,
-				    l->alpha, l->w, l->trans_b ? (int)l->k : (int)l->n, src, 1, 0.0f, dst,
-				    1);
+				    l->trans_b ? (int)l->n : (int)l->k,
+				    l->trans_b ? (int)l->k : (int)l->n, l->alpha, l->w,
+				    l->trans_b ? (int)l->k : (int)l->n, src, 1, 0.0f, dst, 1);
 			if (l->n_ops)
 				m->epi(l->ops, l->n_ops, dst, dst, 1, l->n);
 		} else if (l->has_gemm) {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, l->trans_b ? CblasTrans : CblasNoTrans,
-				    (int)batch, (int)l->n, (int)l->k, l->alpha, src, (int)l->k, l->w,
+			cblas_sgemm(CblasRowMajor, CblasNoTrans,
+				    l->trans_b ? CblasTrans : CblasNoTrans, (int)batch, (int)l->n,
+				    (int)l->k, l->alpha, src, (int)l->k, l->w,
 				    l->trans_b ? (int)l->k : (int)l->n, 0.0f, dst, (int)l->n);
 			if (l->n_ops)
 				m->epi(l->ops, l->n_ops, dst, dst, batch, l->n);
@@ -284,7 +286,7 @@ int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, flo
 	} else if (m->ends_softmax) {
 		memcpy(scores, ws->out, batch * m->out_dim * sizeof(*scores));
 	} else {
-		struct epi_op sm = { .kind = EPI_SOFTMAX, .group = m->out_dim };
+		struct epi_op sm = {.kind = EPI_SOFTMAX, .group = m->out_dim};
 
 		m->epi(&sm, 1, ws->out, scores, batch, m->out_dim);
 	}

@@ -10,7 +10,7 @@
 #include "epilogue.h"
 
 /* Limits that keep every size inside the int arguments of cblas and away from overflow. */
-#define MODEL_MAX_DIM (1u << 20)   /* features in any one row */
+#define MODEL_MAX_DIM (1u << 20) /* features in any one row */
 #define MODEL_MAX_BATCH (1u << 16)
 #define MODEL_MAX_ELEMS (1u << 28) /* floats in one tensor: 1 GiB */
 

@@ -68,8 +68,7 @@ static const char *s_or_empty(const char *s)
 	return s ? s : "";
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(struct imp *st, int ret, const char *fmt,
-						      ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct imp *st, int ret, const char *fmt, ...)
 {
 	size_t off = 0;
 	va_list ap;
@@ -179,7 +178,8 @@ static int load_tensor(struct imp *st, const Onnx__TensorProto *t, struct val *v
 		if (!v->f)
 			return fail(st, -ENOMEM, "out of memory");
 		if (numel)
-			memcpy(v->f, t->has_raw_data ? (const void *)t->raw_data.data : t->float_data,
+			memcpy(v->f,
+			       t->has_raw_data ? (const void *)t->raw_data.data : t->float_data,
 			       numel * sizeof(float));
 		return 0;
 	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
@@ -192,7 +192,8 @@ static int load_tensor(struct imp *st, const Onnx__TensorProto *t, struct val *v
 		if (!v->i)
 			return fail(st, -ENOMEM, "out of memory");
 		if (numel)
-			memcpy(v->i, t->has_raw_data ? (const void *)t->raw_data.data : t->int64_data,
+			memcpy(v->i,
+			       t->has_raw_data ? (const void *)t->raw_data.data : t->int64_data,
 			       numel * sizeof(int64_t));
 		return 0;
 	default:
@@ -381,15 +382,16 @@ static int expand_row(struct imp *st, const struct val *c, const struct val *act
 	float *row;
 
 	if (cr > ar)
-		return fail(st, -EOPNOTSUPP, "constant \"%s\" has rank %d above the activation's %d",
-			    c->name, cr, ar);
+		return fail(st, -EOPNOTSUPP,
+			    "constant \"%s\" has rank %d above the activation's %d", c->name, cr,
+			    ar);
 	for (int a = ar - 1; a >= 0; a--) {
 		int ca = a - (ar - cr);
 		int64_t cd = ca >= 0 ? c->dims[ca] : 1;
 
 		if (a == 0 && cd != 1)
-			return fail(st, -EOPNOTSUPP,
-				    "constant \"%s\" varies along the batch axis", c->name);
+			return fail(st, -EOPNOTSUPP, "constant \"%s\" varies along the batch axis",
+				    c->name);
 		if (a > 0 && cd != 1 && cd != act->dims[a])
 			return fail(st, -EINVAL,
 				    "constant \"%s\" dimension %lld does not broadcast to %lld",
@@ -471,14 +473,17 @@ static int gemm_layer(struct imp *st, const Onnx__NodeProto *n, struct val *a, s
 
 static int op_gemm(struct imp *st, const Onnx__NodeProto *n)
 {
-	static const char *const known[] = { "alpha", "beta", "transA", "transB", NULL };
-	struct val *a, *b, *c = NULL, *y;
+	static const char *const known[] = {"alpha", "beta", "transA", "transB", NULL};
+	struct epi_op op = {.kind = EPI_ADD};
+	struct val *a, *b, *c = NULL, *y, cval;
+	float *row;
 	int64_t ta, tb;
 	float alpha, beta;
 	int ret = 0;
 
 	if ((ret = need_inputs(st, n, 2, 3)) || (ret = check_attrs(st, n, known)) ||
-	    (ret = attr_int(st, n, "transA", 0, &ta)) || (ret = attr_int(st, n, "transB", 0, &tb)) ||
+	    (ret = attr_int(st, n, "transA", 0, &ta)) ||
+	    (ret = attr_int(st, n, "transB", 0, &tb)) ||
 	    (ret = attr_float(st, n, "alpha", 1.0f, &alpha)) ||
 	    (ret = attr_float(st, n, "beta", 1.0f, &beta)))
 		return ret;
@@ -491,23 +496,18 @@ static int op_gemm(struct imp *st, const Onnx__NodeProto *n)
 			return ret;
 		if ((ret = check_float(st, c)))
 			return ret;
+		/* defining y below may move the value table (or shadow c's name): keep a copy */
+		cval = *c;
 	}
 	ret = gemm_layer(st, n, a, b, tb != 0, alpha, &y);
 	if (ret || !c || beta == 0.0f)
 		return ret;
-	/* y may have moved the value table; c is an index-stable lookup again */
-	c = find_val(st, n->input[2]);
-	{
-		struct epi_op op = { .kind = EPI_ADD };
-		float *row;
-
-		y = find_val(st, n->output[0]);
-		ret = expand_row(st, c, y, beta, &row);
-		if (ret)
-			return ret;
-		op.vec = row;
-		return push_op(st, y, &op);
-	}
+	/* beta * C is folded into the bias row here, so the epilogue only adds */
+	ret = expand_row(st, &cval, y, beta, &row);
+	if (ret)
+		return ret;
+	op.vec = row;
+	return push_op(st, y, &op);
 }
 
 static int op_matmul(struct imp *st, const Onnx__NodeProto *n)
@@ -527,7 +527,7 @@ static int op_matmul(struct imp *st, const Onnx__NodeProto *n)
 static int op_binary(struct imp *st, const Onnx__NodeProto *n, const char *op_type)
 {
 	struct val *x0, *x1, *act, *c, *y;
-	struct epi_op op = { 0 };
+	struct epi_op op = {0};
 	int swapped, ret = 0;
 	float *row;
 
@@ -566,8 +566,8 @@ static int op_binary(struct imp *st, const Onnx__NodeProto *n, const char *op_ty
 
 static int op_unary(struct imp *st, const Onnx__NodeProto *n, enum epi_kind kind)
 {
-	static const char *const leaky[] = { "alpha", NULL };
-	struct epi_op op = { .kind = kind };
+	static const char *const leaky[] = {"alpha", NULL};
+	struct epi_op op = {.kind = kind};
 	struct val *x, *y;
 	int ret = 0;
 
@@ -587,8 +587,8 @@ static int op_unary(struct imp *st, const Onnx__NodeProto *n, enum epi_kind kind
 
 static int op_softmax(struct imp *st, const Onnx__NodeProto *n)
 {
-	static const char *const known[] = { "axis", NULL };
-	struct epi_op op = { .kind = EPI_SOFTMAX };
+	static const char *const known[] = {"axis", NULL};
+	struct epi_op op = {.kind = EPI_SOFTMAX};
 	size_t inner = 1, group = 1;
 	struct val *x, *y;
 	int64_t axis;
@@ -658,8 +658,8 @@ static int set_shape(struct imp *st, struct val *v, const int64_t *dims, int ran
 
 static int op_flatten(struct imp *st, const Onnx__NodeProto *n)
 {
-	static const char *const known[] = { "axis", NULL };
-	int64_t axis, dims[2] = { 1, 1 };
+	static const char *const known[] = {"axis", NULL};
+	int64_t axis, dims[2] = {1, 1};
 	struct val *x, *y;
 	int ret = 0;
 
@@ -686,7 +686,7 @@ static int op_flatten(struct imp *st, const Onnx__NodeProto *n)
 
 static int op_reshape(struct imp *st, const Onnx__NodeProto *n)
 {
-	static const char *const known[] = { "allowzero", NULL };
+	static const char *const known[] = {"allowzero", NULL};
 	int64_t allowzero, dims[MAX_RANK], known_prod = 1;
 	struct val *x, *s, *y;
 	int infer = -1, rank, ret = 0;
@@ -782,7 +782,7 @@ static int op_constant(struct imp *st, const Onnx__NodeProto *n)
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS) {
 		v->kind = V_FLOAT;
 		v->rank = 1;
-		ret = dims_numel(st, (int64_t[]){ (int64_t)a->n_floats }, 1, &v->numel);
+		ret = dims_numel(st, (int64_t[]){(int64_t)a->n_floats}, 1, &v->numel);
 		if (ret)
 			return ret;
 		v->dims[0] = (int64_t)a->n_floats;
@@ -801,7 +801,7 @@ static int op_constant(struct imp *st, const Onnx__NodeProto *n)
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) {
 		v->kind = V_INT64;
 		v->rank = 1;
-		ret = dims_numel(st, (int64_t[]){ (int64_t)a->n_ints }, 1, &v->numel);
+		ret = dims_numel(st, (int64_t[]){(int64_t)a->n_ints}, 1, &v->numel);
 		if (ret)
 			return ret;
 		v->dims[0] = (int64_t)a->n_ints;
@@ -828,6 +828,9 @@ static int compile_node(struct imp *st, const Onnx__NodeProto *n)
 	for (size_t i = 0; i < n->n_input; i++)
 		if (!n->input[i])
 			return fail(st, -EINVAL, "input %zu has no name", i);
+	/* ONNX graphs are in SSA form; a redefinition would also alias a live constant */
+	if (find_val(st, n->output[0]))
+		return fail(st, -EINVAL, "output \"%s\" is already defined", n->output[0]);
 
 	if (!strcmp(op, "Gemm"))
 		return op_gemm(st, n);
@@ -989,10 +992,9 @@ static int compile_graph(struct imp *st, const Onnx__ModelProto *mp)
 	return 0;
 }
 
-int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err,
-		      size_t errlen)
+int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err, size_t errlen)
 {
-	struct imp st = { .err = err, .errlen = errlen };
+	struct imp st = {.err = err, .errlen = errlen};
 	Onnx__ModelProto *mp;
 	int ret;
 
@@ -1030,7 +1032,7 @@ err_unpack:
 
 int lg_model_load_file(const char *path, struct lg_model **out, char *err, size_t errlen)
 {
-	struct imp st = { .err = err, .errlen = errlen };
+	struct imp st = {.err = err, .errlen = errlen};
 	struct stat sb;
 	size_t got = 0;
 	char *buf;

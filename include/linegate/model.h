@@ -44,8 +44,8 @@ struct lg_model_ws;
 enum lg_model_isa {
 	LG_MODEL_ISA_AUTO = 0, /* best this CPU has; what a freshly loaded model uses */
 	LG_MODEL_ISA_SCALAR,
-	LG_MODEL_ISA_AVX2,     /* AVX2 + FMA */
-	LG_MODEL_ISA_AVX512,   /* AVX-512 F + DQ */
+	LG_MODEL_ISA_AVX2,   /* AVX2 + FMA */
+	LG_MODEL_ISA_AVX512, /* AVX-512 F + DQ */
 };
 
 /* How lg_model_scores() turns a model output into scores. */
@@ -62,8 +62,7 @@ enum lg_model_kind {
  * `errlen` bytes on failure. On success *out owns everything it needs; the buffer or file
  * is not referenced afterwards. Never crashes on malformed input.
  */
-int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err,
-		      size_t errlen);
+int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err, size_t errlen);
 int lg_model_load_file(const char *path, struct lg_model **out, char *err, size_t errlen);
 /* Accepts NULL. */
 void lg_model_free(struct lg_model *m);

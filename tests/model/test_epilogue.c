@@ -94,9 +94,9 @@ struct kernel {
 };
 
 static const struct kernel kernels[] = {
-	{ LG_MODEL_ISA_SCALAR, epi_run_scalar },
-	{ LG_MODEL_ISA_AVX2, epi_run_avx2 },
-	{ LG_MODEL_ISA_AVX512, epi_run_avx512 },
+    {LG_MODEL_ISA_SCALAR, epi_run_scalar},
+    {LG_MODEL_ISA_AVX2, epi_run_avx2},
+    {LG_MODEL_ISA_AVX512, epi_run_avx512},
 };
 
 static void check(const char *what, const struct kernel *k, const float *got, const float *want,
@@ -143,13 +143,14 @@ static void test_transcendentals(void)
 {
 	enum { N = 20000 };
 	static float x[N];
-	struct epi_op sig = { .kind = EPI_SIGMOID }, th = { .kind = EPI_TANH };
+	struct epi_op sig = {.kind = EPI_SIGMOID}, th = {.kind = EPI_TANH};
 
 	/* dense over the interesting range, then tiny magnitudes where tanh cancels */
 	for (size_t i = 0; i < N / 2; i++)
 		x[i] = -80.0f + 160.0f * (float)i / (N / 2);
 	for (size_t i = N / 2; i < N; i++)
-		x[i] = ((i & 1) ? -1.0f : 1.0f) * powf(10.0f, -8.0f + 8.0f * (float)(i - N / 2) / (N / 2));
+		x[i] = ((i & 1) ? -1.0f : 1.0f) *
+		       powf(10.0f, -8.0f + 8.0f * (float)(i - N / 2) / (N / 2));
 	/* both sides of the tanh branch point */
 	x[0] = 0.625f;
 	x[1] = nextafterf(0.625f, 0.0f);
@@ -162,10 +163,10 @@ static void test_transcendentals(void)
 
 static void test_saturation(void)
 {
-	static const float x[] = { 100.0f, -100.0f, 1e30f, -1e30f, 88.5f, -88.5f, 87.0f, -87.0f,
-				   INFINITY, -INFINITY, 30.0f, -30.0f, 9.0f, -9.0f, 20.0f, -20.0f };
+	static const float x[] = {100.0f,   -100.0f,   1e30f, -1e30f, 88.5f, -88.5f, 87.0f, -87.0f,
+				  INFINITY, -INFINITY, 30.0f, -30.0f, 9.0f,  -9.0f,  20.0f, -20.0f};
 	enum { N = sizeof(x) / sizeof(x[0]) };
-	struct epi_op sig = { .kind = EPI_SIGMOID }, th = { .kind = EPI_TANH };
+	struct epi_op sig = {.kind = EPI_SIGMOID}, th = {.kind = EPI_TANH};
 	float out[N];
 
 	for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++) {
@@ -198,8 +199,8 @@ static void test_ops_and_tails(void)
 {
 	enum { ROWS = 3, MAXC = 70 };
 	static float src[ROWS * MAXC], v1[MAXC], v2[MAXC], v3[MAXC];
-	static const enum epi_kind binary[] = { EPI_ADD, EPI_SUB, EPI_RSUB, EPI_MUL, EPI_DIV,
-						EPI_RDIV };
+	static const enum epi_kind binary[] = {EPI_ADD, EPI_SUB, EPI_RSUB,
+					       EPI_MUL, EPI_DIV, EPI_RDIV};
 	char what[64];
 
 	for (size_t i = 0; i < ROWS * MAXC; i++)
@@ -213,8 +214,8 @@ static void test_ops_and_tails(void)
 		for (size_t b = 0; b < sizeof(binary) / sizeof(binary[0]); b++) {
 			/* RDIV divides by x itself: keep x away from 0 by adding 5 first */
 			struct epi_op ops[2] = {
-				{ .kind = EPI_ADD, .vec = v2 },
-				{ .kind = binary[b], .vec = binary[b] == EPI_DIV ? v2 : v1 },
+			    {.kind = EPI_ADD, .vec = v2},
+			    {.kind = binary[b], .vec = binary[b] == EPI_DIV ? v2 : v1},
 			};
 
 			if (binary[b] == EPI_RDIV) {
@@ -230,10 +231,10 @@ static void test_ops_and_tails(void)
 		{
 			/* a Gemm tail: bias, activation, scale, another activation */
 			struct epi_op ops[] = {
-				{ .kind = EPI_ADD, .vec = v1 },   { .kind = EPI_LEAKY, .alpha = 0.2f },
-				{ .kind = EPI_MUL, .vec = v3 },   { .kind = EPI_TANH },
-				{ .kind = EPI_SUB, .vec = v1 },   { .kind = EPI_RELU },
-				{ .kind = EPI_SIGMOID },
+			    {.kind = EPI_ADD, .vec = v1}, {.kind = EPI_LEAKY, .alpha = 0.2f},
+			    {.kind = EPI_MUL, .vec = v3}, {.kind = EPI_TANH},
+			    {.kind = EPI_SUB, .vec = v1}, {.kind = EPI_RELU},
+			    {.kind = EPI_SIGMOID},
 			};
 
 			snprintf(what, sizeof(what), "chain cols %zu", cols);
@@ -242,10 +243,10 @@ static void test_ops_and_tails(void)
 		}
 		for (size_t group = 1; group <= cols; group++) {
 			struct epi_op ops[] = {
-				{ .kind = EPI_MUL, .vec = v3 },
-				{ .kind = EPI_SOFTMAX, .group = group },
-				/* a multiply, not an add: x + v near 0 would amplify rounding */
-				{ .kind = EPI_MUL, .vec = v1 },
+			    {.kind = EPI_MUL, .vec = v3},
+			    {.kind = EPI_SOFTMAX, .group = group},
+			    /* a multiply, not an add: x + v near 0 would amplify rounding */
+			    {.kind = EPI_MUL, .vec = v1},
 			};
 
 			if (cols % group)

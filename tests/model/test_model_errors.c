@@ -132,7 +132,8 @@ static void test_truncation(const char *dir, const char *name, size_t max_tries)
 		if (ret < 0 && err[0] && !m)
 			refused++;
 		else
-			CHECK(0, "%s cut at %zu of %zu: ret %d err \"%s\"", name, cut, len, ret, err);
+			CHECK(0, "%s cut at %zu of %zu: ret %d err \"%s\"", name, cut, len, ret,
+			      err);
 		lg_model_free(m);
 		free(copy);
 		/* every length near the end too, where the last tensors are cut */
@@ -190,10 +191,11 @@ static void test_bitflips(const char *dir, const char *name)
 		if (ret == 0) {
 			struct lg_model_ws *ws = NULL;
 			size_t in = lg_model_input_dim(m), out = lg_model_output_dim(m);
-			float *x = calloc(3 * in, sizeof(float)), *y = calloc(3 * out, sizeof(float));
+			float *x = calloc(3 * in, sizeof(float)),
+			      *y = calloc(3 * out, sizeof(float));
 
 			CHECK(in && out && !lg_model_ws_create(m, 3, &ws) && x && y &&
-				      lg_model_run(m, x, 3, y, ws) == 0,
+				  lg_model_run(m, x, 3, y, ws) == 0,
 			      "%s flip at %zu: loaded but does not run", name, pos);
 			lg_model_ws_free(ws);
 			free(x);
@@ -218,8 +220,8 @@ static void test_files(const char *dir)
 	int ret;
 
 	ret = lg_model_load_file("/nonexistent/model.onnx", &m, err, sizeof(err));
-	CHECK(ret == -ENOENT && strstr(err, "/nonexistent/model.onnx"), "missing file: %d %s",
-	      ret, err);
+	CHECK(ret == -ENOENT && strstr(err, "/nonexistent/model.onnx"), "missing file: %d %s", ret,
+	      err);
 	ret = lg_model_load_file(dir, &m, err, sizeof(err));
 	CHECK(ret == -EINVAL && err[0], "directory: %d %s", ret, err);
 	snprintf(path, sizeof(path), "%s/ae_64.onnx", dir);

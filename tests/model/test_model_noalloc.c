@@ -54,7 +54,7 @@ int posix_memalign(void **p, size_t a, size_t n)
 	return *p ? 0 : ENOMEM;
 }
 
-static const char *const names[] = { "mlp_classifier", "ae_64", "ae_1024", "ops_mix" };
+static const char *const names[] = {"mlp_classifier", "ae_64", "ae_1024", "ops_mix"};
 
 int main(int argc, char **argv)
 {
@@ -107,8 +107,8 @@ int main(int argc, char **argv)
 		during = atomic_load(&allocs) - before;
 		printf("%-16s 100 calls, %ld allocations\n", names[i], during);
 		if (during) {
-			fprintf(stderr, "FAIL %s: %ld allocations while running batches\n", names[i],
-				during);
+			fprintf(stderr, "FAIL %s: %ld allocations while running batches\n",
+				names[i], during);
 			failures++;
 		}
 		free(in);

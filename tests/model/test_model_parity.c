@@ -21,19 +21,19 @@ struct fixture {
 };
 
 static const struct fixture fixtures[] = {
-	/* 3 x (Gemm + bias + act), the Softmax joins the last layer */
-	{ "mlp_classifier", 24, 5, 3, LG_MODEL_CLASSIFIER },
-	{ "ae_64", 64, 64, 4, LG_MODEL_AUTOENCODER },
-	{ "ae_1024", 1024, 1024, 4, LG_MODEL_AUTOENCODER },
-	/* (x - mean) / std on the input is a layer of its own, then two MatMul layers */
-	{ "ops_mix", 32, 10, 3, LG_MODEL_CLASSIFIER },
-	{ "gemm_attrs", 20, 12, 1, LG_MODEL_CLASSIFIER },
+    /* 3 x (Gemm + bias + act), the Softmax joins the last layer */
+    {"mlp_classifier", 24, 5, 3, LG_MODEL_CLASSIFIER},
+    {"ae_64", 64, 64, 4, LG_MODEL_AUTOENCODER},
+    {"ae_1024", 1024, 1024, 4, LG_MODEL_AUTOENCODER},
+    /* (x - mean) / std on the input is a layer of its own, then two MatMul layers */
+    {"ops_mix", 32, 10, 3, LG_MODEL_CLASSIFIER},
+    {"gemm_attrs", 20, 12, 1, LG_MODEL_CLASSIFIER},
 };
 
-static const size_t batches[] = { 1, 7, 64 };
+static const size_t batches[] = {1, 7, 64};
 
-static const enum lg_model_isa isas[] = { LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
-					  LG_MODEL_ISA_AVX512 };
+static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
+					 LG_MODEL_ISA_AVX512};
 
 static int failures;
 
@@ -47,8 +47,7 @@ static int failures;
 		}                                                                                  \
 	} while (0)
 
-static int compare(const char *what, const float *got, const float *want, size_t rows,
-		   size_t cols)
+static int compare(const char *what, const float *got, const float *want, size_t rows, size_t cols)
 {
 	size_t bad = 0;
 	double worst = 0;
@@ -146,7 +145,8 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 	rows = ilen / (fx->in_dim * sizeof(float));
 	CHECK(rows >= 64 && olen == rows * fx->out_dim * sizeof(float), "%s: fixture sizes",
 	      fx->name);
-	if (rows < 64 || lg_model_input_dim(m) != fx->in_dim || lg_model_output_dim(m) != fx->out_dim)
+	if (rows < 64 || lg_model_input_dim(m) != fx->in_dim ||
+	    lg_model_output_dim(m) != fx->out_dim)
 		goto out;
 	ret = lg_model_ws_create(m, 64, &ws);
 	CHECK(ret == 0, "%s: ws_create = %d", fx->name, ret);
@@ -180,8 +180,7 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 			       batch);
 		}
 	}
-	CHECK(lg_model_run(m, in, 65, out, ws) == -EINVAL, "%s: batch over max accepted",
-	      fx->name);
+	CHECK(lg_model_run(m, in, 65, out, ws) == -EINVAL, "%s: batch over max accepted", fx->name);
 	CHECK(lg_model_run(m, in, 0, out, ws) == -EINVAL, "%s: batch 0 accepted", fx->name);
 out:
 	lg_model_ws_free(ws);
