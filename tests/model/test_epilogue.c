@@ -94,9 +94,11 @@ struct kernel {
 };
 
 static const struct kernel kernels[] = {
-    {LG_MODEL_ISA_SCALAR, epi_run_scalar},
-    {LG_MODEL_ISA_AVX2, epi_run_avx2},
-    {LG_MODEL_ISA_AVX512, epi_run_avx512},
+	{LG_MODEL_ISA_SCALAR, epi_run_scalar},
+#ifdef LG_MODEL_X86 /* the SIMD kernels are only built for x86-64 */
+	{LG_MODEL_ISA_AVX2, epi_run_avx2},
+	{LG_MODEL_ISA_AVX512, epi_run_avx512},
+#endif
 };
 
 static void check(const char *what, const struct kernel *k, const float *got, const float *want,
