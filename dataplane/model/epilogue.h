@@ -36,6 +36,41 @@ struct epi_op {
  * src may equal dst. Element-wise runs of ops are fused into one pass per row; a softmax
  * is a row barrier.
  */
+/*
+ * The epilogue almost every layer has: an optional bias row, then an optional activation.
+ * The kernels run it through a loop specialised per activation, without the per-op dispatch
+ * of the general path. Returns 1 and fills *bias (NULL if none) and *act (EPI_ADD standing
+ * for "no activation") if `ops` is of that form.
+ */
+static inline int epi_match_bias_act(const struct epi_op *ops, size_t n_ops, const float **bias,
+				     enum epi_kind *act, float *alpha)
+{
+	size_t i = 0;
+
+	*bias = NULL;
+	*act = EPI_ADD;
+	*alpha = 0.0f;
+	if (!n_ops || n_ops > 2)
+		return 0;
+	if (ops[0].kind == EPI_ADD)
+		*bias = ops[i++].vec;
+	if (i < n_ops) {
+		switch (ops[i].kind) {
+		case EPI_RELU:
+		case EPI_LEAKY:
+		case EPI_SIGMOID:
+		case EPI_TANH:
+			*act = ops[i].kind;
+			*alpha = ops[i].alpha;
+			i++;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return i == n_ops;
+}
+
 typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		       size_t rows, size_t cols);
 

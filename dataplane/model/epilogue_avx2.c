@@ -175,9 +175,80 @@ static void softmax(const float *s, float *d, size_t cols, size_t group)
 	}
 }
 
+static inline __attribute__((always_inline)) __m256 act8(__m256 x, enum epi_kind act, __m256 alpha)
+{
+	switch (act) {
+	case EPI_RELU:
+		return _mm256_max_ps(x, _mm256_setzero_ps());
+	case EPI_LEAKY:
+		return _mm256_blendv_ps(x, _mm256_mul_ps(x, alpha),
+					_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+	case EPI_SIGMOID:
+		return sigmoid8(x);
+	case EPI_TANH:
+		return tanh8(x);
+	default:
+		return x;
+	}
+}
+
+/* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
+static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
+							   size_t rows, size_t cols,
+							   const float *bias, enum epi_kind act,
+							   float alpha)
+{
+	__m256 va = SET1(alpha);
+
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * cols;
+		float *d = dst + r * cols;
+		size_t j = 0;
+
+		for (; j + W <= cols; j += W) {
+			__m256 x = _mm256_loadu_ps(s + j);
+
+			if (bias)
+				x = _mm256_add_ps(x, _mm256_loadu_ps(bias + j));
+			_mm256_storeu_ps(d + j, act8(x, act, va));
+		}
+		if (j < cols) {
+			__m256i m = tail_mask(cols - j);
+			__m256 x = _mm256_maskload_ps(s + j, m);
+
+			if (bias)
+				x = _mm256_add_ps(x, _mm256_maskload_ps(bias + j, m));
+			_mm256_maskstore_ps(d + j, m, act8(x, act, va));
+		}
+	}
+}
+
 void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
 		  size_t cols)
 {
+	const float *bias;
+	enum epi_kind act;
+	float alpha;
+
+	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
+		switch (act) {
+		case EPI_RELU:
+			bias_act(src, dst, rows, cols, bias, EPI_RELU, alpha);
+			return;
+		case EPI_LEAKY:
+			bias_act(src, dst, rows, cols, bias, EPI_LEAKY, alpha);
+			return;
+		case EPI_SIGMOID:
+			bias_act(src, dst, rows, cols, bias, EPI_SIGMOID, alpha);
+			return;
+		case EPI_TANH:
+			bias_act(src, dst, rows, cols, bias, EPI_TANH, alpha);
+			return;
+		default:
+			bias_act(src, dst, rows, cols, bias, EPI_ADD, alpha);
+			return;
+		}
+	}
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;
 		float *d = dst + r * cols;

@@ -160,9 +160,72 @@ static void softmax(const float *s, float *d, size_t cols, size_t group)
 	}
 }
 
+static inline __attribute__((always_inline)) __m512 act16(__m512 x, enum epi_kind act, __m512 alpha)
+{
+	switch (act) {
+	case EPI_RELU:
+		return _mm512_max_ps(x, _mm512_setzero_ps());
+	case EPI_LEAKY:
+		return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
+					  x, alpha);
+	case EPI_SIGMOID:
+		return sigmoid16(x);
+	case EPI_TANH:
+		return tanh16(x);
+	default:
+		return x;
+	}
+}
+
+/* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
+static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
+							   size_t rows, size_t cols,
+							   const float *bias, enum epi_kind act,
+							   float alpha)
+{
+	__m512 va = _mm512_set1_ps(alpha);
+
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * cols;
+		float *d = dst + r * cols;
+
+		for (size_t j = 0; j < cols; j += W) {
+			__mmask16 m = tail_mask(cols - j);
+			__m512 x = _mm512_maskz_loadu_ps(m, s + j);
+
+			if (bias)
+				x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bias + j));
+			_mm512_mask_storeu_ps(d + j, m, act16(x, act, va));
+		}
+	}
+}
+
 void epi_run_avx512(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		    size_t rows, size_t cols)
 {
+	const float *bias;
+	enum epi_kind act;
+	float alpha;
+
+	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
+		switch (act) {
+		case EPI_RELU:
+			bias_act(src, dst, rows, cols, bias, EPI_RELU, alpha);
+			return;
+		case EPI_LEAKY:
+			bias_act(src, dst, rows, cols, bias, EPI_LEAKY, alpha);
+			return;
+		case EPI_SIGMOID:
+			bias_act(src, dst, rows, cols, bias, EPI_SIGMOID, alpha);
+			return;
+		case EPI_TANH:
+			bias_act(src, dst, rows, cols, bias, EPI_TANH, alpha);
+			return;
+		default:
+			bias_act(src, dst, rows, cols, bias, EPI_ADD, alpha);
+			return;
+		}
+	}
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;
 		float *d = dst + r * cols;

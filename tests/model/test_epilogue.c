@@ -94,10 +94,10 @@ struct kernel {
 };
 
 static const struct kernel kernels[] = {
-	{LG_MODEL_ISA_SCALAR, epi_run_scalar},
+    {LG_MODEL_ISA_SCALAR, epi_run_scalar},
 #ifdef LG_MODEL_X86 /* the SIMD kernels are only built for x86-64 */
-	{LG_MODEL_ISA_AVX2, epi_run_avx2},
-	{LG_MODEL_ISA_AVX512, epi_run_avx512},
+    {LG_MODEL_ISA_AVX2, epi_run_avx2},
+    {LG_MODEL_ISA_AVX512, epi_run_avx512},
 #endif
 };
 
@@ -201,6 +201,7 @@ static void test_ops_and_tails(void)
 {
 	enum { ROWS = 3, MAXC = 70 };
 	static float src[ROWS * MAXC], v1[MAXC], v2[MAXC], v3[MAXC];
+	static const enum epi_kind acts[] = {EPI_RELU, EPI_LEAKY, EPI_SIGMOID, EPI_TANH};
 	static const enum epi_kind binary[] = {EPI_ADD, EPI_SUB, EPI_RSUB,
 					       EPI_MUL, EPI_DIV, EPI_RDIV};
 	char what[64];
@@ -243,6 +244,21 @@ static void test_ops_and_tails(void)
 			run_case(what, ops, sizeof(ops) / sizeof(ops[0]), src, ROWS, cols,
 				 TIGHT_RTOL);
 		}
+		/* the specialised bias + activation loops: with and without either part */
+		for (size_t a = 0; a < sizeof(acts) / sizeof(acts[0]); a++) {
+			struct epi_op ops[2] = {
+			    {.kind = EPI_ADD, .vec = v1},
+			    {.kind = acts[a], .alpha = 0.3f},
+			};
+
+			snprintf(what, sizeof(what), "bias+act %d cols %zu", acts[a], cols);
+			run_case(what, ops, 2, src, ROWS, cols, TIGHT_RTOL);
+			snprintf(what, sizeof(what), "act %d cols %zu", acts[a], cols);
+			run_case(what, ops + 1, 1, src, ROWS, cols, TIGHT_RTOL);
+		}
+		snprintf(what, sizeof(what), "bias cols %zu", cols);
+		run_case(what, (struct epi_op[]){{.kind = EPI_ADD, .vec = v1}}, 1, src, ROWS, cols,
+			 1e-6);
 		for (size_t group = 1; group <= cols; group++) {
 			struct epi_op ops[] = {
 			    {.kind = EPI_MUL, .vec = v3},
