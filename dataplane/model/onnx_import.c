@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -627,6 +628,76 @@ static int op_softmax(struct imp *st, const Onnx__NodeProto *n)
 	return ret;
 }
 
+/*
+ * Inference-mode BatchNormalization: y = (x - mean) * scale / sqrt(var + eps) + B per channel
+ * (axis 1), as three epilogue ops in the same order of operations as the reference. The
+ * channel vectors are broadcast over any spatial axes like a [C, 1, ..., 1] constant.
+ */
+static int op_batchnorm(struct imp *st, const Onnx__NodeProto *n)
+{
+	static const char *const known[] = {"epsilon", "momentum", "training_mode", "spatial",
+					    NULL};
+	struct epi_op ops[3] = {{.kind = EPI_SUB}, {.kind = EPI_MUL}, {.kind = EPI_ADD}};
+	struct val *x, *p[4], chan, tmp;
+	int64_t training, spatial;
+	float eps, *rows[3];
+	size_t c;
+	int ret = 0;
+
+	if ((ret = need_inputs(st, n, 5, 5)) || (ret = check_attrs(st, n, known)) ||
+	    (ret = attr_float(st, n, "epsilon", 1e-5f, &eps)) ||
+	    (ret = attr_int(st, n, "training_mode", 0, &training)) ||
+	    (ret = attr_int(st, n, "spatial", 1, &spatial)))
+		return ret;
+	if (training)
+		return fail(st, -EOPNOTSUPP, "training_mode=1 is not inference");
+	if (!spatial)
+		return fail(st, -EOPNOTSUPP, "spatial=0 is not supported");
+	if (!(x = input(st, n, 0, &ret)))
+		return ret;
+	if ((ret = check_act(st, x)))
+		return ret;
+	if (x->rank < 2)
+		return fail(st, -EOPNOTSUPP, "input \"%s\" has no channel axis", x->name);
+	c = (size_t)x->dims[1];
+	for (size_t i = 0; i < 4; i++) {
+		if (!(p[i] = input(st, n, i + 1, &ret)) || (ret = check_float(st, p[i])))
+			return ret;
+		if (p[i]->numel != c)
+			return fail(st, -EINVAL, "\"%s\" has %zu values for %zu channels",
+				    p[i]->name, p[i]->numel, c);
+	}
+	/* scale / sqrt(var + eps), in double, as one per-channel factor */
+	memset(&chan, 0, sizeof(chan));
+	chan.name = p[0]->name;
+	chan.kind = V_FLOAT;
+	chan.rank = x->rank - 1;
+	chan.dims[0] = (int64_t)c;
+	for (int a = 1; a < chan.rank; a++)
+		chan.dims[a] = 1;
+	chan.numel = c;
+	chan.f = model_alloc(st->m, c * sizeof(float));
+	if (!chan.f)
+		return fail(st, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c; i++)
+		chan.f[i] = (float)((double)p[0]->f[i] / sqrt((double)p[3]->f[i] + (double)eps));
+	tmp = chan;
+	tmp.f = p[2]->f; /* mean */
+	if ((ret = expand_row(st, &tmp, x, 1.0f, &rows[0])) ||
+	    (ret = expand_row(st, &chan, x, 1.0f, &rows[1])))
+		return ret;
+	tmp.f = p[1]->f; /* B */
+	if ((ret = expand_row(st, &tmp, x, 1.0f, &rows[2])))
+		return ret;
+	for (size_t i = 0; i < 3; i++) {
+		ops[i].vec = rows[i];
+		if ((ret = push_op(st, x, &ops[i])))
+			return ret;
+	}
+	new_act(st, n, x, &ret);
+	return ret;
+}
+
 static int op_identity(struct imp *st, const Onnx__NodeProto *n)
 {
 	struct val *x;
@@ -850,6 +921,8 @@ static int compile_node(struct imp *st, const Onnx__NodeProto *n)
 		return op_softmax(st, n);
 	if (!strcmp(op, "Identity"))
 		return op_identity(st, n);
+	if (!strcmp(op, "BatchNormalization"))
+		return op_batchnorm(st, n);
 	if (!strcmp(op, "Flatten"))
 		return op_flatten(st, n);
 	if (!strcmp(op, "Reshape"))

@@ -23,10 +23,11 @@
  * it names the node and its operator, e.g. `node "weird_cos" (Cos): unsupported operator`.
  *
  * Supported operators (default ONNX domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu,
- * LeakyRelu, Sigmoid, Tanh, Softmax, Identity, Flatten, Reshape, Constant. Weights are float32
- * initializers (raw_data or float_data). The graph has one float input whose first dimension
- * is the batch and one output; every operator with a runtime input consumes the result of
- * the one before it (a chain, as MLPs and autoencoders are).
+ * LeakyRelu, Sigmoid, Tanh, Softmax, Identity, Flatten, Reshape, Constant, and
+ * BatchNormalization in inference mode. Weights are float32 initializers (raw_data or
+ * float_data). The graph has one float input whose first dimension is the batch and one
+ * output; every operator with a runtime input consumes the result of the one before it (a
+ * chain, as MLPs and autoencoders are).
  */
 #ifndef LINEGATE_MODEL_H
 #define LINEGATE_MODEL_H

@@ -247,6 +247,7 @@ int main(int argc, char **argv)
 	test_truncation(argv[1], "mlp_classifier", 100000);
 	test_truncation(argv[1], "ae_64", 100000);
 	test_truncation(argv[1], "ops_mix", 100000);
+	test_truncation(argv[1], "mlp_bn", 100000);
 	test_truncation(argv[1], "ae_1024", 600);
 	test_garbage();
 	test_bitflips(argv[1], "mlp_classifier");
