@@ -698,6 +698,25 @@ static int op_batchnorm(struct imp *st, const Onnx__NodeProto *n)
 	return ret;
 }
 
+/* Dropout at inference is the identity; a graph that asks for training mode is refused. */
+static int op_dropout(struct imp *st, const Onnx__NodeProto *n)
+{
+	static const char *const known[] = {"ratio", "seed", "is_test", NULL};
+	struct val *x;
+	int ret = 0;
+
+	if ((ret = need_inputs(st, n, 1, 3)) || (ret = check_attrs(st, n, known)))
+		return ret;
+	if (n->n_input == 3 && *s_or_empty(n->input[2]))
+		return fail(st, -EOPNOTSUPP, "a training_mode input is not supported");
+	if (!(x = input(st, n, 0, &ret)))
+		return ret;
+	if (x->kind == V_ACT && (ret = check_act(st, x)))
+		return ret;
+	define_out(st, n, x, &ret);
+	return ret;
+}
+
 static int op_identity(struct imp *st, const Onnx__NodeProto *n)
 {
 	struct val *x;
@@ -921,6 +940,8 @@ static int compile_node(struct imp *st, const Onnx__NodeProto *n)
 		return op_softmax(st, n);
 	if (!strcmp(op, "Identity"))
 		return op_identity(st, n);
+	if (!strcmp(op, "Dropout"))
+		return op_dropout(st, n);
 	if (!strcmp(op, "BatchNormalization"))
 		return op_batchnorm(st, n);
 	if (!strcmp(op, "Flatten"))

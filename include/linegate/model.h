@@ -24,7 +24,7 @@
  *
  * Supported operators (default ONNX domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu,
  * LeakyRelu, Sigmoid, Tanh, Softmax, Identity, Flatten, Reshape, Constant, and
- * BatchNormalization in inference mode. Weights are float32 initializers (raw_data or
+ * BatchNormalization and Dropout in inference mode. Weights are float32 initializers (raw_data or
  * float_data). The graph has one float input whose first dimension is the batch and one
  * output; every operator with a runtime input consumes the result of the one before it (a
  * chain, as MLPs and autoencoders are).
