@@ -165,7 +165,8 @@ static int load_tensor(struct imp *st, const Onnx__TensorProto *t, struct val *v
 	if (ret)
 		return ret;
 	v->rank = (int)t->n_dims;
-	memcpy(v->dims, t->dims, t->n_dims * sizeof(*t->dims));
+	if (t->n_dims) /* a scalar has no dims array at all */
+		memcpy(v->dims, t->dims, t->n_dims * sizeof(*t->dims));
 	v->numel = numel;
 
 	switch (t->data_type) {
