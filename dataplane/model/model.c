@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +162,66 @@ size_t lg_model_flops_per_row(const struct lg_model *m)
 		if (m->layers[i].has_gemm)
 			f += 2 * m->layers[i].k * m->layers[i].n;
 	return f;
+}
+
+static const char *epi_name(enum epi_kind k)
+{
+	static const char *const names[] = {
+	    [EPI_ADD] = "add",	 [EPI_SUB] = "sub",	    [EPI_RSUB] = "rsub",
+	    [EPI_MUL] = "mul",	 [EPI_DIV] = "div",	    [EPI_RDIV] = "rdiv",
+	    [EPI_RELU] = "relu", [EPI_LEAKY] = "leaky",	    [EPI_SIGMOID] = "sigmoid",
+	    [EPI_TANH] = "tanh", [EPI_SOFTMAX] = "softmax",
+	};
+
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "?";
+}
+
+/* snprintf that keeps counting past the end of the buffer */
+__attribute__((format(printf, 4, 5))) static void add_text(char *buf, size_t len, size_t *off,
+							   const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*off < len ? buf + *off : NULL, *off < len ? len - *off : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n;
+}
+
+size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (buf && len)
+		buf[0] = '\0';
+	else
+		buf = NULL, len = 0;
+	add_text(buf, len, &off, "input %zu -> output %zu, %s, %zu layers, epilogue %s\n",
+		 m->in_dim, m->out_dim,
+		 m->kind == LG_MODEL_AUTOENCODER ? "autoencoder" : "classifier", m->n_layers,
+		 lg_model_isa_name(m->isa));
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const struct model_layer *l = &m->layers[i];
+
+		add_text(buf, len, &off, "layer %zu: ", i);
+		if (l->has_gemm)
+			add_text(buf, len, &off, "sgemm %zux%zu%s", l->k, l->n,
+				 l->trans_b ? " (B^T)" : "");
+		else
+			add_text(buf, len, &off, "width %zu", l->n);
+		for (size_t k = 0; k < l->n_ops; k++) {
+			add_text(buf, len, &off, "%s%s", k ? ", " : " | ",
+				 epi_name(l->ops[k].kind));
+			if (l->ops[k].kind == EPI_LEAKY)
+				add_text(buf, len, &off, "(%g)", (double)l->ops[k].alpha);
+			if (l->ops[k].kind == EPI_SOFTMAX && l->ops[k].group != l->n)
+				add_text(buf, len, &off, "/%zu", l->ops[k].group);
+		}
+		add_text(buf, len, &off, "\n");
+	}
+	return off;
 }
 
 size_t lg_model_score_dim(const struct lg_model *m)

@@ -75,6 +75,12 @@ enum lg_model_kind lg_model_kind(const struct lg_model *m);
 size_t lg_model_n_layers(const struct lg_model *m);
 /* Floating-point operations of the sgemms for one row (2 * multiply-adds); for benchmarks. */
 size_t lg_model_flops_per_row(const struct lg_model *m);
+/*
+ * The compiled plan as text, one line per layer, for logs and `lg-model-check`:
+ *   layer 0: sgemm 24x64 (B^T) | add, relu
+ * Returns the length the full text needs (like snprintf); writes at most len bytes.
+ */
+size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len);
 
 /*
  * Choose the epilogue code path. AUTO picks the best one the CPU supports (detected once per

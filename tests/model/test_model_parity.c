@@ -32,6 +32,23 @@ static const struct fixture fixtures[] = {
     {"mlp_bn", 16, 4, 2, LG_MODEL_CLASSIFIER},
 };
 
+/* Known-answer plans: what fusion must produce (epilogue names as lg_model_describe writes) */
+static const struct {
+	const char *name, *plan;
+} plans[] = {
+    {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar\n"
+		       "layer 0: sgemm 24x64 (B^T) | add, relu\n"
+		       "layer 1: sgemm 64x32 (B^T) | add, tanh\n"
+		       "layer 2: sgemm 32x5 (B^T) | add, softmax\n"},
+    {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar\n"
+		"layer 0: width 32 | sub, div\n"
+		"layer 1: sgemm 32x48 | add, sigmoid, mul, leaky(0.2), rsub\n"
+		"layer 2: sgemm 48x10 | tanh, softmax\n"},
+    {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar\n"
+	       "layer 0: sgemm 16x32 (B^T) | add, sub, mul, add, relu\n"
+	       "layer 1: sgemm 32x4 (B^T) | add\n"},
+};
+
 static const size_t batches[] = {1, 7, 64};
 
 static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
@@ -163,6 +180,23 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 	CHECK(lg_model_n_layers(m) == fx->layers, "%s: %zu layers, want %zu", fx->name,
 	      lg_model_n_layers(m), fx->layers);
 	CHECK(lg_model_kind(m) == fx->kind, "%s: kind %d", fx->name, lg_model_kind(m));
+	for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
+		char text[1024], small[16];
+		size_t need;
+
+		if (strcmp(plans[i].name, fx->name))
+			continue;
+		lg_model_set_isa(m, LG_MODEL_ISA_SCALAR);
+		need = lg_model_describe(m, text, sizeof(text));
+		CHECK(!strcmp(text, plans[i].plan), "%s: plan is\n%swant\n%s", fx->name, text,
+		      plans[i].plan);
+		CHECK(need == strlen(plans[i].plan), "%s: describe returned %zu", fx->name, need);
+		/* a short buffer gets a terminated prefix and the full length back */
+		need = lg_model_describe(m, small, sizeof(small));
+		CHECK(need == strlen(plans[i].plan) && strlen(small) == sizeof(small) - 1 &&
+			  !strncmp(small, plans[i].plan, sizeof(small) - 1),
+		      "%s: truncated describe", fx->name);
+	}
 	rows = ilen / (fx->in_dim * sizeof(float));
 	CHECK(rows >= 64 && olen == rows * fx->out_dim * sizeof(float), "%s: fixture sizes",
 	      fx->name);
