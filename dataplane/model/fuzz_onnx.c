@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <linegate/model.h>
 
@@ -33,6 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(in);
 		free(out);
+	}
+	{
+		char text[64];
+
+		if (lg_model_describe(m, text, sizeof(text)) < strlen(text))
+			abort();
 	}
 	lg_model_ws_free(ws);
 	lg_model_free(m);
