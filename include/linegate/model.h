@@ -17,17 +17,18 @@
  *   -EINVAL      well-formed, but the graph or a tensor is inconsistent; or a bad argument
  *   -EOPNOTSUPP  an operator, attribute or data type outside the supported subset
  *   -ENOMEM      out of memory
- *   -ENOTSUP     the requested ISA is not available on this CPU
+ *   -ENOTSUP     lg_model_set_isa(): the ISA is not available on this CPU (on Linux this is
+ *                the same number as EOPNOTSUPP; the function tells them apart)
  *   -errno       from open()/read() for lg_model_load_file()
  * Loaders write a one-line reason into the caller's error buffer; for anything unsupported
  * it names the node and its operator, e.g. `node "weird_cos" (Cos): unsupported operator`.
  *
  * Supported operators (default ONNX domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu,
  * LeakyRelu, Sigmoid, Tanh, Softmax, Identity, Flatten, Reshape, Constant, and
- * BatchNormalization and Dropout in inference mode. Weights are float32 initializers (raw_data or
- * float_data). The graph has one float input whose first dimension is the batch and one
- * output; every operator with a runtime input consumes the result of the one before it (a
- * chain, as MLPs and autoencoders are).
+ * BatchNormalization and Dropout in inference mode. Weights are float32 initializers
+ * (raw_data or float_data). The graph has one float input whose first dimension is the batch
+ * and one output; every operator with a runtime input consumes the result of the one before
+ * it (a chain, as MLPs and autoencoders are). docs/model-engine.md has the details.
  */
 #ifndef LINEGATE_MODEL_H
 #define LINEGATE_MODEL_H
