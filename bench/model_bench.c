@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inference engine throughput, single-threaded (one worker's view).
+ *
+ * Prints JSON lines: first the sgemm peak of this machine (a large square sgemm, the ceiling
+ * the models are measured against), then for each model, epilogue ISA and batch size the
+ * frames per second, achieved GFLOP/s of its sgemms and the ratio to that peak. Absolute
+ * numbers on a shared machine are noise; the ratios, all taken in the same run, are the
+ * result. openblas_get_corename() is printed beside every figure because OpenBLAS picks its
+ * kernels at run time (OPENBLAS_CORETYPE overrides it).
+ *
+ * usage: model_bench FIXTURE_DIR [seconds-per-point] [model ...]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include <linegate/model.h>
+
+static const char *const default_models[] = {"mlp_classifier", "ae_64", "ae_1024"};
+static const size_t batches[] = {1, 16, 64, 256};
+static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
+					 LG_MODEL_ISA_AVX512};
+
+/*
+ * Each point is the best of TRIALS short runs (the median is printed too): on a machine
+ * shared with other work, the fastest run is the one least disturbed.
+ */
+#define TRIALS 7
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double sgemm_peak(double seconds)
+{
+	const int n = 1024;
+	float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n);
+	float *c = malloc(sizeof(float) * n * n);
+	double t0, t, best = 0;
+	long reps = 0;
+
+	for (long i = 0; i < (long)n * n; i++) {
+		a[i] = (float)(i % 17) * 0.01f;
+		b[i] = (float)(i % 13) * 0.01f;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+		    n);
+	t0 = now();
+	do {
+		double s = now();
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
+			    0.0f, c, n);
+		t = now();
+		/* best of the repetitions: the peak, not the average of a noisy machine */
+		if (2.0 * n * n * n / (t - s) > best)
+			best = 2.0 * n * n * n / (t - s);
+		reps++;
+	} while (t - t0 < seconds || reps < 3);
+	printf("{\"bench\":\"sgemm_peak\",\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":1,"
+	       "\"gflops\":%.2f,\"reps\":%ld,\"corename\":\"%s\"}\n",
+	       n, n, n, best * 1e-9, reps, openblas_get_corename());
+	free(a);
+	free(b);
+	free(c);
+	return best;
+}
+
+static int bench_model(const char *dir, const char *name, double seconds, double peak)
+{
+	struct lg_model_ws *ws = NULL;
+	struct lg_model *m = NULL;
+	char path[1024], err[256];
+	float *in, *out;
+	size_t in_dim, out_dim, flops;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s.onnx", dir, name);
+	ret = lg_model_load_file(path, &m, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "model_bench: %s: %s\n", path, err);
+		return ret;
+	}
+	ret = lg_model_ws_create(m, 256, &ws);
+	if (ret) {
+		lg_model_free(m);
+		return ret;
+	}
+	in_dim = lg_model_input_dim(m);
+	out_dim = lg_model_output_dim(m);
+	flops = lg_model_flops_per_row(m);
+	in = malloc(256 * in_dim * sizeof(float));
+	out = malloc(256 * out_dim * sizeof(float));
+	for (size_t i = 0; i < 256 * in_dim; i++)
+		in[i] = (float)((i * 7919) % 1009) / 504.5f - 1.0f;
+
+	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+		if (lg_model_set_isa(m, isas[i]))
+			continue;
+		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+			size_t batch = batches[b];
+			double ns[TRIALS], best, med;
+
+			lg_model_run(m, in, batch, out, ws);
+			for (int tr = 0; tr < TRIALS; tr++) {
+				double t0 = now(), t;
+				long iters = 0;
+
+				do {
+					for (int k = 0; k < 16; k++)
+						lg_model_run(m, in, batch, out, ws);
+					iters += 16;
+					t = now();
+				} while (t - t0 < seconds / TRIALS);
+				ns[tr] = (t - t0) * 1e9 / ((double)iters * (double)batch);
+			}
+			qsort(ns, TRIALS, sizeof(ns[0]), cmp_double);
+			best = ns[0];
+			med = ns[TRIALS / 2];
+			printf("{\"bench\":\"model\",\"model\":\"%s\",\"isa\":\"%s\",\"batch\":%zu,"
+			       "\"in\":%zu,\"out\":%zu,\"layers\":%zu,\"frames_per_s\":%.0f,"
+			       "\"ns_per_frame\":%.1f,\"ns_per_frame_median\":%.1f,\"gflops\":%.2f,"
+			       "\"peak_ratio\":%.3f,\"corename\":\"%s\"}\n",
+			       name, lg_model_isa_name(isas[i]), batch, in_dim, out_dim,
+			       lg_model_n_layers(m), 1e9 / best, best, med, (double)flops / best,
+			       (double)flops / best * 1e9 / peak, openblas_get_corename());
+			fflush(stdout);
+		}
+	}
+	free(in);
+	free(out);
+	lg_model_ws_free(ws);
+	lg_model_free(m);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = 0.3, peak;
+	int ret = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s FIXTURE_DIR [seconds-per-point] [model ...]\n", argv[0]);
+		return 2;
+	}
+	if (argc > 2)
+		seconds = atof(argv[2]);
+	/* the same single thread the workers use; set before the peak is measured */
+	openblas_set_num_threads(1);
+	peak = sgemm_peak(seconds * 3);
+	if (argc > 3) {
+		for (int i = 3; i < argc; i++)
+			ret |= bench_model(argv[1], argv[i], seconds, peak);
+	} else {
+		for (size_t i = 0; i < sizeof(default_models) / sizeof(default_models[0]); i++)
+			ret |= bench_model(argv[1], default_models[i], seconds, peak);
+	}
+	return ret ? 1 : 0;
+}

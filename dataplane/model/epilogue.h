@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Epilogues: the element-wise tail of a layer (bias, scale, activation, softmax) applied in
+ * one pass over the sgemm output while it is still in cache. One implementation per ISA, each
+ * in its own file built with its own flags; model.c picks one at load time.
+ */
+#ifndef LG_MODEL_EPILOGUE_H
+#define LG_MODEL_EPILOGUE_H
+
+#include <stddef.h>
+
+enum epi_kind {
+	EPI_ADD,  /* x + v[j] */
+	EPI_SUB,  /* x - v[j] */
+	EPI_RSUB, /* v[j] - x */
+	EPI_MUL,  /* x * v[j] */
+	EPI_DIV,  /* x / v[j] */
+	EPI_RDIV, /* v[j] / x */
+	EPI_RELU,
+	EPI_LEAKY, /* x < 0 ? alpha * x : x */
+	EPI_SIGMOID,
+	EPI_TANH,
+	EPI_SOFTMAX, /* over each run of `group` columns; group divides cols */
+};
+
+struct epi_op {
+	enum epi_kind kind;
+	float alpha;
+	size_t group;
+	/* cols floats for the binary kinds (a broadcast constant expanded to a row) */
+	const float *vec;
+};
+
+/*
+ * dst[r][j] = ops applied in order to src[r][j], for rows x cols row-major matrices.
+ * src may equal dst. Element-wise runs of ops are fused into one pass per row; a softmax
+ * is a row barrier.
+ */
+/*
+ * The epilogue almost every layer has: an optional bias row, then an optional activation.
+ * The kernels run it through a loop specialised per activation, without the per-op dispatch
+ * of the general path. Returns 1 and fills *bias (NULL if none) and *act (EPI_ADD standing
+ * for "no activation") if `ops` is of that form.
+ */
+static inline int epi_match_bias_act(const struct epi_op *ops, size_t n_ops, const float **bias,
+				     enum epi_kind *act, float *alpha)
+{
+	size_t i = 0;
+
+	*bias = NULL;
+	*act = EPI_ADD;
+	*alpha = 0.0f;
+	if (!n_ops || n_ops > 2)
+		return 0;
+	if (ops[0].kind == EPI_ADD)
+		*bias = ops[i++].vec;
+	if (i < n_ops) {
+		switch (ops[i].kind) {
+		case EPI_RELU:
+		case EPI_LEAKY:
+		case EPI_SIGMOID:
+		case EPI_TANH:
+			*act = ops[i].kind;
+			*alpha = ops[i].alpha;
+			i++;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return i == n_ops;
+}
+
+typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
+		       size_t rows, size_t cols);
+
+void epi_run_scalar(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
+		    size_t rows, size_t cols);
+void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
+		  size_t cols);
+void epi_run_avx512(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
+		    size_t rows, size_t cols);
+
+#endif

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AVX2 + FMA epilogue. Built only into its own static library with -mavx2 -mfma, and called
+ * only after the CPU was seen to support both. Row tails use maskload/maskstore (masked-out
+ * lanes are never touched), so every column goes through the same arithmetic.
+ */
+#include <immintrin.h>
+
+#include "epilogue.h"
+
+#define W 8
+
+#define SET1(v) _mm256_set1_ps(v)
+
+/* e^x: same reduction and polynomial as the AVX-512 file; 2^n built in the exponent bits. */
+static inline __m256 exp8(__m256 x)
+{
+	__m256 n, r, p;
+	__m256i e;
+
+	x = _mm256_min_ps(_mm256_max_ps(x, SET1(-87.0f)), SET1(88.0f));
+	n = _mm256_round_ps(_mm256_mul_ps(x, SET1(1.44269504088896341f)),
+			    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	r = _mm256_fnmadd_ps(n, SET1(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, SET1(-2.12194440e-4f), r);
+	p = SET1(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, SET1(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, SET1(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, SET1(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, SET1(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, SET1(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+	p = _mm256_add_ps(p, SET1(1.0f));
+	/* n is in [-126, 127] after the clamp, so n + 127 is a valid biased exponent */
+	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline __m256 sigmoid8(__m256 x)
+{
+	__m256 one = SET1(1.0f);
+
+	return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+/* See tanh16() in epilogue_avx512.c for why there are two branches. */
+static inline __m256 tanh8(__m256 x)
+{
+	__m256 sign = _mm256_and_ps(x, SET1(-0.0f));
+	__m256 ax = _mm256_andnot_ps(SET1(-0.0f), x);
+	__m256 z = _mm256_mul_ps(x, x);
+	__m256 p, big;
+
+	p = SET1(-5.70498872745e-3f);
+	p = _mm256_fmadd_ps(p, z, SET1(2.06390887954e-2f));
+	p = _mm256_fmadd_ps(p, z, SET1(-5.37397155531e-2f));
+	p = _mm256_fmadd_ps(p, z, SET1(1.33314422036e-1f));
+	p = _mm256_fmadd_ps(p, z, SET1(-3.33332819422e-1f));
+	p = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+
+	big = exp8(_mm256_add_ps(ax, ax));
+	big = _mm256_sub_ps(SET1(1.0f), _mm256_div_ps(SET1(2.0f), _mm256_add_ps(big, SET1(1.0f))));
+	big = _mm256_or_ps(big, sign);
+	return _mm256_blendv_ps(big, p, _mm256_cmp_ps(ax, SET1(0.625f), _CMP_LT_OQ));
+}
+
+static inline __m256i tail_mask(size_t left)
+{
+	int n = left >= W ? W : (int)left;
+
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, float *d,
+			size_t cols)
+{
+	for (size_t j = 0; j < cols; j += W) {
+		__m256i m = tail_mask(cols - j);
+		__m256 x = _mm256_maskload_ps(s + j, m);
+
+		for (size_t k = 0; k < n_ops; k++) {
+			const struct epi_op *op = &ops[k];
+
+			switch (op->kind) {
+			case EPI_ADD:
+				x = _mm256_add_ps(x, _mm256_maskload_ps(op->vec + j, m));
+				break;
+			case EPI_SUB:
+				x = _mm256_sub_ps(x, _mm256_maskload_ps(op->vec + j, m));
+				break;
+			case EPI_RSUB:
+				x = _mm256_sub_ps(_mm256_maskload_ps(op->vec + j, m), x);
+				break;
+			case EPI_MUL:
+				x = _mm256_mul_ps(x, _mm256_maskload_ps(op->vec + j, m));
+				break;
+			case EPI_DIV:
+				x = _mm256_div_ps(x, _mm256_maskload_ps(op->vec + j, m));
+				break;
+			case EPI_RDIV:
+				x = _mm256_div_ps(_mm256_maskload_ps(op->vec + j, m), x);
+				break;
+			case EPI_RELU:
+				x = _mm256_max_ps(x, _mm256_setzero_ps());
+				break;
+			case EPI_LEAKY:
+				x = _mm256_blendv_ps(
+				    x, _mm256_mul_ps(x, SET1(op->alpha)),
+				    _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+				break;
+			case EPI_SIGMOID:
+				x = sigmoid8(x);
+				break;
+			case EPI_TANH:
+				x = tanh8(x);
+				break;
+			case EPI_SOFTMAX:
+				break;
+			}
+		}
+		_mm256_maskstore_ps(d + j, m, x);
+	}
+}
+
+static inline float hmax8(__m256 v)
+{
+	__m128 x = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_max_ss(x, _mm_shuffle_ps(x, x, 1));
+	return _mm_cvtss_f32(x);
+}
+
+static inline float hsum8(__m256 v)
+{
+	__m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+	x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+	return _mm_cvtss_f32(x);
+}
+
+static void softmax(const float *s, float *d, size_t cols, size_t group)
+{
+	const __m256 ninf = SET1(-__builtin_inff());
+
+	for (size_t g = 0; g < cols; g += group) {
+		__m256 mx = ninf, sum = _mm256_setzero_ps();
+		float inv;
+
+		for (size_t j = 0; j < group; j += W) {
+			__m256i m = tail_mask(group - j);
+			__m256 x = _mm256_blendv_ps(ninf, _mm256_maskload_ps(s + g + j, m),
+						    _mm256_castsi256_ps(m));
+
+			mx = _mm256_max_ps(mx, x);
+		}
+		mx = SET1(hmax8(mx));
+		for (size_t j = 0; j < group; j += W) {
+			__m256i m = tail_mask(group - j);
+			__m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(s + g + j, m), mx));
+
+			e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+			sum = _mm256_add_ps(sum, e);
+			_mm256_maskstore_ps(d + g + j, m, e);
+		}
+		inv = 1.0f / hsum8(sum);
+		for (size_t j = 0; j < group; j += W) {
+			__m256i m = tail_mask(group - j);
+
+			_mm256_maskstore_ps(
+			    d + g + j, m,
+			    _mm256_mul_ps(_mm256_maskload_ps(d + g + j, m), SET1(inv)));
+		}
+	}
+}
+
+static inline __attribute__((always_inline)) __m256 act8(__m256 x, enum epi_kind act, __m256 alpha)
+{
+	switch (act) {
+	case EPI_RELU:
+		return _mm256_max_ps(x, _mm256_setzero_ps());
+	case EPI_LEAKY:
+		return _mm256_blendv_ps(x, _mm256_mul_ps(x, alpha),
+					_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+	case EPI_SIGMOID:
+		return sigmoid8(x);
+	case EPI_TANH:
+		return tanh8(x);
+	default:
+		return x;
+	}
+}
+
+/* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
+static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
+							   size_t rows, size_t cols,
+							   const float *bias, enum epi_kind act,
+							   float alpha)
+{
+	__m256 va = SET1(alpha);
+
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * cols;
+		float *d = dst + r * cols;
+		size_t j = 0;
+
+		for (; j + W <= cols; j += W) {
+			__m256 x = _mm256_loadu_ps(s + j);
+
+			if (bias)
+				x = _mm256_add_ps(x, _mm256_loadu_ps(bias + j));
+			_mm256_storeu_ps(d + j, act8(x, act, va));
+		}
+		if (j < cols) {
+			__m256i m = tail_mask(cols - j);
+			__m256 x = _mm256_maskload_ps(s + j, m);
+
+			if (bias)
+				x = _mm256_add_ps(x, _mm256_maskload_ps(bias + j, m));
+			_mm256_maskstore_ps(d + j, m, act8(x, act, va));
+		}
+	}
+}
+
+void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
+		  size_t cols)
+{
+	const float *bias;
+	enum epi_kind act;
+	float alpha;
+
+	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
+		switch (act) {
+		case EPI_RELU:
+			bias_act(src, dst, rows, cols, bias, EPI_RELU, alpha);
+			return;
+		case EPI_LEAKY:
+			bias_act(src, dst, rows, cols, bias, EPI_LEAKY, alpha);
+			return;
+		case EPI_SIGMOID:
+			bias_act(src, dst, rows, cols, bias, EPI_SIGMOID, alpha);
+			return;
+		case EPI_TANH:
+			bias_act(src, dst, rows, cols, bias, EPI_TANH, alpha);
+			return;
+		default:
+			bias_act(src, dst, rows, cols, bias, EPI_ADD, alpha);
+			return;
+		}
+	}
+	for (size_t r = 0; r < rows; r++) {
+		const float *s = src + r * cols;
+		float *d = dst + r * cols;
+		size_t i = 0;
+
+		if (!n_ops && s != d)
+			elementwise(ops, 0, s, d, cols);
+		while (i < n_ops) {
+			size_t e = i;
+
+			while (e < n_ops && ops[e].kind != EPI_SOFTMAX)
+				e++;
+			if (e > i) {
+				elementwise(ops + i, e - i, s, d, cols);
+				s = d;
+			}
+			if (e < n_ops) {
+				softmax(s, d, cols, ops[e].group);
+				s = d;
+				e++;
+			}
+			i = e;
+		}
+	}
+}

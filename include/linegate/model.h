@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * linegate inference engine: ONNX models (MLPs and autoencoders) run on a batch.
+ *
+ * A model is loaded once, compiled into a linear plan of layers (one sgemm plus one fused
+ * epilogue each) and is read-only afterwards, so any number of workers may run it at the
+ * same time. Each worker owns a workspace, sized once for its largest batch: running a batch
+ * allocates nothing, takes no lock and makes no system call.
+ *
+ * Batches are row-major: row r of the input is the r-th frame's feature vector
+ * (lg_model_input_dim() floats), row r of the output is that frame's model output
+ * (lg_model_output_dim() floats). The batch dimension is dynamic: any batch from 1 up to
+ * the workspace's maximum.
+ *
+ * All functions that can fail return 0 or a negative errno:
+ *   -EBADMSG     the bytes are not a well-formed ONNX model (truncated, garbage)
+ *   -EINVAL      well-formed, but the graph or a tensor is inconsistent; or a bad argument
+ *   -EOPNOTSUPP  an operator, attribute or data type outside the supported subset
+ *   -ENOMEM      out of memory
+ *   -ENOTSUP     lg_model_set_isa(): the ISA is not available on this CPU (on Linux this is
+ *                the same number as EOPNOTSUPP; the function tells them apart)
+ *   -errno       from open()/read() for lg_model_load_file()
+ * Loaders write a one-line reason into the caller's error buffer; for anything unsupported
+ * it names the node and its operator, e.g. `node "weird_cos" (Cos): unsupported operator`.
+ *
+ * Supported operators (default ONNX domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu,
+ * LeakyRelu, Sigmoid, Tanh, Softmax, Identity, Flatten, Reshape, Constant, and
+ * BatchNormalization and Dropout in inference mode. Weights are float32 initializers
+ * (raw_data or float_data). The graph has one float input whose first dimension is the batch
+ * and one output; every operator with a runtime input consumes the result of the one before
+ * it (a chain, as MLPs and autoencoders are). docs/model-engine.md has the details.
+ */
+#ifndef LINEGATE_MODEL_H
+#define LINEGATE_MODEL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lg_model;
+struct lg_model_ws;
+
+/* Code path for the epilogues (bias, activation, softmax). sgemm is OpenBLAS's own choice. */
+enum lg_model_isa {
+	LG_MODEL_ISA_AUTO = 0, /* best this CPU has; what a freshly loaded model uses */
+	LG_MODEL_ISA_SCALAR,
+	LG_MODEL_ISA_AVX2,   /* AVX2 + FMA */
+	LG_MODEL_ISA_AVX512, /* AVX-512 F + DQ */
+};
+
+/* How lg_model_scores() turns a model output into scores. */
+enum lg_model_kind {
+	/* output has the input's shape: score = mean squared error between input and output */
+	LG_MODEL_AUTOENCODER = 1,
+	/* anything else: scores = class probabilities (softmax of the output unless the graph
+	 * already ends in Softmax) */
+	LG_MODEL_CLASSIFIER,
+};
+
+/*
+ * Load and compile a model. `err` (may be NULL) receives a NUL-terminated reason of at most
+ * `errlen` bytes on failure. On success *out owns everything it needs; the buffer or file
+ * is not referenced afterwards. Never crashes on malformed input.
+ */
+int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err, size_t errlen);
+int lg_model_load_file(const char *path, struct lg_model **out, char *err, size_t errlen);
+/* Accepts NULL. */
+void lg_model_free(struct lg_model *m);
+
+size_t lg_model_input_dim(const struct lg_model *m);
+size_t lg_model_output_dim(const struct lg_model *m);
+enum lg_model_kind lg_model_kind(const struct lg_model *m);
+/* Number of compiled layers (each one sgemm and/or one epilogue pass); for tests and stats. */
+size_t lg_model_n_layers(const struct lg_model *m);
+/* Floating-point operations of the sgemms for one row (2 * multiply-adds); for benchmarks. */
+size_t lg_model_flops_per_row(const struct lg_model *m);
+/*
+ * The compiled plan as text, one line per layer, for logs and `lg-model-check`:
+ *   layer 0: sgemm 24x64 (B^T) | add, relu
+ * Returns the length the full text needs (like snprintf); writes at most len bytes.
+ */
+size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len);
+
+/*
+ * Choose the epilogue code path. AUTO picks the best one the CPU supports (detected once per
+ * process). Set it before workers share the model; it is not meant to change under them.
+ * Returns -ENOTSUP, leaving the path unchanged, if the CPU lacks the requested ISA.
+ */
+int lg_model_set_isa(struct lg_model *m, enum lg_model_isa isa);
+enum lg_model_isa lg_model_get_isa(const struct lg_model *m);
+const char *lg_model_isa_name(enum lg_model_isa isa);
+/* True if this CPU (and this build) can run `isa`. */
+int lg_model_isa_supported(enum lg_model_isa isa);
+
+/*
+ * Per-worker scratch memory for batches of up to `max_batch` rows; allocated here, once.
+ * A workspace may be used with any model whose layers are no wider than `m`'s: create one per
+ * (worker, model) pair to be safe.
+ */
+int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_model_ws **out);
+void lg_model_ws_free(struct lg_model_ws *ws);
+size_t lg_model_ws_max_batch(const struct lg_model_ws *ws);
+
+/*
+ * Run `batch` rows: in is batch x input_dim, out is batch x output_dim, both row-major and
+ * not overlapping. Returns -EINVAL if batch is 0 or larger than the workspace's maximum, or if
+ * the workspace is too small for this model.
+ */
+int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float *out,
+		 struct lg_model_ws *ws);
+
+/* Floats per row that lg_model_scores() writes: 1 for an autoencoder, classes otherwise. */
+size_t lg_model_score_dim(const struct lg_model *m);
+
+/*
+ * Run `batch` rows and write batch x lg_model_score_dim() scores: reconstruction error
+ * (mean squared error of the row) for an autoencoder, class probabilities for a classifier.
+ * Uses the workspace for the model output; `scores` may be as small as the scores.
+ */
+int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, float *scores,
+		    struct lg_model_ws *ws);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LINEGATE_MODEL_H */
