@@ -354,3 +354,11 @@ int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, flo
 	}
 	return 0;
 }
+
+int lg_model_threshold(const struct lg_model *m, float *out)
+{
+	if (!m->has_threshold)
+		return -ENOENT;
+	*out = m->threshold;
+	return 0;
+}

@@ -39,6 +39,8 @@ struct lg_model {
 	size_t max_width; /* widest intermediate row, for workspaces */
 	enum lg_model_kind kind;
 	int ends_softmax; /* the output rows already are probabilities */
+	int has_threshold; /* metadata_props "linegate.threshold" was present */
+	float threshold;
 	enum lg_model_isa isa;
 	epi_fn epi;
 	size_t n_layers;

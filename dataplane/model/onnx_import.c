@@ -1111,6 +1111,23 @@ int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *
 	ret = compile_graph(&st, mp);
 	if (ret)
 		goto err_model;
+	/* The alert threshold travels with the model, as model metadata. */
+	for (size_t i = 0; i < mp->n_metadata_props; i++) {
+		const Onnx__StringStringEntryProto *kv = mp->metadata_props[i];
+		char *end;
+		float v;
+
+		if (!kv->key || !kv->value || strcmp(kv->key, "linegate.threshold"))
+			continue;
+		v = strtof(kv->value, &end);
+		if (*end || !(v > 0) || !isfinite(v)) {
+			ret = fail(&st, -EINVAL, "metadata linegate.threshold '%.32s' is not a positive "
+				   "number", kv->value);
+			goto err_model;
+		}
+		st.m->threshold = v;
+		st.m->has_threshold = 1;
+	}
 	lg_model_set_isa(st.m, LG_MODEL_ISA_AUTO);
 	free(st.vals);
 	onnx__model_proto__free_unpacked(mp, NULL);

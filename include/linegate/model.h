@@ -119,6 +119,10 @@ size_t lg_model_score_dim(const struct lg_model *m);
  * (mean squared error of the row) for an autoencoder, class probabilities for a classifier.
  * Uses the workspace for the model output; `scores` may be as small as the scores.
  */
+/* The alert threshold from the model's metadata_props "linegate.threshold": 0 and *out,
+ * or -ENOENT when the model does not carry one. */
+int lg_model_threshold(const struct lg_model *m, float *out);
+
 int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, float *scores,
 		    struct lg_model_ws *ws);
 
