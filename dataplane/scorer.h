@@ -14,7 +14,12 @@
 
 enum lg_scorer_kind {
 	LG_SCORER_MAHALANOBIS = 1, /* linegate-mahalanobis JSON (docs/models.md) */
+	LG_SCORER_ONNX_AE,         /* ONNX autoencoder: score = reconstruction MSE */
+	LG_SCORER_ONNX_CLASSIFIER, /* ONNX classifier: score = 1 - P(class 0, "normal") */
 };
+
+struct lg_model;
+struct lg_model_ws;
 
 struct lg_scorer {
 	enum lg_scorer_kind kind;
@@ -22,7 +27,11 @@ struct lg_scorer {
 	float threshold;   /* the model's own; the policy's detection.threshold overrides */
 	size_t in_dim;
 	size_t max_batch;
-	struct lg_detector det;
+	struct lg_detector det;     /* LG_SCORER_MAHALANOBIS */
+	struct lg_model *onnx;      /* the ONNX kinds */
+	struct lg_model_ws *ws;
+	float *probs;               /* classifier: max_batch x classes */
+	size_t classes;
 };
 
 /* Verify path against path.sig with the policy's trusted keys, then load it. */

@@ -18,6 +18,9 @@ cp "$LG_SOURCE/control/defaults/model.json" "$T/v1.json"
 "$TRAIN" -o "$T/v2.json" -s 4242 -m 8 -n 200 --margin 4 2>/dev/null
 "$LG_BIN_CTL" sign "$KEY" "$T/v1.json" >/dev/null
 "$LG_BIN_CTL" sign "$KEY" "$T/v2.json" >/dev/null
+# v3: the same detector as an ONNX autoencoder (tests/fixtures/models/gen_pipeline_model.py).
+cp "$LG_SOURCE/tests/fixtures/models/pipeline_ae.onnx" "$T/v3.onnx"
+"$LG_BIN_CTL" sign "$KEY" "$T/v3.onnx" >/dev/null
 cp "$T/v2.json" "$T/unsigned.json"
 "$LG_BIN_CTL" keygen "$T/rogue" >/dev/null
 cp "$T/v2.json" "$T/rogue.json"
@@ -32,6 +35,7 @@ lg_start_linegated
 
 CTL model add vib 1 "$T/v1.json" >/dev/null 2>"$T/v1.err" || lg_fail "signed v1 refused: $(cat "$T/v1.err")"
 CTL model add vib 2 "$T/v2.json" >/dev/null || lg_fail "signed v2 refused"
+CTL model add vib 3 "$T/v3.onnx" >/dev/null || lg_fail "signed v3 (ONNX) refused"
 for bad in unsigned rogue tampered; do
 	if CTL model add vib "$bad" "$T/$bad.json" 2> "$T/$bad.err"; then
 		lg_fail "$bad model was registered"
@@ -49,7 +53,7 @@ print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock" > "$T/di
 grep -q "^error: .*refused" "$T/direct.txt" || lg_fail "data plane took a tampered model: $(cat "$T/direct.txt")"
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
-	-n 400 -r 2000 -j "$T/sent.json" -q &
+	-n 500 -r 2000 -j "$T/sent.json" -q &
 GEN=$!
 sleep 0.2
 CTL model activate vib@1 >/dev/null || lg_fail "activate vib@1"
@@ -59,6 +63,8 @@ sleep 0.3
 CTL model activate vib@2 >/dev/null || lg_fail "activate vib@2"
 sleep 0.3
 CTL model rollback >/dev/null || lg_fail "rollback"
+sleep 0.3
+CTL model activate vib@3 >/dev/null || lg_fail "activate vib@3 (ONNX)"
 wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
@@ -79,12 +85,12 @@ keys = [(e["device"], e["channel"], e["seq"]) for e in lines]
 check("windows scored", st["scored"], sent["enrolled"])
 check("output lines", len(lines), sent["enrolled"])
 check("windows scored twice", len(keys) - len(set(keys)), 0)
-check("model swaps (start-up + 4)", st["model_swaps"], 5)
-check("running model", st["model"], "vib@1")
+check("model swaps (start-up + 5)", st["model_swaps"], 6)
+check("running model", st["model"], "vib@3")
 check("shadow", st["shadow"], "vib@2")
 check("shadow scored some rows", st["shadow_scored"] > 0, True)
 epochs = sorted({e["model_epoch"] for e in lines})
-check("windows scored under every model set", epochs, [1, 2, 3, 4, 5])
+check("windows scored under every model set", epochs, [1, 2, 3, 4, 5, 6])
 back = 0
 last = {}
 for e in sorted(lines, key=lambda e: (e["device"], e["seq"])):
@@ -92,8 +98,8 @@ for e in sorted(lines, key=lambda e: (e["device"], e["seq"])):
         back += 1
     last[e["device"]] = e["model_epoch"]
 check("windows that went back to an older model", back, 0)
-check("registry active", models["active"], "vib@1")
-check("registry versions", sorted(m["ref"] for m in models["models"]), ["vib@1", "vib@2"])
+check("registry active", models["active"], "vib@3")
+check("registry versions", sorted(m["ref"] for m in models["models"]), ["vib@1", "vib@2", "vib@3"])
 sys.exit(0 if ok else 1)
 PY
 grep -c '"what":"model_add","result":"refused"' "$T/audit.jsonl" | grep -qx 4 ||

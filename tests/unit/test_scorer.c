@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+/* Scorers: only signed artifacts load (unsigned, foreign-signed, tampered and untrusted
+ * are refused with a reason), and the ONNX form of the default detector scores exactly
+ * as the detector does (tests/fixtures/models/gen_pipeline_model.py). */
+#include "../../dataplane/scorer.h"
+
+#include <linegate/features.h>
+#include <linegate/sign.h>
+#include <linegate/signal.h>
+
+#include <errno.h>
+#include <math.h>
+
+#include "../lgtest.h"
+
+#include "ctlproto.h"
+
+void openblas_set_num_threads(int n);
+
+static char src[512];
+
+static void path(char *out, size_t len, const char *rel)
+{
+	snprintf(out, len, "%s/%s", src, rel);
+}
+
+/* Copy a file to dst and sign the copy with the demo key (or with sk when given). */
+static void copy_signed(const char *from, const char *dst, const uint8_t *sk)
+{
+	uint8_t key[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	char *buf, sigp[600], keyp[600];
+	size_t len;
+	FILE *f;
+
+	CHECK_EQ(lg_read_file(from, &buf, &len), 0);
+	f = fopen(dst, "wb");
+	fwrite(buf, 1, len, f);
+	fclose(f);
+	path(keyp, sizeof(keyp), "control/defaults/demo-signing.key");
+	if (!sk) {
+		CHECK_EQ(lg_hex_read_file(keyp, key, sizeof(key)), 0);
+		sk = key;
+	}
+	lg_sign_buf(sk, buf, len, sig);
+	snprintf(sigp, sizeof(sigp), "%s.sig", dst);
+	CHECK_EQ(lg_hex_write_file(sigp, sig, sizeof(sig), 0644), 0);
+	free(buf);
+}
+
+int main(void)
+{
+	enum { N = 512 };
+	static float rows[N * LG_FEAT_N], a[N], b[N];
+	struct lg_policy p = { 0 };
+	struct lg_scorer js, ox, tmp;
+	char err[512], model[600], onnx[600], pubp[600];
+	uint8_t rogue_pk[32], rogue_sk[64];
+	float buf[256];
+	FILE *f;
+
+	snprintf(src, sizeof(src), "%s", getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".");
+	openblas_set_num_threads(1);
+	CHECK_EQ(lg_sign_init(), 0);
+	path(pubp, sizeof(pubp), "control/defaults/demo-signing.pub");
+	CHECK_EQ(lg_hex_read_file(pubp, p.model_keys[0], 32), 0);
+	p.nmodel_keys = 1;
+
+	path(model, sizeof(model), "control/defaults/model.json");
+	CHECK_EQ(lg_scorer_load(&p, model, "json", 256, &js, err, sizeof(err)), 0);
+	path(onnx, sizeof(onnx), "tests/fixtures/models/pipeline_ae.onnx");
+	copy_signed(onnx, "test_scorer_ae.onnx", NULL);
+	CHECK_EQ(lg_scorer_load(&p, "test_scorer_ae.onnx", "onnx", 256, &ox, err, sizeof(err)), 0);
+	CHECK_EQ(ox.kind, LG_SCORER_ONNX_AE);
+	CHECK_EQ(ox.in_dim, LG_FEAT_N);
+	CHECK_NEAR(ox.threshold, js.threshold, 1e-5 * js.threshold);
+
+	/* Healthy and faulty windows: the two forms agree on every score and verdict. */
+	for (int i = 0; i < N; i++) {
+		struct lg_signal s;
+
+		lg_signal_init(&s, 99, (unsigned)i % 8, 10000);
+		if (i >= N / 2)
+			lg_signal_set_fault(&s, LG_FAULT_BEARING, 0.3 + 0.7 * (i % 5) / 4.0, 0);
+		for (int k = 0; k <= i % 7; k++)
+			lg_signal_fill(&s, buf, 256);
+		lg_features_row(buf, 256, 1, rows + (size_t)i * LG_FEAT_N);
+	}
+	for (int i = 0; i < N; i += 256) {
+		lg_scorer_score(&js, rows + (size_t)i * LG_FEAT_N, 256, a + i);
+		lg_scorer_score(&ox, rows + (size_t)i * LG_FEAT_N, 256, b + i);
+	}
+	{
+		int verdicts = 0, alerts = 0;
+
+		for (int i = 0; i < N; i++) {
+			CHECK_NEAR(b[i], a[i], 1e-4 * (1 + fabs(a[i])));
+			verdicts += (a[i] > js.threshold) == (b[i] > ox.threshold);
+			alerts += a[i] > js.threshold;
+		}
+		CHECK_EQ(verdicts, N);
+		CHECK(alerts > N / 4); /* the faulty half really is flagged */
+	}
+	lg_scorer_free(&js);
+	lg_scorer_free(&ox);
+
+	/* Refusals, each with its reason. */
+	f = fopen("test_scorer_unsigned.json", "w");
+	fputs("{}", f);
+	fclose(f);
+	remove("test_scorer_unsigned.json.sig");
+	CHECK_EQ(lg_scorer_load(&p, "test_scorer_unsigned.json", "u", 8, &tmp, err, sizeof(err)),
+		 -ENOKEY);
+	CHECK_STR_CONTAINS(err, "not signed");
+	lg_sign_keygen(rogue_pk, rogue_sk);
+	copy_signed(model, "test_scorer_rogue.json", rogue_sk);
+	CHECK_EQ(lg_scorer_load(&p, "test_scorer_rogue.json", "r", 8, &tmp, err, sizeof(err)),
+		 -EKEYREJECTED);
+	CHECK_STR_CONTAINS(err, "not signed by a trusted key");
+	copy_signed(model, "test_scorer_tampered.json", NULL);
+	f = fopen("test_scorer_tampered.json", "a");
+	fputs(" ", f); /* one byte more than was signed */
+	fclose(f);
+	CHECK_EQ(lg_scorer_load(&p, "test_scorer_tampered.json", "t", 8, &tmp, err, sizeof(err)),
+		 -EKEYREJECTED);
+	p.nmodel_keys = 0;
+	CHECK(lg_scorer_load(&p, model, "json", 8, &tmp, err, sizeof(err)) < 0);
+	CHECK_STR_CONTAINS(err, "trusts no model signing key");
+	/* A signed file that is neither a detector nor an ONNX model. */
+	p.nmodel_keys = 1;
+	copy_signed(pubp, "test_scorer_garbage.bin", NULL);
+	CHECK(lg_scorer_load(&p, "test_scorer_garbage.bin", "g", 8, &tmp, err, sizeof(err)) < 0);
+	CHECK_STR_CONTAINS(err, "test_scorer_garbage.bin");
+	return lgt_done("test_scorer");
+}
