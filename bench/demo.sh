@@ -14,7 +14,7 @@ ROOT=$PWD
 
 usage() {
 	cat <<'USAGE'
-Usage: sudo bash bench/demo.sh [--seconds N] [--rate FPS] [--keep DIR]
+Usage: bash bench/demo.sh [--seconds N] [--rate FPS] [--keep DIR]     (as root)
 
 Runs linegate on a simulated production line for about N seconds (default 12) at FPS
 frames per second (default 600). --keep DIR copies the outputs (JSON lines, counters,
@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	*) usage >&2; exit 2 ;;
 	esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "demo: needs root for network namespaces: sudo bash bench/demo.sh" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP): run it as root, e.g. sudo bash bench/demo.sh" >&2; exit 1; }
 
 bash .ci/install-deps
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
