@@ -314,5 +314,7 @@ const struct lg_backend_ops *lg_backend_find(const char *name)
 {
 	if (!strcmp(name, "uring"))
 		return &lg_backend_uring;
+	if (!strcmp(name, "afxdp"))
+		return &lg_backend_afxdp;
 	return NULL;
 }

@@ -166,6 +166,7 @@ struct lg_dp {
 	const char *policy_path;
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
 	int admit_ifindex;
+	char admit_ifname[32];
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic(struct lg_modelset *) models;
 	pthread_mutex_t model_lock; /* serialises model swaps */

@@ -32,7 +32,10 @@ static const char usage[] =
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
 	"  -w, --workers N       receive workers, one SO_REUSEPORT socket each (default 1)\n"
-	"  -b, --backend NAME    packet backend: uring (default)\n"
+	"  -b, --backend NAME    packet backend: uring (default: a UDP socket per worker read\n"
+	"                        by io_uring), or afxdp (AF_XDP socket per worker on RX queue\n"
+	"                        = worker index; needs --xdp, whose program redirects admitted\n"
+	"                        frames to it past the kernel's network stack)\n"
 	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
@@ -168,6 +171,7 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy 
 		}
 		mode = LG_ADMIT_MODE_GENERIC;
 	}
+	snprintf(dp->admit_ifname, sizeof(dp->admit_ifname), "%s", ifname);
 	dp->admit_ifindex = (int)if_nametoindex(ifname);
 	if (!dp->admit_ifindex) {
 		snprintf(err, errlen, "no interface '%s'", ifname);
@@ -216,13 +220,13 @@ static void dp_teardown(struct lg_dp *dp)
 }
 
 static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_policy *p,
-			const struct lg_backend_ops *ops, const char *bind_addr, char *err,
-			size_t errlen)
+			const struct lg_backend_ops *ops, const char *bind_addr, const char *ifname,
+			char *err, size_t errlen)
 {
 	struct lg_backend_conf conf = {
 		.port = p->port, .port2 = p->uadp_port, .bind_addr = bind_addr, .queue = w->id,
-		.nbufs = 1024,
-		.buf_size = 9216,
+		.nbufs = 1024, .buf_size = 9216, .ifname = ifname,
+		.xsks_map_fd = dp->admit ? lg_admit_xsks_fd(dp->admit) : -1,
 	};
 	size_t maxb = dp->max_batch;
 	int ret;
@@ -242,7 +246,13 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 		return -ENOMEM;
 	}
 	ret = ops->open(&w->be, &conf);
-	if (ret)
+	if (ret && ops == &lg_backend_afxdp && !dp->admit)
+		snprintf(err, errlen, "the afxdp backend needs --xdp IFACE: its socket goes into "
+			 "the admission program's XSKMAP");
+	else if (ret && ops == &lg_backend_afxdp)
+		snprintf(err, errlen, "AF_XDP socket on %s queue %u: %s", ifname, w->id,
+			 strerror(-ret));
+	else if (ret)
 		snprintf(err, errlen, "%s backend, UDP port %u: %s", ops->name, p->port,
 			 strerror(-ret));
 	return ret;
@@ -326,7 +336,7 @@ int main(int argc, char **argv)
 	}
 	ops = lg_backend_find(backend);
 	if (!ops) {
-		fprintf(stderr, "linegate: unknown backend '%s' (available: uring)\n", backend);
+		fprintf(stderr, "linegate: unknown backend '%s' (available: uring, afxdp)\n", backend);
 		return 2;
 	}
 	if (lg_policy_load(dp.policy_path, &p, err, sizeof(err))) {
@@ -349,19 +359,21 @@ int main(int argc, char **argv)
 		lg_policy_free(&p);
 		return 1;
 	}
-	for (unsigned w = 0; w < dp.nworkers; w++) {
-		dp.workers[w].id = w;
-		ret = worker_setup(&dp, &dp.workers[w], &p, ops, bind_addr, err, sizeof(err));
-		if (ret) {
-			fprintf(stderr, "linegate: worker %u: %s\n", w, err);
-			lg_policy_free(&p);
-			goto out;
-		}
-	}
+	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
 		ret = xdp_setup(&dp, xdp, &p, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: XDP admission on %s: %s\n", xdp, err);
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
+	for (unsigned w = 0; w < dp.nworkers; w++) {
+		dp.workers[w].id = w;
+		ret = worker_setup(&dp, &dp.workers[w], &p, ops, bind_addr,
+				   xdp ? dp.admit_ifname : NULL, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: worker %u: %s\n", w, err);
 			lg_policy_free(&p);
 			goto out;
 		}

@@ -32,6 +32,10 @@ struct lg_backend_conf {
 	unsigned queue;     /* worker index */
 	unsigned nbufs;     /* receive buffers, a power of two */
 	unsigned buf_size;  /* bytes per buffer */
+	/* afxdp: the interface, and the XDP admission program's XSKMAP (lgadmit.h), into
+	 * which the backend puts its socket at index queue. */
+	const char *ifname;
+	int xsks_map_fd;
 };
 
 struct lg_backend;
@@ -49,6 +53,7 @@ struct lg_backend_ops {
 };
 
 extern const struct lg_backend_ops lg_backend_uring;
+extern const struct lg_backend_ops lg_backend_afxdp;
 
 const struct lg_backend_ops *lg_backend_find(const char *name);
 

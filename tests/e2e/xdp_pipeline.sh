@@ -10,10 +10,11 @@ lg_netns_up "lgxp$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
 MODE=${1:-native}
+BACKEND=${2:-uring}   # afxdp: admitted frames go to an AF_XDP socket, past the stack
 [ "$MODE" = native ] && XDP=lg0 || XDP=lg0:generic
 
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -x $XDP 2> "$T/dp.err" &
+	-o "$T/out.jsonl" -s "$T/stats.json" -x $XDP -b "$BACKEND" 2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 if ! lg_wait_for 5 test -S "$T/dp.sock"; then
