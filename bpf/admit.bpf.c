@@ -7,8 +7,9 @@
  * Device tables are double-buffered: lg_gens holds one table per generation
  * slot and lg_active_slot (in .bss, written by one aligned store from user
  * space) says which is live, so a whole new table becomes visible at once.
- * Runtime state (token buckets, exported sequences) is keyed by device id
- * outside the tables and survives the switch.
+ * Runtime state (token buckets, exported sequences) and per-device counters
+ * sit in arrays outside the tables, at a slot the loader gives each device,
+ * and survive the switch.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -30,13 +31,13 @@ volatile __u64 lg_test_now_ns = 0;
 /*
  * Sizes, not BTF types: clang emits only a forward declaration for value
  * types of a map nested in __array(), and tables made by user space carry no
- * BTF either.
+ * BTF either. One element: the whole struct lg_admit_table.
  */
 struct lg_dev_table {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct lg_admit_dev));
+	__uint(value_size, sizeof(struct lg_admit_table));
 };
 
 struct {
@@ -53,9 +54,11 @@ struct {
 	__type(value, struct lg_admit_cfg);
 } lg_gen_cfg SEC(".maps");
 
+/* Indexed by lg_admit_dev.slot; mmapped by user space, which writes highest_seq. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct lg_admit_state);
 } lg_state SEC(".maps");
@@ -67,9 +70,10 @@ struct {
 	__type(value, struct lg_admit_reason_ctr);
 } lg_reason_ctr SEC(".maps");
 
+/* Indexed by lg_admit_dev.slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct lg_admit_dev_ctr);
 } lg_dev_ctr SEC(".maps");
@@ -81,18 +85,11 @@ struct {
 	__type(value, __u32);
 } lg_xsks SEC(".maps");
 
-static __always_inline struct lg_admit_state *state_get(__u32 id)
-{
-	struct lg_admit_state *st, fresh = {};
-
-	st = bpf_map_lookup_elem(&lg_state, &id);
-	if (st)
-		return st;
-	/* last_ns 0: the decision starts the bucket full. EEXIST means another CPU won. */
-	bpf_map_update_elem(&lg_state, &id, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&lg_state, &id);
-}
-
+/*
+ * Every map access below is an array lookup, which the verifier inlines into
+ * a bounds check and an address computation: the only helper calls left on
+ * any path are the clock (devices with a rate) and the XSK redirect.
+ */
 static __always_inline void count(const struct lg_admit_verdict *v, __u64 bytes)
 {
 	struct lg_admit_reason_ctr *c;
@@ -111,17 +108,12 @@ static __always_inline void count(const struct lg_admit_verdict *v, __u64 bytes)
 		c->audited++;
 }
 
-static __always_inline void count_dev(__u32 id, const struct lg_admit_verdict *v)
+static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict *v)
 {
-	struct lg_admit_dev_ctr *c, zero = {};
+	struct lg_admit_dev_ctr *c = bpf_map_lookup_elem(&lg_dev_ctr, &slot);
 
-	c = bpf_map_lookup_elem(&lg_dev_ctr, &id);
-	if (!c) {
-		bpf_map_update_elem(&lg_dev_ctr, &id, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&lg_dev_ctr, &id);
-		if (!c)
-			return;
-	}
+	if (!c)
+		return;
 	if (v->reason == LG_R_ADMITTED)
 		c->admitted++;
 	else if (v->reason == LG_R_AUDIT)
@@ -135,40 +127,49 @@ int lg_admit(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct lg_admit_cfg none = {
-	    .lgf_port = lg_default_lgf_port,
-	    .not_ours = lg_default_not_ours,
-	};
+	const struct lg_admit_table *table = NULL;
 	const struct lg_admit_cfg *cfg;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
-	struct lg_admit_pkt pkt = {};
+	struct lg_admit_cfg none;
+	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	void *table = NULL;
-	__u32 slot = lg_active_slot;
-	__u64 now;
+	__u32 slot = lg_active_slot, zero = 0;
+	__u64 now = 0;
+	void *inner;
 	int rc;
 
 	cfg = bpf_map_lookup_elem(&lg_gen_cfg, &slot);
-	if (cfg && cfg->generation)
-		table = bpf_map_lookup_elem(&lg_gens, &slot);
+	if (cfg && cfg->generation) {
+		inner = bpf_map_lookup_elem(&lg_gens, &slot);
+		if (inner)
+			table = bpf_map_lookup_elem(inner, &zero);
+	}
 	/* Unknown slot, empty slot or a slot without a table: fail closed. */
-	if (!cfg || !table)
+	if (!table) {
+		__builtin_memset(&none, 0, sizeof(none));
+		none.lgf_port = lg_default_lgf_port;
+		none.not_ours = lg_default_not_ours;
 		cfg = &none;
+	}
 
 	rc = lg_admit_parse(data, data_end, cfg, &pkt);
 	if (rc == LG_R_ADMITTED && table) {
-		dev = bpf_map_lookup_elem(table, &pkt.device_id);
-		if (dev)
-			st = state_get(pkt.device_id);
+		dev = lg_admit_table_find(table, pkt.device_id);
+		if (dev) {
+			slot = dev->slot;
+			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
+			st = bpf_map_lookup_elem(&lg_state, &slot);
+			/* The clock is a helper call: read it only for a bucket. */
+			if (st && dev->rate)
+				now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
+		}
 	}
-	/* The clock costs as much as a map lookup: read it only for a bucket. */
-	now = !dev || !dev->rate ? 0 : lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
 
 	count(&v, (__u64)(data_end - data));
 	if (dev)
-		count_dev(pkt.device_id, &v);
+		count_dev(slot, &v);
 
 	if (!v.pass)
 		return XDP_DROP;

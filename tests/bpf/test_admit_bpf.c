@@ -62,8 +62,8 @@ static int b_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
 	return lg_admit_export_seq(((struct bpf_target *)t->ctx)->a, id, seq);
 }
 
-/* The runtime state map, found through the program (the library keeps it to itself). */
-static int state_map_fd(struct lg_admit *a)
+/* One of the program's maps by name (the library keeps them to itself). */
+static int map_fd_by_name(struct lg_admit *a, const char *name)
 {
 	struct bpf_prog_info info = {0};
 	struct bpf_map_info minfo;
@@ -80,23 +80,48 @@ static int state_map_fd(struct lg_admit *a)
 			continue;
 		memset(&minfo, 0, sizeof(minfo));
 		len = sizeof(minfo);
-		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, "lg_state"))
+		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, name))
 			return fd;
 		close(fd);
 	}
 	return -ENOENT;
 }
 
+/*
+ * Runtime state sits in an array at a slot the loader assigns, so it cannot
+ * go missing by itself any more; the program still fails closed when a
+ * table points outside the array. Make device id do that in every table.
+ */
 static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
 {
-	struct lg_admit_state zero = {0};
-	int fd = state_map_fd(((struct bpf_target *)t->ctx)->a), err = 0;
+	struct lg_admit_table *tab = malloc(sizeof(*tab));
+	int gens = map_fd_by_name(((struct bpf_target *)t->ctx)->a, "lg_gens");
+	__u32 slot, inner_id, zero = 0;
+	int fd, err = -ENOENT;
 
-	if (fd < 0)
-		return fd;
-	if (bpf_map_delete_elem(fd, &id) || bpf_map_update_elem(fd, &junk_id, &zero, BPF_NOEXIST))
-		err = -errno;
-	close(fd);
+	(void)junk_id;
+	if (!tab || gens < 0) {
+		free(tab);
+		return gens < 0 ? gens : -ENOMEM;
+	}
+	for (slot = 0; slot < LG_ADMIT_GEN_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(gens, &slot, &inner_id))
+			continue;
+		fd = bpf_map_get_fd_by_id(inner_id);
+		if (fd < 0)
+			continue;
+		if (!bpf_map_lookup_elem(fd, &zero, tab)) {
+			struct lg_admit_dev *d = (struct lg_admit_dev *)lg_admit_table_find(tab, id);
+
+			if (d) {
+				d->slot = LG_ADMIT_STATE_SLOTS;
+				err = bpf_map_update_elem(fd, &zero, tab, BPF_ANY) ? -errno : 0;
+			}
+		}
+		close(fd);
+	}
+	close(gens);
+	free(tab);
 	return err;
 }
 
