@@ -4,9 +4,10 @@
  * include/linegate/admit.h; this file only finds the inputs in maps, counts
  * the outcome and turns the verdict into an XDP action.
  *
- * Device tables are double-buffered: lg_gens holds one table per generation
- * slot and lg_active_slot (in .bss, written by one aligned store from user
- * space) says which is live, so a whole new table becomes visible at once.
+ * A generation (configuration and device table) is one array map value;
+ * lg_gens holds the live one. User space builds the next one aside and swaps
+ * it in with one map update, an atomic pointer exchange: every frame sees
+ * either the old generation whole or the new one whole.
  * Runtime state (token buckets, exported sequences) and per-device counters
  * sit in arrays outside the tables, at a slot the loader gives each device,
  * and survive the switch.
@@ -24,8 +25,6 @@ const volatile __u8 lg_default_not_ours = LG_ADMIT_NOT_OURS_DROP;
 /* Tests only: take "now" from lg_test_now_ns instead of the kernel clock. */
 const volatile __u8 lg_test_clock = 0;
 
-/* Live generation slot; user space flips it after the slot's table and config are in place. */
-volatile __u32 lg_active_slot = 0;
 volatile __u64 lg_test_now_ns = 0;
 
 /*
@@ -42,17 +41,10 @@ struct lg_dev_table {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, LG_ADMIT_GEN_SLOTS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__array(values, struct lg_dev_table);
 } lg_gens SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, LG_ADMIT_GEN_SLOTS);
-	__type(key, __u32);
-	__type(value, struct lg_admit_cfg);
-} lg_gen_cfg SEC(".maps");
 
 /* Indexed by lg_admit_dev.slot; mmapped by user space, which writes highest_seq. */
 struct {
@@ -134,19 +126,18 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 slot = lg_active_slot, zero = 0;
+	__u32 zero = 0, slot = 0;
 	__u64 now = 0;
 	void *inner;
 	int rc;
 
-	cfg = bpf_map_lookup_elem(&lg_gen_cfg, &slot);
-	if (cfg && cfg->generation) {
-		inner = bpf_map_lookup_elem(&lg_gens, &slot);
-		if (inner)
-			table = bpf_map_lookup_elem(inner, &zero);
-	}
-	/* Unknown slot, empty slot or a slot without a table: fail closed. */
-	if (!table) {
+	inner = bpf_map_lookup_elem(&lg_gens, &zero);
+	if (inner)
+		table = bpf_map_lookup_elem(inner, &zero);
+	if (table) {
+		cfg = &table->cfg;
+	} else {
+		/* Nothing applied yet: frames for us fail closed (NO_TABLE). */
 		__builtin_memset(&none, 0, sizeof(none));
 		none.lgf_port = lg_default_lgf_port;
 		none.not_ours = lg_default_not_ours;

@@ -32,9 +32,9 @@ struct slot_ent {
 };
 
 /* The objects a handle works on, in pin order; names are the file names under the pin dir. */
-enum obj { O_PROG, O_GENS, O_CFG, O_STATE, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
-static const char *const obj_name[O_MAX] = {"prog",	  "lg_gens",	"lg_gen_cfg", "lg_state",
-					    "lg_reason_ctr", "lg_dev_ctr", "lg_xsks",    "bss"};
+enum obj { O_PROG, O_GENS, O_STATE, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
+static const char *const obj_name[O_MAX] = {"prog",	  "lg_gens",	"lg_state", "lg_reason_ctr",
+					    "lg_dev_ctr", "lg_xsks", "bss"};
 
 struct lg_admit {
 	struct admit_bpf *skel; /* NULL for a handle reopened from pins */
@@ -113,7 +113,6 @@ static void skel_fds(struct lg_admit *a)
 
 	a->fd[O_PROG] = bpf_program__fd(s->progs.lg_admit);
 	a->fd[O_GENS] = bpf_map__fd(s->maps.lg_gens);
-	a->fd[O_CFG] = bpf_map__fd(s->maps.lg_gen_cfg);
 	a->fd[O_STATE] = bpf_map__fd(s->maps.lg_state);
 	a->fd[O_RCTR] = bpf_map__fd(s->maps.lg_reason_ctr);
 	a->fd[O_DCTR] = bpf_map__fd(s->maps.lg_dev_ctr);
@@ -267,20 +266,15 @@ static int slot_cmp(const void *x, const void *y)
 /* The slot index of the live generation, from its table (a reopened handle has nothing else). */
 static int slots_from_live(struct lg_admit *a)
 {
-	struct lg_admit_cfg c;
-	__u32 live = a->bss->lg_active_slot, inner_id, zero = 0, i;
+	__u32 inner_id, zero = 0, i;
 	int inner_fd, err = 0;
 
 	a->nslots = 0;
 	a->generation = 0;
 	memset(a->slot_used, 0, sizeof(a->slot_used));
-	if (bpf_map_lookup_elem(a->fd[O_CFG], &live, &c))
-		return -errno;
-	if (!c.generation)
-		return 0;
-	/* From user space an ARRAY_OF_MAPS holds map ids. */
-	if (bpf_map_lookup_elem(a->fd[O_GENS], &live, &inner_id))
-		return -errno;
+	/* From user space an ARRAY_OF_MAPS holds map ids; ENOENT: nothing applied yet. */
+	if (bpf_map_lookup_elem(a->fd[O_GENS], &zero, &inner_id))
+		return errno == ENOENT ? 0 : -errno;
 	inner_fd = bpf_map_get_fd_by_id(inner_id);
 	if (inner_fd < 0)
 		return -errno;
@@ -301,7 +295,7 @@ static int slots_from_live(struct lg_admit *a)
 		a->nslots++;
 	}
 	qsort(a->slots, a->nslots, sizeof(*a->slots), slot_cmp);
-	a->generation = c.generation;
+	a->generation = a->table->cfg.generation;
 	return 0;
 }
 
@@ -581,9 +575,8 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 {
 	struct lg_admit_dev_ctr *zero_ctr = NULL;
 	struct slot_ent *next = NULL;
-	struct lg_admit_cfg c;
 	lg_u8 *new_slot;
-	__u32 slot, live, zero = 0, s;
+	__u32 zero = 0, s;
 	int table_fd = -1, err;
 	size_t i;
 
@@ -607,6 +600,24 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	err = table_build(a, devs, n, next, new_slot);
 	if (err)
 		goto out;
+	a->table->cfg = *cfg;
+	a->table->cfg.generation = a->generation + 1;
+
+	/*
+	 * New devices start fresh: full bucket (last_ns 0), nothing verified,
+	 * no counts. No program touches these slots: their previous owners
+	 * left with an earlier switch, and every switch waits until no program
+	 * still runs on the generation it replaced (below).
+	 */
+	for (s = 0; s < LG_ADMIT_STATE_SLOTS; s++) {
+		if (!new_slot[s])
+			continue;
+		memset(&a->state[s], 0, sizeof(a->state[s]));
+		if (bpf_map_update_elem(a->fd[O_DCTR], &s, zero_ctr, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+	}
 
 	table_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lg_devs", sizeof(__u32),
 				  sizeof(struct lg_admit_table), 1, NULL);
@@ -618,38 +629,15 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		err = -errno;
 		goto out;
 	}
-
-	live = __atomic_load_n(&a->bss->lg_active_slot, __ATOMIC_ACQUIRE);
-	slot = (live + 1) % LG_ADMIT_GEN_SLOTS;
 	/*
-	 * The kernel waits for an RCU grace period after updating a map-in-map
-	 * slot, so when this returns no program still works with what the slot
-	 * held before, nobody reads the slot's config while we write it, and no
-	 * program still counts into a slot a device released before the
-	 * previous switch.
+	 * The switch: one atomic pointer exchange in the outer map. The kernel
+	 * then waits for an RCU grace period before returning, so afterwards no
+	 * program still works with the old generation.
 	 */
-	if (bpf_map_update_elem(a->fd[O_GENS], &slot, &table_fd, BPF_ANY)) {
+	if (bpf_map_update_elem(a->fd[O_GENS], &zero, &table_fd, BPF_ANY)) {
 		err = -errno;
 		goto out;
 	}
-	/* New devices start fresh: full bucket (last_ns 0), nothing verified, no counts. */
-	for (s = 0; s < LG_ADMIT_STATE_SLOTS; s++) {
-		if (!new_slot[s])
-			continue;
-		memset(&a->state[s], 0, sizeof(a->state[s]));
-		if (bpf_map_update_elem(a->fd[O_DCTR], &s, zero_ctr, BPF_ANY)) {
-			err = -errno;
-			goto out;
-		}
-	}
-	c = *cfg;
-	c.generation = a->generation + 1;
-	if (bpf_map_update_elem(a->fd[O_CFG], &slot, &c, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
-	/* The switch: one aligned store into the mmapped .bss the program reads. */
-	__atomic_store_n(&a->bss->lg_active_slot, slot, __ATOMIC_RELEASE);
 
 	/* Departed devices release their slots; state and counters go with them. */
 	qsort(next, n, sizeof(*next), slot_cmp);
@@ -659,10 +647,10 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	memset(a->slot_used, 0, sizeof(a->slot_used));
 	for (i = 0; i < n; i++)
 		a->slot_used[next[i].slot] = 1;
-	a->generation = c.generation;
+	a->generation = a->table->cfg.generation;
 	pthread_rwlock_unlock(&a->lock);
 	if (generation)
-		*generation = c.generation;
+		*generation = a->generation;
 	err = 0;
 out:
 	if (table_fd >= 0)

@@ -42,8 +42,6 @@
 #define LG_ADMIT_INDEX_BITS 14
 #define LG_ADMIT_INDEX_SLOTS (1u << LG_ADMIT_INDEX_BITS)
 #define LG_ADMIT_MAX_PROBES 8
-/* Device tables are double-buffered: one is live while the next is built aside. */
-#define LG_ADMIT_GEN_SLOTS 2
 /* Default number of XSKMAP entries (RX queues) unless the loader says otherwise. */
 #define LG_ADMIT_DEFAULT_QUEUES 64
 /* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
@@ -107,9 +105,8 @@ enum lg_admit_not_ours {
 #define LG_ADMIT_KIND_UADP 2
 
 /*
- * Per-generation configuration: array map indexed by generation slot. A slot
- * with generation 0 holds no policy; frames for us are then dropped as
- * LG_R_NO_TABLE.
+ * Per-generation configuration, the head of the generation's device table.
+ * Without a table (generation 0) frames for us are dropped as LG_R_NO_TABLE.
  */
 struct lg_admit_cfg {
 	lg_u64 generation; /* policy generation, increasing; 0 = slot empty */
@@ -146,11 +143,13 @@ struct lg_admit_entry {
 };
 
 /*
- * One generation's device table: the value of a one-element array map.
- * ids[pos] is the device id at index position pos (0 = empty), devs[pos] its
- * entry. Built whole by user space, read-only for the data plane.
+ * One generation: its configuration and device table, the value of a
+ * one-element array map. ids[pos] is the device id at index position pos
+ * (0 = empty), devs[pos] its entry. Built whole by user space, read-only for
+ * the data plane, replaced whole by the next generation.
  */
 struct lg_admit_table {
+	struct lg_admit_cfg cfg;
 	lg_u32 seed; /* hash seed the table was built with */
 	lg_u32 count;
 	lg_u32 ids[LG_ADMIT_INDEX_SLOTS];

@@ -104,7 +104,7 @@ static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
 		free(tab);
 		return gens < 0 ? gens : -ENOMEM;
 	}
-	for (slot = 0; slot < LG_ADMIT_GEN_SLOTS; slot++) {
+	for (slot = 0; slot < 1; slot++) {
 		if (bpf_map_lookup_elem(gens, &slot, &inner_id))
 			continue;
 		fd = bpf_map_get_fd_by_id(inner_id);
