@@ -166,6 +166,13 @@ int lg_admit(struct xdp_md *ctx)
 		return XDP_DROP;
 	if (v.reason == LG_R_NOT_OURS)
 		return XDP_PASS;
-	/* No socket bound on this queue: hand the frame to the stack (UDP backend). */
-	return bpf_redirect_map(&lg_xsks, ctx->rx_queue_index, XDP_PASS);
+	/*
+	 * No socket bound on this queue: hand the frame to the stack (UDP
+	 * backend). The XSKMAP lookup is inlined; the redirect is a helper
+	 * call, worth skipping when it would only fall back to XDP_PASS.
+	 */
+	slot = ctx->rx_queue_index;
+	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
+		return XDP_PASS;
+	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
 }

@@ -372,6 +372,46 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 	return LG_R_MALFORMED;
 }
 
+/* UDP and the LGF header: the part of lg_admit_parse() after the IP header. */
+LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, const lg_u8 *end,
+				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+{
+	const lg_u8 *lgf;
+	lg_u16 ulen, dport;
+
+	if (l4 + LG_UDP_HLEN > l4_end || l4 + LG_UDP_HLEN > end)
+		return LG_R_MALFORMED;
+	ulen = lg_admit_be16(l4 + 4);
+	if (ulen < LG_UDP_HLEN || l4 + ulen > l4_end)
+		return LG_R_MALFORMED;
+	pkt->src_port = lg_admit_be16(l4);
+	dport = lg_admit_be16(l4 + 2);
+	pkt->dst_port = dport;
+	pkt->payload_len = (lg_u32)ulen - LG_UDP_HLEN;
+	lgf = l4 + LG_UDP_HLEN;
+
+	if (cfg->uadp_port && dport == cfg->uadp_port)
+		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, pkt);
+	if (dport != cfg->lgf_port)
+		return LG_R_NOT_OURS;
+
+	if (pkt->payload_len < LGF_MIN_LEN || pkt->payload_len > LGF_MAX_LEN)
+		return LG_R_MALFORMED;
+	if (lgf + LGF_HDR_LEN > end)
+		return LG_R_MALFORMED;
+	/* Magic and version in one load: bytes 0..2 of the little-endian header. */
+	if ((lg_admit_le32(lgf) & 0xffffff) !=
+	    (LGF_MAGIC0 | (lg_u32)LGF_MAGIC1 << 8 | (lg_u32)LGF_VERSION << 16))
+		return LG_R_MALFORMED;
+	pkt->kind = LG_ADMIT_KIND_LGF;
+	pkt->device_id = lg_admit_le32(lgf + 4);
+	pkt->sequence = lg_admit_le64(lgf + 24);
+	/* Device ids and sequences start at 1 (lgf.h). */
+	if (!pkt->device_id || !pkt->sequence)
+		return LG_R_MALFORMED;
+	return LG_R_ADMITTED;
+}
+
 /*
  * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
  * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
@@ -388,8 +428,8 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 {
 	const lg_u8 *p = data;
 	const lg_u8 *end = data_end;
-	const lg_u8 *l4, *l4_end, *lgf;
-	lg_u16 proto, ulen, dport;
+	const lg_u8 *l4, *l4_end;
+	lg_u16 proto;
 	lg_u32 plen;
 
 	if (p + LG_ETH_HLEN > end)
@@ -400,6 +440,26 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 	proto = lg_admit_ld16(p + 12);
 	p += LG_ETH_HLEN;
 	pkt->vlans = 0;
+
+	/*
+	 * The usual frame, untagged IPv4 without options carrying a whole LGF
+	 * header, with one bounds check for every fixed-offset load; the
+	 * checks on its length fields are those of the general path below.
+	 */
+	if (p + 20 + LG_UDP_HLEN + LGF_HDR_LEN <= end && proto == LG_ADMIT_BE16(LG_ETH_P_IP) &&
+	    p[0] == 0x45) {
+		lg_u32 tot = lg_admit_be16(p + 2);
+
+		if (tot < 20 || p + tot > end)
+			return LG_R_MALFORMED;
+		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
+			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		if (p[9] != LG_IPPROTO_UDP)
+			return LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET;
+		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
+		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt);
+	}
 
 	if (lg_admit_is_vlan(proto)) {
 		if (p + 4 > end)
@@ -463,37 +523,7 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 		return LG_R_NOT_OURS;
 	}
 
-	if (l4 + LG_UDP_HLEN > l4_end || l4 + LG_UDP_HLEN > end)
-		return LG_R_MALFORMED;
-	ulen = lg_admit_be16(l4 + 4);
-	if (ulen < LG_UDP_HLEN || l4 + ulen > l4_end)
-		return LG_R_MALFORMED;
-	pkt->src_port = lg_admit_be16(l4);
-	dport = lg_admit_be16(l4 + 2);
-	pkt->dst_port = dport;
-	pkt->payload_len = (lg_u32)ulen - LG_UDP_HLEN;
-	lgf = l4 + LG_UDP_HLEN;
-
-	if (cfg->uadp_port && dport == cfg->uadp_port)
-		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, pkt);
-	if (dport != cfg->lgf_port)
-		return LG_R_NOT_OURS;
-
-	if (pkt->payload_len < LGF_MIN_LEN || pkt->payload_len > LGF_MAX_LEN)
-		return LG_R_MALFORMED;
-	if (lgf + LGF_HDR_LEN > end)
-		return LG_R_MALFORMED;
-	/* Magic and version in one load: bytes 0..2 of the little-endian header. */
-	if ((lg_admit_le32(lgf) & 0xffffff) !=
-	    (LGF_MAGIC0 | (lg_u32)LGF_MAGIC1 << 8 | (lg_u32)LGF_VERSION << 16))
-		return LG_R_MALFORMED;
-	pkt->kind = LG_ADMIT_KIND_LGF;
-	pkt->device_id = lg_admit_le32(lgf + 4);
-	pkt->sequence = lg_admit_le64(lgf + 24);
-	/* Device ids and sequences start at 1 (lgf.h). */
-	if (!pkt->device_id || !pkt->sequence)
-		return LG_R_MALFORMED;
-	return LG_R_ADMITTED;
+	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt);
 }
 
 /* Does the frame come from where the device is bound? */
