@@ -11,11 +11,13 @@
 # sends as the enrolled device at a modest rate. A UDP socket behind the
 # program counts what arrives per device.
 #
-# usage: admit_flood.sh BUILD_DIR [SECONDS] [LEGIT_RATE] [QUEUES]
+# usage: admit_flood.sh BUILD_DIR [SECONDS] [LEGIT_RATE] [QUEUES] [raw|udp]
 #   SECONDS of flood (5), LEGIT_RATE frames/s of the enrolled device (1000),
 #   QUEUES veth queues (1). With 2 queues the flood and the enrolled device
 #   are sent from different CPUs onto different queues (XPS), as RSS would
-#   spread them on a NIC.
+#   spread them on a NIC. The flood goes out through a packet socket that
+#   bypasses the qdisc (raw, the default: the most one core can send) or a
+#   UDP socket (udp); the enrolled device always sends through UDP.
 # Prints a summary and one JSON line; exits 1 if an enrolled frame was lost,
 # 77 when it cannot run here (not root, tools missing).
 set -euo pipefail
@@ -24,6 +26,7 @@ BUILD=$(cd "${1:?usage: $0 BUILD_DIR [SECONDS] [LEGIT_RATE] [QUEUES]}" && pwd)
 SECONDS_=${2:-5}
 LEGIT_RATE=${3:-1000}
 QUEUES=${4:-1}
+FLOOD_MODE=${5:-raw}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOOL=$BUILD/tests/bpf/admit_e2e_tool
 SEND=$BUILD/bench/admit_flood_send
@@ -114,8 +117,10 @@ t0=$(date +%s%N)
 ip netns exec "$A" taskset -c $LEGIT_CPU "$SEND" 10.77.0.2 4739 40001 1 1 "$LEGIT_RATE" "$SECONDS_" \
 	>"$TMP/legit.txt" &
 LEGIT_PID=$!
-ip netns exec "$A" taskset -c $FLOOD_CPU "$SEND" 10.77.0.2 4739 40009 1000 100000 0 "$SECONDS_" \
-	>"$TMP/flood.txt" &
+RAW=()
+[ "$FLOOD_MODE" = raw ] && RAW=(--raw a0 $MAC_B 10.77.0.1)
+ip netns exec "$A" taskset -c $FLOOD_CPU "$SEND" "${RAW[@]}" 10.77.0.2 4739 40009 1000 100000 0 \
+	"$SECONDS_" >"$TMP/flood.txt" &
 FLOOD_PID=$!
 SEND_PIDS="$LEGIT_PID $FLOOD_PID"
 wait "$FLOOD_PID"
@@ -141,13 +146,14 @@ dropped=$((FR[unknown_device] - unknown0))
 veth_drops=$(ip -n "$A" -s link show a0 | awk '/TX:/ { getline; print $4; exit }')
 xdp_rate=$(awk -v n="$dropped" -v s="$flood_s" 'BEGIN { printf "%.0f", n / s }')
 
-echo "flood:    sent $flood_sent in ${flood_s}s ($flood_rate/s), send errors $flood_err"
+echo "flood:    ($FLOOD_MODE) sent $flood_sent in ${flood_s}s ($flood_rate/s), send errors $flood_err"
 echo "XDP:      dropped $dropped unknown-id frames = $xdp_rate/s; veth TX drops $veth_drops"
 echo "enrolled: sent $legit_sent (send errors $legit_err), admitted $d1_adm, dropped $d1_drop," \
 	"received $legit_recv"
 echo "unknown ids that reached the socket: $others"
-printf '{"bench":"admit_flood","queues":%d,"seconds":%s,"flood_sent":%d,"flood_rate":%s,' \
-	"$QUEUES" "$flood_s" "$flood_sent" "$flood_rate"
+printf '{"bench":"admit_flood","mode":"%s","queues":%d,"seconds":%s,"flood_sent":%d,' \
+	"$FLOOD_MODE" "$QUEUES" "$flood_s" "$flood_sent"
+printf '"flood_rate":%s,' "$flood_rate"
 printf '"xdp_dropped":%d,"xdp_drop_rate":%s,"veth_tx_drops":%d,"legit_sent":%d,' \
 	"$dropped" "$xdp_rate" "${veth_drops:-0}" "$legit_sent"
 printf '"legit_admitted":%d,"legit_received":%d,"unknown_received":%d}\n' \
