@@ -263,6 +263,21 @@ static int slot_cmp(const void *x, const void *y)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Does a map have the shape this build expects? A pinned instance may come from another build. */
+static int map_check(int fd, __u32 type, __u32 value_size, __u32 max_entries)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	if (info.type != type || info.value_size != value_size ||
+	    (max_entries && info.max_entries != max_entries))
+		return -EPROTO;
+	return 0;
+}
+
 /* The slot index of the live generation, from its table (a reopened handle has nothing else). */
 static int slots_from_live(struct lg_admit *a)
 {
@@ -278,7 +293,8 @@ static int slots_from_live(struct lg_admit *a)
 	inner_fd = bpf_map_get_fd_by_id(inner_id);
 	if (inner_fd < 0)
 		return -errno;
-	if (bpf_map_lookup_elem(inner_fd, &zero, a->table))
+	err = map_check(inner_fd, BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 1);
+	if (!err && bpf_map_lookup_elem(inner_fd, &zero, a->table))
 		err = -errno;
 	close(inner_fd);
 	if (err)
@@ -328,6 +344,21 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 			goto err_close;
 		}
 	}
+	/* Refuse an instance of another build: its maps would be read with the wrong layout. */
+	err = map_check(a->fd[O_STATE], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_state),
+			LG_ADMIT_STATE_SLOTS);
+	if (!err)
+		err = map_check(a->fd[O_DCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
+				sizeof(struct lg_admit_dev_ctr), LG_ADMIT_STATE_SLOTS);
+	if (!err)
+		err = map_check(a->fd[O_RCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
+				sizeof(struct lg_admit_reason_ctr), LG_R_MAX);
+	if (!err)
+		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
+	if (!err)
+		err = map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), 1);
+	if (err)
+		goto err_close;
 	a->bss_len = page_round(sizeof(struct admit_bpf__bss));
 	p = mmap(NULL, a->bss_len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd[O_BSS], 0);
 	if (p == MAP_FAILED) {
