@@ -55,11 +55,19 @@ struct {
 	__type(value, struct lg_admit_state);
 } lg_state SEC(".maps");
 
+/*
+ * All reason counters of a CPU in one element: its lookup has a constant key
+ * and does not wait for the verdict, which then only picks an entry.
+ */
+struct lg_reason_ctrs {
+	struct lg_admit_reason_ctr r[LG_R_MAX];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LG_R_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lg_admit_reason_ctr);
+	__type(value, struct lg_reason_ctrs);
 } lg_reason_ctr SEC(".maps");
 
 /* Indexed by lg_admit_dev.slot. */
@@ -82,22 +90,15 @@ struct {
  * a bounds check and an address computation: the only helper calls left on
  * any path are the clock (devices with a rate) and the XSK redirect.
  */
-static __always_inline void count(const struct lg_admit_verdict *v, __u64 bytes)
+static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
+				  __u64 bytes)
 {
-	struct lg_admit_reason_ctr *c;
-	__u32 key = v->reason;
-
-	c = bpf_map_lookup_elem(&lg_reason_ctr, &key);
-	if (c) {
-		c->frames++;
-		c->bytes += bytes;
-	}
-	if (v->reason != LG_R_AUDIT)
+	if (!c || v->reason >= LG_R_MAX)
 		return;
-	key = v->audited;
-	c = bpf_map_lookup_elem(&lg_reason_ctr, &key);
-	if (c)
-		c->audited++;
+	c->r[v->reason].frames++;
+	c->r[v->reason].bytes += bytes;
+	if (v->reason == LG_R_AUDIT && v->audited < LG_R_MAX)
+		c->r[v->audited].audited++;
 }
 
 static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict *v)
@@ -120,6 +121,7 @@ int lg_admit(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	const struct lg_admit_table *table = NULL;
+	struct lg_reason_ctrs *ctrs;
 	const struct lg_admit_cfg *cfg;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
@@ -131,6 +133,7 @@ int lg_admit(struct xdp_md *ctx)
 	void *inner;
 	int rc;
 
+	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
 	inner = bpf_map_lookup_elem(&lg_gens, &zero);
 	if (inner)
 		table = bpf_map_lookup_elem(inner, &zero);
@@ -158,7 +161,7 @@ int lg_admit(struct xdp_md *ctx)
 	}
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
 
-	count(&v, (__u64)(data_end - data));
+	count(ctrs, &v, (__u64)(data_end - data));
 	if (dev)
 		count_dev(slot, &v);
 

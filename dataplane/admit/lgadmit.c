@@ -352,7 +352,7 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 				sizeof(struct lg_admit_dev_ctr), LG_ADMIT_STATE_SLOTS);
 	if (!err)
 		err = map_check(a->fd[O_RCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
-				sizeof(struct lg_admit_reason_ctr), LG_R_MAX);
+				sizeof(struct lg_admit_reason_ctr) * LG_R_MAX, 1);
 	if (!err)
 		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
 	if (!err)
@@ -695,22 +695,25 @@ out:
 int lg_admit_read_reasons(struct lg_admit *a, struct lg_admit_reason_ctr *out)
 {
 	struct lg_admit_reason_ctr *v;
-	__u32 r;
-	int c;
+	__u32 zero = 0;
+	int c, r;
 
-	v = calloc((size_t)a->ncpus, sizeof(*v));
+	/* One element per CPU holding every reason. */
+	v = calloc((size_t)a->ncpus * LG_R_MAX, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (r = 0; r < LG_R_MAX; r++) {
-		if (bpf_map_lookup_elem(a->fd[O_RCTR], &r, v)) {
-			free(v);
-			return -errno;
-		}
-		memset(&out[r], 0, sizeof(out[r]));
-		for (c = 0; c < a->ncpus; c++) {
-			out[r].frames += v[c].frames;
-			out[r].bytes += v[c].bytes;
-			out[r].audited += v[c].audited;
+	if (bpf_map_lookup_elem(a->fd[O_RCTR], &zero, v)) {
+		free(v);
+		return -errno;
+	}
+	memset(out, 0, sizeof(*out) * LG_R_MAX);
+	for (c = 0; c < a->ncpus; c++) {
+		for (r = 0; r < LG_R_MAX; r++) {
+			const struct lg_admit_reason_ctr *x = &v[(size_t)c * LG_R_MAX + (size_t)r];
+
+			out[r].frames += x->frames;
+			out[r].bytes += x->bytes;
+			out[r].audited += x->audited;
 		}
 	}
 	free(v);
@@ -768,15 +771,15 @@ int lg_admit_read_state(struct lg_admit *a, lg_u32 device_id, struct lg_admit_st
 int lg_admit_reset_counters(struct lg_admit *a)
 {
 	void *v;
-	__u32 r, s;
+	__u32 zero = 0, s;
 	int err = 0;
 
-	v = calloc((size_t)a->ncpus, sizeof(struct lg_admit_reason_ctr));
+	/* Large enough for a reason element (all reasons) and a device element per CPU. */
+	v = calloc((size_t)a->ncpus * LG_R_MAX, sizeof(struct lg_admit_reason_ctr));
 	if (!v)
 		return -ENOMEM;
-	for (r = 0; r < LG_R_MAX && !err; r++)
-		if (bpf_map_update_elem(a->fd[O_RCTR], &r, v, BPF_EXIST))
-			err = -errno;
+	if (bpf_map_update_elem(a->fd[O_RCTR], &zero, v, BPF_EXIST))
+		err = -errno;
 	pthread_rwlock_rdlock(&a->lock);
 	for (s = 0; s < LG_ADMIT_STATE_SLOTS && !err; s++)
 		if (a->slot_used[s] && bpf_map_update_elem(a->fd[O_DCTR], &s, v, BPF_EXIST))
