@@ -4,10 +4,11 @@
  * include/linegate/admit.h; this file only finds the inputs in maps, counts
  * the outcome and turns the verdict into an XDP action.
  *
- * A generation (configuration and device table) is one array map value;
- * lg_gens holds the live one. User space builds the next one aside and swaps
- * it in with one map update, an atomic pointer exchange: every frame sees
- * either the old generation whole or the new one whole.
+ * A generation (configuration and device table) is one array map value.
+ * lg_gens holds two: the live one, named by lg_live_gen, and the next one,
+ * which user space fills while no program reads it and then makes live with
+ * one aligned store into lg_live_gen: every frame sees either the old
+ * generation whole or the new one whole. One array lookup finds it.
  * Runtime state (token buckets, exported sequences) and per-device counters
  * sit in arrays outside the tables, at a slot the loader gives each device,
  * and survive the switch.
@@ -25,25 +26,16 @@ const volatile __u8 lg_default_not_ours = LG_ADMIT_NOT_OURS_DROP;
 /* Tests only: take "now" from lg_test_now_ns instead of the kernel clock. */
 const volatile __u8 lg_test_clock = 0;
 
+/* Live slot of lg_gens; user space stores the other one once that is filled. */
+volatile __u32 lg_live_gen = 0;
 volatile __u64 lg_test_now_ns = 0;
 
-/*
- * Sizes, not BTF types: clang emits only a forward declaration for value
- * types of a map nested in __array(), and tables made by user space carry no
- * BTF either. One element: the whole struct lg_admit_table.
- */
-struct lg_dev_table {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct lg_admit_table));
-};
-
+/* Generation "slots"; the live one is lg_live_gen. A slot with generation 0 holds nothing. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct lg_dev_table);
+	__type(value, struct lg_admit_table);
 } lg_gens SEC(".maps");
 
 /* Indexed by lg_admit_dev.slot; mmapped by user space, which writes highest_seq. */
@@ -128,18 +120,16 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 zero = 0, slot = 0;
+	__u32 zero = 0, slot = lg_live_gen;
 	__u64 now = 0;
-	void *inner;
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
-	inner = bpf_map_lookup_elem(&lg_gens, &zero);
-	if (inner)
-		table = bpf_map_lookup_elem(inner, &zero);
-	if (table) {
+	table = bpf_map_lookup_elem(&lg_gens, &slot);
+	if (table && table->cfg.generation) {
 		cfg = &table->cfg;
 	} else {
+		table = NULL;
 		/* Nothing applied yet: frames for us fail closed (NO_TABLE). */
 		__builtin_memset(&none, 0, sizeof(none));
 		none.lgf_port = lg_default_lgf_port;

@@ -48,6 +48,9 @@ struct lg_admit {
 	int link_fd; /* bpf_link attachment (pinned handles), -1: none */
 	char *pin_dir;
 	lg_u64 generation;
+	/* A map-in-map of our own: updating it is how user space waits for running programs. */
+	int sync_fd, sync_inner_fd;
+	int sync_pending; /* a switch happened whose wait failed; wait before the next one */
 	/* export_seq() and the readers look slots up while apply() may replace the index. */
 	pthread_rwlock_t lock;
 	struct slot_ent *slots;
@@ -73,6 +76,8 @@ static int handle_alloc(struct lg_admit **out)
 	for (i = 0; i < O_MAX; i++)
 		a->fd[i] = -1;
 	a->link_fd = -1;
+	a->sync_fd = -1;
+	a->sync_inner_fd = -1;
 	a->table = malloc(sizeof(*a->table));
 	a->slots = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*a->slots));
 	if (!a->table || !a->slots || pthread_rwlock_init(&a->lock, NULL)) {
@@ -104,6 +109,36 @@ static int map_state(struct lg_admit *a)
 	if (p == MAP_FAILED)
 		return -errno;
 	a->state = p;
+	return 0;
+}
+
+/*
+ * After a map-in-map update the kernel waits for an RCU grace period before
+ * it returns, so that user space knows every program still running then has
+ * finished: a barrier against programs. lg_gens is a plain array (one lookup
+ * per frame instead of two), so apply() uses this one to know when nobody
+ * reads the slot it is about to fill.
+ */
+static int sync_open(struct lg_admit *a)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o);
+
+	a->sync_inner_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lg_sync_in", 4, 4, 1, NULL);
+	if (a->sync_inner_fd < 0)
+		return -errno;
+	o.inner_map_fd = a->sync_inner_fd;
+	a->sync_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "lg_sync", 4, 4, 1, &o);
+	if (a->sync_fd < 0)
+		return -errno;
+	return 0;
+}
+
+static int sync_programs(struct lg_admit *a)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(a->sync_fd, &zero, &a->sync_inner_fd, BPF_ANY))
+		return -errno;
 	return 0;
 }
 
@@ -230,6 +265,9 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 	err = map_state(a);
 	if (err)
 		goto err_destroy;
+	err = sync_open(a);
+	if (err)
+		goto err_unmap;
 	if (opts->pin_dir) {
 		a->pin_dir = strdup(opts->pin_dir);
 		if (!a->pin_dir) {
@@ -246,6 +284,10 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 err_unmap:
 	munmap(a->state, a->state_len);
 err_destroy:
+	if (a->sync_fd >= 0)
+		close(a->sync_fd);
+	if (a->sync_inner_fd >= 0)
+		close(a->sync_inner_fd);
 	admit_bpf__destroy(a->skel);
 err_free:
 	free(a->pin_dir);
@@ -281,24 +323,15 @@ static int map_check(int fd, __u32 type, __u32 value_size, __u32 max_entries)
 /* The slot index of the live generation, from its table (a reopened handle has nothing else). */
 static int slots_from_live(struct lg_admit *a)
 {
-	__u32 inner_id, zero = 0, i;
-	int inner_fd, err = 0;
+	__u32 live = __atomic_load_n(&a->bss->lg_live_gen, __ATOMIC_ACQUIRE), i;
 
 	a->nslots = 0;
 	a->generation = 0;
 	memset(a->slot_used, 0, sizeof(a->slot_used));
-	/* From user space an ARRAY_OF_MAPS holds map ids; ENOENT: nothing applied yet. */
-	if (bpf_map_lookup_elem(a->fd[O_GENS], &zero, &inner_id))
-		return errno == ENOENT ? 0 : -errno;
-	inner_fd = bpf_map_get_fd_by_id(inner_id);
-	if (inner_fd < 0)
+	if (bpf_map_lookup_elem(a->fd[O_GENS], &live, a->table))
 		return -errno;
-	err = map_check(inner_fd, BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 1);
-	if (!err && bpf_map_lookup_elem(inner_fd, &zero, a->table))
-		err = -errno;
-	close(inner_fd);
-	if (err)
-		return err;
+	if (!a->table->cfg.generation)
+		return 0;
 	for (i = 0; i < LG_ADMIT_INDEX_SLOTS; i++) {
 		if (!a->table->ids[i])
 			continue;
@@ -356,7 +389,7 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 	if (!err)
 		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
 	if (!err)
-		err = map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), 1);
+		err = map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 2);
 	if (err)
 		goto err_close;
 	a->bss_len = page_round(sizeof(struct admit_bpf__bss));
@@ -367,6 +400,8 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 	}
 	a->bss = p;
 	err = map_state(a);
+	if (!err)
+		err = sync_open(a);
 	if (err)
 		goto err_close;
 	err = slots_from_live(a);
@@ -402,6 +437,10 @@ void lg_admit_close(struct lg_admit *a)
 		close(a->link_fd);
 	if (a->state)
 		munmap(a->state, a->state_len);
+	if (a->sync_fd >= 0)
+		close(a->sync_fd);
+	if (a->sync_inner_fd >= 0)
+		close(a->sync_inner_fd);
 	if (a->skel) {
 		admit_bpf__destroy(a->skel);
 	} else {
@@ -607,8 +646,8 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	struct lg_admit_dev_ctr *zero_ctr = NULL;
 	struct slot_ent *next = NULL;
 	lg_u8 *new_slot;
-	__u32 zero = 0, s;
-	int table_fd = -1, err;
+	__u32 live, slot, s;
+	int err;
 	size_t i;
 
 	if (!cfg || (n && !devs) || n > LG_ADMIT_MAX_DEVICES)
@@ -620,6 +659,12 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		err = entry_check(&devs[i]);
 		if (err)
 			return err;
+	}
+	if (a->sync_pending) {
+		err = sync_programs(a);
+		if (err)
+			return err;
+		a->sync_pending = 0;
 	}
 	new_slot = calloc(1, LG_ADMIT_STATE_SLOTS);
 	next = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*next));
@@ -638,7 +683,8 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	 * New devices start fresh: full bucket (last_ns 0), nothing verified,
 	 * no counts. No program touches these slots: their previous owners
 	 * left with an earlier switch, and every switch waits until no program
-	 * still runs on the generation it replaced (below).
+	 * still runs on the generation it replaced (below). Nor does any
+	 * program see them before the switch.
 	 */
 	for (s = 0; s < LG_ADMIT_STATE_SLOTS; s++) {
 		if (!new_slot[s])
@@ -650,25 +696,26 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		}
 	}
 
-	table_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "lg_devs", sizeof(__u32),
-				  sizeof(struct lg_admit_table), 1, NULL);
-	if (table_fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (bpf_map_update_elem(table_fd, &zero, a->table, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
 	/*
-	 * The switch: one atomic pointer exchange in the outer map. The kernel
-	 * then waits for an RCU grace period before returning, so afterwards no
-	 * program still works with the old generation.
+	 * Fill the slot that is not live. Nobody reads it: it went out of use
+	 * with the previous switch, which waited for the programs still on it.
 	 */
-	if (bpf_map_update_elem(a->fd[O_GENS], &zero, &table_fd, BPF_ANY)) {
+	live = __atomic_load_n(&a->bss->lg_live_gen, __ATOMIC_ACQUIRE) & 1;
+	slot = live ^ 1;
+	if (bpf_map_update_elem(a->fd[O_GENS], &slot, a->table, BPF_ANY)) {
 		err = -errno;
 		goto out;
 	}
+	/* The switch: from the next frame on, the new generation whole. */
+	__atomic_store_n(&a->bss->lg_live_gen, slot, __ATOMIC_RELEASE);
+	/*
+	 * Wait for frames still on the old generation, so that the next apply
+	 * may fill its slot and hand the slots of departed devices to new ones.
+	 * Should the wait fail, the next apply waits first.
+	 */
+	a->sync_pending = 1;
+	if (!sync_programs(a))
+		a->sync_pending = 0;
 
 	/* Departed devices release their slots; state and counters go with them. */
 	qsort(next, n, sizeof(*next), slot_cmp);
@@ -684,8 +731,6 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		*generation = a->generation;
 	err = 0;
 out:
-	if (table_fd >= 0)
-		close(table_fd);
 	free(zero_ctr);
 	free(next);
 	free(new_slot);

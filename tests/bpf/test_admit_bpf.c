@@ -96,29 +96,27 @@ static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
 {
 	struct lg_admit_table *tab = malloc(sizeof(*tab));
 	int gens = map_fd_by_name(((struct bpf_target *)t->ctx)->a, "lg_gens");
-	__u32 slot, inner_id, zero = 0;
-	int fd, err = -ENOENT;
+	__u32 slot;
+	int err = -ENOENT;
 
 	(void)junk_id;
 	if (!tab || gens < 0) {
 		free(tab);
 		return gens < 0 ? gens : -ENOMEM;
 	}
-	for (slot = 0; slot < 1; slot++) {
-		if (bpf_map_lookup_elem(gens, &slot, &inner_id))
-			continue;
-		fd = bpf_map_get_fd_by_id(inner_id);
-		if (fd < 0)
-			continue;
-		if (!bpf_map_lookup_elem(fd, &zero, tab)) {
-			struct lg_admit_dev *d = (struct lg_admit_dev *)lg_admit_table_find(tab, id);
+	/* Both generation slots: whichever is live. */
+	for (slot = 0; slot < 2; slot++) {
+		struct lg_admit_dev *d;
 
-			if (d) {
-				d->slot = LG_ADMIT_STATE_SLOTS;
-				err = bpf_map_update_elem(fd, &zero, tab, BPF_ANY) ? -errno : 0;
-			}
-		}
-		close(fd);
+		if (bpf_map_lookup_elem(gens, &slot, tab) || !tab->cfg.generation)
+			continue;
+		d = (struct lg_admit_dev *)lg_admit_table_find(tab, id);
+		if (!d)
+			continue;
+		d->slot = LG_ADMIT_STATE_SLOTS;
+		err = bpf_map_update_elem(gens, &slot, tab, BPF_ANY) ? -errno : 0;
+		if (err)
+			break;
 	}
 	close(gens);
 	free(tab);
