@@ -372,14 +372,19 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 	return LG_R_MALFORMED;
 }
 
-/* UDP and the LGF header: the part of lg_admit_parse() after the IP header. */
+/*
+ * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
+ * in_frame (a constant where inlined): the caller already checked that the
+ * UDP header and a whole LGF header lie within the frame.
+ */
 LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, const lg_u8 *end,
-				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				       int in_frame)
 {
 	const lg_u8 *lgf;
 	lg_u16 ulen, dport;
 
-	if (l4 + LG_UDP_HLEN > l4_end || l4 + LG_UDP_HLEN > end)
+	if (l4 + LG_UDP_HLEN > l4_end || (!in_frame && l4 + LG_UDP_HLEN > end))
 		return LG_R_MALFORMED;
 	ulen = lg_admit_be16(l4 + 4);
 	if (ulen < LG_UDP_HLEN || l4 + ulen > l4_end)
@@ -397,7 +402,7 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 
 	if (pkt->payload_len < LGF_MIN_LEN || pkt->payload_len > LGF_MAX_LEN)
 		return LG_R_MALFORMED;
-	if (lgf + LGF_HDR_LEN > end)
+	if (!in_frame && lgf + LGF_HDR_LEN > end)
 		return LG_R_MALFORMED;
 	/* Magic and version in one load: bytes 0..2 of the little-endian header. */
 	if ((lg_admit_le32(lgf) & 0xffffff) !=
@@ -458,7 +463,7 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
 		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
-		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt);
+		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
 	}
 
 	if (lg_admit_is_vlan(proto)) {
@@ -523,7 +528,7 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 		return LG_R_NOT_OURS;
 	}
 
-	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt);
+	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
 }
 
 /* Does the frame come from where the device is bound? */
