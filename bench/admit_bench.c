@@ -3,7 +3,8 @@
  * Per-frame cost of XDP admission under BPF_PROG_RUN, against two baselines
  * run in the same invocation, because absolute times on a shared machine are
  * noise and the ratio is the number:
- *  - a trivial XDP_PASS program (the floor: what BPF_PROG_RUN itself costs);
+ *  - a trivial XDP_PASS program (the floor: what BPF_PROG_RUN itself costs),
+ *    and the same reading the clock first (what a token bucket pays for it);
  *  - xdp-filter (xdp-tools) in deny-by-default mode with an allow-list of
  *    source IPv4 addresses as long as the admission table, on the same
  *    frames: xdpfilt_dny_ip (IPv4/IPv6 rules only) and xdpfilt_dny_all
@@ -42,7 +43,7 @@
 /* xdp-filter's rule flag for "source address" (common_kern_user.h of xdp-tools). */
 #define XDPFILT_MAP_FLAG_SRC 1
 
-enum prog { P_PASS, P_ADMIT, P_XF_IP, P_XF_ALL, P_MAX };
+enum prog { P_PASS, P_CLOCK, P_ADMIT, P_XF_IP, P_XF_ALL, P_MAX };
 
 struct bcase {
 	const char *name;
@@ -50,9 +51,10 @@ struct bcase {
 	int want; /* XDP action */
 	lg_u8 f[FRAME_MAX];
 	size_t len;
-	double ns[MAX_ROUNDS], ratio[MAX_ROUNDS], vs_xf[MAX_ROUNDS];
-	double med_ns, med_ratio, med_vs_xf;
-	int vs; /* index of the xdp-filter case it is compared with, -1: none */
+	double ns[MAX_ROUNDS], ratio[MAX_ROUNDS], vs_xf[2][MAX_ROUNDS];
+	double med_ns, med_ratio, med_vs_xf[2];
+	/* The xdp-filter cases (dny_ip, dny_all) it is compared with; 0: none. */
+	int vs[2];
 };
 
 static void put32le(lg_u8 *p, lg_u32 v)
@@ -107,6 +109,18 @@ static int trivial_pass_prog(void)
 	};
 
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_pass", "GPL", insns, 2, NULL);
+}
+
+/* What reading the clock alone costs: call bpf_ktime_get_ns(); r0 = XDP_PASS; exit. */
+static int clock_pass_prog(void)
+{
+	struct bpf_insn insns[] = {
+	    {.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_ktime_get_ns},
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_clock", "GPL", insns, 3, NULL);
 }
 
 /* The i-th device of the table: scattered ids, source 10.1.x.y, except device 0 (10.0.0.1). */
@@ -227,24 +241,28 @@ int main(int argc, char **argv)
 	};
 	static const lg_u8 src_known[4] = {10, 0, 0, 1}, src_unknown[4] = {10, 0, 99, 99};
 	static struct lg_admit_entry devs[LG_ADMIT_MAX_DEVICES];
+	enum { C_PASS, C_CLOCK, C_ALLOW, C_ALLOW_NR, C_UNKNOWN, C_RATE, C_MALF,
+	       C_XIA, C_XID, C_XAA, C_XAD };
 	struct bcase c[] = {
-	    {"xdp_pass_baseline", P_PASS, XDP_PASS, .vs = -1},
-	    {"allow", P_ADMIT, XDP_PASS, .vs = 5},
-	    {"drop_unknown", P_ADMIT, XDP_DROP, .vs = 6},
-	    {"drop_rate_limited", P_ADMIT, XDP_DROP, .vs = -1},
-	    {"drop_malformed", P_ADMIT, XDP_DROP, .vs = -1},
-	    {"xdpfilter_ip_allow", P_XF_IP, XDP_PASS, .vs = -1},
-	    {"xdpfilter_ip_deny", P_XF_IP, XDP_DROP, .vs = -1},
-	    {"xdpfilter_all_allow", P_XF_ALL, XDP_PASS, .vs = -1},
-	    {"xdpfilter_all_deny", P_XF_ALL, XDP_DROP, .vs = -1},
+	    [C_PASS] = {"xdp_pass_baseline", P_PASS, XDP_PASS},
+	    [C_CLOCK] = {"xdp_pass_clock", P_CLOCK, XDP_PASS},
+	    [C_ALLOW] = {"allow", P_ADMIT, XDP_PASS, .vs = {C_XIA, C_XAA}},
+	    [C_ALLOW_NR] = {"allow_no_rate", P_ADMIT, XDP_PASS, .vs = {C_XIA, C_XAA}},
+	    [C_UNKNOWN] = {"drop_unknown", P_ADMIT, XDP_DROP, .vs = {C_XID, C_XAD}},
+	    [C_RATE] = {"drop_rate_limited", P_ADMIT, XDP_DROP},
+	    [C_MALF] = {"drop_malformed", P_ADMIT, XDP_DROP},
+	    [C_XIA] = {"xdpfilter_ip_allow", P_XF_IP, XDP_PASS},
+	    [C_XID] = {"xdpfilter_ip_deny", P_XF_IP, XDP_DROP},
+	    [C_XAA] = {"xdpfilter_all_allow", P_XF_ALL, XDP_PASS},
+	    [C_XAD] = {"xdpfilter_all_deny", P_XF_ALL, XDP_DROP},
 	};
 	const int nc = (int)(sizeof(c) / sizeof(c[0]));
 	const char *xf_dir = XDPFILT_DIR;
 	struct bpf_object *xf_obj[P_MAX] = {0};
-	int fds[P_MAX] = {-1, -1, -1, -1};
+	int fds[P_MAX] = {-1, -1, -1, -1, -1};
 	int repeat = 1000000, rounds = 11, json = 0, npos = 0;
 	struct lg_admit *a = NULL;
-	int err, i, r, action = 0, ret = 1, ncpus;
+	int err, i, j, r, action = 0, ret = 1, ncpus;
 	char path[512];
 	lg_u32 k;
 
@@ -271,7 +289,8 @@ int main(int argc, char **argv)
 	/*
 	 * A full table. Device 0 is the allowed sender, with a rate it never
 	 * reaches so that the bucket (and the clock) is on the path as for a
-	 * real device; device 1 has a bucket of one frame, spent by round one.
+	 * real device; device 1 has a bucket of one frame, spent by round one;
+	 * device 2 has no rate: the rule xdp-filter can express too.
 	 */
 	for (k = 0; k < LG_ADMIT_MAX_DEVICES; k++) {
 		struct lg_admit_dev *d = &devs[k].dev;
@@ -282,10 +301,11 @@ int main(int argc, char **argv)
 		d->family = LG_ADMIT_AF_INET;
 		dev_ip(k, d->addr);
 		d->src_port = 40001;
-		d->rate = k == 1 ? 1 : 1000000000;
-		d->burst = k == 1 ? 1 : 1000000;
+		d->rate = k == 1 ? 1 : k == 2 ? 0 : 1000000000;
+		d->burst = k == 1 ? 1 : k == 2 ? 0 : 1000000;
 	}
 	memcpy(devs[1].dev.addr, src_known, 4);
+	memcpy(devs[2].dev.addr, src_known, 4);
 	err = lg_admit_open(NULL, &a);
 	if (!err)
 		err = lg_admit_apply(a, &cfg, devs, LG_ADMIT_MAX_DEVICES, NULL);
@@ -300,6 +320,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "baseline program: %s\n", strerror(-fds[P_PASS]));
 		goto out;
 	}
+	fds[P_CLOCK] = clock_pass_prog();
+	if (fds[P_CLOCK] < 0) {
+		fprintf(stderr, "clock program: %s\n", strerror(-fds[P_CLOCK]));
+		goto out;
+	}
 	snprintf(path, sizeof(path), "%s/xdpfilt_dny_ip.o", xf_dir);
 	fds[P_XF_IP] = xdpfilt_load(path, &xf_obj[P_XF_IP], ncpus, LG_ADMIT_MAX_DEVICES);
 	snprintf(path, sizeof(path), "%s/xdpfilt_dny_all.o", xf_dir);
@@ -309,17 +334,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "note: xdp-filter %s not run: %s\n",
 				i == P_XF_IP ? "dny_ip" : "dny_all", strerror(-fds[i]));
 
-	c[0].len = build(c[0].f, 1, src_known, 0);
-	c[1].len = build(c[1].f, 1, src_known, 0);
-	c[2].len = build(c[2].f, 0x7ffffff0, src_known, 0);
-	c[3].len = build(c[3].f, dev_id(1), src_known, 0);
-	c[4].len = build(c[4].f, 1, src_known, 1);
-	c[5].len = build(c[5].f, 1, src_known, 0);
-	c[6].len = build(c[6].f, 0x7ffffff0, src_unknown, 0);
-	c[7].len = build(c[7].f, 1, src_known, 0);
-	c[8].len = build(c[8].f, 0x7ffffff0, src_unknown, 0);
+	c[C_PASS].len = build(c[C_PASS].f, 1, src_known, 0);
+	c[C_CLOCK].len = build(c[C_CLOCK].f, 1, src_known, 0);
+	c[C_ALLOW].len = build(c[C_ALLOW].f, 1, src_known, 0);
+	c[C_ALLOW_NR].len = build(c[C_ALLOW_NR].f, dev_id(2), src_known, 0);
+	c[C_UNKNOWN].len = build(c[C_UNKNOWN].f, 0x7ffffff0, src_known, 0);
+	c[C_RATE].len = build(c[C_RATE].f, dev_id(1), src_known, 0);
+	c[C_MALF].len = build(c[C_MALF].f, 1, src_known, 1);
+	c[C_XIA].len = build(c[C_XIA].f, 1, src_known, 0);
+	c[C_XID].len = build(c[C_XID].f, 0x7ffffff0, src_unknown, 0);
+	c[C_XAA].len = build(c[C_XAA].f, 1, src_known, 0);
+	c[C_XAD].len = build(c[C_XAD].f, 0x7ffffff0, src_unknown, 0);
 	/* Spend device 1's only token so that every timed frame is rate limited. */
-	run(fds[P_ADMIT], c[3].f, c[3].len, 1, &c[3].ns[0], &action);
+	run(fds[P_ADMIT], c[C_RATE].f, c[C_RATE].len, 1, &c[C_RATE].ns[0], &action);
 
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < nc; i++) {
@@ -334,34 +361,41 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < nc; i++) {
 			c[i].ratio[r] = c[0].ns[r] > 0 ? c[i].ns[r] / c[0].ns[r] : 0;
-			if (c[i].vs >= 0 && fds[c[c[i].vs].prog] >= 0)
-				c[i].vs_xf[r] = c[c[i].vs].ns[r] > 0 ? c[i].ns[r] / c[c[i].vs].ns[r] : 0;
+			for (j = 0; j < 2; j++) {
+				const struct bcase *x = &c[c[i].vs[j]];
+
+				if (c[i].vs[j] && fds[x->prog] >= 0 && x->ns[r] > 0)
+					c[i].vs_xf[j][r] = c[i].ns[r] / x->ns[r];
+			}
 		}
 	}
 	for (i = 0; i < nc; i++) {
 		c[i].med_ns = iqmean(c[i].ns, rounds);
 		c[i].med_ratio = iqmean(c[i].ratio, rounds);
-		c[i].med_vs_xf = c[i].vs >= 0 ? iqmean(c[i].vs_xf, rounds) : 0;
+		for (j = 0; j < 2; j++)
+			c[i].med_vs_xf[j] = c[i].vs[j] ? iqmean(c[i].vs_xf[j], rounds) : 0;
 	}
 
 	if (!json)
-		printf("%-20s %9s %9s %12s   (%d rounds x %d frames of %zu bytes, %d devices)\n",
-		       "case", "ns/frame", "vs pass", "vs xdp-filt", rounds, repeat, c[1].len,
-		       LG_ADMIT_MAX_DEVICES);
+		printf("%-20s %9s %9s %10s %10s   (%d rounds x %d frames of %zu bytes, %d devices)\n",
+		       "case", "ns/frame", "vs pass", "vs xf-ip", "vs xf-all", rounds, repeat,
+		       c[1].len, LG_ADMIT_MAX_DEVICES);
 	for (i = 0; i < nc; i++) {
 		if (fds[c[i].prog] < 0)
 			continue;
 		if (json) {
-			printf("{\"bench\":\"admit\",\"case\":\"%s\",\"ns\":%.1f,\"ratio_pass\":%.3f",
+			printf("{\"bench\":\"admit\",\"case\":\"%s\",\"ns\":%.2f,\"ratio_pass\":%.3f",
 			       c[i].name, c[i].med_ns, c[i].med_ratio);
-			if (c[i].med_vs_xf > 0)
-				printf(",\"ratio_xdp_filter\":%.3f,\"xdp_filter_case\":\"%s\"",
-				       c[i].med_vs_xf, c[c[i].vs].name);
+			for (j = 0; j < 2; j++)
+				if (c[i].med_vs_xf[j] > 0)
+					printf(",\"ratio_%s\":%.3f", c[c[i].vs[j]].name,
+					       c[i].med_vs_xf[j]);
 			printf(",\"repeat\":%d,\"rounds\":%d}\n", repeat, rounds);
 		} else {
-			printf("%-20s %9.1f %9.3f", c[i].name, c[i].med_ns, c[i].med_ratio);
-			if (c[i].med_vs_xf > 0)
-				printf(" %12.3f", c[i].med_vs_xf);
+			printf("%-20s %9.2f %9.3f", c[i].name, c[i].med_ns, c[i].med_ratio);
+			for (j = 0; j < 2; j++)
+				if (c[i].med_vs_xf[j] > 0)
+					printf(" %10.3f", c[i].med_vs_xf[j]);
 			printf("\n");
 		}
 	}
@@ -369,16 +403,19 @@ int main(int argc, char **argv)
 	       repeat, rounds, LG_ADMIT_MAX_DEVICES);
 	for (i = 0; i < nc; i++)
 		if (fds[c[i].prog] >= 0)
-			printf(",\"%s_ns\":%.1f,\"%s_ratio\":%.3f", c[i].name, c[i].med_ns, c[i].name,
+			printf(",\"%s_ns\":%.2f,\"%s_ratio\":%.3f", c[i].name, c[i].med_ns, c[i].name,
 			       c[i].med_ratio);
 	for (i = 0; i < nc; i++)
-		if (c[i].med_vs_xf > 0)
-			printf(",\"%s_vs_xdp_filter\":%.3f", c[i].name, c[i].med_vs_xf);
+		for (j = 0; j < 2; j++)
+			if (c[i].med_vs_xf[j] > 0)
+				printf(",\"%s_vs_%s\":%.3f", c[i].name, c[c[i].vs[j]].name,
+				       c[i].med_vs_xf[j]);
 	printf("}\n");
 	ret = 0;
 out:
-	if (fds[P_PASS] >= 0)
-		close(fds[P_PASS]);
+	for (i = P_PASS; i <= P_CLOCK; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	for (i = 0; i < P_MAX; i++)
 		bpf_object__close(xf_obj[i]);
 	lg_admit_close(a);
