@@ -154,7 +154,8 @@ static int xdpfilt_load(const char *path, struct bpf_object **objp, int ncpus, l
 	obj = bpf_object__open_file(path, NULL);
 	if (!obj)
 		return -errno;
-	bpf_object__for_each_map(map, obj) {
+	bpf_object__for_each_map(map, obj)
+	{
 		err = bpf_map__set_pin_path(map, NULL);
 		if (err)
 			goto err_close;
@@ -241,8 +242,19 @@ int main(int argc, char **argv)
 	};
 	static const lg_u8 src_known[4] = {10, 0, 0, 1}, src_unknown[4] = {10, 0, 99, 99};
 	static struct lg_admit_entry devs[LG_ADMIT_MAX_DEVICES];
-	enum { C_PASS, C_CLOCK, C_ALLOW, C_ALLOW_NR, C_UNKNOWN, C_RATE, C_MALF,
-	       C_XIA, C_XID, C_XAA, C_XAD };
+	enum {
+		C_PASS,
+		C_CLOCK,
+		C_ALLOW,
+		C_ALLOW_NR,
+		C_UNKNOWN,
+		C_RATE,
+		C_MALF,
+		C_XIA,
+		C_XID,
+		C_XAA,
+		C_XAD
+	};
 	struct bcase c[] = {
 	    [C_PASS] = {"xdp_pass_baseline", P_PASS, XDP_PASS},
 	    [C_CLOCK] = {"xdp_pass_clock", P_CLOCK, XDP_PASS},
@@ -377,15 +389,17 @@ int main(int argc, char **argv)
 	}
 
 	if (!json)
-		printf("%-20s %9s %9s %10s %10s   (%d rounds x %d frames of %zu bytes, %d devices)\n",
-		       "case", "ns/frame", "vs pass", "vs xf-ip", "vs xf-all", rounds, repeat,
-		       c[1].len, LG_ADMIT_MAX_DEVICES);
+		printf(
+		    "%-20s %9s %9s %10s %10s   (%d rounds x %d frames of %zu bytes, %d devices)\n",
+		    "case", "ns/frame", "vs pass", "vs xf-ip", "vs xf-all", rounds, repeat,
+		    c[1].len, LG_ADMIT_MAX_DEVICES);
 	for (i = 0; i < nc; i++) {
 		if (fds[c[i].prog] < 0)
 			continue;
 		if (json) {
-			printf("{\"bench\":\"admit\",\"case\":\"%s\",\"ns\":%.2f,\"ratio_pass\":%.3f",
-			       c[i].name, c[i].med_ns, c[i].med_ratio);
+			printf(
+			    "{\"bench\":\"admit\",\"case\":\"%s\",\"ns\":%.2f,\"ratio_pass\":%.3f",
+			    c[i].name, c[i].med_ns, c[i].med_ratio);
 			for (j = 0; j < 2; j++)
 				if (c[i].med_vs_xf[j] > 0)
 					printf(",\"ratio_%s\":%.3f", c[c[i].vs[j]].name,
@@ -403,8 +417,8 @@ int main(int argc, char **argv)
 	       repeat, rounds, LG_ADMIT_MAX_DEVICES);
 	for (i = 0; i < nc; i++)
 		if (fds[c[i].prog] >= 0)
-			printf(",\"%s_ns\":%.2f,\"%s_ratio\":%.3f", c[i].name, c[i].med_ns, c[i].name,
-			       c[i].med_ratio);
+			printf(",\"%s_ns\":%.2f,\"%s_ratio\":%.3f", c[i].name, c[i].med_ns,
+			       c[i].name, c[i].med_ratio);
 	for (i = 0; i < nc; i++)
 		for (j = 0; j < 2; j++)
 			if (c[i].med_vs_xf[j] > 0)

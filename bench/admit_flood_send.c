@@ -95,8 +95,8 @@ static unsigned short ip_csum(const unsigned char *p)
 }
 
 /* Ethernet + IPv4 + UDP in front of the LGF bytes, for --raw. */
-static int raw_header(unsigned char *h, const char *ifname, const char *dst_mac,
-		      const char *src_ip, const struct sockaddr_in *dst, unsigned short sport)
+static int raw_header(unsigned char *h, const char *ifname, const char *dst_mac, const char *src_ip,
+		      const struct sockaddr_in *dst, unsigned short sport)
 {
 	char path[128];
 	FILE *f;
@@ -106,8 +106,8 @@ static int raw_header(unsigned char *h, const char *ifname, const char *dst_mac,
 
 	snprintf(path, sizeof(path), "/sys/class/net/%s/address", ifname);
 	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof(buf), f) || parse_mac(buf, h + 6) ||
-	    parse_mac(dst_mac, h) || inet_pton(AF_INET, src_ip, &sip) != 1) {
+	if (!f || !fgets(buf, sizeof(buf), f) || parse_mac(buf, h + 6) || parse_mac(dst_mac, h) ||
+	    inet_pton(AF_INET, src_ip, &sip) != 1) {
 		if (f)
 			fclose(f);
 		return -1;

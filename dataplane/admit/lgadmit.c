@@ -33,7 +33,7 @@ struct slot_ent {
 
 /* The objects a handle works on, in pin order; names are the file names under the pin dir. */
 enum obj { O_PROG, O_GENS, O_STATE, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
-static const char *const obj_name[O_MAX] = {"prog",	  "lg_gens",	"lg_state", "lg_reason_ctr",
+static const char *const obj_name[O_MAX] = {"prog",	  "lg_gens", "lg_state", "lg_reason_ctr",
 					    "lg_dev_ctr", "lg_xsks", "bss"};
 
 struct lg_admit {
@@ -389,7 +389,8 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 	if (!err)
 		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
 	if (!err)
-		err = map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 2);
+		err =
+		    map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 2);
 	if (err)
 		goto err_close;
 	a->bss_len = page_round(sizeof(struct admit_bpf__bss));
@@ -851,9 +852,8 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 	if (s >= 0) {
 		p = &a->state[s].highest_seq;
 		cur = __atomic_load_n(p, __ATOMIC_RELAXED);
-		while (seq > cur &&
-		       !__atomic_compare_exchange_n(p, &cur, seq, 0, __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED))
+		while (seq > cur && !__atomic_compare_exchange_n(p, &cur, seq, 0, __ATOMIC_RELAXED,
+								 __ATOMIC_RELAXED))
 			;
 	}
 	pthread_rwlock_unlock(&a->lock);

@@ -168,7 +168,7 @@ LG_ADMIT_INLINE lg_u32 lg_admit_hash(lg_u32 id, lg_u32 seed)
  * flood of unknown ids costs a bounded few loads per frame.
  */
 LG_ADMIT_INLINE const struct lg_admit_dev *lg_admit_table_find(const struct lg_admit_table *t,
-							      lg_u32 id)
+							       lg_u32 id)
 {
 	lg_u32 h = lg_admit_hash(id, t->seed), pos, at;
 	int i;
@@ -275,7 +275,10 @@ struct lg_admit_verdict {
  */
 #ifdef __BPF__
 #define LG_ADMIT_LOAD(type, name)                                                                  \
-	LG_ADMIT_INLINE type name(const void *p) { return *(const type *)p; }
+	LG_ADMIT_INLINE type name(const void *p)                                                   \
+	{                                                                                          \
+		return *(const type *)p;                                                           \
+	}
 #else
 #define LG_ADMIT_LOAD(type, name)                                                                  \
 	LG_ADMIT_INLINE type name(const void *p)                                                   \
@@ -295,7 +298,7 @@ LG_ADMIT_LOAD(lg_u64, lg_admit_ld64)
 #define LG_ADMIT_ST64(p, v) __builtin_memcpy((p), &(lg_u64){(v)}, 8)
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define LG_ADMIT_BE16(x) ((lg_u16)((((x) & 0xff) << 8) | (((x) >> 8) & 0xff)))
+#define LG_ADMIT_BE16(x) ((lg_u16)((((x)&0xff) << 8) | (((x) >> 8) & 0xff)))
 #define LG_ADMIT_LE32(x) (x)
 #define LG_ADMIT_LE64(x) (x)
 #else

@@ -77,12 +77,14 @@ static int test_table(void)
 
 			if (!d || d->slot != i) {
 				fails++;
-				fprintf(stderr, "FAIL table set %d: id %u not found\n", set, ids[i]);
+				fprintf(stderr, "FAIL table set %d: id %u not found\n", set,
+					ids[i]);
 				break;
 			}
 			if (lg_admit_table_insert(t, ids[i], &dup) != -1) {
 				fails++;
-				fprintf(stderr, "FAIL table set %d: duplicate %u taken\n", set, ids[i]);
+				fprintf(stderr, "FAIL table set %d: duplicate %u taken\n", set,
+					ids[i]);
 				break;
 			}
 		}

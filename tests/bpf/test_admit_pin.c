@@ -134,7 +134,8 @@ int main(void)
 	CHECK(id && attached_prog(ifindex) == id, "program %u not attached", id);
 	lg_admit_set_test_clock(a, 1000000000ULL);
 	for (i = 0; i < 3; i++)
-		CHECK(frame(lg_admit_prog_fd(a), &D1, 1, 10 + i) == XDP_PASS, "D1 burst frame %d", i);
+		CHECK(frame(lg_admit_prog_fd(a), &D1, 1, 10 + i) == XDP_PASS, "D1 burst frame %d",
+		      i);
 	CHECK(frame(lg_admit_prog_fd(a), &D1, 1, 20) == XDP_DROP, "D1 bucket empty");
 	CHECK(frame(lg_admit_prog_fd(a), &D1, 99, 1) == XDP_DROP, "unknown id");
 	CHECK(!lg_admit_export_seq(a, 1, 50), "export_seq");
@@ -172,7 +173,8 @@ int main(void)
 	CHECK(!lg_admit_read_device(b, 1, &dc) && dc.admitted == 3 && dc.dropped == 1,
 	      "D1 counters after reopen");
 	CHECK(lg_admit_read_device(b, 2, &dc) == -ENOENT, "D2 saw no frame");
-	CHECK(!lg_admit_read_state(b, 1, &st) && st.highest_seq == 50 && st.last_ns == 1000000000ULL,
+	CHECK(!lg_admit_read_state(b, 1, &st) && st.highest_seq == 50 &&
+		  st.last_ns == 1000000000ULL,
 	      "D1 state after reopen: seq %llu last %llu", (unsigned long long)st.highest_seq,
 	      (unsigned long long)st.last_ns);
 	/* The table and the bucket are those of the first life. */
