@@ -30,22 +30,14 @@ const volatile __u8 lg_test_clock = 0;
 volatile __u32 lg_live_gen = 0;
 volatile __u64 lg_test_now_ns = 0;
 
-/* Generation "slots"; the live one is lg_live_gen. A slot with generation 0 holds nothing. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, struct lg_admit_table);
-} lg_gens SEC(".maps");
-
-/* Indexed by lg_admit_dev.slot; mmapped by user space, which writes highest_seq. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct lg_admit_state);
-} lg_state SEC(".maps");
+/*
+ * Generations and runtime state as global arrays in .bss, which user space
+ * mmaps: the program reaches them by address, without a map lookup. A slot
+ * of lg_gens with generation 0 holds nothing. lg_state is indexed by
+ * lg_admit_dev.slot; user space writes only highest_seq there.
+ */
+struct lg_admit_table lg_gens[2];
+struct lg_admit_state lg_state[LG_ADMIT_STATE_SLOTS];
 
 /*
  * All reason counters of a CPU in one element: its lookup has a constant key
@@ -125,8 +117,8 @@ int lg_admit(struct xdp_md *ctx)
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
-	table = bpf_map_lookup_elem(&lg_gens, &slot);
-	if (table && table->cfg.generation) {
+	table = &lg_gens[slot & 1];
+	if (table->cfg.generation) {
 		cfg = &table->cfg;
 	} else {
 		table = NULL;
@@ -143,7 +135,8 @@ int lg_admit(struct xdp_md *ctx)
 		if (dev) {
 			slot = dev->slot;
 			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
-			st = bpf_map_lookup_elem(&lg_state, &slot);
+			if (slot < LG_ADMIT_STATE_SLOTS)
+				st = &lg_state[slot];
 			/* The clock is a helper call: read it only for a bucket. */
 			if (st && dev->rate)
 				now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();

@@ -18,8 +18,9 @@
 #include <linux/if_link.h>
 #include <linux/magic.h>
 
-#include "admit.skel.h"
+/* The skeleton's .bss holds structs of the contract: the contract first. */
 #include "lgadmit.h"
+#include "admit.skel.h"
 
 /* Seeds tried before a table is declared unbuildable (never seen with 4 positions per device). */
 #define TABLE_SEED_TRIES 64
@@ -32,16 +33,17 @@ struct slot_ent {
 };
 
 /* The objects a handle works on, in pin order; names are the file names under the pin dir. */
-enum obj { O_PROG, O_GENS, O_STATE, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
-static const char *const obj_name[O_MAX] = {"prog",	  "lg_gens", "lg_state", "lg_reason_ctr",
-					    "lg_dev_ctr", "lg_xsks", "bss"};
+enum obj { O_PROG, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
+static const char *const obj_name[O_MAX] = {"prog", "lg_reason_ctr", "lg_dev_ctr", "lg_xsks",
+					    "bss"};
 
 struct lg_admit {
 	struct admit_bpf *skel; /* NULL for a handle reopened from pins */
 	int fd[O_MAX];		/* owned only when skel is NULL */
+	/* .bss, mmapped: live slot, generations, runtime state (lg_state). */
 	struct admit_bpf__bss *bss;
-	struct lg_admit_state *state; /* lg_state, mmapped */
-	size_t bss_len, state_len;
+	struct lg_admit_state *state;
+	size_t bss_len;
 	int ncpus;
 	int ifindex; /* netlink attachment, 0: none */
 	__u32 xdp_flags;
@@ -100,18 +102,6 @@ static int handle_alloc(struct lg_admit **out)
 	return 0;
 }
 
-static int map_state(struct lg_admit *a)
-{
-	void *p;
-
-	a->state_len = page_round(sizeof(struct lg_admit_state) * LG_ADMIT_STATE_SLOTS);
-	p = mmap(NULL, a->state_len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd[O_STATE], 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	a->state = p;
-	return 0;
-}
-
 /*
  * After a map-in-map update the kernel waits for an RCU grace period before
  * it returns, so that user space knows every program still running then has
@@ -147,13 +137,12 @@ static void skel_fds(struct lg_admit *a)
 	struct admit_bpf *s = a->skel;
 
 	a->fd[O_PROG] = bpf_program__fd(s->progs.lg_admit);
-	a->fd[O_GENS] = bpf_map__fd(s->maps.lg_gens);
-	a->fd[O_STATE] = bpf_map__fd(s->maps.lg_state);
 	a->fd[O_RCTR] = bpf_map__fd(s->maps.lg_reason_ctr);
 	a->fd[O_DCTR] = bpf_map__fd(s->maps.lg_dev_ctr);
 	a->fd[O_XSKS] = bpf_map__fd(s->maps.lg_xsks);
 	a->fd[O_BSS] = bpf_map__fd(s->maps.bss);
 	a->bss = s->bss;
+	a->state = s->bss->lg_state;
 }
 
 static int pin_path(char *buf, size_t size, const char *dir, const char *name)
@@ -262,27 +251,22 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 	if (err)
 		goto err_destroy;
 	skel_fds(a);
-	err = map_state(a);
-	if (err)
-		goto err_destroy;
 	err = sync_open(a);
 	if (err)
-		goto err_unmap;
+		goto err_destroy;
 	if (opts->pin_dir) {
 		a->pin_dir = strdup(opts->pin_dir);
 		if (!a->pin_dir) {
 			err = -ENOMEM;
-			goto err_unmap;
+			goto err_destroy;
 		}
 		err = pin_all(a, a->pin_dir);
 		if (err)
-			goto err_unmap;
+			goto err_destroy;
 	}
 	*out = a;
 	return 0;
 
-err_unmap:
-	munmap(a->state, a->state_len);
 err_destroy:
 	if (a->sync_fd >= 0)
 		close(a->sync_fd);
@@ -328,8 +312,7 @@ static int slots_from_live(struct lg_admit *a)
 	a->nslots = 0;
 	a->generation = 0;
 	memset(a->slot_used, 0, sizeof(a->slot_used));
-	if (bpf_map_lookup_elem(a->fd[O_GENS], &live, a->table))
-		return -errno;
+	memcpy(a->table, &a->bss->lg_gens[live & 1], sizeof(*a->table));
 	if (!a->table->cfg.generation)
 		return 0;
 	for (i = 0; i < LG_ADMIT_INDEX_SLOTS; i++) {
@@ -378,19 +361,13 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 		}
 	}
 	/* Refuse an instance of another build: its maps would be read with the wrong layout. */
-	err = map_check(a->fd[O_STATE], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_state),
-			LG_ADMIT_STATE_SLOTS);
-	if (!err)
-		err = map_check(a->fd[O_DCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
+	err = map_check(a->fd[O_DCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
 				sizeof(struct lg_admit_dev_ctr), LG_ADMIT_STATE_SLOTS);
 	if (!err)
 		err = map_check(a->fd[O_RCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
 				sizeof(struct lg_admit_reason_ctr) * LG_R_MAX, 1);
 	if (!err)
 		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
-	if (!err)
-		err =
-		    map_check(a->fd[O_GENS], BPF_MAP_TYPE_ARRAY, sizeof(struct lg_admit_table), 2);
 	if (err)
 		goto err_close;
 	a->bss_len = page_round(sizeof(struct admit_bpf__bss));
@@ -400,9 +377,8 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 		goto err_close;
 	}
 	a->bss = p;
-	err = map_state(a);
-	if (!err)
-		err = sync_open(a);
+	a->state = a->bss->lg_state;
+	err = sync_open(a);
 	if (err)
 		goto err_close;
 	err = slots_from_live(a);
@@ -436,8 +412,6 @@ void lg_admit_close(struct lg_admit *a)
 		lg_admit_detach(a);
 	else
 		close(a->link_fd);
-	if (a->state)
-		munmap(a->state, a->state_len);
 	if (a->sync_fd >= 0)
 		close(a->sync_fd);
 	if (a->sync_inner_fd >= 0)
@@ -703,10 +677,7 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	 */
 	live = __atomic_load_n(&a->bss->lg_live_gen, __ATOMIC_ACQUIRE) & 1;
 	slot = live ^ 1;
-	if (bpf_map_update_elem(a->fd[O_GENS], &slot, a->table, BPF_ANY)) {
-		err = -errno;
-		goto out;
-	}
+	memcpy(&a->bss->lg_gens[slot], a->table, sizeof(*a->table));
 	/* The switch: from the next frame on, the new generation whole. */
 	__atomic_store_n(&a->bss->lg_live_gen, slot, __ATOMIC_RELEASE);
 	/*

@@ -143,10 +143,10 @@ struct lg_admit_entry {
 };
 
 /*
- * One generation: its configuration and device table, the value of a
- * one-element array map. ids[pos] is the device id at index position pos
- * (0 = empty), devs[pos] its entry. Built whole by user space, read-only for
- * the data plane, replaced whole by the next generation.
+ * One generation: its configuration and device table (in XDP, one of the
+ * two lg_gens slots in the program's .bss). ids[pos] is the device id at
+ * index position pos (0 = empty), devs[pos] its entry. Built whole by user
+ * space, read-only for the data plane, replaced whole by the next generation.
  */
 struct lg_admit_table {
 	struct lg_admit_cfg cfg;
@@ -215,7 +215,7 @@ static inline int lg_admit_table_insert(struct lg_admit_table *t, lg_u32 id,
  * Runtime state, array indexed by the device's slot. Survives generation
  * switches while the device stays enrolled. The XDP program owns tokens and
  * last_ns; workers export highest_seq after a frame's MAC verified (and only
- * move it forward, with an atomic store into the mmapped array).
+ * move it forward, with an atomic compare-and-swap in the mmapped array).
  *
  * Updates are not atomic across CPUs: RSS keeps one device's flow on one RX
  * queue, so the bucket of a device is normally touched by one CPU only; a
@@ -228,7 +228,7 @@ struct lg_admit_state {
 };
 _Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
 
-/* Per-reason counters, PERCPU_ARRAY indexed by enum lg_admit_reason. */
+/* Per-reason counters, indexed by enum lg_admit_reason (per CPU). */
 struct lg_admit_reason_ctr {
 	lg_u64 frames;	/* frames counted under this reason */
 	lg_u64 bytes;	/* their length on the wire (L2) */

@@ -22,6 +22,8 @@
 
 #include "admit_testlib.h"
 #include "lgadmit.h"
+/* The program's .bss layout, to break a table on purpose (b_steal). */
+#include "admit.skel.h"
 
 static char verifier_log[1 << 16];
 
@@ -94,32 +96,37 @@ static int map_fd_by_name(struct lg_admit *a, const char *name)
  */
 static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
 {
-	struct lg_admit_table *tab = malloc(sizeof(*tab));
-	int gens = map_fd_by_name(((struct bpf_target *)t->ctx)->a, "lg_gens");
-	__u32 slot;
+	struct admit_bpf__bss *bss = malloc(sizeof(*bss));
+	int fd = map_fd_by_name(((struct bpf_target *)t->ctx)->a, "admit_bp.bss");
+	__u32 zero = 0, slot;
 	int err = -ENOENT;
 
 	(void)junk_id;
-	if (!tab || gens < 0) {
-		free(tab);
-		return gens < 0 ? gens : -ENOMEM;
+	if (!bss || fd < 0) {
+		free(bss);
+		return fd < 0 ? fd : -ENOMEM;
+	}
+	if (bpf_map_lookup_elem(fd, &zero, bss)) {
+		err = -errno;
+		goto out;
 	}
 	/* Both generation slots: whichever is live. */
 	for (slot = 0; slot < 2; slot++) {
 		struct lg_admit_dev *d;
 
-		if (bpf_map_lookup_elem(gens, &slot, tab) || !tab->cfg.generation)
+		if (!bss->lg_gens[slot].cfg.generation)
 			continue;
-		d = (struct lg_admit_dev *)lg_admit_table_find(tab, id);
-		if (!d)
-			continue;
-		d->slot = LG_ADMIT_STATE_SLOTS;
-		err = bpf_map_update_elem(gens, &slot, tab, BPF_ANY) ? -errno : 0;
-		if (err)
-			break;
+		d = (struct lg_admit_dev *)lg_admit_table_find(&bss->lg_gens[slot], id);
+		if (d) {
+			d->slot = LG_ADMIT_STATE_SLOTS;
+			err = 0;
+		}
 	}
-	close(gens);
-	free(tab);
+	if (!err && bpf_map_update_elem(fd, &zero, bss, BPF_ANY))
+		err = -errno;
+out:
+	close(fd);
+	free(bss);
 	return err;
 }
 
