@@ -10,6 +10,9 @@
  *  - apply a new generation through the reopened handle;
  *  - a second instance cannot take the same pin directory;
  *  - unpin: detached, pins gone.
+ * It runs in private network and mount namespaces, with /sys/fs/bpf
+ * unmounted there first: the library must mount a bpffs itself, and the pins
+ * vanish with the test whatever happens.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -17,8 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -107,10 +115,20 @@ int main(void)
 		printf("SKIP: needs root (bpffs pins, network namespace)\n");
 		return 77;
 	}
-	/* A private network namespace: the veth and its XDP program vanish with us. */
-	if (unshare(CLONE_NEWNET)) {
-		printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+	/* Private namespaces: the veth, its XDP program and the pins vanish with us. */
+	if (unshare(CLONE_NEWNET | CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		printf("SKIP: private namespaces: %s\n", strerror(errno));
 		return 77;
+	}
+	/* No bpffs at /sys/fs/bpf (in here only): lg_admit_open() has to mount one. */
+	while (!umount2("/sys/fs/bpf", MNT_DETACH))
+		;
+	{
+		struct statfs sfs;
+
+		CHECK(!statfs("/sys/fs/bpf", &sfs) && sfs.f_type != BPF_FS_MAGIC,
+		      "/sys/fs/bpf still a bpffs after unmounting");
 	}
 	if (system("ip link add lgpin0 type veth peer name lgpin1 && ip link set lgpin0 up && "
 		   "ip link set lgpin1 up")) {
@@ -126,6 +144,12 @@ int main(void)
 	if (err) {
 		fprintf(stderr, "FAIL open with pins: %s\n", strerror(-err));
 		return 1;
+	}
+	{
+		struct statfs sfs;
+
+		CHECK(!statfs("/sys/fs/bpf", &sfs) && sfs.f_type == BPF_FS_MAGIC,
+		      "lg_admit_open() did not mount a bpffs");
 	}
 	CHECK(!lg_admit_apply(a, &CFG, g1, 2, &gen) && gen == 1, "apply gen 1");
 	err = lg_admit_attach(a, ifindex, LG_ADMIT_MODE_NATIVE);
