@@ -64,7 +64,9 @@ int lg_admit_detach(struct lg_admit *a);
  * Build a device table aside from devs[0..n) and make it live together with
  * cfg in one step. cfg->generation is ignored; the new generation number
  * (previous + 1) is returned through *generation when not NULL. On error
- * nothing live has changed.
+ * nothing live has changed. Returns once no frame is still handled with the
+ * previous generation. One caller at a time; the readers and
+ * lg_admit_export_seq() may run meanwhile on other threads.
  */
 int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		   const struct lg_admit_entry *devs, size_t n, lg_u64 *generation);
