@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,7 +21,7 @@
 #include "lgadmit.h"
 #include "admit.skel.h"
 
-/* Seeds tried before a table is declared unbuildable (never seen with 4 positions per device). */
+/* Seeds tried before a table counts as unbuildable; full random tables need 1 to 3. */
 #define TABLE_SEED_TRIES 64
 #define BPFFS_ROOT "/sys/fs/bpf"
 
@@ -105,9 +104,9 @@ static int handle_alloc(struct lg_admit **out)
 /*
  * After a map-in-map update the kernel waits for an RCU grace period before
  * it returns, so that user space knows every program still running then has
- * finished: a barrier against programs. lg_gens is a plain array (one lookup
- * per frame instead of two), so apply() uses this one to know when nobody
- * reads the slot it is about to fill.
+ * finished: a barrier against programs. The generations are plain .bss
+ * arrays the program reaches by address (no map, no lookup per frame), so
+ * apply() uses this one to know when nobody reads the slot it fills next.
  */
 static int sync_open(struct lg_admit *a)
 {
@@ -361,8 +360,8 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 		}
 	}
 	/* Refuse an instance of another build: its maps would be read with the wrong layout. */
-	err = map_check(a->fd[O_DCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
-				sizeof(struct lg_admit_dev_ctr), LG_ADMIT_STATE_SLOTS);
+	err = map_check(a->fd[O_DCTR], BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(struct lg_admit_dev_ctr),
+			LG_ADMIT_STATE_SLOTS);
 	if (!err)
 		err = map_check(a->fd[O_RCTR], BPF_MAP_TYPE_PERCPU_ARRAY,
 				sizeof(struct lg_admit_reason_ctr) * LG_R_MAX, 1);
@@ -384,6 +383,8 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 	err = slots_from_live(a);
 	if (err)
 		goto err_close;
+	/* The previous owner may have died between a switch and its wait. */
+	a->sync_pending = 1;
 	if (!pin_path(path, sizeof(path), pin_dir, "link")) {
 		a->link_fd = bpf_obj_get(path);
 		if (a->link_fd >= 0) {
