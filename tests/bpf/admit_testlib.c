@@ -224,7 +224,8 @@ static int m_apply(struct lgt_target *t, const struct lg_admit_cfg *cfg,
 
 	if (n > LG_ADMIT_MAX_DEVICES)
 		return -EINVAL;
-	memcpy(m->table, devs, n * sizeof(*devs));
+	if (n) /* an empty table may come as NULL, and memcpy's source must not be */
+		memcpy(m->table, devs, n * sizeof(*devs));
 	m->ntable = n;
 	gen = m->live ? m->cfg.generation + 1 : 1;
 	m->cfg = *cfg;
