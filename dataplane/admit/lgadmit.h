@@ -31,6 +31,8 @@ struct lg_admit_opts {
 	 * bpf_link pinned there too. Such an instance outlives its process:
 	 * lg_admit_close() leaves it running, lg_admit_open_pinned() takes it
 	 * over, lg_admit_unpin() ends it. -EEXIST if an instance is pinned there.
+	 * The bpffs must outlive the process: one mounted by the library in a
+	 * private mount namespace (as "ip netns exec" creates) dies with it.
 	 */
 	const char *pin_dir;
 };
