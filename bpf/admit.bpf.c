@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
  * Zero-trust admission at XDP. The parser and the decision live in
- * include/linegate/admit.h; this file only finds the inputs in maps, counts
- * the outcome and turns the verdict into an XDP action.
+ * include/linegate/admit.h; this file only finds the inputs, counts the
+ * outcome and turns the verdict into an XDP action.
  *
- * A generation (configuration and device table) is one array map value.
+ * A generation (configuration and device table) is one struct lg_admit_table.
  * lg_gens holds two: the live one, named by lg_live_gen, and the next one,
  * which user space fills while no program reads it and then makes live with
  * one aligned store into lg_live_gen: every frame sees either the old
- * generation whole or the new one whole. One array lookup finds it.
- * Runtime state (token buckets, exported sequences) and per-device counters
+ * generation whole or the new one whole. Runtime state (token buckets, exported sequences) and per-device counters
  * sit in arrays outside the tables, at a slot the loader gives each device,
  * and survive the switch.
  */
@@ -70,9 +69,9 @@ struct {
 } lg_xsks SEC(".maps");
 
 /*
- * Every map access below is an array lookup, which the verifier inlines into
- * a bounds check and an address computation: the only helper calls left on
- * any path are the clock (devices with a rate) and the XSK redirect.
+ * Tables and state are reached by address, the counters and the XSKMAP by
+ * array lookups the verifier inlines: the only helper calls left on any path
+ * are the clock (devices with a rate) and the XSK redirect (a socket bound).
  */
 static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
 				  __u64 bytes)
