@@ -8,9 +8,9 @@
  * lg_gens holds two: the live one, named by lg_live_gen, and the next one,
  * which user space fills while no program reads it and then makes live with
  * one aligned store into lg_live_gen: every frame sees either the old
- * generation whole or the new one whole. Runtime state (token buckets, exported sequences) and per-device counters
- * sit in arrays outside the tables, at a slot the loader gives each device,
- * and survive the switch.
+ * generation whole or the new one whole. Runtime state (token buckets,
+ * exported sequences) and per-device counters sit in arrays outside the
+ * tables, at a slot the loader gives each device, and survive the switch.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
