@@ -83,8 +83,9 @@ FLOOD_CPU=0
 LEGIT_CPU=$((NCPU > 1 ? 1 : 0))
 if [ "$QUEUES" -gt 1 ]; then
 	# Flood CPU -> queue 0, enrolled device's CPU -> queue 1.
-	ip netns exec "$A" sh -c "echo $(printf %x $((1 << FLOOD_CPU))) > /sys/class/net/a0/queues/tx-0/xps_cpus"
-	ip netns exec "$A" sh -c "echo $(printf %x $((1 << LEGIT_CPU))) > /sys/class/net/a0/queues/tx-1/xps_cpus"
+	Q=/sys/class/net/a0/queues
+	ip netns exec "$A" sh -c "echo $(printf %x $((1 << FLOOD_CPU))) > $Q/tx-0/xps_cpus"
+	ip netns exec "$A" sh -c "echo $(printf %x $((1 << LEGIT_CPU))) > $Q/tx-1/xps_cpus"
 fi
 
 coproc TOOLP { exec ip netns exec "$B" "$TOOL" b0 native --not-ours=pass \
@@ -114,8 +115,8 @@ done
 read_counters
 unknown0=${FR[unknown_device]}
 t0=$(date +%s%N)
-ip netns exec "$A" taskset -c $LEGIT_CPU "$SEND" 10.77.0.2 4739 40001 1 1 "$LEGIT_RATE" "$SECONDS_" \
-	>"$TMP/legit.txt" &
+ip netns exec "$A" taskset -c $LEGIT_CPU \
+	"$SEND" 10.77.0.2 4739 40001 1 1 "$LEGIT_RATE" "$SECONDS_" >"$TMP/legit.txt" &
 LEGIT_PID=$!
 RAW=()
 [ "$FLOOD_MODE" = raw ] && RAW=(--raw a0 $MAC_B 10.77.0.1)
@@ -129,8 +130,8 @@ SEND_PIDS=
 t1=$(date +%s%N)
 sleep 0.2
 read_counters
-ip netns exec "$A" python3 -c \
-	'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stop", ("10.77.0.2", 4741))'
+ip netns exec "$A" python3 -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stop", ("10.77.0.2", 4741))'
 wait "$RECV_PID" || true
 RECV_PID=
 
@@ -146,8 +147,10 @@ dropped=$((FR[unknown_device] - unknown0))
 veth_drops=$(ip -n "$A" -s link show a0 | awk '/TX:/ { getline; print $4; exit }')
 xdp_rate=$(awk -v n="$dropped" -v s="$flood_s" 'BEGIN { printf "%.0f", n / s }')
 
-echo "flood:    ($FLOOD_MODE) sent $flood_sent in ${flood_s}s ($flood_rate/s), send errors $flood_err"
-echo "XDP:      dropped $dropped unknown-id frames = $xdp_rate/s; veth TX drops $veth_drops"
+echo "flood:    ($FLOOD_MODE) sent $flood_sent in ${flood_s}s ($flood_rate/s)," \
+	"send errors $flood_err"
+echo "XDP:      dropped $dropped unknown-id frames = $xdp_rate/s;" \
+	"veth TX drops $veth_drops"
 echo "enrolled: sent $legit_sent (send errors $legit_err), admitted $d1_adm, dropped $d1_drop," \
 	"received $legit_recv"
 echo "unknown ids that reached the socket: $others"
@@ -160,9 +163,13 @@ printf '"legit_admitted":%d,"legit_received":%d,"unknown_received":%d}\n' \
 	"$d1_adm" "$legit_recv" "$others"
 
 ok=1
-[ "$legit_err" -eq 0 ] || { echo "FAIL: the enrolled sender could not send $legit_err frames"; ok=0; }
-[ "$d1_adm" -eq "$legit_sent" ] || { echo "FAIL: admitted $d1_adm of $legit_sent enrolled frames"; ok=0; }
-[ "$legit_recv" -eq "$legit_sent" ] || { echo "FAIL: received $legit_recv of $legit_sent enrolled frames"; ok=0; }
-[ "$others" -eq 0 ] || { echo "FAIL: $others unknown-id frames reached the socket"; ok=0; }
+bad() {
+	echo "FAIL: $*"
+	ok=0
+}
+[ "$legit_err" -eq 0 ] || bad "the enrolled sender could not send $legit_err frames"
+[ "$d1_adm" -eq "$legit_sent" ] || bad "admitted $d1_adm of $legit_sent enrolled frames"
+[ "$legit_recv" -eq "$legit_sent" ] || bad "received $legit_recv of $legit_sent enrolled frames"
+[ "$others" -eq 0 ] || bad "$others unknown-id frames reached the socket"
 [ "$ok" -eq 1 ] && echo "PASS: no enrolled frame lost"
 exit $((ok ? 0 : 1))

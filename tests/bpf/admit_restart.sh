@@ -141,14 +141,15 @@ read_counters
 [ "$(ask export 1 100)" = ok ] || fail "export through the reopened handle"
 send 1 50 3 --sport 40001
 read_counters
-[ "${FR[replayed]}" = 3 ] || fail "replayed ${FR[replayed]}, want 3 (sequence exported after reopen)"
+[ "${FR[replayed]}" = 3 ] ||
+	fail "replayed ${FR[replayed]}, want 3 (sequence exported after reopen)"
 [ "$(ask unpin)" = ok ] || fail "unpin"
 quit_tool
 attached && fail "still attached after unpin"
 [ -e "$PIN" ] && fail "pin directory left after unpin"
 
-ip netns exec "$A" python3 -c \
-	'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stop", ("10.77.0.2", 4741))'
+ip netns exec "$A" python3 -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stop", ("10.77.0.2", 4741))'
 wait "$RECV_PID" || fail "receiver"
 RECV_PID=
 declare -A GOT
