@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR MIT)
 /*
  * Zero-trust admission at XDP. The parser and the decision live in
- * include/linegate/admit.h; this file only finds the inputs in maps, counts
- * the outcome and turns the verdict into an XDP action.
+ * include/linegate/admit.h; this file only finds the inputs, counts the
+ * outcome and turns the verdict into an XDP action.
  *
- * Device tables are double-buffered: lg_gens holds one table per generation
- * slot and lg_active_slot (in .bss, written by one aligned store from user
- * space) says which is live, so a whole new table becomes visible at once.
- * Runtime state (token buckets, exported sequences) is keyed by device id
- * outside the tables and survives the switch.
+ * A generation (configuration and device table) is one struct lg_admit_table.
+ * lg_gens holds two: the live one, named by lg_live_gen, and the next one,
+ * which user space fills while no program reads it and then makes live with
+ * one aligned store into lg_live_gen: every frame sees either the old
+ * generation whole or the new one whole. Runtime state (token buckets,
+ * exported sequences) and per-device counters sit in arrays outside the
+ * tables, at a slot the loader gives each device, and survive the switch.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -23,53 +25,38 @@ const volatile __u8 lg_default_not_ours = LG_ADMIT_NOT_OURS_DROP;
 /* Tests only: take "now" from lg_test_now_ns instead of the kernel clock. */
 const volatile __u8 lg_test_clock = 0;
 
-/* Live generation slot; user space flips it after the slot's table and config are in place. */
-volatile __u32 lg_active_slot = 0;
+/* Live slot of lg_gens; user space stores the other one once that is filled. */
+volatile __u32 lg_live_gen = 0;
 volatile __u64 lg_test_now_ns = 0;
 
 /*
- * Sizes, not BTF types: clang emits only a forward declaration for value
- * types of a map nested in __array(), and tables made by user space carry no
- * BTF either.
+ * Generations and runtime state as global arrays in .bss, which user space
+ * mmaps: the program reaches them by address, without a map lookup. A slot
+ * of lg_gens with generation 0 holds nothing. lg_state is indexed by
+ * lg_admit_dev.slot; user space writes only highest_seq there.
  */
-struct lg_dev_table {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct lg_admit_dev));
+struct lg_admit_table lg_gens[2];
+struct lg_admit_state lg_state[LG_ADMIT_STATE_SLOTS];
+
+/*
+ * All reason counters of a CPU in one element: its lookup has a constant key
+ * and does not wait for the verdict, which then only picks an entry.
+ */
+struct lg_reason_ctrs {
+	struct lg_admit_reason_ctr r[LG_R_MAX];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, LG_ADMIT_GEN_SLOTS);
-	__type(key, __u32);
-	__array(values, struct lg_dev_table);
-} lg_gens SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, LG_ADMIT_GEN_SLOTS);
-	__type(key, __u32);
-	__type(value, struct lg_admit_cfg);
-} lg_gen_cfg SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
-	__type(key, __u32);
-	__type(value, struct lg_admit_state);
-} lg_state SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LG_R_MAX);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lg_admit_reason_ctr);
+	__type(value, struct lg_reason_ctrs);
 } lg_reason_ctr SEC(".maps");
 
+/* Indexed by lg_admit_dev.slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, LG_ADMIT_MAX_DEVICES);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct lg_admit_dev_ctr);
 } lg_dev_ctr SEC(".maps");
@@ -81,47 +68,28 @@ struct {
 	__type(value, __u32);
 } lg_xsks SEC(".maps");
 
-static __always_inline struct lg_admit_state *state_get(__u32 id)
+/*
+ * Tables and state are reached by address, the counters and the XSKMAP by
+ * array lookups the verifier inlines: the only helper calls left on any path
+ * are the clock (devices with a rate) and the XSK redirect (a socket bound).
+ */
+static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
+				  __u64 bytes)
 {
-	struct lg_admit_state *st, fresh = {};
-
-	st = bpf_map_lookup_elem(&lg_state, &id);
-	if (st)
-		return st;
-	/* last_ns 0: the decision starts the bucket full. EEXIST means another CPU won. */
-	bpf_map_update_elem(&lg_state, &id, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&lg_state, &id);
-}
-
-static __always_inline void count(const struct lg_admit_verdict *v, __u64 bytes)
-{
-	struct lg_admit_reason_ctr *c;
-	__u32 key = v->reason;
-
-	c = bpf_map_lookup_elem(&lg_reason_ctr, &key);
-	if (c) {
-		c->frames++;
-		c->bytes += bytes;
-	}
-	if (v->reason != LG_R_AUDIT)
+	if (!c || v->reason >= LG_R_MAX)
 		return;
-	key = v->audited;
-	c = bpf_map_lookup_elem(&lg_reason_ctr, &key);
-	if (c)
-		c->audited++;
+	c->r[v->reason].frames++;
+	c->r[v->reason].bytes += bytes;
+	if (v->reason == LG_R_AUDIT && v->audited < LG_R_MAX)
+		c->r[v->audited].audited++;
 }
 
-static __always_inline void count_dev(__u32 id, const struct lg_admit_verdict *v)
+static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict *v)
 {
-	struct lg_admit_dev_ctr *c, zero = {};
+	struct lg_admit_dev_ctr *c = bpf_map_lookup_elem(&lg_dev_ctr, &slot);
 
-	c = bpf_map_lookup_elem(&lg_dev_ctr, &id);
-	if (!c) {
-		bpf_map_update_elem(&lg_dev_ctr, &id, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&lg_dev_ctr, &id);
-		if (!c)
-			return;
-	}
+	if (!c)
+		return;
 	if (v->reason == LG_R_ADMITTED)
 		c->admitted++;
 	else if (v->reason == LG_R_AUDIT)
@@ -135,45 +103,61 @@ int lg_admit(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct lg_admit_cfg none = {
-	    .lgf_port = lg_default_lgf_port,
-	    .not_ours = lg_default_not_ours,
-	};
+	const struct lg_admit_table *table = NULL;
+	struct lg_reason_ctrs *ctrs;
 	const struct lg_admit_cfg *cfg;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
-	struct lg_admit_pkt pkt = {};
+	struct lg_admit_cfg none;
+	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	void *table = NULL;
-	__u32 slot = lg_active_slot;
-	__u64 now;
+	__u32 zero = 0, slot = lg_live_gen;
+	__u64 now = 0;
 	int rc;
 
-	cfg = bpf_map_lookup_elem(&lg_gen_cfg, &slot);
-	if (cfg && cfg->generation)
-		table = bpf_map_lookup_elem(&lg_gens, &slot);
-	/* Unknown slot, empty slot or a slot without a table: fail closed. */
-	if (!cfg || !table)
+	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
+	table = &lg_gens[slot & 1];
+	if (table->cfg.generation) {
+		cfg = &table->cfg;
+	} else {
+		table = NULL;
+		/* Nothing applied yet: frames for us fail closed (NO_TABLE). */
+		__builtin_memset(&none, 0, sizeof(none));
+		none.lgf_port = lg_default_lgf_port;
+		none.not_ours = lg_default_not_ours;
 		cfg = &none;
+	}
 
 	rc = lg_admit_parse(data, data_end, cfg, &pkt);
 	if (rc == LG_R_ADMITTED && table) {
-		dev = bpf_map_lookup_elem(table, &pkt.device_id);
-		if (dev)
-			st = state_get(pkt.device_id);
+		dev = lg_admit_table_find(table, pkt.device_id);
+		if (dev) {
+			slot = dev->slot;
+			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
+			if (slot < LG_ADMIT_STATE_SLOTS)
+				st = &lg_state[slot];
+			/* The clock is a helper call: read it only for a bucket. */
+			if (st && dev->rate)
+				now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
+		}
 	}
-	/* The clock costs as much as a map lookup: read it only for a bucket. */
-	now = !dev || !dev->rate ? 0 : lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
 
-	count(&v, (__u64)(data_end - data));
+	count(ctrs, &v, (__u64)(data_end - data));
 	if (dev)
-		count_dev(pkt.device_id, &v);
+		count_dev(slot, &v);
 
 	if (!v.pass)
 		return XDP_DROP;
 	if (v.reason == LG_R_NOT_OURS)
 		return XDP_PASS;
-	/* No socket bound on this queue: hand the frame to the stack (UDP backend). */
-	return bpf_redirect_map(&lg_xsks, ctx->rx_queue_index, XDP_PASS);
+	/*
+	 * No socket bound on this queue: hand the frame to the stack (UDP
+	 * backend). The XSKMAP lookup is inlined; the redirect is a helper
+	 * call, worth skipping when it would only fall back to XDP_PASS.
+	 */
+	slot = ctx->rx_queue_index;
+	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
+		return XDP_PASS;
+	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
 }

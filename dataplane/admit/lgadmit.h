@@ -25,14 +25,39 @@ struct lg_admit_opts {
 	lg_u32 queues;		 /* XSKMAP entries (RX queues); 0: LG_ADMIT_DEFAULT_QUEUES */
 	char *log_buf;		 /* optional: verifier statistics of the load */
 	size_t log_size;
+	/*
+	 * Optional: pin the program and its maps in this directory (created;
+	 * under /sys/fs/bpf a missing bpffs is mounted), and attach through a
+	 * bpf_link pinned there too. Such an instance outlives its process:
+	 * lg_admit_close() leaves it running, lg_admit_open_pinned() takes it
+	 * over, lg_admit_unpin() ends it. -EEXIST if an instance is pinned there.
+	 * The bpffs must outlive the process: one mounted by the library in a
+	 * private mount namespace (as "ip netns exec" creates) dies with it.
+	 */
+	const char *pin_dir;
 };
 
 int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out);
-/* Detaches if attached. Accepts NULL. */
+/*
+ * Take over an instance pinned in pin_dir by an earlier process: the live
+ * generation, runtime state, counters and attachment are as it left them,
+ * and frames kept flowing meanwhile (fail static).
+ */
+int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out);
+/*
+ * Release the handle. Without pins it detaches; a pinned instance keeps
+ * admitting with its last generation. Accepts NULL.
+ */
 void lg_admit_close(struct lg_admit *a);
+/* Detach a pinned instance and remove its pins; the handle stays usable until closed. */
+int lg_admit_unpin(struct lg_admit *a);
 
 int lg_admit_prog_fd(const struct lg_admit *a);
 int lg_admit_xsks_fd(const struct lg_admit *a);
+/* Interface the program is attached to (0: none); for a reopened handle, the pinned link's. */
+int lg_admit_ifindex(const struct lg_admit *a);
+/* The live generation (0: none applied yet). */
+lg_u64 lg_admit_generation(const struct lg_admit *a);
 
 int lg_admit_attach(struct lg_admit *a, int ifindex, enum lg_admit_mode mode);
 int lg_admit_detach(struct lg_admit *a);
@@ -41,14 +66,16 @@ int lg_admit_detach(struct lg_admit *a);
  * Build a device table aside from devs[0..n) and make it live together with
  * cfg in one step. cfg->generation is ignored; the new generation number
  * (previous + 1) is returned through *generation when not NULL. On error
- * nothing live has changed.
+ * nothing live has changed. Returns once no frame is still handled with the
+ * previous generation. One caller at a time; the readers and
+ * lg_admit_export_seq() may run meanwhile on other threads.
  */
 int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		   const struct lg_admit_entry *devs, size_t n, lg_u64 *generation);
 
 /* Per-reason counters summed over CPUs; out has LG_R_MAX entries. */
 int lg_admit_read_reasons(struct lg_admit *a, struct lg_admit_reason_ctr *out);
-/* Per-device counters summed over CPUs; -ENOENT when the device saw no frame. */
+/* Per-device counters summed over CPUs; -ENOENT when the device is not live or saw no frame. */
 int lg_admit_read_device(struct lg_admit *a, lg_u32 device_id, struct lg_admit_dev_ctr *out);
 int lg_admit_read_state(struct lg_admit *a, lg_u32 device_id, struct lg_admit_state *out);
 int lg_admit_reset_counters(struct lg_admit *a);
@@ -56,7 +83,9 @@ int lg_admit_reset_counters(struct lg_admit *a);
 /*
  * A worker verified sequence seq of device_id: frames more than the replay
  * window behind it are dropped at XDP from now on. Only moves forward.
- * -ENOENT when the device is not in the live table.
+ * -ENOENT when the device is not in the live table. No system call (an
+ * atomic store into the mmapped state array): cheap enough per frame, and
+ * safe from any thread, also during lg_admit_apply().
  */
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
 

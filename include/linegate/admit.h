@@ -13,8 +13,8 @@
  * The glue around them is small and the same everywhere:
  *
  *	rc = lg_admit_parse(data, data_end, cfg, &pkt);
- *	dev = rc == LG_R_ADMITTED ? <device table lookup of pkt.device_id> : NULL;
- *	st = dev ? <runtime state lookup, created empty if missing> : NULL;
+ *	dev = rc == LG_R_ADMITTED ? lg_admit_table_find(table, pkt.device_id) : NULL;
+ *	st = dev ? <runtime state at dev->slot> : NULL;
  *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
  */
 #ifndef LINEGATE_ADMIT_H
@@ -24,10 +24,24 @@
 
 #define LG_ADMIT_INLINE static inline __attribute__((always_inline))
 
-/* Device table capacity of one generation; runtime state and per-device counters match it. */
+/* Device table capacity of one generation. */
 #define LG_ADMIT_MAX_DEVICES 4096
-/* Device tables are double-buffered: one is live while the next is built aside. */
-#define LG_ADMIT_GEN_SLOTS 2
+/*
+ * Runtime state and per-device counters live in arrays indexed by a slot the
+ * loader gives each device and keeps while the device stays enrolled. During
+ * a switch the outgoing and the incoming generation both hold slots, hence
+ * twice the table capacity.
+ */
+#define LG_ADMIT_STATE_SLOTS (2 * LG_ADMIT_MAX_DEVICES)
+/*
+ * Device tables are open-addressed hash tables (linear probing) in one array
+ * map value: a lookup is a few loads without a helper call. Four index
+ * positions per device keep probe sequences short; the loader picks a hash
+ * seed under which every device sits within LG_ADMIT_MAX_PROBES of its home.
+ */
+#define LG_ADMIT_INDEX_BITS 14
+#define LG_ADMIT_INDEX_SLOTS (1u << LG_ADMIT_INDEX_BITS)
+#define LG_ADMIT_MAX_PROBES 8
 /* Default number of XSKMAP entries (RX queues) unless the loader says otherwise. */
 #define LG_ADMIT_DEFAULT_QUEUES 64
 /* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
@@ -91,9 +105,8 @@ enum lg_admit_not_ours {
 #define LG_ADMIT_KIND_UADP 2
 
 /*
- * Per-generation configuration: array map indexed by generation slot. A slot
- * with generation 0 holds no policy; frames for us are then dropped as
- * LG_R_NO_TABLE.
+ * Per-generation configuration, the head of the generation's device table.
+ * Without a table (generation 0) frames for us are dropped as LG_R_NO_TABLE.
  */
 struct lg_admit_cfg {
 	lg_u64 generation; /* policy generation, increasing; 0 = slot empty */
@@ -119,7 +132,7 @@ struct lg_admit_dev {
 	lg_u16 group;	 /* device group from the policy (audit mode is set per group) */
 	lg_u32 rate;	 /* token bucket rate in frames per second; 0 = unlimited */
 	lg_u32 burst;	 /* token bucket depth in frames */
-	lg_u32 pad;
+	lg_u32 slot;	 /* runtime state/counter slot; set by the loader, ignored on input */
 };
 _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
 
@@ -130,9 +143,79 @@ struct lg_admit_entry {
 };
 
 /*
- * Runtime state, key is the u32 device id. Survives generation switches. The
- * XDP program owns tokens and last_ns; workers export highest_seq after a
- * frame's MAC verified (and only move it forward).
+ * One generation: its configuration and device table (in XDP, one of the
+ * two lg_gens slots in the program's .bss). ids[pos] is the device id at
+ * index position pos (0 = empty), devs[pos] its entry. Built whole by user
+ * space, read-only for the data plane, replaced whole by the next generation.
+ */
+struct lg_admit_table {
+	struct lg_admit_cfg cfg;
+	lg_u32 seed; /* hash seed the table was built with */
+	lg_u32 count;
+	lg_u32 ids[LG_ADMIT_INDEX_SLOTS];
+	struct lg_admit_dev devs[LG_ADMIT_INDEX_SLOTS];
+};
+
+/* Multiplicative (Fibonacci) hashing; the seed varies per table. */
+LG_ADMIT_INLINE lg_u32 lg_admit_hash(lg_u32 id, lg_u32 seed)
+{
+	return ((id ^ seed) * 0x9e3779b1u) >> (32 - LG_ADMIT_INDEX_BITS);
+}
+
+/*
+ * The entry of device id (not 0), or NULL. A miss usually ends at the first
+ * empty position, and never takes more than LG_ADMIT_MAX_PROBES loads, so a
+ * flood of unknown ids costs a bounded few loads per frame.
+ */
+LG_ADMIT_INLINE const struct lg_admit_dev *lg_admit_table_find(const struct lg_admit_table *t,
+							       lg_u32 id)
+{
+	lg_u32 h = lg_admit_hash(id, t->seed), pos, at;
+	int i;
+
+	for (i = 0; i < LG_ADMIT_MAX_PROBES; i++) {
+		pos = (h + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
+		at = t->ids[pos];
+		if (at == id)
+			return &t->devs[pos];
+		if (!at)
+			return 0;
+	}
+	return 0;
+}
+
+#ifndef __BPF__
+/*
+ * Insert id (not 0) into a table being built. Returns 0, -1 when id is
+ * already there, -2 when no position within LG_ADMIT_MAX_PROBES of its home
+ * is free (rebuild with another seed).
+ */
+static inline int lg_admit_table_insert(struct lg_admit_table *t, lg_u32 id,
+					const struct lg_admit_dev *dev)
+{
+	lg_u32 h = lg_admit_hash(id, t->seed), pos;
+	int i;
+
+	for (i = 0; i < LG_ADMIT_MAX_PROBES; i++) {
+		pos = (h + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
+		if (t->ids[pos] == id)
+			return -1;
+		if (!t->ids[pos]) {
+			t->ids[pos] = id;
+			t->devs[pos] = *dev;
+			t->count++;
+			return 0;
+		}
+	}
+	return -2;
+}
+#endif
+
+/*
+ * Runtime state, array indexed by the device's slot. Survives generation
+ * switches while the device stays enrolled. The XDP program owns tokens and
+ * last_ns; workers export highest_seq after a frame's MAC verified (and only
+ * move it forward, with an atomic compare-and-swap in the mmapped array).
  *
  * Updates are not atomic across CPUs: RSS keeps one device's flow on one RX
  * queue, so the bucket of a device is normally touched by one CPU only; a
@@ -145,14 +228,14 @@ struct lg_admit_state {
 };
 _Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
 
-/* Per-reason counters, PERCPU_ARRAY indexed by enum lg_admit_reason. */
+/* Per-reason counters, indexed by enum lg_admit_reason (per CPU). */
 struct lg_admit_reason_ctr {
 	lg_u64 frames;	/* frames counted under this reason */
 	lg_u64 bytes;	/* their length on the wire (L2) */
 	lg_u64 audited; /* frames audit mode let through that enforce would drop for this reason */
 };
 
-/* Per-device counters, PERCPU_HASH keyed by device id (enrolled devices only). */
+/* Per-device counters, PERCPU_ARRAY indexed by the device's slot (enrolled devices only). */
 struct lg_admit_dev_ctr {
 	lg_u64 admitted;
 	lg_u64 dropped;
@@ -182,20 +265,68 @@ struct lg_admit_verdict {
 	lg_u8 pad;
 };
 
-/* Byte-wise loads: endian-independent, alignment-free and easy on the verifier. */
+/*
+ * Wide loads from packet bytes at any alignment. The BPF JITs of the 64-bit
+ * targets handle unaligned loads and the verifier allows them on packet
+ * pointers there, so BPF dereferences directly; user space goes through
+ * memcpy, which compiles to the same single load without the undefined
+ * behaviour. Values come back in wire order; lg_admit_be16() and the LE
+ * readers convert.
+ */
+#ifdef __BPF__
+#define LG_ADMIT_LOAD(type, name)                                                                  \
+	LG_ADMIT_INLINE type name(const void *p)                                                   \
+	{                                                                                          \
+		return *(const type *)p;                                                           \
+	}
+#else
+#define LG_ADMIT_LOAD(type, name)                                                                  \
+	LG_ADMIT_INLINE type name(const void *p)                                                   \
+	{                                                                                          \
+		type v;                                                                            \
+		__builtin_memcpy(&v, p, sizeof(v));                                                \
+		return v;                                                                          \
+	}
+#endif
+LG_ADMIT_LOAD(lg_u16, lg_admit_ld16)
+LG_ADMIT_LOAD(lg_u32, lg_admit_ld32)
+LG_ADMIT_LOAD(lg_u64, lg_admit_ld64)
+
+/* Stores into the parser's own (aligned) struct. */
+#define LG_ADMIT_ST16(p, v) __builtin_memcpy((p), &(lg_u16){(v)}, 2)
+#define LG_ADMIT_ST32(p, v) __builtin_memcpy((p), &(lg_u32){(v)}, 4)
+#define LG_ADMIT_ST64(p, v) __builtin_memcpy((p), &(lg_u64){(v)}, 8)
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LG_ADMIT_BE16(x) ((lg_u16)((((x)&0xff) << 8) | (((x) >> 8) & 0xff)))
+#define LG_ADMIT_LE32(x) (x)
+#define LG_ADMIT_LE64(x) (x)
+#else
+#define LG_ADMIT_BE16(x) ((lg_u16)(x))
+#define LG_ADMIT_LE32(x) __builtin_bswap32(x)
+#define LG_ADMIT_LE64(x) __builtin_bswap64(x)
+#endif
+
+/* A big-endian 16-bit field in host order. */
 LG_ADMIT_INLINE lg_u16 lg_admit_be16(const lg_u8 *p)
 {
-	return (lg_u16)((lg_u16)p[0] << 8 | p[1]);
+	lg_u16 v = lg_admit_ld16(p);
+
+	return LG_ADMIT_BE16(v);
 }
 
 LG_ADMIT_INLINE lg_u32 lg_admit_le32(const lg_u8 *p)
 {
-	return (lg_u32)p[0] | (lg_u32)p[1] << 8 | (lg_u32)p[2] << 16 | (lg_u32)p[3] << 24;
+	lg_u32 v = lg_admit_ld32(p);
+
+	return LG_ADMIT_LE32(v);
 }
 
 LG_ADMIT_INLINE lg_u64 lg_admit_le64(const lg_u8 *p)
 {
-	return (lg_u64)lg_admit_le32(p) | (lg_u64)lg_admit_le32(p + 4) << 32;
+	lg_u64 v = lg_admit_ld64(p);
+
+	return LG_ADMIT_LE64(v);
 }
 
 #define LG_ETH_HLEN 14
@@ -206,9 +337,10 @@ LG_ADMIT_INLINE lg_u64 lg_admit_le64(const lg_u8 *p)
 #define LG_IPPROTO_UDP 17
 #define LG_UDP_HLEN 8
 
+/* proto in wire order, as loaded. */
 LG_ADMIT_INLINE int lg_admit_is_vlan(lg_u16 proto)
 {
-	return proto == LG_ETH_P_8021Q || proto == LG_ETH_P_8021AD;
+	return proto == LG_ADMIT_BE16(LG_ETH_P_8021Q) || proto == LG_ADMIT_BE16(LG_ETH_P_8021AD);
 }
 
 /* IPv6 extension headers (RFC 8200 and the IANA list); all are refused. */
@@ -244,98 +376,18 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 }
 
 /*
- * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
- * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
- * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
- *
- * Anything that could carry our traffic past this parser into the kernel
- * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
- * reassemble them) and IPv6 with extension headers. Every access is checked
- * against data_end itself (not only against a length derived from it) so
- * that the verifier can follow.
+ * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
+ * in_frame (a constant where inlined): the caller already checked that the
+ * UDP header and a whole LGF header lie within the frame.
  */
-LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
-				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, const lg_u8 *end,
+				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				       int in_frame)
 {
-	const lg_u8 *p = data;
-	const lg_u8 *end = data_end;
-	const lg_u8 *l4, *l4_end, *lgf;
-	lg_u16 proto, ulen, dport;
-	lg_u32 plen;
-	int i;
+	const lg_u8 *lgf;
+	lg_u16 ulen, dport;
 
-	if (p + LG_ETH_HLEN > end)
-		return LG_R_MALFORMED;
-	for (i = 0; i < 6; i++)
-		pkt->src_mac[i] = p[6 + i];
-	proto = lg_admit_be16(p + 12);
-	p += LG_ETH_HLEN;
-
-	if (lg_admit_is_vlan(proto)) {
-		if (p + 4 > end)
-			return LG_R_MALFORMED;
-		proto = lg_admit_be16(p + 2);
-		p += 4;
-		pkt->vlans = 1;
-		if (lg_admit_is_vlan(proto)) {
-			if (p + 4 > end)
-				return LG_R_MALFORMED;
-			proto = lg_admit_be16(p + 2);
-			p += 4;
-			pkt->vlans = 2;
-			if (lg_admit_is_vlan(proto))
-				return LG_R_MALFORMED;
-		}
-	}
-
-	if (proto == LG_ETH_P_IP) {
-		lg_u32 ihl, tot;
-
-		if (p + 20 > end)
-			return LG_R_MALFORMED;
-		if (p[0] >> 4 != 4)
-			return LG_R_MALFORMED;
-		ihl = (lg_u32)(p[0] & 0x0f) * 4;
-		tot = lg_admit_be16(p + 2);
-		if (ihl < 20 || tot < ihl)
-			return LG_R_MALFORMED;
-		if (p + tot > end)
-			return LG_R_MALFORMED;
-		/* MF set or a non-zero offset: a fragment. */
-		if (lg_admit_be16(p + 6) & 0x3fff)
-			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
-		if (p[9] != LG_IPPROTO_UDP)
-			return LG_R_NOT_OURS;
-		pkt->family = LG_ADMIT_AF_INET;
-		for (i = 0; i < 4; i++)
-			pkt->src_addr[i] = p[12 + i];
-		for (i = 4; i < 16; i++)
-			pkt->src_addr[i] = 0;
-		l4 = p + ihl;
-		l4_end = p + tot;
-	} else if (proto == LG_ETH_P_IPV6) {
-		lg_u8 nh;
-
-		if (p + 40 > end)
-			return LG_R_MALFORMED;
-		if (p[0] >> 4 != 6)
-			return LG_R_MALFORMED;
-		plen = lg_admit_be16(p + 4);
-		nh = p[6];
-		if (p + 40 + plen > end)
-			return LG_R_MALFORMED;
-		if (nh != LG_IPPROTO_UDP)
-			return lg_admit_ipv6_is_ext(nh) ? LG_R_MALFORMED : LG_R_NOT_OURS;
-		pkt->family = LG_ADMIT_AF_INET6;
-		for (i = 0; i < 16; i++)
-			pkt->src_addr[i] = p[8 + i];
-		l4 = p + 40;
-		l4_end = l4 + plen;
-	} else {
-		return LG_R_NOT_OURS;
-	}
-
-	if (l4 + LG_UDP_HLEN > l4_end || l4 + LG_UDP_HLEN > end)
+	if (l4 + LG_UDP_HLEN > l4_end || (!in_frame && l4 + LG_UDP_HLEN > end))
 		return LG_R_MALFORMED;
 	ulen = lg_admit_be16(l4 + 4);
 	if (ulen < LG_UDP_HLEN || l4 + ulen > l4_end)
@@ -353,9 +405,11 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 
 	if (pkt->payload_len < LGF_MIN_LEN || pkt->payload_len > LGF_MAX_LEN)
 		return LG_R_MALFORMED;
-	if (lgf + LGF_HDR_LEN > end)
+	if (!in_frame && lgf + LGF_HDR_LEN > end)
 		return LG_R_MALFORMED;
-	if (lgf[0] != LGF_MAGIC0 || lgf[1] != LGF_MAGIC1 || lgf[2] != LGF_VERSION)
+	/* Magic and version in one load: bytes 0..2 of the little-endian header. */
+	if ((lg_admit_le32(lgf) & 0xffffff) !=
+	    (LGF_MAGIC0 | (lg_u32)LGF_MAGIC1 << 8 | (lg_u32)LGF_VERSION << 16))
 		return LG_R_MALFORMED;
 	pkt->kind = LG_ADMIT_KIND_LGF;
 	pkt->device_id = lg_admit_le32(lgf + 4);
@@ -366,23 +420,137 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 	return LG_R_ADMITTED;
 }
 
+/*
+ * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
+ * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
+ *
+ * Anything that could carry our traffic past this parser into the kernel
+ * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
+ * reassemble them) and IPv6 with extension headers. Every access is checked
+ * against data_end itself (not only against a length derived from it) so
+ * that the verifier can follow.
+ */
+LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+{
+	const lg_u8 *p = data;
+	const lg_u8 *end = data_end;
+	const lg_u8 *l4, *l4_end;
+	lg_u16 proto;
+	lg_u32 plen;
+
+	if (p + LG_ETH_HLEN > end)
+		return LG_R_MALFORMED;
+	/* Wide copies: the MAC as 4 + 2 bytes, an address as 4 or 2 x 8. */
+	LG_ADMIT_ST32(pkt->src_mac, lg_admit_ld32(p + 6));
+	LG_ADMIT_ST16(pkt->src_mac + 4, lg_admit_ld16(p + 10));
+	proto = lg_admit_ld16(p + 12);
+	p += LG_ETH_HLEN;
+	pkt->vlans = 0;
+
+	/*
+	 * The usual frame, untagged IPv4 without options carrying a whole LGF
+	 * header, with one bounds check for every fixed-offset load; the
+	 * checks on its length fields are those of the general path below.
+	 */
+	if (p + 20 + LG_UDP_HLEN + LGF_HDR_LEN <= end && proto == LG_ADMIT_BE16(LG_ETH_P_IP) &&
+	    p[0] == 0x45) {
+		lg_u32 tot = lg_admit_be16(p + 2);
+
+		if (tot < 20 || p + tot > end)
+			return LG_R_MALFORMED;
+		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
+			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		if (p[9] != LG_IPPROTO_UDP)
+			return LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET;
+		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
+		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
+	}
+
+	if (lg_admit_is_vlan(proto)) {
+		if (p + 4 > end)
+			return LG_R_MALFORMED;
+		proto = lg_admit_ld16(p + 2);
+		p += 4;
+		pkt->vlans = 1;
+		if (lg_admit_is_vlan(proto)) {
+			if (p + 4 > end)
+				return LG_R_MALFORMED;
+			proto = lg_admit_ld16(p + 2);
+			p += 4;
+			pkt->vlans = 2;
+			if (lg_admit_is_vlan(proto))
+				return LG_R_MALFORMED;
+		}
+	}
+
+	if (proto == LG_ADMIT_BE16(LG_ETH_P_IP)) {
+		lg_u32 ihl, tot;
+
+		if (p + 20 > end)
+			return LG_R_MALFORMED;
+		if (p[0] >> 4 != 4)
+			return LG_R_MALFORMED;
+		ihl = (lg_u32)(p[0] & 0x0f) * 4;
+		tot = lg_admit_be16(p + 2);
+		if (ihl < 20 || tot < ihl)
+			return LG_R_MALFORMED;
+		if (p + tot > end)
+			return LG_R_MALFORMED;
+		/* MF set or a non-zero offset: a fragment. */
+		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
+			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		if (p[9] != LG_IPPROTO_UDP)
+			return LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET;
+		/* Only addr[0..3] is defined for IPv4; lg_admit_source_ok() reads no more. */
+		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
+		l4 = p + ihl;
+		l4_end = p + tot;
+	} else if (proto == LG_ADMIT_BE16(LG_ETH_P_IPV6)) {
+		lg_u8 nh;
+
+		if (p + 40 > end)
+			return LG_R_MALFORMED;
+		if (p[0] >> 4 != 6)
+			return LG_R_MALFORMED;
+		plen = lg_admit_be16(p + 4);
+		nh = p[6];
+		if (p + 40 + plen > end)
+			return LG_R_MALFORMED;
+		if (nh != LG_IPPROTO_UDP)
+			return lg_admit_ipv6_is_ext(nh) ? LG_R_MALFORMED : LG_R_NOT_OURS;
+		pkt->family = LG_ADMIT_AF_INET6;
+		LG_ADMIT_ST64(pkt->src_addr, lg_admit_ld64(p + 8));
+		LG_ADMIT_ST64(pkt->src_addr + 8, lg_admit_ld64(p + 16));
+		l4 = p + 40;
+		l4_end = l4 + plen;
+	} else {
+		return LG_R_NOT_OURS;
+	}
+
+	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
+}
+
 /* Does the frame come from where the device is bound? */
 LG_ADMIT_INLINE int lg_admit_source_ok(const struct lg_admit_pkt *pkt,
 				       const struct lg_admit_dev *dev)
 {
-	int i, n;
-
-	if (!(dev->flags & LG_ADMIT_DEV_ANY_MAC)) {
-		for (i = 0; i < 6; i++)
-			if (pkt->src_mac[i] != dev->mac[i])
-				return 0;
-	}
+	if (!(dev->flags & LG_ADMIT_DEV_ANY_MAC) &&
+	    (lg_admit_ld32(pkt->src_mac) != lg_admit_ld32(dev->mac) ||
+	     lg_admit_ld16(pkt->src_mac + 4) != lg_admit_ld16(dev->mac + 4)))
+		return 0;
 	if (pkt->family != dev->family)
 		return 0;
-	n = dev->family == LG_ADMIT_AF_INET ? 4 : 16;
-	for (i = 0; i < 16; i++)
-		if (i < n && pkt->src_addr[i] != dev->addr[i])
+	if (dev->family == LG_ADMIT_AF_INET) {
+		if (lg_admit_ld32(pkt->src_addr) != lg_admit_ld32(dev->addr))
 			return 0;
+	} else if (lg_admit_ld64(pkt->src_addr) != lg_admit_ld64(dev->addr) ||
+		   lg_admit_ld64(pkt->src_addr + 8) != lg_admit_ld64(dev->addr + 8)) {
+		return 0;
+	}
 	if (dev->src_port && dev->src_port != pkt->src_port)
 		return 0;
 	return 1;

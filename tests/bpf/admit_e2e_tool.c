@@ -8,11 +8,15 @@
  *   device ID           -> "device ID ADMITTED DROPPED AUDITED" or "device ID none"
  *   export ID SEQ       -> "ok" (a worker verified SEQ)
  *   xsk                 -> "xsk TOTAL ID=N..." frames the AF_XDP socket received (--xsk)
- *   quit                -> detaches and exits
+ *   unpin               -> (--pin/--reopen) "ok": detached, pins removed
+ *   quit                -> exits; detaches unless the instance is pinned
  *
  * usage: admit_e2e_tool IFNAME native|generic [--not-ours=pass] [--xsk] DEVICE...
  *   --xsk binds an AF_XDP socket (copy mode) to queue 0 and puts it in the
  *   program's XSKMAP, so that admitted frames go there instead of the stack.
+ *   --pin=DIR pins the instance under DIR: it stays attached after quit.
+ *   --reopen=DIR takes over the instance pinned under DIR (no load, apply or
+ *   attach; devices on the command line are ignored).
  *   DEVICE: id=N,mac=AA:BB:CC:DD:EE:FF,ip=ADDR[,port=N][,rate=N,burst=N][,audit][,anymac]
  */
 #include <arpa/inet.h>
@@ -195,6 +199,8 @@ static int serve(struct lg_admit *a, void *xsk)
 					printf(" %u=%llu", id, x->per_dev[id]);
 			printf("\n");
 #endif
+		} else if (!strncmp(line, "unpin", 5)) {
+			printf(lg_admit_unpin(a) ? "error\n" : "ok\n");
 		} else if (!strncmp(line, "quit", 4)) {
 			return 0;
 		} else {
@@ -210,6 +216,8 @@ int main(int argc, char **argv)
 	struct lg_admit_cfg cfg = {.lgf_port = LGF_DEFAULT_PORT, .replay_window = 0};
 	struct lg_admit_entry devs[16];
 	struct lg_admit *a = NULL;
+	struct lg_admit_opts opts = {0};
+	const char *reopen = NULL;
 	enum lg_admit_mode mode;
 	lg_u64 gen = 0;
 	size_t n = 0;
@@ -234,6 +242,14 @@ int main(int argc, char **argv)
 			cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
 			continue;
 		}
+		if (!strncmp(argv[i], "--pin=", 6)) {
+			opts.pin_dir = argv[i] + 6;
+			continue;
+		}
+		if (!strncmp(argv[i], "--reopen=", 9)) {
+			reopen = argv[i] + 9;
+			continue;
+		}
 		if (!strcmp(argv[i], "--xsk")) {
 			use_xsk = 1;
 			continue;
@@ -244,7 +260,22 @@ int main(int argc, char **argv)
 		}
 		n++;
 	}
-	err = lg_admit_open(NULL, &a);
+	if (reopen) {
+		err = lg_admit_open_pinned(reopen, &a);
+		if (err) {
+			fprintf(stderr, "reopen %s: %s\n", reopen, strerror(-err));
+			return 1;
+		}
+		gen = lg_admit_generation(a);
+		if (lg_admit_ifindex(a) != ifindex) {
+			fprintf(stderr, "pinned instance is attached to ifindex %d, not %d\n",
+				lg_admit_ifindex(a), ifindex);
+			err = -ENODEV;
+			goto out;
+		}
+		goto ready;
+	}
+	err = lg_admit_open(&opts, &a);
 	if (err) {
 		fprintf(stderr, "load: %s\n", strerror(-err));
 		return 1;
@@ -273,6 +304,7 @@ int main(int argc, char **argv)
 		goto out;
 #endif
 	}
+ready:
 	printf("ready %llu\n", (unsigned long long)gen);
 	fflush(stdout);
 #ifdef LG_HAVE_LIBXDP

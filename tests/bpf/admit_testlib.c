@@ -300,7 +300,7 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	m->rc[v.reason].bytes += len;
 	if (v.reason == LG_R_AUDIT)
 		m->rc[v.audited].audited++;
-	if (dev) {
+	if (st) {
 		struct lg_admit_dev_ctr *c = m_devc_get(m, pkt.device_id, 1);
 
 		if (c && v.reason == LG_R_ADMITTED)
@@ -496,9 +496,12 @@ static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, 
 	s->exp_r[reason].bytes += len;
 	if (reason == LG_R_AUDIT)
 		s->exp_r[audited].audited++;
-	/* The program counts per device whenever the id was found in the live table. */
+	/*
+	 * The program counts per device whenever the id was found in the live
+	 * table with a state slot: counters share the slot with the state.
+	 */
 	if (dev_id && reason != LG_R_UNKNOWN_DEVICE && reason != LG_R_MALFORMED &&
-	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE) {
+	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE && reason != LG_R_STATE_FULL) {
 		struct lg_admit_dev_ctr *c = exp_dev(s, dev_id);
 
 		if (!c)

@@ -22,6 +22,8 @@
 
 #include "admit_testlib.h"
 #include "lgadmit.h"
+/* The program's .bss layout, to break a table on purpose (b_steal). */
+#include "admit.skel.h"
 
 static char verifier_log[1 << 16];
 
@@ -62,8 +64,8 @@ static int b_export(struct lgt_target *t, lg_u32 id, lg_u64 seq)
 	return lg_admit_export_seq(((struct bpf_target *)t->ctx)->a, id, seq);
 }
 
-/* The runtime state map, found through the program (the library keeps it to itself). */
-static int state_map_fd(struct lg_admit *a)
+/* One of the program's maps by name (the library keeps them to itself). */
+static int map_fd_by_name(struct lg_admit *a, const char *name)
 {
 	struct bpf_prog_info info = {0};
 	struct bpf_map_info minfo;
@@ -80,23 +82,51 @@ static int state_map_fd(struct lg_admit *a)
 			continue;
 		memset(&minfo, 0, sizeof(minfo));
 		len = sizeof(minfo);
-		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, "lg_state"))
+		if (!bpf_obj_get_info_by_fd(fd, &minfo, &len) && !strcmp(minfo.name, name))
 			return fd;
 		close(fd);
 	}
 	return -ENOENT;
 }
 
+/*
+ * Runtime state sits in an array at a slot the loader assigns, so it cannot
+ * go missing by itself any more; the program still fails closed when a
+ * table points outside the array. Make device id do that in every table.
+ */
 static int b_steal(struct lgt_target *t, lg_u32 id, lg_u32 junk_id)
 {
-	struct lg_admit_state zero = {0};
-	int fd = state_map_fd(((struct bpf_target *)t->ctx)->a), err = 0;
+	struct admit_bpf__bss *bss = malloc(sizeof(*bss));
+	int fd = map_fd_by_name(((struct bpf_target *)t->ctx)->a, "admit_bp.bss");
+	__u32 zero = 0, slot;
+	int err = -ENOENT;
 
-	if (fd < 0)
-		return fd;
-	if (bpf_map_delete_elem(fd, &id) || bpf_map_update_elem(fd, &junk_id, &zero, BPF_NOEXIST))
+	(void)junk_id;
+	if (!bss || fd < 0) {
+		free(bss);
+		return fd < 0 ? fd : -ENOMEM;
+	}
+	if (bpf_map_lookup_elem(fd, &zero, bss)) {
 		err = -errno;
+		goto out;
+	}
+	/* Both generation slots: whichever is live. */
+	for (slot = 0; slot < 2; slot++) {
+		struct lg_admit_dev *d;
+
+		if (!bss->lg_gens[slot].cfg.generation)
+			continue;
+		d = (struct lg_admit_dev *)lg_admit_table_find(&bss->lg_gens[slot], id);
+		if (d) {
+			d->slot = LG_ADMIT_STATE_SLOTS;
+			err = 0;
+		}
+	}
+	if (!err && bpf_map_update_elem(fd, &zero, bss, BPF_ANY))
+		err = -errno;
+out:
 	close(fd);
+	free(bss);
 	return err;
 }
 
