@@ -42,6 +42,11 @@ static const char usage[] =
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
 	"  -m, --metrics HOST:PORT\n"
 	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
+	"      --xdp-pin DIR     pin the XDP program and maps under DIR (bpffs): when linegate\n"
+	"                        stops, admission goes on with the last policy (unknown devices\n"
+	"                        stay dropped), and the next linegate with the same DIR takes\n"
+	"                        it over with its buckets, sequences and counters\n"
+	"      --xdp-unpin       on exit, detach and remove the pinned instance (a real stop)\n"
 	"  -x, --xdp IFACE[:generic]\n"
 	"                        attach the XDP admission program to IFACE (native mode, or\n"
 	"                        generic/skb mode with ':generic'): frames from unknown or\n"
@@ -149,12 +154,13 @@ static void serve_client(struct lg_dp *dp, int fd)
 	free(req);
 }
 
-static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy *p, char *err,
-		     size_t errlen)
+static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin,
+		     const struct lg_policy *p, char *err, size_t errlen)
 {
 	struct lg_admit_opts opts = {
 		.default_lgf_port = p->port,
 		.default_not_ours = LG_ADMIT_NOT_OURS_DROP,
+		.pin_dir = pin,
 	};
 	enum lg_admit_mode mode = LG_ADMIT_MODE_NATIVE;
 	char ifname[IF_NAMESIZE + 16];
@@ -177,6 +183,28 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy 
 		snprintf(err, errlen, "no interface '%s'", ifname);
 		return -ENODEV;
 	}
+	if (pin) {
+		/* An instance an earlier linegate left pinned kept admitting while no process
+		 * ran (fail static): take it over, with its tables, buckets and counters. */
+		ret = lg_admit_open_pinned(pin, &dp->admit);
+		if (!ret) {
+			if (lg_admit_ifindex(dp->admit) != dp->admit_ifindex) {
+				snprintf(err, errlen, "the instance pinned in %s is attached to another "
+					 "interface", pin);
+				return -EEXIST;
+			}
+			ret = lg_dp_apply_xdp(dp, p);
+			if (ret)
+				snprintf(err, errlen, "loading the policy into its tables: %s",
+					 strerror(-ret));
+			return ret;
+		}
+		if (ret != -ENOENT) {
+			snprintf(err, errlen, "taking over the instance pinned in %s: %s", pin,
+				 strerror(-ret));
+			return ret;
+		}
+	}
 	ret = lg_admit_open(&opts, &dp->admit);
 	if (ret) {
 		snprintf(err, errlen, "loading the program: %s", strerror(-ret));
@@ -195,8 +223,11 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const struct lg_policy 
 	return ret;
 }
 
-static void dp_teardown(struct lg_dp *dp)
+static void dp_teardown(struct lg_dp *dp, bool unpin)
 {
+	/* A pinned instance stays attached and keeps admitting: fail static. */
+	if (unpin && dp->admit)
+		lg_admit_unpin(dp->admit);
 	lg_admit_close(dp->admit);
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_worker *wk = &dp->workers[w];
@@ -270,19 +301,21 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "xdp", required_argument, NULL, 'x' },
 		{ "metrics", required_argument, NULL, 'm' },
+		{ "xdp-pin", required_argument, NULL, 1 },
+		{ "xdp-unpin", no_argument, NULL, 2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static struct lg_dp dp;
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
-		   *output = NULL, *xdp = NULL, *metrics = NULL;
+		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL;
 	const struct lg_backend_ops *ops;
 	struct lg_policy p;
 	char err[1024];
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
-	bool out_started = false;
+	bool out_started = false, xdp_unpin = false;
 
 	dp.nworkers = 1;
 	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:m:hV", opts, NULL)) != -1) {
@@ -318,6 +351,12 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			metrics = optarg;
+			break;
+		case 1:
+			xdp_pin = optarg;
+			break;
+		case 2:
+			xdp_unpin = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -361,7 +400,7 @@ int main(int argc, char **argv)
 	}
 	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
-		ret = xdp_setup(&dp, xdp, &p, err, sizeof(err));
+		ret = xdp_setup(&dp, xdp, xdp_pin, &p, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: XDP admission on %s: %s\n", xdp, err);
 			lg_policy_free(&p);
@@ -487,6 +526,6 @@ out:
 		unlink(ctl);
 	}
 	lg_mqtt_close(dp.mqtt);
-	dp_teardown(&dp);
+	dp_teardown(&dp, xdp_unpin);
 	return status;
 }

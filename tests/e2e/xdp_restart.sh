@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Fail static across a data-plane restart: with --xdp-pin, the admission program and its
+# maps outlive linegate. While no linegate runs, unknown senders stay dropped in XDP; the
+# next linegate takes the pinned instance over with its counters, and the devices' frames
+# are verified again at once. --xdp-unpin removes it for a real stop.
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+command -v nsenter >/dev/null || lg_skip "nsenter (util-linux) is not installed"
+lg_bpffs
+lg_tmp
+lg_netns_up "lgxr$$"
+T=$LG_TMP
+PIN=/sys/fs/bpf/linegate-test-$$
+trap 'rm -rf "$PIN"; lg_cleanup' EXIT
+lg_policy "$T/policy.yaml"
+sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/policy.yaml"
+# nsenter keeps the host's mount namespace, so the pins live in the host bpffs;
+# `ip netns exec` would give linegate a private /sys whose bpffs dies with it.
+run_dp() {
+	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" -x lg0 --xdp-pin "$PIN" \
+		"${@:2}" 2> "$T/dp$1.err" &
+	DP=$!
+	LG_PIDS="$DP"
+	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
+}
+send() { ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -r 4000 -q "$@"; }
+stop_dp() {
+	kill -INT $DP
+	wait $DP || lg_fail "linegate exited with status $?"
+	LG_PIDS=""
+	rm -f "$T/dp.sock"
+}
+
+run_dp 1
+send -n 100 --unknown 40 -j "$T/sent1.json"
+sleep 0.3
+stop_dp
+ip -n "$NS_SRV" link show lg0 | grep -q xdp || lg_fail "XDP left with the process"
+[ -d "$PIN" ] || lg_fail "nothing pinned in $PIN"
+# No linegate: enrolled frames pass XDP (and find no socket), unknown ones are dropped.
+send -n 50 --first-seq 101 --unknown 30 -j "$T/sent2.json"
+run_dp 2 --xdp-unpin
+send -n 50 --first-seq 151 --unknown 20 -j "$T/sent3.json"
+sleep 0.3
+stop_dp
+[ ! -e "$PIN" ] || lg_fail "--xdp-unpin left $PIN"
+ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the program attached"
+
+python3 - "$T"/stats1.json "$T"/stats2.json "$T"/sent1.json "$T"/sent2.json "$T"/sent3.json <<'PY'
+import json, sys
+st1, st2, s1, s2, s3 = (json.load(open(f)) for f in sys.argv[1:])
+ok = True
+def check(name, got, want):
+    global ok
+    print(f"{name}: got {got}, want {want}")
+    ok &= got == want
+check("first run: workers admitted", st1["admitted"], s1["enrolled"])
+check("taken over: XDP unknown counted across all three periods", st2["xdp"]["unknown_device"],
+      s1["unknown_device"] + s2["unknown_device"] + s3["unknown_device"])
+check("taken over: XDP admitted across all three periods", st2["xdp"]["admitted"],
+      s1["enrolled"] + s2["enrolled"] + s3["enrolled"])
+check("second run: workers admitted at once", st2["admitted"], s3["enrolled"])
+check("second run: no unknown frame reached a worker", st2["drops"]["unknown_device"], 0)
+sys.exit(0 if ok else 1)
+PY
+echo PASS
