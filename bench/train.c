@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 	double fs = 10000, q = 0.999, margin = 3;
 	unsigned long long seed = 1000;
 	struct lg_detector det;
+	struct lg_features *fx;
 	float *rows, *buf;
 	size_t n;
 	int opt;
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	openblas_set_num_threads(1);
+	if (lg_features_new(&fx, NULL, LG_SPECTRUM_DEFAULT, 1))
+		return 1;
 	n = (size_t)machines * windows;
 	rows = malloc(n * LG_FEAT_N * sizeof(float));
 	buf = malloc(window * sizeof(float));
@@ -88,7 +91,7 @@ int main(int argc, char **argv)
 		lg_signal_init(&s, seed, m, fs);
 		for (unsigned w = 0; w < windows; w++) {
 			lg_signal_fill(&s, buf, window);
-			lg_features_row(buf, window, 1, rows + ((size_t)m * windows + w) * LG_FEAT_N);
+			lg_features_rows(fx, buf, 1, window, window, rows + ((size_t)m * windows + w) * LG_FEAT_N);
 		}
 		/* Speed and load drift over tens of seconds: skip ahead so the training set
 		 * covers their whole range, not just the first seconds. */

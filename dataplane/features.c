@@ -1,18 +1,27 @@
 // SPDX-License-Identifier: MIT
+/* Window features: time-domain statistics and band energies, one row per window. */
 #include <linegate/features.h>
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features_impl.h"
 
 const char *const lg_feature_names[LG_FEAT_N] = {
 	"mean", "rms", "peak", "crest", "skewness", "kurtosis",
+	"band0", "band1", "band2", "band3", "band4", "band5", "band6", "band7",
 };
 
-void lg_features_row(const float *x, size_t n, size_t stride, float *row)
+_Static_assert(LG_FEAT_BANDS == 8, "lg_feature_names and lg_bands_default list 8 bands");
+
+void lg_features_time(const float *x, size_t n, size_t stride, float *row)
 {
 	double sum = 0, sq = 0, peak = 0, m2 = 0, m3 = 0, m4 = 0, mean, var;
 
 	if (!n) {
-		for (int i = 0; i < LG_FEAT_N; i++)
+		for (int i = 0; i < LG_FEAT_TIME_N; i++)
 			row[i] = 0;
 		return;
 	}
@@ -47,4 +56,226 @@ void lg_features_row(const float *x, size_t n, size_t stride, float *row)
 		row[LG_FEAT_SKEW] = 0;
 		row[LG_FEAT_KURTOSIS] = 0;
 	}
+}
+
+void lg_bands_default(struct lg_bands *b)
+{
+	b->edge[0] = 0;
+	for (int i = 1; i <= LG_FEAT_BANDS; i++)
+		b->edge[i] = ldexp(1.0, i - LG_FEAT_BANDS); /* 1/128 ... 1/2, 1 */
+	b->floor = 1e-6;
+}
+
+int lg_bands_check(const struct lg_bands *b)
+{
+	if (!(b->edge[0] >= 0) || !(b->edge[LG_FEAT_BANDS] <= 1) || !(b->floor > 0) ||
+	    !isfinite(b->floor))
+		return -EINVAL;
+	for (int i = 0; i < LG_FEAT_BANDS; i++)
+		if (!(b->edge[i] < b->edge[i + 1]))
+			return -EINVAL;
+	return 0;
+}
+
+/* Band of bin k of an n-point spectrum, or -1: the one rule both methods and the
+ * reference use, so that they agree bin for bin. */
+static int bin_band(const struct lg_bands *b, size_t k, size_t n)
+{
+	double f = 2.0 * (double)k / (double)n;
+
+	if (f < b->edge[0] || f > b->edge[LG_FEAT_BANDS])
+		return -1;
+	for (int i = LG_FEAT_BANDS - 1; i >= 0; i--)
+		if (f >= b->edge[i])
+			return i;
+	return -1;
+}
+
+/* One-sided weight of bin k over n^2: DC and Nyquist appear once in the full
+ * spectrum, every other bin twice (with its mirror). */
+static double bin_weight(size_t k, size_t n)
+{
+	return (k == 0 || 2 * k == n ? 1.0 : 2.0) / ((double)n * (double)n);
+}
+
+void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, double *energy)
+{
+	for (int i = 0; i < LG_FEAT_BANDS; i++)
+		energy[i] = 0;
+	for (size_t k = 0; k <= n / 2; k++) {
+		double re = 0, im = 0;
+		int band = bin_band(b, k, n);
+
+		if (band < 0)
+			continue;
+		for (size_t t = 0; t < n; t++) {
+			/* k t mod n keeps the argument small and the angle exact. */
+			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
+
+			re += x[t] * cos(a);
+			im -= x[t] * sin(a);
+		}
+		energy[band] += (re * re + im * im) * bin_weight(k, n);
+	}
+}
+
+static void spec_free(struct lg_spec *s)
+{
+	lg_spec_fftw_free(s);
+	lg_spec_gemm_free(s);
+	free(s->band);
+	free(s->wt);
+	memset(s, 0, sizeof(*s));
+}
+
+static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool measure)
+{
+	size_t nb = n / 2 + 1, klo = nb, khi = 0;
+	int ret;
+
+	for (size_t k = 0; k < nb; k++)
+		if (bin_band(&fx->bands, k, n) >= 0) {
+			if (k < klo)
+				klo = k;
+			khi = k + 1;
+		}
+	if (khi <= klo)
+		klo = khi = 0; /* a window too short for any band: energies stay 0 */
+	s->n = n;
+	s->klo = klo;
+	s->khi = khi;
+	s->measured = measure;
+	s->band = calloc(nb, sizeof(*s->band));
+	s->wt = calloc(nb, sizeof(*s->wt));
+	if (!s->band || !s->wt) {
+		spec_free(s);
+		return -ENOMEM;
+	}
+	for (size_t k = klo; k < khi; k++) {
+		s->band[k - klo] = bin_band(&fx->bands, k, n);
+		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n);
+		if (s->band[k - klo] < 0)
+			s->band[k - klo] = 0;
+	}
+	if (fx->method == LG_SPECTRUM_GEMM && n > LG_SPECTRUM_GEMM_MAX_N)
+		ret = -EINVAL;
+	else if (fx->method == LG_SPECTRUM_GEMM)
+		ret = lg_spec_gemm_init(s, fx->max_batch);
+	else
+		ret = lg_spec_fftw_init(s, fx->max_batch, measure);
+	if (ret)
+		spec_free(s);
+	return ret;
+}
+
+int lg_features_new(struct lg_features **out, const struct lg_bands *bands,
+		    enum lg_spectrum_method method, size_t max_batch)
+{
+	struct lg_features *fx;
+
+	if (method != LG_SPECTRUM_FFTW && method != LG_SPECTRUM_GEMM)
+		return -EINVAL;
+	if (bands && lg_bands_check(bands))
+		return -EINVAL;
+	fx = calloc(1, sizeof(*fx));
+	if (!fx)
+		return -ENOMEM;
+	if (bands)
+		fx->bands = *bands;
+	else
+		lg_bands_default(&fx->bands);
+	fx->method = method;
+	fx->max_batch = max_batch ? max_batch : 1;
+	fx->energy = calloc(fx->max_batch * LG_FEAT_BANDS, sizeof(double));
+	if (!fx->energy) {
+		free(fx);
+		return -ENOMEM;
+	}
+	*out = fx;
+	return 0;
+}
+
+void lg_features_free(struct lg_features *fx)
+{
+	if (!fx)
+		return;
+	for (unsigned i = 0; i < sizeof(fx->spec) / sizeof(fx->spec[0]); i++)
+		spec_free(&fx->spec[i]);
+	free(fx->energy);
+	free(fx);
+}
+
+const struct lg_bands *lg_features_bands(const struct lg_features *fx)
+{
+	return &fx->bands;
+}
+
+static struct lg_spec *spec_get(struct lg_features *fx, size_t n, bool measure, int *err)
+{
+	const unsigned nslots = sizeof(fx->spec) / sizeof(fx->spec[0]);
+	struct lg_spec *s = NULL;
+
+	for (unsigned i = 0; i < nslots; i++)
+		if (fx->spec[i].n == n)
+			return &fx->spec[i];
+	for (unsigned i = 0; i < nslots && !s; i++)
+		if (!fx->spec[i].n)
+			s = &fx->spec[i];
+	if (!s) {
+		s = &fx->spec[fx->next];
+		fx->next = (fx->next + 1) % nslots;
+		spec_free(s);
+	}
+	*err = spec_init(fx, s, n, measure);
+	return *err ? NULL : s;
+}
+
+int lg_features_prepare(struct lg_features *fx, size_t n)
+{
+	int err = 0;
+
+	if (!n)
+		return -EINVAL;
+	spec_get(fx, n, true, &err);
+	return err;
+}
+
+int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
+		     size_t xstride, float *rows)
+{
+	double *energy = fx->energy;
+	struct lg_spec *s;
+	int err = 0;
+
+	if (!n) {
+		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+		return -EINVAL;
+	}
+	s = spec_get(fx, n, false, &err);
+	if (!s) {
+		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+		return err;
+	}
+	for (size_t i = 0; i < nwin;) {
+		size_t m = nwin - i < fx->max_batch ? nwin - i : fx->max_batch;
+
+		memset(energy, 0, m * LG_FEAT_BANDS * sizeof(double));
+		if (s->khi > s->klo) {
+			if (fx->method == LG_SPECTRUM_GEMM)
+				lg_spec_gemm_energy(s, x + i * xstride, m, xstride, energy);
+			else
+				lg_spec_fftw_energy(s, fx->max_batch, x + i * xstride, m, xstride,
+						    energy);
+		}
+		for (size_t j = 0; j < m; j++) {
+			float *row = rows + (i + j) * LG_FEAT_N;
+
+			lg_features_time(x + (i + j) * xstride, n, 1, row);
+			for (int b = 0; b < LG_FEAT_BANDS; b++)
+				row[LG_FEAT_BAND0 + b] = (float)(10.0 * log10(
+					energy[j * LG_FEAT_BANDS + b] + fx->bands.floor));
+		}
+		i += m;
+	}
+	return 0;
 }

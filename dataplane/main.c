@@ -234,6 +234,13 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 			 p->model, w->det.d, LG_FEAT_N);
 		return -EINVAL;
 	}
+	/* Plan the spectrum for the policy's window now, not on the first window. */
+	ret = lg_features_prepare(w->det.fx, p->window);
+	if (ret) {
+		snprintf(err, errlen, "%s: features for %u-sample windows: %s", p->model,
+			 p->window, strerror(-ret));
+		return ret;
+	}
 	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
 	w->scores = calloc(maxb, sizeof(float));
 	w->meta = calloc(maxb, sizeof(*w->meta));

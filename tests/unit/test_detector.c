@@ -6,6 +6,7 @@
 #include <linegate/signal.h>
 
 #include <math.h>
+#include <stdlib.h>
 
 #include "../lgtest.h"
 
@@ -17,7 +18,10 @@ static void windows(unsigned machines, unsigned per, uint64_t seed, enum lg_faul
 		    float *rows)
 {
 	float buf[WIN];
+	struct lg_features *fx;
 
+	if (lg_features_new(&fx, NULL, LG_SPECTRUM_DEFAULT, 1))
+		abort();
 	for (unsigned m = 0; m < machines; m++) {
 		struct lg_signal s;
 
@@ -26,9 +30,10 @@ static void windows(unsigned machines, unsigned per, uint64_t seed, enum lg_faul
 			lg_signal_set_fault(&s, fault, 1.0, 0);
 		for (unsigned w = 0; w < per; w++) {
 			lg_signal_fill(&s, buf, WIN);
-			lg_features_row(buf, WIN, 1, rows + ((size_t)m * per + w) * LG_FEAT_N);
+			lg_features_rows(fx, buf, 1, WIN, WIN, rows + ((size_t)m * per + w) * LG_FEAT_N);
 		}
 	}
+	lg_features_free(fx);
 }
 
 int main(void)

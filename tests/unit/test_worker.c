@@ -85,6 +85,7 @@ int main(void)
 	dp.nworkers = 1;
 	w->dp = &dp;
 	w->det.max_batch = 64;
+	CHECK_EQ(lg_features_new(&w->det.fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
 	w->batch = calloc(64 * LG_FEAT_N, sizeof(float));
 	w->meta = calloc(64, sizeof(*w->meta));
 	w->row_state = calloc(64, sizeof(*w->row_state));
