@@ -431,6 +431,8 @@ static json_object *bands_object(const struct lg_bands *b)
 
 	json_object_object_add(o, "edges", double_array(b->edge, LG_FEAT_BANDS + 1));
 	json_object_object_add(o, "floor", json_object_new_double(b->floor));
+	json_object_object_add(o, "taper", json_object_new_string(b->taper == LG_TAPER_HANN ?
+								 "hann" : "rect"));
 	return o;
 }
 
@@ -479,6 +481,14 @@ static int read_bands(json_object *o, struct lg_bands *b)
 	    !json_object_object_get_ex(bo, "floor", &v))
 		return -EINVAL;
 	b->floor = json_object_get_double(v);
+	if (!json_object_object_get_ex(bo, "taper", &v))
+		return -EINVAL;
+	if (!strcmp(json_object_get_string(v), "hann"))
+		b->taper = LG_TAPER_HANN;
+	else if (!strcmp(json_object_get_string(v), "rect"))
+		b->taper = LG_TAPER_RECT;
+	else
+		return -EINVAL;
 	return lg_bands_check(b);
 }
 
@@ -545,8 +555,8 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 		goto out;
 	}
 	if (read_bands(o, &bands)) {
-		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1) and a "
-		       "positive 'floor'";
+		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1), a "
+		       "positive 'floor' and a 'taper' (\"hann\" or \"rect\")";
 		goto out;
 	}
 	det->bands = bands;

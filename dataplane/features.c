@@ -64,12 +64,13 @@ void lg_bands_default(struct lg_bands *b)
 	for (int i = 1; i <= LG_FEAT_BANDS; i++)
 		b->edge[i] = ldexp(1.0, i - LG_FEAT_BANDS); /* 1/128 ... 1/2, 1 */
 	b->floor = 1e-6;
+	b->taper = LG_TAPER_HANN;
 }
 
 int lg_bands_check(const struct lg_bands *b)
 {
 	if (!(b->edge[0] >= 0) || !(b->edge[LG_FEAT_BANDS] <= 1) || !(b->floor > 0) ||
-	    !isfinite(b->floor))
+	    !isfinite(b->floor) || (b->taper != LG_TAPER_RECT && b->taper != LG_TAPER_HANN))
 		return -EINVAL;
 	for (int i = 0; i < LG_FEAT_BANDS; i++)
 		if (!(b->edge[i] < b->edge[i + 1]))
@@ -91,15 +92,32 @@ static int bin_band(const struct lg_bands *b, size_t k, size_t n)
 	return -1;
 }
 
-/* One-sided weight of bin k over n^2: DC and Nyquist appear once in the full
- * spectrum, every other bin twice (with its mirror). */
-static double bin_weight(size_t k, size_t n)
+static double taper_at(enum lg_taper taper, size_t t, size_t n)
 {
-	return (k == 0 || 2 * k == n ? 1.0 : 2.0) / ((double)n * (double)n);
+	/* Periodic Hann (n, not n - 1): the DFT of the taper is three bins wide. */
+	return taper == LG_TAPER_HANN ? 0.5 - 0.5 * cos(2 * M_PI * (double)t / (double)n) : 1.0;
+}
+
+static double taper_sumsq(enum lg_taper taper, size_t n)
+{
+	double s = 0;
+
+	for (size_t t = 0; t < n; t++)
+		s += taper_at(taper, t, n) * taper_at(taper, t, n);
+	return s;
+}
+
+/* One-sided weight of bin k over n S: DC and Nyquist appear once in the full
+ * spectrum, every other bin twice (with its mirror). */
+static double bin_weight(size_t k, size_t n, double sumsq)
+{
+	return (k == 0 || 2 * k == n ? 1.0 : 2.0) / ((double)n * sumsq);
 }
 
 void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, double *energy)
 {
+	double sumsq = taper_sumsq(b->taper, n);
+
 	for (int i = 0; i < LG_FEAT_BANDS; i++)
 		energy[i] = 0;
 	for (size_t k = 0; k <= n / 2; k++) {
@@ -112,10 +130,12 @@ void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, doub
 			/* k t mod n keeps the argument small and the angle exact. */
 			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
 
-			re += x[t] * cos(a);
-			im -= x[t] * sin(a);
+			double v = x[t] * taper_at(b->taper, t, n);
+
+			re += v * cos(a);
+			im -= v * sin(a);
 		}
-		energy[band] += (re * re + im * im) * bin_weight(k, n);
+		energy[band] += (re * re + im * im) * bin_weight(k, n, sumsq);
 	}
 }
 
@@ -125,12 +145,14 @@ static void spec_free(struct lg_spec *s)
 	lg_spec_gemm_free(s);
 	free(s->band);
 	free(s->wt);
+	free(s->taper);
 	memset(s, 0, sizeof(*s));
 }
 
 static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool measure)
 {
 	size_t nb = n / 2 + 1, klo = nb, khi = 0;
+	double sumsq = taper_sumsq(fx->bands.taper, n);
 	int ret;
 
 	for (size_t k = 0; k < nb; k++)
@@ -147,13 +169,17 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 	s->measured = measure;
 	s->band = calloc(nb, sizeof(*s->band));
 	s->wt = calloc(nb, sizeof(*s->wt));
-	if (!s->band || !s->wt) {
+	if (fx->bands.taper != LG_TAPER_RECT)
+		s->taper = malloc(n * sizeof(*s->taper));
+	if (!s->band || !s->wt || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
 		spec_free(s);
 		return -ENOMEM;
 	}
+	for (size_t t = 0; s->taper && t < n; t++)
+		s->taper[t] = (float)taper_at(fx->bands.taper, t, n);
 	for (size_t k = klo; k < khi; k++) {
 		s->band[k - klo] = bin_band(&fx->bands, k, n);
-		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n);
+		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n, sumsq);
 		if (s->band[k - klo] < 0)
 			s->band[k - klo] = 0;
 	}

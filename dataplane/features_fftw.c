@@ -59,6 +59,16 @@ static void energies(const struct lg_spec *s, const fftwf_complex *X, double *e)
 	}
 }
 
+static void load(const struct lg_spec *s, float *restrict in, const float *restrict x)
+{
+	if (!s->taper) {
+		memcpy(in, x, s->n * sizeof(float));
+		return;
+	}
+	for (size_t t = 0; t < s->n; t++)
+		in[t] = x[t] * s->taper[t];
+}
+
 void lg_spec_fftw_energy(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
 			 size_t xstride, double *energy)
 {
@@ -69,14 +79,14 @@ void lg_spec_fftw_energy(struct lg_spec *s, size_t max_batch, const float *x, si
 	 * and a window in the caller's buffer need not be aligned the same way. */
 	if (nwin == max_batch && nwin > 1) {
 		for (size_t i = 0; i < nwin; i++)
-			memcpy(s->in + i * n, x + i * xstride, n * sizeof(float));
+			load(s, s->in + i * n, x + i * xstride);
 		fftwf_execute(s->plan_many);
 		for (size_t i = 0; i < nwin; i++)
 			energies(s, out + i * nb, energy + i * LG_FEAT_BANDS);
 		return;
 	}
 	for (size_t i = 0; i < nwin; i++) {
-		memcpy(s->in, x + i * xstride, n * sizeof(float));
+		load(s, s->in, x + i * xstride);
 		fftwf_execute(s->plan_one);
 		energies(s, out, energy + i * LG_FEAT_BANDS);
 	}

@@ -26,9 +26,11 @@ int lg_spec_gemm_init(struct lg_spec *s, size_t max_batch)
 			size_t k = s->klo + j;
 			/* k t mod n: the angle stays exact for any window length. */
 			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
+			/* The taper folds into the basis: tapering costs nothing here. */
+			double w = s->taper ? s->taper[t] : 1.0;
 
-			s->basis[t * 2 * K + j] = (float)cos(a);
-			s->basis[t * 2 * K + K + j] = (float)-sin(a);
+			s->basis[t * 2 * K + j] = (float)(w * cos(a));
+			s->basis[t * 2 * K + K + j] = (float)(-w * sin(a));
 		}
 	return 0;
 }

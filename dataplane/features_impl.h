@@ -12,6 +12,7 @@ struct lg_spec {
 	size_t klo, khi; /* the bins any band needs: [klo, khi) */
 	int *band;       /* per bin k in [klo, khi): its band */
 	float *wt;       /* per bin: one-sided weight / n^2, so energies sum to the mean square */
+	float *taper;    /* n, or NULL for none */
 	bool measured;   /* planned with FFTW_MEASURE (prepare), not ESTIMATE (hot path) */
 	/* FFTW */
 	void *plan_many, *plan_one; /* fftwf_plan, for max_batch windows and for one */

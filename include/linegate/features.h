@@ -35,17 +35,28 @@ enum lg_feature {
 extern const char *const lg_feature_names[LG_FEAT_N];
 
 /*
+ * The window is multiplied by the taper w (sum of squares S = sum w_t^2), transformed
+ * (X_k), and E_b = sum over band b's bins of c_k |X_k|^2 / (n S), with c_k = 1 for
+ * DC and Nyquist and 2 for the others (each stands for itself and its mirror).
  * Band b holds the spectrum's bins k (0 <= k <= n/2) whose frequency, as a fraction
  * of Nyquist (k / (n/2)), lies in [edge[b], edge[b+1]); the last band also holds
  * edge[LG_FEAT_BANDS] itself. Edges rise strictly from edge[0] >= 0 to at most 1.
  * Fractions of Nyquist, not Hz, so one layout fits any window and sample rate.
  */
+enum lg_taper {
+	LG_TAPER_RECT, /* none: E_b sum exactly to the window's mean square */
+	LG_TAPER_HANN, /* periodic Hann: far less leakage from strong low harmonics; E_b sum
+			* to the tapered mean square over the taper's mean square */
+};
+
 struct lg_bands {
 	double edge[LG_FEAT_BANDS + 1];
 	double floor; /* added to each energy before the log, in signal units squared */
+	enum lg_taper taper;
 };
 
-/* The default layout: DC alone, then octaves up to Nyquist (1/128, 1/64, ... 1/2, 1). */
+/* The default layout: DC alone, then octaves up to Nyquist (1/128, 1/64, ... 1/2, 1),
+ * Hann taper, floor 1e-6. */
 void lg_bands_default(struct lg_bands *b);
 /* 0 if the layout is usable, -EINVAL if not. */
 int lg_bands_check(const struct lg_bands *b);

@@ -4,6 +4,8 @@
 #include <linegate/features.h>
 
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdint.h>
 
 #include "../lgtest.h"
@@ -149,10 +151,14 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 	CHECK_EQ(lg_features_new(&fx, bl, method, 16), 0);
 	CHECK_EQ(lg_features_prepare(fx, n), 0);
 
-	/* A pure sine on bin k lands in k's band with A^2/2, the others stay empty. */
-	for (size_t k = 1; k < n / 2; k += (n / 2) / 7 + 1) {
+	/* A pure sine on bin k lands in k's band with A^2/2, the others stay empty. With a
+	 * Hann taper it spreads over k-1..k+1: checked where those share a band. */
+	for (size_t k = 2; k + 2 <= n / 2; k += (n / 2) / 7 + 1) {
 		int b = band_of_bin(bl, k, n);
+		bool spread = bl->taper == LG_TAPER_HANN;
 
+		if (spread && (band_of_bin(bl, k - 1, n) != b || band_of_bin(bl, k + 1, n) != b))
+			continue;
 		for (size_t t = 0; t < n; t++)
 			x[t] = (float)(2.0 * sin(2 * M_PI * (double)((k * t) % n) / n + 0.3));
 		CHECK_EQ(lg_features_rows(fx, x, 1, n, n, one), 0);
@@ -164,13 +170,21 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 		CHECK_NEAR(total_of(one, bl), one[LG_FEAT_RMS] * one[LG_FEAT_RMS], 2e-4);
 	}
 
-	/* A constant: all its energy is DC, in band 0. */
+	/* A constant: all its energy is DC, in band 0. Hann spreads DC over bins 0 and 1,
+	 * 2/3 and 1/3 of it. */
 	for (size_t t = 0; t < n; t++)
 		x[t] = -1.5f;
 	CHECK_EQ(lg_features_rows(fx, x, 1, n, n, one), 0);
-	CHECK_NEAR(energy_of(one, 0, bl), 2.25, 2e-4);
-	for (int o = 1; o < LG_FEAT_BANDS; o++)
-		CHECK_NEAR(energy_of(one, o, bl), 0, 2e-5);
+	for (int o = 0; o < LG_FEAT_BANDS; o++) {
+		double want = 0;
+
+		if (bl->taper == LG_TAPER_RECT)
+			want = o == 0 ? 2.25 : 0;
+		else
+			want = (o == band_of_bin(bl, 0, n) ? 2.25 * 2 / 3 : 0) +
+			       (o == band_of_bin(bl, 1, n) ? 2.25 / 3 : 0);
+		CHECK_NEAR(energy_of(one, o, bl), want, 2e-4 * want + 2e-5);
+	}
 
 	/* Random windows in one batch (split into 16s), against the O(n^2) reference in
 	 * double and against Parseval: the bands sum to the mean square. */
@@ -191,8 +205,21 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 			tot += ref[b];
 			CHECK_NEAR(energy_of(row, b, bl), ref[b], 2e-5 * (ref[b] + 1e-2) + 1e-7);
 		}
-		for (size_t t = 0; t < n; t++)
-			ms += (double)x[i * stride + t] * x[i * stride + t] / (double)n;
+		/* Parseval: sum |X_k|^2 = n sum (w x)^2, so the bands sum to the tapered mean
+		 * square over the taper's, or the plain mean square without a taper. */
+		{
+			double num = 0, den = 0;
+
+			for (size_t t = 0; t < n; t++) {
+				double w = bl->taper == LG_TAPER_HANN ?
+						   0.5 - 0.5 * cos(2 * M_PI * (double)t / n) : 1.0;
+				double v = w * x[i * stride + t];
+
+				num += v * v;
+				den += w * w;
+			}
+			ms = num / den;
+		}
 		if (bl->edge[0] == 0 && bl->edge[LG_FEAT_BANDS] == 1)
 			CHECK_NEAR(tot, ms, 1e-9 * ms);
 		/* One window at a time gives the batch's rows. */
@@ -200,7 +227,8 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 		for (int k = 0; k < LG_FEAT_N; k++)
 			CHECK_NEAR(one[k], row[k], 1e-4 * (1 + fabs(row[k])));
 	}
-	printf("bands %s n=%zu: ok so far (%d failed)\n", mname, n, lgt_failures);
+	printf("bands %s %s n=%zu: %d failed so far\n", mname,
+	       bl->taper == LG_TAPER_HANN ? "hann" : "rect", n, lgt_failures);
 	lg_features_free(fx);
 	free(x);
 	free(rows);
@@ -208,7 +236,7 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 
 int main(void)
 {
-	struct lg_bands def, lin, part, bad;
+	struct lg_bands def, oct, lin, linh, part, bad;
 
 	time_features();
 
@@ -216,9 +244,14 @@ int main(void)
 	CHECK_EQ(lg_bands_check(&def), 0);
 	CHECK_NEAR(def.edge[1], 1.0 / 128, 0);
 	CHECK_NEAR(def.edge[LG_FEAT_BANDS], 1, 0);
-	lin = def;
+	CHECK_EQ(def.taper, LG_TAPER_HANN);
+	oct = def;
+	oct.taper = LG_TAPER_RECT;
+	lin = oct;
 	for (int b = 0; b <= LG_FEAT_BANDS; b++)
 		lin.edge[b] = b / (double)LG_FEAT_BANDS;
+	linh = lin;
+	linh.taper = LG_TAPER_HANN;
 	/* A layout that skips DC and stops below Nyquist: the bins outside stay out. */
 	part = lin;
 	part.edge[0] = 0.01;
@@ -231,6 +264,9 @@ int main(void)
 	CHECK(lg_bands_check(&bad) < 0);
 	bad = def;
 	bad.floor = 0;
+	CHECK(lg_bands_check(&bad) < 0);
+	bad = def;
+	bad.taper = (enum lg_taper)7;
 	CHECK(lg_bands_check(&bad) < 0);
 	{
 		struct lg_features *fx;
@@ -246,10 +282,13 @@ int main(void)
 		enum lg_spectrum_method method = m ? LG_SPECTRUM_GEMM : LG_SPECTRUM_FFTW;
 
 		bands(method, &def, 256);
+		bands(method, &oct, 256);
 		bands(method, &def, 1024);
 		bands(method, &lin, 250); /* not a power of two, and n/2 not a power either */
+		bands(method, &linh, 250);
 		bands(method, &lin, 64);
 		bands(method, &def, 8); /* shorter than the layout: some bands hold no bin */
+		bands(method, &oct, 8);
 	}
 	/* The sine and constant checks above assume a layout from DC to Nyquist. */
 	{
