@@ -161,7 +161,7 @@ int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src)
 
 	if (src->d != d || src->clip != dst->clip ||
 	    memcmp(src->shift, dst->shift, d * sizeof(double)) ||
-	    memcmp(&src->bands, &dst->bands, sizeof(src->bands)))
+	    !lg_bands_equal(&src->bands, &dst->bands))
 		return -EINVAL;
 	dst->n += src->n;
 	for (size_t j = 0; j < d; j++)
@@ -252,13 +252,18 @@ static int fit_mahalanobis(struct lg_detector *det, double *cov, double *eig)
 	/* cov = U diag(eig) U^T; row-major LAPACKE returns eigenvectors in columns. */
 	if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)d, cov, (lapack_int)d, eig))
 		return -EDOM;
+	size_t rank = 0;
+
 	for (size_t k = 0; k < d; k++) {
 		double e = fmax(eig[k], eig[d - 1] * EIG_FLOOR + 1e-30), s = 1.0 / sqrt(e);
 
+		rank += eig[k] > eig[d - 1] * EIG_FLOOR;
 		for (size_t j = 0; j < d; j++)
 			det->w[k * d + j] = (float)(cov[j * d + k] * s);
 	}
-	det->denom = (float)d;
+	/* Directions that never varied (order features of a short window, say) score 0 on
+	 * healthy rows: divide by the directions that did, so that healthy rows average 1. */
+	det->denom = (float)(rank ? rank : d);
 	return 0;
 }
 
@@ -433,6 +438,8 @@ static json_object *bands_object(const struct lg_bands *b)
 	json_object_object_add(o, "floor", json_object_new_double(b->floor));
 	json_object_object_add(o, "taper", json_object_new_string(b->taper == LG_TAPER_HANN ?
 								 "hann" : "rect"));
+	json_object_object_add(o, "orders", double_array((const double[]){ b->order_lo,
+								    b->order_hi }, 2));
 	return o;
 }
 
@@ -489,6 +496,14 @@ static int read_bands(json_object *o, struct lg_bands *b)
 		b->taper = LG_TAPER_RECT;
 	else
 		return -EINVAL;
+	{
+		double ord[2];
+
+		if (read_doubles(bo, "orders", ord, 2))
+			return -EINVAL;
+		b->order_lo = ord[0];
+		b->order_hi = ord[1];
+	}
 	return lg_bands_check(b);
 }
 
@@ -512,6 +527,7 @@ int lg_detector_save(const struct lg_detector *det, const char *path)
 	json_object_object_add(o, "features", json_object_new_int((int)det->d));
 	if (det->kind == LG_DETECTOR_PCA)
 		json_object_object_add(o, "components", json_object_new_int((int)det->k));
+	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
 	json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
@@ -556,7 +572,7 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 	}
 	if (read_bands(o, &bands)) {
 		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1), a "
-		       "positive 'floor' and a 'taper' (\"hann\" or \"rect\")";
+		       "positive 'floor', a 'taper' (\"hann\" or \"rect\") and 'orders' (0 < lo < hi <= 1)";
 		goto out;
 	}
 	det->bands = bands;
@@ -568,7 +584,11 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 	ret = -EINVAL;
 	det->kind = kind;
 	det->k = (size_t)k;
-	det->denom = (float)(d - k);
+	if (!json_object_object_get_ex(o, "denominator", &v) ||
+	    !((det->denom = (float)json_object_get_double(v)) >= 1) || det->denom > d) {
+		what = "'denominator' must be a number from 1 to 'features'";
+		goto out;
+	}
 	if (read_floats(o, "mean", det->mean, det->d)) {
 		what = "'mean' must be an array of 'features' finite numbers";
 		goto out;

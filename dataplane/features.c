@@ -12,6 +12,7 @@
 const char *const lg_feature_names[LG_FEAT_N] = {
 	"mean", "rms", "peak", "crest", "skewness", "kurtosis",
 	"band0", "band1", "band2", "band3", "band4", "band5", "band6", "band7",
+	"order1", "order2_db", "order3_db", "order4_10_db",
 };
 
 _Static_assert(LG_FEAT_BANDS == 8, "lg_feature_names and lg_bands_default list 8 bands");
@@ -65,17 +66,29 @@ void lg_bands_default(struct lg_bands *b)
 		b->edge[i] = ldexp(1.0, i - LG_FEAT_BANDS); /* 1/128 ... 1/2, 1 */
 	b->floor = 1e-6;
 	b->taper = LG_TAPER_HANN;
+	b->order_lo = 0.002;
+	b->order_hi = 0.008;
 }
 
 int lg_bands_check(const struct lg_bands *b)
 {
 	if (!(b->edge[0] >= 0) || !(b->edge[LG_FEAT_BANDS] <= 1) || !(b->floor > 0) ||
-	    !isfinite(b->floor) || (b->taper != LG_TAPER_RECT && b->taper != LG_TAPER_HANN))
+	    !isfinite(b->floor) || (b->taper != LG_TAPER_RECT && b->taper != LG_TAPER_HANN) ||
+	    !(b->order_lo > 0) || !(b->order_lo < b->order_hi) || !(b->order_hi <= 1))
 		return -EINVAL;
 	for (int i = 0; i < LG_FEAT_BANDS; i++)
 		if (!(b->edge[i] < b->edge[i + 1]))
 			return -EINVAL;
 	return 0;
+}
+
+int lg_bands_equal(const struct lg_bands *a, const struct lg_bands *b)
+{
+	for (int i = 0; i <= LG_FEAT_BANDS; i++)
+		if (a->edge[i] != b->edge[i])
+			return 0;
+	return a->floor == b->floor && a->taper == b->taper && a->order_lo == b->order_lo &&
+	       a->order_hi == b->order_hi;
 }
 
 /* Band of bin k of an n-point spectrum, or -1: the one rule both methods and the
@@ -139,6 +152,80 @@ void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, doub
 	}
 }
 
+/*
+ * Order features from the power |X_k|^2 of bins [0, khi) (p[k]) and their one-sided
+ * weights (wt[k]): find 1x, refine it by the centroid of its three bins, and sum the
+ * energy within +-1 bin of each order. One routine for both methods and the reference.
+ */
+static void orders(const struct lg_bands *b, size_t n, size_t khi, const double *p,
+		   const double *wt, float *row)
+{
+	size_t kmin = (size_t)ceil(b->order_lo * (double)n / 2), k1;
+	size_t kmax = (size_t)floor(b->order_hi * (double)n / 2);
+	double e[11] = { 0 }, f, num = 0, den = 0, high = 0;
+
+	if (kmax >= khi)
+		kmax = khi ? khi - 1 : 0;
+	for (int i = 0; i < 4; i++)
+		row[LG_FEAT_ORDER1 + i] = 0;
+	/* A window too short to resolve the shaft (1x closer than 2 bins to DC, or fewer
+	 * than 3 bins to search) gives constant zeros: noise there would only widen the
+	 * healthy spread the detector learns. */
+	if (kmin < 2 || kmax < kmin + 2)
+		return;
+	k1 = kmin;
+	for (size_t k = kmin + 1; k <= kmax; k++)
+		if (p[k] > p[k1])
+			k1 = k;
+	for (size_t k = k1 - 1; k <= k1 + 1 && k < khi; k++) {
+		num += (double)k * p[k];
+		den += p[k];
+	}
+	f = den > 0 ? num / den : (double)k1;
+	for (int h = 1; h <= 10; h++) {
+		size_t c = (size_t)floor(h * f + 0.5);
+
+		for (size_t k = c > 1 ? c - 1 : 1; k <= c + 1 && k < khi; k++)
+			e[h] += p[k] * wt[k];
+	}
+	for (int h = 4; h <= 10; h++)
+		high += e[h];
+	row[LG_FEAT_ORDER1] = (float)(f / ((double)n / 2));
+	row[LG_FEAT_ORDER2_DB] = (float)(10 * log10((e[2] + b->floor) / (e[1] + b->floor)));
+	row[LG_FEAT_ORDER3_DB] = (float)(10 * log10((e[3] + b->floor) / (e[1] + b->floor)));
+	row[LG_FEAT_ORDER4_10_DB] = (float)(10 * log10((high + b->floor) / (e[1] + b->floor)));
+}
+
+void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out)
+{
+	size_t nb = n / 2 + 1;
+	double *p = calloc(nb, sizeof(double)), *wt = calloc(nb, sizeof(double));
+	double sumsq = taper_sumsq(b->taper, n);
+	float row[LG_FEAT_N];
+
+	if (!p || !wt)
+		goto out;
+	for (size_t k = 0; k < nb; k++) {
+		double re = 0, im = 0;
+
+		for (size_t t = 0; t < n; t++) {
+			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
+			double v = x[t] * taper_at(b->taper, t, n);
+
+			re += v * cos(a);
+			im -= v * sin(a);
+		}
+		p[k] = re * re + im * im;
+		wt[k] = bin_weight(k, n, sumsq);
+	}
+	orders(b, n, nb, p, wt, row);
+	for (int i = 0; i < 4; i++)
+		out[i] = row[LG_FEAT_ORDER1 + i];
+out:
+	free(p);
+	free(wt);
+}
+
 static void spec_free(struct lg_spec *s)
 {
 	lg_spec_fftw_free(s);
@@ -146,6 +233,9 @@ static void spec_free(struct lg_spec *s)
 	free(s->band);
 	free(s->wt);
 	free(s->taper);
+	free(s->power);
+	free(s->op);
+	free(s->owt);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -171,12 +261,26 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 	s->wt = calloc(nb, sizeof(*s->wt));
 	if (fx->bands.taper != LG_TAPER_RECT)
 		s->taper = malloc(n * sizeof(*s->taper));
-	if (!s->band || !s->wt || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
+	s->power = malloc(fx->max_batch * (khi - klo) * sizeof(*s->power) + 1);
+	if (!s->band || !s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
 		spec_free(s);
 		return -ENOMEM;
 	}
 	for (size_t t = 0; s->taper && t < n; t++)
 		s->taper[t] = (float)taper_at(fx->bands.taper, t, n);
+	if (klo == 0 && khi) {
+		s->okhi = (size_t)floor(fx->bands.order_hi * (double)n / 2) * 10 + 12;
+		if (s->okhi > khi)
+			s->okhi = khi;
+		s->op = calloc(s->okhi, sizeof(double));
+		s->owt = calloc(s->okhi, sizeof(double));
+		if (!s->op || !s->owt) {
+			spec_free(s);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < s->okhi; k++)
+			s->owt[k] = bin_weight(k, n, sumsq);
+	}
 	for (size_t k = klo; k < khi; k++) {
 		s->band[k - klo] = bin_band(&fx->bands, k, n);
 		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n, sumsq);
@@ -212,11 +316,6 @@ int lg_features_new(struct lg_features **out, const struct lg_bands *bands,
 		lg_bands_default(&fx->bands);
 	fx->method = method;
 	fx->max_batch = max_batch ? max_batch : 1;
-	fx->energy = calloc(fx->max_batch * LG_FEAT_BANDS, sizeof(double));
-	if (!fx->energy) {
-		free(fx);
-		return -ENOMEM;
-	}
 	*out = fx;
 	return 0;
 }
@@ -227,7 +326,6 @@ void lg_features_free(struct lg_features *fx)
 		return;
 	for (unsigned i = 0; i < sizeof(fx->spec) / sizeof(fx->spec[0]); i++)
 		spec_free(&fx->spec[i]);
-	free(fx->energy);
 	free(fx);
 }
 
@@ -266,10 +364,31 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 	return err;
 }
 
+/* Bands and orders of one window from its power spectrum (bins [klo, khi)). */
+static void spectral(const struct lg_features *fx, struct lg_spec *s, const float *pw,
+		     float *row)
+{
+	double e[LG_FEAT_BANDS] = { 0 };
+	size_t K = s->khi - s->klo;
+
+	for (size_t j = 0; j < K; j++)
+		e[s->band[j]] += (double)pw[j] * s->wt[j];
+	for (int b = 0; b < LG_FEAT_BANDS; b++)
+		row[LG_FEAT_BAND0 + b] = (float)(10.0 * log10(e[b] + fx->bands.floor));
+	/* Orders live in the lowest bins: only those are copied to double. */
+	if (s->okhi) {
+		for (size_t k = 0; k < s->okhi; k++)
+			s->op[k] = pw[k];
+		orders(&fx->bands, s->n, s->okhi, s->op, s->owt, row);
+	} else {
+		for (int i = 0; i < 4; i++)
+			row[LG_FEAT_ORDER1 + i] = 0;
+	}
+}
+
 int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
 		     size_t xstride, float *rows)
 {
-	double *energy = fx->energy;
 	struct lg_spec *s;
 	int err = 0;
 
@@ -284,22 +403,19 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 	}
 	for (size_t i = 0; i < nwin;) {
 		size_t m = nwin - i < fx->max_batch ? nwin - i : fx->max_batch;
+		size_t K = s->khi - s->klo;
 
-		memset(energy, 0, m * LG_FEAT_BANDS * sizeof(double));
-		if (s->khi > s->klo) {
+		if (K) {
 			if (fx->method == LG_SPECTRUM_GEMM)
-				lg_spec_gemm_energy(s, x + i * xstride, m, xstride, energy);
+				lg_spec_gemm_power(s, x + i * xstride, m, xstride);
 			else
-				lg_spec_fftw_energy(s, fx->max_batch, x + i * xstride, m, xstride,
-						    energy);
+				lg_spec_fftw_power(s, fx->max_batch, x + i * xstride, m, xstride);
 		}
 		for (size_t j = 0; j < m; j++) {
 			float *row = rows + (i + j) * LG_FEAT_N;
 
 			lg_features_time(x + (i + j) * xstride, n, 1, row);
-			for (int b = 0; b < LG_FEAT_BANDS; b++)
-				row[LG_FEAT_BAND0 + b] = (float)(10.0 * log10(
-					energy[j * LG_FEAT_BANDS + b] + fx->bands.floor));
+			spectral(fx, s, s->power + j * K, row);
 		}
 		i += m;
 	}

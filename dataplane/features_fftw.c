@@ -49,14 +49,10 @@ void lg_spec_fftw_free(struct lg_spec *s)
 	s->out = NULL;
 }
 
-static void energies(const struct lg_spec *s, const fftwf_complex *X, double *e)
+static void power(const struct lg_spec *s, const fftwf_complex *X, float *p)
 {
-	for (size_t k = s->klo; k < s->khi; k++) {
-		const float *c = X[k];
-
-		e[s->band[k - s->klo]] += ((double)c[0] * c[0] + (double)c[1] * c[1]) *
-					  s->wt[k - s->klo];
-	}
+	for (size_t k = s->klo; k < s->khi; k++)
+		p[k - s->klo] = X[k][0] * X[k][0] + X[k][1] * X[k][1];
 }
 
 static void load(const struct lg_spec *s, float *restrict in, const float *restrict x)
@@ -69,10 +65,10 @@ static void load(const struct lg_spec *s, float *restrict in, const float *restr
 		in[t] = x[t] * s->taper[t];
 }
 
-void lg_spec_fftw_energy(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
-			 size_t xstride, double *energy)
+void lg_spec_fftw_power(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
+			size_t xstride)
 {
-	size_t n = s->n, nb = n / 2 + 1;
+	size_t n = s->n, nb = n / 2 + 1, K = s->khi - s->klo;
 	fftwf_complex *out = s->out;
 
 	/* The windows are copied into the plan's aligned array: the plan was made for it,
@@ -82,12 +78,12 @@ void lg_spec_fftw_energy(struct lg_spec *s, size_t max_batch, const float *x, si
 			load(s, s->in + i * n, x + i * xstride);
 		fftwf_execute(s->plan_many);
 		for (size_t i = 0; i < nwin; i++)
-			energies(s, out + i * nb, energy + i * LG_FEAT_BANDS);
+			power(s, out + i * nb, s->power + i * K);
 		return;
 	}
 	for (size_t i = 0; i < nwin; i++) {
 		load(s, s->in, x + i * xstride);
 		fftwf_execute(s->plan_one);
-		energies(s, out, energy + i * LG_FEAT_BANDS);
+		power(s, out, s->power + i * K);
 	}
 }

@@ -42,8 +42,7 @@ void lg_spec_gemm_free(struct lg_spec *s)
 	s->basis = s->prod = NULL;
 }
 
-void lg_spec_gemm_energy(struct lg_spec *s, const float *x, size_t nwin, size_t xstride,
-			 double *energy)
+void lg_spec_gemm_power(struct lg_spec *s, const float *x, size_t nwin, size_t xstride)
 {
 	size_t K = s->khi - s->klo;
 
@@ -52,10 +51,9 @@ void lg_spec_gemm_energy(struct lg_spec *s, const float *x, size_t nwin, size_t 
 		    (int)(2 * K));
 	for (size_t i = 0; i < nwin; i++) {
 		const float *p = s->prod + i * 2 * K;
-		double *e = energy + i * LG_FEAT_BANDS;
+		float *out = s->power + i * K;
 
 		for (size_t j = 0; j < K; j++)
-			e[s->band[j]] += ((double)p[j] * p[j] + (double)p[K + j] * p[K + j]) *
-					 s->wt[j];
+			out[j] = p[j] * p[j] + p[K + j] * p[K + j];
 	}
 }

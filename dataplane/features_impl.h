@@ -13,6 +13,9 @@ struct lg_spec {
 	int *band;       /* per bin k in [klo, khi): its band */
 	float *wt;       /* per bin: one-sided weight / n^2, so energies sum to the mean square */
 	float *taper;    /* n, or NULL for none */
+	float *power;    /* max_batch x K: |X_k|^2 of the bins [klo, khi) */
+	size_t okhi;     /* bins [0, okhi) hold every order up to the 10th (0: klo > 0) */
+	double *op, *owt; /* okhi: one window's power in double, and the bin weights */
 	bool measured;   /* planned with FFTW_MEASURE (prepare), not ESTIMATE (hot path) */
 	/* FFTW */
 	void *plan_many, *plan_one; /* fftwf_plan, for max_batch windows and for one */
@@ -28,19 +31,17 @@ struct lg_features {
 	enum lg_spectrum_method method;
 	size_t max_batch;
 	unsigned next; /* slot to reuse when all are taken */
-	double *energy; /* max_batch x LG_FEAT_BANDS */
 	struct lg_spec spec[4];
 };
 
 int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch, bool measure);
-/* Energies (nwin x LG_FEAT_BANDS, += into zeroed rows) of nwin <= max_batch windows. */
-void lg_spec_fftw_energy(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
-			 size_t xstride, double *energy);
+/* |X_k|^2 of the bins [klo, khi) of nwin <= max_batch windows into s->power. */
+void lg_spec_fftw_power(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
+			size_t xstride);
 void lg_spec_fftw_free(struct lg_spec *s);
 
 int lg_spec_gemm_init(struct lg_spec *s, size_t max_batch);
-void lg_spec_gemm_energy(struct lg_spec *s, const float *x, size_t nwin, size_t xstride,
-			 double *energy);
+void lg_spec_gemm_power(struct lg_spec *s, const float *x, size_t nwin, size_t xstride);
 void lg_spec_gemm_free(struct lg_spec *s);
 
 #endif

@@ -5,7 +5,8 @@
  * Both kinds score a row x as |W (x - mean)|^2 / denom with one d x d matrix W, so a
  * batch is scored with one sgemm whatever the kind:
  *  - Mahalanobis: W = Lambda^-1/2 U^T whitens the training covariance U Lambda U^T;
- *    denom = d, so healthy rows score 1 on average.
+ *    denom = the number of eigenvalues above 1e-6 of the largest (d unless some
+ *    feature never varied), so healthy rows score 1 on average.
  *  - PCA reconstruction error: features are standardised (S = diag(sd)^-1), the k
  *    leading principal components V_k of the standardised data are kept, and
  *    W = (I - V_k V_k^T) S is the residual off that subspace; denom = d - k.
@@ -36,7 +37,7 @@ struct lg_detector {
 	size_t k;            /* PCA: components kept */
 	float *mean;         /* d */
 	float *w;            /* d x d, row-major */
-	float denom;         /* d (Mahalanobis) or d - k (PCA) */
+	float denom;         /* rank (Mahalanobis) or d - k (PCA) */
 	float threshold;     /* alert when score > threshold */
 	struct lg_bands bands;     /* the band layout the model was trained on */
 	struct lg_features *fx;    /* feature extractor for that layout */

@@ -29,7 +29,14 @@ enum lg_feature {
 	/* 10 log10(E_b + floor): E_b is band b's share of the mean square (the bands of a
 	 * layout that covers DC to Nyquist sum to rms^2, Parseval). */
 	LG_FEAT_BAND0 = LG_FEAT_TIME_N,
-	LG_FEAT_N = LG_FEAT_BAND0 + LG_FEAT_BANDS,
+	/* Shaft orders: the strongest line in the layout's order range is taken as 1x, f1;
+	 * E(h) is the energy within +-1 bin of h f1. Ratios to E(1) do not move with load
+	 * or speed; imbalance lowers them, looseness raises them. */
+	LG_FEAT_ORDER1 = LG_FEAT_BAND0 + LG_FEAT_BANDS, /* f1, as a fraction of Nyquist */
+	LG_FEAT_ORDER2_DB, /* 10 log10((E(2) + floor) / (E(1) + floor)) */
+	LG_FEAT_ORDER3_DB, /* the same for the third order */
+	LG_FEAT_ORDER4_10_DB, /* the same for the sum of orders 4 to 10 */
+	LG_FEAT_N,
 };
 
 extern const char *const lg_feature_names[LG_FEAT_N];
@@ -53,13 +60,21 @@ struct lg_bands {
 	double edge[LG_FEAT_BANDS + 1];
 	double floor; /* added to each energy before the log, in signal units squared */
 	enum lg_taper taper;
+	/* Where to look for the shaft's 1x line, as fractions of Nyquist (lo < hi). The
+	 * order features are 0 unless the layout starts at DC (edge[0] = 0) and the window
+	 * resolves the range: lo n/2 >= 2 bins, and at least 3 bins between lo and hi
+	 * (n >= 1024 for the default at any rate). */
+	double order_lo, order_hi;
 };
 
 /* The default layout: DC alone, then octaves up to Nyquist (1/128, 1/64, ... 1/2, 1),
- * Hann taper, floor 1e-6. */
+ * Hann taper, floor 1e-6, 1x searched between 0.002 and 0.008 of Nyquist (10-40 Hz at
+ * 10 kHz). */
 void lg_bands_default(struct lg_bands *b);
 /* 0 if the layout is usable, -EINVAL if not. */
 int lg_bands_check(const struct lg_bands *b);
+/* 1 if two layouts give the same features, else 0 (compare fields, not bytes). */
+int lg_bands_equal(const struct lg_bands *a, const struct lg_bands *b);
 
 enum lg_spectrum_method {
 	LG_SPECTRUM_FFTW, /* batched r2c transforms, planned once per window size */
@@ -89,6 +104,9 @@ int lg_features_prepare(struct lg_features *fx, size_t n);
 int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
 		     size_t xstride, float *rows);
 
+/* The order features (row[LG_FEAT_ORDER1 ...]) of one window, from its power spectrum
+ * as defined above, straight from the definition in double: for the tests. */
+void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out);
 /* The time-domain features only (row[0 .. LG_FEAT_TIME_N-1]) of x[0], x[stride], ... */
 void lg_features_time(const float *x, size_t n, size_t stride, float *row);
 /* Band energies E_b (linear, not logged) of one window, straight from the definition

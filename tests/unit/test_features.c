@@ -2,6 +2,7 @@
 /* Window features against straightforward double-precision references: the time-domain
  * statistics, and the band energies of both spectrum methods against an O(n^2) DFT. */
 #include <linegate/features.h>
+#include <linegate/signal.h>
 
 #include <math.h>
 #include <stdbool.h>
@@ -234,6 +235,63 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 	free(rows);
 }
 
+/* Shaft orders: a known harmonic series, and machine-like windows against the
+ * double-precision reference. */
+static void orders(enum lg_spectrum_method method)
+{
+	enum { n = 2048 };
+	static float x[n];
+	float row[LG_FEAT_N];
+	double ref[4];
+	const double amp[11] = { 0, 1.0, 0.5, 0.25, 0, 0.1, 0, 0.05 };
+	const double fl = 1e-6;
+	struct lg_features *fx;
+	struct lg_bands bl;
+
+	lg_bands_default(&bl);
+	CHECK_EQ(lg_features_new(&fx, &bl, method, 1), 0);
+	/* 1x on bin 5 (24.4 Hz at 10 kHz): each order's line is 3 bins wide under the Hann
+	 * taper and holds A^2/2; 4..10 hold 0.1^2/2 + 0.05^2/2. */
+	for (int t = 0; t < n; t++) {
+		double v = 0;
+
+		for (int h = 1; h <= 10; h++)
+			v += amp[h] * sin(2 * M_PI * (double)((5 * h * t) % n) / n + h);
+		x[t] = (float)v;
+	}
+	CHECK_EQ(lg_features_rows(fx, x, 1, n, n, row), 0);
+	CHECK_NEAR(row[LG_FEAT_ORDER1], 5.0 / 1024, 1e-7);
+	CHECK_NEAR(row[LG_FEAT_ORDER2_DB], 10 * log10((0.125 + fl) / (0.5 + fl)), 1e-3);
+	CHECK_NEAR(row[LG_FEAT_ORDER3_DB], 10 * log10((0.03125 + fl) / (0.5 + fl)), 1e-3);
+	CHECK_NEAR(row[LG_FEAT_ORDER4_10_DB], 10 * log10((0.005 + 0.00125 + fl) / (0.5 + fl)),
+		   1e-3);
+	lg_orders_reference(&bl, x, n, ref);
+	CHECK_NEAR(ref[1], 10 * log10((0.125 + fl) / (0.5 + fl)), 1e-5);
+	/* Simulated machines at their various speeds: against the reference. */
+	for (unsigned m = 0; m < 12; m++) {
+		struct lg_signal s;
+
+		lg_signal_init(&s, 5, m, 10000);
+		if (m % 3)
+			lg_signal_set_fault(&s, m % 3 == 1 ? LG_FAULT_LOOSENESS : LG_FAULT_IMBALANCE,
+					    0.5, 0);
+		lg_signal_skip(&s, m * 300000);
+		lg_signal_fill(&s, x, n);
+		CHECK_EQ(lg_features_rows(fx, x, 1, n, n, row), 0);
+		lg_orders_reference(&bl, x, n, ref);
+		CHECK_NEAR(row[LG_FEAT_ORDER1], ref[0], 1e-6);
+		for (int i = 1; i < 4; i++)
+			CHECK_NEAR(row[LG_FEAT_ORDER1 + i], ref[i], 0.01);
+		/* 1x of a 14-35 Hz shaft lies in 0.0028..0.0069 of Nyquist. */
+		CHECK(row[LG_FEAT_ORDER1] > 0.0025 && row[LG_FEAT_ORDER1] < 0.0075);
+	}
+	/* Too short to resolve the shaft: the order features are 0, not garbage. */
+	CHECK_EQ(lg_features_rows(fx, x, 1, 64, 64, row), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(row[LG_FEAT_ORDER1 + i], 0);
+	lg_features_free(fx);
+}
+
 int main(void)
 {
 	struct lg_bands def, oct, lin, linh, part, bad;
@@ -290,6 +348,11 @@ int main(void)
 		bands(method, &def, 8); /* shorter than the layout: some bands hold no bin */
 		bands(method, &oct, 8);
 	}
+	orders(LG_SPECTRUM_FFTW);
+	orders(LG_SPECTRUM_GEMM);
+	bad = def;
+	bad.order_hi = bad.order_lo;
+	CHECK(lg_bands_check(&bad) < 0);
 	/* The sine and constant checks above assume a layout from DC to Nyquist. */
 	{
 		enum { n = 200 };

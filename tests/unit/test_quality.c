@@ -55,17 +55,23 @@ int main(void)
 	CHECK(recall(&q, LG_FAULT_IMBALANCE, 1.0) >= 0.9);
 	lg_detector_free(&det);
 
-	/* 2048-sample windows resolve the shaft orders: every kind from severity 0.5. */
+	/* 2048-sample windows resolve the shaft orders: with margin 1, every kind from
+	 * severity 0.25 (the full run in docs/models.md has 400 trials a cell). */
 	c.window = 2048;
+	c.margin = 1.0;
 	c.train_windows = 150;
 	c.healthy_windows = 500;
 	c.fault_trials = 100;
+	c.severity[0] = 0.25;
+	c.severity[1] = 0.5;
+	c.severity[2] = 1.0;
+	c.nsev = 3;
 	CHECK_EQ(lg_quality_train(&c, &det), 0);
 	CHECK_EQ(lg_quality_run(&c, &det, &q), 0);
 	report("window 2048", &q);
 	CHECK(q.false_alarms * 1000 <= q.healthy_windows);
 	for (unsigned i = 0; i < q.ncells; i++)
-		CHECK(q.cell[i].detected * 1000 >= q.cell[i].trials * 995);
+		CHECK(q.cell[i].detected * 100 >= q.cell[i].trials * 99);
 	lg_detector_free(&det);
 	return lgt_done("test_quality");
 }
