@@ -107,7 +107,7 @@ void lg_signal_fill(struct lg_signal *s, float *out, size_t n)
 			switch (s->fault) {
 			case LG_FAULT_BEARING:
 				/* Outer race: BPFO about 3.58x shaft speed; each impact rings a
-				 * 2.8 kHz structural resonance that decays in about a millisecond. */
+				 * 2.8 kHz structural resonance that decays in about 1 ms. */
 				if (s->ring_t >= s->next_impulse) {
 					s->ring_t = 0;
 					s->next_impulse = 1.0 / (3.58 * speed) *

@@ -41,7 +41,8 @@ static const char usage[] =
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
-	"  -w, --window N          samples per window, as the policy's detection.window (default 256)\n"
+	"  -w, --window N          samples per window: the policy's detection.window\n"
+	"                          (default 256)\n"
 	"      --sample-rate HZ    samples per second (default 10000)\n"
 	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 1.5)\n"
@@ -182,7 +183,8 @@ int main(int argc, char **argv)
 	if (out) {
 		if (lg_detector_from_stats(&st, c.kind, c.components, 256, &det) ||
 		    lg_detector_calibrate(&det, rows, n, c.quantile, c.margin)) {
-			fprintf(stderr, "linegate-train: the fit failed (degenerate statistics?)\n");
+			fprintf(stderr, "linegate-train: the fit failed (degenerate "
+					"statistics?)\n");
 			goto out;
 		}
 		if (lg_detector_save(&det, out)) {

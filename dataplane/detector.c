@@ -453,7 +453,8 @@ static int read_doubles(json_object *o, const char *key, double *out, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(a, i);
 
-		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		if (!json_object_is_type(v, json_type_double) &&
+		    !json_object_is_type(v, json_type_int))
 			return -EINVAL;
 		out[i] = json_object_get_double(v);
 		if (!isfinite(out[i]))
@@ -572,7 +573,8 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 	}
 	if (read_bands(o, &bands)) {
 		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1), a "
-		       "positive 'floor', a 'taper' (\"hann\" or \"rect\") and 'orders' (0 < lo < hi <= 1)";
+		       "positive 'floor', a 'taper' (\"hann\" or \"rect\") and 'orders' "
+		       "(0 < lo < hi <= 1)";
 		goto out;
 	}
 	det->bands = bands;
@@ -664,7 +666,8 @@ int lg_stats_load(const char *path, struct lg_stats *st, char *err, size_t errle
 		what = "'features' must be between 1 and 4096";
 		goto out;
 	}
-	if (!json_object_object_get_ex(o, "clip", &v) || !((clip = json_object_get_double(v)) >= 0)) {
+	if (!json_object_object_get_ex(o, "clip", &v) ||
+	    !((clip = json_object_get_double(v)) >= 0)) {
 		what = "'clip' must be a number >= 0";
 		goto out;
 	}

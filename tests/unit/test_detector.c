@@ -180,7 +180,8 @@ static void federated(void)
 	for (int i = 0; i < N; i++)
 		for (int j = 0; j < D; j++) {
 			s = s * 6364136223846793005ull + 1442695040888963407ull;
-			rows[i * D + j] = (float)(shift[j] + (double)(s >> 40) / (1 << 24) * (j + 1) +
+			rows[i * D + j] = (float)(shift[j] +
+						  (double)(s >> 40) / (1 << 24) * (j + 1) +
 						  (j ? rows[i * D + j - 1] * 0.5 : 0));
 		}
 	CHECK_EQ(lg_stats_init(&whole, D, shift, 0, NULL), 0);
@@ -276,10 +277,11 @@ static void privacy(void)
 		lg_stats_free(&st);
 	}
 	{
-		double mean = sum / cnt, sd = sqrt(sq / cnt - mean * mean), kurt = m4 / cnt / (sd * sd * sd * sd);
+		double mean = sum / cnt, sd = sqrt(sq / cnt - mean * mean);
+		double kurt = m4 / cnt / (sd * sd * sd * sd);
 
-		printf("dp noise: %.0f draws, mean %.3f (sigma/sqrt(n) %.3f), sd %.3f (sigma %.3f), "
-		       "kurtosis %.3f\n", cnt, mean, sigma / sqrt(cnt), sd, sigma, kurt);
+		printf("dp noise: %.0f draws, mean %.3f (sigma/sqrt(n) %.3f), sd %.3f "
+		       "(sigma %.3f), kurtosis %.3f\n", cnt, mean, sigma / sqrt(cnt), sd, sigma, kurt);
 		CHECK(fabs(mean) < 4 * sigma / sqrt(cnt));
 		CHECK(fabs(sd / sigma - 1) < 0.02); /* the sd estimate's own error is 0.4% */
 		CHECK(fabs(kurt - 3) < 0.15);
@@ -311,7 +313,8 @@ static void windows(unsigned machines, unsigned per, uint64_t seed, enum lg_faul
 			lg_signal_set_fault(&s, fault, 1.0, 0);
 		for (unsigned w = 0; w < per; w++) {
 			lg_signal_fill(&s, buf, WIN);
-			lg_features_rows(fx, buf, 1, WIN, WIN, rows + ((size_t)m * per + w) * LG_FEAT_N);
+			lg_features_rows(fx, buf, 1, WIN, WIN,
+					 rows + ((size_t)m * per + w) * LG_FEAT_N);
 		}
 	}
 	lg_features_free(fx);
@@ -330,7 +333,8 @@ static void machines(void)
 
 	/* The sgemm path against the definition, |W (x - mean)|^2 / rank, in double. */
 	for (size_t i = 0; i < N; i += 256)
-		lg_detector_score(&det, train + i * LG_FEAT_N, N - i < 256 ? N - i : 256, scores + i);
+		lg_detector_score(&det, train + i * LG_FEAT_N, N - i < 256 ? N - i : 256,
+				  scores + i);
 	for (size_t i = 0; i < N; i += 97) {
 		double s = 0;
 

@@ -142,7 +142,8 @@ static void bands(enum lg_spectrum_method method, const struct lg_bands *bl, siz
 {
 	enum { NW = 37, STRIDE_PAD = 3 };
 	size_t stride = n + STRIDE_PAD;
-	float *x = calloc(NW * stride, sizeof(float)), *rows = calloc(NW * LG_FEAT_N, sizeof(float));
+	float *x = calloc(NW * stride, sizeof(float));
+	float *rows = calloc(NW * LG_FEAT_N, sizeof(float));
 	float one[LG_FEAT_N];
 	double ref[LG_FEAT_BANDS];
 	struct lg_features *fx;
@@ -273,8 +274,8 @@ static void orders(enum lg_spectrum_method method)
 
 		lg_signal_init(&s, 5, m, 10000);
 		if (m % 3)
-			lg_signal_set_fault(&s, m % 3 == 1 ? LG_FAULT_LOOSENESS : LG_FAULT_IMBALANCE,
-					    0.5, 0);
+			lg_signal_set_fault(&s, m % 3 == 1 ? LG_FAULT_LOOSENESS :
+							     LG_FAULT_IMBALANCE, 0.5, 0);
 		lg_signal_skip(&s, m * 300000);
 		lg_signal_fill(&s, x, n);
 		CHECK_EQ(lg_features_rows(fx, x, 1, n, n, row), 0);
