@@ -68,7 +68,7 @@ static double run_time(const float *x, size_t total, size_t n, float *row, doubl
 
 int main(int argc, char **argv)
 {
-	static const size_t wins[] = { 256, 1024 }, batches[] = { 1, 16, 64 };
+	static const size_t wins[] = { 256, 1024, 2048 }, batches[] = { 1, 16, 64 };
 	double min_s = argc > 1 ? atof(argv[1]) : 0.05;
 	enum { TOTAL = 512 };
 
