@@ -187,6 +187,7 @@ int main(int argc, char **argv)
 					"statistics?)\n");
 			goto out;
 		}
+		det.window = c.window;
 		if (lg_detector_save(&det, out)) {
 			fprintf(stderr, "linegate-train: cannot write %s\n", out);
 			goto out;

@@ -530,6 +530,8 @@ int lg_detector_save(const struct lg_detector *det, const char *path)
 		json_object_object_add(o, "components", json_object_new_int((int)det->k));
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
+	if (det->window)
+		json_object_object_add(o, "window", json_object_new_int64(det->window));
 	json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
 	json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
@@ -604,6 +606,15 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 	    !isfinite(det->threshold)) {
 		what = "'threshold' must be a positive number";
 		goto out;
+	}
+	if (json_object_object_get_ex(o, "window", &v)) {
+		int64_t w = json_object_get_int64(v);
+
+		if (w < 1 || w > 65536) {
+			what = "'window' must be between 1 and 65536";
+			goto out;
+		}
+		det->window = (unsigned)w;
 	}
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");

@@ -39,6 +39,8 @@ struct lg_detector {
 	float *w;            /* d x d, row-major */
 	float denom;         /* rank (Mahalanobis) or d - k (PCA) */
 	float threshold;     /* alert when score > threshold */
+	unsigned window;     /* samples per window it was trained on (0: not recorded); the
+			      * data plane should refuse a policy whose window differs */
 	struct lg_bands bands;     /* the band layout the model was trained on */
 	struct lg_features *fx;    /* feature extractor for that layout */
 	size_t max_batch;

@@ -360,6 +360,7 @@ static void machines(void)
 	}
 
 	/* Save, load, and score identically; the band layout travels with the model. */
+	det.window = WIN;
 	CHECK_EQ(lg_detector_save(&det, "test_detector_model.json"), 0);
 	{
 		struct lg_detector d2;
@@ -372,6 +373,7 @@ static void machines(void)
 			CHECK_NEAR(s1[i], s2[i], 1e-4 * s1[i]);
 		CHECK_NEAR(d2.threshold, det.threshold, 1e-5 * det.threshold);
 		CHECK(lg_bands_equal(&d2.bands, &det.bands));
+		CHECK_EQ(d2.window, WIN);
 		CHECK(d2.fx != NULL);
 		lg_detector_free(&d2);
 	}
