@@ -26,6 +26,12 @@ static double gauss(uint64_t *x)
 	return sqrt(-2.0 * log(uniform(x))) * cos(2 * M_PI * uniform(x));
 }
 
+static const double speed_points[4] = { 0.7, 0.85, 1.0, 1.15 };
+
+/* The operating process moves in steps of this many seconds (1 ms): fine against its
+ * seconds-long changes, and cheap. */
+#define OPERATE_DT 0.001
+
 void lg_signal_init(struct lg_signal *s, uint64_t seed, unsigned device, double fs)
 {
 	memset(s, 0, sizeof(*s));
@@ -37,6 +43,31 @@ void lg_signal_init(struct lg_signal *s, uint64_t seed, unsigned device, double 
 	s->phase = 2 * M_PI * uniform(&s->rng);
 	s->speed_phase = 2 * M_PI * uniform(&s->rng);
 	s->load_phase = 2 * M_PI * uniform(&s->rng);
+	s->prng = s->rng ^ 0x5851f42d4c957f2dull;
+	s->speed_set = s->speed_target = speed_points[next_u64(&s->prng) % 4];
+	s->load_level = 0.75 + 0.5 * uniform(&s->prng);
+	s->next_change = 20.0 + 100.0 * uniform(&s->prng);
+}
+
+/* The operating point moves on by dt: product changes, ramps, part-to-part load. */
+static void operate(struct lg_signal *s, double dt)
+{
+	const double ramp = 0.1 * dt, tau = 2.0, sd = 0.05;
+
+	if (s->t >= s->next_change) {
+		s->speed_target = speed_points[next_u64(&s->prng) % 4];
+		s->load_level = 0.75 + 0.5 * uniform(&s->prng);
+		s->next_change = s->t + 20.0 + 100.0 * uniform(&s->prng);
+	}
+	if (s->speed_set < s->speed_target - ramp)
+		s->speed_set += ramp;
+	else if (s->speed_set > s->speed_target + ramp)
+		s->speed_set -= ramp;
+	else
+		s->speed_set = s->speed_target;
+	/* Exact OU step: the variance stays sd^2 whatever dt is. */
+	s->load_ou = s->load_ou * exp(-dt / tau) +
+		     sd * sqrt(1 - exp(-2 * dt / tau)) * gauss(&s->prng);
 }
 
 void lg_signal_set_fault(struct lg_signal *s, enum lg_fault f, double severity, uint64_t onset)
@@ -49,13 +80,21 @@ void lg_signal_set_fault(struct lg_signal *s, enum lg_fault f, double severity, 
 void lg_signal_fill(struct lg_signal *s, float *out, size_t n)
 {
 	const double dt = 1.0 / s->fs;
+	uint64_t step = (uint64_t)(s->fs * OPERATE_DT + 0.5);
 
+	if (!step)
+		step = 1;
 	for (size_t i = 0; i < n; i++, s->n++) {
-		/* Speed wanders +-5% and load +-25% over tens of seconds, as on a real line. */
-		double speed = s->shaft_hz * (1.0 + 0.05 * sin(2 * M_PI * s->t / 23.0 + s->speed_phase));
-		double load = 1.0 + 0.25 * sin(2 * M_PI * s->t / 37.0 + s->load_phase);
-		double a = s->amp * load, v;
+		double speed, load, a, v;
 		bool faulty = s->fault != LG_FAULT_NONE && s->n >= s->onset;
+
+		if (s->n % step == 0)
+			operate(s, (double)step * dt);
+		speed = s->shaft_hz * s->speed_set *
+			(1.0 + 0.01 * sin(2 * M_PI * s->t / 23.0 + s->speed_phase));
+		load = s->load_level * (1.0 + 0.1 * sin(2 * M_PI * s->t / 37.0 + s->load_phase)) *
+		       (1.0 + s->load_ou);
+		a = s->amp * load;
 
 		s->phase += 2 * M_PI * speed * dt;
 		if (s->phase > 2 * M_PI)
@@ -68,7 +107,7 @@ void lg_signal_fill(struct lg_signal *s, float *out, size_t n)
 			switch (s->fault) {
 			case LG_FAULT_BEARING:
 				/* Outer race: BPFO about 3.58x shaft speed; each impact rings a
-				 * 2.8 kHz structural resonance that decays in about a millisecond. */
+				 * 2.8 kHz structural resonance that decays in about 1 ms. */
 				if (s->ring_t >= s->next_impulse) {
 					s->ring_t = 0;
 					s->next_impulse = 1.0 / (3.58 * speed) *
@@ -93,6 +132,28 @@ void lg_signal_fill(struct lg_signal *s, float *out, size_t n)
 		}
 		out[i] = (float)v;
 		s->t += dt;
+	}
+}
+
+void lg_signal_skip(struct lg_signal *s, uint64_t n)
+{
+	const double dt = 1.0 / s->fs;
+	/* 100 ms steps: the operating process changes over seconds, and its OU step is
+	 * exact for any step length. */
+	const uint64_t step = (uint64_t)(s->fs * 0.1) + 1;
+
+	while (n) {
+		uint64_t m = n < step ? n : step;
+		double speed;
+
+		operate(s, (double)m * dt);
+		speed = s->shaft_hz * s->speed_set *
+			(1.0 + 0.01 * sin(2 * M_PI * s->t / 23.0 + s->speed_phase));
+		s->phase = fmod(s->phase + 2 * M_PI * speed * dt * (double)m, 2 * M_PI);
+		s->ring_t += dt * (double)m;
+		s->t += dt * (double)m;
+		s->n += m;
+		n -= m;
 	}
 }
 

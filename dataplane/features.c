@@ -1,18 +1,28 @@
 // SPDX-License-Identifier: MIT
+/* Window features: time-domain statistics and band energies, one row per window. */
 #include <linegate/features.h>
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features_impl.h"
 
 const char *const lg_feature_names[LG_FEAT_N] = {
 	"mean", "rms", "peak", "crest", "skewness", "kurtosis",
+	"band0", "band1", "band2", "band3", "band4", "band5", "band6", "band7",
+	"order1", "order2_db", "order3_db", "order4_10_db",
 };
 
-void lg_features_row(const float *x, size_t n, size_t stride, float *row)
+_Static_assert(LG_FEAT_BANDS == 8, "lg_feature_names and lg_bands_default list 8 bands");
+
+void lg_features_time(const float *x, size_t n, size_t stride, float *row)
 {
 	double sum = 0, sq = 0, peak = 0, m2 = 0, m3 = 0, m4 = 0, mean, var;
 
 	if (!n) {
-		for (int i = 0; i < LG_FEAT_N; i++)
+		for (int i = 0; i < LG_FEAT_TIME_N; i++)
 			row[i] = 0;
 		return;
 	}
@@ -47,4 +57,367 @@ void lg_features_row(const float *x, size_t n, size_t stride, float *row)
 		row[LG_FEAT_SKEW] = 0;
 		row[LG_FEAT_KURTOSIS] = 0;
 	}
+}
+
+void lg_bands_default(struct lg_bands *b)
+{
+	b->edge[0] = 0;
+	for (int i = 1; i <= LG_FEAT_BANDS; i++)
+		b->edge[i] = ldexp(1.0, i - LG_FEAT_BANDS); /* 1/128 ... 1/2, 1 */
+	b->floor = 1e-6;
+	b->taper = LG_TAPER_HANN;
+	b->order_lo = 0.002;
+	b->order_hi = 0.008;
+}
+
+int lg_bands_check(const struct lg_bands *b)
+{
+	if (!(b->edge[0] >= 0) || !(b->edge[LG_FEAT_BANDS] <= 1) || !(b->floor > 0) ||
+	    !isfinite(b->floor) || (b->taper != LG_TAPER_RECT && b->taper != LG_TAPER_HANN) ||
+	    !(b->order_lo > 0) || !(b->order_lo < b->order_hi) || !(b->order_hi <= 1))
+		return -EINVAL;
+	for (int i = 0; i < LG_FEAT_BANDS; i++)
+		if (!(b->edge[i] < b->edge[i + 1]))
+			return -EINVAL;
+	return 0;
+}
+
+int lg_bands_equal(const struct lg_bands *a, const struct lg_bands *b)
+{
+	for (int i = 0; i <= LG_FEAT_BANDS; i++)
+		if (a->edge[i] != b->edge[i])
+			return 0;
+	return a->floor == b->floor && a->taper == b->taper && a->order_lo == b->order_lo &&
+	       a->order_hi == b->order_hi;
+}
+
+/* Band of bin k of an n-point spectrum, or -1: the one rule both methods and the
+ * reference use, so that they agree bin for bin. */
+static int bin_band(const struct lg_bands *b, size_t k, size_t n)
+{
+	double f = 2.0 * (double)k / (double)n;
+
+	if (f < b->edge[0] || f > b->edge[LG_FEAT_BANDS])
+		return -1;
+	for (int i = LG_FEAT_BANDS - 1; i >= 0; i--)
+		if (f >= b->edge[i])
+			return i;
+	return -1;
+}
+
+static double taper_at(enum lg_taper taper, size_t t, size_t n)
+{
+	/* Periodic Hann (n, not n - 1): the DFT of the taper is three bins wide. */
+	return taper == LG_TAPER_HANN ? 0.5 - 0.5 * cos(2 * M_PI * (double)t / (double)n) : 1.0;
+}
+
+static double taper_sumsq(enum lg_taper taper, size_t n)
+{
+	double s = 0;
+
+	for (size_t t = 0; t < n; t++)
+		s += taper_at(taper, t, n) * taper_at(taper, t, n);
+	return s;
+}
+
+/* One-sided weight of bin k over n S: DC and Nyquist appear once in the full
+ * spectrum, every other bin twice (with its mirror). */
+static double bin_weight(size_t k, size_t n, double sumsq)
+{
+	return (k == 0 || 2 * k == n ? 1.0 : 2.0) / ((double)n * sumsq);
+}
+
+void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, double *energy)
+{
+	double sumsq = taper_sumsq(b->taper, n);
+
+	for (int i = 0; i < LG_FEAT_BANDS; i++)
+		energy[i] = 0;
+	for (size_t k = 0; k <= n / 2; k++) {
+		double re = 0, im = 0;
+		int band = bin_band(b, k, n);
+
+		if (band < 0)
+			continue;
+		for (size_t t = 0; t < n; t++) {
+			/* k t mod n keeps the argument small and the angle exact. */
+			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
+
+			double v = x[t] * taper_at(b->taper, t, n);
+
+			re += v * cos(a);
+			im -= v * sin(a);
+		}
+		energy[band] += (re * re + im * im) * bin_weight(k, n, sumsq);
+	}
+}
+
+/*
+ * Order features from the power |X_k|^2 of bins [0, khi) (p[k]) and their one-sided
+ * weights (wt[k]): find 1x, refine it by the centroid of its three bins, and sum the
+ * energy within +-1 bin of each order. One routine for both methods and the reference.
+ */
+static void orders(const struct lg_bands *b, size_t n, size_t khi, const double *p,
+		   const double *wt, float *row)
+{
+	size_t kmin = (size_t)ceil(b->order_lo * (double)n / 2), k1;
+	size_t kmax = (size_t)floor(b->order_hi * (double)n / 2);
+	double e[11] = { 0 }, f, num = 0, den = 0, high = 0;
+
+	if (kmax >= khi)
+		kmax = khi ? khi - 1 : 0;
+	for (int i = 0; i < 4; i++)
+		row[LG_FEAT_ORDER1 + i] = 0;
+	/* A window too short to resolve the shaft (1x closer than 2 bins to DC, or fewer
+	 * than 3 bins to search) gives constant zeros: noise there would only widen the
+	 * healthy spread the detector learns. */
+	if (kmin < 2 || kmax < kmin + 2)
+		return;
+	k1 = kmin;
+	for (size_t k = kmin + 1; k <= kmax; k++)
+		if (p[k] > p[k1])
+			k1 = k;
+	for (size_t k = k1 - 1; k <= k1 + 1 && k < khi; k++) {
+		num += (double)k * p[k];
+		den += p[k];
+	}
+	f = den > 0 ? num / den : (double)k1;
+	for (int h = 1; h <= 10; h++) {
+		size_t c = (size_t)floor(h * f + 0.5);
+
+		for (size_t k = c > 1 ? c - 1 : 1; k <= c + 1 && k < khi; k++)
+			e[h] += p[k] * wt[k];
+	}
+	for (int h = 4; h <= 10; h++)
+		high += e[h];
+	row[LG_FEAT_ORDER1] = (float)(f / ((double)n / 2));
+	row[LG_FEAT_ORDER2_DB] = (float)(10 * log10((e[2] + b->floor) / (e[1] + b->floor)));
+	row[LG_FEAT_ORDER3_DB] = (float)(10 * log10((e[3] + b->floor) / (e[1] + b->floor)));
+	row[LG_FEAT_ORDER4_10_DB] = (float)(10 * log10((high + b->floor) / (e[1] + b->floor)));
+}
+
+void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out)
+{
+	size_t nb = n / 2 + 1;
+	double *p = calloc(nb, sizeof(double)), *wt = calloc(nb, sizeof(double));
+	double sumsq = taper_sumsq(b->taper, n);
+	float row[LG_FEAT_N];
+
+	if (!p || !wt)
+		goto out;
+	for (size_t k = 0; k < nb; k++) {
+		double re = 0, im = 0;
+
+		for (size_t t = 0; t < n; t++) {
+			double a = 2 * M_PI * (double)((k * t) % n) / (double)n;
+			double v = x[t] * taper_at(b->taper, t, n);
+
+			re += v * cos(a);
+			im -= v * sin(a);
+		}
+		p[k] = re * re + im * im;
+		wt[k] = bin_weight(k, n, sumsq);
+	}
+	orders(b, n, nb, p, wt, row);
+	for (int i = 0; i < 4; i++)
+		out[i] = row[LG_FEAT_ORDER1 + i];
+out:
+	free(p);
+	free(wt);
+}
+
+static void spec_free(struct lg_spec *s)
+{
+	lg_spec_fftw_free(s);
+	lg_spec_gemm_free(s);
+	free(s->band);
+	free(s->wt);
+	free(s->taper);
+	free(s->power);
+	free(s->op);
+	free(s->owt);
+	memset(s, 0, sizeof(*s));
+}
+
+static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool measure)
+{
+	size_t nb = n / 2 + 1, klo = nb, khi = 0;
+	double sumsq = taper_sumsq(fx->bands.taper, n);
+	int ret;
+
+	for (size_t k = 0; k < nb; k++)
+		if (bin_band(&fx->bands, k, n) >= 0) {
+			if (k < klo)
+				klo = k;
+			khi = k + 1;
+		}
+	if (khi <= klo)
+		klo = khi = 0; /* a window too short for any band: energies stay 0 */
+	s->n = n;
+	s->klo = klo;
+	s->khi = khi;
+	s->measured = measure;
+	s->band = calloc(nb, sizeof(*s->band));
+	s->wt = calloc(nb, sizeof(*s->wt));
+	if (fx->bands.taper != LG_TAPER_RECT)
+		s->taper = malloc(n * sizeof(*s->taper));
+	s->power = malloc(fx->max_batch * (khi - klo) * sizeof(*s->power) + 1);
+	if (!s->band || !s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
+		spec_free(s);
+		return -ENOMEM;
+	}
+	for (size_t t = 0; s->taper && t < n; t++)
+		s->taper[t] = (float)taper_at(fx->bands.taper, t, n);
+	if (klo == 0 && khi) {
+		s->okhi = (size_t)floor(fx->bands.order_hi * (double)n / 2) * 10 + 12;
+		if (s->okhi > khi)
+			s->okhi = khi;
+		s->op = calloc(s->okhi, sizeof(double));
+		s->owt = calloc(s->okhi, sizeof(double));
+		if (!s->op || !s->owt) {
+			spec_free(s);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < s->okhi; k++)
+			s->owt[k] = bin_weight(k, n, sumsq);
+	}
+	for (size_t k = klo; k < khi; k++) {
+		s->band[k - klo] = bin_band(&fx->bands, k, n);
+		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n, sumsq);
+		if (s->band[k - klo] < 0)
+			s->band[k - klo] = 0;
+	}
+	if (fx->method == LG_SPECTRUM_GEMM && n > LG_SPECTRUM_GEMM_MAX_N)
+		ret = -EINVAL;
+	else if (fx->method == LG_SPECTRUM_GEMM)
+		ret = lg_spec_gemm_init(s, fx->max_batch);
+	else
+		ret = lg_spec_fftw_init(s, fx->max_batch, measure);
+	if (ret)
+		spec_free(s);
+	return ret;
+}
+
+int lg_features_new(struct lg_features **out, const struct lg_bands *bands,
+		    enum lg_spectrum_method method, size_t max_batch)
+{
+	struct lg_features *fx;
+
+	if (method != LG_SPECTRUM_FFTW && method != LG_SPECTRUM_GEMM)
+		return -EINVAL;
+	if (bands && lg_bands_check(bands))
+		return -EINVAL;
+	fx = calloc(1, sizeof(*fx));
+	if (!fx)
+		return -ENOMEM;
+	if (bands)
+		fx->bands = *bands;
+	else
+		lg_bands_default(&fx->bands);
+	fx->method = method;
+	fx->max_batch = max_batch ? max_batch : 1;
+	*out = fx;
+	return 0;
+}
+
+void lg_features_free(struct lg_features *fx)
+{
+	if (!fx)
+		return;
+	for (unsigned i = 0; i < sizeof(fx->spec) / sizeof(fx->spec[0]); i++)
+		spec_free(&fx->spec[i]);
+	free(fx);
+}
+
+const struct lg_bands *lg_features_bands(const struct lg_features *fx)
+{
+	return &fx->bands;
+}
+
+static struct lg_spec *spec_get(struct lg_features *fx, size_t n, bool measure, int *err)
+{
+	const unsigned nslots = sizeof(fx->spec) / sizeof(fx->spec[0]);
+	struct lg_spec *s = NULL;
+
+	for (unsigned i = 0; i < nslots; i++)
+		if (fx->spec[i].n == n)
+			return &fx->spec[i];
+	for (unsigned i = 0; i < nslots && !s; i++)
+		if (!fx->spec[i].n)
+			s = &fx->spec[i];
+	if (!s) {
+		s = &fx->spec[fx->next];
+		fx->next = (fx->next + 1) % nslots;
+		spec_free(s);
+	}
+	*err = spec_init(fx, s, n, measure);
+	return *err ? NULL : s;
+}
+
+int lg_features_prepare(struct lg_features *fx, size_t n)
+{
+	int err = 0;
+
+	if (!n)
+		return -EINVAL;
+	spec_get(fx, n, true, &err);
+	return err;
+}
+
+/* Bands and orders of one window from its power spectrum (bins [klo, khi)). */
+static void spectral(const struct lg_features *fx, struct lg_spec *s, const float *pw,
+		     float *row)
+{
+	double e[LG_FEAT_BANDS] = { 0 };
+	size_t K = s->khi - s->klo;
+
+	for (size_t j = 0; j < K; j++)
+		e[s->band[j]] += (double)pw[j] * s->wt[j];
+	for (int b = 0; b < LG_FEAT_BANDS; b++)
+		row[LG_FEAT_BAND0 + b] = (float)(10.0 * log10(e[b] + fx->bands.floor));
+	/* Orders live in the lowest bins: only those are copied to double. */
+	if (s->okhi) {
+		for (size_t k = 0; k < s->okhi; k++)
+			s->op[k] = pw[k];
+		orders(&fx->bands, s->n, s->okhi, s->op, s->owt, row);
+	} else {
+		for (int i = 0; i < 4; i++)
+			row[LG_FEAT_ORDER1 + i] = 0;
+	}
+}
+
+int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
+		     size_t xstride, float *rows)
+{
+	struct lg_spec *s;
+	int err = 0;
+
+	if (!n) {
+		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+		return -EINVAL;
+	}
+	s = spec_get(fx, n, false, &err);
+	if (!s) {
+		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+		return err;
+	}
+	for (size_t i = 0; i < nwin;) {
+		size_t m = nwin - i < fx->max_batch ? nwin - i : fx->max_batch;
+		size_t K = s->khi - s->klo;
+
+		if (K) {
+			if (fx->method == LG_SPECTRUM_GEMM)
+				lg_spec_gemm_power(s, x + i * xstride, m, xstride);
+			else
+				lg_spec_fftw_power(s, fx->max_batch, x + i * xstride, m, xstride);
+		}
+		for (size_t j = 0; j < m; j++) {
+			float *row = rows + (i + j) * LG_FEAT_N;
+
+			lg_features_time(x + (i + j) * xstride, n, 1, row);
+			spectral(fx, s, s->power + j * K, row);
+		}
+		i += m;
+	}
+	return 0;
 }

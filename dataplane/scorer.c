@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linegate/features.h>
 #include <linegate/model.h>
 #include <linegate/sign.h>
 
@@ -16,9 +17,10 @@ static int load_json(struct lg_scorer *sc, const uint8_t *buf, size_t len, const
 
 	if (ret)
 		return ret;
-	sc->kind = LG_SCORER_MAHALANOBIS;
+	sc->kind = LG_SCORER_DETECTOR;
 	sc->threshold = sc->det.threshold;
 	sc->in_dim = sc->det.d;
+	sc->fx = sc->det.fx;
 	return 0;
 }
 
@@ -33,6 +35,13 @@ static int load_onnx(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		return ret;
 	}
 	sc->in_dim = lg_model_input_dim(sc->onnx);
+	/* ONNX files carry no band layout: they read rows made with the default one. */
+	ret = lg_features_new(&sc->own_fx, NULL, LG_SPECTRUM_DEFAULT, max_batch);
+	if (ret) {
+		snprintf(err, errlen, "%s: no memory for the feature extractor", path);
+		return ret;
+	}
+	sc->fx = sc->own_fx;
 	ret = lg_model_ws_create(sc->onnx, max_batch, &sc->ws);
 	if (ret) {
 		snprintf(err, errlen, "%s: no memory for a batch of %zu", path, max_batch);
@@ -87,6 +96,16 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 						load_onnx(sc, p, buf, len, path, max_batch, err, errlen);
 	}
 	free(buf);
+	if (!ret && sc->kind == LG_SCORER_DETECTOR && sc->det.window &&
+	    sc->det.window != p->window) {
+		snprintf(err, errlen, "%s: the model was trained on %u-sample windows, the policy's "
+			 "detection.window is %u", path, sc->det.window, p->window);
+		ret = -EINVAL;
+	}
+	/* Plan the spectrum for the policy's window now, not on the hot path. */
+	if (!ret && (ret = lg_features_prepare(sc->fx, p->window)))
+		snprintf(err, errlen, "%s: features for %u-sample windows: %s", path, p->window,
+			 strerror(-ret));
 	if (ret) {
 		lg_scorer_free(sc);
 		return ret;
@@ -99,7 +118,7 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *scores)
 {
 	switch (sc->kind) {
-	case LG_SCORER_MAHALANOBIS:
+	case LG_SCORER_DETECTOR:
 		lg_detector_score(&sc->det, rows, n, scores);
 		break;
 	case LG_SCORER_ONNX_AE:
@@ -120,7 +139,9 @@ void lg_scorer_free(struct lg_scorer *sc)
 	lg_detector_free(&sc->det);
 	lg_model_ws_free(sc->ws);
 	lg_model_free(sc->onnx);
+	lg_features_free(sc->own_fx);
 	free(sc->probs);
+	sc->own_fx = sc->fx = NULL;
 	sc->ws = NULL;
 	sc->onnx = NULL;
 	sc->probs = NULL;

@@ -13,7 +13,7 @@
 #include <linegate/policy.h>
 
 enum lg_scorer_kind {
-	LG_SCORER_MAHALANOBIS = 1, /* linegate-mahalanobis JSON (docs/models.md) */
+	LG_SCORER_DETECTOR = 1,    /* linegate-detector JSON: Mahalanobis or PCA (docs/models.md) */
 	LG_SCORER_ONNX_AE,         /* ONNX autoencoder: score = reconstruction MSE */
 	LG_SCORER_ONNX_CLASSIFIER, /* ONNX classifier: score = 1 - P(class 0, "normal") */
 };
@@ -27,6 +27,11 @@ struct lg_scorer {
 	float threshold;   /* the model's own; the policy's detection.threshold overrides */
 	size_t in_dim;
 	size_t max_batch;
+	/* The feature extractor whose rows this model reads: the detector's own band layout,
+	 * or the default one for ONNX models. Rows are computed with the scorer that will
+	 * score them (a model swap first scores what was gathered under the old one). */
+	struct lg_features *fx;
+	struct lg_features *own_fx; /* fx, when the scorer made it (ONNX) */
 	struct lg_detector det;     /* LG_SCORER_MAHALANOBIS */
 	struct lg_model *onnx;      /* the ONNX kinds */
 	struct lg_model_ws *ws;

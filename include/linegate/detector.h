@@ -1,25 +1,98 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Mahalanobis detector: a model file holds the feature means and a
- * whitening matrix W (Sigma^-1/2, from the eigendecomposition of the training
- * covariance), so the score of a row x is |W (x - mean)|^2 / d. A batch of rows
- * is scored with one sgemm. Model files are JSON (docs/models.md).
+ * Built-in detectors trained on the server from captured normal windows.
+ *
+ * Both kinds score a row x as |W (x - mean)|^2 / denom with one d x d matrix W, so a
+ * batch is scored with one sgemm whatever the kind:
+ *  - Mahalanobis: W = Lambda^-1/2 U^T whitens the training covariance U Lambda U^T;
+ *    denom = the number of eigenvalues above 1e-6 of the largest (d unless some
+ *    feature never varied), so healthy rows score 1 on average.
+ *  - PCA reconstruction error: features are standardised (S = diag(sd)^-1), the k
+ *    leading principal components V_k of the standardised data are kept, and
+ *    W = (I - V_k V_k^T) S is the residual off that subspace; denom = d - k.
+ *
+ * Models are fitted from sufficient statistics (count, sum, sum of outer products,
+ * in double), which can be exported, merged across servers (federated) and noised
+ * for differential privacy before they leave a line; thresholds come from quantiles
+ * of the scores of local rows. Model and statistics files are JSON (docs/models.md).
  */
 #ifndef LINEGATE_DETECTOR_H
 #define LINEGATE_DETECTOR_H
 
+#include <linegate/features.h>
+
 #include <stddef.h>
+#include <stdint.h>
+
+enum lg_detector_kind {
+	LG_DETECTOR_MAHALANOBIS,
+	LG_DETECTOR_PCA,
+};
 
 struct lg_detector {
 	char name[64];
 	unsigned version;
-	size_t d;         /* features per row */
-	float *mean;      /* d */
-	float *w;         /* d x d, row-major */
-	float threshold;  /* alert when score > threshold */
+	enum lg_detector_kind kind;
+	size_t d;            /* features per row */
+	size_t k;            /* PCA: components kept */
+	float *mean;         /* d */
+	float *w;            /* d x d, row-major */
+	float denom;         /* rank (Mahalanobis) or d - k (PCA) */
+	float threshold;     /* alert when score > threshold */
+	unsigned window;     /* samples per window it was trained on (0: not recorded); the
+			      * data plane should refuse a policy whose window differs */
+	struct lg_bands bands;     /* the band layout the model was trained on */
+	struct lg_features *fx;    /* feature extractor for that layout */
 	size_t max_batch;
-	float *work;      /* max_batch x d scratch, allocated once */
+	float *work;         /* max_batch x d scratch, allocated once */
 };
+
+/* Sufficient statistics of rows y = clip(x - shift): count, sum y, sum y y^T. */
+struct lg_stats {
+	size_t d;
+	double n;
+	double *shift; /* d: a public reference subtracted from every row (zeros by default) */
+	double *sum;   /* d */
+	double *sxx;   /* d x d, symmetric */
+	double clip;   /* > 0: each y is scaled down to at most this L2 norm */
+	struct lg_bands bands;
+	double dp_sigma;       /* standard deviation of the noise added so far (0: none) */
+	double dp_epsilon, dp_delta; /* of the last noise added */
+};
+
+/* shift may be NULL (zeros), bands NULL (the default layout), clip 0 (none). */
+int lg_stats_init(struct lg_stats *st, size_t d, const double *shift, double clip,
+		  const struct lg_bands *bands);
+void lg_stats_free(struct lg_stats *st);
+void lg_stats_add(struct lg_stats *st, const float *rows, size_t n);
+/* dst += src; both must have the same d, shift, clip and band layout (-EINVAL). */
+int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src);
+/*
+ * The Gaussian mechanism for (epsilon, delta)-differential privacy with respect to
+ * adding or removing one row: with rows clipped to L2 norm C, the vector (count, sum,
+ * upper triangle of sum of outer products) changes by at most
+ * sqrt(1 + C^2 + C^4) in L2, and sigma = that * sqrt(2 ln(1.25/delta)) / epsilon
+ * (valid for 0 < epsilon < 1).
+ */
+double lg_dp_sigma(double epsilon, double delta, double clip);
+/* Add N(0, sigma^2) to count, every sum entry and every upper-triangle entry of sxx
+ * (mirrored). Needs clip > 0. seed 0 draws a seed from the kernel. */
+int lg_stats_add_noise(struct lg_stats *st, double epsilon, double delta, uint64_t seed);
+int lg_stats_save(const struct lg_stats *st, const char *path);
+int lg_stats_load(const char *path, struct lg_stats *st, char *err, size_t errlen);
+/* Mean (d) and unbiased covariance (d x d) of the rows the statistics describe. */
+int lg_stats_moments(const struct lg_stats *st, double *mean, double *cov);
+
+/* A detector from statistics; k is the PCA components kept (0: the fewest that explain
+ * 95% of the standardised variance), ignored for Mahalanobis. Threshold left at 0. */
+int lg_detector_from_stats(const struct lg_stats *st, enum lg_detector_kind kind, size_t k,
+			   size_t max_batch, struct lg_detector *det);
+/* Threshold = the q quantile of the scores of n rows, times margin. */
+int lg_detector_calibrate(struct lg_detector *det, const float *rows, size_t n, double q,
+			  double margin);
+/* Mahalanobis from n training rows (n x d) in one step: statistics, fit, calibrate. */
+int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double margin,
+		    size_t max_batch, struct lg_detector *det);
 
 /* Load a model file; errors go to err as "path: message". */
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,
@@ -27,13 +100,12 @@ int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det
 /* The same from a buffer (the bytes whose signature was checked); name is for errors. */
 int lg_detector_load_mem(const void *buf, size_t len, const char *name, size_t max_batch,
 			 struct lg_detector *det, char *err, size_t errlen);
-/* Fit from n training rows (n x d, row-major); threshold from the score quantile q
- * multiplied by margin. */
-int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double margin,
-		    size_t max_batch, struct lg_detector *det);
 int lg_detector_save(const struct lg_detector *det, const char *path);
-/* Score n rows (n <= max_batch) in place of x: x is not modified, scores has n slots. */
+/* Score n rows (n <= max_batch): x is not modified, scores has n slots. */
 void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float *scores);
 void lg_detector_free(struct lg_detector *det);
+
+const char *lg_detector_kind_name(enum lg_detector_kind kind);
+int lg_detector_kind_parse(const char *name, enum lg_detector_kind *kind);
 
 #endif /* LINEGATE_DETECTOR_H */

@@ -51,7 +51,7 @@ int main(void)
 {
 	enum { N = 512 };
 	static float rows[N * LG_FEAT_N], a[N], b[N];
-	struct lg_policy p = { 0 };
+	struct lg_policy p = { .window = 256 };
 	struct lg_scorer js, ox, tmp;
 	char err[512], model[600], onnx[600], pubp[600];
 	uint8_t rogue_pk[32], rogue_sk[64];
@@ -71,6 +71,8 @@ int main(void)
 	copy_signed(onnx, "test_scorer_ae.onnx", NULL);
 	CHECK_EQ(lg_scorer_load(&p, "test_scorer_ae.onnx", "onnx", 256, &ox, err, sizeof(err)), 0);
 	CHECK_EQ(ox.kind, LG_SCORER_ONNX_AE);
+	CHECK_EQ(js.kind, LG_SCORER_DETECTOR);
+	CHECK(js.fx && ox.fx && lg_bands_equal(lg_features_bands(js.fx), lg_features_bands(ox.fx)));
 	CHECK_EQ(ox.in_dim, LG_FEAT_N);
 	CHECK_NEAR(ox.threshold, js.threshold, 1e-5 * js.threshold);
 
@@ -83,7 +85,7 @@ int main(void)
 			lg_signal_set_fault(&s, LG_FAULT_BEARING, 0.3 + 0.7 * (i % 5) / 4.0, 0);
 		for (int k = 0; k <= i % 7; k++)
 			lg_signal_fill(&s, buf, 256);
-		lg_features_row(buf, 256, 1, rows + (size_t)i * LG_FEAT_N);
+		CHECK_EQ(lg_features_rows(js.fx, buf, 1, 256, 256, rows + (size_t)i * LG_FEAT_N), 0);
 	}
 	for (int i = 0; i < N; i += 256) {
 		lg_scorer_score(&js, rows + (size_t)i * LG_FEAT_N, 256, a + i);
@@ -125,6 +127,12 @@ int main(void)
 	p.nmodel_keys = 0;
 	CHECK(lg_scorer_load(&p, model, "json", 8, &tmp, err, sizeof(err)) < 0);
 	CHECK_STR_CONTAINS(err, "trusts no model signing key");
+	/* A model trained on other windows than the policy's. */
+	p.nmodel_keys = 1;
+	p.window = 2048;
+	CHECK_EQ(lg_scorer_load(&p, model, "json", 8, &tmp, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "trained on 256-sample windows");
+	p.window = 256;
 	/* A signed file that is neither a detector nor an ONNX model. */
 	p.nmodel_keys = 1;
 	copy_signed(pubp, "test_scorer_garbage.bin", NULL);

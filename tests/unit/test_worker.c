@@ -3,6 +3,7 @@
  * every verdict, the 16-bit UADP sequence unwrapped into the replay window, unsigned
  * messages only where the policy allows them, and values reaching the feature rows. */
 #include "../../dataplane/dataplane.h"
+#include "../../dataplane/scorer.h"
 
 #include <math.h>
 #include <sys/socket.h>
@@ -84,7 +85,14 @@ int main(void)
 	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), "t", &p, err, sizeof(err)), 0);
 	dp.nworkers = 1;
 	w->dp = &dp;
+	static struct lg_modelset ms;
+	static struct lg_scorer sc;
+
 	dp.max_batch = 64;
+	/* Rows are made by the scorer's feature extractor; nothing is scored here. */
+	CHECK_EQ(lg_features_new(&sc.fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
+	ms.sc[0] = &sc;
+	w->ms = &ms;
 	w->batch = calloc(64 * LG_FEAT_N, sizeof(float));
 	w->meta = calloc(64, sizeof(*w->meta));
 	w->row_state = calloc(64, sizeof(*w->row_state));
@@ -201,6 +209,7 @@ int main(void)
 #undef LGF
 	}
 	lg_gen_free(g, NULL);
+	lg_features_free(sc.fx);
 	free(w->batch);
 	free(w->meta);
 	free(w->row_state);
