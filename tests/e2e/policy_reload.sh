@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Live policy changes while frames flow: linegated applies two policies in turn, twenty
-# times, during a run. Not one enrolled frame may be lost, not one unknown frame let in,
-# and the replay windows must survive every switch (a replayed frame admitted after a
-# switch would show up as one admitted frame too many).
+# times, during a run; each is a new generation in the XDP tables and in the workers.
+# Not one enrolled frame may be lost, not one unknown frame let in, and the replay windows
+# must survive every switch (a replayed frame admitted after a switch would show up as
+# one admitted frame too many). Run with "xdp" (the default) or "noxdp".
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -18,7 +19,8 @@ open(sys.argv[2], "w").write(s)
 PY
 cp "$T/v1.yaml" "$T/policy.yaml"
 
-lg_start_linegate
+MODE=${1:-xdp}
+if [ "$MODE" = xdp ]; then lg_start_linegate --xdp lg0; else lg_start_linegate; fi
 lg_start_linegated -i 100000
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/v1.yaml" -t $SRV_IP -S $LINE_IP -n 500 -r 2000 \
@@ -31,6 +33,8 @@ for i in $(seq 1 20); do
 done
 wait $GEN || lg_fail "load generator failed"
 sent=$(lg_json "$T/sent.json" "d['sent']")
+# With XDP the unknown senders' frames never reach a worker.
+[ "$MODE" = xdp ] && sent=$(lg_json "$T/sent.json" "d['sent'] - d['unknown_device']")
 got_all() {
 	"$LG_BIN_CTL" -s "$T/d.sock" metrics > "$T/m.json" &&
 	[ "$(lg_json "$T/m.json" "d['metrics']['received']")" = "$sent" ]
@@ -43,9 +47,15 @@ python3 - "$T/stats.json" "$T/sent.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
 ok = True
-for name, got, want in [
+x = st.get("xdp")
+unknown = x["unknown_device"] + st["drops"]["unknown_device"] if x else st["drops"]["unknown_device"]
+checks = [("unknown frames a worker saw", st["drops"]["unknown_device"], 0),
+          ("XDP admitted", x["admitted"], sent["enrolled"] + sent["replayed"]),
+          ("XDP dropped otherwise", sum(v for k, v in x.items()
+                                        if k not in ("admitted", "unknown_device", "not_ours", "audited")), 0)] if x else []
+for name, got, want in checks + [
     ("admitted", st["admitted"], sent["enrolled"]),
-    ("unknown_device", st["drops"]["unknown_device"], sent["unknown_device"]),
+    ("unknown_device", unknown, sent["unknown_device"]),
     ("replayed", st["drops"]["replayed"], sent["replayed"]),
     ("scored", st["scored"], sent["enrolled"]),
     ("dropped otherwise", st["dropped"] - st["drops"]["unknown_device"] - st["drops"]["replayed"], 0),
