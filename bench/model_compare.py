@@ -122,9 +122,11 @@ def main():
 	o = ap.parse_args()
 	out_json = o.json or os.path.join(o.build, 'model_compare.json')
 	model_bench = os.path.join(o.build, 'bench', 'model_bench')
-	if not os.path.exists(model_bench):
-		subprocess.run(['ninja', '-C', o.build, 'bench/model_bench'], check=True,
-			       stdout=sys.stderr)
+	shapes_bench = os.path.join(o.build, 'bench', 'sgemm_shapes')
+	for b in (model_bench, shapes_bench):
+		if not os.path.exists(b):
+			subprocess.run(['ninja', '-C', o.build, os.path.relpath(b, o.build)],
+				       check=True, stdout=sys.stderr)
 	ort_version = ensure_ort(os.path.abspath(o.ort_dir))
 	node = shutil.which('node')
 	if not node:
@@ -148,13 +150,17 @@ def main():
 		lg_cmd = [model_bench, scratch, sec] + models
 		np_cmd = [sys.executable, os.path.join(HERE, 'numpy_bench.py'), '--dir', scratch,
 			  '--check', FIXTURES, '--seconds', sec] + models
+		# OpenBLAS alone at ae_1024's layer shapes: the ceiling of an sgemm-based engine
+		shapes_cmd = [shapes_bench, sec]
 		ort_cmd = [node, os.path.join(HERE, 'ort_bench.mjs'), '--ort',
 			   os.path.abspath(o.ort_dir), '--dir', scratch, '--check', FIXTURES,
 			   '--seconds', sec] + models
 		jobs = [('linegate', 'set', lg_cmd, env_set), ('linegate', 'unset', UNSET + lg_cmd,
 								 env_unset),
 			('numpy', 'set', np_cmd, env_set), ('numpy', 'unset', UNSET + np_cmd, env_unset),
-			('onnxruntime', 'unset', UNSET + ort_cmd, env_unset)]
+			('onnxruntime', 'unset', UNSET + ort_cmd, env_unset),
+			('sgemm_shapes', 'set', shapes_cmd, env_set),
+			('sgemm_shapes', 'unset', UNSET + shapes_cmd, env_unset)]
 		raw, loads = [], [{'when': 'start', 'loadavg': loadavg()}]
 		t_start = time.time()
 		for r in range(o.rounds):
@@ -189,7 +195,10 @@ def main():
 			'numpy_set': ' '.join('%s=%s' % kv for kv in blas_set.items()) + ' ' +
 			shlex.join(np_cmd),
 			'numpy_unset': shlex.join(UNSET + np_cmd),
-			'onnxruntime': shlex.join(UNSET + ort_cmd)},
+			'onnxruntime': shlex.join(UNSET + ort_cmd),
+			'sgemm_shapes_set': ' '.join('%s=%s' % kv for kv in blas_set.items()) + ' ' +
+			shlex.join(shapes_cmd),
+			'sgemm_shapes_unset': shlex.join(UNSET + shapes_cmd)},
 	}
 	print_table(summary, goals, meta)
 	os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
@@ -243,6 +252,8 @@ def summarize(raw):
 		elif b == 'numpy':
 			add(('ns', 'numpy', d['blas_env'], d['model'], d['batch']), d['ns_per_frame'])
 			add(('corename', 'numpy', d['blas_env']), d['corename'])
+		elif b == 'sgemm_chain':
+			add(('chain', d['blas_env'], d['batch']), 1e9 / d['frames_per_s'])
 		elif b == 'ort':
 			add(('ns', 'ort-' + d['mode'], d['blas_env'], d['model'], d['batch']),
 			    d['ns_per_frame'])
@@ -250,7 +261,9 @@ def summarize(raw):
 	s = {'auto_isa': isa, 'peaks': {}, 'corenames': {}, 'points': [], 'per_call_ns': {}}
 	for k, v in series.items():
 		if k[0] == 'peak':
-			s['peaks']['%s_%s' % (k[1], k[2])] = stats(v)
+			# GFLOP/s: the best round is the highest
+			s['peaks']['%s_%s' % (k[1], k[2])] = {'median': statistics.median(v),
+							      'best': max(v), 'n': len(v)}
 		elif k[0] == 'corename':
 			s['corenames']['%s_%s' % (k[1], k[2])] = sorted(set(v))
 	# the fixed cost of one call: batch 1 of the 1x1 model
@@ -277,6 +290,16 @@ def summarize(raw):
 				# for a share of the peak the best round is the highest one
 				p['peak_ratio_' + env] = ({'median': statistics.median(v), 'best': max(v),
 							   'n': len(v)} if v else None)
+			# ae_1024 against its own layers' sgemms alone (sgemm_shapes): the engine's
+			# share of what OpenBLAS can do at these shapes
+			for env in ('set', 'unset'):
+				v = series.get(('chain', env, batch)) if model == 'ae_1024' else None
+				me = p['linegate_' + env]
+				p['openblas_chain_' + env] = stats(v) if v else None
+				if v and me:
+					p['share_of_chain_' + env] = {
+						'median': statistics.median(v) / me['median'],
+						'best': min(v) / me['best']}
 			# speed-ups of linegate: ratio of medians and ratio of bests
 			for env in ('set', 'unset'):
 				me = p['linegate_' + env]
@@ -368,6 +391,16 @@ def print_table(s, goals, meta):
 	print('(x columns: median/best, OpenBLAS variables unset; x ort-bound: against onnxruntime '
 	      'minus its per-call cost;\n peak: ae_1024 sgemm GFLOP/s as a share of the same-run '
 	      'sgemm peak)')
+	print()
+	print('ae_1024 against OpenBLAS alone at its layer shapes (sgemm_shapes, the 4 sgemm/sgemv '
+	      'calls back to back)')
+	for p in s['points']:
+		if p['model'] != 'ae_1024':
+			continue
+		print('%-14s %5d  openblas-only set %17s unset %17s  linegate share set %11s unset %11s'
+		      % (p['model'], p['batch'], cell(p.get('openblas_chain_set')),
+			 cell(p.get('openblas_chain_unset')), ratio(p.get('share_of_chain_set')),
+			 ratio(p.get('share_of_chain_unset'))))
 	print()
 	print('same, OpenBLAS variables set (%s)' % ', '.join('%s=%s' % kv for kv in
 							    meta['openblas_vars_set'].items()))
