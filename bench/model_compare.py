@@ -77,6 +77,21 @@ def write_tiny(path):
 	onnx.save(m, path)
 
 
+def layer_shapes(path):
+	"""OUTxIN of each Gemm/MatMul weight, in order: what lg_model_run() hands to OpenBLAS."""
+	m = onnx.load(path)
+	dims = {t.name: list(t.dims) for t in m.graph.initializer}
+	shapes = []
+	for node in m.graph.node:
+		if node.op_type not in ('Gemm', 'MatMul'):
+			continue
+		d = dims[node.input[1]]
+		trans_b = any(a.name == 'transB' and a.i for a in node.attribute)
+		out, inp = (d[0], d[1]) if trans_b else (d[1], d[0])
+		shapes.append('%dx%d' % (out, inp))
+	return ','.join(shapes)
+
+
 def ensure_ort(ort_dir):
 	pkg = os.path.join(ort_dir, 'node_modules', 'onnxruntime-node', 'package.json')
 	if not os.path.exists(pkg):
@@ -150,8 +165,9 @@ def main():
 		lg_cmd = [model_bench, scratch, sec] + models
 		np_cmd = [sys.executable, os.path.join(HERE, 'numpy_bench.py'), '--dir', scratch,
 			  '--check', FIXTURES, '--seconds', sec] + models
-		# OpenBLAS alone at ae_1024's layer shapes: the ceiling of an sgemm-based engine
-		shapes_cmd = [shapes_bench, sec]
+		# OpenBLAS alone at each model's layer shapes: the ceiling of an sgemm-based engine
+		shapes_cmd = [shapes_bench, sec] + ['%s=%s' % (m, layer_shapes(os.path.join(
+			FIXTURES, m + '.onnx'))) for m in MODELS]
 		ort_cmd = [node, os.path.join(HERE, 'ort_bench.mjs'), '--ort',
 			   os.path.abspath(o.ort_dir), '--dir', scratch, '--check', FIXTURES,
 			   '--seconds', sec] + models
@@ -253,7 +269,7 @@ def summarize(raw):
 			add(('ns', 'numpy', d['blas_env'], d['model'], d['batch']), d['ns_per_frame'])
 			add(('corename', 'numpy', d['blas_env']), d['corename'])
 		elif b == 'sgemm_chain':
-			add(('chain', d['blas_env'], d['batch']), 1e9 / d['frames_per_s'])
+			add(('chain', d['blas_env'], d['model'], d['batch']), 1e9 / d['frames_per_s'])
 		elif b == 'ort':
 			add(('ns', 'ort-' + d['mode'], d['blas_env'], d['model'], d['batch']),
 			    d['ns_per_frame'])
@@ -290,10 +306,10 @@ def summarize(raw):
 				# for a share of the peak the best round is the highest one
 				p['peak_ratio_' + env] = ({'median': statistics.median(v), 'best': max(v),
 							   'n': len(v)} if v else None)
-			# ae_1024 against its own layers' sgemms alone (sgemm_shapes): the engine's
+			# the model against its own layers' sgemms alone (sgemm_shapes): the engine's
 			# share of what OpenBLAS can do at these shapes
 			for env in ('set', 'unset'):
-				v = series.get(('chain', env, batch)) if model == 'ae_1024' else None
+				v = series.get(('chain', env, model, batch))
 				me = p['linegate_' + env]
 				p['openblas_chain_' + env] = stats(v) if v else None
 				if v and me:
@@ -392,11 +408,9 @@ def print_table(s, goals, meta):
 	      'minus its per-call cost;\n peak: ae_1024 sgemm GFLOP/s as a share of the same-run '
 	      'sgemm peak)')
 	print()
-	print('ae_1024 against OpenBLAS alone at its layer shapes (sgemm_shapes, the 4 sgemm/sgemv '
-	      'calls back to back)')
+	print('linegate against OpenBLAS alone at the model\'s layer shapes (sgemm_shapes: its '
+	      'sgemm/sgemv calls back to back, no epilogue)')
 	for p in s['points']:
-		if p['model'] != 'ae_1024':
-			continue
 		print('%-14s %5d  openblas-only set %17s unset %17s  linegate share set %11s unset %11s'
 		      % (p['model'], p['batch'], cell(p.get('openblas_chain_set')),
 			 cell(p.get('openblas_chain_unset')), ratio(p.get('share_of_chain_set')),

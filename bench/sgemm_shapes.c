@@ -4,13 +4,13 @@
  * reach with it. One thread, the calls lg_model_run() makes (row-major, weights [out, in]
  * transposed in the call, cblas_sgemv for a batch of 1), nothing else.
  *
- * For each batch M and layer OUTxIN it prints the GFLOP/s of that call (best of 7 trials, the
- * median too), then one "chain" line per batch: the frames/s of all the layers' sgemms back to
- * back, which is the engine's throughput if its epilogues cost nothing. The default layers are
- * those of ae_1024 (1024-256-64-256-1024). openblas_get_corename() is printed beside every
- * figure.
+ * A model is given as NAME=OUTxIN,OUTxIN,... (its layers in order). For each model, batch M and
+ * layer it prints the GFLOP/s of that call (best of 7 trials, the median too), then one "chain"
+ * line per batch: the frames/s of all the layers' calls back to back, which is the engine's
+ * throughput if its epilogues cost nothing. The default model is ae_1024
+ * (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
  *
- * usage: sgemm_shapes [seconds-per-point] [OUTxIN ...]
+ * usage: sgemm_shapes [seconds-per-point] [NAME=OUTxIN,OUTxIN,... ...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ struct layer {
 	int out, in;
 };
 
-static const struct layer ae_1024[] = {{256, 1024}, {64, 256}, {256, 64}, {1024, 256}};
+static const char default_model[] = "ae_1024=256x1024,64x256,256x64,1024x256";
 static const int batches[] = {1, 16, 64, 256};
 
 static double now(void)
@@ -74,42 +74,40 @@ static void time_layer(const struct layer *l, int m, const float *x, const float
 	qsort(per, TRIALS, sizeof(per[0]), cmp_double);
 }
 
-static int parse_layer(const char *s, struct layer *l)
+/* "NAME=OUTxIN,OUTxIN": the name stays in `spec` (the '=' is replaced by a NUL). */
+static int parse_model(char *spec, struct layer *layers, size_t *n)
 {
-	char *end;
-	long out = strtol(s, &end, 10), in;
+	char *p = strchr(spec, '='), *end;
 
-	if (*end != 'x' || out < 1 || out > 65536)
+	if (!p || p == spec)
 		return -1;
-	in = strtol(end + 1, &end, 10);
-	if (*end || in < 1 || in > 65536)
-		return -1;
-	l->out = (int)out;
-	l->in = (int)in;
-	return 0;
+	*p++ = '\0';
+	*n = 0;
+	for (;;) {
+		long out = strtol(p, &end, 10), in;
+
+		if (*end != 'x' || out < 1 || out > 65536 || *n == MAX_LAYERS)
+			return -1;
+		in = strtol(end + 1, &end, 10);
+		if (in < 1 || in > 65536)
+			return -1;
+		layers[*n].out = (int)out;
+		layers[*n].in = (int)in;
+		(*n)++;
+		if (!*end)
+			return 0;
+		if (*end != ',')
+			return -1;
+		p = end + 1;
+	}
 }
 
-int main(int argc, char **argv)
+static int bench_model(const char *name, const struct layer *layers, size_t n_layers,
+		       double seconds)
 {
-	struct layer layers[MAX_LAYERS];
-	size_t n_layers = 0, max_in = 0, max_out = 0, max_w = 0;
-	double seconds = 0.2;
+	size_t max_in = 0, max_out = 0, max_w = 0;
 	float *x, *w, *y;
 
-	if (argc > 1)
-		seconds = atof(argv[1]);
-	if (argc > 2) {
-		for (int i = 2; i < argc && n_layers < MAX_LAYERS; i++) {
-			if (parse_layer(argv[i], &layers[n_layers])) {
-				fprintf(stderr, "usage: %s [seconds] [OUTxIN ...]\n", argv[0]);
-				return 2;
-			}
-			n_layers++;
-		}
-	} else {
-		memcpy(layers, ae_1024, sizeof(ae_1024));
-		n_layers = sizeof(ae_1024) / sizeof(ae_1024[0]);
-	}
 	for (size_t i = 0; i < n_layers; i++) {
 		size_t in = (size_t)layers[i].in, out = (size_t)layers[i].out;
 
@@ -120,17 +118,13 @@ int main(int argc, char **argv)
 	x = malloc(sizeof(float) * 256 * max_in);
 	y = malloc(sizeof(float) * 256 * max_out);
 	w = malloc(sizeof(float) * max_w);
-	if (!x || !y || !w) {
-		fprintf(stderr, "sgemm_shapes: out of memory\n");
-		return 1;
-	}
+	if (!x || !y || !w)
+		goto err_nomem;
 	for (size_t i = 0; i < 256 * max_in; i++)
 		x[i] = (float)((i * 7919) % 1009) / 504.5f - 1.0f;
 	for (size_t i = 0; i < max_w; i++)
 		w[i] = (float)((i * 104729) % 997) / 4985.0f - 0.1f;
 
-	/* the single thread of a worker, as model_bench */
-	openblas_set_num_threads(1);
 	for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
 		int m = batches[b];
 		double chain_best = 0, chain_med = 0, flops = 0;
@@ -142,16 +136,16 @@ int main(int argc, char **argv)
 			chain_best += per[0];
 			chain_med += per[TRIALS / 2];
 			flops += f;
-			printf("{\"bench\":\"sgemm_shape\",\"batch\":%d,\"out\":%d,\"in\":%d,"
-			       "\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
+			printf("{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
+			       "\"in\":%d,\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
 			       "\"corename\":\"%s\"}\n",
-			       m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
+			       name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
 			       f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
 		}
-		printf("{\"bench\":\"sgemm_chain\",\"batch\":%d,\"layers\":%zu,"
+		printf("{\"bench\":\"sgemm_chain\",\"model\":\"%s\",\"batch\":%d,\"layers\":%zu,"
 		       "\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
 		       "\"corename\":\"%s\"}\n",
-		       m, n_layers, m / chain_best, m / chain_med, flops / chain_best * 1e-9,
+		       name, m, n_layers, m / chain_best, m / chain_med, flops / chain_best * 1e-9,
 		       openblas_get_corename());
 		fflush(stdout);
 	}
@@ -159,4 +153,40 @@ int main(int argc, char **argv)
 	free(y);
 	free(w);
 	return 0;
+
+err_nomem:
+	free(x);
+	free(y);
+	free(w);
+	fprintf(stderr, "sgemm_shapes: %s: out of memory\n", name);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct layer layers[MAX_LAYERS];
+	char fallback[sizeof(default_model)];
+	double seconds = 0.2;
+	size_t n_layers;
+	int ret = 0;
+
+	if (argc > 1)
+		seconds = atof(argv[1]);
+	/* the single thread of a worker, as model_bench */
+	openblas_set_num_threads(1);
+	if (argc <= 2) {
+		memcpy(fallback, default_model, sizeof(default_model));
+		if (parse_model(fallback, layers, &n_layers))
+			return 1;
+		return bench_model(fallback, layers, n_layers, seconds) ? 1 : 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (parse_model(argv[i], layers, &n_layers)) {
+			fprintf(stderr, "usage: %s [seconds] [NAME=OUTxIN,OUTxIN,... ...]\n",
+				argv[0]);
+			return 2;
+		}
+		ret |= bench_model(argv[i], layers, n_layers, seconds);
+	}
+	return ret ? 1 : 0;
 }
