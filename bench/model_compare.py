@@ -134,7 +134,20 @@ def main():
 	ap.add_argument('--ort-dir', default=os.environ.get('LG_ORT_DIR',
 							    os.path.join(HERE, '.ort')))
 	ap.add_argument('--json', help='output file (default: BUILD/model_compare.json)')
+	ap.add_argument('--from-json', metavar='FILE',
+			help='do not run: summarize the raw lines of an earlier run again')
 	o = ap.parse_args()
+	if o.from_json:
+		with open(o.from_json) as f:
+			old = json.load(f)
+		summary = summarize(old['raw'])
+		goals = judge(summary)
+		print_table(summary, goals, old['meta'])
+		if o.json:
+			with open(o.json, 'w') as f:
+				json.dump({'meta': old['meta'], 'summary': summary, 'goals': goals,
+					   'raw': old['raw']}, f, indent=1)
+		return
 	out_json = o.json or os.path.join(o.build, 'model_compare.json')
 	model_bench = os.path.join(o.build, 'bench', 'model_bench')
 	shapes_bench = os.path.join(o.build, 'bench', 'sgemm_shapes')
@@ -264,6 +277,7 @@ def summarize(raw):
 			    d['ns_per_frame'])
 			if d['isa'] == isa:
 				add(('peak_ratio', d['blas_env'], d['model'], d['batch']), d['peak_ratio'])
+				add(('flops', d['model']), d['gflops'] * d['ns_per_frame'])
 				add(('corename', 'linegate', d['blas_env']), d['corename'])
 		elif b == 'numpy':
 			add(('ns', 'numpy', d['blas_env'], d['model'], d['batch']), d['ns_per_frame'])
@@ -302,10 +316,18 @@ def summarize(raw):
 					      ('ort_async', 'ort-async', 'unset')):
 				p[name] = get(rt, env, model, batch)
 			for env in ('set', 'unset'):
+				# share of the sgemm peak: median GFLOP/s over median peak, best over
+				# best (a per-run ratio would put a disturbed peak in the denominator;
+				# those ratios are kept as peak_ratio_per_run_*)
 				v = series.get(('peak_ratio', env, model, batch))
-				# for a share of the peak the best round is the highest one
-				p['peak_ratio_' + env] = ({'median': statistics.median(v), 'best': max(v),
-							   'n': len(v)} if v else None)
+				p['peak_ratio_per_run_' + env] = ({'median': statistics.median(v),
+								   'max': max(v), 'n': len(v)} if v else None)
+				me, pk = p['linegate_' + env], s['peaks'].get('linegate_' + env)
+				fl = series.get(('flops', model))
+				p['peak_ratio_' + env] = ({'median': statistics.median(fl) / me['median'] /
+							   pk['median'],
+							   'best': statistics.median(fl) / me['best'] /
+							   pk['best']} if me and pk and fl else None)
 			# the model against its own layers' sgemms alone (sgemm_shapes): the engine's
 			# share of what OpenBLAS can do at these shapes
 			for env in ('set', 'unset'):
