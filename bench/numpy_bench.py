@@ -32,7 +32,11 @@ from onnx import numpy_helper  # noqa: E402
 
 
 def openblas():
-	"""The OpenBLAS that numpy loaded (same soname, so dlopen returns the loaded copy)."""
+	"""The OpenBLAS that numpy loaded (same soname, so dlopen returns the loaded copy), or
+	None when numpy's BLAS is something else (the libblas.so.3 alternative)."""
+	with open('/proc/self/maps') as f:
+		if 'openblas' not in f.read():
+			return None
 	for name in ('libopenblas.so.0', 'libopenblasp-r0.3.21.so'):
 		try:
 			lib = ctypes.CDLL(name)
@@ -180,7 +184,7 @@ def main():
 	batches = [int(b) for b in o.batches.split(',')]
 
 	lib = openblas()
-	corename = lib.openblas_get_corename().decode() if lib else 'unknown'
+	corename = lib.openblas_get_corename().decode() if lib else 'not-openblas'
 	if lib and lib.openblas_get_num_threads() != 1:
 		lib.openblas_set_num_threads(1)
 	if not o.no_peak:

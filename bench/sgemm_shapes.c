@@ -136,11 +136,12 @@ static int bench_model(const char *name, const struct layer *layers, size_t n_la
 			chain_best += per[0];
 			chain_med += per[TRIALS / 2];
 			flops += f;
-			printf("{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
-			       "\"in\":%d,\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
-			       "\"corename\":\"%s\"}\n",
-			       name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
-			       f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
+			printf(
+			    "{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
+			    "\"in\":%d,\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
+			    "\"corename\":\"%s\"}\n",
+			    name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
+			    f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
 		}
 		printf("{\"bench\":\"sgemm_chain\",\"model\":\"%s\",\"batch\":%d,\"layers\":%zu,"
 		       "\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
