@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * OpenBLAS alone, at the shapes of a model's layers: the ceiling that the inference engine can
+ * reach with it. One thread, the calls lg_model_run() makes (row-major, weights [out, in]
+ * transposed in the call, cblas_sgemv for a batch of 1), nothing else.
+ *
+ * A model is given as NAME=OUTxIN,OUTxIN,... (its layers in order). For each model, batch M and
+ * layer it prints the GFLOP/s of that call (best of 7 trials, the median too), then one "chain"
+ * line per batch: the frames/s of all the layers' calls back to back, which is the engine's
+ * throughput if its epilogues cost nothing. The default model is ae_1024
+ * (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
+ *
+ * usage: sgemm_shapes [seconds-per-point] [NAME=OUTxIN,OUTxIN,... ...]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#define TRIALS 7
+#define MAX_LAYERS 16
+
+struct layer {
+	int out, in;
+};
+
+static const char default_model[] = "ae_1024=256x1024,64x256,256x64,1024x256";
+static const int batches[] = {1, 16, 64, 256};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void layer_call(const struct layer *l, int m, const float *x, const float *w, float *y)
+{
+	if (m == 1)
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, w, l->in, x, 1, 0.0f,
+			    y, 1);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, l->out, l->in, 1.0f, x,
+			    l->in, w, l->in, 0.0f, y, l->out);
+}
+
+/* Seconds per call of one layer at batch m: sorted trials, best first. */
+static void time_layer(const struct layer *l, int m, const float *x, const float *w, float *y,
+		       double seconds, double *per)
+{
+	layer_call(l, m, x, w, y);
+	for (int t = 0; t < TRIALS; t++) {
+		double t0 = now(), t1;
+		long iters = 0;
+
+		do {
+			for (int k = 0; k < 8; k++)
+				layer_call(l, m, x, w, y);
+			iters += 8;
+			t1 = now();
+		} while (t1 - t0 < seconds / TRIALS);
+		per[t] = (t1 - t0) / (double)iters;
+	}
+	qsort(per, TRIALS, sizeof(per[0]), cmp_double);
+}
+
+/* "NAME=OUTxIN,OUTxIN": the name stays in `spec` (the '=' is replaced by a NUL). */
+static int parse_model(char *spec, struct layer *layers, size_t *n)
+{
+	char *p = strchr(spec, '='), *end;
+
+	if (!p || p == spec)
+		return -1;
+	*p++ = '\0';
+	*n = 0;
+	for (;;) {
+		long out = strtol(p, &end, 10), in;
+
+		if (*end != 'x' || out < 1 || out > 65536 || *n == MAX_LAYERS)
+			return -1;
+		in = strtol(end + 1, &end, 10);
+		if (in < 1 || in > 65536)
+			return -1;
+		layers[*n].out = (int)out;
+		layers[*n].in = (int)in;
+		(*n)++;
+		if (!*end)
+			return 0;
+		if (*end != ',')
+			return -1;
+		p = end + 1;
+	}
+}
+
+static int bench_model(const char *name, const struct layer *layers, size_t n_layers,
+		       double seconds)
+{
+	size_t max_in = 0, max_out = 0, max_w = 0;
+	float *x, *w, *y;
+
+	for (size_t i = 0; i < n_layers; i++) {
+		size_t in = (size_t)layers[i].in, out = (size_t)layers[i].out;
+
+		max_in = in > max_in ? in : max_in;
+		max_out = out > max_out ? out : max_out;
+		max_w = in * out > max_w ? in * out : max_w;
+	}
+	x = malloc(sizeof(float) * 256 * max_in);
+	y = malloc(sizeof(float) * 256 * max_out);
+	w = malloc(sizeof(float) * max_w);
+	if (!x || !y || !w)
+		goto err_nomem;
+	for (size_t i = 0; i < 256 * max_in; i++)
+		x[i] = (float)((i * 7919) % 1009) / 504.5f - 1.0f;
+	for (size_t i = 0; i < max_w; i++)
+		w[i] = (float)((i * 104729) % 997) / 4985.0f - 0.1f;
+
+	for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+		int m = batches[b];
+		double chain_best = 0, chain_med = 0, flops = 0;
+
+		for (size_t i = 0; i < n_layers; i++) {
+			double per[TRIALS], f = 2.0 * m * layers[i].out * layers[i].in;
+
+			time_layer(&layers[i], m, x, w, y, seconds, per);
+			chain_best += per[0];
+			chain_med += per[TRIALS / 2];
+			flops += f;
+			printf(
+			    "{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
+			    "\"in\":%d,\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
+			    "\"corename\":\"%s\"}\n",
+			    name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
+			    f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
+		}
+		printf("{\"bench\":\"sgemm_chain\",\"model\":\"%s\",\"batch\":%d,\"layers\":%zu,"
+		       "\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
+		       "\"corename\":\"%s\"}\n",
+		       name, m, n_layers, m / chain_best, m / chain_med, flops / chain_best * 1e-9,
+		       openblas_get_corename());
+		fflush(stdout);
+	}
+	free(x);
+	free(y);
+	free(w);
+	return 0;
+
+err_nomem:
+	free(x);
+	free(y);
+	free(w);
+	fprintf(stderr, "sgemm_shapes: %s: out of memory\n", name);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct layer layers[MAX_LAYERS];
+	char fallback[sizeof(default_model)];
+	double seconds = 0.2;
+	size_t n_layers;
+	int ret = 0;
+
+	if (argc > 1)
+		seconds = atof(argv[1]);
+	/* the single thread of a worker, as model_bench */
+	openblas_set_num_threads(1);
+	if (argc <= 2) {
+		memcpy(fallback, default_model, sizeof(default_model));
+		if (parse_model(fallback, layers, &n_layers))
+			return 1;
+		return bench_model(fallback, layers, n_layers, seconds) ? 1 : 0;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (parse_model(argv[i], layers, &n_layers)) {
+			fprintf(stderr, "usage: %s [seconds] [NAME=OUTxIN,OUTxIN,... ...]\n",
+				argv[0]);
+			return 2;
+		}
+		ret |= bench_model(argv[i], layers, n_layers, seconds);
+	}
+	return ret ? 1 : 0;
+}
