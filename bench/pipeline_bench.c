@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pipeline_bench: a worker's whole cost per frame with the default policy and model —
+ * verify, decode, window, features, score, publish — and its parts, in one run: the
+ * bare keyed HMAC of the frame, the features of one window, the score of one row.
+ */
+#include "../dataplane/dataplane.h"
+#include "../dataplane/scorer.h"
+
+#include <linegate/signal.h>
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+void openblas_set_num_threads(int n);
+char *openblas_get_corename(void);
+
+#define NFRAMES 4096
+#define ROUNDS 15
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double best(double *v)
+{
+	qsort(v, ROUNDS, sizeof(double), cmp_d);
+	return v[0];
+}
+
+int main(int argc, char **argv)
+{
+	static struct lg_dp dp;
+	static uint8_t frames[NFRAMES][1024];
+	static int lens[NFRAMES];
+	static struct lg_rx_pkt pkts[NFRAMES];
+	static float win[256], rows[16 * LG_FEAT_N], scores[16];
+	struct lg_worker *w = &dp.workers[0];
+	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".";
+	double t_all[ROUNDS], t_mac[ROUNDS], t_feat[ROUNDS], t_score[ROUNDS];
+	char path[600], err[512];
+	struct lg_policy p;
+	struct lg_gen *g;
+	struct lg_mac *mac;
+	struct lg_signal sig;
+	const struct lg_policy_device *dev;
+	struct lg_dev_state *st;
+	struct lg_event e;
+
+	if (argc > 1) {
+		fputs("Usage: pipeline_bench   (run from the source tree, or set LG_SOURCE)\n"
+		      "Per-frame cost of the worker's whole path with the default policy and "
+		      "model,\nand of its parts, in one run.\n", argc > 1 && !strcmp(argv[1], "--help") ?
+		      stdout : stderr);
+		return argc > 1 && !strcmp(argv[1], "--help") ? 0 : 2;
+	}
+	openblas_set_num_threads(1);
+	snprintf(path, sizeof(path), "%s/control/defaults/policy.yaml", src);
+	if (lg_policy_load(path, &p, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	p.threshold = 0;
+	dp.nworkers = 1;
+	dp.max_batch = 256;
+	w->dp = &dp;
+	w->batch = calloc(256 * LG_FEAT_N, sizeof(float));
+	w->scores = calloc(256, sizeof(float));
+	w->shadow_scores = calloc(256, sizeof(float));
+	w->meta = calloc(256, sizeof(*w->meta));
+	w->row_state = calloc(256, sizeof(*w->row_state));
+	if (lg_spsc_init(&w->alerts, 8192) || lg_spsc_init(&w->scores_ring, 8192))
+		return 1;
+	if (lg_gen_build(&dp, &p, &g))
+		return 1;
+	g->epoch = 1;
+	atomic_store(&dp.gen, g);
+	pthread_mutex_init(&dp.apply_lock, NULL);
+	pthread_mutex_init(&dp.model_lock, NULL);
+	if (lg_dp_set_models(&dp, p.model, "default", NULL, NULL, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	w->ms = atomic_load(&dp.models);
+	dev = &g->policy.devices[0];
+	st = g->state[0][0];
+	lg_signal_init(&sig, 1, 0, 10000);
+	for (int i = 0; i < NFRAMES; i++) {
+		int16_t s16[256];
+		struct lg_lgf_build b = {
+			.device_id = dev->id, .key_id = dev->keys[0].id, .type = LGF_TYPE_SAMPLES,
+			.sample_format = LGF_FMT_I16, .channels = 1, .sample_count = 256,
+			.sample_rate = 10000, .scale = 0.001f, .sequence = (uint64_t)i + 1,
+			.samples = s16,
+		};
+
+		lg_signal_fill(&sig, win, 256);
+		for (int k = 0; k < 256; k++)
+			s16[k] = (int16_t)(win[k] * 1000);
+		lens[i] = lg_lgf_encode(&b, dev->keys[0].bytes, LG_KEY_LEN, frames[i], sizeof(frames[i]));
+		pkts[i] = (struct lg_rx_pkt){ .data = frames[i], .len = (uint32_t)lens[i],
+					      .family = dev->family };
+		memcpy(pkts[i].src_addr, dev->addr, 16);
+	}
+	if (lg_mac_new(&mac, dev->keys[0].bytes, LG_KEY_LEN))
+		return 1;
+	for (int r = 0; r < ROUNDS; r++) {
+		double t0 = now_s();
+		unsigned ok = 0;
+
+		/* The worker's whole path: every frame completes a 256-sample window, every
+		 * 16th scores a batch and publishes 16 events (drained outside the timing). */
+		memset(&st->replay, 0, sizeof(st->replay));
+		for (int i = 0; i < NFRAMES; i++) {
+			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
+			if ((i & 255) == 255) {
+				double t1 = now_s();
+
+				while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
+					;
+				t0 += now_s() - t1;
+			}
+		}
+		lg_worker_flush(w);
+		t_all[r] = (now_s() - t0) / NFRAMES * 1e9;
+		if (ok != NFRAMES) {
+			fprintf(stderr, "pipeline_bench: %u frames refused\n", NFRAMES - ok);
+			return 1;
+		}
+		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
+			;
+		t0 = now_s();
+		for (int i = 0; i < NFRAMES; i++) {
+			uint8_t tag[LGF_TAG_LEN];
+
+			lg_mac_tag(mac, frames[i], lens[i] - LGF_TAG_LEN, tag);
+			ok += !CRYPTO_memcmp(tag, frames[i] + lens[i] - LGF_TAG_LEN, LGF_TAG_LEN);
+		}
+		t_mac[r] = (now_s() - t0) / NFRAMES * 1e9;
+		t0 = now_s();
+		for (int i = 0; i < NFRAMES; i++)
+			lg_features_rows(w->ms->sc[0]->fx, win, 1, 256, 256,
+					 rows + (size_t)(i & 15) * LG_FEAT_N);
+		t_feat[r] = (now_s() - t0) / NFRAMES * 1e9;
+		t0 = now_s();
+		for (int i = 0; i < NFRAMES; i += 16)
+			lg_scorer_score(w->ms->sc[0], rows, 16, scores);
+		t_score[r] = (now_s() - t0) / NFRAMES * 1e9;
+	}
+	printf("{\"bench\":\"pipeline\",\"window\":256,\"batch\":16,\"openblas_core\":\"%s\","
+	       "\"frame_ns\":%.1f,\"hmac_ns\":%.1f,\"features_ns\":%.1f,\"score_ns\":%.1f}\n",
+	       openblas_get_corename(), best(t_all), best(t_mac), best(t_feat), best(t_score));
+	printf("per frame of 256 samples (fastest of %d rounds of %d frames), OpenBLAS core %s:\n"
+	       "  whole worker path %.0f ns = HMAC %.0f + features %.0f + score %.0f + the rest\n",
+	       ROUNDS, NFRAMES, openblas_get_corename(), t_all[0], t_mac[0], t_feat[0], t_score[0]);
+	lg_mac_free(mac);
+	return 0;
+}
