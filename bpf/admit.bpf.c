@@ -61,6 +61,20 @@ struct {
 	__type(value, struct lg_admit_dev_ctr);
 } lg_dev_ctr SEC(".maps");
 
+/*
+ * UADP identity -> device id in each generation slot. A hash map (the key
+ * is 48 bytes), looked up only for UADP frames. Not preallocated: an element
+ * replaced by an update is freed after an RCU grace period, so a frame never
+ * reads a value that is being reused for another key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lg_admit_uadp_key);
+	__type(value, struct lg_admit_uadp_ids);
+} lg_uadp_ids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, LG_ADMIT_DEFAULT_QUEUES);
@@ -70,8 +84,9 @@ struct {
 
 /*
  * Tables and state are reached by address, the counters and the XSKMAP by
- * array lookups the verifier inlines: the only helper calls left on any path
- * are the clock (devices with a rate) and the XSK redirect (a socket bound).
+ * array lookups the verifier inlines: the only helper calls left on the LGF
+ * paths are the clock (devices with a rate) and the XSK redirect (a socket
+ * bound); UADP frames add the identity lookup.
  */
 static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
 				  __u64 bytes)
@@ -111,12 +126,12 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 zero = 0, slot = lg_live_gen;
+	__u32 zero = 0, live = lg_live_gen & 1, slot = 0, id;
 	__u64 now = 0;
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
-	table = &lg_gens[slot & 1];
+	table = &lg_gens[live];
 	if (table->cfg.generation) {
 		cfg = &table->cfg;
 	} else {
@@ -130,7 +145,17 @@ int lg_admit(struct xdp_md *ctx)
 
 	rc = lg_admit_parse(data, data_end, cfg, &pkt);
 	if (rc == LG_R_ADMITTED && table) {
-		dev = lg_admit_table_find(table, pkt.device_id);
+		id = pkt.device_id;
+		if (!id) {
+			/* UADP: the identity's device in this generation (0: none). */
+			const struct lg_admit_uadp_ids *u =
+			    bpf_map_lookup_elem(&lg_uadp_ids, &pkt.uadp);
+
+			if (u)
+				id = live ? u->device_id[1] : u->device_id[0];
+			pkt.device_id = id;
+		}
+		dev = id ? lg_admit_table_find(table, id) : NULL;
 		if (dev) {
 			slot = dev->slot;
 			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */

@@ -41,6 +41,7 @@ struct lgt_pkt {
 	lg_u64 seq;
 	lg_u32 lgf_len; /* UDP payload length */
 	lg_u32 eth_pad; /* bytes after the IP packet (Ethernet padding) */
+	const lg_u8 *raw; /* not NULL: the UDP payload (lgf_len bytes) instead of an LGF header */
 };
 
 /* Build; returns the frame length or 0 if cap is too small. */
