@@ -75,7 +75,7 @@ LG_PIDS=""
 python3 - "$T/stats.json" "$T/sent1.json" "$T/sent2.json" "$T/out.jsonl" "$T/uadp_bad.json" \
 	$FRAMES <<'PY'
 import json, sys
-st = json.load(open(sys.argv[1])); s1 = json.load(open(sys.argv[2])); s2 = json.load(open(sys.argv[3]))
+st, s1, s2 = (json.load(open(f)) for f in sys.argv[1:4])
 ub = json.load(open(sys.argv[5])); frames = int(sys.argv[6])
 x, d = st["xdp"], st["drops"]
 ok = True
