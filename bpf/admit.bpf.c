@@ -62,7 +62,7 @@ struct {
 } lg_dev_ctr SEC(".maps");
 
 /*
- * UADP identity -> device id in each generation slot. A hash map (the key
+ * UADP identity -> device id in generation g at device_id[g & 1]. A hash map (the key
  * is 48 bytes), looked up only for UADP frames. Not preallocated: an element
  * replaced by an update is freed after an RCU grace period, so a frame never
  * reads a value that is being reused for another key.
@@ -124,14 +124,15 @@ int lg_admit(struct xdp_md *ctx)
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
 	struct lg_admit_cfg none;
+	struct lg_admit_uadp_key ukey;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 zero = 0, live = lg_live_gen & 1, slot = 0, id;
+	__u32 zero = 0, slot = 0, id;
 	__u64 now = 0;
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
-	table = &lg_gens[live];
+	table = &lg_gens[lg_live_gen & 1];
 	if (table->cfg.generation) {
 		cfg = &table->cfg;
 	} else {
@@ -143,16 +144,16 @@ int lg_admit(struct xdp_md *ctx)
 		cfg = &none;
 	}
 
-	rc = lg_admit_parse(data, data_end, cfg, &pkt);
+	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
 	if (rc == LG_R_ADMITTED && table) {
 		id = pkt.device_id;
-		if (!id) {
+		if (__builtin_expect(!id, 0)) {
 			/* UADP: the identity's device in this generation (0: none). */
 			const struct lg_admit_uadp_ids *u =
-			    bpf_map_lookup_elem(&lg_uadp_ids, &pkt.uadp);
+			    bpf_map_lookup_elem(&lg_uadp_ids, &ukey);
 
 			if (u)
-				id = live ? u->device_id[1] : u->device_id[0];
+				id = u->device_id[table->cfg.generation & 1];
 			pkt.device_id = id;
 		}
 		dev = id ? lg_admit_table_find(table, id) : NULL;

@@ -607,10 +607,10 @@ static int uadp_keys_sorted(const struct lg_admit_entry *devs, size_t n,
 }
 
 /*
- * Point every identity at its device in generation slot `slot` (the one
- * about to go live) and every identity the new generation drops at none.
- * The live slot's entries stay as they are: frames keep seeing the live
- * generation's identities until the switch. The dropped identities are
+ * Point every identity at its device in the entries' index `slot` of the
+ * generation about to go live (generation & 1) and every identity it drops
+ * at none. The live generation's entries stay as they are: frames keep
+ * seeing its identities until the switch. The dropped identities are
  * returned in *stale (malloc'd) for uadp_prune() after the switch. A key
  * whose device is not in the live table maps to nothing a frame can use.
  */
@@ -677,8 +677,9 @@ err:
 }
 
 /*
- * After the switch to slot `live` and the wait for programs still on the
- * other one: identities the live generation does not have leave the map.
+ * After the switch to the generation of index `live` (generation & 1) and
+ * the wait for programs still on the previous one: identities the live
+ * generation does not have leave the map.
  */
 static void uadp_prune(struct lg_admit *a, const struct lg_admit_uadp_key *stale, size_t n,
 		       __u32 live)
@@ -820,7 +821,8 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	 * it; until the switch no frame reads those. Should this fail, nothing
 	 * live has changed (and the next apply rewrites the slot).
 	 */
-	err = uadp_stage(a, devs, n, keys, nkeys, slot, &stale, &nstale);
+	err = uadp_stage(a, devs, n, keys, nkeys, (__u32)(a->table->cfg.generation & 1), &stale,
+			 &nstale);
 	if (err)
 		goto out;
 	memcpy(&a->bss->lg_gens[slot], a->table, sizeof(*a->table));
@@ -836,7 +838,7 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		a->sync_pending = 0;
 	/* Only once no frame still reads the old slot; else the next apply prunes them. */
 	if (!a->sync_pending)
-		uadp_prune(a, stale, nstale, slot);
+		uadp_prune(a, stale, nstale, (__u32)(a->table->cfg.generation & 1));
 
 	/* Departed devices release their slots; state and counters go with them. */
 	qsort(next, n, sizeof(*next), slot_cmp);

@@ -12,9 +12,9 @@
  *
  * The glue around them is small and the same everywhere:
  *
- *	rc = lg_admit_parse(data, data_end, cfg, &pkt);
+ *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
  *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
- *		pkt.device_id = <pkt.uadp's lg_admit_uadp_ids.device_id[live slot]>;
+ *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
  *	      lg_admit_table_find(table, pkt.device_id) : NULL;
  *	st = dev ? <runtime state at dev->slot> : NULL;
@@ -160,9 +160,10 @@ _Static_assert(sizeof(struct lg_admit_uadp_key) == 48, "lg_admit_uadp_key layout
 
 /*
  * Value of the UADP identity map: the device id the identity belongs to in
- * each of the two generation slots (0 = none). The program reads the entry
- * of the live slot, so identities switch together with the table they point
- * into: a frame never pairs one generation's identities with another's table.
+ * generation g at device_id[g & 1] (0 = none); consecutive generations
+ * alternate. A frame reads the entry of its table's generation, so
+ * identities switch together with the table they point into: a frame never
+ * pairs one generation's identities with another's table.
  */
 struct lg_admit_uadp_ids {
 	lg_u32 device_id[2];
@@ -289,7 +290,6 @@ struct lg_admit_pkt {
 	lg_u32 device_id;   /* LGF: from the frame; UADP: 0 until the identity is looked up */
 	lg_u32 payload_len; /* UDP payload length */
 	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
-	struct lg_admit_uadp_key uadp; /* kind UADP: the identity to look the device up by */
 };
 
 /* Outcome of the decision. */
@@ -387,6 +387,17 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
 	       nh == 139 || nh == 140 || nh == 253 || nh == 254;
 }
 
+/*
+ * In BPF the UADP parser is a subprogram of its own (a BPF-to-BPF call, no
+ * helper): inlined, its code would sit between the LGF checks and lengthen
+ * their path.
+ */
+#ifdef __BPF__
+#define LG_ADMIT_UADP_FN static __attribute__((noinline))
+#else
+#define LG_ADMIT_UADP_FN LG_ADMIT_INLINE
+#endif
+
 /* OPC UA PubSub UADP NetworkMessage header (OPC 10000-14, 7.2.4.4.2; docs/wire-format-uadp.md). */
 #define LG_ADMIT_UADP_VERSION 1
 #define LG_ADMIT_UADP_F_VERSION 0x0f
@@ -413,25 +424,21 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
  * message without PublisherId, WriterGroupId or PayloadHeader cannot be
  * mapped to a device: LG_R_MALFORMED, as is anything that ends early.
  *
- * Fills pkt->uadp (zero-filled as the key's layout requires), sets
+ * Fills *k (zero-filled as the key's layout requires), sets
  * pkt->kind = LG_ADMIT_KIND_UADP and leaves pkt->device_id 0: the caller
  * maps the identity to a device (in XDP the lg_uadp_ids map). The 16-bit
  * UADP sequences wrap, so pkt->sequence is 0 and the replay check is the
  * worker's. Every read is checked against what is left of the UDP payload
  * (payload_len) and, for the verifier, against data_end.
  */
-LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
-					lg_u32 payload_len, struct lg_admit_pkt *pkt)
+LG_ADMIT_UADP_FN int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
+					  lg_u32 payload_len, struct lg_admit_uadp_key *k)
 {
-	struct lg_admit_uadp_key *k = &pkt->uadp;
 	const lg_u8 *p = payload, *str = 0;
 	const lg_u8 *end = data_end;
 	lg_u32 left = payload_len, slen, skip;
 	lg_u8 flags, ext1 = 0, gf;
 
-	pkt->kind = LG_ADMIT_KIND_UADP;
-	pkt->device_id = 0;
-	pkt->sequence = 0;
 	LG_ADMIT_ST64(k, 0);
 	LG_ADMIT_ST64((lg_u8 *)k + 8, 0);
 	LG_ADMIT_ST64(k->pub_str, 0);
@@ -582,7 +589,7 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
  */
 LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, const lg_u8 *end,
 				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
-				       int in_frame)
+				       struct lg_admit_uadp_key *ukey, int in_frame)
 {
 	const lg_u8 *lgf;
 	lg_u16 ulen, dport;
@@ -599,7 +606,12 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 	lgf = l4 + LG_UDP_HLEN;
 
 	if (cfg->uadp_port && dport == cfg->uadp_port)
-		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, pkt);
+	{
+		pkt->kind = LG_ADMIT_KIND_UADP;
+		pkt->device_id = 0;
+		pkt->sequence = 0;
+		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, ukey);
+	}
 	if (dport != cfg->lgf_port)
 		return LG_R_NOT_OURS;
 
@@ -624,7 +636,8 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
  * the LGF header (cfg->lgf_port) or the UADP NetworkMessage header
  * (cfg->uadp_port). Returns LG_R_ADMITTED when pkt identifies a device (LGF:
- * pkt->device_id; UADP: pkt->uadp, to be mapped to the id by the caller),
+ * pkt->device_id; UADP: *ukey, to be mapped to the id by the caller, which
+ * keeps it apart from pkt so that pkt's address need not escape in BPF),
  * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
  *
  * Anything that could carry our traffic past this parser into the kernel
@@ -634,7 +647,8 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * that the verifier can follow.
  */
 LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
-				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				   struct lg_admit_uadp_key *ukey)
 {
 	const lg_u8 *p = data;
 	const lg_u8 *end = data_end;
@@ -668,7 +682,7 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
 		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
-		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
+		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, ukey, 1);
 	}
 
 	if (lg_admit_is_vlan(proto)) {
@@ -733,7 +747,7 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 		return LG_R_NOT_OURS;
 	}
 
-	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
+	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, ukey, 0);
 }
 
 /* Does the frame come from where the device is bound? */

@@ -289,16 +289,17 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	const struct lg_admit_cfg *cfg = m->live ? &m->cfg : &none;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
+	struct lg_admit_uadp_key ukey;
 	struct lg_admit_pkt pkt = {0};
 	struct lg_admit_verdict v;
 	int rc;
 
-	rc = lg_admit_parse(frame, frame + len, cfg, &pkt);
+	rc = lg_admit_parse(frame, frame + len, cfg, &pkt, &ukey);
 	if (rc == LG_R_ADMITTED && m->live) {
 		/* UADP: the live table's device with this identity, if any. */
 		for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
 			if (m->table[i].has_uadp &&
-			    !memcmp(&m->table[i].uadp, &pkt.uadp, sizeof(pkt.uadp)))
+			    !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
 				pkt.device_id = m->table[i].device_id;
 		dev = pkt.device_id ? m_table_find(m, pkt.device_id) : NULL;
 		if (dev)
