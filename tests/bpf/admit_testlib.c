@@ -1598,6 +1598,19 @@ static void sc_uadp_switch(struct sc *s)
 	check_counters(s);
 }
 
+size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap)
+{
+	char str[LG_ADMIT_UADP_STR_MAX + 1] = {0};
+	struct lgt_uadp u = {e->uadp.pub_type, e->uadp.pub_num, str, e->uadp.writer_group_id,
+			     e->uadp.writer_id, 0};
+	struct lgt_pkt p;
+
+	memcpy(str, e->uadp.pub_str, e->uadp.pub_str_len);
+	if (!uadp_pkt(&p, e, &u, 1, NULL))
+		return 0;
+	return lgt_build(&p, buf, cap);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct sc *s);
