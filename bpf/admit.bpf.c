@@ -152,11 +152,10 @@ int lg_admit(struct xdp_md *ctx)
 			const struct lg_admit_uadp_ids *u =
 			    bpf_map_lookup_elem(&lg_uadp_ids, &ukey);
 
-			if (u)
-				id = u->device_id[table->cfg.generation & 1];
-			pkt.device_id = id;
+			if (!u || !(id = u->device_id[table->cfg.generation & 1]))
+				goto decide; /* unknown; the LGF path needs no such test */
 		}
-		dev = id ? lg_admit_table_find(table, id) : NULL;
+		dev = lg_admit_table_find(table, id);
 		if (dev) {
 			slot = dev->slot;
 			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
@@ -167,6 +166,7 @@ int lg_admit(struct xdp_md *ctx)
 				now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
 		}
 	}
+decide:
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
 
 	count(ctrs, &v, (__u64)(data_end - data));
