@@ -424,12 +424,10 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
  * message without PublisherId, WriterGroupId or PayloadHeader cannot be
  * mapped to a device: LG_R_MALFORMED, as is anything that ends early.
  *
- * Fills *k (zero-filled as the key's layout requires), sets
- * pkt->kind = LG_ADMIT_KIND_UADP and leaves pkt->device_id 0: the caller
- * maps the identity to a device (in XDP the lg_uadp_ids map). The 16-bit
- * UADP sequences wrap, so pkt->sequence is 0 and the replay check is the
- * worker's. Every read is checked against what is left of the UDP payload
- * (payload_len) and, for the verifier, against data_end.
+ * Fills *k (zero-filled as the key's layout requires); the caller maps
+ * the identity to a device (in XDP the lg_uadp_ids map). Every read is
+ * checked against what is left of the UDP payload (payload_len) and, for
+ * the verifier, against data_end. Returns LG_R_ADMITTED or LG_R_MALFORMED.
  */
 LG_ADMIT_UADP_FN int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
 					  lg_u32 payload_len, struct lg_admit_uadp_key *k)
@@ -583,7 +581,7 @@ LG_ADMIT_UADP_FN int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data
 }
 
 /*
- * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
+ * UDP and the LGF or UADP header: the part of lg_admit_parse() after the IP header.
  * in_frame (a constant where inlined): the caller already checked that the
  * UDP header and a whole LGF header lie within the frame.
  */
@@ -605,8 +603,11 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 	pkt->payload_len = (lg_u32)ulen - LG_UDP_HLEN;
 	lgf = l4 + LG_UDP_HLEN;
 
-	if (cfg->uadp_port && dport == cfg->uadp_port)
-	{
+	if (cfg->uadp_port && dport == cfg->uadp_port) {
+		/*
+		 * The device id comes from the identity (caller); UADP's 16-bit
+		 * sequences wrap, so the replay pre-check is left to the worker.
+		 */
 		pkt->kind = LG_ADMIT_KIND_UADP;
 		pkt->device_id = 0;
 		pkt->sequence = 0;
