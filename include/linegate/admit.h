@@ -286,7 +286,8 @@ struct lg_admit_pkt {
 	lg_u16 src_port; /* host order */
 	lg_u16 dst_port; /* host order */
 	lg_u8 vlans;	 /* number of VLAN tags (0..2) */
-	lg_u8 pad[3];
+	lg_u8 pad;
+	lg_u16 payload_off; /* UADP: where the UDP payload starts, from the frame's start */
 	lg_u32 device_id;   /* LGF: from the frame; UADP: 0 until the identity is looked up */
 	lg_u32 payload_len; /* UDP payload length */
 	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
@@ -387,17 +388,6 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
 	       nh == 139 || nh == 140 || nh == 253 || nh == 254;
 }
 
-/*
- * In BPF the UADP parser is a subprogram of its own (a BPF-to-BPF call, no
- * helper): inlined, its code would sit between the LGF checks and lengthen
- * their path.
- */
-#ifdef __BPF__
-#define LG_ADMIT_UADP_FN static __attribute__((noinline))
-#else
-#define LG_ADMIT_UADP_FN LG_ADMIT_INLINE
-#endif
-
 /* OPC UA PubSub UADP NetworkMessage header (OPC 10000-14, 7.2.4.4.2; docs/wire-format-uadp.md). */
 #define LG_ADMIT_UADP_VERSION 1
 #define LG_ADMIT_UADP_F_VERSION 0x0f
@@ -429,8 +419,8 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
  * checked against what is left of the UDP payload (payload_len) and, for
  * the verifier, against data_end. Returns LG_R_ADMITTED or LG_R_MALFORMED.
  */
-LG_ADMIT_UADP_FN int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
-					  lg_u32 payload_len, struct lg_admit_uadp_key *k)
+LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
+					 lg_u32 payload_len, struct lg_admit_uadp_key *k)
 {
 	const lg_u8 *p = payload, *str = 0;
 	const lg_u8 *end = data_end;
@@ -581,13 +571,20 @@ LG_ADMIT_UADP_FN int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data
 }
 
 /*
- * UDP and the LGF or UADP header: the part of lg_admit_parse() after the IP header.
+ * lg_admit_parse_frame(): the datagram goes to cfg->uadp_port; its payload
+ * starts at data + pkt->payload_off. Not a reason: lg_admit_parse() never
+ * returns it.
+ */
+#define LG_ADMIT_RC_UADP 0x100
+
+/*
+ * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
  * in_frame (a constant where inlined): the caller already checked that the
  * UDP header and a whole LGF header lie within the frame.
  */
 LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, const lg_u8 *end,
 				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
-				       struct lg_admit_uadp_key *ukey, int in_frame)
+				       int in_frame)
 {
 	const lg_u8 *lgf;
 	lg_u16 ulen, dport;
@@ -611,7 +608,7 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 		pkt->kind = LG_ADMIT_KIND_UADP;
 		pkt->device_id = 0;
 		pkt->sequence = 0;
-		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, ukey);
+		return LG_ADMIT_RC_UADP;
 	}
 	if (dport != cfg->lgf_port)
 		return LG_R_NOT_OURS;
@@ -635,11 +632,9 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 
 /*
  * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
- * the LGF header (cfg->lgf_port) or the UADP NetworkMessage header
- * (cfg->uadp_port). Returns LG_R_ADMITTED when pkt identifies a device (LGF:
- * pkt->device_id; UADP: *ukey, to be mapped to the id by the caller, which
- * keeps it apart from pkt so that pkt's address need not escape in BPF),
- * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
+ * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise, and LG_ADMIT_RC_UADP for a
+ * datagram to cfg->uadp_port (lg_admit_parse() goes on with its header).
  *
  * Anything that could carry our traffic past this parser into the kernel
  * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
@@ -647,10 +642,11 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * against data_end itself (not only against a length derived from it) so
  * that the verifier can follow.
  */
-LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
-				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
-				   struct lg_admit_uadp_key *ukey)
+LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
+					 const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
 {
+	int rc;
+
 	const lg_u8 *p = data;
 	const lg_u8 *end = data_end;
 	const lg_u8 *l4, *l4_end;
@@ -683,7 +679,10 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
 		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
-		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, ukey, 1);
+		rc = lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
+		if (rc == LG_ADMIT_RC_UADP)
+			pkt->payload_off = (lg_u16)(p + 20 + LG_UDP_HLEN - (const lg_u8 *)data);
+		return rc;
 	}
 
 	if (lg_admit_is_vlan(proto)) {
@@ -748,7 +747,31 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 		return LG_R_NOT_OURS;
 	}
 
-	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, ukey, 0);
+	rc = lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
+	if (rc == LG_ADMIT_RC_UADP)
+		pkt->payload_off = (lg_u16)(l4 + LG_UDP_HLEN - (const lg_u8 *)data);
+	return rc;
+}
+
+/*
+ * lg_admit_parse_frame() and, for a datagram to cfg->uadp_port, the UADP
+ * header: LG_R_ADMITTED when pkt identifies a device (LGF: pkt->device_id;
+ * UADP: *ukey, which the caller maps to the device id, pkt->device_id 0),
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise. The XDP program calls the two
+ * parts itself, so that the UADP path (a subprogram there) stays out of the
+ * LGF path's code and registers.
+ */
+LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				   struct lg_admit_uadp_key *ukey)
+{
+	int rc = lg_admit_parse_frame(data, data_end, cfg, pkt);
+
+	if (rc != LG_ADMIT_RC_UADP)
+		return rc;
+	/* At most 14 + 8 + 60 + 8 bytes: the mask tells the verifier so. */
+	return lg_admit_parse_uadp((const lg_u8 *)data + (pkt->payload_off & 0xff),
+				   (const lg_u8 *)data_end, pkt->payload_len, ukey);
 }
 
 /* Does the frame come from where the device is bound? */
