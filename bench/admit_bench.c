@@ -131,8 +131,8 @@ static size_t build_uadp(lg_u8 *f, lg_u16 pub, const char *str)
 
 static struct lg_admit_uadp_key uadp_key(lg_u16 pub, const char *str)
 {
-	struct lg_admit_uadp_key k = {.pub_type = str ? 4 : 1, .writer_group_id = 100,
-				      .writer_id = 1};
+	struct lg_admit_uadp_key k = {
+	    .pub_type = str ? 4 : 1, .writer_group_id = 100, .writer_id = 1};
 
 	if (str) {
 		k.pub_str_len = (lg_u8)strlen(str);

@@ -34,7 +34,7 @@ struct slot_ent {
 /* The objects a handle works on, in pin order; names are the file names under the pin dir. */
 enum obj { O_PROG, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_UADP, O_MAX };
 static const char *const obj_name[O_MAX] = {"prog",    "lg_reason_ctr", "lg_dev_ctr",
-					    "lg_xsks", "bss",	    "lg_uadp_ids"};
+					    "lg_xsks", "bss",		"lg_uadp_ids"};
 
 struct lg_admit {
 	struct admit_bpf *skel; /* NULL for a handle reopened from pins */
@@ -652,7 +652,8 @@ static int uadp_stage(struct lg_admit *a, const struct lg_admit_entry *devs, siz
 		if (bpf_map_lookup_elem(a->fd[O_UADP], &st[i], &ids))
 			continue;
 		ids.device_id[slot] = 0;
-		if (bpf_map_update_elem(a->fd[O_UADP], &st[i], &ids, BPF_EXIST) && errno != ENOENT) {
+		if (bpf_map_update_elem(a->fd[O_UADP], &st[i], &ids, BPF_EXIST) &&
+		    errno != ENOENT) {
 			err = -errno;
 			goto err;
 		}

@@ -148,12 +148,12 @@ _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
  */
 #define LG_ADMIT_UADP_STR_MAX 32
 struct lg_admit_uadp_key {
-	lg_u8 pub_type; /* enum lg_uadp_pubid_type: 0 Byte, 1 UInt16, 2 UInt32, 3 UInt64, 4 String */
+	lg_u8 pub_type; /* enum lg_uadp_pubid_type: 0 Byte, 1 UInt16 ... 4 String */
 	lg_u8 pub_str_len;
 	lg_u16 writer_group_id;
 	lg_u16 writer_id;
 	lg_u16 reserved;
-	lg_u64 pub_num;	 /* numeric PublisherId; 0 for a String */
+	lg_u64 pub_num;			      /* numeric PublisherId; 0 for a String */
 	lg_u8 pub_str[LG_ADMIT_UADP_STR_MAX]; /* String PublisherId, zero after pub_str_len */
 };
 _Static_assert(sizeof(struct lg_admit_uadp_key) == 48, "lg_admit_uadp_key layout");
@@ -420,7 +420,7 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
  * the verifier, against data_end. Returns LG_R_ADMITTED or LG_R_MALFORMED.
  */
 LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
-					 lg_u32 payload_len, struct lg_admit_uadp_key *k)
+					lg_u32 payload_len, struct lg_admit_uadp_key *k)
 {
 	const lg_u8 *p = payload, *str = 0;
 	const lg_u8 *end = data_end;
@@ -500,7 +500,7 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 		left -= 4;
 		if (left < slen)
 			return LG_R_MALFORMED;
-		/* Copied last (below), so that the parse in between takes one path for any length. */
+		/* Copied last (below): the parse in between takes one path for any length. */
 		str = p;
 		k->pub_str_len = (lg_u8)slen;
 		p += slen;

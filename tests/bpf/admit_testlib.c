@@ -298,8 +298,7 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	if (rc == LG_R_ADMITTED && m->live) {
 		/* UADP: the live table's device with this identity, if any. */
 		for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
-			if (m->table[i].has_uadp &&
-			    !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
+			if (m->table[i].has_uadp && !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
 				pkt.device_id = m->table[i].device_id;
 		dev = pkt.device_id ? m_table_find(m, pkt.device_id) : NULL;
 		if (dev)
@@ -1111,7 +1110,6 @@ static void sc_state_full(struct sc *s)
 	check_counters(s);
 }
 
-
 /* ---- UADP: NetworkMessages from the encoder in dataplane/uadp ---- */
 
 /* A publisher's identity and the header options its messages carry. */
@@ -1123,7 +1121,7 @@ struct lgt_uadp {
 	unsigned opts; /* U_* */
 };
 
-#define U_CLASS_ID 0x01 /* DataSetClassId */
+#define U_CLASS_ID 0x01	 /* DataSetClassId */
 #define U_GROUP_ALL 0x02 /* GroupVersion and NetworkMessageNumber too */
 #define U_EXT2 0x04	 /* ExtendedFlags2 with PromotedFields */
 #define U_SIGNED 0x08	 /* security header and HMAC-SHA256 signature */
@@ -1158,8 +1156,8 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 		m.ext1 |= LG_UADP_X1_EXT2;
 		m.ext2 = LG_UADP_X2_PROMOTED;
 		m.promoted_count = 1;
-		m.promoted[0] = (struct lg_uadp_field){.type = LG_UADP_T_UINT16, .count = 1,
-						       .data = promoted + 1};
+		m.promoted[0] = (struct lg_uadp_field){
+		    .type = LG_UADP_T_UINT16, .count = 1, .data = promoted + 1};
 	}
 	if (u->opts & U_SIGNED) {
 		m.ext1 |= LG_UADP_X1_SECURITY;
@@ -1190,8 +1188,10 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 						.seq = seq,
 						.field_count = 1,
 						.first_field = (lg_u16)i};
-		m.fields[i] = (struct lg_uadp_field){
-		    .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4, .data = (const lg_u8 *)vals};
+		m.fields[i] = (struct lg_uadp_field){.type = LG_UADP_T_FLOAT,
+						     .is_array = 1,
+						     .count = 4,
+						     .data = (const lg_u8 *)vals};
 	}
 	m.nfields = m.dsm_count;
 	len = lg_uadp_encode(&m, NULL, U_KEY, sizeof(U_KEY), out, cap);
@@ -1199,15 +1199,25 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 		return 0;
 	h = 1 + !!(m.flags & LG_UADP_F_EXT1) + !!(m.ext1 & LG_UADP_X1_EXT2);
 	switch (u->pub_type) {
-	case LG_UADP_PUBID_BYTE: h += 1; break;
-	case LG_UADP_PUBID_UINT16: h += 2; break;
-	case LG_UADP_PUBID_UINT32: h += 4; break;
-	case LG_UADP_PUBID_UINT64: h += 8; break;
-	default: h += 4 + slen; break;
+	case LG_UADP_PUBID_BYTE:
+		h += 1;
+		break;
+	case LG_UADP_PUBID_UINT16:
+		h += 2;
+		break;
+	case LG_UADP_PUBID_UINT32:
+		h += 4;
+		break;
+	case LG_UADP_PUBID_UINT64:
+		h += 8;
+		break;
+	default:
+		h += 4 + slen;
+		break;
 	}
 	h += u->opts & U_CLASS_ID ? 16 : 0;
 	h += 1 + 2 + 2 + (u->opts & U_GROUP_ALL ? 6 : 0); /* GroupHeader */
-	h += 1 + 2;					      /* Count, first writer */
+	h += 1 + 2;					  /* Count, first writer */
 	*hdr = h;
 	return (size_t)len;
 }
@@ -1293,15 +1303,18 @@ static const struct lgt_uadp UP32 = {LG_UADP_PUBID_UINT32, 0x12345678, NULL, 2, 
 static const struct lgt_uadp UP64 = {LG_UADP_PUBID_UINT64, 0x1122334455667788ULL, NULL, 4, 5,
 				     U_GROUP_ALL | U_EXT2};
 static const struct lgt_uadp UPS = {LG_UADP_PUBID_STRING, 0, "gw-1", 1, 1, U_SIGNED};
-static const struct lgt_uadp UPS32 = {LG_UADP_PUBID_STRING, 0, "0123456789abcdef0123456789ABCDEF",
-				      9, 9, U_CLASS_ID | U_GROUP_ALL};
+static const struct lgt_uadp UPS32 = {
+    LG_UADP_PUBID_STRING, 0, "0123456789abcdef0123456789ABCDEF", 9, 9, U_CLASS_ID | U_GROUP_ALL};
 
-#define UDEV(id_, fam_, flags_, last_, rate_, burst_)                                            \
+#define UDEV(id_, fam_, flags_, last_, rate_, burst_)                                              \
 	{                                                                                          \
-		id_, {.mac = {2, 0, 0, 0, 1, last_}, .family = fam_, .flags = flags_,              \
-		      .addr = {fam_ == 4 ? 10 : 0xfd, 0, fam_ == 4 ? 1 : 0, fam_ == 4 ? last_ : 0,  \
-			       [15] = fam_ == 4 ? 0 : last_},                                       \
-		      .rate = rate_, .burst = burst_ }                                             \
+		id_,                                                                               \
+		{                                                                                  \
+			.mac = {2, 0, 0, 0, 1, last_}, .family = fam_, .flags = flags_,            \
+			.addr = {fam_ == 4 ? 10 : 0xfd, 0, fam_ == 4 ? 1 : 0,                      \
+				 fam_ == 4 ? last_ : 0, [15] = fam_ == 4 ? 0 : last_},             \
+			.rate = rate_, .burst = burst_                                             \
+		}                                                                                  \
 	}
 static const struct lg_admit_entry B11 = UDEV(11, 4, 0, 11, 0, 0);
 static const struct lg_admit_entry B12 = UDEV(12, 4, 0, 12, 0, 0);
@@ -1552,14 +1565,16 @@ static void sc_uadp_truncation(struct sc *s)
 
 			p.lgf_len = (lg_u32)n;
 			snprintf(what, sizeof(what), "message %d, payload of %zu/%zu", k, n, len);
-			expect_uadp_n(s, &p, ok ? devs[k].device_id : 0, ok ? LGT_XDP_PASS : LGT_XDP_DROP,
+			expect_uadp_n(s, &p, ok ? devs[k].device_id : 0,
+				      ok ? LGT_XDP_PASS : LGT_XDP_DROP,
 				      ok ? LG_R_ADMITTED : LG_R_MALFORMED, what);
 		}
 		p.lgf_len = (lg_u32)len;
 		flen = lgt_build(&p, f, sizeof(f));
 		for (n = 0; n < flen; n++) {
 			snprintf(what, sizeof(what), "message %d, frame cut at %zu", k, n);
-			expect_raw(s, f, n, devs[k].device_id, LGT_XDP_DROP, LG_R_MALFORMED, 0, what);
+			expect_raw(s, f, n, devs[k].device_id, LGT_XDP_DROP, LG_R_MALFORMED, 0,
+				   what);
 		}
 	}
 	check_counters(s);
@@ -1601,8 +1616,8 @@ static void sc_uadp_switch(struct sc *s)
 size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap)
 {
 	char str[LG_ADMIT_UADP_STR_MAX + 1] = {0};
-	struct lgt_uadp u = {e->uadp.pub_type, e->uadp.pub_num, str, e->uadp.writer_group_id,
-			     e->uadp.writer_id, 0};
+	struct lgt_uadp u = {e->uadp.pub_type,	      e->uadp.pub_num,	 str,
+			     e->uadp.writer_group_id, e->uadp.writer_id, 0};
 	struct lgt_pkt p;
 
 	memcpy(str, e->uadp.pub_str, e->uadp.pub_str_len);

@@ -440,13 +440,22 @@ static int test_uadp_map(void)
 {
 	static const struct lg_admit_cfg ucfg = {
 	    .lgf_port = LGF_DEFAULT_PORT, .uadp_port = 4840, .not_ours = LG_ADMIT_NOT_OURS_DROP};
-	struct lg_admit_entry e[2] = {
-	    {11, {.mac = {2, 0, 0, 0, 1, 11}, .family = 4, .addr = {10, 0, 1, 11}}, 1,
-	     {.pub_type = 1, .writer_group_id = 100, .writer_id = 62541, .pub_num = 2234}},
-	    {12, {.mac = {2, 0, 0, 0, 1, 12}, .family = 4, .addr = {10, 0, 1, 12}}, 1,
-	     {.pub_type = 4, .pub_str_len = 4, .writer_group_id = 1, .writer_id = 1,
-	      .pub_str = "gw-1"}},
-	}, orphan = e[0], bad;
+	struct lg_admit_entry e[2] =
+	    {
+		{11,
+		 {.mac = {2, 0, 0, 0, 1, 11}, .family = 4, .addr = {10, 0, 1, 11}},
+		 1,
+		 {.pub_type = 1, .writer_group_id = 100, .writer_id = 62541, .pub_num = 2234}},
+		{12,
+		 {.mac = {2, 0, 0, 0, 1, 12}, .family = 4, .addr = {10, 0, 1, 12}},
+		 1,
+		 {.pub_type = 4,
+		  .pub_str_len = 4,
+		  .writer_group_id = 1,
+		  .writer_id = 1,
+		  .pub_str = "gw-1"}},
+	    },
+			      orphan = e[0], bad;
 	struct lg_admit_uadp_ids ids = {{99, 99}};
 	struct lg_admit_reason_ctr before[LG_R_MAX], after[LG_R_MAX];
 	struct lg_admit *a = NULL;

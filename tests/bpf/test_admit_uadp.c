@@ -20,10 +20,10 @@
 
 /* Refused for the header, so XDP must refuse the whole message. */
 static const char *const header_refused[] = {
-	"bad_version_0.bin", "bad_version_2.bin", "chunk.bin",		"discovery.bin",
-	"ext2_reserved.bin", "group_flags_reserved.bin", "bad_pubid_type.bin",
-	"no_publisher_id.bin", "no_payload_header.bin", "payload_count_zero.bin",
-	"pubid_string_null.bin", "empty.bin",
+    "bad_version_0.bin",      "bad_version_2.bin",     "chunk.bin",
+    "discovery.bin",	      "ext2_reserved.bin",     "group_flags_reserved.bin",
+    "bad_pubid_type.bin",     "no_publisher_id.bin",   "no_payload_header.bin",
+    "payload_count_zero.bin", "pubid_string_null.bin", "empty.bin",
 };
 
 static int is_header_refused(const char *name)
@@ -65,7 +65,8 @@ static int check_file(const char *dir, const char *name, int *mapped, int *refus
 			if (n == len)
 				(*mapped)++;
 			if (rc != LG_R_ADMITTED || memcmp(&wk, &key, sizeof(wk))) {
-				fprintf(stderr, "FAIL %s cut at %zu: the worker maps it, XDP says %s\n",
+				fprintf(stderr,
+					"FAIL %s cut at %zu: the worker maps it, XDP says %s\n",
 					name, n, lg_admit_reason_name(rc));
 				fails++;
 			}
