@@ -11,7 +11,8 @@
  *    (every rule type compiled in, as xdp-filter loads it by default).
  *
  * The admission table holds LG_ADMIT_MAX_DEVICES devices; the frames come
- * from one of them (allowed) or carry an unknown id (denied).
+ * from one of them (allowed) or carry an unknown id (denied); the UADP cases
+ * send a NetworkMessage of an enrolled or an unknown publisher instead.
  *
  * usage: admit_bench [--json] [--xdp-filter-dir DIR] [REPEAT] [ROUNDS]
  *   REPEAT frames per BPF_PROG_RUN (1000000), ROUNDS rounds (11, odd).
@@ -90,6 +91,56 @@ static size_t build(lg_u8 *f, lg_u32 id, const lg_u8 src_ip[4], int bad_magic)
 	put32le(l + 4, id);
 	l[24] = 1; /* sequence 1 */
 	return len;
+}
+
+#define UADP_PORT 4840
+
+/*
+ * The same frame size with a UADP NetworkMessage instead: UInt16 PublisherId
+ * pub (or a String one), WriterGroupId 100, one DataSetMessage of writer 1
+ * (its Float array as padding), as a PLC would publish.
+ */
+static size_t build_uadp(lg_u8 *f, lg_u16 pub, const char *str)
+{
+	size_t len = build(f, 1, (const lg_u8[4]){10, 0, 0, 1}, 0), n;
+	lg_u8 *u = f + 34, *m = u + 8;
+
+	u[2] = UADP_PORT >> 8;
+	u[3] = UADP_PORT & 0xff;
+	memset(m, 0, len - 42);
+	m[0] = 0xf1; /* version 1, PublisherId, GroupHeader, PayloadHeader, ExtendedFlags1 */
+	if (str) {
+		m[1] = 4; /* String */
+		n = strlen(str);
+		put32le(m + 2, (lg_u32)n);
+		memcpy(m + 6, str, n);
+		m += 6 + n;
+	} else {
+		m[1] = 1; /* UInt16 */
+		m[2] = (lg_u8)pub;
+		m[3] = (lg_u8)(pub >> 8);
+		m += 4;
+	}
+	m[0] = 0x09; /* GroupFlags: WriterGroupId, SequenceNumber */
+	m[1] = 100;  /* WriterGroupId; SequenceNumber 0 */
+	m[5] = 1;    /* PayloadHeader: one DataSetMessage ... */
+	m[6] = 1;    /* ... of writer 1 */
+	m[8] = 0x01; /* DataSetFlags1: valid, Variant */
+	return len;
+}
+
+static struct lg_admit_uadp_key uadp_key(lg_u16 pub, const char *str)
+{
+	struct lg_admit_uadp_key k = {
+	    .pub_type = str ? 4 : 1, .writer_group_id = 100, .writer_id = 1};
+
+	if (str) {
+		k.pub_str_len = (lg_u8)strlen(str);
+		memcpy(k.pub_str, str, k.pub_str_len);
+	} else {
+		k.pub_num = pub;
+	}
+	return k;
 }
 
 /* xdp-filter objects carry sections only libxdp knows; libbpf says so on every load. */
@@ -238,8 +289,10 @@ int main(int argc, char **argv)
 {
 	static const struct lg_admit_cfg cfg = {
 	    .lgf_port = LGF_DEFAULT_PORT,
+	    .uadp_port = UADP_PORT,
 	    .not_ours = LG_ADMIT_NOT_OURS_DROP,
 	};
+	static const char gw[] = "line-4-gateway-17";
 	static const lg_u8 src_known[4] = {10, 0, 0, 1}, src_unknown[4] = {10, 0, 99, 99};
 	static struct lg_admit_entry devs[LG_ADMIT_MAX_DEVICES];
 	enum {
@@ -250,6 +303,9 @@ int main(int argc, char **argv)
 		C_UNKNOWN,
 		C_RATE,
 		C_MALF,
+		C_UALLOW,
+		C_USTR,
+		C_UUNKNOWN,
 		C_XIA,
 		C_XID,
 		C_XAA,
@@ -263,6 +319,9 @@ int main(int argc, char **argv)
 	    [C_UNKNOWN] = {"drop_unknown", P_ADMIT, XDP_DROP, .vs = {C_XID, C_XAD}},
 	    [C_RATE] = {"drop_rate_limited", P_ADMIT, XDP_DROP},
 	    [C_MALF] = {"drop_malformed", P_ADMIT, XDP_DROP},
+	    [C_UALLOW] = {"uadp_allow", P_ADMIT, XDP_PASS},
+	    [C_USTR] = {"uadp_allow_string", P_ADMIT, XDP_PASS},
+	    [C_UUNKNOWN] = {"uadp_drop_unknown", P_ADMIT, XDP_DROP},
 	    [C_XIA] = {"xdpfilter_ip_allow", P_XF_IP, XDP_PASS},
 	    [C_XID] = {"xdpfilter_ip_deny", P_XF_IP, XDP_DROP},
 	    [C_XAA] = {"xdpfilter_all_allow", P_XF_ALL, XDP_PASS},
@@ -302,7 +361,10 @@ int main(int argc, char **argv)
 	 * A full table. Device 0 is the allowed sender, with a rate it never
 	 * reaches so that the bucket (and the clock) is on the path as for a
 	 * real device; device 1 has a bucket of one frame, spent by round one;
-	 * device 2 has no rate: the rule xdp-filter can express too.
+	 * device 2 has no rate: the rule xdp-filter can express too. Every
+	 * device also publishes UADP (UInt16 PublisherId = its index; device 3,
+	 * from the allowed source and with a rate like device 0, is the UADP
+	 * sender; device 4 has a String PublisherId).
 	 */
 	for (k = 0; k < LG_ADMIT_MAX_DEVICES; k++) {
 		struct lg_admit_dev *d = &devs[k].dev;
@@ -315,9 +377,13 @@ int main(int argc, char **argv)
 		d->src_port = 40001;
 		d->rate = k == 1 ? 1 : k == 2 ? 0 : 1000000000;
 		d->burst = k == 1 ? 1 : k == 2 ? 0 : 1000000;
+		devs[k].has_uadp = 1;
+		devs[k].uadp = k == 4 ? uadp_key(0, gw) : uadp_key((lg_u16)k, NULL);
 	}
 	memcpy(devs[1].dev.addr, src_known, 4);
 	memcpy(devs[2].dev.addr, src_known, 4);
+	memcpy(devs[3].dev.addr, src_known, 4);
+	memcpy(devs[4].dev.addr, src_known, 4);
 	err = lg_admit_open(NULL, &a);
 	if (!err)
 		err = lg_admit_apply(a, &cfg, devs, LG_ADMIT_MAX_DEVICES, NULL);
@@ -353,6 +419,9 @@ int main(int argc, char **argv)
 	c[C_UNKNOWN].len = build(c[C_UNKNOWN].f, 0x7ffffff0, src_known, 0);
 	c[C_RATE].len = build(c[C_RATE].f, dev_id(1), src_known, 0);
 	c[C_MALF].len = build(c[C_MALF].f, 1, src_known, 1);
+	c[C_UALLOW].len = build_uadp(c[C_UALLOW].f, 3, NULL);
+	c[C_USTR].len = build_uadp(c[C_USTR].f, 0, gw);
+	c[C_UUNKNOWN].len = build_uadp(c[C_UUNKNOWN].f, 60000, NULL);
 	c[C_XIA].len = build(c[C_XIA].f, 1, src_known, 0);
 	c[C_XID].len = build(c[C_XID].f, 0x7ffffff0, src_unknown, 0);
 	c[C_XAA].len = build(c[C_XAA].f, 1, src_known, 0);

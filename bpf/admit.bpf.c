@@ -61,6 +61,20 @@ struct {
 	__type(value, struct lg_admit_dev_ctr);
 } lg_dev_ctr SEC(".maps");
 
+/*
+ * UADP identity -> device id in generation g at device_id[g & 1]. A hash map (the key
+ * is 48 bytes), looked up only for UADP frames. Not preallocated: an element
+ * replaced by an update is freed after an RCU grace period, so a frame never
+ * reads a value that is being reused for another key.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LG_ADMIT_STATE_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lg_admit_uadp_key);
+	__type(value, struct lg_admit_uadp_ids);
+} lg_uadp_ids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, LG_ADMIT_DEFAULT_QUEUES);
@@ -70,8 +84,9 @@ struct {
 
 /*
  * Tables and state are reached by address, the counters and the XSKMAP by
- * array lookups the verifier inlines: the only helper calls left on any path
- * are the clock (devices with a rate) and the XSK redirect (a socket bound).
+ * array lookups the verifier inlines: the only helper calls left on the LGF
+ * paths are the clock (devices with a rate) and the XSK redirect (a socket
+ * bound); UADP frames add the identity lookup.
  */
 static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
 				  __u64 bytes)
@@ -98,6 +113,80 @@ static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict 
 		c->dropped++;
 }
 
+/* Count the verdict and turn it into an XDP action. */
+static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctrs,
+				  const struct lg_admit_verdict *v, const struct lg_admit_dev *dev,
+				  __u32 slot, __u64 bytes)
+{
+	count(ctrs, v, bytes);
+	if (dev)
+		count_dev(slot, v);
+
+	if (!v->pass)
+		return XDP_DROP;
+	if (v->reason == LG_R_NOT_OURS)
+		return XDP_PASS;
+	/*
+	 * No socket bound on this queue: hand the frame to the stack (UDP
+	 * backend). The XSKMAP lookup is inlined; the redirect is a helper
+	 * call, worth skipping when it would only fall back to XDP_PASS.
+	 */
+	slot = ctx->rx_queue_index;
+	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
+		return XDP_PASS;
+	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
+}
+
+/* The device's runtime state and, for a bucket, the clock. */
+static __always_inline struct lg_admit_state *dev_state(const struct lg_admit_dev *dev, __u32 *slot,
+							__u64 *now)
+{
+	struct lg_admit_state *st = NULL;
+
+	*slot = dev->slot;
+	/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
+	if (*slot < LG_ADMIT_STATE_SLOTS)
+		st = &lg_state[*slot];
+	/* The clock is a helper call: read it only for a bucket. */
+	if (st && dev->rate)
+		*now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
+	return st;
+}
+
+/*
+ * A datagram to the UADP port, in a subprogram of its own (a BPF-to-BPF
+ * call, no helper) that parses the frame again, UADP header included: the
+ * LGF path shares no code, stack object or register with it. Only reached
+ * with a live generation (before one, cfg's uadp_port is 0).
+ */
+static __noinline int admit_uadp(struct xdp_md *ctx, const struct lg_admit_table *table,
+				 const struct lg_admit_cfg *cfg, struct lg_reason_ctrs *ctrs)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	const struct lg_admit_uadp_ids *u;
+	const struct lg_admit_dev *dev = NULL;
+	struct lg_admit_state *st = NULL;
+	struct lg_admit_uadp_key ukey;
+	struct lg_admit_pkt pkt;
+	struct lg_admit_verdict v;
+	__u32 slot = 0, id;
+	__u64 now = 0;
+	int rc;
+
+	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
+	if (rc == LG_R_ADMITTED && table) {
+		/* The identity's device in this generation (0: none). */
+		u = bpf_map_lookup_elem(&lg_uadp_ids, &ukey);
+		id = u ? u->device_id[table->cfg.generation & 1] : 0;
+		dev = id ? lg_admit_table_find(table, id) : NULL;
+		if (dev)
+			st = dev_state(dev, &slot, &now);
+	}
+	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
+	return finish(ctx, ctrs, &v, dev, slot, (__u64)(data_end - data));
+}
+
 SEC("xdp")
 int lg_admit(struct xdp_md *ctx)
 {
@@ -111,12 +200,12 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 zero = 0, slot = lg_live_gen;
+	__u32 zero = 0, slot = 0;
 	__u64 now = 0;
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
-	table = &lg_gens[slot & 1];
+	table = &lg_gens[lg_live_gen & 1];
 	if (table->cfg.generation) {
 		cfg = &table->cfg;
 	} else {
@@ -128,36 +217,14 @@ int lg_admit(struct xdp_md *ctx)
 		cfg = &none;
 	}
 
-	rc = lg_admit_parse(data, data_end, cfg, &pkt);
+	rc = lg_admit_parse_frame(data, data_end, cfg, &pkt);
+	if (__builtin_expect(rc == LG_ADMIT_RC_UADP, 0))
+		return admit_uadp(ctx, table, cfg, ctrs);
 	if (rc == LG_R_ADMITTED && table) {
 		dev = lg_admit_table_find(table, pkt.device_id);
-		if (dev) {
-			slot = dev->slot;
-			/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
-			if (slot < LG_ADMIT_STATE_SLOTS)
-				st = &lg_state[slot];
-			/* The clock is a helper call: read it only for a bucket. */
-			if (st && dev->rate)
-				now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
-		}
+		if (dev)
+			st = dev_state(dev, &slot, &now);
 	}
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
-
-	count(ctrs, &v, (__u64)(data_end - data));
-	if (dev)
-		count_dev(slot, &v);
-
-	if (!v.pass)
-		return XDP_DROP;
-	if (v.reason == LG_R_NOT_OURS)
-		return XDP_PASS;
-	/*
-	 * No socket bound on this queue: hand the frame to the stack (UDP
-	 * backend). The XSKMAP lookup is inlined; the redirect is a helper
-	 * call, worth skipping when it would only fall back to XDP_PASS.
-	 */
-	slot = ctx->rx_queue_index;
-	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
-		return XDP_PASS;
-	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
+	return finish(ctx, ctrs, &v, dev, slot, (__u64)(data_end - data));
 }

@@ -6,7 +6,43 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <stddef.h>
+
 #include <linegate/replay.h>
+#include <linegate/uadp.h>
+
+/* XDP and the workers must build the same identity bytes for the same publisher. */
+#define SAME_FIELD(f)                                                                              \
+	_Static_assert(offsetof(struct lg_admit_uadp_key, f) ==                                    \
+			       offsetof(struct lg_uadp_device_key, f) &&                           \
+			   sizeof(((struct lg_admit_uadp_key *)0)->f) ==                           \
+			       sizeof(((struct lg_uadp_device_key *)0)->f),                        \
+		       "UADP key field " #f)
+SAME_FIELD(pub_type);
+SAME_FIELD(pub_str_len);
+SAME_FIELD(writer_group_id);
+SAME_FIELD(writer_id);
+SAME_FIELD(reserved);
+SAME_FIELD(pub_num);
+SAME_FIELD(pub_str);
+_Static_assert(sizeof(struct lg_admit_uadp_key) == sizeof(struct lg_uadp_device_key),
+	       "UADP key size");
+_Static_assert(LG_ADMIT_UADP_PUBID_STRING == LG_UADP_PUBID_STRING, "String PublisherId type");
+
+/* The policy's UADP identity of d as the XDP key (the same bytes a worker's key has). */
+static void uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->pub_type = (lg_u8)(d->uadp_pub_type - 1);
+	k->writer_group_id = d->uadp_writer_group;
+	k->writer_id = d->uadp_writer;
+	if (k->pub_type == LG_UADP_PUBID_STRING) {
+		k->pub_str_len = (lg_u8)strnlen(d->uadp_pub_str, LG_ADMIT_UADP_STR_MAX);
+		memcpy(k->pub_str, d->uadp_pub_str, k->pub_str_len);
+	} else {
+		k->pub_num = d->uadp_pub_num;
+	}
+}
 
 int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		   struct lg_admit_entry **entries, size_t *n)
@@ -17,7 +53,7 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		return -ENOMEM;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->lgf_port = p->port;
-	cfg->uadp_port = 0; /* the UADP hook in admit.h is not written yet: fail closed */
+	cfg->uadp_port = p->uadp_port;
 	cfg->not_ours = p->not_ours == LG_NOT_OURS_DROP ? LG_ADMIT_NOT_OURS_DROP
 						       : LG_ADMIT_NOT_OURS_PASS;
 	/* The XDP pre-check drops what the worker's window would refuse as too old. */
@@ -39,6 +75,11 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		v->group = d->group;
 		v->rate = d->rate;
 		v->burst = d->burst;
+		/* uadp_pub_type is enum lg_uadp_pubid_type + 1; 0: the device has no UADP. */
+		if (d->uadp_pub_type) {
+			e[i].has_uadp = 1;
+			uadp_key(d, &e[i].uadp);
+		}
 	}
 	*entries = e;
 	*n = p->ndevices;

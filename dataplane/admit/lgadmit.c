@@ -32,9 +32,9 @@ struct slot_ent {
 };
 
 /* The objects a handle works on, in pin order; names are the file names under the pin dir. */
-enum obj { O_PROG, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_MAX };
-static const char *const obj_name[O_MAX] = {"prog", "lg_reason_ctr", "lg_dev_ctr", "lg_xsks",
-					    "bss"};
+enum obj { O_PROG, O_RCTR, O_DCTR, O_XSKS, O_BSS, O_UADP, O_MAX };
+static const char *const obj_name[O_MAX] = {"prog",    "lg_reason_ctr", "lg_dev_ctr",
+					    "lg_xsks", "bss",		"lg_uadp_ids"};
 
 struct lg_admit {
 	struct admit_bpf *skel; /* NULL for a handle reopened from pins */
@@ -140,6 +140,7 @@ static void skel_fds(struct lg_admit *a)
 	a->fd[O_DCTR] = bpf_map__fd(s->maps.lg_dev_ctr);
 	a->fd[O_XSKS] = bpf_map__fd(s->maps.lg_xsks);
 	a->fd[O_BSS] = bpf_map__fd(s->maps.bss);
+	a->fd[O_UADP] = bpf_map__fd(s->maps.lg_uadp_ids);
 	a->bss = s->bss;
 	a->state = s->bss->lg_state;
 }
@@ -367,6 +368,9 @@ int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out)
 				sizeof(struct lg_admit_reason_ctr) * LG_R_MAX, 1);
 	if (!err)
 		err = map_check(a->fd[O_BSS], BPF_MAP_TYPE_ARRAY, sizeof(struct admit_bpf__bss), 1);
+	if (!err)
+		err = map_check(a->fd[O_UADP], BPF_MAP_TYPE_HASH, sizeof(struct lg_admit_uadp_ids),
+				LG_ADMIT_STATE_SLOTS);
 	if (err)
 		goto err_close;
 	a->bss_len = page_round(sizeof(struct admit_bpf__bss));
@@ -548,6 +552,24 @@ int lg_admit_detach(struct lg_admit *a)
 	return 0;
 }
 
+/*
+ * A UADP identity must be in the form the parser builds (zero-filled, a
+ * String's bytes only up to its length): any other would never match.
+ */
+static int uadp_key_check(const struct lg_admit_uadp_key *k)
+{
+	static const lg_u8 zero[LG_ADMIT_UADP_STR_MAX];
+
+	if (k->pub_type > LG_ADMIT_UADP_PUBID_STRING || k->reserved)
+		return -EINVAL;
+	if (k->pub_type != LG_ADMIT_UADP_PUBID_STRING)
+		return k->pub_str_len || memcmp(k->pub_str, zero, sizeof(zero)) ? -EINVAL : 0;
+	if (k->pub_num || k->pub_str_len > LG_ADMIT_UADP_STR_MAX ||
+	    memcmp(k->pub_str + k->pub_str_len, zero, LG_ADMIT_UADP_STR_MAX - k->pub_str_len))
+		return -EINVAL;
+	return 0;
+}
+
 static int entry_check(const struct lg_admit_entry *e)
 {
 	if (!e->device_id)
@@ -556,7 +578,118 @@ static int entry_check(const struct lg_admit_entry *e)
 		return -EINVAL;
 	if (e->dev.rate && !e->dev.burst)
 		return -EINVAL;
+	if (e->has_uadp > 1 || (e->has_uadp && uadp_key_check(&e->uadp)))
+		return -EINVAL;
 	return 0;
+}
+
+static int uadp_key_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, sizeof(struct lg_admit_uadp_key));
+}
+
+/* The entries' UADP identities, sorted; -EINVAL if two devices share one. */
+static int uadp_keys_sorted(const struct lg_admit_entry *devs, size_t n,
+			    struct lg_admit_uadp_key *keys, size_t *nkeys)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (devs[i].has_uadp)
+			keys[k++] = devs[i].uadp;
+	if (k)
+		qsort(keys, k, sizeof(*keys), uadp_key_cmp);
+	for (i = 1; i < k; i++)
+		if (!uadp_key_cmp(&keys[i - 1], &keys[i]))
+			return -EINVAL;
+	*nkeys = k;
+	return 0;
+}
+
+/*
+ * Point every identity at its device in the entries' index `slot` of the
+ * generation about to go live (generation & 1) and every identity it drops
+ * at none. The live generation's entries stay as they are: frames keep
+ * seeing its identities until the switch. The dropped identities are
+ * returned in *stale (malloc'd) for uadp_prune() after the switch. A key
+ * whose device is not in the live table maps to nothing a frame can use.
+ */
+static int uadp_stage(struct lg_admit *a, const struct lg_admit_entry *devs, size_t n,
+		      const struct lg_admit_uadp_key *keys, size_t nkeys, __u32 slot,
+		      struct lg_admit_uadp_key **stale, size_t *nstale)
+{
+	struct lg_admit_uadp_key cur, next, *st = NULL;
+	struct lg_admit_uadp_ids ids;
+	size_t i, ns = 0, cap = 0;
+	void *prev = NULL;
+	int err = 0;
+
+	*stale = NULL;
+	*nstale = 0;
+	/* Identities in the map that the new generation does not have. */
+	while (!bpf_map_get_next_key(a->fd[O_UADP], prev, &next)) {
+		cur = next;
+		prev = &cur;
+		if (nkeys && bsearch(&cur, keys, nkeys, sizeof(*keys), uadp_key_cmp))
+			continue;
+		if (ns == cap) {
+			void *t = realloc(st, (cap ? cap * 2 : 64) * sizeof(*st));
+
+			if (!t) {
+				err = -ENOMEM;
+				goto err;
+			}
+			st = t;
+			cap = cap ? cap * 2 : 64;
+		}
+		st[ns++] = cur;
+	}
+	if (errno != ENOENT) {
+		err = -errno;
+		goto err;
+	}
+	for (i = 0; i < ns; i++) {
+		if (bpf_map_lookup_elem(a->fd[O_UADP], &st[i], &ids))
+			continue;
+		ids.device_id[slot] = 0;
+		if (bpf_map_update_elem(a->fd[O_UADP], &st[i], &ids, BPF_EXIST) &&
+		    errno != ENOENT) {
+			err = -errno;
+			goto err;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (!devs[i].has_uadp)
+			continue;
+		if (bpf_map_lookup_elem(a->fd[O_UADP], &devs[i].uadp, &ids))
+			memset(&ids, 0, sizeof(ids));
+		ids.device_id[slot] = devs[i].device_id;
+		if (bpf_map_update_elem(a->fd[O_UADP], &devs[i].uadp, &ids, BPF_ANY)) {
+			err = -errno;
+			goto err;
+		}
+	}
+	*stale = st;
+	*nstale = ns;
+	return 0;
+err:
+	free(st);
+	return err;
+}
+
+/*
+ * After the switch to the generation of index `live` (generation & 1) and
+ * the wait for programs still on the previous one: identities the live
+ * generation does not have leave the map.
+ */
+static void uadp_prune(struct lg_admit *a, const struct lg_admit_uadp_key *stale, size_t n,
+		       __u32 live)
+{
+	struct lg_admit_uadp_ids ids;
+
+	for (size_t i = 0; i < n; i++)
+		if (!bpf_map_lookup_elem(a->fd[O_UADP], &stale[i], &ids) && !ids.device_id[live])
+			bpf_map_delete_elem(a->fd[O_UADP], &stale[i]);
 }
 
 /* Slot of id in the live index, or -1. Caller holds the lock. */
@@ -619,8 +752,10 @@ static int table_build(struct lg_admit *a, const struct lg_admit_entry *devs, si
 int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		   const struct lg_admit_entry *devs, size_t n, lg_u64 *generation)
 {
+	struct lg_admit_uadp_key *keys = NULL, *stale = NULL;
 	struct lg_admit_dev_ctr *zero_ctr = NULL;
 	struct slot_ent *next = NULL;
+	size_t nkeys = 0, nstale = 0;
 	lg_u8 *new_slot;
 	__u32 live, slot, s;
 	int err;
@@ -645,10 +780,14 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	new_slot = calloc(1, LG_ADMIT_STATE_SLOTS);
 	next = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*next));
 	zero_ctr = calloc((size_t)a->ncpus, sizeof(*zero_ctr));
-	if (!new_slot || !next || !zero_ctr) {
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!new_slot || !next || !zero_ctr || !keys) {
 		err = -ENOMEM;
 		goto out;
 	}
+	err = uadp_keys_sorted(devs, n, keys, &nkeys);
+	if (err)
+		goto out;
 	err = table_build(a, devs, n, next, new_slot);
 	if (err)
 		goto out;
@@ -678,6 +817,15 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	 */
 	live = __atomic_load_n(&a->bss->lg_live_gen, __ATOMIC_ACQUIRE) & 1;
 	slot = live ^ 1;
+	/*
+	 * UADP identities of the new generation, in the map entries' slot for
+	 * it; until the switch no frame reads those. Should this fail, nothing
+	 * live has changed (and the next apply rewrites the slot).
+	 */
+	err = uadp_stage(a, devs, n, keys, nkeys, (__u32)(a->table->cfg.generation & 1), &stale,
+			 &nstale);
+	if (err)
+		goto out;
 	memcpy(&a->bss->lg_gens[slot], a->table, sizeof(*a->table));
 	/* The switch: from the next frame on, the new generation whole. */
 	__atomic_store_n(&a->bss->lg_live_gen, slot, __ATOMIC_RELEASE);
@@ -689,6 +837,9 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	a->sync_pending = 1;
 	if (!sync_programs(a))
 		a->sync_pending = 0;
+	/* Only once no frame still reads the old slot; else the next apply prunes them. */
+	if (!a->sync_pending)
+		uadp_prune(a, stale, nstale, (__u32)(a->table->cfg.generation & 1));
 
 	/* Departed devices release their slots; state and counters go with them. */
 	qsort(next, n, sizeof(*next), slot_cmp);
@@ -704,6 +855,8 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		*generation = a->generation;
 	err = 0;
 out:
+	free(stale);
+	free(keys);
 	free(zero_ctr);
 	free(next);
 	free(new_slot);

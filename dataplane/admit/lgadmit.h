@@ -64,7 +64,9 @@ int lg_admit_detach(struct lg_admit *a);
 
 /*
  * Build a device table aside from devs[0..n) and make it live together with
- * cfg in one step. cfg->generation is ignored; the new generation number
+ * cfg in one step; the devices' UADP identities (has_uadp, uadp: canonical,
+ * one device each, else -EINVAL) switch with it, and identities it drops
+ * leave the program's map. cfg->generation is ignored; the new generation number
  * (previous + 1) is returned through *generation when not NULL. On error
  * nothing live has changed. Returns once no frame is still handled with the
  * previous generation. One caller at a time; the readers and

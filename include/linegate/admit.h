@@ -12,8 +12,11 @@
  *
  * The glue around them is small and the same everywhere:
  *
- *	rc = lg_admit_parse(data, data_end, cfg, &pkt);
- *	dev = rc == LG_R_ADMITTED ? lg_admit_table_find(table, pkt.device_id) : NULL;
+ *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
+ *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
+ *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
+ *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
+ *	      lg_admit_table_find(table, pkt.device_id) : NULL;
  *	st = dev ? <runtime state at dev->slot> : NULL;
  *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
  */
@@ -136,10 +139,42 @@ struct lg_admit_dev {
 };
 _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
 
+/*
+ * The identity of an OPC UA PubSub (UADP) publisher's DataSetMessages:
+ * PublisherId (type and value), WriterGroupId, DataSetWriterId. The same
+ * layout as struct lg_uadp_device_key (uadp.h, which is not BPF-safe; the
+ * compiler in dataplane/xdp.c asserts that both agree), so that worker and
+ * XDP build the same 48 bytes. Zero-filled: hashed and compared as bytes.
+ */
+#define LG_ADMIT_UADP_STR_MAX 32
+struct lg_admit_uadp_key {
+	lg_u8 pub_type; /* enum lg_uadp_pubid_type: 0 Byte, 1 UInt16 ... 4 String */
+	lg_u8 pub_str_len;
+	lg_u16 writer_group_id;
+	lg_u16 writer_id;
+	lg_u16 reserved;
+	lg_u64 pub_num;			      /* numeric PublisherId; 0 for a String */
+	lg_u8 pub_str[LG_ADMIT_UADP_STR_MAX]; /* String PublisherId, zero after pub_str_len */
+};
+_Static_assert(sizeof(struct lg_admit_uadp_key) == 48, "lg_admit_uadp_key layout");
+
+/*
+ * Value of the UADP identity map: the device id the identity belongs to in
+ * generation g at device_id[g & 1] (0 = none); consecutive generations
+ * alternate. A frame reads the entry of its table's generation, so
+ * identities switch together with the table they point into: a frame never
+ * pairs one generation's identities with another's table.
+ */
+struct lg_admit_uadp_ids {
+	lg_u32 device_id[2];
+};
+
 /* One enrolled device of a generation, as the policy compiler hands it over. */
 struct lg_admit_entry {
 	lg_u32 device_id;
 	struct lg_admit_dev dev;
+	lg_u32 has_uadp; /* 1: the device also publishes UADP under identity uadp */
+	struct lg_admit_uadp_key uadp;
 };
 
 /*
@@ -251,8 +286,9 @@ struct lg_admit_pkt {
 	lg_u16 src_port; /* host order */
 	lg_u16 dst_port; /* host order */
 	lg_u8 vlans;	 /* number of VLAN tags (0..2) */
-	lg_u8 pad[3];
-	lg_u32 device_id;
+	lg_u8 pad;
+	lg_u16 payload_off; /* UADP: where the UDP payload starts, from the frame's start */
+	lg_u32 device_id;   /* LGF: from the frame; UADP: 0 until the identity is looked up */
 	lg_u32 payload_len; /* UDP payload length */
 	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
 };
@@ -299,10 +335,12 @@ LG_ADMIT_LOAD(lg_u64, lg_admit_ld64)
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define LG_ADMIT_BE16(x) ((lg_u16)((((x)&0xff) << 8) | (((x) >> 8) & 0xff)))
+#define LG_ADMIT_LE16(x) (x)
 #define LG_ADMIT_LE32(x) (x)
 #define LG_ADMIT_LE64(x) (x)
 #else
 #define LG_ADMIT_BE16(x) ((lg_u16)(x))
+#define LG_ADMIT_LE16(x) __builtin_bswap16(x)
 #define LG_ADMIT_LE32(x) __builtin_bswap32(x)
 #define LG_ADMIT_LE64(x) __builtin_bswap64(x)
 #endif
@@ -350,30 +388,194 @@ LG_ADMIT_INLINE int lg_admit_ipv6_is_ext(lg_u8 nh)
 	       nh == 139 || nh == 140 || nh == 253 || nh == 254;
 }
 
+/* OPC UA PubSub UADP NetworkMessage header (OPC 10000-14, 7.2.4.4.2; docs/wire-format-uadp.md). */
+#define LG_ADMIT_UADP_VERSION 1
+#define LG_ADMIT_UADP_F_VERSION 0x0f
+#define LG_ADMIT_UADP_F_IDENTITY 0x70 /* PublisherId | GroupHeader | PayloadHeader */
+#define LG_ADMIT_UADP_F_EXT1 0x80
+#define LG_ADMIT_UADP_X1_PUBID_TYPE 0x07
+#define LG_ADMIT_UADP_X1_CLASS_ID 0x08
+#define LG_ADMIT_UADP_X1_EXT2 0x80
+#define LG_ADMIT_UADP_X2_REFUSED 0xfd /* chunk, message type (discovery), reserved bits */
+#define LG_ADMIT_UADP_G_WRITER_GROUP 0x01
+#define LG_ADMIT_UADP_G_VERSION 0x02
+#define LG_ADMIT_UADP_G_NM_NUMBER 0x04
+#define LG_ADMIT_UADP_G_SEQUENCE 0x08
+#define LG_ADMIT_UADP_G_RESERVED 0xf0
+#define LG_ADMIT_UADP_PUBID_STRING 4
+
 /*
- * UADP HOOK (OPC UA PubSub Part 14), implemented by the UADP part later.
+ * The identity of a UADP NetworkMessage, from its header alone: UADPVersion
+ * and flags, ExtendedFlags1 and 2 (chunks, discovery messages and reserved
+ * bits are refused: their layout is not ours to guess), the PublisherId of
+ * any type (a String of at most LG_ADMIT_UADP_STR_MAX bytes), the
+ * DataSetClassId, the GroupHeader with its WriterGroupId, and the
+ * PayloadHeader with the DataSetWriterId of the first DataSetMessage. A
+ * message without PublisherId, WriterGroupId or PayloadHeader cannot be
+ * mapped to a device: LG_R_MALFORMED, as is anything that ends early.
  *
- * Called with the UDP payload of a frame sent to cfg->uadp_port. It must read
- * the NetworkMessage header up to the GroupHeader (PublisherId of any type,
- * WriterGroupId), map them to the enrolled device id the policy compiler
- * assigned (pkt->device_id; a small hash map keyed by PublisherId and
- * WriterGroupId when called from BPF), set pkt->kind = LG_ADMIT_KIND_UADP
- * and pkt->sequence to 0 (its 16-bit SequenceNumber wraps, so the replay
- * pre-check is left to the worker). Every access must be checked against
- * data_end. Return LG_R_ADMITTED when the device was identified, else
- * LG_R_MALFORMED.
- *
- * Until then it fails closed: UADP frames are counted as malformed.
+ * Fills *k (zero-filled as the key's layout requires); the caller maps
+ * the identity to a device (in XDP the lg_uadp_ids map). Every read is
+ * checked against what is left of the UDP payload (payload_len) and, for
+ * the verifier, against data_end. Returns LG_R_ADMITTED or LG_R_MALFORMED.
  */
 LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
-					lg_u32 payload_len, struct lg_admit_pkt *pkt)
+					lg_u32 payload_len, struct lg_admit_uadp_key *k)
 {
-	(void)payload;
-	(void)data_end;
-	(void)payload_len;
-	(void)pkt;
-	return LG_R_MALFORMED;
+	const lg_u8 *p = payload, *str = 0;
+	const lg_u8 *end = data_end;
+	lg_u32 left = payload_len, slen, skip;
+	lg_u8 flags, ext1 = 0, gf;
+
+	LG_ADMIT_ST64(k, 0);
+	LG_ADMIT_ST64((lg_u8 *)k + 8, 0);
+	LG_ADMIT_ST64(k->pub_str, 0);
+	LG_ADMIT_ST64(k->pub_str + 8, 0);
+	LG_ADMIT_ST64(k->pub_str + 16, 0);
+	LG_ADMIT_ST64(k->pub_str + 24, 0);
+
+/* n more bytes of the message at p, within the UDP payload and the frame. */
+#define LG_ADMIT_UADP_NEED(n)                                                                      \
+	do {                                                                                       \
+		if (left < (lg_u32)(n) || p + (n) > end)                                           \
+			return LG_R_MALFORMED;                                                     \
+	} while (0)
+
+	LG_ADMIT_UADP_NEED(1);
+	flags = p[0];
+	if ((flags & LG_ADMIT_UADP_F_VERSION) != LG_ADMIT_UADP_VERSION)
+		return LG_R_MALFORMED;
+	if ((flags & LG_ADMIT_UADP_F_IDENTITY) != LG_ADMIT_UADP_F_IDENTITY)
+		return LG_R_MALFORMED;
+	p++;
+	left--;
+	if (flags & LG_ADMIT_UADP_F_EXT1) {
+		LG_ADMIT_UADP_NEED(1);
+		ext1 = p[0];
+		p++;
+		left--;
+		if (ext1 & LG_ADMIT_UADP_X1_EXT2) {
+			LG_ADMIT_UADP_NEED(1);
+			if (p[0] & LG_ADMIT_UADP_X2_REFUSED)
+				return LG_R_MALFORMED;
+			p++;
+			left--;
+		}
+	}
+
+	/* PublisherId; without ExtendedFlags1 it is a Byte. */
+	k->pub_type = ext1 & LG_ADMIT_UADP_X1_PUBID_TYPE;
+	switch (k->pub_type) {
+	case 0:
+		LG_ADMIT_UADP_NEED(1);
+		k->pub_num = p[0];
+		p++;
+		left--;
+		break;
+	case 1:
+		LG_ADMIT_UADP_NEED(2);
+		k->pub_num = LG_ADMIT_LE16(lg_admit_ld16(p));
+		p += 2;
+		left -= 2;
+		break;
+	case 2:
+		LG_ADMIT_UADP_NEED(4);
+		k->pub_num = lg_admit_le32(p);
+		p += 4;
+		left -= 4;
+		break;
+	case 3:
+		LG_ADMIT_UADP_NEED(8);
+		k->pub_num = lg_admit_le64(p);
+		p += 8;
+		left -= 8;
+		break;
+	case LG_ADMIT_UADP_PUBID_STRING:
+		/* Int32 length; the null String (-1) and longer ids cannot be a key. */
+		LG_ADMIT_UADP_NEED(4);
+		slen = lg_admit_le32(p);
+		if (slen > LG_ADMIT_UADP_STR_MAX)
+			return LG_R_MALFORMED;
+		p += 4;
+		left -= 4;
+		if (left < slen)
+			return LG_R_MALFORMED;
+		/* Copied last (below): the parse in between takes one path for any length. */
+		str = p;
+		k->pub_str_len = (lg_u8)slen;
+		p += slen;
+		left -= slen;
+		break;
+	default:
+		return LG_R_MALFORMED;
+	}
+
+	if (ext1 & LG_ADMIT_UADP_X1_CLASS_ID) {
+		LG_ADMIT_UADP_NEED(16);
+		p += 16;
+		left -= 16;
+	}
+
+	/* GroupHeader: GroupFlags, WriterGroupId, then what we skip. */
+	LG_ADMIT_UADP_NEED(3);
+	gf = p[0];
+	if ((gf & LG_ADMIT_UADP_G_RESERVED) || !(gf & LG_ADMIT_UADP_G_WRITER_GROUP))
+		return LG_R_MALFORMED;
+	k->writer_group_id = LG_ADMIT_LE16(lg_admit_ld16(p + 1));
+	p += 3;
+	left -= 3;
+	skip = (gf & LG_ADMIT_UADP_G_VERSION ? 4 : 0) + (gf & LG_ADMIT_UADP_G_NM_NUMBER ? 2 : 0) +
+	       (gf & LG_ADMIT_UADP_G_SEQUENCE ? 2 : 0);
+	p += skip;
+	left = left < skip ? 0 : left - skip;
+
+	/* PayloadHeader: Count (at least one DataSetMessage), the first DataSetWriterId. */
+	LG_ADMIT_UADP_NEED(3);
+	if (!p[0])
+		return LG_R_MALFORMED;
+	k->writer_id = LG_ADMIT_LE16(lg_admit_ld16(p + 1));
+#undef LG_ADMIT_UADP_NEED
+	if (!str)
+		return LG_R_ADMITTED;
+
+	/*
+	 * The String PublisherId, unrolled by hand (clang does not unroll a loop
+	 * with two exits): every byte at a constant offset the verifier checks.
+	 * Last, so the verifier's paths for each length end here and prune.
+	 */
+	slen = k->pub_str_len;
+#define LG_ADMIT_UADP_STR_BYTE(i)                                                                  \
+	do {                                                                                       \
+		if ((i) >= slen)                                                                   \
+			return LG_R_ADMITTED;                                                      \
+		if (str + (i) + 1 > end)                                                           \
+			return LG_R_MALFORMED;                                                     \
+		k->pub_str[i] = str[i];                                                            \
+	} while (0)
+#define LG_ADMIT_UADP_STR_8(i)                                                                     \
+	LG_ADMIT_UADP_STR_BYTE(i);                                                                 \
+	LG_ADMIT_UADP_STR_BYTE((i) + 1);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 2);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 3);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 4);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 5);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 6);                                                           \
+	LG_ADMIT_UADP_STR_BYTE((i) + 7)
+	LG_ADMIT_UADP_STR_8(0);
+	LG_ADMIT_UADP_STR_8(8);
+	LG_ADMIT_UADP_STR_8(16);
+	LG_ADMIT_UADP_STR_8(24);
+#undef LG_ADMIT_UADP_STR_8
+#undef LG_ADMIT_UADP_STR_BYTE
+	return LG_R_ADMITTED;
 }
+
+/*
+ * lg_admit_parse_frame(): the datagram goes to cfg->uadp_port; its payload
+ * starts at data + pkt->payload_off. Not a reason: lg_admit_parse() never
+ * returns it.
+ */
+#define LG_ADMIT_RC_UADP 0x100
 
 /*
  * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
@@ -398,8 +600,16 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 	pkt->payload_len = (lg_u32)ulen - LG_UDP_HLEN;
 	lgf = l4 + LG_UDP_HLEN;
 
-	if (cfg->uadp_port && dport == cfg->uadp_port)
-		return lg_admit_parse_uadp(lgf, end, pkt->payload_len, pkt);
+	if (cfg->uadp_port && dport == cfg->uadp_port) {
+		/*
+		 * The device id comes from the identity (caller); UADP's 16-bit
+		 * sequences wrap, so the replay pre-check is left to the worker.
+		 */
+		pkt->kind = LG_ADMIT_KIND_UADP;
+		pkt->device_id = 0;
+		pkt->sequence = 0;
+		return LG_ADMIT_RC_UADP;
+	}
 	if (dport != cfg->lgf_port)
 		return LG_R_NOT_OURS;
 
@@ -423,7 +633,8 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 /*
  * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
  * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
- * LG_R_MALFORMED or LG_R_NOT_OURS otherwise.
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise, and LG_ADMIT_RC_UADP for a
+ * datagram to cfg->uadp_port (lg_admit_parse() goes on with its header).
  *
  * Anything that could carry our traffic past this parser into the kernel
  * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
@@ -431,9 +642,11 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * against data_end itself (not only against a length derived from it) so
  * that the verifier can follow.
  */
-LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
-				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
+					 const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
 {
+	int rc;
+
 	const lg_u8 *p = data;
 	const lg_u8 *end = data_end;
 	const lg_u8 *l4, *l4_end;
@@ -466,7 +679,10 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
 		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
-		return lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
+		rc = lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
+		if (rc == LG_ADMIT_RC_UADP)
+			pkt->payload_off = (lg_u16)(p + 20 + LG_UDP_HLEN - (const lg_u8 *)data);
+		return rc;
 	}
 
 	if (lg_admit_is_vlan(proto)) {
@@ -531,7 +747,31 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 		return LG_R_NOT_OURS;
 	}
 
-	return lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
+	rc = lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
+	if (rc == LG_ADMIT_RC_UADP)
+		pkt->payload_off = (lg_u16)(l4 + LG_UDP_HLEN - (const lg_u8 *)data);
+	return rc;
+}
+
+/*
+ * lg_admit_parse_frame() and, for a datagram to cfg->uadp_port, the UADP
+ * header: LG_R_ADMITTED when pkt identifies a device (LGF: pkt->device_id;
+ * UADP: *ukey, which the caller maps to the device id, pkt->device_id 0),
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise. The XDP program calls the two
+ * parts itself, so that the UADP path (a subprogram there) stays out of the
+ * LGF path's code and registers.
+ */
+LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				   struct lg_admit_uadp_key *ukey)
+{
+	int rc = lg_admit_parse_frame(data, data_end, cfg, pkt);
+
+	if (rc != LG_ADMIT_RC_UADP)
+		return rc;
+	/* At most 14 + 8 + 60 + 8 bytes: the mask tells the verifier so. */
+	return lg_admit_parse_uadp((const lg_u8 *)data + (pkt->payload_off & 0xff),
+				   (const lg_u8 *)data_end, pkt->payload_len, ukey);
 }
 
 /* Does the frame come from where the device is bound? */

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linegate/uadp.h>
+
 #include "admit_testlib.h"
 
 /* ---- frame builder ---- */
@@ -110,8 +112,11 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 		lgf[16] = (lg_u8)((p->lgf_len - LGF_MIN_LEN) / 2);
 	put64le(lgf + 24, p->seq);
 	put64le(lgf + 32, 1700000000000000000ULL + p->seq);
-	memcpy(buf + l4_off + LG_UDP_HLEN, lgf,
-	       p->lgf_len < LGF_HDR_LEN ? p->lgf_len : LGF_HDR_LEN);
+	if (p->raw)
+		memcpy(buf + l4_off + LG_UDP_HLEN, p->raw, p->lgf_len);
+	else
+		memcpy(buf + l4_off + LG_UDP_HLEN, lgf,
+		       p->lgf_len < LGF_HDR_LEN ? p->lgf_len : LGF_HDR_LEN);
 	return ip_off + ip_total + p->eth_pad;
 }
 
@@ -284,13 +289,18 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	const struct lg_admit_cfg *cfg = m->live ? &m->cfg : &none;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
+	struct lg_admit_uadp_key ukey;
 	struct lg_admit_pkt pkt = {0};
 	struct lg_admit_verdict v;
 	int rc;
 
-	rc = lg_admit_parse(frame, frame + len, cfg, &pkt);
+	rc = lg_admit_parse(frame, frame + len, cfg, &pkt, &ukey);
 	if (rc == LG_R_ADMITTED && m->live) {
-		dev = m_table_find(m, pkt.device_id);
+		/* UADP: the live table's device with this identity, if any. */
+		for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
+			if (m->table[i].has_uadp && !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
+				pkt.device_id = m->table[i].device_id;
+		dev = pkt.device_id ? m_table_find(m, pkt.device_id) : NULL;
 		if (dev)
 			st = m_state_get(m, pkt.device_id, 1);
 	}
@@ -1100,6 +1110,522 @@ static void sc_state_full(struct sc *s)
 	check_counters(s);
 }
 
+/* ---- UADP: NetworkMessages from the encoder in dataplane/uadp ---- */
+
+/* A publisher's identity and the header options its messages carry. */
+struct lgt_uadp {
+	lg_u8 pub_type; /* enum lg_uadp_pubid_type */
+	lg_u64 pub_num;
+	const char *pub_str;
+	lg_u16 wg, writer;
+	unsigned opts; /* U_* */
+};
+
+#define U_CLASS_ID 0x01	 /* DataSetClassId */
+#define U_GROUP_ALL 0x02 /* GroupVersion and NetworkMessageNumber too */
+#define U_EXT2 0x04	 /* ExtendedFlags2 with PromotedFields */
+#define U_SIGNED 0x08	 /* security header and HMAC-SHA256 signature */
+#define U_EXT1 0x10	 /* ExtendedFlags1 even for a Byte PublisherId without options */
+#define U_TWO_DSM 0x20	 /* a second DataSetMessage (writer + 1) */
+
+static const lg_u8 U_KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+
+/*
+ * Encode a message of publisher u; *hdr is how many bytes of it XDP must
+ * see to identify it (through the first DataSetWriterId).
+ */
+static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t cap, size_t *hdr)
+{
+	static struct lg_uadp_msg m;
+	static const float vals[4] = {1.0f, -2.5f, 3.25f, 0.0f};
+	static const lg_u8 guid[16] = {0xaa, 0xbb, [15] = 0xcc};
+	static const lg_u8 nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	static const lg_u8 promoted[3] = {LG_UADP_T_UINT16, 0x34, 0x12};
+	size_t h, slen = u->pub_str ? strlen(u->pub_str) : 0;
+	int len;
+
+	memset(&m, 0, sizeof(m));
+	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
+		  LG_UADP_F_PAYLOAD_HEADER;
+	m.ext1 = u->pub_type;
+	if (u->opts & U_CLASS_ID) {
+		m.ext1 |= LG_UADP_X1_DATASET_CLASS_ID;
+		m.dataset_class_id = guid;
+	}
+	if (u->opts & U_EXT2) {
+		m.ext1 |= LG_UADP_X1_EXT2;
+		m.ext2 = LG_UADP_X2_PROMOTED;
+		m.promoted_count = 1;
+		m.promoted[0] = (struct lg_uadp_field){
+		    .type = LG_UADP_T_UINT16, .count = 1, .data = promoted + 1};
+	}
+	if (u->opts & U_SIGNED) {
+		m.ext1 |= LG_UADP_X1_SECURITY;
+		m.sec_flags = LG_UADP_S_SIGNED;
+		m.token_id = 1;
+		m.nonce_len = sizeof(nonce);
+		m.nonce = nonce;
+	}
+	if (m.ext1 || (u->opts & U_EXT1))
+		m.flags |= LG_UADP_F_EXT1;
+	if (u->pub_type == LG_UADP_PUBID_STRING) {
+		m.pub_str = (const lg_u8 *)u->pub_str;
+		m.pub_str_len = (lg_u32)slen;
+	} else {
+		m.pub_num = u->pub_num;
+	}
+	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
+	if (u->opts & U_GROUP_ALL)
+		m.group_flags |= LG_UADP_G_GROUP_VERSION | LG_UADP_G_NM_NUMBER;
+	m.writer_group_id = u->wg;
+	m.group_version = 0x01020304;
+	m.nm_number = 1;
+	m.group_seq = seq;
+	m.dsm_count = u->opts & U_TWO_DSM ? 2 : 1;
+	for (int i = 0; i < m.dsm_count; i++) {
+		m.dsm[i] = (struct lg_uadp_dsm){.writer_id = (lg_u16)(u->writer + i),
+						.flags1 = LG_UADP_D1_VALID | LG_UADP_D1_SEQUENCE,
+						.seq = seq,
+						.field_count = 1,
+						.first_field = (lg_u16)i};
+		m.fields[i] = (struct lg_uadp_field){.type = LG_UADP_T_FLOAT,
+						     .is_array = 1,
+						     .count = 4,
+						     .data = (const lg_u8 *)vals};
+	}
+	m.nfields = m.dsm_count;
+	len = lg_uadp_encode(&m, NULL, U_KEY, sizeof(U_KEY), out, cap);
+	if (len <= 0)
+		return 0;
+	h = 1 + !!(m.flags & LG_UADP_F_EXT1) + !!(m.ext1 & LG_UADP_X1_EXT2);
+	switch (u->pub_type) {
+	case LG_UADP_PUBID_BYTE:
+		h += 1;
+		break;
+	case LG_UADP_PUBID_UINT16:
+		h += 2;
+		break;
+	case LG_UADP_PUBID_UINT32:
+		h += 4;
+		break;
+	case LG_UADP_PUBID_UINT64:
+		h += 8;
+		break;
+	default:
+		h += 4 + slen;
+		break;
+	}
+	h += u->opts & U_CLASS_ID ? 16 : 0;
+	h += 1 + 2 + 2 + (u->opts & U_GROUP_ALL ? 6 : 0); /* GroupHeader */
+	h += 1 + 2;					  /* Count, first writer */
+	*hdr = h;
+	return (size_t)len;
+}
+
+static struct lg_admit_uadp_key uadp_key(const struct lgt_uadp *u)
+{
+	struct lg_admit_uadp_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.pub_type = u->pub_type;
+	k.writer_group_id = u->wg;
+	k.writer_id = u->writer;
+	if (u->pub_type == LG_UADP_PUBID_STRING) {
+		k.pub_str_len = (lg_u8)strlen(u->pub_str);
+		memcpy(k.pub_str, u->pub_str, k.pub_str_len);
+	} else {
+		k.pub_num = u->pub_num;
+	}
+	return k;
+}
+
+static struct lg_admit_entry uadp_entry(const struct lg_admit_entry *base, const struct lgt_uadp *u)
+{
+	struct lg_admit_entry e = *base;
+
+	e.has_uadp = 1;
+	e.uadp = uadp_key(u);
+	return e;
+}
+
+static const lg_u8 *msg_store(const lg_u8 *m, size_t len)
+{
+	static lg_u8 ring[8][LGT_FRAME_MAX];
+	static unsigned n;
+	lg_u8 *d = ring[n++ % 8];
+
+	memcpy(d, m, len);
+	return d;
+}
+
+/* A frame of device e's bound source carrying a message of u. */
+static size_t uadp_pkt(struct lgt_pkt *p, const struct lg_admit_entry *e, const struct lgt_uadp *u,
+		       lg_u16 seq, size_t *hdr)
+{
+	lg_u8 m[LGT_FRAME_MAX];
+	size_t h = 0, len = uadp_msg(u, seq, m, sizeof(m), &h);
+
+	lgt_pkt_from(p, e, e->device_id, 1);
+	p->dport = UADP_PORT;
+	p->raw = msg_store(m, len);
+	p->lgf_len = (lg_u32)len;
+	if (hdr)
+		*hdr = h;
+	return len;
+}
+
+static void expect_uadp(struct sc *s, const struct lgt_pkt *p, lg_u32 dev_id, int action,
+			int reason, int audited, const char *what)
+{
+	lg_u8 f[LGT_FRAME_MAX];
+	size_t len = lgt_build(p, f, sizeof(f));
+
+	if (!len || !p->lgf_len) {
+		FAIL(s, "%s: no frame", what);
+		return;
+	}
+	expect_raw(s, f, len, dev_id, action, reason, audited, what);
+}
+
+/* As expect_uadp(), also for an empty payload. */
+static void expect_uadp_n(struct sc *s, const struct lgt_pkt *p, lg_u32 dev_id, int action,
+			  int reason, const char *what)
+{
+	lg_u8 f[LGT_FRAME_MAX];
+	size_t len = lgt_build(p, f, sizeof(f));
+
+	expect_raw(s, f, len, dev_id, action, reason, 0, what);
+}
+
+static const struct lgt_uadp UP16 = {LG_UADP_PUBID_UINT16, 2234, NULL, 100, 62541, 0};
+static const struct lgt_uadp UPB = {LG_UADP_PUBID_BYTE, 7, NULL, 1, 1, 0};
+static const struct lgt_uadp UP32 = {LG_UADP_PUBID_UINT32, 0x12345678, NULL, 2, 3, U_CLASS_ID};
+static const struct lgt_uadp UP64 = {LG_UADP_PUBID_UINT64, 0x1122334455667788ULL, NULL, 4, 5,
+				     U_GROUP_ALL | U_EXT2};
+static const struct lgt_uadp UPS = {LG_UADP_PUBID_STRING, 0, "gw-1", 1, 1, U_SIGNED};
+static const struct lgt_uadp UPS32 = {
+    LG_UADP_PUBID_STRING, 0, "0123456789abcdef0123456789ABCDEF", 9, 9, U_CLASS_ID | U_GROUP_ALL};
+
+#define UDEV(id_, fam_, flags_, last_, rate_, burst_)                                              \
+	{                                                                                          \
+		id_,                                                                               \
+		{                                                                                  \
+			.mac = {2, 0, 0, 0, 1, last_}, .family = fam_, .flags = flags_,            \
+			.addr = {fam_ == 4 ? 10 : 0xfd, 0, fam_ == 4 ? 1 : 0,                      \
+				 fam_ == 4 ? last_ : 0, [15] = fam_ == 4 ? 0 : last_},             \
+			.rate = rate_, .burst = burst_                                             \
+		}                                                                                  \
+	}
+static const struct lg_admit_entry B11 = UDEV(11, 4, 0, 11, 0, 0);
+static const struct lg_admit_entry B12 = UDEV(12, 4, 0, 12, 0, 0);
+static const struct lg_admit_entry B13 = UDEV(13, 4, 0, 13, 0, 0);
+static const struct lg_admit_entry B14 = UDEV(14, 6, 0, 14, 0, 0);
+static const struct lg_admit_entry B15 = UDEV(15, 4, LG_ADMIT_DEV_ANY_MAC, 15, 0, 0);
+static const struct lg_admit_entry B16 = UDEV(16, 4, 0, 16, 10, 2);
+static const struct lg_admit_entry B17 = UDEV(17, 4, LG_ADMIT_DEV_AUDIT, 17, 1, 1);
+
+/* Every PublisherId type, unknown identities, bindings, rate, audit. */
+static void sc_uadp(struct sc *s)
+{
+	struct lgt_uadp u;
+	struct lg_admit_entry devs[] = {
+	    D1,
+	    uadp_entry(&B11, &UP16),
+	    uadp_entry(&B12, &UPB),
+	    uadp_entry(&B13, &UP32),
+	    uadp_entry(&B14, &UP64),
+	    uadp_entry(&B15, &UPS),
+	    uadp_entry(&B16, &UPS32),
+	    uadp_entry(&B17, &(struct lgt_uadp){LG_UADP_PUBID_UINT16, 17, NULL, 17, 17, 0}),
+	};
+	const struct {
+		const struct lg_admit_entry *e;
+		const struct lgt_uadp *u;
+		const char *what;
+	} ok[] = {
+	    {&devs[1], &UP16, "UInt16 PublisherId (open62541 tutorial identity)"},
+	    {&devs[2], &UPB, "Byte PublisherId without ExtendedFlags1"},
+	    {&devs[3], &UP32, "UInt32 PublisherId, DataSetClassId"},
+	    {&devs[4], &UP64, "UInt64 PublisherId, IPv6, full GroupHeader, ExtendedFlags2"},
+	    {&devs[5], &UPS, "String PublisherId, signed, any MAC"},
+	    {&devs[6], &UPS32, "32-byte String PublisherId"},
+	};
+	struct lgt_pkt p;
+	int i;
+
+	apply(s, &CFG, devs, sizeof(devs) / sizeof(devs[0]));
+	s->t->set_clock(s->t, 10 * NS);
+	for (i = 0; i < (int)(sizeof(ok) / sizeof(ok[0])); i++) {
+		uadp_pkt(&p, ok[i].e, ok[i].u, (lg_u16)i, NULL);
+		expect_uadp(s, &p, ok[i].e->device_id, LGT_XDP_PASS, LG_R_ADMITTED, 0, ok[i].what);
+	}
+	u = UPB;
+	u.opts |= U_EXT1;
+	uadp_pkt(&p, &devs[2], &u, 1, NULL);
+	expect_uadp(s, &p, 12, LGT_XDP_PASS, LG_R_ADMITTED, 0, "Byte PublisherId, ExtendedFlags1");
+	u = UP16;
+	u.opts |= U_TWO_DSM;
+	uadp_pkt(&p, &devs[1], &u, 1, NULL);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "two DataSetMessages: the first's");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF next to UADP");
+
+	/* Unknown identities: one field off each. */
+	u = UP16, u.pub_num = 2235;
+	uadp_pkt(&p, &devs[1], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "unknown PublisherId");
+	u = UP16, u.wg = 101;
+	uadp_pkt(&p, &devs[1], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "unknown WriterGroupId");
+	u = UP16, u.writer = 62542;
+	uadp_pkt(&p, &devs[1], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "unknown DataSetWriterId");
+	u = UP16, u.writer = 62540, u.opts = U_TWO_DSM; /* the second DSM is the enrolled one */
+	uadp_pkt(&p, &devs[1], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "enrolled writer only second");
+	u = UPB, u.pub_type = LG_UADP_PUBID_UINT16;
+	uadp_pkt(&p, &devs[2], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "PublisherId 7 as UInt16");
+	u = UP32, u.pub_type = LG_UADP_PUBID_UINT64;
+	uadp_pkt(&p, &devs[3], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "UInt32 id as UInt64");
+	u = UPS, u.pub_str = "gw-2";
+	uadp_pkt(&p, &devs[5], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "String id gw-2");
+	u = UPS, u.pub_str = "gw-1x";
+	uadp_pkt(&p, &devs[5], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "String id gw-1x");
+	u = UPS, u.pub_str = "gw-";
+	uadp_pkt(&p, &devs[5], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "String id gw-");
+	u = UPS, u.pub_str = "";
+	uadp_pkt(&p, &devs[5], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "empty String id");
+	u = UPS32, u.pub_str = "0123456789abcdef0123456789ABCDEX";
+	uadp_pkt(&p, &devs[6], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "32-byte id, last byte off");
+	u = UPS32, u.pub_str = "0123456789abcdef0123456789ABCDEF0";
+	uadp_pkt(&p, &devs[6], &u, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "33-byte String id");
+
+	/* Bindings: the identity's device is bound like any other. */
+	uadp_pkt(&p, &devs[1], &UP16, 3, NULL);
+	p.src_ip[3] = 99;
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "spoofed source IPv4");
+	uadp_pkt(&p, &devs[1], &UP16, 3, NULL);
+	p.src_mac[5] = 99;
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "spoofed source MAC");
+	uadp_pkt(&p, &devs[4], &UP64, 3, NULL);
+	p.src_ip[15] = 99;
+	expect_uadp(s, &p, 14, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "spoofed source IPv6");
+	uadp_pkt(&p, &devs[1], &UPS, 3, NULL);
+	expect_uadp(s, &p, 15, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "gw-1 from 11's address");
+	uadp_pkt(&p, &devs[5], &UPS, 3, NULL);
+	p.src_mac[0] = 0x0a;
+	expect_uadp(s, &p, 15, LGT_XDP_PASS, LG_R_ADMITTED, 0, "gw-1 any MAC");
+
+	/* Rate: 16 has 10/s, burst 2 (full again after a second); spoofed frames take none. */
+	s->t->set_clock(s->t, 11 * NS);
+	uadp_pkt(&p, &devs[6], &UPS32, 4, NULL);
+	p.src_ip[3] = 98;
+	expect_uadp(s, &p, 16, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "spoofed 32-byte id");
+	uadp_pkt(&p, &devs[6], &UPS32, 4, NULL);
+	for (i = 0; i < 2; i++)
+		expect_uadp(s, &p, 16, LGT_XDP_PASS, LG_R_ADMITTED, 0, "32-byte id, burst");
+	expect_uadp(s, &p, 16, LGT_XDP_DROP, LG_R_RATE_LIMITED, 0, "32-byte id, burst spent");
+	s->t->set_clock(s->t, 11 * NS + 100 * MS);
+	expect_uadp(s, &p, 16, LGT_XDP_PASS, LG_R_ADMITTED, 0, "32-byte id, a token later");
+	expect_uadp(s, &p, 16, LGT_XDP_DROP, LG_R_RATE_LIMITED, 0, "32-byte id, and no more");
+	/* Audit: 17 has 1/s, burst 1. */
+	uadp_pkt(&p, &devs[7], &(struct lgt_uadp){LG_UADP_PUBID_UINT16, 17, NULL, 17, 17, 0}, 5,
+		 NULL);
+	expect_uadp(s, &p, 17, LGT_XDP_PASS, LG_R_ADMITTED, 0, "audit publisher");
+	expect_uadp(s, &p, 17, LGT_XDP_PASS, LG_R_AUDIT, LG_R_RATE_LIMITED, "audit: rate");
+	p.src_ip[3] = 1;
+	expect_uadp(s, &p, 17, LGT_XDP_PASS, LG_R_AUDIT, LG_R_SPOOFED_SOURCE, "audit: spoofed");
+	/* Sequences are not checked at XDP: a worker's exported one does not drop UADP. */
+	export_seq(s, 11, 1000);
+	uadp_pkt(&p, &devs[1], &UP16, 1, NULL);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "no replay pre-check for UADP");
+	check_counters(s);
+}
+
+/* Header rules: what cannot be identified, and the ports. */
+static void sc_uadp_parse(struct sc *s)
+{
+	struct lg_admit_entry devs[] = {D1, uadp_entry(&B11, &UP16), uadp_entry(&B15, &UPS)};
+	struct lg_admit_cfg cfg = CFG;
+	struct lgt_pkt p;
+	lg_u8 *m;
+	size_t h;
+
+	apply(s, &CFG, devs, 3);
+	/* Edit the encoded message in place (p.raw points into the builder's ring). */
+#define EDIT(u, code, what)                                                                        \
+	do {                                                                                       \
+		uadp_pkt(&p, &devs[1], (u), 1, &h);                                                \
+		m = (lg_u8 *)p.raw;                                                                \
+		code;                                                                              \
+		expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_MALFORMED, 0, what);                     \
+	} while (0)
+	/* UP16: f1 01 | ba 08 | 09 (WG | seq) 64 00 | seq | 01 | 4d f4 */
+	EDIT(&UP16, m[0] = 0xf2, "UADPVersion 2");
+	EDIT(&UP16, m[0] = 0xf0, "UADPVersion 0");
+	EDIT(&UP16, m[0] &= ~LG_UADP_F_PUBLISHER_ID, "no PublisherId");
+	EDIT(&UP16, m[0] &= ~LG_UADP_F_GROUP_HEADER, "no GroupHeader");
+	EDIT(&UP16, m[0] &= ~LG_UADP_F_PAYLOAD_HEADER, "no PayloadHeader");
+	EDIT(&UP16, m[1] = 5, "PublisherId type 5");
+	EDIT(&UP16, m[1] = 7, "PublisherId type 7");
+	EDIT(&UP16, m[4] &= ~LG_UADP_G_WRITER_GROUP_ID, "GroupHeader without WriterGroupId");
+	EDIT(&UP16, m[4] |= 0x10, "GroupFlags reserved bit");
+	EDIT(&UP16, m[h - 3] = 0, "PayloadHeader Count 0");
+	uadp_pkt(&p, &devs[1], &UP64, 1, &h);
+	m = (lg_u8 *)p.raw;
+	/* UP64: f1 83 (UInt64 | ExtendedFlags2) 02 (promoted): chunk, discovery, reserved. */
+	m[2] |= LG_UADP_X2_CHUNK;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "chunk message");
+	m[2] = LG_UADP_X2_PROMOTED | 0x04;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "discovery request");
+	m[2] = LG_UADP_X2_PROMOTED | 0x08;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "discovery response");
+	m[2] = LG_UADP_X2_PROMOTED | 0x20;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "ExtendedFlags2 reserved bit");
+	m[2] = LG_UADP_X2_PROMOTED;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "ExtendedFlags2 restored");
+	/* gw-1: f1 14 (String | Security) | 04 00 00 00 "gw-1" ... */
+	uadp_pkt(&p, &devs[2], &UPS, 1, &h);
+	m = (lg_u8 *)p.raw;
+	m[2] = m[3] = m[4] = m[5] = 0xff;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "null String PublisherId");
+	m[2] = 33, m[3] = m[4] = m[5] = 0;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "String length 33");
+	m[2] = 0, m[5] = 0x80;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "String length negative");
+	m[2] = 4, m[5] = 0;
+	expect_uadp(s, &p, 15, LGT_XDP_PASS, LG_R_ADMITTED, 0, "String length restored");
+	p.lgf_len = (lg_u32)h - 1;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "UDP payload ends in the header");
+	p.udp_len_delta = -2; /* the IP packet holds the header, the UDP datagram not */
+	p.lgf_len = (lg_u32)h + 1;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "UDP length cuts the header");
+	p.udp_len_delta = 0;
+	p.lgf_len = (lg_u32)h;
+	expect_uadp(s, &p, 15, LGT_XDP_PASS, LG_R_ADMITTED, 0, "exactly the header");
+#undef EDIT
+
+	/* Each format on the other's port. */
+	uadp_pkt(&p, &devs[1], &UP16, 1, NULL);
+	p.dport = LGF_DEFAULT_PORT;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "UADP on the LGF port");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.dport = UADP_PORT;
+	DROP_(s, &p, LG_R_MALFORMED, "LGF on the UADP port");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF on its port");
+
+	/* UADP off (port 0): its port is just another port. */
+	cfg.uadp_port = 0;
+	apply(s, &cfg, devs, 3);
+	uadp_pkt(&p, &devs[1], &UP16, 1, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "UADP port 0: not ours");
+	cfg.uadp_port = 4841;
+	apply(s, &cfg, devs, 3);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "UADP on 4840, policy says 4841");
+	p.dport = 4841;
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP on the policy's port");
+	check_counters(s);
+}
+
+/*
+ * Every message shape, cut at every length: as a UDP payload of that length
+ * (consistent IP and UDP lengths) it is malformed up to its identity and
+ * admitted from there on; as a frame cut short (lengths disagree) it is
+ * always malformed.
+ */
+static void sc_uadp_truncation(struct sc *s)
+{
+	const struct lgt_uadp *us[] = {&UP16, &UPB, &UP32, &UP64, &UPS, &UPS32};
+	const struct lg_admit_entry *bs[] = {&B11, &B12, &B13, &B14, &B15, &B11};
+	struct lg_admit_entry devs[6];
+	lg_u8 f[LGT_FRAME_MAX];
+	struct lgt_pkt p;
+	char what[64];
+	size_t h, len, flen, n;
+	int k;
+
+	for (k = 0; k < 6; k++) {
+		devs[k] = uadp_entry(bs[k], us[k]);
+		devs[k].device_id = (lg_u32)(21 + k);
+	}
+	apply(s, &CFG, devs, 6);
+	for (k = 0; k < 6; k++) {
+		len = uadp_pkt(&p, &devs[k], us[k], 7, &h);
+		for (n = 0; n <= len; n++) {
+			int ok = n >= h;
+
+			p.lgf_len = (lg_u32)n;
+			snprintf(what, sizeof(what), "message %d, payload of %zu/%zu", k, n, len);
+			expect_uadp_n(s, &p, ok ? devs[k].device_id : 0,
+				      ok ? LGT_XDP_PASS : LGT_XDP_DROP,
+				      ok ? LG_R_ADMITTED : LG_R_MALFORMED, what);
+		}
+		p.lgf_len = (lg_u32)len;
+		flen = lgt_build(&p, f, sizeof(f));
+		for (n = 0; n < flen; n++) {
+			snprintf(what, sizeof(what), "message %d, frame cut at %zu", k, n);
+			expect_raw(s, f, n, devs[k].device_id, LGT_XDP_DROP, LG_R_MALFORMED, 0,
+				   what);
+		}
+	}
+	check_counters(s);
+}
+
+/* Identities follow the generations: moved, removed, back. */
+static void sc_uadp_switch(struct sc *s)
+{
+	struct lg_admit_entry g1[] = {uadp_entry(&B11, &UP16), uadp_entry(&B12, &UPB)};
+	struct lg_admit_entry g2[] = {uadp_entry(&B11, &UPB), B12};
+	struct lg_admit_entry g3[] = {B11, uadp_entry(&B13, &UP16)};
+	struct lgt_pkt p;
+
+	apply(s, &CFG, g1, 2);
+	uadp_pkt(&p, &g1[0], &UP16, 1, NULL);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "gen1: UP16 is 11");
+	uadp_pkt(&p, &g1[1], &UPB, 1, NULL);
+	expect_uadp(s, &p, 12, LGT_XDP_PASS, LG_R_ADMITTED, 0, "gen1: UPB is 12");
+	/* UPB moves to 11, UP16 leaves, 12 stays without UADP. */
+	apply(s, &CFG, g2, 2);
+	uadp_pkt(&p, &g1[1], &UPB, 2, NULL);
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0, "gen2: UPB from 12's source");
+	uadp_pkt(&p, &g2[0], &UPB, 2, NULL);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "gen2: UPB is 11");
+	uadp_pkt(&p, &g2[0], &UP16, 2, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "gen2: UP16 gone");
+	/* UP16 back, on a new device; UPB gone. */
+	apply(s, &CFG, g3, 2);
+	uadp_pkt(&p, &g3[1], &UP16, 3, NULL);
+	expect_uadp(s, &p, 13, LGT_XDP_PASS, LG_R_ADMITTED, 0, "gen3: UP16 is 13");
+	uadp_pkt(&p, &g2[0], &UPB, 3, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "gen3: UPB gone");
+	apply(s, &CFG, NULL, 0);
+	uadp_pkt(&p, &g3[1], &UP16, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "empty table");
+	check_counters(s);
+}
+
+size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap)
+{
+	char str[LG_ADMIT_UADP_STR_MAX + 1] = {0};
+	struct lgt_uadp u = {e->uadp.pub_type,	      e->uadp.pub_num,	 str,
+			     e->uadp.writer_group_id, e->uadp.writer_id, 0};
+	struct lgt_pkt p;
+
+	memcpy(str, e->uadp.pub_str, e->uadp.pub_str_len);
+	if (!uadp_pkt(&p, e, &u, 1, NULL))
+		return 0;
+	return lgt_build(&p, buf, cap);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct sc *s);
@@ -1117,6 +1643,10 @@ static const struct {
     {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
     {"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},
     {"state_full", sc_state_full, LG_ADMIT_NOT_OURS_DROP},
+    {"uadp", sc_uadp, LG_ADMIT_NOT_OURS_DROP},
+    {"uadp_parse", sc_uadp_parse, LG_ADMIT_NOT_OURS_DROP},
+    {"uadp_trunc", sc_uadp_truncation, LG_ADMIT_NOT_OURS_DROP},
+    {"uadp_switch", sc_uadp_switch, LG_ADMIT_NOT_OURS_DROP},
 };
 
 int lgt_run_all(struct lgt_target *t, struct lgt_log *log)

@@ -41,12 +41,19 @@ struct lgt_pkt {
 	lg_u64 seq;
 	lg_u32 lgf_len; /* UDP payload length */
 	lg_u32 eth_pad; /* bytes after the IP packet (Ethernet padding) */
+	const lg_u8 *raw; /* not NULL: the UDP payload (lgf_len bytes) instead of an LGF header */
 };
 
 /* Build; returns the frame length or 0 if cap is too small. */
 size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap);
 /* A valid LGF frame from the device's bound source with this id and sequence. */
 void lgt_pkt_from(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u32 id, lg_u64 seq);
+
+/*
+ * A UADP frame (to port 4840) from e's bound source, carrying a NetworkMessage
+ * of e's identity (e->uadp); 0 if cap is too small.
+ */
+size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap);
 
 /* What a target reports for one frame. */
 struct lgt_result {

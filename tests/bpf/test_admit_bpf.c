@@ -416,6 +416,117 @@ static int test_switch_storm(void)
 	return fails;
 }
 
+static int uadp_map_count(int fd)
+{
+	struct lg_admit_uadp_key k, next;
+	void *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The identity map under lg_admit_apply(): one entry per live identity, a
+ * key pointing at a device the live table lacks ends as UNKNOWN_DEVICE,
+ * identities the next generation drops leave the map, bad identities are
+ * refused.
+ */
+static int test_uadp_map(void)
+{
+	static const struct lg_admit_cfg ucfg = {
+	    .lgf_port = LGF_DEFAULT_PORT, .uadp_port = 4840, .not_ours = LG_ADMIT_NOT_OURS_DROP};
+	struct lg_admit_entry e[2] =
+	    {
+		{11,
+		 {.mac = {2, 0, 0, 0, 1, 11}, .family = 4, .addr = {10, 0, 1, 11}},
+		 1,
+		 {.pub_type = 1, .writer_group_id = 100, .writer_id = 62541, .pub_num = 2234}},
+		{12,
+		 {.mac = {2, 0, 0, 0, 1, 12}, .family = 4, .addr = {10, 0, 1, 12}},
+		 1,
+		 {.pub_type = 4,
+		  .pub_str_len = 4,
+		  .writer_group_id = 1,
+		  .writer_id = 1,
+		  .pub_str = "gw-1"}},
+	    },
+			      orphan = e[0], bad;
+	struct lg_admit_uadp_ids ids = {{99, 99}};
+	struct lg_admit_reason_ctr before[LG_R_MAX], after[LG_R_MAX];
+	struct lg_admit *a = NULL;
+	lg_u8 f[LGT_FRAME_MAX];
+	int fd = -1, fails = 0, action, n = 0;
+	size_t len;
+
+	if (open_admit(&a, LG_ADMIT_NOT_OURS_DROP, 1) || lg_admit_apply(a, &ucfg, e, 2, NULL)) {
+		fprintf(stderr, "FAIL uadp map: setup\n");
+		lg_admit_close(a);
+		return 1;
+	}
+	fd = map_fd_by_name(a, "lg_uadp_ids");
+	if (fd < 0 || (n = uadp_map_count(fd)) != 2)
+		fails++, fprintf(stderr, "FAIL uadp map: %d entries after apply, want 2\n",
+				 fd < 0 ? fd : n);
+	len = lgt_build_uadp(&e[1], f, sizeof(f));
+	if (!len || prog_run(lg_admit_prog_fd(a), f, (lg_u32)len, 1, &action) ||
+	    action != LGT_XDP_PASS)
+		fails++, fprintf(stderr, "FAIL uadp map: gw-1 not admitted\n");
+
+	/* A key for a device no table has (as a failed apply could leave behind). */
+	orphan.uadp.pub_num = 2235;
+	if (fd >= 0 && bpf_map_update_elem(fd, &orphan.uadp, &ids, BPF_NOEXIST))
+		fails++, fprintf(stderr, "FAIL uadp map: insert orphan: %d\n", -errno);
+	len = lgt_build_uadp(&orphan, f, sizeof(f));
+	if (lg_admit_read_reasons(a, before) ||
+	    prog_run(lg_admit_prog_fd(a), f, (lg_u32)len, 1, &action) ||
+	    lg_admit_read_reasons(a, after) || action != LGT_XDP_DROP ||
+	    after[LG_R_UNKNOWN_DEVICE].frames != before[LG_R_UNKNOWN_DEVICE].frames + 1)
+		fails++, fprintf(stderr, "FAIL uadp map: orphan key not unknown_device\n");
+
+	/* Device 11 stays without UADP, 12 leaves: the map ends empty, orphan included. */
+	e[0].has_uadp = 0;
+	if (lg_admit_apply(a, &ucfg, e, 1, NULL) || (n = uadp_map_count(fd)) != 0)
+		fails++, fprintf(stderr, "FAIL uadp map: %d entries left, want 0\n", n);
+	len = lgt_build_uadp(&e[1], f, sizeof(f));
+	if (prog_run(lg_admit_prog_fd(a), f, (lg_u32)len, 1, &action) || action != LGT_XDP_DROP)
+		fails++, fprintf(stderr, "FAIL uadp map: gw-1 admitted after it left\n");
+
+	/* Identities that could never match, and two devices with one identity. */
+	bad = e[1];
+	bad.uadp.pub_num = 1; /* a String id with a number */
+	if (lg_admit_apply(a, &ucfg, &bad, 1, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL uadp map: String id with pub_num accepted\n");
+	bad = e[1];
+	bad.uadp.pub_str[5] = 'x'; /* a byte past the length */
+	if (lg_admit_apply(a, &ucfg, &bad, 1, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL uadp map: bytes after the String accepted\n");
+	bad = e[1];
+	bad.uadp.pub_type = 5;
+	if (lg_admit_apply(a, &ucfg, &bad, 1, NULL) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL uadp map: PublisherId type 5 accepted\n");
+	bad = e[0];
+	bad.has_uadp = 1;
+	bad.uadp = e[1].uadp;
+	{
+		struct lg_admit_entry two[2] = {bad, e[1]};
+
+		if (lg_admit_apply(a, &ucfg, two, 2, NULL) != -EINVAL)
+			fails++, fprintf(stderr, "FAIL uadp map: shared identity accepted\n");
+	}
+	if ((n = uadp_map_count(fd)) != 0)
+		fails++, fprintf(stderr, "FAIL uadp map: refused applies left %d entries\n", n);
+	printf("uadp map: %d failed checks\n", fails);
+	if (fd >= 0)
+		close(fd);
+	lg_admit_close(a);
+	return fails;
+}
+
 /* Library argument checks and the fail-closed apply. */
 static int test_api(void)
 {
@@ -499,6 +610,7 @@ int main(void)
 	lgt_log_free(&lb);
 
 	fails += test_api();
+	fails += test_uadp_map();
 	fails += test_real_clock();
 	fails += test_switch_storm();
 	printf("%d failed checks\n", fails);

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The XDP UADP parser (lg_admit_parse_uadp) against the worker's decoder on
+ * the UADP corpus (tests/fixtures/uadp/corpus, made by gen_vectors.py and
+ * captured from open62541), each message whole and cut at every length:
+ *  - whatever the worker decodes and maps to a device key, XDP admits, with
+ *    the same 48 key bytes (XDP never drops what a worker would take);
+ *  - once a prefix is admitted, every longer one is, with the same key (XDP
+ *    reads the header only);
+ *  - messages refused for their header are refused at XDP too.
+ * Reads only inside the given bytes: the build under ASan checks that.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linegate/admit.h>
+#include <linegate/uadp.h>
+
+/* Refused for the header, so XDP must refuse the whole message. */
+static const char *const header_refused[] = {
+    "bad_version_0.bin",      "bad_version_2.bin",     "chunk.bin",
+    "discovery.bin",	      "ext2_reserved.bin",     "group_flags_reserved.bin",
+    "bad_pubid_type.bin",     "no_publisher_id.bin",   "no_payload_header.bin",
+    "payload_count_zero.bin", "pubid_string_null.bin", "empty.bin",
+};
+
+static int is_header_refused(const char *name)
+{
+	for (size_t i = 0; i < sizeof(header_refused) / sizeof(header_refused[0]); i++)
+		if (!strcmp(name, header_refused[i]))
+			return 1;
+	return 0;
+}
+
+static int check_file(const char *dir, const char *name, int *mapped, int *refused)
+{
+	static struct lg_uadp_msg m;
+	struct lg_uadp_device_key wk;
+	struct lg_admit_uadp_key key, first;
+	char path[1024];
+	unsigned char buf[4096], *cut;
+	size_t len, n, admitted_at = 0;
+	int fails = 0, rc, admitted = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "FAIL %s: cannot open\n", path);
+		return 1;
+	}
+	len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	for (n = 0; n <= len; n++) {
+		/* An exact-size copy, so that ASan sees any read past the end. */
+		cut = malloc(n ? n : 1);
+		if (!cut)
+			return fails + 1;
+		memcpy(cut, buf, n);
+		memset(&key, 0x5a, sizeof(key));
+		rc = lg_admit_parse_uadp(cut, cut + n, (lg_u32)n, &key);
+		if (!lg_uadp_decode(&m, cut, n, NULL) && !lg_uadp_device_key(&m, 0, &wk)) {
+			if (n == len)
+				(*mapped)++;
+			if (rc != LG_R_ADMITTED || memcmp(&wk, &key, sizeof(wk))) {
+				fprintf(stderr,
+					"FAIL %s cut at %zu: the worker maps it, XDP says %s\n",
+					name, n, lg_admit_reason_name(rc));
+				fails++;
+			}
+		}
+		if (rc != LG_R_ADMITTED && rc != LG_R_MALFORMED) {
+			fprintf(stderr, "FAIL %s cut at %zu: reason %d\n", name, n, rc);
+			fails++;
+		}
+		if (admitted && (rc != LG_R_ADMITTED || memcmp(&first, &key, sizeof(key)))) {
+			fprintf(stderr, "FAIL %s: admitted at %zu bytes, not at %zu\n", name,
+				admitted_at, n);
+			fails++;
+		}
+		if (rc == LG_R_ADMITTED && !admitted) {
+			admitted = 1;
+			admitted_at = n;
+			first = key;
+		}
+		free(cut);
+	}
+	if (is_header_refused(name)) {
+		(*refused)++;
+		if (admitted) {
+			fprintf(stderr, "FAIL %s: refused for its header, admitted by XDP\n", name);
+			fails++;
+		}
+	}
+	return fails;
+}
+
+int main(int argc, char **argv)
+{
+	struct dirent **ents;
+	int n, fails = 0, files = 0, mapped = 0, refused = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+		return 2;
+	}
+	n = scandir(argv[1], &ents, NULL, alphasort);
+	if (n < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (strstr(ents[i]->d_name, ".bin")) {
+			fails += check_file(argv[1], ents[i]->d_name, &mapped, &refused);
+			files++;
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	printf("%d messages (each cut at every length), %d mapped by the worker, %d refused for "
+	       "their header; %d failed checks\n",
+	       files, mapped, refused, fails);
+	if (mapped < 10 || refused != (int)(sizeof(header_refused) / sizeof(header_refused[0])))
+		fails++, fprintf(stderr, "FAIL the corpus lacks the expected messages\n");
+	return fails ? 1 : 0;
+}
