@@ -84,7 +84,7 @@ GEN_PID=$!
 START=$SECONDS
 
 echo
-echo "live counters: XDP drops before the kernel allocates anything; workers verify the rest"
+echo "live counters: XDP drops before the kernel allocates anything (LGF and UADP); workers verify the rest"
 printf '%6s | %8s %8s %8s %8s | %9s %8s %8s %8s %8s %7s\n' time "xdp pass" unknown spoofed \
 	malform. received admitted bad_tag replayed scored alerts
 alerts_seen=0
@@ -133,7 +133,7 @@ if x:
         if v and k not in ("admitted", "not_ours", "audited"):
             print(f'    {k:<26}{v:>8}')
     print(f'passed by XDP                 {x["admitted"]:>8}')
-    print(f'passed as not LGF             {x["not_ours"]:>8}   (UADP and ARP; XDP does not parse UADP yet)')
+    print(f'passed as not ours            {x["not_ours"]:>8}   (ARP and the like)')
 print(f'frames verified by workers    {st["received"]:>8}')
 print(f'  admitted                    {st["admitted"]:>8}   (enrolled devices sent {sent["enrolled"]})')
 print(f'  dropped                     {st["dropped"]:>8}')
