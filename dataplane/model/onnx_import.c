@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -847,11 +848,40 @@ static int op_reshape(struct imp *st, const Onnx__NodeProto *n)
 	return set_shape(st, y, dims, rank);
 }
 
+/* A Constant's value_float(s) / value_int(s): n elements of elem bytes, a scalar unless
+ * vector. */
+static int const_values(struct imp *st, struct val *v, enum val_kind kind, const void *src,
+			size_t n, size_t elem, bool vector)
+{
+	void *dst;
+	int ret;
+
+	v->kind = kind;
+	if (vector) {
+		v->rank = 1;
+		ret = dims_numel(st, (int64_t[]){(int64_t)n}, 1, &v->numel);
+		if (ret)
+			return ret;
+		v->dims[0] = (int64_t)n;
+	} else {
+		v->numel = 1;
+	}
+	dst = model_alloc(st->m, n * elem);
+	if (!dst)
+		return fail(st, -ENOMEM, "out of memory");
+	if (n)
+		memcpy(dst, src, n * elem);
+	if (kind == V_FLOAT)
+		v->f = dst;
+	else
+		v->i = dst;
+	return 0;
+}
+
 static int op_constant(struct imp *st, const Onnx__NodeProto *n)
 {
 	const Onnx__AttributeProto *a;
 	struct val *v;
-	int ret;
 
 	if (n->n_input)
 		return fail(st, -EINVAL, "Constant has inputs");
@@ -864,47 +894,18 @@ static int op_constant(struct imp *st, const Onnx__NodeProto *n)
 		return load_tensor(st, a->t, v);
 	} else if (!strcmp(s_or_empty(a->name), "value_float") &&
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) {
-		v->kind = V_FLOAT;
-		v->numel = 1;
-		if (!(v->f = model_alloc(st->m, sizeof(float))))
-			return fail(st, -ENOMEM, "out of memory");
-		v->f[0] = a->f;
+		return const_values(st, v, V_FLOAT, &a->f, 1, sizeof(float), false);
 	} else if (!strcmp(s_or_empty(a->name), "value_floats") &&
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS) {
-		v->kind = V_FLOAT;
-		v->rank = 1;
-		ret = dims_numel(st, (int64_t[]){(int64_t)a->n_floats}, 1, &v->numel);
-		if (ret)
-			return ret;
-		v->dims[0] = (int64_t)a->n_floats;
-		if (!(v->f = model_alloc(st->m, a->n_floats * sizeof(float))))
-			return fail(st, -ENOMEM, "out of memory");
-		if (a->n_floats)
-			memcpy(v->f, a->floats, a->n_floats * sizeof(float));
+		return const_values(st, v, V_FLOAT, a->floats, a->n_floats, sizeof(float), true);
 	} else if (!strcmp(s_or_empty(a->name), "value_int") &&
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) {
-		v->kind = V_INT64;
-		v->numel = 1;
-		if (!(v->i = model_alloc(st->m, sizeof(int64_t))))
-			return fail(st, -ENOMEM, "out of memory");
-		v->i[0] = a->i;
+		return const_values(st, v, V_INT64, &a->i, 1, sizeof(int64_t), false);
 	} else if (!strcmp(s_or_empty(a->name), "value_ints") &&
 		   a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) {
-		v->kind = V_INT64;
-		v->rank = 1;
-		ret = dims_numel(st, (int64_t[]){(int64_t)a->n_ints}, 1, &v->numel);
-		if (ret)
-			return ret;
-		v->dims[0] = (int64_t)a->n_ints;
-		if (!(v->i = model_alloc(st->m, a->n_ints * sizeof(int64_t))))
-			return fail(st, -ENOMEM, "out of memory");
-		if (a->n_ints)
-			memcpy(v->i, a->ints, a->n_ints * sizeof(int64_t));
-	} else {
-		return fail(st, -EOPNOTSUPP, "unsupported Constant attribute \"%s\"",
-			    s_or_empty(a->name));
+		return const_values(st, v, V_INT64, a->ints, a->n_ints, sizeof(int64_t), true);
 	}
-	return 0;
+	return fail(st, -EOPNOTSUPP, "unsupported Constant attribute \"%s\"", s_or_empty(a->name));
 }
 
 static int compile_node(struct imp *st, const Onnx__NodeProto *n)

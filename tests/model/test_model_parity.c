@@ -28,6 +28,8 @@ static const struct fixture fixtures[] = {
     /* (x - mean) / std on the input is a layer of its own, then two MatMul layers */
     {"ops_mix", 32, 10, 3, LG_MODEL_CLASSIFIER},
     {"gemm_attrs", 20, 12, 1, LG_MODEL_CLASSIFIER},
+    /* Constant value_floats / value_float / value_ints fold into the Gemm's epilogue */
+    {"constants", 20, 12, 1, LG_MODEL_CLASSIFIER},
     /* Gemm + BatchNormalization + Relu is one layer; Dropout is gone in eval mode */
     {"mlp_bn", 16, 4, 2, LG_MODEL_CLASSIFIER},
 };
