@@ -32,7 +32,9 @@ struct lg_backend {
 	unsigned nbufs, buf_size, mask;
 	struct msghdr msg; /* the template multishot recvmsg lays out each buffer by */
 	int armed[NSOCK];
-	uint64_t nobufs, truncated, cq_overflow;
+	/* unreadable: completions whose buffer holds no valid recvmsg layout; errors: other
+	 * failed completions. Truncated datagrams reach the worker, which counts them. */
+	uint64_t nobufs, unreadable, errors;
 };
 
 /* One multishot recvmsg per socket; both draw from the same buffer ring, and the
@@ -257,7 +259,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 			if (cqe->res == -ENOBUFS)
 				b->nobufs++;
 			else if (cqe->res != -ECANCELED)
-				b->cq_overflow++;
+				b->errors++;
 			continue;
 		}
 		if (!(cqe->flags & IORING_CQE_F_BUFFER))
@@ -271,15 +273,13 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 			/* Give the buffer straight back: there is nothing in it to look at. */
 			io_uring_buf_ring_add(b->br, buf, b->buf_size, bid, b->mask, 0);
 			io_uring_buf_ring_advance(b->br, 1);
-			b->truncated++;
+			b->unreadable++;
 			continue;
 		}
 		fill_src(pkt, io_uring_recvmsg_name(o));
 		pkt->data = io_uring_recvmsg_payload(o, &b->msg);
 		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &b->msg);
 		pkt->truncated = !!(o->flags & MSG_TRUNC);
-		if (pkt->truncated)
-			b->truncated++;
 		pkt->rx_ns = t;
 		pkt->port_idx = (uint8_t)sock;
 		n++;
@@ -298,7 +298,7 @@ static void uring_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, un
 
 static uint64_t uring_dropped(const struct lg_backend *b)
 {
-	return b->truncated + b->cq_overflow;
+	return b->unreadable + b->errors;
 }
 
 const struct lg_backend_ops lg_backend_uring = {
