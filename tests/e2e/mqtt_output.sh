@@ -84,7 +84,16 @@ kill $BROKER; wait $BROKER 2>/dev/null || true
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -j "$T/sent2.json"
 sleep 0.3
 start_broker
-sleep 2.5   # the reconnect delay starts at 1 s
+# Reconnects back off from 1 s to 30 s: wait until linegate says it is connected again.
+connected() {
+	python3 - "$T/dp2.sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats")
+s.shutdown(socket.SHUT_WR)
+sys.exit(0 if json.loads(b"".join(iter(lambda: s.recv(65536), b"")))["mqtt"]["connected"] else 1)
+PY
+}
+lg_wait_for 40 connected || lg_fail "linegate did not reconnect to the broker"
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -s 7 --first-seq 51 -j "$T/sent3.json"
 sleep 1
 kill -INT $DP
