@@ -53,7 +53,7 @@ print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock" > "$T/di
 grep -q "^error: .*refused" "$T/direct.txt" || lg_fail "data plane took a tampered model: $(cat "$T/direct.txt")"
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
-	-n 500 -r 2000 -j "$T/sent.json" -q &
+	-n 1000 -r 2000 -j "$T/sent.json" -q &
 GEN=$!
 sleep 0.2
 CTL model activate vib@1 >/dev/null || lg_fail "activate vib@1"
