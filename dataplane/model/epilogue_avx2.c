@@ -223,54 +223,10 @@ static inline __attribute__((always_inline)) void bias_act(const float *src, flo
 	}
 }
 
+#include "epilogue_run.h"
+
 void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,
 		  size_t cols)
 {
-	const float *bias;
-	enum epi_kind act;
-	float alpha;
-
-	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
-		switch (act) {
-		case EPI_RELU:
-			bias_act(src, dst, rows, cols, bias, EPI_RELU, alpha);
-			return;
-		case EPI_LEAKY:
-			bias_act(src, dst, rows, cols, bias, EPI_LEAKY, alpha);
-			return;
-		case EPI_SIGMOID:
-			bias_act(src, dst, rows, cols, bias, EPI_SIGMOID, alpha);
-			return;
-		case EPI_TANH:
-			bias_act(src, dst, rows, cols, bias, EPI_TANH, alpha);
-			return;
-		default:
-			bias_act(src, dst, rows, cols, bias, EPI_ADD, alpha);
-			return;
-		}
-	}
-	for (size_t r = 0; r < rows; r++) {
-		const float *s = src + r * cols;
-		float *d = dst + r * cols;
-		size_t i = 0;
-
-		if (!n_ops && s != d)
-			elementwise(ops, 0, s, d, cols);
-		while (i < n_ops) {
-			size_t e = i;
-
-			while (e < n_ops && ops[e].kind != EPI_SOFTMAX)
-				e++;
-			if (e > i) {
-				elementwise(ops + i, e - i, s, d, cols);
-				s = d;
-			}
-			if (e < n_ops) {
-				softmax(s, d, cols, ops[e].group);
-				s = d;
-				e++;
-			}
-			i = e;
-		}
-	}
+	epi_run_body(ops, n_ops, src, dst, rows, cols);
 }

@@ -66,6 +66,19 @@ static inline __attribute__((always_inline)) float act1(float x, enum epi_kind a
 	}
 }
 
+/* All of a run's element-wise ops in one pass over the row (none: a copy). */
+static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, float *d,
+			size_t cols)
+{
+	for (size_t j = 0; j < cols; j++) {
+		float x = s[j];
+
+		for (size_t k = 0; k < n_ops; k++)
+			x = apply(&ops[k], x, j);
+		d[j] = x;
+	}
+}
+
 /* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
 static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
 							   size_t rows, size_t cols,
@@ -81,60 +94,10 @@ static inline __attribute__((always_inline)) void bias_act(const float *src, flo
 	}
 }
 
+#include "epilogue_run.h"
+
 void epi_run_scalar(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		    size_t rows, size_t cols)
 {
-	const float *bias;
-	enum epi_kind act;
-	float alpha;
-
-	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
-		switch (act) {
-		case EPI_RELU:
-			bias_act(src, dst, rows, cols, bias, EPI_RELU, alpha);
-			return;
-		case EPI_LEAKY:
-			bias_act(src, dst, rows, cols, bias, EPI_LEAKY, alpha);
-			return;
-		case EPI_SIGMOID:
-			bias_act(src, dst, rows, cols, bias, EPI_SIGMOID, alpha);
-			return;
-		case EPI_TANH:
-			bias_act(src, dst, rows, cols, bias, EPI_TANH, alpha);
-			return;
-		default:
-			bias_act(src, dst, rows, cols, bias, EPI_ADD, alpha);
-			return;
-		}
-	}
-	for (size_t r = 0; r < rows; r++) {
-		const float *s = src + r * cols;
-		float *d = dst + r * cols;
-		size_t i = 0;
-
-		if (!n_ops && s != d)
-			memmove(d, s, cols * sizeof(*d));
-		while (i < n_ops) {
-			size_t e = i;
-
-			while (e < n_ops && ops[e].kind != EPI_SOFTMAX)
-				e++;
-			if (e > i) {
-				for (size_t j = 0; j < cols; j++) {
-					float x = s[j];
-
-					for (size_t k = i; k < e; k++)
-						x = apply(&ops[k], x, j);
-					d[j] = x;
-				}
-				s = d;
-			}
-			if (e < n_ops) {
-				softmax(s, d, cols, ops[e].group);
-				s = d;
-				e++;
-			}
-			i = e;
-		}
-	}
+	epi_run_body(ops, n_ops, src, dst, rows, cols);
 }
