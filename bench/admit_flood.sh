@@ -63,21 +63,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ip netns add "$A"
-ip netns add "$B"
-for ns in "$A" "$B"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip link add a0 netns "$A" address $MAC_A numtxqueues "$QUEUES" numrxqueues "$QUEUES" type veth \
-	peer name b0 netns "$B" address $MAC_B numtxqueues "$QUEUES" numrxqueues "$QUEUES"
-ip -n "$A" addr add 10.77.0.1/24 dev a0
-ip -n "$B" addr add 10.77.0.2/24 dev b0
-ip -n "$A" link set a0 up
-ip -n "$B" link set b0 up
-ip -n "$A" neigh replace 10.77.0.2 lladdr $MAC_B dev a0
-ip -n "$B" neigh replace 10.77.0.1 lladdr $MAC_A dev b0
+source "$HERE/../tests/bpf/veth_pair.sh"
+veth_pair "$QUEUES"
 NCPU=$(nproc)
 FLOOD_CPU=0
 LEGIT_CPU=$((NCPU > 1 ? 1 : 0))

@@ -52,20 +52,8 @@ fail() {
 	fails=$((fails + 1))
 }
 
-ip netns add "$A"
-ip netns add "$B"
-for ns in "$A" "$B"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$ns" link set lo up
-done
-ip link add a0 netns "$A" address $MAC_A type veth peer name b0 netns "$B" address $MAC_B
-ip -n "$A" addr add 10.77.0.1/24 dev a0
-ip -n "$B" addr add 10.77.0.2/24 dev b0
-ip -n "$A" link set a0 up
-ip -n "$B" link set b0 up
-ip -n "$A" neigh replace 10.77.0.2 lladdr $MAC_B dev a0
-ip -n "$B" neigh replace 10.77.0.1 lladdr $MAC_A dev b0
+source "$HERE/veth_pair.sh"
+veth_pair
 
 start_tool() { # args for the tool after IFNAME MODE
 	# nsenter, not "ip netns exec": that one also gives the process a mount
