@@ -18,6 +18,7 @@ struct pctx {
 	yaml_document_t *doc;
 	struct lg_policy *p;
 	const char *name;
+	char dir[LG_PATH_MAX]; /* the policy file's folder: relative paths start here */
 	char *err;
 	size_t errlen;
 };
@@ -89,6 +90,24 @@ static int get_str(struct pctx *c, const yaml_node_t *n, const char *key, char *
 	if (strlen(s) >= len)
 		return perr(c, n, "'%s' is longer than %zu characters", key, len - 1);
 	strcpy(out, s);
+	return 0;
+}
+
+/* A path: relative ones are taken from the policy file's folder; "-" is stdout. */
+static int get_path(struct pctx *c, const yaml_node_t *n, const char *key, char *out, size_t len)
+{
+	const char *s = scalar(n);
+	int w;
+
+	if (!s)
+		return perr(c, n, "'%s' must be a string", key);
+	if (!s[0] || s[0] == '/' || !strcmp(s, "-"))
+		w = snprintf(out, len, "%s", s);
+	else
+		w = snprintf(out, len, "%s/%s", c->dir, s);
+	if (w < 0 || (size_t)w >= len)
+		return perr(c, n, "'%s' is longer than %zu characters once taken from %s/", key,
+			    len - 1, c->dir);
 	return 0;
 }
 
@@ -380,7 +399,7 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			err = get_uint(c, v, "deadline_ms", 1, 60000, &u);
 			p->deadline_ms = (uint32_t)u;
 		} else if (name && !strcmp(name, "model")) {
-			err = get_str(c, v, "model", p->model, sizeof(p->model));
+			err = get_path(c, v, "model", p->model, sizeof(p->model));
 		} else if (name && !strcmp(name, "threshold")) {
 			err = get_float(c, v, "threshold", &p->threshold);
 		} else {
@@ -497,7 +516,7 @@ static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 		int err = 0;
 
 		if (name && !strcmp(name, "registry")) {
-			err = get_str(c, v, "registry", p->registry, sizeof(p->registry));
+			err = get_path(c, v, "registry", p->registry, sizeof(p->registry));
 		} else if (name && !strcmp(name, "trusted_keys")) {
 			if (v->type != YAML_SEQUENCE_NODE)
 				return perr(c, v, "'trusted_keys' must be a list of Ed25519 public keys");
@@ -586,7 +605,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
-					err = get_str(c, node(c, o->value), "jsonl", p->jsonl,
+					err = get_path(c, node(c, o->value), "jsonl", p->jsonl,
 						      sizeof(p->jsonl));
 				else if (on && !strcmp(on, "mqtt"))
 					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
@@ -650,36 +669,19 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	return 0;
 }
 
-static int resolve(char *path, size_t len, const char *dir)
-{
-	char tmp[LG_PATH_MAX];
-
-	if (!path[0] || path[0] == '/' || !strcmp(path, "-"))
-		return 0;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/%s", dir, path) >= sizeof(tmp) ||
-	    strlen(tmp) >= len)
-		return -ENAMETOOLONG;
-	strcpy(path, tmp);
-	return 0;
-}
-
 /* Relative paths in a policy are relative to the policy file's folder. */
-static int resolve_all(struct lg_policy *p, const char *name)
+static void policy_dir(char *dir, size_t len, const char *name)
 {
-	char dir[LG_PATH_MAX];
 	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", name);
+	snprintf(dir, len, "%s", name);
 	slash = strrchr(dir, '/');
 	if (!slash)
-		strcpy(dir, ".");
+		snprintf(dir, len, ".");
 	else if (slash == dir)
 		dir[1] = '\0';
 	else
 		*slash = '\0';
-	return resolve(p->model, sizeof(p->model), dir) ||
-	       resolve(p->jsonl, sizeof(p->jsonl), dir) ||
-	       resolve(p->registry, sizeof(p->registry), dir) ? -ENAMETOOLONG : 0;
 }
 
 int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
@@ -693,6 +695,12 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;
 
+	if (strlen(name) >= sizeof(c.dir)) {
+		snprintf(err, errlen, "%.64s...: the policy's file name is longer than %zu characters",
+			 name, sizeof(c.dir) - 1);
+		return -ENAMETOOLONG;
+	}
+	policy_dir(c.dir, sizeof(c.dir), name);
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -709,11 +717,6 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 	if (ret) {
 		free(p.devices);
 		return ret;
-	}
-	if (resolve_all(&p, name)) {
-		free(p.devices);
-		snprintf(err, errlen, "%s: a path in the policy is too long", name);
-		return -ENAMETOOLONG;
 	}
 	SHA256((const unsigned char *)text, len, p.hash);
 	*out = p;

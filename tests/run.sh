@@ -79,6 +79,9 @@ for path in sys.argv[2:]:
         else:
             failed += 1
             print(f"FAILED: {path.split('/')[0]}: {r['name']} ({res})")
+            # The last lines the test printed, so a CI log alone says why.
+            for out in (r.get("stdout") or "").splitlines()[-100:]:
+                print(f"    | {out}")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY

@@ -9,6 +9,18 @@ fuzzer=$1 seeds=$2 runs=$3 artifacts=$4 max_len=${5:-2048}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$artifacts"
-exec "$fuzzer" -runs="$runs" -max_total_time=50 -max_len="$max_len" -use_value_profile=1 \
+rm -f "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/leak-* "$artifacts"/oom-*
+rc=0
+"$fuzzer" -runs="$runs" -max_total_time=50 -max_len="$max_len" -use_value_profile=1 \
 	-error_exitcode=1 -timeout_exitcode=1 -timeout=10 -print_final_stats=1 \
-	-artifact_prefix="$artifacts/" "$work" "$seeds"
+	-artifact_prefix="$artifacts/" "$work" "$seeds" || rc=$?
+if [ "$rc" -ne 0 ]; then
+	# A finding on a CI machine must be reproducible from its log alone:
+	# base64 -d the block into a file and run the fuzzer on it.
+	for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/leak-* "$artifacts"/oom-*; do
+		[ -f "$f" ] || continue
+		echo "=== finding $(basename "$f") (base64):"
+		base64 "$f"
+	done
+fi
+exit "$rc"

@@ -120,6 +120,19 @@ int main(void)
 		     "'mac' must look like");
 	expect_error("version: 1\n" DEV "    burst: 5\n", "t.yaml:3:5:", "'burst' but no 'rate'");
 
+	/* A relative path that only becomes too long once joined to the policy's folder
+	 * (found by fuzz_policy): the error still says where. */
+	{
+		char text[700];
+
+		snprintf(text, sizeof(text), "version: 1\noutput:\n  jsonl: %0510d\n", 7);
+		expect_error(text, "t.yaml:3:10:", "'jsonl' is longer than 511 characters");
+		snprintf(text, sizeof(text), "version: 1\ndetection:\n  model: /%0510d\n", 7);
+		CHECK_EQ(lg_policy_parse(text, strlen(text), "t.yaml", &p, err, sizeof(err)), 0);
+		CHECK_EQ(strlen(p.model), 511);
+		lg_policy_free(&p);
+	}
+
 	/* Admission fields; groups may stand after the devices that name them. */
 	{
 		static const char adm[] = "version: 1\nnot_ours: drop\n" DEV
