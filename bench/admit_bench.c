@@ -14,18 +14,14 @@
  * from one of them (allowed) or carry an unknown id (denied); the UADP cases
  * send a NetworkMessage of an enrolled or an unknown publisher instead.
  *
- * usage: admit_bench [--json] [--xdp-filter-dir DIR] [REPEAT] [ROUNDS]
- *   REPEAT frames per BPF_PROG_RUN (1000000), ROUNDS rounds (11, odd).
- *   Rounds interleave the cases so that drift hits all of them alike; each
- *   ratio is taken within a round, and every figure printed is the
- *   interquartile mean over rounds (the mean of the middle half).
- *   Without --json: a table and one JSON summary line; with --json: one
- *   JSON object per case and the summary, one per line.
+ * Rounds interleave the cases so that drift hits all of them alike; each ratio is taken
+ * within a round, and every figure printed is the interquartile mean over rounds.
  *
  * The xdp-filter objects come from the xdp-tools package; when they are
  * missing their cases are left out (and said so), the rest still runs.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +39,37 @@
 #define XDPFILT_DIR "/usr/lib/x86_64-linux-gnu/bpf"
 /* xdp-filter's rule flag for "source address" (common_kern_user.h of xdp-tools). */
 #define XDPFILT_MAP_FLAG_SRC 1
+
+static const char usage[] =
+	"Usage: admit_bench [options] [REPEAT] [ROUNDS]\n"
+	"\n"
+	"Per-frame cost of linegate's XDP admission program under BPF_PROG_RUN (root), with a\n"
+	"full admission table, against baselines timed in the same run: a bare XDP_PASS\n"
+	"program, the same reading the clock, and xdp-filter (xdp-tools) in deny-by-default\n"
+	"mode with an allow-list as long as the table (xdpfilt_dny_ip, xdpfilt_dny_all).\n"
+	"Cases: LGF frames from an enrolled device (allowed, with and without a rate), of an\n"
+	"unknown device, over their rate, malformed; UADP messages of an enrolled (UInt16 or\n"
+	"String PublisherId) or unknown publisher. xdp-filter cases are left out, with a note\n"
+	"on stderr, when its objects are missing.\n"
+	"\n"
+	"Arguments:\n"
+	"  REPEAT        frames per BPF_PROG_RUN call (default 1000000)\n"
+	"  ROUNDS        rounds, 1..101, odd is best (default 11); the rounds interleave the\n"
+	"                cases and every figure is the interquartile mean over rounds\n"
+	"\n"
+	"Options:\n"
+	"      --json                 one JSON line per case instead of the table\n"
+	"      --xdp-filter-dir DIR   where xdpfilt_dny_ip.o and xdpfilt_dny_all.o are\n"
+	"                             (default " XDPFILT_DIR ")\n"
+	"  -h, --help                 this text\n"
+	"\n"
+	"Output on stdout: a table (case, ns/frame, ratio to the XDP_PASS baseline, ratio to\n"
+	"xdp-filter ip and all), or with --json one {\"bench\":\"admit\", case, ns, ratio_pass,\n"
+	"ratio_<xdp-filter case>, repeat, rounds} per case; then always one JSON summary line\n"
+	"{\"bench\":\"admit\", \"summary\":true, repeat, rounds, devices, <case>_ns,\n"
+	"<case>_ratio, <case>_vs_<xdp-filter case>}.\n"
+	"Exit status: 0, 1 on a failure (a verdict other than expected), 2 on a usage error,\n"
+	"77 without the privilege to load BPF programs.\n";
 
 enum prog { P_PASS, P_CLOCK, P_ADMIT, P_XF_IP, P_XF_ALL, P_MAX };
 
@@ -331,27 +358,44 @@ int main(int argc, char **argv)
 	const char *xf_dir = XDPFILT_DIR;
 	struct bpf_object *xf_obj[P_MAX] = {0};
 	int fds[P_MAX] = {-1, -1, -1, -1, -1};
-	int repeat = 1000000, rounds = 11, json = 0, npos = 0;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 1 },
+		{ "xdp-filter-dir", required_argument, NULL, 2 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int repeat = 1000000, rounds = 11, json = 0;
 	struct lg_admit *a = NULL;
-	int err, i, j, r, action = 0, ret = 1, ncpus;
+	int err, i, j, r, action = 0, ret = 1, ncpus, opt;
 	char path[512];
 	lg_u32 k;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 1:
 			json = 1;
-		else if (!strcmp(argv[i], "--xdp-filter-dir") && i + 1 < argc)
-			xf_dir = argv[++i];
-		else if (npos == 0 && (npos = 1))
-			repeat = atoi(argv[i]);
-		else if (npos == 1 && (npos = 2))
-			rounds = atoi(argv[i]);
-		else
-			repeat = 0;
+			break;
+		case 2:
+			xf_dir = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return 2;
+		}
 	}
+	if (argc - optind > 2) {
+		fprintf(stderr, "admit_bench: two arguments at most, REPEAT and ROUNDS (see --help)\n");
+		return 2;
+	}
+	if (optind < argc)
+		repeat = atoi(argv[optind++]);
+	if (optind < argc)
+		rounds = atoi(argv[optind++]);
 	if (repeat <= 0 || rounds <= 0 || rounds > MAX_ROUNDS) {
-		fprintf(stderr, "usage: %s [--json] [--xdp-filter-dir DIR] [REPEAT] [ROUNDS<=%d]\n",
-			argv[0], MAX_ROUNDS);
+		fprintf(stderr, "admit_bench: REPEAT must be positive and ROUNDS 1..%d\n",
+			MAX_ROUNDS);
 		return 2;
 	}
 	ncpus = libbpf_num_possible_cpus();

@@ -4,19 +4,11 @@
  * datagrams carrying LGF headers, in sendmmsg() batches, either as fast as
  * the socket takes them or at a fixed rate, for a bounded time.
  *
- * usage: admit_flood_send [--raw IFNAME DST_MAC SRC_IP] DST_IP DST_PORT SRC_PORT
- *                         ID_FIRST ID_COUNT RATE SECONDS
- *   ids cycle through ID_FIRST .. ID_FIRST + ID_COUNT - 1; sequences start at 1;
- *   RATE frames per second, 0 = as fast as possible.
- *   --raw: whole Ethernet frames (source MAC of IFNAME) on a packet socket
- *   that bypasses the qdisc: the stack's UDP and IP output are skipped, so
- *   one core sends several times what a UDP socket does.
- * Prints "sent FRAMES errors ERRORS seconds S rate R" when done.
- *
  * The MAC tag is zeros: admission at XDP does not verify it (the worker does).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -34,6 +26,34 @@
 #define SAMPLES 16
 #define FRAME_LEN (LGF_MIN_LEN + 2 * SAMPLES)
 #define HDR_LEN (14 + 20 + 8) /* Ethernet, IPv4, UDP in --raw mode */
+
+static const char usage[] =
+	"Usage: admit_flood_send [--raw IFNAME DST_MAC SRC_IP] DST_IP DST_PORT SRC_PORT ID_FIRST\n"
+	"                        ID_COUNT RATE SECONDS\n"
+	"\n"
+	"Sends LGF frames (16 int16 vibration samples each, a zero MAC tag: admission at XDP does\n"
+	"not verify it) as UDP datagrams in sendmmsg() batches of 64, for the admission flood\n"
+	"benchmark bench/admit_flood.sh.\n"
+	"\n"
+	"Arguments:\n"
+	"  DST_IP DST_PORT   IPv4 destination\n"
+	"  SRC_PORT          UDP source port (bound)\n"
+	"  ID_FIRST ID_COUNT device ids cycle through ID_FIRST .. ID_FIRST + ID_COUNT - 1\n"
+	"                    (both at least 1); sequence numbers start at 1\n"
+	"  RATE              frames per second, 0 = as fast as the socket takes them\n"
+	"  SECONDS           how long to send (more than 0)\n"
+	"\n"
+	"Options:\n"
+	"  --raw IFNAME DST_MAC SRC_IP\n"
+	"                    whole Ethernet frames (source MAC of IFNAME, to DST_MAC, from\n"
+	"                    SRC_IP) on a packet socket that bypasses the qdisc: the stack's\n"
+	"                    UDP and IP output are skipped, so one core sends several times\n"
+	"                    what a UDP socket does (needs CAP_NET_RAW)\n"
+	"  -h, --help        this text\n"
+	"\n"
+	"Output: one line on stdout when done: \"sent FRAMES errors ERRORS seconds S rate R\"\n"
+	"(ERRORS: datagrams the full queue refused, counted and not retried; R: frames sent per\n"
+	"second). Exit status: 0, 1 on a socket error, 2 on a usage error.\n";
 
 static unsigned long long now_ns(void)
 {
@@ -152,23 +172,39 @@ int main(int argc, char **argv)
 	unsigned char hdr[HDR_LEN];
 	size_t off = 0;
 	double rate, seconds;
-	int fd, i, n, batch, r, one = 1;
+	int fd, i, n, batch, r, opt, one = 1;
+	static const struct option opts[] = {
+		{ "raw", required_argument, NULL, 1 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 
-	if (argc > 1 && !strcmp(argv[1], "--raw") && argc > 4) {
-		raw_if = argv[2];
-		raw_dmac = argv[3];
-		raw_sip = argv[4];
-		argv += 4;
-		argc -= 4;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 1:
+			raw_if = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return 2;
+		}
 	}
-	if (argc != 8) {
-		fprintf(stderr,
-			"usage: admit_flood_send [--raw IFNAME DST_MAC SRC_IP] DST_IP DST_PORT "
-			"SRC_PORT ID_FIRST ID_COUNT RATE SECONDS\n");
+	/* --raw's DST_MAC and SRC_IP are its next two words, the first positional ones. */
+	if (raw_if && argc - optind == 9) {
+		raw_dmac = argv[optind++];
+		raw_sip = argv[optind++];
+	}
+	if (argc - optind != 7 || (raw_if && !raw_sip)) {
+		fprintf(stderr, "admit_flood_send: want %sDST_IP DST_PORT SRC_PORT ID_FIRST ID_COUNT "
+			"RATE SECONDS (see --help)\n", raw_if ? "--raw IFNAME DST_MAC SRC_IP " : "");
 		return 2;
 	}
+	/* argv[1..7]: the seven positional arguments */
+	argv += optind - 1;
 	if (inet_pton(AF_INET, argv[1], &dst.sin_addr) != 1) {
-		fprintf(stderr, "bad address %s\n", argv[1]);
+		fprintf(stderr, "admit_flood_send: bad address %s\n", argv[1]);
 		return 2;
 	}
 	dst.sin_port = htons((unsigned short)atoi(argv[2]));
@@ -178,7 +214,8 @@ int main(int argc, char **argv)
 	rate = atof(argv[6]);
 	seconds = atof(argv[7]);
 	if (!id_first || !id_count || rate < 0 || seconds <= 0) {
-		fprintf(stderr, "bad arguments\n");
+		fprintf(stderr, "admit_flood_send: ID_FIRST and ID_COUNT must be at least 1, RATE 0 or "
+			"more and SECONDS more than 0\n");
 		return 2;
 	}
 

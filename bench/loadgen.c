@@ -335,7 +335,7 @@ int main(int argc, char **argv)
 		case 'u': o.uadp = true; break;
 		case 9: o.first_seq = strtoull(optarg, NULL, 0); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if (!o.policy || !o.target) {

@@ -8,9 +8,8 @@
  * numbers on a shared machine are noise; the ratios, all taken in the same run, are the
  * result. openblas_get_corename() is printed beside every figure because OpenBLAS picks its
  * kernels at run time (OPENBLAS_CORETYPE overrides it).
- *
- * usage: model_bench FIXTURE_DIR [seconds-per-point] [model ...]
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,30 @@
 #include <cblas.h>
 
 #include <linegate/model.h>
+
+static const char usage[] =
+	"Usage: model_bench [options] FIXTURE_DIR [SECONDS] [MODEL ...]\n"
+	"\n"
+	"Inference engine throughput, single-threaded (one worker's view). Loads\n"
+	"FIXTURE_DIR/MODEL.onnx for each MODEL (default: mlp_classifier ae_64 ae_1024, the\n"
+	"models in tests/fixtures/models) and times it with each epilogue ISA this CPU has\n"
+	"(scalar, avx2, avx512) at batch sizes 1, 16, 64 and 256.\n"
+	"\n"
+	"Arguments:\n"
+	"  FIXTURE_DIR   folder holding the MODEL.onnx files\n"
+	"  SECONDS       time per point, split over 7 trials whose best is kept (default 0.3);\n"
+	"                the sgemm peak is measured for 3 x SECONDS\n"
+	"  MODEL         model names without .onnx (default: mlp_classifier ae_64 ae_1024)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: JSON lines on stdout. First {\"bench\":\"sgemm_peak\", m, n, k, threads, gflops,\n"
+	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA\n"
+	"and batch {\"bench\":\"model\", model, isa, batch, in, out, layers, frames_per_s,\n"
+	"ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename}. corename is the\n"
+	"OpenBLAS kernel set picked at run time (OPENBLAS_CORETYPE overrides it).\n"
+	"Exit status: 0, 1 if a model failed to load, 2 on a usage error.\n";
 
 static const char *const default_models[] = {"mlp_classifier", "ae_64", "ae_1024"};
 static const size_t batches[] = {1, 16, 64, 256};
@@ -151,24 +174,39 @@ static int bench_model(const char *dir, const char *name, double seconds, double
 
 int main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	double seconds = 0.3, peak;
-	int ret = 0;
+	const char *dir;
+	int opt, ret = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR [seconds-per-point] [model ...]\n", argv[0]);
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "model_bench: FIXTURE_DIR is required (see --help)\n");
 		return 2;
 	}
-	if (argc > 2)
-		seconds = atof(argv[2]);
+	dir = argv[optind++];
+	if (optind < argc)
+		seconds = atof(argv[optind++]);
 	/* the same single thread the workers use; set before the peak is measured */
 	openblas_set_num_threads(1);
 	peak = sgemm_peak(seconds * 3);
-	if (argc > 3) {
-		for (int i = 3; i < argc; i++)
-			ret |= bench_model(argv[1], argv[i], seconds, peak);
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++)
+			ret |= bench_model(dir, argv[i], seconds, peak);
 	} else {
 		for (size_t i = 0; i < sizeof(default_models) / sizeof(default_models[0]); i++)
-			ret |= bench_model(argv[1], default_models[i], seconds, peak);
+			ret |= bench_model(dir, default_models[i], seconds, peak);
 	}
 	return ret ? 1 : 0;
 }

@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 		}
 		case 10: c.per_device = (unsigned)atoi(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if (c.window < 8 || !c.nsev || !c.k || c.k > c.n || c.n > 64) {

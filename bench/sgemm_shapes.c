@@ -9,9 +9,8 @@
  * line per batch: the frames/s of all the layers' calls back to back, which is the engine's
  * throughput if its epilogues cost nothing. The default model is ae_1024
  * (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
- *
- * usage: sgemm_shapes [seconds-per-point] [NAME=OUTxIN,OUTxIN,... ...]
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,32 @@
 struct layer {
 	int out, in;
 };
+
+static const char usage[] =
+	"Usage: sgemm_shapes [options] [SECONDS] [NAME=OUTxIN,OUTxIN,... ...]\n"
+	"\n"
+	"OpenBLAS alone at the shapes of a model's layers, on one thread: the calls\n"
+	"lg_model_run() makes (row-major, weights [out, in] transposed in the call, cblas_sgemv\n"
+	"for a batch of 1), at batch sizes 1, 16, 64 and 256. bench/model_compare.py runs it.\n"
+	"\n"
+	"Arguments:\n"
+	"  SECONDS       time per layer and batch, split over 7 trials whose best is kept\n"
+	"                (default 0.2)\n"
+	"  NAME=SHAPES   a model: its name, then its layers in order as OUTxIN separated by\n"
+	"                commas (at most 16 layers, sizes 1..65536). Default:\n"
+	"                ae_1024=256x1024,64x256,256x64,1024x256\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: JSON lines on stdout. Per model, batch and layer {\"bench\":\"sgemm_shape\",\n"
+	"model, batch, out, in, call (sgemv or sgemm), gflops, gflops_median, corename}; then per\n"
+	"model and batch {\"bench\":\"sgemm_chain\", model, batch, layers, frames_per_s,\n"
+	"frames_per_s_median, gflops, corename}: all the layers' calls back to back, the\n"
+	"engine's throughput if its epilogues cost nothing. corename is the OpenBLAS kernel set\n"
+	"picked at run time.\n"
+	"Exit status: 0, 1 if out of memory, 2 on a usage error (a malformed model stops the\n"
+	"run there).\n";
 
 static const char default_model[] = "ae_1024=256x1024,64x256,256x64,1024x256";
 static const int batches[] = {1, 16, 64, 256};
@@ -167,24 +192,37 @@ int main(int argc, char **argv)
 {
 	struct layer layers[MAX_LAYERS];
 	char fallback[sizeof(default_model)];
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	double seconds = 0.2;
 	size_t n_layers;
-	int ret = 0;
+	int opt, ret = 0;
 
-	if (argc > 1)
-		seconds = atof(argv[1]);
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc)
+		seconds = atof(argv[optind++]);
 	/* the single thread of a worker, as model_bench */
 	openblas_set_num_threads(1);
-	if (argc <= 2) {
+	if (optind >= argc) {
 		memcpy(fallback, default_model, sizeof(default_model));
 		if (parse_model(fallback, layers, &n_layers))
 			return 1;
 		return bench_model(fallback, layers, n_layers, seconds) ? 1 : 0;
 	}
-	for (int i = 2; i < argc; i++) {
+	for (int i = optind; i < argc; i++) {
 		if (parse_model(argv[i], layers, &n_layers)) {
-			fprintf(stderr, "usage: %s [seconds] [NAME=OUTxIN,OUTxIN,... ...]\n",
-				argv[0]);
+			fprintf(stderr, "sgemm_shapes: '%s' is not NAME=OUTxIN,OUTxIN,... (see --help)\n",
+				argv[i]);
 			return 2;
 		}
 		ret |= bench_model(argv[i], layers, n_layers, seconds);

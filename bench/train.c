@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		case 18: delta = atof(optarg); break;
 		case 19: dp_seed = strtoull(optarg, NULL, 0); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if ((!out && !stats_out) || !c.train_machines || !c.train_windows || c.window < 8 ||

@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 		case 'r': raw = true; break;
 		case 'w': watch = atoi(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if (optind >= argc) {
@@ -237,7 +237,7 @@ int main(int argc, char **argv)
 		case 's': sock = optarg; break;
 		case 'r': raw = true; break;
 		case 'w': watch = atoi(optarg); break;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if (!strcmp(cmd, "validate")) {

@@ -487,7 +487,7 @@ int main(int argc, char **argv)
 		case 'a': audit_path = optarg; break;
 		case 'i': interval = atoi(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		default: return 2; /* getopt_long() said why */
 		}
 	}
 	if (!d.policy_path || !d.socket_path || interval < 10) {

@@ -365,7 +365,7 @@ int main(int argc, char **argv)
 			puts("linegate " LG_VERSION);
 			return 0;
 		default:
-			fputs(usage, stderr);
+			/* getopt_long() said what was wrong, in one line */
 			return 2;
 		}
 	}
