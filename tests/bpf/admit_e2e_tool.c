@@ -10,17 +10,10 @@
  *   xsk                 -> "xsk TOTAL ID=N..." frames the AF_XDP socket received (--xsk)
  *   unpin               -> (--pin/--reopen) "ok": detached, pins removed
  *   quit                -> exits; detaches unless the instance is pinned
- *
- * usage: admit_e2e_tool IFNAME native|generic [--not-ours=pass] [--xsk] DEVICE...
- *   --xsk binds an AF_XDP socket (copy mode) to queue 0 and puts it in the
- *   program's XSKMAP, so that admitted frames go there instead of the stack.
- *   --pin=DIR pins the instance under DIR: it stays attached after quit.
- *   --reopen=DIR takes over the instance pinned under DIR (no load, apply or
- *   attach; devices on the command line are ignored).
- *   DEVICE: id=N,mac=AA:BB:CC:DD:EE:FF,ip=ADDR[,port=N][,rate=N,burst=N][,audit][,anymac]
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +27,42 @@
 #endif
 
 #include "lgadmit.h"
+
+static const char usage[] =
+	"Usage: admit_e2e_tool [options] IFNAME native|generic [DEVICE...]\n"
+	"\n"
+	"Test driver for the netns end-to-end admission tests (admit_e2e.sh, admit_restart.sh,\n"
+	"bench/admit_flood.sh): loads the XDP admission program, applies the DEVICEs as one\n"
+	"generation, attaches it to IFNAME in native or generic (skb) mode, prints\n"
+	"\"ready GENERATION\" and then answers line commands on stdin:\n"
+	"  counters          \"reason NAME FRAMES AUDITED\" per reason, then \"end\"\n"
+	"  device ID         \"device ID ADMITTED DROPPED AUDITED\" or \"device ID none\"\n"
+	"  export ID SEQ     \"ok\": a worker verified SEQ of device ID\n"
+	"  xsk               \"xsk TOTAL ID=N...\": frames the AF_XDP socket received (--xsk)\n"
+	"  unpin             \"ok\": detached and pins removed (--pin or --reopen)\n"
+	"  quit              exits; detaches unless the instance is pinned\n"
+	"An unknown command, or an export or unpin that failed, is answered \"error\".\n"
+	"\n"
+	"Arguments:\n"
+	"  IFNAME            the interface to attach to\n"
+	"  native|generic    the XDP attach mode\n"
+	"  DEVICE            id=N,mac=AA:BB:CC:DD:EE:FF,ip=ADDR[,port=N][,rate=N,burst=N]\n"
+	"                    [,audit][,anymac] (IPv4 or IPv6 ADDR; at most 16 devices)\n"
+	"\n"
+	"Options:\n"
+	"      --not-ours=pass|drop  traffic that is neither LGF nor UADP passes to the stack\n"
+	"                            or is dropped (default drop)\n"
+	"      --xsk                 bind an AF_XDP socket (copy mode) to queue 0 and put it in\n"
+	"                            the program's XSKMAP: admitted frames go there, not to the\n"
+	"                            stack (needs a build with libxdp)\n"
+	"      --pin=DIR             pin the instance under DIR (bpffs): it stays attached\n"
+	"                            after quit\n"
+	"      --reopen=DIR          take over the instance pinned under DIR (no load, apply or\n"
+	"                            attach; DEVICEs are ignored)\n"
+	"  -h, --help                this text\n"
+	"\n"
+	"Exit status: 0, 1 if loading, applying, attaching or a command failed, 2 on a usage\n"
+	"error, 77 if --xsk is not available.\n";
 
 static int parse_dev(char *s, struct lg_admit_entry *e)
 {
@@ -221,39 +250,66 @@ int main(int argc, char **argv)
 	enum lg_admit_mode mode;
 	lg_u64 gen = 0;
 	size_t n = 0;
-	int ifindex, err, i, ret, use_xsk = 0;
+	int ifindex, err, i, ret, opt, use_xsk = 0;
+	static const struct option lopts[] = {
+		{ "not-ours", required_argument, NULL, 1 },
+		{ "pin", required_argument, NULL, 2 },
+		{ "reopen", required_argument, NULL, 3 },
+		{ "xsk", no_argument, NULL, 4 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 #ifdef LG_HAVE_LIBXDP
 	struct xsk x = {0};
 #endif
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s IFNAME native|generic [--not-ours=pass] DEVICE...\n",
-			argv[0]);
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 1:
+			if (!strcmp(optarg, "pass")) {
+				cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+			} else if (!strcmp(optarg, "drop")) {
+				cfg.not_ours = LG_ADMIT_NOT_OURS_DROP;
+			} else {
+				fprintf(stderr, "admit_e2e_tool: --not-ours is pass or drop\n");
+				return 2;
+			}
+			break;
+		case 2:
+			opts.pin_dir = optarg;
+			break;
+		case 3:
+			reopen = optarg;
+			break;
+		case 4:
+			use_xsk = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		fprintf(stderr,
+			"admit_e2e_tool: IFNAME and native|generic are required (see --help)\n");
 		return 2;
 	}
+	/* from here on argv[1] is IFNAME, argv[2] the mode, then the devices */
+	argv += optind - 1;
+	argc -= optind - 1;
 	ifindex = (int)if_nametoindex(argv[1]);
 	if (!ifindex) {
 		fprintf(stderr, "no interface %s\n", argv[1]);
 		return 2;
 	}
+	if (strcmp(argv[2], "native") && strcmp(argv[2], "generic")) {
+		fprintf(stderr, "admit_e2e_tool: the mode is native or generic, not %s\n", argv[2]);
+		return 2;
+	}
 	mode = !strcmp(argv[2], "native") ? LG_ADMIT_MODE_NATIVE : LG_ADMIT_MODE_GENERIC;
 	for (i = 3; i < argc; i++) {
-		if (!strcmp(argv[i], "--not-ours=pass")) {
-			cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
-			continue;
-		}
-		if (!strncmp(argv[i], "--pin=", 6)) {
-			opts.pin_dir = argv[i] + 6;
-			continue;
-		}
-		if (!strncmp(argv[i], "--reopen=", 9)) {
-			reopen = argv[i] + 9;
-			continue;
-		}
-		if (!strcmp(argv[i], "--xsk")) {
-			use_xsk = 1;
-			continue;
-		}
 		if (n == 16 || parse_dev(argv[i], &devs[n])) {
 			fprintf(stderr, "bad device %s\n", argv[i]);
 			return 2;

@@ -24,6 +24,7 @@
 #include "lgadmit.h"
 /* The program's .bss layout, to break a table on purpose (b_steal). */
 #include "admit.skel.h"
+#include "../lgt_cli.h"
 
 static char verifier_log[1 << 16];
 
@@ -570,7 +571,22 @@ static int test_api(void)
 	return fails;
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_admit_bpf [options]\n"
+	"\n"
+	"The XDP admission program under BPF_PROG_RUN (root): every shared case against the\n"
+	"program and the user-space build of the same decision, whose verdicts must be\n"
+	"identical; the token bucket on the kernel clock; generation switches while frames run\n"
+	"on another thread; the UADP map; and a clean verifier log.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout the verifier's statistics, the clock, storm and UADP map results and\n"
+	"\"model vs bpf: N frames, M differ\"; failures (FAIL ...) on stderr.\n"
+	LGT_EXIT_STATUS_SKIP;
+
+int main(int argc, char **argv)
 {
 	struct bpf_target bt = {0};
 	struct lgt_target model, bpf;
@@ -578,6 +594,7 @@ int main(void)
 	struct lg_admit *probe = NULL;
 	int err, fails = 0;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	bpf_target_init(&bpf, &bt);
 	err = open_admit(&probe, LG_ADMIT_NOT_OURS_DROP, 0);
 	if (err == -EPERM) {

@@ -35,6 +35,7 @@
 
 #include "admit_testlib.h"
 #include "lgadmit.h"
+#include "../lgt_cli.h"
 
 static int fails;
 
@@ -98,7 +99,22 @@ static int dir_exists(const char *path)
 	return !stat(path, &st);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_admit_pin [options]\n"
+	"\n"
+	"Fail static across restarts (root): an admission instance pinned under bpffs keeps its\n"
+	"attachment, generation, runtime state and counters when its handle is closed, a new\n"
+	"handle takes it over and applies a new generation, a second instance cannot take the\n"
+	"same pins, and unpin detaches and removes them. Runs on a veth pair in private network\n"
+	"and mount namespaces, mounting its own bpffs.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"N failed checks\" on stdout, or \"SKIP: REASON\"; failures on stderr.\n"
+	LGT_EXIT_STATUS_SKIP;
+
+int main(int argc, char **argv)
 {
 	struct lg_admit_opts o = {.test_clock = 1};
 	struct lg_admit_entry g1[] = {D1, D2}, g2[] = {D2};
@@ -111,6 +127,7 @@ int main(void)
 	lg_u64 gen = 0;
 	int ifindex, err, i;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	if (geteuid()) {
 		printf("SKIP: needs root (bpffs pins, network namespace)\n");
 		return 77;

@@ -17,6 +17,7 @@
 
 #include <linegate/admit.h>
 #include <linegate/uadp.h>
+#include "../lgt_cli.h"
 
 /* Refused for the header, so XDP must refuse the whole message. */
 static const char *const header_refused[] = {
@@ -97,15 +98,31 @@ static int check_file(const char *dir, const char *name, int *mapped, int *refus
 	return fails;
 }
 
+static const char usage[] =
+	"Usage: test_admit_uadp [options] CORPUS_DIR\n"
+	"\n"
+	"The XDP UADP parser (lg_admit_parse_uadp) against the worker's decoder on every *.bin\n"
+	"message of the corpus, whole and cut at every length: what the worker decodes and maps\n"
+	"to a device key XDP admits with the same key bytes; once a prefix is admitted every\n"
+	"longer one is; messages refused for their header are refused at XDP too.\n"
+	"\n"
+	"Arguments:\n"
+	"  CORPUS_DIR    tests/fixtures/uadp/corpus\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"N messages (each cut at every length), M mapped by the worker, R refused for\n"
+	"their header; F failed checks\" on stdout; failures on stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
 	struct dirent **ents;
 	int n, fails = 0, files = 0, mapped = 0, refused = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	n = scandir(argv[1], &ents, NULL, alphasort);
 	if (n < 0) {
 		perror(argv[1]);

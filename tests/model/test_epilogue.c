@@ -14,6 +14,7 @@
 #include <linegate/model.h>
 
 #include "epilogue.h"
+#include "../lgt_cli.h"
 
 /* ~20 float ulps: the exp/tanh polynomials are good to a few ulps */
 #define TIGHT_RTOL 2.5e-6
@@ -277,8 +278,24 @@ static void test_ops_and_tails(void)
 	run_case("copy", NULL, 0, src, ROWS, MAXC, 0);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_epilogue [options]\n"
+	"\n"
+	"White-box test of the model epilogue kernels: every ISA this CPU has against a\n"
+	"double-precision reference, over row widths that exercise every tail length, every op\n"
+	"kind, op chains with a softmax in the middle, in place and out of place, and the\n"
+	"saturated ends of sigmoid and tanh, to about 20 float ulps.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout each ISA, \"tested\" or \"skipped: CPU lacks it\", then \"all epilogue\n"
+	"checks passed\"; failures and their count on stderr.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
+	lgt_cli(argc, argv, usage, 0, 0);
 	for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++)
 		printf("%-6s %s\n", lg_model_isa_name(kernels[i].isa),
 		       lg_model_isa_supported(kernels[i].isa) ? "tested" : "skipped: CPU lacks it");

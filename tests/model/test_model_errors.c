@@ -18,6 +18,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "../lgt_cli.h"
 
 static int failures;
 
@@ -235,12 +236,30 @@ static void test_files(const char *dir)
 	lg_model_ws_free(NULL);
 }
 
+static const char usage[] =
+	"Usage: test_model_errors [options] FIXTURE_DIR\n"
+	"\n"
+	"The ONNX importer on bad input: every model in FIXTURE_DIR/bad_models.txt is refused\n"
+	"with the listed errno and a message naming the node and operator (or tensor) at fault;\n"
+	"a valid model cut short at any length is refused, and the full length loads; random\n"
+	"bytes are refused; single-byte corruptions either load (and then run) or are refused\n"
+	"with a message; lg_model_load_file() reports a missing file and a folder.\n"
+	"\n"
+	"Arguments:\n"
+	"  FIXTURE_DIR   tests/fixtures/models (the models gen_models.py made)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout each bad model's errno and message, the truncation, garbage and\n"
+	"bit-flip counts, then \"all error-path checks passed\"; failures (FAIL FILE:LINE) on\n"
+	"stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	test_bad_models(argv[1]);
 	test_unsupported_op(argv[1]);
 	test_truncation(argv[1], "gemm_attrs", 100000);

@@ -15,6 +15,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "../lgt_cli.h"
 
 void *__libc_malloc(size_t n);
 void *__libc_calloc(size_t n, size_t s);
@@ -56,14 +57,28 @@ int posix_memalign(void **p, size_t a, size_t n)
 
 static const char *const names[] = {"mlp_classifier", "ae_64", "ae_1024", "ops_mix"};
 
+static const char usage[] =
+	"Usage: test_model_noalloc [options] FIXTURE_DIR\n"
+	"\n"
+	"lg_model_run() and lg_model_scores() must not allocate: the workspace is sized once.\n"
+	"The program replaces the allocator entry points and counts calls while batches of the\n"
+	"fixture models run (not built under sanitizers, which own the allocator).\n"
+	"\n"
+	"Arguments:\n"
+	"  FIXTURE_DIR   tests/fixtures/models (the models gen_models.py made)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout per model \"NAME 100 calls, N allocations\"; failures on stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
 	int failures = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		size_t len = 0, in_dim, out_dim;
 		struct lg_model_ws *ws = NULL;

@@ -13,6 +13,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "../lgt_cli.h"
 
 struct fixture {
 	const char *name;
@@ -248,12 +249,28 @@ out:
 	free(ref);
 }
 
+static const char usage[] =
+	"Usage: test_model_parity [options] FIXTURE_DIR\n"
+	"\n"
+	"Parity with PyTorch: every fixture model, on every epilogue ISA this CPU has, at batch\n"
+	"sizes 1, 7 and 64, reproduces the outputs torch computed when it exported the model\n"
+	"(FIXTURE_DIR/NAME.out.f32); also the plan's layer count (bias and activations fused\n"
+	"into the sgemm layers), known-answer plans and the scores helper.\n"
+	"\n"
+	"Arguments:\n"
+	"  FIXTURE_DIR   tests/fixtures/models (the models gen_models.py made)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout \"MODEL ISA batch N ok\" (or \"skipped: CPU lacks it\") per point,\n"
+	"then \"all parity checks passed\"; failures on stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
 		run_fixture(argv[1], &fixtures[i]);
 	if (failures) {

@@ -12,6 +12,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "../lgt_cli.h"
 
 #define THREADS 4
 #define ROUNDS 200
@@ -114,14 +115,28 @@ static int run(const char *dir, const char *name)
 	return fails;
 }
 
+static const char usage[] =
+	"Usage: test_model_threads [options] FIXTURE_DIR\n"
+	"\n"
+	"One loaded model shared by several worker threads, each with its own workspace, as the\n"
+	"data plane runs it: every thread's output equals, bit for bit, what a lone thread\n"
+	"computed first, for every batch size in the mix (mlp_classifier, ops_mix, ae_1024).\n"
+	"\n"
+	"Arguments:\n"
+	"  FIXTURE_DIR   tests/fixtures/models (the models gen_models.py made)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout per model \"NAME T threads x R rounds: ok\"; failures on stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
 	int fails = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	fails += run(argv[1], "mlp_classifier");
 	fails += run(argv[1], "ops_mix");
 	fails += run(argv[1], "ae_1024");

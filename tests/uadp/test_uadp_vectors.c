@@ -8,6 +8,7 @@
  * signed ones: each must be rejected by the decoder or by the signature check.
  */
 #include "vectors.h"
+#include "../lgt_cli.h"
 
 int failures;
 
@@ -244,6 +245,24 @@ static void check_bitflips(const char *name, const uint8_t *buf, size_t len,
 	free(p);
 }
 
+static const char usage[] =
+	"Usage: test_uadp_vectors [options] VECTORS\n"
+	"\n"
+	"Known-answer test of the UADP decoder: every vector decoded and every field, device\n"
+	"key, value, signature verdict and rejection reason compared; then every valid vector\n"
+	"cut at every byte and every bit of the signed ones flipped, each of which must be\n"
+	"rejected by the decoder or the signature check.\n"
+	"\n"
+	"Arguments:\n"
+	"  VECTORS       tests/fixtures/uadp/vectors.json (made by gen_vectors.py)\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"uadp vectors: N decoded and compared, M rejected as expected\" on stdout;\n"
+	"failures on stderr.\n"
+	LGT_EXIT_STATUS;
+
 int main(int argc, char **argv)
 {
 	static struct lg_uadp_msg m;
@@ -251,10 +270,8 @@ int main(int argc, char **argv)
 	uint8_t *k;
 	size_t nvec, nok = 0, nerr = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s vectors.json\n", argv[0]);
-		return 2;
-	}
+	/* from here on argv[1] is the first argument */
+	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
 	doc = load_vectors(argv[1]);
 	if (!doc)
 		return 1;

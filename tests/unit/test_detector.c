@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 void openblas_set_num_threads(int n);
 
@@ -422,8 +423,30 @@ static void machines(void)
 	lg_detector_free(&det);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_detector [options]\n"
+	"\n"
+	"The detectors: Mahalanobis and PCA scores against numpy references\n"
+	"(tests/fixtures/detector, made by gen_reference.py), the sgemm path against the\n"
+	"definition, model files, federated merges against training on the whole, clipping and\n"
+	"the differential-privacy noise's scale, and a first look at quality on simulated\n"
+	"machines.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Environment:\n"
+	"  LG_SOURCE     the source tree, where tests/fixtures is read\n"
+	"                (default: ..)\n"
+	"\n"
+	"Output: on stdout the worst relative difference to numpy per detector, the noise's\n"
+	"statistics, healthy and bearing-fault windows flagged, then \"test_detector: N checks,\n"
+	"M failed\".\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
+	lgt_cli(argc, argv, usage, 0, 0);
 	openblas_set_num_threads(1);
 	numpy_reference();
 	federated();

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 static void reference(const float *x, size_t n, double out[LG_FEAT_TIME_N])
 {
@@ -293,10 +294,25 @@ static void orders(enum lg_spectrum_method method)
 	lg_features_free(fx);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_features [options]\n"
+	"\n"
+	"Window features against straightforward double-precision references: the time-domain\n"
+	"statistics, and the band energies of both spectrum methods (FFTW and sgemm) against an\n"
+	"O(n^2) DFT, for every band layout and taper.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout a line per band layout, method and window size with the failures so\n"
+	"far, then \"test_features: N checks, M failed\".\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	struct lg_bands def, oct, lin, linh, part, bad;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	time_features();
 
 	lg_bands_default(&def);

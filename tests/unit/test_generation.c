@@ -5,6 +5,7 @@
 #include "../../dataplane/dataplane.h"
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 #define KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -29,12 +30,26 @@ static struct lg_dev_state *st(struct lg_gen *g, unsigned w, uint32_t id)
 	return d ? g->state[w][d - g->policy.devices] : NULL;
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_generation [options]\n"
+	"\n"
+	"Policy generations: per-device runtime state (replay window, feature window) is carried\n"
+	"by device id into the next generation; removed devices' state is freed, kept ones' not\n"
+	"(under ASan a wrong free is a failure).\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_generation: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	static struct lg_dp dp;
 	struct lg_policy p1, p2, p3;
 	struct lg_gen *g1, *g2, *g3;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	dp.nworkers = 2;
 	policy("1,2,5", &p1);
 	CHECK_EQ(lg_gen_build(&dp, &p1, &g1), 0);

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t cap)
 {
@@ -39,13 +40,30 @@ static float sample(const struct lg_frame *f, size_t i)
 	return v;
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_lgf [options]\n"
+	"\n"
+	"The LGF v1 parser, tag check and encoder against the known-answer vectors in\n"
+	"tests/fixtures/lgf/vectors.json.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Environment:\n"
+	"  LG_SOURCE     the source tree, where tests/fixtures is read\n"
+	"                (default: the current folder)\n"
+	"\n"
+	"Output: \"test_lgf: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	char path[1024];
 	const char *src = getenv("LG_SOURCE");
 	json_object *root, *vecs;
 	static uint8_t buf[LGF_MAX_LEN + 64], key[64];
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	snprintf(path, sizeof(path), "%s/tests/fixtures/lgf/vectors.json", src ? src : ".");
 	root = json_object_from_file(path);
 	if (!root) {

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
@@ -47,12 +48,25 @@ static void expect_error(const char *text, const char *where, const char *what)
 
 #define DEV "devices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: " KEY1 "}]\n"
 
-int main(void)
+static const char usage[] =
+	"Usage: test_policy [options]\n"
+	"\n"
+	"The policy parser: a valid policy read field by field, and every kind of mistake\n"
+	"refused with its file, line and column.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_policy: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	struct lg_policy p;
 	char err[512];
 	const struct lg_policy_device *d;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	CHECK_EQ(lg_policy_parse(good, strlen(good), "good.yaml", &p, err, sizeof(err)), 0);
 	CHECK_EQ(p.port, 5000);
 	CHECK_EQ(p.window, 512);

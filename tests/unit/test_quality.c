@@ -7,6 +7,7 @@
 
 #include "../lgtest.h"
 #include "quality.h"
+#include "../lgt_cli.h"
 
 void openblas_set_num_threads(int n);
 
@@ -27,12 +28,27 @@ static void report(const char *what, const struct lg_quality *q)
 		       q->cell[i].severity, q->cell[i].detected, q->cell[i].trials);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_quality [options]\n"
+	"\n"
+	"Detection quality on labelled simulated machines, a smaller run of what\n"
+	"linegate-quality reports (docs/models.md): the figures the docs claim must hold (faults\n"
+	"caught within their latency, false alarms on healthy windows below their bound).\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout per configuration the false alarms and, per fault and severity, the\n"
+	"faults caught, then \"test_quality: N checks, M failed\".\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	struct lg_quality_conf c;
 	struct lg_detector det;
 	struct lg_quality q;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	openblas_set_num_threads(1);
 	/* The pipeline's default: 256-sample windows, margin 1.5. Bearing defects from
 	 * severity 0.5 are caught within 3 windows; healthy windows stay quiet. */

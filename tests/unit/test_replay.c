@@ -3,6 +3,7 @@
 #include <linegate/replay.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 static enum lg_reason accept_seq(struct lg_replay *r, uint64_t seq)
 {
@@ -13,10 +14,23 @@ static enum lg_reason accept_seq(struct lg_replay *r, uint64_t seq)
 	return v;
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_replay [options]\n"
+	"\n"
+	"The anti-replay window: sequences in order, reordered, duplicated, too old, and big\n"
+	"jumps.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_replay: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	struct lg_replay r = { 0 };
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	CHECK_EQ(lg_replay_check(&r, 0), LG_DROP_TOO_OLD);
 	for (uint64_t s = 1; s <= 100; s++)
 		CHECK_EQ(accept_seq(&r, s), LG_OK);

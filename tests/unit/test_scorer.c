@@ -14,6 +14,7 @@
 #include "../lgtest.h"
 
 #include "ctlproto.h"
+#include "../lgt_cli.h"
 
 void openblas_set_num_threads(int n);
 
@@ -47,7 +48,24 @@ static void copy_signed(const char *from, const char *dst, const uint8_t *sk)
 	free(buf);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_scorer [options]\n"
+	"\n"
+	"Scorers: only signed artifacts load (unsigned, foreign-signed, tampered and untrusted\n"
+	"ones are refused with a reason), and the ONNX form of the default detector scores\n"
+	"exactly as the detector does (tests/fixtures/models/gen_pipeline_model.py).\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Environment:\n"
+	"  LG_SOURCE     the source tree, where the fixtures and control/defaults are read\n"
+	"                (default: the current folder)\n"
+	"\n"
+	"Output: \"test_scorer: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	enum { N = 512 };
 	static float rows[N * LG_FEAT_N], a[N], b[N];
@@ -58,6 +76,7 @@ int main(void)
 	float buf[256];
 	FILE *f;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	snprintf(src, sizeof(src), "%s", getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".");
 	openblas_set_num_threads(1);
 	CHECK_EQ(lg_sign_init(), 0);

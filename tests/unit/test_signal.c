@@ -7,8 +7,23 @@
 #include <stdlib.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
-int main(void)
+static const char usage[] =
+	"Usage: test_signal [options]\n"
+	"\n"
+	"The vibration signal generator: deterministic, independent of how samples are cut into\n"
+	"calls, and its operating point (speed, load, product changes) moves as documented\n"
+	"(signal.h, docs/models.md).\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout the speed and load ranges and set point changes of four simulated\n"
+	"hours, then \"test_signal: N checks, M failed\".\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	enum { N = 200000 };
 	static float a[N], b[N];
@@ -16,6 +31,7 @@ int main(void)
 	double smin = 1e9, smax = 0, lmin = 1e9, lmax = 0, last_target = 0;
 	unsigned changes = 0;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	/* Same seed, same samples, whether made in one call or in odd-sized pieces. */
 	lg_signal_init(&s1, 42, 3, 10000);
 	lg_signal_init(&s2, 42, 3, 10000);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
@@ -72,7 +73,20 @@ static enum lg_reason feed(struct lg_worker *w, struct lg_gen *g, int len, int p
 	return lg_worker_handle(w, g, &pkt);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_worker [options]\n"
+	"\n"
+	"The worker's per-datagram path (lg_worker_handle) on LGF frames and UADP messages: every\n"
+	"verdict, the 16-bit UADP sequence unwrapped into the replay window, unsigned messages\n"
+	"only where the policy allows them, and values reaching the feature rows.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_worker: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	static struct lg_dp dp;
 	struct lg_worker *w = &dp.workers[0];
@@ -81,6 +95,7 @@ int main(void)
 	char err[256];
 	int len;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	memset(key2, 0x5a, sizeof(key2));
 	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), "t", &p, err, sizeof(err)), 0);
 	dp.nworkers = 1;

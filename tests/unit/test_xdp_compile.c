@@ -8,6 +8,7 @@
 #include <linegate/uadp.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 #define KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -121,7 +122,19 @@ static void test_uadp(void)
 	lg_policy_free(&p);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_xdp_compile [options]\n"
+	"\n"
+	"Policy to XDP admission tables: every field of every device (address, port, MAC, rate,\n"
+	"group flags, UADP PublisherId keys) lands where the XDP program reads it.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_xdp_compile: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	static const char text[] =
 		"version: 1\nport: 5000\nnot_ours: drop\n"
@@ -136,6 +149,7 @@ int main(void)
 	char err[256];
 	size_t n;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	CHECK_EQ(lg_policy_parse(text, strlen(text), "t", &p, err, sizeof(err)), 0);
 	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
 	CHECK_EQ(n, 2);
