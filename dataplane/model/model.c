@@ -207,8 +207,7 @@ size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len)
 
 		add_text(buf, len, &off, "layer %zu: ", i);
 		if (l->has_gemm)
-			add_text(buf, len, &off, "sgemm %zux%zu%s", l->k, l->n,
-				 l->trans_b ? " (B^T)" : "");
+			add_text(buf, len, &off, "sgemm %zux%zu", l->k, l->n);
 		else
 			add_text(buf, len, &off, "width %zu", l->n);
 		for (size_t k = 0; k < l->n_ops; k++) {
@@ -302,17 +301,14 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 			 * One frame is a matrix-vector product; OpenBLAS's sgemv skips the
 			 * packing sgemm does, which is most of the cost at this size.
 			 */
-			cblas_sgemv(CblasRowMajor, l->trans_b ? CblasNoTrans : CblasTrans,
-				    l->trans_b ? (int)l->n : (int)l->k,
-				    l->trans_b ? (int)l->k : (int)l->n, l->alpha, l->w,
-				    l->trans_b ? (int)l->k : (int)l->n, src, 1, 0.0f, dst, 1);
+			cblas_sgemv(CblasRowMajor, CblasTrans, (int)l->k, (int)l->n, l->alpha, l->w,
+				    (int)l->n, src, 1, 0.0f, dst, 1);
 			if (l->n_ops)
 				m->epi(l->ops, l->n_ops, dst, dst, 1, l->n);
 		} else if (l->has_gemm) {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans,
-				    l->trans_b ? CblasTrans : CblasNoTrans, (int)batch, (int)l->n,
-				    (int)l->k, l->alpha, src, (int)l->k, l->w,
-				    l->trans_b ? (int)l->k : (int)l->n, 0.0f, dst, (int)l->n);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)l->n,
+				    (int)l->k, l->alpha, src, (int)l->k, l->w, (int)l->n, 0.0f, dst,
+				    (int)l->n);
 			if (l->n_ops)
 				m->epi(l->ops, l->n_ops, dst, dst, batch, l->n);
 		} else {

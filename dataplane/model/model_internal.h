@@ -16,12 +16,10 @@
 
 /*
  * One layer: dst = epilogue(alpha * src * W), or dst = epilogue(src) without a gemm.
- * W is k x n row-major, or n x k when trans_b (as ONNX Gemm's transB gives it; sgemm reads
- * it transposed, so no copy is made at load).
+ * W is k x n row-major, always: a Gemm with transB=1 is transposed once at load.
  */
 struct model_layer {
 	int has_gemm;
-	int trans_b;
 	size_t k, n; /* n is the layer's output width; k == n without a gemm */
 	float alpha;
 	const float *w;

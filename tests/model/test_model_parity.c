@@ -40,16 +40,16 @@ static const struct {
 	const char *name, *plan;
 } plans[] = {
     {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar\n"
-		       "layer 0: sgemm 24x64 (B^T) | add, relu\n"
-		       "layer 1: sgemm 64x32 (B^T) | add, tanh\n"
-		       "layer 2: sgemm 32x5 (B^T) | add, softmax\n"},
+		       "layer 0: sgemm 24x64 | add, relu\n"
+		       "layer 1: sgemm 64x32 | add, tanh\n"
+		       "layer 2: sgemm 32x5 | add, softmax\n"},
     {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar\n"
 		"layer 0: width 32 | sub, div\n"
 		"layer 1: sgemm 32x48 | add, sigmoid, mul, leaky(0.2), rsub\n"
 		"layer 2: sgemm 48x10 | tanh, softmax\n"},
     {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar\n"
-	       "layer 0: sgemm 16x32 (B^T) | add, sub, mul, add, relu\n"
-	       "layer 1: sgemm 32x4 (B^T) | add\n"},
+	       "layer 0: sgemm 16x32 | add, sub, mul, add, relu\n"
+	       "layer 1: sgemm 32x4 | add\n"},
 };
 
 static const size_t batches[] = {1, 7, 64};
