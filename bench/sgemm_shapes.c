@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * OpenBLAS alone, at the shapes of a model's layers: the ceiling that the inference engine can
- * reach with it. One thread, the calls lg_model_run() makes (row-major, weights [out, in]
- * transposed in the call, cblas_sgemv for a batch of 1), nothing else.
+ * reach with it. One thread, the calls lg_model_run() makes (row-major, weights stored
+ * [in, out] so the sgemm is NoTrans/NoTrans, cblas_sgemv for a batch of 1), nothing else.
+ * --weights nk times the form the engine used before: weights [out, in] (ONNX Gemm's
+ * transB=1 layout) transposed in the call, to compare the two in one run.
  *
  * A model is given as NAME=OUTxIN,OUTxIN,... (its layers in order). For each model, batch M and
  * layer it prints the GFLOP/s of that call (best of 7 trials, the median too), then one "chain"
@@ -29,8 +31,9 @@ static const char usage[] =
 	"Usage: sgemm_shapes [options] [SECONDS] [NAME=OUTxIN,OUTxIN,... ...]\n"
 	"\n"
 	"OpenBLAS alone at the shapes of a model's layers, on one thread: the calls\n"
-	"lg_model_run() makes (row-major, weights [out, in] transposed in the call, cblas_sgemv\n"
-	"for a batch of 1), at batch sizes 1, 16, 64 and 256. bench/model_compare.py runs it.\n"
+	"lg_model_run() makes (row-major, weights stored [in, out], NoTrans/NoTrans sgemm,\n"
+	"cblas_sgemv for a batch of 1), at batch sizes 1, 16, 64 and 256.\n"
+	"bench/model_compare.py runs it.\n"
 	"\n"
 	"Arguments:\n"
 	"  SECONDS       time per layer and batch, split over 7 trials whose best is kept\n"
@@ -40,11 +43,16 @@ static const char usage[] =
 	"                ae_1024=256x1024,64x256,256x64,1024x256\n"
 	"\n"
 	"Options:\n"
+	"  --weights kn  weights stored [in, out], as the engine keeps them (default)\n"
+	"  --weights nk  weights stored [out, in] and transposed in the call (sgemm NoTrans/\n"
+	"                Trans, sgemv NoTrans): the layout ONNX Gemm transB=1 gives, which the\n"
+	"                engine used before it transposed weights at load\n"
 	"  -h, --help    this text\n"
 	"\n"
 	"Output: JSON lines on stdout. Per model, batch and layer {\"bench\":\"sgemm_shape\",\n"
-	"model, batch, out, in, call (sgemv or sgemm), gflops, gflops_median, corename}; then per\n"
-	"model and batch {\"bench\":\"sgemm_chain\", model, batch, layers, frames_per_s,\n"
+	"model, batch, out, in, call (sgemv or sgemm), weights, gflops, gflops_median, corename};\n"
+	"then per model and batch {\"bench\":\"sgemm_chain\", model, batch, layers, weights,\n"
+	"frames_per_s,\n"
 	"frames_per_s_median, gflops, corename}: all the layers' calls back to back, the\n"
 	"engine's throughput if its epilogues cost nothing. corename is the OpenBLAS kernel set\n"
 	"picked at run time.\n"
@@ -53,6 +61,7 @@ static const char usage[] =
 
 static const char default_model[] = "ae_1024=256x1024,64x256,256x64,1024x256";
 static const int batches[] = {1, 16, 64, 256};
+static int weights_nk; /* --weights nk */
 
 static double now(void)
 {
@@ -71,12 +80,18 @@ static int cmp_double(const void *a, const void *b)
 
 static void layer_call(const struct layer *l, int m, const float *x, const float *w, float *y)
 {
-	if (m == 1)
+	if (m == 1 && weights_nk)
 		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, w, l->in, x, 1, 0.0f,
 			    y, 1);
-	else
+	else if (m == 1)
+		cblas_sgemv(CblasRowMajor, CblasTrans, l->in, l->out, 1.0f, w, l->out, x, 1, 0.0f,
+			    y, 1);
+	else if (weights_nk)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, l->out, l->in, 1.0f, x,
 			    l->in, w, l->in, 0.0f, y, l->out);
+	else
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, l->out, l->in, 1.0f, x,
+			    l->in, w, l->out, 0.0f, y, l->out);
 }
 
 /* Seconds per call of one layer at batch m: sorted trials, best first. */
@@ -163,15 +178,16 @@ static int bench_model(const char *name, const struct layer *layers, size_t n_la
 			flops += f;
 			printf(
 			    "{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
-			    "\"in\":%d,\"call\":\"%s\",\"gflops\":%.2f,\"gflops_median\":%.2f,"
-			    "\"corename\":\"%s\"}\n",
+			    "\"in\":%d,\"call\":\"%s\",\"weights\":\"%s\",\"gflops\":%.2f,"
+			    "\"gflops_median\":%.2f,\"corename\":\"%s\"}\n",
 			    name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
+			    weights_nk ? "nk" : "kn",
 			    f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
 		}
 		printf("{\"bench\":\"sgemm_chain\",\"model\":\"%s\",\"batch\":%d,\"layers\":%zu,"
-		       "\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
+		       "\"weights\":\"%s\",\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
 		       "\"corename\":\"%s\"}\n",
-		       name, m, n_layers, m / chain_best, m / chain_med, flops / chain_best * 1e-9,
+		       name, m, n_layers, weights_nk ? "nk" : "kn", m / chain_best, m / chain_med, flops / chain_best * 1e-9,
 		       openblas_get_corename());
 		fflush(stdout);
 	}
@@ -194,6 +210,7 @@ int main(int argc, char **argv)
 	char fallback[sizeof(default_model)];
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "weights", required_argument, NULL, 'w' },
 		{ 0 },
 	};
 	double seconds = 0.2;
@@ -205,6 +222,14 @@ int main(int argc, char **argv)
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
+		case 'w':
+			if (strcmp(optarg, "kn") && strcmp(optarg, "nk")) {
+				fprintf(stderr, "sgemm_shapes: --weights takes kn or nk, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			weights_nk = !strcmp(optarg, "nk");
+			break;
 		default:
 			return 2;
 		}
