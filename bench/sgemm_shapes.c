@@ -8,8 +8,9 @@
  *
  * A model is given as NAME=OUTxIN,OUTxIN,... (its layers in order). For each model, batch M and
  * layer it prints the GFLOP/s of that call (best of 7 trials, the median too), then one "chain"
- * line per batch: the frames/s of all the layers' calls back to back, which is the engine's
- * throughput if its epilogues cost nothing. The default model is ae_1024
+ * line per batch: the frames/s of all the layers' calls back to back, timed as one pass
+ * over the layers, each with its own weights (so they compete for the caches as in the
+ * engine), which is the engine's throughput if its epilogues cost nothing. The default model is ae_1024
  * (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
  */
 #include <getopt.h>
@@ -93,18 +94,24 @@ static void layer_call(const struct layer *l, int m, const float *x, const float
 			    l->in, w, l->out, 0.0f, y, l->out);
 }
 
-/* Seconds per call of one layer at batch m: sorted trials, best first. */
-static void time_layer(const struct layer *l, int m, const float *x, const float *w, float *y,
-		       double seconds, double *per)
+/*
+ * Seconds per pass over layers[0..n) at batch m, each layer with its own weights (wl[i]),
+ * as the engine's are: sorted trials, best first. With n > 1 this is the chain, whose
+ * weights compete for the caches as they do in the engine.
+ */
+static void time_layers(const struct layer *l, size_t n, int m, const float *x,
+			float *const *wl, float *y, double seconds, double *per)
 {
-	layer_call(l, m, x, w, y);
+	for (size_t i = 0; i < n; i++)
+		layer_call(&l[i], m, x, wl[i], y);
 	for (int t = 0; t < TRIALS; t++) {
 		double t0 = now(), t1;
 		long iters = 0;
 
 		do {
 			for (int k = 0; k < 8; k++)
-				layer_call(l, m, x, w, y);
+				for (size_t i = 0; i < n; i++)
+					layer_call(&l[i], m, x, wl[i], y);
 			iters += 8;
 			t1 = now();
 		} while (t1 - t0 < seconds / TRIALS);
@@ -144,50 +151,54 @@ static int parse_model(char *spec, struct layer *layers, size_t *n)
 static int bench_model(const char *name, const struct layer *layers, size_t n_layers,
 		       double seconds)
 {
-	size_t max_in = 0, max_out = 0, max_w = 0;
-	float *x, *w, *y;
+	size_t max_in = 0, max_out = 0, all_w = 0;
+	float *x, *w, *y, *wl[MAX_LAYERS];
 
 	for (size_t i = 0; i < n_layers; i++) {
 		size_t in = (size_t)layers[i].in, out = (size_t)layers[i].out;
 
 		max_in = in > max_in ? in : max_in;
 		max_out = out > max_out ? out : max_out;
-		max_w = in * out > max_w ? in * out : max_w;
+		/* each layer's weights start on a cache line of their own */
+		all_w += (in * out + 15) / 16 * 16;
 	}
-	x = malloc(sizeof(float) * 256 * max_in);
-	y = malloc(sizeof(float) * 256 * max_out);
-	w = malloc(sizeof(float) * max_w);
+	/* 64-byte aligned, as the engine's weights and workspaces are */
+	x = aligned_alloc(64, (sizeof(float) * 256 * max_in + 63) / 64 * 64);
+	y = aligned_alloc(64, (sizeof(float) * 256 * max_out + 63) / 64 * 64);
+	w = aligned_alloc(64, sizeof(float) * all_w);
 	if (!x || !y || !w)
 		goto err_nomem;
 	for (size_t i = 0; i < 256 * max_in; i++)
 		x[i] = (float)((i * 7919) % 1009) / 504.5f - 1.0f;
-	for (size_t i = 0; i < max_w; i++)
+	for (size_t i = 0; i < all_w; i++)
 		w[i] = (float)((i * 104729) % 997) / 4985.0f - 0.1f;
+	wl[0] = w;
+	for (size_t i = 1; i < n_layers; i++)
+		wl[i] = wl[i - 1] + ((size_t)layers[i - 1].in * (size_t)layers[i - 1].out + 15) / 16 * 16;
 
 	for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
 		int m = batches[b];
-		double chain_best = 0, chain_med = 0, flops = 0;
+		double per[TRIALS], flops = 0;
 
 		for (size_t i = 0; i < n_layers; i++) {
-			double per[TRIALS], f = 2.0 * m * layers[i].out * layers[i].in;
+			double f = 2.0 * m * layers[i].out * layers[i].in;
 
-			time_layer(&layers[i], m, x, w, y, seconds, per);
-			chain_best += per[0];
-			chain_med += per[TRIALS / 2];
+			time_layers(&layers[i], 1, m, x, &wl[i], y, seconds, per);
 			flops += f;
 			printf(
 			    "{\"bench\":\"sgemm_shape\",\"model\":\"%s\",\"batch\":%d,\"out\":%d,"
 			    "\"in\":%d,\"call\":\"%s\",\"weights\":\"%s\",\"gflops\":%.2f,"
 			    "\"gflops_median\":%.2f,\"corename\":\"%s\"}\n",
 			    name, m, layers[i].out, layers[i].in, m == 1 ? "sgemv" : "sgemm",
-			    weights_nk ? "nk" : "kn",
-			    f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9, openblas_get_corename());
+			    weights_nk ? "nk" : "kn", f / per[0] * 1e-9, f / per[TRIALS / 2] * 1e-9,
+			    openblas_get_corename());
 		}
+		time_layers(layers, n_layers, m, x, wl, y, seconds, per);
 		printf("{\"bench\":\"sgemm_chain\",\"model\":\"%s\",\"batch\":%d,\"layers\":%zu,"
-		       "\"weights\":\"%s\",\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,\"gflops\":%.2f,"
-		       "\"corename\":\"%s\"}\n",
-		       name, m, n_layers, weights_nk ? "nk" : "kn", m / chain_best, m / chain_med, flops / chain_best * 1e-9,
-		       openblas_get_corename());
+		       "\"weights\":\"%s\",\"frames_per_s\":%.0f,\"frames_per_s_median\":%.0f,"
+		       "\"gflops\":%.2f,\"corename\":\"%s\"}\n",
+		       name, m, n_layers, weights_nk ? "nk" : "kn", m / per[0], m / per[TRIALS / 2],
+		       flops / per[0] * 1e-9, openblas_get_corename());
 		fflush(stdout);
 	}
 	free(x);
