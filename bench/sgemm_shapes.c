@@ -10,8 +10,8 @@
  * layer it prints the GFLOP/s of that call (best of 7 trials, the median too), then one "chain"
  * line per batch: the frames/s of all the layers' calls back to back, timed as one pass
  * over the layers, each with its own weights (so they compete for the caches as in the
- * engine), which is the engine's throughput if its epilogues cost nothing. The default model is ae_1024
- * (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
+ * engine), which is the engine's throughput if its epilogues cost nothing. The default
+ * model is ae_1024 (1024-256-64-256-1024). openblas_get_corename() is printed beside every figure.
  */
 #include <getopt.h>
 #include <stdio.h>
