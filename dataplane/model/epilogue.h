@@ -74,6 +74,18 @@ static inline int epi_match_bias_act(const struct epi_op *ops, size_t n_ops, con
 typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		       size_t rows, size_t cols);
 
+/*
+ * An autoencoder's score: out[r] = mean over j of (x[r][j] - y[r][j])^2, for rows x cols
+ * row-major matrices. Summed in as many lanes as the ISA has, so the result differs from a
+ * left-to-right sum by rounding only.
+ */
+typedef void (*epi_sqerr_fn)(const float *x, const float *y, size_t rows, size_t cols,
+			     float *out);
+
+void epi_sqerr_scalar(const float *x, const float *y, size_t rows, size_t cols, float *out);
+void epi_sqerr_avx2(const float *x, const float *y, size_t rows, size_t cols, float *out);
+void epi_sqerr_avx512(const float *x, const float *y, size_t rows, size_t cols, float *out);
+
 void epi_run_scalar(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		    size_t rows, size_t cols);
 void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, float *dst, size_t rows,

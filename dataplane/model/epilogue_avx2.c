@@ -230,3 +230,30 @@ void epi_run_avx2(const struct epi_op *ops, size_t n_ops, const float *src, floa
 {
 	epi_run_body(ops, n_ops, src, dst, rows, cols);
 }
+
+/* Two accumulators of 8 lanes, so consecutive FMAs do not wait on each other. */
+void epi_sqerr_avx2(const float *x, const float *y, size_t rows, size_t cols, float *out)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *a = x + r * cols, *b = y + r * cols;
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+		size_t j = 0;
+
+		for (; j + 16 <= cols; j += 16) {
+			__m256 e0 = _mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j));
+			__m256 e1 = _mm256_sub_ps(_mm256_loadu_ps(a + j + 8),
+						  _mm256_loadu_ps(b + j + 8));
+
+			acc0 = _mm256_fmadd_ps(e0, e0, acc0);
+			acc1 = _mm256_fmadd_ps(e1, e1, acc1);
+		}
+		for (; j < cols; j += 8) {
+			__m256i m = tail_mask(cols - j);
+			__m256 e = _mm256_sub_ps(_mm256_maskload_ps(a + j, m),
+						 _mm256_maskload_ps(b + j, m));
+
+			acc0 = _mm256_fmadd_ps(e, e, acc0);
+		}
+		out[r] = hsum8(_mm256_add_ps(acc0, acc1)) / (float)cols;
+	}
+}

@@ -207,3 +207,30 @@ void epi_run_avx512(const struct epi_op *ops, size_t n_ops, const float *src, fl
 {
 	epi_run_body(ops, n_ops, src, dst, rows, cols);
 }
+
+/* Two accumulators of 16 lanes, so consecutive FMAs do not wait on each other. */
+void epi_sqerr_avx512(const float *x, const float *y, size_t rows, size_t cols, float *out)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *a = x + r * cols, *b = y + r * cols;
+		__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+		size_t j = 0;
+
+		for (; j + 2 * W <= cols; j += 2 * W) {
+			__m512 e0 = _mm512_sub_ps(_mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j));
+			__m512 e1 = _mm512_sub_ps(_mm512_loadu_ps(a + j + W),
+						  _mm512_loadu_ps(b + j + W));
+
+			acc0 = _mm512_fmadd_ps(e0, e0, acc0);
+			acc1 = _mm512_fmadd_ps(e1, e1, acc1);
+		}
+		for (; j < cols; j += W) {
+			__mmask16 m = tail_mask(cols - j);
+			__m512 e = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + j),
+						 _mm512_maskz_loadu_ps(m, b + j));
+
+			acc0 = _mm512_fmadd_ps(e, e, acc0);
+		}
+		out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) / (float)cols;
+	}
+}

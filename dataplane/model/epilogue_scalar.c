@@ -101,3 +101,18 @@ void epi_run_scalar(const struct epi_op *ops, size_t n_ops, const float *src, fl
 {
 	epi_run_body(ops, n_ops, src, dst, rows, cols);
 }
+
+void epi_sqerr_scalar(const float *x, const float *y, size_t rows, size_t cols, float *out)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *a = x + r * cols, *b = y + r * cols;
+		float acc = 0.0f;
+
+		for (size_t j = 0; j < cols; j++) {
+			float e = a[j] - b[j];
+
+			acc += e * e;
+		}
+		out[r] = acc / (float)cols;
+	}
+}

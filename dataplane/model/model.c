@@ -82,14 +82,17 @@ int lg_model_set_isa(struct lg_model *m, enum lg_model_isa isa)
 #ifdef LG_MODEL_X86
 	case LG_MODEL_ISA_AVX512:
 		m->epi = epi_run_avx512;
+		m->sqerr = epi_sqerr_avx512;
 		break;
 	case LG_MODEL_ISA_AVX2:
 		m->epi = epi_run_avx2;
+		m->sqerr = epi_sqerr_avx2;
 		break;
 #endif
 	default:
 		isa = LG_MODEL_ISA_SCALAR;
 		m->epi = epi_run_scalar;
+		m->sqerr = epi_sqerr_scalar;
 		break;
 	}
 	m->isa = isa;
@@ -330,17 +333,7 @@ int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, flo
 	if (ret)
 		return ret;
 	if (m->kind == LG_MODEL_AUTOENCODER) {
-		for (size_t r = 0; r < batch; r++) {
-			const float *x = in + r * m->in_dim, *y = ws->out + r * m->in_dim;
-			float acc = 0.0f;
-
-			for (size_t j = 0; j < m->in_dim; j++) {
-				float e = x[j] - y[j];
-
-				acc += e * e;
-			}
-			scores[r] = acc / (float)m->in_dim;
-		}
+		m->sqerr(in, ws->out, batch, m->in_dim, scores);
 	} else if (m->ends_softmax) {
 		memcpy(scores, ws->out, batch * m->out_dim * sizeof(*scores));
 	} else {

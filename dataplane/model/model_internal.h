@@ -41,6 +41,7 @@ struct lg_model {
 	float threshold;
 	enum lg_model_isa isa;
 	epi_fn epi;
+	epi_sqerr_fn sqerr; /* the same ISA's autoencoder score */
 	size_t n_layers;
 	struct model_layer *layers;
 	struct model_chunk *chunks; /* everything the plan points to */

@@ -278,13 +278,74 @@ static void test_ops_and_tails(void)
 	run_case("copy", NULL, 0, src, ROWS, MAXC, 0);
 }
 
+/* The autoencoder score of every ISA against a double-precision sum, every tail length. */
+static void test_sqerr(void)
+{
+	static const struct {
+		enum lg_model_isa isa;
+		epi_sqerr_fn fn;
+	} sq[] = {
+	    {LG_MODEL_ISA_SCALAR, epi_sqerr_scalar},
+#ifdef LG_MODEL_X86
+	    {LG_MODEL_ISA_AVX2, epi_sqerr_avx2},
+	    {LG_MODEL_ISA_AVX512, epi_sqerr_avx512},
+#endif
+	};
+	enum { R = 5, MAXW = 1100 };
+	static float x[R * MAXW], y[R * MAXW];
+	float got[R];
+
+	for (size_t i = 0; i < R * MAXW; i++) {
+		x[i] = frand(-3.0f, 3.0f);
+		y[i] = x[i] + frand(-0.5f, 0.5f);
+	}
+	for (size_t cols = 1; cols <= MAXW; cols += cols < 70 ? 1 : 97) {
+		for (size_t k = 0; k < sizeof(sq) / sizeof(sq[0]); k++) {
+			if (!lg_model_isa_supported(sq[k].isa))
+				continue;
+			for (size_t r = 0; r < R; r++)
+				got[r] = -1.0f;
+			sq[k].fn(x, y, R, cols, got);
+			for (size_t r = 0; r < R; r++) {
+				double want = 0.0;
+
+				for (size_t j = 0; j < cols; j++) {
+					double e = (double)x[r * cols + j] - (double)y[r * cols + j];
+
+					want += e * e;
+				}
+				want /= (double)cols;
+				/* a float sum of cols positive terms: cols * eps bounds its error */
+				if (!(fabs(got[r] - want) <= 1e-6 * (double)cols * want + 1e-30)) {
+					fprintf(stderr, "FAIL sqerr/%s: cols %zu row %zu got %.9g want %.9g\n",
+						lg_model_isa_name(sq[k].isa), cols, r, got[r], want);
+					failures++;
+				}
+			}
+		}
+	}
+	/* identical rows score exactly 0 */
+	for (size_t k = 0; k < sizeof(sq) / sizeof(sq[0]); k++) {
+		if (!lg_model_isa_supported(sq[k].isa))
+			continue;
+		sq[k].fn(x, x, R, 37, got);
+		for (size_t r = 0; r < R; r++)
+			if (got[r] != 0.0f) {
+				fprintf(stderr, "FAIL sqerr/%s: x against itself gave %g\n",
+					lg_model_isa_name(sq[k].isa), got[r]);
+				failures++;
+			}
+	}
+}
+
 static const char usage[] =
 	"Usage: test_epilogue [options]\n"
 	"\n"
 	"White-box test of the model epilogue kernels: every ISA this CPU has against a\n"
 	"double-precision reference, over row widths that exercise every tail length, every op\n"
 	"kind, op chains with a softmax in the middle, in place and out of place, and the\n"
-	"saturated ends of sigmoid and tanh, to about 20 float ulps.\n"
+	"saturated ends of sigmoid and tanh, to about 20 float ulps; and the autoencoder score\n"
+	"(mean squared error per row) of every ISA against a double-precision sum.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help    this text\n"
@@ -302,6 +363,7 @@ int main(int argc, char **argv)
 	test_transcendentals();
 	test_saturation();
 	test_ops_and_tails();
+	test_sqerr();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;
