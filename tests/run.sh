@@ -80,7 +80,8 @@ for path in sys.argv[2:]:
             failed += 1
             print(f"FAILED: {path.split('/')[0]}: {r['name']} ({res})")
             # The last lines the test printed, so a CI log alone says why.
-            for out in (r.get("stdout") or "").splitlines()[-100:]:
+            text = (r.get("stdout") or "") + (r.get("stderr") or "")
+            for out in text.splitlines()[-100:]:
                 print(f"    | {out}")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
