@@ -16,11 +16,12 @@ rc=0
 	-artifact_prefix="$artifacts/" "$work" "$seeds" || rc=$?
 if [ "$rc" -ne 0 ]; then
 	# A finding on a CI machine must be reproducible from its log alone:
-	# base64 -d the block into a file and run the fuzzer on it.
+	# base64 -d the block into a file and run the fuzzer on it. On stderr, after
+	# libFuzzer's own report, so the end of the test's log shows it.
 	for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/leak-* "$artifacts"/oom-*; do
 		[ -f "$f" ] || continue
-		echo "=== finding $(basename "$f") (base64):"
-		base64 "$f"
+		echo "=== finding $(basename "$f") (base64):" >&2
+		base64 "$f" >&2
 	done
 fi
 exit "$rc"
