@@ -197,9 +197,9 @@ static int push_models(struct daemon *d, const char *active, const char *shadow,
 		ret = lg_registry_path(&d->reg, shadow, sp, sizeof(sp), msg, msglen);
 		if (ret)
 			return ret;
-		n = snprintf(req, sizeof(req), "model\n%s %s\n%s %s\n", ap, al, sp, shadow);
+		n = snprintf(req, sizeof(req), "model\n%s\n%s\n%s\n%s\n", ap, al, sp, shadow);
 	} else {
-		n = snprintf(req, sizeof(req), "model\n%s %s\n", ap, al);
+		n = snprintf(req, sizeof(req), "model\n%s\n%s\n", ap, al);
 	}
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		snprintf(msg, msglen, "model paths too long");

@@ -131,19 +131,25 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, msg);
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "model\n", 6)) {
-		/* model\nPATH LABEL\n[SHADOW_PATH SHADOW_LABEL\n] */
-		char a[LG_PATH_MAX], al[96], sh[LG_PATH_MAX] = "", sl[96] = "";
-		int n = sscanf(req + 6, "%511s %95s %511s %95s", a, al, sh, sl);
-		int ret;
+		/*
+		 * model\nPATH\nLABEL\n[SHADOW_PATH\nSHADOW_LABEL\n]: one field a line, so
+		 * a path may hold spaces (not a newline).
+		 */
+		char *f[5], *save = NULL, *tok;
+		int n = 0, ret;
 
+		for (tok = strtok_r(req + 6, "\n", &save); tok && n < 5;
+		     tok = strtok_r(NULL, "\n", &save))
+			f[n++] = tok;
 		if (n != 2 && n != 4) {
-			write_str(fd, "error: model needs PATH LABEL [SHADOW_PATH SHADOW_LABEL]\n");
+			write_str(fd, "error: model needs PATH and LABEL (and SHADOW_PATH, "
+				      "SHADOW_LABEL), one a line\n");
 		} else {
-			ret = lg_dp_set_models(dp, a, al, n == 4 ? sh : NULL, n == 4 ? sl : NULL,
-					       msg, sizeof(msg));
+			ret = lg_dp_set_models(dp, f[0], f[1], n == 4 ? f[2] : NULL,
+					       n == 4 ? f[3] : NULL, msg, sizeof(msg));
 			if (!ret)
-				snprintf(msg, sizeof(msg), "ok: model %s%s%s", al,
-					 n == 4 ? ", shadow " : "", n == 4 ? sl : "");
+				snprintf(msg, sizeof(msg), "ok: model %s%s%s", f[1],
+					 n == 4 ? ", shadow " : "", n == 4 ? f[3] : "");
 			write_str(fd, ret ? "error: " : "");
 			write_str(fd, msg);
 			write_str(fd, "\n");

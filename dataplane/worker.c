@@ -268,10 +268,17 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_label,
 		     const char *shadow, const char *shadow_label, char *err, size_t errlen)
 {
-	struct lg_modelset *ms = calloc(1, sizeof(*ms)), *old;
+	struct lg_modelset *ms, *old;
 	struct lg_policy *p;
 	int ret;
 
+	if (strlen(active_label) >= sizeof(ms->active) ||
+	    (shadow && strlen(shadow_label) >= sizeof(ms->shadow))) {
+		snprintf(err, errlen, "a model label is longer than %zu characters",
+			 sizeof(ms->active) - 1);
+		return -ENAMETOOLONG;
+	}
+	ms = calloc(1, sizeof(*ms));
 	if (!ms)
 		return -ENOMEM;
 	pthread_mutex_lock(&dp->model_lock);

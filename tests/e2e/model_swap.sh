@@ -44,7 +44,7 @@ for bad in unsigned rogue tampered; do
 done
 CTL model add vib 2 "$T/v2.json" 2>/dev/null && lg_fail "a version was registered twice"
 # The data plane checks for itself: straight to its socket, past linegated.
-printf 'model\n%s x\n' "$T/tampered.json" | ip netns exec "$NS_SRV" \
+printf 'model\n%s\nx\n' "$T/tampered.json" | ip netns exec "$NS_SRV" \
 	python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
@@ -69,6 +69,17 @@ wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
+# A model path with a space in it, straight to the data plane (one field a line).
+mkdir -p "$T/with space"
+cp "$T/v1.json" "$T/v1.json.sig" "$T/with space/"
+printf 'model\n%s\nspaced\n%s\nvib@2\n' "$T/with space/v1.json" "$T/v2.json" |
+	ip netns exec "$NS_SRV" python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
+s.shutdown(socket.SHUT_WR)
+print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock" > "$T/spaced.txt"
+grep -q "^ok: model spaced, shadow vib@2" "$T/spaced.txt" ||
+	lg_fail "a model path with a space: $(cat "$T/spaced.txt")"
 lg_stop_linegate
 
 python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$T/models.json" <<'PY'
@@ -85,8 +96,8 @@ keys = [(e["device"], e["channel"], e["seq"]) for e in lines]
 check("windows scored", st["scored"], sent["enrolled"])
 check("output lines", len(lines), sent["enrolled"])
 check("windows scored twice", len(keys) - len(set(keys)), 0)
-check("model swaps (start-up + 5)", st["model_swaps"], 6)
-check("running model", st["model"], "vib@3")
+check("model swaps (start-up + 5 + the spaced path)", st["model_swaps"], 7)
+check("running model", st["model"], "spaced")
 check("shadow", st["shadow"], "vib@2")
 check("shadow scored some rows", st["shadow_scored"] > 0, True)
 epochs = sorted({e["model_epoch"] for e in lines})
