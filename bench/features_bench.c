@@ -6,6 +6,7 @@
  * invocation on the same windows; the ratio gemm/fftw is what to read, absolute
  * times on a shared machine are noise. One JSON object per line.
  */
+#include <linegate/cli.h>
 #include <linegate/features.h>
 #include <linegate/signal.h>
 
@@ -92,27 +93,9 @@ static double run_time(const float *x, size_t total, size_t n, float *row, doubl
 int main(int argc, char **argv)
 {
 	static const size_t wins[] = { 256, 1024, 2048 }, batches[] = { 1, 16, 64 };
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	double min_s = 0.05;
 	enum { TOTAL = 512 };
-	int opt;
-
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "features_bench: one argument at most, SECONDS (see --help)\n");
-		return 2;
-	}
+	lg_cli_simple(argc, argv, usage, 0, 1);
 	if (optind < argc)
 		min_s = atof(argv[optind]);
 

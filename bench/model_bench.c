@@ -17,6 +17,7 @@
 
 #include <cblas.h>
 
+#include <linegate/cli.h>
 #include <linegate/model.h>
 
 static const char usage[] =
@@ -174,27 +175,11 @@ static int bench_model(const char *dir, const char *name, double seconds, double
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	double seconds = 0.3, peak;
 	const char *dir;
-	int opt, ret = 0;
+	int ret = 0;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "model_bench: FIXTURE_DIR is required (see --help)\n");
-		return 2;
-	}
+	lg_cli_simple(argc, argv, usage, 1, LG_CLI_ANY);
 	dir = argv[optind++];
 	if (optind < argc)
 		seconds = atof(argv[optind++]);

@@ -7,9 +7,9 @@
 #include "../dataplane/dataplane.h"
 #include "../dataplane/scorer.h"
 
+#include <linegate/cli.h>
 #include <linegate/signal.h>
 
-#include <getopt.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,25 +83,8 @@ int main(int argc, char **argv)
 	struct lg_dev_state *st;
 	struct lg_event e;
 
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "pipeline_bench: no arguments besides options (see --help)\n");
-		return 2;
-	}
+	lg_cli_simple(argc, argv, usage, 0, 0);
 	openblas_set_num_threads(1);
 	snprintf(path, sizeof(path), "%s/control/defaults/policy.yaml", src);
 	if (lg_policy_load(path, &p, err, sizeof(err))) {

@@ -18,6 +18,8 @@
 
 #include "linegate/uadp.h"
 
+#include <linegate/cli.h>
+
 #define REPS 7
 
 static const char usage[] =
@@ -153,30 +155,14 @@ int main(int argc, char **argv)
 {
 	static const uint32_t sizes[] = { 1, 64, 1024 };
 	static uint8_t buf[8192];
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	long iters = 200000;
 	struct lg_uadp_hmac *h = NULL;
 	EVP_MAC *mac = NULL;
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
-	int opt, ret = 1;
+	int ret = 1;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (argc - optind > 1) {
-		fprintf(stderr, "uadp_bench: one argument at most, ITERATIONS (see --help)\n");
-		return 2;
-	}
+	lg_cli_simple(argc, argv, usage, 0, 1);
 	if (optind < argc)
 		iters = atol(argv[optind]);
 	if (iters <= 0)

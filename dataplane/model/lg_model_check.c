@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <linegate/cli.h>
 #include <linegate/model.h>
 
 static const char usage[] =
@@ -28,25 +29,9 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	int opt, status = 0;
+	int status = 0;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			return 2;
-		}
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "lg-model-check: no model file given (see --help)\n");
-		return 2;
-	}
+	lg_cli_simple(argc, argv, usage, 1, LG_CLI_ANY);
 	for (int i = optind; i < argc; i++) {
 		struct lg_model *m = NULL;
 		char err[512], *text;
