@@ -12,7 +12,9 @@
  *
  * The admission table holds LG_ADMIT_MAX_DEVICES devices; the frames come
  * from one of them (allowed) or carry an unknown id (denied); the UADP cases
- * send a NetworkMessage of an enrolled or an unknown publisher instead.
+ * send a NetworkMessage of an enrolled or an unknown publisher instead; the v6
+ * cases an unknown id over IPv6, without and behind a Hop-by-Hop header, and
+ * MLD (ICMPv6 behind Hop-by-Hop, not ours, dropped by the policy).
  *
  * Rounds interleave the cases so that drift hits all of them alike; each ratio is taken
  * within a round, and every figure printed is the interquartile mean over rounds.
@@ -49,8 +51,9 @@ static const char usage[] =
 	"mode with an allow-list as long as the table (xdpfilt_dny_ip, xdpfilt_dny_all).\n"
 	"Cases: LGF frames from an enrolled device (allowed, with and without a rate), of an\n"
 	"unknown device, over their rate, malformed; UADP messages of an enrolled (UInt16 or\n"
-	"String PublisherId) or unknown publisher. xdp-filter cases are left out, with a note\n"
-	"on stderr, when its objects are missing.\n"
+	"String PublisherId) or unknown publisher; IPv6 LGF of an unknown device without and\n"
+	"behind a Hop-by-Hop header, and MLD (ICMPv6 behind Hop-by-Hop, not ours). xdp-filter\n"
+	"cases are left out, with a note on stderr, when its objects are missing.\n"
 	"\n"
 	"Arguments:\n"
 	"  REPEAT        frames per BPF_PROG_RUN call (default 1000000)\n"
@@ -118,6 +121,39 @@ static size_t build(lg_u8 *f, lg_u32 id, const lg_u8 src_ip[4], int bad_magic)
 	put32le(l + 4, id);
 	l[24] = 1; /* sequence 1 */
 	return len;
+}
+
+/*
+ * The same LGF datagram over IPv6 (fd00::1 -> fd00::fe), without or behind a
+ * Hop-by-Hop header (Router Alert, 8 bytes); icmp: an MLD report's Next Header
+ * (ICMPv6) after it instead of UDP, the datagram's bytes as its body.
+ */
+static size_t build6(lg_u8 *f, lg_u32 id, int hbh, int icmp)
+{
+	lg_u8 v4[FRAME_MAX];
+	size_t n = build(v4, id, (const lg_u8[4]){10, 0, 0, 1}, 0) - 34, ext = hbh ? 8 : 0;
+	lg_u8 *ip = f + 14;
+
+	memset(f, 0, 14 + 40 + ext + n);
+	memcpy(f, v4, 12);
+	f[12] = 0x86;
+	f[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[4] = (lg_u8)((ext + n) >> 8);
+	ip[5] = (lg_u8)(ext + n);
+	ip[6] = hbh ? 0 : 17;
+	ip[7] = 64;
+	ip[8] = ip[24] = 0xfd;
+	ip[23] = 1;
+	ip[39] = 0xfe;
+	if (hbh) {
+		static const lg_u8 ra[8] = {17, 0, 5, 2, 0, 0, 1, 0};
+
+		memcpy(ip + 40, ra, sizeof(ra));
+		ip[40] = icmp ? 58 : 17;
+	}
+	memcpy(ip + 40 + ext, v4 + 34, n);
+	return 14 + 40 + ext + n;
 }
 
 #define UADP_PORT 4840
@@ -333,6 +369,9 @@ int main(int argc, char **argv)
 		C_UALLOW,
 		C_USTR,
 		C_UUNKNOWN,
+		C_V6UNKNOWN,
+		C_V6HUNKNOWN,
+		C_V6HNOTOURS,
 		C_XIA,
 		C_XID,
 		C_XAA,
@@ -349,6 +388,9 @@ int main(int argc, char **argv)
 	    [C_UALLOW] = {"uadp_allow", P_ADMIT, XDP_PASS},
 	    [C_USTR] = {"uadp_allow_string", P_ADMIT, XDP_PASS},
 	    [C_UUNKNOWN] = {"uadp_drop_unknown", P_ADMIT, XDP_DROP},
+	    [C_V6UNKNOWN] = {"v6_drop_unknown", P_ADMIT, XDP_DROP},
+	    [C_V6HUNKNOWN] = {"v6_hbh_drop_unknown", P_ADMIT, XDP_DROP},
+	    [C_V6HNOTOURS] = {"v6_hbh_icmp_not_ours", P_ADMIT, XDP_DROP},
 	    [C_XIA] = {"xdpfilter_ip_allow", P_XF_IP, XDP_PASS},
 	    [C_XID] = {"xdpfilter_ip_deny", P_XF_IP, XDP_DROP},
 	    [C_XAA] = {"xdpfilter_all_allow", P_XF_ALL, XDP_PASS},
@@ -466,6 +508,9 @@ int main(int argc, char **argv)
 	c[C_UALLOW].len = build_uadp(c[C_UALLOW].f, 3, NULL);
 	c[C_USTR].len = build_uadp(c[C_USTR].f, 0, gw);
 	c[C_UUNKNOWN].len = build_uadp(c[C_UUNKNOWN].f, 60000, NULL);
+	c[C_V6UNKNOWN].len = build6(c[C_V6UNKNOWN].f, 0x7ffffff0, 0, 0);
+	c[C_V6HUNKNOWN].len = build6(c[C_V6HUNKNOWN].f, 0x7ffffff0, 1, 0);
+	c[C_V6HNOTOURS].len = build6(c[C_V6HNOTOURS].f, 0x7ffffff0, 1, 1);
 	c[C_XIA].len = build(c[C_XIA].f, 1, src_known, 0);
 	c[C_XID].len = build(c[C_XID].f, 0x7ffffff0, src_unknown, 0);
 	c[C_XAA].len = build(c[C_XAA].f, 1, src_known, 0);

@@ -8,6 +8,7 @@
  * Zero-copy where the driver has it, copy mode otherwise (veth); need_wakeup, so that an
  * idle queue costs no syscalls.
  */
+#include <linegate/admit.h>
 #include <linegate/backend.h>
 
 #include <bpf/bpf.h>
@@ -119,8 +120,9 @@ static uint16_t be16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Ethernet, up to two VLAN tags, IPv4 or IPv6, UDP: the payload and the sender. XDP has
- * checked all of this before redirecting; a frame that does not parse is counted. */
+/* Ethernet, up to two VLAN tags, IPv4 or IPv6 (with the extension headers XDP walks, the
+ * same code), UDP: the payload and the sender. XDP has checked all of this before
+ * redirecting; a frame that does not parse is counted. */
 static int parse(struct lg_backend *b, const uint8_t *f, uint32_t len, struct lg_rx_pkt *pkt)
 {
 	const uint8_t *end = f + len, *p = f + ETH_HLEN, *l4;
@@ -148,11 +150,16 @@ static int parse(struct lg_backend *b, const uint8_t *f, uint32_t len, struct lg
 		memcpy(pkt->src_addr, p + 12, 4);
 		l4 = p + ihl;
 	} else if (proto == ETH_P_IPV6) {
-		if (p + 40 > end || (p[0] >> 4) != 6 || p[6] != 17)
+		if (p + 40 > end || (p[0] >> 4) != 6)
+			return -EBADMSG;
+		l4 = p + 40;
+		if (l4 + be16(p + 4) > end)
+			return -EBADMSG;
+		if (p[6] != 17 &&
+		    lg_admit_ipv6_ext(&l4, l4 + be16(p + 4), end, p[6]) != LG_R_ADMITTED)
 			return -EBADMSG;
 		pkt->family = AF_INET6;
 		memcpy(pkt->src_addr, p + 8, 16);
-		l4 = p + 40;
 	} else {
 		return -EBADMSG;
 	}

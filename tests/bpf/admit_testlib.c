@@ -40,6 +40,15 @@ static lg_u16 csum16(const lg_u8 *p, size_t len)
 	return (lg_u16)~sum;
 }
 
+size_t lgt_ext_size(lg_u8 type, lg_u8 hlen)
+{
+	if (type == LG_IPPROTO_FRAGMENT)
+		return 8;
+	if (type == LG_IPPROTO_AH)
+		return ((size_t)hlen + 2) * 4;
+	return ((size_t)hlen + 1) * 8;
+}
+
 size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 {
 	lg_u8 lgf[LGF_HDR_LEN] = {0};
@@ -47,11 +56,16 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 	int v4 = p->ethertype == LG_ETH_P_IP, v6 = p->ethertype == LG_ETH_P_IPV6;
 	int i;
 
+	if (p->next < 0 || p->next > LGT_EXT_MAX)
+		return 0;
 	udp_total = LG_UDP_HLEN + p->lgf_len;
-	if (v4)
+	if (v4) {
 		iphl = (size_t)(p->ihl ? p->ihl : 5) * 4;
-	else if (v6)
+	} else if (v6) {
 		iphl = 40;
+		for (i = 0; i < p->next; i++)
+			iphl += lgt_ext_size(p->ext_type[i], p->ext_hlen[i]);
+	}
 	ip_total = iphl + udp_total;
 	if (LG_ETH_HLEN + 4 * (size_t)p->vlans + ip_total + p->eth_pad > cap)
 		return 0;
@@ -87,12 +101,20 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 	} else {
 		lg_u8 *ip = buf + ip_off;
 
+		lg_u8 *ext = ip + 40;
+
 		ip[0] = (lg_u8)((p->ip_version ? p->ip_version : 6) << 4);
-		put16be(ip + 4, (lg_u16)((int)udp_total + p->ip_len_delta));
-		ip[6] = p->ip_proto;
+		put16be(ip + 4, (lg_u16)((int)(ip_total - 40) + p->ip_len_delta));
+		ip[6] = p->next ? p->ext_type[0] : p->ip_proto;
 		ip[7] = 64;
 		memcpy(ip + 8, p->src_ip, 16);
 		memcpy(ip + 24, p->dst_ip, 16);
+		for (i = 0; i < p->next; i++) {
+			ext[0] = i + 1 < p->next ? p->ext_type[i + 1] : p->ip_proto;
+			if (p->ext_type[i] != LG_IPPROTO_FRAGMENT)
+				ext[1] = p->ext_hlen[i];
+			ext += lgt_ext_size(p->ext_type[i], p->ext_hlen[i]);
+		}
 	}
 	l4_off = ip_off + iphl;
 	put16be(buf + l4_off, p->sport);
@@ -747,11 +769,14 @@ static void sc_parse(struct sc *s)
 	/* The stack trims to the UDP length too; the worker then checks LGF's own lengths. */
 	PASS_(s, &p, LG_R_ADMITTED, "UDP length shorter than IP payload");
 
+	/* More in sc_ipv6_ext(). */
 	lgt_pkt_from(&p, &D2, 2, 1);
-	p.ip_proto = 0; /* hop-by-hop */
-	DROP_(s, &p, LG_R_MALFORMED, "IPv6 hop-by-hop header");
-	p.ip_proto = 44;
-	DROP_(s, &p, LG_R_MALFORMED, "IPv6 fragment header");
+	p.next = 1;
+	p.ext_type[0] = LG_IPPROTO_HOPOPTS;
+	PASS_(s, &p, LG_R_ADMITTED, "IPv6 hop-by-hop header, UDP");
+	p.ext_type[0] = LG_IPPROTO_FRAGMENT;
+	DROP_(s, &p, LG_R_MALFORMED, "IPv6 fragment header, UDP");
+	p.next = 0;
 	p.ip_proto = 58;
 	DROP_(s, &p, LG_R_NOT_OURS, "ICMPv6");
 	lgt_pkt_from(&p, &D2, 2, 1);
@@ -1613,6 +1638,268 @@ static void sc_uadp_switch(struct sc *s)
 	check_counters(s);
 }
 
+/* p's extension headers: n of them, types and length fields from the lists. */
+static void ext_set(struct lgt_pkt *p, int n, const lg_u8 *type, const lg_u8 *hlen)
+{
+	p->next = n;
+	for (int i = 0; i < n; i++) {
+		p->ext_type[i] = type[i];
+		p->ext_hlen[i] = hlen ? hlen[i] : 0;
+	}
+}
+
+#define EXT(p, ...) ext_set(p, (int)sizeof((lg_u8[]){__VA_ARGS__}), (lg_u8[]){__VA_ARGS__}, NULL)
+
+#define HBH LG_IPPROTO_HOPOPTS
+#define RTG LG_IPPROTO_ROUTING
+#define FRG LG_IPPROTO_FRAGMENT
+#define ESP LG_IPPROTO_ESP
+#define AH LG_IPPROTO_AH
+#define DST LG_IPPROTO_DSTOPTS
+#define ICMP6 58
+
+/*
+ * IPv6 extension headers (policy: not ours dropped): walked in front of UDP,
+ * which is then judged as without them; what could carry UDP past XDP into
+ * the stack is malformed; other upper layers are not ours.
+ */
+static void sc_ipv6_ext(struct sc *s)
+{
+	static const lg_u8 four[] = {HBH, DST, RTG, AH}, four_len[] = {3, 0, 2, 4};
+	struct lg_admit_entry devs[] = {D1, D2, D6, uadp_entry(&B14, &UP64)};
+	lg_u8 f[LGT_FRAME_MAX];
+	struct lgt_pkt p;
+	char what[64];
+	size_t len, n, hdr;
+
+	apply(s, &CFG, devs, 4);
+	/* MLD: ICMPv6 behind a Hop-by-Hop header (Router Alert). */
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.ip_proto = ICMP6;
+	p.lgf_len = 24;
+	EXT(&p, HBH);
+	DROP_(s, &p, LG_R_NOT_OURS, "MLD-like HBH + ICMPv6");
+
+	/* UDP behind walked headers: judged exactly like UDP without them. */
+	lgt_pkt_from(&p, &D2, 2, 1);
+	EXT(&p, HBH);
+	PASS_(s, &p, LG_R_ADMITTED, "HBH + UDP, enrolled");
+	p.device_id = 99;
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "HBH + UDP, unknown id");
+	lgt_pkt_from(&p, &D2, 2, 2);
+	EXT(&p, HBH);
+	p.src_ip[15] = 9;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "HBH + UDP, wrong source");
+	lgt_pkt_from(&p, &D2, 2, 2);
+	EXT(&p, HBH);
+	p.magic0 = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "HBH + UDP, bad magic");
+	lgt_pkt_from(&p, &D2, 2, 2);
+	EXT(&p, HBH);
+	p.dport = 53;
+	DROP_(s, &p, LG_R_NOT_OURS, "HBH + UDP, other port");
+	lgt_pkt_from(&p, &D6, 6, 1);
+	EXT(&p, HBH, DST, RTG);
+	p.ext_hlen[0] = 1;
+	p.ext_hlen[2] = 2;
+	PASS_(s, &p, LG_R_ADMITTED, "HBH + DestOpts + Routing + UDP");
+	p.sport = 40007;
+	DROP_(s, &p, LG_R_SPOOFED_SOURCE, "HBH + DestOpts + Routing + UDP, wrong port");
+	lgt_pkt_from(&p, &D2, 2, 3);
+	EXT(&p, AH);
+	p.ext_hlen[0] = 4; /* 24 bytes: 12 + a 96-bit ICV */
+	PASS_(s, &p, LG_R_ADMITTED, "AH + UDP");
+	p.ext_hlen[0] = 1; /* 12 bytes: not a multiple of 8, still self-described */
+	PASS_(s, &p, LG_R_ADMITTED, "AH of 12 bytes + UDP");
+	lgt_pkt_from(&p, &D2, 2, 4);
+	ext_set(&p, 4, four, four_len);
+	PASS_(s, &p, LG_R_ADMITTED, "four headers (the limit) + UDP");
+	lgt_pkt_from(&p, &D2, 2, 5);
+	EXT(&p, HBH, DST, RTG, AH, DST);
+	DROP_(s, &p, LG_R_MALFORMED, "five headers + UDP");
+	p.ip_proto = ICMP6;
+	DROP_(s, &p, LG_R_MALFORMED, "five headers + ICMPv6");
+	lgt_pkt_from(&p, &D2, 2, 5);
+	EXT(&p, DST, HBH);
+	DROP_(s, &p, LG_R_MALFORMED, "HBH not first + UDP");
+	p.ip_proto = ICMP6;
+	DROP_(s, &p, LG_R_MALFORMED, "HBH not first + ICMPv6");
+
+	/* Fragments: the stack would reassemble UDP. */
+	lgt_pkt_from(&p, &D2, 2, 6);
+	EXT(&p, FRG);
+	DROP_(s, &p, LG_R_MALFORMED, "fragment + UDP");
+	EXT(&p, HBH, DST, FRG);
+	DROP_(s, &p, LG_R_MALFORMED, "HBH + DestOpts + fragment + UDP");
+	EXT(&p, FRG, DST);
+	DROP_(s, &p, LG_R_MALFORMED, "fragment + DestOpts + UDP");
+	EXT(&p, FRG, ESP);
+	DROP_(s, &p, LG_R_MALFORMED, "fragment + ESP");
+	p.ip_proto = ICMP6;
+	EXT(&p, FRG);
+	DROP_(s, &p, LG_R_NOT_OURS, "fragment + ICMPv6");
+	ext_set(&p, 4, four, four_len);
+	p.ext_type[4] = FRG;
+	p.next = 5;
+	DROP_(s, &p, LG_R_NOT_OURS, "four headers + fragment + ICMPv6");
+	p.ip_proto = LG_IPPROTO_UDP;
+	DROP_(s, &p, LG_R_MALFORMED, "four headers + fragment + UDP");
+
+	/* Opaque or not walked: refused. */
+	lgt_pkt_from(&p, &D2, 2, 7);
+	p.ip_proto = ESP;
+	DROP_(s, &p, LG_R_MALFORMED, "ESP");
+	EXT(&p, HBH);
+	DROP_(s, &p, LG_R_MALFORMED, "HBH + ESP");
+	EXT(&p, AH);
+	DROP_(s, &p, LG_R_MALFORMED, "AH + ESP");
+	p.next = 0;
+	p.ip_proto = 135;
+	DROP_(s, &p, LG_R_MALFORMED, "Mobility");
+	p.ip_proto = 139;
+	DROP_(s, &p, LG_R_MALFORMED, "HIP");
+	p.ip_proto = 140;
+	DROP_(s, &p, LG_R_MALFORMED, "Shim6");
+	p.ip_proto = 253;
+	DROP_(s, &p, LG_R_MALFORMED, "experimental 253");
+	EXT(&p, DST);
+	p.ip_proto = 254;
+	DROP_(s, &p, LG_R_MALFORMED, "DestOpts + experimental 254");
+
+	/* Other upper layers: not ours. */
+	lgt_pkt_from(&p, &D2, 2, 8);
+	EXT(&p, HBH);
+	p.ip_proto = 59;
+	p.lgf_len = 0;
+	DROP_(s, &p, LG_R_NOT_OURS, "HBH + No Next Header");
+	p.ip_proto = 6;
+	p.lgf_len = 40;
+	DROP_(s, &p, LG_R_NOT_OURS, "HBH + TCP");
+	EXT(&p, HBH, RTG, AH, DST);
+	DROP_(s, &p, LG_R_NOT_OURS, "four headers + TCP");
+
+	/* VLAN tags in front. */
+	lgt_pkt_from(&p, &D2, 2, 9);
+	EXT(&p, HBH);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q, HBH + UDP");
+	p.vlans = 2;
+	p.tpid[0] = LG_ETH_P_8021AD;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	PASS_(s, &p, LG_R_ADMITTED, "QinQ, HBH + UDP");
+	p.device_id = 99;
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "QinQ, HBH + UDP, unknown id");
+	p.ip_proto = ICMP6;
+	DROP_(s, &p, LG_R_NOT_OURS, "QinQ, HBH + ICMPv6");
+
+	/* UADP: the payload offset past the headers, beyond 255 bytes too. */
+	uadp_pkt(&p, &devs[3], &UP64, 1, NULL);
+	EXT(&p, HBH);
+	expect_uadp(s, &p, 14, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP behind HBH");
+	ext_set(&p, 4, four, (const lg_u8[]){30, 12, 20, 60});
+	expect_uadp(s, &p, 14, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP behind 728 bytes of headers");
+	p.src_ip[15] = 1;
+	expect_uadp(s, &p, 14, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0,
+		    "UADP behind 728 bytes of headers, wrong source");
+	uadp_pkt(&p, &devs[3], &UP16, 1, NULL);
+	EXT(&p, HBH);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "UADP behind HBH, unknown");
+	EXT(&p, FRG);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "UADP behind a fragment header");
+
+	/* Cut short: the frame at every length, the IPv6 payload inside the headers. */
+	lgt_pkt_from(&p, &D2, 2, 10);
+	EXT(&p, HBH, AH, DST);
+	p.ext_hlen[1] = 1;
+	len = lgt_build(&p, f, sizeof(f));
+	for (n = 0; n < len; n++) {
+		snprintf(what, sizeof(what), "HBH + AH + DestOpts + UDP, frame cut at %zu", n);
+		expect_raw(s, f, n, 2, LGT_XDP_DROP, LG_R_MALFORMED, 0, what);
+	}
+	expect_raw(s, f, len, 2, LGT_XDP_PASS, LG_R_ADMITTED, 0, "HBH + AH + DestOpts + UDP");
+	hdr = 8 + 12 + 8;
+	p.eth_pad = 64; /* the bytes stay in the frame: only the payload length ends early */
+	for (n = 0; n < hdr + LG_UDP_HLEN; n++) {
+		p.ip_len_delta = (int)n - (int)(hdr + LG_UDP_HLEN + p.lgf_len);
+		snprintf(what, sizeof(what), "HBH + AH + DestOpts + UDP, payload of %zu", n);
+		DROP_(s, &p, LG_R_MALFORMED, what);
+	}
+	/* A length field that runs past the payload, into the padding or the frame's end. */
+	lgt_pkt_from(&p, &D2, 2, 11);
+	EXT(&p, HBH);
+	p.ip_proto = ICMP6;
+	p.lgf_len = 16; /* payload: 8 + 8 + 16 = 32 bytes */
+	p.eth_pad = 64;
+	len = lgt_build(&p, f, sizeof(f));
+	f[LG_ETH_HLEN + 40 + 1] = 3; /* 32 bytes: exactly the payload */
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "HBH filling the payload");
+	f[LG_ETH_HLEN + 40 + 1] = 4; /* 40 bytes: past the payload, within the frame */
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "HBH past the payload");
+	f[LG_ETH_HLEN + 40 + 1] = 255;
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "HBH of 2048 bytes");
+	lgt_pkt_from(&p, &D2, 2, 12);
+	EXT(&p, HBH, AH);
+	p.ip_proto = ICMP6;
+	p.lgf_len = 16; /* payload: 8 + 8 + 8 + 16 = 40 bytes */
+	p.eth_pad = 64;
+	len = lgt_build(&p, f, sizeof(f));
+	f[LG_ETH_HLEN + 40 + 8 + 1] = 6; /* 32 bytes: exactly the rest */
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "AH filling the payload");
+	f[LG_ETH_HLEN + 40 + 8 + 1] = 7; /* 36 bytes */
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "AH past the payload");
+	lgt_pkt_from(&p, &D2, 2, 13);
+	EXT(&p, FRG);
+	p.ip_proto = ICMP6;
+	p.lgf_len = 0;
+	len = lgt_build(&p, f, sizeof(f));
+	expect_raw(s, f, len, 0, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "fragment + empty ICMPv6");
+	p.ip_len_delta = -9; /* 7 bytes: lgt_build() writes 8 more (as a UDP header) */
+	DROP_(s, &p, LG_R_MALFORMED, "fragment header cut by the payload length");
+	check_counters(s);
+}
+
+/* Policy not ours: pass. MLD and the like pass, nothing of ours does. */
+static void sc_ipv6_ext_pass(struct sc *s)
+{
+	struct lg_admit_cfg cfg = CFG;
+	const struct lg_admit_entry devs[] = {D2};
+	struct lgt_pkt p;
+
+	cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+	apply(s, &cfg, devs, 1);
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.ip_proto = ICMP6;
+	p.lgf_len = 24;
+	EXT(&p, HBH);
+	PASS_(s, &p, LG_R_NOT_OURS, "MLD-like HBH + ICMPv6 passes");
+	EXT(&p, FRG);
+	PASS_(s, &p, LG_R_NOT_OURS, "fragment + ICMPv6 passes");
+	EXT(&p, HBH, DST, RTG, AH);
+	PASS_(s, &p, LG_R_NOT_OURS, "four headers + ICMPv6 passes");
+	p.ip_proto = 59;
+	p.lgf_len = 0;
+	PASS_(s, &p, LG_R_NOT_OURS, "four headers + No Next Header passes");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	EXT(&p, HBH);
+	PASS_(s, &p, LG_R_ADMITTED, "HBH + UDP, enrolled");
+	p.dport = 53;
+	PASS_(s, &p, LG_R_NOT_OURS, "HBH + UDP, other port passes");
+	lgt_pkt_from(&p, &D2, 99, 1);
+	EXT(&p, HBH);
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "HBH + UDP, unknown id still dropped");
+	lgt_pkt_from(&p, &D2, 2, 2);
+	EXT(&p, FRG);
+	DROP_(s, &p, LG_R_MALFORMED, "fragment + UDP still dropped");
+	p.next = 0;
+	p.ip_proto = ESP;
+	DROP_(s, &p, LG_R_MALFORMED, "ESP still dropped");
+	EXT(&p, HBH, DST, RTG, AH, DST);
+	p.ip_proto = ICMP6;
+	DROP_(s, &p, LG_R_MALFORMED, "five headers still dropped");
+	check_counters(s);
+}
+
 size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap)
 {
 	char str[LG_ADMIT_UADP_STR_MAX + 1] = {0};
@@ -1647,6 +1934,8 @@ static const struct {
     {"uadp_parse", sc_uadp_parse, LG_ADMIT_NOT_OURS_DROP},
     {"uadp_trunc", sc_uadp_truncation, LG_ADMIT_NOT_OURS_DROP},
     {"uadp_switch", sc_uadp_switch, LG_ADMIT_NOT_OURS_DROP},
+    {"ipv6_ext", sc_ipv6_ext, LG_ADMIT_NOT_OURS_DROP},
+    {"ipv6_ext_pass", sc_ipv6_ext_pass, LG_ADMIT_NOT_OURS_DROP},
 };
 
 int lgt_run_all(struct lgt_target *t, struct lgt_log *log)

@@ -19,6 +19,7 @@
 #define LGT_XDP_PASS 2
 
 #define LGT_FRAME_MAX 2048
+#define LGT_EXT_MAX 6
 
 /* A frame description; lgt_build() turns it into bytes. */
 struct lgt_pkt {
@@ -39,10 +40,23 @@ struct lgt_pkt {
 	lg_u8 magic0, magic1, version;
 	lg_u32 device_id;
 	lg_u64 seq;
-	lg_u32 lgf_len; /* UDP payload length */
-	lg_u32 eth_pad; /* bytes after the IP packet (Ethernet padding) */
+	lg_u32 lgf_len;	  /* UDP payload length */
+	lg_u32 eth_pad;	  /* bytes after the IP packet (Ethernet padding) */
 	const lg_u8 *raw; /* not NULL: the UDP payload (lgf_len bytes) instead of an LGF header */
+	/*
+	 * IPv6 extension headers between the fixed header and UDP, in order;
+	 * ip_proto stays the protocol after the last one. Each is ext_type[i]
+	 * with ext_hlen[i] in its length field (8-octet units after the first
+	 * 8; AH: 4-octet units minus 2; a Fragment header is 8 bytes, offset
+	 * 0, no more fragments) and zeros (Pad1 options) after it.
+	 */
+	int next;
+	lg_u8 ext_type[LGT_EXT_MAX];
+	lg_u8 ext_hlen[LGT_EXT_MAX];
 };
+
+/* The length in bytes of an extension header as lgt_build() writes it. */
+size_t lgt_ext_size(lg_u8 type, lg_u8 hlen);
 
 /* Build; returns the frame length or 0 if cap is too small. */
 size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap);
