@@ -71,6 +71,25 @@ static inline int epi_match_bias_act(const struct epi_op *ops, size_t n_ops, con
 	return i == n_ops;
 }
 
+/*
+ * The classifier's tail: an optional bias row, then a softmax, and nothing else. The kernels
+ * run it with the bias added as the row is loaded and, for groups that fit one vector,
+ * the whole softmax in registers (no pass writes the row out and reads it back).
+ */
+static inline int epi_match_bias_softmax(const struct epi_op *ops, size_t n_ops,
+					 const float **bias, size_t *group)
+{
+	size_t i = 0;
+
+	*bias = NULL;
+	if (n_ops == 2 && ops[0].kind == EPI_ADD)
+		*bias = ops[i++].vec;
+	if (n_ops != i + 1 || ops[i].kind != EPI_SOFTMAX)
+		return 0;
+	*group = ops[i].group;
+	return 1;
+}
+
 typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		       size_t rows, size_t cols);
 

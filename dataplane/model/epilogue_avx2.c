@@ -140,7 +140,15 @@ static inline float hsum8(__m256 v)
 	return _mm_cvtss_f32(x);
 }
 
-static void softmax(const float *s, float *d, size_t cols, size_t group)
+/* Row chunk at `at`, plus the bias if there is one (masked-out lanes: 0). */
+static inline __m256 load_biased(const float *s, const float *bias, size_t at, __m256i m)
+{
+	__m256 x = _mm256_maskload_ps(s + at, m);
+
+	return bias ? _mm256_add_ps(x, _mm256_maskload_ps(bias + at, m)) : x;
+}
+
+static void softmax(const float *s, float *d, size_t cols, size_t group, const float *bias)
 {
 	const __m256 ninf = SET1(-__builtin_inff());
 
@@ -148,9 +156,20 @@ static void softmax(const float *s, float *d, size_t cols, size_t group)
 		__m256 mx = ninf, sum = _mm256_setzero_ps();
 		float inv;
 
+		if (group <= W) {
+			/* One vector: max, exp, sum and scale in registers, one store. */
+			__m256i m = tail_mask(group);
+			__m256 x = load_biased(s, bias, g, m), e;
+
+			mx = SET1(hmax8(_mm256_blendv_ps(ninf, x, _mm256_castsi256_ps(m))));
+			e = _mm256_and_ps(exp8(_mm256_sub_ps(x, mx)), _mm256_castsi256_ps(m));
+			inv = 1.0f / hsum8(e);
+			_mm256_maskstore_ps(d + g, m, _mm256_mul_ps(e, SET1(inv)));
+			continue;
+		}
 		for (size_t j = 0; j < group; j += W) {
 			__m256i m = tail_mask(group - j);
-			__m256 x = _mm256_blendv_ps(ninf, _mm256_maskload_ps(s + g + j, m),
+			__m256 x = _mm256_blendv_ps(ninf, load_biased(s, bias, g + j, m),
 						    _mm256_castsi256_ps(m));
 
 			mx = _mm256_max_ps(mx, x);
@@ -158,7 +177,7 @@ static void softmax(const float *s, float *d, size_t cols, size_t group)
 		mx = SET1(hmax8(mx));
 		for (size_t j = 0; j < group; j += W) {
 			__m256i m = tail_mask(group - j);
-			__m256 e = exp8(_mm256_sub_ps(_mm256_maskload_ps(s + g + j, m), mx));
+			__m256 e = exp8(_mm256_sub_ps(load_biased(s, bias, g + j, m), mx));
 
 			e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
 			sum = _mm256_add_ps(sum, e);

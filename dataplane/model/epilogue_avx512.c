@@ -129,21 +129,40 @@ static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, 
 	}
 }
 
-static void softmax(const float *s, float *d, size_t cols, size_t group)
+/* Row chunk j of group g, plus the bias if there is one. */
+static inline __m512 load_biased(const float *s, const float *bias, size_t at, __mmask16 m)
+{
+	__m512 x = _mm512_maskz_loadu_ps(m, s + at);
+
+	return bias ? _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, bias + at)) : x;
+}
+
+static void softmax(const float *s, float *d, size_t cols, size_t group, const float *bias)
 {
 	for (size_t g = 0; g < cols; g += group) {
 		__m512 mx = _mm512_set1_ps(-__builtin_inff()), sum = _mm512_setzero_ps();
 		float max, inv;
 
+		if (group <= W) {
+			/* One vector: max, exp, sum and scale in registers, one store. */
+			__mmask16 m = tail_mask(group);
+			__m512 x = load_biased(s, bias, g, m), e;
+
+			max = _mm512_mask_reduce_max_ps(m, x);
+			e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(x, _mm512_set1_ps(max))));
+			inv = 1.0f / _mm512_reduce_add_ps(e);
+			_mm512_mask_storeu_ps(d + g, m, _mm512_mul_ps(e, _mm512_set1_ps(inv)));
+			continue;
+		}
 		for (size_t j = 0; j < group; j += W) {
 			__mmask16 m = tail_mask(group - j);
 
-			mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, s + g + j));
+			mx = _mm512_mask_max_ps(mx, m, mx, load_biased(s, bias, g + j, m));
 		}
 		max = _mm512_reduce_max_ps(mx);
 		for (size_t j = 0; j < group; j += W) {
 			__mmask16 m = tail_mask(group - j);
-			__m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + g + j),
+			__m512 e = exp16(_mm512_sub_ps(load_biased(s, bias, g + j, m),
 						       _mm512_set1_ps(max)));
 
 			sum = _mm512_mask_add_ps(sum, m, sum, e);

@@ -2,7 +2,7 @@
 /*
  * The body of every ISA's epi_run_*(): included at the end of epilogue_scalar.c,
  * epilogue_avx2.c and epilogue_avx512.c, after each has defined its own bias_act(),
- * elementwise() and softmax(). The same control flow, compiled once per file with that
+ * elementwise() and softmax() (which adds an optional bias row as it loads). The same control flow, compiled once per file with that
  * file's flags and kernels.
  */
 #ifndef LINEGATE_MODEL_EPILOGUE_RUN_H
@@ -14,6 +14,7 @@ epi_run_body(const struct epi_op *ops, size_t n_ops, const float *src, float *ds
 {
 	const float *bias;
 	enum epi_kind act;
+	size_t group;
 	float alpha;
 
 	if (epi_match_bias_act(ops, n_ops, &bias, &act, &alpha)) {
@@ -36,6 +37,11 @@ epi_run_body(const struct epi_op *ops, size_t n_ops, const float *src, float *ds
 			return;
 		}
 	}
+	if (epi_match_bias_softmax(ops, n_ops, &bias, &group)) {
+		for (size_t r = 0; r < rows; r++)
+			softmax(src + r * cols, dst + r * cols, cols, group, bias);
+		return;
+	}
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;
 		float *d = dst + r * cols;
@@ -54,7 +60,7 @@ epi_run_body(const struct epi_op *ops, size_t n_ops, const float *src, float *ds
 				s = d;
 			}
 			if (e < n_ops) {
-				softmax(s, d, cols, ops[e].group);
+				softmax(s, d, cols, ops[e].group, NULL);
 				s = d;
 				e++;
 			}

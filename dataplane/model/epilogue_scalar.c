@@ -34,15 +34,18 @@ static float apply(const struct epi_op *op, float x, size_t j)
 	return x;
 }
 
-static void softmax(const float *s, float *d, size_t cols, size_t group)
+static void softmax(const float *s, float *d, size_t cols, size_t group, const float *bias)
 {
 	for (size_t g = 0; g < cols; g += group) {
-		float mx = s[g], sum = 0.0f;
+		float mx = -INFINITY, sum = 0.0f;
 
-		for (size_t j = 1; j < group; j++)
-			mx = s[g + j] > mx ? s[g + j] : mx;
 		for (size_t j = 0; j < group; j++) {
-			d[g + j] = expf(s[g + j] - mx);
+			float x = bias ? s[g + j] + bias[g + j] : s[g + j];
+
+			mx = x > mx ? x : mx;
+		}
+		for (size_t j = 0; j < group; j++) {
+			d[g + j] = expf((bias ? s[g + j] + bias[g + j] : s[g + j]) - mx);
 			sum += d[g + j];
 		}
 		for (size_t j = 0; j < group; j++)

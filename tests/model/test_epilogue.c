@@ -272,6 +272,14 @@ static void test_ops_and_tails(void)
 				continue;
 			snprintf(what, sizeof(what), "softmax cols %zu group %zu", cols, group);
 			run_case(what, ops, 3, src, ROWS, cols, 4 * TIGHT_RTOL);
+			/* the classifier tail kernels: bias + softmax, and softmax alone */
+			snprintf(what, sizeof(what), "bias+softmax cols %zu group %zu", cols, group);
+			run_case(what, (struct epi_op[]){{.kind = EPI_ADD, .vec = v3},
+							 {.kind = EPI_SOFTMAX, .group = group}},
+				 2, src, ROWS, cols, 4 * TIGHT_RTOL);
+			snprintf(what, sizeof(what), "softmax alone cols %zu group %zu", cols, group);
+			run_case(what, (struct epi_op[]){{.kind = EPI_SOFTMAX, .group = group}}, 1, src,
+				 ROWS, cols, 4 * TIGHT_RTOL);
 		}
 	}
 	/* no ops at all: a copy */
