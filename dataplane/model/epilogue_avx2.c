@@ -212,12 +212,54 @@ static inline __attribute__((always_inline)) __m256 act8(__m256 x, enum epi_kind
 }
 
 /* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
+/*
+ * Rows narrower than a vector as one flat run of rows x cols floats: full vectors instead
+ * of one masked, part-empty vector per row. The bias row is repeated into a tile of
+ * lcm(cols, 8) floats, a whole number of vectors.
+ */
+static inline __attribute__((always_inline)) void bias_act_narrow(const float *src, float *dst,
+								  size_t rows, size_t cols,
+								  const float *bias,
+								  enum epi_kind act, __m256 va)
+{
+	_Alignas(32) float tile[W * W];
+	size_t n = rows * cols, tlen = cols, t = 0, i = 0;
+
+	while (tlen % W)
+		tlen += cols;
+	for (size_t k = 0; bias && k < tlen; k++)
+		tile[k] = bias[k % cols];
+	for (; i + W <= n; i += W) {
+		__m256 x = _mm256_loadu_ps(src + i);
+
+		if (bias)
+			x = _mm256_add_ps(x, _mm256_load_ps(tile + t));
+		_mm256_storeu_ps(dst + i, act8(x, act, va));
+		t += W;
+		if (t == tlen)
+			t = 0;
+	}
+	if (i < n) {
+		__m256i m = tail_mask(n - i);
+		__m256 x = _mm256_maskload_ps(src + i, m);
+
+		if (bias)
+			x = _mm256_add_ps(x, _mm256_load_ps(tile + t));
+		_mm256_maskstore_ps(dst + i, m, act8(x, act, va));
+	}
+}
+
 static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
 							   size_t rows, size_t cols,
 							   const float *bias, enum epi_kind act,
 							   float alpha)
 {
 	__m256 va = SET1(alpha);
+
+	if (cols < W && rows > 1) {
+		bias_act_narrow(src, dst, rows, cols, bias, act, va);
+		return;
+	}
 
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;

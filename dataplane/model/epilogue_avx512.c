@@ -196,6 +196,37 @@ static inline __attribute__((always_inline)) __m512 act16(__m512 x, enum epi_kin
 	}
 }
 
+/*
+ * Rows narrower than a vector (a layer of 5 or 8 outputs) as one flat run of rows x cols
+ * floats: full vectors instead of one masked, part-empty vector per row. The bias row is
+ * repeated into a tile of lcm(cols, 16) floats, a whole number of vectors, so the bias of
+ * every vector is one aligned load from it.
+ */
+static inline __attribute__((always_inline)) void bias_act_narrow(const float *src, float *dst,
+								  size_t rows, size_t cols,
+								  const float *bias,
+								  enum epi_kind act, __m512 va)
+{
+	_Alignas(64) float tile[W * W];
+	size_t n = rows * cols, tlen = cols, t = 0;
+
+	while (tlen % W)
+		tlen += cols;
+	for (size_t i = 0; bias && i < tlen; i++)
+		tile[i] = bias[i % cols];
+	for (size_t i = 0; i < n; i += W) {
+		__mmask16 m = tail_mask(n - i);
+		__m512 x = _mm512_maskz_loadu_ps(m, src + i);
+
+		if (bias)
+			x = _mm512_add_ps(x, _mm512_load_ps(tile + t));
+		_mm512_mask_storeu_ps(dst + i, m, act16(x, act, va));
+		t += W;
+		if (t == tlen)
+			t = 0;
+	}
+}
+
 /* Inlined once per activation below, so `act` is a constant in each copy of the loop. */
 static inline __attribute__((always_inline)) void bias_act(const float *src, float *dst,
 							   size_t rows, size_t cols,
@@ -203,6 +234,11 @@ static inline __attribute__((always_inline)) void bias_act(const float *src, flo
 							   float alpha)
 {
 	__m512 va = _mm512_set1_ps(alpha);
+
+	if (cols < W && rows > 1) {
+		bias_act_narrow(src, dst, rows, cols, bias, act, va);
+		return;
+	}
 
 	for (size_t r = 0; r < rows; r++) {
 		const float *s = src + r * cols;

@@ -286,6 +286,43 @@ static void test_ops_and_tails(void)
 	run_case("copy", NULL, 0, src, ROWS, MAXC, 0);
 }
 
+/*
+ * Narrow layers (fewer columns than a vector) run as one flat array with the bias repeated
+ * in a tile: enough rows that the tile wraps around several times, every width below 16.
+ */
+static void test_narrow_rows(void)
+{
+	enum { ROWS = 37, MAXC = 20 };
+	static float src[ROWS * MAXC], bias[MAXC];
+	static const enum epi_kind acts[] = {EPI_ADD, EPI_RELU, EPI_LEAKY, EPI_SIGMOID, EPI_TANH};
+	char what[64];
+
+	for (size_t i = 0; i < ROWS * MAXC; i++)
+		src[i] = frand(-4.0f, 4.0f);
+	for (size_t i = 0; i < MAXC; i++)
+		bias[i] = frand(-1.0f, 1.0f);
+	for (size_t cols = 1; cols <= MAXC; cols++) {
+		for (size_t a = 0; a < sizeof(acts) / sizeof(acts[0]); a++) {
+			struct epi_op ops[2] = {
+			    {.kind = EPI_ADD, .vec = bias},
+			    {.kind = acts[a], .alpha = 0.3f},
+			};
+			size_t n = acts[a] == EPI_ADD ? 1 : 2;
+
+			for (size_t rows = 1; rows <= ROWS; rows += 12) {
+				snprintf(what, sizeof(what), "narrow bias+act %d cols %zu rows %zu",
+					 acts[a], cols, rows);
+				run_case(what, ops, n, src, rows, cols, TIGHT_RTOL);
+				if (acts[a] == EPI_ADD)
+					continue;
+				snprintf(what, sizeof(what), "narrow act %d cols %zu rows %zu",
+					 acts[a], cols, rows);
+				run_case(what, ops + 1, 1, src, rows, cols, TIGHT_RTOL);
+			}
+		}
+	}
+}
+
 /* The autoencoder score of every ISA against a double-precision sum, every tail length. */
 static void test_sqerr(void)
 {
@@ -371,6 +408,7 @@ int main(int argc, char **argv)
 	test_transcendentals();
 	test_saturation();
 	test_ops_and_tails();
+	test_narrow_rows();
 	test_sqerr();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
