@@ -101,10 +101,13 @@ static int get_path(struct pctx *c, const yaml_node_t *n, const char *key, char 
 
 	if (!s)
 		return perr(c, n, "'%s' must be a string", key);
-	if (!s[0] || s[0] == '/' || !strcmp(s, "-"))
+	if (!s[0] || s[0] == '/' || !strcmp(s, "-")) {
 		w = snprintf(out, len, "%s", s);
-	else
-		w = snprintf(out, len, "%s/%s", c->dir, s);
+		if (w < 0 || (size_t)w >= len)
+			return perr(c, n, "'%s' is longer than %zu characters", key, len - 1);
+		return 0;
+	}
+	w = snprintf(out, len, "%s/%s", c->dir, s);
 	if (w < 0 || (size_t)w >= len)
 		return perr(c, n, "'%s' is longer than %zu characters once taken from %s/", key,
 			    len - 1, c->dir);

@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(lg_policy_parse(text, strlen(text), "t.yaml", &p, err, sizeof(err)), 0);
 		CHECK_EQ(strlen(p.model), 511);
 		lg_policy_free(&p);
+		snprintf(text, sizeof(text), "version: 1\ndetection:\n  model: /%0511d\n", 7);
+		expect_error(text, "t.yaml:3:10:", "'model' is longer than 511 characters");
 	}
 
 	/* Admission fields; groups may stand after the devices that name them. */
