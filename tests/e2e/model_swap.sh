@@ -43,13 +43,16 @@ for bad in unsigned rogue tampered; do
 	grep -q "refused" "$T/$bad.err" || lg_fail "$bad: $(cat "$T/$bad.err")"
 done
 CTL model add vib 2 "$T/v2.json" 2>/dev/null && lg_fail "a version was registered twice"
-# The data plane checks for itself: straight to its socket, past linegated.
-printf 'model\n%s\nx\n' "$T/tampered.json" | ip netns exec "$NS_SRV" \
-	python3 -c "
+# A request straight to the data plane's control socket, past linegated: stdin in, reply out.
+dp_send() {
+	ip netns exec "$NS_SRV" python3 -c "
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
 s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock" > "$T/direct.txt"
+print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock"
+}
+# The data plane checks for itself.
+printf 'model\n%s\nx\n' "$T/tampered.json" | dp_send > "$T/direct.txt"
 grep -q "^error: .*refused" "$T/direct.txt" || lg_fail "data plane took a tampered model: $(cat "$T/direct.txt")"
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
@@ -73,11 +76,7 @@ CTL metrics > "$T/m.json"
 mkdir -p "$T/with space"
 cp "$T/v1.json" "$T/v1.json.sig" "$T/with space/"
 printf 'model\n%s\nspaced\n%s\nvib@2\n' "$T/with space/v1.json" "$T/v2.json" |
-	ip netns exec "$NS_SRV" python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
-s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock" > "$T/spaced.txt"
+	dp_send > "$T/spaced.txt"
 grep -q "^ok: model spaced, shadow vib@2" "$T/spaced.txt" ||
 	lg_fail "a model path with a space: $(cat "$T/spaced.txt")"
 lg_stop_linegate
