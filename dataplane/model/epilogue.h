@@ -90,6 +90,22 @@ static inline int epi_match_bias_softmax(const struct epi_op *ops, size_t n_ops,
 	return 1;
 }
 
+/*
+ * For the narrow-layer kernels: the bias row of `cols` floats repeated into tile until its
+ * length, returned, is a multiple of the vector width w (lcm(cols, w) floats; tile must hold
+ * w * w). Only called with cols < w.
+ */
+static inline size_t epi_bias_tile(const float *bias, size_t cols, size_t w, float *tile)
+{
+	size_t tlen = cols;
+
+	while (tlen % w)
+		tlen += cols;
+	for (size_t i = 0; bias && i < tlen; i++)
+		tile[i] = bias[i % cols];
+	return tlen;
+}
+
 typedef void (*epi_fn)(const struct epi_op *ops, size_t n_ops, const float *src, float *dst,
 		       size_t rows, size_t cols);
 

@@ -223,12 +223,7 @@ static inline __attribute__((always_inline)) void bias_act_narrow(const float *s
 								  enum epi_kind act, __m256 va)
 {
 	_Alignas(32) float tile[W * W];
-	size_t n = rows * cols, tlen = cols, t = 0, i = 0;
-
-	while (tlen % W)
-		tlen += cols;
-	for (size_t k = 0; bias && k < tlen; k++)
-		tile[k] = bias[k % cols];
+	size_t n = rows * cols, tlen = epi_bias_tile(bias, cols, W, tile), t = 0, i = 0;
 	for (; i + W <= n; i += W) {
 		__m256 x = _mm256_loadu_ps(src + i);
 

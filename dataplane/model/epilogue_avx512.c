@@ -208,12 +208,7 @@ static inline __attribute__((always_inline)) void bias_act_narrow(const float *s
 								  enum epi_kind act, __m512 va)
 {
 	_Alignas(64) float tile[W * W];
-	size_t n = rows * cols, tlen = cols, t = 0;
-
-	while (tlen % W)
-		tlen += cols;
-	for (size_t i = 0; bias && i < tlen; i++)
-		tile[i] = bias[i % cols];
+	size_t n = rows * cols, tlen = epi_bias_tile(bias, cols, W, tile), t = 0;
 	for (size_t i = 0; i < n; i += W) {
 		__mmask16 m = tail_mask(n - i);
 		__m512 x = _mm512_maskz_loadu_ps(m, src + i);
