@@ -34,8 +34,6 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces, XDP): run it as root, e.g. sudo bash bench/demo.sh" >&2; exit 1; }
 
 bash .ci/install-deps
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
-export OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-1048576}
 [ -f build/build.ninja ] || meson setup build -Dbuildtype=debugoptimized >/dev/null
 echo "demo: building..."
 ninja -C build >/dev/null
