@@ -157,6 +157,7 @@ struct lg_dp {
 	unsigned nworkers;
 	struct lg_worker workers[LG_MAX_WORKERS];
 	_Atomic bool stop;
+	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
 	uint64_t epoch;
 	uint64_t started_ns;
 	FILE *out;           /* JSON lines */
@@ -208,6 +209,8 @@ void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers);
 /* Stats as JSON text, and as Prometheus text exposition (both malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);
 char *lg_dp_metrics_text(struct lg_dp *dp);
+/* The counters that matter to a person, a few lines at the end of a run. */
+void lg_dp_summary(struct lg_dp *dp, FILE *f);
 /* Serve GET /metrics on addr ("HOST:PORT"); 0 or a negative errno with err set. */
 int lg_metrics_http_start(struct lg_dp *dp, const char *addr, char *err, size_t errlen);
 void lg_metrics_http_stop(struct lg_dp *dp);

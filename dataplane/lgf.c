@@ -13,24 +13,25 @@
 #include <string.h>
 
 static const char *const reason_names[LG_REASON_MAX] = {
-	[LG_OK] = "admitted",
-	[LG_DROP_TRUNCATED] = "truncated",
-	[LG_DROP_BAD_MAGIC] = "bad_magic",
-	[LG_DROP_BAD_VERSION] = "bad_version",
-	[LG_DROP_BAD_LENGTH] = "bad_length",
-	[LG_DROP_UNSUPPORTED] = "unsupported",
-	[LG_DROP_UNKNOWN_DEVICE] = "unknown_device",
-	[LG_DROP_SPOOFED] = "spoofed_source",
-	[LG_DROP_UNKNOWN_KEY] = "unknown_key",
-	[LG_DROP_BAD_TAG] = "bad_tag",
-	[LG_DROP_REPLAYED] = "replayed",
-	[LG_DROP_TOO_OLD] = "too_old",
-	[LG_DROP_UNSIGNED] = "unsigned",
+#define LG_REASON_NAME(e, name, desc) [LG_##e] = name,
+	LG_REASONS(LG_REASON_NAME)
+#undef LG_REASON_NAME
+};
+
+static const char *const reason_descs[LG_REASON_MAX] = {
+#define LG_REASON_DESC(e, name, desc) [LG_##e] = desc,
+	LG_REASONS(LG_REASON_DESC)
+#undef LG_REASON_DESC
 };
 
 const char *lg_reason_name(enum lg_reason r)
 {
 	return (unsigned)r < LG_REASON_MAX ? reason_names[r] : "invalid";
+}
+
+const char *lg_reason_desc(enum lg_reason r)
+{
+	return (unsigned)r < LG_REASON_MAX ? reason_descs[r] : "";
 }
 
 static uint16_t ld16(const uint8_t *p)

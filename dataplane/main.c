@@ -32,10 +32,9 @@ static const char usage[] =
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
 	"  -w, --workers N       receive workers, one SO_REUSEPORT socket each (default 1)\n"
-	"  -b, --backend NAME    packet backend: uring (default: a UDP socket per worker read\n"
-	"                        by io_uring), or afxdp (AF_XDP socket per worker on RX queue\n"
-	"                        = worker index; needs --xdp, whose program redirects admitted\n"
-	"                        frames to it past the kernel's network stack)\n"
+	"  -b, --backend NAME[:OPTIONS]\n"
+	"                        packet backend and its options (key=value,...): see below\n"
+	"                        (default uring)\n"
 	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
@@ -54,6 +53,10 @@ static const char usage[] =
 	"                        before the kernel allocates anything (docs/admission.md)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
+	"\n"
+	"Backends in this build (a finite one, such as pcap, ends linegate at its end of\n"
+	"stream, after the last window is scored and written):\n"
+	"%s"
 	"\n"
 	"Control socket commands (one per connection): 'stats', 'reload' (re-read the policy\n"
 	"file), 'apply' followed by policy YAML, 'model' followed by PATH LABEL [SHADOW_PATH\n"
@@ -256,18 +259,35 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 		fclose(dp->out);
 }
 
-static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_policy *p,
-			const struct lg_backend_ops *ops, const char *bind_addr, const char *ifname,
-			char *err, size_t errlen)
+static void print_usage(void)
 {
-	struct lg_backend_conf conf = {
-		.port = p->port, .port2 = p->uadp_port, .bind_addr = bind_addr, .queue = w->id,
-		.nbufs = 1024, .buf_size = 9216, .ifname = ifname,
-		.xsks_map_fd = dp->admit ? lg_admit_xsks_fd(dp->admit) : -1,
-	};
+	char list[4096] = "";
+	size_t used = 0;
+
+	for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++) {
+		const char *h = (*b)->help;
+
+		/* Each line of a backend's help, indented under the list. */
+		while (*h && used < sizeof(list) - 1) {
+			const char *nl = strchr(h, '\n');
+			int n = nl ? (int)(nl - h) : (int)strlen(h);
+
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "  %.*s\n", n, h);
+			h += n + (nl != NULL);
+		}
+	}
+	printf(usage, list);
+}
+
+static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_backend_conf *bc,
+			const struct lg_backend_ops *ops, char *err, size_t errlen)
+{
+	struct lg_backend_conf conf = *bc;
 	size_t maxb = dp->max_batch;
+	char mode[128] = "";
 	int ret;
 
+	conf.queue = w->id;
 	w->dp = dp;
 	w->ops = ops;
 	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
@@ -282,17 +302,14 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_p
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ret = ops->open(&w->be, &conf);
-	if (ret && ops == &lg_backend_afxdp && !dp->admit)
-		snprintf(err, errlen, "the afxdp backend needs --xdp IFACE: its socket goes into "
-			 "the admission program's XSKMAP");
-	else if (ret && ops == &lg_backend_afxdp)
-		snprintf(err, errlen, "AF_XDP socket on %s queue %u: %s", ifname, w->id,
-			 strerror(-ret));
-	else if (ret)
-		snprintf(err, errlen, "%s backend, UDP port %u: %s", ops->name, p->port,
-			 strerror(-ret));
-	return ret;
+	ret = ops->open(&w->be, &conf, err, errlen);
+	if (ret)
+		return ret;
+	if (ops->describe) {
+		ops->describe(w->be, mode, sizeof(mode));
+		fprintf(stderr, "linegate: worker %u: %s backend, %s\n", w->id, ops->name, mode);
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -317,6 +334,8 @@ int main(int argc, char **argv)
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
 		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL;
 	const struct lg_backend_ops *ops;
+	struct lg_backend_conf bconf = { .nbufs = 1024, .buf_size = 9216, .xsks_map_fd = -1 };
+	bool be_setup = false;
 	struct lg_policy p;
 	char err[1024];
 	unsigned started = 0;
@@ -365,7 +384,7 @@ int main(int argc, char **argv)
 			xdp_unpin = true;
 			break;
 		case 'h':
-			fputs(usage, stdout);
+			print_usage();
 			return 0;
 		case 'V':
 			puts("linegate " LG_VERSION);
@@ -379,10 +398,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: --policy is required (see --help)\n");
 		return 2;
 	}
-	ops = lg_backend_find(backend);
-	if (!ops) {
-		fprintf(stderr, "linegate: unknown backend '%s' (available: uring, afxdp)\n", backend);
-		return 2;
+	{
+		const char *colon = strchr(backend, ':');
+		char name[32];
+
+		snprintf(name, sizeof(name), "%.*s", colon ? (int)(colon - backend) : 31, backend);
+		bconf.opts = colon ? colon + 1 : NULL;
+		ops = lg_backend_find(name);
+		if (!ops) {
+			char list[256] = "";
+
+			for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 list[0] ? ", " : "", (*b)->name);
+			fprintf(stderr, "linegate: unknown backend '%s' (this build has: %s)\n", name,
+				list);
+			return 2;
+		}
 	}
 	if (lg_policy_load(dp.policy_path, &p, err, sizeof(err))) {
 		fprintf(stderr, "linegate: %s\n", err);
@@ -413,12 +445,27 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	bconf.port = p.port;
+	bconf.port2 = p.uadp_port;
+	bconf.bind_addr = bind_addr;
+	bconf.nqueues = dp.nworkers;
+	bconf.ifname = xdp ? dp.admit_ifname : NULL;
+	bconf.xsks_map_fd = dp.admit ? lg_admit_xsks_fd(dp.admit) : -1;
+	err[0] = '\0';
+	if (ops->setup && (ret = ops->setup(&bconf, err, sizeof(err)))) {
+		fprintf(stderr, "linegate: %s backend: %s\n", ops->name,
+			err[0] ? err : strerror(-ret));
+		lg_policy_free(&p);
+		goto out;
+	}
+	be_setup = true;
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
-		ret = worker_setup(&dp, &dp.workers[w], &p, ops, bind_addr,
-				   xdp ? dp.admit_ifname : NULL, err, sizeof(err));
+		err[0] = '\0';
+		ret = worker_setup(&dp, &dp.workers[w], &bconf, ops, err, sizeof(err));
 		if (ret) {
-			fprintf(stderr, "linegate: worker %u: %s\n", w, err);
+			fprintf(stderr, "linegate: worker %u: %s backend: %s\n", w, ops->name,
+				err[0] ? err : strerror(-ret));
 			lg_policy_free(&p);
 			goto out;
 		}
@@ -480,7 +527,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
 		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
 
-	while (!got_stop) {
+	while (!got_stop && atomic_load(&dp.eof_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };
 
 		if (got_hup) {
@@ -526,6 +573,7 @@ out:
 			}
 		}
 		free(s);
+		lg_dp_summary(&dp, stderr);
 	}
 	if (ctl_fd >= 0) {
 		close(ctl_fd);
@@ -533,5 +581,7 @@ out:
 	}
 	lg_mqtt_close(dp.mqtt);
 	dp_teardown(&dp, xdp_unpin);
+	if (be_setup && ops->teardown)
+		ops->teardown();
 	return status;
 }

@@ -72,8 +72,15 @@ static void take(struct lg_dp *dp, struct snap *s)
 			s->lat_hist[b] += atomic_load(&st->lat_hist[b]);
 		for (int b = 0; b < LG_BATCH_BUCKETS; b++)
 			s->batch_hist[b] += atomic_load(&st->batch_hist[b]);
-		if (dp->workers[w].be && dp->workers[w].ops->dropped)
-			s->be += dp->workers[w].ops->dropped(dp->workers[w].be);
+		if (dp->workers[w].be && dp->workers[w].ops->stats) {
+			struct lg_backend_stats bs = { 0 };
+
+			dp->workers[w].ops->stats(dp->workers[w].be, &bs);
+			for (int r = 0; r < LG_REASON_MAX; r++) {
+				s->reason[r] += bs.drops[r];
+				s->be += bs.drops[r];
+			}
+		}
 	}
 	for (int b = 0; b < LG_LAT_BUCKETS; b++)
 		s->pub_hist[b] = atomic_load(&dp->pub_hist[b]);
@@ -131,6 +138,25 @@ static void add_u64(json_object *o, const char *k, uint64_t v)
 	json_object_object_add(o, k, json_object_new_uint64(v));
 }
 
+void lg_dp_summary(struct lg_dp *dp, FILE *f)
+{
+	struct snap s;
+
+	take(dp, &s);
+	fprintf(f, "linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
+		   " admitted + %" PRIu64 " dropped\n",
+		s.uptime_ms / 1e3, s.rx + s.be, s.reason[LG_OK], s.rx + s.be - s.reason[LG_OK]);
+	for (int r = 1; r < LG_REASON_MAX; r++)
+		if (s.reason[r])
+			fprintf(f, "linegate:   %-16s %12" PRIu64 "  %s\n", lg_reason_name(r),
+				s.reason[r], lg_reason_desc(r));
+	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
+		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
+		   " alerts lost to full rings\n",
+		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	free(s.dev);
+}
+
 char *lg_dp_stats_json(struct lg_dp *dp)
 {
 	json_object *o = json_object_new_object(), *reasons = json_object_new_object(),
@@ -141,8 +167,11 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	take(dp, &s);
 	add_u64(o, "uptime_ms", s.uptime_ms);
 	add_u64(o, "received", s.rx);
+	/* received = admitted + dropped, exactly: every frame a worker judged and every frame
+	 * a backend knows was lost before a worker saw it, each under one reason. */
+	add_u64(o, "received", s.rx + s.be);
 	add_u64(o, "admitted", s.reason[LG_OK]);
-	add_u64(o, "dropped", s.rx - s.reason[LG_OK]);
+	add_u64(o, "dropped", s.rx + s.be - s.reason[LG_OK]);
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		add_u64(reasons, lg_reason_name(r), s.reason[r]);
 	json_object_object_add(o, "drops", reasons);
@@ -274,10 +303,13 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		return NULL;
 	b.p[0] = '\0';
 	take(dp, &s);
-	counter(&b, "linegate_frames_received_total", "Datagrams the workers took in.", s.rx);
+	counter(&b, "linegate_frames_received_total",
+		"Datagrams the workers took in, and those a backend lost before (received = "
+		"admitted + dropped).", s.rx + s.be);
 	counter(&b, "linegate_frames_admitted_total", "Frames that passed every check.",
 		s.reason[LG_OK]);
-	bprintf(&b, "# HELP linegate_frames_dropped_total Frames the workers refused, by reason.\n"
+	bprintf(&b, "# HELP linegate_frames_dropped_total Frames refused or lost, by reason "
+		    "(docs/drop-reasons.md).\n"
 		    "# TYPE linegate_frames_dropped_total counter\n");
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		bprintf(&b, "linegate_frames_dropped_total{reason=\"%s\"} %" PRIu64 "\n",

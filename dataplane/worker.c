@@ -765,6 +765,13 @@ void *lg_worker_main(void *arg)
 			w->last_export_ns = lg_now_ns();
 		}
 		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
+		if (n == LG_RX_EOF) {
+			/* A finite stream ended: what is in the batch is scored now, not at a
+			 * deadline that would never come. */
+			lg_worker_flush(w);
+			atomic_fetch_add(&dp->eof_workers, 1);
+			return NULL;
+		}
 		if (n < 0) {
 			/* A backend error is not a reason to stop receiving: count and go on. */
 			atomic_fetch_add_explicit(&w->st.rx_errors, 1, memory_order_relaxed);

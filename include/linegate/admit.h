@@ -287,7 +287,8 @@ struct lg_admit_pkt {
 	lg_u16 dst_port; /* host order */
 	lg_u8 vlans;	 /* number of VLAN tags (0..2) */
 	lg_u8 pad;
-	lg_u16 payload_off; /* UADP: where the UDP payload starts, from the frame's start */
+	lg_u16 payload_off; /* where the UDP payload starts, from the frame's start: UADP in
+			     * BPF; every admitted or UADP datagram in user space */
 	lg_u32 device_id;   /* LGF: from the frame; UADP: 0 until the identity is looked up */
 	lg_u32 payload_len; /* UDP payload length */
 	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
@@ -705,6 +706,17 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 #define LG_ADMIT_RC_UADP 0x100
 
 /*
+ * When lg_admit_parse_frame() records where the payload starts: the XDP program needs it
+ * only for UADP (the LGF path keeps its instructions); user space (backends that see
+ * whole frames) for every datagram it hands on.
+ */
+#ifdef __BPF__
+#define LG_ADMIT_WANT_OFF(rc) ((rc) == LG_ADMIT_RC_UADP)
+#else
+#define LG_ADMIT_WANT_OFF(rc) ((rc) == LG_ADMIT_RC_UADP || (rc) == LG_R_ADMITTED)
+#endif
+
+/*
  * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
  * in_frame (a constant where inlined): the caller already checked that the
  * UDP header and a whole LGF header lie within the frame.
@@ -808,7 +820,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 		pkt->family = LG_ADMIT_AF_INET;
 		LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
 		rc = lg_admit_parse_udp(p + 20, p + tot, end, cfg, pkt, 1);
-		if (rc == LG_ADMIT_RC_UADP)
+		if (LG_ADMIT_WANT_OFF(rc))
 			pkt->payload_off = (lg_u16)(p + 20 + LG_UDP_HLEN - (const lg_u8 *)data);
 		return rc;
 	}
@@ -888,7 +900,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 	}
 
 	rc = lg_admit_parse_udp(l4, l4_end, end, cfg, pkt, 0);
-	if (rc == LG_ADMIT_RC_UADP)
+	if (LG_ADMIT_WANT_OFF(rc))
 		pkt->payload_off = (lg_u16)(l4 + LG_UDP_HLEN - (const lg_u8 *)data);
 	return rc;
 }

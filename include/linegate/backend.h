@@ -1,60 +1,109 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Packet backends: where a worker's frames come from. A worker knows only this
- * interface, so afxdp, uring, dpdk and replay backends are interchangeable.
+ * interface, so uring, afxdp, dpdk and pcap backends are interchangeable.
  *
- * rx_burst() fills up to max packet views that point into backend-owned
- * buffers; the worker hands every one of them back with release() once it has
- * finished with the bytes (no copies in between).
+ *	setup()      once per process, before any queue opens (DPDK's EAL, a pcap file);
+ *	open()       one queue per worker;
+ *	rx_burst()   fills up to max packet views that point into backend-owned buffers;
+ *	release()    the worker hands every view back once it has finished with the bytes
+ *	             (no copies in between);
+ *	stats()      what the backend dropped before a worker saw it, by reason;
+ *	close(), teardown().
+ *
+ * A backend that sees whole frames (afxdp, dpdk, pcap) finds the UDP payload with the
+ * parser in include/linegate/admit.h, through lg_backend_parse_frame(): XDP, the DPDK
+ * path and the worker read a frame the same way, and refuse the same frames.
  */
 #ifndef LINEGATE_BACKEND_H
 #define LINEGATE_BACKEND_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linegate/frame.h>
+
+/* rx_burst() at the end of a finite stream (a pcap file): nothing more will come. */
+#define LG_RX_EOF (-ENODATA)
+
 struct lg_rx_pkt {
-	const uint8_t *data;
+	const uint8_t *data; /* UDP payload */
 	uint32_t len;
-	uint32_t buf_id;    /* backend's handle for release() */
-	uint16_t src_port;  /* host order */
-	uint8_t family;     /* AF_INET or AF_INET6 */
-	uint8_t truncated;  /* the datagram did not fit the buffer */
-	uint8_t port_idx;   /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
+	uint32_t buf_id;      /* backend's handle for release() */
+	uint16_t src_port;    /* host order */
+	uint8_t family;	      /* AF_INET or AF_INET6 */
+	uint8_t truncated;    /* the datagram did not fit the buffer */
+	uint8_t port_idx;     /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
 	uint8_t src_addr[16]; /* network order */
-	uint64_t rx_ns;     /* CLOCK_MONOTONIC when the worker took it */
+	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the backend took it */
+};
+
+/* Drops a backend counted, indexed by enum lg_reason (only the reasons it can see). */
+struct lg_backend_stats {
+	uint64_t drops[LG_REASON_MAX];
 };
 
 struct lg_backend_conf {
-	uint16_t port;      /* UDP port to receive on */
-	uint16_t port2;     /* a second port (UADP), 0 = none */
+	uint16_t port;	       /* UDP port to receive on */
+	uint16_t port2;	       /* a second port (UADP), 0 = none */
 	const char *bind_addr; /* NULL = any */
-	unsigned queue;     /* worker index */
-	unsigned nbufs;     /* receive buffers, a power of two */
-	unsigned buf_size;  /* bytes per buffer */
+	unsigned queue;	       /* worker index */
+	unsigned nqueues;      /* workers in all */
+	unsigned nbufs;	       /* receive buffers, a power of two */
+	unsigned buf_size;     /* bytes per buffer */
 	/* afxdp: the interface, and the XDP admission program's XSKMAP (lgadmit.h), into
 	 * which the backend puts its socket at index queue. */
 	const char *ifname;
 	int xsks_map_fd;
+	/* The backend's own options, "key=value,key=value" from --backend NAME:OPTIONS;
+	 * NULL = none. Each backend parses its own (lg_backend_opt_next()). */
+	const char *opts;
 };
 
 struct lg_backend;
 
 struct lg_backend_ops {
 	const char *name;
-	int (*open)(struct lg_backend **out, const struct lg_backend_conf *conf);
-	/* Returns packets filled (0 on timeout) or a negative errno. */
-	int (*rx_burst)(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
-			int timeout_ms);
+	const char *help; /* one paragraph on what it is and its options, for --help */
+	/* Once per process before the first open(); NULL when there is nothing to do. 0, or
+	 * a negative errno with a message in err. */
+	int (*setup)(const struct lg_backend_conf *conf, char *err, size_t errlen);
+	void (*teardown)(void);
+	int (*open)(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
+		    size_t errlen);
+	/* Packets filled (0 on timeout), LG_RX_EOF, or another negative errno. */
+	int (*rx_burst)(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max, int timeout_ms);
 	void (*release)(struct lg_backend *b, const struct lg_rx_pkt *pkts, unsigned n);
 	void (*close)(struct lg_backend *b);
-	/* Counters the backend keeps: buffers exhausted, datagrams truncated. */
-	uint64_t (*dropped)(const struct lg_backend *b);
+	/* Adds this queue's drops to st; may read kernel or NIC counters (not per packet). */
+	void (*stats)(struct lg_backend *b, struct lg_backend_stats *st);
+	/* Optional: how this queue runs (e.g. "zero-copy mode"), printed at start. */
+	void (*describe)(struct lg_backend *b, char *buf, size_t len);
 };
 
-extern const struct lg_backend_ops lg_backend_uring;
-extern const struct lg_backend_ops lg_backend_afxdp;
-
+/* The backend with this name, among those this build has; NULL if none. */
 const struct lg_backend_ops *lg_backend_find(const char *name);
+/* The backends this build has, NULL-terminated. */
+const struct lg_backend_ops *const *lg_backend_list(void);
+
+/*
+ * Split an option string: the next "key=value" (or "key") at *pos, advancing *pos. Copies
+ * into key and val (NUL-terminated; val "" when absent). Returns 1 for an option, 0 at the
+ * end, -EINVAL for one that does not fit the buffers.
+ */
+int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, size_t vallen);
+
+/* lg_backend_parse_frame() flags */
+#define LG_PARSE_CSUM 0x1 /* check the UDP checksum as the kernel would */
+
+/*
+ * A whole frame (Ethernet, VLAN tags, IPv4/IPv6 with the extension headers XDP walks, UDP)
+ * into a packet view: the admission parser of include/linegate/admit.h decides, so a frame
+ * is refused here exactly when XDP would refuse it as malformed. LG_OK, LG_DROP_MALFORMED,
+ * LG_DROP_NOT_OURS for a frame that is not UDP to port or port2, or LG_DROP_BAD_CHECKSUM.
+ */
+enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16_t port,
+				      uint16_t port2, unsigned flags, struct lg_rx_pkt *pkt);
 
 #endif /* LINEGATE_BACKEND_H */

@@ -11,26 +11,57 @@
 
 #include <linegate/lgf.h>
 
-/* Why a worker dropped a frame; every reason has a counter. Keep names in sync with
- * lg_reason_name(). */
+/*
+ * Why a frame was not used, one table for the whole user-space path: the worker's verdicts
+ * (parse, identity, source, key, tag, replay) and the drops that happen before a worker
+ * sees a frame (socket and ring overflows, backend buffers, handoff between workers).
+ * Every frame a backend took off the wire, or knows it lost, is counted under exactly one
+ * reason, so that received = admitted + dropped by reason. X(enum suffix, metric label,
+ * what causes it); docs/drop-reasons.md is checked against this table by a test.
+ */
+#define LG_REASONS(X)                                                                             \
+	X(OK, "admitted", "verified, fresh and handed to the device's window")                     \
+	X(DROP_TRUNCATED, "truncated", "shorter than the format's header and tag")                 \
+	X(DROP_BAD_MAGIC, "bad_magic", "not an LGF frame (magic bytes differ)")                    \
+	X(DROP_BAD_VERSION, "bad_version", "an LGF or UADP version this build does not speak")     \
+	X(DROP_BAD_LENGTH, "bad_length",                                                           \
+	  "lengths in the header disagree with the datagram, or it did not fit the buffer")        \
+	X(DROP_UNSUPPORTED, "unsupported", "type, sample format or flags this build does not handle") \
+	X(DROP_UNKNOWN_DEVICE, "unknown_device", "the device id or UADP identity is not enrolled") \
+	X(DROP_SPOOFED, "spoofed_source", "an enrolled id, but not from the device's bound address") \
+	X(DROP_UNKNOWN_KEY, "unknown_key", "the key id is not one of the device's keys")            \
+	X(DROP_BAD_TAG, "bad_tag", "the MAC or signature does not verify")                         \
+	X(DROP_REPLAYED, "replayed", "inside the replay window and already seen")                   \
+	X(DROP_TOO_OLD, "too_old", "below the replay window")                                       \
+	X(DROP_UNSIGNED, "unsigned", "an unsigned UADP message for a device that must sign")        \
+	X(DROP_MALFORMED, "malformed",                                                             \
+	  "Ethernet, VLAN, IP or UDP headers do not parse (backends that see whole frames)")       \
+	X(DROP_NOT_OURS, "not_ours", "a whole frame that is not UDP to the LGF or UADP port")      \
+	X(DROP_BAD_CHECKSUM, "bad_checksum",                                                       \
+	  "the UDP checksum is wrong (backends that see whole frames check it as the kernel does)") \
+	X(DROP_SOCKET, "socket_dropped",                                                           \
+	  "the kernel dropped it at linegate's socket: receive buffer full, or a bad UDP "         \
+	  "checksum (the socket's sk_drops, SO_MEMINFO)")                                          \
+	X(DROP_RX_RING_FULL, "rx_ring_full",                                                       \
+	  "the kernel or NIC dropped it: the receive ring was full (XSK rx_ring_full, DPDK "       \
+	  "imissed)")                                                                              \
+	X(DROP_NO_BUFFER, "no_buffer",                                                             \
+	  "the kernel or NIC had no free buffer for it (XSK rx_dropped and fill ring empty, "      \
+	  "DPDK rx_nombuf)")                                                                       \
+	X(DROP_HANDOFF_FULL, "handoff_full",                                                       \
+	  "another worker received it and the device's owner worker's handoff ring was full")      \
+	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")
+
 enum lg_reason {
-	LG_OK = 0,
-	LG_DROP_TRUNCATED,   /* shorter than a header + tag */
-	LG_DROP_BAD_MAGIC,   /* not an LGF frame */
-	LG_DROP_BAD_VERSION, /* an LGF version this build does not speak */
-	LG_DROP_BAD_LENGTH,  /* lengths in the header disagree with the datagram */
-	LG_DROP_UNSUPPORTED, /* type, sample format or flags this build does not handle */
-	LG_DROP_UNKNOWN_DEVICE,
-	LG_DROP_SPOOFED,     /* enrolled id, but not from the device's bound address */
-	LG_DROP_UNKNOWN_KEY, /* key id is not one of the device's keys */
-	LG_DROP_BAD_TAG,
-	LG_DROP_REPLAYED,    /* inside the window, already seen */
-	LG_DROP_TOO_OLD,     /* below the window */
-	LG_DROP_UNSIGNED,    /* an unsigned UADP message for a device that must sign */
+#define LG_REASON_ENUM(e, name, desc) LG_##e,
+	LG_REASONS(LG_REASON_ENUM)
+#undef LG_REASON_ENUM
 	LG_REASON_MAX,
 };
 
+/* The metric label of a reason ("invalid" out of range), and what causes it. */
 const char *lg_reason_name(enum lg_reason r);
+const char *lg_reason_desc(enum lg_reason r);
 
 struct lg_frame {
 	const struct lgf_hdr *hdr; /* in the receive buffer */

@@ -17,6 +17,9 @@ veth_pair() {
 		numrxqueues "$queues"
 	ip -n "$A" addr add 10.77.0.1/24 dev a0
 	ip -n "$B" addr add 10.77.0.2/24 dev b0
+	# Full UDP checksums from local senders, as a real NIC delivers them (AF_XDP checks).
+	ip netns exec "$A" ethtool -K a0 tx off >/dev/null
+	ip netns exec "$B" ethtool -K b0 tx off >/dev/null
 	ip -n "$A" link set a0 up
 	ip -n "$B" link set b0 up
 	ip -n "$A" neigh replace 10.77.0.2 lladdr "$MAC_B" dev a0

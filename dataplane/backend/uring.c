@@ -5,11 +5,13 @@
  * serves many datagrams; the kernel ends it (no IORING_CQE_F_MORE) when the
  * ring runs dry or the CQ overflows, and we re-arm it then.
  */
-#include <linegate/backend.h>
+#include "backends.h"
+#include <linux/sock_diag.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +108,25 @@ static void uring_close(struct lg_backend *b)
 	free(b);
 }
 
-static int uring_open(struct lg_backend **out, const struct lg_backend_conf *conf)
+static int uring_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
+		      size_t errlen)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
 	struct io_uring_buf_reg reg = { 0 };
 	struct lg_backend *b;
 	int ret;
 
+	err[0] = '\0';
 	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1) || conf->nbufs > 32768 ||
-	    conf->buf_size < 256)
+	    conf->buf_size < 256) {
+		snprintf(err, errlen, "%u buffers of %u bytes: a power of two up to 32768 buffers "
+			 "of at least 256 bytes", conf->nbufs, conf->buf_size);
 		return -EINVAL;
+	}
+	if (conf->opts && *conf->opts) {
+		snprintf(err, errlen, "the uring backend takes no options ('%s')", conf->opts);
+		return -EINVAL;
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -136,6 +147,7 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		b->fd[i] = open_socket(conf, port);
 		if (b->fd[i] < 0) {
 			ret = b->fd[i];
+			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));
 			goto err;
 		}
 	}
@@ -182,6 +194,8 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	*out = b;
 	return 0;
 err:
+	if (!err[0])
+		snprintf(err, errlen, "io_uring: %s", strerror(-ret));
 	uring_close(b);
 	return ret;
 }
@@ -296,9 +310,24 @@ static void uring_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, un
 	io_uring_buf_ring_advance(b->br, n);
 }
 
-static uint64_t uring_dropped(const struct lg_backend *b)
+/* What the kernel dropped at the socket before we could read it: a full receive buffer
+ * (or a bad checksum), sk_drops, which SO_MEMINFO reads at any time, exactly. */
+static uint64_t socket_drops(int fd)
 {
-	return b->unreadable + b->errors;
+	uint32_t mi[SK_MEMINFO_VARS] = { 0 };
+	socklen_t len = sizeof(mi);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) ||
+	    len <= SK_MEMINFO_DROPS * sizeof(mi[0]))
+		return 0;
+	return mi[SK_MEMINFO_DROPS];
+}
+
+static void uring_stats(struct lg_backend *b, struct lg_backend_stats *st)
+{
+	for (int i = 0; i < NSOCK; i++)
+		st->drops[LG_DROP_SOCKET] += socket_drops(b->fd[i]);
+	st->drops[LG_DROP_RX_ERROR] += b->unreadable + b->errors;
 }
 
 const struct lg_backend_ops lg_backend_uring = {
@@ -307,14 +336,7 @@ const struct lg_backend_ops lg_backend_uring = {
 	.rx_burst = uring_rx_burst,
 	.release = uring_release,
 	.close = uring_close,
-	.dropped = uring_dropped,
+	.stats = uring_stats,
+	.help = "uring: a UDP socket per worker (SO_REUSEPORT) on the policy's ports, read by an\n"
+		"io_uring multishot recvmsg into a provided buffer ring. No options.",
 };
-
-const struct lg_backend_ops *lg_backend_find(const char *name)
-{
-	if (!strcmp(name, "uring"))
-		return &lg_backend_uring;
-	if (!strcmp(name, "afxdp"))
-		return &lg_backend_afxdp;
-	return NULL;
-}

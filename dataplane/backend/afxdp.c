@@ -9,10 +9,13 @@
  * idle queue costs no syscalls.
  */
 #include <linegate/admit.h>
-#include <linegate/backend.h>
+#include "backends.h"
 
 #include <bpf/bpf.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <linux/if_ether.h>
 #include <linux/if_xdp.h>
 #include <poll.h>
@@ -36,8 +39,12 @@ struct lg_backend {
 	size_t area_size;
 	unsigned nframes;
 	int fd;
+	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
 	uint16_t port, port2;
-	uint64_t malformed; /* frames XDP passed that do not parse as UDP (cannot happen) */
+	unsigned parse_flags;
+	/* Frames XDP passed that the worker's parser refuses, by reason: the same parser, so
+	 * only a bad checksum (XDP does not check it; the kernel would) should appear. */
+	uint64_t refused[LG_REASON_MAX];
 };
 
 static void afxdp_close(struct lg_backend *b)
@@ -53,7 +60,47 @@ static void afxdp_close(struct lg_backend *b)
 	free(b);
 }
 
-static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *conf)
+/* RX queues of the interface: a queue without a socket of ours would hand what XDP admits
+ * to the kernel, where nobody listens. */
+static int rx_queues(const char *ifname)
+{
+	char path[128];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, "rx-", 3);
+	closedir(d);
+	return n;
+}
+
+static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t errlen)
+{
+	char key[32], val[32];
+	int ret;
+
+	b->parse_flags = LG_PARSE_CSUM;
+	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "csum") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
+			b->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
+			continue;
+		}
+		snprintf(err, errlen, "afxdp: unknown option '%s%s%s' (csum=on|off)", key,
+			 val[0] ? "=" : "", val);
+		return -EINVAL;
+	}
+	if (ret < 0)
+		snprintf(err, errlen, "afxdp: an option is too long");
+	return ret;
+}
+
+static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
+		      size_t errlen)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = conf->nbufs, .comp_size = XSK_RING_CONS__DEFAULT_NUM_DESCS,
@@ -70,13 +117,32 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	uint32_t idx, key = conf->queue;
 	int ret;
 
-	if (!conf->ifname || conf->xsks_map_fd < 0)
-		return -EINVAL; /* needs --xdp: the admission program owns the XSKMAP */
-	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1))
+	err[0] = '\0';
+	if (!conf->ifname || conf->xsks_map_fd < 0) {
+		snprintf(err, errlen, "the afxdp backend needs --xdp IFACE: its socket goes into "
+			 "the admission program's XSKMAP");
 		return -EINVAL;
+	}
+	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1)) {
+		snprintf(err, errlen, "afxdp: %u buffers is not a power of two", conf->nbufs);
+		return -EINVAL;
+	}
+	ret = rx_queues(conf->ifname);
+	if (ret > (int)conf->nqueues) {
+		snprintf(err, errlen, "%s has %d RX queues and linegate %u worker(s): what XDP "
+			 "admits on a queue without a worker would go to the kernel, where nobody "
+			 "listens. Use --workers %d, or fewer queues (ethtool -L %s combined %u)",
+			 conf->ifname, ret, conf->nqueues, ret, conf->ifname, conf->nqueues);
+		return -EXFULL;
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	ret = parse_opts(b, conf->opts, err, errlen);
+	if (ret) {
+		free(b);
+		return ret;
+	}
 	b->port = conf->port;
 	b->port2 = conf->port2;
 	/* As many frames as the fill ring holds: every frame is either there, on the RX
@@ -108,73 +174,21 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	for (unsigned i = 0; i < conf->nbufs; i++)
 		*xsk_ring_prod__fill_addr(&b->fq, idx + i) = (uint64_t)i << FRAME_SHIFT;
 	xsk_ring_prod__submit(&b->fq, conf->nbufs);
+	{
+		struct xdp_options xo = { 0 };
+		socklen_t len = sizeof(xo);
+
+		b->zerocopy = !getsockopt(b->fd, SOL_XDP, XDP_OPTIONS, &xo, &len) &&
+			      xo.flags & XDP_OPTIONS_ZEROCOPY;
+	}
 	*out = b;
 	return 0;
 err:
+	if (!err[0])
+		snprintf(err, errlen, "AF_XDP socket on %s queue %u: %s", conf->ifname, conf->queue,
+			 strerror(-ret));
 	afxdp_close(b);
 	return ret;
-}
-
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Ethernet, up to two VLAN tags, IPv4 or IPv6 (with the extension headers XDP walks, the
- * same code), UDP: the payload and the sender. XDP has checked all of this before
- * redirecting; a frame that does not parse is counted. */
-static int parse(struct lg_backend *b, const uint8_t *f, uint32_t len, struct lg_rx_pkt *pkt)
-{
-	const uint8_t *end = f + len, *p = f + ETH_HLEN, *l4;
-	uint16_t proto, ulen, dport;
-
-	if (len < ETH_HLEN)
-		return -EBADMSG;
-	proto = be16(f + 12);
-	for (int v = 0; v < 2 && (proto == ETH_P_8021Q || proto == ETH_P_8021AD); v++) {
-		if (p + 4 > end)
-			return -EBADMSG;
-		proto = be16(p + 2);
-		p += 4;
-	}
-	memset(pkt->src_addr, 0, sizeof(pkt->src_addr));
-	if (proto == ETH_P_IP) {
-		unsigned ihl;
-
-		if (p + 20 > end || (p[0] >> 4) != 4 || p[9] != 17)
-			return -EBADMSG;
-		ihl = (p[0] & 15) * 4u;
-		if (ihl < 20 || p + ihl > end)
-			return -EBADMSG;
-		pkt->family = AF_INET;
-		memcpy(pkt->src_addr, p + 12, 4);
-		l4 = p + ihl;
-	} else if (proto == ETH_P_IPV6) {
-		if (p + 40 > end || (p[0] >> 4) != 6)
-			return -EBADMSG;
-		l4 = p + 40;
-		if (l4 + be16(p + 4) > end)
-			return -EBADMSG;
-		if (p[6] != 17 &&
-		    lg_admit_ipv6_ext(&l4, l4 + be16(p + 4), end, p[6]) != LG_R_ADMITTED)
-			return -EBADMSG;
-		pkt->family = AF_INET6;
-		memcpy(pkt->src_addr, p + 8, 16);
-	} else {
-		return -EBADMSG;
-	}
-	if (l4 + 8 > end)
-		return -EBADMSG;
-	ulen = be16(l4 + 4);
-	dport = be16(l4 + 2);
-	if (ulen < 8 || l4 + ulen > end)
-		return -EBADMSG;
-	pkt->src_port = be16(l4);
-	pkt->port_idx = b->port2 && dport == b->port2;
-	pkt->data = l4 + 8;
-	pkt->len = ulen - 8u;
-	pkt->truncated = 0;
-	return 0;
 }
 
 static void give_back(struct lg_backend *b, const uint32_t *frames, unsigned n)
@@ -220,9 +234,13 @@ static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		uint64_t addr = xsk_umem__extract_addr(d->addr);
 		struct lg_rx_pkt *pkt = &pkts[got];
 
+		enum lg_reason r;
+
 		pkt->buf_id = (uint32_t)(addr >> FRAME_SHIFT);
-		if (parse(b, xsk_umem__get_data(b->area, d->addr), d->len, pkt)) {
-			b->malformed++;
+		r = lg_backend_parse_frame(xsk_umem__get_data(b->area, d->addr), d->len, b->port,
+					   b->port2, b->parse_flags, pkt);
+		if (r != LG_OK) {
+			b->refused[r]++;
 			if (nbad < 64)
 				bad[nbad++] = pkt->buf_id;
 			continue;
@@ -250,15 +268,28 @@ static void afxdp_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, un
 	}
 }
 
-static uint64_t afxdp_dropped(const struct lg_backend *b)
+static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 {
-	struct xdp_statistics st = { 0 };
-	socklen_t len = sizeof(st);
+	struct xdp_statistics xs = { 0 };
+	socklen_t len = sizeof(xs);
 
-	/* Frames the kernel could not put on our RX ring (ring full, no fill frame). */
-	if (getsockopt(b->fd, SOL_XDP, XDP_STATISTICS, &st, &len))
-		return b->malformed;
-	return st.rx_dropped + st.rx_ring_full + st.rx_fill_ring_empty_descs + b->malformed;
+	for (int r = 0; r < LG_REASON_MAX; r++)
+		st->drops[r] += b->refused[r];
+	if (getsockopt(b->fd, SOL_XDP, XDP_STATISTICS, &xs, &len))
+		return;
+	/*
+	 * rx_dropped counts frames the kernel could not copy or place (no fill frame: the
+	 * same event rx_fill_ring_empty_descs counts again, so that one is not added);
+	 * rx_ring_full frames found the RX ring full.
+	 */
+	st->drops[LG_DROP_NO_BUFFER] += xs.rx_dropped;
+	st->drops[LG_DROP_RX_RING_FULL] += xs.rx_ring_full;
+}
+
+static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s mode, %u frames of %u bytes", b->zerocopy ? "zero-copy" : "copy",
+		 b->nframes, FRAME_SIZE);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -267,5 +298,11 @@ const struct lg_backend_ops lg_backend_afxdp = {
 	.rx_burst = afxdp_rx_burst,
 	.release = afxdp_release,
 	.close = afxdp_close,
-	.dropped = afxdp_dropped,
+	.stats = afxdp_stats,
+	.describe = afxdp_describe,
+	.help = "afxdp: an AF_XDP socket per worker on RX queue = worker index, in the XDP\n"
+		"admission program's XSKMAP (needs --xdp IFACE); refuses to start when the\n"
+		"interface has more RX queues than workers. Options: csum=on|off (check UDP\n"
+		"checksums as the kernel would; default on).",
 };
+

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/* The backend registry, option strings, and whole-frame parsing for every backend. */
+#include <linegate/admit.h>
+#include <linegate/backend.h>
+
+#include <string.h>
+#include <sys/socket.h>
+
+#include "backends.h"
+
+static const struct lg_backend_ops *const backends[] = {
+#ifdef LG_HAVE_URING
+    &lg_backend_uring,
+#endif
+#ifdef LG_HAVE_AFXDP
+    &lg_backend_afxdp,
+#endif
+#ifdef LG_HAVE_PCAP
+    &lg_backend_pcap,
+#endif
+#ifdef LG_HAVE_DPDK
+    &lg_backend_dpdk,
+#endif
+    NULL,
+};
+
+const struct lg_backend_ops *const *lg_backend_list(void)
+{
+	return backends;
+}
+
+const struct lg_backend_ops *lg_backend_find(const char *name)
+{
+	for (const struct lg_backend_ops *const *b = backends; *b; b++)
+		if (!strcmp((*b)->name, name))
+			return *b;
+	return NULL;
+}
+
+static int copy_part(char *dst, size_t dstlen, const char *src, size_t n)
+{
+	if (n >= dstlen)
+		return -EINVAL;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, size_t vallen)
+{
+	const char *p = *pos, *end, *eq;
+
+	while (p && *p == ',')
+		p++;
+	if (!p || !*p)
+		return 0;
+	end = strchr(p, ',');
+	if (!end)
+		end = p + strlen(p);
+	eq = memchr(p, '=', (size_t)(end - p));
+	*pos = end;
+	if (copy_part(key, keylen, p, (size_t)((eq ? eq : end) - p)))
+		return -EINVAL;
+	return copy_part(val, vallen, eq ? eq + 1 : end, eq ? (size_t)(end - eq - 1) : 0) ? -EINVAL
+											  : 1;
+}
+
+/* Ones' complement sum of len bytes, folded to 16 bits at the end (RFC 1071). */
+static uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t len)
+{
+	while (len >= 4) {
+		uint32_t w;
+
+		memcpy(&w, p, 4);
+		sum += w;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t w;
+
+		memcpy(&w, p, 2);
+		sum += w;
+		p += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint16_t w = 0;
+
+		memcpy(&w, p, 1);
+		sum += w;
+	}
+	return sum;
+}
+
+static uint16_t csum_fold(uint64_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/*
+ * The UDP checksum as the kernel checks it before a socket gets the datagram: over the
+ * pseudo header and the whole datagram; 0 in the field means none over IPv4, and is
+ * refused over IPv6 (RFC 8200 8.1).
+ */
+static int udp_csum_ok(const uint8_t *frame, const struct lg_admit_pkt *ap)
+{
+	const uint8_t *l3 = frame + LG_ETH_HLEN + 4u * ap->vlans;
+	const uint8_t *udp = frame + ap->payload_off - LG_UDP_HLEN;
+	uint32_t ulen = ap->payload_len + LG_UDP_HLEN;
+	uint8_t pseudo[4] = {0, 17, (uint8_t)(ulen >> 8), (uint8_t)ulen};
+	uint64_t sum;
+
+	if (!udp[6] && !udp[7])
+		return ap->family == LG_ADMIT_AF_INET;
+	if (ap->family == LG_ADMIT_AF_INET)
+		sum = csum_add(0, l3 + 12, 8); /* source and destination */
+	else
+		sum = csum_add(0, l3 + 8, 32);
+	sum = csum_add(sum, pseudo, 4);
+	sum = csum_add(sum, udp, ulen);
+	return csum_fold(sum) == 0xffff;
+}
+
+enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16_t port,
+				      uint16_t port2, unsigned flags, struct lg_rx_pkt *pkt)
+{
+	struct lg_admit_cfg cfg = {.lgf_port = port, .uadp_port = port2};
+	struct lg_admit_pkt ap;
+	int rc = lg_admit_parse_frame(frame, frame + len, &cfg, &ap);
+
+	if (rc == LG_R_NOT_OURS)
+		return LG_DROP_NOT_OURS;
+	if (rc != LG_R_ADMITTED && rc != LG_ADMIT_RC_UADP)
+		return LG_DROP_MALFORMED;
+	if (flags & LG_PARSE_CSUM && !udp_csum_ok(frame, &ap))
+		return LG_DROP_BAD_CHECKSUM;
+	pkt->data = frame + ap.payload_off;
+	pkt->len = ap.payload_len;
+	pkt->truncated = 0;
+	pkt->port_idx = rc == LG_ADMIT_RC_UADP;
+	pkt->src_port = ap.src_port;
+	memset(pkt->src_addr, 0, sizeof(pkt->src_addr));
+	if (ap.family == LG_ADMIT_AF_INET) {
+		pkt->family = AF_INET;
+		memcpy(pkt->src_addr, ap.src_addr, 4);
+	} else {
+		pkt->family = AF_INET6;
+		memcpy(pkt->src_addr, ap.src_addr, 16);
+	}
+	return LG_OK;
+}
