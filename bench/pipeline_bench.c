@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	}
 	w->ms = atomic_load(&dp.models);
 	dev = &g->policy.devices[0];
-	st = g->state[0][0];
+	st = g->state[0];
 	lg_signal_init(&sig, 1, 0, 10000);
 	for (int i = 0; i < NFRAMES; i++) {
 		int16_t s16[256];

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 	g->epoch = 1;
 	atomic_store(&dp.gen, g);
 	const struct lg_policy_device *dev = lg_policy_find(&p, 1000 + NDEV / 2);
-	struct lg_dev_state *st = g->state[0][dev - g->policy.devices];
+	struct lg_dev_state *st = g->state[dev - g->policy.devices];
 
 	if (!json)
 		printf("%8s %12s %12s %10s %10s\n", "samples", "hmac ns", "verify ns", "overhead",

@@ -17,6 +17,8 @@
 #include <linegate/replay.h>
 #include <linegate/uadp.h>
 
+#include "handoff.h"
+
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
 /* How often a worker exports verified sequences to XDP: a map update per device that
@@ -42,8 +44,9 @@ static inline unsigned lg_latency_bucket(uint64_t ns)
 	return b;
 }
 
-/* Per device per worker: only that worker writes it. It outlives policy
- * generations: a new generation takes over the same object for the same id. */
+/* Per device, written only by the device's owner worker (lg_gen.owner), whichever worker
+ * received the frame. It outlives policy generations: a new generation takes over the same
+ * object for the same id (and the same owner). */
 struct lg_dev_state {
 	struct lg_replay replay;
 	float *win;          /* channels x window samples, allocated on the first frame */
@@ -75,8 +78,12 @@ struct lg_gen {
 	struct lg_uadp_route *uadp; /* sorted by key bytes */
 	size_t nuadp;
 	unsigned nworkers;
-	struct lg_dev_state **state[LG_MAX_WORKERS]; /* [worker][device index] */
+	struct lg_dev_state **state; /* [device index] */
+	uint16_t *owner;             /* [device index]: the worker that judges its frames */
 };
+
+/* A verdict that is none: the frame went to its device's owner, which counts it. */
+#define LG_HANDED_OFF LG_REASON_MAX
 
 /* The models the workers score with: one scorer per worker, and optionally a shadow
  * that scores the same rows without publishing. Immutable once published. */
@@ -123,6 +130,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
+	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 };
@@ -149,6 +157,8 @@ struct lg_worker {
 	struct lg_worker_stats st;
 	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
+	struct lg_handoff in; /* frames other workers received for devices this one owns */
+	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
 };
 
 struct lg_dp {
@@ -158,6 +168,8 @@ struct lg_dp {
 	struct lg_worker workers[LG_MAX_WORKERS];
 	_Atomic bool stop;
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
+	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
+	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */
 	uint64_t epoch;
 	uint64_t started_ns;
 	FILE *out;           /* JSON lines */
@@ -196,6 +208,12 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 void lg_worker_flush(struct lg_worker *w);
 void *lg_output_main(void *arg);
 void lg_output_drain_all(struct lg_dp *dp);
+
+/* The worker that owns device index i of a policy among n (LGF: lg_steer_lgf(); a UADP
+ * device by its publisher and writer group, so that one NetworkMessage has one owner). */
+unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n);
+/* Judge the frames other workers handed over; returns how many. */
+unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
 
 /* Hand the workers' highest verified sequences to the XDP replay pre-check. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);

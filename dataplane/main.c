@@ -252,6 +252,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 		free(wk->row_state);
 		free(wk->umsg);
 		free(wk->ustep);
+		lg_handoff_free(&wk->in);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
 	lg_modelset_free(atomic_load(&dp->models), dp->nworkers);
@@ -290,6 +291,10 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	conf.queue = w->id;
 	w->dp = dp;
 	w->ops = ops;
+	if (dp->nworkers > 1 && lg_handoff_init(&w->in)) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
 	w->scores = calloc(maxb, sizeof(float));
 	w->shadow_scores = calloc(maxb, sizeof(float));
@@ -459,6 +464,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	be_setup = true;
+	dp.handoff_wait = ops->flags & LG_BACKEND_FINITE;
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';
@@ -527,7 +533,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
 		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
 
-	while (!got_stop && atomic_load(&dp.eof_workers) < dp.nworkers) {
+	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };
 
 		if (got_hup) {

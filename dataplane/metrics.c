@@ -30,7 +30,7 @@ struct dev_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, urx, uuns, shs, shd, out_lines, applies,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, applies,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	char model[96], shadow[96], policy_sha[65];
@@ -65,6 +65,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->uuns += atomic_load(&st->uadp_unsigned);
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
+		s->handed += atomic_load(&st->handed_off);
 		s->lat_sum += atomic_load(&st->latency_ns_sum);
 		if (atomic_load(&st->latency_ns_max) > s->lat_max)
 			s->lat_max = atomic_load(&st->latency_ns_max);
@@ -117,17 +118,14 @@ static void take(struct lg_dp *dp, struct snap *s)
 
 		d->id = g->policy.devices[i].id;
 		snprintf(d->name, sizeof(d->name), "%s", g->policy.devices[i].name);
-		for (unsigned w = 0; w < g->nworkers; w++) {
-			struct lg_dev_state *st = g->state[w][i];
+		{
+			struct lg_dev_state *st = g->state[i];
 			uint32_t bits = atomic_load(&st->last_score_bits);
-			float sc;
 
-			d->admitted += atomic_load(&st->admitted);
-			d->windows += atomic_load(&st->windows);
-			d->alerts += atomic_load(&st->alerts);
-			memcpy(&sc, &bits, sizeof(sc));
-			if (sc > d->last_score)
-				d->last_score = sc;
+			d->admitted = atomic_load(&st->admitted);
+			d->windows = atomic_load(&st->windows);
+			d->alerts = atomic_load(&st->alerts);
+			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
 	}
 	pthread_mutex_unlock(&dp->apply_lock);
@@ -176,6 +174,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(reasons, lg_reason_name(r), s.reason[r]);
 	json_object_object_add(o, "drops", reasons);
 	add_u64(o, "backend_dropped", s.be);
+	add_u64(o, "handed_off", s.handed);
 	add_u64(o, "rx_errors", s.rxerr);
 	add_u64(o, "heartbeats", s.hb);
 	add_u64(o, "uadp_received", s.urx);
@@ -321,6 +320,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			bprintf(&b, "linegate_xdp_frames_total{verdict=\"%s\"} %" PRIu64 "\n",
 				lg_admit_reason_name(r), s.xdp[r].frames);
 	}
+	counter(&b, "linegate_frames_handed_off_total",
+		"Frames a worker received for a device another worker owns, handed to it.",
+		s.handed);
 	counter(&b, "linegate_backend_dropped_total", "Datagrams the backend could not hand over.",
 		s.be);
 	counter(&b, "linegate_uadp_received_total", "OPC UA PubSub datagrams.", s.urx);

@@ -76,15 +76,41 @@ static void state_free(struct lg_dev_state *s)
 	}
 }
 
-/* Find the state object the running generation has for this device id. */
-static struct lg_dev_state *carry(const struct lg_gen *old, unsigned w, uint32_t id)
+unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n)
+{
+	uint32_t h;
+
+	if (!d->uadp_pub_type)
+		return lg_steer_lgf(d->id, n);
+	/* FNV-1a over the publisher and the writer group: every DataSetMessage of one
+	 * NetworkMessage has them, whichever writer it comes from. */
+	h = 2166136261u ^ d->uadp_pub_type;
+	h *= 16777619u;
+	if (d->uadp_pub_type - 1 == LG_UADP_PUBID_STRING) {
+		for (const char *c = d->uadp_pub_str; *c; c++)
+			h = (h ^ (uint8_t)*c) * 16777619u;
+	} else {
+		for (int i = 0; i < 8; i++)
+			h = (h ^ (uint8_t)(d->uadp_pub_num >> (8 * i))) * 16777619u;
+	}
+	h = (h ^ (d->uadp_writer_group & 0xff)) * 16777619u;
+	h = (h ^ (d->uadp_writer_group >> 8)) * 16777619u;
+	return h % n;
+}
+
+/* The state object the running generation has for this device id, if the same worker owns
+ * it in both: a device whose owner changes starts afresh, so that two workers never share
+ * one window during the switch. */
+static struct lg_dev_state *carry(const struct lg_gen *old, uint32_t id, unsigned owner)
 {
 	const struct lg_policy_device *d;
 
-	if (!old || w >= old->nworkers)
+	if (!old)
 		return NULL;
 	d = lg_policy_find(&old->policy, id);
-	return d ? old->state[w][d - old->policy.devices] : NULL;
+	if (!d || old->owner[d - old->policy.devices] != owner)
+		return NULL;
+	return old->state[d - old->policy.devices];
 }
 
 static int cmp_route(const void *a, const void *b)
@@ -127,26 +153,26 @@ static int build_routes(struct lg_gen *g)
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 {
 	struct lg_gen *old = atomic_load(&dp->gen), *g = calloc(1, sizeof(*g));
+	size_t n = p->ndevices ? p->ndevices : 1;
 
 	if (!g)
 		return -ENOMEM;
 	g->policy = *p;
 	g->nworkers = dp->nworkers;
-	if (build_routes(g))
+	g->state = calloc(n, sizeof(*g->state));
+	g->owner = calloc(n, sizeof(*g->owner));
+	if (!g->state || !g->owner || build_routes(g))
 		goto err;
-	for (unsigned w = 0; w < dp->nworkers; w++) {
-		g->state[w] = calloc(p->ndevices ? p->ndevices : 1, sizeof(*g->state[w]));
-		if (!g->state[w])
-			goto err;
-		for (size_t i = 0; i < p->ndevices; i++) {
-			struct lg_dev_state *s = carry(old, w, p->devices[i].id);
+	for (size_t i = 0; i < p->ndevices; i++) {
+		struct lg_dev_state *s;
 
-			if (!s)
-				s = calloc(1, sizeof(*s));
-			if (!s)
-				goto err;
-			g->state[w][i] = s;
-		}
+		g->owner[i] = (uint16_t)lg_dev_owner(&p->devices[i], dp->nworkers);
+		s = carry(old, p->devices[i].id, g->owner[i]);
+		if (!s)
+			s = calloc(1, sizeof(*s));
+		if (!s)
+			goto err;
+		g->state[i] = s;
 	}
 	*out = g;
 	return 0;
@@ -161,17 +187,14 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 {
 	if (!g)
 		return;
-	for (unsigned w = 0; w < g->nworkers; w++) {
-		if (!g->state[w])
-			continue;
-		for (size_t i = 0; i < g->policy.ndevices; i++) {
-			struct lg_dev_state *s = g->state[w][i];
+	for (size_t i = 0; g->state && i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[i];
 
-			if (s && carry(next, w, g->policy.devices[i].id) != s)
-				state_free(s);
-		}
-		free(g->state[w]);
+		if (s && carry(next, g->policy.devices[i].id, g->owner[i]) != s)
+			state_free(s);
 	}
+	free(g->state);
+	free(g->owner);
 	free(g->uadp);
 	lg_policy_free(&g->policy);
 	free(g);
@@ -474,6 +497,26 @@ static int add_samples(struct lg_worker *w, const struct lg_gen *g,
 	return 0;
 }
 
+/*
+ * The frame belongs to a device another worker owns: copy it into that worker's ring (it
+ * judges and counts it), or count it here as lost when the ring is full. A finite stream
+ * (a replay) waits for room instead, judging what is handed to this worker meanwhile so
+ * that two workers waiting on each other still move.
+ */
+static enum lg_reason handoff(struct lg_worker *w, unsigned owner, const struct lg_rx_pkt *pkt)
+{
+	struct lg_dp *dp = w->dp;
+
+	while (!lg_handoff_push(&dp->workers[owner].in, pkt)) {
+		if (!dp->handoff_wait || pkt->len > LG_HANDOFF_MAX ||
+		    atomic_load_explicit(&dp->stop, memory_order_relaxed))
+			return LG_DROP_HANDOFF_FULL;
+		lg_worker_drain_handoff(w, atomic_load_explicit(&dp->gen, memory_order_acquire));
+	}
+	atomic_fetch_add_explicit(&w->st.handed_off, 1, memory_order_relaxed);
+	return LG_HANDED_OFF;
+}
+
 static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt)
 {
 	if (d->family != pkt->family)
@@ -579,8 +622,10 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), cmp_route);
 		if (!r)
 			return LG_DROP_UNKNOWN_DEVICE;
+		if (g->owner[r->dev] != w->id)
+			return handoff(w, g->owner[r->dev], pkt);
 		hit[i].dev = &g->policy.devices[r->dev];
-		hit[i].s = g->state[w->id][r->dev];
+		hit[i].s = g->state[r->dev];
 		if (!source_ok(hit[i].dev, pkt))
 			return LG_DROP_SPOOFED;
 		if (!is_signed) {
@@ -680,6 +725,8 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	dev = lg_policy_find(&g->policy, f.device_id);
 	if (!dev)
 		return LG_DROP_UNKNOWN_DEVICE;
+	if (g->owner[dev - g->policy.devices] != w->id)
+		return handoff(w, g->owner[dev - g->policy.devices], pkt);
 	if (!source_ok(dev, pkt))
 		return LG_DROP_SPOOFED;
 	for (unsigned k = 0; k < dev->nkeys; k++)
@@ -689,7 +736,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		}
 	if (!key)
 		return LG_DROP_UNKNOWN_KEY;
-	s = g->state[w->id][dev - g->policy.devices];
+	s = g->state[dev - g->policy.devices];
 	/* Check the window first (cheap), but advance it only after the tag verified,
 	 * so that a forged frame cannot shift it (RFC 4303 3.4.3). */
 	r = lg_replay_check(&s->replay, f.sequence);
@@ -713,12 +760,47 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
 {
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
-		struct lg_dev_state *s = g->state[w->id][i];
+		struct lg_dev_state *s = g->state[i];
+
+		if (g->owner[i] != w->id)
+			continue;
 
 		if (s->replay.highest > s->exported_seq &&
 		    !lg_admit_export_seq(w->dp->admit, g->policy.devices[i].id, s->replay.highest))
 			s->exported_seq = s->replay.highest;
 	}
+}
+
+static void count(struct lg_worker *w, enum lg_reason r)
+{
+	if (r == LG_HANDED_OFF)
+		return;
+	atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.rx, 1, memory_order_relaxed);
+}
+
+unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
+{
+	const struct lg_rx_pkt *pkt;
+	unsigned n = 0;
+
+	/* Bounded: a busy neighbour must not keep this worker from its own queue. */
+	while (n < LG_BURST && (pkt = lg_handoff_peek(&w->in))) {
+		/* Under this generation the frame is ours, or the owner moved with a policy
+		 * change: then it goes on to the new owner. */
+		count(w, lg_worker_handle(w, g, pkt));
+		lg_handoff_pop(&w->in);
+		n++;
+	}
+	return n;
+}
+
+/* After its own stream ended: the worker goes on judging handed-over frames until every
+ * stream has ended and its ring is empty (in that order: a producer's last push happens
+ * before it counts itself at the end). */
+static bool worker_done(struct lg_worker *w)
+{
+	return atomic_load(&w->dp->eof_workers) == w->dp->nworkers && !lg_handoff_peek(&w->in);
 }
 
 void *lg_worker_main(void *arg)
@@ -764,27 +846,39 @@ void *lg_worker_main(void *arg)
 			lg_worker_export_seqs(w, g);
 			w->last_export_ns = lg_now_ns();
 		}
+		if (dp->nworkers > 1 && lg_worker_drain_handoff(w, g))
+			timeout = 0;
+		if (w->at_eof) {
+			if (worker_done(w))
+				break;
+			if (!lg_handoff_peek(&w->in)) {
+				struct timespec ts = { 0, 200000 };
+
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		/* Frames handed over wake nobody: a worker that may get some looks often. */
+		if (dp->nworkers > 1 && timeout > 2)
+			timeout = 2;
 		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
 		if (n == LG_RX_EOF) {
-			/* A finite stream ended: what is in the batch is scored now, not at a
-			 * deadline that would never come. */
-			lg_worker_flush(w);
+			w->at_eof = true;
 			atomic_fetch_add(&dp->eof_workers, 1);
-			return NULL;
+			continue;
 		}
 		if (n < 0) {
 			/* A backend error is not a reason to stop receiving: count and go on. */
 			atomic_fetch_add_explicit(&w->st.rx_errors, 1, memory_order_relaxed);
 			continue;
 		}
-		for (int i = 0; i < n; i++) {
-			enum lg_reason r = lg_worker_handle(w, g, &pkts[i]);
-
-			atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
-		}
-		atomic_fetch_add_explicit(&w->st.rx, (uint64_t)n, memory_order_relaxed);
+		for (int i = 0; i < n; i++)
+			count(w, lg_worker_handle(w, g, &pkts[i]));
 		w->ops->release(w->be, pkts, (unsigned)n);
 	}
+	/* What is in the batch is scored now, not at a deadline that would never come. */
 	lg_worker_flush(w);
+	if (w->at_eof)
+		atomic_fetch_add(&dp->done_workers, 1);
 	return NULL;
 }

@@ -6,6 +6,7 @@
  * ring runs dry or the CQ overflows, and we re-arm it then.
  */
 #include "backends.h"
+#include <linux/filter.h>
 #include <linux/sock_diag.h>
 
 #include <arpa/inet.h>
@@ -90,6 +91,44 @@ static int open_socket(const struct lg_backend_conf *conf, uint16_t port)
 	return fd;
 }
 
+/*
+ * Steer LGF datagrams to the socket of the worker that owns their device: a classic BPF
+ * reuseport selector that reads the little-endian device id at payload offset 4 (the kernel
+ * runs it on the datagram past the UDP header) and returns lg_steer_lgf(id, n), the index of
+ * the socket in the group, which is the worker index because worker i binds i-th. A datagram
+ * too short for an id selects socket 0, where it is refused. Without it, the kernel would
+ * pick by the 4-tuple and a device sending from several ports would reach several workers
+ * (which still works, through the handoff rings, at the cost of a copy).
+ */
+static int attach_selector(int fd, unsigned n)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 7),
+		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 8),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+		BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 8),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 5),
+		BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 8),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 4),
+		BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
+		/* lg_steer_lgf(): Fibonacci hash, the upper half, modulo the workers */
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)))
+		return -errno;
+	return 0;
+}
+
 static void uring_close(struct lg_backend *b)
 {
 	if (!b)
@@ -148,6 +187,17 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		if (b->fd[i] < 0) {
 			ret = b->fd[i];
 			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));
+			goto err;
+		}
+	}
+	/* The first worker's socket is in the group before the others join: the selector it
+	 * attaches holds for the whole group. UADP identities sit at no fixed offset; their
+	 * messages reach their owner through the handoff rings. */
+	if (conf->queue == 0 && conf->nqueues > 1) {
+		ret = attach_selector(b->fd[0], conf->nqueues);
+		if (ret) {
+			snprintf(err, errlen, "reuseport selector on UDP port %u: %s", conf->port,
+				 strerror(-ret));
 			goto err;
 		}
 	}

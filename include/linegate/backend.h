@@ -63,8 +63,12 @@ struct lg_backend_conf {
 
 struct lg_backend;
 
+/* lg_backend_ops.flags */
+#define LG_BACKEND_FINITE 0x1 /* a stream that ends (a file): nothing is lost to a full ring */
+
 struct lg_backend_ops {
 	const char *name;
+	unsigned flags;
 	const char *help; /* one paragraph on what it is and its options, for --help */
 	/* Once per process before the first open(); NULL when there is nothing to do. 0, or
 	 * a negative errno with a message in err. */
@@ -93,6 +97,17 @@ const struct lg_backend_ops *const *lg_backend_list(void);
  * end, -EINVAL for one that does not fit the buffers.
  */
 int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, size_t vallen);
+
+/*
+ * Which worker owns an LGF device id among n: the one function the uring backend's reuseport
+ * selector (classic BPF over the datagram's id bytes) and the workers' handoff both compute,
+ * so that a steered frame is never handed over again. Fibonacci hashing spreads consecutive
+ * ids.
+ */
+static inline unsigned lg_steer_lgf(uint32_t device_id, unsigned n)
+{
+	return ((uint32_t)(device_id * 0x9E3779B1u) >> 16) % n;
+}
 
 /* lg_backend_parse_frame() flags */
 #define LG_PARSE_CSUM 0x1 /* check the UDP checksum as the kernel would */

@@ -13,12 +13,6 @@ policy() { # BATCH DEADLINE_MS
 	    -e "s#^  batch: .*#  batch: $1#" -e "s#^  deadline_ms: .*#  deadline_ms: $2#" \
 	    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
 }
-stats() { python3 - "$T/dp.sock" > "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats"); s.shutdown(socket.SHUT_WR)
-print(b"".join(iter(lambda: s.recv(65536), b"")).decode())
-PY
-}
 run() { # BATCH DEADLINE RATE FRAMES
 	policy "$1" "$2"
 	rm -f "$T/dp.sock"
@@ -29,7 +23,7 @@ run() { # BATCH DEADLINE RATE FRAMES
 	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n "$4" -r "$3" -q \
 		-j "$T/sent.json"
 	sleep $(python3 -c "print($2 / 1000 + 0.3)")
-	stats "$T/live.json"           # while running: nothing may wait for the exit
+	lg_dp_stats "$T/live.json"           # while running: nothing may wait for the exit
 	kill -INT $DP
 	wait $DP || lg_fail "linegate exited with status $?"
 	LG_PIDS=""

@@ -95,6 +95,18 @@ lg_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($
 
 # linegate in the server netns with the test's policy, control socket, outputs and final
 # counters under $T; extra arguments are appended. Sets DP_PID.
+# The data plane's counters as JSON, from its control socket ($2, default $T/dp.sock).
+lg_dp_stats() {
+	python3 - "${2:-$T/dp.sock}" > "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"stats\n")
+s.shutdown(socket.SHUT_WR)
+print(b"".join(iter(lambda: s.recv(65536), b"")).decode())
+PY
+}
+
 lg_start_linegate() {
 	lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
 		-c "$T/dp.sock" -o "$T/out.jsonl" -s "$T/stats.json" "$@"

@@ -23,18 +23,25 @@ static void policy(const char *ids, struct lg_policy *p)
 		fprintf(stderr, "%s\n", err);
 }
 
-static struct lg_dev_state *st(struct lg_gen *g, unsigned w, uint32_t id)
+static struct lg_dev_state *st(struct lg_gen *g, uint32_t id)
 {
 	const struct lg_policy_device *d = lg_policy_find(&g->policy, id);
 
-	return d ? g->state[w][d - g->policy.devices] : NULL;
+	return d ? g->state[d - g->policy.devices] : NULL;
+}
+
+static unsigned owner(struct lg_gen *g, uint32_t id)
+{
+	const struct lg_policy_device *d = lg_policy_find(&g->policy, id);
+
+	return d ? g->owner[d - g->policy.devices] : ~0u;
 }
 
 static const char usage[] =
 	"Usage: test_generation [options]\n"
 	"\n"
-	"Policy generations: per-device runtime state (replay window, feature window) is carried\n"
-	"by device id into the next generation; removed devices' state is freed, kept ones' not\n"
+	"Policy generations: per-device runtime state (replay window, feature window), one per\n"
+	"device with its owner worker, is carried by device id into the next generation; removed devices' state is freed, kept ones' not\n"
 	"(under ASan a wrong free is a failure).\n"
 	"\n"
 	"Options:\n"
@@ -54,29 +61,28 @@ int main(int argc, char **argv)
 	policy("1,2,5", &p1);
 	CHECK_EQ(lg_gen_build(&dp, &p1, &g1), 0);
 	atomic_store(&dp.gen, g1);
-	for (unsigned w = 0; w < 2; w++) {
-		lg_replay_commit(&st(g1, w, 2)->replay, 40 + w);
-		st(g1, w, 2)->win = malloc(16);
-		st(g1, w, 5)->win = malloc(16);
-	}
-	CHECK(st(g1, 0, 2) != st(g1, 1, 2)); /* one state per worker */
+	lg_replay_commit(&st(g1, 2)->replay, 40);
+	st(g1, 2)->win = malloc(16);
+	st(g1, 5)->win = malloc(16);
+	/* One state per device, owned by the worker the steering hash names. */
+	for (uint32_t id = 1; id <= 5; id += id == 2 ? 3 : 1)
+		CHECK_EQ(owner(g1, id), lg_steer_lgf(id, 2));
+	CHECK(st(g1, 1) != st(g1, 2) && st(g1, 2) != st(g1, 5));
 
 	policy("2,3,5", &p2);
 	CHECK_EQ(lg_gen_build(&dp, &p2, &g2), 0);
-	for (unsigned w = 0; w < 2; w++) {
-		CHECK(st(g2, w, 2) == st(g1, w, 2));
-		CHECK(st(g2, w, 5) == st(g1, w, 5));
-		CHECK(st(g2, w, 3) && st(g2, w, 3) != st(g1, w, 1));
-		CHECK_EQ(st(g2, w, 2)->replay.highest, 40 + w);
-		CHECK_EQ(lg_replay_check(&st(g2, w, 2)->replay, 40 + w), LG_DROP_REPLAYED);
-		CHECK_EQ(st(g2, w, 3)->replay.highest, 0);
-	}
+	CHECK(st(g2, 2) == st(g1, 2));
+	CHECK(st(g2, 5) == st(g1, 5));
+	CHECK(st(g2, 3) && st(g2, 3) != st(g1, 1));
+	CHECK_EQ(st(g2, 2)->replay.highest, 40);
+	CHECK_EQ(lg_replay_check(&st(g2, 2)->replay, 40), LG_DROP_REPLAYED);
+	CHECK_EQ(st(g2, 3)->replay.highest, 0);
 	atomic_store(&dp.gen, g2);
 	lg_gen_free(g1, g2); /* frees device 1's state only */
 
 	policy("3", &p3);
 	CHECK_EQ(lg_gen_build(&dp, &p3, &g3), 0);
-	CHECK(st(g3, 0, 3) == st(g2, 0, 3));
+	CHECK(st(g3, 3) == st(g2, 3));
 	atomic_store(&dp.gen, g3);
 	lg_gen_free(g2, g3); /* frees 2 and 5, with their windows */
 	lg_gen_free(g3, NULL);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handoff between workers: one device, one replay window and one feature window, whichever
+ * queue receives its frames. A frame that reaches a worker other than its device's owner is
+ * copied into the owner's handoff ring and judged there. Each worker has one inbound ring
+ * that every other worker may push to: a bounded multi-producer single-consumer queue with
+ * a sequence number per slot (D. Vyukov's bounded queue), so producers never lock and the
+ * consumer reads a slot in place. Steering (the reuseport selector of the uring backend)
+ * keeps this path for the frames that steering cannot place.
+ */
+#ifndef LG_HANDOFF_H
+#define LG_HANDOFF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linegate/backend.h>
+
+#define LG_HANDOFF_SLOTS 256  /* per worker, a power of two */
+#define LG_HANDOFF_MAX 9216   /* bytes of UDP payload a slot holds (the uring buffer size) */
+
+struct lg_handoff_slot {
+	_Atomic uint64_t seq;
+	struct lg_rx_pkt pkt; /* pkt.data points at data */
+	uint8_t data[LG_HANDOFF_MAX];
+};
+
+struct lg_handoff {
+	_Alignas(64) _Atomic uint64_t tail; /* producers claim slots here */
+	_Alignas(64) uint64_t head;         /* the owner's next slot */
+	struct lg_handoff_slot *slots;
+};
+
+int lg_handoff_init(struct lg_handoff *h);
+void lg_handoff_free(struct lg_handoff *h);
+/* Copy pkt in; false when the ring is full (or the payload does not fit a slot). */
+bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt);
+/* The oldest handed-over packet, valid until lg_handoff_pop(); NULL when empty. */
+const struct lg_rx_pkt *lg_handoff_peek(struct lg_handoff *h);
+void lg_handoff_pop(struct lg_handoff *h);
+
+#endif /* LG_HANDOFF_H */
