@@ -53,6 +53,7 @@ static const char usage[] =
 	"                        before the kernel allocates anything (docs/admission.md)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
+	"      --drop-reasons    print every reason a frame is counted under, and its cause\n"
 	"\n"
 	"Backends in this build (a finite one, such as pcap, ends linegate at its end of\n"
 	"stream, after the last window is scored and written):\n"
@@ -333,6 +334,7 @@ int main(int argc, char **argv)
 		{ "xdp-unpin", no_argument, NULL, 2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "drop-reasons", no_argument, NULL, 3 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -393,6 +395,11 @@ int main(int argc, char **argv)
 			return 0;
 		case 'V':
 			puts("linegate " LG_VERSION);
+			return 0;
+		case 3:
+			/* The table of docs/drop-reasons.md, which a test compares with this. */
+			for (int r = 0; r < LG_REASON_MAX; r++)
+				printf("| `%s` | %s |\n", lg_reason_name(r), lg_reason_desc(r));
 			return 0;
 		default:
 			/* getopt_long() said what was wrong, in one line */

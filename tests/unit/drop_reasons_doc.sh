@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# docs/drop-reasons.md lists exactly the reasons of include/linegate/frame.h (LG_REASONS),
+# in order, with their causes: `linegate --drop-reasons` prints the table from the code.
+set -euo pipefail
+want=$("$LG_BUILD/dataplane/linegate" --drop-reasons)
+got=$(grep -E '^\| `' "$LG_SOURCE/docs/drop-reasons.md")
+if [ "$want" != "$got" ]; then
+	echo "docs/drop-reasons.md differs from the code's table:" >&2
+	diff <(echo "$want") <(echo "$got") >&2 || true
+	exit 1
+fi
+echo "drop_reasons_doc: $(echo "$want" | wc -l) reasons, doc matches"
