@@ -56,3 +56,13 @@ void lg_replay_commit(struct lg_replay *r, uint64_t seq)
 	bit = seq % LG_REPLAY_WINDOW;
 	r->bits[bit / 64] |= 1ULL << (bit % 64);
 }
+
+uint64_t lg_replay_extend16(const struct lg_replay *r, uint16_t seq)
+{
+	int64_t ext;
+
+	if (!r->highest)
+		return (uint64_t)seq + 1;
+	ext = (int64_t)r->highest + (int16_t)(uint16_t)(seq - (uint16_t)(r->highest - 1));
+	return ext < 1 ? 0 : (uint64_t)ext;
+}

@@ -24,5 +24,12 @@ struct lg_replay {
 enum lg_reason lg_replay_check(const struct lg_replay *r, uint64_t seq);
 /* Record seq as seen; seq must have passed lg_replay_check(). */
 void lg_replay_commit(struct lg_replay *r, uint64_t seq);
+/*
+ * A 16-bit sequence number (OPC UA UADP's), unwrapped into the window's 64-bit space
+ * against the highest one accepted so far (serial number arithmetic, RFC 1982): up to
+ * 32767 ahead is newer, up to 32768 behind is older. The first maps 0..65535 to
+ * 1..65536, as sequences start at 1. 0 when it falls before the first sequence.
+ */
+uint64_t lg_replay_extend16(const struct lg_replay *r, uint16_t seq);
 
 #endif /* LINEGATE_REPLAY_H */
