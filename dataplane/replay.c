@@ -59,10 +59,16 @@ void lg_replay_commit(struct lg_replay *r, uint64_t seq)
 
 uint64_t lg_replay_extend16(const struct lg_replay *r, uint16_t seq)
 {
-	int64_t ext;
+	/* How far seq is ahead of the 16-bit number the highest stands for (highest - 1, as
+	 * sequences start at 1), modulo 2^16. Unsigned all the way: the highest may be
+	 * anywhere in 1..2^64 - 1, not only below 2^63. */
+	uint16_t ahead = (uint16_t)(seq - (uint16_t)(r->highest - 1));
+	uint64_t behind;
 
 	if (!r->highest)
 		return (uint64_t)seq + 1;
-	ext = (int64_t)r->highest + (int16_t)(uint16_t)(seq - (uint16_t)(r->highest - 1));
-	return ext < 1 ? 0 : (uint64_t)ext;
+	if (ahead < 0x8000)
+		return ahead <= UINT64_MAX - r->highest ? r->highest + ahead : 0;
+	behind = 0x10000 - (uint64_t)ahead; /* 1..32768 */
+	return behind < r->highest ? r->highest - behind : 0;
 }
