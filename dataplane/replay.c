@@ -52,6 +52,11 @@ void lg_replay_commit(struct lg_replay *r, uint64_t seq)
 		else
 			clear_bits(r, (r->highest + 1) % LG_REPLAY_WINDOW, shift);
 		r->highest = seq;
+	} else if (!seq || r->highest - seq >= LG_REPLAY_WINDOW) {
+		/* Below the window, where its bit stands for a newer sequence: committed after
+		 * another frame checked with it moved the window (a UADP message's DataSetMessages
+		 * are all checked before any is committed). */
+		return;
 	}
 	bit = seq % LG_REPLAY_WINDOW;
 	r->bits[bit / 64] |= 1ULL << (bit % 64);

@@ -22,7 +22,8 @@ struct lg_replay {
 
 /* LG_OK, LG_DROP_REPLAYED or LG_DROP_TOO_OLD; changes nothing. */
 enum lg_reason lg_replay_check(const struct lg_replay *r, uint64_t seq);
-/* Record seq as seen; seq must have passed lg_replay_check(). */
+/* Record seq as seen; seq must have passed lg_replay_check(). One that a commit since
+ * has left below the window (or 0) changes nothing. */
 void lg_replay_commit(struct lg_replay *r, uint64_t seq);
 /*
  * A 16-bit sequence number (OPC UA UADP's), unwrapped into the window's 64-bit space

@@ -82,6 +82,26 @@ static void test_extremes(void)
 	alarm(0);
 }
 
+/* A UADP message's DataSetMessages are all checked before any is committed: committing
+ * an earlier one may move the window past a later one, whose bit then stands for a newer
+ * sequence. It must be left alone. */
+static void test_commit_below(void)
+{
+	struct lg_replay r = {0};
+
+	CHECK_EQ(accept_seq(&r, 5000), LG_OK);
+	CHECK_EQ(lg_replay_check(&r, 4990), LG_OK);
+	CHECK_EQ(lg_replay_check(&r, 7000), LG_OK);
+	lg_replay_commit(&r, 7000);
+	lg_replay_commit(&r, 4990); /* below 7000's window now */
+	CHECK_EQ(lg_replay_check(&r, 4990), LG_DROP_TOO_OLD);
+	CHECK_EQ(lg_replay_check(&r, 4990 + LG_REPLAY_WINDOW), LG_OK); /* the same bit */
+	CHECK_EQ(accept_seq(&r, 4990 + 2 * LG_REPLAY_WINDOW), LG_OK);
+	lg_replay_commit(&r, 0); /* never valid, bit 0 */
+	CHECK_EQ(lg_replay_check(&r, 6 * LG_REPLAY_WINDOW), LG_OK);
+	CHECK_EQ(r.highest, 7038);
+}
+
 /* A window whose highest is h, as after a frame with sequence h. */
 static struct lg_replay at(uint64_t h)
 {
@@ -221,6 +241,7 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	signal(SIGALRM, hung);
 	test_extremes();
+	test_commit_below();
 	test_extend16();
 	CHECK_EQ(lg_replay_check(&r, 0), LG_DROP_TOO_OLD);
 	for (uint64_t s = 1; s <= 100; s++)
