@@ -571,19 +571,6 @@ static struct lg_uadp_hmac *device_uhmac(struct lg_dev_state *s, unsigned k,
 	return s->uhmac[k];
 }
 
-/* A 16-bit UADP sequence number, unwrapped against the highest one accepted so far into
- * the 64-bit space of the replay window (which starts at 1): a number up to 32767 ahead
- * is newer, one up to 32768 behind is older. 0 when it falls before the first. */
-static uint64_t uadp_seq64(const struct lg_replay *r, uint16_t seq)
-{
-	int64_t ext;
-
-	if (!r->highest)
-		return (uint64_t)seq + 1;
-	ext = (int64_t)r->highest + (int16_t)(uint16_t)(seq - (uint16_t)(r->highest - 1));
-	return ext < 1 ? 0 : (uint64_t)ext;
-}
-
 static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt);
 
 /*
@@ -648,9 +635,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		}
 		/* The DataSetMessage's own sequence number, else the NetworkMessage's. */
 		if (m->dsm[i].flags1 & LG_UADP_D1_SEQUENCE)
-			hit[i].seq = uadp_seq64(&hit[i].s->replay, m->dsm[i].seq);
+			hit[i].seq = lg_replay_extend16(&hit[i].s->replay, m->dsm[i].seq);
 		else if (m->group_flags & LG_UADP_G_SEQUENCE)
-			hit[i].seq = uadp_seq64(&hit[i].s->replay, m->group_seq);
+			hit[i].seq = lg_replay_extend16(&hit[i].s->replay, m->group_seq);
 		else if (is_signed)
 			return LG_DROP_UNSUPPORTED; /* signed but unsequenced: replayable */
 		else

@@ -1021,6 +1021,22 @@ static void sc_replay(struct sc *s)
 	DROP_(s, &p, LG_R_REPLAYED, "near 2^64");
 	p.seq = 0xffffffffffffffffULL;
 	PASS_(s, &p, LG_R_ADMITTED, "2^64 - 1");
+
+	/* The workers' window at both ends of the space: sequence + window would wrap past
+	 * 2^64 - 1, highest - window below 0, so neither may be computed unguarded. */
+	cfg.replay_window = 1024;
+	apply(s, &cfg, devs, 2);
+	export_seq(s, 2, 0xffffffffffffffffULL);
+	lgt_pkt_from(&p, &D2, 2, 0xffffffffffffffffULL);
+	PASS_(s, &p, LG_R_ADMITTED, "window 1024 at 2^64 - 1: the worker's window decides");
+	p.seq = 0xffffffffffffffffULL - 1023;
+	PASS_(s, &p, LG_R_ADMITTED, "the oldest in the window below 2^64 - 1");
+	p.seq = 0xffffffffffffffffULL - 1024;
+	DROP_(s, &p, LG_R_REPLAYED, "2^64 - 1025 + 1024 <= 2^64 - 1");
+	p.seq = 1;
+	DROP_(s, &p, LG_R_REPLAYED, "1 at 2^64 - 1");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "highest 100 < window: nothing too old yet");
 	check_counters(s);
 }
 
