@@ -508,6 +508,39 @@ static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqt
 	return 0;
 }
 
+/* workers: {cores: [N, ...]} */
+static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'workers' must be a mapping {cores}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+
+		if (!name || strcmp(name, "cores"))
+			return perr(c, node(c, pr->key), "unknown workers field '%s' (cores)",
+				    name ? name : "?");
+		if (v->type != YAML_SEQUENCE_NODE)
+			return perr(c, v, "'cores' must be a list of CPU numbers");
+		p->ncores = 0;
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			unsigned long u;
+			int err;
+
+			if (p->ncores == LG_POLICY_MAX_CORES)
+				return perr(c, node(c, *it), "at most %d cores", LG_POLICY_MAX_CORES);
+			err = get_uint(c, node(c, *it), "a core", 0, 1023, &u);
+			if (err)
+				return err;
+			p->cores[p->ncores++] = (uint16_t)u;
+		}
+		if (!p->ncores)
+			return perr(c, v, "'cores' lists no core (leave 'workers' out for none)");
+	}
+	return 0;
+}
+
 /* models: {trusted_keys: [hex, ...], registry: path} */
 static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
@@ -587,6 +620,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			/* parsed above */
 		} else if (!strcmp(name, "models")) {
 			err = parse_models(c, v, p);
+		} else if (!strcmp(name, "workers")) {
+			err = parse_workers(c, v, p);
 		} else if (!strcmp(name, "uadp_port")) {
 			err = get_uint(c, v, "uadp_port", 0, 65535, &u);
 			p->uadp_port = (uint16_t)u;

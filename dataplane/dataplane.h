@@ -158,6 +158,8 @@ struct lg_worker {
 	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
 	struct lg_handoff in; /* frames other workers received for devices this one owns */
+	bool running;         /* its thread was started */
+	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
 };
 
@@ -200,6 +202,10 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
  * runs it. On failure nothing changed. */
 int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
+/* 0 when every core in the policy's workers.cores is one this process may run on. */
+int lg_dp_check_cores(const struct lg_policy *p);
+/* Pin every running worker to its core (or unpin them all when the policy lists none). */
+int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p);
 
 void *lg_worker_main(void *arg);
 /* Everything a worker does with one received datagram; returns its verdict. */

@@ -533,10 +533,20 @@ int main(int argc, char **argv)
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
-	for (; started < dp.nworkers; started++)
+	if (lg_dp_check_cores(&p)) {
+		fprintf(stderr, "linegate: workers.cores lists a core this process may not run on "
+			"(see taskset -p %d)\n", (int)getpid());
+		goto out;
+	}
+	for (; started < dp.nworkers; started++) {
+		atomic_init(&dp.workers[started].cpu, -1);
 		if (pthread_create(&dp.workers[started].thread, NULL, lg_worker_main,
 				   &dp.workers[started]))
 			goto out;
+		dp.workers[started].running = true;
+	}
+	if (lg_dp_pin_workers(&dp, &atomic_load(&dp.gen)->policy))
+		fprintf(stderr, "linegate: could not pin the workers to workers.cores\n");
 	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
 		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
 

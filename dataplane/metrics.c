@@ -28,6 +28,11 @@ struct dev_snap {
 	float last_score;
 };
 
+struct worker_snap {
+	uint64_t judged, admitted, handed, lost; /* lost: the backend's drops on its queue */
+	int cpu;
+};
+
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
 		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, applies,
@@ -39,6 +44,8 @@ struct snap {
 	struct lg_mqtt_stats mqtt;
 	size_t ndev;
 	struct dev_snap *dev;
+	unsigned nworkers;
+	struct worker_snap wk[LG_MAX_WORKERS];
 };
 
 static void take(struct lg_dp *dp, struct snap *s)
@@ -47,6 +54,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 	struct lg_gen *g;
 
 	memset(s, 0, sizeof(*s));
+	s->nworkers = dp->nworkers;
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_worker_stats *st = &dp->workers[w].st;
 
@@ -73,6 +81,10 @@ static void take(struct lg_dp *dp, struct snap *s)
 			s->lat_hist[b] += atomic_load(&st->lat_hist[b]);
 		for (int b = 0; b < LG_BATCH_BUCKETS; b++)
 			s->batch_hist[b] += atomic_load(&st->batch_hist[b]);
+		s->wk[w].judged = atomic_load(&st->rx);
+		s->wk[w].admitted = atomic_load(&st->reason[LG_OK]);
+		s->wk[w].handed = atomic_load(&st->handed_off);
+		s->wk[w].cpu = atomic_load(&dp->workers[w].cpu);
 		if (dp->workers[w].be && dp->workers[w].ops->stats) {
 			struct lg_backend_stats bs = { 0 };
 
@@ -80,6 +92,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			for (int r = 0; r < LG_REASON_MAX; r++) {
 				s->reason[r] += bs.drops[r];
 				s->be += bs.drops[r];
+				s->wk[w].lost += bs.drops[r];
 			}
 		}
 	}
@@ -164,7 +177,6 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 
 	take(dp, &s);
 	add_u64(o, "uptime_ms", s.uptime_ms);
-	add_u64(o, "received", s.rx);
 	/* received = admitted + dropped, exactly: every frame a worker judged and every frame
 	 * a backend knows was lost before a worker saw it, each under one reason. */
 	add_u64(o, "received", s.rx + s.be);
@@ -228,6 +240,19 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "devices", devs);
+	devs = json_object_new_array();
+	for (unsigned w = 0; w < s.nworkers; w++) {
+		json_object *d = json_object_new_object();
+
+		add_u64(d, "id", w);
+		json_object_object_add(d, "cpu", json_object_new_int(s.wk[w].cpu));
+		add_u64(d, "judged", s.wk[w].judged);
+		add_u64(d, "admitted", s.wk[w].admitted);
+		add_u64(d, "handed_off", s.wk[w].handed);
+		add_u64(d, "backend_dropped", s.wk[w].lost);
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "workers", devs);
 	free(s.dev);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
@@ -370,6 +395,18 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		    "# TYPE linegate_policy_info gauge\n"
 		    "linegate_policy_info{sha256=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
 		s.policy_sha, s.policy_epoch);
+	bprintf(&b, "# HELP linegate_worker_frames_total Frames per worker: judged by it (its own and "
+		    "handed over to it), admitted, handed to another worker, lost on its queue.\n"
+		    "# TYPE linegate_worker_frames_total counter\n");
+	for (unsigned w = 0; w < s.nworkers; w++) {
+		static const char *const what[] = { "judged", "admitted", "handed_off",
+						     "backend_dropped" };
+		uint64_t v[] = { s.wk[w].judged, s.wk[w].admitted, s.wk[w].handed, s.wk[w].lost };
+
+		for (int k = 0; k < 4; k++)
+			bprintf(&b, "linegate_worker_frames_total{worker=\"%u\",what=\"%s\"} %" PRIu64
+				    "\n", w, what[k], v[k]);
+	}
 	bprintf(&b, "# HELP linegate_device_admitted_total Frames admitted per device.\n"
 		    "# TYPE linegate_device_admitted_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)

@@ -217,12 +217,56 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	return ret;
 }
 
+int lg_dp_check_cores(const struct lg_policy *p)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return -errno;
+	for (unsigned i = 0; i < p->ncores; i++)
+		if (p->cores[i] >= CPU_SETSIZE || !CPU_ISSET(p->cores[i], &allowed))
+			return -EINVAL;
+	return 0;
+}
+
+int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_worker *wk = &dp->workers[w];
+		int ret;
+
+		if (!wk->running)
+			continue;
+		/* No cores in the policy: a worker may run anywhere the process may. */
+		if (p->ncores) {
+			CPU_ZERO(&set);
+			CPU_SET(p->cores[w % p->ncores], &set);
+		}
+		ret = pthread_setaffinity_np(wk->thread, sizeof(set), &set);
+		if (ret)
+			return -ret;
+		atomic_store(&wk->cpu, p->ncores ? (int)p->cores[w % p->ncores] : -1);
+	}
+	return 0;
+}
+
 int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
 {
 	struct lg_gen *g, *old;
 	int ret;
 
 	pthread_mutex_lock(&dp->apply_lock);
+	/* Checks that can refuse come before anything changes. */
+	ret = lg_dp_check_cores(p);
+	if (ret) {
+		atomic_fetch_add(&dp->apply_failures, 1);
+		pthread_mutex_unlock(&dp->apply_lock);
+		return ret;
+	}
 	/* XDP first: if its tables cannot take the policy, nothing changes anywhere. */
 	ret = lg_dp_apply_xdp(dp, p);
 	if (ret) {
@@ -249,6 +293,9 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
 		}
 	if (!atomic_load(&dp->stop))
 		lg_gen_free(old, g);
+	/* The cores were checked above; only a thread that ended can refuse, and then there
+	 * is nothing to pin. */
+	lg_dp_pin_workers(dp, &g->policy);
 	atomic_fetch_add(&dp->applies, 1);
 	pthread_mutex_unlock(&dp->apply_lock);
 	return 0;
@@ -796,6 +843,11 @@ void *lg_worker_main(void *arg)
 	struct lg_dp *dp = w->dp;
 	struct lg_rx_pkt pkts[LG_BURST];
 	uint64_t epoch = 0;
+	char name[16];
+
+	/* ps -L, top -H and the tests find the workers by name. */
+	snprintf(name, sizeof(name), "lg-worker-%u", w->id);
+	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);

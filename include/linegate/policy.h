@@ -16,6 +16,7 @@
 #define LG_PATH_MAX 512
 #define LG_POLICY_MAX_DEVICES 4096 /* the XDP device table's capacity (admit.h) */
 #define LG_POLICY_MAX_GROUPS 64
+#define LG_POLICY_MAX_CORES 64
 #define LG_POLICY_MAX_MODEL_KEYS 8
 
 struct lg_policy_key {
@@ -60,6 +61,9 @@ struct lg_policy {
 	uint16_t port;          /* UDP port the data plane listens on */
 	uint16_t uadp_port;     /* UDP port for OPC UA PubSub UADP, 0 = off */
 	enum lg_not_ours not_ours;
+	/* workers.cores: worker i runs on CPU cores[i % ncores]; ncores 0 = not pinned */
+	unsigned ncores;
+	uint16_t cores[LG_POLICY_MAX_CORES];
 	size_t ngroups;
 	struct lg_policy_group groups[LG_POLICY_MAX_GROUPS];
 	uint32_t window;        /* samples per channel in one feature window */

@@ -14,7 +14,37 @@ lg_netns_up "lgst$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
 
+# Workers pinned by the policy, and pinned again by a live apply.
+printf 'workers:\n  cores: [1, 0]\n' >> "$T/policy.yaml"
 lg_start_linegate -w 2
+
+# Cpus_allowed_list of each named worker thread, "0:1 1:0" for worker 0 on core 1.
+affinity() {
+	local t
+	for t in /proc/$DP_PID/task/*; do
+		case $(cat "$t/comm") in lg-worker-*)
+			echo "$(sed 's/lg-worker-//' "$t/comm"):$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")" ;;
+		esac
+	done | sort | tr '\n' ' '
+}
+dp_cmd() { # send a control command with a body from stdin
+	python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b'\n' + sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR)
+print(b''.join(iter(lambda: s.recv(65536), b'')).decode().strip())" "$T/dp.sock" "$1"
+}
+[ "$(affinity)" = "0:1 1:0 " ] || lg_fail "workers not pinned as workers.cores says: $(affinity)"
+sed 's/^  cores: \[1, 0\]/  cores: [1]/' "$T/policy.yaml" | dp_cmd apply | grep -q '^ok' ||
+	lg_fail "live apply of workers.cores [1] refused"
+[ "$(affinity)" = "0:1 1:1 " ] || lg_fail "workers not re-pinned by a live apply: $(affinity)"
+if sed 's/^  cores: \[1, 0\]/  cores: [1000]/' "$T/policy.yaml" | dp_cmd apply | grep -q '^ok'; then
+	lg_fail "a policy with a core this machine lacks was applied"
+fi
+[ "$(affinity)" = "0:1 1:1 " ] || lg_fail "a refused apply changed the pinning: $(affinity)"
+lg_dp_stats "$T/w.json"
+[ "$(lg_json "$T/w.json" "[w['cpu'] for w in d['workers']]")" = "[1, 1]" ] ||
+	lg_fail "stats say workers run on $(lg_json "$T/w.json" "[w['cpu'] for w in d['workers']]")"
 
 send() {
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
