@@ -26,6 +26,7 @@
 #define LG_EXPORT_NS 50000000ull
 
 struct lg_admit;
+struct lg_uadmit;
 struct lg_mqtt;
 
 /* Latency histograms (arrival of a window's first frame -> scored, -> published): upper
@@ -182,6 +183,7 @@ struct lg_dp {
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
 	int admit_ifindex;
 	char admit_ifname[32];
+	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic(struct lg_modelset *) models;
 	pthread_mutex_t model_lock; /* serialises model swaps */
@@ -206,6 +208,10 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 int lg_dp_check_cores(const struct lg_policy *p);
 /* Pin every running worker to its core (or unpin them all when the policy lists none). */
 int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p);
+/* User-space admission (admit_user.c): create it with the policy as its first generation;
+ * load a policy into it (a no-op without one). */
+int lg_dp_uadmit_start(struct lg_dp *dp, const struct lg_policy *p);
+int lg_dp_apply_uadmit(struct lg_dp *dp, const struct lg_policy *p);
 
 void *lg_worker_main(void *arg);
 /* Everything a worker does with one received datagram; returns its verdict. */
@@ -221,7 +227,8 @@ unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n);
 /* Judge the frames other workers handed over; returns how many. */
 unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
 
-/* Hand the workers' highest verified sequences to the XDP replay pre-check. */
+/* Hand the workers' highest verified sequences to the replay pre-check of XDP and of
+ * user-space admission. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);
 
 /* Load signed models for every worker (shadow may be NULL) and swap them in between

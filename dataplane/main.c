@@ -5,6 +5,7 @@
 #include "mqtt.h"
 
 #include <lgadmit.h>
+#include <linegate/uadmit.h>
 #include <net/if.h>
 
 #include <cblas.h>
@@ -457,6 +458,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Frames that never pass XDP are judged by the same decision in user space. */
+	if (ops->flags & LG_BACKEND_F_USER_ADMIT) {
+		ret = lg_dp_uadmit_start(&dp, &p);
+		if (ret) {
+			fprintf(stderr, "linegate: user-space admission: %s\n", strerror(-ret));
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
+	bconf.uadmit = dp.uadmit;
 	bconf.port = p.port;
 	bconf.port2 = p.uadp_port;
 	bconf.bind_addr = bind_addr;
@@ -606,5 +617,6 @@ out:
 	dp_teardown(&dp, xdp_unpin);
 	if (be_setup && ops->teardown)
 		ops->teardown();
+	lg_uadmit_destroy(dp.uadmit);
 	return status;
 }

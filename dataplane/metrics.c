@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <lgadmit.h>
+#include <linegate/uadmit.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,8 +40,9 @@ struct snap {
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	char model[96], shadow[96], policy_sha[65];
-	bool have_xdp, have_mqtt;
+	bool have_xdp, have_mqtt, have_uadmit;
 	struct lg_admit_reason_ctr xdp[LG_R_MAX];
+	struct lg_admit_reason_ctr uadmit[LG_R_MAX]; /* user-space admission (dpdk) */
 	struct lg_mqtt_stats mqtt;
 	size_t ndev;
 	struct dev_snap *dev;
@@ -119,6 +121,10 @@ static void take(struct lg_dp *dp, struct snap *s)
 	}
 	if (dp->admit)
 		s->have_xdp = !lg_admit_read_reasons(dp->admit, s->xdp);
+	if (dp->uadmit) {
+		lg_uadmit_read_reasons(dp->uadmit, s->uadmit);
+		s->have_uadmit = true;
+	}
 
 	/* Nor the generation: apply_lock serialises frees. */
 	pthread_mutex_lock(&dp->apply_lock);
@@ -157,6 +163,13 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	fprintf(f, "linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
 		   " admitted + %" PRIu64 " dropped\n",
 		s.uptime_ms / 1e3, s.rx + s.be, s.reason[LG_OK], s.rx + s.be - s.reason[LG_OK]);
+	if (s.have_uadmit) {
+		fprintf(f, "linegate: before them, user-space admission judged:");
+		for (int r = 0; r < LG_R_MAX; r++)
+			if (s.uadmit[r].frames)
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.uadmit[r].frames);
+		fputc('\n', f);
+	}
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		if (s.reason[r])
 			fprintf(f, "linegate:   %-16s %12" PRIu64 "  %s\n", lg_reason_name(r),
@@ -166,6 +179,23 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
 	free(s.dev);
+}
+
+/* User-space admission's verdicts, as the "xdp" block has XDP's: every frame the backend
+ * took from the NIC under one reason ("judged" is their sum); those it refused never reach
+ * a worker, so "received" does not count them. */
+static json_object *admission_json(const struct lg_admit_reason_ctr *c)
+{
+	json_object *x = json_object_new_object();
+	uint64_t judged = 0;
+
+	for (int r = 0; r < LG_R_MAX; r++) {
+		add_u64(x, lg_admit_reason_name(r), c[r].frames);
+		judged += c[r].frames;
+	}
+	add_u64(x, "audited", c[LG_R_AUDIT].audited);
+	add_u64(x, "judged", judged);
+	return x;
 }
 
 char *lg_dp_stats_json(struct lg_dp *dp)
@@ -226,6 +256,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(x, "audited", s.xdp[LG_R_AUDIT].audited);
 		json_object_object_add(o, "xdp", x);
 	}
+	if (s.have_uadmit)
+		json_object_object_add(o, "admission", admission_json(s.uadmit));
 	json_object_object_add(o, "policy_sha256", json_object_new_string(s.policy_sha));
 	add_u64(o, "policy_epoch", s.policy_epoch);
 	for (size_t i = 0; i < s.ndev; i++) {
@@ -348,6 +380,14 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_frames_handed_off_total",
 		"Frames a worker received for a device another worker owns, handed to it.",
 		s.handed);
+	if (s.have_uadmit) {
+		bprintf(&b, "# HELP linegate_admission_frames_total Frames by user-space admission "
+			    "verdict (backends whose frames do not pass XDP).\n"
+			    "# TYPE linegate_admission_frames_total counter\n");
+		for (int r = 0; r < LG_R_MAX; r++)
+			bprintf(&b, "linegate_admission_frames_total{verdict=\"%s\"} %" PRIu64 "\n",
+				lg_admit_reason_name(r), s.uadmit[r].frames);
+	}
 	counter(&b, "linegate_backend_dropped_total", "Datagrams the backend could not hand over.",
 		s.be);
 	counter(&b, "linegate_uadp_received_total", "OPC UA PubSub datagrams.", s.urx);

@@ -5,6 +5,7 @@
 #include "xdp.h"
 
 #include <lgadmit.h>
+#include <linegate/uadmit.h>
 
 #include <endian.h>
 #include <errno.h>
@@ -269,6 +270,8 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
 	}
 	/* XDP first: if its tables cannot take the policy, nothing changes anywhere. */
 	ret = lg_dp_apply_xdp(dp, p);
+	if (!ret)
+		ret = lg_dp_apply_uadmit(dp, p);
 	if (ret) {
 		atomic_fetch_add(&dp->apply_failures, 1);
 		pthread_mutex_unlock(&dp->apply_lock);
@@ -795,12 +798,16 @@ void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
 {
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		struct lg_dev_state *s = g->state[i];
+		uint32_t id = g->policy.devices[i].id;
+		int err = 0;
 
-		if (g->owner[i] != w->id)
+		if (g->owner[i] != w->id || s->replay.highest <= s->exported_seq)
 			continue;
-
-		if (s->replay.highest > s->exported_seq &&
-		    !lg_admit_export_seq(w->dp->admit, g->policy.devices[i].id, s->replay.highest))
+		if (w->dp->admit)
+			err = lg_admit_export_seq(w->dp->admit, id, s->replay.highest);
+		if (!err && w->dp->uadmit)
+			err = lg_uadmit_export_seq(w->dp->uadmit, w->id, id, s->replay.highest);
+		if (!err)
 			s->exported_seq = s->replay.highest;
 	}
 }
@@ -881,7 +888,7 @@ void *lg_worker_main(void *arg)
 					timeout = 1;
 			}
 		}
-		if (dp->admit && lg_now_ns() - w->last_export_ns > LG_EXPORT_NS) {
+		if ((dp->admit || dp->uadmit) && lg_now_ns() - w->last_export_ns > LG_EXPORT_NS) {
 			lg_worker_export_seqs(w, g);
 			w->last_export_ns = lg_now_ns();
 		}

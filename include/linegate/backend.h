@@ -56,12 +56,19 @@ struct lg_backend_conf {
 	 * which the backend puts its socket at index queue. */
 	const char *ifname;
 	int xsks_map_fd;
+	/* Backends with LG_BACKEND_F_USER_ADMIT: the user-space admission (uadmit.h) every
+	 * frame must pass before it becomes a packet view; queue is the reader index. */
+	struct lg_uadmit *uadmit;
 	/* The backend's own options, "key=value,key=value" from --backend NAME:OPTIONS;
 	 * NULL = none. Each backend parses its own (lg_backend_opt_next()). */
 	const char *opts;
 };
 
 struct lg_backend;
+struct lg_uadmit;
+
+/* lg_backend_ops.flags */
+#define LG_BACKEND_F_USER_ADMIT 0x1 /* its frames never pass XDP: it needs conf.uadmit */
 
 /* lg_backend_ops.flags */
 #define LG_BACKEND_FINITE 0x1 /* a stream that ends (a file): nothing is lost to a full ring */

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dpdk backend: one DPDK ethdev port, RX queue = worker index, read with rte_eth_rx_burst()
+ * by linegate's own worker threads. Frames never pass XDP, so every one is judged first by
+ * the user-space copy of the admission decision (conf.uadmit, include/linegate/uadmit.h);
+ * what it admits is parsed in place (lg_backend_parse_frame()) and the packet view points
+ * into the mbuf, which release() frees. Several queues are fed by RSS over the UDP ports,
+ * so that one device's frames stay on one queue (one replay window, one feature window).
+ *
+ * EAL is per process: setup() initialises it and configures and starts the port, open()
+ * only hands a worker its queue. The state below is written once by setup() and only read
+ * afterwards.
+ */
+#include <linegate/uadmit.h>
+#include "backends.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+
+#define MAX_VDEVS 8
+#define MAX_EAL_ARGS 64
+#define MAX_BURST 64
+
+/* What --backend dpdk:OPTIONS said, and the port setup() made of it. */
+struct dpdk_conf {
+	uint16_t port_id;
+	bool port_set;
+	char vdev[MAX_VDEVS][256];
+	unsigned nvdevs;
+	char pci[MAX_VDEVS][32];
+	unsigned npci;
+	char eal[512]; /* extra EAL arguments, separated by spaces */
+	char lcores[64];
+	unsigned mem_mb;
+	bool nohuge;
+	unsigned mbufs, rxd, burst, log_level;
+	unsigned eof_ms; /* end of stream after this long without a frame (0: never) */
+	unsigned sleep_us; /* sleep after an empty poll (0: busy poll) */
+	bool csum;
+	/* from setup() */
+	struct rte_mempool *pool;
+	unsigned nqueues;
+	bool rss;	   /* several queues, spread by RSS */
+	bool hw_csum;	   /* the PMD checks UDP checksums and flags the mbufs */
+	bool started;
+	char driver[64];
+};
+
+static struct dpdk_conf dc;
+
+struct lg_backend {
+	uint16_t queue;
+	uint16_t port, port2;
+	unsigned parse_flags;
+	struct lg_uadmit *ua;
+	bool registered; /* the worker thread has an lcore id (mempool caches) */
+	uint64_t last_rx_ns;
+	struct rte_mbuf *held[MAX_BURST]; /* buf_id -> mbuf, until release() */
+	/* Frames admission passed that the parser refuses (a bad checksum, not-ours traffic
+	 * the policy lets through), by reason; read by the metrics thread. */
+	uint64_t refused[LG_REASON_MAX];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_uint(const char *key, const char *val, unsigned min, unsigned max,
+		      unsigned *out, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v = strtoul(val, &end, 10);
+
+	if (!*val || *end || v < min || v > max) {
+		snprintf(err, errlen, "%s=%s: want a number %u..%u", key, val, min, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int copy_opt(char *dst, size_t dstlen, const char *key, const char *val, char *err,
+		    size_t errlen)
+{
+	size_t n = strlen(val);
+
+	if (n >= dstlen) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", key, dstlen - 1);
+		return -EINVAL;
+	}
+	memcpy(dst, val, n + 1);
+	return 0;
+}
+
+/* ';' in a vdev's value stands for the ',' that separates the backend's own options. */
+static void semis_to_commas(char *s)
+{
+	for (; *s; s++)
+		if (*s == ';')
+			*s = ',';
+}
+
+static int parse_opts(const char *opts, char *err, size_t errlen)
+{
+	char key[32], val[256];
+	unsigned v;
+	int ret;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.mbufs = 8191;
+	dc.rxd = 1024;
+	dc.burst = 32;
+	dc.log_level = 5; /* warnings */
+	dc.csum = true;
+	snprintf(dc.lcores, sizeof(dc.lcores), "0");
+	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "port")) {
+			if (parse_uint(key, val, 0, RTE_MAX_ETHPORTS - 1, &v, err, errlen))
+				return -EINVAL;
+			dc.port_id = (uint16_t)v;
+			dc.port_set = true;
+		} else if (!strcmp(key, "vdev") || !strcmp(key, "pci")) {
+			bool is_vdev = key[0] == 'v';
+			unsigned *n = is_vdev ? &dc.nvdevs : &dc.npci;
+
+			if (*n == MAX_VDEVS || !*val) {
+				snprintf(err, errlen, "%s: at most %d, not empty", key, MAX_VDEVS);
+				return -EINVAL;
+			}
+			if (is_vdev) {
+				if (copy_opt(dc.vdev[*n], sizeof(dc.vdev[0]), key, val, err, errlen))
+					return -EINVAL;
+				semis_to_commas(dc.vdev[*n]);
+			} else if (copy_opt(dc.pci[*n], sizeof(dc.pci[0]), key, val, err, errlen)) {
+				return -EINVAL;
+			}
+			(*n)++;
+		} else if (!strcmp(key, "eal")) {
+			if (copy_opt(dc.eal, sizeof(dc.eal), key, val, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "lcores")) {
+			if (copy_opt(dc.lcores, sizeof(dc.lcores), key, val, err, errlen))
+				return -EINVAL;
+			semis_to_commas(dc.lcores);
+		} else if (!strcmp(key, "mem")) {
+			if (parse_uint(key, val, 64, 1u << 20, &dc.mem_mb, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "nohuge")) {
+			dc.nohuge = true;
+		} else if (!strcmp(key, "mbufs")) {
+			if (parse_uint(key, val, 64, 1u << 24, &dc.mbufs, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "rxd")) {
+			if (parse_uint(key, val, 16, 32768, &dc.rxd, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "burst")) {
+			if (parse_uint(key, val, 1, MAX_BURST, &dc.burst, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "eof")) {
+			if (parse_uint(key, val, 0, 3600000, &dc.eof_ms, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "sleep")) {
+			if (parse_uint(key, val, 0, 100000, &dc.sleep_us, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "log")) {
+			if (parse_uint(key, val, 1, 8, &dc.log_level, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "csum")) {
+			if (strcmp(val, "on") && strcmp(val, "off")) {
+				snprintf(err, errlen, "csum=%s: want on or off", val);
+				return -EINVAL;
+			}
+			dc.csum = !strcmp(val, "on");
+		} else {
+			snprintf(err, errlen, "unknown option '%s' (see --help)", key);
+			return -EINVAL;
+		}
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "an option is longer than %zu bytes", sizeof(val) - 1);
+		return ret;
+	}
+	if (!dc.mem_mb && dc.nohuge)
+		dc.mem_mb = 1024;
+	return 0;
+}
+
+/* EAL's command line from the options; the strings live in buf. */
+static int eal_args(char **argv, char *buf, size_t buflen)
+{
+	int argc = 0;
+	size_t used = 0;
+
+#define ARG(...)                                                                                   \
+	do {                                                                                       \
+		int n_ = snprintf(buf + used, buflen - used, __VA_ARGS__);                         \
+		if (n_ < 0 || (size_t)n_ >= buflen - used || argc == MAX_EAL_ARGS - 1)             \
+			return -E2BIG;                                                             \
+		argv[argc++] = buf + used;                                                         \
+		used += (size_t)n_ + 1;                                                            \
+	} while (0)
+	ARG("linegate");
+	ARG("-l");
+	ARG("%s", dc.lcores);
+	/*
+	 * Several linegates (and tests) side by side: no shared config, a runtime folder of
+	 * our own. (--in-memory would do both, but refuses --no-huge's legacy memory.)
+	 */
+	ARG("--no-shconf");
+	ARG("--file-prefix=linegate-%d", (int)getpid());
+	ARG("--log-level=%u", dc.log_level);
+	if (dc.nohuge)
+		ARG("--no-huge");
+	if (dc.mem_mb) {
+		ARG("-m");
+		ARG("%u", dc.mem_mb);
+	}
+	for (unsigned i = 0; i < dc.npci; i++) {
+		ARG("-a");
+		ARG("%s", dc.pci[i]);
+	}
+	/* Virtual devices only: no PCI scan (which would take every bound NIC). */
+	if (dc.nvdevs && !dc.npci)
+		ARG("--no-pci");
+	for (unsigned i = 0; i < dc.nvdevs; i++) {
+		ARG("--vdev");
+		ARG("%s", dc.vdev[i]);
+	}
+	for (char *save = NULL, *t = strtok_r(dc.eal, " ", &save); t;
+	     t = strtok_r(NULL, " ", &save))
+		ARG("%s", t);
+#undef ARG
+	argv[argc] = NULL;
+	return argc;
+}
+
+/* A finite source: a pcap file that is not looped. */
+static bool finite_source(void)
+{
+	for (unsigned i = 0; i < dc.nvdevs; i++)
+		if (!strncmp(dc.vdev[i], "net_pcap", 8) && strstr(dc.vdev[i], "rx_pcap=") &&
+		    !strstr(dc.vdev[i], "infinite_rx=1"))
+			return true;
+	return false;
+}
+
+static int port_setup(unsigned nqueues, char *err, size_t errlen)
+{
+	struct rte_eth_conf pconf = {0};
+	struct rte_eth_dev_info info;
+	struct rte_eth_rxconf rxconf;
+	uint16_t rxd = (uint16_t)dc.rxd, txd = 512;
+	int ret;
+
+	if (!rte_eth_dev_is_valid_port(dc.port_id)) {
+		snprintf(err, errlen,
+			 "no DPDK port %u (%u found): bind a NIC to vfio-pci (dpdk-devbind.py) "
+			 "or add a vdev=..., see docs/operations.md",
+			 dc.port_id, rte_eth_dev_count_avail());
+		return -ENODEV;
+	}
+	ret = rte_eth_dev_info_get(dc.port_id, &info);
+	if (ret) {
+		snprintf(err, errlen, "port %u: device info: %s", dc.port_id, strerror(-ret));
+		return ret;
+	}
+	snprintf(dc.driver, sizeof(dc.driver), "%s", info.driver_name);
+	if (nqueues > info.max_rx_queues) {
+		snprintf(err, errlen,
+			 "port %u (%s) has %u RX queues, linegate wants one per worker (%u): "
+			 "use --workers %u%s",
+			 dc.port_id, info.driver_name, info.max_rx_queues, nqueues,
+			 info.max_rx_queues,
+			 strstr(info.driver_name, "pcap") ? " (or one rx_pcap= per queue)" : "");
+		return -EINVAL;
+	}
+	if (nqueues > 1) {
+		uint64_t hf = (RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP) &
+			      info.flow_type_rss_offloads;
+
+		/* Without RSS a device's frames would spread over queues and windows. */
+		if (!hf) {
+			snprintf(err, errlen,
+				 "port %u (%s) cannot spread UDP flows over queues (no RSS): "
+				 "use --workers 1",
+				 dc.port_id, info.driver_name);
+			return -EOPNOTSUPP;
+		}
+		pconf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		pconf.rx_adv_conf.rss_conf.rss_hf = hf;
+		dc.rss = true;
+	}
+	if (dc.csum && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)) {
+		pconf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+		dc.hw_csum = true;
+	}
+	ret = rte_eth_dev_configure(dc.port_id, (uint16_t)nqueues, (uint16_t)nqueues, &pconf);
+	if (ret) {
+		snprintf(err, errlen, "port %u (%s): configure %u queues: %s", dc.port_id,
+			 info.driver_name, nqueues, strerror(-ret));
+		return ret;
+	}
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(dc.port_id, &rxd, &txd);
+	if (ret) {
+		snprintf(err, errlen, "port %u: descriptors: %s", dc.port_id, strerror(-ret));
+		return ret;
+	}
+	rxconf = info.default_rxconf;
+	rxconf.offloads = pconf.rxmode.offloads;
+	for (unsigned q = 0; q < nqueues; q++) {
+		ret = rte_eth_rx_queue_setup(dc.port_id, (uint16_t)q, rxd,
+					     (unsigned)rte_eth_dev_socket_id(dc.port_id), &rxconf,
+					     dc.pool);
+		if (!ret)
+			ret = rte_eth_tx_queue_setup(dc.port_id, (uint16_t)q, txd,
+						     (unsigned)rte_eth_dev_socket_id(dc.port_id),
+						     NULL);
+		if (ret) {
+			snprintf(err, errlen,
+				 "port %u (%s): queue %u setup: %s (rxd=%u; a smaller rxd= or "
+				 "more mbufs= may help)",
+				 dc.port_id, info.driver_name, q, strerror(-ret), rxd);
+			return ret;
+		}
+	}
+	ret = rte_eth_dev_start(dc.port_id);
+	if (ret) {
+		snprintf(err, errlen, "port %u (%s): start: %s", dc.port_id, info.driver_name,
+			 strerror(-ret));
+		return ret;
+	}
+	dc.started = true;
+	/* Frames for the server's MAC are what we want; promiscuous for vdevs that care. */
+	rte_eth_promiscuous_enable(dc.port_id);
+	return 0;
+}
+
+static int dpdk_setup(const struct lg_backend_conf *conf, char *err, size_t errlen)
+{
+	char *argv[MAX_EAL_ARGS], buf[4096];
+	cpu_set_t cpus;
+	unsigned mbufs;
+	int argc, ret;
+
+	ret = parse_opts(conf->opts, err, errlen);
+	if (ret)
+		return ret;
+	if (!dc.eof_ms && finite_source())
+		dc.eof_ms = 500;
+	argc = eal_args(argv, buf, sizeof(buf));
+	if (argc < 0) {
+		snprintf(err, errlen, "EAL arguments too long");
+		return argc;
+	}
+	/*
+	 * EAL pins the calling thread to the main lcore, and threads inherit affinity:
+	 * linegate's workers would all share that core. They are not lcores, so give the
+	 * process its mask back.
+	 */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		CPU_ZERO(&cpus);
+	ret = rte_eal_init(argc, argv);
+	if (CPU_COUNT(&cpus))
+		sched_setaffinity(0, sizeof(cpus), &cpus);
+	if (ret < 0) {
+		int e = rte_errno;
+
+		snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(e),
+			 dc.nohuge ? ""
+				   : " (no hugepages? add nohuge, or reserve them: "
+				     "docs/operations.md)");
+		return e ? -e : -EINVAL;
+	}
+	if (!dc.port_set && rte_eth_dev_count_avail())
+		RTE_ETH_FOREACH_DEV(dc.port_id) break;
+	dc.nqueues = conf->nqueues;
+	/* A pool must hold every RX descriptor plus the bursts in flight. */
+	mbufs = dc.mbufs;
+	dc.pool = rte_pktmbuf_pool_create("lg_rx", mbufs, mbufs >= 512 ? 256 : 0, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!dc.pool) {
+		snprintf(err, errlen, "mbuf pool of %u: %s (fewer mbufs=, or more mem=)", mbufs,
+			 rte_strerror(rte_errno));
+		ret = -ENOMEM;
+		goto err_eal;
+	}
+	ret = port_setup(conf->nqueues, err, errlen);
+	if (ret)
+		goto err_port;
+	return 0;
+
+err_port:
+	if (dc.started)
+		rte_eth_dev_stop(dc.port_id);
+	if (rte_eth_dev_is_valid_port(dc.port_id))
+		rte_eth_dev_close(dc.port_id);
+	rte_mempool_free(dc.pool);
+	dc.pool = NULL;
+err_eal:
+	rte_eal_cleanup();
+	return ret;
+}
+
+static void dpdk_teardown(void)
+{
+	if (dc.started) {
+		rte_eth_dev_stop(dc.port_id);
+		rte_eth_dev_close(dc.port_id);
+		dc.started = false;
+	}
+	rte_mempool_free(dc.pool);
+	dc.pool = NULL;
+	rte_eal_cleanup();
+}
+
+static int dpdk_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
+		     size_t errlen)
+{
+	struct lg_backend *b;
+
+	/* Fail closed: without admission nothing may pass. */
+	if (!conf->uadmit) {
+		snprintf(err, errlen, "no user-space admission to judge frames with");
+		return -EINVAL;
+	}
+	if (conf->queue >= dc.nqueues) {
+		snprintf(err, errlen, "queue %u: the port has %u", conf->queue, dc.nqueues);
+		return -EINVAL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->queue = (uint16_t)conf->queue;
+	b->port = conf->port;
+	b->port2 = conf->port2;
+	b->ua = conf->uadmit;
+	b->parse_flags = dc.csum ? LG_PARSE_CSUM : 0;
+	b->last_rx_ns = now_ns();
+	*out = b;
+	return 0;
+}
+
+static void dpdk_close(struct lg_backend *b)
+{
+	free(b);
+}
+
+/*
+ * The checksum as the NIC saw it: 1 good, 0 bad, -1 not checked (software must). NONE
+ * means the data is intact though the field is not (offloaded transmit on a local link).
+ */
+static int hw_csum_state(const struct rte_mbuf *m)
+{
+	switch (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
+	case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+	case RTE_MBUF_F_RX_L4_CKSUM_NONE:
+		return 1;
+	case RTE_MBUF_F_RX_L4_CKSUM_BAD:
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* One admitted frame into a packet view; 0, or the reason the parser refuses it. */
+static enum lg_reason to_view(struct lg_backend *b, struct rte_mbuf *m, uint64_t now,
+			      struct lg_rx_pkt *pkt)
+{
+	unsigned flags = b->parse_flags;
+	enum lg_reason r;
+
+	if (flags && dc.hw_csum) {
+		int c = hw_csum_state(m);
+
+		if (!c)
+			return LG_DROP_BAD_CHECKSUM;
+		if (c > 0)
+			flags &= ~LG_PARSE_CSUM;
+	}
+	r = lg_backend_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m),
+				   b->port, b->port2, flags, pkt);
+	pkt->rx_ns = now;
+	return r;
+}
+
+static int dpdk_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
+			 int timeout_ms)
+{
+	struct rte_mbuf *mb[MAX_BURST];
+	const uint8_t *frames[MAX_BURST];
+	uint32_t lens[MAX_BURST];
+	struct lg_admit_verdict v[MAX_BURST];
+	uint64_t start = now_ns(), now;
+	unsigned want = max < dc.burst ? max : dc.burst, out = 0;
+	uint16_t n;
+
+	if (!b->registered) {
+		/* An lcore id gives this thread the mempool's per-lcore cache. Without one
+		 * (all taken) rx still works, through the pool's shared ring. */
+		rte_thread_register();
+		b->registered = true;
+	}
+	for (;;) {
+		n = rte_eth_rx_burst(dc.port_id, b->queue, mb, (uint16_t)want);
+		now = now_ns();
+		if (n)
+			break;
+		if (dc.eof_ms && now - b->last_rx_ns >= (uint64_t)dc.eof_ms * 1000000ull)
+			return LG_RX_EOF;
+		/* Busy poll, but come back to the worker for its deadlines and stop flag. */
+		if (now - start >= (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000ull)
+			return 0;
+		if (dc.sleep_us) {
+			struct timespec ts = {0, (long)dc.sleep_us * 1000};
+
+			nanosleep(&ts, NULL);
+		} else {
+			rte_pause();
+		}
+	}
+	b->last_rx_ns = now;
+	for (uint16_t i = 0; i < n; i++) {
+		frames[i] = rte_pktmbuf_mtod(mb[i], const uint8_t *);
+		lens[i] = rte_pktmbuf_data_len(mb[i]);
+	}
+	lg_uadmit_judge_burst(b->ua, b->queue, frames, lens, n, now, v);
+	for (uint16_t i = 0; i < n; i++) {
+		enum lg_reason r;
+
+		if (!v[i].pass) {
+			rte_pktmbuf_free(mb[i]); /* counted by admission, under its reason */
+			continue;
+		}
+		r = to_view(b, mb[i], now, &pkts[out]);
+		if (r != LG_OK) {
+			__atomic_fetch_add(&b->refused[r], 1, __ATOMIC_RELAXED);
+			rte_pktmbuf_free(mb[i]);
+			continue;
+		}
+		b->held[out] = mb[i];
+		pkts[out].buf_id = out;
+		out++;
+	}
+	return (int)out;
+}
+
+static void dpdk_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		rte_pktmbuf_free(b->held[pkts[i].buf_id]);
+		b->held[pkts[i].buf_id] = NULL;
+	}
+}
+
+/*
+ * The port's losses are per port (imissed, rx_nombuf, ierrors): queue 0 reports them, so
+ * that the sum over workers counts each once.
+ */
+static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
+{
+	struct rte_eth_stats es;
+
+	for (int r = 0; r < LG_REASON_MAX; r++)
+		st->drops[r] += __atomic_load_n(&b->refused[r], __ATOMIC_RELAXED);
+	if (b->queue || rte_eth_stats_get(dc.port_id, &es))
+		return;
+	st->drops[LG_DROP_RX_RING_FULL] += es.imissed;
+	st->drops[LG_DROP_NO_BUFFER] += es.rx_nombuf;
+	st->drops[LG_DROP_RX_ERROR] += es.ierrors;
+}
+
+static void dpdk_describe(struct lg_backend *b, char *buf, size_t len)
+{
+	snprintf(buf, len, "port %u (%s), queue %u of %u%s, UDP checksum %s, %u mbufs%s",
+		 dc.port_id, dc.driver, b->queue, dc.nqueues, dc.rss ? " by RSS" : "",
+		 !dc.csum ? "not checked" : dc.hw_csum ? "by the NIC" : "in software", dc.mbufs,
+		 dc.eof_ms ? ", finite source" : "");
+}
+
+const struct lg_backend_ops lg_backend_dpdk = {
+	.name = "dpdk",
+	.flags = LG_BACKEND_F_USER_ADMIT,
+	.setup = dpdk_setup,
+	.teardown = dpdk_teardown,
+	.open = dpdk_open,
+	.rx_burst = dpdk_rx_burst,
+	.release = dpdk_release,
+	.close = dpdk_close,
+	.stats = dpdk_stats,
+	.describe = dpdk_describe,
+	.help = "dpdk: a DPDK port, RX queue = worker index (RSS over UDP ports with several\n"
+		"workers), every frame judged by the user-space admission (the XDP decision).\n"
+		"Options: port=N (default: the first), pci=BDF (repeatable), vdev=SPEC\n"
+		"(repeatable; ';' inside SPEC stands for DPDK's ',', e.g.\n"
+		"vdev=net_pcap0;rx_pcap=f.pcap), nohuge, mem=MB (1024 with nohuge), lcores=LIST\n"
+		"(EAL's main lcore, default 0), mbufs=N (8191), rxd=N (RX descriptors, 1024),\n"
+		"burst=N (32), csum=on|off, sleep=US (after an empty poll; default busy poll),\n"
+		"eof=MS (end of stream after MS without a frame; 500 for a net_pcap rx_pcap),\n"
+		"log=LEVEL (EAL log level 1..8, default 5), eal='ARGS' (more EAL arguments).",
+};

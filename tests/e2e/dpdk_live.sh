@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The dpdk backend live on a veth: a net_af_xdp vdev (--no-huge) on the server's side of
+# the simulated line, the project's sender on the other. Every frame the sender sent is
+# accounted for exactly: judged by user-space admission, or lost in the port (imissed,
+# rx_nombuf) and counted under rx_ring_full / no_buffer.
+#   normal:   a paced run, nothing lost; the same verdicts as the pcap replay.
+#   overload: a small RX ring, and linegate stopped (SIGSTOP) while the sender sends at full
+#             speed, as a worker that falls behind: the ring overflows, frames are lost in
+#             the port, and sent = admission's verdicts + port losses should still hold.
+#             It does not yet: net_af_xdp (DPDK 22.11) leaves the kernel's RX-ring-full
+#             drops out of imissed, so this mode fails and is not in the suite.
+source "$(dirname "$0")/lib.sh"
+MODE=${1:-normal}
+"$LG_BIN_DP" --help | grep -q '^  dpdk:' || lg_skip "linegate was built without DPDK (-Ddpdk)"
+lg_need_root
+lg_tmp
+lg_netns_up "lgdl$$"
+T=$LG_TMP
+lg_policy "$T/policy.yaml"
+# DPDK takes every frame off lg0, ARP too: the line knows the server's MAC beforehand.
+SRV_MAC=$(ip -n "$NS_SRV" -j link show lg0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+ip -n "$NS_LINE" neigh replace $SRV_IP lladdr "$SRV_MAC" dev lg1 nud permanent
+
+VDEV="vdev=net_af_xdp0;iface=lg0;start_queue=0;queue_count=1"
+if [ "$MODE" = overload ]; then
+	OPTS="nohuge,mem=256,mbufs=${MBUFS:-4095},rxd=${RXD:-256},burst=4,$VDEV"
+	FRAMES=3000 RATE=0
+	GEN_EXTRA=()
+else
+	OPTS="nohuge,mem=256,sleep=50,$VDEV"
+	FRAMES=300 RATE=3000
+	GEN_EXTRA=(--unknown 100 --bad-tag 20 --replay 20 --malformed 20 --spoof 30
+		--spoof-from $SPOOF_IP --uadp)
+fi
+ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
+	-o "$T/out.jsonl" -s "$T/stats.json" -b "dpdk:$OPTS" 2> "$T/dp.err" &
+DP_PID=$!
+LG_PIDS="$DP_PID"
+if ! lg_wait_for 20 test -S "$T/dp.sock"; then
+	cat "$T/dp.err"
+	grep -q "Failed to create xsk socket" "$T/dp.err" &&
+		lg_skip "net_af_xdp cannot bind to a veth here"
+	lg_fail "linegate did not start"
+fi
+[ "$MODE" = overload ] && kill -STOP $DP_PID
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
+	-n $FRAMES -r $RATE --samples 256 "${GEN_EXTRA[@]}" -j "$T/sent.json" -q
+[ "$MODE" = overload ] && kill -CONT $DP_PID
+sleep 1
+kill -INT $DP_PID
+wait $DP_PID || { rc=$?; cat "$T/dp.err"; lg_fail "linegate exited with status $rc"; }
+LG_PIDS=""
+cat "$T/dp.err" | grep -v "^linegate:   " >&2 || true
+
+python3 - "$T/stats.json" "$T/sent.json" "$MODE" $FRAMES <<'PY'
+import json, sys
+st, s = (json.load(open(f)) for f in sys.argv[1:3])
+mode, frames = sys.argv[3], int(sys.argv[4])
+a, d = st["admission"], st["drops"]
+ok = True
+def check(name, got, want):
+    global ok
+    print(f"{name}: got {got}, want {want}")
+    ok &= got == want
+lost = d["rx_ring_full"] + d["no_buffer"] + d["rx_error"]
+check("sent = admission's verdicts + port losses", a["judged"] + lost, s["sent"])
+check("received = admitted + dropped", st["received"], st["admitted"] + st["dropped"])
+check("dropped = sum of reasons", st["dropped"], sum(d.values()))
+check("workers received = admission passed + port losses",
+      st["received"], a["admitted"] + lost)
+if mode == "overload":
+    print(f"port losses: {lost} of {s['sent']} "
+          f"(rx_ring_full {d['rx_ring_full']}, no_buffer {d['no_buffer']})")
+    check("frames were lost in the port", lost > 0, True)
+    check("admission admitted every frame that reached it", a["admitted"], a["judged"])
+    check("workers admitted every frame they got", st["admitted"], a["admitted"])
+    dev = {v["id"]: v for v in st["devices"]}
+    check("per-device admitted adds up", sum(v["admitted"] for v in dev.values()),
+          st["admitted"])
+else:
+    half = s["malformed"] // 2
+    check("no port losses", lost, 0)
+    check("admission unknown_device", a["unknown_device"], s["unknown_device"])
+    check("admission spoofed_source", a["spoofed_source"], s["spoofed"])
+    check("admission malformed", a["malformed"], half)
+    passed = s["enrolled"] + s["bad_tag"] + s["replayed"] + (s["malformed"] - half)
+    check("admission admitted", a["admitted"], passed)
+    check("workers admitted", st["admitted"], s["enrolled"])
+    check("workers bad_length", d["bad_length"], s["malformed"] - half)
+    check("workers bad_tag", d["bad_tag"], s["bad_tag"])
+    check("workers replayed", d["replayed"], s["replayed"])
+    dev = {v["id"]: v for v in st["devices"]}
+    for i in range(101, 109):
+        check(f"device {i} admitted", dev[i]["admitted"], frames)
+    for i in range(101, 107):
+        check(f"device {i} windows", dev[i]["windows"], frames)
+sys.exit(0 if ok else 1)
+PY
+echo PASS

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The dpdk backend on a net_pcap vdev (--no-huge), replaying a capture of the simulated
+# line: enrolled devices (LGF and UADP) with valid tags, plus unknown, spoofed, malformed,
+# wrongly tagged and replayed frames. User-space admission (the XDP decision) refuses
+# unknown, spoofed and unparseable frames before a worker sees them; the workers verify the
+# rest. The replay must end by itself at the end of the file (LG_RX_EOF), and every count
+# is exact: frames in the file = admission's verdicts, what it passed = what the workers
+# received = admitted + dropped by reason, per device, and windows.
+source "$(dirname "$0")/lib.sh"
+"$LG_BIN_DP" --help | grep -q '^  dpdk:' || lg_skip "linegate was built without DPDK (-Ddpdk)"
+lg_need_root
+lg_tmp
+lg_netns_up "lgdp$$"
+T=$LG_TMP
+lg_policy "$T/policy.yaml"
+FRAMES=300
+
+# 1. Record the line: the sender in its namespace, a capture on the server's veth.
+ip netns exec "$NS_SRV" python3 "$LG_SOURCE/tests/e2e/pcap_capture.py" lg0 "$T/line.pcap" \
+	"$T/cap.ready" > "$T/cap.count" &
+CAP_PID=$!
+LG_PIDS="$CAP_PID"
+lg_wait_for 5 test -e "$T/cap.ready" || lg_fail "the capture did not start"
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
+	-n $FRAMES -r 3000 --samples 256 --unknown 100 --bad-tag 20 --replay 20 --malformed 20 \
+	--spoof 30 --spoof-from $SPOOF_IP --uadp -j "$T/sent.json" -q
+sleep 0.3
+kill -INT $CAP_PID
+wait $CAP_PID || lg_fail "the capture failed"
+LG_PIDS=""
+
+# 2. Replay it through DPDK; linegate must stop by itself at the end of the file.
+timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out.jsonl" -s "$T/stats.json" \
+	-b "dpdk:nohuge,mem=256,mbufs=2047,sleep=100,vdev=net_pcap0;rx_pcap=$T/line.pcap" \
+	2> "$T/dp.err" || { rc=$?; cat "$T/dp.err"; lg_fail "linegate exited with status $rc"; }
+grep -q "finite source" "$T/dp.err" || { cat "$T/dp.err"; lg_fail "no end-of-stream mode"; }
+
+python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$(cat "$T/cap.count")" \
+	$FRAMES <<'PY'
+import json, sys
+st, s = (json.load(open(f)) for f in sys.argv[1:3])
+lines = [json.loads(l) for l in open(sys.argv[3])]
+captured, frames = int(sys.argv[4]), int(sys.argv[5])
+a, d = st["admission"], st["drops"]
+ok = True
+def check(name, got, want):
+    global ok
+    print(f"{name}: got {got}, want {want}")
+    ok &= got == want
+sent = s["sent"]
+half = s["malformed"] // 2          # bad magic (admission) and bad length (worker)
+check("frames captured = sent", captured, sent)
+check("admission judged every frame", a["judged"], captured)
+check("admission unknown_device", a["unknown_device"], s["unknown_device"])
+check("admission spoofed_source", a["spoofed_source"], s["spoofed"])
+check("admission malformed", a["malformed"], half)
+passed = s["enrolled"] + s["bad_tag"] + s["replayed"] + (s["malformed"] - half)
+check("admission admitted", a["admitted"], passed)
+for r in ("rate_limited", "replayed", "not_ours", "audit", "no_table", "state_full"):
+    check("admission " + r, a[r], 0)
+check("workers received = admission admitted", st["received"], passed)
+check("received = admitted + dropped", st["received"], st["admitted"] + st["dropped"])
+check("dropped = sum of reasons", st["dropped"], sum(d.values()))
+check("workers admitted", st["admitted"], s["enrolled"])
+check("workers bad_length", d["bad_length"], s["malformed"] - half)
+check("workers bad_tag", d["bad_tag"], s["bad_tag"])
+check("workers replayed", d["replayed"], s["replayed"])
+check("workers unknown_device + spoofed + bad_magic",
+      d["unknown_device"] + d["spoofed_source"] + d["bad_magic"], 0)
+check("backend drops (imissed, no buffer, checksum)", st["backend_dropped"], 0)
+check("uadp received", st["uadp_received"], s["uadp"])
+dev = {v["id"]: v for v in st["devices"]}
+for i in range(101, 109):
+    check(f"device {i} admitted", dev[i]["admitted"], frames)
+for i in range(101, 107):           # 256 samples a frame, 256 a window
+    check(f"device {i} windows", dev[i]["windows"], frames)
+check("windows = sum over devices", st["windows"], sum(v["windows"] for v in dev.values()))
+check("scored rows written", len(lines), st["scored"])
+check("every row scored", st["scored"] >= st["windows"], True)
+sys.exit(0 if ok else 1)
+PY
+echo PASS
