@@ -6,6 +6,7 @@
  */
 #include "../dataplane/dataplane.h"
 #include "../dataplane/scorer.h"
+#include "../dataplane/stages.h"
 
 #include <linegate/cli.h>
 #include <linegate/signal.h>
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
 		memset(&st->replay, 0, sizeof(st->replay));
 		for (int i = 0; i < NFRAMES; i++) {
 			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
+			lg_worker_score_full(w, g);
 			if ((i & 255) == 255) {
 				double t1 = now_s();
 

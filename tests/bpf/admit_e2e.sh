@@ -36,9 +36,9 @@ fails=0
 
 cleanup() {
 	set +e
-	if [ -n "${TOOL_PID:-}" ]; then
+	if [ -n "${TOOL_JOB:-}" ]; then
 		echo quit >&"${TOOL[1]}" 2>/dev/null
-		wait "$TOOL_PID" 2>/dev/null
+		wait "$TOOL_JOB" 2>/dev/null
 	fi
 	[ -n "$RECV_PID" ] && kill "$RECV_PID" 2>/dev/null
 	ip netns del "$A" 2>/dev/null
@@ -59,10 +59,10 @@ coproc TOOL { exec ip netns exec "$B" "$TOOL" b0 "$XDP_MODE" --not-ours=pass $XS
 	"id=1,mac=$MAC_A,ip=10.77.0.1,port=40001" \
 	"id=2,mac=$MAC_A,ip=10.77.0.1,port=40002,rate=5,burst=10" \
 	"id=3,mac=$MAC_A,ip=10.77.0.1,port=40003,audit"; }
-TOOL_PID=$!
+TOOL_JOB=$!
 if ! read -r -t 20 -u "${TOOL[0]}" word gen || [ "$word" != ready ]; then
-	wait "$TOOL_PID" && rc=0 || rc=$?
-	TOOL_PID=
+	wait "$TOOL_JOB" && rc=0 || rc=$?
+	TOOL_JOB=
 	if [ "$rc" = 77 ]; then
 		echo "SKIP: $MODE not available in this build"
 		exit 77
@@ -171,8 +171,8 @@ expect "device 3" "$(ask device 3)" "device 3 0 0 4"
 expect "device 99" "$(ask device 99)" "device 99 none"
 
 echo quit >&"${TOOL[1]}"
-wait "$TOOL_PID" || fail "tool exit"
-TOOL_PID=
+wait "$TOOL_JOB" || fail "tool exit"
+TOOL_JOB=
 ip -n "$B" link show b0 | grep -q "xdp" && fail "XDP program still attached after quit"
 
 [ "$fails" -eq 0 ] && echo "PASS ($MODE)"

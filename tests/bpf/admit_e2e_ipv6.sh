@@ -36,10 +36,10 @@ SNIFF_PID=
 fails=0
 
 stop_tool() {
-	if [ -n "${TOOL_PID:-}" ]; then
+	if [ -n "${TOOL_JOB:-}" ]; then
 		echo quit >&"${TOOL[1]}" 2>/dev/null
-		wait "$TOOL_PID" 2>/dev/null || fail "tool exit"
-		TOOL_PID=
+		wait "$TOOL_JOB" 2>/dev/null || fail "tool exit"
+		TOOL_JOB=
 	fi
 }
 
@@ -66,7 +66,7 @@ run() { # not_ours policy
 	local policy=$1 w name f k n
 	coproc TOOL { exec ip netns exec "$B" "$TOOL" b0 "$MODE" --not-ours="$policy" \
 		"id=6,mac=$MAC_A,ip=fd00::1,port=40006"; }
-	TOOL_PID=$!
+	TOOL_JOB=$!
 	if ! read -r -t 20 -u "${TOOL[0]}" w _ || [ "$w" != ready ]; then
 		echo "FAIL: admission tool did not come up (${w:-nothing})"
 		exit 1

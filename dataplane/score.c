@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/* The score stage: a batch of feature rows through the model, each row an event for the
+ * output thread (alerts and scores on their own bounded rings). */
+#include "dataplane.h"
+#include "stages.h"
+#include "scorer.h"
+
+#include <string.h>
+#include <time.h>
+
+static void emit(struct lg_worker *w, const struct lg_event *e)
+{
+	if (e->alert) {
+		if (!lg_spsc_push(&w->alerts, e))
+			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
+	} else if (!lg_spsc_push(&w->scores_ring, e)) {
+		atomic_fetch_add_explicit(&w->st.ring_full_scores, 1, memory_order_relaxed);
+	}
+}
+
+void lg_worker_score(struct lg_worker *w, unsigned n)
+{
+	struct timespec wall;
+	uint64_t now, wall_ns;
+	struct lg_scorer *sc, *shadow;
+
+	if (!n || n > w->rows)
+		return;
+	sc = w->ms->sc[w->id];
+	shadow = w->ms->shadow_sc[w->id];
+	lg_scorer_score(sc, w->batch, n, w->scores);
+	if (shadow)
+		lg_scorer_score(shadow, w->batch, n, w->shadow_scores);
+	now = lg_now_ns();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + wall.tv_nsec;
+	for (unsigned i = 0; i < n; i++) {
+		struct lg_event *e = &w->meta[i];
+		struct lg_dev_state *s;
+		uint64_t lat = now - e->rx_ns;
+		/* The policy's threshold, when it sets one, holds for every model; else
+		 * each model brings its own. */
+		float pol = e->threshold, thr = pol > 0 ? pol : sc->threshold;
+		uint32_t bits;
+
+		e->score = w->scores[i];
+		e->threshold = thr;
+		e->alert = e->score > thr;
+		e->scored_ns = now;
+		e->scored_wall_ns = wall_ns;
+		e->model_epoch = w->ms->epoch;
+		s = w->row_state[i];
+		if (shadow && (w->shadow_scores[i] > (pol > 0 ? pol : shadow->threshold)) !=
+				      (bool)e->alert)
+			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);
+		memcpy(&bits, &e->score, sizeof(bits));
+		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
+		if (e->alert) {
+			atomic_fetch_add_explicit(&s->alerts, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&w->st.alerts, 1, memory_order_relaxed);
+		}
+		atomic_fetch_add_explicit(&w->st.latency_ns_sum, lat, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.lat_hist[lg_latency_bucket(lat)], 1,
+					  memory_order_relaxed);
+		if (lat > atomic_load_explicit(&w->st.latency_ns_max, memory_order_relaxed))
+			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
+		emit(w, e);
+	}
+	atomic_fetch_add_explicit(&w->st.scored, n, memory_order_relaxed);
+	if (shadow)
+		atomic_fetch_add_explicit(&w->st.shadow_scored, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.batches, 1, memory_order_relaxed);
+	{
+		unsigned b = 0;
+
+		while (b < LG_BATCH_BUCKETS - 1 && n > (1u << b))
+			b++;
+		atomic_fetch_add_explicit(&w->st.batch_hist[b], 1, memory_order_relaxed);
+	}
+	/* Rows a frame completed past the batch wait for the next one, oldest first. */
+	w->rows -= n;
+	if (w->rows) {
+		memmove(w->batch, w->batch + (size_t)n * LG_FEAT_N,
+			sizeof(float) * LG_FEAT_N * w->rows);
+		memmove(w->meta, w->meta + n, sizeof(*w->meta) * w->rows);
+		memmove(w->row_state, w->row_state + n, sizeof(*w->row_state) * w->rows);
+		w->oldest_ns = w->meta[0].rx_ns;
+	}
+}
+
+void lg_worker_flush(struct lg_worker *w)
+{
+	lg_worker_score(w, w->rows);
+}
+
+void lg_worker_score_full(struct lg_worker *w, const struct lg_gen *g)
+{
+	unsigned batch = g->policy.batch < w->dp->max_batch ? g->policy.batch
+							     : (unsigned)w->dp->max_batch;
+
+	while (batch && w->rows >= batch)
+		lg_worker_score(w, batch);
+}

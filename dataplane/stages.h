@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stages of a worker's frame path, one file each, called from the loop in worker.c:
+ *
+ *	verify.c   lg_worker_handle(): identity, source, key, tag, replay window
+ *	steer.c    a frame of a device another worker owns goes to that worker
+ *	window.c   samples into the device's window; a full window -> feature rows
+ *	score.c    full batches through the model -> events for the output thread
+ */
+#ifndef LG_STAGES_H
+#define LG_STAGES_H
+
+#include "dataplane.h"
+
+/* verify.c: the UADP routing table's order (generation.c sorts, verify.c searches). */
+int lg_uadp_route_cmp(const void *a, const void *b);
+
+/* steer.c: hand pkt to worker owner; LG_HANDED_OFF, or LG_DROP_HANDOFF_FULL. */
+enum lg_reason lg_steer_handoff(struct lg_worker *w, unsigned owner, const struct lg_rx_pkt *pkt);
+
+/* window.c */
+int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win);
+void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
+		    const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
+		    uint64_t seq, uint64_t rx_ns);
+int lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
+			const struct lg_policy_device *dev, struct lg_dev_state *s,
+			const struct lg_frame *f, uint64_t rx_ns);
+
+/* score.c: score the first n rows of the batch (the rest move up); every full batch of the
+ * policy's size. lg_worker_flush() (dataplane.h) scores all rows. */
+void lg_worker_score(struct lg_worker *w, unsigned n);
+void lg_worker_score_full(struct lg_worker *w, const struct lg_gen *g);
+
+/* A verdict counted where the frame was judged (a handed-over one by its owner). */
+static inline void lg_worker_count(struct lg_worker *w, enum lg_reason r)
+{
+	if (r == LG_HANDED_OFF)
+		return;
+	atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.rx, 1, memory_order_relaxed);
+}
+
+#endif /* LG_STAGES_H */
