@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <yaml.h>
 
 struct pctx {
@@ -114,15 +115,14 @@ static int get_path(struct pctx *c, const yaml_node_t *n, const char *key, char 
 	return 0;
 }
 
-static int hexval(char ch)
+/* Exactly 2n hex digits into n bytes (libsodium: constant time, key bytes included). */
+static int hex_decode(const char *s, uint8_t *out, size_t n)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
+	size_t got = 0;
+
+	if (strlen(s) != 2 * n || sodium_hex2bin(out, n, s, 2 * n, NULL, &got, NULL) || got != n)
+		return -EINVAL;
+	return 0;
 }
 
 static int get_key(struct pctx *c, const yaml_node_t *n, uint8_t *out)
@@ -132,25 +132,14 @@ static int get_key(struct pctx *c, const yaml_node_t *n, uint8_t *out)
 	if (!s || strlen(s) != 2 * LG_KEY_LEN)
 		return perr(c, n, "a key must be %d hex digits (%d bytes)", 2 * LG_KEY_LEN,
 			    LG_KEY_LEN);
-	for (int i = 0; i < LG_KEY_LEN; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return perr(c, n, "a key must be hex digits only");
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	if (hex_decode(s, out, LG_KEY_LEN))
+		return perr(c, n, "a key must be hex digits only");
 	return 0;
 }
 
 void lg_hex_encode(const uint8_t *in, size_t len, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
+	sodium_bin2hex(out, 2 * len + 1, in, len);
 }
 
 /* Iterate a mapping's pairs as (key string, key node, value node). */
@@ -567,13 +556,8 @@ static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 						    LG_POLICY_MAX_MODEL_KEYS);
 				if (!hex || strlen(hex) != 64)
 					return perr(c, k, "a trusted key is an Ed25519 public key: 64 hex digits");
-				for (int i = 0; i < 32; i++) {
-					int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-					if (hi < 0 || lo < 0)
-						return perr(c, k, "a trusted key must be hex digits only");
-					p->model_keys[p->nmodel_keys][i] = (uint8_t)(hi << 4 | lo);
-				}
+				if (hex_decode(hex, p->model_keys[p->nmodel_keys], 32))
+					return perr(c, k, "a trusted key must be hex digits only");
 				p->nmodel_keys++;
 			}
 		} else {
@@ -629,9 +613,9 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			const char *s = scalar(v);
 
 			if (s && !strcmp(s, "pass"))
-				p->not_ours = LG_NOT_OURS_PASS;
+				p->not_ours = LG_ADMIT_NOT_OURS_PASS;
 			else if (s && !strcmp(s, "drop"))
-				p->not_ours = LG_NOT_OURS_DROP;
+				p->not_ours = LG_ADMIT_NOT_OURS_DROP;
 			else
 				err = perr(c, v, "'not_ours' must be pass or drop");
 		} else if (!strcmp(name, "detection")) {
@@ -729,6 +713,7 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 	yaml_document_t doc;
 	struct lg_policy p = {
 		.port = 4739, .window = 256, .batch = 16, .deadline_ms = 50, .jsonl = "-",
+		.not_ours = LG_ADMIT_NOT_OURS_PASS,
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

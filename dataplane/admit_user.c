@@ -16,8 +16,7 @@ int lg_dp_uadmit_start(struct lg_dp *dp, const struct lg_policy *p)
 	struct lg_uadmit_opts o = {
 		.queues = dp->nworkers,
 		.default_lgf_port = p->port,
-		.default_not_ours = p->not_ours == LG_NOT_OURS_DROP ? LG_ADMIT_NOT_OURS_DROP
-								   : LG_ADMIT_NOT_OURS_PASS,
+		.default_not_ours = p->not_ours,
 	};
 	int ret = lg_uadmit_create(&o, &dp->uadmit);
 

@@ -54,8 +54,7 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->lgf_port = p->port;
 	cfg->uadp_port = p->uadp_port;
-	cfg->not_ours = p->not_ours == LG_NOT_OURS_DROP ? LG_ADMIT_NOT_OURS_DROP
-						       : LG_ADMIT_NOT_OURS_PASS;
+	cfg->not_ours = (lg_u8)p->not_ours;
 	/* The XDP pre-check drops what the worker's window would refuse as too old. */
 	cfg->replay_window = LG_REPLAY_WINDOW;
 	for (size_t i = 0; i < p->ndevices; i++) {

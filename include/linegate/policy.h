@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linegate/admit.h>
+
 #define LG_KEY_LEN 32 /* HMAC-SHA256 key bytes */
 #define LG_NAME_MAX 64
 #define LG_PATH_MAX 512
@@ -52,15 +54,12 @@ struct lg_policy_group {
 	bool audit;             /* admission counts what it would drop but lets it through */
 };
 
-enum lg_not_ours {
-	LG_NOT_OURS_PASS = 0,   /* traffic that is not LGF goes on to the kernel stack */
-	LG_NOT_OURS_DROP = 1,
-};
-
 struct lg_policy {
 	uint16_t port;          /* UDP port the data plane listens on */
 	uint16_t uadp_port;     /* UDP port for OPC UA PubSub UADP, 0 = off */
-	enum lg_not_ours not_ours;
+	/* What XDP (or user-space admission) does with traffic that is neither LGF nor UADP:
+	 * the admission program's own enum, so that nothing converts between two. */
+	enum lg_admit_not_ours not_ours;
 	/* workers.cores: worker i runs on CPU cores[i % ncores]; ncores 0 = not pinned */
 	unsigned ncores;
 	uint16_t cores[LG_POLICY_MAX_CORES];

@@ -113,6 +113,16 @@ int main(int argc, char **argv)
 	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
 		     "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f}]\n",
 		     "t.yaml:5:25:", "hex digits only");
+	/* A non-hex digit last, and one in the middle: libsodium stops there, the rest counts. */
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
+		     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g}]\n",
+		     "t.yaml:5:25:", "hex digits only");
+	expect_error("version: 1\nmodels:\n  trusted_keys: ["
+		     "000102030405060708090a0b0c0d0e0fx01112131415161718191a1b1c1d1e1f]\n",
+		     "t.yaml:3:18:", "hex digits only");
+	expect_error("version: 1\nworkers:\n  cores: []\n", "t.yaml:3:10:", "lists no core");
+	expect_error("version: 1\nworkers:\n  cpus: [1]\n", "t.yaml:3:3:", "unknown workers field");
+	expect_error("version: 1\nworkers:\n  cores: [1, 5000]\n", "t.yaml:3:14:", "between 0 and 1023");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
 		     KEY1 "}, {id: 1, key: " KEY2 "}]\n", "t.yaml:5:", "two keys with id 1");
 	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, key: "
@@ -158,7 +168,7 @@ int main(int argc, char **argv)
 			"groups:\n  presses: {audit: true}\n  pumps: {audit: false}\n";
 
 		CHECK_EQ(lg_policy_parse(adm, strlen(adm), "a.yaml", &p, err, sizeof(err)), 0);
-		CHECK_EQ(p.not_ours, LG_NOT_OURS_DROP);
+		CHECK_EQ(p.not_ours, LG_ADMIT_NOT_OURS_DROP);
 		CHECK_EQ(p.ngroups, 2);
 		CHECK(p.groups[0].audit && !p.groups[1].audit && !strcmp(p.groups[1].name, "pumps"));
 		d = lg_policy_find(&p, 1);
