@@ -68,7 +68,7 @@ struct lg_dev_state {
 
 /* A UADP identity and the index of its device in the policy. */
 struct lg_uadp_route {
-	struct lg_uadp_device_key key;
+	struct lg_admit_uadp_key key;
 	uint32_t dev;
 };
 

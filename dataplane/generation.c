@@ -47,7 +47,7 @@ static struct lg_dev_state *carry(const struct lg_gen *old, uint32_t id, unsigne
 int lg_uadp_route_cmp(const void *a, const void *b)
 {
 	return memcmp(&((const struct lg_uadp_route *)a)->key, &((const struct lg_uadp_route *)b)->key,
-		      sizeof(struct lg_uadp_device_key));
+		      sizeof(struct lg_admit_uadp_key));
 }
 
 /* The UADP routing table of a policy: identity -> device, sorted for bsearch. */

@@ -11,22 +11,7 @@
 #include <linegate/replay.h>
 #include <linegate/uadp.h>
 
-/* XDP and the workers must build the same identity bytes for the same publisher. */
-#define SAME_FIELD(f)                                                                              \
-	_Static_assert(offsetof(struct lg_admit_uadp_key, f) ==                                    \
-			       offsetof(struct lg_uadp_device_key, f) &&                           \
-			   sizeof(((struct lg_admit_uadp_key *)0)->f) ==                           \
-			       sizeof(((struct lg_uadp_device_key *)0)->f),                        \
-		       "UADP key field " #f)
-SAME_FIELD(pub_type);
-SAME_FIELD(pub_str_len);
-SAME_FIELD(writer_group_id);
-SAME_FIELD(writer_id);
-SAME_FIELD(reserved);
-SAME_FIELD(pub_num);
-SAME_FIELD(pub_str);
-_Static_assert(sizeof(struct lg_admit_uadp_key) == sizeof(struct lg_uadp_device_key),
-	       "UADP key size");
+/* uadp.h and admit.h number PublisherId types alike (admit.h cannot include uadp.h). */
 _Static_assert(LG_ADMIT_UADP_PUBID_STRING == LG_UADP_PUBID_STRING, "String PublisherId type");
 
 /* The policy's UADP identity of d as the XDP key (the same bytes a worker's key has). */

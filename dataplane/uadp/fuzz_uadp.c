@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct lg_uadp_msg m, m2;
 	static double vals[4096];
-	struct lg_uadp_device_key dk;
+	struct lg_admit_uadp_key dk;
 	uint8_t *out;
 	int n, err;
 

@@ -571,7 +571,7 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 }
 
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
-		       struct lg_uadp_device_key *key)
+		       struct lg_admit_uadp_key *key)
 {
 	if (!m || !key || dsm_idx >= m->dsm_count)
 		return -LG_UADP_BAD_ARG;
@@ -583,7 +583,7 @@ int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 	key->writer_group_id = m->writer_group_id;
 	key->writer_id = m->dsm[dsm_idx].writer_id;
 	if (key->pub_type == LG_UADP_PUBID_STRING) {
-		if (m->pub_str_len > LG_UADP_KEY_STR_MAX)
+		if (m->pub_str_len > LG_ADMIT_UADP_STR_MAX)
 			return -LG_UADP_CAPACITY;
 		key->pub_str_len = (uint8_t)m->pub_str_len;
 		if (m->pub_str_len)

@@ -141,10 +141,10 @@ _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
 
 /*
  * The identity of an OPC UA PubSub (UADP) publisher's DataSetMessages:
- * PublisherId (type and value), WriterGroupId, DataSetWriterId. The same
- * layout as struct lg_uadp_device_key (uadp.h, which is not BPF-safe; the
- * compiler in dataplane/xdp.c asserts that both agree), so that worker and
- * XDP build the same 48 bytes. Zero-filled: hashed and compared as bytes.
+ * PublisherId (type and value), WriterGroupId, DataSetWriterId: the one
+ * layout the XDP program, user-space admission and the workers' UADP decoder
+ * (uadp.h includes this header) build, so that all build the same 48 bytes.
+ * Zero-filled: hashed and compared as bytes.
  */
 #define LG_ADMIT_UADP_STR_MAX 32
 struct lg_admit_uadp_key {

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linegate/admit.h>
+
 #define LG_UADP_VERSION 1
 
 /* Capacities of the decoded view; a message that needs more is rejected (LG_UADP_CAPACITY). */
@@ -36,7 +38,6 @@
 #define LG_UADP_MAX_FIELDS 256   /* fields over all DataSetMessages of one message */
 #define LG_UADP_MAX_PROMOTED 8   /* promoted fields */
 #define LG_UADP_MAX_NONCE 32     /* MessageNonce bytes */
-#define LG_UADP_KEY_STR_MAX 32   /* longest String PublisherId a device key can hold */
 #define LG_UADP_SIG_LEN 32       /* HMAC-SHA256 */
 
 /* UADPVersion/Flags (first byte) */
@@ -250,21 +251,10 @@ struct lg_uadp_layouts {
 };
 
 /*
- * The identity a message maps to a device by: PublisherId (type and value),
- * WriterGroupId and DataSetWriterId. Fixed size and zero-filled, so it can be
- * hashed and compared as bytes.
+ * The identity a message maps to a device by is struct lg_admit_uadp_key (admit.h):
+ * PublisherId (type and value), WriterGroupId and DataSetWriterId, fixed size and
+ * zero-filled, the one layout the XDP program, user-space admission and the workers share.
  */
-struct lg_uadp_device_key {
-	uint8_t pub_type; /* enum lg_uadp_pubid_type */
-	uint8_t pub_str_len;
-	uint16_t writer_group_id;
-	uint16_t writer_id;
-	uint16_t reserved;
-	uint64_t pub_num;
-	uint8_t pub_str[LG_UADP_KEY_STR_MAX];
-};
-
-_Static_assert(sizeof(struct lg_uadp_device_key) == 48, "device key must have no padding");
 
 static inline unsigned int lg_uadp_pub_type(const struct lg_uadp_msg *m)
 {
@@ -297,7 +287,7 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 
 /* Fill *key for DataSetMessage dsm_idx of a decoded message. */
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
-		       struct lg_uadp_device_key *key);
+		       struct lg_admit_uadp_key *key);
 
 /*
  * Verify the HMAC-SHA256 signature of a decoded signed message with key.

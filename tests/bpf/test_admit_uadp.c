@@ -38,7 +38,7 @@ static int is_header_refused(const char *name)
 static int check_file(const char *dir, const char *name, int *mapped, int *refused)
 {
 	static struct lg_uadp_msg m;
-	struct lg_uadp_device_key wk;
+	struct lg_admit_uadp_key wk;
 	struct lg_admit_uadp_key key, first;
 	char path[1024];
 	unsigned char buf[4096], *cut;

@@ -149,7 +149,7 @@ static void build_and_decode(void)
 	uint32_t rpm = 1480;
 	double temp = 61.25, vals[128];
 	uint8_t nonce[8] = { 1, 2, 3, 4, 0, 0, 0, 9 };
-	struct lg_uadp_device_key dk;
+	struct lg_admit_uadp_key dk;
 	int len, n;
 
 	for (int i = 0; i < 64; i++)

@@ -141,7 +141,7 @@ static void check_msg(const char *name, const struct lg_uadp_msg *m, json_object
 static void check_keys_values(const char *name, const struct lg_uadp_msg *m, json_object *v)
 {
 	json_object *keys = jget(v, "device_keys"), *vals = jget(v, "values");
-	struct lg_uadp_device_key dk;
+	struct lg_admit_uadp_key dk;
 	double out[64];
 	int n;
 
@@ -154,7 +154,7 @@ static void check_keys_values(const char *name, const struct lg_uadp_msg *m, jso
 	}
 	for (unsigned int k = 0; keys && k < m->dsm_count; k++) {
 		json_object *e = json_object_array_get_idx(keys, k);
-		struct lg_uadp_device_key want = { 0 };
+		struct lg_admit_uadp_key want = { 0 };
 		size_t sl = 0;
 		uint8_t *s = NULL;
 

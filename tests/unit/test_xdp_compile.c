@@ -56,7 +56,7 @@ static void test_uadp(void)
 	struct lg_policy p;
 	struct lg_admit_cfg cfg;
 	struct lg_admit_entry *e;
-	struct lg_uadp_device_key wk;
+	struct lg_admit_uadp_key wk;
 	struct lg_admit_uadp_key ukey;
 	uint8_t buf[256];
 	char err[256];
