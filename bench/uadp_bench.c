@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "linegate/hmac.h"
 #include "linegate/uadp.h"
 
 #include <linegate/cli.h>
@@ -101,7 +102,7 @@ static const char *const names[NWHAT] = { "decode", "decode_verify", "decode_ver
 
 /* ns for iters messages; 0 if any message was rejected. */
 static uint64_t measure(enum what w, const uint8_t *buf, size_t len, long iters,
-			struct lg_uadp_hmac *h, EVP_MAC_CTX *ctx, size_t signed_len)
+			struct lg_mac *h, EVP_MAC_CTX *ctx, size_t signed_len)
 {
 	static struct lg_uadp_msg m;
 	uint8_t mac[EVP_MAX_MD_SIZE];
@@ -156,7 +157,7 @@ int main(int argc, char **argv)
 	static const uint32_t sizes[] = { 1, 64, 1024 };
 	static uint8_t buf[8192];
 	long iters = 200000;
-	struct lg_uadp_hmac *h = NULL;
+	struct lg_mac *h = NULL;
 	EVP_MAC *mac = NULL;
 	EVP_MAC_CTX *ctx = NULL;
 	OSSL_PARAM params[2];
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 		iters = 200000;
 	for (unsigned int i = 0; i < sizeof(key); i++)
 		key[i] = (uint8_t)(0x40 + i);
-	if (lg_uadp_hmac_new(&h, key, sizeof(key)))
+	if (lg_mac_new(&h, key, sizeof(key)))
 		goto out;
 	mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
 	ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
@@ -215,6 +216,6 @@ int main(int argc, char **argv)
 out:
 	EVP_MAC_CTX_free(ctx);
 	EVP_MAC_free(mac);
-	lg_uadp_hmac_free(h);
+	lg_mac_free(h);
 	return ret;
 }

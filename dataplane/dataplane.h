@@ -55,13 +55,11 @@ struct lg_dev_state {
 	uint8_t channels;
 	uint64_t last_seq;   /* sequence of the newest frame that went into win */
 	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
-	/* Keyed MAC contexts for the device's key slots, made on first use and remade when
-	 * a new policy changes the key bytes (rotation). */
+	/* Keyed HMAC contexts for the device's key slots (LGF tags and UADP signatures
+	 * alike), made on first use and remade when a new policy changes the key bytes. */
 	struct lg_mac *mac[2];
 	uint8_t mac_key[2][LG_KEY_LEN];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
-	struct lg_uadp_hmac *uhmac[2]; /* the same, for UADP signatures (HMAC-SHA256, 32 B) */
-	uint8_t uhmac_key[2][LG_KEY_LEN];
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
 };

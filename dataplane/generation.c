@@ -22,8 +22,6 @@ static void state_free(struct lg_dev_state *s)
 	if (s) {
 		lg_mac_free(s->mac[0]);
 		lg_mac_free(s->mac[1]);
-		lg_uadp_hmac_free(s->uhmac[0]);
-		lg_uadp_hmac_free(s->uhmac[1]);
 		free(s->win);
 		free(s);
 	}

@@ -163,58 +163,11 @@ int lg_lgf_check_tag(const struct lg_frame *f, const uint8_t *key, size_t keylen
 	return CRYPTO_memcmp(tag, f->tag, LGF_TAG_LEN) ? -EBADMSG : 0;
 }
 
-struct lg_mac {
-	EVP_MAC_CTX *ctx;
-};
-
-static EVP_MAC *hmac_alg(void)
-{
-	/* Fetched once: fetching per key would look the algorithm up in the provider. */
-	static EVP_MAC *alg;
-	EVP_MAC *a = __atomic_load_n(&alg, __ATOMIC_ACQUIRE), *none = NULL;
-
-	if (a)
-		return a;
-	a = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (a && !__atomic_compare_exchange_n(&alg, &none, a, false, __ATOMIC_ACQ_REL,
-					      __ATOMIC_ACQUIRE)) {
-		EVP_MAC_free(a);
-		a = none;
-	}
-	return a;
-}
-
-int lg_mac_new(struct lg_mac **out, const uint8_t *key, size_t keylen)
-{
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC *alg = hmac_alg();
-	struct lg_mac *m;
-
-	if (!alg)
-		return -EIO;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	m->ctx = EVP_MAC_CTX_new(alg);
-	if (!m->ctx || !EVP_MAC_init(m->ctx, key, keylen, params)) {
-		lg_mac_free(m);
-		return -EIO;
-	}
-	*out = m;
-	return 0;
-}
-
 int lg_mac_tag(struct lg_mac *m, const uint8_t *msg, size_t len, uint8_t tag[LGF_TAG_LEN])
 {
-	uint8_t md[EVP_MAX_MD_SIZE];
-	size_t mdlen = 0;
+	uint8_t md[LG_HMAC_LEN];
 
-	/* A NULL key restarts from the pad states computed when the context was keyed. */
-	if (!EVP_MAC_init(m->ctx, NULL, 0, NULL) || !EVP_MAC_update(m->ctx, msg, len) ||
-	    !EVP_MAC_final(m->ctx, md, &mdlen, sizeof(md)) || mdlen < LGF_TAG_LEN)
+	if (lg_mac_sha256(m, msg, len, md))
 		return -EIO;
 	memcpy(tag, md, LGF_TAG_LEN);
 	return 0;
@@ -222,20 +175,9 @@ int lg_mac_tag(struct lg_mac *m, const uint8_t *msg, size_t len, uint8_t tag[LGF
 
 int lg_mac_check(struct lg_mac *m, const struct lg_frame *f)
 {
-	uint8_t tag[LGF_TAG_LEN];
-
-	if (lg_mac_tag(m, (const uint8_t *)f->hdr, f->signed_len, tag))
-		return -EIO;
-	return CRYPTO_memcmp(tag, f->tag, LGF_TAG_LEN) ? -EBADMSG : 0;
+	return lg_mac_verify(m, (const uint8_t *)f->hdr, f->signed_len, f->tag, LGF_TAG_LEN);
 }
 
-void lg_mac_free(struct lg_mac *m)
-{
-	if (!m)
-		return;
-	EVP_MAC_CTX_free(m->ctx);
-	free(m);
-}
 
 static void st16(uint8_t *p, uint16_t v)
 {

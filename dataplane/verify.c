@@ -53,19 +53,6 @@ static enum lg_reason uadp_reason(int err)
 	}
 }
 
-static struct lg_uadp_hmac *device_uhmac(struct lg_dev_state *s, unsigned k,
-					 const struct lg_policy_key *key)
-{
-	if (s->uhmac[k] && !memcmp(s->uhmac_key[k], key->bytes, LG_KEY_LEN))
-		return s->uhmac[k];
-	lg_uadp_hmac_free(s->uhmac[k]);
-	s->uhmac[k] = NULL;
-	if (lg_uadp_hmac_new(&s->uhmac[k], key->bytes, LG_KEY_LEN))
-		return NULL;
-	memcpy(s->uhmac_key[k], key->bytes, LG_KEY_LEN);
-	return s->uhmac[k];
-}
-
 /*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
  * come from its bound address, verify (unless the device may send unsigned) and be fresh;
@@ -112,7 +99,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			if (!hit[i].dev->uadp_unsigned_ok)
 				return LG_DROP_UNSIGNED;
 		} else {
-			struct lg_uadp_hmac *h;
+			struct lg_mac *h;
 
 			/* The SecurityTokenId names the key, as LGF's key id does. */
 			for (unsigned j = 0; j < hit[i].dev->nkeys; j++)
@@ -122,7 +109,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				}
 			if (!k)
 				return LG_DROP_UNKNOWN_KEY;
-			h = device_uhmac(hit[i].s, slot, k);
+			h = device_mac(hit[i].s, slot, k);
 			if (!h || lg_uadp_verify_hmac(m, h))
 				return LG_DROP_BAD_TAG;
 		}

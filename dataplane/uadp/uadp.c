@@ -7,6 +7,7 @@
  * length field can never move a pointer past the end of the buffer. Lengths
  * from the wire are widened to 64 bits before they are multiplied.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "linegate/hmac.h"
 #include "linegate/uadp.h"
 
 struct rd {
@@ -617,62 +619,20 @@ int lg_uadp_verify(const struct lg_uadp_msg *m, const uint8_t *key, size_t key_l
 	return sig_compare(m, mac, mac_len);
 }
 
-struct lg_uadp_hmac {
-	EVP_MAC *mac;
-	EVP_MAC_CTX *ctx;
-};
-
-void lg_uadp_hmac_free(struct lg_uadp_hmac *h)
+int lg_uadp_verify_hmac(const struct lg_uadp_msg *m, struct lg_mac *h)
 {
-	if (!h)
-		return;
-	EVP_MAC_CTX_free(h->ctx);
-	EVP_MAC_free(h->mac);
-	OPENSSL_clear_free(h, sizeof(*h));
-}
-
-int lg_uadp_hmac_new(struct lg_uadp_hmac **out, const uint8_t *key, size_t key_len)
-{
-	OSSL_PARAM params[2];
-	struct lg_uadp_hmac *h;
-
-	if (!out || !key || !key_len)
-		return -LG_UADP_BAD_ARG;
-	h = OPENSSL_zalloc(sizeof(*h));
-	if (!h)
-		return -LG_UADP_CRYPTO;
-	h->mac = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
-	if (!h->mac)
-		goto err_free;
-	h->ctx = EVP_MAC_CTX_new(h->mac);
-	if (!h->ctx)
-		goto err_free;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (!EVP_MAC_init(h->ctx, key, key_len, params))
-		goto err_free;
-	*out = h;
-	return 0;
-
-err_free:
-	lg_uadp_hmac_free(h);
-	return -LG_UADP_CRYPTO;
-}
-
-int lg_uadp_verify_hmac(const struct lg_uadp_msg *m, struct lg_uadp_hmac *h)
-{
-	uint8_t mac[EVP_MAX_MD_SIZE];
-	size_t mac_len = 0;
-
 	if (!m || !h)
 		return -LG_UADP_BAD_ARG;
 	if (!m->sig_len)
 		return -LG_UADP_NOT_SIGNED;
-	/* A NULL key re-initialises HMAC with the key schedule set in lg_uadp_hmac_new(). */
-	if (!EVP_MAC_init(h->ctx, NULL, 0, NULL) || !EVP_MAC_update(h->ctx, m->buf, m->sig_off) ||
-	    !EVP_MAC_final(h->ctx, mac, &mac_len, sizeof(mac)))
+	switch (lg_mac_verify(h, m->buf, m->sig_off, m->buf + m->sig_off, LG_UADP_SIG_LEN)) {
+	case 0:
+		return 0;
+	case -EBADMSG:
+		return -LG_UADP_BAD_SIGNATURE;
+	default:
 		return -LG_UADP_CRYPTO;
-	return sig_compare(m, mac, (unsigned int)mac_len);
+	}
 }
 
 int lg_uadp_field_get_raw(const struct lg_uadp_field *f, uint32_t idx, uint64_t *out)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linegate/hmac.h>
 #include <linegate/lgf.h>
 
 /*
@@ -96,17 +97,10 @@ int lg_lgf_tag(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len
 /* Constant-time: 0 when the frame's tag is right for key. */
 int lg_lgf_check_tag(const struct lg_frame *f, const uint8_t *key, size_t keylen);
 
-/*
- * A keyed HMAC-SHA256 context. Keying computes the inner and outer pad states once;
- * every tag after that restarts from them, which costs a fraction of a one-shot HMAC()
- * and allocates nothing. One context per key per worker: not thread-safe.
- */
-struct lg_mac;
-int lg_mac_new(struct lg_mac **m, const uint8_t *key, size_t keylen);
+/* An LGF tag (HMAC-SHA256 truncated to LGF_TAG_LEN) with a keyed context (hmac.h). */
 int lg_mac_tag(struct lg_mac *m, const uint8_t *msg, size_t len, uint8_t tag[LGF_TAG_LEN]);
 /* Constant-time: 0 when the frame's tag is right, -EBADMSG when not, -EIO on failure. */
 int lg_mac_check(struct lg_mac *m, const struct lg_frame *f);
-void lg_mac_free(struct lg_mac *m);
 
 /* What a sender needs to build a frame. */
 struct lg_lgf_build {

@@ -295,17 +295,11 @@ int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
  */
 int lg_uadp_verify(const struct lg_uadp_msg *m, const uint8_t *key, size_t key_len);
 
-/*
- * A signing key prepared once (HMAC key schedule kept in libcrypto) so that
- * verifying costs no key setup per message. Not thread-safe: one per worker.
- */
-struct lg_uadp_hmac;
+struct lg_mac;
 
-int lg_uadp_hmac_new(struct lg_uadp_hmac **out, const uint8_t *key, size_t key_len);
-void lg_uadp_hmac_free(struct lg_uadp_hmac *h); /* accepts NULL */
-
-/* As lg_uadp_verify() with a prepared key. */
-int lg_uadp_verify_hmac(const struct lg_uadp_msg *m, struct lg_uadp_hmac *h);
+/* As lg_uadp_verify() with a keyed context (include/linegate/hmac.h), prepared once so
+ * that verifying costs no key setup per message; the same context an LGF tag uses. */
+int lg_uadp_verify_hmac(const struct lg_uadp_msg *m, struct lg_mac *h);
 
 /* Element idx of a field as a double (Boolean 0/1, DateTime as its tick count). */
 int lg_uadp_field_get_f64(const struct lg_uadp_field *f, uint32_t idx, double *out);

@@ -7,6 +7,8 @@
  * reason. Then cut every valid vector at every byte and flip every bit of the
  * signed ones: each must be rejected by the decoder or by the signature check.
  */
+#include <linegate/hmac.h>
+
 #include "vectors.h"
 #include "../lgt_cli.h"
 
@@ -194,19 +196,19 @@ static void check_keys_values(const char *name, const struct lg_uadp_msg *m, jso
 /* Both verification paths must give the same verdict. */
 static int verify_both(const struct lg_uadp_msg *m, const uint8_t *k, size_t kl)
 {
-	struct lg_uadp_hmac *h = NULL;
+	struct lg_mac *h = NULL;
 	int a, b;
 
 	a = lg_uadp_verify(m, k, kl);
-	if (lg_uadp_hmac_new(&h, k, kl))
+	if (lg_mac_new(&h, k, kl))
 		return -LG_UADP_CRYPTO;
 	b = lg_uadp_verify_hmac(m, h);
 	/* Twice with the same prepared key: re-initialisation must keep the key. */
 	if (b == lg_uadp_verify_hmac(m, h) && a == b) {
-		lg_uadp_hmac_free(h);
+		lg_mac_free(h);
 		return a;
 	}
-	lg_uadp_hmac_free(h);
+	lg_mac_free(h);
 	return -LG_UADP_NREASONS;
 }
 
