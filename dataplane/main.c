@@ -54,7 +54,8 @@ static const char usage[] =
 	"                        before the kernel allocates anything (docs/admission.md)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
-	"      --drop-reasons    print every reason a frame is counted under, and its cause\n"
+	"      --drop-reasons    print every reason a frame is counted under, and its cause:\n"
+	"                        the workers' and backends' table, then the admission verdicts\n"
 	"\n"
 	"Backends in this build (a finite one, such as pcap, ends linegate at its end of\n"
 	"stream, after the last window is scored and written):\n"
@@ -401,6 +402,10 @@ int main(int argc, char **argv)
 			/* The table of docs/drop-reasons.md, which a test compares with this. */
 			for (int r = 0; r < LG_REASON_MAX; r++)
 				printf("| `%s` | %s |\n", lg_reason_name(r), lg_reason_desc(r));
+			printf("\n");
+			for (int r = 0; r < LG_R_MAX; r++)
+				printf("| `%s` | %s |\n", lg_admit_reason_name(r),
+				       lg_admit_reason_desc(r));
 			return 0;
 		default:
 			/* getopt_long() said what was wrong, in one line */

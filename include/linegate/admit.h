@@ -53,39 +53,54 @@
 /*
  * Why a frame was admitted or dropped; index of the per-reason counter array.
  * Every frame the program sees is counted under exactly one reason.
+ * X(enum suffix, metric label, what causes it): the enum for BPF and user space, the
+ * names for metrics, and docs/drop-reasons.md (`linegate --drop-reasons` prints it and a
+ * test compares).
  */
+#define LG_ADMIT_REASONS(X)                                                                       \
+	X(ADMITTED, "admitted", "enrolled, bound source, in rate, not replayed")                    \
+	X(UNKNOWN_DEVICE, "unknown_device", "device id or UADP identity not in the live table")     \
+	X(SPOOFED_SOURCE, "spoofed_source", "MAC, IP, family or UDP port differ from the binding") \
+	X(RATE_LIMITED, "rate_limited", "the device's token bucket is empty")                       \
+	X(REPLAYED, "replayed",                                                                    \
+	  "sequence at least a replay window below the highest one a worker verified")             \
+	X(MALFORMED, "malformed", "truncated or inconsistent headers, fragments, bad LGF header")   \
+	X(NOT_OURS, "not_ours", "not LGF or UADP traffic; passed or dropped as not_ours says")      \
+	X(AUDIT, "audit", "audit mode: enforce would have dropped it, let through")                 \
+	X(NO_TABLE, "no_table", "no live generation (nothing applied yet): fail closed")            \
+	X(STATE_FULL, "state_full", "runtime state missing and could not be created: fail closed")
+
 enum lg_admit_reason {
-	LG_R_ADMITTED = 0,	 /* enrolled, bound source, in rate, not replayed */
-	LG_R_UNKNOWN_DEVICE = 1, /* device id not in the live table */
-	LG_R_SPOOFED_SOURCE = 2, /* MAC, IP, family or UDP port differ from the binding */
-	LG_R_RATE_LIMITED = 3,	 /* token bucket empty */
-	LG_R_REPLAYED = 4,	 /* sequence + window <= highest sequence a worker verified */
-	LG_R_MALFORMED = 5,	 /* truncated or inconsistent headers, fragments, bad LGF */
-	LG_R_NOT_OURS = 6,	 /* not LGF/UADP traffic; passed or dropped by cfg.not_ours */
-	LG_R_AUDIT = 7,		 /* audit mode: enforce would have dropped it, let through */
-	LG_R_NO_TABLE = 8,	 /* no live generation (nothing applied yet): fail closed */
-	LG_R_STATE_FULL = 9,	 /* runtime state missing and could not be created: fail closed */
-	LG_R_MAX = 10,
+#define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
+	LG_ADMIT_REASONS(LG_ADMIT_REASON_ENUM)
+#undef LG_ADMIT_REASON_ENUM
+	LG_R_MAX,
 };
+_Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9, "counter indices are stable");
 
 #ifndef __BPF__
 /* Stable lower-case names of the reasons, e.g. for metrics labels; "?" if out of range. */
 static inline const char *lg_admit_reason_name(int reason)
 {
 	static const char *const names[LG_R_MAX] = {
-	    [LG_R_ADMITTED] = "admitted",
-	    [LG_R_UNKNOWN_DEVICE] = "unknown_device",
-	    [LG_R_SPOOFED_SOURCE] = "spoofed_source",
-	    [LG_R_RATE_LIMITED] = "rate_limited",
-	    [LG_R_REPLAYED] = "replayed",
-	    [LG_R_MALFORMED] = "malformed",
-	    [LG_R_NOT_OURS] = "not_ours",
-	    [LG_R_AUDIT] = "audit",
-	    [LG_R_NO_TABLE] = "no_table",
-	    [LG_R_STATE_FULL] = "state_full",
+#define LG_ADMIT_REASON_NAME(e, name, desc) [LG_R_##e] = name,
+		LG_ADMIT_REASONS(LG_ADMIT_REASON_NAME)
+#undef LG_ADMIT_REASON_NAME
 	};
 
 	return reason >= 0 && reason < LG_R_MAX ? names[reason] : "?";
+}
+
+/* What causes a reason; "" if out of range. */
+static inline const char *lg_admit_reason_desc(int reason)
+{
+	static const char *const descs[LG_R_MAX] = {
+#define LG_ADMIT_REASON_DESC(e, name, desc) [LG_R_##e] = desc,
+		LG_ADMIT_REASONS(LG_ADMIT_REASON_DESC)
+#undef LG_ADMIT_REASON_DESC
+	};
+
+	return reason >= 0 && reason < LG_R_MAX ? descs[reason] : "";
 }
 #endif
 

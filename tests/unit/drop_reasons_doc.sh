@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# docs/drop-reasons.md lists exactly the reasons of include/linegate/frame.h (LG_REASONS),
-# in order, with their causes: `linegate --drop-reasons` prints the table from the code.
+# docs/drop-reasons.md lists exactly the reasons of include/linegate/frame.h (LG_REASONS)
+# and the admission verdicts of include/linegate/admit.h (LG_ADMIT_REASONS), in order, with
+# their causes: `linegate --drop-reasons` prints both tables from the code.
 set -euo pipefail
 want=$("$LG_BUILD/dataplane/linegate" --drop-reasons)
 got=$(grep -E '^\| `' "$LG_SOURCE/docs/drop-reasons.md")
