@@ -29,6 +29,7 @@ struct lg_spec {
 struct lg_features {
 	struct lg_bands bands;
 	enum lg_spectrum_method method;
+	const struct lg_time_kernels *time; /* the ISA's time-domain passes */
 	size_t max_batch;
 	unsigned next; /* slot to reuse when all are taken */
 	struct lg_spec spec[4];
