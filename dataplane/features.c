@@ -269,6 +269,15 @@ void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, doub
 }
 
 /*
+ * 10 log10(x) as 10 log10(2) log2(x): glibc's log2 takes 4 ns where log10 takes 13, and the
+ * float results were the same for 10^7 values from 1e-12 to 1e4.
+ */
+static double db(double x)
+{
+	return 3.0102999566398120 * log2(x);
+}
+
+/*
  * Order features from the power |X_k|^2 of bins [0, khi) (p[k]) and their one-sided
  * weights (wt[k]): find 1x, refine it by the centroid of its three bins, and sum the
  * energy within +-1 bin of each order. One routine for both methods and the reference.
@@ -307,9 +316,9 @@ static void orders(const struct lg_bands *b, size_t n, size_t khi, const double 
 	for (int h = 4; h <= 10; h++)
 		high += e[h];
 	row[LG_FEAT_ORDER1] = (float)(f / ((double)n / 2));
-	row[LG_FEAT_ORDER2_DB] = (float)(10 * log10((e[2] + b->floor) / (e[1] + b->floor)));
-	row[LG_FEAT_ORDER3_DB] = (float)(10 * log10((e[3] + b->floor) / (e[1] + b->floor)));
-	row[LG_FEAT_ORDER4_10_DB] = (float)(10 * log10((high + b->floor) / (e[1] + b->floor)));
+	row[LG_FEAT_ORDER2_DB] = (float)db((e[2] + b->floor) / (e[1] + b->floor));
+	row[LG_FEAT_ORDER3_DB] = (float)db((e[3] + b->floor) / (e[1] + b->floor));
+	row[LG_FEAT_ORDER4_10_DB] = (float)db((high + b->floor) / (e[1] + b->floor));
 }
 
 void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out)
@@ -346,7 +355,6 @@ static void spec_free(struct lg_spec *s)
 {
 	lg_spec_fftw_free(s);
 	lg_spec_gemm_free(s);
-	free(s->band);
 	free(s->wt);
 	free(s->taper);
 	free(s->power);
@@ -373,12 +381,11 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 	s->klo = klo;
 	s->khi = khi;
 	s->measured = measure;
-	s->band = calloc(nb, sizeof(*s->band));
 	s->wt = calloc(nb, sizeof(*s->wt));
 	if (fx->bands.taper != LG_TAPER_RECT)
 		s->taper = malloc(n * sizeof(*s->taper));
 	s->power = malloc(fx->max_batch * (khi - klo) * sizeof(*s->power) + 1);
-	if (!s->band || !s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
+	if (!s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
 		spec_free(s);
 		return -ENOMEM;
 	}
@@ -397,11 +404,13 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 		for (size_t k = 0; k < s->okhi; k++)
 			s->owt[k] = bin_weight(k, n, sumsq);
 	}
-	for (size_t k = klo; k < khi; k++) {
-		s->band[k - klo] = bin_band(&fx->bands, k, n);
-		s->wt[k - klo] = s->band[k - klo] < 0 ? 0.0f : (float)bin_weight(k, n, sumsq);
-		if (s->band[k - klo] < 0)
-			s->band[k - klo] = 0;
+	for (size_t k = klo; k < khi; k++)
+		s->wt[k - klo] = (float)bin_weight(k, n, sumsq);
+	/* bin_band() rises with k and is >= 0 over [klo, khi): each band is a run of bins. */
+	for (size_t j = 0, b = 0; b <= LG_FEAT_BANDS; b++) {
+		while (j < khi - klo && bin_band(&fx->bands, klo + j, n) < (int)b)
+			j++;
+		s->bstart[b] = j;
 	}
 	if (fx->method == LG_SPECTRUM_GEMM && n > LG_SPECTRUM_GEMM_MAX_N)
 		ret = -EINVAL;
@@ -491,17 +500,32 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 	return err;
 }
 
+/*
+ * The sum of pw[j] wt[j] over [lo, hi), in double (a float product is exact there). Eight
+ * partial sums: one would make every bin wait for the add before it.
+ */
+static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi)
+{
+	double a[8] = {0};
+	size_t j = lo;
+
+	for (; j + 8 <= hi; j += 8)
+		for (int l = 0; l < 8; l++)
+			a[l] += (double)pw[j + l] * wt[j + l];
+	for (int l = 0; j < hi; j++, l++)
+		a[l] += (double)pw[j] * wt[j];
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
 /* Bands and orders of one window from its power spectrum (bins [klo, khi)). */
 static void spectral(const struct lg_features *fx, struct lg_spec *s, const float *pw,
 		     float *row)
 {
-	double e[LG_FEAT_BANDS] = { 0 };
-	size_t K = s->khi - s->klo;
+	for (int b = 0; b < LG_FEAT_BANDS; b++) {
+		double e = band_energy(pw, s->wt, s->bstart[b], s->bstart[b + 1]);
 
-	for (size_t j = 0; j < K; j++)
-		e[s->band[j]] += (double)pw[j] * s->wt[j];
-	for (int b = 0; b < LG_FEAT_BANDS; b++)
-		row[LG_FEAT_BAND0 + b] = (float)(10.0 * log10(e[b] + fx->bands.floor));
+		row[LG_FEAT_BAND0 + b] = (float)db(e + fx->bands.floor);
+	}
 	/* Orders live in the lowest bins: only those are copied to double. */
 	if (s->okhi) {
 		for (size_t k = 0; k < s->okhi; k++)
