@@ -10,7 +10,7 @@
 struct lg_spec {
 	size_t n;        /* samples per window; 0 = slot unused */
 	size_t klo, khi; /* the bins any band needs: [klo, khi) */
-	int *band;       /* per bin k in [klo, khi): its band */
+	size_t bstart[LG_FEAT_BANDS + 1]; /* band b: bins klo + [bstart[b], bstart[b + 1]) */
 	float *wt;       /* per bin: one-sided weight / n^2, so energies sum to the mean square */
 	float *taper;    /* n, or NULL for none */
 	float *power;    /* max_batch x K: |X_k|^2 of the bins [klo, khi) */
@@ -29,6 +29,7 @@ struct lg_spec {
 struct lg_features {
 	struct lg_bands bands;
 	enum lg_spectrum_method method;
+	const struct lg_time_kernels *time; /* the ISA's time-domain passes */
 	size_t max_batch;
 	unsigned next; /* slot to reuse when all are taken */
 	struct lg_spec spec[4];

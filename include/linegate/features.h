@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <linegate/isa.h>
+
 #define LG_FEAT_BANDS 8
 
 enum lg_feature {
@@ -92,6 +94,9 @@ int lg_features_new(struct lg_features **fx, const struct lg_bands *bands,
 		    enum lg_spectrum_method method, size_t max_batch);
 void lg_features_free(struct lg_features *fx);
 const struct lg_bands *lg_features_bands(const struct lg_features *fx);
+/* The ISA of the time-domain statistics (AUTO, the default: the best this CPU has), for tests
+ * and benchmarks. Returns -ENOTSUP, changing nothing, if the CPU lacks it. */
+int lg_features_set_isa(struct lg_features *fx, enum lg_model_isa isa);
 /* Plan for windows of n samples now (FFTW_MEASURE or the basis), so that the first
  * window of that size does not plan on the hot path. A few sizes are kept. */
 int lg_features_prepare(struct lg_features *fx, size_t n);
@@ -107,8 +112,22 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 /* The order features (row[LG_FEAT_ORDER1 ...]) of one window, from its power spectrum
  * as defined above, straight from the definition in double: for the tests. */
 void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out);
-/* The time-domain features only (row[0 .. LG_FEAT_TIME_N-1]) of x[0], x[stride], ... */
+/*
+ * The time-domain features only (row[0 .. LG_FEAT_TIME_N-1]) of x[0], x[stride], ...
+ * Contiguous windows (stride 1) run in float SIMD lanes with the best ISA this CPU has (AVX-512,
+ * AVX2 or scalar, chosen once); every ISA gives the same row, bit for bit, within the float
+ * rounding and about 1e-7 of the exact statistics (the mean's error relative to the spread,
+ * not to the mean, so a large offset costs no digits of skewness or kurtosis).
+ * Strided windows, and windows holding a NaN or an infinity or with a peak outside
+ * [2^-64, 2^64], take one serial double loop instead, on every ISA. Its results: an empty
+ * window gives zeros; a NaN sample gives mean and rms NaN, the peak of the other samples,
+ * crest, skewness and kurtosis 0; an infinity (and no NaN) gives mean +-inf (NaN if both
+ * signs), rms and peak inf, crest NaN, skewness and kurtosis 0.
+ */
 void lg_features_time(const float *x, size_t n, size_t stride, float *row);
+/* The same with a given ISA, for tests and benchmarks: -ENOTSUP if the CPU lacks it. */
+int lg_features_time_isa(enum lg_model_isa isa, const float *x, size_t n, size_t stride,
+			 float *row);
 /* Band energies E_b (linear, not logged) of one window, straight from the definition
  * in double precision, O(n^2): the reference the tests hold both methods to. */
 void lg_bands_reference(const struct lg_bands *b, const float *x, size_t n, double *energy);

@@ -35,20 +35,14 @@
 
 #include <stddef.h>
 
+#include <linegate/isa.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct lg_model;
 struct lg_model_ws;
-
-/* Code path for the epilogues (bias, activation, softmax). sgemm is OpenBLAS's own choice. */
-enum lg_model_isa {
-	LG_MODEL_ISA_AUTO = 0, /* best this CPU has; what a freshly loaded model uses */
-	LG_MODEL_ISA_SCALAR,
-	LG_MODEL_ISA_AVX2,   /* AVX2 + FMA */
-	LG_MODEL_ISA_AVX512, /* AVX-512 F + DQ */
-};
 
 /* How lg_model_scores() turns a model output into scores. */
 enum lg_model_kind {
@@ -84,15 +78,13 @@ size_t lg_model_flops_per_row(const struct lg_model *m);
 size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len);
 
 /*
- * Choose the epilogue code path. AUTO picks the best one the CPU supports (detected once per
- * process). Set it before workers share the model; it is not meant to change under them.
+ * Choose the code path of the epilogues (bias, activation, softmax; linegate/isa.h lists the
+ * paths); sgemm is OpenBLAS's own choice. AUTO picks the best one the CPU supports (detected
+ * once per process). Set it before workers share the model; it is not meant to change under them.
  * Returns -ENOTSUP, leaving the path unchanged, if the CPU lacks the requested ISA.
  */
 int lg_model_set_isa(struct lg_model *m, enum lg_model_isa isa);
 enum lg_model_isa lg_model_get_isa(const struct lg_model *m);
-const char *lg_model_isa_name(enum lg_model_isa isa);
-/* True if this CPU (and this build) can run `isa`. */
-int lg_model_isa_supported(enum lg_model_isa isa);
 
 /*
  * Per-worker scratch memory for batches of up to `max_batch` rows; allocated here, once.
