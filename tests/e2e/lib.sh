@@ -36,7 +36,10 @@ lg_netns_up() {
 	# the tests' exact counters do not expect.
 	ip netns exec "$NS_SRV" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	ip netns exec "$NS_LINE" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	ip link add lg0 netns "$NS_SRV" type veth peer name lg1 netns "$NS_LINE"
+	# LG_QUEUES: RX/TX queues on each side (default 1).
+	ip link add lg0 netns "$NS_SRV" numrxqueues "${LG_QUEUES:-1}" numtxqueues "${LG_QUEUES:-1}" \
+		type veth peer name lg1 netns "$NS_LINE" numrxqueues "${LG_QUEUES:-1}" \
+		numtxqueues "${LG_QUEUES:-1}"
 	ip -n "$NS_SRV" addr add $SRV_IP/24 dev lg0
 	ip -n "$NS_LINE" addr add $LINE_IP/24 dev lg1
 	ip -n "$NS_LINE" addr add $SPOOF_IP/24 dev lg1

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# AF_XDP with a two-queue veth. One worker: linegate refuses to start (what XDP admitted on
+# the queue without a socket would go to the kernel, where nobody listens) and says how to
+# fix it. Two workers: every queue has its socket; each device's frames are judged by its
+# owner whichever queue they arrive on (handed over when needed), so resending every frame
+# from new source ports admits none twice, and received = admitted + dropped exactly.
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+lg_tmp
+LG_QUEUES=2 lg_netns_up "lgaq$$"
+T=$LG_TMP
+lg_policy "$T/policy.yaml"
+
+if ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -x lg0:generic \
+	-b afxdp -w 1 -o /dev/null 2> "$T/one.err"; then
+	lg_fail "one worker on a two-queue interface started"
+fi
+grep -q "lg0 has 2 RX queues and linegate 1 worker(s).*--workers 2" "$T/one.err" ||
+	lg_fail "the refusal does not say why: $(cat "$T/one.err")"
+
+ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
+	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp -w 2 2> "$T/dp.err" &
+DP_PID=$!
+LG_PIDS="$DP_PID"
+lg_wait_for 5 test -S "$T/dp.sock" || { cat "$T/dp.err"; lg_fail "linegate did not start"; }
+
+# Several sender sockets (each run its own), so the frames use both TX queues of lg1 and
+# so both RX queues of lg0; every run after the first resends the same frames.
+for i in 1 2 3 4; do
+	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
+		-n 40 -r 4000 -s 3 -q -j "$T/s$i.json"
+done
+sent=$(python3 -c "import json,sys; print(sum(json.load(open(f))['sent'] for f in sys.argv[1:]))" \
+	"$T"/s[1-4].json)
+got_all() { lg_dp_stats "$T/m.json" && [ "$(lg_json "$T/m.json" "d['received']")" = "$sent" ]; }
+lg_wait_for 10 got_all || lg_fail "received $(lg_json "$T/m.json" "d['received']") of $sent"
+lg_stop_linegate
+
+python3 - "$T/stats.json" "$T"/s1.json "$T"/s2.json "$T"/s3.json "$T"/s4.json <<'PY'
+import json, sys
+st = json.load(open(sys.argv[1]))
+runs = [json.load(open(f)) for f in sys.argv[2:]]
+ok = True
+def check(name, got, want):
+    global ok
+    print(f"{name}: got {got}, want {want}")
+    if got != want:
+        ok = False
+check("received", st["received"], sum(r["sent"] for r in runs))
+check("received = admitted + dropped", st["admitted"] + st["dropped"], st["received"])
+check("admitted: the first run's frames, once", st["admitted"], runs[0]["enrolled"])
+check("replayed: every resent frame", st["drops"]["replayed"], sum(r["enrolled"] for r in runs[1:]))
+check("two workers reported", len(st["workers"]), 2)
+check("what the workers judged adds up", sum(w["judged"] for w in st["workers"]), st["received"])
+print("per worker:", [(w["id"], w["judged"], w["handed_off"]) for w in st["workers"]])
+sys.exit(0 if ok else 1)
+PY
