@@ -42,6 +42,7 @@ struct lg_backend {
 	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
 	uint16_t port, port2;
 	unsigned parse_flags;
+	int busy_poll; /* us; 0 = interrupts (need_wakeup) */
 	/* Frames XDP passed that the worker's parser refuses, by reason: the same parser, so
 	 * only a bad checksum (XDP does not check it; the kernel would) should appear. */
 	uint64_t refused[LG_REASON_MAX];
@@ -86,12 +87,19 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 
 	b->parse_flags = LG_PARSE_CSUM;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		char *end;
+		long v = strtol(val, &end, 10);
+
 		if (!strcmp(key, "csum") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			b->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
 			continue;
 		}
-		snprintf(err, errlen, "afxdp: unknown option '%s%s%s' (csum=on|off)", key,
-			 val[0] ? "=" : "", val);
+		if (!strcmp(key, "busy_poll") && val[0] && !*end && v >= 0 && v <= 1000000) {
+			b->busy_poll = (int)v;
+			continue;
+		}
+		snprintf(err, errlen, "afxdp: unknown option or value '%s%s%s' (csum=on|off, "
+			 "busy_poll=USEC)", key, val[0] ? "=" : "", val);
 		return -EINVAL;
 	}
 	if (ret < 0)
@@ -163,6 +171,20 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	if (ret)
 		goto err;
 	b->fd = xsk_socket__fd(b->xsk);
+	if (b->busy_poll) {
+		/* Preferred busy polling: the driver's NAPI runs in our poll()/recvfrom() calls,
+		 * a burst at a time, instead of from interrupts. */
+		int one = 1, budget = (int)conf->nbufs < 64 ? (int)conf->nbufs : 64;
+
+		if (setsockopt(b->fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+		    setsockopt(b->fd, SOL_SOCKET, SO_BUSY_POLL, &b->busy_poll,
+			       sizeof(b->busy_poll)) ||
+		    setsockopt(b->fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget))) {
+			ret = -errno;
+			snprintf(err, errlen, "afxdp: busy_poll=%d: %s", b->busy_poll, strerror(-ret));
+			goto err;
+		}
+	}
 	if (bpf_map_update_elem(conf->xsks_map_fd, &key, &b->fd, BPF_ANY)) {
 		ret = -errno;
 		goto err;
@@ -288,8 +310,8 @@ static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s mode, %u frames of %u bytes", b->zerocopy ? "zero-copy" : "copy",
-		 b->nframes, FRAME_SIZE);
+	snprintf(buf, len, "%s mode, %u frames of %u bytes, busy poll %d us", b->zerocopy ?
+		 "zero-copy" : "copy", b->nframes, FRAME_SIZE, b->busy_poll);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -303,6 +325,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 	.help = "afxdp: an AF_XDP socket per worker on RX queue = worker index, in the XDP\n"
 		"admission program's XSKMAP (needs --xdp IFACE); refuses to start when the\n"
 		"interface has more RX queues than workers. Options: csum=on|off (check UDP\n"
-		"checksums as the kernel would; default on).",
+		"checksums as the kernel would; default on), busy_poll=USEC (preferred busy\n"
+		"polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET).",
 };
 

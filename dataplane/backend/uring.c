@@ -147,13 +147,37 @@ static void uring_close(struct lg_backend *b)
 	free(b);
 }
 
+/* busy_poll=USEC: the socket polls the device queue this long before sleeping (SO_BUSY_POLL;
+ * needs CAP_NET_ADMIN above net.core.busy_read). */
+static int parse_opts(const char *opts, int *busy_poll, char *err, size_t errlen)
+{
+	char key[32], val[32], *end;
+	int ret;
+
+	*busy_poll = 0;
+	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		long v = strtol(val, &end, 10);
+
+		if (!strcmp(key, "busy_poll") && val[0] && !*end && v >= 0 && v <= 1000000) {
+			*busy_poll = (int)v;
+			continue;
+		}
+		snprintf(err, errlen, "uring: unknown option or value '%s%s%s' (busy_poll=USEC, "
+			 "0..1000000)", key, val[0] ? "=" : "", val);
+		return -EINVAL;
+	}
+	if (ret < 0)
+		snprintf(err, errlen, "uring: an option is too long");
+	return ret;
+}
+
 static int uring_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
 		      size_t errlen)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
 	struct io_uring_buf_reg reg = { 0 };
 	struct lg_backend *b;
-	int ret;
+	int ret, busy_poll;
 
 	err[0] = '\0';
 	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1) || conf->nbufs > 32768 ||
@@ -162,10 +186,9 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 "of at least 256 bytes", conf->nbufs, conf->buf_size);
 		return -EINVAL;
 	}
-	if (conf->opts && *conf->opts) {
-		snprintf(err, errlen, "the uring backend takes no options ('%s')", conf->opts);
-		return -EINVAL;
-	}
+	ret = parse_opts(conf->opts, &busy_poll, err, errlen);
+	if (ret)
+		return ret;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -187,6 +210,13 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		if (b->fd[i] < 0) {
 			ret = b->fd[i];
 			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));
+			goto err;
+		}
+		if (busy_poll && setsockopt(b->fd[i], SOL_SOCKET, SO_BUSY_POLL, &busy_poll,
+					    sizeof(busy_poll))) {
+			ret = -errno;
+			snprintf(err, errlen, "busy_poll=%d on UDP port %u: %s", busy_poll, port,
+				 strerror(-ret));
 			goto err;
 		}
 	}
@@ -380,6 +410,16 @@ static void uring_stats(struct lg_backend *b, struct lg_backend_stats *st)
 	st->drops[LG_DROP_RX_ERROR] += b->unreadable + b->errors;
 }
 
+static void uring_describe(struct lg_backend *b, char *buf, size_t len)
+{
+	int bp = 0;
+	socklen_t l = sizeof(bp);
+
+	getsockopt(b->fd[0], SOL_SOCKET, SO_BUSY_POLL, &bp, &l);
+	snprintf(buf, len, "%u buffers of %u bytes, busy poll %s%d us%s", b->nbufs, b->buf_size,
+		 bp ? "" : "off (", bp, bp ? "" : ")");
+}
+
 const struct lg_backend_ops lg_backend_uring = {
 	.name = "uring",
 	.open = uring_open,
@@ -387,6 +427,8 @@ const struct lg_backend_ops lg_backend_uring = {
 	.release = uring_release,
 	.close = uring_close,
 	.stats = uring_stats,
+	.describe = uring_describe,
 	.help = "uring: a UDP socket per worker (SO_REUSEPORT) on the policy's ports, read by an\n"
-		"io_uring multishot recvmsg into a provided buffer ring. No options.",
+		"io_uring multishot recvmsg into a provided buffer ring. Options: busy_poll=USEC\n"
+		"(SO_BUSY_POLL on the sockets).",
 };

@@ -19,10 +19,13 @@ grep -q "lg0 has 2 RX queues and linegate 1 worker(s).*--workers 2" "$T/one.err"
 	lg_fail "the refusal does not say why: $(cat "$T/one.err")"
 
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp -w 2 2> "$T/dp.err" &
+	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp:busy_poll=20 -w 2 \
+	2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 test -S "$T/dp.sock" || { cat "$T/dp.err"; lg_fail "linegate did not start"; }
+[ "$(grep -c 'afxdp backend, copy mode, .*busy poll 20 us' "$T/dp.err")" = 2 ] ||
+	lg_fail "workers do not report copy mode and busy_poll=20: $(cat "$T/dp.err")"
 
 # Several sender sockets (each run its own), so the frames use both TX queues of lg1 and
 # so both RX queues of lg0; every run after the first resends the same frames.

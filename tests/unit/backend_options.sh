@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# --backend NAME:OPTIONS as an operator meets it: options read back and reported at start,
+# a bad option or an unknown backend refused with a message that says what is accepted.
+set -uo pipefail
+LG=$LG_BUILD/dataplane/linegate
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+port=$(python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+cp "$LG_SOURCE"/control/defaults/* "$T/"
+sed "s/^port: .*/port: $port/" "$LG_SOURCE/control/defaults/policy.yaml" > "$T/p.yaml"
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy_poll=50 -o /dev/null 2> "$T/ok.err" &
+pid=$!
+for _ in $(seq 50); do grep -q 'worker(s) on UDP port' "$T/ok.err" && break; sleep 0.1; done
+kill -INT $pid; wait $pid || fail "linegate with busy_poll=50 exited $?: $(cat "$T/ok.err")"
+grep -q "worker 0: uring backend, .*busy poll 50 us" "$T/ok.err" ||
+	fail "busy_poll=50 not read back: $(cat "$T/ok.err")"
+
+"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy=5 -o /dev/null 2> "$T/bad.err" &&
+	fail "an unknown uring option was accepted"
+grep -q "unknown option or value 'busy=5' (busy_poll=USEC" "$T/bad.err" ||
+	fail "bad option message: $(cat "$T/bad.err")"
+"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy_poll=-1 -o /dev/null 2> "$T/bad2.err" &&
+	fail "busy_poll=-1 was accepted"
+
+"$LG" -p "$T/p.yaml" -b nosuch -o /dev/null 2> "$T/unk.err"
+[ $? -eq 2 ] || fail "an unknown backend does not exit 2"
+grep -q "unknown backend 'nosuch' (this build has: uring" "$T/unk.err" ||
+	fail "unknown backend message: $(cat "$T/unk.err")"
+
+"$LG" -p "$T/p.yaml" -b afxdp -o /dev/null 2> "$T/x.err" && fail "afxdp without --xdp started"
+grep -q "needs --xdp IFACE" "$T/x.err" || fail "afxdp without --xdp: $(cat "$T/x.err")"
+
+echo "backend_options: $fails failed"
+exit $((fails ? 1 : 0))
