@@ -14,7 +14,9 @@
 #include <linegate/uadmit.h>
 #include "backends.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <linux/if_xdp.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -574,6 +576,41 @@ static void dpdk_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, uns
  * The port's losses are per port (imissed, rx_nombuf, ierrors): queue 0 reports them, so
  * that the sum over workers counts each once.
  */
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+/*
+ * net_af_xdp (DPDK 22.11) reports the kernel's rx_dropped as imissed but leaves out the
+ * frames the kernel dropped because the socket's RX ring was full. Its AF_XDP sockets are
+ * file descriptors of this process: read their XDP_STATISTICS ourselves and count the
+ * ring-full drops (every AF_XDP socket here is the PMD's: linegate opens none with dpdk).
+ */
+static uint64_t xsk_ring_full(void)
+{
+	uint64_t sum = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct xdp_statistics xs = { 0 };
+		socklen_t len = sizeof(int);
+		int fd = atoi(de->d_name), dom = 0;
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) || dom != AF_XDP)
+			continue;
+		len = sizeof(xs);
+		if (!getsockopt(fd, SOL_XDP, XDP_STATISTICS, &xs, &len))
+			sum += xs.rx_ring_full;
+	}
+	closedir(d);
+	return sum;
+}
+
 static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 {
 	struct rte_eth_stats es;
@@ -583,6 +620,8 @@ static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 	if (b->queue || rte_eth_stats_get(dc.port_id, &es))
 		return;
 	st->drops[LG_DROP_RX_RING_FULL] += es.imissed;
+	if (strstr(dc.driver, "af_xdp"))
+		st->drops[LG_DROP_RX_RING_FULL] += xsk_ring_full();
 	st->drops[LG_DROP_NO_BUFFER] += es.rx_nombuf;
 	st->drops[LG_DROP_RX_ERROR] += es.ierrors;
 }

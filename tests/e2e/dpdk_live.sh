@@ -6,9 +6,8 @@
 #   normal:   a paced run, nothing lost; the same verdicts as the pcap replay.
 #   overload: a small RX ring, and linegate stopped (SIGSTOP) while the sender sends at full
 #             speed, as a worker that falls behind: the ring overflows, frames are lost in
-#             the port, and sent = admission's verdicts + port losses should still hold.
-#             It does not yet: net_af_xdp (DPDK 22.11) leaves the kernel's RX-ring-full
-#             drops out of imissed, so this mode fails and is not in the suite.
+#             the port, and sent = admission's verdicts + port losses still holds (the
+#             backend adds the XSK ring-full drops net_af_xdp leaves out of imissed).
 source "$(dirname "$0")/lib.sh"
 MODE=${1:-normal}
 "$LG_BIN_DP" --help | grep -q '^  dpdk:' || lg_skip "linegate was built without DPDK (-Ddpdk)"
