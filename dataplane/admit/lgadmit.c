@@ -552,42 +552,6 @@ int lg_admit_detach(struct lg_admit *a)
 	return 0;
 }
 
-/*
- * A UADP identity must be in the form the parser builds (zero-filled, a
- * String's bytes only up to its length): any other would never match.
- */
-static int uadp_key_check(const struct lg_admit_uadp_key *k)
-{
-	static const lg_u8 zero[LG_ADMIT_UADP_STR_MAX];
-
-	if (k->pub_type > LG_ADMIT_UADP_PUBID_STRING || k->reserved)
-		return -EINVAL;
-	if (k->pub_type != LG_ADMIT_UADP_PUBID_STRING)
-		return k->pub_str_len || memcmp(k->pub_str, zero, sizeof(zero)) ? -EINVAL : 0;
-	if (k->pub_num || k->pub_str_len > LG_ADMIT_UADP_STR_MAX ||
-	    memcmp(k->pub_str + k->pub_str_len, zero, LG_ADMIT_UADP_STR_MAX - k->pub_str_len))
-		return -EINVAL;
-	return 0;
-}
-
-static int entry_check(const struct lg_admit_entry *e)
-{
-	if (!e->device_id)
-		return -EINVAL;
-	if (e->dev.family != LG_ADMIT_AF_INET && e->dev.family != LG_ADMIT_AF_INET6)
-		return -EINVAL;
-	if (e->dev.rate && !e->dev.burst)
-		return -EINVAL;
-	if (e->has_uadp > 1 || (e->has_uadp && uadp_key_check(&e->uadp)))
-		return -EINVAL;
-	return 0;
-}
-
-static int uadp_key_cmp(const void *x, const void *y)
-{
-	return memcmp(x, y, sizeof(struct lg_admit_uadp_key));
-}
-
 /* The entries' UADP identities, sorted; -EINVAL if two devices share one. */
 static int uadp_keys_sorted(const struct lg_admit_entry *devs, size_t n,
 			    struct lg_admit_uadp_key *keys, size_t *nkeys)
@@ -598,9 +562,9 @@ static int uadp_keys_sorted(const struct lg_admit_entry *devs, size_t n,
 		if (devs[i].has_uadp)
 			keys[k++] = devs[i].uadp;
 	if (k)
-		qsort(keys, k, sizeof(*keys), uadp_key_cmp);
+		qsort(keys, k, sizeof(*keys), lg_admit_uadp_key_cmp);
 	for (i = 1; i < k; i++)
-		if (!uadp_key_cmp(&keys[i - 1], &keys[i]))
+		if (!lg_admit_uadp_key_cmp(&keys[i - 1], &keys[i]))
 			return -EINVAL;
 	*nkeys = k;
 	return 0;
@@ -630,7 +594,7 @@ static int uadp_stage(struct lg_admit *a, const struct lg_admit_entry *devs, siz
 	while (!bpf_map_get_next_key(a->fd[O_UADP], prev, &next)) {
 		cur = next;
 		prev = &cur;
-		if (nkeys && bsearch(&cur, keys, nkeys, sizeof(*keys), uadp_key_cmp))
+		if (nkeys && bsearch(&cur, keys, nkeys, sizeof(*keys), lg_admit_uadp_key_cmp))
 			continue;
 		if (ns == cap) {
 			void *t = realloc(st, (cap ? cap * 2 : 64) * sizeof(*st));
@@ -767,7 +731,7 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 	    cfg->uadp_port == cfg->lgf_port)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		err = entry_check(&devs[i]);
+		err = lg_admit_entry_check(&devs[i]);
 		if (err)
 			return err;
 	}

@@ -42,11 +42,6 @@ struct lg_uadmit {
 	pthread_mutex_t apply_lock;
 };
 
-static int uadp_key_cmp(const void *x, const void *y)
-{
-	return memcmp(x, y, sizeof(struct lg_admit_uadp_key));
-}
-
 static void gen_free(struct ugen *g)
 {
 	if (g) {
@@ -131,34 +126,6 @@ static void synchronize(struct lg_uadmit *ua)
 	}
 }
 
-static int uadp_key_check(const struct lg_admit_uadp_key *k)
-{
-	static const lg_u8 zero[LG_ADMIT_UADP_STR_MAX];
-
-	if (k->pub_type > LG_ADMIT_UADP_PUBID_STRING || k->reserved)
-		return -EINVAL;
-	if (k->pub_type != LG_ADMIT_UADP_PUBID_STRING)
-		return k->pub_str_len || memcmp(k->pub_str, zero, sizeof(zero)) ? -EINVAL : 0;
-	if (k->pub_num || k->pub_str_len > LG_ADMIT_UADP_STR_MAX ||
-	    memcmp(k->pub_str + k->pub_str_len, zero, LG_ADMIT_UADP_STR_MAX - k->pub_str_len))
-		return -EINVAL;
-	return 0;
-}
-
-/* The checks lg_admit_apply() makes, so that both paths refuse the same policies. */
-static int entry_check(const struct lg_admit_entry *e)
-{
-	if (!e->device_id)
-		return -EINVAL;
-	if (e->dev.family != LG_ADMIT_AF_INET && e->dev.family != LG_ADMIT_AF_INET6)
-		return -EINVAL;
-	if (e->dev.rate && !e->dev.burst)
-		return -EINVAL;
-	if (e->has_uadp > 1 || (e->has_uadp && uadp_key_check(&e->uadp)))
-		return -EINVAL;
-	return 0;
-}
-
 /* The UADP routes of devs, sorted; -EINVAL if two devices share an identity. */
 static int routes_build(struct ugen *g, const struct lg_admit_entry *devs, size_t n)
 {
@@ -174,9 +141,9 @@ static int routes_build(struct ugen *g, const struct lg_admit_entry *devs, size_
 		g->uadp[g->nuadp].device_id = devs[i].device_id;
 		g->nuadp++;
 	}
-	qsort(g->uadp, g->nuadp, sizeof(*g->uadp), uadp_key_cmp);
+	qsort(g->uadp, g->nuadp, sizeof(*g->uadp), lg_admit_uadp_key_cmp);
 	for (i = 1; i < g->nuadp; i++)
-		if (!uadp_key_cmp(&g->uadp[i - 1].key, &g->uadp[i].key))
+		if (!lg_admit_uadp_key_cmp(&g->uadp[i - 1].key, &g->uadp[i].key))
 			return -EINVAL;
 	return 0;
 }
@@ -264,7 +231,7 @@ int lg_uadmit_apply(struct lg_uadmit *ua, const struct lg_admit_cfg *cfg,
 	    cfg->uadp_port == cfg->lgf_port)
 		return -EINVAL;
 	for (i = 0; i < n; i++)
-		if (entry_check(&devs[i]))
+		if (lg_admit_entry_check(&devs[i]))
 			return -EINVAL;
 	g = calloc(1, sizeof(*g));
 	slot = calloc(n ? n : 1, sizeof(*slot));
@@ -329,7 +296,7 @@ lg_u64 lg_uadmit_generation(struct lg_uadmit *ua)
 
 static lg_u32 uadp_device(const struct ugen *g, const struct lg_admit_uadp_key *k)
 {
-	const struct uadp_route *r = bsearch(k, g->uadp, g->nuadp, sizeof(*r), uadp_key_cmp);
+	const struct uadp_route *r = bsearch(k, g->uadp, g->nuadp, sizeof(*r), lg_admit_uadp_key_cmp);
 
 	return r ? r->device_id : 0;
 }

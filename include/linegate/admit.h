@@ -1065,4 +1065,45 @@ LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pk
 	}
 }
 
+#ifndef __BPF__
+/*
+ * A UADP identity must be in the form the parser builds (zero-filled, a String's bytes only
+ * up to its length): any other would never match. 0 or -22 (EINVAL).
+ */
+static inline int lg_admit_uadp_key_check(const struct lg_admit_uadp_key *k)
+{
+	static const lg_u8 zero[LG_ADMIT_UADP_STR_MAX];
+
+	if (k->pub_type > LG_ADMIT_UADP_PUBID_STRING || k->reserved)
+		return -22;
+	if (k->pub_type != LG_ADMIT_UADP_PUBID_STRING)
+		return k->pub_str_len || __builtin_memcmp(k->pub_str, zero, sizeof(zero)) ? -22 : 0;
+	if (k->pub_num || k->pub_str_len > LG_ADMIT_UADP_STR_MAX ||
+	    __builtin_memcmp(k->pub_str + k->pub_str_len, zero,
+			     LG_ADMIT_UADP_STR_MAX - k->pub_str_len))
+		return -22;
+	return 0;
+}
+
+/* An entry both admission paths (XDP's loader, user-space admission) accept: 0 or -22. */
+static inline int lg_admit_entry_check(const struct lg_admit_entry *e)
+{
+	if (!e->device_id)
+		return -22;
+	if (e->dev.family != LG_ADMIT_AF_INET && e->dev.family != LG_ADMIT_AF_INET6)
+		return -22;
+	if (e->dev.rate && !e->dev.burst)
+		return -22;
+	if (e->has_uadp > 1 || (e->has_uadp && lg_admit_uadp_key_check(&e->uadp)))
+		return -22;
+	return 0;
+}
+
+/* Order of UADP identities, for sorted tables and bsearch: their bytes. */
+static inline int lg_admit_uadp_key_cmp(const void *x, const void *y)
+{
+	return __builtin_memcmp(x, y, sizeof(struct lg_admit_uadp_key));
+}
+#endif
+
 #endif /* LINEGATE_ADMIT_H */
