@@ -43,12 +43,7 @@ python3 - "$T/stats.json" "$T"/s1.json "$T"/s2.json "$T"/s3.json "$T"/s4.json <<
 import json, sys
 st = json.load(open(sys.argv[1]))
 runs = [json.load(open(f)) for f in sys.argv[2:]]
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    if got != want:
-        ok = False
+from lgcheck import check, done
 check("received", st["received"], sum(r["sent"] for r in runs))
 check("received = admitted + dropped", st["admitted"] + st["dropped"], st["received"])
 check("admitted: the first run's frames, once", st["admitted"], runs[0]["enrolled"])
@@ -56,5 +51,5 @@ check("replayed: every resent frame", st["drops"]["replayed"], sum(r["enrolled"]
 check("two workers reported", len(st["workers"]), 2)
 check("what the workers judged adds up", sum(w["judged"] for w in st["workers"]), st["received"])
 print("per worker:", [(w["id"], w["judged"], w["handed_off"]) for w in st["workers"]])
-sys.exit(0 if ok else 1)
+done()
 PY

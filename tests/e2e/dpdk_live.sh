@@ -56,11 +56,7 @@ import json, sys
 st, s = (json.load(open(f)) for f in sys.argv[1:3])
 mode, frames = sys.argv[3], int(sys.argv[4])
 a, d = st["admission"], st["drops"]
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    ok &= got == want
+from lgcheck import check, done
 lost = d["rx_ring_full"] + d["no_buffer"] + d["rx_error"]
 check("sent = admission's verdicts + port losses", a["judged"] + lost, s["sent"])
 check("received = admitted + dropped", st["received"], st["admitted"] + st["dropped"])
@@ -93,6 +89,6 @@ else:
         check(f"device {i} admitted", dev[i]["admitted"], frames)
     for i in range(101, 107):
         check(f"device {i} windows", dev[i]["windows"], frames)
-sys.exit(0 if ok else 1)
+done()
 PY
 echo PASS

@@ -42,11 +42,7 @@ st, s = (json.load(open(f)) for f in sys.argv[1:3])
 lines = [json.loads(l) for l in open(sys.argv[3])]
 captured, frames = int(sys.argv[4]), int(sys.argv[5])
 a, d = st["admission"], st["drops"]
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    ok &= got == want
+from lgcheck import check, done
 sent = s["sent"]
 half = s["malformed"] // 2          # bad magic (admission) and bad length (worker)
 check("frames captured = sent", captured, sent)
@@ -77,6 +73,6 @@ for i in range(101, 107):           # 256 samples a frame, 256 a window
 check("windows = sum over devices", st["windows"], sum(v["windows"] for v in dev.values()))
 check("scored rows written", len(lines), st["scored"])
 check("every row scored", st["scored"] >= st["windows"], True)
-sys.exit(0 if ok else 1)
+done()
 PY
 echo PASS

@@ -53,6 +53,9 @@ lg_netns_up() {
 	ip -n "$NS_LINE" link set lo up
 }
 
+# The Python parts of the scripts share their checks (lgcheck.py beside this file).
+export PYTHONPATH="$LG_SOURCE/tests/e2e${PYTHONPATH:+:$PYTHONPATH}"
+
 # Mount bpffs where it is missing; `ip netns exec` gives its command a fresh /sys.
 lg_bpffs() {
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

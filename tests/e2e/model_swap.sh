@@ -85,11 +85,7 @@ python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$T/models.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
 models = json.load(open(sys.argv[4]))
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    ok &= got == want
+from lgcheck import check, done
 lines = [json.loads(l) for l in open(sys.argv[3])]
 keys = [(e["device"], e["channel"], e["seq"]) for e in lines]
 check("windows scored", st["scored"], sent["enrolled"])
@@ -110,7 +106,7 @@ for e in sorted(lines, key=lambda e: (e["device"], e["seq"])):
 check("windows that went back to an older model", back, 0)
 check("registry active", models["active"], "vib@3")
 check("registry versions", sorted(m["ref"] for m in models["models"]), ["vib@1", "vib@2", "vib@3"])
-sys.exit(0 if ok else 1)
+done()
 PY
 grep -c '"what":"model_add","result":"refused"' "$T/audit.jsonl" | grep -qx 4 ||
 	lg_fail "audit log lacks the 4 refused additions"

@@ -43,12 +43,7 @@ lg_stop_linegate
 python3 - "$T/stats.json" "$T/sent.json" "$BACKEND" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2])); backend = sys.argv[3]
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    if got != want:
-        ok = False
+from lgcheck import check, done
 d = st["drops"]
 lost = {"uring": ["socket_dropped"], "afxdp": ["rx_ring_full", "no_buffer"]}[backend]
 xdp = "xdp" in st
@@ -71,5 +66,5 @@ if xdp:
     check("XDP dropped the unknown devices", x["unknown_device"], sent["unknown_device"])
     check("XDP admitted = linegate received", x["admitted"], st["received"])
 print("drops:", {k: v for k, v in d.items() if v})
-sys.exit(0 if ok else 1)
+done()
 PY

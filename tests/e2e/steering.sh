@@ -70,12 +70,7 @@ python3 - "$T/stats.json" "$T"/a1.json "$T"/a2.json "$T"/b1.json "$T"/b2.json "$
 import json, sys
 st = json.load(open(sys.argv[1]))
 a1, a2, b1, b2 = (json.load(open(f)) for f in sys.argv[2:6])
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    if got != want:
-        ok = False
+from lgcheck import check, done
 sent = a1["sent"] + a2["sent"] + b1["sent"] + b2["sent"]
 check("received", st["received"], sent)
 check("received = admitted + dropped", st["admitted"] + st["dropped"], st["received"])
@@ -86,9 +81,8 @@ try:
     lgf = json.load(open(sys.argv[6]))
     check("LGF frames handed between workers (steered by the selector)", lgf["handed_off"], 0)
 except (OSError, ValueError, KeyError) as e:
-    print(f"no stats after the LGF runs: {e}")
-    ok = False
+    check(f"stats after the LGF runs ({e})", "unreadable", "readable")
 check("UADP messages handed over at most once each",
       st["handed_off"] <= b1["uadp"] + b2["uadp"], True)
-sys.exit(0 if ok else 1)
+done()
 PY

@@ -45,12 +45,7 @@ python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" $FAULT $ONSET <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
 fault, onset = int(sys.argv[4]), int(sys.argv[5])
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    if got != want:
-        ok = False
+from lgcheck import check, done
 d = st["drops"]
 check("received", st["received"], sent["sent"])
 check("admitted", st["admitted"], sent["enrolled"])
@@ -83,6 +78,6 @@ check("faulty device flagged in >= 98% of its faulty windows",
 check("first alert within 3 windows of onset", onset < first.get(fault, 0) <= onset + 3, True)
 per_dev = {x["id"]: x for x in st["devices"]}
 check("per-device alerts agree", per_dev[fault]["alerts"], alerts.get(fault, 0))
-sys.exit(0 if ok else 1)
+done()
 PY
 echo "PASS"

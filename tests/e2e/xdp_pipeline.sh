@@ -78,11 +78,7 @@ import json, sys
 st, s1, s2 = (json.load(open(f)) for f in sys.argv[1:4])
 ub = json.load(open(sys.argv[5])); frames = int(sys.argv[6])
 x, d = st["xdp"], st["drops"]
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    ok &= got == want
+from lgcheck import check, done
 half = s1["malformed"] // 2          # bad magic (XDP) and bad length (worker), alternating
 check("uadp sent by 107 and 108", s1["uadp"], 2 * frames)
 check("xdp unknown_device", x["unknown_device"], s1["unknown_device"] + ub["unknown"])
@@ -107,6 +103,6 @@ check("workers admitted from 108 (UADP, unsigned)", dev[108]["admitted"], frames
 check("workers uadp_unsigned_admitted", st["uadp_unsigned_admitted"], frames)
 alerts = {json.loads(l)["device"] for l in open(sys.argv[4]) if '"alert"' in l}
 check("devices with alerts", sorted(alerts), [103])
-sys.exit(0 if ok else 1)
+done()
 PY
 echo PASS

@@ -50,11 +50,7 @@ ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the pro
 python3 - "$T"/stats1.json "$T"/stats2.json "$T"/sent1.json "$T"/sent2.json "$T"/sent3.json <<'PY'
 import json, sys
 st1, st2, s1, s2, s3 = (json.load(open(f)) for f in sys.argv[1:])
-ok = True
-def check(name, got, want):
-    global ok
-    print(f"{name}: got {got}, want {want}")
-    ok &= got == want
+from lgcheck import check, done
 check("first run: workers admitted", st1["admitted"], s1["enrolled"])
 check("taken over: XDP unknown counted across all three periods", st2["xdp"]["unknown_device"],
       s1["unknown_device"] + s2["unknown_device"] + s3["unknown_device"])
@@ -62,6 +58,6 @@ check("taken over: XDP admitted across all three periods", st2["xdp"]["admitted"
       s1["enrolled"] + s2["enrolled"] + s3["enrolled"])
 check("second run: workers admitted at once", st2["admitted"], s3["enrolled"])
 check("second run: no unknown frame reached a worker", st2["drops"]["unknown_device"], 0)
-sys.exit(0 if ok else 1)
+done()
 PY
 echo PASS
