@@ -87,14 +87,13 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 
 	b->parse_flags = LG_PARSE_CSUM;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
-		char *end;
-		long v = strtol(val, &end, 10);
+		unsigned long v;
 
 		if (!strcmp(key, "csum") && (!strcmp(val, "on") || !strcmp(val, "off"))) {
 			b->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
 			continue;
 		}
-		if (!strcmp(key, "busy_poll") && val[0] && !*end && v >= 0 && v <= 1000000) {
+		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
 			b->busy_poll = (int)v;
 			continue;
 		}

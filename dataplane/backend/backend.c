@@ -3,6 +3,8 @@
 #include <linegate/admit.h>
 #include <linegate/backend.h>
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -63,6 +65,21 @@ int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, s
 		return -EINVAL;
 	return copy_part(val, vallen, eq ? eq + 1 : end, eq ? (size_t)(end - eq - 1) : 0) ? -EINVAL
 											  : 1;
+}
+
+int lg_backend_opt_uint(const char *val, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*val < '0' || *val > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (*end || errno || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }
 
 /* Ones' complement sum of len bytes, folded to 16 bits at the end (RFC 1071). */

@@ -88,10 +88,9 @@ static uint64_t now_ns(void)
 static int parse_uint(const char *key, const char *val, unsigned min, unsigned max,
 		      unsigned *out, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long v = strtoul(val, &end, 10);
+	unsigned long v;
 
-	if (!*val || *end || v < min || v > max) {
+	if (lg_backend_opt_uint(val, max, &v) || v < min) {
 		snprintf(err, errlen, "%s=%s: want a number %u..%u", key, val, min, max);
 		return -EINVAL;
 	}

@@ -151,14 +151,13 @@ static void uring_close(struct lg_backend *b)
  * needs CAP_NET_ADMIN above net.core.busy_read). */
 static int parse_opts(const char *opts, int *busy_poll, char *err, size_t errlen)
 {
-	char key[32], val[32], *end;
+	char key[32], val[32];
+	unsigned long v;
 	int ret;
 
 	*busy_poll = 0;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
-		long v = strtol(val, &end, 10);
-
-		if (!strcmp(key, "busy_poll") && val[0] && !*end && v >= 0 && v <= 1000000) {
+		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
 			*busy_poll = (int)v;
 			continue;
 		}

@@ -104,6 +104,8 @@ const struct lg_backend_ops *const *lg_backend_list(void);
  * end, -EINVAL for one that does not fit the buffers.
  */
 int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, size_t vallen);
+/* An option's value as a whole number 0..max (decimal, nothing else): 0, or -EINVAL. */
+int lg_backend_opt_uint(const char *val, unsigned long max, unsigned long *out);
 
 /*
  * Which worker owns an LGF device id among n: the one function the uring backend's reuseport
