@@ -92,8 +92,9 @@ int lg_features_new(struct lg_features **fx, const struct lg_bands *bands,
 		    enum lg_spectrum_method method, size_t max_batch);
 void lg_features_free(struct lg_features *fx);
 const struct lg_bands *lg_features_bands(const struct lg_features *fx);
-/* Plan for windows of n samples now (FFTW_MEASURE or the basis), so that the first
- * window of that size does not plan on the hot path. A few sizes are kept. */
+/* Plan for windows of n samples now (an FFTW plan or the basis), so that the first
+ * window of that size does not plan on the hot path. A few sizes are kept. Plans are made
+ * without timing candidates (FFTW_ESTIMATE): the same windows give the same bits. */
 int lg_features_prepare(struct lg_features *fx, size_t n);
 /*
  * Features of nwin windows of n samples: window i starts at x + i * xstride and is
