@@ -148,7 +148,7 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		s.uptime_ms / 1e3, s.rx + s.be, s.reason[LG_OK], s.rx + s.be - s.reason[LG_OK]);
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		if (s.reason[r])
-			fprintf(f, "linegate:   %-16s %12" PRIu64 "  %s\n", lg_reason_name(r),
+			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
 				s.reason[r], lg_reason_desc(r));
 	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
