@@ -305,6 +305,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	ret = ops->open(&w->be, &conf, err, errlen);
 	if (ret)
 		return ret;
+	w->unpaced = ops->flags && ops->flags(w->be) & LG_BACKEND_F_UNPACED;
 	if (ops->describe) {
 		ops->describe(w->be, mode, sizeof(mode));
 		fprintf(stderr, "linegate: worker %u: %s backend, %s\n", w->id, ops->name, mode);

@@ -573,6 +573,11 @@ static void pcap_be_stats(struct lg_backend *b, struct lg_backend_stats *st)
 		st->drops[r] += b->drops[r];
 }
 
+static unsigned pcap_be_flags(struct lg_backend *b)
+{
+	return b->o.pace > 0 ? 0 : LG_BACKEND_F_UNPACED;
+}
+
 static void pcap_be_describe(struct lg_backend *b, char *buf, size_t len)
 {
 	char pace[32] = "full speed";
@@ -600,6 +605,7 @@ const struct lg_backend_ops lg_backend_pcap = {
 	.close = pcap_be_close,
 	.stats = pcap_be_stats,
 	.describe = pcap_be_describe,
+	.flags = pcap_be_flags,
 	.help = "pcap: replays a pcap or pcapng file, then linegate ends (exit status 0). Link\n"
 		"types: Ethernet, Linux cooked (SLL, SLL2: tcpdump -i any), raw IPv4/IPv6, BSD\n"
 		"loopback (NULL, LOOP). Worker 0 reads the file; other workers end at once.\n"

@@ -585,6 +585,8 @@ static void buffers(void)
 		}
 		CHECK_EQ(n, LG_RX_EOF);
 		CHECK_EQ(got, 10);
+		/* Full speed: the worker batches by size and waits for its outputs. */
+		CHECK_EQ(ops->flags(b), LG_BACKEND_F_UNPACED);
 		ops->describe(b, desc, sizeof(desc));
 		CHECK_STR_CONTAINS(desc, "10 records");
 		CHECK_STR_CONTAINS(desc, "EN10MB");
@@ -645,6 +647,8 @@ static void pacing(void)
 			ops->teardown();
 			continue;
 		}
+		/* Paced: batches by the deadline, as live. */
+		CHECK_EQ(ops->flags(b), pace > 0 ? 0u : LG_BACKEND_F_UNPACED);
 		t0 = now_ns();
 		while (got < 4) {
 			int timeout = waits % 2 ? 0 : 40;
