@@ -620,7 +620,7 @@ static void pacing(void)
 	char path[PATH_MAX], opts[PATH_MAX + 32], err[256];
 	static const double paces[] = { 1, 2, 0 };
 	/* Record times (ms): the last is stamped before the first, and goes at once. */
-	static const uint64_t at_ms[] = { 0, 300, 600, 0 };
+	static const uint64_t at_ms[] = { 0, 500, 1000, 0 };
 
 	for (int i = 0; i < 4; i++) {
 		size_t k = framed(f, DLT_EN10MB, 0x0800, l3,
@@ -655,8 +655,9 @@ static void pacing(void)
 
 			t = now_ns();
 			n = ops->rx_burst(b, p, 8, timeout);
-			/* Never past the timeout (20 ms for a loaded machine's scheduler). */
-			CHECK((now_ns() - t) / 1000000 <= (uint64_t)timeout + 20);
+			/* Never past the timeout (80 ms more for a loaded machine's scheduler, and
+			 * still well short of a gap between records). */
+			CHECK((now_ns() - t) / 1000000 <= (uint64_t)timeout + 80);
 			if (n < 0) {
 				CHECK_EQ(n, 0);
 				break;
@@ -673,13 +674,13 @@ static void pacing(void)
 		printf("pace %g: records handed out at %.0f, %.0f, %.0f, %.0f ms\n", pace,
 		       got_at[0] / 1e6, got_at[1] / 1e6, got_at[2] / 1e6, got_at[3] / 1e6);
 		if (pace > 0) {
-			double gap = 300.0 / pace;
+			double gap = 500.0 / pace;
 
-			CHECK(got_at[0] / 1e6 < 20);
-			CHECK(got_at[1] / 1e6 >= gap - 2 && got_at[1] / 1e6 < gap + 100);
-			CHECK(got_at[2] / 1e6 >= 2 * gap - 2 && got_at[2] / 1e6 < 2 * gap + 100);
+			CHECK(got_at[0] / 1e6 < 50);
+			CHECK(got_at[1] / 1e6 >= gap - 2 && got_at[1] / 1e6 < gap + 150);
+			CHECK(got_at[2] / 1e6 >= 2 * gap - 2 && got_at[2] / 1e6 < 2 * gap + 150);
 			/* Stamped before the first: right after the one before it. */
-			CHECK(got_at[3] / 1e6 < 2 * gap + 100);
+			CHECK(got_at[3] / 1e6 < 2 * gap + 150);
 		} else {
 			CHECK(got_at[3] / 1e6 < 50);
 		}
