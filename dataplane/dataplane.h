@@ -152,6 +152,7 @@ struct lg_worker {
 	float *ustep;              /* one time step of a DataSetMessage, a value per channel */
 	unsigned rows;
 	uint64_t oldest_ns;
+	bool unpaced; /* LG_BACKEND_Q_UNPACED: batches by size only, outputs wait for room */
 	struct lg_spsc alerts, scores_ring;
 	struct lg_worker_stats st;
 	uint64_t last_export_ns;

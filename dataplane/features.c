@@ -363,7 +363,7 @@ static void spec_free(struct lg_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool measure)
+static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 {
 	size_t nb = n / 2 + 1, klo = nb, khi = 0;
 	double sumsq = taper_sumsq(fx->bands.taper, n);
@@ -380,7 +380,6 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 	s->n = n;
 	s->klo = klo;
 	s->khi = khi;
-	s->measured = measure;
 	s->wt = calloc(nb, sizeof(*s->wt));
 	if (fx->bands.taper != LG_TAPER_RECT)
 		s->taper = malloc(n * sizeof(*s->taper));
@@ -417,7 +416,7 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n, bool m
 	else if (fx->method == LG_SPECTRUM_GEMM)
 		ret = lg_spec_gemm_init(s, fx->max_batch);
 	else
-		ret = lg_spec_fftw_init(s, fx->max_batch, measure);
+		ret = lg_spec_fftw_init(s, fx->max_batch);
 	if (ret)
 		spec_free(s);
 	return ret;
@@ -470,7 +469,7 @@ int lg_features_set_isa(struct lg_features *fx, enum lg_model_isa isa)
 	return 0;
 }
 
-static struct lg_spec *spec_get(struct lg_features *fx, size_t n, bool measure, int *err)
+static struct lg_spec *spec_get(struct lg_features *fx, size_t n, int *err)
 {
 	const unsigned nslots = sizeof(fx->spec) / sizeof(fx->spec[0]);
 	struct lg_spec *s = NULL;
@@ -486,7 +485,7 @@ static struct lg_spec *spec_get(struct lg_features *fx, size_t n, bool measure, 
 		fx->next = (fx->next + 1) % nslots;
 		spec_free(s);
 	}
-	*err = spec_init(fx, s, n, measure);
+	*err = spec_init(fx, s, n);
 	return *err ? NULL : s;
 }
 
@@ -496,7 +495,7 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 
 	if (!n)
 		return -EINVAL;
-	spec_get(fx, n, true, &err);
+	spec_get(fx, n, &err);
 	return err;
 }
 
@@ -547,7 +546,7 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
 		return -EINVAL;
 	}
-	s = spec_get(fx, n, false, &err);
+	s = spec_get(fx, n, &err);
 	if (!s) {
 		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
 		return err;

@@ -11,17 +11,24 @@
  * workers that plan at the same time take turns here. */
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch, bool measure)
+/*
+ * FFTW_ESTIMATE, not FFTW_MEASURE: a measured plan is the candidate that was fastest while
+ * the planner timed them, so it changes from one process to the next (within one, FFTW's
+ * wisdom keeps the first choice), and with it the last bits of band energies and scores:
+ * 7 of 20 replays of one recording gave other scores in the 6th digit. The same recording
+ * must score the same every run (pcap backend, docs/replay.md); a measured plan was not
+ * faster for the workers' single windows (features_bench, 256 samples: 1.26 vs 1.15 us).
+ */
+int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch)
 {
 	int n = (int)s->n, nb = n / 2 + 1, how = (int)max_batch;
-	unsigned flags = measure ? FFTW_MEASURE : FFTW_ESTIMATE;
+	unsigned flags = FFTW_ESTIMATE;
 
 	s->in = fftwf_alloc_real(max_batch * s->n);
 	s->out = fftwf_alloc_complex(max_batch * (size_t)nb);
 	if (!s->in || !s->out)
 		goto err_mem;
 	pthread_mutex_lock(&planner_lock);
-	/* MEASURE overwrites the arrays while it times candidates: plan before use. */
 	s->plan_many = fftwf_plan_many_dft_r2c(1, &n, how, s->in, NULL, 1, n, s->out, NULL, 1,
 					       nb, flags);
 	s->plan_one = fftwf_plan_dft_r2c_1d(n, s->in, s->out, flags);

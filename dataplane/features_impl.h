@@ -16,7 +16,6 @@ struct lg_spec {
 	float *power;    /* max_batch x K: |X_k|^2 of the bins [klo, khi) */
 	size_t okhi;     /* bins [0, okhi) hold every order up to the 10th (0: klo > 0) */
 	double *op, *owt; /* okhi: one window's power in double, and the bin weights */
-	bool measured;   /* planned with FFTW_MEASURE (prepare), not ESTIMATE (hot path) */
 	/* FFTW */
 	void *plan_many, *plan_one; /* fftwf_plan, for max_batch windows and for one */
 	float *in;                  /* max_batch x n, aligned */
@@ -35,7 +34,7 @@ struct lg_features {
 	struct lg_spec spec[4];
 };
 
-int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch, bool measure);
+int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch);
 /* |X_k|^2 of the bins [klo, khi) of nwin <= max_batch windows into s->power. */
 void lg_spec_fftw_power(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
 			size_t xstride);

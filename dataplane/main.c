@@ -313,6 +313,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	ret = ops->open(&w->be, &conf, err, errlen);
 	if (ret)
 		return ret;
+	w->unpaced = ops->queue_flags && ops->queue_flags(w->be) & LG_BACKEND_Q_UNPACED;
 	if (ops->describe) {
 		ops->describe(w->be, mode, sizeof(mode));
 		fprintf(stderr, "linegate: worker %u: %s backend, %s\n", w->id, ops->name, mode);
@@ -487,7 +488,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	be_setup = true;
-	dp.handoff_wait = ops->flags & LG_BACKEND_FINITE;
+	dp.handoff_wait = ops->flags & LG_BACKEND_F_FINITE;
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';

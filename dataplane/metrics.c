@@ -31,6 +31,7 @@ struct dev_snap {
 
 struct worker_snap {
 	uint64_t judged, admitted, handed, lost; /* lost: the backend's drops on its queue */
+	uint64_t scored, batches;
 	int cpu;
 };
 
@@ -86,6 +87,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->wk[w].judged = atomic_load(&st->rx);
 		s->wk[w].admitted = atomic_load(&st->reason[LG_OK]);
 		s->wk[w].handed = atomic_load(&st->handed_off);
+		s->wk[w].scored = atomic_load(&st->scored);
+		s->wk[w].batches = atomic_load(&st->batches);
 		s->wk[w].cpu = atomic_load(&dp->workers[w].cpu);
 		if (dp->workers[w].be && dp->workers[w].ops->stats) {
 			struct lg_backend_stats bs = { 0 };
@@ -172,7 +175,7 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	}
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		if (s.reason[r])
-			fprintf(f, "linegate:   %-16s %12" PRIu64 "  %s\n", lg_reason_name(r),
+			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
 				s.reason[r], lg_reason_desc(r));
 	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
@@ -282,6 +285,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "admitted", s.wk[w].admitted);
 		add_u64(d, "handed_off", s.wk[w].handed);
 		add_u64(d, "backend_dropped", s.wk[w].lost);
+		add_u64(d, "scored", s.wk[w].scored);
+		add_u64(d, "batches", s.wk[w].batches);
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "workers", devs);

@@ -10,11 +10,18 @@
 
 static void emit(struct lg_worker *w, const struct lg_event *e)
 {
-	if (e->alert) {
-		if (!lg_spsc_push(&w->alerts, e))
-			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
-	} else if (!lg_spsc_push(&w->scores_ring, e)) {
-		atomic_fetch_add_explicit(&w->st.ring_full_scores, 1, memory_order_relaxed);
+	struct lg_spsc *r = e->alert ? &w->alerts : &w->scores_ring;
+
+	while (!lg_spsc_push(r, e)) {
+		/* A recording replayed unpaced has no line to keep up with: it waits for room
+		 * (a slow output, a full pipe) rather than lose a score, until linegate stops. */
+		if (!w->unpaced || atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
+			atomic_fetch_add_explicit(e->alert ? &w->st.ring_full_alerts :
+							     &w->st.ring_full_scores,
+						  1, memory_order_relaxed);
+			return;
+		}
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
 }
 

@@ -141,7 +141,8 @@ void *lg_worker_main(void *arg)
 			w->ms = ms;
 			atomic_store_explicit(&w->models_seen, ms->epoch, memory_order_release);
 		}
-		if (w->rows) {
+		/* Unpaced: batches by size (and the end of the stream) alone, the same every run. */
+		if (w->rows && !w->unpaced) {
 			uint64_t age = lg_now_ns() - w->oldest_ns,
 				 dl = (uint64_t)g->policy.deadline_ms * 1000000ull;
 

@@ -27,6 +27,15 @@
 /* rx_burst() at the end of a finite stream (a pcap file): nothing more will come. */
 #define LG_RX_EOF (-ENODATA)
 
+/*
+ * queue_flags(): the queue hands over a recording as fast as the worker takes it (pcap at
+ * pace=0). Nothing is gained by hurrying, and the results must not depend on timing: the
+ * worker scores a batch when it is full or the stream ends, never because its oldest row's
+ * deadline passed (BLAS rounds a row's score by its place in the batch), and waits for room
+ * in its output rings instead of dropping a score.
+ */
+#define LG_BACKEND_Q_UNPACED 0x1
+
 struct lg_rx_pkt {
 	const uint8_t *data; /* UDP payload */
 	uint32_t len;
@@ -67,11 +76,9 @@ struct lg_backend_conf {
 struct lg_backend;
 struct lg_uadmit;
 
-/* lg_backend_ops.flags */
+/* lg_backend_ops.flags: what a backend is, whatever its options */
 #define LG_BACKEND_F_USER_ADMIT 0x1 /* its frames never pass XDP: it needs conf.uadmit */
-
-/* lg_backend_ops.flags */
-#define LG_BACKEND_FINITE 0x1 /* a stream that ends (a file): nothing is lost to a full ring */
+#define LG_BACKEND_F_FINITE 0x2 /* a stream that ends (a file): nothing is lost to a full ring */
 
 struct lg_backend_ops {
 	const char *name;
@@ -91,6 +98,8 @@ struct lg_backend_ops {
 	void (*stats)(struct lg_backend *b, struct lg_backend_stats *st);
 	/* Optional: how this queue runs (e.g. "zero-copy mode"), printed at start. */
 	void (*describe)(struct lg_backend *b, char *buf, size_t len);
+	/* Optional: LG_BACKEND_Q_* of this queue with its options, read once after open(). */
+	unsigned (*queue_flags)(struct lg_backend *b);
 };
 
 /* The backend with this name, among those this build has; NULL if none. */

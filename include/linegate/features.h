@@ -97,8 +97,9 @@ const struct lg_bands *lg_features_bands(const struct lg_features *fx);
 /* The ISA of the time-domain statistics (AUTO, the default: the best this CPU has), for tests
  * and benchmarks. Returns -ENOTSUP, changing nothing, if the CPU lacks it. */
 int lg_features_set_isa(struct lg_features *fx, enum lg_model_isa isa);
-/* Plan for windows of n samples now (FFTW_MEASURE or the basis), so that the first
- * window of that size does not plan on the hot path. A few sizes are kept. */
+/* Plan for windows of n samples now (an FFTW plan or the basis), so that the first
+ * window of that size does not plan on the hot path. A few sizes are kept. Plans are made
+ * without timing candidates (FFTW_ESTIMATE): the same windows give the same bits. */
 int lg_features_prepare(struct lg_features *fx, size_t n);
 /*
  * Features of nwin windows of n samples: window i starts at x + i * xstride and is

@@ -51,7 +51,10 @@
 	  "DPDK rx_nombuf)")                                                                       \
 	X(DROP_HANDOFF_FULL, "handoff_full",                                                       \
 	  "another worker received it and the device's owner worker's handoff ring was full")      \
-	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")
+	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")                \
+	X(DROP_CAPTURE_TRUNCATED, "capture_truncated",                                             \
+	  "a capture file's record lacks part of the datagram: the capture's snap length cut "     \
+	  "it (pcap backend)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

@@ -10,7 +10,7 @@
 #             backend adds the XSK ring-full drops net_af_xdp leaves out of imissed).
 source "$(dirname "$0")/lib.sh"
 MODE=${1:-normal}
-"$LG_BIN_DP" --help | grep -q '^  dpdk:' || lg_skip "linegate was built without DPDK (-Ddpdk)"
+"$LG_BIN_DP" --help | grep '^  dpdk:' >/dev/null || lg_skip "linegate was built without DPDK (-Ddpdk)"
 lg_need_root
 lg_tmp
 lg_netns_up "lgdl$$"

@@ -7,7 +7,7 @@
 # is exact: frames in the file = admission's verdicts, what it passed = what the workers
 # received = admitted + dropped by reason, per device, and windows.
 source "$(dirname "$0")/lib.sh"
-"$LG_BIN_DP" --help | grep -q '^  dpdk:' || lg_skip "linegate was built without DPDK (-Ddpdk)"
+"$LG_BIN_DP" --help | grep '^  dpdk:' >/dev/null || lg_skip "linegate was built without DPDK (-Ddpdk)"
 lg_need_root
 lg_tmp
 lg_netns_up "lgdp$$"

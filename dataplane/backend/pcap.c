@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pcap backend: replays a pcap or pcapng file (libpcap reads both) as fast as the worker
+ * takes frames, or at the recorded pace times a factor, and ends the stream at the end of
+ * the file. How recordings are replayed and how tests get deterministic input.
+ *
+ * setup() reads the whole file once before any worker runs: a missing, unreadable or
+ * corrupt file, or a link type we cannot turn into Ethernet, stops linegate at start with
+ * the file's name in the message, not half way through a replay. Worker 0 then reads the
+ * file again and is the only reader; every other queue ends at once.
+ *
+ * libpcap's packet buffer lives only until its next read, so each record is copied once
+ * into the queue's own buffers (as Ethernet: cooked and raw-IP captures get a synthetic
+ * header in front), parsed there by the admission parser, and handed out as a view;
+ * release() returns the buffer. A record is delivered or counted under one reason, never
+ * skipped: received = records x passes.
+ */
+#include "backends.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pcap/pcap.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define ETH_HLEN 14
+#define SLL_HLEN 16
+#define SLL2_HLEN 20
+#define NULL_HLEN 4
+#define MAX_PACE 1e6
+#define MAX_LOOP 1000000u
+
+struct pcap_opts {
+	char file[PATH_MAX];
+	double pace;   /* 0: as fast as the worker takes frames; else recorded pace x pace */
+	unsigned loop; /* passes over the file */
+	unsigned parse_flags;
+};
+
+/*
+ * What setup() learnt about the file. Written once before any worker starts and only read
+ * after: the queues' state is their own.
+ */
+static struct {
+	bool ready;
+	struct pcap_opts o;
+	int dlt;
+	uint64_t records, first_ns, last_ns;
+} src;
+
+/* A record converted and parsed, waiting for its turn (pacing) in one of our buffers. */
+struct pending {
+	bool valid;
+	uint64_t due_ns; /* CLOCK_MONOTONIC; 0 = now */
+	struct lg_rx_pkt pkt;
+};
+
+struct lg_backend {
+	pcap_t *pc; /* NULL on every queue but 0: it ends at once */
+	struct pcap_opts o;
+	int dlt;
+	uint16_t port, port2;
+	uint8_t *bufs;
+	size_t bufs_size;
+	unsigned nbufs, buf_size;
+	uint32_t *free_ids;
+	unsigned nfree;
+	unsigned pass; /* passes over the file begun */
+	bool eof;
+	/* Pacing: the first record's time, when it was handed out, and one pass's span. */
+	bool started;
+	uint64_t rec0_ns, mono0_ns, pass_ns;
+	struct pending next;
+	uint64_t drops[LG_REASON_MAX];
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *dlt_name(int dlt)
+{
+	const char *n = pcap_datalink_val_to_name(dlt);
+
+	return n ? n : "?";
+}
+
+static bool dlt_supported(int dlt)
+{
+	switch (dlt) {
+	case DLT_EN10MB:
+	case DLT_LINUX_SLL:
+	case DLT_LINUX_SLL2:
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+	case DLT_NULL:
+	case DLT_LOOP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t errlen)
+{
+	char key[32], val[PATH_MAX], *end;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->loop = 1;
+	o->parse_flags = LG_PARSE_CSUM;
+	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "file")) {
+			if (!val[0]) {
+				snprintf(err, errlen, "file= needs a path");
+				return -EINVAL;
+			}
+			snprintf(o->file, sizeof(o->file), "%s", val);
+		} else if (!strcmp(key, "pace")) {
+			errno = 0;
+			o->pace = strtod(val, &end);
+			if (!val[0] || *end || errno || !isfinite(o->pace) || o->pace < 0 ||
+			    o->pace > MAX_PACE) {
+				snprintf(err, errlen, "pace=%s is not a factor from 0 (as fast "
+					 "as the workers take frames) to %g (1: the recorded pace)",
+					 val, MAX_PACE);
+				return -EINVAL;
+			}
+		} else if (!strcmp(key, "loop")) {
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(val, &end, 10);
+			if (!val[0] || *end || errno || val[0] == '-' || !n || n > MAX_LOOP) {
+				snprintf(err, errlen, "loop=%s is not a number of passes from 1 "
+					 "to %u", val, MAX_LOOP);
+				return -EINVAL;
+			}
+			o->loop = (unsigned)n;
+		} else if (!strcmp(key, "csum")) {
+			if (strcmp(val, "on") && strcmp(val, "off")) {
+				snprintf(err, errlen, "csum=%s: on or off", val);
+				return -EINVAL;
+			}
+			o->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
+		} else {
+			snprintf(err, errlen, "unknown option '%s' (file=PATH, pace=FACTOR, "
+				 "loop=N, csum=on|off)", key);
+			return -EINVAL;
+		}
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "an option is too long (a path up to %d bytes)",
+			 PATH_MAX - 1);
+		return ret;
+	}
+	if (!o->file[0]) {
+		snprintf(err, errlen, "which file? (--backend pcap:file=PATH)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The file, opened with nanosecond timestamps whatever its resolution; the message names it. */
+static pcap_t *open_file(const char *path, char *err, size_t errlen, int *ret)
+{
+	char perr[PCAP_ERRBUF_SIZE] = "";
+	FILE *f = fopen(path, "rb");
+	pcap_t *pc;
+
+	if (!f) {
+		*ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, perr);
+	if (!pc) {
+		fclose(f);
+		*ret = -EINVAL;
+		snprintf(err, errlen, "%s: not a pcap or pcapng file libpcap can read (%s)",
+			 path, perr);
+		return NULL;
+	}
+	if (!dlt_supported(pcap_datalink(pc))) {
+		*ret = -EPROTONOSUPPORT;
+		snprintf(err, errlen, "%s: link type %s (%d) is not supported (EN10MB, "
+			 "LINUX_SLL, LINUX_SLL2, RAW, IPV4, IPV6, NULL, LOOP)", path,
+			 dlt_name(pcap_datalink(pc)), pcap_datalink(pc));
+		pcap_close(pc);
+		return NULL;
+	}
+	return pc;
+}
+
+static uint64_t rec_ns(const struct pcap_pkthdr *h)
+{
+	/* With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds. */
+	return (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+}
+
+static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t errlen)
+{
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *pc;
+	int ret, rc;
+
+	memset(&src, 0, sizeof(src));
+	ret = parse_opts(conf->opts, &src.o, err, errlen);
+	if (ret)
+		return ret;
+	pc = open_file(src.o.file, err, errlen, &ret);
+	if (!pc)
+		return ret;
+	src.dlt = pcap_datalink(pc);
+	/* Every record, once: a cut or corrupt file is refused now, not half way through. */
+	while ((rc = pcap_next_ex(pc, &h, &data)) == 1) {
+		if (!src.records++)
+			src.first_ns = rec_ns(h);
+		src.last_ns = rec_ns(h);
+	}
+	if (rc != PCAP_ERROR_BREAK) {
+		snprintf(err, errlen, "%s: record %llu cannot be read: %s", src.o.file,
+			 (unsigned long long)src.records + 1, pcap_geterr(pc));
+		pcap_close(pc);
+		return -EBADMSG;
+	}
+	pcap_close(pc);
+	src.ready = true;
+	return 0;
+}
+
+static void pcap_be_teardown(void)
+{
+	src.ready = false;
+}
+
+static void pcap_be_close(struct lg_backend *b)
+{
+	if (!b)
+		return;
+	if (b->pc)
+		pcap_close(b->pc);
+	if (b->bufs)
+		munmap(b->bufs, b->bufs_size);
+	free(b->free_ids);
+	free(b);
+}
+
+static int pcap_be_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
+			size_t errlen)
+{
+	struct lg_backend *b;
+	int ret;
+
+	err[0] = '\0';
+	if (!src.ready) {
+		snprintf(err, errlen, "open() before setup()");
+		return -EINVAL;
+	}
+	if (!conf->nbufs || conf->buf_size < ETH_HLEN + 64) {
+		snprintf(err, errlen, "%u buffers of %u bytes: at least one of %u bytes",
+			 conf->nbufs, conf->buf_size, ETH_HLEN + 64);
+		return -EINVAL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->o = src.o;
+	b->dlt = src.dlt;
+	b->port = conf->port;
+	b->port2 = conf->port2;
+	if (conf->queue) {
+		/* Worker 0 reads the file; devices reach their owner through steering. */
+		b->eof = true;
+		*out = b;
+		return 0;
+	}
+	b->nbufs = conf->nbufs;
+	b->buf_size = conf->buf_size;
+	b->bufs_size = (size_t)conf->nbufs * conf->buf_size;
+	b->bufs = mmap(NULL, b->bufs_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	b->free_ids = calloc(conf->nbufs, sizeof(*b->free_ids));
+	if (b->bufs == MAP_FAILED || !b->free_ids) {
+		if (b->bufs == MAP_FAILED)
+			b->bufs = NULL;
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (unsigned i = 0; i < conf->nbufs; i++)
+		b->free_ids[b->nfree++] = conf->nbufs - 1 - i;
+	b->pc = open_file(b->o.file, err, errlen, &ret);
+	if (!b->pc)
+		goto err;
+	b->pass = 1;
+	/* One pass's span, and one mean gap more, so that passes follow each other at the
+	 * recorded rate. */
+	b->pass_ns = src.last_ns - src.first_ns;
+	if (src.records > 1)
+		b->pass_ns += b->pass_ns / (src.records - 1);
+	*out = b;
+	return 0;
+err:
+	if (!err[0])
+		snprintf(err, errlen, "%s", strerror(-ret));
+	pcap_be_close(b);
+	return ret;
+}
+
+static void put_eth(uint8_t *buf, const uint8_t *src_mac, uint16_t proto)
+{
+	memset(buf, 0, 6);
+	if (src_mac)
+		memcpy(buf + 6, src_mac, 6);
+	else
+		memset(buf + 6, 0, 6);
+	buf[12] = (uint8_t)(proto >> 8);
+	buf[13] = (uint8_t)proto;
+}
+
+static uint16_t ip_proto(uint8_t first)
+{
+	return first >> 4 == 4 ? 0x0800 : first >> 4 == 6 ? 0x86dd : 0;
+}
+
+/*
+ * A record as an Ethernet frame in buf: the frame's length, or -(enum lg_reason) for a
+ * record that is not (not ours: another address family; malformed: shorter than its link
+ * header). Ethernet is copied as it is; the others get a header in front of their layer 3
+ * packet, with the sender's link address where the capture has one.
+ */
+static int to_eth(int dlt, const uint8_t *p, uint32_t caplen, uint8_t *buf, uint32_t size)
+{
+	uint32_t hlen = 0, fam;
+	uint16_t proto = 0;
+	const uint8_t *mac = NULL;
+
+	switch (dlt) {
+	case DLT_EN10MB:
+		if (caplen > size)
+			return -LG_DROP_BAD_LENGTH;
+		memcpy(buf, p, caplen);
+		return (int)caplen;
+	case DLT_LINUX_SLL:
+		/* packet type, ARPHRD type, address length, address[8], protocol */
+		hlen = SLL_HLEN;
+		if (caplen < hlen)
+			return -LG_DROP_MALFORMED;
+		if ((p[4] << 8 | p[5]) == 6)
+			mac = p + 6;
+		proto = (uint16_t)(p[14] << 8 | p[15]);
+		break;
+	case DLT_LINUX_SLL2:
+		/* protocol, reserved, ifindex, ARPHRD type, packet type, address length,
+		 * address[8] */
+		hlen = SLL2_HLEN;
+		if (caplen < hlen)
+			return -LG_DROP_MALFORMED;
+		if (p[11] == 6)
+			mac = p + 12;
+		proto = (uint16_t)(p[0] << 8 | p[1]);
+		break;
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+		if (!caplen)
+			return -LG_DROP_MALFORMED;
+		proto = ip_proto(p[0]);
+		if (!proto || (dlt == DLT_IPV4 && proto != 0x0800) ||
+		    (dlt == DLT_IPV6 && proto != 0x86dd))
+			return -LG_DROP_MALFORMED;
+		break;
+	case DLT_NULL:
+	case DLT_LOOP:
+		/* The address family, in the capturing host's byte order (NULL) or in network
+		 * order (LOOP). IPv6 is 10 on Linux, 24, 28 or 30 on the BSDs and macOS. */
+		hlen = NULL_HLEN;
+		if (caplen < hlen)
+			return -LG_DROP_MALFORMED;
+		fam = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (dlt == DLT_NULL && fam > 0xffff)
+			fam = __builtin_bswap32(fam);
+		if (fam == 2)
+			proto = 0x0800;
+		else if (fam == 10 || fam == 24 || fam == 28 || fam == 30)
+			proto = 0x86dd;
+		else
+			return -LG_DROP_NOT_OURS;
+		break;
+	default:
+		return -LG_DROP_NOT_OURS; /* refused at setup */
+	}
+	if (caplen - hlen + ETH_HLEN > size)
+		return -LG_DROP_BAD_LENGTH;
+	put_eth(buf, mac, proto);
+	memcpy(buf + ETH_HLEN, p + hlen, caplen - hlen);
+	return (int)(caplen - hlen + ETH_HLEN);
+}
+
+/* The next pass over the file, or the end of the stream. 0, or LG_RX_EOF. */
+static int next_pass(struct lg_backend *b)
+{
+	char err[256];
+	int ret;
+
+	pcap_close(b->pc);
+	b->pc = NULL;
+	if (b->pass >= b->o.loop)
+		return LG_RX_EOF;
+	b->pc = open_file(b->o.file, err, sizeof(err), &ret);
+	if (!b->pc) {
+		/* The file went away since setup(): the passes left are lost, counted once. */
+		b->drops[LG_DROP_RX_ERROR]++;
+		return LG_RX_EOF;
+	}
+	b->pass++;
+	return 0;
+}
+
+/*
+ * Read records until one is for a worker (into b->next), counting the others by reason.
+ * 0, -ENOBUFS when no buffer is free, or LG_RX_EOF.
+ */
+static int read_next(struct lg_backend *b)
+{
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	enum lg_reason r;
+	uint32_t id;
+	uint8_t *buf;
+	int rc, len;
+
+	for (;;) {
+		if (!b->nfree)
+			return -ENOBUFS;
+		if (!b->pc)
+			return LG_RX_EOF;
+		rc = pcap_next_ex(b->pc, &h, &data);
+		if (rc != 1) {
+			/*
+			 * The end of a pass; or a read error in a file that setup() read whole
+			 * (it changed since): the stream ends there, the loss counted once.
+			 */
+			if (rc != PCAP_ERROR_BREAK)
+				b->drops[LG_DROP_RX_ERROR]++;
+			if (next_pass(b))
+				return LG_RX_EOF;
+			continue;
+		}
+		id = b->free_ids[b->nfree - 1];
+		buf = b->bufs + (size_t)id * b->buf_size;
+		len = to_eth(b->dlt, data, h->caplen, buf, b->buf_size);
+		if (len < 0) {
+			b->drops[-len]++;
+			continue;
+		}
+		r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2, b->o.parse_flags,
+					   &b->next.pkt);
+		/*
+		 * A record the capture cut short (snap length) is judged as any other when
+		 * the datagram in it is whole (only padding or the FCS is missing); when the
+		 * cut took part of it, the capture lost it, not the sender.
+		 */
+		if (h->caplen < h->len && r == LG_DROP_MALFORMED)
+			r = LG_DROP_CAPTURE_TRUNCATED;
+		if (r != LG_OK) {
+			b->drops[r]++;
+			continue;
+		}
+		b->nfree--;
+		b->next.pkt.buf_id = id;
+		b->next.due_ns = 0;
+		if (b->o.pace > 0) {
+			uint64_t t = rec_ns(h) + (uint64_t)(b->pass - 1) * b->pass_ns;
+
+			if (!b->started) {
+				b->started = true;
+				b->rec0_ns = t;
+				b->mono0_ns = mono_ns();
+			}
+			/* A record stamped before the first goes at once. */
+			if (t > b->rec0_ns)
+				b->next.due_ns = b->mono0_ns +
+						 (uint64_t)((double)(t - b->rec0_ns) / b->o.pace);
+		}
+		b->next.valid = true;
+		return 0;
+	}
+}
+
+static int pcap_be_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
+			    int timeout_ms)
+{
+	uint64_t now = 0, deadline = 0;
+	unsigned n = 0;
+	int ret;
+
+	if (b->eof)
+		return LG_RX_EOF;
+	if (b->o.pace > 0) {
+		now = mono_ns();
+		deadline = timeout_ms < 0 ? UINT64_MAX : now + (uint64_t)timeout_ms * 1000000ull;
+	}
+	while (n < max) {
+		if (!b->next.valid) {
+			ret = read_next(b);
+			if (ret == -ENOBUFS)
+				break; /* every buffer is in the worker's hands */
+			if (ret == LG_RX_EOF) {
+				/* What is handed out now goes first; the end comes next call. */
+				if (!n) {
+					b->eof = true;
+					return LG_RX_EOF;
+				}
+				break;
+			}
+		}
+		if (b->next.due_ns > now) {
+			struct timespec ts;
+			uint64_t until;
+
+			now = mono_ns();
+			if (b->next.due_ns > now) {
+				/* Hand over what is due; wait only with nothing to hand over, and
+				 * never past the caller's timeout. */
+				if (n)
+					break;
+				until = b->next.due_ns < deadline ? b->next.due_ns : deadline;
+				if (until <= now)
+					break;
+				ts.tv_sec = (time_t)(until / 1000000000ull);
+				ts.tv_nsec = (long)(until % 1000000000ull);
+				if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
+					break;
+				now = mono_ns();
+				if (b->next.due_ns > now)
+					break;
+			}
+		}
+		pkts[n] = b->next.pkt;
+		b->next.valid = false;
+		n++;
+	}
+	if (n) {
+		uint64_t t = mono_ns();
+
+		for (unsigned i = 0; i < n; i++)
+			pkts[i].rx_ns = t;
+	}
+	return (int)n;
+}
+
+static void pcap_be_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, unsigned n)
+{
+	for (unsigned i = 0; i < n && b->nfree < b->nbufs; i++)
+		b->free_ids[b->nfree++] = pkts[i].buf_id;
+}
+
+static void pcap_be_stats(struct lg_backend *b, struct lg_backend_stats *st)
+{
+	for (int r = 0; r < LG_REASON_MAX; r++)
+		st->drops[r] += b->drops[r];
+}
+
+static unsigned pcap_be_flags(struct lg_backend *b)
+{
+	return b->o.pace > 0 ? 0 : LG_BACKEND_Q_UNPACED;
+}
+
+static void pcap_be_describe(struct lg_backend *b, char *buf, size_t len)
+{
+	char pace[32] = "full speed";
+
+	if (!b->nbufs) {
+		snprintf(buf, len, "ends at once (worker 0 reads the file)");
+		return;
+	}
+	if (b->o.pace > 0)
+		snprintf(pace, sizeof(pace), "pace x%g", b->o.pace);
+	/* Shortest first: the caller's line may cut the path. */
+	snprintf(buf, len, "%llu records in %.3f s, %s, %s, %u pass%s, csum %s: %s",
+		 (unsigned long long)src.records, (double)(src.last_ns - src.first_ns) / 1e9,
+		 dlt_name(b->dlt), pace, b->o.loop, b->o.loop > 1 ? "es" : "",
+		 b->o.parse_flags & LG_PARSE_CSUM ? "on" : "off", b->o.file);
+}
+
+const struct lg_backend_ops lg_backend_pcap = {
+	.name = "pcap",
+	.setup = pcap_be_setup,
+	.teardown = pcap_be_teardown,
+	.open = pcap_be_open,
+	.rx_burst = pcap_be_rx_burst,
+	.release = pcap_be_release,
+	.close = pcap_be_close,
+	.stats = pcap_be_stats,
+	.describe = pcap_be_describe,
+	.flags = LG_BACKEND_F_FINITE,
+	.queue_flags = pcap_be_flags,
+	.help = "pcap: replays a pcap or pcapng file, then linegate ends (exit status 0). Link\n"
+		"types: Ethernet, Linux cooked (SLL, SLL2: tcpdump -i any), raw IPv4/IPv6, BSD\n"
+		"loopback (NULL, LOOP). Worker 0 reads the file; other workers end at once.\n"
+		"Options: file=PATH (required); pace=FACTOR (0, the default: as fast as the\n"
+		"worker takes frames; 1: the recorded timing; 2: twice as fast); loop=N (N passes;\n"
+		"later ones repeat sequences, refused as replayed); csum=on|off (check UDP\n"
+		"checksums as the kernel would, default on; off for captures taken on the sender\n"
+		"or on a veth with checksum offload, which record them unfinished). docs/replay.md",
+};

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Recordings replayed through the whole data plane with the pcap backend (no network, no
+# root): linegate ends by itself with status 0 at the end of the file and prints its
+# summary; counters are exact (received, admitted, every drop reason, windows, scored rows,
+# per device); the same file gives the same JSON lines every run (times aside), and so do
+# its pcapng and Linux cooked copies, two workers, and the recorded pace. Captures tcpdump
+# took of the load generator (tests/fixtures/pcap/capture_loadgen.sh) replay to the counts
+# and the scores of the live linegate that received them. An unpaced replay waits for a slow
+# output instead of dropping. Bad options and files are refused with a message naming them.
+source "$(dirname "$0")/lib.sh"
+lg_tmp
+T=$LG_TMP
+F=$LG_SOURCE/tests/fixtures/pcap
+"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
+
+# replay NAME POLICY BACKEND-OPTIONS [LINEGATE-ARGS...]: linegate to the end of the file,
+# which must end it with status 0 within 60 s. Its wall time goes to $T/NAME.time.
+replay() {
+	local name=$1 policy=$2 opts=$3 rc=0 t0 t1
+	shift 3
+	t0=$(date +%s%N)
+	timeout 60 "$LG_BIN_DP" -p "$policy" -b "pcap:$opts" -s "$T/$name.stats" \
+		-o "$T/$name.jsonl" "$@" 2> "$T/$name.err" || rc=$?
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000)) > "$T/$name.time"
+	[ $rc -ne 124 ] || lg_fail "$name: linegate did not end at the end of the file"
+	[ $rc -eq 0 ] || lg_fail "$name: linegate exited with status $rc: $(tail -3 "$T/$name.err")"
+	grep -q "^linegate: summary after .* received = .* admitted + .* dropped$" "$T/$name.err" ||
+		lg_fail "$name: no summary on stderr: $(tail -3 "$T/$name.err")"
+	[ -s "$T/$name.stats" ] || lg_fail "$name: no --stats-out"
+	touch "$T/$name.jsonl"
+}
+
+# refuse NAME MESSAGE BACKEND-OPTIONS: linegate must not start, and say why.
+refuse() {
+	local name=$1 msg=$2 opts=$3 rc=0
+	timeout 20 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:$opts" -o "$T/$name.jsonl" \
+		2> "$T/$name.err" || rc=$?
+	[ $rc -ne 0 ] && [ $rc -ne 124 ] || lg_fail "$name: exit status $rc, want a refusal"
+	grep -qF -- "$msg" "$T/$name.err" || lg_fail "$name: '$msg' not in: $(cat "$T/$name.err")"
+	[ ! -s "$T/$name.jsonl" ] || lg_fail "$name: wrote output"
+	echo "refused ($name): $(head -1 "$T/$name.err")"
+}
+
+cat > "$T/check.py" <<'PY'
+"""check.py MODE ... : exact counters and identical outputs; prints each check."""
+import json, sys
+
+ok = True
+
+
+def check(what, got, want):
+    global ok
+    print(f"  {what}: got {got}, want {want}")
+    if got != want:
+        ok = False
+
+
+def lines(path):
+    """JSON lines without their times, alerts and scores apart (each ring keeps its order;
+    alerts are drained first, so the two interleave by timing)."""
+    out = {"alert": [], "score": []}
+    for line in open(path):
+        e = json.loads(line)
+        for k in ("time_ns", "latency_us"):
+            e.pop(k)
+        out[e["type"]].append(json.dumps(e, sort_keys=True))
+    return out
+
+
+def counts(st, err, want, backend_reasons):
+    """Every counter of want (expected.json's form) and 0 for every other drop reason."""
+    check("received", st["received"], want["received"])
+    check("admitted", st["admitted"], want["admitted"])
+    check("dropped", st["dropped"], want["dropped"])
+    for r, n in sorted(st["drops"].items()):
+        check("drops." + r, n, want["drops"].get(r, 0))
+    check("backend_dropped", st["backend_dropped"],
+          sum(want["drops"].get(r, 0) for r in backend_reasons))
+    check("windows", st["windows"], want["windows"])
+    check("scored", st["scored"], want["scored"])
+    check("output_lines", st["output_lines"], want["scored"])
+    check("output lost", st["output_ring_full_scores"] + st["output_ring_full_alerts"], 0)
+    check("rx_errors", st["rx_errors"], 0)
+    summary = [l for l in open(err) if "summary after" in l]
+    check("summary", summary and summary[0].split(": ", 2)[2].strip(),
+          "%d received = %d admitted + %d dropped" % (want["received"], want["admitted"],
+                                                       want["dropped"]))
+
+
+BACKEND = ("malformed", "not_ours", "bad_checksum", "capture_truncated")
+mode = sys.argv[1]
+if mode == "fixture":
+    # check.py fixture STATS ERR JSONL EXPECTED NAME
+    st, err, jl, exp, name = sys.argv[2:7]
+    want = json.load(open(exp))[name]
+    st = json.load(open(st))
+    counts(st, err, want, BACKEND)
+    for d in st["devices"]:
+        w = want["devices"][str(d["id"])]
+        check("device %d admitted" % d["id"], d["admitted"], w["admitted"])
+        check("device %d windows" % d["id"], d["windows"], w["windows"])
+    n = sum(len(v) for v in lines(jl).values())
+    check("JSON lines", n, want["scored"])
+    if len(sys.argv) > 7:
+        # unpaced: batches by size alone (policy batch 16), none by the deadline; each
+        # worker scores its own devices' rows and the last partial batch at the end
+        b = int(sys.argv[7])
+        check("batches", st["batches"], sum(-(-w["scored"] // b) for w in st["workers"]))
+        check("rows scored by the workers", sum(w["scored"] for w in st["workers"]),
+              want["scored"])
+elif mode in ("same", "close"):
+    # check.py same|close JSONL-A JSONL-B: the same lines, times aside; 'close': scores
+    # within 2e-5 of each other (paced: batches form by the clock, and BLAS rounds a
+    # row's score by its place in the batch), all else the same
+    a, b = lines(sys.argv[2]), lines(sys.argv[3])
+    check("alert lines", len(a["alert"]), len(b["alert"]))
+    check("score lines", len(a["score"]), len(b["score"]))
+    if mode == "close":
+        far = exact = 0
+        for t in a:
+            for x, y in zip(a[t], b[t]):
+                x, y = json.loads(x), json.loads(y)
+                sx, sy = x.pop("score"), y.pop("score")
+                far += x != y or abs(sx - sy) > 2e-5 * max(abs(sx), abs(sy))
+                exact += x == y and sx == sy
+        print(f"  ({exact} of {len(a['alert']) + len(a['score'])} lines exactly the same)")
+        check("lines that differ by more than a score's last digits", far, 0)
+    else:
+        check("the same alert lines, in order", a["alert"] == b["alert"], True)
+        check("the same score lines, in order", a["score"] == b["score"], True)
+    check("some lines at all", len(a["alert"]) + len(a["score"]) > 0, True)
+elif mode in ("perdevice", "perdevice-close"):
+    # check.py perdevice[-close] JSONL-A JSONL-B: each device's lines the same and in the
+    # same order (with several workers, devices' lines interleave by timing); '-close':
+    # scores within 2e-5 (another worker count batches other rows together)
+    def by_dev(path):
+        out = {}
+        for t, ls in lines(path).items():
+            for x in ls:
+                e = json.loads(x)
+                out.setdefault((t, e["device"]), []).append(e)
+        return out
+    a, b = by_dev(sys.argv[2]), by_dev(sys.argv[3])
+    check("the same devices and kinds of line", sorted(a), sorted(b))
+    far = 0
+    for k in a:
+        if len(a[k]) != len(b.get(k, [])):
+            far += 1
+            continue
+        for x, y in zip(a[k], b[k]):
+            sx, sy = x.pop("score"), y.pop("score")
+            tol = 2e-5 * max(abs(sx), abs(sy)) if mode == "perdevice-close" else 0
+            far += x != y or abs(sx - sy) > tol
+    check("lines that differ (per device, in order)", far, 0)
+    check("some lines at all", len(a) > 0, True)
+elif mode == "loadgen":
+    # check.py loadgen STATS ERR JSONL LOADGEN.JSON FILE: a tcpdump capture of a live run
+    st, err, jl, lj, name = sys.argv[2:7]
+    run = json.load(open(lj))["loadgen"]
+    sent, live, td = run["sent"], run["live"], run["tcpdump"][name]
+    st = json.load(open(st))
+    other = td["records"] - td["lgf"] - td["uadp"]
+    # What tcpdump and the load generator say, independently of linegate; the live
+    # linegate saw datagrams, not frames: it called a bad magic bad_magic, the admission
+    # parser (whole frames) calls it malformed, and it never saw ARP.
+    check("tcpdump: every datagram sent is in the capture", td["lgf"] + td["uadp"],
+          sent["sent"])
+    check("tcpdump: no bad UDP checksum", td["bad_udp_checksum"], 0)
+    want = {
+        "received": td["records"], "admitted": sent["enrolled"],
+        "dropped": td["records"] - sent["enrolled"],
+        "drops": {"unknown_device": sent["unknown_device"], "bad_tag": sent["bad_tag"],
+                  "replayed": sent["replayed"], "spoofed_source": sent["spoofed"],
+                  "malformed": live["drops"]["bad_magic"],
+                  "bad_length": live["drops"]["bad_length"], "not_ours": other},
+        "windows": live["windows"], "scored": live["scored"],
+    }
+    check("live: the malformed frames sent", live["drops"]["bad_magic"] +
+          live["drops"]["bad_length"], sent["malformed"])
+    check("live: admitted", live["admitted"], sent["enrolled"])
+    counts(st, err, want, BACKEND)
+    check("alerts (as live)", st["alerts"], live["alerts"])
+    check("uadp_received (as live, as sent)", st["uadp_received"], sent["uadp"])
+    check("uadp_unsigned_admitted (as live)", st["uadp_unsigned_admitted"],
+          live["uadp_unsigned_admitted"])
+    alerted = {json.loads(l)["device"] for l in lines(jl)["alert"]}
+    check("devices with alerts", sorted(alerted), [sent["fault"]["device"]])
+elif mode == "offload":
+    # check.py offload STATS ERR LOADGEN.JSON CSUM
+    st, err, lj, csum = sys.argv[2:6]
+    run = json.load(open(lj))["offload"]
+    sent, live, td = run["sent"], run["live"], run["tcpdump"]["loadgen-offload.pcap"]
+    st = json.load(open(st))
+    udp = td["lgf"] + td["uadp"]
+    check("tcpdump: every UDP checksum unfinished", td["bad_udp_checksum"], udp)
+    check("live: admitted all the same", live["admitted"], sent["enrolled"])
+    on = csum == "on"
+    want = {
+        "received": td["records"], "admitted": 0 if on else sent["enrolled"],
+        "dropped": td["records"] - (0 if on else sent["enrolled"]),
+        "drops": {"bad_checksum": udp if on else 0, "not_ours": td["records"] - udp},
+        "windows": 0 if on else live["windows"], "scored": 0 if on else live["scored"],
+    }
+    counts(st, err, want, BACKEND)
+sys.exit(0 if ok else 1)
+PY
+check() { python3 "$T/check.py" "$@" || lg_fail "$1 ${*: -1}: counters or lines differ (above)"; }
+
+echo "== the fixture: pcap, pcapng, Linux cooked; twice; two workers"
+for f in lgf.pcap lgf.pcapng lgf-sll.pcap; do
+	replay "$f" "$F/policy.yaml" "file=$F/$f"
+	echo "$f:"
+	check fixture "$T/$f.stats" "$T/$f.err" "$T/$f.jsonl" "$F/expected.json" "$f" 16
+done
+replay again "$F/policy.yaml" "file=$F/lgf.pcap"
+replay workers2 "$F/policy.yaml" "file=$F/lgf.pcap" --workers 2
+replay workers2b "$F/policy.yaml" "file=$F/lgf.pcap" --workers 2
+grep -q "worker 1: pcap backend, ends at once" "$T/workers2.err" ||
+	lg_fail "worker 1 does not say that it ends at once"
+echo "two workers:"
+check fixture "$T/workers2.stats" "$T/workers2.err" "$T/workers2.jsonl" "$F/expected.json" \
+	lgf.pcap 16
+for other in again lgf.pcapng lgf-sll.pcap; do
+	echo "lines of lgf.pcap = lines of $other:"
+	check same "$T/lgf.pcap.jsonl" "$T/$other.jsonl"
+done
+# Two workers: worker 0 reads, each device is judged and scored by its owner (handed over),
+# so each device's lines come in its order, the same every two-worker run.
+echo "two-worker runs, per device:"
+check perdevice "$T/workers2.jsonl" "$T/workers2b.jsonl"
+echo "one and two workers, per device:"
+check perdevice-close "$T/lgf.pcap.jsonl" "$T/workers2.jsonl"
+
+echo "== pace"
+dur_ms=$(lg_json "$F/expected.json" "int(d['lgf.pcap']['duration_s'] * 1000)")
+replay pace1 "$F/policy.yaml" "file=$F/lgf.pcap,pace=1"
+replay pace4 "$F/policy.yaml" "file=$F/lgf.pcap,pace=4"
+t0=$(cat "$T/lgf.pcap.time") t1=$(cat "$T/pace1.time") t4=$(cat "$T/pace4.time")
+echo "recorded $dur_ms ms; replayed in $t0 ms at pace=0, $t1 ms at pace=1, $t4 ms at pace=4"
+[ "$t1" -ge $((dur_ms * 8 / 10)) ] || lg_fail "pace=1 took $t1 ms, under 80% of $dur_ms ms"
+[ "$t4" -ge $((dur_ms / 4 * 8 / 10)) ] || lg_fail "pace=4 took $t4 ms, under 80% of $((dur_ms / 4)) ms"
+[ "$t4" -lt "$t1" ] || lg_fail "pace=4 ($t4 ms) not faster than pace=1 ($t1 ms)"
+# Both start the same way; full speed must save most of the recorded time.
+[ $((t1 - t0)) -ge $((dur_ms / 2)) ] || lg_fail "pace=0 ($t0 ms) not much faster than pace=1 ($t1 ms)"
+for p in pace1 pace4; do
+	echo "$p:"
+	check fixture "$T/$p.stats" "$T/$p.err" "$T/$p.jsonl" "$F/expected.json" lgf.pcap
+	check close "$T/lgf.pcap.jsonl" "$T/$p.jsonl"
+done
+
+echo "== tcpdump's captures of the load generator and a live linegate"
+for f in loadgen-eth.pcap loadgen-any.pcap; do
+	replay "$f" "$F/loadgen-policy.yaml" "file=$F/$f"
+	echo "$f:"
+	check loadgen "$T/$f.stats" "$T/$f.err" "$T/$f.jsonl" "$F/loadgen.json" "$f"
+	# Live, batches formed by the clock; the replay's by size: scores may differ in
+	# their last digits (BLAS rounds a row by its place in a batch), nothing else.
+	echo "lines of $f = lines of the live linegate:"
+	check close "$T/$f.jsonl" "$F/loadgen-live.jsonl"
+done
+grep -q "LINUX_SLL2" "$T/loadgen-any.pcap.err" || lg_fail "tcpdump -i any is not LINUX_SLL2"
+for csum in on off; do
+	replay "offload-$csum" "$F/loadgen-policy.yaml" "file=$F/loadgen-offload.pcap,csum=$csum"
+	echo "loadgen-offload.pcap, csum=$csum:"
+	check offload "$T/offload-$csum.stats" "$T/offload-$csum.err" "$F/loadgen.json" $csum
+done
+
+echo "== a slow reader: an unpaced replay waits for its output, loses nothing"
+# 6000 windows, each an alert (more than the worker's alert ring holds), written into a
+# pipe whose reader sleeps 2 s first: the output thread blocks, the rings fill, and the
+# worker must wait for them, not drop (a live stream would drop and count).
+python3 "$F/make_pcaps.py" --bench "$T/6000.pcap" --frames 6000
+mkfifo "$T/slow.jsonl"
+python3 -c "
+import sys, time
+f = open(sys.argv[1], 'rb'); time.sleep(2); sys.stdout.buffer.write(f.read())" \
+	"$T/slow.jsonl" > "$T/slow.out" &
+reader=$!
+rc=0
+timeout 60 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:file=$T/6000.pcap" -s "$T/slow.stats" \
+	-o "$T/slow.jsonl" 2> "$T/slow.err" || rc=$?
+wait $reader
+[ $rc -eq 0 ] || lg_fail "slow reader: linegate exited with status $rc: $(tail -3 "$T/slow.err")"
+python3 - "$T/slow.stats" "$T/slow.out" <<'PY' || lg_fail "slow reader: outputs lost (above)"
+import json, sys
+st = json.load(open(sys.argv[1]))
+got = sum(1 for _ in open(sys.argv[2]))
+want = {"admitted": 6000, "scored": 6000, "output_lines": 6000, "output_ring_full_alerts": 0,
+        "output_ring_full_scores": 0, "batches": 6000 // 16}
+bad = {k: st[k] for k in want if st[k] != want[k]}
+print("  slow reader:", {k: st[k] for k in want}, "lines read", got)
+sys.exit(1 if bad or got != 6000 else 0)
+PY
+
+echo "== refusals"
+refuse no-file "which file?" "pace=1"
+refuse bad-pace "pace=fast is not a factor" "file=$F/lgf.pcap,pace=fast"
+refuse bad-option "unknown option 'speed'" "file=$F/lgf.pcap,speed=2"
+refuse bad-loop "loop=0 is not a number of passes" "file=$F/lgf.pcap,loop=0"
+refuse missing "$T/missing.pcap: No such file or directory" "file=$T/missing.pcap"
+refuse not-a-capture "$F/policy.yaml: not a pcap or pcapng file" "file=$F/policy.yaml"
+head -c 30000 "$F/lgf.pcap" > "$T/cut.pcap"
+refuse cut "$T/cut.pcap: record 41 cannot be read" "file=$T/cut.pcap"
+echo "PASS"
