@@ -533,10 +533,17 @@ int main(int argc, char **argv)
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
-	for (; started < dp.nworkers; started++)
+	/* Named, so that top -H, perf and /proc/PID/task/N/comm tell the threads apart. */
+	pthread_setname_np(dp.out_thread, "lg-output");
+	for (; started < dp.nworkers; started++) {
+		char name[16];
+
 		if (pthread_create(&dp.workers[started].thread, NULL, lg_worker_main,
 				   &dp.workers[started]))
 			goto out;
+		snprintf(name, sizeof(name), "lg-worker%u", started);
+		pthread_setname_np(dp.workers[started].thread, name);
+	}
 	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
 		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
 
