@@ -57,6 +57,9 @@ static const char usage[] =
 	"                           each LGF device are simulated; later ones repeat their\n"
 	"                           samples (each with its own sequence, timestamp and tag):\n"
 	"                           for load, not for detection\n"
+	"      --hold               once the frames are ready, print 'loadgen: ready' and wait\n"
+	"                           for SIGUSR1 (at most 60 s) before the clock starts, so that\n"
+	"                           a benchmark measures from the first frame\n"
 	"      --samples N          samples per frame (default 256)\n"
 	"      --sample-rate HZ     samples per second per channel (default 10000)\n"
 	"  -f, --fault ID[:FRAME[:KIND[:SEVERITY]]]\n"
@@ -198,7 +201,7 @@ struct opts {
 	double fault_severity;
 	uint64_t seed, first_seq;
 	unsigned threads, batch;
-	bool quiet, uadp, precompute;
+	bool quiet, uadp, precompute, hold;
 };
 
 static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t *ibuf,
@@ -696,6 +699,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 10 },
 		{ "batch", required_argument, NULL, 11 },
 		{ "precompute", no_argument, NULL, 12 },
+		{ "hold", no_argument, NULL, 13 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -710,6 +714,7 @@ int main(int argc, char **argv)
 	socklen_t dstlen, udstlen = 0;
 	atomic_uint ready = 0;
 	atomic_bool go = false;
+	sigset_t usr1;
 	struct sender *snd = NULL;
 	struct lg_policy p;
 	struct dev *devs = NULL;
@@ -747,6 +752,7 @@ int main(int argc, char **argv)
 		case 10: o.threads = (unsigned)atoi(optarg); break;
 		case 11: o.batch = (unsigned)atoi(optarg); break;
 		case 12: o.precompute = true; break;
+		case 13: o.hold = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
@@ -883,6 +889,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loadgen: %u devices x %" PRIu64 " frames + %" PRIu64
 				" attack frames at %.0f frames/s to %s\n",
 			o.devices, o.frames, attack_total, o.rate, o.target);
+	if (o.hold) {
+		/* Blocked here, so in every sender thread too: only sigtimedwait() takes it. */
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	}
 	t_start = now_ns();
 	for (; started < o.threads; started++) {
 		if (pthread_create(&snd[started].tid, NULL, sender_main, &snd[started])) {
@@ -896,10 +908,19 @@ int main(int argc, char **argv)
 
 		nanosleep(&ms, NULL);
 	}
-	t0 = last_progress = now_ns();
 	if (o.precompute && !o.quiet && !atomic_load(&failed))
 		fprintf(stderr, "loadgen: %" PRIu64 " frames precomputed in %.2f s\n", total_good,
-			(t0 - t_start) / 1e9);
+			(now_ns() - t_start) / 1e9);
+	if (o.hold && !atomic_load(&failed)) {
+		struct timespec limit = { 60, 0 };
+
+		fputs("loadgen: ready\n", stderr);
+		if (sigtimedwait(&usr1, NULL, &limit) < 0 && !stop) {
+			fprintf(stderr, "linegate-loadgen: --hold: no SIGUSR1 within 60 s\n");
+			atomic_store(&failed, true);
+		}
+	}
+	t0 = last_progress = now_ns();
 	atomic_store(&go, true);
 	for (;;) {
 		struct timespec ts = { 0, 20000000 };
@@ -921,6 +942,8 @@ int main(int argc, char **argv)
 	}
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(snd[t].tid, NULL);
+	/* A thread that failed said why below; a failure before any sent (threads, --hold)
+	 * was said where it happened. */
 	if (started < o.threads)
 		goto out_mem;
 	t_end = t0;
@@ -941,6 +964,8 @@ int main(int argc, char **argv)
 		if (s->end_ns > t_end)
 			t_end = s->end_ns;
 	}
+	if (atomic_load(&failed))
+		goto out_mem;
 	{
 		double secs = (t_end - t0) / 1e9;
 		FILE *f = o.summary ? fopen(o.summary, "w") : NULL;

@@ -34,7 +34,10 @@ Options:
   -t, --seconds S      seconds of traffic per step (default 1.5)
   -R, --receivers LIST see above
   -d, --devices N      enrolled devices in the generated policy (default 16)
-  -q, --quick          rates 50000,0 for 0.4 s each (under a minute)
+  -q, --quick          rates 50000,0 for 0.3 s each (under a minute)
+  -n, --nice N         run the receiver and the generator at this nice value (default 0;
+                       a negative one keeps other tenants' work on these CPUs from
+                       deciding the result)
   -c, --check          exit 1 unless every step's counts add up: the generator sent what
                        it was asked, the baseline counted frames, and linegate accounted
                        for every frame (received = sent = admitted + dropped). Not timing.
@@ -52,8 +55,10 @@ SECS=1.5
 RECEIVERS="none,baseline,uring-1w,afxdp-1w,uring-2w"
 NDEV=16
 CHECK=0
+NICE=0
 MAXGUESS=600000   # frames/s the generator is given for a rate-0 step
 
+ARGS="$*"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b|--build) BUILD=$2; shift 2 ;;
@@ -62,7 +67,8 @@ while [ $# -gt 0 ]; do
 	-t|--seconds) SECS=$2; shift 2 ;;
 	-R|--receivers) RECEIVERS=$2; shift 2 ;;
 	-d|--devices) NDEV=$2; shift 2 ;;
-	-q|--quick) RATES="50000,0"; SECS=0.4; shift ;;
+	-q|--quick) RATES="50000,0"; SECS=0.3; shift ;;
+	-n|--nice) NICE=$2; shift 2 ;;
 	-c|--check) CHECK=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "rx_compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -82,10 +88,12 @@ lg_tmp
 T=$LG_TMP
 lg_netns_up "lgrx$$"
 CLK_TCK=$(getconf CLK_TCK)
+# The system python starts in a tenth of the time a pyenv shim takes; both do.
+PY=$(command -v /usr/bin/python3 || command -v python3)
 
 # A policy with NDEV devices on the line's address (deterministic demo keys), the default
 # model, no rate limit, no UADP port.
-python3 - "$SRC/control/defaults/policy.yaml" "$SRC/control/defaults/model.json" "$NDEV" \
+"$PY" - "$SRC/control/defaults/policy.yaml" "$SRC/control/defaults/model.json" "$NDEV" \
 	"$LINE_IP" > "$T/policy.yaml" <<'PY'
 import hashlib, sys
 src, model, n, ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -108,16 +116,16 @@ for i in range(n):
 sys.stdout.write(''.join(out))
 PY
 # How the reuseport selector (lg_steer_lgf) splits these devices over two workers.
-SPLIT=$(python3 -c "
+SPLIT=$("$PY" -c "
 n=int('$NDEV'); w=[0,0]
 for i in range(n): w[((((201 + i) * 0x9E3779B1) & 0xffffffff) >> 16) % 2] += 1
 print('%d/%d' % tuple(w))")
 
 echo "rx_compare: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "rx_compare: rates $RATES, $SECS s a step, $NDEV devices (2 workers: $SPLIT), receivers $RECEIVERS" >&2
+echo "rx_compare: rates $RATES, $SECS s a step, $NDEV devices (2 workers: $SPLIT), nice $NICE, receivers $RECEIVERS" >&2
 
 # The worker path without I/O, same invocation.
-LG_SOURCE=$SRC "$PIPE_BIN" | head -1 > "$T/pipeline.json"
+LG_SOURCE=$SRC nice -n "$NICE" taskset -c 0 "$PIPE_BIN" | head -1 > "$T/pipeline.json"
 echo "rx_compare: pipeline_bench: $(cat "$T/pipeline.json")" >&2
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -138,7 +146,7 @@ start_receiver() {
 	case "$1" in
 	none) RPID="" ;;
 	baseline)
-		ip netns exec "$NS_SRV" taskset -c 0 "$BASE_BIN" -B $SRV_IP -j "$T/base.json" \
+		ip netns exec "$NS_SRV" nice -n "$NICE" taskset -c 0 "$BASE_BIN" -B $SRV_IP -j "$T/base.json" \
 			2> "$T/recv.err" &
 		RPID=$!
 		lg_wait_for 5 grep -q READY "$T/recv.err" || lg_fail "baseline did not start"
@@ -150,10 +158,12 @@ start_receiver() {
 		afxdp-1w) args=(-b afxdp -w 1 -x lg0) ;;
 		afxdp-generic-1w) args=(-b afxdp -w 1 -x lg0:generic) ;;
 		esac
-		ip netns exec "$NS_SRV" taskset -c $cpus "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+		ip netns exec "$NS_SRV" nice -n "$NICE" taskset -c $cpus "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
 			-c "$T/dp.sock" -o /dev/null -s "$T/stats.json" "${args[@]}" 2> "$T/recv.err" &
 		RPID=$!
-		lg_wait_for 10 test -S "$T/dp.sock" || { cat "$T/recv.err" >&2; lg_fail "linegate $1 did not start"; }
+		# Its workers run once it says so (the control socket comes earlier).
+		lg_wait_for 10 grep -q "worker(s) on UDP port" "$T/recv.err" ||
+			{ cat "$T/recv.err" >&2; lg_fail "linegate $1 did not start"; }
 		;;
 	*) echo "rx_compare.sh: unknown receiver '$1'" >&2; exit 2 ;;
 	esac
@@ -162,16 +172,17 @@ start_receiver() {
 
 # step RECEIVER RATE: one run; appends a JSON line to $T/steps.jsonl
 step() {
-	local recv=$1 rate=$2 n per cpu0 cpu1 s0 s1 th1 prev cur i
+	local recv=$1 rate=$2 n per cpu0 cpu1 s0 s1 th0 th1 prev cur i
 	per=$rate; [ "$rate" = 0 ] && per=$MAXGUESS
-	n=$(python3 -c "print(max(1, int($per * $SECS / $NDEV)))")
+	n=$(awk -v r="$per" -v s="$SECS" -v d="$NDEV" 'BEGIN {n = int(r * s / d); print n < 1 ? 1 : n}')
 	start_receiver "$recv"
-	ip netns exec "$NS_LINE" taskset -c 1 "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP \
-		-S $LINE_IP -n "$n" -r "$rate" --precompute -j "$T/sent.json" 2> "$T/gen.err" &
+	ip netns exec "$NS_LINE" nice -n "$NICE" taskset -c 1 "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP \
+		-S $LINE_IP -n "$n" -r "$rate" --precompute --hold -j "$T/sent.json" 2> "$T/gen.err" &
 	local gpid=$!
-	# The clock starts once the frames are built: measure from there.
-	lg_wait_for 60 grep -q precomputed "$T/gen.err" || lg_fail "loadgen did not start: $(cat "$T/gen.err")"
-	if [ -n "$RPID" ]; then cpu0=$(cpu_ticks $RPID); s0=$(sched_ns $RPID); fi
+	# The frames are built: measure from here, then let it go.
+	lg_wait_for 60 grep -q "loadgen: ready" "$T/gen.err" || lg_fail "loadgen did not start: $(cat "$T/gen.err")"
+	if [ -n "$RPID" ]; then cpu0=$(cpu_ticks $RPID); s0=$(sched_ns $RPID); th0=$(thread_ticks $RPID); fi
+	kill -USR1 $gpid
 	wait $gpid || lg_fail "loadgen failed: $(cat "$T/gen.err")"
 	# Drained: nothing waits in the socket and the receiver is idle (under 3 ms of CPU in
 	# 100 ms), at most 5 s.
@@ -187,14 +198,15 @@ step() {
 		kill -INT $RPID
 		wait $RPID || lg_fail "$recv exited with status $?: $(tail -3 "$T/recv.err")"
 	else
-		cpu0=0; cpu1=0; s0=0; s1=0; th1=""
+		cpu0=0; cpu1=0; s0=0; s1=0; th0=""; th1=""
 	fi
 	LG_PIDS=""
-	python3 - "$recv" "$rate" "$T/sent.json" "$T/base.json" "$T/stats.json" \
-		"$(( (cpu1 - cpu0) ))" "$CLK_TCK" "$(( s1 - s0 ))" "$th1" >> "$T/steps.jsonl" <<'PY'
+	"$PY" - "$recv" "$rate" "$T/sent.json" "$T/base.json" "$T/stats.json" \
+		"$(( (cpu1 - cpu0) ))" "$CLK_TCK" "$(( s1 - s0 ))" "$th0" "$th1" >> "$T/steps.jsonl" <<'PY'
 import json, os, sys
 recv, rate, sentf, basef, statsf = sys.argv[1:6]
-ticks, hz, sched_ns, threads = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9]
+ticks, hz, sched_ns = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+th0, th1 = sys.argv[9], sys.argv[10]
 sent = json.load(open(sentf))
 r = {'receiver': recv, 'target_rate': int(rate), 'sent': sent['sent'],
      'gen_seconds': sent['seconds'], 'offered_rate': sent['sent'] / sent['seconds']}
@@ -216,19 +228,22 @@ if recv != 'none':
     r['sched_cpu_s'] = sched_ns / 1e9
     r['cpu_ns_per_frame'] = ticks / hz * 1e9 / r['judged'] if r['judged'] else None
     r['sched_ns_per_frame'] = sched_ns / r['judged'] if r['judged'] else None
-    r['thread_cpu_s'] = {}
-    for kv in threads.split():
-        k, _, v = kv.rpartition('=')
-        if v:
-            r['thread_cpu_s'][k] = r['thread_cpu_s'].get(k, 0) + int(v) / hz
+    # Per thread name, over the run (threads of the same name added up).
+    def split(t):
+        d = {}
+        for kv in t.split():
+            k, _, v = kv.rpartition('=')
+            if v:
+                d[k] = d.get(k, 0) + int(v)
+        return d
+    a, b = split(th0), split(th1)
+    r['thread_cpu_s'] = {k: (b[k] - a.get(k, 0)) / hz for k in b}
 print(json.dumps(r))
-PY
-	tail -1 "$T/steps.jsonl" | python3 -c "
-import json, sys; r = json.load(sys.stdin)
 cpu = r.get('cpu_ns_per_frame')
 print('rx_compare: %-16s %7s/s offered %8.0f/s sent %8d received %8s loss %8s cpu %s ns/frame' % (
     r['receiver'], r['target_rate'] or 'max', r['offered_rate'], r['sent'], r.get('received', '-'),
-    r.get('loss', '-'), '%.0f' % cpu if cpu else '-'))" >&2
+    r.get('loss', '-'), '%.0f' % cpu if cpu else '-'), file=sys.stderr)
+PY
 }
 
 : > "$T/steps.jsonl"
@@ -241,11 +256,13 @@ for recv in "${RECV_LIST[@]}"; do
 	done
 done
 
-python3 - "$T/steps.jsonl" "$T/pipeline.json" "$CHECK" "$OUT" "$SPLIT" "$SECS" <<'PY'
+"$PY" - "$T/steps.jsonl" "$T/pipeline.json" "$CHECK" "$OUT" "$SPLIT" "$SECS" "$NICE" \
+	"$ARGS" <<'PY'
 import json, platform, sys, time
 steps = [json.loads(l) for l in open(sys.argv[1])]
 pipe = json.load(open(sys.argv[2]))
 check, out, split, secs = sys.argv[3] == '1', sys.argv[4], sys.argv[5], float(sys.argv[6])
+nice, args = int(sys.argv[7]), sys.argv[8]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 by = {}
 for s in steps:
@@ -322,6 +339,7 @@ if 'uring-1w' in summary and 'uring-2w' in summary:
 doc = {'bench': 'rx_compare', 'date': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'cpu': cpu,
        'nproc': __import__('os').cpu_count(), 'kernel': platform.release(),
        'loadavg': open('/proc/loadavg').read().split()[:3], 'seconds_per_step': secs,
+       'nice': nice, 'args': args,
        'pipeline': pipe, 'steps': steps, 'summary': summary, 'goals': goals}
 if out:
     with open(out, 'w') as f:
