@@ -550,6 +550,9 @@ int main(int argc, char **argv)
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
+	/* Named, so that top -H, perf and /proc/PID/task/N/comm tell the threads apart (the
+	 * workers name themselves lg-worker-N). */
+	pthread_setname_np(dp.out_thread, "lg-output");
 	if (lg_dp_check_cores(&p)) {
 		fprintf(stderr, "linegate: workers.cores lists a core this process may not run on "
 			"(see taskset -p %d)\n", (int)getpid());
