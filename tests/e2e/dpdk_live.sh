@@ -9,6 +9,8 @@
 #             the port, and sent = admission's verdicts + port losses still holds (the
 #             backend adds the XSK ring-full drops net_af_xdp leaves out of imissed).
 source "$(dirname "$0")/lib.sh"
+# DPDK's own leak on close (dpdk-lsan.supp), under ASan builds only.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
 MODE=${1:-normal}
 "$LG_BIN_DP" --help | grep '^  dpdk:' >/dev/null || lg_skip "linegate was built without DPDK (-Ddpdk)"
 lg_need_root

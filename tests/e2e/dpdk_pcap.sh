@@ -7,6 +7,8 @@
 # is exact: frames in the file = admission's verdicts, what it passed = what the workers
 # received = admitted + dropped by reason, per device, and windows.
 source "$(dirname "$0")/lib.sh"
+# DPDK's own leak on close (dpdk-lsan.supp), under ASan builds only.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
 "$LG_BIN_DP" --help | grep '^  dpdk:' >/dev/null || lg_skip "linegate was built without DPDK (-Ddpdk)"
 lg_need_root
 lg_tmp
