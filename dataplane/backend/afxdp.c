@@ -277,8 +277,8 @@ static void give_back(struct lg_backend *b, const uint32_t *frames, unsigned n)
 static enum lg_reason take(struct lg_backend *b, const uint8_t *frame, uint32_t len,
 			   uint32_t buf_id, uint64_t t, struct lg_rx_pkt *pkt)
 {
-	enum lg_reason r = lg_backend_parse_frame(frame, len, b->port, b->port2, b->parse_flags,
-						  pkt);
+	enum lg_reason r =
+	    lg_backend_parse_frame(frame, len, b->port, b->port2, b->parse_flags, pkt);
 
 	if (r != LG_OK) {
 		b->refused[r]++;

@@ -926,9 +926,8 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 					 const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
 {
-	return lg_admit_parse_frame_len(data, data_end,
-					(lg_u32)((const lg_u8 *)data_end - (const lg_u8 *)data), cfg,
-					pkt);
+	return lg_admit_parse_frame_len(
+	    data, data_end, (lg_u32)((const lg_u8 *)data_end - (const lg_u8 *)data), cfg, pkt);
 }
 
 /*

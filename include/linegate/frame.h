@@ -50,7 +50,7 @@
 	  "DPDK rx_nombuf)")                                                                       \
 	X(DROP_HANDOFF_FULL, "handoff_full",                                                       \
 	  "another worker received it and the device's owner worker's handoff ring was full")      \
-	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")                 \
+	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")                \
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
 	  "9216-byte reassembly buffer)")

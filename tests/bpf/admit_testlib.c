@@ -1995,8 +1995,10 @@ static void mb_pkt(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u64 seq
 	p->lgf_len = lgf_len;
 }
 
-#define MB_PASS(s, p, lin, r, what) expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_PASS, r, what)
-#define MB_DROP(s, p, lin, r, what) expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_DROP, r, what)
+#define MB_PASS(s, p, lin, r, what)                                                                \
+	expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_PASS, r, what)
+#define MB_DROP(s, p, lin, r, what)                                                                \
+	expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_DROP, r, what)
 
 static void mb_splits(struct sc *s, const struct lg_admit_entry *uadp_dev);
 

@@ -157,8 +157,7 @@ static int prog_run(int prog_fd, const lg_u8 *frame, lg_u32 len, int repeat, int
  * ctx's data_end to be the whole length and split at LGT_MB_LINEAR_MAX by themselves:
  * that split needs no ctx.
  */
-static int prog_run_split(int prog_fd, const lg_u8 *frame, lg_u32 len, lg_u32 linear,
-			  int *action)
+static int prog_run_split(int prog_fd, const lg_u8 *frame, lg_u32 len, lg_u32 linear, int *action)
 {
 	struct xdp_md ctx = {.data = 0, .data_end = linear};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = 1,
