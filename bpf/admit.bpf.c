@@ -154,13 +154,15 @@ static __always_inline struct lg_admit_state *dev_state(const struct lg_admit_de
 }
 
 /*
- * A datagram to the UADP port, in a subprogram of its own (a BPF-to-BPF
- * call, no helper) that parses the frame again, UADP header included: the
- * LGF path shares no code, stack object or register with it. Only reached
- * with a live generation (before one, cfg's uadp_port is 0).
+ * A datagram to the UADP port, or a multi-buffer frame whose first buffer
+ * alone does not parse, in a subprogram of its own (a BPF-to-BPF call) that
+ * parses the frame again with its whole length, UADP header included: the
+ * LGF path shares no code, stack object or register with it. UADP is only
+ * seen with a live generation (before one, cfg's uadp_port is 0).
  */
-static __noinline int admit_uadp(struct xdp_md *ctx, const struct lg_admit_table *table,
-				 const struct lg_admit_cfg *cfg, struct lg_reason_ctrs *ctrs)
+static __noinline int admit_full(struct xdp_md *ctx, const struct lg_admit_table *table,
+				 const struct lg_admit_cfg *cfg, struct lg_reason_ctrs *ctrs,
+				 __u32 frame_len)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -174,20 +176,30 @@ static __noinline int admit_uadp(struct xdp_md *ctx, const struct lg_admit_table
 	__u64 now = 0;
 	int rc;
 
-	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
+	rc = lg_admit_parse_len(data, data_end, frame_len, cfg, &pkt, &ukey);
 	if (rc == LG_R_ADMITTED && table) {
-		/* The identity's device in this generation (0: none). */
-		u = bpf_map_lookup_elem(&lg_uadp_ids, &ukey);
-		id = u ? u->device_id[table->cfg.generation & 1] : 0;
+		/* LGF names its device; UADP's identity has one in this generation (0: none). */
+		id = pkt.device_id;
+		if (pkt.kind == LG_ADMIT_KIND_UADP) {
+			u = bpf_map_lookup_elem(&lg_uadp_ids, &ukey);
+			id = u ? u->device_id[table->cfg.generation & 1] : 0;
+		}
 		dev = id ? lg_admit_table_find(table, id) : NULL;
 		if (dev)
 			st = dev_state(dev, &slot, &now);
 	}
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
-	return finish(ctx, ctrs, &v, dev, slot, (__u64)(data_end - data));
+	return finish(ctx, ctrs, &v, dev, slot, frame_len);
 }
 
-SEC("xdp")
+/*
+ * xdp.frags: the program takes multi-buffer frames (jumbo frames on veth and
+ * on drivers that build them from several buffers), and an interface may
+ * have an MTU above a page with it attached. data_end then ends the first
+ * buffer; admit.h reads headers from there and judges the IP length against
+ * the whole frame.
+ */
+SEC("xdp.frags")
 int lg_admit(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -200,7 +212,7 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
-	__u32 zero = 0, slot = 0;
+	__u32 zero = 0, slot = 0, len = (__u32)(data_end - data), frame_len = len;
 	__u64 now = 0;
 	int rc;
 
@@ -217,14 +229,26 @@ int lg_admit(struct xdp_md *ctx)
 		cfg = &none;
 	}
 
-	rc = lg_admit_parse_frame(data, data_end, cfg, &pkt);
-	if (__builtin_expect(rc == LG_ADMIT_RC_UADP, 0))
-		return admit_uadp(ctx, table, cfg, ctrs);
+	/*
+	 * The first buffer as if it were the whole frame: a result other than
+	 * malformed is the whole frame's too (admit.h), and the LGF path makes
+	 * no helper call for the frame's length. Any other result asks for it:
+	 * a frame that is malformed only for the first buffer's sake is parsed
+	 * again whole, and the counters get the length on the wire. A frame
+	 * whose IP packet ends in the first buffer is counted with that
+	 * buffer's length, as no more of it is read.
+	 */
+	rc = lg_admit_parse_frame_len(data, data_end, len, cfg, &pkt);
+	if (__builtin_expect(rc != LG_R_ADMITTED, 0)) {
+		frame_len = (__u32)bpf_xdp_get_buff_len(ctx);
+		if (rc == LG_ADMIT_RC_UADP || (rc == LG_R_MALFORMED && frame_len != len))
+			return admit_full(ctx, table, cfg, ctrs, frame_len);
+	}
 	if (rc == LG_R_ADMITTED && table) {
 		dev = lg_admit_table_find(table, pkt.device_id);
 		if (dev)
 			st = dev_state(dev, &slot, &now);
 	}
 	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
-	return finish(ctx, ctrs, &v, dev, slot, (__u64)(data_end - data));
+	return finish(ctx, ctrs, &v, dev, slot, frame_len);
 }

@@ -288,7 +288,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 {
 	struct lg_backend_conf conf = *bc;
 	size_t maxb = dp->max_batch;
-	char mode[128] = "";
+	char mode[512] = "";
 	int ret;
 
 	conf.queue = w->id;

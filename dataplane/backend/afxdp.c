@@ -7,6 +7,12 @@
  *
  * Zero-copy where the driver has it, copy mode otherwise (veth); need_wakeup, so that an
  * idle queue costs no syscalls.
+ *
+ * Multi-buffer (XDP_USE_SG, kernel 6.6+): a frame longer than a UMEM frame's room arrives
+ * as a chain of descriptors, XDP_PKT_CONTD on all but the last. Such a frame, and only
+ * such a frame, is copied into a reassembly slot of this queue, its UMEM frames go back to
+ * the fill ring at once, and the view points into the slot until release(). Frames in one
+ * buffer stay where the kernel put them.
  */
 #include <linegate/admit.h>
 #include "backends.h"
@@ -29,6 +35,31 @@
 
 #define FRAME_SIZE XSK_UMEM__DEFAULT_FRAME_SIZE
 #define FRAME_SHIFT XSK_UMEM__DEFAULT_FRAME_SHIFT
+/* The kernel keeps XDP_PACKET_HEADROOM in front of a frame in each UMEM frame. */
+#define FRAME_ROOM (FRAME_SIZE - 256)
+
+/* linux/if_xdp.h of 6.6; older headers lack them, the kernel decides at bind time. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+
+/*
+ * A reassembled frame: as large as the uring backend's buffers, LGF_MAX_LEN behind
+ * Ethernet, two VLAN tags and IPv6 with room to spare. Longer frames count as too_big.
+ */
+#define ASM_SIZE 9216
+/*
+ * Slots per queue: one for the chain being gathered and one per multi-buffer frame handed
+ * out in a burst; a burst stops early when they run out (the rest waits in the RX ring).
+ */
+#define ASM_SLOTS 16
+/* Descriptors looked at per burst. */
+#define BURST_DESCS 64
+/* buf_id of a view into a reassembly slot (else: a UMEM frame index). */
+#define BUF_ASM 0x80000000u
 
 struct lg_backend {
 	struct xsk_umem *umem;
@@ -40,9 +71,17 @@ struct lg_backend {
 	unsigned nframes;
 	int fd;
 	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
+	bool sg;       /* bound with XDP_USE_SG: frames may come in several descriptors */
 	uint16_t port, port2;
 	unsigned parse_flags;
 	int busy_poll; /* us; 0 = interrupts (need_wakeup) */
+	/* Multi-buffer frames: the chain being gathered (asm_cur < 0: none), free slots. */
+	uint8_t *asm_area;
+	int asm_cur;
+	uint32_t asm_len;
+	bool asm_too_big;
+	unsigned asm_nfree;
+	uint8_t asm_free[ASM_SLOTS];
 	/* Frames XDP passed that the worker's parser refuses, by reason: the same parser, so
 	 * only a bad checksum (XDP does not check it; the kernel would) should appear. */
 	uint64_t refused[LG_REASON_MAX];
@@ -58,6 +97,7 @@ static void afxdp_close(struct lg_backend *b)
 		xsk_umem__delete(b->umem);
 	if (b->area)
 		munmap(b->area, b->area_size);
+	free(b->asm_area);
 	free(b);
 }
 
@@ -152,6 +192,14 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	}
 	b->port = conf->port;
 	b->port2 = conf->port2;
+	b->asm_cur = -1;
+	b->asm_area = malloc((size_t)ASM_SLOTS * ASM_SIZE);
+	if (!b->asm_area) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	for (unsigned i = 0; i < ASM_SLOTS; i++)
+		b->asm_free[b->asm_nfree++] = (uint8_t)(ASM_SLOTS - 1 - i);
 	/* As many frames as the fill ring holds: every frame is either there, on the RX
 	 * ring, or in the worker's hands, so giving one back always finds room. */
 	b->nframes = conf->nbufs;
@@ -163,10 +211,28 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 		ret = -errno;
 		goto err;
 	}
+	/*
+	 * Multi-buffer where the kernel has it (6.6+; drivers without it in zero-copy fall
+	 * back to copy mode by themselves). An older kernel refuses the flag: bind again
+	 * without it, on a fresh UMEM (libxdp's first socket is the UMEM's own).
+	 */
+	b->sg = true;
+	scfg.bind_flags |= XDP_USE_SG;
 	ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
 	if (ret)
 		goto err;
 	ret = xsk_socket__create(&b->xsk, conf->ifname, conf->queue, b->umem, &b->rx, NULL, &scfg);
+	if (ret == -EINVAL || ret == -EOPNOTSUPP) {
+		xsk_umem__delete(b->umem);
+		b->umem = NULL;
+		b->sg = false;
+		scfg.bind_flags &= (__u16)~XDP_USE_SG;
+		ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+		if (ret)
+			goto err;
+		ret = xsk_socket__create(&b->xsk, conf->ifname, conf->queue, b->umem, &b->rx, NULL,
+					 &scfg);
+	}
 	if (ret)
 		goto err;
 	b->fd = xsk_socket__fd(b->xsk);
@@ -228,14 +294,80 @@ static void give_back(struct lg_backend *b, const uint32_t *frames, unsigned n)
 		recvfrom(b->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 }
 
+/* A frame in pkt from [frame, frame + len); LG_OK or the reason it was refused. */
+static enum lg_reason take(struct lg_backend *b, const uint8_t *frame, uint32_t len,
+			   uint32_t buf_id, uint64_t t, struct lg_rx_pkt *pkt)
+{
+	enum lg_reason r =
+	    lg_backend_parse_frame(frame, len, b->port, b->port2, b->parse_flags, pkt);
+
+	if (r != LG_OK) {
+		b->refused[r]++;
+		return r;
+	}
+	pkt->buf_id = buf_id;
+	pkt->rx_ns = t;
+	return LG_OK;
+}
+
+static void slot_put(struct lg_backend *b, unsigned slot)
+{
+	b->asm_free[b->asm_nfree++] = (uint8_t)slot;
+}
+
+/*
+ * One descriptor of a multi-buffer frame: start a chain (false when no slot is free: the
+ * descriptor stays in the ring), append the bytes, and with the last one hand the frame
+ * over. *done is set when pkt holds a frame.
+ */
+static bool gather(struct lg_backend *b, const struct xdp_desc *d, uint64_t t,
+		   struct lg_rx_pkt *pkt, bool *done)
+{
+	uint8_t *slot;
+
+	*done = false;
+	if (b->asm_cur < 0) {
+		if (!b->asm_nfree)
+			return false;
+		b->asm_cur = b->asm_free[--b->asm_nfree];
+		b->asm_len = 0;
+		b->asm_too_big = false;
+	}
+	slot = b->asm_area + (size_t)b->asm_cur * ASM_SIZE;
+	if (!b->asm_too_big && d->len <= ASM_SIZE - b->asm_len) {
+		memcpy(slot + b->asm_len, xsk_umem__get_data(b->area, d->addr), d->len);
+		b->asm_len += d->len;
+	} else {
+		b->asm_too_big = true;
+	}
+	if (d->options & XDP_PKT_CONTD)
+		return true;
+	/*
+	 * The last descriptor. A chain cut short would leave the frame shorter than its IP
+	 * length, and the parser refuses it as malformed, as XDP would have.
+	 */
+	if (b->asm_too_big) {
+		b->refused[LG_DROP_TOO_BIG]++;
+		slot_put(b, (unsigned)b->asm_cur);
+	} else if (take(b, slot, b->asm_len, BUF_ASM | (uint32_t)b->asm_cur, t, pkt) == LG_OK) {
+		*done = true;
+	} else {
+		slot_put(b, (unsigned)b->asm_cur);
+	}
+	b->asm_cur = -1;
+	return true;
+}
+
 static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
 			  int timeout_ms)
 {
-	uint32_t idx, bad[64];
-	unsigned n, got = 0, nbad = 0;
+	uint32_t idx, back[BURST_DESCS];
+	unsigned n, i, got = 0, nback = 0;
 	struct timespec ts;
 	uint64_t t;
 
+	if (max > BURST_DESCS)
+		max = BURST_DESCS;
 	n = xsk_ring_cons__peek(&b->rx, max, &idx);
 	if (!n) {
 		struct pollfd pfd = { .fd = b->fd, .events = POLLIN };
@@ -250,27 +382,29 @@ static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-	for (unsigned i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&b->rx, idx + i);
-		uint64_t addr = xsk_umem__extract_addr(d->addr);
-		struct lg_rx_pkt *pkt = &pkts[got];
+		uint32_t frame = (uint32_t)(xsk_umem__extract_addr(d->addr) >> FRAME_SHIFT);
+		bool done;
 
-		enum lg_reason r;
-
-		pkt->buf_id = (uint32_t)(addr >> FRAME_SHIFT);
-		r = lg_backend_parse_frame(xsk_umem__get_data(b->area, d->addr), d->len, b->port,
-					   b->port2, b->parse_flags, pkt);
-		if (r != LG_OK) {
-			b->refused[r]++;
-			if (nbad < 64)
-				bad[nbad++] = pkt->buf_id;
+		if (b->asm_cur < 0 && !(d->options & XDP_PKT_CONTD)) {
+			/* One buffer: the view points into the UMEM frame until release(). */
+			if (take(b, xsk_umem__get_data(b->area, d->addr), d->len, frame, t,
+				 &pkts[got]) == LG_OK)
+				got++;
+			else
+				back[nback++] = frame;
 			continue;
 		}
-		pkt->rx_ns = t;
-		got++;
+		if (!gather(b, d, t, &pkts[got], &done))
+			break;
+		back[nback++] = frame;
+		got += done;
 	}
-	xsk_ring_cons__release(&b->rx, n);
-	give_back(b, bad, nbad);
+	/* What no slot could take yet stays in the ring for the next burst. */
+	xsk_ring_cons__cancel(&b->rx, n - i);
+	xsk_ring_cons__release(&b->rx, i);
+	give_back(b, back, nback);
 	return (int)got;
 }
 
@@ -279,11 +413,15 @@ static void afxdp_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, un
 	uint32_t frames[64];
 
 	while (n) {
-		unsigned k = n < 64 ? n : 64;
+		unsigned k = n < 64 ? n : 64, nf = 0;
 
-		for (unsigned i = 0; i < k; i++)
-			frames[i] = pkts[i].buf_id;
-		give_back(b, frames, k);
+		for (unsigned i = 0; i < k; i++) {
+			if (pkts[i].buf_id & BUF_ASM)
+				slot_put(b, pkts[i].buf_id & ~BUF_ASM);
+			else
+				frames[nf++] = pkts[i].buf_id;
+		}
+		give_back(b, frames, nf);
 		pkts += k;
 		n -= k;
 	}
@@ -309,8 +447,19 @@ static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s mode, %u frames of %u bytes, busy poll %d us", b->zerocopy ?
-		 "zero-copy" : "copy", b->nframes, FRAME_SIZE, b->busy_poll);
+	if (b->sg)
+		snprintf(buf, len,
+			 "%s mode, %u frames of %u bytes, multi-buffer: frames up to %u bytes in "
+			 "one UMEM frame, up to %u gathered from several, busy poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
+			 ASM_SIZE, b->busy_poll);
+	else
+		snprintf(buf, len,
+			 "%s mode, %u frames of %u bytes, single-buffer only (the kernel has no "
+			 "XDP_USE_SG): frames above %u bytes are dropped by the kernel (no_buffer), "
+			 "busy poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
+			 b->busy_poll);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -323,8 +472,11 @@ const struct lg_backend_ops lg_backend_afxdp = {
 	.describe = afxdp_describe,
 	.help = "afxdp: an AF_XDP socket per worker on RX queue = worker index, in the XDP\n"
 		"admission program's XSKMAP (needs --xdp IFACE); refuses to start when the\n"
-		"interface has more RX queues than workers. Options: csum=on|off (check UDP\n"
-		"checksums as the kernel would; default on), busy_poll=USEC (preferred busy\n"
-		"polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL, SO_BUSY_POLL_BUDGET).",
+		"interface has more RX queues than workers. Frames longer than a UMEM frame\n"
+		"(4096 bytes less 256 of headroom) come in several buffers where the kernel has\n"
+		"AF_XDP multi-buffer (6.6+) and are gathered into one of up to 9216 bytes.\n"
+		"Options: csum=on|off (check UDP checksums as the kernel would; default on),\n"
+		"busy_poll=USEC (preferred busy polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL,\n"
+		"SO_BUSY_POLL_BUDGET).",
 };
 

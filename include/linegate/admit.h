@@ -13,6 +13,7 @@
  * The glue around them is small and the same everywhere:
  *
  *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
+ *	(multi-buffer: lg_admit_parse_len(data, first_buffer_end, frame_len, ...))
  *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
  *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
@@ -796,9 +797,25 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * not walk or refuses. Every access is checked
  * against data_end itself (not only against a length derived from it) so
  * that the verifier can follow.
+ *
+ * Multi-buffer frames (XDP frags): [data, data_end) is the first buffer and
+ * frame_len the length of the whole frame, all buffers (bpf_xdp_get_buff_len());
+ * for a frame in one piece, data_end - data. Headers are read from the first
+ * buffer only, so a frame whose headers (up to the LGF header, the UADP
+ * identity) do not all lie there is malformed. The IP length fields are
+ * judged against frame_len, and only they: the UDP length against the IP
+ * packet, the LGF length against its limits, as for any frame. A frame is
+ * never malformed for being in several buffers, and an IP packet longer
+ * than the frame still is.
+ *
+ * With frame_len == data_end - data, a result other than LG_R_MALFORMED is
+ * also the result for any larger frame_len (only the IP length checks read
+ * frame_len, and they passed): the XDP program asks for the frame's length
+ * only when the first buffer alone does not parse.
  */
-LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
-					 const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
+LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_end,
+					     lg_u32 frame_len, const struct lg_admit_cfg *cfg,
+					     struct lg_admit_pkt *pkt)
 {
 	int rc;
 
@@ -826,7 +843,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 	    p[0] == 0x45) {
 		lg_u32 tot = lg_admit_be16(p + 2);
 
-		if (tot < 20 || p + tot > end)
+		if (tot < 20 || LG_ETH_HLEN + tot > frame_len)
 			return LG_R_MALFORMED;
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
 			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
@@ -868,7 +885,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 		tot = lg_admit_be16(p + 2);
 		if (ihl < 20 || tot < ihl)
 			return LG_R_MALFORMED;
-		if (p + tot > end)
+		if ((lg_u32)(p - (const lg_u8 *)data) + tot > frame_len)
 			return LG_R_MALFORMED;
 		/* MF set or a non-zero offset: a fragment. */
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
@@ -889,7 +906,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 			return LG_R_MALFORMED;
 		plen = lg_admit_be16(p + 4);
 		nh = p[6];
-		if (p + 40 + plen > end)
+		if ((lg_u32)(p - (const lg_u8 *)data) + 40 + plen > frame_len)
 			return LG_R_MALFORMED;
 		l4 = p + 40;
 		l4_end = l4 + plen;
@@ -920,19 +937,28 @@ LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
 	return rc;
 }
 
-/*
- * lg_admit_parse_frame() and, for a datagram to cfg->uadp_port, the UADP
- * header: LG_R_ADMITTED when pkt identifies a device (LGF: pkt->device_id;
- * UADP: *ukey, which the caller maps to the device id, pkt->device_id 0),
- * LG_R_MALFORMED or LG_R_NOT_OURS otherwise. The XDP program calls the two
- * parts itself, so that the UADP path (a subprogram there) stays out of the
- * LGF path's code and registers.
- */
-LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
-				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
-				   struct lg_admit_uadp_key *ukey)
+/* lg_admit_parse_frame_len() of a frame in one piece. */
+LG_ADMIT_INLINE int lg_admit_parse_frame(const void *data, const void *data_end,
+					 const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt)
 {
-	int rc = lg_admit_parse_frame(data, data_end, cfg, pkt);
+	return lg_admit_parse_frame_len(
+	    data, data_end, (lg_u32)((const lg_u8 *)data_end - (const lg_u8 *)data), cfg, pkt);
+}
+
+/*
+ * lg_admit_parse_frame_len() and, for a datagram to cfg->uadp_port, the UADP
+ * header (from the first buffer, as the rest of the headers): LG_R_ADMITTED
+ * when pkt identifies a device (LGF: pkt->device_id; UADP: *ukey, which the
+ * caller maps to the device id, pkt->device_id 0), LG_R_MALFORMED or
+ * LG_R_NOT_OURS otherwise. The XDP program calls the two parts itself, so
+ * that the UADP path (a subprogram there) stays out of the LGF path's code
+ * and registers.
+ */
+LG_ADMIT_INLINE int lg_admit_parse_len(const void *data, const void *data_end, lg_u32 frame_len,
+				       const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				       struct lg_admit_uadp_key *ukey)
+{
+	int rc = lg_admit_parse_frame_len(data, data_end, frame_len, cfg, pkt);
 
 	if (rc != LG_ADMIT_RC_UADP)
 		return rc;
@@ -940,6 +966,16 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 	return lg_admit_parse_uadp((const lg_u8 *)data +
 				       (pkt->payload_off & LG_ADMIT_PAYLOAD_OFF_MASK),
 				   (const lg_u8 *)data_end, pkt->payload_len, ukey);
+}
+
+/* lg_admit_parse_len() of a frame in one piece. */
+LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
+				   const struct lg_admit_cfg *cfg, struct lg_admit_pkt *pkt,
+				   struct lg_admit_uadp_key *ukey)
+{
+	return lg_admit_parse_len(data, data_end,
+				  (lg_u32)((const lg_u8 *)data_end - (const lg_u8 *)data), cfg, pkt,
+				  ukey);
 }
 
 /* Does the frame come from where the device is bound? */

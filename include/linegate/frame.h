@@ -54,7 +54,10 @@
 	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")                \
 	X(DROP_CAPTURE_TRUNCATED, "capture_truncated",                                             \
 	  "a capture file's record lacks part of the datagram: the capture's snap length cut "     \
-	  "it (pcap backend)")
+	  "it (pcap backend)") \
+	X(DROP_TOO_BIG, "too_big",                                                                 \
+	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
+	  "9216-byte reassembly buffer)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

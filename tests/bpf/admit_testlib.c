@@ -301,7 +301,13 @@ static void m_clock(struct lgt_target *t, lg_u64 now)
 	((struct model *)t->ctx)->now = now;
 }
 
-static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+/*
+ * XDP's view of a multi-buffer frame: headers from the first buffer, IP lengths against
+ * the whole frame. Bytes are counted as the program counts them: a frame whose first
+ * buffer alone parses (its IP packet ends there) with that buffer's length.
+ */
+static int m_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_u32 linear,
+		       struct lgt_result *res)
 {
 	struct model *m = t->ctx;
 	struct lg_admit_cfg none = {
@@ -316,7 +322,12 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	struct lg_admit_verdict v;
 	int rc;
 
-	rc = lg_admit_parse(frame, frame + len, cfg, &pkt, &ukey);
+	struct lg_admit_pkt first;
+	lg_u32 bytes = len;
+
+	if (lg_admit_parse_frame_len(frame, frame + linear, linear, cfg, &first) == LG_R_ADMITTED)
+		bytes = linear;
+	rc = lg_admit_parse_len(frame, frame + linear, len, cfg, &pkt, &ukey);
 	if (rc == LG_R_ADMITTED && m->live) {
 		/* UADP: the live table's device with this identity, if any. */
 		for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
@@ -329,7 +340,7 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, &v);
 
 	m->rc[v.reason].frames++;
-	m->rc[v.reason].bytes += len;
+	m->rc[v.reason].bytes += bytes;
 	if (v.reason == LG_R_AUDIT)
 		m->rc[v.audited].audited++;
 	if (st) {
@@ -346,6 +357,11 @@ static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	res->reason = v.reason;
 	res->audited = v.reason == LG_R_AUDIT ? v.audited : 0;
 	return 0;
+}
+
+static int m_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+{
+	return m_run_split(t, frame, len, len, res);
 }
 
 static int m_reasons(struct lgt_target *t, struct lg_admit_reason_ctr *out)
@@ -389,6 +405,7 @@ int lgt_model_init(struct lgt_target *t)
 	t->steal_state = m_steal;
 	t->set_clock = m_clock;
 	t->run = m_run;
+	t->run_split = m_run_split;
 	t->reasons = m_reasons;
 	t->device = m_device;
 	t->min_len = 0;
@@ -505,16 +522,22 @@ static void log_add(struct sc *s, const char *what, const struct lgt_result *r)
 	l->n++;
 }
 
-/* Run one raw frame; check action, reason and audited reason; tally expected counters. */
-static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, int action,
-		       int reason, int audited, const char *what)
+/*
+ * Run one raw frame, in one buffer or (linear < len) split after linear bytes; check
+ * action, reason and audited reason; tally expected counters, bytes as given.
+ */
+static void expect_split(struct sc *s, const lg_u8 *f, size_t len, size_t linear, size_t bytes,
+			 lg_u32 dev_id, int action, int reason, int audited, const char *what)
 {
 	struct lgt_result r = {0};
 	int err;
 
 	if (len < s->t->min_len)
 		return;
-	err = s->t->run(s->t, f, (lg_u32)len, &r);
+	if (linear < len)
+		err = s->t->run_split(s->t, f, (lg_u32)len, (lg_u32)linear, &r);
+	else
+		err = s->t->run(s->t, f, (lg_u32)len, &r);
 	if (err) {
 		FAIL(s, "%s: run: %d", what, err);
 		return;
@@ -525,7 +548,7 @@ static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, 
 		     len, r.action, rname(r.reason), rname(r.audited), action, rname(reason),
 		     rname(audited));
 	s->exp_r[reason].frames++;
-	s->exp_r[reason].bytes += len;
+	s->exp_r[reason].bytes += bytes;
 	if (reason == LG_R_AUDIT)
 		s->exp_r[audited].audited++;
 	/*
@@ -545,6 +568,13 @@ static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, 
 		else
 			c->dropped++;
 	}
+}
+
+/* Run one raw frame; check action, reason and audited reason; tally expected counters. */
+static void expect_raw(struct sc *s, const lg_u8 *f, size_t len, lg_u32 dev_id, int action,
+		       int reason, int audited, const char *what)
+{
+	expect_split(s, f, len, len, len, dev_id, action, reason, audited, what);
 }
 
 static void expect(struct sc *s, const struct lgt_pkt *p, int action, int reason, int audited,
@@ -1929,6 +1959,189 @@ size_t lgt_build_uadp(const struct lg_admit_entry *e, lg_u8 *buf, size_t cap)
 	return lgt_build(&p, buf, cap);
 }
 
+/* ---- multi-buffer frames (XDP frags) ---- */
+
+/* The whole frame's length goes to the counter, unless its first buffer alone parses. */
+#define MB_WHOLE 0
+
+/*
+ * p built and run split after linear bytes (LGT_MB_LINEAR_MAX when 0); bytes is what the
+ * reason counter must add (MB_WHOLE: the frame's length).
+ */
+static void expect_mb(struct sc *s, const struct lgt_pkt *p, size_t linear, size_t bytes,
+		      lg_u32 dev_id, int action, int reason, const char *what)
+{
+	static lg_u8 f[LGT_FRAME_MAX];
+	size_t len = lgt_build(p, f, sizeof(f));
+
+	if (!len) {
+		FAIL(s, "%s: frame does not fit", what);
+		return;
+	}
+	if (!linear)
+		linear = LGT_MB_LINEAR_MAX;
+	if (linear >= len) {
+		FAIL(s, "%s: %zu bytes, not split after %zu", what, len, linear);
+		return;
+	}
+	expect_split(s, f, len, linear, bytes == MB_WHOLE ? len : bytes, dev_id, action, reason, 0,
+		     what);
+}
+
+/* A jumbo LGF frame of e: UDP payload lgf_len. */
+static void mb_pkt(struct lgt_pkt *p, const struct lg_admit_entry *e, lg_u64 seq, lg_u32 lgf_len)
+{
+	lgt_pkt_from(p, e, e->device_id, seq);
+	p->lgf_len = lgf_len;
+}
+
+#define MB_PASS(s, p, lin, r, what)                                                                \
+	expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_PASS, r, what)
+#define MB_DROP(s, p, lin, r, what)                                                                \
+	expect_mb(s, p, lin, MB_WHOLE, (p)->device_id, LGT_XDP_DROP, r, what)
+
+static void mb_splits(struct sc *s, const struct lg_admit_entry *uadp_dev);
+
+/*
+ * Frames in several buffers, as veth and multi-buffer drivers hand jumbo frames to an
+ * xdp.frags program: data_end ends the first buffer. Headers are read from there and
+ * the IP length is judged against the whole frame, so a frame is never malformed for
+ * being in pieces, and still is for an IP length beyond the frame; a header that does
+ * not lie in the first buffer makes the frame malformed.
+ */
+static void sc_multibuf(struct sc *s, unsigned flags)
+{
+	struct lg_admit_entry devs[] = {D1, D2, D3, uadp_entry(&B11, &UP16)};
+	const int any = flags & LGT_MB_ANY_SPLIT;
+	static lg_u8 m[LGT_FRAME_MAX];
+	struct lgt_pkt p;
+	size_t mlen;
+
+	apply(s, &CFG, devs, 4);
+
+	/* Whole and admitted: the largest LGF frame over IPv4 and over IPv6 (MTU 9000). */
+	mb_pkt(&p, &D1, 1, LGF_MAX_LEN);
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "IPv4 LGF_MAX_LEN payload, 3 buffers");
+	mb_pkt(&p, &D2, 1, 9000 - 40 - LG_UDP_HLEN);
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "IPv6, MTU 9000, 3 buffers");
+	mb_pkt(&p, &D1, 2, 4000);
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "4 KB payload, 2 buffers");
+	mb_pkt(&p, &D1, 3, LGF_MAX_LEN);
+	p.vlans = 2;
+	p.tpid[0] = LG_ETH_P_8021AD;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "QinQ, LGF_MAX_LEN payload");
+	mb_pkt(&p, &D2, 2, 8000);
+	ext_set(&p, 1, (const lg_u8[]){LG_IPPROTO_HOPOPTS}, (const lg_u8[]){3});
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "IPv6 Hop-by-Hop, 8 KB payload");
+
+	/* The decision goes on as for any frame. */
+	mb_pkt(&p, &D1, 4, LGF_MAX_LEN);
+	p.device_id = 99;
+	MB_DROP(s, &p, 0, LG_R_UNKNOWN_DEVICE, "unknown device");
+	mb_pkt(&p, &D1, 5, LGF_MAX_LEN);
+	p.src_ip[3] = 77;
+	MB_DROP(s, &p, 0, LG_R_SPOOFED_SOURCE, "spoofed source");
+	s->t->set_clock(s->t, 10 * NS);
+	for (int i = 0; i < 3; i++) {
+		mb_pkt(&p, &D3, (lg_u64)i + 1, LGF_MAX_LEN);
+		MB_PASS(s, &p, 0, LG_R_ADMITTED, "rate: within the burst");
+	}
+	mb_pkt(&p, &D3, 4, LGF_MAX_LEN);
+	MB_DROP(s, &p, 0, LG_R_RATE_LIMITED, "rate: over the burst");
+	mb_pkt(&p, &D1, 6, LGF_MAX_LEN);
+	p.ip_proto = 6;
+	MB_DROP(s, &p, 0, LG_R_NOT_OURS, "TCP jumbo: not ours, counted whole");
+
+	/* Still malformed: lengths that disagree with the whole frame or the limits. */
+	mb_pkt(&p, &D1, 7, LGF_MAX_LEN);
+	p.ip_len_delta = 1;
+	MB_DROP(s, &p, 0, LG_R_MALFORMED, "IPv4 total length one past the frame");
+	mb_pkt(&p, &D2, 3, 8000);
+	p.ip_len_delta = 1;
+	MB_DROP(s, &p, 0, LG_R_MALFORMED, "IPv6 payload length one past the frame");
+	mb_pkt(&p, &D1, 8, LGF_MAX_LEN);
+	p.udp_len_delta = 1;
+	MB_DROP(s, &p, 0, LG_R_MALFORMED, "UDP length one past the IP packet");
+	mb_pkt(&p, &D1, 9, LGF_MAX_LEN + 1);
+	MB_DROP(s, &p, 0, LG_R_MALFORMED, "LGF payload one over LGF_MAX_LEN");
+	mb_pkt(&p, &D1, 10, LGF_MAX_LEN);
+	p.magic1 = 'X';
+	MB_DROP(s, &p, 0, LG_R_MALFORMED, "bad magic");
+	/* Shorter UDP than IP packet: judged as in one piece (the worker checks LGF lengths). */
+	mb_pkt(&p, &D1, 11, LGF_MAX_LEN);
+	p.udp_len_delta = -4000;
+	MB_PASS(s, &p, 0, LG_R_ADMITTED, "UDP shorter than the IP packet");
+
+	/*
+	 * The IP packet ends in the first buffer and more follows: the first buffer decides
+	 * and is what the counter adds (the program reads no further).
+	 */
+	mb_pkt(&p, &D1, 12, 64);
+	p.eth_pad = 5000;
+	expect_mb(s, &p, 0, LGT_MB_LINEAR_MAX, 1, LGT_XDP_PASS, LG_R_ADMITTED,
+		  "IP packet in the first buffer, 5000 bytes after it");
+
+	/* UADP: an 8 KB NetworkMessage, identity in the first buffer. */
+	uadp_pkt(&p, &devs[3], &UP16, 1, NULL);
+	mlen = p.lgf_len;
+	memcpy(m, p.raw, mlen);
+	memset(m + mlen, 0, 8000 - mlen);
+	p.raw = m;
+	p.lgf_len = 8000;
+	expect_mb(s, &p, 0, MB_WHOLE, devs[3].device_id, LGT_XDP_PASS, LG_R_ADMITTED,
+		  "UADP 8 KB message");
+
+	if (any)
+		mb_splits(s, &devs[3]);
+	export_seq(s, 1, 100);
+	mb_pkt(&p, &D1, 100, LGF_MAX_LEN);
+	MB_DROP(s, &p, 0, LG_R_REPLAYED, "replayed");
+	check_counters(s);
+}
+
+/* Where the first buffer ends: every header must lie in it. */
+static void mb_splits(struct sc *s, const struct lg_admit_entry *uadp_dev)
+{
+	/* An IPv4 LGF frame's headers: Ethernet, IPv4, UDP, the LGF header. */
+	const size_t hdrs4 = LG_ETH_HLEN + 20 + LG_UDP_HLEN + LGF_HDR_LEN;
+	const size_t udp_payload = LG_ETH_HLEN + 20 + LG_UDP_HLEN;
+	static lg_u8 m[LGT_FRAME_MAX];
+	struct lgt_pkt p;
+	size_t hdr = 0;
+
+	mb_pkt(&p, &D1, 13, LGF_MAX_LEN);
+	MB_PASS(s, &p, hdrs4, LG_R_ADMITTED, "first buffer ends after the LGF header");
+	MB_DROP(s, &p, hdrs4 - 1, LG_R_MALFORMED, "LGF header cut by the first buffer");
+	MB_DROP(s, &p, LG_ETH_HLEN + 20 + 4, LG_R_MALFORMED, "UDP header cut");
+	MB_DROP(s, &p, LG_ETH_HLEN + 10, LG_R_MALFORMED, "IPv4 header cut");
+	MB_DROP(s, &p, LG_ETH_HLEN, LG_R_MALFORMED, "only Ethernet in the first buffer");
+	mb_pkt(&p, &D2, 4, 8000);
+	ext_set(&p, 1, (const lg_u8[]){LG_IPPROTO_HOPOPTS}, (const lg_u8[]){3});
+	MB_PASS(s, &p, LG_ETH_HLEN + 40 + 32 + LG_UDP_HLEN + LGF_HDR_LEN, LG_R_ADMITTED,
+		"IPv6 Hop-by-Hop: all headers in the first buffer");
+	MB_DROP(s, &p, LG_ETH_HLEN + 40 + 16, LG_R_MALFORMED, "Hop-by-Hop header cut");
+	uadp_pkt(&p, uadp_dev, &UP16, 2, &hdr);
+	memset(m, 0, 8000);
+	memcpy(m, p.raw, p.lgf_len);
+	p.raw = m;
+	p.lgf_len = 8000;
+	expect_mb(s, &p, udp_payload + hdr, MB_WHOLE, uadp_dev->device_id, LGT_XDP_PASS,
+		  LG_R_ADMITTED, "UADP identity just in the first buffer");
+	expect_mb(s, &p, udp_payload + hdr - 1, MB_WHOLE, uadp_dev->device_id, LGT_XDP_DROP,
+		  LG_R_MALFORMED, "UADP identity cut");
+}
+
+static void sc_multibuf_max(struct sc *s)
+{
+	sc_multibuf(s, 0);
+}
+
+static void sc_multibuf_any(struct sc *s)
+{
+	sc_multibuf(s, LGT_MB_ANY_SPLIT);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct sc *s);
@@ -1976,6 +2189,31 @@ int lgt_run_all(struct lgt_target *t, struct lgt_log *log)
 		fails += s.fails;
 	}
 	return fails;
+}
+
+int lgt_run_multibuf(struct lgt_target *t, struct lgt_log *log, unsigned flags)
+{
+	struct sc s = {.t = t, .log = log, .name = "multibuf"};
+	size_t before = log->n;
+	int err;
+
+	if (!t->run_split) {
+		fprintf(stderr, "FAIL [%s/multibuf] the target cannot split frames\n", t->name);
+		return 1;
+	}
+	err = t->reset(t, LG_ADMIT_NOT_OURS_DROP);
+	if (err) {
+		fprintf(stderr, "FAIL [%s/multibuf] reset: %d\n", t->name, err);
+		return 1;
+	}
+	t->set_clock(t, 1 * NS);
+	if (flags & LGT_MB_ANY_SPLIT)
+		sc_multibuf_any(&s);
+	else
+		sc_multibuf_max(&s);
+	printf("%-6s %-14s %4zu frames  %s\n", t->name, s.name, log->n - before,
+	       s.fails ? "FAIL" : "ok");
+	return s.fails;
 }
 
 int lgt_log_compare(const struct lgt_log *a, const char *an, const struct lgt_log *b,

@@ -18,7 +18,14 @@
 #define LGT_XDP_DROP 1
 #define LGT_XDP_PASS 2
 
-#define LGT_FRAME_MAX 2048
+/* A jumbo frame: LGF_MAX_LEN of UDP payload behind Ethernet, two VLAN tags and IPv6. */
+#define LGT_FRAME_MAX 9216
+/*
+ * The first buffer BPF_PROG_RUN gives a multi-buffer frame at most (a page
+ * less XDP's headroom and struct skb_shared_info, x86-64): longer frames go
+ * on in page-sized fragments.
+ */
+#define LGT_MB_LINEAR_MAX 3520
 #define LGT_EXT_MAX 6
 
 /* A frame description; lgt_build() turns it into bytes. */
@@ -92,6 +99,13 @@ struct lgt_target {
 	int (*device)(struct lgt_target *t, lg_u32 id, struct lg_admit_dev_ctr *out);
 	/* The smallest frame the target can be given (XDP test_run wants an Ethernet header). */
 	lg_u32 min_len;
+	/*
+	 * Optional: run a frame as XDP sees a multi-buffer frame, its first
+	 * buffer linear bytes (linear < len, at most LGT_MB_LINEAR_MAX), the rest
+	 * in further buffers. Targets that only see frames whole leave it NULL.
+	 */
+	int (*run_split)(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_u32 linear,
+			 struct lgt_result *res);
 };
 
 /* One entry per frame run, to compare targets. */
@@ -112,6 +126,16 @@ void lgt_model_fini(struct lgt_target *t);
 
 /* Run all scenarios on t; appends to log. Returns the number of failed checks. */
 int lgt_run_all(struct lgt_target *t, struct lgt_log *log);
+/* lgt_run_multibuf() flags */
+#define LGT_MB_ANY_SPLIT 0x1 /* the target's first buffer can end anywhere, not only at the max */
+/*
+ * The multi-buffer scenarios (t->run_split): jumbo frames split after the
+ * headers, inside them, at LGT_MB_LINEAR_MAX; every verdict and counter.
+ * Without LGT_MB_ANY_SPLIT only splits at LGT_MB_LINEAR_MAX are run (kernels
+ * before ctx data_end could set the first buffer's length under
+ * BPF_PROG_RUN). Returns the number of failed checks.
+ */
+int lgt_run_multibuf(struct lgt_target *t, struct lgt_log *log, unsigned flags);
 /* Compare two logs entry by entry; returns the number of differences. */
 int lgt_log_compare(const struct lgt_log *a, const char *an, const struct lgt_log *b,
 		    const char *bn);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -136,6 +137,9 @@ static void b_clock(struct lgt_target *t, lg_u64 now)
 	lg_admit_set_test_clock(((struct bpf_target *)t->ctx)->a, now);
 }
 
+/* BPF_PROG_RUN takes a first buffer of any length (ctx data_end below the data's): 6.18+. */
+static bool split_anywhere;
+
 static int prog_run(int prog_fd, const lg_u8 *frame, lg_u32 len, int repeat, int *action)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = repeat);
@@ -147,15 +151,40 @@ static int prog_run(int prog_fd, const lg_u8 *frame, lg_u32 len, int repeat, int
 	return 0;
 }
 
+/*
+ * A multi-buffer frame: BPF_PROG_RUN puts data_end (ctx) bytes in the first buffer,
+ * the rest in page-sized fragments (xdp.frags programs). Kernels before 6.18 wanted
+ * ctx's data_end to be the whole length and split at LGT_MB_LINEAR_MAX by themselves:
+ * that split needs no ctx.
+ */
+static int prog_run_split(int prog_fd, const lg_u8 *frame, lg_u32 len, lg_u32 linear, int *action)
+{
+	struct xdp_md ctx = {.data = 0, .data_end = linear};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = 1,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+	int err;
+
+	if (linear == LGT_MB_LINEAR_MAX && !split_anywhere)
+		return prog_run(prog_fd, frame, len, 1, action);
+	err = bpf_prog_test_run_opts(prog_fd, &o);
+	if (err)
+		return err;
+	*action = (int)o.retval;
+	return 0;
+}
+
 /* The reason is whichever counter moved; exactly one must have moved, by one. */
-static int b_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+static int b_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_u32 linear,
+		       struct lgt_result *res)
 {
 	struct lg_admit *a = ((struct bpf_target *)t->ctx)->a;
 	struct lg_admit_reason_ctr before[LG_R_MAX], after[LG_R_MAX];
 	int err, r, moved = 0;
 
 	err = lg_admit_read_reasons(a, before);
-	if (!err)
+	if (!err && linear < len)
+		err = prog_run_split(lg_admit_prog_fd(a), frame, len, linear, &res->action);
+	else if (!err)
 		err = prog_run(lg_admit_prog_fd(a), frame, len, 1, &res->action);
 	if (!err)
 		err = lg_admit_read_reasons(a, after);
@@ -179,6 +208,11 @@ static int b_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lg
 	return moved == 1 ? 0 : -EPROTO;
 }
 
+static int b_run(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, struct lgt_result *res)
+{
+	return b_run_split(t, frame, len, len, res);
+}
+
 static int b_reasons(struct lgt_target *t, struct lg_admit_reason_ctr *out)
 {
 	return lg_admit_read_reasons(((struct bpf_target *)t->ctx)->a, out);
@@ -200,6 +234,7 @@ static void bpf_target_init(struct lgt_target *t, struct bpf_target *bt)
 	t->steal_state = b_steal;
 	t->set_clock = b_clock;
 	t->run = b_run;
+	t->run_split = b_run_split;
 	t->reasons = b_reasons;
 	t->device = b_device;
 	t->min_len = 14; /* test_run wants at least an Ethernet header */
@@ -571,13 +606,37 @@ static int test_api(void)
 	return fails;
 }
 
+#define LGT_STR_(x) #x
+#define LGT_STR(x) LGT_STR_(x)
+
+/*
+ * Can BPF_PROG_RUN end the first buffer where the test says? 1 yes, 0 only at the kernel's
+ * own split, negative errno when it does not run multi-buffer frames at all (an xdp program
+ * without frags, or a kernel before 5.18).
+ */
+static int probe_split(int prog_fd)
+{
+	static lg_u8 f[LGT_FRAME_MAX];
+	int action;
+
+	memset(f, 0, sizeof(f));
+	if (prog_run(prog_fd, f, LGT_FRAME_MAX, 1, &action))
+		return -errno;
+	split_anywhere = true;
+	if (!prog_run_split(prog_fd, f, LGT_FRAME_MAX, 100, &action))
+		return 1;
+	split_anywhere = false;
+	return errno == EINVAL ? 0 : -errno;
+}
+
 static const char usage[] =
 	"Usage: test_admit_bpf [options]\n"
 	"\n"
 	"The XDP admission program under BPF_PROG_RUN (root): every shared case against the\n"
 	"program and the user-space build of the same decision, whose verdicts must be\n"
 	"identical; the token bucket on the kernel clock; generation switches while frames run\n"
-	"on another thread; the UADP map; and a clean verifier log.\n"
+	"on another thread; the UADP map; multi-buffer frames (xdp.frags) split after, inside\n"
+	"and between their headers; and a clean verifier log.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help    this text\n"
@@ -618,6 +677,18 @@ int main(int argc, char **argv)
 	model.min_len = bpf.min_len; /* same frames on both sides */
 	fails += lgt_run_all(&model, &lm);
 	fails += lgt_run_all(&bpf, &lb);
+	err = probe_split(lg_admit_prog_fd(bt.a));
+	if (err < 0) {
+		fprintf(stderr, "FAIL BPF_PROG_RUN of a frame in several buffers: %d\n", err);
+		fails++;
+	} else {
+		split_anywhere = err;
+		printf("multi-buffer: first buffer %s\n", split_anywhere ?
+		       "of any length (ctx data_end)" :
+		       "of " LGT_STR(LGT_MB_LINEAR_MAX) " bytes only (this kernel splits there)");
+		fails += lgt_run_multibuf(&model, &lm, split_anywhere ? LGT_MB_ANY_SPLIT : 0);
+		fails += lgt_run_multibuf(&bpf, &lb, split_anywhere ? LGT_MB_ANY_SPLIT : 0);
+	}
 	err = lgt_log_compare(&lm, "model", &lb, "bpf");
 	printf("model vs bpf: %zu frames, %d differ\n", lb.n, err);
 	fails += err;

@@ -111,9 +111,9 @@ static const char usage[] =
 	"\n"
 	"The admission cases (admit_testlib.c) against the user-space build of\n"
 	"lg_admit_parse() and lg_admit_decide(), no kernel needed, including frames shorter\n"
-	"than an Ethernet header; and the device table the loader builds: every id of a full\n"
-	"table found with its own entry, absent ids not, duplicates refused, the probe bound\n"
-	"met after a few seeds.\n"
+	"than an Ethernet header and multi-buffer frames split anywhere; and the device table\n"
+	"the loader builds: every id of a full table found with its own entry, absent ids not,\n"
+	"duplicates refused, the probe bound met after a few seeds.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help    this text\n"
@@ -134,6 +134,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fails = lgt_run_all(&model, &log);
+	fails += lgt_run_multibuf(&model, &log, LGT_MB_ANY_SPLIT);
 	fails += test_table();
 	printf("%zu frames, %d failed checks\n", log.n, fails);
 	lgt_log_free(&log);

@@ -3,7 +3,9 @@
 # generator sends far more than its socket buffer (uring) or its AF_XDP RX ring (afxdp)
 # holds, then let go. What the kernel dropped must show up under its own reason, so that
 #   sent = received = admitted + dropped by reason, exactly,
-# and with XDP in front, every frame XDP admitted is one linegate received.
+# and with XDP in front, every frame XDP admitted is one linegate received. A third argument
+# "jumbo" (afxdp) sends LGF of 4400 samples on MTU 9000: three UMEM frames each, gathered
+# into the backend's reassembly slots, which run out within a burst of such frames.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -16,6 +18,12 @@ uring) ARGS=() ;;
 afxdp) [ "${2:-generic}" = native ] && ARGS=(-x lg0 -b afxdp) || ARGS=(-x lg0:generic -b afxdp) ;;
 *) lg_fail "unknown backend $BACKEND" ;;
 esac
+GEN=(-n 2500)
+if [ "${3:-}" = jumbo ]; then
+	ip -n "$NS_SRV" link set lg0 mtu 9000
+	ip -n "$NS_LINE" link set lg1 mtu 9000
+	GEN=(-n 400 --samples 4400)
+fi
 
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
 	-o "$T/out.jsonl" -s "$T/stats.json" "${ARGS[@]}" 2> "$T/dp.err" &
@@ -29,7 +37,7 @@ fi
 # Frozen: nothing is read while the generator sends.
 kill -STOP $DP_PID
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
-	-n 2500 -r 0 --unknown 200 --bad-tag 100 -j "$T/sent.json" -q
+	"${GEN[@]}" -r 0 --unknown 200 --bad-tag 100 -j "$T/sent.json" -q
 kill -CONT $DP_PID
 
 # With XDP in front, unknown devices never reach linegate: it receives what XDP admitted.
