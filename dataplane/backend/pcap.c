@@ -33,6 +33,9 @@
 #define SLL2_HLEN 20
 #define NULL_HLEN 4
 #define MAX_PACE 1e6
+#define MIN_PACE 1e-3
+/* The longest one record waits after the one before, whatever its timestamps say: a day. */
+#define MAX_GAP_NS 86400e9
 #define MAX_LOOP 1000000u
 
 struct pcap_opts {
@@ -50,7 +53,8 @@ static struct {
 	bool ready;
 	struct pcap_opts o;
 	int dlt;
-	uint64_t records, first_ns, last_ns;
+	uint64_t records;
+	int64_t first_ns, last_ns; /* signed: libpcap gives seconds before 1970 as negative */
 } src;
 
 /* A record converted and parsed, waiting for its turn (pacing) in one of our buffers. */
@@ -72,9 +76,10 @@ struct lg_backend {
 	unsigned nfree;
 	unsigned pass; /* passes over the file begun */
 	bool eof;
-	/* Pacing: the first record's time, when it was handed out, and one pass's span. */
+	/* Pacing: the previous record's recorded time and when it was due, one pass's span. */
 	bool started;
-	uint64_t rec0_ns, mono0_ns, pass_ns;
+	int64_t prev_ns, pass_ns;
+	uint64_t due_ns;
 	struct pending next;
 	uint64_t drops[LG_REASON_MAX];
 };
@@ -130,10 +135,10 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 			errno = 0;
 			o->pace = strtod(val, &end);
 			if (!val[0] || *end || errno || !isfinite(o->pace) || o->pace < 0 ||
-			    o->pace > MAX_PACE) {
-				snprintf(err, errlen, "pace=%s is not a factor from 0 (as fast "
-					 "as the workers take frames) to %g (1: the recorded pace)",
-					 val, MAX_PACE);
+			    o->pace > MAX_PACE || (o->pace > 0 && o->pace < MIN_PACE)) {
+				snprintf(err, errlen, "pace=%s is not a factor from %g to %g (1: the "
+					 "recorded pace), or 0 (as fast as the workers take frames)",
+					 val, MIN_PACE, MAX_PACE);
 				return -EINVAL;
 			}
 		} else if (!strcmp(key, "loop")) {
@@ -202,10 +207,11 @@ static pcap_t *open_file(const char *path, char *err, size_t errlen, int *ret)
 	return pc;
 }
 
-static uint64_t rec_ns(const struct pcap_pkthdr *h)
+static int64_t rec_ns(const struct pcap_pkthdr *h)
 {
-	/* With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds. */
-	return (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+	/* With PCAP_TSTAMP_PRECISION_NANO, tv_usec holds nanoseconds. Wrapping (not undefined)
+	 * for absurd seconds: pacing only uses differences and clamps them. */
+	return (int64_t)((uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec);
 }
 
 static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t errlen)
@@ -306,9 +312,9 @@ static int pcap_be_open(struct lg_backend **out, const struct lg_backend_conf *c
 	b->pass = 1;
 	/* One pass's span, and one mean gap more, so that passes follow each other at the
 	 * recorded rate. */
-	b->pass_ns = src.last_ns - src.first_ns;
+	b->pass_ns = src.last_ns > src.first_ns ? src.last_ns - src.first_ns : 0;
 	if (src.records > 1)
-		b->pass_ns += b->pass_ns / (src.records - 1);
+		b->pass_ns += b->pass_ns / (int64_t)(src.records - 1);
 	*out = b;
 	return 0;
 err:
@@ -482,17 +488,25 @@ static int read_next(struct lg_backend *b)
 		b->next.pkt.buf_id = id;
 		b->next.due_ns = 0;
 		if (b->o.pace > 0) {
-			uint64_t t = rec_ns(h) + (uint64_t)(b->pass - 1) * b->pass_ns;
+			int64_t t = (int64_t)((uint64_t)rec_ns(h) +
+					      (uint64_t)(b->pass - 1) * (uint64_t)b->pass_ns);
+			double gap = 0;
 
+			/*
+			 * Each record waits for its gap to the one before, divided by the pace:
+			 * a record stamped before the previous one (clocks set back, seconds
+			 * that wrapped at 2038 in a classic pcap) goes at once, and the next
+			 * one's gap counts from it. A gap is at most MAX_GAP_NS of waiting.
+			 */
 			if (!b->started) {
 				b->started = true;
-				b->rec0_ns = t;
-				b->mono0_ns = mono_ns();
+				b->due_ns = mono_ns();
+			} else if (t > b->prev_ns) {
+				gap = (double)((uint64_t)t - (uint64_t)b->prev_ns) / b->o.pace;
 			}
-			/* A record stamped before the first goes at once. */
-			if (t > b->rec0_ns)
-				b->next.due_ns = b->mono0_ns +
-						 (uint64_t)((double)(t - b->rec0_ns) / b->o.pace);
+			b->prev_ns = t;
+			b->due_ns += gap < MAX_GAP_NS ? (uint64_t)gap : (uint64_t)MAX_GAP_NS;
+			b->next.due_ns = b->due_ns;
 		}
 		b->next.valid = true;
 		return 0;
@@ -590,7 +604,8 @@ static void pcap_be_describe(struct lg_backend *b, char *buf, size_t len)
 		snprintf(pace, sizeof(pace), "pace x%g", b->o.pace);
 	/* Shortest first: the caller's line may cut the path. */
 	snprintf(buf, len, "%llu records in %.3f s, %s, %s, %u pass%s, csum %s: %s",
-		 (unsigned long long)src.records, (double)(src.last_ns - src.first_ns) / 1e9,
+		 (unsigned long long)src.records,
+		 src.last_ns > src.first_ns ? (double)(src.last_ns - src.first_ns) / 1e9 : 0.0,
 		 dlt_name(b->dlt), pace, b->o.loop, b->o.loop > 1 ? "es" : "",
 		 b->o.parse_flags & LG_PARSE_CSUM ? "on" : "off", b->o.file);
 }

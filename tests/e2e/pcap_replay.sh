@@ -243,6 +243,29 @@ echo "recorded $dur_ms ms; replayed in $t0 ms at pace=0, $t1 ms at pace=1, $t4 m
 [ "$t4" -lt "$t1" ] || lg_fail "pace=4 ($t4 ms) not faster than pace=1 ($t1 ms)"
 # Both start the same way; full speed must save most of the recorded time.
 [ $((t1 - t0)) -ge $((dur_ms / 2)) ] || lg_fail "pace=0 ($t0 ms) not much faster than pace=1 ($t1 ms)"
+# Timestamps that no clock moves like: a classic pcap's seconds wrap at 2038 (libpcap reads
+# them signed, so the second record is 136 years "before" the first: at once); a step
+# across 1970 is a 1 s gap like any other.
+python3 - "$T" "$F/lgf.pcap" <<'PY'
+import struct, sys
+# The fixture's first record (an enrolled device's frame): delivered, so paced.
+raw = open(sys.argv[2], "rb").read()
+incl = struct.unpack("<I", raw[24 + 8:24 + 12])[0]
+frame = raw[24 + 16:24 + 16 + incl]
+def write(path, stamps):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+        for sec in stamps:
+            f.write(struct.pack("<IIII", sec & 0xffffffff, 0, len(frame), len(frame)) + frame)
+write(sys.argv[1] + "/wrap2038.pcap", [0x7fffffff, 0x80000000])
+write(sys.argv[1] + "/step1970.pcap", [-1, 0])
+PY
+replay wrap2038 "$F/policy.yaml" "file=$T/wrap2038.pcap,pace=1"
+replay step1970 "$F/policy.yaml" "file=$T/step1970.pcap,pace=1"
+tw=$(cat "$T/wrap2038.time") ts=$(cat "$T/step1970.time")
+echo "seconds wrapped at 2038: $tw ms; a step across 1970: $ts ms"
+[ "$tw" -lt "$t0" ] || [ "$tw" -lt 1500 ] || lg_fail "a record stamped before the previous one waited $tw ms"
+[ "$ts" -ge 800 ] || lg_fail "a 1 s step across 1970 took $ts ms"
 for p in pace1 pace4; do
 	echo "$p:"
 	check fixture "$T/$p.stats" "$T/$p.err" "$T/$p.jsonl" "$F/expected.json" lgf.pcap

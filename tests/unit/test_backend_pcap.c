@@ -328,6 +328,8 @@ static void options(void)
 		{ "pace=1", "which file", -EINVAL },
 		{ "file=", "file= needs a path", -EINVAL },
 		{ "file=F,pace=-1", "pace=-1 is not a factor", -EINVAL },
+		{ "file=F,pace=1e-12", "pace=1e-12 is not a factor from 0.001", -EINVAL },
+		{ "file=F,pace=0.0009", "pace=0.0009 is not a factor", -EINVAL },
 		{ "file=F,pace=abc", "pace=abc", -EINVAL },
 		{ "file=F,pace=", "pace= is not", -EINVAL },
 		{ "file=F,pace=nan", "pace=nan", -EINVAL },
