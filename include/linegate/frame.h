@@ -39,7 +39,8 @@
 	  "Ethernet, VLAN, IP or UDP headers do not parse (backends that see whole frames)")       \
 	X(DROP_NOT_OURS, "not_ours", "a whole frame that is not UDP to the LGF or UADP port")      \
 	X(DROP_BAD_CHECKSUM, "bad_checksum",                                                       \
-	  "the UDP checksum is wrong (backends that see whole frames check it as the kernel does)") \
+	  "the IPv4 header or UDP checksum is wrong (backends that see whole frames check both "  \
+	  "as the kernel does)")                                                                   \
 	X(DROP_SOCKET, "socket_dropped",                                                           \
 	  "the kernel dropped it at linegate's socket: receive buffer full, or a bad UDP "         \
 	  "checksum (the socket's sk_drops, SO_MEMINFO)")                                          \

@@ -151,6 +151,18 @@ static void check_csum(const char *what, struct lgt_pkt *p, int v6)
 		}
 		f[i] ^= 0x10;
 	}
+	/* The IPv4 header checksum: the TTL is in no UDP sum, only in the header's own. */
+	if (!v6) {
+		f[l3 + 8] ^= 1;
+		rc = lg_backend_parse_frame(f, (uint32_t)len, LGF_DEFAULT_PORT, UADP_PORT,
+					    LG_PARSE_CSUM, &rx);
+		if (rc != LG_DROP_BAD_CHECKSUM) {
+			fprintf(stderr, "FAIL %s: a bad IPv4 header checksum gave %s\n", what,
+				lg_reason_name(rc));
+			fails++;
+		}
+		f[l3 + 8] ^= 1;
+	}
 	/* The source address too (pseudo header); without the flag nothing is checked. */
 	f[l3 + (v6 ? 8 : 12)] ^= 1;
 	rc = lg_backend_parse_frame(f, (uint32_t)len, LGF_DEFAULT_PORT, UADP_PORT, LG_PARSE_CSUM,

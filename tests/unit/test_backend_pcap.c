@@ -117,6 +117,10 @@ static size_t l3_udp(uint8_t *out, bool v6, uint16_t sport, uint16_t dport, cons
 		pseudo[9] = 17;
 		pseudo[10] = (uint8_t)(ulen >> 8);
 		pseudo[11] = (uint8_t)ulen;
+		/* The header's own checksum, which the kernel (and the backends) check. */
+		c = csum(out, 20, out, 0); /* (no NULL to memcpy, even for 0 bytes) */
+		out[10] = (uint8_t)(c >> 8);
+		out[11] = (uint8_t)c;
 	}
 	u[0] = (uint8_t)(sport >> 8);
 	u[1] = (uint8_t)sport;
