@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -180,9 +181,19 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 static pcap_t *open_file(const char *path, char *err, size_t errlen, int *ret)
 {
 	char perr[PCAP_ERRBUF_SIZE] = "";
-	FILE *f = fopen(path, "rb");
+	struct stat st;
 	pcap_t *pc;
+	FILE *f;
 
+	/* The file is read twice (checked whole at setup, then replayed): a pipe or FIFO
+	 * cannot be, and opening a FIFO would wait for a writer. Ask before opening. */
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		*ret = -EINVAL;
+		snprintf(err, errlen, "%s: not a regular file (it is read twice, a pipe or FIFO "
+			 "cannot be): save the capture to a file first", path);
+		return NULL;
+	}
+	f = fopen(path, "rb");
 	if (!f) {
 		*ret = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -361,6 +362,13 @@ static void options(void)
 		CHECK_EQ(ret, bad[i].ret);
 		CHECK_STR_CONTAINS(err, bad[i].msg);
 	}
+	/* A FIFO is refused before it is opened (opening would wait for a writer). */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(path, 0600), 0);
+	snprintf(opts, sizeof(opts), "file=%s", path);
+	CHECK_EQ(try_setup(opts, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "not a regular file");
+	unlink(path);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	memcpy(big, "file=/", 6);
