@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -512,6 +513,8 @@ static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy 
 		if (v->type != YAML_SEQUENCE_NODE)
 			return perr(c, v, "'cores' must be a list of CPU numbers");
 		p->ncores = 0;
+		cpu_set_t allowed;
+
 		for (yaml_node_item_t *it = v->data.sequence.items.start;
 		     it < v->data.sequence.items.top; it++) {
 			unsigned long u;
@@ -522,6 +525,13 @@ static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy 
 			err = get_uint(c, node(c, *it), "a core", 0, 1023, &u);
 			if (err)
 				return err;
+			/* The same check the data plane makes when it pins: validate, apply and
+			 * start give one answer. */
+			if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
+			    !CPU_ISSET(u, &allowed))
+				return perr(c, node(c, *it), "core %lu is not one this machine lets "
+					    "linegate run on (%d allowed: see taskset -cp $$ or nproc)",
+					    u, CPU_COUNT(&allowed));
 			p->cores[p->ncores++] = (uint16_t)u;
 		}
 		if (!p->ncores)

@@ -358,14 +358,21 @@ int main(int argc, char **argv)
 		case 'p':
 			dp.policy_path = optarg;
 			break;
-		case 'w':
-			dp.nworkers = (unsigned)atoi(optarg);
-			if (!dp.nworkers || dp.nworkers > LG_MAX_WORKERS) {
+		case 'w': {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			dp.nworkers = optarg[0] >= '0' && optarg[0] <= '9' && !*end && !errno &&
+					      n <= LG_MAX_WORKERS ? (unsigned)n : 0;
+			if (!dp.nworkers) {
 				fprintf(stderr, "linegate: --workers must be 1..%d\n",
 					LG_MAX_WORKERS);
 				return 2;
 			}
 			break;
+		}
 		case 'b':
 			backend = optarg;
 			break;
@@ -608,11 +615,16 @@ out:
 		if (stats_out && s) {
 			FILE *f = fopen(stats_out, "w");
 
-			if (f) {
-				fprintf(f, "%s\n", s);
-				fclose(f);
-			} else {
-				fprintf(stderr, "linegate: %s: %s\n", stats_out, strerror(errno));
+			/* A run whose final counters were asked for and not written did not do
+			 * what it was told: say so, and in the exit status. */
+			int bad = !f || fprintf(f, "%s\n", s) < 0;
+
+			if (f && fclose(f))
+				bad = 1;
+			if (bad) {
+				fprintf(stderr, "linegate: --stats-out %s: %s\n", stats_out,
+					strerror(errno));
+				status = 1;
 			}
 		}
 		free(s);

@@ -33,5 +33,20 @@ grep -q "unknown backend 'nosuch' (this build has: uring" "$T/unk.err" ||
 "$LG" -p "$T/p.yaml" -b afxdp -o /dev/null 2> "$T/x.err" && fail "afxdp without --xdp started"
 grep -q "needs --xdp IFACE" "$T/x.err" || fail "afxdp without --xdp: $(cat "$T/x.err")"
 
+# --workers takes a whole number 1..64 and nothing else.
+for w in 0 65 2x 4294967297 -1; do
+	"$LG" -p "$T/p.yaml" -w "$w" -o /dev/null 2> "$T/w.err"
+	[ $? -eq 2 ] && grep -q -- "--workers must be 1..64" "$T/w.err" ||
+		fail "--workers $w accepted or not explained: $(cat "$T/w.err")"
+done
+
+# Final counters that cannot be written make the run fail, not just a line on stderr.
+if "$LG" --help | grep '^  pcap:' > /dev/null; then
+	"$LG" -p "$LG_SOURCE/tests/fixtures/pcap/policy.yaml" -o /dev/null -s /dev/full \
+		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/s.err"
+	[ $? -eq 1 ] && grep -q -- "--stats-out /dev/full: No space left" "$T/s.err" ||
+		fail "--stats-out to a full device did not fail the run: $(tail -2 "$T/s.err")"
+fi
+
 echo "backend_options: $fails failed"
 exit $((fails ? 1 : 0))

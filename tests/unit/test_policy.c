@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 
+#include <sched.h>
+
 #include "../lgtest.h"
 #include "../lgt_cli.h"
 
@@ -123,6 +125,20 @@ int main(int argc, char **argv)
 	expect_error("version: 1\nworkers:\n  cores: []\n", "t.yaml:3:10:", "lists no core");
 	expect_error("version: 1\nworkers:\n  cpus: [1]\n", "t.yaml:3:3:", "unknown workers field");
 	expect_error("version: 1\nworkers:\n  cores: [1, 5000]\n", "t.yaml:3:14:", "between 0 and 1023");
+	{
+		char text[128];
+		cpu_set_t set;
+		int absent = -1;
+
+		/* A core that exists in the range but not for this process. */
+		if (!sched_getaffinity(0, sizeof(set), &set))
+			for (int i = 1023; i >= 0 && absent < 0; i--)
+				if (!CPU_ISSET(i, &set))
+					absent = i;
+		snprintf(text, sizeof(text), "version: 1\nworkers:\n  cores: [%d]\n", absent);
+		if (absent >= 0)
+			expect_error(text, "t.yaml:3:11:", "is not one this machine lets linegate run on");
+	}
 	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
 		     KEY1 "}, {id: 1, key: " KEY2 "}]\n", "t.yaml:5:", "two keys with id 1");
 	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, key: "
