@@ -178,8 +178,10 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	if (ret > (int)conf->nqueues) {
 		snprintf(err, errlen, "%s has %d RX queues and linegate %u worker(s): what XDP "
 			 "admits on a queue without a worker would go to the kernel, where nobody "
-			 "listens. Use --workers %d, or fewer queues (ethtool -L %s combined %u)",
-			 conf->ifname, ret, conf->nqueues, ret, conf->ifname, conf->nqueues);
+			 "listens. Use --workers %d, or fewer queues (ethtool -L %s combined %u; "
+			 "a veth: ethtool -L %s rx %u tx %u, and its peer's tx too)",
+			 conf->ifname, ret, conf->nqueues, ret, conf->ifname, conf->nqueues,
+			 conf->ifname, conf->nqueues, conf->nqueues);
 		return -EXFULL;
 	}
 	b = calloc(1, sizeof(*b));
