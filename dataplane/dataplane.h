@@ -177,6 +177,16 @@ struct lg_dp {
 	FILE *out;           /* JSON lines */
 	bool out_is_stdout;
 	_Atomic uint64_t out_written, out_alerts;
+	/* Lines a write to the output failed for (ENOSPC, EIO, a closed pipe): dropped, never
+	 * counted as written. */
+	_Atomic uint64_t out_dropped, out_dropped_alerts;
+	int out_errno;            /* the last write error, 0 = none */
+	/* Lines wait here, whole, until one write(2): a short write tells which landed. */
+	char outbuf[65536];
+	size_t outlen;
+	unsigned nout;            /* lines in outbuf */
+	uint32_t out_end[1024];   /* where each line in outbuf ends */
+	uint8_t out_alert[1024];  /* and whether it is an alert */
 	pthread_t out_thread;
 	const char *policy_path;
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */

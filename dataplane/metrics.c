@@ -37,7 +37,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, applies,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, out_dropped, out_dropped_alerts, applies,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	char model[96], shadow[96], policy_sha[65];
@@ -106,6 +106,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 	s->pub_sum = atomic_load(&dp->pub_sum_ns);
 	s->uptime_ms = (lg_now_ns() - dp->started_ns) / 1000000;
 	s->out_lines = atomic_load(&dp->out_written);
+	s->out_dropped = atomic_load(&dp->out_dropped);
+	s->out_dropped_alerts = atomic_load(&dp->out_dropped_alerts);
 	s->applies = atomic_load(&dp->applies);
 	s->swaps = atomic_load(&dp->model_swaps);
 
@@ -181,6 +183,9 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	if (s.out_dropped)
+		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
+			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
 	free(s.dev);
 }
 
@@ -229,6 +234,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "batches", s.batches);
 	add_u64(o, "alerts", s.alerts);
 	add_u64(o, "output_lines", s.out_lines);
+	add_u64(o, "output_write_dropped", s.out_dropped);
+	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
@@ -403,6 +410,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
+	counter(&b, "linegate_output_write_dropped_total",
+		"JSON lines a write to the output failed for (full disk, I/O error, reader gone).",
+		s.out_dropped);
 	counter(&b, "linegate_shadow_disagreements_total",
 		"Rows where the shadow model's alert verdict differed.", s.shd);
 	histogram(&b, "linegate_score_latency_seconds",

@@ -5,10 +5,59 @@
 
 #include <lgadmit.h>
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+/*
+ * Write the buffered lines with write(2): a line counts as written only when all its bytes
+ * were; on an error (a full disk, EIO, a reader gone) the lines not written are counted as
+ * dropped, the error is remembered, and the output goes on (space may come back).
+ */
+static void out_flush(struct lg_dp *dp)
+{
+	int fd = fileno(dp->out);
+	size_t done = 0;
+	unsigned ok = 0;
+
+	while (done < dp->outlen) {
+		ssize_t n = write(fd, dp->outbuf + done, dp->outlen - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			/* A slow reader: wait a little, but never stall for good. */
+			if (poll(&pfd, 1, 100) > 0)
+				continue;
+			dp->out_errno = EAGAIN;
+			break;
+		}
+		if (n <= 0) {
+			dp->out_errno = n < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	for (unsigned i = 0; i < dp->nout; i++) {
+		bool written = dp->out_end[i] <= done;
+
+		ok += written;
+		if (dp->out_alert[i])
+			atomic_fetch_add_explicit(written ? &dp->out_alerts : &dp->out_dropped_alerts,
+						  1, memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&dp->out_written, ok, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dp->out_dropped, dp->nout - ok, memory_order_relaxed);
+	dp->outlen = 0;
+	dp->nout = 0;
+}
 
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
@@ -23,7 +72,13 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
-	fwrite(line, 1, (size_t)len, dp->out);
+	if (dp->outlen + (size_t)len > sizeof(dp->outbuf) ||
+	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
+		out_flush(dp);
+	memcpy(dp->outbuf + dp->outlen, line, (size_t)len);
+	dp->outlen += (size_t)len;
+	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
+	dp->out_alert[dp->nout++] = e->alert;
 	{
 		uint64_t lat = lg_now_ns() - e->rx_ns;
 
@@ -33,9 +88,6 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	}
 	if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
-	atomic_fetch_add_explicit(&dp->out_written, 1, memory_order_relaxed);
-	if (e->alert)
-		atomic_fetch_add_explicit(&dp->out_alerts, 1, memory_order_relaxed);
 }
 
 static unsigned drain(struct lg_dp *dp)
@@ -60,7 +112,7 @@ void lg_output_drain_all(struct lg_dp *dp)
 {
 	while (drain(dp))
 		;
-	fflush(dp->out);
+	out_flush(dp);
 }
 
 void *lg_output_main(void *arg)
@@ -68,10 +120,13 @@ void *lg_output_main(void *arg)
 	struct lg_dp *dp = arg;
 
 	while (!atomic_load(&dp->stop)) {
-		if (!drain(dp)) {
+		unsigned n = drain(dp);
+
+		/* One write a round (alerts first, then up to 256 scores a worker). */
+		out_flush(dp);
+		if (!n) {
 			struct timespec ts = { 0, 2000000 };
 
-			fflush(dp->out);
 			nanosleep(&ts, NULL);
 		}
 	}

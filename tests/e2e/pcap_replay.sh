@@ -232,6 +232,29 @@ check perdevice "$T/workers2.jsonl" "$T/workers2b.jsonl"
 echo "one and two workers, per device:"
 check perdevice-close "$T/lgf.pcap.jsonl" "$T/workers2.jsonl"
 
+echo "== a full disk: lines written or counted as not written, never both or neither"
+mkdir -p "$T/tiny"
+if mount -t tmpfs -o size=8k tmpfs "$T/tiny" 2>/dev/null; then
+	timeout 60 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:file=$F/lgf.pcap" -s "$T/full.stats" \
+		-o "$T/tiny/out.jsonl" 2> "$T/full.err" || true
+	python3 - "$T/full.stats" "$T/tiny/out.jsonl" "$T/full.err" <<'PY'
+import json, sys
+from lgcheck import check, done
+st = json.load(open(sys.argv[1]))
+whole = [l for l in open(sys.argv[2], "rb").read().split(b"\n")[:-1]]
+check("lines in the file = output_lines", len(whole), st["output_lines"])
+check("output_lines + output_write_dropped = scored",
+      st["output_lines"] + st["output_write_dropped"], st["scored"])
+check("some lines did not fit", st["output_write_dropped"] > 0, True)
+check("the summary says why", "not written: No space left on device" in open(sys.argv[3]).read(),
+      True)
+done()
+PY
+	umount "$T/tiny"
+else
+	echo "(no tmpfs mount here: skipped)"
+fi
+
 echo "== pace"
 dur_ms=$(lg_json "$F/expected.json" "int(d['lgf.pcap']['duration_s'] * 1000)")
 replay pace1 "$F/policy.yaml" "file=$F/lgf.pcap,pace=1"
