@@ -162,7 +162,7 @@ start_receiver() {
 			-c "$T/dp.sock" -o /dev/null -s "$T/stats.json" "${args[@]}" 2> "$T/recv.err" &
 		RPID=$!
 		# Its workers run once it says so (the control socket comes earlier).
-		lg_wait_for 10 grep -q "worker(s) on UDP port" "$T/recv.err" ||
+		lg_wait_for 10 grep -q "worker(s), .* backend, LGF on UDP port" "$T/recv.err" ||
 			{ cat "$T/recv.err" >&2; lg_fail "linegate $1 did not start"; }
 		;;
 	*) echo "rx_compare.sh: unknown receiver '$1'" >&2; exit 2 ;;

@@ -574,8 +574,11 @@ int main(int argc, char **argv)
 	}
 	if (lg_dp_pin_workers(&dp, &atomic_load(&dp.gen)->policy))
 		fprintf(stderr, "linegate: could not pin the workers to workers.cores\n");
-	fprintf(stderr, "linegate: %u worker(s) on UDP port %u, %zu devices enrolled, model %s\n",
-		dp.nworkers, p.port, p.ndevices, atomic_load(&dp.models)->active);
+	/* Backends that see whole frames take them from a file or a port, not a socket: the
+	 * policy's ports only say which datagrams are LGF and UADP. */
+	fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u, %zu devices "
+		"enrolled, model %s\n", dp.nworkers, ops->name, p.port, p.ndevices,
+		atomic_load(&dp.models)->active);
 
 	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };

@@ -133,12 +133,18 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 			b->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
 			continue;
 		}
+		if (!strcmp(key, "frames") && !lg_backend_opt_uint(val, 65536, &v) && v >= 64 &&
+		    !(v & (v - 1))) {
+			b->nframes = (unsigned)v;
+			continue;
+		}
 		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
 			b->busy_poll = (int)v;
 			continue;
 		}
 		snprintf(err, errlen, "afxdp: unknown option or value '%s%s%s' (csum=on|off, "
-			 "busy_poll=USEC)", key, val[0] ? "=" : "", val);
+			 "busy_poll=USEC, frames=N: a power of two 64..65536)", key,
+			 val[0] ? "=" : "", val);
 		return -EINVAL;
 	}
 	if (ret < 0)
@@ -187,11 +193,13 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	b->nframes = conf->nbufs;
 	ret = parse_opts(b, conf->opts, err, errlen);
 	if (ret) {
 		free(b);
 		return ret;
 	}
+	ucfg.fill_size = scfg.rx_size = b->nframes;
 	b->port = conf->port;
 	b->port2 = conf->port2;
 	b->asm_cur = -1;
@@ -204,7 +212,6 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 		b->asm_free[b->asm_nfree++] = (uint8_t)(ASM_SLOTS - 1 - i);
 	/* As many frames as the fill ring holds: every frame is either there, on the RX
 	 * ring, or in the worker's hands, so giving one back always finds room. */
-	b->nframes = conf->nbufs;
 	b->area_size = (size_t)b->nframes * FRAME_SIZE;
 	b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		       -1, 0);
@@ -241,7 +248,7 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	if (b->busy_poll) {
 		/* Preferred busy polling: the driver's NAPI runs in our poll()/recvfrom() calls,
 		 * a burst at a time, instead of from interrupts. */
-		int one = 1, budget = (int)conf->nbufs < 64 ? (int)conf->nbufs : 64;
+		int one = 1, budget = (int)b->nframes < 64 ? (int)b->nframes : 64;
 
 		if (setsockopt(b->fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
 		    setsockopt(b->fd, SOL_SOCKET, SO_BUSY_POLL, &b->busy_poll,
@@ -256,13 +263,13 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 		ret = -errno;
 		goto err;
 	}
-	if (xsk_ring_prod__reserve(&b->fq, conf->nbufs, &idx) != conf->nbufs) {
+	if (xsk_ring_prod__reserve(&b->fq, b->nframes, &idx) != b->nframes) {
 		ret = -ENOSPC;
 		goto err;
 	}
-	for (unsigned i = 0; i < conf->nbufs; i++)
+	for (unsigned i = 0; i < b->nframes; i++)
 		*xsk_ring_prod__fill_addr(&b->fq, idx + i) = (uint64_t)i << FRAME_SHIFT;
-	xsk_ring_prod__submit(&b->fq, conf->nbufs);
+	xsk_ring_prod__submit(&b->fq, b->nframes);
 	{
 		struct xdp_options xo = { 0 };
 		socklen_t len = sizeof(xo);
@@ -479,6 +486,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 		"AF_XDP multi-buffer (6.6+) and are gathered into one of up to 9216 bytes.\n"
 		"Options: csum=on|off (check UDP checksums as the kernel would; default on),\n"
 		"busy_poll=USEC (preferred busy polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL,\n"
-		"SO_BUSY_POLL_BUDGET).",
+		"SO_BUSY_POLL_BUDGET), frames=N (UMEM frames and ring slots a worker has, a\n"
+		"power of two 64..65536, default 1024: more absorb longer scheduling delays).",
 };
 

@@ -18,14 +18,21 @@ fi
 grep -q "lg0 has 2 RX queues and linegate 1 worker(s).*--workers 2" "$T/one.err" ||
 	lg_fail "the refusal does not say why: $(cat "$T/one.err")"
 
+if ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -x lg0:generic \
+	-b afxdp:frames=1000 -w 2 -o /dev/null 2> "$T/frames.err"; then
+	lg_fail "frames=1000 (not a power of two) was accepted"
+fi
+grep -q "frames=N: a power of two" "$T/frames.err" ||
+	lg_fail "frames=1000 refused without saying why: $(cat "$T/frames.err")"
+
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp:busy_poll=20 -w 2 \
+	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp:busy_poll=20,frames=4096 -w 2 \
 	2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 test -S "$T/dp.sock" || { cat "$T/dp.err"; lg_fail "linegate did not start"; }
-[ "$(grep -c 'afxdp backend, copy mode, .*busy poll 20 us' "$T/dp.err")" = 2 ] ||
-	lg_fail "workers do not report copy mode and busy_poll=20: $(cat "$T/dp.err")"
+[ "$(grep -c 'afxdp backend, copy mode, 4096 frames of .*busy poll 20 us' "$T/dp.err")" = 2 ] ||
+	lg_fail "workers do not report copy mode, frames=4096 and busy_poll=20: $(cat "$T/dp.err")"
 
 # Several sender sockets (each run its own), so the frames use both TX queues of lg1 and
 # so both RX queues of lg0; every run after the first resends the same frames.
