@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,8 @@ static json_object *request(const char *cmd, const char *file, int *err)
 	json_object_object_add(req, "cmd", json_object_new_string(cmd));
 	if (file) {
 		char *text;
-		int ret = lg_read_file(file, &text, NULL);
+		size_t len = 0;
+		int ret = lg_read_file(file, &text, &len);
 
 		if (ret) {
 			fprintf(stderr, "linegatectl: %s: %s\n", file, strerror(-ret));
@@ -90,7 +92,9 @@ static json_object *request(const char *cmd, const char *file, int *err)
 		}
 		char abs[4096];
 
-		json_object_object_add(req, "policy", json_object_new_string(text));
+		/* The whole file, NUL bytes too: the daemon's parser refuses them with their
+		 * position, rather than this side cutting the policy at the first one. */
+		json_object_object_add(req, "policy", json_object_new_string_len(text, (int)len));
 		/* The daemon resolves the policy's relative paths against this name. */
 		json_object_object_add(req, "name",
 				       json_object_new_string(realpath(file, abs) ? abs : file));
@@ -216,6 +220,10 @@ int main(int argc, char **argv)
 	bool raw = false;
 	int opt, watch = 0, err = 0;
 	json_object *req, *resp;
+
+	/* A daemon that closes the connection (a request too big, a peer refused) must give
+	 * an error message and exit status, not a silent death by SIGPIPE (exit 141). */
+	signal(SIGPIPE, SIG_IGN);
 
 	while ((opt = getopt_long(argc, argv, "+s:rw:h", lopts, NULL)) != -1) {
 		switch (opt) {

@@ -343,10 +343,14 @@ static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 {
 	json_object *resp = json_object_new_object(), *v;
-	const char *cmd = json_object_object_get_ex(req, "cmd", &v) ? json_object_get_string(v) : "";
-	const char *text = json_object_object_get_ex(req, "policy", &v) ? json_object_get_string(v)
-									 : NULL;
-	size_t len = text ? strlen(text) : 0;
+	/* Fields of the wrong JSON type ({"cmd": null}, a number for 'policy') count as
+	 * missing: json-c hands back NULL for them. The policy text keeps its real length, so
+	 * a NUL inside it reaches the parser (and is refused there) instead of cutting it. */
+	const char *cmd = get_str_field(req, "cmd") ? get_str_field(req, "cmd") : "";
+	const char *text = get_str_field(req, "policy");
+	const char *name = get_str_field(req, "name");
+	size_t len = text && json_object_object_get_ex(req, "policy", &v) ?
+			     (size_t)json_object_get_string_len(v) : 0;
 	char msg[1024] = "";
 	bool ok = true;
 
@@ -377,9 +381,8 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 		if (!text) {
 			ok = false;
 			snprintf(msg, sizeof(msg), "'%s' needs 'policy' text", cmd);
-		} else if (lg_policy_parse(text, len, json_object_object_get_ex(req, "name", &v) ?
-						       json_object_get_string(v) : "<policy>",
-					   &p, msg, sizeof(msg))) {
+		} else if (lg_policy_parse(text, len, name ? name : "<policy>", &p, msg,
+					   sizeof(msg))) {
 			ok = false;
 		} else {
 			if (!strcmp(cmd, "diff"))
@@ -389,9 +392,8 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 		}
 	} else if (!strcmp(cmd, "apply")) {
 		if (text)
-			ok = !apply_text(d, text, len, json_object_object_get_ex(req, "name", &v) ?
-						json_object_get_string(v) : "<apply>",
-					 peer, msg, sizeof(msg));
+			ok = !apply_text(d, text, len, name ? name : "<apply>", peer, msg,
+					 sizeof(msg));
 		else
 			ok = !apply_file(d, peer, msg, sizeof(msg));
 	} else if (!strcmp(cmd, "devices")) {
