@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <time.h>
 #include <yaml.h>
 
 struct pctx {
@@ -153,6 +154,20 @@ static yaml_node_t *node(struct pctx *c, int idx)
 	return yaml_document_get_node(c->doc, idx);
 }
 
+/* expires: RFC 3339 in UTC, 2026-12-04T18:00:00Z -> unix seconds. */
+static int get_expires(struct pctx *c, const yaml_node_t *n, int64_t *out)
+{
+	const char *s = scalar(n);
+	struct tm tm = { 0 };
+	char *end;
+
+	end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	if (!end || *end)
+		return perr(c, n, "'expires' must be a UTC time such as 2026-12-04T18:00:00Z");
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
 static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	if (n->type != YAML_SEQUENCE_NODE)
@@ -182,6 +197,8 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			} else if (name && !strcmp(name, "key")) {
 				err = get_key(c, v, key->bytes);
 				have_key = true;
+			} else if (name && !strcmp(name, "expires")) {
+				err = get_expires(c, v, &key->expires);
 			} else {
 				err = perr(c, node(c, p->key), "unknown key field '%s'",
 					   name ? name : "?");

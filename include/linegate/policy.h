@@ -24,6 +24,7 @@
 struct lg_policy_key {
 	uint8_t id;
 	uint8_t bytes[LG_KEY_LEN];
+	int64_t expires; /* unix seconds, 0 = never */
 };
 
 struct lg_policy_device {

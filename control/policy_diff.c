@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The table of policy fields and the diff of two policies (policy_diff.h). Each field
+ * renders itself as text; two policies differ in a field when the texts differ, so the
+ * table is the one place that knows both how a field reads and whether it is live.
+ */
+#include <linegate/policy_diff.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <openssl/sha.h>
+
+typedef void (*fmt_fn)(const struct lg_policy *p, char *buf, size_t len);
+
+void lg_policy_key_fp(const uint8_t key[LG_KEY_LEN], char out[9])
+{
+	uint8_t h[32];
+
+	SHA256(key, LG_KEY_LEN, h);
+	lg_hex_encode(h, 4, out);
+}
+
+#define FMT_U(fn, expr)                                                       \
+	static void fn(const struct lg_policy *p, char *b, size_t l)          \
+	{                                                                     \
+		snprintf(b, l, "%" PRIu64, (uint64_t)(expr));                 \
+	}
+#define FMT_S(fn, expr)                                                       \
+	static void fn(const struct lg_policy *p, char *b, size_t l)          \
+	{                                                                     \
+		snprintf(b, l, "%s", (expr));                                 \
+	}
+
+static void f_version(const struct lg_policy *p, char *b, size_t l)
+{
+	(void)p;
+	snprintf(b, l, "1"); /* the parser takes version 1 only */
+}
+FMT_U(f_port, p->port)
+FMT_U(f_uadp_port, p->uadp_port)
+FMT_S(f_not_ours, p->not_ours == LG_ADMIT_NOT_OURS_PASS ? "pass" : "drop")
+FMT_U(f_window, p->window)
+FMT_U(f_batch, p->batch)
+FMT_U(f_deadline, p->deadline_ms)
+FMT_S(f_model, p->model)
+FMT_S(f_jsonl, p->jsonl)
+FMT_S(f_mqtt_host, p->mqtt.host)
+FMT_U(f_mqtt_port, p->mqtt.port)
+FMT_S(f_mqtt_client, p->mqtt.client_id)
+FMT_S(f_mqtt_topic, p->mqtt.topic)
+FMT_U(f_mqtt_qa, p->mqtt.qos_alerts)
+FMT_U(f_mqtt_qs, p->mqtt.qos_scores)
+FMT_S(f_mqtt_scores, p->mqtt.scores ? "true" : "false")
+FMT_S(f_registry, p->registry)
+
+static void f_threshold(const struct lg_policy *p, char *b, size_t l)
+{
+	if (p->threshold > 0)
+		snprintf(b, l, "%.9g", (double)p->threshold);
+	else
+		snprintf(b, l, "model's own");
+}
+
+static void f_cores(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (unsigned i = 0; i < p->ncores && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%u", i ? "," : "", p->cores[i]);
+	if (!p->ncores)
+		snprintf(b, l, "not pinned");
+}
+
+static void f_groups(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (size_t i = 0; i < p->ngroups && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%s%s", i ? "," : "", p->groups[i].name,
+				      p->groups[i].audit ? "(audit)" : "");
+}
+
+/* Public keys, but long: their fingerprints say which they are. */
+static void f_trusted(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (size_t i = 0; i < p->nmodel_keys && u < l; i++) {
+		char hex[65];
+
+		lg_hex_encode(p->model_keys[i], 32, hex);
+		u += (size_t)snprintf(b + u, l - u, "%s%.16s", i ? "," : "", hex);
+	}
+}
+
+static const struct {
+	struct lg_policy_field f;
+	fmt_fn fmt;
+} fields[] = {
+	{ { "version", LG_FIELD_START_ONLY }, f_version },
+	{ { "port", LG_FIELD_START_ONLY }, f_port },
+	{ { "uadp_port", LG_FIELD_START_ONLY }, f_uadp_port },
+	{ { "not_ours", LG_FIELD_LIVE }, f_not_ours },
+	{ { "workers.cores", LG_FIELD_LIVE }, f_cores },
+	{ { "groups", LG_FIELD_LIVE }, f_groups },
+	{ { "detection.window", LG_FIELD_LIVE }, f_window },
+	{ { "detection.batch", LG_FIELD_LIVE }, f_batch },
+	{ { "detection.deadline_ms", LG_FIELD_LIVE }, f_deadline },
+	{ { "detection.model", LG_FIELD_LIVE }, f_model },
+	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
+	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
+	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
+	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },
+	{ { "output.mqtt.host", LG_FIELD_START_ONLY }, f_mqtt_host },
+	{ { "output.mqtt.port", LG_FIELD_START_ONLY }, f_mqtt_port },
+	{ { "output.mqtt.client_id", LG_FIELD_START_ONLY }, f_mqtt_client },
+	{ { "output.mqtt.topic", LG_FIELD_START_ONLY }, f_mqtt_topic },
+	{ { "output.mqtt.qos_alerts", LG_FIELD_START_ONLY }, f_mqtt_qa },
+	{ { "output.mqtt.qos_scores", LG_FIELD_START_ONLY }, f_mqtt_qs },
+	{ { "output.mqtt.scores", LG_FIELD_START_ONLY }, f_mqtt_scores },
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+const struct lg_policy_field *lg_policy_field_at(size_t i)
+{
+	return i < NFIELDS ? &fields[i].f : NULL;
+}
+
+int lg_policy_field_class(const char *name)
+{
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (!strcmp(fields[i].f.name, name))
+			return (int)fields[i].f.cls;
+	return -ENOENT;
+}
+
+/* Device fields: every one is live (decision 1: devices, every field). */
+static void d_name(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	snprintf(b, l, "%s", d->name);
+}
+
+static void d_source(const struct lg_policy *p, const struct lg_policy_device *d, char *b,
+		     size_t l)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	(void)p;
+	inet_ntop(d->family, d->addr, a, sizeof(a));
+	if (d->port)
+		snprintf(b, l, d->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, d->port);
+	else
+		snprintf(b, l, "%s", a);
+}
+
+static void d_mac(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	if (d->has_mac)
+		snprintf(b, l, "%02x:%02x:%02x:%02x:%02x:%02x", d->mac[0], d->mac[1], d->mac[2],
+			 d->mac[3], d->mac[4], d->mac[5]);
+	else
+		snprintf(b, l, "any");
+}
+
+static void d_rate(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	snprintf(b, l, "%" PRIu32, d->rate);
+}
+
+static void d_burst(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	snprintf(b, l, "%" PRIu32, d->burst);
+}
+
+static void d_group(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	snprintf(b, l, "%s", d->group && d->group <= p->ngroups ? p->groups[d->group - 1].name : "");
+}
+
+static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	if (!d->uadp_pub_type)
+		snprintf(b, l, "none");
+	else if (d->uadp_pub_str[0])
+		snprintf(b, l, "publisher %s writer_group %u writer %u%s", d->uadp_pub_str,
+			 d->uadp_writer_group, d->uadp_writer, d->uadp_unsigned_ok ? " unsigned" : "");
+	else
+		snprintf(b, l, "publisher %" PRIu64 " writer_group %u writer %u%s", d->uadp_pub_num,
+			 d->uadp_writer_group, d->uadp_writer, d->uadp_unsigned_ok ? " unsigned" : "");
+}
+
+/* Keys by id and fingerprint (and expiry), never their bytes. */
+static void d_keys(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	size_t u = 0;
+
+	(void)p;
+	b[0] = '\0';
+	for (unsigned k = 0; k < d->nkeys && u < l; k++) {
+		char fp[9], when[32] = "";
+
+		lg_policy_key_fp(d->keys[k].bytes, fp);
+		if (d->keys[k].expires) {
+			time_t t = (time_t)d->keys[k].expires;
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), " expires %Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		u += (size_t)snprintf(b + u, l - u, "%s%u:%s%s", k ? "," : "", d->keys[k].id, fp,
+				      when);
+	}
+}
+
+typedef void (*dfmt_fn)(const struct lg_policy *p, const struct lg_policy_device *d, char *b,
+			size_t l);
+static const struct {
+	const char *name;
+	dfmt_fn fmt;
+} dev_fields[] = {
+	{ "name", d_name },   { "source", d_source }, { "mac", d_mac },
+	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
+	{ "uadp", d_uadp },   { "keys", d_keys },
+};
+
+static int push(struct lg_policy_diff *d, size_t *cap, const struct lg_policy_change *c)
+{
+	if (d->n == *cap) {
+		size_t n = *cap ? *cap * 2 : 16;
+		struct lg_policy_change *m = realloc(d->c, n * sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		d->c = m;
+		*cap = n;
+	}
+	d->c[d->n++] = *c;
+	return 0;
+}
+
+static void dev_summary(const struct lg_policy *p, const struct lg_policy_device *d, char *b,
+			size_t l)
+{
+	char src[80], keys[256];
+
+	d_source(p, d, src, sizeof(src));
+	d_keys(p, d, keys, sizeof(keys));
+	snprintf(b, l, "%s %s keys %s", d->name, src, keys);
+}
+
+static int diff_device(const struct lg_policy *op, const struct lg_policy_device *od,
+		       const struct lg_policy *np, const struct lg_policy_device *nd,
+		       struct lg_policy_diff *out, size_t *cap)
+{
+	for (size_t i = 0; i < sizeof(dev_fields) / sizeof(dev_fields[0]); i++) {
+		struct lg_policy_change c = { .kind = LG_CHANGE_DEVICE_FIELD, .cls = LG_FIELD_LIVE,
+					      .device = nd->id };
+
+		dev_fields[i].fmt(op, od, c.old, sizeof(c.old));
+		dev_fields[i].fmt(np, nd, c.new, sizeof(c.new));
+		if (!strcmp(c.old, c.new))
+			continue;
+		snprintf(c.field, sizeof(c.field), "%s", dev_fields[i].name);
+		if (push(out, cap, &c))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int lg_policy_diff(const struct lg_policy *old, const struct lg_policy *new,
+		   struct lg_policy_diff *out)
+{
+	size_t cap = 0, i = 0, j = 0;
+
+	out->n = 0;
+	out->c = NULL;
+	for (size_t f = 0; f < NFIELDS; f++) {
+		struct lg_policy_change c = { .kind = LG_CHANGE_SETTING, .cls = fields[f].f.cls };
+
+		fields[f].fmt(old, c.old, sizeof(c.old));
+		fields[f].fmt(new, c.new, sizeof(c.new));
+		if (!strcmp(c.old, c.new))
+			continue;
+		snprintf(c.field, sizeof(c.field), "%s", fields[f].f.name);
+		if (push(out, &cap, &c))
+			goto nomem;
+	}
+	/* Both device lists are sorted by id: one merge. */
+	while (i < old->ndevices || j < new->ndevices) {
+		const struct lg_policy_device *od = i < old->ndevices ? &old->devices[i] : NULL;
+		const struct lg_policy_device *nd = j < new->ndevices ? &new->devices[j] : NULL;
+		struct lg_policy_change c = { .cls = LG_FIELD_LIVE };
+
+		if (od && (!nd || od->id < nd->id)) {
+			c.kind = LG_CHANGE_DEVICE_REMOVED;
+			c.device = od->id;
+			dev_summary(old, od, c.old, sizeof(c.old));
+			i++;
+		} else if (nd && (!od || nd->id < od->id)) {
+			c.kind = LG_CHANGE_DEVICE_ADDED;
+			c.device = nd->id;
+			dev_summary(new, nd, c.new, sizeof(c.new));
+			j++;
+		} else {
+			i++;
+			j++;
+			if (diff_device(old, od, new, nd, out, &cap))
+				goto nomem;
+			continue;
+		}
+		if (push(out, &cap, &c))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	lg_policy_diff_free(out);
+	return -ENOMEM;
+}
+
+void lg_policy_diff_free(struct lg_policy_diff *d)
+{
+	if (!d)
+		return;
+	free(d->c);
+	d->c = NULL;
+	d->n = 0;
+}
+
+const struct lg_policy_change *lg_policy_diff_start_only(const struct lg_policy_diff *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->c[i].cls == LG_FIELD_START_ONLY)
+			return &d->c[i];
+	return NULL;
+}
+
+char *lg_policy_diff_json(const struct lg_policy_diff *d)
+{
+	static const char *const change[] = {
+		[LG_CHANGE_DEVICE_ADDED] = "added",
+		[LG_CHANGE_DEVICE_REMOVED] = "removed",
+		[LG_CHANGE_DEVICE_FIELD] = "changed",
+	};
+	json_object *a = json_object_new_array();
+	char *s = NULL;
+
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct lg_policy_change *c = &d->c[i];
+		json_object *o = json_object_new_object();
+
+		if (!o || json_object_array_add(a, o)) {
+			json_object_put(o);
+			goto out;
+		}
+		if (c->kind != LG_CHANGE_SETTING) {
+			json_object_object_add(o, "device", json_object_new_int64(c->device));
+			json_object_object_add(o, "change", json_object_new_string(change[c->kind]));
+		}
+		if (c->field[0])
+			json_object_object_add(o, "field", json_object_new_string(c->field));
+		json_object_object_add(o, "class", json_object_new_string(
+			c->cls == LG_FIELD_LIVE ? "live" : "start-only"));
+		if (c->kind != LG_CHANGE_DEVICE_ADDED)
+			json_object_object_add(o, "old", json_object_new_string(c->old));
+		if (c->kind != LG_CHANGE_DEVICE_REMOVED)
+			json_object_object_add(o, "new", json_object_new_string(c->new));
+	}
+	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN |
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(a);
+	return s;
+}

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/* lg_policy_diff: exact change lists between two policies, classes from the one table, keys
+ * by fingerprint only. */
+#include <linegate/policy.h>
+#include <linegate/policy_diff.h>
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "../lgtest.h"
+
+#define CHECK_STR_EQ(a, b)                                                               \
+	do {                                                                             \
+		lgt_checks++;                                                            \
+		if (strcmp((a), (b))) {                                                  \
+			lgt_failures++;                                                  \
+			fprintf(stderr, "%s:%d: '%s' != '%s'\n", __FILE__, __LINE__, (a), (b)); \
+		}                                                                        \
+	} while (0)
+
+#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+
+#define HEAD(port, window, model, jsonl)                                                    \
+	"version: 1\nport: " port "\ndetection:\n  window: " window "\n  batch: 16\n"       \
+	"  deadline_ms: 50\n  model: " model "\noutput:\n  jsonl: " jsonl "\n"
+
+static const char base[] = HEAD("4739", "256", "/m/a.json", "/o/a.jsonl")
+	"devices:\n"
+	"  - {id: 101, name: press-1, source: 10.0.0.1, keys: [{id: 1, key: " KEY1 "}]}\n"
+	"  - {id: 102, name: press-2, source: 10.0.0.2, keys: [{id: 1, key: " KEY1 "}]}\n"
+	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key: " KEY1 "}]}\n";
+
+/* 101 gone, 102 rate and a second key with an expiry, 103 new, 104 unchanged; window, model
+ * and output changed (live), port changed (start-only). */
+static const char next[] = HEAD("4740", "512", "/m/b.json", "/o/b.jsonl")
+	"devices:\n"
+	"  - {id: 102, name: press-2, source: 10.0.0.2, rate: 100, burst: 10,\n"
+	"     keys: [{id: 1, key: " KEY1 ", expires: 2026-12-04T18:00:00Z}, {id: 2, key: " KEY2 "}]}\n"
+	"  - {id: 103, name: fan-1, source: 10.0.0.3, keys: [{id: 2, key: " KEY2 "}]}\n"
+	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key: " KEY1 "}]}\n";
+
+static void parse(const char *text, struct lg_policy *p)
+{
+	char err[512] = "";
+	int ret = lg_policy_parse(text, strlen(text), "/t/p.yaml", p, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "%s\n", err);
+	CHECK_EQ(ret, 0);
+}
+
+struct want {
+	enum lg_change_kind kind;
+	enum lg_field_class cls;
+	uint32_t device;
+	const char *field, *old, *new;
+};
+
+static void check_change(const struct lg_policy_change *c, const struct want *w)
+{
+	CHECK_EQ(c->kind, w->kind);
+	CHECK_EQ(c->cls, w->cls);
+	CHECK_EQ(c->device, w->device);
+	CHECK_STR_EQ(c->field, w->field);
+	CHECK_STR_EQ(c->old, w->old);
+	CHECK_STR_EQ(c->new, w->new);
+}
+
+int main(void)
+{
+	struct lg_policy a, b;
+	struct lg_policy_diff d;
+	char fp1[9], fp2[9];
+	uint8_t k1[32], k2[32];
+
+	for (int i = 0; i < 32; i++) {
+		k1[i] = (uint8_t)i;
+		k2[i] = 0x5a;
+	}
+	lg_policy_key_fp(k1, fp1);
+	lg_policy_key_fp(k2, fp2);
+	/* sha256(00 01 .. 1f) = 630dcd29..., sha256(5a x 32) starts with its own 8 digits */
+	CHECK_STR_EQ(fp1, "630dcd29");
+	CHECK_EQ(strlen(fp2), 8u);
+
+	parse(base, &a);
+	parse(next, &b);
+
+	/* Nothing changed: an empty list. */
+	CHECK_EQ(lg_policy_diff(&a, &a, &d), 0);
+	CHECK_EQ(d.n, 0u);
+	CHECK(lg_policy_diff_start_only(&d) == NULL);
+	lg_policy_diff_free(&d);
+
+	CHECK_EQ(lg_policy_diff(&a, &b, &d), 0);
+	{
+		char k102_old[64], k102_new[96], k101[96], k103[96];
+
+		snprintf(k101, sizeof(k101), "press-1 10.0.0.1 keys 1:%s", fp1);
+		snprintf(k102_old, sizeof(k102_old), "1:%s", fp1);
+		snprintf(k102_new, sizeof(k102_new), "1:%s expires 2026-12-04T18:00:00Z,2:%s", fp1,
+			 fp2);
+		snprintf(k103, sizeof(k103), "fan-1 10.0.0.3 keys 2:%s", fp2);
+		const struct want w[] = {
+			{ LG_CHANGE_SETTING, LG_FIELD_START_ONLY, 0, "port", "4739", "4740" },
+			{ LG_CHANGE_SETTING, LG_FIELD_LIVE, 0, "detection.window", "256", "512" },
+			{ LG_CHANGE_SETTING, LG_FIELD_LIVE, 0, "detection.model", "/m/a.json",
+			  "/m/b.json" },
+			{ LG_CHANGE_SETTING, LG_FIELD_LIVE, 0, "output.jsonl", "/o/a.jsonl",
+			  "/o/b.jsonl" },
+			{ LG_CHANGE_DEVICE_REMOVED, LG_FIELD_LIVE, 101, "", k101, "" },
+			{ LG_CHANGE_DEVICE_FIELD, LG_FIELD_LIVE, 102, "rate", "0", "100" },
+			{ LG_CHANGE_DEVICE_FIELD, LG_FIELD_LIVE, 102, "burst", "0", "10" },
+			{ LG_CHANGE_DEVICE_FIELD, LG_FIELD_LIVE, 102, "keys", k102_old, k102_new },
+			{ LG_CHANGE_DEVICE_ADDED, LG_FIELD_LIVE, 103, "", "", k103 },
+		};
+
+		CHECK_EQ(d.n, sizeof(w) / sizeof(w[0]));
+		for (size_t i = 0; i < d.n && i < sizeof(w) / sizeof(w[0]); i++)
+			check_change(&d.c[i], &w[i]);
+	}
+	/* The first start-only change names the field that refuses the apply. */
+	CHECK(lg_policy_diff_start_only(&d) == &d.c[0]);
+	{
+		char *j = lg_policy_diff_json(&d), want[1024];
+
+		snprintf(want, sizeof(want),
+			 "{\"device\":101,\"change\":\"removed\",\"class\":\"live\","
+			 "\"old\":\"press-1 10.0.0.1 keys 1:%s\"}", fp1);
+		CHECK(j != NULL);
+		CHECK_STR_CONTAINS(j, "[{\"field\":\"port\",\"class\":\"start-only\",\"old\":\"4739\","
+				      "\"new\":\"4740\"},{\"field\":\"detection.window\"");
+		CHECK_STR_CONTAINS(j, want);
+		CHECK_STR_CONTAINS(j, "{\"device\":102,\"change\":\"changed\",\"field\":\"rate\","
+				      "\"class\":\"live\",\"old\":\"0\",\"new\":\"100\"}");
+		/* No key byte in any output, in hex or otherwise. */
+		CHECK(!strstr(j, KEY1) && !strstr(j, KEY2) && !strstr(j, "0001020304"));
+		free(j);
+	}
+	lg_policy_diff_free(&d);
+
+	/* The table: decision 1's classes. */
+	CHECK_EQ(lg_policy_field_class("port"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("uadp_port"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("version"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("models.registry"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.mqtt.host"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("detection.window"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("detection.model"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("models.trusted_keys"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("output.jsonl"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("workers.cores"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
+	{
+		size_t n = 0;
+
+		while (lg_policy_field_at(n))
+			n++;
+		CHECK_EQ(n, 21u);
+	}
+	/* expires parsed as UTC. */
+	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
+	CHECK_EQ(lg_policy_find(&b, 102)->keys[1].expires, 0);
+
+	lg_policy_free(&a);
+	lg_policy_free(&b);
+	return lgt_done("policy_diff");
+}
