@@ -60,6 +60,11 @@ struct lg_dev_state {
 	struct lg_mac *mac[2];
 	uint8_t mac_key[2][LG_KEY_LEN];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
+	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
+	/* The device's slot in the state folder's high-water file (statefile.c), NULL when
+	 * there is none: the owner stores every sequence it commits, so that a restarted
+	 * linegate refuses what this one accepted. */
+	_Atomic uint64_t *hwm;
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
 };
@@ -78,6 +83,10 @@ struct lg_gen {
 	size_t nuadp;
 	unsigned nworkers;
 	struct lg_dev_state **state; /* [device index] */
+	/* The policy as applied, keys that expired included (policy holds only the keys in
+	 * force when the generation was built): what diffs and the state folder see. */
+	struct lg_policy applied;
+	int64_t next_expiry;         /* earliest key expiry still to come, 0 = none */
 	uint16_t *owner;             /* [device index]: the worker that judges its frames */
 };
 
@@ -89,6 +98,10 @@ struct lg_gen {
 struct lg_scorer;
 struct lg_modelset {
 	uint64_t epoch;
+	/* Published with a generation (a window or model change): workers take it together
+	 * with generation need_gen, never with an older one. 0 = any generation. */
+	uint64_t need_gen;
+	char active_path[LG_PATH_MAX], shadow_path[LG_PATH_MAX];
 	char active[96], shadow[96]; /* labels; shadow[0] == 0: none */
 	struct lg_scorer *sc[LG_MAX_WORKERS];
 	struct lg_scorer *shadow_sc[LG_MAX_WORKERS];
@@ -176,6 +189,11 @@ struct lg_dp {
 	uint64_t started_ns;
 	FILE *out;           /* JSON lines */
 	bool out_is_stdout;
+	/* An apply that changed output.jsonl opened the new file here; the output thread
+	 * switches to it between two writes (and sets it back to NULL). */
+	_Atomic(FILE *) out_next;
+	const char *output_override; /* --output: outranks every policy's output.jsonl */
+	struct lg_state *state;      /* the state folder (statefile.c), NULL = none */
 	_Atomic uint64_t out_written, out_alerts;
 	/* Lines a write to the output failed for (ENOSPC, EIO, a closed pipe): dropped, never
 	 * counted as written. */
@@ -206,12 +224,31 @@ struct lg_dp {
 
 uint64_t lg_now_ns(void);
 
+/* Build a generation from p (taken over on success): keys whose expires has passed are
+ * left out of g->policy, kept in g->applied. */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
 /* Load a policy into the XDP admission tables (a no-op without --xdp). */
 int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
-/* Publish a policy as the next generation, XDP tables first; returns when every worker
- * runs it. On failure nothing changed. */
-int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p);
+/*
+ * An apply: a parsed policy and the text it came from. lg_dp_apply() refuses it whole when
+ * it changes a start-only field (policy_diff.h), or when its model does not load and check
+ * against its window and trusted keys, or its output file does not open; otherwise it
+ * publishes XDP tables, then policy, model set and per-device state as one generation,
+ * returns when every worker runs it, and keeps it in the state folder (text and name) for
+ * the next start. On failure nothing changed and err says why.
+ */
+struct lg_apply_req {
+	struct lg_policy *policy; /* taken over on success; the caller frees it on failure */
+	const char *text;         /* its YAML text, persisted as the last applied policy */
+	size_t len;
+	const char *name;         /* the name it was parsed as (relative paths): persisted */
+	char *changes;            /* out, on success: malloc'd JSON array (lg_policy_diff_json) */
+	char err[1024];           /* out, on failure */
+};
+int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r);
+/* Rebuild the running generation when a key's expiry has come (the main loop, at
+ * gen->next_expiry): the same policy, without the keys that expired. */
+int lg_dp_expire_keys(struct lg_dp *dp);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 /* 0 when every core in the policy's workers.cores is one this process may run on. */
 int lg_dp_check_cores(const struct lg_policy *p);

@@ -8,6 +8,9 @@
 #include "stages.h"
 #include "scorer.h"
 #include "xdp.h"
+#include "statefile.h"
+
+#include <linegate/policy_diff.h>
 
 #include <lgadmit.h>
 
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void state_free(struct lg_dev_state *s)
 {
@@ -79,6 +83,64 @@ static int build_routes(struct lg_gen *g)
 	return 0;
 }
 
+static int policy_copy(const struct lg_policy *src, struct lg_policy *dst)
+{
+	*dst = *src;
+	dst->devices = NULL;
+	if (!src->ndevices)
+		return 0;
+	dst->devices = malloc(src->ndevices * sizeof(*dst->devices));
+	if (!dst->devices)
+		return -ENOMEM;
+	memcpy(dst->devices, src->devices, src->ndevices * sizeof(*dst->devices));
+	return 0;
+}
+
+/* Leave out the keys whose time has come; the earliest expiry still to come, 0 = none. */
+static int64_t strip_expired(struct lg_policy *p, int64_t now)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; i < p->ndevices; i++) {
+		struct lg_policy_device *d = &p->devices[i];
+		unsigned k = 0;
+
+		for (unsigned j = 0; j < d->nkeys; j++) {
+			int64_t e = d->keys[j].expires;
+
+			if (e && e <= now)
+				continue;
+			if (e && (!next || e < next))
+				next = e;
+			d->keys[k++] = d->keys[j];
+		}
+		/* A device left with no key in force admits nothing (unknown_key). */
+		for (unsigned j = k; j < d->nkeys; j++)
+			memset(&d->keys[j], 0, sizeof(d->keys[j]));
+		d->nkeys = k;
+	}
+	return next;
+}
+
+/* A device's state made afresh: its replay window starts at the high-water mark the state
+ * folder kept for it (this run's or an earlier one's), so no frame it accepted is taken
+ * again, after a restart or after the device left and came back. */
+static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id)
+{
+	struct lg_dev_state *s = calloc(1, sizeof(*s));
+	uint64_t hw;
+
+	if (!s)
+		return NULL;
+	s->hwm = lg_state_hwm(dp->state, id);
+	hw = s->hwm ? atomic_load(s->hwm) : 0;
+	if (hw) {
+		s->replay.highest = hw;
+		memset(s->replay.bits, 0xff, sizeof(s->replay.bits));
+	}
+	return s;
+}
+
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 {
 	struct lg_gen *old = atomic_load(&dp->gen), *g = calloc(1, sizeof(*g));
@@ -86,7 +148,12 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 
 	if (!g)
 		return -ENOMEM;
+	if (policy_copy(p, &g->applied)) {
+		free(g);
+		return -ENOMEM;
+	}
 	g->policy = *p;
+	g->next_expiry = strip_expired(&g->policy, (int64_t)time(NULL));
 	g->nworkers = dp->nworkers;
 	g->state = calloc(n, sizeof(*g->state));
 	g->owner = calloc(n, sizeof(*g->owner));
@@ -98,7 +165,7 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 		g->owner[i] = (uint16_t)lg_dev_owner(&p->devices[i], dp->nworkers);
 		s = carry(old, p->devices[i].id, g->owner[i]);
 		if (!s)
-			s = calloc(1, sizeof(*s));
+			s = state_new(dp, p->devices[i].id);
 		if (!s)
 			goto err;
 		g->state[i] = s;
@@ -106,8 +173,16 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 	*out = g;
 	return 0;
 err:
-	/* Only free what is ours: carried states still belong to the old generation. */
-	lg_gen_free(g, old);
+	/* Only free what is ours: carried states still belong to the old generation. The
+	 * policy is the caller's again. */
+	for (size_t i = 0; g->state && i < p->ndevices; i++)
+		if (g->state[i] && g->state[i] != carry(old, p->devices[i].id, g->owner[i]))
+			state_free(g->state[i]);
+	free(g->state);
+	free(g->owner);
+	free(g->uadp);
+	lg_policy_free(&g->applied);
+	free(g);
 	return -ENOMEM;
 }
 
@@ -126,6 +201,7 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 	free(g->owner);
 	free(g->uadp);
 	lg_policy_free(&g->policy);
+	lg_policy_free(&g->applied);
 	free(g);
 }
 
@@ -183,53 +259,213 @@ int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p)
 	return 0;
 }
 
-int lg_dp_apply(struct lg_dp *dp, struct lg_policy *p)
+static bool changed(const struct lg_policy_diff *d, const char *field)
 {
-	struct lg_gen *g, *old;
-	int ret;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->c[i].kind == LG_CHANGE_SETTING && !strcmp(d->c[i].field, field))
+			return true;
+	return false;
+}
 
-	pthread_mutex_lock(&dp->apply_lock);
-	/* Checks that can refuse come before anything changes. */
-	ret = lg_dp_check_cores(p);
-	if (ret) {
-		atomic_fetch_add(&dp->apply_failures, 1);
-		pthread_mutex_unlock(&dp->apply_lock);
-		return ret;
-	}
-	/* XDP first: if its tables cannot take the policy, nothing changes anywhere. */
-	ret = lg_dp_apply_xdp(dp, p);
-	if (!ret)
-		ret = lg_dp_apply_uadmit(dp, p);
-	if (ret) {
-		atomic_fetch_add(&dp->apply_failures, 1);
-		pthread_mutex_unlock(&dp->apply_lock);
-		return ret;
-	}
-	ret = lg_gen_build(dp, p, &g);
-	if (ret) {
-		atomic_fetch_add(&dp->apply_failures, 1);
-		pthread_mutex_unlock(&dp->apply_lock);
-		return ret;
-	}
-	g->epoch = ++dp->epoch;
-	old = atomic_exchange(&dp->gen, g);
-	/* A worker switches between bursts; the old generation is freed only when no
-	 * worker can still hold a pointer into it. */
+static void wait_workers(struct lg_dp *dp, uint64_t epoch, uint64_t model_epoch)
+{
 	for (unsigned w = 0; w < dp->nworkers; w++)
-		while (atomic_load(&dp->workers[w].seen_epoch) < g->epoch &&
-		       !atomic_load(&dp->stop)) {
+		while ((atomic_load(&dp->workers[w].seen_epoch) < epoch ||
+			atomic_load(&dp->workers[w].models_seen) < model_epoch) &&
+		       dp->workers[w].running && !atomic_load(&dp->stop)) {
 			struct timespec ts = { 0, 1000000 };
 
 			nanosleep(&ts, NULL);
 		}
-	if (!atomic_load(&dp->stop))
+}
+
+/* Hand a newly opened output file to the output thread and wait until it writes there. */
+static void switch_output(struct lg_dp *dp, FILE *f)
+{
+	atomic_store(&dp->out_next, f);
+	while (atomic_load(&dp->out_next) && !atomic_load(&dp->stop)) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	/* Stopping: the thread may be gone; whatever it did not take is ours to close. */
+	f = atomic_exchange(&dp->out_next, NULL);
+	if (f && f != stdout)
+		fclose(f);
+}
+
+static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms)
+{
+	struct lg_gen *g, *old;
+	struct lg_modelset *old_ms = NULL;
+	int ret;
+
+	/* XDP first: if its tables cannot take the policy, nothing changes anywhere. */
+	ret = lg_dp_apply_xdp(dp, p);
+	if (!ret)
+		ret = lg_dp_apply_uadmit(dp, p);
+	if (!ret)
+		ret = lg_gen_build(dp, p, &g);
+	if (ret)
+		return ret;
+	g->epoch = ++dp->epoch;
+	/*
+	 * A new model set goes out before its generation, and a worker takes a set only with
+	 * the generation it was made for (need_gen), so no batch pairs a window of one with
+	 * the model of the other. Workers read the generation first, then the models.
+	 */
+	if (ms) {
+		ms->epoch = ++dp->model_epoch;
+		ms->need_gen = g->epoch;
+		old_ms = atomic_exchange(&dp->models, ms);
+	}
+	old = atomic_exchange(&dp->gen, g);
+	/* A worker switches between bursts; the old generation is freed only when no
+	 * worker can still hold a pointer into it. */
+	wait_workers(dp, g->epoch, ms ? ms->epoch : 0);
+	if (!atomic_load(&dp->stop)) {
 		lg_gen_free(old, g);
-	/* The cores were checked above; only a thread that ended can refuse, and then there
+		lg_modelset_free(old_ms, dp->nworkers);
+		if (ms)
+			atomic_fetch_add(&dp->model_swaps, 1);
+	}
+	/* The cores were checked before; only a thread that ended can refuse, and then there
 	 * is nothing to pin. */
 	lg_dp_pin_workers(dp, &g->policy);
-	atomic_fetch_add(&dp->applies, 1);
-	pthread_mutex_unlock(&dp->apply_lock);
 	return 0;
+}
+
+static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const char *active,
+			  const char *active_label, const char *shadow, const char *shadow_label,
+			  struct lg_modelset **out, char *err, size_t errlen);
+
+int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
+{
+	struct lg_policy *p = r->policy;
+	struct lg_policy_diff d = { 0 };
+	const struct lg_policy_change *so;
+	struct lg_modelset *ms = NULL;
+	FILE *nf = NULL;
+	struct lg_gen *cur;
+	int ret;
+
+	r->changes = NULL;
+	r->err[0] = '\0';
+	if (dp->output_override)
+		snprintf(p->jsonl, sizeof(p->jsonl), "%s", dp->output_override);
+	pthread_mutex_lock(&dp->model_lock);
+	pthread_mutex_lock(&dp->apply_lock);
+	cur = atomic_load(&dp->gen);
+	ret = lg_policy_diff(&cur->applied, p, &d);
+	if (ret) {
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		goto out;
+	}
+	/* Checks that can refuse come before anything changes. */
+	so = lg_policy_diff_start_only(&d);
+	if (so) {
+		snprintf(r->err, sizeof(r->err), "%s: %.200s -> %.200s is start-only: a running linegate "
+			 "cannot change it, and nothing was applied. To change it, edit the boot "
+			 "policy (%.300s) and restart linegate", so->field, so->old, so->new,
+			 dp->policy_path ? dp->policy_path : "--policy");
+		ret = -EPERM;
+		goto out;
+	}
+	ret = lg_dp_check_cores(p);
+	if (ret) {
+		snprintf(r->err, sizeof(r->err), "workers.cores lists a core this process may not "
+			 "run on (see taskset -p %d)", (int)getpid());
+		goto out;
+	}
+	/* The model is loaded and checked against the new window, threshold and trusted keys
+	 * before anything is published: a model change, or the running model under the new
+	 * settings (a window change re-plans its features; a key change re-verifies it). */
+	if (changed(&d, "detection.model") || changed(&d, "detection.window") ||
+	    changed(&d, "detection.threshold") || changed(&d, "models.trusted_keys")) {
+		const struct lg_modelset *m = atomic_load(&dp->models);
+		char msg[768];
+
+		if (changed(&d, "detection.model")) {
+			const char *base = strrchr(p->model, '/');
+
+			ret = build_modelset(dp, p, p->model, base ? base + 1 : p->model, NULL, NULL,
+					     &ms, msg, sizeof(msg));
+		} else {
+			ret = build_modelset(dp, p, m->active_path, m->active,
+					     m->shadow[0] ? m->shadow_path : NULL, m->shadow, &ms, msg,
+					     sizeof(msg));
+		}
+		if (ret) {
+			snprintf(r->err, sizeof(r->err), "model: %.900s; nothing was applied", msg);
+			goto out;
+		}
+	}
+	if (changed(&d, "output.jsonl")) {
+		nf = !strcmp(p->jsonl, "-") ? stdout : fopen(p->jsonl, "ae");
+		if (!nf) {
+			ret = -errno;
+			snprintf(r->err, sizeof(r->err), "output.jsonl %.512s: %s; nothing was applied",
+				 p->jsonl, strerror(errno));
+			goto out;
+		}
+	}
+	r->changes = lg_policy_diff_json(&d);
+	if (!r->changes) {
+		ret = -ENOMEM;
+		snprintf(r->err, sizeof(r->err), "out of memory");
+		goto out;
+	}
+	ret = publish(dp, p, ms);
+	if (ret) {
+		snprintf(r->err, sizeof(r->err), "the admission tables refused the policy: %s; "
+			 "nothing was applied", strerror(-ret));
+		goto out;
+	}
+	ms = NULL;
+	if (nf) {
+		switch_output(dp, nf);
+		nf = NULL;
+	}
+	/* For the next start (decision 2): the applied text, the name its paths resolve by. */
+	if (dp->state && r->text) {
+		int sret = lg_state_save_policy(dp->state, r->text, r->len,
+						r->name ? r->name : "<apply>");
+
+		if (sret)
+			fprintf(stderr, "linegate: keeping the applied policy in %s: %s (a restart "
+				"would start from the boot policy)\n", lg_state_dir(dp->state),
+				strerror(-sret));
+	}
+	atomic_fetch_add(&dp->applies, 1);
+out:
+	if (ret) {
+		free(r->changes);
+		r->changes = NULL;
+		lg_modelset_free(ms, dp->nworkers);
+		if (nf && nf != stdout)
+			fclose(nf);
+		atomic_fetch_add(&dp->apply_failures, 1);
+	}
+	lg_policy_diff_free(&d);
+	pthread_mutex_unlock(&dp->apply_lock);
+	pthread_mutex_unlock(&dp->model_lock);
+	return ret;
+}
+
+int lg_dp_expire_keys(struct lg_dp *dp)
+{
+	struct lg_policy p;
+	int ret;
+
+	pthread_mutex_lock(&dp->apply_lock);
+	ret = policy_copy(&atomic_load(&dp->gen)->applied, &p);
+	if (!ret) {
+		ret = publish(dp, &p, NULL);
+		if (ret)
+			lg_policy_free(&p);
+	}
+	pthread_mutex_unlock(&dp->apply_lock);
+	return ret;
 }
 
 void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers)
@@ -266,48 +502,62 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 	return 0;
 }
 
-int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_label,
-		     const char *shadow, const char *shadow_label, char *err, size_t errlen)
+/* Load the models for every worker under policy p (its window and trusted keys). */
+static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const char *active,
+			  const char *active_label, const char *shadow, const char *shadow_label,
+			  struct lg_modelset **out, char *err, size_t errlen)
 {
-	struct lg_modelset *ms, *old;
-	struct lg_policy *p;
+	struct lg_modelset *ms;
 	int ret;
 
-	if (strlen(active_label) >= sizeof(ms->active) ||
-	    (shadow && strlen(shadow_label) >= sizeof(ms->shadow))) {
-		snprintf(err, errlen, "a model label is longer than %zu characters",
-			 sizeof(ms->active) - 1);
+	if (strlen(active_label) >= sizeof(ms->active) || strlen(active) >= sizeof(ms->active_path) ||
+	    (shadow && (strlen(shadow_label) >= sizeof(ms->shadow) ||
+			strlen(shadow) >= sizeof(ms->shadow_path)))) {
+		snprintf(err, errlen, "a model label is longer than %zu characters, or its path "
+			 "than %zu", sizeof(ms->active) - 1, sizeof(ms->active_path) - 1);
 		return -ENAMETOOLONG;
 	}
 	ms = calloc(1, sizeof(*ms));
 	if (!ms)
 		return -ENOMEM;
-	pthread_mutex_lock(&dp->model_lock);
-	/* The trusted keys are the running policy's: hold it still while loading. */
-	pthread_mutex_lock(&dp->apply_lock);
-	p = &atomic_load(&dp->gen)->policy;
 	ret = load_for_workers(dp, p, active, active_label, ms->sc, err, errlen);
 	if (!ret && shadow)
 		ret = load_for_workers(dp, p, shadow, shadow_label, ms->shadow_sc, err, errlen);
-	pthread_mutex_unlock(&dp->apply_lock);
 	if (ret) {
 		lg_modelset_free(ms, dp->nworkers);
-		pthread_mutex_unlock(&dp->model_lock);
 		return ret;
 	}
 	snprintf(ms->active, sizeof(ms->active), "%s", active_label);
-	if (shadow)
+	snprintf(ms->active_path, sizeof(ms->active_path), "%s", active);
+	if (shadow) {
 		snprintf(ms->shadow, sizeof(ms->shadow), "%s", shadow_label);
+		snprintf(ms->shadow_path, sizeof(ms->shadow_path), "%s", shadow);
+	}
+	*out = ms;
+	return 0;
+}
+
+int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_label,
+		     const char *shadow, const char *shadow_label, char *err, size_t errlen)
+{
+	struct lg_modelset *ms = NULL, *old;
+	int ret;
+
+	pthread_mutex_lock(&dp->model_lock);
+	/* The trusted keys and the window are the running policy's: hold it still. */
+	pthread_mutex_lock(&dp->apply_lock);
+	ret = build_modelset(dp, &atomic_load(&dp->gen)->policy, active, active_label, shadow,
+			     shadow_label, &ms, err, errlen);
+	pthread_mutex_unlock(&dp->apply_lock);
+	if (ret) {
+		pthread_mutex_unlock(&dp->model_lock);
+		return ret;
+	}
 	ms->epoch = ++dp->model_epoch;
 	old = atomic_exchange(&dp->models, ms);
 	/* Before the workers run (start-up) there is nobody to wait for. */
-	for (unsigned w = 0; old && w < dp->nworkers; w++)
-		while (atomic_load(&dp->workers[w].models_seen) < ms->epoch &&
-		       !atomic_load(&dp->stop)) {
-			struct timespec ts = { 0, 1000000 };
-
-			nanosleep(&ts, NULL);
-		}
+	if (old)
+		wait_workers(dp, 0, ms->epoch);
 	if (!atomic_load(&dp->stop))
 		lg_modelset_free(old, dp->nworkers);
 	atomic_fetch_add(&dp->model_swaps, 1);

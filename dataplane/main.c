@@ -3,13 +3,16 @@
 #include "dataplane.h"
 #include "ctlproto.h"
 #include "mqtt.h"
+#include "statefile.h"
 
 #include <lgadmit.h>
 #include <linegate/uadmit.h>
 #include <net/if.h>
 
 #include <cblas.h>
+#include <openssl/sha.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 void openblas_set_num_threads(int n);
@@ -42,11 +46,21 @@ static const char usage[] =
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
 	"  -m, --metrics HOST:PORT\n"
 	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
-	"      --xdp-pin DIR     pin the XDP program and maps under DIR (bpffs): when linegate\n"
-	"                        stops, admission goes on with the last policy (unknown devices\n"
-	"                        stay dropped), and the next linegate with the same DIR takes\n"
-	"                        it over with its buckets, sequences and counters\n"
+	"      --xdp-pin DIR     pin the XDP program and maps under DIR (bpffs); the default is\n"
+	"                        /sys/fs/bpf/linegate/IFNAME (netns-INODE/IFNAME outside the\n"
+	"                        host's network namespace): when linegate stops or is killed,\n"
+	"                        admission goes on with the last policy (unknown devices stay\n"
+	"                        dropped), and the next linegate takes it over with its\n"
+	"                        buckets, replay sequences and counters\n"
+	"      --no-xdp-pin      do not pin: the program is detached when linegate stops (a\n"
+	"                        linegate killed without pins leaves it attached; the next one\n"
+	"                        replaces it, and refuses a program that is not linegate's)\n"
 	"      --xdp-unpin       on exit, detach and remove the pinned instance (a real stop)\n"
+	"      --state-dir DIR   state kept across restarts (default $STATE_DIRECTORY, else\n"
+	"                        /var/lib/linegate; made 0700): each device's replay high-water\n"
+	"                        mark, so no frame accepted before a restart is accepted after\n"
+	"                        it, and the last applied policy, which a restart uses unless\n"
+	"                        the boot policy file changed since (the start line says which)\n"
 	"  -x, --xdp IFACE[:generic]\n"
 	"                        attach the XDP admission program to IFACE (native mode, or\n"
 	"                        generic/skb mode with ':generic'): frames from unknown or\n"
@@ -62,7 +76,8 @@ static const char usage[] =
 	"%s"
 	"\n"
 	"Control socket commands (one per connection): 'stats', 'reload' (re-read the policy\n"
-	"file), 'apply' followed by policy YAML, 'model' followed by PATH LABEL [SHADOW_PATH\n"
+	"file), 'apply' followed by policy YAML (a change of a start-only field, such as port, is\n"
+	"refused whole; the reply lists every change), 'model' followed by PATH LABEL [SHADOW_PATH\n"
 	"SHADOW_LABEL]. SIGHUP also reloads. A policy that does not validate is refused and the\n"
 	"running one stays. Models load only when signed by a key in the policy's\n"
 	"models.trusted_keys (docs/models.md).\n";
@@ -77,23 +92,56 @@ static void on_signal(int sig)
 		got_stop = 1;
 }
 
-static int reload_file(struct lg_dp *dp, char *msg, size_t len)
+/* Apply policy text parsed as name; msg gets "ok: ..." with the changes, or the reason. */
+static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char *name,
+		      char *msg, size_t msglen)
 {
+	struct lg_apply_req r = { .text = text, .len = len, .name = name };
 	struct lg_policy p;
-	int ret = lg_policy_load(dp->policy_path, &p, msg, len);
+	int ret = lg_policy_parse(text, len, name, &p, msg, msglen);
 
 	if (ret) {
 		atomic_fetch_add(&dp->apply_failures, 1);
 		return ret;
 	}
-	ret = lg_dp_apply(dp, &p);
+	r.policy = &p;
+	ret = lg_dp_apply(dp, &r);
 	if (ret) {
-		snprintf(msg, len, "apply failed: %s", strerror(-ret));
+		snprintf(msg, msglen, "%s", r.err);
 		lg_policy_free(&p);
 		return ret;
 	}
-	snprintf(msg, len, "ok: %zu devices", p.ndevices);
+	snprintf(msg, msglen, "ok: %zu devices, changes %s", p.ndevices, r.changes);
+	free(r.changes);
 	return 0;
+}
+
+static int reload_file(struct lg_dp *dp, char *msg, size_t len)
+{
+	char *text = NULL;
+	size_t n = 0;
+	int fd = open(dp->policy_path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0 || (ret = lg_read_fd(fd, 64u << 20, &text, &n))) {
+		ret = -errno;
+		snprintf(msg, len, "%s: %s", dp->policy_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		atomic_fetch_add(&dp->apply_failures, 1);
+		return ret ? ret : -EIO;
+	}
+	close(fd);
+	ret = apply_text(dp, text, n, dp->policy_path, msg, len);
+	/* The boot file is what runs now: the next start may use it as it is. */
+	if (!ret && dp->state) {
+		uint8_t h[32];
+
+		SHA256((const unsigned char *)text, n, h); /* as lg_policy_parse() hashes it */
+		lg_state_set_boot(dp->state, h);
+		lg_state_save_policy(dp->state, text, n, dp->policy_path);
+	}
+	free(text);
+	return ret;
 }
 
 static void write_str(int fd, const char *s)
@@ -123,18 +171,11 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, msg);
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "apply\n", 6)) {
-		struct lg_policy p;
-		int ret = lg_policy_parse(req + 6, len - 6, "<apply>", &p, msg, sizeof(msg));
+		char big[16384];
+		int ret = apply_text(dp, req + 6, len - 6, "<apply>", big, sizeof(big));
 
-		if (!ret) {
-			ret = lg_dp_apply(dp, &p);
-			if (ret)
-				lg_policy_free(&p);
-			snprintf(msg, sizeof(msg), ret ? "apply failed" : "ok: %zu devices",
-				 p.ndevices);
-		}
 		write_str(fd, ret ? "error: " : "");
-		write_str(fd, msg);
+		write_str(fd, big);
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "model\n", 6)) {
 		/*
@@ -166,16 +207,70 @@ static void serve_client(struct lg_dp *dp, int fd)
 	free(req);
 }
 
-static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin,
+/* The default pin folder: per interface, and per network namespace outside the host's (two
+ * namespaces may each have an eth0). */
+static void default_pin_dir(const char *ifname, char *out, size_t len)
+{
+	struct stat self, init;
+
+	if (!stat("/proc/self/ns/net", &self) && !stat("/proc/1/ns/net", &init) &&
+	    self.st_ino != init.st_ino)
+		snprintf(out, len, "/sys/fs/bpf/linegate/netns-%lu/%s", (unsigned long)self.st_ino,
+			 ifname);
+	else
+		snprintf(out, len, "/sys/fs/bpf/linegate/%s", ifname);
+}
+
+/* Take over the instance pinned in pin: 1 done, 0 none there, negative errno with err. */
+static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default,
+			const struct lg_policy *p, char *err, size_t errlen)
+{
+	int ret = lg_admit_open_pinned(pin, &dp->admit);
+
+	if (ret == -ENOENT)
+		return 0;
+	if (ret) {
+		snprintf(err, errlen, "taking over the instance pinned in %s: %s (remove it with "
+			 "rm -r %s, or pick another --xdp-pin)", pin, strerror(-ret), pin);
+		return ret;
+	}
+	if (lg_admit_ifindex(dp->admit) != dp->admit_ifindex) {
+		if (is_default) {
+			/* Our own folder for this interface, left by an instance whose interface
+			 * is gone (ifindex 0) or was made anew: start afresh. */
+			fprintf(stderr, "linegate: the instance pinned in %s is not attached to %s "
+				"(its interface was removed or made anew): replacing it\n", pin,
+				dp->admit_ifname);
+			lg_admit_unpin(dp->admit);
+			lg_admit_close(dp->admit);
+			dp->admit = NULL;
+			return 0;
+		}
+		snprintf(err, errlen, "the instance pinned in %s is attached to another interface",
+			 pin);
+		return -EEXIST;
+	}
+	ret = lg_dp_apply_xdp(dp, p);
+	if (ret) {
+		snprintf(err, errlen, "loading the policy into its tables: %s", strerror(-ret));
+		return ret;
+	}
+	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
+		"sequences, buckets and counters\n", pin);
+	return 1;
+}
+
+static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bool no_pin,
 		     const struct lg_policy *p, char *err, size_t errlen)
 {
 	struct lg_admit_opts opts = {
 		.default_lgf_port = p->port,
 		.default_not_ours = LG_ADMIT_NOT_OURS_DROP,
-		.pin_dir = pin,
 	};
 	enum lg_admit_mode mode = LG_ADMIT_MODE_NATIVE;
-	char ifname[IF_NAMESIZE + 16];
+	char ifname[IF_NAMESIZE + 16], pin_buf[256];
+	const char *pin = pin_arg;
+	struct lg_admit_iface cur;
 	char *colon;
 	int ret;
 
@@ -195,31 +290,44 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin,
 		snprintf(err, errlen, "no interface '%s'", ifname);
 		return -ENODEV;
 	}
+	if (!pin && !no_pin) {
+		default_pin_dir(ifname, pin_buf, sizeof(pin_buf));
+		pin = pin_buf;
+	}
 	if (pin) {
 		/* An instance an earlier linegate left pinned kept admitting while no process
 		 * ran (fail static): take it over, with its tables, buckets and counters. */
-		ret = lg_admit_open_pinned(pin, &dp->admit);
-		if (!ret) {
-			if (lg_admit_ifindex(dp->admit) != dp->admit_ifindex) {
-				snprintf(err, errlen, "the instance pinned in %s is attached to another "
-					 "interface", pin);
-				return -EEXIST;
-			}
-			ret = lg_dp_apply_xdp(dp, p);
-			if (ret)
-				snprintf(err, errlen, "loading the policy into its tables: %s",
-					 strerror(-ret));
-			return ret;
-		}
-		if (ret != -ENOENT) {
-			snprintf(err, errlen, "taking over the instance pinned in %s: %s", pin,
-				 strerror(-ret));
-			return ret;
-		}
+		ret = xdp_takeover(dp, pin, !pin_arg, p, err, errlen);
+		if (ret)
+			return ret < 0 ? ret : 0;
 	}
-	ret = lg_admit_open(&opts, &dp->admit);
+	/* What runs on the interface now: nothing, a stale instance of ours (a linegate
+	 * killed without pins), or someone else's program, which we never replace. */
+	ret = lg_admit_probe(dp->admit_ifindex, &cur);
 	if (ret) {
-		snprintf(err, errlen, "loading the program: %s", strerror(-ret));
+		snprintf(err, errlen, "querying the XDP program on %s: %s", ifname, strerror(-ret));
+		return ret;
+	}
+	if (cur.prog_id && !cur.ours) {
+		snprintf(err, errlen, "%s already runs another XDP program (id %u, name '%s'), which "
+			 "linegate does not replace: remove it with 'ip link set dev %s xdp off' (or "
+			 "'xdp-loader unload %s --all') and start linegate again", ifname,
+			 cur.prog_id, cur.name, ifname, ifname);
+		return -EBUSY;
+	}
+	opts.pin_dir = pin;
+	ret = lg_admit_open(&opts, &dp->admit);
+	if (ret && pin && !pin_arg) {
+		/* No bpffs for the default folder: admission still runs, only unpinned. */
+		fprintf(stderr, "linegate: XDP: cannot pin in %s (%s): running unpinned; mount "
+			"a bpffs (mount -t bpf bpf /sys/fs/bpf) or give --xdp-pin DIR\n", pin,
+			strerror(-ret));
+		opts.pin_dir = pin = NULL;
+		ret = lg_admit_open(&opts, &dp->admit);
+	}
+	if (ret) {
+		snprintf(err, errlen, "loading the program%s%s: %s", pin ? " pinned in " : "",
+			 pin ? pin : "", strerror(-ret));
 		return ret;
 	}
 	/* Tables before the attach: the program must never run without a generation. */
@@ -228,10 +336,21 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin,
 		snprintf(err, errlen, "loading the policy into its tables: %s", strerror(-ret));
 		return ret;
 	}
-	ret = lg_admit_attach(dp->admit, dp->admit_ifindex, mode);
+	if (cur.prog_id) {
+		ret = lg_admit_attach_replace(dp->admit, dp->admit_ifindex, mode, cur.prog_id);
+		if (!ret)
+			fprintf(stderr, "linegate: XDP: replaced the stale linegate program (id %u) "
+				"that a linegate stopped without pins left on %s\n", cur.prog_id,
+				ifname);
+	} else {
+		ret = lg_admit_attach(dp->admit, dp->admit_ifindex, mode);
+	}
 	if (ret)
 		snprintf(err, errlen, "attaching in %s mode: %s",
 			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
+	else if (pin)
+		fprintf(stderr, "linegate: XDP: pinned in %s (kept on exit; --xdp-unpin "
+			"removes it)\n", pin);
 	return ret;
 }
 
@@ -338,11 +457,15 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "drop-reasons", no_argument, NULL, 3 },
+		{ "no-xdp-pin", no_argument, NULL, 4 },
+		{ "state-dir", required_argument, NULL, 5 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
-		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL;
+		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL;
+	char origin[1024] = "", state_env[512];
+	bool no_pin = false;
 	const struct lg_backend_ops *ops;
 	struct lg_backend_conf bconf = { .nbufs = 1024, .buf_size = 9216, .xsks_map_fd = -1 };
 	bool be_setup = false;
@@ -400,6 +523,12 @@ int main(int argc, char **argv)
 		case 2:
 			xdp_unpin = true;
 			break;
+		case 4:
+			no_pin = true;
+			break;
+		case 5:
+			state_dir = optarg;
+			break;
 		case 'h':
 			print_usage();
 			return 0;
@@ -424,6 +553,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: --policy is required (see --help)\n");
 		return 2;
 	}
+	if (xdp_pin && no_pin) {
+		fprintf(stderr, "linegate: --xdp-pin and --no-xdp-pin exclude each other\n");
+		return 2;
+	}
+	if (!state_dir) {
+		/* systemd's StateDirectory= hands the folder over in $STATE_DIRECTORY (a list
+		 * separated by ':' when it names several: the first is ours). */
+		const char *e = getenv("STATE_DIRECTORY");
+
+		snprintf(state_env, sizeof(state_env), "%s", e && *e ? e : "/var/lib/linegate");
+		state_env[strcspn(state_env, ":")] = '\0';
+		state_dir = state_env;
+	}
 	{
 		const char *colon = strchr(backend, ':');
 		char name[32];
@@ -446,6 +588,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: %s\n", err);
 		return 1;
 	}
+	if (lg_state_open(state_dir, &dp.state, err, sizeof(err))) {
+		fprintf(stderr, "linegate: %s\n", err);
+		lg_policy_free(&p);
+		return 1;
+	}
+	/* Decision of docs/operations.md, "Restarts": the last applied policy is newer than
+	 * the boot file, unless the boot file was edited since (how start-only fields change). */
+	lg_state_set_boot(dp.state, p.hash);
+	{
+		char *text = NULL, *name = NULL, why[512] = "";
+		size_t tlen = 0;
+		int r = lg_state_load_policy(dp.state, &text, &tlen, &name, why, sizeof(why));
+
+		if (r == 1) {
+			struct lg_policy q;
+
+			if (!lg_policy_parse(text, tlen, name, &q, err, sizeof(err))) {
+				lg_policy_free(&p);
+				p = q;
+				snprintf(origin, sizeof(origin), "the last applied policy (kept in "
+					 "%s/applied.json): the boot file %s is unchanged since",
+					 state_dir, dp.policy_path);
+			} else {
+				snprintf(origin, sizeof(origin), "the boot file %s: the last applied "
+					 "policy no longer loads (%.600s)", dp.policy_path, err);
+			}
+		} else {
+			snprintf(origin, sizeof(origin), "the boot file %s: %s", dp.policy_path,
+				 r < 0 ? strerror(-r) : why);
+		}
+		free(text);
+		free(name);
+	}
 	/* Workers are the parallelism; BLAS threads would fight them for the cores. */
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
@@ -455,6 +630,7 @@ int main(int argc, char **argv)
 	dp.started_ns = lg_now_ns();
 	if (output)
 		snprintf(p.jsonl, sizeof(p.jsonl), "%s", output);
+	dp.output_override = output;
 	dp.out_is_stdout = !strcmp(p.jsonl, "-");
 	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "a");
 	if (!dp.out) {
@@ -464,7 +640,7 @@ int main(int argc, char **argv)
 	}
 	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
-		ret = xdp_setup(&dp, xdp, xdp_pin, &p, err, sizeof(err));
+		ret = xdp_setup(&dp, xdp, xdp_pin, no_pin, &p, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: XDP admission on %s: %s\n", xdp, err);
 			lg_policy_free(&p);
@@ -579,14 +755,27 @@ int main(int argc, char **argv)
 	fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u, %zu devices "
 		"enrolled, model %s\n", dp.nworkers, ops->name, p.port, p.ndevices,
 		atomic_load(&dp.models)->active);
+	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
 
 	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };
 
 		if (got_hup) {
+			char msg[16384];
+
 			got_hup = 0;
-			ret = reload_file(&dp, err, sizeof(err));
-			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", err);
+			ret = reload_file(&dp, msg, sizeof(msg));
+			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", msg);
+		}
+		{
+			/* A key's expires has come: from now on the workers refuse it. */
+			int64_t next = atomic_load(&dp.gen)->next_expiry;
+
+			if (next && (int64_t)time(NULL) >= next) {
+				ret = lg_dp_expire_keys(&dp);
+				fprintf(stderr, "linegate: a device key expired: %s\n",
+					ret ? strerror(-ret) : "no longer accepted");
+			}
 		}
 		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
 			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -642,5 +831,6 @@ out:
 	if (be_setup && ops->teardown)
 		ops->teardown();
 	lg_uadmit_destroy(dp.uadmit);
+	lg_state_close(dp.state);
 	return status;
 }

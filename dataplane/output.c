@@ -121,9 +121,21 @@ void *lg_output_main(void *arg)
 
 	while (!atomic_load(&dp->stop)) {
 		unsigned n = drain(dp);
+		FILE *next;
 
 		/* One write a round (alerts first, then up to 256 scores a worker). */
 		out_flush(dp);
+		/* An apply changed output.jsonl: what was drained went to the old file, whole;
+		 * from the next round on, lines go to the new one. */
+		next = atomic_load(&dp->out_next);
+		if (next) {
+			if (dp->out && !dp->out_is_stdout)
+				fclose(dp->out);
+			dp->out = next;
+			dp->out_is_stdout = next == stdout;
+			dp->out_errno = 0;
+			atomic_store(&dp->out_next, NULL);
+		}
 		if (!n) {
 			struct timespec ts = { 0, 2000000 };
 

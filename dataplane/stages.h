@@ -32,6 +32,15 @@ int lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 void lg_worker_score(struct lg_worker *w, unsigned n);
 void lg_worker_score_full(struct lg_worker *w, const struct lg_gen *g);
 
+/* Advance the device's replay window past seq, and its high-water mark in the state folder:
+ * one store to a shared mapping, which outlives a kill -9 of this process. */
+static inline void lg_dev_commit(struct lg_dev_state *s, uint64_t seq)
+{
+	lg_replay_commit(&s->replay, seq);
+	if (s->hwm && s->replay.highest > atomic_load_explicit(s->hwm, memory_order_relaxed))
+		atomic_store_explicit(s->hwm, s->replay.highest, memory_order_relaxed);
+}
+
 /* A verdict counted where the frame was judged (a handed-over one by its owner). */
 static inline void lg_worker_count(struct lg_worker *w, enum lg_reason r)
 {

@@ -152,7 +152,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		struct lg_dev_state *s = hit[i].s;
 
 		if (hit[i].seq)
-			lg_replay_commit(&s->replay, hit[i].seq);
+			lg_dev_commit(s, hit[i].seq);
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
@@ -213,7 +213,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	/* Without a MAC context (out of memory) nothing can be verified: refuse, counted. */
 	if (!mac || lg_mac_check(mac, &f))
 		return LG_DROP_BAD_TAG;
-	lg_replay_commit(&s->replay, f.sequence);
+	lg_dev_commit(s, f.sequence);
 	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);

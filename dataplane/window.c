@@ -45,13 +45,16 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
  * changes its channel count, it starts afresh. */
 int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win)
 {
-	if (s->win && s->channels == channels)
+	/* A new detection.window: the samples gathered for the old one are dropped, so that
+	 * no row mixes two window lengths (the batch was scored at the generation switch). */
+	if (s->win && s->channels == channels && s->win_len == win)
 		return 0;
 	free(s->win);
 	s->win = malloc(sizeof(float) * win * channels);
 	if (!s->win)
 		return -ENOMEM;
 	s->channels = (uint8_t)channels;
+	s->win_len = win;
 	s->fill = 0;
 	return 0;
 }

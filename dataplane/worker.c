@@ -127,6 +127,12 @@ void *lg_worker_main(void *arg)
 
 		struct lg_modelset *ms = atomic_load_explicit(&dp->models, memory_order_acquire);
 
+		/* A model set made for a generation this worker has not read yet (an apply that
+		 * changed window or model publishes the set first): keep the old pair one more
+		 * round. Read in this order, a new generation always comes with its set. */
+		if (ms->need_gen > g->epoch && w->ms)
+			ms = w->ms;
+
 		if (g->epoch != epoch) {
 			/* Rows of the batch point at state objects of the old generation,
 			 * which is freed once we say we have moved on: score them first. */

@@ -192,6 +192,16 @@ static int pin_all(struct lg_admit *a, const char *dir)
 	err = bpffs_ensure(dir);
 	if (err)
 		return err;
+	/* The folder and its parents (the default is /sys/fs/bpf/linegate/IFNAME). */
+	if (strlen(dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	strcpy(path, dir);
+	for (char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
 	for (i = 0; i < O_MAX; i++) {
@@ -524,6 +534,96 @@ int lg_admit_attach(struct lg_admit *a, int ifindex, enum lg_admit_mode mode)
 	a->ifindex = ifindex;
 	a->xdp_flags = flags & ~XDP_FLAGS_UPDATE_IF_NOEXIST;
 	return 0;
+}
+
+int lg_admit_probe(int ifindex, struct lg_admit_iface *out)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info), ids[8], nmaps;
+	int fd, err;
+
+	memset(out, 0, sizeof(*out));
+	err = bpf_xdp_query(ifindex, 0, &q);
+	if (err)
+		return err;
+	out->prog_id = q.prog_id ? q.prog_id : q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id;
+	if (!out->prog_id)
+		return 0;
+	out->generic = q.attach_mode == XDP_ATTACHED_SKB || out->prog_id == q.skb_prog_id;
+	fd = bpf_prog_get_fd_by_id(out->prog_id);
+	if (fd < 0)
+		return -errno;
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = 8;
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	snprintf(out->name, sizeof(out->name), "%s", info.name);
+	nmaps = info.nr_map_ids < 8 ? info.nr_map_ids : 8;
+	/* Ours: the program's name, and the maps only our program has (by name). */
+	if (!strcmp(info.name, "lg_admit")) {
+		unsigned found = 0;
+
+		for (__u32 i = 0; i < nmaps; i++) {
+			struct bpf_map_info mi;
+			__u32 ml = sizeof(mi);
+			int mfd = bpf_map_get_fd_by_id(ids[i]);
+
+			if (mfd < 0)
+				continue;
+			memset(&mi, 0, sizeof(mi));
+			if (!bpf_obj_get_info_by_fd(mfd, &mi, &ml) &&
+			    (!strcmp(mi.name, obj_name[O_RCTR]) || !strcmp(mi.name, obj_name[O_DCTR])))
+				found++;
+			close(mfd);
+		}
+		out->ours = found == 2;
+	}
+	return 0;
+}
+
+int lg_admit_attach_replace(struct lg_admit *a, int ifindex, enum lg_admit_mode mode,
+			    lg_u32 prog_id)
+{
+	struct lg_admit_iface now;
+	int old_fd, err;
+
+	err = lg_admit_probe(ifindex, &now);
+	if (err)
+		return err;
+	if (now.prog_id != prog_id || !now.ours)
+		return now.prog_id ? -EBUSY : lg_admit_attach(a, ifindex, mode);
+	old_fd = bpf_prog_get_fd_by_id(prog_id);
+	if (old_fd < 0)
+		return -errno;
+	if (!a->pin_dir && now.generic == (mode == LG_ADMIT_MODE_GENERIC)) {
+		/* One netlink request: the interface is never without admission. */
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = old_fd);
+		__u32 flags = XDP_FLAGS_REPLACE | (mode == LG_ADMIT_MODE_NATIVE ?
+						     XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+
+		err = bpf_xdp_attach(ifindex, a->fd[O_PROG], flags, &o);
+		if (!err) {
+			a->ifindex = ifindex;
+			a->xdp_flags = flags & ~XDP_FLAGS_REPLACE;
+		}
+	} else {
+		/* A bpf_link cannot take a netlink attachment's place: detach the stale one
+		 * (only if it is still the one we found), then attach. */
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = old_fd);
+
+		err = bpf_xdp_detach(ifindex, now.generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE,
+				     &o);
+		if (!err)
+			err = lg_admit_attach(a, ifindex, mode);
+	}
+	close(old_fd);
+	return err;
 }
 
 int lg_admit_detach(struct lg_admit *a)

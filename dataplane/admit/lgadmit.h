@@ -60,6 +60,23 @@ int lg_admit_ifindex(const struct lg_admit *a);
 lg_u64 lg_admit_generation(const struct lg_admit *a);
 
 int lg_admit_attach(struct lg_admit *a, int ifindex, enum lg_admit_mode mode);
+
+/* What runs in XDP on an interface, as lg_admit_probe() finds it. */
+struct lg_admit_iface {
+	lg_u32 prog_id;  /* 0: no XDP program */
+	char name[16];   /* the program's name */
+	int ours;        /* 1: linegate's admission program (its name and its maps' names) */
+	int generic;     /* attached in generic (skb) mode */
+};
+int lg_admit_probe(int ifindex, struct lg_admit_iface *out);
+/*
+ * Attach in place of a stale instance of our own program (prog_id, from lg_admit_probe(),
+ * left by a linegate killed without pins): atomically (XDP_FLAGS_REPLACE) when the modes
+ * agree and the new one is not pinned, else detach it and attach. -EBUSY when something
+ * else is attached by then.
+ */
+int lg_admit_attach_replace(struct lg_admit *a, int ifindex, enum lg_admit_mode mode,
+			    lg_u32 prog_id);
 int lg_admit_detach(struct lg_admit *a);
 
 /*

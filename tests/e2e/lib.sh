@@ -75,6 +75,8 @@ lg_cleanup() {
 
 lg_tmp() {
 	LG_TMP=$(mktemp -d /tmp/linegate-test.XXXXXX)
+	# Each test its own state folder (replay marks, last applied policy): see --state-dir.
+	export STATE_DIRECTORY="$LG_TMP/state"
 	trap lg_cleanup EXIT
 	trap 'exit 130' INT TERM
 }

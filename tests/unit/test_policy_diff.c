@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 #define CHECK_STR_EQ(a, b)                                                               \
 	do {                                                                             \
@@ -67,12 +68,22 @@ static void check_change(const struct lg_policy_change *c, const struct want *w)
 	CHECK_STR_EQ(c->new, w->new);
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_policy_diff\n"
+	"\n"
+	"lg_policy_diff() between two policies: the exact list of changes (settings, devices\n"
+	"added, removed and changed field by field, keys by fingerprint), the class of each\n"
+	"field (live or start-only), the JSON rendering, and that no key byte is in any of it.\n"
+	"\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
 	struct lg_policy a, b;
 	struct lg_policy_diff d;
 	char fp1[9], fp2[9];
 	uint8_t k1[32], k2[32];
+
+	lgt_cli(argc, argv, usage, 0, 0);
 
 	for (int i = 0; i < 32; i++) {
 		k1[i] = (uint8_t)i;

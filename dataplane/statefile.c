@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+/* The state folder: replay high-water marks and the last applied policy (statefile.h). */
+#include "statefile.h"
+
+#include <linegate/policy.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define HWM_SLOTS 8192 /* twice the device table: ids that come and go keep their marks */
+#define HWM_MAGIC "LGHWM001"
+
+struct hwm_slot {
+	uint32_t id;   /* 0 = free */
+	uint32_t pad;
+	_Atomic uint64_t seq;
+};
+
+struct hwm_file {
+	char magic[8];
+	uint64_t nslots;
+	struct hwm_slot slot[HWM_SLOTS];
+};
+
+struct lg_state {
+	char *dir;
+	int dfd;
+	struct hwm_file *hwm;
+	uint8_t boot[32];
+};
+
+int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errlen)
+{
+	struct lg_state *st = calloc(1, sizeof(*st));
+	struct stat sb;
+	int fd = -1, ret;
+
+	if (!st)
+		return -ENOMEM;
+	st->dfd = -1;
+	st->dir = strdup(dir);
+	if (!st->dir) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "--state-dir %s: %s (give a folder linegate may create, "
+			 "e.g. --state-dir /var/lib/linegate run as root)", dir, strerror(errno));
+		goto err;
+	}
+	st->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dfd < 0 || fstat(st->dfd, &sb)) {
+		ret = -errno;
+		snprintf(err, errlen, "--state-dir %s: %s", dir, strerror(errno));
+		goto err;
+	}
+	/* Whoever may write the marks may make linegate accept replayed frames. */
+	if (sb.st_mode & 022) {
+		snprintf(err, errlen, "--state-dir %s: group or others may write it (mode %03o): "
+			 "chmod 700 %s", dir, sb.st_mode & 0777, dir);
+		ret = -EPERM;
+		goto err;
+	}
+	fd = openat(st->dfd, "replay.hwm", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &sb)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
+		goto err;
+	}
+	if ((size_t)sb.st_size != sizeof(struct hwm_file) && ftruncate(fd, sizeof(struct hwm_file))) {
+		ret = -errno;
+		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
+		goto err;
+	}
+	st->hwm = mmap(NULL, sizeof(struct hwm_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (st->hwm == MAP_FAILED) {
+		st->hwm = NULL;
+		ret = -errno;
+		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
+		goto err;
+	}
+	close(fd);
+	fd = -1;
+	if (memcmp(st->hwm->magic, HWM_MAGIC, 8) || st->hwm->nslots != HWM_SLOTS) {
+		/* A new file (zeros), or one of another layout: start empty. */
+		memset(st->hwm, 0, sizeof(*st->hwm));
+		memcpy(st->hwm->magic, HWM_MAGIC, 8);
+		st->hwm->nslots = HWM_SLOTS;
+	}
+	*out = st;
+	return 0;
+err:
+	if (fd >= 0)
+		close(fd);
+	lg_state_close(st);
+	return ret;
+}
+
+void lg_state_close(struct lg_state *st)
+{
+	if (!st)
+		return;
+	if (st->hwm)
+		munmap(st->hwm, sizeof(*st->hwm));
+	if (st->dfd >= 0)
+		close(st->dfd);
+	free(st->dir);
+	free(st);
+}
+
+const char *lg_state_dir(const struct lg_state *st)
+{
+	return st->dir;
+}
+
+_Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id)
+{
+	uint32_t h;
+
+	if (!st || !id)
+		return NULL;
+	h = (id * 0x9e3779b1u) % HWM_SLOTS;
+	for (unsigned i = 0; i < HWM_SLOTS; i++) {
+		struct hwm_slot *s = &st->hwm->slot[(h + i) % HWM_SLOTS];
+
+		if (s->id == id)
+			return &s->seq;
+		if (!s->id) {
+			s->id = id;
+			atomic_store(&s->seq, 0);
+			return &s->seq;
+		}
+	}
+	return NULL;
+}
+
+void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32])
+{
+	memcpy(st->boot, hash, 32);
+}
+
+int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, const char *name)
+{
+	json_object *o = json_object_new_object();
+	const char *s;
+	char hex[65];
+	int fd = -1, ret = 0;
+	size_t n;
+
+	if (!o)
+		return -ENOMEM;
+	lg_hex_encode(st->boot, 32, hex);
+	json_object_object_add(o, "boot_sha256", json_object_new_string(hex));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	n = strlen(s);
+	fd = openat(st->dfd, "applied.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(fd, s + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -EIO;
+			goto out;
+		}
+		done += (size_t)w;
+	}
+	/* Data before the name: after a crash the old file or the new one, never half. */
+	if (fsync(fd) || renameat(st->dfd, "applied.json.tmp", st->dfd, "applied.json") ||
+	    fsync(st->dfd))
+		ret = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	json_object_put(o);
+	return ret;
+}
+
+int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
+			 size_t whylen)
+{
+	json_object *o, *b, *nm, *t;
+	char hex[65];
+	int fd, ret = 0;
+
+	fd = openat(st->dfd, "applied.json", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		snprintf(why, whylen, "no policy was applied since the state folder %s was made",
+			 st->dir);
+		return 0;
+	}
+	close(fd);
+	{
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/applied.json", st->dir);
+		o = json_object_from_file(path);
+	}
+	if (!o || !json_object_object_get_ex(o, "boot_sha256", &b) ||
+	    !json_object_object_get_ex(o, "name", &nm) || !json_object_object_get_ex(o, "text", &t)) {
+		json_object_put(o);
+		snprintf(why, whylen, "%s/applied.json is unreadable", st->dir);
+		return 0;
+	}
+	lg_hex_encode(st->boot, 32, hex);
+	if (strcmp(json_object_get_string(b), hex)) {
+		snprintf(why, whylen, "the boot file changed since the last apply");
+	} else {
+		*len = (size_t)json_object_get_string_len(t);
+		*text = malloc(*len + 1);
+		*name = strdup(json_object_get_string(nm));
+		if (!*text || !*name) {
+			free(*text);
+			free(*name);
+			ret = -ENOMEM;
+		} else {
+			memcpy(*text, json_object_get_string(t), *len + 1);
+			ret = 1;
+		}
+	}
+	json_object_put(o);
+	return ret;
+}

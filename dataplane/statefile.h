@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The state folder (--state-dir, docs/operations.md "Restarts"): what a restarted linegate
+ * needs to stay safe.
+ *
+ *	replay.hwm      per device, the highest sequence a worker committed: a file mapped
+ *	                shared, stored into on every commit. It lives in the page cache, so
+ *	                it survives kill -9 exactly (a power cut may lose the last seconds).
+ *	applied.json    the last applied policy: its text, the name it was parsed as and the
+ *	                SHA-256 of the boot file at the time; written atomically (temp file,
+ *	                fsync, rename, fsync of the folder).
+ */
+#ifndef LG_STATEFILE_H
+#define LG_STATEFILE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct lg_state;
+
+/* Open the folder (made 0700 when missing; refused when group or others may write it). */
+int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errlen);
+void lg_state_close(struct lg_state *st);
+const char *lg_state_dir(const struct lg_state *st);
+
+/* The high-water slot of a device (made on first use; called under the apply lock), NULL
+ * when the table is full. */
+_Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id);
+
+/* Keep an applied policy with the hash the boot file has now (lg_state_set_boot). */
+void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32]);
+int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, const char *name);
+/*
+ * The last applied policy, when the boot file still has the hash it had when that policy
+ * was applied: 1 with *text (NUL-terminated), *len and *name malloc'd. 0 when the boot file
+ * is to be used, with the reason in why. Negative errno when the file cannot be read.
+ */
+int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
+			 size_t whylen);
+
+#endif
