@@ -172,7 +172,9 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "apply\n", 6)) {
 		char big[16384];
-		int ret = apply_text(dp, req + 6, len - 6, "<apply>", big, sizeof(big));
+		/* Text without a name of its own: its relative paths (model, key files,
+		 * registry) are taken as the boot policy's are, from its folder. */
+		int ret = apply_text(dp, req + 6, len - 6, dp->policy_path, big, sizeof(big));
 
 		write_str(fd, ret ? "error: " : "");
 		write_str(fd, big);
@@ -213,8 +215,9 @@ static void default_pin_dir(const char *ifname, char *out, size_t len)
 {
 	struct stat self, init;
 
-	if (!stat("/proc/self/ns/net", &self) && !stat("/proc/1/ns/net", &init) &&
-	    self.st_ino != init.st_ino)
+	/* When the host's namespace cannot be read (a container), assume another one. */
+	if (!stat("/proc/self/ns/net", &self) &&
+	    (stat("/proc/1/ns/net", &init) || self.st_ino != init.st_ino))
 		snprintf(out, len, "/sys/fs/bpf/linegate/netns-%lu/%s", (unsigned long)self.st_ino,
 			 ifname);
 	else
