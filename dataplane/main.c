@@ -313,9 +313,9 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	}
 	if (cur.prog_id && !cur.ours) {
 		snprintf(err, errlen, "%s already runs another XDP program (id %u, name '%s'), which "
-			 "linegate does not replace: remove it with 'ip link set dev %s xdp off' (or "
+			 "linegate does not replace: remove it with 'ip link set dev %s %s off' (or "
 			 "'xdp-loader unload %s --all') and start linegate again", ifname,
-			 cur.prog_id, cur.name, ifname, ifname);
+			 cur.prog_id, cur.name, ifname, cur.generic ? "xdpgeneric" : "xdp", ifname);
 		return -EBUSY;
 	}
 	opts.pin_dir = pin;
