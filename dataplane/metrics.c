@@ -38,6 +38,7 @@ struct worker_snap {
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
 		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, out_dropped, out_dropped_alerts, applies,
+		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	char model[96], shadow[96], policy_sha[65];
@@ -109,6 +110,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 	s->out_dropped = atomic_load(&dp->out_dropped);
 	s->out_dropped_alerts = atomic_load(&dp->out_dropped_alerts);
 	s->applies = atomic_load(&dp->applies);
+	s->apply_failures = atomic_load(&dp->apply_failures);
 	s->swaps = atomic_load(&dp->model_swaps);
 
 	/* The model set cannot be freed under us: model_lock serialises swaps. */
@@ -241,6 +243,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
 	add_u64(o, "latency_us_max", s.lat_max / 1000);
 	add_u64(o, "policy_applies", s.applies);
+	add_u64(o, "policy_apply_failures", s.apply_failures);
 	json_object_object_add(o, "model", json_object_new_string(s.model));
 	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));
 	add_u64(o, "model_epoch", s.model_epoch);
