@@ -591,18 +591,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: %s\n", err);
 		return 1;
 	}
-	if (lg_state_open(state_dir, &dp.state, err, sizeof(err))) {
+	/* A recording replayed (pcap) is not the line: its old sequences must neither be
+	 * refused by the line's marks nor become them. */
+	if (ops->flags & LG_BACKEND_F_FINITE) {
+		snprintf(origin, sizeof(origin), "the boot file %s (a finite stream: no state "
+			 "folder is read or written)", dp.policy_path);
+		state_dir = "none";
+	} else if (lg_state_open(state_dir, &dp.state, err, sizeof(err))) {
 		fprintf(stderr, "linegate: %s\n", err);
 		lg_policy_free(&p);
 		return 1;
 	}
 	/* Decision of docs/operations.md, "Restarts": the last applied policy is newer than
 	 * the boot file, unless the boot file was edited since (how start-only fields change). */
-	lg_state_set_boot(dp.state, p.hash);
-	{
+	if (dp.state) {
 		char *text = NULL, *name = NULL, why[512] = "";
 		size_t tlen = 0;
-		int r = lg_state_load_policy(dp.state, &text, &tlen, &name, why, sizeof(why));
+		int r;
+
+		lg_state_set_boot(dp.state, p.hash);
+		r = lg_state_load_policy(dp.state, &text, &tlen, &name, why, sizeof(why));
 
 		if (r == 1) {
 			struct lg_policy q;
