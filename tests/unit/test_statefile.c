@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/* The state folder: high-water marks survive the process (a second mapping of the same file
+ * sees every store, as a restarted linegate does), the applied policy is returned only while
+ * the boot file keeps the hash it had, and the folder's mode is checked. */
+#include "statefile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_statefile\n"
+	"\n"
+	"The state folder (dataplane/statefile.c): replay high-water marks kept per device id\n"
+	"across two opens, the last applied policy used only while the boot file is unchanged,\n"
+	"atomic replacement, and a folder others may write refused.\n"
+	"\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/lg-state-test.XXXXXX", sub[64], err[512] = "", why[512] = "";
+	uint8_t boot1[32] = { 1 }, boot2[32] = { 2 };
+	struct lg_state *a, *b;
+	_Atomic uint64_t *h101, *h102;
+	char *text = NULL, *name = NULL;
+	size_t len = 0;
+
+	lgt_cli(argc, argv, usage, 0, 0);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/s", dir);
+
+	CHECK_EQ(lg_state_open(sub, &a, err, sizeof(err)), 0);
+	{
+		struct stat sb;
+
+		CHECK_EQ(stat(sub, &sb), 0);
+		CHECK_EQ(sb.st_mode & 0777, 0700);
+	}
+	h101 = lg_state_hwm(a, 101);
+	h102 = lg_state_hwm(a, 102);
+	CHECK(h101 && h102 && h101 != h102);
+	CHECK(lg_state_hwm(a, 101) == h101);
+	CHECK(lg_state_hwm(a, 0) == NULL);
+	atomic_store(h101, 12000);
+	atomic_store(h102, 7);
+	/* No policy applied yet: the boot file, and why. */
+	lg_state_set_boot(a, boot1);
+	CHECK_EQ(lg_state_load_policy(a, &text, &len, &name, why, sizeof(why)), 0);
+	CHECK_STR_CONTAINS(why, "no policy was applied since the state folder");
+	CHECK_EQ(lg_state_save_policy(a, "version: 1\n", 11, "/etc/linegate/policy.yaml"), 0);
+	CHECK_EQ(lg_state_save_policy(a, "version: 1\nport: 5\n", 19, "/etc/linegate/p.yaml"), 0);
+	CHECK_EQ(access(sub, F_OK), 0);
+	{
+		char tmp[128];
+
+		snprintf(tmp, sizeof(tmp), "%s/applied.json.tmp", sub);
+		CHECK_EQ(access(tmp, F_OK), -1); /* renamed, not left behind */
+	}
+
+	/* A second open, as after kill -9: the marks and the policy are there. */
+	CHECK_EQ(lg_state_open(sub, &b, err, sizeof(err)), 0);
+	CHECK_EQ(atomic_load(lg_state_hwm(b, 101)), 12000);
+	CHECK_EQ(atomic_load(lg_state_hwm(b, 102)), 7);
+	CHECK_EQ(atomic_load(lg_state_hwm(b, 103)), 0);
+	lg_state_set_boot(b, boot1);
+	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 1);
+	CHECK_EQ(len, 19u);
+	CHECK(text && !strcmp(text, "version: 1\nport: 5\n"));
+	CHECK(name && !strcmp(name, "/etc/linegate/p.yaml"));
+	free(text);
+	free(name);
+	text = name = NULL;
+	/* The boot file was edited since: it wins. */
+	lg_state_set_boot(b, boot2);
+	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 0);
+	CHECK_STR_CONTAINS(why, "the boot file changed since the last apply");
+	CHECK(text == NULL && name == NULL);
+	lg_state_close(b);
+	lg_state_close(a);
+
+	/* A folder others may write is refused, with the fix. */
+	CHECK_EQ(chmod(sub, 0777), 0);
+	CHECK_EQ(lg_state_open(sub, &a, err, sizeof(err)), -EPERM);
+	CHECK_STR_CONTAINS(err, "group or others may write it (mode 777): chmod 700");
+
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		CHECK_EQ(system(cmd), 0);
+	}
+	return lgt_done("statefile");
+}
