@@ -5,6 +5,7 @@
 #                recognises it as its own and replaces it (it used to fail "already attached")
 #   MODE uring   no XDP at all: only the workers' replay windows stand between an old frame
 #                and the model
+#   MODE dpdk    DPDK (net_af_xdp vdev) with its user-space admission
 # In each: a policy applied before the kill removes device 108; 12 000 frames (1500 from each
 # of the 8 devices of the boot file) go in before the kill; the same frames (same devices,
 # keys and sequences, hence valid tags) are sent again after the restart: not one may be
@@ -32,20 +33,26 @@ open(sys.argv[2], "w").write(s[:s.index("  - id: 108")])
 PY
 
 case $MODE in
-pinned) XARGS=(-x lg0) ;;
-nopin) XARGS=(-x lg0 --no-xdp-pin) ;;
-uring) XARGS=() ;;
-*) lg_fail "unknown mode $MODE (pinned, nopin, uring)" ;;
+pinned) XARGS=(-B $SRV_IP -x lg0) ;;
+nopin) XARGS=(-B $SRV_IP -x lg0 --no-xdp-pin) ;;
+uring) XARGS=(-B $SRV_IP) ;;
+dpdk)
+	"$LG_BIN_DP" --help | grep '^  dpdk:' >/dev/null || lg_skip "linegate was built without DPDK (-Ddpdk)"
+	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
+	SRV_MAC=$(ip -n "$NS_SRV" -j link show lg0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
+	ip -n "$NS_LINE" neigh replace $SRV_IP lladdr "$SRV_MAC" dev lg1 nud permanent
+	XARGS=(-b "dpdk:nohuge,mem=256,sleep=50,vdev=net_af_xdp0;iface=lg0;start_queue=0;queue_count=1") ;;
+*) lg_fail "unknown mode $MODE (pinned, nopin, uring, dpdk)" ;;
 esac
 # nsenter keeps the host's mount namespace: pins outlive the process, as on a real server.
 run_dp() {
 	rm -f "$T/dp.sock"
-	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" \
 		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" "${XARGS[@]}" \
 		2> "$T/dp$1.err" &
 	DP=$!
 	LG_PIDS="$DP"
-	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
+	lg_wait_for 20 test -S "$T/dp.sock" || lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
 }
 dp_apply() {
 	ip netns exec "$NS_SRV" python3 -c "
@@ -102,6 +109,10 @@ x = st.get("xdp") or {}
 old = 1500 * 7
 # With pins, XDP's counters span both runs: take run 2's share from the workers' view.
 replayed = st["drops"]["replayed"] + st["drops"]["too_old"]
+if mode == "dpdk":
+    # DPDK's user-space admission runs XDP's decision before the workers.
+    replayed += st["admission"].get("replayed", 0)
+    x = {"unknown_device": st["admission"].get("unknown_device", 0)}
 if mode == "nopin":
     replayed += x.get("replayed", 0)
 check("resent frames", sent["enrolled"], 12000)
