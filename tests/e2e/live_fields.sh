@@ -5,6 +5,10 @@
 #   models.trusted_keys  a key list that no longer trusts the running model is refused whole;
 #                        one that still does is applied and listed
 #   not_ours             drop: ping from the line fails; pass: it answers again
+#   devices[].rate/burst/group, groups
+#                        device 101 at 1 frame/s with a burst of 16: 16 of 100 frames admitted,
+#                        84 rate limited in XDP; its group made an audit group: 100 of 100
+#                        admitted, counted as audited
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -26,6 +30,14 @@ variant batch1 's/^  batch: 16 .*/  batch: 1/'
 variant rogue "s/trusted_keys: \[.*\]/trusted_keys: [$ROGUE]/"
 variant both "s/trusted_keys: \[.*\]/trusted_keys: [$DEMO, $ROGUE]/"
 variant drop 's/^port: 4739/port: 4739\nnot_ours: drop/'
+python3 - "$T/policy.yaml" "$T/rl.yaml" "$T/audit.yaml" <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+d = s.replace("    name: press-1-vib\n", "    name: press-1-vib\n    rate: 1\n    burst: 16\n    group: trial\n", 1)
+i = d.index("devices:")
+open(sys.argv[2], "w").write(d[:i] + "groups:\n  trial: {audit: false}\n" + d[i:])
+open(sys.argv[3], "w").write(d[:i] + "groups:\n  trial: {audit: true}\n" + d[i:])
+PY
 grep -q "threshold: 0.000001" "$T/thr.yaml" || lg_fail "thr.yaml"
 grep -q "not_ours: drop" "$T/drop.yaml" || lg_fail "drop.yaml"
 
@@ -74,19 +86,35 @@ send
 
 ip netns exec "$NS_LINE" ping -c 1 -W 1 $SRV_IP >/dev/null || lg_fail "ping with not_ours: pass"
 expect_ok "$T/drop.yaml" "[{\"field\":\"not_ours\",\"class\":\"live\",\"old\":\"pass\",\"new\":\"drop\"},{\"field\":\"models.trusted_keys\",\"class\":\"live\",\"old\":\"${DEMO:0:16},${ROGUE:0:16}\",\"new\":\"${DEMO:0:16}\"}]"
-ip neigh flush dev lg1 -n "$NS_LINE" 2>/dev/null || ip -n "$NS_LINE" neigh flush dev lg1
+ip -n "$NS_LINE" neigh flush dev lg1
 rc=0; ip netns exec "$NS_LINE" ping -c 2 -W 1 $SRV_IP >/dev/null || rc=$?
 [ $rc -ne 0 ] || lg_fail "ping answered with not_ours: drop"
 expect_ok "$T/policy.yaml" '[{"field":"not_ours","class":"live","old":"drop","new":"pass"}]'
-ip netns exec "$NS_LINE" ping -c 1 -W 1 $SRV_IP >/dev/null || lg_fail "ping with not_ours: pass again"
+ip -n "$NS_LINE" neigh flush dev lg1
+lg_wait_for 5 ip netns exec "$NS_LINE" ping -c 1 -W 1 $SRV_IP >/dev/null || lg_fail "ping with not_ours: pass again"
+
+# Rate, burst and group of device 101, then its group in audit.
+send101() { # 100 frames of device 101 in 50 ms
+	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -d 1 \
+		-n 100 -r 2000 -q --first-seq $1 -j "$T/sent101-$1.json"
+}
+a0=$(st "d['admitted']")
+expect_ok "$T/rl.yaml" '[{"field":"groups","class":"live","old":"","new":"trial"},{"device":101,"change":"changed","field":"rate","class":"live","old":"0","new":"1"},{"device":101,"change":"changed","field":"burst","class":"live","old":"0","new":"16"},{"device":101,"change":"changed","field":"group","class":"live","old":"","new":"trial"}]'
+send101 1001
+lg_wait_for 5 test "$(st "d['xdp']['rate_limited']")" = 84 || lg_fail "rate limited in XDP: $(st "d['xdp']['rate_limited']"), want 84"
+lg_wait_for 5 test "$(st "d['admitted']")" = $((a0 + 16)) || lg_fail "admitted at 1/s burst 16: $(( $(st "d['admitted']") - a0 )), want 16"
+expect_ok "$T/audit.yaml" '[{"field":"groups","class":"live","old":"trial","new":"trial(audit)"}]'
+send101 1101
+lg_wait_for 5 test "$(st "d['admitted']")" = $((a0 + 116)) || lg_fail "admitted in an audit group: $(( $(st "d['admitted']") - a0 - 16 )), want 100"
 lg_stop_linegate
 python3 - "$T/stats.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1]))
 from lgcheck import check, done
-check("admitted", st["admitted"], 2000)
+check("admitted", st["admitted"], 2000 + 16 + 100)
+check("XDP rate limited (only before the audit group)", st["xdp"]["rate_limited"], 84)
 check("alerts: only the 400 windows under the tiny threshold", st["alerts"], 400)
-check("applies (5 ok + 1 refused)", (st["policy_applies"], st["policy_apply_failures"]), (5, 1))
+check("applies (7 ok + 1 refused)", (st["policy_applies"], st["policy_apply_failures"]), (7, 1))
 check("XDP not_ours counted the dropped pings (and ARP)", st["xdp"]["not_ours"] > 0, True)
 done()
 PY
