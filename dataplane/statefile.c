@@ -5,6 +5,7 @@
 #include <linegate/policy.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,19 +17,25 @@
 #include <json-c/json.h>
 
 #define HWM_SLOTS 8192 /* twice the device table: ids that come and go keep their marks */
-#define HWM_MAGIC "LGHWM001"
+#define HWM_MAGIC "LGHWM002"
 
+/* A cache line each: workers store into their own devices' marks on every frame, and two
+ * devices of two workers must not share a line. */
 struct hwm_slot {
 	uint32_t id;   /* 0 = free */
 	uint32_t pad;
 	_Atomic uint64_t seq;
+	char line[48];
 };
 
 struct hwm_file {
 	char magic[8];
 	uint64_t nslots;
+	char line[48];
 	struct hwm_slot slot[HWM_SLOTS];
 };
+_Static_assert(sizeof(struct hwm_slot) == 64, "one mark a cache line");
+_Static_assert(offsetof(struct hwm_file, slot) == 64, "marks start on a cache line");
 
 struct lg_state {
 	char *dir;
