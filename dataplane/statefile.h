@@ -3,9 +3,10 @@
  * The state folder (--state-dir, docs/operations.md "Restarts"): what a restarted linegate
  * needs to stay safe.
  *
- *	replay.hwm      per device (a cache line each), the highest sequence a worker committed: a file mapped
- *	                shared, stored into on every commit. It lives in the page cache, so
- *	                it survives kill -9 exactly (a power cut may lose the last seconds).
+ *	replay.hwm      per device (a cache line each), the highest sequence a worker
+ *	                committed: a file mapped shared, stored into on every commit. It
+ *	                lives in the page cache, so it survives kill -9 exactly (a power
+ *	                cut may lose the last seconds).
  *	applied.json    the last applied policy: its text, the name it was parsed as and the
  *	                SHA-256 of the boot file at the time; written atomically (temp file,
  *	                fsync, rename, fsync of the folder).
