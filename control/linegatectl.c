@@ -256,8 +256,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "linegatectl: validate needs a FILE\n");
 			return 2;
 		}
-		/* Offline: the same parser the daemon and the data plane use. */
-		if (lg_policy_load(argv[optind], &p, msg, sizeof(msg))) {
+		/* Offline: the same parser and deep check the daemon and the data plane use. */
+		if (lg_policy_load_valid(argv[optind], &p, msg, sizeof(msg))) {
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}
