@@ -124,7 +124,10 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "apply\n", 6)) {
 		struct lg_policy p;
-		int ret = lg_policy_validate(req + 6, len - 6, "<apply>", &p, msg, sizeof(msg));
+		/* Relative paths (key files, the model) are taken from the boot policy's folder
+		 * until the request carries the name of the file it came from. */
+		int ret = lg_policy_validate(req + 6, len - 6, dp->policy_path, &p, msg,
+					     sizeof(msg));
 
 		if (!ret) {
 			ret = lg_dp_apply(dp, &p);
