@@ -28,7 +28,7 @@
 #define LG_POLICY_MAX_BYTES (16u << 20)  /* the whole file */
 #define LG_POLICY_MAX_DEPTH 32           /* nested mappings and lists */
 #define LG_POLICY_MAX_SCALAR (64u << 10) /* one value or key, in bytes */
-#define LG_POLICY_MAX_NODES 524288       /* values, mappings and lists together */
+#define LG_POLICY_MAX_NODES 262144       /* values, mappings and lists together */
 
 struct lg_policy_key {
 	uint8_t id;

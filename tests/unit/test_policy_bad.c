@@ -234,6 +234,27 @@ static char *gen_devices(size_t *len, long n)
 	return s;
 }
 
+/* Every device field set: what the node limit must leave room for at 4096 devices. */
+static char *gen_devices_full(size_t *len, long n)
+{
+	size_t cap = 64 + (size_t)n * 400, off;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	off = (size_t)snprintf(s, cap, "version: 1\ngroups: {g: {audit: false}}\ndevices:\n");
+	for (long i = 1; i <= n; i++)
+		off += (size_t)snprintf(s + off, cap - off,
+			"  - {id: %ld, name: dev-%ld, source: 10.0.0.1, port: 4000, "
+			"mac: '02:00:00:00:00:01', rate: 100, burst: 20, group: g, keys: ["
+			"{id: 1, key_file: keys/good.key, expires: 2026-12-04T18:00:00Z}, "
+			"{id: 2, key_file: keys/good.key}], uadp: {publisher_id: %ld, "
+			"publisher_type: uint32, writer_group: 1, writer: 1, signed: true}}\n",
+			i, i, i);
+	*len = off;
+	return s;
+}
+
 static char *gen_nodes(size_t *len, long n)
 {
 	static const char head[] = "version: 1\nx: [";
@@ -409,7 +430,7 @@ int main(int argc, char **argv)
 		long k = LG_POLICY_MAX_NODES + 1 - 5;
 		char want[128];
 
-		run("nodes.yaml", PARSE, gen_nodes, 600000, &r);
+		run("nodes.yaml", PARSE, gen_nodes, 300000, &r);
 		snprintf(want, sizeof(want), "2:%ld: more than %u values", 5 + 2 * (k - 1),
 			 LG_POLICY_MAX_NODES);
 		expect("nodes.yaml", &r, want);
@@ -430,18 +451,27 @@ int main(int argc, char **argv)
 	expect("file-64mib.yaml", &r, "2:16777206: the policy is longer than the limit");
 	unlink("file-64mib.yaml");
 
-	/* Within the limits, 4096 devices with key files load. */
-	{
+	/* Within the limits, 4096 devices with key files load, every field set too. */
+	for (int full = 0; full < 2; full++) {
 		struct lg_policy p;
 		size_t len;
-		char err[512], *text = gen_devices(&len, LG_POLICY_MAX_DEVICES);
+		char err[512] = "", *text = (full ? gen_devices_full : gen_devices)(&len,
+										 LG_POLICY_MAX_DEVICES);
+		const char *name = full ? "devices-4096-full.yaml" : "devices-4096.yaml";
 		double t0 = now_s();
+		int ret = lg_policy_parse(text, len, name, &p, err, sizeof(err));
 
-		CHECK_EQ(lg_policy_parse(text, len, "devices-4096.yaml", &p, err, sizeof(err)), 0);
-		printf("%-28s %7.3f s  accepted, %zu devices\n", "devices-4096.yaml", now_s() - t0,
-		       p.ndevices);
-		CHECK_EQ(p.ndevices, LG_POLICY_MAX_DEVICES);
-		lg_policy_free(&p);
+		CHECK_EQ(ret, 0);
+		if (ret)
+			fprintf(stderr, "%s\n", err);
+		printf("%-28s %7.3f s  accepted, %zu devices\n", name, now_s() - t0,
+		       ret ? 0 : p.ndevices);
+		if (!ret) {
+			CHECK_EQ(p.ndevices, LG_POLICY_MAX_DEVICES);
+			CHECK(!full || (p.devices[4095].nkeys == 2 && p.devices[4095].uadp_pub_type &&
+					p.devices[4095].keys[0].expires == 1796407200));
+			lg_policy_free(&p);
+		}
 		free(text);
 	}
 	{
