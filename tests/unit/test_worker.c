@@ -19,6 +19,9 @@ static const char policy_text[] =
 	"version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
 	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}, {id: 2, key_file: k2.key}]}\n"
 	"  - {id: 4, source: 10.0.0.1, port: 5555, keys: [{id: 1, key_file: k1.key}]}\n"
+	/* A rotation's grace period over: key 1 expired, key 2 expires in 2099. */
+	"  - {id: 5, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key, expires: 2020-01-01T00:00:00Z},"
+	" {id: 2, key_file: k2.key, expires: 2099-01-01T00:00:00Z}]}\n"
 	"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 3, key_file: k2.key}]\n"
 	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1}\n"
 	"  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
@@ -221,6 +224,14 @@ int main(int argc, char **argv)
 		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_OK);
 		pkt.truncated = 1;
 		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_DROP_BAD_LENGTH);
+		/* An expired key is refused as an unknown one, its tag right or not; the other key
+		 * of the device still works. */
+		b.device_id = 5;
+		CHECK_EQ(feed(w, g, LGF(1, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
+		CHECK_EQ(feed(w, g, LGF(1, 2, key2), 0, 1), LG_OK);
+		CHECK_EQ(feed(w, g, LGF(2, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
+		b.device_id = 4;
+		len = LGF(2, 1, k1);
 		/* Parse-level reasons come through unchanged (test_lgf has each one). */
 		CHECK_EQ(feed(w, g, 20, 0, 1), LG_DROP_TRUNCATED);
 		buf[0] = 'X';
