@@ -19,7 +19,8 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
 	int ret;
 
 	if (!p->model[0]) {
-		snprintf(err, errlen, "%s: detection.model is not set: linegate scores every "
+		snprintf(err, errlen,
+			 "%s: detection.model is not set: linegate scores every "
 			 "window with a model and will not start without one (docs/models.md)",
 			 name);
 		return -EINVAL;

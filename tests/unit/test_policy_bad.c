@@ -228,8 +228,10 @@ static char *gen_devices(size_t *len, long n)
 		return NULL;
 	off = (size_t)snprintf(s, cap, "version: 1\ndevices:\n");
 	for (long i = 1; i <= n; i++)
-		off += (size_t)snprintf(s + off, cap - off, "  - {id: %ld, source: 10.0.0.1, keys: "
-					"[{id: 1, key_file: keys/good.key}]}\n", i);
+		off += (size_t)snprintf(s + off, cap - off,
+					"  - {id: %ld, source: 10.0.0.1, keys: "
+					"[{id: 1, key_file: keys/good.key}]}\n",
+					i);
 	*len = off;
 	return s;
 }
@@ -244,13 +246,14 @@ static char *gen_devices_full(size_t *len, long n)
 		return NULL;
 	off = (size_t)snprintf(s, cap, "version: 1\ngroups: {g: {audit: false}}\ndevices:\n");
 	for (long i = 1; i <= n; i++)
-		off += (size_t)snprintf(s + off, cap - off,
-			"  - {id: %ld, name: dev-%ld, source: 10.0.0.1, port: 4000, "
-			"mac: '02:00:00:00:00:01', rate: 100, burst: 20, group: g, keys: ["
-			"{id: 1, key_file: keys/good.key, expires: 2026-12-04T18:00:00Z}, "
-			"{id: 2, key_file: keys/good.key}], uadp: {publisher_id: %ld, "
-			"publisher_type: uint32, writer_group: 1, writer: 1, signed: true}}\n",
-			i, i, i);
+		off += (size_t)snprintf(
+		    s + off, cap - off,
+		    "  - {id: %ld, name: dev-%ld, source: 10.0.0.1, port: 4000, "
+		    "mac: '02:00:00:00:00:01', rate: 100, burst: 20, group: g, keys: ["
+		    "{id: 1, key_file: keys/good.key, expires: 2026-12-04T18:00:00Z}, "
+		    "{id: 2, key_file: keys/good.key}], uadp: {publisher_id: %ld, "
+		    "publisher_type: uint32, writer_group: 1, writer: 1, signed: true}}\n",
+		    i, i, i);
 	*len = off;
 	return s;
 }
@@ -343,8 +346,10 @@ static void copy_dir(const char *from, const char *to)
 			copy_dir(a, b);
 		else
 			/* Key files 0600 (git keeps 0644), except the one that tests that. */
-			CHECK(!copy_file(a, b, strstr(e->d_name, "-0644.key") ? 0644 :
-					       strstr(e->d_name, ".key") ? 0600 : 0644));
+			CHECK(!copy_file(a, b,
+					 strstr(e->d_name, "-0644.key") ? 0644
+					 : strstr(e->d_name, ".key")	? 0600
+									: 0644));
 	}
 	closedir(d);
 }
@@ -355,17 +360,17 @@ static int cmp_str(const void *a, const void *b)
 }
 
 static const char usage[] =
-	"Usage: test_policy_bad [options]\n"
-	"\n"
-	"The corpus of bad policies in $LG_SOURCE/tests/fixtures/policy/bad and hostile ones\n"
-	"made in memory: each refused with its LINE:COL and message, within a time and a\n"
-	"memory bound, with no key in the error. Prints one line per case.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: one line per case, then \"test_policy_bad: N checks, M failed\" on stdout.\n"
-	LGT_EXIT_STATUS;
+    "Usage: test_policy_bad [options]\n"
+    "\n"
+    "The corpus of bad policies in $LG_SOURCE/tests/fixtures/policy/bad and hostile ones\n"
+    "made in memory: each refused with its LINE:COL and message, within a time and a\n"
+    "memory bound, with no key in the error. Prints one line per case.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: one line per case, then \"test_policy_bad: N checks, M failed\" on "
+    "stdout.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
@@ -415,7 +420,8 @@ int main(int argc, char **argv)
 	expect("deep-bare.yaml", &r, "1:33: mappings and lists nested deeper than 32 levels");
 	/* A 64 MiB value: refused where the file passes 16 MiB, 16 777 216 bytes in. */
 	run("scalar-64mib.yaml", PARSE, gen_scalar, 64L << 20, &r);
-	expect("scalar-64mib.yaml", &r, "2:16777206: the policy is longer than the limit of "
+	expect("scalar-64mib.yaml", &r,
+	       "2:16777206: the policy is longer than the limit of "
 	       "16777216 bytes");
 	run("scalar-1mib.yaml", PARSE, gen_scalar, 1L << 20, &r);
 	expect("scalar-1mib.yaml", &r, "2:4: a value of 1048576 bytes: the limit is 65536");
@@ -423,7 +429,8 @@ int main(int argc, char **argv)
 	expect("scalar-limit.yaml", &r, "2:4: a value of 65537 bytes");
 	/* 200 000 devices: refused at the first one too many, line 2 + 4097. */
 	run("devices-200000.yaml", PARSE, gen_devices, 200000, &r);
-	expect("devices-200000.yaml", &r, "4099:5: device number 4097: a policy enrolls at most "
+	expect("devices-200000.yaml", &r,
+	       "4099:5: device number 4097: a policy enrolls at most "
 	       "4096 devices");
 	{
 		/* map, 'version', '1', 'x', the list: item k is node k + 5, at column 5 + 2(k-1) */
@@ -455,8 +462,8 @@ int main(int argc, char **argv)
 	for (int full = 0; full < 2; full++) {
 		struct lg_policy p;
 		size_t len;
-		char err[512] = "", *text = (full ? gen_devices_full : gen_devices)(&len,
-										 LG_POLICY_MAX_DEVICES);
+		char err[512] = "",
+		     *text = (full ? gen_devices_full : gen_devices)(&len, LG_POLICY_MAX_DEVICES);
 		const char *name = full ? "devices-4096-full.yaml" : "devices-4096.yaml";
 		double t0 = now_s();
 		int ret = lg_policy_parse(text, len, name, &p, err, sizeof(err));
@@ -468,8 +475,9 @@ int main(int argc, char **argv)
 		       ret ? 0 : p.ndevices);
 		if (!ret) {
 			CHECK_EQ(p.ndevices, LG_POLICY_MAX_DEVICES);
-			CHECK(!full || (p.devices[4095].nkeys == 2 && p.devices[4095].uadp_pub_type &&
-					p.devices[4095].keys[0].expires == 1796407200));
+			CHECK(!full ||
+			      (p.devices[4095].nkeys == 2 && p.devices[4095].uadp_pub_type &&
+			       p.devices[4095].keys[0].expires == 1796407200));
 			lg_policy_free(&p);
 		}
 		free(text);
