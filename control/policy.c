@@ -303,8 +303,8 @@ static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
 	    used != 20 || strlen(s) != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 	    mi > 59 || sec > 60 || y < 1970)
-		return perr(c, n, "'%s' must be a UTC time as in RFC 3339, e.g. 2026-12-04T18:00:00Z",
-			    key);
+		return perr(c, n, "'%s' must be a UTC time as in RFC 3339, e.g. "
+			    "2026-12-04T18:00:00Z", key);
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;
 	tm.tm_mday = d;
@@ -383,9 +383,10 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			} else if (name && !strcmp(name, "key")) {
 				/* Secrets do not belong in a file that is copied, diffed and
 				 * mailed around: the key goes into a 0600 file of its own. */
-				err = perr(c, node(c, p->key), "inline 'key' is not accepted: put the "
-					   "64 hex digits in a file readable by its owner only (chmod "
-					   "600) and name it with 'key_file' (docs/policy.md, \"Key files\")");
+				err = perr(c, node(c, p->key), "inline 'key' is not accepted: "
+					   "put the 64 hex digits in a file readable by its "
+					   "owner only (chmod 600) and name it with 'key_file' "
+					   "(docs/policy.md, \"Key files\")");
 			} else if (name && !strcmp(name, "expires")) {
 				err = get_time(c, v, "expires", &key->expires);
 			} else {
@@ -708,7 +709,8 @@ static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqt
 				err = perr(c, v, "'scores' must be true or false");
 		} else {
 			static const char *const f[] = { "host", "port", "client_id", "topic",
-							 "qos_alerts", "qos_scores", "scores", NULL };
+							 "qos_alerts", "qos_scores", "scores",
+							 NULL };
 
 			err = unknown(c, node(c, pr->key), "mqtt field", f);
 		}
@@ -982,8 +984,8 @@ static int scan_text(struct pctx *c, const unsigned char *s, size_t len)
 		size_t n;
 
 		if (i >= LG_POLICY_MAX_BYTES)
-			return perr_pos(c, line, col, "the policy is longer than the limit of %u bytes "
-					"(16 MiB)", LG_POLICY_MAX_BYTES);
+			return perr_pos(c, line, col, "the policy is longer than the limit of "
+					"%u bytes (16 MiB)", LG_POLICY_MAX_BYTES);
 		if (b < 0x80) {
 			cp = b;
 			n = 1;
@@ -1009,7 +1011,8 @@ static int scan_text(struct pctx *c, const unsigned char *s, size_t len)
 		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
 			return perr_pos(c, line, col, "invalid UTF-8: an overlong encoding");
 		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return perr_pos(c, line, col, "invalid UTF-8: U+%04X is not a character", cp);
+			return perr_pos(c, line, col, "invalid UTF-8: U+%04X is not a character",
+					cp);
 		if (!cp)
 			return perr_pos(c, line, col, "a NUL byte: a policy is text (is this the "
 					"right file?)");
@@ -1028,22 +1031,73 @@ static int scan_text(struct pctx *c, const unsigned char *s, size_t len)
 	return 0;
 }
 
-/* An open mapping or list in the event pass. */
+/* The event pass's state: the open mappings and lists, and what was counted. */
 struct open_node {
 	bool mapping;
-	bool want_key;  /* mapping: the next node is a key */
-	bool devices;   /* the root mapping's 'devices' list */
+	bool want_key;         /* mapping: the next node is a key */
+	bool devices;          /* the root mapping's 'devices' list */
 	bool root_key_devices; /* root mapping: the key just read was 'devices' */
-	size_t count;   /* items so far (lists) */
+	size_t count;          /* items so far (lists) */
+};
+
+struct event_pass {
+	struct open_node st[LG_POLICY_MAX_DEPTH];
+	size_t depth, nodes, docs;
 };
 
 static int yaml_problem(struct pctx *c, const yaml_parser_t *ps)
 {
+	const char *what = ps->problem ? ps->problem : "YAML syntax error";
+
 	if (ps->error == YAML_MEMORY_ERROR) {
 		snprintf(c->err, c->errlen, "%s: out of memory", c->name);
 		return -ENOMEM;
 	}
-	return perr_mark(c, ps->problem_mark, "%s", ps->problem ? ps->problem : "YAML syntax error");
+	return perr_mark(c, ps->problem_mark, "%s", what);
+}
+
+/* A scalar, a mapping or a list starts: count it, and open it if it is a collection. */
+static int event_node(struct pctx *c, struct event_pass *e, const yaml_event_t *ev)
+{
+	struct open_node *up = e->depth ? &e->st[e->depth - 1] : NULL;
+	bool is_key = false, scalar = ev->type == YAML_SCALAR_EVENT;
+	yaml_mark_t at = ev->start_mark;
+
+	if (++e->nodes > LG_POLICY_MAX_NODES)
+		return perr_mark(c, at, "more than %u values, mappings and lists: the limit of a "
+				 "policy", LG_POLICY_MAX_NODES);
+	if (up && up->mapping) {
+		is_key = up->want_key;
+		up->want_key = !up->want_key;
+	}
+	if (is_key && !scalar)
+		return perr_mark(c, at, "a key must be a plain string, not a mapping or a list");
+	if (up && up->devices && ++up->count > LG_POLICY_MAX_DEVICES)
+		return perr_mark(c, at, "device number %zu: a policy enrolls at most %d devices "
+				 "(the XDP device table's capacity)", up->count,
+				 LG_POLICY_MAX_DEVICES);
+	if (scalar) {
+		const char *v = (const char *)ev->data.scalar.value;
+
+		if (ev->data.scalar.length > LG_POLICY_MAX_SCALAR)
+			return perr_mark(c, at, "a value of %zu bytes: the limit is %u",
+					 ev->data.scalar.length, LG_POLICY_MAX_SCALAR);
+		if (e->depth == 1 && is_key)
+			up->root_key_devices = !strcmp(v, "devices");
+		return 0;
+	}
+	if (e->depth == LG_POLICY_MAX_DEPTH)
+		return perr_mark(c, at, "mappings and lists nested deeper than %d levels",
+				 LG_POLICY_MAX_DEPTH);
+	/* The list that is the root mapping's 'devices' value counts devices. */
+	e->st[e->depth] = (struct open_node){
+		.mapping = ev->type == YAML_MAPPING_START_EVENT,
+		.want_key = true,
+		.devices = e->depth == 1 && up->root_key_devices &&
+			   ev->type == YAML_SEQUENCE_START_EVENT,
+	};
+	e->depth++;
+	return 0;
 }
 
 /*
@@ -1054,9 +1108,8 @@ static int yaml_problem(struct pctx *c, const yaml_parser_t *ps)
  */
 static int scan_events(struct pctx *c, const char *text, size_t len)
 {
-	struct open_node st[LG_POLICY_MAX_DEPTH + 1];
+	struct event_pass e = { .depth = 0 };
 	yaml_parser_t ps;
-	size_t depth = 0, nodes = 0, docs = 0;
 	bool done = false;
 	int ret = 0;
 
@@ -1065,8 +1118,6 @@ static int scan_events(struct pctx *c, const char *text, size_t len)
 	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
 	while (!done && !ret) {
 		yaml_event_t ev;
-		struct open_node *up = depth ? &st[depth - 1] : NULL;
-		bool is_key = false, opens = false;
 
 		if (!yaml_parser_parse(&ps, &ev)) {
 			ret = yaml_problem(c, &ps);
@@ -1077,10 +1128,10 @@ static int scan_events(struct pctx *c, const char *text, size_t len)
 			done = true;
 			break;
 		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1)
-				ret = perr_mark(c, ev.start_mark, "a second YAML document ('---'): "
-						"a policy is one document, and nothing after it "
-						"may be ignored");
+			if (++e.docs > 1)
+				ret = perr_mark(c, ev.start_mark, "a second YAML document "
+						"('---'): a policy is one document, and nothing "
+						"after it may be ignored");
 			break;
 		case YAML_ALIAS_EVENT:
 			ret = perr_mark(c, ev.start_mark, "an alias (*): a policy does not use "
@@ -1089,57 +1140,12 @@ static int scan_events(struct pctx *c, const char *text, size_t len)
 		case YAML_SCALAR_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
-			opens = ev.type != YAML_SCALAR_EVENT;
-			if (++nodes > LG_POLICY_MAX_NODES) {
-				ret = perr_mark(c, ev.start_mark, "more than %u values, mappings and "
-						"lists: the limit of a policy", LG_POLICY_MAX_NODES);
-				break;
-			}
-			if (up && up->mapping) {
-				is_key = up->want_key;
-				up->want_key = !up->want_key;
-			}
-			if (is_key && opens) {
-				ret = perr_mark(c, ev.start_mark, "a key must be a plain string, not a "
-						"mapping or a list");
-				break;
-			}
-			if (up && !up->mapping && up->devices &&
-			    ++up->count > LG_POLICY_MAX_DEVICES) {
-				ret = perr_mark(c, ev.start_mark, "device number %zu: a policy enrolls at "
-						"most %d devices (the XDP device table's capacity)",
-						up->count, LG_POLICY_MAX_DEVICES);
-				break;
-			}
-			if (ev.type == YAML_SCALAR_EVENT) {
-				if (ev.data.scalar.length > LG_POLICY_MAX_SCALAR) {
-					ret = perr_mark(c, ev.start_mark, "a value of %zu bytes: the "
-							"limit is %u", ev.data.scalar.length,
-							LG_POLICY_MAX_SCALAR);
-					break;
-				}
-				if (depth == 1 && is_key)
-					up->root_key_devices =
-						!strcmp((const char *)ev.data.scalar.value, "devices");
-				break;
-			}
-			if (depth == LG_POLICY_MAX_DEPTH) {
-				ret = perr_mark(c, ev.start_mark, "mappings and lists nested deeper than "
-						"%d levels", LG_POLICY_MAX_DEPTH);
-				break;
-			}
-			st[depth] = (struct open_node){
-				.mapping = ev.type == YAML_MAPPING_START_EVENT,
-				.want_key = true,
-				.devices = depth == 1 && !is_key && up->root_key_devices &&
-					   ev.type == YAML_SEQUENCE_START_EVENT,
-			};
-			depth++;
+			ret = event_node(c, &e, &ev);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
-			if (depth)
-				depth--;
+			if (e.depth)
+				e.depth--;
 			break;
 		default:
 			break;
@@ -1157,7 +1163,9 @@ static int cmp_key_ref(const void *a, const void *b)
 
 	if (r)
 		return r;
-	return x->start_mark.index < y->start_mark.index ? -1 : x->start_mark.index > y->start_mark.index;
+	if (x->start_mark.index != y->start_mark.index)
+		return x->start_mark.index < y->start_mark.index ? -1 : 1;
+	return 0;
 }
 
 /*
