@@ -82,6 +82,8 @@ lg_tmp() {
 # lg_keys DIR: the default policy's device key files into DIR/keys, readable by their owner
 # only (git keeps them 0644; the policy parser refuses anything else).
 lg_keys() {
+	# An empty DIR would make /keys and chmod it: refuse before touching anything.
+	[ -n "${1:-}" ] && [ "$1" != / ] || lg_fail "lg_keys needs a test folder, got '${1:-}'"
 	mkdir -p "$1/keys"
 	cp "$LG_SOURCE"/control/defaults/keys/*.key "$1/keys/"
 	chmod 700 "$1/keys"
