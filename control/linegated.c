@@ -127,7 +127,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      const char *peer, char *msg, size_t msglen)
 {
 	struct lg_policy p;
-	int ret = lg_policy_parse(text, len, name, &p, msg, msglen);
+	int ret = lg_policy_validate(text, len, name, &p, msg, msglen);
 
 	if (ret) {
 		d->refused++;
@@ -381,8 +381,8 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 		if (!text) {
 			ok = false;
 			snprintf(msg, sizeof(msg), "'%s' needs 'policy' text", cmd);
-		} else if (lg_policy_parse(text, len, name ? name : "<policy>", &p, msg,
-					   sizeof(msg))) {
+		} else if (lg_policy_validate(text, len, name ? name : "<policy>", &p, msg,
+					      sizeof(msg))) {
 			ok = false;
 		} else {
 			if (!strcmp(cmd, "diff"))

@@ -16,17 +16,8 @@
 #include <time.h>
 
 #include <json-c/json.h>
-#include <openssl/sha.h>
 
 typedef void (*fmt_fn)(const struct lg_policy *p, char *buf, size_t len);
-
-void lg_policy_key_fp(const uint8_t key[LG_KEY_LEN], char out[9])
-{
-	uint8_t h[32];
-
-	SHA256(key, LG_KEY_LEN, h);
-	lg_hex_encode(h, 4, out);
-}
 
 #define FMT_U(fn, expr)                                                       \
 	static void fn(const struct lg_policy *p, char *b, size_t l)          \
@@ -216,7 +207,7 @@ static void d_keys(const struct lg_policy *p, const struct lg_policy_device *d, 
 	for (unsigned k = 0; k < d->nkeys && u < l; k++) {
 		char fp[9], when[32] = "";
 
-		lg_policy_key_fp(d->keys[k].bytes, fp);
+		lg_key_fingerprint(d->keys[k].bytes, fp);
 		if (d->keys[k].expires) {
 			time_t t = (time_t)d->keys[k].expires;
 			struct tm tm;

@@ -83,10 +83,6 @@ struct lg_gen {
 	size_t nuadp;
 	unsigned nworkers;
 	struct lg_dev_state **state; /* [device index] */
-	/* The policy as applied, keys that expired included (policy holds only the keys in
-	 * force when the generation was built): what diffs and the state folder see. */
-	struct lg_policy applied;
-	int64_t next_expiry;         /* earliest key expiry still to come, 0 = none */
 	uint16_t *owner;             /* [device index]: the worker that judges its frames */
 };
 
@@ -224,8 +220,7 @@ struct lg_dp {
 
 uint64_t lg_now_ns(void);
 
-/* Build a generation from p (taken over on success): keys whose expires has passed are
- * left out of g->policy, kept in g->applied. */
+/* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
 /* Load a policy into the XDP admission tables (a no-op without --xdp). */
 int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
@@ -246,9 +241,6 @@ struct lg_apply_req {
 	char err[1024];           /* out, on failure */
 };
 int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r);
-/* Rebuild the running generation when a key's expiry has come (the main loop, at
- * gen->next_expiry): the same policy, without the keys that expired. */
-int lg_dp_expire_keys(struct lg_dp *dp);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 /* 0 when every core in the policy's workers.cores is one this process may run on. */
 int lg_dp_check_cores(const struct lg_policy *p);

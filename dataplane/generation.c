@@ -83,45 +83,6 @@ static int build_routes(struct lg_gen *g)
 	return 0;
 }
 
-static int policy_copy(const struct lg_policy *src, struct lg_policy *dst)
-{
-	*dst = *src;
-	dst->devices = NULL;
-	if (!src->ndevices)
-		return 0;
-	dst->devices = malloc(src->ndevices * sizeof(*dst->devices));
-	if (!dst->devices)
-		return -ENOMEM;
-	memcpy(dst->devices, src->devices, src->ndevices * sizeof(*dst->devices));
-	return 0;
-}
-
-/* Leave out the keys whose time has come; the earliest expiry still to come, 0 = none. */
-static int64_t strip_expired(struct lg_policy *p, int64_t now)
-{
-	int64_t next = 0;
-
-	for (size_t i = 0; i < p->ndevices; i++) {
-		struct lg_policy_device *d = &p->devices[i];
-		unsigned k = 0;
-
-		for (unsigned j = 0; j < d->nkeys; j++) {
-			int64_t e = d->keys[j].expires;
-
-			if (e && e <= now)
-				continue;
-			if (e && (!next || e < next))
-				next = e;
-			d->keys[k++] = d->keys[j];
-		}
-		/* A device left with no key in force admits nothing (unknown_key). */
-		for (unsigned j = k; j < d->nkeys; j++)
-			memset(&d->keys[j], 0, sizeof(d->keys[j]));
-		d->nkeys = k;
-	}
-	return next;
-}
-
 /* A device's state made afresh: its replay window starts at the high-water mark the state
  * folder kept for it (this run's or an earlier one's), so no frame it accepted is taken
  * again, after a restart or after the device left and came back. */
@@ -148,12 +109,7 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 
 	if (!g)
 		return -ENOMEM;
-	if (policy_copy(p, &g->applied)) {
-		free(g);
-		return -ENOMEM;
-	}
 	g->policy = *p;
-	g->next_expiry = strip_expired(&g->policy, (int64_t)time(NULL));
 	g->nworkers = dp->nworkers;
 	g->state = calloc(n, sizeof(*g->state));
 	g->owner = calloc(n, sizeof(*g->owner));
@@ -181,7 +137,6 @@ err:
 	free(g->state);
 	free(g->owner);
 	free(g->uadp);
-	lg_policy_free(&g->applied);
 	free(g);
 	return -ENOMEM;
 }
@@ -201,7 +156,6 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 	free(g->owner);
 	free(g->uadp);
 	lg_policy_free(&g->policy);
-	lg_policy_free(&g->applied);
 	free(g);
 }
 
@@ -356,7 +310,7 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 	pthread_mutex_lock(&dp->model_lock);
 	pthread_mutex_lock(&dp->apply_lock);
 	cur = atomic_load(&dp->gen);
-	ret = lg_policy_diff(&cur->applied, p, &d);
+	ret = lg_policy_diff(&cur->policy, p, &d);
 	if (ret) {
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		goto out;
@@ -449,22 +403,6 @@ out:
 	lg_policy_diff_free(&d);
 	pthread_mutex_unlock(&dp->apply_lock);
 	pthread_mutex_unlock(&dp->model_lock);
-	return ret;
-}
-
-int lg_dp_expire_keys(struct lg_dp *dp)
-{
-	struct lg_policy p;
-	int ret;
-
-	pthread_mutex_lock(&dp->apply_lock);
-	ret = policy_copy(&atomic_load(&dp->gen)->applied, &p);
-	if (!ret) {
-		ret = publish(dp, &p, NULL);
-		if (ret)
-			lg_policy_free(&p);
-	}
-	pthread_mutex_unlock(&dp->apply_lock);
 	return ret;
 }
 

@@ -98,7 +98,8 @@ static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char
 {
 	struct lg_apply_req r = { .text = text, .len = len, .name = name };
 	struct lg_policy p;
-	int ret = lg_policy_parse(text, len, name, &p, msg, msglen);
+	/* The one validation (lg_policy_check: model, signature, window) before anything. */
+	int ret = lg_policy_validate(text, len, name, &p, msg, msglen);
 
 	if (ret) {
 		atomic_fetch_add(&dp->apply_failures, 1);
@@ -587,7 +588,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (lg_policy_load(dp.policy_path, &p, err, sizeof(err))) {
+	if (lg_policy_load_valid(dp.policy_path, &p, err, sizeof(err))) {
 		fprintf(stderr, "linegate: %s\n", err);
 		return 1;
 	}
@@ -615,7 +616,7 @@ int main(int argc, char **argv)
 		if (r == 1) {
 			struct lg_policy q;
 
-			if (!lg_policy_parse(text, tlen, name, &q, err, sizeof(err))) {
+			if (!lg_policy_validate(text, tlen, name, &q, err, sizeof(err))) {
 				lg_policy_free(&p);
 				p = q;
 				snprintf(origin, sizeof(origin), "the last applied policy (kept in "
@@ -777,16 +778,6 @@ int main(int argc, char **argv)
 			got_hup = 0;
 			ret = reload_file(&dp, msg, sizeof(msg));
 			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", msg);
-		}
-		{
-			/* A key's expires has come: from now on the workers refuse it. */
-			int64_t next = atomic_load(&dp.gen)->next_expiry;
-
-			if (next && (int64_t)time(NULL) >= next) {
-				ret = lg_dp_expire_keys(&dp);
-				fprintf(stderr, "linegate: a device key expired: %s\n",
-					ret ? strerror(-ret) : "no longer accepted");
-			}
 		}
 		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
 			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);

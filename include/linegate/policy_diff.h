@@ -69,7 +69,4 @@ const struct lg_policy_change *lg_policy_diff_start_only(const struct lg_policy_
  * NULL when out of memory. */
 char *lg_policy_diff_json(const struct lg_policy_diff *d);
 
-/* Fingerprint of a key: the first 8 hex digits of its SHA-256 (out: 9 bytes). */
-void lg_policy_key_fp(const uint8_t key[LG_KEY_LEN], char out[9]);
-
 #endif /* LINEGATE_POLICY_DIFF_H */

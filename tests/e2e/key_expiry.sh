@@ -9,8 +9,10 @@ lg_need_root
 lg_tmp
 lg_netns_up "lgke$$"
 T=$LG_TMP
-K1=$(printf '%064x' 1)
-K2=$(printf '%064x' 2)
+# Two key files of our own, owner-only as the parser wants them.
+printf '%064x\n' 1 > "$T/k1.key"
+printf '%064x\n' 2 > "$T/k2.key"
+chmod 600 "$T/k1.key" "$T/k2.key"
 lg_policy "$T/base.yaml"
 sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/base.yaml"
 mk() { # mk FILE KEYS: the base policy with device 101 only, holding KEYS
@@ -22,8 +24,8 @@ open(sys.argv[2], "w").write(head + "devices:\n  - id: 101\n    name: press-1-vi
                              "    source: 10.77.0.2\n    keys: " + sys.argv[3] + "\n")
 PY
 }
-mk "$T/old.yaml" "[{id: 1, key: $K1}]"
-mk "$T/new.yaml" "[{id: 2, key: $K2}]"
+mk "$T/old.yaml" "[{id: 1, key_file: k1.key}]"
+mk "$T/new.yaml" "[{id: 2, key_file: k2.key}]"
 send() { # send POLICY FIRST_SEQ SUMMARY
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$1" -t $SRV_IP -S $LINE_IP -n 100 -r 2000 -q \
 		--first-seq "$2" -j "$3"
@@ -33,7 +35,7 @@ st() { lg_dp_stats "$T/s.json" && lg_json "$T/s.json" "$1"; }
 # The old key's grace ends 6 s from now.
 EXP_AT=$(( $(date +%s) + 6 ))
 EXP=$(date -u -d "@$EXP_AT" +%Y-%m-%dT%H:%M:%SZ)
-mk "$T/policy.yaml" "[{id: 1, key: $K1, expires: $EXP}, {id: 2, key: $K2}]"
+mk "$T/policy.yaml" "[{id: 1, key_file: k1.key, expires: $EXP}, {id: 2, key_file: k2.key}]"
 lg_start_linegate
 send "$T/old.yaml" 1 "$T/s1.json"
 send "$T/new.yaml" 101 "$T/s2.json"

@@ -9,6 +9,7 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_keys.h"
 
 #define CHECK_STR_EQ(a, b)                                                               \
 	do {                                                                             \
@@ -28,23 +29,27 @@
 
 static const char base[] = HEAD("4739", "256", "/m/a.json", "/o/a.jsonl")
 	"devices:\n"
-	"  - {id: 101, name: press-1, source: 10.0.0.1, keys: [{id: 1, key: " KEY1 "}]}\n"
-	"  - {id: 102, name: press-2, source: 10.0.0.2, keys: [{id: 1, key: " KEY1 "}]}\n"
-	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key: " KEY1 "}]}\n";
+	"  - {id: 101, name: press-1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+	"  - {id: 102, name: press-2, source: 10.0.0.2, keys: [{id: 1, key_file: k1.key}]}\n"
+	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key_file: k1.key}]}\n";
 
 /* 101 gone, 102 rate and a second key with an expiry, 103 new, 104 unchanged; window, model
  * and output changed (live), port changed (start-only). */
 static const char next[] = HEAD("4740", "512", "/m/b.json", "/o/b.jsonl")
 	"devices:\n"
 	"  - {id: 102, name: press-2, source: 10.0.0.2, rate: 100, burst: 10,\n"
-	"     keys: [{id: 1, key: " KEY1 ", expires: 2026-12-04T18:00:00Z}, {id: 2, key: " KEY2 "}]}\n"
-	"  - {id: 103, name: fan-1, source: 10.0.0.3, keys: [{id: 2, key: " KEY2 "}]}\n"
-	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key: " KEY1 "}]}\n";
+	"     keys: [{id: 1, key_file: k1.key, expires: 2026-12-04T18:00:00Z},\n"
+	"            {id: 2, key_file: k2.key}]}\n"
+	"  - {id: 103, name: fan-1, source: 10.0.0.3, keys: [{id: 2, key_file: k2.key}]}\n"
+	"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key_file: k1.key}]}\n";
+
+static const char *const key_files[] = { "k1", KEY1, "k2", KEY2, NULL };
+static struct lgt_keys keys;
 
 static void parse(const char *text, struct lg_policy *p)
 {
 	char err[512] = "";
-	int ret = lg_policy_parse(text, strlen(text), "/t/p.yaml", p, err, sizeof(err));
+	int ret = lg_policy_parse(text, strlen(text), keys.policy, p, err, sizeof(err));
 
 	if (ret)
 		fprintf(stderr, "%s\n", err);
@@ -84,13 +89,14 @@ int main(int argc, char **argv)
 	uint8_t k1[32], k2[32];
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	lgt_keys_make(&keys, key_files);
 
 	for (int i = 0; i < 32; i++) {
 		k1[i] = (uint8_t)i;
 		k2[i] = 0x5a;
 	}
-	lg_policy_key_fp(k1, fp1);
-	lg_policy_key_fp(k2, fp2);
+	lg_key_fingerprint(k1, fp1);
+	lg_key_fingerprint(k2, fp2);
 	/* sha256(00 01 .. 1f) = 630dcd29..., sha256(5a x 32) starts with its own 8 digits */
 	CHECK_STR_EQ(fp1, "630dcd29");
 	CHECK_EQ(strlen(fp2), 8u);
@@ -176,5 +182,6 @@ int main(int argc, char **argv)
 
 	lg_policy_free(&a);
 	lg_policy_free(&b);
+	lgt_keys_remove(&keys, key_files);
 	return lgt_done("policy_diff");
 }
