@@ -2,6 +2,9 @@
 # Live fields take effect (issue 11, decision 1), each checked by what it does, with XDP:
 #   detection.threshold  a threshold below every score: every window alerts (exact count)
 #   detection.batch      batch 1: one batch per window (exact count)
+#   detection.deadline_ms
+#                        batch 4096 and a 60 s deadline hold 400 windows unscored; a 1 ms
+#                        deadline lets the next 400 through at once
 #   models.trusted_keys  a key list that no longer trusts the running model is refused whole;
 #                        one that still does is applied and listed
 #   not_ours             drop: ping from the line fails; pass: it answers again
@@ -30,6 +33,8 @@ variant batch1 's/^  batch: 16 .*/  batch: 1/'
 variant rogue "s/trusted_keys: \[.*\]/trusted_keys: [$ROGUE]/"
 variant both "s/trusted_keys: \[.*\]/trusted_keys: [$DEMO, $ROGUE]/"
 variant drop 's/^port: 4739/port: 4739\nnot_ours: drop/'
+variant hold 's/^  batch: 16 .*/  batch: 4096/' 's/^  deadline_ms: 50 .*/  deadline_ms: 60000/'
+variant quick 's/^  batch: 16 .*/  batch: 4096/' 's/^  deadline_ms: 50 .*/  deadline_ms: 1/'
 python3 - "$T/policy.yaml" "$T/rl.yaml" "$T/audit.yaml" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
@@ -94,6 +99,19 @@ expect_ok "$T/policy.yaml" '[{"field":"not_ours","class":"live","old":"drop","ne
 ip -n "$NS_LINE" neigh flush dev lg1
 lg_wait_for 5 ip netns exec "$NS_LINE" ping -c 1 -W 1 $SRV_IP >/dev/null || lg_fail "ping with not_ours: pass again"
 
+# The deadline: held, then released.
+expect_ok "$T/hold.yaml" '[{"field":"detection.batch","class":"live","old":"16","new":"4096"},{"field":"detection.deadline_ms","class":"live","old":"50","new":"60000"}]'
+s0=$(st "d['scored']")
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -n 50 \
+	-r 4000 -q --first-seq $((n * 50 + 1)) -j "$T/sent$n.json"
+n=$((n + 1))
+lg_wait_for 5 test "$(st "d['windows']")" = $((s0 + 400)) || lg_fail "windows: $(st "d['windows']")"
+sleep 1
+[ "$(st "d['scored']")" = "$s0" ] || lg_fail "a 60 s deadline with batch 4096 scored $(( $(st "d['scored']") - s0 )) of 400 windows within 1 s"
+expect_ok "$T/quick.yaml" '[{"field":"detection.deadline_ms","class":"live","old":"60000","new":"1"}]'
+send
+expect_ok "$T/policy.yaml" '[{"field":"detection.batch","class":"live","old":"4096","new":"16"},{"field":"detection.deadline_ms","class":"live","old":"1","new":"50"}]'
+
 # Rate, burst and group of device 101, then its group in audit.
 send101() { # 100 frames of device 101 in 50 ms
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -d 1 \
@@ -112,10 +130,10 @@ python3 - "$T/stats.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1]))
 from lgcheck import check, done
-check("admitted", st["admitted"], 2000 + 16 + 100)
+check("admitted", st["admitted"], 2800 + 16 + 100)
 check("XDP rate limited (only before the audit group)", st["xdp"]["rate_limited"], 84)
 check("alerts: only the 400 windows under the tiny threshold", st["alerts"], 400)
-check("applies (7 ok + 1 refused)", (st["policy_applies"], st["policy_apply_failures"]), (7, 1))
+check("applies (10 ok + 1 refused)", (st["policy_applies"], st["policy_apply_failures"]), (10, 1))
 check("XDP not_ours counted the dropped pings (and ARP)", st["xdp"]["not_ours"] > 0, True)
 done()
 PY
