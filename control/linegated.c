@@ -885,6 +885,10 @@ static int h_apply(void *ctx, struct lg_ctl_call *c)
 	char *ftext = NULL;
 	int ret;
 
+	if (!text && json_object_object_get_ex(c->req, "policy", &v)) {
+		snprintf(c->err, c->errlen, "\"policy\" must be the policy text (a string)");
+		return -EINVAL;
+	}
 	if (!text) {
 		/* No text: the daemon's own policy file, re-read. */
 		ret = lg_read_file(d->policy_path, &ftext, &len);
