@@ -81,6 +81,17 @@ wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
+# Rollback past the registry's first model goes back to the boot model (the policy's
+# detection.model); past that there is nothing to go back to.
+dp_label() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' model | tr -d '"'; }
+CTL model rollback >/dev/null || lg_fail "rollback to vib@1"
+[ "$(dp_label)" = vib@1 ] || lg_fail "after a rollback the data plane runs $(dp_label), want vib@1"
+CTL model rollback >/dev/null || lg_fail "rollback to the boot model"
+[ "$(dp_label)" = model.json ] || lg_fail "after the second rollback: $(dp_label), want model.json"
+CTL models | grep -q '"active": *""' || lg_fail "the registry still names an active model"
+if CTL model rollback 2> "$T/rb.err"; then lg_fail "a rollback past the boot model worked"; fi
+grep -q "no earlier model: the policy's detection.model (the boot model) is running" "$T/rb.err" ||
+	lg_fail "rollback past the boot model: $(cat "$T/rb.err")"
 # A model path with a space in it, straight to the data plane.
 mkdir -p "$T/with space"
 cp "$T/v1.json" "$T/v1.json.sig" "$T/with space/"
@@ -99,7 +110,7 @@ keys = [(e["device"], e["channel"], e["seq"]) for e in lines]
 check("windows scored", st["scored"], sent["enrolled"])
 check("output lines", len(lines), sent["enrolled"])
 check("windows scored twice", len(keys) - len(set(keys)), 0)
-check("model swaps (start-up + 5 + the spaced path)", st["model_swaps"], 7)
+check("model swaps (start-up + 5 + 2 rollbacks + the spaced path)", st["model_swaps"], 9)
 check("running model", st["model"], "spaced")
 check("shadow", st["shadow"], "vib@2")
 check("shadow scored some rows", st["shadow_scored"] > 0, True)
