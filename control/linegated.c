@@ -53,9 +53,13 @@ static const char usage[] =
 	"                         0600, an existing one readable by others is made 0600\n"
 	"  -s, --state-dir DIR    every applied policy version, for history, rollback and\n"
 	"                         restarts (default " DEFAULT_STATE_DIR ", made 0700)\n"
-	"  -i, --interval MS      without inotify only: how often to look at the policy file;\n"
-	"                         a content is applied once it is the same at two looks\n"
-	"                         (default 1000)\n"
+	"  -w, --watch inotify|poll\n"
+	"                         how to notice a new policy file: inotify (default; the file\n"
+	"                         is applied when its writer closes it or it is renamed into\n"
+	"                         place), or poll (for folders inotify does not see change,\n"
+	"                         such as network mounts; also the fallback without inotify)\n"
+	"  -i, --interval MS      poll only: how often to read the policy file; a content is\n"
+	"                         applied once two reads in a row found it (default 1000)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
@@ -1130,9 +1134,11 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 
 			boot_hash(d, boot_hex);
 			if (ph && !strcmp(ph, hex) && (!chex || strcmp(chex, hex)) &&
-			    !state_persist(d, text, len, h, get_str_field(meta, "peer") ?: "?",
-					   get_str_field(meta, "what") ?: "apply", source, boot_hex,
-					   &version))
+			    !state_persist(d, text, len, h,
+					   get_str_field(meta, "peer") ? get_str_field(meta, "peer") : "?",
+					   get_str_field(meta, "what") ? get_str_field(meta, "what") :
+									 "apply",
+					   source, boot_hex, &version))
 				snprintf(detail, sizeof(detail), "the data plane runs it; kept as "
 					 "version %u", version);
 			json_object_put(c);
@@ -1240,7 +1246,7 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	return 0;
 }
 
-static void watch_setup(struct daemon *d)
+static void watch_setup(struct daemon *d, bool poll_only)
 {
 	char tmp[PATH_MAX];
 
@@ -1249,6 +1255,8 @@ static void watch_setup(struct daemon *d)
 	snprintf(tmp, sizeof(tmp), "%s", d->policy_path);
 	snprintf(d->policy_base, sizeof(d->policy_base), "%s", basename(tmp));
 	d->ino_wd = -1;
+	if (poll_only)
+		return;
 	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	/* The folder, not the file: editors and mv replace the file (a new inode). Only a
 	 * closed writer or a rename says the file is complete. */
@@ -1309,6 +1317,7 @@ int main(int argc, char **argv)
 		{ "audit-log", required_argument, NULL, 'a' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "watch", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1317,6 +1326,7 @@ int main(int argc, char **argv)
 	struct lg_ctl_server srv = { .cmds = daemon_cmds, .ctx = &d, .name = "linegated",
 				     .own_uid = getuid(), .denied = on_denied };
 	const char *audit_path = NULL;
+	bool poll_only = false;
 	int opt, lfd, interval = 1000;
 	char msg[1024], open_hex[65];
 	uint64_t open_seq = 0;
@@ -1325,7 +1335,7 @@ int main(int argc, char **argv)
 
 	d.started = time(NULL);
 	d.audit = stderr;
-	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:w:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': d.policy_path = optarg; break;
 		case 'S': d.socket_path = optarg; break;
@@ -1340,6 +1350,13 @@ int main(int argc, char **argv)
 		case 'a': audit_path = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
+		case 'w':
+			if (strcmp(optarg, "inotify") && strcmp(optarg, "poll")) {
+				fprintf(stderr, "linegated: --watch %s: use inotify or poll\n", optarg);
+				return 2;
+			}
+			poll_only = !strcmp(optarg, "poll");
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
@@ -1387,7 +1404,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
 		return 1;
 	}
-	watch_setup(&d);
+	watch_setup(&d, poll_only);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

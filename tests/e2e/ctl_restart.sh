@@ -9,7 +9,9 @@
 #   (exact counts from the load generator's sent file and the data plane's stats);
 # - the start rule: boot file unchanged -> the last applied version; boot file changed ->
 #   the boot file;
-# - history, rollback to the boot version (1), apply --dry-run changing nothing.
+# - history, rollback to the boot version (1), apply --dry-run changing nothing;
+# - the audit log and the state folder are not readable by others (an existing 0644 audit
+#   log is made 0600).
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -37,7 +39,12 @@ same_hash() {
 }
 
 lg_start_linegate
-start_d
+# An audit log others may read is made 0600, and linegated says so.
+echo '{"note":"an old line"}' > "$T/audit.jsonl"
+chmod 0644 "$T/audit.jsonl"
+start_d 2> "$T/d0.err"
+[ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log stayed mode $(stat -c %a "$T/audit.jsonl")"
+grep -q "audit.jsonl was mode 0644: made it 0600" "$T/d0.err" || lg_fail "no word of the audit log's mode: $(cat "$T/d0.err")"
 same_hash "first start" "$H1"
 
 # kill -9 between the phases of an apply, then a restart.
@@ -62,7 +69,7 @@ for case in "${want_after[@]}"; do
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 seq, result, new = int(sys.argv[2]), sys.argv[3], sys.argv[4]
-mine = [(l["phase"], l.get("result"), l.get("policy_sha256")) for l in lines if l["seq"] == seq]
+mine = [(l["phase"], l.get("result"), l.get("policy_sha256")) for l in lines if l.get("seq") == seq]
 want = [("intent", None, new), ("reconciled", result, new)]
 print(f"audit seq {seq}: {mine}")
 sys.exit(0 if mine == want else 1)
