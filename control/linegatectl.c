@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* linegatectl: the admin CLI. Speaks linegated's JSON API over its Unix socket. */
+/* linegatectl: the admin CLI. Speaks the control protocol (ctlproto.h) to linegated. */
 #include <linegate/policy.h>
 #include <linegate/sign.h>
 
@@ -20,6 +20,10 @@
 
 static const char usage[] =
 	"Usage: linegatectl [--socket PATH] COMMAND [ARGS]\n"
+	"\n"
+	"The admin CLI of linegated. It speaks the control protocol (framed JSON, see\n"
+	"docs/operations.md) on linegated's socket, where root, linegated's user and members of\n"
+	"its --group are served.\n"
 	"\n"
 	"Commands:\n"
 	"  status            the daemon's policy, its hash, and whether the data plane answers\n"
@@ -59,7 +63,8 @@ static const char usage[] =
 	"  -r, --raw           print the daemon's JSON reply as it is\n"
 	"  -h, --help          this text\n"
 	"\n"
-	"Exit status: 0 success, 1 the request failed or was refused, 2 usage error.\n";
+	"Exit status: 0 success, 1 the request failed or was refused (the reason on stderr: the\n"
+	"daemon's, the data plane's, or why no reply came), 2 usage error.\n";
 
 static int call(const char *sock, json_object *req, json_object **resp)
 {
