@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -323,6 +324,7 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
 		    size_t *reply_len, char *err, size_t errlen)
 {
 	struct sockaddr_un a;
+	struct timeval tv = { LG_CTL_TIMEOUT_S, 0 };
 	char why[256];
 	int fd, ret = unix_addr(path, &a), sret;
 
@@ -341,15 +343,24 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		goto out;
 	}
+	/* A server that stopped answering is an error, not a hang of the client (linegated
+	 * waiting on a stuck data plane would stop serving everyone). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	/* A server that refuses us (peer check, size) replies and closes before it has read
 	 * everything: the send then fails, but its reply is still there to read. */
 	sret = send_frame(fd, body, len);
 	shutdown(fd, SHUT_WR);
 	ret = recv_frame(fd, LG_CTL_MAX_REPLY, reply, reply_len, why, sizeof(why));
 	if (ret) {
-		if (sret)
+		if (sret == -EAGAIN)
+			snprintf(err, errlen, "%s: the server took no more of the request for %d s",
+				 path, LG_CTL_TIMEOUT_S);
+		else if (sret)
 			snprintf(err, errlen, "%s: the server closed the connection while the request "
 				 "was sent (%s) and did not reply", path, strerror(-sret));
+		else if (ret == -EAGAIN)
+			snprintf(err, errlen, "%s: no reply within %d s", path, LG_CTL_TIMEOUT_S);
 		else
 			snprintf(err, errlen, "%s: no reply: %s", path, why);
 	}
