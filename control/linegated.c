@@ -1246,6 +1246,29 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	return 0;
 }
 
+/* After a restart, the data plane runs what the registry says is active and shadow, unless
+ * it does already: then nothing is swapped. */
+static void restore_models(struct daemon *d)
+{
+	char why[1024];
+	const char *base = strrchr(d->running.model, '/');
+	const char *want = d->reg.active[0] ? d->reg.active : base ? base + 1 : d->running.model;
+	json_object *r, *v;
+	bool same = false;
+
+	if (!d->reg.active[0] && !d->reg.shadow[0])
+		return;
+	if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
+		same = json_object_object_get_ex(r, "model", &v) &&
+		       !strcmp(json_object_get_string(v), want) &&
+		       json_object_object_get_ex(r, "shadow_model", &v) &&
+		       !strcmp(json_object_get_string(v), d->reg.shadow);
+		json_object_put(r);
+	}
+	if (!same && push_models(d, d->reg.active, d->reg.shadow, why, sizeof(why)))
+		fprintf(stderr, "linegated: could not restore the registry's models: %s\n", why);
+}
+
 static void watch_setup(struct daemon *d, bool poll_only)
 {
 	char tmp[PATH_MAX];
@@ -1384,20 +1407,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (d.running.registry[0]) {
-		char dphex[65], model[160] = "";
-
 		if (lg_registry_open(&d.reg, d.running.registry, msg, sizeof(msg))) {
 			fprintf(stderr, "linegated: model registry: %s\n", msg);
 			return 1;
 		}
 		d.have_reg = true;
-		/* After a restart, the data plane runs what the registry says is active (unless
-		 * it does already: then nothing is swapped). */
-		if ((d.reg.active[0] || d.reg.shadow[0]) &&
-		    (dp_status(&d, dphex, model, sizeof(model), msg, sizeof(msg)) ||
-		     strcmp(model, d.reg.active[0] ? d.reg.active : model) || d.reg.shadow[0]) &&
-		    push_models(&d, d.reg.active, d.reg.shadow, msg, sizeof(msg)))
-			fprintf(stderr, "linegated: could not restore the registry's models: %s\n", msg);
+		restore_models(&d);
 	}
 	lfd = lg_ctl_listen(d.socket_path, 0660, srv.has_group ? srv.group : (gid_t)-1);
 	if (lfd < 0) {

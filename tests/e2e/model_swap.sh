@@ -81,6 +81,11 @@ wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
+# A restarted linegated finds the registry's active and shadow models running: no swap
+# (the final count of swaps below would be one more).
+kill -INT "$D_PID"; wait "$D_PID" || lg_fail "linegated did not stop cleanly"
+rm -f "$T/d.sock"
+lg_start_linegated
 # Rollback past the registry's first model goes back to the boot model (the policy's
 # detection.model); past that there is nothing to go back to.
 dp_label() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' model | tr -d '"'; }
