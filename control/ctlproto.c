@@ -284,7 +284,8 @@ static int recv_frame(int fd, size_t max, char **out, size_t *outlen, char *err,
 	}
 	len = hdr_len(h);
 	if (len > max) {
-		snprintf(err, errlen, "message of %u bytes is over the limit of %zu bytes", len, max);
+		snprintf(err, errlen, "message of %u bytes is over the limit of %zu bytes", len,
+			 max);
 		return -EMSGSIZE;
 	}
 	b = malloc((size_t)len + 1);
@@ -357,8 +358,8 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
 			snprintf(err, errlen, "%s: the server took no more of the request for %d s",
 				 path, LG_CTL_TIMEOUT_S);
 		else if (sret)
-			snprintf(err, errlen, "%s: the server closed the connection while the request "
-				 "was sent (%s) and did not reply", path, strerror(-sret));
+			snprintf(err, errlen, "%s: the server closed the connection while the "
+				 "request was sent (%s) and did not reply", path, strerror(-sret));
 		else if (ret == -EAGAIN)
 			snprintf(err, errlen, "%s: no reply within %d s", path, LG_CTL_TIMEOUT_S);
 		else
@@ -445,7 +446,8 @@ static int help_list(const struct lg_ctl_server *s, json_object *reply)
 
 		json_object_object_add(o, "cmd", json_object_new_string(c->name));
 		json_object_object_add(o, "help", json_object_new_string(c->help));
-		json_object_object_add(o, "changes_state", json_object_new_boolean(c->changes_state));
+		json_object_object_add(o, "changes_state",
+				       json_object_new_boolean(c->changes_state));
 		json_object_array_add(a, o);
 	}
 	json_object_object_add(reply, "commands", a);
@@ -468,8 +470,10 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 		return reply_error(why);
 	}
 	/* A cmd of the wrong JSON type counts as missing. */
-	cmd = json_object_object_get_ex(req, "cmd", &v) && json_object_is_type(v, json_type_string) ?
-		      json_object_get_string(v) : NULL;
+	cmd = json_object_object_get_ex(req, "cmd", &v) &&
+			      json_object_is_type(v, json_type_string) ?
+		      json_object_get_string(v) :
+		      NULL;
 	if (!cmd) {
 		json_object_put(req);
 		return reply_error("request refused: no \"cmd\" string");

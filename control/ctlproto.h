@@ -40,7 +40,8 @@ int lg_ctl_unframe(const char *buf, size_t len, size_t max, const char **body,
 json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t errlen);
 
 /* Send one framed message and read the whole framed reply (malloc'd, NUL-terminated).
- * Never raises SIGPIPE; gives up after LG_CTL_TIMEOUT_S without progress. Returns 0 or a negative errno with the reason in err. */
+ * Never raises SIGPIPE; gives up after LG_CTL_TIMEOUT_S without progress. Returns 0 or a
+ * negative errno with the reason in err. */
 int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply,
 		    size_t *reply_len, char *err, size_t errlen);
 /* Send a JSON request, parse the JSON reply into *reply (an object). Returns 0 when a reply

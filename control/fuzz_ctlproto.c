@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (allowed != want)
 			abort();
 		if (!allowed)
-			return 0; /* lg_ctl_serve() replies "permission denied" without dispatching */
+			return 0; /* lg_ctl_serve() says "permission denied", dispatches nothing */
 	}
 	calls = 0;
 	{

@@ -32,9 +32,9 @@ static const char usage[] =
 	"  diff FILE         devices FILE would add, remove or change against the running policy\n"
 	"  apply [--dry-run] [FILE]\n"
 	"                    validate and apply FILE (default: re-read the daemon's policy file);\n"
-	"                    a policy that does not validate is refused and the running one stays.\n"
+	"                    a policy that does not validate is refused, the running one stays.\n"
 	"                    --dry-run: validate and show the diff, change nothing\n"
-	"  history           every kept policy version: number, hash, time, peer, which is current\n"
+	"  history           every kept policy version: number, hash, time, peer, the current\n"
 	"  rollback [VERSION]\n"
 	"                    re-apply a kept version (default: the one before the current one);\n"
 	"                    version 1 is the boot policy of this run\n"
@@ -332,8 +332,8 @@ int main(int argc, char **argv)
 
 			if (*end || v < 1) {
 				json_object_put(req);
-				fprintf(stderr, "linegatectl: rollback VERSION: '%s' is not a version "
-					"number (see linegatectl history)\n", argv[optind]);
+				fprintf(stderr, "linegatectl: rollback VERSION: '%s' is not a "
+					"version number (see linegatectl history)\n", argv[optind]);
 				return 2;
 			}
 			json_object_object_add(req, "version", json_object_new_int64(v));
@@ -342,7 +342,8 @@ int main(int argc, char **argv)
 			return 1;
 		return print_result(resp, raw);
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "history") || !strcmp(cmd, "metrics") ||
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "history") ||
+	    !strcmp(cmd, "metrics") ||
 	    !strcmp(cmd, "models")) {
 		do {
 			int ret;

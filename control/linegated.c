@@ -506,7 +506,8 @@ static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 	json_object_object_add(o, "removed", rm);
 	json_object_object_add(o, "changed", chg);
 	json_object_object_add(o, "settings_changed",
-			       json_object_new_boolean(a->port != b->port || a->window != b->window ||
+			       json_object_new_boolean(a->port != b->port ||
+						       a->window != b->window ||
 						       a->batch != b->batch ||
 						       a->deadline_ms != b->deadline_ms ||
 						       strcmp(a->model, b->model)));
@@ -666,7 +667,8 @@ static int push_models(struct daemon *d, const char *active, const char *shadow,
 	int ret;
 
 	if (!d->dp_path) {
-		snprintf(msg, msglen, "no data plane to run models (start linegated with --dataplane)");
+		snprintf(msg, msglen,
+			 "no data plane to run models (start linegated with --dataplane)");
 		return -ENOTCONN;
 	}
 	if (active[0]) {
@@ -1072,13 +1074,15 @@ static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, ch
 	if (lseek(fd, from, SEEK_SET) == from && !lg_read_fd(fd, 2u << 20, &text, &len)) {
 		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 			char why[64];
-			json_object *o = lg_ctl_parse_object(line, strlen(line), why, sizeof(why)), *v;
+			json_object *v, *o = lg_ctl_parse_object(line, strlen(line), why,
+								 sizeof(why));
 			const char *phase, *h;
 			uint64_t seq;
 
 			if (!o)
 				continue;
-			seq = json_object_object_get_ex(o, "seq", &v) ? json_object_get_uint64(v) : 0;
+			seq = json_object_object_get_ex(o, "seq", &v) ? json_object_get_uint64(v) :
+									0;
 			phase = get_str_field(o, "phase");
 			h = get_str_field(o, "policy_sha256");
 			if (seq > d->seq)
@@ -1120,25 +1124,31 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 		snprintf(detail, sizeof(detail), "cannot tell: %s", why);
 		audit_line(d, seq, "reconciled", "startup", "apply", "unknown", hp, detail);
 	} else if (strcmp(dphex, hex)) {
-		snprintf(detail, sizeof(detail), "the data plane runs %.8s, not this policy", dphex);
+		snprintf(detail, sizeof(detail), "the data plane runs %.8s, not this policy",
+			 dphex);
 		audit_line(d, seq, "reconciled", "startup", "apply", "not applied", hp, detail);
 	} else {
 		snprintf(detail, sizeof(detail), "the data plane runs it");
 		if (d->state_dir &&
 		    !state_load(d, "pending", &text, &len, source, sizeof(source), &meta)) {
 			const char *ph = get_str_field(meta, "sha256");
+			const char *peer = get_str_field(meta, "peer");
+			const char *what = get_str_field(meta, "what");
 			char cur[PATH_MAX];
 			json_object *c = spath(d, cur, sizeof(cur), "current.json") ? NULL :
 					 read_json(cur);
 			const char *chex = c ? get_str_field(c, "sha256") : NULL;
+			const char *cboot = c ? get_str_field(c, "boot_sha256") : NULL;
 
-			boot_hash(d, boot_hex);
+			/* The boot file's hash as it was at that apply: a boot file edited since
+			 * must still win at this start. */
+			if (cboot)
+				snprintf(boot_hex, sizeof(boot_hex), "%s", cboot);
+			else
+				boot_hash(d, boot_hex);
 			if (ph && !strcmp(ph, hex) && (!chex || strcmp(chex, hex)) &&
-			    !state_persist(d, text, len, h,
-					   get_str_field(meta, "peer") ? get_str_field(meta, "peer") : "?",
-					   get_str_field(meta, "what") ? get_str_field(meta, "what") :
-									 "apply",
-					   source, boot_hex, &version))
+			    !state_persist(d, text, len, h, peer ? peer : "?",
+					   what ? what : "apply", source, boot_hex, &version))
 				snprintf(detail, sizeof(detail), "the data plane runs it; kept as "
 					 "version %u", version);
 			json_object_put(c);
@@ -1173,8 +1183,8 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
 		const char *cb = get_str_field(c, "boot_sha256");
 
-		cv = json_object_object_get_ex(c, "version", &v) ? (unsigned)json_object_get_int64(v) :
-								  0;
+		cv = json_object_object_get_ex(c, "version", &v) ?
+			     (unsigned)json_object_get_int64(v) : 0;
 		if (cv && cb && boot_hex[0] && !strcmp(cb, boot_hex)) {
 			char stem[32];
 
@@ -1182,19 +1192,19 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 			if (!state_load(d, stem, &text, &len, source, sizeof(source), NULL) &&
 			    !lg_policy_parse(text, len, source, &p, msg, msglen)) {
 				from_state = true;
-				snprintf(why, sizeof(why), "the last applied version %u (%s is unchanged "
-					 "since it was applied, so version %u is newer)", cv,
-					 d->policy_path, cv);
+				snprintf(why, sizeof(why), "the last applied version %u (%s is "
+					 "unchanged since it was applied, so version %u is newer)",
+					 cv, d->policy_path, cv);
 			} else {
-				snprintf(why, sizeof(why), "the boot file %s (the last applied version "
-					 "%u cannot be used: %.300s)", d->policy_path, cv,
+				snprintf(why, sizeof(why), "the boot file %s (the last applied "
+					 "version %u cannot be used: %.300s)", d->policy_path, cv,
 					 text ? msg : "missing");
 				free(text);
 				text = NULL;
 			}
 		} else {
-			snprintf(why, sizeof(why), "the boot file %s (it changed since version %u was "
-				 "applied)", d->policy_path, cv);
+			snprintf(why, sizeof(why), "the boot file %s (it changed since version %u "
+				 "was applied)", d->policy_path, cv);
 		}
 		json_object_put(c);
 	} else {
@@ -1223,7 +1233,8 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	if (d->dp_path && !dp_status(d, dphex, NULL, 0, msg, msglen) && !strcmp(dphex, hex)) {
 		/* The data plane runs it already: nothing to push, nothing reset. */
 		if (!cv && d->state_dir)
-			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex, &cv);
+			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex,
+				      &cv);
 		d->running = p;
 		d->have_running = true;
 		d->version = cv;
@@ -1232,8 +1243,8 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		audit_event(d, "startup", "start", "adopted", p.hash, why);
 	} else {
 		lg_policy_free(&p);
-		ret = apply_text(d, text, len, source, "startup", "apply", from_state ? why : "boot",
-				 false, cv, NULL, msg, msglen);
+		ret = apply_text(d, text, len, source, "startup", "apply",
+				 from_state ? why : "boot", false, cv, NULL, msg, msglen);
 		if (ret) {
 			free(text);
 			return ret;
@@ -1284,7 +1295,8 @@ static void watch_setup(struct daemon *d, bool poll_only)
 	/* The folder, not the file: editors and mv replace the file (a new inode). Only a
 	 * closed writer or a rename says the file is complete. */
 	if (d->ino_fd >= 0)
-		d->ino_wd = inotify_add_watch(d->ino_fd, d->policy_dir, IN_CLOSE_WRITE | IN_MOVED_TO);
+		d->ino_wd = inotify_add_watch(d->ino_fd, d->policy_dir,
+					      IN_CLOSE_WRITE | IN_MOVED_TO);
 	if (d->ino_wd < 0)
 		fprintf(stderr, "linegated: no inotify on %s (%s): looking at the file every "
 			"interval instead\n", d->policy_dir, strerror(errno));
@@ -1375,7 +1387,8 @@ int main(int argc, char **argv)
 		case 'i': interval = atoi(optarg); break;
 		case 'w':
 			if (strcmp(optarg, "inotify") && strcmp(optarg, "poll")) {
-				fprintf(stderr, "linegated: --watch %s: use inotify or poll\n", optarg);
+				fprintf(stderr, "linegated: --watch %s: use inotify or poll\n",
+					optarg);
 				return 2;
 			}
 			poll_only = !strcmp(optarg, "poll");

@@ -199,7 +199,8 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 static int ctl_model(void *ctx, struct lg_ctl_call *c)
 {
 	const char *a = req_str(c->req, "active", NULL), *al = req_str(c->req, "label", NULL);
-	const char *sh = req_str(c->req, "shadow", NULL), *sl = req_str(c->req, "shadow_label", NULL);
+	const char *sh = req_str(c->req, "shadow", NULL);
+	const char *sl = req_str(c->req, "shadow_label", NULL);
 	int ret;
 
 	if (!a || !al || !sh != !sl) {
