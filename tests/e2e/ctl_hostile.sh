@@ -36,78 +36,82 @@ unchanged() {
 	kill -0 "$DP_PID" 2>/dev/null || lg_fail "linegate died on: $1"
 }
 
-# Raw bytes to a socket (python3 lgsock.py underneath); prints the reply.
-# raw SOCKET HOW [UID GID GROUPS]; HOW: a JSON request, or one of the hostile shapes below.
-# With UID, the client drops to that uid, gid and supplementary groups (comma-separated, or
-# "none") before it connects, as `setpriv --reuid --regid --groups` would; in-process, so
-# that it needs no exec and no search permission on the folders above the socket (the
-# socket's name is taken relative to its folder).
-raw() {
-	python3 - "$1" "$2" "$T/policy.yaml" "${3:-}" "${4:-}" "${5:-}" <<'PY'
-import json, os, struct, sys, lgsock
-sock, how, pol, uid, gid, groups = sys.argv[1:7]
-text = open(pol).read()
+# Every hostile request on both sockets, in one Python process (lgsock.py underneath).
+# After each: both still run, with the same policy and device count. An unprivileged peer
+# is a forked child that drops to its uid, gid and groups before it connects, as
+# `setpriv --reuid --regid --groups` would; in-process, so that it needs no exec and no
+# search permission on the folders above the socket (it connects by the socket's name
+# relative to its folder).
+python3 - "$T" "$D_PID" "$DP_PID" "$GRP" <<'PY' || lg_fail "a hostile request was not refused as it should be"
+import json, os, re, struct, sys, lgsock
+T, dpid, ppid, grp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+text = open(f"{T}/policy.yaml").read()
 # A policy with one device: applied, it would leave 7 of the 8 unenrolled.
 one = text[:text.index("  - id: 102")]
 apply_one = json.dumps({"cmd": "apply", "policy": one}).encode()
-if how == "cut":        # the length says the whole apply, the bytes stop in its policy
-    data = struct.pack(">I", len(apply_one)) + apply_one[:len(apply_one) // 2]
-elif how == "header":   # cut inside the length header
-    data = b"\0\0"
-elif how == "unframed": # the old text protocol
-    data = b"apply\n" + one.encode()
-elif how == "trailing": # one object, then more bytes inside the same frame
-    data = lgsock.frame(b'{"cmd": "status"} {"cmd": "apply"}')
-elif how == "apply_one":
-    data = lgsock.frame(apply_one)
-else:
-    data = lgsock.frame(how.encode())
-if uid:
-    os.chdir(os.path.dirname(sock))
-    sock = os.path.basename(sock)
-    os.setgroups([] if groups == "none" else [int(g) for g in groups.split(",")])
-    os.setresgid(int(gid), int(gid), int(gid))
-    os.setresuid(int(uid), int(uid), int(uid))
-r = lgsock.call_raw(sock, data)
-try:
-    print(json.dumps(lgsock.unframe(r)))
-except ValueError as e:
-    print(f"unframed reply: {e}: {r[:200]!r}")
-PY
-}
-refused() { # refused SOCKET HOW WANT [UID GID GROUPS]: the reply is ok:false, error ~ WANT
-	local sock=$1 how=$2 want=$3; shift 3
-	raw "$sock" "$how" "$@" > "$T/r.json" || lg_fail "no reply to $how on $sock"
-	python3 -c "
-import json, sys, re
-r = json.load(open(sys.argv[1]))
-sys.exit(0 if r.get('ok') is False and re.search(sys.argv[2], r.get('error', '')) else 1)" \
-		"$T/r.json" "$want" || lg_fail "$how on $(basename "$sock"): $(cat "$T/r.json"), want error ~ $want"
-	unchanged "$how on $(basename "$sock")"
+shapes = {
+    "cut": struct.pack(">I", len(apply_one)) + apply_one[:len(apply_one) // 2],
+    "header": b"\0\0",
+    "unframed": b"apply\n" + one.encode(),  # the old text protocol
+    "trailing": lgsock.frame(b'{"cmd": "status"} {"cmd": "apply"}'),
+    "apply_one": lgsock.frame(apply_one),
 }
 
-for s in "$T/d.sock" "$T/dp.sock"; do
-	for req in '{"cmd": null}' '{"cmd": 5}' '[1, 2]' 'null' '{"cmd": "apply", "policy": 7}' \
-		'{"cmd": "nosuch"}'; do
-		refused "$s" "$req" '.'
-	done
-	refused "$s" '{"cmd": "validate", "policy": "version: 2\n", "name": null}' '.'
-	refused "$s" cut 'refused whole: message cut off after [0-9]+ of [0-9]+ bytes'
-	refused "$s" header 'refused whole: message cut off in its length header'
-	refused "$s" unframed 'over the limit|cut off'
-	refused "$s" trailing 'bytes after the JSON object'
-	# Not root, not the server's user, not in --group: refused, whatever the file mode.
-	chmod 0666 "$s"
-	refused "$s" apply_one '^permission denied$' 65534 65534 none
-	refused "$s" '{"cmd": "status"}' '^permission denied$' 65534 65534 none
-	# In --group, as primary or supplementary group: accepted.
-	raw "$s" '{"cmd": "status"}' 65534 $GRP none > "$T/g1.json"
-	raw "$s" '{"cmd": "status"}' 65534 65534 $GRP > "$T/g2.json"
-	for f in g1 g2; do
-		grep -q '"ok": true' "$T/$f.json" || lg_fail "group member ($f) refused on $s: $(cat "$T/$f.json")"
-	done
-	unchanged "group members on $(basename "$s")"
-done
+def send(sock, how, ids=None):
+    data = shapes.get(how) or lgsock.frame(how.encode())
+    if not ids:
+        return lgsock.unframe(lgsock.call_raw(sock, data))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        uid, gid, groups = ids
+        os.chdir(os.path.dirname(sock))
+        os.setgroups(groups)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        os.write(w, lgsock.call_raw(os.path.basename(sock), data))
+        os._exit(0)
+    os.close(w)
+    out = b"".join(iter(lambda: os.read(r, 65536), b""))
+    os.waitpid(pid, 0)
+    return lgsock.unframe(out)
+
+def status(sock):
+    return lgsock.call(sock, {"cmd": "status"})
+
+base = status(f"{T}/dp.sock")
+bad = 0
+def check(sock, how, want_ok, want_err=".", ids=None):
+    global bad
+    name = f"{how} on {os.path.basename(sock)}" + (f" as {ids}" if ids else "")
+    r = send(sock, how, ids)
+    good = r.get("ok") is want_ok and (want_ok or re.search(want_err, r.get("error", "")))
+    for pid in (dpid, ppid):
+        os.kill(pid, 0)  # raises if it died
+    d, p = status(f"{T}/d.sock"), status(f"{T}/dp.sock")
+    same = (d["policy_sha256"] == p["policy_sha256"] == base["policy_sha256"] and
+            p["devices"] == base["devices"])
+    print(f"{name}: {'ok' if good and same else 'WRONG'}: {json.dumps(r)[:160]}")
+    bad += not (good and same)
+
+for s in (f"{T}/d.sock", f"{T}/dp.sock"):
+    for req in ('{"cmd": null}', '{"cmd": 5}', '[1, 2]', 'null', '{"cmd": "apply", "policy": 7}',
+                '{"cmd": "nosuch"}', '{"cmd": "validate", "policy": "version: 2\\n", "name": null}'):
+        check(s, req, False)
+    check(s, "cut", False, r"^request refused whole: message cut off after \d+ of \d+ bytes$")
+    check(s, "header", False, "^request refused whole: message cut off in its length header$")
+    check(s, "unframed", False, "over the limit|cut off")
+    check(s, "trailing", False, "bytes after the JSON object")
+    # Not root, not the server's user, not in --group: refused, whatever the file mode.
+    os.chmod(s, 0o666)
+    check(s, "apply_one", False, "^permission denied$", (65534, 65534, []))
+    check(s, '{"cmd": "status"}', False, "^permission denied$", (65534, 65534, []))
+    # In --group, as the primary or a supplementary group: served.
+    check(s, '{"cmd": "status"}', True, ids=(65534, grp, []))
+    check(s, '{"cmd": "status"}', True, ids=(65534, 65534, [grp]))
+sys.exit(1 if bad else 0)
+PY
 # Sockets made with --group: mode 0660, that group.
 chmod 0660 "$T/d.sock" "$T/dp.sock"
 [ "$(stat -c %a:%g "$T/d.sock")" = "660:$GRP" ] || lg_fail "d.sock is $(stat -c %a:%g "$T/d.sock")"
