@@ -212,7 +212,7 @@ json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t
 		enum json_tokener_error e = json_tokener_get_error(tok);
 
 		snprintf(err, errlen, "not JSON: %s at byte %zu",
-			 e == json_tokener_continue ? "it ends early" : json_tokener_error_desc(e),
+			 e == json_tokener_continue ? "no complete object" : json_tokener_error_desc(e),
 			 json_tokener_get_parse_end(tok));
 	} else if ((size_t)json_tokener_get_parse_end(tok) != len) {
 		/* One object, nothing after it but white space. */
