@@ -575,7 +575,9 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	ret = push(d, text, len, source, msg, msglen);
 	if (ret) {
 		d->refused++;
-		audit_line(d, seq, "result", peer, what, "failed", p.hash, msg);
+		/* refused: the data plane said no (and why); failed: no answer from it. */
+		audit_line(d, seq, "result", peer, what, ret == -EPROTO ? "refused" : "failed",
+			   p.hash, msg);
 		if (d->state_dir)
 			state_clear_pending(d);
 		lg_policy_free(&p);

@@ -174,7 +174,7 @@ if [ "$(nproc)" -ge 2 ]; then
 	[ $rc -eq 1 ] || lg_fail "an apply the data plane refused exited $rc"
 	grep -q 'data plane refused: .*core 1' "$T/cores.err" ||
 		lg_fail "the data plane's reason is lost: $(cat "$T/cores.err")"
-	tail -1 "$T/audit.jsonl" | grep -q '"phase":"result".*"result":"failed".*core 1' ||
+	tail -1 "$T/audit.jsonl" | grep -q '"phase":"result".*"result":"refused".*core 1' ||
 		lg_fail "the audit lacks the failed result: $(tail -1 "$T/audit.jsonl")"
 	unchanged "an apply the data plane refused"
 fi
