@@ -155,9 +155,13 @@ void *lg_worker_main(void *arg)
 			if (age >= dl) {
 				lg_worker_flush(w);
 			} else {
+				/* At most the idle wait: a long deadline (up to 60 s) must not keep
+				 * the worker from seeing a new generation, which an apply waits for. */
 				timeout = (int)((dl - age) / 1000000ull);
 				if (timeout < 1)
 					timeout = 1;
+				if (timeout > 100)
+					timeout = 100;
 			}
 		}
 		if ((dp->admit || dp->uadmit) && lg_now_ns() - w->last_export_ns > LG_EXPORT_NS) {

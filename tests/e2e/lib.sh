@@ -76,7 +76,7 @@ lg_cleanup() {
 lg_tmp() {
 	LG_TMP=$(mktemp -d /tmp/linegate-test.XXXXXX)
 	# Each test its own state folder (replay marks, last applied policy): see --state-dir.
-	export STATE_DIRECTORY="$LG_TMP/state"
+	export STATE_DIRECTORY="$LG_TMP/dp-state"
 	trap lg_cleanup EXIT
 	trap 'exit 130' INT TERM
 }
@@ -118,14 +118,24 @@ lg_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($
 # counters under $T; extra arguments are appended. Sets DP_PID.
 # The data plane's counters as JSON, from its control socket ($2, default $T/dp.sock).
 lg_dp_stats() {
-	python3 - "${2:-$T/dp.sock}" > "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"stats\n")
-s.shutdown(socket.SHUT_WR)
-print(b"".join(iter(lambda: s.recv(65536), b"")).decode())
-PY
+	python3 "$LG_SOURCE/tests/e2e/lgsock.py" "${2:-$T/dp.sock}" '{"cmd": "stats"}' stats > "$1"
+}
+
+# lg_ctl SOCKET REQUEST_JSON [FIELD]: one framed request (lgsock.py), the reply on stdout.
+lg_ctl() { python3 "$LG_SOURCE/tests/e2e/lgsock.py" "$@"; }
+
+# lg_dp_apply SOCKET FILE: apply FILE's text on linegate's control socket from the server
+# namespace; prints "ok: N devices, changes [...]" (the reply's changes, compact JSON) or
+# "error: REASON".
+lg_dp_apply() {
+	ip netns exec "$NS_SRV" python3 -c "
+import json, sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()})
+if r.get('ok'):
+    print('ok: %d devices, changes %s' % (r['devices'],
+          json.dumps(r['changes'], separators=(',', ':'))))
+else:
+    print('error: ' + r.get('error', ''))" "$1" "$2"
 }
 
 lg_start_linegate() {
@@ -135,10 +145,10 @@ lg_start_linegate() {
 	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
 }
 
-# linegated for that linegate, with its audit log under $T. Sets D_PID.
+# linegated for that linegate, with its audit log and state folder under $T. Sets D_PID.
 lg_start_linegated() {
 	lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
-		-a "$T/audit.jsonl" "$@"
+		-a "$T/audit.jsonl" -s "$T/state" "$@"
 	D_PID=$!
 	lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
 }

@@ -24,15 +24,7 @@ sed -e "s#^  window: 256 #  window: 2048#" -e "s#^  model: .*#  model: $D/model-
 grep -q "window: 2048" "$T/p2.yaml" || lg_fail "p2.yaml has no new window"
 sed "s#^  jsonl: .*#  jsonl: $T/c.jsonl#" "$T/p2.yaml" > "$T/p3.yaml"
 
-# The data plane's control socket: "apply\n" + YAML, one reply line.
-# TODO(protocol): becomes the framed JSON request once control/ctlproto lands.
-dp_apply() {
-	ip netns exec "$NS_SRV" python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'apply\n' + open(sys.argv[2], 'rb').read()); s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(65536), b'')).decode().strip())" "$T/dp.sock" "$1"
-}
+dp_apply() { lg_dp_apply "$T/dp.sock" "$1"; }
 send() {
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/p1.yaml" -t $SRV_IP -S $LINE_IP -q "$@"
 }

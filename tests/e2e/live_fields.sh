@@ -46,14 +46,7 @@ PY
 grep -q "threshold: 0.000001" "$T/thr.yaml" || lg_fail "thr.yaml"
 grep -q "not_ours: drop" "$T/drop.yaml" || lg_fail "drop.yaml"
 
-# TODO(protocol): becomes the framed JSON request once control/ctlproto lands.
-dp_apply() {
-	ip netns exec "$NS_SRV" python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'apply\n' + open(sys.argv[2], 'rb').read()); s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(65536), b'')).decode().strip())" "$T/dp.sock" "$1"
-}
+dp_apply() { lg_dp_apply "$T/dp.sock" "$1"; }
 n=0
 send() { # 50 frames from each of the 8 devices, sequences going on
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -n 50 \

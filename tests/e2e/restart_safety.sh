@@ -55,13 +55,7 @@ run_dp() {
 	LG_PIDS="$DP"
 	lg_wait_for 20 test -S "$T/dp.sock" || lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
 }
-dp_apply() {
-	ip netns exec "$NS_SRV" python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'apply\n' + open(sys.argv[2], 'rb').read()); s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(65536), b'')).decode().strip())" "$T/dp.sock" "$1"
-}
+dp_apply() { lg_dp_apply "$T/dp.sock" "$1"; }
 send() {
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -r 4000 -q "$@"
 }
