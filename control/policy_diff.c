@@ -181,20 +181,24 @@ static void d_burst(const struct lg_policy *p, const struct lg_policy_device *d,
 
 static void d_group(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
-	snprintf(b, l, "%s", d->group && d->group <= p->ngroups ? p->groups[d->group - 1].name : "");
+	const char *g = d->group && d->group <= p->ngroups ? p->groups[d->group - 1].name : "";
+
+	snprintf(b, l, "%s", g);
 }
 
 static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
+	const char *uns = d->uadp_unsigned_ok ? " unsigned" : "";
+
 	(void)p;
 	if (!d->uadp_pub_type)
 		snprintf(b, l, "none");
 	else if (d->uadp_pub_str[0])
 		snprintf(b, l, "publisher %s writer_group %u writer %u%s", d->uadp_pub_str,
-			 d->uadp_writer_group, d->uadp_writer, d->uadp_unsigned_ok ? " unsigned" : "");
+			 d->uadp_writer_group, d->uadp_writer, uns);
 	else
 		snprintf(b, l, "publisher %" PRIu64 " writer_group %u writer %u%s", d->uadp_pub_num,
-			 d->uadp_writer_group, d->uadp_writer, d->uadp_unsigned_ok ? " unsigned" : "");
+			 d->uadp_writer_group, d->uadp_writer, uns);
 }
 
 /* Keys by id and fingerprint (and expiry), never their bytes. */
@@ -364,7 +368,8 @@ char *lg_policy_diff_json(const struct lg_policy_diff *d)
 		}
 		if (c->kind != LG_CHANGE_SETTING) {
 			json_object_object_add(o, "device", json_object_new_int64(c->device));
-			json_object_object_add(o, "change", json_object_new_string(change[c->kind]));
+			json_object_object_add(o, "change",
+					       json_object_new_string(change[c->kind]));
 		}
 		if (c->field[0])
 			json_object_object_add(o, "field", json_object_new_string(c->field));

@@ -318,10 +318,10 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 	/* Checks that can refuse come before anything changes. */
 	so = lg_policy_diff_start_only(&d);
 	if (so) {
-		snprintf(r->err, sizeof(r->err), "%s: %.200s -> %.200s is start-only: a running linegate "
-			 "cannot change it, and nothing was applied. To change it, edit the boot "
-			 "policy (%.300s) and restart linegate", so->field, so->old, so->new,
-			 dp->policy_path ? dp->policy_path : "--policy");
+		snprintf(r->err, sizeof(r->err), "%s: %.200s -> %.200s is start-only: a running "
+			 "linegate cannot change it, and nothing was applied. To change it, edit "
+			 "the boot policy (%.300s) and restart linegate", so->field, so->old,
+			 so->new, dp->policy_path ? dp->policy_path : "--policy");
 		ret = -EPERM;
 		goto out;
 	}
@@ -342,12 +342,12 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		if (changed(&d, "detection.model")) {
 			const char *base = strrchr(p->model, '/');
 
-			ret = build_modelset(dp, p, p->model, base ? base + 1 : p->model, NULL, NULL,
-					     &ms, msg, sizeof(msg));
+			ret = build_modelset(dp, p, p->model, base ? base + 1 : p->model, NULL,
+					     NULL, &ms, msg, sizeof(msg));
 		} else {
 			ret = build_modelset(dp, p, m->active_path, m->active,
-					     m->shadow[0] ? m->shadow_path : NULL, m->shadow, &ms, msg,
-					     sizeof(msg));
+					     m->shadow[0] ? m->shadow_path : NULL, m->shadow, &ms,
+					     msg, sizeof(msg));
 		}
 		if (ret) {
 			snprintf(r->err, sizeof(r->err), "model: %.900s; nothing was applied", msg);
@@ -358,8 +358,8 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		nf = !strcmp(p->jsonl, "-") ? stdout : fopen(p->jsonl, "ae");
 		if (!nf) {
 			ret = -errno;
-			snprintf(r->err, sizeof(r->err), "output.jsonl %.512s: %s; nothing was applied",
-				 p->jsonl, strerror(errno));
+			snprintf(r->err, sizeof(r->err), "output.jsonl %.512s: %s; nothing was "
+				 "applied", p->jsonl, strerror(errno));
 			goto out;
 		}
 	}
@@ -448,7 +448,8 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 	struct lg_modelset *ms;
 	int ret;
 
-	if (strlen(active_label) >= sizeof(ms->active) || strlen(active) >= sizeof(ms->active_path) ||
+	if (strlen(active_label) >= sizeof(ms->active) ||
+	    strlen(active) >= sizeof(ms->active_path) ||
 	    (shadow && (strlen(shadow_label) >= sizeof(ms->shadow) ||
 			strlen(shadow) >= sizeof(ms->shadow_path)))) {
 		snprintf(err, errlen, "a model label is longer than %zu characters, or its path "

@@ -384,9 +384,9 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 		return ret;
 	}
 	if (cur.prog_id && !cur.ours) {
-		snprintf(err, errlen, "%s already runs another XDP program (id %u, name '%s'), which "
-			 "linegate does not replace: remove it with 'ip link set dev %s %s off' (or "
-			 "'xdp-loader unload %s --all') and start linegate again", ifname,
+		snprintf(err, errlen, "%s already runs another XDP program (id %u, name '%s'), "
+			 "which linegate does not replace: remove it with 'ip link set dev %s %s "
+			 "off' (or 'xdp-loader unload %s --all') and start linegate again", ifname,
 			 cur.prog_id, cur.name, ifname, cur.generic ? "xdpgeneric" : "xdp", ifname);
 		return -EBUSY;
 	}
@@ -414,9 +414,9 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	if (cur.prog_id) {
 		ret = lg_admit_attach_replace(dp->admit, dp->admit_ifindex, mode, cur.prog_id);
 		if (!ret)
-			fprintf(stderr, "linegate: XDP: replaced the stale linegate program (id %u) "
-				"that a linegate stopped without pins left on %s\n", cur.prog_id,
-				ifname);
+			fprintf(stderr, "linegate: XDP: replaced the stale linegate program "
+				"(id %u) that a linegate stopped without pins left on %s\n",
+				cur.prog_id, ifname);
 	} else {
 		ret = lg_admit_attach(dp->admit, dp->admit_ifindex, mode);
 	}
@@ -704,8 +704,9 @@ int main(int argc, char **argv)
 					 "%s/applied.json): the boot file %s is unchanged since",
 					 state_dir, dp.policy_path);
 			} else {
-				snprintf(origin, sizeof(origin), "the boot file %s: the last applied "
-					 "policy no longer loads (%.600s)", dp.policy_path, err);
+				snprintf(origin, sizeof(origin), "the boot file %s: the last "
+					 "applied policy no longer loads (%.600s)", dp.policy_path,
+					 err);
 			}
 		} else {
 			snprintf(origin, sizeof(origin), "the boot file %s: %s", dp.policy_path,

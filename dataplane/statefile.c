@@ -83,7 +83,8 @@ int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errl
 		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
 		goto err;
 	}
-	if ((size_t)sb.st_size != sizeof(struct hwm_file) && ftruncate(fd, sizeof(struct hwm_file))) {
+	if ((size_t)sb.st_size != sizeof(struct hwm_file) &&
+	    ftruncate(fd, sizeof(struct hwm_file))) {
 		ret = -errno;
 		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
 		goto err;
@@ -221,7 +222,8 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 		o = json_object_from_file(path);
 	}
 	if (!o || !json_object_object_get_ex(o, "boot_sha256", &b) ||
-	    !json_object_object_get_ex(o, "name", &nm) || !json_object_object_get_ex(o, "text", &t)) {
+	    !json_object_object_get_ex(o, "name", &nm) ||
+	    !json_object_object_get_ex(o, "text", &t)) {
 		json_object_put(o);
 		snprintf(why, whylen, "%s/applied.json is unreadable", st->dir);
 		return 0;

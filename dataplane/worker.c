@@ -155,8 +155,9 @@ void *lg_worker_main(void *arg)
 			if (age >= dl) {
 				lg_worker_flush(w);
 			} else {
-				/* At most the idle wait: a long deadline (up to 60 s) must not keep
-				 * the worker from seeing a new generation, which an apply waits for. */
+				/* At most the idle wait: a long deadline (up to 60 s) must not
+				 * keep the worker from seeing a new generation (an apply waits
+				 * for it). */
 				timeout = (int)((dl - age) / 1000000ull);
 				if (timeout < 1)
 					timeout = 1;

@@ -578,7 +578,8 @@ int lg_admit_probe(int ifindex, struct lg_admit_iface *out)
 				continue;
 			memset(&mi, 0, sizeof(mi));
 			if (!bpf_obj_get_info_by_fd(mfd, &mi, &ml) &&
-			    (!strcmp(mi.name, obj_name[O_RCTR]) || !strcmp(mi.name, obj_name[O_DCTR])))
+			    (!strcmp(mi.name, obj_name[O_RCTR]) ||
+			     !strcmp(mi.name, obj_name[O_DCTR])))
 				found++;
 			close(mfd);
 		}

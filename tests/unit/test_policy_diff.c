@@ -146,8 +146,9 @@ int main(int argc, char **argv)
 			 "{\"device\":101,\"change\":\"removed\",\"class\":\"live\","
 			 "\"old\":\"press-1 10.0.0.1 keys 1:%s\"}", fp1);
 		CHECK(j != NULL);
-		CHECK_STR_CONTAINS(j, "[{\"field\":\"port\",\"class\":\"start-only\",\"old\":\"4739\","
-				      "\"new\":\"4740\"},{\"field\":\"detection.window\"");
+		CHECK_STR_CONTAINS(j, "[{\"field\":\"port\",\"class\":\"start-only\","
+				      "\"old\":\"4739\",\"new\":\"4740\"},"
+				      "{\"field\":\"detection.window\"");
 		CHECK_STR_CONTAINS(j, want);
 		CHECK_STR_CONTAINS(j, "{\"device\":102,\"change\":\"changed\",\"field\":\"rate\","
 				      "\"class\":\"live\",\"old\":\"0\",\"new\":\"100\"}");
