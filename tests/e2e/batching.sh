@@ -14,7 +14,7 @@ policy() { # BATCH DEADLINE_MS
 	    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
 	lg_keys "$T"
 }
-run() { # BATCH DEADLINE RATE FRAMES
+run() { # BATCH DEADLINE RATE FRAMES FIRST_SEQ
 	policy "$1" "$2"
 	rm -f "$T/dp.sock"
 	"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" 2> "$T/dp.err" &
@@ -22,7 +22,7 @@ run() { # BATCH DEADLINE RATE FRAMES
 	LG_PIDS="$DP"
 	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
 	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n "$4" -r "$3" -q \
-		-j "$T/sent.json"
+		--first-seq "$5" -j "$T/sent.json"
 	sleep $(python3 -c "print($2 / 1000 + 0.3)")
 	lg_dp_stats "$T/live.json"           # while running: nothing may wait for the exit
 	kill -INT $DP
@@ -31,7 +31,7 @@ run() { # BATCH DEADLINE RATE FRAMES
 }
 
 # A trickle into a batch of 1000 that never fills: the 40 ms deadline flushes it.
-run 1000 40 200 20
+run 1000 40 200 20 1
 python3 - "$T/live.json" "$T/sent.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
@@ -48,8 +48,9 @@ check("slowest window scored within 250 ms", st["latency_us_max"] < 250000, True
 sys.exit(0 if ok else 1)
 PY
 
-# A flood into batches of 8 with a long deadline: batches are scored when full.
-run 8 5000 4000 200
+# A flood into batches of 8 with a long deadline: batches are scored when full. The devices
+# go on from the trickle's sequences: a restarted linegate refuses the ones it has seen.
+run 8 5000 4000 200 21
 python3 - "$T/live.json" "$T/sent.json" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
