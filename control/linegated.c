@@ -7,10 +7,13 @@
 #include <linegate/policy.h>
 
 #include "ctlproto.h"
+#include "policy_edit.h"
 #include "registry.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <openssl/sha.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <poll.h>
@@ -296,6 +299,23 @@ static bool handle_model(struct daemon *d, const char *cmd, json_object *req, js
 	return false;
 }
 
+/* A device's keys as the operator may see them: id and fingerprint, never a key byte. */
+static json_object *keys_json(const struct lg_policy_device *dev)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned k = 0; k < dev->nkeys; k++) {
+		json_object *o = json_object_new_object();
+		char fp[LG_KEY_FP_LEN + 1];
+
+		lg_key_fingerprint(dev->keys[k].bytes, fp);
+		json_object_object_add(o, "id", json_object_new_int(dev->keys[k].id));
+		json_object_object_add(o, "fingerprint", json_object_new_string(fp));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static json_object *device_json(const struct lg_policy_device *dev)
 {
 	json_object *o = json_object_new_object(), *keys = json_object_new_array();
@@ -309,6 +329,7 @@ static json_object *device_json(const struct lg_policy_device *dev)
 	for (unsigned k = 0; k < dev->nkeys; k++)
 		json_object_array_add(keys, json_object_new_int(dev->keys[k].id));
 	json_object_object_add(o, "key_ids", keys);
+	json_object_object_add(o, "keys", keys_json(dev));
 	return o;
 }
 
@@ -338,6 +359,240 @@ static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 						       a->deadline_ms != b->deadline_ms ||
 						       strcmp(a->model, b->model)));
 	return o;
+}
+
+/*
+ * Enrollment verbs (devices_enroll, devices_revoke, devices_rotate_key, devices_prune).
+ * Each edits the policy file's text (policy_edit.c: comments and layout stay), writes it
+ * whole (temporary file, fsync, rename), and applies it through apply_text(), so the data
+ * plane has it before the reply; a refused apply puts the old file back and the error
+ * goes to the client. A new key file is removed again when the edit is refused; the key
+ * files an edit took out of the policy are removed once it is applied.
+ */
+
+/* The policy file's text, only while it is the running policy: an edit of a file that
+ * was changed by hand (or while another file was applied) would apply more than it says. */
+static int edit_base(struct daemon *d, char **text, size_t *len, char *msg, size_t msglen)
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	int ret = lg_read_file(d->policy_path, text, len);
+
+	if (ret) {
+		snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
+		return ret;
+	}
+	SHA256((const unsigned char *)*text, *len, h);
+	if (!d->have_running || memcmp(h, d->running.hash, sizeof(h))) {
+		snprintf(msg, msglen, "%s is not the running policy (changed by hand, or another "
+			 "file was applied): apply it first (linegatectl apply), then repeat",
+			 d->policy_path);
+		free(*text);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+static bool edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
+			bool new_key, const char *old, size_t oldlen, const char *peer,
+			json_object *resp, char *msg, size_t msglen)
+{
+	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
+	const char *slash = strrchr(d->policy_path, '/');
+	struct stat st;
+	int ret;
+
+	if (new_key && lg_key_file_create(d->policy_path, e->key_file, fp, msg, msglen))
+		goto refused;
+	if (lg_policy_edit_check(e->text, e->len, d->policy_path, msg, msglen))
+		goto undo_key;
+	ret = lg_file_replace(d->policy_path, e->text, e->len);
+	if (ret) {
+		snprintf(msg, msglen, "writing %s: %s", d->policy_path, strerror(-ret));
+		goto undo_key;
+	}
+	if (apply_text(d, e->text, e->len, d->policy_path, peer, msg, msglen)) {
+		ret = lg_file_replace(d->policy_path, old, oldlen);
+		if (ret)
+			snprintf(msg + strlen(msg), msglen - strlen(msg),
+				 "; putting the old %s back failed too: %s", d->policy_path,
+				 strerror(-ret));
+		goto undo_key;
+	}
+	/* The file watch must not take this write for an edit of its own. */
+	if (!stat(d->policy_path, &st))
+		d->mtime = st.st_mtim;
+	for (unsigned i = 0; i < e->nremoved; i++)
+		if (e->removed[i] && !strstr(e->text, e->removed[i]))
+			lg_key_file_remove(d->policy_path, e->removed[i]);
+	snprintf(detail, sizeof(detail), "device %.64s%s%s%s", e->name,
+		 new_key ? ", new key fingerprint " : "", fp,
+		 e->nremoved ? ", keys removed" : "");
+	if (new_key) {
+		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - d->policy_path) : 0,
+			 d->policy_path, slash ? "/" : "", e->key_file);
+		json_object_object_add(resp, "key_file",
+				       json_object_new_string(realpath(path, abs) ? abs : path));
+		json_object_object_add(resp, "key_id", json_object_new_int(e->key_id));
+		json_object_object_add(resp, "fingerprint", json_object_new_string(fp));
+	}
+	json_object_object_add(resp, "keys_removed", json_object_new_int((int)e->nremoved));
+	audit(d, peer, what, "ok", d->running.hash, detail);
+	return true;
+undo_key:
+	if (new_key)
+		lg_key_file_remove(d->policy_path, e->key_file);
+refused:
+	audit(d, peer, what, "refused", NULL, msg);
+	return false;
+}
+
+static bool get_u32_field(json_object *req, const char *k, uint32_t *out)
+{
+	json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(req, k, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	x = json_object_get_int64(v);
+	if (x < 0 || x > UINT32_MAX)
+		return false;
+	*out = (uint32_t)x;
+	return true;
+}
+
+static bool devices_enroll(struct daemon *d, json_object *req, json_object *resp,
+			   const char *peer, char *msg, size_t msglen)
+{
+	struct lg_device_spec s = { .name = get_str_field(req, "name"),
+				    .source = get_str_field(req, "source"), .port = -1,
+				    .mac = get_str_field(req, "mac"),
+				    .group = get_str_field(req, "group") };
+	struct lg_policy_edit e;
+	uint32_t port;
+	char *old;
+	size_t len;
+	bool ok;
+
+	if (!get_u32_field(req, "id", &s.id) || !s.name || !s.source) {
+		snprintf(msg, msglen, "devices_enroll needs id, name and source");
+		return false;
+	}
+	if (get_u32_field(req, "port", &port))
+		s.port = port > 65535 ? 65536 : (int)port;
+	get_u32_field(req, "rate", &s.rate);
+	if (edit_base(d, &old, &len, msg, msglen))
+		return false;
+	if (lg_policy_edit_enroll(old, len, &s, NULL, &e, msg, msglen)) {
+		audit(d, peer, "devices_enroll", "refused", NULL, msg);
+		free(old);
+		return false;
+	}
+	ok = edit_commit(d, "devices_enroll", &e, true, old, len, peer, resp, msg, msglen);
+	if (ok)
+		snprintf(msg, msglen, "enrolled device %u (%s): key %u, fingerprint %s; install "
+			 "%s on the device", s.id, s.name, e.key_id,
+			 json_object_get_string(json_object_object_get(resp, "fingerprint")),
+			 json_object_get_string(json_object_object_get(resp, "key_file")));
+	lg_policy_edit_free(&e);
+	free(old);
+	return ok;
+}
+
+static bool devices_revoke(struct daemon *d, json_object *req, json_object *resp,
+			   const char *peer, char *msg, size_t msglen)
+{
+	struct lg_policy_edit e;
+	uint32_t id;
+	char *old;
+	size_t len;
+	bool ok;
+
+	if (!get_u32_field(req, "id", &id)) {
+		snprintf(msg, msglen, "devices_revoke needs the device's id");
+		return false;
+	}
+	if (edit_base(d, &old, &len, msg, msglen))
+		return false;
+	if (lg_policy_edit_revoke(old, len, id, &e, msg, msglen)) {
+		audit(d, peer, "devices_revoke", "refused", NULL, msg);
+		free(old);
+		return false;
+	}
+	ok = edit_commit(d, "devices_revoke", &e, false, old, len, peer, resp, msg, msglen);
+	if (ok)
+		snprintf(msg, msglen, "revoked device %u (%s): its frames are refused from now on",
+			 id, e.name);
+	lg_policy_edit_free(&e);
+	free(old);
+	return ok;
+}
+
+static bool devices_rotate_key(struct daemon *d, json_object *req, json_object *resp,
+			       const char *peer, char *msg, size_t msglen)
+{
+	struct lg_policy_edit e;
+	uint32_t id, grace;
+	char *old, when[32];
+	time_t expires;
+	size_t len;
+	bool ok;
+
+	if (!get_u32_field(req, "id", &id) || !get_u32_field(req, "grace_s", &grace) ||
+	    grace > 366 * 86400) {
+		snprintf(msg, msglen, "devices_rotate_key needs the device's id and grace_s "
+			 "(seconds, at most 366 days)");
+		return false;
+	}
+	if (edit_base(d, &old, &len, msg, msglen))
+		return false;
+	expires = time(NULL) + grace;
+	if (lg_policy_edit_rotate(old, len, id, expires, &e, msg, msglen)) {
+		audit(d, peer, "devices_rotate_key", "refused", NULL, msg);
+		free(old);
+		return false;
+	}
+	ok = edit_commit(d, "devices_rotate_key", &e, true, old, len, peer, resp, msg, msglen);
+	if (ok) {
+		lg_rfc3339(expires, when, sizeof(when));
+		json_object_object_add(resp, "old_key_expires", json_object_new_string(when));
+		snprintf(msg, msglen, "device %u (%s): new key %u, fingerprint %s, in %s; the old "
+			 "key is accepted until %s", id, e.name, e.key_id,
+			 json_object_get_string(json_object_object_get(resp, "fingerprint")),
+			 json_object_get_string(json_object_object_get(resp, "key_file")), when);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ok;
+}
+
+static bool devices_prune(struct daemon *d, json_object *req, json_object *resp,
+			  const char *peer, char *msg, size_t msglen)
+{
+	struct lg_policy_edit e;
+	uint32_t id = 0;
+	char *old;
+	size_t len;
+	bool ok = true;
+
+	get_u32_field(req, "id", &id);
+	if (edit_base(d, &old, &len, msg, msglen))
+		return false;
+	if (lg_policy_edit_prune(old, len, id, time(NULL), &e, msg, msglen)) {
+		audit(d, peer, "devices_prune", "refused", NULL, msg);
+		free(old);
+		return false;
+	}
+	snprintf(e.name, sizeof(e.name), "%s", id ? "one" : "all");
+	if (e.nremoved)
+		ok = edit_commit(d, "devices_prune", &e, false, old, len, peer, resp, msg, msglen);
+	else
+		json_object_object_add(resp, "keys_removed", json_object_new_int(0));
+	if (ok)
+		snprintf(msg, msglen, "%u expired key%s dropped", e.nremoved,
+			 e.nremoved == 1 ? "" : "s");
+	lg_policy_edit_free(&e);
+	free(old);
+	return ok;
 }
 
 static json_object *handle(struct daemon *d, json_object *req, const char *peer)
@@ -415,13 +670,22 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 			json_object_object_add(resp, "metrics", m);
 		}
 		free(reply);
+	} else if (!strcmp(cmd, "devices_enroll")) {
+		ok = devices_enroll(d, req, resp, peer, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "devices_revoke")) {
+		ok = devices_revoke(d, req, resp, peer, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "devices_rotate_key")) {
+		ok = devices_rotate_key(d, req, resp, peer, msg, sizeof(msg));
+	} else if (!strcmp(cmd, "devices_prune")) {
+		ok = devices_prune(d, req, resp, peer, msg, sizeof(msg));
 	} else if (!strncmp(cmd, "model", 5)) {
 		ok = handle_model(d, cmd, req, resp, peer, msg, sizeof(msg));
 	} else {
 		ok = false;
 		snprintf(msg, sizeof(msg),
-			 "unknown cmd '%s' (status, validate, diff, apply, devices, metrics, models, "
-			 "model_add, model_activate, model_shadow, model_rollback)", cmd);
+			 "unknown cmd '%s' (status, validate, diff, apply, devices, devices_enroll, "
+			 "devices_revoke, devices_rotate_key, devices_prune, metrics, models, model_add, "
+			 "model_activate, model_shadow, model_rollback)", cmd);
 	}
 	json_object_object_add(resp, "ok", json_object_new_boolean(ok));
 	if (msg[0])
