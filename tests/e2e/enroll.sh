@@ -17,6 +17,20 @@ lg_tmp
 lg_netns_up "lgen$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
+# The default policy's settings with a device list of this test's own: one device with a
+# key file made here (0600, as the parser demands).
+python3 - "$T/policy.yaml" "$LINE_IP" <<'PY'
+import sys
+path, ip = sys.argv[1], sys.argv[2]
+s = open(path).read()
+s = s[:s.index("\ndevices:") + 1] + (
+    "devices:\n  # the devices of this test\n  - id: 150\n    name: base-1\n"
+    f"    source: {ip}\n    keys:\n      - {{id: 1, key_file: keys/base-1.key}}\n")
+open(path, "w").write(s)
+PY
+mkdir -p "$T/keys"
+chmod 700 "$T/keys"
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/keys/base-1.key"; echo >> "$T/keys/base-1.key")
 MODE=${1:-xdp}
 if [ "$MODE" = xdp ]; then lg_start_linegate --xdp lg0; else lg_start_linegate; fi
 # No file watch during the test: every change below comes from a verb.
