@@ -349,6 +349,13 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 	}
 	if (call(sock, req, &resp))
 		return 1;
+	if (!raw && strcmp(sub, "list") && json_object_object_get_ex(resp, "ok", &v) &&
+	    json_object_get_boolean(v) && json_object_object_get_ex(resp, "message", &v)) {
+		/* The sentence says it all (the fields are there with --raw). */
+		puts(json_object_get_string(v));
+		json_object_put(resp);
+		return 0;
+	}
 	if (raw || strcmp(sub, "list") || !json_object_object_get_ex(resp, "devices", &v))
 		return print_result(resp, raw);
 	/* The table: id, name, source, and each key's id, fingerprint and expiry. */
