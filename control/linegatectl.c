@@ -337,8 +337,10 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 			}
 			json_object_object_add(req, "grace_s", json_object_new_int64(g));
 		}
-		json_object_object_add(req, "cmd", json_object_new_string(
-				       !strcmp(sub, "revoke") ? "devices_revoke" : "devices_rotate_key"));
+		json_object_object_add(req, "cmd",
+				       json_object_new_string(!strcmp(sub, "revoke") ?
+								      "devices_revoke" :
+								      "devices_rotate_key"));
 	} else if (!strcmp(sub, "prune")) {
 		json_object_object_add(req, "cmd", json_object_new_string("devices_prune"));
 	} else {
@@ -364,12 +366,14 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		json_object *dev = json_object_array_get_idx(v, i), *keys, *f;
 		char src[80];
 
-		snprintf(src, sizeof(src), "%s", json_object_get_string(json_object_object_get(dev, "source")));
+		snprintf(src, sizeof(src), "%s",
+			 json_object_get_string(json_object_object_get(dev, "source")));
 		f = json_object_object_get(dev, "port");
 		if (f && json_object_get_int(f))
 			snprintf(src + strlen(src), sizeof(src) - strlen(src), " port %d",
 				 json_object_get_int(f));
-		printf("%-10s %-20s %-24s", json_object_get_string(json_object_object_get(dev, "id")),
+		printf("%-10s %-20s %-24s",
+		       json_object_get_string(json_object_object_get(dev, "id")),
 		       json_object_get_string(json_object_object_get(dev, "name")), src);
 		keys = json_object_object_get(dev, "keys");
 		for (size_t k = 0; keys && k < json_object_array_length(keys); k++) {

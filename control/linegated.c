@@ -424,9 +424,9 @@ static bool edit_commit(struct daemon *d, const char *what, struct lg_policy_edi
 	for (unsigned i = 0; i < e->nremoved; i++)
 		if (e->removed[i] && !strstr(e->text, e->removed[i]))
 			lg_key_file_remove(d->policy_path, e->removed[i]);
-	snprintf(detail, sizeof(detail), "device %.64s%s%s%s", e->name,
-		 new_key ? ", new key fingerprint " : "", fp,
-		 e->nremoved ? ", keys removed" : "");
+	snprintf(detail, sizeof(detail), "%s%.64s%s%s%s%u", e->name[0] ? "device " : "",
+		 e->name, new_key ? ", new key fingerprint " : "", fp,
+		 e->name[0] ? ", key files removed: " : "expired keys removed: ", e->nremoved);
 	if (new_key) {
 		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - d->policy_path) : 0,
 			 d->policy_path, slash ? "/" : "", e->key_file);
@@ -582,7 +582,7 @@ static bool devices_prune(struct daemon *d, json_object *req, json_object *resp,
 		free(old);
 		return false;
 	}
-	snprintf(e.name, sizeof(e.name), "%s", id ? "one" : "all");
+	e.name[0] = '\0'; /* the audit line counts keys, not one device */
 	if (e.nremoved)
 		ok = edit_commit(d, "devices_prune", &e, false, old, len, peer, resp, msg, msglen);
 	else
@@ -684,8 +684,8 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 		ok = false;
 		snprintf(msg, sizeof(msg),
 			 "unknown cmd '%s' (status, validate, diff, apply, devices, devices_enroll, "
-			 "devices_revoke, devices_rotate_key, devices_prune, metrics, models, model_add, "
-			 "model_activate, model_shadow, model_rollback)", cmd);
+			 "devices_revoke, devices_rotate_key, devices_prune, metrics, models, "
+			 "model_add, model_activate, model_shadow, model_rollback)", cmd);
 	}
 	json_object_object_add(resp, "ok", json_object_new_boolean(ok));
 	if (msg[0])

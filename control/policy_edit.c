@@ -45,7 +45,8 @@ struct edoc {
 	size_t errlen;
 };
 
-static int eerr(struct edoc *d, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int eerr(struct edoc *d, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int eerr(struct edoc *d, int ret, const char *fmt, ...)
 {
@@ -172,7 +173,8 @@ static size_t content_end(struct edoc *d, yaml_node_t *n)
 	} else if (n->type == YAML_MAPPING_NODE) {
 		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
 		     p < n->data.mapping.pairs.top; p++) {
-			size_t k = content_end(d, nd(d, p->key)), v = content_end(d, nd(d, p->value));
+			size_t k = content_end(d, nd(d, p->key)),
+			       v = content_end(d, nd(d, p->value));
 
 			end = k > end ? k : end;
 			end = v > end ? v : end;
@@ -212,7 +214,7 @@ static int add_splice(struct edoc *d, size_t at, size_t end, char *ins)
 		free(ins);
 		return -E2BIG;
 	}
-	d->sp[d->nsp++] = (struct splice){ .at = at, .end = end, .ins = ins };
+	d->sp[d->nsp++] = (struct splice){.at = at, .end = end, .ins = ins};
 	return 0;
 }
 
@@ -419,18 +421,21 @@ static int check_spec(struct edoc *d, const struct lg_device_spec *s)
 	if (!s->id)
 		return eerr(d, -EINVAL, "a device id is 1..4294967295, not 0");
 	if (!safe_word(s->name, LG_NAME_MAX))
-		return eerr(d, -EINVAL, "a device name is 1..%d letters, digits, '.', '_' and '-' "
-			    "(not first): '%s'", LG_NAME_MAX - 1, s->name ? s->name : "");
-	if (!s->source || (inet_pton(AF_INET, s->source, a) != 1 &&
-			   inet_pton(AF_INET6, s->source, a) != 1))
+		return eerr(d, -EINVAL,
+			    "a device name is 1..%d letters, digits, '.', '_' and '-' "
+			    "(not first): '%s'",
+			    LG_NAME_MAX - 1, s->name ? s->name : "");
+	if (!s->source ||
+	    (inet_pton(AF_INET, s->source, a) != 1 && inet_pton(AF_INET6, s->source, a) != 1))
 		return eerr(d, -EINVAL, "the source '%s' is not an IPv4 or IPv6 address",
 			    s->source ? s->source : "");
 	if (s->port > 65535)
 		return eerr(d, -EINVAL, "a port is 0..65535, not %d", s->port);
-	if (s->mac && (strlen(s->mac) != 17 ||
-		       sscanf(s->mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-			      &b[5], &tail) != 6))
-		return eerr(d, -EINVAL, "the mac '%s' does not look like 02:00:00:00:00:01", s->mac);
+	if (s->mac &&
+	    (strlen(s->mac) != 17 || sscanf(s->mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1],
+					    &b[2], &b[3], &b[4], &b[5], &tail) != 6))
+		return eerr(d, -EINVAL, "the mac '%s' does not look like 02:00:00:00:00:01",
+			    s->mac);
 	if (s->rate > 10000000)
 		return eerr(d, -EINVAL, "a rate is at most 10000000 frames per second");
 	if (s->group && !safe_word(s->group, LG_NAME_MAX))
@@ -504,8 +509,10 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 		key_file = kf;
 	}
 	if (!safe_path(key_file)) {
-		ret = eerr(&d, -EINVAL, "a key file is a relative path of letters, digits, '.', "
-			   "'_', '-' and '/' (no '..'): '%s'", key_file);
+		ret = eerr(&d, -EINVAL,
+			   "a key file is a relative path of letters, digits, '.', "
+			   "'_', '-' and '/' (no '..'): '%s'",
+			   key_file);
 		goto out;
 	}
 	for (size_t i = 0; seq && i < seq_len(seq); i++) {
@@ -519,9 +526,10 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 			goto out;
 		}
 		if (name && !strcmp(name, s->name)) {
-			ret = eerr(&d, -EEXIST, "a device named %s is already enrolled (line %zu): "
-				   "names must differ, they name the key files", name,
-				   dev->start_mark.line + 1);
+			ret = eerr(&d, -EEXIST,
+				   "a device named %s is already enrolled (line %zu): "
+				   "names must differ, they name the key files",
+				   name, dev->start_mark.line + 1);
 			goto out;
 		}
 	}
@@ -530,7 +538,8 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 		/* No devices yet: a 'devices:' list at the end of the file. */
 		size_t e = d.len;
 
-		ret = add_splice(&d, e, e, fmt("%sdevices:\n", e && text[e - 1] != '\n' ? "\n" : ""));
+		ret =
+		    add_splice(&d, e, e, fmt("%sdevices:\n", e && text[e - 1] != '\n' ? "\n" : ""));
 		if (!ret)
 			ret = add_splice(&d, e, e, render_device(s, key_file, false, 2, 4));
 	} else if (is_flow(&d, seq) && !seq_len(seq)) {
@@ -543,8 +552,10 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 
 		ret = block ? add_splice(&d, a, b, strdup("")) : -ENOMEM;
 		if (!ret)
-			ret = add_splice(&d, e, e, fmt("%s%s", e == d.len && d.len &&
-							text[d.len - 1] != '\n' ? "\n" : "", block));
+			ret = add_splice(
+			    &d, e, e,
+			    fmt("%s%s", e == d.len && d.len && text[d.len - 1] != '\n' ? "\n" : "",
+				block));
 		free(block);
 	} else if (is_flow(&d, seq)) {
 		char *flow = render_device(s, key_file, true, 0, 0);
@@ -606,8 +617,8 @@ int lg_policy_edit_revoke(const char *text, size_t len, uint32_t id, struct lg_p
 	keys = map_get(&d, dev, "keys", NULL);
 	for (size_t k = 0; !ret && keys && keys->type == YAML_SEQUENCE_NODE && k < seq_len(keys);
 	     k++)
-		ret = note_removed(out, scalar(map_get(&d, seq_item(&d, keys, k), "key_file",
-							NULL)));
+		ret =
+		    note_removed(out, scalar(map_get(&d, seq_item(&d, keys, k), "key_file", NULL)));
 	root_devices(&d, &key);
 	if (!ret)
 		ret = seq_remove(&d, seq, i, key);
@@ -644,7 +655,8 @@ static int set_expires(struct edoc *d, yaml_node_t *k, const char *when)
 	if (v && v->type == YAML_SCALAR_NODE)
 		return add_splice(d, at_byte(d, &v->start_mark), content_end(d, v), strdup(when));
 	if (v)
-		return eerr(d, -EINVAL, "line %zu: 'expires' is not a time", v->start_mark.line + 1);
+		return eerr(d, -EINVAL, "line %zu: 'expires' is not a time",
+			    v->start_mark.line + 1);
 	if (is_flow(d, k)) {
 		size_t e = content_end(d, nd(d, (k->data.mapping.pairs.top - 1)->value));
 
@@ -652,8 +664,9 @@ static int set_expires(struct edoc *d, yaml_node_t *k, const char *when)
 	}
 	size_t e = next_line(d, content_end(d, k));
 
-	return add_splice(d, e, e, fmt("%s%*sexpires: %s\n", e && d->text[e - 1] != '\n' ? "\n" : "",
-				       (int)k->start_mark.column, "", when));
+	return add_splice(d, e, e,
+			  fmt("%s%*sexpires: %s\n", e && d->text[e - 1] != '\n' ? "\n" : "",
+			      (int)k->start_mark.column, "", when));
 }
 
 int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expires,
@@ -688,9 +701,11 @@ int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expi
 
 		for (size_t k = 0; k < seq_len(keys) && !exp; k++)
 			exp = scalar(map_get(&d, seq_item(&d, keys, k), "expires", NULL));
-		ret = eerr(&d, -EBUSY, "device %u is already rotating (two keys%s%s): rotate again "
-			   "once the old key has expired and 'linegatectl devices prune' dropped it",
-			   id, exp ? ", one expires " : "", exp ? exp : "");
+		ret =
+		    eerr(&d, -EBUSY,
+			 "device %u is already rotating (two keys%s%s): rotate again "
+			 "once the old key has expired and 'linegatectl devices prune' dropped it",
+			 id, exp ? ", one expires " : "", exp ? exp : "");
 		goto out;
 	}
 	old = seq_item(&d, keys, 0);
@@ -713,8 +728,8 @@ int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expi
 			block_columns(&d, keys, &dash, &field);
 			block = fmt("%*s- %s\n", (int)dash, "", flow);
 		}
-		ret = flow && (block || is_flow(&d, keys)) ? seq_append(&d, keys, flow, block) :
-							    -ENOMEM;
+		ret = flow && (block || is_flow(&d, keys)) ? seq_append(&d, keys, flow, block)
+							   : -ENOMEM;
 		free(flow);
 		free(block);
 	}
@@ -763,7 +778,8 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
 			if (!exp || left == 1)
 				continue;
 			if (lg_rfc3339_parse(exp, &t)) {
-				ret = eerr(&d, -EINVAL, "line %zu: 'expires: %s' is not an RFC 3339 time",
+				ret = eerr(&d, -EINVAL,
+					   "line %zu: 'expires: %s' is not an RFC 3339 time",
 					   key->start_mark.line + 1, exp);
 				break;
 			}
@@ -796,8 +812,7 @@ void lg_policy_edit_free(struct lg_policy_edit *e)
 	e->nremoved = 0;
 }
 
-int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err,
-			 size_t errlen)
+int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err, size_t errlen)
 {
 	struct lg_policy p;
 	int ret = lg_policy_parse(text, len, path, &p, err, errlen);
@@ -811,8 +826,8 @@ int lg_policy_edit_check(const char *text, size_t len, const char *path, char *e
 static int beside(const char *policy_path, const char *rel, char *out, size_t len)
 {
 	const char *slash = strrchr(policy_path, '/');
-	int n = slash ? snprintf(out, len, "%.*s/%s", (int)(slash - policy_path), policy_path, rel) :
-			snprintf(out, len, "%s", rel);
+	int n = slash ? snprintf(out, len, "%.*s/%s", (int)(slash - policy_path), policy_path, rel)
+		      : snprintf(out, len, "%s", rel);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -860,8 +875,10 @@ int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s%s", path, strerror(-ret),
-			 ret == -EEXIST ? " (a key file is never overwritten: remove it first if it "
-					  "is no longer used)" : "");
+			 ret == -EEXIST
+			     ? " (a key file is never overwritten: remove it first if it "
+			       "is no longer used)"
+			     : "");
 		return ret;
 	}
 	randombytes_buf(key, sizeof(key));
@@ -904,12 +921,13 @@ void lg_rfc3339(time_t t, char *buf, size_t len)
 
 int lg_rfc3339_parse(const char *s, time_t *out)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	int y, mo, d, h, mi, sec, n = 0, oh, om;
 	long off = 0;
 	time_t t;
 
-	if (!s || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	if (!s ||
+	    sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
 	    n != 19)
 		return -EINVAL;
 	s += n;

@@ -20,23 +20,23 @@
 /* A device to enroll. Strings are checked before they go into the YAML: a name, a group or
  * an address cannot smuggle in YAML of their own. */
 struct lg_device_spec {
-	uint32_t id;        /* 1..4294967295, not enrolled yet */
+	uint32_t id;	    /* 1..4294967295, not enrolled yet */
 	const char *name;   /* required: letters, digits, '.', '_', '-'; names the key file */
 	const char *source; /* required: an IPv4 or IPv6 address */
-	int port;           /* bound UDP source port; < 0 leaves it out (any) */
+	int port;	    /* bound UDP source port; < 0 leaves it out (any) */
 	const char *mac;    /* NULL leaves it out */
-	uint32_t rate;      /* frames per second; 0 leaves it out */
+	uint32_t rate;	    /* frames per second; 0 leaves it out */
 	const char *group;  /* NULL leaves it out */
 };
 
 struct lg_policy_edit {
-	char *text;                    /* the new policy text, malloc'd, NUL-terminated */
+	char *text; /* the new policy text, malloc'd, NUL-terminated */
 	size_t len;
-	char key_file[LG_PATH_MAX];    /* enroll, rotate: the new key's key_file, as written */
-	uint8_t key_id;                /* enroll, rotate: the new key's id */
-	char name[LG_NAME_MAX];        /* the device's name (device-<id> when it has none) */
-	unsigned nremoved;             /* key entries the edit took out */
-	char **removed;                /* their key_file values (NULL for an entry without one) */
+	char key_file[LG_PATH_MAX]; /* enroll, rotate: the new key's key_file, as written */
+	uint8_t key_id;		    /* enroll, rotate: the new key's id */
+	char name[LG_NAME_MAX];	    /* the device's name (device-<id> when it has none) */
+	unsigned nremoved;	    /* key entries the edit took out */
+	char **removed;		    /* their key_file values (NULL for an entry without one) */
 };
 
 void lg_policy_edit_free(struct lg_policy_edit *e);
@@ -61,8 +61,7 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
 
 /* Parse text as the policy file at path would be parsed (key files relative to its
  * folder); the parser's FILE:LINE:COL message on failure. */
-int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err,
-			 size_t errlen);
+int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err, size_t errlen);
 
 /* Make a new device key: 32 random bytes (libsodium) written as 64 hex digits and a
  * newline to rel (relative to the policy file's folder, whose keys/ subfolder is made

@@ -16,53 +16,53 @@
 #include "../lgt_cli.h"
 
 static const char usage[] =
-	"Usage: test_policy_edit [options]\n"
-	"\n"
-	"Enrollment edits of the policy (enroll, revoke, rotate a key, drop expired keys): the\n"
-	"exact text each one makes, that the policy parser accepts it, key files and times.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n" LGT_EXIT_STATUS;
+    "Usage: test_policy_edit [options]\n"
+    "\n"
+    "Enrollment edits of the policy (enroll, revoke, rotate a key, drop expired keys): the\n"
+    "exact text each one makes, that the policy parser accepts it, key files and times.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n" LGT_EXIT_STATUS;
 
 #define T_EXP "2026-12-04T18:00:00Z"
 
 /* A list in the middle of the file, entries in block and in flow style, comments. */
 static const char line4[] =
-	"# line 4 policy\n"
-	"version: 1\n"
-	"port: 4739\n"
-	"groups:\n"
-	"  presses: {audit: false}\n"
-	"devices:\n"
-	"  # the presses\n"
-	"  - id: 101\n"
-	"    name: press-1\n"
-	"    source: 10.77.0.2   # line side\n"
-	"    keys:\n"
-	"      - {id: 1, key_file: keys/press-1.key}\n"
-	"  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, key_file: keys/press-2.key}]}\n"
-	"  - id: 103\n"
-	"    name: press-3\n"
-	"    source: 10.77.0.2\n"
-	"    keys:\n"
-	"      - id: 4\n"
-	"        key_file: keys/press-3.key\n"
-	"  # end of the presses\n"
-	"detection:\n"
-	"  window: 256\n";
+    "# line 4 policy\n"
+    "version: 1\n"
+    "port: 4739\n"
+    "groups:\n"
+    "  presses: {audit: false}\n"
+    "devices:\n"
+    "  # the presses\n"
+    "  - id: 101\n"
+    "    name: press-1\n"
+    "    source: 10.77.0.2   # line side\n"
+    "    keys:\n"
+    "      - {id: 1, key_file: keys/press-1.key}\n"
+    "  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, key_file: keys/press-2.key}]}\n"
+    "  - id: 103\n"
+    "    name: press-3\n"
+    "    source: 10.77.0.2\n"
+    "    keys:\n"
+    "      - id: 4\n"
+    "        key_file: keys/press-3.key\n"
+    "  # end of the presses\n"
+    "detection:\n"
+    "  window: 256\n";
 
-#define HEAD4                                                                             \
-	"# line 4 policy\nversion: 1\nport: 4739\ngroups:\n  presses: {audit: false}\n"    \
+#define HEAD4                                                                                      \
+	"# line 4 policy\nversion: 1\nport: 4739\ngroups:\n  presses: {audit: false}\n"            \
 	"devices:\n  # the presses\n"
-#define DEV101                                                                            \
-	"  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n    keys:\n"      \
+#define DEV101                                                                                     \
+	"  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n    keys:\n"         \
 	"      - {id: 1, key_file: keys/press-1.key}\n"
-#define DEV102                                                                            \
-	"  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, key_file: "           \
+#define DEV102                                                                                     \
+	"  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, key_file: "                \
 	"keys/press-2.key}]}\n"
-#define DEV103                                                                            \
-	"  - id: 103\n    name: press-3\n    source: 10.77.0.2\n    keys:\n      - id: 4\n"     \
+#define DEV103                                                                                     \
+	"  - id: 103\n    name: press-3\n    source: 10.77.0.2\n    keys:\n      - id: 4\n"        \
 	"        key_file: keys/press-3.key\n"
 #define TAIL4 "  # end of the presses\ndetection:\n  window: 256\n"
 
@@ -105,8 +105,7 @@ static void expect_text(const struct lg_policy_edit *e, const char *want, int li
 }
 #define EXPECT_TEXT(e, want) expect_text((e), (want), __LINE__)
 
-static void enroll_ok(const char *in, const struct lg_device_spec *s, const char *want,
-		      int line)
+static void enroll_ok(const char *in, const struct lg_device_spec *s, const char *want, int line)
 {
 	struct lg_policy_edit e;
 	char err[512] = "";
@@ -124,8 +123,7 @@ static void enroll_ok(const char *in, const struct lg_device_spec *s, const char
 }
 #define ENROLL_OK(in, s, want) enroll_ok((in), (s), (want), __LINE__)
 
-static void revoke_ok(const char *in, uint32_t id, const char *want, unsigned nremoved,
-		      int line)
+static void revoke_ok(const char *in, uint32_t id, const char *want, unsigned nremoved, int line)
 {
 	struct lg_policy_edit e;
 	char err[512] = "";
@@ -144,22 +142,26 @@ static void revoke_ok(const char *in, uint32_t id, const char *want, unsigned nr
 
 static void test_enroll(void)
 {
-	struct lg_device_spec s = { .id = 104, .name = "press-4", .source = "10.77.0.5",
-				    .port = 5000, .group = "presses" };
-	struct lg_device_spec plain = { .id = 8, .name = "n8", .source = "10.0.0.8", .port = -1 };
+	struct lg_device_spec s = {
+	    .id = 104, .name = "press-4", .source = "10.77.0.5", .port = 5000, .group = "presses"};
+	struct lg_device_spec plain = {.id = 8, .name = "n8", .source = "10.0.0.8", .port = -1};
 	struct lg_policy_edit e;
 	char err[512];
 
 	/* A block list in the middle of the file: after the last entry's last line, before
 	 * the comment that follows it. */
-	ENROLL_OK(line4, &s,
-		  HEAD4 DEV101 DEV102 DEV103
-		  "  - id: 104\n    name: press-4\n    source: 10.77.0.5\n    port: 5000\n"
-		  "    group: presses\n    keys:\n      - {id: 1, key_file: keys/press-4.key}\n"
-		  TAIL4);
+	ENROLL_OK(
+	    line4, &s,
+	    HEAD4 DEV101 DEV102 DEV103
+	    "  - id: 104\n    name: press-4\n    source: 10.77.0.5\n    port: 5000\n"
+	    "    group: presses\n    keys:\n      - {id: 1, key_file: keys/press-4.key}\n" TAIL4);
 	/* Every optional field. */
-	s = (struct lg_device_spec){ .id = 105, .name = "press-5", .source = "fd00::5", .port = 0,
-				     .mac = "02:00:00:00:01:05", .rate = 2000 };
+	s = (struct lg_device_spec){.id = 105,
+				    .name = "press-5",
+				    .source = "fd00::5",
+				    .port = 0,
+				    .mac = "02:00:00:00:01:05",
+				    .rate = 2000};
 	ENROLL_OK(line4, &s,
 		  HEAD4 DEV101 DEV102 DEV103
 		  "  - id: 105\n    name: press-5\n    source: fd00::5\n    port: 0\n"
@@ -199,7 +201,7 @@ static void test_enroll(void)
 		  "    source: 10.0.0.8\n    keys:\n      - {id: 1, key_file: keys/n8.key}\n");
 
 	/* Refused, and why. */
-	s = (struct lg_device_spec){ .id = 103, .name = "x", .source = "10.0.0.1", .port = -1 };
+	s = (struct lg_device_spec){.id = 103, .name = "x", .source = "10.0.0.1", .port = -1};
 	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
 		 -EEXIST);
 	CHECK_STR_CONTAINS(err, "device 103 is already enrolled (line 14)");
@@ -227,10 +229,11 @@ static void test_enroll(void)
 	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
 		 -EINVAL);
 	s.mac = NULL;
-	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, "../x.key", &e, err,
-				       sizeof(err)), -EINVAL);
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, "../x.key", &e, err, sizeof(err)),
+		 -EINVAL);
 	CHECK_EQ(lg_policy_edit_enroll("version: 1\ndevices: {a: 1}\n", 27, &s, NULL, &e, err,
-				       sizeof(err)), -EINVAL);
+				       sizeof(err)),
+		 -EINVAL);
 	CHECK_STR_CONTAINS(err, "line 2: 'devices' is not a list");
 	CHECK_EQ(lg_policy_edit_enroll("version: [1\n", 12, &s, NULL, &e, err, sizeof(err)),
 		 -EINVAL);
@@ -262,12 +265,14 @@ static void test_revoke(void)
 	REVOKE_OK("version: 1\ndevices: [" F2 "]\n", 2, "version: 1\ndevices: []\n", 1);
 	/* A device in the middle of a file that holds UTF-8 before it (marks count
 	 * characters, edits count bytes). */
-	REVOKE_OK("# Linie 4, Halle \xc3\x9cst \xe2\x80\x94 Pressen\nversion: 1\ndevices:\n"
-		  "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: keys/a.key}]}  # \xc3\xa4\n"
-		  "  - {id: 2, source: 10.0.0.2, keys: [{id: 1, key_file: keys/b.key}]}\n",
-		  1,
-		  "# Linie 4, Halle \xc3\x9cst \xe2\x80\x94 Pressen\nversion: 1\ndevices:\n"
-		  "  - {id: 2, source: 10.0.0.2, keys: [{id: 1, key_file: keys/b.key}]}\n", 1);
+	REVOKE_OK(
+	    "# Linie 4, Halle \xc3\x9cst \xe2\x80\x94 Pressen\nversion: 1\ndevices:\n"
+	    "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: keys/a.key}]}  # \xc3\xa4\n"
+	    "  - {id: 2, source: 10.0.0.2, keys: [{id: 1, key_file: keys/b.key}]}\n",
+	    1,
+	    "# Linie 4, Halle \xc3\x9cst \xe2\x80\x94 Pressen\nversion: 1\ndevices:\n"
+	    "  - {id: 2, source: 10.0.0.2, keys: [{id: 1, key_file: keys/b.key}]}\n",
+	    1);
 	/* Two keys, two key files reported. */
 	static const char two[] = "version: 1\ndevices:\n  - id: 5\n    source: 10.0.0.5\n"
 				  "    keys: [{id: 1, key_file: keys/a.key}, {id: 2, key_file: "
@@ -295,7 +300,8 @@ static void test_rotate(void)
 	CHECK_EQ(e.key_id, 2);
 	CHECK(!strcmp(e.key_file, "keys/press-1-k2.key"));
 	write_key(e.key_file);
-	EXPECT_TEXT(&e, HEAD4 "  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n"
+	EXPECT_TEXT(&e, HEAD4
+		    "  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n"
 		    "    keys:\n      - {id: 1, key_file: keys/press-1.key, expires: " T_EXP "}\n"
 		    "      - {id: 2, key_file: keys/press-1-k2.key}\n" DEV102 DEV103 TAIL4);
 	/* A rotation in its grace period is refused, saying until when. */
@@ -309,24 +315,28 @@ static void test_rotate(void)
 	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 0, t, &e2, err, sizeof(err)), 0);
 	CHECK_EQ(e2.nremoved, 1);
 	CHECK(e2.nremoved == 1 && !strcmp(e2.removed[0], "keys/press-1.key"));
-	EXPECT_TEXT(&e2, HEAD4 "  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n"
-		    "    keys:\n      - {id: 2, key_file: keys/press-1-k2.key}\n" DEV102 DEV103 TAIL4);
+	EXPECT_TEXT(
+	    &e2, HEAD4
+	    "  - id: 101\n    name: press-1\n    source: 10.77.0.2   # line side\n"
+	    "    keys:\n      - {id: 2, key_file: keys/press-1-k2.key}\n" DEV102 DEV103 TAIL4);
 	/* ... and the next rotation goes on from id 2. */
 	lg_policy_edit_free(&e);
 	CHECK_EQ(lg_policy_edit_rotate(e2.text, e2.len, 101, t + 600, &e, err, sizeof(err)) == 0 &&
-		 e.key_id == 3, 1);
+		     e.key_id == 3,
+		 1);
 	lg_policy_edit_free(&e2);
 	lg_policy_edit_free(&e);
 
 	/* A flow entry with a flow list of keys. */
 	CHECK_EQ(lg_policy_edit_rotate(line4, strlen(line4), 102, t, &e, err, sizeof(err)), 0);
 	write_key(e.key_file);
-	EXPECT_TEXT(&e, HEAD4 DEV101 "  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, "
+	EXPECT_TEXT(&e, HEAD4 DEV101
+		    "  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: 1, "
 		    "key_file: keys/press-2.key, expires: " T_EXP "}, {id: 2, key_file: "
 		    "keys/press-2-k2.key}]}\n" DEV103 TAIL4);
 	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 102, t + 1, &e2, err, sizeof(err)), 0);
 	EXPECT_TEXT(&e2, HEAD4 DEV101 "  - {id: 102, name: press-2, source: 10.77.0.2, keys: [{id: "
-		    "2, key_file: keys/press-2-k2.key}]}\n" DEV103 TAIL4);
+				      "2, key_file: keys/press-2-k2.key}]}\n" DEV103 TAIL4);
 	lg_policy_edit_free(&e2);
 	/* prune for another device leaves this one alone */
 	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 101, t + 1, &e2, err, sizeof(err)), 0);
@@ -339,12 +349,14 @@ static void test_rotate(void)
 	CHECK_EQ(lg_policy_edit_rotate(line4, strlen(line4), 103, t, &e, err, sizeof(err)), 0);
 	CHECK(!strcmp(e.key_file, "keys/press-3-k5.key"));
 	write_key(e.key_file);
-	EXPECT_TEXT(&e, HEAD4 DEV101 DEV102 "  - id: 103\n    name: press-3\n    source: 10.77.0.2\n"
+	EXPECT_TEXT(&e, HEAD4 DEV101 DEV102
+		    "  - id: 103\n    name: press-3\n    source: 10.77.0.2\n"
 		    "    keys:\n      - id: 4\n        key_file: keys/press-3.key\n"
-		    "        expires: " T_EXP "\n      - {id: 5, key_file: keys/press-3-k5.key}\n"
-		    TAIL4);
+		    "        expires: " T_EXP
+		    "\n      - {id: 5, key_file: keys/press-3-k5.key}\n" TAIL4);
 	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 0, t, &e2, err, sizeof(err)), 0);
-	EXPECT_TEXT(&e2, HEAD4 DEV101 DEV102 "  - id: 103\n    name: press-3\n    source: 10.77.0.2\n"
+	EXPECT_TEXT(&e2, HEAD4 DEV101 DEV102
+		    "  - id: 103\n    name: press-3\n    source: 10.77.0.2\n"
 		    "    keys:\n      - {id: 5, key_file: keys/press-3-k5.key}\n" TAIL4);
 	lg_policy_edit_free(&e2);
 	lg_policy_edit_free(&e);
@@ -354,16 +366,17 @@ static void test_rotate(void)
 	static const char d9[] = "version: 1\ndevices:\n  - id: 9\n    source: 10.0.0.9\n"
 				 "    keys: [{id: 255, key_file: keys/d9.key, expires: "
 				 "2030-01-01T00:00:00Z}]";
-	static const char d9exp[] = "version: 1\ndevices:\n  - id: 9\n    source: 10.0.0.9\n"
-				    "    keys: [{id: 1, key_file: keys/d9.key, expires: " T_EXP "}]\n";
+	static const char d9exp[] =
+	    "version: 1\ndevices:\n  - id: 9\n    source: 10.0.0.9\n"
+	    "    keys: [{id: 1, key_file: keys/d9.key, expires: " T_EXP "}]\n";
 
 	CHECK_EQ(lg_policy_edit_rotate(d9, strlen(d9), 9, t, &e, err, sizeof(err)), 0);
 	CHECK(!strcmp(e.key_file, "keys/device-9-k1.key"));
 	write_key("keys/d9.key");
 	write_key(e.key_file);
 	EXPECT_TEXT(&e, "version: 1\ndevices:\n  - id: 9\n    source: 10.0.0.9\n"
-		    "    keys: [{id: 255, key_file: keys/d9.key, expires: " T_EXP "}, {id: 1, "
-		    "key_file: keys/device-9-k1.key}]");
+			"    keys: [{id: 255, key_file: keys/d9.key, expires: " T_EXP "}, {id: 1, "
+			"key_file: keys/device-9-k1.key}]");
 	lg_policy_edit_free(&e);
 	/* The last key is never dropped, expired or not. */
 	CHECK_EQ(lg_policy_edit_prune(d9exp, strlen(d9exp), 0, t + 10, &e, err, sizeof(err)), 0);
@@ -466,9 +479,9 @@ static void test_replace(void)
 
 int main(int argc, char **argv)
 {
-	static const char *const existing[] = { "keys/press-1.key", "keys/press-2.key",
-						"keys/press-3.key", "keys/d7.key", "keys/a.key",
-						"keys/b.key", "keys/c.key" };
+	static const char *const existing[] = {
+	    "keys/press-1.key", "keys/press-2.key", "keys/press-3.key", "keys/d7.key",
+	    "keys/a.key",	"keys/b.key",	    "keys/c.key"};
 	char cmd[128];
 
 	lgt_cli(argc, argv, usage, 0, 0);
