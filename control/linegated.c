@@ -398,6 +398,7 @@ static bool edit_commit(struct daemon *d, const char *what, struct lg_policy_edi
 {
 	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
 	const char *slash = strrchr(d->policy_path, '/');
+	unsigned files_removed = 0;
 	struct stat st;
 	int ret;
 
@@ -422,11 +423,13 @@ static bool edit_commit(struct daemon *d, const char *what, struct lg_policy_edi
 	if (!stat(d->policy_path, &st))
 		d->mtime = st.st_mtim;
 	for (unsigned i = 0; i < e->nremoved; i++)
-		if (e->removed[i] && !strstr(e->text, e->removed[i]))
-			lg_key_file_remove(d->policy_path, e->removed[i]);
+		if (e->removed[i] && !strstr(e->text, e->removed[i]) &&
+		    !lg_key_file_remove(d->policy_path, e->removed[i]))
+			files_removed++;
 	snprintf(detail, sizeof(detail), "%s%.64s%s%s%s%u", e->name[0] ? "device " : "",
 		 e->name, new_key ? ", new key fingerprint " : "", fp,
-		 e->name[0] ? ", key files removed: " : "expired keys removed: ", e->nremoved);
+		 e->name[0] ? ", key files removed: " : "expired keys removed: ",
+		 e->name[0] ? files_removed : e->nremoved);
 	if (new_key) {
 		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - d->policy_path) : 0,
 			 d->policy_path, slash ? "/" : "", e->key_file);
