@@ -991,12 +991,15 @@ int lg_duration_parse(const char *s, time_t *out)
 
 int lg_file_replace(const char *path, const char *text, size_t len)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
+	char tmp[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
 	struct stat st;
 	mode_t mode = 0600;
 	int fd, dfd, ret = 0;
 	char *slash;
 
+	/* A policy reached through a symlink: replace the file it points to, keep the link. */
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode) && realpath(path, real))
+		path = real;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	if (!stat(path, &st))

@@ -455,7 +455,7 @@ static void test_times(void)
 
 static void test_replace(void)
 {
-	char path[256], buf[64];
+	char path[256], link[256], buf[64];
 	struct stat st;
 	int fd;
 	ssize_t n;
@@ -474,6 +474,17 @@ static void test_replace(void)
 	CHECK(n == 9 && !memcmp(buf, "new text\n", 9));
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_mode & 07777, 0640);
+	/* Through a symlink: the target is replaced, the link stays a link. */
+	snprintf(link, sizeof(link), "%s/link.yaml", dir);
+	CHECK_EQ(symlink("r.yaml", link), 0);
+	CHECK_EQ(lg_file_replace(link, "third\n", 6), 0);
+	CHECK_EQ(lstat(link, &st), 0);
+	CHECK(S_ISLNK(st.st_mode));
+	fd = open(path, O_RDONLY);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	CHECK(n == 6 && !memcmp(buf, "third\n", 6));
+	unlink(link);
 	unlink(path);
 }
 
