@@ -46,6 +46,8 @@ T=$LG_TMP
 on_exit() {
 	if [ -n "$KEEP" ]; then
 		mkdir -p "$KEEP" && cp "$T"/*.json* "$T"/policy.yaml "$KEEP"/ 2>/dev/null
+		# the key files the kept policy names, still readable by their owner only
+		cp -pr "$T/keys" "$KEEP"/ 2>/dev/null
 		echo "demo: outputs kept in $KEEP"
 	fi
 	lg_cleanup

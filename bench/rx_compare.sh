@@ -91,12 +91,13 @@ CLK_TCK=$(getconf CLK_TCK)
 # The system python starts in a tenth of the time a pyenv shim takes; both do.
 PY=$(command -v /usr/bin/python3 || command -v python3)
 
-# A policy with NDEV devices on the line's address (deterministic demo keys), the default
-# model, no rate limit, no UADP port.
+# A policy with NDEV devices on the line's address (deterministic demo keys in key files of
+# mode 0600 beside it), the default model, no rate limit, no UADP port.
+mkdir -m 700 -p "$T/keys"
 "$PY" - "$SRC/control/defaults/policy.yaml" "$SRC/control/defaults/model.json" "$NDEV" \
-	"$LINE_IP" > "$T/policy.yaml" <<'PY'
-import hashlib, sys
-src, model, n, ip = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+	"$LINE_IP" "$T/keys" > "$T/policy.yaml" <<'PY'
+import hashlib, os, sys
+src, model, n, ip, kdir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 out = []
 for line in open(src):
     if line.startswith('devices:'):
@@ -111,8 +112,11 @@ for line in open(src):
 out.append('devices:\n')
 for i in range(n):
     key = hashlib.sha256(f'rx-bench-device-{i}'.encode()).hexdigest()
+    fd = os.open(os.path.join(kdir, f'rx-{i}.key'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, (key + '\n').encode())
+    os.close(fd)
     out += [f'  - id: {201 + i}\n', f'    name: rx-{i}\n', f'    source: {ip}\n',
-            f'    keys:\n', f'      - {{id: 1, key: {key}}}\n']
+            f'    keys:\n', f'      - {{id: 1, key_file: keys/rx-{i}.key}}\n']
 sys.stdout.write(''.join(out))
 PY
 # How the reuseport selector (lg_steer_lgf) splits these devices over two workers.

@@ -6,6 +6,7 @@
  */
 #include "../dataplane/dataplane.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NDEV 64
 #define NFRAMES 4096
@@ -95,7 +97,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "verify_bench: no arguments besides options (see --help)\n");
 		return 2;
 	}
-	char text[NDEV * 160 + 256], err[256];
+	char text[NDEV * 160 + 256], err[256], dir[] = "/tmp/lg-verify-bench-XXXXXX", name[64];
 	struct lg_policy p;
 	struct lg_gen *g;
 	struct lg_worker *w = &dp.workers[0];
@@ -104,14 +106,38 @@ int main(int argc, char **argv)
 	/* Windows so long that none completes: this measures verification and decode, not
 	 * the features and the model. */
 	off = snprintf(text, sizeof(text), "version: 1\ndetection: {window: 4096}\ndevices:\n");
-	for (int d = 0; d < NDEV; d++)
+	/* Keys come from key files (0600), one a device, in a folder of our own. */
+	if (!mkdtemp(dir)) {
+		perror("verify_bench: mkdtemp");
+		return 1;
+	}
+	for (int d = 0; d < NDEV; d++) {
+		char path[96], hex[72];
+		int fd, n = snprintf(hex, sizeof(hex), "%064x\n", d + 1);
+
+		snprintf(path, sizeof(path), "%s/%d.key", dir, d);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, hex, n) != n) {
+			perror(path);
+			return 1;
+		}
+		close(fd);
 		off += snprintf(text + off, sizeof(text) - off,
-				"  - {id: %d, source: 10.0.0.1, keys: [{id: 1, key: %064x}]}\n",
-				1000 + d, d + 1);
-	if (lg_policy_parse(text, off, "bench", &p, err, sizeof(err))) {
+				"  - {id: %d, source: 10.0.0.1, keys: [{id: 1, key_file: %d.key}]}\n",
+				1000 + d, d);
+	}
+	snprintf(name, sizeof(name), "%s/bench.yaml", dir);
+	if (lg_policy_parse(text, off, name, &p, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	for (int d = 0; d < NDEV; d++) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "%s/%d.key", dir, d);
+		unlink(path);
+	}
+	rmdir(dir);
 	dp.nworkers = 1;
 	w->dp = &dp;
 	if (lg_gen_build(&dp, &p, &g))

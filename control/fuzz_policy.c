@@ -2,7 +2,8 @@
 /*
  * libFuzzer harness for the policy parser. An accepted policy must satisfy the
  * parser's promises (ids sorted and unique, one or two keys, safe names); a refused
- * one must say where, as name:line:column.
+ * one must say where, as name:line:column, and never quote a key-sized run of hex digits
+ * (a key typed into the wrong field must not reach an error, a log or the audit).
  */
 #include <linegate/policy.h>
 
@@ -12,6 +13,18 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t hex_run(const char *s)
+{
+	size_t best = 0, run = 0;
+
+	for (; *s; s++) {
+		run = isxdigit((unsigned char)*s) ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Out-of-memory is the one error without a position. */
 		if (sscanf(err, "fuzz:%u:%u: ", &line, &col) != 2 && !strstr(err, "memory"))
 			abort();
+		if (hex_run(err) >= 32)
+			abort();
 		return 0;
 	}
 	for (size_t i = 0; i < p.ndevices; i++) {
@@ -33,6 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!d->id || (i && p.devices[i - 1].id >= d->id) || lg_policy_find(&p, d->id) != d)
 			abort();
 		if (d->nkeys < 1 || d->nkeys > 2 || (d->nkeys == 2 && d->keys[0].id == d->keys[1].id))
+			abort();
+		if (d->keys[0].expires < 0 || (d->nkeys == 2 && d->keys[1].expires < 0))
 			abort();
 		for (const char *c = d->name; *c; c++)
 			if (!isalnum((unsigned char)*c) && !strchr("._-", *c))

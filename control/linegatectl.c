@@ -24,8 +24,10 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  status            the daemon's policy, its hash, and whether the data plane answers\n"
-	"  validate FILE     check a policy file; errors name file:line:column. Works without\n"
-	"                    a daemon (exit 0 valid, 1 invalid)\n"
+	"  validate FILE     check a policy file as linegate would at start: the text, its key\n"
+	"                    files (0600) and its model (signature, window); errors name\n"
+	"                    file:line:column (docs/policy.md). Works without a daemon (exit 0\n"
+	"                    valid, 1 invalid)\n"
 	"  diff FILE         devices FILE would add, remove or change against the running policy\n"
 	"  apply [FILE]      validate and apply FILE (default: re-read the daemon's policy file);\n"
 	"                    a policy that does not validate is refused and the running one stays\n"
@@ -442,8 +444,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "linegatectl: validate needs a FILE\n");
 			return 2;
 		}
-		/* Offline: the same parser the daemon and the data plane use. */
-		if (lg_policy_load(argv[optind], &p, msg, sizeof(msg))) {
+		/* Offline: the same parser and deep check the daemon and the data plane use. */
+		if (lg_policy_load_valid(argv[optind], &p, msg, sizeof(msg))) {
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}

@@ -130,7 +130,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      const char *peer, char *msg, size_t msglen)
 {
 	struct lg_policy p;
-	int ret = lg_policy_parse(text, len, name, &p, msg, msglen);
+	int ret = lg_policy_validate(text, len, name, &p, msg, msglen);
 
 	if (ret) {
 		d->refused++;
@@ -311,6 +311,12 @@ static json_object *keys_json(const struct lg_policy_device *dev)
 		lg_key_fingerprint(dev->keys[k].bytes, fp);
 		json_object_object_add(o, "id", json_object_new_int(dev->keys[k].id));
 		json_object_object_add(o, "fingerprint", json_object_new_string(fp));
+		if (dev->keys[k].expires) {
+			char when[32];
+
+			lg_rfc3339((time_t)dev->keys[k].expires, when, sizeof(when));
+			json_object_object_add(o, "expires", json_object_new_string(when));
+		}
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -639,8 +645,8 @@ static json_object *handle(struct daemon *d, json_object *req, const char *peer)
 		if (!text) {
 			ok = false;
 			snprintf(msg, sizeof(msg), "'%s' needs 'policy' text", cmd);
-		} else if (lg_policy_parse(text, len, name ? name : "<policy>", &p, msg,
-					   sizeof(msg))) {
+		} else if (lg_policy_validate(text, len, name ? name : "<policy>", &p, msg,
+					      sizeof(msg))) {
 			ok = false;
 		} else {
 			if (!strcmp(cmd, "diff"))

@@ -5,8 +5,12 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,7 +27,36 @@ struct pctx {
 	char dir[LG_PATH_MAX]; /* the policy file's folder: relative paths start here */
 	char *err;
 	size_t errlen;
+	size_t ndev_alloc; /* entries of p->devices, zeroed on the way out of a failure */
 };
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int perr_at(struct pctx *c, size_t line, size_t col, const char *fmt, va_list ap)
+{
+	int off = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", c->name, line, col);
+
+	if (off < 0 || (size_t)off >= c->errlen)
+		return -EINVAL;
+	vsnprintf(c->err + off, c->errlen - off, fmt, ap);
+	return -EINVAL;
+}
+
+static int perr_mark(struct pctx *c, yaml_mark_t m, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int perr_mark(struct pctx *c, yaml_mark_t m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	perr_at(c, m.line + 1, m.column + 1, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
 
 static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -31,28 +64,104 @@ static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
-	int off;
 
-	off = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", c->name,
-		       n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1);
-	if (off < 0 || (size_t)off >= c->errlen)
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(c->err + off, c->errlen - off, fmt, ap);
+	perr_at(c, n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
 
-static const char *scalar(const yaml_node_t *n)
+/* The longest run of hex digits in s. */
+static size_t hex_run(const char *s)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	size_t best = 0, run = 0;
+
+	for (; *s; s++) {
+		run = isxdigit((unsigned char)*s) ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best;
+}
+
+/*
+ * A value as an error message may quote it: a key typed into the wrong field must not end
+ * up in an error, a log or the audit trail, so anything long enough to be a secret (24
+ * characters or more, or a run of 32 hex digits) is not shown.
+ */
+#define NOT_SHOWN "(value not shown)"
+
+static const char *shown(const char *s, char *buf, size_t len)
+{
+	if (!s)
+		return "?";
+	if (strlen(s) >= 24 || hex_run(s) >= 32)
+		return NOT_SHOWN;
+	snprintf(buf, len, "'%s'", s);
+	return buf;
+}
+
+/* Paths may be long; only one that holds a key-sized run of hex digits is hidden. */
+static const char *shown_path(const char *s)
+{
+	return hex_run(s) >= 32 ? NOT_SHOWN : s;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (la >= 63 || lb >= 63)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* "unknown WHAT 'x' (did you mean 'y'?)", or the list of what is known. */
+static int unknown(struct pctx *c, const yaml_node_t *k, const char *what,
+		   const char *const *known)
+{
+	const char *name = scalar(k), *best = NULL;
+	size_t bestd = SIZE_MAX;
+	char buf[64], list[256] = "";
+
+	for (const char *const *q = known; *q; q++) {
+		size_t d = name ? edit_distance(name, *q) : SIZE_MAX;
+
+		if (d < bestd) {
+			bestd = d;
+			best = *q;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 q == known ? "" : ", ", *q);
+	}
+	if (best && bestd && bestd <= (strlen(best) / 3 > 2 ? strlen(best) / 3 : 2))
+		return perr(c, k, "unknown %s %s: did you mean '%s'?", what,
+			    shown(name, buf, sizeof(buf)), best);
+	return perr(c, k, "unknown %s %s (known: %s)", what, shown(name, buf, sizeof(buf)), list);
 }
 
 static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsigned long min,
 		    unsigned long max, unsigned long *out)
 {
 	const char *s = scalar(n);
-	char *end;
+	char *end, buf[32];
 	unsigned long v;
 
 	if (!s || !*s)
@@ -60,7 +169,8 @@ static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsig
 	errno = 0;
 	v = strtoul(s, &end, 0);
 	if (errno || *end || s[0] == '-')
-		return perr(c, n, "'%s' must be a whole number, not '%s'", key, s);
+		return perr(c, n, "'%s' must be a whole number, not %s", key,
+			    shown(s, buf, sizeof(buf)));
 	if (v < min || v > max)
 		return perr(c, n, "'%s' is %lu, must be between %lu and %lu", key, v, min, max);
 	*out = v;
@@ -70,7 +180,7 @@ static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsig
 static int get_float(struct pctx *c, const yaml_node_t *n, const char *key, float *out)
 {
 	const char *s = scalar(n);
-	char *end;
+	char *end, buf[32];
 	float v;
 
 	if (!s || !*s)
@@ -78,7 +188,7 @@ static int get_float(struct pctx *c, const yaml_node_t *n, const char *key, floa
 	errno = 0;
 	v = strtof(s, &end);
 	if (errno || *end)
-		return perr(c, n, "'%s' must be a number, not '%s'", key, s);
+		return perr(c, n, "'%s' must be a number, not %s", key, shown(s, buf, sizeof(buf)));
 	*out = v;
 	return 0;
 }
@@ -126,16 +236,95 @@ static int hex_decode(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
-static int get_key(struct pctx *c, const yaml_node_t *n, uint8_t *out)
+/*
+ * A key file: a regular file, readable by its owner only (0600 or 0400), holding 64 hex
+ * digits and an optional newline. Errors name the policy's line:column and the file, never
+ * a byte of what it holds.
+ */
+static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path, uint8_t *out)
+{
+	char buf[2 * LG_KEY_LEN + 2];
+	const char *how = shown_path(path);
+	struct stat st;
+	ssize_t got;
+	size_t len;
+	int fd, ret = 0;
+
+	/* O_NONBLOCK: a FIFO named as a key file must not hang the daemon. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return perr(c, n, "key file %s: %s", how, strerror(errno));
+	if (fstat(fd, &st)) {
+		ret = perr(c, n, "key file %s: %s", how, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = perr(c, n, "key file %s is not a regular file", how);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		ret = perr(c, n, "key file %s has mode %04o: a key file must be readable by its "
+			   "owner only (chmod 600 %s)", how, (unsigned)(st.st_mode & 07777), how);
+		goto out;
+	}
+	got = read(fd, buf, sizeof(buf));
+	if (got < 0) {
+		ret = perr(c, n, "key file %s: %s", how, strerror(errno));
+		goto out;
+	}
+	len = (size_t)got;
+	if (len == sizeof(buf) || (len == sizeof(buf) - 1 && buf[len - 1] != '\n'))
+		len = sizeof(buf) + 1; /* too long, whatever else it holds */
+	else if (len && buf[len - 1] == '\n')
+		len--;
+	if (len != 2 * LG_KEY_LEN) {
+		ret = perr(c, n, "key file %s must hold %d hex digits (%d bytes) and an optional "
+			   "newline, it holds %s", how, 2 * LG_KEY_LEN, LG_KEY_LEN,
+			   len > 2 * LG_KEY_LEN ? "more" : "fewer");
+		goto out;
+	}
+	buf[len] = '\0';
+	if (hex_decode(buf, out, LG_KEY_LEN))
+		ret = perr(c, n, "key file %s must hold hex digits only (0-9, a-f)", how);
+out:
+	sodium_memzero(buf, sizeof(buf));
+	close(fd);
+	return ret;
+}
+
+/* RFC 3339 in UTC, to the second: 2026-12-04T18:00:00Z. */
+static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64_t *out)
 {
 	const char *s = scalar(n);
+	struct tm tm = { 0 };
+	int y, mo, d, h, mi, sec, used = 0;
+	time_t t;
 
-	if (!s || strlen(s) != 2 * LG_KEY_LEN)
-		return perr(c, n, "a key must be %d hex digits (%d bytes)", 2 * LG_KEY_LEN,
-			    LG_KEY_LEN);
-	if (hex_decode(s, out, LG_KEY_LEN))
-		return perr(c, n, "a key must be hex digits only");
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+	    used != 20 || strlen(s) != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 60 || y < 1970)
+		return perr(c, n, "'%s' must be a UTC time as in RFC 3339, e.g. "
+			    "2026-12-04T18:00:00Z", key);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* timegm() normalises 31 November into 1 December: refuse what does not exist. */
+	if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return perr(c, n, "'%s': there is no such day", key);
+	*out = (int64_t)t;
 	return 0;
+}
+
+void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char out[LG_KEY_FP_LEN + 1])
+{
+	uint8_t h[32];
+
+	SHA256(key, LG_KEY_LEN, h);
+	sodium_bin2hex(out, LG_KEY_FP_LEN + 1, h, LG_KEY_FP_LEN / 2);
 }
 
 void lg_hex_encode(const uint8_t *in, size_t len, char *out)
@@ -153,25 +342,30 @@ static yaml_node_t *node(struct pctx *c, int idx)
 	return yaml_document_get_node(c->doc, idx);
 }
 
+/* keys: [{id: N, key_file: PATH, expires: TIME}, ...] */
 static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
+	static const char *const fields[] = { "id", "key_file", "expires", NULL };
+
 	if (n->type != YAML_SEQUENCE_NODE)
-		return perr(c, n, "'keys' must be a list of {id, key}");
+		return perr(c, n, "'keys' must be a list of {id, key_file}");
 	d->nkeys = 0;
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *k = node(c, *it);
 		struct lg_policy_key *key;
-		bool have_id = false, have_key = false;
+		bool have_id = false, have_file = false;
 
 		if (k->type != YAML_MAPPING_NODE)
-			return perr(c, k, "each key must be a mapping {id, key}");
+			return perr(c, k, "each key must be a mapping {id, key_file}");
 		if (d->nkeys == 2)
 			return perr(c, k, "at most two keys per device (the current one and the next)");
 		key = &d->keys[d->nkeys];
+		key->expires = 0;
 		for_each_pair(c, k, p) {
 			const char *name = scalar(node(c, p->key));
 			yaml_node_t *v = node(c, p->value);
+			char path[LG_PATH_MAX];
 			unsigned long u;
 			int err;
 
@@ -179,18 +373,30 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 				err = get_uint(c, v, "id", 0, 255, &u);
 				key->id = (uint8_t)u;
 				have_id = true;
+			} else if (name && !strcmp(name, "key_file")) {
+				err = get_path(c, v, "key_file", path, sizeof(path));
+				if (!err && (!scalar(v)[0] || !strcmp(scalar(v), "-")))
+					err = perr(c, v, "'key_file' must name a file");
+				if (!err)
+					err = read_key_file(c, v, path, key->bytes);
+				have_file = true;
 			} else if (name && !strcmp(name, "key")) {
-				err = get_key(c, v, key->bytes);
-				have_key = true;
+				/* Secrets do not belong in a file that is copied, diffed and
+				 * mailed around: the key goes into a 0600 file of its own. */
+				err = perr(c, node(c, p->key), "inline 'key' is not accepted: "
+					   "put the 64 hex digits in a file readable by its "
+					   "owner only (chmod 600) and name it with 'key_file' "
+					   "(docs/policy.md, \"Key files\")");
+			} else if (name && !strcmp(name, "expires")) {
+				err = get_time(c, v, "expires", &key->expires);
 			} else {
-				err = perr(c, node(c, p->key), "unknown key field '%s'",
-					   name ? name : "?");
+				err = unknown(c, node(c, p->key), "key field", fields);
 			}
 			if (err)
 				return err;
 		}
-		if (!have_id || !have_key)
-			return perr(c, k, "a key needs both 'id' and 'key'");
+		if (!have_id || !have_file)
+			return perr(c, k, "a key needs both 'id' and 'key_file'");
 		if (d->nkeys == 1 && d->keys[0].id == key->id)
 			return perr(c, k, "two keys with id %u", key->id);
 		d->nkeys++;
@@ -245,7 +451,10 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			else
 				err = perr(c, v, "'signed' must be true or false");
 		} else {
-			err = perr(c, node(c, pr->key), "unknown uadp field '%s'", name ? name : "?");
+			static const char *const f[] = { "publisher_id", "publisher_type",
+							 "writer_group", "writer", "signed", NULL };
+
+			err = unknown(c, node(c, pr->key), "uadp field", f);
 		}
 		if (err)
 			return err;
@@ -332,20 +541,25 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 			d->burst = (uint32_t)u;
 		} else if (!strcmp(name, "group")) {
 			const char *s = scalar(v);
+			char gbuf[32];
 
 			d->group = 0;
 			for (size_t g = 0; s && g < c->p->ngroups; g++)
 				if (!strcmp(c->p->groups[g].name, s))
 					d->group = (uint16_t)(g + 1);
 			if (!d->group)
-				err = perr(c, v, "group '%s' is not defined under 'groups'",
-					   s ? s : "?");
+				err = perr(c, v, "group %s is not defined under 'groups'",
+					   shown(s, gbuf, sizeof(gbuf)));
 		} else if (!strcmp(name, "keys")) {
 			err = parse_keys(c, v, d);
 		} else if (!strcmp(name, "uadp")) {
 			err = parse_uadp(c, v, d);
 		} else {
-			err = perr(c, node(c, p->key), "unknown device field '%s'", name);
+			static const char *const f[] = { "id", "name", "source", "port", "mac",
+							 "rate", "burst", "group", "keys", "uadp",
+							 NULL };
+
+			err = unknown(c, node(c, p->key), "device field", f);
 		}
 		if (err)
 			return err;
@@ -396,8 +610,10 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 		} else if (name && !strcmp(name, "threshold")) {
 			err = get_float(c, v, "threshold", &p->threshold);
 		} else {
-			err = perr(c, node(c, pr->key), "unknown detection field '%s'",
-				   name ? name : "?");
+			static const char *const f[] = { "window", "batch", "deadline_ms", "model",
+							 "threshold", NULL };
+
+			err = unknown(c, node(c, pr->key), "detection field", f);
 		}
 		if (err)
 			return err;
@@ -412,6 +628,7 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 	for_each_pair(c, n, pr) {
 		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
 		struct lg_policy_group *g;
+		char gbuf[32];
 		int err;
 
 		if (p->ngroups == LG_POLICY_MAX_GROUPS)
@@ -422,16 +639,19 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 			return err;
 		for (size_t i = 0; i < p->ngroups; i++)
 			if (!strcmp(p->groups[i].name, g->name))
-				return perr(c, k, "group '%s' is defined twice", g->name);
+				return perr(c, k, "group %s is defined twice",
+					    shown(g->name, gbuf, sizeof(gbuf)));
 		if (v->type != YAML_MAPPING_NODE)
-			return perr(c, v, "group '%s' must be a mapping such as {audit: true}", g->name);
+			return perr(c, v, "group %s must be a mapping such as {audit: true}",
+				    shown(g->name, gbuf, sizeof(gbuf)));
 		for_each_pair(c, v, gp) {
 			const char *name = scalar(node(c, gp->key));
 			const char *val = scalar(node(c, gp->value));
 
+			static const char *const f[] = { "audit", NULL };
+
 			if (!name || strcmp(name, "audit"))
-				return perr(c, node(c, gp->key), "unknown group field '%s'",
-					    name ? name : "?");
+				return unknown(c, node(c, gp->key), "group field", f);
 			if (val && !strcmp(val, "true"))
 				g->audit = true;
 			else if (val && !strcmp(val, "false"))
@@ -488,7 +708,11 @@ static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqt
 			else
 				err = perr(c, v, "'scores' must be true or false");
 		} else {
-			err = perr(c, node(c, pr->key), "unknown mqtt field '%s'", name ? name : "?");
+			static const char *const f[] = { "host", "port", "client_id", "topic",
+							 "qos_alerts", "qos_scores", "scores",
+							 NULL };
+
+			err = unknown(c, node(c, pr->key), "mqtt field", f);
 		}
 		if (err)
 			return err;
@@ -507,9 +731,10 @@ static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy 
 		const char *name = scalar(node(c, pr->key));
 		yaml_node_t *v = node(c, pr->value);
 
+		static const char *const f[] = { "cores", NULL };
+
 		if (!name || strcmp(name, "cores"))
-			return perr(c, node(c, pr->key), "unknown workers field '%s' (cores)",
-				    name ? name : "?");
+			return unknown(c, node(c, pr->key), "workers field", f);
 		if (v->type != YAML_SEQUENCE_NODE)
 			return perr(c, v, "'cores' must be a list of CPU numbers");
 		p->ncores = 0;
@@ -571,7 +796,9 @@ static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 				p->nmodel_keys++;
 			}
 		} else {
-			err = perr(c, node(c, pr->key), "unknown models field '%s'", name ? name : "?");
+			static const char *const f[] = { "trusted_keys", "registry", NULL };
+
+			err = unknown(c, node(c, pr->key), "models field", f);
 		}
 		if (err)
 			return err;
@@ -634,6 +861,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
+				static const char *const out_f[] = { "jsonl", "mqtt", NULL };
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
@@ -642,8 +870,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				else if (on && !strcmp(on, "mqtt"))
 					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
 				else
-					err = perr(c, node(c, o->key), "unknown output field '%s'",
-						   on ? on : "?");
+					err = unknown(c, node(c, o->key), "output field", out_f);
 				if (err)
 					return err;
 			}
@@ -659,6 +886,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			p->devices = calloc(cnt ? cnt : 1, sizeof(*p->devices));
 			if (!p->devices)
 				return -ENOMEM;
+			c->ndev_alloc = cnt;
 			p->ndevices = 0;
 			for (size_t i = 0; i < cnt; i++) {
 				yaml_node_t *dn = node(c, v->data.sequence.items.start[i]);
@@ -673,7 +901,11 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				p->ndevices++;
 			}
 		} else {
-			err = perr(c, node(c, pr->key), "unknown top-level key '%s'", name);
+			static const char *const f[] = { "version", "port", "uadp_port", "not_ours",
+							 "groups", "workers", "detection", "models",
+							 "output", "devices", NULL };
+
+			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}
 		if (err)
 			return err;
@@ -716,6 +948,286 @@ static void policy_dir(char *dir, size_t len, const char *name)
 		*slash = '\0';
 }
 
+static int perr_pos(struct pctx *c, size_t line, size_t col, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int perr_pos(struct pctx *c, size_t line, size_t col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	perr_at(c, line, col, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* What YAML 1.1 lets a file hold (libyaml refuses the rest, but at "1:1"). */
+static bool yaml_printable(uint32_t cp)
+{
+	return cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0x7e) || cp == 0x85 ||
+	       (cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) ||
+	       (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/*
+ * First pass, over the bytes: the size limit, NUL bytes, invalid UTF-8 and characters
+ * YAML does not allow, each at its line and column (counted in characters, with line
+ * breaks as libyaml counts them, so that both passes agree on positions).
+ */
+static int scan_text(struct pctx *c, const unsigned char *s, size_t len)
+{
+	size_t line = 1, col = 1;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char b = s[i];
+		uint32_t cp;
+		size_t n;
+
+		if (i >= LG_POLICY_MAX_BYTES)
+			return perr_pos(c, line, col, "the policy is longer than the limit of "
+					"%u bytes (16 MiB)", LG_POLICY_MAX_BYTES);
+		if (b < 0x80) {
+			cp = b;
+			n = 1;
+		} else if ((b & 0xe0) == 0xc0) {
+			cp = b & 0x1f;
+			n = 2;
+		} else if ((b & 0xf0) == 0xe0) {
+			cp = b & 0x0f;
+			n = 3;
+		} else if ((b & 0xf8) == 0xf0) {
+			cp = b & 0x07;
+			n = 4;
+		} else {
+			return perr_pos(c, line, col, "invalid UTF-8: byte 0x%02x cannot start a "
+					"character (a policy is UTF-8 text)", b);
+		}
+		for (size_t k = 1; k < n; k++) {
+			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
+				return perr_pos(c, line, col, "invalid UTF-8: the character that "
+						"starts with byte 0x%02x is cut short", b);
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000))
+			return perr_pos(c, line, col, "invalid UTF-8: an overlong encoding");
+		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return perr_pos(c, line, col, "invalid UTF-8: U+%04X is not a character",
+					cp);
+		if (!cp)
+			return perr_pos(c, line, col, "a NUL byte: a policy is text (is this the "
+					"right file?)");
+		if (!yaml_printable(cp))
+			return perr_pos(c, line, col, "control character U+%04X is not allowed in "
+					"YAML", cp);
+		i += n;
+		if (cp == '\n' || (cp == '\r' && (i >= len || s[i] != '\n')) || cp == 0x85 ||
+		    cp == 0x2028 || cp == 0x2029) {
+			line++;
+			col = 1;
+		} else if (cp != '\r') {
+			col++;
+		}
+	}
+	return 0;
+}
+
+/* The event pass's state: the open mappings and lists, and what was counted. */
+struct open_node {
+	bool mapping;
+	bool want_key;         /* mapping: the next node is a key */
+	bool devices;          /* the root mapping's 'devices' list */
+	bool root_key_devices; /* root mapping: the key just read was 'devices' */
+	size_t count;          /* items so far (lists) */
+};
+
+struct event_pass {
+	struct open_node st[LG_POLICY_MAX_DEPTH];
+	size_t depth, nodes, docs;
+};
+
+static int yaml_problem(struct pctx *c, const yaml_parser_t *ps)
+{
+	const char *what = ps->problem ? ps->problem : "YAML syntax error";
+
+	if (ps->error == YAML_MEMORY_ERROR) {
+		snprintf(c->err, c->errlen, "%s: out of memory", c->name);
+		return -ENOMEM;
+	}
+	return perr_mark(c, ps->problem_mark, "%s", what);
+}
+
+/* A scalar, a mapping or a list starts: count it, and open it if it is a collection. */
+static int event_node(struct pctx *c, struct event_pass *e, const yaml_event_t *ev)
+{
+	struct open_node *up = e->depth ? &e->st[e->depth - 1] : NULL;
+	bool is_key = false, scalar = ev->type == YAML_SCALAR_EVENT;
+	yaml_mark_t at = ev->start_mark;
+
+	if (++e->nodes > LG_POLICY_MAX_NODES)
+		return perr_mark(c, at, "more than %u values, mappings and lists: the limit of a "
+				 "policy", LG_POLICY_MAX_NODES);
+	if (up && up->mapping) {
+		is_key = up->want_key;
+		up->want_key = !up->want_key;
+	}
+	if (is_key && !scalar)
+		return perr_mark(c, at, "a key must be a plain string, not a mapping or a list");
+	if (up && up->devices && ++up->count > LG_POLICY_MAX_DEVICES)
+		return perr_mark(c, at, "device number %zu: a policy enrolls at most %d devices "
+				 "(the XDP device table's capacity)", up->count,
+				 LG_POLICY_MAX_DEVICES);
+	if (scalar) {
+		const char *v = (const char *)ev->data.scalar.value;
+
+		if (ev->data.scalar.length > LG_POLICY_MAX_SCALAR)
+			return perr_mark(c, at, "a value of %zu bytes: the limit is %u",
+					 ev->data.scalar.length, LG_POLICY_MAX_SCALAR);
+		if (e->depth == 1 && is_key)
+			up->root_key_devices = !strcmp(v, "devices");
+		return 0;
+	}
+	if (e->depth == LG_POLICY_MAX_DEPTH)
+		return perr_mark(c, at, "mappings and lists nested deeper than %d levels",
+				 LG_POLICY_MAX_DEPTH);
+	/* The list that is the root mapping's 'devices' value counts devices. */
+	e->st[e->depth] = (struct open_node){
+		.mapping = ev->type == YAML_MAPPING_START_EVENT,
+		.want_key = true,
+		.devices = e->depth == 1 && up->root_key_devices &&
+			   ev->type == YAML_SEQUENCE_START_EVENT,
+	};
+	e->depth++;
+	return 0;
+}
+
+/*
+ * Second pass, over libyaml's events (no tree yet): nesting, sizes, node count, aliases,
+ * complex keys, a second document and too many devices, each refused where it starts.
+ * Memory stays bounded by the longest scalar; libyaml's scanner never gets deeper than
+ * LG_POLICY_MAX_DEPTH + its 1024-character look-ahead (it is quadratic in the nesting).
+ */
+static int scan_events(struct pctx *c, const char *text, size_t len)
+{
+	struct event_pass e = { .depth = 0 };
+	yaml_parser_t ps;
+	bool done = false;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&ps))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+	while (!done && !ret) {
+		yaml_event_t ev;
+
+		if (!yaml_parser_parse(&ps, &ev)) {
+			ret = yaml_problem(c, &ps);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++e.docs > 1)
+				ret = perr_mark(c, ev.start_mark, "a second YAML document "
+						"('---'): a policy is one document, and nothing "
+						"after it may be ignored");
+			break;
+		case YAML_ALIAS_EVENT:
+			ret = perr_mark(c, ev.start_mark, "an alias (*): a policy does not use "
+					"anchors and aliases, write the value out");
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			ret = event_node(c, &e, &ev);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			if (e.depth)
+				e.depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&ps);
+	return ret;
+}
+
+static int cmp_key_ref(const void *a, const void *b)
+{
+	const yaml_node_t *x = *(const yaml_node_t *const *)a, *y = *(const yaml_node_t *const *)b;
+	int r = strcmp((const char *)x->data.scalar.value, (const char *)y->data.scalar.value);
+
+	if (r)
+		return r;
+	if (x->start_mark.index != y->start_mark.index)
+		return x->start_mark.index < y->start_mark.index ? -1 : 1;
+	return 0;
+}
+
+/*
+ * YAML keeps the last of two equal keys and says nothing: a second 'devices:' would replace
+ * the first. Refused at the earliest repeat in the file, naming where the first one is.
+ * Sorting each mapping's keys keeps this O(n log n) for a mapping of any size.
+ */
+static int check_duplicates(struct pctx *c, yaml_document_t *doc)
+{
+	const yaml_node_t *first = NULL, *dup = NULL;
+	const yaml_node_t **keys = NULL;
+	size_t cap = 0;
+
+	for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+		size_t cnt;
+
+		if (n->type != YAML_MAPPING_NODE)
+			continue;
+		cnt = n->data.mapping.pairs.top - n->data.mapping.pairs.start;
+		if (cnt < 2)
+			continue;
+		if (cnt > cap) {
+			const yaml_node_t **k = realloc(keys, cnt * sizeof(*keys));
+
+			if (!k) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = k;
+			cap = cnt;
+		}
+		for (size_t i = 0; i < cnt; i++)
+			keys[i] = yaml_document_get_node(doc, n->data.mapping.pairs.start[i].key);
+		/* Keys are scalars: the event pass refused the rest. */
+		qsort(keys, cnt, sizeof(*keys), cmp_key_ref);
+		for (size_t i = 1; i < cnt; i++) {
+			size_t j = i - 1;
+
+			if (strcmp((const char *)keys[i]->data.scalar.value,
+				   (const char *)keys[j]->data.scalar.value))
+				continue;
+			while (j && !strcmp((const char *)keys[j - 1]->data.scalar.value,
+					    (const char *)keys[i]->data.scalar.value))
+				j--;
+			if (!dup || keys[i]->start_mark.index < dup->start_mark.index) {
+				dup = keys[i];
+				first = keys[j];
+			}
+		}
+	}
+	free(keys);
+	if (dup) {
+		char buf[32];
+
+		return perr(c, dup, "key %s is given twice in one mapping (first on line %zu): "
+			    "YAML would silently keep only the last one",
+			    shown((const char *)dup->data.scalar.value, buf, sizeof(buf)),
+			    first->start_mark.line + 1);
+	}
+	return 0;
+}
+
 int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
 		    char *err, size_t errlen)
 {
@@ -734,20 +1246,27 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		return -ENAMETOOLONG;
 	}
 	policy_dir(c.dir, sizeof(c.dir), name);
+	ret = scan_text(&c, (const unsigned char *)text, len);
+	if (!ret)
+		ret = scan_events(&c, text, len);
+	if (ret)
+		return ret;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
-			 parser.problem_mark.column + 1,
-			 parser.problem ? parser.problem : "YAML syntax error");
+		ret = yaml_problem(&c, &parser);
 		yaml_parser_delete(&parser);
-		return -EINVAL;
+		return ret;
 	}
-	ret = parse_root(&c, yaml_document_get_root_node(&doc), &p);
+	ret = check_duplicates(&c, &doc);
+	if (!ret)
+		ret = parse_root(&c, yaml_document_get_root_node(&doc), &p);
 	yaml_document_delete(&doc);
 	yaml_parser_delete(&parser);
 	if (ret) {
+		if (p.devices)
+			sodium_memzero(p.devices, c.ndev_alloc * sizeof(*p.devices));
 		free(p.devices);
 		return ret;
 	}
@@ -758,35 +1277,49 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 
 int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
-	long len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t len = 0, cap = LG_POLICY_MAX_BYTES + 1;
+	struct stat st;
+	char *text;
 	int ret;
 
-	if (!f) {
+	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
-	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-		ret = -EIO;
-		goto out;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return ret;
 	}
-	text = malloc(len + 1);
+	/* One byte past the limit is enough to refuse it: a huge file is never read whole. */
+	if ((size_t)st.st_size < cap)
+		cap = (size_t)st.st_size + 1;
+	text = malloc(cap);
 	if (!text) {
-		ret = -ENOMEM;
-		goto out;
+		close(fd);
+		return -ENOMEM;
 	}
-	if (fread(text, 1, len, f) != (size_t)len) {
-		ret = -EIO;
-		snprintf(err, errlen, "%s: read failed", path);
-		goto out;
+	while (len < cap) {
+		ssize_t r = read(fd, text + len, cap - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+			goto out;
+		}
+		if (!r)
+			break;
+		len += (size_t)r;
 	}
-	text[len] = '\0';
 	ret = lg_policy_parse(text, len, path, out, err, errlen);
 out:
 	free(text);
-	fclose(f);
+	close(fd);
 	return ret;
 }
 
@@ -794,6 +1327,8 @@ void lg_policy_free(struct lg_policy *p)
 {
 	if (!p)
 		return;
+	if (p->devices)
+		sodium_memzero(p->devices, p->ndevices * sizeof(*p->devices));
 	free(p->devices);
 	p->devices = NULL;
 	p->ndevices = 0;

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/sha.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -830,18 +829,6 @@ static int beside(const char *policy_path, const char *rel, char *out, size_t le
 		      : snprintf(out, len, "%s", rel);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char fp[LG_KEY_FP_LEN + 1])
-{
-	uint8_t h[SHA256_DIGEST_LENGTH];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1];
-
-	SHA256(key, LG_KEY_LEN, h);
-	lg_hex_encode(h, sizeof(h), hex);
-	memcpy(fp, hex, LG_KEY_FP_LEN);
-	fp[LG_KEY_FP_LEN] = '\0';
-	sodium_memzero(h, sizeof(h));
 }
 
 int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_FP_LEN + 1],

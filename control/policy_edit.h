@@ -15,8 +15,6 @@
 
 #include <linegate/policy.h>
 
-#define LG_KEY_FP_LEN 8 /* hex digits of a key's fingerprint: SHA-256 of the key bytes */
-
 /* A device to enroll. Strings are checked before they go into the YAML: a name, a group or
  * an address cannot smuggle in YAML of their own. */
 struct lg_device_spec {
@@ -70,8 +68,6 @@ int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_
 		       char *err, size_t errlen);
 /* Remove a key file named by the policy (relative to its folder). */
 int lg_key_file_remove(const char *policy_path, const char *rel);
-/* First 8 hex digits of SHA-256 of the key bytes. */
-void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char fp[LG_KEY_FP_LEN + 1]);
 
 /* RFC 3339 in UTC, seconds: 2026-12-04T18:00:00Z (buf of at least 21 bytes). */
 void lg_rfc3339(time_t t, char *buf, size_t len);

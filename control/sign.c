@@ -127,6 +127,12 @@ int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_P
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
+	/* A missing model is not an unsigned one: say which it is. */
+	if (access(path, R_OK)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
 	ret = lg_sign_init() ? -EIO : lg_sign_verify_file(path, sig, trusted, n, out, outlen);
 	if (ret)
 		snprintf(err, errlen, "%s: %s", path,

@@ -80,7 +80,7 @@ static void on_signal(int sig)
 static int reload_file(struct lg_dp *dp, char *msg, size_t len)
 {
 	struct lg_policy p;
-	int ret = lg_policy_load(dp->policy_path, &p, msg, len);
+	int ret = lg_policy_load_valid(dp->policy_path, &p, msg, len);
 
 	if (ret) {
 		atomic_fetch_add(&dp->apply_failures, 1);
@@ -124,7 +124,10 @@ static void serve_client(struct lg_dp *dp, int fd)
 		write_str(fd, "\n");
 	} else if (!strncmp(req, "apply\n", 6)) {
 		struct lg_policy p;
-		int ret = lg_policy_parse(req + 6, len - 6, "<apply>", &p, msg, sizeof(msg));
+		/* Relative paths (key files, the model) are taken from the boot policy's folder
+		 * until the request carries the name of the file it came from. */
+		int ret = lg_policy_validate(req + 6, len - 6, dp->policy_path, &p, msg,
+					     sizeof(msg));
 
 		if (!ret) {
 			ret = lg_dp_apply(dp, &p);
@@ -442,7 +445,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (lg_policy_load(dp.policy_path, &p, err, sizeof(err))) {
+	if (lg_policy_load_valid(dp.policy_path, &p, err, sizeof(err))) {
 		fprintf(stderr, "linegate: %s\n", err);
 		return 1;
 	}

@@ -102,6 +102,11 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 			 "detection.window is %u", path, sc->det.window, p->window);
 		ret = -EINVAL;
 	}
+	if (!ret && sc->in_dim != LG_FEAT_N) {
+		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes %d",
+			 path, sc->in_dim, LG_FEAT_N);
+		ret = -EINVAL;
+	}
 	/* Plan the spectrum for the policy's window now, not on the hot path. */
 	if (!ret && (ret = lg_features_prepare(sc->fx, p->window)))
 		snprintf(err, errlen, "%s: features for %u-sample windows: %s", path, p->window,

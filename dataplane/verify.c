@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt)
 {
@@ -33,6 +34,21 @@ static struct lg_mac *device_mac(struct lg_dev_state *s, unsigned k,
 		return NULL;
 	memcpy(s->mac_key[k], key->bytes, LG_KEY_LEN);
 	return s->mac[k];
+}
+
+/*
+ * A key past its 'expires' (unix seconds, UTC) is no longer one of the device's: how a
+ * rotation's grace period ends, also across restarts. The coarse clock is a vDSO read of a
+ * few nanoseconds, and only keys that expire pay for it.
+ */
+static bool key_live(const struct lg_policy_key *k)
+{
+	struct timespec ts;
+
+	if (!k->expires)
+		return true;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return ts.tv_sec < k->expires;
 }
 
 static enum lg_reason uadp_reason(int err)
@@ -107,7 +123,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 					k = &hit[i].dev->keys[j];
 					slot = j;
 				}
-			if (!k)
+			if (!k || !key_live(k))
 				return LG_DROP_UNKNOWN_KEY;
 			h = device_mac(hit[i].s, slot, k);
 			if (!h || lg_uadp_verify_hmac(m, h))
@@ -201,7 +217,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 			key = &dev->keys[k];
 			slot = k;
 		}
-	if (!key)
+	if (!key || !key_live(key))
 		return LG_DROP_UNKNOWN_KEY;
 	s = g->state[dev - g->policy.devices];
 	/* Check the window first (cheap), but advance it only after the tag verified,

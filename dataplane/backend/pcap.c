@@ -145,9 +145,8 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 		} else if (!strcmp(key, "loop")) {
 			unsigned long n;
 
-			errno = 0;
-			n = strtoul(val, &end, 10);
-			if (!val[0] || *end || errno || val[0] == '-' || !n || n > MAX_LOOP) {
+			/* The shared parser takes digits only: strtoul alone let "+2" and " 2" in. */
+			if (lg_backend_opt_uint(val, MAX_LOOP, &n) || !n) {
 				snprintf(err, errlen, "loop=%s is not a number of passes from 1 "
 					 "to %u", val, MAX_LOOP);
 				return -EINVAL;

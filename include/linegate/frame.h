@@ -30,7 +30,8 @@
 	X(DROP_UNSUPPORTED, "unsupported", "type, sample format or flags this build does not handle") \
 	X(DROP_UNKNOWN_DEVICE, "unknown_device", "the device id or UADP identity is not enrolled") \
 	X(DROP_SPOOFED, "spoofed_source", "an enrolled id, but not from the device's bound address") \
-	X(DROP_UNKNOWN_KEY, "unknown_key", "the key id is not one of the device's keys")            \
+	X(DROP_UNKNOWN_KEY, "unknown_key",                                                         \
+	  "the key id is not one of the device's keys, or that key's 'expires' time has passed")   \
 	X(DROP_BAD_TAG, "bad_tag", "the MAC or signature does not verify")                         \
 	X(DROP_REPLAYED, "replayed", "inside the replay window and already seen")                   \
 	X(DROP_TOO_OLD, "too_old", "below the replay window")                                       \

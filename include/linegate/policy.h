@@ -21,9 +21,19 @@
 #define LG_POLICY_MAX_CORES 64
 #define LG_POLICY_MAX_MODEL_KEYS 8
 
+/*
+ * Limits on the policy text, enforced on libyaml's event stream before any tree is built
+ * (docs/policy.md, "Limits"), so that a hostile file is refused fast with bounded memory.
+ */
+#define LG_POLICY_MAX_BYTES (16u << 20)  /* the whole file */
+#define LG_POLICY_MAX_DEPTH 32           /* nested mappings and lists */
+#define LG_POLICY_MAX_SCALAR (64u << 10) /* one value or key, in bytes */
+#define LG_POLICY_MAX_NODES 262144       /* values, mappings and lists together */
+
 struct lg_policy_key {
 	uint8_t id;
-	uint8_t bytes[LG_KEY_LEN];
+	int64_t expires;           /* unix seconds after which the key is refused; 0 = never */
+	uint8_t bytes[LG_KEY_LEN]; /* read from the key file: never print, log or audit these */
 };
 
 struct lg_policy_device {
@@ -90,8 +100,12 @@ struct lg_policy {
 
 /*
  * Parse and validate policy text. name is the file it came from: errors name it, and
- * relative paths in the policy are taken relative to its folder (for a name without a
- * '/', the current folder: "./").
+ * relative paths in the policy (model, jsonl, registry and key files) are taken relative
+ * to its folder (for a name without a '/', the current folder: "./"). Key files are read
+ * here, so the name must be the policy's real path when the text came from elsewhere.
+ * Hostile text (NUL, invalid UTF-8, nesting, aliases, sizes past the limits above, extra
+ * documents, duplicate keys) is refused at its line and column before a tree is built.
+ * No error message quotes a value that could be a key (24 characters or more).
  * On failure returns a negative errno and writes "name:line:column: message"
  * to err (NUL-terminated, at most errlen bytes); *out is untouched.
  */
@@ -106,5 +120,26 @@ const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_
 
 /* Hex helpers shared by every tool that prints or reads keys and hashes. */
 void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+
+/* What may be shown of a key: the first 8 hex digits of its SHA-256 ("a1b2c3d4"). */
+#define LG_KEY_FP_LEN 8
+void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char out[LG_KEY_FP_LEN + 1]);
+
+/*
+ * The deep check: everything linegate refuses at start or apply that the parser cannot see
+ * from the text alone (the model file, its signature against models.trusted_keys, its
+ * window and feature count, ...). One function for linegatectl validate, linegated
+ * (validate, diff, apply, file watch, start) and linegate (start, apply), so all of them
+ * give the same answer. Call it on a policy lg_policy_parse() accepted.
+ * Returns 0, or a negative errno with "name: message" in err, name being the policy's
+ * file (the field at fault is named in the message). Needs lgcheck (control/check.c),
+ * which links the data plane's model loader.
+ */
+int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size_t errlen);
+/* lg_policy_parse() or lg_policy_load() followed by lg_policy_check(): what every tool that
+ * validates, applies or starts from a policy calls (lgcheck). *out is untouched on failure. */
+int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,
+		       char *err, size_t errlen);
+int lg_policy_load_valid(const char *path, struct lg_policy *out, char *err, size_t errlen);
 
 #endif /* LINEGATE_POLICY_H */

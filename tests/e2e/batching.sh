@@ -12,6 +12,7 @@ policy() { # BATCH DEADLINE_MS
 	    -e "s#^uadp_port: 4840#uadp_port: 0#" -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl#" \
 	    -e "s#^  batch: .*#  batch: $1#" -e "s#^  deadline_ms: .*#  deadline_ms: $2#" \
 	    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
+	lg_keys "$T"
 }
 run() { # BATCH DEADLINE RATE FRAMES
 	policy "$1" "$2"

@@ -28,8 +28,10 @@ cat >> "$T/policy.yaml" <<'EOF'
     name: jumbo-v6
     source: fd77::2
     keys:
-      - {id: 1, key: 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0}
+      - {id: 1, key_file: keys/jumbo-v6.key}
 EOF
+echo 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0 > "$T/keys/jumbo-v6.key"
+chmod 600 "$T/keys/jumbo-v6.key"
 ip -n "$NS_SRV" link set lg0 mtu 9000
 ip -n "$NS_LINE" link set lg1 mtu 9000
 

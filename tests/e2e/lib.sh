@@ -79,11 +79,24 @@ lg_tmp() {
 	trap 'exit 130' INT TERM
 }
 
-# The default policy, bound to the test line's address, with an absolute model path.
+# lg_keys DIR: the default policy's device key files into DIR/keys, readable by their owner
+# only (git keeps them 0644; the policy parser refuses anything else).
+lg_keys() {
+	# An empty DIR would make /keys and chmod it: refuse before touching anything.
+	[ -n "${1:-}" ] && [ "$1" != / ] || lg_fail "lg_keys needs a test folder, got '${1:-}'"
+	mkdir -p "$1/keys"
+	cp "$LG_SOURCE"/control/defaults/keys/*.key "$1/keys/"
+	chmod 700 "$1/keys"
+	chmod 600 "$1"/keys/*.key
+}
+
+# The default policy, bound to the test line's address, with an absolute model path; its
+# key files beside it (lg_keys).
 lg_policy() {
 	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 	    -e "s#source: 10.77.0.2#source: $LINE_IP#" \
 	    "$LG_SOURCE/control/defaults/policy.yaml" > "$1"
+	lg_keys "$(dirname "$1")"
 }
 
 # lg_wait_for SECONDS COMMAND...: retry until the command succeeds.

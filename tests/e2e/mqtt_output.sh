@@ -29,6 +29,7 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     -e "s#^port: 4739#port: $((PORT + 1))#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
     -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  mqtt: {host: 127.0.0.1, port: $PORT, topic: lgtest/line1, qos_alerts: 1, qos_scores: 1}#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
+lg_keys "$T"
 
 mosquitto_sub -h 127.0.0.1 -p $PORT -t 'lgtest/#' -q 1 -v > "$T/sub.txt" 2>&1 &
 SUB=$!

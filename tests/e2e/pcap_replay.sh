@@ -11,6 +11,14 @@ source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
 F=$LG_SOURCE/tests/fixtures/pcap
+# The fixtures' policies beside copies of their key files, readable by their owner only (git
+# keeps 0644, which the parser refuses), with the model by its absolute path.
+lg_keys "$T"
+cp "$F"/keys/*.key "$T/keys/"
+chmod 600 "$T"/keys/*.key
+for p in policy loadgen-policy; do
+	sed "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" "$F/$p.yaml" > "$T/$p.yaml"
+done
 "$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
 
 # replay NAME POLICY BACKEND-OPTIONS [LINEGATE-ARGS...]: linegate to the end of the file,
@@ -34,7 +42,7 @@ replay() {
 # refuse NAME MESSAGE BACKEND-OPTIONS: linegate must not start, and say why.
 refuse() {
 	local name=$1 msg=$2 opts=$3 rc=0
-	timeout 20 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:$opts" -o "$T/$name.jsonl" \
+	timeout 20 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:$opts" -o "$T/$name.jsonl" \
 		2> "$T/$name.err" || rc=$?
 	[ $rc -ne 0 ] && [ $rc -ne 124 ] || lg_fail "$name: exit status $rc, want a refusal"
 	grep -qF -- "$msg" "$T/$name.err" || lg_fail "$name: '$msg' not in: $(cat "$T/$name.err")"
@@ -209,13 +217,13 @@ check() { python3 "$T/check.py" "$@" || lg_fail "$1 ${*: -1}: counters or lines 
 
 echo "== the fixture: pcap, pcapng, Linux cooked; twice; two workers"
 for f in lgf.pcap lgf.pcapng lgf-sll.pcap; do
-	replay "$f" "$F/policy.yaml" "file=$F/$f"
+	replay "$f" "$T/policy.yaml" "file=$F/$f"
 	echo "$f:"
 	check fixture "$T/$f.stats" "$T/$f.err" "$T/$f.jsonl" "$F/expected.json" "$f" 16
 done
-replay again "$F/policy.yaml" "file=$F/lgf.pcap"
-replay workers2 "$F/policy.yaml" "file=$F/lgf.pcap" --workers 2
-replay workers2b "$F/policy.yaml" "file=$F/lgf.pcap" --workers 2
+replay again "$T/policy.yaml" "file=$F/lgf.pcap"
+replay workers2 "$T/policy.yaml" "file=$F/lgf.pcap" --workers 2
+replay workers2b "$T/policy.yaml" "file=$F/lgf.pcap" --workers 2
 grep -q "worker 1: pcap backend, ends at once" "$T/workers2.err" ||
 	lg_fail "worker 1 does not say that it ends at once"
 echo "two workers:"
@@ -235,7 +243,7 @@ check perdevice-close "$T/lgf.pcap.jsonl" "$T/workers2.jsonl"
 echo "== a full disk: lines written or counted as not written, never both or neither"
 mkdir -p "$T/tiny"
 if mount -t tmpfs -o size=8k tmpfs "$T/tiny" 2>/dev/null; then
-	timeout 60 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:file=$F/lgf.pcap" -s "$T/full.stats" \
+	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$F/lgf.pcap" -s "$T/full.stats" \
 		-o "$T/tiny/out.jsonl" 2> "$T/full.err" || true
 	python3 - "$T/full.stats" "$T/tiny/out.jsonl" "$T/full.err" <<'PY'
 import json, sys
@@ -257,8 +265,8 @@ fi
 
 echo "== pace"
 dur_ms=$(lg_json "$F/expected.json" "int(d['lgf.pcap']['duration_s'] * 1000)")
-replay pace1 "$F/policy.yaml" "file=$F/lgf.pcap,pace=1"
-replay pace4 "$F/policy.yaml" "file=$F/lgf.pcap,pace=4"
+replay pace1 "$T/policy.yaml" "file=$F/lgf.pcap,pace=1"
+replay pace4 "$T/policy.yaml" "file=$F/lgf.pcap,pace=4"
 t0=$(cat "$T/lgf.pcap.time") t1=$(cat "$T/pace1.time") t4=$(cat "$T/pace4.time")
 echo "recorded $dur_ms ms; replayed in $t0 ms at pace=0, $t1 ms at pace=1, $t4 ms at pace=4"
 [ "$t1" -ge $((dur_ms * 8 / 10)) ] || lg_fail "pace=1 took $t1 ms, under 80% of $dur_ms ms"
@@ -283,8 +291,8 @@ def write(path, stamps):
 write(sys.argv[1] + "/wrap2038.pcap", [0x7fffffff, 0x80000000])
 write(sys.argv[1] + "/step1970.pcap", [-1, 0])
 PY
-replay wrap2038 "$F/policy.yaml" "file=$T/wrap2038.pcap,pace=1"
-replay step1970 "$F/policy.yaml" "file=$T/step1970.pcap,pace=1"
+replay wrap2038 "$T/policy.yaml" "file=$T/wrap2038.pcap,pace=1"
+replay step1970 "$T/policy.yaml" "file=$T/step1970.pcap,pace=1"
 tw=$(cat "$T/wrap2038.time") ts=$(cat "$T/step1970.time")
 echo "seconds wrapped at 2038: $tw ms; a step across 1970: $ts ms"
 [ "$tw" -lt "$t0" ] || [ "$tw" -lt 1500 ] || lg_fail "a record stamped before the previous one waited $tw ms"
@@ -297,7 +305,7 @@ done
 
 echo "== tcpdump's captures of the load generator and a live linegate"
 for f in loadgen-eth.pcap loadgen-any.pcap; do
-	replay "$f" "$F/loadgen-policy.yaml" "file=$F/$f"
+	replay "$f" "$T/loadgen-policy.yaml" "file=$F/$f"
 	echo "$f:"
 	check loadgen "$T/$f.stats" "$T/$f.err" "$T/$f.jsonl" "$F/loadgen.json" "$f"
 	# Live, batches formed by the clock; the replay's by size: scores may differ in
@@ -307,7 +315,7 @@ for f in loadgen-eth.pcap loadgen-any.pcap; do
 done
 grep -q "LINUX_SLL2" "$T/loadgen-any.pcap.err" || lg_fail "tcpdump -i any is not LINUX_SLL2"
 for csum in on off; do
-	replay "offload-$csum" "$F/loadgen-policy.yaml" "file=$F/loadgen-offload.pcap,csum=$csum"
+	replay "offload-$csum" "$T/loadgen-policy.yaml" "file=$F/loadgen-offload.pcap,csum=$csum"
 	echo "loadgen-offload.pcap, csum=$csum:"
 	check offload "$T/offload-$csum.stats" "$T/offload-$csum.err" "$F/loadgen.json" $csum
 done
@@ -324,7 +332,7 @@ f = open(sys.argv[1], 'rb'); time.sleep(2); sys.stdout.buffer.write(f.read())" \
 	"$T/slow.jsonl" > "$T/slow.out" &
 reader=$!
 rc=0
-timeout 60 "$LG_BIN_DP" -p "$F/policy.yaml" -b "pcap:file=$T/6000.pcap" -s "$T/slow.stats" \
+timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/6000.pcap" -s "$T/slow.stats" \
 	-o "$T/slow.jsonl" 2> "$T/slow.err" || rc=$?
 wait $reader
 [ $rc -eq 0 ] || lg_fail "slow reader: linegate exited with status $rc: $(tail -3 "$T/slow.err")"

@@ -14,9 +14,11 @@ lg_policy "$T/v1.yaml"
 python3 - "$T/v1.yaml" "$T/v2.yaml" <<'PY'
 import sys
 s = open(sys.argv[1]).read().replace("batch: 16 ", "batch: 4  ")
-s += "  - id: 999\n    name: spare-1\n    source: 10.77.0.9\n    keys:\n      - {id: 1, key: " + "ab" * 32 + "}\n"
+s += "  - id: 999\n    name: spare-1\n    source: 10.77.0.9\n    keys:\n      - {id: 1, key_file: keys/spare-1.key}\n"
 open(sys.argv[2], "w").write(s)
 PY
+printf 'ab%.0s' $(seq 32) > "$T/keys/spare-1.key"
+chmod 600 "$T/keys/spare-1.key"
 cp "$T/v1.yaml" "$T/policy.yaml"
 
 MODE=${1:-xdp}

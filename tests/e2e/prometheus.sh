@@ -12,6 +12,7 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     -e "s#source: 10.77.0.2#source: 127.0.0.1#" -e "s#^port: 4739#port: $UPORT#" \
     -e "s#^uadp_port: 4840#uadp_port: 0#" -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
+lg_keys "$T"
 "$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" \
 	--metrics 127.0.0.1:$MPORT 2> "$T/dp.err" &
 DP=$!

@@ -6,7 +6,13 @@ LG=$LG_BUILD/dataplane/linegate
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 port=$(python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-cp "$LG_SOURCE"/control/defaults/* "$T/"
+cp "$LG_SOURCE"/control/defaults/*.* "$T/"
+# Key files readable by their owner only (git keeps them 0644, which the parser refuses).
+mkdir -m 700 "$T/keys"
+cp "$LG_SOURCE"/control/defaults/keys/*.key "$LG_SOURCE"/tests/fixtures/pcap/keys/*.key "$T/keys/"
+chmod 600 "$T"/keys/*.key
+sed "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
+	"$LG_SOURCE/tests/fixtures/pcap/policy.yaml" > "$T/pcap-policy.yaml"
 sed "s/^port: .*/port: $port/" "$LG_SOURCE/control/defaults/policy.yaml" > "$T/p.yaml"
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
@@ -42,10 +48,18 @@ done
 
 # Final counters that cannot be written make the run fail, not just a line on stderr.
 if "$LG" --help | grep '^  pcap:' > /dev/null; then
-	"$LG" -p "$LG_SOURCE/tests/fixtures/pcap/policy.yaml" -o /dev/null -s /dev/full \
+	"$LG" -p "$T/pcap-policy.yaml" -o /dev/null -s /dev/full \
 		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/s.err"
 	[ $? -eq 1 ] && grep -q -- "--stats-out /dev/full: No space left" "$T/s.err" ||
 		fail "--stats-out to a full device did not fail the run: $(tail -2 "$T/s.err")"
+	# loop= takes digits only: strtoul alone let a sign or a leading space through.
+	for l in +2 " 2" 0 -1 2x 1000001; do
+		"$LG" -p "$LG_SOURCE/tests/fixtures/pcap/policy.yaml" -o /dev/null \
+			-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap,loop=$l" 2> "$T/l.err" &&
+			fail "loop=$l was accepted"
+		grep -q "loop=$l is not a number of passes" "$T/l.err" ||
+			fail "loop=$l not explained: $(tail -1 "$T/l.err")"
+	done
 fi
 
 echo "backend_options: $fails failed"

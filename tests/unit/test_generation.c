@@ -6,8 +6,12 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_keys.h"
 
 #define KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static const char *const key_files[] = { "k", KEY, NULL };
+static struct lgt_keys keys;
 
 static void policy(const char *ids, struct lg_policy *p)
 {
@@ -18,8 +22,8 @@ static void policy(const char *ids, struct lg_policy *p)
 	snprintf(buf, sizeof(buf), "%s", ids);
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
 		off += snprintf(text + off, sizeof(text) - off,
-				"  - {id: %s, source: 10.0.0.1, keys: [{id: 1, key: " KEY "}]}\n", t);
-	if (lg_policy_parse(text, strlen(text), "t", p, err, sizeof(err)))
+				"  - {id: %s, source: 10.0.0.1, keys: [{id: 1, key_file: k.key}]}\n", t);
+	if (lg_policy_parse(text, strlen(text), keys.policy, p, err, sizeof(err)))
 		fprintf(stderr, "%s\n", err);
 }
 
@@ -57,6 +61,7 @@ int main(int argc, char **argv)
 	struct lg_gen *g1, *g2, *g3;
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	lgt_keys_make(&keys, key_files);
 	dp.nworkers = 2;
 	policy("1,2,5", &p1);
 	CHECK_EQ(lg_gen_build(&dp, &p1, &g1), 0);
@@ -86,5 +91,6 @@ int main(int argc, char **argv)
 	atomic_store(&dp.gen, g3);
 	lg_gen_free(g2, g3); /* frees 2 and 5, with their windows */
 	lg_gen_free(g3, NULL);
+	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_generation");
 }

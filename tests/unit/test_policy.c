@@ -8,9 +8,19 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+
+/* Policies name keys by key file; these are written (0600) into a temp folder and the
+ * policies below are parsed as "<that folder>/t.yaml". */
+static const char *const key_files[] = { "k1", KEY1, "k2", KEY2, NULL };
+static struct lgt_keys keys;
 
 static const char good[] =
 	"version: 1\n"
@@ -27,19 +37,19 @@ static const char good[] =
 	"  - id: 300\n"
 	"    name: press-3\n"
 	"    source: 10.1.2.3\n"
-	"    keys: [{id: 1, key: " KEY1 "}]\n"
+	"    keys: [{id: 1, key_file: k1.key}]\n"
 	"  - id: 7\n"
 	"    source: fd00::7\n"
 	"    port: 4000\n"
 	"    keys:\n"
-	"      - {id: 1, key: " KEY1 "}\n"
-	"      - {id: 2, key: " KEY2 "}\n";
+	"      - {id: 1, key_file: k1.key, expires: 2026-12-04T18:00:00Z}\n"
+	"      - {id: 2, key_file: k2.key}\n";
 
 static void expect_error(const char *text, const char *where, const char *what)
 {
 	struct lg_policy p;
 	char err[512] = "";
-	int ret = lg_policy_parse(text, strlen(text), "t.yaml", &p, err, sizeof(err));
+	int ret = lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err));
 
 	CHECK(ret < 0);
 	CHECK_STR_CONTAINS(err, where);
@@ -48,7 +58,7 @@ static void expect_error(const char *text, const char *where, const char *what)
 		lg_policy_free(&p);
 }
 
-#define DEV "devices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: " KEY1 "}]\n"
+#define DEV "devices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
 
 static const char usage[] =
 	"Usage: test_policy [options]\n"
@@ -65,18 +75,21 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
 	struct lg_policy p;
-	char err[512];
+	char err[512], path[256];
 	const struct lg_policy_device *d;
 
 	lgt_cli(argc, argv, usage, 0, 0);
-	CHECK_EQ(lg_policy_parse(good, strlen(good), "good.yaml", &p, err, sizeof(err)), 0);
+	lgt_keys_make(&keys, key_files);
+	CHECK_EQ(lg_policy_parse(good, strlen(good), keys.policy, &p, err, sizeof(err)), 0);
 	CHECK_EQ(p.port, 5000);
 	CHECK_EQ(p.window, 512);
 	CHECK_EQ(p.batch, 32);
 	CHECK_EQ(p.deadline_ms, 20);
-	CHECK(!strcmp(p.model, "./models/m.json")); /* relative to the policy file */
+	snprintf(path, sizeof(path), "%s/models/m.json", keys.dir);
+	CHECK(!strcmp(p.model, path)); /* relative to the policy file */
 	CHECK_NEAR(p.threshold, 12.5, 1e-6);
-	CHECK(!strcmp(p.jsonl, "./out.jsonl"));
+	snprintf(path, sizeof(path), "%s/out.jsonl", keys.dir);
+	CHECK(!strcmp(p.jsonl, path));
 	CHECK_EQ(p.ndevices, 2);
 	CHECK_EQ(p.devices[0].id, 7); /* sorted by id */
 	d = lg_policy_find(&p, 300);
@@ -85,6 +98,8 @@ int main(int argc, char **argv)
 	d = lg_policy_find(&p, 7);
 	CHECK(d && d->family == AF_INET6 && d->port == 4000 && d->nkeys == 2);
 	CHECK(d && !strcmp(d->name, "device-7") && d->keys[1].id == 2 && d->keys[1].bytes[0] == 0x5a);
+	/* expires: unix seconds (date -d 2026-12-04T18:00:00Z +%s), 0 = never */
+	CHECK(d && d->keys[0].expires == 1796407200 && d->keys[1].expires == 0);
 	CHECK(!lg_policy_find(&p, 8));
 	lg_policy_free(&p);
 
@@ -108,17 +123,62 @@ int main(int argc, char **argv)
 		     "IPv4 or IPv6");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n", "t.yaml:3:5:",
 		     "needs 'keys'");
-	expect_error("version: 1\ndevices:\n  - id: 1\n    keys: [{id: 1, key: " KEY1 "}]\n",
+	expect_error("version: 1\ndevices:\n  - id: 1\n    keys: [{id: 1, key_file: k1.key}]\n",
 		     "t.yaml:3:5:", "bound 'source'");
-	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: abc}]\n",
-		     "t.yaml:5:25:", "64 hex digits");
+	/* Keys live in key files, never inline (tests/fixtures/policy/bad has the rest). */
 	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
-		     "zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f}]\n",
-		     "t.yaml:5:25:", "hex digits only");
+		     KEY1 "}]\n", "t.yaml:5:20:", "inline 'key' is not accepted");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1}]\n",
+		     "t.yaml:5:12:", "needs both 'id' and 'key_file'");
 	/* A non-hex digit last, and one in the middle: libsodium stops there, the rest counts. */
-	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
-		     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g}]\n",
-		     "t.yaml:5:25:", "hex digits only");
+	{
+		static const char *const bad[] = {
+			"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+			"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g",
+			"000102030405060708090a0b0c0d0e0f1011121314x5161718191a1b1c1d1e1f",
+		};
+
+		for (int i = 0; i < 3; i++) {
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/bad.key", keys.dir);
+			fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			CHECK(fd >= 0 && write(fd, bad[i], 64) == 64);
+			close(fd);
+			expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: "
+				     "[{id: 1, key_file: bad.key}]\n", "t.yaml:5:30:",
+				     "must hold hex digits only");
+			unlink(path);
+		}
+	}
+	/* The mode is checked on the file a symlink names; 0400 is as good as 0600. */
+	{
+		char link[256];
+
+		snprintf(path, sizeof(path), "%s/k1.key", keys.dir);
+		snprintf(link, sizeof(link), "%s/link.key", keys.dir);
+		CHECK(!symlink(path, link));
+		CHECK(!chmod(path, 0640));
+		expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: "
+			     "[{id: 1, key_file: link.key}]\n", "t.yaml:5:30:", "has mode 0640");
+		CHECK(!chmod(path, 0400));
+		CHECK_EQ(lg_policy_parse("version: 1\n" DEV, strlen("version: 1\n" DEV), keys.policy,
+					 &p, err, sizeof(err)), 0);
+		lg_policy_free(&p);
+		CHECK(!chmod(path, 0600));
+		unlink(link);
+	}
+	/* The fingerprint: the first 8 hex digits of SHA-256 of the key bytes. */
+	{
+		uint8_t k[LG_KEY_LEN];
+		char fp[LG_KEY_FP_LEN + 1];
+
+		for (int i = 0; i < LG_KEY_LEN; i++)
+			k[i] = (uint8_t)i;
+		lg_key_fingerprint(k, fp);
+		/* python3 -c "import hashlib; print(hashlib.sha256(bytes(range(32))).hexdigest()[:8])" */
+		CHECK(!strcmp(fp, "630dcd29"));
+	}
 	expect_error("version: 1\nmodels:\n  trusted_keys: ["
 		     "000102030405060708090a0b0c0d0e0fx01112131415161718191a1b1c1d1e1f]\n",
 		     "t.yaml:3:18:", "hex digits only");
@@ -139,10 +199,10 @@ int main(int argc, char **argv)
 		if (absent >= 0)
 			expect_error(text, "t.yaml:3:11:", "is not one this machine lets linegate run on");
 	}
-	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key: "
-		     KEY1 "}, {id: 1, key: " KEY2 "}]\n", "t.yaml:5:", "two keys with id 1");
-	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, key: "
-		     KEY1 "}]\n", "t.yaml:6:5:", "enrolled twice");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, "
+		     "key_file: k1.key}, {id: 1, key_file: k2.key}]\n", "t.yaml:5:", "two keys with id 1");
+	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, "
+		     "key_file: k1.key}]\n", "t.yaml:6:5:", "enrolled twice");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    name: \"a\\\"b\"\n", "t.yaml:4:11:",
 		     "letters, digits");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    colour: red\n", "t.yaml:4:5:",
@@ -152,8 +212,9 @@ int main(int argc, char **argv)
 	expect_error("version: 1\ndevices:\n  - id: 1\n    group: presses\n", "t.yaml:4:12:",
 		     "group 'presses' is not defined");
 	expect_error("version: 1\ngroups:\n  a: {audit: yes}\n", "t.yaml:3:14:", "true or false");
+	/* Any repeated key, a group's name too, before YAML drops the first. */
 	expect_error("version: 1\ngroups:\n  a: {audit: true}\n  a: {}\n", "t.yaml:4:3:",
-		     "defined twice");
+		     "key 'a' is given twice in one mapping (first on line 3)");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    mac: 02:00:00:00:00\n", "t.yaml:4:10:",
 		     "'mac' must look like");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    mac: 02:00:00:00:00:01:02\n", "t.yaml:4:10:",
@@ -168,7 +229,7 @@ int main(int argc, char **argv)
 		snprintf(text, sizeof(text), "version: 1\noutput:\n  jsonl: %0510d\n", 7);
 		expect_error(text, "t.yaml:3:10:", "'jsonl' is longer than 511 characters");
 		snprintf(text, sizeof(text), "version: 1\ndetection:\n  model: /%0510d\n", 7);
-		CHECK_EQ(lg_policy_parse(text, strlen(text), "t.yaml", &p, err, sizeof(err)), 0);
+		CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
 		CHECK_EQ(strlen(p.model), 511);
 		lg_policy_free(&p);
 		snprintf(text, sizeof(text), "version: 1\ndetection:\n  model: /%0511d\n", 7);
@@ -180,10 +241,10 @@ int main(int argc, char **argv)
 		static const char adm[] = "version: 1\nnot_ours: drop\n" DEV
 			"    mac: 02:0a:0B:00:00:ff\n    rate: 1000\n    group: presses\n"
 			"  - id: 2\n    source: 10.0.0.2\n    rate: 5\n    burst: 2\n"
-			"    keys: [{id: 1, key: " KEY1 "}]\n"
+			"    keys: [{id: 1, key_file: k2.key}]\n"
 			"groups:\n  presses: {audit: true}\n  pumps: {audit: false}\n";
 
-		CHECK_EQ(lg_policy_parse(adm, strlen(adm), "a.yaml", &p, err, sizeof(err)), 0);
+		CHECK_EQ(lg_policy_parse(adm, strlen(adm), keys.policy, &p, err, sizeof(err)), 0);
 		CHECK_EQ(p.not_ours, LG_ADMIT_NOT_OURS_DROP);
 		CHECK_EQ(p.ngroups, 2);
 		CHECK(p.groups[0].audit && !p.groups[1].audit && !strcmp(p.groups[1].name, "pumps"));
@@ -195,25 +256,38 @@ int main(int argc, char **argv)
 		lg_policy_free(&p);
 	}
 
-	/* Relative paths are resolved against the policy file's folder. */
-	CHECK_EQ(lg_policy_parse(good, strlen(good), "/etc/lg/p.yaml", &p, err, sizeof(err)), 0);
-	CHECK(!strcmp(p.model, "/etc/lg/models/m.json"));
-	CHECK(!strcmp(p.jsonl, "/etc/lg/out.jsonl"));
-	lg_policy_free(&p);
-	CHECK_EQ(lg_policy_parse(good, strlen(good), "/p.yaml", &p, err, sizeof(err)), 0);
-	CHECK(!strcmp(p.model, "//models/m.json") || !strcmp(p.model, "/models/m.json"));
-	lg_policy_free(&p);
+	/* Relative paths are resolved against the policy file's folder, key files too. */
 	{
-		FILE *f = fopen("test_policy_tmp.yaml", "w");
+		static const char nodev[] = "version: 1\ndetection:\n  model: models/m.json\n"
+					    "output:\n  jsonl: out.jsonl\n";
 
+		CHECK_EQ(lg_policy_parse(nodev, strlen(nodev), "/etc/lg/p.yaml", &p, err, sizeof(err)),
+			 0);
+		CHECK(!strcmp(p.model, "/etc/lg/models/m.json"));
+		CHECK(!strcmp(p.jsonl, "/etc/lg/out.jsonl"));
+		lg_policy_free(&p);
+		CHECK_EQ(lg_policy_parse(nodev, strlen(nodev), "/p.yaml", &p, err, sizeof(err)), 0);
+		CHECK(!strcmp(p.model, "//models/m.json") || !strcmp(p.model, "/models/m.json"));
+		lg_policy_free(&p);
+		/* Under another name, the same text finds no key file, and says which. */
+		CHECK_EQ(lg_policy_parse("version: 1\n" DEV, strlen("version: 1\n" DEV), "elsewhere.yaml",
+					 &p, err, sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "elsewhere.yaml:5:30: key file ./k1.key: No such file");
+	}
+	{
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/t.yaml", keys.dir);
+		f = fopen(path, "w");
 		fputs(good, f);
 		fclose(f);
-		CHECK_EQ(lg_policy_load("test_policy_tmp.yaml", &p, err, sizeof(err)), 0);
-		CHECK(!strcmp(p.model, "./models/m.json"));
+		CHECK_EQ(lg_policy_load(path, &p, err, sizeof(err)), 0);
+		CHECK_EQ(p.ndevices, 2);
 		lg_policy_free(&p);
-		remove("test_policy_tmp.yaml");
+		remove(path);
 		CHECK(lg_policy_load("/nonexistent.yaml", &p, err, sizeof(err)) < 0);
 		CHECK_STR_CONTAINS(err, "/nonexistent.yaml");
 	}
+	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_policy");
 }

@@ -10,20 +10,26 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_keys.h"
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY2 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 
 static const char policy_text[] =
 	"version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
-	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key: " KEY1 "}, {id: 2, key: " KEY2 "}]}\n"
-	"  - {id: 4, source: 10.0.0.1, port: 5555, keys: [{id: 1, key: " KEY1 "}]}\n"
-	"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 3, key: " KEY2 "}]\n"
+	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}, {id: 2, key_file: k2.key}]}\n"
+	"  - {id: 4, source: 10.0.0.1, port: 5555, keys: [{id: 1, key_file: k1.key}]}\n"
+	/* A rotation's grace period over: key 1 expired, key 2 expires in 2099. */
+	"  - {id: 5, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key, expires: 2020-01-01T00:00:00Z},"
+	" {id: 2, key_file: k2.key, expires: 2099-01-01T00:00:00Z}]}\n"
+	"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 3, key_file: k2.key}]\n"
 	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1}\n"
-	"  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key: " KEY1 "}]\n"
+	"  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
 	"    uadp: {publisher_id: plc-7, publisher_type: string, writer_group: 5, writer: 9,"
 	" signed: false}\n";
 
+static const char *const key_files[] = { "k1", KEY1, "k2", KEY2, NULL };
+static struct lgt_keys keys;
 static uint8_t key2[32];
 static float samples[4];
 static uint8_t buf[2048];
@@ -96,8 +102,9 @@ int main(int argc, char **argv)
 	int len;
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	lgt_keys_make(&keys, key_files);
 	memset(key2, 0x5a, sizeof(key2));
-	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), "t", &p, err, sizeof(err)), 0);
+	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err)), 0);
 	dp.nworkers = 1;
 	w->dp = &dp;
 	static struct lg_modelset ms;
@@ -217,6 +224,14 @@ int main(int argc, char **argv)
 		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_OK);
 		pkt.truncated = 1;
 		CHECK_EQ(lg_worker_handle(w, g, &pkt), LG_DROP_BAD_LENGTH);
+		/* An expired key is refused as an unknown one, its tag right or not; the other key
+		 * of the device still works. */
+		b.device_id = 5;
+		CHECK_EQ(feed(w, g, LGF(1, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
+		CHECK_EQ(feed(w, g, LGF(1, 2, key2), 0, 1), LG_OK);
+		CHECK_EQ(feed(w, g, LGF(2, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
+		b.device_id = 4;
+		len = LGF(2, 1, k1);
 		/* Parse-level reasons come through unchanged (test_lgf has each one). */
 		CHECK_EQ(feed(w, g, 20, 0, 1), LG_DROP_TRUNCATED);
 		buf[0] = 'X';
@@ -230,5 +245,6 @@ int main(int argc, char **argv)
 	free(w->row_state);
 	free(w->umsg);
 	free(w->ustep);
+	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_worker");
 }

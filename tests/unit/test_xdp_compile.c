@@ -9,8 +9,12 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_keys.h"
 
 #define KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static const char *const key_files[] = { "k", KEY, NULL };
+static struct lgt_keys keys;
 
 /*
  * UADP identities: every PublisherId type lands in the key the XDP parser
@@ -21,20 +25,20 @@ static void test_uadp(void)
 	static const char text[] =
 		"version: 1\nport: 5000\nuadp_port: 4840\n"
 		"devices:\n"
-		"  - {id: 1, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}]}\n"
-		"  - {id: 2, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 1, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}]}\n"
+		"  - {id: 2, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: 7, publisher_type: byte, writer_group: 1, writer: 2}}\n"
-		"  - {id: 3, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 3, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: 2234, writer_group: 100, writer: 62541}}\n"
-		"  - {id: 4, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 4, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: 4000000000, publisher_type: uint32, writer_group: 3, writer: 4}}\n"
-		"  - {id: 5, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 5, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: 18000000000000000000, publisher_type: uint64, writer_group: 5,"
 		" writer: 6}}\n"
-		"  - {id: 6, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 6, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: gw-1, publisher_type: string, writer_group: 1, writer: 1,"
 		" signed: false}}\n"
-		"  - {id: 7, source: 10.1.2.3, keys: [{id: 1, key: " KEY "}],"
+		"  - {id: 7, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}],"
 		" uadp: {publisher_id: 0123456789abcdef0123456789ABCDEF, publisher_type: string,"
 		" writer_group: 65535, writer: 65535}}\n";
 	static const struct {
@@ -63,7 +67,7 @@ static void test_uadp(void)
 	size_t n;
 	int len;
 
-	CHECK_EQ(lg_policy_parse(text, strlen(text), "t", &p, err, sizeof(err)), 0);
+	CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
 	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
 	CHECK_EQ(n, 7);
 	CHECK_EQ(cfg.uadp_port, 4840);
@@ -141,8 +145,8 @@ int main(int argc, char **argv)
 		"groups: {presses: {audit: true}, pumps: {audit: false}}\n"
 		"devices:\n"
 		"  - {id: 9, source: 10.1.2.3, port: 4000, mac: '02:00:00:00:00:09', rate: 50,"
-		" group: presses, keys: [{id: 1, key: " KEY "}]}\n"
-		"  - {id: 4, source: 'fd00::4', group: pumps, keys: [{id: 1, key: " KEY "}]}\n";
+		" group: presses, keys: [{id: 1, key_file: k.key}]}\n"
+		"  - {id: 4, source: 'fd00::4', group: pumps, keys: [{id: 1, key_file: k.key}]}\n";
 	struct lg_policy p;
 	struct lg_admit_cfg cfg;
 	struct lg_admit_entry *e;
@@ -150,7 +154,8 @@ int main(int argc, char **argv)
 	size_t n;
 
 	lgt_cli(argc, argv, usage, 0, 0);
-	CHECK_EQ(lg_policy_parse(text, strlen(text), "t", &p, err, sizeof(err)), 0);
+	lgt_keys_make(&keys, key_files);
+	CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
 	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(cfg.lgf_port, 5000);
@@ -175,5 +180,6 @@ int main(int argc, char **argv)
 	free(e);
 	lg_policy_free(&p);
 	test_uadp();
+	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_xdp_compile");
 }
