@@ -3,10 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,11 +23,46 @@ int lg_write_all(int fd, const char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return -errno;
+			return n < 0 ? -errno : -EIO;
 		buf += n;
 		len -= n;
 	}
 	return 0;
+}
+
+/* send() with MSG_NOSIGNAL: a peer that went away is an error, not a SIGPIPE. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes; returns how many arrived before EOF, or a negative errno. */
+static ssize_t read_full(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
 }
 
 int lg_read_fd(int fd, size_t max, char **out, size_t *outlen)
@@ -76,6 +116,125 @@ int lg_read_file(const char *path, char **out, size_t *len)
 	return ret;
 }
 
+int lg_write_file_atomic(const char *path, const char *buf, size_t len, int mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int fd, dfd, ret;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	ret = lg_write_all(fd, buf, len);
+	if (!ret && fchmod(fd, (mode_t)mode))
+		ret = -errno;
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret) {
+		unlink(tmp);
+		return ret;
+	}
+	/* The rename is durable only once the folder's entry is. */
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	ret = fsync(dfd) ? -errno : 0;
+	close(dfd);
+	return ret;
+}
+
+int lg_ctl_frame(const char *body, size_t len, char **out, size_t *outlen)
+{
+	char *b;
+
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	b = malloc(len + LG_CTL_HDR_LEN);
+	if (!b)
+		return -ENOMEM;
+	b[0] = (char)(len >> 24);
+	b[1] = (char)(len >> 16);
+	b[2] = (char)(len >> 8);
+	b[3] = (char)len;
+	if (len)
+		memcpy(b + LG_CTL_HDR_LEN, body, len);
+	*out = b;
+	*outlen = len + LG_CTL_HDR_LEN;
+	return 0;
+}
+
+static uint32_t hdr_len(const char *h)
+{
+	const unsigned char *u = (const unsigned char *)h;
+
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+int lg_ctl_unframe(const char *buf, size_t len, size_t max, const char **body,
+		   size_t *body_len)
+{
+	uint32_t n;
+
+	if (len < LG_CTL_HDR_LEN)
+		return -EBADMSG;
+	n = hdr_len(buf);
+	if (n > max)
+		return -EMSGSIZE;
+	if (len - LG_CTL_HDR_LEN < n)
+		return -EBADMSG;
+	*body = buf + LG_CTL_HDR_LEN;
+	*body_len = n;
+	return 0;
+}
+
+json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+	json_tokener *tok;
+	json_object *o;
+
+	if (len > INT_MAX) {
+		snprintf(err, errlen, "message too long");
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (!o) {
+		enum json_tokener_error e = json_tokener_get_error(tok);
+
+		snprintf(err, errlen, "not JSON: %s at byte %zu",
+			 e == json_tokener_continue ? "no complete object" : json_tokener_error_desc(e),
+			 json_tokener_get_parse_end(tok));
+	} else if ((size_t)json_tokener_get_parse_end(tok) != len) {
+		/* One object, nothing after it but white space. */
+		size_t i = json_tokener_get_parse_end(tok);
+
+		while (i < len && strchr(" \t\r\n", body[i]) && body[i])
+			i++;
+		if (i != len) {
+			snprintf(err, errlen, "bytes after the JSON object (at byte %zu)", i);
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	if (o && !json_object_is_type(o, json_type_object)) {
+		snprintf(err, errlen, "not a JSON object");
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
 static int unix_addr(const char *path, struct sockaddr_un *a)
 {
 	if (strlen(path) >= sizeof(a->sun_path))
@@ -86,7 +245,7 @@ static int unix_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
-int lg_ctl_listen(const char *path, int mode)
+int lg_ctl_listen(const char *path, int mode, gid_t gid)
 {
 	struct sockaddr_un a;
 	int fd, ret = unix_addr(path, &a);
@@ -97,7 +256,8 @@ int lg_ctl_listen(const char *path, int mode)
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, (mode_t)mode) ||
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid)) || chmod(path, (mode_t)mode) ||
 	    listen(fd, 16)) {
 		ret = -errno;
 		close(fd);
@@ -106,26 +266,294 @@ int lg_ctl_listen(const char *path, int mode)
 	return fd;
 }
 
-int lg_ctl_call(const char *path, const char *req, size_t len, char **reply)
+/* Read one framed message from fd: header, then at most max body bytes. */
+static int recv_frame(int fd, size_t max, char **out, size_t *outlen, char *err, size_t errlen)
 {
-	struct sockaddr_un a;
-	int fd, ret = unix_addr(path, &a);
+	char h[LG_CTL_HDR_LEN], *b;
+	ssize_t n = read_full(fd, h, sizeof(h));
+	uint32_t len;
+
+	if (n < 0) {
+		snprintf(err, errlen, "reading: %s", strerror((int)-n));
+		return (int)n;
+	}
+	if (n < LG_CTL_HDR_LEN) {
+		snprintf(err, errlen, n ? "message cut off in its length header" :
+			 "connection closed without a message");
+		return n ? -EBADMSG : -ECONNRESET;
+	}
+	len = hdr_len(h);
+	if (len > max) {
+		snprintf(err, errlen, "message of %u bytes is over the limit of %zu bytes", len,
+			 max);
+		return -EMSGSIZE;
+	}
+	b = malloc((size_t)len + 1);
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	n = read_full(fd, b, len);
+	if (n < 0 || (size_t)n < len) {
+		if (n < 0)
+			snprintf(err, errlen, "reading: %s", strerror((int)-n));
+		else
+			snprintf(err, errlen, "message cut off after %zd of %u bytes", n, len);
+		free(b);
+		return n < 0 ? (int)n : -EBADMSG;
+	}
+	b[len] = '\0';
+	*out = b;
+	*outlen = len;
+	return 0;
+}
+
+static int send_frame(int fd, const char *body, size_t len)
+{
+	char *f;
+	size_t flen;
+	int ret = lg_ctl_frame(body, len, &f, &flen);
 
 	if (ret)
 		return ret;
+	ret = send_all(fd, f, flen);
+	free(f);
+	return ret;
+}
+
+int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply,
+		    size_t *reply_len, char *err, size_t errlen)
+{
+	struct sockaddr_un a;
+	struct timeval tv = { LG_CTL_TIMEOUT_S, 0 };
+	char why[256];
+	int fd, ret = unix_addr(path, &a), sret;
+
+	if (ret) {
+		snprintf(err, errlen, "%s: socket path too long", path);
+		return ret;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "socket: %s", strerror(-ret));
+		return ret;
+	}
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
 		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		goto out;
 	}
-	ret = lg_write_all(fd, req, len);
-	if (ret)
-		goto out;
+	/* A server that stopped answering is an error, not a hang of the client (linegated
+	 * waiting on a stuck data plane would stop serving everyone). */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* A server that refuses us (peer check, size) replies and closes before it has read
+	 * everything: the send then fails, but its reply is still there to read. */
+	sret = send_frame(fd, body, len);
 	shutdown(fd, SHUT_WR);
-	ret = lg_read_fd(fd, 64u << 20, reply, NULL);
+	ret = recv_frame(fd, LG_CTL_MAX_REPLY, reply, reply_len, why, sizeof(why));
+	if (ret) {
+		if (sret == -EAGAIN)
+			snprintf(err, errlen, "%s: the server took no more of the request for %d s",
+				 path, LG_CTL_TIMEOUT_S);
+		else if (sret)
+			snprintf(err, errlen, "%s: the server closed the connection while the "
+				 "request was sent (%s) and did not reply", path, strerror(-sret));
+		else if (ret == -EAGAIN)
+			snprintf(err, errlen, "%s: no reply within %d s", path, LG_CTL_TIMEOUT_S);
+		else
+			snprintf(err, errlen, "%s: no reply: %s", path, why);
+	}
 out:
 	close(fd);
+	return ret;
+}
+
+int lg_ctl_request(const char *path, json_object *req, json_object **reply, char *err,
+		   size_t errlen)
+{
+	size_t len, rlen;
+	const char *text = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
+	char *r = NULL, why[256];
+	int ret;
+
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = lg_ctl_call_raw(path, text, len, &r, &rlen, err, errlen);
+	if (ret)
+		return ret;
+	*reply = lg_ctl_parse_object(r, rlen, why, sizeof(why));
+	free(r);
+	if (!*reply) {
+		snprintf(err, errlen, "%s: the reply is %s", path, why);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int lg_ctl_group(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[16384], *end;
+	unsigned long n;
+
+	if (!getgrnam_r(name, &gr, buf, sizeof(buf), &res) && res) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	n = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && !*end && !errno && n < (gid_t)-1) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+bool lg_ctl_peer_allowed(const struct lg_ctl_server *s, const struct lg_ctl_peer *p,
+			 const gid_t *groups, size_t ngroups)
+{
+	if (p->uid == 0 || p->uid == s->own_uid)
+		return true;
+	if (!s->has_group)
+		return false;
+	if (p->gid == s->group)
+		return true;
+	for (size_t i = 0; i < ngroups; i++)
+		if (groups[i] == s->group)
+			return true;
+	return false;
+}
+
+static json_object *reply_error(const char *why)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "ok", json_object_new_boolean(0));
+	json_object_object_add(r, "error", json_object_new_string(why));
+	return r;
+}
+
+static int help_list(const struct lg_ctl_server *s, json_object *reply)
+{
+	json_object *a = json_object_new_array();
+
+	for (const struct lg_ctl_cmd *c = s->cmds; c->name; c++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "cmd", json_object_new_string(c->name));
+		json_object_object_add(o, "help", json_object_new_string(c->help));
+		json_object_object_add(o, "changes_state",
+				       json_object_new_boolean(c->changes_state));
+		json_object_array_add(a, o);
+	}
+	json_object_object_add(reply, "commands", a);
+	return 0;
+}
+
+json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_peer *peer,
+			     const char *body, size_t len)
+{
+	char err[1024] = "", names[512] = "";
+	json_object *req = lg_ctl_parse_object(body, len, err, sizeof(err)), *reply, *v;
+	const struct lg_ctl_cmd *c;
+	const char *cmd;
+	int ret;
+
+	if (!req) {
+		char why[1100];
+
+		snprintf(why, sizeof(why), "request refused: %s", err);
+		return reply_error(why);
+	}
+	/* A cmd of the wrong JSON type counts as missing. */
+	cmd = json_object_object_get_ex(req, "cmd", &v) &&
+			      json_object_is_type(v, json_type_string) ?
+		      json_object_get_string(v) :
+		      NULL;
+	if (!cmd) {
+		json_object_put(req);
+		return reply_error("request refused: no \"cmd\" string");
+	}
+	reply = json_object_new_object();
+	if (!strcmp(cmd, "help")) {
+		help_list(s, reply);
+		json_object_object_add(reply, "ok", json_object_new_boolean(1));
+		json_object_put(req);
+		return reply;
+	}
+	for (c = s->cmds; c->name && strcmp(c->name, cmd); c++)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 names[0] ? ", " : "", c->name);
+	if (!c->name) {
+		/* The loop went through the whole table: names lists every command. */
+		json_object_put(reply);
+		snprintf(err, sizeof(err), "unknown cmd '%.100s' (%s, help)", cmd, names);
+		json_object_put(req);
+		return reply_error(err);
+	}
+	ret = c->handler(s->ctx, &(struct lg_ctl_call){
+					 .req = req, .peer = peer, .reply = reply,
+					 .err = err, .errlen = sizeof(err) });
+	json_object_object_add(reply, "ok", json_object_new_boolean(!ret));
+	if (ret)
+		json_object_object_add(reply, "error",
+				       json_object_new_string(err[0] ? err : strerror(-ret)));
+	json_object_put(req);
+	return reply;
+}
+
+static int send_reply(int fd, json_object *reply)
+{
+	size_t len;
+	const char *text = json_object_to_json_string_length(reply, JSON_C_TO_STRING_PLAIN, &len);
+
+	return text ? send_frame(fd, text, len) : -ENOMEM;
+}
+
+int lg_ctl_serve(const struct lg_ctl_server *s, int fd)
+{
+	struct lg_ctl_peer peer = { 0 };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred), glen;
+	gid_t groups[256];
+	char *body = NULL, err[256], why[300];
+	size_t len, max = s->max_request ? s->max_request : LG_CTL_MAX_REQUEST;
+	json_object *reply;
+	int ret;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen)) {
+		reply = reply_error("no peer credentials");
+		goto send;
+	}
+	peer.uid = cred.uid;
+	peer.gid = cred.gid;
+	peer.pid = cred.pid;
+	snprintf(peer.name, sizeof(peer.name), "uid=%u pid=%d", (unsigned)cred.uid, (int)cred.pid);
+	glen = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen))
+		glen = 0; /* more than 256 groups, or an old kernel: the primary one counts */
+	if (!lg_ctl_peer_allowed(s, &peer, groups, glen / sizeof(gid_t))) {
+		if (s->denied)
+			s->denied(s->ctx, &peer, "permission denied");
+		reply = reply_error("permission denied");
+		goto send;
+	}
+	ret = recv_frame(fd, max, &body, &len, err, sizeof(err));
+	if (ret) {
+		snprintf(why, sizeof(why), "request refused whole: %s", err);
+		reply = reply_error(why);
+		goto send;
+	}
+	reply = lg_ctl_dispatch(s, &peer, body, len);
+	free(body);
+send:
+	if (!reply)
+		return -ENOMEM;
+	ret = send_reply(fd, reply);
+	json_object_put(reply);
 	return ret;
 }

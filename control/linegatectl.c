@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* linegatectl: the admin CLI. Speaks linegated's JSON API over its Unix socket. */
+/* linegatectl: the admin CLI. Speaks the control protocol (ctlproto.h) to linegated. */
 #include <linegate/policy.h>
 #include <linegate/sign.h>
 
@@ -22,6 +22,10 @@
 static const char usage[] =
 	"Usage: linegatectl [--socket PATH] COMMAND [ARGS]\n"
 	"\n"
+	"The admin CLI of linegated. It speaks the control protocol (framed JSON, see\n"
+	"docs/operations.md) on linegated's socket, where root, linegated's user and members of\n"
+	"its --group are served.\n"
+	"\n"
 	"Commands:\n"
 	"  status            the daemon's policy, its hash, and whether the data plane answers\n"
 	"  validate FILE     check a policy file as linegate would at start: the text, its key\n"
@@ -29,8 +33,14 @@ static const char usage[] =
 	"                    file:line:column (docs/policy.md). Works without a daemon (exit 0\n"
 	"                    valid, 1 invalid)\n"
 	"  diff FILE         devices FILE would add, remove or change against the running policy\n"
-	"  apply [FILE]      validate and apply FILE (default: re-read the daemon's policy file);\n"
-	"                    a policy that does not validate is refused and the running one stays\n"
+	"  apply [--dry-run] [FILE]\n"
+	"                    validate and apply FILE (default: re-read the daemon's policy file);\n"
+	"                    a policy that does not validate is refused, the running one stays.\n"
+	"                    --dry-run: validate and show the diff, change nothing\n"
+	"  history           every kept policy version: number, hash, time, peer, the current\n"
+	"  rollback [VERSION]\n"
+	"                    re-apply a kept version (default: the one before the current one);\n"
+	"                    version 1 is the boot policy of this run\n"
 	"  devices [list]    the enrolled devices: id, name, source, and each key's id,\n"
 	"                    fingerprint (first 8 hex digits of its SHA-256) and expiry\n"
 	"  devices enroll --id N --name NAME --source ADDR [--port P] [--mac MAC]\n"
@@ -60,7 +70,8 @@ static const char usage[] =
 	"  model shadow NAME@VERSION|off\n"
 	"                    score with it too, publish only the active model's results, count\n"
 	"                    where they disagree (metrics: shadow_disagreements)\n"
-	"  model rollback    back to the model that was active before\n"
+	"  model rollback    back to the model that was active before; with no earlier registry\n"
+	"                    model, back to the boot model (the policy's detection.model)\n"
 	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
 	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
 	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
@@ -72,23 +83,18 @@ static const char usage[] =
 	"  -r, --raw           print the daemon's JSON reply as it is\n"
 	"  -h, --help          this text\n"
 	"\n"
-	"Exit status: 0 success, 1 the request failed or was refused, 2 usage error.\n";
+	"Exit status: 0 success, 1 the request failed or was refused (the reason on stderr: the\n"
+	"daemon's, the data plane's, or why no reply came), 2 usage error.\n";
 
 static int call(const char *sock, json_object *req, json_object **resp)
 {
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	char *reply = NULL;
-	int ret = lg_ctl_call(sock, text, strlen(text), &reply);
+	char err[1200];
+	int ret = lg_ctl_request(sock, req, resp, err, sizeof(err));
 
 	json_object_put(req);
 	if (ret) {
-		fprintf(stderr, "linegatectl: %s: %s (is linegated running?)\n", sock, strerror(-ret));
-		return 1;
-	}
-	*resp = json_tokener_parse(reply);
-	free(reply);
-	if (!*resp) {
-		fprintf(stderr, "linegatectl: the daemon's reply is not JSON\n");
+		fprintf(stderr, "linegatectl: %s%s\n", err,
+			ret == -ENOENT || ret == -ECONNREFUSED ? " (is linegated running?)" : "");
 		return 1;
 	}
 	return 0;
@@ -271,7 +277,8 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 			errno = 0;
 			n = strtoull(optarg, &end, 10);
 			if (!*optarg || *end || errno || optarg[0] == '-' || n > UINT32_MAX) {
-				fprintf(stderr, "linegatectl: --%s takes a whole number, not '%s'\n",
+				fprintf(stderr,
+					"linegatectl: --%s takes a whole number, not '%s'\n",
 					opt == 'i' ? "id" : opt == 'P' ? "port" : "rate", optarg);
 				json_object_put(req);
 				return 2;
@@ -280,7 +287,8 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 				id = n;
 				have_id = true;
 			}
-			json_object_object_add(req, opt == 'i' ? "id" : opt == 'P' ? "port" : "rate",
+			json_object_object_add(req,
+					       opt == 'i' ? "id" : opt == 'P' ? "port" : "rate",
 					       json_object_new_int64((int64_t)n));
 			continue;
 		default:
@@ -332,7 +340,8 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 			time_t g;
 
 			if (lg_duration_parse(grace, &g)) {
-				fprintf(stderr, "linegatectl: --grace takes a duration such as 90s, "
+				fprintf(stderr,
+					"linegatectl: --grace takes a duration such as 90s, "
 					"10m, 2h or 1d (at most 366d), not '%s'\n", grace);
 				json_object_put(req);
 				return 2;
@@ -398,12 +407,13 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "watch", required_argument, NULL, 'w' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *sock = getenv("LINEGATE_SOCKET") ? getenv("LINEGATE_SOCKET") : DEFAULT_SOCKET;
 	const char *cmd;
-	bool raw = false;
+	bool raw = false, dry_run = false;
 	int opt, watch = 0, err = 0;
 	json_object *req, *resp;
 
@@ -411,11 +421,12 @@ int main(int argc, char **argv)
 	 * an error message and exit status, not a silent death by SIGPIPE (exit 141). */
 	signal(SIGPIPE, SIG_IGN);
 
-	while ((opt = getopt_long(argc, argv, "+s:rw:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:rw:nh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
 		case 'r': raw = true; break;
 		case 'w': watch = atoi(optarg); break;
+		case 'n': dry_run = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
@@ -428,11 +439,12 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "devices"))
 		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */
-	while ((opt = getopt_long(argc, argv, "s:rw:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:rw:nh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
 		case 'r': raw = true; break;
 		case 'w': watch = atoi(optarg); break;
+		case 'n': dry_run = true; break;
 		default: return 2; /* getopt_long() said why */
 		}
 	}
@@ -463,6 +475,8 @@ int main(int argc, char **argv)
 		req = request(cmd, optind < argc ? argv[optind] : NULL, &err);
 		if (!req)
 			return err;
+		if (dry_run)
+			json_object_object_add(req, "dry_run", json_object_new_boolean(1));
 		if (call(sock, req, &resp))
 			return 1;
 		return print_result(resp, raw);
@@ -501,7 +515,26 @@ int main(int argc, char **argv)
 			return 1;
 		return print_result(resp, raw);
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "metrics") ||
+	if (!strcmp(cmd, "rollback")) {
+		req = request(cmd, NULL, &err);
+		if (optind < argc) {
+			char *end;
+			long v = strtol(argv[optind], &end, 10);
+
+			if (*end || v < 1) {
+				json_object_put(req);
+				fprintf(stderr, "linegatectl: rollback VERSION: '%s' is not a "
+					"version number (see linegatectl history)\n", argv[optind]);
+				return 2;
+			}
+			json_object_object_add(req, "version", json_object_new_int64(v));
+		}
+		if (call(sock, req, &resp))
+			return 1;
+		return print_result(resp, raw);
+	}
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "history") ||
+	    !strcmp(cmd, "metrics") ||
 	    !strcmp(cmd, "models")) {
 		do {
 			int ret;

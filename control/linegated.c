@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * linegated: the control daemon. Owns the policy file, validates it, pushes
- * each new generation to the data plane, serves the admin API on a Unix
- * socket, and writes every change to the audit log.
+ * linegated: the control daemon. Owns the policy file, validates it, pushes each new
+ * generation to the data plane, serves the admin API on a Unix socket, writes every change
+ * to the audit log in two phases (intent before, result after), and keeps every applied
+ * version in its state folder so that a restart resumes what ran.
  */
 #include <linegate/policy.h>
 
@@ -11,54 +12,84 @@
 #include "registry.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
-#include <openssl/sha.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <libgen.h>
+#include <limits.h>
+#include <openssl/sha.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#define DEFAULT_STATE_DIR "/var/lib/linegated"
+
 static const char usage[] =
 	"Usage: linegated --policy FILE --socket PATH [options]\n"
 	"\n"
 	"The linegate control daemon. It validates the policy (errors name file:line:column),\n"
-	"applies it to the data plane as one generation, re-applies it when the file changes\n"
-	"or on SIGHUP, keeps the last good policy when a new one does not validate, and serves\n"
-	"the admin API that linegatectl speaks.\n"
+	"applies it to the data plane as one generation, re-applies it when the file is\n"
+	"replaced or closed after writing (inotify) or on SIGHUP, keeps the last good policy\n"
+	"when a new one does not validate, and serves the admin API that linegatectl speaks.\n"
 	"\n"
 	"Options:\n"
-	"  -p, --policy FILE      policy YAML (required)\n"
-	"  -S, --socket PATH      admin API socket (required); only root and this daemon's\n"
-	"                         user may use it (checked with SO_PEERCRED)\n"
+	"  -p, --policy FILE      the boot policy YAML (required)\n"
+	"  -S, --socket PATH      admin API socket (required); root and this daemon's user may\n"
+	"                         use it (checked per connection with SO_PEERCRED)\n"
+	"  -g, --group NAME       members of group NAME may use the admin socket too (mode\n"
+	"                         0660, group NAME; checked with SO_PEERGROUPS)\n"
 	"  -d, --dataplane PATH   the data plane's control socket (linegate --ctl)\n"
-	"  -a, --audit-log FILE   append one JSON line per change (default: stderr)\n"
-	"  -i, --interval MS      how often to look for a changed policy file (default 1000)\n"
+	"  -a, --audit-log FILE   append one JSON line per change (default: stderr); created\n"
+	"                         0600, an existing one readable by others is made 0600\n"
+	"  -s, --state-dir DIR    every applied policy version, for history, rollback and\n"
+	"                         restarts (default " DEFAULT_STATE_DIR ", made 0700)\n"
+	"  -w, --watch inotify|poll\n"
+	"                         how to notice a new policy file: inotify (default; the file\n"
+	"                         is applied when its writer closes it or it is renamed into\n"
+	"                         place), or poll (for folders inotify does not see change,\n"
+	"                         such as network mounts; also the fallback without inotify)\n"
+	"  -i, --interval MS      poll only: how often to read the policy file; a content is\n"
+	"                         applied once two reads in a row found it (default 1000)\n"
 	"  -h, --help             this text\n"
 	"\n"
-	"Admin API: one JSON request per connection, {\"cmd\": ...}; see docs/operations.md.\n"
-	"Models: the policy's models.registry folder holds signed model versions; see\n"
-	"docs/models.md.\n";
+	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
+	"version is used (applies since boot are newer); otherwise the boot file. When the data\n"
+	"plane already runs that policy, it is adopted without a push.\n"
+	"\n"
+	"Admin API: framed JSON requests (a 4-byte big-endian length, then {\"cmd\": ...}); see\n"
+	"docs/operations.md. Models: the policy's models.registry folder holds signed model\n"
+	"versions; see docs/models.md.\n"
+	"\n"
+	"Test only: LINEGATED_TEST_CRASH_AT=after-intent|after-push|after-persist makes the\n"
+	"daemon kill itself (SIGKILL) at that phase of the next apply, for crash-recovery tests.\n";
 
 struct daemon {
-	const char *policy_path, *socket_path, *dp_path;
+	const char *policy_path, *socket_path, *dp_path, *state_dir, *crash_at;
 	FILE *audit;
-	struct lg_policy running; /* last known good */
+	uint64_t seq;              /* last audit sequence number */
+	struct lg_policy running;  /* last known good */
 	bool have_running;
-	struct timespec mtime;
+	unsigned version;          /* the running version in the state folder, 0 = none */
 	uint64_t applies, refused;
 	time_t started;
 	struct lg_registry reg;
 	bool have_reg;
+	/* file watch */
+	int ino_fd, ino_wd;
+	char policy_dir[PATH_MAX], policy_base[NAME_MAX + 1];
+	uint8_t poll_hash[32], tried_hash[32]; /* poll fallback: last look, last attempt */
+	bool poll_seen;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -71,166 +102,68 @@ static void on_signal(int sig)
 		got_stop = 1;
 }
 
-static void audit(struct daemon *d, const char *peer, const char *what, const char *result,
-		  const uint8_t *hash, const char *detail)
+static void hex32(const uint8_t *h, char *out)
 {
-	json_object *o = json_object_new_object();
-	char ts[64], hex[65] = "";
+	lg_hex_encode(h, 32, out);
+}
+
+static void now_iso(char *ts, size_t len)
+{
 	struct timespec now;
 	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ", now.tv_nsec / 1000000);
-	if (hash)
-		lg_hex_encode(hash, 32, hex);
+	strftime(ts, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + strlen(ts), len - strlen(ts), ".%03ldZ", now.tv_nsec / 1000000);
+}
+
+/*
+ * One audit line. phase: "intent" (before a push: no result yet), "result" (after it),
+ * "reconciled" (at start, for an intent a crash left without its result), "event"
+ * (refusals, denials, start). Intent lines reach the disk before the push goes out.
+ */
+static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const char *peer,
+		       const char *what, const char *result, const uint8_t *hash,
+		       const char *detail)
+{
+	json_object *o = json_object_new_object();
+	char ts[64], hex[65];
+
+	now_iso(ts, sizeof(ts));
 	json_object_object_add(o, "time", json_object_new_string(ts));
+	json_object_object_add(o, "seq", json_object_new_uint64(seq));
+	json_object_object_add(o, "phase", json_object_new_string(phase));
 	json_object_object_add(o, "peer", json_object_new_string(peer));
 	json_object_object_add(o, "what", json_object_new_string(what));
-	json_object_object_add(o, "result", json_object_new_string(result));
-	if (hash)
+	if (result)
+		json_object_object_add(o, "result", json_object_new_string(result));
+	if (hash) {
+		hex32(hash, hex);
 		json_object_object_add(o, "policy_sha256", json_object_new_string(hex));
+	}
 	if (detail)
 		json_object_object_add(o, "detail", json_object_new_string(detail));
 	fprintf(d->audit, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	fflush(d->audit);
+	if (d->audit != stderr && !strcmp(phase, "intent"))
+		fdatasync(fileno(d->audit));
 	json_object_put(o);
 }
 
-/* Push policy text to the data plane; it parses the same text with the same parser. */
-static int push(struct daemon *d, const char *text, size_t len, char *msg, size_t msglen)
+static void audit_event(struct daemon *d, const char *peer, const char *what, const char *result,
+			const uint8_t *hash, const char *detail)
 {
-	char *req, *reply = NULL;
-	int ret;
-
-	if (!d->dp_path)
-		return 0;
-	req = malloc(len + 7);
-	if (!req)
-		return -ENOMEM;
-	memcpy(req, "apply\n", 6);
-	memcpy(req + 6, text, len);
-	ret = lg_ctl_call(d->dp_path, req, len + 6, &reply);
-	free(req);
-	if (ret) {
-		snprintf(msg, msglen, "data plane at %s: %s", d->dp_path, strerror(-ret));
-		return ret;
-	}
-	if (strncmp(reply, "ok", 2)) {
-		snprintf(msg, msglen, "data plane refused: %s", reply);
-		ret = -EPROTO;
-	}
-	free(reply);
-	return ret;
+	audit_line(d, ++d->seq, "event", peer, what, result, hash, detail);
 }
 
-/* Validate and apply policy text; on any failure the running policy stays. */
-static int apply_text(struct daemon *d, const char *text, size_t len, const char *name,
-		      const char *peer, char *msg, size_t msglen)
+static void crash_point(const struct daemon *d, const char *phase)
 {
-	struct lg_policy p;
-	int ret = lg_policy_validate(text, len, name, &p, msg, msglen);
-
-	if (ret) {
-		d->refused++;
-		audit(d, peer, "apply", "refused", NULL, msg);
-		return ret;
+	/* Test only (see --help): die as kill -9 would, between two phases of an apply. */
+	if (d->crash_at && !strcmp(d->crash_at, phase)) {
+		fprintf(stderr, "linegated: LINEGATED_TEST_CRASH_AT=%s: killing myself\n", phase);
+		raise(SIGKILL);
 	}
-	ret = push(d, text, len, msg, msglen);
-	if (ret) {
-		d->refused++;
-		audit(d, peer, "apply", "failed", p.hash, msg);
-		lg_policy_free(&p);
-		return ret;
-	}
-	if (d->have_running)
-		lg_policy_free(&d->running);
-	d->running = p;
-	d->have_running = true;
-	d->applies++;
-	snprintf(msg, msglen, "applied: %zu devices", p.ndevices);
-	audit(d, peer, "apply", "ok", p.hash, name);
-	return 0;
-}
-
-static int apply_file(struct daemon *d, const char *peer, char *msg, size_t msglen)
-{
-	char *text;
-	size_t len;
-	int ret = lg_read_file(d->policy_path, &text, &len);
-	struct stat st;
-
-	if (!stat(d->policy_path, &st))
-		d->mtime = st.st_mtim;
-	if (ret) {
-		snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
-		audit(d, peer, "apply", "refused", NULL, msg);
-		return ret;
-	}
-	ret = apply_text(d, text, len, d->policy_path, peer, msg, msglen);
-	free(text);
-	return ret;
-}
-
-/* Tell the data plane which models to run: registry references, or "" for the policy's
- * detection.model. It verifies their signatures itself before it loads them. */
-static int push_models(struct daemon *d, const char *active, const char *shadow, char *msg,
-		       size_t msglen)
-{
-	char req[8 * LG_PATH_MAX], ap[LG_PATH_MAX * 3], sp[LG_PATH_MAX * 3], *reply = NULL;
-	int n;
-	const char *al = active, *base;
-	int ret;
-
-	if (!d->dp_path) {
-		snprintf(msg, msglen, "no data plane to run models (start linegated with --dataplane)");
-		return -ENOTCONN;
-	}
-	if (active[0]) {
-		ret = lg_registry_path(&d->reg, active, ap, sizeof(ap), msg, msglen);
-		if (ret)
-			return ret;
-	} else {
-		snprintf(ap, sizeof(ap), "%s", d->running.model);
-		base = strrchr(ap, '/');
-		al = base ? base + 1 : ap;
-	}
-	if (shadow[0]) {
-		ret = lg_registry_path(&d->reg, shadow, sp, sizeof(sp), msg, msglen);
-		if (ret)
-			return ret;
-		n = snprintf(req, sizeof(req), "model\n%s\n%s\n%s\n%s\n", ap, al, sp, shadow);
-	} else {
-		n = snprintf(req, sizeof(req), "model\n%s\n%s\n", ap, al);
-	}
-	if (n < 0 || (size_t)n >= sizeof(req)) {
-		snprintf(msg, msglen, "model paths too long");
-		return -ENAMETOOLONG;
-	}
-	ret = lg_ctl_call(d->dp_path, req, strlen(req), &reply);
-	if (ret) {
-		snprintf(msg, msglen, "data plane at %s: %s", d->dp_path, strerror(-ret));
-		return ret;
-	}
-	if (strncmp(reply, "ok", 2)) {
-		reply[strcspn(reply, "\n")] = '\0';
-		snprintf(msg, msglen, "data plane refused: %.900s", reply);
-		ret = -EPROTO;
-	} else {
-		snprintf(msg, msglen, "running %.200s%s%.200s", al, shadow[0] ? ", shadow " : "",
-			 shadow);
-	}
-	free(reply);
-	return ret;
-}
-
-static bool registry_ready(struct daemon *d, char *msg, size_t msglen)
-{
-	if (d->have_reg)
-		return true;
-	snprintf(msg, msglen, "the policy names no model registry (models.registry)");
-	return false;
 }
 
 static const char *get_str_field(json_object *req, const char *k)
@@ -241,65 +174,304 @@ static const char *get_str_field(json_object *req, const char *k)
 		       json_object_get_string(v) : NULL;
 }
 
-/* models, model_add, model_activate, model_shadow, model_rollback */
-static bool handle_model(struct daemon *d, const char *cmd, json_object *req, json_object *resp,
-			 const char *peer, char *msg, size_t msglen)
+/* One request to the data plane; on failure, err says what happened there. */
+static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
+		   size_t errlen)
 {
-	const char *ref = get_str_field(req, "ref");
-	char prev[160];
-	bool ok;
+	char why[1024];
+	json_object *v;
+	int ret;
 
-	if (!registry_ready(d, msg, msglen))
-		return false;
-	if (!strcmp(cmd, "models")) {
-		json_object_object_add(resp, "models", lg_registry_list(&d->reg));
-		json_object_object_add(resp, "active", json_object_new_string(d->reg.active));
-		json_object_object_add(resp, "shadow", json_object_new_string(d->reg.shadow));
-		return true;
+	if (!d->dp_path) {
+		json_object_put(req);
+		snprintf(err, errlen, "no data plane (start linegated with --dataplane)");
+		return -ENOTCONN;
 	}
-	if (!strcmp(cmd, "model_add")) {
-		const char *name = get_str_field(req, "name"), *ver = get_str_field(req, "version"),
-			   *path = get_str_field(req, "path");
+	ret = lg_ctl_request(d->dp_path, req, reply, why, sizeof(why));
+	json_object_put(req);
+	if (ret) {
+		snprintf(err, errlen, "data plane: %s", why);
+		return ret;
+	}
+	if (!json_object_object_get_ex(*reply, "ok", &v) || !json_object_get_boolean(v)) {
+		const char *e = get_str_field(*reply, "error");
 
-		if (!name || !ver || !path) {
-			snprintf(msg, msglen, "model_add needs name, version and path");
-			return false;
-		}
-		ok = !lg_registry_add(&d->reg, &d->running, name, ver, path, msg, msglen);
-		if (ok)
-			snprintf(msg, msglen, "added %s@%s (signature verified)", name, ver);
-		audit(d, peer, "model_add", ok ? "ok" : "refused", NULL, msg);
-		return ok;
+		snprintf(err, errlen, "data plane refused: %.900s", e ? e : "(no reason given)");
+		json_object_put(*reply);
+		*reply = NULL;
+		return -EPROTO;
 	}
-	if (!strcmp(cmd, "model_activate") || !strcmp(cmd, "model_rollback")) {
-		bool rollback = !strcmp(cmd, "model_rollback");
-
-		if (rollback) {
-			if (lg_registry_previous(&d->reg, prev, sizeof(prev), msg, msglen))
-				return false;
-			ref = prev;
-		} else if (!ref) {
-			snprintf(msg, msglen, "model_activate needs ref (NAME@VERSION)");
-			return false;
-		}
-		ok = !push_models(d, ref, d->reg.shadow, msg, msglen) &&
-		     !lg_registry_set_active(&d->reg, ref, !rollback, msg, msglen);
-		audit(d, peer, cmd, ok ? "ok" : "refused", NULL, ok ? ref : msg);
-		return ok;
-	}
-	if (!strcmp(cmd, "model_shadow")) {
-		const char *sh = ref && strcmp(ref, "off") ? ref : "";
-
-		ok = !push_models(d, d->reg.active, sh, msg, msglen) &&
-		     !lg_registry_set_shadow(&d->reg, sh[0] ? sh : NULL, msg, msglen);
-		audit(d, peer, cmd, ok ? "ok" : "refused", NULL, ok ? (sh[0] ? sh : "off") : msg);
-		return ok;
-	}
-	snprintf(msg, msglen, "unknown model command '%s'", cmd);
-	return false;
+	return 0;
 }
 
-/* A device's keys as the operator may see them: id and fingerprint, never a key byte. */
+static json_object *cmd_req(const char *cmd)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "cmd", json_object_new_string(cmd));
+	return r;
+}
+
+/* The data plane's running generation: its policy hash (hex) and model label. */
+static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, char *err,
+		     size_t errlen)
+{
+	json_object *r;
+	const char *h, *m;
+	int ret = dp_call(d, cmd_req("status"), &r, err, errlen);
+
+	if (ret)
+		return ret;
+	h = get_str_field(r, "policy_sha256");
+	m = get_str_field(r, "model");
+	snprintf(hex, 65, "%s", h ? h : "");
+	if (model)
+		snprintf(model, mlen, "%s", m ? m : "");
+	json_object_put(r);
+	return 0;
+}
+
+/* Push policy text to the data plane; it parses the same text with the same parser, and
+ * resolves relative paths against the same file name. */
+static int push(struct daemon *d, const char *text, size_t len, const char *name, char *msg,
+		size_t msglen)
+{
+	json_object *req = cmd_req("apply"), *reply;
+	int ret;
+
+	if (!d->dp_path)
+		return 0;
+	json_object_object_add(req, "policy", json_object_new_string_len(text, (int)len));
+	json_object_object_add(req, "name", json_object_new_string(name));
+	ret = dp_call(d, req, &reply, msg, msglen);
+	if (!ret)
+		json_object_put(reply);
+	return ret;
+}
+
+/*
+ * The state folder (--state-dir):
+ *   versions/N.yaml, versions/N.json   every applied policy of this run and its metadata
+ *                                      (version, sha256, time, peer, what, source)
+ *   current.json                       the running version, its hash, and the boot file's
+ *                                      hash when it was applied
+ *   pending.yaml, pending.json         the policy being pushed (between intent and result)
+ * Every file is written atomically (temp, fsync, rename, fsync of the folder).
+ */
+static int spath(const struct daemon *d, char *out, size_t len, const char *tail)
+{
+	int n = snprintf(out, len, "%s/%s", d->state_dir, tail);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int write_json(const char *path, json_object *o)
+{
+	size_t len;
+	const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PRETTY, &len);
+
+	return lg_write_file_atomic(path, t, len, 0600);
+}
+
+static json_object *read_json(const char *path)
+{
+	char *text, why[128];
+	size_t len;
+	json_object *o;
+
+	if (lg_read_file(path, &text, &len))
+		return NULL;
+	o = lg_ctl_parse_object(text, len, why, sizeof(why));
+	free(text);
+	return o;
+}
+
+static int state_init(struct daemon *d, char *err, size_t errlen)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (mkdir(d->state_dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "--state-dir %s: %s", d->state_dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(d->state_dir, &st) || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--state-dir %s: not a folder", d->state_dir);
+		return -ENOTDIR;
+	}
+	if ((st.st_mode & 077) && chmod(d->state_dir, 0700)) {
+		snprintf(err, errlen, "--state-dir %s is mode %04o and cannot be made 0700: %s",
+			 d->state_dir, st.st_mode & 07777, strerror(errno));
+		return -errno;
+	}
+	if (spath(d, p, sizeof(p), "versions") || (mkdir(p, 0700) && errno != EEXIST)) {
+		snprintf(err, errlen, "%s/versions: %s", d->state_dir, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Highest version number kept, 0 when none. */
+static unsigned state_max_version(const struct daemon *d)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	unsigned max = 0, n;
+	char tail[8];
+	DIR *dir;
+
+	if (spath(d, p, sizeof(p), "versions") || !(dir = opendir(p)))
+		return 0;
+	while ((e = readdir(dir)))
+		if (sscanf(e->d_name, "%u.%7s", &n, tail) == 2 && !strcmp(tail, "json") && n > max)
+			max = n;
+	closedir(dir);
+	return max;
+}
+
+static void state_clear_versions(const struct daemon *d)
+{
+	char p[PATH_MAX], f[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *dir;
+
+	if (spath(d, p, sizeof(p), "versions") || !(dir = opendir(p)))
+		return;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.') {
+			snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
+			unlink(f);
+		}
+	closedir(dir);
+}
+
+static json_object *meta_new(unsigned version, const uint8_t *hash, const char *peer,
+			     const char *what, const char *source)
+{
+	json_object *m = json_object_new_object();
+	char ts[64], hex[65];
+
+	now_iso(ts, sizeof(ts));
+	hex32(hash, hex);
+	json_object_object_add(m, "version", json_object_new_int64(version));
+	json_object_object_add(m, "sha256", json_object_new_string(hex));
+	json_object_object_add(m, "time", json_object_new_string(ts));
+	json_object_object_add(m, "peer", json_object_new_string(peer));
+	json_object_object_add(m, "what", json_object_new_string(what));
+	json_object_object_add(m, "source", json_object_new_string(source));
+	return m;
+}
+
+/* Write text + meta as "<stem>.yaml" and "<stem>.json" in the state folder. */
+static int state_write_pair(const struct daemon *d, const char *stem, const char *text,
+			    size_t len, json_object *meta)
+{
+	char tail[64], p[PATH_MAX];
+	int ret;
+
+	snprintf(tail, sizeof(tail), "%s.yaml", stem);
+	ret = spath(d, p, sizeof(p), tail);
+	if (!ret)
+		ret = lg_write_file_atomic(p, text, len, 0600);
+	snprintf(tail, sizeof(tail), "%s.json", stem);
+	if (!ret)
+		ret = spath(d, p, sizeof(p), tail);
+	/* The metadata last: a version exists once its .json does. */
+	if (!ret)
+		ret = write_json(p, meta);
+	return ret;
+}
+
+static int state_set_current(struct daemon *d, unsigned version, const uint8_t *hash,
+			     const char *boot_hex)
+{
+	json_object *c = json_object_new_object();
+	char p[PATH_MAX], hex[65];
+	int ret;
+
+	hex32(hash, hex);
+	json_object_object_add(c, "version", json_object_new_int64(version));
+	json_object_object_add(c, "sha256", json_object_new_string(hex));
+	json_object_object_add(c, "boot_file", json_object_new_string(d->policy_path));
+	json_object_object_add(c, "boot_sha256", json_object_new_string(boot_hex));
+	ret = spath(d, p, sizeof(p), "current.json");
+	if (!ret)
+		ret = write_json(p, c);
+	json_object_put(c);
+	return ret;
+}
+
+/* Keep an applied policy as the next version and make it the current one. */
+static int state_persist(struct daemon *d, const char *text, size_t len, const uint8_t *hash,
+			 const char *peer, const char *what, const char *source,
+			 const char *boot_hex, unsigned *version)
+{
+	char stem[32];
+	unsigned v = state_max_version(d) + 1;
+	json_object *m = meta_new(v, hash, peer, what, source);
+	int ret;
+
+	snprintf(stem, sizeof(stem), "versions/%u", v);
+	ret = state_write_pair(d, stem, text, len, m);
+	json_object_put(m);
+	if (!ret)
+		ret = state_set_current(d, v, hash, boot_hex);
+	if (!ret)
+		*version = v;
+	return ret;
+}
+
+/* A kept version's text and the file name its relative paths resolve against. */
+static int state_load(const struct daemon *d, const char *stem, char **text, size_t *len,
+		      char *source, size_t slen, json_object **metap)
+{
+	char tail[64], p[PATH_MAX];
+	json_object *m;
+	const char *src;
+	int ret;
+
+	snprintf(tail, sizeof(tail), "%s.json", stem);
+	if (spath(d, p, sizeof(p), tail) || !(m = read_json(p)))
+		return -ENOENT;
+	src = get_str_field(m, "source");
+	snprintf(source, slen, "%s", src ? src : d->policy_path);
+	snprintf(tail, sizeof(tail), "%s.yaml", stem);
+	ret = spath(d, p, sizeof(p), tail);
+	if (!ret)
+		ret = lg_read_file(p, text, len);
+	if (ret || !metap)
+		json_object_put(m);
+	else
+		*metap = m;
+	return ret;
+}
+
+static void state_clear_pending(const struct daemon *d)
+{
+	char p[PATH_MAX];
+
+	if (!spath(d, p, sizeof(p), "pending.json"))
+		unlink(p);
+	if (!spath(d, p, sizeof(p), "pending.yaml"))
+		unlink(p);
+}
+
+/* The boot file's hash as it is now, "" when it cannot be read. */
+static void boot_hash(const struct daemon *d, char hex[65])
+{
+	char *text;
+	size_t len;
+	uint8_t h[32];
+
+	hex[0] = '\0';
+	if (lg_read_file(d->policy_path, &text, &len))
+		return;
+	SHA256((const unsigned char *)text, len, h);
+	free(text);
+	hex32(h, hex);
+}
+/* A device's keys as the operator may see them: id, fingerprint and expiry, never a key
+ * byte. */
 static json_object *keys_json(const struct lg_policy_device *dev)
 {
 	json_object *a = json_object_new_array();
@@ -360,18 +532,516 @@ static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 	json_object_object_add(o, "removed", rm);
 	json_object_object_add(o, "changed", chg);
 	json_object_object_add(o, "settings_changed",
-			       json_object_new_boolean(a->port != b->port || a->window != b->window ||
+			       json_object_new_boolean(a->port != b->port ||
+						       a->window != b->window ||
 						       a->batch != b->batch ||
 						       a->deadline_ms != b->deadline_ms ||
 						       strcmp(a->model, b->model)));
 	return o;
 }
 
+
+/* The running policy's hash as hex ("" before the first). */
+static void running_hex(const struct daemon *d, char hex[65])
+{
+	hex[0] = '\0';
+	if (d->have_running)
+		hex32(d->running.hash, hex);
+}
+
+/*
+ * Validate and apply policy text in two phases; on any failure the running policy stays.
+ * what names the change in the audit ("apply", "rollback"), source is the file the text came
+ * from (relative paths resolve against it). With reply, fills it (devices, version, diff).
+ * as_version: the kept version this text already is (a restart re-pushing it), 0 = keep it
+ * as a new version.
+ */
+static int apply_text(struct daemon *d, const char *text, size_t len, const char *source,
+		      const char *peer, const char *what, const char *detail, bool dry_run,
+		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
+{
+	struct lg_policy p;
+	char boot_hex[65];
+	uint64_t seq;
+	unsigned version = 0;
+	int ret = lg_policy_validate(text, len, source, &p, msg, msglen);
+
+	if (ret) {
+		if (dry_run)
+			return ret;
+		d->refused++;
+		audit_event(d, peer, what, "refused", NULL, msg);
+		return ret;
+	}
+	if (dry_run) {
+		if (reply)
+			json_object_object_add(reply, "diff", diff(&d->running, &p));
+		snprintf(msg, msglen, "valid, %zu devices; dry run: nothing applied", p.ndevices);
+		lg_policy_free(&p);
+		return 0;
+	}
+	seq = ++d->seq;
+	/* Phase 1: the policy is kept aside and the intent is on disk before anything moves,
+	 * so that a crash from here on can be told apart and reconciled at the next start. */
+	if (d->state_dir) {
+		json_object *m = meta_new(0, p.hash, peer, what, source);
+
+		ret = state_write_pair(d, "pending", text, len, m);
+		json_object_put(m);
+		if (ret) {
+			snprintf(msg, msglen, "%s: cannot keep the policy: %s", d->state_dir,
+				 strerror(-ret));
+			audit_event(d, peer, what, "failed", p.hash, msg);
+			lg_policy_free(&p);
+			return ret;
+		}
+	}
+	audit_line(d, seq, "intent", peer, what, NULL, p.hash, detail ? detail : source);
+	crash_point(d, "after-intent");
+	ret = push(d, text, len, source, msg, msglen);
+	if (ret) {
+		d->refused++;
+		/* refused: the data plane said no (and why); failed: no answer from it. */
+		audit_line(d, seq, "result", peer, what, ret == -EPROTO ? "refused" : "failed",
+			   p.hash, msg);
+		if (d->state_dir)
+			state_clear_pending(d);
+		lg_policy_free(&p);
+		return ret;
+	}
+	crash_point(d, "after-push");
+	version = as_version;
+	if (d->state_dir && !as_version) {
+		boot_hash(d, boot_hex);
+		ret = state_persist(d, text, len, p.hash, peer, detail ? detail : what, source,
+				    boot_hex, &version);
+		state_clear_pending(d);
+		if (ret)
+			fprintf(stderr, "linegated: applied, but %s could not keep it: %s\n",
+				d->state_dir, strerror(-ret));
+	}
+	crash_point(d, "after-persist");
+	if (reply) {
+		json_object_object_add(reply, "diff", diff(&d->running, &p));
+		json_object_object_add(reply, "version", json_object_new_int64(version));
+	}
+	if (d->have_running)
+		lg_policy_free(&d->running);
+	d->running = p;
+	d->have_running = true;
+	d->version = version;
+	d->applies++;
+	if (version)
+		snprintf(msg, msglen, "applied: %zu devices (version %u)", p.ndevices, version);
+	else
+		snprintf(msg, msglen, "applied: %zu devices", p.ndevices);
+	audit_line(d, seq, "result", peer, what, "ok", p.hash, detail ? detail : source);
+	return 0;
+}
+
+static int apply_file(struct daemon *d, const char *peer, char *msg, size_t msglen)
+{
+	char *text;
+	size_t len;
+	int ret = lg_read_file(d->policy_path, &text, &len);
+
+	if (ret) {
+		snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
+		audit_event(d, peer, "apply", "refused", NULL, msg);
+		return ret;
+	}
+	ret = apply_text(d, text, len, d->policy_path, peer, "apply", NULL, false, 0, NULL, msg,
+			 msglen);
+	free(text);
+	return ret;
+}
+
+/* The file watch: apply the policy file when its content is new (an event for a file whose
+ * bytes did not change applies nothing). */
+static void watch_apply(struct daemon *d, const char *why)
+{
+	char *text, msg[1024];
+	size_t len;
+	uint8_t h[32];
+	int ret;
+
+	if (lg_read_file(d->policy_path, &text, &len))
+		return; /* replaced right now: its IN_MOVED_TO comes next */
+	SHA256((const unsigned char *)text, len, h);
+	if ((d->have_running && !memcmp(h, d->running.hash, 32)) || !memcmp(h, d->tried_hash, 32)) {
+		free(text);
+		return;
+	}
+	ret = apply_text(d, text, len, d->policy_path, "file-watch", "apply", why, false, 0,
+			 NULL, msg, sizeof(msg));
+	free(text);
+	/* A refused content is not tried again until the file changes. */
+	if (ret)
+		memcpy(d->tried_hash, h, 32);
+	else
+		memset(d->tried_hash, 0, 32);
+	fprintf(stderr, "linegated: file watch (%s): %s%s\n", why,
+		ret ? "kept the running policy: " : "", msg);
+}
+
+/* Tell the data plane which models to run: registry references, or "" for the policy's
+ * detection.model. It verifies their signatures itself before it loads them. */
+static int push_models(struct daemon *d, const char *active, const char *shadow, char *msg,
+		       size_t msglen)
+{
+	char ap[LG_PATH_MAX * 3], sp[LG_PATH_MAX * 3];
+	const char *al = active, *base;
+	json_object *req, *reply;
+	int ret;
+
+	if (!d->dp_path) {
+		snprintf(msg, msglen,
+			 "no data plane to run models (start linegated with --dataplane)");
+		return -ENOTCONN;
+	}
+	if (active[0]) {
+		ret = lg_registry_path(&d->reg, active, ap, sizeof(ap), msg, msglen);
+		if (ret)
+			return ret;
+	} else {
+		snprintf(ap, sizeof(ap), "%s", d->running.model);
+		base = strrchr(ap, '/');
+		al = base ? base + 1 : ap;
+	}
+	req = cmd_req("model");
+	json_object_object_add(req, "active", json_object_new_string(ap));
+	json_object_object_add(req, "label", json_object_new_string(al));
+	if (shadow[0]) {
+		ret = lg_registry_path(&d->reg, shadow, sp, sizeof(sp), msg, msglen);
+		if (ret) {
+			json_object_put(req);
+			return ret;
+		}
+		json_object_object_add(req, "shadow", json_object_new_string(sp));
+		json_object_object_add(req, "shadow_label", json_object_new_string(shadow));
+	}
+	ret = dp_call(d, req, &reply, msg, msglen);
+	if (ret)
+		return ret;
+	json_object_put(reply);
+	snprintf(msg, msglen, "running %.200s%s%.200s", al, shadow[0] ? ", shadow " : "", shadow);
+	return 0;
+}
+
+static bool registry_ready(struct daemon *d, char *msg, size_t msglen)
+{
+	if (d->have_reg)
+		return true;
+	snprintf(msg, msglen, "the policy names no model registry (models.registry)");
+	return false;
+}
+
+static int h_models(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+
+	if (!registry_ready(d, c->err, c->errlen))
+		return -ENOENT;
+	json_object_object_add(c->reply, "models", lg_registry_list(&d->reg));
+	json_object_object_add(c->reply, "active", json_object_new_string(d->reg.active));
+	json_object_object_add(c->reply, "shadow", json_object_new_string(d->reg.shadow));
+	return 0;
+}
+
+static int h_model_add(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *name = get_str_field(c->req, "name"), *ver = get_str_field(c->req, "version"),
+		   *path = get_str_field(c->req, "path");
+	int ret;
+
+	if (!registry_ready(d, c->err, c->errlen))
+		return -ENOENT;
+	if (!name || !ver || !path) {
+		snprintf(c->err, c->errlen, "model_add needs name, version and path");
+		return -EINVAL;
+	}
+	ret = lg_registry_add(&d->reg, &d->running, name, ver, path, c->err, c->errlen);
+	if (!ret)
+		snprintf(c->err, c->errlen, "added %s@%s (signature verified)", name, ver);
+	audit_event(d, c->peer->name, "model_add", ret ? "refused" : "ok", NULL, c->err);
+	if (!ret)
+		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
+	return ret;
+}
+
+static int model_switch(struct daemon *d, struct lg_ctl_call *c, const char *what,
+			const char *ref, bool remember)
+{
+	int ret = push_models(d, ref, d->reg.shadow, c->err, c->errlen);
+
+	if (!ret)
+		ret = lg_registry_set_active(&d->reg, ref, remember, c->err, c->errlen);
+	audit_event(d, c->peer->name, what, ret ? "refused" : "ok", NULL,
+		    ret ? c->err : ref[0] ? ref : "the policy's detection.model");
+	if (!ret)
+		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
+	return ret;
+}
+
+static int h_model_activate(void *ctx, struct lg_ctl_call *c)
+{
+	const char *ref = get_str_field(c->req, "ref");
+
+	if (!registry_ready(ctx, c->err, c->errlen))
+		return -ENOENT;
+	if (!ref) {
+		snprintf(c->err, c->errlen, "model_activate needs ref (NAME@VERSION)");
+		return -EINVAL;
+	}
+	return model_switch(ctx, c, "model_activate", ref, true);
+}
+
+/* Back to the model active before; with no earlier registry model, back to the boot model
+ * (the policy's detection.model). */
+static int h_model_rollback(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	char prev[160];
+
+	if (!registry_ready(d, c->err, c->errlen))
+		return -ENOENT;
+	if (lg_registry_previous(&d->reg, prev, sizeof(prev), c->err, c->errlen)) {
+		if (!d->reg.active[0]) {
+			snprintf(c->err, c->errlen, "there is no earlier model: the policy's "
+				 "detection.model (the boot model) is running");
+			return -ENOENT;
+		}
+		prev[0] = '\0';
+	}
+	return model_switch(d, c, "model_rollback", prev, false);
+}
+
+static int h_model_shadow(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *ref = get_str_field(c->req, "ref");
+	const char *sh = ref && strcmp(ref, "off") ? ref : "";
+	int ret;
+
+	if (!registry_ready(d, c->err, c->errlen))
+		return -ENOENT;
+	ret = push_models(d, d->reg.active, sh, c->err, c->errlen);
+	if (!ret)
+		ret = lg_registry_set_shadow(&d->reg, sh[0] ? sh : NULL, c->err, c->errlen);
+	audit_event(d, c->peer->name, "model_shadow", ret ? "refused" : "ok", NULL,
+		    ret ? c->err : sh[0] ? sh : "off");
+	if (!ret)
+		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
+	return ret;
+}
+
+static void set_message(struct lg_ctl_call *c, const char *msg)
+{
+	json_object_object_add(c->reply, "message", json_object_new_string(msg));
+}
+
+static int h_status(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	char hex[65], dphex[65], why[512];
+
+	running_hex(d, hex);
+	json_object_object_add(c->reply, "policy_file", json_object_new_string(d->policy_path));
+	json_object_object_add(c->reply, "policy_sha256", json_object_new_string(hex));
+	json_object_object_add(c->reply, "version", json_object_new_int64(d->version));
+	json_object_object_add(c->reply, "devices",
+			       json_object_new_uint64(d->have_running ? d->running.ndevices : 0));
+	json_object_object_add(c->reply, "applies", json_object_new_uint64(d->applies));
+	json_object_object_add(c->reply, "refused", json_object_new_uint64(d->refused));
+	json_object_object_add(c->reply, "uptime_s",
+			       json_object_new_int64(time(NULL) - d->started));
+	json_object_object_add(c->reply, "file_watch",
+			       json_object_new_string(d->ino_wd >= 0 ? "inotify" : "poll"));
+	if (d->dp_path) {
+		int ret = dp_status(d, dphex, NULL, 0, why, sizeof(why));
+
+		json_object_object_add(c->reply, "dataplane",
+				       json_object_new_string(ret ? why : "up"));
+		if (!ret)
+			json_object_object_add(c->reply, "dataplane_policy_sha256",
+					       json_object_new_string(dphex));
+	}
+	return 0;
+}
+
+/* The policy text of a request, with its real length (a NUL inside reaches the parser and
+ * is refused there, rather than cutting the text). */
+static const char *req_policy(struct lg_ctl_call *c, size_t *len, const char **name)
+{
+	json_object *v;
+	const char *text = get_str_field(c->req, "policy");
+
+	*len = text && json_object_object_get_ex(c->req, "policy", &v) ?
+		       (size_t)json_object_get_string_len(v) : 0;
+	*name = get_str_field(c->req, "name");
+	return text;
+}
+
+static int h_validate(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *name, *cmd = get_str_field(c->req, "cmd");
+	size_t len;
+	const char *text = req_policy(c, &len, &name);
+	struct lg_policy p;
+	char msg[128];
+	int ret;
+
+	if (!text) {
+		snprintf(c->err, c->errlen, "'%s' needs 'policy' text", cmd);
+		return -EINVAL;
+	}
+	ret = lg_policy_validate(text, len, name ? name : "<policy>", &p, c->err, c->errlen);
+	if (ret)
+		return ret;
+	if (!strcmp(cmd, "diff"))
+		json_object_object_add(c->reply, "diff", diff(&d->running, &p));
+	snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
+	set_message(c, msg);
+	lg_policy_free(&p);
+	return 0;
+}
+
+static int h_apply(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *name;
+	size_t len;
+	const char *text = req_policy(c, &len, &name);
+	json_object *v;
+	bool dry = json_object_object_get_ex(c->req, "dry_run", &v) && json_object_get_boolean(v);
+	char *ftext = NULL;
+	int ret;
+
+	if (!text && json_object_object_get_ex(c->req, "policy", &v)) {
+		snprintf(c->err, c->errlen, "\"policy\" must be the policy text (a string)");
+		return -EINVAL;
+	}
+	if (!text) {
+		/* No text: the daemon's own policy file, re-read. */
+		ret = lg_read_file(d->policy_path, &ftext, &len);
+		if (ret) {
+			snprintf(c->err, c->errlen, "%s: %s", d->policy_path, strerror(-ret));
+			return ret;
+		}
+		text = ftext;
+		name = d->policy_path;
+	}
+	ret = apply_text(d, text, len, name ? name : "<apply>", c->peer->name, "apply", NULL, dry,
+			 0, c->reply, c->err, c->errlen);
+	free(ftext);
+	if (!ret) {
+		set_message(c, c->err);
+		if (dry)
+			json_object_object_add(c->reply, "dry_run", json_object_new_boolean(1));
+	}
+	return ret;
+}
+
+static int h_devices(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; d->have_running && i < d->running.ndevices; i++)
+		json_object_array_add(a, device_json(&d->running.devices[i]));
+	json_object_object_add(c->reply, "devices", a);
+	return 0;
+}
+
+static int h_metrics(void *ctx, struct lg_ctl_call *c)
+{
+	json_object *r, *m;
+	int ret = dp_call(ctx, cmd_req("stats"), &r, c->err, c->errlen);
+
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(r, "stats", &m)) {
+		json_object_put(r);
+		snprintf(c->err, c->errlen, "data plane: its reply has no stats");
+		return -EPROTO;
+	}
+	json_object_object_add(c->reply, "metrics", json_object_get(m));
+	json_object_put(r);
+	return 0;
+}
+
+static int h_history(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	json_object *a = json_object_new_array();
+	unsigned max = d->state_dir ? state_max_version(d) : 0;
+
+	for (unsigned v = 1; v <= max; v++) {
+		char p[PATH_MAX], tail[32];
+		json_object *m;
+
+		snprintf(tail, sizeof(tail), "versions/%u.json", v);
+		if (spath(d, p, sizeof(p), tail) || !(m = read_json(p)))
+			continue;
+		json_object_object_add(m, "current", json_object_new_boolean(v == d->version));
+		json_object_array_add(a, m);
+	}
+	json_object_object_add(c->reply, "versions", a);
+	json_object_object_add(c->reply, "current", json_object_new_int64(d->version));
+	return 0;
+}
+
+/* Re-apply a kept version (default: the one before the current one) as a new version. */
+static int h_rollback(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	json_object *v;
+	int64_t want = json_object_object_get_ex(c->req, "version", &v) &&
+			       json_object_is_type(v, json_type_int) ? json_object_get_int64(v) :
+			       (int64_t)d->version - 1;
+	char stem[32], source[PATH_MAX], what[64];
+	char *text;
+	size_t len;
+	int ret;
+
+	if (!d->state_dir) {
+		snprintf(c->err, c->errlen, "no state folder: linegated keeps no versions");
+		return -ENOENT;
+	}
+	if (want < 1 || want > state_max_version(d)) {
+		snprintf(c->err, c->errlen, "no version %lld to roll back to (versions 1 to %u; "
+			 "see linegatectl history)", (long long)want, state_max_version(d));
+		return -ENOENT;
+	}
+	snprintf(stem, sizeof(stem), "versions/%lld", (long long)want);
+	ret = state_load(d, stem, &text, &len, source, sizeof(source), NULL);
+	if (ret) {
+		snprintf(c->err, c->errlen, "version %lld: %s", (long long)want, strerror(-ret));
+		return ret;
+	}
+	snprintf(what, sizeof(what), "rollback to version %lld", (long long)want);
+	ret = apply_text(d, text, len, source, c->peer->name, "rollback", what, false, 0,
+			 c->reply, c->err, c->errlen);
+	free(text);
+	if (!ret) {
+		char msg[1100];
+
+		snprintf(msg, sizeof(msg), "rolled back to version %lld: %s", (long long)want,
+			 c->err);
+		set_message(c, msg);
+	}
+	return ret;
+}
+
+/* The admin API: a command is one row here and a handler above. */
 /*
  * Enrollment verbs (devices_enroll, devices_revoke, devices_rotate_key, devices_prune).
  * Each edits the policy file's text (policy_edit.c: comments and layout stay), writes it
- * whole (temporary file, fsync, rename), and applies it through apply_text(), so the data
- * plane has it before the reply; a refused apply puts the old file back and the error
+ * whole (temporary file, fsync, rename, fsync of the folder), and applies it through
+ * apply_text() under the verb's name, so the data plane has it before the reply and the
+ * audit has its intent and result; a refused apply puts the old file back and the error
  * goes to the client. A new key file is removed again when the edit is refused; the key
  * files an edit took out of the policy are removed once it is applied.
  */
@@ -389,70 +1059,73 @@ static int edit_base(struct daemon *d, char **text, size_t *len, char *msg, size
 	}
 	SHA256((const unsigned char *)*text, *len, h);
 	if (!d->have_running || memcmp(h, d->running.hash, sizeof(h))) {
-		snprintf(msg, msglen, "%s is not the running policy (changed by hand, or another "
-			 "file was applied): apply it first (linegatectl apply), then repeat",
-			 d->policy_path);
+		snprintf(msg, msglen, "%s is not the running policy (edited by hand and refused "
+			 "or not applied yet, or another file was applied): finish or undo the "
+			 "edit, or apply the file (linegatectl apply), then repeat", d->policy_path);
 		free(*text);
 		return -ESTALE;
 	}
 	return 0;
 }
 
-static bool edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
-			bool new_key, const char *old, size_t oldlen, const char *peer,
-			json_object *resp, char *msg, size_t msglen)
+static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
+		       bool new_key, const char *old, size_t oldlen, struct lg_ctl_call *c)
 {
 	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
 	const char *slash = strrchr(d->policy_path, '/');
 	unsigned files_removed = 0;
-	struct stat st;
 	int ret;
 
-	if (new_key && lg_key_file_create(d->policy_path, e->key_file, fp, msg, msglen))
-		goto refused;
-	if (lg_policy_edit_check(e->text, e->len, d->policy_path, msg, msglen))
+	if (new_key) {
+		ret = lg_key_file_create(d->policy_path, e->key_file, fp, c->err, c->errlen);
+		if (ret)
+			goto refused;
+	}
+	ret = lg_policy_edit_check(e->text, e->len, d->policy_path, c->err, c->errlen);
+	if (ret)
 		goto undo_key;
 	ret = lg_file_replace(d->policy_path, e->text, e->len);
 	if (ret) {
-		snprintf(msg, msglen, "writing %s: %s", d->policy_path, strerror(-ret));
+		snprintf(c->err, c->errlen, "writing %s: %s", d->policy_path, strerror(-ret));
 		goto undo_key;
 	}
-	if (apply_text(d, e->text, e->len, d->policy_path, peer, msg, msglen)) {
-		ret = lg_file_replace(d->policy_path, old, oldlen);
-		if (ret)
-			snprintf(msg + strlen(msg), msglen - strlen(msg),
+	snprintf(detail, sizeof(detail), "%s%.64s%s%s", e->name[0] ? "device " : "expired keys",
+		 e->name, new_key ? ", new key fingerprint " : "", fp);
+	ret = apply_text(d, e->text, e->len, d->policy_path, c->peer->name, what, detail, false,
+			 0, c->reply, c->err, c->errlen);
+	if (ret) {
+		int r = lg_file_replace(d->policy_path, old, oldlen);
+
+		if (r)
+			snprintf(c->err + strlen(c->err), c->errlen - strlen(c->err),
 				 "; putting the old %s back failed too: %s", d->policy_path,
-				 strerror(-ret));
-		goto undo_key;
+				 strerror(-r));
+		if (new_key)
+			lg_key_file_remove(d->policy_path, e->key_file);
+		return ret; /* apply_text() audited it */
 	}
-	/* The file watch must not take this write for an edit of its own. */
-	if (!stat(d->policy_path, &st))
-		d->mtime = st.st_mtim;
 	for (unsigned i = 0; i < e->nremoved; i++)
 		if (e->removed[i] && !strstr(e->text, e->removed[i]) &&
 		    !lg_key_file_remove(d->policy_path, e->removed[i]))
 			files_removed++;
-	snprintf(detail, sizeof(detail), "%s%.64s%s%s%s%u", e->name[0] ? "device " : "",
-		 e->name, new_key ? ", new key fingerprint " : "", fp,
-		 e->name[0] ? ", key files removed: " : "expired keys removed: ",
-		 e->name[0] ? files_removed : e->nremoved);
 	if (new_key) {
 		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - d->policy_path) : 0,
 			 d->policy_path, slash ? "/" : "", e->key_file);
-		json_object_object_add(resp, "key_file",
+		json_object_object_add(c->reply, "key_file",
 				       json_object_new_string(realpath(path, abs) ? abs : path));
-		json_object_object_add(resp, "key_id", json_object_new_int(e->key_id));
-		json_object_object_add(resp, "fingerprint", json_object_new_string(fp));
+		json_object_object_add(c->reply, "key_id", json_object_new_int(e->key_id));
+		json_object_object_add(c->reply, "fingerprint", json_object_new_string(fp));
 	}
-	json_object_object_add(resp, "keys_removed", json_object_new_int((int)e->nremoved));
-	audit(d, peer, what, "ok", d->running.hash, detail);
-	return true;
+	json_object_object_add(c->reply, "keys_removed", json_object_new_int((int)e->nremoved));
+	json_object_object_add(c->reply, "key_files_removed",
+			       json_object_new_int((int)files_removed));
+	return 0;
 undo_key:
 	if (new_key)
 		lg_key_file_remove(d->policy_path, e->key_file);
 refused:
-	audit(d, peer, what, "refused", NULL, msg);
-	return false;
+	audit_event(d, c->peer->name, what, "refused", NULL, c->err);
+	return ret;
 }
 
 static bool get_u32_field(json_object *req, const char *k, uint32_t *out)
@@ -469,271 +1142,509 @@ static bool get_u32_field(json_object *req, const char *k, uint32_t *out)
 	return true;
 }
 
-static bool devices_enroll(struct daemon *d, json_object *req, json_object *resp,
-			   const char *peer, char *msg, size_t msglen)
+static const char *reply_str(struct lg_ctl_call *c, const char *k)
 {
-	struct lg_device_spec s = { .name = get_str_field(req, "name"),
-				    .source = get_str_field(req, "source"), .port = -1,
-				    .mac = get_str_field(req, "mac"),
-				    .group = get_str_field(req, "group") };
+	return json_object_get_string(json_object_object_get(c->reply, k));
+}
+
+static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	struct lg_device_spec s = { .name = get_str_field(c->req, "name"),
+				    .source = get_str_field(c->req, "source"), .port = -1,
+				    .mac = get_str_field(c->req, "mac"),
+				    .group = get_str_field(c->req, "group") };
 	struct lg_policy_edit e;
+	char msg[1024];
 	uint32_t port;
 	char *old;
 	size_t len;
-	bool ok;
+	int ret;
 
-	if (!get_u32_field(req, "id", &s.id) || !s.name || !s.source) {
-		snprintf(msg, msglen, "devices_enroll needs id, name and source");
-		return false;
+	if (!get_u32_field(c->req, "id", &s.id) || !s.name || !s.source) {
+		snprintf(c->err, c->errlen, "devices_enroll needs id, name and source");
+		return -EINVAL;
 	}
-	if (get_u32_field(req, "port", &port))
+	if (get_u32_field(c->req, "port", &port))
 		s.port = port > 65535 ? 65536 : (int)port;
-	get_u32_field(req, "rate", &s.rate);
-	if (edit_base(d, &old, &len, msg, msglen))
-		return false;
-	if (lg_policy_edit_enroll(old, len, &s, NULL, &e, msg, msglen)) {
-		audit(d, peer, "devices_enroll", "refused", NULL, msg);
+	get_u32_field(c->req, "rate", &s.rate);
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_enroll(old, len, &s, NULL, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_enroll", "refused", NULL, c->err);
 		free(old);
-		return false;
+		return ret;
 	}
-	ok = edit_commit(d, "devices_enroll", &e, true, old, len, peer, resp, msg, msglen);
-	if (ok)
-		snprintf(msg, msglen, "enrolled device %u (%s): key %u, fingerprint %s; install "
-			 "%s on the device", s.id, s.name, e.key_id,
-			 json_object_get_string(json_object_object_get(resp, "fingerprint")),
-			 json_object_get_string(json_object_object_get(resp, "key_file")));
+	ret = edit_commit(d, "devices_enroll", &e, true, old, len, c);
+	if (!ret) {
+		snprintf(msg, sizeof(msg), "enrolled device %u (%s): key %u, fingerprint %s; "
+			 "install %s on the device", s.id, s.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"));
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
 	lg_policy_edit_free(&e);
 	free(old);
-	return ok;
+	return ret;
 }
 
-static bool devices_revoke(struct daemon *d, json_object *req, json_object *resp,
-			   const char *peer, char *msg, size_t msglen)
+static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 {
+	struct daemon *d = ctx;
 	struct lg_policy_edit e;
+	char msg[256];
 	uint32_t id;
 	char *old;
 	size_t len;
-	bool ok;
+	int ret;
 
-	if (!get_u32_field(req, "id", &id)) {
-		snprintf(msg, msglen, "devices_revoke needs the device's id");
-		return false;
+	if (!get_u32_field(c->req, "id", &id)) {
+		snprintf(c->err, c->errlen, "devices_revoke needs the device's id");
+		return -EINVAL;
 	}
-	if (edit_base(d, &old, &len, msg, msglen))
-		return false;
-	if (lg_policy_edit_revoke(old, len, id, &e, msg, msglen)) {
-		audit(d, peer, "devices_revoke", "refused", NULL, msg);
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_revoke(old, len, id, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_revoke", "refused", NULL, c->err);
 		free(old);
-		return false;
+		return ret;
 	}
-	ok = edit_commit(d, "devices_revoke", &e, false, old, len, peer, resp, msg, msglen);
-	if (ok)
-		snprintf(msg, msglen, "revoked device %u (%s): its frames are refused from now on",
-			 id, e.name);
+	ret = edit_commit(d, "devices_revoke", &e, false, old, len, c);
+	if (!ret) {
+		snprintf(msg, sizeof(msg),
+			 "revoked device %u (%s): its frames are refused from now on", id, e.name);
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
 	lg_policy_edit_free(&e);
 	free(old);
-	return ok;
+	return ret;
 }
 
-static bool devices_rotate_key(struct daemon *d, json_object *req, json_object *resp,
-			       const char *peer, char *msg, size_t msglen)
+static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 {
+	struct daemon *d = ctx;
 	struct lg_policy_edit e;
+	char msg[1024], when[32];
 	uint32_t id, grace;
-	char *old, when[32];
 	time_t expires;
-	size_t len;
-	bool ok;
-
-	if (!get_u32_field(req, "id", &id) || !get_u32_field(req, "grace_s", &grace) ||
-	    grace > 366 * 86400) {
-		snprintf(msg, msglen, "devices_rotate_key needs the device's id and grace_s "
-			 "(seconds, at most 366 days)");
-		return false;
-	}
-	if (edit_base(d, &old, &len, msg, msglen))
-		return false;
-	expires = time(NULL) + grace;
-	if (lg_policy_edit_rotate(old, len, id, expires, &e, msg, msglen)) {
-		audit(d, peer, "devices_rotate_key", "refused", NULL, msg);
-		free(old);
-		return false;
-	}
-	ok = edit_commit(d, "devices_rotate_key", &e, true, old, len, peer, resp, msg, msglen);
-	if (ok) {
-		lg_rfc3339(expires, when, sizeof(when));
-		json_object_object_add(resp, "old_key_expires", json_object_new_string(when));
-		snprintf(msg, msglen, "device %u (%s): new key %u, fingerprint %s, in %s; the old "
-			 "key is accepted until %s", id, e.name, e.key_id,
-			 json_object_get_string(json_object_object_get(resp, "fingerprint")),
-			 json_object_get_string(json_object_object_get(resp, "key_file")), when);
-	}
-	lg_policy_edit_free(&e);
-	free(old);
-	return ok;
-}
-
-static bool devices_prune(struct daemon *d, json_object *req, json_object *resp,
-			  const char *peer, char *msg, size_t msglen)
-{
-	struct lg_policy_edit e;
-	uint32_t id = 0;
 	char *old;
 	size_t len;
-	bool ok = true;
+	int ret;
 
-	get_u32_field(req, "id", &id);
-	if (edit_base(d, &old, &len, msg, msglen))
-		return false;
-	if (lg_policy_edit_prune(old, len, id, time(NULL), &e, msg, msglen)) {
-		audit(d, peer, "devices_prune", "refused", NULL, msg);
-		free(old);
-		return false;
+	if (!get_u32_field(c->req, "id", &id) || !get_u32_field(c->req, "grace_s", &grace) ||
+	    grace > 366 * 86400) {
+		snprintf(c->err, c->errlen, "devices_rotate_key needs the device's id and grace_s "
+			 "(seconds, at most 366 days)");
+		return -EINVAL;
 	}
-	e.name[0] = '\0'; /* the audit line counts keys, not one device */
-	if (e.nremoved)
-		ok = edit_commit(d, "devices_prune", &e, false, old, len, peer, resp, msg, msglen);
-	else
-		json_object_object_add(resp, "keys_removed", json_object_new_int(0));
-	if (ok)
-		snprintf(msg, msglen, "%u expired key%s dropped", e.nremoved,
-			 e.nremoved == 1 ? "" : "s");
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	expires = time(NULL) + grace;
+	ret = lg_policy_edit_rotate(old, len, id, expires, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_rotate_key", "refused", NULL, c->err);
+		free(old);
+		return ret;
+	}
+	ret = edit_commit(d, "devices_rotate_key", &e, true, old, len, c);
+	if (!ret) {
+		lg_rfc3339(expires, when, sizeof(when));
+		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
+		snprintf(msg, sizeof(msg), "device %u (%s): new key %u, fingerprint %s, in %s; the "
+			 "old key is accepted until %s", id, e.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"), when);
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
 	lg_policy_edit_free(&e);
 	free(old);
-	return ok;
+	return ret;
 }
 
-static json_object *handle(struct daemon *d, json_object *req, const char *peer)
+static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
 {
-	json_object *resp = json_object_new_object(), *v;
-	/* Fields of the wrong JSON type ({"cmd": null}, a number for 'policy') count as
-	 * missing: json-c hands back NULL for them. The policy text keeps its real length, so
-	 * a NUL inside it reaches the parser (and is refused there) instead of cutting it. */
-	const char *cmd = get_str_field(req, "cmd") ? get_str_field(req, "cmd") : "";
-	const char *text = get_str_field(req, "policy");
-	const char *name = get_str_field(req, "name");
-	size_t len = text && json_object_object_get_ex(req, "policy", &v) ?
-			     (size_t)json_object_get_string_len(v) : 0;
-	char msg[1024] = "";
-	bool ok = true;
+	struct daemon *d = ctx;
+	struct lg_policy_edit e;
+	uint32_t id = 0;
+	char msg[64];
+	char *old;
+	size_t len;
+	int ret;
 
-	if (!strcmp(cmd, "status")) {
-		char hex[65] = "";
-
-		if (d->have_running)
-			lg_hex_encode(d->running.hash, 32, hex);
-		json_object_object_add(resp, "policy_file", json_object_new_string(d->policy_path));
-		json_object_object_add(resp, "policy_sha256", json_object_new_string(hex));
-		json_object_object_add(resp, "devices",
-				       json_object_new_uint64(d->have_running ? d->running.ndevices : 0));
-		json_object_object_add(resp, "applies", json_object_new_uint64(d->applies));
-		json_object_object_add(resp, "refused", json_object_new_uint64(d->refused));
-		json_object_object_add(resp, "uptime_s",
-				       json_object_new_int64(time(NULL) - d->started));
-		if (d->dp_path) {
-			char *reply = NULL;
-			int ret = lg_ctl_call(d->dp_path, "stats", 5, &reply);
-
-			json_object_object_add(resp, "dataplane",
-					       json_object_new_string(ret ? strerror(-ret) : "up"));
-			free(reply);
-		}
-	} else if (!strcmp(cmd, "validate") || !strcmp(cmd, "diff")) {
-		struct lg_policy p;
-
-		if (!text) {
-			ok = false;
-			snprintf(msg, sizeof(msg), "'%s' needs 'policy' text", cmd);
-		} else if (lg_policy_validate(text, len, name ? name : "<policy>", &p, msg,
-					      sizeof(msg))) {
-			ok = false;
-		} else {
-			if (!strcmp(cmd, "diff"))
-				json_object_object_add(resp, "diff", diff(&d->running, &p));
-			snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
-			lg_policy_free(&p);
-		}
-	} else if (!strcmp(cmd, "apply")) {
-		if (text)
-			ok = !apply_text(d, text, len, name ? name : "<apply>", peer, msg,
-					 sizeof(msg));
-		else
-			ok = !apply_file(d, peer, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "devices")) {
-		json_object *a = json_object_new_array();
-
-		for (size_t i = 0; d->have_running && i < d->running.ndevices; i++)
-			json_object_array_add(a, device_json(&d->running.devices[i]));
-		json_object_object_add(resp, "devices", a);
-	} else if (!strcmp(cmd, "metrics")) {
-		char *reply = NULL;
-		int ret = d->dp_path ? lg_ctl_call(d->dp_path, "stats", 5, &reply) : -ENOTCONN;
-		json_object *m = ret ? NULL : json_tokener_parse(reply);
-
-		if (!m) {
-			ok = false;
-			snprintf(msg, sizeof(msg), "data plane: %s",
-				 ret ? strerror(-ret) : "unreadable stats");
-		} else {
-			json_object_object_add(resp, "metrics", m);
-		}
-		free(reply);
-	} else if (!strcmp(cmd, "devices_enroll")) {
-		ok = devices_enroll(d, req, resp, peer, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "devices_revoke")) {
-		ok = devices_revoke(d, req, resp, peer, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "devices_rotate_key")) {
-		ok = devices_rotate_key(d, req, resp, peer, msg, sizeof(msg));
-	} else if (!strcmp(cmd, "devices_prune")) {
-		ok = devices_prune(d, req, resp, peer, msg, sizeof(msg));
-	} else if (!strncmp(cmd, "model", 5)) {
-		ok = handle_model(d, cmd, req, resp, peer, msg, sizeof(msg));
-	} else {
-		ok = false;
-		snprintf(msg, sizeof(msg),
-			 "unknown cmd '%s' (status, validate, diff, apply, devices, devices_enroll, "
-			 "devices_revoke, devices_rotate_key, devices_prune, metrics, models, "
-			 "model_add, model_activate, model_shadow, model_rollback)", cmd);
+	get_u32_field(c->req, "id", &id);
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_prune(old, len, id, time(NULL), &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_prune", "refused", NULL, c->err);
+		free(old);
+		return ret;
 	}
-	json_object_object_add(resp, "ok", json_object_new_boolean(ok));
-	if (msg[0])
-		json_object_object_add(resp, ok ? "message" : "error", json_object_new_string(msg));
-	return resp;
+	if (e.nremoved)
+		ret = edit_commit(d, "devices_prune", &e, false, old, len, c);
+	else
+		json_object_object_add(c->reply, "keys_removed", json_object_new_int(0));
+	if (!ret) {
+		snprintf(msg, sizeof(msg), "%u expired key%s dropped", e.nremoved,
+			 e.nremoved == 1 ? "" : "s");
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ret;
 }
 
-static void serve(struct daemon *d, int fd)
-{
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
-	char peer[64], *text = NULL;
-	json_object *req = NULL, *resp;
-	const char *out;
+static const struct lg_ctl_cmd daemon_cmds[] = {
+	{ "status", h_status, "policy, hash, version, and whether the data plane answers", false },
+	{ "validate", h_validate, "check \"policy\" text (errors name file:line:column)", false },
+	{ "diff", h_validate, "devices \"policy\" would add, remove or change", false },
+	{ "apply", h_apply, "validate and apply \"policy\" (or the policy file); \"dry_run\"",
+	  true },
+	{ "devices", h_devices, "the enrolled devices, their keys' fingerprints and expiry",
+	  false },
+	{ "devices_enroll", h_devices_enroll,
+	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\") "
+	  "with a new key file",
+	  true },
+	{ "devices_revoke", h_devices_revoke, "remove device \"id\" from the policy file, apply it",
+	  true },
+	{ "devices_rotate_key", h_devices_rotate_key,
+	  "a new key for device \"id\"; the old one expires in \"grace_s\" seconds", true },
+	{ "devices_prune", h_devices_prune, "drop expired keys (of device \"id\", or every device)",
+	  true },
+	{ "metrics", h_metrics, "the data plane's counters", false },
+	{ "history", h_history, "every kept policy version", false },
+	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
+	{ "models", h_models, "the model registry", false },
+	{ "model_add", h_model_add, "register \"name\"@\"version\" from \"path\"", true },
+	{ "model_activate", h_model_activate, "run \"ref\" (NAME@VERSION)", true },
+	{ "model_shadow", h_model_shadow, "score with \"ref\" too, or \"off\"", true },
+	{ "model_rollback", h_model_rollback, "back to the model before (or the boot model)",
+	  true },
+	{ NULL },
+};
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen)) {
-		lg_write_all(fd, "{\"ok\":false,\"error\":\"no peer credentials\"}\n", 43);
-		return;
+static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why)
+{
+	audit_event(ctx, peer->name, "connect", "denied", NULL, why);
+}
+
+static int unhex32(const char *hex, uint8_t *out)
+{
+	if (strlen(hex) != 64)
+		return -EINVAL;
+	for (int i = 0; i < 32; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1)
+			return -EINVAL;
+	return 0;
+}
+
+/* Open the audit log 0600 (an existing one readable by others is made 0600, and said so)
+ * and find its last sequence number and an intent without a result, if any. */
+static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, char open_hex[65],
+		      char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	off_t from;
+
+	*open_seq = 0;
+	open_hex[0] = '\0';
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
 	}
-	snprintf(peer, sizeof(peer), "uid=%u pid=%d", cred.uid, cred.pid);
-	if (cred.uid != 0 && cred.uid != getuid()) {
-		audit(d, peer, "connect", "denied", NULL, NULL);
-		lg_write_all(fd, "{\"ok\":false,\"error\":\"permission denied\"}\n", 41);
-		return;
+	if (st.st_mode & 077) {
+		if (fchmod(fd, 0600)) {
+			snprintf(err, errlen, "%s is mode %04o (readable by others) and cannot be "
+				 "made 0600: %s", path, st.st_mode & 07777, strerror(errno));
+			close(fd);
+			return -EPERM;
+		}
+		fprintf(stderr, "linegated: %s was mode %04o: made it 0600 (the audit log is not "
+			"for everyone)\n", path, st.st_mode & 07777);
 	}
-	if (lg_read_fd(fd, 16u << 20, &text, NULL) || !(req = json_tokener_parse(text)) ||
-	    !json_object_is_type(req, json_type_object)) {
-		resp = json_object_new_object();
-		json_object_object_add(resp, "ok", json_object_new_boolean(false));
-		json_object_object_add(resp, "error", json_object_new_string("request is not a JSON object"));
+	/* The tail is enough: intents and their results are a few lines apart. */
+	from = st.st_size > (1 << 20) ? st.st_size - (1 << 20) : 0;
+	if (lseek(fd, from, SEEK_SET) == from && !lg_read_fd(fd, 2u << 20, &text, &len)) {
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char why[64];
+			json_object *v, *o = lg_ctl_parse_object(line, strlen(line), why,
+								 sizeof(why));
+			const char *phase, *h;
+			uint64_t seq;
+
+			if (!o)
+				continue;
+			seq = json_object_object_get_ex(o, "seq", &v) ? json_object_get_uint64(v) :
+									0;
+			phase = get_str_field(o, "phase");
+			h = get_str_field(o, "policy_sha256");
+			if (seq > d->seq)
+				d->seq = seq;
+			if (phase && !strcmp(phase, "intent")) {
+				*open_seq = seq;
+				snprintf(open_hex, 65, "%s", h ? h : "");
+			} else if (phase && seq == *open_seq &&
+				   (!strcmp(phase, "result") || !strcmp(phase, "reconciled"))) {
+				*open_seq = 0;
+			}
+			json_object_put(o);
+		}
+		free(text);
+	}
+	d->audit = fdopen(fd, "a");
+	if (!d->audit) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * A crash between an intent and its result: ask the data plane what it runs and record
+ * what really happened. A policy it runs is kept as a version (it was pushed, not yet kept).
+ */
+static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
+{
+	char dphex[65], why[512], detail[1400], source[PATH_MAX], boot_hex[65];
+	uint8_t h[32], *hp = unhex32(hex, h) ? NULL : h;
+	json_object *meta = NULL;
+	char *text = NULL;
+	size_t len;
+	unsigned version = 0;
+
+	if (dp_status(d, dphex, NULL, 0, why, sizeof(why))) {
+		snprintf(detail, sizeof(detail), "cannot tell: %s", why);
+		audit_line(d, seq, "reconciled", "startup", "apply", "unknown", hp, detail);
+	} else if (strcmp(dphex, hex)) {
+		snprintf(detail, sizeof(detail), "the data plane runs %.8s, not this policy",
+			 dphex);
+		audit_line(d, seq, "reconciled", "startup", "apply", "not applied", hp, detail);
 	} else {
-		resp = handle(d, req, peer);
+		snprintf(detail, sizeof(detail), "the data plane runs it");
+		if (d->state_dir &&
+		    !state_load(d, "pending", &text, &len, source, sizeof(source), &meta)) {
+			const char *ph = get_str_field(meta, "sha256");
+			const char *peer = get_str_field(meta, "peer");
+			const char *what = get_str_field(meta, "what");
+			char cur[PATH_MAX];
+			json_object *c = spath(d, cur, sizeof(cur), "current.json") ? NULL :
+					 read_json(cur);
+			const char *chex = c ? get_str_field(c, "sha256") : NULL;
+			const char *cboot = c ? get_str_field(c, "boot_sha256") : NULL;
+
+			/* The boot file's hash as it was at that apply: a boot file edited since
+			 * must still win at this start. */
+			if (cboot)
+				snprintf(boot_hex, sizeof(boot_hex), "%s", cboot);
+			else
+				boot_hash(d, boot_hex);
+			if (ph && !strcmp(ph, hex) && (!chex || strcmp(chex, hex)) &&
+			    !state_persist(d, text, len, h, peer ? peer : "?",
+					   what ? what : "apply", source, boot_hex, &version))
+				snprintf(detail, sizeof(detail), "the data plane runs it; kept as "
+					 "version %u", version);
+			json_object_put(c);
+			json_object_put(meta);
+			free(text);
+		}
+		audit_line(d, seq, "reconciled", "startup", "apply", "applied", hp, detail);
 	}
-	out = json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
-	lg_write_all(fd, out, strlen(out));
-	lg_write_all(fd, "\n", 1);
-	json_object_put(resp);
-	json_object_put(req);
+	fprintf(stderr, "linegated: the last apply (audit seq %llu) was cut short: %s\n",
+		(unsigned long long)seq, detail);
+	if (d->state_dir)
+		state_clear_pending(d);
+}
+
+/*
+ * What linegated starts from (decision: the last applied version while the boot file is the
+ * one it was applied over, else the boot file), then adopt it when the data plane already
+ * runs it, or push it.
+ */
+static int start_policy(struct daemon *d, char *msg, size_t msglen)
+{
+	char boot_hex[65], why[600], source[PATH_MAX], cur[PATH_MAX], dphex[65], hex[65];
+	json_object *c = NULL, *v;
+	unsigned cv = 0;
+	char *text = NULL;
+	size_t len = 0;
+	struct lg_policy p;
+	bool from_state = false, pushed = false;
+	int ret;
+
+	boot_hash(d, boot_hex);
+	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
+		const char *cb = get_str_field(c, "boot_sha256");
+
+		cv = json_object_object_get_ex(c, "version", &v) ?
+			     (unsigned)json_object_get_int64(v) : 0;
+		if (cv && cb && boot_hex[0] && !strcmp(cb, boot_hex)) {
+			char stem[32];
+
+			snprintf(stem, sizeof(stem), "versions/%u", cv);
+			if (!state_load(d, stem, &text, &len, source, sizeof(source), NULL) &&
+			    !lg_policy_validate(text, len, source, &p, msg, msglen)) {
+				from_state = true;
+				snprintf(why, sizeof(why), "the last applied version %u (%s is "
+					 "unchanged since it was applied, so version %u is newer)",
+					 cv, d->policy_path, cv);
+			} else {
+				snprintf(why, sizeof(why), "the boot file %s (the last applied "
+					 "version %u cannot be used: %.300s)", d->policy_path, cv,
+					 text ? msg : "missing");
+				free(text);
+				text = NULL;
+			}
+		} else {
+			snprintf(why, sizeof(why), "the boot file %s (it changed since version %u "
+				 "was applied)", d->policy_path, cv);
+		}
+		json_object_put(c);
+	} else {
+		snprintf(why, sizeof(why), "the boot file %s (%s)", d->policy_path,
+			 d->state_dir ? "no earlier state" : "no state folder");
+	}
+	if (!from_state) {
+		ret = lg_read_file(d->policy_path, &text, &len);
+		if (ret) {
+			snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
+			return ret;
+		}
+		snprintf(source, sizeof(source), "%s", d->policy_path);
+		ret = lg_policy_validate(text, len, source, &p, msg, msglen);
+		if (ret) {
+			audit_event(d, "startup", "apply", "refused", NULL, msg);
+			free(text);
+			return ret;
+		}
+		/* A new run: its history starts with the boot policy as version 1. */
+		if (d->state_dir)
+			state_clear_versions(d);
+		cv = 0;
+	}
+	hex32(p.hash, hex);
+	if (d->dp_path && !dp_status(d, dphex, NULL, 0, msg, msglen) && !strcmp(dphex, hex)) {
+		/* The data plane runs it already: nothing to push, nothing reset. */
+		if (!cv && d->state_dir)
+			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex,
+				      &cv);
+		d->running = p;
+		d->have_running = true;
+		d->version = cv;
+		snprintf(msg, msglen, "adopted the data plane's running generation (%.8s), no push",
+			 hex);
+		audit_event(d, "startup", "start", "adopted", p.hash, why);
+	} else {
+		lg_policy_free(&p);
+		ret = apply_text(d, text, len, source, "startup", "apply",
+				 from_state ? why : "boot", false, cv, NULL, msg, msglen);
+		if (ret) {
+			free(text);
+			return ret;
+		}
+		pushed = true;
+	}
 	free(text);
+	fprintf(stderr, "linegated: starting from %s: %s\n", why,
+		pushed ? (d->dp_path ? "pushed it to the data plane" : "no data plane") : msg);
+	return 0;
+}
+
+/* After a restart, the data plane runs what the registry says is active and shadow, unless
+ * it does already: then nothing is swapped. */
+static void restore_models(struct daemon *d)
+{
+	char why[1024];
+	const char *base = strrchr(d->running.model, '/');
+	const char *want = d->reg.active[0] ? d->reg.active : base ? base + 1 : d->running.model;
+	json_object *r, *v;
+	bool same = false;
+
+	if (!d->reg.active[0] && !d->reg.shadow[0])
+		return;
+	if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
+		same = json_object_object_get_ex(r, "model", &v) &&
+		       !strcmp(json_object_get_string(v), want) &&
+		       json_object_object_get_ex(r, "shadow_model", &v) &&
+		       !strcmp(json_object_get_string(v), d->reg.shadow);
+		json_object_put(r);
+	}
+	if (!same && push_models(d, d->reg.active, d->reg.shadow, why, sizeof(why)))
+		fprintf(stderr, "linegated: could not restore the registry's models: %s\n", why);
+}
+
+static void watch_setup(struct daemon *d, bool poll_only)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", d->policy_path);
+	snprintf(d->policy_dir, sizeof(d->policy_dir), "%s", dirname(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", d->policy_path);
+	snprintf(d->policy_base, sizeof(d->policy_base), "%s", basename(tmp));
+	d->ino_wd = -1;
+	if (poll_only)
+		return;
+	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* The folder, not the file: editors and mv replace the file (a new inode). Only a
+	 * closed writer or a rename says the file is complete. */
+	if (d->ino_fd >= 0)
+		d->ino_wd = inotify_add_watch(d->ino_fd, d->policy_dir,
+					      IN_CLOSE_WRITE | IN_MOVED_TO);
+	if (d->ino_wd < 0)
+		fprintf(stderr, "linegated: no inotify on %s (%s): looking at the file every "
+			"interval instead\n", d->policy_dir, strerror(errno));
+}
+
+static void watch_events(struct daemon *d)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *why = NULL;
+	ssize_t n;
+
+	while ((n = read(d->ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+
+			if (e->mask & IN_IGNORED) {
+				d->ino_wd = -1; /* the folder went away: poll instead */
+			} else if (e->len && !strcmp(e->name, d->policy_base)) {
+				why = e->mask & IN_MOVED_TO ? "renamed into place" :
+							      "closed after writing";
+			}
+			p += sizeof(*e) + e->len;
+		}
+	}
+	if (why)
+		watch_apply(d, why);
+}
+
+/* Without inotify: a content is applied once two looks in a row saw it. */
+static void watch_poll(struct daemon *d)
+{
+	char *text;
+	size_t len;
+	uint8_t h[32];
+
+	if (lg_read_file(d->policy_path, &text, &len))
+		return;
+	SHA256((const unsigned char *)text, len, h);
+	free(text);
+	if (d->poll_seen && !memcmp(h, d->poll_hash, 32))
+		watch_apply(d, "unchanged for two looks");
+	memcpy(d->poll_hash, h, 32);
+	d->poll_seen = true;
 }
 
 int main(int argc, char **argv)
@@ -741,26 +1652,52 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "dataplane", required_argument, NULL, 'd' },
 		{ "audit-log", required_argument, NULL, 'a' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "watch", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct daemon d = { .audit = stderr, .started = time(NULL) };
+	static struct daemon d = { .audit = NULL, .state_dir = DEFAULT_STATE_DIR, .ino_fd = -1,
+				   .ino_wd = -1 };
+	struct lg_ctl_server srv = { .cmds = daemon_cmds, .ctx = &d, .name = "linegated",
+				     .own_uid = getuid(), .denied = on_denied };
 	const char *audit_path = NULL;
+	bool poll_only = false;
 	int opt, lfd, interval = 1000;
-	char msg[1024];
+	char msg[1024], open_hex[65];
+	uint64_t open_seq = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct timespec last_check = { 0 };
 
-	while ((opt = getopt_long(argc, argv, "p:S:d:a:i:h", lopts, NULL)) != -1) {
+	d.started = time(NULL);
+	d.audit = stderr;
+	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:w:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': d.policy_path = optarg; break;
 		case 'S': d.socket_path = optarg; break;
+		case 'g':
+			if (lg_ctl_group(optarg, &srv.group)) {
+				fprintf(stderr, "linegated: --group %s: no such group\n", optarg);
+				return 2;
+			}
+			srv.has_group = true;
+			break;
 		case 'd': d.dp_path = optarg; break;
 		case 'a': audit_path = optarg; break;
+		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
+		case 'w':
+			if (strcmp(optarg, "inotify") && strcmp(optarg, "poll")) {
+				fprintf(stderr, "linegated: --watch %s: use inotify or poll\n",
+					optarg);
+				return 2;
+			}
+			poll_only = !strcmp(optarg, "poll");
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
@@ -769,12 +1706,21 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (audit_path && !(d.audit = fopen(audit_path, "a"))) {
-		fprintf(stderr, "linegated: %s: %s\n", audit_path, strerror(errno));
+	d.crash_at = getenv("LINEGATED_TEST_CRASH_AT");
+	/* A data plane that went away is an error of one request, not the daemon's death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (audit_path && audit_open(&d, audit_path, &open_seq, open_hex, msg, sizeof(msg))) {
+		fprintf(stderr, "linegated: audit log: %s\n", msg);
 		return 1;
 	}
+	if (state_init(&d, msg, sizeof(msg))) {
+		fprintf(stderr, "linegated: %s\n", msg);
+		return 1;
+	}
+	if (open_seq)
+		reconcile(&d, open_seq, open_hex);
 	/* The first policy must be good: there is no last known good one to keep. */
-	if (apply_file(&d, "startup", msg, sizeof(msg))) {
+	if (start_policy(&d, msg, sizeof(msg))) {
 		fprintf(stderr, "linegated: %s\n", msg);
 		return 1;
 	}
@@ -784,61 +1730,60 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		d.have_reg = true;
-		/* After a restart, the data plane runs what the registry says is active. */
-		if ((d.reg.active[0] || d.reg.shadow[0]) &&
-		    push_models(&d, d.reg.active, d.reg.shadow, msg, sizeof(msg)))
-			fprintf(stderr, "linegated: could not restore the registry's models: %s\n", msg);
+		restore_models(&d);
 	}
-	lfd = lg_ctl_listen(d.socket_path, 0660);
+	lfd = lg_ctl_listen(d.socket_path, 0660, srv.has_group ? srv.group : (gid_t)-1);
 	if (lfd < 0) {
 		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
 		return 1;
 	}
+	watch_setup(&d, poll_only);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "linegated: %s, %zu devices, admin API on %s\n", d.policy_path,
-		d.running.ndevices, d.socket_path);
+	fprintf(stderr, "linegated: %s, %zu devices, version %u, admin API on %s, file watch: %s\n",
+		d.policy_path, d.running.ndevices, d.version, d.socket_path,
+		d.ino_wd >= 0 ? "inotify" : "poll");
 
 	while (!got_stop) {
-		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN },
+					 { .fd = d.ino_fd, .events = POLLIN } };
 		struct timespec now;
-		bool reload = false;
 
-		if (poll(&pfd, 1, 100) > 0) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (poll(pfd, 2, 100) > 0) {
+			if (pfd[0].revents & POLLIN) {
+				int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
-			if (c >= 0) {
-				struct timeval tv = { 5, 0 };
+				if (c >= 0) {
+					struct timeval tv = { 5, 0 };
 
-				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-				serve(&d, c);
-				close(c);
+					setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+					setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+					lg_ctl_serve(&srv, c);
+					close(c);
+				}
 			}
+			if (pfd[1].revents & POLLIN)
+				watch_events(&d);
 		}
 		if (got_hup) {
 			got_hup = 0;
-			reload = true;
+			if (apply_file(&d, "sighup", msg, sizeof(msg)))
+				fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
 		}
+		if (d.ino_wd >= 0)
+			continue;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - last_check.tv_sec) * 1000 +
 			    (now.tv_nsec - last_check.tv_nsec) / 1000000 >= interval) {
-			struct stat st;
-
 			last_check = now;
-			/* Polling the mtime survives editors that replace the file, which an
-			 * inotify watch on the old inode would miss. */
-			if (!stat(d.policy_path, &st) &&
-			    (st.st_mtim.tv_sec != d.mtime.tv_sec ||
-			     st.st_mtim.tv_nsec != d.mtime.tv_nsec))
-				reload = true;
+			watch_poll(&d);
 		}
-		if (reload && apply_file(&d, "file-watch", msg, sizeof(msg)))
-			fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
 	}
 	close(lfd);
 	unlink(d.socket_path);
+	if (d.ino_fd >= 0)
+		close(d.ino_fd);
 	if (d.have_running)
 		lg_policy_free(&d.running);
 	if (d.audit != stderr)

@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -61,11 +62,12 @@ static const char usage[] =
 	"stream, after the last window is scored and written):\n"
 	"%s"
 	"\n"
-	"Control socket commands (one per connection): 'stats', 'reload' (re-read the policy\n"
-	"file), 'apply' followed by policy YAML, 'model' followed by PATH LABEL [SHADOW_PATH\n"
-	"SHADOW_LABEL]. SIGHUP also reloads. A policy that does not validate is refused and the\n"
-	"running one stays. Models load only when signed by a key in the policy's\n"
-	"models.trusted_keys (docs/models.md).\n";
+	"Control socket: one request per connection, a 4-byte big-endian length and a JSON\n"
+	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
+	"Commands: stats, status, reload, apply, model, help (docs/operations.md). A request cut\n"
+	"off before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
+	"validate is refused and the running one stays. Models load only when signed by a key in\n"
+	"the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -96,78 +98,134 @@ static int reload_file(struct lg_dp *dp, char *msg, size_t len)
 	return 0;
 }
 
-static void write_str(int fd, const char *s)
+/*
+ * The control socket: the table of commands linegated and linegatectl send, on the one
+ * protocol both hops speak (control/ctlproto.h). Adding a command is a row and a handler.
+ */
+static const char *req_str(json_object *req, const char *k, size_t *len)
 {
-	lg_write_all(fd, s, strlen(s));
+	json_object *v;
+
+	if (!json_object_object_get_ex(req, k, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	if (len)
+		*len = (size_t)json_object_get_string_len(v);
+	return json_object_get_string(v);
 }
 
-static void serve_client(struct lg_dp *dp, int fd)
+static int ctl_stats(void *ctx, struct lg_ctl_call *c)
 {
-	char *req = NULL, msg[1024];
+	char *s = lg_dp_stats_json(ctx);
+	json_object *o = s ? json_tokener_parse(s) : NULL;
+
+	free(s);
+	if (!o) {
+		snprintf(c->err, c->errlen, "could not read the counters");
+		return -ENOMEM;
+	}
+	json_object_object_add(c->reply, "stats", o);
+	return 0;
+}
+
+static int ctl_status(void *ctx, struct lg_ctl_call *c)
+{
+	struct lg_dp *dp = ctx;
+	struct lg_gen *g;
+	struct lg_modelset *ms;
+	char hex[65];
+
+	/* Generations are published and freed by this thread (apply runs here): it can read
+	 * the running one without a lock. */
+	g = atomic_load(&dp->gen);
+	ms = atomic_load(&dp->models);
+	lg_hex_encode(g->policy.hash, sizeof(g->policy.hash), hex);
+	json_object_object_add(c->reply, "policy_sha256", json_object_new_string(hex));
+	json_object_object_add(c->reply, "epoch", json_object_new_uint64(g->epoch));
+	json_object_object_add(c->reply, "devices", json_object_new_uint64(g->policy.ndevices));
+	json_object_object_add(c->reply, "model", json_object_new_string(ms ? ms->active : ""));
+	json_object_object_add(c->reply, "shadow_model",
+			       json_object_new_string(ms ? ms->shadow : ""));
+	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
+	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
+	return 0;
+}
+
+static int ctl_reload(void *ctx, struct lg_ctl_call *c)
+{
+	int ret = reload_file(ctx, c->err, c->errlen);
+
+	if (!ret)
+		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
+	return ret;
+}
+
+/* Policy text (and the file name its relative paths resolve against) to the running
+ * generation: the same parser as every other tool, then lg_dp_apply. */
+static int ctl_apply(void *ctx, struct lg_ctl_call *c)
+{
+	struct lg_dp *dp = ctx;
+	struct lg_policy p;
 	size_t len = 0;
+	const char *text = req_str(c->req, "policy", &len), *name = req_str(c->req, "name", NULL);
+	char hex[65];
+	int ret;
 
-	if (lg_read_fd(fd, 16u << 20, &req, &len)) {
-		write_str(fd, "error: could not read the request\n");
-		return;
+	if (!text) {
+		snprintf(c->err, c->errlen, "apply needs \"policy\" (the policy text)");
+		return -EINVAL;
 	}
-	if (!strncmp(req, "stats", 5)) {
-		char *s = lg_dp_stats_json(dp);
-
-		write_str(fd, s ? s : "{}");
-		write_str(fd, "\n");
-		free(s);
-	} else if (!strncmp(req, "reload", 6)) {
-		int ret = reload_file(dp, msg, sizeof(msg));
-
-		write_str(fd, ret ? "error: " : "");
-		write_str(fd, msg);
-		write_str(fd, "\n");
-	} else if (!strncmp(req, "apply\n", 6)) {
-		struct lg_policy p;
-		/* Relative paths (key files, the model) are taken from the boot policy's folder
-		 * until the request carries the name of the file it came from. */
-		int ret = lg_policy_validate(req + 6, len - 6, dp->policy_path, &p, msg,
-					     sizeof(msg));
-
-		if (!ret) {
-			ret = lg_dp_apply(dp, &p);
-			if (ret)
-				lg_policy_free(&p);
-			snprintf(msg, sizeof(msg), ret ? "apply failed" : "ok: %zu devices",
-				 p.ndevices);
-		}
-		write_str(fd, ret ? "error: " : "");
-		write_str(fd, msg);
-		write_str(fd, "\n");
-	} else if (!strncmp(req, "model\n", 6)) {
-		/*
-		 * model\nPATH\nLABEL\n[SHADOW_PATH\nSHADOW_LABEL\n]: one field a line, so
-		 * a path may hold spaces (not a newline).
-		 */
-		char *f[5], *save = NULL, *tok;
-		int n = 0, ret;
-
-		for (tok = strtok_r(req + 6, "\n", &save); tok && n < 5;
-		     tok = strtok_r(NULL, "\n", &save))
-			f[n++] = tok;
-		if (n != 2 && n != 4) {
-			write_str(fd, "error: model needs PATH and LABEL (and SHADOW_PATH, "
-				      "SHADOW_LABEL), one a line\n");
-		} else {
-			ret = lg_dp_set_models(dp, f[0], f[1], n == 4 ? f[2] : NULL,
-					       n == 4 ? f[3] : NULL, msg, sizeof(msg));
-			if (!ret)
-				snprintf(msg, sizeof(msg), "ok: model %s%s%s", f[1],
-					 n == 4 ? ", shadow " : "", n == 4 ? f[3] : "");
-			write_str(fd, ret ? "error: " : "");
-			write_str(fd, msg);
-			write_str(fd, "\n");
-		}
-	} else {
-		write_str(fd, "error: unknown command (stats, reload, apply, model)\n");
+	/* Relative paths (key files, the model) resolve from the file the policy came from,
+	 * or from the boot policy's folder when the request does not name it. */
+	ret = lg_policy_validate(text, len, name ? name : dp->policy_path, &p, c->err,
+				 c->errlen);
+	if (ret) {
+		atomic_fetch_add(&dp->apply_failures, 1);
+		return ret;
 	}
-	free(req);
+	lg_hex_encode(p.hash, sizeof(p.hash), hex);
+	json_object_object_add(c->reply, "devices", json_object_new_uint64(p.ndevices));
+	ret = lg_dp_apply(dp, &p);
+	if (ret) {
+		snprintf(c->err, c->errlen, "the data plane refused the policy: %s%s",
+			 strerror(-ret), lg_dp_check_cores(&p) ?
+			 " (workers.cores lists a core this process may not run on)" : "");
+		lg_policy_free(&p);
+		return ret;
+	}
+	json_object_object_add(c->reply, "policy_sha256", json_object_new_string(hex));
+	json_object_object_add(c->reply, "epoch",
+			       json_object_new_uint64(atomic_load(&dp->gen)->epoch));
+	return 0;
 }
+
+/* {"cmd":"model","active":PATH,"label":L[,"shadow":PATH,"shadow_label":L]} */
+static int ctl_model(void *ctx, struct lg_ctl_call *c)
+{
+	const char *a = req_str(c->req, "active", NULL), *al = req_str(c->req, "label", NULL);
+	const char *sh = req_str(c->req, "shadow", NULL);
+	const char *sl = req_str(c->req, "shadow_label", NULL);
+	int ret;
+
+	if (!a || !al || !sh != !sl) {
+		snprintf(c->err, c->errlen, "model needs \"active\" and \"label\" (and \"shadow\" "
+			 "with \"shadow_label\")");
+		return -EINVAL;
+	}
+	ret = lg_dp_set_models(ctx, a, al, sh, sl, c->err, c->errlen);
+	if (!ret)
+		json_object_object_add(c->reply, "model", json_object_new_string(al));
+	return ret;
+}
+
+static const struct lg_ctl_cmd dp_cmds[] = {
+	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
+	{ "status", ctl_status, "the running generation: policy_sha256, epoch, devices, models",
+	  false },
+	{ "reload", ctl_reload, "re-read the --policy file and apply it", true },
+	{ "apply", ctl_apply, "apply \"policy\" (text; \"name\": the file it came from)", true },
+	{ "model", ctl_model, "run \"active\" (PATH, \"label\"), optionally a \"shadow\"", true },
+	{ NULL },
+};
 
 static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin,
 		     const struct lg_policy *p, char *err, size_t errlen)
@@ -341,6 +399,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "drop-reasons", no_argument, NULL, 3 },
+		{ "group", required_argument, NULL, 4 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -354,6 +413,8 @@ int main(int argc, char **argv)
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
 	bool out_started = false, xdp_unpin = false;
+	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
+					 .own_uid = getuid() };
 
 	dp.nworkers = 1;
 	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:m:hV", opts, NULL)) != -1) {
@@ -402,6 +463,13 @@ int main(int argc, char **argv)
 			break;
 		case 2:
 			xdp_unpin = true;
+			break;
+		case 4:
+			if (lg_ctl_group(optarg, &ctl_srv.group)) {
+				fprintf(stderr, "linegate: --group %s: no such group\n", optarg);
+				return 2;
+			}
+			ctl_srv.has_group = true;
 			break;
 		case 'h':
 			print_usage();
@@ -530,7 +598,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (ctl) {
-		ctl_fd = lg_ctl_listen(ctl, 0600);
+		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
+				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
 		if (ctl_fd < 0) {
 			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
 			goto out;
@@ -598,7 +667,7 @@ int main(int argc, char **argv)
 				struct timeval tv = { 2, 0 };
 
 				setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-				serve_client(&dp, c);
+				lg_ctl_serve(&ctl_srv, c);
 				close(c);
 			}
 		}

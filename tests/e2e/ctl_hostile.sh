@@ -1,34 +1,123 @@
 #!/usr/bin/env bash
-# The control plane under requests it must refuse, not crash on or half-apply:
-# {"cmd": null} and other wrong JSON types (linegated crashed), a policy file with a NUL
-# byte (linegatectl cut it there and applied the rest), and a request over the daemon's
-# 16 MiB limit (linegatectl died silently of SIGPIPE, exit 141). After each, linegated
-# still answers and the running policy is the one it had.
+# The control protocol under requests it must refuse, on both sockets (linegated's admin
+# socket and linegate's control socket), without crashing or half-applying:
+# - {"cmd": null} and other wrong JSON types, unframed bytes, bytes after the object;
+# - a request cut off in the middle of its policy (the old text protocol applied the first
+#   devices): refused whole, the running policy and its device count unchanged;
+# - an unprivileged peer (nobody, no groups; it drops privileges as setpriv would), also with the sockets chmod 0666: refused
+#   with "permission denied" and audited; a member of --group (primary or supplementary)
+#   accepted;
+# - a policy with a NUL byte (linegatectl once cut it there and applied the rest);
+# - a request over the 16 MiB limit (linegatectl died silently of SIGPIPE, exit 141), and
+#   a server that closes early: exit 1 with a message, never 141;
+# - an apply the data plane refuses: its reason reaches linegatectl (exit 1).
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
 lg_netns_up "lgch$$"
 T=$LG_TMP
+chmod 0711 "$T" # others may reach the sockets: the servers' own peer check must refuse them
+GRP=4242        # a group number no account has: only setpriv gives it to our test peer
 lg_policy "$T/policy.yaml"
-lg_start_linegate
-lg_start_linegated
+lg_start_linegate --group $GRP
+lg_start_linegated --group $GRP
 
-hash() { "$LG_BIN_CTL" -s "$T/d.sock" status | python3 -c "import json,sys; print(json.load(sys.stdin)['policy_sha256'])"; }
-before=$(hash)
+dstatus() { lg_ctl "$T/d.sock" '{"cmd": "status"}' "$1"; }
+pstatus() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' "$1"; }
+before=$(dstatus policy_sha256)
+ndev=$(pstatus devices)
+[ "$ndev" = 8 ] || lg_fail "the data plane runs $ndev devices, want 8"
+[ "$(pstatus policy_sha256)" = "$before" ] || lg_fail "linegated and linegate disagree on the hash"
+unchanged() {
+	[ "$(dstatus policy_sha256)" = "$before" ] || lg_fail "linegated's policy changed after: $1"
+	[ "$(pstatus policy_sha256)" = "$before" ] || lg_fail "linegate's policy changed after: $1"
+	[ "$(pstatus devices)" = "$ndev" ] || lg_fail "linegate's device count changed after: $1"
+	kill -0 "$D_PID" 2>/dev/null || lg_fail "linegated died on: $1"
+	kill -0 "$DP_PID" 2>/dev/null || lg_fail "linegate died on: $1"
+}
 
-# Wrong JSON types, straight to the daemon's socket.
-for req in '{"cmd": null}' '{"cmd": 5}' '{"cmd": "validate", "policy": null}' \
-	'{"cmd": "validate", "policy": 7}' '{"cmd": "validate", "policy": "version: 2\n", "name": null}' \
-	'[1, 2]' 'null'; do
-	python3 - "$T/d.sock" "$req" > "$T/r.json" <<'PY' || lg_fail "no reply to $req"
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode()); s.shutdown(socket.SHUT_WR)
-print(b"".join(iter(lambda: s.recv(65536), b"")).decode())
+# Every hostile request on both sockets, in one Python process (lgsock.py underneath).
+# After each: both still run, with the same policy and device count. An unprivileged peer
+# is a forked child that drops to its uid, gid and groups before it connects, as
+# `setpriv --reuid --regid --groups` would; in-process, so that it needs no exec and no
+# search permission on the folders above the socket (it connects by the socket's name
+# relative to its folder).
+python3 - "$T" "$D_PID" "$DP_PID" "$GRP" <<'PY' || lg_fail "a hostile request was not refused as it should be"
+import json, os, re, struct, sys, lgsock
+T, dpid, ppid, grp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+text = open(f"{T}/policy.yaml").read()
+# A policy with one device: applied, it would leave 7 of the 8 unenrolled.
+one = text[:text.index("  - id: 102")]
+apply_one = json.dumps({"cmd": "apply", "policy": one}).encode()
+shapes = {
+    "cut": struct.pack(">I", len(apply_one)) + apply_one[:len(apply_one) // 2],
+    "header": b"\0\0",
+    "unframed": b"apply\n" + one.encode(),  # the old text protocol
+    "trailing": lgsock.frame(b'{"cmd": "status"} {"cmd": "apply"}'),
+    "apply_one": lgsock.frame(apply_one),
+}
+
+def send(sock, how, ids=None):
+    data = shapes.get(how) or lgsock.frame(how.encode())
+    if not ids:
+        return lgsock.unframe(lgsock.call_raw(sock, data))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        uid, gid, groups = ids
+        os.chdir(os.path.dirname(sock))
+        os.setgroups(groups)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        os.write(w, lgsock.call_raw(os.path.basename(sock), data))
+        os._exit(0)
+    os.close(w)
+    out = b"".join(iter(lambda: os.read(r, 65536), b""))
+    os.waitpid(pid, 0)
+    return lgsock.unframe(out)
+
+def status(sock):
+    return lgsock.call(sock, {"cmd": "status"})
+
+base = status(f"{T}/dp.sock")
+bad = 0
+def check(sock, how, want_ok, want_err=".", ids=None):
+    global bad
+    name = f"{how} on {os.path.basename(sock)}" + (f" as {ids}" if ids else "")
+    r = send(sock, how, ids)
+    good = r.get("ok") is want_ok and (want_ok or re.search(want_err, r.get("error", "")))
+    for pid in (dpid, ppid):
+        os.kill(pid, 0)  # raises if it died
+    d, p = status(f"{T}/d.sock"), status(f"{T}/dp.sock")
+    same = (d["policy_sha256"] == p["policy_sha256"] == base["policy_sha256"] and
+            p["devices"] == base["devices"])
+    print(f"{name}: {'ok' if good and same else 'WRONG'}: {json.dumps(r)[:160]}")
+    bad += not (good and same)
+
+for s in (f"{T}/d.sock", f"{T}/dp.sock"):
+    for req in ('{"cmd": null}', '{"cmd": 5}', '[1, 2]', 'null', '{"cmd": "apply", "policy": 7}',
+                '{"cmd": "nosuch"}', '{"cmd": "validate", "policy": "version: 2\\n", "name": null}'):
+        check(s, req, False)
+    check(s, "cut", False, r"^request refused whole: message cut off after \d+ of \d+ bytes$")
+    check(s, "header", False, "^request refused whole: message cut off in its length header$")
+    check(s, "unframed", False, "over the limit|cut off")
+    check(s, "trailing", False, "bytes after the JSON object")
+    # Not root, not the server's user, not in --group: refused, whatever the file mode.
+    os.chmod(s, 0o666)
+    check(s, "apply_one", False, "^permission denied$", (65534, 65534, []))
+    check(s, '{"cmd": "status"}', False, "^permission denied$", (65534, 65534, []))
+    # In --group, as the primary or a supplementary group: served.
+    check(s, '{"cmd": "status"}', True, ids=(65534, grp, []))
+    check(s, '{"cmd": "status"}', True, ids=(65534, 65534, [grp]))
+sys.exit(1 if bad else 0)
 PY
-	kill -0 "$D_PID" 2>/dev/null || lg_fail "linegated died on $req"
-	grep -q '"ok": *false\|"ok":false' "$T/r.json" || lg_fail "$req was not refused: $(cat "$T/r.json")"
-done
+# Sockets made with --group: mode 0660, that group.
+chmod 0660 "$T/d.sock" "$T/dp.sock"
+[ "$(stat -c %a:%g "$T/d.sock")" = "660:$GRP" ] || lg_fail "d.sock is $(stat -c %a:%g "$T/d.sock")"
+[ "$(stat -c %g "$T/dp.sock")" = "$GRP" ] || lg_fail "dp.sock group is $(stat -c %g "$T/dp.sock")"
+n=$(grep -c '"what":"connect","result":"denied"' "$T/audit.jsonl" || true)
+[ "$n" = 2 ] || lg_fail "the audit log has $n denied connections, want 2"
 
 # A NUL byte inside the policy: refused whole by validate and apply.
 python3 -c "
@@ -41,16 +130,55 @@ fi
 if "$LG_BIN_CTL" -s "$T/d.sock" apply "$T/nul.yaml" 2>> "$T/nul.err"; then
 	lg_fail "apply took a policy with a NUL byte"
 fi
-[ "$(hash)" = "$before" ] || lg_fail "the running policy changed after a refused apply"
+unchanged "a NUL byte"
 
 # Over the daemon's limit: an error and exit 1, not SIGPIPE.
 head -c $((17 << 20)) /dev/zero | tr '\0' '#' > "$T/big.yaml"
 rc=0
-"$LG_BIN_CTL" -s "$T/d.sock" validate "$T/big.yaml" 2> "$T/big.err" || rc=$?
+"$LG_BIN_CTL" -s "$T/d.sock" apply "$T/big.yaml" 2> "$T/big.err" || rc=$?
 [ $rc -eq 1 ] || lg_fail "linegatectl on a 17 MiB policy exited $rc: $(cat "$T/big.err")"
-[ -s "$T/big.err" ] || lg_fail "linegatectl on a 17 MiB policy said nothing"
-kill -0 "$D_PID" 2>/dev/null || lg_fail "linegated died on a 17 MiB request"
-[ "$(hash)" = "$before" ] || lg_fail "the running policy changed"
-echo "refused: $(head -c 200 "$T/nul.err" | tr '\n' ' '); $(head -c 200 "$T/big.err")"
+grep -q 'over the limit of 16777216 bytes' "$T/big.err" || lg_fail "17 MiB: $(cat "$T/big.err")"
+unchanged "a 17 MiB request"
+
+# Servers that close early (before reading, after the header): exit 1 with a message.
+for mode in close header; do
+	python3 - "$T/early.sock" $mode <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+for _ in range(2):
+    c, _ = s.accept()
+    if sys.argv[2] == "header":
+        c.recv(4)
+    c.close()
+PY
+	fake=$!
+	lg_wait_for 5 test -S "$T/early.sock" || lg_fail "fake server did not start"
+	for f in "$T/policy.yaml" "$T/big.yaml"; do
+		rc=0
+		"$LG_BIN_CTL" -s "$T/early.sock" apply "$f" 2> "$T/early.err" || rc=$?
+		[ $rc -eq 1 ] || lg_fail "linegatectl against a server that closes ($mode, $f) exited $rc"
+		grep -q 'early.sock: .*\(closed\|no reply\)' "$T/early.err" ||
+			lg_fail "no reason from linegatectl ($mode): $(cat "$T/early.err")"
+	done
+	wait $fake
+	rm -f "$T/early.sock"
+done
+
+# The data plane refuses what linegated accepts: linegate may run on core 0 only, the
+# policy pins a worker to core 1. The data plane's reason reaches linegatectl (exit 1).
+if [ "$(nproc)" -ge 2 ]; then
+	taskset -a -p -c 0 "$(pgrep -P "$DP_PID" -x linegate || echo "$DP_PID")" > /dev/null
+	printf 'workers:\n  cores: [1]\n' | cat "$T/policy.yaml" - > "$T/cores.yaml"
+	rc=0
+	"$LG_BIN_CTL" -s "$T/d.sock" apply "$T/cores.yaml" 2> "$T/cores.err" || rc=$?
+	[ $rc -eq 1 ] || lg_fail "an apply the data plane refused exited $rc"
+	grep -q 'data plane refused: .*core 1' "$T/cores.err" ||
+		lg_fail "the data plane's reason is lost: $(cat "$T/cores.err")"
+	tail -1 "$T/audit.jsonl" | grep -q '"phase":"result".*"result":"refused".*core 1' ||
+		lg_fail "the audit lacks the failed result: $(tail -1 "$T/audit.jsonl")"
+	unchanged "an apply the data plane refused"
+fi
+
+echo "refused: $(head -c 150 "$T/cores.err"); $(head -c 150 "$T/big.err")"
 lg_stop_linegate
 echo PASS

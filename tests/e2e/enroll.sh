@@ -7,7 +7,7 @@
 #  - rotate-key under load with a 6 s grace: the old key admitted before the expiry and
 #    refused after it (unknown_key), the new key admitted throughout, nothing lost while
 #    rotating; prune drops the expired key and its file;
-#  - refusals leave the file as it was: a policy edited by hand and not applied, a data
+#  - refusals leave the file as it was: a hand edit the file watch refused, a data
 #    plane that is down (the old file is put back, the new key file removed);
 #  - no key byte in any output, the audit log or an error.
 # Run with "xdp" (the default) or "noxdp".
@@ -31,13 +31,10 @@ PY
 mkdir -p "$T/keys"
 chmod 700 "$T/keys"
 (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/keys/base-1.key"; echo >> "$T/keys/base-1.key")
-# linegate parses a policy linegated pushes as "<apply>", whose relative paths (key files
-# too) it takes from its working folder: run it from the policy's.
-cd "$T"
 MODE=${1:-xdp}
 if [ "$MODE" = xdp ]; then lg_start_linegate --xdp lg0; else lg_start_linegate; fi
-# No file watch during the test: every change below comes from a verb.
-lg_start_linegated -i 100000
+# With its file watch (inotify): a verb's own write of the file applies nothing twice.
+lg_start_linegated
 CTL=("$LG_BIN_CTL" -s "$T/d.sock")
 
 # admitted, unknown_device and unknown_key, wherever they were counted (XDP or a worker).
@@ -206,15 +203,20 @@ gen "$T/g202c.yaml" 2 3001 300
 expect "new key after prune" 300 300 0 0
 
 # --- refusals leave everything as it was ------------------------------------------------
-echo "# edited by hand" >> "$T/policy.yaml"
+# A hand edit in progress (invalid, so the file watch keeps the running policy): a verb
+# would apply it too, so it is refused until the file is the running policy again.
+cp "$T/policy.yaml" "$T/good.yaml"
+echo "bogus_field: 1" >> "$T/policy.yaml"
 sum=$(sha256sum < "$T/policy.yaml")
+sleep 0.5
 rc=0; out=$("${CTL[@]}" devices enroll --id 203 --name new-3 --source $LINE_IP 2>&1) || rc=$?
 echo "$out"
 [ $rc -eq 1 ] && [[ "$out" == *"is not the running policy"*"linegatectl apply"* ]] ||
 	lg_fail "an edit of a file changed by hand was not refused ($rc): $out"
 [ ! -e "$T/keys/new-3.key" ] && [ "$(sha256sum < "$T/policy.yaml")" = "$sum" ] ||
 	lg_fail "the refused edit changed something"
-"${CTL[@]}" apply > /dev/null || lg_fail "apply of the hand edit failed"
+cp "$T/good.yaml" "$T/policy.yaml"
+sum=$(sha256sum < "$T/policy.yaml")
 rc=0; out=$("${CTL[@]}" devices enroll --id 203 --name new-3 --source $LINE_IP --group nosuch 2>&1) || rc=$?
 echo "$out"
 [ $rc -eq 1 ] && [[ "$out" == *"group 'nosuch' is not defined"* ]] || lg_fail "unknown group not refused: $out"

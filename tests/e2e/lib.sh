@@ -116,15 +116,11 @@ lg_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($
 # counters under $T; extra arguments are appended. Sets DP_PID.
 # The data plane's counters as JSON, from its control socket ($2, default $T/dp.sock).
 lg_dp_stats() {
-	python3 - "${2:-$T/dp.sock}" > "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.sendall(b"stats\n")
-s.shutdown(socket.SHUT_WR)
-print(b"".join(iter(lambda: s.recv(65536), b"")).decode())
-PY
+	python3 "$LG_SOURCE/tests/e2e/lgsock.py" "${2:-$T/dp.sock}" '{"cmd": "stats"}' stats > "$1"
 }
+
+# lg_ctl SOCKET REQUEST_JSON [FIELD]: one framed request (lgsock.py), the reply on stdout.
+lg_ctl() { python3 "$LG_SOURCE/tests/e2e/lgsock.py" "$@"; }
 
 lg_start_linegate() {
 	lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
@@ -133,10 +129,10 @@ lg_start_linegate() {
 	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
 }
 
-# linegated for that linegate, with its audit log under $T. Sets D_PID.
+# linegated for that linegate, with its audit log and state folder under $T. Sets D_PID.
 lg_start_linegated() {
 	lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
-		-a "$T/audit.jsonl" "$@"
+		-a "$T/audit.jsonl" -s "$T/state" "$@"
 	D_PID=$!
 	lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
 }

@@ -43,16 +43,25 @@ for bad in unsigned rogue tampered; do
 	grep -q "refused" "$T/$bad.err" || lg_fail "$bad: $(cat "$T/$bad.err")"
 done
 CTL model add vib 2 "$T/v2.json" 2>/dev/null && lg_fail "a version was registered twice"
-# A request straight to the data plane's control socket, past linegated: stdin in, reply out.
-dp_send() {
-	ip netns exec "$NS_SRV" python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
-s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(4096), b'')).decode())" "$T/dp.sock"
+# The model command straight to the data plane's control socket, past linegated:
+# dp_model ACTIVE LABEL [SHADOW SHADOW_LABEL] prints "ok: model L, shadow S" or "error: ...".
+dp_model() {
+	python3 - "$T/dp.sock" "$@" <<'PY'
+import sys, lgsock
+a = sys.argv[2:]
+req = {"cmd": "model", "active": a[0], "label": a[1]}
+if len(a) > 2:
+    req.update(shadow=a[2], shadow_label=a[3])
+r = lgsock.call(sys.argv[1], req)
+if r["ok"]:
+    st = lgsock.call(sys.argv[1], {"cmd": "status"})
+    print(f"ok: model {st['model']}" + (f", shadow {st['shadow_model']}" if st["shadow_model"] else ""))
+else:
+    print("error: " + r["error"])
+PY
 }
 # The data plane checks for itself.
-printf 'model\n%s\nx\n' "$T/tampered.json" | dp_send > "$T/direct.txt"
+dp_model "$T/tampered.json" x > "$T/direct.txt"
 grep -q "^error: .*refused" "$T/direct.txt" || lg_fail "data plane took a tampered model: $(cat "$T/direct.txt")"
 
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
@@ -72,11 +81,26 @@ wait $GEN
 sleep 0.3
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
-# A model path with a space in it, straight to the data plane (one field a line).
+# A restarted linegated finds the registry's active and shadow models running: no swap
+# (the final count of swaps below would be one more).
+kill -INT "$D_PID"; wait "$D_PID" || lg_fail "linegated did not stop cleanly"
+rm -f "$T/d.sock"
+lg_start_linegated
+# Rollback past the registry's first model goes back to the boot model (the policy's
+# detection.model); past that there is nothing to go back to.
+dp_label() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' model | tr -d '"'; }
+CTL model rollback >/dev/null || lg_fail "rollback to vib@1"
+[ "$(dp_label)" = vib@1 ] || lg_fail "after a rollback the data plane runs $(dp_label), want vib@1"
+CTL model rollback >/dev/null || lg_fail "rollback to the boot model"
+[ "$(dp_label)" = model.json ] || lg_fail "after the second rollback: $(dp_label), want model.json"
+CTL models | grep -q '"active": *""' || lg_fail "the registry still names an active model"
+if CTL model rollback 2> "$T/rb.err"; then lg_fail "a rollback past the boot model worked"; fi
+grep -q "no earlier model: the policy's detection.model (the boot model) is running" "$T/rb.err" ||
+	lg_fail "rollback past the boot model: $(cat "$T/rb.err")"
+# A model path with a space in it, straight to the data plane.
 mkdir -p "$T/with space"
 cp "$T/v1.json" "$T/v1.json.sig" "$T/with space/"
-printf 'model\n%s\nspaced\n%s\nvib@2\n' "$T/with space/v1.json" "$T/v2.json" |
-	dp_send > "$T/spaced.txt"
+dp_model "$T/with space/v1.json" spaced "$T/v2.json" vib@2 > "$T/spaced.txt"
 grep -q "^ok: model spaced, shadow vib@2" "$T/spaced.txt" ||
 	lg_fail "a model path with a space: $(cat "$T/spaced.txt")"
 lg_stop_linegate
@@ -91,7 +115,7 @@ keys = [(e["device"], e["channel"], e["seq"]) for e in lines]
 check("windows scored", st["scored"], sent["enrolled"])
 check("output lines", len(lines), sent["enrolled"])
 check("windows scored twice", len(keys) - len(set(keys)), 0)
-check("model swaps (start-up + 5 + the spaced path)", st["model_swaps"], 7)
+check("model swaps (start-up + 5 + 2 rollbacks + the spaced path)", st["model_swaps"], 9)
 check("running model", st["model"], "spaced")
 check("shadow", st["shadow"], "vib@2")
 check("shadow scored some rows", st["shadow_scored"] > 0, True)

@@ -88,10 +88,8 @@ start_broker
 # Reconnects back off from 1 s to 30 s: wait until linegate says it is connected again.
 connected() {
 	python3 - "$T/dp2.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats")
-s.shutdown(socket.SHUT_WR)
-sys.exit(0 if json.loads(b"".join(iter(lambda: s.recv(65536), b"")))["mqtt"]["connected"] else 1)
+import sys, lgsock
+sys.exit(0 if lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["mqtt"]["connected"] else 1)
 PY
 }
 lg_wait_for 40 connected || lg_fail "linegate did not reconnect to the broker"

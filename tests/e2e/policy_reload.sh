@@ -66,5 +66,10 @@ for name, got, want in checks + [
     ok &= got == want
 sys.exit(0 if ok else 1)
 PY
-grep -c '"what":"apply","result":"ok"' "$T/audit.jsonl" | grep -qx 21 || lg_fail "audit log lacks 21 applies"
+# linegated adopted the generation linegate started with (no push), then applied 20.
+n=$(grep -c '"what":"apply","result":"ok"' "$T/audit.jsonl" || true)
+[ "$n" = 20 ] || lg_fail "the audit log has $n applies, want 20"
+n=$(grep -c '"phase":"intent"' "$T/audit.jsonl" || true)
+[ "$n" = 20 ] || lg_fail "the audit log has $n intents, want 20"
+grep -q '"what":"start","result":"adopted"' "$T/audit.jsonl" || lg_fail "the start was not an adoption"
 echo PASS

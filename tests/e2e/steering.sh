@@ -27,18 +27,17 @@ affinity() {
 		esac
 	done | sort | tr '\n' ' '
 }
-dp_cmd() { # send a control command with a body from stdin
+dp_apply() { # apply the policy on stdin straight to the data plane: "ok" or "error: why"
 	python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b'\n' + sys.stdin.buffer.read()); s.shutdown(socket.SHUT_WR)
-print(b''.join(iter(lambda: s.recv(65536), b'')).decode().strip())" "$T/dp.sock" "$1"
+import sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': sys.stdin.read()})
+print('ok' if r['ok'] else 'error: ' + r['error'])" "$T/dp.sock"
 }
 [ "$(affinity)" = "0:1 1:0 " ] || lg_fail "workers not pinned as workers.cores says: $(affinity)"
-sed 's/^  cores: \[1, 0\]/  cores: [1]/' "$T/policy.yaml" | dp_cmd apply | grep -q '^ok' ||
+sed 's/^  cores: \[1, 0\]/  cores: [1]/' "$T/policy.yaml" | dp_apply | grep -q '^ok' ||
 	lg_fail "live apply of workers.cores [1] refused"
 [ "$(affinity)" = "0:1 1:1 " ] || lg_fail "workers not re-pinned by a live apply: $(affinity)"
-if sed 's/^  cores: \[1, 0\]/  cores: [1000]/' "$T/policy.yaml" | dp_cmd apply | grep -q '^ok'; then
+if sed 's/^  cores: \[1, 0\]/  cores: [1000]/' "$T/policy.yaml" | dp_apply | grep -q '^ok'; then
 	lg_fail "a policy with a core this machine lacks was applied"
 fi
 [ "$(affinity)" = "0:1 1:1 " ] || lg_fail "a refused apply changed the pinning: $(affinity)"

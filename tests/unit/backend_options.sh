@@ -54,7 +54,7 @@ if "$LG" --help | grep '^  pcap:' > /dev/null; then
 		fail "--stats-out to a full device did not fail the run: $(tail -2 "$T/s.err")"
 	# loop= takes digits only: strtoul alone let a sign or a leading space through.
 	for l in +2 " 2" 0 -1 2x 1000001; do
-		"$LG" -p "$LG_SOURCE/tests/fixtures/pcap/policy.yaml" -o /dev/null \
+		"$LG" -p "$T/pcap-policy.yaml" -o /dev/null \
 			-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap,loop=$l" 2> "$T/l.err" &&
 			fail "loop=$l was accepted"
 		grep -q "loop=$l is not a number of passes" "$T/l.err" ||

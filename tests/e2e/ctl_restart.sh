@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# linegated's crash recovery, restarts and versions (docs/operations.md, "Crash recovery"):
+# - kill -9 at each phase of an apply (LINEGATED_TEST_CRASH_AT, test only), restart: the
+#   audit has the intent and a "reconciled" line saying what really happened (not applied
+#   after the intent; applied after the push or the persist), and linegated's running hash
+#   equals the data plane's;
+# - restarts of linegated under traffic (SIGINT and kill -9): it adopts the running
+#   generation, no push (no intent, the data plane's apply count unchanged), no frame lost
+#   (exact counts from the load generator's sent file and the data plane's stats);
+# - the start rule: boot file unchanged -> the last applied version; boot file changed ->
+#   the boot file;
+# - history, rollback to the boot version (1), apply --dry-run changing nothing;
+# - the audit log and the state folder are not readable by others (an existing 0644 audit
+#   log is made 0600).
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+lg_tmp
+lg_netns_up "lgcr$$"
+T=$LG_TMP
+lg_policy "$T/policy.yaml"
+cp "$T/policy.yaml" "$T/v1.yaml"
+# v2, v3: the same devices with other batch sizes (live fields): every frame stays admitted.
+sed 's/^  batch: 16 /  batch: 4  /' "$T/v1.yaml" > "$T/v2.yaml"
+sed 's/^  batch: 16 /  batch: 8  /' "$T/v1.yaml" > "$T/v3.yaml"
+cmp -s "$T/v1.yaml" "$T/v2.yaml" && lg_fail "v2 is not different from v1"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+H1=$(sha "$T/v1.yaml") H2=$(sha "$T/v2.yaml") H3=$(sha "$T/v3.yaml")
+CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
+dp_field() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' "$1" | tr -d '"'; }
+d_field() { lg_ctl "$T/d.sock" '{"cmd": "status"}' "$1" | tr -d '"'; }
+applies() { lg_dp_stats "$T/s.json" && lg_json "$T/s.json" "d['policy_applies']"; }
+intents() { grep -c '"phase":"intent"' "$T/audit.jsonl" || true; }
+start_d() { rm -f "$T/d.sock"; lg_start_linegated "$@"; }
+same_hash() {
+	local d p
+	d=$(d_field policy_sha256) p=$(dp_field policy_sha256)
+	[ "$d" = "$p" ] || lg_fail "$1: linegated runs ${d:0:8}, the data plane ${p:0:8}"
+	[ "$p" = "$2" ] || lg_fail "$1: the data plane runs ${p:0:8}, want ${2:0:8}"
+}
+
+lg_start_linegate
+# An audit log others may read is made 0600, and linegated says so.
+echo '{"note":"an old line"}' > "$T/audit.jsonl"
+chmod 0644 "$T/audit.jsonl"
+start_d 2> "$T/d0.err"
+[ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log stayed mode $(stat -c %a "$T/audit.jsonl")"
+grep -q "audit.jsonl was mode 0644: made it 0600" "$T/d0.err" || lg_fail "no word of the audit log's mode: $(cat "$T/d0.err")"
+same_hash "first start" "$H1"
+
+# kill -9 between the phases of an apply, then a restart.
+want_after=(after-intent:"not applied":old after-push:applied:new after-persist:applied:new)
+target=v2
+for case in "${want_after[@]}"; do
+	IFS=: read -r phase result which <<< "$case"
+	old=$(dp_field policy_sha256)
+	new=$(sha "$T/$target.yaml")
+	kill -INT "$D_PID"; wait "$D_PID" || lg_fail "linegated did not stop cleanly"
+	LINEGATED_TEST_CRASH_AT=$phase start_d
+	rc=0
+	CTL apply "$T/$target.yaml" 2> "$T/crash.err" || rc=$?
+	[ $rc -eq 1 ] || lg_fail "$phase: linegatectl exited $rc"
+	grep -q 'no reply\|closed' "$T/crash.err" || lg_fail "$phase: $(cat "$T/crash.err")"
+	rc=0; wait "$D_PID" || rc=$?
+	[ $rc -eq 137 ] || lg_fail "$phase: linegated ended with $rc, not killed"
+	seq=$(tail -1 "$T/audit.jsonl" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["seq"] if d["phase"] == "intent" else "")')
+	[ -n "$seq" ] || lg_fail "$phase: the last audit line is not the intent: $(tail -1 "$T/audit.jsonl")"
+	start_d
+	python3 - "$T/audit.jsonl" "$seq" "$result" "$new" <<'PY' || lg_fail "$phase: audit: $(tail -3 "$T/audit.jsonl")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+seq, result, new = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mine = [(l["phase"], l.get("result"), l.get("policy_sha256")) for l in lines if l.get("seq") == seq]
+want = [("intent", None, new), ("reconciled", result, new)]
+print(f"audit seq {seq}: {mine}")
+sys.exit(0 if mine == want else 1)
+PY
+	if [ "$which" = new ]; then same_hash "$phase" "$new"; else same_hash "$phase" "$old"; fi
+	[ "$which" = old ] || target=$([ "$target" = v2 ] && echo v3 || echo v2)
+done
+# after-push: the reconciled policy became a version (it had been pushed, not kept).
+CTL history > "$T/h.json"
+python3 - "$T/h.json" "$(dp_field policy_sha256)" <<'PY' || lg_fail "history: $(cat "$T/h.json")"
+import json, sys
+h = json.load(open(sys.argv[1])); cur = [v for v in h["versions"] if v["current"]]
+print("history:", [(v["version"], v["sha256"][:8], v["what"]) for v in h["versions"]])
+sys.exit(0 if len(cur) == 1 and cur[0]["sha256"] == sys.argv[2] and len(h["versions"]) == 3 else 1)
+PY
+
+# Restarts under traffic: adopted, never pushed, no frame lost.
+a0=$(applies) i0=$(intents)
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/v1.yaml" -t $SRV_IP -S $LINE_IP -n 400 -r 1600 \
+	-j "$T/sent.json" -q &
+GEN=$!
+sleep 0.3
+for sig in INT KILL INT; do
+	kill -$sig "$D_PID"; wait "$D_PID" || true
+	start_d
+	grep -q '"what":"start","result":"adopted"' <(tail -1 "$T/audit.jsonl") ||
+		lg_fail "restart after SIG$sig did not adopt: $(tail -1 "$T/audit.jsonl")"
+	sleep 0.2
+done
+wait $GEN || lg_fail "load generator failed"
+[ "$(applies)" = "$a0" ] || lg_fail "restarts pushed: policy_applies $a0 -> $(applies)"
+[ "$(intents)" = "$i0" ] || lg_fail "restarts wrote intents: $i0 -> $(intents)"
+sent=$(lg_json "$T/sent.json" "d['sent']")
+got_all() { lg_dp_stats "$T/s.json" && [ "$(lg_json "$T/s.json" "d['received']")" = "$sent" ]; }
+lg_wait_for 10 got_all || lg_fail "received $(lg_json "$T/s.json" "d['received']") of $sent"
+[ "$(lg_json "$T/s.json" "d['admitted']")" = "$(lg_json "$T/sent.json" "d['enrolled']")" ] ||
+	lg_fail "admitted $(lg_json "$T/s.json" "d['admitted']") of $(lg_json "$T/sent.json" "d['enrolled']") enrolled frames"
+echo "restarts under traffic: $sent sent, $(lg_json "$T/s.json" "d['admitted']") admitted, 0 pushes"
+
+# The start rule. Boot file unchanged: the last applied version, adopted.
+running=$(dp_field policy_sha256)
+[ "$running" != "$H1" ] || lg_fail "expected a version other than the boot file to run"
+kill -INT "$D_PID"; wait "$D_PID"
+start_d
+same_hash "boot file unchanged" "$running"
+# Boot file changed while linegated was down: the boot file, pushed; its history starts
+# again at version 1.
+kill -INT "$D_PID"; wait "$D_PID"
+sed -i 's/^  deadline_ms: 50 /  deadline_ms: 40 /' "$T/policy.yaml"
+HB=$(sha "$T/policy.yaml")
+i0=$(intents)
+start_d
+same_hash "boot file changed" "$HB"
+[ "$(intents)" = $((i0 + 1)) ] || lg_fail "the changed boot file was not pushed once"
+[ "$(d_field version)" = 1 ] || lg_fail "the boot file is version $(d_field version), want 1"
+
+# History, rollback to the boot version, dry run.
+CTL apply "$T/v2.yaml" > /dev/null
+CTL apply "$T/v3.yaml" > /dev/null
+same_hash "v3 applied" "$H3"
+CTL rollback > "$T/rb.txt" || lg_fail "rollback: $(cat "$T/rb.txt")"
+same_hash "rollback (the one before)" "$H2"
+CTL rollback 1 > "$T/rb.txt" || lg_fail "rollback 1: $(cat "$T/rb.txt")"
+same_hash "rollback to the boot version" "$HB"
+a0=$(applies) i0=$(intents) v0=$(d_field version)
+CTL apply --dry-run "$T/v3.yaml" > "$T/dry.json" || lg_fail "dry run: $(cat "$T/dry.json")"
+grep -q '"dry_run": *true' "$T/dry.json" || lg_fail "dry run reply: $(cat "$T/dry.json")"
+grep -q '"settings_changed": *true' "$T/dry.json" || lg_fail "dry run shows no diff: $(cat "$T/dry.json")"
+same_hash "dry run" "$HB"
+[ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] ||
+	lg_fail "the dry run changed something"
+CTL history > "$T/h.json"
+python3 - "$T/h.json" "$HB" "$H2" "$H3" <<'PY' || lg_fail "history after rollbacks: $(cat "$T/h.json")"
+import json, sys
+h = json.load(open(sys.argv[1])); hb, h2, h3 = sys.argv[2:5]
+got = [(v["version"], v["sha256"], v["what"], v["current"]) for v in h["versions"]]
+want = [(1, hb, "boot", False), (2, h2, "apply", False), (3, h3, "apply", False),
+        (4, h2, "rollback to version 2", False), (5, hb, "rollback to version 1", True)]
+print("history:", [(v, s[:8], w, c) for v, s, w, c in got])
+sys.exit(0 if got == want else 1)
+PY
+CTL rollback 9 2> "$T/rb.err" && lg_fail "rollback to a version that does not exist worked"
+grep -q 'no version 9' "$T/rb.err" || lg_fail "rollback 9: $(cat "$T/rb.err")"
+[ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
+[ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
+lg_stop_linegate
+echo PASS

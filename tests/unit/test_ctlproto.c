@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control protocol (control/ctlproto.h): framing, the one-object rule, the peer rule, the
+ * dispatcher, lg_ctl_serve() on a real socket (a cut-off request refused whole, its handler
+ * never called), the client against a server that closes early (an error, not SIGPIPE), and
+ * atomic file writes.
+ */
+#include "ctlproto.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_ctlproto [-h]\n"
+	"\n"
+	"Unit tests of the control protocol both control sockets speak.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_ctlproto: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+static int echo_calls;
+
+static int h_echo(void *ctx, struct lg_ctl_call *c)
+{
+	(void)ctx;
+	echo_calls++;
+	json_object_object_add(c->reply, "peer", json_object_new_string(c->peer->name));
+	return 0;
+}
+
+static int h_fail(void *ctx, struct lg_ctl_call *c)
+{
+	(void)ctx;
+	snprintf(c->err, c->errlen, "refused: because");
+	return -EINVAL;
+}
+
+static int h_silent(void *ctx, struct lg_ctl_call *c)
+{
+	(void)ctx;
+	(void)c;
+	return -EPERM;
+}
+
+static const struct lg_ctl_cmd cmds[] = {
+	{ "echo", h_echo, "echo the peer", false },
+	{ "fail", h_fail, "fail with a reason", true },
+	{ "silent", h_silent, "fail without one", true },
+	{ NULL },
+};
+
+static const char *str(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int ok(json_object *o)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, "ok", &v) && json_object_get_boolean(v);
+}
+
+static void test_framing(void)
+{
+	char *f;
+	size_t flen, blen;
+	const char *body;
+	char err[128];
+	json_object *o;
+
+	CHECK_EQ(lg_ctl_frame("{}", 2, &f, &flen), 0);
+	CHECK_EQ(flen, 6);
+	CHECK(!memcmp(f, "\0\0\0\2{}", 6));
+	CHECK_EQ(lg_ctl_unframe(f, flen, 16, &body, &blen), 0);
+	CHECK(body == f + 4);
+	CHECK_EQ(blen, 2);
+	CHECK_EQ(lg_ctl_unframe(f, 3, 16, &body, &blen), -EBADMSG); /* cut in the header */
+	CHECK_EQ(lg_ctl_unframe(f, 5, 16, &body, &blen), -EBADMSG); /* cut in the body */
+	CHECK_EQ(lg_ctl_unframe(f, flen, 1, &body, &blen), -EMSGSIZE);
+	free(f);
+
+	o = lg_ctl_parse_object("{\"a\":1} \n", 9, err, sizeof(err));
+	CHECK(o != NULL);
+	json_object_put(o);
+	CHECK(!lg_ctl_parse_object("[1]", 3, err, sizeof(err)));
+	CHECK_STR_CONTAINS(err, "not a JSON object");
+	CHECK(!lg_ctl_parse_object("{\"a\":1} {}", 10, err, sizeof(err)));
+	CHECK_STR_CONTAINS(err, "bytes after the JSON object (at byte 8)");
+	CHECK(!lg_ctl_parse_object("{\"a\":", 5, err, sizeof(err)));
+	CHECK_STR_CONTAINS(err, "no complete object");
+	CHECK(!lg_ctl_parse_object("{\"a\":1}\0", 8, err, sizeof(err)));
+}
+
+static void test_peers(void)
+{
+	struct lg_ctl_server s = { .cmds = cmds, .own_uid = 1000, .group = 2000 };
+	struct lg_ctl_peer root = { .uid = 0, .gid = 5 }, own = { .uid = 1000, .gid = 5 },
+			   other = { .uid = 1234, .gid = 5 }, prim = { .uid = 1234, .gid = 2000 };
+	gid_t sup[2] = { 7, 2000 };
+
+	CHECK(lg_ctl_peer_allowed(&s, &root, NULL, 0));
+	CHECK(lg_ctl_peer_allowed(&s, &own, NULL, 0));
+	CHECK(!lg_ctl_peer_allowed(&s, &other, NULL, 0));
+	CHECK(!lg_ctl_peer_allowed(&s, &prim, NULL, 0));   /* no --group: groups do not count */
+	CHECK(!lg_ctl_peer_allowed(&s, &other, sup, 2));
+	s.has_group = true;
+	CHECK(lg_ctl_peer_allowed(&s, &prim, NULL, 0));
+	CHECK(lg_ctl_peer_allowed(&s, &other, sup, 2));
+	CHECK(!lg_ctl_peer_allowed(&s, &other, sup, 1));
+}
+
+static void test_dispatch(void)
+{
+	struct lg_ctl_server s = { .cmds = cmds };
+	struct lg_ctl_peer p = { .name = "uid=0 pid=1" };
+	json_object *r, *v;
+
+	echo_calls = 0;
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"echo\"}", 14);
+	CHECK(ok(r));
+	CHECK(!strcmp(str(r, "peer"), "uid=0 pid=1"));
+	json_object_put(r);
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"fail\"}", 14);
+	CHECK(!ok(r));
+	CHECK(!strcmp(str(r, "error"), "refused: because"));
+	json_object_put(r);
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"silent\"}", 16);
+	CHECK(!strcmp(str(r, "error"), strerror(EPERM)));
+	json_object_put(r);
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"nope\"}", 14);
+	CHECK(!strcmp(str(r, "error"), "unknown cmd 'nope' (echo, fail, silent, help)"));
+	json_object_put(r);
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":null}", 12);
+	CHECK(!strcmp(str(r, "error"), "request refused: no \"cmd\" string"));
+	json_object_put(r);
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"help\"}", 14);
+	CHECK(ok(r));
+	CHECK(json_object_object_get_ex(r, "commands", &v) && json_object_array_length(v) == 3);
+	CHECK(json_object_get_boolean(json_object_object_get(json_object_array_get_idx(v, 1),
+							     "changes_state")));
+	json_object_put(r);
+	CHECK_EQ(echo_calls, 1);
+}
+
+/* lg_ctl_serve() on one end of a socketpair, a client's bytes on the other. */
+static json_object *serve_bytes(const char *data, size_t len)
+{
+	struct lg_ctl_server s = { .cmds = cmds, .own_uid = getuid() };
+	char *reply;
+	size_t rlen;
+	const char *body;
+	size_t blen;
+	json_object *o = NULL;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return NULL;
+	if (lg_write_all(sv[0], data, len) == 0)
+		shutdown(sv[0], SHUT_WR);
+	lg_ctl_serve(&s, sv[1]);
+	close(sv[1]);
+	/* Until EOF, or ECONNRESET: a server that left bytes unread resets after its reply. */
+	reply = malloc(1 << 16);
+	rlen = 0;
+	for (ssize_t n; (n = read(sv[0], reply + rlen, (1 << 16) - rlen)) > 0;)
+		rlen += (size_t)n;
+	if (!lg_ctl_unframe(reply, rlen, 1 << 16, &body, &blen) && blen == rlen - 4)
+		o = lg_ctl_parse_object(body, blen, (char[64]){ 0 }, 64);
+	free(reply);
+	close(sv[0]);
+	return o;
+}
+
+static void test_serve(void)
+{
+	json_object *r;
+	char *f;
+	size_t flen;
+
+	echo_calls = 0;
+	lg_ctl_frame("{\"cmd\":\"echo\"}", 14, &f, &flen);
+	r = serve_bytes(f, flen);
+	CHECK(r && ok(r));
+	json_object_put(r);
+	/* The length says 14, the bytes stop after 7: refused whole, the handler not called. */
+	r = serve_bytes(f, 11);
+	CHECK(r && !ok(r));
+	CHECK(r && !strcmp(str(r, "error"), "request refused whole: message cut off after 7 of "
+			   "14 bytes"));
+	json_object_put(r);
+	free(f);
+	r = serve_bytes("\0\0", 2);
+	CHECK(r && !strcmp(str(r, "error"), "request refused whole: message cut off in its "
+			   "length header"));
+	json_object_put(r);
+	r = serve_bytes("\1\0\0\1{}", 6);
+	CHECK(r && !strcmp(str(r, "error"), "request refused whole: message of 16777217 bytes is "
+			   "over the limit of 16777216 bytes"));
+	json_object_put(r);
+	CHECK_EQ(echo_calls, 1);
+}
+
+/* A server that accepts and closes without reading: the client gets an error, not SIGPIPE
+ * (this test does not ignore SIGPIPE: a send without MSG_NOSIGNAL would kill it). */
+static void *close_early(void *arg)
+{
+	int c = accept(*(int *)arg, NULL, NULL);
+
+	if (c >= 0)
+		close(c);
+	return NULL;
+}
+
+static void test_client(void)
+{
+	char path[64], err[512], *big;
+	int lfd, ret;
+	pthread_t t;
+	json_object *req, *reply = NULL;
+	size_t n = 4u << 20;
+
+	snprintf(path, sizeof(path), "/tmp/test_ctlproto.%d.sock", (int)getpid());
+	lfd = lg_ctl_listen(path, 0600, (gid_t)-1);
+	CHECK(lfd >= 0);
+	if (lfd < 0)
+		return;
+	big = malloc(n + 1);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("echo"));
+	json_object_object_add(req, "policy", json_object_new_string(big));
+	pthread_create(&t, NULL, close_early, &lfd);
+	ret = lg_ctl_request(path, req, &reply, err, sizeof(err));
+	pthread_join(t, NULL);
+	CHECK(ret < 0);
+	CHECK(!reply);
+	CHECK_STR_CONTAINS(err, path);
+	CHECK(strstr(err, "closed") || strstr(err, "no reply"));
+	json_object_put(req);
+	free(big);
+	close(lfd);
+	unlink(path);
+}
+
+static void test_atomic(void)
+{
+	char path[64], tmp[96], *text;
+	size_t len;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/tmp/test_ctlproto.%d.txt", (int)getpid());
+	CHECK_EQ(lg_write_file_atomic(path, "one", 3, 0600), 0);
+	CHECK_EQ(lg_write_file_atomic(path, "two!", 4, 0600), 0);
+	CHECK_EQ(lg_read_file(path, &text, &len), 0);
+	CHECK_EQ(len, 4);
+	CHECK(!strcmp(text, "two!"));
+	free(text);
+	CHECK(!stat(path, &st) && (st.st_mode & 07777) == 0600);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	CHECK(access(tmp, F_OK) && errno == ENOENT);
+	unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+	lgt_cli(argc, argv, usage, 0, 0);
+	test_framing();
+	test_peers();
+	test_dispatch();
+	test_serve();
+	test_client();
+	test_atomic();
+	return lgt_done("test_ctlproto");
+}
