@@ -6,7 +6,7 @@
 #    frame (asserted under 1 s, printed), every later frame counted as unknown_device;
 #  - rotate-key under load with a 6 s grace: the old key admitted before the expiry and
 #    refused after it (unknown_key), the new key admitted throughout, nothing lost while
-#    rotating; prune drops the expired key and its file;
+#    rotating, and after a restart of both; prune drops the expired key and its file;
 #  - refusals leave the file as it was: a hand edit the file watch refused, a data
 #    plane that is down (the old file is put back, the new key file removed);
 #  - no key byte in any output, the audit log or an error.
@@ -193,13 +193,22 @@ gen "$T/g202b.yaml" 1 2001 500
 expect "old key after the expiry" 500 0 0 500
 gen "$T/g202b.yaml" 2 2501 500
 expect "new key after the expiry" 500 500 0 0
+# The expiry is in the policy file: both restarted, the old key stays refused.
+lg_stop_linegate
+if [ "$MODE" = xdp ]; then lg_start_linegate --xdp lg0; else lg_start_linegate; fi
+lg_start_linegated
+read -r A0 U0 K0 < <(counters)
+gen "$T/g202b.yaml" 1 3001 300
+expect "old key after a restart" 300 0 0 300
+gen "$T/g202b.yaml" 2 3301 300
+expect "new key after a restart" 300 300 0 0
 out=$("${CTL[@]}" devices prune) || lg_fail "prune failed: $out"
 echo "$out"
 [ "$out" = "1 expired key dropped" ] || lg_fail "prune: '$out'"
 [ ! -e "$T/keys/new-2.key" ] || lg_fail "the expired key's file is still there"
 grep -q "keys/new-2.key" "$T/policy.yaml" && lg_fail "the expired key is still in the policy file"
 gen_policy "$T/g202c.yaml" 202 new-2 "[{id: 2, key_file: keys/new-2-k2.key}]"
-gen "$T/g202c.yaml" 2 3001 300
+gen "$T/g202c.yaml" 2 3601 300
 expect "new key after prune" 300 300 0 0
 
 # --- refusals leave everything as it was ------------------------------------------------
