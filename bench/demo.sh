@@ -67,7 +67,7 @@ echo "demo: simulated line: netns $NS_SRV ($SRV_IP, linegate) <-veth-> netns $NS
 lg_start_linegate --xdp lg0
 lg_start_linegated
 echo "demo: linegated applied the default policy:"
-"$LG_BIN_CTL" -s "$T/d.sock" devices | python3 -c '
+"$LG_BIN_CTL" -s "$T/d.sock" --raw devices | python3 -c '
 import json, sys
 for d in json.load(sys.stdin)["devices"]:
     print("  device %4d  %-16s bound to %s%s" % (d["id"], d["name"], d["source"],

@@ -77,6 +77,8 @@ static const char usage[] =
 	"                           their first key unless the policy says signed: false),\n"
 	"                           the others LGF\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
+	"      --key-id N           sign with each device's key of id N (default: its first key),\n"
+	"                           as a device does before or after a key rotation\n"
 	"      --first-seq N        the devices' first sequence number (default 1), to go on\n"
 	"                           where an earlier run stopped\n"
 	"  -j, --summary FILE       write what was sent, per class, as JSON\n"
@@ -95,6 +97,7 @@ static const char *const cls_names[C_N] = { "enrolled", "unknown_device", "bad_t
 
 struct dev {
 	const struct lg_policy_device *pd;
+	const struct lg_policy_key *key; /* the key it signs with (--key-id) */
 	struct lg_signal sig;
 	uint64_t seq;
 	const uint8_t *last; /* last frame queued, for replays: lastbuf or a precomputed one */
@@ -200,6 +203,7 @@ struct opts {
 	enum lg_fault fault_kind;
 	double fault_severity;
 	uint64_t seed, first_seq;
+	int key_id; /* -1: each device's first key */
 	unsigned threads, batch;
 	bool quiet, uadp, precompute, hold;
 };
@@ -209,7 +213,7 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 {
 	const float scale = 1.0f / 1000.0f; /* int16 counts of 1 mg: +-32 g */
 	struct lg_lgf_build b = {
-		.device_id = d->pd->id, .key_id = d->pd->keys[0].id, .type = LGF_TYPE_SAMPLES,
+		.device_id = d->pd->id, .key_id = d->key->id, .type = LGF_TYPE_SAMPLES,
 		.sensor_kind = LGF_SENSOR_VIBRATION, .sample_format = LGF_FMT_I16, .channels = 1,
 		.sample_count = (uint16_t)o->samples, .sample_rate = (uint32_t)o->sample_rate,
 		.scale = scale, .sequence = ++d->seq, .timestamp_ns = wall_ns(), .samples = ibuf,
@@ -221,7 +225,7 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 
 		ibuf[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
 	}
-	return lg_lgf_encode(&b, d->pd->keys[0].bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
 /* The same samples as one UADP NetworkMessage: PublisherId, GroupHeader with the
@@ -253,7 +257,7 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->timestamp = (int64_t)(wall_ns() / 100) + 116444736000000000LL;
 	if (sign) {
 		m->sec_flags = LG_UADP_S_SIGNED;
-		m->token_id = pd->keys[0].id;
+		m->token_id = d->key->id;
 		m->nonce_len = sizeof(nonce);
 		m->nonce = nonce;
 	}
@@ -263,7 +267,7 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
 					       .count = o->samples, .data = (const uint8_t *)fbuf };
 	m->nfields = 1;
-	return lg_uadp_encode(m, NULL, pd->keys[0].bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+	return lg_uadp_encode(m, NULL, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
 static int parse_fault(const char *s, struct opts *o)
@@ -470,7 +474,7 @@ static int pre_repeat(struct sender *s, struct dev *d, uint64_t g, uint8_t *out)
 	uint64_t gs = g - PRE_DISTINCT * (uint64_t)s->ndev, v;
 	int len = (int)s->pre_len[gs];
 
-	if (!d->mac && lg_mac_new(&d->mac, d->pd->keys[0].bytes, LG_KEY_LEN))
+	if (!d->mac && lg_mac_new(&d->mac, d->key->bytes, LG_KEY_LEN))
 		return -ENOMEM;
 	memcpy(out, s->pre + s->pre_off[gs], len);
 	v = htole64(++d->seq);
@@ -696,6 +700,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "uadp", no_argument, NULL, 'u' },
 		{ "first-seq", required_argument, NULL, 9 },
+		{ "key-id", required_argument, NULL, 14 },
 		{ "threads", required_argument, NULL, 10 },
 		{ "batch", required_argument, NULL, 11 },
 		{ "precompute", no_argument, NULL, 12 },
@@ -707,7 +712,7 @@ int main(int argc, char **argv)
 	};
 	struct opts o = { .frames = 100, .rate = 1000, .samples = 256, .sample_rate = 10000,
 			  .fault_kind = LG_FAULT_BEARING, .fault_severity = 1.0, .seed = 1,
-			  .fault_frame = UINT64_MAX, .threads = 1, .batch = 32 };
+			  .fault_frame = UINT64_MAX, .threads = 1, .batch = 32, .key_id = -1 };
 	uint64_t sent[C_N] = { 0 }, total_good, total, attack_total = 0, i_total = 0;
 	uint64_t t0 = 0, t_start, t_end, last_progress, fault_onset_ns = 0, sent_uadp = 0, base[C_N] = { 0 };
 	struct sockaddr_storage dst, udst;
@@ -753,6 +758,17 @@ int main(int argc, char **argv)
 		case 11: o.batch = (unsigned)atoi(optarg); break;
 		case 12: o.precompute = true; break;
 		case 13: o.hold = true; break;
+		case 14: {
+			char *end;
+			unsigned long k = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || k > 255 || optarg[0] == '-') {
+				fprintf(stderr, "linegate-loadgen: --key-id must be 0..255\n");
+				return 2;
+			}
+			o.key_id = (int)k;
+			break;
+		}
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
@@ -814,6 +830,15 @@ int main(int argc, char **argv)
 		o.fault_frame = o.frames / 2;
 	for (unsigned i = 0; i < o.devices; i++) {
 		devs[i].pd = &p.devices[i];
+		devs[i].key = &p.devices[i].keys[0];
+		for (unsigned k = 0; o.key_id >= 0 && k < p.devices[i].nkeys; k++)
+			if (p.devices[i].keys[k].id == o.key_id)
+				devs[i].key = &p.devices[i].keys[k];
+		if (o.key_id >= 0 && devs[i].key->id != o.key_id) {
+			fprintf(stderr, "linegate-loadgen: device %u has no key with id %d\n",
+				p.devices[i].id, o.key_id);
+			goto out_mem;
+		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
 		lg_signal_init(&devs[i].sig, o.seed, i, o.sample_rate);
 		if (o.fault_id && p.devices[i].id == o.fault_id) {

@@ -4,6 +4,7 @@
 #include <linegate/sign.h>
 
 #include "ctlproto.h"
+#include "policy_edit.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -40,7 +41,24 @@ static const char usage[] =
 	"  rollback [VERSION]\n"
 	"                    re-apply a kept version (default: the one before the current one);\n"
 	"                    version 1 is the boot policy of this run\n"
-	"  devices           the enrolled devices\n"
+	"  devices [list]    the enrolled devices: id, name, source, and each key's id,\n"
+	"                    fingerprint (first 8 hex digits of its SHA-256) and expiry\n"
+	"  devices enroll --id N --name NAME --source ADDR [--port P] [--mac MAC]\n"
+	"                 [--rate FPS] [--group GROUP]\n"
+	"                    enroll a device with a new key: the daemon writes the key file\n"
+	"                    keys/NAME.key (mode 0600) beside the policy, adds the device to the\n"
+	"                    policy file (comments kept) and applies it; prints the key file's\n"
+	"                    path and fingerprint: install that file on the device\n"
+	"  devices revoke ID remove the device from the policy file and apply it: from the\n"
+	"                    reply on its frames count as unknown_device; its key files are\n"
+	"                    deleted\n"
+	"  devices rotate-key ID [--grace DURATION]\n"
+	"                    a new key for the device (the next key id, keys/NAME-kID.key); the\n"
+	"                    old key gets 'expires: now + DURATION' in the policy (default 10m;\n"
+	"                    90s, 10m, 2h, 1d) and is refused after it, restarts included\n"
+	"  devices prune [ID]\n"
+	"                    drop keys whose expiry has passed from the policy (and delete their\n"
+	"                    files); every device, or device ID\n"
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
 	"  models            the model registry: every version, which is active and shadow\n"
@@ -214,6 +232,175 @@ static int offline_keys(const char *cmd, int argc, char **argv)
 	}
 }
 
+/* devices [list] | enroll | revoke | rotate-key | prune: argv[0] is "devices". */
+static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
+{
+	static const struct option dopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "source", required_argument, NULL, 'S' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "grace", required_argument, NULL, 'G' },
+		{ 0 },
+	};
+	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : "list";
+	json_object *req = json_object_new_object(), *resp, *v;
+	const char *grace = "10m";
+	bool have_id = false;
+	uint64_t id = 0;
+	int opt;
+
+	if (argc > 1 && argv[1][0] != '-') { /* argv[0] becomes the subcommand */
+		argc--;
+		argv++;
+	}
+	optind = 0; /* GNU getopt: start over on this argv (options and ID in any order) */
+	while ((opt = getopt_long(argc, argv, "s:r", dopts, NULL)) != -1) {
+		const char *key = NULL;
+		uint64_t n;
+		char *end;
+
+		switch (opt) {
+		case 's': sock = optarg; continue;
+		case 'r': raw = true; continue;
+		case 'G': grace = optarg; continue;
+		case 'n': key = "name"; break;
+		case 'S': key = "source"; break;
+		case 'm': key = "mac"; break;
+		case 'g': key = "group"; break;
+		case 'i': case 'P': case 'R':
+			errno = 0;
+			n = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-' || n > UINT32_MAX) {
+				fprintf(stderr,
+					"linegatectl: --%s takes a whole number, not '%s'\n",
+					opt == 'i' ? "id" : opt == 'P' ? "port" : "rate", optarg);
+				json_object_put(req);
+				return 2;
+			}
+			if (opt == 'i') {
+				id = n;
+				have_id = true;
+			}
+			json_object_object_add(req,
+					       opt == 'i' ? "id" : opt == 'P' ? "port" : "rate",
+					       json_object_new_int64((int64_t)n));
+			continue;
+		default:
+			json_object_put(req);
+			return 2; /* getopt_long() said why */
+		}
+		json_object_object_add(req, key, json_object_new_string(optarg));
+	}
+	/* The ID of revoke, rotate-key and prune. */
+	if (optind < argc && !have_id && strcmp(sub, "list") && strcmp(sub, "enroll")) {
+		char *end;
+
+		errno = 0;
+		id = strtoull(argv[optind], &end, 10);
+		if (!*argv[optind] || *end || errno || id > UINT32_MAX || argv[optind][0] == '-') {
+			fprintf(stderr, "linegatectl: a device id is a whole number, not '%s'\n",
+				argv[optind]);
+			json_object_put(req);
+			return 2;
+		}
+		json_object_object_add(req, "id", json_object_new_int64((int64_t)id));
+		have_id = true;
+		optind++;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "linegatectl: devices %s: unexpected '%s' (see --help)\n", sub,
+			argv[optind]);
+		json_object_put(req);
+		return 2;
+	}
+	if (!strcmp(sub, "list")) {
+		json_object_object_add(req, "cmd", json_object_new_string("devices"));
+	} else if (!strcmp(sub, "enroll")) {
+		if (!have_id || !json_object_object_get_ex(req, "name", NULL) ||
+		    !json_object_object_get_ex(req, "source", NULL)) {
+			fprintf(stderr, "linegatectl: devices enroll needs --id N --name NAME "
+				"--source ADDR\n");
+			json_object_put(req);
+			return 2;
+		}
+		json_object_object_add(req, "cmd", json_object_new_string("devices_enroll"));
+	} else if (!strcmp(sub, "revoke") || !strcmp(sub, "rotate-key")) {
+		if (!have_id) {
+			fprintf(stderr, "linegatectl: devices %s needs the device's ID\n", sub);
+			json_object_put(req);
+			return 2;
+		}
+		if (!strcmp(sub, "rotate-key")) {
+			time_t g;
+
+			if (lg_duration_parse(grace, &g)) {
+				fprintf(stderr,
+					"linegatectl: --grace takes a duration such as 90s, "
+					"10m, 2h or 1d (at most 366d), not '%s'\n", grace);
+				json_object_put(req);
+				return 2;
+			}
+			json_object_object_add(req, "grace_s", json_object_new_int64(g));
+		}
+		json_object_object_add(req, "cmd",
+				       json_object_new_string(!strcmp(sub, "revoke") ?
+								      "devices_revoke" :
+								      "devices_rotate_key"));
+	} else if (!strcmp(sub, "prune")) {
+		json_object_object_add(req, "cmd", json_object_new_string("devices_prune"));
+	} else {
+		fprintf(stderr, "linegatectl: devices list | enroll | revoke ID | rotate-key ID "
+			"[--grace DURATION] | prune [ID], not '%s'\n", sub);
+		json_object_put(req);
+		return 2;
+	}
+	if (call(sock, req, &resp))
+		return 1;
+	if (!raw && strcmp(sub, "list") && json_object_object_get_ex(resp, "ok", &v) &&
+	    json_object_get_boolean(v) && json_object_object_get_ex(resp, "message", &v)) {
+		/* The sentence says it all (the fields are there with --raw). */
+		puts(json_object_get_string(v));
+		json_object_put(resp);
+		return 0;
+	}
+	if (raw || strcmp(sub, "list") || !json_object_object_get_ex(resp, "devices", &v))
+		return print_result(resp, raw);
+	/* The table: id, name, source, and each key's id, fingerprint and expiry. */
+	printf("%-10s %-20s %-24s %s\n", "ID", "NAME", "SOURCE", "KEYS (id:fingerprint)");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *dev = json_object_array_get_idx(v, i), *keys, *f;
+		char src[80];
+
+		snprintf(src, sizeof(src), "%s",
+			 json_object_get_string(json_object_object_get(dev, "source")));
+		f = json_object_object_get(dev, "port");
+		if (f && json_object_get_int(f))
+			snprintf(src + strlen(src), sizeof(src) - strlen(src), " port %d",
+				 json_object_get_int(f));
+		printf("%-10s %-20s %-24s",
+		       json_object_get_string(json_object_object_get(dev, "id")),
+		       json_object_get_string(json_object_object_get(dev, "name")), src);
+		keys = json_object_object_get(dev, "keys");
+		for (size_t k = 0; keys && k < json_object_array_length(keys); k++) {
+			json_object *key = json_object_array_get_idx(keys, k);
+
+			printf(" %s:%s", json_object_get_string(json_object_object_get(key, "id")),
+			       json_object_get_string(json_object_object_get(key, "fingerprint")));
+			if (json_object_object_get_ex(key, "expires", &f))
+				printf(" (expires %s)", json_object_get_string(f));
+		}
+		putchar('\n');
+	}
+	json_object_put(resp);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -249,6 +436,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (!strcmp(cmd, "devices"))
+		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */
 	while ((opt = getopt_long(argc, argv, "s:rw:nh", lopts, NULL)) != -1) {
 		switch (opt) {
@@ -344,7 +533,7 @@ int main(int argc, char **argv)
 			return 1;
 		return print_result(resp, raw);
 	}
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "devices") || !strcmp(cmd, "history") ||
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "history") ||
 	    !strcmp(cmd, "metrics") ||
 	    !strcmp(cmd, "models")) {
 		do {

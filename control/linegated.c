@@ -8,6 +8,7 @@
 #include <linegate/policy.h>
 
 #include "ctlproto.h"
+#include "policy_edit.h"
 #include "registry.h"
 
 #include <arpa/inet.h>
@@ -469,6 +470,30 @@ static void boot_hash(const struct daemon *d, char hex[65])
 	free(text);
 	hex32(h, hex);
 }
+/* A device's keys as the operator may see them: id, fingerprint and expiry, never a key
+ * byte. */
+static json_object *keys_json(const struct lg_policy_device *dev)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned k = 0; k < dev->nkeys; k++) {
+		json_object *o = json_object_new_object();
+		char fp[LG_KEY_FP_LEN + 1];
+
+		lg_key_fingerprint(dev->keys[k].bytes, fp);
+		json_object_object_add(o, "id", json_object_new_int(dev->keys[k].id));
+		json_object_object_add(o, "fingerprint", json_object_new_string(fp));
+		if (dev->keys[k].expires) {
+			char when[32];
+
+			lg_rfc3339((time_t)dev->keys[k].expires, when, sizeof(when));
+			json_object_object_add(o, "expires", json_object_new_string(when));
+		}
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static json_object *device_json(const struct lg_policy_device *dev)
 {
 	json_object *o = json_object_new_object(), *keys = json_object_new_array();
@@ -482,6 +507,7 @@ static json_object *device_json(const struct lg_policy_device *dev)
 	for (unsigned k = 0; k < dev->nkeys; k++)
 		json_object_array_add(keys, json_object_new_int(dev->keys[k].id));
 	json_object_object_add(o, "key_ids", keys);
+	json_object_object_add(o, "keys", keys_json(dev));
 	return o;
 }
 
@@ -1010,13 +1036,290 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 }
 
 /* The admin API: a command is one row here and a handler above. */
+/*
+ * Enrollment verbs (devices_enroll, devices_revoke, devices_rotate_key, devices_prune).
+ * Each edits the policy file's text (policy_edit.c: comments and layout stay), writes it
+ * whole (temporary file, fsync, rename, fsync of the folder), and applies it through
+ * apply_text() under the verb's name, so the data plane has it before the reply and the
+ * audit has its intent and result; a refused apply puts the old file back and the error
+ * goes to the client. A new key file is removed again when the edit is refused; the key
+ * files an edit took out of the policy are removed once it is applied.
+ */
+
+/* The policy file's text, only while it is the running policy: an edit of a file that
+ * was changed by hand (or while another file was applied) would apply more than it says. */
+static int edit_base(struct daemon *d, char **text, size_t *len, char *msg, size_t msglen)
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	int ret = lg_read_file(d->policy_path, text, len);
+
+	if (ret) {
+		snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
+		return ret;
+	}
+	SHA256((const unsigned char *)*text, *len, h);
+	if (!d->have_running || memcmp(h, d->running.hash, sizeof(h))) {
+		snprintf(msg, msglen, "%s is not the running policy (edited by hand and refused "
+			 "or not applied yet, or another file was applied): finish or undo the "
+			 "edit, or apply the file (linegatectl apply), then repeat", d->policy_path);
+		free(*text);
+		return -ESTALE;
+	}
+	return 0;
+}
+
+static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
+		       bool new_key, const char *old, size_t oldlen, struct lg_ctl_call *c)
+{
+	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
+	const char *slash = strrchr(d->policy_path, '/');
+	unsigned files_removed = 0;
+	int ret;
+
+	if (new_key) {
+		ret = lg_key_file_create(d->policy_path, e->key_file, fp, c->err, c->errlen);
+		if (ret)
+			goto refused;
+	}
+	ret = lg_policy_edit_check(e->text, e->len, d->policy_path, c->err, c->errlen);
+	if (ret)
+		goto undo_key;
+	ret = lg_file_replace(d->policy_path, e->text, e->len);
+	if (ret) {
+		snprintf(c->err, c->errlen, "writing %s: %s", d->policy_path, strerror(-ret));
+		goto undo_key;
+	}
+	snprintf(detail, sizeof(detail), "%s%.64s%s%s", e->name[0] ? "device " : "expired keys",
+		 e->name, new_key ? ", new key fingerprint " : "", fp);
+	ret = apply_text(d, e->text, e->len, d->policy_path, c->peer->name, what, detail, false,
+			 0, c->reply, c->err, c->errlen);
+	if (ret) {
+		int r = lg_file_replace(d->policy_path, old, oldlen);
+
+		if (r)
+			snprintf(c->err + strlen(c->err), c->errlen - strlen(c->err),
+				 "; putting the old %s back failed too: %s", d->policy_path,
+				 strerror(-r));
+		if (new_key)
+			lg_key_file_remove(d->policy_path, e->key_file);
+		return ret; /* apply_text() audited it */
+	}
+	for (unsigned i = 0; i < e->nremoved; i++)
+		if (e->removed[i] && !strstr(e->text, e->removed[i]) &&
+		    !lg_key_file_remove(d->policy_path, e->removed[i]))
+			files_removed++;
+	if (new_key) {
+		snprintf(path, sizeof(path), "%.*s%s%s", slash ? (int)(slash - d->policy_path) : 0,
+			 d->policy_path, slash ? "/" : "", e->key_file);
+		json_object_object_add(c->reply, "key_file",
+				       json_object_new_string(realpath(path, abs) ? abs : path));
+		json_object_object_add(c->reply, "key_id", json_object_new_int(e->key_id));
+		json_object_object_add(c->reply, "fingerprint", json_object_new_string(fp));
+	}
+	json_object_object_add(c->reply, "keys_removed", json_object_new_int((int)e->nremoved));
+	json_object_object_add(c->reply, "key_files_removed",
+			       json_object_new_int((int)files_removed));
+	return 0;
+undo_key:
+	if (new_key)
+		lg_key_file_remove(d->policy_path, e->key_file);
+refused:
+	audit_event(d, c->peer->name, what, "refused", NULL, c->err);
+	return ret;
+}
+
+static bool get_u32_field(json_object *req, const char *k, uint32_t *out)
+{
+	json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(req, k, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	x = json_object_get_int64(v);
+	if (x < 0 || x > UINT32_MAX)
+		return false;
+	*out = (uint32_t)x;
+	return true;
+}
+
+static const char *reply_str(struct lg_ctl_call *c, const char *k)
+{
+	return json_object_get_string(json_object_object_get(c->reply, k));
+}
+
+static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	struct lg_device_spec s = { .name = get_str_field(c->req, "name"),
+				    .source = get_str_field(c->req, "source"), .port = -1,
+				    .mac = get_str_field(c->req, "mac"),
+				    .group = get_str_field(c->req, "group") };
+	struct lg_policy_edit e;
+	char msg[1024];
+	uint32_t port;
+	char *old;
+	size_t len;
+	int ret;
+
+	if (!get_u32_field(c->req, "id", &s.id) || !s.name || !s.source) {
+		snprintf(c->err, c->errlen, "devices_enroll needs id, name and source");
+		return -EINVAL;
+	}
+	if (get_u32_field(c->req, "port", &port))
+		s.port = port > 65535 ? 65536 : (int)port;
+	get_u32_field(c->req, "rate", &s.rate);
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_enroll(old, len, &s, NULL, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_enroll", "refused", NULL, c->err);
+		free(old);
+		return ret;
+	}
+	ret = edit_commit(d, "devices_enroll", &e, true, old, len, c);
+	if (!ret) {
+		snprintf(msg, sizeof(msg), "enrolled device %u (%s): key %u, fingerprint %s; "
+			 "install %s on the device", s.id, s.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"));
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ret;
+}
+
+static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	struct lg_policy_edit e;
+	char msg[256];
+	uint32_t id;
+	char *old;
+	size_t len;
+	int ret;
+
+	if (!get_u32_field(c->req, "id", &id)) {
+		snprintf(c->err, c->errlen, "devices_revoke needs the device's id");
+		return -EINVAL;
+	}
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_revoke(old, len, id, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_revoke", "refused", NULL, c->err);
+		free(old);
+		return ret;
+	}
+	ret = edit_commit(d, "devices_revoke", &e, false, old, len, c);
+	if (!ret) {
+		snprintf(msg, sizeof(msg),
+			 "revoked device %u (%s): its frames are refused from now on", id, e.name);
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ret;
+}
+
+static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	struct lg_policy_edit e;
+	char msg[1024], when[32];
+	uint32_t id, grace;
+	time_t expires;
+	char *old;
+	size_t len;
+	int ret;
+
+	if (!get_u32_field(c->req, "id", &id) || !get_u32_field(c->req, "grace_s", &grace) ||
+	    grace > 366 * 86400) {
+		snprintf(c->err, c->errlen, "devices_rotate_key needs the device's id and grace_s "
+			 "(seconds, at most 366 days)");
+		return -EINVAL;
+	}
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	expires = time(NULL) + grace;
+	ret = lg_policy_edit_rotate(old, len, id, expires, &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_rotate_key", "refused", NULL, c->err);
+		free(old);
+		return ret;
+	}
+	ret = edit_commit(d, "devices_rotate_key", &e, true, old, len, c);
+	if (!ret) {
+		lg_rfc3339(expires, when, sizeof(when));
+		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
+		snprintf(msg, sizeof(msg), "device %u (%s): new key %u, fingerprint %s, in %s; the "
+			 "old key is accepted until %s", id, e.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"), when);
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ret;
+}
+
+static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	struct lg_policy_edit e;
+	uint32_t id = 0;
+	char msg[64];
+	char *old;
+	size_t len;
+	int ret;
+
+	get_u32_field(c->req, "id", &id);
+	ret = edit_base(d, &old, &len, c->err, c->errlen);
+	if (ret)
+		return ret;
+	ret = lg_policy_edit_prune(old, len, id, time(NULL), &e, c->err, c->errlen);
+	if (ret) {
+		audit_event(d, c->peer->name, "devices_prune", "refused", NULL, c->err);
+		free(old);
+		return ret;
+	}
+	if (e.nremoved)
+		ret = edit_commit(d, "devices_prune", &e, false, old, len, c);
+	else
+		json_object_object_add(c->reply, "keys_removed", json_object_new_int(0));
+	if (!ret) {
+		snprintf(msg, sizeof(msg), "%u expired key%s dropped", e.nremoved,
+			 e.nremoved == 1 ? "" : "s");
+		json_object_object_del(c->reply, "message");
+		set_message(c, msg);
+	}
+	lg_policy_edit_free(&e);
+	free(old);
+	return ret;
+}
+
 static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "status", h_status, "policy, hash, version, and whether the data plane answers", false },
 	{ "validate", h_validate, "check \"policy\" text (errors name file:line:column)", false },
 	{ "diff", h_validate, "devices \"policy\" would add, remove or change", false },
 	{ "apply", h_apply, "validate and apply \"policy\" (or the policy file); \"dry_run\"",
 	  true },
-	{ "devices", h_devices, "the enrolled devices", false },
+	{ "devices", h_devices, "the enrolled devices, their keys' fingerprints and expiry",
+	  false },
+	{ "devices_enroll", h_devices_enroll,
+	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\") "
+	  "with a new key file",
+	  true },
+	{ "devices_revoke", h_devices_revoke, "remove device \"id\" from the policy file, apply it",
+	  true },
+	{ "devices_rotate_key", h_devices_rotate_key,
+	  "a new key for device \"id\"; the old one expires in \"grace_s\" seconds", true },
+	{ "devices_prune", h_devices_prune, "drop expired keys (of device \"id\", or every device)",
+	  true },
 	{ "metrics", h_metrics, "the data plane's counters", false },
 	{ "history", h_history, "every kept policy version", false },
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
