@@ -32,7 +32,9 @@ static const char usage[] =
 	"                    files (0600) and its model (signature, window); errors name\n"
 	"                    file:line:column (docs/policy.md). Works without a daemon (exit 0\n"
 	"                    valid, 1 invalid)\n"
-	"  diff FILE         devices FILE would add, remove or change against the running policy\n"
+	"  diff FILE         what FILE would change against the running policy, a change a line:\n"
+	"                    settings and devices added, removed and changed field by field, each\n"
+	"                    live or start-only (an apply with a start-only change is refused)\n"
 	"  apply [--dry-run] [FILE]\n"
 	"                    validate and apply FILE (default: re-read the daemon's policy file);\n"
 	"                    a policy that does not validate is refused, the running one stays.\n"
@@ -129,11 +131,59 @@ static json_object *request(const char *cmd, const char *file, int *err)
 	return req;
 }
 
+static const char *jstr(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* A diff as an operator reads it, a change a line:
+ *   detection.window: 256 -> 512 (live)
+ *   device 109: added (press-9 10.77.0.9 keys 1:ab12cd34)
+ *   device 101 rate: 0 -> 100 (live) */
+static void print_diff(json_object *df)
+{
+	json_object *changes, *v;
+	size_t n;
+
+	if (!json_object_object_get_ex(df, "changes", &changes) ||
+	    !json_object_is_type(changes, json_type_array))
+		return;
+	n = json_object_array_length(changes);
+	if (!n)
+		puts("no changes");
+	for (size_t i = 0; i < n; i++) {
+		json_object *c = json_object_array_get_idx(changes, i);
+		const char *kind = jstr(c, "change");
+
+		if (json_object_object_get_ex(c, "device", &v) && strcmp(kind, "changed"))
+			printf("device %s: %s (%s)\n", json_object_get_string(v), kind,
+			       !strcmp(kind, "added") ? jstr(c, "new") : jstr(c, "old"));
+		else if (json_object_object_get_ex(c, "device", &v))
+			printf("device %s %s: %s -> %s (%s)\n", json_object_get_string(v),
+			       jstr(c, "field"), jstr(c, "old")[0] ? jstr(c, "old") : "(none)",
+			       jstr(c, "new")[0] ? jstr(c, "new") : "(none)", jstr(c, "class"));
+		else
+			printf("%s: %s -> %s (%s)\n", jstr(c, "field"),
+			       jstr(c, "old")[0] ? jstr(c, "old") : "(none)",
+			       jstr(c, "new")[0] ? jstr(c, "new") : "(none)", jstr(c, "class"));
+	}
+}
+
 static int print_result(json_object *resp, bool raw)
 {
 	json_object *v;
 	bool ok = json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v);
 
+	if (!raw && ok && json_object_object_get_ex(resp, "diff", &v)) {
+		/* diff, apply and apply --dry-run: the changes, then the daemon's sentence. */
+		print_diff(v);
+		if (json_object_object_get_ex(resp, "message", &v))
+			puts(json_object_get_string(v));
+		json_object_put(resp);
+		return 0;
+	}
 	if (raw) {
 		puts(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
 	} else if (!ok) {

@@ -6,6 +6,7 @@
  * version in its state folder so that a restart resumes what ran.
  */
 #include <linegate/policy.h>
+#include <linegate/policy_diff.h>
 
 #include "ctlproto.h"
 #include "policy_edit.h"
@@ -511,12 +512,37 @@ static json_object *device_json(const struct lg_policy_device *dev)
 	return o;
 }
 
-/* Device-level difference between the running policy and a candidate. */
+/*
+ * What a candidate changes against the running policy: "changes" field by field from the one
+ * table of policy fields (lg_policy_diff, the same answer the data plane's apply gives),
+ * "start_only" naming the first change a running data plane refuses, and the device lists
+ * (added, removed, changed) and "settings_changed" that scripts read.
+ */
 static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 {
 	json_object *o = json_object_new_object(), *add = json_object_new_array(),
-		    *rm = json_object_new_array(), *chg = json_object_new_array();
+		    *rm = json_object_new_array(), *chg = json_object_new_array(), *changes = NULL;
+	struct lg_policy_diff d = { 0 };
+	bool settings = false;
 
+	if (!lg_policy_diff(a, b, &d)) {
+		char *js = lg_policy_diff_json(&d);
+		const struct lg_policy_change *so = lg_policy_diff_start_only(&d);
+
+		changes = js ? json_tokener_parse(js) : NULL;
+		free(js);
+		for (size_t i = 0; i < d.n; i++)
+			settings |= d.c[i].kind == LG_CHANGE_SETTING;
+		if (so) {
+			char why[1200];
+
+			snprintf(why, sizeof(why), "%s: %s -> %s is start-only: an apply is refused "
+				 "whole; edit the boot policy and restart linegate", so->field,
+				 so->old[0] ? so->old : "(none)", so->new[0] ? so->new : "(none)");
+			json_object_object_add(o, "start_only", json_object_new_string(why));
+		}
+		lg_policy_diff_free(&d);
+	}
 	for (size_t i = 0; i < b->ndevices; i++) {
 		const struct lg_policy_device *old = lg_policy_find(a, b->devices[i].id);
 
@@ -528,18 +554,13 @@ static json_object *diff(const struct lg_policy *a, const struct lg_policy *b)
 	for (size_t i = 0; i < a->ndevices; i++)
 		if (!lg_policy_find(b, a->devices[i].id))
 			json_object_array_add(rm, device_json(&a->devices[i]));
+	json_object_object_add(o, "changes", changes ? changes : json_object_new_array());
 	json_object_object_add(o, "added", add);
 	json_object_object_add(o, "removed", rm);
 	json_object_object_add(o, "changed", chg);
-	json_object_object_add(o, "settings_changed",
-			       json_object_new_boolean(a->port != b->port ||
-						       a->window != b->window ||
-						       a->batch != b->batch ||
-						       a->deadline_ms != b->deadline_ms ||
-						       strcmp(a->model, b->model)));
+	json_object_object_add(o, "settings_changed", json_object_new_boolean(settings));
 	return o;
 }
-
 
 /* The running policy's hash as hex ("" before the first). */
 static void running_hex(const struct daemon *d, char hex[65])
@@ -574,9 +595,18 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		return ret;
 	}
 	if (dry_run) {
+		json_object *df = diff(&d->running, &p), *so;
+
+		if (json_object_object_get_ex(df, "start_only", &so))
+			snprintf(msg, msglen, "valid, %zu devices; dry run: nothing applied; an apply "
+				 "would be refused: %.700s", p.ndevices, json_object_get_string(so));
+		else
+			snprintf(msg, msglen, "valid, %zu devices; dry run: nothing applied",
+				 p.ndevices);
 		if (reply)
-			json_object_object_add(reply, "diff", diff(&d->running, &p));
-		snprintf(msg, msglen, "valid, %zu devices; dry run: nothing applied", p.ndevices);
+			json_object_object_add(reply, "diff", df);
+		else
+			json_object_put(df);
 		lg_policy_free(&p);
 		return 0;
 	}

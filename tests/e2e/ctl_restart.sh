@@ -135,9 +135,20 @@ same_hash "rollback (the one before)" "$H2"
 CTL rollback 1 > "$T/rb.txt" || lg_fail "rollback 1: $(cat "$T/rb.txt")"
 same_hash "rollback to the boot version" "$HB"
 a0=$(applies) i0=$(intents) v0=$(d_field version)
-CTL apply --dry-run "$T/v3.yaml" > "$T/dry.json" || lg_fail "dry run: $(cat "$T/dry.json")"
+CTL --raw apply --dry-run "$T/v3.yaml" > "$T/dry.json" || lg_fail "dry run: $(cat "$T/dry.json")"
 grep -q '"dry_run": *true' "$T/dry.json" || lg_fail "dry run reply: $(cat "$T/dry.json")"
 grep -q '"settings_changed": *true' "$T/dry.json" || lg_fail "dry run shows no diff: $(cat "$T/dry.json")"
+# As an operator reads it: the change field by field, then what was (not) done.
+CTL apply --dry-run "$T/v3.yaml" > "$T/dry.txt" || lg_fail "dry run: $(cat "$T/dry.txt")"
+[ "$(head -1 "$T/dry.txt")" = "detection.batch: 16 -> 8 (live)" ] &&
+	grep -q 'dry run: nothing applied$' "$T/dry.txt" ||
+	lg_fail "dry run as printed: $(cat "$T/dry.txt")"
+# A start-only change: the dry run says an apply would be refused, and why.
+sed 's/^port: .*/port: 4799/' "$T/v3.yaml" > "$T/port.yaml"
+CTL apply --dry-run "$T/port.yaml" > "$T/dry2.txt" || lg_fail "dry run: $(cat "$T/dry2.txt")"
+grep -q '^port: .* -> 4799 (start-only)$' "$T/dry2.txt" &&
+	grep -q 'an apply would be refused: port: .* is start-only' "$T/dry2.txt" ||
+	lg_fail "dry run of a port change: $(cat "$T/dry2.txt")"
 same_hash "dry run" "$HB"
 [ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] ||
 	lg_fail "the dry run changed something"
