@@ -920,7 +920,7 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 	size_t len;
 	const char *text = req_policy(c, &len, &name);
 	struct lg_policy p;
-	char msg[128];
+	char msg[1024];
 	int ret;
 
 	if (!text) {
@@ -930,9 +930,15 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 	ret = lg_policy_validate(text, len, name ? name : "<policy>", &p, c->err, c->errlen);
 	if (ret)
 		return ret;
-	if (!strcmp(cmd, "diff"))
-		json_object_object_add(c->reply, "diff", diff(&d->running, &p));
 	snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
+	if (!strcmp(cmd, "diff")) {
+		json_object *df = diff(&d->running, &p), *so;
+
+		if (json_object_object_get_ex(df, "start_only", &so))
+			snprintf(msg, sizeof(msg), "valid: %zu devices; an apply would be refused: "
+				 "%.700s", p.ndevices, json_object_get_string(so));
+		json_object_object_add(c->reply, "diff", df);
+	}
 	set_message(c, msg);
 	lg_policy_free(&p);
 	return 0;

@@ -149,6 +149,9 @@ CTL apply --dry-run "$T/port.yaml" > "$T/dry2.txt" || lg_fail "dry run: $(cat "$
 grep -q '^port: .* -> 4799 (start-only)$' "$T/dry2.txt" &&
 	grep -q 'an apply would be refused: port: .* is start-only' "$T/dry2.txt" ||
 	lg_fail "dry run of a port change: $(cat "$T/dry2.txt")"
+CTL diff "$T/port.yaml" > "$T/diff2.txt" || lg_fail "diff: $(cat "$T/diff2.txt")"
+grep -q '^valid: .*; an apply would be refused: port: .* is start-only' "$T/diff2.txt" ||
+	lg_fail "diff of a port change: $(cat "$T/diff2.txt")"
 same_hash "dry run" "$HB"
 [ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] ||
 	lg_fail "the dry run changed something"
