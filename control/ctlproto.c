@@ -121,10 +121,11 @@ int lg_write_file_atomic(const char *path, const char *buf, size_t len, int mode
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	int fd, dfd, ret;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp) ||
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
 	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A fresh name (O_EXCL, 0600 until the fchmod): never a file someone laid out. */
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	ret = lg_write_all(fd, buf, len);

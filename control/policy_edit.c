@@ -5,6 +5,7 @@
  * each node starts and ends, and the edit splices lines in or out at those places.
  */
 #include "policy_edit.h"
+#include "ctlproto.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -978,52 +979,14 @@ int lg_duration_parse(const char *s, time_t *out)
 
 int lg_file_replace(const char *path, const char *text, size_t len)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+	char real[PATH_MAX];
 	struct stat st;
 	mode_t mode = 0600;
-	int fd, dfd, ret = 0;
-	char *slash;
 
 	/* A policy reached through a symlink: replace the file it points to, keep the link. */
 	if (!lstat(path, &st) && S_ISLNK(st.st_mode) && realpath(path, real))
 		path = real;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
 	if (!stat(path, &st))
 		mode = st.st_mode & 07777;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len && !ret;) {
-		ssize_t w = write(fd, text + off, len - off);
-
-		if (w < 0 && errno != EINTR)
-			ret = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (!ret && (fchmod(fd, mode) || fsync(fd)))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret) {
-		unlink(tmp);
-		return ret;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash == dir ? (void)(dir[1] = '\0') : (void)(*slash = '\0');
-	else
-		snprintf(dir, sizeof(dir), ".");
-	/* The rename is durable only once the folder that holds the name is on disk. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	if (fsync(dfd))
-		ret = -errno;
-	close(dfd);
-	return ret;
+	return lg_write_file_atomic(path, text, len, (int)mode);
 }
