@@ -14,18 +14,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static size_t hex_run(const char *s)
-{
-	size_t best = 0, run = 0;
-
-	for (; *s; s++) {
-		run = isxdigit((unsigned char)*s) ? run + 1 : 0;
-		if (run > best)
-			best = run;
-	}
-	return best;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lg_policy p;
@@ -38,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Out-of-memory is the one error without a position. */
 		if (sscanf(err, "fuzz:%u:%u: ", &line, &col) != 2 && !strstr(err, "memory"))
 			abort();
-		if (hex_run(err) >= 32)
+		if (lg_hex_run(err) >= 32)
 			abort();
 		return 0;
 	}

@@ -71,8 +71,7 @@ static int perr(struct pctx *c, const yaml_node_t *n, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* The longest run of hex digits in s. */
-static size_t hex_run(const char *s)
+size_t lg_hex_run(const char *s)
 {
 	size_t best = 0, run = 0;
 
@@ -95,7 +94,7 @@ static const char *shown(const char *s, char *buf, size_t len)
 {
 	if (!s)
 		return "?";
-	if (strlen(s) >= 24 || hex_run(s) >= 32)
+	if (strlen(s) >= 24 || lg_hex_run(s) >= 32)
 		return NOT_SHOWN;
 	snprintf(buf, len, "'%s'", s);
 	return buf;
@@ -104,7 +103,7 @@ static const char *shown(const char *s, char *buf, size_t len)
 /* Paths may be long; only one that holds a key-sized run of hex digits is hidden. */
 static const char *shown_path(const char *s)
 {
-	return hex_run(s) >= 32 ? NOT_SHOWN : s;
+	return lg_hex_run(s) >= 32 ? NOT_SHOWN : s;
 }
 
 static size_t edit_distance(const char *a, const char *b)

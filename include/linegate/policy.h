@@ -120,6 +120,9 @@ const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_
 
 /* Hex helpers shared by every tool that prints or reads keys and hashes. */
 void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+/* The longest run of hex digits in s: a key is 64 of them, so no text shown to anyone
+ * (an error, a log, the audit) may hold a run of 32 or more. */
+size_t lg_hex_run(const char *s);
 
 /* What may be shown of a key: the first 8 hex digits of its SHA-256 ("a1b2c3d4"). */
 #define LG_KEY_FP_LEN 8

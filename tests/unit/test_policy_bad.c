@@ -130,19 +130,6 @@ static int run(const char *name, enum how how, gen_fn gen, long arg, struct resu
 	return 0;
 }
 
-/* The longest run of hex digits: a key is 64 of them. */
-static size_t hex_run(const char *s)
-{
-	size_t best = 0, run = 0;
-
-	for (; *s; s++) {
-		run = isxdigit((unsigned char)*s) ? run + 1 : 0;
-		if (run > best)
-			best = run;
-	}
-	return best;
-}
-
 /* r must be a refusal that starts with "name:" + want (or "name: " + the rest for check:). */
 static void expect(const char *name, const struct result *r, const char *want)
 {
@@ -173,7 +160,7 @@ static void expect(const char *name, const struct result *r, const char *want)
 	}
 	/* No key, from the text or a key file, ever appears in an error. */
 	lgt_checks++;
-	if (hex_run(r->err) >= 32) {
+	if (lg_hex_run(r->err) >= 32) {
 		lgt_failures++;
 		fprintf(stderr, "%s: the error shows a key-sized hex value: '%s'\n", name, r->err);
 	}
