@@ -291,10 +291,8 @@ out:
 	return ret;
 }
 
-/* RFC 3339 in UTC, to the second: 2026-12-04T18:00:00Z. */
-static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64_t *out)
+int lg_time_parse_utc(const char *s, int64_t *out)
 {
-	const char *s = scalar(n);
 	struct tm tm = { 0 };
 	int y, mo, d, h, mi, sec, used = 0;
 	time_t t;
@@ -302,8 +300,7 @@ static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64
 	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
 	    used != 20 || strlen(s) != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 	    mi > 59 || sec > 60 || y < 1970)
-		return perr(c, n, "'%s' must be a UTC time as in RFC 3339, e.g. "
-			    "2026-12-04T18:00:00Z", key);
+		return -EINVAL;
 	tm.tm_year = y - 1900;
 	tm.tm_mon = mo - 1;
 	tm.tm_mday = d;
@@ -313,8 +310,21 @@ static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64
 	t = timegm(&tm);
 	/* timegm() normalises 31 November into 1 December: refuse what does not exist. */
 	if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
-		return perr(c, n, "'%s': there is no such day", key);
+		return -ERANGE;
 	*out = (int64_t)t;
+	return 0;
+}
+
+/* RFC 3339 in UTC, to the second: 2026-12-04T18:00:00Z. */
+static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64_t *out)
+{
+	int ret = lg_time_parse_utc(scalar(n), out);
+
+	if (ret == -ERANGE)
+		return perr(c, n, "'%s': there is no such day", key);
+	if (ret)
+		return perr(c, n, "'%s' must be a UTC time as in RFC 3339, e.g. "
+			    "2026-12-04T18:00:00Z", key);
 	return 0;
 }
 

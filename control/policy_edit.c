@@ -773,11 +773,11 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
 		for (size_t k = 0; !ret && k < nk; k++) {
 			yaml_node_t *key = seq_item(&d, kseq, k);
 			const char *exp = scalar(map_get(&d, key, "expires", NULL));
-			time_t t;
+			int64_t t;
 
 			if (!exp || left == 1)
 				continue;
-			if (lg_rfc3339_parse(exp, &t)) {
+			if (lg_time_parse_utc(exp, &t)) {
 				ret = eerr(&d, -EINVAL,
 					   "line %zu: 'expires: %s' is not an RFC 3339 time",
 					   key->start_mark.line + 1, exp);
@@ -905,48 +905,6 @@ void lg_rfc3339(time_t t, char *buf, size_t len)
 
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-int lg_rfc3339_parse(const char *s, time_t *out)
-{
-	struct tm tm = {0};
-	int y, mo, d, h, mi, sec, n = 0, oh, om;
-	long off = 0;
-	time_t t;
-
-	if (!s ||
-	    sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n != 19)
-		return -EINVAL;
-	s += n;
-	if (*s == '.') {
-		s++;
-		if (!isdigit((unsigned char)*s))
-			return -EINVAL;
-		while (isdigit((unsigned char)*s))
-			s++;
-	}
-	if ((*s == 'Z' || *s == 'z') && !s[1]) {
-		off = 0;
-	} else if ((*s == '+' || *s == '-') && strlen(s) == 6 &&
-		   sscanf(s + 1, "%2d:%2d", &oh, &om) == 2 && oh < 24 && om < 60) {
-		off = (*s == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
-	} else {
-		return -EINVAL;
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -EINVAL;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -EINVAL;
-	*out = t - off;
-	return 0;
 }
 
 int lg_duration_parse(const char *s, time_t *out)

@@ -71,8 +71,6 @@ int lg_key_file_remove(const char *policy_path, const char *rel);
 
 /* RFC 3339 in UTC, seconds: 2026-12-04T18:00:00Z (buf of at least 21 bytes). */
 void lg_rfc3339(time_t t, char *buf, size_t len);
-/* Parse YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 0 or -EINVAL. */
-int lg_rfc3339_parse(const char *s, time_t *out);
 /* "10m", "90s", "2h", "1d", "3" (seconds): 0 or -EINVAL; at most 366 days. */
 int lg_duration_parse(const char *s, time_t *out);
 

@@ -123,6 +123,9 @@ void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
 /* The longest run of hex digits in s: a key is 64 of them, so no text shown to anyone
  * (an error, a log, the audit) may hold a run of 32 or more. */
 size_t lg_hex_run(const char *s);
+/* A time as the policy writes it, RFC 3339 in UTC to the second (2026-12-04T18:00:00Z), to
+ * unix seconds: 0, -EINVAL (not that form) or -ERANGE (a day that does not exist). */
+int lg_time_parse_utc(const char *s, int64_t *out);
 
 /* What may be shown of a key: the first 8 hex digits of its SHA-256 ("a1b2c3d4"). */
 #define LG_KEY_FP_LEN 8
