@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "ctlproto.h"
 
+#include <linegate/policy.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -429,12 +431,27 @@ bool lg_ctl_peer_allowed(const struct lg_ctl_server *s, const struct lg_ctl_peer
 	return false;
 }
 
+/* A reply's sentence with any key-sized run of hex digits hidden (lg_redact_secrets): a
+ * request may carry a key where a name, a command or a path belongs, and handlers quote. */
+static json_object *redacted_string(const char *s)
+{
+	char *t = strdup(s);
+	json_object *o;
+
+	if (!t)
+		return json_object_new_string("");
+	lg_redact_secrets(t);
+	o = json_object_new_string(t);
+	free(t);
+	return o;
+}
+
 static json_object *reply_error(const char *why)
 {
 	json_object *r = json_object_new_object();
 
 	json_object_object_add(r, "ok", json_object_new_boolean(0));
-	json_object_object_add(r, "error", json_object_new_string(why));
+	json_object_object_add(r, "error", redacted_string(why));
 	return r;
 }
 
@@ -501,8 +518,9 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 					 .err = err, .errlen = sizeof(err) });
 	json_object_object_add(reply, "ok", json_object_new_boolean(!ret));
 	if (ret)
-		json_object_object_add(reply, "error",
-				       json_object_new_string(err[0] ? err : strerror(-ret)));
+		json_object_object_add(reply, "error", redacted_string(err[0] ? err : strerror(-ret)));
+	if (json_object_object_get_ex(reply, "message", &v) && json_object_is_type(v, json_type_string))
+		json_object_object_add(reply, "message", redacted_string(json_object_get_string(v)));
 	json_object_put(req);
 	return reply;
 }

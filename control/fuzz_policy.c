@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Out-of-memory is the one error without a position. */
 		if (sscanf(err, "fuzz:%u:%u: ", &line, &col) != 2 && !strstr(err, "memory"))
 			abort();
-		if (lg_hex_run(err) >= 32)
+		if (lg_hex_run(err) >= LG_SECRET_HEX_RUN)
 			abort();
 		return 0;
 	}

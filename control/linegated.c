@@ -129,8 +129,11 @@ static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const 
 		       const char *detail)
 {
 	json_object *o = json_object_new_object();
-	char ts[64], hex[65];
+	char ts[64], hex[65], *det = detail ? strdup(detail) : NULL;
 
+	/* The detail quotes requests and errors: no key-sized run of hex digits in the audit. */
+	if (det)
+		lg_redact_secrets(det);
 	now_iso(ts, sizeof(ts));
 	json_object_object_add(o, "time", json_object_new_string(ts));
 	json_object_object_add(o, "seq", json_object_new_uint64(seq));
@@ -143,8 +146,9 @@ static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const 
 		hex32(hash, hex);
 		json_object_object_add(o, "policy_sha256", json_object_new_string(hex));
 	}
-	if (detail)
-		json_object_object_add(o, "detail", json_object_new_string(detail));
+	if (det)
+		json_object_object_add(o, "detail", json_object_new_string(det));
+	free(det);
 	fprintf(d->audit, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	fflush(d->audit);
 	if (d->audit != stderr && !strcmp(phase, "intent"))

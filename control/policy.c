@@ -42,6 +42,8 @@ static int perr_at(struct pctx *c, size_t line, size_t col, const char *fmt, va_
 	if (off < 0 || (size_t)off >= c->errlen)
 		return -EINVAL;
 	vsnprintf(c->err + off, c->errlen - off, fmt, ap);
+	/* Whatever a message quotes, a key-sized run of hex digits never leaves here. */
+	lg_redact_secrets(c->err);
 	return -EINVAL;
 }
 
@@ -83,10 +85,39 @@ size_t lg_hex_run(const char *s)
 	return best;
 }
 
+size_t lg_redact_secrets(char *s)
+{
+	static const char mark[] = "<hidden>";
+	size_t n = 0, w = 0, r = 0;
+
+	if (!s)
+		return 0;
+	while (s[r]) {
+		size_t run = 0;
+
+		while (isxdigit((unsigned char)s[r + run]))
+			run++;
+		if (run >= LG_SECRET_HEX_RUN) {
+			/* The mark is shorter than any run it replaces: the text only shrinks. */
+			memcpy(s + w, mark, sizeof(mark) - 1);
+			w += sizeof(mark) - 1;
+			n++;
+		} else {
+			memmove(s + w, s + r, run);
+			w += run;
+		}
+		r += run;
+		if (!run)
+			s[w++] = s[r++];
+	}
+	s[w] = '\0';
+	return n;
+}
+
 /*
  * A value as an error message may quote it: a key typed into the wrong field must not end
  * up in an error, a log or the audit trail, so anything long enough to be a secret (24
- * characters or more, or a run of 32 hex digits) is not shown.
+ * characters or more, or a run of LG_SECRET_HEX_RUN hex digits) is not shown.
  */
 #define NOT_SHOWN "(value not shown)"
 
@@ -94,16 +125,16 @@ static const char *shown(const char *s, char *buf, size_t len)
 {
 	if (!s)
 		return "?";
-	if (strlen(s) >= 24 || lg_hex_run(s) >= 32)
+	if (strlen(s) >= 24 || lg_hex_run(s) >= LG_SECRET_HEX_RUN)
 		return NOT_SHOWN;
 	snprintf(buf, len, "'%s'", s);
 	return buf;
 }
 
-/* Paths may be long; only one that holds a key-sized run of hex digits is hidden. */
+/* Paths may be long; only one that holds a run of hex digits as long as a secret's is hidden. */
 static const char *shown_path(const char *s)
 {
-	return lg_hex_run(s) >= 32 ? NOT_SHOWN : s;
+	return lg_hex_run(s) >= LG_SECRET_HEX_RUN ? NOT_SHOWN : s;
 }
 
 static size_t edit_distance(const char *a, const char *b)

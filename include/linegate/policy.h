@@ -120,9 +120,15 @@ const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_
 
 /* Hex helpers shared by every tool that prints or reads keys and hashes. */
 void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
-/* The longest run of hex digits in s: a key is 64 of them, so no text shown to anyone
- * (an error, a log, the audit) may hold a run of 32 or more. */
+/* The longest run of hex digits in s. */
 size_t lg_hex_run(const char *s);
+/* A key is 64 hex digits; a run of this many (64 bits of a key) is treated as a secret
+ * wherever text reaches someone: an error, a reply, a log line, the audit. */
+#define LG_SECRET_HEX_RUN 16
+/* Replace every run of LG_SECRET_HEX_RUN or more hex digits in s with "<hidden>", in place
+ * (the text only shrinks). Returns how many runs it hid. Every server applies it to what it
+ * sends and logs, so that a key typed where a name or a number belongs is never echoed. */
+size_t lg_redact_secrets(char *s);
 /* A time as the policy writes it, RFC 3339 in UTC to the second (2026-12-04T18:00:00Z), to
  * unix seconds: 0, -EINVAL (not that form) or -ERANGE (a day that does not exist). */
 int lg_time_parse_utc(const char *s, int64_t *out);

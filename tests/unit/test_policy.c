@@ -72,6 +72,24 @@ static const char usage[] =
 	"Output: \"test_policy: N checks, M failed\" on stdout.\n"
 	LGT_EXIT_STATUS;
 
+/* lg_redact_secrets: runs of 16 or more hex digits become "<hidden>", shorter ones stay. */
+static void test_redact(void)
+{
+	char a[] = "unknown cmd '9d436c66f27b9102764f377e600501c5b41444547796371e41389e540e2c9d82'";
+	char b[] = "threshold '0123456789abcdef0123zz' and id 4294967295, fp 630dcd29";
+	char c[] = "0123456789ABCDEF";
+	char e[] = "";
+
+	CHECK_EQ(lg_redact_secrets(a), 1);
+	CHECK(!strcmp(a, "unknown cmd '<hidden>'"));
+	CHECK_EQ(lg_redact_secrets(b), 1);
+	CHECK(!strcmp(b, "threshold '<hidden>zz' and id 4294967295, fp 630dcd29"));
+	CHECK_EQ(lg_redact_secrets(c), 1);
+	CHECK(!strcmp(c, "<hidden>"));
+	CHECK_EQ(lg_redact_secrets(e), 0);
+	CHECK_EQ(lg_redact_secrets(NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct lg_policy p;
@@ -79,6 +97,7 @@ int main(int argc, char **argv)
 	const struct lg_policy_device *d;
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	test_redact();
 	lgt_keys_make(&keys, key_files);
 	CHECK_EQ(lg_policy_parse(good, strlen(good), keys.policy, &p, err, sizeof(err)), 0);
 	CHECK_EQ(p.port, 5000);

@@ -160,7 +160,7 @@ static void expect(const char *name, const struct result *r, const char *want)
 	}
 	/* No key, from the text or a key file, ever appears in an error. */
 	lgt_checks++;
-	if (lg_hex_run(r->err) >= 32) {
+	if (lg_hex_run(r->err) >= LG_SECRET_HEX_RUN) {
 		lgt_failures++;
 		fprintf(stderr, "%s: the error shows a key-sized hex value: '%s'\n", name, r->err);
 	}
