@@ -13,6 +13,9 @@
 #include <linegate/policy_diff.h>
 
 #include <lgadmit.h>
+#include <openssl/sha.h>
+
+#include "ctlproto.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -380,10 +383,25 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		switch_output(dp, nf);
 		nf = NULL;
 	}
-	/* For the next start (decision 2): the applied text, the name its paths resolve by. */
+	/* For the next start (decision 2): the applied text, the name its paths resolve by,
+	 * and the boot file's hash as it is NOW. The enrollment verbs rewrite the boot file
+	 * and then apply: recording the hash from linegate's start would make the next start
+	 * take the edited boot file for an operator's edit and bring back what later applies
+	 * removed (a new-user trial saw a removed device admitted again). */
 	if (dp->state && r->text) {
-		int sret = lg_state_save_policy(dp->state, r->text, r->len,
-						r->name ? r->name : "<apply>");
+		char *boot = NULL;
+		size_t blen = 0;
+		int sret;
+
+		if (dp->policy_path && !lg_read_file(dp->policy_path, &boot, &blen)) {
+			uint8_t h[32];
+
+			SHA256((const unsigned char *)boot, blen, h); /* as lg_policy_parse() does */
+			lg_state_set_boot(dp->state, h);
+		}
+		free(boot);
+		sret = lg_state_save_policy(dp->state, r->text, r->len,
+					    r->name ? r->name : "<apply>");
 
 		if (sret)
 			fprintf(stderr, "linegate: keeping the applied policy in %s: %s (a restart "

@@ -135,15 +135,8 @@ static int reload_file(struct lg_dp *dp, char *msg, size_t len)
 		return ret ? ret : -EIO;
 	}
 	close(fd);
+	/* The apply keeps it for the next start with the boot file's hash as it is now. */
 	ret = apply_text(dp, text, n, dp->policy_path, msg, len);
-	/* The boot file is what runs now: the next start may use it as it is. */
-	if (!ret && dp->state) {
-		uint8_t h[32];
-
-		SHA256((const unsigned char *)text, n, h); /* as lg_policy_parse() hashes it */
-		lg_state_set_boot(dp->state, h);
-		lg_state_save_policy(dp->state, text, n, dp->policy_path);
-	}
 	free(text);
 	return ret;
 }
