@@ -82,7 +82,10 @@ DP=$!
 LG_PIDS="$LG_PIDS $DP"
 lg_wait_for 5 test -S "$T/dp2.sock" || lg_fail "linegate did not start again"
 kill $BROKER; wait $BROKER 2>/dev/null || true
-"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -j "$T/sent2.json"
+# The restarted linegate keeps the devices' replay marks (its state folder): the devices
+# go on after the 100 frames of the first run.
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q \
+	--first-seq 101 -j "$T/sent2.json"
 sleep 0.3
 start_broker
 # Reconnects back off from 1 s to 30 s: wait until linegate says it is connected again.
@@ -93,7 +96,7 @@ sys.exit(0 if lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["mqtt"]["conne
 PY
 }
 lg_wait_for 40 connected || lg_fail "linegate did not reconnect to the broker"
-"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -s 7 --first-seq 51 -j "$T/sent3.json"
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -s 7 --first-seq 151 -j "$T/sent3.json"
 sleep 1
 kill -INT $DP
 wait $DP || lg_fail "linegate exited with status $?"
