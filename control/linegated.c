@@ -1038,14 +1038,24 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
 	json_object *v;
-	int64_t want = json_object_object_get_ex(c->req, "version", &v) &&
-			       json_object_is_type(v, json_type_int) ? json_object_get_int64(v) :
-			       (int64_t)d->version - 1;
+	int64_t want = (int64_t)d->version - 1;
 	char stem[32], source[PATH_MAX], what[64];
 	char *text;
 	size_t len;
 	int ret;
 
+	/* Only a JSON integer names a version: "2", 1.5, true or null once fell through to
+	 * the default and rolled back to the version before. */
+	if (json_object_object_get_ex(c->req, "version", &v)) {
+		if (!json_object_is_type(v, json_type_int)) {
+			snprintf(c->err, c->errlen, "\"version\" must be a JSON integer (a version "
+				 "from linegatectl history), not %.60s: nothing applied",
+				 v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) :
+				     "null");
+			return -EINVAL;
+		}
+		want = json_object_get_int64(v);
+	}
 	if (!d->state_dir) {
 		snprintf(c->err, c->errlen, "no state folder: linegated keeps no versions");
 		return -ENOENT;

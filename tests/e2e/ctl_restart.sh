@@ -167,6 +167,21 @@ sys.exit(0 if got == want else 1)
 PY
 CTL rollback 9 2> "$T/rb.err" && lg_fail "rollback to a version that does not exist worked"
 grep -q 'no version 9' "$T/rb.err" || lg_fail "rollback 9: $(cat "$T/rb.err")"
+# On the API only a JSON integer names a version: anything else is refused and applies
+# nothing (a string, a fraction, a boolean or null once rolled back to the version before).
+a0=$(applies) i0=$(intents) v0=$(d_field version) h0=$(dp_field policy_sha256)
+for bad in '"abc"' 1.5 '"2"' null true '[2]'; do
+	lg_ctl "$T/d.sock" "{\"cmd\": \"rollback\", \"version\": $bad}" > "$T/rbv.json" || true
+	python3 - "$T/rbv.json" "$bad" <<'PY' || lg_fail "rollback version $bad: $(cat "$T/rbv.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = '"version" must be a JSON integer (a version from linegatectl history), not %s: ' \
+       'nothing applied' % json.dumps(json.loads(sys.argv[2]), separators=(",", ":"))
+sys.exit(0 if r.get("ok") is False and r.get("error") == want else 1)
+PY
+done
+[ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] &&
+	[ "$(dp_field policy_sha256)" = "$h0" ] || lg_fail "a refused rollback version changed something"
 [ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
 [ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
 lg_stop_linegate
