@@ -82,7 +82,8 @@ int lg_read_fd(int fd, size_t max, char **out, size_t *outlen)
 
 			if (!nb) {
 				free(buf);
-				return -E2BIG;
+				/* "File too large", not "Argument list too long" (E2BIG). */
+				return cap < max ? -ENOMEM : -EFBIG;
 			}
 			buf = nb;
 			cap *= 2;

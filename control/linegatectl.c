@@ -113,7 +113,9 @@ static json_object *request(const char *cmd, const char *file, int *err)
 		int ret = lg_read_file(file, &text, &len);
 
 		if (ret) {
-			fprintf(stderr, "linegatectl: %s: %s\n", file, strerror(-ret));
+			fprintf(stderr, "linegatectl: %s: %s%s\n", file, strerror(-ret),
+				ret == -EFBIG ? " (a policy may have at most 16 MiB: docs/policy.md, "
+						"Limits)" : "");
 			json_object_put(req);
 			*err = 1;
 			return NULL;
