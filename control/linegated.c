@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define DEFAULT_STATE_DIR "/var/lib/linegated"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char usage[] =
 	"Usage: linegated --policy FILE --socket PATH [options]\n"
@@ -91,6 +92,15 @@ struct daemon {
 	char policy_dir[PATH_MAX], policy_base[NAME_MAX + 1];
 	uint8_t poll_hash[32], tried_hash[32]; /* poll fallback: last look, last attempt */
 	bool poll_seen;
+	/* refused peers: audited at most once a second per uid, the rest counted */
+	struct denial {
+		uid_t uid;
+		struct timespec last;  /* CLOCK_MONOTONIC of its last audit line, 0 = free */
+		char since[32];        /* that line's time, for the next one's detail */
+		char peer[64];         /* the last refused peer with this uid */
+		uint64_t more;         /* refused since that line, not audited yet */
+	} denials[16];
+	uint64_t denied, denied_unaudited;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -888,6 +898,9 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			       json_object_new_uint64(d->have_running ? d->running.ndevices : 0));
 	json_object_object_add(c->reply, "applies", json_object_new_uint64(d->applies));
 	json_object_object_add(c->reply, "refused", json_object_new_uint64(d->refused));
+	json_object_object_add(c->reply, "denied", json_object_new_uint64(d->denied));
+	json_object_object_add(c->reply, "denied_unaudited",
+			       json_object_new_uint64(d->denied_unaudited));
 	json_object_object_add(c->reply, "uptime_s",
 			       json_object_new_int64(time(NULL) - d->started));
 	json_object_object_add(c->reply, "file_watch",
@@ -1382,9 +1395,79 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ NULL },
 };
 
+static int64_t ms_since(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* One audit line for a uid's refusals: this one (why; NULL when there is no new one), and
+ * those counted since its last line. */
+static void denial_audit(struct daemon *d, struct denial *e, const char *why,
+			 const struct timespec *now)
+{
+	char detail[160];
+
+	if (why && e->more)
+		snprintf(detail, sizeof(detail), "%s, and %llu more since %s", why,
+			 (unsigned long long)e->more, e->since);
+	else if (why)
+		snprintf(detail, sizeof(detail), "%s", why);
+	else
+		snprintf(detail, sizeof(detail), "%llu more since %s",
+			 (unsigned long long)e->more, e->since);
+	audit_event(d, e->peer, "connect", "denied", NULL, detail);
+	now_iso(e->since, sizeof(e->since));
+	e->last = *now;
+	e->more = 0;
+}
+
+/*
+ * A refused peer: audited at once, then at most once a second per uid with the count of
+ * those in between; a client looping connect/close would otherwise fill the disk with
+ * audit lines (67 000 in 3 s).
+ */
 static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why)
 {
-	audit_event(ctx, peer->name, "connect", "denied", NULL, why);
+	struct daemon *d = ctx;
+	struct denial *e = NULL, *oldest = &d->denials[0];
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	d->denied++;
+	for (size_t i = 0; i < ARRAY_SIZE(d->denials) && !e; i++) {
+		struct denial *x = &d->denials[i];
+
+		if (x->last.tv_sec && x->uid == peer->uid)
+			e = x;
+		else if (ms_since(&x->last, &oldest->last) > 0)
+			oldest = x;
+	}
+	if (!e) {
+		/* A new uid takes the slot used longest ago; its count goes out first. */
+		e = oldest;
+		if (e->more)
+			denial_audit(d, e, NULL, &now);
+		memset(e, 0, sizeof(*e));
+		e->uid = peer->uid;
+	}
+	snprintf(e->peer, sizeof(e->peer), "%s", peer->name);
+	if (e->last.tv_sec && ms_since(&e->last, &now) < 1000) {
+		e->more++;
+		d->denied_unaudited++;
+		return;
+	}
+	denial_audit(d, e, why, &now);
+}
+
+/* The count of refusals a quiet second follows goes out without waiting for the next one. */
+static void denials_flush(struct daemon *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (size_t i = 0; i < ARRAY_SIZE(d->denials); i++)
+		if (d->denials[i].more && ms_since(&d->denials[i].last, &now) >= 1000)
+			denial_audit(d, &d->denials[i], NULL, &now);
 }
 
 static int unhex32(const char *hex, uint8_t *out)
@@ -1816,6 +1899,7 @@ int main(int argc, char **argv)
 			if (pfd[1].revents & POLLIN)
 				watch_events(&d);
 		}
+		denials_flush(&d);
 		if (got_hup) {
 			got_hup = 0;
 			if (apply_file(&d, "sighup", msg, sizeof(msg)))
