@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,28 @@ FMT_S(f_not_ours, p->not_ours == LG_ADMIT_NOT_OURS_PASS ? "pass" : "drop")
 FMT_U(f_window, p->window)
 FMT_U(f_batch, p->batch)
 FMT_U(f_deadline, p->deadline_ms)
-FMT_S(f_model, p->model)
-FMT_S(f_jsonl, p->jsonl)
+/*
+ * A file as one spelling: "etc/model.json" from a policy named relatively and
+ * "/tmp/x/etc/model.json" from the same policy named absolutely are one model, and must not
+ * show as a change (nor make an apply load it again). A file that exists is its real path;
+ * one that does not (yet) is as written.
+ */
+static void f_file(const char *path, char *b, size_t l)
+{
+	char real[PATH_MAX];
+
+	snprintf(b, l, "%s", path[0] && realpath(path, real) ? real : path);
+}
+
+static void f_model(const struct lg_policy *p, char *b, size_t l)
+{
+	f_file(p->model, b, l);
+}
+
+static void f_jsonl(const struct lg_policy *p, char *b, size_t l)
+{
+	f_file(p->jsonl, b, l);
+}
 FMT_S(f_mqtt_host, p->mqtt.host)
 FMT_U(f_mqtt_port, p->mqtt.port)
 FMT_S(f_mqtt_client, p->mqtt.client_id)
@@ -50,7 +71,10 @@ FMT_S(f_mqtt_topic, p->mqtt.topic)
 FMT_U(f_mqtt_qa, p->mqtt.qos_alerts)
 FMT_U(f_mqtt_qs, p->mqtt.qos_scores)
 FMT_S(f_mqtt_scores, p->mqtt.scores ? "true" : "false")
-FMT_S(f_registry, p->registry)
+static void f_registry(const struct lg_policy *p, char *b, size_t l)
+{
+	f_file(p->registry, b, l);
+}
 
 static void f_threshold(const struct lg_policy *p, char *b, size_t l)
 {

@@ -158,6 +158,26 @@ int main(int argc, char **argv)
 	}
 	lg_policy_diff_free(&d);
 
+	/* One file spelled two ways (relative to the policy, and absolute through "./") is one
+	 * model: no change, so an apply does not load it again (a new-user trial saw
+	 * "detection.model: etc/model.json -> /tmp/trial/etc/model.json" and a reload). */
+	{
+		char t1[512], t2[512];
+		struct lg_policy r1, r2;
+
+		snprintf(t1, sizeof(t1), HEAD("4739", "256", "%s", "%s"), "k1.key", "out.jsonl");
+		snprintf(t2, sizeof(t2), HEAD("4739", "256", "%s/./k1.key", "%s/out.jsonl"),
+			 keys.dir, keys.dir);
+		parse(t1, &r1);
+		parse(t2, &r2);
+		CHECK(strcmp(r1.model, r2.model) != 0); /* each keeps the spelling it was given */
+		CHECK_EQ(lg_policy_diff(&r1, &r2, &d), 0);
+		CHECK_EQ(d.n, 0u);
+		lg_policy_diff_free(&d);
+		lg_policy_free(&r1);
+		lg_policy_free(&r2);
+	}
+
 	/* The table: decision 1's classes. */
 	CHECK_EQ(lg_policy_field_class("port"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("uadp_port"), LG_FIELD_START_ONLY);
