@@ -297,6 +297,13 @@ static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path,
 			   "owner only (chmod 600 %s)", how, (unsigned)(st.st_mode & 07777), how);
 		goto out;
 	}
+	/* Its owner may read and replace the key: only root or the user we run as may own it. */
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		ret = perr(c, n, "key file %s is owned by uid %u: a key file must be owned by root "
+			   "or by the user linegate runs as (chown root %s)", how,
+			   (unsigned)st.st_uid, how);
+		goto out;
+	}
 	got = read(fd, buf, sizeof(buf));
 	if (got < 0) {
 		ret = perr(c, n, "key file %s: %s", how, strerror(errno));

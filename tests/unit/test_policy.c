@@ -187,6 +187,14 @@ int main(int argc, char **argv)
 		CHECK(!chmod(path, 0600));
 		unlink(link);
 	}
+	/* Owned by someone else (who could read and replace it): refused, when we can make
+	 * one (root); a file of our own uid is what every other case here uses. */
+	if (!geteuid()) {
+		snprintf(path, sizeof(path), "%s/k1.key", keys.dir);
+		CHECK(!chown(path, 65534, 65534));
+		expect_error("version: 1\n" DEV, "t.yaml:", "is owned by uid 65534");
+		CHECK(!chown(path, 0, 0));
+	}
 	/* The fingerprint: the first 8 hex digits of SHA-256 of the key bytes. */
 	{
 		uint8_t k[LG_KEY_LEN];
