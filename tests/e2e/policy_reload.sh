@@ -32,7 +32,7 @@ ctl_status() { "$LG_BIN_CTL" -s "$T/d.sock" --raw status > "$1"; }
 ctl_status "$T/s0.json"
 
 # 100 applies in turn (v2, v1, v3 refused, ...) while the devices send for the whole time.
-ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/v1.yaml" -t $SRV_IP -S $LINE_IP -n 1500 -r 150 \
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/v1.yaml" -t $SRV_IP -S $LINE_IP -n 300 -r 120 \
 	--unknown 200 --replay 100 -j "$T/sent.json" -q &
 GEN=$!
 t0=$(date +%s.%N)
