@@ -66,8 +66,9 @@ static const char usage[] =
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
-	"version is used (applies since boot are newer); otherwise the boot file. When the data\n"
-	"plane already runs that policy, it is adopted without a push.\n"
+	"version is used (applies since boot are newer); else, when the boot file's text is a\n"
+	"kept version, that version; else the boot file, as the next version. No version is\n"
+	"ever deleted. When the data plane already runs that policy, it is adopted, no push.\n"
 	"\n"
 	"Admin API: framed JSON requests (a 4-byte big-endian length, then {\"cmd\": ...}); see\n"
 	"docs/operations.md. Models: the policy's models.registry folder holds signed model\n"
@@ -266,7 +267,7 @@ static int push(struct daemon *d, const char *text, size_t len, const char *name
 
 /*
  * The state folder (--state-dir):
- *   versions/N.yaml, versions/N.json   every applied policy of this run and its metadata
+ *   versions/N.yaml, versions/N.json   every applied policy (never deleted) and its metadata
  *                                      (version, sha256, time, peer, what, source)
  *   current.json                       the running version, its hash, and the boot file's
  *                                      hash when it was applied
@@ -342,22 +343,6 @@ static unsigned state_max_version(const struct daemon *d)
 			max = n;
 	closedir(dir);
 	return max;
-}
-
-static void state_clear_versions(const struct daemon *d)
-{
-	char p[PATH_MAX], f[PATH_MAX + 300];
-	struct dirent *e;
-	DIR *dir;
-
-	if (spath(d, p, sizeof(p), "versions") || !(dir = opendir(p)))
-		return;
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.') {
-			snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
-			unlink(f);
-		}
-	closedir(dir);
 }
 
 static json_object *meta_new(unsigned version, const uint8_t *hash, const char *peer,
@@ -625,11 +610,16 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		return 0;
 	}
 	seq = ++d->seq;
+	/* The boot file's hash for this apply, read before the push: the enrollment verbs
+	 * rewrite the boot file and then apply it, so it is the edited file's hash. Kept with
+	 * the pending policy, so that a crash after the push keeps the same one. */
+	boot_hash(d, boot_hex);
 	/* Phase 1: the policy is kept aside and the intent is on disk before anything moves,
 	 * so that a crash from here on can be told apart and reconciled at the next start. */
 	if (d->state_dir) {
 		json_object *m = meta_new(0, p.hash, peer, what, source);
 
+		json_object_object_add(m, "boot_sha256", json_object_new_string(boot_hex));
 		ret = state_write_pair(d, "pending", text, len, m);
 		json_object_put(m);
 		if (ret) {
@@ -656,7 +646,6 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	crash_point(d, "after-push");
 	version = as_version;
 	if (d->state_dir && !as_version) {
-		boot_hash(d, boot_hex);
 		ret = state_persist(d, text, len, p.hash, peer, detail ? detail : what, source,
 				    boot_hex, &version);
 		state_clear_pending(d);
@@ -1576,11 +1565,15 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 			json_object *c = spath(d, cur, sizeof(cur), "current.json") ? NULL :
 					 read_json(cur);
 			const char *chex = c ? get_str_field(c, "sha256") : NULL;
+			const char *pboot = get_str_field(meta, "boot_sha256");
 			const char *cboot = c ? get_str_field(c, "boot_sha256") : NULL;
 
-			/* The boot file's hash as it was at that apply: a boot file edited since
-			 * must still win at this start. */
-			if (cboot)
+			/* The boot file's hash as it was at that apply (kept with the pending
+			 * policy; an enrollment verb had rewritten the file before), not as it is
+			 * now: a boot file edited since must still win at this start. */
+			if (pboot)
+				snprintf(boot_hex, sizeof(boot_hex), "%s", pboot);
+			else if (cboot)
 				snprintf(boot_hex, sizeof(boot_hex), "%s", cboot);
 			else
 				boot_hash(d, boot_hex);
@@ -1601,55 +1594,100 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 		state_clear_pending(d);
 }
 
+/* A kept version's hash (hex) from its metadata; "" when it has none. */
+static void version_hash(const struct daemon *d, unsigned v, char hex[65])
+{
+	char p[PATH_MAX], tail[32];
+	json_object *m;
+	const char *h;
+
+	hex[0] = '\0';
+	snprintf(tail, sizeof(tail), "versions/%u.json", v);
+	if (spath(d, p, sizeof(p), tail) || !(m = read_json(p)))
+		return;
+	h = get_str_field(m, "sha256");
+	snprintf(hex, 65, "%s", h ? h : "");
+	json_object_put(m);
+}
+
+/* The kept version whose policy has this hash: prefer, else the newest; 0 when none. */
+static unsigned state_find_hash(const struct daemon *d, const char *hex, unsigned prefer)
+{
+	char h[65];
+
+	if (prefer) {
+		version_hash(d, prefer, h);
+		if (!strcmp(h, hex))
+			return prefer;
+	}
+	for (unsigned v = state_max_version(d); v >= 1; v--) {
+		version_hash(d, v, h);
+		if (!strcmp(h, hex))
+			return v;
+	}
+	return 0;
+}
+
 /*
- * What linegated starts from (decision: the last applied version while the boot file is the
- * one it was applied over, else the boot file), then adopt it when the data plane already
- * runs it, or push it.
+ * What linegated starts from, then adopt it when the data plane already runs it, or push it:
+ * - the boot file has the hash it had when the last version was applied: that version (the
+ *   applies since are newer than the file);
+ * - else, when the boot file's text is a kept version (an apply cut short after its push,
+ *   an earlier version put back in the file): that version, no new one;
+ * - else the boot file, as the next version.
+ * No kept version is ever deleted: history and rollback reach across restarts.
  */
 static int start_policy(struct daemon *d, char *msg, size_t msglen)
 {
 	char boot_hex[65], why[600], source[PATH_MAX], cur[PATH_MAX], dphex[65], hex[65];
+	char stem[32];
 	json_object *c = NULL, *v;
-	unsigned cv = 0;
+	unsigned cv = 0, kv = 0;
 	char *text = NULL;
 	size_t len = 0;
 	struct lg_policy p;
-	bool from_state = false, pushed = false;
+	bool by_hash = false, pushed = false;
 	int ret;
 
 	boot_hash(d, boot_hex);
+	why[0] = '\0';
 	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
 		const char *cb = get_str_field(c, "boot_sha256");
 
 		cv = json_object_object_get_ex(c, "version", &v) ?
 			     (unsigned)json_object_get_int64(v) : 0;
 		if (cv && cb && boot_hex[0] && !strcmp(cb, boot_hex)) {
-			char stem[32];
-
-			snprintf(stem, sizeof(stem), "versions/%u", cv);
-			if (!state_load(d, stem, &text, &len, source, sizeof(source), NULL) &&
-			    !lg_policy_validate(text, len, source, &p, msg, msglen)) {
-				from_state = true;
-				snprintf(why, sizeof(why), "the last applied version %u (%s is "
-					 "unchanged since it was applied, so version %u is newer)",
-					 cv, d->policy_path, cv);
-			} else {
-				snprintf(why, sizeof(why), "the boot file %s (the last applied "
-					 "version %u cannot be used: %.300s)", d->policy_path, cv,
-					 text ? msg : "missing");
-				free(text);
-				text = NULL;
-			}
-		} else {
-			snprintf(why, sizeof(why), "the boot file %s (it changed since version %u "
-				 "was applied)", d->policy_path, cv);
+			kv = cv;
+			snprintf(why, sizeof(why), "the last applied version %u (%s is unchanged "
+				 "since it was applied, so version %u is newer)", cv,
+				 d->policy_path, cv);
 		}
 		json_object_put(c);
-	} else {
-		snprintf(why, sizeof(why), "the boot file %s (%s)", d->policy_path,
-			 d->state_dir ? "no earlier state" : "no state folder");
 	}
-	if (!from_state) {
+	if (!kv && d->state_dir && boot_hex[0] && (kv = state_find_hash(d, boot_hex, cv))) {
+		by_hash = true;
+		snprintf(why, sizeof(why), "version %u (the boot file %s is its text)", kv,
+			 d->policy_path);
+	}
+	if (kv) {
+		snprintf(stem, sizeof(stem), "versions/%u", kv);
+		if (state_load(d, stem, &text, &len, source, sizeof(source), NULL) ||
+		    lg_policy_validate(text, len, source, &p, msg, msglen)) {
+			snprintf(why, sizeof(why), "the boot file %s as the next version (version "
+				 "%u cannot be used: %.300s)", d->policy_path, kv,
+				 text ? msg : "missing");
+			free(text);
+			text = NULL;
+			kv = 0;
+		}
+	}
+	if (!kv) {
+		if (!why[0] && cv)
+			snprintf(why, sizeof(why), "the boot file %s as the next version (it changed "
+				 "since version %u was applied)", d->policy_path, cv);
+		else if (!why[0])
+			snprintf(why, sizeof(why), "the boot file %s (%s)", d->policy_path,
+				 d->state_dir ? "no earlier state" : "no state folder");
 		ret = lg_read_file(d->policy_path, &text, &len);
 		if (ret) {
 			snprintf(msg, msglen, "%s: %s", d->policy_path, strerror(-ret));
@@ -1662,33 +1700,32 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 			free(text);
 			return ret;
 		}
-		/* A new run: its history starts with the boot policy as version 1. */
-		if (d->state_dir)
-			state_clear_versions(d);
-		cv = 0;
 	}
 	hex32(p.hash, hex);
 	if (d->dp_path && !dp_status(d, dphex, NULL, 0, msg, msglen) && !strcmp(dphex, hex)) {
 		/* The data plane runs it already: nothing to push, nothing reset. */
-		if (!cv && d->state_dir)
+		if (!kv && d->state_dir)
 			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex,
-				      &cv);
+				      &kv);
 		d->running = p;
 		d->have_running = true;
-		d->version = cv;
+		d->version = kv;
 		snprintf(msg, msglen, "adopted the data plane's running generation (%.8s), no push",
 			 hex);
 		audit_event(d, "startup", "start", "adopted", p.hash, why);
 	} else {
 		lg_policy_free(&p);
-		ret = apply_text(d, text, len, source, "startup", "apply",
-				 from_state ? why : "boot", false, cv, NULL, msg, msglen);
+		ret = apply_text(d, text, len, source, "startup", "apply", kv ? why : "boot", false,
+				 kv, NULL, msg, msglen);
 		if (ret) {
 			free(text);
 			return ret;
 		}
 		pushed = true;
 	}
+	/* The boot file, as it is now, is this version's: the next start keeps it. */
+	if (by_hash)
+		state_set_current(d, kv, d->running.hash, boot_hex);
 	free(text);
 	fprintf(stderr, "linegated: starting from %s: %s\n", why,
 		pushed ? (d->dp_path ? "pushed it to the data plane" : "no data plane") : msg);

@@ -8,7 +8,9 @@
 #   generation, no push (no intent, the data plane's apply count unchanged), no frame lost
 #   (exact counts from the load generator's sent file and the data plane's stats);
 # - the start rule: boot file unchanged -> the last applied version; boot file changed ->
-#   the boot file;
+#   the boot file as the next version, every earlier one kept (rollback 1 reaches the first
+#   run); a crash after the push of an enrollment verb: the boot file is that version, kept
+#   at the restart, no new version, nothing deleted;
 # - history, rollback to the boot version (1), apply --dry-run changing nothing;
 # - the audit log and the state folder are not readable by others (an existing 0644 audit
 #   log is made 0600).
@@ -115,16 +117,26 @@ running=$(dp_field policy_sha256)
 kill -INT "$D_PID"; wait "$D_PID"
 start_d
 same_hash "boot file unchanged" "$running"
-# Boot file changed while linegated was down: the boot file, pushed; its history starts
-# again at version 1.
+# Boot file changed while linegated was down: the boot file, pushed, as the next version;
+# every earlier version stays (a restart once deleted them and began again at version 1).
+nfiles() { find "$T/state/versions" -type f | wc -l; }
+N=$(d_field version) F0=$(nfiles)
 kill -INT "$D_PID"; wait "$D_PID"
+[ "$F0" = $((2 * N)) ] || lg_fail "versions/ has $F0 files for $N versions"
+cp "$T/state/versions/1.yaml" "$T/kept1.yaml"
 sed -i 's/^  deadline_ms: 50 /  deadline_ms: 40 /' "$T/policy.yaml"
 HB=$(sha "$T/policy.yaml")
 i0=$(intents)
-start_d
+start_d 2> "$T/d1.err"
 same_hash "boot file changed" "$HB"
 [ "$(intents)" = $((i0 + 1)) ] || lg_fail "the changed boot file was not pushed once"
-[ "$(d_field version)" = 1 ] || lg_fail "the boot file is version $(d_field version), want 1"
+VB=$((N + 1))
+[ "$(d_field version)" = $VB ] || lg_fail "the boot file is version $(d_field version), want $VB"
+[ "$(nfiles)" = $((2 * VB)) ] || lg_fail "versions/ has $(nfiles) files, want $((2 * VB))"
+cmp -s "$T/state/versions/1.yaml" "$T/kept1.yaml" || lg_fail "version 1 changed"
+grep -q "starting from the boot file .* as the next version (it changed since version $N was applied)" \
+	"$T/d1.err" || lg_fail "start line: $(cat "$T/d1.err")"
+CTL history > "$T/h0.json"
 
 # History, rollback to the boot version, dry run.
 CTL apply "$T/v2.yaml" > /dev/null
@@ -132,7 +144,7 @@ CTL apply "$T/v3.yaml" > /dev/null
 same_hash "v3 applied" "$H3"
 CTL rollback > "$T/rb.txt" || lg_fail "rollback: $(cat "$T/rb.txt")"
 same_hash "rollback (the one before)" "$H2"
-CTL rollback 1 > "$T/rb.txt" || lg_fail "rollback 1: $(cat "$T/rb.txt")"
+CTL rollback $VB > "$T/rb.txt" || lg_fail "rollback $VB: $(cat "$T/rb.txt")"
 same_hash "rollback to the boot version" "$HB"
 a0=$(applies) i0=$(intents) v0=$(d_field version)
 CTL --raw apply --dry-run "$T/v3.yaml" > "$T/dry.json" || lg_fail "dry run: $(cat "$T/dry.json")"
@@ -156,17 +168,19 @@ same_hash "dry run" "$HB"
 [ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] ||
 	lg_fail "the dry run changed something"
 CTL history > "$T/h.json"
-python3 - "$T/h.json" "$HB" "$H2" "$H3" <<'PY' || lg_fail "history after rollbacks: $(cat "$T/h.json")"
+python3 - "$T/h.json" "$T/h0.json" "$HB" "$H2" "$H3" "$VB" <<'PY' || lg_fail "history after rollbacks: $(cat "$T/h.json")"
 import json, sys
-h = json.load(open(sys.argv[1])); hb, h2, h3 = sys.argv[2:5]
+h, h0 = (json.load(open(f)) for f in sys.argv[1:3]); hb, h2, h3 = sys.argv[3:6]; vb = int(sys.argv[6])
 got = [(v["version"], v["sha256"], v["what"], v["current"]) for v in h["versions"]]
-want = [(1, hb, "boot", False), (2, h2, "apply", False), (3, h3, "apply", False),
-        (4, h2, "rollback to version 2", False), (5, hb, "rollback to version 1", True)]
+before = [(v["version"], v["sha256"], v["what"], False) for v in h0["versions"]]
+want = before + [(vb + 1, h2, "apply", False), (vb + 2, h3, "apply", False),
+                 (vb + 3, h2, f"rollback to version {vb + 1}", False),
+                 (vb + 4, hb, f"rollback to version {vb}", True)]
 print("history:", [(v, s[:8], w, c) for v, s, w, c in got])
-sys.exit(0 if got == want else 1)
+sys.exit(0 if got == want and len(before) == vb and before[-1][1:3] == (hb, "boot") else 1)
 PY
-CTL rollback 9 2> "$T/rb.err" && lg_fail "rollback to a version that does not exist worked"
-grep -q 'no version 9' "$T/rb.err" || lg_fail "rollback 9: $(cat "$T/rb.err")"
+CTL rollback 99 2> "$T/rb.err" && lg_fail "rollback to a version that does not exist worked"
+grep -q 'no version 99' "$T/rb.err" || lg_fail "rollback 99: $(cat "$T/rb.err")"
 # On the API only a JSON integer names a version: anything else is refused and applies
 # nothing (a string, a fraction, a boolean or null once rolled back to the version before).
 a0=$(applies) i0=$(intents) v0=$(d_field version) h0=$(dp_field policy_sha256)
@@ -182,6 +196,48 @@ PY
 done
 [ "$(applies)" = "$a0" ] && [ "$(intents)" = "$i0" ] && [ "$(d_field version)" = "$v0" ] &&
 	[ "$(dp_field policy_sha256)" = "$h0" ] || lg_fail "a refused rollback version changed something"
+# Every earlier version can be rolled back to, those from before the boot file changed too.
+CTL rollback 1 > "$T/rb.txt" || lg_fail "rollback 1: $(cat "$T/rb.txt")"
+same_hash "rollback to version 1 (from before the boot file changed)" "$H1"
+
+# A crash after the push of an enrollment verb, which rewrites the boot file and applies it:
+# at the restart the boot file is that version (kept from pending.yaml), not a change since
+# (it once was, and the restart deleted every other version).
+CTL apply "$T/policy.yaml" > /dev/null # the verbs edit the boot file only while it runs
+kill -INT "$D_PID"; wait "$D_PID"
+LINEGATED_TEST_CRASH_AT=after-push start_d
+NV=$(($(d_field version) + 1))
+rc=0; CTL devices enroll --id 301 --name crash-1 --source $LINE_IP 2> "$T/enr.err" || rc=$?
+[ $rc -eq 1 ] || lg_fail "enroll with a crash after the push exited $rc: $(cat "$T/enr.err")"
+rc=0; wait "$D_PID" || rc=$?
+[ $rc -eq 137 ] || lg_fail "enroll: linegated ended with $rc, not killed"
+HE=$(sha "$T/policy.yaml")
+grep -q 'name: crash-1' "$T/policy.yaml" || lg_fail "the enrollment did not rewrite the boot file"
+i0=$(intents) a0=$(applies)
+start_d 2> "$T/d2.err"
+same_hash "enroll cut short after its push" "$HE"
+grep -q "cut short: the data plane runs it; kept as version $NV\$" "$T/d2.err" &&
+	grep -q "starting from the last applied version $NV (" "$T/d2.err" ||
+	lg_fail "restart after the enrollment's crash: $(cat "$T/d2.err")"
+[ "$(intents)" = "$i0" ] && [ "$(applies)" = "$a0" ] || lg_fail "the restart pushed"
+[ "$(d_field version)" = $NV ] || lg_fail "version $(d_field version) after the restart, want $NV"
+[ "$(nfiles)" = $((2 * NV)) ] || lg_fail "versions/ has $(nfiles) files, want $((2 * NV))"
+CTL history > "$T/h.json"
+python3 - "$T/h.json" "$NV" "$HE" <<'PY' || lg_fail "history after the enrollment's crash: $(cat "$T/h.json")"
+import json, sys
+h = json.load(open(sys.argv[1])); nv = int(sys.argv[2])
+got = [(v["version"], v["current"]) for v in h["versions"]]
+last = h["versions"][-1]
+sys.exit(0 if got == [(v, v == nv) for v in range(1, nv + 1)] and
+         (last["sha256"], last["what"]) == (sys.argv[3], "devices_enroll") else 1)
+PY
+# And once more: the boot file is unchanged since that version, which is adopted.
+kill -INT "$D_PID"; wait "$D_PID"
+start_d
+same_hash "restart after the enrollment" "$HE"
+[ "$(d_field version)" = $NV ] && [ "$(nfiles)" = $((2 * NV)) ] && [ "$(intents)" = "$i0" ] ||
+	lg_fail "second restart: version $(d_field version), $(nfiles) files"
+
 [ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
 [ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
 lg_stop_linegate
