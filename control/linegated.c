@@ -61,8 +61,10 @@ static const char usage[] =
 	"                         is applied when its writer closes it or it is renamed into\n"
 	"                         place), or poll (for folders inotify does not see change,\n"
 	"                         such as network mounts; also the fallback without inotify)\n"
-	"  -i, --interval MS      poll only: how often to read the policy file; a content is\n"
-	"                         applied once two reads in a row found it (default 1000)\n"
+	"  -i, --interval MS      how often to ask the data plane which policy it runs (a drift\n"
+	"                         from linegated's is audited, not undone) and, with poll, to\n"
+	"                         read the policy file; a content is applied once two reads\n"
+	"                         in a row found it (default 1000)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
@@ -102,6 +104,9 @@ struct daemon {
 		uint64_t more;         /* refused since that line, not audited yet */
 	} denials[16];
 	uint64_t denied, denied_unaudited;
+	/* drift: does the data plane run linegated's policy (its status, every interval) */
+	bool in_sync;
+	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -135,9 +140,9 @@ static void now_iso(char *ts, size_t len)
  * "reconciled" (at start, for an intent a crash left without its result), "event"
  * (refusals, denials, start). Intent lines reach the disk before the push goes out.
  */
-static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const char *peer,
-		       const char *what, const char *result, const uint8_t *hash,
-		       const char *detail)
+static void audit_line_dp(struct daemon *d, uint64_t seq, const char *phase, const char *peer,
+			  const char *what, const char *result, const uint8_t *hash,
+			  const char *dp_hex, const char *detail)
 {
 	json_object *o = json_object_new_object();
 	char ts[64], hex[65], *det = detail ? strdup(detail) : NULL;
@@ -157,6 +162,8 @@ static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const 
 		hex32(hash, hex);
 		json_object_object_add(o, "policy_sha256", json_object_new_string(hex));
 	}
+	if (dp_hex)
+		json_object_object_add(o, "dataplane_policy_sha256", json_object_new_string(dp_hex));
 	if (det)
 		json_object_object_add(o, "detail", json_object_new_string(det));
 	free(det);
@@ -165,6 +172,13 @@ static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const 
 	if (d->audit != stderr && !strcmp(phase, "intent"))
 		fdatasync(fileno(d->audit));
 	json_object_put(o);
+}
+
+static void audit_line(struct daemon *d, uint64_t seq, const char *phase, const char *peer,
+		       const char *what, const char *result, const uint8_t *hash,
+		       const char *detail)
+{
+	audit_line_dp(d, seq, phase, peer, what, result, hash, NULL, detail);
 }
 
 static void audit_event(struct daemon *d, const char *peer, const char *what, const char *result,
@@ -570,6 +584,46 @@ static void running_hex(const struct daemon *d, char hex[65])
 }
 
 /*
+ * The data plane's running policy (dp_hex, from its status) against linegated's: an audit
+ * line and a log line when it drifts away (or to yet another policy) and when it is back,
+ * never one per look. Nothing is pushed: the operator may have restarted linegate with
+ * another boot file on purpose; linegatectl apply or rollback puts linegated's back.
+ */
+static void drift_note(struct daemon *d, const char *dp_hex, const char *how)
+{
+	char hex[65], detail[512];
+	bool same;
+
+	if (!d->have_running || !dp_hex[0])
+		return;
+	running_hex(d, hex);
+	same = !strcmp(hex, dp_hex);
+	if (same == d->in_sync && (same || !strcmp(dp_hex, d->drift_hex)))
+		return;
+	d->in_sync = same;
+	snprintf(d->drift_hex, sizeof(d->drift_hex), "%s", same ? "" : dp_hex);
+	if (same)
+		snprintf(detail, sizeof(detail), "the data plane runs linegated's policy (version "
+			 "%u) again: %s", d->version, how);
+	else
+		snprintf(detail, sizeof(detail), "the data plane runs %.8s, not linegated's "
+			 "version %u (%.8s); nothing pushed: linegatectl apply or rollback N puts "
+			 "a version back", dp_hex, d->version, hex);
+	audit_line_dp(d, ++d->seq, "event", "dataplane", "drift", same ? "resolved" : "drifted",
+		      d->running.hash, dp_hex, detail);
+	fprintf(stderr, "linegated: drift %s: %s\n", same ? "resolved" : "noticed", detail);
+}
+
+/* Every interval: what does the data plane run? (No answer: nothing is known, nothing said.) */
+static void drift_check(struct daemon *d)
+{
+	char dp_hex[65], why[512];
+
+	if (d->dp_path && d->have_running && !dp_status(d, dp_hex, NULL, 0, why, sizeof(why)))
+		drift_note(d, dp_hex, "it came back by itself");
+}
+
+/*
  * Validate and apply policy text in two phases; on any failure the running policy stays.
  * what names the change in the audit ("apply", "rollback"), source is the file the text came
  * from (relative paths resolve against it). With reply, fills it (devices, version, diff).
@@ -669,6 +723,12 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	else
 		snprintf(msg, msglen, "applied: %zu devices", p.ndevices);
 	audit_line(d, seq, "result", peer, what, "ok", p.hash, detail ? detail : source);
+	if (d->dp_path) {
+		char hex[65];
+
+		running_hex(d, hex);
+		drift_note(d, hex, "linegated applied it");
+	}
 	return 0;
 }
 
@@ -899,9 +959,12 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 
 		json_object_object_add(c->reply, "dataplane",
 				       json_object_new_string(ret ? why : "up"));
-		if (!ret)
+		if (!ret) {
 			json_object_object_add(c->reply, "dataplane_policy_sha256",
 					       json_object_new_string(dphex));
+			drift_note(d, dphex, "it came back by itself");
+		}
+		json_object_object_add(c->reply, "in_sync", json_object_new_boolean(d->in_sync));
 	}
 	return 0;
 }
@@ -1832,7 +1895,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct daemon d = { .audit = NULL, .state_dir = DEFAULT_STATE_DIR, .ino_fd = -1,
-				   .ino_wd = -1 };
+				   .ino_wd = -1, .in_sync = true };
 	struct lg_ctl_server srv = { .cmds = daemon_cmds, .ctx = &d, .name = "linegated",
 				     .own_uid = getuid(), .denied = on_denied };
 	const char *audit_path = NULL;
@@ -1942,13 +2005,12 @@ int main(int argc, char **argv)
 			if (apply_file(&d, "sighup", msg, sizeof(msg)))
 				fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
 		}
-		if (d.ino_wd >= 0)
-			continue;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - last_check.tv_sec) * 1000 +
-			    (now.tv_nsec - last_check.tv_nsec) / 1000000 >= interval) {
+		if (ms_since(&last_check, &now) >= interval) {
 			last_check = now;
-			watch_poll(&d);
+			drift_check(&d);
+			if (d.ino_wd < 0)
+				watch_poll(&d);
 		}
 	}
 	close(lfd);

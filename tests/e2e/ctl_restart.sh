@@ -238,6 +238,52 @@ same_hash "restart after the enrollment" "$HE"
 [ "$(d_field version)" = $NV ] && [ "$(nfiles)" = $((2 * NV)) ] && [ "$(intents)" = "$i0" ] ||
 	lg_fail "second restart: version $(d_field version), $(nfiles) files"
 
+# Drift: the data plane made to run another policy behind linegated's back. linegated looks
+# every interval (200 ms here): one audit line and one log line per change of state, however
+# many looks; in_sync in status; nothing pushed; back in sync by itself, or by an apply.
+kill -INT "$D_PID"; wait "$D_PID"
+start_d -i 200 2> "$T/d3.err"
+drifts() { grep -c '"what":"drift"' "$T/audit.jsonl" || true; }
+logs() { grep -c '^linegated: drift' "$T/d3.err" || true; }
+in_sync_is() { [ "$(d_field in_sync)" = "$1" ]; }
+drift_line() { # N RESULT LINEGATED_HASH DATAPLANE_HASH: the Nth drift line of the audit
+	grep '"what":"drift"' "$T/audit.jsonl" | sed -n "$1p" | python3 -c '
+import json, sys
+l = json.load(sys.stdin); want = sys.argv[1:4]
+got = [l["result"], l["policy_sha256"], l["dataplane_policy_sha256"]]
+sys.exit(0 if got == want and l["phase"] == "event" else 1)' "$2" "$3" "$4" ||
+		lg_fail "drift line $1: want $2 $3 $4: $(grep '"what":"drift"' "$T/audit.jsonl")"
+}
+[ "$(drifts)" = 0 ] && in_sync_is true || lg_fail "drift before any: $(drifts) lines, in_sync $(d_field in_sync)"
+i0=$(intents) a0=$(applies)
+[ "$(lg_dp_apply "$T/dp.sock" "$T/v2.yaml" | cut -c1-3)" = "ok:" ] || lg_fail "apply v2 on linegate"
+lg_wait_for 5 in_sync_is false || lg_fail "no drift noticed: $(cat "$T/d3.err")"
+sleep 1.2 # six looks more
+[ "$(drifts)" = 1 ] && [ "$(logs)" = 1 ] || lg_fail "drift: $(drifts) audit lines, $(logs) log lines, want 1 and 1"
+drift_line 1 drifted "$HE" "$H2"
+[ "$(d_field policy_sha256)" = "$HE" ] && [ "$(dp_field policy_sha256)" = "$H2" ] ||
+	lg_fail "status during the drift"
+[ "$(intents)" = "$i0" ] && [ "$(applies)" = $((a0 + 1)) ] || lg_fail "linegated pushed on a drift"
+# The data plane back on linegated's policy by itself.
+[ "$(lg_dp_apply "$T/dp.sock" "$T/policy.yaml" | cut -c1-3)" = "ok:" ] || lg_fail "apply back on linegate"
+lg_wait_for 5 in_sync_is true || lg_fail "the return was not noticed: $(cat "$T/d3.err")"
+sleep 1.2
+[ "$(drifts)" = 2 ] && [ "$(logs)" = 2 ] || lg_fail "back: $(drifts) audit lines, $(logs) log lines, want 2 and 2"
+drift_line 2 resolved "$HE" "$HE"
+# Drift again, ended by an apply (it is not undone by itself).
+[ "$(lg_dp_apply "$T/dp.sock" "$T/v3.yaml" | cut -c1-3)" = "ok:" ] || lg_fail "apply v3 on linegate"
+lg_wait_for 5 in_sync_is false || lg_fail "the second drift was not noticed"
+sleep 1.2
+[ "$(drifts)" = 3 ] && [ "$(dp_field policy_sha256)" = "$H3" ] || lg_fail "second drift: $(drifts) lines"
+drift_line 3 drifted "$HE" "$H3"
+CTL apply "$T/policy.yaml" > /dev/null
+in_sync_is true || lg_fail "in_sync after the apply: $(d_field in_sync)"
+sleep 1.2
+[ "$(drifts)" = 4 ] && [ "$(logs)" = 4 ] || lg_fail "after the apply: $(drifts) audit lines, $(logs) log lines"
+drift_line 4 resolved "$HE" "$HE"
+grep '"what":"drift"' "$T/audit.jsonl" | tail -1 | grep -q 'again: linegated applied it' ||
+	lg_fail "the last drift line does not say the apply ended it"
+same_hash "after the drift" "$HE"
 [ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
 [ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
 lg_stop_linegate
