@@ -163,7 +163,8 @@ static void audit_line_dp(struct daemon *d, uint64_t seq, const char *phase, con
 		json_object_object_add(o, "policy_sha256", json_object_new_string(hex));
 	}
 	if (dp_hex)
-		json_object_object_add(o, "dataplane_policy_sha256", json_object_new_string(dp_hex));
+		json_object_object_add(o, "dataplane_policy_sha256",
+				       json_object_new_string(dp_hex));
 	if (det)
 		json_object_object_add(o, "detail", json_object_new_string(det));
 	free(det);
@@ -1746,8 +1747,8 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	}
 	if (!kv) {
 		if (!why[0] && cv)
-			snprintf(why, sizeof(why), "the boot file %s as the next version (it changed "
-				 "since version %u was applied)", d->policy_path, cv);
+			snprintf(why, sizeof(why), "the boot file %s as the next version (it "
+				 "changed since version %u was applied)", d->policy_path, cv);
 		else if (!why[0])
 			snprintf(why, sizeof(why), "the boot file %s (%s)", d->policy_path,
 				 d->state_dir ? "no earlier state" : "no state folder");
