@@ -61,6 +61,9 @@ static const char usage[] =
 	"                         is applied when its writer closes it or it is renamed into\n"
 	"                         place), or poll (for folders inotify does not see change,\n"
 	"                         such as network mounts; also the fallback without inotify)\n"
+	"      --settle MS        inotify: a file closed after writing is applied once nothing\n"
+	"                         wrote to it for MS (default 1000; 0: at once); a file renamed\n"
+	"                         into place is applied at once\n"
 	"  -i, --interval MS      how often to ask the data plane which policy it runs (a drift\n"
 	"                         from linegated's is audited, not undone) and, with poll, to\n"
 	"                         read the policy file; a content is applied once two reads\n"
@@ -95,6 +98,12 @@ struct daemon {
 	char policy_dir[PATH_MAX], policy_base[NAME_MAX + 1];
 	uint8_t poll_hash[32], tried_hash[32]; /* poll fallback: last look, last attempt */
 	bool poll_seen;
+	/* inotify: a file closed after writing is applied once nothing wrote to it for
+	 * settle_ms (a writer that writes, closes, and appends later would otherwise have its
+	 * first half applied); a rename applies at once. */
+	int settle_ms;
+	bool settle_pending;
+	struct timespec settle_from;
 	/* refused peers: audited at most once a second per uid, the rest counted */
 	struct denial {
 		uid_t uid;
@@ -1835,7 +1844,7 @@ static void watch_setup(struct daemon *d, bool poll_only)
 	 * closed writer or a rename says the file is complete. */
 	if (d->ino_fd >= 0)
 		d->ino_wd = inotify_add_watch(d->ino_fd, d->policy_dir,
-					      IN_CLOSE_WRITE | IN_MOVED_TO);
+					      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY);
 	if (d->ino_wd < 0)
 		fprintf(stderr, "linegated: no inotify on %s (%s): looking at the file every "
 			"interval instead\n", d->policy_dir, strerror(errno));
@@ -1844,7 +1853,7 @@ static void watch_setup(struct daemon *d, bool poll_only)
 static void watch_events(struct daemon *d)
 {
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const char *why = NULL;
+	bool renamed = false;
 	ssize_t n;
 
 	while ((n = read(d->ino_fd, buf, sizeof(buf))) > 0) {
@@ -1854,14 +1863,37 @@ static void watch_events(struct daemon *d)
 			if (e->mask & IN_IGNORED) {
 				d->ino_wd = -1; /* the folder went away: poll instead */
 			} else if (e->len && !strcmp(e->name, d->policy_base)) {
-				why = e->mask & IN_MOVED_TO ? "renamed into place" :
-							      "closed after writing";
+				if (e->mask & IN_MOVED_TO) {
+					renamed = true;
+					d->settle_pending = false;
+				} else if (e->mask & IN_MODIFY) {
+					/* A writer is at it (again): nothing is applied before
+					 * it closes, and a pending apply waits for the new close. */
+					d->settle_pending = false;
+				} else if (!renamed) {
+					/* Closed after writing: applied once nothing wrote for
+					 * settle_ms (an append soon after restarts the wait). */
+					d->settle_pending = true;
+					clock_gettime(CLOCK_MONOTONIC, &d->settle_from);
+				}
 			}
 			p += sizeof(*e) + e->len;
 		}
 	}
-	if (why)
-		watch_apply(d, why);
+	if (renamed)
+		watch_apply(d, "renamed into place");
+}
+
+/* A file closed after writing and unchanged since for settle_ms: apply it. */
+static void watch_settle(struct daemon *d, const struct timespec *now)
+{
+	char why[64];
+
+	if (!d->settle_pending || ms_since(&d->settle_from, now) < d->settle_ms)
+		return;
+	d->settle_pending = false;
+	snprintf(why, sizeof(why), "closed after writing, unchanged for %d ms", d->settle_ms);
+	watch_apply(d, why);
 }
 
 /* Without inotify: a content is applied once two looks in a row saw it. */
@@ -1892,11 +1924,12 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "watch", required_argument, NULL, 'w' },
+		{ "settle", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static struct daemon d = { .audit = NULL, .state_dir = DEFAULT_STATE_DIR, .ino_fd = -1,
-				   .ino_wd = -1, .in_sync = true };
+				   .ino_wd = -1, .in_sync = true, .settle_ms = 1000 };
 	struct lg_ctl_server srv = { .cmds = daemon_cmds, .ctx = &d, .name = "linegated",
 				     .own_uid = getuid(), .denied = on_denied };
 	const char *audit_path = NULL;
@@ -1909,7 +1942,7 @@ int main(int argc, char **argv)
 
 	d.started = time(NULL);
 	d.audit = stderr;
-	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:w:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:w:T:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': d.policy_path = optarg; break;
 		case 'S': d.socket_path = optarg; break;
@@ -1924,6 +1957,18 @@ int main(int argc, char **argv)
 		case 'a': audit_path = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
+		case 'T': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!optarg[0] || *end || v < 0 || v > 60000) {
+				fprintf(stderr, "linegated: --settle %s: milliseconds, 0 to 60000\n",
+					optarg);
+				return 2;
+			}
+			d.settle_ms = (int)v;
+			break;
+		}
 		case 'w':
 			if (strcmp(optarg, "inotify") && strcmp(optarg, "poll")) {
 				fprintf(stderr, "linegated: --watch %s: use inotify or poll\n",
@@ -2007,6 +2052,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		watch_settle(&d, &now);
 		if (ms_since(&last_check, &now) >= interval) {
 			last_check = now;
 			drift_check(&d);

@@ -5,7 +5,9 @@
 #   applied (no audit line carries its hash), the whole one is, once it is closed;
 # - a file that does not validate keeps the last-known-good policy; the log and the audit
 #   say why;
-# - a file replaced by rename (mv, editors) is applied.
+# - a file replaced by rename (mv, editors) is applied;
+# - inotify: a file written by two writers in turn (> then >>) is applied whole, once
+#   nothing wrote to it for the settle time (--settle, 1 s).
 # Not one legitimate frame is lost (exact counts from the sent file and the stats).
 # Run with "inotify" (the default) or "poll" (linegated --watch poll: a content is applied
 # once two reads in a row, 1.5 s apart, found it; the writer then pauses 0.5 s, less than
@@ -65,6 +67,28 @@ lg_wait_for 8 runs "$(sha "$T/v3.yaml")" || lg_fail "the renamed file was not ap
 why='renamed into place'; [ "$MODE" = poll ] && why='unchanged for two looks'
 grep -q "file watch ($why): applied" "$T/d.err" || lg_fail "log: $(tail -2 "$T/d.err")"
 
+# Two writers one after the other (`cat a > f; cat b >> f`): the first closes a valid half
+# file; with inotify it is not applied before nothing wrote for the settle time (1 s by
+# default), and the append 0.4 s later restarts that wait: only the whole file is applied.
+if [ "$MODE" = inotify ]; then
+	sed 's/^  batch: 16 /  batch: 2  /' "$T/v1.yaml" > "$T/v4.yaml"
+	python3 - "$T/v4.yaml" "$T/policy.yaml" "$T/half4.sha" <<'PY'
+import hashlib, sys, time
+full = open(sys.argv[1], "rb").read()
+cut = full.index(b"  - id: 105")
+open(sys.argv[3], "w").write(hashlib.sha256(full[:cut]).hexdigest())
+with open(sys.argv[2], "wb") as f:
+    f.write(full[:cut])
+time.sleep(0.4)
+with open(sys.argv[2], "ab") as f:
+    f.write(full[cut:])
+PY
+	lg_wait_for 8 runs "$(sha "$T/v4.yaml")" || lg_fail "the appended file was not applied"
+	grep -q "$(cat "$T/half4.sha")" "$T/audit.jsonl" &&
+		lg_fail "the first writer's half file was applied before the append"
+	grep -q "file watch (closed after writing, unchanged for 1000 ms): applied" "$T/d.err" ||
+		lg_fail "log: $(tail -2 "$T/d.err")"
+fi
 wait $GEN || lg_fail "load generator failed"
 sent=$(lg_json "$T/sent.json" "d['sent']")
 got_all() { lg_dp_stats "$T/s.json" && [ "$(lg_json "$T/s.json" "d['received']")" = "$sent" ]; }
