@@ -447,6 +447,38 @@ static json_object *redacted_string(const char *s)
 	return o;
 }
 
+/*
+ * Every string a reply carries, at any depth, with key-sized runs of hex digits hidden: a
+ * request's name, path or field may hold a key and later come back in a list (history's
+ * "source"). Hashes travel in fields named *sha256* and keep their digits.
+ */
+static void redact_json(json_object *o)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			json_object *v = json_object_array_get_idx(o, i);
+
+			if (json_object_is_type(v, json_type_string))
+				json_object_array_put_idx(o, i,
+							  redacted_string(json_object_get_string(v)));
+			else
+				redact_json(v);
+		}
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			if (strstr(k, "sha256"))
+				continue;
+			if (json_object_is_type(v, json_type_string)) {
+				if (lg_hex_run(json_object_get_string(v)) >= LG_SECRET_HEX_RUN)
+					json_object_object_add(o, k, redacted_string(
+									     json_object_get_string(v)));
+			} else {
+				redact_json(v);
+			}
+		}
+	}
+}
+
 static json_object *reply_error(const char *why)
 {
 	json_object *r = json_object_new_object();
@@ -520,8 +552,7 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 	json_object_object_add(reply, "ok", json_object_new_boolean(!ret));
 	if (ret)
 		json_object_object_add(reply, "error", redacted_string(err[0] ? err : strerror(-ret)));
-	if (json_object_object_get_ex(reply, "message", &v) && json_object_is_type(v, json_type_string))
-		json_object_object_add(reply, "message", redacted_string(json_object_get_string(v)));
+	redact_json(reply);
 	json_object_put(req);
 	return reply;
 }

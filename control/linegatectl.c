@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_SOCKET "/run/linegate/linegated.sock"
@@ -42,7 +43,8 @@ static const char usage[] =
 	"  history           every kept policy version: number, hash, time, peer, the current\n"
 	"  rollback [VERSION]\n"
 	"                    re-apply a kept version (default: the one before the current one);\n"
-	"                    version 1 is the boot policy of this run\n"
+	"                    version 1 is the first boot policy linegated kept (history shows\n"
+	"                    each version's source)\n"
 	"  devices [list]    the enrolled devices: id, name, source, and each key's id,\n"
 	"                    fingerprint (first 8 hex digits of its SHA-256) and expiry\n"
 	"  devices enroll --id N --name NAME --source ADDR [--port P] [--mac MAC]\n"
@@ -110,7 +112,25 @@ static json_object *request(const char *cmd, const char *file, int *err)
 	if (file) {
 		char *text;
 		size_t len = 0;
-		int ret = lg_read_file(file, &text, &len);
+		struct stat st;
+		int ret;
+
+		/* Checked here, with the reason, rather than hanging on a FIFO or having the
+		 * daemon refuse an oversized request without one. */
+		if (!stat(file, &st) && !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "linegatectl: %s: not a regular file\n", file);
+			json_object_put(req);
+			*err = 1;
+			return NULL;
+		}
+		if (!stat(file, &st) && st.st_size > LG_POLICY_MAX_BYTES) {
+			fprintf(stderr, "linegatectl: %s: %lld bytes, more than the 16 MiB a policy "
+				"may have (docs/policy.md, Limits)\n", file, (long long)st.st_size);
+			json_object_put(req);
+			*err = 1;
+			return NULL;
+		}
+		ret = lg_read_file(file, &text, &len);
 
 		if (ret) {
 			fprintf(stderr, "linegatectl: %s: %s%s\n", file, strerror(-ret),
@@ -131,6 +151,33 @@ static json_object *request(const char *cmd, const char *file, int *err)
 		free(text);
 	}
 	return req;
+}
+
+/* A whole number as an operator types it: digits only (no sign, no spaces, no 0x), at most
+ * max. 0 or -EINVAL. */
+static int whole_number(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* An argument as an error may quote it: a run of hex digits as long as a key's is hidden. */
+static const char *shown_arg(const char *s)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	lg_redact_secrets(buf);
+	return buf;
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -304,7 +351,7 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 	json_object *req = json_object_new_object(), *resp, *v;
 	const char *grace = "10m";
 	bool have_id = false;
-	uint64_t id = 0;
+	unsigned long long id = 0;
 	int opt;
 
 	if (argc > 1 && argv[1][0] != '-') { /* argv[0] becomes the subcommand */
@@ -314,8 +361,7 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 	optind = 0; /* GNU getopt: start over on this argv (options and ID in any order) */
 	while ((opt = getopt_long(argc, argv, "s:r", dopts, NULL)) != -1) {
 		const char *key = NULL;
-		uint64_t n;
-		char *end;
+		unsigned long long n;
 
 		switch (opt) {
 		case 's': sock = optarg; continue;
@@ -326,12 +372,11 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		case 'm': key = "mac"; break;
 		case 'g': key = "group"; break;
 		case 'i': case 'P': case 'R':
-			errno = 0;
-			n = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' || n > UINT32_MAX) {
+			if (whole_number(optarg, opt == 'P' ? 65535 : UINT32_MAX, &n)) {
 				fprintf(stderr,
-					"linegatectl: --%s takes a whole number, not '%s'\n",
-					opt == 'i' ? "id" : opt == 'P' ? "port" : "rate", optarg);
+					"linegatectl: --%s takes a whole number from 0 to %u, not "
+					"'%s'\n", opt == 'i' ? "id" : opt == 'P' ? "port" : "rate",
+					opt == 'P' ? 65535u : UINT32_MAX, shown_arg(optarg));
 				json_object_put(req);
 				return 2;
 			}
@@ -351,13 +396,9 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 	}
 	/* The ID of revoke, rotate-key and prune. */
 	if (optind < argc && !have_id && strcmp(sub, "list") && strcmp(sub, "enroll")) {
-		char *end;
-
-		errno = 0;
-		id = strtoull(argv[optind], &end, 10);
-		if (!*argv[optind] || *end || errno || id > UINT32_MAX || argv[optind][0] == '-') {
+		if (whole_number(argv[optind], UINT32_MAX, &id)) {
 			fprintf(stderr, "linegatectl: a device id is a whole number, not '%s'\n",
-				argv[optind]);
+				shown_arg(argv[optind]));
 			json_object_put(req);
 			return 2;
 		}
@@ -570,16 +611,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "rollback")) {
 		req = request(cmd, NULL, &err);
 		if (optind < argc) {
-			char *end;
-			long v = strtol(argv[optind], &end, 10);
+			unsigned long long v;
 
-			if (*end || v < 1) {
+			if (whole_number(argv[optind], INT32_MAX, &v) || v < 1) {
 				json_object_put(req);
 				fprintf(stderr, "linegatectl: rollback VERSION: '%s' is not a "
-					"version number (see linegatectl history)\n", argv[optind]);
+					"version number (see linegatectl history)\n",
+					shown_arg(argv[optind]));
 				return 2;
 			}
-			json_object_object_add(req, "version", json_object_new_int64(v));
+			json_object_object_add(req, "version", json_object_new_int64((int64_t)v));
 		}
 		if (call(sock, req, &resp))
 			return 1;

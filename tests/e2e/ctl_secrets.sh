@@ -46,11 +46,18 @@ rc=0
 [ $rc = 1 ] || lg_fail "validate passed a bad threshold (exit $rc)"
 
 grep -q '<hidden>' "$OUT" || lg_fail "no reply hid anything: the test typed no key where it is quoted: $(cat "$OUT")"
+! grep -rq "${KEY:0:16}" "$T/state" || lg_fail "16 digits of the key are in linegated's state folder"
+# A policy file named with a key: its name comes back in history's "source" (the trial saw
+# it there in full); every string of every reply goes through the same hiding.
+cp "$T/policy.yaml" "$T/$KEY.yaml"
+CTL apply "$T/$KEY.yaml"
+[ $rc = 0 ] || lg_fail "apply of the key-named copy: exit $rc"
+CTL --raw history
+grep -q '"source":".*<hidden>.yaml"' "$OUT" || lg_fail "history shows no hidden source: $(tail -c 600 "$OUT")"
 lg_stop_linegate
 for f in "$OUT" "$T/audit.jsonl" "$T/dp.err" "$T/d.err"; do
 	[ -s "$f" ] || lg_fail "$f is empty: nothing was checked"
 	! grep -q "${KEY:0:16}" "$f" || lg_fail "16 digits of the key are in $(basename "$f"): $(grep "${KEY:0:16}" "$f" | head -2)"
 	! grep -q "${KEY:20:16}" "$f" || lg_fail "digits 21-36 of the key are in $(basename "$f")"
 done
-! grep -rq "${KEY:0:16}" "$T/state" || lg_fail "16 digits of the key are in linegated's state folder"
 echo "PASS: the key appears in no reply, log or audit line ($(grep -c '<hidden>' "$OUT") replies hid it)"

@@ -80,11 +80,11 @@ grep -q "^error: $T/policy.yaml: detection.model: $LG_SOURCE/control/defaults/mo
 cat "$T/r.txt"
 send
 [ $(( $(st "d['batches']") - b1 )) = 800 ] || lg_fail "the refused apply changed something"
-expect_ok "$T/both.yaml" "[{\"field\":\"detection.batch\",\"class\":\"live\",\"old\":\"1\",\"new\":\"16\"},{\"field\":\"models.trusted_keys\",\"class\":\"live\",\"old\":\"${DEMO:0:16}\",\"new\":\"${DEMO:0:16},${ROGUE:0:16}\"}]"
+expect_ok "$T/both.yaml" "[{\"field\":\"detection.batch\",\"class\":\"live\",\"old\":\"1\",\"new\":\"16\"},{\"field\":\"models.trusted_keys\",\"class\":\"live\",\"old\":\"${DEMO:0:12}\",\"new\":\"${DEMO:0:12},${ROGUE:0:12}\"}]"
 send
 
 ip netns exec "$NS_LINE" ping -c 1 -W 1 $SRV_IP >/dev/null || lg_fail "ping with not_ours: pass"
-expect_ok "$T/drop.yaml" "[{\"field\":\"not_ours\",\"class\":\"live\",\"old\":\"pass\",\"new\":\"drop\"},{\"field\":\"models.trusted_keys\",\"class\":\"live\",\"old\":\"${DEMO:0:16},${ROGUE:0:16}\",\"new\":\"${DEMO:0:16}\"}]"
+expect_ok "$T/drop.yaml" "[{\"field\":\"not_ours\",\"class\":\"live\",\"old\":\"pass\",\"new\":\"drop\"},{\"field\":\"models.trusted_keys\",\"class\":\"live\",\"old\":\"${DEMO:0:12},${ROGUE:0:12}\",\"new\":\"${DEMO:0:12}\"}]"
 ip -n "$NS_LINE" neigh flush dev lg1
 rc=0; ip netns exec "$NS_LINE" ping -c 2 -W 1 $SRV_IP >/dev/null || rc=$?
 [ $rc -ne 0 ] || lg_fail "ping answered with not_ours: drop"
