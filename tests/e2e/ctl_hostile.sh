@@ -174,13 +174,16 @@ if "$LG_BIN_CTL" -s "$T/d.sock" apply "$T/nul.yaml" 2>> "$T/nul.err"; then
 fi
 unchanged "a NUL byte"
 
-# Over the daemon's limit: an error and exit 1, not SIGPIPE.
-head -c $((17 << 20)) /dev/zero | tr '\0' '#' > "$T/big.yaml"
+# Over the daemon's limit: an error and exit 1, not SIGPIPE. A file just under the 16 MiB
+# policy limit passes linegatectl's own size check (a bigger one is refused before it is
+# sent: unit ctl_refusals), and its request, with the JSON around it, is over the framing
+# limit: the daemon refuses it unread.
+head -c $(((16 << 20) - 16)) /dev/zero | tr '\0' '#' > "$T/big.yaml"
 rc=0
 "$LG_BIN_CTL" -s "$T/d.sock" apply "$T/big.yaml" 2> "$T/big.err" || rc=$?
-[ $rc -eq 1 ] || lg_fail "linegatectl on a 17 MiB policy exited $rc: $(cat "$T/big.err")"
-grep -q 'over the limit of 16777216 bytes' "$T/big.err" || lg_fail "17 MiB: $(cat "$T/big.err")"
-unchanged "a 17 MiB request"
+[ $rc -eq 1 ] || lg_fail "linegatectl on a 16 MiB policy exited $rc: $(cat "$T/big.err")"
+grep -q 'over the limit of 16777216 bytes' "$T/big.err" || lg_fail "16 MiB: $(cat "$T/big.err")"
+unchanged "a request over the framing limit"
 
 # Servers that close early (before reading, after the header): exit 1 with a message.
 for mode in close header; do
