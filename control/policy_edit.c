@@ -597,6 +597,30 @@ static int note_removed(struct lg_policy_edit *out, const char *key_file)
 	return 0;
 }
 
+/* The start of an edit of one device: the document, the device's place in 'devices' and its
+ * name into out. On failure everything is released and the error says why. */
+static int open_device(struct edoc *d, const char *text, size_t len, uint32_t id, bool new_key,
+		       struct lg_policy_edit *out, yaml_node_t **seq, size_t *i,
+		       yaml_node_t **dev, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = doc_load(d, text, len, err, errlen);
+	if (ret)
+		return ret;
+	ret = find_device(d, id, seq, i);
+	if (!ret) {
+		*dev = seq_item(d, *seq, *i);
+		ret = fill_name(d, *dev, id, new_key, out);
+	}
+	if (ret) {
+		lg_policy_edit_free(out);
+		doc_free(d);
+	}
+	return ret;
+}
+
 int lg_policy_edit_revoke(const char *text, size_t len, uint32_t id, struct lg_policy_edit *out,
 			  char *err, size_t errlen)
 {
@@ -605,15 +629,9 @@ int lg_policy_edit_revoke(const char *text, size_t len, uint32_t id, struct lg_p
 	size_t i;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
-	ret = doc_load(&d, text, len, err, errlen);
+	ret = open_device(&d, text, len, id, false, out, &seq, &i, &dev, err, errlen);
 	if (ret)
 		return ret;
-	ret = find_device(&d, id, &seq, &i);
-	if (ret)
-		goto out;
-	dev = seq_item(&d, seq, i);
-	ret = fill_name(&d, dev, id, false, out);
 	keys = map_get(&d, dev, "keys", NULL);
 	for (size_t k = 0; !ret && keys && keys->type == YAML_SEQUENCE_NODE && k < seq_len(keys);
 	     k++)
@@ -624,7 +642,6 @@ int lg_policy_edit_revoke(const char *text, size_t len, uint32_t id, struct lg_p
 		ret = seq_remove(&d, seq, i, key);
 	if (!ret)
 		ret = doc_render(&d, out);
-out:
 	if (ret)
 		lg_policy_edit_free(out);
 	doc_free(&d);
@@ -679,17 +696,9 @@ int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expi
 	size_t i;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
-	ret = doc_load(&d, text, len, err, errlen);
+	ret = open_device(&d, text, len, id, true, out, &seq, &i, &dev, err, errlen);
 	if (ret)
 		return ret;
-	ret = find_device(&d, id, &seq, &i);
-	if (ret)
-		goto out;
-	dev = seq_item(&d, seq, i);
-	ret = fill_name(&d, dev, id, true, out);
-	if (ret)
-		goto out;
 	keys = map_get(&d, dev, "keys", NULL);
 	if (!keys || keys->type != YAML_SEQUENCE_NODE || !seq_len(keys)) {
 		ret = eerr(&d, -EINVAL, "line %zu: device %u has no list of keys",
