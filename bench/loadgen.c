@@ -103,6 +103,9 @@ struct dev {
 	const uint8_t *last; /* last frame queued, for replays: lastbuf or a precomputed one */
 	int last_len;
 	struct lg_mac *mac; /* --precompute: the keyed HMAC that re-tags repeated samples */
+	/* UADP MessageNonce as PubSub-Aes-CTR lays it out (OPC 10000-14 8.4.3): 4 bytes of
+	 * our choice, then a UInt32 sequence number that linegate's 'replay: nonce' checks. */
+	uint8_t nonce[8];
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -233,9 +236,8 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct lg_uadp_msg *m,
 		      uint8_t *out)
 {
-	static const uint8_t nonce[8] = { 'l', 'g', 'l', 'o', 'a', 'd', 0, 1 };
 	const struct lg_policy_device *pd = d->pd;
-	bool sign = !pd->uadp_unsigned_ok;
+	bool sign = pd->uadp_security != LG_UADP_SEC_NONE;
 
 	lg_signal_fill(&d->sig, fbuf, o->samples);
 	d->seq++;
@@ -258,8 +260,13 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	if (sign) {
 		m->sec_flags = LG_UADP_S_SIGNED;
 		m->token_id = d->key->id;
-		m->nonce_len = sizeof(nonce);
-		m->nonce = nonce;
+		memcpy(d->nonce, "lgld", 4);
+		d->nonce[4] = (uint8_t)d->seq;
+		d->nonce[5] = (uint8_t)(d->seq >> 8);
+		d->nonce[6] = (uint8_t)(d->seq >> 16);
+		d->nonce[7] = (uint8_t)(d->seq >> 24);
+		m->nonce_len = sizeof(d->nonce);
+		m->nonce = d->nonce;
 	}
 	m->dsm_count = 1;
 	m->dsm[0] = (struct lg_uadp_dsm){ .writer_id = pd->uadp_writer, .flags1 = LG_UADP_D1_VALID,
@@ -832,9 +839,9 @@ int main(int argc, char **argv)
 		devs[i].pd = &p.devices[i];
 		devs[i].key = &p.devices[i].keys[0];
 		for (unsigned k = 0; o.key_id >= 0 && k < p.devices[i].nkeys; k++)
-			if (p.devices[i].keys[k].id == o.key_id)
+			if (p.devices[i].keys[k].id == (uint32_t)o.key_id)
 				devs[i].key = &p.devices[i].keys[k];
-		if (o.key_id >= 0 && devs[i].key->id != o.key_id) {
+		if (o.key_id >= 0 && devs[i].key->id != (uint32_t)o.key_id) {
 			fprintf(stderr, "linegate-loadgen: device %u has no key with id %d\n",
 				p.devices[i].id, o.key_id);
 			goto out_mem;

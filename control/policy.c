@@ -281,14 +281,21 @@ static int hex_decode(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
+/* Bytes a key file may hold: a 32-byte key, or a UADP security group key (OPC 10000-14
+ * 8.3.2): SigningKey (32) | EncryptingKey (16 or 32) | KeyNonce (4). */
+#define KEY_AES128 (LG_KEY_LEN + 16 + LG_UADP_KEY_NONCE_LEN)
+#define KEY_AES256 (LG_KEY_LEN + 32 + LG_UADP_KEY_NONCE_LEN)
+
 /*
  * A key file: a regular file, readable by its owner only (0600 or 0400), holding 64 hex
- * digits and an optional newline. Errors name the policy's line:column and the file, never
- * a byte of what it holds.
+ * digits (or, for a UADP group key, 104 or 136) and an optional newline. Errors name the
+ * policy's line:column and the file, never a byte of what it holds.
  */
-static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path, uint8_t *out)
+static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path,
+			 struct lg_policy_key *key)
 {
-	char buf[2 * LG_KEY_LEN + 2];
+	char buf[2 * KEY_AES256 + 2];
+	uint8_t raw[KEY_AES256];
 	const char *how = shown_path(path);
 	struct stat st;
 	ssize_t got;
@@ -329,17 +336,35 @@ static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path,
 		len = sizeof(buf) + 1; /* too long, whatever else it holds */
 	else if (len && buf[len - 1] == '\n')
 		len--;
-	if (len != 2 * LG_KEY_LEN) {
-		ret = perr(c, n, "key file %s must hold %d hex digits (%d bytes) and an optional "
-			   "newline, it holds %s", how, 2 * LG_KEY_LEN, LG_KEY_LEN,
-			   len > 2 * LG_KEY_LEN ? "more" : "fewer");
+	if (len != 2 * LG_KEY_LEN && len != 2 * KEY_AES128 && len != 2 * KEY_AES256) {
+		char held[32];
+
+		if (len > sizeof(buf))
+			snprintf(held, sizeof(held), "more than %d", 2 * KEY_AES256);
+		else
+			snprintf(held, sizeof(held), "%zu", len);
+		ret = perr(c, n, "key file %s must hold %d hex digits (%d bytes; a UADP group key: "
+			   "%d or %d) and an optional newline, it holds %s", how, 2 * LG_KEY_LEN,
+			   LG_KEY_LEN, 2 * KEY_AES128, 2 * KEY_AES256, held);
 		goto out;
 	}
 	buf[len] = '\0';
-	if (hex_decode(buf, out, LG_KEY_LEN))
+	if (hex_decode(buf, raw, len / 2)) {
 		ret = perr(c, n, "key file %s must hold hex digits only (0-9, a-f)", how);
+		goto out;
+	}
+	memcpy(key->bytes, raw, LG_KEY_LEN);
+	key->enc_len = (uint8_t)(len / 2 == LG_KEY_LEN ? 0 : len / 2 - LG_KEY_LEN -
+				 LG_UADP_KEY_NONCE_LEN);
+	memset(key->enc, 0, sizeof(key->enc));
+	memset(key->key_nonce, 0, sizeof(key->key_nonce));
+	if (key->enc_len) {
+		memcpy(key->enc, raw + LG_KEY_LEN, key->enc_len);
+		memcpy(key->key_nonce, raw + LG_KEY_LEN + key->enc_len, LG_UADP_KEY_NONCE_LEN);
+	}
 out:
 	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(raw, sizeof(raw));
 	close(fd);
 	return ret;
 }
@@ -432,15 +457,17 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			int err;
 
 			if (name && !strcmp(name, "id")) {
-				err = get_uint(c, v, "id", 0, 255, &u);
-				key->id = (uint8_t)u;
+				/* 0..255 for LGF's key_id; a UADP SecurityTokenId is a UInt32:
+				 * parse_device() narrows it for devices without 'uadp'. */
+				err = get_uint(c, v, "id", 0, 4294967295ul, &u);
+				key->id = (uint32_t)u;
 				have_id = true;
 			} else if (name && !strcmp(name, "key_file")) {
 				err = get_path(c, v, "key_file", path, sizeof(path));
 				if (!err && (!scalar(v)[0] || !strcmp(scalar(v), "-")))
 					err = perr(c, v, "'key_file' must name a file");
 				if (!err)
-					err = read_key_file(c, v, path, key->bytes);
+					err = read_key_file(c, v, path, key);
 				have_file = true;
 			} else if (name && !strcmp(name, "key")) {
 				/* Secrets do not belong in a file that is copied, diffed and
@@ -468,25 +495,51 @@ static int parse_keys(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	return 0;
 }
 
+/* One of names[] (NULL-terminated) as its index, or an error listing them. */
+static int get_choice(struct pctx *c, const yaml_node_t *n, const char *key,
+		      const char *const *names, const char *list, int *out)
+{
+	const char *v = scalar(n);
+	char buf[32];
+
+	for (int i = 0; v && names[i]; i++)
+		if (!strcmp(v, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return perr(c, n, "'%s' must be %s, not %s", key, list,
+		    v ? shown(v, buf, sizeof(buf)) : "a list or mapping");
+}
+
 /* uadp: {publisher_id: N|"name", publisher_type: byte|uint16|uint32|uint64|string,
- *        writer_group: N, writer: N, signed: true|false} */
+ *        writer_group: N, writer: N, security: sign|none|sign_and_encrypt,
+ *        security_policy: PubSub-Aes128-CTR|PubSub-Aes256-CTR,
+ *        replay: sequence|nonce|timestamp|none, replay_window_ms: N} */
 static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	static const char *const types[] = { "byte", "uint16", "uint32", "uint64", "string" };
 	static const unsigned long long maxv[] = { 255, 65535, 4294967295ull, ~0ull, 0 };
-	const yaml_node_t *pub = NULL;
-	int type = -1;
+	/* In the order of enum lg_uadp_security and enum lg_uadp_replay. */
+	static const char *const secs[] = { "sign", "none", "sign_and_encrypt", NULL };
+	static const char *const replays[] = { "auto", "sequence", "nonce", "timestamp", "none",
+					       NULL };
+	static const char *const policies[] = { "PubSub-Aes128-CTR", "PubSub-Aes256-CTR", NULL };
+	const yaml_node_t *pub = NULL, *sec_node = NULL, *signed_node = NULL, *replay_node = NULL;
+	int type = -1, pol = -1;
 	bool have_wg = false, have_w = false;
 
 	if (n->type != YAML_MAPPING_NODE)
 		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer}");
-	d->uadp_unsigned_ok = false;
+	d->uadp_security = LG_UADP_SEC_SIGN;
+	d->uadp_replay = LG_UADP_REPLAY_AUTO;
+	d->uadp_replay_ms = 10000;
+	d->uadp_enc_len = 0;
 	for_each_pair(c, n, pr) {
 		const char *name = scalar(node(c, pr->key));
 		yaml_node_t *v = node(c, pr->value);
 		const char *val = scalar(v);
 		unsigned long u;
-		int err = 0;
+		int err = 0, i = 0;
 
 		if (name && !strcmp(name, "publisher_id")) {
 			pub = v;
@@ -505,22 +558,52 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			err = get_uint(c, v, "writer", 1, 65535, &u);
 			d->uadp_writer = (uint16_t)u;
 			have_w = true;
+		} else if (name && !strcmp(name, "security")) {
+			err = get_choice(c, v, "security", secs, "sign, none or sign_and_encrypt", &i);
+			d->uadp_security = (uint8_t)i;
+			sec_node = v;
 		} else if (name && !strcmp(name, "signed")) {
+			/* The older spelling of security: sign / none. */
 			if (val && !strcmp(val, "true"))
-				d->uadp_unsigned_ok = false;
+				d->uadp_security = LG_UADP_SEC_SIGN;
 			else if (val && !strcmp(val, "false"))
-				d->uadp_unsigned_ok = true;
+				d->uadp_security = LG_UADP_SEC_NONE;
 			else
 				err = perr(c, v, "'signed' must be true or false");
+			signed_node = v;
+		} else if (name && !strcmp(name, "security_policy")) {
+			err = get_choice(c, v, "security_policy", policies,
+					 "PubSub-Aes128-CTR or PubSub-Aes256-CTR", &pol);
+		} else if (name && !strcmp(name, "replay")) {
+			err = get_choice(c, v, "replay", replays + 1,
+					 "sequence, nonce, timestamp or none", &i);
+			d->uadp_replay = (uint8_t)(i + 1);
+			replay_node = v;
+		} else if (name && !strcmp(name, "replay_window_ms")) {
+			err = get_uint(c, v, "replay_window_ms", 1, 3600000, &u);
+			d->uadp_replay_ms = (uint32_t)u;
 		} else {
 			static const char *const f[] = { "publisher_id", "publisher_type",
-							 "writer_group", "writer", "signed", NULL };
+							 "writer_group", "writer", "security",
+							 "security_policy", "replay",
+							 "replay_window_ms", "signed", NULL };
 
 			err = unknown(c, node(c, pr->key), "uadp field", f);
 		}
 		if (err)
 			return err;
 	}
+	if (sec_node && signed_node)
+		return perr(c, signed_node, "'signed' is the older spelling of 'security': give "
+			    "one of them");
+	if (pol >= 0)
+		d->uadp_enc_len = pol ? 32 : 16;
+	if (d->uadp_replay == LG_UADP_REPLAY_AUTO)
+		d->uadp_replay = d->uadp_security == LG_UADP_SEC_NONE ? LG_UADP_REPLAY_SEQUENCE
+								      : LG_UADP_REPLAY_NONCE;
+	else if (d->uadp_replay == LG_UADP_REPLAY_NONCE && d->uadp_security == LG_UADP_SEC_NONE)
+		return perr(c, replay_node, "'replay: nonce' needs signed messages (security: sign "
+			    "or sign_and_encrypt): an unsigned nonce proves nothing");
 	if (!pub || !have_wg || !have_w)
 		return perr(c, n, "'uadp' needs publisher_id, writer_group and writer");
 	if (type < 0)
@@ -542,6 +625,41 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	}
 	/* enum lg_uadp_pubid_type: Byte 0 ... String 4, kept +1 here so 0 means "no UADP". */
 	d->uadp_pub_type = (uint8_t)(type + 1);
+	return 0;
+}
+
+/*
+ * The keys against what the device speaks: LGF key ids are one byte; a UADP device that
+ * encrypts needs group keys (SigningKey | EncryptingKey | KeyNonce) of one security policy.
+ */
+static int check_device_keys(struct pctx *c, const yaml_node_t *n,
+			     struct lg_policy_device *d)
+{
+	for (unsigned k = 0; k < d->nkeys; k++) {
+		const struct lg_policy_key *key = &d->keys[k];
+
+		if (!d->uadp_pub_type && key->id > 255)
+			return perr(c, n, "device %u: key id %u is more than 255 (an LGF key_id is "
+				    "one byte; only a UADP device's SecurityTokenId is wider)", d->id,
+				    key->id);
+		if (!d->uadp_pub_type && key->enc_len)
+			return perr(c, n, "device %u: key %u's file holds a UADP group key; an LGF "
+				    "device's key file holds 64 hex digits", d->id, key->id);
+		if (d->uadp_security != LG_UADP_SEC_ENCRYPT)
+			continue;
+		if (!key->enc_len)
+			return perr(c, n, "device %u: 'security: sign_and_encrypt' needs group keys: "
+				    "key %u's file holds only a signing key (SigningKey | "
+				    "EncryptingKey | KeyNonce: 104 hex digits for PubSub-Aes128-CTR, "
+				    "136 for PubSub-Aes256-CTR)", d->id, key->id);
+		if (!d->uadp_enc_len)
+			d->uadp_enc_len = key->enc_len;
+		if (key->enc_len != d->uadp_enc_len)
+			return perr(c, n, "device %u: key %u is a %s key, the device's security "
+				    "policy is %s", d->id, key->id,
+				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
+				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
+	}
 	return 0;
 }
 
@@ -641,6 +759,8 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		return perr(c, n, "device %u needs a bound 'source' address", d->id);
 	if (!d->nkeys)
 		return perr(c, n, "device %u needs 'keys'", d->id);
+	if (check_device_keys(c, n, d))
+		return -EINVAL;
 	if (!d->name[0])
 		snprintf(d->name, sizeof(d->name), "device-%u", d->id);
 	if (d->rate && !d->burst)

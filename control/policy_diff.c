@@ -213,17 +213,25 @@ static void d_group(const struct lg_policy *p, const struct lg_policy_device *d,
 
 static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
-	const char *uns = d->uadp_unsigned_ok ? " unsigned" : "";
+	static const char *const sec[] = { "", " unsigned", " encrypted" };
+	static const char *const rep[] = { "", "sequence", "nonce", "timestamp", "none" };
+	/* The replay protection is shown where it is not the default for the security. */
+	unsigned dflt = d->uadp_security == LG_UADP_SEC_NONE ? LG_UADP_REPLAY_SEQUENCE
+							     : LG_UADP_REPLAY_NONCE;
+	char more[64];
 
 	(void)p;
+	snprintf(more, sizeof(more), "%s%s%s", sec[d->uadp_security % 3],
+		 d->uadp_replay == dflt ? "" : " replay ",
+		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5]);
 	if (!d->uadp_pub_type)
 		snprintf(b, l, "none");
 	else if (d->uadp_pub_str[0])
 		snprintf(b, l, "publisher %s writer_group %u writer %u%s", d->uadp_pub_str,
-			 d->uadp_writer_group, d->uadp_writer, uns);
+			 d->uadp_writer_group, d->uadp_writer, more);
 	else
 		snprintf(b, l, "publisher %" PRIu64 " writer_group %u writer %u%s", d->uadp_pub_num,
-			 d->uadp_writer_group, d->uadp_writer, uns);
+			 d->uadp_writer_group, d->uadp_writer, more);
 }
 
 /* Keys by id and fingerprint (and expiry), never their bytes. */

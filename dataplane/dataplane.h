@@ -61,6 +61,9 @@ struct lg_dev_state {
 	uint8_t mac_key[2][LG_KEY_LEN];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
 	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
+	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
+	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
+	int64_t uadp_newest_ts;
 	/* The device's slot in the state folder's high-water file (statefile.c), NULL when
 	 * there is none: the owner stores every sequence it commits, so that a restarted
 	 * linegate refuses what this one accepted. */
@@ -137,6 +140,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
+	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];

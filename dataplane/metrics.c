@@ -37,7 +37,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, shs, shd, out_lines, out_dropped, out_dropped_alerts, applies,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, out_lines, out_dropped, out_dropped_alerts, applies,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -75,6 +75,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->rxerr += atomic_load(&st->rx_errors);
 		s->urx += atomic_load(&st->uadp_rx);
 		s->uuns += atomic_load(&st->uadp_unsigned);
+		s->uunp += atomic_load(&st->uadp_unprotected);
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
 		s->handed += atomic_load(&st->handed_off);
@@ -231,6 +232,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "heartbeats", s.hb);
 	add_u64(o, "uadp_received", s.urx);
 	add_u64(o, "uadp_unsigned_admitted", s.uuns);
+	add_u64(o, "uadp_unprotected_admitted", s.uunp);
 	add_u64(o, "windows", s.windows);
 	add_u64(o, "scored", s.scored);
 	add_u64(o, "batches", s.batches);
@@ -407,7 +409,10 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		s.be);
 	counter(&b, "linegate_uadp_received_total", "OPC UA PubSub datagrams.", s.urx);
 	counter(&b, "linegate_uadp_unsigned_admitted_total",
-		"Unsigned UADP messages admitted (devices with signed: false).", s.uuns);
+		"Unsigned UADP messages admitted (devices with security: none).", s.uuns);
+	counter(&b, "linegate_uadp_unprotected_admitted_total",
+		"UADP messages admitted without replay protection (devices with replay: none).",
+		s.uunp);
 	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);

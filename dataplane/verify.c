@@ -69,10 +69,87 @@ static enum lg_reason uadp_reason(int err)
 	}
 }
 
+/* The key of a device's slots whose id is the message's SecurityTokenId, live, or NULL. */
+static const struct lg_policy_key *token_key(const struct lg_policy_device *d, uint32_t token,
+					     unsigned *slot)
+{
+	for (unsigned j = 0; j < d->nkeys; j++)
+		if (d->keys[j].id == token && key_live(&d->keys[j])) {
+			*slot = j;
+			return &d->keys[j];
+		}
+	return NULL;
+}
+
+/* The message's timestamp for DataSetMessage i: its own, else the NetworkMessage's; 0 none. */
+static int64_t uadp_time(const struct lg_uadp_msg *m, unsigned i)
+{
+	if (m->dsm[i].flags2 & LG_UADP_D2_TIMESTAMP)
+		return m->dsm[i].timestamp;
+	return m->ext1 & LG_UADP_X1_TIMESTAMP ? m->timestamp : 0;
+}
+
+/*
+ * The sequence DataSetMessage i is judged by in its device's replay window, by the device's
+ * 'replay' (docs/policy.md, "Replay protection for UADP"), or 0 for none:
+ *  - sequence: its DataSetMessageSequenceNumber, else the GroupHeader SequenceNumber, both
+ *    16 bits, unwrapped with serial number arithmetic (RFC 1982) against the window;
+ *  - nonce: SecurityTokenId << 32 | the UInt32 sequence in the signed MessageNonce
+ *    (PubSub-Aes-CTR: 4 random bytes, then the sequence, which restarts at 1 with each
+ *    token): monotonic across key rotations when tokens grow, as a security key service's do;
+ *  - timestamp: the signed DateTime, in 100 ns ticks: only newer messages pass.
+ * The one window and its persisted high-water mark serve all three.
+ */
+static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_state *s,
+			       const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
+{
+	const struct lg_uadp_dsm *dsm = &m->dsm[i];
+	int64_t ts;
+
+	*seq = 0;
+	switch (d->uadp_replay) {
+	case LG_UADP_REPLAY_SEQUENCE:
+		if (dsm->flags1 & LG_UADP_D1_SEQUENCE)
+			*seq = lg_replay_extend16(&s->replay, dsm->seq);
+		else if (m->group_flags & LG_UADP_G_SEQUENCE)
+			*seq = lg_replay_extend16(&s->replay, m->group_seq);
+		else
+			return LG_DROP_NO_REPLAY_FIELD;
+		if (!*seq)
+			return LG_DROP_TOO_OLD; /* unwrapped to before the first sequence */
+		/* 16 bits come round every 65536 messages: a message recorded 32769 or more
+		 * ago unwraps as newer. Its timestamp, when it has one, gives it away. */
+		ts = uadp_time(m, i);
+		if (ts && s->uadp_newest_ts &&
+		    ts < s->uadp_newest_ts - (int64_t)d->uadp_replay_ms * 10000)
+			return LG_DROP_STALE_TIMESTAMP;
+		break;
+	case LG_UADP_REPLAY_NONCE:
+		if (!(m->sec_flags & LG_UADP_S_SIGNED) || m->nonce_len != 8)
+			return LG_DROP_NO_REPLAY_FIELD;
+		*seq = (uint64_t)m->token_id << 32 | (uint64_t)m->nonce[4] |
+		       (uint64_t)m->nonce[5] << 8 | (uint64_t)m->nonce[6] << 16 |
+		       (uint64_t)m->nonce[7] << 24;
+		if (!(uint32_t)*seq)
+			return LG_DROP_TOO_OLD; /* nonce sequences start at 1 */
+		break;
+	case LG_UADP_REPLAY_TIMESTAMP:
+		ts = uadp_time(m, i);
+		if (ts <= 0)
+			return LG_DROP_NO_REPLAY_FIELD;
+		*seq = (uint64_t)ts;
+		break;
+	default:
+		return LG_OK; /* replay: none, reported as unprotected */
+	}
+	return lg_replay_check(&s->replay, *seq);
+}
+
 /*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
- * come from its bound address, verify (unless the device may send unsigned) and be fresh;
- * only then are any of them used: a message is taken whole or not at all.
+ * come from its bound address, carry the security its device requires and verify with the
+ * key its SecurityTokenId names, and be fresh by the device's replay protection; only then
+ * are any of them used: a message is taken whole or not at all.
  */
 static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				  const struct lg_rx_pkt *pkt)
@@ -81,12 +158,12 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	struct {
 		const struct lg_policy_device *dev;
 		struct lg_dev_state *s;
-		uint64_t seq; /* 0: the message carries no sequence number */
+		uint64_t seq; /* 0: not replay-checked (replay: none) */
 		const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
 		unsigned nch;
 		uint32_t count;
 	} hit[LG_UADP_MAX_DSM];
-	bool is_signed;
+	bool is_signed, unprotected = false;
 	int ret;
 
 	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
@@ -97,6 +174,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		struct lg_uadp_route key = { 0 }, *r;
 		const struct lg_policy_key *k = NULL;
+		enum lg_reason rr;
 		unsigned slot = 0;
 
 		ret = lg_uadp_device_key(m, i, &key.key);
@@ -112,41 +190,23 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		if (!source_ok(hit[i].dev, pkt))
 			return LG_DROP_SPOOFED;
 		if (!is_signed) {
-			if (!hit[i].dev->uadp_unsigned_ok)
+			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE)
 				return LG_DROP_UNSIGNED;
 		} else {
 			struct lg_mac *h;
 
 			/* The SecurityTokenId names the key, as LGF's key id does. */
-			for (unsigned j = 0; j < hit[i].dev->nkeys; j++)
-				if (hit[i].dev->keys[j].id == m->token_id) {
-					k = &hit[i].dev->keys[j];
-					slot = j;
-				}
-			if (!k || !key_live(k))
+			k = token_key(hit[i].dev, m->token_id, &slot);
+			if (!k)
 				return LG_DROP_UNKNOWN_KEY;
 			h = device_mac(hit[i].s, slot, k);
 			if (!h || lg_uadp_verify_hmac(m, h))
 				return LG_DROP_BAD_TAG;
 		}
-		/* The DataSetMessage's own sequence number, else the NetworkMessage's. */
-		if (m->dsm[i].flags1 & LG_UADP_D1_SEQUENCE)
-			hit[i].seq = lg_replay_extend16(&hit[i].s->replay, m->dsm[i].seq);
-		else if (m->group_flags & LG_UADP_G_SEQUENCE)
-			hit[i].seq = lg_replay_extend16(&hit[i].s->replay, m->group_seq);
-		else if (is_signed)
-			return LG_DROP_UNSUPPORTED; /* signed but unsequenced: replayable */
-		else
-			hit[i].seq = 0;
-		if (!hit[i].seq && (m->dsm[i].flags1 & LG_UADP_D1_SEQUENCE ||
-				    m->group_flags & LG_UADP_G_SEQUENCE))
-			return LG_DROP_TOO_OLD; /* unwrapped to before the first sequence */
-		if (hit[i].seq) {
-			enum lg_reason rr = lg_replay_check(&hit[i].s->replay, hit[i].seq);
-
-			if (rr != LG_OK)
-				return rr;
-		}
+		rr = uadp_seq(hit[i].dev, hit[i].s, m, i, &hit[i].seq);
+		if (rr != LG_OK)
+			return rr;
+		unprotected |= hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONE;
 		/* Channels are the numeric fields; every one must carry as many values. */
 		hit[i].nch = 0;
 		hit[i].count = 0;
@@ -166,9 +226,12 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		struct lg_dev_state *s = hit[i].s;
+		int64_t ts = uadp_time(m, i);
 
 		if (hit[i].seq)
 			lg_dev_commit(s, hit[i].seq);
+		if (ts > s->uadp_newest_ts)
+			s->uadp_newest_ts = ts;
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
@@ -184,6 +247,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	if (!is_signed)
 		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
+	if (unprotected)
+		atomic_fetch_add_explicit(&w->st.uadp_unprotected, 1, memory_order_relaxed);
 	return LG_OK;
 }
 

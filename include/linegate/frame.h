@@ -59,7 +59,13 @@
 	  "it (pcap backend)") \
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
-	  "9216-byte reassembly buffer)")
+	  "9216-byte reassembly buffer)")                                                         \
+	X(DROP_NO_REPLAY_FIELD, "no_replay_field",                                                 \
+	  "a UADP message lacks what its device's 'replay' checks: a sequence number (sequence), " \
+	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \
+	X(DROP_STALE_TIMESTAMP, "stale_timestamp",                                                 \
+	  "a UADP DataSetMessage timestamp older than the device's newest accepted one by more "   \
+	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

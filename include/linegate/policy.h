@@ -30,10 +30,40 @@
 #define LG_POLICY_MAX_SCALAR (64u << 10) /* one value or key, in bytes */
 #define LG_POLICY_MAX_NODES 262144       /* values, mappings and lists together */
 
+/* A UADP security group key (OPC 10000-14, 8.3.2): SigningKey | EncryptingKey | KeyNonce. */
+#define LG_UADP_ENC_KEY_MAX 32 /* PubSub-Aes256-CTR; PubSub-Aes128-CTR uses 16 */
+#define LG_UADP_KEY_NONCE_LEN 4
+
 struct lg_policy_key {
-	uint8_t id;
+	uint32_t id;               /* LGF key_id (0..255), or the UADP SecurityTokenId */
 	int64_t expires;           /* unix seconds after which the key is refused; 0 = never */
-	uint8_t bytes[LG_KEY_LEN]; /* read from the key file: never print, log or audit these */
+	/* Read from the key file: never print, log or audit these. bytes is the HMAC key (LGF)
+	 * or the SigningKey (UADP); a UADP group key file also holds an EncryptingKey and the
+	 * KeyNonce (enc_len 0: the file held the signing key alone). */
+	uint8_t bytes[LG_KEY_LEN];
+	uint8_t enc_len;           /* 0, 16 (PubSub-Aes128-CTR) or 32 (PubSub-Aes256-CTR) */
+	uint8_t enc[LG_UADP_ENC_KEY_MAX];
+	uint8_t key_nonce[LG_UADP_KEY_NONCE_LEN];
+};
+
+/* What a UADP device's messages must carry (devices[].uadp.security). */
+enum lg_uadp_security {
+	LG_UADP_SEC_SIGN = 0,    /* signed (the default) */
+	LG_UADP_SEC_NONE,        /* unsigned accepted, counted as uadp_unsigned_admitted */
+	LG_UADP_SEC_ENCRYPT,     /* signed and encrypted (SignAndEncrypt) */
+};
+
+/*
+ * How a UADP device's messages are protected against replay (devices[].uadp.replay,
+ * docs/policy.md "Replay protection for UADP"). A device with LG_UADP_REPLAY_NONE is
+ * reported as unprotected in status, metrics and the audit log.
+ */
+enum lg_uadp_replay {
+	LG_UADP_REPLAY_AUTO = 0,  /* as parsed: nonce when signed, else sequence */
+	LG_UADP_REPLAY_SEQUENCE,  /* the 16-bit sequence numbers, plus the timestamp guard */
+	LG_UADP_REPLAY_NONCE,     /* the signed MessageNonce's 32-bit sequence, per token */
+	LG_UADP_REPLAY_TIMESTAMP, /* the signed DataSetMessage timestamps only */
+	LG_UADP_REPLAY_NONE,      /* none: every copy is taken */
 };
 
 struct lg_policy_device {
@@ -50,7 +80,10 @@ struct lg_policy_device {
 	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
 	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */
 	uint8_t uadp_pub_type;   /* enum lg_uadp_pubid_type (uadp.h) */
-	bool uadp_unsigned_ok;   /* accept unsigned messages (counted apart) */
+	uint8_t uadp_security;   /* enum lg_uadp_security */
+	uint8_t uadp_replay;     /* enum lg_uadp_replay, never AUTO after parsing */
+	uint8_t uadp_enc_len;    /* SignAndEncrypt: the policy's key length, 16 or 32 */
+	uint32_t uadp_replay_ms; /* how far behind the newest accepted timestamp one may be */
 	uint16_t uadp_writer_group;
 	uint16_t uadp_writer;
 	uint64_t uadp_pub_num;
