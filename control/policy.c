@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Policy parser: libyaml's document API, so every node keeps its line and column. */
+#include <linegate/lgf.h>
 #include <linegate/policy.h>
 
 #include <arpa/inet.h>
@@ -511,6 +512,87 @@ static int get_choice(struct pctx *c, const yaml_node_t *n, const char *key,
 		    v ? shown(v, buf, sizeof(buf)) : "a list or mapping");
 }
 
+const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx)
+{
+	const char *s = d->uadp_fields;
+
+	if (idx >= d->uadp_nfields)
+		return NULL;
+	while (idx--)
+		s += strlen(s) + 1;
+	return s;
+}
+
+/* fields: [name, ...]: the DataSet's field names, in the order the publisher sends them. */
+static int parse_uadp_fields(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	size_t used = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'fields' must be a list of the DataSet's field names, in the "
+			    "publisher's order");
+	d->uadp_nfields = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *f = node(c, *it);
+		const char *name = scalar(f);
+		size_t len = name ? strlen(name) : 0;
+		char buf[32];
+
+		if (!name || !len)
+			return perr(c, f, "each of 'fields' must be a field name");
+		if (d->uadp_nfields == LG_UADP_MAX_NAMED_FIELDS)
+			return perr(c, f, "at most %d 'fields'", LG_UADP_MAX_NAMED_FIELDS);
+		for (const char *q = name; *q; q++)
+			if ((unsigned char)*q < 0x20 || *q == '"' || *q == '\\')
+				return perr(c, f, "field name %s holds a quote, a backslash or a "
+					    "control character", shown(name, buf, sizeof(buf)));
+		if (used + len + 1 > sizeof(d->uadp_fields))
+			return perr(c, f, "the 'fields' names add up to more than %zu bytes",
+				    sizeof(d->uadp_fields) - 1);
+		for (unsigned i = 0; i < d->uadp_nfields; i++)
+			if (!strcmp(lg_policy_uadp_field(d, i), name))
+				return perr(c, f, "field %s is named twice", shown(name, buf,
+										sizeof(buf)));
+		memcpy(d->uadp_fields + used, name, len + 1);
+		used += len + 1;
+		d->uadp_nfields++;
+	}
+	return 0;
+}
+
+/* channels: [name, ...]: the fields that become the device's window channels. */
+static int parse_uadp_channels(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'channels' must be a list of names from 'fields'");
+	d->uadp_channels = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *f = node(c, *it);
+		const char *name = scalar(f);
+		char buf[32];
+		unsigned i;
+
+		if (!d->uadp_nfields)
+			return perr(c, n, "'channels' names fields: give the DataSet's 'fields' too");
+		for (i = 0; name && i < d->uadp_nfields; i++)
+			if (!strcmp(lg_policy_uadp_field(d, i), name))
+				break;
+		if (!name || i == d->uadp_nfields)
+			return perr(c, f, "channel %s is not one of 'fields'",
+				    name ? shown(name, buf, sizeof(buf)) : "(not a name)");
+		if (d->uadp_channels & (1u << i))
+			return perr(c, f, "channel %s is named twice", shown(name, buf, sizeof(buf)));
+		d->uadp_channels |= 1u << i;
+	}
+	if (!d->uadp_channels)
+		return perr(c, n, "'channels' must name at least one field");
+	if (__builtin_popcount(d->uadp_channels) > LGF_MAX_CHANNELS)
+		return perr(c, n, "at most %d channels", LGF_MAX_CHANNELS);
+	return 0;
+}
+
 /* uadp: {publisher_id: N|"name", publisher_type: byte|uint16|uint32|uint64|string,
  *        writer_group: N, writer: N, security: sign|none|sign_and_encrypt,
  *        security_policy: PubSub-Aes128-CTR|PubSub-Aes256-CTR,
@@ -525,6 +607,7 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 					       NULL };
 	static const char *const policies[] = { "PubSub-Aes128-CTR", "PubSub-Aes256-CTR", NULL };
 	const yaml_node_t *pub = NULL, *sec_node = NULL, *signed_node = NULL, *replay_node = NULL;
+	const yaml_node_t *fields_node = NULL, *channels_node = NULL;
 	int type = -1, pol = -1;
 	bool have_wg = false, have_w = false;
 
@@ -579,6 +662,10 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 					 "sequence, nonce, timestamp or none", &i);
 			d->uadp_replay = (uint8_t)(i + 1);
 			replay_node = v;
+		} else if (name && !strcmp(name, "fields")) {
+			fields_node = v;
+		} else if (name && !strcmp(name, "channels")) {
+			channels_node = v;
 		} else if (name && !strcmp(name, "replay_window_ms")) {
 			err = get_uint(c, v, "replay_window_ms", 1, 3600000, &u);
 			d->uadp_replay_ms = (uint32_t)u;
@@ -586,13 +673,18 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			static const char *const f[] = { "publisher_id", "publisher_type",
 							 "writer_group", "writer", "security",
 							 "security_policy", "replay",
-							 "replay_window_ms", "signed", NULL };
+							 "replay_window_ms", "fields", "channels",
+							 "signed", NULL };
 
 			err = unknown(c, node(c, pr->key), "uadp field", f);
 		}
 		if (err)
 			return err;
 	}
+	if (fields_node && parse_uadp_fields(c, fields_node, d))
+		return -EINVAL;
+	if (channels_node && parse_uadp_channels(c, channels_node, d))
+		return -EINVAL;
 	if (sec_node && signed_node)
 		return perr(c, signed_node, "'signed' is the older spelling of 'security': give "
 			    "one of them");

@@ -45,6 +45,8 @@ static inline unsigned lg_latency_bucket(uint64_t ns)
 	return b;
 }
 
+#define LG_EVENT_FIELDS 192 /* JSON members of a UADP window's other fields, NUL included */
+
 /* Per device, written only by the device's owner worker (lg_gen.owner), whichever worker
  * received the frame. It outlives policy generations: a new generation takes over the same
  * object for the same id (and the same owner). */
@@ -64,6 +66,11 @@ struct lg_dev_state {
 	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
 	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
 	int64_t uadp_newest_ts;
+	/* The window's source: its channels' DataSet field indices, the newest DateTime field
+	 * value and the newest values of the other fields (lg_event says how they are shown). */
+	uint8_t uadp_chan_field[LGF_MAX_CHANNELS];
+	int64_t uadp_source_time;
+	char uadp_fields[LG_EVENT_FIELDS];
 	/* The device's slot in the state folder's high-water file (statefile.c), NULL when
 	 * there is none: the owner stores every sequence it commits, so that a restarted
 	 * linegate refuses what this one accepted. */
@@ -118,6 +125,12 @@ struct lg_event {
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	uint64_t model_epoch;    /* which model set scored it */
 	char name[LG_NAME_MAX];
+	/* UADP devices: the DataSet field this channel is ("" when the policy names none),
+	 * the newest DateTime field of the window (OPC UA ticks, 0 = none) and the window's
+	 * newest values of the other fields as JSON members ("" = none). */
+	char channel_name[24];
+	int64_t source_time;
+	char fields[LG_EVENT_FIELDS];
 };
 
 /* Single-producer single-consumer ring of events; power-of-two size. */

@@ -59,16 +59,45 @@ static void out_flush(struct lg_dp *dp)
 	dp->nout = 0;
 }
 
+/* What a UADP window adds to its line: the channel's field name, the publisher's source
+ * time (its DateTime field, RFC 3339 UTC) and the newest values of the other fields. */
+static void uadp_members(const struct lg_event *e, char *out, size_t len)
+{
+	size_t u = 0;
+
+	out[0] = '\0';
+	if (e->channel_name[0])
+		u += (size_t)snprintf(out + u, len - u, ",\"channel_name\":\"%s\"", e->channel_name);
+	if (e->source_time > 0 && u < len) {
+		/* OPC UA DateTime: 100 ns ticks since 1601-01-01 UTC. */
+		int64_t t = e->source_time - 116444736000000000LL;
+		time_t sec = (time_t)(t / 10000000);
+		struct tm tm;
+		char buf[32];
+
+		if (t >= 0 && gmtime_r(&sec, &tm)) {
+			strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+			u += (size_t)snprintf(out + u, len - u, ",\"source_time\":\"%s.%07dZ\"", buf,
+					      (int)(t % 10000000));
+		}
+	}
+	if (e->fields[0] && u < len)
+		snprintf(out + u, len - u, ",\"fields\":{%s}", e->fields);
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
-	char line[512];
-	int len = snprintf(line, sizeof(line),
+	char line[1024], more[LG_EVENT_FIELDS + 128];
+	int len;
+
+	uadp_members(e, more, sizeof(more));
+	len = snprintf(line, sizeof(line),
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
 		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
-		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "}\n",
+		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, e->score,
 		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
-		e->model_epoch);
+		e->model_epoch, more);
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */

@@ -145,6 +145,124 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 	return lg_replay_check(&s->replay, *seq);
 }
 
+static bool uadp_numeric(const struct lg_uadp_field *f)
+{
+	return f->type >= LG_UADP_T_BOOLEAN && f->type <= LG_UADP_T_DOUBLE;
+}
+
+/* The DataSet field index of field fi of DataSetMessage i. */
+static unsigned uadp_field_index(const struct lg_uadp_msg *m, unsigned i, unsigned fi)
+{
+	(void)m;
+	(void)i;
+	return fi;
+}
+
+/*
+ * The fields of DataSetMessage i that feed its device's windows, one channel each, into
+ * f[] with their DataSet field indices in idx[] and their common length in *count: the
+ * fields the policy's 'channels' names, else the numeric fields with the most values (a
+ * vibration publisher's sample arrays; its scalars become output fields). Returns how many
+ * (0: none in this message, as in a delta frame without them), or LGF_MAX_CHANNELS + 1
+ * when the chosen fields disagree on their length.
+ */
+static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_uadp_msg *m,
+			      unsigned i, const struct lg_uadp_field **f, uint8_t *idx,
+			      uint32_t *count)
+{
+	const struct lg_uadp_dsm *dsm = &m->dsm[i];
+	uint32_t most = 0;
+	unsigned n = 0;
+
+	*count = 0;
+	if (!d->uadp_channels)
+		for (unsigned fi = 0; fi < dsm->field_count; fi++) {
+			const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
+
+			if (uadp_numeric(fl) && fl->count > most)
+				most = fl->count;
+		}
+	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
+		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
+		unsigned x = uadp_field_index(m, i, fi);
+		bool chosen = d->uadp_channels ? x < 32 && (d->uadp_channels >> x & 1)
+					       : fl->count == most;
+
+		if (!chosen || !uadp_numeric(fl) || !fl->count)
+			continue;
+		if (n == LGF_MAX_CHANNELS || (n && fl->count != *count))
+			return LGF_MAX_CHANNELS + 1;
+		*count = fl->count;
+		idx[n] = (uint8_t)(x < 255 ? x : 255);
+		f[n++] = fl;
+	}
+	/* A channel the policy names but this message lacks: its samples are not here. */
+	if (d->uadp_channels && n != (unsigned)__builtin_popcount(d->uadp_channels))
+		return 0;
+	return n;
+}
+
+/* A String field's value as a JSON string (printable ASCII kept, the rest as '?'), or false. */
+static bool uadp_string(const struct lg_uadp_field *f, char *out, size_t len)
+{
+	(void)f;
+	(void)out;
+	(void)len;
+	return false; /* until the decoder reports String fields */
+}
+
+/*
+ * What the outputs show of DataSetMessage i besides its channels: its first DateTime
+ * field as the source time, and the other fields' values as JSON members, by the names
+ * the policy gives them (else f<index>): numbers, and strings as JSON strings.
+ */
+static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_state *s,
+			     const struct lg_uadp_msg *m, unsigned i)
+{
+	const struct lg_uadp_dsm *dsm = &m->dsm[i];
+	size_t u = 0, cap = sizeof(s->uadp_fields);
+	bool have_time = false;
+
+	s->uadp_fields[0] = '\0';
+	for (unsigned fi = 0; fi < dsm->field_count && u < cap; fi++) {
+		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
+		unsigned x = uadp_field_index(m, i, fi);
+		const char *name = lg_policy_uadp_field(d, x);
+		char nb[16], val[48];
+		bool chan = false;
+		double v;
+		int k;
+
+		for (unsigned c = 0; c < s->channels; c++)
+			chan |= s->uadp_chan_field[c] == x;
+		if (fl->type == LG_UADP_T_DATETIME && fl->count == 1 && !have_time) {
+			uint64_t raw;
+
+			if (!lg_uadp_field_get_raw(fl, 0, &raw)) {
+				s->uadp_source_time = (int64_t)raw;
+				have_time = true;
+			}
+			continue;
+		}
+		if (chan || fl->count != 1)
+			continue;
+		if (uadp_numeric(fl) && !lg_uadp_field_get_f64(fl, 0, &v))
+			snprintf(val, sizeof(val), "%.9g", v);
+		else if (!uadp_string(fl, val, sizeof(val)))
+			continue;
+		if (!name) {
+			snprintf(nb, sizeof(nb), "f%u", x);
+			name = nb;
+		}
+		k = snprintf(s->uadp_fields + u, cap - u, "%s\"%s\":%s", u ? "," : "", name, val);
+		if (k < 0 || (size_t)k >= cap - u) {
+			s->uadp_fields[u] = '\0'; /* what fits, whole members only */
+			break;
+		}
+		u += (size_t)k;
+	}
+}
+
 /*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
  * come from its bound address, carry the security its device requires and verify with the
@@ -189,6 +307,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		hit[i].s = g->state[r->dev];
 		if (!source_ok(hit[i].dev, pkt))
 			return LG_DROP_SPOOFED;
+		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT &&
+		    !(m->sec_flags & LG_UADP_S_ENCRYPTED))
+			return is_signed ? LG_DROP_NOT_ENCRYPTED : LG_DROP_UNSIGNED;
 		if (!is_signed) {
 			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE)
 				return LG_DROP_UNSIGNED;
@@ -207,19 +328,10 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		if (rr != LG_OK)
 			return rr;
 		unprotected |= hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONE;
-		/* Channels are the numeric fields; every one must carry as many values. */
-		hit[i].nch = 0;
-		hit[i].count = 0;
-		for (unsigned fi = 0; fi < m->dsm[i].field_count; fi++) {
-			const struct lg_uadp_field *fl = &m->fields[m->dsm[i].first_field + fi];
-
-			if (fl->type == LG_UADP_T_NULL || fl->type == LG_UADP_T_DATETIME)
-				continue;
-			if (hit[i].nch == LGF_MAX_CHANNELS || (hit[i].nch && fl->count != hit[i].count))
-				return LG_DROP_UNSUPPORTED;
-			hit[i].count = fl->count;
-			hit[i].f[hit[i].nch++] = fl;
-		}
+		hit[i].nch = uadp_channels(hit[i].dev, m, i, hit[i].f, hit[i].s->uadp_chan_field,
+					   &hit[i].count);
+		if (hit[i].nch > LGF_MAX_CHANNELS)
+			return LG_DROP_UNSUPPORTED; /* channels that disagree on their length */
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
 		    lg_window_ready(hit[i].s, hit[i].nch, g->policy.window))
 			return LG_DROP_UNSUPPORTED; /* out of memory for the window */
@@ -235,6 +347,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
+		uadp_note_fields(hit[i].dev, s, m, i);
 		for (uint32_t e = 0; e < hit[i].count; e++) {
 			for (unsigned c = 0; c < hit[i].nch; c++) {
 				double v = 0;

@@ -27,6 +27,13 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		e->rx_ns = s->first_rx_ns;
 		e->threshold = p->threshold;
 		snprintf(e->name, sizeof(e->name), "%s", dev->name);
+		if (dev->uadp_pub_type) {
+			const char *fn = lg_policy_uadp_field(dev, s->uadp_chan_field[c]);
+
+			snprintf(e->channel_name, sizeof(e->channel_name), "%s", fn ? fn : "");
+			e->source_time = s->uadp_source_time;
+			memcpy(e->fields, s->uadp_fields, sizeof(e->fields));
+		}
 		w->row_state[w->rows] = s;
 		if (!w->rows)
 			w->oldest_ns = s->first_rx_ns;

@@ -65,7 +65,10 @@
 	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \
 	X(DROP_STALE_TIMESTAMP, "stale_timestamp",                                                 \
 	  "a UADP DataSetMessage timestamp older than the device's newest accepted one by more "   \
-	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round")
+	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round") \
+	X(DROP_NOT_ENCRYPTED, "not_encrypted",                                                     \
+	  "a UADP message sent in clear (signed or not) for a device with 'security: "            \
+	  "sign_and_encrypt'")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

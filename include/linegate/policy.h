@@ -33,6 +33,8 @@
 /* A UADP security group key (OPC 10000-14, 8.3.2): SigningKey | EncryptingKey | KeyNonce. */
 #define LG_UADP_ENC_KEY_MAX 32 /* PubSub-Aes256-CTR; PubSub-Aes128-CTR uses 16 */
 #define LG_UADP_KEY_NONCE_LEN 4
+#define LG_UADP_MAX_NAMED_FIELDS 32 /* uadp.fields: names a device's DataSet may give */
+#define LG_UADP_FIELD_NAMES 384     /* bytes for all of them, a NUL after each */
 
 struct lg_policy_key {
 	uint32_t id;               /* LGF key_id (0..255), or the UADP SecurityTokenId */
@@ -84,6 +86,13 @@ struct lg_policy_device {
 	uint8_t uadp_replay;     /* enum lg_uadp_replay, never AUTO after parsing */
 	uint8_t uadp_enc_len;    /* SignAndEncrypt: the policy's key length, 16 or 32 */
 	uint32_t uadp_replay_ms; /* how far behind the newest accepted timestamp one may be */
+	/* The DataSet's field names in DataSet order (the publisher's DataSetMetaData), NUL
+	 * after each, for outputs and 'channels'; uadp_nfields 0 = not given. */
+	uint8_t uadp_nfields;
+	char uadp_fields[LG_UADP_FIELD_NAMES];
+	/* Fields (by index) that feed the device's windows, one channel each; 0 = the numeric
+	 * fields with the most values (the sample arrays), whatever their names. */
+	uint32_t uadp_channels;
 	uint16_t uadp_writer_group;
 	uint16_t uadp_writer;
 	uint64_t uadp_pub_num;
@@ -147,6 +156,9 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 /* Read a file and parse it; relative model/jsonl paths are resolved against its folder. */
 int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen);
 void lg_policy_free(struct lg_policy *p);
+
+/* The name of field idx of a UADP device's DataSet, NULL when the policy names none. */
+const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx);
 
 /* Find an enrolled device by id (binary search), NULL when not enrolled. */
 const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_t id);
