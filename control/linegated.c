@@ -645,7 +645,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
 {
 	struct lg_policy p;
-	char boot_hex[65];
+	char boot_hex[65], names[512], adetail[1024] = "";
 	uint64_t seq;
 	unsigned version = 0;
 	int ret = lg_policy_validate(text, len, source, &p, msg, msglen);
@@ -732,7 +732,17 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		snprintf(msg, msglen, "applied: %zu devices (version %u)", p.ndevices, version);
 	else
 		snprintf(msg, msglen, "applied: %zu devices", p.ndevices);
-	audit_line(d, seq, "result", peer, what, "ok", p.hash, detail ? detail : source);
+	/* A device without replay protection is said so wherever the change is recorded. */
+	if (lg_policy_unprotected(&p, names, sizeof(names))) {
+		size_t ml = strlen(msg);
+
+		snprintf(msg + ml, msglen - ml, "; without replay protection (replay: none): %s",
+			 names);
+		snprintf(adetail, sizeof(adetail), "%s; without replay protection: %s",
+			 detail ? detail : source, names);
+	}
+	audit_line(d, seq, "result", peer, what, "ok", p.hash,
+		   adetail[0] ? adetail : detail ? detail : source);
 	if (d->dp_path) {
 		char hex[65];
 

@@ -512,6 +512,24 @@ static int get_choice(struct pctx *c, const yaml_node_t *n, const char *key,
 		    v ? shown(v, buf, sizeof(buf)) : "a list or mapping");
 }
 
+size_t lg_policy_unprotected(const struct lg_policy *p, char *out, size_t len)
+{
+	size_t n = 0, u = 0;
+
+	if (len)
+		out[0] = '\0';
+	for (size_t i = 0; i < p->ndevices; i++) {
+		const struct lg_policy_device *d = &p->devices[i];
+
+		if (!d->uadp_pub_type || d->uadp_replay != LG_UADP_REPLAY_NONE)
+			continue;
+		if (u < len)
+			u += (size_t)snprintf(out + u, len - u, "%s%s", n ? "," : "", d->name);
+		n++;
+	}
+	return n;
+}
+
 const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx)
 {
 	const char *s = d->uadp_fields;

@@ -190,6 +190,14 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 			       json_object_new_string(ms ? ms->shadow : ""));
 	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
 	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
+	{
+		char names[1024];
+
+		lg_policy_unprotected(&g->policy, names, sizeof(names));
+		/* Devices admitted without replay protection, by name ('replay: none'). */
+		json_object_object_add(c->reply, "unprotected_devices",
+				       json_object_new_string(names));
+	}
 	return 0;
 }
 
@@ -844,6 +852,13 @@ int main(int argc, char **argv)
 		"enrolled, model %s\n", dp.nworkers, ops->name, p.port, p.ndevices,
 		atomic_load(&dp.models)->active);
 	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
+	{
+		char names[512];
+
+		if (lg_policy_unprotected(&atomic_load(&dp.gen)->policy, names, sizeof(names)))
+			fprintf(stderr, "linegate: warning: UADP devices without replay protection "
+				"(replay: none): %s\n", names);
+	}
 
 	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };

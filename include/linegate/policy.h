@@ -160,6 +160,11 @@ void lg_policy_free(struct lg_policy *p);
 /* The name of field idx of a UADP device's DataSet, NULL when the policy names none. */
 const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx);
 
+/* The names of the UADP devices admitted without replay protection ('replay: none'),
+ * comma-separated into out (cut at len); returns how many there are. Status, the audit log
+ * and linegate's start-up line show them. */
+size_t lg_policy_unprotected(const struct lg_policy *p, char *out, size_t len);
+
 /* Find an enrolled device by id (binary search), NULL when not enrolled. */
 const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_t id);
 
