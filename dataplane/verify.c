@@ -53,20 +53,7 @@ static bool key_live(const struct lg_policy_key *k)
 
 static enum lg_reason uadp_reason(int err)
 {
-	switch (-err) {
-	case LG_UADP_TRUNCATED:
-		return LG_DROP_TRUNCATED;
-	case LG_UADP_BAD_VERSION:
-		return LG_DROP_BAD_VERSION;
-	case LG_UADP_BAD_FLAGS:
-	case LG_UADP_BAD_LENGTH:
-	case LG_UADP_CAPACITY:
-		return LG_DROP_BAD_LENGTH;
-	case LG_UADP_NO_IDENTITY:
-		return LG_DROP_UNKNOWN_DEVICE;
-	default:
-		return LG_DROP_UNSUPPORTED;
-	}
+	return lg_uadp_drop_reason(err);
 }
 
 /*

@@ -215,18 +215,16 @@ static void build_and_decode(void)
 	      "raw array over its maximum accepted");
 	m.fields[3].count = 5;
 	m.sec_flags = LG_UADP_S_SIGNED | LG_UADP_S_ENCRYPTED;
-	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_ENCRYPTED,
-	      "encrypted accepted");
+	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) ==
+		      -LG_UADP_ENCRYPTED_NO_KEY,
+	      "encrypted without keys accepted");
 	m.sec_flags = LG_UADP_S_SIGNED;
 	m.dsm[0].flags1 |= LG_UADP_D1_FLAGS2;
-	m.dsm[0].flags2 = LG_UADP_DSM_DELTA_FRAME;
+	m.dsm[0].flags2 = LG_UADP_DSM_EVENT;
 	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) ==
 		      -LG_UADP_UNSUPPORTED_MSG,
-	      "delta frame accepted");
+	      "event accepted");
 	m.dsm[0].flags2 = 0;
-	m.flags &= (uint8_t)~LG_UADP_F_PAYLOAD_HEADER;
-	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_BAD_ARG,
-	      "two DSMs without PayloadHeader accepted");
 	m.dsm_count = 0;
 	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_BAD_ARG,
 	      "no DSM accepted");
