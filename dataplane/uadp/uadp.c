@@ -807,7 +807,8 @@ static int decode_payload_seq(struct lg_uadp_msg *m, struct rd *r,
 		err = decode_dsm(m, d, r, raw);
 		if (err)
 			return err;
-		if (!(d->flags1 & LG_UADP_D1_VALID) || lg_uadp_dsm_type(d) == LG_UADP_DSM_KEEP_ALIVE)
+		if (!(d->flags1 & LG_UADP_D1_VALID) ||
+		    lg_uadp_dsm_type(d) == LG_UADP_DSM_KEEP_ALIVE)
 			r->off = r->end;
 		if (r->off - start > UINT16_MAX)
 			return -LG_UADP_BAD_LENGTH;
@@ -1439,9 +1440,10 @@ static int encode_dsm(const struct lg_uadp_msg *m, const struct lg_uadp_dsm *d, 
 			err = wr_datavalue(w, f);
 		else if (type == LG_UADP_DSM_DELTA_FRAME && f->index >= lay->nfields)
 			err = -LG_UADP_BAD_ARG;
+		else if (type == LG_UADP_DSM_DELTA_FRAME)
+			err = wr_raw(w, &lay->fields[f->index], f);
 		else
-			err = wr_raw(w, &lay->fields[type == LG_UADP_DSM_DELTA_FRAME ? f->index : i],
-				     f);
+			err = wr_raw(w, &lay->fields[i], f);
 	}
 	return err;
 }
@@ -1592,7 +1594,8 @@ static int encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw
 	}
 	/* Encrypt-then-sign: payload and footer in place, then the signature over all. */
 	if (is_encrypted) {
-		err = ctr_crypt(k, m->nonce, out + payload_at, out + payload_at, w.off - payload_at);
+		err = ctr_crypt(k, m->nonce, out + payload_at, out + payload_at,
+				w.off - payload_at);
 		if (err)
 			return err;
 	}

@@ -429,8 +429,8 @@ int lg_uadp_field_get_bytes(const struct lg_uadp_field *f, uint32_t idx, const u
 
 /*
  * Append the numeric values of DataSetMessage dsm_idx (arrays flattened, in field
- * order; non-numeric fields, DateTime and NULL included, skipped) to out[0..cap). Returns how many were
- * written, or -LG_UADP_CAPACITY if cap is too small.
+ * order; non-numeric fields, DateTime and NULL included, skipped) to out[0..cap).
+ * Returns how many were written, or -LG_UADP_CAPACITY if cap is too small.
  */
 int lg_uadp_dsm_values(const struct lg_uadp_msg *m, unsigned int dsm_idx, double *out,
 		       size_t cap);

@@ -230,8 +230,10 @@ static void one(json_object *e, int do_hostile)
 		for (size_t i = 0; i < json_object_array_length(lay) && i < 16; i++) {
 			json_object *f = json_object_array_get_idx(lay, i);
 
-			c.lf[i] = (struct lg_uadp_raw_field){ .type = (uint8_t)jint(f, "type"),
-							      .max_len = (uint16_t)jint(f, "max_len") };
+			c.lf[i] = (struct lg_uadp_raw_field){
+				.type = (uint8_t)jint(f, "type"),
+				.max_len = (uint16_t)jint(f, "max_len"),
+			};
 		}
 		c.lay = (struct lg_uadp_layout){ .writer_id = 17,
 						 .nfields = (uint16_t)json_object_array_length(lay),

@@ -51,7 +51,8 @@ static void check_field(const char *name, const char *what, const uint8_t *buf,
 		CHECK(f->source_ts == (int64_t)ju64(dv, "source_ts") &&
 			      f->server_ts == (int64_t)ju64(dv, "server_ts"),
 		      "%s %s: DataValue timestamps", name, what);
-		CHECK(f->source_ps == jint(dv, "source_ps") && f->server_ps == jint(dv, "server_ps"),
+		CHECK(f->source_ps == jint(dv, "source_ps") &&
+			      f->server_ps == jint(dv, "server_ps"),
 		      "%s %s: DataValue picoseconds", name, what);
 	}
 	for (uint32_t i = 0; bytes && i < f->count && i < json_object_array_length(bytes); i++) {
@@ -78,7 +79,8 @@ static void check_field(const char *name, const char *what, const uint8_t *buf,
 			unsigned int v;
 
 			sscanf(h + 2 * j, "%2x", &v);
-			CHECK(f->data[16 * i + j] == v, "%s %s[%u]: Guid byte %zu", name, what, i, j);
+			CHECK(f->data[16 * i + j] == v, "%s %s[%u]: Guid byte %zu", name, what, i,
+			      j);
 		}
 	}
 	if (!f64 && f->count)
