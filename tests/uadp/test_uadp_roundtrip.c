@@ -248,6 +248,38 @@ static void build_and_decode(void)
 		      dk.pub_num == 4000 && dk.writer_group_id == 17 && dk.writer_id == 2,
 	      "build: device key");
 
+	/* The same message encrypted with PubSub-Aes256-CTR, as a publisher sends it. */
+	{
+		static const uint8_t enc[32] = { 1, 2, 3 }, kn[4] = { 9, 9, 9, 9 };
+		static uint8_t clear[4096];
+		struct lg_uadp_keys *k = NULL, *sign_only = NULL;
+
+		CHECK(lg_uadp_keys_new(&k, key, 32, enc, 32, kn, 4) == 0, "build: keys");
+		CHECK(lg_uadp_keys_new(&sign_only, key, 32, NULL, 0, NULL, 0) == 0, "build: keys");
+		m.sec_flags = LG_UADP_S_SIGNED | LG_UADP_S_ENCRYPTED;
+		len = lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out));
+		CHECK(len > 0, "build: encrypted encode failed: %s", lg_uadp_strerror(len));
+		CHECK(len > 0 && lg_uadp_decode(&d, out, (size_t)len, &layouts) == 0 &&
+			      d.encrypted && !d.dsm_count && lg_uadp_verify_keys(&d, k) == 0 &&
+			      lg_uadp_decrypt(&d, k, clear, sizeof(clear), &layouts) == 0 &&
+			      d.dsm_count == 2 && lg_uadp_dsm_values(&d, 1, vals, 128) == 6 &&
+			      vals[0] == 1480,
+		      "build: encrypted message does not come back");
+		CHECK(lg_uadp_encode_keys(&m, &layouts, sign_only, out, sizeof(out)) ==
+			      -LG_UADP_BAD_POLICY,
+		      "build: encrypted with signing-only keys");
+		m.nonce_len = 4;
+		CHECK(lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out)) == -LG_UADP_BAD_NONCE,
+		      "build: 4-byte nonce accepted");
+		m.nonce_len = sizeof(nonce);
+		m.sec_flags = LG_UADP_S_ENCRYPTED;
+		CHECK(lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out)) == -LG_UADP_NOT_SIGNED,
+		      "build: encrypted unsigned accepted");
+		m.sec_flags = LG_UADP_S_SIGNED;
+		lg_uadp_keys_free(k);
+		lg_uadp_keys_free(sign_only);
+	}
+
 	/* Encoder rejections. */
 	CHECK(lg_uadp_encode(&m, &layouts, NULL, 0, out, sizeof(out)) == -LG_UADP_BAD_ARG,
 	      "signed without key accepted");
