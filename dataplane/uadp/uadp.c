@@ -1241,12 +1241,15 @@ int lg_uadp_decrypt(struct lg_uadp_msg *m, struct lg_uadp_keys *k, uint8_t *out,
 		return -LG_UADP_BAD_POLICY;
 	if (m->nonce_len != LG_UADP_MSG_NONCE_LEN)
 		return -LG_UADP_BAD_NONCE;
-	memcpy(out, m->buf, m->payload_off);
+	/* out may be the message itself (a writable receive buffer): decrypt in place. */
+	if (out != m->buf)
+		memcpy(out, m->buf, m->payload_off);
 	err = ctr_crypt(k, m->nonce, m->buf + m->payload_off, out + m->payload_off,
 			m->sig_off - m->payload_off);
 	if (err)
 		return err;
-	memcpy(out + m->sig_off, m->buf + m->sig_off, m->len - m->sig_off);
+	if (out != m->buf)
+		memcpy(out + m->sig_off, m->buf + m->sig_off, m->len - m->sig_off);
 	return decode(m, out, m->len, raw, 1);
 }
 
@@ -1308,7 +1311,7 @@ static void st16(uint8_t *p, uint16_t v)
 static int wr_variant(struct wr *w, const struct lg_uadp_field *f)
 {
 	unsigned int size = lg_uadp_type_size(f->type);
-	uint32_t len = f->len;
+	size_t len = f->len;
 	int err;
 
 	if (f->type == LG_UADP_T_NULL)
@@ -1320,7 +1323,9 @@ static int wr_variant(struct wr *w, const struct lg_uadp_field *f)
 	if (f->count > INT32_MAX || f->ndims > (f->is_array ? UINT8_MAX : 0))
 		return -LG_UADP_BAD_ARG;
 	if (size)
-		len = f->count * size; /* count <= INT32_MAX, size <= 16: callers keep it small */
+		len = (size_t)f->count * size;
+	if (len > INT32_MAX)
+		return -LG_UADP_BAD_ARG;
 	if ((len && !f->data) || (f->ndims && !f->dims))
 		return -LG_UADP_BAD_ARG;
 	err = wr_u8(w, (uint8_t)(f->type | (f->is_array ? 0x80 : 0) | (f->ndims ? 0x40 : 0)));
@@ -1328,7 +1333,7 @@ static int wr_variant(struct wr *w, const struct lg_uadp_field *f)
 		err = wr_u32(w, f->count);
 	/* A String-like scalar is its bytes; NULL data is the null value. */
 	if (!err && !f->is_array && type_is_bytes(f->type))
-		err = wr_u32(w, f->data ? len : UINT32_MAX);
+		err = wr_u32(w, f->data ? (uint32_t)len : UINT32_MAX);
 	if (!err)
 		err = wr_bytes(w, f->data, len);
 	if (!err && f->ndims)

@@ -403,7 +403,9 @@ int lg_uadp_verify_keys(const struct lg_uadp_msg *m, struct lg_uadp_keys *k);
  * Decrypt the payload of an encrypted message decoded by lg_uadp_decode(), whose
  * signature the caller has verified, and decode its DataSetMessages. out[0..cap) receives
  * a copy of the whole message with payload and footer in clear (cap >= m->len; the receive
- * buffer is not written); on success m points into out (m->buf == out, m->decrypted 1).
+ * buffer is not written, unless out is m->buf: then it is decrypted in place); on success m
+ * points into out (m->buf == out, m->decrypted 1). Verify before: the signature covers the
+ * ciphertext, which the clear copy no longer holds.
  * k NULL: -LG_UADP_ENCRYPTED_NO_KEY; k without an encrypting key: -LG_UADP_BAD_POLICY;
  * MessageNonce not 8 bytes: -LG_UADP_BAD_NONCE; then any decoder reason. A message that
  * is not encrypted: -LG_UADP_BAD_ARG. On failure *m must not be used.

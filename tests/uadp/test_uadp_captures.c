@@ -330,6 +330,15 @@ static void refusals(json_object *e)
 	} else {
 		CHECK(0, "NonceLength not where expected");
 	}
+	/* In place, in a writable buffer: the same clear bytes as into a copy. */
+	memcpy(shortn, buf, len);
+	CHECK(lg_uadp_decode(&m, buf, len, NULL) == 0 &&
+		      lg_uadp_decrypt(&m, k, clear, len, NULL) == 0 &&
+		      lg_uadp_decode(&m2, shortn, len, NULL) == 0 &&
+		      lg_uadp_verify_keys(&m2, k) == 0 &&
+		      lg_uadp_decrypt(&m2, k, shortn, len, NULL) == 0 && m2.buf == shortn &&
+		      m2.dsm_count == 1 && !memcmp(clear, shortn, len),
+	      "decrypt in place");
 	/* Encrypted but not signed: refused by the decoder. */
 	memcpy(shortn, buf, len);
 	shortn[n - 5] = LG_UADP_S_ENCRYPTED;
