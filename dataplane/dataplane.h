@@ -14,6 +14,11 @@
 #include <linegate/features.h>
 #include <linegate/frame.h>
 #include <linegate/policy.h>
+
+struct lg_uadp_keys;
+
+/* An encrypted UADP message is decrypted into a worker buffer this large. */
+#define LG_UADP_CLEAR_MAX 65536
 #include <linegate/replay.h>
 #include <linegate/uadp.h>
 
@@ -45,7 +50,9 @@ static inline unsigned lg_latency_bucket(uint64_t ns)
 	return b;
 }
 
-#define LG_EVENT_FIELDS 192 /* JSON members of a UADP window's other fields, NUL included */
+#define LG_EVENT_FIELDS 192
+#define LG_UADP_META_FIELDS 12 /* scalar fields of a UADP device shown in its outputs */
+#define LG_NONCE_RING 1024  /* MessageNonces remembered per UADP device with replay: nonce */ /* JSON members of a UADP window's other fields, NUL included */
 
 /* Per device, written only by the device's owner worker (lg_gen.owner), whichever worker
  * received the frame. It outlives policy generations: a new generation takes over the same
@@ -61,16 +68,26 @@ struct lg_dev_state {
 	 * alike), made on first use and remade when a new policy changes the key bytes. */
 	struct lg_mac *mac[2];
 	uint8_t mac_key[2][LG_KEY_LEN];
+	/* The same for UADP security group keys (signing, encrypting, key nonce). */
+	struct lg_uadp_keys *ukeys[2];
+	uint8_t ukey_mat[2][LG_KEY_LEN + LG_UADP_ENC_KEY_MAX + LG_UADP_KEY_NONCE_LEN + 1];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
 	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
 	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
 	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
 	int64_t uadp_newest_ts;
+	/* replay: nonce: the nonces of the last LG_NONCE_RING accepted messages with their
+	 * timestamps (allocated on the first), and the high-water mark a previous run left. */
+	struct lg_nonce_seen { uint64_t nonce; int64_t ts; } *nonces;
+	unsigned nonce_next, nonce_count;
+	int64_t nonce_floor;
 	/* The window's source: its channels' DataSet field indices, the newest DateTime field
 	 * value and the newest values of the other fields (lg_event says how they are shown). */
 	uint8_t uadp_chan_field[LGF_MAX_CHANNELS];
 	int64_t uadp_source_time;
 	char uadp_fields[LG_EVENT_FIELDS];
+	struct { uint16_t idx; char val[40]; } meta[LG_UADP_META_FIELDS]; /* by field index */
+	uint8_t nmeta;
 	/* The device's slot in the state folder's high-water file (statefile.c), NULL when
 	 * there is none: the owner stores every sequence it commits, so that a restarted
 	 * linegate refuses what this one accepted. */
@@ -176,6 +193,7 @@ struct lg_worker {
 	struct lg_dev_state **row_state; /* per row */
 	struct lg_uadp_msg *umsg;  /* decode space for one UADP message */
 	float *ustep;              /* one time step of a DataSetMessage, a value per channel */
+	uint8_t *ubuf;             /* an encrypted UADP message, decrypted (LG_UADP_CLEAR_MAX) */
 	unsigned rows;
 	uint64_t oldest_ns;
 	bool unpaced; /* LG_BACKEND_Q_UNPACED: batches by size only, outputs wait for room */

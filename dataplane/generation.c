@@ -29,6 +29,9 @@ static void state_free(struct lg_dev_state *s)
 	if (s) {
 		lg_mac_free(s->mac[0]);
 		lg_mac_free(s->mac[1]);
+		lg_uadp_keys_free(s->ukeys[0]);
+		lg_uadp_keys_free(s->ukeys[1]);
+		free(s->nonces);
 		free(s->win);
 		free(s);
 	}

@@ -450,6 +450,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 		free(wk->row_state);
 		free(wk->umsg);
 		free(wk->ustep);
+		free(wk->ubuf);
 		lg_handoff_free(&wk->in);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
@@ -500,7 +501,8 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	w->row_state = calloc(maxb, sizeof(*w->row_state));
 	w->umsg = calloc(1, sizeof(*w->umsg));
 	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
-	if (!w->batch || !w->scores || !w->shadow_scores || !w->meta || !w->row_state || !w->umsg || !w->ustep ||
+	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
+	if (!w->batch || !w->scores || !w->shadow_scores || !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
 	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -51,22 +51,35 @@ static bool key_live(const struct lg_policy_key *k)
 	return ts.tv_sec < k->expires;
 }
 
+/*
+ * The UADP security group key of key slot k (signing key, and for SignAndEncrypt the
+ * encrypting key and key nonce) with its prepared HMAC and AES-CTR contexts, (re)made when
+ * missing or when the policy's key changed.
+ */
+static struct lg_uadp_keys *device_ukeys(struct lg_dev_state *s, unsigned k,
+					 const struct lg_policy_key *key)
+{
+	uint8_t mat[sizeof(s->ukey_mat[0])];
+
+	memcpy(mat, key->bytes, LG_KEY_LEN);
+	memcpy(mat + LG_KEY_LEN, key->enc, LG_UADP_ENC_KEY_MAX);
+	memcpy(mat + LG_KEY_LEN + LG_UADP_ENC_KEY_MAX, key->key_nonce, LG_UADP_KEY_NONCE_LEN);
+	mat[sizeof(mat) - 1] = key->enc_len;
+	if (s->ukeys[k] && !memcmp(s->ukey_mat[k], mat, sizeof(mat)))
+		return s->ukeys[k];
+	lg_uadp_keys_free(s->ukeys[k]);
+	s->ukeys[k] = NULL;
+	if (lg_uadp_keys_new(&s->ukeys[k], key->bytes, LG_KEY_LEN, key->enc_len ? key->enc : NULL,
+			     key->enc_len, key->enc_len ? key->key_nonce : NULL,
+			     key->enc_len ? LG_UADP_KEY_NONCE_LEN : 0))
+		return NULL;
+	memcpy(s->ukey_mat[k], mat, sizeof(mat));
+	return s->ukeys[k];
+}
+
 static enum lg_reason uadp_reason(int err)
 {
-	switch (-err) {
-	case LG_UADP_TRUNCATED:
-		return LG_DROP_TRUNCATED;
-	case LG_UADP_BAD_VERSION:
-		return LG_DROP_BAD_VERSION;
-	case LG_UADP_BAD_FLAGS:
-	case LG_UADP_BAD_LENGTH:
-	case LG_UADP_CAPACITY:
-		return LG_DROP_BAD_LENGTH;
-	case LG_UADP_NO_IDENTITY:
-		return LG_DROP_UNKNOWN_DEVICE;
-	default:
-		return LG_DROP_UNSUPPORTED;
-	}
+	return lg_uadp_drop_reason(err);
 }
 
 /* The key of a device's slots whose id is the message's SecurityTokenId, live, or NULL. */
@@ -94,12 +107,67 @@ static int64_t uadp_time(const struct lg_uadp_msg *m, unsigned i)
  * 'replay' (docs/policy.md, "Replay protection for UADP"), or 0 for none:
  *  - sequence: its DataSetMessageSequenceNumber, else the GroupHeader SequenceNumber, both
  *    16 bits, unwrapped with serial number arithmetic (RFC 1982) against the window;
- *  - nonce: SecurityTokenId << 32 | the UInt32 sequence in the signed MessageNonce
- *    (PubSub-Aes-CTR: 4 random bytes, then the sequence, which restarts at 1 with each
- *    token): monotonic across key rotations when tokens grow, as a security key service's do;
+ *  - nonce: the message's signed timestamp, accepted once per MessageNonce (uadp_nonce());
  *  - timestamp: the signed DateTime, in 100 ns ticks: only newer messages pass.
- * The one window and its persisted high-water mark serve all three.
+ * The one window's high-water mark, persisted in the state folder, serves all three.
  */
+/* The 8 bytes of an open62541-style MessageNonce as one number (any byte order will do). */
+static uint64_t nonce_key(const struct lg_uadp_msg *m)
+{
+	uint64_t v;
+
+	memcpy(&v, m->nonce, sizeof(v));
+	return v;
+}
+
+/*
+ * replay: nonce. A signed message's MessageNonce is never taken twice: the nonces of the
+ * device's last LG_NONCE_RING accepted messages are remembered with their timestamps, and
+ * a message must (1) carry a timestamp newer than the last one a previous run accepted
+ * (the persisted high-water mark), (2) be no older than the newest accepted one by more
+ * than replay_window_ms, (3) be newer than the oldest remembered one once the ring is full
+ * (an older one could repeat a forgotten nonce), (4) bring a nonce not remembered. The
+ * nonce's own sequence number is not used: open62541 1.5 leaves it at 1 in every message.
+ * *seq is the timestamp, which the commit makes the window's high-water mark.
+ */
+static enum lg_reason uadp_nonce(const struct lg_policy_device *d, struct lg_dev_state *s,
+				 const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
+{
+	int64_t ts = uadp_time(m, i);
+	uint64_t key;
+
+	if (!(m->sec_flags & LG_UADP_S_SIGNED) || m->nonce_len != 8 || ts <= 0)
+		return LG_DROP_NO_REPLAY_FIELD;
+	if (!s->nonces) {
+		s->nonces = calloc(LG_NONCE_RING, sizeof(*s->nonces));
+		if (!s->nonces)
+			return LG_DROP_UNSUPPORTED; /* out of memory: counted, refused */
+		s->nonce_floor = (int64_t)s->replay.highest;
+	}
+	if (ts <= s->nonce_floor)
+		return LG_DROP_TOO_OLD;
+	if (s->uadp_newest_ts && ts < s->uadp_newest_ts - (int64_t)d->uadp_replay_ms * 10000)
+		return LG_DROP_STALE_TIMESTAMP;
+	if (s->nonce_count == LG_NONCE_RING && ts <= s->nonces[s->nonce_next].ts)
+		return LG_DROP_TOO_OLD;
+	key = nonce_key(m);
+	for (unsigned k = 0; k < s->nonce_count; k++)
+		if (s->nonces[k].nonce == key)
+			return LG_DROP_REPLAYED;
+	*seq = (uint64_t)ts;
+	return LG_OK;
+}
+
+/* Remember an accepted message's nonce (replay: nonce), forgetting the oldest. */
+static void uadp_nonce_commit(struct lg_dev_state *s, const struct lg_uadp_msg *m, int64_t ts)
+{
+	s->nonces[s->nonce_next].nonce = nonce_key(m);
+	s->nonces[s->nonce_next].ts = ts;
+	s->nonce_next = (s->nonce_next + 1) % LG_NONCE_RING;
+	if (s->nonce_count < LG_NONCE_RING)
+		s->nonce_count++;
+}
+
 static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_state *s,
 			       const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
 {
@@ -125,14 +193,7 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 			return LG_DROP_STALE_TIMESTAMP;
 		break;
 	case LG_UADP_REPLAY_NONCE:
-		if (!(m->sec_flags & LG_UADP_S_SIGNED) || m->nonce_len != 8)
-			return LG_DROP_NO_REPLAY_FIELD;
-		*seq = (uint64_t)m->token_id << 32 | (uint64_t)m->nonce[4] |
-		       (uint64_t)m->nonce[5] << 8 | (uint64_t)m->nonce[6] << 16 |
-		       (uint64_t)m->nonce[7] << 24;
-		if (!(uint32_t)*seq)
-			return LG_DROP_TOO_OLD; /* nonce sequences start at 1 */
-		break;
+		return uadp_nonce(d, s, m, i, seq);
 	case LG_UADP_REPLAY_TIMESTAMP:
 		ts = uadp_time(m, i);
 		if (ts <= 0)
@@ -147,15 +208,7 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 
 static bool uadp_numeric(const struct lg_uadp_field *f)
 {
-	return f->type >= LG_UADP_T_BOOLEAN && f->type <= LG_UADP_T_DOUBLE;
-}
-
-/* The DataSet field index of field fi of DataSetMessage i. */
-static unsigned uadp_field_index(const struct lg_uadp_msg *m, unsigned i, unsigned fi)
-{
-	(void)m;
-	(void)i;
-	return fi;
+	return lg_uadp_type_numeric(f->type);
 }
 
 /*
@@ -166,16 +219,24 @@ static unsigned uadp_field_index(const struct lg_uadp_msg *m, unsigned i, unsign
  * (0: none in this message, as in a delta frame without them), or LGF_MAX_CHANNELS + 1
  * when the chosen fields disagree on their length.
  */
-static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_uadp_msg *m,
-			      unsigned i, const struct lg_uadp_field **f, uint8_t *idx,
-			      uint32_t *count)
+static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_dev_state *s,
+			      const struct lg_uadp_msg *m, unsigned i,
+			      const struct lg_uadp_field **f, uint8_t *idx, uint32_t *count)
 {
 	const struct lg_uadp_dsm *dsm = &m->dsm[i];
-	uint32_t most = 0;
+	uint32_t most = 0, want = d->uadp_channels;
 	unsigned n = 0;
 
 	*count = 0;
-	if (!d->uadp_channels)
+	/* A delta frame carries the fields that changed: it feeds the channels its device's
+	 * key frames chose, when it has them all, and none else. */
+	if (!want && lg_uadp_dsm_type(dsm) == LG_UADP_DSM_DELTA_FRAME) {
+		for (unsigned c = 0; c < s->channels && s->win; c++)
+			want |= s->uadp_chan_field[c] < 32 ? 1u << s->uadp_chan_field[c] : 0;
+		if (!want)
+			return 0;
+	}
+	if (!want)
 		for (unsigned fi = 0; fi < dsm->field_count; fi++) {
 			const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
 
@@ -184,9 +245,8 @@ static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_
 		}
 	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
 		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
-		unsigned x = uadp_field_index(m, i, fi);
-		bool chosen = d->uadp_channels ? x < 32 && (d->uadp_channels >> x & 1)
-					       : fl->count == most;
+		unsigned x = fl->index;
+		bool chosen = want ? x < 32 && (want >> x & 1) : fl->count == most;
 
 		if (!chosen || !uadp_numeric(fl) || !fl->count)
 			continue;
@@ -196,8 +256,8 @@ static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_
 		idx[n] = (uint8_t)(x < 255 ? x : 255);
 		f[n++] = fl;
 	}
-	/* A channel the policy names but this message lacks: its samples are not here. */
-	if (d->uadp_channels && n != (unsigned)__builtin_popcount(d->uadp_channels))
+	/* A channel this message lacks: its samples are not here. */
+	if (want && n != (unsigned)__builtin_popcount(want))
 		return 0;
 	return n;
 }
@@ -205,16 +265,44 @@ static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_
 /* A String field's value as a JSON string (printable ASCII kept, the rest as '?'), or false. */
 static bool uadp_string(const struct lg_uadp_field *f, char *out, size_t len)
 {
-	(void)f;
-	(void)out;
-	(void)len;
-	return false; /* until the decoder reports String fields */
+	const uint8_t *p;
+	uint32_t n;
+	size_t u = 0;
+
+	if (f->type != LG_UADP_T_STRING || lg_uadp_field_get_bytes(f, 0, &p, &n) || len < 3)
+		return false;
+	out[u++] = '"';
+	for (uint32_t k = 0; k < n && u + 2 < len; k++)
+		out[u++] = p[k] >= 0x20 && p[k] < 0x7f && p[k] != '"' && p[k] != '\\' ? (char)p[k]
+										    : '?';
+	out[u++] = '"';
+	out[u] = '\0';
+	return true;
+}
+
+/* Set field x's shown value (JSON) in the device's table, kept in field order. */
+static void uadp_meta_set(struct lg_dev_state *s, unsigned x, const char *val)
+{
+	unsigned j = 0;
+
+	while (j < s->nmeta && s->meta[j].idx < x)
+		j++;
+	if (j == s->nmeta || s->meta[j].idx != x) {
+		if (s->nmeta == LG_UADP_META_FIELDS)
+			return; /* the first LG_UADP_META_FIELDS fields are shown */
+		memmove(&s->meta[j + 1], &s->meta[j], (s->nmeta - j) * sizeof(s->meta[0]));
+		s->nmeta++;
+		s->meta[j].idx = (uint16_t)x;
+	}
+	snprintf(s->meta[j].val, sizeof(s->meta[j].val), "%s", val);
 }
 
 /*
  * What the outputs show of DataSetMessage i besides its channels: its first DateTime
- * field as the source time, and the other fields' values as JSON members, by the names
- * the policy gives them (else f<index>): numbers, and strings as JSON strings.
+ * field as the source time, and the other scalar fields' newest values as JSON members,
+ * by the names the policy gives them (else f<index>): numbers, and strings as JSON
+ * strings. A delta frame carries only the fields that changed: the others keep their
+ * values.
  */
 static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_state *s,
 			     const struct lg_uadp_msg *m, unsigned i)
@@ -223,15 +311,12 @@ static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_sta
 	size_t u = 0, cap = sizeof(s->uadp_fields);
 	bool have_time = false;
 
-	s->uadp_fields[0] = '\0';
-	for (unsigned fi = 0; fi < dsm->field_count && u < cap; fi++) {
+	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
 		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
-		unsigned x = uadp_field_index(m, i, fi);
-		const char *name = lg_policy_uadp_field(d, x);
-		char nb[16], val[48];
+		unsigned x = fl->index;
+		char val[sizeof(s->meta[0].val)];
 		bool chan = false;
 		double v;
-		int k;
 
 		for (unsigned c = 0; c < s->channels; c++)
 			chan |= s->uadp_chan_field[c] == x;
@@ -250,17 +335,93 @@ static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_sta
 			snprintf(val, sizeof(val), "%.9g", v);
 		else if (!uadp_string(fl, val, sizeof(val)))
 			continue;
+		uadp_meta_set(s, x, val);
+	}
+	s->uadp_fields[0] = '\0';
+	for (unsigned j = 0; j < s->nmeta; j++) {
+		const char *name = lg_policy_uadp_field(d, s->meta[j].idx);
+		char nb[16];
+		int k;
+
 		if (!name) {
-			snprintf(nb, sizeof(nb), "f%u", x);
+			snprintf(nb, sizeof(nb), "f%u", s->meta[j].idx);
 			name = nb;
 		}
-		k = snprintf(s->uadp_fields + u, cap - u, "%s\"%s\":%s", u ? "," : "", name, val);
+		k = snprintf(s->uadp_fields + u, cap - u, "%s\"%s\":%s", u ? "," : "", name,
+			     s->meta[j].val);
 		if (k < 0 || (size_t)k >= cap - u) {
 			s->uadp_fields[u] = '\0'; /* what fits, whole members only */
 			break;
 		}
 		u += (size_t)k;
 	}
+}
+
+/*
+ * The index of the device DataSetMessage i belongs to, when this worker owns it; else a
+ * negative value and *why: LG_HANDED_OFF (-(owner's index) - 1 is returned: the message
+ * goes to that worker) or the reason it cannot be mapped.
+ */
+static int uadp_device(struct lg_worker *w, const struct lg_gen *g, const struct lg_uadp_msg *m,
+		       unsigned i, enum lg_reason *why)
+{
+	struct lg_uadp_route key = { 0 }, *r;
+	int ret = lg_uadp_device_key(m, i, &key.key);
+
+	if (ret) {
+		*why = uadp_reason(ret);
+		return -1;
+	}
+	r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), lg_uadp_route_cmp);
+	if (!r) {
+		*why = LG_DROP_UNKNOWN_DEVICE;
+		return -1;
+	}
+	if (g->owner[r->dev] != w->id) {
+		*why = LG_HANDED_OFF;
+		return -(int)g->owner[r->dev] - 1;
+	}
+	return (int)r->dev;
+}
+
+/*
+ * An encrypted NetworkMessage (SignAndEncrypt): the device of its first DataSetMessage (the
+ * PayloadHeader is in clear) names the security group key by the SecurityTokenId; the
+ * signature over the ciphertext is verified with it before anything is decrypted, then the
+ * payload is decrypted into the worker's buffer and decoded (m then points there).
+ */
+static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
+				const struct lg_rx_pkt *pkt, struct lg_uadp_msg *m,
+				const struct lg_policy_key **opener)
+{
+	const struct lg_policy_device *d;
+	const struct lg_policy_key *k;
+	struct lg_uadp_keys *uk;
+	enum lg_reason why;
+	unsigned slot = 0;
+	int dev = uadp_device(w, g, m, 0, &why), ret;
+
+	if (dev < 0)
+		return why == LG_HANDED_OFF ? lg_steer_handoff(w, g->owner[-dev - 1], pkt) : why;
+	d = &g->policy.devices[dev];
+	if (!source_ok(d, pkt))
+		return LG_DROP_SPOOFED;
+	k = token_key(d, m->token_id, &slot);
+	if (!k)
+		return LG_DROP_UNKNOWN_KEY;
+	uk = device_ukeys(g->state[dev], slot, k);
+	if (!uk)
+		return LG_DROP_UADP_CRYPTO;
+	ret = lg_uadp_verify_keys(m, uk);
+	if (ret)
+		return ret == -LG_UADP_BAD_SIGNATURE ? LG_DROP_BAD_TAG : uadp_reason(ret);
+	if (m->len > LG_UADP_CLEAR_MAX)
+		return LG_DROP_BAD_LENGTH;
+	ret = lg_uadp_decrypt(m, k->enc_len ? uk : NULL, w->ubuf, LG_UADP_CLEAR_MAX, NULL);
+	if (ret)
+		return uadp_reason(ret);
+	*opener = k;
+	return LG_OK;
 }
 
 /*
@@ -278,9 +439,11 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		struct lg_dev_state *s;
 		uint64_t seq; /* 0: not replay-checked (replay: none) */
 		const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
+		uint8_t idx[LGF_MAX_CHANNELS];
 		unsigned nch;
 		uint32_t count;
 	} hit[LG_UADP_MAX_DSM];
+	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
 	bool is_signed, unprotected = false;
 	int ret;
 
@@ -289,46 +452,57 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	if (ret)
 		return uadp_reason(ret);
 	is_signed = m->sec_flags & LG_UADP_S_SIGNED;
+	if (m->encrypted) {
+		enum lg_reason r = uadp_open(w, g, pkt, m, &opener);
+
+		if (r != LG_OK)
+			return r;
+	}
 	for (unsigned i = 0; i < m->dsm_count; i++) {
-		struct lg_uadp_route key = { 0 }, *r;
 		const struct lg_policy_key *k = NULL;
 		enum lg_reason rr;
 		unsigned slot = 0;
+		int dev = uadp_device(w, g, m, i, &rr);
 
-		ret = lg_uadp_device_key(m, i, &key.key);
-		if (ret)
-			return uadp_reason(ret);
-		r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), lg_uadp_route_cmp);
-		if (!r)
-			return LG_DROP_UNKNOWN_DEVICE;
-		if (g->owner[r->dev] != w->id)
-			return lg_steer_handoff(w, g->owner[r->dev], pkt);
-		hit[i].dev = &g->policy.devices[r->dev];
-		hit[i].s = g->state[r->dev];
+		if (dev < 0)
+			return rr == LG_HANDED_OFF ? lg_steer_handoff(w, g->owner[-dev - 1], pkt) : rr;
+		hit[i].dev = &g->policy.devices[dev];
+		hit[i].s = g->state[dev];
 		if (!source_ok(hit[i].dev, pkt))
 			return LG_DROP_SPOOFED;
-		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT &&
-		    !(m->sec_flags & LG_UADP_S_ENCRYPTED))
+		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT && !m->encrypted)
 			return is_signed ? LG_DROP_NOT_ENCRYPTED : LG_DROP_UNSIGNED;
 		if (!is_signed) {
 			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE)
 				return LG_DROP_UNSIGNED;
 		} else {
-			struct lg_mac *h;
+			struct lg_uadp_keys *uk;
 
 			/* The SecurityTokenId names the key, as LGF's key id does. */
 			k = token_key(hit[i].dev, m->token_id, &slot);
 			if (!k)
 				return LG_DROP_UNKNOWN_KEY;
-			h = device_mac(hit[i].s, slot, k);
-			if (!h || lg_uadp_verify_hmac(m, h))
-				return LG_DROP_BAD_TAG;
+			if (opener) {
+				/* Verified before it was decrypted, with the security group key of
+				 * its first DataSetMessage's device: every device of the message
+				 * must hold that same key. */
+				if (memcmp(k->bytes, opener->bytes, LG_KEY_LEN))
+					return LG_DROP_BAD_TAG;
+			} else {
+				uk = device_ukeys(hit[i].s, slot, k);
+				if (!uk)
+					return LG_DROP_UADP_CRYPTO;
+				ret = lg_uadp_verify_keys(m, uk);
+				if (ret)
+					return ret == -LG_UADP_BAD_SIGNATURE ? LG_DROP_BAD_TAG
+									   : uadp_reason(ret);
+			}
 		}
 		rr = uadp_seq(hit[i].dev, hit[i].s, m, i, &hit[i].seq);
 		if (rr != LG_OK)
 			return rr;
 		unprotected |= hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONE;
-		hit[i].nch = uadp_channels(hit[i].dev, m, i, hit[i].f, hit[i].s->uadp_chan_field,
+		hit[i].nch = uadp_channels(hit[i].dev, hit[i].s, m, i, hit[i].f, hit[i].idx,
 					   &hit[i].count);
 		if (hit[i].nch > LGF_MAX_CHANNELS)
 			return LG_DROP_UNSUPPORTED; /* channels that disagree on their length */
@@ -340,13 +514,19 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		struct lg_dev_state *s = hit[i].s;
 		int64_t ts = uadp_time(m, i);
 
-		if (hit[i].seq)
+		if (hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONCE) {
+			uadp_nonce_commit(s, m, ts);
+			if (hit[i].seq > s->replay.highest)
+				lg_dev_commit(s, hit[i].seq);
+		} else if (hit[i].seq) {
 			lg_dev_commit(s, hit[i].seq);
+		}
 		if (ts > s->uadp_newest_ts)
 			s->uadp_newest_ts = ts;
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
+		memcpy(s->uadp_chan_field, hit[i].idx, hit[i].nch);
 		uadp_note_fields(hit[i].dev, s, m, i);
 		for (uint32_t e = 0; e < hit[i].count; e++) {
 			for (unsigned c = 0; c < hit[i].nch; c++) {

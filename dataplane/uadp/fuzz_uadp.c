@@ -3,8 +3,11 @@
  * libFuzzer harness for the UADP decoder. For every input it decodes, touches
  * every element the decoded view points at, maps every DataSetMessage to a
  * device key, extracts the values, checks the signature when there is one, and
- * re-encodes: the re-encoded message must decode to the same view. A mismatch
- * aborts, so the fuzzer reports logic errors as well as memory errors.
+ * re-encodes: the re-encoded message must decode to the same view. An encrypted
+ * message is decrypted with the keys of tests/fixtures/uadp/captures (those of
+ * open62541's pubsub_publish_encrypted example) whether or not its signature
+ * verifies, decoded, and re-encrypted. A mismatch aborts, so the fuzzer reports
+ * logic errors as well as memory errors.
  *
  * Built with -fsanitize=fuzzer,address,undefined when meson -Dfuzzers=true and
  * CC=clang (docs/fuzzing.md); fuzz_main.c replays files through it otherwise.
@@ -37,23 +40,44 @@ static const uint8_t key[32] = {
 	0x02, 0x9f,
 };
 
+static volatile uint8_t sink;
+
 static void field_check(const struct lg_uadp_field *f)
 {
+	const uint8_t *p;
+	uint32_t len;
 	uint64_t v;
 	double d;
 
-	for (uint32_t i = 0; i < f->count; i++)
-		if (lg_uadp_field_get_raw(f, i, &v) || lg_uadp_field_get_f64(f, i, &d))
+	for (uint32_t i = 0; i < f->len; i++)
+		sink ^= f->data[i];
+	for (uint32_t i = 0; i < 4u * f->ndims; i++)
+		sink ^= f->dims[i];
+	for (uint32_t i = 0; i < f->count; i++) {
+		if (lg_uadp_type_numeric(f->type) && lg_uadp_field_get_f64(f, i, &d))
 			abort();
+		if (lg_uadp_type_size(f->type) && f->type != LG_UADP_T_GUID &&
+		    lg_uadp_field_get_raw(f, i, &v))
+			abort();
+		if (f->type == LG_UADP_T_STRING || f->type == LG_UADP_T_BYTESTRING ||
+		    f->type == LG_UADP_T_XMLELEMENT) {
+			if (lg_uadp_field_get_bytes(f, i, &p, &len))
+				abort();
+			if (p && (p < f->data || len > f->len || p + len > f->data + f->len))
+				abort();
+		}
+	}
 }
 
 static int field_eq(const struct lg_uadp_field *a, const struct lg_uadp_field *b)
 {
-	unsigned int size = lg_uadp_type_size(a->type);
-
 	return a->type == b->type && a->count == b->count && a->is_array == b->is_array &&
-	       a->max_len == b->max_len &&
-	       (!a->count || !memcmp(a->data, b->data, (size_t)a->count * size));
+	       a->max_len == b->max_len && a->len == b->len && a->index == b->index &&
+	       !a->data == !b->data && (!a->len || !memcmp(a->data, b->data, a->len)) &&
+	       a->ndims == b->ndims && (!a->ndims || !memcmp(a->dims, b->dims, 4u * a->ndims)) &&
+	       a->dv_mask == b->dv_mask && a->status == b->status &&
+	       a->source_ts == b->source_ts && a->server_ts == b->server_ts &&
+	       a->source_ps == b->source_ps && a->server_ps == b->server_ps;
 }
 
 static int msg_eq(const struct lg_uadp_msg *a, const struct lg_uadp_msg *b)
@@ -84,7 +108,8 @@ static int msg_eq(const struct lg_uadp_msg *a, const struct lg_uadp_msg *b)
 		    x->flags2 != y->flags2 || x->seq != y->seq || x->status != y->status ||
 		    x->timestamp != y->timestamp || x->picoseconds != y->picoseconds ||
 		    x->cfg_major != y->cfg_major || x->cfg_minor != y->cfg_minor ||
-		    x->field_count != y->field_count || x->first_field != y->first_field)
+		    x->field_count != y->field_count || x->first_field != y->first_field ||
+		    x->position != y->position)
 			return 0;
 	}
 	for (unsigned int i = 0; i < a->nfields; i++)
@@ -93,33 +118,91 @@ static int msg_eq(const struct lg_uadp_msg *a, const struct lg_uadp_msg *b)
 	return 1;
 }
 
+/* Signing key 32 zero bytes, encrypting key 16 zero bytes, KeyNonce 4 zero bytes. */
+static struct lg_uadp_keys *fuzz_keys(void)
+{
+	static const uint8_t zero[32];
+	static struct lg_uadp_keys *k;
+
+	if (!k && lg_uadp_keys_new(&k, zero, 32, zero, 16, zero, 4))
+		abort();
+	return k;
+}
+
+static void check_view(const struct lg_uadp_msg *m, size_t size)
+{
+	static double vals[4096];
+	struct lg_admit_uadp_key dk;
+	int n, err;
+
+	/* Everything the view points at must lie inside the input. */
+	for (unsigned int i = 0; i < m->nfields; i++)
+		field_check(&m->fields[i]);
+	for (unsigned int i = 0; i < m->promoted_count; i++)
+		field_check(&m->promoted[i]);
+	if (m->sig_off > size || m->sig_len > size - m->sig_off ||
+	    (m->sig_len && m->sig_off + m->sig_len != size) || m->payload_off > m->sig_off)
+		abort();
+	for (unsigned int i = 0; i < m->dsm_count; i++) {
+		err = lg_uadp_device_key(m, i, &dk);
+		if (err && err != -LG_UADP_NO_IDENTITY && err != -LG_UADP_CAPACITY)
+			abort();
+		n = lg_uadp_dsm_values(m, i, vals, sizeof(vals) / sizeof(vals[0]));
+		if (n < 0 && n != -LG_UADP_CAPACITY)
+			abort();
+	}
+}
+
+/* An encrypted message: decrypt, check, re-encrypt with its own nonce, compare. */
+static void fuzz_encrypted(struct lg_uadp_msg *m, size_t size)
+{
+	static struct lg_uadp_msg m2;
+	struct lg_uadp_keys *k = fuzz_keys();
+	uint8_t *clear, *out, *clear2;
+	int n, err;
+
+	if (m->dsm_count || !m->sig_len)
+		abort();
+	err = lg_uadp_verify_keys(m, k);
+	if (err != 0 && err != -LG_UADP_BAD_SIGNATURE)
+		abort();
+	clear = malloc(size + 1);
+	out = malloc(size + 1);
+	clear2 = malloc(size + 1);
+	if (!clear || !out || !clear2)
+		goto out;
+	err = lg_uadp_decrypt(m, k, clear, size, &layouts);
+	if (err)
+		goto out;
+	if (m->buf != clear || !m->decrypted)
+		abort();
+	check_view(m, size);
+	n = lg_uadp_encode_keys(m, &layouts, k, out, size + 1);
+	if (n < 0 || (size_t)n > size)
+		abort();
+	if (lg_uadp_decode(&m2, out, (size_t)n, &layouts) || !m2.encrypted || m2.dsm_count ||
+	    lg_uadp_verify_keys(&m2, k) ||
+	    lg_uadp_decrypt(&m2, k, clear2, (size_t)n, &layouts) || !msg_eq(m, &m2))
+		abort();
+out:
+	free(clear);
+	free(out);
+	free(clear2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct lg_uadp_msg m, m2;
-	static double vals[4096];
-	struct lg_admit_uadp_key dk;
 	uint8_t *out;
 	int n, err;
 
 	if (lg_uadp_decode(&m, data, size, &layouts))
 		return 0;
-
-	/* Everything the view points at must lie inside the input. */
-	for (unsigned int i = 0; i < m.nfields; i++)
-		field_check(&m.fields[i]);
-	for (unsigned int i = 0; i < m.promoted_count; i++)
-		field_check(&m.promoted[i]);
-	if (m.sig_off > size || m.sig_len > size - m.sig_off ||
-	    (m.sig_len && m.sig_off + m.sig_len != size))
-		abort();
-	for (unsigned int i = 0; i < m.dsm_count; i++) {
-		err = lg_uadp_device_key(&m, i, &dk);
-		if (err && err != -LG_UADP_NO_IDENTITY && err != -LG_UADP_CAPACITY)
-			abort();
-		n = lg_uadp_dsm_values(&m, i, vals, sizeof(vals) / sizeof(vals[0]));
-		if (n < 0 && n != -LG_UADP_CAPACITY)
-			abort();
+	if (m.encrypted) {
+		fuzz_encrypted(&m, size);
+		return 0;
 	}
+	check_view(&m, size);
 	err = lg_uadp_verify(&m, key, sizeof(key));
 	if (err != 0 && err != -LG_UADP_NOT_SIGNED && err != -LG_UADP_BAD_SIGNATURE)
 		abort();

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -104,33 +105,66 @@ unsigned int lg_uadp_type_size(unsigned int type)
 	case LG_UADP_T_INT32:
 	case LG_UADP_T_UINT32:
 	case LG_UADP_T_FLOAT:
+	case LG_UADP_T_STATUSCODE:
 		return 4;
 	case LG_UADP_T_INT64:
 	case LG_UADP_T_UINT64:
 	case LG_UADP_T_DOUBLE:
 	case LG_UADP_T_DATETIME:
 		return 8;
+	case LG_UADP_T_GUID:
+		return 16;
 	default:
 		return 0;
 	}
 }
 
+int lg_uadp_type_numeric(unsigned int type)
+{
+	return type >= LG_UADP_T_BOOLEAN && type <= LG_UADP_T_DOUBLE;
+}
+
+static int type_is_bytes(unsigned int type)
+{
+	return type == LG_UADP_T_STRING || type == LG_UADP_T_BYTESTRING ||
+	       type == LG_UADP_T_XMLELEMENT;
+}
+
+/* One table: decoder reason, its name, and the product-wide drop reason it is counted as. */
+#define LG_UADP_REASONS(X)                                                                       \
+	X(LG_UADP_OK, "ok", LG_OK)                                                                 \
+	X(LG_UADP_TRUNCATED, "truncated", LG_DROP_TRUNCATED)                                       \
+	X(LG_UADP_BAD_VERSION, "bad_version", LG_DROP_BAD_VERSION)                                 \
+	X(LG_UADP_BAD_FLAGS, "bad_flags", LG_DROP_UADP_BAD_FLAGS)                                  \
+	X(LG_UADP_BAD_LENGTH, "bad_length", LG_DROP_BAD_LENGTH)                                    \
+	X(LG_UADP_UNSUPPORTED_MSG, "unsupported_msg", LG_DROP_UNSUPPORTED)                         \
+	X(LG_UADP_UNSUPPORTED_ENCODING, "unsupported_encoding", LG_DROP_UADP_BAD_TYPE)             \
+	X(LG_UADP_ENCRYPTED_NO_KEY, "encrypted_no_key", LG_DROP_UADP_ENCRYPTED_NO_KEY)             \
+	X(LG_UADP_CAPACITY, "capacity", LG_DROP_UADP_CAPACITY)                                     \
+	X(LG_UADP_NO_LAYOUT, "no_layout", LG_DROP_UADP_NO_LAYOUT)                                  \
+	X(LG_UADP_NOT_SIGNED, "not_signed", LG_DROP_UNSIGNED)                                      \
+	X(LG_UADP_BAD_SIGNATURE, "bad_signature", LG_DROP_BAD_TAG)                                 \
+	X(LG_UADP_BAD_ARG, "bad_arg", LG_DROP_UNSUPPORTED)                                         \
+	X(LG_UADP_CRYPTO, "crypto", LG_DROP_UADP_CRYPTO)                                           \
+	X(LG_UADP_NO_IDENTITY, "no_identity", LG_DROP_UADP_NO_IDENTITY)                            \
+	X(LG_UADP_EVENT, "event", LG_DROP_UADP_EVENT)                                              \
+	X(LG_UADP_CHUNK, "chunk", LG_DROP_UADP_CHUNK)                                              \
+	X(LG_UADP_DISCOVERY, "discovery", LG_DROP_UADP_DISCOVERY)                                  \
+	X(LG_UADP_TOO_DEEP, "too_deep", LG_DROP_UADP_TOO_DEEP)                                     \
+	X(LG_UADP_BAD_POLICY, "bad_policy", LG_DROP_UADP_BAD_POLICY)                               \
+	X(LG_UADP_BAD_NONCE, "bad_nonce", LG_DROP_UADP_BAD_NONCE)                                  \
+	X(LG_UADP_NOT_NUMERIC, "not_numeric", LG_DROP_UNSUPPORTED)
+
 static const char *const reason_names[LG_UADP_NREASONS] = {
-	[LG_UADP_OK] = "ok",
-	[LG_UADP_TRUNCATED] = "truncated",
-	[LG_UADP_BAD_VERSION] = "bad_version",
-	[LG_UADP_BAD_FLAGS] = "bad_flags",
-	[LG_UADP_BAD_LENGTH] = "bad_length",
-	[LG_UADP_UNSUPPORTED_MSG] = "unsupported_msg",
-	[LG_UADP_UNSUPPORTED_ENCODING] = "unsupported_encoding",
-	[LG_UADP_ENCRYPTED] = "encrypted",
-	[LG_UADP_CAPACITY] = "capacity",
-	[LG_UADP_NO_LAYOUT] = "no_layout",
-	[LG_UADP_NOT_SIGNED] = "not_signed",
-	[LG_UADP_BAD_SIGNATURE] = "bad_signature",
-	[LG_UADP_BAD_ARG] = "bad_arg",
-	[LG_UADP_CRYPTO] = "crypto",
-	[LG_UADP_NO_IDENTITY] = "no_identity",
+#define LG_UADP_REASON_NAME(e, name, drop) [e] = name,
+	LG_UADP_REASONS(LG_UADP_REASON_NAME)
+#undef LG_UADP_REASON_NAME
+};
+
+static const enum lg_reason reason_drops[LG_UADP_NREASONS] = {
+#define LG_UADP_REASON_DROP(e, name, drop) [e] = drop,
+	LG_UADP_REASONS(LG_UADP_REASON_DROP)
+#undef LG_UADP_REASON_DROP
 };
 
 const char *lg_uadp_strerror(int reason)
@@ -142,49 +176,291 @@ const char *lg_uadp_strerror(int reason)
 	return reason_names[reason];
 }
 
-/*
- * A Variant (OPC 10000-6, 5.2.2.16) of the subset: a scalar or a one-dimensional
- * array of a fixed-size type, or the empty Variant.
- */
-static int rd_variant(struct rd *r, struct lg_uadp_field *f)
+enum lg_reason lg_uadp_drop_reason(int err)
+{
+	if (err < 0)
+		err = -err;
+	if (err >= LG_UADP_NREASONS)
+		return LG_DROP_UNSUPPORTED;
+	return reason_drops[err];
+}
+
+/* Int32 length of a String, ByteString or array: -1 is null (0 here), other negatives bad. */
+static int rd_len(struct rd *r, uint32_t *len, int *is_null)
+{
+	int err = rd_u32(r, len);
+
+	if (err)
+		return err;
+	if (is_null)
+		*is_null = *len == UINT32_MAX;
+	if (*len == UINT32_MAX)
+		*len = 0;
+	else if (*len > INT32_MAX)
+		return -LG_UADP_BAD_LENGTH;
+	return 0;
+}
+
+static int skip_string(struct rd *r)
+{
+	const uint8_t *p;
+	uint32_t len;
+	int err = rd_len(r, &len, NULL);
+
+	return err ? err : rd_bytes(r, len, &p);
+}
+
+static int skip(struct rd *r, uint64_t n)
+{
+	const uint8_t *p;
+
+	return rd_bytes(r, n, &p);
+}
+
+/* NodeId (OPC 10000-6, 5.2.2.9); ExpandedNodeId adds NamespaceUri and ServerIndex. */
+static int skip_nodeid(struct rd *r, int expanded)
+{
+	uint8_t enc;
+	int err = rd_u8(r, &enc);
+
+	if (err)
+		return err;
+	if (!expanded && (enc & 0xc0))
+		return -LG_UADP_BAD_FLAGS;
+	switch (enc & 0x3f) {
+	case 0:
+		err = skip(r, 1);
+		break;
+	case 1:
+		err = skip(r, 3);
+		break;
+	case 2:
+		err = skip(r, 6);
+		break;
+	case 3:
+	case 5:
+		err = skip(r, 2);
+		if (!err)
+			err = skip_string(r);
+		break;
+	case 4:
+		err = skip(r, 18);
+		break;
+	default:
+		return -LG_UADP_BAD_FLAGS;
+	}
+	if (!err && (enc & 0x80))
+		err = skip_string(r);
+	if (!err && (enc & 0x40))
+		err = skip(r, 4);
+	return err;
+}
+
+static int rd_variant(struct rd *r, struct lg_uadp_field *f, unsigned int depth);
+static int rd_datavalue(struct rd *r, struct lg_uadp_field *f, unsigned int depth);
+
+static int skip_diaginfo(struct rd *r, unsigned int depth)
 {
 	uint8_t mask;
-	uint32_t len;
-	unsigned int size;
 	int err;
 
+	for (;;) {
+		if (depth > LG_UADP_MAX_DEPTH)
+			return -LG_UADP_TOO_DEEP;
+		err = rd_u8(r, &mask);
+		if (err)
+			return err;
+		if (mask & 0x80)
+			return -LG_UADP_BAD_FLAGS;
+		/* SymbolicId, NamespaceUri, Locale, LocalizedText: Int32 each */
+		err = skip(r, 4u * (unsigned int)__builtin_popcount(mask & 0x0f));
+		if (!err && (mask & 0x10))
+			err = skip_string(r);
+		if (!err && (mask & 0x20))
+			err = skip(r, 4);
+		if (err || !(mask & 0x40))
+			return err;
+		depth++;
+	}
+}
+
+/* One element of a variable-length type, skipped. */
+static int skip_elem(struct rd *r, unsigned int type, unsigned int depth)
+{
+	struct lg_uadp_field nested;
+	uint8_t b;
+	int err;
+
+	switch (type) {
+	case LG_UADP_T_STRING:
+	case LG_UADP_T_BYTESTRING:
+	case LG_UADP_T_XMLELEMENT:
+		return skip_string(r);
+	case LG_UADP_T_NODEID:
+		return skip_nodeid(r, 0);
+	case LG_UADP_T_EXPANDEDNODEID:
+		return skip_nodeid(r, 1);
+	case LG_UADP_T_QUALIFIEDNAME:
+		err = skip(r, 2);
+		return err ? err : skip_string(r);
+	case LG_UADP_T_LOCALIZEDTEXT:
+		err = rd_u8(r, &b);
+		if (err)
+			return err;
+		if (b & 0xfc)
+			return -LG_UADP_BAD_FLAGS;
+		if (b & 0x01)
+			err = skip_string(r);
+		if (!err && (b & 0x02))
+			err = skip_string(r);
+		return err;
+	case LG_UADP_T_EXTENSIONOBJECT:
+		err = skip_nodeid(r, 0);
+		if (!err)
+			err = rd_u8(r, &b);
+		if (err)
+			return err;
+		if (b > 2)
+			return -LG_UADP_BAD_FLAGS;
+		return b ? skip_string(r) : 0;
+	case LG_UADP_T_DATAVALUE:
+		return rd_datavalue(r, &nested, depth + 1);
+	case LG_UADP_T_VARIANT:
+		return rd_variant(r, &nested, depth + 1);
+	case LG_UADP_T_DIAGNOSTICINFO:
+		return skip_diaginfo(r, depth + 1);
+	default:
+		return -LG_UADP_UNSUPPORTED_ENCODING;
+	}
+}
+
+/* count elements of type at r, as data/len of f. */
+static int rd_elems(struct rd *r, struct lg_uadp_field *f, unsigned int depth)
+{
+	unsigned int size = lg_uadp_type_size(f->type);
+	size_t start = r->off;
+	int err;
+
+	if (size) {
+		err = rd_bytes(r, (uint64_t)f->count * size, &f->data);
+		f->len = err ? 0 : f->count * size;
+		return err;
+	}
+	/* Every element takes at least one byte, so this loop ends with the buffer. */
+	for (uint32_t i = 0; i < f->count; i++) {
+		err = skip_elem(r, f->type, depth);
+		if (err)
+			return err;
+	}
+	f->data = r->p + start;
+	f->len = (uint32_t)(r->off - start);
+	return 0;
+}
+
+/*
+ * A Variant (OPC 10000-6, 5.2.2.16): the empty Variant, a scalar, an array or a matrix
+ * (an array followed by its ArrayDimensions) of any built-in type. Nested Variants and
+ * DataValues count towards LG_UADP_MAX_DEPTH.
+ */
+static int rd_variant(struct rd *r, struct lg_uadp_field *f, unsigned int depth)
+{
+	uint32_t len = 0, ndims, d;
+	uint64_t product = 1;
+	uint8_t mask;
+	int err, is_null;
+
+	if (depth > LG_UADP_MAX_DEPTH)
+		return -LG_UADP_TOO_DEEP;
 	err = rd_u8(r, &mask);
 	if (err)
 		return err;
 	f->type = mask & 0x3f;
-	f->max_len = 0;
 	if (mask == 0) {
 		f->data = r->p + r->off;
-		f->count = 0;
-		f->is_array = 0;
 		return 0;
 	}
-	/* Bit 6 (ArrayDimensions) means a matrix: outside the subset. */
-	if (mask & 0x40)
-		return -LG_UADP_UNSUPPORTED_ENCODING;
-	size = lg_uadp_type_size(f->type);
-	if (!size)
+	if (f->type == LG_UADP_T_NULL || (mask & 0xc0) == 0x40)
+		return -LG_UADP_BAD_FLAGS;
+	if (f->type > LG_UADP_T_MAX)
 		return -LG_UADP_UNSUPPORTED_ENCODING;
 	f->is_array = !!(mask & 0x80);
 	if (!f->is_array) {
 		f->count = 1;
-		return rd_bytes(r, size, &f->data);
+		if (!type_is_bytes(f->type))
+			return rd_elems(r, f, depth);
+		err = rd_len(r, &len, &is_null);
+		if (!err)
+			err = rd_bytes(r, len, &f->data);
+		if (!err && is_null)
+			f->data = NULL;
+		f->len = len;
+		return err;
 	}
-	err = rd_u32(r, &len);
+	err = rd_len(r, &f->count, NULL);
+	if (!err)
+		err = rd_elems(r, f, depth);
+	if (err || !(mask & 0x40))
+		return err;
+	err = rd_len(r, &ndims, NULL);
 	if (err)
 		return err;
-	/* Int32 length; -1 is the null array, other negative values are invalid. */
-	if (len == UINT32_MAX)
-		len = 0;
-	else if (len > INT32_MAX)
+	if (!ndims)
 		return -LG_UADP_BAD_LENGTH;
-	f->count = len;
-	return rd_bytes(r, (uint64_t)len * size, &f->data);
+	if (ndims > UINT8_MAX)
+		return -LG_UADP_CAPACITY;
+	err = rd_bytes(r, 4ull * ndims, &f->dims);
+	if (err)
+		return err;
+	f->ndims = (uint8_t)ndims;
+	for (uint32_t i = 0; i < ndims; i++) {
+		d = ld32(f->dims + 4 * i);
+		if (d > INT32_MAX)
+			return -LG_UADP_BAD_LENGTH;
+		product *= d;
+		if (product > f->count)
+			product = (uint64_t)f->count + 1; /* saturate: cannot match any more */
+	}
+	return product == f->count ? 0 : -LG_UADP_BAD_LENGTH;
+}
+
+/* A DataValue (OPC 10000-6, 5.2.2.17): its Variant into f, the rest beside it. */
+static int rd_datavalue(struct rd *r, struct lg_uadp_field *f, unsigned int depth)
+{
+	uint64_t ts;
+	uint8_t mask;
+	int err;
+
+	if (depth > LG_UADP_MAX_DEPTH)
+		return -LG_UADP_TOO_DEEP;
+	memset(f, 0, sizeof(*f));
+	err = rd_u8(r, &mask);
+	if (err)
+		return err;
+	if (mask & LG_UADP_DV_RESERVED)
+		return -LG_UADP_BAD_FLAGS;
+	f->data = r->p + r->off;
+	if ((mask & LG_UADP_DV_VALUE) && (err = rd_variant(r, f, depth)))
+		return err;
+	f->dv_mask = mask;
+	if ((mask & LG_UADP_DV_STATUS) && (err = rd_u32(r, &f->status)))
+		return err;
+	if (mask & LG_UADP_DV_SOURCE_TS) {
+		err = rd_u64(r, &ts);
+		if (err)
+			return err;
+		f->source_ts = (int64_t)ts;
+	}
+	if ((mask & LG_UADP_DV_SOURCE_PS) && (err = rd_u16(r, &f->source_ps)))
+		return err;
+	if (mask & LG_UADP_DV_SERVER_TS) {
+		err = rd_u64(r, &ts);
+		if (err)
+			return err;
+		f->server_ts = (int64_t)ts;
+	}
+	if ((mask & LG_UADP_DV_SERVER_PS) && (err = rd_u16(r, &f->server_ps)))
+		return err;
+	return 0;
 }
 
 /*
@@ -205,6 +481,7 @@ static int rd_raw(struct rd *r, const struct lg_uadp_raw_field *lf, struct lg_ua
 	if (!lf->max_len) {
 		f->is_array = 0;
 		f->count = 1;
+		f->len = size;
 		return rd_bytes(r, size, &f->data);
 	}
 	f->is_array = 1;
@@ -216,16 +493,21 @@ static int rd_raw(struct rd *r, const struct lg_uadp_raw_field *lf, struct lg_ua
 	else if (len > lf->max_len)
 		return -LG_UADP_BAD_LENGTH;
 	f->count = len;
+	f->len = len * size;
 	return rd_bytes(r, (uint64_t)lf->max_len * size, &f->data);
 }
 
-static const struct lg_uadp_layout *find_layout(const struct lg_uadp_layouts *raw,
-						 uint16_t writer_id)
+/* RawData needs the writer's layout: by DataSetWriterId, else by position in the message. */
+static const struct lg_uadp_layout *find_layout(const struct lg_uadp_msg *m,
+						 const struct lg_uadp_dsm *d,
+						 const struct lg_uadp_layouts *raw)
 {
 	if (!raw)
 		return NULL;
+	if (!(m->flags & LG_UADP_F_PAYLOAD_HEADER))
+		return d->position <= raw->n ? &raw->v[d->position - 1] : NULL;
 	for (unsigned int i = 0; i < raw->n; i++)
-		if (raw->v[i].writer_id == writer_id)
+		if (raw->v[i].writer_id == d->writer_id)
 			return &raw->v[i];
 	return NULL;
 }
@@ -275,12 +557,35 @@ static int decode_dsm_header(struct rd *r, struct lg_uadp_dsm *d)
 	return 0;
 }
 
+/* One field value in the DSM's encoding; lay is the RawData layout (NULL otherwise). */
+static int rd_field(struct rd *r, unsigned int enc, const struct lg_uadp_layout *lay,
+		    uint16_t index, struct lg_uadp_field *f)
+{
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	switch (enc) {
+	case LG_UADP_ENC_VARIANT:
+		f->index = index;
+		return rd_variant(r, f, 0);
+	case LG_UADP_ENC_DATAVALUE:
+		err = rd_datavalue(r, f, 0);
+		f->index = index;
+		return err;
+	default:
+		f->index = index;
+		if (index >= lay->nfields)
+			return -LG_UADP_BAD_LENGTH;
+		return rd_raw(r, &lay->fields[index], f);
+	}
+}
+
 static int decode_dsm(struct lg_uadp_msg *m, struct lg_uadp_dsm *d, struct rd *r,
 		      const struct lg_uadp_layouts *raw)
 {
-	const struct lg_uadp_layout *lay;
+	const struct lg_uadp_layout *lay = NULL;
 	unsigned int enc, type;
-	uint16_t n;
+	uint16_t n, index;
 	int err;
 
 	d->start = r->p + r->off;
@@ -295,37 +600,28 @@ static int decode_dsm(struct lg_uadp_msg *m, struct lg_uadp_dsm *d, struct rd *r
 	type = lg_uadp_dsm_type(d);
 	if (enc == 3 || type > LG_UADP_DSM_KEEP_ALIVE)
 		return -LG_UADP_BAD_FLAGS;
-	if (type == LG_UADP_DSM_DELTA_FRAME || type == LG_UADP_DSM_EVENT)
-		return -LG_UADP_UNSUPPORTED_MSG;
-	/* Anything after the fields is padding up to a ConfiguredSize. */
+	if (type == LG_UADP_DSM_EVENT)
+		return -LG_UADP_EVENT;
 	if (type == LG_UADP_DSM_KEEP_ALIVE)
 		return 0;
-	if (enc == LG_UADP_ENC_DATAVALUE)
-		return -LG_UADP_UNSUPPORTED_ENCODING;
-
 	if (enc == LG_UADP_ENC_RAW) {
-		lay = find_layout(raw, d->writer_id);
+		lay = find_layout(m, d, raw);
 		if (!lay)
 			return -LG_UADP_NO_LAYOUT;
-		if ((unsigned int)m->nfields + lay->nfields > LG_UADP_MAX_FIELDS)
-			return -LG_UADP_CAPACITY;
-		for (unsigned int i = 0; i < lay->nfields; i++) {
-			err = rd_raw(r, &lay->fields[i], &m->fields[m->nfields]);
-			if (err)
-				return err;
-			m->nfields++;
-		}
-		d->field_count = lay->nfields;
-		return 0;
 	}
 
-	err = rd_u16(r, &n);
-	if (err)
+	/* RawData key frames carry no FieldCount: the layout has it. */
+	if (lay && type == LG_UADP_DSM_KEY_FRAME)
+		n = lay->nfields;
+	else if ((err = rd_u16(r, &n)))
 		return err;
 	if ((unsigned int)m->nfields + n > LG_UADP_MAX_FIELDS)
 		return -LG_UADP_CAPACITY;
 	for (unsigned int i = 0; i < n; i++) {
-		err = rd_variant(r, &m->fields[m->nfields]);
+		index = (uint16_t)i;
+		if (type == LG_UADP_DSM_DELTA_FRAME && (err = rd_u16(r, &index)))
+			return err;
+		err = rd_field(r, enc, lay, index, &m->fields[m->nfields]);
 		if (err)
 			return err;
 		m->nfields++;
@@ -408,7 +704,8 @@ static int decode_promoted(struct lg_uadp_msg *m, struct rd *r)
 	while (pr.off < pr.end) {
 		if (m->promoted_count == LG_UADP_MAX_PROMOTED)
 			return -LG_UADP_CAPACITY;
-		err = rd_variant(&pr, &m->promoted[m->promoted_count]);
+		memset(&m->promoted[m->promoted_count], 0, sizeof(m->promoted[0]));
+		err = rd_variant(&pr, &m->promoted[m->promoted_count], 0);
 		/* The Size field said the fields end here, so running past it is a length error. */
 		if (err == -LG_UADP_TRUNCATED)
 			return -LG_UADP_BAD_LENGTH;
@@ -428,8 +725,9 @@ static int decode_security_header(struct lg_uadp_msg *m, struct rd *r)
 		return err;
 	if (m->sec_flags & LG_UADP_S_RESERVED)
 		return -LG_UADP_BAD_FLAGS;
-	if (m->sec_flags & LG_UADP_S_ENCRYPTED)
-		return -LG_UADP_ENCRYPTED;
+	/* Encrypt-then-sign: encrypted alone would let anyone flip clear-text bits. */
+	if ((m->sec_flags & LG_UADP_S_ENCRYPTED) && !(m->sec_flags & LG_UADP_S_SIGNED))
+		return -LG_UADP_NOT_SIGNED;
 	err = rd_u32(r, &m->token_id);
 	if (err)
 		return err;
@@ -446,7 +744,9 @@ static int decode_security_header(struct lg_uadp_msg *m, struct rd *r)
 	return 0;
 }
 
-static int decode_payload(struct lg_uadp_msg *m, struct rd *r, const struct lg_uadp_layouts *raw)
+/* With a PayloadHeader: Sizes[] (when more than one) delimit the DataSetMessages. */
+static int decode_payload_sized(struct lg_uadp_msg *m, struct rd *r,
+				const struct lg_uadp_layouts *raw)
 {
 	uint16_t sizes[LG_UADP_MAX_DSM];
 	uint64_t sum = 0;
@@ -475,6 +775,7 @@ static int decode_payload(struct lg_uadp_msg *m, struct rd *r, const struct lg_u
 	for (unsigned int i = 0; i < m->dsm_count; i++) {
 		dr = (struct rd){ .p = r->p, .off = r->off, .end = r->off + sizes[i] };
 		m->dsm[i].size = sizes[i];
+		m->dsm[i].position = (uint8_t)(i + 1);
 		err = decode_dsm(m, &m->dsm[i], &dr, raw);
 		if (err)
 			return err;
@@ -483,12 +784,117 @@ static int decode_payload(struct lg_uadp_msg *m, struct rd *r, const struct lg_u
 	return 0;
 }
 
-int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
-		   const struct lg_uadp_layouts *raw)
+/*
+ * Without a PayloadHeader, as open62541 sends several writers' DataSetMessages: one after
+ * the other until the payload ends, each as long as its own encoding says. An invalid
+ * DataSetMessage or a keep-alive has no length of its own: it takes the rest (padding).
+ */
+static int decode_payload_seq(struct lg_uadp_msg *m, struct rd *r,
+			      const struct lg_uadp_layouts *raw)
+{
+	struct lg_uadp_dsm *d;
+	size_t start;
+	int err;
+
+	m->dsm_count = 0;
+	do {
+		if (m->dsm_count == LG_UADP_MAX_DSM)
+			return -LG_UADP_CAPACITY;
+		d = &m->dsm[m->dsm_count];
+		d->writer_id = 0;
+		d->position = (uint8_t)(m->dsm_count + 1);
+		start = r->off;
+		err = decode_dsm(m, d, r, raw);
+		if (err)
+			return err;
+		if (!(d->flags1 & LG_UADP_D1_VALID) ||
+		    lg_uadp_dsm_type(d) == LG_UADP_DSM_KEEP_ALIVE)
+			r->off = r->end;
+		if (r->off - start > UINT16_MAX)
+			return -LG_UADP_BAD_LENGTH;
+		d->size = (uint16_t)(r->off - start);
+		m->dsm_count++;
+	} while (r->off < r->end);
+	return 0;
+}
+
+static int decode_payload(struct lg_uadp_msg *m, struct rd *r, const struct lg_uadp_layouts *raw)
+{
+	if (m->flags & LG_UADP_F_PAYLOAD_HEADER)
+		return decode_payload_sized(m, r, raw);
+	return decode_payload_seq(m, r, raw);
+}
+
+static int decode_headers(struct lg_uadp_msg *m, struct rd *r)
+{
+	uint64_t ts;
+	uint8_t count;
+	int err;
+
+	err = rd_u8(r, &m->flags);
+	if (err)
+		return err;
+	if ((m->flags & LG_UADP_F_VERSION_MASK) != LG_UADP_VERSION)
+		return -LG_UADP_BAD_VERSION;
+	if ((m->flags & LG_UADP_F_EXT1) && (err = rd_u8(r, &m->ext1)))
+		return err;
+	if ((m->ext1 & LG_UADP_X1_EXT2) && (err = rd_u8(r, &m->ext2)))
+		return err;
+	if (m->ext2 & LG_UADP_X2_RESERVED)
+		return -LG_UADP_BAD_FLAGS;
+	if (m->ext2 & LG_UADP_X2_CHUNK)
+		return -LG_UADP_CHUNK;
+	if (m->ext2 & LG_UADP_X2_MSG_TYPE_MASK)
+		return -LG_UADP_DISCOVERY;
+	if (lg_uadp_pub_type(m) > LG_UADP_PUBID_STRING)
+		return -LG_UADP_BAD_FLAGS;
+
+	if ((m->flags & LG_UADP_F_PUBLISHER_ID) && (err = decode_pubid(m, r)))
+		return err;
+	if ((m->ext1 & LG_UADP_X1_DATASET_CLASS_ID) &&
+	    (err = rd_bytes(r, 16, &m->dataset_class_id)))
+		return err;
+	if ((m->flags & LG_UADP_F_GROUP_HEADER) && (err = decode_group_header(m, r)))
+		return err;
+
+	if (m->flags & LG_UADP_F_PAYLOAD_HEADER) {
+		err = rd_u8(r, &count);
+		if (err)
+			return err;
+		if (!count)
+			return -LG_UADP_BAD_LENGTH;
+		if (count > LG_UADP_MAX_DSM)
+			return -LG_UADP_CAPACITY;
+		for (unsigned int i = 0; i < count; i++) {
+			err = rd_u16(r, &m->dsm[i].writer_id);
+			if (err)
+				return err;
+		}
+		m->dsm_count = count;
+		m->writer_count = count;
+	}
+
+	if (m->ext1 & LG_UADP_X1_TIMESTAMP) {
+		err = rd_u64(r, &ts);
+		if (err)
+			return err;
+		m->timestamp = (int64_t)ts;
+	}
+	if ((m->ext1 & LG_UADP_X1_PICOSECONDS) && (err = rd_u16(r, &m->picoseconds)))
+		return err;
+	if ((m->ext2 & LG_UADP_X2_PROMOTED) && (err = decode_promoted(m, r)))
+		return err;
+	if ((m->ext1 & LG_UADP_X1_SECURITY) && (err = decode_security_header(m, r)))
+		return err;
+	return 0;
+}
+
+/* clear: buf is a decrypted copy, decode its payload although the flags say encrypted. */
+static int decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
+		  const struct lg_uadp_layouts *raw, int clear)
 {
 	struct rd r = { .p = buf, .off = 0, .end = len };
-	uint64_t tail, ts;
-	uint8_t count;
+	uint64_t tail;
 	int err;
 
 	if (!m || (!buf && len))
@@ -500,61 +906,8 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 	m->buf = buf;
 	m->len = (uint32_t)len;
 
-	err = rd_u8(&r, &m->flags);
+	err = decode_headers(m, &r);
 	if (err)
-		return err;
-	if ((m->flags & LG_UADP_F_VERSION_MASK) != LG_UADP_VERSION)
-		return -LG_UADP_BAD_VERSION;
-	if ((m->flags & LG_UADP_F_EXT1) && (err = rd_u8(&r, &m->ext1)))
-		return err;
-	if ((m->ext1 & LG_UADP_X1_EXT2) && (err = rd_u8(&r, &m->ext2)))
-		return err;
-	if (m->ext2 & LG_UADP_X2_RESERVED)
-		return -LG_UADP_BAD_FLAGS;
-	if ((m->ext2 & LG_UADP_X2_CHUNK) || (m->ext2 & LG_UADP_X2_MSG_TYPE_MASK))
-		return -LG_UADP_UNSUPPORTED_MSG;
-	if (lg_uadp_pub_type(m) > LG_UADP_PUBID_STRING)
-		return -LG_UADP_BAD_FLAGS;
-
-	if ((m->flags & LG_UADP_F_PUBLISHER_ID) && (err = decode_pubid(m, &r)))
-		return err;
-	if ((m->ext1 & LG_UADP_X1_DATASET_CLASS_ID) &&
-	    (err = rd_bytes(&r, 16, &m->dataset_class_id)))
-		return err;
-	if ((m->flags & LG_UADP_F_GROUP_HEADER) && (err = decode_group_header(m, &r)))
-		return err;
-
-	if (m->flags & LG_UADP_F_PAYLOAD_HEADER) {
-		err = rd_u8(&r, &count);
-		if (err)
-			return err;
-		if (!count)
-			return -LG_UADP_BAD_LENGTH;
-		if (count > LG_UADP_MAX_DSM)
-			return -LG_UADP_CAPACITY;
-		for (unsigned int i = 0; i < count; i++) {
-			err = rd_u16(&r, &m->dsm[i].writer_id);
-			if (err)
-				return err;
-		}
-		m->dsm_count = count;
-	} else {
-		/* Without a PayloadHeader the reader is told there is one DataSetMessage. */
-		m->dsm[0].writer_id = 0;
-		m->dsm_count = 1;
-	}
-
-	if (m->ext1 & LG_UADP_X1_TIMESTAMP) {
-		err = rd_u64(&r, &ts);
-		if (err)
-			return err;
-		m->timestamp = (int64_t)ts;
-	}
-	if ((m->ext1 & LG_UADP_X1_PICOSECONDS) && (err = rd_u16(&r, &m->picoseconds)))
-		return err;
-	if ((m->ext2 & LG_UADP_X2_PROMOTED) && (err = decode_promoted(m, &r)))
-		return err;
-	if ((m->ext1 & LG_UADP_X1_SECURITY) && (err = decode_security_header(m, &r)))
 		return err;
 
 	/* The footer and the signature sit at the end; the payload is what lies between. */
@@ -568,14 +921,31 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 	m->sig_off = (uint32_t)(r.end + m->footer_size);
 	if (!m->sig_len)
 		m->sig_off = m->len;
+	m->payload_off = (uint32_t)r.off;
 
+	if (m->sec_flags & LG_UADP_S_ENCRYPTED) {
+		m->encrypted = 1;
+		if (!clear) {
+			/* Nothing of the payload can be read before lg_uadp_decrypt(). */
+			m->dsm_count = 0;
+			return 0;
+		}
+		m->decrypted = 1;
+	}
 	return decode_payload(m, &r, raw);
+}
+
+int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
+		   const struct lg_uadp_layouts *raw)
+{
+	return decode(m, buf, len, raw, 0);
 }
 
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 		       struct lg_admit_uadp_key *key)
 {
-	if (!m || !key || dsm_idx >= m->dsm_count)
+	/* An encrypted message's writers are known from its PayloadHeader before decryption. */
+	if (!m || !key || dsm_idx >= (m->dsm_count ? m->dsm_count : m->writer_count))
 		return -LG_UADP_BAD_ARG;
 	if (!(m->flags & LG_UADP_F_PUBLISHER_ID) || !(m->flags & LG_UADP_F_PAYLOAD_HEADER) ||
 	    !(m->group_flags & LG_UADP_G_WRITER_GROUP_ID))
@@ -658,6 +1028,7 @@ int lg_uadp_field_get_raw(const struct lg_uadp_field *f, uint32_t idx, uint64_t 
 		return 0;
 	case LG_UADP_T_UINT32:
 	case LG_UADP_T_FLOAT:
+	case LG_UADP_T_STATUSCODE:
 		*out = ld32(p);
 		return 0;
 	case LG_UADP_T_INT32:
@@ -670,7 +1041,7 @@ int lg_uadp_field_get_raw(const struct lg_uadp_field *f, uint32_t idx, uint64_t 
 		*out = ld64(p);
 		return 0;
 	default:
-		return -LG_UADP_UNSUPPORTED_ENCODING;
+		return -LG_UADP_NOT_NUMERIC;
 	}
 }
 
@@ -682,8 +1053,10 @@ int lg_uadp_field_get_f64(const struct lg_uadp_field *f, uint32_t idx, double *o
 	double d;
 	int err;
 
-	if (!out)
+	if (!out || !f)
 		return -LG_UADP_BAD_ARG;
+	if (!lg_uadp_type_numeric(f->type))
+		return -LG_UADP_NOT_NUMERIC;
 	err = lg_uadp_field_get_raw(f, idx, &v);
 	if (err)
 		return err;
@@ -706,10 +1079,39 @@ int lg_uadp_field_get_f64(const struct lg_uadp_field *f, uint32_t idx, double *o
 		memcpy(&d, &v, sizeof(d));
 		*out = d;
 		break;
-	default: /* signed integers and DateTime, already sign-extended */
+	default: /* signed integers, already sign-extended */
 		*out = (double)(int64_t)v;
 		break;
 	}
+	return 0;
+}
+
+int lg_uadp_field_get_bytes(const struct lg_uadp_field *f, uint32_t idx, const uint8_t **p,
+			    uint32_t *len)
+{
+	struct rd r;
+	uint32_t n = 0;
+	int is_null = 0, err;
+
+	if (!f || !p || !len || idx >= f->count)
+		return -LG_UADP_BAD_ARG;
+	if (!type_is_bytes(f->type))
+		return -LG_UADP_NOT_NUMERIC;
+	if (!f->is_array) {
+		*p = f->data;
+		*len = f->len;
+		return 0;
+	}
+	/* The decoder checked every element, so this walk stays inside data[0..len). */
+	r = (struct rd){ .p = f->data, .off = 0, .end = f->len };
+	for (uint32_t i = 0; i <= idx; i++) {
+		err = rd_len(&r, &n, &is_null);
+		if (err || !rd_need(&r, n))
+			return -LG_UADP_BAD_ARG;
+		*p = is_null ? NULL : r.p + r.off;
+		r.off += n;
+	}
+	*len = n;
 	return 0;
 }
 
@@ -725,7 +1127,7 @@ int lg_uadp_dsm_values(const struct lg_uadp_msg *m, unsigned int dsm_idx, double
 	d = &m->dsm[dsm_idx];
 	for (unsigned int i = 0; i < d->field_count; i++) {
 		f = &m->fields[d->first_field + i];
-		if (f->type == LG_UADP_T_DATETIME || f->type == LG_UADP_T_NULL)
+		if (!lg_uadp_type_numeric(f->type))
 			continue;
 		if (f->count > cap - n)
 			return -LG_UADP_CAPACITY;
@@ -735,6 +1137,120 @@ int lg_uadp_dsm_values(const struct lg_uadp_msg *m, unsigned int dsm_idx, double
 	if (n > INT32_MAX)
 		return -LG_UADP_CAPACITY;
 	return (int)n;
+}
+
+/* ---- keys, decryption ---- */
+
+struct lg_uadp_keys {
+	struct lg_mac *mac;
+	EVP_CIPHER_CTX *ctr; /* keyed once; each message only sets its counter block */
+	uint8_t key_nonce[LG_UADP_KEY_NONCE_LEN];
+};
+
+void lg_uadp_keys_free(struct lg_uadp_keys *k)
+{
+	if (!k)
+		return;
+	lg_mac_free(k->mac);
+	EVP_CIPHER_CTX_free(k->ctr);
+	OPENSSL_cleanse(k->key_nonce, sizeof(k->key_nonce));
+	free(k);
+}
+
+int lg_uadp_keys_new(struct lg_uadp_keys **kp, const uint8_t *sign_key, size_t sign_len,
+		     const uint8_t *enc_key, size_t enc_len, const uint8_t *key_nonce,
+		     size_t key_nonce_len)
+{
+	const EVP_CIPHER *cipher = NULL;
+	struct lg_uadp_keys *k;
+
+	if (!kp || !sign_key)
+		return -LG_UADP_BAD_ARG;
+	*kp = NULL;
+	if (sign_len != LG_UADP_SIGN_KEY_LEN)
+		return -LG_UADP_BAD_POLICY;
+	if (enc_len == 16)
+		cipher = EVP_aes_128_ctr();
+	else if (enc_len == 32)
+		cipher = EVP_aes_256_ctr();
+	else if (enc_len)
+		return -LG_UADP_BAD_POLICY;
+	if (cipher && (!enc_key || !key_nonce))
+		return -LG_UADP_BAD_ARG;
+	if (cipher && key_nonce_len != LG_UADP_KEY_NONCE_LEN)
+		return -LG_UADP_BAD_POLICY;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -LG_UADP_CRYPTO;
+	if (lg_mac_new(&k->mac, sign_key, sign_len))
+		goto err_free;
+	if (cipher) {
+		k->ctr = EVP_CIPHER_CTX_new();
+		if (!k->ctr || !EVP_EncryptInit_ex(k->ctr, cipher, NULL, enc_key, NULL))
+			goto err_free;
+		memcpy(k->key_nonce, key_nonce, LG_UADP_KEY_NONCE_LEN);
+	}
+	*kp = k;
+	return 0;
+err_free:
+	lg_uadp_keys_free(k);
+	return -LG_UADP_CRYPTO;
+}
+
+int lg_uadp_verify_keys(const struct lg_uadp_msg *m, struct lg_uadp_keys *k)
+{
+	if (!m || !k)
+		return -LG_UADP_BAD_ARG;
+	return lg_uadp_verify_hmac(m, k->mac);
+}
+
+/*
+ * AES-CTR over n bytes of in into out, with the counter block of OPC 10000-14 8.4.3:
+ * KeyNonce (4) | MessageNonce (8) | block counter (4, big-endian, starting at 1).
+ */
+static int ctr_crypt(struct lg_uadp_keys *k, const uint8_t *msg_nonce, const uint8_t *in,
+		     uint8_t *out, size_t n)
+{
+	uint8_t iv[16];
+	int outl = 0;
+
+	if (n > INT32_MAX)
+		return -LG_UADP_BAD_LENGTH;
+	memcpy(iv, k->key_nonce, LG_UADP_KEY_NONCE_LEN);
+	memcpy(iv + LG_UADP_KEY_NONCE_LEN, msg_nonce, LG_UADP_MSG_NONCE_LEN);
+	iv[12] = 0;
+	iv[13] = 0;
+	iv[14] = 0;
+	iv[15] = 1;
+	if (!EVP_EncryptInit_ex(k->ctr, NULL, NULL, NULL, iv) ||
+	    !EVP_EncryptUpdate(k->ctr, out, &outl, in, (int)n) || (size_t)outl != n)
+		return -LG_UADP_CRYPTO;
+	return 0;
+}
+
+int lg_uadp_decrypt(struct lg_uadp_msg *m, struct lg_uadp_keys *k, uint8_t *out, size_t cap,
+		    const struct lg_uadp_layouts *raw)
+{
+	int err;
+
+	if (!m || !out || !m->encrypted || m->decrypted || cap < m->len)
+		return -LG_UADP_BAD_ARG;
+	if (!k)
+		return -LG_UADP_ENCRYPTED_NO_KEY;
+	if (!k->ctr)
+		return -LG_UADP_BAD_POLICY;
+	if (m->nonce_len != LG_UADP_MSG_NONCE_LEN)
+		return -LG_UADP_BAD_NONCE;
+	/* out may be the message itself (a writable receive buffer): decrypt in place. */
+	if (out != m->buf)
+		memcpy(out, m->buf, m->payload_off);
+	err = ctr_crypt(k, m->nonce, m->buf + m->payload_off, out + m->payload_off,
+			m->sig_off - m->payload_off);
+	if (err)
+		return err;
+	if (out != m->buf)
+		memcpy(out + m->sig_off, m->buf + m->sig_off, m->len - m->sig_off);
+	return decode(m, out, m->len, raw, 1);
 }
 
 /* ---- encoder ---- */
@@ -791,24 +1307,62 @@ static void st16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Elements as the field holds them (see struct lg_uadp_field), checked for consistency. */
 static int wr_variant(struct wr *w, const struct lg_uadp_field *f)
 {
 	unsigned int size = lg_uadp_type_size(f->type);
+	size_t len = f->len;
 	int err;
 
 	if (f->type == LG_UADP_T_NULL)
 		return wr_u8(w, 0);
-	if (!size)
+	if (f->type > LG_UADP_T_MAX)
 		return -LG_UADP_UNSUPPORTED_ENCODING;
 	if (!f->is_array && f->count != 1)
 		return -LG_UADP_BAD_ARG;
-	if (f->count > INT32_MAX || (f->count && !f->data))
+	if (f->count > INT32_MAX || f->ndims > (f->is_array ? UINT8_MAX : 0))
 		return -LG_UADP_BAD_ARG;
-	err = wr_u8(w, (uint8_t)(f->type | (f->is_array ? 0x80 : 0)));
+	if (size)
+		len = (size_t)f->count * size;
+	if (len > INT32_MAX)
+		return -LG_UADP_BAD_ARG;
+	if ((len && !f->data) || (f->ndims && !f->dims))
+		return -LG_UADP_BAD_ARG;
+	err = wr_u8(w, (uint8_t)(f->type | (f->is_array ? 0x80 : 0) | (f->ndims ? 0x40 : 0)));
 	if (!err && f->is_array)
 		err = wr_u32(w, f->count);
+	/* A String-like scalar is its bytes; NULL data is the null value. */
+	if (!err && !f->is_array && type_is_bytes(f->type))
+		err = wr_u32(w, f->data ? (uint32_t)len : UINT32_MAX);
 	if (!err)
-		err = wr_bytes(w, f->data, (size_t)f->count * size);
+		err = wr_bytes(w, f->data, len);
+	if (!err && f->ndims)
+		err = wr_u32(w, f->ndims);
+	if (!err && f->ndims)
+		err = wr_bytes(w, f->dims, 4u * f->ndims);
+	return err;
+}
+
+static int wr_datavalue(struct wr *w, const struct lg_uadp_field *f)
+{
+	uint8_t mask = f->dv_mask;
+	int err;
+
+	if (mask & LG_UADP_DV_RESERVED)
+		return -LG_UADP_BAD_ARG;
+	err = wr_u8(w, mask);
+	if (!err && (mask & LG_UADP_DV_VALUE))
+		err = wr_variant(w, f);
+	if (!err && (mask & LG_UADP_DV_STATUS))
+		err = wr_u32(w, f->status);
+	if (!err && (mask & LG_UADP_DV_SOURCE_TS))
+		err = wr_u64(w, (uint64_t)f->source_ts);
+	if (!err && (mask & LG_UADP_DV_SOURCE_PS))
+		err = wr_u16(w, f->source_ps);
+	if (!err && (mask & LG_UADP_DV_SERVER_TS))
+		err = wr_u64(w, (uint64_t)f->server_ts);
+	if (!err && (mask & LG_UADP_DV_SERVER_PS))
+		err = wr_u16(w, f->server_ps);
 	return err;
 }
 
@@ -836,7 +1390,8 @@ static int wr_raw(struct wr *w, const struct lg_uadp_raw_field *lf, const struct
 static int encode_dsm(const struct lg_uadp_msg *m, const struct lg_uadp_dsm *d, struct wr *w,
 		      const struct lg_uadp_layouts *raw)
 {
-	const struct lg_uadp_layout *lay;
+	const struct lg_uadp_layout *lay = NULL;
+	const struct lg_uadp_field *f;
 	unsigned int enc = lg_uadp_dsm_encoding(d), type = lg_uadp_dsm_type(d);
 	int err;
 
@@ -862,26 +1417,39 @@ static int encode_dsm(const struct lg_uadp_msg *m, const struct lg_uadp_dsm *d, 
 
 	if (type == LG_UADP_DSM_KEEP_ALIVE)
 		return 0;
-	if (type != LG_UADP_DSM_KEY_FRAME)
+	if (type != LG_UADP_DSM_KEY_FRAME && type != LG_UADP_DSM_DELTA_FRAME)
 		return -LG_UADP_UNSUPPORTED_MSG;
+	if (enc == 3)
+		return -LG_UADP_BAD_ARG;
 	if ((unsigned int)d->first_field + d->field_count > m->nfields ||
 	    m->nfields > LG_UADP_MAX_FIELDS)
 		return -LG_UADP_BAD_ARG;
-	if (enc == LG_UADP_ENC_VARIANT) {
-		err = wr_u16(w, d->field_count);
-		for (unsigned int i = 0; !err && i < d->field_count; i++)
-			err = wr_variant(w, &m->fields[d->first_field + i]);
-		return err;
+	if (enc == LG_UADP_ENC_RAW) {
+		lay = find_layout(m, d, raw);
+		if (!lay)
+			return -LG_UADP_NO_LAYOUT;
+		if (type == LG_UADP_DSM_KEY_FRAME && lay->nfields != d->field_count)
+			return -LG_UADP_BAD_ARG;
 	}
-	if (enc != LG_UADP_ENC_RAW)
-		return -LG_UADP_UNSUPPORTED_ENCODING;
-	lay = find_layout(raw, d->writer_id);
-	if (!lay)
-		return -LG_UADP_NO_LAYOUT;
-	if (lay->nfields != d->field_count)
-		return -LG_UADP_BAD_ARG;
-	for (unsigned int i = 0; !err && i < d->field_count; i++)
-		err = wr_raw(w, &lay->fields[i], &m->fields[d->first_field + i]);
+	if (!lay || type == LG_UADP_DSM_DELTA_FRAME)
+		err = wr_u16(w, d->field_count);
+	for (unsigned int i = 0; !err && i < d->field_count; i++) {
+		f = &m->fields[d->first_field + i];
+		if (type == LG_UADP_DSM_DELTA_FRAME)
+			err = wr_u16(w, f->index);
+		if (err)
+			break;
+		if (enc == LG_UADP_ENC_VARIANT)
+			err = wr_variant(w, f);
+		else if (enc == LG_UADP_ENC_DATAVALUE)
+			err = wr_datavalue(w, f);
+		else if (type == LG_UADP_DSM_DELTA_FRAME && f->index >= lay->nfields)
+			err = -LG_UADP_BAD_ARG;
+		else if (type == LG_UADP_DSM_DELTA_FRAME)
+			err = wr_raw(w, &lay->fields[f->index], f);
+		else
+			err = wr_raw(w, &lay->fields[i], f);
+	}
 	return err;
 }
 
@@ -958,8 +1526,6 @@ static int encode_headers(const struct lg_uadp_msg *m, struct wr *w)
 			st16(w->p + at, (uint16_t)(w->off - at - 2));
 	}
 	if (!err && (m->ext1 & LG_UADP_X1_SECURITY)) {
-		if (m->sec_flags & LG_UADP_S_ENCRYPTED)
-			return -LG_UADP_ENCRYPTED;
 		if ((m->nonce_len && !m->nonce) || m->nonce_len > LG_UADP_MAX_NONCE)
 			return -LG_UADP_BAD_ARG;
 		err = wr_u8(w, m->sec_flags);
@@ -975,42 +1541,54 @@ static int encode_headers(const struct lg_uadp_msg *m, struct wr *w)
 	return err;
 }
 
-int lg_uadp_encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw,
-		   const uint8_t *key, size_t key_len, uint8_t *out, size_t cap)
+static int encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw,
+		  struct lg_mac *mac, const uint8_t *key, size_t key_len, struct lg_uadp_keys *k,
+		  uint8_t *out, size_t cap)
 {
 	struct wr w = { .p = out, .off = 0, .cap = cap };
-	int is_signed, err;
+	int is_signed, is_encrypted, err;
 	unsigned int mac_len = 0;
-	size_t sizes_at = 0, start;
+	size_t sizes_at = 0, start, payload_at;
 
 	if (!m || !out || cap > INT32_MAX)
 		return -LG_UADP_BAD_ARG;
 	if (!m->dsm_count || m->dsm_count > LG_UADP_MAX_DSM)
 		return -LG_UADP_BAD_ARG;
-	if (m->dsm_count > 1 && !(m->flags & LG_UADP_F_PAYLOAD_HEADER))
-		return -LG_UADP_BAD_ARG;
 	is_signed = (m->ext1 & LG_UADP_X1_SECURITY) && (m->sec_flags & LG_UADP_S_SIGNED);
-	if (is_signed && (!key || !key_len || key_len > INT32_MAX))
+	is_encrypted = (m->ext1 & LG_UADP_X1_SECURITY) && (m->sec_flags & LG_UADP_S_ENCRYPTED);
+	if (is_signed && !mac && (!key || !key_len || key_len > INT32_MAX))
 		return -LG_UADP_BAD_ARG;
+	if (is_encrypted && !k)
+		return -LG_UADP_ENCRYPTED_NO_KEY;
+	if (is_encrypted && !is_signed)
+		return -LG_UADP_NOT_SIGNED;
+	if (is_encrypted && !k->ctr)
+		return -LG_UADP_BAD_POLICY;
+	if (is_encrypted && m->nonce_len != LG_UADP_MSG_NONCE_LEN)
+		return -LG_UADP_BAD_NONCE;
 
 	err = encode_headers(m, &w);
 	if (err)
 		return err;
+	payload_at = w.off;
 
-	if (m->dsm_count > 1) {
+	if (m->dsm_count > 1 && (m->flags & LG_UADP_F_PAYLOAD_HEADER)) {
 		sizes_at = w.off;
 		err = wr_bytes(&w, NULL, 2u * m->dsm_count);
 		if (err)
 			return err;
 	}
 	for (unsigned int i = 0; i < m->dsm_count; i++) {
+		struct lg_uadp_dsm d = m->dsm[i];
+
+		d.position = (uint8_t)(i + 1);
 		start = w.off;
-		err = encode_dsm(m, &m->dsm[i], &w, raw);
+		err = encode_dsm(m, &d, &w, raw);
 		if (err)
 			return err;
 		if (w.off - start > UINT16_MAX)
 			return -LG_UADP_BAD_LENGTH;
-		if (m->dsm_count > 1)
+		if (sizes_at)
 			st16(out + sizes_at + 2 * i, (uint16_t)(w.off - start));
 	}
 
@@ -1019,13 +1597,39 @@ int lg_uadp_encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *ra
 		if (err)
 			return err;
 	}
+	/* Encrypt-then-sign: payload and footer in place, then the signature over all. */
+	if (is_encrypted) {
+		err = ctr_crypt(k, m->nonce, out + payload_at, out + payload_at,
+				w.off - payload_at);
+		if (err)
+			return err;
+	}
 	if (is_signed) {
 		if (w.cap - w.off < LG_UADP_SIG_LEN)
 			return -LG_UADP_BAD_ARG;
-		if (!HMAC(EVP_sha256(), key, (int)key_len, out, w.off, out + w.off, &mac_len) ||
-		    mac_len != LG_UADP_SIG_LEN)
+		if (mac) {
+			if (lg_mac_sha256(mac, out, w.off, out + w.off))
+				return -LG_UADP_CRYPTO;
+		} else if (!HMAC(EVP_sha256(), key, (int)key_len, out, w.off, out + w.off,
+				 &mac_len) ||
+			   mac_len != LG_UADP_SIG_LEN) {
 			return -LG_UADP_CRYPTO;
+		}
 		w.off += LG_UADP_SIG_LEN;
 	}
 	return (int)w.off;
+}
+
+int lg_uadp_encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw,
+		   const uint8_t *key, size_t key_len, uint8_t *out, size_t cap)
+{
+	return encode(m, raw, NULL, key, key_len, NULL, out, cap);
+}
+
+int lg_uadp_encode_keys(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw,
+			struct lg_uadp_keys *k, uint8_t *out, size_t cap)
+{
+	if (!k)
+		return -LG_UADP_BAD_ARG;
+	return encode(m, raw, k->mac, NULL, 0, k, out, cap);
 }

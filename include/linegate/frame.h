@@ -60,6 +60,32 @@
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
 	  "9216-byte reassembly buffer)")                                                         \
+	X(DROP_UADP_BAD_FLAGS, "uadp_bad_flags",                                                   \
+	  "a UADP reserved flag bit, PublisherId type, field encoding, DataSetMessage type or "   \
+	  "NodeId/LocalizedText/ExtensionObject/DataValue encoding byte is set")                   \
+	X(DROP_UADP_BAD_TYPE, "uadp_bad_type", "a UADP Variant of a built-in type id above 25")    \
+	X(DROP_UADP_CAPACITY, "uadp_capacity",                                                     \
+	  "a UADP message with more DataSetMessages, fields, promoted fields, nonce bytes or "     \
+	  "matrix dimensions than the decoder's fixed capacities")                                \
+	X(DROP_UADP_NO_LAYOUT, "uadp_no_layout",                                                   \
+	  "a UADP RawData DataSetMessage from a writer whose field layout is not known")          \
+	X(DROP_UADP_NO_IDENTITY, "uadp_no_identity",                                               \
+	  "a UADP message without the PublisherId, WriterGroupId or DataSetWriterId a device is " \
+	  "enrolled by")                                                                           \
+	X(DROP_UADP_EVENT, "uadp_event", "a UADP event DataSetMessage (only data is taken)")       \
+	X(DROP_UADP_CHUNK, "uadp_chunk", "a chunked UADP NetworkMessage")                          \
+	X(DROP_UADP_DISCOVERY, "uadp_discovery", "a UADP discovery request or response")           \
+	X(DROP_UADP_TOO_DEEP, "uadp_too_deep",                                                     \
+	  "UADP Variants, DataValues or DiagnosticInfos nested deeper than the decoder's limit")   \
+	X(DROP_UADP_ENCRYPTED_NO_KEY, "uadp_encrypted_no_key",                                     \
+	  "an encrypted UADP message for a device with no encrypting key")                        \
+	X(DROP_UADP_BAD_POLICY, "uadp_bad_policy",                                                 \
+	  "the device's UADP keys fit no known security policy (PubSub-Aes128-CTR, "              \
+	  "PubSub-Aes256-CTR)")                                                                    \
+	X(DROP_UADP_BAD_NONCE, "uadp_bad_nonce",                                                   \
+	  "an encrypted UADP message whose MessageNonce is not 8 bytes")                          \
+	X(DROP_UADP_CRYPTO, "uadp_crypto", "the crypto library failed while checking or "         \
+	  "decrypting a UADP message")                                                                    \
 	X(DROP_NO_REPLAY_FIELD, "no_replay_field",                                                 \
 	  "a UADP message lacks what its device's 'replay' checks: a sequence number (sequence), " \
 	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \

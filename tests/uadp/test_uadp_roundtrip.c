@@ -14,13 +14,31 @@ int failures;
 static uint8_t key[32], doc_key[32];
 static size_t key_len, doc_key_len;
 
+/* The keys of an encrypted vector, NULL otherwise. */
+static struct lg_uadp_keys *keys;
+
+static int encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *lay, uint8_t *out,
+		  size_t cap)
+{
+	if (keys)
+		return lg_uadp_encode_keys(m, lay, keys, out, cap);
+	return lg_uadp_encode(m, lay, key, key_len, out, cap);
+}
+
 static int fields_equal(const struct lg_uadp_field *a, const struct lg_uadp_field *b)
 {
 	uint64_t x, y;
 
 	if (a->type != b->type || a->count != b->count || a->is_array != b->is_array ||
-	    a->max_len != b->max_len)
+	    a->max_len != b->max_len || a->index != b->index || a->ndims != b->ndims ||
+	    a->dv_mask != b->dv_mask || a->status != b->status || a->source_ts != b->source_ts ||
+	    a->server_ts != b->server_ts || a->source_ps != b->source_ps ||
+	    a->server_ps != b->server_ps || !a->data != !b->data)
 		return 0;
+	if (a->ndims && memcmp(a->dims, b->dims, 4u * a->ndims))
+		return 0;
+	if (!lg_uadp_type_size(a->type) || a->type == LG_UADP_T_GUID)
+		return a->len == b->len && (!a->len || !memcmp(a->data, b->data, a->len));
 	for (uint32_t i = 0; i < a->count; i++)
 		if (lg_uadp_field_get_raw(a, i, &x) || lg_uadp_field_get_raw(b, i, &y) || x != y)
 			return 0;
@@ -52,7 +70,8 @@ static int msgs_equal(const struct lg_uadp_msg *a, const struct lg_uadp_msg *b)
 		    x->flags2 != y->flags2 || x->seq != y->seq || x->status != y->status ||
 		    x->timestamp != y->timestamp || x->picoseconds != y->picoseconds ||
 		    x->cfg_major != y->cfg_major || x->cfg_minor != y->cfg_minor ||
-		    x->field_count != y->field_count || x->first_field != y->first_field)
+		    x->field_count != y->field_count || x->first_field != y->first_field ||
+		    x->position != y->position)
 			return 0;
 	}
 	for (unsigned int i = 0; i < a->nfields; i++)
@@ -71,7 +90,7 @@ static void check_short_buffers(const char *name, const struct lg_uadp_msg *m,
 		int err;
 
 		memset(out, 0xcc, len + 16);
-		err = lg_uadp_encode(m, lay, key, key_len, out, cap);
+		err = encode(m, lay, out, cap);
 		CHECK(err == -LG_UADP_BAD_ARG, "%s: cap %zu gave %d", name, cap, err);
 		for (size_t i = cap; i < len + 16; i++)
 			if (out[i] != 0xcc) {
@@ -93,7 +112,9 @@ static void roundtrip_vectors(json_object *vecs)
 		const char *name = json_object_get_string(jget(v, "name"));
 		struct vec_layouts vl;
 		const struct lg_uadp_layouts *lay = vec_layouts(v, &vl);
-		int exact = strcmp(name, "dsm_padding") && strcmp(name, "null_variants");
+		int exact = strcmp(name, "dsm_padding") && strcmp(name, "null_variants") &&
+			    strcmp(name, "nopayload_keepalive_last");
+		uint8_t *clear = NULL;
 		size_t len;
 		uint8_t *buf;
 		int olen;
@@ -109,24 +130,46 @@ static void roundtrip_vectors(json_object *vecs)
 			memcpy(key, vk, key_len < sizeof(key) ? key_len : sizeof(key));
 			free(vk);
 		}
-		if (lg_uadp_decode(&m, buf, len, lay)) {
+		keys = NULL;
+		if (jget(v, "keys")) {
+			json_object *ks = jget(v, "keys");
+			size_t el, nl;
+			uint8_t *e = jhex(ks, "enc", &el), *kn = jhex(ks, "nonce", &nl);
+
+			CHECK(lg_uadp_keys_new(&keys, key, key_len, e, el, kn, nl) == 0, "%s: keys",
+			      name);
+			free(e);
+			free(kn);
+			clear = malloc(len);
+		}
+		if (lg_uadp_decode(&m, buf, len, lay) ||
+		    (keys && (!clear || lg_uadp_decrypt(&m, keys, clear, len, lay)))) {
 			CHECK(0, "%s: does not decode", name);
+			lg_uadp_keys_free(keys);
+			free(clear);
 			free(buf);
 			continue;
 		}
-		olen = lg_uadp_encode(&m, lay, key, key_len, out, sizeof(out));
+		olen = encode(&m, lay, out, sizeof(out));
 		CHECK(olen > 0, "%s: encode failed: %s", name, lg_uadp_strerror(olen));
 		if (olen > 0 && exact)
 			CHECK((size_t)olen == len && !memcmp(out, buf, len),
 			      "%s: re-encoding differs (%d vs %zu bytes)", name, olen, len);
 		if (olen > 0) {
+			static uint8_t clear2[65536];
+
 			CHECK(lg_uadp_decode(&m2, out, (size_t)olen, lay) == 0 &&
+				      (!keys ||
+				       !lg_uadp_decrypt(&m2, keys, clear2, sizeof(clear2), lay)) &&
 				      msgs_equal(&m, &m2),
 			      "%s: re-encoded message decodes differently", name);
 			if (exact)
 				check_short_buffers(name, &m, lay, len);
 		}
 		n++;
+		lg_uadp_keys_free(keys);
+		keys = NULL;
+		free(clear);
 		free(buf);
 	}
 	CHECK(n >= 15, "only %zu vectors round-tripped", n);
@@ -205,6 +248,38 @@ static void build_and_decode(void)
 		      dk.pub_num == 4000 && dk.writer_group_id == 17 && dk.writer_id == 2,
 	      "build: device key");
 
+	/* The same message encrypted with PubSub-Aes256-CTR, as a publisher sends it. */
+	{
+		static const uint8_t enc[32] = { 1, 2, 3 }, kn[4] = { 9, 9, 9, 9 };
+		static uint8_t clear[4096];
+		struct lg_uadp_keys *k = NULL, *sign_only = NULL;
+
+		CHECK(lg_uadp_keys_new(&k, key, 32, enc, 32, kn, 4) == 0, "build: keys");
+		CHECK(lg_uadp_keys_new(&sign_only, key, 32, NULL, 0, NULL, 0) == 0, "build: keys");
+		m.sec_flags = LG_UADP_S_SIGNED | LG_UADP_S_ENCRYPTED;
+		len = lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out));
+		CHECK(len > 0, "build: encrypted encode failed: %s", lg_uadp_strerror(len));
+		CHECK(len > 0 && lg_uadp_decode(&d, out, (size_t)len, &layouts) == 0 &&
+			      d.encrypted && !d.dsm_count && lg_uadp_verify_keys(&d, k) == 0 &&
+			      lg_uadp_decrypt(&d, k, clear, sizeof(clear), &layouts) == 0 &&
+			      d.dsm_count == 2 && lg_uadp_dsm_values(&d, 1, vals, 128) == 6 &&
+			      vals[0] == 1480,
+		      "build: encrypted message does not come back");
+		CHECK(lg_uadp_encode_keys(&m, &layouts, sign_only, out, sizeof(out)) ==
+			      -LG_UADP_BAD_POLICY,
+		      "build: encrypted with signing-only keys");
+		m.nonce_len = 4;
+		CHECK(lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out)) == -LG_UADP_BAD_NONCE,
+		      "build: 4-byte nonce accepted");
+		m.nonce_len = sizeof(nonce);
+		m.sec_flags = LG_UADP_S_ENCRYPTED;
+		CHECK(lg_uadp_encode_keys(&m, &layouts, k, out, sizeof(out)) == -LG_UADP_NOT_SIGNED,
+		      "build: encrypted unsigned accepted");
+		m.sec_flags = LG_UADP_S_SIGNED;
+		lg_uadp_keys_free(k);
+		lg_uadp_keys_free(sign_only);
+	}
+
 	/* Encoder rejections. */
 	CHECK(lg_uadp_encode(&m, &layouts, NULL, 0, out, sizeof(out)) == -LG_UADP_BAD_ARG,
 	      "signed without key accepted");
@@ -215,18 +290,16 @@ static void build_and_decode(void)
 	      "raw array over its maximum accepted");
 	m.fields[3].count = 5;
 	m.sec_flags = LG_UADP_S_SIGNED | LG_UADP_S_ENCRYPTED;
-	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_ENCRYPTED,
-	      "encrypted accepted");
+	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) ==
+		      -LG_UADP_ENCRYPTED_NO_KEY,
+	      "encrypted without keys accepted");
 	m.sec_flags = LG_UADP_S_SIGNED;
 	m.dsm[0].flags1 |= LG_UADP_D1_FLAGS2;
-	m.dsm[0].flags2 = LG_UADP_DSM_DELTA_FRAME;
+	m.dsm[0].flags2 = LG_UADP_DSM_EVENT;
 	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) ==
 		      -LG_UADP_UNSUPPORTED_MSG,
-	      "delta frame accepted");
+	      "event accepted");
 	m.dsm[0].flags2 = 0;
-	m.flags &= (uint8_t)~LG_UADP_F_PAYLOAD_HEADER;
-	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_BAD_ARG,
-	      "two DSMs without PayloadHeader accepted");
 	m.dsm_count = 0;
 	CHECK(lg_uadp_encode(&m, &layouts, key, key_len, out, sizeof(out)) == -LG_UADP_BAD_ARG,
 	      "no DSM accepted");
