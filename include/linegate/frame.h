@@ -59,7 +59,10 @@
 	  "it (pcap backend)") \
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
-	  "9216-byte reassembly buffer)")
+	  "9216-byte reassembly buffer)")                                                         \
+	X(DROP_FRAGMENT, "fragment",                                                               \
+	  "an IP fragment: backends that see whole frames (afxdp, pcap, dpdk) cannot reassemble "  \
+	  "it; the uring backend gets the datagram whole from the kernel (fragments: reassemble)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

@@ -87,7 +87,7 @@ static void test_uadp(void)
 		CHECK_EQ(k->pub_num, want[i].num);
 		CHECK_EQ(k->writer_group_id, want[i].wg);
 		CHECK_EQ(k->writer_id, want[i].w);
-		CHECK_EQ(k->reserved, 0);
+		CHECK_EQ(k->flags, 0);
 		CHECK_EQ(k->pub_str_len, want[i].str ? strlen(want[i].str) : 0);
 		if (want[i].str)
 			CHECK(!memcmp(k->pub_str, want[i].str, k->pub_str_len));
@@ -118,7 +118,8 @@ static void test_uadp(void)
 		CHECK_EQ(lg_uadp_device_key(&d, 0, &wk), 0);
 		CHECK(!memcmp(&wk, k, sizeof(wk)));
 		memset(&ukey, 0xa5, sizeof(ukey));
-		CHECK_EQ(lg_admit_parse_uadp(buf, buf + len, (lg_u32)len, &ukey),
+		CHECK_EQ(lg_admit_parse_uadp(buf, buf + len, (lg_u32)len, LG_ADMIT_AF_INET,
+					     (const lg_u8[4]){ 192, 0, 2, 1 }, &ukey),
 			 LG_R_ADMITTED);
 		CHECK(!memcmp(&ukey, k, sizeof(*k)));
 	}
