@@ -956,7 +956,8 @@ static int uadp_unique(struct pctx *c, const yaml_node_t *root, const struct lg_
 				   p->devices[v[i - 1].at].id, p->devices[v[i].at].id,
 				   v[i].key.pub_type == LG_ADMIT_UADP_PUBID_NONE
 					   ? " (no publisher_id: the same source address, "
-					     "writer_group and writer)"
+					     "writer_group and writer or writer_position; the "
+					     "source port is not part of it)"
 					   : "");
 	free(v);
 	return err;
