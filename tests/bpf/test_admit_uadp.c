@@ -44,17 +44,12 @@ static const lg_u8 src[4] = { 192, 0, 2, 1 };
 /* The key of the first DataSetMessage as a worker builds it from its decoder's parse. */
 static void worker_key(const struct lg_uadp_msg *m, struct lg_admit_uadp_key *k)
 {
-	struct lg_admit_uadp_hdr h = { 0 };
+	struct lg_admit_uadp_hdr h;
 
-	h.pub_type = m->flags & LG_UADP_F_PUBLISHER_ID ? (lg_u8)lg_uadp_pub_type(m)
-						       : LG_ADMIT_UADP_PUBID_NONE;
-	h.pub_num = m->pub_num;
-	h.pub_str = m->pub_str;
-	h.pub_str_len = (lg_u8)m->pub_str_len;
-	if (m->flags & LG_UADP_F_GROUP_HEADER && m->group_flags & LG_UADP_G_WRITER_GROUP_ID)
-		h.writer_group_id = m->writer_group_id;
-	h.by_position = !(m->flags & LG_UADP_F_PAYLOAD_HEADER);
-	h.writer = h.by_position ? 1 : m->dsm[0].writer_id;
+	if (lg_uadp_admit_hdr(m, 0, &h)) {
+		memset(k, 0xee, sizeof(*k));
+		return;
+	}
 	lg_admit_uadp_key_make(&h, LG_ADMIT_AF_INET, src, k);
 }
 
