@@ -14,12 +14,18 @@
  *
  *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
  *	(multi-buffer: lg_admit_parse_len(data, first_buffer_end, frame_len, ...))
+ *	if (rc == LG_R_FRAGMENT)			(XDP: the stack can reassemble it)
+ *		lg_admit_decide_fragment(cfg, lg_admit_table_source_bound(table, &pkt), &verdict);
  *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
  *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
  *	      lg_admit_table_find(table, pkt.device_id) : NULL;
  *	st = dev ? <runtime state at dev->slot> : NULL;
  *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
+ *
+ * (lg_admit_decide() drops a fragment as LG_R_FRAGMENT: what callers without a
+ * reassembler behind them want.) UADP keys, wherever built, come from
+ * lg_admit_uadp_key_make().
  */
 #ifndef LINEGATE_ADMIT_H
 #define LINEGATE_ADMIT_H
