@@ -166,6 +166,10 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	ret = lg_xdp_compile(p, &cfg, &e, &n);
 	if (ret)
 		return ret;
+	/* Passed fragments would reach no socket of ours (afxdp reads the XSK): dropped and
+	 * counted as `fragment` instead of vanishing behind fragment_passed. */
+	if (!dp->stack_reassembles)
+		cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
 	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
 	free(e);
 	return ret;
