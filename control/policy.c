@@ -481,7 +481,8 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	int type = -1;
 
 	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer}");
+		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer "
+			    "or writer_position, signed}");
 	d->uadp_unsigned_ok = false;
 	for_each_pair(c, n, pr) {
 		const char *name = scalar(node(c, pr->key));
