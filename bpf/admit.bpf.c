@@ -124,7 +124,8 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 
 	if (!v->pass)
 		return XDP_DROP;
-	if (v->reason == LG_R_NOT_OURS)
+	/* Only the stack reassembles fragments (for the UDP socket): never to an XSK. */
+	if (v->reason == LG_R_NOT_OURS || v->reason == LG_R_FRAGMENT_PASSED)
 		return XDP_PASS;
 	/*
 	 * No socket bound on this queue: hand the frame to the stack (UDP
@@ -154,6 +155,22 @@ static __always_inline struct lg_admit_state *dev_state(const struct lg_admit_de
 }
 
 /*
+ * An IP fragment of UDP: passed to the stack when the policy says reassemble
+ * and its source address is bound to a device of the live generation (the
+ * table's source index: a few loads, no helper call), dropped otherwise.
+ */
+static __always_inline void fragment_verdict(const struct lg_admit_table *table,
+					     const struct lg_admit_cfg *cfg,
+					     const struct lg_admit_pkt *pkt,
+					     struct lg_admit_verdict *v)
+{
+	int bound = table && cfg->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE &&
+		    lg_admit_table_source_bound(table, pkt);
+
+	lg_admit_decide_fragment(cfg, bound, v);
+}
+
+/*
  * A datagram to the UADP port, or a multi-buffer frame whose first buffer
  * alone does not parse, in a subprogram of its own (a BPF-to-BPF call) that
  * parses the frame again with its whole length, UADP header included: the
@@ -177,6 +194,10 @@ static __noinline int admit_full(struct xdp_md *ctx, const struct lg_admit_table
 	int rc;
 
 	rc = lg_admit_parse_len(data, data_end, frame_len, cfg, &pkt, &ukey);
+	if (rc == LG_R_FRAGMENT) {
+		fragment_verdict(table, cfg, &pkt, &v);
+		return finish(ctx, ctrs, &v, NULL, 0, frame_len);
+	}
 	if (rc == LG_R_ADMITTED && table) {
 		/* LGF names its device; UADP's identity has one in this generation (0: none). */
 		id = pkt.device_id;
@@ -243,6 +264,10 @@ int lg_admit(struct xdp_md *ctx)
 		frame_len = (__u32)bpf_xdp_get_buff_len(ctx);
 		if (rc == LG_ADMIT_RC_UADP || (rc == LG_R_MALFORMED && frame_len != len))
 			return admit_full(ctx, table, cfg, ctrs, frame_len);
+		if (rc == LG_R_FRAGMENT) {
+			fragment_verdict(table, cfg, &pkt, &v);
+			return finish(ctx, ctrs, &v, NULL, 0, frame_len);
+		}
 	}
 	if (rc == LG_R_ADMITTED && table) {
 		dev = lg_admit_table_find(table, pkt.device_id);

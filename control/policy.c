@@ -612,9 +612,13 @@ static int parse_uadp_channels(struct pctx *c, const yaml_node_t *n, struct lg_p
 }
 
 /* uadp: {publisher_id: N|"name", publisher_type: byte|uint16|uint32|uint64|string,
- *        writer_group: N, writer: N, security: sign|none|sign_and_encrypt,
+ *        writer_group: N, writer: N | writer_position: N,
+ *        security: sign|none|sign_and_encrypt,
  *        security_policy: PubSub-Aes128-CTR|PubSub-Aes256-CTR,
- *        replay: sequence|nonce|timestamp|none, replay_window_ms: N} */
+ *        replay: sequence|nonce|timestamp|none, replay_window_ms: N, fields, channels}
+ * publisher_id absent: the publisher sends none and is known by the device's source address;
+ * writer_group absent: it sends no WriterGroupId; writer_position instead of writer: it sends
+ * no PayloadHeader, and the DataSetMessage at that (1-based) position is this device's. */
 static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	static const char *const types[] = { "byte", "uint16", "uint32", "uint64", "string" };
@@ -626,11 +630,12 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	static const char *const policies[] = { "PubSub-Aes128-CTR", "PubSub-Aes256-CTR", NULL };
 	const yaml_node_t *pub = NULL, *sec_node = NULL, *signed_node = NULL, *replay_node = NULL;
 	const yaml_node_t *fields_node = NULL, *channels_node = NULL;
+	const yaml_node_t *ptype = NULL, *w = NULL, *wpos = NULL;
 	int type = -1, pol = -1;
-	bool have_wg = false, have_w = false;
 
 	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer}");
+		return perr(c, n, "'uadp' must be a mapping {publisher_id, writer_group, writer "
+			    "or writer_position, security, ...}");
 	d->uadp_security = LG_UADP_SEC_SIGN;
 	d->uadp_replay = LG_UADP_REPLAY_AUTO;
 	d->uadp_replay_ms = 10000;
@@ -645,6 +650,7 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 		if (name && !strcmp(name, "publisher_id")) {
 			pub = v;
 		} else if (name && !strcmp(name, "publisher_type")) {
+			ptype = v;
 			for (int t = 0; t < 5; t++)
 				if (val && !strcmp(val, types[t]))
 					type = t;
@@ -654,11 +660,14 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 		} else if (name && !strcmp(name, "writer_group")) {
 			err = get_uint(c, v, "writer_group", 1, 65535, &u);
 			d->uadp_writer_group = (uint16_t)u;
-			have_wg = true;
 		} else if (name && !strcmp(name, "writer")) {
 			err = get_uint(c, v, "writer", 1, 65535, &u);
 			d->uadp_writer = (uint16_t)u;
-			have_w = true;
+			w = v;
+		} else if (name && !strcmp(name, "writer_position")) {
+			err = get_uint(c, v, "writer_position", 1, 65535, &u);
+			d->uadp_writer = (uint16_t)u;
+			wpos = v;
 		} else if (name && !strcmp(name, "security")) {
 			err = get_choice(c, v, "security", secs, "sign, none or sign_and_encrypt", &i);
 			d->uadp_security = (uint8_t)i;
@@ -689,8 +698,8 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			d->uadp_replay_ms = (uint32_t)u;
 		} else {
 			static const char *const f[] = { "publisher_id", "publisher_type",
-							 "writer_group", "writer", "security",
-							 "security_policy", "replay",
+							 "writer_group", "writer", "writer_position",
+							 "security", "security_policy", "replay",
 							 "replay_window_ms", "fields", "channels",
 							 "signed", NULL };
 
@@ -714,8 +723,23 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	else if (d->uadp_replay == LG_UADP_REPLAY_NONCE && d->uadp_security == LG_UADP_SEC_NONE)
 		return perr(c, replay_node, "'replay: nonce' needs signed messages (security: sign "
 			    "or sign_and_encrypt): an unsigned nonce proves nothing");
-	if (!pub || !have_wg || !have_w)
-		return perr(c, n, "'uadp' needs publisher_id, writer_group and writer");
+	if (w && wpos)
+		return perr(c, wpos, "'uadp' takes 'writer' (the DataSetWriterId of a publisher that "
+			    "sends a PayloadHeader) or 'writer_position' (one that sends none), "
+			    "not both");
+	if (!w && !wpos)
+		return perr(c, n, "'uadp' needs 'writer' (the DataSetWriterId) or 'writer_position' "
+			    "(the DataSetMessage's place, 1 = first, for a publisher without "
+			    "PayloadHeader)");
+	d->uadp_by_position = wpos != NULL;
+	if (!pub) {
+		if (ptype)
+			return perr(c, ptype, "'publisher_type' without 'publisher_id': a publisher "
+				    "that sends no PublisherId is known by the device's 'source'");
+		/* Known by the bound source address (parse_device requires one). */
+		d->uadp_pub_type = LG_ADMIT_UADP_PUBID_NONE + 1;
+		return 0;
+	}
 	if (type < 0)
 		type = 1; /* UInt16, what most publishers use (open62541's tutorial among them) */
 	if (type == 4) {
@@ -770,6 +794,26 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
 				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
 	}
+	return 0;
+}
+
+int lg_policy_uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_key *k)
+{
+	struct lg_admit_uadp_hdr h = { 0 };
+
+	if (!d->uadp_pub_type)
+		return -ENOENT;
+	h.pub_type = (uint8_t)(d->uadp_pub_type - 1);
+	h.writer_group_id = d->uadp_writer_group;
+	h.writer = d->uadp_writer;
+	h.by_position = d->uadp_by_position;
+	h.pub_num = d->uadp_pub_num;
+	if (h.pub_type == LG_ADMIT_UADP_PUBID_STRING) {
+		h.pub_str = (const uint8_t *)d->uadp_pub_str;
+		h.pub_str_len = (uint8_t)strnlen(d->uadp_pub_str, LG_ADMIT_UADP_STR_MAX);
+	}
+	lg_admit_uadp_key_make(&h, d->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
+			       d->addr, k);
 	return 0;
 }
 
@@ -1107,6 +1151,49 @@ static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 	return 0;
 }
 
+/* A device's UADP identity with its place in the file, for finding two that are equal. */
+struct uadp_ident {
+	struct lg_admit_uadp_key key;
+	size_t at;
+};
+
+static int cmp_ident(const void *x, const void *y)
+{
+	const struct uadp_ident *a = x, *b = y;
+	int r = memcmp(&a->key, &b->key, sizeof(a->key));
+
+	return r ? r : (a->at > b->at) - (a->at < b->at);
+}
+
+/*
+ * No two devices with one UADP identity, whatever its kind: compared as the keys the data
+ * plane looks up (lg_policy_uadp_key), sorted, so that 4096 devices cost no more than a sort.
+ */
+static int uadp_unique(struct pctx *c, const yaml_node_t *root, const struct lg_policy *p)
+{
+	struct uadp_ident *v = calloc(p->ndevices ? p->ndevices : 1, sizeof(*v));
+	size_t n = 0;
+	int err = 0;
+
+	if (!v)
+		return perr(c, root, "out of memory");
+	for (size_t i = 0; i < p->ndevices; i++)
+		if (!lg_policy_uadp_key(&p->devices[i], &v[n].key))
+			v[n++].at = i;
+	qsort(v, n, sizeof(*v), cmp_ident);
+	for (size_t i = 1; i < n && !err; i++)
+		if (!memcmp(&v[i - 1].key, &v[i].key, sizeof(v[i].key)))
+			err = perr(c, root, "devices %u and %u have the same UADP identity%s",
+				   p->devices[v[i - 1].at].id, p->devices[v[i].at].id,
+				   v[i].key.pub_type == LG_ADMIT_UADP_PUBID_NONE
+					   ? " (no publisher_id: the same source address, "
+					     "writer_group and writer or writer_position; the "
+					     "source port is not part of it)"
+					   : "");
+	free(v);
+	return err;
+}
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
@@ -1156,6 +1243,15 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				p->not_ours = LG_ADMIT_NOT_OURS_DROP;
 			else
 				err = perr(c, v, "'not_ours' must be pass or drop");
+		} else if (!strcmp(name, "fragments")) {
+			const char *s = scalar(v);
+
+			if (s && !strcmp(s, "reassemble"))
+				p->fragments = LG_ADMIT_FRAGMENTS_REASSEMBLE;
+			else if (s && !strcmp(s, "drop"))
+				p->fragments = LG_ADMIT_FRAGMENTS_DROP;
+			else
+				err = perr(c, v, "'fragments' must be drop or reassemble");
 		} else if (!strcmp(name, "detection")) {
 			err = parse_detection(c, v, p);
 		} else if (!strcmp(name, "output")) {
@@ -1209,9 +1305,10 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				p->ndevices++;
 			}
 		} else {
-			static const char *const f[] = { "version", "port", "uadp_port", "not_ours",
-							 "groups", "workers", "detection", "models",
-							 "output", "devices", NULL };
+			static const char *const f[] = { "version",   "port",	   "uadp_port",
+							 "not_ours",  "fragments", "groups",
+							 "workers",   "detection", "models",
+							 "output",    "devices",   NULL };
 
 			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}
@@ -1222,20 +1319,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		return perr(c, root, "the policy needs 'version: 1'");
 	if (p->uadp_port && p->uadp_port == p->port)
 		return perr(c, root, "'uadp_port' and 'port' must differ");
-	for (size_t i = 0; i < p->ndevices; i++) {
-		const struct lg_policy_device *a = &p->devices[i];
-
-		for (size_t j = 0; a->uadp_pub_type && j < i; j++) {
-			const struct lg_policy_device *b = &p->devices[j];
-
-			if (a->uadp_pub_type == b->uadp_pub_type && a->uadp_pub_num == b->uadp_pub_num &&
-			    !strcmp(a->uadp_pub_str, b->uadp_pub_str) &&
-			    a->uadp_writer_group == b->uadp_writer_group &&
-			    a->uadp_writer == b->uadp_writer)
-				return perr(c, root, "devices %u and %u have the same UADP identity",
-					    b->id, a->id);
-		}
-	}
+	if (uadp_unique(c, root, p))
+		return -EINVAL;
 	if (p->ndevices)
 		qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
 	return 0;

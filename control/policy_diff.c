@@ -39,6 +39,7 @@ static void f_version(const struct lg_policy *p, char *b, size_t l)
 FMT_U(f_port, p->port)
 FMT_U(f_uadp_port, p->uadp_port)
 FMT_S(f_not_ours, p->not_ours == LG_ADMIT_NOT_OURS_PASS ? "pass" : "drop")
+FMT_S(f_fragments, p->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE ? "reassemble" : "drop")
 FMT_U(f_window, p->window)
 FMT_U(f_batch, p->batch)
 FMT_U(f_deadline, p->deadline_ms)
@@ -128,6 +129,7 @@ static const struct {
 	{ { "port", LG_FIELD_START_ONLY }, f_port },
 	{ { "uadp_port", LG_FIELD_START_ONLY }, f_uadp_port },
 	{ { "not_ours", LG_FIELD_LIVE }, f_not_ours },
+	{ { "fragments", LG_FIELD_LIVE }, f_fragments },
 	{ { "workers.cores", LG_FIELD_LIVE }, f_cores },
 	{ { "groups", LG_FIELD_LIVE }, f_groups },
 	{ { "detection.window", LG_FIELD_LIVE }, f_window },
@@ -219,6 +221,7 @@ static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, 
 	unsigned dflt = d->uadp_security == LG_UADP_SEC_NONE ? LG_UADP_REPLAY_SEQUENCE
 							     : LG_UADP_REPLAY_NONCE;
 	char more[64];
+	const char *w = d->uadp_by_position ? "writer_position" : "writer";
 
 	(void)p;
 	snprintf(more, sizeof(more), "%s%s%s", sec[d->uadp_security % 3],
@@ -226,12 +229,15 @@ static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, 
 		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5]);
 	if (!d->uadp_pub_type)
 		snprintf(b, l, "none");
+	else if (d->uadp_pub_type - 1 == LG_ADMIT_UADP_PUBID_NONE)
+		snprintf(b, l, "publisher (source) writer_group %u %s %u%s", d->uadp_writer_group, w,
+			 d->uadp_writer, more);
 	else if (d->uadp_pub_str[0])
-		snprintf(b, l, "publisher %s writer_group %u writer %u%s", d->uadp_pub_str,
-			 d->uadp_writer_group, d->uadp_writer, more);
+		snprintf(b, l, "publisher %s writer_group %u %s %u%s", d->uadp_pub_str,
+			 d->uadp_writer_group, w, d->uadp_writer, more);
 	else
-		snprintf(b, l, "publisher %" PRIu64 " writer_group %u writer %u%s", d->uadp_pub_num,
-			 d->uadp_writer_group, d->uadp_writer, more);
+		snprintf(b, l, "publisher %" PRIu64 " writer_group %u %s %u%s", d->uadp_pub_num,
+			 d->uadp_writer_group, w, d->uadp_writer, more);
 }
 
 /* Keys by id and fingerprint (and expiry), never their bytes. */

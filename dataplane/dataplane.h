@@ -239,6 +239,9 @@ struct lg_dp {
 	pthread_t out_thread;
 	const char *policy_path;
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
+	/* The backend reads UDP sockets (LG_BACKEND_F_SOCKET): only then may XDP pass
+	 * fragments to the stack (fragments: reassemble); else it drops them. */
+	bool stack_reassembles;
 	int admit_ifindex;
 	char admit_ifname[32];
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */

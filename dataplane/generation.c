@@ -70,17 +70,9 @@ static int build_routes(struct lg_gen *g)
 		const struct lg_policy_device *d = &p->devices[i];
 		struct lg_uadp_route *r = &g->uadp[g->nuadp];
 
-		if (!d->uadp_pub_type)
+		/* The same key XDP looks up (xdp.c): lg_admit_uadp_key_make() underneath both. */
+		if (lg_policy_uadp_key(d, &r->key))
 			continue;
-		r->key.pub_type = (uint8_t)(d->uadp_pub_type - 1);
-		r->key.writer_group_id = d->uadp_writer_group;
-		r->key.writer_id = d->uadp_writer;
-		if (r->key.pub_type == LG_UADP_PUBID_STRING) {
-			r->key.pub_str_len = (uint8_t)strlen(d->uadp_pub_str);
-			memcpy(r->key.pub_str, d->uadp_pub_str, r->key.pub_str_len);
-		} else {
-			r->key.pub_num = d->uadp_pub_num;
-		}
 		r->dev = (uint32_t)i;
 		g->nuadp++;
 	}
@@ -177,6 +169,10 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	ret = lg_xdp_compile(p, &cfg, &e, &n);
 	if (ret)
 		return ret;
+	/* Passed fragments would reach no socket of ours (afxdp reads the XSK): dropped and
+	 * counted as `fragment` instead of vanishing behind fragment_passed. */
+	if (!dp->stack_reassembles)
+		cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
 	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
 	free(e);
 	return ret;

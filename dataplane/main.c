@@ -735,6 +735,11 @@ int main(int argc, char **argv)
 		lg_policy_free(&p);
 		return 1;
 	}
+	dp.stack_reassembles = ops->flags & LG_BACKEND_F_SOCKET;
+	if (xdp && p.fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE && !dp.stack_reassembles)
+		fprintf(stderr, "linegate: fragments: reassemble needs the uring backend (the kernel "
+			"reassembles for its sockets); XDP drops fragments for %s as 'fragment'\n",
+			ops->name);
 	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
 		ret = xdp_setup(&dp, xdp, xdp_pin, no_pin, &p, err, sizeof(err));

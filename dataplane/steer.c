@@ -34,7 +34,11 @@ unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n)
 	 * NetworkMessage has them, whichever writer it comes from. */
 	h = 2166136261u ^ d->uadp_pub_type;
 	h *= 16777619u;
-	if (d->uadp_pub_type - 1 == LG_UADP_PUBID_STRING) {
+	if (d->uadp_pub_type - 1 == LG_ADMIT_UADP_PUBID_NONE) {
+		/* No PublisherId: the source address stands in for it, as in the key. */
+		for (size_t i = 0; i < sizeof(d->addr); i++)
+			h = (h ^ d->addr[i]) * 16777619u;
+	} else if (d->uadp_pub_type - 1 == LG_UADP_PUBID_STRING) {
 		for (const char *c = d->uadp_pub_str; *c; c++)
 			h = (h ^ (uint8_t)*c) * 16777619u;
 	} else {

@@ -362,16 +362,20 @@ static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_sta
  * negative value and *why: LG_HANDED_OFF (-(owner's index) - 1 is returned: the message
  * goes to that worker) or the reason it cannot be mapped.
  */
-static int uadp_device(struct lg_worker *w, const struct lg_gen *g, const struct lg_uadp_msg *m,
-		       unsigned i, enum lg_reason *why)
+static int uadp_device(struct lg_worker *w, const struct lg_gen *g, const struct lg_rx_pkt *pkt,
+		       const struct lg_uadp_msg *m, unsigned i, enum lg_reason *why)
 {
 	struct lg_uadp_route key = { 0 }, *r;
-	int ret = lg_uadp_device_key(m, i, &key.key);
+	struct lg_admit_uadp_hdr h;
+	int ret = lg_uadp_admit_hdr(m, i, &h);
 
 	if (ret) {
 		*why = uadp_reason(ret);
 		return -1;
 	}
+	/* A publisher that sends no PublisherId is known by its source address. */
+	lg_admit_uadp_key_make(&h, pkt->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
+			       pkt->src_addr, &key.key);
 	r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), lg_uadp_route_cmp);
 	if (!r) {
 		*why = LG_DROP_UNKNOWN_DEVICE;
@@ -399,10 +403,10 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_uadp_keys *uk;
 	enum lg_reason why;
 	unsigned slot = 0;
-	int dev = uadp_device(w, g, m, 0, &why), ret;
+	int dev = uadp_device(w, g, pkt, m, 0, &why), ret;
 
 	if (dev < 0)
-		return why == LG_HANDED_OFF ? lg_steer_handoff(w, g->owner[-dev - 1], pkt) : why;
+		return why == LG_HANDED_OFF ? lg_steer_handoff(w, (unsigned)(-dev - 1), pkt) : why;
 	d = &g->policy.devices[dev];
 	if (!source_ok(d, pkt))
 		return LG_DROP_SPOOFED;
@@ -462,10 +466,10 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		const struct lg_policy_key *k = NULL;
 		enum lg_reason rr;
 		unsigned slot = 0;
-		int dev = uadp_device(w, g, m, i, &rr);
+		int dev = uadp_device(w, g, pkt, m, i, &rr);
 
 		if (dev < 0)
-			return rr == LG_HANDED_OFF ? lg_steer_handoff(w, g->owner[-dev - 1], pkt) : rr;
+			return rr == LG_HANDED_OFF ? lg_steer_handoff(w, (unsigned)(-dev - 1), pkt) : rr;
 		hit[i].dev = &g->policy.devices[dev];
 		hit[i].s = g->state[dev];
 		if (!source_ok(hit[i].dev, pkt))

@@ -14,21 +14,6 @@
 /* uadp.h and admit.h number PublisherId types alike (admit.h cannot include uadp.h). */
 _Static_assert(LG_ADMIT_UADP_PUBID_STRING == LG_UADP_PUBID_STRING, "String PublisherId type");
 
-/* The policy's UADP identity of d as the XDP key (the same bytes a worker's key has). */
-static void uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->pub_type = (lg_u8)(d->uadp_pub_type - 1);
-	k->writer_group_id = d->uadp_writer_group;
-	k->writer_id = d->uadp_writer;
-	if (k->pub_type == LG_UADP_PUBID_STRING) {
-		k->pub_str_len = (lg_u8)strnlen(d->uadp_pub_str, LG_ADMIT_UADP_STR_MAX);
-		memcpy(k->pub_str, d->uadp_pub_str, k->pub_str_len);
-	} else {
-		k->pub_num = d->uadp_pub_num;
-	}
-}
-
 int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		   struct lg_admit_entry **entries, size_t *n)
 {
@@ -40,6 +25,7 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 	cfg->lgf_port = p->port;
 	cfg->uadp_port = p->uadp_port;
 	cfg->not_ours = (lg_u8)p->not_ours;
+	cfg->fragments = (lg_u8)p->fragments;
 	/* The XDP pre-check drops what the worker's window would refuse as too old. */
 	cfg->replay_window = LG_REPLAY_WINDOW;
 	for (size_t i = 0; i < p->ndevices; i++) {
@@ -59,11 +45,8 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		v->group = d->group;
 		v->rate = d->rate;
 		v->burst = d->burst;
-		/* uadp_pub_type is enum lg_uadp_pubid_type + 1; 0: the device has no UADP. */
-		if (d->uadp_pub_type) {
-			e[i].has_uadp = 1;
-			uadp_key(d, &e[i].uadp);
-		}
+		/* The same key the workers' routes have (generation.c). */
+		e[i].has_uadp = !lg_policy_uadp_key(d, &e[i].uadp);
 	}
 	*entries = e;
 	*n = p->ndevices;

@@ -33,7 +33,8 @@ static int parse(const uint8_t *f, size_t n, struct lg_admit_pkt *pkt,
 	memset(pkt, 0, sizeof(*pkt));
 	memset(ukey, 0, sizeof(*ukey));
 	rc = lg_admit_parse(f, f + n, &cfg, pkt, ukey);
-	if (rc != LG_R_ADMITTED && rc != LG_R_MALFORMED && rc != LG_R_NOT_OURS)
+	if (rc != LG_R_ADMITTED && rc != LG_R_MALFORMED && rc != LG_R_NOT_OURS &&
+	    rc != LG_R_FRAGMENT)
 		abort();
 	if (rc != LG_R_ADMITTED)
 		return rc;

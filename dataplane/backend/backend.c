@@ -159,6 +159,9 @@ enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16
 
 	if (rc == LG_R_NOT_OURS)
 		return LG_DROP_NOT_OURS;
+	/* Whole frames only: nothing here reassembles, the kernel does for the uring backend. */
+	if (rc == LG_R_FRAGMENT)
+		return LG_DROP_FRAGMENT;
 	if (rc != LG_R_ADMITTED && rc != LG_ADMIT_RC_UADP)
 		return LG_DROP_MALFORMED;
 	if (flags & LG_PARSE_CSUM && (!ipv4_csum_ok(frame, &ap) || !udp_csum_ok(frame, &ap)))

@@ -941,28 +941,52 @@ int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 	return decode(m, buf, len, raw, 0);
 }
 
+int lg_uadp_admit_hdr(const struct lg_uadp_msg *m, unsigned int dsm_idx,
+		      struct lg_admit_uadp_hdr *h)
+{
+	/* An encrypted message not yet decrypted: its writers are known from its PayloadHeader
+	 * (in clear), and without one the first DataSetMessage's position is 1. */
+	unsigned int n = m && m->dsm_count ? m->dsm_count : m && m->writer_count ? m->writer_count : 1;
+
+	if (!m || !h || dsm_idx >= n)
+		return -LG_UADP_BAD_ARG;
+	memset(h, 0, sizeof(*h));
+	h->pub_type = LG_ADMIT_UADP_PUBID_NONE;
+	if (m->flags & LG_UADP_F_PUBLISHER_ID) {
+		h->pub_type = (uint8_t)lg_uadp_pub_type(m);
+		if (h->pub_type == LG_UADP_PUBID_STRING) {
+			if (m->pub_str_len > LG_ADMIT_UADP_STR_MAX)
+				return -LG_UADP_CAPACITY;
+			h->pub_str_len = (uint8_t)m->pub_str_len;
+			h->pub_str = m->pub_str;
+		} else {
+			h->pub_num = m->pub_num;
+		}
+	}
+	if ((m->flags & LG_UADP_F_GROUP_HEADER) && (m->group_flags & LG_UADP_G_WRITER_GROUP_ID))
+		h->writer_group_id = m->writer_group_id;
+	h->by_position = !(m->flags & LG_UADP_F_PAYLOAD_HEADER);
+	h->writer = h->by_position ? (uint16_t)(dsm_idx + 1) : m->dsm[dsm_idx].writer_id;
+	return 0;
+}
+
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 		       struct lg_admit_uadp_key *key)
 {
+	struct lg_admit_uadp_hdr h;
+	int err;
+
 	/* An encrypted message's writers are known from its PayloadHeader before decryption. */
 	if (!m || !key || dsm_idx >= (m->dsm_count ? m->dsm_count : m->writer_count))
 		return -LG_UADP_BAD_ARG;
 	if (!(m->flags & LG_UADP_F_PUBLISHER_ID) || !(m->flags & LG_UADP_F_PAYLOAD_HEADER) ||
 	    !(m->group_flags & LG_UADP_G_WRITER_GROUP_ID))
 		return -LG_UADP_NO_IDENTITY;
-	memset(key, 0, sizeof(*key));
-	key->pub_type = (uint8_t)lg_uadp_pub_type(m);
-	key->writer_group_id = m->writer_group_id;
-	key->writer_id = m->dsm[dsm_idx].writer_id;
-	if (key->pub_type == LG_UADP_PUBID_STRING) {
-		if (m->pub_str_len > LG_ADMIT_UADP_STR_MAX)
-			return -LG_UADP_CAPACITY;
-		key->pub_str_len = (uint8_t)m->pub_str_len;
-		if (m->pub_str_len)
-			memcpy(key->pub_str, m->pub_str, m->pub_str_len);
-	} else {
-		key->pub_num = m->pub_num;
-	}
+	err = lg_uadp_admit_hdr(m, dsm_idx, &h);
+	if (err)
+		return err;
+	/* With a PublisherId the source address is not read. */
+	lg_admit_uadp_key_make(&h, LG_ADMIT_AF_INET, NULL, key);
 	return 0;
 }
 

@@ -14,12 +14,18 @@
  *
  *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
  *	(multi-buffer: lg_admit_parse_len(data, first_buffer_end, frame_len, ...))
+ *	if (rc == LG_R_FRAGMENT)			(XDP: the stack can reassemble it)
+ *		lg_admit_decide_fragment(cfg, lg_admit_table_source_bound(table, &pkt), &verdict);
  *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
  *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
  *	      lg_admit_table_find(table, pkt.device_id) : NULL;
  *	st = dev ? <runtime state at dev->slot> : NULL;
  *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
+ *
+ * (lg_admit_decide() drops a fragment as LG_R_FRAGMENT: what callers without a
+ * reassembler behind them want.) UADP keys, wherever built, come from
+ * lg_admit_uadp_key_make().
  */
 #ifndef LINEGATE_ADMIT_H
 #define LINEGATE_ADMIT_H
@@ -65,11 +71,16 @@
 	X(RATE_LIMITED, "rate_limited", "the device's token bucket is empty")                       \
 	X(REPLAYED, "replayed",                                                                    \
 	  "sequence at least a replay window below the highest one a worker verified")             \
-	X(MALFORMED, "malformed", "truncated or inconsistent headers, fragments, bad LGF header")   \
+	X(MALFORMED, "malformed", "truncated or inconsistent headers, bad LGF or UADP header")     \
 	X(NOT_OURS, "not_ours", "not LGF or UADP traffic; passed or dropped as not_ours says")      \
 	X(AUDIT, "audit", "audit mode: enforce would have dropped it, let through")                 \
 	X(NO_TABLE, "no_table", "no live generation (nothing applied yet): fail closed")            \
-	X(STATE_FULL, "state_full", "runtime state missing and could not be created: fail closed")
+	X(STATE_FULL, "state_full", "runtime state missing and could not be created: fail closed")  \
+	X(FRAGMENT, "fragment",                                                                    \
+	  "an IP fragment of UDP: fragments: drop, or its source address is no enrolled device's") \
+	X(FRAGMENT_PASSED, "fragment_passed",                                                      \
+	  "an IP fragment from an enrolled device's source address, passed to the kernel to "      \
+	  "reassemble (fragments: reassemble)")
 
 enum lg_admit_reason {
 #define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
@@ -77,7 +88,8 @@ enum lg_admit_reason {
 #undef LG_ADMIT_REASON_ENUM
 	LG_R_MAX,
 };
-_Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9, "counter indices are stable");
+_Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9 && LG_R_FRAGMENT_PASSED == 11,
+	       "counter indices are stable");
 
 #ifndef __BPF__
 /* Stable lower-case names of the reasons, e.g. for metrics labels; "?" if out of range. */
@@ -111,6 +123,12 @@ enum lg_admit_not_ours {
 	LG_ADMIT_NOT_OURS_PASS = 1,
 };
 
+/* cfg.fragments: what happens to IP fragments of UDP (they carry no UDP header to judge). */
+enum lg_admit_fragments {
+	LG_ADMIT_FRAGMENTS_DROP = 0,	   /* counted under LG_R_FRAGMENT */
+	LG_ADMIT_FRAGMENTS_REASSEMBLE = 1, /* from a bound source: to the kernel, LG_R_FRAGMENT_PASSED */
+};
+
 /* lg_admit_dev.family and lg_admit_pkt.family. */
 #define LG_ADMIT_AF_INET 4
 #define LG_ADMIT_AF_INET6 6
@@ -132,7 +150,8 @@ struct lg_admit_cfg {
 	lg_u16 lgf_port;   /* UDP destination port of LGF, host order */
 	lg_u16 uadp_port;  /* UDP destination port of UADP, host order; 0 = off */
 	lg_u8 not_ours;	   /* enum lg_admit_not_ours */
-	lg_u8 pad[3];
+	lg_u8 fragments;   /* enum lg_admit_fragments */
+	lg_u8 pad[2];
 	lg_u32 replay_window; /* frames this far behind the verified sequence may still pass */
 	lg_u32 pad2;
 };
@@ -158,19 +177,32 @@ _Static_assert(sizeof(struct lg_admit_dev) == 40, "lg_admit_dev layout");
 /*
  * The identity of an OPC UA PubSub (UADP) publisher's DataSetMessages:
  * PublisherId (type and value), WriterGroupId, DataSetWriterId: the one
- * layout the XDP program, user-space admission and the workers' UADP decoder
- * (uadp.h includes this header) build, so that all build the same 48 bytes.
- * Zero-filled: hashed and compared as bytes.
+ * layout the XDP program, user-space admission, the policy compiler and the
+ * workers build, all through lg_admit_uadp_key_make(), so that all build the
+ * same 48 bytes. Zero-filled: hashed and compared as bytes.
+ *
+ * A NetworkMessage without a PublisherId is identified by where it comes
+ * from: pub_type LG_ADMIT_UADP_PUBID_NONE, pub_str the source address
+ * (IPv4 as a v4-mapped IPv6 address), pub_str_len 16, pub_num 0. Without a
+ * GroupHeader or WriterGroupId, writer_group_id is 0. Without a
+ * PayloadHeader, writer_id is the 1-based position of the DataSetMessage in
+ * the NetworkMessage and flags has LG_ADMIT_UADP_KEY_POSITION, so that a
+ * position never equals a DataSetWriterId.
  */
 #define LG_ADMIT_UADP_STR_MAX 32
+/* pub_type of a NetworkMessage without PublisherId (the wire's types are 0..4). */
+#define LG_ADMIT_UADP_PUBID_NONE 5
+/* lg_admit_uadp_key.flags: writer_id is a DataSetMessage's position, not its writer id. */
+#define LG_ADMIT_UADP_KEY_POSITION 0x0001
 struct lg_admit_uadp_key {
-	lg_u8 pub_type; /* enum lg_uadp_pubid_type: 0 Byte, 1 UInt16 ... 4 String */
+	lg_u8 pub_type; /* enum lg_uadp_pubid_type: 0 Byte, 1 UInt16 ... 4 String; 5 none */
 	lg_u8 pub_str_len;
-	lg_u16 writer_group_id;
-	lg_u16 writer_id;
-	lg_u16 reserved;
-	lg_u64 pub_num;			      /* numeric PublisherId; 0 for a String */
-	lg_u8 pub_str[LG_ADMIT_UADP_STR_MAX]; /* String PublisherId, zero after pub_str_len */
+	lg_u16 writer_group_id; /* 0: the message has no WriterGroupId */
+	lg_u16 writer_id;	/* DataSetWriterId, or with LG_ADMIT_UADP_KEY_POSITION a position */
+	lg_u16 flags;		/* LG_ADMIT_UADP_KEY_* */
+	lg_u64 pub_num;			      /* numeric PublisherId; 0 for a String or none */
+	lg_u8 pub_str[LG_ADMIT_UADP_STR_MAX]; /* String PublisherId or (none) the source address,
+					       * zero after pub_str_len */
 };
 _Static_assert(sizeof(struct lg_admit_uadp_key) == 48, "lg_admit_uadp_key layout");
 
@@ -196,8 +228,14 @@ struct lg_admit_entry {
 /*
  * One generation: its configuration and device table (in XDP, one of the
  * two lg_gens slots in the program's .bss). ids[pos] is the device id at
- * index position pos (0 = empty), devs[pos] its entry. Built whole by user
- * space, read-only for the data plane, replaced whole by the next generation.
+ * index position pos (0 = empty), devs[pos] its entry. srcs is a second
+ * index over the same entries, by bound source address (family and
+ * address): srcs[pos] is 1 + the position in devs of a device bound to an
+ * address whose home is near pos, 0 = empty; one per address however many
+ * devices share it. It answers "is this source an enrolled device's?" for
+ * IP fragments, which carry no UDP header and no device id. Built whole by
+ * user space, read-only for the data plane, replaced whole by the next
+ * generation: the source set switches with the table.
  */
 struct lg_admit_table {
 	struct lg_admit_cfg cfg;
@@ -205,6 +243,7 @@ struct lg_admit_table {
 	lg_u32 count;
 	lg_u32 ids[LG_ADMIT_INDEX_SLOTS];
 	struct lg_admit_dev devs[LG_ADMIT_INDEX_SLOTS];
+	lg_u16 srcs[LG_ADMIT_INDEX_SLOTS];
 };
 
 /* Multiplicative (Fibonacci) hashing; the seed varies per table. */
@@ -234,33 +273,6 @@ LG_ADMIT_INLINE const struct lg_admit_dev *lg_admit_table_find(const struct lg_a
 	}
 	return 0;
 }
-
-#ifndef __BPF__
-/*
- * Insert id (not 0) into a table being built. Returns 0, -1 when id is
- * already there, -2 when no position within LG_ADMIT_MAX_PROBES of its home
- * is free (rebuild with another seed).
- */
-static inline int lg_admit_table_insert(struct lg_admit_table *t, lg_u32 id,
-					const struct lg_admit_dev *dev)
-{
-	lg_u32 h = lg_admit_hash(id, t->seed), pos;
-	int i;
-
-	for (i = 0; i < LG_ADMIT_MAX_PROBES; i++) {
-		pos = (h + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
-		if (t->ids[pos] == id)
-			return -1;
-		if (!t->ids[pos]) {
-			t->ids[pos] = id;
-			t->devs[pos] = *dev;
-			t->count++;
-			return 0;
-		}
-	}
-	return -2;
-}
-#endif
 
 /*
  * Runtime state, array indexed by the device's slot. Survives generation
@@ -485,9 +497,10 @@ LG_ADMIT_INLINE int lg_admit_ipv6_ext_one(const lg_u8 **p, lg_u8 *nh, const lg_u
  * Walked: up to LG_ADMIT_IPV6_EXT_MAX headers that describe their own
  * length, Hop-by-Hop Options (first only: RFC 8200 4.1, and the stack drops
  * it elsewhere), Routing, Destination Options and AH (it authenticates, it
- * does not hide what follows). What could still carry UDP into the kernel
- * stack past this parser is malformed: a fragment of UDP or of anything
- * with further headers (the stack would reassemble it), ESP (it would
+ * does not hide what follows). A fragment of UDP or of anything with
+ * further headers (the stack would reassemble it) is LG_R_FRAGMENT. What
+ * could still carry UDP into the kernel stack past this parser is
+ * malformed: ESP (it would
  * decrypt it), the headers whose layout is not walked here (Mobility, HIP,
  * Shim6, experimental), more headers than the limit, and any header that
  * is cut short or runs past the payload. Anything else, ICMPv6 behind
@@ -521,8 +534,12 @@ LG_ADMIT_INLINE int lg_admit_ipv6_ext(const lg_u8 **l4, const lg_u8 *l4_end, con
 	if (nh == LG_IPPROTO_FRAGMENT) {
 		if (p + 8 > l4_end || p + 8 > end)
 			return LG_R_MALFORMED;
-		/* Its Next Header is the first header of the reassembled payload. */
-		return p[0] == LG_IPPROTO_UDP || lg_admit_ipv6_is_ext(p[0]) ? LG_R_MALFORMED
+		/*
+		 * Its Next Header is the first header of the reassembled payload,
+		 * the same in every fragment: UDP, or more headers that may lead
+		 * to it, is a fragment for lg_admit_decide_fragment().
+		 */
+		return p[0] == LG_IPPROTO_UDP || lg_admit_ipv6_is_ext(p[0]) ? LG_R_FRAGMENT
 									    : LG_R_NOT_OURS;
 	}
 	/*
@@ -535,7 +552,9 @@ LG_ADMIT_INLINE int lg_admit_ipv6_ext(const lg_u8 **l4, const lg_u8 *l4_end, con
 /* OPC UA PubSub UADP NetworkMessage header (OPC 10000-14, 7.2.4.4.2; docs/wire-format-uadp.md). */
 #define LG_ADMIT_UADP_VERSION 1
 #define LG_ADMIT_UADP_F_VERSION 0x0f
-#define LG_ADMIT_UADP_F_IDENTITY 0x70 /* PublisherId | GroupHeader | PayloadHeader */
+#define LG_ADMIT_UADP_F_PUBID 0x10
+#define LG_ADMIT_UADP_F_GROUP 0x20
+#define LG_ADMIT_UADP_F_PAYLOAD 0x40
 #define LG_ADMIT_UADP_F_EXT1 0x80
 #define LG_ADMIT_UADP_X1_PUBID_TYPE 0x07
 #define LG_ADMIT_UADP_X1_CLASS_ID 0x08
@@ -549,34 +568,110 @@ LG_ADMIT_INLINE int lg_admit_ipv6_ext(const lg_u8 **l4, const lg_u8 *l4_end, con
 #define LG_ADMIT_UADP_PUBID_STRING 4
 
 /*
- * The identity of a UADP NetworkMessage, from its header alone: UADPVersion
- * and flags, ExtendedFlags1 and 2 (chunks, discovery messages and reserved
- * bits are refused: their layout is not ours to guess), the PublisherId of
- * any type (a String of at most LG_ADMIT_UADP_STR_MAX bytes), the
- * DataSetClassId, the GroupHeader with its WriterGroupId, and the
- * PayloadHeader with the DataSetWriterId of the first DataSetMessage. A
- * message without PublisherId, WriterGroupId or PayloadHeader cannot be
- * mapped to a device: LG_R_MALFORMED, as is anything that ends early.
- *
- * Fills *k (zero-filled as the key's layout requires); the caller maps
- * the identity to a device (in XDP the lg_uadp_ids map). Every read is
- * checked against what is left of the UDP payload (payload_len) and, for
- * the verifier, against data_end. Returns LG_R_ADMITTED or LG_R_MALFORMED.
+ * What a NetworkMessage header says about the identity of one of its
+ * DataSetMessages: the input of lg_admit_uadp_key_make().
  */
-LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
-					lg_u32 payload_len, struct lg_admit_uadp_key *k)
-{
-	const lg_u8 *p = payload, *str = 0;
-	const lg_u8 *end = data_end;
-	lg_u32 left = payload_len, slen, skip;
-	lg_u8 flags, ext1 = 0, gf;
+struct lg_admit_uadp_hdr {
+	lg_u8 pub_type;	   /* PublisherId type 0..4, LG_ADMIT_UADP_PUBID_NONE without one */
+	lg_u8 pub_str_len; /* String PublisherId: its length, at most LG_ADMIT_UADP_STR_MAX */
+	lg_u16 writer_group_id; /* 0: no GroupHeader or no WriterGroupId in it */
+	lg_u16 writer;		/* DataSetWriterId (PayloadHeader), or with by_position the
+				 * 1-based position of the DataSetMessage */
+	lg_u16 by_position;	/* 1: the message has no PayloadHeader */
+	lg_u64 pub_num;		/* numeric PublisherId (types 0..3) */
+	const lg_u8 *pub_str;	/* String PublisherId's bytes; 0: the caller copies them into
+				 * the key's pub_str itself after lg_admit_uadp_key_make() */
+};
 
+/*
+ * The one builder of UADP identity keys. XDP and user-space admission
+ * (lg_admit_parse_uadp(), for the first DataSetMessage), the workers (for
+ * each DataSetMessage, from their decoder's parse) and the policy compiler
+ * (lg_policy_uadp_key(), from a device's enrolment) all build keys here, so
+ * that equal identities are equal bytes.
+ *
+ *	h		what the header says (struct lg_admit_uadp_hdr)
+ *	family		LG_ADMIT_AF_INET or LG_ADMIT_AF_INET6: the message's source
+ *	src_addr	the source address in network order: 4 bytes for IPv4,
+ *			16 for IPv6; read only when h->pub_type is LG_ADMIT_UADP_PUBID_NONE
+ *	k		filled whole (zero where the layout says so)
+ *
+ * Without a PublisherId the source address stands in for it (IPv4 as
+ * ::ffff:a.b.c.d); the source port is not part of the identity (the device's
+ * binding checks it). A worker keys the n-th DataSetMessage of a message
+ * without PayloadHeader with writer = n, by_position = 1.
+ */
+LG_ADMIT_INLINE void lg_admit_uadp_key_make(const struct lg_admit_uadp_hdr *h, lg_u8 family,
+					    const lg_u8 *src_addr, struct lg_admit_uadp_key *k)
+{
 	LG_ADMIT_ST64(k, 0);
 	LG_ADMIT_ST64((lg_u8 *)k + 8, 0);
 	LG_ADMIT_ST64(k->pub_str, 0);
 	LG_ADMIT_ST64(k->pub_str + 8, 0);
 	LG_ADMIT_ST64(k->pub_str + 16, 0);
 	LG_ADMIT_ST64(k->pub_str + 24, 0);
+	k->pub_type = h->pub_type;
+	k->writer_group_id = h->writer_group_id;
+	k->writer_id = h->writer;
+	k->flags = h->by_position ? LG_ADMIT_UADP_KEY_POSITION : 0;
+	if (h->pub_type == LG_ADMIT_UADP_PUBID_NONE) {
+		k->pub_str_len = 16;
+		if (family == LG_ADMIT_AF_INET) {
+			k->pub_str[10] = 0xff;
+			k->pub_str[11] = 0xff;
+			LG_ADMIT_ST32(k->pub_str + 12, lg_admit_ld32(src_addr));
+		} else {
+			LG_ADMIT_ST64(k->pub_str, lg_admit_ld64(src_addr));
+			LG_ADMIT_ST64(k->pub_str + 8, lg_admit_ld64(src_addr + 8));
+		}
+	} else if (h->pub_type == LG_ADMIT_UADP_PUBID_STRING) {
+		k->pub_str_len = h->pub_str_len;
+#ifndef __BPF__
+		if (h->pub_str && h->pub_str_len <= LG_ADMIT_UADP_STR_MAX)
+			__builtin_memcpy(k->pub_str, h->pub_str, h->pub_str_len);
+#endif
+	} else {
+		k->pub_num = h->pub_num;
+	}
+}
+
+/*
+ * The identity of a UADP NetworkMessage's first DataSetMessage, from the
+ * NetworkMessage header alone: UADPVersion and flags, ExtendedFlags1 and 2
+ * (chunks, discovery messages and reserved bits are refused: their layout is
+ * not ours to guess), the PublisherId of any type (a String of at most
+ * LG_ADMIT_UADP_STR_MAX bytes) if present, the DataSetClassId, the
+ * GroupHeader (any GroupFlags) with its WriterGroupId if present, and the
+ * PayloadHeader with the DataSetWriterId of the first DataSetMessage if
+ * present; without a PayloadHeader the first DataSetMessage is position 1.
+ * Nothing after the PayloadHeader (timestamp, promoted fields, the security
+ * header) is read: the identity lies before it, and the worker verifies the
+ * rest. Anything that ends early is LG_R_MALFORMED.
+ *
+ * Fills *k through lg_admit_uadp_key_make() with the source (family,
+ * src_addr: pkt->family, pkt->src_addr) standing in for a missing
+ * PublisherId; the caller maps the identity to a device (in XDP the
+ * lg_uadp_ids map). Every read is checked against what is left of the UDP
+ * payload (payload_len) and, for the verifier, against data_end. Returns
+ * LG_R_ADMITTED or LG_R_MALFORMED.
+ */
+LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_end,
+					lg_u32 payload_len, lg_u8 family, const lg_u8 *src_addr,
+					struct lg_admit_uadp_key *k)
+{
+	const lg_u8 *p = payload, *str = 0;
+	const lg_u8 *end = data_end;
+	lg_u32 left = payload_len, slen, skip;
+	lg_u8 flags, ext1 = 0, gf;
+	struct lg_admit_uadp_hdr h;
+
+	h.pub_type = LG_ADMIT_UADP_PUBID_NONE;
+	h.pub_str_len = 0;
+	h.writer_group_id = 0;
+	h.writer = 1;
+	h.by_position = 1;
+	h.pub_num = 0;
+	h.pub_str = 0;
 
 /* n more bytes of the message at p, within the UDP payload and the frame. */
 #define LG_ADMIT_UADP_NEED(n)                                                                      \
@@ -588,8 +683,6 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 	LG_ADMIT_UADP_NEED(1);
 	flags = p[0];
 	if ((flags & LG_ADMIT_UADP_F_VERSION) != LG_ADMIT_UADP_VERSION)
-		return LG_R_MALFORMED;
-	if ((flags & LG_ADMIT_UADP_F_IDENTITY) != LG_ADMIT_UADP_F_IDENTITY)
 		return LG_R_MALFORMED;
 	p++;
 	left--;
@@ -608,50 +701,52 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 	}
 
 	/* PublisherId; without ExtendedFlags1 it is a Byte. */
-	k->pub_type = ext1 & LG_ADMIT_UADP_X1_PUBID_TYPE;
-	switch (k->pub_type) {
-	case 0:
-		LG_ADMIT_UADP_NEED(1);
-		k->pub_num = p[0];
-		p++;
-		left--;
-		break;
-	case 1:
-		LG_ADMIT_UADP_NEED(2);
-		k->pub_num = LG_ADMIT_LE16(lg_admit_ld16(p));
-		p += 2;
-		left -= 2;
-		break;
-	case 2:
-		LG_ADMIT_UADP_NEED(4);
-		k->pub_num = lg_admit_le32(p);
-		p += 4;
-		left -= 4;
-		break;
-	case 3:
-		LG_ADMIT_UADP_NEED(8);
-		k->pub_num = lg_admit_le64(p);
-		p += 8;
-		left -= 8;
-		break;
-	case LG_ADMIT_UADP_PUBID_STRING:
-		/* Int32 length; the null String (-1) and longer ids cannot be a key. */
-		LG_ADMIT_UADP_NEED(4);
-		slen = lg_admit_le32(p);
-		if (slen > LG_ADMIT_UADP_STR_MAX)
+	if (flags & LG_ADMIT_UADP_F_PUBID) {
+		h.pub_type = ext1 & LG_ADMIT_UADP_X1_PUBID_TYPE;
+		switch (h.pub_type) {
+		case 0:
+			LG_ADMIT_UADP_NEED(1);
+			h.pub_num = p[0];
+			p++;
+			left--;
+			break;
+		case 1:
+			LG_ADMIT_UADP_NEED(2);
+			h.pub_num = LG_ADMIT_LE16(lg_admit_ld16(p));
+			p += 2;
+			left -= 2;
+			break;
+		case 2:
+			LG_ADMIT_UADP_NEED(4);
+			h.pub_num = lg_admit_le32(p);
+			p += 4;
+			left -= 4;
+			break;
+		case 3:
+			LG_ADMIT_UADP_NEED(8);
+			h.pub_num = lg_admit_le64(p);
+			p += 8;
+			left -= 8;
+			break;
+		case LG_ADMIT_UADP_PUBID_STRING:
+			/* Int32 length; the null String (-1) and longer ids cannot be a key. */
+			LG_ADMIT_UADP_NEED(4);
+			slen = lg_admit_le32(p);
+			if (slen > LG_ADMIT_UADP_STR_MAX)
+				return LG_R_MALFORMED;
+			p += 4;
+			left -= 4;
+			if (left < slen)
+				return LG_R_MALFORMED;
+			/* Copied last (below): the parse in between takes one path for any length. */
+			str = p;
+			h.pub_str_len = (lg_u8)slen;
+			p += slen;
+			left -= slen;
+			break;
+		default:
 			return LG_R_MALFORMED;
-		p += 4;
-		left -= 4;
-		if (left < slen)
-			return LG_R_MALFORMED;
-		/* Copied last (below): the parse in between takes one path for any length. */
-		str = p;
-		k->pub_str_len = (lg_u8)slen;
-		p += slen;
-		left -= slen;
-		break;
-	default:
-		return LG_R_MALFORMED;
+		}
 	}
 
 	if (ext1 & LG_ADMIT_UADP_X1_CLASS_ID) {
@@ -660,25 +755,38 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 		left -= 16;
 	}
 
-	/* GroupHeader: GroupFlags, WriterGroupId, then what we skip. */
-	LG_ADMIT_UADP_NEED(3);
-	gf = p[0];
-	if ((gf & LG_ADMIT_UADP_G_RESERVED) || !(gf & LG_ADMIT_UADP_G_WRITER_GROUP))
-		return LG_R_MALFORMED;
-	k->writer_group_id = LG_ADMIT_LE16(lg_admit_ld16(p + 1));
-	p += 3;
-	left -= 3;
-	skip = (gf & LG_ADMIT_UADP_G_VERSION ? 4 : 0) + (gf & LG_ADMIT_UADP_G_NM_NUMBER ? 2 : 0) +
-	       (gf & LG_ADMIT_UADP_G_SEQUENCE ? 2 : 0);
-	p += skip;
-	left = left < skip ? 0 : left - skip;
+	/* GroupHeader: GroupFlags, WriterGroupId if there is one, then what we skip. */
+	if (flags & LG_ADMIT_UADP_F_GROUP) {
+		LG_ADMIT_UADP_NEED(1);
+		gf = p[0];
+		if (gf & LG_ADMIT_UADP_G_RESERVED)
+			return LG_R_MALFORMED;
+		p++;
+		left--;
+		if (gf & LG_ADMIT_UADP_G_WRITER_GROUP) {
+			LG_ADMIT_UADP_NEED(2);
+			h.writer_group_id = LG_ADMIT_LE16(lg_admit_ld16(p));
+			p += 2;
+			left -= 2;
+		}
+		skip = (gf & LG_ADMIT_UADP_G_VERSION ? 4 : 0) +
+		       (gf & LG_ADMIT_UADP_G_NM_NUMBER ? 2 : 0) + (gf & LG_ADMIT_UADP_G_SEQUENCE ? 2 : 0);
+		if (left < skip)
+			return LG_R_MALFORMED;
+		p += skip;
+		left -= skip;
+	}
 
 	/* PayloadHeader: Count (at least one DataSetMessage), the first DataSetWriterId. */
-	LG_ADMIT_UADP_NEED(3);
-	if (!p[0])
-		return LG_R_MALFORMED;
-	k->writer_id = LG_ADMIT_LE16(lg_admit_ld16(p + 1));
+	if (flags & LG_ADMIT_UADP_F_PAYLOAD) {
+		LG_ADMIT_UADP_NEED(3);
+		if (!p[0])
+			return LG_R_MALFORMED;
+		h.writer = LG_ADMIT_LE16(lg_admit_ld16(p + 1));
+		h.by_position = 0;
+	}
 #undef LG_ADMIT_UADP_NEED
+	lg_admit_uadp_key_make(&h, family, src_addr, k);
 	if (!str)
 		return LG_R_ADMITTED;
 
@@ -731,6 +839,21 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 #else
 #define LG_ADMIT_WANT_OFF(rc) ((rc) == LG_ADMIT_RC_UADP || (rc) == LG_R_ADMITTED)
 #endif
+
+/*
+ * An IPv4 fragment (MF set or a non-zero offset) at p: of UDP it is
+ * LG_R_FRAGMENT with its source in pkt, for lg_admit_decide_fragment(); the
+ * later fragments carry no UDP header, so that the source address is all
+ * there is to judge them by. Of anything else, not ours.
+ */
+LG_ADMIT_INLINE int lg_admit_fragment4(const lg_u8 *p, struct lg_admit_pkt *pkt)
+{
+	if (p[9] != LG_IPPROTO_UDP)
+		return LG_R_NOT_OURS;
+	pkt->family = LG_ADMIT_AF_INET;
+	LG_ADMIT_ST32(pkt->src_addr, lg_admit_ld32(p + 12));
+	return LG_R_FRAGMENT;
+}
 
 /*
  * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
@@ -788,13 +911,14 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
 /*
  * Parse Ethernet, up to two VLAN tags (802.1Q/802.1AD), IPv4 or IPv6, UDP and
  * the LGF header. Returns LG_R_ADMITTED when pkt identifies a device,
- * LG_R_MALFORMED or LG_R_NOT_OURS otherwise, and LG_ADMIT_RC_UADP for a
+ * LG_R_MALFORMED or LG_R_NOT_OURS otherwise, LG_R_FRAGMENT for an IPv4 or
+ * IPv6 fragment of UDP (pkt->family and pkt->src_addr set: the caller
+ * decides with lg_admit_decide_fragment()), and LG_ADMIT_RC_UADP for a
  * datagram to cfg->uadp_port (lg_admit_parse() goes on with its header).
  *
- * Anything that could carry our traffic past this parser into the kernel
- * stack is malformed, not "not ours": UDP IPv4 fragments (the stack would
- * reassemble them) and the IPv6 extension headers lg_admit_ipv6_ext() does
- * not walk or refuses. Every access is checked
+ * Anything else that could carry our traffic past this parser into the
+ * kernel stack is malformed, not "not ours": the IPv6 extension headers
+ * lg_admit_ipv6_ext() does not walk or refuses. Every access is checked
  * against data_end itself (not only against a length derived from it) so
  * that the verifier can follow.
  *
@@ -846,7 +970,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 		if (tot < 20 || LG_ETH_HLEN + tot > frame_len)
 			return LG_R_MALFORMED;
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
-			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+			return lg_admit_fragment4(p, pkt);
 		if (p[9] != LG_IPPROTO_UDP)
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
@@ -889,7 +1013,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			return LG_R_MALFORMED;
 		/* MF set or a non-zero offset: a fragment. */
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
-			return p[9] == LG_IPPROTO_UDP ? LG_R_MALFORMED : LG_R_NOT_OURS;
+			return lg_admit_fragment4(p, pkt);
 		if (p[9] != LG_IPPROTO_UDP)
 			return LG_R_NOT_OURS;
 		pkt->family = LG_ADMIT_AF_INET;
@@ -910,6 +1034,10 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			return LG_R_MALFORMED;
 		l4 = p + 40;
 		l4_end = l4 + plen;
+		/* Before the extension headers: a fragment's verdict needs its source. */
+		pkt->family = LG_ADMIT_AF_INET6;
+		LG_ADMIT_ST64(pkt->src_addr, lg_admit_ld64(p + 8));
+		LG_ADMIT_ST64(pkt->src_addr + 8, lg_admit_ld64(p + 16));
 		if (nh != LG_IPPROTO_UDP) {
 			rc = lg_admit_ipv6_ext(&l4, l4_end, end, nh);
 			if (rc != LG_R_ADMITTED)
@@ -924,9 +1052,6 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			l4 = (const lg_u8 *)data +
 			     ((lg_u32)(l4 - (const lg_u8 *)data) & LG_ADMIT_PAYLOAD_OFF_MASK);
 		}
-		pkt->family = LG_ADMIT_AF_INET6;
-		LG_ADMIT_ST64(pkt->src_addr, lg_admit_ld64(p + 8));
-		LG_ADMIT_ST64(pkt->src_addr + 8, lg_admit_ld64(p + 16));
 	} else {
 		return LG_R_NOT_OURS;
 	}
@@ -965,7 +1090,8 @@ LG_ADMIT_INLINE int lg_admit_parse_len(const void *data, const void *data_end, l
 	/* The mask tells the verifier the bound that holds anyway (LG_ADMIT_PAYLOAD_OFF_MASK). */
 	return lg_admit_parse_uadp((const lg_u8 *)data +
 				       (pkt->payload_off & LG_ADMIT_PAYLOAD_OFF_MASK),
-				   (const lg_u8 *)data_end, pkt->payload_len, ukey);
+				   (const lg_u8 *)data_end, pkt->payload_len, pkt->family,
+				   pkt->src_addr, ukey);
 }
 
 /* lg_admit_parse_len() of a frame in one piece. */
@@ -977,6 +1103,94 @@ LG_ADMIT_INLINE int lg_admit_parse(const void *data, const void *data_end,
 				  (lg_u32)((const lg_u8 *)data_end - (const lg_u8 *)data), cfg, pkt,
 				  ukey);
 }
+
+/* The home of a source address in lg_admit_table.srcs: IPv4 reads addr[0..3] only. */
+LG_ADMIT_INLINE lg_u32 lg_admit_src_hash(lg_u8 family, const lg_u8 *addr, lg_u32 seed)
+{
+	lg_u32 h = lg_admit_ld32(addr);
+
+	if (family != LG_ADMIT_AF_INET)
+		h ^= lg_admit_ld32(addr + 4) ^ lg_admit_ld32(addr + 8) ^ lg_admit_ld32(addr + 12);
+	/* Another seed than the ids' index: the two indexes probe independently. */
+	return lg_admit_hash(h ^ family, seed ^ 0x5bd1e995u);
+}
+
+/* Is (family, addr) the bound source of dev? */
+LG_ADMIT_INLINE int lg_admit_src_eq(const struct lg_admit_dev *dev, lg_u8 family,
+				    const lg_u8 *addr)
+{
+	if (dev->family != family)
+		return 0;
+	if (family == LG_ADMIT_AF_INET)
+		return lg_admit_ld32(addr) == lg_admit_ld32(dev->addr);
+	return lg_admit_ld64(addr) == lg_admit_ld64(dev->addr) &&
+	       lg_admit_ld64(addr + 8) == lg_admit_ld64(dev->addr + 8);
+}
+
+/*
+ * Is the frame's source address (pkt->family, pkt->src_addr) bound to a
+ * device of this table? As lg_admit_table_find(): at most
+ * LG_ADMIT_MAX_PROBES loads and compares.
+ */
+LG_ADMIT_INLINE int lg_admit_table_source_bound(const struct lg_admit_table *t,
+						const struct lg_admit_pkt *pkt)
+{
+	lg_u32 h = lg_admit_src_hash(pkt->family, pkt->src_addr, t->seed), pos, at;
+	int i;
+
+	for (i = 0; i < LG_ADMIT_MAX_PROBES; i++) {
+		pos = (h + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
+		at = t->srcs[pos];
+		if (!at)
+			return 0;
+		if (lg_admit_src_eq(&t->devs[(at - 1) & (LG_ADMIT_INDEX_SLOTS - 1)], pkt->family,
+				    pkt->src_addr))
+			return 1;
+	}
+	return 0;
+}
+
+#ifndef __BPF__
+/*
+ * Insert id (not 0) into a table being built, and its bound source into the
+ * source index unless a device of the table has it already. Returns 0, -1
+ * when id is already there, -2 when no position within LG_ADMIT_MAX_PROBES
+ * of its home (in either index) is free (rebuild with another seed); the
+ * table is unchanged unless 0.
+ */
+static inline int lg_admit_table_insert(struct lg_admit_table *t, lg_u32 id,
+					const struct lg_admit_dev *dev)
+{
+	lg_u32 h = lg_admit_hash(id, t->seed), pos = 0, spos = 0, sh, at;
+	int i, found = 0, src = -1;
+
+	for (i = 0; i < LG_ADMIT_MAX_PROBES && !found; i++) {
+		pos = (h + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
+		if (t->ids[pos] == id)
+			return -1;
+		found = !t->ids[pos];
+	}
+	if (!found)
+		return -2;
+	sh = lg_admit_src_hash(dev->family, dev->addr, t->seed);
+	for (i = 0; i < LG_ADMIT_MAX_PROBES && src < 0; i++) {
+		spos = (sh + (lg_u32)i) & (LG_ADMIT_INDEX_SLOTS - 1);
+		at = t->srcs[spos];
+		if (!at)
+			src = 1; /* a new address: index it here */
+		else if (lg_admit_src_eq(&t->devs[at - 1], dev->family, dev->addr))
+			src = 0; /* indexed already */
+	}
+	if (src < 0)
+		return -2;
+	t->ids[pos] = id;
+	t->devs[pos] = *dev;
+	if (src)
+		t->srcs[spos] = (lg_u16)(pos + 1);
+	t->count++;
+	return 0;
+}
+#endif
 
 /* Does the frame come from where the device is bound? */
 LG_ADMIT_INLINE int lg_admit_source_ok(const struct lg_admit_pkt *pkt,
@@ -1041,6 +1255,28 @@ LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct l
 }
 
 /*
+ * The verdict for an IP fragment of UDP (parse result LG_R_FRAGMENT). With
+ * cfg->fragments reassemble and a live generation, a fragment whose source
+ * address is bound to one of its devices (source_bound, from
+ * lg_admit_table_source_bound()) goes to the kernel, which reassembles the
+ * datagram for linegate's UDP socket, where a worker verifies it whole:
+ * LG_R_FRAGMENT_PASSED, pass (to the stack, never to an XSK). Everything
+ * else, and every fragment for a caller that cannot hand it to a
+ * reassembler (source_bound 0), is dropped as LG_R_FRAGMENT. The token
+ * bucket is not charged: a fragment names no device, the datagram is
+ * counted once whole, by the worker.
+ */
+LG_ADMIT_INLINE void lg_admit_decide_fragment(const struct lg_admit_cfg *cfg, int source_bound,
+					      struct lg_admit_verdict *v)
+{
+	v->audited = 0;
+	v->pad = 0;
+	v->pass = source_bound && cfg->generation &&
+		  cfg->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE;
+	v->reason = v->pass ? LG_R_FRAGMENT_PASSED : LG_R_FRAGMENT;
+}
+
+/*
  * The admission decision. parse_rc and pkt come from lg_admit_parse(); dev is
  * the live table's entry for pkt->device_id or NULL; st is the device's
  * runtime state or NULL when it could not be had; cfg is the live
@@ -1062,6 +1298,11 @@ LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pk
 	if (parse_rc == LG_R_NOT_OURS) {
 		v->reason = LG_R_NOT_OURS;
 		v->pass = cfg->not_ours == LG_ADMIT_NOT_OURS_PASS;
+		return;
+	}
+	if (parse_rc == LG_R_FRAGMENT) {
+		/* Callers that can pass fragments to a reassembler call lg_admit_decide_fragment(). */
+		lg_admit_decide_fragment(cfg, 0, v);
 		return;
 	}
 	if (parse_rc != LG_R_ADMITTED) {
@@ -1110,8 +1351,13 @@ static inline int lg_admit_uadp_key_check(const struct lg_admit_uadp_key *k)
 {
 	static const lg_u8 zero[LG_ADMIT_UADP_STR_MAX];
 
-	if (k->pub_type > LG_ADMIT_UADP_PUBID_STRING || k->reserved)
+	if (k->pub_type > LG_ADMIT_UADP_PUBID_NONE || (k->flags & ~LG_ADMIT_UADP_KEY_POSITION))
 		return -22;
+	if (k->pub_type == LG_ADMIT_UADP_PUBID_NONE)
+		return k->pub_num || k->pub_str_len != 16 ||
+			       __builtin_memcmp(k->pub_str + 16, zero, LG_ADMIT_UADP_STR_MAX - 16)
+			   ? -22
+			   : 0;
 	if (k->pub_type != LG_ADMIT_UADP_PUBID_STRING)
 		return k->pub_str_len || __builtin_memcmp(k->pub_str, zero, sizeof(zero)) ? -22 : 0;
 	if (k->pub_num || k->pub_str_len > LG_ADMIT_UADP_STR_MAX ||

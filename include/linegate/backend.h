@@ -79,6 +79,9 @@ struct lg_uadmit;
 /* lg_backend_ops.flags: what a backend is, whatever its options */
 #define LG_BACKEND_F_USER_ADMIT 0x1 /* its frames never pass XDP: it needs conf.uadmit */
 #define LG_BACKEND_F_FINITE 0x2 /* a stream that ends (a file): nothing is lost to a full ring */
+/* It reads kernel UDP sockets: the stack reassembles IP fragments for it (fragments:
+ * reassemble lets XDP pass them); other backends see frames and drop fragments. */
+#define LG_BACKEND_F_SOCKET 0x4
 
 struct lg_backend_ops {
 	const char *name;

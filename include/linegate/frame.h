@@ -85,7 +85,7 @@
 	X(DROP_UADP_BAD_NONCE, "uadp_bad_nonce",                                                   \
 	  "an encrypted UADP message whose MessageNonce is not 8 bytes")                          \
 	X(DROP_UADP_CRYPTO, "uadp_crypto", "the crypto library failed while checking or "         \
-	  "decrypting a UADP message")                                                                    \
+	  "decrypting a UADP message")                                                             \
 	X(DROP_NO_REPLAY_FIELD, "no_replay_field",                                                 \
 	  "a UADP message lacks what its device's 'replay' checks: a sequence number (sequence), " \
 	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \
@@ -94,7 +94,10 @@
 	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round") \
 	X(DROP_NOT_ENCRYPTED, "not_encrypted",                                                     \
 	  "a UADP message sent in clear (signed or not) for a device with 'security: "            \
-	  "sign_and_encrypt'")
+	  "sign_and_encrypt'")                                                                     \
+	X(DROP_FRAGMENT, "fragment",                                                               \
+	  "an IP fragment: backends that see whole frames (afxdp, pcap, dpdk) cannot reassemble "  \
+	  "it; the uring backend gets the datagram whole from the kernel (fragments: reassemble)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

@@ -81,7 +81,8 @@ struct lg_policy_device {
 	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
 	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
 	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */
-	uint8_t uadp_pub_type;   /* enum lg_uadp_pubid_type (uadp.h) */
+	uint8_t uadp_pub_type;   /* enum lg_uadp_pubid_type (uadp.h), or
+				  * LG_ADMIT_UADP_PUBID_NONE: no PublisherId, known by addr */
 	uint8_t uadp_security;   /* enum lg_uadp_security */
 	uint8_t uadp_replay;     /* enum lg_uadp_replay, never AUTO after parsing */
 	uint8_t uadp_enc_len;    /* SignAndEncrypt: the policy's key length, 16 or 32 */
@@ -94,7 +95,8 @@ struct lg_policy_device {
 	 * fields with the most values (the sample arrays), whatever their names. */
 	uint32_t uadp_channels;
 	uint16_t uadp_writer_group;
-	uint16_t uadp_writer;
+	uint16_t uadp_writer;    /* DataSetWriterId, or with uadp_by_position a position */
+	bool uadp_by_position;   /* writer_position: the publisher sends no PayloadHeader */
 	uint64_t uadp_pub_num;
 	char uadp_pub_str[33];
 	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
@@ -112,6 +114,9 @@ struct lg_policy {
 	/* What XDP (or user-space admission) does with traffic that is neither LGF nor UADP:
 	 * the admission program's own enum, so that nothing converts between two. */
 	enum lg_admit_not_ours not_ours;
+	/* IP fragments of UDP: dropped in XDP, or passed to the kernel to reassemble when they
+	 * come from an enrolled device's source address (admission's own enum again). */
+	enum lg_admit_fragments fragments;
 	/* workers.cores: worker i runs on CPU cores[i % ncores]; ncores 0 = not pinned */
 	unsigned ncores;
 	uint16_t cores[LG_POLICY_MAX_CORES];
@@ -154,6 +159,9 @@ struct lg_policy {
 int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_policy *out,
 		    char *err, size_t errlen);
 /* Read a file and parse it; relative model/jsonl paths are resolved against its folder. */
+/* The UADP identity key of device d as the data plane looks it up (lg_admit_uadp_key_make()):
+ * 0, or -ENOENT when d does not speak UADP. */
+int lg_policy_uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_key *k);
 int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen);
 void lg_policy_free(struct lg_policy *p);
 

@@ -364,10 +364,28 @@ const char *lg_uadp_strerror(int reason);
 int lg_uadp_decode(struct lg_uadp_msg *m, const uint8_t *buf, size_t len,
 		   const struct lg_uadp_layouts *raw);
 
-/* Fill *key for DataSetMessage dsm_idx of a decoded message; for an encrypted message not
- * yet decrypted, dsm_idx < writer_count (the PayloadHeader is in clear). */
+/*
+ * Fill *key for DataSetMessage dsm_idx of a decoded message that has a PublisherId, a
+ * WriterGroupId and a PayloadHeader (else -LG_UADP_NO_IDENTITY): the identity of a message
+ * needs no source address. For an encrypted message not yet decrypted, dsm_idx <
+ * writer_count (the PayloadHeader is in clear).
+ */
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 		       struct lg_admit_uadp_key *key);
+
+/*
+ * What DataSetMessage dsm_idx's identity is made of, for lg_admit_uadp_key_make() (admit.h),
+ * for every layout: without PublisherId pub_type LG_ADMIT_UADP_PUBID_NONE (the key then
+ * takes the datagram's source address), without WriterGroupId 0, without PayloadHeader
+ * the position dsm_idx + 1. The key of any decoded message from a source is
+ *
+ *	lg_uadp_admit_hdr(m, i, &h) == 0 && (lg_admit_uadp_key_make(&h, family, src, &key), 1)
+ *
+ * Returns 0, -LG_UADP_BAD_ARG, or -LG_UADP_CAPACITY for a String PublisherId longer than
+ * a key holds. h->pub_str points into the message.
+ */
+int lg_uadp_admit_hdr(const struct lg_uadp_msg *m, unsigned int dsm_idx,
+		      struct lg_admit_uadp_hdr *h);
 
 /*
  * Verify the HMAC-SHA256 signature of a decoded signed message with key.

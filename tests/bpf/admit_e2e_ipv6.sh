@@ -5,7 +5,7 @@
 # MLD (ICMPv6 behind a Hop-by-Hop header) must reach the interface with
 # pass and not with drop; LGF behind Hop-by-Hop from the
 # enrolled device is admitted either way, from an unknown id dropped, and
-# UDP behind a Fragment header dropped as malformed. A packet socket on the
+# UDP behind a Fragment header dropped as fragment (the policy's fragments: drop). A packet socket on the
 # receiving interface sees what the program passed (the stack's IPv6 stays
 # off: the counters must only see the frames sent here).
 #
@@ -95,7 +95,7 @@ run() { # not_ours policy
 	echo "not_ours $policy: passed mld=${SEEN[mld]:-0} lgf=${SEEN[lgf]:-0}" \
 		"unknown=${SEEN[unknown]:-0} frag=${SEEN[frag]:-0} other=${SEEN[other]:-0};" \
 		"counted admitted=${FR[admitted]} unknown_device=${FR[unknown_device]}" \
-		"malformed=${FR[malformed]} not_ours=${FR[not_ours]}"
+		"malformed=${FR[malformed]} fragment=${FR[fragment]} not_ours=${FR[not_ours]}"
 }
 
 expect() { # name got want
@@ -111,7 +111,8 @@ expect "unknown LGF behind HBH passed" "${SEEN[unknown]:-0}" 0
 expect "UDP fragments passed" "${SEEN[frag]:-0}" 0
 expect ADMITTED "${FR[admitted]}" $N
 expect UNKNOWN_DEVICE "${FR[unknown_device]}" $N
-expect MALFORMED "${FR[malformed]}" $N
+expect MALFORMED "${FR[malformed]}" 0
+expect FRAGMENT "${FR[fragment]}" $N
 expect NOT_OURS "${FR[not_ours]}" $N
 
 [ "$fails" -eq 0 ] && echo "PASS ($MODE, not_ours $POLICY)"

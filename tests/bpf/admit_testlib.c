@@ -328,16 +328,28 @@ static int m_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_
 	if (lg_admit_parse_frame_len(frame, frame + linear, linear, cfg, &first) == LG_R_ADMITTED)
 		bytes = linear;
 	rc = lg_admit_parse_len(frame, frame + linear, len, cfg, &pkt, &ukey);
-	if (rc == LG_R_ADMITTED && m->live) {
-		/* UADP: the live table's device with this identity, if any. */
-		for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
-			if (m->table[i].has_uadp && !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
-				pkt.device_id = m->table[i].device_id;
-		dev = pkt.device_id ? m_table_find(m, pkt.device_id) : NULL;
-		if (dev)
-			st = m_state_get(m, pkt.device_id, 1);
+	if (rc == LG_R_FRAGMENT) {
+		/* Bound: some device of the live table has this source address (any MAC, port). */
+		int bound = 0;
+
+		for (size_t i = 0; m->live && !t->no_reassembly && i < m->ntable; i++)
+			bound |= m->table[i].dev.family == pkt.family &&
+				 !memcmp(m->table[i].dev.addr, pkt.src_addr,
+					 pkt.family == LG_ADMIT_AF_INET ? 4 : 16);
+		lg_admit_decide_fragment(cfg, bound, &v);
+	} else {
+		if (rc == LG_R_ADMITTED && m->live) {
+			/* UADP: the live table's device with this identity, if any. */
+			for (size_t i = 0; !pkt.device_id && i < m->ntable; i++)
+				if (m->table[i].has_uadp &&
+				    !memcmp(&m->table[i].uadp, &ukey, sizeof(ukey)))
+					pkt.device_id = m->table[i].device_id;
+			dev = pkt.device_id ? m_table_find(m, pkt.device_id) : NULL;
+			if (dev)
+				st = m_state_get(m, pkt.device_id, 1);
+		}
+		lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, &v);
 	}
-	lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, &v);
 
 	m->rc[v.reason].frames++;
 	m->rc[v.reason].bytes += bytes;
@@ -534,6 +546,10 @@ static void expect_split(struct sc *s, const lg_u8 *f, size_t len, size_t linear
 
 	if (len < s->t->min_len)
 		return;
+	if (s->t->no_reassembly && reason == LG_R_FRAGMENT_PASSED) {
+		reason = LG_R_FRAGMENT;
+		action = LGT_XDP_DROP;
+	}
 	if (linear < len)
 		err = s->t->run_split(s->t, f, (lg_u32)len, (lg_u32)linear, &r);
 	else
@@ -556,7 +572,8 @@ static void expect_split(struct sc *s, const lg_u8 *f, size_t len, size_t linear
 	 * table with a state slot: counters share the slot with the state.
 	 */
 	if (dev_id && reason != LG_R_UNKNOWN_DEVICE && reason != LG_R_MALFORMED &&
-	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE && reason != LG_R_STATE_FULL) {
+	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE && reason != LG_R_STATE_FULL &&
+	    reason != LG_R_FRAGMENT && reason != LG_R_FRAGMENT_PASSED) {
 		struct lg_admit_dev_ctr *c = exp_dev(s, dev_id);
 
 		if (!c)
@@ -760,9 +777,9 @@ static void sc_parse(struct sc *s)
 
 	lgt_pkt_from(&p, &D1, 1, 2);
 	p.frag = 0x2000;
-	DROP_(s, &p, LG_R_MALFORMED, "IPv4 UDP first fragment (MF)");
+	DROP_(s, &p, LG_R_FRAGMENT, "IPv4 UDP first fragment (MF)");
 	p.frag = 0x0010;
-	DROP_(s, &p, LG_R_MALFORMED, "IPv4 UDP later fragment");
+	DROP_(s, &p, LG_R_FRAGMENT, "IPv4 UDP later fragment");
 	p.frag = 0x4000;
 	PASS_(s, &p, LG_R_ADMITTED, "IPv4 DF is fine");
 	p.frag = 0x2000;
@@ -805,7 +822,7 @@ static void sc_parse(struct sc *s)
 	p.ext_type[0] = LG_IPPROTO_HOPOPTS;
 	PASS_(s, &p, LG_R_ADMITTED, "IPv6 hop-by-hop header, UDP");
 	p.ext_type[0] = LG_IPPROTO_FRAGMENT;
-	DROP_(s, &p, LG_R_MALFORMED, "IPv6 fragment header, UDP");
+	DROP_(s, &p, LG_R_FRAGMENT, "IPv6 fragment header, UDP");
 	p.next = 0;
 	p.ip_proto = 58;
 	DROP_(s, &p, LG_R_NOT_OURS, "ICMPv6");
@@ -909,7 +926,7 @@ static void sc_not_ours_pass(struct sc *s)
 	PASS_(s, &p, LG_R_NOT_OURS, "DNS passes");
 	p.dport = LGF_DEFAULT_PORT;
 	p.frag = 0x2000;
-	DROP_(s, &p, LG_R_MALFORMED, "UDP fragment still dropped");
+	DROP_(s, &p, LG_R_FRAGMENT, "UDP fragment still dropped");
 	lgt_pkt_from(&p, &D1, 99, 1);
 	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "unknown still dropped");
 	check_counters(s);
@@ -1192,12 +1209,16 @@ struct lgt_uadp {
 	unsigned opts; /* U_* */
 };
 
-#define U_CLASS_ID 0x01	 /* DataSetClassId */
-#define U_GROUP_ALL 0x02 /* GroupVersion and NetworkMessageNumber too */
-#define U_EXT2 0x04	 /* ExtendedFlags2 with PromotedFields */
-#define U_SIGNED 0x08	 /* security header and HMAC-SHA256 signature */
-#define U_EXT1 0x10	 /* ExtendedFlags1 even for a Byte PublisherId without options */
-#define U_TWO_DSM 0x20	 /* a second DataSetMessage (writer + 1) */
+#define U_CLASS_ID 0x01	   /* DataSetClassId */
+#define U_GROUP_ALL 0x02   /* GroupVersion and NetworkMessageNumber too */
+#define U_EXT2 0x04	   /* ExtendedFlags2 with PromotedFields */
+#define U_SIGNED 0x08	   /* security header and HMAC-SHA256 signature */
+#define U_EXT1 0x10	   /* ExtendedFlags1 even for a Byte PublisherId without options */
+#define U_TWO_DSM 0x20	   /* a second DataSetMessage (writer + 1) */
+#define U_NO_PUBID 0x40	   /* no PublisherId: known by its source address */
+#define U_NO_GROUP 0x80	   /* no GroupHeader */
+#define U_NO_WG 0x100	   /* a GroupHeader without WriterGroupId */
+#define U_NO_PAYLOAD 0x200 /* no PayloadHeader: writer is the position, always 1 here */
 
 static const lg_u8 U_KEY[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
 
@@ -1216,8 +1237,14 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 	int len;
 
 	memset(&m, 0, sizeof(m));
-	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
-		  LG_UADP_F_PAYLOAD_HEADER;
+	m.flags = LG_UADP_VERSION;
+	if (!(u->opts & U_NO_PUBID))
+		m.flags |= LG_UADP_F_PUBLISHER_ID;
+	if (!(u->opts & U_NO_GROUP))
+		m.flags |= LG_UADP_F_GROUP_HEADER;
+	if (!(u->opts & U_NO_PAYLOAD))
+		m.flags |= LG_UADP_F_PAYLOAD_HEADER;
+	/* Without PublisherId the type bits stay, as open62541's IOP publisher sends them. */
 	m.ext1 = u->pub_type;
 	if (u->opts & U_CLASS_ID) {
 		m.ext1 |= LG_UADP_X1_DATASET_CLASS_ID;
@@ -1245,7 +1272,9 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 	} else {
 		m.pub_num = u->pub_num;
 	}
-	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
+	m.group_flags = LG_UADP_G_SEQUENCE;
+	if (!(u->opts & U_NO_WG))
+		m.group_flags |= LG_UADP_G_WRITER_GROUP_ID;
 	if (u->opts & U_GROUP_ALL)
 		m.group_flags |= LG_UADP_G_GROUP_VERSION | LG_UADP_G_NM_NUMBER;
 	m.writer_group_id = u->wg;
@@ -1269,7 +1298,9 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 	if (len <= 0)
 		return 0;
 	h = 1 + !!(m.flags & LG_UADP_F_EXT1) + !!(m.ext1 & LG_UADP_X1_EXT2);
-	switch (u->pub_type) {
+	switch (u->opts & U_NO_PUBID ? 0xff : u->pub_type) {
+	case 0xff:
+		break;
 	case LG_UADP_PUBID_BYTE:
 		h += 1;
 		break;
@@ -1287,21 +1318,36 @@ static size_t uadp_msg(const struct lgt_uadp *u, lg_u16 seq, lg_u8 *out, size_t 
 		break;
 	}
 	h += u->opts & U_CLASS_ID ? 16 : 0;
-	h += 1 + 2 + 2 + (u->opts & U_GROUP_ALL ? 6 : 0); /* GroupHeader */
-	h += 1 + 2;					  /* Count, first writer */
+	if (!(u->opts & U_NO_GROUP)) /* GroupHeader */
+		h += 1 + (u->opts & U_NO_WG ? 0 : 2) + 2 + (u->opts & U_GROUP_ALL ? 6 : 0);
+	if (!(u->opts & U_NO_PAYLOAD))
+		h += 1 + 2; /* Count, first writer */
 	*hdr = h;
 	return (size_t)len;
 }
 
-static struct lg_admit_uadp_key uadp_key(const struct lgt_uadp *u)
+/* The key of u's messages from base's bound source, built here by hand (not by admit.h). */
+static struct lg_admit_uadp_key uadp_key(const struct lgt_uadp *u,
+					 const struct lg_admit_entry *base)
 {
 	struct lg_admit_uadp_key k;
 
 	memset(&k, 0, sizeof(k));
 	k.pub_type = u->pub_type;
-	k.writer_group_id = u->wg;
+	k.writer_group_id = u->opts & (U_NO_GROUP | U_NO_WG) ? 0 : u->wg;
 	k.writer_id = u->writer;
-	if (u->pub_type == LG_UADP_PUBID_STRING) {
+	if (u->opts & U_NO_PAYLOAD)
+		k.flags = LG_ADMIT_UADP_KEY_POSITION;
+	if (u->opts & U_NO_PUBID) {
+		k.pub_type = LG_ADMIT_UADP_PUBID_NONE;
+		k.pub_str_len = 16;
+		if (base->dev.family == LG_ADMIT_AF_INET) {
+			k.pub_str[10] = k.pub_str[11] = 0xff;
+			memcpy(k.pub_str + 12, base->dev.addr, 4);
+		} else {
+			memcpy(k.pub_str, base->dev.addr, 16);
+		}
+	} else if (u->pub_type == LG_UADP_PUBID_STRING) {
 		k.pub_str_len = (lg_u8)strlen(u->pub_str);
 		memcpy(k.pub_str, u->pub_str, k.pub_str_len);
 	} else {
@@ -1315,7 +1361,7 @@ static struct lg_admit_entry uadp_entry(const struct lg_admit_entry *base, const
 	struct lg_admit_entry e = *base;
 
 	e.has_uadp = 1;
-	e.uadp = uadp_key(u);
+	e.uadp = uadp_key(u, base);
 	return e;
 }
 
@@ -1539,15 +1585,23 @@ static void sc_uadp_parse(struct sc *s)
 		code;                                                                              \
 		expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_MALFORMED, 0, what);                     \
 	} while (0)
+#define EDIT_U(u, code, what)                                                                      \
+	do {                                                                                       \
+		uadp_pkt(&p, &devs[1], (u), 1, &h);                                                \
+		m = (lg_u8 *)p.raw;                                                                \
+		code;                                                                              \
+		expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, what);                 \
+	} while (0)
 	/* UP16: f1 01 | ba 08 | 09 (WG | seq) 64 00 | seq | 01 | 4d f4 */
 	EDIT(&UP16, m[0] = 0xf2, "UADPVersion 2");
 	EDIT(&UP16, m[0] = 0xf0, "UADPVersion 0");
 	EDIT(&UP16, m[0] &= ~LG_UADP_F_PUBLISHER_ID, "no PublisherId");
-	EDIT(&UP16, m[0] &= ~LG_UADP_F_GROUP_HEADER, "no GroupHeader");
-	EDIT(&UP16, m[0] &= ~LG_UADP_F_PAYLOAD_HEADER, "no PayloadHeader");
+	/* Identities without these parts are others' (sc_uadp_layouts): not 11's. */
+	EDIT_U(&UP16, m[0] &= ~LG_UADP_F_GROUP_HEADER, "no GroupHeader");
+	EDIT_U(&UP16, m[0] &= ~LG_UADP_F_PAYLOAD_HEADER, "no PayloadHeader");
 	EDIT(&UP16, m[1] = 5, "PublisherId type 5");
 	EDIT(&UP16, m[1] = 7, "PublisherId type 7");
-	EDIT(&UP16, m[4] &= ~LG_UADP_G_WRITER_GROUP_ID, "GroupHeader without WriterGroupId");
+	EDIT_U(&UP16, m[4] &= ~LG_UADP_G_WRITER_GROUP_ID, "GroupHeader without WriterGroupId");
 	EDIT(&UP16, m[4] |= 0x10, "GroupFlags reserved bit");
 	EDIT(&UP16, m[h - 3] = 0, "PayloadHeader Count 0");
 	uadp_pkt(&p, &devs[1], &UP64, 1, &h);
@@ -1583,6 +1637,7 @@ static void sc_uadp_parse(struct sc *s)
 	p.lgf_len = (lg_u32)h;
 	expect_uadp(s, &p, 15, LGT_XDP_PASS, LG_R_ADMITTED, 0, "exactly the header");
 #undef EDIT
+#undef EDIT_U
 
 	/* Each format on the other's port. */
 	uadp_pkt(&p, &devs[1], &UP16, 1, NULL);
@@ -1648,6 +1703,315 @@ static void sc_uadp_truncation(struct sc *s)
 				   what);
 		}
 	}
+	check_counters(s);
+}
+
+/*
+ * The first NetworkMessage of open62541's IOP publisher
+ * (examples/pubsub/server_pubsub_publisher_iop.c), the UDP payload of the first
+ * datagram of /work/peers/cap-ro/iop.pcap (127.0.0.1:51124 -> 127.0.0.1:4840, 199
+ * bytes): flags 0x81 (version 1, ExtendedFlags1), ExtendedFlags1 0x01 (PublisherId type
+ * bits UInt16, but no PublisherId), no GroupHeader, no PayloadHeader, two
+ * DataSetMessages one after the other.
+ */
+static const lg_u8 IOP_MSG[] = {
+    0x81, 0x01, 0xe1, 0x10, 0x3c, 0x17, 0xe2, 0xb7, 0x2e, 0x84, 0xdd, 0x01, 0xc0, 0x48, 0x28, 0x92,
+    0xdc, 0x43, 0x28, 0x92, 0x04, 0x00, 0x0d, 0xe4, 0x87, 0x95, 0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x06,
+    0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0xe1, 0x10, 0x66, 0x18, 0xe2,
+    0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x6b, 0x5b, 0x28, 0x92, 0x33, 0x53, 0x28, 0x92, 0x10, 0x00, 0x87,
+    0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00,
+    0x1e, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x32, 0x00, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x00,
+    0x46, 0x00, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x5a, 0x00, 0x00, 0x00, 0x0d, 0xc8, 0x99, 0x95,
+    0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x0e, 0xbb, 0x30, 0x8c, 0x7b, 0x6b, 0x1d, 0x80, 0x1f, 0xef, 0xde,
+    0x5d, 0x95, 0x3c, 0x33, 0x23, 0xd2, 0x0f, 0x01, 0x00, 0x00, 0x00, 0x00, 0x0c, 0xff, 0xff, 0xff,
+    0xff, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x09,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00,
+    0x02, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00,
+    0x04, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
+};
+
+/* A device bound to 127.0.0.1, where the IOP capture came from. */
+#define IOPDEV(id_)                                                                                \
+	{                                                                                          \
+		id_,                                                                               \
+		{                                                                                  \
+			.mac = {2, 0, 0, 0, 1, 40}, .family = 4, .addr = { 127, 0, 0, 1 }          \
+		}                                                                                  \
+	}
+
+/*
+ * Every header layout a real publisher sends, enrolled: with and without
+ * PublisherId (then known by its source address), GroupHeader, WriterGroupId
+ * and PayloadHeader (then the first DataSetMessage is position 1), with
+ * DataSetClassId, every GroupFlags field, ExtendedFlags2, signed; the real
+ * IOP message; and what is refused for it.
+ */
+static void sc_uadp_layouts(struct sc *s)
+{
+	/* No PublisherId, WriterGroupId 5, no PayloadHeader: positions 1 and 2 of 10.0.1.11. */
+	static const struct lgt_uadp N1 = {LG_UADP_PUBID_UINT16,     0, NULL, 5, 1,
+					   U_NO_PUBID | U_NO_PAYLOAD};
+	static const struct lgt_uadp N2 = {LG_UADP_PUBID_UINT16,     0, NULL, 5, 2,
+					   U_NO_PUBID | U_NO_PAYLOAD};
+	/* UInt16 PublisherId 2234, no GroupHeader, no PayloadHeader. */
+	static const struct lgt_uadp P1 = {LG_UADP_PUBID_UINT16,     2234, NULL, 0, 1,
+					   U_NO_GROUP | U_NO_PAYLOAD};
+	/* No PublisherId, a GroupHeader without WriterGroupId, DataSetWriterId 7. */
+	static const struct lgt_uadp W1 = {LG_UADP_PUBID_BYTE, 0, NULL, 0, 7, U_NO_PUBID | U_NO_WG};
+	/* No PublisherId over IPv6, WriterGroupId 9, no PayloadHeader. */
+	static const struct lgt_uadp V1 = {LG_UADP_PUBID_UINT16,     0, NULL, 9, 1,
+					   U_NO_PUBID | U_NO_PAYLOAD};
+	/* The IOP publisher: no PublisherId, no GroupHeader, no PayloadHeader. */
+	static const struct lgt_uadp IOP1 = {
+	    LG_UADP_PUBID_UINT16, 0, NULL, 0, 1, U_NO_PUBID | U_NO_GROUP | U_NO_PAYLOAD};
+	static const struct lgt_uadp IOP2 = {
+	    LG_UADP_PUBID_UINT16, 0, NULL, 0, 2, U_NO_PUBID | U_NO_GROUP | U_NO_PAYLOAD};
+	static const struct lg_admit_entry I36 = IOPDEV(36), I37 = IOPDEV(37);
+	struct lg_admit_entry devs[] = {
+	    uadp_entry(&B11, &N1),   uadp_entry(&B11, &N2), uadp_entry(&B12, &P1),
+	    uadp_entry(&B13, &W1),   uadp_entry(&B14, &V1), uadp_entry(&I36, &IOP1),
+	    uadp_entry(&I37, &IOP2),
+	};
+	struct lgt_uadp u;
+	struct lgt_pkt p;
+	lg_u8 *m;
+	size_t h, len, i;
+
+	devs[0].device_id = 31, devs[1].device_id = 32, devs[2].device_id = 33;
+	devs[3].device_id = 34, devs[4].device_id = 35;
+	apply(s, &CFG, devs, sizeof(devs) / sizeof(devs[0]));
+
+	uadp_pkt(&p, &devs[0], &N1, 1, NULL);
+	expect_uadp(s, &p, 31, LGT_XDP_PASS, LG_R_ADMITTED, 0, "no PublisherId, position 1");
+	u = N1, u.opts |= U_GROUP_ALL | U_CLASS_ID | U_EXT2;
+	uadp_pkt(&p, &devs[0], &u, 2, NULL);
+	expect_uadp(s, &p, 31, LGT_XDP_PASS, LG_R_ADMITTED, 0,
+		    "no PublisherId, ClassId, every GroupFlag, ExtendedFlags2");
+	u = N1, u.opts |= U_SIGNED;
+	uadp_pkt(&p, &devs[0], &u, 3, &h);
+	expect_uadp(s, &p, 31, LGT_XDP_PASS, LG_R_ADMITTED, 0, "no PublisherId, signed");
+	/* Nothing after the identity is read: the security header and the rest as garbage. */
+	m = (lg_u8 *)p.raw;
+	memset(m + h, 0xff, p.lgf_len - h);
+	expect_uadp(s, &p, 31, LGT_XDP_PASS, LG_R_ADMITTED, 0, "garbage after the identity");
+	uadp_pkt(&p, &devs[2], &P1, 1, NULL);
+	expect_uadp(s, &p, 33, LGT_XDP_PASS, LG_R_ADMITTED, 0,
+		    "PublisherId, no GroupHeader, no PayloadHeader");
+	uadp_pkt(&p, &devs[3], &W1, 1, NULL);
+	expect_uadp(s, &p, 34, LGT_XDP_PASS, LG_R_ADMITTED, 0,
+		    "no PublisherId, GroupHeader without WriterGroupId, writer 7");
+	u = W1, u.opts |= U_SIGNED | U_CLASS_ID;
+	uadp_pkt(&p, &devs[3], &u, 2, &h);
+	m = (lg_u8 *)p.raw;
+	memset(m + h, 0xff, p.lgf_len - h);
+	expect_uadp(s, &p, 34, LGT_XDP_PASS, LG_R_ADMITTED, 0,
+		    "writer 7, signed, garbage after the PayloadHeader");
+	uadp_pkt(&p, &devs[4], &V1, 1, NULL);
+	expect_uadp(s, &p, 35, LGT_XDP_PASS, LG_R_ADMITTED, 0, "no PublisherId, IPv6");
+	lgt_pkt_from(&p, &devs[5], 36, 1);
+	p.dport = UADP_PORT;
+	p.raw = IOP_MSG;
+	p.lgf_len = sizeof(IOP_MSG);
+	expect_uadp(s, &p, 36, LGT_XDP_PASS, LG_R_ADMITTED, 0, "open62541 IOP message");
+	/* As the truncation scenario: its identity is the first two bytes. */
+	p.lgf_len = 2;
+	expect_uadp(s, &p, 36, LGT_XDP_PASS, LG_R_ADMITTED, 0, "IOP message, first two bytes");
+	p.lgf_len = 1;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "IOP message, first byte");
+
+	/* Refusals. */
+	uadp_pkt(&p, &devs[0], &N1, 4, NULL);
+	p.src_ip[3] = 99;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "no PublisherId from an unknown source");
+	uadp_pkt(&p, &devs[0], &N1, 4, NULL);
+	p.src_mac[5] = 99;
+	expect_uadp(s, &p, 31, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0,
+		    "no PublisherId, its source address, another MAC");
+	u = N1, u.wg = 6;
+	uadp_pkt(&p, &devs[0], &u, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "no PublisherId, unknown WriterGroupId");
+	u = N1, u.opts &= ~U_NO_PAYLOAD;
+	uadp_pkt(&p, &devs[0], &u, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "DataSetWriterId 1 is not position 1");
+	u = P1, u.opts &= ~U_NO_PAYLOAD;
+	uadp_pkt(&p, &devs[2], &u, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "PublisherId 2234, writer 1 is not position 1");
+	u = P1, u.opts |= U_NO_PUBID;
+	uadp_pkt(&p, &devs[2], &u, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "PublisherId 2234's layout without it");
+	u = W1, u.writer = 8;
+	uadp_pkt(&p, &devs[3], &u, 4, NULL);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "no PublisherId, writer 8");
+	uadp_pkt(&p, &devs[4], &V1, 4, NULL);
+	p.src_ip[15] = 99;
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "no PublisherId from an unknown IPv6 source");
+	/* 10.0.1.11 as ::ffff:10.0.1.11: the key matches, the binding's family does not. */
+	uadp_pkt(&p, &devs[0], &N1, 4, NULL);
+	p.ethertype = 0x86dd;
+	memset(p.src_ip, 0, 16);
+	p.src_ip[10] = p.src_ip[11] = 0xff;
+	memcpy(p.src_ip + 12, B11.dev.addr, 4);
+	memset(p.dst_ip, 0, 16);
+	p.dst_ip[15] = 1;
+	expect_uadp(s, &p, 31, LGT_XDP_DROP, LG_R_SPOOFED_SOURCE, 0,
+		    "no PublisherId from the v4-mapped IPv6 address");
+
+	/* Only the IOP publisher's second writer enrolled: XDP looks up position 1. */
+	apply(s, &CFG, devs + 6, 1);
+	lgt_pkt_from(&p, &devs[6], 37, 1);
+	p.dport = UADP_PORT;
+	p.raw = IOP_MSG;
+	p.lgf_len = sizeof(IOP_MSG);
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0,
+		    "IOP message, only position 2 enrolled");
+	/* Every cut of a source-identified message: malformed up to its identity. */
+	apply(s, &CFG, devs, sizeof(devs) / sizeof(devs[0]));
+	u = N1, u.opts |= U_GROUP_ALL | U_CLASS_ID;
+	len = uadp_pkt(&p, &devs[0], &u, 5, &h);
+	for (i = 0; i <= len; i++) {
+		char what[64];
+
+		p.lgf_len = (lg_u32)i;
+		snprintf(what, sizeof(what), "no PublisherId, payload of %zu/%zu", i, len);
+		expect_uadp_n(s, &p, i >= h ? 31 : 0, i >= h ? LGT_XDP_PASS : LGT_XDP_DROP,
+			      i >= h ? LG_R_ADMITTED : LG_R_MALFORMED, what);
+	}
+	check_counters(s);
+}
+
+/*
+ * IP fragments of UDP: judged by their source address alone (they carry no
+ * UDP header, and a later one not even a port). With fragments: reassemble,
+ * those from an enrolled device's address go to the stack; everything else
+ * is dropped as fragment, never as malformed.
+ */
+static void sc_fragments(struct sc *s)
+{
+	struct lg_admit_entry devs[24] = {
+	    D1, D2, D5,
+	    uadp_entry(&B11, &(struct lgt_uadp){LG_UADP_PUBID_UINT16, 0, NULL, 5, 1,
+						U_NO_PUBID | U_NO_PAYLOAD})};
+	struct lg_admit_entry two =
+	    uadp_entry(&B11, &(struct lgt_uadp){LG_UADP_PUBID_UINT16, 0, NULL, 5, 2,
+						U_NO_PUBID | U_NO_PAYLOAD});
+	struct lg_admit_cfg cfg = CFG;
+	lg_u8 f[LGT_FRAME_MAX];
+	struct lgt_pkt p;
+	size_t n = 5, i, len;
+	char what[64];
+
+	devs[3].device_id = 31;
+	devs[4] = two;
+	devs[4].device_id = 32; /* the same source as 31: indexed once */
+	/* More devices, so that the source index probes past the first position. */
+	for (i = 5; i < 24; i++, n++) {
+		devs[i] = D1;
+		devs[i].device_id = (lg_u32)(100 + i);
+		devs[i].dev.addr[2] = 7;
+		devs[i].dev.addr[3] = (lg_u8)i;
+	}
+	cfg.fragments = LG_ADMIT_FRAGMENTS_REASSEMBLE;
+	apply(s, &cfg, devs, n);
+
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.frag = 0x2000;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "first fragment from an enrolled source");
+	p.frag = 0x00b9;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "last fragment from an enrolled source");
+	p.frag = 0x20b9;
+	p.src_mac[5] = 0x77;
+	p.sport = 1;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "middle fragment, another MAC and port");
+	p.dport = 53;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "fragment to another port: the datagram's, the stack's");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.frag = 0x2000;
+	p.src_ip[3] = 99;
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment from an unknown IPv4 source");
+	p.ip_proto = 6;
+	DROP_(s, &p, LG_R_NOT_OURS, "TCP fragment");
+	for (i = 5; i < n; i++) {
+		lgt_pkt_from(&p, &devs[i], devs[i].device_id, 1);
+		p.frag = 0x2000;
+		snprintf(what, sizeof(what), "fragment from 10.0.7.%zu", i);
+		PASS_(s, &p, LG_R_FRAGMENT_PASSED, what);
+		p.src_ip[2] = 8;
+		snprintf(what, sizeof(what), "fragment from 10.0.8.%zu", i);
+		DROP_(s, &p, LG_R_FRAGMENT, what);
+	}
+	uadp_pkt(&p, &devs[3],
+		 &(struct lgt_uadp){LG_UADP_PUBID_UINT16, 0, NULL, 5, 1, U_NO_PUBID | U_NO_PAYLOAD},
+		 1, NULL);
+	p.frag = 0x2000;
+	expect_uadp(s, &p, 0, LGT_XDP_PASS, LG_R_FRAGMENT_PASSED, 0,
+		    "UADP fragment from a source-identified publisher");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.next = 1;
+	p.ext_type[0] = LG_IPPROTO_FRAGMENT;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "IPv6 fragment from an enrolled source");
+	p.src_ip[15] = 99;
+	DROP_(s, &p, LG_R_FRAGMENT, "IPv6 fragment from an unknown source");
+	p.src_ip[15] = 2;
+	p.ip_proto = 58;
+	DROP_(s, &p, LG_R_NOT_OURS, "IPv6 fragment of ICMPv6");
+	/* An IPv4 device's address, v4-mapped: another family, not its source. */
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.next = 1;
+	p.ext_type[0] = LG_IPPROTO_FRAGMENT;
+	memset(p.src_ip, 0, 16);
+	p.src_ip[10] = p.src_ip[11] = 0xff;
+	memcpy(p.src_ip + 12, D1.dev.addr, 4);
+	DROP_(s, &p, LG_R_FRAGMENT, "IPv6 fragment from ::ffff:10.0.0.1");
+
+	/* A jumbo fragment in several buffers (XDP frags): judged on the whole frame. */
+	lgt_pkt_from(&p, &D1, 1, 1);
+	if (!s->t->run_split)
+		goto drop;
+	p.frag = 0x2000;
+	p.lgf_len = 6000;
+	len = lgt_build(&p, f, sizeof(f));
+	expect_split(s, f, len, LGT_MB_LINEAR_MAX, len, 0, LGT_XDP_PASS, LG_R_FRAGMENT_PASSED, 0,
+		     "jumbo fragment in several buffers");
+	p.src_ip[3] = 99;
+	len = lgt_build(&p, f, sizeof(f));
+	expect_split(s, f, len, LGT_MB_LINEAR_MAX, len, 0, LGT_XDP_DROP, LG_R_FRAGMENT, 0,
+		     "jumbo fragment from an unknown source in several buffers");
+
+drop:
+	/* fragments: drop, live: the same frames are dropped. */
+	cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
+	apply(s, &cfg, devs, n);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_FRAGMENT, "fragments: drop, enrolled source");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.next = 1;
+	p.ext_type[0] = LG_IPPROTO_FRAGMENT;
+	DROP_(s, &p, LG_R_FRAGMENT, "fragments: drop, enrolled IPv6 source");
+
+	/* The source set switches with the table: 1 and the pair on 10.0.1.11 leave. */
+	cfg.fragments = LG_ADMIT_FRAGMENTS_REASSEMBLE;
+	apply(s, &cfg, devs + 1, 2);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment from a device that left");
+	lgt_pkt_from(&p, &devs[3], 31, 1);
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment from the pair that left");
+	lgt_pkt_from(&p, &D5, 5, 1);
+	p.frag = 0x2000;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "fragment from a device that stayed");
+	/* One of the pair back: its address again. */
+	apply(s, &cfg, devs + 4, 1);
+	lgt_pkt_from(&p, &devs[4], 32, 1);
+	p.frag = 0x2000;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "fragment from the pair's second, back alone");
 	check_counters(s);
 }
 
@@ -1774,13 +2138,13 @@ static void sc_ipv6_ext(struct sc *s)
 	/* Fragments: the stack would reassemble UDP. */
 	lgt_pkt_from(&p, &D2, 2, 6);
 	EXT(&p, FRG);
-	DROP_(s, &p, LG_R_MALFORMED, "fragment + UDP");
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment + UDP");
 	EXT(&p, HBH, DST, FRG);
-	DROP_(s, &p, LG_R_MALFORMED, "HBH + DestOpts + fragment + UDP");
+	DROP_(s, &p, LG_R_FRAGMENT, "HBH + DestOpts + fragment + UDP");
 	EXT(&p, FRG, DST);
-	DROP_(s, &p, LG_R_MALFORMED, "fragment + DestOpts + UDP");
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment + DestOpts + UDP");
 	EXT(&p, FRG, ESP);
-	DROP_(s, &p, LG_R_MALFORMED, "fragment + ESP");
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment + ESP");
 	p.ip_proto = ICMP6;
 	EXT(&p, FRG);
 	DROP_(s, &p, LG_R_NOT_OURS, "fragment + ICMPv6");
@@ -1789,7 +2153,7 @@ static void sc_ipv6_ext(struct sc *s)
 	p.next = 5;
 	DROP_(s, &p, LG_R_NOT_OURS, "four headers + fragment + ICMPv6");
 	p.ip_proto = LG_IPPROTO_UDP;
-	DROP_(s, &p, LG_R_MALFORMED, "four headers + fragment + UDP");
+	DROP_(s, &p, LG_R_FRAGMENT, "four headers + fragment + UDP");
 
 	/* Opaque or not walked: refused. */
 	lgt_pkt_from(&p, &D2, 2, 7);
@@ -1852,7 +2216,7 @@ static void sc_ipv6_ext(struct sc *s)
 	EXT(&p, HBH);
 	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_UNKNOWN_DEVICE, 0, "UADP behind HBH, unknown");
 	EXT(&p, FRG);
-	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_MALFORMED, 0, "UADP behind a fragment header");
+	expect_uadp(s, &p, 0, LGT_XDP_DROP, LG_R_FRAGMENT, 0, "UADP behind a fragment header");
 
 	/* Cut short: the frame at every length, the IPv6 payload inside the headers. */
 	lgt_pkt_from(&p, &D2, 2, 10);
@@ -1936,7 +2300,7 @@ static void sc_ipv6_ext_pass(struct sc *s)
 	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "HBH + UDP, unknown id still dropped");
 	lgt_pkt_from(&p, &D2, 2, 2);
 	EXT(&p, FRG);
-	DROP_(s, &p, LG_R_MALFORMED, "fragment + UDP still dropped");
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment + UDP still dropped");
 	p.next = 0;
 	p.ip_proto = ESP;
 	DROP_(s, &p, LG_R_MALFORMED, "ESP still dropped");
@@ -2163,6 +2527,8 @@ static const struct {
     {"uadp_parse", sc_uadp_parse, LG_ADMIT_NOT_OURS_DROP},
     {"uadp_trunc", sc_uadp_truncation, LG_ADMIT_NOT_OURS_DROP},
     {"uadp_switch", sc_uadp_switch, LG_ADMIT_NOT_OURS_DROP},
+    {"uadp_layouts", sc_uadp_layouts, LG_ADMIT_NOT_OURS_DROP},
+    {"fragments", sc_fragments, LG_ADMIT_NOT_OURS_DROP},
     {"ipv6_ext", sc_ipv6_ext, LG_ADMIT_NOT_OURS_DROP},
     {"ipv6_ext_pass", sc_ipv6_ext_pass, LG_ADMIT_NOT_OURS_DROP},
 };

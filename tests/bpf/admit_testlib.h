@@ -106,6 +106,11 @@ struct lgt_target {
 	 */
 	int (*run_split)(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_u32 linear,
 			 struct lgt_result *res);
+	/*
+	 * 1: the target has no stack to hand fragments to (user-space admission for
+	 * whole-frame backends): what XDP passes as fragment_passed it drops as fragment.
+	 */
+	int no_reassembly;
 };
 
 /* One entry per frame run, to compare targets. */

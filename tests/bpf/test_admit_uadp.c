@@ -5,6 +5,9 @@
  * captured from open62541), each message whole and cut at every length:
  *  - whatever the worker decodes and maps to a device key, XDP admits, with
  *    the same 48 key bytes (XDP never drops what a worker would take);
+ *  - whatever the worker decodes without PublisherId, WriterGroupId or
+ *    PayloadHeader, XDP admits with the key lg_admit_uadp_key_make() builds
+ *    from the worker's parse and the source (position 1 without PayloadHeader);
  *  - once a prefix is admitted, every longer one is, with the same key (XDP
  *    reads the header only);
  *  - messages refused for their header are refused at XDP too.
@@ -23,8 +26,8 @@
 static const char *const header_refused[] = {
     "bad_version_0.bin",      "bad_version_2.bin",     "chunk.bin",
     "discovery.bin",	      "ext2_reserved.bin",     "group_flags_reserved.bin",
-    "bad_pubid_type.bin",     "no_publisher_id.bin",   "no_payload_header.bin",
-    "payload_count_zero.bin", "pubid_string_null.bin", "empty.bin",
+    "bad_pubid_type.bin",     "payload_count_zero.bin", "pubid_string_null.bin",
+    "empty.bin",
 };
 
 static int is_header_refused(const char *name)
@@ -35,10 +38,25 @@ static int is_header_refused(const char *name)
 	return 0;
 }
 
+/* The source every message here comes from. */
+static const lg_u8 src[4] = { 192, 0, 2, 1 };
+
+/* The key of the first DataSetMessage as a worker builds it from its decoder's parse. */
+static void worker_key(const struct lg_uadp_msg *m, struct lg_admit_uadp_key *k)
+{
+	struct lg_admit_uadp_hdr h;
+
+	if (lg_uadp_admit_hdr(m, 0, &h)) {
+		memset(k, 0xee, sizeof(*k));
+		return;
+	}
+	lg_admit_uadp_key_make(&h, LG_ADMIT_AF_INET, src, k);
+}
+
 static int check_file(const char *dir, const char *name, int *mapped, int *refused)
 {
 	static struct lg_uadp_msg m;
-	struct lg_admit_uadp_key wk;
+	struct lg_admit_uadp_key wk, dk;
 	struct lg_admit_uadp_key key, first;
 	char path[1024];
 	unsigned char buf[4096], *cut;
@@ -61,8 +79,18 @@ static int check_file(const char *dir, const char *name, int *mapped, int *refus
 			return fails + 1;
 		memcpy(cut, buf, n);
 		memset(&key, 0x5a, sizeof(key));
-		rc = lg_admit_parse_uadp(cut, cut + n, (lg_u32)n, &key);
-		if (!lg_uadp_decode(&m, cut, n, NULL) && !lg_uadp_device_key(&m, 0, &wk)) {
+		rc = lg_admit_parse_uadp(cut, cut + n, (lg_u32)n, LG_ADMIT_AF_INET, src, &key);
+		if (!lg_uadp_decode(&m, cut, n, NULL) && m.dsm_count &&
+		    lg_uadp_pub_type(&m) <= LG_UADP_PUBID_STRING &&
+		    m.pub_str_len <= LG_ADMIT_UADP_STR_MAX) {
+			/* The decoder's own key where it has one, and the same bytes from the
+			 * admit.h builder that workers and policy use. */
+			worker_key(&m, &wk);
+			if (!lg_uadp_device_key(&m, 0, &dk) && memcmp(&dk, &wk, sizeof(wk))) {
+				fprintf(stderr, "FAIL %s cut at %zu: lg_uadp_device_key and "
+					"lg_admit_uadp_key_make differ\n", name, n);
+				fails++;
+			}
 			if (n == len)
 				(*mapped)++;
 			if (rc != LG_R_ADMITTED || memcmp(&wk, &key, sizeof(wk))) {

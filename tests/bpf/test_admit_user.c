@@ -244,6 +244,7 @@ int main(int argc, char **argv)
 	    .reasons = u_reasons,
 	    .device = u_device,
 	    .min_len = 0,
+	    .no_reassembly = 1,
 	};
 	struct lgt_target model;
 	struct lgt_log ulog = {0}, mlog = {0};
@@ -254,6 +255,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL model init\n");
 		return 1;
 	}
+	/* As the user-space admission it is compared with: no stack to reassemble fragments. */
+	model.no_reassembly = 1;
+	model.run_split = NULL; /* nor frames in several buffers */
 	fails = lgt_run_all(&user, &ulog);
 	fails += lgt_run_all(&model, &mlog);
 	fails += lgt_log_compare(&ulog, "user", &mlog, "model");

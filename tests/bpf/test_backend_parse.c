@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 	set_ext(&p, 5, five, zero);
 	check("IPv6, five headers", &p, LG_DROP_MALFORMED);
 	set_ext(&p, 1, frag, zero);
-	check("IPv6, fragment", &p, LG_DROP_MALFORMED);
+	check("IPv6, fragment", &p, LG_DROP_FRAGMENT);
 	set_ext(&p, 1, hbh, zero);
 	p.ip_proto = 58;
 	check("IPv6, HBH + ICMPv6", &p, LG_DROP_NOT_OURS);

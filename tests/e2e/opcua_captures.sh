@@ -195,6 +195,30 @@ run delta "$F/o6-delta.pcap" "$T/plain.yaml" "received=59 admitted=59 windows=14
 lines delta 'len(L) == 28 and all(abs(l["fields"]["temperature"] - 40 - 0.01 * l["fields"]["counter"]) < 1e-9 and l["fields"]["mode"] == ("run", "idle")[l["fields"]["counter"] // 10 % 2] for l in L)'
 run datavalue "$F/o6-datavalue.pcap" "$T/plain.yaml" "received=59 admitted=59 windows=14"
 
+# --- Publishers that send no PublisherId are known by their source address: open62541's
+# IOP publisher (no PublisherId, no GroupHeader, no PayloadHeader, two DataSetMessages per
+# NetworkMessage, enrolled by position) and the driver without PublisherId and GroupHeader.
+iop() {
+	printf '%s\n' "  - id: $1" "    name: iop-writer-$2" "    source: $3" "    keys:" \
+		"      - {id: 1, key_file: $T/keys/k128-1.key}" \
+		"    uadp: {writer_position: $2, security: none, replay: timestamp}"
+}
+policy "$T/iop.yaml" "$(iop 1 1 127.0.0.1)" "$(iop 2 2 127.0.0.1)"
+run iop "$F/iop.pcap" "$T/iop.yaml" "received=8 admitted=8"
+policy "$T/iop-elsewhere.yaml" "$(iop 1 1 127.0.0.2)" "$(iop 2 2 127.0.0.2)"
+run iop-elsewhere "$F/iop.pcap" "$T/iop-elsewhere.yaml" "received=8 admitted=0 unknown_device=8"
+policy "$T/iop-one.yaml" "$(iop 1 1 127.0.0.1)"
+run iop-one-position "$F/iop.pcap" "$T/iop-one.yaml" "received=8 admitted=0 unknown_device=8"
+nopub='  - id: 1
+    name: o6-nopub
+    source: 127.0.0.1
+    keys:
+      - {id: 1, key_file: '$T'/keys/k128-1.key}
+    uadp: {writer: 17, security: none, replay: timestamp, '$O6_FIELDS'}'
+policy "$T/nopub.yaml" "$nopub"
+run nopub "$F/o6-nopub.pcap" "$T/nopub.yaml" "received=59 admitted=59 windows=14"
+lines nopub 'len(L) == 28 and all(abs(l["fields"]["temperature"] - 40 - 0.01 * l["fields"]["counter"]) < 1e-9 for l in L)'
+
 # --- A signed publisher's 16-bit sequence number wraps (65535 -> 0) inside this recording
 # of 300 consecutive messages; a message recorded 33 000 messages (33 s) before, sent again
 # after the wrap, unwraps as newer, and its timestamp gives it away.

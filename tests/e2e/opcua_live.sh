@@ -42,6 +42,18 @@ devices:
       - {id: 1, key_file: keys/k128-2.key}
     uadp: {publisher_id: 2234, writer_group: 100, writer: 62541, security: none,
            replay: timestamp}
+  - id: 3
+    name: iop-writer-1
+    source: $LINE_IP
+    keys:
+      - {id: 1, key_file: keys/k128-2.key}
+    uadp: {writer_position: 1, security: none, replay: timestamp}
+  - id: 4
+    name: iop-writer-2
+    source: $LINE_IP
+    keys:
+      - {id: 1, key_file: keys/k128-2.key}
+    uadp: {writer_position: 2, security: none, replay: timestamp}
 EOF
 
 case $MODE in
@@ -113,6 +125,7 @@ if [ "$MODE" = dpdk ]; then
 	lg_wait_for 5 test -e "$T/cap.ready" || lg_fail "the capture did not start"
 	send "$F/o6-sign128.pcap" "$F/tutorial.pcap"
 	send "$F/o6-sign128.pcap" "$F/tutorial.pcap"
+	send "$F/o6-enc128.pcap" "$F/iop.pcap"
 	sleep 0.3
 	kill -INT $CAP_PID
 	wait $CAP_PID || lg_fail "the capture failed"
@@ -125,7 +138,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 drops = {k: v for k, v in d["drops"].items() if v}
 print("dpdk:", d["received"], d["admitted"], drops, d["windows"])
-assert (d["received"], d["admitted"], d["windows"]) == (206, 103, 14), d
+assert (d["received"], d["admitted"], d["windows"]) == (273, 170, 29), d
 assert drops == {"replayed": 60, "too_old": 43}, drops
 PY
 else
@@ -143,6 +156,12 @@ d = json.load(open(sys.argv[1]))["drops"]
 # 43 older ones (too_old).
 assert d["replayed"] == 60 and d["too_old"] == 43, d
 PY
+# SignAndEncrypt (the same device: its key file holds the whole group key), and the IOP
+# publisher, which sends no PublisherId, GroupHeader or PayloadHeader: known by its address,
+# its two DataSetMessages by their positions. 2 x 59 messages of 64 samples: 29 windows.
+send "$F/o6-enc128.pcap" "$F/iop.pcap"
+expect "273 170"
+case $LAST in *"} 29"*) ;; *) lg_fail "want 29 windows: $LAST" ;; esac
 lg_stop_linegate
 # A restarted linegate (the same state folder) still refuses the recording: the newest
 # accepted timestamps were kept as each device's high-water mark.
@@ -160,12 +179,13 @@ case $LAST in *"{'replayed': 1, 'too_old': 102}"*) ;; *) lg_fail "after the rest
 lg_stop_linegate
 mv "$T/out1.jsonl" "$T/out.jsonl"
 fi
-# Every window of the vibration publisher came out, named by its fields.
+# Every window of the vibration publisher came out (29 windows, 2 channels), named by
+# its fields.
 python3 - "$T/out.jsonl" <<'PY' || lg_fail "outputs"
 import json, sys
 L = [json.loads(x) for x in open(sys.argv[1])]
 o6 = [l for l in L if l["device"] == 1]
-assert len(o6) == 28, len(o6)
+assert len(o6) == 58, len(o6)
 assert {l["channel_name"] for l in o6} == {"accel_x", "accel_y"}
 assert all("temperature" in l["fields"] and l["source_time"].startswith("20") for l in o6)
 print(f"outputs: {len(o6)} lines of o6-vibration, e.g. {json.dumps(o6[-1]['fields'])}")

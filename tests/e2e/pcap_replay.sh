@@ -96,7 +96,7 @@ def counts(st, err, want, backend_reasons):
                                                        want["dropped"]))
 
 
-BACKEND = ("malformed", "not_ours", "bad_checksum", "capture_truncated")
+BACKEND = ("malformed", "not_ours", "bad_checksum", "capture_truncated", "fragment")
 mode = sys.argv[1]
 if mode == "fixture":
     # check.py fixture STATS ERR JSONL EXPECTED NAME

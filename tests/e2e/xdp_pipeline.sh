@@ -33,8 +33,9 @@ ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_I
 	-n $FRAMES -r 6000 -f 103:600:bearing --unknown 100 --bad-tag 20 --replay 20 \
 	--malformed 20 --spoof 30 --spoof-from $SPOOF_IP --uadp -j "$T/sent1.json" -q
 # UADP that XDP must drop: unknown publishers (UInt16 PublisherId, WriterGroupId,
-# DataSetWriterId and String PublisherId each one off), device 107's identity from another
-# address, and messages XDP cannot identify (a chunk, no PayloadHeader, version 2).
+# DataSetWriterId and String PublisherId each one off, and 107's publisher without
+# PayloadHeader: its first DataSetMessage is position 1, which no device enrolled), device
+# 107's identity from another address, and messages XDP cannot identify (a chunk, version 2).
 ip netns exec "$NS_LINE" python3 - $SRV_IP "$UADP_PORT" $LINE_IP $SPOOF_IP \
 	> "$T/uadp_bad.json" <<'PY'
 import json, socket, struct, sys
@@ -46,10 +47,9 @@ def msg(pub, wg, writer, ext1=0x01, flags=0xf1):
 u16 = lambda v: struct.pack('<H', v)
 string = lambda s: struct.pack('<i', len(s)) + s.encode()
 unknown = [msg(u16(2235), 100, 62541), msg(u16(2234), 101, 62541), msg(u16(2234), 100, 62542),
-           msg(string('gw-2'), 1, 1, ext1=0x04)]
+           msg(string('gw-2'), 1, 1, ext1=0x04), msg(u16(2234), 100, 62541, flags=0xb1)]
 malformed = [bytes([0xf1, 0x81, 0x01]) + u16(2234) + bytes([0x01]) + u16(100) + bytes([1]) +
-             u16(62541) + dsm, msg(u16(2234), 100, 62541, flags=0xb1), msg(u16(2234), 100, 62541,
-             flags=0xf2)]
+             u16(62541) + dsm, msg(u16(2234), 100, 62541, flags=0xf2)]
 spoofed = [msg(u16(2234), 100, 62541)]
 n = 25
 def send(src, msgs):

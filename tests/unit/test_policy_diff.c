@@ -178,6 +178,42 @@ int main(int argc, char **argv)
 		lg_policy_free(&r2);
 	}
 
+	/* fragments, and a UADP identity from a PublisherId to the source address and a
+	 * position: both live, shown as an operator wrote them. */
+	{
+		static const char f1[] =
+			"version: 1\nuadp_port: 4840\n"
+			"devices:\n"
+			"  - {id: 7, name: iop, source: 10.0.0.7, keys: [{id: 1, key_file: k1.key}],\n"
+			"     uadp: {publisher_id: 2234, writer_group: 100, writer: 1}}\n";
+		static const char f2[] =
+			"version: 1\nuadp_port: 4840\nfragments: reassemble\n"
+			"devices:\n"
+			"  - {id: 7, name: iop, source: 10.0.0.7, keys: [{id: 1, key_file: k1.key}],\n"
+			"     uadp: {writer_position: 2}}\n";
+		struct lg_policy r1, r2;
+		char *j;
+
+		parse(f1, &r1);
+		parse(f2, &r2);
+		CHECK_EQ(lg_policy_diff(&r1, &r2, &d), 0);
+		CHECK_EQ(d.n, 2u);
+		CHECK(lg_policy_diff_start_only(&d) == NULL);
+		j = lg_policy_diff_json(&d);
+		CHECK(j != NULL);
+		if (j) {
+			CHECK_STR_CONTAINS(j, "{\"field\":\"fragments\",\"class\":\"live\","
+					      "\"old\":\"drop\",\"new\":\"reassemble\"}");
+			CHECK_STR_CONTAINS(j, "\"old\":\"publisher 2234 writer_group 100 writer 1\","
+					      "\"new\":\"publisher (source) writer_group 0 "
+					      "writer_position 2\"");
+			free(j);
+		}
+		lg_policy_diff_free(&d);
+		lg_policy_free(&r1);
+		lg_policy_free(&r2);
+	}
+
 	/* The table: decision 1's classes. */
 	CHECK_EQ(lg_policy_field_class("port"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("uadp_port"), LG_FIELD_START_ONLY);
@@ -189,13 +225,14 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("models.trusted_keys"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("output.jsonl"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("workers.cores"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("fragments"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 21u);
+		CHECK_EQ(n, 22u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);

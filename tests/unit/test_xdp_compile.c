@@ -87,7 +87,7 @@ static void test_uadp(void)
 		CHECK_EQ(k->pub_num, want[i].num);
 		CHECK_EQ(k->writer_group_id, want[i].wg);
 		CHECK_EQ(k->writer_id, want[i].w);
-		CHECK_EQ(k->reserved, 0);
+		CHECK_EQ(k->flags, 0);
 		CHECK_EQ(k->pub_str_len, want[i].str ? strlen(want[i].str) : 0);
 		if (want[i].str)
 			CHECK(!memcmp(k->pub_str, want[i].str, k->pub_str_len));
@@ -118,10 +118,102 @@ static void test_uadp(void)
 		CHECK_EQ(lg_uadp_device_key(&d, 0, &wk), 0);
 		CHECK(!memcmp(&wk, k, sizeof(wk)));
 		memset(&ukey, 0xa5, sizeof(ukey));
-		CHECK_EQ(lg_admit_parse_uadp(buf, buf + len, (lg_u32)len, &ukey),
+		CHECK_EQ(lg_admit_parse_uadp(buf, buf + len, (lg_u32)len, LG_ADMIT_AF_INET,
+					     (const lg_u8[4]){ 192, 0, 2, 1 }, &ukey),
 			 LG_R_ADMITTED);
 		CHECK(!memcmp(&ukey, k, sizeof(*k)));
 	}
+	free(e);
+	lg_policy_free(&p);
+}
+
+/*
+ * The first NetworkMessage of open62541's IOP publisher (the UDP payload of the first
+ * datagram of /work/peers/cap-ro/iop.pcap): no PublisherId, no GroupHeader, no
+ * PayloadHeader, two DataSetMessages.
+ */
+static const lg_u8 iop_msg[] = {
+	0x81, 0x01, 0xe1, 0x10, 0x3c, 0x17, 0xe2, 0xb7, 0x2e, 0x84, 0xdd, 0x01,
+	0xc0, 0x48, 0x28, 0x92, 0xdc, 0x43, 0x28, 0x92, 0x04, 0x00, 0x0d, 0xe4,
+	0x87, 0x95, 0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x06, 0x00, 0x00, 0x00, 0x00,
+	0x06, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0xe1, 0x10, 0x66, 0x18, 0xe2,
+	0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x6b, 0x5b, 0x28, 0x92, 0x33, 0x53, 0x28,
+	0x92, 0x10, 0x00, 0x87, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x0a, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x00, 0x00,
+	0x28, 0x00, 0x00, 0x00, 0x32, 0x00, 0x00, 0x00, 0x3c, 0x00, 0x00, 0x00,
+	0x46, 0x00, 0x00, 0x00, 0x50, 0x00, 0x00, 0x00, 0x5a, 0x00, 0x00, 0x00,
+	0x0d, 0xc8, 0x99, 0x95, 0xb7, 0x2e, 0x84, 0xdd, 0x01, 0x0e, 0xbb, 0x30,
+	0x8c, 0x7b, 0x6b, 0x1d, 0x80, 0x1f, 0xef, 0xde, 0x5d, 0x95, 0x3c, 0x33,
+	0x23, 0xd2, 0x0f, 0x01, 0x00, 0x00, 0x00, 0x00, 0x0c, 0xff, 0xff, 0xff,
+	0xff, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00,
+	0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x07, 0x00, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x02, 0x00, 0x08, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00,
+	0x04, 0x00, 0x00, 0x03, 0x00, 0x01, 0x00,
+};
+
+/*
+ * Publishers without PublisherId, enrolled by source address and writer position: the
+ * policy's key (lg_policy_uadp_key through lg_xdp_compile) is the one the XDP parser builds
+ * from the real IOP message from that address, for position 1; position 2 is another key
+ * that differs in writer_id only; a DataSetWriterId is never a position.
+ */
+static void test_uadp_by_source(void)
+{
+	static const char text[] =
+		"version: 1\nport: 5000\nuadp_port: 4840\nfragments: reassemble\n"
+		"devices:\n"
+		"  - {id: 1, name: iop-writer-1, source: 10.9.0.2, port: 51124,"
+		" keys: [{id: 1, key_file: k.key}], uadp: {writer_position: 1, signed: false}}\n"
+		"  - {id: 2, name: iop-writer-2, source: 10.9.0.2, port: 51124,"
+		" keys: [{id: 1, key_file: k.key}], uadp: {writer_position: 2, signed: false}}\n"
+		"  - {id: 3, source: 'fd00::3', keys: [{id: 1, key_file: k.key}],"
+		" uadp: {writer_group: 7, writer: 1}}\n"
+		"  - {id: 4, source: 10.9.0.4, keys: [{id: 1, key_file: k.key}],"
+		" uadp: {publisher_id: 9, writer_position: 1}}\n";
+	static const lg_u8 src[4] = { 10, 9, 0, 2 }, src6[16] = { 0xfd, [15] = 3 };
+	static const lg_u8 mapped[16] = { [10] = 0xff, 0xff, 10, 9, 0, 2 };
+	struct lg_admit_uadp_key k;
+	struct lg_policy p;
+	struct lg_admit_cfg cfg;
+	struct lg_admit_entry *e;
+	char err[256];
+	size_t n;
+
+	CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
+	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
+	CHECK_EQ(n, 4);
+	CHECK_EQ(cfg.fragments, LG_ADMIT_FRAGMENTS_REASSEMBLE);
+	if (n != 4)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(e[i].has_uadp, 1);
+	CHECK_EQ(e[0].uadp.pub_type, LG_ADMIT_UADP_PUBID_NONE);
+	CHECK_EQ(e[0].uadp.pub_str_len, 16);
+	CHECK(!memcmp(e[0].uadp.pub_str, mapped, 16));
+	CHECK_EQ(e[0].uadp.pub_num, 0);
+	CHECK_EQ(e[0].uadp.writer_group_id, 0);
+	CHECK_EQ(e[0].uadp.writer_id, 1);
+	CHECK_EQ(e[0].uadp.flags, LG_ADMIT_UADP_KEY_POSITION);
+	CHECK_EQ(lg_admit_parse_uadp(iop_msg, iop_msg + sizeof(iop_msg), sizeof(iop_msg),
+				     LG_ADMIT_AF_INET, src, &k),
+		 LG_R_ADMITTED);
+	CHECK(!memcmp(&k, &e[0].uadp, sizeof(k)));
+	k.writer_id = 2;
+	CHECK(!memcmp(&k, &e[1].uadp, sizeof(k)));
+	/* IPv6 source, WriterGroupId 7, DataSetWriterId 1 (not a position). */
+	CHECK_EQ(e[2].uadp.pub_type, LG_ADMIT_UADP_PUBID_NONE);
+	CHECK(!memcmp(e[2].uadp.pub_str, src6, 16));
+	CHECK_EQ(e[2].uadp.writer_group_id, 7);
+	CHECK_EQ(e[2].uadp.flags, 0);
+	/* A PublisherId and a position. */
+	CHECK_EQ(e[3].uadp.pub_type, LG_UADP_PUBID_UINT16);
+	CHECK_EQ(e[3].uadp.pub_num, 9);
+	CHECK_EQ(e[3].uadp.pub_str_len, 0);
+	CHECK_EQ(e[3].uadp.flags, LG_ADMIT_UADP_KEY_POSITION);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(lg_admit_uadp_key_check(&e[i].uadp), 0);
+out:
 	free(e);
 	lg_policy_free(&p);
 }
@@ -162,6 +254,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(cfg.not_ours, LG_ADMIT_NOT_OURS_DROP);
 	CHECK_EQ(cfg.replay_window, 1024);
 	CHECK_EQ(cfg.uadp_port, 0);
+	CHECK_EQ(cfg.fragments, LG_ADMIT_FRAGMENTS_DROP); /* the default */
 	/* Sorted by id, as the policy is. */
 	CHECK_EQ(e[0].device_id, 4);
 	CHECK_EQ(e[0].dev.family, LG_ADMIT_AF_INET6);
@@ -180,6 +273,7 @@ int main(int argc, char **argv)
 	free(e);
 	lg_policy_free(&p);
 	test_uadp();
+	test_uadp_by_source();
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_xdp_compile");
 }
