@@ -527,7 +527,14 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		}
 		if (ts > s->uadp_newest_ts)
 			s->uadp_newest_ts = ts;
-		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+		/* A device's 'admitted' counts datagrams, as the totals do: once per message,
+		 * however many of its DataSetMessages it carries. */
+		bool first = true;
+
+		for (unsigned j = 0; j < i; j++)
+			first &= hit[j].s != s;
+		if (first)
+			atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
 		memcpy(s->uadp_chan_field, hit[i].idx, hit[i].nch);
