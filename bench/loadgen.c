@@ -106,6 +106,7 @@ struct dev {
 	/* UADP MessageNonce as PubSub-Aes-CTR lays it out (OPC 10000-14 8.4.3): 4 bytes of
 	 * our choice, then a UInt32 sequence number that linegate's 'replay: nonce' checks. */
 	uint8_t nonce[8];
+	struct lg_uadp_keys *ukeys; /* a device with security: sign_and_encrypt */
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -238,13 +239,17 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 {
 	const struct lg_policy_device *pd = d->pd;
 	bool sign = pd->uadp_security != LG_UADP_SEC_NONE;
+	bool has_pub = pd->uadp_pub_type - 1 != LG_ADMIT_UADP_PUBID_NONE;
 
 	lg_signal_fill(&d->sig, fbuf, o->samples);
 	d->seq++;
 	memset(m, 0, sizeof(*m));
-	m->flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
-		   LG_UADP_F_PAYLOAD_HEADER | LG_UADP_F_EXT1;
-	m->ext1 = (uint8_t)(pd->uadp_pub_type - 1) | LG_UADP_X1_TIMESTAMP |
+	/* The identity parts the policy enrolls the device by, and no others: no PublisherId
+	 * for a device known by its address, no PayloadHeader for one known by position. */
+	m->flags = LG_UADP_VERSION | LG_UADP_F_GROUP_HEADER | LG_UADP_F_EXT1 |
+		   (has_pub ? LG_UADP_F_PUBLISHER_ID : 0) |
+		   (pd->uadp_by_position ? 0 : LG_UADP_F_PAYLOAD_HEADER);
+	m->ext1 = (uint8_t)(has_pub ? pd->uadp_pub_type - 1 : 0) | LG_UADP_X1_TIMESTAMP |
 		  (sign ? LG_UADP_X1_SECURITY : 0);
 	if (pd->uadp_pub_type - 1 == LG_UADP_PUBID_STRING) {
 		m->pub_str = (const uint8_t *)pd->uadp_pub_str;
@@ -252,7 +257,8 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	} else {
 		m->pub_num = pd->uadp_pub_num;
 	}
-	m->group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
+	m->group_flags = (pd->uadp_writer_group ? LG_UADP_G_WRITER_GROUP_ID : 0) |
+			 LG_UADP_G_SEQUENCE;
 	m->writer_group_id = pd->uadp_writer_group;
 	m->group_seq = (uint16_t)(d->seq - 1);
 	/* OPC UA DateTime: 100 ns ticks since 1601-01-01. */
@@ -274,6 +280,10 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
 					       .count = o->samples, .data = (const uint8_t *)fbuf };
 	m->nfields = 1;
+	if (pd->uadp_security == LG_UADP_SEC_ENCRYPT) {
+		m->sec_flags |= LG_UADP_S_ENCRYPTED;
+		return lg_uadp_encode_keys(m, NULL, d->ukeys, out, LGF_MAX_LEN);
+	}
 	return lg_uadp_encode(m, NULL, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
@@ -454,9 +464,12 @@ static struct dev *sender_dev(const struct sender *s, uint64_t g)
 	return &s->devs[s->idx + (g % s->ndev) * s->stride];
 }
 
+/* UADP for a UADP device (--uadp): one DataSetMessage per NetworkMessage, so a device known
+ * by a position after the first (writer_position > 1) sends LGF instead. */
 static bool as_uadp(const struct sender *s, const struct dev *d)
 {
-	return s->o->uadp && d->pd->uadp_pub_type;
+	return s->o->uadp && d->pd->uadp_pub_type &&
+	       !(d->pd->uadp_by_position && d->pd->uadp_writer > 1);
 }
 
 static int build(struct sender *s, struct dev *d, uint8_t *out)
@@ -846,6 +859,15 @@ int main(int argc, char **argv)
 				p.devices[i].id, o.key_id);
 			goto out_mem;
 		}
+		/* SignAndEncrypt: the key file's group key, prepared once. */
+		if (o.uadp && p.devices[i].uadp_security == LG_UADP_SEC_ENCRYPT &&
+		    lg_uadp_keys_new(&devs[i].ukeys, devs[i].key->bytes, LG_KEY_LEN,
+				     devs[i].key->enc, devs[i].key->enc_len,
+				     devs[i].key->key_nonce, LG_UADP_KEY_NONCE_LEN)) {
+			fprintf(stderr, "linegate-loadgen: device %u: key %u is no group key to "
+				"encrypt with\n", p.devices[i].id, devs[i].key->id);
+			goto out_mem;
+		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
 		lg_signal_init(&devs[i].sig, o.seed, i, o.sample_rate);
 		if (o.fault_id && p.devices[i].id == o.fault_id) {
@@ -1030,6 +1052,8 @@ out_mem:
 	free(snd);
 	for (unsigned i = 0; devs && i < o.devices; i++)
 		lg_mac_free(devs[i].mac);
+	for (unsigned i = 0; devs && i < o.devices; i++)
+		lg_uadp_keys_free(devs[i].ukeys);
 	free(devs);
 out_policy:
 	lg_policy_free(&p);
