@@ -18,18 +18,11 @@ lg_policy "$T/policy.yaml"
 FRAMES=300
 
 # 1. Record the line: the sender in its namespace, a capture on the server's veth.
-ip netns exec "$NS_SRV" python3 "$LG_SOURCE/tests/e2e/pcap_capture.py" lg0 "$T/line.pcap" \
-	"$T/cap.ready" > "$T/cap.count" &
-CAP_PID=$!
-LG_PIDS="$CAP_PID"
-lg_wait_for 5 test -e "$T/cap.ready" || lg_fail "the capture did not start"
+lg_capture_start "$T/line.pcap"
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
 	-n $FRAMES -r 3000 --samples 256 --unknown 100 --bad-tag 20 --replay 20 --malformed 20 \
 	--spoof 30 --spoof-from $SPOOF_IP --uadp -j "$T/sent.json" -q
-sleep 0.3
-kill -INT $CAP_PID
-wait $CAP_PID || lg_fail "the capture failed"
-LG_PIDS=""
+lg_capture_stop
 
 # 2. Replay it through DPDK; linegate must stop by itself at the end of the file.
 timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out.jsonl" -s "$T/stats.json" \
@@ -37,7 +30,7 @@ timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out.jsonl" -s "$T/stats.json
 	2> "$T/dp.err" || { rc=$?; cat "$T/dp.err"; lg_fail "linegate exited with status $rc"; }
 grep -q "finite source" "$T/dp.err" || { cat "$T/dp.err"; lg_fail "no end-of-stream mode"; }
 
-python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$(cat "$T/cap.count")" \
+python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$(cat "$T/line.pcap.count")" \
 	$FRAMES <<'PY'
 import json, sys
 st, s = (json.load(open(f)) for f in sys.argv[1:3])

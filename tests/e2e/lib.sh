@@ -92,6 +92,35 @@ lg_keys() {
 	chmod 600 "$1"/keys/*.key
 }
 
+# lg_policy_head FILE [PORT [UADP_PORT]]: a policy's settings up to 'devices:' (window 256,
+# batch 4, the default model and the key it is signed with), for a test that lists its own
+# devices after it.
+lg_policy_head() {
+	cat > "$1" <<EOF
+version: 1
+port: ${2:-4739}
+uadp_port: ${3:-4840}
+detection:
+  window: 256
+  batch: 4
+  model: $LG_SOURCE/control/defaults/model.json
+models:
+  trusted_keys: [c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]
+devices:
+EOF
+}
+
+# lg_fixture_keys DIR FILE...: key files into DIR/keys, readable by their owner only.
+lg_fixture_keys() {
+	[ -n "${1:-}" ] && [ "$1" != / ] || lg_fail "lg_fixture_keys needs a test folder"
+	local dir=$1
+	shift
+	mkdir -p "$dir/keys"
+	cp "$@" "$dir/keys/"
+	chmod 700 "$dir/keys"
+	chmod 600 "$dir"/keys/*.key
+}
+
 # The default policy, bound to the test line's address, with an absolute model path; its
 # key files beside it (lg_keys).
 lg_policy() {
@@ -143,6 +172,40 @@ lg_start_linegate() {
 		-c "$T/dp.sock" -o "$T/out.jsonl" -s "$T/stats.json" "$@"
 	DP_PID=$!
 	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
+}
+
+# lg_start_linegate_xdp MODE ARGS...: linegate in the server namespace with ARGS (which
+# attach XDP), its outputs under $T; skips the test where this kernel cannot attach XDP in
+# MODE (native or generic) on a veth. Sets DP_PID.
+lg_start_linegate_xdp() {
+	local mode=$1
+	shift
+	ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
+		-o "$T/out.jsonl" -s "$T/stats.json" "$@" 2> "$T/dp.err" &
+	DP_PID=$!
+	LG_PIDS="$DP_PID"
+	if ! lg_wait_for 5 test -S "$T/dp.sock"; then
+		cat "$T/dp.err"
+		grep -q "Operation not supported\|Invalid argument" "$T/dp.err" &&
+			lg_skip "this kernel cannot attach XDP in $mode mode on veth"
+		lg_fail "linegate did not start"
+	fi
+}
+
+# lg_capture_start FILE: record the server's veth (lg0) to FILE; lg_capture_stop ends it.
+lg_capture_start() {
+	ip netns exec "$NS_SRV" python3 "$LG_SOURCE/tests/e2e/pcap_capture.py" lg0 "$1" \
+		"$1.ready" > "$1.count" &
+	CAP_PID=$!
+	LG_PIDS="$CAP_PID"
+	lg_wait_for 5 test -e "$1.ready" || lg_fail "the capture did not start"
+}
+
+lg_capture_stop() {
+	sleep 0.3
+	kill -INT $CAP_PID
+	wait $CAP_PID || lg_fail "the capture failed"
+	LG_PIDS=""
 }
 
 # linegated for that linegate, with its audit log and state folder under $T. Sets D_PID.

@@ -6,26 +6,14 @@ source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
 F=$LG_SOURCE/tests/fixtures/opcua
-mkdir -p "$T/keys"
-cp "$F"/keys/k256-1.key "$F"/keys/k128-1.key "$T/keys/"
-chmod 700 "$T/keys"
-chmod 600 "$T"/keys/*.key
+lg_fixture_keys "$T" "$F"/keys/k256-1.key "$F"/keys/k128-1.key
 read -r PORT UPORT < <(python3 -c "
 import socket
 s = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
 for x in s: x.bind(('127.0.0.1', 0))
 print(*[x.getsockname()[1] for x in s])")
-cat > "$T/policy.yaml" <<EOF
-version: 1
-port: $PORT
-uadp_port: $UPORT
-detection:
-  window: 256
-  batch: 4
-  model: $LG_SOURCE/control/defaults/model.json
-models:
-  trusted_keys: [c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]
-devices:
+lg_policy_head "$T/policy.yaml" "$PORT" "$UPORT"
+cat >> "$T/policy.yaml" <<EOF
   - id: 1
     name: encrypted-256
     source: 127.0.0.1

@@ -13,10 +13,7 @@ lg_tmp
 T=$LG_TMP
 F=$LG_SOURCE/tests/fixtures/opcua
 "$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
-mkdir -p "$T/keys"
-cp "$F"/keys/*.key "$T/keys/"
-chmod 700 "$T/keys"
-chmod 600 "$T"/keys/*.key
+lg_fixture_keys "$T" "$F"/keys/*.key
 O6_FIELDS='fields: [SourceTime, accel_x, accel_y, temperature, mode, counter]'
 failed=0
 
@@ -24,18 +21,7 @@ failed=0
 policy() {
 	local f=$1
 	shift
-	cat > "$f" <<EOF
-version: 1
-port: 4739
-uadp_port: 4840
-detection:
-  window: 256
-  batch: 4
-  model: $LG_SOURCE/control/defaults/model.json
-models:
-  trusted_keys: [c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]
-devices:
-EOF
+	lg_policy_head "$f"
 	printf '%s\n' "$@" >> "$f"
 }
 

@@ -13,21 +13,9 @@ lg_netns_up "lgou$$"
 T=$LG_TMP
 F=$LG_SOURCE/tests/fixtures/opcua
 MODE=${1:-xdp}
-mkdir -p "$T/keys"
-cp "$F"/keys/*.key "$T/keys/"
-chmod 700 "$T/keys"
-chmod 600 "$T"/keys/*.key
-cat > "$T/policy.yaml" <<EOF
-version: 1
-port: 4739
-uadp_port: 4840
-detection:
-  window: 256
-  batch: 4
-  model: $LG_SOURCE/control/defaults/model.json
-models:
-  trusted_keys: [c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]
-devices:
+lg_fixture_keys "$T" "$F"/keys/*.key
+lg_policy_head "$T/policy.yaml"
+cat >> "$T/policy.yaml" <<EOF
   - id: 1
     name: o6-vibration
     source: $LINE_IP
@@ -118,18 +106,11 @@ expect() {
 # The DPDK backend sees the line as recorded on the server's veth (net_pcap vdev): the same
 # messages, sent twice, in the frames a NIC would have received.
 if [ "$MODE" = dpdk ]; then
-	ip netns exec "$NS_SRV" python3 "$LG_SOURCE/tests/e2e/pcap_capture.py" lg0 "$T/line.pcap" \
-		"$T/cap.ready" > "$T/cap.count" &
-	CAP_PID=$!
-	LG_PIDS="$CAP_PID"
-	lg_wait_for 5 test -e "$T/cap.ready" || lg_fail "the capture did not start"
+	lg_capture_start "$T/line.pcap"
 	send "$F/o6-sign128.pcap" "$F/tutorial.pcap"
 	send "$F/o6-sign128.pcap" "$F/tutorial.pcap"
 	send "$F/o6-enc128.pcap" "$F/iop.pcap"
-	sleep 0.3
-	kill -INT $CAP_PID
-	wait $CAP_PID || lg_fail "the capture failed"
-	LG_PIDS=""
+	lg_capture_stop
 	timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out.jsonl" -s "$T/s.json" \
 		-b "dpdk:nohuge,mem=256,mbufs=2047,sleep=100,vdev=net_pcap0;rx_pcap=$T/line.pcap" \
 		2> "$T/dp.err" || { rc=$?; cat "$T/dp.err"; lg_fail "linegate exited with status $rc"; }

@@ -60,16 +60,7 @@ devices:
       - {id: 1, key_file: keys/press-1-vib.key}
 EOF
 
-ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" -o "$T/out.jsonl" \
-	-s "$T/stats.json" -x $XDP -b "$BACKEND" 2> "$T/dp.err" &
-DP_PID=$!
-LG_PIDS="$DP_PID"
-if ! lg_wait_for 5 test -S "$T/dp.sock"; then
-	cat "$T/dp.err"
-	grep -q "Operation not supported\|Invalid argument" "$T/dp.err" &&
-		lg_skip "this kernel cannot attach XDP in $MODE mode on veth"
-	lg_fail "linegate did not start"
-fi
+lg_start_linegate_xdp "$MODE" -x $XDP -b "$BACKEND"
 
 # gen NAME POLICY TARGET SOURCE FRAMES FIRST_SEQ [DEVICES]
 gen() {

@@ -33,16 +33,7 @@ cat >> "$T/policy.yaml" <<EOP
     uadp: {writer_position: 2, signed: false}
 EOP
 
-ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -x $XDP -b uring 2> "$T/dp.err" &
-DP_PID=$!
-LG_PIDS="$DP_PID"
-if ! lg_wait_for 5 test -S "$T/dp.sock"; then
-	cat "$T/dp.err"
-	grep -q "Operation not supported\|Invalid argument" "$T/dp.err" &&
-		lg_skip "this kernel cannot attach XDP in $MODE mode on veth"
-	lg_fail "linegate did not start"
-fi
+lg_start_linegate_xdp "$MODE" -B $SRV_IP -x $XDP -b uring
 UADP_PORT=$(awk '/^uadp_port:/ {print $2}' "$T/policy.yaml")
 ip netns exec "$NS_LINE" python3 - "$MSG" $SRV_IP "$UADP_PORT" $LINE_IP $SPOOF_IP $N <<'PY'
 import socket, sys, time

@@ -16,16 +16,7 @@ MODE=${1:-native}
 BACKEND=${2:-uring}   # afxdp: admitted frames go to an AF_XDP socket, past the stack
 [ "$MODE" = native ] && XDP=lg0 || XDP=lg0:generic
 
-ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -x $XDP -b "$BACKEND" 2> "$T/dp.err" &
-DP_PID=$!
-LG_PIDS="$DP_PID"
-if ! lg_wait_for 5 test -S "$T/dp.sock"; then
-	cat "$T/dp.err"
-	grep -q "Operation not supported\|Invalid argument" "$T/dp.err" &&
-		lg_skip "this kernel cannot attach XDP in $MODE mode on veth"
-	lg_fail "linegate did not start"
-fi
+lg_start_linegate_xdp "$MODE" -B $SRV_IP -x $XDP -b "$BACKEND"
 
 LGF_DEVICES=6 FRAMES=1200
 UADP_PORT=$(awk '/^uadp_port:/ {print $2}' "$T/policy.yaml")
