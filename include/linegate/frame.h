@@ -68,7 +68,13 @@
 	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round") \
 	X(DROP_NOT_ENCRYPTED, "not_encrypted",                                                     \
 	  "a UADP message sent in clear (signed or not) for a device with 'security: "            \
-	  "sign_and_encrypt'")
+	  "sign_and_encrypt'")                                                                   \
+	X(DROP_MQTT_BAD_JSON, "mqtt_bad_json",                                                     \
+	  "a message from the opcua_mqtt broker that is not valid JSON, or not an OPC UA PubSub "  \
+	  "JSON NetworkMessage that linegate can turn into UADP (shape, types, sizes)")            \
+	X(DROP_MQTT_QUEUE_FULL, "mqtt_queue_full",                                                 \
+	  "a message from the opcua_mqtt broker found its worker's handoff ring full for longer "  \
+	  "than it waits (100 ms)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,
