@@ -491,7 +491,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	conf.queue = w->id;
 	w->dp = dp;
 	w->ops = ops;
-	if (dp->nworkers > 1 && lg_handoff_init(&w->in)) {
+	if ((dp->nworkers > 1 || dp->ext_input) && lg_handoff_init(&w->in)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
