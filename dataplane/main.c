@@ -83,9 +83,9 @@ static const char usage[] =
 	"Commands: stats, status, reload, apply, model, help (docs/operations.md); an apply that\n"
 	"changes a start-only field (port, uadp_port, output.mqtt.*, opcua_mqtt.*,\n"
 	"models.registry) is refused whole, and its reply lists every change it made\n"
-	"(\"changes\"). A request cut off before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
-	"validate is refused and the running one stays. Models load only when signed by a key in\n"
-	"the policy's models.trusted_keys (docs/models.md).\n";
+	"(\"changes\"). A request cut off before its length is refused whole. SIGHUP also\n"
+	"reloads. A policy that does not validate is refused and the running one stays. Models\n"
+	"load only when signed by a key in the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 

@@ -542,8 +542,10 @@ static int convert(struct lg_uadp_json *c, json_object *root, lg_uadp_json_resol
 	if (json_object_get_type(v) == json_type_string) {
 		if (json_object_get_string_len(v) < 1 || json_object_get_string_len(v) > PUB_MAX)
 			return -EPROTO;
-		memcpy(c->pub, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
-		if (strlen(c->pub) != (size_t)json_object_get_string_len(v))
+		size_t n = (size_t)json_object_get_string_len(v);
+
+		memcpy(c->pub, json_object_get_string(v), n + 1);
+		if (strlen(c->pub) != n)
 			return -EPROTO; /* a NUL inside */
 	} else if (json_object_get_type(v) == json_type_int) {
 		uint64_t u;
@@ -631,7 +633,7 @@ int lg_uadp_json_convert(struct lg_uadp_json *c, const char *json, size_t len,
 	if (!root)
 		return -EBADMSG;
 	for (; end < len; end++)
-		if (json[end] != ' ' && json[end] != '\t' && json[end] != '\n' && json[end] != '\r') {
+		if (!json[end] || !strchr(" \t\r\n", json[end])) {
 			json_object_put(root);
 			return -EBADMSG; /* something after the value */
 		}

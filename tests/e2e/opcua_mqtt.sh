@@ -132,11 +132,13 @@ pubf plant/spoof/json "$T/spoof.json"
 pubf plant/tutorial/json "$T/bad.json"
 pubf plant/tutorial/json "$T/delta.json"
 pubf plant/other/json "$T/unknown.json"
-# A window's worth of samples in one JSON message.
+# A window's worth of samples in one JSON message, and again: its device's replay protection
+# is 'sequence', which JSON's SequenceNumber feeds.
+pubf plant/press/json "$T/press.json"
 pubf plant/press/json "$T/press.json"
 # A topic linegate does not subscribe to: never received.
 pubf plant/tutorial/other "$T/uadp0.bin"
-N1=$((2 * NU + 2 * NJ + 6))
+N1=$((2 * NU + 2 * NJ + 7))
 lg_wait_for 10 received_is $N1 || lg_fail "linegate received $(stat 'd["opcua_mqtt"]') of $N1"
 # The MQTT-only device's message as a UDP datagram from its publisher's address.
 python3 -c "
@@ -191,10 +193,10 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 dev = lambda s, n: next(d for d in s["devices"] if d["name"] == n)
 # Before the restart: the captures once (and the press), their copies, the spoofs, the rest.
-check("received before the restart", s1["received"], 2 * nu + 2 * nj + 6 + 1)
+check("received before the restart", s1["received"], 2 * nu + 2 * nj + 7 + 1)
 check("admitted before the restart", s1["admitted"], nu + nj + 1)
 check("drops before the restart", nonzero(s1["drops"]),
-      {"too_old": nu + nj - 1, "replayed": 1, "spoofed_source": 3, "mqtt_bad_json": 1,
+      {"too_old": nu + nj - 1, "replayed": 1 + 1, "spoofed_source": 3,  # the newest capture, the press "mqtt_bad_json": 1,
        "unsupported": 1, "unknown_device": 1})
 check("received = admitted + dropped", s1["received"], s1["admitted"] + sum(s1["drops"].values()))
 check("the tutorial device's messages", dev(s1, "tutorial")["admitted"], nu + nj)
@@ -203,11 +205,11 @@ check("the press's window", (dev(s1, "press-7")["admitted"], dev(s1, "press-7")[
 om = s1["opcua_mqtt"]
 check("opcua_mqtt before the restart",
       {k: om[k] for k in ("connected", "connects", "received", "json", "handed_to_workers", "dropped")},
-      {"connected": True, "connects": 1, "received": 2 * nu + 2 * nj + 6, "json": 2 * nj + 5,
-       "handed_to_workers": 2 * nu + 2 * nj + 4, "dropped": 2})
+      {"connected": True, "connects": 1, "received": 2 * nu + 2 * nj + 7, "json": 2 * nj + 6,
+       "handed_to_workers": 2 * nu + 2 * nj + 5, "dropped": 2})
 # The bad JSON and the delta frame never became UADP; everything else, and the datagram,
 # was judged by a worker.
-check("UADP the workers judged", s1["uadp_received"], 2 * nu + 2 * nj + 4 + 1)
+check("UADP the workers judged", s1["uadp_received"], 2 * nu + 2 * nj + 5 + 1)
 check("unsigned admitted", s1["uadp_unsigned_admitted"], nu + nj + 1)
 # After it: reconnected, two fresh messages admitted.
 om = st["opcua_mqtt"]
