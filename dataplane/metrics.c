@@ -200,6 +200,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
+	if (s.have_om)
+		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
+			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
+			s.om.received, s.om.json, s.om.handed, s.om.connects);
 	free(s.dev);
 }
 
