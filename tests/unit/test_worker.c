@@ -23,7 +23,7 @@ static const char policy_text[] =
 	"  - {id: 5, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key, expires: 2020-01-01T00:00:00Z},"
 	" {id: 2, key_file: k2.key, expires: 2099-01-01T00:00:00Z}]}\n"
 	"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 3, key_file: k2.key}]\n"
-	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1}\n"
+	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, replay: sequence}\n"
 	"  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
 	"    uadp: {publisher_id: plc-7, publisher_type: string, writer_group: 5, writer: 9,"
 	" signed: false}\n";
