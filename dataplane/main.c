@@ -935,8 +935,8 @@ out:
 		close(ctl_fd);
 		unlink(ctl);
 	}
-	lg_mqtt_close(dp.mqtt);
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
+	lg_mqtt_close(dp.mqtt);
 	dp_teardown(&dp, xdp_unpin);
 	if (be_setup && ops->teardown)
 		ops->teardown();

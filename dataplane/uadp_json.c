@@ -535,8 +535,6 @@ static int convert(struct lg_uadp_json *c, json_object *root, lg_uadp_json_resol
 		return json_object_get_type(v) == json_type_string ? -ENOTSUP : -EPROTO;
 	/* PublisherId: a string (1.05), or a number from older publishers. */
 	v = member(root, "PublisherId");
-	if (!v && !member(root, "Messages"))
-		return -EPROTO;
 	if (!v)
 		return -EPROTO; /* nothing to know the publisher by */
 	if (json_object_get_type(v) == json_type_string) {

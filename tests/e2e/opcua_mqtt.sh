@@ -50,6 +50,9 @@ opcua_mqtt:
   port: $PORT
   topics: [plant/+/uadp, plant/+/json]
   client_id: linegate-e2e
+# The MQTT output to the same broker, beside the input: two clients of one process.
+output:
+  mqtt: {host: 127.0.0.1, port: $PORT, topic: lgtest/line1, qos_alerts: 1, qos_scores: 1}
 devices:
   # open62541's tutorial publisher, over MQTT only: unsigned, no UADP sequence numbers.
   - id: 1
@@ -226,6 +229,8 @@ check("JSON lines of the press", len(press), 1)
 if press:
     check("its channel", press[0].get("channel_name"), "vibration")
     check("its other field", press[0].get("fields", {}).get("temperature"), 21.5)
+check("the MQTT output published it", (st["mqtt"]["published"], st["mqtt"]["delivered"]),
+      (len(lines), len(lines)))
 sys.exit(0 if ok else 1)
 PY
 echo PASS
