@@ -1077,6 +1077,67 @@ out:
 	return ret;
 }
 
+/* A file the policy names for TLS: it must be a regular file we can read; a private key must
+ * also be readable by its owner only, as a key file. */
+static int check_tls_file(struct pctx *c, const yaml_node_t *n, const char *what,
+			  const char *path, bool secret)
+{
+	const char *how = shown_path(path);
+	struct stat st;
+
+	if (stat(path, &st) || access(path, R_OK))
+		return perr(c, n, "%s %s: %s", what, how, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return perr(c, n, "%s %s is not a regular file", what, how);
+	if (secret && (st.st_mode & 077))
+		return perr(c, n, "%s %s has mode %04o: it must be readable by its owner only "
+			    "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), how);
+	return 0;
+}
+
+/* opcua_mqtt.tls: {ca_file, cert_file, key_file} */
+static int parse_opcua_mqtt_tls(struct pctx *c, const yaml_node_t *n,
+				struct lg_policy_opcua_mqtt *m)
+{
+	const yaml_node_t *cert = NULL, *key = NULL;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'tls' must be a mapping {ca_file, cert_file, key_file}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err;
+
+		if (name && !strcmp(name, "ca_file")) {
+			err = get_path(c, v, "ca_file", m->tls_ca, sizeof(m->tls_ca));
+			if (!err)
+				err = check_tls_file(c, v, "CA file", m->tls_ca, false);
+		} else if (name && !strcmp(name, "cert_file")) {
+			cert = v;
+			err = get_path(c, v, "cert_file", m->tls_cert, sizeof(m->tls_cert));
+			if (!err)
+				err = check_tls_file(c, v, "certificate file", m->tls_cert, false);
+		} else if (name && !strcmp(name, "key_file")) {
+			key = v;
+			err = get_path(c, v, "key_file", m->tls_key, sizeof(m->tls_key));
+			if (!err)
+				err = check_tls_file(c, v, "key file", m->tls_key, true);
+		} else {
+			static const char *const f[] = { "ca_file", "cert_file", "key_file", NULL };
+
+			err = unknown(c, node(c, pr->key), "tls field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->tls_ca[0])
+		return perr(c, n, "'tls' needs a 'ca_file' (the CA that signs the broker's "
+			    "certificate)");
+	if (!cert != !key)
+		return perr(c, cert ? cert : key, "'cert_file' and 'key_file' go together");
+	return 0;
+}
+
 /* opcua_mqtt.topics: [filter, ...], MQTT subscription filters (wildcards allowed). */
 static int parse_opcua_mqtt_topics(struct pctx *c, const yaml_node_t *n,
 				   struct lg_policy_opcua_mqtt *m)
@@ -1147,8 +1208,7 @@ static int parse_opcua_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_poli
 			if (!err)
 				err = read_password_file(c, v, path, m->password, sizeof(m->password));
 		} else if (name && !strcmp(name, "tls")) {
-			err = perr(c, v, "'tls' for opcua_mqtt is not yet supported: reach the broker "
-				   "over loopback or a trusted network");
+			err = parse_opcua_mqtt_tls(c, v, m);
 		} else {
 			static const char *const f[] = { "host", "port", "topics", "client_id", "qos",
 							 "username", "password_file", "tls", NULL };

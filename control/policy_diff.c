@@ -78,6 +78,9 @@ FMT_U(f_om_qos, p->opcua_mqtt.qos)
 FMT_S(f_om_user, p->opcua_mqtt.username)
 /* Whether there is a password, never a byte of it. */
 FMT_S(f_om_pass, p->opcua_mqtt.password[0] ? "(set)" : "")
+FMT_S(f_om_tls_ca, p->opcua_mqtt.tls_ca)
+FMT_S(f_om_tls_cert, p->opcua_mqtt.tls_cert)
+FMT_S(f_om_tls_key, p->opcua_mqtt.tls_key)
 
 static void f_om_topics(const struct lg_policy *p, char *b, size_t l)
 {
@@ -168,6 +171,9 @@ static const struct {
 	{ { "opcua_mqtt.qos", LG_FIELD_START_ONLY }, f_om_qos },
 	{ { "opcua_mqtt.username", LG_FIELD_START_ONLY }, f_om_user },
 	{ { "opcua_mqtt.password_file", LG_FIELD_START_ONLY }, f_om_pass },
+	{ { "opcua_mqtt.tls.ca_file", LG_FIELD_START_ONLY }, f_om_tls_ca },
+	{ { "opcua_mqtt.tls.cert_file", LG_FIELD_START_ONLY }, f_om_tls_cert },
+	{ { "opcua_mqtt.tls.key_file", LG_FIELD_START_ONLY }, f_om_tls_key },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -216,6 +216,17 @@ int lg_opcua_mqtt_open(struct lg_dp *dp, const struct lg_policy_opcua_mqtt *cfg,
 			goto err_destroy;
 		}
 	}
+	if (cfg->tls_ca[0]) {
+		/* The broker's certificate must chain to the CA and name the host. */
+		rc = mosquitto_tls_set(m->mosq, cfg->tls_ca, NULL,
+				       cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+				       cfg->tls_key[0] ? cfg->tls_key : NULL, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			snprintf(err, errlen, "opcua_mqtt tls: %s", mosquitto_strerror(rc));
+			ret = -EINVAL;
+			goto err_destroy;
+		}
+	}
 	/* A broker that goes away is retried after 1, 2, 4 ... at most 10 s. */
 	mosquitto_reconnect_delay_set(m->mosq, 1, 10, true);
 	rc = mosquitto_connect_async(m->mosq, cfg->host, cfg->port, 30);

@@ -153,6 +153,11 @@ struct lg_policy {
 		char username[64];    /* "" = none */
 		/* Read from password_file (0600): never print, log or audit it. */
 		char password[128];
+		/* tls: the CA that signs the broker's certificate ("" = plain TCP), and a client
+		 * certificate with its key (0600), both or neither. */
+		char tls_ca[LG_PATH_MAX];
+		char tls_cert[LG_PATH_MAX];
+		char tls_key[LG_PATH_MAX];
 	} opcua_mqtt;
 	/* Ed25519 public keys whose signatures make a model artifact loadable. */
 	size_t nmodel_keys;
