@@ -229,8 +229,10 @@ int lg_opcua_mqtt_open(struct lg_dp *dp, const struct lg_policy_opcua_mqtt *cfg,
 	}
 	/* A broker that goes away is retried after 1, 2, 4 ... at most 10 s. */
 	mosquitto_reconnect_delay_set(m->mosq, 1, 10, true);
+	/* A broker that is down, refuses us or fails the TLS handshake now may be right later:
+	 * only a configuration libmosquitto cannot take stops linegate. */
 	rc = mosquitto_connect_async(m->mosq, cfg->host, cfg->port, 30);
-	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_ERRNO)
+	if (rc != MOSQ_ERR_INVAL && rc != MOSQ_ERR_NOMEM)
 		rc = mosquitto_loop_start(m->mosq);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "opcua_mqtt %s:%u: %s", cfg->host, cfg->port,

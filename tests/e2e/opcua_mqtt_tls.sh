@@ -69,6 +69,7 @@ POL
 }
 policy "$T/policy.yaml" ca
 policy "$T/other.yaml" other
+sed -i "s/^port: .*/port: $((PORT + 2))/" "$T/other.yaml"
 python3 - "$F/mqtt/mqtt-uadp.sub" "$T" <<'PY'
 import sys
 for i, l in enumerate(x for x in open(sys.argv[1]) if x.strip()):
@@ -84,8 +85,8 @@ LG_PIDS="$LG_PIDS $DP"
 	-o "$T/out2.jsonl" --state-dir "$T/state2" 2> "$T/dp2.err" &
 DP2=$!
 LG_PIDS="$LG_PIDS $DP2"
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
-lg_wait_for 5 test -S "$T/dp2.sock" || lg_fail "linegate did not start: $(cat "$T/dp2.err")"
+lg_wait_for 10 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
+lg_wait_for 10 test -S "$T/dp2.sock" || lg_fail "linegate did not start: $(cat "$T/dp2.err")"
 stat() { lg_ctl "$1" '{"cmd": "stats"}' stats | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"; }
 connected() { [ "$(stat "$T/dp.sock" 'd["opcua_mqtt"]["connected"]')" = True ]; }
 lg_wait_for 10 connected || lg_fail "linegate did not connect through TLS: $(cat "$T/broker.log")"
@@ -98,7 +99,7 @@ received() { [ "$(stat "$T/dp.sock" 'd["received"]')" = "$N" ]; }
 lg_wait_for 10 received || lg_fail "received $(stat "$T/dp.sock" 'd["opcua_mqtt"]') of $N"
 kill -INT $DP $DP2
 wait $DP || lg_fail "linegate exited with status $?"
-wait $DP2 || lg_fail "the other linegate exited with status $?"
+wait $DP2 || lg_fail "the other linegate exited with status $?: $(tail -5 "$T/dp2.err")"
 python3 - "$T/stats.json" "$T/stats2.json" $N <<'PY'
 import json, sys
 st, st2, n = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
