@@ -628,6 +628,8 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	static const char *const replays[] = { "auto", "sequence", "nonce", "timestamp", "none",
 					       NULL };
 	static const char *const policies[] = { "PubSub-Aes128-CTR", "PubSub-Aes256-CTR", NULL };
+	/* In the order of enum lg_uadp_transport. */
+	static const char *const transports[] = { "udp", "mqtt", "any", NULL };
 	const yaml_node_t *pub = NULL, *sec_node = NULL, *signed_node = NULL, *replay_node = NULL;
 	const yaml_node_t *fields_node = NULL, *channels_node = NULL;
 	const yaml_node_t *ptype = NULL, *w = NULL, *wpos = NULL;
@@ -693,6 +695,9 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 			fields_node = v;
 		} else if (name && !strcmp(name, "channels")) {
 			channels_node = v;
+		} else if (name && !strcmp(name, "transport")) {
+			err = get_choice(c, v, "transport", transports, "udp, mqtt or any", &i);
+			d->uadp_transport = (uint8_t)i;
 		} else if (name && !strcmp(name, "replay_window_ms")) {
 			err = get_uint(c, v, "replay_window_ms", 1, 3600000, &u);
 			d->uadp_replay_ms = (uint32_t)u;
@@ -701,7 +706,7 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 							 "writer_group", "writer", "writer_position",
 							 "security", "security_policy", "replay",
 							 "replay_window_ms", "fields", "channels",
-							 "signed", NULL };
+							 "signed", "transport", NULL };
 
 			err = unknown(c, node(c, pr->key), "uadp field", f);
 		}
@@ -909,7 +914,8 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 	}
 	if (!have_id)
 		return perr(c, n, "a device needs an 'id'");
-	if (!have_src)
+	/* Over MQTT the broker is the peer: a device that speaks only there has no address. */
+	if (!have_src && !(d->uadp_pub_type && d->uadp_transport == LG_UADP_TRANSPORT_MQTT))
 		return perr(c, n, "device %u needs a bound 'source' address", d->id);
 	if (!d->nkeys)
 		return perr(c, n, "device %u needs 'keys'", d->id);
@@ -1064,6 +1070,204 @@ static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqt
 	}
 	if (!have_host || !m->host[0])
 		return perr(c, n, "'mqtt' needs a 'host'");
+	return 0;
+}
+
+/*
+ * opcua_mqtt.password_file: as a key file, a regular file readable by its owner only; it
+ * holds the broker password and an optional newline. Errors never quote what it holds.
+ */
+static int read_password_file(struct pctx *c, const yaml_node_t *n, const char *path,
+			      char *out, size_t len)
+{
+	const char *how = shown_path(path);
+	struct stat st;
+	ssize_t got;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return perr(c, n, "password file %s: %s", how, strerror(errno));
+	if (fstat(fd, &st)) {
+		ret = perr(c, n, "password file %s: %s", how, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = perr(c, n, "password file %s is not a regular file", how);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		ret = perr(c, n, "password file %s has mode %04o: it must be readable by its owner "
+			   "only (chmod 600 %s)", how, (unsigned)(st.st_mode & 07777), how);
+		goto out;
+	}
+	got = read(fd, out, len);
+	if (got < 0) {
+		ret = perr(c, n, "password file %s: %s", how, strerror(errno));
+		goto out;
+	}
+	if (got && out[got - 1] == '\n')
+		got--;
+	if ((size_t)got >= len || !got || memchr(out, '\0', (size_t)got)) {
+		ret = perr(c, n, "password file %s must hold 1 to %zu bytes (no NUL) and an optional "
+			   "newline", how, len - 1);
+		goto out;
+	}
+	out[got] = '\0';
+out:
+	if (ret)
+		sodium_memzero(out, len);
+	close(fd);
+	return ret;
+}
+
+/* A file the policy names for TLS: it must be a regular file we can read; a private key must
+ * also be readable by its owner only, as a key file. */
+static int check_tls_file(struct pctx *c, const yaml_node_t *n, const char *what,
+			  const char *path, bool secret)
+{
+	const char *how = shown_path(path);
+	struct stat st;
+
+	if (stat(path, &st) || access(path, R_OK))
+		return perr(c, n, "%s %s: %s", what, how, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return perr(c, n, "%s %s is not a regular file", what, how);
+	if (secret && (st.st_mode & 077))
+		return perr(c, n, "%s %s has mode %04o: it must be readable by its owner only "
+			    "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), how);
+	return 0;
+}
+
+/* opcua_mqtt.tls: {ca_file, cert_file, key_file} */
+static int parse_opcua_mqtt_tls(struct pctx *c, const yaml_node_t *n,
+				struct lg_policy_opcua_mqtt *m)
+{
+	const yaml_node_t *cert = NULL, *key = NULL;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'tls' must be a mapping {ca_file, cert_file, key_file}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err;
+
+		if (name && !strcmp(name, "ca_file")) {
+			err = get_path(c, v, "ca_file", m->tls_ca, sizeof(m->tls_ca));
+			if (!err)
+				err = check_tls_file(c, v, "CA file", m->tls_ca, false);
+		} else if (name && !strcmp(name, "cert_file")) {
+			cert = v;
+			err = get_path(c, v, "cert_file", m->tls_cert, sizeof(m->tls_cert));
+			if (!err)
+				err = check_tls_file(c, v, "certificate file", m->tls_cert, false);
+		} else if (name && !strcmp(name, "key_file")) {
+			key = v;
+			err = get_path(c, v, "key_file", m->tls_key, sizeof(m->tls_key));
+			if (!err)
+				err = check_tls_file(c, v, "key file", m->tls_key, true);
+		} else {
+			static const char *const f[] = { "ca_file", "cert_file", "key_file", NULL };
+
+			err = unknown(c, node(c, pr->key), "tls field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->tls_ca[0])
+		return perr(c, n, "'tls' needs a 'ca_file' (the CA that signs the broker's "
+			    "certificate)");
+	if (!cert != !key)
+		return perr(c, cert ? cert : key, "'cert_file' and 'key_file' go together");
+	return 0;
+}
+
+/* opcua_mqtt.topics: [filter, ...], MQTT subscription filters (wildcards allowed). */
+static int parse_opcua_mqtt_topics(struct pctx *c, const yaml_node_t *n,
+				   struct lg_policy_opcua_mqtt *m)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'topics' must be a list of MQTT topic filters");
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *t = node(c, *it);
+		char *dst;
+
+		if (m->ntopics == LG_OPCUA_MQTT_MAX_TOPICS)
+			return perr(c, t, "at most %d 'topics'", LG_OPCUA_MQTT_MAX_TOPICS);
+		dst = m->topics[m->ntopics];
+		if (get_str(c, t, "topics", dst, sizeof(m->topics[0])))
+			return -EINVAL;
+		if (!dst[0])
+			return perr(c, t, "a topic filter must not be empty");
+		m->ntopics++;
+	}
+	if (!m->ntopics)
+		return perr(c, n, "'topics' must name at least one topic filter");
+	return 0;
+}
+
+/*
+ * opcua_mqtt: {host, port, topics, client_id, qos, username, password_file, tls}: OPC UA
+ * PubSub NetworkMessages taken from a broker (docs/policy.md).
+ */
+static int parse_opcua_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_opcua_mqtt *m)
+{
+	const yaml_node_t *topics = NULL, *pw = NULL;
+	bool have_host = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'opcua_mqtt' must be a mapping {host, port, topics, ...}");
+	m->port = 1883;
+	m->qos = 1;
+	strcpy(m->client_id, "linegate-opcua");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		char path[LG_PATH_MAX];
+		unsigned long u;
+		int err = 0;
+
+		if (name && !strcmp(name, "host")) {
+			err = get_str(c, v, "host", m->host, sizeof(m->host));
+			have_host = true;
+		} else if (name && !strcmp(name, "port")) {
+			err = get_uint(c, v, "port", 1, 65535, &u);
+			m->port = (uint16_t)u;
+		} else if (name && !strcmp(name, "topics")) {
+			topics = v;
+			err = parse_opcua_mqtt_topics(c, v, m);
+		} else if (name && !strcmp(name, "client_id")) {
+			err = get_str(c, v, "client_id", m->client_id, sizeof(m->client_id));
+			if (!err && !m->client_id[0])
+				err = perr(c, v, "'client_id' must not be empty");
+		} else if (name && !strcmp(name, "qos")) {
+			err = get_uint(c, v, "qos", 0, 1, &u);
+			m->qos = (uint8_t)u;
+		} else if (name && !strcmp(name, "username")) {
+			err = get_str(c, v, "username", m->username, sizeof(m->username));
+		} else if (name && !strcmp(name, "password_file")) {
+			pw = v;
+			err = get_path(c, v, "password_file", path, sizeof(path));
+			if (!err)
+				err = read_password_file(c, v, path, m->password, sizeof(m->password));
+		} else if (name && !strcmp(name, "tls")) {
+			err = parse_opcua_mqtt_tls(c, v, m);
+		} else {
+			static const char *const f[] = { "host", "port", "topics", "client_id", "qos",
+							 "username", "password_file", "tls", NULL };
+
+			err = unknown(c, node(c, pr->key), "opcua_mqtt field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!have_host || !m->host[0])
+		return perr(c, n, "'opcua_mqtt' needs a 'host'");
+	if (!topics)
+		return perr(c, n, "'opcua_mqtt' needs 'topics' to subscribe to");
+	if (pw && !m->username[0])
+		return perr(c, pw, "'password_file' needs a 'username'");
 	return 0;
 }
 
@@ -1254,6 +1458,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				err = perr(c, v, "'fragments' must be drop or reassemble");
 		} else if (!strcmp(name, "detection")) {
 			err = parse_detection(c, v, p);
+		} else if (!strcmp(name, "opcua_mqtt")) {
+			err = parse_opcua_mqtt(c, v, &p->opcua_mqtt);
 		} else if (!strcmp(name, "output")) {
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
@@ -1308,7 +1514,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			static const char *const f[] = { "version",   "port",	   "uadp_port",
 							 "not_ours",  "fragments", "groups",
 							 "workers",   "detection", "models",
-							 "output",    "devices",   NULL };
+							 "output",    "devices",   "opcua_mqtt",
+							 NULL };
 
 			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}
@@ -1720,6 +1927,7 @@ void lg_policy_free(struct lg_policy *p)
 {
 	if (!p)
 		return;
+	sodium_memzero(p->opcua_mqtt.password, sizeof(p->opcua_mqtt.password));
 	if (p->devices)
 		sodium_memzero(p->devices, p->ndevices * sizeof(*p->devices));
 	free(p->devices);

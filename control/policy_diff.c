@@ -72,6 +72,25 @@ FMT_S(f_mqtt_topic, p->mqtt.topic)
 FMT_U(f_mqtt_qa, p->mqtt.qos_alerts)
 FMT_U(f_mqtt_qs, p->mqtt.qos_scores)
 FMT_S(f_mqtt_scores, p->mqtt.scores ? "true" : "false")
+FMT_S(f_om_host, p->opcua_mqtt.host)
+FMT_U(f_om_port, p->opcua_mqtt.port)
+FMT_S(f_om_client, p->opcua_mqtt.client_id)
+FMT_U(f_om_qos, p->opcua_mqtt.qos)
+FMT_S(f_om_user, p->opcua_mqtt.username)
+/* Whether there is a password, never a byte of it. */
+FMT_S(f_om_pass, p->opcua_mqtt.password[0] ? "(set)" : "")
+FMT_S(f_om_tls_ca, p->opcua_mqtt.tls_ca)
+FMT_S(f_om_tls_cert, p->opcua_mqtt.tls_cert)
+FMT_S(f_om_tls_key, p->opcua_mqtt.tls_key)
+
+static void f_om_topics(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (unsigned i = 0; i < p->opcua_mqtt.ntopics && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%s", i ? "," : "", p->opcua_mqtt.topics[i]);
+}
 static void f_registry(const struct lg_policy *p, char *b, size_t l)
 {
 	f_file(p->registry, b, l);
@@ -147,6 +166,16 @@ static const struct {
 	{ { "output.mqtt.qos_alerts", LG_FIELD_START_ONLY }, f_mqtt_qa },
 	{ { "output.mqtt.qos_scores", LG_FIELD_START_ONLY }, f_mqtt_qs },
 	{ { "output.mqtt.scores", LG_FIELD_START_ONLY }, f_mqtt_scores },
+	{ { "opcua_mqtt.host", LG_FIELD_START_ONLY }, f_om_host },
+	{ { "opcua_mqtt.port", LG_FIELD_START_ONLY }, f_om_port },
+	{ { "opcua_mqtt.topics", LG_FIELD_START_ONLY }, f_om_topics },
+	{ { "opcua_mqtt.client_id", LG_FIELD_START_ONLY }, f_om_client },
+	{ { "opcua_mqtt.qos", LG_FIELD_START_ONLY }, f_om_qos },
+	{ { "opcua_mqtt.username", LG_FIELD_START_ONLY }, f_om_user },
+	{ { "opcua_mqtt.password_file", LG_FIELD_START_ONLY }, f_om_pass },
+	{ { "opcua_mqtt.tls.ca_file", LG_FIELD_START_ONLY }, f_om_tls_ca },
+	{ { "opcua_mqtt.tls.cert_file", LG_FIELD_START_ONLY }, f_om_tls_cert },
+	{ { "opcua_mqtt.tls.key_file", LG_FIELD_START_ONLY }, f_om_tls_key },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -217,16 +246,17 @@ static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, 
 {
 	static const char *const sec[] = { "", " unsigned", " encrypted" };
 	static const char *const rep[] = { "", "sequence", "nonce", "timestamp", "none" };
+	static const char *const tr[] = { "", " transport mqtt", " transport any" };
 	/* The replay protection is shown where it is not the default for the security. */
 	unsigned dflt = d->uadp_security == LG_UADP_SEC_NONE ? LG_UADP_REPLAY_SEQUENCE
 							     : LG_UADP_REPLAY_NONCE;
-	char more[64];
+	char more[80];
 	const char *w = d->uadp_by_position ? "writer_position" : "writer";
 
 	(void)p;
-	snprintf(more, sizeof(more), "%s%s%s", sec[d->uadp_security % 3],
+	snprintf(more, sizeof(more), "%s%s%s%s", sec[d->uadp_security % 3],
 		 d->uadp_replay == dflt ? "" : " replay ",
-		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5]);
+		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5], tr[d->uadp_transport % 3]);
 	if (!d->uadp_pub_type)
 		snprintf(b, l, "none");
 	else if (d->uadp_pub_type - 1 == LG_ADMIT_UADP_PUBID_NONE)

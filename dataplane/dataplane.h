@@ -33,6 +33,7 @@ struct lg_uadp_keys;
 struct lg_admit;
 struct lg_uadmit;
 struct lg_mqtt;
+struct lg_opcua_mqtt;
 
 /* Latency histograms (arrival of a window's first frame -> scored, -> published): upper
  * bounds in ns of all but the last bucket, which is +Inf. */
@@ -252,6 +253,11 @@ struct lg_dp {
 	size_t max_batch;           /* rows every scorer and batch has room for */
 	_Atomic uint64_t model_swaps;
 	struct lg_mqtt *mqtt;       /* MQTT output, when the policy configures one */
+	/* OPC UA PubSub from a broker (opcua_mqtt.h), when the policy configures it: a thread
+	 * outside the workers that pushes messages into their handoff rings. ext_input is set
+	 * before the workers start, so that they look at their rings even when alone. */
+	struct lg_opcua_mqtt *opcua_mqtt;
+	bool ext_input;
 	_Atomic uint64_t pub_hist[LG_LAT_BUCKETS], pub_sum_ns; /* written by the output thread */
 	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
 };

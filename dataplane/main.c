@@ -3,6 +3,7 @@
 #include "dataplane.h"
 #include "ctlproto.h"
 #include "mqtt.h"
+#include "opcua_mqtt.h"
 #include "statefile.h"
 
 #include <lgadmit.h>
@@ -31,8 +32,9 @@ static const char usage[] =
 	"Usage: linegate --policy FILE [options]\n"
 	"\n"
 	"The linegate data plane: receives LGF frames (and OPC UA PubSub UADP messages when the\n"
-	"policy sets uadp_port) on UDP, admits only enrolled devices\n"
-	"with a valid tag and a fresh sequence, turns their samples into window features,\n"
+	"policy sets uadp_port) on UDP, and OPC UA PubSub messages, UADP or JSON, from an MQTT\n"
+	"broker when the policy has an 'opcua_mqtt' section (docs/opcua.md); admits only enrolled\n"
+	"devices with a valid tag and a fresh sequence, turns their samples into window features,\n"
 	"scores them with the policy's model and writes scores and alerts as JSON lines.\n"
 	"\n"
 	"Options:\n"
@@ -79,11 +81,11 @@ static const char usage[] =
 	"Control socket: one request per connection, a 4-byte big-endian length and a JSON\n"
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
 	"Commands: stats, status, reload, apply, model, help (docs/operations.md); an apply that\n"
-	"changes a start-only field (port, uadp_port, output.mqtt.*, models.registry) is refused\n"
-	"whole, and its reply lists every change it made (\"changes\"). A request cut\n"
-	"off before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
-	"validate is refused and the running one stays. Models load only when signed by a key in\n"
-	"the policy's models.trusted_keys (docs/models.md).\n";
+	"changes a start-only field (port, uadp_port, output.mqtt.*, opcua_mqtt.*,\n"
+	"models.registry) is refused whole, and its reply lists every change it made\n"
+	"(\"changes\"). A request cut off before its length is refused whole. SIGHUP also\n"
+	"reloads. A policy that does not validate is refused and the running one stays. Models\n"
+	"load only when signed by a key in the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -490,7 +492,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	conf.queue = w->id;
 	w->dp = dp;
 	w->ops = ops;
-	if (dp->nworkers > 1 && lg_handoff_init(&w->in)) {
+	if ((dp->nworkers > 1 || dp->ext_input) && lg_handoff_init(&w->in)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -774,6 +776,8 @@ int main(int argc, char **argv)
 	}
 	be_setup = true;
 	dp.handoff_wait = ops->flags & LG_BACKEND_F_FINITE;
+	/* Before the workers start: they look at their handoff rings for its messages. */
+	dp.ext_input = p.opcua_mqtt.host[0];
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';
@@ -853,6 +857,16 @@ int main(int argc, char **argv)
 	}
 	if (lg_dp_pin_workers(&dp, &atomic_load(&dp.gen)->policy))
 		fprintf(stderr, "linegate: could not pin the workers to workers.cores\n");
+	if (p.opcua_mqtt.host[0]) {
+		/* As the MQTT output: a broker that is down now is retried in the background. */
+		ret = lg_opcua_mqtt_open(&dp, &p.opcua_mqtt, &dp.opcua_mqtt, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: %s\n", err);
+			goto out;
+		}
+		fprintf(stderr, "linegate: OPC UA PubSub over MQTT from %s:%u, %u topic filter(s)\n",
+			p.opcua_mqtt.host, p.opcua_mqtt.port, p.opcua_mqtt.ntopics);
+	}
 	/* Backends that see whole frames take them from a file or a port, not a socket: the
 	 * policy's ports only say which datagrams are LGF and UADP. */
 	fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u, %zu devices "
@@ -892,6 +906,8 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	lg_metrics_http_stop(&dp);
+	/* No message is handed to a worker that has stopped looking. */
+	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
@@ -926,6 +942,7 @@ out:
 		close(ctl_fd);
 		unlink(ctl);
 	}
+	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close(dp.mqtt);
 	dp_teardown(&dp, xdp_unpin);
 	if (be_setup && ops->teardown)

@@ -5,6 +5,7 @@
  */
 #include "dataplane.h"
 #include "mqtt.h"
+#include "opcua_mqtt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +43,8 @@ struct snap {
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	char model[96], shadow[96], policy_sha[65];
-	bool have_xdp, have_mqtt, have_uadmit;
+	bool have_xdp, have_mqtt, have_uadmit, have_om;
+	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
 	struct lg_admit_reason_ctr xdp[LG_R_MAX];
 	struct lg_admit_reason_ctr uadmit[LG_R_MAX]; /* user-space admission (dpdk) */
 	struct lg_mqtt_stats mqtt;
@@ -127,6 +129,15 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->have_mqtt = true;
 		lg_mqtt_stats(dp->mqtt, &s->mqtt);
 	}
+	if (dp->opcua_mqtt) {
+		/* What it refused never reached a worker: counted as a backend's losses are. */
+		s->have_om = true;
+		lg_opcua_mqtt_stats(dp->opcua_mqtt, &s->om);
+		for (int r = 0; r < LG_REASON_MAX; r++) {
+			s->reason[r] += s->om.drops[r];
+			s->be += s->om.drops[r];
+		}
+	}
 	if (dp->admit)
 		s->have_xdp = !lg_admit_read_reasons(dp->admit, s->xdp);
 	if (dp->uadmit) {
@@ -189,6 +200,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
+	if (s.have_om)
+		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
+			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
+			s.om.received, s.om.json, s.om.handed, s.om.connects);
 	free(s.dev);
 }
 
@@ -262,6 +277,21 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(m, "dropped_scores", s.mqtt.dropped_scores);
 		add_u64(m, "dropped_alerts", s.mqtt.dropped_alerts);
 		json_object_object_add(o, "mqtt", m);
+	}
+	if (s.have_om) {
+		json_object *m = json_object_new_object();
+		uint64_t dropped = 0;
+
+		for (int r = 0; r < LG_REASON_MAX; r++)
+			dropped += s.om.drops[r];
+		json_object_object_add(m, "connected", json_object_new_boolean(s.om.connected));
+		add_u64(m, "connects", s.om.connects);
+		add_u64(m, "reconnects", s.om.connects ? s.om.connects - 1 : 0);
+		add_u64(m, "received", s.om.received);
+		add_u64(m, "json", s.om.json);
+		add_u64(m, "handed_to_workers", s.om.handed);
+		add_u64(m, "dropped", dropped);
+		json_object_object_add(o, "opcua_mqtt", m);
 	}
 	if (s.have_xdp) {
 		json_object *x = json_object_new_object();
@@ -447,6 +477,16 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		bprintf(&b, "# HELP linegate_mqtt_connected 1 while the broker is connected.\n"
 			    "# TYPE linegate_mqtt_connected gauge\nlinegate_mqtt_connected %d\n",
 			s.mqtt.connected);
+	}
+	if (s.have_om) {
+		counter(&b, "linegate_opcua_mqtt_received_total",
+			"OPC UA PubSub messages the opcua_mqtt broker delivered.", s.om.received);
+		counter(&b, "linegate_opcua_mqtt_connects_total",
+			"Connections to the opcua_mqtt broker (reconnections included).",
+			s.om.connects);
+		bprintf(&b, "# HELP linegate_opcua_mqtt_connected 1 while the opcua_mqtt broker is "
+			    "connected.\n# TYPE linegate_opcua_mqtt_connected gauge\n"
+			    "linegate_opcua_mqtt_connected %d\n", s.om.connected);
 	}
 	/* Device names are restricted by the policy parser to [A-Za-z0-9._-], model labels
 	 * to what the registry allows: both are safe inside label quotes. */

@@ -15,6 +15,12 @@
 
 static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *pkt)
 {
+	/* Over MQTT the broker is the peer: only devices enrolled for it may speak there, so
+	 * that a broker-side sender cannot speak for a UDP device. */
+	if (pkt->transport == LG_RX_MQTT)
+		return d->uadp_pub_type && d->uadp_transport != LG_UADP_TRANSPORT_UDP;
+	if (d->uadp_pub_type && d->uadp_transport == LG_UADP_TRANSPORT_MQTT)
+		return false;
 	if (d->family != pkt->family)
 		return false;
 	if (memcmp(d->addr, pkt->src_addr, d->family == AF_INET ? 4 : 16))

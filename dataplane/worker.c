@@ -169,7 +169,7 @@ void *lg_worker_main(void *arg)
 			lg_worker_export_seqs(w, g);
 			w->last_export_ns = lg_now_ns();
 		}
-		if (dp->nworkers > 1 && lg_worker_drain_handoff(w, g))
+		if ((dp->nworkers > 1 || dp->ext_input) && lg_worker_drain_handoff(w, g))
 			timeout = 0;
 		if (w->at_eof) {
 			if (worker_done(w))
@@ -182,7 +182,7 @@ void *lg_worker_main(void *arg)
 			continue;
 		}
 		/* Frames handed over wake nobody: a worker that may get some looks often. */
-		if (dp->nworkers > 1 && timeout > 2)
+		if ((dp->nworkers > 1 || dp->ext_input) && timeout > 2)
 			timeout = 2;
 		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
 		if (n == LG_RX_EOF) {

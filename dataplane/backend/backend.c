@@ -170,6 +170,7 @@ enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16
 	pkt->len = ap.payload_len;
 	pkt->truncated = 0;
 	pkt->port_idx = rc == LG_ADMIT_RC_UADP;
+	pkt->transport = LG_RX_UDP;
 	pkt->src_port = ap.src_port;
 	memset(pkt->src_addr, 0, sizeof(pkt->src_addr));
 	if (ap.family == LG_ADMIT_AF_INET) {

@@ -375,6 +375,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		pkt->truncated = !!(o->flags & MSG_TRUNC);
 		pkt->rx_ns = t;
 		pkt->port_idx = (uint8_t)sock;
+		pkt->transport = LG_RX_UDP;
 		n++;
 	}
 	io_uring_cq_advance(&b->ring, seen);

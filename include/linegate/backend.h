@@ -36,6 +36,10 @@
  */
 #define LG_BACKEND_Q_UNPACED 0x1
 
+/* lg_rx_pkt.transport: how a message reached linegate. */
+#define LG_RX_UDP 0
+#define LG_RX_MQTT 1 /* an OPC UA PubSub message from the opcua_mqtt broker (port_idx 1) */
+
 struct lg_rx_pkt {
 	const uint8_t *data; /* UDP payload */
 	uint32_t len;
@@ -44,6 +48,7 @@ struct lg_rx_pkt {
 	uint8_t family;	      /* AF_INET or AF_INET6 */
 	uint8_t truncated;    /* the datagram did not fit the buffer */
 	uint8_t port_idx;     /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
+	uint8_t transport;    /* LG_RX_UDP, or LG_RX_MQTT: src_* is the broker, not the device */
 	uint8_t src_addr[16]; /* network order */
 	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the backend took it */
 };

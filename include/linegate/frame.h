@@ -97,7 +97,13 @@
 	  "sign_and_encrypt'")                                                                     \
 	X(DROP_FRAGMENT, "fragment",                                                               \
 	  "an IP fragment: backends that see whole frames (afxdp, pcap, dpdk) cannot reassemble "  \
-	  "it; the uring backend gets the datagram whole from the kernel (fragments: reassemble)")
+	  "it; the uring backend gets the datagram whole from the kernel (fragments: reassemble)") \
+	X(DROP_MQTT_BAD_JSON, "mqtt_bad_json",                                                     \
+	  "a message from the opcua_mqtt broker that is not valid JSON, or not an OPC UA PubSub "  \
+	  "JSON NetworkMessage that linegate can turn into UADP (shape, types, sizes)")            \
+	X(DROP_MQTT_QUEUE_FULL, "mqtt_queue_full",                                                 \
+	  "a message from the opcua_mqtt broker found its worker's handoff ring full for longer "  \
+	  "than it waits (100 ms)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

@@ -20,6 +20,7 @@
 #define LG_POLICY_MAX_GROUPS 64
 #define LG_POLICY_MAX_CORES 64
 #define LG_POLICY_MAX_MODEL_KEYS 8
+#define LG_OPCUA_MQTT_MAX_TOPICS 8
 
 /*
  * Limits on the policy text, enforced on libyaml's event stream before any tree is built
@@ -68,6 +69,14 @@ enum lg_uadp_replay {
 	LG_UADP_REPLAY_NONE,      /* none: every copy is taken */
 };
 
+/* Which transports a UADP device's messages may come over (devices[].uadp.transport). Over
+ * MQTT the broker is the peer, so the bound source address does not apply. */
+enum lg_uadp_transport {
+	LG_UADP_TRANSPORT_UDP = 0, /* the default: UDP from the bound source only */
+	LG_UADP_TRANSPORT_MQTT,    /* through the opcua_mqtt subscription only */
+	LG_UADP_TRANSPORT_ANY,     /* either */
+};
+
 struct lg_policy_device {
 	uint32_t id;
 	char name[LG_NAME_MAX];
@@ -86,6 +95,7 @@ struct lg_policy_device {
 	uint8_t uadp_security;   /* enum lg_uadp_security */
 	uint8_t uadp_replay;     /* enum lg_uadp_replay, never AUTO after parsing */
 	uint8_t uadp_enc_len;    /* SignAndEncrypt: the policy's key length, 16 or 32 */
+	uint8_t uadp_transport;  /* enum lg_uadp_transport */
 	uint32_t uadp_replay_ms; /* how far behind the newest accepted timestamp one may be */
 	/* The DataSet's field names in DataSet order (the publisher's DataSetMetaData), NUL
 	 * after each, for outputs and 'channels'; uadp_nfields 0 = not given. */
@@ -136,6 +146,24 @@ struct lg_policy {
 		uint8_t qos_alerts, qos_scores;
 		bool scores;          /* publish routine scores too, not only alerts */
 	} mqtt;
+	/* opcua_mqtt: OPC UA PubSub NetworkMessages (UADP or JSON) taken from an MQTT broker
+	 * (docs/opcua.md, "OPC UA PubSub over MQTT"). Start-only. */
+	struct lg_policy_opcua_mqtt {
+		char host[256];       /* "" = no MQTT input */
+		uint16_t port;        /* 1883 */
+		uint8_t qos;          /* 0 or 1 (the default) */
+		uint8_t ntopics;
+		char topics[LG_OPCUA_MQTT_MAX_TOPICS][256]; /* subscription filters (+ # allowed) */
+		char client_id[64];
+		char username[64];    /* "" = none */
+		/* Read from password_file (0600): never print, log or audit it. */
+		char password[128];
+		/* tls: the CA that signs the broker's certificate ("" = plain TCP), and a client
+		 * certificate with its key (0600), both or neither. */
+		char tls_ca[LG_PATH_MAX];
+		char tls_cert[LG_PATH_MAX];
+		char tls_key[LG_PATH_MAX];
+	} opcua_mqtt;
 	/* Ed25519 public keys whose signatures make a model artifact loadable. */
 	size_t nmodel_keys;
 	uint8_t model_keys[LG_POLICY_MAX_MODEL_KEYS][32];

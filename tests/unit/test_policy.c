@@ -122,6 +122,45 @@ int main(int argc, char **argv)
 	CHECK(!lg_policy_find(&p, 8));
 	lg_policy_free(&p);
 
+	/* OPC UA PubSub over MQTT: the section, a device only there (no source), one on both. */
+	{
+		static const char om[] =
+			"version: 1\nopcua_mqtt:\n  host: broker.line\n  topics: [a/+/uadp, 'b/#']\n"
+			"  qos: 0\n  username: lg\n  password_file: k1.key\n"
+			"devices:\n  - id: 1\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    uadp: {publisher_id: 2234, writer_group: 100, writer: 62541, "
+			"security: none, transport: mqtt}\n"
+			"  - id: 2\n    source: 10.0.0.2\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    uadp: {publisher_id: 2235, writer_group: 100, writer: 62541, "
+			"security: none, transport: any}\n"
+			"  - id: 3\n    source: 10.0.0.3\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    uadp: {publisher_id: 2236, writer_group: 100, writer: 62541, security: none}\n";
+
+		CHECK_EQ(lg_policy_parse(om, strlen(om), keys.policy, &p, err, sizeof(err)), 0);
+		CHECK(!strcmp(p.opcua_mqtt.host, "broker.line"));
+		CHECK_EQ(p.opcua_mqtt.port, 1883);
+		CHECK_EQ(p.opcua_mqtt.qos, 0);
+		CHECK_EQ(p.opcua_mqtt.ntopics, 2);
+		CHECK(!strcmp(p.opcua_mqtt.topics[1], "b/#"));
+		CHECK(!strcmp(p.opcua_mqtt.client_id, "linegate-opcua"));
+		CHECK(!strcmp(p.opcua_mqtt.username, "lg"));
+		CHECK_EQ(strlen(p.opcua_mqtt.password), 64); /* the file's line, newline dropped */
+		d = lg_policy_find(&p, 1);
+		CHECK(d && d->uadp_transport == LG_UADP_TRANSPORT_MQTT && d->family == 0);
+		d = lg_policy_find(&p, 2);
+		CHECK(d && d->uadp_transport == LG_UADP_TRANSPORT_ANY);
+		d = lg_policy_find(&p, 3);
+		CHECK(d && d->uadp_transport == LG_UADP_TRANSPORT_UDP);
+		lg_policy_free(&p);
+		CHECK_EQ(p.opcua_mqtt.password[0], 0); /* wiped */
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], password_file: k1.key}\n",
+			     "t.yaml:2:51:", "'password_file' needs a 'username'");
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: []}\n", "t.yaml:2:31:",
+			     "at least one topic filter");
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], keepalive: 5}\n",
+			     "t.yaml:2:36:", "unknown opcua_mqtt field");
+	}
+
 	/* Defaults. */
 	CHECK_EQ(lg_policy_parse("version: 1\n", 11, "d.yaml", &p, err, sizeof(err)), 0);
 	CHECK_EQ(p.port, 4739);

@@ -220,6 +220,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("version"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("models.registry"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("output.mqtt.host"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("opcua_mqtt.topics"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("opcua_mqtt.password_file"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("detection.window"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.model"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("models.trusted_keys"), LG_FIELD_LIVE);
@@ -232,7 +234,7 @@ int main(int argc, char **argv)
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 22u);
+		CHECK_EQ(n, 32u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);

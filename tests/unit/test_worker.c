@@ -81,6 +81,15 @@ static enum lg_reason feed(struct lg_worker *w, struct lg_gen *g, int len, int p
 	return lg_worker_handle(w, g, &pkt);
 }
 
+/* The same message through the opcua_mqtt broker: no source address, transport MQTT. */
+static enum lg_reason feed_mqtt(struct lg_worker *w, struct lg_gen *g, int len)
+{
+	struct lg_rx_pkt pkt = { .data = buf, .len = (uint32_t)len, .port_idx = 1,
+				 .transport = LG_RX_MQTT };
+
+	return lg_worker_handle(w, g, &pkt);
+}
+
 static const char usage[] =
 	"Usage: test_worker [options]\n"
 	"\n"
@@ -133,6 +142,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(feed(w, g, len, 1, 1), LG_OK);
 	CHECK_EQ(feed(w, g, len, 1, 1), LG_DROP_REPLAYED);
 	CHECK_EQ(feed(w, g, len, 1, 2), LG_DROP_SPOOFED);
+	/* A UDP device's identity through the broker: refused, whatever the message holds. */
+	CHECK_EQ(feed_mqtt(w, g, len), LG_DROP_SPOOFED);
 	CHECK_EQ(feed(w, g, len, 0, 1), LG_DROP_BAD_MAGIC); /* UADP bytes on the LGF port */
 	buf[len - 1] ^= 1;
 	CHECK_EQ(feed(w, g, len, 1, 1), LG_DROP_BAD_TAG);
