@@ -160,6 +160,28 @@ case $LAST in *"{'replayed': 1, 'too_old': 102}"*) ;; *) lg_fail "after the rest
 lg_stop_linegate
 mv "$T/out1.jsonl" "$T/out.jsonl"
 fi
+
+# A device without replay protection is said to be one where the change is recorded:
+# linegatectl's reply, linegated's audit line, linegate's status.
+if [ "$MODE" = noxdp ]; then
+	mv "$T/out.jsonl" "$T/out1.jsonl"
+	lg_start_linegate
+	lg_start_linegated
+	sed 's/security: none,$/security: none, replay: none,/; s/           replay: timestamp}$/           }/' \
+		"$T/policy.yaml" > "$T/unprotected.yaml"
+	grep -q 'replay: none' "$T/unprotected.yaml" || lg_fail "the test's policy edit did nothing"
+	"$LG_BIN_CTL" -s "$T/d.sock" apply "$T/unprotected.yaml" > "$T/apply.out" 2>&1 ||
+		lg_fail "apply: $(cat "$T/apply.out")"
+	grep -q "without replay protection (replay: none): o6-tutorial" "$T/apply.out" ||
+		lg_fail "apply's reply does not name the unprotected device: $(cat "$T/apply.out")"
+	grep '"result"' "$T/audit.jsonl" | grep -q "without replay protection: o6-tutorial" ||
+		lg_fail "the audit line does not name it: $(tail -2 "$T/audit.jsonl")"
+	[ "$(lg_ctl "$T/dp.sock" '{"cmd": "status"}' unprotected_devices)" = '"o6-tutorial"' ] ||
+		lg_fail "status does not name it"
+	echo "unprotected device named in the reply, the audit log and status"
+	lg_stop_linegate
+	mv "$T/out1.jsonl" "$T/out.jsonl"
+fi
 # Every window of the vibration publisher came out (29 windows, 2 channels), named by
 # its fields.
 python3 - "$T/out.jsonl" <<'PY' || lg_fail "outputs"
