@@ -351,8 +351,10 @@ static int put_field(struct lg_uadp_json *c, struct lg_uadp_field *f, json_objec
 				return -EPROTO;
 			return 0; /* an empty Variant */
 		}
-		if (!lg_uadp_type_size(type))
-			return -ENOTSUP; /* String, ByteString, ...: outside the subset */
+		/* Numbers, Booleans and DateTime; String, ByteString, Guid, ...: not taken
+		 * from JSON (put_elem() writes the fixed-size numeric types only). */
+		if (!lg_uadp_type_numeric(type) && type != LG_UADP_T_DATETIME)
+			return -ENOTSUP;
 		if (!vv)
 			return -EPROTO;
 		break;
