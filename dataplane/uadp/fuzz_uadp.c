@@ -4,7 +4,7 @@
  * every element the decoded view points at, maps every DataSetMessage to a
  * device key, extracts the values, checks the signature when there is one, and
  * re-encodes: the re-encoded message must decode to the same view. An encrypted
- * message is decrypted with the keys of tests/fixtures/uadp/captures (those of
+ * message is decrypted with the keys of tests/fixtures/opcua (those of
  * open62541's pubsub_publish_encrypted example) whether or not its signature
  * verifies, decoded, and re-encrypted. A mismatch aborts, so the fuzzer reports
  * logic errors as well as memory errors.

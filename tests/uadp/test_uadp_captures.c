@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Real publishers: every message of tests/fixtures/uadp/captures.json was captured from
- * open62541 (captures/README) and decoded by gen_captures.py's independent decoder. Here the
+ * open62541 (tests/fixtures/opcua/README.md) and decoded by gen_captures.py's independent decoder. Here the
  * C decoder must report the same values; encrypted messages are decoded in steps (header,
  * signature, decryption) and their DateTime must lie within a second of the capture's time
  * stamp, which proves the AES-CTR counter block. Re-encoding a decoded message, with its own
@@ -388,7 +388,7 @@ int main(int argc, char **argv)
 		per_file = strcmp(file, last) ? 0 : per_file + 1;
 		last = file;
 		one(e, per_file < 2);
-		if (!strcmp(file, "captures/encrypted128.pcap") && per_file == 0)
+		if (!strcmp(file, "opcua/encrypted128.pcap") && per_file == 0)
 			refusals(e);
 	}
 	json_object_put(doc);
