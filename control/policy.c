@@ -784,6 +784,13 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 		if (!d->uadp_pub_type && key->enc_len)
 			return perr(c, n, "device %u: key %u's file holds a UADP group key; an LGF "
 				    "device's key file holds 64 hex digits", d->id, key->id);
+		/* A declared security policy holds for every group key, signing only or not:
+		 * the key decides how an encrypted message is opened. */
+		if (d->uadp_enc_len && key->enc_len && key->enc_len != d->uadp_enc_len)
+			return perr(c, n, "device %u: key %u is a %s key, the device's security "
+				    "policy is %s", d->id, key->id,
+				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
+				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
 		if (d->uadp_security != LG_UADP_SEC_ENCRYPT)
 			continue;
 		if (!key->enc_len)
@@ -819,6 +826,65 @@ int lg_policy_uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_ke
 	}
 	lg_admit_uadp_key_make(&h, d->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
 			       d->addr, k);
+	return 0;
+}
+
+/* uadp_multicast: {groups: [ADDR, ...], interface: NAME}: the groups OPC UA publishers
+ * send to (open62541's examples: 224.0.0.22), joined by the UADP socket. */
+static int parse_mcast(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	static const char *const f[] = { "groups", "interface", NULL };
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'uadp_multicast' must be a mapping {groups: [ADDR, ...], "
+			    "interface: NAME}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err = 0;
+
+		if (name && !strcmp(name, "groups")) {
+			if (v->type != YAML_SEQUENCE_NODE)
+				return perr(c, v, "'groups' must be a list of multicast addresses");
+			p->nmcast = 0;
+			for (yaml_node_item_t *it = v->data.sequence.items.start;
+			     it < v->data.sequence.items.top; it++) {
+				yaml_node_t *g = node(c, *it);
+				const char *s = scalar(g);
+				struct lg_mcast_group *m = &p->mcast[p->nmcast];
+				char buf[32];
+
+				if (p->nmcast == LG_POLICY_MAX_MCAST)
+					return perr(c, g, "at most %d multicast groups",
+						    LG_POLICY_MAX_MCAST);
+				if (s && inet_pton(AF_INET, s, m->addr) == 1 && m->addr[0] >= 224 &&
+				    m->addr[0] <= 239)
+					m->family = AF_INET;
+				else if (s && inet_pton(AF_INET6, s, m->addr) == 1 &&
+					 m->addr[0] == 0xff)
+					m->family = AF_INET6;
+				else
+					return perr(c, g, "%s is not a multicast address (IPv4 "
+						    "224.0.0.0/4, IPv6 ff00::/8)",
+						    s ? shown(s, buf, sizeof(buf)) : "(not a string)");
+				p->nmcast++;
+			}
+		} else if (name && !strcmp(name, "interface")) {
+			const char *s = scalar(v);
+
+			if (!s || !*s || strlen(s) >= sizeof(p->mcast_if) || strchr(s, '/'))
+				err = perr(c, v, "'interface' must be a network interface name "
+					   "(at most %zu characters)", sizeof(p->mcast_if) - 1);
+			else
+				snprintf(p->mcast_if, sizeof(p->mcast_if), "%s", s);
+		} else {
+			err = unknown(c, node(c, pr->key), "uadp_multicast field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!p->nmcast)
+		return perr(c, n, "'uadp_multicast' needs 'groups'");
 	return 0;
 }
 
@@ -1438,6 +1504,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		} else if (!strcmp(name, "uadp_port")) {
 			err = get_uint(c, v, "uadp_port", 0, 65535, &u);
 			p->uadp_port = (uint16_t)u;
+		} else if (!strcmp(name, "uadp_multicast")) {
+			err = parse_mcast(c, v, p);
 		} else if (!strcmp(name, "not_ours")) {
 			const char *s = scalar(v);
 
@@ -1515,7 +1583,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 							 "not_ours",  "fragments", "groups",
 							 "workers",   "detection", "models",
 							 "output",    "devices",   "opcua_mqtt",
-							 NULL };
+							 "uadp_multicast",	   NULL };
 
 			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}
@@ -1524,6 +1592,9 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
+	if (p->nmcast && !p->uadp_port)
+		return perr(c, root, "'uadp_multicast' needs 'uadp_port': the groups are joined by "
+			    "the UADP socket");
 	if (p->uadp_port && p->uadp_port == p->port)
 		return perr(c, root, "'uadp_port' and 'port' must differ");
 	if (uadp_unique(c, root, p))

@@ -125,6 +125,21 @@ static void f_groups(const struct lg_policy *p, char *b, size_t l)
 				      p->groups[i].audit ? "(audit)" : "");
 }
 
+static void f_mcast(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (unsigned i = 0; i < p->nmcast && u < l; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(p->mcast[i].family, p->mcast[i].addr, a, sizeof(a));
+		u += (size_t)snprintf(b + u, l - u, "%s%s", i ? "," : "", a);
+	}
+	if (p->mcast_if[0] && u < l)
+		snprintf(b + u, l - u, " on %s", p->mcast_if);
+}
+
 /* Public keys, but long: their first 12 hex digits say which they are (fewer than the 16
  * that every reply hides as a possible secret). */
 static void f_trusted(const struct lg_policy *p, char *b, size_t l)
@@ -147,6 +162,7 @@ static const struct {
 	{ { "version", LG_FIELD_START_ONLY }, f_version },
 	{ { "port", LG_FIELD_START_ONLY }, f_port },
 	{ { "uadp_port", LG_FIELD_START_ONLY }, f_uadp_port },
+	{ { "uadp_multicast", LG_FIELD_START_ONLY }, f_mcast },
 	{ { "not_ours", LG_FIELD_LIVE }, f_not_ours },
 	{ { "fragments", LG_FIELD_LIVE }, f_fragments },
 	{ { "workers.cores", LG_FIELD_LIVE }, f_cores },

@@ -543,6 +543,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct lg_dp dp;
+	static struct lg_mcast_group mcast[LG_POLICY_MAX_MCAST];
+	static char mcast_if[sizeof(((struct lg_policy *)0)->mcast_if)];
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
 		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL;
 	char origin[1024] = "", state_env[512];
@@ -764,6 +766,16 @@ int main(int argc, char **argv)
 	bconf.port = p.port;
 	bconf.port2 = p.uadp_port;
 	bconf.bind_addr = bind_addr;
+	/* Copies that outlive p: the workers open their sockets later. */
+	memcpy(mcast, p.mcast, sizeof(mcast));
+	memcpy(mcast_if, p.mcast_if, sizeof(mcast_if));
+	bconf.nmcast = p.nmcast;
+	bconf.mcast = mcast;
+	bconf.mcast_if = mcast_if;
+	if (p.nmcast && !(ops->flags & LG_BACKEND_F_SOCKET))
+		fprintf(stderr, "linegate: uadp_multicast: the %s backend reads frames, not a "
+			"socket, and joins no group: the interface must accept the groups' "
+			"frames (ip link set IFACE allmulticast on)\n", ops->name);
 	bconf.nqueues = dp.nworkers;
 	bconf.ifname = xdp ? dp.admit_ifname : NULL;
 	bconf.xsks_map_fd = dp.admit ? lg_admit_xsks_fd(dp.admit) : -1;

@@ -428,8 +428,19 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	if (m->len > LG_UADP_CLEAR_MAX)
 		return LG_DROP_BAD_LENGTH;
 	ret = lg_uadp_decrypt(m, k->enc_len ? uk : NULL, w->ubuf, LG_UADP_CLEAR_MAX, NULL);
-	if (ret)
+	switch (-ret) {
+	case 0:
+		break;
+	case LG_UADP_ENCRYPTED_NO_KEY:
+	case LG_UADP_BAD_POLICY:
+	case LG_UADP_BAD_NONCE:
+	case LG_UADP_CRYPTO:
 		return uadp_reason(ret);
+	default:
+		/* Signed by the publisher, yet its clear text does not decode: opened with
+		 * another encrypting key than the one it was sealed with. */
+		return LG_DROP_UADP_UNDECRYPTABLE;
+	}
 	*opener = k;
 	return LG_OK;
 }

@@ -24,6 +24,8 @@
 
 #include <linegate/frame.h>
 
+struct lg_mcast_group; /* policy.h */
+
 /* rx_burst() at the end of a finite stream (a pcap file): nothing more will come. */
 #define LG_RX_EOF (-ENODATA)
 
@@ -62,6 +64,11 @@ struct lg_backend_conf {
 	uint16_t port;	       /* UDP port to receive on */
 	uint16_t port2;	       /* a second port (UADP), 0 = none */
 	const char *bind_addr; /* NULL = any */
+	/* Multicast groups the port2 (UADP) socket joins, on interface mcast_if ("" or NULL:
+	 * the kernel's choice); sockets backends only. */
+	unsigned nmcast;
+	const struct lg_mcast_group *mcast;
+	const char *mcast_if;
 	unsigned queue;	       /* worker index */
 	unsigned nqueues;      /* workers in all */
 	unsigned nbufs;	       /* receive buffers, a power of two */

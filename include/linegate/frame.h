@@ -90,8 +90,8 @@
 	  "a UADP message lacks what its device's 'replay' checks: a sequence number (sequence), " \
 	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \
 	X(DROP_STALE_TIMESTAMP, "stale_timestamp",                                                 \
-	  "a UADP DataSetMessage timestamp older than the device's newest accepted one by more "   \
-	  "than its replay_window_ms: a recorded message whose 16-bit sequence number came round") \
+	  "a UADP message timestamp older than the device's newest accepted one by more than its " \
+	  "replay_window_ms (replay: sequence or nonce): a recorded message sent again")           \
 	X(DROP_NOT_ENCRYPTED, "not_encrypted",                                                     \
 	  "a UADP message sent in clear (signed or not) for a device with 'security: "            \
 	  "sign_and_encrypt'")                                                                     \
@@ -103,7 +103,11 @@
 	  "JSON NetworkMessage that linegate can turn into UADP (shape, types, sizes)")            \
 	X(DROP_MQTT_QUEUE_FULL, "mqtt_queue_full",                                                 \
 	  "a message from the opcua_mqtt broker found its worker's handoff ring full for longer "  \
-	  "than it waits (100 ms)")
+	  "than it waits (100 ms)")                                                               \
+	X(DROP_UADP_UNDECRYPTABLE, "uadp_undecryptable",                                           \
+	  "a UADP message whose signature verified but whose payload, decrypted, is not "          \
+	  "UADP: the device's EncryptingKey or KeyNonce (or security policy) is not the "          \
+	  "publisher's")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

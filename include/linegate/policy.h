@@ -20,6 +20,13 @@
 #define LG_POLICY_MAX_GROUPS 64
 #define LG_POLICY_MAX_CORES 64
 #define LG_POLICY_MAX_MODEL_KEYS 8
+#define LG_POLICY_MAX_MCAST 8 /* uadp_multicast.groups */
+
+/* A multicast group to join: family AF_INET or AF_INET6, address in network byte order. */
+struct lg_mcast_group {
+	int family;
+	uint8_t addr[16];
+};
 #define LG_OPCUA_MQTT_MAX_TOPICS 8
 
 /*
@@ -121,6 +128,11 @@ struct lg_policy_group {
 struct lg_policy {
 	uint16_t port;          /* UDP port the data plane listens on */
 	uint16_t uadp_port;     /* UDP port for OPC UA PubSub UADP, 0 = off */
+	/* uadp_multicast: groups the UADP socket joins (OPC UA publishers send to a group by
+	 * default), on interface mcast_if ("" = the kernel's choice). */
+	unsigned nmcast;
+	struct lg_mcast_group mcast[LG_POLICY_MAX_MCAST];
+	char mcast_if[16];
 	/* What XDP (or user-space admission) does with traffic that is neither LGF nor UADP:
 	 * the admission program's own enum, so that nothing converts between two. */
 	enum lg_admit_not_ours not_ours;

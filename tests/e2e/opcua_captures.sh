@@ -151,6 +151,14 @@ run enc256-tamper "$T/enc256-tamper.pcap" "$T/enc256.yaml" "received=59 admitted
 # encrypted messages when its key file holds the encrypting key.
 run enc-wants-encryption "$F/o6-sign128-seq.pcap" "$T/enc128.yaml" "received=59 admitted=0 not_encrypted=59"
 run sign-takes-enc "$F/o6-enc128.pcap" "$T/sign.yaml" "received=59 admitted=59 windows=14"
+# The right SigningKey with another EncryptingKey and KeyNonce: every message verifies and
+# none opens; each is counted, none admitted.
+python3 -c "
+k1, k2 = (open('$T/keys/%s.key' % n).read().strip() for n in ('k128-1', 'k128-2'))
+open('$T/keys/wrongenc.key', 'w').write(k1[:64] + k2[64:] + '\\n')"
+chmod 600 "$T/keys/wrongenc.key"
+policy "$T/wrongenc.yaml" "$(o6dev 'security: sign_and_encrypt' wrongenc)"
+run wrongenc "$F/o6-enc128.pcap" "$T/wrongenc.yaml" "received=59 admitted=0 uadp_undecryptable=23 no_replay_field=36"
 # The wrong security policy's key: refused when the policy is read.
 policy "$T/enc-mismatch.yaml" "$(o6dev 'security: sign_and_encrypt, security_policy: PubSub-Aes256-CTR' k128-1)"
 if "$LG_BIN_DP" -p "$T/enc-mismatch.yaml" -b "pcap:file=$F/o6-enc128.pcap,csum=off" \
@@ -160,6 +168,14 @@ if "$LG_BIN_DP" -p "$T/enc-mismatch.yaml" -b "pcap:file=$F/o6-enc128.pcap,csum=o
 fi
 grep -q "key 1 is a PubSub-Aes128-CTR key, the device's security policy is PubSub-Aes256-CTR" \
 	"$T/enc-mismatch.err" || { echo "FAIL enc-mismatch: $(cat "$T/enc-mismatch.err")" >&2; failed=1; }
+# ... also for a device that only signs: its group key would open encrypted messages.
+policy "$T/sign-mismatch.yaml" "$(o6dev 'security: sign, security_policy: PubSub-Aes256-CTR' k128-1)"
+if "$LG_BIN_DP" -p "$T/sign-mismatch.yaml" -b "pcap:file=$F/o6-sign128.pcap,csum=off" \
+	2> "$T/sign-mismatch.err" ||
+	! grep -q "key 1 is a PubSub-Aes128-CTR key" "$T/sign-mismatch.err"; then
+	echo "FAIL sign-mismatch: $(cat "$T/sign-mismatch.err")" >&2
+	failed=1
+fi
 # open62541's own SignAndEncrypt example, with its all-zero keys.
 encex='  - id: 1
     name: o6-encrypted-example

@@ -234,7 +234,7 @@ int main(int argc, char **argv)
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 32u);
+		CHECK_EQ(n, 33u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
