@@ -881,9 +881,16 @@ int main(int argc, char **argv)
 	}
 	/* Backends that see whole frames take them from a file or a port, not a socket: the
 	 * policy's ports only say which datagrams are LGF and UADP. */
-	fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u, %zu devices "
-		"enrolled, model %s\n", dp.nworkers, ops->name, p.port, p.ndevices,
-		atomic_load(&dp.models)->active);
+	{
+		char uadp[80] = "";
+
+		if (p.uadp_port)
+			snprintf(uadp, sizeof(uadp), ", UADP on UDP port %u%s", p.uadp_port,
+				 p.nmcast ? " (and its multicast groups)" : "");
+		fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u%s, %zu "
+			"devices enrolled, model %s\n", dp.nworkers, ops->name, p.port, uadp,
+			p.ndevices, atomic_load(&dp.models)->active);
+	}
 	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
 	{
 		char names[512];
