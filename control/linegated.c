@@ -1212,7 +1212,18 @@ static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit
 	int ret;
 
 	if (new_key) {
-		ret = lg_key_file_create(d->policy_path, e->key_file, fp, c->err, c->errlen);
+		/* A UADP device that holds security group keys gets one of the same policy. */
+		size_t nbytes = LG_KEY_LEN;
+
+		for (size_t i = 0; d->have_running && i < d->running.ndevices; i++) {
+			const struct lg_policy_device *dv = &d->running.devices[i];
+			unsigned enc = dv->uadp_enc_len ? dv->uadp_enc_len : dv->keys[0].enc_len;
+
+			if (!strcmp(dv->name, e->name) && dv->uadp_pub_type && enc)
+				nbytes = LG_KEY_LEN + enc + LG_UADP_KEY_NONCE_LEN;
+		}
+		ret = lg_key_file_create(d->policy_path, e->key_file, nbytes, fp, c->err,
+					 c->errlen);
 		if (ret)
 			goto refused;
 	}

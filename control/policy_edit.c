@@ -841,11 +841,18 @@ static int beside(const char *policy_path, const char *rel, char *out, size_t le
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_FP_LEN + 1],
-		       char *err, size_t errlen)
+int lg_key_file_create(const char *policy_path, const char *rel, size_t nbytes,
+		       char fp[LG_KEY_FP_LEN + 1], char *err, size_t errlen)
 {
-	char path[PATH_MAX], hex[2 * LG_KEY_LEN + 2];
-	uint8_t key[LG_KEY_LEN];
+	enum { MAX = LG_KEY_LEN + LG_UADP_ENC_KEY_MAX + LG_UADP_KEY_NONCE_LEN };
+	char path[PATH_MAX], hex[2 * MAX + 2];
+	uint8_t key[MAX];
+
+	if (nbytes != LG_KEY_LEN && nbytes != LG_KEY_LEN + 16 + LG_UADP_KEY_NONCE_LEN &&
+	    nbytes != MAX) {
+		snprintf(err, errlen, "a key of %zu bytes is no key linegate reads", nbytes);
+		return -EINVAL;
+	}
 	int fd, ret = 0;
 	char *slash;
 
@@ -878,15 +885,15 @@ int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_
 			     : "");
 		return ret;
 	}
-	randombytes_buf(key, sizeof(key));
-	lg_hex_encode(key, sizeof(key), hex);
-	hex[2 * LG_KEY_LEN] = '\n';
-	hex[2 * LG_KEY_LEN + 1] = '\0';
+	randombytes_buf(key, nbytes);
+	lg_hex_encode(key, nbytes, hex);
+	hex[2 * nbytes] = '\n';
+	hex[2 * nbytes + 1] = '\0';
 	lg_key_fingerprint(key, fp);
 	sodium_memzero(key, sizeof(key));
 	/* open() honours the umask: make the mode exactly what the parser demands. */
 	errno = 0;
-	if (fchmod(fd, 0600) || write(fd, hex, 2 * LG_KEY_LEN + 1) != 2 * LG_KEY_LEN + 1 ||
+	if (fchmod(fd, 0600) || write(fd, hex, 2 * nbytes + 1) != (ssize_t)(2 * nbytes + 1) ||
 	    fsync(fd))
 		ret = errno ? -errno : -EIO;
 	sodium_memzero(hex, sizeof(hex));

@@ -61,11 +61,13 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
  * folder); the parser's FILE:LINE:COL message on failure. */
 int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err, size_t errlen);
 
-/* Make a new device key: 32 random bytes (libsodium) written as 64 hex digits and a
+/* Make a new device key: nbytes random bytes (libsodium) written as hex digits and a
  * newline to rel (relative to the policy file's folder, whose keys/ subfolder is made
- * 0700), mode 0600, refused if the file exists. fp gets the fingerprint (8 hex + NUL). */
-int lg_key_file_create(const char *policy_path, const char *rel, char fp[LG_KEY_FP_LEN + 1],
-		       char *err, size_t errlen);
+ * 0700), mode 0600, refused if the file exists. nbytes is 32 (a key), or for a UADP
+ * security group key 52 or 68 (SigningKey | EncryptingKey of PubSub-Aes128-CTR or -Aes256
+ * -CTR | KeyNonce). fp gets the fingerprint of the first 32 (8 hex + NUL). */
+int lg_key_file_create(const char *policy_path, const char *rel, size_t nbytes,
+		       char fp[LG_KEY_FP_LEN + 1], char *err, size_t errlen);
 /* Remove a key file named by the policy (relative to its folder). */
 int lg_key_file_remove(const char *policy_path, const char *rel);
 

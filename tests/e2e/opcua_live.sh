@@ -167,6 +167,12 @@ if [ "$MODE" = noxdp ]; then
 	mv "$T/out.jsonl" "$T/out1.jsonl"
 	lg_start_linegate
 	lg_start_linegated
+	# A device with a security group key gets one of the same security policy (104 hex
+	# digits for PubSub-Aes128-CTR), under the next key id: the next SecurityTokenId.
+	"$LG_BIN_CTL" -s "$T/d.sock" devices rotate-key 1 --grace 1h > "$T/rotate.out" 2>&1 ||
+		lg_fail "rotate-key: $(cat "$T/rotate.out")"
+	[ "$(stat -c %s "$T/keys/o6-vibration-k2.key")" = 105 ] ||
+		lg_fail "the rotated key is not an Aes128 group key: $(cat "$T/rotate.out")"
 	sed 's/security: none,$/security: none, replay: none,/; s/           replay: timestamp}$/           }/' \
 		"$T/policy.yaml" > "$T/unprotected.yaml"
 	grep -q 'replay: none' "$T/unprotected.yaml" || lg_fail "the test's policy edit did nothing"

@@ -76,7 +76,7 @@ static void write_key(const char *rel)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	if (access(path, F_OK))
-		CHECK_EQ(lg_key_file_create(policy_path, rel, fp, err, sizeof(err)), 0);
+		CHECK_EQ(lg_key_file_create(policy_path, rel, LG_KEY_LEN, fp, err, sizeof(err)), 0);
 }
 
 /* The policy parser accepts the edited text, with the policy file where the edit's key
@@ -394,7 +394,7 @@ static void test_key_files(void)
 	int fd;
 	ssize_t n;
 
-	CHECK_EQ(lg_key_file_create(policy_path, "keys/t.key", fp, err, sizeof(err)), 0);
+	CHECK_EQ(lg_key_file_create(policy_path, "keys/t.key", LG_KEY_LEN, fp, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/keys/t.key", dir);
 	CHECK_EQ(stat(path, &st), 0);
 	CHECK_EQ(st.st_mode & 07777, 0600);
@@ -414,11 +414,18 @@ static void test_key_files(void)
 	CHECK(!strcmp(fp, want));
 	CHECK_EQ(strlen(fp), 8);
 	/* Never overwritten. */
-	CHECK_EQ(lg_key_file_create(policy_path, "keys/t.key", fp, err, sizeof(err)), -EEXIST);
+	CHECK_EQ(lg_key_file_create(policy_path, "keys/t.key", LG_KEY_LEN, fp, err, sizeof(err)), -EEXIST);
 	CHECK_STR_CONTAINS(err, "never overwritten");
 	CHECK_EQ(lg_key_file_remove(policy_path, "keys/t.key"), 0);
 	CHECK_EQ(access(path, F_OK), -1);
-	CHECK_EQ(lg_key_file_create(policy_path, "../t.key", fp, err, sizeof(err)), -EINVAL);
+	/* A UADP security group key: SigningKey | EncryptingKey (Aes256) | KeyNonce. */
+	CHECK_EQ(lg_key_file_create(policy_path, "keys/g.key", 68, fp, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/keys/g.key", dir);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_size, 137);
+	CHECK_EQ(lg_key_file_remove(policy_path, "keys/g.key"), 0);
+	CHECK_EQ(lg_key_file_create(policy_path, "keys/g.key", 40, fp, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(lg_key_file_create(policy_path, "../t.key", LG_KEY_LEN, fp, err, sizeof(err)), -EINVAL);
 	/* Known answer: SHA-256 of 32 zero bytes is 66687aad... */
 	memset(key, 0, sizeof(key));
 	lg_key_fingerprint(key, fp);
