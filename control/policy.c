@@ -759,8 +759,9 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 		errno = 0;
 		d->uadp_pub_num = sv ? strtoull(sv, &end, 0) : 0;
 		if (!sv || !*sv || *end || errno || sv[0] == '-' || d->uadp_pub_num > maxv[type])
-			return perr(c, pub, "'publisher_id' must be a whole number that fits %s",
-				    types[type]);
+			return perr(c, pub, "'publisher_id' must be a whole number that fits %s%s",
+				    types[type], type < 3 ? " (publisher_type: uint32 or uint64 for "
+				    "a larger one, string for a name)" : "");
 	}
 	/* enum lg_uadp_pubid_type: Byte 0 ... String 4, kept +1 here so 0 means "no UADP". */
 	d->uadp_pub_type = (uint8_t)(type + 1);
@@ -984,7 +985,8 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 	if (!have_src && !(d->uadp_pub_type && d->uadp_transport == LG_UADP_TRANSPORT_MQTT))
 		return perr(c, n, "device %u needs a bound 'source' address", d->id);
 	if (!d->nkeys)
-		return perr(c, n, "device %u needs 'keys'", d->id);
+		return perr(c, n, "device %u needs 'keys' (every device has at least one; a UADP "
+			    "device with security: none keeps it for when it signs)", d->id);
 	if (check_device_keys(c, n, d))
 		return -EINVAL;
 	if (!d->name[0])
