@@ -282,6 +282,39 @@ static int hex_decode(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
+/*
+ * A file that holds a secret (a key, a password): opened without following a FIFO into a
+ * hang, and refused unless it is a regular file readable by its owner only (0600 or 0400)
+ * and owned by root or by the user we run as (its owner could read and replace it). Errors
+ * name the policy's line:column and the file as "what PATH", never what it holds. Returns
+ * the open descriptor or -EINVAL.
+ */
+static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, const char *what)
+{
+	const char *how = shown_path(path);
+	struct stat st;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO named as a key file must not hang the daemon. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return perr(c, n, "%s %s: %s", what, how, strerror(errno));
+	if (fstat(fd, &st))
+		perr(c, n, "%s %s: %s", what, how, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		perr(c, n, "%s %s is not a regular file", what, how);
+	else if (st.st_mode & 077)
+		perr(c, n, "%s %s has mode %04o: a %s must be readable by its owner only "
+		     "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), what, how);
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		perr(c, n, "%s %s is owned by uid %u: a %s must be owned by root or by the user "
+		     "linegate runs as (chown root %s)", what, how, (unsigned)st.st_uid, what, how);
+	else
+		return fd;
+	close(fd);
+	return -EINVAL;
+}
+
 /* Bytes a key file may hold: a 32-byte key, or a UADP security group key (OPC 10000-14
  * 8.3.2): SigningKey (32) | EncryptingKey (16 or 32) | KeyNonce (4). */
 #define KEY_AES128 (LG_KEY_LEN + 16 + LG_UADP_KEY_NONCE_LEN)
@@ -298,35 +331,13 @@ static int read_key_file(struct pctx *c, const yaml_node_t *n, const char *path,
 	char buf[2 * KEY_AES256 + 2];
 	uint8_t raw[KEY_AES256];
 	const char *how = shown_path(path);
-	struct stat st;
 	ssize_t got;
 	size_t len;
 	int fd, ret = 0;
 
-	/* O_NONBLOCK: a FIFO named as a key file must not hang the daemon. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open_secret(c, n, path, "key file");
 	if (fd < 0)
-		return perr(c, n, "key file %s: %s", how, strerror(errno));
-	if (fstat(fd, &st)) {
-		ret = perr(c, n, "key file %s: %s", how, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = perr(c, n, "key file %s is not a regular file", how);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		ret = perr(c, n, "key file %s has mode %04o: a key file must be readable by its "
-			   "owner only (chmod 600 %s)", how, (unsigned)(st.st_mode & 07777), how);
-		goto out;
-	}
-	/* Its owner may read and replace the key: only root or the user we run as may own it. */
-	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		ret = perr(c, n, "key file %s is owned by uid %u: a key file must be owned by root "
-			   "or by the user linegate runs as (chown root %s)", how,
-			   (unsigned)st.st_uid, how);
-		goto out;
-	}
+		return fd;
 	got = read(fd, buf, sizeof(buf));
 	if (got < 0) {
 		ret = perr(c, n, "key file %s: %s", how, strerror(errno));
@@ -1149,26 +1160,12 @@ static int read_password_file(struct pctx *c, const yaml_node_t *n, const char *
 			      char *out, size_t len)
 {
 	const char *how = shown_path(path);
-	struct stat st;
 	ssize_t got;
 	int fd, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open_secret(c, n, path, "password file");
 	if (fd < 0)
-		return perr(c, n, "password file %s: %s", how, strerror(errno));
-	if (fstat(fd, &st)) {
-		ret = perr(c, n, "password file %s: %s", how, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = perr(c, n, "password file %s is not a regular file", how);
-		goto out;
-	}
-	if (st.st_mode & 077) {
-		ret = perr(c, n, "password file %s has mode %04o: it must be readable by its owner "
-			   "only (chmod 600 %s)", how, (unsigned)(st.st_mode & 07777), how);
-		goto out;
-	}
+		return fd;
 	got = read(fd, out, len);
 	if (got < 0) {
 		ret = perr(c, n, "password file %s: %s", how, strerror(errno));
@@ -1196,14 +1193,19 @@ static int check_tls_file(struct pctx *c, const yaml_node_t *n, const char *what
 {
 	const char *how = shown_path(path);
 	struct stat st;
+	int fd;
 
+	if (secret) {
+		fd = open_secret(c, n, path, what);
+		if (fd < 0)
+			return fd;
+		close(fd);
+		return 0;
+	}
 	if (stat(path, &st) || access(path, R_OK))
 		return perr(c, n, "%s %s: %s", what, how, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return perr(c, n, "%s %s is not a regular file", what, how);
-	if (secret && (st.st_mode & 077))
-		return perr(c, n, "%s %s has mode %04o: it must be readable by its owner only "
-			    "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), how);
 	return 0;
 }
 
