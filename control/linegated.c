@@ -504,7 +504,7 @@ static json_object *keys_json(const struct lg_policy_device *dev)
 		json_object *o = json_object_new_object();
 		char fp[LG_KEY_FP_LEN + 1];
 
-		lg_key_fingerprint(dev->keys[k].bytes, fp);
+		lg_policy_key_fingerprint(&dev->keys[k], fp);
 		json_object_object_add(o, "id", json_object_new_int(dev->keys[k].id));
 		json_object_object_add(o, "fingerprint", json_object_new_string(fp));
 		if (dev->keys[k].expires) {
@@ -1402,9 +1402,16 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 	if (!ret) {
 		lg_rfc3339(expires, when, sizeof(when));
 		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
+		const struct lg_policy_device *dv = lg_policy_find(&d->running, id);
+		char uadp[96] = "";
+
+		/* A UADP publisher names the key by its SecurityTokenId (docs/opcua.md). */
+		if (dv && dv->uadp_pub_type)
+			snprintf(uadp, sizeof(uadp), "; the publisher's SecurityTokenId for it is %u",
+				 e.key_id);
 		snprintf(msg, sizeof(msg), "device %u (%s): new key %u, fingerprint %s, in %s; the "
-			 "old key is accepted until %s", id, e.name, e.key_id,
-			 reply_str(c, "fingerprint"), reply_str(c, "key_file"), when);
+			 "old key is accepted until %s%s", id, e.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"), when, uadp);
 		json_object_object_del(c->reply, "message");
 		set_message(c, msg);
 	}

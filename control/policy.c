@@ -418,12 +418,28 @@ static int get_time(struct pctx *c, const yaml_node_t *n, const char *key, int64
 	return 0;
 }
 
-void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char out[LG_KEY_FP_LEN + 1])
+void lg_key_fingerprint(const uint8_t *key, size_t len, char out[LG_KEY_FP_LEN + 1])
 {
 	uint8_t h[32];
 
-	SHA256(key, LG_KEY_LEN, h);
+	SHA256(key, len, h);
 	sodium_bin2hex(out, LG_KEY_FP_LEN + 1, h, LG_KEY_FP_LEN / 2);
+}
+
+void lg_policy_key_fingerprint(const struct lg_policy_key *k, char out[LG_KEY_FP_LEN + 1])
+{
+	uint8_t all[LG_KEY_LEN + LG_UADP_ENC_KEY_MAX + LG_UADP_KEY_NONCE_LEN];
+	size_t n = LG_KEY_LEN;
+
+	memcpy(all, k->bytes, LG_KEY_LEN);
+	if (k->enc_len) {
+		memcpy(all + n, k->enc, k->enc_len);
+		n += k->enc_len;
+		memcpy(all + n, k->key_nonce, LG_UADP_KEY_NONCE_LEN);
+		n += LG_UADP_KEY_NONCE_LEN;
+	}
+	lg_key_fingerprint(all, n, out);
+	sodium_memzero(all, sizeof(all));
 }
 
 void lg_hex_encode(const uint8_t *in, size_t len, char *out)

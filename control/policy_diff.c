@@ -296,7 +296,7 @@ static void d_keys(const struct lg_policy *p, const struct lg_policy_device *d, 
 	for (unsigned k = 0; k < d->nkeys && u < l; k++) {
 		char fp[9], when[32] = "";
 
-		lg_key_fingerprint(d->keys[k].bytes, fp);
+		lg_policy_key_fingerprint(&d->keys[k], fp);
 		if (d->keys[k].expires) {
 			time_t t = (time_t)d->keys[k].expires;
 			struct tm tm;

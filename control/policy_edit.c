@@ -889,7 +889,7 @@ int lg_key_file_create(const char *policy_path, const char *rel, size_t nbytes,
 	lg_hex_encode(key, nbytes, hex);
 	hex[2 * nbytes] = '\n';
 	hex[2 * nbytes + 1] = '\0';
-	lg_key_fingerprint(key, fp);
+	lg_key_fingerprint(key, nbytes, fp);
 	sodium_memzero(key, sizeof(key));
 	/* open() honours the umask: make the mode exactly what the parser demands. */
 	errno = 0;

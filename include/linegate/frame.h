@@ -88,7 +88,8 @@
 	  "decrypting a UADP message")                                                             \
 	X(DROP_NO_REPLAY_FIELD, "no_replay_field",                                                 \
 	  "a UADP message lacks what its device's 'replay' checks: a sequence number (sequence), " \
-	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp)")                       \
+	  "a signed 8-byte MessageNonce (nonce) or a timestamp (timestamp); for an encrypted "    \
+	  "message also a wrong EncryptingKey, whose garbage can decode without them")             \
 	X(DROP_STALE_TIMESTAMP, "stale_timestamp",                                                 \
 	  "a UADP message timestamp older than the device's newest accepted one by more than its " \
 	  "replay_window_ms (replay: sequence or nonce): a recorded message sent again")           \

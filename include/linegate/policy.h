@@ -231,9 +231,13 @@ size_t lg_redact_secrets(char *s);
  * unix seconds: 0, -EINVAL (not that form) or -ERANGE (a day that does not exist). */
 int lg_time_parse_utc(const char *s, int64_t *out);
 
-/* What may be shown of a key: the first 8 hex digits of its SHA-256 ("a1b2c3d4"). */
+/* What may be shown of a key: the first 8 hex digits of the SHA-256 of the key file's bytes
+ * ("a1b2c3d4"): of all of a UADP group key (SigningKey | EncryptingKey | KeyNonce), so that a
+ * changed EncryptingKey shows as a changed key. */
 #define LG_KEY_FP_LEN 8
-void lg_key_fingerprint(const uint8_t key[LG_KEY_LEN], char out[LG_KEY_FP_LEN + 1]);
+void lg_key_fingerprint(const uint8_t *key, size_t len, char out[LG_KEY_FP_LEN + 1]);
+/* The fingerprint of a policy key: its key file's bytes, as above. */
+void lg_policy_key_fingerprint(const struct lg_policy_key *k, char out[LG_KEY_FP_LEN + 1]);
 
 /*
  * The deep check: everything linegate refuses at start or apply that the parser cannot see

@@ -171,8 +171,20 @@ if [ "$MODE" = noxdp ]; then
 	# digits for PubSub-Aes128-CTR), under the next key id: the next SecurityTokenId.
 	"$LG_BIN_CTL" -s "$T/d.sock" devices rotate-key 1 --grace 1h > "$T/rotate.out" 2>&1 ||
 		lg_fail "rotate-key: $(cat "$T/rotate.out")"
-	[ "$(stat -c %s "$T/keys/o6-vibration-k2.key")" = 105 ] ||
+	grep -q "the publisher.s SecurityTokenId for it is 2" "$T/rotate.out" &&
+		[ "$(stat -c %s "$T/keys/o6-vibration-k2.key")" = 105 ] ||
 		lg_fail "the rotated key is not an Aes128 group key: $(cat "$T/rotate.out")"
+	# Another EncryptingKey in a key file is another key: diff says so (the fingerprint
+	# covers the whole group key, not only its SigningKey).
+	python3 -c "
+p = '$T/keys/k128-1.key'
+k = open(p).read().strip()
+open(p, 'w').write(k[:64] + ('0' if k[64] != '0' else '1') + k[65:] + '\\n')"
+	"$LG_BIN_CTL" -s "$T/d.sock" diff "$T/policy.yaml" > "$T/diff.out" 2>&1 || true
+	grep -q "device 1 keys: 1:e274dbaa .* -> 1:" "$T/diff.out" ||
+		lg_fail "a changed EncryptingKey is not in the diff: $(cat "$T/diff.out")"
+	cp "$F/keys/k128-1.key" "$T/keys/k128-1.key"
+	chmod 600 "$T/keys/k128-1.key"
 	sed 's/security: none,$/security: none, replay: none,/; s/           replay: timestamp}$/           }/' \
 		"$T/policy.yaml" > "$T/unprotected.yaml"
 	grep -q 'replay: none' "$T/unprotected.yaml" || lg_fail "the test's policy edit did nothing"

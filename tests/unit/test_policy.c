@@ -241,9 +241,28 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < LG_KEY_LEN; i++)
 			k[i] = (uint8_t)i;
-		lg_key_fingerprint(k, fp);
+		lg_key_fingerprint(k, LG_KEY_LEN, fp);
 		/* python3 -c "import hashlib; print(hashlib.sha256(bytes(range(32))).hexdigest()[:8])" */
 		CHECK(!strcmp(fp, "630dcd29"));
+	}
+	/* A UADP group key's fingerprint covers the whole key file (SigningKey | EncryptingKey |
+	 * KeyNonce): another EncryptingKey is another key (tests/fixtures/opcua/keys/k128-1). */
+	{
+		struct lg_policy_key k = { .enc_len = 16 };
+		char fp[LG_KEY_FP_LEN + 1], fp2[LG_KEY_FP_LEN + 1];
+
+		for (int i = 0; i < LG_KEY_LEN; i++)
+			k.bytes[i] = (uint8_t)(0xa0 + i);
+		for (int i = 0; i < 16; i++)
+			k.enc[i] = (uint8_t)(0x10 + i);
+		memcpy(k.key_nonce, "\xc1\xc2\xc3\xc4", 4);
+		lg_policy_key_fingerprint(&k, fp);
+		/* python3 -c "import hashlib; print(hashlib.sha256(bytes.fromhex(
+		 *   open('tests/fixtures/opcua/keys/k128-1.key').read())).hexdigest()[:8])" */
+		CHECK(!strcmp(fp, "e274dbaa"));
+		k.enc[15] ^= 1;
+		lg_policy_key_fingerprint(&k, fp2);
+		CHECK(strcmp(fp, fp2));
 	}
 	expect_error("version: 1\nmodels:\n  trusted_keys: ["
 		     "000102030405060708090a0b0c0d0e0fx01112131415161718191a1b1c1d1e1f]\n",

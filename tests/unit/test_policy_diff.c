@@ -95,8 +95,8 @@ int main(int argc, char **argv)
 		k1[i] = (uint8_t)i;
 		k2[i] = 0x5a;
 	}
-	lg_key_fingerprint(k1, fp1);
-	lg_key_fingerprint(k2, fp2);
+	lg_key_fingerprint(k1, LG_KEY_LEN, fp1);
+	lg_key_fingerprint(k2, LG_KEY_LEN, fp2);
 	/* sha256(00 01 .. 1f) = 630dcd29..., sha256(5a x 32) starts with its own 8 digits */
 	CHECK_STR_EQ(fp1, "630dcd29");
 	CHECK_EQ(strlen(fp2), 8u);

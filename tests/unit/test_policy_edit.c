@@ -410,7 +410,7 @@ static void test_key_files(void)
 	CHECK_EQ(buf[64], '\n');
 	CHECK_EQ(sodium_hex2bin(key, sizeof(key), buf, 64, NULL, &got, NULL), 0);
 	CHECK_EQ(got, 32);
-	lg_key_fingerprint(key, want);
+	lg_key_fingerprint(key, LG_KEY_LEN, want);
 	CHECK(!strcmp(fp, want));
 	CHECK_EQ(strlen(fp), 8);
 	/* Never overwritten. */
@@ -428,7 +428,7 @@ static void test_key_files(void)
 	CHECK_EQ(lg_key_file_create(policy_path, "../t.key", LG_KEY_LEN, fp, err, sizeof(err)), -EINVAL);
 	/* Known answer: SHA-256 of 32 zero bytes is 66687aad... */
 	memset(key, 0, sizeof(key));
-	lg_key_fingerprint(key, fp);
+	lg_key_fingerprint(key, LG_KEY_LEN, fp);
 	CHECK(!strcmp(fp, "66687aad"));
 }
 
