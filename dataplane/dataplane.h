@@ -86,7 +86,6 @@ struct lg_dev_state {
 	 * value and the newest values of the other fields (lg_event says how they are shown). */
 	uint8_t uadp_chan_field[LGF_MAX_CHANNELS];
 	int64_t uadp_source_time;
-	char uadp_fields[LG_EVENT_FIELDS];
 	struct { uint16_t idx; char val[40]; } meta[LG_UADP_META_FIELDS]; /* by field index */
 	uint8_t nmeta;
 	/* The device's slot in the state folder's high-water file (statefile.c), NULL when

@@ -83,9 +83,19 @@ static struct lg_uadp_keys *device_ukeys(struct lg_dev_state *s, unsigned k,
 	return s->ukeys[k];
 }
 
-static enum lg_reason uadp_reason(int err)
+/* Verify a signed message with the security group key in slot k of device state s. */
+static enum lg_reason uadp_verify(struct lg_dev_state *s, unsigned k,
+				  const struct lg_policy_key *key, const struct lg_uadp_msg *m)
 {
-	return lg_uadp_drop_reason(err);
+	struct lg_uadp_keys *uk = device_ukeys(s, k, key);
+	int ret;
+
+	if (!uk)
+		return LG_DROP_UADP_CRYPTO;
+	ret = lg_uadp_verify_keys(m, uk);
+	if (ret)
+		return ret == -LG_UADP_BAD_SIGNATURE ? LG_DROP_BAD_TAG : lg_uadp_drop_reason(ret);
+	return LG_OK;
 }
 
 /* The key of a device's slots whose id is the message's SecurityTokenId, live, or NULL. */
@@ -108,15 +118,12 @@ static int64_t uadp_time(const struct lg_uadp_msg *m, unsigned i)
 	return m->ext1 & LG_UADP_X1_TIMESTAMP ? m->timestamp : 0;
 }
 
-/*
- * The sequence DataSetMessage i is judged by in its device's replay window, by the device's
- * 'replay' (docs/policy.md, "Replay protection for UADP"), or 0 for none:
- *  - sequence: its DataSetMessageSequenceNumber, else the GroupHeader SequenceNumber, both
- *    16 bits, unwrapped with serial number arithmetic (RFC 1982) against the window;
- *  - nonce: the message's signed timestamp, accepted once per MessageNonce (uadp_nonce());
- *  - timestamp: the signed DateTime, in 100 ns ticks: only newer messages pass.
- * The one window's high-water mark, persisted in the state folder, serves all three.
- */
+/* ts older than the device's newest accepted timestamp by more than its replay_window_ms. */
+static bool uadp_stale(const struct lg_policy_device *d, const struct lg_dev_state *s, int64_t ts)
+{
+	return s->uadp_newest_ts && ts < s->uadp_newest_ts - (int64_t)d->uadp_replay_ms * 10000;
+}
+
 /* The 8 bytes of an open62541-style MessageNonce as one number (any byte order will do). */
 static uint64_t nonce_key(const struct lg_uadp_msg *m)
 {
@@ -152,7 +159,7 @@ static enum lg_reason uadp_nonce(const struct lg_policy_device *d, struct lg_dev
 	}
 	if (ts <= s->nonce_floor)
 		return LG_DROP_TOO_OLD;
-	if (s->uadp_newest_ts && ts < s->uadp_newest_ts - (int64_t)d->uadp_replay_ms * 10000)
+	if (uadp_stale(d, s, ts))
 		return LG_DROP_STALE_TIMESTAMP;
 	if (s->nonce_count == LG_NONCE_RING && ts <= s->nonces[s->nonce_next].ts)
 		return LG_DROP_TOO_OLD;
@@ -174,6 +181,15 @@ static void uadp_nonce_commit(struct lg_dev_state *s, const struct lg_uadp_msg *
 		s->nonce_count++;
 }
 
+/*
+ * The sequence DataSetMessage i is judged by in its device's replay window, by the device's
+ * 'replay' (docs/policy.md, "Replay protection for UADP"), or 0 for none:
+ *  - sequence: its DataSetMessageSequenceNumber, else the GroupHeader SequenceNumber, both
+ *    16 bits, unwrapped with serial number arithmetic (RFC 1982) against the window;
+ *  - nonce: the message's signed timestamp, accepted once per MessageNonce (uadp_nonce());
+ *  - timestamp: the signed DateTime, in 100 ns ticks: only newer messages pass.
+ * The one window's high-water mark, persisted in the state folder, serves all three.
+ */
 static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_state *s,
 			       const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
 {
@@ -194,8 +210,7 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 		/* 16 bits come round every 65536 messages: a message recorded 32769 or more
 		 * ago unwraps as newer. Its timestamp, when it has one, gives it away. */
 		ts = uadp_time(m, i);
-		if (ts && s->uadp_newest_ts &&
-		    ts < s->uadp_newest_ts - (int64_t)d->uadp_replay_ms * 10000)
+		if (ts && uadp_stale(d, s, ts))
 			return LG_DROP_STALE_TIMESTAMP;
 		break;
 	case LG_UADP_REPLAY_NONCE:
@@ -305,16 +320,13 @@ static void uadp_meta_set(struct lg_dev_state *s, unsigned x, const char *val)
 
 /*
  * What the outputs show of DataSetMessage i besides its channels: its first DateTime
- * field as the source time, and the other scalar fields' newest values as JSON members,
- * by the names the policy gives them (else f<index>): numbers, and strings as JSON
- * strings. A delta frame carries only the fields that changed: the others keep their
- * values.
+ * field as the source time, and the other scalar fields' newest values (numbers, strings
+ * as JSON strings), which a full window shows by name (window.c). A delta frame carries
+ * only the fields that changed: the others keep their values.
  */
-static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_state *s,
-			     const struct lg_uadp_msg *m, unsigned i)
+static void uadp_note_fields(struct lg_dev_state *s, const struct lg_uadp_msg *m, unsigned i)
 {
 	const struct lg_uadp_dsm *dsm = &m->dsm[i];
-	size_t u = 0, cap = sizeof(s->uadp_fields);
 	bool have_time = false;
 
 	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
@@ -343,24 +355,6 @@ static void uadp_note_fields(const struct lg_policy_device *d, struct lg_dev_sta
 			continue;
 		uadp_meta_set(s, x, val);
 	}
-	s->uadp_fields[0] = '\0';
-	for (unsigned j = 0; j < s->nmeta; j++) {
-		const char *name = lg_policy_uadp_field(d, s->meta[j].idx);
-		char nb[16];
-		int k;
-
-		if (!name) {
-			snprintf(nb, sizeof(nb), "f%u", s->meta[j].idx);
-			name = nb;
-		}
-		k = snprintf(s->uadp_fields + u, cap - u, "%s\"%s\":%s", u ? "," : "", name,
-			     s->meta[j].val);
-		if (k < 0 || (size_t)k >= cap - u) {
-			s->uadp_fields[u] = '\0'; /* what fits, whole members only */
-			break;
-		}
-		u += (size_t)k;
-	}
 }
 
 /*
@@ -376,7 +370,7 @@ static int uadp_device(struct lg_worker *w, const struct lg_gen *g, const struct
 	int ret = lg_uadp_admit_hdr(m, i, &h);
 
 	if (ret) {
-		*why = uadp_reason(ret);
+		*why = lg_uadp_drop_reason(ret);
 		return -1;
 	}
 	/* A publisher that sends no PublisherId is known by its source address. */
@@ -419,12 +413,10 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	k = token_key(d, m->token_id, &slot);
 	if (!k)
 		return LG_DROP_UNKNOWN_KEY;
-	uk = device_ukeys(g->state[dev], slot, k);
-	if (!uk)
-		return LG_DROP_UADP_CRYPTO;
-	ret = lg_uadp_verify_keys(m, uk);
-	if (ret)
-		return ret == -LG_UADP_BAD_SIGNATURE ? LG_DROP_BAD_TAG : uadp_reason(ret);
+	why = uadp_verify(g->state[dev], slot, k, m);
+	if (why != LG_OK)
+		return why;
+	uk = device_ukeys(g->state[dev], slot, k); /* made by uadp_verify() */
 	if (m->len > LG_UADP_CLEAR_MAX)
 		return LG_DROP_BAD_LENGTH;
 	ret = lg_uadp_decrypt(m, k->enc_len ? uk : NULL, w->ubuf, LG_UADP_CLEAR_MAX, NULL);
@@ -435,7 +427,7 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	case LG_UADP_BAD_POLICY:
 	case LG_UADP_BAD_NONCE:
 	case LG_UADP_CRYPTO:
-		return uadp_reason(ret);
+		return lg_uadp_drop_reason(ret);
 	default:
 		/* Signed by the publisher, yet its clear text does not decode: opened with
 		 * another encrypting key than the one it was sealed with. */
@@ -471,7 +463,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
 	ret = lg_uadp_decode(m, pkt->data, pkt->len, NULL);
 	if (ret)
-		return uadp_reason(ret);
+		return lg_uadp_drop_reason(ret);
 	is_signed = m->sec_flags & LG_UADP_S_SIGNED;
 	if (m->encrypted) {
 		enum lg_reason r = uadp_open(w, g, pkt, m, &opener);
@@ -497,8 +489,6 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE)
 				return LG_DROP_UNSIGNED;
 		} else {
-			struct lg_uadp_keys *uk;
-
 			/* The SecurityTokenId names the key, as LGF's key id does. */
 			k = token_key(hit[i].dev, m->token_id, &slot);
 			if (!k)
@@ -510,13 +500,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				if (memcmp(k->bytes, opener->bytes, LG_KEY_LEN))
 					return LG_DROP_BAD_TAG;
 			} else {
-				uk = device_ukeys(hit[i].s, slot, k);
-				if (!uk)
-					return LG_DROP_UADP_CRYPTO;
-				ret = lg_uadp_verify_keys(m, uk);
-				if (ret)
-					return ret == -LG_UADP_BAD_SIGNATURE ? LG_DROP_BAD_TAG
-									   : uadp_reason(ret);
+				rr = uadp_verify(hit[i].s, slot, k, m);
+				if (rr != LG_OK)
+					return rr;
 			}
 		}
 		rr = uadp_seq(hit[i].dev, hit[i].s, m, i, &hit[i].seq);
@@ -555,7 +541,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
 		memcpy(s->uadp_chan_field, hit[i].idx, hit[i].nch);
-		uadp_note_fields(hit[i].dev, s, m, i);
+		uadp_note_fields(s, m, i);
 		for (uint32_t e = 0; e < hit[i].count; e++) {
 			for (unsigned c = 0; c < hit[i].nch; c++) {
 				double v = 0;

@@ -9,12 +9,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A UADP device's other fields, as a window's output line shows them: their newest values
+ * as JSON members, by the names the policy gives them (else f<index>), whole members only,
+ * as many as fit. Made once per window, not per message.
+ */
+static void uadp_fields_json(const struct lg_policy_device *dev, const struct lg_dev_state *s,
+			     char *out, size_t cap)
+{
+	size_t u = 0;
+
+	out[0] = '\0';
+	for (unsigned j = 0; j < s->nmeta; j++) {
+		const char *name = lg_policy_uadp_field(dev, s->meta[j].idx);
+		char nb[16];
+		int k;
+
+		if (!name) {
+			snprintf(nb, sizeof(nb), "f%u", s->meta[j].idx);
+			name = nb;
+		}
+		k = snprintf(out + u, cap - u, "%s\"%s\":%s", u ? "," : "", name, s->meta[j].val);
+		if (k < 0 || (size_t)k >= cap - u) {
+			out[u] = '\0';
+			break;
+		}
+		u += (size_t)k;
+	}
+}
+
 /* A full window: one feature row per channel, straight into the batch. */
 static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s)
 {
 	const struct lg_policy *p = &g->policy;
+	char fields[LG_EVENT_FIELDS];
 
+	if (dev->uadp_pub_type)
+		uadp_fields_json(dev, s, fields, sizeof(fields));
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
 
@@ -32,7 +64,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 
 			snprintf(e->channel_name, sizeof(e->channel_name), "%s", fn ? fn : "");
 			e->source_time = s->uadp_source_time;
-			memcpy(e->fields, s->uadp_fields, sizeof(e->fields));
+			memcpy(e->fields, fields, sizeof(e->fields));
 		}
 		w->row_state[w->rows] = s;
 		if (!w->rows)
