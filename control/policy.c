@@ -978,6 +978,9 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		} else if (!strcmp(name, "rate")) {
 			err = get_uint(c, v, "rate", 0, 10000000, &u);
 			d->rate = (uint32_t)u;
+		} else if (!strcmp(name, "sample_rate")) {
+			err = get_uint(c, v, "sample_rate", 1, 10000000, &u);
+			d->sample_rate = (uint32_t)u;
 		} else if (!strcmp(name, "burst")) {
 			err = get_uint(c, v, "burst", 1, 10000000, &u);
 			d->burst = (uint32_t)u;
@@ -999,7 +1002,7 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		} else {
 			static const char *const f[] = { "id", "name", "source", "port", "mac",
 							 "rate", "burst", "group", "keys", "uadp",
-							 NULL };
+							 "sample_rate", NULL };
 
 			err = unknown(c, node(c, p->key), "device field", f);
 		}

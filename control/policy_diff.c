@@ -251,6 +251,13 @@ static void d_burst(const struct lg_policy *p, const struct lg_policy_device *d,
 	snprintf(b, l, "%" PRIu32, d->burst);
 }
 
+static void d_sample_rate(const struct lg_policy *p, const struct lg_policy_device *d, char *b,
+			  size_t l)
+{
+	(void)p;
+	snprintf(b, l, "%" PRIu32, d->sample_rate);
+}
+
 static void d_group(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
 	const char *g = d->group && d->group <= p->ngroups ? p->groups[d->group - 1].name : "";
@@ -317,7 +324,7 @@ static const struct {
 } dev_fields[] = {
 	{ "name", d_name },   { "source", d_source }, { "mac", d_mac },
 	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
-	{ "uadp", d_uadp },   { "keys", d_keys },
+	{ "uadp", d_uadp },   { "keys", d_keys },   { "sample_rate", d_sample_rate },
 };
 
 static int push(struct lg_policy_diff *d, size_t *cap, const struct lg_policy_change *c)

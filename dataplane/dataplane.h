@@ -94,6 +94,10 @@ struct lg_dev_state {
 	_Atomic uint64_t *hwm;
 	_Atomic uint64_t admitted, windows, alerts;
 	_Atomic uint32_t last_score_bits;
+	/* The device's detector in the active model, for the model set and generation it was
+	 * looked up in (its name could change with the policy). */
+	uint64_t det_ms_epoch, det_gen_epoch;
+	int16_t det;
 };
 
 /* A UADP identity and the index of its device in the policy. */
@@ -133,6 +137,7 @@ struct lg_modelset {
 struct lg_event {
 	uint32_t device_id;
 	uint8_t channel;
+	int16_t det, shadow_det; /* the detectors of the model (and shadow) that score it */
 	uint8_t alert;
 	float score;
 	float threshold;
@@ -172,6 +177,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
+	_Atomic uint64_t no_detector; /* rows of a device the model has no detector for */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
@@ -189,6 +195,8 @@ struct lg_worker {
 	_Atomic uint64_t models_seen;
 	float *batch;          /* batch x LG_FEAT_N rows */
 	float *scores, *shadow_scores;
+	float *thr, *shadow_thr; /* per row: the threshold of the detector that scored it */
+	int16_t *det;            /* per row: its detector, for the scorer */
 	struct lg_event *meta; /* per row */
 	struct lg_dev_state **row_state; /* per row */
 	struct lg_uadp_msg *umsg;  /* decode space for one UADP message */

@@ -6,6 +6,7 @@
 #include <linegate/detector.h>
 
 #include <cblas.h>
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <lapacke.h>
@@ -76,6 +77,26 @@ void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float 
 		for (size_t j = 0; j < d; j++)
 			c[i * d + j] = x[i * d + j] - det->mean[j];
 	/* y = c * W^T: row i of y is W applied to centred row i. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, c,
+		    (int)d, det->w, (int)d, 0.0f, y, (int)d);
+	for (size_t i = 0; i < n; i++) {
+		float s = 0;
+
+		for (size_t j = 0; j < d; j++)
+			s += y[i * d + j] * y[i * d + j];
+		scores[i] = s / det->denom;
+	}
+}
+
+void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
+			   float *scores)
+{
+	size_t d = det->d;
+	float *c = det->work, *y = det->work + det->max_batch * d;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			c[i * d + j] = x[(size_t)idx[i] * d + j] - det->mean[j];
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, c,
 		    (int)d, det->w, (int)d, 0.0f, y, (int)d);
 	for (size_t i = 0; i < n; i++) {
@@ -516,7 +537,26 @@ static int write_json(json_object *o, const char *path)
 	return ret;
 }
 
-int lg_detector_save(const struct lg_detector *det, const char *path)
+/* What a model file says about the data it was trained on, at its top level. */
+static void meta_add(json_object *o, unsigned window, double rate, const char *digest,
+		     const char *signer)
+{
+	json_object *names = json_object_new_array_ext(LG_FEAT_N);
+
+	if (window)
+		json_object_object_add(o, "window", json_object_new_int64(window));
+	if (rate > 0)
+		json_object_object_add(o, "sample_rate", json_object_new_double(rate));
+	for (int j = 0; j < LG_FEAT_N; j++)
+		json_object_array_add(names, json_object_new_string(lg_feature_names[j]));
+	json_object_object_add(o, "feature_layout", names);
+	if (digest && *digest)
+		json_object_object_add(o, "data_digest", json_object_new_string(digest));
+	if (signer && *signer)
+		json_object_object_add(o, "signer", json_object_new_string(signer));
+}
+
+static json_object *detector_object(const struct lg_detector *det)
 {
 	json_object *o = json_object_new_object();
 
@@ -530,12 +570,16 @@ int lg_detector_save(const struct lg_detector *det, const char *path)
 		json_object_object_add(o, "components", json_object_new_int((int)det->k));
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
-	if (det->window)
-		json_object_object_add(o, "window", json_object_new_int64(det->window));
+	meta_add(o, det->window, det->sample_rate, det->digest, det->signer);
 	json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
 	json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
-	return write_json(o, path);
+	return o;
+}
+
+int lg_detector_save(const struct lg_detector *det, const char *path)
+{
+	return write_json(detector_object(det), path);
 }
 
 static int load_json(json_object *o, const char *path, size_t max_batch,
@@ -569,6 +613,53 @@ int lg_detector_load_mem(const void *buf, size_t len, const char *name, size_t m
 	}
 	json_tokener_free(tok);
 	return load_json(o, name, max_batch, det, err, errlen);
+}
+
+static int hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (int i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+/* sample_rate, feature_layout, data_digest and signer, all optional: NULL, or what is wrong. */
+static const char *read_meta(json_object *o, double *rate, char digest[65], char signer[65])
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(o, "sample_rate", &v)) {
+		*rate = json_object_get_double(v);
+		if (!(*rate >= 1) || *rate > 1e7)
+			return "'sample_rate' must be a number of samples per second (1..1e7)";
+	}
+	if (json_object_object_get_ex(o, "feature_layout", &v)) {
+		if (!json_object_is_type(v, json_type_array) ||
+		    json_object_array_length(v) != LG_FEAT_N)
+			return "'feature_layout' names other features than this linegate computes "
+			       "(a model for another version: train it again)";
+		for (int j = 0; j < LG_FEAT_N; j++) {
+			const char *nm = json_object_get_string(json_object_array_get_idx(v, j));
+
+			if (!nm || strcmp(nm, lg_feature_names[j]))
+				return "'feature_layout' names other features than this linegate "
+				       "computes, or in another order (a model for another "
+				       "version: train it again)";
+		}
+	}
+	if (json_object_object_get_ex(o, "data_digest", &v)) {
+		if (!hex64(json_object_get_string(v)))
+			return "'data_digest' must be 64 hex digits (SHA-256)";
+		snprintf(digest, 65, "%s", json_object_get_string(v));
+	}
+	if (json_object_object_get_ex(o, "signer", &v)) {
+		if (!hex64(json_object_get_string(v)))
+			return "'signer' must be 64 hex digits (an Ed25519 public key)";
+		snprintf(signer, 65, "%s", json_object_get_string(v));
+	}
+	return NULL;
 }
 
 /* Takes o over. */
@@ -645,6 +736,8 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		}
 		det->window = (unsigned)w;
 	}
+	if ((what = read_meta(o, &det->sample_rate, det->digest, det->signer)))
+		goto out;
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	det->version = json_object_object_get_ex(o, "version", &v) ?
@@ -748,4 +841,258 @@ out:
 		lg_stats_free(st);
 	}
 	return ret;
+}
+
+/* ---- sets: one detector per device ---- */
+
+void lg_detector_set_free(struct lg_detector_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		lg_detector_free(&set->det[i]);
+	free(set->det);
+	free(set->names);
+	free(set->name_det);
+	memset(set, 0, sizeof(*set));
+	set->fallback = -1;
+}
+
+int lg_detector_set_find(const struct lg_detector_set *set, const char *device)
+{
+	for (size_t i = 0; i < set->nnames; i++)
+		if (!strcmp(set->names[i], device))
+			return (int)set->name_det[i];
+	return set->fallback;
+}
+
+/* A set of one: the detector is every device's. */
+static int set_of_one(struct lg_detector_set *set, struct lg_detector *det)
+{
+	set->det = malloc(sizeof(*set->det));
+	if (!set->det) {
+		lg_detector_free(det);
+		return -ENOMEM;
+	}
+	set->det[0] = *det;
+	set->n = 1;
+	set->fallback = 0;
+	snprintf(set->name, sizeof(set->name), "%s", det->name);
+	set->version = det->version;
+	set->window = det->window;
+	set->sample_rate = det->sample_rate;
+	memcpy(set->digest, det->digest, sizeof(set->digest));
+	memcpy(set->signer, det->signer, sizeof(set->signer));
+	return 0;
+}
+
+/* One entry of "detectors" (or the "default"), held to the set's window and rate. */
+static int set_add(struct lg_detector_set *set, json_object *mo, const char *path, size_t i,
+		   size_t max_batch, char *err, size_t errlen)
+{
+	struct lg_detector *det = &set->det[set->n];
+	char where[600];
+	int ret;
+
+	if (i == (size_t)-1)
+		snprintf(where, sizeof(where), "%s: default", path);
+	else
+		snprintf(where, sizeof(where), "%s: detectors[%zu]", path, i);
+	ret = load_json(json_object_get(mo), where, max_batch, det, err, errlen);
+	if (ret)
+		return ret;
+	set->n++;
+	if ((det->window && det->window != set->window) ||
+	    (det->sample_rate > 0 && det->sample_rate != set->sample_rate)) {
+		snprintf(err, errlen, "%s: window or sample_rate differ from the file's", where);
+		return -EINVAL;
+	}
+	det->window = set->window;
+	det->sample_rate = set->sample_rate;
+	return 0;
+}
+
+/* Takes o over. */
+static int load_set(json_object *o, const char *path, size_t max_batch,
+		    struct lg_detector_set *set, char *err, size_t errlen)
+{
+	json_object *v, *dets, *def = NULL;
+	const char *what = NULL;
+	size_t nd;
+	int ret = -EINVAL;
+
+	if (!json_object_object_get_ex(o, "window", &v) ||
+	    json_object_get_int64(v) < 1 || json_object_get_int64(v) > 65536) {
+		what = "'window' must be between 1 and 65536";
+		goto out;
+	}
+	set->window = (unsigned)json_object_get_int64(v);
+	if ((what = read_meta(o, &set->sample_rate, set->digest, set->signer)))
+		goto out;
+	if (!json_object_object_get_ex(o, "detectors", &dets) ||
+	    !json_object_is_type(dets, json_type_array) ||
+	    (nd = json_object_array_length(dets)) > LG_DETECTOR_SET_MAX) {
+		what = "'detectors' must be an array of at most 4096 {devices, model}";
+		goto out;
+	}
+	json_object_object_get_ex(o, "default", &def);
+	if (!nd && !def) {
+		what = "no detector: neither 'detectors' nor 'default'";
+		goto out;
+	}
+	set->det = calloc(nd + 1, sizeof(*set->det));
+	if (!set->det) {
+		what = "out of memory";
+		goto out;
+	}
+	for (size_t i = 0; i < nd; i++) {
+		json_object *e = json_object_array_get_idx(dets, i), *devs, *mo;
+		size_t k;
+
+		if (!json_object_object_get_ex(e, "devices", &devs) ||
+		    !json_object_is_type(devs, json_type_array) ||
+		    !(k = json_object_array_length(devs)) || k > LG_DETECTOR_SET_MAX ||
+		    !json_object_object_get_ex(e, "model", &mo)) {
+			snprintf(err, errlen, "%s: detectors[%zu] needs 'devices' (names) and "
+				 "'model'", path, i);
+			goto fail;
+		}
+		if ((ret = set_add(set, mo, path, i, max_batch, err, errlen)))
+			goto fail;
+		ret = -EINVAL;
+		for (size_t j = 0; j < k; j++) {
+			const char *nm = json_object_get_string(json_object_array_get_idx(devs, j));
+			void *a, *b;
+
+			if (!nm || !*nm || strlen(nm) >= 64 || set->nnames >= LG_DETECTOR_SET_MAX) {
+				snprintf(err, errlen, "%s: detectors[%zu]: devices[%zu] must be a "
+					 "device name (1..63 characters)", path, i, j);
+				goto fail;
+			}
+			if (lg_detector_set_find(set, nm) >= 0 && set->fallback < 0) {
+				snprintf(err, errlen, "%s: detectors[%zu]: device %s has a detector "
+					 "already", path, i, nm);
+				goto fail;
+			}
+			a = realloc(set->names, sizeof(*set->names) * (set->nnames + 1));
+			if (a)
+				set->names = a;
+			b = realloc(set->name_det, sizeof(*set->name_det) * (set->nnames + 1));
+			if (b)
+				set->name_det = b;
+			if (!a || !b) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				ret = -ENOMEM;
+				goto fail;
+			}
+			snprintf(set->names[set->nnames], 64, "%s", nm);
+			set->name_det[set->nnames++] = (unsigned)set->n - 1;
+		}
+	}
+	set->fallback = -1;
+	if (def) {
+		if ((ret = set_add(set, def, path, (size_t)-1, max_batch, err, errlen)))
+			goto fail;
+		set->fallback = (int)set->n - 1;
+	}
+	snprintf(set->name, sizeof(set->name), "%s",
+		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
+	set->version = json_object_object_get_ex(o, "version", &v) ?
+			       (unsigned)json_object_get_int(v) : 0;
+	json_object_put(o);
+	return 0;
+out:
+	snprintf(err, errlen, "%s: %s", path, what);
+fail:
+	json_object_put(o);
+	lg_detector_set_free(set);
+	return ret ? ret : -EINVAL;
+}
+
+static int set_load_obj(json_object *o, const char *name, size_t max_batch,
+			struct lg_detector_set *set, char *err, size_t errlen)
+{
+	json_object *v;
+	struct lg_detector det;
+	int ret;
+
+	memset(set, 0, sizeof(*set));
+	set->fallback = -1;
+	if (json_object_object_get_ex(o, "format", &v) &&
+	    !strcmp(json_object_get_string(v), "linegate-detectors"))
+		return load_set(o, name, max_batch, set, err, errlen);
+	memset(&det, 0, sizeof(det));
+	ret = load_json(o, name, max_batch, &det, err, errlen);
+	return ret ? ret : set_of_one(set, &det);
+}
+
+int lg_detector_set_load_mem(const void *buf, size_t len, const char *name, size_t max_batch,
+			     struct lg_detector_set *set, char *err, size_t errlen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *o = tok ? json_tokener_parse_ex(tok, buf, (int)len) : NULL;
+
+	if (!o || json_tokener_get_parse_end(tok) != len) {
+		snprintf(err, errlen, "%s: not a JSON model", name);
+		json_object_put(o);
+		json_tokener_free(tok);
+		memset(set, 0, sizeof(*set));
+		set->fallback = -1;
+		return -EINVAL;
+	}
+	json_tokener_free(tok);
+	return set_load_obj(o, name, max_batch, set, err, errlen);
+}
+
+int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_set *set,
+			 char *err, size_t errlen)
+{
+	json_object *o = json_object_from_file(path);
+
+	if (!o) {
+		memset(set, 0, sizeof(*set));
+		set->fallback = -1;
+		snprintf(err, errlen, "%s: not readable JSON (%s)", path, json_util_get_last_err());
+		return -EINVAL;
+	}
+	return set_load_obj(o, path, max_batch, set, err, errlen);
+}
+
+int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
+{
+	json_object *o, *dets;
+
+	if (set->n == 1 && set->fallback == 0 && !set->nnames) {
+		struct lg_detector one = set->det[0];
+
+		one.window = set->window;
+		one.sample_rate = set->sample_rate;
+		memcpy(one.digest, set->digest, sizeof(one.digest));
+		memcpy(one.signer, set->signer, sizeof(one.signer));
+		return lg_detector_save(&one, path);
+	}
+	o = json_object_new_object();
+	dets = json_object_new_array();
+	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
+	json_object_object_add(o, "name", json_object_new_string(set->name));
+	json_object_object_add(o, "version", json_object_new_int((int)set->version));
+	meta_add(o, set->window, set->sample_rate, set->digest, set->signer);
+	for (size_t i = 0; i < set->n; i++) {
+		json_object *e, *devs;
+
+		if ((int)i == set->fallback)
+			continue;
+		e = json_object_new_object();
+		devs = json_object_new_array();
+		for (size_t j = 0; j < set->nnames; j++)
+			if (set->name_det[j] == i)
+				json_object_array_add(devs, json_object_new_string(set->names[j]));
+		json_object_object_add(e, "devices", devs);
+		json_object_object_add(e, "model", detector_object(&set->det[i]));
+		json_object_array_add(dets, e);
+	}
+	json_object_object_add(o, "detectors", dets);
+	if (set->fallback >= 0)
+		json_object_object_add(o, "default", detector_object(&set->det[set->fallback]));
+	return write_json(o, path);
 }

@@ -444,6 +444,9 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 		if (wk->be)
 			wk->ops->close(wk->be);
 		free(wk->shadow_scores);
+		free(wk->thr);
+		free(wk->shadow_thr);
+		free(wk->det);
 		lg_spsc_free(&wk->alerts);
 		lg_spsc_free(&wk->scores_ring);
 		free(wk->batch);
@@ -499,12 +502,16 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
 	w->scores = calloc(maxb, sizeof(float));
 	w->shadow_scores = calloc(maxb, sizeof(float));
+	w->thr = calloc(maxb, sizeof(float));
+	w->shadow_thr = calloc(maxb, sizeof(float));
+	w->det = calloc(maxb, sizeof(int16_t));
 	w->meta = calloc(maxb, sizeof(*w->meta));
 	w->row_state = calloc(maxb, sizeof(*w->row_state));
 	w->umsg = calloc(1, sizeof(*w->umsg));
 	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
 	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
-	if (!w->batch || !w->scores || !w->shadow_scores || !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
+	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det ||
+	    !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
 	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -38,7 +38,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, out_lines, out_dropped, out_dropped_alerts, applies,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, nodet, out_lines, out_dropped, out_dropped_alerts, applies,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -80,6 +80,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->uunp += atomic_load(&st->uadp_unprotected);
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
+		s->nodet += atomic_load(&st->no_detector);
 		s->handed += atomic_load(&st->handed_off);
 		s->lat_sum += atomic_load(&st->latency_ns_sum);
 		if (atomic_load(&st->latency_ns_max) > s->lat_max)
@@ -267,6 +268,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "model_swaps", s.swaps);
 	add_u64(o, "shadow_scored", s.shs);
 	add_u64(o, "shadow_disagreements", s.shd);
+	add_u64(o, "rows_no_detector", s.nodet);
 	if (s.have_mqtt) {
 		json_object *m = json_object_new_object();
 
@@ -453,6 +455,8 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		s.out_dropped);
 	counter(&b, "linegate_shadow_disagreements_total",
 		"Rows where the shadow model's alert verdict differed.", s.shd);
+	counter(&b, "linegate_rows_no_detector_total",
+		"Rows not scored: the model has no detector for their device.", s.nodet);
 	histogram(&b, "linegate_score_latency_seconds",
 		  "From the arrival of a window's first frame to its score.", s.lat_hist, s.lat_sum);
 	histogram(&b, "linegate_publish_latency_seconds",

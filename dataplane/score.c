@@ -35,9 +35,14 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		return;
 	sc = w->ms->sc[w->id];
 	shadow = w->ms->shadow_sc[w->id];
-	lg_scorer_score(sc, w->batch, n, w->scores);
-	if (shadow)
-		lg_scorer_score(shadow, w->batch, n, w->shadow_scores);
+	for (unsigned i = 0; i < n; i++)
+		w->det[i] = w->meta[i].det;
+	lg_scorer_score_rows(sc, w->batch, n, w->det, w->scores, w->thr);
+	if (shadow) {
+		for (unsigned i = 0; i < n; i++)
+			w->det[i] = w->meta[i].shadow_det;
+		lg_scorer_score_rows(shadow, w->batch, n, w->det, w->shadow_scores, w->shadow_thr);
+	}
 	now = lg_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + wall.tv_nsec;
@@ -46,10 +51,16 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		struct lg_dev_state *s;
 		uint64_t lat = now - e->rx_ns;
 		/* The policy's threshold, when it sets one, holds for every model; else
-		 * each model brings its own. */
-		float pol = e->threshold, thr = pol > 0 ? pol : sc->threshold;
+		 * each model (each of its detectors) brings its own. */
+		float pol = e->threshold, thr = pol > 0 ? pol : w->thr[i];
 		uint32_t bits;
 
+		if (e->det < 0) {
+			/* No detector for the device: the deep check refuses such a policy or
+			 * model, so this is a race between the two; counted, not published. */
+			atomic_fetch_add_explicit(&w->st.no_detector, 1, memory_order_relaxed);
+			continue;
+		}
 		e->score = w->scores[i];
 		e->threshold = thr;
 		e->alert = e->score > thr;
@@ -57,8 +68,8 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		e->scored_wall_ns = wall_ns;
 		e->model_epoch = w->ms->epoch;
 		s = w->row_state[i];
-		if (shadow && (w->shadow_scores[i] > (pol > 0 ? pol : shadow->threshold)) !=
-				      (bool)e->alert)
+		if (shadow && e->shadow_det >= 0 &&
+		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)
 			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);
 		memcpy(&bits, &e->score, sizeof(bits));
 		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);

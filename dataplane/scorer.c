@@ -2,6 +2,7 @@
 #include "scorer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +11,52 @@
 #include <linegate/model.h>
 #include <linegate/sign.h>
 
-static int load_json(struct lg_scorer *sc, const uint8_t *buf, size_t len, const char *path,
-		     size_t max_batch, char *err, size_t errlen)
+static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint8_t *buf,
+		     size_t len, const char *path, size_t max_batch, char *err, size_t errlen)
 {
-	int ret = lg_detector_load_mem(buf, len, path, max_batch, &sc->det, err, errlen);
+	struct lg_detector_set *set = &sc->set;
+	int ret = lg_detector_set_load_mem(buf, len, path, max_batch, set, err, errlen);
+	const struct lg_detector *d0;
 
 	if (ret)
 		return ret;
 	sc->kind = LG_SCORER_DETECTOR;
-	sc->threshold = sc->det.threshold;
-	sc->in_dim = sc->det.d;
-	sc->fx = sc->det.fx;
+	d0 = &set->det[set->fallback >= 0 ? set->fallback : 0];
+	sc->threshold = d0->threshold;
+	sc->in_dim = d0->d;
+	sc->fx = d0->fx;
+	sc->sample_rate = set->sample_rate;
+	/* One feature extractor makes every row: the detectors must agree on the layout. */
+	for (size_t i = 0; i < set->n; i++)
+		if (set->det[i].d != d0->d || !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
+			snprintf(err, errlen, "%s: its detectors read different feature rows (band "
+				 "layout or count): one model, one layout", path);
+			return -EINVAL;
+		}
+	sc->idx = calloc(max_batch, sizeof(*sc->idx));
+	sc->part = calloc(max_batch, sizeof(*sc->part));
+	if (!sc->idx || !sc->part) {
+		snprintf(err, errlen, "%s: no memory for a batch of %zu", path, max_batch);
+		return -ENOMEM;
+	}
+	/* Every device of the policy needs a detector, at the model's rate. */
+	for (size_t i = 0; i < p->ndevices; i++) {
+		const struct lg_policy_device *dev = &p->devices[i];
+
+		if (lg_detector_set_find(set, dev->name) < 0) {
+			snprintf(err, errlen, "%s: the model has no detector for device %s (id %u) "
+				 "and no default: train one for it (linegate-train --from ...) or "
+				 "one for every device (--pooled)", path, dev->name, dev->id);
+			return -ENOENT;
+		}
+		if (dev->sample_rate && set->sample_rate > 0 &&
+		    dev->sample_rate != set->sample_rate) {
+			snprintf(err, errlen, "%s: the model was trained on samples at %g Hz, device "
+				 "%s (id %u) sends %u Hz (its sample_rate in the policy)", path,
+				 set->sample_rate, dev->name, dev->id, dev->sample_rate);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -92,14 +128,14 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 
 		while (i < len && (buf[i] == ' ' || buf[i] == '\n' || buf[i] == '\t' || buf[i] == '\r'))
 			i++;
-		ret = i < len && buf[i] == '{' ? load_json(sc, buf, len, path, max_batch, err, errlen) :
+		ret = i < len && buf[i] == '{' ? load_json(sc, p, buf, len, path, max_batch, err, errlen) :
 						load_onnx(sc, p, buf, len, path, max_batch, err, errlen);
 	}
 	free(buf);
-	if (!ret && sc->kind == LG_SCORER_DETECTOR && sc->det.window &&
-	    sc->det.window != p->window) {
+	if (!ret && sc->kind == LG_SCORER_DETECTOR && sc->set.window &&
+	    sc->set.window != p->window) {
 		snprintf(err, errlen, "%s: the model was trained on %u-sample windows, the policy's "
-			 "detection.window is %u", path, sc->det.window, p->window);
+			 "detection.window is %u", path, sc->set.window, p->window);
 		ret = -EINVAL;
 	}
 	if (!ret && sc->in_dim != LG_FEAT_N) {
@@ -124,7 +160,8 @@ void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *s
 {
 	switch (sc->kind) {
 	case LG_SCORER_DETECTOR:
-		lg_detector_score(&sc->det, rows, n, scores);
+		lg_detector_score(&sc->set.det[sc->set.fallback >= 0 ? sc->set.fallback : 0], rows,
+				  n, scores);
 		break;
 	case LG_SCORER_ONNX_AE:
 		lg_model_scores(sc->onnx, rows, n, scores, sc->ws);
@@ -137,11 +174,51 @@ void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *s
 	}
 }
 
+int lg_scorer_device(const struct lg_scorer *sc, const char *device)
+{
+	return sc->kind == LG_SCORER_DETECTOR ? lg_detector_set_find(&sc->set, device) : 0;
+}
+
+void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
+			  float *scores, float *thr)
+{
+	if (sc->kind != LG_SCORER_DETECTOR || (sc->set.n == 1 && !sc->set.nnames)) {
+		lg_scorer_score(sc, rows, n, scores);
+		for (size_t i = 0; i < n; i++)
+			thr[i] = sc->threshold;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		scores[i] = NAN;
+		thr[i] = NAN;
+	}
+	/* Each detector scores its rows in one sgemm. */
+	for (size_t j = 0; j < sc->set.n; j++) {
+		struct lg_detector *d = &sc->set.det[j];
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (det[i] == (int)j)
+				sc->idx[m++] = (unsigned)i;
+		if (!m)
+			continue;
+		lg_detector_score_idx(d, rows, sc->idx, m, sc->part);
+		for (size_t i = 0; i < m; i++) {
+			scores[sc->idx[i]] = sc->part[i];
+			thr[sc->idx[i]] = d->threshold;
+		}
+	}
+}
+
 void lg_scorer_free(struct lg_scorer *sc)
 {
 	if (!sc)
 		return;
-	lg_detector_free(&sc->det);
+	lg_detector_set_free(&sc->set);
+	free(sc->idx);
+	free(sc->part);
+	sc->idx = NULL;
+	sc->part = NULL;
 	lg_model_ws_free(sc->ws);
 	lg_model_free(sc->onnx);
 	lg_features_free(sc->own_fx);

@@ -32,7 +32,11 @@ struct lg_scorer {
 	 * score them (a model swap first scores what was gathered under the old one). */
 	struct lg_features *fx;
 	struct lg_features *own_fx; /* fx, when the scorer made it (ONNX) */
-	struct lg_detector det;     /* LG_SCORER_MAHALANOBIS */
+	/* LG_SCORER_DETECTOR: one detector per device, or one for all (a set of one) */
+	struct lg_detector_set set;
+	unsigned *idx;              /* max_batch: rows of one detector */
+	float *part;                /* max_batch: their scores */
+	double sample_rate;         /* the model's (0: not recorded, ONNX) */
 	struct lg_model *onnx;      /* the ONNX kinds */
 	struct lg_model_ws *ws;
 	float *probs;               /* classifier: max_batch x classes */
@@ -42,8 +46,16 @@ struct lg_scorer {
 /* Verify path against path.sig with the policy's trusted keys, then load it. */
 int lg_scorer_load(const struct lg_policy *p, const char *path, const char *label,
 		   size_t max_batch, struct lg_scorer *sc, char *err, size_t errlen);
-/* Score n rows of in_dim floats (n <= max_batch). */
+/* Score n rows of in_dim floats (n <= max_batch) with the model's default detector (a set
+ * without one: its first). */
 void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *scores);
+/* The detector of a device's rows: its own, else the model's default; -1 = none (only a
+ * per-device model names devices; every other model has one for all, 0). */
+int lg_scorer_device(const struct lg_scorer *sc, const char *device);
+/* Score n rows, row i by detector det[i] (from lg_scorer_device; ONNX models ignore it);
+ * thr[i] = that detector's threshold. A row whose det[i] is -1 scores NaN. */
+void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
+			  float *scores, float *thr);
 void lg_scorer_free(struct lg_scorer *sc);
 
 #endif

@@ -38,12 +38,27 @@ static void uadp_fields_json(const struct lg_policy_device *dev, const struct lg
 	}
 }
 
+/* The device's detector in the worker's model, looked up once per model and policy. */
+static int16_t device_detector(struct lg_worker *w, const struct lg_gen *g,
+			       const struct lg_policy_device *dev, struct lg_dev_state *s)
+{
+	if (s->det_ms_epoch != w->ms->epoch || s->det_gen_epoch != g->epoch) {
+		s->det = (int16_t)lg_scorer_device(w->ms->sc[w->id], dev->name);
+		s->det_ms_epoch = w->ms->epoch;
+		s->det_gen_epoch = g->epoch;
+	}
+	return s->det;
+}
+
 /* A full window: one feature row per channel, straight into the batch. */
 static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s)
 {
 	const struct lg_policy *p = &g->policy;
 	char fields[LG_EVENT_FIELDS];
+	struct lg_scorer *shadow = w->ms->shadow_sc[w->id];
+	int16_t det = device_detector(w, g, dev, s),
+		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
 
 	if (dev->uadp_pub_type)
 		uadp_fields_json(dev, s, fields, sizeof(fields));
@@ -55,6 +70,8 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		memset(e, 0, sizeof(*e));
 		e->device_id = dev->id;
 		e->channel = (uint8_t)c;
+		e->det = det;
+		e->shadow_det = sdet;
 		e->seq = s->last_seq;
 		e->rx_ns = s->first_rx_ns;
 		e->threshold = p->threshold;

@@ -41,6 +41,10 @@ struct lg_detector {
 	float threshold;     /* alert when score > threshold */
 	unsigned window;     /* samples per window it was trained on (0: not recorded); the
 			      * data plane should refuse a policy whose window differs */
+	double sample_rate;  /* samples per second it was trained on (0: not recorded); the data
+			      * plane refuses frames and devices of another rate */
+	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
+	char signer[65];     /* Ed25519 public key (hex) meant to sign it ("" = not recorded) */
 	struct lg_bands bands;     /* the band layout the model was trained on */
 	struct lg_features *fx;    /* feature extractor for that layout */
 	size_t max_batch;
@@ -103,6 +107,43 @@ int lg_detector_load_mem(const void *buf, size_t len, const char *name, size_t m
 int lg_detector_save(const struct lg_detector *det, const char *path);
 /* Score n rows (n <= max_batch): x is not modified, scores has n slots. */
 void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float *scores);
+/* The same for the rows idx[0..n-1] of x (n <= max_batch): scores[i] is row idx[i]'s. */
+void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
+			   float *scores);
+
+/*
+ * A model file of one detector per device (or group of devices) and optionally a default
+ * for devices it does not name: format "linegate-detectors" (docs/models.md), written by
+ * linegate-train from a line's recordings. A "linegate-detector" file loads as a set of one
+ * detector that is every device's default. The set's window, sample rate, digest and
+ * signer hold for all its detectors.
+ */
+#define LG_DETECTOR_SET_MAX 4096
+
+struct lg_detector_set {
+	char name[64];
+	unsigned version;
+	unsigned window;
+	double sample_rate;
+	char digest[65], signer[65];
+	size_t n;
+	struct lg_detector *det;
+	size_t nnames;
+	char (*names)[64];    /* device names, each with the detector it has: */
+	unsigned *name_det;
+	int fallback;         /* the detector of devices not named, -1 = none */
+};
+
+/* Either format, from the bytes whose signature was checked. */
+int lg_detector_set_load_mem(const void *buf, size_t len, const char *name, size_t max_batch,
+			     struct lg_detector_set *set, char *err, size_t errlen);
+int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_set *set,
+			 char *err, size_t errlen);
+/* One detector: a "linegate-detector" file; more: "linegate-detectors". */
+int lg_detector_set_save(const struct lg_detector_set *set, const char *path);
+/* The detector index for a device name: its own, else the default, else -1. */
+int lg_detector_set_find(const struct lg_detector_set *set, const char *device);
+void lg_detector_set_free(struct lg_detector_set *set);
 void lg_detector_free(struct lg_detector *det);
 
 const char *lg_detector_kind_name(enum lg_detector_kind kind);

@@ -108,7 +108,10 @@
 	X(DROP_UADP_UNDECRYPTABLE, "uadp_undecryptable",                                           \
 	  "a UADP message whose signature verified but whose payload, decrypted, is not "          \
 	  "UADP: the device's EncryptingKey or KeyNonce (or security policy) is not the "          \
-	  "publisher's")
+	  "publisher's")                                                                          \
+	X(DROP_SAMPLE_RATE, "sample_rate",                                                         \
+	  "an authentic LGF frame whose sample rate is not the device's sample_rate in the "       \
+	  "policy or the rate the model was trained on: its samples would be judged wrongly")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

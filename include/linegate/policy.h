@@ -94,6 +94,9 @@ struct lg_policy_device {
 	uint8_t mac[6];
 	uint32_t rate;     /* admission token bucket, frames per second; 0 = unlimited */
 	uint32_t burst;    /* bucket depth in frames */
+	/* Samples per second per channel the device sends (0 = not given): the model must have
+	 * been trained at this rate, and LGF frames of another rate are dropped (sample_rate). */
+	uint32_t sample_rate;
 	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
 	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
 	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */

@@ -14,7 +14,21 @@
 void openblas_set_num_threads(int n);
 
 static const char usage[] =
-	"Usage: linegate-quality [options]\n"
+	"Usage: linegate-quality --model MODEL --from FILE... --labels FILE [options]\n"
+	"       linegate-quality [options]\n"
+	"\n"
+	"On a line's own labelled recordings (--from, repeatable; the formats and options of\n"
+	"linegate-train --from): per fault kind, the faulty devices alarmed within LATENCY\n"
+	"windows of the window holding their onset and the delay in windows and in ms (onset to\n"
+	"the end of the alarming window); over every healthy window, the false alarms per\n"
+	"window with a 95% interval. Prints a table and one JSON line.\n"
+	"      --from FILE         a recording (.pcap/.pcapng of LGF, .wav/.flac, .csv, .npy)\n"
+	"      --sample-rate HZ, --scale X, --device NAME   for the --from files after them\n"
+	"      --policy FILE       the line's policy (pcap: device names, port, keys)\n"
+	"      --port N            the LGF port of pcap files without --policy\n"
+	"      --labels FILE       ground truth: device,kind,onset[,end] (seconds)\n"
+	"\n"
+	"Without --from:\n"
 	"\n"
 	"Measures a detector on simulated machines it never saw: the share of injected\n"
 	"faults (bearing, imbalance, looseness at each severity) alarmed within LATENCY\n"
@@ -28,7 +42,7 @@ static const char usage[] =
 	"  -w, --window N          samples per window (default 256)\n"
 	"  -q, --quantile Q        threshold quantile of training scores (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 3)\n"
-	"      --policy K/N        alarm when K of the last N windows are over (default 1/1)\n"
+	"      --confirm K/N       alarm when K of the last N windows are over (default 1/1)\n"
 	"      --latency W         windows from onset that count as detected (default 3)\n"
 	"      --trials N          trials per fault kind and severity (default 400)\n"
 	"      --healthy N         healthy machines, 2000 windows each (default 64)\n"
@@ -46,7 +60,14 @@ int main(int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "quantile", required_argument, NULL, 'q' },
 		{ "margin", required_argument, NULL, 4 },
-		{ "policy", required_argument, NULL, 5 },
+		{ "confirm", required_argument, NULL, 5 },
+		{ "from", required_argument, NULL, 20 },
+		{ "sample-rate", required_argument, NULL, 21 },
+		{ "scale", required_argument, NULL, 22 },
+		{ "device", required_argument, NULL, 23 },
+		{ "policy", required_argument, NULL, 24 },
+		{ "port", required_argument, NULL, 25 },
+		{ "labels", required_argument, NULL, 26 },
 		{ "latency", required_argument, NULL, 6 },
 		{ "trials", required_argument, NULL, 7 },
 		{ "healthy", required_argument, NULL, 8 },
@@ -62,6 +83,10 @@ int main(int argc, char **argv)
 	unsigned total = 0, detected = 0;
 	char err[512];
 	int opt;
+
+	static struct lg_quality_files qf;
+	double cur_rate = 0, cur_scale = 0;
+	const char *cur_device = NULL;
 
 	lg_quality_defaults(&c);
 	while ((opt = getopt_long(argc, argv, "w:q:h", lopts, NULL)) != -1) {
@@ -97,9 +122,36 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 10: c.per_device = (unsigned)atoi(optarg); break;
+		case 20:
+			if (qf.nfrom == LG_FROM_MAX) {
+				fprintf(stderr, "linegate-quality: at most %d --from\n", LG_FROM_MAX);
+				return 2;
+			}
+			qf.from[qf.nfrom++] = (struct lg_from){ optarg, cur_rate, cur_scale,
+							       cur_device };
+			break;
+		case 21: cur_rate = atof(optarg); break;
+		case 22: cur_scale = atof(optarg); break;
+		case 23: cur_device = optarg; break;
+		case 24: qf.policy = optarg; break;
+		case 25: qf.port = (uint16_t)atoi(optarg); break;
+		case 26: qf.labels = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
+	}
+	if (qf.nfrom) {
+		if (!model || !qf.labels || !c.k || c.k > c.n || c.n > 64 || !c.latency) {
+			fprintf(stderr, "linegate-quality: --from needs --model and --labels "
+				"(and K <= N <= 64 for --confirm)\n");
+			return 2;
+		}
+		qf.model = model;
+		qf.k = c.k;
+		qf.n = c.n;
+		qf.latency = c.latency;
+		openblas_set_num_threads(1);
+		return lg_quality_files(&qf);
 	}
 	if (c.window < 8 || !c.nsev || !c.k || c.k > c.n || c.n > 64) {
 		fputs(usage, stderr);

@@ -61,4 +61,17 @@ float *lg_quality_training_rows(const struct lg_quality_conf *c, const struct lg
 int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 		   struct lg_quality *q);
 
+/* linegate-quality --from (quality_files.c). */
+#include "lifecycle.h"
+
+struct lg_quality_files {
+	struct lg_from from[LG_FROM_MAX];
+	unsigned nfrom;
+	const char *model, *labels, *policy;
+	uint16_t port;
+	unsigned latency, k, n;
+};
+
+int lg_quality_files(const struct lg_quality_files *qc);
+
 #endif

@@ -1,0 +1,1069 @@
+// SPDX-License-Identifier: MIT
+/* Recordings into per-device sample streams (include/linegate/ingest.h). */
+#include <linegate/backend.h>
+#include <linegate/frame.h>
+#include <linegate/ingest.h>
+#include <linegate/policy.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <sndfile.h>
+
+#define MAX_FILE_BYTES (4ull << 30)
+#define LG_BURST_INGEST 64
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const char *ext_of(const char *path)
+{
+	const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+
+	return dot && (!slash || dot > slash) ? dot + 1 : "";
+}
+
+/* The file's name without folder and extension. */
+static void stem_of(const char *path, char *out, size_t len)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	b = b ? b + 1 : path;
+	n = strcspn(b, ".");
+	if (!n)
+		n = strlen(b);
+	snprintf(out, len, "%.*s", (int)(n < len - 1 ? n : len - 1), b);
+}
+
+/* ---- the set ---- */
+
+static int add_file_name(struct lg_ingest *in, const char *path)
+{
+	char **f = realloc(in->files, sizeof(*f) * (in->nfiles + 1));
+
+	if (!f)
+		return -ENOMEM;
+	in->files = f;
+	f[in->nfiles] = strdup(path);
+	if (!f[in->nfiles])
+		return -ENOMEM;
+	in->nfiles++;
+	return 0;
+}
+
+struct lg_ingest_dev *lg_ingest_find(struct lg_ingest *in, const char *name)
+{
+	for (size_t i = 0; i < in->ndev; i++)
+		if (!strcmp(in->dev[i].name, name))
+			return &in->dev[i];
+	return NULL;
+}
+
+/* The device called name, made if new; a known one must keep its rate and channels. */
+static struct lg_ingest_dev *get_dev(struct lg_ingest *in, const char *name, double rate,
+				     unsigned channels, const char *where, char *err,
+				     size_t errlen)
+{
+	struct lg_ingest_dev *d = lg_ingest_find(in, name), *nd;
+
+	if (d) {
+		if (d->rate != rate || d->channels != channels) {
+			seterr(err, errlen, "%s: device %s: %g Hz x %u channels here, %g Hz x %u "
+			       "channels in %s before", where, name, rate, channels, d->rate,
+			       d->channels, in->files[d->seg ? d->seg[0].file : 0]);
+			return NULL;
+		}
+		return d;
+	}
+	if (!(rate > 0) || !isfinite(rate) || !channels || channels > LG_INGEST_MAX_CHANNELS) {
+		seterr(err, errlen, "%s: device %s: %g Hz x %u channels is not a stream "
+		       "linegate can window (rate > 0, 1..%d channels)", where, name, rate,
+		       channels, LG_INGEST_MAX_CHANNELS);
+		return NULL;
+	}
+	nd = realloc(in->dev, sizeof(*nd) * (in->ndev + 1));
+	if (!nd) {
+		seterr(err, errlen, "%s: out of memory", where);
+		return NULL;
+	}
+	in->dev = nd;
+	d = &nd[in->ndev++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->rate = rate;
+	d->channels = channels;
+	return d;
+}
+
+static struct lg_ingest_seg *new_seg(struct lg_ingest_dev *d, double t0, unsigned file)
+{
+	struct lg_ingest_seg *s = realloc(d->seg, sizeof(*s) * (d->nseg + 1));
+
+	if (!s)
+		return NULL;
+	d->seg = s;
+	s = &s[d->nseg++];
+	memset(s, 0, sizeof(*s));
+	s->t0 = t0;
+	s->file = file;
+	return s;
+}
+
+/* Room for m more samples per channel (channel-major: moving channels up as it grows). */
+static int seg_reserve(struct lg_ingest_seg *s, unsigned channels, size_t m)
+{
+	size_t cap = s->cap ? s->cap : 1024;
+	float *x;
+
+	if (s->n + m <= s->cap)
+		return 0;
+	while (cap < s->n + m)
+		cap *= 2;
+	x = malloc(sizeof(float) * cap * channels);
+	if (!x)
+		return -ENOMEM;
+	for (unsigned c = 0; c < channels; c++)
+		if (s->n)
+			memcpy(x + (size_t)c * cap, s->x + (size_t)c * s->cap, sizeof(float) * s->n);
+	free(s->x);
+	s->x = x;
+	s->cap = cap;
+	return 0;
+}
+
+/* The time the device's next segment starts: where its last one ended. */
+static double dev_end(const struct lg_ingest_dev *d)
+{
+	const struct lg_ingest_seg *s;
+
+	if (!d->nseg)
+		return 0;
+	s = &d->seg[d->nseg - 1];
+	return s->t0 + (double)s->n / d->rate;
+}
+
+double lg_ingest_seconds(const struct lg_ingest_dev *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nseg; i++)
+		n += d->seg[i].n;
+	return (double)n / d->rate;
+}
+
+static void free_dev(struct lg_ingest_dev *d)
+{
+	for (size_t i = 0; i < d->nseg; i++)
+		free(d->seg[i].x);
+	free(d->seg);
+}
+
+void lg_ingest_free(struct lg_ingest *in)
+{
+	for (size_t i = 0; i < in->ndev; i++)
+		free_dev(&in->dev[i]);
+	for (size_t i = 0; i < in->nfiles; i++)
+		free(in->files[i]);
+	free(in->dev);
+	free(in->files);
+	memset(in, 0, sizeof(*in));
+}
+
+/* Undo what a failed file added: devices it made and segments it appended. */
+struct undo {
+	size_t ndev, nfiles;
+	size_t *nseg; /* per device that existed */
+};
+
+static int undo_mark(const struct lg_ingest *in, struct undo *u)
+{
+	u->ndev = in->ndev;
+	u->nfiles = in->nfiles;
+	u->nseg = calloc(in->ndev + 1, sizeof(*u->nseg));
+	if (!u->nseg)
+		return -ENOMEM;
+	for (size_t i = 0; i < in->ndev; i++)
+		u->nseg[i] = in->dev[i].nseg;
+	return 0;
+}
+
+static void undo_apply(struct lg_ingest *in, struct undo *u)
+{
+	while (in->ndev > u->ndev)
+		free_dev(&in->dev[--in->ndev]);
+	for (size_t i = 0; i < in->ndev; i++) {
+		struct lg_ingest_dev *d = &in->dev[i];
+
+		while (d->nseg > u->nseg[i])
+			free(d->seg[--d->nseg].x);
+	}
+	while (in->nfiles > u->nfiles)
+		free(in->files[--in->nfiles]);
+}
+
+/* A whole segment of n samples per channel in file order, interleaved (frame-major). */
+static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
+			   unsigned channels, const float *x, size_t n, const char *where,
+			   char *err, size_t errlen)
+{
+	struct lg_ingest_dev *d = get_dev(in, name, rate, channels, where, err, errlen);
+	struct lg_ingest_seg *s;
+
+	if (!d)
+		return -EINVAL;
+	s = new_seg(d, dev_end(d), (unsigned)in->nfiles - 1);
+	if (!s || seg_reserve(s, channels, n ? n : 1)) {
+		seterr(err, errlen, "%s: out of memory", where);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (unsigned c = 0; c < channels; c++)
+			s->x[(size_t)c * s->cap + i] = x[i * channels + c];
+	s->n = n;
+	in->st.samples += n;
+	return 0;
+}
+
+static double scale_of(const struct lg_ingest_opts *o)
+{
+	return o && o->scale != 0 ? o->scale : 1.0;
+}
+
+/* ---- WAV, FLAC and the rest of libsndfile ---- */
+
+static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
+			  char *err, size_t errlen)
+{
+	SF_INFO info = { 0 };
+	SNDFILE *sf = sf_open(path, SFM_READ, &info);
+	char name[LG_INGEST_NAME_MAX];
+	double scale = scale_of(o), rate;
+	float *x = NULL;
+	sf_count_t got;
+	int ret;
+
+	if (!sf) {
+		seterr(err, errlen, "%s: %s", path, sf_strerror(NULL));
+		return -EINVAL;
+	}
+	if (info.channels < 1 || info.channels > LG_INGEST_MAX_CHANNELS || info.frames < 0 ||
+	    (unsigned long long)info.frames * (unsigned)info.channels > MAX_FILE_BYTES / 4) {
+		seterr(err, errlen, "%s: %d channels x %lld samples: linegate takes 1..%d channels "
+		       "and at most %llu samples", path, info.channels, (long long)info.frames,
+		       LG_INGEST_MAX_CHANNELS, MAX_FILE_BYTES / 4);
+		sf_close(sf);
+		return -EINVAL;
+	}
+	rate = o && o->rate > 0 ? o->rate : info.samplerate;
+	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
+	if (!x) {
+		sf_close(sf);
+		seterr(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	got = sf_readf_float(sf, x, info.frames);
+	if (got != info.frames) {
+		seterr(err, errlen, "%s: sample %lld of %lld: %s", path, (long long)got,
+		       (long long)info.frames,
+		       sf_error(sf) ? sf_strerror(sf) : "the file ends early");
+		sf_close(sf);
+		free(x);
+		return -EINVAL;
+	}
+	sf_close(sf);
+	for (size_t i = 0; i < (size_t)info.frames * (size_t)info.channels; i++)
+		x[i] = (float)(x[i] * scale);
+	if (o && o->device)
+		snprintf(name, sizeof(name), "%s", o->device);
+	else
+		stem_of(path, name, sizeof(name));
+	ret = add_interleaved(in, name, rate, (unsigned)info.channels, x, (size_t)info.frames,
+			      path, err, errlen);
+	free(x);
+	return ret;
+}
+
+/* ---- CSV ---- */
+
+/* A number filling [s, e) exactly; 0, or -EINVAL. */
+static int parse_num(const char *s, const char *e, double *v)
+{
+	char buf[64], *end;
+	size_t n;
+
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	n = (size_t)(e - s);
+	if (!n || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	errno = 0;
+	*v = strtod(buf, &end);
+	if (*end || errno == ERANGE)
+		return -EINVAL;
+	return 0;
+}
+
+int lg_ingest_csv_mem(struct lg_ingest *in, const char *text, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	const char *p = text, *end = text + len;
+	unsigned line = 0, ncol = 0, tcol = ~0u, channels;
+	int header_seen = 0, ret = -EINVAL;
+	double scale = scale_of(o), rate = o && o->rate > 0 ? o->rate : 0, t_first = 0,
+	       t_prev = 0, dt = 0;
+	size_t n = 0, cap = 0;
+	float *x = NULL;
+	char dev[LG_INGEST_NAME_MAX];
+
+	if (memchr(text, '\0', len)) {
+		seterr(err, errlen, "%s: a NUL byte: not a CSV text file", name);
+		return -EINVAL;
+	}
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p)), *f;
+		unsigned col = 0;
+		double row[LG_INGEST_MAX_CHANNELS + 1];
+		int numeric = 1;
+
+		if (!eol)
+			eol = end;
+		line++;
+		/* blank lines and # comments */
+		f = p;
+		while (f < eol && (*f == ' ' || *f == '\t' || *f == '\r'))
+			f++;
+		if (f == eol || *f == '#') {
+			p = eol + 1;
+			continue;
+		}
+		for (f = p;; col++) {
+			const char *c = f;
+			double v = 0;
+
+			while (c < eol && *c != ',' && *c != ';')
+				c++;
+			if (col > LG_INGEST_MAX_CHANNELS) {
+				seterr(err, errlen, "%s:%u:%ld: more than %d columns", name, line,
+				       (long)(f - p) + 1, LG_INGEST_MAX_CHANNELS + 1);
+				goto out;
+			}
+			if (parse_num(f, c, &v)) {
+				if (!header_seen && !ncol) {
+					numeric = 0; /* a header row: names */
+					{
+						char nm[16];
+						const char *a = f, *b = c;
+						size_t k;
+
+						while (a < b && (*a == ' ' || *a == '"'))
+							a++;
+						while (b > a && (b[-1] == ' ' || b[-1] == '"' ||
+								 b[-1] == '\r'))
+							b--;
+						k = (size_t)(b - a) < sizeof(nm) - 1 ? (size_t)(b - a)
+										    : sizeof(nm) - 1;
+						memcpy(nm, a, k);
+						nm[k] = '\0';
+						if (!strcasecmp(nm, "t") || !strcasecmp(nm, "time") ||
+						    !strcasecmp(nm, "time_s"))
+							tcol = col;
+					}
+				} else {
+					seterr(err, errlen, "%s:%u:%ld: not a number", name, line,
+					       (long)(f - p) + 1);
+					goto out;
+				}
+			} else if (!numeric) {
+				seterr(err, errlen, "%s:%u:%ld: a header row holds names, not "
+				       "numbers", name, line, (long)(f - p) + 1);
+				goto out;
+			} else if (!isfinite(v)) {
+				seterr(err, errlen, "%s:%u:%ld: not a finite number", name, line,
+				       (long)(f - p) + 1);
+				goto out;
+			}
+			row[col] = v;
+			if (c >= eol)
+				break;
+			f = c + 1;
+		}
+		col++;
+		if (!numeric) {
+			header_seen = 1;
+			ncol = col;
+			p = eol + 1;
+			continue;
+		}
+		if (!ncol)
+			ncol = col;
+		if (col != ncol) {
+			seterr(err, errlen, "%s:%u:1: %u columns, the rows before have %u", name, line,
+			       col, ncol);
+			goto out;
+		}
+		header_seen = 1;
+		if (tcol != ~0u) {
+			double t = row[tcol];
+
+			if (n == 1) {
+				dt = t - t_first;
+				if (!(dt > 0)) {
+					seterr(err, errlen, "%s:%u:%u: time does not rise", name,
+					       line, tcol + 1);
+					goto out;
+				}
+			} else if (n > 1 && fabs((t - t_prev) - dt) > 0.01 * dt) {
+				seterr(err, errlen, "%s:%u:%u: time step %g s, the first is %g s: "
+				       "linegate needs evenly spaced samples", name, line, tcol + 1,
+				       t - t_prev, dt);
+				goto out;
+			}
+			if (!n)
+				t_first = t;
+			t_prev = t;
+		}
+		channels = ncol - (tcol != ~0u);
+		if (!channels) {
+			seterr(err, errlen, "%s:%u:1: no sample column", name, line);
+			goto out;
+		}
+		if (n == cap) {
+			float *nx;
+
+			cap = cap ? cap * 2 : 4096;
+			if (cap * channels > MAX_FILE_BYTES / 4 ||
+			    !(nx = realloc(x, sizeof(float) * cap * channels))) {
+				seterr(err, errlen, "%s:%u: too many samples", name, line);
+				ret = -ENOMEM;
+				goto out;
+			}
+			x = nx;
+		}
+		for (unsigned c = 0, k = 0; c < ncol; c++)
+			if (c != tcol)
+				x[n * channels + k++] = (float)(row[c] * scale);
+		n++;
+		p = eol + 1;
+	}
+	if (!n) {
+		seterr(err, errlen, "%s: no samples", name);
+		goto out;
+	}
+	channels = ncol - (tcol != ~0u);
+	if (!rate && tcol != ~0u && n > 1) {
+		/* the mean step over the whole file, not the first one alone */
+		rate = (double)(n - 1) / (t_prev - t_first);
+		/* a step written with a few digits: snap to a whole number of Hz */
+		if (fabs(rate - round(rate)) < 1e-3 * rate)
+			rate = round(rate);
+	}
+	if (!(rate > 0)) {
+		seterr(err, errlen, "%s: no sample rate: give one (--sample-rate) or a time "
+		       "column named t", name);
+		goto out;
+	}
+	if (o && o->device)
+		snprintf(dev, sizeof(dev), "%s", o->device);
+	else
+		stem_of(name, dev, sizeof(dev));
+	ret = add_interleaved(in, dev, rate, channels, x, n, name, err, errlen);
+out:
+	free(x);
+	return ret;
+}
+
+/* ---- .npy ---- */
+
+/* The value of 'key' in the header dict: points at its first character. */
+static const char *npy_key(const char *h, const char *key)
+{
+	char pat[32];
+	const char *v;
+
+	snprintf(pat, sizeof(pat), "'%s'", key);
+	v = strstr(h, pat);
+	if (!v)
+		return NULL;
+	v += strlen(pat);
+	while (*v == ' ')
+		v++;
+	if (*v != ':')
+		return NULL;
+	v++;
+	while (*v == ' ')
+		v++;
+	return v;
+}
+
+int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	size_t hlen, hoff, esize, n, channels = 1, count;
+	char h[4096], dev[LG_INGEST_NAME_MAX];
+	const char *v;
+	char type;
+	int bigend, fortran, ret;
+	unsigned long long dims[2];
+	int ndims = 0;
+	float *x;
+	double scale = scale_of(o);
+
+	if (len < 10 || memcmp(buf, "\x93NUMPY", 6)) {
+		seterr(err, errlen, "%s:0: not a .npy file (no \\x93NUMPY magic)", name);
+		return -EINVAL;
+	}
+	if (buf[6] == 1) {
+		hlen = buf[8] | (size_t)buf[9] << 8;
+		hoff = 10;
+	} else if ((buf[6] == 2 || buf[6] == 3) && len >= 12) {
+		hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+		hoff = 12;
+	} else {
+		seterr(err, errlen, "%s:6: .npy format version %u is not one linegate reads "
+		       "(1, 2, 3)", name, buf[6]);
+		return -EINVAL;
+	}
+	if (hlen >= sizeof(h) || hoff + hlen > len) {
+		seterr(err, errlen, "%s:%zu: the header length %zu runs past the file", name,
+		       hoff - 4, hlen);
+		return -EINVAL;
+	}
+	memcpy(h, buf + hoff, hlen);
+	h[hlen] = '\0';
+	if (strlen(h) != hlen) {
+		seterr(err, errlen, "%s:%zu: a NUL byte in the header", name, hoff + strlen(h));
+		return -EINVAL;
+	}
+	v = npy_key(h, "descr");
+	if (!v || v[0] != '\'' || strlen(v) < 5 || v[4] != '\'') {
+		seterr(err, errlen, "%s:%zu: the header has no 'descr' of a plain number type",
+		       name, hoff);
+		return -EINVAL;
+	}
+	bigend = v[1] == '>';
+	type = v[2];
+	esize = (size_t)(v[3] - '0');
+	if ((v[1] != '<' && v[1] != '>' && v[1] != '|') ||
+	    !((type == 'f' && (esize == 4 || esize == 8)) ||
+	      (type == 'i' && (esize == 2 || esize == 4)))) {
+		seterr(err, errlen, "%s:%zu: dtype %.4s: linegate reads float32, float64, int16 "
+		       "and int32", name, hoff + (size_t)(v - h), v + 1);
+		return -EINVAL;
+	}
+	v = npy_key(h, "fortran_order");
+	if (!v || (strncmp(v, "False", 5) && strncmp(v, "True", 4))) {
+		seterr(err, errlen, "%s:%zu: the header has no fortran_order", name, hoff);
+		return -EINVAL;
+	}
+	fortran = v[0] == 'T';
+	v = npy_key(h, "shape");
+	if (!v || *v != '(') {
+		seterr(err, errlen, "%s:%zu: the header has no shape", name, hoff);
+		return -EINVAL;
+	}
+	v++;
+	while (*v && *v != ')') {
+		char *e;
+
+		while (*v == ' ' || *v == ',')
+			v++;
+		if (*v == ')')
+			break;
+		if (ndims == 2 || !isdigit((unsigned char)*v)) {
+			seterr(err, errlen, "%s:%zu: shape: linegate reads (samples,) or (samples, "
+			       "channels)", name, hoff + (size_t)(v - h));
+			return -EINVAL;
+		}
+		errno = 0;
+		dims[ndims++] = strtoull(v, &e, 10);
+		if (errno) {
+			seterr(err, errlen, "%s:%zu: shape: a number too large", name,
+			       hoff + (size_t)(v - h));
+			return -EINVAL;
+		}
+		v = e;
+	}
+	if (*v != ')' || !ndims) {
+		seterr(err, errlen, "%s:%zu: shape: linegate reads (samples,) or (samples, channels)",
+		       name, hoff);
+		return -EINVAL;
+	}
+	n = (size_t)dims[0];
+	if (ndims == 2)
+		channels = (size_t)dims[1];
+	if (!channels || channels > LG_INGEST_MAX_CHANNELS || dims[0] > MAX_FILE_BYTES ||
+	    (ndims == 2 && dims[1] > LG_INGEST_MAX_CHANNELS)) {
+		seterr(err, errlen, "%s:%zu: shape (%llu, %zu): 1..%d channels", name, hoff,
+		       (unsigned long long)dims[0], channels, LG_INGEST_MAX_CHANNELS);
+		return -EINVAL;
+	}
+	count = n * channels;
+	if ((len - hoff - hlen) / esize < count) {
+		seterr(err, errlen, "%s:%zu: %zu samples of %zu bytes announced, %zu bytes there",
+		       name, hoff + hlen, count, esize, len - hoff - hlen);
+		return -EINVAL;
+	}
+	if (!(o && o->rate > 0)) {
+		seterr(err, errlen, "%s: a .npy file carries no sample rate: give --sample-rate",
+		       name);
+		return -EINVAL;
+	}
+	x = malloc(sizeof(float) * (count + 1));
+	if (!x) {
+		seterr(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const uint8_t *e = buf + hoff + hlen + i * esize;
+		uint8_t b[8];
+		double val;
+		size_t at;
+
+		for (size_t k = 0; k < esize; k++)
+			b[k] = bigend ? e[esize - 1 - k] : e[k];
+		if (type == 'f' && esize == 4) {
+			float f;
+
+			memcpy(&f, b, 4);
+			val = f;
+		} else if (type == 'f') {
+			memcpy(&val, b, 8);
+		} else if (esize == 2) {
+			int16_t s;
+
+			memcpy(&s, b, 2);
+			val = s;
+		} else {
+			int32_t s;
+
+			memcpy(&s, b, 4);
+			val = s;
+		}
+		if (!isfinite(val)) {
+			seterr(err, errlen, "%s:%zu: sample %zu is not a finite number", name,
+			       hoff + hlen + i * esize, i);
+			free(x);
+			return -EINVAL;
+		}
+		/* Fortran order holds each channel contiguously; the segment wants frames. */
+		at = fortran ? (i % n) * channels + i / n : i;
+		x[at] = (float)(val * scale);
+	}
+	if (o->device)
+		snprintf(dev, sizeof(dev), "%s", o->device);
+	else
+		stem_of(name, dev, sizeof(dev));
+	ret = add_interleaved(in, dev, o->rate, (unsigned)channels, x, n, name, err, errlen);
+	free(x);
+	return ret;
+}
+
+/* ---- pcap of LGF, through the pcap backend ---- */
+
+static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char *path,
+		     uint64_t rec, const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	char name[LG_INGEST_NAME_MAX], where[512];
+	struct lg_ingest_dev *d;
+	struct lg_ingest_seg *s;
+	uint64_t dur_ns;
+
+	if (f->type != LGF_TYPE_SAMPLES || !f->sample_count)
+		return 0; /* heartbeats keep the sequence moving and carry no samples */
+	if (o && o->policy) {
+		const struct lg_policy_device *pd = lg_policy_find(o->policy, f->device_id);
+		const struct lg_policy_key *k = NULL;
+
+		if (!pd || pd->uadp_pub_type) {
+			in->st.unknown++;
+			return 0;
+		}
+		for (unsigned i = 0; i < pd->nkeys; i++)
+			if (pd->keys[i].id == f->key_id)
+				k = &pd->keys[i];
+		if (!k || lg_lgf_check_tag(f, k->bytes, LG_KEY_LEN)) {
+			in->st.bad_tag++;
+			return 0;
+		}
+		snprintf(name, sizeof(name), "%s", pd->name);
+	} else {
+		snprintf(name, sizeof(name), "dev%u", (unsigned)f->device_id);
+	}
+	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);
+	d = get_dev(in, name, f->sample_rate, f->channels, where, err, errlen);
+	if (!d)
+		return -EINVAL;
+	if (d->nseg && d->lgf_id && f->sequence <= d->last_seq) {
+		in->st.out_of_order++;
+		return 0;
+	}
+	dur_ns = (uint64_t)((double)f->sample_count * 1e9 / d->rate);
+	/* A frame that starts more than half a frame (and 1 ms) off where the stream would
+	 * go on starts a new segment: a lost frame, a paused sender, another file. */
+	if (!d->lgf_id || !d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 ||
+	    llabs((long long)(f->timestamp_ns - d->next_ns)) >
+		    (long long)(dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000)) {
+		double t0;
+
+		if (!d->lgf_id || !d->nseg) {
+			d->first_ns = f->timestamp_ns;
+			t0 = dev_end(d);
+		} else {
+			t0 = (double)((int64_t)(f->timestamp_ns - d->first_ns)) / 1e9;
+			if (t0 < dev_end(d))
+				t0 = dev_end(d);
+			in->st.gaps++;
+		}
+		d->lgf_id = f->device_id;
+		if (!new_seg(d, t0, (unsigned)in->nfiles - 1)) {
+			seterr(err, errlen, "%s: out of memory", where);
+			return -ENOMEM;
+		}
+	}
+	s = &d->seg[d->nseg - 1];
+	if (seg_reserve(s, d->channels, f->sample_count)) {
+		seterr(err, errlen, "%s: out of memory", where);
+		return -ENOMEM;
+	}
+	for (unsigned c = 0; c < d->channels; c++) {
+		float *dst = s->x + (size_t)c * s->cap + s->n;
+		double sc = scale_of(o);
+
+		lg_lgf_samples(f, c, 0, f->sample_count, dst);
+		if (sc != 1.0)
+			for (unsigned i = 0; i < f->sample_count; i++)
+				dst[i] = (float)(dst[i] * sc);
+	}
+	s->n += f->sample_count;
+	d->last_seq = f->sequence;
+	d->next_ns = f->timestamp_ns + dur_ns;
+	in->st.frames++;
+	in->st.samples += f->sample_count;
+	return 0;
+}
+
+static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
+		       char *err, size_t errlen)
+{
+	const struct lg_backend_ops *ops = lg_backend_find("pcap");
+	struct lg_backend_conf conf = { 0 };
+	struct lg_backend *b = NULL;
+	struct lg_rx_pkt pkts[LG_BURST_INGEST];
+	char opts[4200], msg[512];
+	uint64_t rec = 0;
+	int ret, n;
+
+	if (!ops) {
+		seterr(err, errlen, "%s: this build has no pcap backend (libpcap)", path);
+		return -ENOTSUP;
+	}
+	conf.port = o && o->port ? o->port : o && o->policy ? o->policy->port : 0;
+	if (!conf.port) {
+		seterr(err, errlen, "%s: which UDP port carries LGF? give --policy or --port", path);
+		return -EINVAL;
+	}
+	if (strchr(path, ',') || strlen(path) > 4000) {
+		seterr(err, errlen, "%s: a pcap file name may not hold a comma", path);
+		return -EINVAL;
+	}
+	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off", path);
+	conf.opts = opts;
+	conf.nqueues = 1;
+	conf.nbufs = 64;
+	conf.buf_size = 65536;
+	ret = ops->setup ? ops->setup(&conf, msg, sizeof(msg)) : 0;
+	if (!ret)
+		ret = ops->open(&b, &conf, msg, sizeof(msg));
+	if (ret) {
+		seterr(err, errlen, "%s", msg);
+		if (ops->teardown)
+			ops->teardown();
+		return ret;
+	}
+	while ((n = ops->rx_burst(b, pkts, LG_BURST_INGEST, 1000)) >= 0) {
+		for (int i = 0; i < n && !ret; i++) {
+			struct lg_frame f;
+
+			rec++;
+			if (pkts[i].port_idx || pkts[i].truncated ||
+			    lg_lgf_parse(pkts[i].data, pkts[i].len, &f) != LG_OK) {
+				in->st.not_lgf++;
+				continue;
+			}
+			ret = lgf_frame(in, &f, path, rec, o, err, errlen);
+		}
+		ops->release(b, pkts, (unsigned)n);
+		if (ret)
+			break;
+	}
+	if (!ret && n != LG_RX_EOF) {
+		seterr(err, errlen, "%s: reading after record %llu: %s", path,
+		       (unsigned long long)rec, strerror(-n));
+		ret = n;
+	}
+	if (!ret) {
+		struct lg_backend_stats bs = { 0 };
+
+		ops->stats(b, &bs);
+		for (int r = 0; r < LG_REASON_MAX; r++)
+			in->st.not_lgf += bs.drops[r];
+	}
+	in->st.records += rec;
+	ops->close(b);
+	if (ops->teardown)
+		ops->teardown();
+	return ret;
+}
+
+/* ---- files ---- */
+
+static int read_all(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			uint8_t *nb;
+
+			cap = cap ? cap * 2 : 65536;
+			if (cap > MAX_FILE_BYTES || !(nb = realloc(buf, cap + 1))) {
+				seterr(err, errlen, "%s: larger than linegate reads (%llu bytes)",
+				       path, MAX_FILE_BYTES);
+				fclose(f);
+				free(buf);
+				return -EFBIG;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		seterr(err, errlen, "%s: read error", path);
+		fclose(f);
+		free(buf);
+		return -EIO;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
+		   char *err, size_t errlen)
+{
+	const char *ext = ext_of(path);
+	struct undo u;
+	int ret;
+
+	if (undo_mark(in, &u) || add_file_name(in, path)) {
+		free(u.nseg);
+		seterr(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	if (!strcasecmp(ext, "pcap") || !strcasecmp(ext, "pcapng") || !strcasecmp(ext, "cap")) {
+		if (o && o->device) {
+			seterr(err, errlen, "%s: a pcap names its devices in its frames: --device "
+			       "applies to WAV, FLAC, CSV and .npy files", path);
+			ret = -EINVAL;
+		} else {
+			ret = ingest_pcap(in, path, o, err, errlen);
+		}
+	} else if (!strcasecmp(ext, "csv") || !strcasecmp(ext, "npy")) {
+		uint8_t *buf;
+		size_t len;
+
+		ret = read_all(path, &buf, &len, err, errlen);
+		if (!ret) {
+			ret = !strcasecmp(ext, "csv") ?
+				lg_ingest_csv_mem(in, (const char *)buf, len, path, o, err, errlen) :
+				lg_ingest_npy_mem(in, buf, len, path, o, err, errlen);
+			free(buf);
+		}
+	} else {
+		ret = ingest_sndfile(in, path, o, err, errlen);
+	}
+	if (ret)
+		undo_apply(in, &u);
+	free(u.nseg);
+	return ret;
+}
+
+int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char md[32];
+	unsigned len = 0;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < in->ndev; i++) {
+		const struct lg_ingest_dev *d = &in->dev[i];
+		char head[128];
+		int k = snprintf(head, sizeof(head), "%s\n%.17g\n%u\n", d->name, d->rate,
+				 d->channels);
+
+		EVP_DigestUpdate(ctx, head, (size_t)k);
+		for (size_t s = 0; s < d->nseg; s++)
+			for (unsigned c = 0; c < d->channels; c++)
+				EVP_DigestUpdate(ctx, d->seg[s].x + (size_t)c * d->seg[s].cap,
+						 sizeof(float) * d->seg[s].n);
+	}
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+/* ---- labels ---- */
+
+int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	char *p, *next;
+	unsigned line = 0;
+	int ret = read_all(path, &buf, &len, err, errlen), header = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ret)
+		return ret;
+	if (memchr(buf, '\0', len)) {
+		seterr(err, errlen, "%s: a NUL byte: not a CSV text file", path);
+		free(buf);
+		return -EINVAL;
+	}
+	for (p = (char *)buf; p < (char *)buf + len; p = next) {
+		char *f[4] = { 0 }, *q = p, *eol = strchr(p, '\n');
+		unsigned nf = 0;
+		struct lg_label *l;
+
+		if (eol)
+			*eol = '\0';
+		next = eol ? eol + 1 : (char *)buf + len;
+		line++;
+		p[strcspn(p, "\r")] = '\0';
+		while (*q == ' ')
+			q++;
+		if (!*q || *q == '#')
+			continue;
+		for (char *c = q;;) {
+			if (nf == 4) {
+				seterr(err, errlen, "%s:%u:%ld: more than 4 columns (device, kind, "
+				       "onset, end)", path, line, (long)(c - p) + 1);
+				goto bad;
+			}
+			f[nf++] = c;
+			c = strchr(c, ',');
+			if (!c)
+				break;
+			*c++ = '\0';
+		}
+		if (!header) {
+			if (nf < 3 || strcmp(f[0], "device") || strcmp(f[1], "kind") ||
+			    strcmp(f[2], "onset") || (nf == 4 && strcmp(f[3], "end"))) {
+				seterr(err, errlen, "%s:%u:1: the first row must be the header "
+				       "device,kind,onset[,end]", path, line);
+				goto bad;
+			}
+			header = 1;
+			continue;
+		}
+		if (nf < 3) {
+			seterr(err, errlen, "%s:%u:1: a row needs device, kind and onset", path, line);
+			goto bad;
+		}
+		l = realloc(out->l, sizeof(*l) * (out->n + 1));
+		if (!l) {
+			seterr(err, errlen, "%s: out of memory", path);
+			ret = -ENOMEM;
+			goto out;
+		}
+		out->l = l;
+		l = &l[out->n];
+		memset(l, 0, sizeof(*l));
+		if (!*f[0] || strlen(f[0]) >= sizeof(l->device) || !*f[1] ||
+		    strlen(f[1]) >= sizeof(l->kind)) {
+			seterr(err, errlen, "%s:%u:1: device (1..%zu characters) and kind (1..%zu) "
+			       "are needed", path, line, sizeof(l->device) - 1, sizeof(l->kind) - 1);
+			goto bad;
+		}
+		strcpy(l->device, f[0]);
+		strcpy(l->kind, f[1]);
+		if (parse_num(f[2], f[2] + strlen(f[2]), &l->onset) || !(l->onset >= 0) ||
+		    !isfinite(l->onset)) {
+			seterr(err, errlen, "%s:%u:%ld: onset: seconds from the device's first "
+			       "sample (>= 0)", path, line, (long)(f[2] - p) + 1);
+			goto bad;
+		}
+		l->end = -1;
+		if (nf == 4 && *f[3] && (parse_num(f[3], f[3] + strlen(f[3]), &l->end) ||
+					 !(l->end > l->onset) || !isfinite(l->end))) {
+			seterr(err, errlen, "%s:%u:%ld: end: empty, or seconds after the onset", path,
+			       line, (long)(f[3] - p) + 1);
+			goto bad;
+		}
+		out->n++;
+	}
+	if (!header) {
+		seterr(err, errlen, "%s:1:1: empty: the header device,kind,onset[,end] is needed",
+		       path);
+		goto bad;
+	}
+	ret = 0;
+	goto out;
+bad:
+	ret = -EINVAL;
+out:
+	free(buf);
+	if (ret)
+		lg_labels_free(out);
+	return ret;
+}
+
+void lg_labels_free(struct lg_labels *l)
+{
+	free(l->l);
+	memset(l, 0, sizeof(*l));
+}
+
+const struct lg_label *lg_labels_find(const struct lg_labels *l, const char *device)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (!strcmp(l->l[i].device, device))
+			return &l->l[i];
+	return NULL;
+}

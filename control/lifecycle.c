@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/* Windows, features and ground truth for the model lifecycle tools (lifecycle.h). */
+#include "lifecycle.h"
+
+#include <linegate/policy.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
+		     struct lg_win_rows *out)
+{
+	struct lg_features *fx = NULL;
+	size_t n = 0, k = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (window < 8)
+		return -EINVAL;
+	for (size_t s = 0; s < d->nseg; s++)
+		n += d->seg[s].n / window;
+	out->channels = d->channels;
+	out->dur = window / d->rate;
+	out->rows = malloc(sizeof(float) * LG_FEAT_N * d->channels * (n ? n : 1));
+	out->t = malloc(sizeof(double) * (n ? n : 1));
+	ret = lg_features_new(&fx, bands, LG_SPECTRUM_DEFAULT, 256);
+	if (!out->rows || !out->t || ret) {
+		lg_features_free(fx);
+		lg_win_rows_free(out);
+		return ret ? ret : -ENOMEM;
+	}
+	for (size_t s = 0; s < d->nseg; s++) {
+		const struct lg_ingest_seg *g = &d->seg[s];
+		size_t m = g->n / window;
+
+		/* Channel by channel, all windows of the segment in one call; rows interleave
+		 * channels as the data plane's batch does. */
+		for (unsigned c = 0; c < d->channels; c++) {
+			float *tmp = malloc(sizeof(float) * LG_FEAT_N * (m ? m : 1));
+
+			if (!tmp) {
+				lg_features_free(fx);
+				lg_win_rows_free(out);
+				return -ENOMEM;
+			}
+			ret = m ? lg_features_rows(fx, g->x + (size_t)c * g->cap, m, window, window,
+						   tmp) : 0;
+			for (size_t i = 0; !ret && i < m; i++)
+				memcpy(out->rows + ((k + i) * d->channels + c) * LG_FEAT_N,
+				       tmp + i * LG_FEAT_N, sizeof(float) * LG_FEAT_N);
+			free(tmp);
+			if (ret) {
+				lg_features_free(fx);
+				lg_win_rows_free(out);
+				return ret;
+			}
+		}
+		for (size_t i = 0; i < m; i++)
+			out->t[k + i] = g->t0 + (double)(i * window) / d->rate;
+		k += m;
+	}
+	out->n = n;
+	lg_features_free(fx);
+	return 0;
+}
+
+void lg_win_rows_free(struct lg_win_rows *w)
+{
+	free(w->rows);
+	free(w->t);
+	memset(w, 0, sizeof(*w));
+}
+
+enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, double t,
+			       double dur)
+{
+	if (tr->labels) {
+		const struct lg_label *l = lg_labels_find(tr->labels, device);
+
+		if (!l || t + dur <= l->onset || (l->end >= 0 && t >= l->end))
+			return LG_WIN_HEALTHY;
+		return LG_WIN_FAULTY;
+	}
+	if (tr->before >= 0)
+		return t + dur <= tr->before ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
+	if (tr->to > tr->from)
+		return t >= tr->from && t + dur <= tr->to ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
+	return LG_WIN_HEALTHY;
+}
+
+void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double *hi)
+{
+	const double z = 1.959963984540054;
+	double p, den, mid, half;
+
+	if (!n) {
+		*lo = 0;
+		*hi = 1;
+		return;
+	}
+	p = (double)k / (double)n;
+	den = 1 + z * z / (double)n;
+	mid = (p + z * z / (2.0 * (double)n)) / den;
+	half = z * sqrt(p * (1 - p) / (double)n + z * z / (4.0 * (double)n * (double)n)) / den;
+	*lo = mid - half < 0 ? 0 : mid - half;
+	*hi = mid + half > 1 ? 1 : mid + half;
+}
+
+int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i, float *scores)
+{
+	int over = 0;
+
+	lg_detector_score(det, w->rows + i * w->channels * LG_FEAT_N, w->channels, scores);
+	for (unsigned c = 0; c < w->channels; c++)
+		over |= !(scores[c] <= det->threshold); /* a NaN score alerts */
+	return over;
+}
+
+int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
+		  uint16_t port, struct lg_ingest *in, const char *tool)
+{
+	char err[1024];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct lg_ingest_opts o = {
+			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
+			.policy = pol, .port = port,
+		};
+
+		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
+			fprintf(stderr, "%s: %s\n", tool, err);
+			return -EINVAL;
+		}
+	}
+	if (in->st.records)
+		fprintf(stderr, "%s: pcap: %llu records, %llu LGF frames taken, %llu not LGF, %llu "
+			"unknown devices, %llu bad tags, %llu out of order, %llu gaps\n", tool,
+			(unsigned long long)in->st.records, (unsigned long long)in->st.frames,
+			(unsigned long long)in->st.not_lgf, (unsigned long long)in->st.unknown,
+			(unsigned long long)in->st.bad_tag, (unsigned long long)in->st.out_of_order,
+			(unsigned long long)in->st.gaps);
+	if (!in->ndev) {
+		fprintf(stderr, "%s: the files hold no samples of any device\n", tool);
+		return -ENODATA;
+	}
+	return 0;
+}
+
+int lg_kofn_step(struct lg_kofn *a, int over)
+{
+	unsigned long long mask = a->n >= 64 ? ~0ull : (1ull << a->n) - 1;
+
+	a->bits = ((a->bits << 1) | (over ? 1 : 0)) & mask;
+	return __builtin_popcountll(a->bits) >= (int)a->k;
+}

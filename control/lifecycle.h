@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The model lifecycle's common steps on a line's own recordings (linegate-train and
+ * linegate-quality): a device's samples cut into windows as the data plane cuts them
+ * (consecutive, not overlapping, never across a gap), one feature row per channel, and
+ * which windows the ground truth calls healthy.
+ */
+#ifndef LG_LIFECYCLE_H
+#define LG_LIFECYCLE_H
+
+#include <linegate/detector.h>
+#include <linegate/features.h>
+#include <linegate/ingest.h>
+
+#include <stddef.h>
+
+struct lg_win_rows {
+	size_t n;          /* windows */
+	unsigned channels;
+	float *rows;       /* n x channels x LG_FEAT_N: window i, channel c at (i*channels+c) */
+	double *t;         /* window i starts t[i] seconds after the device's first sample */
+	double dur;        /* seconds per window */
+};
+
+/* Every whole window of a device's segments, with its features (bands: the layout). */
+int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
+		     struct lg_win_rows *out);
+void lg_win_rows_free(struct lg_win_rows *w);
+
+/* What the ground truth says of a window [t, t + dur): */
+enum lg_win_truth {
+	LG_WIN_HEALTHY,
+	LG_WIN_FAULTY,  /* it overlaps [onset, end) */
+	LG_WIN_UNKNOWN, /* after the healthy range given, or not in it */
+};
+
+/*
+ * Healthy windows come from one of: a label (windows before its onset and after its end;
+ * a device without a label is healthy throughout), "everything before T" (before >= 0), or
+ * a range [from, to) (to > from). All unset: every window is healthy.
+ */
+struct lg_truth {
+	const struct lg_labels *labels;
+	double before;     /* < 0: unset */
+	double from, to;   /* to <= from: unset */
+};
+
+enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, double t,
+			       double dur);
+
+/* The 95% Wilson score interval of k successes in n trials. */
+void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double *hi);
+
+/* A file to read and how (the tools' --from, --sample-rate, --scale, --device). */
+#define LG_FROM_MAX 4096
+
+struct lg_from {
+	const char *path;
+	double rate, scale;
+	const char *device;
+};
+
+struct lg_policy;
+
+/* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. */
+int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
+		  uint16_t port, struct lg_ingest *in, const char *tool);
+
+/* k of the last n windows alerted (n <= 64). */
+struct lg_kofn {
+	unsigned long long bits;
+	unsigned k, n;
+};
+
+int lg_kofn_step(struct lg_kofn *a, int over);
+
+/* 1 if any channel of window i scores over its threshold; scores (channels) are set. */
+int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i, float *scores);
+
+#endif

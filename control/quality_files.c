@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+/*
+ * linegate-quality --from: a model judged on a line's own labelled recordings. Per fault
+ * kind: the faulty devices alarmed within LATENCY windows of their onset and the delay;
+ * over every healthy window: the false alarms with their 95% interval.
+ */
+#include <linegate/detector.h>
+#include <linegate/ingest.h>
+#include <linegate/policy.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifecycle.h"
+#include "quality.h"
+
+#define MAX_KINDS 32
+
+struct kind_row {
+	char kind[32];
+	unsigned trials, detected, late, missed;
+	double delay_w, delay_ms; /* sums over the detected */
+};
+
+static struct kind_row *kind_of(struct kind_row *k, unsigned *nk, const char *name)
+{
+	for (unsigned i = 0; i < *nk; i++)
+		if (!strcmp(k[i].kind, name))
+			return &k[i];
+	if (*nk == MAX_KINDS)
+		return &k[MAX_KINDS - 1];
+	memset(&k[*nk], 0, sizeof(k[*nk]));
+	snprintf(k[*nk].kind, sizeof(k[*nk].kind), "%s", name);
+	return &k[(*nk)++];
+}
+
+int lg_quality_files(const struct lg_quality_files *qc)
+{
+	struct lg_detector_set set;
+	struct lg_ingest in = { 0 };
+	struct lg_policy pol;
+	struct lg_labels labels = { 0 };
+	struct lg_truth tr = { .before = -1 };
+	struct kind_row kinds[MAX_KINDS];
+	unsigned nk = 0, total = 0, detected = 0;
+	unsigned long long hw = 0, fa = 0;
+	char err[1024], digest[65];
+	int have_pol = 0, ret = 1;
+	double lo, hi;
+
+	if (lg_detector_set_load(qc->model, 256, &set, err, sizeof(err))) {
+		fprintf(stderr, "linegate-quality: %s\n", err);
+		return 1;
+	}
+	if (lg_labels_load(qc->labels, &labels, err, sizeof(err))) {
+		fprintf(stderr, "linegate-quality: %s\n", err);
+		goto out;
+	}
+	tr.labels = &labels;
+	if (qc->policy) {
+		if (lg_policy_load(qc->policy, &pol, err, sizeof(err))) {
+			fprintf(stderr, "linegate-quality: %s\n", err);
+			goto out;
+		}
+		have_pol = 1;
+	}
+	if (lg_ingest_all(qc->from, qc->nfrom, have_pol ? &pol : NULL, qc->port, &in,
+			  "linegate-quality"))
+		goto out;
+	lg_ingest_digest(&in, digest);
+	if (set.digest[0] && !strcmp(set.digest, digest))
+		fprintf(stderr, "linegate-quality: warning: these are the very samples the model "
+			"was trained on (same data digest): the figures flatter it\n");
+	for (size_t i = 0; i < in.ndev; i++)
+		if (!set.window || (set.sample_rate > 0 && in.dev[i].rate != set.sample_rate) ||
+		    lg_detector_set_find(&set, in.dev[i].name) < 0) {
+			fprintf(stderr, "linegate-quality: %s: %s\n", in.dev[i].name,
+				!set.window ? "the model records no window: give a model trained "
+					      "by linegate-train" :
+				lg_detector_set_find(&set, in.dev[i].name) < 0 ?
+					"the model has no detector for this device (and no "
+					"default)" : "its sample rate is not the model's");
+			goto out;
+		}
+	for (size_t i = 0; i < in.ndev; i++) {
+		const struct lg_ingest_dev *d = &in.dev[i];
+		struct lg_detector *det = &set.det[lg_detector_set_find(&set, d->name)];
+		const struct lg_label *l = lg_labels_find(&labels, d->name);
+		struct lg_win_rows w;
+		struct lg_kofn a = { 0, qc->k, qc->n };
+		float sc[LG_INGEST_MAX_CHANNELS];
+		long onset_w = -1, hit = -1;
+
+		if (lg_win_rows_make(d, set.window, &det->bands, &w)) {
+			fprintf(stderr, "linegate-quality: out of memory\n");
+			goto out;
+		}
+		for (size_t j = 0; j < w.n; j++) {
+			enum lg_win_truth t = lg_win_truth(&tr, d->name, w.t[j], w.dur);
+			int alarm = lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
+
+			if (t == LG_WIN_HEALTHY) {
+				hw++;
+				fa += alarm;
+			}
+			if (l && t == LG_WIN_FAULTY && onset_w < 0)
+				onset_w = (long)j;
+			if (onset_w >= 0 && hit < 0 && alarm && t == LG_WIN_FAULTY)
+				hit = (long)j;
+		}
+		if (l && onset_w >= 0) {
+			struct kind_row *k = kind_of(kinds, &nk, l->kind);
+
+			k->trials++;
+			total++;
+			if (hit >= 0 && hit - onset_w < (long)qc->latency) {
+				k->detected++;
+				detected++;
+				k->delay_w += (double)(hit - onset_w);
+				/* onset to the end of the window that raised the alarm */
+				k->delay_ms += 1000.0 * (w.t[hit] + w.dur - l->onset);
+			} else if (hit >= 0) {
+				k->late++;
+			} else {
+				k->missed++;
+			}
+		}
+		lg_win_rows_free(&w);
+	}
+	lg_wilson95(fa, hw, &lo, &hi);
+	printf("model %s: %zu detector(s), window %u at %g Hz (%.1f ms), alarm %u of %u, "
+	       "latency %u windows\n", qc->model, set.n, set.window, in.dev[0].rate,
+	       1000.0 * set.window / in.dev[0].rate, qc->k, qc->n, qc->latency);
+	printf("%-14s %7s %9s %8s %6s %7s %14s %14s\n", "fault", "trials", "detected", "recall",
+	       "late", "missed", "delay_windows", "delay_ms");
+	for (unsigned i = 0; i < nk; i++) {
+		struct kind_row *k = &kinds[i];
+
+		printf("%-14s %7u %9u %7.2f%% %6u %7u %14.2f %14.1f\n", k->kind, k->trials,
+		       k->detected, 100.0 * k->detected / k->trials, k->late, k->missed,
+		       k->detected ? k->delay_w / k->detected : 0,
+		       k->detected ? k->delay_ms / k->detected : 0);
+	}
+	printf("healthy windows %llu, false alarms %llu (%.4f%%, 95%% interval %.4f%% to %.4f%%)\n",
+	       hw, fa, hw ? 100.0 * (double)fa / (double)hw : 0.0, 100 * lo, 100 * hi);
+	printf("{\"bench\":\"quality_files\",\"window\":%u,\"k\":%u,\"n\":%u,\"latency\":%u,"
+	       "\"recall\":%.5f,\"faulty_streams\":%u,\"healthy_windows\":%llu,"
+	       "\"false_alarms\":%llu,\"false_alarm_rate\":%.6f,\"fa_lo\":%.6f,\"fa_hi\":%.6f,"
+	       "\"kinds\":[", set.window, qc->k, qc->n, qc->latency,
+	       total ? (double)detected / total : 0.0, total, hw, fa,
+	       hw ? (double)fa / (double)hw : 0.0, lo, hi);
+	for (unsigned i = 0; i < nk; i++)
+		printf("%s{\"kind\":\"%s\",\"trials\":%u,\"detected\":%u,\"delay_windows\":%.3f,"
+		       "\"delay_ms\":%.1f}", i ? "," : "", kinds[i].kind, kinds[i].trials,
+		       kinds[i].detected,
+		       kinds[i].detected ? kinds[i].delay_w / kinds[i].detected : 0,
+		       kinds[i].detected ? kinds[i].delay_ms / kinds[i].detected : 0);
+	printf("]}\n");
+	ret = 0;
+out:
+	lg_detector_set_free(&set);
+	lg_labels_free(&labels);
+	lg_ingest_free(&in);
+	if (have_pol)
+		lg_policy_free(&pol);
+	return ret;
+}

@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: MIT
+/*
+ * linegate-train: fit built-in detectors (Mahalanobis or PCA) on a line's own recordings
+ * (--from: one detector per device, the threshold set for a target false-alarm rate on
+ * held-back healthy windows), or on healthy windows of simulated machines (the generator
+ * the load generator uses); export and merge the sufficient statistics across servers,
+ * optionally with differential-privacy noise.
+ */
+#include <linegate/detector.h>
+#include <linegate/features.h>
+#include <linegate/ingest.h>
+#include <linegate/policy.h>
+#include <linegate/sign.h>
+#include <linegate/signal.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctlproto.h"
+#include "lifecycle.h"
+#include "quality.h"
+
+void openblas_set_num_threads(int n);
+
+#define MAX_MERGE 64
+
+static const char usage[] =
+	"Usage: linegate-train --from FILE... [--labels FILE | --healthy-before S] -o MODEL\n"
+	"       linegate-train [--out MODEL.json] [--stats-out STATS.json] [options]\n"
+	"\n"
+	"Fits linegate's built-in detectors on healthy vibration windows and writes the model\n"
+	"file the policy's detection.model names.\n"
+	"\n"
+	"From a line's own recordings (--from, repeatable; docs/getting-started-own-line.md):\n"
+	"one detector per device (--pooled: one for all). Its healthy windows are split in\n"
+	"blocks: half train the detector, a quarter set the threshold for the target false-alarm\n"
+	"rate (--false-alarms) and a quarter, never seen before, measure it: the expected false\n"
+	"alarms per window are printed with their 95% interval. The model records the sample\n"
+	"rate, window, feature layout and a digest of the training samples.\n"
+	"  --from FILE           .pcap/.pcapng of LGF (with --policy: its device names, ports\n"
+	"                        and keys), .wav/.flac, .csv, .npy; one device per file except\n"
+	"                        pcap (name: --device, else the file's stem)\n"
+	"  --sample-rate HZ      for the --from files after it that carry no rate (CSV without\n"
+	"                        a time column, .npy), or to override the file's\n"
+	"  --scale X             multiply the samples of the --from files after it\n"
+	"  --device NAME         the device of the --from files after it\n"
+	"  --policy FILE         the line's policy (device names and keys for pcap, the window)\n"
+	"  --port N              the LGF port of pcap files without --policy\n"
+	"  --labels FILE         ground truth CSV device,kind,onset[,end] (seconds from the\n"
+	"                        device's first sample): healthy = before onset, after end,\n"
+	"                        or a device without a row\n"
+	"  --healthy-before S    healthy = the first S seconds of every device\n"
+	"  --healthy-range A:B   healthy = seconds A to B of every device\n"
+	"                        (none of the three: every window is taken as healthy)\n"
+	"  --false-alarms R      target false alarms per window and device (default 0.001)\n"
+	"  --pooled              one detector for every device instead of one each\n"
+	"  --min-windows N       fewest healthy windows a device needs (default 200)\n"
+	"  --sign-key KEY        sign the model with this Ed25519 secret key (linegatectl\n"
+	"                        keygen): writes MODEL.sig, records the signer in the model\n"
+	"  --name NAME           the model's name (default: the output file's stem)\n"
+	"\n"
+	"From simulated machines (no --from): windows spread over their operating day. The\n"
+	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
+	"server's own windows.\n"
+	"\n"
+	"Federated training: each server exports its sufficient statistics (--stats-out,\n"
+	"optionally clipped and noised for differential privacy); one merges them (--merge,\n"
+	"repeatable, --no-local to leave its own windows out) and the merged statistics fit\n"
+	"the model every server then calibrates locally. docs/models.md has the recipe.\n"
+	"\n"
+	"Options:\n"
+	"  -o, --out FILE          model file to write\n"
+	"      --stats-out FILE    write the (merged, noised) statistics here\n"
+	"      --merge FILE        add another server's statistics (repeatable)\n"
+	"      --no-local          fit from the merged statistics only (still calibrates)\n"
+	"      --detector KIND     mahalanobis (default) or pca\n"
+	"      --components K      PCA components (default: 95% of the variance)\n"
+	"  -m, --machines N        simulated healthy machines (default 64)\n"
+	"  -n, --windows N         windows per machine (default 400)\n"
+	"  -w, --window N          samples per window: the policy's detection.window\n"
+	"                          (default 256)\n"
+	"      --sample-rate HZ    samples per second (default 10000)\n"
+	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
+	"      --margin M          threshold = quantile x M (default 1.5)\n"
+	"  -s, --seed N            seed (default 1000; use one the load generator does not)\n"
+	"      --shift-from MODEL  statistics of rows minus MODEL's mean (every server of a\n"
+	"                          federation must use the same reference)\n"
+	"      --clip C            clip each (shifted) row to L2 norm C (needed for --dp-epsilon)\n"
+	"      --dp-epsilon E      add Gaussian noise for (E, delta)-DP to the exported stats\n"
+	"      --dp-delta D        delta (default 1e-6)\n"
+	"      --dp-seed N         seed of the noise (default: from the kernel; tests only)\n"
+	"  -h, --help              this text\n";
+
+/* ---- from a line's recordings ---- */
+
+struct file_conf {
+	struct lg_from from[LG_FROM_MAX];
+	unsigned nfrom;
+	const char *policy, *labels, *sign_key, *name, *out;
+	uint16_t port;
+	struct lg_truth truth;
+	double false_alarms;
+	unsigned window, min_windows;
+	int pooled;
+	enum lg_detector_kind kind;
+	size_t components;
+};
+
+/* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
+struct dev_rows {
+	const struct lg_ingest_dev *dev;
+	struct lg_win_rows w;
+	size_t ntrain, ncal, nchk;
+	float *train, *cal; /* rows (channels per window) */
+	size_t *chk;        /* window indices */
+	size_t nfaulty, nunknown;
+};
+
+static int split_rows(struct dev_rows *r, const struct lg_truth *tr)
+{
+	size_t nh = 0, block, k = 0;
+	unsigned ch = r->w.channels;
+
+	for (size_t i = 0; i < r->w.n; i++) {
+		enum lg_win_truth t = lg_win_truth(tr, r->dev->name, r->w.t[i], r->w.dur);
+
+		nh += t == LG_WIN_HEALTHY;
+		r->nfaulty += t == LG_WIN_FAULTY;
+		r->nunknown += t == LG_WIN_UNKNOWN;
+	}
+	r->train = malloc(sizeof(float) * LG_FEAT_N * ch * (nh + 1));
+	r->cal = malloc(sizeof(float) * LG_FEAT_N * ch * (nh + 1));
+	r->chk = malloc(sizeof(size_t) * (nh + 1));
+	if (!r->train || !r->cal || !r->chk)
+		return -ENOMEM;
+	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
+	 * on both sides of a split: about 64 blocks, at least 1 window each. */
+	block = nh / 64 ? nh / 64 : 1;
+	for (size_t i = 0; i < r->w.n; i++) {
+		const float *row = r->w.rows + i * ch * LG_FEAT_N;
+
+		if (lg_win_truth(tr, r->dev->name, r->w.t[i], r->w.dur) != LG_WIN_HEALTHY)
+			continue;
+		switch ((k++ / block) % 4) {
+		case 1:
+			memcpy(r->cal + r->ncal * ch * LG_FEAT_N, row, sizeof(float) * ch * LG_FEAT_N);
+			r->ncal++;
+			break;
+		case 3:
+			r->chk[r->nchk++] = i;
+			break;
+		default:
+			memcpy(r->train + r->ntrain * ch * LG_FEAT_N, row,
+			       sizeof(float) * ch * LG_FEAT_N);
+			r->ntrain++;
+		}
+	}
+	return 0;
+}
+
+static void dev_rows_free(struct dev_rows *r)
+{
+	lg_win_rows_free(&r->w);
+	free(r->train);
+	free(r->cal);
+	free(r->chk);
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The score exceeded with probability p, from n calibration rows. A few hundred rows cannot
+ * show a 0.1% quantile, so the tail is modelled (peaks over a threshold): over u, the 90%
+ * quantile, the excesses are taken as exponential with their mean beta, so
+ * P(score > u + x) = 0.1 exp(-x / beta) and the threshold is u + beta ln(0.1 / p). Where
+ * there are enough rows the empirical quantile is used when it is higher.
+ */
+static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, double p)
+{
+	float *sc = malloc(sizeof(float) * (n + 1));
+	double u, beta = 0, t;
+	size_t iu, m = 0;
+
+	if (!sc || n < 20) {
+		free(sc);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i += det->max_batch)
+		lg_detector_score(det, rows + i * det->d, n - i < det->max_batch ? n - i :
+			det->max_batch, sc + i);
+	qsort(sc, n, sizeof(*sc), cmp_f);
+	iu = (size_t)(0.9 * (double)(n - 1));
+	u = sc[iu];
+	for (size_t i = iu + 1; i < n; i++, m++)
+		beta += sc[i] - u;
+	beta = m ? beta / (double)m : 0;
+	t = p < 0.1 ? u + beta * log(0.1 / p) : sc[(size_t)((1 - p) * (double)(n - 1))];
+	if (p * (double)n >= 10 && sc[(size_t)((1 - p) * (double)(n - 1))] > t)
+		t = sc[(size_t)((1 - p) * (double)(n - 1))];
+	free(sc);
+	det->threshold = (float)t;
+	return t > 0 && isfinite(t) ? 0 : -EDOM;
+}
+
+/* Fit one detector on the rows of devs[0..n-1], threshold on their calibration rows. */
+static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+		   struct lg_detector *det, unsigned *kept)
+{
+	struct lg_stats st;
+	size_t ncal = 0, at = 0;
+	unsigned ch = devs[0].w.channels;
+	float *cal;
+	double q;
+	int ret = lg_stats_init(&st, LG_FEAT_N, NULL, 0, NULL);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		lg_stats_add(&st, devs[i].train, devs[i].ntrain * devs[i].w.channels);
+		ncal += devs[i].ncal * devs[i].w.channels;
+		if (devs[i].w.channels > ch)
+			ch = devs[i].w.channels;
+	}
+	*kept = 0;
+	{
+		double *mean = calloc(LG_FEAT_N, sizeof(double)),
+		       *cov = calloc(LG_FEAT_N * LG_FEAT_N, sizeof(double));
+		double top = 0;
+
+		if (mean && cov && !lg_stats_moments(&st, mean, cov)) {
+			for (int j = 0; j < LG_FEAT_N; j++)
+				top = cov[j * LG_FEAT_N + j] > top ? cov[j * LG_FEAT_N + j] : top;
+			for (int j = 0; j < LG_FEAT_N; j++)
+				*kept += cov[j * LG_FEAT_N + j] > 1e-12 * top;
+		}
+		free(mean);
+		free(cov);
+	}
+	ret = lg_detector_from_stats(&st, fc->kind, fc->components, 256, det);
+	lg_stats_free(&st);
+	if (ret)
+		return ret;
+	cal = malloc(sizeof(float) * LG_FEAT_N * (ncal + 1));
+	if (!cal)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(cal + at * LG_FEAT_N, devs[i].cal,
+		       sizeof(float) * LG_FEAT_N * devs[i].ncal * devs[i].w.channels);
+		at += devs[i].ncal * devs[i].w.channels;
+	}
+	/* A window alerts when any of its channels does: per row, the rate is split. */
+	q = fc->false_alarms / ch;
+	ret = tail_threshold(det, cal, ncal, q);
+	free(cal);
+	return ret;
+}
+
+/* False alarms of det on the check windows of devs: printed and added to *k, *n. */
+static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned long long *k,
+		      unsigned long long *n)
+{
+	float scores[LG_INGEST_MAX_CHANNELS];
+
+	for (size_t i = 0; i < r->nchk; i++)
+		*k += lg_win_alert(det, &r->w, r->chk[i], scores);
+	*n += r->nchk;
+}
+
+static int train_files(struct file_conf *fc)
+{
+	struct lg_policy pol;
+	struct lg_ingest in = { 0 };
+	struct lg_detector_set set;
+	struct dev_rows *devs = NULL;
+	char err[1024], digest[65];
+	int have_pol = 0, ret = 1;
+	unsigned long long fa = 0, fan = 0;
+	double lo, hi;
+
+	memset(&set, 0, sizeof(set));
+	set.fallback = -1;
+	if (fc->policy) {
+		if (lg_policy_load(fc->policy, &pol, err, sizeof(err))) {
+			fprintf(stderr, "linegate-train: %s\n", err);
+			return 1;
+		}
+		have_pol = 1;
+		if (!fc->window)
+			fc->window = pol.window;
+	}
+	if (!fc->window)
+		fc->window = 2048;
+	if (lg_ingest_all(fc->from, fc->nfrom, have_pol ? &pol : NULL, fc->port, &in,
+			  "linegate-train"))
+		goto out;
+	for (size_t i = 1; i < in.ndev; i++)
+		if (in.dev[i].rate != in.dev[0].rate) {
+			fprintf(stderr, "linegate-train: %s samples at %g Hz, %s at %g Hz: one model "
+				"serves one sample rate (train each rate's devices on their own)\n",
+				in.dev[0].name, in.dev[0].rate, in.dev[i].name, in.dev[i].rate);
+			goto out;
+		}
+	lg_ingest_digest(&in, digest);
+	devs = calloc(in.ndev, sizeof(*devs));
+	if (!devs)
+		goto out;
+	fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows (%.1f ms)\n",
+		in.ndev, in.dev[0].rate, fc->window, 1000.0 * fc->window / in.dev[0].rate);
+	for (size_t i = 0; i < in.ndev; i++) {
+		struct dev_rows *r = &devs[i];
+
+		r->dev = &in.dev[i];
+		if (lg_win_rows_make(r->dev, fc->window, NULL, &r->w) || split_rows(r, &fc->truth)) {
+			fprintf(stderr, "linegate-train: out of memory\n");
+			goto out;
+		}
+		if (!fc->pooled && r->ntrain + r->ncal + r->nchk < fc->min_windows) {
+			fprintf(stderr, "linegate-train: %s: %zu healthy windows of %u samples "
+				"(%.0f s of %.0f s recorded); at least %u are needed: record longer, "
+				"or give --pooled or --min-windows\n", r->dev->name,
+				r->ntrain + r->ncal + r->nchk, fc->window,
+				(double)(r->ntrain + r->ncal + r->nchk) * r->w.dur,
+				lg_ingest_seconds(r->dev), fc->min_windows);
+			goto out;
+		}
+	}
+	set.window = fc->window;
+	set.sample_rate = in.dev[0].rate;
+	memcpy(set.digest, digest, sizeof(digest));
+	set.det = calloc(in.ndev + 1, sizeof(*set.det));
+	set.names = calloc(in.ndev + 1, sizeof(*set.names));
+	set.name_det = calloc(in.ndev + 1, sizeof(*set.name_det));
+	if (!set.det || !set.names || !set.name_det)
+		goto out;
+	printf("%-20s %8s %8s %8s %10s %9s %22s\n", "device", "train", "thresh.", "check",
+	       "threshold", "features", "false alarms/window");
+	for (size_t i = 0; i < (fc->pooled ? 1 : in.ndev); i++) {
+		struct lg_detector *det = &set.det[set.n];
+		unsigned kept;
+		unsigned long long k = 0, n = 0;
+
+		if (fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
+			    &kept)) {
+			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
+				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
+			goto out;
+		}
+		set.n++;
+		det->window = fc->window;
+		det->sample_rate = in.dev[0].rate;
+		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
+			 devs[i].dev->name);
+		for (size_t j = fc->pooled ? 0 : i; j < (fc->pooled ? in.ndev : i + 1); j++) {
+			struct dev_rows *r = &devs[j];
+			unsigned long long dk = 0, dn = 0;
+
+			check_one(det, r, &dk, &dn);
+			k += dk;
+			n += dn;
+			lg_wilson95(dk, dn, &lo, &hi);
+			printf("%-20s %8zu %8zu %8zu %10.4g %6u/%d %7.3f%% [%.3f, %.3f]%%\n",
+			       r->dev->name, r->ntrain, r->ncal, r->nchk, det->threshold, kept,
+			       LG_FEAT_N, dn ? 100.0 * (double)dk / (double)dn : 0.0, 100 * lo,
+			       100 * hi);
+			if (fc->pooled) {
+				snprintf(set.names[set.nnames], 64, "%s", r->dev->name);
+				set.name_det[set.nnames++] = 0;
+			}
+		}
+		if (!fc->pooled) {
+			snprintf(set.names[set.nnames], 64, "%s", devs[i].dev->name);
+			set.name_det[set.nnames++] = (unsigned)i;
+		}
+		fa += k;
+		fan += n;
+	}
+	lg_wilson95(fa, fan, &lo, &hi);
+	printf("expected false alarms per window: %.3f%% (95%% interval %.3f%% to %.3f%%, %llu "
+	       "held-back windows; target %.3f%%)\n", fan ? 100.0 * (double)fa / (double)fan : 0.0,
+	       100 * lo, 100 * hi, fan, 100 * fc->false_alarms);
+	if (fan && 3.0 / (double)fan > fc->false_alarms)
+		printf("note: %llu held-back windows cannot tell a rate of %.3f%% from zero (that "
+		       "needs about %.0f): record longer for a tighter interval\n", fan,
+		       100 * fc->false_alarms, 3.0 / fc->false_alarms);
+	if (fc->pooled) {
+		set.fallback = 0;
+	}
+	{
+		const char *b = strrchr(fc->out, '/');
+		size_t k;
+
+		b = b ? b + 1 : fc->out;
+		k = strcspn(b, ".");
+		snprintf(set.name, sizeof(set.name), "%.*s", (int)(k < 63 ? k : 63), b);
+		if (fc->name)
+			snprintf(set.name, sizeof(set.name), "%s", fc->name);
+		set.version = 1;
+	}
+	if (fc->sign_key) {
+		uint8_t sk[LG_SIGN_SK_LEN];
+
+		if (lg_sign_init() || lg_hex_read_file(fc->sign_key, sk, sizeof(sk))) {
+			fprintf(stderr, "linegate-train: %s: not a secret key file (linegatectl "
+				"keygen PREFIX writes PREFIX.key)\n", fc->sign_key);
+			goto out;
+		}
+		for (int j = 0; j < LG_SIGN_PK_LEN; j++)
+			snprintf(set.signer + 2 * j, 3, "%02x", sk[LG_SIGN_SK_LEN - LG_SIGN_PK_LEN + j]);
+		memset(sk, 0, sizeof(sk));
+	}
+	/* A set of one with a name list is still a set: it names the device it is for. */
+	if (lg_detector_set_save(&set, fc->out)) {
+		fprintf(stderr, "linegate-train: cannot write %s\n", fc->out);
+		goto out;
+	}
+	if (fc->sign_key) {
+		uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+		char sigpath[4200], *buf;
+		size_t len;
+
+		snprintf(sigpath, sizeof(sigpath), "%s.sig", fc->out);
+		if (lg_hex_read_file(fc->sign_key, sk, sizeof(sk)) ||
+		    lg_read_file(fc->out, &buf, &len)) {
+			fprintf(stderr, "linegate-train: cannot read %s back to sign it\n", fc->out);
+			goto out;
+		}
+		lg_sign_buf(sk, buf, len, sig);
+		memset(sk, 0, sizeof(sk));
+		free(buf);
+		if (lg_hex_write_file(sigpath, sig, sizeof(sig), 0644)) {
+			fprintf(stderr, "linegate-train: cannot write %s\n", sigpath);
+			goto out;
+		}
+	}
+	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s... -> %s%s\n", set.n,
+		digest, fc->out, fc->sign_key ? " (signed)" : "");
+	ret = 0;
+out:
+	for (size_t i = 0; devs && i < in.ndev; i++)
+		dev_rows_free(&devs[i]);
+	free(devs);
+	lg_detector_set_free(&set);
+	lg_ingest_free(&in);
+	if (have_pol)
+		lg_policy_free(&pol);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "out", required_argument, NULL, 'o' },
+		{ "stats-out", required_argument, NULL, 10 },
+		{ "merge", required_argument, NULL, 11 },
+		{ "no-local", no_argument, NULL, 12 },
+		{ "detector", required_argument, NULL, 13 },
+		{ "components", required_argument, NULL, 14 },
+		{ "machines", required_argument, NULL, 'm' },
+		{ "windows", required_argument, NULL, 'n' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "sample-rate", required_argument, NULL, 1 },
+		{ "quantile", required_argument, NULL, 'q' },
+		{ "margin", required_argument, NULL, 2 },
+		{ "seed", required_argument, NULL, 's' },
+		{ "shift-from", required_argument, NULL, 15 },
+		{ "clip", required_argument, NULL, 16 },
+		{ "dp-epsilon", required_argument, NULL, 17 },
+		{ "dp-delta", required_argument, NULL, 18 },
+		{ "dp-seed", required_argument, NULL, 19 },
+		{ "from", required_argument, NULL, 30 },
+		{ "scale", required_argument, NULL, 31 },
+		{ "device", required_argument, NULL, 32 },
+		{ "policy", required_argument, NULL, 33 },
+		{ "port", required_argument, NULL, 34 },
+		{ "labels", required_argument, NULL, 35 },
+		{ "healthy-before", required_argument, NULL, 36 },
+		{ "healthy-range", required_argument, NULL, 37 },
+		{ "false-alarms", required_argument, NULL, 38 },
+		{ "pooled", no_argument, NULL, 39 },
+		{ "min-windows", required_argument, NULL, 40 },
+		{ "sign-key", required_argument, NULL, 41 },
+		{ "name", required_argument, NULL, 42 },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct file_conf fc;
+	double cur_rate = 0, cur_scale = 0;
+	const char *cur_device = NULL;
+	int window_given = 0;
+	struct lg_labels labels = { 0 };
+	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
+	unsigned nmerge = 0;
+	int no_local = 0, opt, ret = 1;
+	double clip = 0, eps = 0, delta = 1e-6, shift[LG_FEAT_N] = { 0 };
+	unsigned long long dp_seed = 0;
+	struct lg_quality_conf c;
+	struct lg_detector det = { 0 };
+	struct lg_stats st = { 0 };
+	float *rows = NULL;
+	char err[512];
+	size_t n;
+
+	lg_quality_defaults(&c);
+	c.margin = 1.5;
+	fc.truth.before = -1;
+	fc.false_alarms = 0.001;
+	fc.min_windows = 200;
+	while ((opt = getopt_long(argc, argv, "o:m:n:w:q:s:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o': out = optarg; break;
+		case 10: stats_out = optarg; break;
+		case 11:
+			if (nmerge == MAX_MERGE) {
+				fprintf(stderr, "linegate-train: at most %d --merge\n", MAX_MERGE);
+				return 2;
+			}
+			merge[nmerge++] = optarg;
+			break;
+		case 12: no_local = 1; break;
+		case 13:
+			if (lg_detector_kind_parse(optarg, &c.kind)) {
+				fputs(usage, stderr);
+				return 2;
+			}
+			break;
+		case 14: c.components = (size_t)atoi(optarg); break;
+		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
+		case 'n': c.train_windows = (unsigned)atoi(optarg); break;
+		case 'w': c.window = (unsigned)atoi(optarg); window_given = 1; break;
+		case 1: c.fs = cur_rate = atof(optarg); break;
+		case 30:
+			if (fc.nfrom == LG_FROM_MAX) {
+				fprintf(stderr, "linegate-train: at most %d --from\n", LG_FROM_MAX);
+				return 2;
+			}
+			fc.from[fc.nfrom++] = (struct lg_from){ optarg, cur_rate, cur_scale,
+								 cur_device };
+			break;
+		case 31: cur_scale = atof(optarg); break;
+		case 32: cur_device = optarg; break;
+		case 33: fc.policy = optarg; break;
+		case 34: fc.port = (uint16_t)atoi(optarg); break;
+		case 35: fc.labels = optarg; break;
+		case 36: fc.truth.before = atof(optarg); break;
+		case 37:
+			if (sscanf(optarg, "%lf:%lf", &fc.truth.from, &fc.truth.to) != 2 ||
+			    !(fc.truth.to > fc.truth.from)) {
+				fprintf(stderr, "linegate-train: --healthy-range A:B, seconds, A < B\n");
+				return 2;
+			}
+			break;
+		case 38: fc.false_alarms = atof(optarg); break;
+		case 39: fc.pooled = 1; break;
+		case 40: fc.min_windows = (unsigned)atoi(optarg); break;
+		case 41: fc.sign_key = optarg; break;
+		case 42: fc.name = optarg; break;
+		case 'q': c.quantile = atof(optarg); break;
+		case 2: c.margin = atof(optarg); break;
+		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;
+		case 15: shift_from = optarg; break;
+		case 16: clip = atof(optarg); break;
+		case 17: eps = atof(optarg); break;
+		case 18: delta = atof(optarg); break;
+		case 19: dp_seed = strtoull(optarg, NULL, 0); break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: return 2; /* getopt_long() said why */
+		}
+	}
+	if (fc.nfrom) {
+		char err2[1024];
+		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
+
+		if (!out || stats_out || nmerge || shift_from || eps || given > 1 ||
+		    !(fc.false_alarms > 0 && fc.false_alarms < 0.5) || (window_given && c.window < 8)) {
+			fprintf(stderr, "linegate-train: --from needs --out, at most one of --labels, "
+				"--healthy-before and --healthy-range, --false-alarms in (0, 0.5), "
+				"and no federation options\n");
+			return 2;
+		}
+		if (fc.labels) {
+			if (lg_labels_load(fc.labels, &labels, err2, sizeof(err2))) {
+				fprintf(stderr, "linegate-train: %s\n", err2);
+				return 1;
+			}
+			fc.truth.labels = &labels;
+		}
+		if (!given)
+			fprintf(stderr, "linegate-train: no --labels, --healthy-before or "
+				"--healthy-range: every window is taken as healthy\n");
+		fc.out = out;
+		fc.kind = c.kind;
+		fc.components = c.components;
+		fc.window = window_given ? c.window : 0;
+		openblas_set_num_threads(1);
+		ret = train_files(&fc);
+		lg_labels_free(&labels);
+		return ret;
+	}
+	if ((!out && !stats_out) || !c.train_machines || !c.train_windows || c.window < 8 ||
+	    c.quantile <= 0 || c.quantile > 1 || c.margin <= 0 || clip < 0 ||
+	    (no_local && !nmerge) || (eps && !(clip > 0)) || c.fs <= 0) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	openblas_set_num_threads(1);
+	if (shift_from) {
+		struct lg_detector ref;
+
+		if (lg_detector_load(shift_from, 1, &ref, err, sizeof(err)) || ref.d != LG_FEAT_N) {
+			fprintf(stderr, "linegate-train: --shift-from: %s\n",
+				ref.d != LG_FEAT_N ? "not a model of this feature row" : err);
+			return 1;
+		}
+		for (int j = 0; j < LG_FEAT_N; j++)
+			shift[j] = ref.mean[j];
+		lg_detector_free(&ref);
+	}
+	rows = lg_quality_training_rows(&c, NULL, &n);
+	if (!rows || lg_stats_init(&st, LG_FEAT_N, shift, clip, NULL)) {
+		fprintf(stderr, "linegate-train: out of memory\n");
+		goto out;
+	}
+	if (!no_local) {
+		lg_stats_add(&st, rows, n);
+		/* Noise goes on what leaves this server: its own rows, before any merge. */
+		if (eps && lg_stats_add_noise(&st, eps, delta, dp_seed)) {
+			fprintf(stderr, "linegate-train: --dp-epsilon must lie in (0, 1) and "
+					"--dp-delta in (0, 1)\n");
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < nmerge; i++) {
+		struct lg_stats other;
+
+		if (lg_stats_load(merge[i], &other, err, sizeof(err))) {
+			fprintf(stderr, "linegate-train: %s\n", err);
+			goto out;
+		}
+		if (lg_stats_merge(&st, &other)) {
+			fprintf(stderr, "linegate-train: %s: features, band layout, shift or clip "
+					"differ from this server's\n", merge[i]);
+			lg_stats_free(&other);
+			goto out;
+		}
+		lg_stats_free(&other);
+	}
+	if (stats_out && lg_stats_save(&st, stats_out)) {
+		fprintf(stderr, "linegate-train: cannot write %s\n", stats_out);
+		goto out;
+	}
+	if (out) {
+		if (lg_detector_from_stats(&st, c.kind, c.components, 256, &det) ||
+		    lg_detector_calibrate(&det, rows, n, c.quantile, c.margin)) {
+			fprintf(stderr, "linegate-train: the fit failed (degenerate "
+					"statistics?)\n");
+			goto out;
+		}
+		det.window = c.window;
+		if (lg_detector_save(&det, out)) {
+			fprintf(stderr, "linegate-train: cannot write %s\n", out);
+			goto out;
+		}
+		fprintf(stderr, "linegate-train: %s from %.0f windows, threshold %.3f -> %s\n",
+			lg_detector_kind_name(det.kind), st.n, det.threshold, out);
+	}
+	if (stats_out)
+		fprintf(stderr, "linegate-train: statistics of %.0f windows%s -> %s\n", st.n,
+			st.dp_sigma > 0 ? " (noised)" : "", stats_out);
+	ret = 0;
+out:
+	lg_detector_free(&det);
+	lg_stats_free(&st);
+	free(rows);
+	return ret;
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ingest: a plant's recordings into per-device sample streams, for training and evaluation
+ * (linegate-train, linegate-quality; docs/models.md "Training on your own line").
+ *
+ * Formats, by file name extension:
+ *  - .pcap, .pcapng (any link type the pcap backend reads): LGF frames to the policy's
+ *    port, through the pcap backend (dataplane/backend/pcap.c). With a policy, frames are
+ *    named by its devices and their tags are checked with its keys; without, a device is
+ *    "dev<ID>" and tags are not checked. Samples keep their order by sequence; a frame
+ *    that does not follow on in time (a lost frame, a stop) starts a new segment, so that no
+ *    window spans a gap.
+ *  - .wav, .flac (and whatever else libsndfile reads): the file's rate and channels;
+ *    integer PCM as libsndfile gives it (value / 2^(bits-1)), then times the scale.
+ *  - .csv: one row per sample, one column per channel; an optional header row; a column
+ *    named t or time (seconds) gives the sample rate, else it must be given.
+ *  - .npy: float32, float64, int16 or int32, shape (n,) or (n, channels); the rate must be
+ *    given.
+ * One device per WAV/FLAC/CSV/npy file: the given name, else the file's stem. Files of the
+ * same device are appended in the order given, each as its own segment.
+ */
+#ifndef LINEGATE_INGEST_H
+#define LINEGATE_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct lg_policy;
+
+#define LG_INGEST_MAX_CHANNELS 16
+#define LG_INGEST_NAME_MAX 64
+
+/* Contiguous samples of one device: channel c's sample i is x[c * n + i]. */
+struct lg_ingest_seg {
+	double t0;   /* seconds from the device's first sample */
+	size_t n;    /* samples per channel */
+	size_t cap;
+	float *x;
+	unsigned file; /* index into lg_ingest.files */
+};
+
+struct lg_ingest_dev {
+	char name[LG_INGEST_NAME_MAX];
+	double rate;       /* samples per second per channel */
+	unsigned channels;
+	size_t nseg;
+	struct lg_ingest_seg *seg;
+	/* pcap: the stream so far */
+	uint32_t lgf_id;
+	uint64_t last_seq;
+	uint64_t first_ns, next_ns; /* sender's clock: first sample, where the next one falls */
+};
+
+struct lg_ingest_stats {
+	uint64_t records;       /* pcap records read */
+	uint64_t frames;        /* LGF sample frames taken */
+	uint64_t not_lgf;       /* records that are not LGF to the port (skipped) */
+	uint64_t bad_tag;       /* LGF frames whose tag did not verify (skipped) */
+	uint64_t unknown;       /* LGF frames of devices the policy does not enroll (skipped) */
+	uint64_t out_of_order;  /* LGF frames at or behind the device's last sequence (skipped) */
+	uint64_t gaps;          /* new segments because a frame did not follow on in time */
+	uint64_t samples;       /* samples per channel taken, all devices */
+};
+
+struct lg_ingest {
+	size_t ndev;
+	struct lg_ingest_dev *dev;
+	size_t nfiles;
+	char **files;
+	struct lg_ingest_stats st;
+};
+
+struct lg_ingest_opts {
+	double rate;        /* 0: from the file (CSV without a time column and .npy need it) */
+	double scale;       /* every sample is multiplied by it; 0 means 1 */
+	const char *device; /* NULL: the file's stem (not for pcap: the frames name devices) */
+	/* pcap: the policy whose port, device names and keys apply; NULL: port below */
+	const struct lg_policy *policy;
+	uint16_t port;      /* pcap: the LGF port (0: the policy's; one of the two is needed) */
+};
+
+/* Append one file. Errors are written to err as "file:position: message" (a CSV line and
+ * column, a pcap record number, a byte offset) and the set is left as it was. */
+int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
+		   char *err, size_t errlen);
+void lg_ingest_free(struct lg_ingest *in);
+/* The device with this name, or NULL. */
+struct lg_ingest_dev *lg_ingest_find(struct lg_ingest *in, const char *name);
+/* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
+ * digits: the training data digest a model records. */
+int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);
+/* Seconds of samples a device holds (all segments). */
+double lg_ingest_seconds(const struct lg_ingest_dev *d);
+
+/* The parsers alone, on a buffer (for the fuzzers): CSV and .npy into one segment. */
+int lg_ingest_csv_mem(struct lg_ingest *in, const char *text, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen);
+int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen);
+
+/*
+ * Ground truth: a CSV file with the header device,kind,onset[,end] (seconds from the
+ * device's first sample; end empty = to the end of its recording). Devices without a row
+ * are healthy. Errors as "file:line:column: message".
+ */
+struct lg_label {
+	char device[LG_INGEST_NAME_MAX];
+	char kind[32];
+	double onset, end; /* end < 0: none */
+};
+
+struct lg_labels {
+	size_t n;
+	struct lg_label *l;
+};
+
+int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen);
+void lg_labels_free(struct lg_labels *l);
+/* The first label of a device (NULL: healthy). */
+const struct lg_label *lg_labels_find(const struct lg_labels *l, const char *device);
+
+#endif /* LINEGATE_INGEST_H */
