@@ -285,8 +285,15 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		return -EINVAL;
 	}
 	sf_close(sf);
-	for (size_t i = 0; i < (size_t)info.frames * (size_t)info.channels; i++)
+	for (size_t i = 0; i < (size_t)info.frames * (size_t)info.channels; i++) {
 		x[i] = (float)(x[i] * scale);
+		if (!isfinite(x[i])) {
+			seterr(err, errlen, "%s: sample %zu of channel %zu is not a finite number",
+			       path, i / (size_t)info.channels, i % (size_t)info.channels);
+			free(x);
+			return -EINVAL;
+		}
+	}
 	if (o && o->device)
 		snprintf(name, sizeof(name), "%s", o->device);
 	else
@@ -321,8 +328,8 @@ static int parse_num(const char *s, const char *e, double *v)
 	return 0;
 }
 
-int lg_ingest_csv_mem(struct lg_ingest *in, const char *text, size_t len, const char *name,
-		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const char *name,
+		     const struct lg_ingest_opts *o, char *err, size_t errlen)
 {
 	const char *p = text, *end = text + len;
 	unsigned line = 0, ncol = 0, tcol = ~0u, channels;
@@ -457,9 +464,16 @@ int lg_ingest_csv_mem(struct lg_ingest *in, const char *text, size_t len, const 
 			}
 			x = nx;
 		}
-		for (unsigned c = 0, k = 0; c < ncol; c++)
-			if (c != tcol)
-				x[n * channels + k++] = (float)(row[c] * scale);
+		for (unsigned c = 0, k = 0; c < ncol; c++) {
+			if (c == tcol)
+				continue;
+			x[n * channels + k] = (float)(row[c] * scale);
+			if (!isfinite(x[n * channels + k++])) {
+				seterr(err, errlen, "%s:%u: a sample out of single-precision range "
+				       "(after the scale)", name, line);
+				goto out;
+			}
+		}
 		n++;
 		p = eol + 1;
 	}
@@ -513,8 +527,8 @@ static const char *npy_key(const char *h, const char *key)
 	return v;
 }
 
-int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, const char *name,
-		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const char *name,
+		     const struct lg_ingest_opts *o, char *err, size_t errlen)
 {
 	size_t hlen, hoff, esize, n, channels = 1, count;
 	char h[4096], dev[LG_INGEST_NAME_MAX];
@@ -564,7 +578,7 @@ int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, cons
 	if ((v[1] != '<' && v[1] != '>' && v[1] != '|') ||
 	    !((type == 'f' && (esize == 4 || esize == 8)) ||
 	      (type == 'i' && (esize == 2 || esize == 4)))) {
-		seterr(err, errlen, "%s:%zu: dtype %.4s: linegate reads float32, float64, int16 "
+		seterr(err, errlen, "%s:%zu: dtype %.3s: linegate reads float32, float64, int16 "
 		       "and int32", name, hoff + (size_t)(v - h), v + 1);
 		return -EINVAL;
 	}
@@ -657,15 +671,16 @@ int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, cons
 			memcpy(&s, b, 4);
 			val = s;
 		}
-		if (!isfinite(val)) {
-			seterr(err, errlen, "%s:%zu: sample %zu is not a finite number", name,
-			       hoff + hlen + i * esize, i);
-			free(x);
-			return -EINVAL;
-		}
 		/* Fortran order holds each channel contiguously; the segment wants frames. */
 		at = fortran ? (i % n) * channels + i / n : i;
 		x[at] = (float)(val * scale);
+		if (!isfinite(x[at])) {
+			seterr(err, errlen, "%s:%zu: sample %zu is not a finite number%s", name,
+			       hoff + hlen + i * esize, i,
+			       isfinite(val) ? " in single precision (after the scale)" : "");
+			free(x);
+			return -EINVAL;
+		}
 	}
 	if (o->device)
 		snprintf(dev, sizeof(dev), "%s", o->device);
@@ -906,8 +921,8 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 		ret = read_all(path, &buf, &len, err, errlen);
 		if (!ret) {
 			ret = !strcasecmp(ext, "csv") ?
-				lg_ingest_csv_mem(in, (const char *)buf, len, path, o, err, errlen) :
-				lg_ingest_npy_mem(in, buf, len, path, o, err, errlen);
+				csv_parse(in, (const char *)buf, len, path, o, err, errlen) :
+				npy_parse(in, buf, len, path, o, err, errlen);
 			free(buf);
 		}
 	} else {
@@ -917,6 +932,38 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 		undo_apply(in, &u);
 	free(u.nseg);
 	return ret;
+}
+
+/* The parsers on a buffer, as one file called name. */
+static int mem_file(struct lg_ingest *in, const void *buf, size_t len, const char *name,
+		    const struct lg_ingest_opts *o, char *err, size_t errlen, int is_csv)
+{
+	struct undo u;
+	int ret;
+
+	if (undo_mark(in, &u) || add_file_name(in, name)) {
+		free(u.nseg);
+		seterr(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	ret = is_csv ? csv_parse(in, buf, len, name, o, err, errlen) :
+		       npy_parse(in, buf, len, name, o, err, errlen);
+	if (ret)
+		undo_apply(in, &u);
+	free(u.nseg);
+	return ret;
+}
+
+int lg_ingest_csv_mem(struct lg_ingest *in, const char *text, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	return mem_file(in, text, len, name, o, err, errlen, 1);
+}
+
+int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, const char *name,
+		      const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	return mem_file(in, buf, len, name, o, err, errlen, 0);
 }
 
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65])

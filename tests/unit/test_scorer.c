@@ -48,6 +48,106 @@ static void copy_signed(const char *from, const char *dst, const uint8_t *sk)
 	free(buf);
 }
 
+/* Rows of simulated machine m, amplitude x gain, 256-sample windows. */
+static void sim_rows(struct lg_features *fx, unsigned m, float gain, float *rows, size_t n)
+{
+	struct lg_signal s;
+	float buf[256];
+
+	lg_signal_init(&s, 7, m, 10000);
+	for (size_t i = 0; i < n; i++) {
+		lg_signal_fill(&s, buf, 256);
+		for (int k = 0; k < 256; k++)
+			buf[k] *= gain;
+		CHECK_EQ(lg_features_rows(fx, buf, 1, 256, 256, rows + i * LG_FEAT_N), 0);
+	}
+}
+
+/*
+ * A per-device model (format linegate-detectors): each device's rows are scored by its own
+ * detector, with its own threshold; a device without one (and no default) and a device of
+ * another sample rate are refused at load with their names.
+ */
+static void per_device(struct lg_policy *p)
+{
+	enum { N = 600 };
+	static float ra[N * LG_FEAT_N], rb[N * LG_FEAT_N], mix[64 * LG_FEAT_N];
+	struct lg_policy_device devs[3] = { { .id = 1, .name = "a" }, { .id = 2, .name = "b" },
+					    { .id = 3, .name = "c" } };
+	struct lg_detector_set set, back;
+	struct lg_features *fx;
+	struct lg_scorer sc;
+	float sa[64], sb[64], got[64], thr[64];
+	int16_t det[64];
+	char err[512];
+
+	memset(&set, 0, sizeof(set));
+	CHECK_EQ(lg_features_new(&fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
+	sim_rows(fx, 1, 1.0f, ra, N);
+	sim_rows(fx, 2, 10.0f, rb, N);
+	set.det = calloc(3, sizeof(*set.det));
+	set.names = calloc(3, sizeof(*set.names));
+	set.name_det = calloc(3, sizeof(*set.name_det));
+	CHECK_EQ(lg_detector_fit(ra, N, LG_FEAT_N, 0.999, 1.0, 64, &set.det[0]), 0);
+	CHECK_EQ(lg_detector_fit(rb, N, LG_FEAT_N, 0.999, 1.0, 64, &set.det[1]), 0);
+	set.n = 2;
+	set.fallback = -1;
+	snprintf(set.names[0], 64, "a");
+	snprintf(set.names[1], 64, "b");
+	set.name_det[1] = 1;
+	set.nnames = 2;
+	set.window = 256;
+	set.sample_rate = 10000;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_save(&set, "test_scorer_set.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_scorer_set.json", 64, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.n, 2);
+	CHECK_EQ(lg_detector_set_find(&back, "b"), 1);
+	CHECK_EQ(lg_detector_set_find(&back, "c"), -1);
+	CHECK_EQ(back.sample_rate, 10000);
+	lg_detector_set_free(&back);
+	copy_signed("test_scorer_set.json", "test_scorer_set_s.json", NULL);
+
+	p->devices = devs;
+	p->ndevices = 2;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)), 0);
+	/* Alternate rows of a and b in one batch: each scored as its own detector scores it. */
+	for (int i = 0; i < 64; i++) {
+		memcpy(mix + i * LG_FEAT_N, (i % 2 ? rb : ra) + (size_t)(i / 2) * LG_FEAT_N,
+		       sizeof(float) * LG_FEAT_N);
+		det[i] = (int16_t)lg_scorer_device(&sc, i % 2 ? "b" : "a");
+	}
+	lg_scorer_score_rows(&sc, mix, 64, det, got, thr);
+	lg_detector_score(&set.det[0], ra, 32, sa);
+	lg_detector_score(&set.det[1], rb, 32, sb);
+	for (int i = 0; i < 64; i++) {
+		CHECK_NEAR(got[i], i % 2 ? sb[i / 2] : sa[i / 2], 1e-5 * (1 + got[i]));
+		CHECK_EQ(thr[i], set.det[i % 2].threshold);
+	}
+	/* b's rows through a's detector look nothing like a: the split matters. */
+	lg_detector_score(&set.det[0], rb, 32, sa);
+	CHECK(sa[0] > 100 * set.det[0].threshold);
+	lg_scorer_free(&sc);
+
+	p->ndevices = 3;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)),
+		 -ENOENT);
+	CHECK_STR_CONTAINS(err, "no detector for device c (id 3)");
+	p->ndevices = 2;
+	devs[1].sample_rate = 12800;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "trained on samples at 10000 Hz, device b (id 2) sends 12800 Hz");
+	devs[1].sample_rate = 10000;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)), 0);
+	CHECK_EQ(sc.sample_rate, 10000);
+	lg_scorer_free(&sc);
+	p->devices = NULL;
+	p->ndevices = 0;
+	lg_detector_set_free(&set);
+	lg_features_free(fx);
+}
+
 static const char usage[] =
 	"Usage: test_scorer [options]\n"
 	"\n"
@@ -157,5 +257,6 @@ int main(int argc, char **argv)
 	copy_signed(pubp, "test_scorer_garbage.bin", NULL);
 	CHECK(lg_scorer_load(&p, "test_scorer_garbage.bin", "g", 8, &tmp, err, sizeof(err)) < 0);
 	CHECK_STR_CONTAINS(err, "test_scorer_garbage.bin");
+	per_device(&p);
 	return lgt_done("test_scorer");
 }

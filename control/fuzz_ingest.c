@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer harness for the recording parsers of control/ingest.c: the first byte picks
+ * CSV or .npy, the rest is the file. An accepted file must give a device with 1..16
+ * channels, a positive rate and finite samples; a refused one must say where, as
+ * "name:" followed by a position, and leave the set empty.
+ */
+#include <linegate/ingest.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct lg_ingest in = { 0 };
+	struct lg_ingest_opts o = { .rate = 1000 };
+	char err[512] = "";
+	int ret;
+
+	if (!size)
+		return 0;
+	if (data[0] & 1) {
+		o.rate = data[0] & 2 ? 1000 : 0;
+		ret = lg_ingest_csv_mem(&in, (const char *)data + 1, size - 1, "f.csv", &o, err,
+					sizeof(err));
+	} else {
+		ret = lg_ingest_npy_mem(&in, data + 1, size - 1, "f.npy", &o, err, sizeof(err));
+	}
+	if (ret) {
+		if (!err[0] || (strncmp(err, "f.csv", 5) && strncmp(err, "f.npy", 5)) || in.ndev)
+			abort();
+		lg_ingest_free(&in);
+		return 0;
+	}
+	if (in.ndev != 1 || !in.dev[0].channels || in.dev[0].channels > 16 ||
+	    !(in.dev[0].rate > 0) || in.dev[0].nseg != 1)
+		abort();
+	for (unsigned c = 0; c < in.dev[0].channels; c++)
+		for (size_t i = 0; i < in.dev[0].seg[0].n; i++)
+			if (!isfinite(in.dev[0].seg[0].x[c * in.dev[0].seg[0].cap + i]))
+				abort();
+	lg_ingest_free(&in);
+	return 0;
+}

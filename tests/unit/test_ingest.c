@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ingest (control/ingest.c): CSV and .npy parsed to the exact sample, the rate read from a
+ * time column or given, every refusal naming the file and the position; ground-truth label
+ * files; the training data digest. Known-answer files of every format (WAV, FLAC, CSV, npy,
+ * pcap, pcapng made by tests/fixtures/ingest/make_ingest.py, independently of this code)
+ * are checked against their expected.json when present.
+ */
+#include <linegate/ingest.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_ingest [options]\n"
+	"\n"
+	"Ingest of recordings (control/ingest.c): CSV and .npy to the exact sample, sample\n"
+	"rates from a time column or given, refusals naming file and position, label files,\n"
+	"the data digest, and the known-answer files of tests/fixtures/ingest.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Environment:\n"
+	"  LG_SOURCE     the source tree, where the fixtures are read (default: .)\n"
+	"\n"
+	"Output: \"test_ingest: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
+
+static int csv(struct lg_ingest *in, const char *text, double rate, char *err, size_t errlen)
+{
+	struct lg_ingest_opts o = { .rate = rate };
+
+	return lg_ingest_csv_mem(in, text, strlen(text), "t.csv", &o, err, errlen);
+}
+
+static void test_csv(void)
+{
+	struct lg_ingest in = { 0 };
+	char err[512];
+
+	/* a header with a time column: the rate comes from it, columns are channels */
+	CHECK_EQ(csv(&in, "t,x,y\n0,1,-1\n0.0001,2,-2\n# note\n\n0.0002,3.5,-3.5\n", 0, err,
+		     sizeof(err)), 0);
+	CHECK_EQ(in.ndev, 1);
+	CHECK(!strcmp(in.dev[0].name, "t"));
+	CHECK_EQ(in.dev[0].rate, 10000);
+	CHECK_EQ(in.dev[0].channels, 2);
+	CHECK_EQ(in.dev[0].seg[0].n, 3);
+	CHECK_EQ(in.dev[0].seg[0].x[2], 3.5f);
+	CHECK_EQ(in.dev[0].seg[0].x[in.dev[0].seg[0].cap + 2], -3.5f);
+	/* the same device again: a second segment after the first */
+	CHECK_EQ(csv(&in, "t,x,y\n0,4,-4\n0.0001,5,-5\n", 0, err, sizeof(err)), 0);
+	CHECK_EQ(in.dev[0].nseg, 2);
+	CHECK_NEAR(in.dev[0].seg[1].t0, 0.0003, 1e-12);
+	/* another rate for the same device is refused, and nothing is added */
+	CHECK_EQ(csv(&in, "1\n2\n", 5000, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "10000 Hz x 2 channels in t.csv before");
+	CHECK_EQ(in.dev[0].nseg, 2);
+	CHECK_EQ(in.nfiles, 2); /* the refused one is not kept */
+	lg_ingest_free(&in);
+
+	/* no time column: the rate must be given */
+	CHECK_EQ(csv(&in, "1\n2\n3\n", 0, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv: no sample rate");
+	CHECK_EQ(csv(&in, "1;2\n3;4\n", 25600, err, sizeof(err)), 0);
+	CHECK_EQ(in.dev[0].channels, 2);
+	CHECK_EQ(in.dev[0].rate, 25600);
+	lg_ingest_free(&in);
+
+	/* positions: line and column of the bad cell */
+	CHECK_EQ(csv(&in, "x,y\n1,2\n3,4x\n", 100, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv:3:3: not a number");
+	CHECK_EQ(csv(&in, "1,2\n3\n", 100, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv:2:1: 1 columns, the rows before have 2");
+	CHECK_EQ(csv(&in, "t,x\n0,1\n0.1,2\n0.3,3\n", 0, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv:4:1: time step 0.2 s, the first is 0.1 s");
+	CHECK_EQ(csv(&in, "1\nnan\n", 100, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv:2:1: not a finite number");
+	CHECK_EQ(csv(&in, "x\n", 100, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "no samples");
+	CHECK_EQ(lg_ingest_csv_mem(&in, "1\n\0", 3, "t.csv", NULL, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "NUL");
+	CHECK_EQ(in.ndev, 0);
+	lg_ingest_free(&in);
+}
+
+/* A .npy image: version 1.0 header padded to 128 bytes, then the data. */
+static size_t npy(uint8_t *out, const char *descr, int fortran, const char *shape,
+		  const void *data, size_t len)
+{
+	char h[160];
+	int n = snprintf(h, sizeof(h), "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }",
+			 descr, fortran ? "True" : "False", shape);
+
+	while (n < 128 - 10 - 1)
+		h[n++] = ' ';
+	h[n++] = '\n';
+	memcpy(out, "\x93NUMPY\x01\x00", 8);
+	out[8] = (uint8_t)n;
+	out[9] = 0;
+	memcpy(out + 10, h, (size_t)n);
+	memcpy(out + 10 + n, data, len);
+	return 10 + (size_t)n + len;
+}
+
+static void test_npy(void)
+{
+	struct lg_ingest in = { 0 };
+	struct lg_ingest_opts o = { .rate = 12800, .scale = 2, .device = "press" };
+	const float f[6] = { 1, 2, 3, 4, 5, 6 };
+	const int16_t s[3] = { -32768, 0, 32767 };
+	const double d[2] = { 0.25, -0.5 };
+	uint8_t buf[512];
+	size_t len;
+	char err[512];
+
+	/* (3, 2) float32, C order: frames (1,2) (3,4) (5,6); times the scale */
+	len = npy(buf, "<f4", 0, "(3, 2)", f, sizeof(f));
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, len, "a.npy", &o, err, sizeof(err)), 0);
+	CHECK(!strcmp(in.dev[0].name, "press"));
+	CHECK_EQ(in.dev[0].channels, 2);
+	CHECK_EQ(in.dev[0].seg[0].x[1], 6.0f);                       /* ch0, sample 1 = 3 x 2 */
+	CHECK_EQ(in.dev[0].seg[0].x[in.dev[0].seg[0].cap + 2], 12.0f); /* ch1, sample 2 */
+	lg_ingest_free(&in);
+	/* Fortran order: channel 0 is 1,2,3 */
+	o.scale = 0;
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 1, "(3, 2)", f, sizeof(f)), "a.npy",
+				   &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.dev[0].seg[0].x[1], 2.0f);
+	CHECK_EQ(in.dev[0].seg[0].x[in.dev[0].seg[0].cap], 4.0f);
+	lg_ingest_free(&in);
+	/* int16 as counts, float64, 1-D */
+	o.device = NULL;
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<i2", 0, "(3,)", s, sizeof(s)),
+				   "dir/pump.npy", &o, err, sizeof(err)), 0);
+	CHECK(!strcmp(in.dev[0].name, "pump"));
+	CHECK_EQ(in.dev[0].seg[0].x[0], -32768.0f);
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f8", 0, "(2,)", d, sizeof(d)), "v.npy", &o,
+				   err, sizeof(err)), 0);
+	CHECK_EQ(in.dev[1].seg[0].x[1], -0.5f);
+	lg_ingest_free(&in);
+	/* refusals with the byte offset */
+	CHECK_EQ(lg_ingest_npy_mem(&in, (const uint8_t *)"NUMPY.....", 10, "b.npy", &o, err,
+				   sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "b.npy:0: not a .npy file");
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<c8", 0, "(3,)", f, 24), "b.npy", &o, err,
+				   sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "b.npy:20: dtype <c8: linegate reads float32");
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(30,)", f, sizeof(f)), "b.npy", &o,
+				   err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "b.npy:128: 30 samples of 4 bytes announced, 24 bytes there");
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(1, 2, 3)", f, sizeof(f)), "b.npy",
+				   &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "shape: linegate reads (samples,) or (samples, channels)");
+	o.rate = 0;
+	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(3, 2)", f, sizeof(f)), "b.npy",
+				   &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "carries no sample rate");
+	{
+		const float bad[2] = { 1, NAN };
+
+		o.rate = 100;
+		CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(2,)", bad, sizeof(bad)),
+					   "b.npy", &o, err, sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "b.npy:132: sample 1 is not a finite number");
+	}
+	CHECK_EQ(in.ndev, 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_labels(void)
+{
+	struct lg_labels l;
+	char err[512];
+
+	write_file("test_ingest_labels.csv",
+		   "device,kind,onset,end\n# comment\npress1,outer_race,12.5,\n\npress2,imbalance,3,9\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), 0);
+	CHECK_EQ(l.n, 2);
+	CHECK_EQ(lg_labels_find(&l, "press1")->onset, 12.5);
+	CHECK_EQ(lg_labels_find(&l, "press1")->end, -1);
+	CHECK_EQ(lg_labels_find(&l, "press2")->end, 9);
+	CHECK(!lg_labels_find(&l, "press3"));
+	lg_labels_free(&l);
+	write_file("test_ingest_labels.csv", "device,kind,onset\npress1,x,1\npress2,y,-2\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_ingest_labels.csv:3:10: onset");
+	write_file("test_ingest_labels.csv", "dev,kind,onset\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, ":1:1: the first row must be the header");
+	write_file("test_ingest_labels.csv", "device,kind,onset,end\na,b,5,4\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, ":2:7: end");
+	CHECK_EQ(lg_labels_load("test_ingest_nothing.csv", &l, err, sizeof(err)), -ENOENT);
+}
+
+static void test_digest(void)
+{
+	struct lg_ingest a = { 0 }, b = { 0 };
+	char ha[65], hb[65], err[256];
+
+	CHECK_EQ(csv(&a, "1\n2\n3\n", 100, err, sizeof(err)), 0);
+	CHECK_EQ(csv(&b, "1\n2\n3\n", 100, err, sizeof(err)), 0);
+	lg_ingest_digest(&a, ha);
+	lg_ingest_digest(&b, hb);
+	CHECK(!strcmp(ha, hb));
+	CHECK_EQ(strlen(ha), 64);
+	lg_ingest_free(&b);
+	CHECK_EQ(csv(&b, "1\n2\n3.0001\n", 100, err, sizeof(err)), 0);
+	lg_ingest_digest(&b, hb);
+	CHECK(strcmp(ha, hb));
+	lg_ingest_free(&b);
+	CHECK_EQ(csv(&b, "1\n2\n3\n", 200, err, sizeof(err)), 0);
+	lg_ingest_digest(&b, hb);
+	CHECK(strcmp(ha, hb)); /* the rate is part of what was trained on */
+	lg_ingest_free(&a);
+	lg_ingest_free(&b);
+}
+
+int main(int argc, char **argv)
+{
+	lgt_cli(argc, argv, usage, 0, 0);
+	test_csv();
+	test_npy();
+	test_labels();
+	test_digest();
+	return lgt_done("test_ingest");
+}
