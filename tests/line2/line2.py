@@ -100,6 +100,21 @@ DEMO_TRUSTED = "c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def read_bytes(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def read_text(path):
+    with open(path) as fh:
+        return fh.read()
+
+
+def load_json(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
 def rng(seed, dev, what):
     """The random stream of one purpose of one device (dev -1: the line)."""
     return np.random.default_rng([seed, dev + 1, zlib.crc32(what.encode())])
@@ -368,7 +383,7 @@ def write_csv(path, x, fs, time_column=True):
         fh.write(",".join(head) + "\n")
         if time_column:
             cols = np.column_stack([np.arange(len(x)) / fs, x.astype(np.float64)])
-            fmt = ["%.9f"] + ["%.9g"] * ch
+            fmt = ["%.15g"] + ["%.9g"] * ch
         else:
             cols, fmt = x.astype(np.float64), ["%.9g"] * ch
         np.savetxt(fh, cols, fmt=fmt, delimiter=",")
@@ -483,7 +498,7 @@ class PcapWriter:
 
 def read_pcap(path):
     """(ts_ns, packet bytes) of a classic pcap or pcapng file written above (or by others)."""
-    data = open(path, "rb").read()
+    data = read_bytes(path)
     out = []
     magic = struct.unpack_from("<I", data)[0]
     if magic == 0x0A0D0D0A:
@@ -700,7 +715,7 @@ def udp_payload_packet(frame, sport, source, n):
 
 def send_line(a, log=print):
     """Paces a line's LGF frames (regenerated from DIR/manifest.json) to HOST:PORT."""
-    man = json.load(open(os.path.join(a.dir, "manifest.json")))
+    man = load_json(os.path.join(a.dir, "manifest.json"))
     host, _, port = a.to.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError("--to %s: want HOST:PORT, e.g. 10.77.0.1:4739" % a.to)
@@ -713,7 +728,7 @@ def send_line(a, log=print):
             f = d["fault"]
             fault = draw_fault(seed, i, f["kind"], f["onset"]) if f else None
             x, p = synth(seed, i, seconds, fault)
-            key = bytes.fromhex(open(os.path.join(a.dir, "keys", d["name"] + ".key")).read()
+            key = bytes.fromhex(read_text(os.path.join(a.dir, "keys", d["name"] + ".key"))
                                 .strip())
             spool_frames(os.path.join(spool, "%d" % i),
                          device_frames(key, d["id"], x, p["sample_rate"], fmt,
