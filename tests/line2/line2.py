@@ -17,11 +17,14 @@ Physics of one device (t in seconds, fs the sample rate):
                 (the sensor's sensitivity and the machine's size)
   channels      1..3 (accelerometer axes); each channel sees every source with its own gain
                 (0.5..1.2 per source group) and has its own noise
-  shaft speed   f(t) in Hz, piecewise linear through knots: a start speed in 10..60 Hz, then
-                events every 4..25 s (exponential gaps): a ramp to a new speed in 10..60 Hz
-                over 1..6 s, or a load step (the speed drops or recovers by 0.5..3% within
-                50 ms while the vibration level L(t) steps by x0.8..1.3); on top a slow
-                wander of 0.1..0.5% (three sines, 0.05..0.5 Hz)
+  shaft speed   the machine's top speed F in 10..60 Hz and 1..3 more set points in
+                F x 0.6..1.0 (at least 10 Hz): the recipes a line runs. f(t) in Hz is
+                piecewise linear through knots: the first set point at load 1.0, then
+                events 4 s + an exponential of mean 21 s apart: a ramp to a set point
+                over 1..6 s, or a load step within 50 ms to a load l in 0.8..1.25, which
+                sets the vibration level L(t) = l and the motor's droop: the speed is the
+                set point x (1 - 0.03 (l - 0.8) / 0.45); on top a slow wander of
+                0.1..0.5% (three sines, 0.05..0.5 Hz)
                 shaft angle in revolutions: theta(t) = integral of f, cumsum(f) / fs
   harmonics     L(t) * sum_k a_k sin(2 pi k theta + p_k), k = 1, 2, 3; a_1 in 0.2..1.0 g,
                 a_2 = a_1 x 0.1..0.5, a_3 = a_1 x 0.05..0.3
@@ -138,6 +141,10 @@ def draw_physics(seed, dev):
          "amplitude_scale": float(np.exp(r.uniform(np.log(0.05), np.log(20)))),
          "channels": int(r.integers(1, 4)),
          "speed_hz": float(r.uniform(10, 60))}
+    sps = [p["speed_hz"]] + [float(max(10.0, p["speed_hz"] * r.uniform(0.6, 1.0)))
+                             for _ in range(int(r.integers(1, 4)))]
+    p["setpoints_hz"] = sps
+    p["start_speed_hz"] = float(sps[0] * (1 - droop(1.0)))
     a1 = r.uniform(0.2, 1.0)
     p["harmonics_g"] = [float(a1), float(a1 * r.uniform(0.1, 0.5)),
                         float(a1 * r.uniform(0.05, 0.3))]
@@ -169,32 +176,39 @@ def draw_physics(seed, dev):
     return p
 
 
-def speed_events(seed, dev, f0, seconds):
+def droop(load):
+    """An induction motor's speed droop under load: 0 at load 0.8, 3% at 1.25."""
+    return 0.03 * (load - 0.8) / 0.45
+
+
+def speed_events(seed, dev, setpoints, seconds):
     """Knots (t, speed, level) of the speed and load profile up to `seconds`."""
     r = rng(seed, dev, "speed")
-    knots = [(0.0, f0, 1.0)]
-    t, f, lvl = 0.0, f0, 1.0
+    sp, load = setpoints[0], 1.0
+    f = sp * (1 - droop(load))
+    knots = [(0.0, f, load)]
+    t = 0.0
     while True:
         t += r.exponential(1.0) * 21 + 4
         kind = r.random()
-        ramp, target = r.uniform(1, 6), r.uniform(10, 60)
-        step, gain, down = r.uniform(0.005, 0.03), r.uniform(0.8, 1.3), r.random() < 0.6
+        ramp, target = r.uniform(1, 6), setpoints[int(r.integers(len(setpoints)))]
+        new_load = r.uniform(0.8, 1.25)
         if t >= seconds:
             break
-        knots.append((t, f, lvl))
+        knots.append((t, f, load))
         if kind < 0.5:
-            f = target
+            sp = target
             t += ramp
         else:
-            f = f * (1 - step) if down else min(60.0, f / (1 - step))
-            f = max(10.0, f)
-            lvl = lvl * gain
+            load = new_load
             t += 0.05
-        knots.append((t, f, lvl))
+        f = sp * (1 - droop(load))
+        knots.append((t, f, load))
     return knots
 
 
-def draw_fault(seed, dev, kind, onset):
+def draw_fault(seed, dev, kind, onset, gain=1.0):
+    """A fault's parameters; gain (--fault-gain) multiplies its amplitudes and speed drop."""
     r = rng(seed, dev, "fault")
     ft = {"kind": kind, "onset": onset, "s0": float(r.uniform(0.3, 0.5)),
           "growth_s": float(r.uniform(10, 60)), "impact_g": float(r.uniform(1.5, 4)),
@@ -205,6 +219,9 @@ def draw_fault(seed, dev, kind, onset):
     ft["slip_wander_hz"] = [float(x) for x in r.uniform(0.5, 3, 3)]
     ft["looseness_phases"] = [float(x) for x in r.uniform(0, 2 * np.pi, 20)]
     ft["tooth_at"] = float(r.random())
+    ft["gain"] = gain
+    for k in ("impact_g", "imbalance_k", "looseness_rel", "slip_drop", "tooth_g", "tooth_mesh"):
+        ft[k] *= gain
     return ft
 
 
@@ -248,7 +265,7 @@ def synth(seed, dev, seconds, fault=None):
     fs = p["sample_rate"]
     n = int(round(seconds * fs))
     t = np.arange(n) / fs
-    knots = speed_events(seed, dev, p["speed_hz"], seconds)
+    knots = speed_events(seed, dev, p["setpoints_hz"], seconds)
     p["speed_knots"] = [[round(k[0], 6), round(k[1], 6), round(k[2], 6)] for k in knots]
     kt = np.array([k[0] for k in knots])
     f = np.interp(t, kt, [k[1] for k in knots])
@@ -643,12 +660,14 @@ def make_line(a, log=print):
     spool = tempfile.mkdtemp(prefix="line2-") if ("pcap" in formats or "pcapng" in formats) \
         else None
     man = {"generator": "tests/line2/line2.py", "version": 1, "seed": a.seed,
-           "seconds": a.seconds, "fault_at": a.fault_at, "formats": formats,
+           "seconds": a.seconds, "fault_at": a.fault_at, "fault_gain": a.fault_gain,
+           "formats": formats,
            "lgf_format": a.lgf_format, "wav_format": a.wav_format, "csv_time": a.csv_time,
            "first_sample_ns": T0_NS, "source": a.source, "port": PORT, "devices": []}
     try:
         for d in devs:
-            fault = draw_fault(a.seed, d["index"], *d["fault"]) if d["fault"] else None
+            fault = draw_fault(a.seed, d["index"], *d["fault"], gain=a.fault_gain) \
+                if d["fault"] else None
             x, p = synth(a.seed, d["index"], a.seconds, fault)
             fs, name = p["sample_rate"], d["name"]
             files = {}
@@ -726,7 +745,7 @@ def send_line(a, log=print):
     try:
         for i, d in enumerate(man["devices"]):
             f = d["fault"]
-            fault = draw_fault(seed, i, f["kind"], f["onset"]) if f else None
+            fault = draw_fault(seed, i, f["kind"], f["onset"], f["params"]["gain"]) if f else None
             x, p = synth(seed, i, seconds, fault)
             key = bytes.fromhex(read_text(os.path.join(a.dir, "keys", d["name"] + ".key"))
                                 .strip())
@@ -798,6 +817,8 @@ def main(argv=None):
                     "each device's first sample (default 30)")
     mk.add_argument("--onset-jitter", type=float, default=0.0, help="add 0..J s to each onset "
                     "(default 0)")
+    mk.add_argument("--fault-gain", type=float, default=1.0, help="multiply every fault's "
+                    "amplitudes and speed drop by G (default 1: the ranges in the docstring)")
     mk.add_argument("--kinds", default="", help="fault kinds to deal, comma-separated "
                     "(default all: %s)" % ",".join(KINDS))
     mk.add_argument("--formats", default="wav,csv,npy,pcap", help="comma-separated from "
@@ -831,8 +852,9 @@ def main(argv=None):
         return 2
     try:
         if a.cmd == "make":
-            if a.devices < 1 or a.seconds <= 0:
-                raise ValueError("--devices must be at least 1 and --seconds above 0")
+            if a.devices < 1 or a.seconds <= 0 or a.fault_gain <= 0:
+                raise ValueError("--devices must be at least 1, --seconds and --fault-gain "
+                                 "above 0")
             make_line(a, log=(lambda *x, **k: None) if a.quiet else print)
         else:
             send_line(a)

@@ -101,10 +101,14 @@ class Physics(unittest.TestCase):
                 self.assertLess(o["bpfo"], o["bpfi"])
                 self.assertTrue(13 <= p["gear_teeth"] <= 61)
                 self.assertLess(p["gear_teeth"] * 60, 0.4 * p["sample_rate"] + 60)
-                knots = line2.speed_events(seed, dev, p["speed_hz"], 600)
+                self.assertEqual(p["setpoints_hz"][0], p["speed_hz"])
+                self.assertTrue(all(max(10, 0.6 * p["speed_hz"]) <= f <= p["speed_hz"]
+                                    for f in p["setpoints_hz"]))
+                knots = line2.speed_events(seed, dev, p["setpoints_hz"], 600)
                 self.assertGreater(len(knots), 10)
                 for t, f, lvl in knots:
-                    self.assertTrue(10 <= f <= 60, "speed %g Hz at %g s" % (f, t))
+                    self.assertTrue(9.7 <= f <= 60, "speed %g Hz at %g s" % (f, t))
+                    self.assertTrue(0.8 <= lvl <= 1.25)
                 self.assertEqual([k[0] for k in knots], sorted(k[0] for k in knots))
         self.assertTrue(10000 <= min(fs) and max(fs) <= 25600)
         self.assertLess(min(fs), 10300)
@@ -117,6 +121,16 @@ class Physics(unittest.TestCase):
         self.assertGreater(max(sp), 59)
         self.assertEqual(sorted(set(ch)), [1, 2, 3])
         self.assertGreater(len(set(fs)), 50)
+
+    def test_bearing_orders_of_a_textbook_bearing(self):
+        # SKF 6205-2RS as in the Case Western Reserve bearing data: 9 balls, ball 7.94 mm,
+        # pitch 39.04 mm, no contact angle; its published orders (BSF there is twice the
+        # spin frequency: a spall hits both races once per spin)
+        o = line2.bearing_orders(9, 39.04, 7.94, 0.0)
+        self.assertAlmostEqual(o["bpfo"], 3.5848, places=3)
+        self.assertAlmostEqual(o["bpfi"], 5.4152, places=3)
+        self.assertAlmostEqual(o["ftf"], 0.39828, places=4)
+        self.assertAlmostEqual(2 * o["bsf"], 4.7135, places=3)
 
     def test_scale_and_rate_reach_the_samples(self):
         for seed in (2, 5):
@@ -142,7 +156,7 @@ class Physics(unittest.TestCase):
     def test_outer_race_has_its_line_at_bpfo(self):
         for seed in SEEDS:
             x, h, p, _ = twin(seed, 0, "outer_race", 0.0, 4.0)
-            fs, f0 = p["sample_rate"], p["speed_hz"]
+            fs, f0 = p["sample_rate"], p["start_speed_hz"]
             bpfo = p["bearing"]["orders"]["bpfo"] * f0
             fr = p["resonances_hz"][0]
             fe, E = envelope_spectrum(x, fs, 0.6 * fr, 1.4 * fr)
@@ -158,7 +172,7 @@ class Physics(unittest.TestCase):
     def test_inner_race_has_bpfi_and_shaft_sidebands(self):
         for seed in SEEDS:
             x, h, p, _ = twin(seed, 0, "inner_race", 0.0, 4.0)
-            fs, f0 = p["sample_rate"], p["speed_hz"]
+            fs, f0 = p["sample_rate"], p["start_speed_hz"]
             bpfi = p["bearing"]["orders"]["bpfi"] * f0
             fr = p["resonances_hz"][0]
             fe, E = envelope_spectrum(x, fs, 0.6 * fr, 1.4 * fr)
@@ -172,7 +186,7 @@ class Physics(unittest.TestCase):
     def test_imbalance_raises_1x_from_onset(self):
         for seed in SEEDS:
             x, h, p, ft = twin(seed, 0, "imbalance", 1.5, 3.0)
-            fs, f0 = p["sample_rate"], p["speed_hz"]
+            fs, f0 = p["sample_rate"], p["start_speed_hz"]
             n = int(1.5 * fs)
             before = amp_at(x[:n], fs, f0) / amp_at(h[:n], fs, f0)
             after = amp_at(x[n:], fs, f0) / amp_at(h[n:], fs, f0)
@@ -185,7 +199,7 @@ class Physics(unittest.TestCase):
     def test_looseness_brings_half_orders(self):
         for seed in SEEDS:
             x, h, p, _ = twin(seed, 0, "looseness", 1.5, 3.0)
-            fs, f0 = p["sample_rate"], p["speed_hz"]
+            fs, f0 = p["sample_rate"], p["start_speed_hz"]
             n = int(1.5 * fs)
             for order in (1.5, 2.5, 5):
                 a, b = amp_at(x[n:], fs, order * f0, 0.01), amp_at(h[n:], fs, order * f0, 0.01)
@@ -196,7 +210,7 @@ class Physics(unittest.TestCase):
     def test_slip_drops_the_speed(self):
         for seed in SEEDS:
             x, h, p, ft = twin(seed, 0, "slip", 1.5, 3.0)
-            fs, f0, z = p["sample_rate"], p["speed_hz"], p["gear_teeth"]
+            fs, f0, z = p["sample_rate"], p["start_speed_hz"], p["gear_teeth"]
             n = int(1.5 * fs)
             mesh_h = peak_near(h[n:], fs, z * f0, 0.02)
             mesh_x = peak_near(x[n:], fs, z * f0, 0.2)
@@ -212,7 +226,7 @@ class Physics(unittest.TestCase):
         # the twins share their machine and noise, so x - h is the fault's own signal
         for seed in SEEDS:
             x, h, p, _ = twin(seed, 0, "gear_tooth", 0.0, 4.0)
-            fs, f0 = p["sample_rate"], p["speed_hz"]
+            fs, f0 = p["sample_rate"], p["start_speed_hz"]
             e = np.abs(x - h)
             hot = np.flatnonzero(e > 0.2 * e.max())
             starts = hot[np.concatenate([[True], np.diff(hot) > 0.5 * fs / f0])]
@@ -225,12 +239,20 @@ class Physics(unittest.TestCase):
         for seed in (1, 2):
             for kind in line2.KINDS:
                 x, h, p, _ = twin(seed, 1, kind, 1.0, 2.0)
-                fs, f0 = p["sample_rate"], p["speed_hz"]
+                fs, f0 = p["sample_rate"], p["start_speed_hz"]
                 n = fs
                 d = np.abs(x - h)
                 self.assertLess(d[:n].max(), 1e-5 * np.abs(h).max(), "%s before" % kind)
                 self.assertGreater(d[n:n + int(2 * fs / f0)].max(), 0.02 * np.abs(h).max(),
                                    "%s seed %d: nothing in the first two turns" % (kind, seed))
+
+    def test_fault_gain_scales_the_fault_exactly(self):
+        for kind in ("outer_race", "gear_tooth", "imbalance"):
+            x, h, p, _ = twin(3, 0, kind, 0.5, 1.5)
+            y, _ = line2.synth(3, 0, 1.5, line2.draw_fault(3, 0, kind, 0.5, gain=2.0))
+            d1, d2 = x - h, y[:, 0].astype(float) - h
+            big = np.abs(d1) > 0.1 * np.abs(d1).max()
+            np.testing.assert_allclose(d2[big] / d1[big], 2.0, rtol=2e-3, err_msg=kind)
 
     def test_dropouts_are_flat_not_nan(self):
         found = 0
