@@ -87,7 +87,12 @@ import tempfile
 import time
 import zlib
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    sys.stderr.write("line2.py: needs numpy (Debian: apt install python3-numpy), this python "
+                     "(%s) has none: run it with /usr/bin/python3\n" % sys.executable)
+    sys.exit(1)
 
 KINDS = ("outer_race", "inner_race", "imbalance", "looseness", "slip", "gear_tooth")
 RATES = (10000, 10240, 12000, 12800, 16000, 20000, 20480, 25600)
