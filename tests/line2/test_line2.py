@@ -563,6 +563,26 @@ class Line(unittest.TestCase):
             self.assertIn(msg, r.stderr)
 
 
+class WireFormat(unittest.TestCase):
+    def doc_vector(self, title):
+        text = read_text(os.path.join(SOURCE, "docs", "wire-format.md"))
+        block = text[text.index("**%s**" % title):].split("```")[1]
+        return bytes.fromhex("".join(block.split()))
+
+    def test_frames_match_the_documented_vectors(self):
+        got = line2.lgf_frame(bytes(range(32)), 0x1001, 1, 1, 1700000000000000000, 10000,
+                              np.array([[1000], [-1000], [32767], [-32768]]), "i16", 0.001)
+        self.assertEqual(got.hex(), self.doc_vector("i16-1ch").hex())
+        got = line2.lgf_frame(b"\x5a" * 32, 0xDEADBEEF, 2, 0x0123456789ABCDEF, 42, 25600,
+                              np.array([[0.5, -0.25], [1.5, 2.0], [-3.0, 0.001]]), "f32", 0.0,
+                              sensor=2)
+        self.assertEqual(got.hex(), self.doc_vector("f32-2ch").hex())
+        h, s = line2.lgf_verify(b"\x5a" * 32, got)
+        self.assertEqual((h["device_id"], h["sequence"], h["timestamp_ns"]),
+                         (0xDEADBEEF, 0x0123456789ABCDEF, 42))
+        np.testing.assert_array_equal(s, np.float32([[0.5, -0.25], [1.5, 2.0], [-3.0, 0.001]]))
+
+
 class Fixtures(unittest.TestCase):
     def test_make_ingest_reproduces_the_committed_files(self):
         script = os.path.join(SOURCE, "tests", "fixtures", "ingest", "make_ingest.py")
