@@ -16,7 +16,11 @@ import threading
 import unittest
 import wave
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    print("SKIP: %s has no numpy (Debian: python3-numpy)" % sys.executable)
+    sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
