@@ -268,6 +268,25 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		sf_close(sf);
 		return -EINVAL;
 	}
+	/* libsndfile reads a WAV whose data chunk is cut short as the frames that are there,
+	 * and says so only in its log ("data : 384 (should be 200)"): a cut recording is
+	 * refused, not half read. */
+	{
+		char log[4096];
+		const char *d;
+		unsigned long long said, has;
+
+		log[0] = '\0';
+		sf_command(sf, SFC_GET_LOG_INFO, log, sizeof(log));
+		d = strstr(log, "\ndata : ");
+		if (d && sscanf(d, "\ndata : %llu (should be %llu)", &said, &has) == 2 &&
+		    said != has) {
+			seterr(err, errlen, "%s: the data chunk announces %llu bytes, the file holds "
+			       "%llu: a cut recording (copy it again)", path, said, has);
+			sf_close(sf);
+			return -EINVAL;
+		}
+	}
 	rate = o && o->rate > 0 ? o->rate : info.samplerate;
 	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
 	if (!x) {

@@ -75,8 +75,10 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		fprintf(stderr, "linegate-quality: warning: these are the very samples the model "
 			"was trained on (same data digest): the figures flatter it\n");
 	for (size_t i = 0; i < in.ndev; i++)
-		if (!set.window || (set.sample_rate > 0 && in.dev[i].rate != set.sample_rate) ||
-		    lg_detector_set_find(&set, in.dev[i].name) < 0) {
+		if (!set.window || lg_detector_set_find(&set, in.dev[i].name) < 0 ||
+		    (set.det[lg_detector_set_find(&set, in.dev[i].name)].sample_rate > 0 &&
+		     in.dev[i].rate !=
+			     set.det[lg_detector_set_find(&set, in.dev[i].name)].sample_rate)) {
 			fprintf(stderr, "linegate-quality: %s: %s\n", in.dev[i].name,
 				!set.window ? "the model records no window: give a model trained "
 					      "by linegate-train" :
@@ -131,9 +133,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		lg_win_rows_free(&w);
 	}
 	lg_wilson95(fa, hw, &lo, &hi);
-	printf("model %s: %zu detector(s), window %u at %g Hz (%.1f ms), alarm %u of %u, "
-	       "latency %u windows\n", qc->model, set.n, set.window, in.dev[0].rate,
-	       1000.0 * set.window / in.dev[0].rate, qc->k, qc->n, qc->latency);
+	printf("model %s: %zu detector(s), window %u samples, alarm %u of %u, latency %u "
+	       "windows\n", qc->model, set.n, set.window, qc->k, qc->n, qc->latency);
 	printf("%-14s %7s %9s %8s %6s %7s %14s %14s\n", "fault", "trials", "detected", "recall",
 	       "late", "missed", "delay_windows", "delay_ms");
 	for (unsigned i = 0; i < nk; i++) {

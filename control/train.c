@@ -282,7 +282,7 @@ static int train_files(struct file_conf *fc)
 	struct lg_detector_set set;
 	struct dev_rows *devs = NULL;
 	char err[1024], digest[65];
-	int have_pol = 0, ret = 1;
+	int have_pol = 0, ret = 1, mixed;
 	unsigned long long fa = 0, fan = 0;
 	double lo, hi;
 
@@ -302,19 +302,26 @@ static int train_files(struct file_conf *fc)
 	if (lg_ingest_all(fc->from, fc->nfrom, have_pol ? &pol : NULL, fc->port, &in,
 			  "linegate-train"))
 		goto out;
+	mixed = 0;
 	for (size_t i = 1; i < in.ndev; i++)
-		if (in.dev[i].rate != in.dev[0].rate) {
-			fprintf(stderr, "linegate-train: %s samples at %g Hz, %s at %g Hz: one model "
-				"serves one sample rate (train each rate's devices on their own)\n",
-				in.dev[0].name, in.dev[0].rate, in.dev[i].name, in.dev[i].rate);
-			goto out;
-		}
+		mixed |= in.dev[i].rate != in.dev[0].rate;
+	if (mixed && fc->pooled) {
+		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
+			"these devices differ (%s %g Hz, ...): train one detector each\n",
+			in.dev[0].name, in.dev[0].rate);
+		goto out;
+	}
 	lg_ingest_digest(&in, digest);
 	devs = calloc(in.ndev, sizeof(*devs));
 	if (!devs)
 		goto out;
-	fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows (%.1f ms)\n",
-		in.ndev, in.dev[0].rate, fc->window, 1000.0 * fc->window / in.dev[0].rate);
+	if (mixed)
+		fprintf(stderr, "linegate-train: %zu devices at their own rates, %u-sample windows\n",
+			in.ndev, fc->window);
+	else
+		fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows "
+			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
+			1000.0 * fc->window / in.dev[0].rate);
 	for (size_t i = 0; i < in.ndev; i++) {
 		struct dev_rows *r = &devs[i];
 
@@ -334,7 +341,7 @@ static int train_files(struct file_conf *fc)
 		}
 	}
 	set.window = fc->window;
-	set.sample_rate = in.dev[0].rate;
+	set.sample_rate = mixed ? 0 : in.dev[0].rate;
 	memcpy(set.digest, digest, sizeof(digest));
 	set.det = calloc(in.ndev + 1, sizeof(*set.det));
 	set.names = calloc(in.ndev + 1, sizeof(*set.names));
@@ -356,7 +363,7 @@ static int train_files(struct file_conf *fc)
 		}
 		set.n++;
 		det->window = fc->window;
-		det->sample_rate = in.dev[0].rate;
+		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
 			 devs[i].dev->name);
 		for (size_t j = fc->pooled ? 0 : i; j < (fc->pooled ? in.ndev : i + 1); j++) {

@@ -902,13 +902,15 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 	if (ret)
 		return ret;
 	set->n++;
+	/* One window for all (the policy has one); a rate per detector, or the file's. */
 	if ((det->window && det->window != set->window) ||
-	    (det->sample_rate > 0 && det->sample_rate != set->sample_rate)) {
+	    (det->sample_rate > 0 && set->sample_rate > 0 && det->sample_rate != set->sample_rate)) {
 		snprintf(err, errlen, "%s: window or sample_rate differ from the file's", where);
 		return -EINVAL;
 	}
 	det->window = set->window;
-	det->sample_rate = set->sample_rate;
+	if (!(det->sample_rate > 0))
+		det->sample_rate = set->sample_rate;
 	return 0;
 }
 
@@ -1076,6 +1078,7 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
+	/* the file's rate when every detector has it; else each detector carries its own */
 	meta_add(o, set->window, set->sample_rate, set->digest, set->signer);
 	for (size_t i = 0; i < set->n; i++) {
 		json_object *e, *devs;

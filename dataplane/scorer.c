@@ -25,7 +25,6 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	sc->threshold = d0->threshold;
 	sc->in_dim = d0->d;
 	sc->fx = d0->fx;
-	sc->sample_rate = set->sample_rate;
 	/* One feature extractor makes every row: the detectors must agree on the layout. */
 	for (size_t i = 0; i < set->n; i++)
 		if (set->det[i].d != d0->d || !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
@@ -49,11 +48,12 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 				 "one for every device (--pooled)", path, dev->name, dev->id);
 			return -ENOENT;
 		}
-		if (dev->sample_rate && set->sample_rate > 0 &&
-		    dev->sample_rate != set->sample_rate) {
+		double rate = set->det[lg_detector_set_find(set, dev->name)].sample_rate;
+
+		if (dev->sample_rate && rate > 0 && dev->sample_rate != rate) {
 			snprintf(err, errlen, "%s: the model was trained on samples at %g Hz, device "
 				 "%s (id %u) sends %u Hz (its sample_rate in the policy)", path,
-				 set->sample_rate, dev->name, dev->id, dev->sample_rate);
+				 rate, dev->name, dev->id, dev->sample_rate);
 			return -EINVAL;
 		}
 	}
@@ -172,6 +172,13 @@ void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *s
 			scores[i] = 1.0f - sc->probs[i * sc->classes];
 		break;
 	}
+}
+
+double lg_scorer_rate(const struct lg_scorer *sc, int det)
+{
+	if (sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n)
+		return 0;
+	return sc->set.det[det].sample_rate;
 }
 
 int lg_scorer_device(const struct lg_scorer *sc, const char *device)

@@ -36,7 +36,6 @@ struct lg_scorer {
 	struct lg_detector_set set;
 	unsigned *idx;              /* max_batch: rows of one detector */
 	float *part;                /* max_batch: their scores */
-	double sample_rate;         /* the model's (0: not recorded, ONNX) */
 	struct lg_model *onnx;      /* the ONNX kinds */
 	struct lg_model_ws *ws;
 	float *probs;               /* classifier: max_batch x classes */
@@ -52,6 +51,8 @@ void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *s
 /* The detector of a device's rows: its own, else the model's default; -1 = none (only a
  * per-device model names devices; every other model has one for all, 0). */
 int lg_scorer_device(const struct lg_scorer *sc, const char *device);
+/* The sample rate detector det was trained on (0: not recorded, or an ONNX model). */
+double lg_scorer_rate(const struct lg_scorer *sc, int det);
 /* Score n rows, row i by detector det[i] (from lg_scorer_device; ONNX models ignore it);
  * thr[i] = that detector's threshold. A row whose det[i] is -1 scores NaN. */
 void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,

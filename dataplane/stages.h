@@ -23,6 +23,9 @@ int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win);
 void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 		    const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
 		    uint64_t seq, uint64_t rx_ns);
+/* The device's detector in the worker's model (-1: none), cached in its state. */
+int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
+			   const struct lg_policy_device *dev, struct lg_dev_state *s);
 int lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s,
 			const struct lg_frame *f, uint64_t rx_ns);

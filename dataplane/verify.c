@@ -608,10 +608,13 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
 		return LG_OK;
 	}
-	if ((dev->sample_rate && f.sample_rate != dev->sample_rate) ||
-	    (w->ms->sc[w->id]->sample_rate > 0 &&
-	     f.sample_rate != w->ms->sc[w->id]->sample_rate))
-		return LG_DROP_SAMPLE_RATE;
+	{
+		double rate = lg_scorer_rate(w->ms->sc[w->id], lg_window_detector(w, g, dev, s));
+
+		if ((dev->sample_rate && f.sample_rate != dev->sample_rate) ||
+		    (rate > 0 && f.sample_rate != rate))
+			return LG_DROP_SAMPLE_RATE;
+	}
 	if (lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns))
 		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted, not lost silently */
 	return LG_OK;

@@ -39,7 +39,7 @@ static void uadp_fields_json(const struct lg_policy_device *dev, const struct lg
 }
 
 /* The device's detector in the worker's model, looked up once per model and policy. */
-static int16_t device_detector(struct lg_worker *w, const struct lg_gen *g,
+int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 			       const struct lg_policy_device *dev, struct lg_dev_state *s)
 {
 	if (s->det_ms_epoch != w->ms->epoch || s->det_gen_epoch != g->epoch) {
@@ -57,7 +57,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	const struct lg_policy *p = &g->policy;
 	char fields[LG_EVENT_FIELDS];
 	struct lg_scorer *shadow = w->ms->shadow_sc[w->id];
-	int16_t det = device_detector(w, g, dev, s),
+	int16_t det = lg_window_detector(w, g, dev, s),
 		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
 
 	if (dev->uadp_pub_type)

@@ -115,8 +115,9 @@ void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsign
  * A model file of one detector per device (or group of devices) and optionally a default
  * for devices it does not name: format "linegate-detectors" (docs/models.md), written by
  * linegate-train from a line's recordings. A "linegate-detector" file loads as a set of one
- * detector that is every device's default. The set's window, sample rate, digest and
- * signer hold for all its detectors.
+ * detector that is every device's default. The set's window, digest and signer hold for all
+ * its detectors; each detector has its sample rate (the set's sample_rate is the common one,
+ * 0 when the devices differ).
  */
 #define LG_DETECTOR_SET_MAX 4096
 

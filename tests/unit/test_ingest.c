@@ -8,8 +8,12 @@
  */
 #include <linegate/ingest.h>
 
+#include <linegate/policy.h>
+
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,9 +235,169 @@ static void test_digest(void)
 	lg_ingest_free(&b);
 }
 
+static char fix[600];
+
+/* Every sample of dev equals the fixture's value table (exactly: each value is a float). */
+static void check_values(const struct lg_ingest_dev *d, json_object *vals, double scale)
+{
+	size_t n = json_object_array_length(vals), bad = 0;
+
+	CHECK_EQ(d->nseg >= 1, 1);
+	{
+		size_t total = 0;
+
+		for (size_t s = 0; s < d->nseg; s++)
+			total += d->seg[s].n;
+		CHECK_EQ(total, n);
+	}
+	for (size_t i = 0, s = 0, k = 0; i < n && s < d->nseg; i++, k++) {
+		json_object *row = json_object_array_get_idx(vals, i);
+
+		if (k == d->seg[s].n) {
+			s++;
+			k = 0;
+		}
+		for (unsigned c = 0; c < d->channels; c++) {
+			double want = json_object_get_double(json_object_array_get_idx(row, c)) * scale;
+
+			bad += d->seg[s].x[c * d->seg[s].cap + k] != (float)want;
+		}
+	}
+	CHECK_EQ(bad, 0);
+}
+
+/* The fixtures' policy with its keys copied to a private folder, mode 0600. */
+static int fixture_policy(struct lg_policy *p)
+{
+	char cmd[2048], err[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf test_ingest_pol && mkdir -p test_ingest_pol/keys && "
+		 "cp %s/policy.yaml test_ingest_pol/ && cp %s/keys/*.key test_ingest_pol/keys/ && "
+		 "chmod 600 test_ingest_pol/keys/*.key", fix, fix);
+	if (system(cmd))
+		return -1;
+	if (lg_policy_load("test_ingest_pol/policy.yaml", p, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void test_known(void)
+{
+	char path[700], err[512];
+	json_object *exp, *files, *values, *broken;
+	struct lg_policy pol;
+	int have_pol;
+
+	snprintf(path, sizeof(path), "%s/expected.json", fix);
+	exp = json_object_from_file(path);
+	CHECK(exp != NULL);
+	if (!exp)
+		return;
+	CHECK(json_object_object_get_ex(exp, "files", &files));
+	CHECK(json_object_object_get_ex(exp, "values", &values));
+	CHECK(json_object_object_get_ex(exp, "broken", &broken));
+	have_pol = !fixture_policy(&pol);
+	CHECK(have_pol);
+	json_object_object_foreach(files, name, f)
+	{
+		json_object *v, *vals;
+		const char *fmt = json_object_get_string(json_object_object_get(f, "format"));
+		struct lg_ingest in = { 0 };
+		struct lg_ingest_opts o = { 0 };
+		double scale = 1;
+		int pcap = !strcmp(fmt, "pcap") || !strcmp(fmt, "pcapng");
+
+		snprintf(path, sizeof(path), "%s/%s", fix, name);
+		v = json_object_object_get(f, "sample_rate");
+		if (!v || json_object_is_type(v, json_type_null))
+			o.rate = 12800; /* the file has none: given */
+		if (!strcmp(json_object_get_string(json_object_object_get(f, "values")), "int16"))
+			scale = 1.0 / 32768; /* raw counts: the reader is told the full scale */
+		o.scale = scale == 1 ? 0 : scale;
+		if (pcap)
+			o.port = 4739; /* without a policy: named by id, tags unchecked */
+		if (lg_ingest_file(&in, path, &o, err, sizeof(err))) {
+			fprintf(stderr, "%s: %s\n", name, err);
+			CHECK(0);
+			continue;
+		}
+		CHECK_EQ(in.ndev, 1);
+		CHECK_EQ(in.dev[0].channels,
+			 (unsigned)json_object_get_int(json_object_object_get(f, "channels")));
+		CHECK_EQ(in.dev[0].rate, v && !json_object_is_type(v, json_type_null) ?
+						 json_object_get_double(v) : 12800);
+		vals = json_object_object_get(values, json_object_get_string(
+						 json_object_object_get(f, "values")));
+		check_values(&in.dev[0], vals, scale);
+		if (pcap) {
+			CHECK(!strcmp(in.dev[0].name, "dev31001"));
+			CHECK_EQ(in.st.frames, 3);
+			CHECK_EQ(in.dev[0].nseg, 1); /* three frames that follow on: one segment */
+		} else {
+			char stem[64];
+
+			snprintf(stem, sizeof(stem), "%.*s", (int)strcspn(name, "."), name);
+			CHECK(!strcmp(in.dev[0].name, stem));
+		}
+		lg_ingest_free(&in);
+		/* pcap with the policy: the device's name, every tag verified */
+		if (pcap && have_pol) {
+			o.policy = &pol;
+			o.port = 0;
+			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+			CHECK(in.ndev == 1 && !strcmp(in.dev[0].name, "ingest-fx"));
+			CHECK_EQ(in.st.frames, 3);
+			CHECK_EQ(in.st.bad_tag, 0);
+			if (in.ndev == 1)
+				check_values(&in.dev[0], vals, 1);
+			lg_ingest_free(&in);
+			/* another key: every frame refused as a bad tag, nothing taken */
+			pol.devices[0].keys[0].bytes[0] ^= 1;
+			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+			CHECK_EQ(in.ndev, 0);
+			CHECK_EQ(in.st.bad_tag, 3);
+			pol.devices[0].keys[0].bytes[0] ^= 1;
+			lg_ingest_free(&in);
+		}
+	}
+	/* broken files: refused, by position where the format has one */
+	{
+		static const struct {
+			const char *file, *want;
+		} bad[] = {
+			{ "bad-csv-number.csv", "bad-csv-number.csv:7:23: not a number" },
+			{ "bad-csv-columns.csv", "bad-csv-columns.csv:12:1: 2 columns, the rows "
+						 "before have 3" },
+			{ "bad-npy-header.npy", ": the header has no shape" },
+			{ "bad-npy-truncated.npy", "bytes announced, 100 bytes there" },
+			{ "bad-wav-truncated.wav", "the data chunk announces 384 bytes, the file "
+						   "holds 200" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct lg_ingest in = { 0 };
+			struct lg_ingest_opts o = { .rate = 12800 };
+
+			snprintf(path, sizeof(path), "%s/%s", fix, bad[i].file);
+			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), -EINVAL);
+			CHECK_STR_CONTAINS(err, bad[i].want);
+			CHECK_EQ(in.ndev, 0);
+			lg_ingest_free(&in);
+		}
+	}
+	if (have_pol)
+		lg_policy_free(&pol);
+	json_object_put(exp);
+}
+
 int main(int argc, char **argv)
 {
 	lgt_cli(argc, argv, usage, 0, 0);
+	snprintf(fix, sizeof(fix), "%s/tests/fixtures/ingest",
+		 getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".");
+	test_known();
 	test_csv();
 	test_npy();
 	test_labels();

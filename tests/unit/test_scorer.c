@@ -140,7 +140,7 @@ static void per_device(struct lg_policy *p)
 	CHECK_STR_CONTAINS(err, "trained on samples at 10000 Hz, device b (id 2) sends 12800 Hz");
 	devs[1].sample_rate = 10000;
 	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)), 0);
-	CHECK_EQ(sc.sample_rate, 10000);
+	CHECK_EQ(lg_scorer_rate(&sc, lg_scorer_device(&sc, "b")), 10000);
 	lg_scorer_free(&sc);
 	p->devices = NULL;
 	p->ndevices = 0;
