@@ -70,6 +70,7 @@ struct lg_quality_files {
 	const char *model, *labels, *policy;
 	uint16_t port;
 	unsigned latency, k, n;
+	double after; /* judge only windows that start this many seconds in, or later */
 };
 
 int lg_quality_files(const struct lg_quality_files *qc);

@@ -71,9 +71,10 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			  "linegate-quality"))
 		goto out;
 	lg_ingest_digest(&in, digest);
-	if (set.digest[0] && !strcmp(set.digest, digest))
+	if (set.digest[0] && !strcmp(set.digest, digest) && !(qc->after > 0))
 		fprintf(stderr, "linegate-quality: warning: these are the very samples the model "
-			"was trained on (same data digest): the figures flatter it\n");
+			"was trained on (same data digest): the figures flatter it (--after S judges only "
+			"what came after the training range)\n");
 	for (size_t i = 0; i < in.ndev; i++)
 		if (!set.window || lg_detector_set_find(&set, in.dev[i].name) < 0 ||
 		    (set.det[lg_detector_set_find(&set, in.dev[i].name)].sample_rate > 0 &&
@@ -103,6 +104,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		for (size_t j = 0; j < w.n; j++) {
 			enum lg_win_truth t = lg_win_truth(&tr, d->name, w.t[j], w.dur);
 			int alarm = lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
+
+			if (w.t[j] < qc->after)
+				continue; /* it trained the model: not judged */
 
 			if (t == LG_WIN_HEALTHY) {
 				hw++;

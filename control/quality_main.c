@@ -27,6 +27,8 @@ static const char usage[] =
 	"      --policy FILE       the line's policy (pcap: device names, port, keys)\n"
 	"      --port N            the LGF port of pcap files without --policy\n"
 	"      --labels FILE       ground truth: device,kind,onset[,end] (seconds)\n"
+	"      --after S           judge only windows from S seconds on (the earlier ones\n"
+	"                          trained the model: linegate-train --healthy-range 0:S)\n"
 	"\n"
 	"Without --from:\n"
 	"\n"
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
 		{ "policy", required_argument, NULL, 24 },
 		{ "port", required_argument, NULL, 25 },
 		{ "labels", required_argument, NULL, 26 },
+		{ "after", required_argument, NULL, 27 },
 		{ "latency", required_argument, NULL, 6 },
 		{ "trials", required_argument, NULL, 7 },
 		{ "healthy", required_argument, NULL, 8 },
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
 		case 24: qf.policy = optarg; break;
 		case 25: qf.port = (uint16_t)atoi(optarg); break;
 		case 26: qf.labels = optarg; break;
+		case 27: qf.after = atof(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}

@@ -603,11 +603,12 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	if (!mac || lg_mac_check(mac, &f))
 		return LG_DROP_BAD_TAG;
 	lg_dev_commit(s, f.sequence);
-	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
+		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
 		return LG_OK;
 	}
+	/* Authentic (its sequence is spent), but of another rate than its model reads. */
 	{
 		double rate = lg_scorer_rate(w->ms->sc[w->id], lg_window_detector(w, g, dev, s));
 
@@ -615,6 +616,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		    (rate > 0 && f.sample_rate != rate))
 			return LG_DROP_SAMPLE_RATE;
 	}
+	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 	if (lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns))
 		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted, not lost silently */
 	return LG_OK;

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# own_line: a line's own recording trains its model, and the data plane enforces it.
+# A line2 line (tests/line2: physics unlike the built-in simulator, every device at its own
+# sample rate) recorded as a pcap of signed LGF frames:
+#  - linegate-train --from the pcap --policy --labels fits one detector per device, signs the
+#    model, and the model records each device's rate, the window, the feature layout, the
+#    data digest and the signer;
+#  - linegatectl validate accepts the policy that names it;
+#  - linegate replays the recording (pcap backend) and alerts window for window as
+#    linegate-quality says offline (the same windows, features and detectors; verdicts agree
+#    but for a score within BLAS rounding of its threshold),
+#    the faulty devices within 3 windows of their onset;
+#  - refused with their reason: a policy whose device claims another sample_rate, a policy
+#    with a device the model has no detector for; and frames at another rate than the
+#    device's detector are dropped as sample_rate, exactly that device's frames.
+. "$LG_SOURCE/tests/e2e/lib.sh"
+lg_tmp
+T=$LG_TMP
+"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend"
+/usr/bin/python3 -c "import numpy" 2>/dev/null || lg_skip "/usr/bin/python3 has no numpy"
+TRAIN="$LG_BUILD/control/linegate-train"
+QUALITY="$LG_BUILD/control/linegate-quality"
+W=2048
+
+/usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
+	--seconds 40 --fault-at 30 --fault-gain 10 --formats pcap --out "$T/line" -q ||
+	lg_fail "line2 could not make the line"
+cp "$LG_SOURCE/control/defaults/demo-signing.key" "$T/sign.key"
+chmod 600 "$T/sign.key"
+
+# 1. Train from the recording.
+rc=0
+"$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" \
+	--labels "$T/line/labels.csv" -w $W --min-windows 100 --sign-key "$T/sign.key" \
+	-o "$T/line/model.json" \
+	> "$T/train.out" 2> "$T/train.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
+grep -q "^expected false alarms per window: .* (95% interval" "$T/train.out" ||
+	lg_fail "linegate-train printed no expectation: $(cat "$T/train.out")"
+grep -q "pcap: .* LGF frames taken, 0 not LGF, 0 unknown devices, 0 bad tags" "$T/train.err" ||
+	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
+[ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
+python3 - "$T/line/model.json" "$T/line/manifest.json" \
+	"$LG_SOURCE/control/defaults/demo-signing.pub" <<'EOF' || lg_fail "the model file"
+import json, re, sys
+m = json.load(open(sys.argv[1]))
+man = json.load(open(sys.argv[2]))
+pub = open(sys.argv[3]).read().strip()
+assert m["format"] == "linegate-detectors", m["format"]
+assert m["window"] == 2048
+assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
+assert m["signer"] == pub, (m["signer"], pub)
+assert len(m["feature_layout"]) == 18 and m["feature_layout"][0] == "mean"
+rates = {d["name"]: d["sample_rate"] for d in man["devices"]}
+assert len(set(rates.values())) == 4, "line2 drew one rate twice: pick another seed"
+assert "sample_rate" not in m  # the devices differ
+got = {}
+for e in m["detectors"]:
+    assert len(e["devices"]) == 1
+    got[e["devices"][0]] = e["model"]["sample_rate"]
+assert got == rates, (got, rates)
+EOF
+
+# 2. The policy names it; validate says yes.
+sed -e "s#^  model: .*#  model: model.json#" -e "s#^  window: .*#  window: $W#" \
+	-e "s#^  jsonl: .*#  jsonl: out.jsonl#" \
+	-e "s#^  trusted_keys: .*#  trusted_keys: [$(cat "$LG_SOURCE/control/defaults/demo-signing.pub")]#" \
+	"$T/line/policy.yaml" > "$T/line/run.yaml"
+rc=0
+"$LG_BIN_CTL" validate "$T/line/run.yaml" > "$T/validate.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || lg_fail "validate refused the trained model: $(cat "$T/validate.out")"
+
+# 3. The data plane replays the recording; linegate-quality judges it offline.
+replay() {
+	local name=$1 policy=$2 rc=0
+	timeout 120 "$LG_BIN_DP" -p "$policy" -b "pcap:file=$T/line/line.pcap" \
+		-s "$T/$name.stats" -o "$T/$name.jsonl" 2> "$T/$name.err" || rc=$?
+	[ $rc -eq 0 ] || lg_fail "$name: linegate exited with status $rc: $(tail -3 "$T/$name.err")"
+}
+replay run "$T/line/run.yaml"
+rc=0
+"$QUALITY" --model "$T/line/model.json" --from "$T/line/line.pcap" \
+	--policy "$T/line/policy.yaml" --labels "$T/line/labels.csv" --latency 3 \
+	> "$T/quality.out" 2> "$T/quality.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "linegate-quality: status $rc: $(tail -3 "$T/quality.err")"
+python3 - "$T/run.jsonl" "$T/run.stats" "$T/quality.out" "$T/line/manifest.json" \
+	"$T/line/labels.csv" $W <<'EOF' || lg_fail "the replay against linegate-quality"
+import collections, csv, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+st = json.load(open(sys.argv[2]))
+q = json.loads([l for l in open(sys.argv[3]) if l.startswith("{")][-1])
+man = {d["name"]: d for d in json.load(open(sys.argv[4]))["devices"]}
+onset = {r["device"]: float(r["onset"]) for r in csv.DictReader(open(sys.argv[5]))}
+W = int(sys.argv[6])
+reasons = st["drops"]
+assert reasons.get("sample_rate", 0) == 0, reasons
+rows = collections.defaultdict(list)
+for l in lines:
+    if l["type"] in ("score", "alert"):
+        rows[l["name"]].append(l)
+hw = fa = 0
+for name, d in man.items():
+    ch = d["channels"]
+    # alerts and scores reach the output on rings of their own: order by window (its newest
+    # frame's sequence) and channel
+    r = sorted(rows[name], key=lambda x: (x["seq"], x["channel"]))
+    n = len(r) // ch
+    assert n == d["samples"] // W, (name, len(r), d["samples"])
+    first = None
+    for k in range(n):
+        alert = any(x["type"] == "alert" for x in r[k * ch:(k + 1) * ch])
+        t = k * W / d["sample_rate"]
+        healthy = name not in onset or t + W / d["sample_rate"] <= onset[name]
+        if healthy:
+            hw += 1
+            fa += alert
+        elif alert and first is None:
+            first = k
+    if name in onset:
+        k0 = int(onset[name] * d["sample_rate"] // W)
+        assert first is not None and first - k0 < 3, (name, first, k0)
+# the data plane and the offline tool judge the same windows; a score within BLAS rounding of
+# its threshold (a row's rounding depends on its place in the batch) may flip one verdict
+assert hw == q["healthy_windows"], (hw, q)
+assert abs(fa - q["false_alarms"]) <= max(1, fa // 100), (fa, q)
+assert q["recall"] == 1.0 and q["faulty_streams"] == 2, q
+print(f"own_line: {hw} healthy windows, {fa} alerted; both faults within 3 windows")
+EOF
+
+# 4. Refusals. A device that claims another rate than its detector's:
+python3 - "$T/line/run.yaml" "$T/line/bad-rate.yaml" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+t = t.replace("    name: l2s5-d001\n", "    name: l2s5-d001\n    sample_rate: 11111\n", 1)
+open(sys.argv[2], "w").write(t)
+EOF
+rc=0
+"$LG_BIN_CTL" validate "$T/line/bad-rate.yaml" > "$T/v2.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || lg_fail "validate passed a device whose sample_rate is not its detector's"
+grep -q "device l2s5-d001 (id 20002) sends 11111 Hz" "$T/v2.out" ||
+	lg_fail "validate's reason: $(cat "$T/v2.out")"
+# A device the model has no detector for:
+python3 - "$T/line/run.yaml" "$T/line/extra.yaml" <<'EOF'
+import sys
+t = open(sys.argv[1]).read()
+t += "  - id: 29999\n    name: newcomer\n    source: 10.77.0.9\n    keys:\n      - {id: 1, key_file: keys/l2s5-d000.key}\n"
+open(sys.argv[2], "w").write(t)
+EOF
+rc=0
+"$LG_BIN_CTL" validate "$T/line/extra.yaml" > "$T/v3.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || lg_fail "validate passed a device without a detector"
+grep -q "no detector for device newcomer (id 29999)" "$T/v3.out" ||
+	lg_fail "validate's reason: $(cat "$T/v3.out")"
+# A detector of another rate than the device's frames, signed: its frames are dropped.
+python3 - "$T/line/model.json" "$T/line/model-r.json" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for e in m["detectors"]:
+    if e["devices"] == ["l2s5-d002"]:
+        e["model"]["sample_rate"] += 1
+json.dump(m, open(sys.argv[2], "w"))
+EOF
+"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-r.json" > /dev/null
+sed "s#^  model: .*#  model: model-r.json#" "$T/line/run.yaml" > "$T/line/run-r.yaml"
+replay rate "$T/line/run-r.yaml"
+python3 - "$T/rate.stats" "$T/run.stats" <<'EOF' || lg_fail "sample_rate drops"
+import json, sys
+r = json.load(open(sys.argv[1]))
+g = json.load(open(sys.argv[2]))
+def dev(s, name):
+    return [d for d in s["devices"] if d["name"] == name][0]
+reasons = r["drops"]
+want = dev(g, "l2s5-d002")["admitted"]
+assert want > 0 and reasons["sample_rate"] == want, (reasons.get("sample_rate"), want)
+assert dev(r, "l2s5-d002")["windows"] == 0
+assert dev(r, "l2s5-d000")["windows"] == dev(g, "l2s5-d000")["windows"]
+print(f"own_line: {want} frames of l2s5-d002 dropped as sample_rate")
+EOF
+echo "own_line: passed"
