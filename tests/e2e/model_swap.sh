@@ -11,7 +11,7 @@ T=$LG_TMP
 lg_policy "$T/policy.yaml"
 KEY=$LG_SOURCE/control/defaults/demo-signing.key
 CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
-TRAIN=$LG_BUILD/bench/linegate-train
+TRAIN=$LG_BUILD/control/linegate-train
 
 # Candidate models: v1 is the default; v2 trained on other machines with a wider margin.
 cp "$LG_SOURCE/control/defaults/model.json" "$T/v1.json"
