@@ -71,6 +71,7 @@ struct lg_quality_files {
 	uint16_t port;
 	unsigned latency, k, n;
 	double after; /* judge only windows that start this many seconds in, or later */
+	int per_device; /* a line per device */
 };
 
 int lg_quality_files(const struct lg_quality_files *qc);

@@ -96,6 +96,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		struct lg_kofn a = { 0, qc->k, qc->n };
 		float sc[LG_INGEST_MAX_CHANNELS];
 		long onset_w = -1, hit = -1;
+		unsigned long long dhw = 0, dfa = 0;
 
 		if (lg_win_rows_make(d, set.window, &det->bands, &w)) {
 			fprintf(stderr, "linegate-quality: out of memory\n");
@@ -109,14 +110,21 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				continue; /* it trained the model: not judged */
 
 			if (t == LG_WIN_HEALTHY) {
-				hw++;
-				fa += alarm;
+				dhw++;
+				dfa += alarm;
 			}
 			if (l && t == LG_WIN_FAULTY && onset_w < 0)
 				onset_w = (long)j;
 			if (onset_w >= 0 && hit < 0 && alarm && t == LG_WIN_FAULTY)
 				hit = (long)j;
 		}
+		hw += dhw;
+		fa += dfa;
+		if (qc->per_device)
+			printf("device %-20s %6g Hz %6llu healthy windows, %5llu false alarms "
+			       "(%.3f%%)%s%s%s\n", d->name, d->rate, dhw, dfa,
+			       dhw ? 100.0 * (double)dfa / (double)dhw : 0.0, l ? ", " : "",
+			       l ? l->kind : "", !l ? "" : hit < 0 ? " missed" : "");
 		if (l && onset_w >= 0) {
 			struct kind_row *k = kind_of(kinds, &nk, l->kind);
 

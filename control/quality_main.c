@@ -27,6 +27,7 @@ static const char usage[] =
 	"      --policy FILE       the line's policy (pcap: device names, port, keys)\n"
 	"      --port N            the LGF port of pcap files without --policy\n"
 	"      --labels FILE       ground truth: device,kind,onset[,end] (seconds)\n"
+	"      --devices           a line per device: its healthy windows and false alarms\n"
 	"      --after S           judge only windows from S seconds on (the earlier ones\n"
 	"                          trained the model: linegate-train --healthy-range 0:S)\n"
 	"\n"
@@ -71,6 +72,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 25 },
 		{ "labels", required_argument, NULL, 26 },
 		{ "after", required_argument, NULL, 27 },
+		{ "devices", no_argument, NULL, 28 },
 		{ "latency", required_argument, NULL, 6 },
 		{ "trials", required_argument, NULL, 7 },
 		{ "healthy", required_argument, NULL, 8 },
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
 		case 25: qf.port = (uint16_t)atoi(optarg); break;
 		case 26: qf.labels = optarg; break;
 		case 27: qf.after = atof(optarg); break;
+		case 28: qf.per_device = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
