@@ -14,6 +14,7 @@
 #include <linegate/signal.h>
 
 #include <errno.h>
+#include <lapacke.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +96,81 @@ static const char usage[] =
 	"      --dp-seed N         seed of the noise (default: from the kernel; tests only)\n"
 	"  -h, --help              this text\n";
 
+/*
+ * Merge the statistics files into st. With adopt (nothing local), st becomes the first file,
+ * whose shift, clip and band layout the others must share; else each must share st's.
+ */
+static int merge_files(struct lg_stats *st, const char *const *files, unsigned n, int adopt)
+{
+	char err[1024];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct lg_stats other;
+
+		if (lg_stats_load(files[i], &other, err, sizeof(err))) {
+			fprintf(stderr, "linegate-train: %s\n", err);
+			return -EINVAL;
+		}
+		if (adopt && !i) {
+			lg_stats_free(st);
+			*st = other;
+			continue;
+		}
+		if (lg_stats_merge(st, &other)) {
+			fprintf(stderr, "linegate-train: %s: features, band layout, shift or clip "
+				"differ from %s's (every server must export with the same "
+				"--shift-from and --clip)\n", files[i], adopt ? files[0] : "this server");
+			lg_stats_free(&other);
+			return -EINVAL;
+		}
+		lg_stats_free(&other);
+	}
+	return 0;
+}
+
+/*
+ * The public reference statistics are taken relative to: the mean of the Mahalanobis model at
+ * path (shift) and its per-feature standard deviations (scale), the diagonal of
+ * Sigma = (W^T W)^-1. Scaled rows have about unit spread in every feature, so one clip
+ * bounds them all alike and the DP noise (which grows with clip^2) stays small.
+ */
+static int load_shift(const char *path, double *shift, double *scale)
+{
+	struct lg_detector ref;
+	double a[LG_FEAT_N * LG_FEAT_N];
+	char err[1024];
+	int ret = -EINVAL;
+
+	if (lg_detector_load(path, 1, &ref, err, sizeof(err)) || ref.d != LG_FEAT_N) {
+		fprintf(stderr, "linegate-train: --shift-from: %s\n",
+			ref.d != LG_FEAT_N ? "not a model of this feature row" : err);
+		lg_detector_free(&ref);
+		return -EINVAL;
+	}
+	for (int j = 0; j < LG_FEAT_N; j++) {
+		shift[j] = ref.mean[j];
+		for (int k = 0; k < LG_FEAT_N; k++) {
+			double v = 0;
+
+			for (int i = 0; i < LG_FEAT_N; i++)
+				v += (double)ref.w[i * LG_FEAT_N + j] * ref.w[i * LG_FEAT_N + k];
+			a[j * LG_FEAT_N + k] = v;
+		}
+	}
+	if (ref.kind == LG_DETECTOR_MAHALANOBIS &&
+	    !LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', LG_FEAT_N, a, LG_FEAT_N) &&
+	    !LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', LG_FEAT_N, a, LG_FEAT_N)) {
+		ret = 0;
+		for (int j = 0; j < LG_FEAT_N; j++)
+			scale[j] = a[j * LG_FEAT_N + j] > 0 ? sqrt(a[j * LG_FEAT_N + j]) : 1;
+	} else {
+		fprintf(stderr, "linegate-train: --shift-from %s: the reference must be a "
+			"Mahalanobis model (its covariance gives each feature's scale)\n", path);
+	}
+	lg_detector_free(&ref);
+	return ret;
+}
+
 /* ---- from a line's recordings ---- */
 
 struct file_conf {
@@ -108,6 +184,13 @@ struct file_conf {
 	int pooled;
 	enum lg_detector_kind kind;
 	size_t components;
+	/* federated: the pooled statistics of the training windows out, others' in */
+	const char *stats_out;
+	const char *const *merge;
+	unsigned nmerge;
+	int no_local, shift_set;
+	double shift[LG_FEAT_N], scale[LG_FEAT_N], clip, eps, delta;
+	unsigned long long dp_seed;
 };
 
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
@@ -211,21 +294,32 @@ static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, 
 	return t > 0 && isfinite(t) ? 0 : -EDOM;
 }
 
-/* Fit one detector on the rows of devs[0..n-1], threshold on their calibration rows. */
-static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
-		   struct lg_detector *det, unsigned *kept)
+/* The statistics of the training rows of devs[0..n-1] (shift and clip: fc's). */
+static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+		       struct lg_stats *st)
 {
-	struct lg_stats st;
+	int ret = lg_stats_init(st, LG_FEAT_N, fc->shift_set ? fc->shift : NULL, fc->clip, NULL);
+
+	if (!ret && fc->shift_set)
+		ret = lg_stats_set_scale(st, fc->scale);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		lg_stats_add(st, devs[i].train, devs[i].ntrain * devs[i].w.channels);
+	return 0;
+}
+
+/* Fit one detector from st; threshold on the calibration rows of devs[0..n-1]. */
+static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, struct dev_rows *devs,
+		     size_t n, struct lg_detector *det, unsigned *kept)
+{
 	size_t ncal = 0, at = 0;
 	unsigned ch = devs[0].w.channels;
 	float *cal;
 	double q;
-	int ret = lg_stats_init(&st, LG_FEAT_N, NULL, 0, NULL);
+	int ret;
 
-	if (ret)
-		return ret;
 	for (size_t i = 0; i < n; i++) {
-		lg_stats_add(&st, devs[i].train, devs[i].ntrain * devs[i].w.channels);
 		ncal += devs[i].ncal * devs[i].w.channels;
 		if (devs[i].w.channels > ch)
 			ch = devs[i].w.channels;
@@ -236,7 +330,7 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		       *cov = calloc(LG_FEAT_N * LG_FEAT_N, sizeof(double));
 		double top = 0;
 
-		if (mean && cov && !lg_stats_moments(&st, mean, cov)) {
+		if (mean && cov && !lg_stats_moments(st, mean, cov)) {
 			for (int j = 0; j < LG_FEAT_N; j++)
 				top = cov[j * LG_FEAT_N + j] > top ? cov[j * LG_FEAT_N + j] : top;
 			for (int j = 0; j < LG_FEAT_N; j++)
@@ -245,8 +339,7 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		free(mean);
 		free(cov);
 	}
-	ret = lg_detector_from_stats(&st, fc->kind, fc->components, 256, det);
-	lg_stats_free(&st);
+	ret = lg_detector_from_stats(st, fc->kind, fc->components, 256, det);
 	if (ret)
 		return ret;
 	cal = malloc(sizeof(float) * LG_FEAT_N * (ncal + 1));
@@ -261,6 +354,19 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	q = fc->false_alarms / ch;
 	ret = tail_threshold(det, cal, ncal, q);
 	free(cal);
+	return ret;
+}
+
+/* Fit one detector on the training rows of devs[0..n-1]. */
+static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+		   struct lg_detector *det, unsigned *kept)
+{
+	struct lg_stats st;
+	int ret = local_stats(fc, devs, n, &st);
+
+	if (!ret)
+		ret = fit_stats(fc, &st, devs, n, det, kept);
+	lg_stats_free(&st);
 	return ret;
 }
 
@@ -282,8 +388,9 @@ static int train_files(struct file_conf *fc)
 	struct lg_detector_set set;
 	struct dev_rows *devs = NULL;
 	char err[1024], digest[65];
-	int have_pol = 0, ret = 1, mixed;
+	int have_pol = 0, ret = 1, mixed, fed = fc->stats_out || fc->nmerge;
 	unsigned long long fa = 0, fan = 0;
+	struct lg_stats fst = { 0 };
 	double lo, hi;
 
 	memset(&set, 0, sizeof(set));
@@ -305,6 +412,8 @@ static int train_files(struct file_conf *fc)
 	mixed = 0;
 	for (size_t i = 1; i < in.ndev; i++)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
+	if (fed)
+		fc->pooled = 1; /* statistics from several servers fit one detector */
 	if (mixed && fc->pooled) {
 		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
 			"these devices differ (%s %g Hz, ...): train one detector each\n",
@@ -340,6 +449,33 @@ static int train_files(struct file_conf *fc)
 			goto out;
 		}
 	}
+	if (fed) {
+		/* One detector from the pooled statistics: this server's (noised before they
+		 * leave it) and the merged files; the threshold always from local windows. */
+		if (!fc->no_local) {
+			if (local_stats(fc, devs, in.ndev, &fst))
+				goto out;
+			if (fc->eps && lg_stats_add_noise(&fst, fc->eps, fc->delta, fc->dp_seed)) {
+				fprintf(stderr, "linegate-train: --dp-epsilon must lie in (0, 1) and "
+					"--dp-delta in (0, 1)\n");
+				goto out;
+			}
+		}
+		if (merge_files(&fst, fc->merge, fc->nmerge, fc->no_local))
+			goto out;
+		if (fc->stats_out) {
+			if (lg_stats_save(&fst, fc->stats_out)) {
+				fprintf(stderr, "linegate-train: cannot write %s\n", fc->stats_out);
+				goto out;
+			}
+			fprintf(stderr, "linegate-train: statistics of %.0f windows%s -> %s\n", fst.n,
+				fst.dp_sigma > 0 ? " (noised)" : "", fc->stats_out);
+		}
+		if (!fc->out) {
+			ret = 0;
+			goto out;
+		}
+	}
 	set.window = fc->window;
 	set.sample_rate = mixed ? 0 : in.dev[0].rate;
 	memcpy(set.digest, digest, sizeof(digest));
@@ -355,8 +491,9 @@ static int train_files(struct file_conf *fc)
 		unsigned kept;
 		unsigned long long k = 0, n = 0;
 
-		if (fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
-			    &kept)) {
+		if (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
+			  fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
+				  &kept)) {
 			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
 				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
 			goto out;
@@ -452,6 +589,7 @@ static int train_files(struct file_conf *fc)
 		digest, fc->out, fc->sign_key ? " (signed)" : "");
 	ret = 0;
 out:
+	lg_stats_free(&fst);
 	for (size_t i = 0; devs && i < in.ndev; i++)
 		dev_rows_free(&devs[i]);
 	free(devs);
@@ -507,13 +645,12 @@ int main(int argc, char **argv)
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
 	unsigned nmerge = 0;
 	int no_local = 0, opt, ret = 1;
-	double clip = 0, eps = 0, delta = 1e-6, shift[LG_FEAT_N] = { 0 };
+	double clip = 0, eps = 0, delta = 1e-6, shift[LG_FEAT_N] = { 0 }, scale[LG_FEAT_N];
 	unsigned long long dp_seed = 0;
 	struct lg_quality_conf c;
 	struct lg_detector det = { 0 };
 	struct lg_stats st = { 0 };
 	float *rows = NULL;
-	char err[512];
 	size_t n;
 
 	lg_quality_defaults(&c);
@@ -586,12 +723,25 @@ int main(int argc, char **argv)
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
 
-		if (!out || stats_out || nmerge || shift_from || eps || given > 1 ||
+		if ((!out && !stats_out) || given > 1 || (eps && !(clip > 0)) ||
 		    !(fc.false_alarms > 0 && fc.false_alarms < 0.5) || (window_given && c.window < 8)) {
-			fprintf(stderr, "linegate-train: --from needs --out, at most one of --labels, "
-				"--healthy-before and --healthy-range, --false-alarms in (0, 0.5), "
-				"and no federation options\n");
+			fprintf(stderr, "linegate-train: --from needs --out or --stats-out, at most "
+				"one of --labels, --healthy-before and --healthy-range, --false-alarms "
+				"in (0, 0.5), and --clip with --dp-epsilon\n");
 			return 2;
+		}
+		fc.stats_out = stats_out;
+		fc.merge = (const char *const *)merge;
+		fc.nmerge = nmerge;
+		fc.no_local = no_local;
+		fc.clip = clip;
+		fc.eps = eps;
+		fc.delta = delta;
+		fc.dp_seed = dp_seed;
+		if (shift_from) {
+			if (load_shift(shift_from, fc.shift, fc.scale))
+				return 1;
+			fc.shift_set = 1;
 		}
 		if (fc.labels) {
 			if (lg_labels_load(fc.labels, &labels, err2, sizeof(err2))) {
@@ -619,20 +769,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	openblas_set_num_threads(1);
-	if (shift_from) {
-		struct lg_detector ref;
-
-		if (lg_detector_load(shift_from, 1, &ref, err, sizeof(err)) || ref.d != LG_FEAT_N) {
-			fprintf(stderr, "linegate-train: --shift-from: %s\n",
-				ref.d != LG_FEAT_N ? "not a model of this feature row" : err);
-			return 1;
-		}
-		for (int j = 0; j < LG_FEAT_N; j++)
-			shift[j] = ref.mean[j];
-		lg_detector_free(&ref);
-	}
+	if (shift_from && load_shift(shift_from, shift, scale))
+		return 1;
 	rows = lg_quality_training_rows(&c, NULL, &n);
-	if (!rows || lg_stats_init(&st, LG_FEAT_N, shift, clip, NULL)) {
+	if (!rows || lg_stats_init(&st, LG_FEAT_N, shift, clip, NULL) ||
+	    (shift_from && lg_stats_set_scale(&st, scale))) {
 		fprintf(stderr, "linegate-train: out of memory\n");
 		goto out;
 	}
@@ -645,21 +786,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	for (unsigned i = 0; i < nmerge; i++) {
-		struct lg_stats other;
-
-		if (lg_stats_load(merge[i], &other, err, sizeof(err))) {
-			fprintf(stderr, "linegate-train: %s\n", err);
-			goto out;
-		}
-		if (lg_stats_merge(&st, &other)) {
-			fprintf(stderr, "linegate-train: %s: features, band layout, shift or clip "
-					"differ from this server's\n", merge[i]);
-			lg_stats_free(&other);
-			goto out;
-		}
-		lg_stats_free(&other);
-	}
+	if (merge_files(&st, (const char *const *)merge, nmerge, no_local))
+		goto out;
 	if (stats_out && lg_stats_save(&st, stats_out)) {
 		fprintf(stderr, "linegate-train: cannot write %s\n", stats_out);
 		goto out;

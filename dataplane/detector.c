@@ -119,12 +119,15 @@ int lg_stats_init(struct lg_stats *st, size_t d, const double *shift, double cli
 	st->d = d;
 	st->clip = clip;
 	st->shift = calloc(d, sizeof(double));
+	st->scale = calloc(d, sizeof(double));
 	st->sum = calloc(d, sizeof(double));
 	st->sxx = calloc(d * d, sizeof(double));
-	if (!st->shift || !st->sum || !st->sxx) {
+	if (!st->shift || !st->scale || !st->sum || !st->sxx) {
 		lg_stats_free(st);
 		return -ENOMEM;
 	}
+	for (size_t j = 0; j < d; j++)
+		st->scale[j] = 1;
 	if (shift)
 		memcpy(st->shift, shift, d * sizeof(double));
 	if (bands)
@@ -139,9 +142,21 @@ void lg_stats_free(struct lg_stats *st)
 	if (!st)
 		return;
 	free(st->shift);
+	free(st->scale);
 	free(st->sum);
 	free(st->sxx);
-	st->shift = st->sum = st->sxx = NULL;
+	st->shift = st->scale = st->sum = st->sxx = NULL;
+}
+
+int lg_stats_set_scale(struct lg_stats *st, const double *scale)
+{
+	for (size_t j = 0; j < st->d; j++)
+		if (!(scale[j] > 0) || !isfinite(scale[j]))
+			return -EINVAL;
+	if (st->n > 0)
+		return -EBUSY;
+	memcpy(st->scale, scale, st->d * sizeof(double));
+	return 0;
 }
 
 void lg_stats_add(struct lg_stats *st, const float *rows, size_t n)
@@ -155,7 +170,7 @@ void lg_stats_add(struct lg_stats *st, const float *rows, size_t n)
 		double norm = 0, s = 1;
 
 		for (size_t j = 0; j < d; j++) {
-			yp[j] = rows[i * d + j] - st->shift[j];
+			yp[j] = (rows[i * d + j] - st->shift[j]) / st->scale[j];
 			norm += yp[j] * yp[j];
 		}
 		if (st->clip > 0 && norm > st->clip * st->clip)
@@ -182,6 +197,7 @@ int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src)
 
 	if (src->d != d || src->clip != dst->clip ||
 	    memcmp(src->shift, dst->shift, d * sizeof(double)) ||
+	    memcmp(src->scale, dst->scale, d * sizeof(double)) ||
 	    !lg_bands_equal(&src->bands, &dst->bands))
 		return -EINVAL;
 	dst->n += src->n;
@@ -254,13 +270,13 @@ int lg_stats_moments(const struct lg_stats *st, double *mean, double *cov)
 	if (!(n > 1))
 		return -EINVAL;
 	for (size_t j = 0; j < d; j++)
-		mean[j] = st->shift[j] + st->sum[j] / n;
+		mean[j] = st->shift[j] + st->scale[j] * st->sum[j] / n;
 	/* Rows were shifted by a reference near their mean, so the difference below keeps
-	 * its digits; the shift itself does not change the covariance. */
+	 * its digits; the shift itself does not change the covariance, the scale does. */
 	for (size_t j = 0; j < d; j++)
 		for (size_t k = 0; k < d; k++)
-			cov[j * d + k] = (st->sxx[j * d + k] - st->sum[j] * st->sum[k] / n) /
-					 (n - 1);
+			cov[j * d + k] = st->scale[j] * st->scale[k] *
+					 (st->sxx[j * d + k] - st->sum[j] * st->sum[k] / n) / (n - 1);
 	return 0;
 }
 
@@ -762,6 +778,7 @@ int lg_stats_save(const struct lg_stats *st, const char *path)
 	json_object_object_add(o, "clip", json_object_new_double(st->clip));
 	json_object_object_add(o, "bands", bands_object(&st->bands));
 	json_object_object_add(o, "shift", double_array(st->shift, st->d));
+	json_object_object_add(o, "scale", double_array(st->scale, st->d));
 	json_object_object_add(o, "sum", double_array(st->sum, st->d));
 	json_object_object_add(o, "sum_outer", double_array(st->sxx, st->d * st->d));
 	if (st->dp_sigma > 0) {
@@ -824,6 +841,16 @@ int lg_stats_load(const char *path, struct lg_stats *st, char *err, size_t errle
 		what = "'shift', 'sum' and 'sum_outer' must hold features, features and "
 		       "features*features finite numbers";
 		goto out;
+	}
+	if (json_object_object_get_ex(o, "scale", &v)) {
+		int bad = read_doubles(o, "scale", st->scale, st->d);
+
+		for (size_t j = 0; !bad && j < st->d; j++)
+			bad = !(st->scale[j] > 0);
+		if (bad) {
+			what = "'scale' must hold features positive numbers";
+			goto out;
+		}
 	}
 	if (json_object_object_get_ex(o, "dp", &dp)) {
 		if (json_object_object_get_ex(dp, "sigma", &v))

@@ -51,11 +51,13 @@ struct lg_detector {
 	float *work;         /* max_batch x d scratch, allocated once */
 };
 
-/* Sufficient statistics of rows y = clip(x - shift): count, sum y, sum y y^T. */
+/* Sufficient statistics of rows y = clip((x - shift) / scale): count, sum y, sum y y^T. */
 struct lg_stats {
 	size_t d;
 	double n;
 	double *shift; /* d: a public reference subtracted from every row (zeros by default) */
+	double *scale; /* d: then divided by this (ones by default), so a clip bounds every
+			* feature alike (the reference's standard deviations) */
 	double *sum;   /* d */
 	double *sxx;   /* d x d, symmetric */
 	double clip;   /* > 0: each y is scaled down to at most this L2 norm */
@@ -68,8 +70,10 @@ struct lg_stats {
 int lg_stats_init(struct lg_stats *st, size_t d, const double *shift, double clip,
 		  const struct lg_bands *bands);
 void lg_stats_free(struct lg_stats *st);
+/* Divide rows by scale (d positive numbers) after the shift; before any row is added. */
+int lg_stats_set_scale(struct lg_stats *st, const double *scale);
 void lg_stats_add(struct lg_stats *st, const float *rows, size_t n);
-/* dst += src; both must have the same d, shift, clip and band layout (-EINVAL). */
+/* dst += src; both must have the same d, shift, scale, clip and band layout (-EINVAL). */
 int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src);
 /*
  * The Gaussian mechanism for (epsilon, delta)-differential privacy with respect to

@@ -4,6 +4,7 @@
 # scores; wrong combinations are refused with exit status 2 or 1.
 set -u
 train=$1
+src=${LG_SOURCE:-.}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -37,4 +38,60 @@ grep -q '"sigma"' "$dir/n.json" || fail "noised statistics do not record sigma"
 [ $? -eq 2 ] || fail "unknown option accepted"
 "$train" --detector pca -m 4 -n 50 --out "$dir/p.json" 2>/dev/null || fail "pca"
 grep -q '"detector":"pca"' "$dir/p.json" || fail "pca model kind"
+# The recipe of docs/models.md as written: noised exports with a shared shift and clip, an
+# upstream merge without local data, each server fitting from the merged file.
+for s in 4 5; do
+	"$train" -m 2 -n 40 -s $s --stats-out "$dir/r$s.json" \
+		--shift-from "$src/control/defaults/model.json" --clip 20 --dp-epsilon 0.5 \
+		--dp-delta 1e-6 2>/dev/null || fail "recipe: export $s"
+done
+"$train" --merge "$dir/r4.json" --merge "$dir/r5.json" --no-local --stats-out "$dir/rm.json" \
+	2>/dev/null || fail "recipe: the upstream merge"
+"$train" --merge "$dir/rm.json" --no-local --out "$dir/rmodel.json" 2>/dev/null ||
+	fail "recipe: the model from the merged statistics"
+python3 - "$dir" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+r4, r5, rm = (json.load(open(f"{d}/{n}.json")) for n in ("r4", "r5", "rm"))
+assert abs(rm["count"] - (r4["count"] + r5["count"])) < 1e-6, "merged count"
+assert abs(rm["dp"]["sigma"] ** 2 - r4["dp"]["sigma"] ** 2 - r5["dp"]["sigma"] ** 2) < 1e-6 * rm["dp"]["sigma"] ** 2
+assert rm["shift"] == r4["shift"] and rm["clip"] == 20
+assert json.load(open(f"{d}/rmodel.json"))["threshold"] > 0
+PY
+
+# The same from recordings: two servers' WAV files, each exporting its statistics, one
+# merge, and each server's model from the merged statistics, calibrated on its own windows.
+if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+	/usr/bin/python3 "$src/tests/line2/line2.py" make --seed 7 --devices 2 --seconds 30 \
+		--formats wav --out "$dir/l2" -q || fail "line2"
+	i=0
+	for w in "$dir"/l2/wav/*.wav; do
+		i=$((i + 1))
+		"$train" --from "$w" -w 1024 --min-windows 50 --clip 40 --dp-epsilon 0.9 \
+			--dp-seed $i --stats-out "$dir/s$i.json" 2>/dev/null ||
+			fail "recordings: export $i"
+	done
+	"$train" --merge "$dir/s1.json" --merge "$dir/s2.json" --no-local \
+		--stats-out "$dir/s12.json" 2>/dev/null || fail "recordings: merge"
+	"$train" --from "$w" -w 1024 --min-windows 50 --merge "$dir/s12.json" --no-local \
+		-o "$dir/fed.json" > "$dir/fed.out" 2>/dev/null || fail "recordings: model"
+	grep -q "^expected false alarms per window" "$dir/fed.out" || fail "recordings: no expectation"
+	python3 - "$dir" <<'PY' || exit 1
+import json, sys
+d = sys.argv[1]
+s1, s2, s12, m = (json.load(open(f"{d}/{n}.json")) for n in ("s1", "s2", "s12", "fed"))
+assert abs(s12["count"] - s1["count"] - s2["count"]) < 1e-6
+assert s12["dp"]["sigma"] > 0 and s12["clip"] == 40
+# one detector for every device (the pooled statistics), at this server's rate and window
+assert m["format"] == "linegate-detectors" and "default" in m and m["window"] == 1024
+assert m["default"]["sample_rate"] > 0
+PY
+	# a server that exports with another clip cannot join
+	"$train" --from "$w" -w 1024 --min-windows 50 --clip 30 --stats-out "$dir/s3.json" \
+		2>/dev/null || fail "recordings: export 3"
+	"$train" --merge "$dir/s1.json" --merge "$dir/s3.json" --no-local \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] || fail "recordings: different clips merged"
+	grep -q "differ from .*s1.json's" "$dir/bad.err" || fail "recordings: $(cat "$dir/bad.err")"
+fi
 echo "ok: linegate-train federated flow"
