@@ -41,9 +41,9 @@ grep -q '"detector":"pca"' "$dir/p.json" || fail "pca model kind"
 # The recipe of docs/models.md as written: noised exports with a shared shift and clip, an
 # upstream merge without local data, each server fitting from the merged file.
 for s in 4 5; do
-	"$train" -m 2 -n 40 -s $s --stats-out "$dir/r$s.json" \
-		--shift-from "$src/control/defaults/model.json" --clip 20 --dp-epsilon 0.5 \
-		--dp-delta 1e-6 2>/dev/null || fail "recipe: export $s"
+	"$train" -m 8 -n 400 -s $s --stats-out "$dir/r$s.json" \
+		--shift-from "$src/control/defaults/model.json" --clip 8 --dp-epsilon 0.5 \
+		--dp-delta 1e-6 --dp-seed $s 2>/dev/null || fail "recipe: export $s"
 done
 "$train" --merge "$dir/r4.json" --merge "$dir/r5.json" --no-local --stats-out "$dir/rm.json" \
 	2>/dev/null || fail "recipe: the upstream merge"
@@ -55,7 +55,7 @@ d = sys.argv[1]
 r4, r5, rm = (json.load(open(f"{d}/{n}.json")) for n in ("r4", "r5", "rm"))
 assert abs(rm["count"] - (r4["count"] + r5["count"])) < 1e-6, "merged count"
 assert abs(rm["dp"]["sigma"] ** 2 - r4["dp"]["sigma"] ** 2 - r5["dp"]["sigma"] ** 2) < 1e-6 * rm["dp"]["sigma"] ** 2
-assert rm["shift"] == r4["shift"] and rm["clip"] == 20
+assert rm["shift"] == r4["shift"] and rm["scale"] == r4["scale"] and rm["clip"] == 8
 assert json.load(open(f"{d}/rmodel.json"))["threshold"] > 0
 PY
 
