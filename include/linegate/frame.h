@@ -108,7 +108,11 @@
 	X(DROP_UADP_UNDECRYPTABLE, "uadp_undecryptable",                                           \
 	  "a UADP message whose signature verified but whose payload, decrypted, is not "          \
 	  "UADP: the device's EncryptingKey or KeyNonce (or security policy) is not the "          \
-	  "publisher's")
+	  "publisher's")                                                                         \
+	X(DROP_BAD_SAMPLE, "bad_sample",                                                           \
+	  "a verified frame holding a NaN, +-Inf or out-of-range sample under "                    \
+	  "detection.bad_samples: drop (its replay state advances, its device's partial window "  \
+	  "is discarded)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,
