@@ -3,7 +3,7 @@
 # count is exact: signed float32 frames holding NaN, +Inf and a sample past the hard limit
 # (1e12), and int16 frames past a device's 'range' or with a NaN scale, under
 # detection.bad_samples: drop and mask. Asserts received/admitted/bad_sample, the per-device
-# drop and mask counters, windows and scored rows, that every JSON
+# drop and mask counters, windows and scored rows (in the stats and in Prometheus), that every JSON
 # line parses (no NaN), and that a fault right after a NaN frame still alerts.
 source "$(dirname "$0")/lib.sh"
 lg_tmp
@@ -67,15 +67,24 @@ for seq in range(1, 11):
     if seq == 6:
         scale = math.nan  # every sample NaN
     recs.append(mp.v4_frame(lgf(202, 1, seq, v, 1, 2, scale), 40202))
-mp.write_pcap(sys.argv[2], [(f, len(f), len(f)) for f in recs])
+# Then, 3 s later, one more good frame of 201: a replay at the recorded pace stays up that
+# long, for the Prometheus counters to be read while it runs.
+sig = mp.Signal(9, 64)
+recs.append(mp.v4_frame(lgf(201, 1, 27, [float(sig.next()) for _ in range(N)], 2, 1), 40201))
+with open(sys.argv[2], "wb") as out:
+    out.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, mp.LINKTYPE_ETHERNET))
+    for i, f in enumerate(recs):
+        t = mp.T0_US + (i * 1000 if i < len(recs) - 1 else 3000000)
+        out.write(struct.pack("<IIII", t // 1000000, t % 1000000, len(f), len(f)))
+        out.write(f)
 PY
 python3 "$T/gen.py" "$F" "$T/bad.pcap" || lg_fail "could not write the pcap"
 
 cat > "$T/check.py" <<'PY'
-"""check.py MODE STATS JSONL: exact counters, every line valid JSON, the fault alerts."""
+"""check.py MODE STATS JSONL METRICS: exact counters, every line valid JSON, the fault alerts."""
 import json, sys
 
-mode, stats, jsonl = sys.argv[1:4]
+mode, stats, jsonl, metrics = sys.argv[1:5]
 ok = True
 
 
@@ -102,13 +111,14 @@ st = json.load(open(stats))
 dev = {d["id"]: d for d in st["devices"]}
 # drop: 201 loses frames 7, 12, 13 and 18 (and the partial windows before 7 and 18), 202
 # frames 5 and 6; mask: every frame is used, 4 samples of 201 and 1 + 128 of 202 masked.
+# Frame 27 of 201, the last record, only starts a window.
 want = {
-    "drop": dict(admitted=30, bad=6, windows={201: 5, 202: 2}, scored=9,
-                 drops={201: 4, 202: 2}, masked={201: 0, 202: 0}, adm={201: 22, 202: 8}),
-    "mask": dict(admitted=36, bad=0, windows={201: 6, 202: 2}, scored=10,
-                 drops={201: 0, 202: 0}, masked={201: 4, 202: 129}, adm={201: 26, 202: 10}),
+    "drop": dict(admitted=31, bad=6, windows={201: 5, 202: 2}, scored=9,
+                 drops={201: 4, 202: 2}, masked={201: 0, 202: 0}, adm={201: 23, 202: 8}),
+    "mask": dict(admitted=37, bad=0, windows={201: 6, 202: 2}, scored=10,
+                 drops={201: 0, 202: 0}, masked={201: 4, 202: 129}, adm={201: 27, 202: 10}),
 }[mode]
-check("received", st["received"], 36)
+check("received", st["received"], 37)
 check("admitted", st["admitted"], want["admitted"])
 check("drops.bad_sample", st["drops"]["bad_sample"], want["bad"])
 check("other drops", sum(v for k, v in st["drops"].items() if k != "bad_sample"), 0)
@@ -129,15 +139,43 @@ check("scores all numbers", all(isinstance(e["score"], (int, float)) for e in ev
 # windows ending at frames 20 and 24, which hold it (and, at 20, the masked NaN).
 alerts = sorted((e["device"], e["seq"]) for e in events if e["type"] == "alert")
 check("alerts", alerts, {"drop": [(201, 22)], "mask": [(201, 20), (201, 24)]}[mode])
+# Prometheus, read while the replay waited for its last record: the same counters
+m = {}
+for line in open(metrics):
+    if line.startswith("linegate_"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+check("prometheus bad_sample", m.get('linegate_frames_dropped_total{reason="bad_sample"}'),
+      float(want["bad"]))
+check("prometheus samples_masked", m.get("linegate_samples_masked_total"),
+      float(sum(want["masked"].values())))
+check("prometheus rows_nonfinite", m.get("linegate_rows_nonfinite_total"), 0.0)
+for d, name in ((201, "fx-press-v4"), (202, "fx-pump-2ch")):
+    for action, key in (("dropped", "drops"), ("masked", "masked")):
+        check(f"prometheus device {d} {action}",
+              m.get(f'linegate_device_bad_samples_total{{device="{d}",name="{name}",'
+                    f'action="{action}"}}'), float(want[key][d]))
 sys.exit(0 if ok else 1)
 PY
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 for mode in drop mask; do
 	rc=0
-	timeout 60 "$LG_BIN_DP" -p "$T/$mode.yaml" -b "pcap:file=$T/bad.pcap" -s "$T/$mode.stats" \
-		-o "$T/$mode.jsonl" 2> "$T/$mode.err" || rc=$?
+	MPORT=$(free_port)
+	# At the recorded pace: the first 36 records within 40 ms, the last one 3 s later.
+	timeout 60 "$LG_BIN_DP" -p "$T/$mode.yaml" -b "pcap:file=$T/bad.pcap,pace=1" \
+		-s "$T/$mode.stats" -o "$T/$mode.jsonl" -m "127.0.0.1:$MPORT" 2> "$T/$mode.err" &
+	DP=$!
+	LG_PIDS="$DP"
+	sleep 1.5
+	python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+		"http://127.0.0.1:$MPORT/metrics" > "$T/$mode.prom" ||
+		lg_fail "$mode: no metrics: $(tail -3 "$T/$mode.err")"
+	wait "$DP" || rc=$?
+	LG_PIDS=""
 	[ $rc -eq 0 ] || lg_fail "$mode: linegate exited with status $rc: $(tail -3 "$T/$mode.err")"
-	python3 "$T/check.py" "$mode" "$T/$mode.stats" "$T/$mode.jsonl" ||
+	python3 "$T/check.py" "$mode" "$T/$mode.stats" "$T/$mode.jsonl" "$T/$mode.prom" ||
 		lg_fail "$mode: counters or lines differ (above)"
 done
 echo "bad_samples: drop and mask counted exactly, every line JSON, the fault after a NaN alerted"
