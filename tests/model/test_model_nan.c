@@ -59,15 +59,15 @@ static float expect_act(enum epi_kind act, float x)
 		return NAN;
 	switch (act) {
 	case EPI_RELU:
-		return x > 0 ? x : 0.0f;          /* relu(+inf) = +inf, relu(-inf) = 0 */
+		return x > 0 ? x : 0.0f; /* relu(+inf) = +inf, relu(-inf) = 0 */
 	case EPI_LEAKY:
-		return x;                         /* alpha * -inf = -inf */
+		return x; /* alpha * -inf = -inf */
 	case EPI_SIGMOID:
-		return x > 0 ? 1.0f : 0.0f;       /* 1 / (1 + e^-x) */
+		return x > 0 ? 1.0f : 0.0f; /* 1 / (1 + e^-x) */
 	case EPI_TANH:
 		return x > 0 ? 1.0f : -1.0f;
 	default:
-		return x;                         /* bias or scale by a finite value */
+		return x; /* bias or scale by a finite value */
 	}
 }
 
@@ -102,9 +102,11 @@ static void element_case(const char *what, const struct kernel *k, const struct 
 
 					if (same(got[i], w) && (i == at || isfinite(got[i])))
 						continue;
-					fprintf(stderr, "FAIL %s/%s: %s at [%zu] of %zux%zu: [%zu] = "
-						"%g, want %g\n", what, lg_model_isa_name(k->isa),
-						sname(specials[s]), at, rows, cols, i, got[i], w);
+					fprintf(stderr,
+						"FAIL %s/%s: %s at [%zu] of %zux%zu: [%zu] = "
+						"%g, want %g\n",
+						what, lg_model_isa_name(k->isa), sname(specials[s]),
+						at, rows, cols, i, got[i], w);
 					failures++;
 					return;
 				}
@@ -127,7 +129,8 @@ static void test_elementwise(const struct kernel *k)
 			/* the general fused path: three ops, no specialised loop */
 			struct epi_op chain[3] = {{.kind = EPI_MUL, .vec = ones},
 						  {.kind = acts[a] == EPI_ADD ? EPI_MUL : acts[a],
-						   .alpha = 0.3f, .vec = ones},
+						   .alpha = 0.3f,
+						   .vec = ones},
 						  {.kind = EPI_MUL, .vec = ones}};
 
 			/* one row (wide path) and three (narrow rows run as one flat array) */
@@ -179,17 +182,20 @@ static void softmax_case(const char *what, const struct kernel *k, const struct 
 				if (mine && isfinite(got[i]))
 					sum += got[i];
 				if (bad) {
-					fprintf(stderr, "FAIL %s/%s: %s at [%zu] of %zu, group %zu: "
-						"[%zu] = %g\n", what, lg_model_isa_name(k->isa),
-						sname(specials[s]), at, cols, group, i, got[i]);
+					fprintf(stderr,
+						"FAIL %s/%s: %s at [%zu] of %zu, group %zu: "
+						"[%zu] = %g\n",
+						what, lg_model_isa_name(k->isa), sname(specials[s]),
+						at, cols, group, i, got[i]);
 					failures++;
 					return;
 				}
 			}
 			if (specials[s] < 0 && group > 1 && !(fabs(sum - 1.0) < 1e-5)) {
-				fprintf(stderr, "FAIL %s/%s: -inf at [%zu] of %zu, group %zu: the "
-					"others sum to %.9g\n", what, lg_model_isa_name(k->isa), at,
-					cols, group, sum);
+				fprintf(stderr,
+					"FAIL %s/%s: -inf at [%zu] of %zu, group %zu: the "
+					"others sum to %.9g\n",
+					what, lg_model_isa_name(k->isa), at, cols, group, sum);
 				failures++;
 				return;
 			}
@@ -248,15 +254,18 @@ static void test_sqerr(const struct kernel *k)
 					else
 						k->sqerr(in, y, ROWS, cols, out);
 					for (size_t r = 0; r < ROWS; r++) {
-						float w = r != r0 ? want_rows[r] :
-							  isnan(specials[s]) ? NAN : INFINITY;
+						float w = r != r0	       ? want_rows[r]
+							  : isnan(specials[s]) ? NAN
+									       : INFINITY;
 
 						if (same(out[r], w))
 							continue;
-						fprintf(stderr, "FAIL sqerr/%s: %s at [%zu] of %zux%zu: "
+						fprintf(stderr,
+							"FAIL sqerr/%s: %s at [%zu] of %zux%zu: "
 							"row %zu = %g, want %g\n",
-							lg_model_isa_name(k->isa), sname(specials[s]), at,
-							(size_t)ROWS, cols, r, out[r], w);
+							lg_model_isa_name(k->isa),
+							sname(specials[s]), at, (size_t)ROWS, cols,
+							r, out[r], w);
 						failures++;
 						return;
 					}
@@ -288,7 +297,8 @@ static void test_models(const char *dir)
 		}
 		size_t di = lg_model_input_dim(m), dout = lg_model_output_dim(m);
 		size_t ds = lg_model_score_dim(m);
-		float *ref = malloc(B * dout * sizeof(float)), *out = malloc(B * dout * sizeof(float));
+		float *ref = malloc(B * dout * sizeof(float)),
+		      *out = malloc(B * dout * sizeof(float));
 		float *sref = malloc(B * ds * sizeof(float)), *sc = malloc(B * ds * sizeof(float));
 
 		for (size_t i = 0; i < NKERNELS && ref && out && sref && sc; i++) {
@@ -309,9 +319,11 @@ static void test_models(const char *dir)
 
 					if (row1 ? isnan(out[j]) : same(out[j], ref[j]))
 						continue;
-					fprintf(stderr, "FAIL model %s/%s: NaN in row 1 column %zu: "
-						"output [%zu] = %g\n", names[n],
-						lg_model_isa_name(kernels[i].isa), col, j, out[j]);
+					fprintf(stderr,
+						"FAIL model %s/%s: NaN in row 1 column %zu: "
+						"output [%zu] = %g\n",
+						names[n], lg_model_isa_name(kernels[i].isa), col, j,
+						out[j]);
 					failures++;
 					break;
 				}
@@ -320,9 +332,11 @@ static void test_models(const char *dir)
 
 					if (row1 ? isnan(sc[j]) : same(sc[j], sref[j]))
 						continue;
-					fprintf(stderr, "FAIL model %s/%s: NaN in row 1 column %zu: "
-						"score [%zu] = %g\n", names[n],
-						lg_model_isa_name(kernels[i].isa), col, j, sc[j]);
+					fprintf(stderr,
+						"FAIL model %s/%s: NaN in row 1 column %zu: "
+						"score [%zu] = %g\n",
+						names[n], lg_model_isa_name(kernels[i].isa), col, j,
+						sc[j]);
 					failures++;
 					break;
 				}
@@ -332,7 +346,7 @@ static void test_models(const char *dir)
 		free(out);
 		free(sref);
 		free(sc);
-next:
+	next:
 		lg_model_ws_free(ws);
 		lg_model_free(m);
 		free(buf);
@@ -341,22 +355,21 @@ next:
 }
 
 static const char usage[] =
-	"Usage: test_model_nan [options] FIXTURE_DIR\n"
-	"\n"
-	"NaN, +inf and -inf through the model engine on every epilogue ISA this CPU has\n"
-	"(scalar, AVX2, AVX-512): each in every column position of rows 1 to 40 wide, through\n"
-	"bias + activation, activations alone, element-wise chains, softmax and the squared\n"
-	"error, must give exactly what PyTorch and onnxruntime give (relu(NaN) = NaN,\n"
-	"relu(-inf) = 0, sigmoid(+inf) = 1, softmax of a group with NaN or +inf is NaN, ...) and\n"
-	"leave every other element as it was; a NaN feature through the fixture models makes\n"
-	"its row's outputs NaN and no other row's.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: on stdout each ISA, \"tested\" or \"skipped: CPU lacks <isa>\", then \"all NaN\n"
-	"checks passed\"; failures and their count on stderr.\n"
-	LGT_EXIT_STATUS;
+    "Usage: test_model_nan [options] FIXTURE_DIR\n"
+    "\n"
+    "NaN, +inf and -inf through the model engine on every epilogue ISA this CPU has\n"
+    "(scalar, AVX2, AVX-512): each in every column position of rows 1 to 40 wide, through\n"
+    "bias + activation, activations alone, element-wise chains, softmax and the squared\n"
+    "error, must give exactly what PyTorch and onnxruntime give (relu(NaN) = NaN,\n"
+    "relu(-inf) = 0, sigmoid(+inf) = 1, softmax of a group with NaN or +inf is NaN, ...) and\n"
+    "leave every other element as it was; a NaN feature through the fixture models makes\n"
+    "its row's outputs NaN and no other row's.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: on stdout each ISA, \"tested\" or \"skipped: CPU lacks <isa>\", then \"all NaN\n"
+    "checks passed\"; failures and their count on stderr.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {

@@ -19,15 +19,15 @@
 
 /* Window 8: a row is 8 samples per channel. Device 2 has a range, device 3 speaks UADP. */
 static const char policy_text[] =
-	"version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
-	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
-	"  - {id: 2, source: 10.0.0.1, range: [-2, 2.5], keys: [{id: 1, key_file: k1.key}]}\n"
-	"  - id: 3\n    source: 10.0.0.1\n    range: [0, 100]\n"
-	"    keys: [{id: 1, key_file: k1.key}]\n"
-	"    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
-	"replay: sequence}\n";
+    "version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
+    "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - {id: 2, source: 10.0.0.1, range: [-2, 2.5], keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - id: 3\n    source: 10.0.0.1\n    range: [0, 100]\n"
+    "    keys: [{id: 1, key_file: k1.key}]\n"
+    "    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
+    "replay: sequence}\n";
 
-static const char *const key_files[] = { "k1", KEY1, NULL };
+static const char *const key_files[] = {"k1", KEY1, NULL};
 static struct lgt_keys keys;
 static uint8_t k1[32], buf[2048];
 static struct lg_worker *w;
@@ -35,18 +35,27 @@ static struct lg_gen *g;
 
 static enum lg_reason feed(int len, int port_idx)
 {
-	struct lg_rx_pkt pkt = { .data = buf, .len = (uint32_t)len, .family = AF_INET,
-				 .src_addr = { 10, 0, 0, 1 }, .port_idx = (uint8_t)port_idx };
+	struct lg_rx_pkt pkt = {.data = buf,
+				.len = (uint32_t)len,
+				.family = AF_INET,
+				.src_addr = {10, 0, 0, 1},
+				.port_idx = (uint8_t)port_idx};
 
 	return lg_worker_handle(w, g, &pkt);
 }
 
 static enum lg_reason f32(uint32_t dev, uint64_t seq, float a, float b)
 {
-	float s[4] = { a, b, a, b };
-	struct lg_lgf_build bd = { .device_id = dev, .key_id = 1, .type = LGF_TYPE_SAMPLES,
-				   .sample_format = LGF_FMT_F32, .channels = 1, .sample_count = 4,
-				   .scale = 1, .sequence = seq, .samples = s };
+	float s[4] = {a, b, a, b};
+	struct lg_lgf_build bd = {.device_id = dev,
+				  .key_id = 1,
+				  .type = LGF_TYPE_SAMPLES,
+				  .sample_format = LGF_FMT_F32,
+				  .channels = 1,
+				  .sample_count = 4,
+				  .scale = 1,
+				  .sequence = seq,
+				  .samples = s};
 
 	return feed(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0);
 }
@@ -55,10 +64,16 @@ static enum lg_reason f32(uint32_t dev, uint64_t seq, float a, float b)
 static enum lg_reason i16(uint32_t dev, uint64_t seq, float scale, int16_t a0, int16_t b0,
 			  int16_t a1, int16_t b1)
 {
-	int16_t s[8] = { a0, b0, a1, b1, a0, b0, a1, b1 };
-	struct lg_lgf_build bd = { .device_id = dev, .key_id = 1, .type = LGF_TYPE_SAMPLES,
-				   .sample_format = LGF_FMT_I16, .channels = 2, .sample_count = 4,
-				   .scale = scale, .sequence = seq, .samples = s };
+	int16_t s[8] = {a0, b0, a1, b1, a0, b0, a1, b1};
+	struct lg_lgf_build bd = {.device_id = dev,
+				  .key_id = 1,
+				  .type = LGF_TYPE_SAMPLES,
+				  .sample_format = LGF_FMT_I16,
+				  .channels = 2,
+				  .sample_count = 4,
+				  .scale = scale,
+				  .sequence = seq,
+				  .samples = s};
 
 	return feed(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0);
 }
@@ -80,10 +95,10 @@ static enum lg_reason uadp(uint16_t seq, float a, float b)
 	m.writer_group_id = 17;
 	m.group_seq = seq;
 	m.dsm_count = 1;
-	m.dsm[0] = (struct lg_uadp_dsm){ .writer_id = 1, .flags1 = LG_UADP_D1_VALID,
-					 .field_count = 1 };
-	m.fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4,
-					      .data = (const uint8_t *)s };
+	m.dsm[0] =
+	    (struct lg_uadp_dsm){.writer_id = 1, .flags1 = LG_UADP_D1_VALID, .field_count = 1};
+	m.fields[0] = (struct lg_uadp_field){
+	    .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4, .data = (const uint8_t *)s};
 	m.nfields = 1;
 	return feed(lg_uadp_encode(&m, NULL, NULL, 0, buf, sizeof(buf)), 1);
 }
@@ -165,8 +180,8 @@ static void test_mask(void)
 	CHECK_NEAR(row_feat(0, LG_FEAT_PEAK), 7, 1e-6);
 	CHECK_EQ(atomic_load(&s1->samples_masked), 6);
 	/* int16, per channel: channel 0's last good is 0.3, channel 1's 0.4 */
-	CHECK_EQ(i16(2, 20, 0.1f, 30, 5, 1, 1), LG_OK);  /* 3.0 out of range, twice */
-	CHECK_EQ(i16(2, 21, NAN, 1, 1, 1, 1), LG_OK);    /* all eight */
+	CHECK_EQ(i16(2, 20, 0.1f, 30, 5, 1, 1), LG_OK); /* 3.0 out of range, twice */
+	CHECK_EQ(i16(2, 21, NAN, 1, 1, 1, 1), LG_OK);	/* all eight */
 	CHECK_EQ(w->rows, 3);
 	/* channel 0: 0.3 0.1 0.1 0.1, then 0.1 x 4; channel 1: 0.5 0.1 0.5 0.1, then 0.1 x 4 */
 	CHECK_NEAR(row_feat(1, LG_FEAT_MEAN), 1.0 / 8, 1e-6);
@@ -212,10 +227,10 @@ static void test_guard(struct lg_scorer *sc)
 		w->meta[r].seq = r;
 		w->row_state[r] = s1;
 	}
-	w->batch[0 * LG_FEAT_N + LG_FEAT_RMS] = 2;        /* score 4: normal */
+	w->batch[0 * LG_FEAT_N + LG_FEAT_RMS] = 2;	  /* score 4: normal */
 	w->batch[1 * LG_FEAT_N + LG_FEAT_KURTOSIS] = NAN; /* a NaN feature */
 	w->batch[2 * LG_FEAT_N + LG_FEAT_BAND0] = 1e30f;  /* finite, but the score overflows */
-	w->batch[3 * LG_FEAT_N + LG_FEAT_MEAN] = 20;      /* score 400: an alert */
+	w->batch[3 * LG_FEAT_N + LG_FEAT_MEAN] = 20;	  /* score 400: an alert */
 	lg_worker_score(w, 4);
 	CHECK_EQ(atomic_load(&w->st.rows_nonfinite), 2);
 	CHECK_EQ(atomic_load(&w->st.scored), 4);
@@ -238,21 +253,20 @@ static void test_guard(struct lg_scorer *sc)
 		memcpy(&last, &bits, sizeof(last));
 		CHECK_EQ(last, 400);
 	}
-	sc->det = (struct lg_detector){ 0 };
+	sc->det = (struct lg_detector){0};
 }
 
 static const char usage[] =
-	"Usage: test_bad_samples [options]\n"
-	"\n"
-	"Bad samples in the worker: NaN, +-Inf and out-of-range samples in LGF float32, LGF\n"
-	"int16 and UADP frames under detection.bad_samples drop and mask, with the exact feature\n"
-	"rows that result, and the score stage's guard against non-finite rows and scores.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: \"test_bad_samples: N checks, M failed\" on stdout.\n"
-	LGT_EXIT_STATUS;
+    "Usage: test_bad_samples [options]\n"
+    "\n"
+    "Bad samples in the worker: NaN, +-Inf and out-of-range samples in LGF float32, LGF\n"
+    "int16 and UADP frames under detection.bad_samples drop and mask, with the exact feature\n"
+    "rows that result, and the score stage's guard against non-finite rows and scores.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_bad_samples: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
