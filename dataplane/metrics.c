@@ -203,6 +203,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	if (s.reason[LG_DROP_BAD_SAMPLE] || s.masked || s.nonfinite)
+		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
+			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
+			s.reason[LG_DROP_BAD_SAMPLE], s.masked, s.nonfinite);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));

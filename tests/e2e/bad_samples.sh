@@ -3,7 +3,7 @@
 # count is exact: signed float32 frames holding NaN, +Inf and a sample past the hard limit
 # (1e12), and int16 frames past a device's 'range' or with a NaN scale, under
 # detection.bad_samples: drop and mask. Asserts received/admitted/bad_sample, the per-device
-# drop and mask counters, windows and scored rows (in the stats and in Prometheus), that every JSON
+# drop and mask counters, windows and scored rows (in the stats, Prometheus and status), that every JSON
 # line parses (no NaN), and that a fault right after a NaN frame still alerts.
 source "$(dirname "$0")/lib.sh"
 lg_tmp
@@ -81,10 +81,10 @@ PY
 python3 "$T/gen.py" "$F" "$T/bad.pcap" || lg_fail "could not write the pcap"
 
 cat > "$T/check.py" <<'PY'
-"""check.py MODE STATS JSONL METRICS: exact counters, every line valid JSON, the fault alerts."""
+"""check.py MODE STATS JSONL METRICS STATUS: exact counters, every line valid JSON, the fault alerts."""
 import json, sys
 
-mode, stats, jsonl, metrics = sys.argv[1:5]
+mode, stats, jsonl, metrics, status = sys.argv[1:6]
 ok = True
 
 
@@ -155,6 +155,10 @@ for d, name in ((201, "fx-press-v4"), (202, "fx-pump-2ch")):
         check(f"prometheus device {d} {action}",
               m.get(f'linegate_device_bad_samples_total{{device="{d}",name="{name}",'
                     f'action="{action}"}}'), float(want[key][d]))
+# linegate's status, asked at the same time
+check("status bad_samples", json.load(open(status)),
+      {"policy": mode, "frames_dropped": want["bad"],
+       "samples_masked": sum(want["masked"].values()), "rows_nonfinite": 0})
 sys.exit(0 if ok else 1)
 PY
 
@@ -164,7 +168,8 @@ for mode in drop mask; do
 	MPORT=$(free_port)
 	# At the recorded pace: the first 36 records within 40 ms, the last one 3 s later.
 	timeout 60 "$LG_BIN_DP" -p "$T/$mode.yaml" -b "pcap:file=$T/bad.pcap,pace=1" \
-		-s "$T/$mode.stats" -o "$T/$mode.jsonl" -m "127.0.0.1:$MPORT" 2> "$T/$mode.err" &
+		-s "$T/$mode.stats" -o "$T/$mode.jsonl" -m "127.0.0.1:$MPORT" -c "$T/$mode.sock" \
+		2> "$T/$mode.err" &
 	DP=$!
 	LG_PIDS="$DP"
 	sleep 1.5
@@ -172,10 +177,13 @@ for mode in drop mask; do
 sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
 		"http://127.0.0.1:$MPORT/metrics" > "$T/$mode.prom" ||
 		lg_fail "$mode: no metrics: $(tail -3 "$T/$mode.err")"
+	lg_ctl "$T/$mode.sock" '{"cmd": "status"}' bad_samples > "$T/$mode.status" ||
+		lg_fail "$mode: no status: $(tail -3 "$T/$mode.err")"
 	wait "$DP" || rc=$?
 	LG_PIDS=""
 	[ $rc -eq 0 ] || lg_fail "$mode: linegate exited with status $rc: $(tail -3 "$T/$mode.err")"
-	python3 "$T/check.py" "$mode" "$T/$mode.stats" "$T/$mode.jsonl" "$T/$mode.prom" ||
+	python3 "$T/check.py" "$mode" "$T/$mode.stats" "$T/$mode.jsonl" "$T/$mode.prom" \
+		"$T/$mode.status" ||
 		lg_fail "$mode: counters or lines differ (above)"
 done
 echo "bad_samples: drop and mask counted exactly, every line JSON, the fault after a NaN alerted"
