@@ -3,8 +3,9 @@
 # count is exact: signed float32 frames holding NaN, +Inf and a sample past the hard limit
 # (1e12), and int16 frames past a device's 'range' or with a NaN scale, under
 # detection.bad_samples: drop and mask. Asserts received/admitted/bad_sample, the per-device
-# drop and mask counters, windows and scored rows (in the stats, status and, live, Prometheus), that every JSON
-# line parses (no NaN), and that a fault right after a NaN frame still alerts.
+# drop and mask counters, windows and scored rows (stats and status), that every JSON line
+# parses (no NaN), and that a fault right after a NaN frame still alerts. Then the same
+# datagrams to a live linegate: the Prometheus counters, and mask applied live.
 source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
