@@ -10,7 +10,8 @@ source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
 F=$LG_SOURCE/tests/fixtures/pcap
-"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
+"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null ||
+	lg_skip "this build has no pcap backend (meson -Dpcap)"
 lg_keys "$T"
 cp "$F"/keys/*.key "$T/keys/"
 chmod 600 "$T"/keys/*.key
@@ -19,7 +20,8 @@ chmod 600 "$T"/keys/*.key
 # path, a threshold between this signal's healthy and faulty windows, device 202 given a
 # range; one copy per mode.
 for mode in drop mask; do
-	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json\n  threshold: 1e9\n  bad_samples: $mode#" \
+	model=$LG_SOURCE/control/defaults/model.json
+	sed -e "s#^  model: .*#  model: $model\n  threshold: 1e9\n  bad_samples: $mode#" \
 	    -e "s#^    port: 40202#    port: 40202\n    range: [-3, 3]#" "$F/policy.yaml" > "$T/$mode.yaml"
 	grep -q "bad_samples: $mode" "$T/$mode.yaml" && grep -q "range: \[-3, 3\]" "$T/$mode.yaml" ||
 		lg_fail "could not write the $mode policy"
@@ -199,7 +201,10 @@ for d, name, n in ((201, "fx-press-v4", 4), (202, "fx-pump-2ch", 2)):
 sys.exit(0 if ok else 1)
 PY
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
 for mode in drop mask; do
 	rc=0
 	pol=$T/$mode.yaml
@@ -275,4 +280,5 @@ grep -qF '{"field": "detection.bad_samples", "class": "live", "old": "drop", "ne
 	lg_fail "udp: status does not say mask after the apply"
 python3 "$T/send.py" "$T/bad.udp" "$UPORT" 36 37 || lg_fail "udp: could not send"
 udp_check after 37
-echo "bad_samples: drop, mask and a live switch to mask counted exactly, every line JSON, the fault after a NaN alerted"
+echo "bad_samples: drop, mask and a live switch to mask counted exactly, every line JSON," \
+	"the fault after a NaN alerted"
