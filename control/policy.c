@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sodium.h>
 #include <yaml.h>
@@ -916,6 +917,33 @@ static int parse_mcast(struct pctx *c, const yaml_node_t *n, struct lg_policy *p
 	return 0;
 }
 
+/* Bad samples: a device's 'range: [min, max]', finite, min < max, inside the hard limit. */
+static int parse_range(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
+{
+	float v[2];
+
+	if (n->type != YAML_SEQUENCE_NODE ||
+	    n->data.sequence.items.top - n->data.sequence.items.start != 2)
+		return perr(c, n, "'range' must be a list of two numbers, [min, max]");
+	for (int i = 0; i < 2; i++) {
+		const yaml_node_t *e = node(c, n->data.sequence.items.start[i]);
+
+		if (get_float(c, e, i ? "range max" : "range min", &v[i]))
+			return -EINVAL;
+		if (!(fabsf(v[i]) <= LG_SAMPLE_LIMIT))
+			return perr(c, e, "'range' must lie within -%g and %g (larger samples "
+				    "would overflow the features)", (double)LG_SAMPLE_LIMIT,
+				    (double)LG_SAMPLE_LIMIT);
+	}
+	if (!(v[0] < v[1]))
+		return perr(c, n, "'range' [min, max] needs min < max, not [%g, %g]", (double)v[0],
+			    (double)v[1]);
+	d->has_range = true;
+	d->range_min = v[0];
+	d->range_max = v[1];
+	return 0;
+}
+
 static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	bool have_id = false, have_src = false;
@@ -999,10 +1027,12 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 			err = parse_keys(c, v, d);
 		} else if (!strcmp(name, "uadp")) {
 			err = parse_uadp(c, v, d);
+		} else if (!strcmp(name, "range")) {
+			err = parse_range(c, v, d);
 		} else {
 			static const char *const f[] = { "id", "name", "source", "port", "mac",
 							 "rate", "burst", "group", "keys", "uadp",
-							 "sample_rate", NULL };
+							 "range", "sample_rate", NULL };
 
 			err = unknown(c, node(c, p->key), "device field", f);
 		}
@@ -1058,9 +1088,15 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			err = get_path(c, v, "model", p->model, sizeof(p->model));
 		} else if (name && !strcmp(name, "threshold")) {
 			err = get_float(c, v, "threshold", &p->threshold);
+		} else if (name && !strcmp(name, "bad_samples")) {
+			static const char *const bs[] = { "drop", "mask", NULL };
+			int k = 0;
+
+			err = get_choice(c, v, "bad_samples", bs, "drop or mask", &k);
+			p->bad_samples = (uint8_t)k;
 		} else {
 			static const char *const f[] = { "window", "batch", "deadline_ms", "model",
-							 "threshold", NULL };
+							 "threshold", "bad_samples", NULL };
 
 			err = unknown(c, node(c, pr->key), "detection field", f);
 		}

@@ -104,6 +104,12 @@ static void f_threshold(const struct lg_policy *p, char *b, size_t l)
 		snprintf(b, l, "model's own");
 }
 
+/* Bad samples (issue 8) */
+static void f_bad_samples(const struct lg_policy *p, char *b, size_t l)
+{
+	snprintf(b, l, "%s", p->bad_samples == LG_BAD_SAMPLES_MASK ? "mask" : "drop");
+}
+
 static void f_cores(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -172,6 +178,7 @@ static const struct {
 	{ { "detection.deadline_ms", LG_FIELD_LIVE }, f_deadline },
 	{ { "detection.model", LG_FIELD_LIVE }, f_model },
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
+	{ { "detection.bad_samples", LG_FIELD_LIVE }, f_bad_samples },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },
@@ -243,6 +250,17 @@ static void d_rate(const struct lg_policy *p, const struct lg_policy_device *d, 
 {
 	(void)p;
 	snprintf(b, l, "%" PRIu32, d->rate);
+}
+
+/* Bad samples (issue 8) */
+static void d_range(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	if (d->has_range)
+		snprintf(b, l, "[%.9g, %.9g]", (double)d->range_min, (double)d->range_max);
+	else
+		snprintf(b, l, "[-%g, %g] (no range)", (double)LG_SAMPLE_LIMIT,
+			 (double)LG_SAMPLE_LIMIT);
 }
 
 static void d_burst(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
@@ -324,7 +342,8 @@ static const struct {
 } dev_fields[] = {
 	{ "name", d_name },   { "source", d_source }, { "mac", d_mac },
 	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
-	{ "uadp", d_uadp },   { "keys", d_keys },   { "sample_rate", d_sample_rate },
+	{ "uadp", d_uadp },   { "keys", d_keys },     { "range", d_range },
+	{ "sample_rate", d_sample_rate },
 };
 
 static int push(struct lg_policy_diff *d, size_t *cap, const struct lg_policy_change *c)

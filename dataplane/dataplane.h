@@ -98,6 +98,10 @@ struct lg_dev_state {
 	 * looked up in (its name could change with the policy). */
 	uint64_t det_ms_epoch, det_gen_epoch;
 	int16_t det;
+	/* Bad samples (issue 8): each channel's newest good value (what 'mask' puts in place
+	 * of a bad one), frames dropped for a bad sample, samples masked. */
+	float last_good[LGF_MAX_CHANNELS];
+	_Atomic uint64_t bad_sample_drops, samples_masked;
 };
 
 /* A UADP identity and the index of its device in the policy. */
@@ -147,6 +151,9 @@ struct lg_event {
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	uint64_t model_epoch;    /* which model set scored it */
 	char name[LG_NAME_MAX];
+	/* Bad samples (issue 8): the row's features or score were not finite; it is an
+	 * alert whose score is shown as null (output.c). */
+	bool nonfinite;
 	/* UADP devices: the DataSet field this channel is ("" when the policy names none),
 	 * the newest DateTime field of the window (OPC UA ticks, 0 = none) and the window's
 	 * newest values of the other fields as JSON members ("" = none). */
@@ -179,6 +186,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 	_Atomic uint64_t no_detector; /* rows of a device the model has no detector for */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
+	/* Bad samples (issue 8): samples masked; rows whose features or score were not finite */
+	_Atomic uint64_t samples_masked, rows_nonfinite;
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 };

@@ -200,6 +200,25 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 		json_object_object_add(c->reply, "unprotected_devices",
 				       json_object_new_string(names));
 	}
+	{
+		/* Bad samples (issue 8): the policy's choice and what it did so far. */
+		json_object *b = json_object_new_object();
+		uint64_t dropped = 0, masked = 0, nonfinite = 0;
+
+		for (unsigned w = 0; w < dp->nworkers; w++) {
+			struct lg_worker_stats *st = &dp->workers[w].st;
+
+			dropped += atomic_load(&st->reason[LG_DROP_BAD_SAMPLE]);
+			masked += atomic_load(&st->samples_masked);
+			nonfinite += atomic_load(&st->rows_nonfinite);
+		}
+		json_object_object_add(b, "policy", json_object_new_string(
+			g->policy.bad_samples == LG_BAD_SAMPLES_MASK ? "mask" : "drop"));
+		json_object_object_add(b, "frames_dropped", json_object_new_uint64(dropped));
+		json_object_object_add(b, "samples_masked", json_object_new_uint64(masked));
+		json_object_object_add(b, "rows_nonfinite", json_object_new_uint64(nonfinite));
+		json_object_object_add(c->reply, "bad_samples", b);
+	}
 	return 0;
 }
 
@@ -276,7 +295,8 @@ static int ctl_model(void *ctx, struct lg_ctl_call *c)
 
 static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
-	{ "status", ctl_status, "the running generation: policy_sha256, epoch, devices, models",
+	{ "status", ctl_status,
+	  "the running generation: policy_sha256, epoch, devices, models, bad samples",
 	  false },
 	{ "reload", ctl_reload, "re-read the --policy file and apply it", true },
 	{ "apply", ctl_apply, "apply \"policy\" (text; \"name\": the file it came from)", true },

@@ -28,6 +28,7 @@ struct dev_snap {
 	char name[LG_NAME_MAX];
 	uint64_t admitted, windows, alerts;
 	float last_score;
+	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
 };
 
 struct worker_snap {
@@ -42,6 +43,7 @@ struct snap {
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
+	uint64_t masked, nonfinite; /* bad samples (issue 8) */
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
@@ -82,6 +84,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->shd += atomic_load(&st->shadow_disagree);
 		s->nodet += atomic_load(&st->no_detector);
 		s->handed += atomic_load(&st->handed_off);
+		s->masked += atomic_load(&st->samples_masked);
+		s->nonfinite += atomic_load(&st->rows_nonfinite);
 		s->lat_sum += atomic_load(&st->latency_ns_sum);
 		if (atomic_load(&st->latency_ns_max) > s->lat_max)
 			s->lat_max = atomic_load(&st->latency_ns_max);
@@ -164,6 +168,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->admitted = atomic_load(&st->admitted);
 			d->windows = atomic_load(&st->windows);
 			d->alerts = atomic_load(&st->alerts);
+			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
+			d->samples_masked = atomic_load(&st->samples_masked);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
 	}
@@ -198,6 +204,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	if (s.reason[LG_DROP_BAD_SAMPLE] || s.masked || s.nonfinite)
+		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
+			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
+			s.reason[LG_DROP_BAD_SAMPLE], s.masked, s.nonfinite);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
@@ -253,6 +263,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "scored", s.scored);
 	add_u64(o, "batches", s.batches);
 	add_u64(o, "alerts", s.alerts);
+	add_u64(o, "samples_masked", s.masked);
+	add_u64(o, "rows_nonfinite", s.nonfinite);
 	add_u64(o, "output_lines", s.out_lines);
 	add_u64(o, "output_write_dropped", s.out_dropped);
 	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
@@ -315,6 +327,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "admitted", s.dev[i].admitted);
 		add_u64(d, "windows", s.dev[i].windows);
 		add_u64(d, "alerts", s.dev[i].alerts);
+		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
+		add_u64(d, "samples_masked", s.dev[i].samples_masked);
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
 		json_object_array_add(devs, d);
 	}
@@ -448,6 +462,12 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
+	counter(&b, "linegate_samples_masked_total",
+		"Bad samples (NaN, Inf, out of range) replaced by their channel's last good value "
+		"(detection.bad_samples: mask).", s.masked);
+	counter(&b, "linegate_rows_nonfinite_total",
+		"Feature rows whose features or score were not finite, reported as alerts with a "
+		"null score.", s.nonfinite);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",
@@ -524,6 +544,17 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_alerts_total{device=\"%u\",name=\"%s\"} %" PRIu64 "\n",
 			s.dev[i].id, s.dev[i].name, s.dev[i].alerts);
+	bprintf(&b, "# HELP linegate_device_bad_samples_total Frames dropped for a bad sample "
+		    "(action dropped) and samples masked (action masked) per device.\n"
+		    "# TYPE linegate_device_bad_samples_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++) {
+		bprintf(&b, "linegate_device_bad_samples_total{device=\"%u\",name=\"%s\","
+			    "action=\"dropped\"} %" PRIu64 "\n", s.dev[i].id, s.dev[i].name,
+			s.dev[i].bad_sample_drops);
+		bprintf(&b, "linegate_device_bad_samples_total{device=\"%u\",name=\"%s\","
+			    "action=\"masked\"} %" PRIu64 "\n", s.dev[i].id, s.dev[i].name,
+			s.dev[i].samples_masked);
+	}
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

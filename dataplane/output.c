@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -87,15 +88,21 @@ static void uadp_members(const struct lg_event *e, char *out, size_t len)
 
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
-	char line[1024], more[LG_EVENT_FIELDS + 128];
+	char line[1024], more[LG_EVENT_FIELDS + 128], score[32];
 	int len;
 
 	uadp_members(e, more, sizeof(more));
+	/* JSON has no NaN or Infinity: a row that was not finite (bad samples, issue 8) shows
+	 * its score as null and says so. */
+	if (e->nonfinite || !isfinite(e->score))
+		snprintf(score, sizeof(score), "null,\"nonfinite\":true");
+	else
+		snprintf(score, sizeof(score), "%.6g", (double)e->score);
 	len = snprintf(line, sizeof(line),
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
-		"\"score\":%.6g,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
+		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
 		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s}\n",
-		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, e->score,
+		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, score,
 		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
 		e->model_epoch, more);
 

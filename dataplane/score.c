@@ -5,6 +5,7 @@
 #include "stages.h"
 #include "scorer.h"
 
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,6 +24,15 @@ static void emit(struct lg_worker *w, const struct lg_event *e)
 		}
 		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
+}
+
+/* Bad samples (issue 8): every feature of the row finite. */
+static bool row_finite(const float *row)
+{
+	for (unsigned j = 0; j < LG_FEAT_N; j++)
+		if (!isfinite(row[j]))
+			return false;
+	return true;
 }
 
 void lg_worker_score(struct lg_worker *w, unsigned n)
@@ -61,9 +71,18 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 			atomic_fetch_add_explicit(&w->st.no_detector, 1, memory_order_relaxed);
 			continue;
 		}
+		/* Bad samples (issue 8), the last guard: a row whose features or score are not
+		 * finite is never taken as normal (NaN > thr is false): it is an alert shown with
+		 * "score": null, "nonfinite": true (output.c), counted, and not the device's
+		 * newest score. */
+		e->nonfinite = !row_finite(w->batch + (size_t)i * LG_FEAT_N) ||
+			       !isfinite(w->scores[i]);
+		if (e->nonfinite)
+			atomic_fetch_add_explicit(&w->st.rows_nonfinite, 1, memory_order_relaxed);
+
 		e->score = w->scores[i];
 		e->threshold = thr;
-		e->alert = e->score > thr;
+		e->alert = e->score > thr || e->nonfinite;
 		e->scored_ns = now;
 		e->scored_wall_ns = wall_ns;
 		e->model_epoch = w->ms->epoch;
@@ -72,7 +91,8 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)
 			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);
 		memcpy(&bits, &e->score, sizeof(bits));
-		atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
+		if (!e->nonfinite)
+			atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
 		if (e->alert) {
 			atomic_fetch_add_explicit(&s->alerts, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&w->st.alerts, 1, memory_order_relaxed);

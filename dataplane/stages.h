@@ -18,6 +18,22 @@ int lg_uadp_route_cmp(const void *a, const void *b);
 /* steer.c: hand pkt to worker owner; LG_HANDED_OFF, or LG_DROP_HANDOFF_FULL. */
 enum lg_reason lg_steer_handoff(struct lg_worker *w, unsigned owner, const struct lg_rx_pkt *pkt);
 
+/*
+ * Bad samples (issue 8): the values a device's samples may take ('range', else
+ * +-LG_SAMPLE_LIMIT). NaN fails both comparisons, so !(lo <= x && x <= hi) is the one test
+ * for NaN, +-Inf and out of range.
+ */
+static inline void lg_sample_bounds(const struct lg_policy_device *dev, float *lo, float *hi)
+{
+	*lo = dev->has_range ? dev->range_min : -LG_SAMPLE_LIMIT;
+	*hi = dev->has_range ? dev->range_max : LG_SAMPLE_LIMIT;
+}
+
+static inline bool lg_sample_bad(float x, float lo, float hi)
+{
+	return !(lo <= x && x <= hi);
+}
+
 /* window.c */
 int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win);
 void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
@@ -26,9 +42,14 @@ void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 /* The device's detector in the worker's model (-1: none), cached in its state. */
 int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 			   const struct lg_policy_device *dev, struct lg_dev_state *s);
-int lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
-			const struct lg_policy_device *dev, struct lg_dev_state *s,
-			const struct lg_frame *f, uint64_t rx_ns);
+/* LG_OK, LG_DROP_BAD_SAMPLE (detection.bad_samples: drop) or LG_DROP_UNSUPPORTED (no
+ * memory for the window). */
+enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
+				   const struct lg_policy_device *dev, struct lg_dev_state *s,
+				   const struct lg_frame *f, uint64_t rx_ns);
+/* Bad samples (issue 8): a frame or message of the device was dropped for a bad sample:
+ * its partial window is discarded and the drop counted for the device. */
+void lg_window_drop_bad(struct lg_dev_state *s);
 
 /* score.c: score the first n rows of the batch (the rest move up); every full batch of the
  * policy's size. lg_worker_flush() (dataplane.h) scores all rows. */

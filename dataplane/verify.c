@@ -438,6 +438,24 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	return LG_OK;
 }
 
+/* Bad samples (issue 8): whether a DataSetMessage's channel values hold one. */
+static bool uadp_has_bad(const struct lg_policy_device *dev, const struct lg_uadp_field *const *f,
+			 unsigned nch, uint32_t count)
+{
+	float lo, hi;
+
+	lg_sample_bounds(dev, &lo, &hi);
+	for (uint32_t e = 0; e < count; e++)
+		for (unsigned c = 0; c < nch; c++) {
+			double v = 0;
+
+			lg_uadp_field_get_f64(f[c], e, &v);
+			if (!(lo <= v && v <= hi))
+				return true;
+		}
+	return false;
+}
+
 /*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
  * come from its bound address, carry the security its device requires and verify with the
@@ -458,7 +476,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		uint32_t count;
 	} hit[LG_UADP_MAX_DSM];
 	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
-	bool is_signed, unprotected = false;
+	bool is_signed, unprotected = false, bad = false;
 	int ret;
 
 	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
@@ -531,6 +549,15 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		}
 		if (ts > s->uadp_newest_ts)
 			s->uadp_newest_ts = ts;
+		/* Bad samples (issue 8): under drop, a DataSetMessage holding one adds nothing
+		 * (its replay state advanced above) and the datagram counts as bad_sample. */
+		if (g->policy.bad_samples == LG_BAD_SAMPLES_DROP && hit[i].nch &&
+		    lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
+		    uadp_has_bad(hit[i].dev, hit[i].f, hit[i].nch, hit[i].count)) {
+			lg_window_drop_bad(s);
+			bad = true;
+			continue;
+		}
 		/* A device's 'admitted' counts datagrams, as the totals do: once per message,
 		 * however many of its DataSetMessages it carries. */
 		bool first = true;
@@ -553,6 +580,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			lg_window_step(w, g, hit[i].dev, s, w->ustep, hit[i].seq, pkt->rx_ns);
 		}
 	}
+	if (bad)
+		return LG_DROP_BAD_SAMPLE;
 	if (!is_signed)
 		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
 	if (unprotected)
@@ -616,8 +645,11 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		    (rate > 0 && f.sample_rate != rate))
 			return LG_DROP_SAMPLE_RATE;
 	}
-	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
-	if (lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns))
-		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted, not lost silently */
-	return LG_OK;
+	/* A frame dropped for a bad sample (issue 8) was authentic: its sequence is committed
+	 * above, but it is not admitted. Out of memory for the window is counted as
+	 * unsupported, not lost silently. */
+	r = lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns);
+	if (r != LG_DROP_BAD_SAMPLE)
+		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+	return r;
 }

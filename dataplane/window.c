@@ -5,6 +5,7 @@
 #include "stages.h"
 #include "scorer.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,45 +116,150 @@ int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win)
 	return 0;
 }
 
-/* Append one time step, one value per channel. */
+/* Sample i of an LGF frame (interleaved index), as the window would take it. */
+static float frame_value(const struct lg_frame *f, size_t i)
+{
+	if (f->sample_format == LGF_FMT_I16) {
+		uint16_t u;
+
+		memcpy(&u, f->samples + 2 * i, sizeof(u));
+		return (float)(int16_t)le16toh(u) * f->scale;
+	} else {
+		uint32_t u;
+		float x;
+
+		memcpy(&u, f->samples + 4 * i, sizeof(u));
+		u = le32toh(u);
+		memcpy(&x, &u, sizeof(x));
+		return x;
+	}
+}
+
+/*
+ * Whether a frame holds a bad sample. An int16 frame's values are int * scale, monotonic in
+ * the int: its smallest and largest ints give its extreme values, so two are checked.
+ */
+static bool frame_has_bad(const struct lg_frame *f, float lo, float hi)
+{
+	size_t n = (size_t)f->channels * f->sample_count;
+
+	if (f->sample_format == LGF_FMT_I16) {
+		int16_t mn = INT16_MAX, mx = INT16_MIN;
+
+		for (size_t i = 0; i < n; i++) {
+			uint16_t u;
+			int16_t v;
+
+			memcpy(&u, f->samples + 2 * i, sizeof(u));
+			v = (int16_t)le16toh(u);
+			mn = v < mn ? v : mn;
+			mx = v > mx ? v : mx;
+		}
+		return n && (lg_sample_bad((float)mn * f->scale, lo, hi) ||
+			     lg_sample_bad((float)mx * f->scale, lo, hi));
+	}
+	for (size_t i = 0; i < n; i++)
+		if (lg_sample_bad(frame_value(f, i), lo, hi))
+			return true;
+	return false;
+}
+
+/* mask: each bad sample of x[0..n) becomes its channel's last good value (0 before any). */
+static uint64_t mask_run(float *x, size_t n, float *last_good, float lo, float hi)
+{
+	uint64_t masked = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lg_sample_bad(x[i], lo, hi)) {
+			x[i] = *last_good;
+			masked++;
+		} else {
+			*last_good = x[i];
+		}
+	}
+	return masked;
+}
+
+static void count_masked(struct lg_worker *w, struct lg_dev_state *s, uint64_t n)
+{
+	if (!n)
+		return;
+	atomic_fetch_add_explicit(&s->samples_masked, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.samples_masked, n, memory_order_relaxed);
+}
+
+void lg_window_drop_bad(struct lg_dev_state *s)
+{
+	/* No window spans the gap the dropped frame leaves. */
+	s->fill = 0;
+	atomic_fetch_add_explicit(&s->bad_sample_drops, 1, memory_order_relaxed);
+}
+
+/* Append one time step, one value per channel (bad values masked, whatever the policy:
+ * under drop the caller has dropped a message that holds one). */
 void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
 			uint64_t seq, uint64_t rx_ns)
 {
 	uint32_t win = g->policy.window;
+	uint64_t masked = 0;
+	float lo, hi;
 
+	lg_sample_bounds(dev, &lo, &hi);
 	if (!s->fill)
 		s->first_rx_ns = rx_ns;
-	for (unsigned c = 0; c < s->channels; c++)
-		s->win[(size_t)c * win + s->fill] = v[c];
+	for (unsigned c = 0; c < s->channels; c++) {
+		float *x = &s->win[(size_t)c * win + s->fill];
+
+		*x = v[c];
+		masked += mask_run(x, 1, &s->last_good[c], lo, hi);
+	}
+	count_masked(w, s, masked);
 	s->fill++;
 	s->last_seq = seq;
 	if (s->fill == win)
 		window_done(w, g, dev, s);
 }
 
-/* Append a verified frame's samples to the device's window, de-interleaving. */
-int lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
-		       const struct lg_policy_device *dev, struct lg_dev_state *s,
-		       const struct lg_frame *f, uint64_t rx_ns)
+/* Append a verified frame's samples to the device's window, de-interleaving. A frame with
+ * a bad sample is dropped whole (LG_DROP_BAD_SAMPLE) or masked, as the policy says. */
+enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
+				   const struct lg_policy_device *dev, struct lg_dev_state *s,
+				   const struct lg_frame *f, uint64_t rx_ns)
 {
 	uint32_t win = g->policy.window;
 	size_t i = 0;
+	float lo, hi;
+	bool bad;
 
+	lg_sample_bounds(dev, &lo, &hi);
+	bad = frame_has_bad(f, lo, hi);
+	if (bad && g->policy.bad_samples == LG_BAD_SAMPLES_DROP) {
+		lg_window_drop_bad(s);
+		return LG_DROP_BAD_SAMPLE;
+	}
 	if (lg_window_ready(s, f->channels, win))
-		return -ENOMEM;
+		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted */
 	while (i < f->sample_count) {
 		size_t m = f->sample_count - i < win - s->fill ? f->sample_count - i : win - s->fill;
 
 		if (!s->fill)
 			s->first_rx_ns = rx_ns;
-		for (unsigned c = 0; c < f->channels; c++)
-			lg_lgf_samples(f, c, i, m, s->win + (size_t)c * win + s->fill);
+		for (unsigned c = 0; c < f->channels; c++) {
+			float *x = s->win + (size_t)c * win + s->fill;
+
+			lg_lgf_samples(f, c, i, m, x);
+			if (bad)
+				count_masked(w, s, mask_run(x, m, &s->last_good[c], lo, hi));
+		}
 		i += m;
 		s->fill += (uint32_t)m;
 		s->last_seq = f->sequence;
 		if (s->fill == win)
 			window_done(w, g, dev, s);
 	}
-	return 0;
+	/* A clean frame's newest values are its channels' last good ones. */
+	for (unsigned c = 0; !bad && c < f->channels; c++)
+		s->last_good[c] = frame_value(f, (size_t)(f->sample_count - 1) * f->channels + c);
+	return LG_OK;
 }

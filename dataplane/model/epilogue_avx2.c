@@ -15,6 +15,12 @@
 /* e^x: same reduction and polynomial as the AVX-512 file; 2^n built in the exponent bits. */
 static inline __m256 exp8(__m256 x)
 {
+	/* NaN and +inf come back as they went in, -inf as 0 (libm's expf): the clamp below
+	 * would turn NaN into e^-87 and hide it. */
+	const __m256 keep = _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q),
+					 _mm256_cmp_ps(x, SET1(__builtin_inff()), _CMP_EQ_OQ));
+	const __m256 zero = _mm256_cmp_ps(x, SET1(-__builtin_inff()), _CMP_EQ_OQ);
+	const __m256 x0 = x;
 	__m256 n, r, p;
 	__m256i e;
 
@@ -33,7 +39,15 @@ static inline __m256 exp8(__m256 x)
 	p = _mm256_add_ps(p, SET1(1.0f));
 	/* n is in [-126, 127] after the clamp, so n + 127 is a valid biased exponent */
 	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-	return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+	p = _mm256_blendv_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), x0, keep);
+	return _mm256_andnot_ps(zero, p);
+}
+
+/* x < 0 ? 0 : x, so that NaN stays NaN (as in PyTorch and onnxruntime); spelled out rather
+ * than left to max_ps's rule of returning its second operand when either is NaN. */
+static inline __m256 relu8(__m256 x)
+{
+	return _mm256_andnot_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ), x);
 }
 
 static inline __m256 sigmoid8(__m256 x)
@@ -101,7 +115,7 @@ static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, 
 				x = _mm256_div_ps(_mm256_maskload_ps(op->vec + j, m), x);
 				break;
 			case EPI_RELU:
-				x = _mm256_max_ps(x, _mm256_setzero_ps());
+				x = relu8(x);
 				break;
 			case EPI_LEAKY:
 				x = _mm256_blendv_ps(
@@ -198,7 +212,7 @@ static inline __attribute__((always_inline)) __m256 act8(__m256 x, enum epi_kind
 {
 	switch (act) {
 	case EPI_RELU:
-		return _mm256_max_ps(x, _mm256_setzero_ps());
+		return relu8(x);
 	case EPI_LEAKY:
 		return _mm256_blendv_ps(x, _mm256_mul_ps(x, alpha),
 					_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));

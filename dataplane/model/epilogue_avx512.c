@@ -18,6 +18,12 @@
  */
 static inline __m512 exp16(__m512 x)
 {
+	/* NaN and +inf come back as they went in, -inf as 0 (libm's expf): the clamp below
+	 * would turn NaN into e^-87 and hide it. */
+	const __mmask16 keep = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q) |
+			       _mm512_cmp_ps_mask(x, _mm512_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
+	const __mmask16 zero = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-__builtin_inff()), _CMP_EQ_OQ);
+	const __m512 x0 = x;
 	__m512 n, r, p;
 
 	x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
@@ -33,7 +39,15 @@ static inline __m512 exp16(__m512 x)
 	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
 	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
 	p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-	return _mm512_scalef_ps(p, n);
+	p = _mm512_mask_mov_ps(_mm512_scalef_ps(p, n), keep, x0);
+	return _mm512_mask_mov_ps(p, zero, _mm512_setzero_ps());
+}
+
+/* x < 0 ? 0 : x, so that NaN stays NaN (as in PyTorch and onnxruntime). */
+static inline __m512 relu16(__m512 x)
+{
+	return _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
+				  _mm512_setzero_ps());
 }
 
 /* 1 / (1 + e^-x): no cancellation anywhere, so the exp's accuracy carries through. */
@@ -108,7 +122,7 @@ static void elementwise(const struct epi_op *ops, size_t n_ops, const float *s, 
 							x);
 				break;
 			case EPI_RELU:
-				x = _mm512_max_ps(x, _mm512_setzero_ps());
+				x = relu16(x);
 				break;
 			case EPI_LEAKY:
 				x = _mm512_mask_mul_ps(
@@ -183,7 +197,7 @@ static inline __attribute__((always_inline)) __m512 act16(__m512 x, enum epi_kin
 {
 	switch (act) {
 	case EPI_RELU:
-		return _mm512_max_ps(x, _mm512_setzero_ps());
+		return relu16(x);
 	case EPI_LEAKY:
 		return _mm512_mask_mul_ps(x, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
 					  x, alpha);

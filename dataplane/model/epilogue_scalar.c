@@ -21,7 +21,7 @@ static float apply(const struct epi_op *op, float x, size_t j)
 	case EPI_RDIV:
 		return op->vec[j] / x;
 	case EPI_RELU:
-		return x > 0.0f ? x : 0.0f;
+		return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as in PyTorch */
 	case EPI_LEAKY:
 		return x < 0.0f ? op->alpha * x : x;
 	case EPI_SIGMOID:
@@ -57,7 +57,7 @@ static inline __attribute__((always_inline)) float act1(float x, enum epi_kind a
 {
 	switch (act) {
 	case EPI_RELU:
-		return x > 0.0f ? x : 0.0f;
+		return x < 0.0f ? 0.0f : x; /* NaN stays NaN, as in PyTorch */
 	case EPI_LEAKY:
 		return x < 0.0f ? alpha * x : x;
 	case EPI_SIGMOID:

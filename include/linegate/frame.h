@@ -111,7 +111,11 @@
 	  "publisher's")                                                                          \
 	X(DROP_SAMPLE_RATE, "sample_rate",                                                         \
 	  "an authentic LGF frame whose sample rate is not the device's sample_rate in the "       \
-	  "policy or the rate the model was trained on: its samples would be judged wrongly")
+	  "policy or the rate the model was trained on: its samples would be judged wrongly")     \
+	X(DROP_BAD_SAMPLE, "bad_sample",                                                           \
+	  "a verified frame holding a NaN, +-Inf or out-of-range sample under "                    \
+	  "detection.bad_samples: drop (its replay state advances, its device's partial window "  \
+	  "is discarded)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

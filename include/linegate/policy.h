@@ -84,6 +84,21 @@ enum lg_uadp_transport {
 	LG_UADP_TRANSPORT_ANY,     /* either */
 };
 
+/*
+ * Bad samples (issue 8, docs/policy.md "Bad samples"): a sample is bad when it is NaN,
+ * +-Inf, outside its device's 'range', or, for a device without one, larger in magnitude
+ * than LG_SAMPLE_LIMIT. The limit keeps every feature of a window finite in float: the
+ * spectrum of the longest window (65536 samples) of values up to 1e12 has bins of at most
+ * 65536 x 1e12 = 6.6e16, whose powers sum (Parseval) to at most 65536^2 x 1e24 = 4.3e33,
+ * 1e5 below FLT_MAX (3.4e38); the time-domain statistics are scaled or summed in double.
+ */
+#define LG_SAMPLE_LIMIT 1e12f
+
+enum lg_bad_samples {
+	LG_BAD_SAMPLES_DROP = 0, /* the frame adds nothing; the partial window is discarded */
+	LG_BAD_SAMPLES_MASK,     /* a bad sample becomes its channel's last good value */
+};
+
 struct lg_policy_device {
 	uint32_t id;
 	char name[LG_NAME_MAX];
@@ -119,6 +134,10 @@ struct lg_policy_device {
 	bool uadp_by_position;   /* writer_position: the publisher sends no PayloadHeader */
 	uint64_t uadp_pub_num;
 	char uadp_pub_str[33];
+	/* Bad samples (issue 8): 'range: [min, max]', the values this sensor can give (after
+	 * an int16 frame's scale); has_range false = any |x| <= LG_SAMPLE_LIMIT. */
+	bool has_range;
+	float range_min, range_max;
 	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
 	struct lg_policy_key keys[2];
 };
@@ -152,6 +171,8 @@ struct lg_policy {
 	uint32_t deadline_ms;   /* flush a partial batch when its oldest row is this old */
 	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
+	/* Bad samples (issue 8): detection.bad_samples, enum lg_bad_samples. */
+	uint8_t bad_samples;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {
 		char host[256];       /* "" = no MQTT output */
