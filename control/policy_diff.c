@@ -104,6 +104,15 @@ static void f_threshold(const struct lg_policy *p, char *b, size_t l)
 		snprintf(b, l, "model's own");
 }
 
+/* incidents */
+static void f_incidents(const struct lg_policy *p, char *b, size_t l)
+{
+	const struct lg_policy_incidents *in = &p->incidents;
+
+	snprintf(b, l, "confirm %u of %u, resolve_after %u, hysteresis %.6g, update_ms %u",
+		 in->confirm, in->of, in->resolve_after, (double)in->hysteresis, in->update_ms);
+}
+
 static void f_cores(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -172,6 +181,7 @@ static const struct {
 	{ { "detection.deadline_ms", LG_FIELD_LIVE }, f_deadline },
 	{ { "detection.model", LG_FIELD_LIVE }, f_model },
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
+	{ { "detection.incidents", LG_FIELD_LIVE }, f_incidents },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },

@@ -92,6 +92,12 @@ static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id)
 	if (!s)
 		return NULL;
 	s->hwm = lg_state_hwm(dp->state, id);
+	/* incidents: an incident a previous run left open is open now (status shows it). */
+	s->inc_rec = lg_state_incident(dp->state, id);
+	if (!s->inc_rec)
+		s->inc_rec = &s->inc_local;
+	else if (__atomic_load_n(&s->inc_rec->open, __ATOMIC_ACQUIRE))
+		lg_dp_inc_table(dp, s->inc_rec, NULL);
 	hw = s->hwm ? atomic_load(s->hwm) : 0;
 	if (hw) {
 		s->replay.highest = hw;

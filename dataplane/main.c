@@ -192,6 +192,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 			       json_object_new_string(ms ? ms->shadow : ""));
 	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
 	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
+	/* incidents open now */
+	json_object_object_add(c->reply, "incidents", lg_dp_inc_json(dp));
 	{
 		char names[1024];
 
@@ -726,6 +728,7 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
 	pthread_mutex_init(&dp.model_lock, NULL);
+	pthread_mutex_init(&dp.inc_lock, NULL);
 	/* Batches may grow with a policy change up to the parser's bound: size for it once. */
 	dp.max_batch = 4096;
 	dp.started_ns = lg_now_ns();
@@ -788,6 +791,7 @@ int main(int argc, char **argv)
 	}
 	be_setup = true;
 	dp.handoff_wait = ops->flags & LG_BACKEND_F_FINITE;
+	dp.finite = ops->flags & LG_BACKEND_F_FINITE;
 	/* Before the workers start: they look at their handoff rings for its messages. */
 	dp.ext_input = p.opcua_mqtt.host[0];
 	for (unsigned w = 0; w < dp.nworkers; w++) {
@@ -968,5 +972,7 @@ out:
 		ops->teardown();
 	lg_uadmit_destroy(dp.uadmit);
 	lg_state_close(dp.state);
+	free(dp.inc_open);
+	pthread_mutex_destroy(&dp.inc_lock);
 	return status;
 }
