@@ -75,7 +75,9 @@ static enum lg_inc_event try_open(struct lg_inc_core *c, struct lg_inc_rec *r,
 	unsigned oldest = 0;
 	float max = 0;
 
-	if ((unsigned)__builtin_popcount(alerted) < cfg->confirm || !alerted)
+	/* An incident opens on an alerting window: a normal one after a live change of
+	 * confirm/of does not open one on old alerts. */
+	if (!w->alert || (unsigned)__builtin_popcount(alerted) < cfg->confirm)
 		return LG_INC_NONE;
 	oldest = 31u - (unsigned)__builtin_clz(alerted);
 	for (unsigned i = 0; i <= oldest; i++)

@@ -97,6 +97,16 @@ static void out_append(struct lg_dp *dp, const char *line, size_t len, bool aler
 	dp->out_alert[dp->nout++] = alert;
 }
 
+/* From the arrival of the window's first frame to its line (an incident event: of the
+ * window that made it), for every line. */
+static void out_latency(struct lg_dp *dp, const struct lg_event *e)
+{
+	uint64_t lat = lg_now_ns() - e->rx_ns;
+
+	atomic_fetch_add_explicit(&dp->pub_hist[lg_latency_bucket(lat)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dp->pub_sum_ns, lat, memory_order_relaxed);
+}
+
 /* incidents: one event (open, update, resolve) as a JSON line, to MQTT on
  * <topic>/incidents/<device>, and into the open-incident table of status. */
 static void write_incident(struct lg_dp *dp, const struct lg_event *e)
@@ -130,6 +140,7 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 		return; /* cannot happen: names and numbers are bounded */
 	lg_dp_inc_table(dp, r, e->name);
 	out_append(dp, line, (size_t)len, false);
+	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
 }
@@ -151,13 +162,7 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
 	out_append(dp, line, (size_t)len, e->alert);
-	{
-		uint64_t lat = lg_now_ns() - e->rx_ns;
-
-		atomic_fetch_add_explicit(&dp->pub_hist[lg_latency_bucket(lat)], 1,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&dp->pub_sum_ns, lat, memory_order_relaxed);
-	}
+	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 }

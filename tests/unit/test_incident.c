@@ -200,9 +200,12 @@ static void test_live_change(void)
 
 	k33.confirm = 3;
 	EXPECT(&d, &k33, "AAn", "...");
-	/* confirm 2 of 3 from now on: the history counts under the new rule */
+	/* confirm 2 of 3 from now on: the history counts under the new rule, from the next
+	 * alerting window (a normal one opens nothing on old alerts) */
+	EXPECT(&d, &def, "n", ".");
+	EXPECT(&d, &k33, "AAn", "...");
 	EXPECT(&d, &def, "A", "O");
-	CHECK_EQ(d.r.onset_ns, T0 + 1 * STEP);
+	CHECK_EQ(d.r.onset_ns, T0 + 5 * STEP);
 	/* resolve_after changed live too */
 	{
 		struct lg_policy_incidents m1 = def;
