@@ -200,7 +200,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 	/* incidents: opened, resolved, continued from a previous run, events lost to a full
 	 * ring; time to insight (onset -> open) */
-	_Atomic uint64_t inc_opened, inc_resolved, inc_continued, ring_full_incidents;
+	_Atomic uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, ring_full_incidents;
 	_Atomic uint64_t tti_hist[LG_TTI_BUCKETS], tti_sum_ms;
 };
 

@@ -249,6 +249,8 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 		atomic_fetch_add_explicit(&w->st.inc_resolved, 1, memory_order_relaxed);
 	} else if (t == LG_INC_CONTINUE) {
 		atomic_fetch_add_explicit(&w->st.inc_continued, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&w->st.inc_updates, 1, memory_order_relaxed);
 	}
 	inc_emit(w, &ev);
 }

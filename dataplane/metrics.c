@@ -43,7 +43,7 @@ struct snap {
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	/* incidents */
-	uint64_t inc_opened, inc_resolved, inc_continued, inc_open, full_i, tti_sum_ms,
+	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
 		tti_hist[LG_TTI_BUCKETS];
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
@@ -94,6 +94,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->inc_opened += atomic_load(&st->inc_opened);
 		s->inc_resolved += atomic_load(&st->inc_resolved);
 		s->inc_continued += atomic_load(&st->inc_continued);
+		s->inc_updates += atomic_load(&st->inc_updates);
 		s->full_i += atomic_load(&st->ring_full_incidents);
 		s->tti_sum_ms += atomic_load(&st->tti_sum_ms);
 		for (int b = 0; b < LG_TTI_BUCKETS; b++)
@@ -299,6 +300,10 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(inc, "opened", s.inc_opened);
 		add_u64(inc, "resolved", s.inc_resolved);
 		add_u64(inc, "continued", s.inc_continued);
+		add_u64(inc, "updates", s.inc_updates);
+		/* lines: every open, update (continued ones too) and resolve */
+		add_u64(inc, "events", s.inc_opened + s.inc_resolved + s.inc_continued +
+					       s.inc_updates);
 		add_u64(inc, "open_now", s.inc_open);
 		add_u64(inc, "ring_full", s.full_i);
 		add_u64(inc, "tti_ms_mean", s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
