@@ -239,6 +239,12 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	if (s.inc_opened || s.inc_continued || s.inc_open)
+		fprintf(f, "linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
+			   "the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
+			   "insight %" PRIu64 " ms\n",
+			s.inc_opened, s.inc_continued, s.inc_resolved, s.inc_open,
+			s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
