@@ -39,15 +39,19 @@ status() { lg_ctl "$T/dp.sock" '{"cmd": "status"}' incidents > "$1"; }
 
 echo "== 1. a fault"
 lg_start_linegate
+lg_start_linegated
 gen -n 40 -f $FAULT:20:bearing -j "$T/sent1.json"
 lg_wait_for 5 has_lines "$T/out.jsonl" open 1 || lg_fail "no incident opened"
 sleep 0.3
 status "$T/status1.json"
+"$LG_BIN_CTL" -s "$T/d.sock" --raw status > "$T/ctlstatus1.json" || lg_fail "linegatectl status"
 lg_stop_linegate
+unset D_PID
 mv "$T/out.jsonl" "$T/out1.jsonl" # linegate appends: each run its own file
 
 echo "== 2. restarted mid-incident, the fault goes on"
 lg_start_linegate
+status "$T/status2a.json" # before any window: from the state folder
 gen -n 20 --first-seq 1001 -f $FAULT:0:bearing
 lg_wait_for 5 has_lines "$T/out.jsonl" update 1 || lg_fail "no update after the restart"
 status "$T/status2.json"
@@ -114,7 +118,14 @@ check("1: confirmed by 2 alerting windows of 2", (o["windows"], o["alerts"]), (2
 check("1: id", o["incident"].startswith("conveyor-1-vib-") and o["incident"].endswith("-1"), True)
 st1 = json.load(open(f"{T}/status1.json"))
 check("1: status lists it", [(x["incident"], x["device"]) for x in st1], [(o["incident"], fault)])
+ctl = json.load(open(f"{T}/ctlstatus1.json"))
+check("1: linegatectl status lists it", [x["incident"] for x in ctl.get("incidents", [])],
+      [o["incident"]])
 
+st2 = json.load(open(f"{T}/status2a.json"))
+check("2: status lists it right after the restart",
+      [(x["incident"], x["name"], x["onset"]) for x in st2],
+      [(o["incident"], "conveyor-1-vib", o["onset"])])
 check("2+3: no second open after the restart", [e["event"] for e in run2 if e["event"] == "open"], [])
 cont = [e for e in run2 if e["event"] == "update" and e.get("continued")]
 check("2: one update marks the incident continued", len(cont), 1)
