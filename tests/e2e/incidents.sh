@@ -10,7 +10,8 @@
 #      healthy windows reopen nothing
 #   4. live apply: with confirm 4 of 4 a 3-window fault opens nothing; with 2 of 3 it does
 #   5. a recording replayed (pcap backend, no state folder) gives the same incident lines
-#      run after run, their times the recording's
+#      run after run, their times the recording's; a two-channel device's rows make one
+#      device window each
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -183,6 +184,27 @@ done()
 PY
 	grep -q "a finite stream: no state folder is read or written" "$T/replay1.err" ||
 		lg_fail "the replay used a state folder: $(grep policy: "$T/replay1.err")"
+	# a two-channel device: its channels' rows make one device window (lgf.pcap: every
+	# window of the three devices alerts, fx-pump-2ch's frames come 25 ms apart)
+	sed "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" "$F/policy.yaml" \
+		> "$T/fx.yaml"
+	cp "$F"/keys/*.key "$T/keys/" && chmod 600 "$T"/keys/*.key
+	timeout 60 "$LG_BIN_DP" -p "$T/fx.yaml" -b "pcap:file=$F/lgf.pcap" -o "$T/fx.jsonl" \
+		2> "$T/fx.err" || lg_fail "lgf.pcap: $(tail -2 "$T/fx.err")"
+	python3 - "$T/fx.jsonl" <<'PY'
+import json, sys
+from lgcheck import check, done
+L = [json.loads(l) for l in open(sys.argv[1])]
+e = {x["name"]: x for x in L if x["type"] == "incident"}
+rows = sum(1 for x in L if x["type"] == "alert" and x["name"] == "fx-pump-2ch")
+check("lgf.pcap: one incident each", sorted(e), ["fx-fan-v6", "fx-press-v4", "fx-pump-2ch"])
+check("fx-pump-2ch: 2 alerting rows a window", rows, 20)
+p = e.get("fx-pump-2ch", {})
+check("fx-pump-2ch: opened at its second device window, not its second row",
+      (p.get("windows"), p.get("alerts"), p.get("onset"), p.get("opened")),
+      (2, 2, "2026-01-01T00:00:00.025Z", "2026-01-01T00:00:00.115Z"))
+done()
+PY
 else
 	echo "SKIP part 5: this build has no pcap backend"
 fi
