@@ -213,7 +213,8 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 	if (e->channel == 0 || e->score > s->inc_max)
 		s->inc_max = e->score;
 	s->inc_alert = e->channel == 0 ? e->alert : (s->inc_alert || e->alert);
-	if (e->channel + 1u < e->nchan)
+	/* Not before the worker took a generation's rules (lg_worker_main). */
+	if (e->channel + 1u < e->nchan || !w->inc.of)
 		return;
 	if (!s->inc_rec)
 		s->inc_rec = &s->inc_local;
