@@ -212,8 +212,18 @@ struct lg_inc_rec *lg_state_incident(struct lg_state *st, uint32_t id)
 	for (unsigned i = 0; i < INC_SLOTS; i++) {
 		struct lg_inc_rec *r = &st->inc->slot[(h + i) % INC_SLOTS];
 
-		if (r->dev == id)
+		if (r->dev == id) {
+			/* What a previous run wrote goes out in JSON lines: an id that is
+			 * not one linegate makes (a damaged file) closes the incident. */
+			size_t n = strnlen(r->id, sizeof(r->id));
+
+			if (n == sizeof(r->id) || strspn(r->id, "abcdefghijklmnopqrstuvwxyz"
+							"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+				r->id[0] = '\0';
+				r->open = 0;
+			}
 			return r;
+		}
 		if (!r->dev) {
 			memset(r, 0, sizeof(*r));
 			r->dev = id;
