@@ -79,7 +79,8 @@ if any(x["clock"] != "source_time" for x in I if L and "source_time" in L[0]):
     print(f"{sys.argv[3]}: an incident line not on the publisher's clock: {I[0]}")
     sys.exit(1)
 ok = bool(eval(sys.argv[2]))
-print(f"{sys.argv[3]}: lines: {sys.argv[2]}: {'ok' if ok else 'FAILED'}")
+print(f"{sys.argv[3]}: lines: {sys.argv[2]}: {'ok' if ok else 'FAILED'}" +
+      (f" ({len(I)} incident lines, clock {I[0]['clock']})" if I else ""))
 if not ok and L:
     print("  first line:", json.dumps(L[0]))
 sys.exit(0 if ok else 1)
