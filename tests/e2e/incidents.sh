@@ -4,8 +4,8 @@
 # windows and resolves after 5 normal ones.
 #   1. the fault: exactly one "open" (and no other device's), its onset the sample time of
 #      the fault's first window (the sender's clock), tti_ms = opened - onset; status lists it
-#   2. linegate restarted mid-incident, the fault goes on: no second "open", one "update"
-#      marked continued, the same id
+#   2. linegate killed (SIGKILL) and restarted mid-incident, the fault goes on: no second
+#      "open", one "update" marked continued, the same id
 #   3. the line healthy again: exactly one "resolve", same id; a restart after it and more
 #      healthy windows reopen nothing
 #   4. live apply: with confirm 4 of 4 a 3-window fault opens nothing; with 2 of 3 it does
@@ -46,7 +46,12 @@ lg_wait_for 5 has_lines "$T/out.jsonl" open 1 || lg_fail "no incident opened"
 sleep 0.3
 status "$T/status1.json"
 "$LG_BIN_CTL" -s "$T/d.sock" --raw status > "$T/ctlstatus1.json" || lg_fail "linegatectl status"
-lg_stop_linegate
+# a crash, not a stop: the state folder's mapping outlives SIGKILL
+kill -KILL $DP_PID
+wait $DP_PID 2>/dev/null || true
+kill -INT $D_PID
+wait $D_PID || lg_fail "linegated exited with status $?"
+LG_PIDS=""
 unset D_PID
 mv "$T/out.jsonl" "$T/out1.jsonl" # linegate appends: each run its own file
 
