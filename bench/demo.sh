@@ -87,7 +87,7 @@ echo
 echo "live counters: XDP drops before the kernel allocates anything (LGF and UADP); workers verify the rest"
 printf '%6s | %8s %8s %8s %8s | %9s %8s %8s %8s %8s %7s\n' time "xdp pass" unknown spoofed \
 	malform. received admitted bad_tag replayed scored alerts
-alerts_seen=0
+opens_seen=0
 while :; do
 	sleep 1
 	"$LG_BIN_CTL" -s "$T/d.sock" metrics > "$T/m.json" 2>/dev/null || continue
@@ -98,11 +98,12 @@ print(f'{sys.argv[2]+"s":>6} | {x.get("admitted", 0):>8} {x.get("unknown_device"
       f'{x.get("spoofed_source", 0):>8} {x.get("malformed", 0):>8} | {m["received"]:>9} '
       f'{m["admitted"]:>8} {d["bad_tag"]:>8} {d["replayed"]:>8} {m["scored"]:>8} {m["alerts"]:>7}')
 PY
-	n=$(grep -c '"type":"alert"' "$T/out.jsonl" 2>/dev/null || true)
-	if [ "${n:-0}" -gt 0 ] && [ "$alerts_seen" -eq 0 ]; then
-		echo "   ALERT: $(grep -m1 '"type":"alert"' "$T/out.jsonl")"
+	n=$(grep -c '"type":"incident","event":"open"' "$T/out.jsonl" 2>/dev/null || true)
+	if [ "${n:-0}" -gt "$opens_seen" ]; then
+		grep '"type":"incident","event":"open"' "$T/out.jsonl" | tail -n +$((opens_seen + 1)) |
+			sed 's/^/   INCIDENT: /'
 	fi
-	alerts_seen=${n:-0}
+	opens_seen=${n:-0}
 	kill -0 $GEN_PID 2>/dev/null || break
 done
 wait $GEN_PID
@@ -117,14 +118,14 @@ import json, sys
 st = json.load(open(sys.argv[1])); sent = json.load(open(sys.argv[2]))
 d = st["drops"]; x = st.get("xdp", {})
 alerts = {}
-first = None
+incidents = {}  # id -> its newest event
 for line in open(sys.argv[3]):
     e = json.loads(line)
     if e["type"] == "alert":
         alerts.setdefault((e["device"], e["name"]), 0)
         alerts[(e["device"], e["name"])] += 1
-        if first is None or e["time_ns"] < first["time_ns"]:
-            first = e
+    elif e["type"] == "incident":
+        incidents[e["incident"]] = e
 print("\n==================== linegate demo summary ====================")
 print(f'frames sent by the line       {sent["sent"]:>8}')
 if x:
@@ -143,17 +144,27 @@ for k, v in d.items():
 print(f'  of them OPC UA PubSub UADP  {st["uadp_received"]:>8}   ({st["uadp_unsigned_admitted"]} unsigned, from a device the policy allows to)')
 print(f'windows scored                {st["scored"]:>8}   in {st["batches"]} batches, '
       f'mean latency {st["latency_us_mean"]} us, max {st["latency_us_max"]} us')
-print(f'alerts raised                 {st["alerts"]:>8}')
-for (dev, name), n in sorted(alerts.items()):
-    print(f'  device {dev} ({name}): {n} alerts')
+print(f'incidents                     {len(incidents):>8}   (from {st["alerts"]} alerting windows: '
+      f'confirmed k of n, one per fault; the alert lines are in the output too)')
+for i, e in sorted(incidents.items(), key=lambda x: x[1]["onset"]):
+    state = "open" if e["event"] != "resolve" else "resolved " + e["resolved"]
+    print(f'  device {e["device"]} ({e["name"]}): incident {i}')
+    print(f'      onset {e["onset"]} ({e["clock"]} clock), opened {e["opened"]}: '
+          f'time to insight {e["tti_ms"]} ms; {e["alerts"]} of {e["windows"]} windows alerted, '
+          f'max score {e["max_score"]:.4g} (threshold {e["threshold"]:.4g}); {state}')
 f = sent.get("fault")
 if f:
     print(f'injected fault: device {f["device"]} ({f["name"]}), {f["kind"]}, from frame {f["onset_frame"]}')
-    if first and first["device"] == f["device"]:
-        mtti = (first["time_ns"] - f["onset_wall_ns"]) / 1e6
-        print(f'  first alert at frame {first["seq"]}: time to insight {mtti:.1f} ms after onset')
-    flagged_others = [k for k in alerts if k[0] != f["device"]]
-    print("  faulty device identified: " + ("YES" if (f["device"], f["name"]) in alerts and not flagged_others else "NO"))
+    mine = [e for e in incidents.values() if e["device"] == f["device"]]
+    others = [e for e in incidents.values() if e["device"] != f["device"]]
+    for e in mine:
+        y, frac = e["onset"][:-1].split(".")
+        import calendar, time
+        onset_ns = calendar.timegm(time.strptime(y, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac) * 10**6
+        print(f'  its incident\'s onset is {(onset_ns - f["onset_wall_ns"]) / 1e6:+.1f} ms from '
+              f'the injection; time to insight {e["tti_ms"]} ms')
+    print("  faulty device identified, one incident, no other: " +
+          ("YES" if len(mine) == 1 and not others else "NO"))
 lost = sent["enrolled"] - st["admitted"]
 print(f'enrolled frames lost between line and model: {lost}')
 print("================================================================")

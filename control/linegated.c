@@ -980,8 +980,17 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 		json_object_object_add(c->reply, "dataplane",
 				       json_object_new_string(ret ? why : "up"));
 		if (!ret) {
+			json_object *r, *inc;
+
 			json_object_object_add(c->reply, "dataplane_policy_sha256",
 					       json_object_new_string(dphex));
+			/* incidents: the data plane's open incidents, as it lists them */
+			if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
+				if (json_object_object_get_ex(r, "incidents", &inc))
+					json_object_object_add(c->reply, "incidents",
+							       json_object_get(inc));
+				json_object_put(r);
+			}
 			drift_note(d, dphex, "it came back by itself");
 		}
 		json_object_object_add(c->reply, "in_sync", json_object_new_boolean(d->in_sync));

@@ -1065,6 +1065,59 @@ static int cmp_dev(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/*
+ * detection.incidents: {confirm: K, of: N, resolve_after: M, hysteresis: H, update_ms: U}
+ * (incidents). K <= N <= LG_INCIDENT_MAX_OF, 0 < H <= 1.
+ */
+static int parse_incidents(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	struct lg_policy_incidents *in = &p->incidents;
+	const yaml_node_t *confirm = NULL;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'incidents' must be a mapping such as {confirm: 2, of: 3, "
+			    "resolve_after: 10, hysteresis: 0.8}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u = 0;
+		int err;
+
+		if (name && !strcmp(name, "confirm")) {
+			err = get_uint(c, v, "confirm", 1, LG_INCIDENT_MAX_OF, &u);
+			in->confirm = (uint16_t)u;
+			confirm = v;
+		} else if (name && !strcmp(name, "of")) {
+			err = get_uint(c, v, "of", 1, LG_INCIDENT_MAX_OF, &u);
+			in->of = (uint16_t)u;
+		} else if (name && !strcmp(name, "resolve_after")) {
+			err = get_uint(c, v, "resolve_after", 1, 65535, &u);
+			in->resolve_after = (uint16_t)u;
+		} else if (name && !strcmp(name, "hysteresis")) {
+			err = get_float(c, v, "hysteresis", &in->hysteresis);
+			if (!err && !(in->hysteresis > 0 && in->hysteresis <= 1))
+				err = perr(c, v, "'hysteresis' must be above 0 and at most 1 (a "
+					   "window is normal when its score < threshold x "
+					   "hysteresis; 1 = no hysteresis)");
+		} else if (name && !strcmp(name, "update_ms")) {
+			err = get_uint(c, v, "update_ms", 100, 86400000, &u);
+			in->update_ms = (uint32_t)u;
+		} else {
+			static const char *const f[] = { "confirm", "of", "resolve_after",
+							 "hysteresis", "update_ms", NULL };
+
+			err = unknown(c, node(c, pr->key), "incidents field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (in->confirm > in->of)
+		return perr(c, confirm ? confirm : n, "'confirm' %u is more than 'of' %u: an "
+			    "incident opens when confirm of the last 'of' windows alerted, so "
+			    "confirm must be at most of", in->confirm, in->of);
+	return 0;
+}
+
 static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
 	if (n->type != YAML_MAPPING_NODE)
@@ -1094,9 +1147,11 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 
 			err = get_choice(c, v, "bad_samples", bs, "drop or mask", &k);
 			p->bad_samples = (uint8_t)k;
+		} else if (name && !strcmp(name, "incidents")) {
+			err = parse_incidents(c, v, p);
 		} else {
 			static const char *const f[] = { "window", "batch", "deadline_ms", "model",
-							 "threshold", "bad_samples", NULL };
+							 "threshold", "bad_samples", "incidents", NULL };
 
 			err = unknown(c, node(c, pr->key), "detection field", f);
 		}
@@ -1966,6 +2021,9 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 	struct lg_policy p = {
 		.port = 4739, .window = 256, .batch = 16, .deadline_ms = 50, .jsonl = "-",
 		.not_ours = LG_ADMIT_NOT_OURS_PASS,
+		/* incidents: docs/policy.md says why these */
+		.incidents = { .confirm = 2, .of = 3, .resolve_after = 10, .hysteresis = 0.8f,
+			       .update_ms = 10000 },
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

@@ -110,6 +110,15 @@ static void f_bad_samples(const struct lg_policy *p, char *b, size_t l)
 	snprintf(b, l, "%s", p->bad_samples == LG_BAD_SAMPLES_MASK ? "mask" : "drop");
 }
 
+/* incidents */
+static void f_incidents(const struct lg_policy *p, char *b, size_t l)
+{
+	const struct lg_policy_incidents *in = &p->incidents;
+
+	snprintf(b, l, "confirm %u of %u, resolve_after %u, hysteresis %.6g, update_ms %u",
+		 in->confirm, in->of, in->resolve_after, (double)in->hysteresis, in->update_ms);
+}
+
 static void f_cores(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -179,6 +188,7 @@ static const struct {
 	{ { "detection.model", LG_FIELD_LIVE }, f_model },
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
 	{ { "detection.bad_samples", LG_FIELD_LIVE }, f_bad_samples },
+	{ { "detection.incidents", LG_FIELD_LIVE }, f_incidents },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },

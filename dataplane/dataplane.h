@@ -23,6 +23,7 @@ struct lg_uadp_keys;
 #include <linegate/uadp.h>
 
 #include "handoff.h"
+#include "incident.h"
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
@@ -39,6 +40,9 @@ struct lg_opcua_mqtt;
  * bounds in ns of all but the last bucket, which is +Inf. */
 #define LG_LAT_BUCKETS 12
 extern const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1];
+/* Time to insight of incidents (onset -> open), upper bounds in ms, then +Inf. */
+#define LG_TTI_BUCKETS 11
+extern const uint64_t lg_tti_bounds_ms[LG_TTI_BUCKETS - 1];
 /* Rows per scored batch: upper bounds 1, 2, 4, ... 1024, then +Inf. */
 #define LG_BATCH_BUCKETS 12
 
@@ -102,6 +106,15 @@ struct lg_dev_state {
 	 * of a bad one), frames dropped for a bad sample, samples masked. */
 	float last_good[LGF_MAX_CHANNELS];
 	_Atomic uint64_t bad_sample_drops, samples_masked;
+	/* incidents (incident.c): the device's state machine and its record (a slot in the
+	 * state folder, else inc_local); the device window being put together from its
+	 * channels' rows; the sample times (ns since 1970, the LGF sender's clock, 0 = none)
+	 * of the first and past the last sample of the window being filled. */
+	struct lg_inc_core inc;
+	struct lg_inc_rec *inc_rec, inc_local;
+	float inc_max;
+	bool inc_alert;
+	uint64_t first_ts_ns, end_ts_ns;
 };
 
 /* A UADP identity and the index of its device in the policy. */
@@ -159,8 +172,18 @@ struct lg_event {
 	 * newest values of the other fields as JSON members ("" = none). */
 	char channel_name[24];
 	int64_t source_time;
-	char fields[LG_EVENT_FIELDS];
+	/* incidents (incident.c): an event is a scored row (LG_EV_ROW) or an incident event
+	 * (LG_EV_INCIDENT: inc_event, the record after it, name; scored_wall_ns is its
+	 * time). A row carries its device window's channel count and sample times. */
+	uint8_t kind, nchan, inc_event;
+	uint64_t sample_ns, sample_end_ns;
+	union {
+		char fields[LG_EVENT_FIELDS];
+		struct lg_inc_rec inc;
+	};
 };
+#define LG_EV_ROW 0
+#define LG_EV_INCIDENT 1
 
 /* Single-producer single-consumer ring of events; power-of-two size. */
 struct lg_spsc {
@@ -190,6 +213,10 @@ struct lg_worker_stats {
 	_Atomic uint64_t samples_masked, rows_nonfinite;
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
+	/* incidents: opened, resolved, continued from a previous run, events lost to a full
+	 * ring; time to insight (onset -> open) */
+	_Atomic uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, ring_full_incidents;
+	_Atomic uint64_t tti_hist[LG_TTI_BUCKETS], tti_sum_ms;
 };
 
 struct lg_dp;
@@ -222,6 +249,7 @@ struct lg_worker {
 	bool running;         /* its thread was started */
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
+	struct lg_policy_incidents inc; /* incidents: its generation's detection.incidents */
 };
 
 struct lg_dp {
@@ -233,6 +261,7 @@ struct lg_dp {
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
 	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */
+	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
 	uint64_t started_ns;
 	FILE *out;           /* JSON lines */
@@ -276,6 +305,11 @@ struct lg_dp {
 	bool ext_input;
 	_Atomic uint64_t pub_hist[LG_LAT_BUCKETS], pub_sum_ns; /* written by the output thread */
 	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
+	/* incidents: the open ones, as the output thread has published them (and as the state
+	 * folder had them at start), for status. */
+	pthread_mutex_t inc_lock;
+	struct lg_inc_open { struct lg_inc_rec rec; char name[LG_NAME_MAX]; } *inc_open;
+	size_t ninc_open, inc_cap;
 };
 
 uint64_t lg_now_ns(void);
@@ -317,6 +351,12 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 				const struct lg_rx_pkt *pkt);
 void lg_worker_flush(struct lg_worker *w);
 void *lg_output_main(void *arg);
+/* incidents (incident.c): a scored row into its device's incident state machine (called
+ * by the score stage once the row's score is final); the open-incident table for status
+ * (output thread, start-up; under inc_lock), as a JSON array (malloc'd). */
+void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s);
+void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
+struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
 
 /* The worker that owns device index i of a policy among n (LGF: lg_steer_lgf(); a UADP

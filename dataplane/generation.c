@@ -84,7 +84,7 @@ static int build_routes(struct lg_gen *g)
 /* A device's state made afresh: its replay window starts at the high-water mark the state
  * folder kept for it (this run's or an earlier one's), so no frame it accepted is taken
  * again, after a restart or after the device left and came back. */
-static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id)
+static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char *name)
 {
 	struct lg_dev_state *s = calloc(1, sizeof(*s));
 	uint64_t hw;
@@ -92,6 +92,12 @@ static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id)
 	if (!s)
 		return NULL;
 	s->hwm = lg_state_hwm(dp->state, id);
+	/* incidents: an incident a previous run left open is open now (status shows it). */
+	s->inc_rec = lg_state_incident(dp->state, id);
+	if (!s->inc_rec)
+		s->inc_rec = &s->inc_local;
+	else if (__atomic_load_n(&s->inc_rec->open, __ATOMIC_ACQUIRE))
+		lg_dp_inc_table(dp, s->inc_rec, name);
 	hw = s->hwm ? atomic_load(s->hwm) : 0;
 	if (hw) {
 		s->replay.highest = hw;
@@ -119,7 +125,7 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 		g->owner[i] = (uint16_t)lg_dev_owner(&p->devices[i], dp->nworkers);
 		s = carry(old, p->devices[i].id, g->owner[i]);
 		if (!s)
-			s = state_new(dp, p->devices[i].id);
+			s = state_new(dp, p->devices[i].id, p->devices[i].name);
 		if (!s)
 			goto err;
 		g->state[i] = s;

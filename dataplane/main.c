@@ -35,7 +35,8 @@ static const char usage[] =
 	"policy sets uadp_port) on UDP, and OPC UA PubSub messages, UADP or JSON, from an MQTT\n"
 	"broker when the policy has an 'opcua_mqtt' section (docs/opcua.md); admits only enrolled\n"
 	"devices with a valid tag and a fresh sequence, turns their samples into window features,\n"
-	"scores them with the policy's model and writes scores and alerts as JSON lines.\n"
+	"scores them with the policy's model and writes scores and alerts as JSON lines, and\n"
+	"per device the incidents its alerts make (open, update, resolve: docs/operations.md).\n"
 	"\n"
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
@@ -62,7 +63,8 @@ static const char usage[] =
 	"      --state-dir DIR   state kept across restarts (default $STATE_DIRECTORY, else\n"
 	"                        /var/lib/linegate; made 0700): each device's replay high-water\n"
 	"                        mark, so no frame accepted before a restart is accepted after\n"
-	"                        it, and the last applied policy, which a restart uses unless\n"
+	"                        it; each device's open incident, which a restart continues;\n"
+	"                        and the last applied policy, which a restart uses unless\n"
 	"                        the boot policy file changed since (the start line says which)\n"
 	"  -x, --xdp IFACE[:generic]\n"
 	"                        attach the XDP admission program to IFACE (native mode, or\n"
@@ -192,6 +194,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 			       json_object_new_string(ms ? ms->shadow : ""));
 	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
 	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
+	/* incidents open now */
+	json_object_object_add(c->reply, "incidents", lg_dp_inc_json(dp));
 	{
 		char names[1024];
 
@@ -753,6 +757,7 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
 	pthread_mutex_init(&dp.model_lock, NULL);
+	pthread_mutex_init(&dp.inc_lock, NULL);
 	/* Batches may grow with a policy change up to the parser's bound: size for it once. */
 	dp.max_batch = 4096;
 	dp.started_ns = lg_now_ns();
@@ -815,6 +820,7 @@ int main(int argc, char **argv)
 	}
 	be_setup = true;
 	dp.handoff_wait = ops->flags & LG_BACKEND_F_FINITE;
+	dp.finite = ops->flags & LG_BACKEND_F_FINITE;
 	/* Before the workers start: they look at their handoff rings for its messages. */
 	dp.ext_input = p.opcua_mqtt.host[0];
 	for (unsigned w = 0; w < dp.nworkers; w++) {
@@ -995,5 +1001,7 @@ out:
 		ops->teardown();
 	lg_uadmit_destroy(dp.uadmit);
 	lg_state_close(dp.state);
+	free(dp.inc_open);
+	pthread_mutex_destroy(&dp.inc_lock);
 	return status;
 }

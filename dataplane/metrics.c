@@ -44,6 +44,9 @@ struct snap {
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	uint64_t masked, nonfinite; /* bad samples (issue 8) */
+	/* incidents */
+	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
+		tti_hist[LG_TTI_BUCKETS];
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
@@ -93,6 +96,14 @@ static void take(struct lg_dp *dp, struct snap *s)
 			s->lat_hist[b] += atomic_load(&st->lat_hist[b]);
 		for (int b = 0; b < LG_BATCH_BUCKETS; b++)
 			s->batch_hist[b] += atomic_load(&st->batch_hist[b]);
+		s->inc_opened += atomic_load(&st->inc_opened);
+		s->inc_resolved += atomic_load(&st->inc_resolved);
+		s->inc_continued += atomic_load(&st->inc_continued);
+		s->inc_updates += atomic_load(&st->inc_updates);
+		s->full_i += atomic_load(&st->ring_full_incidents);
+		s->tti_sum_ms += atomic_load(&st->tti_sum_ms);
+		for (int b = 0; b < LG_TTI_BUCKETS; b++)
+			s->tti_hist[b] += atomic_load(&st->tti_hist[b]);
 		s->wk[w].judged = atomic_load(&st->rx);
 		s->wk[w].admitted = atomic_load(&st->reason[LG_OK]);
 		s->wk[w].handed = atomic_load(&st->handed_off);
@@ -113,6 +124,9 @@ static void take(struct lg_dp *dp, struct snap *s)
 	for (int b = 0; b < LG_LAT_BUCKETS; b++)
 		s->pub_hist[b] = atomic_load(&dp->pub_hist[b]);
 	s->pub_sum = atomic_load(&dp->pub_sum_ns);
+	pthread_mutex_lock(&dp->inc_lock);
+	s->inc_open = dp->ninc_open;
+	pthread_mutex_unlock(&dp->inc_lock);
 	s->uptime_ms = (lg_now_ns() - dp->started_ns) / 1000000;
 	s->out_lines = atomic_load(&dp->out_written);
 	s->out_dropped = atomic_load(&dp->out_dropped);
@@ -176,6 +190,34 @@ static void take(struct lg_dp *dp, struct snap *s)
 	pthread_mutex_unlock(&dp->apply_lock);
 }
 
+/* incidents: the open ones (the output thread's table), for status and the counters. */
+json_object *lg_dp_inc_json(struct lg_dp *dp)
+{
+	json_object *a = json_object_new_array();
+
+	pthread_mutex_lock(&dp->inc_lock);
+	for (size_t i = 0; i < dp->ninc_open; i++) {
+		const struct lg_inc_rec *r = &dp->inc_open[i].rec;
+		json_object *o = json_object_new_object();
+		char onset[40], opened[40];
+
+		lg_inc_time(r->onset_ns, onset, sizeof(onset));
+		lg_inc_time(r->opened_ns, opened, sizeof(opened));
+		json_object_object_add(o, "incident", json_object_new_string(r->id));
+		json_object_object_add(o, "device", json_object_new_uint64(r->dev));
+		json_object_object_add(o, "name", json_object_new_string(dp->inc_open[i].name));
+		json_object_object_add(o, "onset", json_object_new_string(onset));
+		json_object_object_add(o, "clock", json_object_new_string(lg_inc_clock_name(r->clock)));
+		json_object_object_add(o, "opened", json_object_new_string(opened));
+		json_object_object_add(o, "windows", json_object_new_uint64(r->windows));
+		json_object_object_add(o, "alerts", json_object_new_uint64(r->alerts));
+		json_object_object_add(o, "max_score", json_object_new_double(r->max_score));
+		json_object_array_add(a, o);
+	}
+	pthread_mutex_unlock(&dp->inc_lock);
+	return a;
+}
+
 static void add_u64(json_object *o, const char *k, uint64_t v)
 {
 	json_object_object_add(o, k, json_object_new_uint64(v));
@@ -208,6 +250,12 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
 			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
 			s.reason[LG_DROP_BAD_SAMPLE], s.masked, s.nonfinite);
+	if (s.inc_opened || s.inc_continued || s.inc_open)
+		fprintf(f, "linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
+			   "the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
+			   "insight %" PRIu64 " ms\n",
+			s.inc_opened, s.inc_continued, s.inc_resolved, s.inc_open,
+			s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
@@ -265,6 +313,22 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "alerts", s.alerts);
 	add_u64(o, "samples_masked", s.masked);
 	add_u64(o, "rows_nonfinite", s.nonfinite);
+	{
+		json_object *inc = json_object_new_object();
+
+		add_u64(inc, "opened", s.inc_opened);
+		add_u64(inc, "resolved", s.inc_resolved);
+		add_u64(inc, "continued", s.inc_continued);
+		add_u64(inc, "updates", s.inc_updates);
+		/* lines: every open, update (continued ones too) and resolve */
+		add_u64(inc, "events", s.inc_opened + s.inc_resolved + s.inc_continued +
+					       s.inc_updates);
+		add_u64(inc, "open_now", s.inc_open);
+		add_u64(inc, "ring_full", s.full_i);
+		add_u64(inc, "tti_ms_mean", s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
+		json_object_object_add(inc, "open", lg_dp_inc_json(dp));
+		json_object_object_add(o, "incidents", inc);
+	}
 	add_u64(o, "output_lines", s.out_lines);
 	add_u64(o, "output_write_dropped", s.out_dropped);
 	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
@@ -468,6 +532,32 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_rows_nonfinite_total",
 		"Feature rows whose features or score were not finite, reported as alerts with a "
 		"null score.", s.nonfinite);
+	counter(&b, "linegate_incidents_opened_total",
+		"Incidents opened (confirm of the last 'of' device windows alerted).", s.inc_opened);
+	counter(&b, "linegate_incidents_resolved_total",
+		"Incidents resolved (resolve_after normal windows in a row).", s.inc_resolved);
+	bprintf(&b, "# HELP linegate_incidents_open Incidents open now.\n"
+		    "# TYPE linegate_incidents_open gauge\nlinegate_incidents_open %" PRIu64 "\n",
+		s.inc_open);
+	{
+		uint64_t c = 0;
+
+		bprintf(&b, "# HELP linegate_incident_tti_seconds Time to insight: from an "
+			    "incident's onset (sample time) to its opening.\n"
+			    "# TYPE linegate_incident_tti_seconds histogram\n");
+		for (int i = 0; i < LG_TTI_BUCKETS; i++) {
+			c += s.tti_hist[i];
+			if (i < LG_TTI_BUCKETS - 1)
+				bprintf(&b, "linegate_incident_tti_seconds_bucket{le=\"%g\"} %" PRIu64
+					"\n", lg_tti_bounds_ms[i] / 1e3, c);
+			else
+				bprintf(&b, "linegate_incident_tti_seconds_bucket{le=\"+Inf\"} %" PRIu64
+					"\n", c);
+		}
+		bprintf(&b, "linegate_incident_tti_seconds_sum %.3f\n"
+			    "linegate_incident_tti_seconds_count %" PRIu64 "\n",
+			s.tti_sum_ms / 1e3, c);
+	}
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",

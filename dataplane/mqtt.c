@@ -103,6 +103,26 @@ void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const ch
 		atomic_fetch_add(alert ? &m->dropped_alerts : &m->dropped_scores, 1);
 }
 
+/* incidents: <topic>/incidents/<device>, with the QoS of alerts (and their queue bound). */
+void lg_mqtt_publish_incident(struct lg_mqtt *m, const char *device, const char *payload,
+			      size_t len)
+{
+	char topic[256];
+	uint64_t queued = atomic_load(&m->published) - atomic_load(&m->delivered);
+	int rc;
+
+	if (queued >= LG_MQTT_MAX_QUEUED_ALERTS) {
+		atomic_fetch_add(&m->dropped_alerts, 1);
+		return;
+	}
+	snprintf(topic, sizeof(topic), "%s/incidents/%s", m->cfg.topic, device);
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, m->cfg.qos_alerts, false);
+	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos_alerts > 0))
+		atomic_fetch_add(&m->published, 1);
+	else
+		atomic_fetch_add(&m->dropped_alerts, 1);
+}
+
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 {
 	st->published = atomic_load(&m->published);

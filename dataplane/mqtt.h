@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* MQTT output (libmosquitto): alerts and scores as the same JSON as the JSON lines, on
- * <topic>/alerts/<device> and <topic>/scores/<device>. Publishing never blocks the output
- * thread; what cannot be queued is counted. */
+ * <topic>/alerts/<device> and <topic>/scores/<device>, incidents on
+ * <topic>/incidents/<device>. Publishing never blocks the output thread; what cannot be
+ * queued is counted. */
 #ifndef LINEGATE_DP_MQTT_H
 #define LINEGATE_DP_MQTT_H
 
@@ -27,6 +28,9 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, struct lg_mqtt **out, char *e
 		 size_t errlen);
 void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const char *payload,
 		     size_t len);
+/* incidents: an incident event on <topic>/incidents/<device>, QoS of alerts. */
+void lg_mqtt_publish_incident(struct lg_mqtt *m, const char *device, const char *payload,
+			      size_t len);
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st);
 /* Wait up to timeout_ms for queued messages to reach the broker (while connected). */
 void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms);

@@ -86,6 +86,66 @@ static void uadp_members(const struct lg_event *e, char *out, size_t len)
 		snprintf(out + u, len - u, ",\"fields\":{%s}", e->fields);
 }
 
+/* One whole line into the buffer (written by the next out_flush). */
+static void out_append(struct lg_dp *dp, const char *line, size_t len, bool alert)
+{
+	if (dp->outlen + len > sizeof(dp->outbuf) ||
+	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
+		out_flush(dp);
+	memcpy(dp->outbuf + dp->outlen, line, len);
+	dp->outlen += len;
+	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
+	dp->out_alert[dp->nout++] = alert;
+}
+
+/* From the arrival of the window's first frame to its line (an incident event: of the
+ * window that made it), for every line. */
+static void out_latency(struct lg_dp *dp, const struct lg_event *e)
+{
+	uint64_t lat = lg_now_ns() - e->rx_ns;
+
+	atomic_fetch_add_explicit(&dp->pub_hist[lg_latency_bucket(lat)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&dp->pub_sum_ns, lat, memory_order_relaxed);
+}
+
+/* incidents: one event (open, update, resolve) as a JSON line, to MQTT on
+ * <topic>/incidents/<device>, and into the open-incident table of status. */
+static void write_incident(struct lg_dp *dp, const struct lg_event *e)
+{
+	const struct lg_inc_rec *r = &e->inc;
+	enum lg_inc_event ev = (enum lg_inc_event)e->inc_event;
+	char line[1024], onset[40], opened[40], now[40], more[128] = "";
+	uint64_t tti = r->opened_ns > r->onset_ns ? (r->opened_ns - r->onset_ns) / 1000000u : 0;
+	int len;
+
+	lg_inc_time(r->onset_ns, onset, sizeof(onset));
+	lg_inc_time(r->opened_ns, opened, sizeof(opened));
+	lg_inc_time(e->scored_wall_ns, now, sizeof(now));
+	if (ev == LG_INC_RESOLVE)
+		snprintf(more, sizeof(more), ",\"resolved\":\"%s\",\"duration_ms\":%" PRIu64, now,
+			 e->scored_wall_ns > r->opened_ns ?
+				 (e->scored_wall_ns - r->opened_ns) / 1000000u : 0);
+	else if (ev == LG_INC_UPDATE)
+		snprintf(more, sizeof(more), ",\"time\":\"%s\"", now);
+	else if (ev == LG_INC_CONTINUE)
+		snprintf(more, sizeof(more), ",\"time\":\"%s\",\"continued\":true", now);
+	len = snprintf(line, sizeof(line),
+		"{\"type\":\"incident\",\"event\":\"%s\",\"incident\":\"%s\",\"device\":%" PRIu32
+		",\"name\":\"%s\",\"onset\":\"%s\",\"clock\":\"%s\",\"opened\":\"%s\","
+		"\"tti_ms\":%" PRIu64 ",\"windows\":%" PRIu64 ",\"alerts\":%" PRIu64
+		",\"max_score\":%.6g,\"threshold\":%.6g%s}\n",
+		lg_inc_event_name(ev), r->id, e->device_id, e->name, onset,
+		lg_inc_clock_name(r->clock), opened, tti, r->windows, r->alerts,
+		(double)r->max_score, (double)r->threshold, more);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		return; /* cannot happen: names and numbers are bounded */
+	lg_dp_inc_table(dp, r, e->name);
+	out_append(dp, line, (size_t)len, false);
+	out_latency(dp, e);
+	if (dp->mqtt)
+		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	char line[1024], more[LG_EVENT_FIELDS + 128], score[32];
@@ -108,20 +168,8 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
-	if (dp->outlen + (size_t)len > sizeof(dp->outbuf) ||
-	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
-		out_flush(dp);
-	memcpy(dp->outbuf + dp->outlen, line, (size_t)len);
-	dp->outlen += (size_t)len;
-	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
-	dp->out_alert[dp->nout++] = e->alert;
-	{
-		uint64_t lat = lg_now_ns() - e->rx_ns;
-
-		atomic_fetch_add_explicit(&dp->pub_hist[lg_latency_bucket(lat)], 1,
-					  memory_order_relaxed);
-		atomic_fetch_add_explicit(&dp->pub_sum_ns, lat, memory_order_relaxed);
-	}
+	out_append(dp, line, (size_t)len, e->alert);
+	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 }
@@ -133,7 +181,10 @@ static unsigned drain(struct lg_dp *dp)
 
 	for (unsigned w = 0; w < dp->nworkers; w++)
 		while (lg_spsc_pop(&dp->workers[w].alerts, &e)) {
-			write_event(dp, &e);
+			if (e.kind == LG_EV_INCIDENT)
+				write_incident(dp, &e);
+			else
+				write_event(dp, &e);
 			n++;
 		}
 	for (unsigned w = 0; w < dp->nworkers; w++)

@@ -5,7 +5,8 @@
  *	verify.c   lg_worker_handle(): identity, source, key, tag, replay window
  *	steer.c    a frame of a device another worker owns goes to that worker
  *	window.c   samples into the device's window; a full window -> feature rows
- *	score.c    full batches through the model -> events for the output thread
+ *	score.c    full batches through the model -> events for the output thread, each row
+ *	           then to its device's incident state machine (incident.c)
  */
 #ifndef LG_STAGES_H
 #define LG_STAGES_H

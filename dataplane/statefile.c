@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The state folder: replay high-water marks and the last applied policy (statefile.h). */
 #include "statefile.h"
+#include "incident.h"
 
 #include <linegate/policy.h>
 
@@ -37,12 +38,57 @@ struct hwm_file {
 _Static_assert(sizeof(struct hwm_slot) == 64, "one mark a cache line");
 _Static_assert(offsetof(struct hwm_file, slot) == 64, "marks start on a cache line");
 
+#define INC_SLOTS HWM_SLOTS
+#define INC_MAGIC "LGINC001"
+
+/* incidents.state: a header of 192 bytes, then one lg_inc_rec a device. */
+struct inc_file {
+	char magic[8];
+	uint64_t nslots;
+	char pad[176];
+	struct lg_inc_rec slot[INC_SLOTS];
+};
+_Static_assert(offsetof(struct inc_file, slot) == 192, "slots start on a cache line");
+
 struct lg_state {
 	char *dir;
 	int dfd;
 	struct hwm_file *hwm;
+	struct inc_file *inc;
 	uint8_t boot[32];
 };
+
+/* incidents.state, mapped like replay.hwm (a file of another layout starts empty). */
+static int map_incidents(struct lg_state *st, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd, ret;
+
+	fd = openat(st->dfd, "incidents.state", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &sb) ||
+	    ((size_t)sb.st_size != sizeof(struct inc_file) &&
+	     ftruncate(fd, sizeof(struct inc_file)))) {
+		ret = -errno;
+		snprintf(err, errlen, "%s/incidents.state: %s", st->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	st->inc = mmap(NULL, sizeof(struct inc_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ret = -errno;
+	close(fd);
+	if (st->inc == MAP_FAILED) {
+		st->inc = NULL;
+		snprintf(err, errlen, "%s/incidents.state: %s", st->dir, strerror(-ret));
+		return ret;
+	}
+	if (memcmp(st->inc->magic, INC_MAGIC, 8) || st->inc->nslots != INC_SLOTS) {
+		memset(st->inc, 0, sizeof(*st->inc));
+		memcpy(st->inc->magic, INC_MAGIC, 8);
+		st->inc->nslots = INC_SLOTS;
+	}
+	return 0;
+}
 
 int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errlen)
 {
@@ -104,6 +150,9 @@ int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errl
 		memcpy(st->hwm->magic, HWM_MAGIC, 8);
 		st->hwm->nslots = HWM_SLOTS;
 	}
+	ret = map_incidents(st, err, errlen);
+	if (ret)
+		goto err;
 	*out = st;
 	return 0;
 err:
@@ -119,6 +168,8 @@ void lg_state_close(struct lg_state *st)
 		return;
 	if (st->hwm)
 		munmap(st->hwm, sizeof(*st->hwm));
+	if (st->inc)
+		munmap(st->inc, sizeof(*st->inc));
 	if (st->dfd >= 0)
 		close(st->dfd);
 	free(st->dir);
@@ -146,6 +197,37 @@ _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id)
 			s->id = id;
 			atomic_store(&s->seq, 0);
 			return &s->seq;
+		}
+	}
+	return NULL;
+}
+
+struct lg_inc_rec *lg_state_incident(struct lg_state *st, uint32_t id)
+{
+	uint32_t h;
+
+	if (!st || !st->inc || !id)
+		return NULL;
+	h = (id * 0x9e3779b1u) % INC_SLOTS;
+	for (unsigned i = 0; i < INC_SLOTS; i++) {
+		struct lg_inc_rec *r = &st->inc->slot[(h + i) % INC_SLOTS];
+
+		if (r->dev == id) {
+			/* What a previous run wrote goes out in JSON lines: an id that is
+			 * not one linegate makes (a damaged file) closes the incident. */
+			size_t n = strnlen(r->id, sizeof(r->id));
+
+			if (n == sizeof(r->id) || strspn(r->id, "abcdefghijklmnopqrstuvwxyz"
+							"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+				r->id[0] = '\0';
+				r->open = 0;
+			}
+			return r;
+		}
+		if (!r->dev) {
+			memset(r, 0, sizeof(*r));
+			r->dev = id;
+			return r;
 		}
 	}
 	return NULL;

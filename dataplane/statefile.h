@@ -7,6 +7,9 @@
  *	                committed: a file mapped shared, stored into on every commit. It
  *	                lives in the page cache, so it survives kill -9 exactly (a power
  *	                cut may lose the last seconds).
+ *	incidents.state per device (192 bytes each), its incident: open or not, id, onset,
+ *	                counts (incident.h). Mapped shared like replay.hwm, written by the
+ *	                device's owner worker, so that a restart continues an open incident.
  *	applied.json    the last applied policy: its text, the name it was parsed as and the
  *	                SHA-256 of the boot file at the time; written atomically (temp file,
  *	                fsync, rename, fsync of the folder).
@@ -28,6 +31,11 @@ const char *lg_state_dir(const struct lg_state *st);
 /* The high-water slot of a device (made on first use; called under the apply lock), NULL
  * when the table is full. */
 _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id);
+
+/* The incident slot of a device (made on first use; called under the apply lock), NULL
+ * when there is no state folder or the table is full. */
+struct lg_inc_rec;
+struct lg_inc_rec *lg_state_incident(struct lg_state *st, uint32_t id);
 
 /* Keep an applied policy with the hash the boot file has now (lg_state_set_boot). */
 void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32]);

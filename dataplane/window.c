@@ -76,6 +76,9 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		e->seq = s->last_seq;
 		e->rx_ns = s->first_rx_ns;
 		e->threshold = p->threshold;
+		e->nchan = s->channels;
+		e->sample_ns = s->first_ts_ns;
+		e->sample_end_ns = s->end_ts_ns;
 		snprintf(e->name, sizeof(e->name), "%s", dev->name);
 		if (dev->uadp_pub_type) {
 			const char *fn = lg_policy_uadp_field(dev, s->uadp_chan_field[c]);
@@ -96,6 +99,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
 	s->fill = 0;
+	s->first_ts_ns = s->end_ts_ns = 0;
 }
 
 /* The device's window for this many channels; on its first frame, or when the device
@@ -245,6 +249,13 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 
 		if (!s->fill)
 			s->first_rx_ns = rx_ns;
+		/* incidents: the window's sample times on the sender's clock (timestamp_ns is
+		 * the frame's first sample) */
+		if (f->timestamp_ns && f->sample_rate) {
+			if (!s->fill)
+				s->first_ts_ns = f->timestamp_ns + i * 1000000000ull / f->sample_rate;
+			s->end_ts_ns = f->timestamp_ns + (i + m) * 1000000000ull / f->sample_rate;
+		}
 		for (unsigned c = 0; c < f->channels; c++) {
 			float *x = s->win + (size_t)c * win + s->fill;
 

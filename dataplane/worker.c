@@ -138,6 +138,7 @@ void *lg_worker_main(void *arg)
 			 * which is freed once we say we have moved on: score them first. */
 			lg_worker_flush(w);
 			epoch = g->epoch;
+			w->inc = g->policy.incidents;
 			atomic_store_explicit(&w->seen_epoch, epoch, memory_order_release);
 		}
 		if (ms != w->ms) {

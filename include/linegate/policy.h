@@ -19,6 +19,8 @@
 #define LG_POLICY_MAX_DEVICES 4096 /* the XDP device table's capacity (admit.h) */
 #define LG_POLICY_MAX_GROUPS 64
 #define LG_POLICY_MAX_CORES 64
+/* detection.incidents: the most windows an incident's confirmation looks back over (incidents). */
+#define LG_INCIDENT_MAX_OF 32
 #define LG_POLICY_MAX_MODEL_KEYS 8
 #define LG_POLICY_MAX_MCAST 8 /* uadp_multicast.groups */
 
@@ -173,6 +175,15 @@ struct lg_policy {
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
 	/* Bad samples (issue 8): detection.bad_samples, enum lg_bad_samples. */
 	uint8_t bad_samples;
+	/* detection.incidents (incidents, dataplane/incident.h): per device, an incident opens
+	 * when 'confirm' of its last 'of' windows alerted, and resolves after 'resolve_after'
+	 * windows in a row whose score < threshold x hysteresis; at most one update a
+	 * update_ms. Applied live. */
+	struct lg_policy_incidents {
+		uint16_t confirm, of, resolve_after;
+		float hysteresis;
+		uint32_t update_ms;
+	} incidents;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {
 		char host[256];       /* "" = no MQTT output */

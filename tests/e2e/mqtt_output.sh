@@ -68,6 +68,9 @@ alerts = [m for t, m in msgs if t.startswith("lgtest/line1/alerts/")]
 check("alerts over MQTT", len(alerts), sum(1 for e in lines if e["type"] == "alert"))
 check("alerts are all the faulty device's", {t for t, m in msgs if "/alerts/" in t},
       {"lgtest/line1/alerts/conveyor-1-vib"})
+inc = [(t, m) for t, m in msgs if "/incidents/" in t]
+check("incidents over MQTT: one open, the faulty device's, on its topic",
+      [(t, m["event"]) for t, m in inc], [("lgtest/line1/incidents/conveyor-1-vib", "open")])
 check("topics name the device", all(t.endswith("/" + m["name"]) for t, m in msgs), True)
 a = sorted(json.dumps(m, sort_keys=True) for t, m in msgs)
 b = sorted(json.dumps(e, sort_keys=True) for e in lines)

@@ -67,13 +67,20 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-# lines NAME CHECK: a Python expression over the list L of the JSON lines' objects.
+# lines NAME CHECK: a Python expression over the list L of the JSON lines' objects (score
+# and alert lines; incident lines, checked by incidents.sh, must be on the publisher's clock).
 lines() {
 	python3 - "$T/$1.jsonl" "$2" "$1" <<'PY' || failed=1
 import json, sys
-L = [json.loads(x) for x in open(sys.argv[1])]
+A = [json.loads(x) for x in open(sys.argv[1])]
+L = [x for x in A if x["type"] != "incident"]
+I = [x for x in A if x["type"] == "incident"]
+if any(x["clock"] != "source_time" for x in I if L and "source_time" in L[0]):
+    print(f"{sys.argv[3]}: an incident line not on the publisher's clock: {I[0]}")
+    sys.exit(1)
 ok = bool(eval(sys.argv[2]))
-print(f"{sys.argv[3]}: lines: {sys.argv[2]}: {'ok' if ok else 'FAILED'}")
+print(f"{sys.argv[3]}: lines: {sys.argv[2]}: {'ok' if ok else 'FAILED'}" +
+      (f" ({len(I)} incident lines, clock {I[0]['clock']})" if I else ""))
 if not ok and L:
     print("  first line:", json.dumps(L[0]))
 sys.exit(0 if ok else 1)

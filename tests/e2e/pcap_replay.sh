@@ -70,6 +70,8 @@ def lines(path):
     out = {"alert": [], "score": []}
     for line in open(path):
         e = json.loads(line)
+        if e["type"] == "incident":
+            continue  # incidents.sh checks them
         for k in ("time_ns", "latency_us"):
             e.pop(k)
         out[e["type"]].append(json.dumps(e, sort_keys=True))
@@ -87,7 +89,8 @@ def counts(st, err, want, backend_reasons):
           sum(want["drops"].get(r, 0) for r in backend_reasons))
     check("windows", st["windows"], want["windows"])
     check("scored", st["scored"], want["scored"])
-    check("output_lines", st["output_lines"], want["scored"])
+    # a line per scored row, and per incident event (incidents.sh checks those)
+    check("output_lines", st["output_lines"], want["scored"] + st["incidents"]["events"])
     check("output lost", st["output_ring_full_scores"] + st["output_ring_full_alerts"], 0)
     check("rx_errors", st["rx_errors"], 0)
     summary = [l for l in open(err) if "summary after" in l]
@@ -251,8 +254,8 @@ from lgcheck import check, done
 st = json.load(open(sys.argv[1]))
 whole = [l for l in open(sys.argv[2], "rb").read().split(b"\n")[:-1]]
 check("lines in the file = output_lines", len(whole), st["output_lines"])
-check("output_lines + output_write_dropped = scored",
-      st["output_lines"] + st["output_write_dropped"], st["scored"])
+check("output_lines + output_write_dropped = scored + incident events",
+      st["output_lines"] + st["output_write_dropped"], st["scored"] + st["incidents"]["events"])
 check("some lines did not fit", st["output_write_dropped"] > 0, True)
 check("the summary says why", "not written: No space left on device" in open(sys.argv[3]).read(),
       True)
@@ -340,11 +343,14 @@ python3 - "$T/slow.stats" "$T/slow.out" <<'PY' || lg_fail "slow reader: outputs 
 import json, sys
 st = json.load(open(sys.argv[1]))
 got = sum(1 for _ in open(sys.argv[2]))
-want = {"admitted": 6000, "scored": 6000, "output_lines": 6000, "output_ring_full_alerts": 0,
-        "output_ring_full_scores": 0, "batches": 6000 // 16}
+# every window an alert: an incident per device (open, then updates at most one per
+# update_ms of sample time), a line each besides the rows' lines
+inc = st["incidents"]["events"]
+want = {"admitted": 6000, "scored": 6000, "output_lines": 6000 + inc,
+        "output_ring_full_alerts": 0, "output_ring_full_scores": 0, "batches": 6000 // 16}
 bad = {k: st[k] for k in want if st[k] != want[k]}
-print("  slow reader:", {k: st[k] for k in want}, "lines read", got)
-sys.exit(1 if bad or got != 6000 else 0)
+print("  slow reader:", {k: st[k] for k in want}, "lines read", got, "incident events", inc)
+sys.exit(1 if bad or got != 6000 + inc or not 0 < inc <= 100 else 0)
 PY
 
 echo "== refusals"

@@ -79,6 +79,15 @@ dev_adm = sum(v for k, v in samples.items() if k.startswith("linegate_device_adm
 check("per-device admitted adds up", dev_adm, st["admitted"])
 check("alerting device", [k for k, v in samples.items() if k.startswith("linegate_device_alerts_total{") and v > 0],
       ['linegate_device_alerts_total{device="103",name="conveyor-1-vib"}'])
+# incidents: the faulty device's one (2 of 3 by default), and its time to insight
+check("incidents opened", (samples["linegate_incidents_opened_total"], st["incidents"]["opened"]),
+      (1, 1))
+check("incidents resolved", samples["linegate_incidents_resolved_total"], st["incidents"]["resolved"])
+check("incidents open", samples["linegate_incidents_open"], st["incidents"]["open_now"])
+h = "linegate_incident_tti_seconds"
+check(f"{h} is a histogram", types.get(h), "histogram")
+check(f"{h} count", samples[h + "_count"], st["incidents"]["opened"])
+check(f"{h} +Inf == count", samples[h + '_bucket{le="+Inf"}'], samples[h + "_count"])
 check("model info", any(k.startswith('linegate_model_info{model="model.json"') for k in samples), True)
 sys.exit(0 if ok else 1)
 PY

@@ -31,6 +31,7 @@ static const char good[] =
 	"  deadline_ms: 20\n"
 	"  model: models/m.json\n"
 	"  threshold: 12.5\n"
+	"  incidents: {confirm: 3, of: 5, resolve_after: 20, hysteresis: 0.5, update_ms: 2000}\n"
 	"output:\n"
 	"  jsonl: out.jsonl\n"
 	"devices:\n"
@@ -107,6 +108,11 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/models/m.json", keys.dir);
 	CHECK(!strcmp(p.model, path)); /* relative to the policy file */
 	CHECK_NEAR(p.threshold, 12.5, 1e-6);
+	CHECK_EQ(p.incidents.confirm, 3);
+	CHECK_EQ(p.incidents.of, 5);
+	CHECK_EQ(p.incidents.resolve_after, 20);
+	CHECK_NEAR(p.incidents.hysteresis, 0.5, 1e-6);
+	CHECK_EQ(p.incidents.update_ms, 2000);
 	snprintf(path, sizeof(path), "%s/out.jsonl", keys.dir);
 	CHECK(!strcmp(p.jsonl, path));
 	CHECK_EQ(p.ndevices, 2);
@@ -166,6 +172,11 @@ int main(int argc, char **argv)
 	CHECK_EQ(p.port, 4739);
 	CHECK_EQ(p.window, 256);
 	CHECK_EQ(p.ndevices, 0);
+	CHECK_EQ(p.incidents.confirm, 2); /* incidents: docs/policy.md gives the reasons */
+	CHECK_EQ(p.incidents.of, 3);
+	CHECK_EQ(p.incidents.resolve_after, 10);
+	CHECK_NEAR(p.incidents.hysteresis, 0.8, 1e-6);
+	CHECK_EQ(p.incidents.update_ms, 10000);
 	lg_policy_free(&p);
 
 	expect_error("version: 1\ndevices: [\n", "t.yaml:3:1:", "");

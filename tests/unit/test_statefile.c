@@ -3,6 +3,7 @@
  * sees every store, as a restarted linegate does), the applied policy is returned only while
  * the boot file keeps the hash it had, and the folder's mode is checked. */
 #include "statefile.h"
+#include "incident.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +49,21 @@ int main(int argc, char **argv)
 	CHECK(lg_state_hwm(a, 0) == NULL);
 	atomic_store(h101, 12000);
 	atomic_store(h102, 7);
+	/* incidents: a slot a device, kept like the marks */
+	{
+		struct lg_inc_rec *r101 = lg_state_incident(a, 101), *r102 = lg_state_incident(a, 102);
+
+		CHECK(r101 && r102 && r101 != r102);
+		CHECK(lg_state_incident(a, 101) == r101);
+		CHECK(lg_state_incident(a, 0) == NULL);
+		CHECK(lg_state_incident(NULL, 101) == NULL);
+		r101->open = 1;
+		r101->counter = 3;
+		r101->onset_ns = 1764892800000000000ull;
+		snprintf(r101->id, sizeof(r101->id), "press-1-20251205T000000Z-3");
+		r102->open = 1; /* damaged: an id no run makes */
+		snprintf(r102->id, sizeof(r102->id), "x\",\"y");
+	}
 	/* No policy applied yet: the boot file, and why. */
 	lg_state_set_boot(a, boot1);
 	CHECK_EQ(lg_state_load_policy(a, &text, &len, &name, why, sizeof(why)), 0);
@@ -67,6 +83,16 @@ int main(int argc, char **argv)
 	CHECK_EQ(atomic_load(lg_state_hwm(b, 101)), 12000);
 	CHECK_EQ(atomic_load(lg_state_hwm(b, 102)), 7);
 	CHECK_EQ(atomic_load(lg_state_hwm(b, 103)), 0);
+	{
+		struct lg_inc_rec *r = lg_state_incident(b, 101);
+
+		CHECK(r && r->open == 1 && r->counter == 3 && r->onset_ns == 1764892800000000000ull);
+		CHECK(r && !strcmp(r->id, "press-1-20251205T000000Z-3"));
+		r = lg_state_incident(b, 102);
+		CHECK(r && r->open == 0 && r->id[0] == '\0');
+		r = lg_state_incident(b, 103);
+		CHECK(r && r->open == 0 && r->counter == 0);
+	}
 	lg_state_set_boot(b, boot1);
 	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 1);
 	CHECK_EQ(len, 19u);

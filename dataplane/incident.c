@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+/* The incident state machine of one device (incident.h). */
+#include "incident.h"
+#include "dataplane.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void lg_inc_time(uint64_t ns, char *out, size_t len)
+{
+	time_t sec = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+	char buf[32];
+
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(out, len, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, len, "%s.%03uZ", buf, (unsigned)(ns / 1000000ull % 1000));
+}
+
+const char *lg_inc_clock_name(uint8_t clock)
+{
+	switch (clock) {
+	case LG_INC_CLOCK_SENDER:
+		return "sender";
+	case LG_INC_CLOCK_SOURCE:
+		return "source_time";
+	default:
+		return "receive";
+	}
+}
+
+const char *lg_inc_event_name(enum lg_inc_event ev)
+{
+	switch (ev) {
+	case LG_INC_OPEN:
+		return "open";
+	case LG_INC_RESOLVE:
+		return "resolve";
+	case LG_INC_UPDATE:
+	case LG_INC_CONTINUE:
+		return "update";
+	default:
+		return "none";
+	}
+}
+
+static uint32_t of_mask(unsigned of)
+{
+	return of >= 32 ? UINT32_MAX : (1u << of) - 1;
+}
+
+/* The id: device name, onset to the second (compact UTC) and the device's counter, which
+ * the state folder keeps, so that two runs never give two incidents one id. */
+static void make_id(struct lg_inc_rec *r, const char *name)
+{
+	time_t sec = (time_t)(r->onset_ns / 1000000000ull);
+	struct tm tm;
+	char t[24] = "19700101T000000Z";
+
+	if (gmtime_r(&sec, &tm))
+		strftime(t, sizeof(t), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(r->id, sizeof(r->id), "%.48s-%s-%llu", name, t, (unsigned long long)r->counter);
+}
+
+static enum lg_inc_event try_open(struct lg_inc_core *c, struct lg_inc_rec *r,
+				  const struct lg_policy_incidents *cfg,
+				  const struct lg_inc_win *w, const char *name)
+{
+	uint32_t alerted = c->hist & of_mask(cfg->of);
+	unsigned oldest = 0;
+	float max = 0;
+
+	/* An incident opens on an alerting window: a normal one after a live change of
+	 * confirm/of does not open one on old alerts. */
+	if (!w->alert || (unsigned)__builtin_popcount(alerted) < cfg->confirm)
+		return LG_INC_NONE;
+	oldest = 31u - (unsigned)__builtin_clz(alerted);
+	for (unsigned i = 0; i <= oldest; i++)
+		if (c->score[i] > max)
+			max = c->score[i];
+	r->counter++;
+	r->onset_ns = c->t[oldest];
+	r->clock = w->clock;
+	r->opened_ns = w->now_ns;
+	r->windows = oldest + 1;
+	r->alerts = (uint64_t)__builtin_popcount(alerted);
+	r->max_score = max;
+	r->threshold = w->threshold;
+	make_id(r, name);
+	/* Everything else first: a reader that sees open sees the incident. */
+	__atomic_store_n(&r->open, 1, __ATOMIC_RELEASE);
+	c->normal_run = 0;
+	c->last_event_ns = w->now_ns;
+	c->ev_alerts = r->alerts;
+	c->ev_max = r->max_score;
+	return LG_INC_OPEN;
+}
+
+enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
+			      const struct lg_policy_incidents *cfg, const struct lg_inc_win *w,
+			      const char *name)
+{
+	bool cont = false;
+
+	memmove(c->t + 1, c->t, sizeof(c->t) - sizeof(c->t[0]));
+	memmove(c->score + 1, c->score, sizeof(c->score) - sizeof(c->score[0]));
+	c->t[0] = w->sample_ns;
+	c->score[0] = w->score;
+	c->hist = c->hist << 1 | (w->alert ? 1u : 0u);
+	if (c->nhist < LG_INCIDENT_MAX_OF)
+		c->nhist++;
+	if (!c->seen) {
+		/* The first window of this run: an incident the last run left open goes on. */
+		c->seen = true;
+		if (r->open) {
+			cont = true;
+			c->normal_run = 0;
+		}
+	}
+	if (!r->open)
+		return try_open(c, r, cfg, w, name);
+	r->windows++;
+	if (w->alert)
+		r->alerts++;
+	if (w->score > r->max_score)
+		r->max_score = w->score;
+	r->threshold = w->threshold;
+	/* Hysteresis: a score that hovers at the threshold is not yet normal. */
+	if (w->score < w->threshold * cfg->hysteresis)
+		c->normal_run++;
+	else
+		c->normal_run = 0;
+	if (c->normal_run >= cfg->resolve_after) {
+		__atomic_store_n(&r->open, 0, __ATOMIC_RELEASE);
+		/* The next incident needs confirm fresh alerting windows. */
+		c->hist = 0;
+		c->nhist = 0;
+		c->normal_run = 0;
+		c->last_event_ns = w->now_ns;
+		return LG_INC_RESOLVE;
+	}
+	if (cont) {
+		c->last_event_ns = w->now_ns;
+		c->ev_alerts = r->alerts;
+		c->ev_max = r->max_score;
+		return LG_INC_CONTINUE;
+	}
+	/* An update: at most one per update_ms, and only with news (more alerting windows,
+	 * a higher score), so that a long incident is a handful of lines, not one a window. */
+	if (w->now_ns - c->last_event_ns >= (uint64_t)cfg->update_ms * 1000000ull &&
+	    (r->alerts != c->ev_alerts || r->max_score > c->ev_max)) {
+		c->last_event_ns = w->now_ns;
+		c->ev_alerts = r->alerts;
+		c->ev_max = r->max_score;
+		return LG_INC_UPDATE;
+	}
+	return LG_INC_NONE;
+}
+
+/* The worker's side: rows in, incident events out to the output thread. */
+
+const uint64_t lg_tti_bounds_ms[LG_TTI_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
+};
+
+/* An incident event goes on the alerts ring: it is rarer and matters more than a score. */
+static void inc_emit(struct lg_worker *w, const struct lg_event *e)
+{
+	while (!lg_spsc_push(&w->alerts, e)) {
+		if (!w->unpaced || atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
+			atomic_fetch_add_explicit(&w->st.ring_full_incidents, 1,
+						  memory_order_relaxed);
+			return;
+		}
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	}
+}
+
+/* The device window's sample time (its first sample) and end (past its last sample), and
+ * which clock they are on: the publisher's DateTime field, the LGF sender's timestamp, or
+ * our own wall clock at arrival and scoring. */
+static uint8_t window_times(const struct lg_event *e, uint64_t *start, uint64_t *end)
+{
+	if (e->source_time > 116444736000000000LL) {
+		/* OPC UA DateTime (100 ns ticks since 1601) of the newest message in the window */
+		*start = *end = (uint64_t)(e->source_time - 116444736000000000LL) * 100u;
+		return LG_INC_CLOCK_SOURCE;
+	}
+	if (e->sample_ns) {
+		*start = e->sample_ns;
+		*end = e->sample_end_ns > e->sample_ns ? e->sample_end_ns : e->sample_ns;
+		return LG_INC_CLOCK_SENDER;
+	}
+	*end = e->scored_wall_ns;
+	*start = e->scored_wall_ns - (e->scored_ns - e->rx_ns);
+	return LG_INC_CLOCK_RECEIVE;
+}
+
+void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s)
+{
+	struct lg_inc_win win = { 0 };
+	struct lg_event ev;
+	enum lg_inc_event t;
+	uint64_t end;
+
+	/* A device's channels finish their windows together and their rows come in channel
+	 * order: one device window, alerting when any channel alerted. */
+	if (e->channel == 0 || e->score > s->inc_max)
+		s->inc_max = e->score;
+	s->inc_alert = e->channel == 0 ? e->alert : (s->inc_alert || e->alert);
+	/* Not before the worker took a generation's rules (lg_worker_main). */
+	if (e->channel + 1u < e->nchan || !w->inc.of)
+		return;
+	if (!s->inc_rec)
+		s->inc_rec = &s->inc_local;
+	win.alert = s->inc_alert;
+	win.score = s->inc_max;
+	win.threshold = e->threshold;
+	win.clock = window_times(e, &win.sample_ns, &end);
+	/* A recording replayed is not now: its incidents open at the sample time that
+	 * confirmed them, the same every run. */
+	win.now_ns = w->dp->finite ? end : e->scored_wall_ns;
+	t = lg_inc_step(&s->inc, s->inc_rec, &w->inc, &win, e->name);
+	if (t == LG_INC_NONE)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = LG_EV_INCIDENT;
+	ev.inc_event = (uint8_t)t;
+	ev.device_id = e->device_id;
+	snprintf(ev.name, sizeof(ev.name), "%s", e->name);
+	ev.scored_wall_ns = win.now_ns;
+	ev.rx_ns = e->rx_ns;
+	ev.inc = *s->inc_rec;
+	if (t == LG_INC_OPEN) {
+		uint64_t tti = ev.inc.opened_ns > ev.inc.onset_ns ?
+				       (ev.inc.opened_ns - ev.inc.onset_ns) / 1000000u : 0;
+		unsigned b = 0;
+
+		while (b < LG_TTI_BUCKETS - 1 && tti > lg_tti_bounds_ms[b])
+			b++;
+		atomic_fetch_add_explicit(&w->st.inc_opened, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.tti_hist[b], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.tti_sum_ms, tti, memory_order_relaxed);
+	} else if (t == LG_INC_RESOLVE) {
+		atomic_fetch_add_explicit(&w->st.inc_resolved, 1, memory_order_relaxed);
+	} else if (t == LG_INC_CONTINUE) {
+		atomic_fetch_add_explicit(&w->st.inc_continued, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&w->st.inc_updates, 1, memory_order_relaxed);
+	}
+	inc_emit(w, &ev);
+}
+
+/* The open-incident table: the output thread keeps it as it publishes. */
+void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name)
+{
+	size_t i;
+
+	pthread_mutex_lock(&dp->inc_lock);
+	for (i = 0; i < dp->ninc_open; i++)
+		if (dp->inc_open[i].rec.dev == r->dev)
+			break;
+	if (!r->open) {
+		if (i < dp->ninc_open)
+			dp->inc_open[i] = dp->inc_open[--dp->ninc_open];
+	} else {
+		bool fresh = i == dp->ninc_open;
+
+		if (fresh && dp->ninc_open == dp->inc_cap) {
+			size_t cap = dp->inc_cap ? dp->inc_cap * 2 : 16;
+			void *n = realloc(dp->inc_open, cap * sizeof(*dp->inc_open));
+
+			if (!n)
+				goto out; /* status shows fewer; the events went out */
+			dp->inc_open = n;
+			dp->inc_cap = cap;
+		}
+		if (fresh)
+			dp->ninc_open++;
+		dp->inc_open[i].rec = *r;
+		if (name && name[0])
+			snprintf(dp->inc_open[i].name, sizeof(dp->inc_open[i].name), "%s", name);
+		else if (fresh)
+			snprintf(dp->inc_open[i].name, sizeof(dp->inc_open[i].name), "device-%u",
+				 r->dev);
+	}
+out:
+	pthread_mutex_unlock(&dp->inc_lock);
+}

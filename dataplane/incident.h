@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Incidents (docs/operations.md "Incidents"): per device, alerts become one incident per
+ * fault. The core is pure (no clock, no I/O): one device window's verdict in, one
+ * transition out, so that its unit test (tests/unit/test_incident.c) gives exact sequences.
+ *
+ *	closed --(confirm of the last 'of' windows alerted)--> open          LG_INC_OPEN
+ *	open   --(news, at most once a update_ms)-----------> open          LG_INC_UPDATE
+ *	open   --(resolve_after windows in a row with score < threshold x hysteresis)
+ *	       -------------------------------------------> closed          LG_INC_RESOLVE
+ *
+ * An incident's persistent part (struct lg_inc_rec) lives in the state folder when there is
+ * one (statefile.c, incidents.state), written by the device's owner worker only: a
+ * restarted linegate continues an open incident (LG_INC_CONTINUE, shown as an update) and
+ * never opens it a second time.
+ */
+#ifndef LG_INCIDENT_H
+#define LG_INCIDENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linegate/policy.h>
+
+/* Where a window's sample time came from (the "clock" member of an incident event). */
+enum lg_inc_clock {
+	LG_INC_CLOCK_RECEIVE = 0, /* linegate's wall clock when the window's first frame came */
+	LG_INC_CLOCK_SENDER,      /* LGF timestamp_ns, the sender's clock */
+	LG_INC_CLOCK_SOURCE,      /* a UADP DataSet's DateTime field (source_time) */
+};
+
+enum lg_inc_event {
+	LG_INC_NONE = 0,
+	LG_INC_OPEN,
+	LG_INC_UPDATE,
+	LG_INC_RESOLVE,
+	LG_INC_CONTINUE, /* an incident a previous run left open, seen again: an update */
+};
+
+#define LG_INC_ID_LEN 128
+
+/* What outlives a restart: 192 bytes, three cache lines, one slot per device. */
+struct lg_inc_rec {
+	uint32_t dev;        /* device id, 0 = free slot */
+	uint32_t open;       /* written last when opening, first when resolving */
+	uint64_t counter;    /* incidents this device ever opened (the id's last part) */
+	uint64_t onset_ns;   /* sample time (ns since 1970) of the first alerting window */
+	uint64_t opened_ns;  /* when it opened: wall clock, or sample time of a finite stream */
+	uint64_t windows;    /* device windows since the onset, the onset's included */
+	uint64_t alerts;     /* of them, windows that alerted */
+	float max_score;
+	float threshold;
+	uint8_t clock;       /* enum lg_inc_clock of onset_ns */
+	uint8_t pad[7];
+	char id[LG_INC_ID_LEN];
+};
+_Static_assert(sizeof(struct lg_inc_rec) == 192, "three cache lines a slot");
+
+/* The volatile part, per device, in its lg_dev_state. */
+struct lg_inc_core {
+	uint32_t hist;   /* bit i: the device window i windows ago alerted */
+	uint32_t nhist;  /* windows in hist */
+	uint64_t t[LG_INCIDENT_MAX_OF];     /* their sample times */
+	float score[LG_INCIDENT_MAX_OF];    /* and scores */
+	uint32_t normal_run;  /* open: windows in a row below threshold x hysteresis */
+	bool seen;            /* the record was looked at this run (LG_INC_CONTINUE) */
+	uint64_t last_event_ns; /* when the last open/update went out */
+	uint64_t ev_alerts;     /* alerts and max score the last event showed */
+	float ev_max;
+};
+
+/* One device window: any of its channels alerted, the highest score of its channels. */
+struct lg_inc_win {
+	bool alert;
+	float score, threshold;
+	uint64_t sample_ns; /* the window's sample time (ns since 1970) */
+	uint8_t clock;      /* enum lg_inc_clock */
+	uint64_t now_ns;    /* the event clock: wall time, or sample time of a finite stream */
+};
+
+/*
+ * Feed one device window to the device's state machine (cfg: the policy's
+ * detection.incidents; a new one takes effect from the next window). On LG_INC_OPEN the
+ * record gets its id from name (the device's name), the onset and counter; the caller
+ * publishes the record as it is after the call.
+ */
+enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
+			      const struct lg_policy_incidents *cfg, const struct lg_inc_win *w,
+			      const char *name);
+
+/* RFC 3339 UTC with milliseconds (2026-12-04T18:00:00.123Z) of ns since 1970. */
+void lg_inc_time(uint64_t ns, char *out, size_t len);
+const char *lg_inc_clock_name(uint8_t clock);
+const char *lg_inc_event_name(enum lg_inc_event ev);
+
+#endif
