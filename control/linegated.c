@@ -1097,6 +1097,36 @@ static int h_metrics(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
+/*
+ * record start|stop|status: forwarded to the data plane as it came (action, devices, groups,
+ * for); start and stop are audited, with what was asked and the data plane's answer.
+ */
+static int h_record(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *action = get_str_field(c->req, "action");
+	json_object *req = cmd_req("record"), *r, *v;
+	bool audited = action && (!strcmp(action, "start") || !strcmp(action, "stop"));
+	char detail[1024];
+	int ret;
+
+	json_object_object_foreach(c->req, k, val)
+		if (strcmp(k, "cmd"))
+			json_object_object_add(req, k, json_object_get(val));
+	snprintf(detail, sizeof(detail), "%s", json_object_to_json_string_ext(req,
+		 JSON_C_TO_STRING_PLAIN));
+	ret = dp_call(d, req, &r, c->err, c->errlen);
+	if (audited)
+		audit_event(d, c->peer->name, !strcmp(action, "start") ? "record_start" :
+			    "record_stop", ret ? "refused" : "ok", NULL, ret ? c->err : detail);
+	if (ret)
+		return ret;
+	if (json_object_object_get_ex(r, "recording", &v))
+		json_object_object_add(c->reply, "recording", json_object_get(v));
+	json_object_put(r);
+	return 0;
+}
+
 static int h_history(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1474,6 +1504,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "devices_prune", h_devices_prune, "drop expired keys (of device \"id\", or every device)",
 	  true },
 	{ "metrics", h_metrics, "the data plane's counters", false },
+	{ "record", h_record, "recording admitted frames: \"action\" start (\"devices\", "
+	  "\"groups\", \"for\"), stop, status (audited: start, stop)", true },
 	{ "history", h_history, "every kept policy version", false },
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
 	{ "models", h_models, "the model registry", false },

@@ -259,6 +259,7 @@ struct lg_dp {
 	bool ext_input;
 	_Atomic uint64_t pub_hist[LG_LAT_BUCKETS], pub_sum_ns; /* written by the output thread */
 	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
+	struct lg_recorder *rec;    /* recording admitted frames (record.h); NULL = never */
 };
 
 uint64_t lg_now_ns(void);

@@ -6,6 +6,7 @@
 #include "dataplane.h"
 #include "mqtt.h"
 #include "opcua_mqtt.h"
+#include "record.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -255,6 +256,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "output_lines", s.out_lines);
 	add_u64(o, "output_write_dropped", s.out_dropped);
 	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
+	lg_record_stats_json(dp->rec, o);
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);

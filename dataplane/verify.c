@@ -5,6 +5,7 @@
  * verified); a frame of a device another worker owns goes to that worker (steer.c).
  */
 #include "dataplane.h"
+#include "record.h"
 #include "stages.h"
 
 #include <errno.h>
@@ -552,6 +553,13 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			lg_window_step(w, g, hit[i].dev, s, w->ustep, hit[i].seq, pkt->rx_ns);
 		}
 	}
+	{
+		uint32_t ids[LG_UADP_MAX_DSM];
+
+		for (unsigned i = 0; i < m->dsm_count; i++)
+			ids[i] = hit[i].dev->id;
+		lg_record_frame(w, g->policy.uadp_port, pkt, ids, m->dsm_count);
+	}
 	if (!is_signed)
 		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
 	if (unprotected)
@@ -603,6 +611,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		return LG_DROP_BAD_TAG;
 	lg_dev_commit(s, f.sequence);
 	atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+	lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
 		return LG_OK;
