@@ -228,13 +228,14 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("output.jsonl"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("workers.cores"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("fragments"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 33u);
+		CHECK_EQ(n, 34u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
