@@ -14,6 +14,17 @@
 #include <unistd.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_pcapng\n"
+	"\n"
+	"Checks the pcapng blocks linegate records frames in (SHB, IDB, EPB with synthesized\n"
+	"Ethernet/IPv4/IPv6/UDP headers) byte for byte against known answers, and reads them\n"
+	"back with libpcap (a temporary file in /tmp).\n"
+	"\n"
+	"Output: \"pcapng: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
 
 static const uint8_t want_header[60] = {
 	0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0x00, 0x00, 0x00, 0x4d, 0x3c, 0x2b, 0x1a,
@@ -47,7 +58,7 @@ static const uint8_t want_epb6[100] = {
 	0x64, 0x00, 0x00, 0x00,
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static const uint8_t pl4[] = { 0x4c, 0x47, 0x01, 0x02, 0x05 }, pl6[] = { 0x11, 0x22, 0x33 };
 	uint8_t hdr[LG_PCAPNG_HEADER_LEN], b4[128], b6[128], s4[4], d4[4], s6[16], d6[16];
@@ -55,6 +66,7 @@ int main(void)
 	size_t n4, n6;
 	int fd;
 
+	lgt_cli(argc, argv, usage, 0, 0);
 	inet_pton(AF_INET, "10.77.0.2", s4);
 	inet_pton(AF_INET, "10.77.0.1", d4);
 	inet_pton(AF_INET6, "fd00::2", s6);
