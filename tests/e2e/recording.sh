@@ -40,7 +40,7 @@ cp "$T/policy.yaml" "$T/policy0.yaml"
 # mount namespace of its own, which a later mount would not reach.
 mkdir "$T/small"
 mount -t tmpfs -o size=192k tmpfs "$T/small" || lg_skip "cannot mount a tmpfs"
-trap 'umount "$T/small" 2>/dev/null; lg_cleanup' EXIT
+trap 'umount "$T/small" 2>/dev/null || true; lg_cleanup' EXIT
 lg_start_linegate 2> "$T/dp.err"
 lg_start_linegated
 CTL="$LG_BIN_CTL -s $T/d.sock"
@@ -194,6 +194,30 @@ check("state after the policy turned it off", b["recording"]["state"],
 done()
 PY
 
+# 3b. Rotation by age (max_file_seconds 1, 3.2 s of frames), then record start --for 1.
+python3 - "$T/policy0.yaml" "$T/p3b.yaml" <<'PY'
+import sys
+t = open(sys.argv[1]).read().replace("  min_free_bytes: 0\n", "  min_free_bytes: 0\n  enabled: true\n"
+    "  prefix: age\n  devices: [fan-1-vib]\n  max_file_seconds: 1\n", 1)
+open(sys.argv[2], "w").write(t)
+PY
+$CTL apply "$T/p3b.yaml" > "$T/apply3c.out" || lg_fail "apply: $(cat "$T/apply3c.out")"
+send 1501 40 -r 100
+$CTL apply "$T/policy0.yaml" > /dev/null || lg_fail "apply back"
+ls "$T"/rec/age-*.pcapng > "$T/files3b"
+for f in $(cat "$T/files3b"); do $COUNT "$f"; done > "$T/count3b.json"
+$CTL record start --device fan-1-vib --for 1 > /dev/null
+sleep 1.6
+[ "$(rec_state)" = "stopped: its time (--for) is up" ] || lg_fail "--for 1: $(rec_state)"
+python3 - "$T/count3b.json" "$T/files3b" <<'PY'
+import json, sys
+from lgcheck import check, done
+per = [json.loads(l) for l in open(sys.argv[1])]
+check("files of 40 frames at 12.5/s, a new one every second: 3 to 5", 3 <= len(per) <= 5, True)
+check("fan-1-vib frames in them", sum(p["devices"].get("106", 0) for p in per), 40)
+done()
+PY
+
 # 4. Retention: 3 files' worth at most; the oldest go.
 python3 - "$T/policy0.yaml" "$T/p4.yaml" <<'PY'
 import sys
@@ -202,13 +226,14 @@ t = open(sys.argv[1]).read().replace("  min_free_bytes: 0\n", "  min_free_bytes:
     "  max_total_bytes: 98304\n", 1)
 open(sys.argv[2], "w").write(t)
 PY
+stats "$T/s3c.json"
 $CTL apply "$T/p4.yaml" > "$T/apply4.out" || lg_fail "apply: $(cat "$T/apply4.out")"
 send 2001 300
 $CTL apply "$T/policy0.yaml" > /dev/null || lg_fail "apply back"
 stats "$T/s4.json"
 ls "$T"/rec/ret-*.pcapng > "$T/files4"
 $COUNT $(cat "$T/files4") > "$T/count4.json"
-python3 - "$T/s3.json" "$T/s4.json" "$T/count4.json" "$T/files4" <<'PY'
+python3 - "$T/s3c.json" "$T/s4.json" "$T/count4.json" "$T/files4" <<'PY'
 import json, os, sys
 from lgcheck import check, done
 a, b, cnt = (json.load(open(f)) for f in sys.argv[1:4])
@@ -233,6 +258,15 @@ t = open(sys.argv[1]).read().replace("  min_free_bytes: 0\n", "  min_free_bytes:
 t = t.replace("  dir: %s/rec\n" % sys.argv[3], "  dir: %s/small\n" % sys.argv[3], 1)
 open(sys.argv[2], "w").write(t)
 PY
+# Less free space than min_free_bytes: the apply goes through, the recording does not start.
+sed "s/^  min_free_bytes: 0$/  min_free_bytes: 1099511627776/" "$T/p5.yaml" > "$T/p5min.yaml"
+python3 -c 'import json, sys; print(json.dumps({"cmd": "apply", "policy": open(sys.argv[1]).read(),
+	"name": sys.argv[1]}))' "$T/p5min.yaml" > "$T/p5min.req"
+lg_ctl "$T/dp.sock" "$(cat "$T/p5min.req")" recording_error > "$T/p5min.out" ||
+	lg_fail "apply with min_free_bytes 1 TiB: $(cat "$T/p5min.out")"
+grep -q "under min_free_bytes 1099511627776: free some or lower min_free_bytes" "$T/p5min.out" ||
+	lg_fail "min_free_bytes: $(cat "$T/p5min.out")"
+[ "$(rec_state)" = "stopped: the policy changed its recording section" ] || lg_fail "state: $(rec_state)"
 $CTL apply "$T/p5.yaml" > "$T/apply5.out" || lg_fail "apply: $(cat "$T/apply5.out")"
 stats "$T/s5a.json"
 send 3001 150
@@ -241,7 +275,7 @@ lg_wait_for 5 stop_seen || lg_fail "the recording did not stop on a full disk: $
 send 3151 50
 stats "$T/s5.json"
 lg_stop_linegate
-umount "$T/small"
+umount "$T/small" || lg_fail "umount $T/small"
 python3 - "$T/s5a.json" "$T/s5.json" "$T/out.jsonl" "$T/dp.err" "$T/stats.json" <<'PY'
 import json, sys
 from lgcheck import check, done
