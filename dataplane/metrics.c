@@ -453,6 +453,21 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_output_write_dropped_total",
 		"JSON lines a write to the output failed for (full disk, I/O error, reader gone).",
 		s.out_dropped);
+	{
+		struct lg_rec_status rs = { 0 };
+
+		if (dp->rec)
+			lg_record_status(dp->rec, &rs);
+		counter(&b, "linegate_record_frames_total", "Admitted frames written to recordings.",
+			rs.frames);
+		counter(&b, "linegate_record_dropped_total",
+			"Frames a recording lost (recorder ring full, a failed write).", rs.dropped);
+		counter(&b, "linegate_record_errors_total",
+			"Recordings stopped by a failed write or a full disk.", rs.errors);
+		bprintf(&b, "# HELP linegate_recording 1 while a recording runs.\n"
+			"# TYPE linegate_recording gauge\nlinegate_recording %d\n",
+			!strcmp(rs.state, "recording"));
+	}
 	counter(&b, "linegate_shadow_disagreements_total",
 		"Rows where the shadow model's alert verdict differed.", s.shd);
 	histogram(&b, "linegate_score_latency_seconds",

@@ -41,7 +41,7 @@ cp "$T/policy.yaml" "$T/policy0.yaml"
 mkdir "$T/small"
 mount -t tmpfs -o size=192k tmpfs "$T/small" || lg_skip "cannot mount a tmpfs"
 trap 'umount "$T/small" 2>/dev/null || true; lg_cleanup' EXIT
-lg_start_linegate 2> "$T/dp.err"
+lg_start_linegate --metrics $SRV_IP:9477 2> "$T/dp.err"
 lg_start_linegated
 CTL="$LG_BIN_CTL -s $T/d.sock"
 
@@ -122,6 +122,16 @@ check("audited", ev, [("record_start", "refused"), ("record_start", "ok"),
                       ("record_stop", "refused")])
 done()
 PY
+
+# The same on the Prometheus endpoint.
+ip netns exec "$NS_SRV" python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+	"http://$SRV_IP:9477/metrics" > "$T/metrics1.txt"
+want=$(lg_json "$T/s1.json" "d['recording']['frames']")
+for m in "linegate_record_frames_total $want" "linegate_record_dropped_total 0" \
+	 "linegate_record_errors_total 0" "linegate_recording 0"; do
+	grep -qx "$m" "$T/metrics1.txt" || lg_fail "metrics: no line '$m'"
+done
 
 # 2. The recording replayed gives the live run's windows and scores of those devices.
 timeout 60 "$LG_BIN_DP" -p "$T/policy0.yaml" -b "pcap:file=$(head -1 "$T/files1")" \
