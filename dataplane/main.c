@@ -104,9 +104,14 @@ static void on_signal(int sig)
 static int apply_recording(struct lg_dp *dp, const struct lg_policy_recording *old, char *err,
 			   size_t errlen)
 {
-	int ret = lg_record_apply_policy(dp->rec, old, &atomic_load(&dp->gen)->policy, err,
-					 errlen);
+	int ret;
 
+	/* A replay (a finite backend) is not the line: the policy's recording would fill the
+	 * line's recording folder with old frames, and its retention delete real ones. A
+	 * command may still record a replay. */
+	if (dp->handoff_wait)
+		return 0;
+	ret = lg_record_apply_policy(dp->rec, old, &atomic_load(&dp->gen)->policy, err, errlen);
 	if (ret)
 		fprintf(stderr, "linegate: recording: not started: %s\n", err);
 	return ret;
@@ -959,6 +964,13 @@ int main(int argc, char **argv)
 	/* A recording the policy enables starts with linegate; one a command started does not
 	 * (it never changed the policy). */
 	apply_recording(&dp, NULL, err, sizeof(err));
+	{
+		const struct lg_policy_recording *pr = &atomic_load(&dp.gen)->policy.recording;
+
+		if (dp.handoff_wait && pr->enabled)
+			fprintf(stderr, "linegate: recording: the policy's is off in a replay (%s "
+				"backend): it would record old frames into %s\n", ops->name, pr->dir);
+	}
 	if (ctl) {
 		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
 				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);

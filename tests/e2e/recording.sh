@@ -178,6 +178,12 @@ t = open(sys.argv[1]).read().replace("  min_free_bytes: 0\n", "  min_free_bytes:
     "  prefix: rot\n  devices: [press-1-vib]\n  max_file_bytes: 32768\n", 1)
 open(sys.argv[2], "w").write(t)
 PY
+# A replay with that policy records nothing: a replay is not the line.
+timeout 60 "$LG_BIN_DP" -p "$T/p3.yaml" -b "pcap:file=$(head -1 "$T/files1")" \
+	-o "$T/replay3.jsonl" 2> "$T/replay3.err" || lg_fail "replay: $(tail -3 "$T/replay3.err")"
+grep -q "recording: the policy's is off in a replay" "$T/replay3.err" ||
+	lg_fail "replay with recording enabled: $(cat "$T/replay3.err")"
+! ls "$T"/rec/rot-* 2> /dev/null || lg_fail "a replay recorded"
 $CTL apply "$T/p3.yaml" > "$T/apply3.out" || lg_fail "apply: $(cat "$T/apply3.out")"
 [ "$(rec_state)" = recording ] || lg_fail "the policy's recording did not start: $(rec_state)"
 send 1001 200
