@@ -55,6 +55,31 @@ size_t lg_pcapng_header(uint8_t *buf)
 	return LG_PCAPNG_HEADER_LEN;
 }
 
+/* The EPB around cap bytes of frame, which the caller writes at buf + 28. */
+static size_t epb_head(uint8_t *buf, uint64_t ts_ns, uint32_t cap)
+{
+	size_t total = lg_pcapng_epb_len(cap);
+
+	memset(buf, 0, total);
+	le32(buf, 6);
+	le32(buf + 4, (uint32_t)total);
+	le32(buf + 8, 0); /* interface 0 */
+	le32(buf + 12, (uint32_t)(ts_ns >> 32));
+	le32(buf + 16, (uint32_t)ts_ns);
+	le32(buf + 20, cap);
+	le32(buf + 24, cap);
+	le32(buf + total - 4, (uint32_t)total);
+	return total;
+}
+
+size_t lg_pcapng_epb(uint8_t *buf, uint64_t ts_ns, const uint8_t *frame, uint32_t len)
+{
+	size_t total = epb_head(buf, ts_ns, len);
+
+	memcpy(buf + 28, frame, len);
+	return total;
+}
+
 /* The ones' complement sum of len bytes (RFC 1071), folded later. */
 static uint32_t sum16(uint32_t s, const uint8_t *p, size_t len)
 {
@@ -78,21 +103,13 @@ size_t lg_pcapng_udp_epb(uint8_t *buf, uint64_t ts_ns, int family, const uint8_t
 {
 	bool v6 = family == AF_INET6;
 	uint32_t l2 = v6 ? 14 + 40 + 8 : 14 + 20 + 8, cap = l2 + len, alen = v6 ? 16 : 4;
-	size_t total = lg_pcapng_epb_len(cap);
 	uint8_t *f = buf + 28, *ip = f + 14, *udp = ip + (v6 ? 40 : 20);
+	size_t total;
 	uint32_t s;
 
 	if (len > (v6 ? 65527u : 65507u))
 		return 0;
-	memset(buf, 0, total);
-	le32(buf, 6);
-	le32(buf + 4, (uint32_t)total);
-	le32(buf + 8, 0); /* interface 0 */
-	le32(buf + 12, (uint32_t)(ts_ns >> 32));
-	le32(buf + 16, (uint32_t)ts_ns);
-	le32(buf + 20, cap);
-	le32(buf + 24, cap);
-	le32(buf + total - 4, (uint32_t)total);
+	total = epb_head(buf, ts_ns, cap);
 	/* Ethernet: both MAC addresses zero (the datagram's own are not known to a socket). */
 	be16(f + 12, v6 ? 0x86DD : 0x0800);
 	if (v6) {

@@ -33,7 +33,8 @@ struct rec_hdr {
 	uint32_t plen;
 	uint16_t sport, dport;
 	uint8_t family;
-	uint8_t pad[7];
+	uint8_t pad[5];
+	uint16_t l2_off;   /* the bytes after the header are the received frame: l2_off + plen */
 	uint8_t src[16];
 };
 
@@ -132,7 +133,7 @@ void lg_record_frame(struct lg_worker *w, uint16_t dport, const struct lg_rx_pkt
 	if (!hit)
 		return;
 	q = &r->rings[w->id];
-	need = (sizeof(*h) + pkt->len + 7) & ~7ull;
+	need = (sizeof(*h) + pkt->l2_off + pkt->len + 7) & ~7ull;
 	head = atomic_load_explicit(&q->head, memory_order_relaxed);
 	tail = atomic_load_explicit(&q->tail, memory_order_acquire);
 	pos = head % REC_RING;
@@ -154,8 +155,11 @@ void lg_record_frame(struct lg_worker *w, uint16_t dport, const struct lg_rx_pkt
 	h->sport = pkt->src_port;
 	h->dport = dport;
 	h->family = pkt->family;
+	h->l2_off = pkt->l2_off;
 	memcpy(h->src, pkt->src_addr, 16);
-	memcpy(h + 1, pkt->data, pkt->len);
+	/* The frame as received when the backend saw one (afxdp, dpdk, pcap), else the
+	 * datagram, which the recorder wraps in headers. */
+	memcpy(h + 1, pkt->data - pkt->l2_off, (size_t)pkt->l2_off + pkt->len);
 	atomic_store_explicit(&q->head, head + total, memory_order_release);
 }
 
@@ -387,7 +391,7 @@ static int flush_room(struct lg_recorder *r)
 /* One frame from a ring into wbuf (and the file), with rotation and retention. */
 static int put_frame(struct lg_recorder *r, const struct rec_hdr *h)
 {
-	uint32_t l2 = lg_pcapng_l2_len(h->family);
+	uint32_t l2 = h->l2_off ? h->l2_off : lg_pcapng_l2_len(h->family);
 	size_t blen = lg_pcapng_epb_len(l2 + h->plen);
 	const uint8_t *dst = h->family == AF_INET6 ? r->dst6 : r->dst4;
 	int ret = 0;
@@ -408,8 +412,13 @@ static int put_frame(struct lg_recorder *r, const struct rec_hdr *h)
 	}
 	if (ret)
 		return ret;
-	lg_pcapng_udp_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall, h->family, h->src,
-			  h->sport, dst, h->dport, (const uint8_t *)(h + 1), h->plen);
+	if (h->l2_off)
+		lg_pcapng_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall,
+			      (const uint8_t *)(h + 1), l2 + h->plen);
+	else
+		lg_pcapng_udp_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall, h->family,
+				  h->src, h->sport, dst, h->dport, (const uint8_t *)(h + 1),
+				  h->plen);
 	r->wlen += blen;
 	r->wframes++;
 	return 0;

@@ -28,6 +28,10 @@ static inline size_t lg_pcapng_epb_len(uint32_t caplen)
 	return 32 + (((size_t)caplen + 3) & ~(size_t)3);
 }
 
+/* A whole Ethernet frame of len bytes (at most LG_PCAPNG_SNAPLEN) in an EPB at ts_ns: buf
+ * holds lg_pcapng_epb_len(len) bytes; returns that length. */
+size_t lg_pcapng_epb(uint8_t *buf, uint64_t ts_ns, const uint8_t *frame, uint32_t len);
+
 /* SHB and IDB into buf (LG_PCAPNG_HEADER_LEN bytes); returns that length. */
 size_t lg_pcapng_header(uint8_t *buf);
 

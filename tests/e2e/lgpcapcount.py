@@ -2,7 +2,7 @@
 """lgpcapcount.py FILE...: read recordings with libpcap (ctypes), independently of
 linegate's writer, and print JSON: frames per device (LGF by its header's device id, UADP
 by its publisher: "uadp:2234" or "uadp:gw-1"), duplicate (device, sequence) pairs, bad checksums, link
-types, and per-file counts. Checksums are verified here (IPv4 header and UDP)."""
+types, frames per "SRC-MAC>DST-MAC", and per-file counts. Checksums are verified here (IPv4 header and UDP)."""
 import ctypes, ctypes.util, json, struct, sys
 
 lib = ctypes.CDLL(ctypes.util.find_library("pcap"))
@@ -31,7 +31,7 @@ def csum(b):
     return s
 
 
-out = {"frames": 0, "devices": {}, "dups": 0, "bad_csum": 0, "linktypes": [], "files": {},
+out = {"frames": 0, "devices": {}, "macs": {}, "dups": 0, "bad_csum": 0, "linktypes": [], "files": {},
        "ts_ns": []}
 seen = set()
 for path in sys.argv[1:]:
@@ -50,6 +50,8 @@ for path in sys.argv[1:]:
                 sys.exit("%s: read error after %d records" % (path, n))
             break
         f = bytes(d[:h.contents.caplen])
+        macs = "%s>%s" % (f[6:12].hex(":"), f[0:6].hex(":"))
+        out["macs"][macs] = out["macs"].get(macs, 0) + 1
         out["ts_ns"].append(h.contents.sec * 10**9 + h.contents.usec)
         n += 1
         et = struct.unpack("!H", f[12:14])[0]

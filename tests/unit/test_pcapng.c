@@ -81,6 +81,10 @@ int main(int argc, char **argv)
 	n6 = lg_pcapng_udp_epb(b6, 5, AF_INET6, s6, 4841, d6, 4840, pl6, sizeof(pl6));
 	CHECK_EQ(n6, sizeof(want_epb6));
 	CHECK(!memcmp(b6, want_epb6, sizeof(want_epb6)));
+	/* A received frame as it is: the same block. */
+	CHECK_EQ(lg_pcapng_epb(b6, 1733356800123456789ull, want_epb4 + 28, 47), sizeof(want_epb4));
+	CHECK(!memcmp(b6, want_epb4, sizeof(want_epb4)));
+	n6 = lg_pcapng_udp_epb(b6, 5, AF_INET6, s6, 4841, d6, 4840, pl6, sizeof(pl6));
 	/* A datagram too long for a UDP header over IPv4 is refused, not wrapped. */
 	CHECK_EQ(lg_pcapng_udp_epb(b4, 0, AF_INET, s4, 1, d4, 2, pl4, 65508), 0);
 
