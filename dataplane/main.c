@@ -365,9 +365,13 @@ static int ctl_record(void *ctx, struct lg_ctl_call *c)
 		return -EINVAL;
 	}
 	if (!strcmp(action, "stop")) {
-		if (lg_record_stop(dp->rec, "stopped by a command")) {
-			snprintf(c->err, c->errlen, "no recording runs (linegatectl record status)");
-			return -ENOENT;
+		ret = lg_record_stop(dp->rec, "stopped by a command");
+		if (ret) {
+			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
+				 "no recording runs (linegatectl record status)" :
+				 "the recorder has been writing for more than 2 s (a slow or hung "
+				 "disk?): nothing changed, try again");
+			return ret;
 		}
 	} else if (!strcmp(action, "start")) {
 		if ((ret = req_names(c->req, "devices", devs, LG_REC_MAX_NAMES, &ndev, c)) ||

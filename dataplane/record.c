@@ -95,7 +95,45 @@ struct lg_recorder {
 
 	pthread_mutex_t ev_lock;
 	char event[768];         /* pending event line, "" = none */
+
+	/* What status shows, copied here whenever it changes: status, stats and scrapes take
+	 * only this lock, never the one a write to a slow disk may hold for long. */
+	pthread_mutex_t st_lock;
+	struct lg_rec_status pub;
 };
+
+/* How long a start or a stop waits for the recorder (a write to a hung disk holds it). */
+#define REC_LOCK_WAIT_S 2
+
+/* Under r->lock: what lg_record_status() shows. */
+static void publish(struct lg_recorder *r)
+{
+	struct lg_rec_sel *s = atomic_load(&r->sel);
+
+	pthread_mutex_lock(&r->st_lock);
+	snprintf(r->pub.state, sizeof(r->pub.state), "%s", r->state);
+	snprintf(r->pub.origin, sizeof(r->pub.origin), "%s", r->active ? r->origin : "");
+	snprintf(r->pub.current, sizeof(r->pub.current), "%s",
+		 r->active && r->fd >= 0 ? r->cur_part : "");
+	snprintf(r->pub.dir, sizeof(r->pub.dir), "%s", r->conf.dir);
+	r->pub.nids = s ? s->nids : 0;
+	pthread_mutex_unlock(&r->st_lock);
+}
+
+/* r->lock, waiting at most REC_LOCK_WAIT_S: 0, or -EBUSY with err set. */
+static int lock_bounded(struct lg_recorder *r, char *err, size_t errlen)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += REC_LOCK_WAIT_S;
+	if (!pthread_mutex_timedlock(&r->lock, &ts))
+		return 0;
+	if (err)
+		snprintf(err, errlen, "the recorder has been writing for more than %d s (a slow "
+			 "or hung disk?): nothing changed, try again", REC_LOCK_WAIT_S);
+	return -EBUSY;
+}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -320,6 +358,8 @@ static int open_file(struct lg_recorder *r)
 	r->wlen = lg_pcapng_header(r->wbuf);
 	r->wframes = 0;
 	atomic_fetch_add_explicit(&r->files, 1, memory_order_relaxed);
+	if (r->active)
+		publish(r); /* a rotation: the current file changed */
 	return 0;
 }
 
@@ -337,6 +377,7 @@ static void finish(struct lg_recorder *r, const char *state)
 	close_file(r);
 	r->active = false;
 	snprintf(r->state, sizeof(r->state), "%s", state);
+	publish(r);
 }
 
 /* A write failed or the disk is full: stop, count, tell (event line and log line). */
@@ -513,6 +554,8 @@ int lg_record_init(struct lg_dp *dp, const char *bind_addr, struct lg_recorder *
 	snprintf(r->state, sizeof(r->state), "off");
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->ev_lock, NULL);
+	pthread_mutex_init(&r->st_lock, NULL);
+	snprintf(r->pub.state, sizeof(r->pub.state), "off");
 	if (bind_addr && inet_pton(AF_INET, bind_addr, r->dst4) != 1)
 		memset(r->dst4, 0, 4);
 	if (bind_addr && inet_pton(AF_INET6, bind_addr, r->dst6) != 1)
@@ -567,6 +610,7 @@ void lg_record_destroy(struct lg_recorder *r)
 	free(r->wbuf);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->ev_lock);
+	pthread_mutex_destroy(&r->st_lock);
 	free(r);
 }
 
@@ -633,7 +677,10 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	memcpy(s->ids, c->ids, c->nids * sizeof(s->ids[0]));
 	qsort(s->ids, c->nids, sizeof(s->ids[0]), cmp_u32);
 	s->nids = c->nids;
-	pthread_mutex_lock(&r->lock);
+	if (lock_bounded(r, err, errlen)) {
+		free(s);
+		return -EBUSY;
+	}
 	if (r->active) {
 		snprintf(err, errlen, "a recording runs already (started by %s, %s): "
 			 "stop it first (linegatectl record stop)", r->origin, r->cur);
@@ -687,6 +734,7 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	s->session = r->session;
 	atomic_store_explicit(&r->sel, s, memory_order_release);
 	s = NULL;
+	publish(r);
 out:
 	pthread_mutex_unlock(&r->lock);
 	free(s);
@@ -697,7 +745,8 @@ int lg_record_stop(struct lg_recorder *r, const char *why)
 {
 	char st[320];
 
-	pthread_mutex_lock(&r->lock);
+	if (lock_bounded(r, NULL, 0))
+		return -EBUSY;
 	if (!r->active) {
 		pthread_mutex_unlock(&r->lock);
 		return -ENOENT;
@@ -727,26 +776,18 @@ bool lg_record_running(struct lg_recorder *r, char *origin, size_t len)
 {
 	bool on;
 
-	pthread_mutex_lock(&r->lock);
-	on = r->active;
-	snprintf(origin, len, "%s", on ? r->origin : "");
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->st_lock);
+	on = r->pub.origin[0];
+	snprintf(origin, len, "%s", r->pub.origin);
+	pthread_mutex_unlock(&r->st_lock);
 	return on;
 }
 
 void lg_record_status(struct lg_recorder *r, struct lg_rec_status *st)
 {
-	struct lg_rec_sel *s;
-
-	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&r->lock);
-	snprintf(st->state, sizeof(st->state), "%s", r->state);
-	snprintf(st->origin, sizeof(st->origin), "%s", r->active ? r->origin : "");
-	snprintf(st->current, sizeof(st->current), "%s", r->active ? r->cur_part : "");
-	snprintf(st->dir, sizeof(st->dir), "%s", r->conf.dir);
-	s = atomic_load(&r->sel);
-	st->nids = s ? s->nids : 0;
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->st_lock);
+	*st = r->pub;
+	pthread_mutex_unlock(&r->st_lock);
 	st->files = atomic_load(&r->files);
 	st->bytes = atomic_load(&r->bytes);
 	st->frames = atomic_load(&r->frames);

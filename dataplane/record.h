@@ -60,7 +60,9 @@ void lg_record_destroy(struct lg_recorder *r);
  * cannot be written, less free space than min_free_bytes, bounds that do not fit). */
 int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *err,
 		    size_t errlen);
-/* Stop: the frames already taken are written, the file is closed. -ENOENT when none ran. */
+/* Stop: the frames already taken are written, the file is closed. -ENOENT when none ran,
+ * -EBUSY when the recorder stayed busy writing for 2 s (start too: err says so). Status
+ * never waits for a write. */
 int lg_record_stop(struct lg_recorder *r, const char *why);
 void lg_record_status(struct lg_recorder *r, struct lg_rec_status *st);
 /* The origin of the recording that runs ("" when none). */
