@@ -21,20 +21,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REC_RING (4u << 20)   /* bytes per worker ring: ~4000 full-size LGF frames */
-#define REC_WBUF (1u << 20)   /* the recorder's write buffer */
+#define REC_RING (4u << 20)	  /* bytes per worker ring: ~4000 full-size LGF frames */
+#define REC_WBUF (1u << 20)	  /* the recorder's write buffer */
 #define REC_SPACE_NS 200000000ull /* free space checked this often */
 
 /* A frame in a worker's ring; len 0 marks the rest of the ring as unused (wrap). */
 struct rec_hdr {
-	uint32_t len;      /* of the record, header included, a multiple of 8 */
-	uint32_t session;  /* a frame of an earlier recording is skipped */
-	uint64_t rx_ns;    /* CLOCK_MONOTONIC arrival */
+	uint32_t len;	  /* of the record, header included, a multiple of 8 */
+	uint32_t session; /* a frame of an earlier recording is skipped */
+	uint64_t rx_ns;	  /* CLOCK_MONOTONIC arrival */
 	uint32_t plen;
 	uint16_t sport, dport;
 	uint8_t family;
 	uint8_t pad[5];
-	uint16_t l2_off;   /* the bytes after the header are the received frame: l2_off + plen */
+	uint16_t l2_off; /* the bytes after the header are the received frame: l2_off + plen */
 	uint8_t src[16];
 };
 
@@ -76,25 +76,25 @@ struct lg_recorder {
 	char origin[32];
 	char state[320];
 	uint32_t session;
-	uint64_t mono_to_wall;   /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
-	uint64_t deadline_ns;    /* monotonic; 0 = none */
+	uint64_t mono_to_wall; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+	uint64_t deadline_ns;  /* monotonic; 0 = none */
 	uint64_t next_space_ns;
 	int fd;
 	char cur[LG_PATH_MAX], cur_part[LG_PATH_MAX + 8];
-	uint64_t file_bytes;     /* written to the current file */
+	uint64_t file_bytes; /* written to the current file */
 	uint64_t file_frames;
 	uint64_t file_opened_ns; /* monotonic */
-	unsigned n;              /* the next file's number in this recording */
+	unsigned n;		 /* the next file's number in this recording */
 	uint8_t *wbuf;
 	size_t wlen;
-	uint64_t wframes;        /* frames in wbuf */
+	uint64_t wframes;	 /* frames in wbuf */
 	struct rec_file *closed; /* oldest first */
 	size_t nclosed, capclosed;
 	uint64_t closed_bytes;
-	uint8_t *epb;            /* one block */
+	uint8_t *epb; /* one block */
 
 	pthread_mutex_t ev_lock;
-	char event[768];         /* pending event line, "" = none */
+	char event[768]; /* pending event line, "" = none */
 
 	/* What status shows, copied here whenever it changes: status, stats and scrapes take
 	 * only this lock, never the one a write to a slow disk may hold for long. */
@@ -130,8 +130,10 @@ static int lock_bounded(struct lg_recorder *r, char *err, size_t errlen)
 	if (!pthread_mutex_timedlock(&r->lock, &ts))
 		return 0;
 	if (err)
-		snprintf(err, errlen, "the recorder has been writing for more than %d s (a slow "
-			 "or hung disk?): nothing changed, try again", REC_LOCK_WAIT_S);
+		snprintf(err, errlen,
+			 "the recorder has been writing for more than %d s (a slow "
+			 "or hung disk?): nothing changed, try again",
+			 REC_LOCK_WAIT_S);
 	return -EBUSY;
 }
 
@@ -391,9 +393,10 @@ static void fail(struct lg_recorder *r, const char *why)
 	atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
 	frames = atomic_load(&r->frames);
 	json_esc(why, esc, sizeof(esc));
-	snprintf(line, sizeof(line), "{\"type\":\"event\",\"event\":\"recording_stopped\","
-		 "\"reason\":\"%s\",\"frames\":%" PRIu64 ",\"time_ns\":%" PRIu64 "}\n", esc,
-		 frames, clock_ns(CLOCK_REALTIME));
+	snprintf(line, sizeof(line),
+		 "{\"type\":\"event\",\"event\":\"recording_stopped\","
+		 "\"reason\":\"%s\",\"frames\":%" PRIu64 ",\"time_ns\":%" PRIu64 "}\n",
+		 esc, frames, clock_ns(CLOCK_REALTIME));
 	set_event(r, line);
 	fprintf(stderr, "linegate: recording stopped: %s (%" PRIu64 " frames recorded)\n", why,
 		frames);
@@ -457,9 +460,8 @@ static int put_frame(struct lg_recorder *r, const struct rec_hdr *h)
 		lg_pcapng_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall,
 			      (const uint8_t *)(h + 1), l2 + h->plen);
 	else
-		lg_pcapng_udp_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall, h->family,
-				  h->src, h->sport, dst, h->dport, (const uint8_t *)(h + 1),
-				  h->plen);
+		lg_pcapng_udp_epb(r->wbuf + r->wlen, h->rx_ns + r->mono_to_wall, h->family, h->src,
+				  h->sport, dst, h->dport, (const uint8_t *)(h + 1), h->plen);
 	r->wlen += blen;
 	r->wframes++;
 	return 0;
@@ -481,7 +483,8 @@ static void drain(struct lg_recorder *r)
 				tail += REC_RING - pos;
 				continue;
 			}
-			/* After a failure put_frame() stopped the recording: the rest is skipped. */
+			/* After a failure put_frame() stopped the recording: the rest is skipped.
+			 */
 			if (r->active && h->session == r->session)
 				put_frame(r, h);
 			tail += h->len;
@@ -517,8 +520,10 @@ static void round_locked(struct lg_recorder *r)
 		if (f < r->conf.min_free_bytes) {
 			char why[256];
 
-			snprintf(why, sizeof(why), "free space in %.160s is %" PRIu64 " bytes, under "
-				 "min_free_bytes %" PRIu64, r->conf.dir, f, r->conf.min_free_bytes);
+			snprintf(why, sizeof(why),
+				 "free space in %.160s is %" PRIu64 " bytes, under "
+				 "min_free_bytes %" PRIu64,
+				 r->conf.dir, f, r->conf.min_free_bytes);
 			fail(r, why);
 			return;
 		}
@@ -532,7 +537,7 @@ static void *rec_main(void *arg)
 	struct lg_recorder *r = arg;
 
 	while (!atomic_load(&r->quit)) {
-		struct timespec ts = { 0, 5000000 };
+		struct timespec ts = {0, 5000000};
 
 		pthread_mutex_lock(&r->lock);
 		round_locked(r);
@@ -650,8 +655,7 @@ static int scan_dir(struct lg_recorder *r)
 	return 0;
 }
 
-int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *err,
-		    size_t errlen)
+int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *err, size_t errlen)
 {
 	struct lg_rec_sel *s;
 	uint64_t f;
@@ -660,12 +664,14 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 
 	if (c->max_file_bytes < 4096 || c->max_total_bytes < c->max_file_bytes ||
 	    !c->max_file_seconds) {
-		snprintf(err, errlen, "recording bounds do not fit: max_file_bytes must be at least "
+		snprintf(err, errlen,
+			 "recording bounds do not fit: max_file_bytes must be at least "
 			 "4096 and at most max_total_bytes, max_file_seconds at least 1");
 		return -EINVAL;
 	}
 	if (!c->dir[0] || !c->prefix[0] || strchr(c->prefix, '/')) {
-		snprintf(err, errlen, "a recording needs a folder (recording.dir in the policy) "
+		snprintf(err, errlen,
+			 "a recording needs a folder (recording.dir in the policy) "
 			 "and a prefix without '/'");
 		return -EINVAL;
 	}
@@ -682,8 +688,10 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 		return -EBUSY;
 	}
 	if (r->active) {
-		snprintf(err, errlen, "a recording runs already (started by %s, %s): "
-			 "stop it first (linegatectl record stop)", r->origin, r->cur);
+		snprintf(err, errlen,
+			 "a recording runs already (started by %s, %s): "
+			 "stop it first (linegatectl record stop)",
+			 r->origin, r->cur);
 		ret = -EBUSY;
 		goto out;
 	}
@@ -701,9 +709,10 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	f = free_bytes(c->dir);
 	if (f < c->min_free_bytes) {
 		ret = -ENOSPC;
-		snprintf(err, errlen, "free space in %s is %" PRIu64 " bytes, under min_free_bytes "
-			 "%" PRIu64 ": free some or lower min_free_bytes", c->dir, f,
-			 c->min_free_bytes);
+		snprintf(err, errlen,
+			 "free space in %s is %" PRIu64 " bytes, under min_free_bytes "
+			 "%" PRIu64 ": free some or lower min_free_bytes",
+			 c->dir, f, c->min_free_bytes);
 		goto out;
 	}
 	r->conf = *c;
@@ -721,8 +730,8 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	r->n = 1;
 	r->session++;
 	r->mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
-	r->deadline_ns = c->for_seconds ? clock_ns(CLOCK_MONOTONIC) + c->for_seconds *
-		1000000000ull : 0;
+	r->deadline_ns =
+	    c->for_seconds ? clock_ns(CLOCK_MONOTONIC) + c->for_seconds * 1000000000ull : 0;
 	r->next_space_ns = 0;
 	ret = open_file(r);
 	if (ret) {
@@ -755,7 +764,7 @@ int lg_record_stop(struct lg_recorder *r, const char *why)
 	 * frame it is handling: unpublish, let that frame land, then write them all. */
 	{
 		struct lg_rec_sel *s = atomic_exchange(&r->sel, NULL);
-		struct timespec ts = { 0, 2000000 };
+		struct timespec ts = {0, 2000000};
 
 		if (s) {
 			s->next = r->retired;
@@ -815,8 +824,10 @@ int lg_record_select(const struct lg_policy *p, const char *const *devices, size
 		while (k < p->ndevices && strcmp(p->devices[k].name, devices[i]))
 			k++;
 		if (k == p->ndevices) {
-			snprintf(err, errlen, "no device named '%.64s' in the running policy "
-				 "(linegatectl devices lists them)", devices[i]);
+			snprintf(err, errlen,
+				 "no device named '%.64s' in the running policy "
+				 "(linegatectl devices lists them)",
+				 devices[i]);
 			free(v);
 			return -ENOENT;
 		}
@@ -864,7 +875,7 @@ int lg_record_apply_policy(struct lg_recorder *r, const struct lg_policy_recordi
 {
 	const struct lg_policy_recording *pr = &p->recording;
 	const char *devs[LG_REC_MAX_NAMES], *grps[LG_REC_MAX_NAMES];
-	struct lg_rec_conf c = { 0 };
+	struct lg_rec_conf c = {0};
 	uint32_t *ids;
 	size_t nids;
 	char origin[32];
@@ -881,8 +892,7 @@ int lg_record_apply_policy(struct lg_recorder *r, const struct lg_policy_recordi
 		devs[i] = pr->devices[i];
 	for (unsigned i = 0; i < pr->ngroups; i++)
 		grps[i] = pr->groups[i];
-	ret = lg_record_select(p, devs, pr->ndevices, grps, pr->ngroups, &ids, &nids, err,
-			       errlen);
+	ret = lg_record_select(p, devs, pr->ndevices, grps, pr->ngroups, &ids, &nids, err, errlen);
 	if (ret)
 		return ret;
 	snprintf(c.dir, sizeof(c.dir), "%s", pr->dir);

@@ -30,24 +30,24 @@ struct lg_recorder;
 struct lg_rec_conf {
 	char dir[LG_PATH_MAX];
 	char prefix[LG_NAME_MAX];
-	const uint32_t *ids;   /* device ids to record (copied); nids 0 = every device */
+	const uint32_t *ids; /* device ids to record (copied); nids 0 = every device */
 	size_t nids;
 	uint64_t max_file_bytes, max_file_seconds, max_total_bytes, min_free_bytes;
-	uint64_t for_seconds;  /* stop after this long; 0 = until stopped */
-	const char *origin;    /* who started it: "policy", "command", ... (shown in status) */
+	uint64_t for_seconds; /* stop after this long; 0 = until stopped */
+	const char *origin;   /* who started it: "policy", "command", ... (shown in status) */
 };
 
 struct lg_rec_status {
-	char state[320];       /* "off", "recording", "stopped: <reason>" */
+	char state[320]; /* "off", "recording", "stopped: <reason>" */
 	char origin[32];
 	char current[LG_PATH_MAX + 8]; /* the file being written ("" when none) */
 	char dir[LG_PATH_MAX];
-	uint64_t files;        /* files created since linegate started */
+	uint64_t files;		/* files created since linegate started */
 	uint64_t bytes, frames; /* written to files since linegate started */
-	uint64_t dropped;      /* frames lost to a full ring (record_dropped) */
-	uint64_t errors;       /* recordings stopped by a failed write or a full disk */
-	uint64_t deleted;      /* closed files deleted for max_total_bytes */
-	size_t nids;           /* devices selected, 0 = all */
+	uint64_t dropped;	/* frames lost to a full ring (record_dropped) */
+	uint64_t errors;	/* recordings stopped by a failed write or a full disk */
+	uint64_t deleted;	/* closed files deleted for max_total_bytes */
+	size_t nids;		/* devices selected, 0 = all */
 };
 
 /* The recorder of dp (its rings, its thread). bind_addr: the address linegate receives on
@@ -58,8 +58,7 @@ void lg_record_destroy(struct lg_recorder *r);
 
 /* Start recording; refused (-EBUSY) while one runs, or with err saying why (a folder that
  * cannot be written, less free space than min_free_bytes, bounds that do not fit). */
-int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *err,
-		    size_t errlen);
+int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *err, size_t errlen);
 /* Stop: the frames already taken are written, the file is closed. -ENOENT when none ran,
  * -EBUSY when the recorder stayed busy writing for 2 s (start too: err says so). Status
  * never waits for a write. */
