@@ -651,7 +651,8 @@ static int scan_dir(struct lg_recorder *r)
 		}
 	}
 	closedir(d);
-	qsort(r->closed, r->nclosed, sizeof(*r->closed), cmp_file);
+	if (r->nclosed) /* qsort(NULL, 0) is undefined */
+		qsort(r->closed, r->nclosed, sizeof(*r->closed), cmp_file);
 	return 0;
 }
 
@@ -680,8 +681,10 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	memcpy(s->ids, c->ids, c->nids * sizeof(s->ids[0]));
-	qsort(s->ids, c->nids, sizeof(s->ids[0]), cmp_u32);
+	if (c->nids) { /* memcpy and qsort of NULL, 0 are undefined */
+		memcpy(s->ids, c->ids, c->nids * sizeof(s->ids[0]));
+		qsort(s->ids, c->nids, sizeof(s->ids[0]), cmp_u32);
+	}
 	s->nids = c->nids;
 	if (lock_bounded(r, err, errlen)) {
 		free(s);
