@@ -81,12 +81,11 @@ static const char usage[] =
 	"\n"
 	"Control socket: one request per connection, a 4-byte big-endian length and a JSON\n"
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
-	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md,\n"
-	"docs/recording.md); an apply that\n"
-	"changes a start-only field (port, uadp_port, output.mqtt.*, opcua_mqtt.*,\n"
-	"models.registry) is refused whole, and its reply lists every change it made\n"
-	"(\"changes\"). A request cut off before its length is refused whole. SIGHUP also\n"
-	"reloads. A policy that does not validate is refused and the running one stays. Models\n"
+	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md;\n"
+	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
+	"uadp_port, output.mqtt.*, opcua_mqtt.*, models.registry) is refused whole, and its\n"
+	"reply lists every change it made (\"changes\"). A request cut off before its length is\n"
+	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and the running one stays. Models\n"
 	"load only when signed by a key in the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
