@@ -85,8 +85,9 @@ static const char usage[] =
 	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
 	"uadp_port, output.mqtt.*, opcua_mqtt.*, models.registry) is refused whole, and its\n"
 	"reply lists every change it made (\"changes\"). A request cut off before its length is\n"
-	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and the running one stays. Models\n"
-	"load only when signed by a key in the policy's models.trusted_keys (docs/models.md).\n";
+	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and\n"
+	"the running one stays. Models load only when signed by a key in the policy's\n"
+	"models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
