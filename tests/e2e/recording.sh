@@ -64,6 +64,13 @@ send() {
 	lg_wait_for 10 got || lg_fail "linegate received $(lg_json "$T/now.json" "d['received']") of $want"
 }
 
+# Usage errors: exit 2, with what is wrong, nothing sent.
+for args in "record" "record begin" "record stop --device press-1-vib" "record start --for 0" \
+	    "record start --for 1h" "record status extra"; do
+	rc=0; $CTL $args 2> "$T/usage.err" || rc=$?
+	[ $rc -eq 2 ] || lg_fail "linegatectl $args: exit $rc, want 2: $(cat "$T/usage.err")"
+done
+
 # 1. A recording started by a command, of press-1-vib, the group presses and press-3-plc.
 rc=0; $CTL record start --device nosuch 2> "$T/e1" || rc=$?
 [ $rc -eq 1 ] && grep -q "no device named 'nosuch'" "$T/e1" || lg_fail "unknown device: $(cat "$T/e1")"
