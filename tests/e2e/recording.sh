@@ -290,6 +290,11 @@ lg_ctl "$T/dp.sock" "$(cat "$T/p5min.req")" recording_error > "$T/p5min.out" ||
 grep -q "under min_free_bytes 1099511627776: free some or lower min_free_bytes" "$T/p5min.out" ||
 	lg_fail "min_free_bytes: $(cat "$T/p5min.out")"
 [ "$(rec_state)" = "stopped: the policy changed its recording section" ] || lg_fail "state: $(rec_state)"
+# The same through linegated: applied, and said.
+sed "s/^  prefix: full$/  prefix: full2/" "$T/p5min.yaml" > "$T/p5min2.yaml"
+$CTL apply "$T/p5min2.yaml" > "$T/p5min2.out" 2>&1 || lg_fail "apply: $(cat "$T/p5min2.out")"
+grep -q "^applied: 8 devices (version [0-9]*); recording not started: free space in $T/small is" \
+	"$T/p5min2.out" || lg_fail "linegated's answer: $(cat "$T/p5min2.out")"
 $CTL apply "$T/p5.yaml" > "$T/apply5.out" || lg_fail "apply: $(cat "$T/apply5.out")"
 stats "$T/s5a.json"
 send 3001 150
