@@ -77,6 +77,15 @@ static const char usage[] =
 	"                    where they disagree (metrics: shadow_disagreements)\n"
 	"  model rollback    back to the model that was active before; with no earlier registry\n"
 	"                    model, back to the boot model (the policy's detection.model)\n"
+	"  record start [--device NAME]... [--group NAME]... [--for SECONDS]\n"
+	"                    record the admitted frames of the devices and groups named (none:\n"
+	"                    all) to pcapng files in the running policy's recording.dir, rotated\n"
+	"                    and bounded as its 'recording' section says, for SECONDS or until\n"
+	"                    stopped; the policy is not changed, so a restart records only as\n"
+	"                    the policy says (docs/recording.md). Audited\n"
+	"  record stop       write what was taken and close the file. Audited\n"
+	"  record status     state (recording, stopped: REASON, off), current file, files, bytes,\n"
+	"                    frames, dropped (ring full), errors (a failed write or full disk)\n"
 	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
 	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
 	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
@@ -333,6 +342,76 @@ static int offline_keys(const char *cmd, int argc, char **argv)
 }
 
 /* devices [list] | enroll | revoke | rotate-key | prune: argv[0] is "devices". */
+/* record start [--device NAME]... [--group NAME]... [--for SECONDS] | stop | status */
+static int record_cmd(const char *sock, bool raw, int argc, char **argv)
+{
+	static const struct option ropts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "for", required_argument, NULL, 'f' },
+		{ 0 },
+	};
+	const char *sub = argc > 1 ? argv[1] : "";
+	json_object *req, *devs, *grps, *resp;
+	unsigned long long secs = 0;
+	int opt;
+
+	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "status")) {
+		fprintf(stderr, "linegatectl: record start [--device NAME]... [--group NAME]... "
+			"[--for SECONDS] | stop | status\n");
+		return 2;
+	}
+	req = json_object_new_object();
+	devs = json_object_new_array();
+	grps = json_object_new_array();
+	optind = 0;
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "s:r", ropts, NULL)) != -1) {
+		switch (opt) {
+		case 's': sock = optarg; break;
+		case 'r': raw = true; break;
+		case 'd': json_object_array_add(devs, json_object_new_string(optarg)); break;
+		case 'g': json_object_array_add(grps, json_object_new_string(optarg)); break;
+		case 'f':
+			if (whole_number(optarg, 604800, &secs) || !secs) {
+				fprintf(stderr, "linegatectl: --for takes whole seconds from 1 to "
+					"604800, not '%s'\n", shown_arg(optarg));
+				goto usage;
+			}
+			break;
+		default:
+			goto usage; /* getopt_long() said why */
+		}
+	}
+	if (optind < argc || (strcmp(sub, "start") && (secs || json_object_array_length(devs) ||
+						       json_object_array_length(grps)))) {
+		fprintf(stderr, "linegatectl: only record start takes --device, --group and "
+			"--for, and no other argument\n");
+		goto usage;
+	}
+	json_object_object_add(req, "cmd", json_object_new_string("record"));
+	json_object_object_add(req, "action", json_object_new_string(sub));
+	if (json_object_array_length(devs))
+		json_object_object_add(req, "devices", json_object_get(devs));
+	if (json_object_array_length(grps))
+		json_object_object_add(req, "groups", json_object_get(grps));
+	if (secs)
+		json_object_object_add(req, "for", json_object_new_int64((int64_t)secs));
+	json_object_put(devs);
+	json_object_put(grps);
+	if (call(sock, req, &resp))
+		return 1;
+	return print_result(resp, raw);
+usage:
+	json_object_put(req);
+	json_object_put(devs);
+	json_object_put(grps);
+	return 2;
+}
+
 static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 {
 	static const struct option dopts[] = {
@@ -532,6 +611,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind++];
 	if (!strcmp(cmd, "devices"))
 		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
+	if (!strcmp(cmd, "record"))
+		return record_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */
 	while ((opt = getopt_long(argc, argv, "s:rw:nh", lopts, NULL)) != -1) {
 		switch (opt) {

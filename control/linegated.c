@@ -274,9 +274,9 @@ static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, c
 /* Push policy text to the data plane; it parses the same text with the same parser, and
  * resolves relative paths against the same file name. */
 static int push(struct daemon *d, const char *text, size_t len, const char *name, char *msg,
-		size_t msglen)
+		size_t msglen, char *rec_err, size_t rec_errlen)
 {
-	json_object *req = cmd_req("apply"), *reply;
+	json_object *req = cmd_req("apply"), *reply, *v;
 	int ret;
 
 	if (!d->dp_path)
@@ -284,9 +284,13 @@ static int push(struct daemon *d, const char *text, size_t len, const char *name
 	json_object_object_add(req, "policy", json_object_new_string_len(text, (int)len));
 	json_object_object_add(req, "name", json_object_new_string(name));
 	ret = dp_call(d, req, &reply, msg, msglen);
-	if (!ret)
-		json_object_put(reply);
-	return ret;
+	if (ret)
+		return ret;
+	/* Applied, but the recording its 'recording' section enables did not start. */
+	if (json_object_object_get_ex(reply, "recording_error", &v))
+		snprintf(rec_err, rec_errlen, "%s", json_object_get_string(v));
+	json_object_put(reply);
+	return 0;
 }
 
 /*
@@ -645,7 +649,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
 {
 	struct lg_policy p;
-	char boot_hex[65], names[512], adetail[1024] = "";
+	char boot_hex[65], names[512], adetail[1024] = "", rec_err[512] = "";
 	uint64_t seq;
 	unsigned version = 0;
 	int ret = lg_policy_validate(text, len, source, &p, msg, msglen);
@@ -696,7 +700,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	}
 	audit_line(d, seq, "intent", peer, what, NULL, p.hash, detail ? detail : source);
 	crash_point(d, "after-intent");
-	ret = push(d, text, len, source, msg, msglen);
+	ret = push(d, text, len, source, msg, msglen, rec_err, sizeof(rec_err));
 	if (ret) {
 		d->refused++;
 		/* refused: the data plane said no (and why); failed: no answer from it. */
@@ -740,6 +744,11 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 			 names);
 		snprintf(adetail, sizeof(adetail), "%s; without replay protection: %s",
 			 detail ? detail : source, names);
+	}
+	if (rec_err[0]) {
+		size_t ml = strlen(msg);
+
+		snprintf(msg + ml, msglen - ml, "; recording not started: %s", rec_err);
 	}
 	audit_line(d, seq, "result", peer, what, "ok", p.hash,
 		   adetail[0] ? adetail : detail ? detail : source);
@@ -1102,6 +1111,36 @@ static int h_metrics(void *ctx, struct lg_ctl_call *c)
 		return -EPROTO;
 	}
 	json_object_object_add(c->reply, "metrics", json_object_get(m));
+	json_object_put(r);
+	return 0;
+}
+
+/*
+ * record start|stop|status: forwarded to the data plane as it came (action, devices, groups,
+ * for); start and stop are audited, with what was asked and the data plane's answer.
+ */
+static int h_record(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *action = get_str_field(c->req, "action");
+	json_object *req = cmd_req("record"), *r, *v;
+	bool audited = action && (!strcmp(action, "start") || !strcmp(action, "stop"));
+	char detail[1024];
+	int ret;
+
+	json_object_object_foreach(c->req, k, val)
+		if (strcmp(k, "cmd"))
+			json_object_object_add(req, k, json_object_get(val));
+	snprintf(detail, sizeof(detail), "%s", json_object_to_json_string_ext(req,
+		 JSON_C_TO_STRING_PLAIN));
+	ret = dp_call(d, req, &r, c->err, c->errlen);
+	if (audited)
+		audit_event(d, c->peer->name, !strcmp(action, "start") ? "record_start" :
+			    "record_stop", ret ? "refused" : "ok", NULL, ret ? c->err : detail);
+	if (ret)
+		return ret;
+	if (json_object_object_get_ex(r, "recording", &v))
+		json_object_object_add(c->reply, "recording", json_object_get(v));
 	json_object_put(r);
 	return 0;
 }
@@ -1483,6 +1522,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "devices_prune", h_devices_prune, "drop expired keys (of device \"id\", or every device)",
 	  true },
 	{ "metrics", h_metrics, "the data plane's counters", false },
+	{ "record", h_record, "recording admitted frames: \"action\" start (\"devices\", "
+	  "\"groups\", \"for\"), stop, status (audited: start, stop)", true },
 	{ "history", h_history, "every kept policy version", false },
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
 	{ "models", h_models, "the model registry", false },

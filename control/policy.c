@@ -1578,6 +1578,107 @@ static int uadp_unique(struct pctx *c, const yaml_node_t *root, const struct lg_
 	return err;
 }
 
+/* recording.devices / recording.groups: a list of names the policy defines. */
+static int parse_rec_names(struct pctx *c, const yaml_node_t *n, const struct lg_policy *p,
+			   bool groups, char (*out)[LG_NAME_MAX], unsigned *count)
+{
+	const char *what = groups ? "recording.groups" : "recording.devices";
+
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'%s' must be a list of %s names", what,
+			    groups ? "group" : "device");
+	*count = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = node(c, *it);
+		const char *s = scalar(v);
+		char buf[32];
+		size_t k = 0;
+
+		if (*count == LG_REC_MAX_NAMES)
+			return perr(c, v, "'%s' names at most %d", what, LG_REC_MAX_NAMES);
+		if (!s || !*s || strlen(s) >= LG_NAME_MAX)
+			return perr(c, v, "'%s' must hold names", what);
+		if (groups)
+			while (k < p->ngroups && strcmp(p->groups[k].name, s))
+				k++;
+		else
+			while (k < p->ndevices && strcmp(p->devices[k].name, s))
+				k++;
+		if (k == (groups ? p->ngroups : p->ndevices))
+			return perr(c, v, "%s: no %s named %s in this policy", what,
+				    groups ? "group" : "device", shown(s, buf, sizeof(buf)));
+		strcpy(out[(*count)++], s);
+	}
+	return 0;
+}
+
+/* recording: {enabled, dir, prefix, devices, groups, max_file_bytes, max_file_seconds,
+ * max_total_bytes, min_free_bytes} (docs/recording.md) */
+static int parse_recording(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	struct lg_policy_recording *r = &p->recording;
+	bool have_dir = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'recording' must be a mapping (docs/recording.md)");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u = 0;
+		int err;
+
+		if (name && !strcmp(name, "enabled")) {
+			const char *s = scalar(v);
+
+			r->enabled = s && !strcmp(s, "true");
+			err = s && (r->enabled || !strcmp(s, "false")) ? 0 :
+			      perr(c, v, "'enabled' must be true or false");
+		} else if (name && !strcmp(name, "dir")) {
+			err = get_path(c, v, "dir", r->dir, sizeof(r->dir));
+			if (!err && (!r->dir[0] || !strcmp(r->dir, "-")))
+				err = perr(c, v, "'dir' must name a folder");
+			have_dir = true;
+		} else if (name && !strcmp(name, "prefix")) {
+			err = get_str(c, v, "prefix", r->prefix, sizeof(r->prefix));
+			if (!err && (!r->prefix[0] || strchr(r->prefix, '/')))
+				err = perr(c, v, "'prefix' must be a file name start without '/'");
+		} else if (name && !strcmp(name, "devices")) {
+			err = parse_rec_names(c, v, p, false, r->devices, &r->ndevices);
+		} else if (name && !strcmp(name, "groups")) {
+			err = parse_rec_names(c, v, p, true, r->groups, &r->ngroups);
+		} else if (name && !strcmp(name, "max_file_bytes")) {
+			err = get_uint(c, v, "max_file_bytes", 4096, 1ul << 40, &u);
+			r->max_file_bytes = u;
+		} else if (name && !strcmp(name, "max_file_seconds")) {
+			err = get_uint(c, v, "max_file_seconds", 1, 7ul * 86400, &u);
+			r->max_file_seconds = u;
+		} else if (name && !strcmp(name, "max_total_bytes")) {
+			err = get_uint(c, v, "max_total_bytes", 4096, 1ul << 50, &u);
+			r->max_total_bytes = u;
+		} else if (name && !strcmp(name, "min_free_bytes")) {
+			err = get_uint(c, v, "min_free_bytes", 0, 1ul << 50, &u);
+			r->min_free_bytes = u;
+		} else {
+			static const char *const f[] = { "enabled", "dir", "prefix", "devices",
+							 "groups", "max_file_bytes",
+							 "max_file_seconds", "max_total_bytes",
+							 "min_free_bytes", NULL };
+
+			err = unknown(c, node(c, pr->key), "recording field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (r->max_total_bytes < r->max_file_bytes)
+		return perr(c, n, "recording: max_total_bytes (%llu) must be at least max_file_bytes "
+			    "(%llu): a file is never cut to fit", (unsigned long long)r->max_total_bytes,
+			    (unsigned long long)r->max_file_bytes);
+	if (r->enabled && !have_dir)
+		return perr(c, n, "recording: enabled needs 'dir', the folder for the files");
+	return 0;
+}
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
@@ -1609,8 +1710,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		} else if (!strcmp(name, "port")) {
 			err = get_uint(c, v, "port", 1, 65535, &u);
 			p->port = (uint16_t)u;
-		} else if (!strcmp(name, "groups")) {
-			/* parsed above */
+		} else if (!strcmp(name, "groups") || !strcmp(name, "recording")) {
+			/* groups: parsed above; recording: below, once the devices are known */
 		} else if (!strcmp(name, "models")) {
 			err = parse_models(c, v, p);
 		} else if (!strcmp(name, "workers")) {
@@ -1697,12 +1798,22 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 							 "not_ours",  "fragments", "groups",
 							 "workers",   "detection", "models",
 							 "output",    "devices",   "opcua_mqtt",
-							 "uadp_multicast",	   NULL };
+							 "uadp_multicast", "recording", NULL };
 
 			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}
 		if (err)
 			return err;
+	}
+	for_each_pair(c, root, pr) {
+		const char *name = scalar(node(c, pr->key));
+
+		if (name && !strcmp(name, "recording")) {
+			int err = parse_recording(c, node(c, pr->value), p);
+
+			if (err)
+				return err;
+		}
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
@@ -2024,6 +2135,10 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		/* incidents: docs/policy.md says why these */
 		.incidents = { .confirm = 2, .of = 3, .resolve_after = 10, .hysteresis = 0.8f,
 			       .update_ms = 10000 },
+		/* recording: off; bounds of docs/recording.md */
+		.recording = { .prefix = "linegate", .max_file_bytes = 64ull << 20,
+			       .max_file_seconds = 3600, .max_total_bytes = 1ull << 30,
+			       .min_free_bytes = 256ull << 20 },
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

@@ -96,6 +96,24 @@ static void f_registry(const struct lg_policy *p, char *b, size_t l)
 	f_file(p->registry, b, l);
 }
 
+/* recording: the whole section on one line (docs/recording.md). */
+static void f_recording(const struct lg_policy *p, char *b, size_t l)
+{
+	const struct lg_policy_recording *r = &p->recording;
+	size_t u;
+
+	u = (size_t)snprintf(b, l, "%s dir=%s prefix=%s files<=%llu B/%llu s total<=%llu B "
+			     "free>=%llu B", r->enabled ? "on" : "off", r->dir, r->prefix,
+			     (unsigned long long)r->max_file_bytes,
+			     (unsigned long long)r->max_file_seconds,
+			     (unsigned long long)r->max_total_bytes,
+			     (unsigned long long)r->min_free_bytes);
+	for (unsigned i = 0; i < r->ndevices && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%s", i ? "," : " devices=", r->devices[i]);
+	for (unsigned i = 0; i < r->ngroups && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%s", i ? "," : " groups=", r->groups[i]);
+}
+
 static void f_threshold(const struct lg_policy *p, char *b, size_t l)
 {
 	if (p->threshold > 0)
@@ -192,6 +210,7 @@ static const struct {
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },
+	{ { "recording", LG_FIELD_LIVE }, f_recording },
 	{ { "output.mqtt.host", LG_FIELD_START_ONLY }, f_mqtt_host },
 	{ { "output.mqtt.port", LG_FIELD_START_ONLY }, f_mqtt_port },
 	{ { "output.mqtt.client_id", LG_FIELD_START_ONLY }, f_mqtt_client },

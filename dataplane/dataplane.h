@@ -310,6 +310,7 @@ struct lg_dp {
 	pthread_mutex_t inc_lock;
 	struct lg_inc_open { struct lg_inc_rec rec; char name[LG_NAME_MAX]; } *inc_open;
 	size_t ninc_open, inc_cap;
+	struct lg_recorder *rec;    /* recording admitted frames (record.h); NULL = never */
 };
 
 uint64_t lg_now_ns(void);

@@ -51,6 +51,7 @@ bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt)
 	s->pkt = *pkt;
 	memcpy(s->data, pkt->data, pkt->len);
 	s->pkt.data = s->data;
+	s->pkt.l2_off = 0; /* only the payload is copied: a recording synthesizes its headers */
 	/* Release: the consumer sees the bytes before it sees the slot as filled. */
 	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
 	return true;

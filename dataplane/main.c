@@ -4,6 +4,7 @@
 #include "ctlproto.h"
 #include "mqtt.h"
 #include "opcua_mqtt.h"
+#include "record.h"
 #include "statefile.h"
 
 #include <lgadmit.h>
@@ -82,12 +83,13 @@ static const char usage[] =
 	"\n"
 	"Control socket: one request per connection, a 4-byte big-endian length and a JSON\n"
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
-	"Commands: stats, status, reload, apply, model, help (docs/operations.md); an apply that\n"
-	"changes a start-only field (port, uadp_port, output.mqtt.*, opcua_mqtt.*,\n"
-	"models.registry) is refused whole, and its reply lists every change it made\n"
-	"(\"changes\"). A request cut off before its length is refused whole. SIGHUP also\n"
-	"reloads. A policy that does not validate is refused and the running one stays. Models\n"
-	"load only when signed by a key in the policy's models.trusted_keys (docs/models.md).\n";
+	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md;\n"
+	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
+	"uadp_port, output.mqtt.*, opcua_mqtt.*, models.registry) is refused whole, and its\n"
+	"reply lists every change it made (\"changes\"). A request cut off before its length is\n"
+	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and\n"
+	"the running one stays. Models load only when signed by a key in the policy's\n"
+	"models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -99,12 +101,32 @@ static void on_signal(int sig)
 		got_stop = 1;
 }
 
+/* After an apply (or at start): the policy's recording section, live (record.h). A recording
+ * that cannot start leaves the applied policy as it is: logged, and said in err. */
+static int apply_recording(struct lg_dp *dp, const struct lg_policy_recording *old, char *err,
+			   size_t errlen)
+{
+	int ret;
+
+	/* A replay (a finite backend) is not the line: the policy's recording would fill the
+	 * line's recording folder with old frames, and its retention delete real ones. A
+	 * command may still record a replay. */
+	if (dp->handoff_wait)
+		return 0;
+	ret = lg_record_apply_policy(dp->rec, old, &atomic_load(&dp->gen)->policy, err, errlen);
+	if (ret)
+		fprintf(stderr, "linegate: recording: not started: %s\n", err);
+	return ret;
+}
+
 /* Apply policy text parsed as name; msg gets "ok: ..." with the changes, or the reason. */
 static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char *name,
 		      char *msg, size_t msglen)
 {
 	struct lg_apply_req r = { .text = text, .len = len, .name = name };
+	struct lg_policy_recording old;
 	struct lg_policy p;
+	char rerr[1024];
 	/* The one validation (lg_policy_check: model, signature, window) before anything. */
 	int ret = lg_policy_validate(text, len, name, &p, msg, msglen);
 
@@ -113,12 +135,14 @@ static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char
 		return ret;
 	}
 	r.policy = &p;
+	old = atomic_load(&dp->gen)->policy.recording;
 	ret = lg_dp_apply(dp, &r);
 	if (ret) {
 		snprintf(msg, msglen, "%s", r.err);
 		lg_policy_free(&p);
 		return ret;
 	}
+	apply_recording(dp, &old, rerr, sizeof(rerr));
 	snprintf(msg, msglen, "ok: %zu devices, changes %s", p.ndevices, r.changes);
 	free(r.changes);
 	return 0;
@@ -245,6 +269,8 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 	size_t len = 0;
 	const char *text = req_str(c->req, "policy", &len), *name = req_str(c->req, "name", NULL);
 	struct lg_apply_req r = { .policy = &p, .text = text, .len = len };
+	struct lg_policy_recording old;
+	char rerr[1024];
 	json_object *changes;
 	char hex[65];
 	int ret;
@@ -263,12 +289,15 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 	}
 	lg_hex_encode(p.hash, sizeof(p.hash), hex);
 	json_object_object_add(c->reply, "devices", json_object_new_uint64(p.ndevices));
+	old = atomic_load(&dp->gen)->policy.recording;
 	ret = lg_dp_apply(dp, &r);
 	if (ret) {
 		snprintf(c->err, c->errlen, "%s", r.err);
 		lg_policy_free(&p);
 		return ret;
 	}
+	if (apply_recording(dp, &old, rerr, sizeof(rerr)))
+		json_object_object_add(c->reply, "recording_error", json_object_new_string(rerr));
 	changes = json_tokener_parse(r.changes);
 	free(r.changes);
 	json_object_object_add(c->reply, "changes", changes ? changes : json_object_new_array());
@@ -297,6 +326,116 @@ static int ctl_model(void *ctx, struct lg_ctl_call *c)
 	return ret;
 }
 
+/* The recording's state and counters into the reply. */
+static void record_reply(struct lg_dp *dp, json_object *reply)
+{
+	char *s = lg_dp_stats_json(dp);
+	json_object *o = s ? json_tokener_parse(s) : NULL, *rec;
+
+	free(s);
+	if (o && json_object_object_get_ex(o, "recording", &rec))
+		json_object_object_add(reply, "recording", json_object_get(rec));
+	json_object_put(o);
+}
+
+/* A list of strings from the request into names[] (at most max); -EINVAL when malformed. */
+static int req_names(json_object *req, const char *k, const char **names, size_t max,
+		     size_t *n, struct lg_ctl_call *c)
+{
+	json_object *a;
+
+	*n = 0;
+	if (!json_object_object_get_ex(req, k, &a))
+		return 0;
+	if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) > max) {
+		snprintf(c->err, c->errlen, "record: \"%s\" must be a list of at most %zu names",
+			 k, max);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *v = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(v, json_type_string)) {
+			snprintf(c->err, c->errlen, "record: \"%s\" must hold names", k);
+			return -EINVAL;
+		}
+		names[(*n)++] = json_object_get_string(v);
+	}
+	return 0;
+}
+
+/*
+ * {"cmd":"record","action":"start"|"stop"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
+ * [,"for":SECONDS]}: a recording with the running policy's recording folder and bounds
+ * (docs/recording.md), of the devices and groups named (none: all). It does not change the
+ * policy: a restart records as the policy says.
+ */
+static int ctl_record(void *ctx, struct lg_ctl_call *c)
+{
+	struct lg_dp *dp = ctx;
+	const char *action = req_str(c->req, "action", NULL);
+	const struct lg_policy *p = &atomic_load(&dp->gen)->policy;
+	const char *devs[LG_REC_MAX_NAMES], *grps[LG_REC_MAX_NAMES];
+	struct lg_rec_conf rc = { 0 };
+	size_t ndev, ngrp;
+	json_object *v;
+	uint32_t *ids;
+	int ret;
+
+	if (!action || (strcmp(action, "start") && strcmp(action, "stop") &&
+			strcmp(action, "status"))) {
+		snprintf(c->err, c->errlen, "record needs \"action\": start, stop or status");
+		return -EINVAL;
+	}
+	if (!strcmp(action, "stop")) {
+		ret = lg_record_stop(dp->rec, "stopped by a command");
+		if (ret) {
+			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
+				 "no recording runs (linegatectl record status)" :
+				 "the recorder has been writing for more than 2 s (a slow or hung "
+				 "disk?): nothing changed, try again");
+			return ret;
+		}
+	} else if (!strcmp(action, "start")) {
+		if ((ret = req_names(c->req, "devices", devs, LG_REC_MAX_NAMES, &ndev, c)) ||
+		    (ret = req_names(c->req, "groups", grps, LG_REC_MAX_NAMES, &ngrp, c)))
+			return ret;
+		if (json_object_object_get_ex(c->req, "for", &v)) {
+			int64_t s = json_object_get_int64(v);
+
+			if (!json_object_is_type(v, json_type_int) || s < 1 || s > 7 * 86400) {
+				snprintf(c->err, c->errlen, "record: \"for\" must be whole seconds, "
+					 "1 to 604800");
+				return -EINVAL;
+			}
+			rc.for_seconds = (uint64_t)s;
+		}
+		if (!p->recording.dir[0]) {
+			snprintf(c->err, c->errlen, "the running policy names no recording folder: "
+				 "add 'recording: {dir: FOLDER}' (docs/recording.md) and apply it");
+			return -ENOENT;
+		}
+		ret = lg_record_select(p, devs, ndev, grps, ngrp, &ids, &rc.nids, c->err,
+				       c->errlen);
+		if (ret)
+			return ret;
+		snprintf(rc.dir, sizeof(rc.dir), "%s", p->recording.dir);
+		snprintf(rc.prefix, sizeof(rc.prefix), "%s", p->recording.prefix);
+		rc.ids = ids;
+		rc.max_file_bytes = p->recording.max_file_bytes;
+		rc.max_file_seconds = p->recording.max_file_seconds;
+		rc.max_total_bytes = p->recording.max_total_bytes;
+		rc.min_free_bytes = p->recording.min_free_bytes;
+		rc.origin = "command";
+		ret = lg_record_start(dp->rec, &rc, c->err, c->errlen);
+		free(ids);
+		if (ret)
+			return ret;
+	}
+	record_reply(dp, c->reply);
+	return 0;
+}
+
 static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
 	{ "status", ctl_status,
@@ -305,6 +444,8 @@ static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "reload", ctl_reload, "re-read the --policy file and apply it", true },
 	{ "apply", ctl_apply, "apply \"policy\" (text; \"name\": the file it came from)", true },
 	{ "model", ctl_model, "run \"active\" (PATH, \"label\"), optionally a \"shadow\"", true },
+	{ "record", ctl_record, "\"action\": start (\"devices\", \"groups\", \"for\"), stop, "
+	  "status of the recording", true },
 	{ NULL },
 };
 
@@ -853,6 +994,20 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (lg_record_init(&dp, bind_addr, &dp.rec)) {
+		fprintf(stderr, "linegate: recorder: out of memory\n");
+		goto out;
+	}
+	/* A recording the policy enables starts with linegate; one a command started does not
+	 * (it never changed the policy). */
+	apply_recording(&dp, NULL, err, sizeof(err));
+	{
+		const struct lg_policy_recording *pr = &atomic_load(&dp.gen)->policy.recording;
+
+		if (dp.handoff_wait && pr->enabled)
+			fprintf(stderr, "linegate: recording: the policy's is off in a replay (%s "
+				"backend): it would record old frames into %s\n", ops->name, pr->dir);
+	}
 	if (ctl) {
 		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
 				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
@@ -963,6 +1118,9 @@ out:
 	atomic_store(&dp.stop, true);
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
+	/* The workers are gone: what they recorded is written and the file closed. */
+	if (dp.rec)
+		lg_record_stop(dp.rec, "linegate stopped");
 	if (out_started) {
 		pthread_join(dp.out_thread, NULL);
 		/* The workers flushed their last batches: write what they left in the rings. */
@@ -996,6 +1154,8 @@ out:
 	}
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close(dp.mqtt);
+	lg_record_destroy(dp.rec);
+	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);
 	if (be_setup && ops->teardown)
 		ops->teardown();

@@ -6,6 +6,7 @@
 #include "dataplane.h"
 #include "mqtt.h"
 #include "opcua_mqtt.h"
+#include "record.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -332,6 +333,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "output_lines", s.out_lines);
 	add_u64(o, "output_write_dropped", s.out_dropped);
 	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
+	lg_record_stats_json(dp->rec, o);
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
@@ -563,6 +565,21 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_output_write_dropped_total",
 		"JSON lines a write to the output failed for (full disk, I/O error, reader gone).",
 		s.out_dropped);
+	{
+		struct lg_rec_status rs = { 0 };
+
+		if (dp->rec)
+			lg_record_status(dp->rec, &rs);
+		counter(&b, "linegate_record_frames_total", "Admitted frames written to recordings.",
+			rs.frames);
+		counter(&b, "linegate_record_dropped_total",
+			"Frames a recording lost (recorder ring full, a failed write).", rs.dropped);
+		counter(&b, "linegate_record_errors_total",
+			"Recordings stopped by a failed write or a full disk.", rs.errors);
+		bprintf(&b, "# HELP linegate_recording 1 while a recording runs.\n"
+			"# TYPE linegate_recording gauge\nlinegate_recording %d\n",
+			!strcmp(rs.state, "recording"));
+	}
 	counter(&b, "linegate_shadow_disagreements_total",
 		"Rows where the shadow model's alert verdict differed.", s.shd);
 	counter(&b, "linegate_rows_no_detector_total",

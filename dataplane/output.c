@@ -2,6 +2,7 @@
 /* The output thread: drains the workers' rings (alerts first) into JSON lines. */
 #include "dataplane.h"
 #include "mqtt.h"
+#include "record.h"
 
 #include <lgadmit.h>
 
@@ -174,10 +175,28 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 }
 
+/* An event line of the recorder (record.h): a recording that stopped by itself. */
+static unsigned write_record_event(struct lg_dp *dp)
+{
+	char line[1024];
+	size_t len = lg_record_take_event(dp->rec, line, sizeof(line));
+
+	if (!len)
+		return 0;
+	if (dp->outlen + len > sizeof(dp->outbuf) ||
+	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
+		out_flush(dp);
+	memcpy(dp->outbuf + dp->outlen, line, len);
+	dp->outlen += len;
+	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
+	dp->out_alert[dp->nout++] = 0;
+	return 1;
+}
+
 static unsigned drain(struct lg_dp *dp)
 {
 	struct lg_event e;
-	unsigned n = 0;
+	unsigned n = write_record_event(dp);
 
 	for (unsigned w = 0; w < dp->nworkers; w++)
 		while (lg_spsc_pop(&dp->workers[w].alerts, &e)) {

@@ -5,6 +5,7 @@
  * verified); a frame of a device another worker owns goes to that worker (steer.c).
  */
 #include "dataplane.h"
+#include "record.h"
 #include "stages.h"
 #include "scorer.h"
 
@@ -582,6 +583,13 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	if (bad)
 		return LG_DROP_BAD_SAMPLE;
+	{
+		uint32_t ids[LG_UADP_MAX_DSM];
+
+		for (unsigned i = 0; i < m->dsm_count; i++)
+			ids[i] = hit[i].dev->id;
+		lg_record_frame(w, g->policy.uadp_port, pkt, ids, m->dsm_count);
+	}
 	if (!is_signed)
 		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
 	if (unprotected)
@@ -635,6 +643,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
+		lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 		return LG_OK;
 	}
 	/* Authentic (its sequence is spent), but of another rate than its model reads. */
@@ -651,5 +660,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	r = lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns);
 	if (r != LG_DROP_BAD_SAMPLE)
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+	if (r == LG_OK)
+		lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 	return r;
 }

@@ -167,6 +167,7 @@ enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16
 	if (flags & LG_PARSE_CSUM && (!ipv4_csum_ok(frame, &ap) || !udp_csum_ok(frame, &ap)))
 		return LG_DROP_BAD_CHECKSUM;
 	pkt->data = frame + ap.payload_off;
+	pkt->l2_off = ap.payload_off;
 	pkt->len = ap.payload_len;
 	pkt->truncated = 0;
 	pkt->port_idx = rc == LG_ADMIT_RC_UADP;

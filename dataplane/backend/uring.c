@@ -432,6 +432,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &b->msg);
 		pkt->truncated = !!(o->flags & MSG_TRUNC);
 		pkt->rx_ns = t;
+		pkt->l2_off = 0; /* a datagram: its frame stayed in the kernel */
 		pkt->port_idx = (uint8_t)sock;
 		pkt->transport = LG_RX_UDP;
 		n++;

@@ -53,6 +53,9 @@ struct lg_rx_pkt {
 	uint8_t transport;    /* LG_RX_UDP, or LG_RX_MQTT: src_* is the broker, not the device */
 	uint8_t src_addr[16]; /* network order */
 	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the backend took it */
+	/* Recording: the Ethernet frame's bytes in front of data (lg_backend_parse_frame()),
+	 * so that data - l2_off is the received frame; 0 = a socket's datagram (no frame). */
+	uint16_t l2_off;
 };
 
 /* Drops a backend counted, indexed by enum lg_reason (only the reasons it can see). */

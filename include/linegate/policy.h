@@ -23,6 +23,7 @@
 #define LG_INCIDENT_MAX_OF 32
 #define LG_POLICY_MAX_MODEL_KEYS 8
 #define LG_POLICY_MAX_MCAST 8 /* uadp_multicast.groups */
+#define LG_REC_MAX_NAMES 64   /* recording.devices, recording.groups */
 
 /* A multicast group to join: family AF_INET or AF_INET6, address in network byte order. */
 struct lg_mcast_group {
@@ -215,6 +216,18 @@ struct lg_policy {
 	size_t nmodel_keys;
 	uint8_t model_keys[LG_POLICY_MAX_MODEL_KEYS][32];
 	char registry[LG_PATH_MAX]; /* model registry folder, relative to the policy */
+	/* recording (docs/recording.md): admitted frames of the devices named (and of the
+	 * groups' devices; none named = all) to pcapng files in dir, rotated and bounded.
+	 * Applied live. Absent: enabled false, the bounds' defaults, dir "". */
+	struct lg_policy_recording {
+		bool enabled;
+		char dir[LG_PATH_MAX];    /* relative paths from the policy's folder */
+		char prefix[LG_NAME_MAX]; /* file names: PREFIX-<UTC time>-<n>.pcapng */
+		unsigned ndevices, ngroups;
+		char devices[LG_REC_MAX_NAMES][LG_NAME_MAX];
+		char groups[LG_REC_MAX_NAMES][LG_NAME_MAX];
+		uint64_t max_file_bytes, max_file_seconds, max_total_bytes, min_free_bytes;
+	} recording;
 	size_t ndevices;
 	struct lg_policy_device *devices; /* sorted by id, ids unique */
 	uint8_t hash[32];       /* SHA-256 of the policy text */

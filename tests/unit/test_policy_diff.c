@@ -230,13 +230,14 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("fragments"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.bad_samples"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.incidents"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 35u); /* 33 + detection.bad_samples and detection.incidents */
+		CHECK_EQ(n, 36u); /* 33 + detection.bad_samples, detection.incidents, recording */
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
