@@ -117,6 +117,8 @@ for n, line in enumerate(open(jsonl), 1):
     except ValueError as e:
         print(f"  {mode} line {n} is not valid JSON ({e}): {line.strip()}")
         ok = False
+# Incident events (detection.incidents) are JSON lines too, checked above; the rest are rows.
+events = [e for e in events if e.get("type") in ("score", "alert")]
 st = json.load(open(stats))
 dev = {d["id"]: d for d in st["devices"]}
 # drop: 201 loses frames 7, 12, 13, 18 and 27 (and the partial windows before 7 and 18),
