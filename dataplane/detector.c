@@ -68,14 +68,12 @@ void lg_detector_free(struct lg_detector *det)
 	det->fx = NULL;
 }
 
-void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float *scores)
+/* The scores of the n centred rows in det->work. */
+static void score_centred(struct lg_detector *det, size_t n, float *scores)
 {
 	size_t d = det->d;
 	float *c = det->work, *y = det->work + det->max_batch * d;
 
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < d; j++)
-			c[i * d + j] = x[i * d + j] - det->mean[j];
 	/* y = c * W^T: row i of y is W applied to centred row i. */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, c,
 		    (int)d, det->w, (int)d, 0.0f, y, (int)d);
@@ -88,24 +86,25 @@ void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float 
 	}
 }
 
+void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float *scores)
+{
+	size_t d = det->d;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			det->work[i * d + j] = x[i * d + j] - det->mean[j];
+	score_centred(det, n, scores);
+}
+
 void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
 			   float *scores)
 {
 	size_t d = det->d;
-	float *c = det->work, *y = det->work + det->max_batch * d;
 
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < d; j++)
-			c[i * d + j] = x[(size_t)idx[i] * d + j] - det->mean[j];
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, c,
-		    (int)d, det->w, (int)d, 0.0f, y, (int)d);
-	for (size_t i = 0; i < n; i++) {
-		float s = 0;
-
-		for (size_t j = 0; j < d; j++)
-			s += y[i * d + j] * y[i * d + j];
-		scores[i] = s / det->denom;
-	}
+			det->work[i * d + j] = x[(size_t)idx[i] * d + j] - det->mean[j];
+	score_centred(det, n, scores);
 }
 
 /* ---- sufficient statistics ---- */

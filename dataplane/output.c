@@ -183,13 +183,7 @@ static unsigned write_record_event(struct lg_dp *dp)
 
 	if (!len)
 		return 0;
-	if (dp->outlen + len > sizeof(dp->outbuf) ||
-	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
-		out_flush(dp);
-	memcpy(dp->outbuf + dp->outlen, line, len);
-	dp->outlen += len;
-	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
-	dp->out_alert[dp->nout++] = 0;
+	out_append(dp, line, len, false);
 	return 1;
 }
 

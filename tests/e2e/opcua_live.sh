@@ -205,8 +205,12 @@ fi
 python3 - "$T/out.jsonl" <<'PY' || lg_fail "outputs"
 import json, sys
 L = [json.loads(x) for x in open(sys.argv[1])]
-o6 = [l for l in L if l["device"] == 1]
+# score and alert rows; incident events (detection.incidents) are lines of their own
+o6 = [l for l in L if l["device"] == 1 and l["type"] in ("score", "alert")]
+inc = [l for l in L if l["type"] == "incident"]
 assert len(o6) == 58, len(o6)
+# the publisher's clock dates the onset (its DateTime field)
+assert all(l["clock"] == "source_time" for l in inc), inc
 assert {l["channel_name"] for l in o6} == {"accel_x", "accel_y"}
 assert all("temperature" in l["fields"] and l["source_time"].startswith("20") for l in o6)
 print(f"outputs: {len(o6)} lines of o6-vibration, e.g. {json.dumps(o6[-1]['fields'])}")

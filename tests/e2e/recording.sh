@@ -312,7 +312,7 @@ final = json.load(open(sys.argv[5]))
 check("record_errors", b["record_errors"], 1)
 check("state", b["recording"]["state"].startswith("stopped: write ") and
       b["recording"]["state"].endswith(": No space left on device"), True)
-ev = [json.loads(l) for l in open(sys.argv[3]) if '"event"' in l]
+ev = [json.loads(l) for l in open(sys.argv[3]) if '"event":"recording_' in l]
 check("one recording_stopped event line", [e["event"] for e in ev], ["recording_stopped"])
 check("its reason", ev[0]["reason"], b["recording"]["state"][len("stopped: "):])
 log = [l for l in open(sys.argv[4]) if "recording stopped:" in l]
