@@ -119,6 +119,44 @@ int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
 	return over;
 }
 
+int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool)
+{
+	char *end;
+	double v;
+
+	if (!strcmp(opt, "from")) {
+		if (l->n == LG_FROM_MAX) {
+			fprintf(stderr, "%s: at most %d --from\n", tool, LG_FROM_MAX);
+			return -EINVAL;
+		}
+		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device };
+		return 0;
+	}
+	if (!strcmp(opt, "device")) {
+		if (!*arg || strlen(arg) >= LG_INGEST_NAME_MAX) {
+			fprintf(stderr, "%s: --device: a name of 1..%d characters\n", tool,
+				LG_INGEST_NAME_MAX - 1);
+			return -EINVAL;
+		}
+		l->device = arg;
+		return 0;
+	}
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end == arg || *end || errno || !isfinite(v) || v == 0 ||
+	    (!strcmp(opt, "sample-rate") && !(v > 0 && v <= 1e7))) {
+		fprintf(stderr, "%s: --%s %s: %s\n", tool, opt, arg,
+			!strcmp(opt, "sample-rate") ? "samples per second, above 0 and at most 1e7" :
+						      "a number other than 0");
+		return -EINVAL;
+	}
+	if (!strcmp(opt, "sample-rate"))
+		l->rate = v;
+	else
+		l->scale = v;
+	return 0;
+}
+
 int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
 		  uint16_t port, struct lg_ingest *in, const char *tool)
 {

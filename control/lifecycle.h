@@ -60,6 +60,19 @@ struct lg_from {
 	const char *device;
 };
 
+/* The files of a tool's --from options, each with the --sample-rate, --scale and --device
+ * given before it. */
+struct lg_from_list {
+	struct lg_from f[LG_FROM_MAX];
+	unsigned n;
+	double rate, scale;
+	const char *device;
+};
+
+/* Take one of --from, --sample-rate, --scale, --device (opt without the dashes): 0, or
+ * -EINVAL after saying why on stderr (tool: the program's name). */
+int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool);
+
 struct lg_policy;
 
 /* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. */

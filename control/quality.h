@@ -65,8 +65,7 @@ int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 #include "lifecycle.h"
 
 struct lg_quality_files {
-	struct lg_from from[LG_FROM_MAX];
-	unsigned nfrom;
+	struct lg_from_list from;
 	const char *model, *labels, *policy;
 	uint16_t port;
 	unsigned latency, k, n;

@@ -90,11 +90,10 @@ int main(int argc, char **argv)
 	int opt;
 
 	static struct lg_quality_files qf;
-	double cur_rate = 0, cur_scale = 0;
-	const char *cur_device = NULL;
+	int longidx = 0;
 
 	lg_quality_defaults(&c);
-	while ((opt = getopt_long(argc, argv, "w:q:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "w:q:h", lopts, &longidx)) != -1) {
 		switch (opt) {
 		case 1: model = optarg; break;
 		case 2:
@@ -128,16 +127,12 @@ int main(int argc, char **argv)
 		}
 		case 10: c.per_device = (unsigned)atoi(optarg); break;
 		case 20:
-			if (qf.nfrom == LG_FROM_MAX) {
-				fprintf(stderr, "linegate-quality: at most %d --from\n", LG_FROM_MAX);
+		case 21:
+		case 22:
+		case 23:
+			if (lg_from_opt(&qf.from, lopts[longidx].name, optarg, "linegate-quality"))
 				return 2;
-			}
-			qf.from[qf.nfrom++] = (struct lg_from){ optarg, cur_rate, cur_scale,
-							       cur_device };
 			break;
-		case 21: cur_rate = atof(optarg); break;
-		case 22: cur_scale = atof(optarg); break;
-		case 23: cur_device = optarg; break;
 		case 24: qf.policy = optarg; break;
 		case 25: qf.port = (uint16_t)atoi(optarg); break;
 		case 26: qf.labels = optarg; break;
@@ -147,7 +142,7 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (qf.nfrom) {
+	if (qf.from.n) {
 		if (!model || !qf.labels || !c.k || c.k > c.n || c.n > 64 || !c.latency) {
 			fprintf(stderr, "linegate-quality: --from needs --model and --labels "
 				"(and K <= N <= 64 for --confirm)\n");

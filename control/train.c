@@ -174,8 +174,7 @@ static int load_shift(const char *path, double *shift, double *scale)
 /* ---- from a line's recordings ---- */
 
 struct file_conf {
-	struct lg_from from[LG_FROM_MAX];
-	unsigned nfrom;
+	struct lg_from_list from;
 	const char *policy, *labels, *sign_key, *name, *out;
 	uint16_t port;
 	struct lg_truth truth;
@@ -406,7 +405,7 @@ static int train_files(struct file_conf *fc)
 	}
 	if (!fc->window)
 		fc->window = 2048;
-	if (lg_ingest_all(fc->from, fc->nfrom, have_pol ? &pol : NULL, fc->port, &in,
+	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, &in,
 			  "linegate-train"))
 		goto out;
 	mixed = 0;
@@ -638,9 +637,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct file_conf fc;
-	double cur_rate = 0, cur_scale = 0;
-	const char *cur_device = NULL;
-	int window_given = 0;
+	int window_given = 0, longidx = 0;
 	struct lg_labels labels = { 0 };
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
 	unsigned nmerge = 0;
@@ -658,7 +655,7 @@ int main(int argc, char **argv)
 	fc.truth.before = -1;
 	fc.false_alarms = 0.001;
 	fc.min_windows = 200;
-	while ((opt = getopt_long(argc, argv, "o:m:n:w:q:s:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:m:n:w:q:s:h", lopts, &longidx)) != -1) {
 		switch (opt) {
 		case 'o': out = optarg; break;
 		case 10: stats_out = optarg; break;
@@ -680,17 +677,14 @@ int main(int argc, char **argv)
 		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
 		case 'n': c.train_windows = (unsigned)atoi(optarg); break;
 		case 'w': c.window = (unsigned)atoi(optarg); window_given = 1; break;
-		case 1: c.fs = cur_rate = atof(optarg); break;
+		case 1:
 		case 30:
-			if (fc.nfrom == LG_FROM_MAX) {
-				fprintf(stderr, "linegate-train: at most %d --from\n", LG_FROM_MAX);
+		case 31:
+		case 32:
+			if (lg_from_opt(&fc.from, lopts[longidx].name, optarg, "linegate-train"))
 				return 2;
-			}
-			fc.from[fc.nfrom++] = (struct lg_from){ optarg, cur_rate, cur_scale,
-								 cur_device };
+			c.fs = fc.from.rate ? fc.from.rate : c.fs;
 			break;
-		case 31: cur_scale = atof(optarg); break;
-		case 32: cur_device = optarg; break;
 		case 33: fc.policy = optarg; break;
 		case 34: fc.port = (uint16_t)atoi(optarg); break;
 		case 35: fc.labels = optarg; break;
@@ -719,7 +713,7 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (fc.nfrom) {
+	if (fc.from.n) {
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
 
