@@ -67,6 +67,14 @@ static const char usage[] =
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
 	"  models            the model registry: every version, which is active and shadow\n"
+	"  models candidates models linegate-train --candidate-dir wrote for approval, with\n"
+	"                    their false alarms and those of the model now active\n"
+	"  models show ID    one candidate's evaluation\n"
+	"  models approve ID --key KEY\n"
+	"                    sign the candidate with KEY (whose .pub must be in the policy's\n"
+	"                    models.trusted_keys), add it to the registry as NAME@TIME and score\n"
+	"                    with it in the shadow; 'model activate' then makes it active\n"
+	"  models reject ID  mark it rejected; nothing else changes\n"
 	"  model add NAME VERSION FILE\n"
 	"                    register FILE (and FILE.sig) as NAME@VERSION; refused unless\n"
 	"                    signed by a key in the policy's models.trusted_keys\n"
@@ -343,6 +351,181 @@ static int offline_keys(const char *cmd, int argc, char **argv)
 
 /* devices [list] | enroll | revoke | rotate-key | prune: argv[0] is "devices". */
 /* record start [--device NAME]... [--group NAME]... [--for SECONDS] | stop | status */
+/* A successful reply's member, or print the error and return NULL (resp is freed then). */
+static json_object *reply_ok(json_object *resp)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v))
+		return resp;
+	fprintf(stderr, "linegatectl: %s\n",
+		json_object_object_get_ex(resp, "error", &v) ? json_object_get_string(v) : "failed");
+	json_object_put(resp);
+	return NULL;
+}
+
+/* The candidate with this id from linegated's list (a new reference), or NULL. */
+static json_object *find_candidate(const char *sock, const char *id)
+{
+	json_object *req = json_object_new_object(), *resp, *list, *found = NULL;
+
+	json_object_object_add(req, "cmd", json_object_new_string("candidates"));
+	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+		return NULL;
+	if (json_object_object_get_ex(resp, "candidates", &list))
+		for (size_t i = 0; i < json_object_array_length(list); i++) {
+			json_object *e = json_object_array_get_idx(list, i), *v;
+
+			if (json_object_object_get_ex(e, "id", &v) &&
+			    !strcmp(json_object_get_string(v), id))
+				found = json_object_get(e);
+		}
+	json_object_put(resp);
+	if (!found)
+		fprintf(stderr, "linegatectl: no candidate %s (linegatectl models candidates)\n", id);
+	return found;
+}
+
+static double jnum(json_object *o, const char *a, const char *b)
+{
+	json_object *x, *v;
+
+	return json_object_object_get_ex(o, a, &x) && json_object_object_get_ex(x, b, &v) ?
+		       json_object_get_double(v) : -1;
+}
+
+/* Sign the candidate's model, add it to the registry, shadow it, record the verdict. */
+static int candidate_approve(const char *sock, json_object *cand, const char *id,
+			     const char *keyfile)
+{
+	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	const char *path = jstr(cand, "path"), *dash = strrchr(id, '-');
+	char sigpath[4200], name[96], ref[200], *buf;
+	json_object *req, *resp;
+	size_t len;
+
+	if (strcmp(jstr(cand, "state"), "pending")) {
+		fprintf(stderr, "linegatectl: candidate %s is %s, not pending\n", id,
+			jstr(cand, "state"));
+		return 1;
+	}
+	if (!dash || dash == id || lg_sign_init() ||
+	    lg_hex_read_file(keyfile, sk, sizeof(sk))) {
+		fprintf(stderr, "linegatectl: %s\n", !dash || dash == id ? "a candidate id is "
+			"NAME-TIME" : "--key: not a secret key file (linegatectl keygen PREFIX)");
+		return !dash || dash == id ? 1 : 2;
+	}
+	if (lg_read_file(path, &buf, &len)) {
+		fprintf(stderr, "linegatectl: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	lg_sign_buf(sk, buf, len, sig);
+	memset(sk, 0, sizeof(sk));
+	free(buf);
+	snprintf(sigpath, sizeof(sigpath), "%s.sig", path);
+	if (lg_hex_write_file(sigpath, sig, sizeof(sig), 0644)) {
+		fprintf(stderr, "linegatectl: %s: cannot write the signature\n", sigpath);
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(dash - id), id);
+	snprintf(ref, sizeof(ref), "%s@%s", name, dash + 1);
+	/* The registry verifies the signature against the policy's trusted keys. */
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("model_add"));
+	json_object_object_add(req, "name", json_object_new_string(name));
+	json_object_object_add(req, "version", json_object_new_string(dash + 1));
+	json_object_object_add(req, "path", json_object_new_string(path));
+	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+		return 1;
+	json_object_put(resp);
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("model_shadow"));
+	json_object_object_add(req, "ref", json_object_new_string(ref));
+	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+		return 1;
+	json_object_put(resp);
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("candidate_verdict"));
+	json_object_object_add(req, "id", json_object_new_string(id));
+	json_object_object_add(req, "verdict", json_object_new_string("approved"));
+	json_object_object_add(req, "ref", json_object_new_string(ref));
+	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+		return 1;
+	json_object_put(resp);
+	printf("candidate %s approved: signed, in the registry as %s and scoring in the shadow "
+	       "of the active model.\nWatch 'linegatectl metrics' (shadow_disagreements), then "
+	       "'linegatectl model activate %s'.\n", id, ref, ref);
+	return 0;
+}
+
+/* models candidates | show ID | approve ID --key KEY | reject ID */
+static int models_cmd(const char *sock, bool raw, int argc, char **argv)
+{
+	const char *sub = argv[0];
+	json_object *cand, *req, *resp;
+
+	if (!strcmp(sub, "candidates") && argc == 1) {
+		json_object *list;
+
+		req = json_object_new_object();
+		json_object_object_add(req, "cmd", json_object_new_string("candidates"));
+		if (call(sock, req, &resp))
+			return 1;
+		if (raw)
+			return print_result(resp, raw);
+		if (!(resp = reply_ok(resp)))
+			return 1;
+		json_object_object_get_ex(resp, "candidates", &list);
+		printf("%-36s %-38s %-21s %16s %16s  %s\n", "candidate", "state", "created",
+		       "false alarms", "active's", "reason");
+		for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+			json_object *e = json_object_array_get_idx(list, i), *ev;
+			double c, a;
+
+			json_object_object_get_ex(e, "evaluation", &ev);
+			c = jnum(ev, "candidate", "rate");
+			a = jnum(ev, "active", "rate");
+			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), jstr(e, "state"),
+			       jstr(ev, "created"), 100 * c);
+			if (a >= 0)
+				printf("%15.3f%%", 100 * a);
+			else
+				printf("%16s", "-");
+			printf("  %s\n", jstr(ev, "reason"));
+		}
+		json_object_put(resp);
+		return 0;
+	}
+	if (argc < 2 || (strcmp(sub, "show") && strcmp(sub, "approve") && strcmp(sub, "reject")) ||
+	    (!strcmp(sub, "approve") ? argc != 4 || strcmp(argv[2], "--key") : argc != 2)) {
+		fprintf(stderr, "linegatectl: models candidates | show ID | approve ID --key KEY | "
+			"reject ID\n");
+		return 2;
+	}
+	cand = find_candidate(sock, argv[1]);
+	if (!cand)
+		return 1;
+	if (!strcmp(sub, "show")) {
+		puts(json_object_to_json_string_ext(cand, JSON_C_TO_STRING_PRETTY));
+		json_object_put(cand);
+		return 0;
+	}
+	if (!strcmp(sub, "approve")) {
+		int ret = candidate_approve(sock, cand, argv[1], argv[3]);
+
+		json_object_put(cand);
+		return ret;
+	}
+	json_object_put(cand);
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("candidate_verdict"));
+	json_object_object_add(req, "id", json_object_new_string(argv[1]));
+	json_object_object_add(req, "verdict", json_object_new_string("rejected"));
+	if (call(sock, req, &resp))
+		return 1;
+	return print_result(resp, raw);
+}
+
 static int record_cmd(const char *sock, bool raw, int argc, char **argv)
 {
 	static const struct option ropts[] = {
@@ -613,6 +796,8 @@ int main(int argc, char **argv)
 		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "record"))
 		return record_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
+	if (!strcmp(cmd, "models") && optind < argc && argv[optind][0] != '-')
+		return models_cmd(sock, raw, argc - optind, argv + optind);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */
 	while ((opt = getopt_long(argc, argv, "s:rw:nh", lopts, NULL)) != -1) {
 		switch (opt) {

@@ -13,6 +13,7 @@
 #include "registry.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -870,6 +871,123 @@ static int h_models(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
+/*
+ * Candidates (docs/model-registry.md, "Candidates"): models linegate-train wrote into
+ * <registry>/candidates/ID/ (model.json unsigned, evaluation.json, state) for a person to
+ * approve or reject. linegated lists them and records the verdict; the approval itself
+ * (signing with the operator's key, model_add, model_shadow) is linegatectl's, so the key
+ * never reaches the daemon.
+ */
+static bool candidate_id_ok(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (!n || n > 95 || id[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && !strchr("-_.", id[i]))
+			return false;
+	return true;
+}
+
+static void candidate_state(const char *dir, char *state, size_t len)
+{
+	char path[LG_PATH_MAX + 128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	f = fopen(path, "r");
+	snprintf(state, len, "unknown");
+	if (f) {
+		if (fgets(state, (int)len, f))
+			state[strcspn(state, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static int h_candidates(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	char root[LG_PATH_MAX + 16];
+	json_object *list = json_object_new_array();
+	struct dirent **names = NULL;
+	int n;
+
+	if (!registry_ready(d, c->err, c->errlen)) {
+		json_object_put(list);
+		return -ENOENT;
+	}
+	snprintf(root, sizeof(root), "%s/candidates", d->reg.root);
+	n = scandir(root, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		char dir[sizeof(root) + 300], path[sizeof(dir) + 32], state[128];
+		json_object *e, *ev;
+
+		if (candidate_id_ok(names[i]->d_name)) {
+			snprintf(dir, sizeof(dir), "%s/%s", root, names[i]->d_name);
+			snprintf(path, sizeof(path), "%s/evaluation.json", dir);
+			ev = json_object_from_file(path);
+			if (ev) {
+				candidate_state(dir, state, sizeof(state));
+				e = json_object_new_object();
+				json_object_object_add(e, "id", json_object_new_string(names[i]->d_name));
+				json_object_object_add(e, "state", json_object_new_string(state));
+				snprintf(path, sizeof(path), "%s/model.json", dir);
+				json_object_object_add(e, "path", json_object_new_string(path));
+				json_object_object_add(e, "evaluation", ev);
+				json_object_array_add(list, e);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	json_object_object_add(c->reply, "candidates", list);
+	return 0;
+}
+
+/* {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION} */
+static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
+{
+	struct daemon *d = ctx;
+	const char *id = get_str_field(c->req, "id"), *v = get_str_field(c->req, "verdict"),
+		   *ref = get_str_field(c->req, "ref");
+	char dir[LG_PATH_MAX + 128], state[128], path[sizeof(dir) + 16], detail[400];
+	bool approve = v && !strcmp(v, "approved");
+	int ret = 0;
+	FILE *f;
+
+	if (!registry_ready(d, c->err, c->errlen))
+		return -ENOENT;
+	if (!candidate_id_ok(id) || !v || (!approve && strcmp(v, "rejected")) ||
+	    (approve && !ref)) {
+		snprintf(c->err, c->errlen, "candidate_verdict needs an id, verdict approved (with "
+			 "the registry ref it became) or rejected");
+		return -EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "%s/candidates/%s", d->reg.root, id);
+	candidate_state(dir, state, sizeof(state));
+	if (strcmp(state, "pending")) {
+		snprintf(c->err, c->errlen, "candidate %s is %s, not pending", id,
+			 !strcmp(state, "unknown") ? "not there" : state);
+		ret = -EINVAL;
+	} else {
+		snprintf(path, sizeof(path), "%s/state", dir);
+		f = fopen(path, "w");
+		if (!f || fprintf(f, "%s%s%s\n", v, approve ? " " : "", approve ? ref : "") < 0 ||
+		    fclose(f)) {
+			snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+			ret = -EIO;
+		}
+	}
+	snprintf(detail, sizeof(detail), "%s%s%s", id ? id : "", approve ? " as " : "",
+		 approve && ref ? ref : "");
+	audit_event(d, c->peer->name, approve ? "candidate_approve" : "candidate_reject",
+		    ret ? "refused" : "ok", NULL, ret ? c->err : detail);
+	if (!ret)
+		json_object_object_add(c->reply, "message", json_object_new_string(detail));
+	return ret;
+}
+
 static int h_model_add(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1528,6 +1646,9 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
 	{ "models", h_models, "the model registry", false },
 	{ "model_add", h_model_add, "register \"name\"@\"version\" from \"path\"", true },
+	{ "candidates", h_candidates, "models trained for approval, with their evaluation", false },
+	{ "candidate_verdict", h_candidate_verdict, "record \"verdict\" approved (as \"ref\") or "
+	  "rejected for candidate \"id\"", true },
 	{ "model_activate", h_model_activate, "run \"ref\" (NAME@VERSION)", true },
 	{ "model_shadow", h_model_shadow, "score with \"ref\" too, or \"off\"", true },
 	{ "model_rollback", h_model_rollback, "back to the model before (or the boot model)",

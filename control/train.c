@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
+#include <time.h>
+#include <sys/stat.h>
 
 #include "ctlproto.h"
 #include "lifecycle.h"
@@ -63,6 +66,13 @@ static const char usage[] =
 	"  --sign-key KEY        sign the model with this Ed25519 secret key (linegatectl\n"
 	"                        keygen): writes MODEL.sig, records the signer in the model\n"
 	"  --name NAME           the model's name (default: the output file's stem)\n"
+	"  --candidate-dir DIR   instead of --out: a candidate for a person to approve, in\n"
+	"                        DIR/NAME-TIME/ (model.json unsigned, evaluation.json, state);\n"
+	"                        DIR is the registry's candidates/ folder (linegatectl models\n"
+	"                        candidates|show|approve|reject)\n"
+	"  --compare MODEL       with --candidate-dir: the model now active, judged on the same\n"
+	"                        held-back windows for the evaluation\n"
+	"  --reason TEXT         why the candidate was trained (default: trained by hand)\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -183,6 +193,10 @@ struct file_conf {
 	int pooled;
 	enum lg_detector_kind kind;
 	size_t components;
+	/* a candidate: written into its own folder under candidate_dir with its evaluation
+	 * against the model now active (compare), for linegatectl models approve|reject */
+	const char *candidate_dir, *compare, *reason;
+	char cand_path[4300], cand_id[96];
 	/* federated: the pooled statistics of the training windows out, others' in */
 	const char *stats_out;
 	const char *const *merge;
@@ -380,6 +394,136 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned long
 	*n += r->nchk;
 }
 
+/* False alarms of a model file on the check windows of devs (devices it has no detector
+ * for are left out and counted). */
+static int compare_model(const char *path, unsigned window, struct dev_rows *devs, size_t n,
+			 unsigned long long *k, unsigned long long *w, size_t *uncovered)
+{
+	struct lg_detector_set other;
+	char err[1024];
+
+	if (lg_detector_set_load(path, 256, &other, err, sizeof(err))) {
+		fprintf(stderr, "linegate-train: --compare: %s\n", err);
+		return -EINVAL;
+	}
+	if (other.window && other.window != window) {
+		fprintf(stderr, "linegate-train: --compare %s: trained on %u-sample windows, the "
+			"candidate on %u: train it with -w %u to compare the two\n", path,
+			other.window, window, other.window);
+		lg_detector_set_free(&other);
+		return -EINVAL;
+	}
+	*k = *w = 0;
+	*uncovered = 0;
+	for (size_t i = 0; i < n; i++) {
+		int j = lg_detector_set_find(&other, devs[i].dev->name);
+
+		if (j < 0) {
+			++*uncovered;
+			continue;
+		}
+		check_one(&other.det[j], &devs[i], k, w);
+	}
+	lg_detector_set_free(&other);
+	return 0;
+}
+
+static json_object *fa_object(unsigned long long k, unsigned long long n)
+{
+	json_object *o = json_object_new_object();
+	double lo, hi;
+
+	lg_wilson95(k, n, &lo, &hi);
+	json_object_object_add(o, "false_alarms", json_object_new_int64((int64_t)k));
+	json_object_object_add(o, "windows", json_object_new_int64((int64_t)n));
+	json_object_object_add(o, "rate", json_object_new_double(n ? (double)k / (double)n : 0));
+	json_object_object_add(o, "rate_lo", json_object_new_double(lo));
+	json_object_object_add(o, "rate_hi", json_object_new_double(hi));
+	return o;
+}
+
+/*
+ * A candidate's folder: DIR/ID/model.json (unsigned), evaluation.json (its false alarms on
+ * the held-back windows, and those of the model now active on the same windows), state
+ * ("pending"). ID = the model's name and the UTC time.
+ */
+static int candidate_prepare(struct file_conf *fc, const char *name)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32], dir[4200];
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(fc->cand_id, sizeof(fc->cand_id), "%.63s-%s", name, stamp);
+	snprintf(dir, sizeof(dir), "%s/%s", fc->candidate_dir, fc->cand_id);
+	if (mkdir(fc->candidate_dir, 0750) && errno != EEXIST) {
+		fprintf(stderr, "linegate-train: %s: %s\n", fc->candidate_dir, strerror(errno));
+		return -errno;
+	}
+	if (mkdir(dir, 0750)) {
+		fprintf(stderr, "linegate-train: %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(fc->cand_path, sizeof(fc->cand_path), "%s/model.json", dir);
+	fc->out = fc->cand_path;
+	return 0;
+}
+
+static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+			    unsigned long long fa, unsigned long long fan, const char *digest)
+{
+	json_object *o = json_object_new_object();
+	char path[4200], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int ret = 0;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "id", json_object_new_string(fc->cand_id));
+	json_object_object_add(o, "created", json_object_new_string(stamp));
+	json_object_object_add(o, "reason", json_object_new_string(fc->reason ? fc->reason :
+								   "trained by hand"));
+	json_object_object_add(o, "data_digest", json_object_new_string(digest));
+	json_object_object_add(o, "devices", json_object_new_int64((int64_t)n));
+	json_object_object_add(o, "candidate", fa_object(fa, fan));
+	if (fc->compare) {
+		unsigned long long k, w;
+		size_t unc;
+		json_object *a;
+
+		if (compare_model(fc->compare, fc->window, devs, n, &k, &w, &unc)) {
+			json_object_put(o);
+			return -EINVAL;
+		}
+		a = fa_object(k, w);
+		json_object_object_add(a, "model", json_object_new_string(fc->compare));
+		json_object_object_add(a, "devices_without_detector",
+				       json_object_new_int64((int64_t)unc));
+		json_object_object_add(o, "active", a);
+		printf("the model now active (%s) on the same held-back windows: %.3f%% false "
+		       "alarms (%llu of %llu)%s\n", fc->compare, w ? 100.0 * (double)k / (double)w :
+		       0.0, k, w, unc ? ", some devices without a detector" : "");
+	}
+	snprintf(path, sizeof(path), "%s/%s/evaluation.json", fc->candidate_dir, fc->cand_id);
+	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY))
+		ret = -EIO;
+	json_object_put(o);
+	snprintf(path, sizeof(path), "%s/%s/state", fc->candidate_dir, fc->cand_id);
+	f = ret ? NULL : fopen(path, "w");
+	if (!f || fputs("pending\n", f) < 0 || fclose(f))
+		ret = -EIO;
+	if (ret)
+		fprintf(stderr, "linegate-train: cannot write the candidate's files under %s/%s\n",
+			fc->candidate_dir, fc->cand_id);
+	else
+		printf("candidate %s: linegatectl models show %s; approve or reject it\n",
+		       fc->cand_id, fc->cand_id);
+	return ret;
+}
+
 static int train_files(struct file_conf *fc)
 {
 	struct lg_policy pol;
@@ -537,6 +681,9 @@ static int train_files(struct file_conf *fc)
 	if (fc->pooled) {
 		set.fallback = 0;
 	}
+	if (fc->candidate_dir &&
+	    candidate_prepare(fc, fc->name ? fc->name : "line"))
+		goto out;
 	{
 		const char *b = strrchr(fc->out, '/');
 		size_t k;
@@ -586,6 +733,8 @@ static int train_files(struct file_conf *fc)
 	}
 	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s... -> %s%s\n", set.n,
 		digest, fc->out, fc->sign_key ? " (signed)" : "");
+	if (fc->candidate_dir && candidate_finish(fc, devs, in.ndev, fa, fan, digest))
+		goto out;
 	ret = 0;
 out:
 	lg_stats_free(&fst);
@@ -633,6 +782,9 @@ int main(int argc, char **argv)
 		{ "min-windows", required_argument, NULL, 40 },
 		{ "sign-key", required_argument, NULL, 41 },
 		{ "name", required_argument, NULL, 42 },
+		{ "candidate-dir", required_argument, NULL, 43 },
+		{ "compare", required_argument, NULL, 44 },
+		{ "reason", required_argument, NULL, 45 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -701,6 +853,9 @@ int main(int argc, char **argv)
 		case 40: fc.min_windows = (unsigned)atoi(optarg); break;
 		case 41: fc.sign_key = optarg; break;
 		case 42: fc.name = optarg; break;
+		case 43: fc.candidate_dir = optarg; break;
+		case 44: fc.compare = optarg; break;
+		case 45: fc.reason = optarg; break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 2: c.margin = atof(optarg); break;
 		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;
@@ -717,9 +872,11 @@ int main(int argc, char **argv)
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
 
-		if ((!out && !stats_out) || given > 1 || (eps && !(clip > 0)) ||
+		if ((!out && !stats_out && !fc.candidate_dir) || (out && fc.candidate_dir) ||
+		    (fc.compare && !fc.candidate_dir) || given > 1 || (eps && !(clip > 0)) ||
 		    !(fc.false_alarms > 0 && fc.false_alarms < 0.5) || (window_given && c.window < 8)) {
-			fprintf(stderr, "linegate-train: --from needs --out or --stats-out, at most "
+			fprintf(stderr, "linegate-train: --from needs one of --out and --candidate-dir "
+				"(--compare only with it) or --stats-out, at most "
 				"one of --labels, --healthy-before and --healthy-range, --false-alarms "
 				"in (0, 0.5), and --clip with --dp-epsilon\n");
 			return 2;

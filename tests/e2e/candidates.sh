@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# A person approves or rejects each new model: linegate-train --candidate-dir writes an
+# unsigned candidate into the registry's candidates/ folder with its evaluation against the
+# model now active on the same held-back windows; linegatectl models candidates lists it,
+# show prints it, approve signs it with the operator's key, adds it to the registry and
+# scores with it in the shadow (the active model stays), reject changes nothing but the
+# candidate's state; every verdict is one audit line; a candidate is judged once; a key the
+# policy does not trust cannot slip one in.
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+lg_tmp
+/usr/bin/python3 -c "import numpy" 2>/dev/null || lg_skip "/usr/bin/python3 has no numpy"
+lg_netns_up "lgcd$$"
+T=$LG_TMP
+lg_policy "$T/policy.yaml"
+KEY=$LG_SOURCE/control/defaults/demo-signing.key
+CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
+TRAIN=$LG_BUILD/control/linegate-train
+CANDS=$T/models/candidates
+
+# Recordings of the policy's eight devices: a line2 line, one WAV per device.
+/usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 9 --devices 8 --seconds 20 \
+	--formats wav --out "$T/line" -q || lg_fail "line2"
+args=()
+i=0
+for name in $(grep '^    name:' "$T/policy.yaml" | awk '{print $2}'); do
+	args+=(--device "$name" --from "$(ls "$T"/line/wav/*.wav | sed -n "$((i + 1))p")")
+	i=$((i + 1))
+done
+[ $i -eq 8 ] || lg_fail "the policy has $i devices, the test expects 8"
+train_candidate() {
+	"$TRAIN" "${args[@]}" --policy "$T/policy.yaml" --min-windows 50 --name line \
+		--candidate-dir "$CANDS" --compare "$LG_SOURCE/control/defaults/model.json" \
+		--reason "$1" > "$T/train.out" 2> "$T/train.err" ||
+		lg_fail "linegate-train: $(tail -2 "$T/train.err")"
+	sed -n 's/^candidate \([^:]*\):.*/\1/p' "$T/train.out"
+}
+lg_start_linegate
+lg_start_linegated # it makes the registry folder
+C1=$(train_candidate "drift on press-1-vib")
+[ -n "$C1" ] || lg_fail "no candidate id: $(cat "$T/train.out")"
+[ -f "$CANDS/$C1/model.json" ] && [ ! -f "$CANDS/$C1/model.json.sig" ] ||
+	lg_fail "the candidate is not an unsigned model in $CANDS/$C1"
+grep -q "the model now active (.*) on the same held-back windows" "$T/train.out" ||
+	lg_fail "no comparison with the active model: $(cat "$T/train.out")"
+sleep 1 # a second candidate gets another time in its id
+C2=$(train_candidate "manual")
+[ "$C1" != "$C2" ] || lg_fail "two candidates with one id"
+
+CTL models candidates > "$T/list.out" || lg_fail "models candidates"
+grep -q "^$C1 *pending .*drift on press-1-vib" "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
+grep -q "^$C2 *pending " "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
+CTL models show "$C1" > "$T/show.json" || lg_fail "models show"
+python3 - "$T/show.json" <<'EOF' || lg_fail "show: $(cat "$T/show.json")"
+import json, sys
+c = json.load(open(sys.argv[1]))
+ev = c["evaluation"]
+assert c["state"] == "pending" and ev["devices"] == 8
+assert ev["candidate"]["windows"] == ev["active"]["windows"] > 0
+assert ev["active"]["devices_without_detector"] == 0  # the default model serves every device
+assert 0 <= ev["candidate"]["rate_lo"] <= ev["candidate"]["rate"] <= ev["candidate"]["rate_hi"]
+EOF
+CTL models -r > "$T/models0.json"
+
+# A key the policy does not trust: the registry refuses, the candidate stays pending.
+"$LG_BIN_CTL" keygen "$T/rogue" >/dev/null
+rc=0
+CTL models approve "$C1" --key "$T/rogue.key" 2> "$T/rogue.err" || rc=$?
+[ $rc -eq 1 ] || lg_fail "approval with an untrusted key: status $rc"
+grep -q "refused" "$T/rogue.err" || lg_fail "untrusted key: $(cat "$T/rogue.err")"
+CTL models candidates | grep -q "^$C1 *pending" || lg_fail "C1 is no longer pending"
+
+# Approve C1: signed, registered, in the shadow; the active model does not change.
+CTL models approve "$C1" --key "$KEY" > "$T/approve.out" || lg_fail "approve"
+REF="line@${C1##*-}"
+grep -q "in the registry as $REF and scoring in the shadow" "$T/approve.out" ||
+	lg_fail "approve: $(cat "$T/approve.out")"
+CTL models -r > "$T/reg.json"
+python3 - "$T/reg.json" "$T/models0.json" "$REF" <<'EOF' || lg_fail "registry after approve: $(cat "$T/reg.json")"
+import json, sys
+r, r0 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert r["shadow"] == sys.argv[3], r["shadow"]
+assert r["active"] == r0["active"], (r["active"], r0["active"])  # the active model stays
+EOF
+CTL models candidates > "$T/list2.out"
+grep -q "^$C1 *approved $REF" "$T/list2.out" || lg_fail "C1 not marked approved: $(cat "$T/list2.out")"
+rc=0
+CTL models approve "$C1" --key "$KEY" 2> "$T/again.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "not pending" "$T/again.err" || lg_fail "approved twice: $(cat "$T/again.err")"
+
+# Reject C2: only its state changes.
+CTL models > "$T/models1.out"
+CTL models reject "$C2" > /dev/null || lg_fail "reject"
+CTL models > "$T/models2.out"
+cmp -s "$T/models1.out" "$T/models2.out" || lg_fail "a rejection changed the registry"
+CTL models candidates | grep -q "^$C2 *rejected" || lg_fail "C2 not marked rejected"
+[ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "a rejected candidate was signed"
+rc=0
+CTL models reject nothere-1 2> /dev/null || rc=$?
+[ $rc -eq 1 ] || lg_fail "an unknown candidate: status $rc"
+
+# The audit log: one line per verdict; the untrusted key's attempt as a refused model_add.
+python3 - "$T/audit.jsonl" "$C1" "$C2" "$REF" <<'EOF' || lg_fail "audit"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+c1, c2, ref = sys.argv[2:5]
+def rows(what, result):
+    return [l for l in lines if l.get("what") == what and l.get("result") == result]
+ok = rows("candidate_approve", "ok")
+assert len(ok) == 1 and f"{c1} as {ref}" in json.dumps(ok[0]), ok
+rej = rows("candidate_reject", "ok")
+assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
+# the untrusted key's attempt, refused by the registry's signature check
+assert len(rows("model_add", "refused")) == 1
+assert len(rows("model_shadow", "ok")) == 1
+EOF
+echo "candidates: passed"
