@@ -104,6 +104,18 @@ static void f_threshold(const struct lg_policy *p, char *b, size_t l)
 		snprintf(b, l, "model's own");
 }
 
+static void f_drift(const struct lg_policy *p, char *b, size_t l)
+{
+	const struct lg_policy_drift *d = &p->drift;
+
+	if (!d->enabled)
+		snprintf(b, l, "off");
+	else
+		snprintf(b, l, "psi %u windows > %.9g, page-hinkley delta %.9g lambda %.9g",
+			 d->psi_windows, (double)d->psi_threshold, (double)d->ph_delta,
+			 (double)d->ph_lambda);
+}
+
 static void f_cores(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -172,6 +184,7 @@ static const struct {
 	{ { "detection.deadline_ms", LG_FIELD_LIVE }, f_deadline },
 	{ { "detection.model", LG_FIELD_LIVE }, f_model },
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
+	{ { "detection.drift", LG_FIELD_LIVE }, f_drift },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },

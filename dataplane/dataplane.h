@@ -22,6 +22,7 @@ struct lg_uadp_keys;
 #include <linegate/replay.h>
 #include <linegate/uadp.h>
 
+#include "drift.h"
 #include "handoff.h"
 
 #define LG_MAX_WORKERS 64
@@ -98,6 +99,8 @@ struct lg_dev_state {
 	 * looked up in (its name could change with the policy). */
 	uint64_t det_ms_epoch, det_gen_epoch;
 	int16_t det;
+	/* Drift (drift.c): the device's PSI counts, Page-Hinkley test and drift flag. */
+	struct lg_drift_state drift;
 };
 
 /* A UADP identity and the index of its device in the policy. */
@@ -153,6 +156,8 @@ struct lg_event {
 	char channel_name[24];
 	int64_t source_time;
 	char fields[LG_EVENT_FIELDS];
+	/* Drift (drift.c): drift.kind != 0 makes this a drift event, not a score. */
+	struct lg_drift_event drift;
 };
 
 /* Single-producer single-consumer ring of events; power-of-two size. */
@@ -179,6 +184,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 	_Atomic uint64_t no_detector; /* rows of a device the model has no detector for */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
+	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 };

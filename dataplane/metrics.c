@@ -28,6 +28,7 @@ struct dev_snap {
 	char name[LG_NAME_MAX];
 	uint64_t admitted, windows, alerts;
 	float last_score;
+	uint8_t drift; /* drift.h: bit (1 << method) */
 };
 
 struct worker_snap {
@@ -42,6 +43,7 @@ struct snap {
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
+	uint64_t drift_events; /* drift.c */
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
@@ -81,6 +83,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
 		s->nodet += atomic_load(&st->no_detector);
+		s->drift_events += atomic_load(&st->drift_events);
 		s->handed += atomic_load(&st->handed_off);
 		s->lat_sum += atomic_load(&st->latency_ns_sum);
 		if (atomic_load(&st->latency_ns_max) > s->lat_max)
@@ -164,6 +167,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->admitted = atomic_load(&st->admitted);
 			d->windows = atomic_load(&st->windows);
 			d->alerts = atomic_load(&st->alerts);
+			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
 	}
@@ -269,6 +273,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "shadow_scored", s.shs);
 	add_u64(o, "shadow_disagreements", s.shd);
 	add_u64(o, "rows_no_detector", s.nodet);
+	add_u64(o, "drift_events", s.drift_events);
 	if (s.have_mqtt) {
 		json_object *m = json_object_new_object();
 
@@ -316,6 +321,17 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "windows", s.dev[i].windows);
 		add_u64(d, "alerts", s.dev[i].alerts);
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
+		/* drift: any monitor says so; drift_methods: which */
+		json_object_object_add(d, "drift", json_object_new_boolean(s.dev[i].drift != 0));
+		{
+			json_object *m = json_object_new_array();
+
+			if (s.dev[i].drift & (1u << LG_DRIFT_PSI))
+				json_object_array_add(m, json_object_new_string("psi"));
+			if (s.dev[i].drift & (1u << LG_DRIFT_PAGE_HINKLEY))
+				json_object_array_add(m, json_object_new_string("page_hinkley"));
+			json_object_object_add(d, "drift_methods", m);
+		}
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "devices", devs);
@@ -448,6 +464,8 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
+	counter(&b, "linegate_drift_events_total",
+		"Drift events: a monitor's drift started or ended (docs/models.md).", s.drift_events);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",
@@ -529,6 +547,12 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_score{device=\"%u\",name=\"%s\"} %g\n", s.dev[i].id,
 			s.dev[i].name, s.dev[i].last_score);
+	bprintf(&b, "# HELP linegate_device_drift 1 while a drift monitor says the device's data "
+		    "drifted from the model's training data.\n"
+		    "# TYPE linegate_device_drift gauge\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_drift{device=\"%u\",name=\"%s\"} %d\n", s.dev[i].id,
+			s.dev[i].name, s.dev[i].drift != 0);
 	free(s.dev);
 	if (b.oom) {
 		free(b.p);

@@ -27,6 +27,9 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, struct lg_mqtt **out, char *e
 		 size_t errlen);
 void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const char *payload,
 		     size_t len);
+/* An event (drift.h) on <topic>/events/<device>, at the alerts' QoS and queue bound. */
+void lg_mqtt_publish_event(struct lg_mqtt *m, const char *device, const char *payload,
+			   size_t len);
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st);
 /* Wait up to timeout_ms for queued messages to reach the broker (while connected). */
 void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms);

@@ -152,6 +152,14 @@ struct lg_policy {
 	uint32_t deadline_ms;   /* flush a partial batch when its oldest row is this old */
 	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
+	/* detection.drift: the drift monitors (docs/models.md, "Drift"), applied live. */
+	struct lg_policy_drift {
+		bool enabled;          /* true */
+		uint32_t psi_windows;  /* windows per PSI comparison, 500 */
+		float psi_threshold;   /* drift when a feature's PSI is above it, 0.25 */
+		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.1 */
+		float ph_lambda;       /* Page-Hinkley: alarm level, 20 */
+	} drift;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {
 		char host[256];       /* "" = no MQTT output */
