@@ -116,6 +116,10 @@ struct daemon {
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
+	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
+	 * in drift as last seen in its status, bit (1 << method); audited when they change */
+	struct { uint32_t id; uint8_t methods; } data_drift[1024];
+	unsigned ndata_drift;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -253,6 +257,63 @@ static json_object *cmd_req(const char *cmd)
 }
 
 /* The data plane's running generation: its policy hash (hex) and model label. */
+/*
+ * Data drift: the devices whose drift monitors changed since the last look at the data
+ * plane's status, one audit line each ("data_drift", "started" or "ended", which monitors).
+ * A start and its end between two looks are not seen here; the data plane's events say all.
+ */
+static void data_drift_note(struct daemon *d, json_object *status)
+{
+	static const char *const names[] = { "psi", "page_hinkley" };
+	json_object *devs;
+
+	if (!json_object_object_get_ex(status, "devices", &devs) ||
+	    !json_object_is_type(devs, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		json_object *dev = json_object_array_get_idx(devs, i), *v, *ms;
+		const char *name = get_str_field(dev, "name");
+		uint8_t now = 0, *was = NULL;
+		uint32_t id;
+		char detail[256];
+
+		if (!json_object_object_get_ex(dev, "id", &v) ||
+		    !json_object_object_get_ex(dev, "drift_methods", &ms) ||
+		    !json_object_is_type(ms, json_type_array))
+			continue;
+		id = (uint32_t)json_object_get_int64(v);
+		for (size_t k = 0; k < json_object_array_length(ms); k++)
+			for (unsigned b = 0; b < 2; b++)
+				if (!strcmp(json_object_get_string(json_object_array_get_idx(ms, k)),
+					    names[b]))
+					now |= (uint8_t)(1u << b);
+		for (unsigned k = 0; k < d->ndata_drift; k++)
+			if (d->data_drift[k].id == id)
+				was = &d->data_drift[k].methods;
+		if (!was) {
+			if (!now || d->ndata_drift == sizeof(d->data_drift) / sizeof(d->data_drift[0]))
+				continue;
+			d->data_drift[d->ndata_drift].id = id;
+			d->data_drift[d->ndata_drift].methods = 0;
+			was = &d->data_drift[d->ndata_drift++].methods;
+		}
+		for (unsigned b = 0; b < 2; b++) {
+			bool on = now & (1u << b);
+
+			if (on == !!(*was & (1u << b)))
+				continue;
+			snprintf(detail, sizeof(detail), "device %s (id %u): %s says its data %s the "
+				 "model's training data", name ? name : "?", id, names[b],
+				 on ? "drifted from" : "is back to");
+			audit_line_dp(d, ++d->seq, "event", "dataplane", "data_drift",
+				      on ? "started" : "ended", NULL, NULL, detail);
+			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",
+				detail);
+		}
+		*was = now;
+	}
+}
+
 static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, char *err,
 		     size_t errlen)
 {
@@ -267,6 +328,7 @@ static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, c
 	snprintf(hex, 65, "%s", h ? h : "");
 	if (model)
 		snprintf(model, mlen, "%s", m ? m : "");
+	data_drift_note(d, r);
 	json_object_put(r);
 	return 0;
 }

@@ -1979,7 +1979,7 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		.port = 4739, .window = 256, .batch = 16, .deadline_ms = 50, .jsonl = "-",
 		.not_ours = LG_ADMIT_NOT_OURS_PASS,
 		.drift = { .enabled = true, .psi_windows = 500, .psi_threshold = 0.25f,
-			   .ph_delta = 0.1f, .ph_lambda = 20 },
+			   .ph_delta = 0.5f, .ph_lambda = 50 },
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

@@ -157,8 +157,8 @@ struct lg_policy {
 		bool enabled;          /* true */
 		uint32_t psi_windows;  /* windows per PSI comparison, 500 */
 		float psi_threshold;   /* drift when a feature's PSI is above it, 0.25 */
-		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.1 */
-		float ph_lambda;       /* Page-Hinkley: alarm level, 20 */
+		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.5 */
+		float ph_lambda;       /* Page-Hinkley: alarm level, 50 */
 	} drift;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {

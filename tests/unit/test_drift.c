@@ -65,8 +65,8 @@ static void test_page_hinkley(void)
 	lg_ph_reset(&ph, 1);
 	for (t = 0; t < 1000; t++)
 		CHECK_EQ(lg_ph_step(&ph, t < 500 ? 1 : -1, 0.1, 5, &stat), 0);
-	/* Stationary noise of +-0.3 around a level, with the defaults (0.1, 20): no alarm in
-	 * 100000 values. */
+	/* Stationary noise of +-0.3 around a level, with delta 0.1 and lambda 20 (smaller than
+	 * the defaults): no alarm in 100000 values. */
 	lg_ph_reset(&ph, 1);
 	{
 		unsigned long long x = 12345;
@@ -177,8 +177,8 @@ static void test_policy(void)
 	CHECK(p.drift.enabled);
 	CHECK_EQ(p.drift.psi_windows, 500);
 	CHECK_NEAR(p.drift.psi_threshold, 0.25, 1e-7);
-	CHECK_NEAR(p.drift.ph_delta, 0.1, 1e-7);
-	CHECK_NEAR(p.drift.ph_lambda, 20, 0);
+	CHECK_NEAR(p.drift.ph_delta, 0.5, 1e-7);
+	CHECK_NEAR(p.drift.ph_lambda, 50, 0);
 	lg_policy_free(&p);
 	CHECK_EQ(lg_policy_parse(keys, strlen(keys), "d.yaml", &p, err, sizeof(err)), 0);
 	CHECK(!p.drift.enabled);
