@@ -118,7 +118,7 @@ struct daemon {
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
 	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
 	 * in drift as last seen in its status, bit (1 << method); audited when they change */
-	struct { uint32_t id; uint8_t methods; } data_drift[1024];
+	struct { uint32_t id; uint8_t methods; char name[64]; } data_drift[256];
 	unsigned ndata_drift;
 };
 
@@ -266,51 +266,62 @@ static void data_drift_note(struct daemon *d, json_object *status)
 {
 	static const char *const names[] = { "psi", "page_hinkley" };
 	json_object *devs;
+	size_t n;
 
-	if (!json_object_object_get_ex(status, "devices", &devs) ||
+	/* "drift": the devices in drift now; one that is not listed is in none */
+	if (!json_object_object_get_ex(status, "drift", &devs) ||
 	    !json_object_is_type(devs, json_type_array))
 		return;
-	for (size_t i = 0; i < json_object_array_length(devs); i++) {
-		json_object *dev = json_object_array_get_idx(devs, i), *v, *ms;
-		const char *name = get_str_field(dev, "name");
-		uint8_t now = 0, *was = NULL;
+	n = json_object_array_length(devs);
+	for (size_t i = 0; i < n; i++) {
+		json_object *dev = json_object_array_get_idx(devs, i), *v;
+		bool known = false;
 		uint32_t id;
-		char detail[256];
 
-		if (!json_object_object_get_ex(dev, "id", &v) ||
-		    !json_object_object_get_ex(dev, "drift_methods", &ms) ||
-		    !json_object_is_type(ms, json_type_array))
+		if (!json_object_object_get_ex(dev, "id", &v))
 			continue;
 		id = (uint32_t)json_object_get_int64(v);
-		for (size_t k = 0; k < json_object_array_length(ms); k++)
-			for (unsigned b = 0; b < 2; b++)
-				if (!strcmp(json_object_get_string(json_object_array_get_idx(ms, k)),
-					    names[b]))
-					now |= (uint8_t)(1u << b);
 		for (unsigned k = 0; k < d->ndata_drift; k++)
-			if (d->data_drift[k].id == id)
-				was = &d->data_drift[k].methods;
-		if (!was) {
-			if (!now || d->ndata_drift == sizeof(d->data_drift) / sizeof(d->data_drift[0]))
-				continue;
+			known |= d->data_drift[k].id == id;
+		if (!known && d->ndata_drift < sizeof(d->data_drift) / sizeof(d->data_drift[0])) {
 			d->data_drift[d->ndata_drift].id = id;
 			d->data_drift[d->ndata_drift].methods = 0;
-			was = &d->data_drift[d->ndata_drift++].methods;
+			snprintf(d->data_drift[d->ndata_drift++].name, sizeof(d->data_drift[0].name),
+				 "%s", get_str_field(dev, "name") ? get_str_field(dev, "name") : "?");
+		}
+	}
+	for (unsigned k = 0; k < d->ndata_drift; k++) {
+		uint8_t now = 0;
+		char detail[256];
+
+		for (size_t i = 0; i < n; i++) {
+			json_object *dev = json_object_array_get_idx(devs, i), *v, *ms;
+
+			if (!json_object_object_get_ex(dev, "id", &v) ||
+			    (uint32_t)json_object_get_int64(v) != d->data_drift[k].id ||
+			    !json_object_object_get_ex(dev, "methods", &ms) ||
+			    !json_object_is_type(ms, json_type_array))
+				continue;
+			for (size_t j = 0; j < json_object_array_length(ms); j++)
+				for (unsigned b = 0; b < 2; b++)
+					if (!strcmp(json_object_get_string(
+							    json_object_array_get_idx(ms, j)), names[b]))
+						now |= (uint8_t)(1u << b);
 		}
 		for (unsigned b = 0; b < 2; b++) {
 			bool on = now & (1u << b);
 
-			if (on == !!(*was & (1u << b)))
+			if (on == !!(d->data_drift[k].methods & (1u << b)))
 				continue;
 			snprintf(detail, sizeof(detail), "device %s (id %u): %s says its data %s the "
-				 "model's training data", name ? name : "?", id, names[b],
-				 on ? "drifted from" : "is back to");
+				 "model's training data", d->data_drift[k].name, d->data_drift[k].id,
+				 names[b], on ? "drifted from" : "is back to");
 			audit_line_dp(d, ++d->seq, "event", "dataplane", "data_drift",
 				      on ? "started" : "ended", NULL, NULL, detail);
 			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",
 				detail);
 		}
-		*was = now;
+		d->data_drift[k].methods = now;
 	}
 }
 

@@ -5,6 +5,7 @@
 #include "dataplane.h"
 #include "scorer.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,30 @@ bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double 
 		*stat = ph->extreme - ph->m;
 	}
 	return *stat > lambda;
+}
+
+json_object *lg_drift_status_json(const struct lg_gen *g)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		uint8_t f = atomic_load_explicit(&g->state[i]->drift.flag, memory_order_relaxed);
+		json_object *o, *m;
+
+		if (!f)
+			continue;
+		o = json_object_new_object();
+		m = json_object_new_array();
+		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
+		json_object_object_add(o, "name", json_object_new_string(g->policy.devices[i].name));
+		if (f & (1u << LG_DRIFT_PSI))
+			json_object_array_add(m, json_object_new_string("psi"));
+		if (f & (1u << LG_DRIFT_PAGE_HINKLEY))
+			json_object_array_add(m, json_object_new_string("page_hinkley"));
+		json_object_object_add(o, "methods", m);
+		json_object_array_add(a, o);
+	}
+	return a;
 }
 
 void lg_drift_note_model(const struct lg_scorer *sc)

@@ -79,6 +79,12 @@ struct lg_dev_state;
 void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *e,
 		  const float *row);
 
+/* The devices of generation g whose monitors say drift, for the control socket's status:
+ * [{"id", "name", "methods": ["psi", "page_hinkley"]}]. */
+struct json_object;
+struct lg_gen;
+struct json_object *lg_drift_status_json(const struct lg_gen *g);
+
 /* One log line when a loaded model lacks the reference PSI needs (some detectors or all). */
 void lg_drift_note_model(const struct lg_scorer *sc);
 

@@ -192,6 +192,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 			       json_object_new_string(ms ? ms->shadow : ""));
 	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
 	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
+	/* devices in drift (drift.c): linegated audits the changes it sees */
+	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
 	{
 		char names[1024];
 

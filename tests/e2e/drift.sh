@@ -11,7 +11,11 @@
 #    2 x psi_windows windows (the block that ends after the change may still be mostly
 #    old rows), naming rms and peak; Page-Hinkley within 10 windows; l2s5-d000 none;
 #    drift_events and the devices' drift flags in the stats say the same;
-#  - gain with detection.drift.enabled: false: no event.
+#  - gain with detection.drift.enabled: false: no event;
+#  - live, with linegated: the gain recording at 20 x its pace; linegated audits one
+#    data_drift "started" line when l2s5-d001's Page-Hinkley starts, and one "ended" line
+#    when linegatectl applies enabled: false (the flags clear): two lines, nothing for
+#    l2s5-d000.
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -122,5 +126,42 @@ import json, sys
 assert not [l for l in open(sys.argv[1]) if '"type":"event"' in l]
 st = json.load(open(sys.argv[2]))
 assert st["drift_events"] == 0 and not any(d["drift"] for d in st["devices"])
+PY
+# 5. Live: linegated audits what the data plane's status says (PSI blocks too long to end
+# here, so only Page-Hinkley speaks).
+sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000}#" "$T/line/run.yaml" \
+	> "$T/line/live.yaml"
+sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000, enabled: false}#" \
+	"$T/line/run.yaml" > "$T/line/live-off.yaml"
+lg_bg "$LG_BIN_DP" -p "$T/line/live.yaml" -b "pcap:file=$T/gain.pcap,pace=20" \
+	-c "$T/dp.sock" -o "$T/live.jsonl" -s "$T/live.stats"
+DP_PID=$!
+lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
+lg_bg "$LG_BIN_D" -p "$T/line/live.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
+	-a "$T/audit.jsonl" -s "$T/state" -i 100
+D_PID=$!
+lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+lg_wait_for 30 grep -q '"what":"data_drift","result":"started"' "$T/audit.jsonl" ||
+	lg_fail "no data_drift audit line: $(cat "$T/audit.jsonl")"
+rc=0
+"$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/line/live-off.yaml" > "$T/apply.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || lg_fail "apply enabled: false: $(cat "$T/apply.out")"
+lg_wait_for 30 grep -q '"what":"data_drift","result":"ended"' "$T/audit.jsonl" ||
+	lg_fail "no data_drift end: $(cat "$T/audit.jsonl")"
+wait $DP_PID || lg_fail "linegate exited with status $?"
+kill -INT $D_PID
+wait $D_PID || lg_fail "linegated exited with status $?"
+LG_PIDS=""
+python3 - "$T/audit.jsonl" "$T/live.jsonl" <<'PY' || lg_fail "linegated's data_drift audit"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1]) if '"data_drift"' in l]
+ev = [json.loads(l) for l in open(sys.argv[2]) if '"type":"event"' in l]
+assert [x["result"] for x in a] == ["started", "ended"], a
+for x in a:
+    assert x["phase"] == "event" and x["peer"] == "dataplane", x
+    assert x["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley says"), x
+assert [(e["name"], e["method"], e["state"]) for e in ev] == \
+    [("l2s5-d001", "page_hinkley", "start")], ev
+print("drift: linegated audited", [x["result"] for x in a])
 PY
 echo "drift: passed"
