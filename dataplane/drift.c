@@ -61,7 +61,8 @@ json_object *lg_drift_status_json(const struct lg_gen *g)
 		o = json_object_new_object();
 		m = json_object_new_array();
 		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
-		json_object_object_add(o, "name", json_object_new_string(g->policy.devices[i].name));
+		json_object_object_add(o, "name",
+				       json_object_new_string(g->policy.devices[i].name));
 		if (f & (1u << LG_DRIFT_PSI))
 			json_object_array_add(m, json_object_new_string("psi"));
 		if (f & (1u << LG_DRIFT_PAGE_HINKLEY))
@@ -80,11 +81,14 @@ void lg_drift_note_model(const struct lg_scorer *sc)
 		for (size_t i = 0; i < sc->set.n; i++)
 			without += !sc->set.det[i].has_ref;
 	if (sc->kind != LG_SCORER_DETECTOR || without)
-		fprintf(stderr, "linegate: model %s: %s carry no drift reference: no PSI drift "
+		fprintf(stderr,
+			"linegate: model %s: %s carry no drift reference: no PSI drift "
 			"for their devices (train it again with linegate-train to get one); "
-			"Page-Hinkley on the scores still runs\n", sc->label,
-			sc->kind != LG_SCORER_DETECTOR ? "ONNX models" :
-			without == sc->set.n ? "its detectors" : "some of its detectors");
+			"Page-Hinkley on the scores still runs\n",
+			sc->label,
+			sc->kind != LG_SCORER_DETECTOR ? "ONNX models"
+			: without == sc->set.n	       ? "its detectors"
+						       : "some of its detectors");
 }
 
 void lg_drift_record_hook(struct lg_worker *w, const struct lg_event *e)
@@ -103,7 +107,7 @@ static void push_event(struct lg_worker *w, const struct lg_event *e)
 			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
 			return;
 		}
-		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+		nanosleep(&(struct timespec){0, 100000}, NULL);
 	}
 }
 
@@ -122,7 +126,7 @@ static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_
 	if (start)
 		atomic_fetch_or_explicit(&d->flag, (uint8_t)(1u << m), memory_order_relaxed);
 	else
-		atomic_fetch_and_explicit(&d->flag, (uint8_t)~(1u << m), memory_order_relaxed);
+		atomic_fetch_and_explicit(&d->flag, (uint8_t) ~(1u << m), memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st.drift_events, 1, memory_order_relaxed);
 	push_event(w, &e);
 	if (start)
@@ -135,7 +139,7 @@ static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg
 		    bool model, bool events)
 {
 	struct lg_drift_state *d = &s->drift;
-	struct lg_drift_event what = { .model = model };
+	struct lg_drift_event what = {.model = model};
 
 	for (int m = 0; m < LG_DRIFT_METHODS; m++)
 		if (d->on[m] && events)
@@ -155,7 +159,7 @@ static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct 
 		      const struct lg_detector *ref, const struct lg_policy_drift *cfg)
 {
 	struct lg_drift_state *d = &s->drift;
-	struct lg_drift_event what = { 0 };
+	struct lg_drift_event what = {0};
 	uint32_t over = 0;
 
 	for (unsigned j = 0; j < LG_FEAT_N; j++) {
@@ -231,7 +235,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 		double x = log(fmax((double)e->score / e->threshold, 1e-6));
 
 		if (lg_ph_step(&d->ph, x, cfg->ph_delta, cfg->ph_lambda, &stat)) {
-			struct lg_drift_event what = { .ph = (float)stat };
+			struct lg_drift_event what = {.ph = (float)stat};
 			bool start = !d->on[LG_DRIFT_PAGE_HINKLEY];
 
 			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what);

@@ -48,24 +48,24 @@ bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double 
 
 /* What an event says (carried to the output thread in struct lg_event). */
 struct lg_drift_event {
-	uint8_t kind;      /* 0: not a drift event; else 1 + enum lg_drift_method */
-	uint8_t start;     /* 1: drift starts, 0: it ends */
-	uint8_t model;     /* an end because the model (or the device's detector) changed */
-	uint32_t over;     /* PSI: bit j = feature j is named (over the threshold at start) */
-	uint64_t windows;  /* the device's windows since its monitors (re)started */
+	uint8_t kind;	  /* 0: not a drift event; else 1 + enum lg_drift_method */
+	uint8_t start;	  /* 1: drift starts, 0: it ends */
+	uint8_t model;	  /* an end because the model (or the device's detector) changed */
+	uint32_t over;	  /* PSI: bit j = feature j is named (over the threshold at start) */
+	uint64_t windows; /* the device's windows since its monitors (re)started */
 	float psi[LG_FEAT_N];
-	float ph;          /* Page-Hinkley: the statistic at the event */
+	float ph; /* Page-Hinkley: the statistic at the event */
 };
 
 /* Per device, owner worker only (except flag, which status and metrics read). */
 struct lg_drift_state {
-	uint64_t ms_epoch;   /* the model set the statistics are for; 0 = none yet */
-	int16_t det;         /* and the device's detector in it */
+	uint64_t ms_epoch; /* the model set the statistics are for; 0 = none yet */
+	int16_t det;	   /* and the device's detector in it */
 	uint32_t counts[LG_FEAT_N][LG_REF_BINS]; /* rows per bin in the current block */
-	uint32_t rows;       /* rows in the block */
-	uint64_t windows;    /* windows since the monitors (re)started */
+	uint32_t rows;				 /* rows in the block */
+	uint64_t windows;			 /* windows since the monitors (re)started */
 	struct lg_ph ph;
-	uint32_t psi_over;   /* features over at the start of the PSI drift */
+	uint32_t psi_over; /* features over at the start of the PSI drift */
 	bool on[LG_DRIFT_METHODS];
 	_Atomic uint8_t flag; /* bit (1 << method): that monitor says drift */
 };

@@ -20,20 +20,20 @@ void openblas_set_num_threads(int n);
 
 static void test_psi(void)
 {
-	/* (0.2 - 0.5) ln(0.2 / 0.5) + (0.8 - 0.5) ln(0.8 / 0.5) = 0.3 (ln 1.6 - ln 0.4) = 0.3 ln 4 */
-	CHECK_NEAR(lg_psi((const double[]){ 0.2, 0.8 }, (const double[]){ 0.5, 0.5 }, 2),
+	/* (0.2 - 0.5) ln(0.2 / 0.5) + (0.8 - 0.5) ln(0.8 / 0.5) = 0.3 ln 4 */
+	CHECK_NEAR(lg_psi((const double[]){0.2, 0.8}, (const double[]){0.5, 0.5}, 2),
 		   0.3 * 1.3862943611198906, 1e-12);
 	/* An empty bin counts as 1e-4: (1e-4 - 0.5) ln(2e-4) + 0.5 ln 2 */
-	CHECK_NEAR(lg_psi((const double[]){ 0, 1 }, (const double[]){ 0.5, 0.5 }, 2),
+	CHECK_NEAR(lg_psi((const double[]){0, 1}, (const double[]){0.5, 0.5}, 2),
 		   0.4999 * 8.517193191416238 + 0.5 * 0.6931471805599453, 1e-12);
 	/* Ten deciles, every row in the top one: 9 (1e-4 - 0.1) ln(1e-3) + 0.9 ln 10 */
 	{
-		double p[10] = { [9] = 1 }, q[10];
+		double p[10] = {[9] = 1}, q[10];
 
 		for (int b = 0; b < 10; b++)
 			q[b] = 0.1;
-		CHECK_NEAR(lg_psi(p, q, 10), 9 * 0.0999 * 6.907755278982137 +
-			   0.9 * 2.302585092994046, 1e-9);
+		CHECK_NEAR(lg_psi(p, q, 10),
+			   9 * 0.0999 * 6.907755278982137 + 0.9 * 2.302585092994046, 1e-9);
 		CHECK_NEAR(lg_psi(q, q, 10), 0, 0);
 	}
 }
@@ -74,8 +74,9 @@ static void test_page_hinkley(void)
 
 		for (t = 0; t < 100000; t++) {
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
-			alarms += lg_ph_step(&ph, -1.5 + 0.6 * ((double)(x >> 11) / 9007199254740992.0 -
-								 0.5), 0.1, 20, &stat);
+			alarms += lg_ph_step(
+			    &ph, -1.5 + 0.6 * ((double)(x >> 11) / 9007199254740992.0 - 0.5), 0.1,
+			    20, &stat);
 		}
 		CHECK_EQ(alarms, 0);
 	}
@@ -160,15 +161,15 @@ static void test_policy(void)
 	static const struct {
 		const char *text, *err;
 	} bad[] = {
-		{ "version: 1\ndetection:\n  drift:\n    psi_threshold: 0\n",
-		  "d.yaml:4:20: 'psi_threshold' must be above 0" },
-		{ "version: 1\ndetection:\n  drift:\n    psi_windows: 5\n",
-		  "d.yaml:4:18: 'psi_windows' is 5, must be between 10 and 1000000" },
-		{ "version: 1\ndetection:\n  drift:\n    ph_lamda: 3\n",
-		  "d.yaml:4:5: unknown drift field 'ph_lamda': did you mean 'ph_lambda'?" },
-		{ "version: 1\ndetection:\n  drift:\n    enabled: 1\n",
-		  "d.yaml:4:14: 'enabled' must be true or false" },
-		{ "version: 1\ndetection:\n  drift: 3\n", "d.yaml:3:10: 'drift' must be a mapping" },
+	    {"version: 1\ndetection:\n  drift:\n    psi_threshold: 0\n",
+	     "d.yaml:4:20: 'psi_threshold' must be above 0"},
+	    {"version: 1\ndetection:\n  drift:\n    psi_windows: 5\n",
+	     "d.yaml:4:18: 'psi_windows' is 5, must be between 10 and 1000000"},
+	    {"version: 1\ndetection:\n  drift:\n    ph_lamda: 3\n",
+	     "d.yaml:4:5: unknown drift field 'ph_lamda': did you mean 'ph_lambda'?"},
+	    {"version: 1\ndetection:\n  drift:\n    enabled: 1\n",
+	     "d.yaml:4:14: 'enabled' must be true or false"},
+	    {"version: 1\ndetection:\n  drift: 3\n", "d.yaml:3:10: 'drift' must be a mapping"},
 	};
 	struct lg_policy p;
 	char err[512];
