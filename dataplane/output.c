@@ -133,11 +133,6 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	dp->outlen += (size_t)len;
 	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
 	dp->out_alert[dp->nout++] = e->alert;
-	if (e->drift.kind) {
-		if (dp->mqtt)
-			lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
-		return;
-	}
 	{
 		uint64_t lat = lg_now_ns() - e->rx_ns;
 
@@ -145,7 +140,9 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&dp->pub_sum_ns, lat, memory_order_relaxed);
 	}
-	if (dp->mqtt)
+	if (dp->mqtt && e->drift.kind)
+		lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
+	else if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 }
 
