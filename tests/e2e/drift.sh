@@ -13,9 +13,10 @@
 #    drift_events and the devices' drift flags in the stats say the same;
 #  - gain with detection.drift.enabled: false: no event;
 #  - live, with linegated: the gain recording at 20 x its pace; linegated audits one
-#    data_drift "started" line when l2s5-d001's Page-Hinkley starts, and one "ended" line
-#    when linegatectl applies enabled: false (the flags clear): two lines, nothing for
-#    l2s5-d000.
+#    data_drift "started" line when l2s5-d001's Page-Hinkley starts; a threshold change
+#    (a new model set) restarts the monitors: the data plane ends the drift with "reason":
+#    "model changed" and linegated audits one "ended" line; enabled: false after that
+#    changes nothing more: two lines, nothing for l2s5-d000.
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -133,6 +134,8 @@ sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000}#" "$T/line/run.y
 	> "$T/line/live.yaml"
 sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000, enabled: false}#" \
 	"$T/line/run.yaml" > "$T/line/live-off.yaml"
+sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000}\n  threshold: 0.001#" \
+	"$T/line/run.yaml" > "$T/line/live-thr.yaml"
 lg_bg "$LG_BIN_DP" -p "$T/line/live.yaml" -b "pcap:file=$T/gain.pcap,pace=20" \
 	-c "$T/dp.sock" -o "$T/live.jsonl" -s "$T/live.stats"
 DP_PID=$!
@@ -144,10 +147,13 @@ lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
 lg_wait_for 30 grep -q '"what":"data_drift","result":"started"' "$T/audit.jsonl" ||
 	lg_fail "no data_drift audit line: $(cat "$T/audit.jsonl")"
 rc=0
-"$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/line/live-off.yaml" > "$T/apply.out" 2>&1 || rc=$?
-[ $rc -eq 0 ] || lg_fail "apply enabled: false: $(cat "$T/apply.out")"
+"$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/line/live-thr.yaml" > "$T/apply.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || lg_fail "apply threshold: $(cat "$T/apply.out")"
 lg_wait_for 30 grep -q '"what":"data_drift","result":"ended"' "$T/audit.jsonl" ||
 	lg_fail "no data_drift end: $(cat "$T/audit.jsonl")"
+rc=0
+"$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/line/live-off.yaml" > "$T/apply.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || lg_fail "apply enabled: false: $(cat "$T/apply.out")"
 wait $DP_PID || lg_fail "linegate exited with status $?"
 kill -INT $D_PID
 wait $D_PID || lg_fail "linegated exited with status $?"
@@ -160,8 +166,10 @@ assert [x["result"] for x in a] == ["started", "ended"], a
 for x in a:
     assert x["phase"] == "event" and x["peer"] == "dataplane", x
     assert x["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley says"), x
-assert [(e["name"], e["method"], e["state"]) for e in ev] == \
-    [("l2s5-d001", "page_hinkley", "start")], ev
+assert [(e["name"], e["method"], e["state"], e.get("reason")) for e in ev] == \
+    [("l2s5-d001", "page_hinkley", "start", None),
+     ("l2s5-d001", "page_hinkley", "end", "model changed")], ev
+assert ev[1]["model_epoch"] == ev[0]["model_epoch"] + 1, ev
 print("drift: linegated audited", [x["result"] for x in a])
 PY
 echo "drift: passed"
