@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../lgtest.h"
+#include "../lgt_cli.h"
 
 void openblas_set_num_threads(int n);
 
@@ -196,8 +197,19 @@ static void test_policy(void)
 	}
 }
 
-int main(void)
+static const char usage[] =
+	"Usage: test_drift [options]\n"
+	"\n"
+	"Drift monitors: PSI and Page-Hinkley against values worked out by hand, a model's\n"
+	"decile reference and its file form, and the policy's detection.drift keys.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help  this text\n"
+	"\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
 {
+	lgt_cli(argc, argv, usage, 0, 0);
 	openblas_set_num_threads(1);
 	test_psi();
 	test_page_hinkley();
