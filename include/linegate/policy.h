@@ -165,7 +165,7 @@ struct lg_policy {
 		char host[256];       /* "" = no MQTT output */
 		uint16_t port;
 		char client_id[64];
-		char topic[128];      /* prefix: <topic>/alerts/<device>, <topic>/scores/<device> */
+		char topic[128];      /* prefix: <topic>/{alerts,scores,events}/<device> */
 		uint8_t qos_alerts, qos_scores;
 		bool scores;          /* publish routine scores too, not only alerts */
 	} mqtt;

@@ -69,6 +69,13 @@ check("alerts over MQTT", len(alerts), sum(1 for e in lines if e["type"] == "ale
 check("alerts are all the faulty device's", {t for t, m in msgs if "/alerts/" in t},
       {"lgtest/line1/alerts/conveyor-1-vib"})
 check("topics name the device", all(t.endswith("/" + m["name"]) for t, m in msgs), True)
+# The fault also raises the scores for good: Page-Hinkley starts drift on that device, one
+# event line, published on <topic>/events/<device> (docs/operations.md, "Outputs").
+ev = [e for e in lines if e["type"] == "event"]
+check("drift events", [(e["name"], e["method"], e["state"]) for e in ev],
+      [("conveyor-1-vib", "page_hinkley", "start")])
+check("events on their topic", [t for t, m in msgs if m["type"] == "event"],
+      ["lgtest/line1/events/conveyor-1-vib"])
 a = sorted(json.dumps(m, sort_keys=True) for t, m in msgs)
 b = sorted(json.dumps(e, sort_keys=True) for e in lines)
 check("payloads that differ from the JSON lines", [x for x, y in zip(a, b) if x != y][:3], [])
