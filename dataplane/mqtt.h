@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* MQTT output (libmosquitto): alerts and scores as the same JSON as the JSON lines, on
- * <topic>/alerts/<device> and <topic>/scores/<device>, drift events on <topic>/events/<device>. Publishing never blocks the output
- * thread; what cannot be queued is counted. */
+ * <topic>/alerts/<device> and <topic>/scores/<device>, drift events on
+ * <topic>/events/<device>. Publishing never blocks the output thread; what cannot be queued
+ * is counted. */
 #ifndef LINEGATE_DP_MQTT_H
 #define LINEGATE_DP_MQTT_H
 
