@@ -284,10 +284,13 @@ static void data_drift_note(struct daemon *d, json_object *status)
 		for (unsigned k = 0; k < d->ndata_drift; k++)
 			known |= d->data_drift[k].id == id;
 		if (!known && d->ndata_drift < sizeof(d->data_drift) / sizeof(d->data_drift[0])) {
-			d->data_drift[d->ndata_drift].id = id;
-			d->data_drift[d->ndata_drift].methods = 0;
-			snprintf(d->data_drift[d->ndata_drift++].name, sizeof(d->data_drift[0].name),
-				 "%s", get_str_field(dev, "name") ? get_str_field(dev, "name") : "?");
+			const char *name = get_str_field(dev, "name");
+			unsigned k = d->ndata_drift++;
+
+			d->data_drift[k].id = id;
+			d->data_drift[k].methods = 0;
+			snprintf(d->data_drift[k].name, sizeof(d->data_drift[k].name), "%s",
+				 name ? name : "?");
 		}
 	}
 	for (unsigned k = 0; k < d->ndata_drift; k++) {
@@ -302,20 +305,24 @@ static void data_drift_note(struct daemon *d, json_object *status)
 			    !json_object_object_get_ex(dev, "methods", &ms) ||
 			    !json_object_is_type(ms, json_type_array))
 				continue;
-			for (size_t j = 0; j < json_object_array_length(ms); j++)
+			for (size_t j = 0; j < json_object_array_length(ms); j++) {
+				json_object *mj = json_object_array_get_idx(ms, j);
+				const char *m = json_object_get_string(mj);
+
 				for (unsigned b = 0; b < 2; b++)
-					if (!strcmp(json_object_get_string(
-							    json_object_array_get_idx(ms, j)), names[b]))
+					if (m && !strcmp(m, names[b]))
 						now |= (uint8_t)(1u << b);
+			}
 		}
 		for (unsigned b = 0; b < 2; b++) {
 			bool on = now & (1u << b);
 
 			if (on == !!(d->data_drift[k].methods & (1u << b)))
 				continue;
-			snprintf(detail, sizeof(detail), "device %s (id %u): %s says its data %s the "
-				 "model's training data", d->data_drift[k].name, d->data_drift[k].id,
-				 names[b], on ? "drifted from" : "is back to");
+			snprintf(detail, sizeof(detail),
+				 "device %s (id %u): %s says its data %s the model's training data",
+				 d->data_drift[k].name, d->data_drift[k].id, names[b],
+				 on ? "drifted from" : "is back to");
 			audit_line_dp(d, ++d->seq, "event", "dataplane", "data_drift",
 				      on ? "started" : "ended", NULL, NULL, detail);
 			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",

@@ -1063,8 +1063,8 @@ static int parse_drift(struct pctx *c, const yaml_node_t *n, struct lg_policy_dr
 		} else if (name && !strcmp(name, "ph_delta")) {
 			err = get_float(c, v, "ph_delta", &d->ph_delta);
 			if (!err && !(d->ph_delta >= 0 && d->ph_delta <= 10))
-				return perr(c, v, "'ph_delta' must be from 0 to 10 (a change of the "
-					    "mean of ln(score / threshold) that is tolerated)");
+				return perr(c, v, "'ph_delta' must be from 0 to 10 (the change "
+					    "of the mean of ln(score / threshold) tolerated)");
 		} else if (name && !strcmp(name, "ph_lambda")) {
 			err = get_float(c, v, "ph_lambda", &d->ph_lambda);
 			if (!err && !(d->ph_lambda > 0 && d->ph_lambda <= 1e6))

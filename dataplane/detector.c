@@ -593,16 +593,19 @@ static const char *read_reference(json_object *o, struct lg_detector *det)
 	    json_object_array_length(e) != LG_FEAT_N || json_object_array_length(f) != LG_FEAT_N)
 		return bad;
 	for (int j = 0; j < LG_FEAT_N; j++) {
+		json_object *ej = json_object_array_get_idx(e, j);
+		json_object *fj = json_object_array_get_idx(f, j);
 		double sum = 0;
 
-		if (read_array(json_object_array_get_idx(e, j), det->ref_edge[j], LG_REF_BINS - 1) ||
-		    read_array(json_object_array_get_idx(f, j), det->ref_frac[j], LG_REF_BINS))
+		if (read_array(ej, det->ref_edge[j], LG_REF_BINS - 1) ||
+		    read_array(fj, det->ref_frac[j], LG_REF_BINS))
 			return bad;
 		for (int b = 0; b < LG_REF_BINS; b++) {
 			if (!(det->ref_frac[j][b] >= 0 && det->ref_frac[j][b] <= 1 + 1e-9))
 				return bad;
 			sum += det->ref_frac[j][b];
-			if (b && b < LG_REF_BINS - 1 && det->ref_edge[j][b] < det->ref_edge[j][b - 1])
+			if (b && b < LG_REF_BINS - 1 &&
+			    det->ref_edge[j][b] < det->ref_edge[j][b - 1])
 				return bad;
 		}
 		if (fabs(sum - 1) > 1e-3)

@@ -465,7 +465,8 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
 	counter(&b, "linegate_drift_events_total",
-		"Drift events: a monitor's drift started or ended (docs/models.md).", s.drift_events);
+		"Drift events: a monitor's drift started or ended (docs/models.md).",
+		s.drift_events);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",

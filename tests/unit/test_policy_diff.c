@@ -232,9 +232,9 @@ int main(int argc, char **argv)
 		CHECK(j != NULL);
 		if (j) {
 			CHECK_STR_CONTAINS(j, "{\"field\":\"detection.drift\",\"class\":\"live\","
-					      "\"old\":\"psi 500 windows > 0.25, page-hinkley delta 0.5 "
-					      "lambda 50\",\"new\":\"psi 1000 windows > 0.25, "
-					      "page-hinkley delta 0.5 lambda 50\"}");
+					      "\"old\":\"psi 500 windows > 0.25, page-hinkley "
+					      "delta 0.5 lambda 50\",\"new\":\"psi 1000 windows > "
+					      "0.25, page-hinkley delta 0.5 lambda 50\"}");
 			free(j);
 		}
 		lg_policy_diff_free(&d);
