@@ -12,6 +12,9 @@
 #    old rows), naming rms and peak; Page-Hinkley within 10 windows; l2s5-d000 none;
 #    drift_events and the devices' drift flags in the stats say the same;
 #  - gain with detection.drift.enabled: false: no event;
+#  - the gain back to 1 at second 400 (window 2500) of 6 cycles: both monitors end, once
+#    each, Page-Hinkley within 10 windows, PSI at the first block without changed rows
+#    (window 4000);
 #  - live, with linegated: the gain recording at 20 x its pace; linegated audits one
 #    data_drift "started" line when l2s5-d001's Page-Hinkley starts; a threshold change
 #    (a new model set) restarts the monitors: the data plane ends the drift with "reason":
@@ -128,6 +131,31 @@ assert not [l for l in open(sys.argv[1]) if '"type":"event"' in l]
 st = json.load(open(sys.argv[2]))
 assert st["drift_events"] == 0 and not any(d["drift"] for d in st["devices"])
 PY
+# 4b. The gain goes back: both monitors end, once each.
+out=$(/usr/bin/python3 "$LG_SOURCE/tests/e2e/drift_line.py" "$T/line" "$T/line/line.pcap" \
+	"$T/back.pcap" 6 l2s5-d001 240 2 400) || lg_fail "drift_line.py"
+[ "${out%% *}" = "720.0" ] || lg_fail "drift_line.py: $out"
+replay back "$T/line/run.yaml" "$T/back.pcap"
+rm -f "$T/back.pcap"
+python3 - "$T/back.jsonl" "$T/back.stats" <<'PY' || lg_fail "the gain going back"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if '"type":"event"' in l]
+st = json.load(open(sys.argv[2]))
+got = sorted((e["method"], e["state"], e["windows"]) for e in ev)
+assert all(e["name"] == "l2s5-d001" for e in ev), ev
+assert [(m, s) for m, s, _ in got] == [("page_hinkley", "end"), ("page_hinkley", "start"),
+                                       ("psi", "end"), ("psi", "start")], got
+w = {(m, s): n for m, s, n in got}
+assert 0 < w["page_hinkley", "end"] - 2500 <= 10, got
+assert w["psi", "start"] == 2000 and w["psi", "end"] == 4000, got
+end = [e for e in ev if e["method"] == "psi" and e["state"] == "end"][0]
+start = [e for e in ev if e["method"] == "psi" and e["state"] == "start"][0]
+assert set(end["features"]) == set(start["features"]), (start, end)
+assert all(v <= 0.25 for v in end["features"].values()), end
+assert st["drift_events"] == 4 and not any(d["drift"] for d in st["devices"]), st["devices"]
+print("drift: gain back at window 2500:", got)
+PY
+
 # 5. Live: linegated audits what the data plane's status says (PSI blocks too long to end
 # here, so only Page-Hinkley speaks).
 sed "s#drift: {psi_windows: 1000}#drift: {psi_windows: 1000000}#" "$T/line/run.yaml" \

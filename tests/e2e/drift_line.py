@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """A line2 recording played LOOPS times in a row (a line that repeats its cycle: stationary),
 optionally with a sensor gain change: from AT seconds of line time (counted from a device's
-first sample, over the loops) every sample of DEVICE is multiplied by GAIN. Frames of later
+first sample, over the loops) until UNTIL (default: the end) every sample of DEVICE is
+multiplied by GAIN. Frames of later
 loops get the next sequence numbers and shifted timestamps and are signed again with the
 device's key; frames left alone in the first loop are copied byte for byte.
 
-usage: drift_line.py LINE_DIR IN.pcap OUT.pcap LOOPS [DEVICE AT GAIN]
+usage: drift_line.py LINE_DIR IN.pcap OUT.pcap LOOPS [DEVICE AT GAIN [UNTIL]]
 prints the line's seconds and the number of frames whose samples were scaled."""
 import json
 import os
@@ -23,6 +24,7 @@ def main():
     loops = int(loops)
     device, at, gain = (sys.argv[5], float(sys.argv[6]), float(sys.argv[7])) \
         if len(sys.argv) > 5 else (None, 0.0, 1.0)
+    until = float(sys.argv[8]) if len(sys.argv) > 8 else float("inf")
     man = json.load(open(os.path.join(line, "manifest.json")))
     devs = {d["id"]: d for d in man["devices"]}
     keys = {i: line2.device_key(man["seed"], i) for i in devs}
@@ -42,7 +44,7 @@ def main():
             i = struct.unpack_from("<I", fr, 4)[0]
             h, s = line2.lgf_verify(keys[i], fr)
             t = h["timestamp_ns"] + k * period
-            g = gain if i == gain_id and t - t0 >= at * 1e9 else 1.0
+            g = gain if i == gain_id and at * 1e9 <= t - t0 < until * 1e9 else 1.0
             if k or g != 1.0:
                 assert h["sample_format"] == 2, "f32 frames only"
                 fr = line2.lgf_frame(keys[i], i, h["key_id"], h["sequence"] + k * nseq[i], t,
