@@ -117,6 +117,10 @@ struct daemon {
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
+	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
+	 * in drift as last seen in its status, bit (1 << method); audited when they change */
+	struct { uint32_t id; uint8_t methods; char name[64]; } data_drift[256];
+	unsigned ndata_drift;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -254,6 +258,81 @@ static json_object *cmd_req(const char *cmd)
 }
 
 /* The data plane's running generation: its policy hash (hex) and model label. */
+/*
+ * Data drift: the devices whose drift monitors changed since the last look at the data
+ * plane's status, one audit line each ("data_drift", "started" or "ended", which monitors).
+ * A start and its end between two looks are not seen here; the data plane's events say all.
+ */
+static void data_drift_note(struct daemon *d, json_object *status)
+{
+	static const char *const names[] = { "psi", "page_hinkley" };
+	json_object *devs;
+	size_t n;
+
+	/* "drift": the devices in drift now; one that is not listed is in none */
+	if (!json_object_object_get_ex(status, "drift", &devs) ||
+	    !json_object_is_type(devs, json_type_array))
+		return;
+	n = json_object_array_length(devs);
+	for (size_t i = 0; i < n; i++) {
+		json_object *dev = json_object_array_get_idx(devs, i), *v;
+		bool known = false;
+		uint32_t id;
+
+		if (!json_object_object_get_ex(dev, "id", &v))
+			continue;
+		id = (uint32_t)json_object_get_int64(v);
+		for (unsigned k = 0; k < d->ndata_drift; k++)
+			known |= d->data_drift[k].id == id;
+		if (!known && d->ndata_drift < sizeof(d->data_drift) / sizeof(d->data_drift[0])) {
+			const char *name = get_str_field(dev, "name");
+			unsigned k = d->ndata_drift++;
+
+			d->data_drift[k].id = id;
+			d->data_drift[k].methods = 0;
+			snprintf(d->data_drift[k].name, sizeof(d->data_drift[k].name), "%s",
+				 name ? name : "?");
+		}
+	}
+	for (unsigned k = 0; k < d->ndata_drift; k++) {
+		uint8_t now = 0;
+		char detail[256];
+
+		for (size_t i = 0; i < n; i++) {
+			json_object *dev = json_object_array_get_idx(devs, i), *v, *ms;
+
+			if (!json_object_object_get_ex(dev, "id", &v) ||
+			    (uint32_t)json_object_get_int64(v) != d->data_drift[k].id ||
+			    !json_object_object_get_ex(dev, "methods", &ms) ||
+			    !json_object_is_type(ms, json_type_array))
+				continue;
+			for (size_t j = 0; j < json_object_array_length(ms); j++) {
+				json_object *mj = json_object_array_get_idx(ms, j);
+				const char *m = json_object_get_string(mj);
+
+				for (unsigned b = 0; b < 2; b++)
+					if (m && !strcmp(m, names[b]))
+						now |= (uint8_t)(1u << b);
+			}
+		}
+		for (unsigned b = 0; b < 2; b++) {
+			bool on = now & (1u << b);
+
+			if (on == !!(d->data_drift[k].methods & (1u << b)))
+				continue;
+			snprintf(detail, sizeof(detail),
+				 "device %s (id %u): %s says its data %s the model's training data",
+				 d->data_drift[k].name, d->data_drift[k].id, names[b],
+				 on ? "drifted from" : "is back to");
+			audit_line_dp(d, ++d->seq, "event", "dataplane", "data_drift",
+				      on ? "started" : "ended", NULL, NULL, detail);
+			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",
+				detail);
+		}
+		d->data_drift[k].methods = now;
+	}
+}
+
 static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, char *err,
 		     size_t errlen)
 {
@@ -268,6 +347,7 @@ static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, c
 	snprintf(hex, 65, "%s", h ? h : "");
 	if (model)
 		snprintf(model, mlen, "%s", m ? m : "");
+	data_drift_note(d, r);
 	json_object_put(r);
 	return 0;
 }

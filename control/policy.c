@@ -1118,6 +1118,52 @@ static int parse_incidents(struct pctx *c, const yaml_node_t *n, struct lg_polic
 	return 0;
 }
 
+/* detection.drift (drift monitors, dataplane/drift.c) */
+static int parse_drift(struct pctx *c, const yaml_node_t *n, struct lg_policy_drift *d)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'drift' must be a mapping (psi_windows, psi_threshold, "
+			    "ph_delta, ph_lambda, enabled)");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		const char *val = scalar(v);
+		unsigned long u = 0;
+		int err = 0;
+
+		if (name && !strcmp(name, "enabled")) {
+			if (!val || (strcmp(val, "true") && strcmp(val, "false")))
+				return perr(c, v, "'enabled' must be true or false");
+			d->enabled = !strcmp(val, "true");
+		} else if (name && !strcmp(name, "psi_windows")) {
+			err = get_uint(c, v, "psi_windows", 10, 1000000, &u);
+			d->psi_windows = (uint32_t)u;
+		} else if (name && !strcmp(name, "psi_threshold")) {
+			err = get_float(c, v, "psi_threshold", &d->psi_threshold);
+			if (!err && !(d->psi_threshold > 0 && d->psi_threshold <= 10))
+				return perr(c, v, "'psi_threshold' must be above 0 and at most 10 "
+					    "(0.1: a moderate shift, 0.25: a major one)");
+		} else if (name && !strcmp(name, "ph_delta")) {
+			err = get_float(c, v, "ph_delta", &d->ph_delta);
+			if (!err && !(d->ph_delta >= 0 && d->ph_delta <= 10))
+				return perr(c, v, "'ph_delta' must be from 0 to 10 (the change "
+					    "of the mean of ln(score / threshold) tolerated)");
+		} else if (name && !strcmp(name, "ph_lambda")) {
+			err = get_float(c, v, "ph_lambda", &d->ph_lambda);
+			if (!err && !(d->ph_lambda > 0 && d->ph_lambda <= 1e6))
+				return perr(c, v, "'ph_lambda' must be above 0 and at most 1e6");
+		} else {
+			static const char *const f[] = { "enabled", "psi_windows", "psi_threshold",
+							 "ph_delta", "ph_lambda", NULL };
+
+			err = unknown(c, node(c, pr->key), "drift field", f);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
 	if (n->type != YAML_MAPPING_NODE)
@@ -1149,9 +1195,12 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			p->bad_samples = (uint8_t)k;
 		} else if (name && !strcmp(name, "incidents")) {
 			err = parse_incidents(c, v, p);
+		} else if (name && !strcmp(name, "drift")) {
+			err = parse_drift(c, v, &p->drift);
 		} else {
 			static const char *const f[] = { "window", "batch", "deadline_ms", "model",
-							 "threshold", "bad_samples", "incidents", NULL };
+							 "threshold", "bad_samples", "incidents", "drift",
+							 NULL };
 
 			err = unknown(c, node(c, pr->key), "detection field", f);
 		}
@@ -2139,6 +2188,8 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		.recording = { .prefix = "linegate", .max_file_bytes = 64ull << 20,
 			       .max_file_seconds = 3600, .max_total_bytes = 1ull << 30,
 			       .min_free_bytes = 256ull << 20 },
+		.drift = { .enabled = true, .psi_windows = 500, .psi_threshold = 0.25f,
+			   .ph_delta = 0.5f, .ph_lambda = 50 },
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

@@ -137,6 +137,18 @@ static void f_incidents(const struct lg_policy *p, char *b, size_t l)
 		 in->confirm, in->of, in->resolve_after, (double)in->hysteresis, in->update_ms);
 }
 
+static void f_drift(const struct lg_policy *p, char *b, size_t l)
+{
+	const struct lg_policy_drift *d = &p->drift;
+
+	if (!d->enabled)
+		snprintf(b, l, "off");
+	else
+		snprintf(b, l, "psi %u windows > %.9g, page-hinkley delta %.9g lambda %.9g",
+			 d->psi_windows, (double)d->psi_threshold, (double)d->ph_delta,
+			 (double)d->ph_lambda);
+}
+
 static void f_cores(const struct lg_policy *p, char *b, size_t l)
 {
 	size_t u = 0;
@@ -207,6 +219,7 @@ static const struct {
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
 	{ { "detection.bad_samples", LG_FIELD_LIVE }, f_bad_samples },
 	{ { "detection.incidents", LG_FIELD_LIVE }, f_incidents },
+	{ { "detection.drift", LG_FIELD_LIVE }, f_drift },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },

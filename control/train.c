@@ -44,7 +44,9 @@ static const char usage[] =
 	"blocks: half train the detector, a quarter set the threshold for the target false-alarm\n"
 	"rate (--false-alarms) and a quarter, never seen before, measure it: the expected false\n"
 	"alarms per window are printed with their 95% interval. The model records the sample\n"
-	"rate, window, feature layout and a digest of the training samples.\n"
+	"rate, window, feature layout and a digest of the training samples, and each detector\n"
+	"the deciles of its training rows per feature: the reference linegate's PSI drift\n"
+	"monitor compares the line with (docs/models.md, \"Drift\"; both ways of training).\n"
 	"  --from FILE           .pcap/.pcapng of LGF (with --policy: its device names, ports\n"
 	"                        and keys), .wav/.flac, .csv, .npy; one device per file except\n"
 	"                        pcap (name: --device, else the file's stem)\n"
@@ -307,6 +309,30 @@ static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, 
 	return t > 0 && isfinite(t) ? 0 : -EDOM;
 }
 
+/* Drift: the detector's per-feature reference (deciles, fractions) from the rows it was
+ * fitted on, so the data plane can tell when a line's rows move away from them. */
+static int add_reference(struct lg_detector *det, const struct dev_rows *devs, size_t n)
+{
+	size_t rows = 0, at = 0;
+	float *all;
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		rows += devs[i].ntrain * devs[i].w.channels;
+	all = malloc(sizeof(float) * LG_FEAT_N * (rows + 1));
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(all + at * LG_FEAT_N, devs[i].train,
+		       sizeof(float) * LG_FEAT_N * devs[i].ntrain * devs[i].w.channels);
+		at += devs[i].ntrain * devs[i].w.channels;
+	}
+	ret = lg_detector_set_reference(det, all, rows);
+	free(all);
+	/* Too few rows for deciles: the model has no drift reference, and says so. */
+	return ret == -EINVAL ? 0 : ret;
+}
+
 /* The statistics of the training rows of devs[0..n-1] (shift and clip: fc's). */
 static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		       struct lg_stats *st)
@@ -353,6 +379,8 @@ static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, stru
 		free(cov);
 	}
 	ret = lg_detector_from_stats(st, fc->kind, fc->components, 256, det);
+	if (!ret)
+		ret = add_reference(det, devs, n);
 	if (ret)
 		return ret;
 	cal = malloc(sizeof(float) * LG_FEAT_N * (ncal + 1));
@@ -951,6 +979,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		det.window = c.window;
+		if (n >= LG_REF_BINS && lg_detector_set_reference(&det, rows, n)) {
+			fprintf(stderr, "linegate-train: out of memory\n");
+			goto out;
+		}
 		if (lg_detector_save(&det, out)) {
 			fprintf(stderr, "linegate-train: cannot write %s\n", out);
 			goto out;

@@ -22,6 +22,7 @@ struct lg_uadp_keys;
 #include <linegate/replay.h>
 #include <linegate/uadp.h>
 
+#include "drift.h"
 #include "handoff.h"
 #include "incident.h"
 
@@ -115,6 +116,8 @@ struct lg_dev_state {
 	float inc_max;
 	bool inc_alert;
 	uint64_t first_ts_ns, end_ts_ns;
+	/* Drift (drift.c): the device's PSI counts, Page-Hinkley test and drift flag. */
+	struct lg_drift_state drift;
 };
 
 /* A UADP identity and the index of its device in the policy. */
@@ -181,6 +184,8 @@ struct lg_event {
 		char fields[LG_EVENT_FIELDS];
 		struct lg_inc_rec inc;
 	};
+	/* Drift (drift.c): drift.kind != 0 makes this a drift event, not a score. */
+	struct lg_drift_event drift;
 };
 #define LG_EV_ROW 0
 #define LG_EV_INCIDENT 1
@@ -211,6 +216,7 @@ struct lg_worker_stats {
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
 	/* Bad samples (issue 8): samples masked; rows whose features or score were not finite */
 	_Atomic uint64_t samples_masked, rows_nonfinite;
+	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 	/* incidents: opened, resolved, continued from a previous run, events lost to a full

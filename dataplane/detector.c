@@ -479,12 +479,9 @@ static json_object *bands_object(const struct lg_bands *b)
 	return o;
 }
 
-static int read_doubles(json_object *o, const char *key, double *out, size_t n)
+static int read_array(json_object *a, double *out, size_t n)
 {
-	json_object *a;
-
-	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array) ||
-	    json_object_array_length(a) != n)
+	if (!a || !json_object_is_type(a, json_type_array) || json_object_array_length(a) != n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(a, i);
@@ -497,6 +494,15 @@ static int read_doubles(json_object *o, const char *key, double *out, size_t n)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+static int read_doubles(json_object *o, const char *key, double *out, size_t n)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(o, key, &a))
+		return -EINVAL;
+	return read_array(a, out, n);
 }
 
 static int read_floats(json_object *o, const char *key, float *out, size_t n)
@@ -571,6 +577,103 @@ static void meta_add(json_object *o, unsigned window, double rate, const char *d
 		json_object_object_add(o, "signer", json_object_new_string(signer));
 }
 
+/* "reference": {"edges": [[9] x 18], "fractions": [[10] x 18]} */
+static json_object *reference_object(const struct lg_detector *det)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_array_ext(LG_FEAT_N),
+		    *f = json_object_new_array_ext(LG_FEAT_N);
+
+	for (int j = 0; j < LG_FEAT_N; j++) {
+		json_object_array_add(e, double_array(det->ref_edge[j], LG_REF_BINS - 1));
+		json_object_array_add(f, double_array(det->ref_frac[j], LG_REF_BINS));
+	}
+	json_object_object_add(o, "edges", e);
+	json_object_object_add(o, "fractions", f);
+	return o;
+}
+
+/* Optional: absent leaves has_ref 0; NULL, or what is wrong. */
+static const char *read_reference(json_object *o, struct lg_detector *det)
+{
+	static const char bad[] = "'reference' must have 'edges' (18 arrays of 9 rising numbers) "
+				  "and 'fractions' (18 arrays of 10 numbers from 0 to 1 summing "
+				  "to 1)";
+	json_object *r, *e, *f;
+
+	if (!json_object_object_get_ex(o, "reference", &r))
+		return NULL;
+	if (det->d != LG_FEAT_N || !json_object_object_get_ex(r, "edges", &e) ||
+	    !json_object_object_get_ex(r, "fractions", &f) ||
+	    !json_object_is_type(e, json_type_array) || !json_object_is_type(f, json_type_array) ||
+	    json_object_array_length(e) != LG_FEAT_N || json_object_array_length(f) != LG_FEAT_N)
+		return bad;
+	for (int j = 0; j < LG_FEAT_N; j++) {
+		json_object *ej = json_object_array_get_idx(e, j);
+		json_object *fj = json_object_array_get_idx(f, j);
+		double sum = 0;
+
+		if (read_array(ej, det->ref_edge[j], LG_REF_BINS - 1) ||
+		    read_array(fj, det->ref_frac[j], LG_REF_BINS))
+			return bad;
+		for (int b = 0; b < LG_REF_BINS; b++) {
+			if (!(det->ref_frac[j][b] >= 0 && det->ref_frac[j][b] <= 1 + 1e-9))
+				return bad;
+			sum += det->ref_frac[j][b];
+			if (b && b < LG_REF_BINS - 1 &&
+			    det->ref_edge[j][b] < det->ref_edge[j][b - 1])
+				return bad;
+		}
+		if (fabs(sum - 1) > 1e-3)
+			return bad;
+	}
+	det->has_ref = 1;
+	return NULL;
+}
+
+unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v)
+{
+	unsigned b = 0;
+
+	while (b < LG_REF_BINS - 1 && v > det->ref_edge[j][b])
+		b++;
+	return b;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t n)
+{
+	double *col;
+
+	if (det->d != LG_FEAT_N || n < LG_REF_BINS)
+		return -EINVAL;
+	col = malloc(sizeof(double) * n);
+	if (!col)
+		return -ENOMEM;
+	for (unsigned j = 0; j < LG_FEAT_N; j++) {
+		for (size_t i = 0; i < n; i++)
+			col[i] = rows[i * LG_FEAT_N + j];
+		qsort(col, n, sizeof(*col), cmp_double);
+		/* decile b: the value at rank ceil(b n / 10) (1-based), a training row's own */
+		for (unsigned b = 1; b < LG_REF_BINS; b++)
+			det->ref_edge[j][b - 1] = col[(b * n + LG_REF_BINS - 1) / LG_REF_BINS - 1];
+		size_t cnt[LG_REF_BINS] = { 0 };
+
+		for (size_t i = 0; i < n; i++)
+			cnt[lg_detector_ref_bin(det, j, (float)col[i])]++;
+		for (unsigned b = 0; b < LG_REF_BINS; b++)
+			det->ref_frac[j][b] = (double)cnt[b] / (double)n;
+	}
+	free(col);
+	det->has_ref = 1;
+	return 0;
+}
+
 static json_object *detector_object(const struct lg_detector *det)
 {
 	json_object *o = json_object_new_object();
@@ -589,6 +692,8 @@ static json_object *detector_object(const struct lg_detector *det)
 	json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
 	json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
+	if (det->has_ref)
+		json_object_object_add(o, "reference", reference_object(det));
 	return o;
 }
 
@@ -752,6 +857,8 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		det->window = (unsigned)w;
 	}
 	if ((what = read_meta(o, &det->sample_rate, det->digest, det->signer)))
+		goto out;
+	if ((what = read_reference(o, det)))
 		goto out;
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");

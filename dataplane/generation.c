@@ -483,6 +483,8 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 	if (!ms)
 		return -ENOMEM;
 	ret = load_for_workers(dp, p, active, active_label, ms->sc, err, errlen);
+	if (!ret)
+		lg_drift_note_model(ms->sc[0]);
 	if (!ret && shadow)
 		ret = load_for_workers(dp, p, shadow, shadow_label, ms->shadow_sc, err, errlen);
 	if (ret) {

@@ -220,6 +220,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "policy_file", json_object_new_string(dp->policy_path));
 	/* incidents open now */
 	json_object_object_add(c->reply, "incidents", lg_dp_inc_json(dp));
+	/* devices in drift (drift.c): linegated audits the changes it sees */
+	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
 	{
 		char names[1024];
 

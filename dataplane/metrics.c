@@ -30,6 +30,7 @@ struct dev_snap {
 	uint64_t admitted, windows, alerts;
 	float last_score;
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
+	uint8_t drift; /* drift.h: bit (1 << method) */
 };
 
 struct worker_snap {
@@ -48,6 +49,7 @@ struct snap {
 	/* incidents */
 	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
 		tti_hist[LG_TTI_BUCKETS];
+	uint64_t drift_events; /* drift.c */
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
@@ -87,6 +89,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
 		s->nodet += atomic_load(&st->no_detector);
+		s->drift_events += atomic_load(&st->drift_events);
 		s->handed += atomic_load(&st->handed_off);
 		s->masked += atomic_load(&st->samples_masked);
 		s->nonfinite += atomic_load(&st->rows_nonfinite);
@@ -185,6 +188,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->alerts = atomic_load(&st->alerts);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
 			d->samples_masked = atomic_load(&st->samples_masked);
+			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
 	}
@@ -347,6 +351,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "shadow_scored", s.shs);
 	add_u64(o, "shadow_disagreements", s.shd);
 	add_u64(o, "rows_no_detector", s.nodet);
+	add_u64(o, "drift_events", s.drift_events);
 	if (s.have_mqtt) {
 		json_object *m = json_object_new_object();
 
@@ -396,6 +401,17 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
 		add_u64(d, "samples_masked", s.dev[i].samples_masked);
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
+		/* drift: any monitor says so; drift_methods: which */
+		json_object_object_add(d, "drift", json_object_new_boolean(s.dev[i].drift != 0));
+		{
+			json_object *m = json_object_new_array();
+
+			if (s.dev[i].drift & (1u << LG_DRIFT_PSI))
+				json_object_array_add(m, json_object_new_string("psi"));
+			if (s.dev[i].drift & (1u << LG_DRIFT_PAGE_HINKLEY))
+				json_object_array_add(m, json_object_new_string("page_hinkley"));
+			json_object_object_add(d, "drift_methods", m);
+		}
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "devices", devs);
@@ -560,6 +576,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			    "linegate_incident_tti_seconds_count %" PRIu64 "\n",
 			s.tti_sum_ms / 1e3, c);
 	}
+	counter(&b, "linegate_drift_events_total",
+		"Drift events: a monitor's drift started or ended (docs/models.md).",
+		s.drift_events);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",
@@ -667,6 +686,12 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_score{device=\"%u\",name=\"%s\"} %g\n", s.dev[i].id,
 			s.dev[i].name, s.dev[i].last_score);
+	bprintf(&b, "# HELP linegate_device_drift 1 while a drift monitor says the device's data "
+		    "drifted from the model's training data.\n"
+		    "# TYPE linegate_device_drift gauge\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_drift{device=\"%u\",name=\"%s\"} %d\n", s.dev[i].id,
+			s.dev[i].name, s.dev[i].drift != 0);
 	free(s.dev);
 	if (b.oom) {
 		free(b.p);

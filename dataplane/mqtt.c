@@ -78,6 +78,24 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, struct lg_mqtt **out, char *e
 	return 0;
 }
 
+void lg_mqtt_publish_event(struct lg_mqtt *m, const char *device, const char *payload,
+			   size_t len)
+{
+	char topic[256];
+	int rc;
+
+	if (atomic_load(&m->published) - atomic_load(&m->delivered) >= LG_MQTT_MAX_QUEUED_ALERTS) {
+		atomic_fetch_add(&m->dropped_alerts, 1);
+		return;
+	}
+	snprintf(topic, sizeof(topic), "%s/events/%s", m->cfg.topic, device);
+	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, m->cfg.qos_alerts, false);
+	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos_alerts > 0))
+		atomic_fetch_add(&m->published, 1);
+	else
+		atomic_fetch_add(&m->dropped_alerts, 1);
+}
+
 void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const char *payload,
 		     size_t len)
 {

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* MQTT output (libmosquitto): alerts and scores as the same JSON as the JSON lines, on
  * <topic>/alerts/<device> and <topic>/scores/<device>, incidents on
- * <topic>/incidents/<device>. Publishing never blocks the output thread; what cannot be
- * queued is counted. */
+ * <topic>/incidents/<device>, drift events on <topic>/events/<device>. Publishing never
+ * blocks the output thread; what cannot be queued is counted. */
 #ifndef LINEGATE_DP_MQTT_H
 #define LINEGATE_DP_MQTT_H
 
@@ -31,6 +31,9 @@ void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const ch
 /* incidents: an incident event on <topic>/incidents/<device>, QoS of alerts. */
 void lg_mqtt_publish_incident(struct lg_mqtt *m, const char *device, const char *payload,
 			      size_t len);
+/* An event (drift.h) on <topic>/events/<device>, at the alerts' QoS and queue bound. */
+void lg_mqtt_publish_event(struct lg_mqtt *m, const char *device, const char *payload,
+			   size_t len);
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st);
 /* Wait up to timeout_ms for queued messages to reach the broker (while connected). */
 void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms);

@@ -147,6 +147,28 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
 }
 
+/* A drift event (drift.h): {"type":"event","event":"drift",...}. */
+static int drift_line(const struct lg_event *e, char *line, size_t size)
+{
+	const struct lg_drift_event *d = &e->drift;
+	char feats[LG_FEAT_N * 40] = "";
+	size_t u = 0;
+
+	for (unsigned j = 0; j < LG_FEAT_N; j++)
+		if (d->over & (1u << j))
+			u += (size_t)snprintf(feats + u, sizeof(feats) - u, "%s\"%s\":%.4f",
+					      u ? "," : "", lg_feature_names[j], (double)d->psi[j]);
+	return snprintf(line, size,
+		"{\"type\":\"event\",\"event\":\"drift\",\"device\":%" PRIu32 ",\"name\":\"%s\","
+		"\"state\":\"%s\",\"method\":\"%s\",\"features\":{%s},\"statistic\":%.4f,"
+		"\"windows\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
+		",\"model_epoch\":%" PRIu64 "%s}\n",
+		e->device_id, e->name, d->start ? "start" : "end",
+		d->kind == 1 + LG_DRIFT_PSI ? "psi" : "page_hinkley", feats, (double)d->ph,
+		d->windows, e->seq, e->scored_wall_ns, e->model_epoch,
+		d->model ? ",\"reason\":\"model changed\"" : "");
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	char line[1024], more[LG_EVENT_FIELDS + 128], score[32];
@@ -159,7 +181,10 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		snprintf(score, sizeof(score), "null,\"nonfinite\":true");
 	else
 		snprintf(score, sizeof(score), "%.6g", (double)e->score);
-	len = snprintf(line, sizeof(line),
+	if (e->drift.kind)
+		len = drift_line(e, line, sizeof(line));
+	else
+		len = snprintf(line, sizeof(line),
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
 		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
 		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s}\n",
@@ -171,7 +196,9 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		return; /* cannot happen: names and numbers are bounded */
 	out_append(dp, line, (size_t)len, e->alert);
 	out_latency(dp, e);
-	if (dp->mqtt)
+	if (dp->mqtt && e->drift.kind)
+		lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
+	else if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
 }
 

@@ -104,6 +104,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
 		emit(w, e);
 		lg_worker_incident(w, e, s);
+		lg_drift_row(w, s, e, w->batch + (size_t)i * LG_FEAT_N);
 	}
 	atomic_fetch_add_explicit(&w->st.scored, n, memory_order_relaxed);
 	if (shadow)

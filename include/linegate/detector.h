@@ -29,6 +29,9 @@ enum lg_detector_kind {
 	LG_DETECTOR_PCA,
 };
 
+/* Bins per feature of a detector's drift reference: the training rows' deciles. */
+#define LG_REF_BINS 10
+
 struct lg_detector {
 	char name[64];
 	unsigned version;
@@ -47,6 +50,13 @@ struct lg_detector {
 	char signer[65];     /* Ed25519 public key (hex) meant to sign it ("" = not recorded) */
 	struct lg_bands bands;     /* the band layout the model was trained on */
 	struct lg_features *fx;    /* feature extractor for that layout */
+	/* Drift: the training rows' distribution of each feature, for PSI (dataplane/drift.h).
+	 * Bin b of feature j holds values v with edge[j][b-1] < v <= edge[j][b] (the outer
+	 * bins open-ended); frac[j][b] is the training rows' share of it. has_ref 0: the
+	 * model carries none (an older file, an ONNX model) and PSI is off for it. */
+	int has_ref;
+	double ref_edge[LG_FEAT_N][LG_REF_BINS - 1];
+	double ref_frac[LG_FEAT_N][LG_REF_BINS];
 	size_t max_batch;
 	float *work;         /* max_batch x d scratch, allocated once */
 };
@@ -101,6 +111,12 @@ int lg_detector_calibrate(struct lg_detector *det, const float *rows, size_t n, 
 /* Mahalanobis from n training rows (n x d) in one step: statistics, fit, calibrate. */
 int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double margin,
 		    size_t max_batch, struct lg_detector *det);
+
+/* The drift reference of n rows (n x LG_FEAT_N, n >= LG_REF_BINS): each feature's deciles
+ * as edges and the rows' share of each bin (ties at an edge can make them uneven). */
+int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t n);
+/* The reference bin of value v of feature j (0 .. LG_REF_BINS - 1). */
+unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v);
 
 /* Load a model file; errors go to err as "path: message". */
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,

@@ -185,12 +185,20 @@ struct lg_policy {
 		float hysteresis;
 		uint32_t update_ms;
 	} incidents;
+	/* detection.drift: the drift monitors (docs/models.md, "Drift"), applied live. */
+	struct lg_policy_drift {
+		bool enabled;          /* true */
+		uint32_t psi_windows;  /* windows per PSI comparison, 500 */
+		float psi_threshold;   /* drift when a feature's PSI is above it, 0.25 */
+		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.5 */
+		float ph_lambda;       /* Page-Hinkley: alarm level, 50 */
+	} drift;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {
 		char host[256];       /* "" = no MQTT output */
 		uint16_t port;
 		char client_id[64];
-		char topic[128];      /* prefix: <topic>/alerts/<device>, <topic>/scores/<device> */
+		char topic[128];      /* prefix: <topic>/{alerts,scores,events}/<device> */
 		uint8_t qos_alerts, qos_scores;
 		bool scores;          /* publish routine scores too, not only alerts */
 	} mqtt;

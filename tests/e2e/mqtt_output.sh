@@ -72,6 +72,13 @@ inc = [(t, m) for t, m in msgs if "/incidents/" in t]
 check("incidents over MQTT: one open, the faulty device's, on its topic",
       [(t, m["event"]) for t, m in inc], [("lgtest/line1/incidents/conveyor-1-vib", "open")])
 check("topics name the device", all(t.endswith("/" + m["name"]) for t, m in msgs), True)
+# The fault also raises the scores for good: Page-Hinkley starts drift on that device, one
+# event line, published on <topic>/events/<device> (docs/operations.md, "Outputs").
+ev = [e for e in lines if e["type"] == "event"]
+check("drift events", [(e["name"], e["method"], e["state"]) for e in ev],
+      [("conveyor-1-vib", "page_hinkley", "start")])
+check("events on their topic", [t for t, m in msgs if m["type"] == "event"],
+      ["lgtest/line1/events/conveyor-1-vib"])
 a = sorted(json.dumps(m, sort_keys=True) for t, m in msgs)
 b = sorted(json.dumps(e, sort_keys=True) for e in lines)
 check("payloads that differ from the JSON lines", [x for x, y in zip(a, b) if x != y][:3], [])

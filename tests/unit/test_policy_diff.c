@@ -214,6 +214,42 @@ int main(int argc, char **argv)
 		lg_policy_free(&r2);
 	}
 
+	/* detection.drift: one live field, shown as its settings. */
+	{
+		static const char f1[] = "version: 1\n";
+		static const char f2[] = "version: 1\ndetection:\n  drift: {psi_windows: 1000}\n";
+		static const char f3[] = "version: 1\ndetection:\n  drift: {enabled: false}\n";
+		struct lg_policy r1, r2, r3;
+		char *j;
+
+		parse(f1, &r1);
+		parse(f2, &r2);
+		parse(f3, &r3);
+		CHECK_EQ(lg_policy_diff(&r1, &r2, &d), 0);
+		CHECK_EQ(d.n, 1u);
+		CHECK(lg_policy_diff_start_only(&d) == NULL);
+		j = lg_policy_diff_json(&d);
+		CHECK(j != NULL);
+		if (j) {
+			CHECK_STR_CONTAINS(j, "{\"field\":\"detection.drift\",\"class\":\"live\","
+					      "\"old\":\"psi 500 windows > 0.25, page-hinkley "
+					      "delta 0.5 lambda 50\",\"new\":\"psi 1000 windows > "
+					      "0.25, page-hinkley delta 0.5 lambda 50\"}");
+			free(j);
+		}
+		lg_policy_diff_free(&d);
+		CHECK_EQ(lg_policy_diff(&r1, &r3, &d), 0);
+		j = lg_policy_diff_json(&d);
+		if (j) {
+			CHECK_STR_CONTAINS(j, "\"new\":\"off\"");
+			free(j);
+		}
+		lg_policy_diff_free(&d);
+		lg_policy_free(&r1);
+		lg_policy_free(&r2);
+		lg_policy_free(&r3);
+	}
+
 	/* The table: decision 1's classes. */
 	CHECK_EQ(lg_policy_field_class("port"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("uadp_port"), LG_FIELD_START_ONLY);
@@ -231,13 +267,14 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("detection.bad_samples"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.incidents"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("detection.drift"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 36u); /* 33 + detection.bad_samples, detection.incidents, recording */
+		CHECK_EQ(n, 37u); /* 33 + bad_samples, incidents, recording, drift */
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);

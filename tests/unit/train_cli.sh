@@ -38,6 +38,19 @@ grep -q '"sigma"' "$dir/n.json" || fail "noised statistics do not record sigma"
 [ $? -eq 2 ] || fail "unknown option accepted"
 "$train" --detector pca -m 4 -n 50 --out "$dir/p.json" 2>/dev/null || fail "pca"
 grep -q '"detector":"pca"' "$dir/p.json" || fail "pca model kind"
+# Both models carry the drift reference of the local rows they were calibrated on (the
+# simulator's 200 windows): 9 rising deciles and 10 fractions summing to 1 per feature.
+python3 - "$dir/m.json" "$dir/p.json" <<'PY' || fail "the drift reference"
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f))["reference"]
+    assert len(r["edges"]) == 18 and len(r["fractions"]) == 18, f
+    for e, q in zip(r["edges"], r["fractions"]):
+        assert len(e) == 9 and all(a <= b for a, b in zip(e, e[1:])), (f, e)
+        assert len(q) == 10 and abs(sum(q) - 1) < 1e-9, (f, q)
+    assert all(abs(x - 0.1) < 1e-9 for x in r["fractions"][1]), r["fractions"][1]  # rms
+PY
+
 # The recipe of docs/models.md as written: noised exports with a shared shift and clip, an
 # upstream merge without local data, each server fitting from the merged file.
 for s in 4 5; do

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+/* The drift stage: PSI of each feature against the model's reference and Page-Hinkley on
+ * the score stream, per device, one event per change of state (drift.h). */
+#include "drift.h"
+#include "dataplane.h"
+#include "scorer.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+double lg_psi(const double *p, const double *q, unsigned n)
+{
+	double s = 0;
+
+	for (unsigned b = 0; b < n; b++) {
+		double pb = p[b] > LG_PSI_FLOOR ? p[b] : LG_PSI_FLOOR;
+		double qb = q[b] > LG_PSI_FLOOR ? q[b] : LG_PSI_FLOOR;
+
+		s += (pb - qb) * log(pb / qb);
+	}
+	return s;
+}
+
+void lg_ph_reset(struct lg_ph *ph, int dir)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->dir = dir;
+}
+
+bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double *stat)
+{
+	ph->n += 1;
+	ph->mean += (x - ph->mean) / ph->n;
+	if (ph->dir > 0) {
+		ph->m += x - ph->mean - delta;
+		if (ph->m < ph->extreme)
+			ph->extreme = ph->m;
+		*stat = ph->m - ph->extreme;
+	} else {
+		ph->m += x - ph->mean + delta;
+		if (ph->m > ph->extreme)
+			ph->extreme = ph->m;
+		*stat = ph->extreme - ph->m;
+	}
+	return *stat > lambda;
+}
+
+json_object *lg_drift_status_json(const struct lg_gen *g)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		uint8_t f = atomic_load_explicit(&g->state[i]->drift.flag, memory_order_relaxed);
+		json_object *o, *m;
+
+		if (!f)
+			continue;
+		o = json_object_new_object();
+		m = json_object_new_array();
+		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
+		json_object_object_add(o, "name",
+				       json_object_new_string(g->policy.devices[i].name));
+		if (f & (1u << LG_DRIFT_PSI))
+			json_object_array_add(m, json_object_new_string("psi"));
+		if (f & (1u << LG_DRIFT_PAGE_HINKLEY))
+			json_object_array_add(m, json_object_new_string("page_hinkley"));
+		json_object_object_add(o, "methods", m);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+void lg_drift_note_model(const struct lg_scorer *sc)
+{
+	size_t without = 0;
+
+	if (sc->kind == LG_SCORER_DETECTOR)
+		for (size_t i = 0; i < sc->set.n; i++)
+			without += !sc->set.det[i].has_ref;
+	if (sc->kind != LG_SCORER_DETECTOR || without)
+		fprintf(stderr,
+			"linegate: model %s: %s carry no drift reference: no PSI drift "
+			"for their devices (train it again with linegate-train to get one); "
+			"Page-Hinkley on the scores still runs\n",
+			sc->label,
+			sc->kind != LG_SCORER_DETECTOR ? "ONNX models"
+			: without == sc->set.n	       ? "its detectors"
+						       : "some of its detectors");
+}
+
+void lg_drift_record_hook(struct lg_worker *w, const struct lg_event *e)
+{
+	/* The recording helper's bounded recording of e->device_id starts here. */
+	(void)w;
+	(void)e;
+}
+
+/* On the alert ring: rare, and ahead of routine scores. A full ring loses the event (the
+ * flag in status still tells) and counts it, as for alerts; an unpaced replay waits. */
+static void push_event(struct lg_worker *w, const struct lg_event *e)
+{
+	while (!lg_spsc_push(&w->alerts, e)) {
+		if (!w->unpaced || atomic_load_explicit(&w->dp->stop, memory_order_relaxed)) {
+			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
+			return;
+		}
+		nanosleep(&(struct timespec){0, 100000}, NULL);
+	}
+}
+
+static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
+		   enum lg_drift_method m, bool start, const struct lg_drift_event *what)
+{
+	struct lg_drift_state *d = &s->drift;
+	struct lg_event e = *row;
+
+	e.alert = 0;
+	e.drift = *what;
+	e.drift.kind = (uint8_t)(1 + m);
+	e.drift.start = start;
+	e.drift.windows = d->windows;
+	d->on[m] = start;
+	if (start)
+		atomic_fetch_or_explicit(&d->flag, (uint8_t)(1u << m), memory_order_relaxed);
+	else
+		atomic_fetch_and_explicit(&d->flag, (uint8_t) ~(1u << m), memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.drift_events, 1, memory_order_relaxed);
+	push_event(w, &e);
+	if (start)
+		lg_drift_record_hook(w, &e);
+}
+
+/* Statistics start again (a new model or detector, drift switched off): monitors in drift
+ * end, with model set when the model is why. */
+static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
+		    bool model, bool events)
+{
+	struct lg_drift_state *d = &s->drift;
+	struct lg_drift_event what = {.model = model};
+
+	for (int m = 0; m < LG_DRIFT_METHODS; m++)
+		if (d->on[m] && events)
+			change(w, s, row, (enum lg_drift_method)m, false, &what);
+	memset(d->counts, 0, sizeof(d->counts));
+	d->rows = 0;
+	d->windows = 0;
+	d->psi_over = 0;
+	d->on[LG_DRIFT_PSI] = d->on[LG_DRIFT_PAGE_HINKLEY] = false;
+	atomic_store_explicit(&d->flag, 0, memory_order_relaxed);
+	lg_ph_reset(&d->ph, 1);
+	d->ms_epoch = row->model_epoch;
+	d->det = row->det;
+}
+
+static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
+		      const struct lg_detector *ref, const struct lg_policy_drift *cfg)
+{
+	struct lg_drift_state *d = &s->drift;
+	struct lg_drift_event what = {0};
+	uint32_t over = 0;
+
+	for (unsigned j = 0; j < LG_FEAT_N; j++) {
+		double p[LG_REF_BINS];
+
+		for (unsigned b = 0; b < LG_REF_BINS; b++)
+			p[b] = (double)d->counts[j][b] / d->rows;
+		what.psi[j] = (float)lg_psi(p, ref->ref_frac[j], LG_REF_BINS);
+		if (what.psi[j] > cfg->psi_threshold)
+			over |= 1u << j;
+		if (what.psi[j] > what.ph)
+			what.ph = what.psi[j]; /* the statistic of a PSI event: the largest */
+	}
+	memset(d->counts, 0, sizeof(d->counts));
+	d->rows = 0;
+	if (over && !d->on[LG_DRIFT_PSI]) {
+		what.over = d->psi_over = over;
+		change(w, s, row, LG_DRIFT_PSI, true, &what);
+	} else if (!over && d->on[LG_DRIFT_PSI]) {
+		/* the features that drifted, with their PSI now */
+		what.over = d->psi_over;
+		change(w, s, row, LG_DRIFT_PSI, false, &what);
+	}
+}
+
+void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *e,
+		  const float *row)
+{
+	/* The generation this worker runs, or a newer one it has not yet taken: neither is
+	 * freed before this worker takes the one after it. */
+	const struct lg_gen *g = atomic_load_explicit(&w->dp->gen, memory_order_acquire);
+	const struct lg_policy_drift *cfg = g ? &g->policy.drift : NULL;
+	struct lg_drift_state *d = &s->drift;
+	const struct lg_scorer *sc = w->ms->sc[w->id];
+	const struct lg_detector *ref = NULL;
+	unsigned ch = s->channels ? s->channels : 1;
+	double stat;
+
+	if (!cfg) /* no generation published (a worker driven by a unit test) */
+		return;
+	if (!cfg->enabled) {
+		if (d->ms_epoch)
+			restart(w, s, e, false, false);
+		d->ms_epoch = 0;
+		return;
+	}
+	if (d->ms_epoch != e->model_epoch || d->det != e->det)
+		restart(w, s, e, d->ms_epoch != 0, true);
+	if (e->channel == 0)
+		d->windows++;
+	if (sc->kind == LG_SCORER_DETECTOR && e->det >= 0 && (size_t)e->det < sc->set.n &&
+	    sc->set.det[e->det].has_ref)
+		ref = &sc->set.det[e->det];
+	if (ref) {
+		bool finite = true;
+
+		for (unsigned j = 0; j < LG_FEAT_N; j++)
+			finite &= isfinite(row[j]);
+		/* A row with a NaN or Inf feature is another stage's business, not a shift. */
+		if (finite) {
+			for (unsigned j = 0; j < LG_FEAT_N; j++)
+				d->counts[j][lg_detector_ref_bin(ref, j, row[j])]++;
+			d->rows++;
+		}
+		if (d->rows >= (uint64_t)cfg->psi_windows * ch)
+			psi_block(w, s, e, ref, cfg);
+	}
+	/*
+	 * Page-Hinkley on ln(score / threshold): scores are positive and skewed, and a gain
+	 * or load change multiplies them, so the log makes a change a shift of the mean and
+	 * keeps one wild window from dominating; over the threshold it is unitless (0 = at
+	 * the threshold) so one delta and lambda suit every detector and device.
+	 */
+	if (isfinite(e->score) && e->score >= 0 && e->threshold > 0) {
+		double x = log(fmax((double)e->score / e->threshold, 1e-6));
+
+		if (lg_ph_step(&d->ph, x, cfg->ph_delta, cfg->ph_lambda, &stat)) {
+			struct lg_drift_event what = {.ph = (float)stat};
+			bool start = !d->on[LG_DRIFT_PAGE_HINKLEY];
+
+			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what);
+			/* In drift, the test mirrored looks for the way back. */
+			lg_ph_reset(&d->ph, start ? -1 : 1);
+		}
+	}
+}

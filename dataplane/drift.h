@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Drift monitors, per device (docs/models.md, "Drift"):
+ *  - PSI: every detection.drift.psi_windows windows, the device's rows per reference bin of
+ *    each feature against the training rows' (the model's "reference"):
+ *    PSI = sum over bins (p - q) ln(p / q), fractions floored at LG_PSI_FLOOR; drift while
+ *    any feature's PSI is above psi_threshold.
+ *  - Page-Hinkley on x = ln(score / threshold): an upward test raises drift, then the same
+ *    test mirrored (downward, on the drifted level) ends it.
+ * One event per change of state, never one per window.
+ */
+#ifndef LINEGATE_DP_DRIFT_H
+#define LINEGATE_DP_DRIFT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linegate/detector.h>
+#include <linegate/features.h>
+
+#define LG_PSI_FLOOR 1e-4
+
+enum lg_drift_method {
+	LG_DRIFT_PSI,
+	LG_DRIFT_PAGE_HINKLEY,
+	LG_DRIFT_METHODS,
+};
+
+/* PSI of observed bin fractions p against reference fractions q (n bins each), each
+ * fraction floored at LG_PSI_FLOOR. */
+double lg_psi(const double *p, const double *q, unsigned n);
+
+/*
+ * Page-Hinkley test. Upward (dir +1): with xbar_t the mean of x_1..x_t,
+ * m_t = sum (x_i - xbar_i - delta), M_t = min m_i; alarm when m_t - M_t > lambda.
+ * Downward (dir -1): m_t = sum (x_i - xbar_i + delta), M_t = max m_i; alarm when
+ * M_t - m_t > lambda.
+ */
+struct lg_ph {
+	double n, mean, m, extreme;
+	int dir;
+};
+
+void lg_ph_reset(struct lg_ph *ph, int dir);
+/* Add x; true on an alarm. The statistic (m_t - M_t, or M_t - m_t) is *stat. */
+bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double *stat);
+
+/* What an event says (carried to the output thread in struct lg_event). */
+struct lg_drift_event {
+	uint8_t kind;	  /* 0: not a drift event; else 1 + enum lg_drift_method */
+	uint8_t start;	  /* 1: drift starts, 0: it ends */
+	uint8_t model;	  /* an end because the model (or the device's detector) changed */
+	uint32_t over;	  /* PSI: bit j = feature j is named (over the threshold at start) */
+	uint64_t windows; /* the device's windows since its monitors (re)started */
+	float psi[LG_FEAT_N];
+	float ph; /* Page-Hinkley: the statistic at the event */
+};
+
+/* Per device, owner worker only (except flag, which status and metrics read). */
+struct lg_drift_state {
+	uint64_t ms_epoch; /* the model set the statistics are for; 0 = none yet */
+	int16_t det;	   /* and the device's detector in it */
+	uint32_t counts[LG_FEAT_N][LG_REF_BINS]; /* rows per bin in the current block */
+	uint32_t rows;				 /* rows in the block */
+	uint64_t windows;			 /* windows since the monitors (re)started */
+	struct lg_ph ph;
+	uint32_t psi_over; /* features over at the start of the PSI drift */
+	bool on[LG_DRIFT_METHODS];
+	_Atomic uint8_t flag; /* bit (1 << method): that monitor says drift */
+};
+
+struct lg_worker;
+struct lg_event;
+struct lg_scorer;
+struct lg_dev_state;
+
+/* The drift stage of one scored row e (its score final) of device state s. */
+void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *e,
+		  const float *row);
+
+/* The devices of generation g whose monitors say drift, for the control socket's status:
+ * [{"id", "name", "methods": ["psi", "page_hinkley"]}]. */
+struct json_object;
+struct lg_gen;
+struct json_object *lg_drift_status_json(const struct lg_gen *g);
+
+/* One log line when a loaded model lacks the reference PSI needs (some detectors or all). */
+void lg_drift_note_model(const struct lg_scorer *sc);
+
+/*
+ * Where a bounded recording of the device would start when drift starts: a no-op hook
+ * for the recording helper's API (issue 8, "recording"), called once per drift start.
+ */
+void lg_drift_record_hook(struct lg_worker *w, const struct lg_event *e);
+
+#endif /* LINEGATE_DP_DRIFT_H */
