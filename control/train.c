@@ -17,6 +17,7 @@
 #include <lapacke.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,22 +312,34 @@ static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, 
 
 /* Drift: the detector's per-feature reference (deciles, fractions) from the rows it was
  * fitted on, so the data plane can tell when a line's rows move away from them. */
+/* The training (or calibration) rows of devs[0..n-1] in one block; *rows of them. */
+static float *gather_rows(const struct dev_rows *devs, size_t n, bool cal, size_t *rows)
+{
+	size_t at = 0;
+	float *all;
+
+	*rows = 0;
+	for (size_t i = 0; i < n; i++)
+		*rows += (cal ? devs[i].ncal : devs[i].ntrain) * devs[i].w.channels;
+	all = malloc(sizeof(float) * LG_FEAT_N * (*rows + 1));
+	for (size_t i = 0; all && i < n; i++) {
+		size_t k = (cal ? devs[i].ncal : devs[i].ntrain) * devs[i].w.channels;
+
+		memcpy(all + at * LG_FEAT_N, cal ? devs[i].cal : devs[i].train,
+		       sizeof(float) * LG_FEAT_N * k);
+		at += k;
+	}
+	return all;
+}
+
 static int add_reference(struct lg_detector *det, const struct dev_rows *devs, size_t n)
 {
-	size_t rows = 0, at = 0;
-	float *all;
+	size_t rows;
+	float *all = gather_rows(devs, n, false, &rows);
 	int ret;
 
-	for (size_t i = 0; i < n; i++)
-		rows += devs[i].ntrain * devs[i].w.channels;
-	all = malloc(sizeof(float) * LG_FEAT_N * (rows + 1));
 	if (!all)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(all + at * LG_FEAT_N, devs[i].train,
-		       sizeof(float) * LG_FEAT_N * devs[i].ntrain * devs[i].w.channels);
-		at += devs[i].ntrain * devs[i].w.channels;
-	}
 	ret = lg_detector_set_reference(det, all, rows);
 	free(all);
 	/* Too few rows for deciles: the model has no drift reference, and says so. */
@@ -352,17 +365,15 @@ static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t
 static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, struct dev_rows *devs,
 		     size_t n, struct lg_detector *det, unsigned *kept)
 {
-	size_t ncal = 0, at = 0;
+	size_t ncal;
 	unsigned ch = devs[0].w.channels;
 	float *cal;
 	double q;
 	int ret;
 
-	for (size_t i = 0; i < n; i++) {
-		ncal += devs[i].ncal * devs[i].w.channels;
+	for (size_t i = 0; i < n; i++)
 		if (devs[i].w.channels > ch)
 			ch = devs[i].w.channels;
-	}
 	*kept = 0;
 	{
 		double *mean = calloc(LG_FEAT_N, sizeof(double)),
@@ -383,14 +394,9 @@ static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, stru
 		ret = add_reference(det, devs, n);
 	if (ret)
 		return ret;
-	cal = malloc(sizeof(float) * LG_FEAT_N * (ncal + 1));
+	cal = gather_rows(devs, n, true, &ncal);
 	if (!cal)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(cal + at * LG_FEAT_N, devs[i].cal,
-		       sizeof(float) * LG_FEAT_N * devs[i].ncal * devs[i].w.channels);
-		at += devs[i].ncal * devs[i].w.channels;
-	}
 	/* A window alerts when any of its channels does: per row, the rate is split. */
 	q = fc->false_alarms / ch;
 	ret = tail_threshold(det, cal, ncal, q);
