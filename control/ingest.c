@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Recordings into per-device sample streams (include/linegate/ingest.h). */
+#include <linegate/admit.h>
 #include <linegate/backend.h>
 #include <linegate/frame.h>
 #include <linegate/ingest.h>
 #include <linegate/policy.h>
+#include <linegate/uadp.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 #include <sndfile.h>
 
 #define MAX_FILE_BYTES (4ull << 30)
 #define LG_BURST_INGEST 64
+#define LG_UADP_CLEAR_CAP 65536
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -794,6 +798,154 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 	return 0;
 }
 
+/* ---- pcap of UADP (OPC UA PubSub), with the policy's identities, keys and rates ---- */
+
+/* The policy's UADP device of DataSetMessage i (from the datagram's source when the message
+ * names no publisher), or NULL. */
+static const struct lg_policy_device *uadp_dev(const struct lg_policy *p, const struct lg_uadp_msg *m,
+					       unsigned i, const struct lg_rx_pkt *pkt)
+{
+	struct lg_admit_uadp_hdr h;
+	struct lg_admit_uadp_key key, k2;
+
+	if (lg_uadp_admit_hdr(m, i, &h))
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	lg_admit_uadp_key_make(&h, pkt->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
+			       pkt->src_addr, &key);
+	for (size_t d = 0; d < p->ndevices; d++) {
+		memset(&k2, 0, sizeof(k2));
+		if (p->devices[d].uadp_pub_type && !lg_policy_uadp_key(&p->devices[d], &k2) &&
+		    !lg_admit_uadp_key_cmp(&key, &k2))
+			return &p->devices[d];
+	}
+	return NULL;
+}
+
+/* Check (and decrypt into clear) a message as its device's security says; 0 or -EBADMSG. */
+static int uadp_secure(const struct lg_policy_device *d, struct lg_uadp_msg *m, uint8_t *clear,
+		       size_t cap)
+{
+	if (!m->sig_len)
+		return d->uadp_security == LG_UADP_SEC_NONE ? 0 : -EBADMSG;
+	if (d->uadp_security == LG_UADP_SEC_ENCRYPT && !m->encrypted)
+		return -EBADMSG;
+	for (unsigned k = 0; k < d->nkeys; k++) {
+		const struct lg_policy_key *key = &d->keys[k];
+		struct lg_uadp_keys *uk = NULL;
+		int ok;
+
+		if (key->id != m->token_id)
+			continue;
+		if (lg_uadp_keys_new(&uk, key->bytes, LG_KEY_LEN, key->enc_len ? key->enc : NULL,
+				     key->enc_len, key->enc_len ? key->key_nonce : NULL,
+				     key->enc_len ? LG_UADP_KEY_NONCE_LEN : 0))
+			return -EBADMSG;
+		ok = !lg_uadp_verify_keys(m, uk) &&
+		     (!m->encrypted || !lg_uadp_decrypt(m, uk, clear, cap, NULL));
+		lg_uadp_keys_free(uk);
+		return ok ? 0 : -EBADMSG;
+	}
+	return -EBADMSG;
+}
+
+/* Samples of one DataSetMessage into its device's stream. */
+static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
+		    const struct lg_uadp_msg *m, unsigned i, const char *where, char *err,
+		    size_t errlen)
+{
+	const struct lg_uadp_field *f[LG_INGEST_MAX_CHANNELS];
+	uint8_t idx[LG_INGEST_MAX_CHANNELS];
+	const struct lg_uadp_dsm *dsm = &m->dsm[i];
+	struct lg_ingest_dev *d = lg_ingest_find(in, pd->name);
+	struct lg_ingest_seg *s;
+	uint32_t want = pd->uadp_channels, count;
+	unsigned n;
+
+	if (!pd->sample_rate) {
+		seterr(err, errlen, "%s: UADP device %s has no sample_rate in the policy (a UADP "
+		       "message carries none): give it the rate its publisher samples at", where,
+		       pd->name);
+		return -EINVAL;
+	}
+	/* A delta frame feeds the channels the device's key frames chose. */
+	if (!want && lg_uadp_dsm_type(dsm) == LG_UADP_DSM_DELTA_FRAME && !(d && (want = d->uadp_want)))
+		return 0;
+	n = lg_uadp_sample_fields(m, i, want, LG_INGEST_MAX_CHANNELS, f, idx, &count);
+	if (!n || n > LG_INGEST_MAX_CHANNELS) {
+		in->st.uadp_no_samples++;
+		return 0;
+	}
+	d = get_dev(in, pd->name, pd->sample_rate, n, where, err, errlen);
+	if (!d)
+		return -EINVAL;
+	for (unsigned c = 0; c < n; c++)
+		d->uadp_want |= idx[c] < 32 ? 1u << idx[c] : 0;
+	/* A DataSetMessage that does not follow the last by its sequence starts a segment. */
+	if (!d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 ||
+	    (dsm->seq && (uint16_t)(d->last_seq + 1) != dsm->seq)) {
+		if (d->nseg)
+			in->st.gaps++;
+		if (!new_seg(d, dev_end(d), (unsigned)in->nfiles - 1)) {
+			seterr(err, errlen, "%s: out of memory", where);
+			return -ENOMEM;
+		}
+	}
+	s = &d->seg[d->nseg - 1];
+	if (seg_reserve(s, n, count)) {
+		seterr(err, errlen, "%s: out of memory", where);
+		return -ENOMEM;
+	}
+	for (unsigned c = 0; c < n; c++)
+		for (uint32_t e = 0; e < count; e++) {
+			double v = 0;
+
+			lg_uadp_field_get_f64(f[c], e, &v);
+			s->x[(size_t)c * s->cap + s->n + e] = (float)v;
+		}
+	s->n += count;
+	d->last_seq = dsm->seq;
+	in->st.samples += count;
+	return 0;
+}
+
+static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *clear,
+			const struct lg_rx_pkt *pkt, const char *path, uint64_t rec,
+			const struct lg_policy *p, char *err, size_t errlen)
+{
+	const struct lg_policy_device *first;
+	char where[512];
+
+	if (lg_uadp_decode(m, pkt->data, pkt->len, NULL)) {
+		in->st.not_lgf++;
+		return 0;
+	}
+	first = uadp_dev(p, m, 0, pkt);
+	if (!first) {
+		in->st.unknown++;
+		return 0;
+	}
+	if (uadp_secure(first, m, clear, LG_UADP_CLEAR_CAP)) {
+		in->st.bad_tag++;
+		return 0;
+	}
+	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);
+	in->st.frames++;
+	for (unsigned i = 0; i < m->dsm_count; i++) {
+		const struct lg_policy_device *pd = i ? uadp_dev(p, m, i, pkt) : first;
+		int ret;
+
+		if (!pd) {
+			in->st.unknown++;
+			continue;
+		}
+		ret = uadp_dsm(in, pd, m, i, where, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
 		       char *err, size_t errlen)
 {
@@ -802,6 +954,8 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 	struct lg_backend *b = NULL;
 	struct lg_rx_pkt pkts[LG_BURST_INGEST];
 	char opts[4200], msg[512];
+	struct lg_uadp_msg *um = NULL;
+	uint8_t *uclear = NULL;
 	uint64_t rec = 0;
 	int ret, n;
 
@@ -820,9 +974,20 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 	}
 	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off", path);
 	conf.opts = opts;
+	conf.port2 = o && o->policy ? o->policy->uadp_port : 0;
 	conf.nqueues = 1;
 	conf.nbufs = 64;
 	conf.buf_size = 65536;
+	if (conf.port2) {
+		um = malloc(sizeof(*um));
+		uclear = malloc(LG_UADP_CLEAR_CAP);
+		if (!um || !uclear) {
+			free(um);
+			free(uclear);
+			seterr(err, errlen, "%s: out of memory", path);
+			return -ENOMEM;
+		}
+	}
 	ret = ops->setup ? ops->setup(&conf, msg, sizeof(msg)) : 0;
 	if (!ret)
 		ret = ops->open(&b, &conf, msg, sizeof(msg));
@@ -837,6 +1002,11 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 			struct lg_frame f;
 
 			rec++;
+			if (pkts[i].port_idx == 1 && !pkts[i].truncated && um) {
+				ret = uadp_message(in, um, uclear, &pkts[i], path, rec, o->policy, err,
+						   errlen);
+				continue;
+			}
 			if (pkts[i].port_idx || pkts[i].truncated ||
 			    lg_lgf_parse(pkts[i].data, pkts[i].len, &f) != LG_OK) {
 				in->st.not_lgf++;
@@ -864,6 +1034,8 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 	ops->close(b);
 	if (ops->teardown)
 		ops->teardown();
+	free(um);
+	free(uclear);
 	return ret;
 }
 

@@ -174,12 +174,13 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 		}
 	}
 	if (in->st.records)
-		fprintf(stderr, "%s: pcap: %llu records, %llu LGF frames taken, %llu not LGF, %llu "
-			"unknown devices, %llu bad tags, %llu out of order, %llu gaps\n", tool,
+		fprintf(stderr, "%s: pcap: %llu records, %llu LGF/UADP messages taken, %llu neither, "
+			"%llu unknown devices, %llu bad tags or signatures, %llu out of order, %llu "
+			"gaps, %llu UADP DataSetMessages without samples\n", tool,
 			(unsigned long long)in->st.records, (unsigned long long)in->st.frames,
 			(unsigned long long)in->st.not_lgf, (unsigned long long)in->st.unknown,
 			(unsigned long long)in->st.bad_tag, (unsigned long long)in->st.out_of_order,
-			(unsigned long long)in->st.gaps);
+			(unsigned long long)in->st.gaps, (unsigned long long)in->st.uadp_no_samples);
 	if (!in->ndev) {
 		fprintf(stderr, "%s: the files hold no samples of any device\n", tool);
 		return -ENODATA;

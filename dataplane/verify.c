@@ -229,60 +229,26 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 	return lg_replay_check(&s->replay, *seq);
 }
 
-static bool uadp_numeric(const struct lg_uadp_field *f)
-{
-	return lg_uadp_type_numeric(f->type);
-}
-
 /*
- * The fields of DataSetMessage i that feed its device's windows, one channel each, into
- * f[] with their DataSet field indices in idx[] and their common length in *count: the
- * fields the policy's 'channels' names, else the numeric fields with the most values (a
- * vibration publisher's sample arrays; its scalars become output fields). Returns how many
- * (0: none in this message, as in a delta frame without them), or LGF_MAX_CHANNELS + 1
- * when the chosen fields disagree on their length.
+ * The fields of DataSetMessage i that feed its device's windows (lg_uadp_sample_fields()):
+ * the fields the policy's 'channels' names, else the numeric fields with the most values. A
+ * delta frame carries the fields that changed: it feeds the channels its device's key
+ * frames chose, when it has them all, and none else.
  */
 static unsigned uadp_channels(const struct lg_policy_device *d, const struct lg_dev_state *s,
 			      const struct lg_uadp_msg *m, unsigned i,
 			      const struct lg_uadp_field **f, uint8_t *idx, uint32_t *count)
 {
-	const struct lg_uadp_dsm *dsm = &m->dsm[i];
-	uint32_t most = 0, want = d->uadp_channels;
-	unsigned n = 0;
+	uint32_t want = d->uadp_channels;
 
 	*count = 0;
-	/* A delta frame carries the fields that changed: it feeds the channels its device's
-	 * key frames chose, when it has them all, and none else. */
-	if (!want && lg_uadp_dsm_type(dsm) == LG_UADP_DSM_DELTA_FRAME) {
+	if (!want && lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_DELTA_FRAME) {
 		for (unsigned c = 0; c < s->channels && s->win; c++)
 			want |= s->uadp_chan_field[c] < 32 ? 1u << s->uadp_chan_field[c] : 0;
 		if (!want)
 			return 0;
 	}
-	if (!want)
-		for (unsigned fi = 0; fi < dsm->field_count; fi++) {
-			const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
-
-			if (uadp_numeric(fl) && fl->count > most)
-				most = fl->count;
-		}
-	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
-		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
-		unsigned x = fl->index;
-		bool chosen = want ? x < 32 && (want >> x & 1) : fl->count == most;
-
-		if (!chosen || !uadp_numeric(fl) || !fl->count)
-			continue;
-		if (n == LGF_MAX_CHANNELS || (n && fl->count != *count))
-			return LGF_MAX_CHANNELS + 1;
-		*count = fl->count;
-		idx[n] = (uint8_t)(x < 255 ? x : 255);
-		f[n++] = fl;
-	}
-	/* A channel this message lacks: its samples are not here. */
-	if (want && n != (unsigned)__builtin_popcount(want))
-		return 0;
-	return n;
+	return lg_uadp_sample_fields(m, i, want, LGF_MAX_CHANNELS, f, idx, count);
 }
 
 /* A String field's value as a JSON string (printable ASCII kept, the rest as '?'), or false. */
@@ -351,7 +317,7 @@ static void uadp_note_fields(struct lg_dev_state *s, const struct lg_uadp_msg *m
 		}
 		if (chan || fl->count != 1)
 			continue;
-		if (uadp_numeric(fl) && !lg_uadp_field_get_f64(fl, 0, &v))
+		if (lg_uadp_type_numeric(fl->type) && !lg_uadp_field_get_f64(fl, 0, &v))
 			snprintf(val, sizeof(val), "%.9g", v);
 		else if (!uadp_string(fl, val, sizeof(val)))
 			continue;

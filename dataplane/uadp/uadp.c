@@ -1657,3 +1657,38 @@ int lg_uadp_encode_keys(const struct lg_uadp_msg *m, const struct lg_uadp_layout
 		return -LG_UADP_BAD_ARG;
 	return encode(m, raw, k->mac, NULL, 0, k, out, cap);
 }
+
+unsigned lg_uadp_sample_fields(const struct lg_uadp_msg *m, unsigned int dsm_idx, uint32_t want,
+			       unsigned max, const struct lg_uadp_field **f, uint8_t *idx,
+			       uint32_t *count)
+{
+	const struct lg_uadp_dsm *dsm = &m->dsm[dsm_idx];
+	uint32_t most = 0;
+	unsigned n = 0;
+
+	*count = 0;
+	if (!want)
+		for (unsigned fi = 0; fi < dsm->field_count; fi++) {
+			const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
+
+			if (lg_uadp_type_numeric(fl->type) && fl->count > most)
+				most = fl->count;
+		}
+	for (unsigned fi = 0; fi < dsm->field_count; fi++) {
+		const struct lg_uadp_field *fl = &m->fields[dsm->first_field + fi];
+		unsigned x = fl->index;
+		int chosen = want ? x < 32 && (want >> x & 1) : fl->count == most;
+
+		if (!chosen || !lg_uadp_type_numeric(fl->type) || !fl->count)
+			continue;
+		if (n == max || (n && fl->count != *count))
+			return max + 1;
+		*count = fl->count;
+		idx[n] = (uint8_t)(x < 255 ? x : 255);
+		f[n++] = fl;
+	}
+	/* A channel this message lacks: its samples are not here. */
+	if (want && n != (unsigned)__builtin_popcount(want))
+		return 0;
+	return n;
+}

@@ -9,7 +9,10 @@
  *    named by its devices and their tags are checked with its keys; without, a device is
  *    "dev<ID>" and tags are not checked. Samples keep their order by sequence; a frame
  *    that does not follow on in time (a lost frame, a stop) starts a new segment, so that no
- *    window spans a gap.
+ *    window spans a gap. With a policy, UADP (OPC UA PubSub) messages to its uadp_port too:
+ *    each DataSetMessage's device by the policy's identity, signatures checked and
+ *    SignAndEncrypt payloads decrypted with the device's group keys, samples from the fields
+ *    the worker windows (lg_uadp_sample_fields()), at the device's policy sample_rate.
  *  - .wav, .flac (and whatever else libsndfile reads): the file's rate and channels;
  *    integer PCM as libsndfile gives it (value / 2^(bits-1)), then times the scale.
  *  - .csv: one row per sample, one column per channel; an optional header row; a column
@@ -49,6 +52,7 @@ struct lg_ingest_dev {
 	uint32_t lgf_id;
 	uint64_t last_seq;
 	uint64_t first_ns, next_ns; /* sender's clock: first sample, where the next one falls */
+	uint32_t uadp_want;   /* UADP: the DataSet fields its key frames carried samples in */
 };
 
 struct lg_ingest_stats {
@@ -60,6 +64,7 @@ struct lg_ingest_stats {
 	uint64_t out_of_order;  /* LGF frames at or behind the device's last sequence (skipped) */
 	uint64_t gaps;          /* new segments because a frame did not follow on in time */
 	uint64_t samples;       /* samples per channel taken, all devices */
+	uint64_t uadp_no_samples; /* UADP DataSetMessages without sample arrays (skipped) */
 };
 
 struct lg_ingest {

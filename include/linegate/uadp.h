@@ -348,6 +348,18 @@ unsigned int lg_uadp_type_size(unsigned int type);
 /* 1 for the numeric types Boolean..Double, whose elements get_f64() reads. */
 int lg_uadp_type_numeric(unsigned int type);
 
+/*
+ * The fields of DataSetMessage dsm_idx that carry a device's samples, one channel each, into
+ * f[] (at most max) with their DataSet field indices in idx[] and their common length in
+ * *count: the fields whose index is set in want, else (want 0) the numeric fields with the
+ * most values (a vibration publisher's sample arrays; its scalars are not samples). Returns
+ * how many (0: none in this message, or one of want's fields is missing), or max + 1 when the
+ * chosen fields disagree on their length or are more than max.
+ */
+unsigned lg_uadp_sample_fields(const struct lg_uadp_msg *m, unsigned int dsm_idx, uint32_t want,
+			       unsigned max, const struct lg_uadp_field **f, uint8_t *idx,
+			       uint32_t *count);
+
 /* Name of a reason ("truncated", ...); accepts the positive or the negated value. */
 const char *lg_uadp_strerror(int reason);
 

@@ -37,7 +37,7 @@ rc=0
 [ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
 grep -q "^expected false alarms per window: .* (95% interval" "$T/train.out" ||
 	lg_fail "linegate-train printed no expectation: $(cat "$T/train.out")"
-grep -q "pcap: .* LGF frames taken, 0 not LGF, 0 unknown devices, 0 bad tags" "$T/train.err" ||
+grep -q "pcap: .* LGF/UADP messages taken, 0 neither, 0 unknown devices, 0 bad tags" "$T/train.err" ||
 	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
 [ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
 python3 - "$T/line/model.json" "$T/line/manifest.json" \

@@ -392,12 +392,112 @@ static void test_known(void)
 	json_object_put(exp);
 }
 
+/*
+ * UADP captures of a real open62541 publisher (tests/fixtures/opcua/README.md): 59 messages of
+ * accel_x, accel_y (Float[64] each) at t = n / 1280 s over consecutive samples, unsigned,
+ * signed and SignAndEncrypt; read with the policy's identity, keys and sample_rate.
+ */
+static void uadp_policy(const char *file, const char *security, const char *key, int rate)
+{
+	char cmd[2048], rline[64] = "";
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p test_ingest_uadp/keys && cp %.600s/../opcua/keys/*.key "
+		 "test_ingest_uadp/keys/ && chmod 600 test_ingest_uadp/keys/*.key", fix);
+	CHECK_EQ(system(cmd), 0);
+	if (rate)
+		snprintf(rline, sizeof(rline), "    sample_rate: %d\n", rate);
+	f = fopen(file, "w");
+	fprintf(f, "version: 1\nport: 4739\nuadp_port: 4840\ndetection:\n  window: 256\n"
+		"  model: %s/../../../control/defaults/model.json\nmodels:\n  trusted_keys: "
+		"[c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]\ndevices:\n"
+		"  - id: 1\n    name: o6-vibration\n    source: 127.0.0.1\n%s    keys:\n"
+		"      - {id: 1, key_file: keys/%s.key}\n    uadp: {publisher_id: 4242, "
+		"writer_group: 7, writer: 17, security: %s, fields: [SourceTime, accel_x, accel_y, "
+		"temperature, mode, counter]}\n", fix, rline, key, security);
+	fclose(f);
+}
+
+static void test_uadp(void)
+{
+	static const struct {
+		const char *pcap, *security, *key;
+		int rate, ok;
+		unsigned long long bad;
+	} c[] = {
+		{ "o6-plain.pcap", "none", "k128-1", 1280, 1, 0 },
+		{ "o6-sign128-seq.pcap", "sign", "k128-1", 1280, 1, 0 },
+		{ "o6-enc128.pcap", "sign_and_encrypt", "k128-1", 1280, 1, 0 },
+		{ "o6-enc256.pcap", "sign_and_encrypt, security_policy: PubSub-Aes256-CTR",
+		  "k256-1", 1280, 1, 0 },
+		{ "o6-sign128-seq.pcap", "sign", "k128-2", 1280, 1, 59 }, /* another key */
+		{ "o6-plain.pcap", "sign", "k128-1", 1280, 1, 59 },       /* unsigned, must sign */
+		{ "o6-plain.pcap", "none", "k128-1", 0, 0, 0 },           /* no sample_rate */
+	};
+
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		struct lg_ingest in = { 0 };
+		struct lg_policy pol;
+		struct lg_ingest_opts o = { 0 };
+		char path[700], err[512];
+		int ret;
+
+		uadp_policy("test_ingest_uadp/policy.yaml", c[k].security, c[k].key, c[k].rate);
+		if (lg_policy_load("test_ingest_uadp/policy.yaml", &pol, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			CHECK(0);
+			continue;
+		}
+		o.policy = &pol;
+		snprintf(path, sizeof(path), "%s/../opcua/%s", fix, c[k].pcap);
+		ret = lg_ingest_file(&in, path, &o, err, sizeof(err));
+		if (!c[k].ok) {
+			CHECK_EQ(ret, -EINVAL);
+			CHECK_STR_CONTAINS(err, "UADP device o6-vibration has no sample_rate in the "
+						"policy");
+		} else if (c[k].bad) {
+			CHECK_EQ(ret, 0);
+			CHECK_EQ(in.st.bad_tag, c[k].bad);
+			CHECK_EQ(in.ndev, 0);
+		} else {
+			CHECK_EQ(ret, 0);
+			CHECK_EQ(in.st.frames, 59);
+			CHECK_EQ(in.ndev, 1);
+			if (in.ndev == 1) {
+				const struct lg_ingest_dev *d = &in.dev[0];
+				size_t bad = 0, n = 0;
+
+				CHECK(!strcmp(d->name, "o6-vibration"));
+				CHECK_EQ(d->channels, 2);
+				CHECK_EQ(d->rate, 1280);
+				CHECK_EQ(d->nseg, 1);
+				for (size_t sgi = 0; sgi < d->nseg; sgi++)
+					for (size_t i = 0; i < d->seg[sgi].n; i++, n++) {
+						double t = (double)n / 1280;
+						float x = (float)(0.8 * sin(2 * M_PI * 50 * t) +
+								  0.1 * sin(2 * M_PI * 120 * t));
+						float y = (float)(0.5 * cos(2 * M_PI * 50 * t));
+
+						bad += fabsf(d->seg[sgi].x[i] - x) > 1e-5f ||
+						       fabsf(d->seg[sgi].x[d->seg[sgi].cap + i] - y) >
+							       1e-5f;
+					}
+				CHECK_EQ(n, 59 * 64);
+				CHECK_EQ(bad, 0);
+			}
+		}
+		lg_ingest_free(&in);
+		lg_policy_free(&pol);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	lgt_cli(argc, argv, usage, 0, 0);
 	snprintf(fix, sizeof(fix), "%s/tests/fixtures/ingest",
 		 getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".");
 	test_known();
+	test_uadp();
 	test_csv();
 	test_npy();
 	test_labels();
