@@ -217,6 +217,14 @@ static void undo_apply(struct lg_ingest *in, struct undo *u)
 	}
 	while (in->nfiles > u->nfiles)
 		free(in->files[--in->nfiles]);
+	if (!in->nfiles) {
+		free(in->files);
+		in->files = NULL;
+	}
+	if (!in->ndev) {
+		free(in->dev);
+		in->dev = NULL;
+	}
 }
 
 /* A whole segment of n samples per channel in file order, interleaved (frame-major). */

@@ -176,6 +176,7 @@ static void test_npy(void)
 		CHECK_STR_CONTAINS(err, "b.npy:132: sample 1 is not a finite number");
 	}
 	CHECK_EQ(in.ndev, 0);
+	lg_ingest_free(&in);
 }
 
 static void write_file(const char *path, const char *text)
