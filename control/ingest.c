@@ -160,6 +160,11 @@ static double dev_end(const struct lg_ingest_dev *d)
 	return s->t0 + (double)s->n / d->rate;
 }
 
+double lg_ingest_end(const struct lg_ingest_dev *d)
+{
+	return dev_end(d);
+}
+
 double lg_ingest_seconds(const struct lg_ingest_dev *d)
 {
 	size_t n = 0;

@@ -78,11 +78,15 @@ enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, do
 			       double dur)
 {
 	if (tr->labels) {
-		const struct lg_label *l = lg_labels_find(tr->labels, device);
+		/* Faulty when it overlaps any of the device's rows [onset, end). */
+		for (size_t i = 0; i < tr->labels->n; i++) {
+			const struct lg_label *l = &tr->labels->l[i];
 
-		if (!l || t + dur <= l->onset || (l->end >= 0 && t >= l->end))
-			return LG_WIN_HEALTHY;
-		return LG_WIN_FAULTY;
+			if (!strcmp(l->device, device) && t + dur > l->onset &&
+			    (l->end < 0 || t < l->end))
+				return LG_WIN_FAULTY;
+		}
+		return LG_WIN_HEALTHY;
 	}
 	if (tr->before >= 0)
 		return t + dur <= tr->before ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
@@ -117,6 +121,22 @@ int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
 	for (unsigned c = 0; c < w->channels; c++)
 		over |= !(scores[c] <= det->threshold); /* a NaN score alerts */
 	return over;
+}
+
+int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, double max,
+	       double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end == arg || *end || errno || !isfinite(v) || v < min || v > max) {
+		fprintf(stderr, "%s: --%s %s: a number from %g to %g\n", tool, opt, arg, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool)
@@ -186,6 +206,32 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 		return -ENODATA;
 	}
 	return 0;
+}
+
+int lg_labels_check(const struct lg_labels *l, const char *path, const struct lg_ingest *in,
+		    const char *tool)
+{
+	int bad = 0;
+
+	for (size_t i = 0; l && i < l->n; i++) {
+		struct lg_ingest_dev *d = lg_ingest_find((struct lg_ingest *)in, l->l[i].device);
+
+		if (!d) {
+			fprintf(stderr, "%s: %s: the row of device '%s' (%s at %g s) names no device of "
+				"the recordings (%s%s%s%s): its fault would be taken as healthy\n", tool,
+				path, l->l[i].device, l->l[i].kind, l->l[i].onset,
+				in->ndev ? in->dev[0].name : "none",
+				in->ndev > 1 ? ", " : "", in->ndev > 1 ? in->dev[1].name : "",
+				in->ndev > 2 ? ", ..." : "");
+			bad = 1;
+		} else if (l->l[i].onset >= lg_ingest_end(d)) {
+			fprintf(stderr, "%s: %s: device %s: onset %g s is past the end of its "
+				"recording (%.3f s; onsets are seconds from its first sample)\n", tool,
+				path, d->name, l->l[i].onset, lg_ingest_end(d));
+			bad = 1;
+		}
+	}
+	return bad ? -EINVAL : 0;
 }
 
 int lg_kofn_step(struct lg_kofn *a, int over)

@@ -69,6 +69,10 @@ struct lg_from_list {
 	const char *device;
 };
 
+/* A number option, all of arg, within [min, max]: 0, or -EINVAL after saying why. */
+int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, double max,
+	       double *out);
+
 /* Take one of --from, --sample-rate, --scale, --device (opt without the dashes): 0, or
  * -EINVAL after saying why on stderr (tool: the program's name). */
 int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool);
@@ -78,6 +82,11 @@ struct lg_policy;
 /* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. */
 int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
 		  uint16_t port, struct lg_ingest *in, const char *tool);
+
+/* Every label row names a device of in and an onset inside its recording; else -EINVAL
+ * after saying which row on stderr (a typo would train a fault as healthy). */
+int lg_labels_check(const struct lg_labels *l, const char *path, const struct lg_ingest *in,
+		    const char *tool);
 
 /* k of the last n windows alerted (n <= 64). */
 struct lg_kofn {

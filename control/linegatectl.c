@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +420,25 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 		fprintf(stderr, "linegatectl: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
+	{
+		/* Sign only the model that was evaluated. */
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		char hex[2 * SHA256_DIGEST_LENGTH + 1];
+		json_object *ev = NULL;
+
+		SHA256((const unsigned char *)buf, len, md);
+		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		json_object_object_get_ex(cand, "evaluation", &ev);
+		if (strcmp(jstr(ev, "model_sha256"), hex)) {
+			fprintf(stderr, "linegatectl: %s: not the model that was evaluated (its "
+				"SHA-256 is not the evaluation's model_sha256): train the candidate "
+				"again\n", path);
+			memset(sk, 0, sizeof(sk));
+			free(buf);
+			return 1;
+		}
+	}
 	lg_sign_buf(sk, buf, len, sig);
 	memset(sk, 0, sizeof(sk));
 	free(buf);
@@ -435,8 +455,10 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	json_object_object_add(req, "name", json_object_new_string(name));
 	json_object_object_add(req, "version", json_object_new_string(dash + 1));
 	json_object_object_add(req, "path", json_object_new_string(path));
-	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+	if (call(sock, req, &resp) || !(resp = reply_ok(resp))) {
+		unlink(sigpath); /* an untrusted signature stays nowhere */
 		return 1;
+	}
 	json_object_put(resp);
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("model_shadow"));

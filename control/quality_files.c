@@ -68,7 +68,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		have_pol = 1;
 	}
 	if (lg_ingest_all(qc->from.f, qc->from.n, have_pol ? &pol : NULL, qc->port, &in,
-			  "linegate-quality"))
+			  "linegate-quality") ||
+	    lg_labels_check(&labels, qc->labels, &in, "linegate-quality"))
 		goto out;
 	lg_ingest_digest(&in, digest);
 	if (set.digest[0] && !strcmp(set.digest, digest) && !(qc->after > 0))
@@ -91,45 +92,55 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	for (size_t i = 0; i < in.ndev; i++) {
 		const struct lg_ingest_dev *d = &in.dev[i];
 		struct lg_detector *det = &set.det[lg_detector_set_find(&set, d->name)];
-		const struct lg_label *l = lg_labels_find(&labels, d->name);
 		struct lg_win_rows w;
 		struct lg_kofn a = { 0, qc->k, qc->n };
 		float sc[LG_INGEST_MAX_CHANNELS];
-		long onset_w = -1, hit = -1;
 		unsigned long long dhw = 0, dfa = 0;
+		unsigned dtrials = 0, dmissed = 0;
+		unsigned char *alarm;
 
-		if (lg_win_rows_make(d, set.window, &det->bands, &w)) {
+		if (lg_win_rows_make(d, set.window, &det->bands, &w) ||
+		    !(alarm = calloc(w.n + 1, 1))) {
+			lg_win_rows_free(&w);
 			fprintf(stderr, "linegate-quality: out of memory\n");
 			goto out;
 		}
 		for (size_t j = 0; j < w.n; j++) {
-			enum lg_win_truth t = lg_win_truth(&tr, d->name, w.t[j], w.dur);
-			int alarm = lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
-
+			alarm[j] = (unsigned char)lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
 			if (w.t[j] < qc->after)
 				continue; /* it trained the model: not judged */
-
-			if (t == LG_WIN_HEALTHY) {
+			if (lg_win_truth(&tr, d->name, w.t[j], w.dur) == LG_WIN_HEALTHY) {
 				dhw++;
-				dfa += alarm;
+				dfa += alarm[j];
 			}
-			if (l && t == LG_WIN_FAULTY && onset_w < 0)
-				onset_w = (long)j;
-			if (onset_w >= 0 && hit < 0 && alarm && t == LG_WIN_FAULTY)
-				hit = (long)j;
 		}
 		hw += dhw;
 		fa += dfa;
-		if (qc->per_device)
-			printf("device %-20s %6g Hz %6llu healthy windows, %5llu false alarms "
-			       "(%.3f%%)%s%s%s\n", d->name, d->rate, dhw, dfa,
-			       dhw ? 100.0 * (double)dfa / (double)dhw : 0.0, l ? ", " : "",
-			       l ? l->kind : "", !l ? "" : hit < 0 ? " missed" : "");
-		if (l && onset_w >= 0) {
-			struct kind_row *k = kind_of(kinds, &nk, l->kind);
+		/* Each of the device's label rows is a trial: its onset window, and the first
+		 * alarm from there while the fault lasts. */
+		for (size_t r = 0; r < labels.n; r++) {
+			const struct lg_label *l = &labels.l[r];
+			long onset_w = -1, hit = -1;
+			struct kind_row *k;
 
+			if (strcmp(l->device, d->name) || l->onset < qc->after)
+				continue;
+			for (size_t j = 0; j < w.n; j++) {
+				int in_fault = w.t[j] + w.dur > l->onset && (l->end < 0 || w.t[j] < l->end);
+
+				if (in_fault && onset_w < 0)
+					onset_w = (long)j;
+				if (in_fault && alarm[j]) {
+					hit = (long)j;
+					break;
+				}
+			}
+			if (onset_w < 0)
+				continue;
+			k = kind_of(kinds, &nk, l->kind);
 			k->trials++;
 			total++;
+			dtrials++;
 			if (hit >= 0 && hit - onset_w < (long)qc->latency) {
 				k->detected++;
 				detected++;
@@ -140,8 +151,14 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				k->late++;
 			} else {
 				k->missed++;
+				dmissed++;
 			}
 		}
+		if (qc->per_device)
+			printf("device %-20s %6g Hz %6llu healthy windows, %5llu false alarms "
+			       "(%.3f%%), %u faults, %u missed\n", d->name, d->rate, dhw, dfa,
+			       dhw ? 100.0 * (double)dfa / (double)dhw : 0.0, dtrials, dmissed);
+		free(alarm);
 		lg_win_rows_free(&w);
 	}
 	lg_wilson95(fa, hw, &lo, &hi);

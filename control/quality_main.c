@@ -112,7 +112,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 6: c.latency = (unsigned)atoi(optarg); break;
+		case 6: {
+			double v;
+
+			if (lg_opt_num("linegate-quality", "latency", optarg, 1, 64, &v))
+				return 2;
+			c.latency = (unsigned)v;
+			break;
+		}
 		case 7: c.fault_trials = (unsigned)atoi(optarg); break;
 		case 8: c.healthy_machines = (unsigned)atoi(optarg); break;
 		case 9: {
@@ -134,9 +141,19 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 24: qf.policy = optarg; break;
-		case 25: qf.port = (uint16_t)atoi(optarg); break;
+		case 25: {
+			double v;
+
+			if (lg_opt_num("linegate-quality", "port", optarg, 1, 65535, &v))
+				return 2;
+			qf.port = (uint16_t)v;
+			break;
+		}
 		case 26: qf.labels = optarg; break;
-		case 27: qf.after = atof(optarg); break;
+		case 27:
+			if (lg_opt_num("linegate-quality", "after", optarg, 0, 1e12, &qf.after))
+				return 2;
+			break;
 		case 28: qf.per_device = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <lapacke.h>
+#include <openssl/sha.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -521,6 +522,23 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	json_object_object_add(o, "reason", json_object_new_string(fc->reason ? fc->reason :
 								   "trained by hand"));
 	json_object_object_add(o, "data_digest", json_object_new_string(digest));
+	{
+		/* What a person approves must be what was evaluated: the model's own hash. */
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		char hex[2 * SHA256_DIGEST_LENGTH + 1], *buf;
+		size_t len;
+
+		if (lg_read_file(fc->out, &buf, &len)) {
+			json_object_put(o);
+			fprintf(stderr, "linegate-train: cannot read %s back\n", fc->out);
+			return -EIO;
+		}
+		SHA256((const unsigned char *)buf, len, md);
+		free(buf);
+		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		json_object_object_add(o, "model_sha256", json_object_new_string(hex));
+	}
 	json_object_object_add(o, "devices", json_object_new_int64((int64_t)n));
 	json_object_object_add(o, "candidate", fa_object(fa, fan));
 	if (fc->compare) {
@@ -584,7 +602,8 @@ static int train_files(struct file_conf *fc)
 	if (!fc->window)
 		fc->window = 2048;
 	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, &in,
-			  "linegate-train"))
+			  "linegate-train") ||
+	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))
 		goto out;
 	mixed = 0;
 	for (size_t i = 1; i < in.ndev; i++)
@@ -824,6 +843,7 @@ int main(int argc, char **argv)
 	};
 	static struct file_conf fc;
 	int window_given = 0, longidx = 0;
+	double num;
 	struct lg_labels labels = { 0 };
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
 	unsigned nmerge = 0;
@@ -862,7 +882,12 @@ int main(int argc, char **argv)
 		case 14: c.components = (size_t)atoi(optarg); break;
 		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
 		case 'n': c.train_windows = (unsigned)atoi(optarg); break;
-		case 'w': c.window = (unsigned)atoi(optarg); window_given = 1; break;
+		case 'w':
+			if (lg_opt_num("linegate-train", "window", optarg, 8, 65536, &num))
+				return 2;
+			c.window = (unsigned)num;
+			window_given = 1;
+			break;
 		case 1:
 		case 30:
 		case 31:
@@ -872,19 +897,39 @@ int main(int argc, char **argv)
 			c.fs = fc.from.rate ? fc.from.rate : c.fs;
 			break;
 		case 33: fc.policy = optarg; break;
-		case 34: fc.port = (uint16_t)atoi(optarg); break;
+		case 34:
+			if (lg_opt_num("linegate-train", "port", optarg, 1, 65535, &num))
+				return 2;
+			fc.port = (uint16_t)num;
+			break;
 		case 35: fc.labels = optarg; break;
-		case 36: fc.truth.before = atof(optarg); break;
+		case 36:
+			if (lg_opt_num("linegate-train", "healthy-before", optarg, 0, 1e12,
+				       &fc.truth.before))
+				return 2;
+			break;
 		case 37:
-			if (sscanf(optarg, "%lf:%lf", &fc.truth.from, &fc.truth.to) != 2 ||
+			if (!strchr(optarg, ':') || (*strchr(optarg, ':') = '\0',
+				lg_opt_num("linegate-train", "healthy-range A", optarg, 0, 1e12,
+					   &fc.truth.from) ||
+				lg_opt_num("linegate-train", "healthy-range B", optarg + strlen(optarg) + 1,
+					   0, 1e12, &fc.truth.to)) ||
 			    !(fc.truth.to > fc.truth.from)) {
 				fprintf(stderr, "linegate-train: --healthy-range A:B, seconds, A < B\n");
 				return 2;
 			}
 			break;
-		case 38: fc.false_alarms = atof(optarg); break;
+		case 38:
+			if (lg_opt_num("linegate-train", "false-alarms", optarg, 1e-9, 0.5,
+				       &fc.false_alarms))
+				return 2;
+			break;
 		case 39: fc.pooled = 1; break;
-		case 40: fc.min_windows = (unsigned)atoi(optarg); break;
+		case 40:
+			if (lg_opt_num("linegate-train", "min-windows", optarg, 20, 1e9, &num))
+				return 2;
+			fc.min_windows = (unsigned)num;
+			break;
 		case 41: fc.sign_key = optarg; break;
 		case 42: fc.name = optarg; break;
 		case 43: fc.candidate_dir = optarg; break;

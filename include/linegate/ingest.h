@@ -94,6 +94,8 @@ struct lg_ingest_dev *lg_ingest_find(struct lg_ingest *in, const char *name);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);
+/* Where the device's recording ends, seconds from its first sample (gaps included). */
+double lg_ingest_end(const struct lg_ingest_dev *d);
 /* Seconds of samples a device holds (all segments). */
 double lg_ingest_seconds(const struct lg_ingest_dev *d);
 
@@ -121,7 +123,7 @@ struct lg_labels {
 
 int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen);
 void lg_labels_free(struct lg_labels *l);
-/* The first label of a device (NULL: healthy). */
+/* The first label of a device (NULL: healthy); a device may have several rows. */
 const struct lg_label *lg_labels_find(const struct lg_labels *l, const char *device);
 
 #endif /* LINEGATE_INGEST_H */

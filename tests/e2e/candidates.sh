@@ -69,6 +69,16 @@ CTL models approve "$C1" --key "$T/rogue.key" 2> "$T/rogue.err" || rc=$?
 [ $rc -eq 1 ] || lg_fail "approval with an untrusted key: status $rc"
 grep -q "refused" "$T/rogue.err" || lg_fail "untrusted key: $(cat "$T/rogue.err")"
 CTL models candidates | grep -q "^$C1 *pending" || lg_fail "C1 is no longer pending"
+[ ! -e "$CANDS/$C1/model.json.sig" ] || lg_fail "the untrusted signature was left beside the candidate"
+# A candidate changed after its evaluation is not the one a person looked at: refused.
+sleep 1
+C3=$(train_candidate "to be tampered with")
+sed -i '0,/"threshold":[0-9.e+-]*/s//"threshold":1e9/' "$CANDS/$C3/model.json"
+rc=0
+CTL models approve "$C3" --key "$KEY" 2> "$T/tamper.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "not the model that was evaluated" "$T/tamper.err" ||
+	lg_fail "a changed candidate: status $rc, $(cat "$T/tamper.err")"
+[ ! -e "$CANDS/$C3/model.json.sig" ] || lg_fail "the changed candidate was signed"
 
 # Approve C1: signed, registered, in the shadow; the active model does not change.
 CTL models approve "$C1" --key "$KEY" > "$T/approve.out" || lg_fail "approve"
