@@ -37,7 +37,18 @@ static const char *ext_of(const char *path)
 {
 	const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
 
-	return dot && (!slash || dot > slash) ? dot + 1 : "";
+	if (!dot || (slash && dot < slash))
+		return "";
+	/* a recording still being written (docs/recording.md): NAME.pcapng.part */
+	if (!strcmp(dot, ".part")) {
+		const char *d2 = dot;
+
+		while (d2 > path && d2[-1] != '.' && d2[-1] != '/')
+			d2--;
+		if (d2 > path && d2[-1] == '.' && !strncmp(d2, "pcapng.", 7))
+			return "pcapng";
+	}
+	return dot + 1;
 }
 
 /* The file's name without folder and extension. */
@@ -305,6 +316,9 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		}
 	}
 	rate = o && o->rate > 0 ? o->rate : info.samplerate;
+	if (rate != info.samplerate)
+		fprintf(stderr, "linegate: %s: its header says %d Hz; --sample-rate %g overrides it\n",
+			path, info.samplerate, rate);
 	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
 	if (!x) {
 		sf_close(sf);
@@ -380,6 +394,8 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 		seterr(err, errlen, "%s: a NUL byte: not a CSV text file", name);
 		return -EINVAL;
 	}
+	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
+		p += 3; /* a UTF-8 byte order mark, as spreadsheets write */
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p)), *f;
 		unsigned col = 0;
@@ -463,7 +479,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			goto out;
 		}
 		header_seen = 1;
-		if (tcol != ~0u) {
+		if (tcol != ~0u && !(o && o->rate > 0)) {
 			double t = row[tcol];
 
 			if (n == 1) {
@@ -473,10 +489,12 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 					       line, tcol + 1);
 					goto out;
 				}
-			} else if (n > 1 && fabs((t - t_prev) - dt) > 0.01 * dt) {
+			} else if (n > 1 && fabs((t - t_prev) - dt) > 0.01 * dt + 1.01e-6) {
+				/* 1% of a step, plus the microsecond a 6-decimal export rounds to */
 				seterr(err, errlen, "%s:%u:%u: time step %g s, the first is %g s: "
-				       "linegate needs evenly spaced samples", name, line, tcol + 1,
-				       t - t_prev, dt);
+				       "linegate needs evenly spaced samples (give --sample-rate to "
+				       "take the rate from it and not from this column)", name, line,
+				       tcol + 1, t - t_prev, dt);
 				goto out;
 			}
 			if (!n)
@@ -519,9 +537,23 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 	}
 	channels = ncol - (tcol != ~0u);
 	if (!rate && tcol != ~0u && n > 1) {
-		/* the mean step over the whole file, not the first one alone */
-		rate = (double)(n - 1) / (t_prev - t_first);
-		/* a step written with a few digits: snap to a whole number of Hz */
+		/* The mean step over the whole file, not the first one alone. Times written with
+		 * few digits (microseconds) blur it by up to 2 us over the span: a rate the
+		 * analysers use that lies within that is the rate; else whole Hz. */
+		static const double common[] = { 1000, 2000, 2048, 2560, 4000, 4096, 5000, 5120,
+						  8000, 8192, 10000, 10240, 12000, 12800, 16000,
+						  16384, 20000, 20480, 24000, 25000, 25600, 32000,
+						  32768, 40000, 44100, 48000, 50000, 51200, 65536,
+						  96000, 100000, 102400, 192000 };
+		double span = t_prev - t_first, tol;
+
+		rate = (double)(n - 1) / span;
+		tol = rate * (2e-6 / span + 1e-5);
+		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
+			if (fabs(rate - common[k]) <= tol) {
+				rate = common[k];
+				break;
+			}
 		if (fabs(rate - round(rate)) < 1e-3 * rate)
 			rate = round(rate);
 	}
@@ -1040,8 +1072,10 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		struct lg_backend_stats bs = { 0 };
 
 		ops->stats(b, &bs);
-		for (int r = 0; r < LG_REASON_MAX; r++)
+		for (int r = 0; r < LG_REASON_MAX; r++) {
 			in->st.not_lgf += bs.drops[r];
+			rec += bs.drops[r]; /* records the backend refused (another port, ...) */
+		}
 	}
 	in->st.records += rec;
 	ops->close(b);

@@ -202,7 +202,9 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 			(unsigned long long)in->st.bad_tag, (unsigned long long)in->st.out_of_order,
 			(unsigned long long)in->st.gaps, (unsigned long long)in->st.uadp_no_samples);
 	if (!in->ndev) {
-		fprintf(stderr, "%s: the files hold no samples of any device\n", tool);
+		fprintf(stderr, "%s: the files hold no samples of any device%s\n", tool,
+			in->st.records ? " (pcap: is the LGF/UADP port the policy's or --port's? are "
+					 "the keys right?)" : "");
 		return -ENODATA;
 	}
 	return 0;

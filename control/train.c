@@ -601,6 +601,23 @@ static int train_files(struct file_conf *fc)
 	}
 	if (!fc->window)
 		fc->window = 2048;
+	if (fc->compare) {
+		/* Checked before the work: a model the candidate cannot be compared with. */
+		struct lg_detector_set other;
+
+		if (lg_detector_set_load(fc->compare, 1, &other, err, sizeof(err))) {
+			fprintf(stderr, "linegate-train: --compare: %s\n", err);
+			goto out;
+		}
+		if (other.window && other.window != fc->window) {
+			fprintf(stderr, "linegate-train: --compare %s: trained on %u-sample windows, "
+				"the candidate on %u (-w): they cannot be judged on the same windows\n",
+				fc->compare, other.window, fc->window);
+			lg_detector_set_free(&other);
+			goto out;
+		}
+		lg_detector_set_free(&other);
+	}
 	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, &in,
 			  "linegate-train") ||
 	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))

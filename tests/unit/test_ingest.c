@@ -78,6 +78,23 @@ static void test_csv(void)
 	CHECK_EQ(in.dev[0].rate, 25600);
 	lg_ingest_free(&in);
 
+	/* a byte order mark before the header; a 25 600 Hz time column written with 6 decimals
+	 * (steps of 39 and 40 us) is even enough; a given rate wins over the column */
+	{
+		char text[4096];
+		size_t u = (size_t)snprintf(text, sizeof(text), "\xef\xbb\xbft,x\n");
+
+		for (int i = 0; i < 40; i++)
+			u += (size_t)snprintf(text + u, sizeof(text) - u, "%.6f,%d\n", i / 25600.0, i);
+		CHECK_EQ(csv(&in, text, 0, err, sizeof(err)), 0);
+		CHECK_EQ(in.dev[0].rate, 25600);
+		CHECK_EQ(in.dev[0].channels, 1);
+		lg_ingest_free(&in);
+		CHECK_EQ(csv(&in, "t,x\n0,1\n0.1,2\n0.3,3\n", 10, err, sizeof(err)), 0);
+		CHECK_EQ(in.dev[0].rate, 10);
+		CHECK_EQ(in.dev[0].channels, 1);
+		lg_ingest_free(&in);
+	}
 	/* positions: line and column of the bad cell */
 	CHECK_EQ(csv(&in, "x,y\n1,2\n3,4x\n", 100, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "t.csv:3:3: not a number");
