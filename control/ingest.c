@@ -66,6 +66,23 @@ static void stem_of(const char *path, char *out, size_t len)
 
 /* ---- the set ---- */
 
+/* A message of device name failed its tag or signature: counted, and by device. */
+static void bad_tag(struct lg_ingest *in, const char *name)
+{
+	struct lg_ingest_stats *st = &in->st;
+
+	st->bad_tag++;
+	for (unsigned i = 0; i < st->nbad_dev; i++)
+		if (!strcmp(st->bad_dev[i].name, name)) {
+			st->bad_dev[i].n++;
+			return;
+		}
+	if (st->nbad_dev < sizeof(st->bad_dev) / sizeof(st->bad_dev[0])) {
+		snprintf(st->bad_dev[st->nbad_dev].name, LG_INGEST_NAME_MAX, "%s", name);
+		st->bad_dev[st->nbad_dev++].n = 1;
+	}
+}
+
 static int add_file_name(struct lg_ingest *in, const char *path)
 {
 	char **f = realloc(in->files, sizeof(*f) * (in->nfiles + 1));
@@ -783,7 +800,7 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 			if (pd->keys[i].id == f->key_id)
 				k = &pd->keys[i];
 		if (!k || lg_lgf_check_tag(f, k->bytes, LG_KEY_LEN)) {
-			in->st.bad_tag++;
+			bad_tag(in, pd->name);
 			return 0;
 		}
 		snprintf(name, sizeof(name), "%s", pd->name);
@@ -971,7 +988,7 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 		return 0;
 	}
 	if (uadp_secure(first, m, clear, LG_UADP_CLEAR_CAP)) {
-		in->st.bad_tag++;
+		bad_tag(in, first->name);
 		return 0;
 	}
 	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);

@@ -201,6 +201,10 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 			(unsigned long long)in->st.not_lgf, (unsigned long long)in->st.unknown,
 			(unsigned long long)in->st.bad_tag, (unsigned long long)in->st.out_of_order,
 			(unsigned long long)in->st.gaps, (unsigned long long)in->st.uadp_no_samples);
+	for (unsigned i = 0; i < in->st.nbad_dev; i++)
+		fprintf(stderr, "%s: warning: device %s: %llu messages failed their tag or "
+			"signature and were left out: is its key in the policy the device's?\n", tool,
+			in->st.bad_dev[i].name, (unsigned long long)in->st.bad_dev[i].n);
 	if (!in->ndev) {
 		fprintf(stderr, "%s: the files hold no samples of any device%s\n", tool,
 			in->st.records ? " (pcap: is the LGF/UADP port the policy's or --port's? are "

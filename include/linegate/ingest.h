@@ -65,6 +65,9 @@ struct lg_ingest_stats {
 	uint64_t gaps;          /* new segments because a frame did not follow on in time */
 	uint64_t samples;       /* samples per channel taken, all devices */
 	uint64_t uadp_no_samples; /* UADP DataSetMessages without sample arrays (skipped) */
+	/* the first devices whose tags or signatures failed, with their counts */
+	struct { char name[LG_INGEST_NAME_MAX]; uint64_t n; } bad_dev[8];
+	unsigned nbad_dev;
 };
 
 struct lg_ingest {

@@ -376,6 +376,8 @@ static void test_known(void)
 			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
 			CHECK_EQ(in.ndev, 0);
 			CHECK_EQ(in.st.bad_tag, 3);
+			CHECK(in.st.nbad_dev == 1 && !strcmp(in.st.bad_dev[0].name, "ingest-fx") &&
+			      in.st.bad_dev[0].n == 3);
 			pol.devices[0].keys[0].bytes[0] ^= 1;
 			lg_ingest_free(&in);
 		}
