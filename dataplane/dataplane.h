@@ -107,6 +107,7 @@ struct lg_dev_state {
 	 * of a bad one), frames dropped for a bad sample, samples masked. */
 	float last_good[LGF_MAX_CHANNELS];
 	_Atomic uint64_t bad_sample_drops, samples_masked;
+	_Atomic uint64_t rate_drops; /* authentic frames at another sample rate (sample_rate) */
 	/* incidents (incident.c): the device's state machine and its record (a slot in the
 	 * state folder, else inc_local); the device window being put together from its
 	 * channels' rows; the sample times (ns since 1970, the LGF sender's clock, 0 = none)

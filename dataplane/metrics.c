@@ -30,6 +30,7 @@ struct dev_snap {
 	uint64_t admitted, windows, alerts;
 	float last_score;
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
+	uint64_t rate_drops; /* frames at another sample rate than the model's */
 	uint8_t drift; /* drift.h: bit (1 << method) */
 };
 
@@ -187,6 +188,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->windows = atomic_load(&st->windows);
 			d->alerts = atomic_load(&st->alerts);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
+			d->rate_drops = atomic_load(&st->rate_drops);
 			d->samples_masked = atomic_load(&st->samples_masked);
 			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
@@ -399,6 +401,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "windows", s.dev[i].windows);
 		add_u64(d, "alerts", s.dev[i].alerts);
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
+		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
 		add_u64(d, "samples_masked", s.dev[i].samples_masked);
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
@@ -681,6 +684,12 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			    "action=\"masked\"} %" PRIu64 "\n", s.dev[i].id, s.dev[i].name,
 			s.dev[i].samples_masked);
 	}
+	bprintf(&b, "# HELP linegate_device_sample_rate_drops_total Authentic frames dropped "
+		    "because their sample rate is not the device's model's (drop reason "
+		    "sample_rate).\n# TYPE linegate_device_sample_rate_drops_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_sample_rate_drops_total{device=\"%u\",name=\"%s\"} %"
+			PRIu64 "\n", s.dev[i].id, s.dev[i].name, s.dev[i].rate_drops);
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

@@ -617,8 +617,10 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		double rate = lg_scorer_rate(w->ms->sc[w->id], lg_window_detector(w, g, dev, s));
 
 		if ((dev->sample_rate && f.sample_rate != dev->sample_rate) ||
-		    (rate > 0 && f.sample_rate != rate))
+		    (rate > 0 && f.sample_rate != rate)) {
+			atomic_fetch_add_explicit(&s->rate_drops, 1, memory_order_relaxed);
 			return LG_DROP_SAMPLE_RATE;
+		}
 	}
 	/* A frame dropped for a bad sample (issue 8) was authentic: its sequence is committed
 	 * above, but it is not admitted. Out of memory for the window is counted as

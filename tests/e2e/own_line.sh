@@ -172,6 +172,9 @@ def dev(s, name):
 reasons = r["drops"]
 want = dev(g, "l2s5-d002")["admitted"]
 assert want > 0 and reasons["sample_rate"] == want, (reasons.get("sample_rate"), want)
+# and by device: that one, no other
+assert dev(r, "l2s5-d002")["sample_rate_drops"] == want
+assert all(d["sample_rate_drops"] == 0 for d in r["devices"] if d["name"] != "l2s5-d002")
 assert dev(r, "l2s5-d002")["windows"] == 0
 assert dev(r, "l2s5-d000")["windows"] == dev(g, "l2s5-d000")["windows"]
 print(f"own_line: {want} frames of l2s5-d002 dropped as sample_rate")
