@@ -199,16 +199,19 @@ void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, con
 		scores[i] = NAN;
 		thr[i] = NAN;
 	}
-	/* Each detector scores its rows in one sgemm. */
-	for (size_t j = 0; j < sc->set.n; j++) {
-		struct lg_detector *d = &sc->set.det[j];
+	/* Each detector in the batch scores its rows in one sgemm: the work follows the rows'
+	 * detectors, not the model's (a line of a thousand devices has a thousand). */
+	for (size_t r = 0; r < n; r++) {
+		int j = det[r];
+		struct lg_detector *d;
 		size_t m = 0;
 
-		for (size_t i = 0; i < n; i++)
-			if (det[i] == (int)j)
+		if (!isnan(thr[r]) || j < 0 || (size_t)j >= sc->set.n)
+			continue; /* scored with an earlier row's detector, or none */
+		d = &sc->set.det[j];
+		for (size_t i = r; i < n; i++)
+			if (det[i] == j)
 				sc->idx[m++] = (unsigned)i;
-		if (!m)
-			continue;
 		lg_detector_score_idx(d, rows, sc->idx, m, sc->part);
 		for (size_t i = 0; i < m; i++) {
 			scores[sc->idx[i]] = sc->part[i];
