@@ -11,6 +11,7 @@
 #include "ctlproto.h"
 #include "policy_edit.h"
 #include "registry.h"
+#include "retrain.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -69,6 +70,8 @@ static const char usage[] =
 	"                         from linegated's is audited, not undone) and, with poll, to\n"
 	"                         read the policy file; a content is applied once two reads\n"
 	"                         in a row found it (default 1000)\n"
+	"      --trainer PATH     linegate-train, for retraining after drift (the policy's\n"
+	"                         detection.drift.retrain; default: next to linegated)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
@@ -121,6 +124,9 @@ struct daemon {
 	 * in drift as last seen in its status, bit (1 << method); audited when they change */
 	struct { uint32_t id; uint8_t methods; char name[64]; } data_drift[256];
 	unsigned ndata_drift;
+	/* retraining after drift (retrain.h): the trainer, and the job that runs */
+	char train_bin[PATH_MAX];
+	struct lg_retrain retrain;
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -257,6 +263,41 @@ static json_object *cmd_req(const char *cmd)
 	return r;
 }
 
+static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
+		   size_t errlen);
+
+static int retrain_dp(void *ctx, json_object *req, json_object **reply, char *err, size_t errlen)
+{
+	return dp_call(ctx, req, reply, err, errlen);
+}
+
+static void retrain_audit(void *ctx, const char *result, const char *detail)
+{
+	struct daemon *d = ctx;
+
+	audit_line(d, ++d->seq, "event", "linegated", "retrain", result, NULL, detail);
+}
+
+/* What a retrain works with: the running policy, the active model, the registry. model and
+ * cands are the caller's buffers (PATH_MAX). */
+static void retrain_env(struct daemon *d, struct lg_retrain_env *e, char *model, char *cands)
+{
+	char err[256];
+
+	*e = (struct lg_retrain_env){ .ctx = d, .dp = retrain_dp, .audit = retrain_audit,
+				      .policy = &d->running, .policy_path = d->policy_path,
+				      .train_bin = d->train_bin, .log_dir = d->state_dir };
+	if (d->have_reg) {
+		snprintf(cands, PATH_MAX, "%s/candidates", d->reg.root);
+		e->candidates = cands;
+	}
+	if (d->have_reg && d->reg.active[0] &&
+	    !lg_registry_path(&d->reg, d->reg.active, model, PATH_MAX, err, sizeof(err)))
+		e->model = model;
+	else if (d->running.model[0])
+		e->model = d->running.model;
+}
+
 /* The data plane's running generation: its policy hash (hex) and model label. */
 /*
  * Data drift: the devices whose drift monitors changed since the last look at the data
@@ -328,6 +369,14 @@ static void data_drift_note(struct daemon *d, json_object *status)
 				      on ? "started" : "ended", NULL, NULL, detail);
 			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",
 				detail);
+			if (on && d->have_running) {
+				struct lg_retrain_env e;
+				char model[PATH_MAX], cands[PATH_MAX];
+
+				retrain_env(d, &e, model, cands);
+				lg_retrain_drift(&d->retrain, &e, d->data_drift[k].name,
+						 d->data_drift[k].id, names[b]);
+			}
 		}
 		d->data_drift[k].methods = now;
 	}
@@ -1202,6 +1251,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 		}
 		json_object_object_add(c->reply, "in_sync", json_object_new_boolean(d->in_sync));
 	}
+	json_object_object_add(c->reply, "retrain", lg_retrain_status(&d->retrain));
 	return 0;
 }
 
@@ -2192,6 +2242,20 @@ static void watch_poll(struct daemon *d)
 	d->poll_seen = true;
 }
 
+/* linegate-train next to this program (build tree and install alike). */
+static void default_trainer(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0) {
+		snprintf(out, len, "linegate-train");
+		return;
+	}
+	self[n] = '\0';
+	snprintf(out, len, "%s/linegate-train", dirname(self));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -2204,6 +2268,7 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'i' },
 		{ "watch", required_argument, NULL, 'w' },
 		{ "settle", required_argument, NULL, 'T' },
+		{ "trainer", required_argument, NULL, 1 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2221,6 +2286,7 @@ int main(int argc, char **argv)
 
 	d.started = time(NULL);
 	d.audit = stderr;
+	default_trainer(d.train_bin, sizeof(d.train_bin));
 	while ((opt = getopt_long(argc, argv, "p:S:g:d:a:s:i:w:T:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': d.policy_path = optarg; break;
@@ -2233,6 +2299,7 @@ int main(int argc, char **argv)
 			srv.has_group = true;
 			break;
 		case 'd': d.dp_path = optarg; break;
+		case 1: snprintf(d.train_bin, sizeof(d.train_bin), "%s", optarg); break;
 		case 'a': audit_path = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
@@ -2335,9 +2402,23 @@ int main(int argc, char **argv)
 		if (ms_since(&last_check, &now) >= interval) {
 			last_check = now;
 			drift_check(&d);
+			if (d.have_running) {
+				struct lg_retrain_env e;
+				char model[PATH_MAX], cands[PATH_MAX];
+
+				retrain_env(&d, &e, model, cands);
+				lg_retrain_tick(&d.retrain, &e);
+			}
 			if (d.ino_wd < 0)
 				watch_poll(&d);
 		}
+	}
+	if (d.have_running) {
+		struct lg_retrain_env e;
+		char model[PATH_MAX], cands[PATH_MAX];
+
+		retrain_env(&d, &e, model, cands);
+		lg_retrain_stop(&d.retrain, &e);
 	}
 	close(lfd);
 	unlink(d.socket_path);

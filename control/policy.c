@@ -30,6 +30,7 @@ struct pctx {
 	char *err;
 	size_t errlen;
 	size_t ndev_alloc; /* entries of p->devices, zeroed on the way out of a failure */
+	const yaml_node_t *retrain; /* detection.drift.retrain, checked against the rest */
 };
 
 static const char *scalar(const yaml_node_t *n)
@@ -1118,12 +1119,47 @@ static int parse_incidents(struct pctx *c, const yaml_node_t *n, struct lg_polic
 	return 0;
 }
 
+/* detection.drift.retrain: {record_seconds, min_windows, cooldown_seconds} (linegated) */
+static int parse_retrain(struct pctx *c, const yaml_node_t *n, struct lg_policy_retrain *r)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'retrain' must be a mapping (record_seconds, min_windows, "
+			    "cooldown_seconds)");
+	c->retrain = n;
+	r->record_seconds = 600;
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u = 0;
+		int err;
+
+		if (name && !strcmp(name, "record_seconds")) {
+			err = get_uint(c, v, "record_seconds", 10, 86400, &u);
+			r->record_seconds = (uint32_t)u;
+		} else if (name && !strcmp(name, "min_windows")) {
+			err = get_uint(c, v, "min_windows", 50, 1000000, &u);
+			r->min_windows = (uint32_t)u;
+		} else if (name && !strcmp(name, "cooldown_seconds")) {
+			err = get_uint(c, v, "cooldown_seconds", 0, 30 * 86400, &u);
+			r->cooldown_seconds = (uint32_t)u;
+		} else {
+			static const char *const f[] = { "record_seconds", "min_windows",
+							 "cooldown_seconds", NULL };
+
+			err = unknown(c, node(c, pr->key), "retrain field", f);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* detection.drift (drift monitors, dataplane/drift.c) */
 static int parse_drift(struct pctx *c, const yaml_node_t *n, struct lg_policy_drift *d)
 {
 	if (n->type != YAML_MAPPING_NODE)
 		return perr(c, n, "'drift' must be a mapping (psi_windows, psi_threshold, "
-			    "ph_delta, ph_lambda, enabled)");
+			    "ph_delta, ph_lambda, enabled, retrain)");
 	for_each_pair(c, n, pr) {
 		const char *name = scalar(node(c, pr->key));
 		yaml_node_t *v = node(c, pr->value);
@@ -1152,9 +1188,11 @@ static int parse_drift(struct pctx *c, const yaml_node_t *n, struct lg_policy_dr
 			err = get_float(c, v, "ph_lambda", &d->ph_lambda);
 			if (!err && !(d->ph_lambda > 0 && d->ph_lambda <= 1e6))
 				return perr(c, v, "'ph_lambda' must be above 0 and at most 1e6");
+		} else if (name && !strcmp(name, "retrain")) {
+			err = parse_retrain(c, v, &d->retrain);
 		} else {
 			static const char *const f[] = { "enabled", "psi_windows", "psi_threshold",
-							 "ph_delta", "ph_lambda", NULL };
+							 "ph_delta", "ph_lambda", "retrain", NULL };
 
 			err = unknown(c, node(c, pr->key), "drift field", f);
 		}
@@ -1500,6 +1538,13 @@ static int parse_opcua_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_poli
 	return 0;
 }
 
+static bool check_cores = true;
+
+void lg_policy_check_cores(bool on)
+{
+	check_cores = on;
+}
+
 /* workers: {cores: [N, ...]} */
 static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
@@ -1530,7 +1575,7 @@ static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy 
 				return err;
 			/* The same check the data plane makes when it pins: validate, apply and
 			 * start give one answer. */
-			if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
+			if (check_cores && sched_getaffinity(0, sizeof(allowed), &allowed) == 0 &&
 			    !CPU_ISSET(u, &allowed))
 				return perr(c, node(c, *it), "core %lu is not one this machine lets "
 					    "linegate run on (%d allowed: see taskset -cp $$ or nproc)",
@@ -1866,6 +1911,13 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
+	if (c->retrain && !p->recording.dir[0])
+		return perr(c, c->retrain, "'retrain' records the device whose data drifted: give "
+			    "the recording folder, 'recording: {dir: FOLDER}' (docs/recording.md; "
+			    "'enabled: false' records nothing until drift)");
+	if (c->retrain && !p->registry[0])
+		return perr(c, c->retrain, "'retrain' leaves its candidates in the model registry: "
+			    "give 'models: {registry: FOLDER}' (docs/model-registry.md)");
 	if (p->nmcast && !p->uadp_port)
 		return perr(c, root, "'uadp_multicast' needs 'uadp_port': the groups are joined by "
 			    "the UADP socket");
@@ -2189,7 +2241,8 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 			       .max_file_seconds = 3600, .max_total_bytes = 1ull << 30,
 			       .min_free_bytes = 256ull << 20 },
 		.drift = { .enabled = true, .psi_windows = 500, .psi_threshold = 0.25f,
-			   .ph_delta = 0.5f, .ph_lambda = 50 },
+			   .ph_delta = 0.5f, .ph_lambda = 50,
+			   .retrain = { .min_windows = 200, .cooldown_seconds = 3600 } },
 	};
 	struct pctx c = { .doc = &doc, .p = &p, .name = name, .err = err, .errlen = errlen };
 	int ret;

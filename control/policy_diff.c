@@ -140,13 +140,19 @@ static void f_incidents(const struct lg_policy *p, char *b, size_t l)
 static void f_drift(const struct lg_policy *p, char *b, size_t l)
 {
 	const struct lg_policy_drift *d = &p->drift;
+	const struct lg_policy_retrain *r = &d->retrain;
+	int u;
 
-	if (!d->enabled)
+	if (!d->enabled) {
 		snprintf(b, l, "off");
-	else
-		snprintf(b, l, "psi %u windows > %.9g, page-hinkley delta %.9g lambda %.9g",
-			 d->psi_windows, (double)d->psi_threshold, (double)d->ph_delta,
-			 (double)d->ph_lambda);
+		return;
+	}
+	u = snprintf(b, l, "psi %u windows > %.9g, page-hinkley delta %.9g lambda %.9g",
+		     d->psi_windows, (double)d->psi_threshold, (double)d->ph_delta,
+		     (double)d->ph_lambda);
+	if (r->record_seconds && u > 0 && (size_t)u < l)
+		snprintf(b + u, l - (size_t)u, ", retrain: record %u s, min_windows %u, "
+			 "cooldown %u s", r->record_seconds, r->min_windows, r->cooldown_seconds);
 }
 
 static void f_cores(const struct lg_policy *p, char *b, size_t l)

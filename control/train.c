@@ -77,6 +77,9 @@ static const char usage[] =
 	"  --compare MODEL       with --candidate-dir: the model now active, judged on the same\n"
 	"                        held-back windows for the evaluation\n"
 	"  --reason TEXT         why the candidate was trained (default: trained by hand)\n"
+	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
+	"                        files (retraining some devices of a line: the model gets\n"
+	"                        their new detectors and the others' as they were)\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -201,6 +204,8 @@ struct file_conf {
 	 * against the model now active (compare), for linegatectl models approve|reject */
 	const char *candidate_dir, *compare, *reason;
 	char cand_path[4300], cand_id[96];
+	/* base: the detectors of the devices not trained here come from this model */
+	const char *base;
 	/* federated: the pooled statistics of the training windows out, others' in */
 	const char *stats_out;
 	const char *const *merge;
@@ -576,6 +581,86 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	return ret;
 }
 
+/*
+ * --base: the detectors of base's devices that were not trained here move into set, as they
+ * were (threshold, reference, rate, digest); its default detector too when set has none.
+ */
+static int add_base(const struct file_conf *fc, struct lg_detector_set *set)
+{
+	struct lg_detector_set b;
+	char err[1024];
+	int *moved = NULL, ret = -EINVAL;
+	size_t kept = 0, cap;
+	struct lg_detector *det;
+	char (*names)[64];
+	unsigned *name_det;
+
+	if (lg_detector_set_load(fc->base, 1, &b, err, sizeof(err))) {
+		fprintf(stderr, "linegate-train: --base: %s\n", err);
+		return -EINVAL;
+	}
+	if (b.window && b.window != fc->window) {
+		fprintf(stderr, "linegate-train: --base %s: trained on %u-sample windows, this "
+			"model on %u (-w): one model serves one window\n", fc->base, b.window,
+			fc->window);
+		goto out;
+	}
+	cap = set->nnames + b.nnames + 1;
+	moved = malloc((b.n + 1) * sizeof(*moved));
+	det = realloc(set->det, (set->n + b.n + 1) * sizeof(*set->det));
+	if (det)
+		set->det = det;
+	names = realloc(set->names, cap * sizeof(*set->names));
+	if (names)
+		set->names = names;
+	name_det = realloc(set->name_det, cap * sizeof(*set->name_det));
+	if (name_det)
+		set->name_det = name_det;
+	if (!moved || !det || !names || !name_det) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t j = 0; j < b.n; j++)
+		moved[j] = -1;
+	for (size_t i = 0; i < b.nnames; i++) {
+		unsigned j = b.name_det[i];
+		bool trained = false;
+
+		for (size_t k = 0; k < set->nnames; k++)
+			trained |= !strcmp(set->names[k], b.names[i]);
+		if (trained)
+			continue;
+		if (moved[j] < 0) {
+			set->det[set->n] = b.det[j];
+			memset(&b.det[j], 0, sizeof(b.det[j])); /* set owns it now */
+			moved[j] = (int)set->n++;
+		}
+		snprintf(set->names[set->nnames], 64, "%s", b.names[i]);
+		set->name_det[set->nnames++] = (unsigned)moved[j];
+		kept++;
+	}
+	if (set->fallback < 0 && b.fallback >= 0) {
+		unsigned j = (unsigned)b.fallback;
+
+		if (moved[j] < 0) {
+			set->det[set->n] = b.det[j];
+			memset(&b.det[j], 0, sizeof(b.det[j]));
+			moved[j] = (int)set->n++;
+		}
+		set->fallback = moved[j];
+	}
+	for (size_t j = 0; j < set->n; j++)
+		if (set->det[j].sample_rate != set->sample_rate)
+			set->sample_rate = 0; /* the devices' own rates, detector by detector */
+	printf("kept from %s: %zu device(s)%s\n", fc->base, kept,
+	       set->fallback >= 0 && b.fallback >= 0 ? " and its default detector" : "");
+	ret = 0;
+out:
+	free(moved);
+	lg_detector_set_free(&b);
+	return ret;
+}
+
 static int train_files(struct file_conf *fc)
 {
 	struct lg_policy pol;
@@ -591,6 +676,9 @@ static int train_files(struct file_conf *fc)
 	memset(&set, 0, sizeof(set));
 	set.fallback = -1;
 	if (fc->policy) {
+		/* Its device names, keys and window: the trainer runs no worker, and linegated
+		 * runs it off the workers' cores. */
+		lg_policy_check_cores(false);
 		if (lg_policy_load(fc->policy, &pol, err, sizeof(err))) {
 			fprintf(stderr, "linegate-train: %s\n", err);
 			return 1;
@@ -751,6 +839,8 @@ static int train_files(struct file_conf *fc)
 	if (fc->pooled) {
 		set.fallback = 0;
 	}
+	if (fc->base && add_base(fc, &set))
+		goto out;
 	if (fc->candidate_dir &&
 	    candidate_prepare(fc, fc->name ? fc->name : "line"))
 		goto out;
@@ -855,6 +945,7 @@ int main(int argc, char **argv)
 		{ "candidate-dir", required_argument, NULL, 43 },
 		{ "compare", required_argument, NULL, 44 },
 		{ "reason", required_argument, NULL, 45 },
+		{ "base", required_argument, NULL, 46 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -952,6 +1043,7 @@ int main(int argc, char **argv)
 		case 43: fc.candidate_dir = optarg; break;
 		case 44: fc.compare = optarg; break;
 		case 45: fc.reason = optarg; break;
+		case 46: fc.base = optarg; break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 2: c.margin = atof(optarg); break;
 		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;
@@ -969,10 +1061,10 @@ int main(int argc, char **argv)
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
 
 		if ((!out && !stats_out && !fc.candidate_dir) || (out && fc.candidate_dir) ||
-		    (fc.compare && !fc.candidate_dir) || given > 1 || (eps && !(clip > 0)) ||
+		    (fc.compare && !fc.candidate_dir) || (fc.base && fc.pooled) || given > 1 || (eps && !(clip > 0)) ||
 		    !(fc.false_alarms > 0 && fc.false_alarms < 0.5) || (window_given && c.window < 8)) {
 			fprintf(stderr, "linegate-train: --from needs one of --out and --candidate-dir "
-				"(--compare only with it) or --stats-out, at most "
+				"(--compare only with it) or --stats-out, --base not with --pooled, at most "
 				"one of --labels, --healthy-before and --healthy-range, --false-alarms "
 				"in (0, 0.5), and --clip with --dp-epsilon\n");
 			return 2;

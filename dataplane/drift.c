@@ -91,13 +91,6 @@ void lg_drift_note_model(const struct lg_scorer *sc)
 						       : "some of its detectors");
 }
 
-void lg_drift_record_hook(struct lg_worker *w, const struct lg_event *e)
-{
-	/* The recording helper's bounded recording of e->device_id starts here. */
-	(void)w;
-	(void)e;
-}
-
 /* On the alert ring: rare, and ahead of routine scores. A full ring loses the event (the
  * flag in status still tells) and counts it, as for alerts; an unpaced replay waits. */
 static void push_event(struct lg_worker *w, const struct lg_event *e)
@@ -128,9 +121,7 @@ static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_
 	else
 		atomic_fetch_and_explicit(&d->flag, (uint8_t) ~(1u << m), memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->st.drift_events, 1, memory_order_relaxed);
-	push_event(w, &e);
-	if (start)
-		lg_drift_record_hook(w, &e);
+	push_event(w, &e); /* linegated sees the device in drift in status (retrain.h) */
 }
 
 /* Statistics start again (a new model or detector, drift switched off): monitors in drift

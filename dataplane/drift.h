@@ -88,10 +88,4 @@ struct json_object *lg_drift_status_json(const struct lg_gen *g);
 /* One log line when a loaded model lacks the reference PSI needs (some detectors or all). */
 void lg_drift_note_model(const struct lg_scorer *sc);
 
-/*
- * Where a bounded recording of the device would start when drift starts: a no-op hook
- * for the recording helper's API (issue 8, "recording"), called once per drift start.
- */
-void lg_drift_record_hook(struct lg_worker *w, const struct lg_event *e);
-
 #endif /* LINEGATE_DP_DRIFT_H */

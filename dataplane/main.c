@@ -367,8 +367,39 @@ static int req_names(json_object *req, const char *k, const char **names, size_t
 }
 
 /*
+ * A recording's own file prefix ("prefix": a file name start, as the policy's) and origin
+ * ("origin": "command", or "drift" for linegated's retraining), else the policy's and
+ * "command".
+ */
+static int record_naming(struct lg_ctl_call *c, struct lg_rec_conf *rc)
+{
+	const char *prefix = req_str(c->req, "prefix", NULL);
+	const char *origin = req_str(c->req, "origin", NULL);
+
+	if (prefix) {
+		size_t n = strlen(prefix);
+
+		if (!n || n >= sizeof(rc->prefix) || prefix[0] == '.' || strchr(prefix, '/')) {
+			snprintf(c->err, c->errlen, "record: \"prefix\" must be a file name start "
+				 "of 1 to %zu characters, without '/' and not starting with '.'",
+				 sizeof(rc->prefix) - 1);
+			return -EINVAL;
+		}
+		memcpy(rc->prefix, prefix, n + 1);
+	}
+	if (origin) {
+		if (strcmp(origin, "command") && strcmp(origin, "drift")) {
+			snprintf(c->err, c->errlen, "record: \"origin\" is command or drift");
+			return -EINVAL;
+		}
+		rc->origin = !strcmp(origin, "drift") ? "drift" : "command";
+	}
+	return 0;
+}
+
+/*
  * {"cmd":"record","action":"start"|"stop"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
- * [,"for":SECONDS]}: a recording with the running policy's recording folder and bounds
+ * [,"for":SECONDS][,"prefix":P][,"origin":O]}: a recording with the running policy's recording folder and bounds
  * (docs/recording.md), of the devices and groups named (none: all). It does not change the
  * policy: a restart records as the policy says.
  */
@@ -423,12 +454,16 @@ static int ctl_record(void *ctx, struct lg_ctl_call *c)
 			return ret;
 		snprintf(rc.dir, sizeof(rc.dir), "%s", p->recording.dir);
 		snprintf(rc.prefix, sizeof(rc.prefix), "%s", p->recording.prefix);
+		rc.origin = "command";
+		if ((ret = record_naming(c, &rc))) {
+			free(ids);
+			return ret;
+		}
 		rc.ids = ids;
 		rc.max_file_bytes = p->recording.max_file_bytes;
 		rc.max_file_seconds = p->recording.max_file_seconds;
 		rc.max_total_bytes = p->recording.max_total_bytes;
 		rc.min_free_bytes = p->recording.min_free_bytes;
-		rc.origin = "command";
 		ret = lg_record_start(dp->rec, &rc, c->err, c->errlen);
 		free(ids);
 		if (ret)
@@ -446,8 +481,8 @@ static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "reload", ctl_reload, "re-read the --policy file and apply it", true },
 	{ "apply", ctl_apply, "apply \"policy\" (text; \"name\": the file it came from)", true },
 	{ "model", ctl_model, "run \"active\" (PATH, \"label\"), optionally a \"shadow\"", true },
-	{ "record", ctl_record, "\"action\": start (\"devices\", \"groups\", \"for\"), stop, "
-	  "status of the recording", true },
+	{ "record", ctl_record, "\"action\": start (\"devices\", \"groups\", \"for\", \"prefix\", "
+	  "\"origin\"), stop, status of the recording", true },
 	{ NULL },
 };
 

@@ -192,6 +192,14 @@ struct lg_policy {
 		float psi_threshold;   /* drift when a feature's PSI is above it, 0.25 */
 		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.5 */
 		float ph_lambda;       /* Page-Hinkley: alarm level, 50 */
+		/* retrain (linegated, control/retrain.c): a device whose data drifts is recorded
+		 * for record_seconds, then a candidate is trained on that recording in a
+		 * low-priority process, for a person to approve. record_seconds 0 = off. */
+		struct lg_policy_retrain {
+			uint32_t record_seconds;   /* 10..86400, 0 = no retraining */
+			uint32_t min_windows;      /* fewest windows to train on, 200 */
+			uint32_t cooldown_seconds; /* per device, between two retrains, 3600 */
+		} retrain;
 	} drift;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
 	struct lg_policy_mqtt {
@@ -259,6 +267,10 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
  * 0, or -ENOENT when d does not speak UADP. */
 int lg_policy_uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_key *k);
 int lg_policy_load(const char *path, struct lg_policy *out, char *err, size_t errlen);
+/* Whether workers.cores must be CPUs this process may run on (true, the default: the check
+ * linegate makes when it pins). A tool that reads a policy but runs no worker (the trainer,
+ * which linegated runs off the worker cores) turns it off. */
+void lg_policy_check_cores(bool on);
 void lg_policy_free(struct lg_policy *p);
 
 /* The name of field idx of a UADP device's DataSet, NULL when the policy names none. */

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: MIT
+/* Retraining after drift (retrain.h; docs/models.md, "Retraining after drift"). */
+#include "retrain.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define REC_PREFIX "drift"
+#define MAX_FILES 256
+
+static void say(struct lg_retrain *r, const struct lg_retrain_env *e, const char *result,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* One audit line and one log line; status keeps the last. */
+static void say(struct lg_retrain *r, const struct lg_retrain_env *e, const char *result,
+		const char *fmt, ...)
+{
+	char detail[sizeof(r->last) - 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(r->last, sizeof(r->last), "%s: %s", result, detail);
+	e->audit(e->ctx, result, detail);
+	fprintf(stderr, "linegated: retrain %s: %s\n", result, detail);
+}
+
+static time_t *cooldown_slot(struct lg_retrain *r, const char *name)
+{
+	unsigned oldest = 0;
+
+	for (unsigned i = 0; i < r->nrecent; i++) {
+		if (!strcmp(r->recent[i].name, name))
+			return &r->recent[i].at;
+		if (r->recent[i].at < r->recent[oldest].at)
+			oldest = i;
+	}
+	if (r->nrecent < sizeof(r->recent) / sizeof(r->recent[0]))
+		oldest = r->nrecent++;
+	snprintf(r->recent[oldest].name, sizeof(r->recent[oldest].name), "%s", name);
+	r->recent[oldest].at = 0;
+	return &r->recent[oldest].at;
+}
+
+void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
+		      uint32_t id, const char *method)
+{
+	const struct lg_policy_retrain *rt = &e->policy->drift.retrain;
+	json_object *req, *reply, *devs;
+	char err[512];
+	time_t now = time(NULL), *last;
+
+	if (!rt->record_seconds)
+		return;
+	if (r->phase != LG_RETRAIN_IDLE) {
+		r->skipped++;
+		say(r, e, "skipped", "device %s (id %u): %s drift: a retrain of %s runs; one at a "
+		    "time", name, id, method, r->device);
+		return;
+	}
+	last = cooldown_slot(r, name);
+	if (*last && now - *last < (time_t)rt->cooldown_seconds) {
+		r->skipped++;
+		say(r, e, "skipped", "device %s (id %u): %s drift: it was retrained %ld s ago, "
+		    "cooldown_seconds is %u", name, id, method, (long)(now - *last),
+		    rt->cooldown_seconds);
+		return;
+	}
+	if (!e->candidates || !e->model) {
+		r->failed++;
+		say(r, e, "refused", "device %s (id %u): %s drift: %s", name, id, method,
+		    !e->candidates ? "no model registry (models.registry) for the candidate"
+				   : "no active model file to start from");
+		return;
+	}
+	req = json_object_new_object();
+	devs = json_object_new_array();
+	json_object_array_add(devs, json_object_new_string(name));
+	json_object_object_add(req, "cmd", json_object_new_string("record"));
+	json_object_object_add(req, "action", json_object_new_string("start"));
+	json_object_object_add(req, "devices", devs);
+	json_object_object_add(req, "for", json_object_new_int64(rt->record_seconds));
+	json_object_object_add(req, "prefix", json_object_new_string(REC_PREFIX));
+	json_object_object_add(req, "origin", json_object_new_string("drift"));
+	clock_gettime(CLOCK_REALTIME, &r->started);
+	r->started.tv_sec -= 1; /* file times are coarser than the clock on some file systems */
+	if (e->dp(e->ctx, req, &reply, err, sizeof(err))) {
+		r->failed++;
+		say(r, e, "refused", "device %s (id %u): %s drift: the data plane did not start "
+		    "the recording: %s", name, id, method, err);
+		return;
+	}
+	json_object_put(reply);
+	*last = now;
+	r->jobs++;
+	r->phase = LG_RETRAIN_RECORDING;
+	r->id = id;
+	r->deadline = now + rt->record_seconds + 30;
+	snprintf(r->device, sizeof(r->device), "%s", name);
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	say(r, e, "recording", "device %s (id %u): %s drift: recording it for %u s into %s/"
+	    REC_PREFIX "-*.pcapng, then a candidate is trained on it", name, id, method,
+	    rt->record_seconds, e->policy->recording.dir);
+}
+
+/* The recording of this job: true while it runs. */
+static bool still_recording(struct lg_retrain *r, const struct lg_retrain_env *e)
+{
+	json_object *req = json_object_new_object(), *reply, *rec, *v;
+	char err[512];
+	bool running = false;
+
+	json_object_object_add(req, "cmd", json_object_new_string("record"));
+	json_object_object_add(req, "action", json_object_new_string("status"));
+	if (e->dp(e->ctx, req, &reply, err, sizeof(err)))
+		return time(NULL) < r->deadline; /* no answer: wait, up to the deadline */
+	if (json_object_object_get_ex(reply, "recording", &rec) &&
+	    json_object_object_get_ex(rec, "state", &v) &&
+	    !strcmp(json_object_get_string(v), "recording") &&
+	    json_object_object_get_ex(rec, "origin", &v) &&
+	    !strcmp(json_object_get_string(v), "drift"))
+		running = time(NULL) < r->deadline;
+	json_object_put(reply);
+	return running;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The files this job recorded: drift-*.pcapng closed since it started, oldest first. */
+static size_t job_files(const struct lg_retrain *r, const char *dir, char **files)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!dp)
+		return 0;
+	while ((de = readdir(dp)) && n < MAX_FILES) {
+		size_t len = strlen(de->d_name);
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (strncmp(de->d_name, REC_PREFIX "-", sizeof(REC_PREFIX)) || len < 8 ||
+		    strcmp(de->d_name + len - 7, ".pcapng"))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
+		    stat(path, &st) || !S_ISREG(st.st_mode) ||
+		    st.st_mtim.tv_sec < r->started.tv_sec)
+			continue;
+		if (!(files[n] = strdup(path)))
+			break;
+		n++;
+	}
+	closedir(dp);
+	qsort(files, n, sizeof(*files), cmp_str);
+	return n;
+}
+
+/* "1,3" from a CPU set. */
+static void cpus_text(const cpu_set_t *s, char *out, size_t len)
+{
+	size_t u = 0;
+
+	out[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE && u < len; c++)
+		if (CPU_ISSET(c, s))
+			u += (size_t)snprintf(out + u, len - u, "%s%d", u ? "," : "", c);
+}
+
+/* The environment for the trainer: linegated's, with one BLAS thread. */
+static char **trainer_env(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21))
+			env[k++] = environ[i];
+	env[k++] = "OPENBLAS_NUM_THREADS=1";
+	env[k] = NULL;
+	return env;
+}
+
+/* The name of the candidate: the active model's file stem. */
+static void model_stem(const char *model, char *out, size_t len)
+{
+	const char *b = strrchr(model, '/');
+	size_t k;
+
+	b = b ? b + 1 : model;
+	k = strcspn(b, ".@");
+	snprintf(out, len, "%.*s", (int)(k < 48 ? k : 48), b);
+	if (!out[0])
+		snprintf(out, len, "model");
+}
+
+static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
+{
+	const struct lg_policy *p = e->policy;
+	char *files[MAX_FILES], window[16], minw[16], reason[256], name[64], stamp[32];
+	char why[64] = "", cpus[256], wcores[256] = "";
+	const char *argv[2 * MAX_FILES + 32];
+	size_t n = job_files(r, p->recording.dir, files), a = 0;
+	cpu_set_t all, set;
+	char **env = NULL;
+	int pfd[2] = { -1, -1 }, fd = -1, cerr = 0, prio;
+	time_t now = time(NULL);
+	struct tm tm;
+	pid_t pid;
+
+	r->phase = LG_RETRAIN_IDLE;
+	if (!n) {
+		r->failed++;
+		say(r, e, "failed", "device %s: the recording left no file in %s (a full disk, "
+		    "or no frame of the device: linegatectl record status)", r->device,
+		    p->recording.dir);
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(r->log, sizeof(r->log), "%s/retrain-%s.log", e->log_dir, stamp);
+	snprintf(window, sizeof(window), "%u", p->window);
+	snprintf(minw, sizeof(minw), "%u", p->drift.retrain.min_windows);
+	model_stem(e->model, name, sizeof(name));
+	snprintf(reason, sizeof(reason), "%s drift on %s: trained on the %u s recorded after it",
+		 r->method, r->device, p->drift.retrain.record_seconds);
+	argv[a++] = e->train_bin;
+	for (size_t i = 0; i < n; i++) {
+		argv[a++] = "--from";
+		argv[a++] = files[i];
+	}
+	argv[a++] = "--policy";
+	argv[a++] = e->policy_path;
+	argv[a++] = "-w";
+	argv[a++] = window;
+	argv[a++] = "--min-windows";
+	argv[a++] = minw;
+	argv[a++] = "--base";
+	argv[a++] = e->model;
+	argv[a++] = "--compare";
+	argv[a++] = e->model;
+	argv[a++] = "--candidate-dir";
+	argv[a++] = e->candidates;
+	argv[a++] = "--name";
+	argv[a++] = name;
+	argv[a++] = "--reason";
+	argv[a++] = reason;
+	argv[a] = NULL;
+
+	/* Off the workers' cores, at the lowest priority there is. */
+	CPU_ZERO(&all);
+	sched_getaffinity(0, sizeof(all), &all);
+	set = all;
+	for (unsigned i = 0; i < p->ncores; i++) {
+		CPU_CLR((int)p->cores[i], &set);
+		snprintf(wcores + strlen(wcores), sizeof(wcores) - strlen(wcores), "%s%u",
+			 i ? "," : "", p->cores[i]);
+	}
+	if (!CPU_COUNT(&set))
+		set = all; /* every core has a worker (or none is pinned): SCHED_IDLE only */
+	env = trainer_env();
+	fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (!env || fd < 0 || pipe2(pfd, O_CLOEXEC)) {
+		snprintf(why, sizeof(why), "%s", strerror(errno ? errno : ENOMEM));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, sizeof(why), "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (!pid) {
+		struct sched_param sp = { 0 };
+		int x;
+
+		close(pfd[0]);
+		if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0 || sched_setaffinity(0, sizeof(set), &set) ||
+		    setpriority(PRIO_PROCESS, 0, 19) || sched_setscheduler(0, SCHED_IDLE, &sp))
+			goto child_fail;
+		execve(e->train_bin, (char *const *)argv, env);
+child_fail:
+		x = errno;
+		if (write(pfd[1], &x, sizeof(x)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	/* EOF: exec'd; an int: why it could not be */
+	while (read(pfd[0], &cerr, sizeof(cerr)) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	pfd[0] = -1;
+	if (cerr) {
+		waitpid(pid, NULL, 0);
+		snprintf(why, sizeof(why), "%s: %s", e->train_bin, strerror(cerr));
+		goto fail;
+	}
+	r->pid = pid;
+	r->phase = LG_RETRAIN_TRAINING;
+	/* What the process really runs with, read back from the kernel. */
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, (id_t)pid);
+	CPU_ZERO(&set);
+	sched_getaffinity(pid, sizeof(set), &set);
+	cpus_text(&set, cpus, sizeof(cpus));
+	say(r, e, "training", "device %s: linegate-train (pid %d, nice %d, %s, cpus %s; worker "
+	    "cores %s) on %zu file(s), log %s", r->device, (int)pid, prio,
+	    sched_getscheduler(pid) == SCHED_IDLE ? "SCHED_IDLE" : "not SCHED_IDLE", cpus,
+	    wcores[0] ? wcores : "not pinned", n, r->log);
+	goto out;
+fail:
+	r->failed++;
+	say(r, e, "failed", "device %s: the trainer did not start: %s", r->device, why);
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	if (fd >= 0)
+		close(fd);
+	free(env);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+}
+
+/* The candidate's id from the trainer's output, "" when it printed none; and its last line. */
+static void read_log(const char *path, char *id, size_t idlen, char *last, size_t lastlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+
+	id[0] = last[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			snprintf(last, lastlen, "%.*s", (int)(lastlen - 1), line);
+		if (!strncmp(line, "candidate ", 10) && strchr(line + 10, ':'))
+			snprintf(id, idlen, "%.*s", (int)(strchr(line + 10, ':') - line - 10),
+				 line + 10);
+	}
+	fclose(f);
+}
+
+/* "0.100% (1 of 1000)" from an evaluation's false-alarm object. */
+static void fa_text(json_object *o, char *out, size_t len)
+{
+	json_object *k, *n, *rate;
+
+	if (!o || !json_object_object_get_ex(o, "false_alarms", &k) ||
+	    !json_object_object_get_ex(o, "windows", &n) ||
+	    !json_object_object_get_ex(o, "rate", &rate))
+		snprintf(out, len, "?");
+	else
+		snprintf(out, len, "%.3f%% (%lld of %lld)", 100 * json_object_get_double(rate),
+			 (long long)json_object_get_int64(k), (long long)json_object_get_int64(n));
+}
+
+static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, int status)
+{
+	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[64] = "?";
+	json_object *ev, *o;
+
+	r->phase = LG_RETRAIN_IDLE;
+	r->pid = 0;
+	read_log(r->log, id, sizeof(id), last, sizeof(last));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || !id[0]) {
+		r->failed++;
+		if (WIFSIGNALED(status))
+			say(r, e, "failed", "device %s: linegate-train ended by signal %d (log %s)",
+			    r->device, WTERMSIG(status), r->log);
+		else
+			say(r, e, "failed", "device %s: linegate-train: %.300s (log %s)", r->device,
+			    last[0] ? last : "no output", r->log);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s/evaluation.json", e->candidates, id);
+	ev = json_object_from_file(path);
+	if (ev && json_object_object_get_ex(ev, "candidate", &o))
+		fa_text(o, cand, sizeof(cand));
+	if (ev && json_object_object_get_ex(ev, "active", &o))
+		fa_text(o, act, sizeof(act));
+	json_object_put(ev);
+	r->candidates++;
+	say(r, e, "candidate", "device %s: candidate %s; false alarms on the held-back windows "
+	    "of the recording: candidate %s, active model %s; linegatectl models show %s, then "
+	    "approve or reject it", r->device, id, cand, act, id);
+}
+
+void lg_retrain_tick(struct lg_retrain *r, const struct lg_retrain_env *e)
+{
+	int status;
+	pid_t w;
+
+	if (r->phase == LG_RETRAIN_RECORDING && !still_recording(r, e)) {
+		start_training(r, e);
+	} else if (r->phase == LG_RETRAIN_TRAINING) {
+		w = waitpid(r->pid, &status, WNOHANG);
+		if (w == r->pid)
+			training_done(r, e, status);
+		else if (w < 0 && errno == ECHILD) {
+			r->phase = LG_RETRAIN_IDLE;
+			r->failed++;
+			say(r, e, "failed", "device %s: the trainer (pid %d) is gone", r->device,
+			    (int)r->pid);
+		}
+	}
+}
+
+void lg_retrain_stop(struct lg_retrain *r, const struct lg_retrain_env *e)
+{
+	if (r->phase != LG_RETRAIN_TRAINING)
+		return;
+	kill(r->pid, SIGTERM);
+	waitpid(r->pid, NULL, 0);
+	r->phase = LG_RETRAIN_IDLE;
+	r->failed++;
+	say(r, e, "stopped", "device %s: linegated stops: linegate-train (pid %d) ended, no "
+	    "candidate (its recording stays in %s)", r->device, (int)r->pid,
+	    e->policy->recording.dir);
+}
+
+json_object *lg_retrain_status(const struct lg_retrain *r)
+{
+	static const char *const phases[] = { "idle", "recording", "training" };
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "phase", json_object_new_string(phases[r->phase]));
+	if (r->phase != LG_RETRAIN_IDLE)
+		json_object_object_add(o, "device", json_object_new_string(r->device));
+	json_object_object_add(o, "jobs", json_object_new_uint64(r->jobs));
+	json_object_object_add(o, "candidates", json_object_new_uint64(r->candidates));
+	json_object_object_add(o, "failed", json_object_new_uint64(r->failed));
+	json_object_object_add(o, "skipped", json_object_new_uint64(r->skipped));
+	json_object_object_add(o, "last", json_object_new_string(r->last));
+	return o;
+}

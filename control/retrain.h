@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Retraining after drift: linegated's part of the loop drift -> bounded recording ->
+ * candidate -> a person's verdict (docs/models.md, "Retraining after drift").
+ *
+ * When the data plane's status shows a device's drift monitor starting and the policy has
+ * detection.drift.retrain, linegated asks the data plane to record that device for
+ * record_seconds (prefix "drift", origin "drift", the policy's recording folder and bounds).
+ * When the recording has ended, it runs linegate-train on those files in a process of
+ * lowest priority (nice 19, SCHED_IDLE) on the cores no worker is pinned to: --base and
+ * --compare the active model, --candidate-dir the registry's candidates/. The candidate
+ * waits there for `linegatectl models approve|reject`. Every step is one audit line
+ * ("retrain": recording, training, candidate, skipped, refused, failed, stopped).
+ *
+ * One retrain at a time; a device is retrained at most once per cooldown_seconds. All of
+ * it runs from linegated's loop and never waits: a tick looks and returns.
+ */
+#ifndef LG_RETRAIN_H
+#define LG_RETRAIN_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <linegate/policy.h>
+
+struct lg_retrain_env {
+	void *ctx;
+	/* one request to the data plane's control socket (takes req) */
+	int (*dp)(void *ctx, json_object *req, json_object **reply, char *err, size_t errlen);
+	/* one audit line, what "retrain" */
+	void (*audit)(void *ctx, const char *result, const char *detail);
+	const struct lg_policy *policy; /* running */
+	const char *policy_path;        /* its file: device names and keys for the trainer */
+	const char *model;              /* the active model's file */
+	const char *candidates;         /* <registry>/candidates */
+	const char *train_bin;          /* linegate-train */
+	const char *log_dir;            /* the trainer's output: LOG_DIR/retrain-<time>.log */
+};
+
+enum lg_retrain_phase { LG_RETRAIN_IDLE, LG_RETRAIN_RECORDING, LG_RETRAIN_TRAINING };
+
+struct lg_retrain {
+	enum lg_retrain_phase phase;
+	char device[64];
+	uint32_t id;
+	char method[32];          /* the monitor that started it */
+	struct timespec started;  /* CLOCK_REALTIME: the recording's start */
+	time_t deadline;          /* the recording should have ended by then */
+	pid_t pid;                /* the trainer */
+	char log[4096];           /* its output */
+	uint64_t jobs, candidates, failed, skipped;
+	char last[512];           /* the last result, for status */
+	struct { char name[64]; time_t at; } recent[64]; /* cooldown: the last retrain's start */
+	unsigned nrecent;
+};
+
+/* A drift monitor (method) of device name/id started. */
+void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
+		      uint32_t id, const char *method);
+/* Every interval: a recording that ended starts the trainer; a trainer that ended is read. */
+void lg_retrain_tick(struct lg_retrain *r, const struct lg_retrain_env *e);
+/* linegated stops: a trainer still running is ended (SIGTERM) and audited. */
+void lg_retrain_stop(struct lg_retrain *r, const struct lg_retrain_env *e);
+/* "retrain" for linegated's status. */
+json_object *lg_retrain_status(const struct lg_retrain *r);
+
+#endif
