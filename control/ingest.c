@@ -1034,7 +1034,9 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		seterr(err, errlen, "%s: a pcap file name may not hold a comma", path);
 		return -EINVAL;
 	}
-	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off", path);
+	/* A recording cut mid-record (a copy cut short, a crash's .part) trains on what is
+	 * whole: the cut record is counted and said below. */
+	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off,cut=stop", path);
 	conf.opts = opts;
 	conf.port2 = o && o->policy ? o->policy->uadp_port : 0;
 	conf.nqueues = 1;
@@ -1089,6 +1091,11 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		struct lg_backend_stats bs = { 0 };
 
 		ops->stats(b, &bs);
+		if (bs.drops[LG_DROP_CAPTURE_TRUNCATED])
+			fprintf(stderr, "linegate: %s: %llu record(s) cut short (the file ends inside "
+				"a record, or the capture's snap length cut a datagram): the whole "
+				"records are used\n", path,
+				(unsigned long long)bs.drops[LG_DROP_CAPTURE_TRUNCATED]);
 		for (int r = 0; r < LG_REASON_MAX; r++) {
 			in->st.not_lgf += bs.drops[r];
 			rec += bs.drops[r]; /* records the backend refused (another port, ...) */

@@ -44,6 +44,7 @@ struct pcap_opts {
 	double pace;   /* 0: as fast as the worker takes frames; else recorded pace x pace */
 	unsigned loop; /* passes over the file */
 	unsigned parse_flags;
+	bool cut_stop; /* cut=stop: a file cut mid-record is read up to the cut */
 };
 
 /*
@@ -56,6 +57,7 @@ static struct {
 	int dlt;
 	uint64_t records;
 	int64_t first_ns, last_ns; /* signed: libpcap gives seconds before 1970 as negative */
+	bool cut;                  /* cut=stop, and the file ends inside a record */
 } src;
 
 /* A record converted and parsed, waiting for its turn (pacing) in one of our buffers. */
@@ -158,9 +160,15 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 				return -EINVAL;
 			}
 			o->parse_flags = !strcmp(val, "on") ? LG_PARSE_CSUM : 0;
+		} else if (!strcmp(key, "cut")) {
+			if (strcmp(val, "refuse") && strcmp(val, "stop")) {
+				snprintf(err, errlen, "cut=%s: refuse or stop", val);
+				return -EINVAL;
+			}
+			o->cut_stop = !strcmp(val, "stop");
 		} else {
 			snprintf(err, errlen, "unknown option '%s' (file=PATH, pace=FACTOR, "
-				 "loop=N, csum=on|off)", key);
+				 "loop=N, csum=on|off, cut=refuse|stop)", key);
 			return -EINVAL;
 		}
 	}
@@ -245,8 +253,13 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 			src.first_ns = rec_ns(h);
 		src.last_ns = rec_ns(h);
 	}
-	if (rc != PCAP_ERROR_BREAK) {
-		snprintf(err, errlen, "%s: record %llu cannot be read: %s", src.o.file,
+	if (rc != PCAP_ERROR_BREAK && src.o.cut_stop) {
+		/* cut=stop: the records before the cut are the stream; the cut one is counted
+		 * capture_truncated at the end of each pass. */
+		src.cut = true;
+	} else if (rc != PCAP_ERROR_BREAK) {
+		snprintf(err, errlen, "%s: record %llu cannot be read: %s (a file cut short? "
+			 "cut=stop reads it up to there)", src.o.file,
 			 (unsigned long long)src.records + 1, pcap_geterr(pc));
 		pcap_close(pc);
 		return -EBADMSG;
@@ -469,7 +482,7 @@ static int read_next(struct lg_backend *b)
 			 * (it changed since): the stream ends there, the loss counted once.
 			 */
 			if (rc != PCAP_ERROR_BREAK)
-				b->drops[LG_DROP_RX_ERROR]++;
+				b->drops[src.cut ? LG_DROP_CAPTURE_TRUNCATED : LG_DROP_RX_ERROR]++;
 			if (next_pass(b))
 				return LG_RX_EOF;
 			continue;
@@ -639,5 +652,7 @@ const struct lg_backend_ops lg_backend_pcap = {
 		"worker takes frames; 1: the recorded timing; 2: twice as fast); loop=N (N passes;\n"
 		"later ones repeat sequences, refused as replayed); csum=on|off (check UDP\n"
 		"checksums as the kernel would, default on; off for captures taken on the sender\n"
-		"or on a veth with checksum offload, which record them unfinished). docs/replay.md",
+		"or on a veth with checksum offload, which record them unfinished); cut=refuse|stop\n"
+		"(a file that ends inside a record: refused at start, the default, or read up to\n"
+		"the cut, which counts as capture_truncated). docs/replay.md",
 };

@@ -56,7 +56,7 @@
 	X(DROP_RX_ERROR, "rx_error", "the backend reported a receive error for it")                \
 	X(DROP_CAPTURE_TRUNCATED, "capture_truncated",                                             \
 	  "a capture file's record lacks part of the datagram: the capture's snap length cut "     \
-	  "it (pcap backend)") \
+	  "it, or the file ends inside the record (pcap backend, cut=stop)") \
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
 	  "9216-byte reassembly buffer)")                                                         \

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
@@ -284,6 +285,83 @@ static void check_values(const struct lg_ingest_dev *d, json_object *vals, doubl
 	CHECK_EQ(bad, 0);
 }
 
+/*
+ * The same capture cut 10 bytes into its last record (a copy cut short): read up to the
+ * cut, the first two frames' samples exactly, the cut record counted, not refused whole.
+ */
+static void check_cut(const char *path, const struct lg_ingest_opts *o,
+		      const struct lg_ingest_dev *whole)
+{
+	const char *ext = strrchr(path, '.');
+	char tmp[64], err[1024];
+	struct lg_ingest in = { 0 };
+	uint8_t *buf;
+	size_t len, per;
+	long last = -1;
+	FILE *f = fopen(path, "rb");
+	int fd;
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	buf = malloc(1 << 20);
+	len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	/* the last record's start: pcap record headers are 16 bytes, pcapng blocks carry
+	 * their length; find it by reading the file as written by make_ingest.py */
+	if (len >= 24 && (buf[0] == 0xd4 || buf[0] == 0xa1 || buf[0] == 0x4d)) {
+		size_t off = 24;
+
+		while (off + 16 <= len) {
+			uint32_t incl = buf[off + 8] | buf[off + 9] << 8 | buf[off + 10] << 16 |
+					(uint32_t)buf[off + 11] << 24;
+
+			last = (long)off;
+			off += 16 + incl;
+		}
+	} else {
+		size_t off = 0;
+
+		while (off + 12 <= len) {
+			uint32_t type = buf[off] | buf[off + 1] << 8, blen = buf[off + 4] |
+					buf[off + 5] << 8 | buf[off + 6] << 16 |
+					(uint32_t)buf[off + 7] << 24;
+
+			if (type == 6)
+				last = (long)off;
+			if (blen < 12)
+				break;
+			off += blen;
+		}
+	}
+	CHECK(last > 0);
+	snprintf(tmp, sizeof(tmp), "/tmp/lg-ingest-cut-XXXXXX%s", ext ? ext : "");
+	fd = mkstemps(tmp, ext ? (int)strlen(ext) : 0);
+	CHECK(fd >= 0);
+	if (last > 0 && fd >= 0 && write(fd, buf, (size_t)last + 30) == (ssize_t)last + 30) {
+		CHECK_EQ(lg_ingest_file(&in, tmp, o, err, sizeof(err)), 0);
+		CHECK_EQ(in.st.frames, 2);
+		CHECK_EQ(in.ndev, 1);
+		if (in.ndev == 1 && in.dev[0].nseg == 1 && whole->nseg == 1) {
+			const struct lg_ingest_seg *a = &in.dev[0].seg[0], *b = &whole->seg[0];
+
+			per = b->n / 3; /* three frames of the same length */
+			CHECK_EQ(a->n, 2 * per);
+			for (unsigned c = 0; c < whole->channels && a->n == 2 * per; c++)
+				CHECK(!memcmp(a->x + c * a->cap, b->x + c * b->cap,
+					      2 * per * sizeof(*a->x)));
+		} else {
+			CHECK(0);
+		}
+		lg_ingest_free(&in);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	free(buf);
+}
+
 /* The fixtures' policy with its keys copied to a private folder, mode 0600. */
 static int fixture_policy(struct lg_policy *p)
 {
@@ -353,6 +431,7 @@ static void test_known(void)
 			CHECK(!strcmp(in.dev[0].name, "dev31001"));
 			CHECK_EQ(in.st.frames, 3);
 			CHECK_EQ(in.dev[0].nseg, 1); /* three frames that follow on: one segment */
+			check_cut(path, &o, &in.dev[0]);
 		} else {
 			char stem[64];
 
