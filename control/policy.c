@@ -2240,7 +2240,7 @@ int lg_policy_parse(const char *text, size_t len, const char *name, struct lg_po
 		.recording = { .prefix = "linegate", .max_file_bytes = 64ull << 20,
 			       .max_file_seconds = 3600, .max_total_bytes = 1ull << 30,
 			       .min_free_bytes = 256ull << 20 },
-		.drift = { .enabled = true, .psi_windows = 500, .psi_threshold = 0.25f,
+		.drift = { .enabled = true, .psi_windows = 1000, .psi_threshold = 0.25f,
 			   .ph_delta = 0.5f, .ph_lambda = 50,
 			   .retrain = { .min_windows = 200, .cooldown_seconds = 3600 } },
 	};

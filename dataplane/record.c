@@ -926,6 +926,8 @@ void lg_record_stats_json(struct lg_recorder *r, void *obj)
 	json_object_object_add(rec, "dir", json_object_new_string(st.dir));
 	json_object_object_add(rec, "current_file", json_object_new_string(st.current));
 	json_object_object_add(rec, "devices_selected", json_object_new_uint64(st.nids));
+	/* none named: every device, also those an apply enrolls later */
+	json_object_object_add(rec, "all_devices", json_object_new_boolean(!st.nids));
 	json_object_object_add(rec, "files", json_object_new_uint64(st.files));
 	json_object_object_add(rec, "bytes", json_object_new_uint64(st.bytes));
 	json_object_object_add(rec, "frames", json_object_new_uint64(st.frames));

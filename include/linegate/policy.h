@@ -188,7 +188,7 @@ struct lg_policy {
 	/* detection.drift: the drift monitors (docs/models.md, "Drift"), applied live. */
 	struct lg_policy_drift {
 		bool enabled;          /* true */
-		uint32_t psi_windows;  /* windows per PSI comparison, 500 */
+		uint32_t psi_windows;  /* windows per PSI comparison, 1000 */
 		float psi_threshold;   /* drift when a feature's PSI is above it, 0.25 */
 		float ph_delta;        /* Page-Hinkley: change tolerated, ln units, 0.5 */
 		float ph_lambda;       /* Page-Hinkley: alarm level, 50 */

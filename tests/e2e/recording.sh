@@ -122,6 +122,7 @@ status = json.load(open(sys.argv[7]))["recording"]
 check("status while recording: state", status["state"], "recording")
 check("status: current file is a .part", status["current_file"].endswith(".pcapng.part"), True)
 check("status: devices selected", status["devices_selected"], 3)
+check("status: not all devices", status["all_devices"], False)
 audit = [json.loads(l) for l in open(sys.argv[4])]
 ev = [(a.get("what"), a.get("result")) for a in audit if "record" in str(a.get("what"))]
 check("audited", ev, [("record_start", "refused"), ("record_start", "ok"),

@@ -177,7 +177,7 @@ static void test_policy(void)
 
 	CHECK_EQ(lg_policy_parse("version: 1\n", 11, "d.yaml", &p, err, sizeof(err)), 0);
 	CHECK(p.drift.enabled);
-	CHECK_EQ(p.drift.psi_windows, 500);
+	CHECK_EQ(p.drift.psi_windows, 1000);
 	CHECK_NEAR(p.drift.psi_threshold, 0.25, 1e-7);
 	CHECK_NEAR(p.drift.ph_delta, 0.5, 1e-7);
 	CHECK_NEAR(p.drift.ph_lambda, 50, 0);

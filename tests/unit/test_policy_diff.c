@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 	/* detection.drift: one live field, shown as its settings. */
 	{
 		static const char f1[] = "version: 1\n";
-		static const char f2[] = "version: 1\ndetection:\n  drift: {psi_windows: 1000}\n";
+		static const char f2[] = "version: 1\ndetection:\n  drift: {psi_windows: 2000}\n";
 		static const char f3[] = "version: 1\ndetection:\n  drift: {enabled: false}\n";
 		struct lg_policy r1, r2, r3;
 		char *j;
@@ -232,8 +232,8 @@ int main(int argc, char **argv)
 		CHECK(j != NULL);
 		if (j) {
 			CHECK_STR_CONTAINS(j, "{\"field\":\"detection.drift\",\"class\":\"live\","
-					      "\"old\":\"psi 500 windows > 0.25, page-hinkley "
-					      "delta 0.5 lambda 50\",\"new\":\"psi 1000 windows > "
+					      "\"old\":\"psi 1000 windows > 0.25, page-hinkley "
+					      "delta 0.5 lambda 50\",\"new\":\"psi 2000 windows > "
 					      "0.25, page-hinkley delta 0.5 lambda 50\"}");
 			free(j);
 		}
