@@ -796,15 +796,45 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	return 0;
 }
 
+/* Key k's entry in the device's 'keys' list (parse_keys() keeps their order), where an error
+ * about that key points; the device when there is none. */
+static const yaml_node_t *key_entry(struct pctx *c, const yaml_node_t *dev, unsigned k)
+{
+	for_each_pair(c, dev, pr) {
+		const char *name = scalar(node(c, pr->key));
+		const yaml_node_t *v = node(c, pr->value);
+
+		if (name && !strcmp(name, "keys") && v->type == YAML_SEQUENCE_NODE &&
+		    k < (size_t)(v->data.sequence.items.top - v->data.sequence.items.start))
+			return node(c, v->data.sequence.items.start[k]);
+	}
+	return dev;
+}
+
+/* A group key of the other security policy than the device's: what to change either way. */
+static int key_policy_err(struct pctx *c, const yaml_node_t *n, const struct lg_policy_device *d,
+			  const struct lg_policy_key *key)
+{
+	const char *kp = key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
+		   *dp = d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR";
+
+	return perr(c, n, "device %u: key %u is a %s key, the device's security policy is %s: "
+		    "give key %u a %s key file (%d hex digits), or set the device's "
+		    "security_policy to %s", d->id, key->id, kp, dp, key->id, dp,
+		    d->uadp_enc_len == 32 ? 136 : 104, kp);
+}
+
 /*
  * The keys against what the device speaks: LGF key ids are one byte; a UADP device that
  * encrypts needs group keys (SigningKey | EncryptingKey | KeyNonce) of one security policy.
+ * Each error points at the key's entry.
  */
-static int check_device_keys(struct pctx *c, const yaml_node_t *n,
+static int check_device_keys(struct pctx *c, const yaml_node_t *dev,
 			     struct lg_policy_device *d)
 {
 	for (unsigned k = 0; k < d->nkeys; k++) {
 		const struct lg_policy_key *key = &d->keys[k];
+		const yaml_node_t *n = key_entry(c, dev, k);
 
 		if (!d->uadp_pub_type && key->id > 255)
 			return perr(c, n, "device %u: key id %u is more than 255 (an LGF key_id is "
@@ -816,10 +846,7 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 		/* A declared security policy holds for every group key, signing only or not:
 		 * the key decides how an encrypted message is opened. */
 		if (d->uadp_enc_len && key->enc_len && key->enc_len != d->uadp_enc_len)
-			return perr(c, n, "device %u: key %u is a %s key, the device's security "
-				    "policy is %s", d->id, key->id,
-				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
-				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
+			return key_policy_err(c, n, d, key);
 		if (d->uadp_security != LG_UADP_SEC_ENCRYPT)
 			continue;
 		if (!key->enc_len)
@@ -830,10 +857,7 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 		if (!d->uadp_enc_len)
 			d->uadp_enc_len = key->enc_len;
 		if (key->enc_len != d->uadp_enc_len)
-			return perr(c, n, "device %u: key %u is a %s key, the device's security "
-				    "policy is %s", d->id, key->id,
-				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
-				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
+			return key_policy_err(c, n, d, key);
 	}
 	return 0;
 }
