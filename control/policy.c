@@ -797,15 +797,45 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	return 0;
 }
 
+/* Key k's entry in the device's 'keys' list (parse_keys() keeps their order), where an error
+ * about that key points; the device when there is none. */
+static const yaml_node_t *key_entry(struct pctx *c, const yaml_node_t *dev, unsigned k)
+{
+	for_each_pair(c, dev, pr) {
+		const char *name = scalar(node(c, pr->key));
+		const yaml_node_t *v = node(c, pr->value);
+
+		if (name && !strcmp(name, "keys") && v->type == YAML_SEQUENCE_NODE &&
+		    k < (size_t)(v->data.sequence.items.top - v->data.sequence.items.start))
+			return node(c, v->data.sequence.items.start[k]);
+	}
+	return dev;
+}
+
+/* A group key of the other security policy than the device's: what to change either way. */
+static int key_policy_err(struct pctx *c, const yaml_node_t *n, const struct lg_policy_device *d,
+			  const struct lg_policy_key *key)
+{
+	const char *kp = key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
+		   *dp = d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR";
+
+	return perr(c, n, "device %u: key %u is a %s key, the device's security policy is %s: "
+		    "give key %u a %s key file (%d hex digits), or set the device's "
+		    "security_policy to %s", d->id, key->id, kp, dp, key->id, dp,
+		    d->uadp_enc_len == 32 ? 136 : 104, kp);
+}
+
 /*
  * The keys against what the device speaks: LGF key ids are one byte; a UADP device that
  * encrypts needs group keys (SigningKey | EncryptingKey | KeyNonce) of one security policy.
+ * Each error points at the key's entry.
  */
-static int check_device_keys(struct pctx *c, const yaml_node_t *n,
+static int check_device_keys(struct pctx *c, const yaml_node_t *dev,
 			     struct lg_policy_device *d)
 {
 	for (unsigned k = 0; k < d->nkeys; k++) {
 		const struct lg_policy_key *key = &d->keys[k];
+		const yaml_node_t *n = key_entry(c, dev, k);
 
 		if (!d->uadp_pub_type && key->id > 255)
 			return perr(c, n, "device %u: key id %u is more than 255 (an LGF key_id is "
@@ -817,10 +847,7 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 		/* A declared security policy holds for every group key, signing only or not:
 		 * the key decides how an encrypted message is opened. */
 		if (d->uadp_enc_len && key->enc_len && key->enc_len != d->uadp_enc_len)
-			return perr(c, n, "device %u: key %u is a %s key, the device's security "
-				    "policy is %s", d->id, key->id,
-				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
-				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
+			return key_policy_err(c, n, d, key);
 		if (d->uadp_security != LG_UADP_SEC_ENCRYPT)
 			continue;
 		if (!key->enc_len)
@@ -831,10 +858,7 @@ static int check_device_keys(struct pctx *c, const yaml_node_t *n,
 		if (!d->uadp_enc_len)
 			d->uadp_enc_len = key->enc_len;
 		if (key->enc_len != d->uadp_enc_len)
-			return perr(c, n, "device %u: key %u is a %s key, the device's security "
-				    "policy is %s", d->id, key->id,
-				    key->enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR",
-				    d->uadp_enc_len == 32 ? "PubSub-Aes256-CTR" : "PubSub-Aes128-CTR");
+			return key_policy_err(c, n, d, key);
 	}
 	return 0;
 }
@@ -1291,64 +1315,6 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 	return 0;
 }
 
-/* output.mqtt: {host, port, client_id, topic, qos_alerts, qos_scores, scores} */
-static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
-{
-	bool have_host = false;
-
-	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'mqtt' must be a mapping {host, port, topic, ...}");
-	m->port = 1883;
-	m->qos_alerts = 1;
-	m->qos_scores = 0;
-	m->scores = true;
-	strcpy(m->client_id, "linegate");
-	strcpy(m->topic, "linegate");
-	for_each_pair(c, n, pr) {
-		const char *name = scalar(node(c, pr->key));
-		yaml_node_t *v = node(c, pr->value);
-		const char *val = scalar(v);
-		unsigned long u;
-		int err = 0;
-
-		if (name && !strcmp(name, "host")) {
-			err = get_str(c, v, "host", m->host, sizeof(m->host));
-			have_host = true;
-		} else if (name && !strcmp(name, "port")) {
-			err = get_uint(c, v, "port", 1, 65535, &u);
-			m->port = (uint16_t)u;
-		} else if (name && !strcmp(name, "client_id")) {
-			err = get_str(c, v, "client_id", m->client_id, sizeof(m->client_id));
-		} else if (name && !strcmp(name, "topic")) {
-			err = get_str(c, v, "topic", m->topic, sizeof(m->topic));
-			if (!err && (!m->topic[0] || strpbrk(m->topic, "#+")))
-				err = perr(c, v, "'topic' is a prefix without wildcards (# +)");
-		} else if (name && !strcmp(name, "qos_alerts")) {
-			err = get_uint(c, v, "qos_alerts", 0, 2, &u);
-			m->qos_alerts = (uint8_t)u;
-		} else if (name && !strcmp(name, "qos_scores")) {
-			err = get_uint(c, v, "qos_scores", 0, 2, &u);
-			m->qos_scores = (uint8_t)u;
-		} else if (name && !strcmp(name, "scores")) {
-			if (val && (!strcmp(val, "true") || !strcmp(val, "false")))
-				m->scores = !strcmp(val, "true");
-			else
-				err = perr(c, v, "'scores' must be true or false");
-		} else {
-			static const char *const f[] = { "host", "port", "client_id", "topic",
-							 "qos_alerts", "qos_scores", "scores",
-							 NULL };
-
-			err = unknown(c, node(c, pr->key), "mqtt field", f);
-		}
-		if (err)
-			return err;
-	}
-	if (!have_host || !m->host[0])
-		return perr(c, n, "'mqtt' needs a 'host'");
-	return 0;
-}
-
 /*
  * opcua_mqtt.password_file: as a key file, a regular file readable by its owner only; it
  * holds the broker password and an optional newline. Errors never quote what it holds.
@@ -1406,9 +1372,9 @@ static int check_tls_file(struct pctx *c, const yaml_node_t *n, const char *what
 	return 0;
 }
 
-/* opcua_mqtt.tls: {ca_file, cert_file, key_file} */
-static int parse_opcua_mqtt_tls(struct pctx *c, const yaml_node_t *n,
-				struct lg_policy_opcua_mqtt *m)
+/* A broker section's tls: {ca_file, cert_file, key_file} */
+static int parse_broker_tls(struct pctx *c, const yaml_node_t *n, char *ca, char *cert_path,
+			    char *key_path)
 {
 	const yaml_node_t *cert = NULL, *key = NULL;
 
@@ -1420,19 +1386,19 @@ static int parse_opcua_mqtt_tls(struct pctx *c, const yaml_node_t *n,
 		int err;
 
 		if (name && !strcmp(name, "ca_file")) {
-			err = get_path(c, v, "ca_file", m->tls_ca, sizeof(m->tls_ca));
+			err = get_path(c, v, "ca_file", ca, LG_PATH_MAX);
 			if (!err)
-				err = check_tls_file(c, v, "CA file", m->tls_ca, false);
+				err = check_tls_file(c, v, "CA file", ca, false);
 		} else if (name && !strcmp(name, "cert_file")) {
 			cert = v;
-			err = get_path(c, v, "cert_file", m->tls_cert, sizeof(m->tls_cert));
+			err = get_path(c, v, "cert_file", cert_path, LG_PATH_MAX);
 			if (!err)
-				err = check_tls_file(c, v, "certificate file", m->tls_cert, false);
+				err = check_tls_file(c, v, "certificate file", cert_path, false);
 		} else if (name && !strcmp(name, "key_file")) {
 			key = v;
-			err = get_path(c, v, "key_file", m->tls_key, sizeof(m->tls_key));
+			err = get_path(c, v, "key_file", key_path, LG_PATH_MAX);
 			if (!err)
-				err = check_tls_file(c, v, "key file", m->tls_key, true);
+				err = check_tls_file(c, v, "key file", key_path, true);
 		} else {
 			static const char *const f[] = { "ca_file", "cert_file", "key_file", NULL };
 
@@ -1441,12 +1407,144 @@ static int parse_opcua_mqtt_tls(struct pctx *c, const yaml_node_t *n,
 		if (err)
 			return err;
 	}
-	if (!m->tls_ca[0])
+	if (!ca[0])
 		return perr(c, n, "'tls' needs a 'ca_file' (the CA that signs the broker's "
 			    "certificate)");
 	if (!cert != !key)
 		return perr(c, cert ? cert : key, "'cert_file' and 'key_file' go together");
 	return 0;
+}
+
+/*
+ * A section naming an MQTT broker (output.mqtt, opcua_mqtt): one loop for the keys every
+ * broker section has (host, port, client_id) and, where the section has room for them,
+ * username, password_file and tls; the section's own keys go to own(). The caller sets the
+ * defaults before.
+ */
+struct broker_section {
+	const char *name;  /* "mqtt", "opcua_mqtt": the error texts say it */
+	const char *shape; /* "{host, port, topic, ...}" */
+	char *host;
+	size_t host_len;
+	uint16_t *port;
+	char *client_id;
+	size_t client_id_len;
+	/* auth and TLS: NULL where the section has none (its keys are then unknown) */
+	char *username;
+	size_t username_len;
+	char *password;
+	size_t password_len;
+	char *tls_ca, *tls_cert, *tls_key; /* LG_PATH_MAX each */
+	/* A key of the section's own: 0 or the error, 1 when name is none of them. */
+	int (*own)(struct pctx *c, const char *name, yaml_node_t *v, void *arg);
+	void *arg;
+	const char *const *keys; /* all of the section's keys, for an unknown one */
+};
+
+static int parse_broker(struct pctx *c, const yaml_node_t *n, const struct broker_section *b)
+{
+	const yaml_node_t *pw = NULL;
+	bool have_host = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'%s' must be a mapping %s", b->name, b->shape);
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		char path[LG_PATH_MAX];
+		unsigned long u;
+		int err = 1;
+
+		if (!name) {
+			/* not a key of any section: said below */
+		} else if (!strcmp(name, "host")) {
+			err = get_str(c, v, "host", b->host, b->host_len);
+			have_host = true;
+		} else if (!strcmp(name, "port")) {
+			err = get_uint(c, v, "port", 1, 65535, &u);
+			*b->port = (uint16_t)u;
+		} else if (!strcmp(name, "client_id")) {
+			err = get_str(c, v, "client_id", b->client_id, b->client_id_len);
+			/* libmosquitto refuses an empty client id */
+			if (!err && !b->client_id[0])
+				err = perr(c, v, "'client_id' must not be empty");
+		} else if (b->username && !strcmp(name, "username")) {
+			err = get_str(c, v, "username", b->username, b->username_len);
+		} else if (b->password && !strcmp(name, "password_file")) {
+			pw = v;
+			err = get_path(c, v, "password_file", path, sizeof(path));
+			if (!err)
+				err = read_password_file(c, v, path, b->password, b->password_len);
+		} else if (b->tls_ca && !strcmp(name, "tls")) {
+			err = parse_broker_tls(c, v, b->tls_ca, b->tls_cert, b->tls_key);
+		} else {
+			err = b->own(c, name, v, b->arg);
+		}
+		if (err == 1) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "%s field", b->name);
+			err = unknown(c, node(c, pr->key), what, b->keys);
+		}
+		if (err)
+			return err;
+	}
+	if (!have_host || !b->host[0])
+		return perr(c, n, "'%s' needs a 'host'", b->name);
+	if (pw && !b->username[0])
+		return perr(c, pw, "'password_file' needs a 'username'");
+	return 0;
+}
+
+/* output.mqtt's own keys: topic, qos_alerts, qos_scores, scores */
+static int mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
+{
+	struct lg_policy_mqtt *m = arg;
+	const char *val = scalar(v);
+	unsigned long u;
+	int err;
+
+	if (!strcmp(name, "topic")) {
+		err = get_str(c, v, "topic", m->topic, sizeof(m->topic));
+		if (!err && (!m->topic[0] || strpbrk(m->topic, "#+")))
+			err = perr(c, v, "'topic' is a prefix without wildcards (# +)");
+	} else if (!strcmp(name, "qos_alerts")) {
+		err = get_uint(c, v, "qos_alerts", 0, 2, &u);
+		m->qos_alerts = (uint8_t)u;
+	} else if (!strcmp(name, "qos_scores")) {
+		err = get_uint(c, v, "qos_scores", 0, 2, &u);
+		m->qos_scores = (uint8_t)u;
+	} else if (!strcmp(name, "scores")) {
+		err = 0;
+		if (val && (!strcmp(val, "true") || !strcmp(val, "false")))
+			m->scores = !strcmp(val, "true");
+		else
+			err = perr(c, v, "'scores' must be true or false");
+	} else {
+		err = 1;
+	}
+	return err;
+}
+
+/* output.mqtt: {host, port, client_id, topic, qos_alerts, qos_scores, scores} */
+static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
+{
+	static const char *const keys[] = { "host", "port", "client_id", "topic", "qos_alerts",
+					    "qos_scores", "scores", NULL };
+	const struct broker_section b = {
+		.name = "mqtt", .shape = "{host, port, topic, ...}",
+		.host = m->host, .host_len = sizeof(m->host), .port = &m->port,
+		.client_id = m->client_id, .client_id_len = sizeof(m->client_id),
+		.own = mqtt_key, .arg = m, .keys = keys,
+	};
+
+	m->port = 1883;
+	m->qos_alerts = 1;
+	m->qos_scores = 0;
+	m->scores = true;
+	strcpy(m->client_id, "linegate");
+	strcpy(m->topic, "linegate");
+	return parse_broker(c, n, &b);
 }
 
 /* opcua_mqtt.topics: [filter, ...], MQTT subscription filters (wildcards allowed). */
@@ -1474,68 +1572,56 @@ static int parse_opcua_mqtt_topics(struct pctx *c, const yaml_node_t *n,
 	return 0;
 }
 
+/* opcua_mqtt's own keys: topics, qos */
+struct opcua_mqtt_keys {
+	struct lg_policy_opcua_mqtt *m;
+	const yaml_node_t *topics;
+};
+
+static int opcua_mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
+{
+	struct opcua_mqtt_keys *k = arg;
+	unsigned long u;
+	int err;
+
+	if (!strcmp(name, "topics")) {
+		k->topics = v;
+		return parse_opcua_mqtt_topics(c, v, k->m);
+	}
+	if (strcmp(name, "qos"))
+		return 1;
+	err = get_uint(c, v, "qos", 0, 1, &u);
+	k->m->qos = (uint8_t)u;
+	return err;
+}
+
 /*
  * opcua_mqtt: {host, port, topics, client_id, qos, username, password_file, tls}: OPC UA
  * PubSub NetworkMessages taken from a broker (docs/policy.md).
  */
 static int parse_opcua_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_opcua_mqtt *m)
 {
-	const yaml_node_t *topics = NULL, *pw = NULL;
-	bool have_host = false;
+	static const char *const keys[] = { "host", "port", "topics", "client_id", "qos",
+					    "username", "password_file", "tls", NULL };
+	struct opcua_mqtt_keys k = { .m = m };
+	const struct broker_section b = {
+		.name = "opcua_mqtt", .shape = "{host, port, topics, ...}",
+		.host = m->host, .host_len = sizeof(m->host), .port = &m->port,
+		.client_id = m->client_id, .client_id_len = sizeof(m->client_id),
+		.username = m->username, .username_len = sizeof(m->username),
+		.password = m->password, .password_len = sizeof(m->password),
+		.tls_ca = m->tls_ca, .tls_cert = m->tls_cert, .tls_key = m->tls_key,
+		.own = opcua_mqtt_key, .arg = &k, .keys = keys,
+	};
+	int err;
 
-	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'opcua_mqtt' must be a mapping {host, port, topics, ...}");
 	m->port = 1883;
 	m->qos = 1;
 	strcpy(m->client_id, "linegate-opcua");
-	for_each_pair(c, n, pr) {
-		const char *name = scalar(node(c, pr->key));
-		yaml_node_t *v = node(c, pr->value);
-		char path[LG_PATH_MAX];
-		unsigned long u;
-		int err = 0;
-
-		if (name && !strcmp(name, "host")) {
-			err = get_str(c, v, "host", m->host, sizeof(m->host));
-			have_host = true;
-		} else if (name && !strcmp(name, "port")) {
-			err = get_uint(c, v, "port", 1, 65535, &u);
-			m->port = (uint16_t)u;
-		} else if (name && !strcmp(name, "topics")) {
-			topics = v;
-			err = parse_opcua_mqtt_topics(c, v, m);
-		} else if (name && !strcmp(name, "client_id")) {
-			err = get_str(c, v, "client_id", m->client_id, sizeof(m->client_id));
-			if (!err && !m->client_id[0])
-				err = perr(c, v, "'client_id' must not be empty");
-		} else if (name && !strcmp(name, "qos")) {
-			err = get_uint(c, v, "qos", 0, 1, &u);
-			m->qos = (uint8_t)u;
-		} else if (name && !strcmp(name, "username")) {
-			err = get_str(c, v, "username", m->username, sizeof(m->username));
-		} else if (name && !strcmp(name, "password_file")) {
-			pw = v;
-			err = get_path(c, v, "password_file", path, sizeof(path));
-			if (!err)
-				err = read_password_file(c, v, path, m->password, sizeof(m->password));
-		} else if (name && !strcmp(name, "tls")) {
-			err = parse_opcua_mqtt_tls(c, v, m);
-		} else {
-			static const char *const f[] = { "host", "port", "topics", "client_id", "qos",
-							 "username", "password_file", "tls", NULL };
-
-			err = unknown(c, node(c, pr->key), "opcua_mqtt field", f);
-		}
-		if (err)
-			return err;
-	}
-	if (!have_host || !m->host[0])
-		return perr(c, n, "'opcua_mqtt' needs a 'host'");
-	if (!topics)
-		return perr(c, n, "'opcua_mqtt' needs 'topics' to subscribe to");
-	if (pw && !m->username[0])
-		return perr(c, pw, "'password_file' needs a 'username'");
-	return 0;
+	err = parse_broker(c, n, &b);
+	if (!err && !k.topics)
+		err = perr(c, n, "'opcua_mqtt' needs 'topics' to subscribe to");
+	return err;
 }
 
 static bool check_cores = true;

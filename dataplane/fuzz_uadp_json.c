@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	n = lg_uadp_json_convert(c, (const char *)data, size, resolve, NULL, out, sizeof(out));
 	if (n < 0) {
-		if (n != -EBADMSG && n != -EPROTO && n != -ENOTSUP && n != -E2BIG)
+		if (n != -EBADMSG && n != -EPROTO && n != -ENOTSUP && n != -ENOMSG && n != -E2BIG)
 			abort();
 		return 0;
 	}

@@ -110,6 +110,8 @@ static unsigned owner_of(struct lg_opcua_mqtt *m, const struct lg_gen *g, const 
 
 static enum lg_reason json_reason(int err)
 {
+	if (err == -ENOMSG)
+		return LG_DROP_UADP_EVENT; /* the reason a UADP event has */
 	return err == -ENOTSUP ? LG_DROP_UNSUPPORTED : LG_DROP_MQTT_BAD_JSON;
 }
 

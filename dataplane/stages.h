@@ -13,6 +13,13 @@
 
 #include "dataplane.h"
 
+/* verify.c: a device's ring of remembered MessageNonces (replay: nonce; s->nonces allocated
+ * with LG_NONCE_RING entries). check: LG_DROP_TOO_OLD for a timestamp at or below the oldest
+ * remembered one once the ring is full, LG_DROP_REPLAYED for a nonce remembered, else LG_OK;
+ * commit: remember an accepted one, forgetting the oldest. bench/uadp_bench times them. */
+enum lg_reason lg_nonce_ring_check(const struct lg_dev_state *s, uint64_t nonce, int64_t ts);
+void lg_nonce_ring_commit(struct lg_dev_state *s, uint64_t nonce, int64_t ts);
+
 /* verify.c: the UADP routing table's order (generation.c sorts, verify.c searches). */
 int lg_uadp_route_cmp(const void *a, const void *b);
 

@@ -305,64 +305,30 @@ static int put_elem(uint8_t *p, unsigned type, json_object *v)
 	}
 }
 
-/* Field f from a Payload value v. */
-static int put_field(struct lg_uadp_json *c, struct lg_uadp_field *f, json_object *v)
+/* A scalar or array of a fixed-size type, or a String scalar (vv a JSON string, or NULL: the
+ * null String), into f. */
+static int put_typed(struct lg_uadp_json *c, struct lg_uadp_field *f, unsigned type,
+		     json_object *vv)
 {
-	json_object *vt = NULL, *vv = NULL;
-	unsigned type, size;
-	uint64_t t = 0;
+	unsigned size;
 	size_t n;
 	int err;
 
-	memset(f, 0, sizeof(*f));
-	if (!v) /* null: a field without a value */
-		return 0;
-	switch (json_object_get_type(v)) {
-	case json_type_boolean:
-		type = LG_UADP_T_BOOLEAN;
-		vv = v;
-		break;
-	case json_type_int:
-	case json_type_double:
-		type = LG_UADP_T_DOUBLE;
-		vv = v;
-		break;
-	case json_type_array:
-		type = LG_UADP_T_DOUBLE;
-		vv = v;
-		break;
-	case json_type_object:
-		/* The reversible Variant: {"UaType": N, "Value": v} (1.05), {"Type": N, "Body":
-		 * v} (1.04); "Dimensions" (a matrix) is not in the subset. */
-		if ((vt = member(v, "UaType")))
-			vv = member(v, "Value");
-		else if ((vt = member(v, "Type")))
-			vv = member(v, "Body");
-		else
-			return -EPROTO;
-		if (member(v, "Dimensions") || member(v, "ArrayDimensions"))
-			return -ENOTSUP;
-		err = get_int(vt, 0, 255, false, &t);
-		if (err)
-			return err;
-		type = (unsigned)t;
-		if (!type) {
-			if (vv)
-				return -EPROTO;
-			return 0; /* an empty Variant */
+	f->type = (uint8_t)type;
+	if (type == LG_UADP_T_STRING) {
+		if (!vv) {
+			f->count = 1; /* data NULL: the null String */
+			return 0;
 		}
-		/* Numbers, Booleans and DateTime; String, ByteString, Guid, ...: not taken
-		 * from JSON (put_elem() writes the fixed-size numeric types only). */
-		if (!lg_uadp_type_numeric(type) && type != LG_UADP_T_DATETIME)
-			return -ENOTSUP;
-		if (!vv)
-			return -EPROTO;
-		break;
-	default:
-		return -ENOTSUP; /* a plain string: its type is not known */
+		if (json_object_get_type(vv) != json_type_string)
+			return json_object_get_type(vv) == json_type_array ? -ENOTSUP : -EPROTO;
+		/* The bytes stay in the parsed JSON, which outlives the encoding. */
+		f->data = (const uint8_t *)json_object_get_string(vv);
+		f->len = (uint32_t)json_object_get_string_len(vv);
+		f->count = 1;
+		return 0;
 	}
 	size = lg_uadp_type_size(type);
-	f->type = (uint8_t)type;
 	f->data = c->vals + c->used;
 	if (json_object_get_type(vv) != json_type_array) {
 		if (VAL_SPACE - c->used < size)
@@ -392,14 +358,127 @@ static int put_field(struct lg_uadp_json *c, struct lg_uadp_field *f, json_objec
 	return 0;
 }
 
-static bool named(const struct lg_uadp_json_ident *id, const char *key)
+/* A value without a type (the non-reversible forms): a number is a Double, true/false a
+ * Boolean, a string a String, a list (of numbers) a Double array, null no value. */
+static int put_plain(struct lg_uadp_json *c, struct lg_uadp_field *f, json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return 0;
+	case json_type_boolean:
+		return put_typed(c, f, LG_UADP_T_BOOLEAN, v);
+	case json_type_int:
+	case json_type_double:
+	case json_type_array:
+		return put_typed(c, f, LG_UADP_T_DOUBLE, v);
+	case json_type_string:
+		return put_typed(c, f, LG_UADP_T_STRING, v);
+	default:
+		return -ENOTSUP; /* a structure: outside the subset */
+	}
+}
+
+/*
+ * Field f from a Payload value v, in each form a publisher writes (OPC 10000-6 5.4.2.17,
+ * 5.4.2.18 and Part 14 7.2.5.4; open62541 writes the reversible Variant):
+ *  - a plain JSON value (RawData, the non-reversible Variant of 1.05);
+ *  - the reversible Variant {"UaType": N, "Value": v} (1.05) or {"Type": N, "Body": v}
+ *    (1.04); the nullable types (String, DateTime) leave Value out for the null value;
+ *  - the non-reversible Variant of 1.04 as open62541 writes it, {"Body": v};
+ *  - a DataValue: 1.05 {"UaType": N, "Value": v, "StatusCode": ..., "SourceTimestamp": ...}
+ *    (a Variant with more members), 1.04 {"Value": <a Variant>, "Status": ..., ...}: its
+ *    value is taken, status and timestamps are not.
+ */
+static int put_field(struct lg_uadp_json *c, struct lg_uadp_field *f, json_object *v,
+		     bool in_dv)
+{
+	json_object *vt = NULL, *vv = NULL;
+	uint64_t t = 0;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (!v) /* a named field the message lacks: a field without a value */
+		return 0;
+	if (json_object_get_type(v) != json_type_object)
+		return put_plain(c, f, v);
+	if ((vt = member(v, "UaType"))) {
+		vv = member(v, "Value");
+	} else if ((vt = member(v, "Type"))) {
+		vv = member(v, "Body");
+	} else if ((vv = member(v, "Body"))) {
+		return put_plain(c, f, vv);
+	} else if (!in_dv && (vv = member(v, "Value"))) {
+		return json_object_get_type(vv) == json_type_object ? put_field(c, f, vv, true)
+								     : put_plain(c, f, vv);
+	} else if (!in_dv && (member(v, "Status") || member(v, "StatusCode") ||
+			      member(v, "SourceTimestamp") || member(v, "ServerTimestamp"))) {
+		return 0; /* a DataValue without a value */
+	} else {
+		return -EPROTO;
+	}
+	if (member(v, "Dimensions") || member(v, "ArrayDimensions"))
+		return -ENOTSUP; /* a matrix is not in the subset */
+	err = get_int(vt, 0, 255, false, &t);
+	if (err)
+		return err;
+	if (!t) {
+		if (vv && json_object_get_type(vv) != json_type_null)
+			return -EPROTO;
+		return 0; /* an empty Variant */
+	}
+	/* Numbers, Booleans, DateTime and String; ByteString, Guid, ...: not taken from JSON
+	 * (put_elem() writes the fixed-size numeric types only). */
+	if (!lg_uadp_type_numeric((unsigned)t) && t != LG_UADP_T_DATETIME &&
+	    t != LG_UADP_T_STRING)
+		return -ENOTSUP;
+	if (!vv || json_object_get_type(vv) == json_type_null) {
+		/* Only the nullable types have a null value. */
+		if (t == LG_UADP_T_STRING)
+			return put_typed(c, f, LG_UADP_T_STRING, NULL);
+		return t == LG_UADP_T_DATETIME ? 0 : -EPROTO;
+	}
+	return put_typed(c, f, (unsigned)t, vv);
+}
+
+/* The index of a named field in the DataSet (the policy's order), or -1. */
+static int field_index(const struct lg_uadp_json_ident *id, const char *key)
 {
 	const char *s = id->fields;
 
 	for (unsigned i = 0; s && i < id->nfields; i++, s += strlen(s) + 1)
 		if (!strcmp(s, key))
-			return true;
-	return false;
+			return (int)i;
+	return -1;
+}
+
+/*
+ * A delta frame's Payload: the fields that changed, each with its index in the DataSet, which
+ * the policy's field names give (a JSON field carries its name, not its index); a name they
+ * do not list cannot be placed (-ENOTSUP). A publisher the policy does not know keeps the
+ * JSON order: the worker refuses it as unknown_device anyway.
+ */
+static int put_delta(struct lg_uadp_json *c, struct lg_uadp_dsm *d, json_object *payload,
+		     const struct lg_uadp_json_ident *id)
+{
+	struct lg_uadp_msg *m = &c->m;
+	unsigned pos = 0;
+	int err;
+
+	json_object_object_foreach(payload, key, val) {
+		int x = id ? field_index(id, key) : (int)pos;
+
+		if (x < 0)
+			return -ENOTSUP;
+		if (m->nfields == LG_UADP_MAX_FIELDS)
+			return -E2BIG;
+		err = put_field(c, &m->fields[m->nfields], val, false);
+		if (err)
+			return err;
+		m->fields[m->nfields++].index = (uint16_t)x;
+		pos++;
+	}
+	d->field_count = (uint16_t)(m->nfields - d->first_field);
+	return 0;
 }
 
 /* The Payload's fields into the message: in the policy's order when it names them. */
@@ -413,22 +492,24 @@ static int put_payload(struct lg_uadp_json *c, struct lg_uadp_dsm *d, json_objec
 	if (!payload || json_object_get_type(payload) != json_type_object)
 		return -EPROTO;
 	d->first_field = m->nfields;
+	if (lg_uadp_dsm_type(d) == LG_UADP_DSM_DELTA_FRAME)
+		return put_delta(c, d, payload, id);
 	for (unsigned i = 0; s && i < id->nfields; i++, s += strlen(s) + 1) {
 		json_object *v = NULL;
 
 		if (m->nfields == LG_UADP_MAX_FIELDS)
 			return -E2BIG;
 		json_object_object_get_ex(payload, s, &v);
-		err = put_field(c, &m->fields[m->nfields++], v);
+		err = put_field(c, &m->fields[m->nfields++], v, false);
 		if (err)
 			return err;
 	}
 	json_object_object_foreach(payload, key, val) {
-		if (id && named(id, key))
+		if (id && field_index(id, key) >= 0)
 			continue;
 		if (m->nfields == LG_UADP_MAX_FIELDS)
 			return -E2BIG;
-		err = put_field(c, &m->fields[m->nfields++], val);
+		err = put_field(c, &m->fields[m->nfields++], val, false);
 		if (err)
 			return err;
 	}
@@ -499,8 +580,11 @@ static int put_dsm(struct lg_uadp_json *c, json_object *o, lg_uadp_json_resolve_
 	if (!strcmp(mt, "ua-keepalive")) {
 		d->flags1 |= LG_UADP_D1_FLAGS2;
 		d->flags2 |= LG_UADP_DSM_KEEP_ALIVE;
-	} else if (!strcmp(mt, "ua-deltaframe") || !strcmp(mt, "ua-event")) {
-		return -ENOTSUP;
+	} else if (!strcmp(mt, "ua-deltaframe")) {
+		d->flags1 |= LG_UADP_D1_FLAGS2;
+		d->flags2 |= LG_UADP_DSM_DELTA_FRAME;
+	} else if (!strcmp(mt, "ua-event")) {
+		return -ENOMSG; /* as UADP events are: only data is taken */
 	} else if (strcmp(mt, "ua-keyframe")) {
 		return -EPROTO;
 	}

@@ -149,6 +149,7 @@ static enum lg_reason uadp_nonce(const struct lg_policy_device *d, struct lg_dev
 				 const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
 {
 	int64_t ts = uadp_time(m, i);
+	enum lg_reason r;
 	uint64_t key;
 
 	if (!(m->sec_flags & LG_UADP_S_SIGNED) || m->nonce_len != 8 || ts <= 0)
@@ -163,24 +164,36 @@ static enum lg_reason uadp_nonce(const struct lg_policy_device *d, struct lg_dev
 		return LG_DROP_TOO_OLD;
 	if (uadp_stale(d, s, ts))
 		return LG_DROP_STALE_TIMESTAMP;
+	key = nonce_key(m);
+	r = lg_nonce_ring_check(s, key, ts);
+	if (r == LG_OK)
+		*seq = (uint64_t)ts;
+	return r;
+}
+
+enum lg_reason lg_nonce_ring_check(const struct lg_dev_state *s, uint64_t nonce, int64_t ts)
+{
 	if (s->nonce_count == LG_NONCE_RING && ts <= s->nonces[s->nonce_next].ts)
 		return LG_DROP_TOO_OLD;
-	key = nonce_key(m);
 	for (unsigned k = 0; k < s->nonce_count; k++)
-		if (s->nonces[k].nonce == key)
+		if (s->nonces[k].nonce == nonce)
 			return LG_DROP_REPLAYED;
-	*seq = (uint64_t)ts;
 	return LG_OK;
+}
+
+void lg_nonce_ring_commit(struct lg_dev_state *s, uint64_t nonce, int64_t ts)
+{
+	s->nonces[s->nonce_next].nonce = nonce;
+	s->nonces[s->nonce_next].ts = ts;
+	s->nonce_next = (s->nonce_next + 1) % LG_NONCE_RING;
+	if (s->nonce_count < LG_NONCE_RING)
+		s->nonce_count++;
 }
 
 /* Remember an accepted message's nonce (replay: nonce), forgetting the oldest. */
 static void uadp_nonce_commit(struct lg_dev_state *s, const struct lg_uadp_msg *m, int64_t ts)
 {
-	s->nonces[s->nonce_next].nonce = nonce_key(m);
-	s->nonces[s->nonce_next].ts = ts;
-	s->nonce_next = (s->nonce_next + 1) % LG_NONCE_RING;
-	if (s->nonce_count < LG_NONCE_RING)
-		s->nonce_count++;
+	lg_nonce_ring_commit(s, nonce_key(m), ts);
 }
 
 /*

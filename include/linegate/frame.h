@@ -72,7 +72,8 @@
 	X(DROP_UADP_NO_IDENTITY, "uadp_no_identity",                                               \
 	  "a UADP message without the PublisherId, WriterGroupId or DataSetWriterId a device is " \
 	  "enrolled by")                                                                           \
-	X(DROP_UADP_EVENT, "uadp_event", "a UADP event DataSetMessage (only data is taken)")       \
+	X(DROP_UADP_EVENT, "uadp_event",                                                           \
+	  "a UADP event DataSetMessage, or a JSON one (ua-event) over MQTT: only data is taken")    \
 	X(DROP_UADP_CHUNK, "uadp_chunk", "a chunked UADP NetworkMessage")                          \
 	X(DROP_UADP_DISCOVERY, "uadp_discovery", "a UADP discovery request or response")           \
 	X(DROP_UADP_TOO_DEEP, "uadp_too_deep",                                                     \

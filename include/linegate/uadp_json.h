@@ -7,11 +7,15 @@
  * What is taken from the JSON NetworkMessage: PublisherId (string or number), Messages (a
  * list, or one DataSetMessage object) and per DataSetMessage: DataSetWriterId, SequenceNumber
  * (its low 16 bits, as UADP carries), MetaDataVersion, Timestamp, Status (its high 16 bits)
- * and MessageType (ua-keyframe, ua-keepalive; ua-deltaframe and ua-event are refused as UADP
- * delta frames and events are), and Payload: field name -> value, a value being a plain JSON
- * value (number: Double, true/false: Boolean, null: no value, a list of numbers: Double
- * array) or a Variant in the reversible form {"UaType": N, "Value": v} (also the older
- * {"Type": N, "Body": v}) of the built-in types Boolean..Double and DateTime, scalar or list.
+ * and MessageType (ua-keyframe, ua-deltaframe, ua-keepalive; ua-event is refused as UADP
+ * events are), and Payload: field name -> value, a value being a plain JSON value (number:
+ * Double, true/false: Boolean, string: String, null: no value, a list of numbers: Double
+ * array), a Variant in the reversible form {"UaType": N, "Value": v} (also the older
+ * {"Type": N, "Body": v}) of the built-in types Boolean..Double, String and DateTime, scalar
+ * or list (String scalar only), the non-reversible {"Body": v} of 1.04, or a DataValue
+ * (1.05: the Variant's members with StatusCode, timestamps; 1.04: {"Value": Variant, ...}),
+ * whose value is taken. A delta frame's fields are placed by their names in the resolver's
+ * field list (struct lg_uadp_json_ident.fields): a name it does not list is refused.
  * A JSON message has no WriterGroupId and names its publisher in text: the caller's resolver
  * (the policy) says which identity a (PublisherId, DataSetWriterId) is and the order of the
  * DataSet's fields. A message the resolver does not know is still converted, with its
@@ -57,7 +61,9 @@ void lg_uadp_json_free(struct lg_uadp_json *c);
  *   -EBADMSG  not JSON (syntax, invalid UTF-8, nesting past the limit);
  *   -EPROTO   JSON, but not a PubSub data NetworkMessage (a field missing or of a wrong
  *             type, a number out of its type's range, a bad timestamp);
- *   -ENOTSUP  a PubSub message outside the UADP subset (delta frame, event, a field type);
+ *   -ENOTSUP  a PubSub message outside the UADP subset (a field type, a matrix, a delta
+ *             frame's field the resolver does not name, ua-metadata);
+ *   -ENOMSG   an event DataSetMessage (ua-event);
  *   -E2BIG    past a limit (length, depth, DataSetMessages, fields, out's capacity).
  */
 int lg_uadp_json_convert(struct lg_uadp_json *c, const char *json, size_t len,

@@ -5,10 +5,12 @@
 # again with mosquitto_pub and go through the worker path a UDP datagram takes. Exact
 # counters: the captures admitted, their copies refused by the device's replay protection
 # (replay: timestamp), the same messages for a UDP-only device refused as spoofed_source, a
-# UADP datagram over UDP for the MQTT-only device refused the same way, bad JSON, a delta
-# frame and an unknown publisher under their reasons. A JSON message with a window's worth of
-# samples comes out as a scored JSON line named by its fields. Then the broker restarts:
-# linegate reconnects and keeps counting.
+# UADP datagram over UDP for the MQTT-only device refused the same way, bad JSON, an event, a
+# delta frame with a field the policy does not name and an unknown publisher under their
+# reasons. A JSON publisher's key frame (a window's worth of samples, a Float and a String
+# field) and two delta frames (the samples alone, then the samples and a new String) come out
+# as three scored JSON lines named by their fields, with the String as it last was. Then the
+# broker restarts: linegate reconnects and keeps counting.
 source "$(dirname "$0")/lib.sh"
 command -v mosquitto >/dev/null || lg_skip "mosquitto is not installed"
 command -v mosquitto_pub >/dev/null || lg_skip "mosquitto_pub is not installed"
@@ -67,13 +69,13 @@ devices:
     keys: [{id: 1, key_file: $T/keys/k128-1.key}]
     uadp: {publisher_id: 2235, writer_group: 100, writer: 62541, security: none,
            replay: timestamp}
-  # A JSON publisher with a String PublisherId and a sample array.
+  # A JSON publisher with a String PublisherId, a sample array and a String field.
   - id: 3
     name: press-7
     source: 127.0.0.1
     keys: [{id: 1, key_file: $T/keys/k128-1.key}]
     uadp: {publisher_id: line-7, publisher_type: string, writer_group: 1, writer: 5,
-           security: none, transport: any, fields: [vibration, temperature],
+           security: none, transport: any, fields: [vibration, temperature, mode],
            channels: [vibration]}
 EOF
 
@@ -93,15 +95,26 @@ b = bytearray(uadp[0]); b[2:4] = (2235).to_bytes(2, "little")
 open(f"{t}/spoof.bin", "wb").write(bytes(b))
 open(f"{t}/spoof.json", "wb").write(js[0].replace(b'"PublisherId":"2234"', b'"PublisherId":"2235"'))
 open(f"{t}/bad.json", "w").write('{"MessageType":"ua-data","PublisherId":"2234","Messages":[{')
-open(f"{t}/delta.json", "w").write(json.dumps({"MessageType": "ua-data", "PublisherId": "2234",
-    "Messages": [{"DataSetWriterId": 62541, "MessageType": "ua-deltaframe", "Payload": {}}]}))
+open(f"{t}/event.json", "w").write(json.dumps({"MessageType": "ua-data", "PublisherId": "2234",
+    "Messages": [{"DataSetWriterId": 62541, "MessageType": "ua-event",
+                  "Payload": {"EventId": {"UaType": 15, "Value": "AAE="}}}]}))
 open(f"{t}/unknown.json", "w").write(json.dumps({"MessageType": "ua-data", "PublisherId": "9999",
     "Messages": [{"DataSetWriterId": 1, "Payload": {"x": 1}}]}))
 samples = [round(((i * 37) % 17 - 8) / 4.0, 3) for i in range(256)]
 open(f"{t}/press.json", "w").write(json.dumps({"MessageType": "ua-data", "PublisherId": "line-7",
     "Messages": [{"DataSetWriterId": 5, "SequenceNumber": 1, "MessageType": "ua-keyframe",
                   "Payload": {"temperature": {"UaType": 11, "Value": 21.5},
-                              "vibration": {"UaType": 10, "Value": samples}}}]}))
+                              "vibration": {"UaType": 10, "Value": samples},
+                              "mode": {"UaType": 12, "Value": "run"}}}]}))
+# Delta frames (Part 14 7.2.5.4: only the fields that changed), in the non-reversible form
+# too: the samples alone; then the samples and the String; then a field 'fields' lacks.
+def delta(seq, payload):
+    return json.dumps({"MessageType": "ua-data", "PublisherId": "line-7",
+        "Messages": [{"DataSetWriterId": 5, "SequenceNumber": seq,
+                      "MessageType": "ua-deltaframe", "Payload": payload}]})
+open(f"{t}/delta2.json", "w").write(delta(2, {"vibration": {"UaType": 10, "Value": samples}}))
+open(f"{t}/delta3.json", "w").write(delta(3, {"mode": "stop", "vibration": samples}))
+open(f"{t}/delta4.json", "w").write(delta(4, {"rpm": 1450}))
 PY
 NU=$(ls "$T"/uadp*.bin | wc -l)
 NJ=$(ls "$T"/json*.bin | wc -l)
@@ -131,17 +144,21 @@ for ((i = 0; i < NJ; i++)); do pubf plant/tutorial/json "$T/json$i.bin"; done
 # A UDP-only device's identity through the broker, UADP and JSON.
 pubf plant/spoof/uadp "$T/spoof.bin"
 pubf plant/spoof/json "$T/spoof.json"
-# JSON that is not a NetworkMessage, a delta frame, an unknown publisher.
+# JSON that is not a NetworkMessage, an event, an unknown publisher.
 pubf plant/tutorial/json "$T/bad.json"
-pubf plant/tutorial/json "$T/delta.json"
+pubf plant/tutorial/json "$T/event.json"
 pubf plant/other/json "$T/unknown.json"
 # A window's worth of samples in one JSON message, and again: its device's replay protection
 # is 'sequence', which JSON's SequenceNumber feeds.
 pubf plant/press/json "$T/press.json"
 pubf plant/press/json "$T/press.json"
+# Its delta frames: two more windows, and one that cannot be placed.
+pubf plant/press/json "$T/delta2.json"
+pubf plant/press/json "$T/delta3.json"
+pubf plant/press/json "$T/delta4.json"
 # A topic linegate does not subscribe to: never received.
 pubf plant/tutorial/other "$T/uadp0.bin"
-N1=$((2 * NU + 2 * NJ + 7))
+N1=$((2 * NU + 2 * NJ + 10))
 lg_wait_for 10 received_is $N1 || lg_fail "linegate received $(stat 'd["opcua_mqtt"]') of $N1"
 # The MQTT-only device's message as a UDP datagram from its publisher's address.
 python3 -c "
@@ -196,25 +213,25 @@ def nonzero(d):
     return {k: v for k, v in d.items() if v}
 dev = lambda s, n: next(d for d in s["devices"] if d["name"] == n)
 # Before the restart: the captures once (and the press), their copies, the spoofs, the rest.
-check("received before the restart", s1["received"], 2 * nu + 2 * nj + 7 + 1)
-check("admitted before the restart", s1["admitted"], nu + nj + 1)
+check("received before the restart", s1["received"], 2 * nu + 2 * nj + 10 + 1)
+check("admitted before the restart", s1["admitted"], nu + nj + 3)
 check("drops before the restart", nonzero(s1["drops"]),
       # replayed: the newest capture's copy, and the press's second message
       {"too_old": nu + nj - 1, "replayed": 2, "spoofed_source": 3, "mqtt_bad_json": 1,
-       "unsupported": 1, "unknown_device": 1})
+       "uadp_event": 1, "unsupported": 1, "unknown_device": 1})
 check("received = admitted + dropped", s1["received"], s1["admitted"] + sum(s1["drops"].values()))
 check("the tutorial device's messages", dev(s1, "tutorial")["admitted"], nu + nj)
 check("the UDP-only device admitted nothing", dev(s1, "udp-only")["admitted"], 0)
-check("the press's window", (dev(s1, "press-7")["admitted"], dev(s1, "press-7")["windows"]), (1, 1))
+check("the press's windows", (dev(s1, "press-7")["admitted"], dev(s1, "press-7")["windows"]), (3, 3))
 om = s1["opcua_mqtt"]
 check("opcua_mqtt before the restart",
       {k: om[k] for k in ("connected", "connects", "received", "json", "handed_to_workers", "dropped")},
-      {"connected": True, "connects": 1, "received": 2 * nu + 2 * nj + 7, "json": 2 * nj + 6,
-       "handed_to_workers": 2 * nu + 2 * nj + 5, "dropped": 2})
-# The bad JSON and the delta frame never became UADP; everything else, and the datagram,
-# was judged by a worker.
-check("UADP the workers judged", s1["uadp_received"], 2 * nu + 2 * nj + 5 + 1)
-check("unsigned admitted", s1["uadp_unsigned_admitted"], nu + nj + 1)
+      {"connected": True, "connects": 1, "received": 2 * nu + 2 * nj + 10, "json": 2 * nj + 9,
+       "handed_to_workers": 2 * nu + 2 * nj + 7, "dropped": 3})
+# The bad JSON, the event and the unplaceable delta frame never became UADP; everything else,
+# and the datagram, was judged by a worker.
+check("UADP the workers judged", s1["uadp_received"], 2 * nu + 2 * nj + 7 + 1)
+check("unsigned admitted", s1["uadp_unsigned_admitted"], nu + nj + 3)
 # After it: reconnected, two fresh messages admitted.
 om = st["opcua_mqtt"]
 check("reconnected", (om["connects"], om["reconnects"]), (2, 1))
@@ -223,13 +240,17 @@ check("admitted in all", st["admitted"], s1["admitted"] + 2)
 check("no new drops", nonzero(st["drops"]), nonzero(s1["drops"]))
 check("received = admitted + dropped at the end", st["received"],
       st["admitted"] + sum(st["drops"].values()))
-# The press's window as a JSON line, named by its fields.
-press = [l for l in lines if l.get("name") == "press-7"]
-check("JSON lines of the press", len(press), 1)
-if press:
-    check("its channel", press[0].get("channel_name"), "vibration")
-    check("its other field", press[0].get("fields", {}).get("temperature"), 21.5)
-check("the MQTT output published it", (st["mqtt"]["published"], st["mqtt"]["delivered"]),
+# The press's windows as JSON lines, named by their fields: the key frame's, then a delta
+# frame's (the fields it left out keep their values), then one with a new String.
+press = [l for l in lines if l.get("name") == "press-7" and "channel" in l]
+check("JSON lines of the press", len(press), 3)
+check("their channels", [l.get("channel_name") for l in press], ["vibration"] * 3)
+# the replay window's numbers: the 16-bit SequenceNumbers 1, 2, 3 unwrapped (plus one)
+check("their sequence numbers", [l.get("seq") for l in press], [2, 3, 4])
+check("their other fields", [l.get("fields") for l in press],
+      [{"temperature": 21.5, "mode": "run"}, {"temperature": 21.5, "mode": "run"},
+       {"temperature": 21.5, "mode": "stop"}])
+check("the MQTT output published them", (st["mqtt"]["published"], st["mqtt"]["delivered"]),
       (len(lines), len(lines)))
 sys.exit(0 if ok else 1)
 PY

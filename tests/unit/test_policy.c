@@ -165,6 +165,26 @@ int main(int argc, char **argv)
 			     "at least one topic filter");
 		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], keepalive: 5}\n",
 			     "t.yaml:2:36:", "unknown opcua_mqtt field");
+		/* One broker-section parser for both: the same keys, texts and checks. */
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], client_id: ''}\n",
+			     "t.yaml:2:47:", "'client_id' must not be empty");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, client_id: ''}\n",
+			     "t.yaml:3:30:", "'client_id' must not be empty");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, port: 0}\n", "t.yaml:3:25:",
+			     "'port'");
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], port: 70000}\n",
+			     "t.yaml:2:42:", "'port'");
+		expect_error("version: 1\noutput:\n  mqtt: {port: 1884}\n", "t.yaml:3:9:",
+			     "'mqtt' needs a 'host'");
+		expect_error("version: 1\nopcua_mqtt: {port: 1884, topics: [t]}\n", "t.yaml:2:13:",
+			     "'opcua_mqtt' needs a 'host'");
+		/* The output has no auth or TLS of its own: refused, not taken without effect. */
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, tls: {ca_file: x}}\n",
+			     "t.yaml:3:19:", "unknown mqtt field");
+		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], qos: 2}\n",
+			     "t.yaml:2:41:", "'qos'");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, qos_alerts: 3}\n",
+			     "t.yaml:3:31:", "'qos_alerts'");
 	}
 
 	/* Defaults. */

@@ -198,6 +198,121 @@ static void test_fields_and_shapes(void)
 	CHECK(m.pub_str_len == 5 && !memcmp(m.pub_str, "plc-7", 5));
 }
 
+/* Field i's String value equals want (NULL: the null String). */
+static void check_string(unsigned i, const char *want)
+{
+	const uint8_t *p = NULL;
+	uint32_t len = 0;
+
+	CHECK_EQ(m.fields[i].type, LG_UADP_T_STRING);
+	CHECK_EQ(lg_uadp_field_get_bytes(&m.fields[i], 0, &p, &len), 0);
+	if (!want) {
+		CHECK(!p && !len);
+		return;
+	}
+	CHECK_EQ(len, strlen(want));
+	CHECK(p && len == strlen(want) && !memcmp(p, want, len));
+}
+
+static void test_strings(void)
+{
+	double v = 0;
+	int n;
+
+	/* Every form of a String: plain (RawData, non-reversible), reversible 1.05 and 1.04,
+	 * non-reversible 1.04 {"Body"}, DataValue 1.05 and 1.04, the null String, UTF-8. */
+	n = convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,\"Payload\":{"
+		    "\"a\":\"run\",\"b\":{\"UaType\":12,\"Value\":\"stop\"},"
+		    "\"c\":{\"Type\":12,\"Body\":\"idle\"},\"d\":{\"Body\":\"setup\"},"
+		    "\"e\":{\"UaType\":12,\"Value\":\"warm\",\"StatusCode\":{\"Code\":2150891520},"
+		    "\"SourceTimestamp\":\"2026-12-04T20:54:10Z\"},"
+		    "\"f\":{\"Value\":{\"Type\":12,\"Body\":\"cold\"},\"Status\":0},"
+		    "\"g\":{\"UaType\":12},\"h\":\"Dr\\u00fcck \\\"x\\\"\",\"i\":\"\","
+		    "\"j\":{\"Value\":{\"Body\":7.25}},\"k\":{\"Body\":[1,2]}}}]}",
+		    0);
+	CHECK(n > 0);
+	CHECK_EQ(lg_uadp_decode(&m, out, (size_t)n, NULL), 0);
+	CHECK_EQ(m.dsm[0].field_count, 11);
+	check_string(0, "run");
+	check_string(1, "stop");
+	check_string(2, "idle");
+	check_string(3, "setup");
+	check_string(4, "warm");
+	check_string(5, "cold");
+	check_string(6, NULL);
+	check_string(7, "Dr\xc3\xbc" "ck \"x\"");
+	check_string(8, "");
+	CHECK_EQ(m.fields[9].type, LG_UADP_T_DOUBLE);
+	CHECK_EQ(lg_uadp_field_get_f64(&m.fields[9], 0, &v), 0);
+	CHECK_NEAR(v, 7.25, 0);
+	CHECK_EQ(m.fields[10].type, LG_UADP_T_DOUBLE);
+	CHECK_EQ(m.fields[10].count, 2);
+
+	/* The null DateTime (no Value) and a DataValue without a value: empty fields */
+	n = convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,\"Payload\":{"
+		    "\"t\":{\"UaType\":13},\"u\":{\"StatusCode\":{\"Code\":2147483648}}}}]}",
+		    0);
+	CHECK(n > 0);
+	CHECK_EQ(lg_uadp_decode(&m, out, (size_t)n, NULL), 0);
+	CHECK_EQ(m.dsm[0].field_count, 2);
+	CHECK_EQ(m.fields[0].type, LG_UADP_T_NULL);
+	CHECK_EQ(m.fields[1].type, LG_UADP_T_NULL);
+}
+
+static void test_delta_frames(void)
+{
+	double v = 0;
+	int n;
+
+	/* A delta frame with both fields, in the other order than the policy names them: each
+	 * carries its index in the DataSet the policy names (temperature 0, Server localtime 1). */
+	n = convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+		    "\"SequenceNumber\":7,\"MessageType\":\"ua-deltaframe\",\"Payload\":{"
+		    "\"Server localtime\":{\"UaType\":13,\"Value\":\"2026-12-04T20:54:10Z\"},"
+		    "\"temperature\":{\"UaType\":10,\"Value\":40.5}}}]}",
+		    1);
+	CHECK(n > 0);
+	CHECK_EQ(lg_uadp_decode(&m, out, (size_t)n, NULL), 0);
+	CHECK_EQ(lg_uadp_dsm_type(&m.dsm[0]), LG_UADP_DSM_DELTA_FRAME);
+	CHECK_EQ(m.dsm[0].seq, 7);
+	CHECK_EQ(m.dsm[0].field_count, 2);
+	CHECK_EQ(m.fields[0].index, 1); /* "Server localtime" is the policy's second name */
+	CHECK_EQ(m.fields[0].type, LG_UADP_T_DATETIME);
+	CHECK_EQ(m.fields[1].index, 0);
+	CHECK_EQ(m.fields[1].type, LG_UADP_T_FLOAT);
+	CHECK_EQ(lg_uadp_field_get_f64(&m.fields[1], 0, &v), 0);
+	CHECK_NEAR(v, 40.5, 0);
+
+	/* An empty delta frame (nothing changed) is a delta frame without fields. */
+	n = convert("{\"PublisherId\":\"2234\",\"Messages\":{\"DataSetWriterId\":62541,"
+		    "\"MessageType\":\"ua-deltaframe\",\"Payload\":{}}}",
+		    1);
+	CHECK(n > 0);
+	CHECK_EQ(lg_uadp_decode(&m, out, (size_t)n, NULL), 0);
+	CHECK_EQ(lg_uadp_dsm_type(&m.dsm[0]), LG_UADP_DSM_DELTA_FRAME);
+	CHECK_EQ(m.dsm[0].field_count, 0);
+
+	/* lg_uadp_sample_fields() (the worker's channel choice) on a converted delta frame finds
+	 * the channel its key frames chose (field 0) by its DataSet index. */
+	n = convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+		    "\"MessageType\":\"ua-deltaframe\",\"Payload\":{"
+		    "\"temperature\":[1.5,2.5,3.5]}}]}",
+		    1);
+	CHECK(n > 0);
+	CHECK_EQ(lg_uadp_decode(&m, out, (size_t)n, NULL), 0);
+	{
+		const struct lg_uadp_field *f[4];
+		uint8_t idx[4];
+		uint32_t count = 0;
+
+		CHECK_EQ(lg_uadp_sample_fields(&m, 0, 1u << 0, 4, f, idx, &count), 1);
+		CHECK_EQ(idx[0], 0);
+		CHECK_EQ(count, 3);
+		CHECK_EQ(lg_uadp_field_get_f64(f[0], 2, &v), 0);
+		CHECK_NEAR(v, 3.5, 0);
+	}
+}
+
 static void test_hostile(void)
 {
 	static char big[LG_UADP_JSON_MAX_LEN + 2];
@@ -270,17 +385,37 @@ static void test_hostile(void)
 	/* PubSub, outside the subset */
 	CHECK_EQ(convert("{\"MessageType\":\"ua-metadata\",\"PublisherId\":\"2234\"}", 0), -ENOTSUP);
 	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
-			 "\"MessageType\":\"ua-deltaframe\",\"Payload\":{}}]}",
+			 "\"Payload\":{\"s\":{\"UaType\":12,\"Value\":[\"a\",\"b\"]}}}]}",
 			 0),
+		 -ENOTSUP); /* a String array */
+	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+			 "\"Payload\":{\"g\":{\"UaType\":14,\"Value\":\"72962B91-FA75-4AE6-8D28-"
+			 "B404DC7DAF63\"}}}]}",
+			 0),
+		 -ENOTSUP); /* a Guid */
+	/* A delta frame's field the policy does not name cannot be placed. */
+	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+			 "\"MessageType\":\"ua-deltaframe\",\"Payload\":{\"mode\":\"run\"}}]}",
+			 1),
 		 -ENOTSUP);
 	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
-			 "\"Payload\":{\"s\":\"text\"}}]}",
+			 "\"MessageType\":\"ua-deltaframe\",\"Payload\":{\"temperature\":1}}]}",
 			 0),
-		 -ENOTSUP);
+		 -ENOTSUP); /* the device names no fields */
+	/* Events: their own error, counted as UADP events are */
 	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
-			 "\"Payload\":{\"s\":{\"UaType\":12,\"Value\":\"text\"}}}]}",
+			 "\"MessageType\":\"ua-event\",\"Payload\":{\"EventId\":1}}]}",
 			 0),
-		 -ENOTSUP);
+		 -ENOMSG);
+	/* A non-zero Variant type without a value (only String and DateTime have a null) */
+	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+			 "\"Payload\":{\"a\":{\"UaType\":11}}}]}",
+			 0),
+		 -EPROTO);
+	CHECK_EQ(convert("{\"PublisherId\":\"2234\",\"Messages\":[{\"DataSetWriterId\":62541,"
+			 "\"Payload\":{\"a\":{\"Code\":1}}}]}",
+			 0),
+		 -EPROTO); /* an object of no known form */
 
 	/* Huge: an array past what a message holds, too many DataSetMessages and fields */
 	u = (size_t)snprintf(buf, sizeof(buf), "{\"PublisherId\":\"2234\",\"Messages\":[{"
@@ -335,6 +470,8 @@ int main(int argc, char **argv)
 		return 1;
 	test_captures();
 	test_fields_and_shapes();
+	test_strings();
+	test_delta_frames();
 	test_hostile();
 	test_time();
 	lg_uadp_json_free(conv);
