@@ -74,8 +74,9 @@ static const char usage[] =
 	"      --spoof-from ADDR    the address the spoofed frames come from\n"
 	"  -u, --uadp               devices with a 'uadp' identity in the policy publish OPC UA\n"
 	"                           PubSub UADP messages to the policy's uadp_port (signed with\n"
-	"                           their first key unless the policy says signed: false),\n"
-	"                           the others LGF\n"
+	"                           their first key unless the policy says signed: false;\n"
+	"                           RawData for a device with typed 'fields', the samples in\n"
+	"                           its Float and Double arrays), the others LGF\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
 	"      --key-id N           sign with each device's key of id N (default: its first key),\n"
 	"                           as a device does before or after a key rotation\n"
@@ -232,14 +233,46 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
+/*
+ * A device with typed 'fields' (a RawData layout) publishes RawData as the layout says: the
+ * samples in each Float or Double array (as many as its length holds), zero in every other
+ * field, as the workers will decode it with the same layout.
+ */
+static void raw_fields(const struct lg_uadp_layout *lay, const float *fbuf, const double *dbuf,
+		       unsigned n, struct lg_uadp_msg *m)
+{
+	static const uint8_t zero[16]; /* the largest fixed-size element, a Guid */
+
+	for (unsigned i = 0; i < lay->nfields; i++) {
+		const struct lg_uadp_raw_field *lf = &lay->fields[i];
+		struct lg_uadp_field *f = &m->fields[i];
+
+		*f = (struct lg_uadp_field){ .type = lf->type, .index = (uint16_t)i,
+					     .is_array = lf->max_len != 0,
+					     .count = lf->max_len ? 0 : 1, .data = zero };
+		if (lf->max_len && (lf->type == LG_UADP_T_FLOAT || lf->type == LG_UADP_T_DOUBLE)) {
+			f->count = n < lf->max_len ? n : lf->max_len;
+			f->data = lf->type == LG_UADP_T_FLOAT ? (const uint8_t *)fbuf
+							      : (const uint8_t *)dbuf;
+		}
+	}
+	m->nfields = lay->nfields;
+	m->dsm[0].field_count = lay->nfields;
+	m->dsm[0].flags1 |= LG_UADP_ENC_RAW << 1;
+}
+
 /* The same samples as one UADP NetworkMessage: PublisherId, GroupHeader with the
- * sequence, PayloadHeader, one key-frame DataSetMessage holding a Float array. */
+ * sequence, PayloadHeader, one key-frame DataSetMessage holding a Float array (or, for a
+ * device with typed fields, RawData in their layout). */
 static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct lg_uadp_msg *m,
 		      uint8_t *out)
 {
 	const struct lg_policy_device *pd = d->pd;
 	bool sign = pd->uadp_security != LG_UADP_SEC_NONE;
 	bool has_pub = pd->uadp_pub_type - 1 != LG_ADMIT_UADP_PUBID_NONE;
+	double dbuf[(LGF_MAX_LEN - LGF_MIN_LEN) / 2];
+	struct lg_uadp_layout lay;
+	struct lg_uadp_layouts lays = { &lay, 1 };
 
 	lg_signal_fill(&d->sig, fbuf, o->samples);
 	d->seq++;
@@ -280,11 +313,16 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
 					       .count = o->samples, .data = (const uint8_t *)fbuf };
 	m->nfields = 1;
+	if (!lg_policy_uadp_layout(pd, &lay)) {
+		for (unsigned i = 0; i < o->samples; i++)
+			dbuf[i] = fbuf[i];
+		raw_fields(&lay, fbuf, dbuf, o->samples, m);
+	}
 	if (pd->uadp_security == LG_UADP_SEC_ENCRYPT) {
 		m->sec_flags |= LG_UADP_S_ENCRYPTED;
-		return lg_uadp_encode_keys(m, NULL, d->ukeys, out, LGF_MAX_LEN);
+		return lg_uadp_encode_keys(m, &lays, d->ukeys, out, LGF_MAX_LEN);
 	}
-	return lg_uadp_encode(m, NULL, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+	return lg_uadp_encode(m, &lays, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
 static int parse_fault(const char *s, struct opts *o)

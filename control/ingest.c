@@ -884,9 +884,33 @@ static const struct lg_policy_device *uadp_dev(const struct lg_policy *p, const 
 	return NULL;
 }
 
+/* The RawData layout of a DataSetMessage's device (its typed 'fields'), for
+ * lg_uadp_find_layouts(). */
+struct raw_ctx {
+	const struct lg_policy *p;
+	const struct lg_rx_pkt *pkt;
+};
+
+static int raw_layout(void *ctx, const struct lg_admit_uadp_hdr *h, struct lg_uadp_layout *out)
+{
+	const struct raw_ctx *c = ctx;
+	struct lg_admit_uadp_key key, k2;
+
+	memset(&key, 0, sizeof(key));
+	lg_admit_uadp_key_make(h, c->pkt->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
+			       c->pkt->src_addr, &key);
+	for (size_t d = 0; d < c->p->ndevices; d++) {
+		memset(&k2, 0, sizeof(k2));
+		if (c->p->devices[d].uadp_pub_type && !lg_policy_uadp_key(&c->p->devices[d], &k2) &&
+		    !lg_admit_uadp_key_cmp(&key, &k2))
+			return lg_policy_uadp_layout(&c->p->devices[d], out);
+	}
+	return -ENOENT;
+}
+
 /* Check (and decrypt into clear) a message as its device's security says; 0 or -EBADMSG. */
 static int uadp_secure(const struct lg_policy_device *d, struct lg_uadp_msg *m, uint8_t *clear,
-		       size_t cap)
+		       size_t cap, const struct lg_uadp_layouts *raw)
 {
 	if (!m->sig_len)
 		return d->uadp_security == LG_UADP_SEC_NONE ? 0 : -EBADMSG;
@@ -904,7 +928,7 @@ static int uadp_secure(const struct lg_policy_device *d, struct lg_uadp_msg *m, 
 				     key->enc_len ? LG_UADP_KEY_NONCE_LEN : 0))
 			return -EBADMSG;
 		ok = !lg_uadp_verify_keys(m, uk) &&
-		     (!m->encrypted || !lg_uadp_decrypt(m, uk, clear, cap, NULL));
+		     (!m->encrypted || !lg_uadp_decrypt(m, uk, clear, cap, raw));
 		lg_uadp_keys_free(uk);
 		return ok ? 0 : -EBADMSG;
 	}
@@ -976,9 +1000,20 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 			const struct lg_policy *p, char *err, size_t errlen)
 {
 	const struct lg_policy_device *first;
+	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
+	struct lg_uadp_layouts lays = { v, 0 };
+	struct raw_ctx rc = { p, pkt };
 	char where[512];
+	int ret = lg_uadp_decode(m, pkt->data, pkt->len, NULL);
 
-	if (lg_uadp_decode(m, pkt->data, pkt->len, NULL)) {
+	/* RawData: decoded with the layouts of the writers' devices (their typed 'fields');
+	 * an encrypted payload may be RawData too, which its headers cannot tell. */
+	if (ret == -LG_UADP_NO_LAYOUT || (!ret && m->encrypted)) {
+		lg_uadp_find_layouts(m, raw_layout, &rc, v, &lays);
+		if (ret && lays.n)
+			ret = lg_uadp_decode(m, pkt->data, pkt->len, &lays);
+	}
+	if (ret) {
 		in->st.not_lgf++;
 		return 0;
 	}
@@ -987,7 +1022,7 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 		in->st.unknown++;
 		return 0;
 	}
-	if (uadp_secure(first, m, clear, LG_UADP_CLEAR_CAP)) {
+	if (uadp_secure(first, m, clear, LG_UADP_CLEAR_CAP, &lays)) {
 		bad_tag(in, first->name);
 		return 0;
 	}
@@ -995,7 +1030,6 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 	in->st.frames++;
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		const struct lg_policy_device *pd = i ? uadp_dev(p, m, i, pkt) : first;
-		int ret;
 
 		if (!pd) {
 			in->st.unknown++;

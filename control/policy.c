@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 #include <sodium.h>
 #include <yaml.h>
 
@@ -570,26 +571,185 @@ const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx)
 	return s;
 }
 
-/* fields: [name, ...]: the DataSet's field names, in the order the publisher sends them. */
+/*
+ * OPC UA built-in types (OPC 10000-6, 5.1.2) by name, with the bytes one element takes in
+ * RawData (0: variable length, which the RawData decoder does not read).
+ */
+static const struct {
+	const char *name;
+	uint8_t id, size;
+} uadp_types[] = {
+	{ "Boolean", LG_UADP_T_BOOLEAN, 1 },	   { "SByte", LG_UADP_T_SBYTE, 1 },
+	{ "Byte", LG_UADP_T_BYTE, 1 },		   { "Int16", LG_UADP_T_INT16, 2 },
+	{ "UInt16", LG_UADP_T_UINT16, 2 },	   { "Int32", LG_UADP_T_INT32, 4 },
+	{ "UInt32", LG_UADP_T_UINT32, 4 },	   { "Int64", LG_UADP_T_INT64, 8 },
+	{ "UInt64", LG_UADP_T_UINT64, 8 },	   { "Float", LG_UADP_T_FLOAT, 4 },
+	{ "Double", LG_UADP_T_DOUBLE, 8 },	   { "String", LG_UADP_T_STRING, 0 },
+	{ "DateTime", LG_UADP_T_DATETIME, 8 },	   { "Guid", LG_UADP_T_GUID, 16 },
+	{ "ByteString", LG_UADP_T_BYTESTRING, 0 }, { "XmlElement", LG_UADP_T_XMLELEMENT, 0 },
+	{ "NodeId", LG_UADP_T_NODEID, 0 },	   { "ExpandedNodeId", LG_UADP_T_EXPANDEDNODEID, 0 },
+	{ "StatusCode", LG_UADP_T_STATUSCODE, 4 }, { "QualifiedName", LG_UADP_T_QUALIFIEDNAME, 0 },
+	{ "LocalizedText", LG_UADP_T_LOCALIZEDTEXT, 0 },
+	{ "ExtensionObject", LG_UADP_T_EXTENSIONOBJECT, 0 },
+	{ "DataValue", LG_UADP_T_DATAVALUE, 0 },   { "Variant", LG_UADP_T_VARIANT, 0 },
+	{ "DiagnosticInfo", LG_UADP_T_DIAGNOSTICINFO, 0 },
+};
+#define NUADP_TYPES (sizeof(uadp_types) / sizeof(uadp_types[0]))
+
+/* The largest UDP payload: a RawData DataSetMessage of more bytes cannot arrive whole. */
+#define LG_UADP_RAW_MAX_BYTES 65507
+
+const char *lg_policy_uadp_type_name(unsigned t)
+{
+	for (size_t i = 0; i < NUADP_TYPES; i++)
+		if (uadp_types[i].id == t && uadp_types[i].size)
+			return uadp_types[i].name;
+	return "?";
+}
+
+int lg_policy_uadp_layout(const struct lg_policy_device *d, struct lg_uadp_layout *out)
+{
+	if (!d->uadp_typed || !d->uadp_nfields)
+		return -ENOENT;
+	out->writer_id = d->uadp_writer;
+	out->nfields = d->uadp_nfields;
+	out->fields = d->uadp_raw;
+	return 0;
+}
+
+/* The bytes field f takes in a RawData DataSetMessage: an array has an Int32 length first. */
+static size_t raw_field_bytes(const struct lg_uadp_raw_field *f)
+{
+	size_t size = 0;
+
+	for (size_t i = 0; i < NUADP_TYPES; i++)
+		if (uadp_types[i].id == f->type)
+			size = uadp_types[i].size;
+	return f->max_len ? 4 + (size_t)f->max_len * size : size;
+}
+
+/*
+ * {name: N, type: T, array: LEN}: a field as the publisher's DataSetMetaData describes it
+ * (its FieldMetaData's BuiltInType, and ArrayDimensions [LEN] for ValueRank 1), what a
+ * RawData reader needs; *name is set to the name node's value.
+ */
+static int parse_uadp_typed(struct pctx *c, const yaml_node_t *n, const char **name,
+			    struct lg_uadp_raw_field *rf)
+{
+	static const char *const keys[] = { "name", "type", "array", "max_length", NULL };
+	const yaml_node_t *type_node = NULL, *array_node = NULL, *maxl = NULL;
+	const char *t;
+	size_t i;
+
+	*name = NULL;
+	memset(rf, 0, sizeof(*rf));
+	for_each_pair(c, n, pr) {
+		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
+		const char *ks = scalar(k);
+
+		if (ks && !strcmp(ks, "name")) {
+			*name = scalar(v);
+			if (!*name || !**name)
+				return perr(c, v, "'name' must be the field's name");
+		} else if (ks && !strcmp(ks, "type")) {
+			type_node = v;
+		} else if (ks && !strcmp(ks, "array")) {
+			array_node = v;
+		} else if (ks && !strcmp(ks, "max_length")) {
+			maxl = v;
+		} else {
+			return unknown(c, k, "field key", keys);
+		}
+	}
+	if (!*name)
+		return perr(c, n, "a typed field needs its 'name' ({name: accel_x, type: Float, "
+			    "array: 64})");
+	if (!type_node)
+		return perr(c, n, "field '%s' needs its 'type', the OPC UA built-in type of its "
+			    "DataSetMetaData (Float, Double, Int32, DateTime, ...)", *name);
+	t = scalar(type_node);
+	for (i = 0; t && i < NUADP_TYPES; i++)
+		if (!strcmp(uadp_types[i].name, t))
+			break;
+	if (!t || i == NUADP_TYPES) {
+		const char *known[NUADP_TYPES + 1] = { NULL };
+
+		for (size_t j = 0; j < NUADP_TYPES; j++)
+			known[j] = uadp_types[j].name;
+		/* Operators write "float" as often as "Float": match case-blind first. */
+		for (size_t j = 0; t && j < NUADP_TYPES; j++)
+			if (!strcasecmp(uadp_types[j].name, t))
+				return perr(c, type_node, "unknown type '%s': did you mean '%s'? (OPC "
+					    "UA built-in type names are case-sensitive)", t,
+					    uadp_types[j].name);
+		return unknown(c, type_node, "type", known);
+	}
+	if (!uadp_types[i].size)
+		return perr(c, type_node, "field '%s' is a %s: linegate decodes RawData fields of "
+			    "fixed-size types only (Boolean, SByte, Byte, Int16, UInt16, Int32, "
+			    "UInt32, Int64, UInt64, Float, Double, DateTime, Guid, StatusCode); "
+			    "configure the publisher's DataSetWriter for the Variant or DataValue "
+			    "field encoding and list the field by its name alone", *name,
+			    uadp_types[i].name);
+	if (maxl)
+		return perr(c, maxl, "'max_length' (a String's or ByteString's MaxStringLength) "
+			    "does not apply to a %s field", uadp_types[i].name);
+	rf->type = uadp_types[i].id;
+	if (array_node) {
+		unsigned long len;
+
+		if (array_node->type == YAML_SEQUENCE_NODE)
+			return perr(c, array_node, "field '%s': a matrix (ArrayDimensions of more "
+				    "than one) is not decoded in RawData; give a one-dimensional "
+				    "'array: LENGTH'", *name);
+		if (get_uint(c, array_node, "array", 1, UINT16_MAX, &len))
+			return -EINVAL;
+		rf->max_len = (uint16_t)len;
+	}
+	return 0;
+}
+
+/*
+ * fields: [name, ...]: the DataSet's field names, in the order the publisher sends them;
+ * or, for a RawData publisher, typed: [{name: accel_x, type: Float, array: 64}, ...], every
+ * one of them (a RawData DataSetMessage has no types and no field count of its own).
+ */
 static int parse_uadp_fields(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
-	size_t used = 0;
+	const yaml_node_t *plain = NULL, *typed = NULL;
+	size_t used = 0, bytes = 0;
+	unsigned typed_idx = 0;
 
 	if (n->type != YAML_SEQUENCE_NODE)
 		return perr(c, n, "'fields' must be a list of the DataSet's field names, in the "
 			    "publisher's order");
 	d->uadp_nfields = 0;
+	d->uadp_typed = false;
+	memset(d->uadp_raw, 0, sizeof(d->uadp_raw));
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *f = node(c, *it);
 		const char *name = scalar(f);
-		size_t len = name ? strlen(name) : 0;
+		size_t len;
 		char buf[32];
 
-		if (!name || !len)
-			return perr(c, f, "each of 'fields' must be a field name");
 		if (d->uadp_nfields == LG_UADP_MAX_NAMED_FIELDS)
 			return perr(c, f, "at most %d 'fields'", LG_UADP_MAX_NAMED_FIELDS);
+		if (f->type == YAML_MAPPING_NODE) {
+			if (parse_uadp_typed(c, f, &name, &d->uadp_raw[d->uadp_nfields]))
+				return -EINVAL;
+			if (!typed) {
+				typed = f;
+				typed_idx = d->uadp_nfields;
+			}
+			bytes += raw_field_bytes(&d->uadp_raw[d->uadp_nfields]);
+		} else if (!plain) {
+			plain = f;
+		}
+		len = name ? strlen(name) : 0;
+		if (!name || !len)
+			return perr(c, f, "each of 'fields' must be a field name, or a typed field "
+				    "{name: N, type: T[, array: LENGTH]}");
 		for (const char *q = name; *q; q++)
 			if ((unsigned char)*q < 0x20 || *q == '"' || *q == '\\')
 				return perr(c, f, "field name %s holds a quote, a backslash or a "
@@ -605,6 +765,20 @@ static int parse_uadp_fields(struct pctx *c, const yaml_node_t *n, struct lg_pol
 		used += len + 1;
 		d->uadp_nfields++;
 	}
+	if (typed && plain) {
+		char b1[32], b2[32];
+
+		return perr(c, plain, "field %s has no type, and field %s has one: a RawData "
+			    "publisher's 'fields' must all be typed ({name: N, type: T}, from its "
+			    "DataSetMetaData); a Variant or DataValue publisher's need none",
+			    shown(scalar(plain), b1, sizeof(b1)),
+			    shown(lg_policy_uadp_field(d, typed_idx), b2, sizeof(b2)));
+	}
+	if (typed && bytes > LG_UADP_RAW_MAX_BYTES)
+		return perr(c, n, "the typed 'fields' take %zu bytes in a RawData DataSetMessage, "
+			    "more than one UDP datagram holds (%d): check the 'array' lengths",
+			    bytes, LG_UADP_RAW_MAX_BYTES);
+	d->uadp_typed = typed != NULL;
 	return 0;
 }
 

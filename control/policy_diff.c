@@ -359,6 +359,41 @@ static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, 
 			 d->uadp_writer_group, w, d->uadp_writer, more);
 }
 
+/*
+ * The DataSet's fields as given, typed ones with their RawData type and array length
+ * ("t:DateTime,ax:Float[64]"): a changed layout is a changed device. A list longer than
+ * the buffer ends in a hash of the whole, so that no change hides past the cut.
+ */
+static void d_fields(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	char all[LG_UADP_FIELD_NAMES + LG_UADP_MAX_NAMED_FIELDS * 32];
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t u = 0;
+
+	(void)p;
+	all[0] = '\0';
+	for (unsigned i = 0; i < d->uadp_nfields && u < sizeof(all); i++) {
+		const struct lg_uadp_raw_field *f = &d->uadp_raw[i];
+		const char *name = lg_policy_uadp_field(d, i), *sep = i ? "," : "";
+
+		if (!d->uadp_typed)
+			u += (size_t)snprintf(all + u, sizeof(all) - u, "%s%s", sep, name);
+		else if (f->max_len)
+			u += (size_t)snprintf(all + u, sizeof(all) - u, "%s%s:%s[%u]", sep, name,
+					      lg_policy_uadp_type_name(f->type), f->max_len);
+		else
+			u += (size_t)snprintf(all + u, sizeof(all) - u, "%s%s:%s", sep, name,
+					      lg_policy_uadp_type_name(f->type));
+	}
+	if (strlen(all) < l) {
+		snprintf(b, l, "%s", all);
+		return;
+	}
+	for (const char *q = all; *q; q++)
+		h = (h ^ (uint8_t)*q) * 16777619u;
+	snprintf(b, l, "%.*s... #%08x", (int)(l - 16), all, h);
+}
+
 /* Keys by id and fingerprint (and expiry), never their bytes. */
 static void d_keys(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
@@ -391,7 +426,7 @@ static const struct {
 	{ "name", d_name },   { "source", d_source }, { "mac", d_mac },
 	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
 	{ "uadp", d_uadp },   { "keys", d_keys },     { "range", d_range },
-	{ "sample_rate", d_sample_rate },
+	{ "sample_rate", d_sample_rate }, { "fields", d_fields },
 };
 
 static int push(struct lg_policy_diff *d, size_t *cap, const struct lg_policy_change *c)

@@ -100,8 +100,10 @@ static unsigned owner_of(struct lg_opcua_mqtt *m, const struct lg_gen *g, const 
 			 size_t len)
 {
 	struct lg_uadp_route key = { 0 }, *r;
+	/* RawData (no_layout here) has its identity in the headers decoded before it. */
+	int err = lg_uadp_decode(m->umsg, data, len, NULL);
 
-	if (lg_uadp_decode(m->umsg, data, len, NULL) || !m->umsg->dsm_count ||
+	if ((err && err != -LG_UADP_NO_LAYOUT) || !m->umsg->dsm_count ||
 	    lg_uadp_device_key(m->umsg, 0, &key.key))
 		return 0;
 	r = bsearch(&key, g->uadp, g->nuadp, sizeof(*r), lg_uadp_route_cmp);

@@ -369,6 +369,47 @@ static int uadp_device(struct lg_worker *w, const struct lg_gen *g, const struct
 	return (int)r->dev;
 }
 
+/* Where lg_uadp_find_layouts() looks a DataSetMessage's device up: the generation's routes. */
+struct raw_ctx {
+	const struct lg_gen *g;
+	const struct lg_rx_pkt *pkt;
+	unsigned known; /* writers whose device is enrolled, typed or not */
+};
+
+static int raw_layout(void *ctx, const struct lg_admit_uadp_hdr *h, struct lg_uadp_layout *out)
+{
+	struct raw_ctx *c = ctx;
+	struct lg_uadp_route key = { 0 }, *r;
+
+	lg_admit_uadp_key_make(h, c->pkt->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6,
+			       c->pkt->src_addr, &key.key);
+	r = bsearch(&key, c->g->uadp, c->g->nuadp, sizeof(*r), lg_uadp_route_cmp);
+	c->known += r != NULL;
+	return r ? lg_policy_uadp_layout(&c->g->policy.devices[r->dev], out) : -ENOENT;
+}
+
+/*
+ * A RawData DataSetMessage carries no types: the policy's typed 'fields' of its device are
+ * its layout. Decoded again with the layouts of the message's writers' devices; one that
+ * does not fit them is a layout other than the publisher's (uadp_layout_mismatch).
+ */
+static enum lg_reason uadp_decode_raw(const struct lg_gen *g, const struct lg_rx_pkt *pkt,
+				      struct lg_uadp_msg *m)
+{
+	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
+	struct lg_uadp_layouts lays;
+	struct raw_ctx c = { g, pkt, 0 };
+	int ret;
+
+	/* From no enrolled device at all, it is that, not a layout the policy lacks. */
+	if (!lg_uadp_find_layouts(m, raw_layout, &c, v, &lays))
+		return c.known ? LG_DROP_UADP_NO_LAYOUT : LG_DROP_UNKNOWN_DEVICE;
+	ret = lg_uadp_decode(m, pkt->data, pkt->len, &lays);
+	if (ret == -LG_UADP_TRUNCATED || ret == -LG_UADP_BAD_LENGTH)
+		return LG_DROP_UADP_LAYOUT_MISMATCH;
+	return ret ? lg_uadp_drop_reason(ret) : LG_OK;
+}
+
 /*
  * An encrypted NetworkMessage (SignAndEncrypt): the device of its first DataSetMessage (the
  * PayloadHeader is in clear) names the security group key by the SecurityTokenId; the
@@ -382,6 +423,9 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	const struct lg_policy_device *d;
 	const struct lg_policy_key *k;
 	struct lg_uadp_keys *uk;
+	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
+	struct lg_uadp_layouts lays;
+	struct raw_ctx c = { g, pkt, 0 };
 	enum lg_reason why;
 	unsigned slot = 0;
 	int dev = uadp_device(w, g, pkt, m, 0, &why), ret;
@@ -400,7 +444,10 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	uk = device_ukeys(g->state[dev], slot, k); /* made by uadp_verify() */
 	if (m->len > LG_UADP_CLEAR_MAX)
 		return LG_DROP_BAD_LENGTH;
-	ret = lg_uadp_decrypt(m, k->enc_len ? uk : NULL, w->ubuf, LG_UADP_CLEAR_MAX, NULL);
+	/* The payload's field encoding is not known before it is decrypted: RawData would
+	 * need the layouts of the writers' devices (the PayloadHeader is in clear). */
+	lg_uadp_find_layouts(m, raw_layout, &c, v, &lays);
+	ret = lg_uadp_decrypt(m, k->enc_len ? uk : NULL, w->ubuf, LG_UADP_CLEAR_MAX, &lays);
 	switch (-ret) {
 	case 0:
 		break;
@@ -411,7 +458,8 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 		return lg_uadp_drop_reason(ret);
 	default:
 		/* Signed by the publisher, yet its clear text does not decode: opened with
-		 * another encrypting key than the one it was sealed with. */
+		 * another encrypting key than the one it was sealed with. (A RawData payload
+		 * without a layout counts here too: garbage can look like RawData.) */
 		return LG_DROP_UADP_UNDECRYPTABLE;
 	}
 	*opener = k;
@@ -461,8 +509,14 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 
 	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
 	ret = lg_uadp_decode(m, pkt->data, pkt->len, NULL);
-	if (ret)
+	if (ret == -LG_UADP_NO_LAYOUT) {
+		enum lg_reason r = uadp_decode_raw(g, pkt, m);
+
+		if (r != LG_OK)
+			return r;
+	} else if (ret) {
 		return lg_uadp_drop_reason(ret);
+	}
 	is_signed = m->sec_flags & LG_UADP_S_SIGNED;
 	if (m->encrypted) {
 		enum lg_reason r = uadp_open(w, g, pkt, m, &opener);

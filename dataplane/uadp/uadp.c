@@ -970,6 +970,32 @@ int lg_uadp_admit_hdr(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 	return 0;
 }
 
+unsigned lg_uadp_find_layouts(const struct lg_uadp_msg *m, lg_uadp_layout_fn find, void *ctx,
+			      struct lg_uadp_layout *v, struct lg_uadp_layouts *out)
+{
+	int by_pos = !(m->flags & LG_UADP_F_PAYLOAD_HEADER);
+	unsigned n = 0, writers = by_pos ? LG_UADP_MAX_DSM : m->writer_count;
+	struct lg_admit_uadp_hdr h;
+
+	out->v = v;
+	out->n = 0;
+	if (lg_uadp_admit_hdr(m, 0, &h))
+		return 0;
+	for (unsigned i = 0; i < writers; i++) {
+		h.writer = by_pos ? (uint16_t)(i + 1) : m->dsm[i].writer_id;
+		if (find(ctx, &h, &v[n])) {
+			/* By position, layout i is the i-th one: the first gap ends them. */
+			if (by_pos)
+				break;
+			continue;
+		}
+		v[n].writer_id = h.writer;
+		n++;
+	}
+	out->n = n;
+	return n;
+}
+
 int lg_uadp_device_key(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 		       struct lg_admit_uadp_key *key)
 {

@@ -68,7 +68,12 @@
 	  "a UADP message with more DataSetMessages, fields, promoted fields, nonce bytes or "     \
 	  "matrix dimensions than the decoder's fixed capacities")                                \
 	X(DROP_UADP_NO_LAYOUT, "uadp_no_layout",                                                   \
-	  "a UADP RawData DataSetMessage from a writer whose field layout is not known")          \
+	  "a UADP RawData DataSetMessage from a writer whose field layout is not known: give "     \
+	  "its device typed 'fields' in the policy, from the publisher's DataSetMetaData")        \
+	X(DROP_UADP_LAYOUT_MISMATCH, "uadp_layout_mismatch",                                       \
+	  "a UADP RawData DataSetMessage that does not fit its device's typed 'fields' (an array " \
+	  "longer than its 'array', or more bytes than the message holds): the policy's types "   \
+	  "or array lengths are not the publisher's DataSetMetaData")                              \
 	X(DROP_UADP_NO_IDENTITY, "uadp_no_identity",                                               \
 	  "a UADP message without the PublisherId, WriterGroupId or DataSetWriterId a device is " \
 	  "enrolled by")                                                                           \

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <linegate/admit.h>
+#include <linegate/uadp.h>
 
 #define LG_KEY_LEN 32 /* HMAC-SHA256 key bytes */
 #define LG_NAME_MAX 64
@@ -132,6 +133,11 @@ struct lg_policy_device {
 	/* Fields (by index) that feed the device's windows, one channel each; 0 = the numeric
 	 * fields with the most values (the sample arrays), whatever their names. */
 	uint32_t uadp_channels;
+	/* RawData layout (typed 'fields', docs/policy.md): each field's built-in type and
+	 * array length, in DataSet order, as the publisher's DataSetMetaData gives them;
+	 * uadp_typed false = plain names only (Variant/DataValue publishers), no layout. */
+	bool uadp_typed;
+	struct lg_uadp_raw_field uadp_raw[LG_UADP_MAX_NAMED_FIELDS];
 	uint16_t uadp_writer_group;
 	uint16_t uadp_writer;    /* DataSetWriterId, or with uadp_by_position a position */
 	bool uadp_by_position;   /* writer_position: the publisher sends no PayloadHeader */
@@ -275,6 +281,14 @@ void lg_policy_free(struct lg_policy *p);
 
 /* The name of field idx of a UADP device's DataSet, NULL when the policy names none. */
 const char *lg_policy_uadp_field(const struct lg_policy_device *d, unsigned idx);
+
+/* The RawData layout (uadp.h) the typed 'fields' of device d give, its writer_id the
+ * device's DataSetWriterId (or position); out->fields points into d. 0, or -ENOENT when d's
+ * 'fields' are not typed. */
+int lg_policy_uadp_layout(const struct lg_policy_device *d, struct lg_uadp_layout *out);
+
+/* The OPC UA name of built-in type id t ("Float"), "?" for one RawData does not take. */
+const char *lg_policy_uadp_type_name(unsigned t);
 
 /* The names of the UADP devices admitted without replay protection ('replay: none'),
  * comma-separated into out (cut at len); returns how many there are. Status, the audit log

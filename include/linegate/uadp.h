@@ -400,6 +400,19 @@ int lg_uadp_admit_hdr(const struct lg_uadp_msg *m, unsigned int dsm_idx,
 		      struct lg_admit_uadp_hdr *h);
 
 /*
+ * The reader's RawData layouts for message m once its headers are decoded (lg_uadp_decode()
+ * returned -LG_UADP_NO_LAYOUT, or m is encrypted and not yet decrypted): find(ctx, h, out)
+ * fills the layout of the DataSetMessage whose identity is h (lg_uadp_admit_hdr(): by
+ * DataSetWriterId, or by position without a PayloadHeader) and returns 0, or nonzero when
+ * it has none. v[] holds LG_UADP_MAX_DSM layouts; *out is set for lg_uadp_decode() and
+ * lg_uadp_decrypt(). Returns how many layouts were found.
+ */
+typedef int (*lg_uadp_layout_fn)(void *ctx, const struct lg_admit_uadp_hdr *h,
+				 struct lg_uadp_layout *out);
+unsigned lg_uadp_find_layouts(const struct lg_uadp_msg *m, lg_uadp_layout_fn find, void *ctx,
+			      struct lg_uadp_layout *v, struct lg_uadp_layouts *out);
+
+/*
  * Verify the HMAC-SHA256 signature of a decoded signed message with key.
  * Returns 0, -LG_UADP_NOT_SIGNED, -LG_UADP_BAD_SIGNATURE or -LG_UADP_CRYPTO.
  */

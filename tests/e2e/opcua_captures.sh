@@ -228,6 +228,40 @@ policy "$T/nopub.yaml" "$nopub"
 run nopub "$F/o6-nopub.pcap" "$T/nopub.yaml" "received=59 admitted=59 windows=14"
 lines nopub 'len(L) == 28 and all(abs(l["fields"]["temperature"] - 40 - 0.01 * l["fields"]["counter"]) < 1e-9 for l in L)'
 
+# --- RawData (o6-raw.pcap: open62541 sent one message, then failed): no types on the wire,
+# so the device's typed 'fields' (the driver's DataSetMetaData: fixtures README) are its
+# layout. Four copies of the one message (replay: none takes them) fill one 256-sample window.
+O6_RAW='fields: [{name: SourceTime, type: DateTime}, {name: accel_x, type: Float, array: 64},
+      {name: accel_y, type: Float, array: ACCEL_Y}, {name: temperature, type: Double},
+      {name: counter, type: Int32}]'
+rawdev() {
+	printf '%s\n' "  - id: 1" "    name: o6-raw" "    source: 127.0.0.1" "    keys:" \
+		"      - {id: 1, key_file: $T/keys/k128-1.key}" \
+		"    uadp: {publisher_id: 4242, writer_group: 7, writer: 17, security: none," \
+		"      replay: none, $1}"
+}
+v o6-raw raw-2 twice
+python3 "$F/variants.py" "$T/raw-2.pcap" "$T/raw-4.pcap" twice
+policy "$T/raw.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/64}")"
+run raw "$T/raw-4.pcap" "$T/raw.yaml" "received=4 admitted=4 windows=1 uadp_unprotected_admitted=4"
+# The fields' values as open62541 encoded them: temperature 40 + 0.01 counter with counter 0,
+# the SourceTime field's DateTime (bytes ee6d619b2f84dd01 of the message) as the source time.
+lines raw 'len(L) == 2 and {l["channel_name"] for l in L} == {"accel_x", "accel_y"} and all(l["fields"] == {"temperature": 40, "counter": 0} and l["source_time"] == "2026-12-04T20:39:49.6165870Z" for l in L)'
+# A layout one element off is refused under its own reason, nothing decoded from it: accel_y
+# of 63 (the message's Int32 length says 64) and of 65 (the fields overrun the message).
+policy "$T/raw-63.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/63}")"
+run raw-63 "$T/raw-4.pcap" "$T/raw-63.yaml" "received=4 admitted=0 uadp_layout_mismatch=4"
+policy "$T/raw-65.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/65}")"
+run raw-65 "$T/raw-4.pcap" "$T/raw-65.yaml" "received=4 admitted=0 uadp_layout_mismatch=4"
+# Plain names give no layout: uadp_no_layout, and its reason says what to give.
+policy "$T/raw-names.yaml" "$(rawdev "$O6_FIELDS")"
+run raw-names "$T/raw-4.pcap" "$T/raw-names.yaml" "received=4 admitted=0 uadp_no_layout=4"
+"$LG_BIN_DP" --drop-reasons | grep "uadp_no_layout.*give its device typed 'fields'" >/dev/null ||
+	{ echo "FAIL raw-names: the uadp_no_layout reason does not say what to give" >&2; failed=1; }
+# Another writer's layout is not this one's: writer 18 enrolled, the message is writer 17's.
+policy "$T/raw-other.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/64}" | sed 's/writer: 17/writer: 18/')"
+run raw-other "$T/raw-4.pcap" "$T/raw-other.yaml" "received=4 admitted=0 unknown_device=4"
+
 # --- A signed publisher's 16-bit sequence number wraps (65535 -> 0) inside this recording
 # of 300 consecutive messages; a message recorded 33 000 messages (33 s) before, sent again
 # after the wrap, unwraps as newer, and its timestamp gives it away.

@@ -496,7 +496,8 @@ static void test_known(void)
  * accel_x, accel_y (Float[64] each) at t = n / 1280 s over consecutive samples, unsigned,
  * signed and SignAndEncrypt; read with the policy's identity, keys and sample_rate.
  */
-static void uadp_policy(const char *file, const char *security, const char *key, int rate)
+static void uadp_policy_fields(const char *file, const char *security, const char *key, int rate,
+			       const char *fields)
 {
 	char cmd[2048], rline[64] = "";
 	FILE *f;
@@ -512,9 +513,15 @@ static void uadp_policy(const char *file, const char *security, const char *key,
 		"[c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]\ndevices:\n"
 		"  - id: 1\n    name: o6-vibration\n    source: 127.0.0.1\n%s    keys:\n"
 		"      - {id: 1, key_file: keys/%s.key}\n    uadp: {publisher_id: 4242, "
-		"writer_group: 7, writer: 17, security: %s, fields: [SourceTime, accel_x, accel_y, "
-		"temperature, mode, counter]}\n", fix, rline, key, security);
+		"writer_group: 7, writer: 17, security: %s, fields: %s}\n", fix, rline, key, security,
+		fields);
 	fclose(f);
+}
+
+static void uadp_policy(const char *file, const char *security, const char *key, int rate)
+{
+	uadp_policy_fields(file, security, key, rate,
+			   "[SourceTime, accel_x, accel_y, temperature, mode, counter]");
 }
 
 static void test_uadp(void)
@@ -590,6 +597,76 @@ static void test_uadp(void)
 	}
 }
 
+/*
+ * o6-raw.pcap: the driver's one RawData message, read with the typed 'fields' as its layout:
+ * 64 samples of accel_x and accel_y that follow the publisher's signals at consecutive
+ * sample times. One array length off, or names without types, and nothing is taken.
+ */
+static void test_uadp_raw(void)
+{
+	static const char typed[] =
+		"[{name: SourceTime, type: DateTime}, {name: accel_x, type: Float, array: 64}, "
+		"{name: accel_y, type: Float, array: %d}, {name: temperature, type: Double}, "
+		"{name: counter, type: Int32}]";
+	static const struct {
+		int accel_y; /* 0: plain names */
+		unsigned long long frames, not_uadp;
+	} c[] = { { 64, 1, 0 }, { 63, 0, 1 }, { 65, 0, 1 }, { 0, 0, 1 } };
+
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		struct lg_ingest in = { 0 };
+		struct lg_policy pol;
+		struct lg_ingest_opts o = { 0 };
+		char path[700], err[512], fields[512];
+
+		snprintf(fields, sizeof(fields), typed, c[k].accel_y);
+		if (c[k].accel_y)
+			uadp_policy_fields("test_ingest_uadp/policy.yaml", "none", "k128-1", 1280,
+					   fields);
+		else
+			uadp_policy("test_ingest_uadp/policy.yaml", "none", "k128-1", 1280);
+		if (lg_policy_load("test_ingest_uadp/policy.yaml", &pol, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			CHECK(0);
+			continue;
+		}
+		o.policy = &pol;
+		snprintf(path, sizeof(path), "%s/../opcua/o6-raw.pcap", fix);
+		CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+		CHECK_EQ(in.st.frames, c[k].frames);
+		CHECK_EQ(in.st.not_lgf, c[k].not_uadp);
+		CHECK_EQ(in.ndev, c[k].frames ? 1 : 0);
+		if (c[k].frames && in.ndev == 1 && in.dev[0].nseg == 1) {
+			const struct lg_ingest_seg *sg = &in.dev[0].seg[0];
+			size_t bad = 0, n0;
+
+			CHECK_EQ(in.dev[0].channels, 2);
+			CHECK_EQ(sg->n, 64);
+			/* The publisher had run for a while: find its sample counter. */
+			for (n0 = 0; n0 < 1280 * 60; n0++) {
+				double t = (double)n0 / 1280;
+
+				if (fabsf(sg->x[0] - (float)(0.8 * sin(2 * M_PI * 50 * t) +
+							     0.1 * sin(2 * M_PI * 120 * t))) < 1e-5f &&
+				    fabsf(sg->x[sg->cap] - (float)(0.5 * cos(2 * M_PI * 50 * t))) < 1e-5f)
+					break;
+			}
+			for (size_t i = 0; i < sg->n && i < 64; i++) {
+				double t = (double)(n0 + i) / 1280;
+				float x = (float)(0.8 * sin(2 * M_PI * 50 * t) +
+						  0.1 * sin(2 * M_PI * 120 * t));
+				float y = (float)(0.5 * cos(2 * M_PI * 50 * t));
+
+				bad += fabsf(sg->x[i] - x) > 1e-5f || fabsf(sg->x[sg->cap + i] - y) > 1e-5f;
+			}
+			CHECK(n0 < 1280 * 60);
+			CHECK_EQ(bad, 0);
+		}
+		lg_ingest_free(&in);
+		lg_policy_free(&pol);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	lgt_cli(argc, argv, usage, 0, 0);
@@ -597,6 +674,7 @@ int main(int argc, char **argv)
 		 getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".");
 	test_known();
 	test_uadp();
+	test_uadp_raw();
 	test_csv();
 	test_npy();
 	test_labels();

@@ -187,6 +187,45 @@ int main(int argc, char **argv)
 			     "t.yaml:3:31:", "'qos_alerts'");
 	}
 
+	/* UADP fields: typed ones are a RawData layout in DataSet order; plain names are none. */
+	{
+		static const char tf[] =
+			"version: 1\nuadp_port: 4840\ndevices:\n"
+			"  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    uadp: {publisher_id: 4242, writer_group: 7, writer: 17, security: none,\n"
+			"      fields: [{name: t, type: DateTime}, {name: ax, type: Float, array: 64},\n"
+			"               {name: id, type: Guid}, {name: ok, type: Boolean, array: 65000},\n"
+			"               {name: st, type: StatusCode}]}\n"
+			"  - id: 2\n    source: 10.0.0.2\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    uadp: {publisher_id: 4242, writer_group: 7, writer: 18, security: none,\n"
+			"      fields: [t, ax]}\n";
+		static const uint8_t types[] = { LG_UADP_T_DATETIME, LG_UADP_T_FLOAT, LG_UADP_T_GUID,
+						 LG_UADP_T_BOOLEAN, LG_UADP_T_STATUSCODE };
+		static const uint16_t lens[] = { 0, 64, 0, 65000, 0 };
+		struct lg_uadp_layout lay;
+
+		CHECK_EQ(lg_policy_parse(tf, strlen(tf), keys.policy, &p, err, sizeof(err)), 0);
+		if (err[0])
+			fprintf(stderr, "%s\n", err);
+		d = lg_policy_find(&p, 1);
+		CHECK(d && d->uadp_typed && d->uadp_nfields == 5);
+		CHECK(d && lg_policy_uadp_layout(d, &lay) == 0 && lay.writer_id == 17 &&
+		      lay.nfields == 5 && lay.fields == d->uadp_raw);
+		for (unsigned i = 0; d && i < 5; i++)
+			CHECK(d->uadp_raw[i].type == types[i] && d->uadp_raw[i].max_len == lens[i]);
+		CHECK(d && !strcmp(lg_policy_uadp_field(d, 3), "ok"));
+		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_STATUSCODE), "StatusCode"));
+		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_STRING), "?"));
+		d = lg_policy_find(&p, 2);
+		CHECK(d && !d->uadp_typed && d->uadp_nfields == 2 &&
+		      lg_policy_uadp_layout(d, &lay) == -ENOENT);
+		lg_policy_free(&p);
+		expect_error("version: 1\nuadp_port: 4840\ndevices:\n  - id: 1\n    source: 10.0.0.1\n"
+			     "    keys: [{id: 1, key_file: k1.key}]\n    uadp: {writer: 1, fields: "
+			     "[{name: a, type: Duoble}]}\n", "t.yaml:7:48:",
+			     "unknown type 'Duoble': did you mean 'Double'?");
+	}
+
 	/* Defaults. */
 	CHECK_EQ(lg_policy_parse("version: 1\n", 11, "d.yaml", &p, err, sizeof(err)), 0);
 	CHECK_EQ(p.port, 4739);

@@ -214,6 +214,51 @@ int main(int argc, char **argv)
 		lg_policy_free(&r2);
 	}
 
+	/* UADP fields: names to a RawData layout, and one array length changed, are each one
+	 * device field change, shown with the types and lengths. */
+	{
+		static const char head[] =
+			"version: 1\nuadp_port: 4840\n"
+			"devices:\n"
+			"  - {id: 7, name: raw, source: 10.0.0.7, keys: [{id: 1, key_file: k1.key}],\n"
+			"     uadp: {publisher_id: 4242, writer_group: 7, writer: 17, fields: ";
+		char f1[512], f2[512], f3[512];
+		struct lg_policy r1, r2, r3;
+		char *j;
+
+		snprintf(f1, sizeof(f1), "%s[t, ax]}}\n", head);
+		snprintf(f2, sizeof(f2), "%s[{name: t, type: DateTime}, {name: ax, type: Float, "
+			 "array: 64}]}}\n", head);
+		snprintf(f3, sizeof(f3), "%s[{name: t, type: DateTime}, {name: ax, type: Float, "
+			 "array: 63}]}}\n", head);
+		parse(f1, &r1);
+		parse(f2, &r2);
+		parse(f3, &r3);
+		CHECK_EQ(lg_policy_diff(&r1, &r2, &d), 0);
+		CHECK_EQ(d.n, 1u);
+		CHECK(lg_policy_diff_start_only(&d) == NULL);
+		j = lg_policy_diff_json(&d);
+		CHECK(j != NULL);
+		if (j) {
+			CHECK_STR_CONTAINS(j, "{\"device\":7,\"change\":\"changed\",\"field\":\"fields\","
+					      "\"class\":\"live\",\"old\":\"t,ax\","
+					      "\"new\":\"t:DateTime,ax:Float[64]\"}");
+			free(j);
+		}
+		lg_policy_diff_free(&d);
+		CHECK_EQ(lg_policy_diff(&r2, &r3, &d), 0);
+		CHECK_EQ(d.n, 1u);
+		CHECK(d.n == 1 && !strcmp(d.c[0].field, "fields") &&
+		      !strcmp(d.c[0].new, "t:DateTime,ax:Float[63]"));
+		lg_policy_diff_free(&d);
+		CHECK_EQ(lg_policy_diff(&r2, &r2, &d), 0);
+		CHECK_EQ(d.n, 0u);
+		lg_policy_diff_free(&d);
+		lg_policy_free(&r1);
+		lg_policy_free(&r2);
+		lg_policy_free(&r3);
+	}
+
 	/* detection.drift: one live field, shown as its settings. */
 	{
 		static const char f1[] = "version: 1\n";
