@@ -599,10 +599,16 @@ static const struct {
 /* The largest UDP payload: a RawData DataSetMessage of more bytes cannot arrive whole. */
 #define LG_UADP_RAW_MAX_BYTES 65507
 
+/* String and ByteString: in RawData a String of MaxStringLength bytes, zero-padded. */
+static bool raw_string(unsigned t)
+{
+	return t == LG_UADP_T_STRING || t == LG_UADP_T_BYTESTRING;
+}
+
 const char *lg_policy_uadp_type_name(unsigned t)
 {
 	for (size_t i = 0; i < NUADP_TYPES; i++)
-		if (uadp_types[i].id == t && uadp_types[i].size)
+		if (uadp_types[i].id == t && (uadp_types[i].size || raw_string(t)))
 			return uadp_types[i].name;
 	return "?";
 }
@@ -625,6 +631,8 @@ static size_t raw_field_bytes(const struct lg_uadp_raw_field *f)
 	for (size_t i = 0; i < NUADP_TYPES; i++)
 		if (uadp_types[i].id == f->type)
 			size = uadp_types[i].size;
+	if (raw_string(f->type))
+		return 4 + (size_t)f->max_len; /* Int32 length, then MaxStringLength bytes */
 	return f->max_len ? 4 + (size_t)f->max_len * size : size;
 }
 
@@ -684,13 +692,31 @@ static int parse_uadp_typed(struct pctx *c, const yaml_node_t *n, const char **n
 					    uadp_types[j].name);
 		return unknown(c, type_node, "type", known);
 	}
+	if (raw_string(uadp_types[i].id)) {
+		unsigned long len;
+
+		/* RawData pads a String to its MaxStringLength: the length fixes the offsets. */
+		if (array_node)
+			return perr(c, array_node, "field '%s': an array of %ss is not decoded in "
+				    "RawData; a scalar %s with 'max_length' is", *name,
+				    uadp_types[i].name, uadp_types[i].name);
+		if (!maxl)
+			return perr(c, type_node, "field '%s' is a %s: RawData pads it to the "
+				    "MaxStringLength of its FieldMetaData; give that as 'max_length: "
+				    "BYTES'", *name, uadp_types[i].name);
+		if (get_uint(c, maxl, "max_length", 1, UINT16_MAX, &len))
+			return -EINVAL;
+		rf->type = uadp_types[i].id;
+		rf->max_len = (uint16_t)len;
+		return 0;
+	}
 	if (!uadp_types[i].size)
 		return perr(c, type_node, "field '%s' is a %s: linegate decodes RawData fields of "
-			    "fixed-size types only (Boolean, SByte, Byte, Int16, UInt16, Int32, "
-			    "UInt32, Int64, UInt64, Float, Double, DateTime, Guid, StatusCode); "
-			    "configure the publisher's DataSetWriter for the Variant or DataValue "
-			    "field encoding and list the field by its name alone", *name,
-			    uadp_types[i].name);
+			    "fixed-size types and Strings only (Boolean, SByte, Byte, Int16, UInt16, "
+			    "Int32, UInt32, Int64, UInt64, Float, Double, DateTime, Guid, "
+			    "StatusCode; String and ByteString with 'max_length'); configure the "
+			    "publisher's DataSetWriter for the Variant or DataValue field encoding "
+			    "and list the field by its name alone", *name, uadp_types[i].name);
 	if (maxl)
 		return perr(c, maxl, "'max_length' (a String's or ByteString's MaxStringLength) "
 			    "does not apply to a %s field", uadp_types[i].name);

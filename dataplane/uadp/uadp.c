@@ -472,8 +472,36 @@ static int rd_raw(struct rd *r, const struct lg_uadp_raw_field *lf, struct lg_ua
 {
 	unsigned int size = lg_uadp_type_size(lf->type);
 	uint32_t len;
-	int err;
+	int err, is_null;
 
+	if (lf->type == LG_UADP_T_STRING || lf->type == LG_UADP_T_BYTESTRING) {
+		/* A String: Int32 length and its bytes, zero-padded to MaxStringLength (max_len),
+		 * the padding skipped. */
+		const uint8_t *pad;
+
+		if (!lf->max_len)
+			return -LG_UADP_UNSUPPORTED_ENCODING;
+		f->type = lf->type;
+		f->max_len = lf->max_len;
+		f->is_array = 0;
+		f->count = 1;
+		err = rd_len(r, &len, &is_null);
+		if (err)
+			return err;
+		if (len > lf->max_len)
+			return -LG_UADP_BAD_LENGTH;
+		err = rd_bytes(r, lf->max_len, &f->data);
+		if (err)
+			return err;
+		pad = f->data + len;
+		for (uint32_t i = len; i < lf->max_len; i++)
+			if (*pad++)
+				return -LG_UADP_BAD_LENGTH; /* not padding: the layout is wrong */
+		if (is_null)
+			f->data = NULL;
+		f->len = len;
+		return 0;
+	}
 	if (!size)
 		return -LG_UADP_UNSUPPORTED_ENCODING;
 	f->type = lf->type;
@@ -1421,6 +1449,19 @@ static int wr_raw(struct wr *w, const struct lg_uadp_raw_field *lf, const struct
 	unsigned int size = lg_uadp_type_size(lf->type);
 	int err;
 
+	if (lf->type == LG_UADP_T_STRING || lf->type == LG_UADP_T_BYTESTRING) {
+		/* Int32 length, the bytes, zero padding to MaxStringLength (null: -1, padded) */
+		if (f->type != lf->type || f->is_array || !lf->max_len)
+			return -LG_UADP_BAD_ARG;
+		if (f->len > lf->max_len)
+			return -LG_UADP_BAD_LENGTH;
+		err = wr_u32(w, f->data ? f->len : UINT32_MAX);
+		if (!err && f->data)
+			err = wr_bytes(w, f->data, f->len);
+		if (!err)
+			err = wr_bytes(w, NULL, lf->max_len - (f->data ? f->len : 0));
+		return err;
+	}
 	if (!size || f->type != lf->type || !!lf->max_len != !!f->is_array)
 		return -LG_UADP_BAD_ARG;
 	if (f->count && !f->data)

@@ -175,6 +175,80 @@ static void roundtrip_vectors(json_object *vecs)
 	CHECK(n >= 15, "only %zu vectors round-tripped", n);
 }
 
+/*
+ * RawData Strings (OPC 10000-14, 7.2.4.5.11): Int32 length and bytes, zero-padded to the
+ * MaxStringLength of the metadata; a null String is -1 and all padding. Bytes that are not
+ * zero where padding belongs, or a length past the maximum, mean the layout is wrong.
+ */
+static void raw_strings(void)
+{
+	static const struct lg_uadp_raw_field raw_fields[] = {
+		{ .type = LG_UADP_T_UINT32 },
+		{ .type = LG_UADP_T_STRING, .max_len = 8 },
+		{ .type = LG_UADP_T_BYTESTRING, .max_len = 4 },
+		{ .type = LG_UADP_T_FLOAT },
+	};
+	static const struct lg_uadp_raw_field short_fields[] = {
+		{ .type = LG_UADP_T_UINT32 },
+		{ .type = LG_UADP_T_STRING, .max_len = 2 },
+		{ .type = LG_UADP_T_BYTESTRING, .max_len = 4 },
+		{ .type = LG_UADP_T_FLOAT },
+	};
+	static const struct lg_uadp_layout lay = { .writer_id = 5, .nfields = 4,
+						   .fields = raw_fields };
+	static const struct lg_uadp_layout lay_short = { .writer_id = 5, .nfields = 4,
+							 .fields = short_fields };
+	static const struct lg_uadp_layouts layouts = { .v = &lay, .n = 1 };
+	static const struct lg_uadp_layouts layouts_short = { .v = &lay_short, .n = 1 };
+	static struct lg_uadp_msg m, d;
+	static uint8_t out[512];
+	uint32_t rpm = 1480;
+	float t = 21.5f;
+	const char *mode = "run";
+	const uint8_t *p;
+	uint32_t n;
+	int len, at;
+
+	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
+		  LG_UADP_F_PAYLOAD_HEADER;
+	m.pub_num = 7;
+	m.group_flags = LG_UADP_G_WRITER_GROUP_ID;
+	m.writer_group_id = 1;
+	m.dsm_count = 1;
+	m.dsm[0] = (struct lg_uadp_dsm){ .writer_id = 5,
+					 .flags1 = LG_UADP_D1_VALID | (LG_UADP_ENC_RAW << 1),
+					 .field_count = 4, .first_field = 0 };
+	m.fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_UINT32, .count = 1,
+					      .data = (const uint8_t *)&rpm };
+	m.fields[1] = (struct lg_uadp_field){ .type = LG_UADP_T_STRING, .count = 1, .len = 3,
+					      .data = (const uint8_t *)mode };
+	m.fields[2] = (struct lg_uadp_field){ .type = LG_UADP_T_BYTESTRING, .count = 1 };
+	m.fields[3] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .count = 1,
+					      .data = (const uint8_t *)&t };
+	m.nfields = 4;
+	len = lg_uadp_encode(&m, &layouts, NULL, 0, out, sizeof(out));
+	CHECK(len > 0, "raw strings: encode failed: %s", lg_uadp_strerror(len));
+	if (len <= 0)
+		return;
+	CHECK(lg_uadp_decode(&d, out, (size_t)len, &layouts) == 0, "raw strings: decode failed");
+	CHECK(d.dsm[0].size == 1 + 4 + (4 + 8) + (4 + 4) + 4, "raw strings: dsm size %u",
+	      d.dsm[0].size);
+	CHECK(lg_uadp_field_get_bytes(&d.fields[1], 0, &p, &n) == 0 && n == 3 &&
+	      !memcmp(p, "run", 3), "raw strings: the String");
+	CHECK(lg_uadp_field_get_bytes(&d.fields[2], 0, &p, &n) == 0 && n == 0 && !p,
+	      "raw strings: the null ByteString");
+	CHECK(d.fields[3].type == LG_UADP_T_FLOAT && !memcmp(d.fields[3].data, &t, 4),
+	      "raw strings: the Float after them, at its fixed offset");
+	/* the same bytes read with a MaxStringLength of 2: the length 3 is past it */
+	CHECK(lg_uadp_decode(&d, out, (size_t)len, &layouts_short) == -LG_UADP_BAD_LENGTH,
+	      "raw strings: a String longer than max_length");
+	/* a byte of the String's padding not zero: not this layout */
+	at = len - 4 - (4 + 4) - 1; /* the String's last padding byte */
+	out[at] = 'x';
+	CHECK(lg_uadp_decode(&d, out, (size_t)len, &layouts) == -LG_UADP_BAD_LENGTH,
+	      "raw strings: padding that is not zero");
+}
+
 /* How the load generator builds a message: native values, two writers, signed. */
 static void build_and_decode(void)
 {
@@ -339,6 +413,7 @@ int main(int argc, char **argv)
 	free(k);
 
 	roundtrip_vectors(jget(doc, "vectors"));
+	raw_strings();
 	build_and_decode();
 
 	json_object_put(doc);

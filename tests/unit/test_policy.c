@@ -195,27 +195,30 @@ int main(int argc, char **argv)
 			"    uadp: {publisher_id: 4242, writer_group: 7, writer: 17, security: none,\n"
 			"      fields: [{name: t, type: DateTime}, {name: ax, type: Float, array: 64},\n"
 			"               {name: id, type: Guid}, {name: ok, type: Boolean, array: 65000},\n"
-			"               {name: st, type: StatusCode}]}\n"
+			"               {name: st, type: StatusCode},\n"
+			"               {name: mode, type: String, max_length: 16}]}\n"
 			"  - id: 2\n    source: 10.0.0.2\n    keys: [{id: 1, key_file: k1.key}]\n"
 			"    uadp: {publisher_id: 4242, writer_group: 7, writer: 18, security: none,\n"
 			"      fields: [t, ax]}\n";
 		static const uint8_t types[] = { LG_UADP_T_DATETIME, LG_UADP_T_FLOAT, LG_UADP_T_GUID,
-						 LG_UADP_T_BOOLEAN, LG_UADP_T_STATUSCODE };
-		static const uint16_t lens[] = { 0, 64, 0, 65000, 0 };
+						 LG_UADP_T_BOOLEAN, LG_UADP_T_STATUSCODE,
+						 LG_UADP_T_STRING };
+		static const uint16_t lens[] = { 0, 64, 0, 65000, 0, 16 };
 		struct lg_uadp_layout lay;
 
 		CHECK_EQ(lg_policy_parse(tf, strlen(tf), keys.policy, &p, err, sizeof(err)), 0);
 		if (err[0])
 			fprintf(stderr, "%s\n", err);
 		d = lg_policy_find(&p, 1);
-		CHECK(d && d->uadp_typed && d->uadp_nfields == 5);
+		CHECK(d && d->uadp_typed && d->uadp_nfields == 6);
 		CHECK(d && lg_policy_uadp_layout(d, &lay) == 0 && lay.writer_id == 17 &&
-		      lay.nfields == 5 && lay.fields == d->uadp_raw);
-		for (unsigned i = 0; d && i < 5; i++)
+		      lay.nfields == 6 && lay.fields == d->uadp_raw);
+		for (unsigned i = 0; d && i < 6; i++)
 			CHECK(d->uadp_raw[i].type == types[i] && d->uadp_raw[i].max_len == lens[i]);
 		CHECK(d && !strcmp(lg_policy_uadp_field(d, 3), "ok"));
 		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_STATUSCODE), "StatusCode"));
-		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_STRING), "?"));
+		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_STRING), "String"));
+		CHECK(!strcmp(lg_policy_uadp_type_name(LG_UADP_T_NODEID), "?"));
 		d = lg_policy_find(&p, 2);
 		CHECK(d && !d->uadp_typed && d->uadp_nfields == 2 &&
 		      lg_policy_uadp_layout(d, &lay) == -ENOENT);
