@@ -239,15 +239,38 @@ static int cmp_splice(const void *a, const void *b)
 	return x->at < y->at ? -1 : x->at > y->at;
 }
 
+/* Does the text end its lines with CR LF (judged by its first line end)? */
+static bool doc_crlf(const struct edoc *d)
+{
+	const char *nl = memchr(d->text, '\n', d->len);
+
+	return nl && nl > d->text && nl[-1] == '\r';
+}
+
+/* Copy an insertion, its line ends as the file has them (an edit of a CRLF file that wrote
+ * LF lines left it with two kinds of line end). Returns the bytes written. */
+static size_t put_ins(char *s, const char *ins, bool crlf)
+{
+	size_t n = 0;
+
+	for (const char *p = ins; *p; p++) {
+		if (crlf && *p == '\n' && (p == ins || p[-1] != '\r'))
+			s[n++] = '\r';
+		s[n++] = *p;
+	}
+	return n;
+}
+
 /* The text with every splice made, into out. Splices at one place keep the order they
  * were added in (an expiry before the key that follows it). */
 static int doc_render(struct edoc *d, struct lg_policy_edit *out)
 {
 	size_t cap = d->len + 1, pos = 0, n = 0;
+	bool crlf = doc_crlf(d);
 	char *s;
 
 	for (unsigned i = 0; i < d->nsp; i++)
-		cap += strlen(d->sp[i].ins);
+		cap += 2 * strlen(d->sp[i].ins); /* room for a CR before each LF */
 	/* Insertion sort keeps equal places in order (qsort would not). */
 	for (unsigned i = 1; i < d->nsp; i++)
 		for (unsigned j = i; j > 0 && cmp_splice(&d->sp[j - 1], &d->sp[j]) > 0; j--) {
@@ -260,12 +283,9 @@ static int doc_render(struct edoc *d, struct lg_policy_edit *out)
 	if (!s)
 		return -ENOMEM;
 	for (unsigned i = 0; i < d->nsp; i++) {
-		size_t l = strlen(d->sp[i].ins);
-
 		memcpy(s + n, d->text + pos, d->sp[i].at - pos);
 		n += d->sp[i].at - pos;
-		memcpy(s + n, d->sp[i].ins, l);
-		n += l;
+		n += put_ins(s + n, d->sp[i].ins, crlf);
 		pos = d->sp[i].end;
 	}
 	memcpy(s + n, d->text + pos, d->len - pos);

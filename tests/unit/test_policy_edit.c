@@ -385,6 +385,44 @@ static void test_rotate(void)
 	CHECK_EQ(lg_policy_edit_rotate(line4, strlen(line4), 77, t, &e, err, sizeof(err)), -ENOENT);
 }
 
+/* A file with CR LF line ends gets CR LF in every line an edit writes (they were LF): the
+ * exact bytes of an enroll, a rotation with a block key (its expiry line and the new key),
+ * a prune and a revoke, and of a devices list added at the end of a file. */
+static void test_crlf(void)
+{
+	static const char in[] = "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+				 "    source: 10.0.0.7\r\n    keys:\r\n      - id: 1\r\n"
+				 "        key_file: keys/d7.key\r\nport: 4739\r\n";
+	struct lg_device_spec plain = {.id = 8, .name = "n8", .source = "10.0.0.8", .port = -1};
+	struct lg_policy_edit e, e2;
+	char err[512] = "";
+	int64_t t;
+
+	ENROLL_OK(in, &plain,
+		  "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n    source: 10.0.0.7\r\n"
+		  "    keys:\r\n      - id: 1\r\n        key_file: keys/d7.key\r\n"
+		  "  - id: 8\r\n    name: n8\r\n    source: 10.0.0.8\r\n    keys:\r\n"
+		  "      - {id: 1, key_file: keys/n8.key}\r\nport: 4739\r\n");
+	ENROLL_OK("version: 1\r\nport: 4739", &plain,
+		  "version: 1\r\nport: 4739\r\ndevices:\r\n  - id: 8\r\n    name: n8\r\n"
+		  "    source: 10.0.0.8\r\n    keys:\r\n      - {id: 1, key_file: keys/n8.key}\r\n");
+	CHECK_EQ(lg_time_parse_utc(T_EXP, &t), 0);
+	CHECK_EQ(lg_policy_edit_rotate(in, strlen(in), 7, t, &e, err, sizeof(err)), 0);
+	write_key(e.key_file);
+	EXPECT_TEXT(&e, "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+			"    source: 10.0.0.7\r\n    keys:\r\n      - id: 1\r\n"
+			"        key_file: keys/d7.key\r\n        expires: " T_EXP "\r\n"
+			"      - {id: 2, key_file: keys/c7-k2.key}\r\nport: 4739\r\n");
+	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 0, t, &e2, err, sizeof(err)), 0);
+	CHECK_EQ(e2.nremoved, 1);
+	EXPECT_TEXT(&e2, "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+			 "    source: 10.0.0.7\r\n    keys:\r\n"
+			 "      - {id: 2, key_file: keys/c7-k2.key}\r\nport: 4739\r\n");
+	lg_policy_edit_free(&e2);
+	lg_policy_edit_free(&e);
+	REVOKE_OK(in, 7, "version: 1\r\ndevices: []\r\nport: 4739\r\n", 1);
+}
+
 static void test_key_files(void)
 {
 	char path[256], err[256], fp[LG_KEY_FP_LEN + 1], buf[80], want[LG_KEY_FP_LEN + 1];
@@ -517,6 +555,7 @@ int main(int argc, char **argv)
 	test_enroll();
 	test_revoke();
 	test_rotate();
+	test_crlf();
 	test_key_files();
 	test_times();
 	test_replace();
