@@ -51,5 +51,28 @@ lg_wait_for 5 got || lg_fail "received $(lg_json "$T/m.json" "d['received']") of
 lg_json "$T/m.json" "d['admitted'], d['drops']['unknown_device']" > "$T/c.txt"
 [ "$(cat "$T/c.txt")" = "0 50" ] ||
 	lg_fail "device 101 after the restart: (admitted, unknown_device) = $(cat "$T/c.txt"), want (0, 50)"
+
+# Started with another --policy file: the start line says so and names both files. Another
+# text: that file is used. A copy of the boot file (the same text): the last applied policy
+# still is, and the line says why.
+restart_with() { # FILE ERRFILE
+	kill -INT $DP_PID
+	wait $DP_PID || lg_fail "linegate exited with status $?"
+	rm -f "$T/dp.sock"
+	lg_start_linegate -p "$1" 2> "$2"
+	lg_wait_for 5 grep -q 'devices enrolled' "$2" || lg_fail "linegate did not start: $(cat "$2")"
+	grep '^linegate: policy:' "$2"
+}
+restart_with "$T/boot-copy.yaml" "$T/dp3.err"
+grep -qF "linegate: policy: started with another policy file ($T/boot-copy.yaml) than the one of the last apply ($T/policy.yaml): using $T/boot-copy.yaml; state in" "$T/dp3.err" ||
+	lg_fail "start with another policy file: $(grep 'policy:' "$T/dp3.err")"
+grep -q "$(grep -c '^  - id:' "$T/boot-copy.yaml") devices enrolled" "$T/dp3.err" ||
+	lg_fail "it does not run boot-copy.yaml's devices: $(grep enrolled "$T/dp3.err")"
+cp "$T/policy.yaml" "$T/same.yaml"
+restart_with "$T/same.yaml" "$T/dp4.err"
+grep -qF "linegate: policy: the last applied policy (kept in $T/dp-state/applied.json): started with another policy file ($T/same.yaml) than the one of the last apply ($T/policy.yaml), but with the same text, so the applies since are newer;" "$T/dp4.err" ||
+	lg_fail "start with a copy of the boot file: $(grep 'policy:' "$T/dp4.err")"
+grep -q '8 devices enrolled' "$T/dp4.err" ||
+	lg_fail "the copy's start does not run the last apply's 8 devices: $(grep enrolled "$T/dp4.err")"
 lg_stop_linegate
 echo "PASS: the removed device stays out after a restart that follows a verb's edit"
