@@ -66,7 +66,9 @@ static const char usage[] =
 	"                         wrote to it for MS (default 1000; 0: at once); a file renamed\n"
 	"                         into place is applied at once\n"
 	"  -i, --interval MS      how often to ask the data plane which policy it runs (a drift\n"
-	"                         from linegated's is audited, not undone) and, with poll, to\n"
+	"                         from linegated's is audited, not undone; each look waits at\n"
+	"                         most 2 s, and one that gets no answer makes status say\n"
+	"                         in_sync false and why, audited) and, with poll, to\n"
 	"                         read the policy file; a content is applied once two reads\n"
 	"                         in a row found it (default 1000)\n"
 	"  -h, --help             this text\n"
@@ -116,6 +118,13 @@ struct daemon {
 	uint64_t denied, denied_unaudited;
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
+	/* Does the data plane answer its status within DP_LOOK_TIMEOUT_MS (every interval and at
+	 * each linegatectl status)? While it does not, in_sync is reported false with dp_why;
+	 * each change is audited once. dp_look: when the last look ended (CLOCK_MONOTONIC). */
+	bool dp_down;
+	char dp_why[512], dp_since[32];
+	struct timespec dp_look;
+	int interval_ms;
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
 	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
 	 * in drift as last seen in its status, bit (1 << method); audited when they change */
@@ -136,6 +145,11 @@ static void on_signal(int sig)
 static void hex32(const uint8_t *h, char *out)
 {
 	lg_hex_encode(h, 32, out);
+}
+
+static int64_t ms_since(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
 
 static void now_iso(char *ts, size_t len)
@@ -219,9 +233,25 @@ static const char *get_str_field(json_object *req, const char *k)
 		       json_object_get_string(v) : NULL;
 }
 
+/*
+ * A look at the data plane's status waits this long: a hung (stopped, not dead) data plane
+ * would otherwise hold linegated for the client timeout (30 s) at every interval, and its
+ * admin socket with it.
+ */
+#define DP_LOOK_TIMEOUT_MS 2000
+
+static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_object **reply,
+		     char *err, size_t errlen);
+
 /* One request to the data plane; on failure, err says what happened there. */
 static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
 		   size_t errlen)
+{
+	return dp_call_t(d, req, LG_CTL_TIMEOUT_S * 1000, reply, err, errlen);
+}
+
+static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_object **reply,
+		     char *err, size_t errlen)
 {
 	char why[1024];
 	json_object *v;
@@ -232,7 +262,7 @@ static int dp_call(struct daemon *d, json_object *req, json_object **reply, char
 		snprintf(err, errlen, "no data plane (start linegated with --dataplane)");
 		return -ENOTCONN;
 	}
-	ret = lg_ctl_request(d->dp_path, req, reply, why, sizeof(why));
+	ret = lg_ctl_request_timeout(d->dp_path, req, timeout_ms, reply, why, sizeof(why));
 	json_object_put(req);
 	if (ret) {
 		snprintf(err, errlen, "data plane: %s", why);
@@ -333,23 +363,61 @@ static void data_drift_note(struct daemon *d, json_object *status)
 	}
 }
 
-static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, char *err,
-		     size_t errlen)
+/*
+ * The data plane answered a look (ok) or did not (why): one audit line and one log line when
+ * that changes, never one per look. While it does not answer, status says in_sync false and
+ * why; the first look that gets an answer ends it, and drift_note() compares hashes again.
+ */
+static void dp_reach(struct daemon *d, bool ok, const char *why)
+{
+	char detail[800];
+
+	clock_gettime(CLOCK_MONOTONIC, &d->dp_look);
+	if (!ok)
+		snprintf(d->dp_why, sizeof(d->dp_why), "%s", why);
+	if (ok != d->dp_down)
+		return;
+	d->dp_down = !ok;
+	if (ok) {
+		snprintf(detail, sizeof(detail), "the data plane answers again (it did not since "
+			 "%s)", d->dp_since);
+	} else {
+		now_iso(d->dp_since, sizeof(d->dp_since));
+		snprintf(detail, sizeof(detail), "the data plane does not answer (%.600s): in_sync "
+			 "is false until it does", why);
+	}
+	audit_line_dp(d, ++d->seq, "event", "dataplane", "dataplane",
+		      ok ? "answering" : "not_answering", d->have_running ? d->running.hash : NULL,
+		      NULL, detail);
+	fprintf(stderr, "linegated: %s\n", detail);
+}
+
+/* Look at the data plane's status (with the short timeout): its running generation's hash,
+ * and with keep, the whole reply (the caller's to put). Records whether it answered. */
+static int dp_status_keep(struct daemon *d, char hex[65], json_object **keep, char *err,
+			  size_t errlen)
 {
 	json_object *r;
-	const char *h, *m;
-	int ret = dp_call(d, cmd_req("status"), &r, err, errlen);
+	const char *h;
+	int ret = dp_call_t(d, cmd_req("status"), DP_LOOK_TIMEOUT_MS, &r, err, errlen);
 
+	/* A refusal is an answer: the data plane is there. */
+	dp_reach(d, ret == 0 || ret == -EPROTO, err);
 	if (ret)
 		return ret;
 	h = get_str_field(r, "policy_sha256");
-	m = get_str_field(r, "model");
 	snprintf(hex, 65, "%s", h ? h : "");
-	if (model)
-		snprintf(model, mlen, "%s", m ? m : "");
 	data_drift_note(d, r);
-	json_object_put(r);
+	if (keep)
+		*keep = r;
+	else
+		json_object_put(r);
 	return 0;
+}
+
+static int dp_status(struct daemon *d, char hex[65], char *err, size_t errlen)
+{
+	return dp_status_keep(d, hex, NULL, err, errlen);
 }
 
 /* Push policy text to the data plane; it parses the same text with the same parser, and
@@ -501,7 +569,11 @@ static int state_set_current(struct daemon *d, unsigned version, const uint8_t *
 	hex32(hash, hex);
 	json_object_object_add(c, "version", json_object_new_int64(version));
 	json_object_object_add(c, "sha256", json_object_new_string(hex));
-	json_object_object_add(c, "boot_file", json_object_new_string(d->policy_path));
+	char real[PATH_MAX];
+
+	/* Its real path: a start with another --policy is told from an edit of this one. */
+	json_object_object_add(c, "boot_file", json_object_new_string(realpath(d->policy_path, real)
+									     ? real : d->policy_path));
 	json_object_object_add(c, "boot_sha256", json_object_new_string(boot_hex));
 	ret = spath(d, p, sizeof(p), "current.json");
 	if (!ret)
@@ -714,7 +786,7 @@ static void drift_check(struct daemon *d)
 {
 	char dp_hex[65], why[512];
 
-	if (d->dp_path && d->have_running && !dp_status(d, dp_hex, NULL, 0, why, sizeof(why)))
+	if (d->dp_path && d->have_running && !dp_status(d, dp_hex, why, sizeof(why)))
 		drift_note(d, dp_hex, "it came back by itself");
 }
 
@@ -1182,25 +1254,43 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "file_watch",
 			       json_object_new_string(d->ino_wd >= 0 ? "inotify" : "poll"));
 	if (d->dp_path) {
-		int ret = dp_status(d, dphex, NULL, 0, why, sizeof(why));
+		struct timespec now;
+		json_object *r = NULL, *inc;
+		int ret = -ETIMEDOUT;
+		char msg[800];
 
-		json_object_object_add(c->reply, "dataplane",
-				       json_object_new_string(ret ? why : "up"));
+		/* A data plane that did not answer the last look, less than an interval ago, is
+		 * not asked again: status answers at once (a hung one would hold it). */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (d->dp_down && ms_since(&d->dp_look, &now) < d->interval_ms)
+			snprintf(why, sizeof(why), "%s", d->dp_why);
+		else
+			ret = dp_status_keep(d, dphex, &r, why, sizeof(why));
 		if (!ret) {
-			json_object *r, *inc;
-
 			json_object_object_add(c->reply, "dataplane_policy_sha256",
 					       json_object_new_string(dphex));
 			/* incidents: the data plane's open incidents, as it lists them */
-			if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
-				if (json_object_object_get_ex(r, "incidents", &inc))
-					json_object_object_add(c->reply, "incidents",
-							       json_object_get(inc));
-				json_object_put(r);
-			}
+			if (json_object_object_get_ex(r, "incidents", &inc))
+				json_object_object_add(c->reply, "incidents", json_object_get(inc));
+			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}
-		json_object_object_add(c->reply, "in_sync", json_object_new_boolean(d->in_sync));
+		if (ret && ret != -EPROTO)
+			snprintf(msg, sizeof(msg), "not answering since %s: %.700s", d->dp_since,
+				 why);
+		json_object_object_add(c->reply, "dataplane",
+				       json_object_new_string(!ret ? "up" :
+							      ret == -EPROTO ? why : msg));
+		json_object_object_add(c->reply, "in_sync",
+				       json_object_new_boolean(d->in_sync && !d->dp_down));
+		if (d->dp_down)
+			snprintf(msg, sizeof(msg), "the data plane does not answer, so what it "
+				 "runs is not known: %.700s", d->dp_why);
+		else if (!d->in_sync)
+			snprintf(msg, sizeof(msg), "the data plane runs %.8s, not linegated's "
+				 "version %u", d->drift_hex, d->version);
+		if (d->dp_down || !d->in_sync)
+			json_object_object_add(c->reply, "in_sync_why", json_object_new_string(msg));
 	}
 	return 0;
 }
@@ -1370,7 +1460,8 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 	struct daemon *d = ctx;
 	json_object *v;
 	int64_t want = (int64_t)d->version - 1;
-	char stem[32], source[PATH_MAX], what[64];
+	char stem[32], source[PATH_MAX], what[64], when[64], why[1024];
+	json_object *meta = NULL;
 	char *text;
 	size_t len;
 	int ret;
@@ -1397,15 +1488,25 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 		return -ENOENT;
 	}
 	snprintf(stem, sizeof(stem), "versions/%lld", (long long)want);
-	ret = state_load(d, stem, &text, &len, source, sizeof(source), NULL);
+	ret = state_load(d, stem, &text, &len, source, sizeof(source), &meta);
 	if (ret) {
 		snprintf(c->err, c->errlen, "version %lld: %s", (long long)want, strerror(-ret));
 		return ret;
 	}
+	/* A refusal names the version it tried to return to and when that one was applied,
+	 * not only what is missing now (a key file a revoke deleted, say). */
+	snprintf(when, sizeof(when), "%s", get_str_field(meta, "time") ?
+						   get_str_field(meta, "time") : "at an unknown time");
+	json_object_put(meta);
 	snprintf(what, sizeof(what), "rollback to version %lld", (long long)want);
 	ret = apply_text(d, text, len, source, c->peer->name, "rollback", what, false, 0,
-			 c->reply, c->err, c->errlen);
+			 c->reply, why, sizeof(why));
 	free(text);
+	if (ret)
+		snprintf(c->err, c->errlen, "version %lld (applied %s): %s", (long long)want, when,
+			 why);
+	else
+		snprintf(c->err, c->errlen, "%s", why);
 	if (!ret) {
 		char msg[1100];
 
@@ -1449,26 +1550,39 @@ static int edit_base(struct daemon *d, char **text, size_t *len, char *msg, size
 	return 0;
 }
 
-static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
-		       bool new_key, const char *old, size_t oldlen, struct lg_ctl_call *c)
+/* The size of a new key for a running device: a UADP device that holds security group keys
+ * gets one of the same policy, anything else a plain key. */
+static size_t rotate_key_bytes(const struct daemon *d, const char *name)
+{
+	size_t nbytes = LG_KEY_LEN;
+
+	for (size_t i = 0; d->have_running && i < d->running.ndevices; i++) {
+		const struct lg_policy_device *dv = &d->running.devices[i];
+		unsigned enc = dv->uadp_enc_len ? dv->uadp_enc_len : dv->keys[0].enc_len;
+
+		if (!strcmp(dv->name, name) && dv->uadp_pub_type && enc)
+			nbytes = LG_KEY_LEN + enc + LG_UADP_KEY_NONCE_LEN;
+	}
+	return nbytes;
+}
+
+/*
+ * Write the edited policy and apply it under the verb's name. key_bytes: the size of the
+ * new key file the edit names (0: none). head: what the change is, as history and the audit
+ * say it ("devices revoke 7 (pump-3)"); a new key's fingerprint is added to it.
+ */
+static int edit_commit(struct daemon *d, const char *what, const char *head,
+		       struct lg_policy_edit *e, size_t key_bytes, const char *old, size_t oldlen,
+		       struct lg_ctl_call *c)
 {
 	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
 	const char *slash = strrchr(d->policy_path, '/');
+	bool new_key = key_bytes > 0;
 	unsigned files_removed = 0;
 	int ret;
 
 	if (new_key) {
-		/* A UADP device that holds security group keys gets one of the same policy. */
-		size_t nbytes = LG_KEY_LEN;
-
-		for (size_t i = 0; d->have_running && i < d->running.ndevices; i++) {
-			const struct lg_policy_device *dv = &d->running.devices[i];
-			unsigned enc = dv->uadp_enc_len ? dv->uadp_enc_len : dv->keys[0].enc_len;
-
-			if (!strcmp(dv->name, e->name) && dv->uadp_pub_type && enc)
-				nbytes = LG_KEY_LEN + enc + LG_UADP_KEY_NONCE_LEN;
-		}
-		ret = lg_key_file_create(d->policy_path, e->key_file, nbytes, fp, c->err,
+		ret = lg_key_file_create(d->policy_path, e->key_file, key_bytes, fp, c->err,
 					 c->errlen);
 		if (ret)
 			goto refused;
@@ -1481,8 +1595,8 @@ static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit
 		snprintf(c->err, c->errlen, "writing %s: %s", d->policy_path, strerror(-ret));
 		goto undo_key;
 	}
-	snprintf(detail, sizeof(detail), "%s%.64s%s%s", e->name[0] ? "device " : "expired keys",
-		 e->name, new_key ? ", new key fingerprint " : "", fp);
+	snprintf(detail, sizeof(detail), "%.400s%s%s", head, new_key ? ", new key fingerprint " : "",
+		 fp);
 	ret = apply_text(d, e->text, e->len, d->policy_path, c->peer->name, what, detail, false,
 			 0, c->reply, c->err, c->errlen);
 	if (ret) {
@@ -1542,6 +1656,7 @@ static const char *reply_str(struct lg_ctl_call *c, const char *k)
 static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_device_spec s = { .name = get_str_field(c->req, "name"),
 				    .source = get_str_field(c->req, "source"), .port = -1,
 				    .mac = get_str_field(c->req, "mac"),
@@ -1569,7 +1684,8 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_enroll", &e, true, old, len, c);
+	snprintf(head, sizeof(head), "devices enroll %u (%s)", s.id, s.name);
+	ret = edit_commit(d, "devices_enroll", head, &e, LG_KEY_LEN, old, len, c);
 	if (!ret) {
 		snprintf(msg, sizeof(msg), "enrolled device %u (%s): key %u, fingerprint %s; "
 			 "install %s on the device", s.id, s.name, e.key_id,
@@ -1585,6 +1701,7 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	char msg[256];
 	uint32_t id;
@@ -1605,7 +1722,8 @@ static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_revoke", &e, false, old, len, c);
+	snprintf(head, sizeof(head), "devices revoke %u (%s)", id, e.name);
+	ret = edit_commit(d, "devices_revoke", head, &e, 0, old, len, c);
 	if (!ret) {
 		snprintf(msg, sizeof(msg),
 			 "revoked device %u (%s): its frames are refused from now on", id, e.name);
@@ -1620,6 +1738,7 @@ static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	char msg[1024], when[32];
 	uint32_t id, grace;
@@ -1644,7 +1763,9 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_rotate_key", &e, true, old, len, c);
+	snprintf(head, sizeof(head), "devices rotate-key %u (%s): key %u", id, e.name, e.key_id);
+	ret = edit_commit(d, "devices_rotate_key", head, &e, rotate_key_bytes(d, e.name), old, len,
+			  c);
 	if (!ret) {
 		lg_rfc3339(expires, when, sizeof(when));
 		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
@@ -1669,6 +1790,7 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	uint32_t id = 0;
 	char msg[64];
@@ -1686,8 +1808,16 @@ static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	if (e.nremoved)
-		ret = edit_commit(d, "devices_prune", &e, false, old, len, c);
+	if (e.nremoved) {
+		/* Which keys went, by their files: history says what the version changed. */
+		int n = id ? snprintf(head, sizeof(head), "devices prune %u: removed keys", id) :
+			     snprintf(head, sizeof(head), "devices prune: removed keys");
+
+		for (unsigned i = 0; i < e.nremoved && n > 0 && (size_t)n < sizeof(head); i++)
+			n += snprintf(head + n, sizeof(head) - (size_t)n, "%s %s", i ? "," : "",
+				      e.removed[i] ? e.removed[i] : "(no key file)");
+		ret = edit_commit(d, "devices_prune", head, &e, 0, old, len, c);
+	}
 	else
 		json_object_object_add(c->reply, "keys_removed", json_object_new_int(0));
 	if (!ret) {
@@ -1735,11 +1865,6 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	  true },
 	{ NULL },
 };
-
-static int64_t ms_since(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
 
 /* One audit line for a uid's refusals: this one (why; NULL when there is no new one), and
  * those counted since its last line. */
@@ -1899,7 +2024,7 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 	size_t len;
 	unsigned version = 0;
 
-	if (dp_status(d, dphex, NULL, 0, why, sizeof(why))) {
+	if (dp_status(d, dphex, why, sizeof(why))) {
 		snprintf(detail, sizeof(detail), "cannot tell: %s", why);
 		audit_line(d, seq, "reconciled", "startup", "apply", "unknown", hp, detail);
 	} else if (strcmp(dphex, hex)) {
@@ -1992,6 +2117,7 @@ static unsigned state_find_hash(const struct daemon *d, const char *hex, unsigne
 static int start_policy(struct daemon *d, char *msg, size_t msglen)
 {
 	char boot_hex[65], why[600], source[PATH_MAX], cur[PATH_MAX], dphex[65], hex[65];
+	char last_boot[PATH_MAX] = "";
 	char stem[32];
 	json_object *c = NULL, *v;
 	unsigned cv = 0, kv = 0;
@@ -2004,7 +2130,11 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	boot_hash(d, boot_hex);
 	why[0] = '\0';
 	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
-		const char *cb = get_str_field(c, "boot_sha256");
+		const char *cb = get_str_field(c, "boot_sha256"), *bf = get_str_field(c, "boot_file");
+		char real[PATH_MAX];
+
+		if (bf && strcmp(bf, realpath(d->policy_path, real) ? real : d->policy_path))
+			snprintf(last_boot, sizeof(last_boot), "%s", bf);
 
 		cv = json_object_object_get_ex(c, "version", &v) ?
 			     (unsigned)json_object_get_int64(v) : 0;
@@ -2034,7 +2164,11 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		}
 	}
 	if (!kv) {
-		if (!why[0] && cv)
+		if (!why[0] && cv && last_boot[0])
+			snprintf(why, sizeof(why), "the boot file %s as the next version (started "
+				 "with another policy file than the one of version %u, %.200s)",
+				 d->policy_path, cv, last_boot);
+		else if (!why[0] && cv)
 			snprintf(why, sizeof(why), "the boot file %s as the next version (it "
 				 "changed since version %u was applied)", d->policy_path, cv);
 		else if (!why[0])
@@ -2054,7 +2188,7 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		}
 	}
 	hex32(p.hash, hex);
-	if (d->dp_path && !dp_status(d, dphex, NULL, 0, msg, msglen) && !strcmp(dphex, hex)) {
+	if (d->dp_path && !dp_status(d, dphex, msg, msglen) && !strcmp(dphex, hex)) {
 		/* The data plane runs it already: nothing to push, nothing reset. */
 		if (!kv && d->state_dir)
 			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex,
@@ -2260,6 +2394,7 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	d.interval_ms = interval;
 	if (!d.policy_path || !d.socket_path || interval < 10) {
 		fputs(usage, stderr);
 		return 2;
