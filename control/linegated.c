@@ -572,8 +572,9 @@ static int state_set_current(struct daemon *d, unsigned version, const uint8_t *
 	char real[PATH_MAX];
 
 	/* Its real path: a start with another --policy is told from an edit of this one. */
-	json_object_object_add(c, "boot_file", json_object_new_string(realpath(d->policy_path, real)
-									     ? real : d->policy_path));
+	json_object_object_add(c, "boot_file",
+			       json_object_new_string(realpath(d->policy_path, real) ? real :
+										d->policy_path));
 	json_object_object_add(c, "boot_sha256", json_object_new_string(boot_hex));
 	ret = spath(d, p, sizeof(p), "current.json");
 	if (!ret)
@@ -1290,7 +1291,8 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			snprintf(msg, sizeof(msg), "the data plane runs %.8s, not linegated's "
 				 "version %u", d->drift_hex, d->version);
 		if (d->dp_down || !d->in_sync)
-			json_object_object_add(c->reply, "in_sync_why", json_object_new_string(msg));
+			json_object_object_add(c->reply, "in_sync_why",
+					       json_object_new_string(msg));
 	}
 	return 0;
 }
@@ -1495,8 +1497,8 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 	}
 	/* A refusal names the version it tried to return to and when that one was applied,
 	 * not only what is missing now (a key file a revoke deleted, say). */
-	snprintf(when, sizeof(when), "%s", get_str_field(meta, "time") ?
-						   get_str_field(meta, "time") : "at an unknown time");
+	snprintf(when, sizeof(when), "%s",
+		 get_str_field(meta, "time") ? get_str_field(meta, "time") : "at an unknown time");
 	json_object_put(meta);
 	snprintf(what, sizeof(what), "rollback to version %lld", (long long)want);
 	ret = apply_text(d, text, len, source, c->peer->name, "rollback", what, false, 0,
@@ -1595,8 +1597,8 @@ static int edit_commit(struct daemon *d, const char *what, const char *head,
 		snprintf(c->err, c->errlen, "writing %s: %s", d->policy_path, strerror(-ret));
 		goto undo_key;
 	}
-	snprintf(detail, sizeof(detail), "%.400s%s%s", head, new_key ? ", new key fingerprint " : "",
-		 fp);
+	snprintf(detail, sizeof(detail), "%.400s%s%s", head,
+		 new_key ? ", new key fingerprint " : "", fp);
 	ret = apply_text(d, e->text, e->len, d->policy_path, c->peer->name, what, detail, false,
 			 0, c->reply, c->err, c->errlen);
 	if (ret) {
@@ -1663,6 +1665,7 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 				    .group = get_str_field(c->req, "group") };
 	struct lg_policy_edit e;
 	char msg[1024];
+	json_object *u;
 	uint32_t port;
 	char *old;
 	size_t len;
@@ -1675,6 +1678,24 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 	if (get_u32_field(c->req, "port", &port))
 		s.port = port > 65535 ? 65536 : (int)port;
 	get_u32_field(c->req, "rate", &s.rate);
+	/* A UADP publisher's identity: {"uadp": {"publisher_id": S, "writer": N, ...}}. */
+	if (json_object_object_get_ex(c->req, "uadp", &u)) {
+		if (!json_object_is_type(u, json_type_object)) {
+			snprintf(c->err, c->errlen, "devices_enroll: \"uadp\" must be an object "
+				 "(publisher_id, publisher_type, writer_group, writer or "
+				 "writer_position, security, security_policy, replay)");
+			return -EINVAL;
+		}
+		s.uadp = true;
+		s.publisher_id = get_str_field(u, "publisher_id");
+		s.publisher_type = get_str_field(u, "publisher_type");
+		s.security = get_str_field(u, "security");
+		s.security_policy = get_str_field(u, "security_policy");
+		s.replay = get_str_field(u, "replay");
+		get_u32_field(u, "writer_group", &s.writer_group);
+		get_u32_field(u, "writer", &s.writer);
+		get_u32_field(u, "writer_position", &s.writer_position);
+	}
 	ret = edit_base(d, &old, &len, c->err, c->errlen);
 	if (ret)
 		return ret;
@@ -1685,11 +1706,24 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 		return ret;
 	}
 	snprintf(head, sizeof(head), "devices enroll %u (%s)", s.id, s.name);
-	ret = edit_commit(d, "devices_enroll", head, &e, LG_KEY_LEN, old, len, c);
-	if (!ret) {
+	ret = edit_commit(d, "devices_enroll", head, &e, lg_device_spec_key_bytes(&s), old, len,
+			  c);
+	if (!ret && lg_device_spec_key_bytes(&s) > LG_KEY_LEN)
+		snprintf(msg, sizeof(msg), "enrolled UADP device %u (%s): key %u (the publisher's "
+			 "SecurityTokenId), fingerprint %s; %s holds its SigningKey, EncryptingKey "
+			 "and KeyNonce in hex, one after the other: give them to the publisher "
+			 "(docs/opcua.md)", s.id, s.name, e.key_id, reply_str(c, "fingerprint"),
+			 reply_str(c, "key_file"));
+	else if (!ret && s.uadp)
+		snprintf(msg, sizeof(msg), "enrolled UADP device %u (%s): key %u, fingerprint %s, "
+			 "in %s (security none: its messages are not signed, the key is not "
+			 "used)", s.id, s.name, e.key_id, reply_str(c, "fingerprint"),
+			 reply_str(c, "key_file"));
+	else if (!ret)
 		snprintf(msg, sizeof(msg), "enrolled device %u (%s): key %u, fingerprint %s; "
 			 "install %s on the device", s.id, s.name, e.key_id,
 			 reply_str(c, "fingerprint"), reply_str(c, "key_file"));
+	if (!ret) {
 		json_object_object_del(c->reply, "message");
 		set_message(c, msg);
 	}
@@ -1840,8 +1874,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "devices", h_devices, "the enrolled devices, their keys' fingerprints and expiry",
 	  false },
 	{ "devices_enroll", h_devices_enroll,
-	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\") "
-	  "with a new key file",
+	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\", "
+	  "\"uadp\") with a new key file",
 	  true },
 	{ "devices_revoke", h_devices_revoke, "remove device \"id\" from the policy file, apply it",
 	  true },
@@ -2130,7 +2164,8 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	boot_hash(d, boot_hex);
 	why[0] = '\0';
 	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
-		const char *cb = get_str_field(c, "boot_sha256"), *bf = get_str_field(c, "boot_file");
+		const char *cb = get_str_field(c, "boot_sha256");
+		const char *bf = get_str_field(c, "boot_file");
 		char real[PATH_MAX];
 
 		if (bf && strcmp(bf, realpath(d->policy_path, real) ? real : d->policy_path))
