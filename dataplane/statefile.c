@@ -343,7 +343,8 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 		if (other_file)
 			snprintf(why, whylen, "the last applied policy (kept in %s/applied.json): "
 				 "started with another policy file (%s) than the one of the last "
-				 "apply (%s), but with the same text, so the applies since are newer",
+				 "apply (%s), but with the same text, so the applies since are "
+				 "newer",
 				 st->dir, st->boot_path, last_boot);
 		else
 			snprintf(why, whylen, "the last applied policy (kept in %s/applied.json): "

@@ -11,8 +11,8 @@
  *	                counts (incident.h). Mapped shared like replay.hwm, written by the
  *	                device's owner worker, so that a restart continues an open incident.
  *	applied.json    the last applied policy: its text, the name it was parsed as and the
- *	                SHA-256 and path of the boot file at the time; written atomically (temp file,
- *	                fsync, rename, fsync of the folder).
+ *	                SHA-256 and path of the boot file at the time; written atomically
+ *	                (temp file, fsync, rename, fsync of the folder).
  */
 #ifndef LG_STATEFILE_H
 #define LG_STATEFILE_H
