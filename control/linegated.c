@@ -107,7 +107,8 @@ struct daemon {
 	int settle_ms;
 	bool settle_pending;
 	struct timespec settle_from;
-	/* refused peers: audited at most once a second per uid, the rest counted */
+	/* refused peers: audited at most once a second per uid, the rest counted; 16 uids
+	 * followed one by one, any more counted together (denied_other) */
 	struct denial {
 		uid_t uid;
 		struct timespec last;  /* CLOCK_MONOTONIC of its last audit line, 0 = free */
@@ -116,6 +117,12 @@ struct daemon {
 		uint64_t more;         /* refused since that line, not audited yet */
 	} denials[16];
 	uint64_t denied, denied_unaudited;
+	/* Refusals of uids that found every slot in use (each audited less than a second
+	 * ago): counted here and audited together, at most once a second, so that no uid is
+	 * audited twice in a second however many there are. */
+	uint64_t denied_other;
+	struct timespec other_last;
+	char other_since[32];
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
 	/* Does the data plane answer its status within DP_LOOK_TIMEOUT_MS (every interval and at
@@ -1929,7 +1936,7 @@ static void denial_audit(struct daemon *d, struct denial *e, const char *why,
 static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why)
 {
 	struct daemon *d = ctx;
-	struct denial *e = NULL, *oldest = &d->denials[0];
+	struct denial *e = NULL, *spare = NULL;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1939,14 +1946,21 @@ static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why
 
 		if (x->last.tv_sec && x->uid == peer->uid)
 			e = x;
-		else if (ms_since(&x->last, &oldest->last) > 0)
-			oldest = x;
+		/* A slot may change hands only when its uid could be audited again anyway: its
+		 * last line a second ago or more, nothing counted since. */
+		else if (!spare && (!x->last.tv_sec ||
+				    (!x->more && ms_since(&x->last, &now) >= 1000)))
+			spare = x;
+	}
+	if (!e && !spare) {
+		if (!d->denied_other)
+			now_iso(d->other_since, sizeof(d->other_since));
+		d->denied_other++;
+		d->denied_unaudited++;
+		return;
 	}
 	if (!e) {
-		/* A new uid takes the slot used longest ago; its count goes out first. */
-		e = oldest;
-		if (e->more)
-			denial_audit(d, e, NULL, &now);
+		e = spare;
 		memset(e, 0, sizeof(*e));
 		e->uid = peer->uid;
 	}
@@ -1968,6 +1982,16 @@ static void denials_flush(struct daemon *d)
 	for (size_t i = 0; i < ARRAY_SIZE(d->denials); i++)
 		if (d->denials[i].more && ms_since(&d->denials[i].last, &now) >= 1000)
 			denial_audit(d, &d->denials[i], NULL, &now);
+	if (d->denied_other && (!d->other_last.tv_sec || ms_since(&d->other_last, &now) >= 1000)) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "%llu more since %s, from uids beyond the %zu "
+			 "followed one by one", (unsigned long long)d->denied_other, d->other_since,
+			 ARRAY_SIZE(d->denials));
+		audit_event(d, "other uids", "connect", "denied", NULL, detail);
+		d->other_last = now;
+		d->denied_other = 0;
+	}
 }
 
 static int unhex32(const char *hex, uint8_t *out)
