@@ -325,12 +325,22 @@ static int send_frame(int fd, const char *body, size_t len)
 	return ret;
 }
 
-int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply,
-		    size_t *reply_len, char *err, size_t errlen)
+/* "30 s", "2 s", "500 ms": a timeout as a message says it. */
+static const char *timeout_str(int ms, char *buf, size_t len)
+{
+	if (ms % 1000)
+		snprintf(buf, len, "%d ms", ms);
+	else
+		snprintf(buf, len, "%d s", ms / 1000);
+	return buf;
+}
+
+static int call_raw(const char *path, const char *body, size_t len, int timeout_ms,
+		    char **reply, size_t *reply_len, char *err, size_t errlen)
 {
 	struct sockaddr_un a;
-	struct timeval tv = { LG_CTL_TIMEOUT_S, 0 };
-	char why[256];
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	char why[256], ts[32];
 	int fd, ret = unix_addr(path, &a), sret;
 
 	if (ret) {
@@ -343,15 +353,21 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
 		snprintf(err, errlen, "socket: %s", strerror(-ret));
 		return ret;
 	}
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		goto out;
-	}
 	/* A server that stopped answering is an error, not a hang of the client (linegated
-	 * waiting on a stuck data plane would stop serving everyone). */
+	 * waiting on a stuck data plane would stop serving everyone). Set before connect: a
+	 * stopped server's full backlog blocks connect() for as long as SO_SNDTIMEO says. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	timeout_str(timeout_ms, ts, sizeof(ts));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		ret = -errno;
+		if (ret == -EAGAIN || ret == -EINPROGRESS)
+			snprintf(err, errlen, "%s: the server took no connection within %s (its "
+				 "backlog is full: it does not answer)", path, ts);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
 	/* A server that refuses us (peer check, size) replies and closes before it has read
 	 * everything: the send then fails, but its reply is still there to read. */
 	sret = send_frame(fd, body, len);
@@ -359,13 +375,13 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
 	ret = recv_frame(fd, LG_CTL_MAX_REPLY, reply, reply_len, why, sizeof(why));
 	if (ret) {
 		if (sret == -EAGAIN)
-			snprintf(err, errlen, "%s: the server took no more of the request for %d s",
-				 path, LG_CTL_TIMEOUT_S);
+			snprintf(err, errlen, "%s: the server took no more of the request for %s",
+				 path, ts);
 		else if (sret)
 			snprintf(err, errlen, "%s: the server closed the connection while the "
 				 "request was sent (%s) and did not reply", path, strerror(-sret));
 		else if (ret == -EAGAIN)
-			snprintf(err, errlen, "%s: no reply within %d s", path, LG_CTL_TIMEOUT_S);
+			snprintf(err, errlen, "%s: no reply within %s", path, ts);
 		else
 			snprintf(err, errlen, "%s: no reply: %s", path, why);
 	}
@@ -374,8 +390,20 @@ out:
 	return ret;
 }
 
+int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply,
+		    size_t *reply_len, char *err, size_t errlen)
+{
+	return call_raw(path, body, len, LG_CTL_TIMEOUT_S * 1000, reply, reply_len, err, errlen);
+}
+
 int lg_ctl_request(const char *path, json_object *req, json_object **reply, char *err,
 		   size_t errlen)
+{
+	return lg_ctl_request_timeout(path, req, LG_CTL_TIMEOUT_S * 1000, reply, err, errlen);
+}
+
+int lg_ctl_request_timeout(const char *path, json_object *req, int timeout_ms,
+			   json_object **reply, char *err, size_t errlen)
 {
 	size_t len, rlen;
 	const char *text = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
@@ -386,7 +414,7 @@ int lg_ctl_request(const char *path, json_object *req, json_object **reply, char
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ret = lg_ctl_call_raw(path, text, len, &r, &rlen, err, errlen);
+	ret = call_raw(path, text, len, timeout_ms, &r, &rlen, err, errlen);
 	if (ret)
 		return ret;
 	*reply = lg_ctl_parse_object(r, rlen, why, sizeof(why));

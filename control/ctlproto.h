@@ -48,6 +48,10 @@ int lg_ctl_call_raw(const char *path, const char *body, size_t len, char **reply
  * object came back (look at its "ok"), or a negative errno with the reason in err. */
 int lg_ctl_request(const char *path, json_object *req, json_object **reply, char *err,
 		   size_t errlen);
+/* The same with its own timeout (milliseconds, > 0) for connecting, sending and each wait
+ * for reply bytes: linegated's periodic look at the data plane must not stall it. */
+int lg_ctl_request_timeout(const char *path, json_object *req, int timeout_ms,
+			   json_object **reply, char *err, size_t errlen);
 
 /* Who is on the other end of a connection. */
 struct lg_ctl_peer {

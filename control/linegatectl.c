@@ -29,8 +29,8 @@ static const char usage[] =
 	"its --group are served.\n"
 	"\n"
 	"Commands:\n"
-	"  status            the daemon's policy, its hash, whether the data plane answers, and\n"
-	"                    its open incidents\n"
+	"  status            the daemon's policy, its hash, whether the data plane answers and\n"
+	"                    runs it (in_sync; in_sync_why says why not), and its open incidents\n"
 	"  validate FILE     check a policy file as linegate would at start: the text, its key\n"
 	"                    files (0600) and its model (signature, window); errors name\n"
 	"                    file:line:column (docs/policy.md). Works without a daemon (exit 0\n"
@@ -55,6 +55,17 @@ static const char usage[] =
 	"                    keys/NAME.key (mode 0600) beside the policy, adds the device to the\n"
 	"                    policy file (comments kept) and applies it; prints the key file's\n"
 	"                    path and fingerprint: install that file on the device\n"
+	"                    An OPC UA PubSub (UADP) publisher, with its identity as\n"
+	"                    docs/opcua.md reads it off the publisher's configuration:\n"
+	"                    [--publisher-id ID [--publisher-type byte|uint16|uint32|uint64|\n"
+	"                    string]] [--writer-group N] --writer N | --writer-position N\n"
+	"                    [--security none|sign|sign_and_encrypt] [--security-policy\n"
+	"                    PubSub-Aes128-CTR|PubSub-Aes256-CTR] [--replay sequence|nonce|\n"
+	"                    timestamp|none]; left out: the policy's defaults (uint16, sign,\n"
+	"                    nonce for signed, sequence for unsigned). A signing publisher gets\n"
+	"                    a security group key (SigningKey | EncryptingKey | KeyNonce; Aes128\n"
+	"                    unless --security-policy says Aes256); key id 1 is its\n"
+	"                    SecurityTokenId\n"
 	"  devices revoke ID remove the device from the policy file and apply it: from the\n"
 	"                    reply on its frames count as unknown_device; its key files are\n"
 	"                    deleted\n"
@@ -630,10 +641,22 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		{ "rate", required_argument, NULL, 'R' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "grace", required_argument, NULL, 'G' },
+		/* A UADP publisher's identity (docs/opcua.md). */
+		{ "publisher-id", required_argument, NULL, 1000 },
+		{ "publisher-type", required_argument, NULL, 1001 },
+		{ "security", required_argument, NULL, 1002 },
+		{ "security-policy", required_argument, NULL, 1003 },
+		{ "replay", required_argument, NULL, 1004 },
+		{ "writer-group", required_argument, NULL, 1005 },
+		{ "writer", required_argument, NULL, 1006 },
+		{ "writer-position", required_argument, NULL, 1007 },
 		{ 0 },
 	};
+	static const char *const ukeys[] = { "publisher_id", "publisher_type", "security",
+					     "security_policy", "replay", "writer_group", "writer",
+					     "writer_position" };
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : "list";
-	json_object *req = json_object_new_object(), *resp, *v;
+	json_object *req = json_object_new_object(), *resp, *v, *uadp = json_object_new_object();
 	const char *grace = "10m";
 	bool have_id = false;
 	unsigned long long id = 0;
@@ -652,6 +675,22 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		case 's': sock = optarg; continue;
 		case 'r': raw = true; continue;
 		case 'G': grace = optarg; continue;
+		case 1000: case 1001: case 1002: case 1003: case 1004:
+			json_object_object_add(uadp, ukeys[opt - 1000],
+					       json_object_new_string(optarg));
+			continue;
+		case 1005: case 1006: case 1007:
+			if (whole_number(optarg, 65535, &n) || !n) {
+				fprintf(stderr, "linegatectl: --%s takes a whole number from 1 to "
+					"65535, not '%s'\n", dopts[opt - 1000 + 10].name,
+					shown_arg(optarg));
+				json_object_put(req);
+				json_object_put(uadp);
+				return 2;
+			}
+			json_object_object_add(uadp, ukeys[opt - 1000],
+					       json_object_new_int64((int64_t)n));
+			continue;
 		case 'n': key = "name"; break;
 		case 'S': key = "source"; break;
 		case 'm': key = "mac"; break;
@@ -663,6 +702,7 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 					"'%s'\n", opt == 'i' ? "id" : opt == 'P' ? "port" : "rate",
 					opt == 'P' ? 65535u : UINT32_MAX, shown_arg(optarg));
 				json_object_put(req);
+				json_object_put(uadp);
 				return 2;
 			}
 			if (opt == 'i') {
@@ -675,10 +715,20 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 			continue;
 		default:
 			json_object_put(req);
+			json_object_put(uadp);
 			return 2; /* getopt_long() said why */
 		}
 		json_object_object_add(req, key, json_object_new_string(optarg));
 	}
+	if (json_object_object_length(uadp) && strcmp(sub, "enroll")) {
+		fprintf(stderr, "linegatectl: only devices enroll takes the UADP options\n");
+		json_object_put(req);
+		json_object_put(uadp);
+		return 2;
+	}
+	if (json_object_object_length(uadp))
+		json_object_object_add(req, "uadp", json_object_get(uadp));
+	json_object_put(uadp);
 	/* The ID of revoke, rotate-key and prune. */
 	if (optind < argc && !have_id && strcmp(sub, "list") && strcmp(sub, "enroll")) {
 		if (whole_number(argv[optind], UINT32_MAX, &id)) {

@@ -67,7 +67,9 @@ static const char usage[] =
 	"                         wrote to it for MS (default 1000; 0: at once); a file renamed\n"
 	"                         into place is applied at once\n"
 	"  -i, --interval MS      how often to ask the data plane which policy it runs (a drift\n"
-	"                         from linegated's is audited, not undone) and, with poll, to\n"
+	"                         from linegated's is audited, not undone; each look waits at\n"
+	"                         most 2 s, and one that gets no answer makes status say\n"
+	"                         in_sync false and why, audited) and, with poll, to\n"
 	"                         read the policy file; a content is applied once two reads\n"
 	"                         in a row found it (default 1000)\n"
 	"      --trainer PATH     linegate-train, for retraining after drift (the policy's\n"
@@ -108,7 +110,8 @@ struct daemon {
 	int settle_ms;
 	bool settle_pending;
 	struct timespec settle_from;
-	/* refused peers: audited at most once a second per uid, the rest counted */
+	/* refused peers: audited at most once a second per uid, the rest counted; 16 uids
+	 * followed one by one, any more counted together (denied_other) */
 	struct denial {
 		uid_t uid;
 		struct timespec last;  /* CLOCK_MONOTONIC of its last audit line, 0 = free */
@@ -117,8 +120,21 @@ struct daemon {
 		uint64_t more;         /* refused since that line, not audited yet */
 	} denials[16];
 	uint64_t denied, denied_unaudited;
+	/* Refusals of uids that found every slot in use (each audited less than a second
+	 * ago): counted here and audited together, at most once a second, so that no uid is
+	 * audited twice in a second however many there are. */
+	uint64_t denied_other;
+	struct timespec other_last;
+	char other_since[32];
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
+	/* Does the data plane answer its status within DP_LOOK_TIMEOUT_MS (every interval and at
+	 * each linegatectl status)? While it does not, in_sync is reported false with dp_why;
+	 * each change is audited once. dp_look: when the last look ended (CLOCK_MONOTONIC). */
+	bool dp_down;
+	char dp_why[512], dp_since[32];
+	struct timespec dp_look;
+	int interval_ms;
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
 	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
 	 * in drift as last seen in its status, bit (1 << method); audited when they change */
@@ -142,6 +158,11 @@ static void on_signal(int sig)
 static void hex32(const uint8_t *h, char *out)
 {
 	lg_hex_encode(h, 32, out);
+}
+
+static int64_t ms_since(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
 
 static void now_iso(char *ts, size_t len)
@@ -225,9 +246,25 @@ static const char *get_str_field(json_object *req, const char *k)
 		       json_object_get_string(v) : NULL;
 }
 
+/*
+ * A look at the data plane's status waits this long: a hung (stopped, not dead) data plane
+ * would otherwise hold linegated for the client timeout (30 s) at every interval, and its
+ * admin socket with it.
+ */
+#define DP_LOOK_TIMEOUT_MS 2000
+
+static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_object **reply,
+		     char *err, size_t errlen);
+
 /* One request to the data plane; on failure, err says what happened there. */
 static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
 		   size_t errlen)
+{
+	return dp_call_t(d, req, LG_CTL_TIMEOUT_S * 1000, reply, err, errlen);
+}
+
+static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_object **reply,
+		     char *err, size_t errlen)
 {
 	char why[1024];
 	json_object *v;
@@ -238,7 +275,7 @@ static int dp_call(struct daemon *d, json_object *req, json_object **reply, char
 		snprintf(err, errlen, "no data plane (start linegated with --dataplane)");
 		return -ENOTCONN;
 	}
-	ret = lg_ctl_request(d->dp_path, req, reply, why, sizeof(why));
+	ret = lg_ctl_request_timeout(d->dp_path, req, timeout_ms, reply, why, sizeof(why));
 	json_object_put(req);
 	if (ret) {
 		snprintf(err, errlen, "data plane: %s", why);
@@ -382,23 +419,61 @@ static void data_drift_note(struct daemon *d, json_object *status)
 	}
 }
 
-static int dp_status(struct daemon *d, char hex[65], char *model, size_t mlen, char *err,
-		     size_t errlen)
+/*
+ * The data plane answered a look (ok) or did not (why): one audit line and one log line when
+ * that changes, never one per look. While it does not answer, status says in_sync false and
+ * why; the first look that gets an answer ends it, and drift_note() compares hashes again.
+ */
+static void dp_reach(struct daemon *d, bool ok, const char *why)
+{
+	char detail[800];
+
+	clock_gettime(CLOCK_MONOTONIC, &d->dp_look);
+	if (!ok)
+		snprintf(d->dp_why, sizeof(d->dp_why), "%s", why);
+	if (ok != d->dp_down)
+		return;
+	d->dp_down = !ok;
+	if (ok) {
+		snprintf(detail, sizeof(detail), "the data plane answers again (it did not since "
+			 "%s)", d->dp_since);
+	} else {
+		now_iso(d->dp_since, sizeof(d->dp_since));
+		snprintf(detail, sizeof(detail), "the data plane does not answer (%.600s): in_sync "
+			 "is false until it does", why);
+	}
+	audit_line_dp(d, ++d->seq, "event", "dataplane", "dataplane",
+		      ok ? "answering" : "not_answering", d->have_running ? d->running.hash : NULL,
+		      NULL, detail);
+	fprintf(stderr, "linegated: %s\n", detail);
+}
+
+/* Look at the data plane's status (with the short timeout): its running generation's hash,
+ * and with keep, the whole reply (the caller's to put). Records whether it answered. */
+static int dp_status_keep(struct daemon *d, char hex[65], json_object **keep, char *err,
+			  size_t errlen)
 {
 	json_object *r;
-	const char *h, *m;
-	int ret = dp_call(d, cmd_req("status"), &r, err, errlen);
+	const char *h;
+	int ret = dp_call_t(d, cmd_req("status"), DP_LOOK_TIMEOUT_MS, &r, err, errlen);
 
+	/* A refusal is an answer: the data plane is there. */
+	dp_reach(d, ret == 0 || ret == -EPROTO, err);
 	if (ret)
 		return ret;
 	h = get_str_field(r, "policy_sha256");
-	m = get_str_field(r, "model");
 	snprintf(hex, 65, "%s", h ? h : "");
-	if (model)
-		snprintf(model, mlen, "%s", m ? m : "");
 	data_drift_note(d, r);
-	json_object_put(r);
+	if (keep)
+		*keep = r;
+	else
+		json_object_put(r);
 	return 0;
+}
+
+static int dp_status(struct daemon *d, char hex[65], char *err, size_t errlen)
+{
+	return dp_status_keep(d, hex, NULL, err, errlen);
 }
 
 /* Push policy text to the data plane; it parses the same text with the same parser, and
@@ -550,7 +625,12 @@ static int state_set_current(struct daemon *d, unsigned version, const uint8_t *
 	hex32(hash, hex);
 	json_object_object_add(c, "version", json_object_new_int64(version));
 	json_object_object_add(c, "sha256", json_object_new_string(hex));
-	json_object_object_add(c, "boot_file", json_object_new_string(d->policy_path));
+	char real[PATH_MAX];
+
+	/* Its real path: a start with another --policy is told from an edit of this one. */
+	json_object_object_add(c, "boot_file",
+			       json_object_new_string(realpath(d->policy_path, real) ? real :
+										d->policy_path));
 	json_object_object_add(c, "boot_sha256", json_object_new_string(boot_hex));
 	ret = spath(d, p, sizeof(p), "current.json");
 	if (!ret)
@@ -763,7 +843,7 @@ static void drift_check(struct daemon *d)
 {
 	char dp_hex[65], why[512];
 
-	if (d->dp_path && d->have_running && !dp_status(d, dp_hex, NULL, 0, why, sizeof(why)))
+	if (d->dp_path && d->have_running && !dp_status(d, dp_hex, why, sizeof(why)))
 		drift_note(d, dp_hex, "it came back by itself");
 }
 
@@ -1231,25 +1311,44 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "file_watch",
 			       json_object_new_string(d->ino_wd >= 0 ? "inotify" : "poll"));
 	if (d->dp_path) {
-		int ret = dp_status(d, dphex, NULL, 0, why, sizeof(why));
+		struct timespec now;
+		json_object *r = NULL, *inc;
+		int ret = -ETIMEDOUT;
+		char msg[800];
 
-		json_object_object_add(c->reply, "dataplane",
-				       json_object_new_string(ret ? why : "up"));
+		/* A data plane that did not answer the last look, less than an interval ago, is
+		 * not asked again: status answers at once (a hung one would hold it). */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (d->dp_down && ms_since(&d->dp_look, &now) < d->interval_ms)
+			snprintf(why, sizeof(why), "%s", d->dp_why);
+		else
+			ret = dp_status_keep(d, dphex, &r, why, sizeof(why));
 		if (!ret) {
-			json_object *r, *inc;
-
 			json_object_object_add(c->reply, "dataplane_policy_sha256",
 					       json_object_new_string(dphex));
 			/* incidents: the data plane's open incidents, as it lists them */
-			if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
-				if (json_object_object_get_ex(r, "incidents", &inc))
-					json_object_object_add(c->reply, "incidents",
-							       json_object_get(inc));
-				json_object_put(r);
-			}
+			if (json_object_object_get_ex(r, "incidents", &inc))
+				json_object_object_add(c->reply, "incidents", json_object_get(inc));
+			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}
-		json_object_object_add(c->reply, "in_sync", json_object_new_boolean(d->in_sync));
+		if (ret && ret != -EPROTO)
+			snprintf(msg, sizeof(msg), "not answering since %s: %.700s", d->dp_since,
+				 why);
+		json_object_object_add(c->reply, "dataplane",
+				       json_object_new_string(!ret ? "up" :
+							      ret == -EPROTO ? why : msg));
+		json_object_object_add(c->reply, "in_sync",
+				       json_object_new_boolean(d->in_sync && !d->dp_down));
+		if (d->dp_down)
+			snprintf(msg, sizeof(msg), "the data plane does not answer, so what it "
+				 "runs is not known: %.700s", d->dp_why);
+		else if (!d->in_sync)
+			snprintf(msg, sizeof(msg), "the data plane runs %.8s, not linegated's "
+				 "version %u", d->drift_hex, d->version);
+		if (d->dp_down || !d->in_sync)
+			json_object_object_add(c->reply, "in_sync_why",
+					       json_object_new_string(msg));
 	}
 	json_object_object_add(c->reply, "retrain", lg_retrain_status(&d->retrain));
 	return 0;
@@ -1420,7 +1519,8 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 	struct daemon *d = ctx;
 	json_object *v;
 	int64_t want = (int64_t)d->version - 1;
-	char stem[32], source[PATH_MAX], what[64];
+	char stem[32], source[PATH_MAX], what[64], when[64], why[1024];
+	json_object *meta = NULL;
 	char *text;
 	size_t len;
 	int ret;
@@ -1447,15 +1547,25 @@ static int h_rollback(void *ctx, struct lg_ctl_call *c)
 		return -ENOENT;
 	}
 	snprintf(stem, sizeof(stem), "versions/%lld", (long long)want);
-	ret = state_load(d, stem, &text, &len, source, sizeof(source), NULL);
+	ret = state_load(d, stem, &text, &len, source, sizeof(source), &meta);
 	if (ret) {
 		snprintf(c->err, c->errlen, "version %lld: %s", (long long)want, strerror(-ret));
 		return ret;
 	}
+	/* A refusal names the version it tried to return to and when that one was applied,
+	 * not only what is missing now (a key file a revoke deleted, say). */
+	snprintf(when, sizeof(when), "%s",
+		 get_str_field(meta, "time") ? get_str_field(meta, "time") : "at an unknown time");
+	json_object_put(meta);
 	snprintf(what, sizeof(what), "rollback to version %lld", (long long)want);
 	ret = apply_text(d, text, len, source, c->peer->name, "rollback", what, false, 0,
-			 c->reply, c->err, c->errlen);
+			 c->reply, why, sizeof(why));
 	free(text);
+	if (ret)
+		snprintf(c->err, c->errlen, "version %lld (applied %s): %s", (long long)want, when,
+			 why);
+	else
+		snprintf(c->err, c->errlen, "%s", why);
 	if (!ret) {
 		char msg[1100];
 
@@ -1499,26 +1609,39 @@ static int edit_base(struct daemon *d, char **text, size_t *len, char *msg, size
 	return 0;
 }
 
-static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit *e,
-		       bool new_key, const char *old, size_t oldlen, struct lg_ctl_call *c)
+/* The size of a new key for a running device: a UADP device that holds security group keys
+ * gets one of the same policy, anything else a plain key. */
+static size_t rotate_key_bytes(const struct daemon *d, const char *name)
+{
+	size_t nbytes = LG_KEY_LEN;
+
+	for (size_t i = 0; d->have_running && i < d->running.ndevices; i++) {
+		const struct lg_policy_device *dv = &d->running.devices[i];
+		unsigned enc = dv->uadp_enc_len ? dv->uadp_enc_len : dv->keys[0].enc_len;
+
+		if (!strcmp(dv->name, name) && dv->uadp_pub_type && enc)
+			nbytes = LG_KEY_LEN + enc + LG_UADP_KEY_NONCE_LEN;
+	}
+	return nbytes;
+}
+
+/*
+ * Write the edited policy and apply it under the verb's name. key_bytes: the size of the
+ * new key file the edit names (0: none). head: what the change is, as history and the audit
+ * say it ("devices revoke 7 (pump-3)"); a new key's fingerprint is added to it.
+ */
+static int edit_commit(struct daemon *d, const char *what, const char *head,
+		       struct lg_policy_edit *e, size_t key_bytes, const char *old, size_t oldlen,
+		       struct lg_ctl_call *c)
 {
 	char fp[LG_KEY_FP_LEN + 1] = "", path[PATH_MAX], abs[PATH_MAX], detail[512];
 	const char *slash = strrchr(d->policy_path, '/');
+	bool new_key = key_bytes > 0;
 	unsigned files_removed = 0;
 	int ret;
 
 	if (new_key) {
-		/* A UADP device that holds security group keys gets one of the same policy. */
-		size_t nbytes = LG_KEY_LEN;
-
-		for (size_t i = 0; d->have_running && i < d->running.ndevices; i++) {
-			const struct lg_policy_device *dv = &d->running.devices[i];
-			unsigned enc = dv->uadp_enc_len ? dv->uadp_enc_len : dv->keys[0].enc_len;
-
-			if (!strcmp(dv->name, e->name) && dv->uadp_pub_type && enc)
-				nbytes = LG_KEY_LEN + enc + LG_UADP_KEY_NONCE_LEN;
-		}
-		ret = lg_key_file_create(d->policy_path, e->key_file, nbytes, fp, c->err,
+		ret = lg_key_file_create(d->policy_path, e->key_file, key_bytes, fp, c->err,
 					 c->errlen);
 		if (ret)
 			goto refused;
@@ -1531,8 +1654,8 @@ static int edit_commit(struct daemon *d, const char *what, struct lg_policy_edit
 		snprintf(c->err, c->errlen, "writing %s: %s", d->policy_path, strerror(-ret));
 		goto undo_key;
 	}
-	snprintf(detail, sizeof(detail), "%s%.64s%s%s", e->name[0] ? "device " : "expired keys",
-		 e->name, new_key ? ", new key fingerprint " : "", fp);
+	snprintf(detail, sizeof(detail), "%.400s%s%s", head,
+		 new_key ? ", new key fingerprint " : "", fp);
 	ret = apply_text(d, e->text, e->len, d->policy_path, c->peer->name, what, detail, false,
 			 0, c->reply, c->err, c->errlen);
 	if (ret) {
@@ -1592,12 +1715,14 @@ static const char *reply_str(struct lg_ctl_call *c, const char *k)
 static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_device_spec s = { .name = get_str_field(c->req, "name"),
 				    .source = get_str_field(c->req, "source"), .port = -1,
 				    .mac = get_str_field(c->req, "mac"),
 				    .group = get_str_field(c->req, "group") };
 	struct lg_policy_edit e;
 	char msg[1024];
+	json_object *u;
 	uint32_t port;
 	char *old;
 	size_t len;
@@ -1610,6 +1735,24 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 	if (get_u32_field(c->req, "port", &port))
 		s.port = port > 65535 ? 65536 : (int)port;
 	get_u32_field(c->req, "rate", &s.rate);
+	/* A UADP publisher's identity: {"uadp": {"publisher_id": S, "writer": N, ...}}. */
+	if (json_object_object_get_ex(c->req, "uadp", &u)) {
+		if (!json_object_is_type(u, json_type_object)) {
+			snprintf(c->err, c->errlen, "devices_enroll: \"uadp\" must be an object "
+				 "(publisher_id, publisher_type, writer_group, writer or "
+				 "writer_position, security, security_policy, replay)");
+			return -EINVAL;
+		}
+		s.uadp = true;
+		s.publisher_id = get_str_field(u, "publisher_id");
+		s.publisher_type = get_str_field(u, "publisher_type");
+		s.security = get_str_field(u, "security");
+		s.security_policy = get_str_field(u, "security_policy");
+		s.replay = get_str_field(u, "replay");
+		get_u32_field(u, "writer_group", &s.writer_group);
+		get_u32_field(u, "writer", &s.writer);
+		get_u32_field(u, "writer_position", &s.writer_position);
+	}
 	ret = edit_base(d, &old, &len, c->err, c->errlen);
 	if (ret)
 		return ret;
@@ -1619,11 +1762,25 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_enroll", &e, true, old, len, c);
-	if (!ret) {
+	snprintf(head, sizeof(head), "devices enroll %u (%s)", s.id, s.name);
+	ret = edit_commit(d, "devices_enroll", head, &e, lg_device_spec_key_bytes(&s), old, len,
+			  c);
+	if (!ret && lg_device_spec_key_bytes(&s) > LG_KEY_LEN)
+		snprintf(msg, sizeof(msg), "enrolled UADP device %u (%s): key %u (the publisher's "
+			 "SecurityTokenId), fingerprint %s; %s holds its SigningKey, EncryptingKey "
+			 "and KeyNonce in hex, one after the other: give them to the publisher "
+			 "(docs/opcua.md)", s.id, s.name, e.key_id, reply_str(c, "fingerprint"),
+			 reply_str(c, "key_file"));
+	else if (!ret && s.uadp)
+		snprintf(msg, sizeof(msg), "enrolled UADP device %u (%s): key %u, fingerprint %s, "
+			 "in %s (security none: its messages are not signed, the key is not "
+			 "used)", s.id, s.name, e.key_id, reply_str(c, "fingerprint"),
+			 reply_str(c, "key_file"));
+	else if (!ret)
 		snprintf(msg, sizeof(msg), "enrolled device %u (%s): key %u, fingerprint %s; "
 			 "install %s on the device", s.id, s.name, e.key_id,
 			 reply_str(c, "fingerprint"), reply_str(c, "key_file"));
+	if (!ret) {
 		json_object_object_del(c->reply, "message");
 		set_message(c, msg);
 	}
@@ -1635,6 +1792,7 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	char msg[256];
 	uint32_t id;
@@ -1655,7 +1813,8 @@ static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_revoke", &e, false, old, len, c);
+	snprintf(head, sizeof(head), "devices revoke %u (%s)", id, e.name);
+	ret = edit_commit(d, "devices_revoke", head, &e, 0, old, len, c);
 	if (!ret) {
 		snprintf(msg, sizeof(msg),
 			 "revoked device %u (%s): its frames are refused from now on", id, e.name);
@@ -1670,6 +1829,7 @@ static int h_devices_revoke(void *ctx, struct lg_ctl_call *c)
 static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	char msg[1024], when[32];
 	uint32_t id, grace;
@@ -1694,7 +1854,9 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	ret = edit_commit(d, "devices_rotate_key", &e, true, old, len, c);
+	snprintf(head, sizeof(head), "devices rotate-key %u (%s): key %u", id, e.name, e.key_id);
+	ret = edit_commit(d, "devices_rotate_key", head, &e, rotate_key_bytes(d, e.name), old, len,
+			  c);
 	if (!ret) {
 		lg_rfc3339(expires, when, sizeof(when));
 		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
@@ -1719,6 +1881,7 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
+	char head[400];
 	struct lg_policy_edit e;
 	uint32_t id = 0;
 	char msg[64];
@@ -1736,8 +1899,16 @@ static int h_devices_prune(void *ctx, struct lg_ctl_call *c)
 		free(old);
 		return ret;
 	}
-	if (e.nremoved)
-		ret = edit_commit(d, "devices_prune", &e, false, old, len, c);
+	if (e.nremoved) {
+		/* Which keys went, by their files: history says what the version changed. */
+		int n = id ? snprintf(head, sizeof(head), "devices prune %u: removed keys", id) :
+			     snprintf(head, sizeof(head), "devices prune: removed keys");
+
+		for (unsigned i = 0; i < e.nremoved && n > 0 && (size_t)n < sizeof(head); i++)
+			n += snprintf(head + n, sizeof(head) - (size_t)n, "%s %s", i ? "," : "",
+				      e.removed[i] ? e.removed[i] : "(no key file)");
+		ret = edit_commit(d, "devices_prune", head, &e, 0, old, len, c);
+	}
 	else
 		json_object_object_add(c->reply, "keys_removed", json_object_new_int(0));
 	if (!ret) {
@@ -1760,8 +1931,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "devices", h_devices, "the enrolled devices, their keys' fingerprints and expiry",
 	  false },
 	{ "devices_enroll", h_devices_enroll,
-	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\") "
-	  "with a new key file",
+	  "enroll \"id\", \"name\", \"source\" (\"port\", \"mac\", \"rate\", \"group\", "
+	  "\"uadp\") with a new key file",
 	  true },
 	{ "devices_revoke", h_devices_revoke, "remove device \"id\" from the policy file, apply it",
 	  true },
@@ -1785,11 +1956,6 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	  true },
 	{ NULL },
 };
-
-static int64_t ms_since(const struct timespec *a, const struct timespec *b)
-{
-	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
-}
 
 /* One audit line for a uid's refusals: this one (why; NULL when there is no new one), and
  * those counted since its last line. */
@@ -1820,7 +1986,7 @@ static void denial_audit(struct daemon *d, struct denial *e, const char *why,
 static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why)
 {
 	struct daemon *d = ctx;
-	struct denial *e = NULL, *oldest = &d->denials[0];
+	struct denial *e = NULL, *spare = NULL;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -1830,14 +1996,21 @@ static void on_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why
 
 		if (x->last.tv_sec && x->uid == peer->uid)
 			e = x;
-		else if (ms_since(&x->last, &oldest->last) > 0)
-			oldest = x;
+		/* A slot may change hands only when its uid could be audited again anyway: its
+		 * last line a second ago or more, nothing counted since. */
+		else if (!spare && (!x->last.tv_sec ||
+				    (!x->more && ms_since(&x->last, &now) >= 1000)))
+			spare = x;
+	}
+	if (!e && !spare) {
+		if (!d->denied_other)
+			now_iso(d->other_since, sizeof(d->other_since));
+		d->denied_other++;
+		d->denied_unaudited++;
+		return;
 	}
 	if (!e) {
-		/* A new uid takes the slot used longest ago; its count goes out first. */
-		e = oldest;
-		if (e->more)
-			denial_audit(d, e, NULL, &now);
+		e = spare;
 		memset(e, 0, sizeof(*e));
 		e->uid = peer->uid;
 	}
@@ -1859,6 +2032,16 @@ static void denials_flush(struct daemon *d)
 	for (size_t i = 0; i < ARRAY_SIZE(d->denials); i++)
 		if (d->denials[i].more && ms_since(&d->denials[i].last, &now) >= 1000)
 			denial_audit(d, &d->denials[i], NULL, &now);
+	if (d->denied_other && (!d->other_last.tv_sec || ms_since(&d->other_last, &now) >= 1000)) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "%llu more since %s, from uids beyond the %zu "
+			 "followed one by one", (unsigned long long)d->denied_other, d->other_since,
+			 ARRAY_SIZE(d->denials));
+		audit_event(d, "other uids", "connect", "denied", NULL, detail);
+		d->other_last = now;
+		d->denied_other = 0;
+	}
 }
 
 static int unhex32(const char *hex, uint8_t *out)
@@ -1949,7 +2132,7 @@ static void reconcile(struct daemon *d, uint64_t seq, const char *hex)
 	size_t len;
 	unsigned version = 0;
 
-	if (dp_status(d, dphex, NULL, 0, why, sizeof(why))) {
+	if (dp_status(d, dphex, why, sizeof(why))) {
 		snprintf(detail, sizeof(detail), "cannot tell: %s", why);
 		audit_line(d, seq, "reconciled", "startup", "apply", "unknown", hp, detail);
 	} else if (strcmp(dphex, hex)) {
@@ -2042,6 +2225,7 @@ static unsigned state_find_hash(const struct daemon *d, const char *hex, unsigne
 static int start_policy(struct daemon *d, char *msg, size_t msglen)
 {
 	char boot_hex[65], why[600], source[PATH_MAX], cur[PATH_MAX], dphex[65], hex[65];
+	char last_boot[PATH_MAX] = "";
 	char stem[32];
 	json_object *c = NULL, *v;
 	unsigned cv = 0, kv = 0;
@@ -2055,6 +2239,11 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 	why[0] = '\0';
 	if (d->state_dir && !spath(d, cur, sizeof(cur), "current.json") && (c = read_json(cur))) {
 		const char *cb = get_str_field(c, "boot_sha256");
+		const char *bf = get_str_field(c, "boot_file");
+		char real[PATH_MAX];
+
+		if (bf && strcmp(bf, realpath(d->policy_path, real) ? real : d->policy_path))
+			snprintf(last_boot, sizeof(last_boot), "%s", bf);
 
 		cv = json_object_object_get_ex(c, "version", &v) ?
 			     (unsigned)json_object_get_int64(v) : 0;
@@ -2084,7 +2273,11 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		}
 	}
 	if (!kv) {
-		if (!why[0] && cv)
+		if (!why[0] && cv && last_boot[0])
+			snprintf(why, sizeof(why), "the boot file %s as the next version (started "
+				 "with another policy file than the one of version %u, %.200s)",
+				 d->policy_path, cv, last_boot);
+		else if (!why[0] && cv)
 			snprintf(why, sizeof(why), "the boot file %s as the next version (it "
 				 "changed since version %u was applied)", d->policy_path, cv);
 		else if (!why[0])
@@ -2104,7 +2297,7 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		}
 	}
 	hex32(p.hash, hex);
-	if (d->dp_path && !dp_status(d, dphex, NULL, 0, msg, msglen) && !strcmp(dphex, hex)) {
+	if (d->dp_path && !dp_status(d, dphex, msg, msglen) && !strcmp(dphex, hex)) {
 		/* The data plane runs it already: nothing to push, nothing reset. */
 		if (!kv && d->state_dir)
 			state_persist(d, text, len, p.hash, "startup", "boot", source, boot_hex,
@@ -2327,6 +2520,7 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	d.interval_ms = interval;
 	if (!d.policy_path || !d.socket_path || interval < 10) {
 		fputs(usage, stderr);
 		return 2;

@@ -239,15 +239,38 @@ static int cmp_splice(const void *a, const void *b)
 	return x->at < y->at ? -1 : x->at > y->at;
 }
 
+/* Does the text end its lines with CR LF (judged by its first line end)? */
+static bool doc_crlf(const struct edoc *d)
+{
+	const char *nl = memchr(d->text, '\n', d->len);
+
+	return nl && nl > d->text && nl[-1] == '\r';
+}
+
+/* Copy an insertion, its line ends as the file has them (an edit of a CRLF file that wrote
+ * LF lines left it with two kinds of line end). Returns the bytes written. */
+static size_t put_ins(char *s, const char *ins, bool crlf)
+{
+	size_t n = 0;
+
+	for (const char *p = ins; *p; p++) {
+		if (crlf && *p == '\n' && (p == ins || p[-1] != '\r'))
+			s[n++] = '\r';
+		s[n++] = *p;
+	}
+	return n;
+}
+
 /* The text with every splice made, into out. Splices at one place keep the order they
  * were added in (an expiry before the key that follows it). */
 static int doc_render(struct edoc *d, struct lg_policy_edit *out)
 {
 	size_t cap = d->len + 1, pos = 0, n = 0;
+	bool crlf = doc_crlf(d);
 	char *s;
 
 	for (unsigned i = 0; i < d->nsp; i++)
-		cap += strlen(d->sp[i].ins);
+		cap += 2 * strlen(d->sp[i].ins); /* room for a CR before each LF */
 	/* Insertion sort keeps equal places in order (qsort would not). */
 	for (unsigned i = 1; i < d->nsp; i++)
 		for (unsigned j = i; j > 0 && cmp_splice(&d->sp[j - 1], &d->sp[j]) > 0; j--) {
@@ -260,12 +283,9 @@ static int doc_render(struct edoc *d, struct lg_policy_edit *out)
 	if (!s)
 		return -ENOMEM;
 	for (unsigned i = 0; i < d->nsp; i++) {
-		size_t l = strlen(d->sp[i].ins);
-
 		memcpy(s + n, d->text + pos, d->sp[i].at - pos);
 		n += d->sp[i].at - pos;
-		memcpy(s + n, d->sp[i].ins, l);
-		n += l;
+		n += put_ins(s + n, d->sp[i].ins, crlf);
 		pos = d->sp[i].end;
 	}
 	memcpy(s + n, d->text + pos, d->len - pos);
@@ -412,6 +432,54 @@ static bool safe_path(const char *s)
 	return true;
 }
 
+static bool one_of(const char *v, const char *const *set)
+{
+	for (; *set; set++)
+		if (!strcmp(v, *set))
+			return true;
+	return false;
+}
+
+/* A UADP identity's values, each one of its kind, before any goes into the YAML (the
+ * parser checks how they combine: replay nonce needs signing, and so on). */
+static int check_uadp_spec(struct edoc *d, const struct lg_device_spec *s)
+{
+	static const char *const types[] = { "byte", "uint16", "uint32", "uint64", "string", NULL };
+	static const char *const secs[] = { "none", "sign", "sign_and_encrypt", NULL };
+	static const char *const pols[] = { "PubSub-Aes128-CTR", "PubSub-Aes256-CTR", NULL };
+	static const char *const replays[] = { "sequence", "nonce", "timestamp", "none", NULL };
+	bool str = s->publisher_type && !strcmp(s->publisher_type, "string");
+
+	if (s->publisher_type && !one_of(s->publisher_type, types))
+		return eerr(d, -EINVAL, "a publisher type is byte, uint16, uint32, uint64 or "
+			    "string, not '%s'", s->publisher_type);
+	if (s->publisher_type && !s->publisher_id)
+		return eerr(d, -EINVAL, "a publisher type without a publisher id: a publisher that "
+			    "sends no PublisherId is known by its source address");
+	if (s->publisher_id && (str ? !safe_word(s->publisher_id, 33) :
+			       !*s->publisher_id || strlen(s->publisher_id) > 20 ||
+			       strspn(s->publisher_id, "0123456789") != strlen(s->publisher_id)))
+		return eerr(d, -EINVAL, "a publisher id is %s, not '%s'", str ?
+			    "1..32 letters, digits, '.', '_' and '-' (publisher type string)" :
+			    "a whole number (publisher type string for a name)", s->publisher_id);
+	if (!s->writer == !s->writer_position)
+		return eerr(d, -EINVAL, "a UADP device needs a writer (its DataSetWriterId) or a "
+			    "writer position (its DataSetMessage's place, for a publisher that "
+			    "sends no PayloadHeader), one of them");
+	if (s->writer > 65535 || s->writer_position > 65535 || s->writer_group > 65535)
+		return eerr(d, -EINVAL, "writer group, writer and writer position are 1..65535");
+	if (s->security && !one_of(s->security, secs))
+		return eerr(d, -EINVAL, "a security mode is none, sign or sign_and_encrypt, not "
+			    "'%s'", s->security);
+	if (s->security_policy && !one_of(s->security_policy, pols))
+		return eerr(d, -EINVAL, "a security policy is PubSub-Aes128-CTR or "
+			    "PubSub-Aes256-CTR, not '%s'", s->security_policy);
+	if (s->replay && !one_of(s->replay, replays))
+		return eerr(d, -EINVAL, "replay is sequence, nonce, timestamp or none, not '%s'",
+			    s->replay);
+	return 0;
+}
+
 static int check_spec(struct edoc *d, const struct lg_device_spec *s)
 {
 	uint8_t a[16];
@@ -441,7 +509,40 @@ static int check_spec(struct edoc *d, const struct lg_device_spec *s)
 	if (s->group && !safe_word(s->group, LG_NAME_MAX))
 		return eerr(d, -EINVAL, "a group name is letters, digits, '.', '_' and '-': '%s'",
 			    s->group);
-	return 0;
+	return s->uadp ? check_uadp_spec(d, s) : 0;
+}
+
+size_t lg_device_spec_key_bytes(const struct lg_device_spec *s)
+{
+	if (!s->uadp || (s->security && !strcmp(s->security, "none")))
+		return LG_KEY_LEN;
+	return LG_KEY_LEN + LG_UADP_KEY_NONCE_LEN +
+	       (s->security_policy && !strcmp(s->security_policy, "PubSub-Aes256-CTR") ? 32 : 16);
+}
+
+/* The 'uadp' mapping of a device to enroll, in flow style (one line). */
+static char *render_uadp(const struct lg_device_spec *s)
+{
+	char pub[96] = "", ptype[32] = "", wg[32] = "", w[40] = "", sec[40] = "", pol[48] = "";
+	char rp[32] = "";
+
+	if (s->publisher_id)
+		snprintf(pub, sizeof(pub), "publisher_id: %s, ", s->publisher_id);
+	if (s->publisher_type)
+		snprintf(ptype, sizeof(ptype), "publisher_type: %s, ", s->publisher_type);
+	if (s->writer_group)
+		snprintf(wg, sizeof(wg), "writer_group: %u, ", s->writer_group);
+	if (s->writer)
+		snprintf(w, sizeof(w), "writer: %u", s->writer);
+	else
+		snprintf(w, sizeof(w), "writer_position: %u", s->writer_position);
+	if (s->security)
+		snprintf(sec, sizeof(sec), ", security: %s", s->security);
+	if (s->security_policy)
+		snprintf(pol, sizeof(pol), ", security_policy: %s", s->security_policy);
+	if (s->replay)
+		snprintf(rp, sizeof(rp), ", replay: %s", s->replay);
+	return fmt("{%s%s%s%s%s%s%s}", pub, ptype, wg, w, sec, pol, rp);
 }
 
 /* The device's fields as flow or block YAML (block: each line indented by field, the
@@ -450,8 +551,18 @@ static char *render_device(const struct lg_device_spec *s, const char *key_file,
 			   unsigned dash, unsigned field)
 {
 	char port[32] = "", mac[40] = "", rate[32] = "", group[LG_NAME_MAX + 16] = "";
+	char uadp[400] = "";
 	const char *sep = flow ? ", " : "\n";
 	int f = flow ? 0 : (int)field;
+
+	if (s->uadp) {
+		char *u = render_uadp(s);
+
+		if (!u)
+			return NULL;
+		snprintf(uadp, sizeof(uadp), "%s%*suadp: %s", sep, f, "", u);
+		free(u);
+	}
 
 	if (s->port >= 0)
 		snprintf(port, sizeof(port), "%s%*sport: %d", sep, f, "", s->port);
@@ -462,12 +573,13 @@ static char *render_device(const struct lg_device_spec *s, const char *key_file,
 	if (s->group)
 		snprintf(group, sizeof(group), "%s%*sgroup: %s", sep, f, "", s->group);
 	if (flow)
-		return fmt("{id: %u, name: %s, source: %s%s%s%s%s, keys: [{id: 1, key_file: %s}]}",
-			   s->id, s->name, s->source, port, mac, rate, group, key_file);
-	return fmt("%*s- %*sid: %u\n%*sname: %s\n%*ssource: %s%s%s%s%s\n%*skeys:\n"
+		return fmt("{id: %u, name: %s, source: %s%s%s%s%s%s, keys: [{id: 1, key_file: "
+			   "%s}]}", s->id, s->name, s->source, port, mac, rate, group, uadp,
+			   key_file);
+	return fmt("%*s- %*sid: %u\n%*sname: %s\n%*ssource: %s%s%s%s%s%s\n%*skeys:\n"
 		   "%*s- {id: 1, key_file: %s}\n",
 		   (int)dash, "", (int)(field - dash - 2), "", s->id, f, "", s->name, f, "",
-		   s->source, port, mac, rate, group, f, "", f + 2, "", key_file);
+		   s->source, port, mac, rate, group, uadp, f, "", f + 2, "", key_file);
 }
 
 /* strict: the name goes into a key file's name, so it must be a plain one. */

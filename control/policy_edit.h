@@ -25,7 +25,23 @@ struct lg_device_spec {
 	const char *mac;    /* NULL leaves it out */
 	uint32_t rate;	    /* frames per second; 0 leaves it out */
 	const char *group;  /* NULL leaves it out */
+	/* A UADP publisher (docs/opcua.md), written as the entry's 'uadp' mapping; uadp false:
+	 * an LGF device. 0 and NULL leave a field out (the parser's defaults apply). */
+	bool uadp;
+	const char *publisher_id;    /* a number, or a plain name with publisher_type string */
+	const char *publisher_type;  /* byte|uint16|uint32|uint64|string */
+	uint32_t writer_group;	     /* WriterGroupId, 1..65535 */
+	uint32_t writer;	     /* DataSetWriterId, 1..65535 ... */
+	uint32_t writer_position;    /* ... or the DataSetMessage's place (no PayloadHeader) */
+	const char *security;	     /* none|sign|sign_and_encrypt (default sign) */
+	const char *security_policy; /* PubSub-Aes128-CTR|PubSub-Aes256-CTR */
+	const char *replay;	     /* sequence|nonce|timestamp|none */
 };
+
+/* The size of the new key an enrollment of s makes: a signing UADP publisher gets a
+ * security group key (SigningKey | EncryptingKey | KeyNonce of its security policy,
+ * PubSub-Aes128-CTR unless given), anything else a 32-byte key. */
+size_t lg_device_spec_key_bytes(const struct lg_device_spec *s);
 
 struct lg_policy_edit {
 	char *text; /* the new policy text, malloc'd, NUL-terminated */

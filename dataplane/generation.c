@@ -402,7 +402,7 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 			uint8_t h[32];
 
 			SHA256((const unsigned char *)boot, blen, h); /* as lg_policy_parse() does */
-			lg_state_set_boot(dp->state, h);
+			lg_state_set_boot(dp->state, h, dp->policy_path);
 		}
 		free(boot);
 		sret = lg_state_save_policy(dp->state, r->text, r->len,

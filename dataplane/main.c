@@ -903,11 +903,11 @@ int main(int argc, char **argv)
 	/* Decision of docs/operations.md, "Restarts": the last applied policy is newer than
 	 * the boot file, unless the boot file was edited since (how start-only fields change). */
 	if (dp.state) {
-		char *text = NULL, *name = NULL, why[512] = "";
+		char *text = NULL, *name = NULL, why[1024] = "";
 		size_t tlen = 0;
 		int r;
 
-		lg_state_set_boot(dp.state, p.hash);
+		lg_state_set_boot(dp.state, p.hash, dp.policy_path);
 		r = lg_state_load_policy(dp.state, &text, &tlen, &name, why, sizeof(why));
 
 		if (r == 1) {
@@ -916,17 +916,18 @@ int main(int argc, char **argv)
 			if (!lg_policy_validate(text, tlen, name, &q, err, sizeof(err))) {
 				lg_policy_free(&p);
 				p = q;
-				snprintf(origin, sizeof(origin), "the last applied policy (kept in "
-					 "%s/applied.json): the boot file %s is unchanged since",
-					 state_dir, dp.policy_path);
+				snprintf(origin, sizeof(origin), "%s", why);
 			} else {
 				snprintf(origin, sizeof(origin), "the boot file %s: the last "
 					 "applied policy no longer loads (%.600s)", dp.policy_path,
 					 err);
 			}
 		} else {
-			snprintf(origin, sizeof(origin), "the boot file %s: %s", dp.policy_path,
-				 r < 0 ? strerror(-r) : why);
+			if (r < 0)
+				snprintf(origin, sizeof(origin), "the boot file %s: %s",
+					 dp.policy_path, strerror(-r));
+			else
+				snprintf(origin, sizeof(origin), "%s", why);
 		}
 		free(text);
 		free(name);

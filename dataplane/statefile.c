@@ -6,6 +6,8 @@
 #include <linegate/policy.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,6 +58,9 @@ struct lg_state {
 	struct hwm_file *hwm;
 	struct inc_file *inc;
 	uint8_t boot[32];
+	/* The boot file (--policy): as given, for messages, and its real path, which
+	 * applied.json keeps to tell another file from an edited one. */
+	char boot_path[PATH_MAX], boot_real[PATH_MAX];
 };
 
 /* incidents.state, mapped like replay.hwm (a file of another layout starts empty). */
@@ -233,9 +238,14 @@ struct lg_inc_rec *lg_state_incident(struct lg_state *st, uint32_t id)
 	return NULL;
 }
 
-void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32])
+void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32], const char *path)
 {
 	memcpy(st->boot, hash, 32);
+	if (!path)
+		return;
+	snprintf(st->boot_path, sizeof(st->boot_path), "%s", path);
+	if (!realpath(path, st->boot_real))
+		snprintf(st->boot_real, sizeof(st->boot_real), "%s", path);
 }
 
 int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, const char *name)
@@ -250,6 +260,8 @@ int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, cons
 		return -ENOMEM;
 	lg_hex_encode(st->boot, 32, hex);
 	json_object_object_add(o, "boot_sha256", json_object_new_string(hex));
+	if (st->boot_real[0])
+		json_object_object_add(o, "boot_file", json_object_new_string(st->boot_real));
 	json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
@@ -284,7 +296,9 @@ out:
 int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
 			 size_t whylen)
 {
-	json_object *o, *b, *nm, *t;
+	json_object *o, *b, *nm, *t, *bf;
+	const char *last_boot = NULL;
+	bool other_file;
 	char hex[65];
 	int fd, ret = 0;
 
@@ -292,8 +306,8 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 	if (fd < 0) {
 		if (errno != ENOENT)
 			return -errno;
-		snprintf(why, whylen, "no policy was applied since the state folder %s was made",
-			 st->dir);
+		snprintf(why, whylen, "the boot file %s: no policy was applied since the state "
+			 "folder %s was made", st->boot_path, st->dir);
 		return 0;
 	}
 	close(fd);
@@ -307,13 +321,34 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 	    !json_object_object_get_ex(o, "name", &nm) ||
 	    !json_object_object_get_ex(o, "text", &t)) {
 		json_object_put(o);
-		snprintf(why, whylen, "%s/applied.json is unreadable", st->dir);
+		snprintf(why, whylen, "the boot file %s: %s/applied.json is unreadable",
+			 st->boot_path, st->dir);
 		return 0;
 	}
+	/* The start rule compares the boot file's text with the one it had at the last apply,
+	 * whatever its name; the reason says which file it was then (kept since boot_file). */
+	if (json_object_object_get_ex(o, "boot_file", &bf))
+		last_boot = json_object_get_string(bf);
+	other_file = last_boot && st->boot_real[0] && strcmp(last_boot, st->boot_real);
 	lg_hex_encode(st->boot, 32, hex);
 	if (strcmp(json_object_get_string(b), hex)) {
-		snprintf(why, whylen, "the boot file changed since the last apply");
+		if (other_file)
+			snprintf(why, whylen, "started with another policy file (%s) than the "
+				 "one of the last apply (%s): using %s", st->boot_path, last_boot,
+				 st->boot_path);
+		else
+			snprintf(why, whylen, "the boot file %s: it changed since the last apply",
+				 st->boot_path);
 	} else {
+		if (other_file)
+			snprintf(why, whylen, "the last applied policy (kept in %s/applied.json): "
+				 "started with another policy file (%s) than the one of the last "
+				 "apply (%s), but with the same text, so the applies since are "
+				 "newer",
+				 st->dir, st->boot_path, last_boot);
+		else
+			snprintf(why, whylen, "the last applied policy (kept in %s/applied.json): "
+				 "the boot file %s is unchanged since", st->dir, st->boot_path);
 		*len = (size_t)json_object_get_string_len(t);
 		*text = malloc(*len + 1);
 		*name = strdup(json_object_get_string(nm));

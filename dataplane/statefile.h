@@ -11,8 +11,8 @@
  *	                counts (incident.h). Mapped shared like replay.hwm, written by the
  *	                device's owner worker, so that a restart continues an open incident.
  *	applied.json    the last applied policy: its text, the name it was parsed as and the
- *	                SHA-256 of the boot file at the time; written atomically (temp file,
- *	                fsync, rename, fsync of the folder).
+ *	                SHA-256 and path of the boot file at the time; written atomically
+ *	                (temp file, fsync, rename, fsync of the folder).
  */
 #ifndef LG_STATEFILE_H
 #define LG_STATEFILE_H
@@ -37,13 +37,16 @@ _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id);
 struct lg_inc_rec;
 struct lg_inc_rec *lg_state_incident(struct lg_state *st, uint32_t id);
 
-/* Keep an applied policy with the hash the boot file has now (lg_state_set_boot). */
-void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32]);
+/* Keep an applied policy with the hash the boot file has now and its path (--policy;
+ * kept as its real path, to tell another file from an edited one; NULL keeps the last). */
+void lg_state_set_boot(struct lg_state *st, const uint8_t hash[32], const char *path);
 int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, const char *name);
 /*
  * The last applied policy, when the boot file still has the hash it had when that policy
  * was applied: 1 with *text (NUL-terminated), *len and *name malloc'd. 0 when the boot file
- * is to be used, with the reason in why. Negative errno when the file cannot be read.
+ * is to be used. Either way why says which and why, as the start line says it (naming the
+ * policy file of the last apply when linegate was started with another one). Negative errno
+ * when the file cannot be read.
  */
 int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
 			 size_t whylen);

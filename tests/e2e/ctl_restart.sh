@@ -238,6 +238,27 @@ same_hash "restart after the enrollment" "$HE"
 [ "$(d_field version)" = $NV ] && [ "$(nfiles)" = $((2 * NV)) ] && [ "$(intents)" = "$i0" ] ||
 	lg_fail "second restart: version $(d_field version), $(nfiles) files"
 
+# A verb's history names the verb, the device and its name; a rollback refused names the
+# version it tried to return to and when that was applied, then the reason (the revoke
+# deleted the key file the earlier version needs).
+CTL devices revoke 301 > "$T/rev.txt" || lg_fail "revoke 301: $(cat "$T/rev.txt")"
+HE=$(sha "$T/policy.yaml")
+CTL history > "$T/h.json"
+python3 - "$T/h.json" <<'PY' || lg_fail "history of the revoke: $(cat "$T/h.json")"
+import json, sys
+last = json.load(open(sys.argv[1]))["versions"][-1]
+print("history, last:", last["what"])
+sys.exit(0 if last["what"] == "devices revoke 301 (crash-1)" and last["current"] else 1)
+PY
+when=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["time"])' "$T/state/versions/$NV.json")
+a0=$(applies)
+rc=0; CTL rollback 2> "$T/rb.err" || rc=$?
+echo "rollback past the revoke: $(cat "$T/rb.err")"
+[ $rc -eq 1 ] || lg_fail "a rollback to a version whose key file is gone exited $rc"
+grep -q "^linegatectl: version $NV (applied $when): .*keys/crash-1.key" "$T/rb.err" ||
+	lg_fail "the refused rollback does not name version $NV, its time $when and the key file"
+[ "$(applies)" = "$a0" ] && same_hash "refused rollback" "$HE"
+
 # Drift: the data plane made to run another policy behind linegated's back. linegated looks
 # every interval (200 ms here): one audit line and one log line per change of state, however
 # many looks; in_sync in status; nothing pushed; back in sync by itself, or by an apply.
@@ -284,6 +305,53 @@ drift_line 4 resolved "$HE" "$HE"
 grep '"what":"drift"' "$T/audit.jsonl" | tail -1 | grep -q 'again: linegated applied it' ||
 	lg_fail "the last drift line does not say the apply ended it"
 same_hash "after the drift" "$HE"
+
+# A data plane that does not answer: stopped (SIGSTOP, hung), then dead. linegated's status
+# answers within 3 s all the while (its looks wait 2 s, not the 30 s of a client), says
+# in_sync false and why; each change is one audit line; back, in_sync is true again.
+reach() { grep -c "\"what\":\"dataplane\",\"result\":\"$1\"" "$T/audit.jsonl" || true; }
+timed_status() { # the reply's in_sync, after asserting it came within 3 s
+	local t0 t1
+	t0=$(date +%s%N)
+	CTL --raw status > "$T/st.json" || lg_fail "linegatectl status failed"
+	t1=$(date +%s%N)
+	[ $(((t1 - t0) / 1000000)) -lt 3000 ] ||
+		lg_fail "status took $(((t1 - t0) / 1000000)) ms with the data plane $1"
+	echo "status with the data plane $1: $(((t1 - t0) / 1000000)) ms"
+}
+[ "$(reach not_answering)" = 0 ] || lg_fail "not_answering before any"
+kill -STOP "$DP_PID"
+stopped_sync() { timed_status stopped; [ "$(lg_json "$T/st.json" "d['in_sync']")" = False ]; }
+lg_wait_for 10 stopped_sync || lg_fail "in_sync stayed true with the data plane stopped"
+for i in 1 2 3 4 5; do timed_status stopped; sleep 0.3; done
+python3 - "$T/st.json" <<'PY' || lg_fail "status with the data plane stopped: $(cat "$T/st.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("status:", d["in_sync"], d["dataplane"], "|", d.get("in_sync_why"))
+sys.exit(0 if d["in_sync"] is False and d["dataplane"].startswith("not answering since ") and
+         "no reply within 2 s" in d["dataplane"] and
+         d["in_sync_why"].startswith("the data plane does not answer") else 1)
+PY
+[ "$(reach not_answering)" = 1 ] && [ "$(reach answering)" = 0 ] ||
+	lg_fail "stopped: $(reach not_answering) not_answering lines, want 1"
+kill -CONT "$DP_PID"
+in_sync_true() { [ "$(d_field in_sync)" = true ]; }
+lg_wait_for 10 in_sync_true || lg_fail "in_sync did not come back after SIGCONT"
+[ "$(reach not_answering)" = 1 ] && [ "$(reach answering)" = 1 ] ||
+	lg_fail "continued: $(reach not_answering) not_answering, $(reach answering) answering lines"
+# Dead: refused at once; a new linegate (it starts from the last applied policy) ends it.
+kill -INT "$DP_PID"; wait "$DP_PID" || lg_fail "linegate did not stop cleanly"
+in_sync_false() { [ "$(d_field in_sync)" = false ]; }
+lg_wait_for 5 in_sync_false || lg_fail "in_sync stayed true with the data plane gone"
+timed_status gone
+grep -q 'No such file\|refused' <(lg_json "$T/st.json" "d['dataplane']") ||
+	lg_fail "status with the data plane gone: $(cat "$T/st.json")"
+[ "$(reach not_answering)" = 2 ] || lg_fail "gone: $(reach not_answering) not_answering lines, want 2"
+rm -f "$T/dp.sock"
+lg_start_linegate
+lg_wait_for 10 in_sync_true || lg_fail "in_sync did not come back with a new linegate"
+[ "$(reach answering)" = 2 ] || lg_fail "back: $(reach answering) answering lines, want 2"
+same_hash "after the data plane came back" "$HE"
 [ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
 [ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
 lg_stop_linegate

@@ -254,6 +254,21 @@ for k in "$T"/keys/*.key; do
 	done
 	[[ "$out" != *"$hex"* ]] || lg_fail "key bytes of $k in an error"
 done
+# Each verb's version in history names the verb, the device and what changed.
+python3 - "$T/state/versions" <<'PY' || lg_fail "the verbs' versions do not say what they did"
+import glob, json, re, sys
+whats = [json.load(open(f))["what"] for f in
+         sorted(glob.glob(sys.argv[1] + "/*.json"), key=lambda f: int(f.split("/")[-1][:-5]))]
+want = [r"devices enroll 201 \(new-1\), new key fingerprint [0-9a-f]{8}",
+        r"devices revoke 201 \(new-1\)",
+        r"devices enroll 202 \(new-2\), new key fingerprint [0-9a-f]{8}",
+        r"devices rotate-key 202 \(new-2\): key 2, new key fingerprint [0-9a-f]{8}",
+        r"devices prune: removed keys keys/new-2.key"]
+got = [w for w in whats if w.startswith("devices ")]
+print("history:", got)
+sys.exit(0 if len(got) == len(want) and all(re.fullmatch(w, g) for w, g in zip(want, got))
+         else 1)
+PY
 n=$(grep -c '"what":"devices_[a-z_]*","result":"ok"' "$T/audit.jsonl")
 [ "$n" -eq 5 ] || lg_fail "audit log: $n enrollment changes, want 5 (2 enroll, revoke, rotate, prune)"
 echo PASS

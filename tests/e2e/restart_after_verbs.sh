@@ -51,5 +51,70 @@ lg_wait_for 5 got || lg_fail "received $(lg_json "$T/m.json" "d['received']") of
 lg_json "$T/m.json" "d['admitted'], d['drops']['unknown_device']" > "$T/c.txt"
 [ "$(cat "$T/c.txt")" = "0 50" ] ||
 	lg_fail "device 101 after the restart: (admitted, unknown_device) = $(cat "$T/c.txt"), want (0, 50)"
+
+# Started with another --policy file: the start line says so and names both files. Another
+# text: that file is used. A copy of the boot file (the same text): the last applied policy
+# still is, and the line says why.
+restart_with() { # FILE ERRFILE
+	kill -INT $DP_PID
+	wait $DP_PID || lg_fail "linegate exited with status $?"
+	rm -f "$T/dp.sock"
+	lg_start_linegate -p "$1" 2> "$2"
+	lg_wait_for 5 grep -q 'devices enrolled' "$2" || lg_fail "linegate did not start: $(cat "$2")"
+	grep '^linegate: policy:' "$2"
+}
+restart_with "$T/boot-copy.yaml" "$T/dp3.err"
+grep -qF "linegate: policy: started with another policy file ($T/boot-copy.yaml) than the one of the last apply ($T/policy.yaml): using $T/boot-copy.yaml; state in" "$T/dp3.err" ||
+	lg_fail "start with another policy file: $(grep 'policy:' "$T/dp3.err")"
+grep -q "$(grep -c '^  - id:' "$T/boot-copy.yaml") devices enrolled" "$T/dp3.err" ||
+	lg_fail "it does not run boot-copy.yaml's devices: $(grep enrolled "$T/dp3.err")"
+cp "$T/policy.yaml" "$T/same.yaml"
+restart_with "$T/same.yaml" "$T/dp4.err"
+grep -qF "linegate: policy: the last applied policy (kept in $T/dp-state/applied.json): started with another policy file ($T/same.yaml) than the one of the last apply ($T/policy.yaml), but with the same text, so the applies since are newer;" "$T/dp4.err" ||
+	lg_fail "start with a copy of the boot file: $(grep 'policy:' "$T/dp4.err")"
+grep -q '8 devices enrolled' "$T/dp4.err" ||
+	lg_fail "the copy's start does not run the last apply's 8 devices: $(grep enrolled "$T/dp4.err")"
+
+# devices enroll with a UADP identity (docs/opcua.md): the entry's uadp mapping as written,
+# a key of the size the security needs, the file valid, the data plane running it; and the
+# history names each verb.
+CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
+CTL apply "$T/policy.yaml" > /dev/null || lg_fail "apply of the boot file"
+out=$(CTL devices enroll --id 121 --name o6-tutorial --source "$LINE_IP" --publisher-id 5150 \
+	--writer-group 10 --writer 20 --security none --replay timestamp) ||
+	lg_fail "UADP enroll: $out"
+echo "$out"
+[[ "$out" == "enrolled UADP device 121 (o6-tutorial): key 1, fingerprint "*"security none"* ]] ||
+	lg_fail "UADP enroll said: $out"
+grep -qxF "    uadp: {publisher_id: 5150, writer_group: 10, writer: 20, security: none, replay: timestamp}" \
+	"$T/policy.yaml" || lg_fail "no uadp line for 121: $(grep -A6 'id: 121' "$T/policy.yaml")"
+[ "$(stat -c %s "$T/keys/o6-tutorial.key")" = 65 ] || lg_fail "o6-tutorial.key is not a 32-byte key"
+out=$(CTL devices enroll --id 122 --name o6-enc --source "$LINE_IP" --writer-position 1 \
+	--security sign_and_encrypt --security-policy PubSub-Aes256-CTR) || lg_fail "UADP enroll 122: $out"
+echo "$out"
+[[ "$out" == *"SecurityTokenId"*"SigningKey, EncryptingKey and KeyNonce"* ]] || lg_fail "enroll 122 said: $out"
+grep -qxF "    uadp: {writer_position: 1, security: sign_and_encrypt, security_policy: PubSub-Aes256-CTR}" \
+	"$T/policy.yaml" || lg_fail "no uadp line for 122: $(grep -A6 'id: 122' "$T/policy.yaml")"
+[ "$(stat -c %s "$T/keys/o6-enc.key")" = 137 ] ||
+	lg_fail "o6-enc.key is $(stat -c %s "$T/keys/o6-enc.key") bytes, not 136 hex digits and a newline"
+rc=0; CTL devices enroll --id 123 --name bad --source "$LINE_IP" --writer 1 --writer-position 1 \
+	2> "$T/bad.err" || rc=$?
+[ $rc = 1 ] && grep -q "writer position" "$T/bad.err" || lg_fail "writer and position: $rc $(cat "$T/bad.err")"
+"$LG_BIN_CTL" validate "$T/policy.yaml" | tee "$T/val.txt"
+grep -q ": valid, 11 devices$" "$T/val.txt" || lg_fail "validate after the UADP enrollments"
+lg_dp_stats "$T/m.json" || true
+[ "$(lg_ctl "$T/dp.sock" '{"cmd": "status"}' policy_sha256 | tr -d '"')" = "$(sha256sum < "$T/policy.yaml" | cut -d' ' -f1)" ] ||
+	lg_fail "the data plane does not run the enrolled policy"
+CTL devices revoke 121 > /dev/null || lg_fail "revoke 121"
+CTL history > "$T/h.json"
+python3 - "$T/h.json" <<'PY' || lg_fail "history: $(cat "$T/h.json")"
+import json, re, sys
+whats = [v["what"] for v in json.load(open(sys.argv[1]))["versions"][-3:]]
+print("history:", whats)
+want = [r"devices enroll 121 \(o6-tutorial\), new key fingerprint [0-9a-f]{8}",
+        r"devices enroll 122 \(o6-enc\), new key fingerprint [0-9a-f]{8}",
+        r"devices revoke 121 \(o6-tutorial\)"]
+sys.exit(0 if all(re.fullmatch(w, g) for w, g in zip(want, whats)) else 1)
+PY
 lg_stop_linegate
 echo "PASS: the removed device stays out after a restart that follows a verb's edit"

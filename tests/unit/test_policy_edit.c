@@ -70,13 +70,18 @@ static char dir[64];
 static char policy_path[128];
 static int parse_checks;
 
-static void write_key(const char *rel)
+static void write_key_n(const char *rel, size_t nbytes)
 {
 	char path[256], err[256], fp[LG_KEY_FP_LEN + 1];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	if (access(path, F_OK))
-		CHECK_EQ(lg_key_file_create(policy_path, rel, LG_KEY_LEN, fp, err, sizeof(err)), 0);
+		CHECK_EQ(lg_key_file_create(policy_path, rel, nbytes, fp, err, sizeof(err)), 0);
+}
+
+static void write_key(const char *rel)
+{
+	write_key_n(rel, LG_KEY_LEN);
 }
 
 /* The policy parser accepts the edited text, with the policy file where the edit's key
@@ -116,7 +121,7 @@ static void enroll_ok(const char *in, const struct lg_device_spec *s, const char
 	CHECK_EQ(ret, 0);
 	if (ret)
 		return;
-	write_key(e.key_file);
+	write_key_n(e.key_file, lg_device_spec_key_bytes(s));
 	expect_text(&e, want, line);
 	CHECK_EQ(e.key_id, 1);
 	lg_policy_edit_free(&e);
@@ -238,6 +243,93 @@ static void test_enroll(void)
 	CHECK_EQ(lg_policy_edit_enroll("version: [1\n", 12, &s, NULL, &e, err, sizeof(err)),
 		 -EINVAL);
 	CHECK_STR_CONTAINS(err, "line 2 column 1");
+}
+
+/* A UADP publisher enrolled with its identity (docs/opcua.md): the entry's 'uadp' mapping
+ * as the parser reads it, and a key of the size its security needs. */
+static void test_enroll_uadp(void)
+{
+	/* open62541's tutorial publisher: unsigned, a timestamp, no sequence number. */
+	struct lg_device_spec s = {.id = 21, .name = "o6-tutorial", .source = "10.77.0.21",
+				   .port = -1, .uadp = true, .publisher_id = "2234",
+				   .writer_group = 100, .writer = 62541, .security = "none",
+				   .replay = "timestamp"};
+	struct lg_policy_edit e;
+	char err[512];
+
+	CHECK_EQ(lg_device_spec_key_bytes(&s), 32u);
+	ENROLL_OK(line4, &s,
+		  HEAD4 DEV101 DEV102 DEV103
+		  "  - id: 21\n    name: o6-tutorial\n    source: 10.77.0.21\n"
+		  "    uadp: {publisher_id: 2234, writer_group: 100, writer: 62541, "
+		  "security: none, replay: timestamp}\n    keys:\n"
+		  "      - {id: 1, key_file: keys/o6-tutorial.key}\n"
+		  TAIL4);
+	/* SignAndEncrypt with Aes256 (pubsub_publish_encrypted.c), into a flow list: a group
+	 * key of 32 + 32 + 4 bytes. */
+	s = (struct lg_device_spec){.id = 22, .name = "o6-enc", .source = "10.77.0.22",
+				    .port = -1, .uadp = true, .publisher_id = "2234",
+				    .writer_group = 100, .writer = 62541,
+				    .security = "sign_and_encrypt",
+				    .security_policy = "PubSub-Aes256-CTR"};
+	CHECK_EQ(lg_device_spec_key_bytes(&s), 68u);
+	ENROLL_OK("version: 1\ndevices: [{id: 7, source: 10.0.0.7, keys: [{id: 1, key_file: "
+		  "keys/d7.key}]}]\n",
+		  &s,
+		  "version: 1\ndevices: [{id: 7, source: 10.0.0.7, keys: [{id: 1, key_file: "
+		  "keys/d7.key}]}, {id: 22, name: o6-enc, source: 10.77.0.22, uadp: "
+		  "{publisher_id: 2234, writer_group: 100, writer: 62541, security: "
+		  "sign_and_encrypt, security_policy: PubSub-Aes256-CTR}, keys: [{id: 1, "
+		  "key_file: keys/o6-enc.key}]}]\n");
+	/* The IOP publisher: no PublisherId, no GroupHeader, no PayloadHeader. Signed by
+	 * default: a PubSub-Aes128-CTR group key (32 + 16 + 4). */
+	s = (struct lg_device_spec){.id = 301, .name = "iop-writer-1", .source = "10.77.0.20",
+				    .port = -1, .uadp = true, .writer_position = 1,
+				    .publisher_type = NULL};
+	CHECK_EQ(lg_device_spec_key_bytes(&s), 52u);
+	ENROLL_OK("version: 1\nport: 4739", &s,
+		  "version: 1\nport: 4739\ndevices:\n  - id: 301\n    name: iop-writer-1\n"
+		  "    source: 10.77.0.20\n    uadp: {writer_position: 1}\n    keys:\n"
+		  "      - {id: 1, key_file: keys/iop-writer-1.key}\n");
+	/* A string PublisherId. */
+	s = (struct lg_device_spec){.id = 23, .name = "o6-str", .source = "10.77.0.23",
+				    .port = -1, .uadp = true, .publisher_id = "line4-plc",
+				    .publisher_type = "string", .writer = 5, .security = "none"};
+	ENROLL_OK("version: 1\ndevices: []\n", &s,
+		  "version: 1\ndevices: \n  - id: 23\n    name: o6-str\n    source: 10.77.0.23\n"
+		  "    uadp: {publisher_id: line4-plc, publisher_type: string, writer: 5, "
+		  "security: none}\n    keys:\n      - {id: 1, key_file: keys/o6-str.key}\n");
+
+	/* Refused before anything is written, and why. */
+	s.writer_position = 2;
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "needs a writer (its DataSetWriterId) or a writer position");
+	s.writer_position = 0;
+	s.publisher_id = "x}, keys: [";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "a publisher id is 1..32 letters");
+	s.publisher_type = "uint16";
+	s.publisher_id = "22a";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "a publisher id is a whole number");
+	s.publisher_id = "22";
+	s.security = "encrypt";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "a security mode is none, sign or sign_and_encrypt, not 'encrypt'");
+	s.security = "none";
+	s.replay = "window";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "replay is sequence, nonce, timestamp or none");
+	s.replay = NULL;
+	s.security_policy = "Aes128";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "a security policy is PubSub-Aes128-CTR or PubSub-Aes256-CTR");
 }
 
 static void test_revoke(void)
@@ -385,6 +477,45 @@ static void test_rotate(void)
 	CHECK_EQ(lg_policy_edit_rotate(line4, strlen(line4), 77, t, &e, err, sizeof(err)), -ENOENT);
 }
 
+/* A file with CR LF line ends gets CR LF in every line an edit writes (they were LF): the
+ * exact bytes of an enroll, a rotation with a block key (its expiry line and the new key),
+ * a prune and a revoke, and of a devices list added at the end of a file. */
+static void test_crlf(void)
+{
+	static const char in[] = "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+				 "    source: 10.0.0.7\r\n    keys:\r\n      - id: 1\r\n"
+				 "        key_file: keys/d7.key\r\nport: 4739\r\n";
+	struct lg_device_spec plain = {.id = 8, .name = "n8", .source = "10.0.0.8", .port = -1};
+	struct lg_policy_edit e, e2;
+	char err[512] = "";
+	int64_t t;
+
+	ENROLL_OK(in, &plain,
+		  "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n    source: 10.0.0.7\r\n"
+		  "    keys:\r\n      - id: 1\r\n        key_file: keys/d7.key\r\n"
+		  "  - id: 8\r\n    name: n8\r\n    source: 10.0.0.8\r\n    keys:\r\n"
+		  "      - {id: 1, key_file: keys/n8.key}\r\nport: 4739\r\n");
+	ENROLL_OK("version: 1\r\nport: 4739", &plain,
+		  "version: 1\r\nport: 4739\r\ndevices:\r\n  - id: 8\r\n    name: n8\r\n"
+		  "    source: 10.0.0.8\r\n    keys:\r\n"
+		  "      - {id: 1, key_file: keys/n8.key}\r\n");
+	CHECK_EQ(lg_time_parse_utc(T_EXP, &t), 0);
+	CHECK_EQ(lg_policy_edit_rotate(in, strlen(in), 7, t, &e, err, sizeof(err)), 0);
+	write_key(e.key_file);
+	EXPECT_TEXT(&e, "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+			"    source: 10.0.0.7\r\n    keys:\r\n      - id: 1\r\n"
+			"        key_file: keys/d7.key\r\n        expires: " T_EXP "\r\n"
+			"      - {id: 2, key_file: keys/c7-k2.key}\r\nport: 4739\r\n");
+	CHECK_EQ(lg_policy_edit_prune(e.text, e.len, 0, t, &e2, err, sizeof(err)), 0);
+	CHECK_EQ(e2.nremoved, 1);
+	EXPECT_TEXT(&e2, "version: 1\r\ndevices:\r\n  - id: 7\r\n    name: c7\r\n"
+			 "    source: 10.0.0.7\r\n    keys:\r\n"
+			 "      - {id: 2, key_file: keys/c7-k2.key}\r\nport: 4739\r\n");
+	lg_policy_edit_free(&e2);
+	lg_policy_edit_free(&e);
+	REVOKE_OK(in, 7, "version: 1\r\ndevices: []\r\nport: 4739\r\n", 1);
+}
+
 static void test_key_files(void)
 {
 	char path[256], err[256], fp[LG_KEY_FP_LEN + 1], buf[80], want[LG_KEY_FP_LEN + 1];
@@ -515,8 +646,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(existing) / sizeof(existing[0]); i++)
 		write_key(existing[i]);
 	test_enroll();
+	test_enroll_uadp();
 	test_revoke();
 	test_rotate();
+	test_crlf();
 	test_key_files();
 	test_times();
 	test_replace();

@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 		snprintf(r102->id, sizeof(r102->id), "x\",\"y");
 	}
 	/* No policy applied yet: the boot file, and why. */
-	lg_state_set_boot(a, boot1);
+	lg_state_set_boot(a, boot1, "/etc/linegate/policy.yaml");
 	CHECK_EQ(lg_state_load_policy(a, &text, &len, &name, why, sizeof(why)), 0);
 	CHECK_STR_CONTAINS(why, "no policy was applied since the state folder");
 	CHECK_EQ(lg_state_save_policy(a, "version: 1\n", 11, "/etc/linegate/policy.yaml"), 0);
@@ -93,8 +93,10 @@ int main(int argc, char **argv)
 		r = lg_state_incident(b, 103);
 		CHECK(r && r->open == 0 && r->counter == 0);
 	}
-	lg_state_set_boot(b, boot1);
+	lg_state_set_boot(b, boot1, "/etc/linegate/policy.yaml");
 	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 1);
+	CHECK_STR_CONTAINS(why, "/applied.json): the boot file /etc/linegate/policy.yaml is "
+				"unchanged since");
 	CHECK_EQ(len, 19u);
 	CHECK(text && !strcmp(text, "version: 1\nport: 5\n"));
 	CHECK(name && !strcmp(name, "/etc/linegate/p.yaml"));
@@ -102,10 +104,28 @@ int main(int argc, char **argv)
 	free(name);
 	text = name = NULL;
 	/* The boot file was edited since: it wins. */
-	lg_state_set_boot(b, boot2);
+	lg_state_set_boot(b, boot2, "/etc/linegate/policy.yaml");
 	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 0);
-	CHECK_STR_CONTAINS(why, "the boot file changed since the last apply");
+	CHECK(!strcmp(why, "the boot file /etc/linegate/policy.yaml: it changed since the last "
+			   "apply"));
 	CHECK(text == NULL && name == NULL);
+	/* Started with another file (--policy): said so, naming both; with other text it is
+	 * used, with the text the last apply's boot file had the applied policy still is. */
+	lg_state_set_boot(b, boot2, "/srv/line/other.yaml");
+	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 0);
+	CHECK(!strcmp(why, "started with another policy file (/srv/line/other.yaml) than the one "
+			   "of the last apply (/etc/linegate/policy.yaml): using "
+			   "/srv/line/other.yaml"));
+	CHECK(text == NULL && name == NULL);
+	lg_state_set_boot(b, boot1, "/srv/line/other.yaml");
+	CHECK_EQ(lg_state_load_policy(b, &text, &len, &name, why, sizeof(why)), 1);
+	CHECK_STR_CONTAINS(why, "/applied.json): started with another policy file "
+				"(/srv/line/other.yaml) than the one of the last apply "
+				"(/etc/linegate/policy.yaml), but with the same text, so the "
+				"applies since are newer");
+	free(text);
+	free(name);
+	text = name = NULL;
 	lg_state_close(b);
 	lg_state_close(a);
 
