@@ -300,12 +300,11 @@ static json_object *cmd_req(const char *cmd)
 	return r;
 }
 
-static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
-		   size_t errlen);
-
+/* A retrain's requests run from the loop: a hung data plane holds it at most 5 s (a record
+ * start waits up to 2 s for the recorder in the data plane). */
 static int retrain_dp(void *ctx, json_object *req, json_object **reply, char *err, size_t errlen)
 {
-	return dp_call(ctx, req, reply, err, errlen);
+	return dp_call_t(ctx, req, 5000, reply, err, errlen);
 }
 
 static void retrain_audit(void *ctx, const char *result, const char *detail)
