@@ -179,6 +179,10 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	 * counted as `fragment` instead of vanishing behind fragment_passed. */
 	if (!dp->stack_reassembles)
 		cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
+	/* In front of a socket, a group it did not join would vanish in the kernel uncounted:
+	 * not_ours in XDP. afxdp reads every group the interface takes from the XSK. */
+	if (dp->stack_reassembles)
+		lg_xdp_groups(p, &cfg);
 	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
 	free(e);
 	return ret;
