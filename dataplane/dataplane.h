@@ -297,6 +297,10 @@ struct lg_dp {
 	bool stack_reassembles;
 	int admit_ifindex;
 	char admit_ifname[32];
+	/* Where the XDP instance is pinned ("" = not pinned); default: linegate's own folder
+	 * (/sys/fs/bpf/linegate/[netns-INODE/]IFNAME), whose parents --xdp-unpin removes. */
+	char admit_pin[256];
+	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic(struct lg_modelset *) models;
