@@ -784,6 +784,7 @@ int main(int argc, char **argv)
 					 .own_uid = getuid() };
 
 	dp.nworkers = 1;
+	lg_mcast_init(&dp.mcast);
 	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
@@ -1000,6 +1001,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: uadp_multicast: the %s backend reads frames, not a "
 			"socket, and joins no group: the interface must accept the groups' "
 			"frames (ip link set IFACE allmulticast on)\n", ops->name);
+	if (ops->flags & LG_BACKEND_F_SOCKET) {
+		/* The UADP socket listens on every address with groups or without --bind:
+		 * only then can groups a live apply adds reach it. */
+		dp.mcast_live = p.uadp_port && (p.nmcast || !bind_addr);
+		err[0] = '\0';
+		if (lg_mcast_join(&dp.mcast, &p, err, sizeof(err))) {
+			fprintf(stderr, "linegate: uadp_multicast: %s\n", err);
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
 	bconf.nqueues = dp.nworkers;
 	bconf.ifname = xdp ? dp.admit_ifname : NULL;
 	bconf.xsks_map_fd = dp.admit ? lg_admit_xsks_fd(dp.admit) : -1;
@@ -1208,6 +1220,7 @@ out:
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);
+	lg_mcast_close(&dp.mcast);
 	if (be_setup && ops->teardown)
 		ops->teardown();
 	lg_uadmit_destroy(dp.uadmit);
