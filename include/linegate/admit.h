@@ -959,6 +959,9 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * IPv6 fragment of UDP (pkt->family and pkt->src_addr set: the caller
  * decides with lg_admit_decide_fragment()), and LG_ADMIT_RC_UADP for a
  * datagram to cfg->uadp_port (lg_admit_parse() goes on with its header).
+ * With cfg->groups_only, an IPv4 or IPv6 packet to a multicast address that
+ * is not one of cfg->groups is LG_R_NOT_OURS, fragments too
+ * (lg_admit_group_ok()).
  *
  * Anything else that could carry our traffic past this parser into the
  * kernel stack is malformed, not "not ours": the IPv6 extension headers
