@@ -393,8 +393,10 @@ static int stats_cmd(int argc, char **argv)
 		}
 		if (!json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
 		    !json_object_object_get_ex(resp, "stats", &st)) {
+			const char *why = jstr(resp, "error");
+
 			fprintf(stderr, "linegatectl: %s: %s\n", sock,
-				*jstr(resp, "error") ? jstr(resp, "error") : "the reply has no stats");
+				*why ? why : "the reply has no stats");
 			json_object_put(resp);
 			return 1;
 		}

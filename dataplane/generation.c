@@ -320,11 +320,12 @@ static int apply_groups(struct lg_dp *dp, const struct lg_policy *p,
 	if (!changed(d, "uadp_multicast") || !dp->stack_reassembles || !p->nmcast)
 		return 0;
 	if (!dp->mcast_live) {
-		snprintf(err, errlen, "uadp_multicast: linegate's UADP socket listens on its --bind "
-			 "address only, where no group arrives (it started without "
-			 "uadp_multicast), and nothing was applied. Add uadp_multicast to the "
-			 "boot policy (%.300s) and restart linegate: the socket then listens on "
-			 "every address", dp->policy_path ? dp->policy_path : "--policy");
+		snprintf(err, errlen,
+			 "uadp_multicast: linegate's UADP socket listens on its --bind address "
+			 "only, where no group arrives (it started without uadp_multicast), and "
+			 "nothing was applied. Add uadp_multicast to the boot policy (%.300s) and "
+			 "restart linegate: the socket then listens on every address",
+			 dp->policy_path ? dp->policy_path : "--policy");
 		return -EPERM;
 	}
 	ret = lg_mcast_join(&dp->mcast, p, msg, sizeof(msg));

@@ -28,17 +28,17 @@ static int member(struct lg_mcast *m, const struct lg_mcast_group *g, unsigned i
 			return -errno;
 	}
 	if (g->family == AF_INET) {
-		struct ip_mreqn r = { .imr_ifindex = (int)ifindex };
+		struct ip_mreqn r = {.imr_ifindex = (int)ifindex};
 
 		memcpy(&r.imr_multiaddr, g->addr, 4);
 		ret = setsockopt(*fd, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &r,
 				 sizeof(r));
 	} else {
-		struct ipv6_mreq r = { .ipv6mr_interface = ifindex };
+		struct ipv6_mreq r = {.ipv6mr_interface = ifindex};
 
 		memcpy(&r.ipv6mr_multiaddr, g->addr, 16);
-		ret = setsockopt(*fd, IPPROTO_IPV6, join ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP,
-				 &r, sizeof(r));
+		ret = setsockopt(*fd, IPPROTO_IPV6,
+				 join ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP, &r, sizeof(r));
 	}
 	return ret ? -errno : 0;
 }
@@ -82,9 +82,10 @@ int lg_mcast_join(struct lg_mcast *m, const struct lg_policy *p, char *err, size
 		ret = m->n < LG_POLICY_MAX_MCAST ? member(m, g, ifindex, true) : -ENOSPC;
 		if (ret) {
 			inet_ntop(g->family, g->addr, a, sizeof(a));
-			snprintf(err, errlen, "joining multicast group %s%s%s: %s (an interface with "
-				 "multicast on: uadp_multicast.interface)", a, p->mcast_if[0] ? " on " : "",
-				 p->mcast_if, strerror(-ret));
+			snprintf(err, errlen,
+				 "joining multicast group %s%s%s: %s (an interface with "
+				 "multicast on: uadp_multicast.interface)",
+				 a, p->mcast_if[0] ? " on " : "", p->mcast_if, strerror(-ret));
 			while (m->n > before)
 				drop_at(m, m->n - 1);
 			return ret;
