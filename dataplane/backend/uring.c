@@ -219,6 +219,13 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));
 			goto err;
 		}
+		/*
+		 * The UADP socket gets the groups the data plane's own sockets join
+		 * (dataplane/mcast.h): IP_MULTICAST_ALL is on by default for IPv4 sockets but
+		 * off, for IPv4 groups, on a dual-stack IPv6 one. Fails harmlessly on IPv4.
+		 */
+		if (i)
+			setsockopt(b->fd[i], IPPROTO_IP, IP_MULTICAST_ALL, &(int){ 1 }, sizeof(int));
 		if (busy_poll && setsockopt(b->fd[i], SOL_SOCKET, SO_BUSY_POLL, &busy_poll,
 					    sizeof(busy_poll))) {
 			ret = -errno;

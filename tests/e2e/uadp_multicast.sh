@@ -141,5 +141,15 @@ if [ "$MODE" = noxdp ]; then
 		lg_fail "refusal: $(cat "$T/apply.json")"
 	ip -n "$NS_SRV" maddr show dev lg0 | grep -q 239.1.2.3 && lg_fail "a refused apply joined 239.1.2.3"
 	lg_stop_linegate
+	# Without --bind the UADP socket is dual-stack IPv6, which Linux hands an IPv4 group
+	# that another socket joined only with IP_MULTICAST_ALL set on it.
+	rm -f "$T/dp.sock"
+	lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/added.yaml" -c "$T/dp.sock" \
+		--state-dir "$T/st2" -o "$T/out2.jsonl"
+	DP_PID=$!
+	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate without --bind did not start"
+	send 239.1.2.3 0 22
+	admitted 22 "239.1.2.3 on the dual-stack socket"
+	lg_stop_linegate
 fi
 echo "PASS: 44 of 44 multicast messages admitted, 22 of them after a live apply added their group ($MODE)"
