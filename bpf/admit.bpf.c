@@ -36,6 +36,12 @@ volatile __u64 lg_test_now_ns = 0;
  * lg_admit_dev.slot; user space writes only highest_seq there.
  */
 struct lg_admit_table lg_gens[2];
+/*
+ * The configuration before the first generation, in .bss rather than on the
+ * stack (lg_admit_cfg carries the multicast groups, and lg_admit and
+ * admit_full share 512 bytes of stack). Every CPU writes the same two values.
+ */
+struct lg_admit_cfg lg_none_cfg;
 struct lg_admit_state lg_state[LG_ADMIT_STATE_SLOTS];
 
 /*
@@ -230,7 +236,6 @@ int lg_admit(struct xdp_md *ctx)
 	const struct lg_admit_cfg *cfg;
 	const struct lg_admit_dev *dev = NULL;
 	struct lg_admit_state *st = NULL;
-	struct lg_admit_cfg none;
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
 	__u32 zero = 0, slot = 0, len = (__u32)(data_end - data), frame_len = len;
@@ -244,10 +249,9 @@ int lg_admit(struct xdp_md *ctx)
 	} else {
 		table = NULL;
 		/* Nothing applied yet: frames for us fail closed (NO_TABLE). */
-		__builtin_memset(&none, 0, sizeof(none));
-		none.lgf_port = lg_default_lgf_port;
-		none.not_ours = lg_default_not_ours;
-		cfg = &none;
+		lg_none_cfg.lgf_port = lg_default_lgf_port;
+		lg_none_cfg.not_ours = lg_default_not_ours;
+		cfg = &lg_none_cfg;
 	}
 
 	/*

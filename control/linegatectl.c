@@ -78,6 +78,12 @@ static const char usage[] =
 	"                    files); every device, or device ID\n"
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
+	"  stats --dataplane SOCKET [--json] [--watch SECONDS]\n"
+	"                    the counters of one data plane read from its own control socket\n"
+	"                    (linegate --ctl SOCKET), without linegated: totals, the drop\n"
+	"                    reasons and XDP verdicts that are not 0, and a line per device;\n"
+	"                    --json: all of them as linegate's JSON (what metrics shows).\n"
+	"                    SOCKET may also come from $LINEGATE_DATAPLANE\n"
 	"  models            the model registry: every version, which is active and shadow\n"
 	"  models candidates models linegate-train --candidate-dir wrote for approval, with\n"
 	"                    their false alarms and those of the model now active\n"
@@ -277,6 +283,144 @@ static int print_result(json_object *resp, bool raw)
 	}
 	json_object_put(resp);
 	return ok ? 0 : 1;
+}
+
+/* Sections of linegate's stats that count frames by reason: their zeros are left out. */
+static bool by_reason(const char *k)
+{
+	return !strcmp(k, "drops") || !strcmp(k, "xdp") || !strcmp(k, "admission");
+}
+
+/* One stats object as "name value" lines, sections indented under their name. */
+static void print_stats_obj(json_object *o, int indent, bool skip_zero)
+{
+	json_object_object_foreach(o, k, v) {
+		enum json_type t = json_object_get_type(v);
+
+		if (t == json_type_object) {
+			printf("%*s%s:\n", indent, "", k);
+			print_stats_obj(v, indent + 2, by_reason(k));
+		} else if (t == json_type_array) {
+			size_t n = json_object_array_length(v);
+
+			/* The open incidents and the devices are printed after the totals. */
+			if (!strcmp(k, "devices"))
+				continue;
+			printf("%*s%-*s %zu%s\n", indent, "", 28 - indent, k, n,
+			       n ? " (--json lists them)" : "");
+		} else if (!skip_zero || json_object_get_int64(v)) {
+			printf("%*s%-*s %s\n", indent, "", 28 - indent, k,
+			       t == json_type_null ? "-" : json_object_get_string(v));
+		}
+	}
+}
+
+static void print_stats(json_object *st)
+{
+	json_object *devs, *d, *v;
+
+	print_stats_obj(st, 0, false);
+	if (!json_object_object_get_ex(st, "devices", &devs) ||
+	    !json_object_is_type(devs, json_type_array))
+		return;
+	printf("devices: %zu\n", json_object_array_length(devs));
+	if (!json_object_array_length(devs))
+		return;
+	printf("  %-10s %-20s %12s %10s %8s %12s\n", "id", "name", "admitted", "windows", "alerts",
+	       "last_score");
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		d = json_object_array_get_idx(devs, i);
+		printf("  %-10s %-20s", json_object_object_get_ex(d, "id", &v) ?
+		       json_object_get_string(v) : "-", jstr(d, "name"));
+		printf(" %12s", json_object_object_get_ex(d, "admitted", &v) ?
+		       json_object_get_string(v) : "-");
+		printf(" %10s", json_object_object_get_ex(d, "windows", &v) ?
+		       json_object_get_string(v) : "-");
+		printf(" %8s", json_object_object_get_ex(d, "alerts", &v) ?
+		       json_object_get_string(v) : "-");
+		printf(" %12.4g\n", json_object_object_get_ex(d, "last_score", &v) ?
+		       json_object_get_double(v) : 0.0);
+	}
+}
+
+/*
+ * stats: linegate's own control socket (--ctl), no linegated in between; the data plane
+ * checks the peer as linegated's socket does.
+ */
+static int stats_cmd(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "dataplane", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "raw", no_argument, NULL, 'j' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ 0 },
+	};
+	const char *sock = getenv("LINEGATE_DATAPLANE");
+	unsigned long long watch = 0;
+	bool json = false;
+	int opt;
+
+	optind = 0; /* GNU getopt: start over on this argv */
+	while ((opt = getopt_long(argc, argv, "+d:jrw:", o, NULL)) != -1) {
+		switch (opt) {
+		case 'd': sock = optarg; break;
+		case 'j': json = true; break;
+		case 'w':
+			if (whole_number(optarg, 86400, &watch) || !watch) {
+				fprintf(stderr, "linegatectl: stats --watch SECONDS: '%s' is not a "
+					"number of seconds from 1 to 86400\n", shown_arg(optarg));
+				return 2;
+			}
+			break;
+		default: return 2; /* getopt_long() said why */
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "linegatectl: stats takes no argument '%s' (the socket goes with "
+			"--dataplane)\n", shown_arg(argv[optind]));
+		return 2;
+	}
+	if (!sock || !*sock) {
+		fprintf(stderr, "linegatectl: stats needs --dataplane SOCKET: the data plane's "
+			"control socket (linegate --ctl SOCKET); linegated's counters are "
+			"'linegatectl metrics'\n");
+		return 2;
+	}
+	do {
+		json_object *req = json_object_new_object(), *resp, *v, *st;
+
+		char err[1200];
+		int ret;
+
+		json_object_object_add(req, "cmd", json_object_new_string("stats"));
+		ret = lg_ctl_request(sock, req, &resp, err, sizeof(err));
+		json_object_put(req);
+		if (ret) {
+			fprintf(stderr, "linegatectl: %s%s\n", err,
+				ret == -ENOENT || ret == -ECONNREFUSED ?
+				" (is linegate running with --ctl on this socket?)" : "");
+			return 1;
+		}
+		if (!json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
+		    !json_object_object_get_ex(resp, "stats", &st)) {
+			const char *why = jstr(resp, "error");
+
+			fprintf(stderr, "linegatectl: %s: %s\n", sock,
+				*why ? why : "the reply has no stats");
+			json_object_put(resp);
+			return 1;
+		}
+		if (json)
+			puts(json_object_to_json_string_ext(st, JSON_C_TO_STRING_PRETTY));
+		else
+			print_stats(st);
+		json_object_put(resp);
+		if (!watch)
+			return 0;
+		fflush(stdout);
+		sleep((unsigned)watch);
+	} while (1);
 }
 
 /* Model signing, without a daemon: keygen, sign, verify. */
@@ -868,6 +1012,8 @@ int main(int argc, char **argv)
 		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "record"))
 		return record_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
+	if (!strcmp(cmd, "stats"))
+		return stats_cmd(argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "models") && optind < argc && argv[optind][0] != '-')
 		return models_cmd(sock, raw, argc - optind, argv + optind);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */

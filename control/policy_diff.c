@@ -213,7 +213,7 @@ static const struct {
 	{ { "version", LG_FIELD_START_ONLY }, f_version },
 	{ { "port", LG_FIELD_START_ONLY }, f_port },
 	{ { "uadp_port", LG_FIELD_START_ONLY }, f_uadp_port },
-	{ { "uadp_multicast", LG_FIELD_START_ONLY }, f_mcast },
+	{ { "uadp_multicast", LG_FIELD_LIVE }, f_mcast },
 	{ { "not_ours", LG_FIELD_LIVE }, f_not_ours },
 	{ { "fragments", LG_FIELD_LIVE }, f_fragments },
 	{ { "workers.cores", LG_FIELD_LIVE }, f_cores },

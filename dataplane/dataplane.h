@@ -25,6 +25,7 @@ struct lg_uadp_keys;
 #include "drift.h"
 #include "handoff.h"
 #include "incident.h"
+#include "mcast.h"
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
@@ -297,6 +298,14 @@ struct lg_dp {
 	bool stack_reassembles;
 	int admit_ifindex;
 	char admit_ifname[32];
+	/* uadp_multicast's memberships (socket backends), and whether the workers' UADP sockets
+	 * listen on every address, so that a live apply may change the groups. */
+	struct lg_mcast mcast;
+	bool mcast_live;
+	/* Where the XDP instance is pinned ("" = not pinned); default: linegate's own folder
+	 * (/sys/fs/bpf/linegate/[netns-INODE/]IFNAME), whose parents --xdp-unpin removes. */
+	char admit_pin[256];
+	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic(struct lg_modelset *) models;

@@ -179,6 +179,10 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	 * counted as `fragment` instead of vanishing behind fragment_passed. */
 	if (!dp->stack_reassembles)
 		cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
+	/* In front of a socket, a group it did not join would vanish in the kernel uncounted:
+	 * not_ours in XDP. afxdp reads every group the interface takes from the XSK. */
+	if (dp->stack_reassembles)
+		lg_xdp_groups(p, &cfg);
 	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
 	free(e);
 	return ret;
@@ -301,6 +305,35 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 			  const char *active_label, const char *shadow, const char *shadow_label,
 			  struct lg_modelset **out, char *err, size_t errlen);
 
+/*
+ * uadp_multicast, live: join the groups p adds before XDP takes their frames (publish()),
+ * so that none is admitted while no socket would receive it; the caller leaves the groups
+ * that went once XDP calls them not_ours. Refused where the workers' UADP sockets listen on
+ * the --bind address only, which no group reaches.
+ */
+static int apply_groups(struct lg_dp *dp, const struct lg_policy *p,
+			const struct lg_policy_diff *d, char *err, size_t errlen)
+{
+	char msg[512];
+	int ret;
+
+	if (!changed(d, "uadp_multicast") || !dp->stack_reassembles || !p->nmcast)
+		return 0;
+	if (!dp->mcast_live) {
+		snprintf(err, errlen,
+			 "uadp_multicast: linegate's UADP socket listens on its --bind address "
+			 "only, where no group arrives (it started without uadp_multicast), and "
+			 "nothing was applied. Add uadp_multicast to the boot policy (%.300s) and "
+			 "restart linegate: the socket then listens on every address",
+			 dp->policy_path ? dp->policy_path : "--policy");
+		return -EPERM;
+	}
+	ret = lg_mcast_join(&dp->mcast, p, msg, sizeof(msg));
+	if (ret)
+		snprintf(err, errlen, "uadp_multicast: %s; nothing was applied", msg);
+	return ret;
+}
+
 int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 {
 	struct lg_policy *p = r->policy;
@@ -377,12 +410,20 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		goto out;
 	}
+	ret = apply_groups(dp, p, &d, r->err, sizeof(r->err));
+	if (ret)
+		goto out;
 	ret = publish(dp, p, ms);
 	if (ret) {
+		if (changed(&d, "uadp_multicast"))
+			lg_mcast_leave_others(&dp->mcast, &cur->policy);
 		snprintf(r->err, sizeof(r->err), "the admission tables refused the policy: %s; "
 			 "nothing was applied", strerror(-ret));
 		goto out;
 	}
+	/* XDP calls the groups that left not_ours now: leave them. */
+	if (changed(&d, "uadp_multicast"))
+		lg_mcast_leave_others(&dp->mcast, p);
 	ms = NULL;
 	if (nf) {
 		switch_output(dp, nf);

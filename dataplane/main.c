@@ -60,7 +60,8 @@ static const char usage[] =
 	"      --no-xdp-pin      do not pin: the program is detached when linegate stops (a\n"
 	"                        linegate killed without pins leaves it attached; the next one\n"
 	"                        replaces it, and refuses a program that is not linegate's)\n"
-	"      --xdp-unpin       on exit, detach and remove the pinned instance (a real stop)\n"
+	"      --xdp-unpin       on exit, detach and remove the pinned instance (a real stop),\n"
+	"                        and its netns-INODE folder when that is left empty\n"
 	"      --state-dir DIR   state kept across restarts (default $STATE_DIRECTORY, else\n"
 	"                        /var/lib/linegate; made 0700): each device's replay high-water\n"
 	"                        mark, so no frame accepted before a restart is accepted after\n"
@@ -501,8 +502,21 @@ static void default_pin_dir(const char *ifname, char *out, size_t len)
 		snprintf(out, len, "/sys/fs/bpf/linegate/%s", ifname);
 }
 
+static void xdp_pinned(struct lg_dp *dp, const char *pin, bool is_default)
+{
+	snprintf(dp->admit_pin, sizeof(dp->admit_pin), "%s", pin);
+	dp->admit_pin_default = is_default;
+}
+
+/* What becomes of a pinned instance when linegate exits, for the start line. */
+static const char *pin_fate(bool unpin)
+{
+	return unpin ? "detached and removed on exit: --xdp-unpin"
+		     : "kept on exit; --xdp-unpin removes it";
+}
+
 /* Take over the instance pinned in pin: 1 done, 0 none there, negative errno with err. */
-static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default,
+static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool unpin,
 			const struct lg_policy *p, char *err, size_t errlen)
 {
 	int ret = lg_admit_open_pinned(pin, &dp->admit);
@@ -536,12 +550,12 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default,
 		return ret;
 	}
 	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
-		"sequences, buckets and counters\n", pin);
+		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin));
 	return 1;
 }
 
 static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bool no_pin,
-		     const struct lg_policy *p, char *err, size_t errlen)
+		     bool unpin, const struct lg_policy *p, char *err, size_t errlen)
 {
 	struct lg_admit_opts opts = {
 		.default_lgf_port = p->port,
@@ -577,7 +591,9 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	if (pin) {
 		/* An instance an earlier linegate left pinned kept admitting while no process
 		 * ran (fail static): take it over, with its tables, buckets and counters. */
-		ret = xdp_takeover(dp, pin, !pin_arg, p, err, errlen);
+		ret = xdp_takeover(dp, pin, !pin_arg, unpin, p, err, errlen);
+		if (ret > 0)
+			xdp_pinned(dp, pin, !pin_arg);
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}
@@ -628,17 +644,50 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	if (ret)
 		snprintf(err, errlen, "attaching in %s mode: %s",
 			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
-	else if (pin)
-		fprintf(stderr, "linegate: XDP: pinned in %s (kept on exit; --xdp-unpin "
-			"removes it)\n", pin);
+	else if (pin) {
+		xdp_pinned(dp, pin, !pin_arg);
+		fprintf(stderr, "linegate: XDP: pinned in %s (%s)\n", pin, pin_fate(unpin));
+	}
 	return ret;
+}
+
+/*
+ * --xdp-unpin: detach, remove the pins and their folder and, for linegate's default folder
+ * in another network namespace (/sys/fs/bpf/linegate/netns-INODE/IFNAME), the namespace's
+ * folder when that is left empty; never a folder the operator named (--xdp-pin DIR).
+ */
+static void xdp_remove_pins(struct lg_dp *dp)
+{
+	char dir[sizeof(dp->admit_pin)], *slash;
+	int ret;
+
+	if (!dp->admit || !dp->admit_pin[0])
+		return;
+	ret = lg_admit_unpin(dp->admit);
+	if (ret) {
+		fprintf(stderr, "linegate: XDP: --xdp-unpin: %s: %s (the instance stays pinned)\n",
+			dp->admit_pin, strerror(-ret));
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", dp->admit_pin);
+	slash = strrchr(dir, '/');
+	if (dp->admit_pin_default && slash) {
+		*slash = '\0';
+		/* /sys/fs/bpf/linegate/netns-INODE: rmdir() leaves it while another interface
+		 * of the namespace is pinned there. /sys/fs/bpf/linegate stays: another
+		 * namespace's linegate may be making its folder in it right now. */
+		if (strstr(dir, "/linegate/netns-"))
+			rmdir(dir);
+	}
+	fprintf(stderr, "linegate: XDP: detached from %s and removed %s\n", dp->admit_ifname,
+		dp->admit_pin);
 }
 
 static void dp_teardown(struct lg_dp *dp, bool unpin)
 {
 	/* A pinned instance stays attached and keeps admitting: fail static. */
-	if (unpin && dp->admit)
-		lg_admit_unpin(dp->admit);
+	if (unpin)
+		xdp_remove_pins(dp);
 	lg_admit_close(dp->admit);
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_worker *wk = &dp->workers[w];
@@ -770,6 +819,7 @@ int main(int argc, char **argv)
 					 .own_uid = getuid() };
 
 	dp.nworkers = 1;
+	lg_mcast_init(&dp.mcast);
 	while ((opt = getopt_long(argc, argv, "p:w:b:B:c:s:o:x:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
@@ -957,7 +1007,7 @@ int main(int argc, char **argv)
 			ops->name);
 	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
-		ret = xdp_setup(&dp, xdp, xdp_pin, no_pin, &p, err, sizeof(err));
+		ret = xdp_setup(&dp, xdp, xdp_pin, no_pin, xdp_unpin, &p, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: XDP admission on %s: %s\n", xdp, err);
 			lg_policy_free(&p);
@@ -987,6 +1037,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: uadp_multicast: the %s backend reads frames, not a "
 			"socket, and joins no group: the interface must accept the groups' "
 			"frames (ip link set IFACE allmulticast on)\n", ops->name);
+	if (ops->flags & LG_BACKEND_F_SOCKET) {
+		/* The UADP socket listens on every address with groups or without --bind:
+		 * only then can groups a live apply adds reach it. */
+		dp.mcast_live = p.uadp_port && (p.nmcast || !bind_addr);
+		err[0] = '\0';
+		if (lg_mcast_join(&dp.mcast, &p, err, sizeof(err))) {
+			fprintf(stderr, "linegate: uadp_multicast: %s\n", err);
+			lg_policy_free(&p);
+			goto out;
+		}
+	}
 	bconf.nqueues = dp.nworkers;
 	bconf.ifname = xdp ? dp.admit_ifname : NULL;
 	bconf.xsks_map_fd = dp.admit ? lg_admit_xsks_fd(dp.admit) : -1;
@@ -1195,6 +1256,7 @@ out:
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);
+	lg_mcast_close(&dp.mcast);
 	if (be_setup && ops->teardown)
 		ops->teardown();
 	lg_uadmit_destroy(dp.uadmit);

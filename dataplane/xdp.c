@@ -13,6 +13,7 @@
 
 /* uadp.h and admit.h number PublisherId types alike (admit.h cannot include uadp.h). */
 _Static_assert(LG_ADMIT_UADP_PUBID_STRING == LG_UADP_PUBID_STRING, "String PublisherId type");
+_Static_assert(LG_POLICY_MAX_MCAST <= LG_ADMIT_MAX_GROUPS, "every uadp_multicast group fits");
 
 int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		   struct lg_admit_entry **entries, size_t *n)
@@ -51,4 +52,16 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 	*entries = e;
 	*n = p->ndevices;
 	return 0;
+}
+
+void lg_xdp_groups(const struct lg_policy *p, struct lg_admit_cfg *cfg)
+{
+	cfg->groups_only = 1;
+	cfg->ngroups = (lg_u8)p->nmcast;
+	for (unsigned i = 0; i < p->nmcast; i++) {
+		const struct lg_mcast_group *g = &p->mcast[i];
+
+		cfg->group_family[i] = g->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6;
+		memcpy(cfg->groups[i], g->addr, g->family == AF_INET ? 4 : 16);
+	}
 }

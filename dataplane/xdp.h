@@ -13,4 +13,10 @@
 int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 		   struct lg_admit_entry **entries, size_t *n);
 
+/*
+ * Only the policy's multicast groups (uadp_multicast) are ours: for a program in front of a
+ * socket, which receives only the groups it joined (cfg->groups_only, lg_admit_cfg).
+ */
+void lg_xdp_groups(const struct lg_policy *p, struct lg_admit_cfg *cfg);
+
 #endif

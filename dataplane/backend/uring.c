@@ -58,52 +58,6 @@ static int arm(struct lg_backend *b, int i)
 	return 0;
 }
 
-/*
- * Join the UADP socket to the policy's multicast groups (uadp_multicast). An IPv4 group is
- * joined with IP_ADD_MEMBERSHIP also on the dual-stack IPv6 socket, which Linux allows.
- */
-static int join_groups(int fd, const struct lg_backend_conf *conf, char *err, size_t errlen)
-{
-	unsigned ifindex = 0;
-
-	if (conf->mcast_if && conf->mcast_if[0]) {
-		ifindex = if_nametoindex(conf->mcast_if);
-		if (!ifindex) {
-			snprintf(err, errlen, "uadp_multicast.interface %s: %s", conf->mcast_if,
-				 strerror(errno));
-			return -ENODEV;
-		}
-	}
-	for (unsigned i = 0; i < conf->nmcast; i++) {
-		const struct lg_mcast_group *g = &conf->mcast[i];
-		char a[INET6_ADDRSTRLEN];
-		int ret;
-
-		if (g->family == AF_INET) {
-			struct ip_mreqn m = { .imr_ifindex = (int)ifindex };
-
-			memcpy(&m.imr_multiaddr, g->addr, 4);
-			ret = setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m));
-		} else {
-			struct ipv6_mreq m = { .ipv6mr_interface = ifindex };
-
-			memcpy(&m.ipv6mr_multiaddr, g->addr, 16);
-			ret = setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof(m));
-		}
-		if (ret) {
-			ret = -errno;
-			inet_ntop(g->family, g->addr, a, sizeof(a));
-			snprintf(err, errlen, "joining multicast group %s%s%s: %s (an IPv4 group "
-				 "needs an address family the socket speaks, and an interface with "
-				 "multicast on: uadp_multicast.interface)", a,
-				 conf->mcast_if && conf->mcast_if[0] ? " on " : "",
-				 conf->mcast_if ? conf->mcast_if : "", strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
-}
-
 static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool any)
 {
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
@@ -118,8 +72,9 @@ static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool a
 	/* A bigger socket buffer absorbs bursts while a worker is scoring a batch. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	if (v4) {
-		/* A socket bound to a unicast address is not handed multicast: the UADP socket
-		 * that joins groups listens on any address of the family. */
+		/* A socket bound to a unicast address is not handed multicast: with groups
+		 * (which the data plane joins on a socket of its own, dataplane/mcast.h) the
+		 * UADP socket listens on any address of the family. */
 		if (any)
 			a4.sin_addr.s_addr = htonl(INADDR_ANY);
 		else if (inet_pton(AF_INET, conf->bind_addr, &a4.sin_addr) != 1) {
@@ -264,11 +219,13 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));
 			goto err;
 		}
-		if (i && conf->nmcast) {
-			ret = join_groups(b->fd[i], conf, err, errlen);
-			if (ret)
-				goto err;
-		}
+		/*
+		 * The UADP socket gets the groups the data plane's own sockets join
+		 * (dataplane/mcast.h): IP_MULTICAST_ALL is on by default for IPv4 sockets but
+		 * off, for IPv4 groups, on a dual-stack IPv6 one. Fails harmlessly on IPv4.
+		 */
+		if (i)
+			setsockopt(b->fd[i], IPPROTO_IP, IP_MULTICAST_ALL, &(int){ 1 }, sizeof(int));
 		if (busy_poll && setsockopt(b->fd[i], SOL_SOCKET, SO_BUSY_POLL, &busy_poll,
 					    sizeof(busy_poll))) {
 			ret = -errno;

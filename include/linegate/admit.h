@@ -52,6 +52,8 @@
 #define LG_ADMIT_INDEX_BITS 14
 #define LG_ADMIT_INDEX_SLOTS (1u << LG_ADMIT_INDEX_BITS)
 #define LG_ADMIT_MAX_PROBES 8
+/* Multicast groups a generation takes (lg_admit_cfg.groups); uadp_multicast's limit too. */
+#define LG_ADMIT_MAX_GROUPS 8
 /* Default number of XSKMAP entries (RX queues) unless the loader says otherwise. */
 #define LG_ADMIT_DEFAULT_QUEUES 64
 /* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
@@ -72,7 +74,9 @@
 	X(REPLAYED, "replayed",                                                                    \
 	  "sequence at least a replay window below the highest one a worker verified")             \
 	X(MALFORMED, "malformed", "truncated or inconsistent headers, bad LGF or UADP header")     \
-	X(NOT_OURS, "not_ours", "not LGF or UADP traffic; passed or dropped as not_ours says")      \
+	X(NOT_OURS, "not_ours",                                                                    \
+	  "not LGF or UADP traffic, or sent to a multicast group linegate did not join "           \
+	  "(uadp_multicast); passed or dropped as not_ours says")                                  \
 	X(AUDIT, "audit", "audit mode: enforce would have dropped it, let through")                 \
 	X(NO_TABLE, "no_table", "no live generation (nothing applied yet): fail closed")            \
 	X(STATE_FULL, "state_full", "runtime state missing and could not be created: fail closed")  \
@@ -151,11 +155,23 @@ struct lg_admit_cfg {
 	lg_u16 uadp_port;  /* UDP destination port of UADP, host order; 0 = off */
 	lg_u8 not_ours;	   /* enum lg_admit_not_ours */
 	lg_u8 fragments;   /* enum lg_admit_fragments */
-	lg_u8 pad[2];
+	lg_u8 groups_only; /* 1: see groups below */
+	lg_u8 ngroups;	   /* entries of groups[] in use, at most LG_ADMIT_MAX_GROUPS */
 	lg_u32 replay_window; /* frames this far behind the verified sequence may still pass */
 	lg_u32 pad2;
+	/*
+	 * Multicast groups (uadp_multicast). With groups_only, an IP packet to a
+	 * multicast address is ours only when the address is one of these, the
+	 * groups linegate's socket joined: the kernel would drop any other
+	 * uncounted, so it is LG_R_NOT_OURS here. group_family[i] is
+	 * LG_ADMIT_AF_INET (address in groups[i][0..3]) or LG_ADMIT_AF_INET6.
+	 * Without groups_only (callers that read frames, not a socket: afxdp,
+	 * DPDK, pcap) any group is judged like a unicast address.
+	 */
+	lg_u8 group_family[LG_ADMIT_MAX_GROUPS];
+	lg_u8 groups[LG_ADMIT_MAX_GROUPS][16];
 };
-_Static_assert(sizeof(struct lg_admit_cfg) == 24, "lg_admit_cfg layout");
+_Static_assert(sizeof(struct lg_admit_cfg) == 24 + 17 * LG_ADMIT_MAX_GROUPS, "lg_admit_cfg layout");
 
 /*
  * Device table value, key is the u32 device id. Built by the control plane
@@ -856,6 +872,34 @@ LG_ADMIT_INLINE int lg_admit_fragment4(const lg_u8 *p, struct lg_admit_pkt *pkt)
 }
 
 /*
+ * A packet to the multicast address dst (family's length, network order): is
+ * it a group cfg takes (lg_admit_cfg.groups_only)? At most
+ * LG_ADMIT_MAX_GROUPS compares, only for multicast destinations.
+ */
+LG_ADMIT_INLINE int lg_admit_group_ok(const struct lg_admit_cfg *cfg, lg_u8 family,
+				      const lg_u8 *dst)
+{
+	lg_u32 i;
+
+	if (!cfg->groups_only)
+		return 1;
+	for (i = 0; i < LG_ADMIT_MAX_GROUPS; i++) {
+		if (i >= cfg->ngroups)
+			return 0;
+		if (cfg->group_family[i] != family)
+			continue;
+		if (family == LG_ADMIT_AF_INET) {
+			if (lg_admit_ld32(dst) == lg_admit_ld32(cfg->groups[i]))
+				return 1;
+		} else if (lg_admit_ld64(dst) == lg_admit_ld64(cfg->groups[i]) &&
+			   lg_admit_ld64(dst + 8) == lg_admit_ld64(cfg->groups[i] + 8)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * UDP and the LGF header: the part of lg_admit_parse() after the IP header.
  * in_frame (a constant where inlined): the caller already checked that the
  * UDP header and a whole LGF header lie within the frame.
@@ -915,6 +959,9 @@ LG_ADMIT_INLINE int lg_admit_parse_udp(const lg_u8 *l4, const lg_u8 *l4_end, con
  * IPv6 fragment of UDP (pkt->family and pkt->src_addr set: the caller
  * decides with lg_admit_decide_fragment()), and LG_ADMIT_RC_UADP for a
  * datagram to cfg->uadp_port (lg_admit_parse() goes on with its header).
+ * With cfg->groups_only, an IPv4 or IPv6 packet to a multicast address that
+ * is not one of cfg->groups is LG_R_NOT_OURS, fragments too
+ * (lg_admit_group_ok()).
  *
  * Anything else that could carry our traffic past this parser into the
  * kernel stack is malformed, not "not ours": the IPv6 extension headers
@@ -969,6 +1016,9 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 
 		if (tot < 20 || LG_ETH_HLEN + tot > frame_len)
 			return LG_R_MALFORMED;
+		/* 224.0.0.0/4, not a group linegate joined (fragments of it too). */
+		if ((p[16] & 0xf0) == 0xe0 && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET, p + 16))
+			return LG_R_NOT_OURS;
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
 			return lg_admit_fragment4(p, pkt);
 		if (p[9] != LG_IPPROTO_UDP)
@@ -1011,6 +1061,8 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			return LG_R_MALFORMED;
 		if ((lg_u32)(p - (const lg_u8 *)data) + tot > frame_len)
 			return LG_R_MALFORMED;
+		if ((p[16] & 0xf0) == 0xe0 && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET, p + 16))
+			return LG_R_NOT_OURS;
 		/* MF set or a non-zero offset: a fragment. */
 		if (lg_admit_ld16(p + 6) & LG_ADMIT_BE16(0x3fff))
 			return lg_admit_fragment4(p, pkt);
@@ -1032,6 +1084,9 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 		nh = p[6];
 		if ((lg_u32)(p - (const lg_u8 *)data) + 40 + plen > frame_len)
 			return LG_R_MALFORMED;
+		/* ff00::/8, not a group linegate joined. */
+		if (p[24] == 0xff && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET6, p + 24))
+			return LG_R_NOT_OURS;
 		l4 = p + 40;
 		l4_end = l4 + plen;
 		/* Before the extension headers: a fragment's verdict needs its source. */

@@ -1886,6 +1886,101 @@ static void sc_uadp_layouts(struct sc *s)
 }
 
 /*
+ * Multicast (uadp_multicast): in front of a socket (groups_only), a packet to a multicast
+ * address is ours only when the address is a group the socket joined; any other group is
+ * not_ours, whatever it carries, and passes or drops as not_ours says. The groups switch
+ * with the generation: a live apply that adds one takes its frames from then on.
+ */
+static void sc_multicast(struct sc *s)
+{
+	static const lg_u8 g4[4] = {224, 0, 0, 22}, g4b[4] = {239, 1, 2, 3},
+			   g4c[4] = {224, 0, 0, 23};
+	static const lg_u8 g6[16] = {0xff, 0x0e, [15] = 0x22}, g6b[16] = {0xff, 0x02, [15] = 1};
+	struct lg_admit_entry devs[3] = {D1, D2, uadp_entry(&B11, &UP16)};
+	struct lg_admit_cfg cfg = CFG;
+	struct lgt_pkt p;
+
+	/* Without groups_only (a backend that reads frames): a group is judged like any address. */
+	apply(s, &cfg, devs, 3);
+	uadp_pkt(&p, &devs[2], &UP16, 1, NULL);
+	memcpy(p.dst_ip, g4b, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP to 239.1.2.3, no group list");
+
+	cfg.groups_only = 1;
+	cfg.ngroups = 2;
+	cfg.group_family[0] = LG_ADMIT_AF_INET;
+	memcpy(cfg.groups[0], g4, 4);
+	cfg.group_family[1] = LG_ADMIT_AF_INET6;
+	memcpy(cfg.groups[1], g6, 16);
+	apply(s, &cfg, devs, 3);
+	uadp_pkt(&p, &devs[2], &UP16, 2, NULL);
+	memcpy(p.dst_ip, g4, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP to the joined 224.0.0.22");
+	memcpy(p.dst_ip, g4b, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "UADP to 239.1.2.3, not joined");
+	memcpy(p.dst_ip, g4c, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "UADP to 224.0.0.23, not joined");
+	memcpy(p.dst_ip, g6, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0,
+		    "UADP to 255.14.0.0: class E, not a group");
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	memcpy(p.dst_ip, g4b, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_DROP, LG_R_NOT_OURS, 0, "tagged UADP to 239.1.2.3");
+	memcpy(p.dst_ip, g4, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "tagged UADP to 224.0.0.22");
+
+	/* LGF too: the groups are the socket's, on every port. */
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF to the server's unicast address");
+	memcpy(p.dst_ip, g4, 4);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF to the joined 224.0.0.22");
+	memcpy(p.dst_ip, g4b, 4);
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF to 239.1.2.3, not joined");
+	p.ihl = 6;
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF with IP options to 239.1.2.3");
+	p.ihl = 0;
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_NOT_OURS, "fragment to 239.1.2.3");
+	memcpy(p.dst_ip, g4, 4);
+	DROP_(s, &p, LG_R_FRAGMENT, "fragment to 224.0.0.22 (fragments: drop)");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	memcpy(p.dst_ip, g6, 16);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF to the joined ff0e::22");
+	memcpy(p.dst_ip, g6b, 16);
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF to ff02::1, not joined");
+	p.dst_ip[1] = 0x0e;
+	p.dst_ip[15] = 0x23;
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF to ff0e::23, not joined");
+
+	/* not_ours: pass, live: such frames go to the stack, still counted as not_ours. */
+	cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+	apply(s, &cfg, devs, 3);
+	uadp_pkt(&p, &devs[2], &UP16, 3, NULL);
+	memcpy(p.dst_ip, g4b, 4);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_NOT_OURS, 0, "UADP to 239.1.2.3, not_ours: pass");
+
+	/* A live apply that adds 239.1.2.3 admits its frames; one with no groups takes none. */
+	cfg.not_ours = LG_ADMIT_NOT_OURS_DROP;
+	cfg.group_family[2] = LG_ADMIT_AF_INET;
+	memcpy(cfg.groups[2], g4b, 4);
+	cfg.ngroups = 3;
+	apply(s, &cfg, devs, 3);
+	expect_uadp(s, &p, 11, LGT_XDP_PASS, LG_R_ADMITTED, 0, "UADP to 239.1.2.3, added live");
+	lgt_pkt_from(&p, &D1, 1, 1);
+	memcpy(p.dst_ip, g4b, 4);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF to 239.1.2.3, added live");
+	cfg.ngroups = 0;
+	apply(s, &cfg, devs, 3);
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF to 239.1.2.3, no groups left");
+	memcpy(p.dst_ip, g4, 4);
+	DROP_(s, &p, LG_R_NOT_OURS, "LGF to 224.0.0.22, no groups left");
+	memcpy(p.dst_ip, (lg_u8[4]){10, 0, 0, 254}, 4);
+	PASS_(s, &p, LG_R_ADMITTED, "LGF to the unicast address, no groups left");
+	check_counters(s);
+}
+
+/*
  * IP fragments of UDP: judged by their source address alone (they carry no
  * UDP header, and a later one not even a port). With fragments: reassemble,
  * those from an enrolled device's address go to the stack; everything else
@@ -2529,6 +2624,7 @@ static const struct {
     {"uadp_switch", sc_uadp_switch, LG_ADMIT_NOT_OURS_DROP},
     {"uadp_layouts", sc_uadp_layouts, LG_ADMIT_NOT_OURS_DROP},
     {"fragments", sc_fragments, LG_ADMIT_NOT_OURS_DROP},
+    {"multicast", sc_multicast, LG_ADMIT_NOT_OURS_DROP},
     {"ipv6_ext", sc_ipv6_ext, LG_ADMIT_NOT_OURS_DROP},
     {"ipv6_ext_pass", sc_ipv6_ext_pass, LG_ADMIT_NOT_OURS_DROP},
 };

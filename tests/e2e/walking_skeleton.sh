@@ -38,6 +38,38 @@ grep -q "bad.yaml:4:7: 'port' is 99999" "$T/bad.err" || lg_fail "error lacks fil
 	lg_fail "the running policy changed after a refused apply"
 grep -q '"result":"refused"' "$T/audit.jsonl" || lg_fail "refusal not in the audit log"
 
+# linegatectl stats reads the same counters from linegate's own socket, without linegated:
+# as JSON and as text, equal to what linegated reports (every frame is in by now).
+"$LG_BIN_CTL" stats --dataplane "$T/dp.sock" --json > "$T/s.json"
+LINEGATE_DATAPLANE="$T/dp.sock" "$LG_BIN_CTL" stats > "$T/s.txt"
+"$LG_BIN_CTL" -s "$T/d.sock" metrics > "$T/m3.json"
+python3 - "$T/s.json" "$T/s.txt" "$T/m3.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); text = open(sys.argv[2]).read()
+m = json.load(open(sys.argv[3]))["metrics"]
+from lgcheck import check, done
+for k in ("received", "admitted", "dropped", "uadp_received", "policy_sha256", "policy_epoch"):
+    check(f"stats --json {k} = linegated's", s[k], m[k])
+check("stats --json drops = linegated's", s["drops"], m["drops"])
+check("stats --json devices' admitted = linegated's",
+      [(d["id"], d["admitted"]) for d in s["devices"]],
+      [(d["id"], d["admitted"]) for d in m["devices"]])
+lines = text.splitlines()
+def line(name, indent=0):
+    got = [l.split()[1] for l in lines if l.startswith(" " * indent + name + " ")]
+    return got[0] if got else None
+for k in ("received", "admitted", "dropped", "uadp_received"):
+    check(f"stats text {k} = linegated's", line(k), str(m[k]))
+nonzero = {k: v for k, v in m["drops"].items() if v}
+check("stats text: the drop reasons that are not 0, each with its count",
+      {k: line(k, 2) for k in m["drops"] if line(k, 2) is not None},
+      {k: str(v) for k, v in nonzero.items()})
+rows = {l.split()[0]: l.split()[2] for l in lines[lines.index(f"devices: {len(m['devices'])}") + 2:]}
+check("stats text: a row per device with its admitted",
+      rows, {str(d["id"]): str(d["admitted"]) for d in m["devices"]})
+done()
+PY
+
 lg_stop_linegate
 [ -s "$T/stats.json" ] || lg_fail "linegate wrote no final stats"
 

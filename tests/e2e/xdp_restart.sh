@@ -11,14 +11,17 @@ lg_tmp
 lg_netns_up "lgxr$$"
 T=$LG_TMP
 PIN=/sys/fs/bpf/linegate-test-$$
-trap 'rm -rf "$PIN"; lg_cleanup' EXIT
+# linegate's default folder in the server's namespace (not the host's)
+DEF=/sys/fs/bpf/linegate/netns-$(stat -L -c %i "/var/run/netns/$NS_SRV")
+PINOPT=(--xdp-pin "$PIN")
+trap 'rm -rf "$PIN" "$DEF"; lg_cleanup' EXIT
 lg_policy "$T/policy.yaml"
 sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/policy.yaml"
 # nsenter keeps the host's mount namespace, so the pins live in the host bpffs;
 # `ip netns exec` would give linegate a private /sys whose bpffs dies with it.
 run_dp() {
 	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
-		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" -x lg0 --xdp-pin "$PIN" \
+		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" -x lg0 "${PINOPT[@]}" \
 		"${@:2}" 2> "$T/dp$1.err" &
 	DP=$!
 	LG_PIDS="$DP"
@@ -33,6 +36,8 @@ stop_dp() {
 }
 
 run_dp 1
+grep -qF "pinned in $PIN (kept on exit; --xdp-unpin removes it)" "$T/dp1.err" ||
+	lg_fail "start line: $(cat "$T/dp1.err")"
 send -n 100 --unknown 40 -j "$T/sent1.json"
 sleep 0.3
 stop_dp
@@ -46,6 +51,31 @@ sleep 0.3
 stop_dp
 [ ! -e "$PIN" ] || lg_fail "--xdp-unpin left $PIN"
 ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the program attached"
+grep -qF "took over the instance pinned in $PIN, with its replay sequences, buckets and counters (detached and removed on exit: --xdp-unpin)" "$T/dp2.err" ||
+	lg_fail "takeover line: $(cat "$T/dp2.err")"
+grep -qF "detached from lg0 and removed $PIN" "$T/dp2.err" || lg_fail "exit line: $(cat "$T/dp2.err")"
+
+# The default folder, $DEF/lg0: --xdp-unpin says at start that it will not be kept, and
+# leaves neither the pins nor the namespace's folder behind (and nothing of the operator's).
+PINOPT=()
+mkdir -p /sys/fs/bpf/linegate
+run_dp 3 --xdp-unpin
+grep -qF "pinned in $DEF/lg0 (detached and removed on exit: --xdp-unpin)" "$T/dp3.err" ||
+	lg_fail "start line: $(cat "$T/dp3.err")"
+[ -e "$DEF/lg0/link" ] || lg_fail "nothing pinned in $DEF/lg0"
+stop_dp
+grep -qF "detached from lg0 and removed $DEF/lg0" "$T/dp3.err" || lg_fail "exit line: $(cat "$T/dp3.err")"
+[ ! -e "$DEF" ] || lg_fail "--xdp-unpin left $DEF: $(ls -la "$DEF")"
+[ -d /sys/fs/bpf/linegate ] || lg_fail "--xdp-unpin removed /sys/fs/bpf/linegate"
+ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the program attached"
+# Without --xdp-unpin the default folder stays, pins and all: the next run takes it over.
+run_dp 4
+stop_dp
+[ -e "$DEF/lg0/link" ] || lg_fail "the pins in $DEF/lg0 did not outlive linegate"
+run_dp 5 --xdp-unpin
+grep -qF "took over the instance pinned in $DEF/lg0" "$T/dp5.err" || lg_fail "$(cat "$T/dp5.err")"
+stop_dp
+[ ! -e "$DEF" ] || lg_fail "--xdp-unpin after a takeover left $DEF"
 
 python3 - "$T"/stats1.json "$T"/stats2.json "$T"/sent1.json "$T"/sent2.json "$T"/sent3.json <<'PY'
 import json, sys

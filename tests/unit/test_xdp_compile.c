@@ -230,6 +230,40 @@ static const char usage[] =
 	"Output: \"test_xdp_compile: N checks, M failed\" on stdout.\n"
 	LGT_EXIT_STATUS;
 
+/* uadp_multicast's groups into the admission configuration, in the admission's families. */
+static void test_groups(void)
+{
+	static const char text[] =
+		"version: 1\nuadp_port: 4840\n"
+		"uadp_multicast: {groups: [224.0.0.22, 'ff0e::22', 239.255.0.1]}\n"
+		"devices:\n"
+		"  - {id: 9, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}]}\n";
+	static const lg_u8 g6[16] = { 0xff, 0x0e, [15] = 0x22 };
+	static const lg_u8 zero[16];
+	struct lg_policy p;
+	struct lg_admit_cfg cfg;
+	struct lg_admit_entry *e;
+	char err[256];
+	size_t n;
+
+	CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
+	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
+	CHECK_EQ(cfg.groups_only, 0);
+	lg_xdp_groups(&p, &cfg);
+	CHECK_EQ(cfg.groups_only, 1);
+	CHECK_EQ(cfg.ngroups, 3);
+	CHECK_EQ(cfg.group_family[0], LG_ADMIT_AF_INET);
+	CHECK(!memcmp(cfg.groups[0], (lg_u8[4]){ 224, 0, 0, 22 }, 4));
+	CHECK(!memcmp(cfg.groups[0] + 4, zero, 12));
+	CHECK_EQ(cfg.group_family[1], LG_ADMIT_AF_INET6);
+	CHECK(!memcmp(cfg.groups[1], g6, 16));
+	CHECK_EQ(cfg.group_family[2], LG_ADMIT_AF_INET);
+	CHECK(!memcmp(cfg.groups[2], (lg_u8[4]){ 239, 255, 0, 1 }, 4));
+	CHECK_EQ(cfg.group_family[3], 0);
+	free(e);
+	lg_policy_free(&p);
+}
+
 int main(int argc, char **argv)
 {
 	static const char text[] =
@@ -270,10 +304,18 @@ int main(int argc, char **argv)
 	CHECK_EQ(e[1].dev.rate, 50);
 	CHECK_EQ(e[1].dev.burst, 16);
 	CHECK_EQ(e[1].dev.group, 1);
+	/* No group list for the frame-reading backends: any group is judged. */
+	CHECK_EQ(cfg.groups_only, 0);
+	CHECK_EQ(cfg.ngroups, 0);
+	/* In front of a socket without uadp_multicast: groups only, and none. */
+	lg_xdp_groups(&p, &cfg);
+	CHECK_EQ(cfg.groups_only, 1);
+	CHECK_EQ(cfg.ngroups, 0);
 	free(e);
 	lg_policy_free(&p);
 	test_uadp();
 	test_uadp_by_source();
+	test_groups();
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_xdp_compile");
 }
