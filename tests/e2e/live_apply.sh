@@ -71,10 +71,15 @@ PY
 send -n 400 --first-seq 401 -r 3200 -j "$T/sent2.json"
 wait_admitted $(( $(lg_json "$T/sent1.json" "d['enrolled']") + $(lg_json "$T/sent2.json" "d['enrolled']") ))
 
-# 3. The output file changes while frames flow.
-send -n 800 --first-seq 801 -r 3200 -j "$T/sent3.json" &
+# 3. The output file changes while frames flow: applied once an eighth of run 3 is in
+# (not after a fixed sleep: on a loaded machine the whole run could be in before it), with
+# 7 s of frames still to come (the apply goes through python3, whose start alone took 1.5-3 s
+# on a loaded machine).
+base=$(( $(lg_json "$T/sent1.json" "d['enrolled']") + $(lg_json "$T/sent2.json" "d['enrolled']") ))
+send -n 800 --first-seq 801 -r 800 -j "$T/sent3.json" &
 GEN=$!
-sleep 1
+lg_wait_for 10 test "$(stats_admitted)" -ge $((base + 800)) ||
+	lg_fail "run 3: admitted $(stats_admitted), want at least $((base + 800)) before the apply"
 dp_apply "$T/p3.yaml" > "$T/p3.reply"
 wait $GEN
 grep -q '^ok: 8 devices, changes \[{"field":"output.jsonl","class":"live","old":"'"$T"'/b.jsonl","new":"'"$T"'/c.jsonl"}\]$' "$T/p3.reply" ||
