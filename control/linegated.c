@@ -1751,6 +1751,17 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 		get_u32_field(u, "writer_group", &s.writer_group);
 		get_u32_field(u, "writer", &s.writer);
 		get_u32_field(u, "writer_position", &s.writer_position);
+		/* Enrolled over UDP into a policy whose UADP socket is off, it would never be
+		 * heard, and saying "enrolled" would be a lie. */
+		if (d->have_running && !d->running.uadp_port) {
+			snprintf(c->err, c->errlen, "device %u (%s) is an OPC UA publisher over UDP, "
+				 "and the running policy sets no uadp_port (UADP is off): nothing it "
+				 "sends would be heard. Set 'uadp_port: 4840' in the policy file, "
+				 "restart linegate (a start-only field), linegatectl apply the file, "
+				 "then enroll it", s.id, s.name);
+			audit_event(d, c->peer->name, "devices_enroll", "refused", NULL, c->err);
+			return -EINVAL;
+		}
 	}
 	ret = edit_base(d, &old, &len, c->err, c->errlen);
 	if (ret)

@@ -80,6 +80,18 @@ grep -q '8 devices enrolled' "$T/dp4.err" ||
 # history names each verb.
 CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
 CTL apply "$T/policy.yaml" > /dev/null || lg_fail "apply of the boot file"
+# While the running policy has no uadp_port (UADP off), a publisher over UDP would never be
+# heard: its enrollment is refused, saying what to do, and the file is left as it was.
+cp "$T/policy.yaml" "$T/before.yaml"
+rc=0; CTL devices enroll --id 121 --name o6-tutorial --source "$LINE_IP" --publisher-id 5150 \
+	--writer-group 10 --writer 20 --security none --replay timestamp 2> "$T/nouadp.err" || rc=$?
+[ $rc = 1 ] && grep -q "the running policy sets no uadp_port (UADP is off): nothing it sends would be heard" \
+	"$T/nouadp.err" && cmp -s "$T/policy.yaml" "$T/before.yaml" ||
+	lg_fail "UADP enroll without uadp_port: rc $rc: $(cat "$T/nouadp.err")"
+# uadp_port is start-only: set in the file, linegate restarted on it, the file applied.
+sed -i 's/^uadp_port: 0/uadp_port: 4840/' "$T/policy.yaml"
+restart_with "$T/policy.yaml" "$T/dp5.err"
+CTL apply "$T/policy.yaml" > "$T/apply5.out" 2>&1 || lg_fail "apply with uadp_port: $(cat "$T/apply5.out")"
 out=$(CTL devices enroll --id 121 --name o6-tutorial --source "$LINE_IP" --publisher-id 5150 \
 	--writer-group 10 --writer 20 --security none --replay timestamp) ||
 	lg_fail "UADP enroll: $out"
