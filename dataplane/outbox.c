@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct lg_outbox {
 	bool rpos;
 	uint8_t *rbuf, *wbuf; /* seg_max (+ 1 for a NUL) bytes each */
 	char key[LG_OUTBOX_MAX_KEY + 1];
+	char id[17];
 
 	_Atomic uint64_t appended, dropped_scores, dropped_full, evicted, dropped_disk, torn,
 		torn_bytes, sync_errors, st_next, st_acked, st_durable, st_bytes;
@@ -243,6 +245,51 @@ static int write_cursor(struct lg_outbox *ob)
 	return rc;
 }
 
+/* The folder's id: read, or drawn and written (atomically) on the first open. */
+static int load_id(struct lg_outbox *ob, char *err, size_t errlen)
+{
+	uint8_t r[8];
+	char buf[32];
+	int fd = openat(ob->dirfd, "id", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if (n < 16 || strspn(buf, "0123456789abcdef") != 16) {
+			snprintf(err, errlen, "%s/id: not an outbox id (16 hex digits)", ob->dir);
+			return -EINVAL;
+		}
+		memcpy(ob->id, buf, 16);
+		ob->id[16] = '\0';
+		return 0;
+	}
+	if (errno != ENOENT || getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		snprintf(err, errlen, "%s/id: %s", ob->dir, strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < 8; i++)
+		snprintf(ob->id + 2 * i, 3, "%02x", r[i]);
+	snprintf(buf, sizeof(buf), "%s\n", ob->id);
+	fd = openat(ob->dirfd, "id.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, 17) != 17 || fdatasync(fd) ||
+	    renameat(ob->dirfd, "id.tmp", ob->dirfd, "id")) {
+		snprintf(err, errlen, "%s/id: %s", ob->dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	close(fd);
+	ob->dir_dirty = true;
+	return 0;
+}
+
+const char *lg_outbox_id(const struct lg_outbox *ob)
+{
+	return ob->id;
+}
+
 static int name_cmp(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
@@ -370,7 +417,9 @@ int lg_outbox_open(const struct lg_outbox_cfg *cfg, struct lg_outbox **out, char
 				      : strerror(-rc));
 		goto err;
 	}
-	rc = read_cursor(ob, err, errlen);
+	rc = load_id(ob, err, errlen);
+	if (!rc)
+		rc = read_cursor(ob, err, errlen);
 	if (!rc)
 		rc = load_segments(ob, err, errlen);
 	if (rc)

@@ -12,7 +12,7 @@
  *	u8 kind  u8 keylen  u16 0  u32 datalen  key[keylen]  data[datalen]
  *
  * in host byte order (the folder is local), sequence numbers consecutive across segments,
- * and a file "cursor" (written atomically: temp file, fdatasync, rename) with the highest
+ * a file "id" (outbox_id), and a file "cursor" (written atomically: temp file, fdatasync, rename) with the highest
  * sequence number the far side acknowledged. Sequence numbers never go back: a restarted
  * outbox continues after the highest of the cursor, the last record and the last segment's
  * name. A record whose tail a crash cut off is cut from its file at open (counted).
@@ -98,6 +98,10 @@ void lg_outbox_ack(struct lg_outbox *ob, uint64_t seq);
  * (counted). */
 int lg_outbox_sync(struct lg_outbox *ob, bool force);
 void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st);
+/* The folder's id: 16 hex digits drawn at random when the folder was made, kept in its
+ * file "id". With a record's sequence number it names the record for the far side's
+ * duplicate removal, and a folder made anew never reuses the names of an old one. */
+const char *lg_outbox_id(const struct lg_outbox *ob);
 /* Sync, close and free. Accepts NULL. */
 void lg_outbox_close(struct lg_outbox *ob);
 

@@ -106,8 +106,12 @@ static void test_restart(void)
 	struct lg_outbox *ob = open_ob(1 << 20, 0), *again;
 	struct lg_outbox_stats st;
 	struct lg_outbox_cfg cfg = { .dir = dir, .max_bytes = 1 << 20 };
-	char err[512] = "";
+	char err[512] = "", id[17];
 
+	/* The folder's id: 16 hex digits, the same after a restart. */
+	CHECK_EQ(strlen(lg_outbox_id(ob)), 16);
+	CHECK_EQ(strspn(lg_outbox_id(ob), "0123456789abcdef"), 16);
+	snprintf(id, sizeof(id), "%s", lg_outbox_id(ob));
 	append_n(ob, LG_OUTBOX_ALERT, 1, 10);
 	/* Nothing is given before it is durable. */
 	CHECK_EQ(read_all(ob, 1, NULL), 0);
@@ -123,6 +127,7 @@ static void test_restart(void)
 	lg_outbox_close(ob);
 
 	ob = open_ob(1 << 20, 0);
+	CHECK(!strcmp(lg_outbox_id(ob), id));
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.acked, 4);
 	CHECK_EQ(st.records, 6);
