@@ -578,9 +578,8 @@ int lg_outbox_next(struct lg_outbox *ob, struct lg_outbox_rec *rec)
 	*rec = (struct lg_outbox_rec){ .seq = h.seq, .kind = (enum lg_outbox_kind)h.kind,
 				       .key = ob->key, .keylen = h.keylen,
 				       .data = (const char *)ob->rbuf + h.keylen, .len = h.len };
+	/* At the end of the segment too: the next record appended starts there. */
 	ob->roff += (uint64_t)n;
-	if (ob->roff >= s->bytes)
-		ob->rpos = false;
 	ob->rseq++;
 	return 1;
 }
