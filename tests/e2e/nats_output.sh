@@ -10,7 +10,10 @@
 #  3. linegate stopped during a NATS outage with records in its outbox, started again after
 #     the server is back: those records arrive (once), with no traffic of their own;
 #  4. TLS: a server with a certificate of a test CA, linegate trusting that CA (output.nats.tls)
-#     publishes to it; trusting another CA, it never connects and keeps its records.
+#     publishes to it; trusting another CA, it never connects and keeps its records;
+#  5. an outbox of 64 KiB filled during an outage: scores refused and the oldest records
+#     evicted, counted; what arrives afterwards is exactly the records after the evicted
+#     ones, in order of their sequence numbers.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 FLEET=$LG_BUILD/control/linegate-fleet
@@ -168,6 +171,7 @@ stop_dp run4
 check run1 run2 run3 || lg_fail "run 4: the stream does not hold run 3's records once each"
 
 # 4. TLS.
+cp "$T/policy.yaml" "$T/policy-plain.yaml"
 if command -v openssl >/dev/null; then
 	mkdir -p "$T/pki"
 	(
@@ -192,7 +196,6 @@ if command -v openssl >/dev/null; then
 	STREAM=LGTLS PREFIX=lgtls DUMP_URL=tls://127.0.0.1:$TPORT DUMP_TLS=(--tls-ca "$T/pki/ca.crt")
 	"$FLEET" stream-create --url "$DUMP_URL" "${DUMP_TLS[@]}" --stream LGTLS \
 		--subject-prefix lgtls > "$T/create-tls.txt" || lg_fail "stream-create over TLS failed"
-	cp "$T/policy.yaml" "$T/policy-plain.yaml"
 	sed -e "s#  nats: {.*#  nats: {urls: $DUMP_URL, subject_prefix: lgtls, plant: north, line: line1, outbox: {dir: $T/outbox-tls}, score_every: 10, tls: {ca_file: pki/ca.crt}}#" \
 		"$T/policy-plain.yaml" > "$T/policy.yaml"
 	start_dp run5
@@ -217,4 +220,52 @@ sys.exit(0 if n['connects'] == 0 and n['acked'] == 0 and n['outbox']['records'] 
 else
 	echo "SKIP (part 4): openssl is not installed"
 fi
+
+# 5. A full outbox during an outage (the plain server, stopped).
+kill $NATS; wait $NATS 2>/dev/null || true
+sed -e "s#outbox: {dir: $T/outbox}, score_every: 10#outbox: {dir: $T/outbox-small, max_bytes: 65536}, score_every: 1#" \
+	"$T/policy-plain.yaml" > "$T/policy.yaml"
+grep -q outbox-small "$T/policy.yaml" || lg_fail "part 5: the policy was not changed"
+start_dp run7
+gen -n 300 -r 3000 --first-seq 801 -f 103:20:bearing -j "$T/sent7.json"
+sleep 1
+stop_dp run7
+python3 -c "
+import json, sys
+n = json.load(open('$T/run7.stats.json'))['nats']; o = n['outbox']
+print(n)
+# score_every 1: every line is a record, written or refused (counted), none unaccounted.
+lines = sum(1 for l in open('$T/run7.jsonl')
+            if json.loads(l)['type'] in ('incident', 'alert', 'event', 'score'))
+print('lines', lines, '= appended + refused:', o['appended'] + o['dropped_scores'] +
+      o['dropped_disk'] + o['dropped_too_large'])
+sys.exit(0 if o['dropped_scores'] > 0 and o['evicted'] > 0 and o['bytes'] <= 65536 and
+         o['records'] == o['appended'] - o['evicted'] and o['acked_seq'] == o['evicted'] and
+         lines == o['appended'] + o['dropped_scores'] + o['dropped_disk'] +
+         o['dropped_too_large'] else 1)" ||
+	lg_fail "run 7: the full outbox's counts"
+start_nats
+start_dp run8
+lg_wait_for 30 stats "$T/run8.sock" 's["nats"]["outbox"]["records"] == 0' ||
+	lg_fail "run 8: the outbox of run 7 did not empty"
+stop_dp run8
+STREAM=LGTEST PREFIX=lgtest DUMP_URL=$URL DUMP_TLS=()
+dump
+python3 - "$T" "$(cat "$T/outbox-small/id")" <<'PY' || lg_fail "part 5: what arrived after the evictions"
+import json, sys
+T, oid = sys.argv[1], sys.argv[2]
+o = json.load(open(f"{T}/run7.stats.json"))["nats"]["outbox"]
+lines = {json.dumps(json.loads(l), sort_keys=True) for l in open(f"{T}/run7.jsonl")}
+mine = [json.loads(l) for l in open(f"{T}/stream.jsonl")]
+mine = [m for m in mine if m["msg_id"].split(":")[2] == oid]
+seqs = [int(m["msg_id"].split(":")[3]) for m in mine]
+ok = seqs == list(range(o["evicted"] + 1, o["appended"] + 1))
+print("sequence numbers in the stream:", seqs[:3], "...", seqs[-3:], "want",
+      o["evicted"] + 1, "..", o["appended"], ":", "ok" if ok else "FAILED")
+known = all(json.dumps(json.loads(m["data"]), sort_keys=True) in lines for m in mine)
+print("every record one of run 7's lines:", "ok" if known else "FAILED")
+kinds = {m["subject"].split(".")[3] for m in mine}
+print("kinds:", sorted(kinds))
+sys.exit(0 if ok and known and "alert" in kinds else 1)
+PY
 echo PASS
