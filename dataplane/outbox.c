@@ -50,7 +50,7 @@ struct lg_outbox {
 	char id[17];
 
 	_Atomic uint64_t appended, dropped_scores, dropped_full, evicted, dropped_disk, torn,
-		torn_bytes, sync_errors, st_next, st_acked, st_durable, st_bytes;
+		torn_bytes, sync_errors, read_bytes, st_next, st_acked, st_durable, st_bytes;
 	_Atomic int disk_errno;
 };
 
@@ -167,6 +167,7 @@ static ssize_t rec_read(struct lg_outbox *ob, int fd, uint64_t off, uint64_t siz
 	if (pread(fd, body, blen, (off_t)(off + LG_OUTBOX_HDR)) != (ssize_t)blen ||
 	    rec_crc(h, body, blen) != h->crc)
 		return -EBADMSG;
+	count(&ob->read_bytes, LG_OUTBOX_HDR + blen);
 	return (ssize_t)(LG_OUTBOX_HDR + blen);
 }
 
@@ -654,6 +655,7 @@ void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st)
 		.torn = atomic_load_explicit(&o->torn, memory_order_relaxed),
 		.torn_bytes = atomic_load_explicit(&o->torn_bytes, memory_order_relaxed),
 		.sync_errors = atomic_load_explicit(&o->sync_errors, memory_order_relaxed),
+		.read_bytes = atomic_load_explicit(&o->read_bytes, memory_order_relaxed),
 		.disk_errno = atomic_load_explicit(&o->disk_errno, memory_order_relaxed),
 	};
 }

@@ -72,6 +72,7 @@ struct lg_outbox_stats {
 	uint64_t dropped_disk;	     /* records whose write failed (cut back) */
 	uint64_t torn, torn_bytes;   /* records cut at open (a crash mid-write), their bytes */
 	uint64_t sync_errors;	     /* fdatasync or cursor writes that failed */
+	uint64_t read_bytes;	     /* of records read (at open, and to send: resends too) */
 	int disk_errno;		     /* the last write or sync error, 0 if none */
 };
 

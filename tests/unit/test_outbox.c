@@ -27,7 +27,8 @@ static const char usage[] =
 	"and continues the sequence numbers; a crash before the cursor was persisted sends again\n"
 	"from the persisted cursor; scores refused past 3/4 of max_bytes and the oldest segment\n"
 	"evicted for alerts, counted exactly; a record torn by a crash cut at open and counted;\n"
-	"a failing disk (RLIMIT_FSIZE) counted and cut back; a second open of the folder refused.\n"
+	"a failing disk (RLIMIT_FSIZE) counted and cut back; a second open of the folder refused;\n"
+	"a reader that keeps up reads each record once.\n"
 	"\n" LGT_EXIT_STATUS;
 
 static char dir[64];
@@ -372,6 +373,34 @@ static void test_segments(void)
 	rm_dir();
 }
 
+/* A reader that keeps up with the writer (the NATS output's normal state) reads each record
+ * once: it keeps its place at the end of the segment (it once read the whole segment again
+ * for every record, 902 records/s into JetStream). */
+static void test_read_once(void)
+{
+	struct lg_outbox *ob = open_ob(64 << 20, 0);
+	struct lg_outbox_stats st;
+	struct lg_outbox_rec r;
+	char buf[64];
+	unsigned got = 0;
+
+	for (uint64_t i = 1; i <= 2000; i++) {
+		payload(i, buf, sizeof(buf));
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", buf, strlen(buf), NULL), 0);
+		if (i % 10)
+			continue;
+		lg_outbox_sync(ob, true);
+		while (lg_outbox_next(ob, &r) == 1)
+			CHECK_EQ(r.seq, ++got);
+	}
+	lg_outbox_stats(ob, &st);
+	CHECK_EQ(got, 2000);
+	/* Exactly the records' bytes: each header and body read once. */
+	CHECK_EQ(st.read_bytes, st.bytes);
+	lg_outbox_close(ob);
+	rm_dir();
+}
+
 int main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/lg-outbox-test.XXXXXX";
@@ -385,6 +414,7 @@ int main(int argc, char **argv)
 	test_bounds();
 	test_disk_full();
 	test_segments();
+	test_read_once();
 	rmdir(tmpl);
 	return lgt_done("test_outbox");
 }
