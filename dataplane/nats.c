@@ -94,15 +94,20 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	(void)js;
 	atomic_fetch_sub(&n->outstanding, 1);
 	pthread_mutex_lock(&n->lock);
-	if (pa && seq && n->nackq < ACKQ) {
-		n->ackq[n->nackq++] = seq;
+	(void)pae;
+	if (pa && seq) {
 		atomic_fetch_add(&n->acks, 1);
 		if (pa->Duplicate)
 			atomic_fetch_add(&n->duplicates, 1);
-	} else if (!pa || !seq) {
+		/* Room for every ack in flight (ACKQ > LG_NATS_INFLIGHT); were there none, the
+		 * record would be sent again rather than hold the cursor back for good. */
+		if (n->nackq < ACKQ)
+			n->ackq[n->nackq++] = seq;
+		else
+			n->rewind = true;
+	} else {
 		/* Refused (no stream for the subject, a full stream) or not acknowledged within
 		 * LG_NATS_ACK_WAIT_MS: sent again from the cursor. */
-		(void)pae;
 		atomic_fetch_add(&n->errors, 1);
 		n->rewind = true;
 	}

@@ -13,7 +13,9 @@
 #     publishes to it; trusting another CA, it never connects and keeps its records;
 #  5. an outbox of 64 KiB filled during an outage: scores refused and the oldest records
 #     evicted, counted; what arrives afterwards is exactly the records after the evicted
-#     ones, in order of their sequence numbers.
+#     ones, in order of their sequence numbers;
+#  6. subjects no stream takes: every publish refused (errors), the records kept; once the
+#     stream is made, they arrive, once each.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 FLEET=$LG_BUILD/control/linegate-fleet
@@ -268,4 +270,22 @@ kinds = {m["subject"].split(".")[3] for m in mine}
 print("kinds:", sorted(kinds))
 sys.exit(0 if ok and known and "alert" in kinds else 1)
 PY
+
+# 6. No stream for the subjects yet.
+sed -e "s#subject_prefix: lgtest,#subject_prefix: lgnostream,#; s#outbox: {dir: $T/outbox}#outbox: {dir: $T/outbox-nostream}#" \
+	"$T/policy-plain.yaml" > "$T/policy.yaml"
+grep -q lgnostream "$T/policy.yaml" || lg_fail "part 6: the policy was not changed"
+start_dp run9
+gen -n 100 -r 2000 --first-seq 1101 -f 103:20:bearing -j "$T/sent9.json"
+lg_wait_for 10 stats "$T/run9.sock" 's["nats"]["errors"] > 0' ||
+	lg_fail "run 9: publishing with no stream did not fail"
+stats "$T/run9.sock" 's["nats"]["acked"] == 0 and s["nats"]["outbox"]["records"] > 0' ||
+	lg_fail "run 9: records should wait in the outbox"
+"$FLEET" stream-create --url "$URL" --stream LGNOSTREAM --subject-prefix lgnostream \
+	> /dev/null || lg_fail "stream-create LGNOSTREAM failed"
+lg_wait_for 30 stats "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' ||
+	lg_fail "run 9: the records did not arrive once the stream was made"
+stop_dp run9
+STREAM=LGNOSTREAM PREFIX=lgnostream
+check run9 || lg_fail "run 9: the stream does not hold the records once each"
 echo PASS
