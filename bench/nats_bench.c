@@ -25,10 +25,10 @@ static const char usage[] =
 	"\n"
 	"Publishes RECORDS (20000) records of 300 bytes to the JetStream stream BENCH (made over\n"
 	"bench.>) of the server at URL, first straight with js_PublishAsync (the baseline), then\n"
-	"through linegate's NATS output with its outbox in OUTBOX_DIR (made, must be new), as fast\n"
-	"as they are taken; then RECORDS/4 records at RATE (1000) per second through each, for\n"
-	"the latency from hand-over to the stream's acknowledgement (p50, p99). Prints one JSON\n"
-	"object.\n"
+	"through linegate's NATS output with its outbox in OUTBOX_DIR (made, must be new), as\n"
+	"fast as they are taken; then RECORDS/4 records at RATE (1000) per second through\n"
+	"each, for the latency from hand-over to the stream's acknowledgement (p50, p99).\n"
+	"Prints one JSON object.\n"
 	"\n"
 	"Exit status: 0 on success, 1 when a record was not acknowledged, 2 on a usage error.\n";
 

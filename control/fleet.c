@@ -245,7 +245,8 @@ static int stream_dump(const struct fleet_opts *o, jsCtx *js)
 		natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
 		j = json_object_new_object();
 		json_object_object_add(j, "seq", json_object_new_uint64(seq));
-		json_object_object_add(j, "subject", json_object_new_string(natsMsg_GetSubject(msg)));
+		json_object_object_add(j, "subject",
+				       json_object_new_string(natsMsg_GetSubject(msg)));
 		json_object_object_add(j, "msg_id", id ? json_object_new_string(id) : NULL);
 		json_object_object_add(j, "data",
 				       json_object_new_string_len(natsMsg_GetData(msg),

@@ -1844,7 +1844,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
-				static const char *const out_f[] = { "jsonl", "mqtt", "nats", NULL };
+				static const char *const out_f[] = { "jsonl", "mqtt", "nats",
+								     NULL };
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
@@ -2019,8 +2020,8 @@ static int parse_nats_urls(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			return err;
 		if ((strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) || strpbrk(u, " \t,") ||
 		    !strchr(u, ':') || !u[strcspn(u, ":") + 3])
-			return perr(c, one, "a NATS server URL is nats://HOST:PORT or tls://HOST:PORT "
-				    "(one, or a list of them)");
+			return perr(c, one, "a NATS server URL is nats://HOST:PORT or "
+				    "tls://HOST:PORT (one, or a list of them)");
 	}
 	m->nurls = (uint8_t)cnt;
 	return 0;

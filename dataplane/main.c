@@ -86,11 +86,11 @@ static const char usage[] =
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
 	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md;\n"
 	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
-	"uadp_port, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry) is refused whole, and its\n"
-	"reply lists every change it made (\"changes\"). A request cut off before its length is\n"
-	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and\n"
-	"the running one stays. Models load only when signed by a key in the policy's\n"
-	"models.trusted_keys (docs/models.md).\n";
+	"uadp_port, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry) is refused\n"
+	"whole, and its reply lists every change it made (\"changes\"). A request cut off\n"
+	"before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
+	"validate is refused and the running one stays. Models load only when signed by a key\n"
+	"in the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 

@@ -274,10 +274,11 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
 	if (s.have_nats)
-		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
-			   " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; outbox %"
-			   PRIu64 " records (%" PRIu64 " bytes) unacknowledged, dropped %" PRIu64
-			   " scores (full), %" PRIu64 " evicted, %" PRIu64 " disk errors\n",
+		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
+			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
+			   "outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
+			   "dropped %" PRIu64 " scores (full), %" PRIu64 " evicted, %" PRIu64
+			   " disk errors\n",
 			s.nats.published, s.nats.resent, s.nats.acked, s.nats.duplicates,
 			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
 			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
@@ -686,21 +687,26 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			"Records published again (after a lost acknowledgement or a restart).",
 			s.nats.resent);
 		counter(&b, "linegate_nats_errors_total",
-			"Publishes JetStream refused or did not acknowledge in time.", s.nats.errors);
+			"Publishes JetStream refused or did not acknowledge in time.",
+			s.nats.errors);
+		static const char *const why[] = { "score_full", "evicted", "disk", "too_large" };
+		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,
+				       x->dropped_full };
+
 		bprintf(&b, "# HELP linegate_nats_outbox_dropped_total Records the outbox dropped, "
-			    "by reason.\n# TYPE linegate_nats_outbox_dropped_total counter\n"
-			    "linegate_nats_outbox_dropped_total{reason=\"score_full\"} %" PRIu64 "\n"
-			    "linegate_nats_outbox_dropped_total{reason=\"evicted\"} %" PRIu64 "\n"
-			    "linegate_nats_outbox_dropped_total{reason=\"disk\"} %" PRIu64 "\n"
-			    "linegate_nats_outbox_dropped_total{reason=\"too_large\"} %" PRIu64 "\n",
-			x->dropped_scores, x->evicted, x->dropped_disk, x->dropped_full);
-		bprintf(&b, "# HELP linegate_nats_outbox_bytes Bytes of the outbox's segment files."
-			    "\n# TYPE linegate_nats_outbox_bytes gauge\nlinegate_nats_outbox_bytes %"
-			    PRIu64 "\n# HELP linegate_nats_outbox_records Records not yet "
-			    "acknowledged.\n# TYPE linegate_nats_outbox_records gauge\n"
-			    "linegate_nats_outbox_records %" PRIu64 "\n# HELP linegate_nats_connected 1 "
-			    "while a NATS server is connected.\n# TYPE linegate_nats_connected gauge\n"
-			    "linegate_nats_connected %d\n", x->bytes, x->records, s.nats.connected);
+			    "by reason.\n# TYPE linegate_nats_outbox_dropped_total counter\n");
+		for (unsigned i = 0; i < 4; i++)
+			bprintf(&b, "linegate_nats_outbox_dropped_total{reason=\"%s\"} %" PRIu64
+				    "\n", why[i], n[i]);
+		bprintf(&b, "# HELP linegate_nats_outbox_bytes Bytes of the outbox's files.\n"
+			    "# TYPE linegate_nats_outbox_bytes gauge\n"
+			    "linegate_nats_outbox_bytes %" PRIu64 "\n", x->bytes);
+		bprintf(&b, "# HELP linegate_nats_outbox_records Records not yet acknowledged.\n"
+			    "# TYPE linegate_nats_outbox_records gauge\n"
+			    "linegate_nats_outbox_records %" PRIu64 "\n", x->records);
+		bprintf(&b, "# HELP linegate_nats_connected 1 while a NATS server is connected.\n"
+			    "# TYPE linegate_nats_connected gauge\nlinegate_nats_connected %d\n",
+			s.nats.connected);
 	}
 	if (s.have_om) {
 		counter(&b, "linegate_opcua_mqtt_received_total",

@@ -320,7 +320,8 @@ static int load_segments(struct lg_outbox *ob, char *err, size_t errlen)
 
 		if (!rc && fd < 0) {
 			rc = -errno;
-			snprintf(err, errlen, "%s/%s: %s", ob->dir, ents[i]->d_name, strerror(errno));
+			snprintf(err, errlen, "%s/%s: %s", ob->dir, ents[i]->d_name,
+				 strerror(errno));
 		}
 		if (!rc && first == 0) {
 			rc = -EINVAL;

@@ -12,10 +12,11 @@
  *	u8 kind  u8 keylen  u16 0  u32 datalen  key[keylen]  data[datalen]
  *
  * in host byte order (the folder is local), sequence numbers consecutive across segments,
- * a file "id" (outbox_id), and a file "cursor" (written atomically: temp file, fdatasync, rename) with the highest
- * sequence number the far side acknowledged. Sequence numbers never go back: a restarted
- * outbox continues after the highest of the cursor, the last record and the last segment's
- * name. A record whose tail a crash cut off is cut from its file at open (counted).
+ * a file "id" (lg_outbox_id), and a file "cursor" (written atomically: temp file,
+ * fdatasync, rename) with the highest sequence number the far side acknowledged. Sequence
+ * numbers never go back: a restarted outbox continues after the highest of the cursor, the
+ * last record and the last segment's name. A record whose tail a crash cut off is cut from
+ * its file at open (counted).
  *
  * Bounded by bytes (max_bytes, all segments): routine scores are refused once they would
  * take the outbox past 3/4 of it, keeping the last quarter for incidents, alerts and events;
@@ -68,7 +69,7 @@ struct lg_outbox_stats {
 	uint64_t appended;	     /* records written since open */
 	uint64_t dropped_scores;     /* scores refused: the outbox past 3/4 of max_bytes */
 	uint64_t dropped_full;	     /* records refused: larger than a segment */
-	uint64_t evicted;	     /* unacknowledged records removed for newer alerts/incidents */
+	uint64_t evicted;	     /* unacknowledged records removed for newer important ones */
 	uint64_t dropped_disk;	     /* records whose write failed (cut back) */
 	uint64_t torn, torn_bytes;   /* records cut at open (a crash mid-write), their bytes */
 	uint64_t sync_errors;	     /* fdatasync or cursor writes that failed */

@@ -221,7 +221,7 @@ struct lg_policy {
 		char plant[64], line[64];
 		char outbox_dir[LG_PATH_MAX];  /* relative to the policy */
 		uint64_t outbox_max_bytes;     /* 256 MiB */
-		uint32_t score_every;	       /* 0 = no scores, N = one score in N per device */
+		uint32_t score_every;	       /* 0: no scores; N: one in N per device */
 		/* tls: the CA of the servers ("" = plain TCP), a client certificate and key (0600,
 		 * both or neither). Paths only: libnats reads them at connect. */
 		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];

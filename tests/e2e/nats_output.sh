@@ -110,11 +110,33 @@ sys.exit(0 if ok else 1)
 PY
 }
 
-# 1. Exactly once, with decimated scores.
-start_dp run1
+# 1. Exactly once, with decimated scores; the Prometheus counters say the same.
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_dp run1 --metrics 127.0.0.1:$MPORT
 gen -n 100 -r 2000 -f 103:50:bearing -j "$T/sent1.json"
 lg_wait_for 10 stats "$T/run1.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 1: the outbox did not empty"
+python3 - "$T/run1.sock" "$MPORT" <<'PY' || lg_fail "run 1: Prometheus and stats differ"
+import sys, urllib.request, lgsock
+n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[2]}/metrics", timeout=5).read().decode()
+m = {}
+for l in text.splitlines():
+    if l.startswith("linegate_nats"):
+        k, v = l.rsplit(" ", 1)
+        m[k] = float(v)
+want = {"linegate_nats_published_total": n["published"], "linegate_nats_acked_total": n["acked"],
+        "linegate_nats_resent_total": 0, "linegate_nats_errors_total": 0,
+        "linegate_nats_outbox_records": 0, "linegate_nats_connected": 1,
+        "linegate_nats_outbox_bytes": n["outbox"]["bytes"],
+        'linegate_nats_outbox_dropped_total{reason="score_full"}': 0,
+        'linegate_nats_outbox_dropped_total{reason="evicted"}': 0,
+        'linegate_nats_outbox_dropped_total{reason="disk"}': 0,
+        'linegate_nats_outbox_dropped_total{reason="too_large"}': 0}
+bad = {k: (m.get(k), v) for k, v in want.items() if m.get(k) != v}
+print("prometheus nats:", "ok" if not bad and n["published"] > 0 else f"FAILED {bad}")
+sys.exit(0 if not bad and n["published"] > 0 else 1)
+PY
 stop_dp run1
 check run1 || lg_fail "run 1: the stream does not hold the records once each"
 python3 - "$T/run1.stats.json" <<'PY' || lg_fail "run 1: counters"

@@ -255,13 +255,14 @@ static void test_bounds(void)
 
 	memset(data, 'a', sizeof(data));
 	for (unsigned i = 0; i < 300; i++)
-		ok += lg_outbox_append(ob, LG_OUTBOX_SCORE, "press-1", data, sizeof(data), NULL) == 0;
+		ok += !lg_outbox_append(ob, LG_OUTBOX_SCORE, "press-1", data, sizeof(data), NULL);
 	CHECK_EQ(ok, 245);
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.dropped_scores, 55);
 	CHECK_EQ(st.bytes, 245 * 200);
 	for (unsigned i = 0; i < 82; i++)
-		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data), NULL), 0);
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data),
+					  NULL), 0);
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.evicted, 0);
 	CHECK_EQ(st.bytes, 327 * 200);
@@ -309,7 +310,8 @@ static void test_disk_full(void)
 		append_n(ob, LG_OUTBOX_ALERT, 1, 3);
 		for (unsigned i = 0; i < 4; i++) {
 			payload(4, buf, sizeof(buf));
-			rc = lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", buf, strlen(buf), NULL);
+			rc = lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", buf, strlen(buf),
+					      NULL);
 			CHECK_EQ(rc, -EFBIG);
 		}
 		lg_outbox_stats(ob, &st);
@@ -386,7 +388,8 @@ static void test_read_once(void)
 
 	for (uint64_t i = 1; i <= 2000; i++) {
 		payload(i, buf, sizeof(buf));
-		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", buf, strlen(buf), NULL), 0);
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", buf, strlen(buf),
+					  NULL), 0);
 		if (i % 10)
 			continue;
 		lg_outbox_sync(ob, true);

@@ -163,8 +163,9 @@ int main(int argc, char **argv)
 		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
 			     "outbox: {dir: /o}, nkey_seed_file: k1.key}\n",
 			     "t.yaml:3:64:", "unknown nats field 'nkey_seed_file'");
-		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, line: l, outbox: {dir: /o}}"
-			     "\n", "t.yaml:3:9:", "'nats' needs 'plant' and 'line'");
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, line: l, "
+			     "outbox: {dir: /o}}\n", "t.yaml:3:9:",
+			     "'nats' needs 'plant' and 'line'");
 	}
 
 	/* OPC UA PubSub over MQTT: the section, a device only there (no source), one on both. */
