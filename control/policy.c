@@ -2059,6 +2059,9 @@ static int parse_recording(struct pctx *c, const yaml_node_t *n, struct lg_polic
 	return 0;
 }
 
+static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m);
+static int nats_device_names(struct pctx *c, const struct lg_policy *p);
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
@@ -2127,7 +2130,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
-				static const char *const out_f[] = { "jsonl", "mqtt", NULL };
+				static const char *const out_f[] = { "jsonl", "mqtt", "nats",
+								     NULL };
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
@@ -2135,6 +2139,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 						      sizeof(p->jsonl));
 				else if (on && !strcmp(on, "mqtt"))
 					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
+				else if (on && !strcmp(on, "nats"))
+					err = parse_nats(c, node(c, o->value), &p->nats);
 				else
 					err = unknown(c, node(c, o->key), "output field", out_f);
 				if (err)
@@ -2211,6 +2217,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		return perr(c, root, "'uadp_port' and 'port' must differ");
 	if (uadp_unique(c, root, p))
 		return -EINVAL;
+	if (nats_device_names(c, p))
+		return -EINVAL;
 	if (p->ndevices)
 		qsort(p->devices, p->ndevices, sizeof(*p->devices), cmp_dev);
 	return 0;
@@ -2242,6 +2250,208 @@ static int perr_pos(struct pctx *c, size_t line, size_t col, const char *fmt, ..
 	perr_at(c, line, col, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+/*
+ * output.nats (docs/fleet.md). A NATS subject token: letters, digits, '_' and '-' (no
+ * space, '.', '*' or '>'); the prefix may be several tokens joined by '.'.
+ */
+static bool nats_token_ok(const char *s, bool dotted)
+{
+	size_t tok = 0;
+
+	for (; *s; s++) {
+		if (*s == '.' && dotted && tok) {
+			tok = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+		tok++;
+	}
+	return tok > 0;
+}
+
+static int get_nats_token(struct pctx *c, const yaml_node_t *v, const char *key, char *out,
+			  size_t len, bool dotted)
+{
+	int err = get_str(c, v, key, out, len);
+
+	if (!err && !nats_token_ok(out, dotted))
+		err = perr(c, v, "'%s' must be %s of letters, digits, '_' and '-' (a NATS subject "
+			   "token has no space, '.', '*' or '>')", key,
+			   dotted ? "tokens joined by '.'," : "one token");
+	return err;
+}
+
+/* output.nats.urls: a URL or a list of them, nats://HOST:PORT or tls://HOST:PORT. */
+static int parse_nats_urls(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
+{
+	const yaml_node_t *one = n;
+	size_t cnt = 1;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		cnt = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+		if (!cnt || cnt > LG_NATS_MAX_URLS)
+			return perr(c, n, "'urls' holds 1 to %d server URLs", LG_NATS_MAX_URLS);
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		char *u = m->urls[i];
+		int err;
+
+		if (n->type == YAML_SEQUENCE_NODE)
+			one = node(c, n->data.sequence.items.start[i]);
+		err = get_str(c, one, "urls", u, sizeof(m->urls[i]));
+		if (err)
+			return err;
+		if ((strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) || strpbrk(u, " \t,") ||
+		    !strchr(u, ':') || !u[strcspn(u, ":") + 3])
+			return perr(c, one, "a NATS server URL is nats://HOST:PORT or "
+				    "tls://HOST:PORT (one, or a list of them)");
+	}
+	m->nurls = (uint8_t)cnt;
+	return 0;
+}
+
+/* output.nats.outbox: {dir, max_bytes} */
+static int parse_nats_outbox(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'outbox' must be a mapping {dir, max_bytes}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u;
+		int err;
+
+		if (name && !strcmp(name, "dir")) {
+			err = get_path(c, v, "dir", m->outbox_dir, sizeof(m->outbox_dir));
+			if (!err && (!m->outbox_dir[0] || !strcmp(m->outbox_dir, "-")))
+				err = perr(c, v, "'dir' must name a folder");
+		} else if (name && !strcmp(name, "max_bytes")) {
+			err = get_uint(c, v, "max_bytes", 65536, 1ul << 40, &u);
+			m->outbox_max_bytes = u;
+		} else {
+			static const char *const f[] = { "dir", "max_bytes", NULL };
+
+			err = unknown(c, node(c, pr->key), "outbox field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->outbox_dir[0])
+		return perr(c, n, "'outbox' needs a 'dir' (the folder unacknowledged records are "
+			    "kept in)");
+	return 0;
+}
+
+/* output.nats.tls: {ca_file, cert_file, key_file} */
+static int parse_nats_tls(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
+{
+	const yaml_node_t *cert = NULL, *key = NULL;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'tls' must be a mapping {ca_file, cert_file, key_file}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err;
+
+		if (name && !strcmp(name, "ca_file")) {
+			err = get_path(c, v, "ca_file", m->tls_ca, sizeof(m->tls_ca));
+			if (!err)
+				err = check_tls_file(c, v, "CA file", m->tls_ca, false);
+		} else if (name && !strcmp(name, "cert_file")) {
+			cert = v;
+			err = get_path(c, v, "cert_file", m->tls_cert, sizeof(m->tls_cert));
+			if (!err)
+				err = check_tls_file(c, v, "certificate file", m->tls_cert, false);
+		} else if (name && !strcmp(name, "key_file")) {
+			key = v;
+			err = get_path(c, v, "key_file", m->tls_key, sizeof(m->tls_key));
+			if (!err)
+				err = check_tls_file(c, v, "key file", m->tls_key, true);
+		} else {
+			static const char *const f[] = { "ca_file", "cert_file", "key_file", NULL };
+
+			err = unknown(c, node(c, pr->key), "tls field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->tls_ca[0])
+		return perr(c, n, "'tls' needs a 'ca_file' (the CA that signs the servers' "
+			    "certificates)");
+	if (!cert != !key)
+		return perr(c, cert ? cert : key, "'cert_file' and 'key_file' go together");
+	return 0;
+}
+
+/* output.nats: {urls, subject_prefix, plant, line, outbox, score_every, tls} */
+static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'nats' must be a mapping {urls, plant, line, outbox, ...}");
+	memset(m, 0, sizeof(*m));
+	strcpy(m->subject_prefix, "linegate");
+	m->outbox_max_bytes = 256u << 20;
+	m->line_no = (uint32_t)n->start_mark.line + 1;
+	m->col_no = (uint32_t)n->start_mark.column + 1;
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u;
+		int err;
+
+		if (name && !strcmp(name, "urls")) {
+			err = parse_nats_urls(c, v, m);
+		} else if (name && !strcmp(name, "subject_prefix")) {
+			err = get_nats_token(c, v, "subject_prefix", m->subject_prefix,
+					     sizeof(m->subject_prefix), true);
+		} else if (name && !strcmp(name, "plant")) {
+			err = get_nats_token(c, v, "plant", m->plant, sizeof(m->plant), false);
+		} else if (name && !strcmp(name, "line")) {
+			err = get_nats_token(c, v, "line", m->line, sizeof(m->line), false);
+		} else if (name && !strcmp(name, "outbox")) {
+			err = parse_nats_outbox(c, v, m);
+		} else if (name && !strcmp(name, "score_every")) {
+			err = get_uint(c, v, "score_every", 0, 1000000, &u);
+			m->score_every = (uint32_t)u;
+		} else if (name && !strcmp(name, "tls")) {
+			err = parse_nats_tls(c, v, m);
+		} else {
+			static const char *const f[] = { "urls", "subject_prefix", "plant", "line",
+							 "outbox", "score_every", "tls", NULL };
+
+			err = unknown(c, node(c, pr->key), "nats field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->nurls)
+		return perr(c, n, "'nats' needs 'urls' (nats://HOST:PORT, one or a list)");
+	if (!m->plant[0] || !m->line[0])
+		return perr(c, n, "'nats' needs 'plant' and 'line' (subjects are "
+			    "<subject_prefix>.<plant>.<line>.<kind>.<device>)");
+	if (!m->outbox_dir[0])
+		return perr(c, n, "'nats' needs 'outbox: {dir: FOLDER}' (records wait there for "
+			    "the server's acknowledgement)");
+	return 0;
+}
+
+/* Device names are the last token of a NATS subject: no '.' when output.nats is set. */
+static int nats_device_names(struct pctx *c, const struct lg_policy *p)
+{
+	if (!p->nats.nurls)
+		return 0;
+	for (size_t i = 0; i < p->ndevices; i++)
+		if (strchr(p->devices[i].name, '.'))
+			return perr_pos(c, p->nats.line_no, p->nats.col_no,
+					"device '%s' cannot be a NATS subject token (it holds a "
+					"'.'): rename it, output.nats publishes on "
+					"<prefix>.<plant>.<line>.<kind>.<device>",
+					p->devices[i].name);
+	return 0;
 }
 
 /* What YAML 1.1 lets a file hold (libyaml refuses the rest, but at "1:1"). */

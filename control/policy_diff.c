@@ -191,6 +191,25 @@ static void f_mcast(const struct lg_policy *p, char *b, size_t l)
 		snprintf(b + u, l - u, " on %s", p->mcast_if);
 }
 
+/* output.nats (docs/fleet.md): start-only, as output.mqtt; a restart opens the outbox again. */
+static void f_nats_urls(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (unsigned i = 0; i < p->nats.nurls && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%s", i ? "," : "", p->nats.urls[i]);
+}
+FMT_S(f_nats_prefix, p->nats.nurls ? p->nats.subject_prefix : "")
+FMT_S(f_nats_plant, p->nats.plant)
+FMT_S(f_nats_line, p->nats.line)
+FMT_S(f_nats_outbox, p->nats.outbox_dir)
+FMT_U(f_nats_outbox_max, p->nats.nurls ? p->nats.outbox_max_bytes : 0)
+FMT_U(f_nats_score_every, p->nats.score_every)
+FMT_S(f_nats_tls_ca, p->nats.tls_ca)
+FMT_S(f_nats_tls_cert, p->nats.tls_cert)
+FMT_S(f_nats_tls_key, p->nats.tls_key)
+
 /* Public keys, but long: their first 12 hex digits say which they are (fewer than the 16
  * that every reply hides as a possible secret). */
 static void f_trusted(const struct lg_policy *p, char *b, size_t l)
@@ -237,6 +256,16 @@ static const struct {
 	{ { "output.mqtt.qos_alerts", LG_FIELD_START_ONLY }, f_mqtt_qa },
 	{ { "output.mqtt.qos_scores", LG_FIELD_START_ONLY }, f_mqtt_qs },
 	{ { "output.mqtt.scores", LG_FIELD_START_ONLY }, f_mqtt_scores },
+	{ { "output.nats.urls", LG_FIELD_START_ONLY }, f_nats_urls },
+	{ { "output.nats.subject_prefix", LG_FIELD_START_ONLY }, f_nats_prefix },
+	{ { "output.nats.plant", LG_FIELD_START_ONLY }, f_nats_plant },
+	{ { "output.nats.line", LG_FIELD_START_ONLY }, f_nats_line },
+	{ { "output.nats.outbox.dir", LG_FIELD_START_ONLY }, f_nats_outbox },
+	{ { "output.nats.outbox.max_bytes", LG_FIELD_START_ONLY }, f_nats_outbox_max },
+	{ { "output.nats.score_every", LG_FIELD_START_ONLY }, f_nats_score_every },
+	{ { "output.nats.tls.ca_file", LG_FIELD_START_ONLY }, f_nats_tls_ca },
+	{ { "output.nats.tls.cert_file", LG_FIELD_START_ONLY }, f_nats_tls_cert },
+	{ { "output.nats.tls.key_file", LG_FIELD_START_ONLY }, f_nats_tls_key },
 	{ { "opcua_mqtt.host", LG_FIELD_START_ONLY }, f_om_host },
 	{ { "opcua_mqtt.port", LG_FIELD_START_ONLY }, f_om_port },
 	{ { "opcua_mqtt.topics", LG_FIELD_START_ONLY }, f_om_topics },

@@ -36,6 +36,7 @@ struct lg_uadp_keys;
 struct lg_admit;
 struct lg_uadmit;
 struct lg_mqtt;
+struct lg_nats;
 struct lg_opcua_mqtt;
 
 /* Latency histograms (arrival of a window's first frame -> scored, -> published): upper
@@ -314,6 +315,9 @@ struct lg_dp {
 	size_t max_batch;           /* rows every scorer and batch has room for */
 	_Atomic uint64_t model_swaps;
 	struct lg_mqtt *mqtt;       /* MQTT output, when the policy configures one */
+	/* NATS JetStream output (nats.h, docs/fleet.md), when the policy configures one:
+	 * fed and pumped by the output thread only. */
+	struct lg_nats *nats;
 	/* OPC UA PubSub from a broker (opcua_mqtt.h), when the policy configures it: a thread
 	 * outside the workers that pushes messages into their handoff rings. ext_input is set
 	 * before the workers start, so that they look at their rings even when alone. */

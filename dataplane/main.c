@@ -3,6 +3,7 @@
 #include "dataplane.h"
 #include "ctlproto.h"
 #include "mqtt.h"
+#include "nats.h"
 #include "opcua_mqtt.h"
 #include "record.h"
 #include "statefile.h"
@@ -86,11 +87,11 @@ static const char usage[] =
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
 	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md;\n"
 	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
-	"uadp_port, output.mqtt.*, opcua_mqtt.*, models.registry) is refused whole, and its\n"
-	"reply lists every change it made (\"changes\"). A request cut off before its length is\n"
-	"refused whole. SIGHUP also reloads. A policy that does not validate is refused and\n"
-	"the running one stays. Models load only when signed by a key in the policy's\n"
-	"models.trusted_keys (docs/models.md).\n";
+	"uadp_port, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry) is refused\n"
+	"whole, and its reply lists every change it made (\"changes\"). A request cut off\n"
+	"before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
+	"validate is refused and the running one stays. Models load only when signed by a key\n"
+	"in the policy's models.trusted_keys (docs/models.md).\n";
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -1132,6 +1133,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (p.nats.nurls) {
+		/* As MQTT: a server that is down now is retried in the background, and what
+		 * is to be published waits in the outbox on disk. */
+		ret = lg_nats_open(&p.nats, &dp.nats, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: %s\n", err);
+			goto out;
+		}
+	}
 	if (metrics && lg_metrics_http_start(&dp, metrics, err, sizeof(err))) {
 		fprintf(stderr, "linegate: metrics: %s\n", err);
 		goto out;
@@ -1225,6 +1235,8 @@ out:
 		/* The workers flushed their last batches: write what they left in the rings. */
 		lg_output_drain_all(&dp);
 		lg_mqtt_flush(dp.mqtt, 2000);
+		/* What is not acknowledged by then stays in the outbox for the next start. */
+		lg_nats_flush(dp.nats, 2000);
 	}
 	if (atomic_load(&dp.gen)) {
 		char *s = lg_dp_stats_json(&dp);
@@ -1253,6 +1265,7 @@ out:
 	}
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close(dp.mqtt);
+	lg_nats_close(dp.nats);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);

@@ -5,6 +5,7 @@
  */
 #include "dataplane.h"
 #include "mqtt.h"
+#include "nats.h"
 #include "opcua_mqtt.h"
 #include "record.h"
 
@@ -57,6 +58,8 @@ struct snap {
 	struct lg_admit_reason_ctr xdp[LG_R_MAX];
 	struct lg_admit_reason_ctr uadmit[LG_R_MAX]; /* user-space admission (dpdk) */
 	struct lg_mqtt_stats mqtt;
+	bool have_nats; /* NATS JetStream output (nats.h) */
+	struct lg_nats_stats nats;
 	size_t ndev;
 	struct dev_snap *dev;
 	unsigned nworkers;
@@ -152,6 +155,10 @@ static void take(struct lg_dp *dp, struct snap *s)
 	if (dp->mqtt) {
 		s->have_mqtt = true;
 		lg_mqtt_stats(dp->mqtt, &s->mqtt);
+	}
+	if (dp->nats) {
+		s->have_nats = true;
+		lg_nats_stats(dp->nats, &s->nats);
 	}
 	if (dp->opcua_mqtt) {
 		/* What it refused never reached a worker: counted as a backend's losses are. */
@@ -266,6 +273,16 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
+	if (s.have_nats)
+		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
+			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
+			   "outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
+			   "dropped %" PRIu64 " scores (full), %" PRIu64 " evicted, %" PRIu64
+			   " disk errors\n",
+			s.nats.published, s.nats.resent, s.nats.acked, s.nats.duplicates,
+			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
+			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
+			s.nats.outbox.dropped_disk);
 	if (s.have_om)
 		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
 			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
@@ -364,6 +381,32 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(m, "dropped_scores", s.mqtt.dropped_scores);
 		add_u64(m, "dropped_alerts", s.mqtt.dropped_alerts);
 		json_object_object_add(o, "mqtt", m);
+	}
+	if (s.have_nats) {
+		json_object *m = json_object_new_object(), *ob = json_object_new_object();
+		const struct lg_outbox_stats *x = &s.nats.outbox;
+
+		json_object_object_add(m, "connected", json_object_new_boolean(s.nats.connected));
+		add_u64(m, "connects", s.nats.connects);
+		add_u64(m, "published", s.nats.published);
+		add_u64(m, "acked", s.nats.acked);
+		add_u64(m, "duplicates", s.nats.duplicates);
+		add_u64(m, "resent", s.nats.resent);
+		add_u64(m, "errors", s.nats.errors);
+		add_u64(m, "scores_skipped", s.nats.scores_skipped);
+		add_u64(ob, "next_seq", x->next_seq);
+		add_u64(ob, "acked_seq", x->acked);
+		add_u64(ob, "records", x->records);
+		add_u64(ob, "bytes", x->bytes);
+		add_u64(ob, "appended", x->appended);
+		add_u64(ob, "dropped_scores", x->dropped_scores);
+		add_u64(ob, "dropped_too_large", x->dropped_full);
+		add_u64(ob, "evicted", x->evicted);
+		add_u64(ob, "dropped_disk", x->dropped_disk);
+		add_u64(ob, "torn", x->torn);
+		add_u64(ob, "sync_errors", x->sync_errors);
+		json_object_object_add(m, "outbox", ob);
+		json_object_object_add(o, "nats", m);
 	}
 	if (s.have_om) {
 		json_object *m = json_object_new_object();
@@ -630,6 +673,40 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		bprintf(&b, "# HELP linegate_mqtt_connected 1 while the broker is connected.\n"
 			    "# TYPE linegate_mqtt_connected gauge\nlinegate_mqtt_connected %d\n",
 			s.mqtt.connected);
+	}
+	if (s.have_nats) {
+		const struct lg_outbox_stats *x = &s.nats.outbox;
+
+		counter(&b, "linegate_nats_published_total",
+			"Records published to JetStream (resends included).", s.nats.published);
+		counter(&b, "linegate_nats_acked_total",
+			"JetStream acknowledgements (duplicates included).", s.nats.acked);
+		counter(&b, "linegate_nats_duplicates_total",
+			"Acknowledgements JetStream marked as duplicates.", s.nats.duplicates);
+		counter(&b, "linegate_nats_resent_total",
+			"Records published again (after a lost acknowledgement or a restart).",
+			s.nats.resent);
+		counter(&b, "linegate_nats_errors_total",
+			"Publishes JetStream refused or did not acknowledge in time.",
+			s.nats.errors);
+		static const char *const why[] = { "score_full", "evicted", "disk", "too_large" };
+		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,
+				       x->dropped_full };
+
+		bprintf(&b, "# HELP linegate_nats_outbox_dropped_total Records the outbox dropped, "
+			    "by reason.\n# TYPE linegate_nats_outbox_dropped_total counter\n");
+		for (unsigned i = 0; i < 4; i++)
+			bprintf(&b, "linegate_nats_outbox_dropped_total{reason=\"%s\"} %" PRIu64
+				    "\n", why[i], n[i]);
+		bprintf(&b, "# HELP linegate_nats_outbox_bytes Bytes of the outbox's files.\n"
+			    "# TYPE linegate_nats_outbox_bytes gauge\n"
+			    "linegate_nats_outbox_bytes %" PRIu64 "\n", x->bytes);
+		bprintf(&b, "# HELP linegate_nats_outbox_records Records not yet acknowledged.\n"
+			    "# TYPE linegate_nats_outbox_records gauge\n"
+			    "linegate_nats_outbox_records %" PRIu64 "\n", x->records);
+		bprintf(&b, "# HELP linegate_nats_connected 1 while a NATS server is connected.\n"
+			    "# TYPE linegate_nats_connected gauge\nlinegate_nats_connected %d\n",
+			s.nats.connected);
 	}
 	if (s.have_om) {
 		counter(&b, "linegate_opcua_mqtt_received_total",

@@ -2,6 +2,7 @@
 /* The output thread: drains the workers' rings (alerts first) into JSON lines. */
 #include "dataplane.h"
 #include "mqtt.h"
+#include "nats.h"
 #include "record.h"
 
 #include <lgadmit.h>
@@ -145,6 +146,9 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
+	if (dp->nats)
+		lg_nats_put(dp->nats, LG_OUTBOX_INCIDENT, e->device_id, e->name, line,
+			    (size_t)len - 1);
 }
 
 /* A drift event (drift.h): {"type":"event","event":"drift",...}. */
@@ -200,6 +204,10 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
 	else if (dp->mqtt)
 		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
+	if (dp->nats)
+		lg_nats_put(dp->nats, e->drift.kind ? LG_OUTBOX_EVENT :
+				      e->alert ? LG_OUTBOX_ALERT : LG_OUTBOX_SCORE,
+			    e->device_id, e->name, line, (size_t)len - 1);
 }
 
 /* An event line of the recorder (record.h): a recording that stopped by itself. */
@@ -252,6 +260,8 @@ void *lg_output_main(void *arg)
 
 		/* One write a round (alerts first, then up to 256 scores a worker). */
 		out_flush(dp);
+		if (dp->nats)
+			lg_nats_pump(dp->nats);
 		/* An apply changed output.jsonl: what was drained went to the old file, whole;
 		 * from the next round on, lines go to the new one. */
 		next = atomic_load(&dp->out_next);

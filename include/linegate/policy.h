@@ -32,6 +32,7 @@ struct lg_mcast_group {
 	uint8_t addr[16];
 };
 #define LG_OPCUA_MQTT_MAX_TOPICS 8
+#define LG_NATS_MAX_URLS 8 /* output.nats.urls */
 
 /*
  * Limits on the policy text, enforced on libyaml's event stream before any tree is built
@@ -216,6 +217,22 @@ struct lg_policy {
 		uint8_t qos_alerts, qos_scores;
 		bool scores;          /* publish routine scores too, not only alerts */
 	} mqtt;
+	/* output.nats (docs/fleet.md): incidents, alerts, drift events and every score_every-th
+	 * score of a device to NATS JetStream on <subject_prefix>.<plant>.<line>.<kind>.<device>,
+	 * at least once through an on-disk outbox (dataplane/outbox.h). Start-only. */
+	struct lg_policy_nats {
+		uint8_t nurls;		       /* 0 = no NATS output */
+		char urls[LG_NATS_MAX_URLS][256];
+		char subject_prefix[64];       /* "linegate"; prefix, plant, line: subject tokens */
+		char plant[64], line[64];
+		char outbox_dir[LG_PATH_MAX];  /* relative to the policy */
+		uint64_t outbox_max_bytes;     /* 256 MiB */
+		uint32_t score_every;	       /* 0: no scores; N: one in N per device */
+		/* tls: the CA of the servers ("" = plain TCP), a client certificate and key (0600,
+		 * both or neither). Paths only: libnats reads them at connect. */
+		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];
+		uint32_t line_no, col_no;      /* of output.nats, for errors found later */
+	} nats;
 	/* opcua_mqtt: OPC UA PubSub NetworkMessages (UADP or JSON) taken from an MQTT broker
 	 * (docs/opcua.md, "OPC UA PubSub over MQTT"). Start-only. */
 	struct lg_policy_opcua_mqtt {

@@ -128,6 +128,46 @@ int main(int argc, char **argv)
 	CHECK(!lg_policy_find(&p, 8));
 	lg_policy_free(&p);
 
+	/* output.nats (docs/fleet.md): defaults, a list of URLs, the outbox relative to the
+	 * policy, a seed file checked as a key file. */
+	{
+		static const char nats[] =
+			"version: 1\noutput:\n  nats:\n    urls: [nats://a:4222, 'tls://b:4222']\n"
+			"    plant: north\n    line: line-7\n    outbox: {dir: ob}\n"
+			"    score_every: 10\n";
+		static const char nats_min[] =
+			"version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+			"subject_prefix: acme.lines, outbox: {dir: /var/ob, max_bytes: 65536}}\n";
+
+		CHECK_EQ(lg_policy_parse(nats, strlen(nats), keys.policy, &p, err, sizeof(err)), 0);
+		CHECK_EQ(p.nats.nurls, 2);
+		CHECK(!strcmp(p.nats.urls[1], "tls://b:4222"));
+		CHECK(!strcmp(p.nats.subject_prefix, "linegate"));
+		CHECK(!strcmp(p.nats.plant, "north") && !strcmp(p.nats.line, "line-7"));
+		CHECK(strstr(p.nats.outbox_dir, "/ob") && p.nats.outbox_dir[0] == '/');
+		CHECK_EQ(p.nats.outbox_max_bytes, 256u << 20);
+		CHECK_EQ(p.nats.score_every, 10);
+		CHECK_EQ(p.nats.line_no, 4); /* the mapping starts at its first key */
+		lg_policy_free(&p);
+		CHECK_EQ(lg_policy_parse(nats_min, strlen(nats_min), keys.policy, &p, err,
+					 sizeof(err)), 0);
+		CHECK_EQ(p.nats.nurls, 1);
+		CHECK(!strcmp(p.nats.subject_prefix, "acme.lines"));
+		CHECK(!strcmp(p.nats.outbox_dir, "/var/ob"));
+		CHECK_EQ(p.nats.outbox_max_bytes, 65536);
+		CHECK_EQ(p.nats.score_every, 0);
+		lg_policy_free(&p);
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+			     "subject_prefix: 'a..b', outbox: {dir: /o}}\n", "t.yaml:3:61:",
+			     "'subject_prefix' must be tokens joined by '.'");
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+			     "outbox: {dir: /o}, nkey_seed_file: k1.key}\n",
+			     "t.yaml:3:64:", "unknown nats field 'nkey_seed_file'");
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, line: l, "
+			     "outbox: {dir: /o}}\n", "t.yaml:3:9:",
+			     "'nats' needs 'plant' and 'line'");
+	}
+
 	/* OPC UA PubSub over MQTT: the section, a device only there (no source), one on both. */
 	{
 		static const char om[] =

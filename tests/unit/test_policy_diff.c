@@ -303,6 +303,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("output.mqtt.host"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("opcua_mqtt.topics"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("opcua_mqtt.password_file"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.nats.urls"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.nats.score_every"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("detection.window"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.model"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("models.trusted_keys"), LG_FIELD_LIVE);
@@ -319,7 +321,8 @@ int main(int argc, char **argv)
 
 		while (lg_policy_field_at(n))
 			n++;
-		CHECK_EQ(n, 37u); /* 33 + bad_samples, incidents, recording, drift */
+		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats */
+		CHECK_EQ(n, 47u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);

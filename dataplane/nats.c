@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+/* NATS JetStream output (nats.h). */
+#include "nats.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#ifdef LG_HAVE_NATS
+
+#include <inttypes.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ACKQ (4u * LG_NATS_INFLIGHT)
+#define WINDOW (2u * LG_NATS_INFLIGHT)
+#define DEC_SLOTS (2u * LG_POLICY_MAX_DEVICES)
+#define REWIND_NS 1000000000ull /* after errors, send again from the cursor at most 1/s */
+
+struct lg_nats {
+	struct lg_policy_nats cfg;
+	struct lg_outbox *ob;
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	char subj_base[200]; /* <prefix>.<plant>.<line> */
+	char id_base[160];   /* <plant>:<line>:<outbox id> */
+
+	/* Filled by libnats's threads (the acknowledgement handler), taken by the pump. */
+	pthread_mutex_t lock;
+	uint64_t ackq[ACKQ];
+	unsigned nackq;
+	bool rewind;
+
+	/* The output thread's. done[seq % WINDOW] == seq once the stream acknowledged seq. */
+	uint64_t done[WINDOW];
+	uint64_t acked;	  /* every record up to this one is acknowledged */
+	uint64_t pass_hi; /* the last record published since the last rewind */
+	uint64_t sent_hi; /* the highest ever published */
+	uint64_t last_rewind_ns;
+	struct {
+		uint32_t id, count;
+	} dec[DEC_SLOTS];
+
+	_Atomic uint64_t published, acks, duplicates, resent, errors, skipped, connects;
+	_Atomic int64_t outstanding; /* handed to libnats, not yet acknowledged or failed */
+	_Atomic bool connected;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+	struct lg_nats *n = closure;
+
+	(void)nc;
+	atomic_store(&n->connected, true);
+	atomic_fetch_add(&n->connects, 1);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	atomic_store(&((struct lg_nats *)closure)->connected, false);
+}
+
+/* The sequence number from Nats-Msg-Id (<plant>:<line>:<outbox id>:<seq>), 0 if none. */
+static uint64_t msg_seq(natsMsg *msg)
+{
+	const char *id = NULL, *colon;
+
+	if (!msg || natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || !id)
+		return 0;
+	colon = strrchr(id, ':');
+	return colon ? strtoull(colon + 1, NULL, 10) : 0;
+}
+
+/* libnats's thread: one acknowledgement (pa) or failure (pae) of a published record. */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	struct lg_nats *n = closure;
+	uint64_t seq = msg_seq(msg);
+
+	(void)js;
+	atomic_fetch_sub(&n->outstanding, 1);
+	pthread_mutex_lock(&n->lock);
+	(void)pae;
+	if (pa && seq) {
+		atomic_fetch_add(&n->acks, 1);
+		if (pa->Duplicate)
+			atomic_fetch_add(&n->duplicates, 1);
+		/* Room for every ack in flight (ACKQ > LG_NATS_INFLIGHT); were there none, the
+		 * record would be sent again rather than hold the cursor back for good. */
+		if (n->nackq < ACKQ)
+			n->ackq[n->nackq++] = seq;
+		else
+			n->rewind = true;
+	} else {
+		/* Refused (no stream for the subject, a full stream) or not acknowledged within
+		 * LG_NATS_ACK_WAIT_MS: sent again from the cursor. */
+		atomic_fetch_add(&n->errors, 1);
+		n->rewind = true;
+	}
+	pthread_mutex_unlock(&n->lock);
+	natsMsg_Destroy(msg);
+}
+
+static int nats_err(char *err, size_t errlen, const char *what, natsStatus s)
+{
+	snprintf(err, errlen, "NATS %s: %s", what, natsStatus_GetText(s));
+	return -EIO;
+}
+
+static int setup_options(struct lg_nats *n, char *err, size_t errlen)
+{
+	const struct lg_policy_nats *c = &n->cfg;
+	const char *urls[LG_NATS_MAX_URLS];
+	natsStatus s;
+
+	for (unsigned i = 0; i < c->nurls; i++)
+		urls[i] = c->urls[i];
+	s = natsOptions_Create(&n->opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(n->opts, urls, c->nurls);
+	/* Reconnect for ever, every 500 ms: records wait in the outbox meanwhile. */
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(n->opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(n->opts, 500);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(n->opts, on_connected, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n);
+	if (s == NATS_OK && c->tls_ca[0]) {
+		s = natsOptions_SetSecure(n->opts, true);
+		if (s == NATS_OK)
+			s = natsOptions_LoadCATrustedCertificates(n->opts, c->tls_ca);
+		if (s == NATS_OK && c->tls_cert[0])
+			s = natsOptions_LoadCertificatesChain(n->opts, c->tls_cert, c->tls_key);
+	}
+	if (s != NATS_OK)
+		return nats_err(err, errlen, "options", s);
+	return 0;
+}
+
+int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *err,
+		 size_t errlen)
+{
+	struct lg_outbox_cfg ocfg = { .dir = cfg->outbox_dir, .max_bytes = cfg->outbox_max_bytes,
+				      .sync_ms = 20 };
+	struct lg_outbox_stats st;
+	jsOptions jo;
+	natsStatus s;
+	struct lg_nats *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n)
+		return -ENOMEM;
+	n->cfg = *cfg;
+	pthread_mutex_init(&n->lock, NULL);
+	rc = lg_outbox_open(&ocfg, &n->ob, err, errlen);
+	if (rc)
+		goto err;
+	lg_outbox_stats(n->ob, &st);
+	n->acked = n->pass_hi = st.acked;
+	/* What a previous run left unacknowledged counts as sent: it may well have been. */
+	n->sent_hi = st.next_seq - 1;
+	snprintf(n->subj_base, sizeof(n->subj_base), "%s.%s.%s", cfg->subject_prefix, cfg->plant,
+		 cfg->line);
+	snprintf(n->id_base, sizeof(n->id_base), "%s:%s:%s", cfg->plant, cfg->line,
+		 lg_outbox_id(n->ob));
+	rc = setup_options(n, err, errlen);
+	if (rc)
+		goto err;
+	s = natsConnection_Connect(&n->nc, n->opts);
+	if (s == NATS_OK) {
+		atomic_store(&n->connected, true);
+		atomic_fetch_add(&n->connects, 1);
+	} else if (s != NATS_NOT_YET_CONNECTED) {
+		rc = nats_err(err, errlen, "connect", s);
+		goto err;
+	}
+	jsOptions_Init(&jo);
+	jo.PublishAsync.MaxPending = 4 * LG_NATS_INFLIGHT;
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = n;
+	s = natsConnection_JetStream(&n->js, n->nc, &jo);
+	if (s != NATS_OK) {
+		rc = nats_err(err, errlen, "JetStream context", s);
+		goto err;
+	}
+	*out = n;
+	return 0;
+err:
+	lg_nats_close(n);
+	return rc;
+}
+
+/* score_every: the first score of a device and then every N-th. */
+static bool score_due(struct lg_nats *n, uint32_t id)
+{
+	uint32_t h = (id * 2654435761u) % DEC_SLOTS;
+
+	if (!n->cfg.score_every)
+		return false;
+	for (unsigned i = 0; i < DEC_SLOTS; i++, h = (h + 1) % DEC_SLOTS) {
+		if (!n->dec[h].id)
+			n->dec[h].id = id;
+		if (n->dec[h].id == id)
+			return n->dec[h].count++ % n->cfg.score_every == 0;
+	}
+	return true; /* cannot happen: more slots than devices */
+}
+
+void lg_nats_put(struct lg_nats *n, enum lg_outbox_kind kind, uint32_t device_id,
+		 const char *device, const char *json, size_t len)
+{
+	if (kind == LG_OUTBOX_SCORE && !score_due(n, device_id)) {
+		atomic_fetch_add_explicit(&n->skipped, 1, memory_order_relaxed);
+		return;
+	}
+	/* Refusals are counted by the outbox (full, disk errors). */
+	lg_outbox_append(n->ob, kind, device, json, len, NULL);
+}
+
+static const char *const kind_token[LG_OUTBOX_KINDS] = {
+	[LG_OUTBOX_SCORE] = "score",
+	[LG_OUTBOX_ALERT] = "alert",
+	[LG_OUTBOX_INCIDENT] = "incident",
+	[LG_OUTBOX_EVENT] = "event",
+};
+
+/* Acknowledgements in: the cursor advances over every record acknowledged in a row. */
+static void take_acks(struct lg_nats *n)
+{
+	uint64_t q[ACKQ];
+	unsigned cnt;
+	bool rewind;
+	struct lg_outbox_stats st;
+
+	pthread_mutex_lock(&n->lock);
+	cnt = n->nackq;
+	memcpy(q, n->ackq, cnt * sizeof(q[0]));
+	n->nackq = 0;
+	rewind = n->rewind;
+	n->rewind = false;
+	pthread_mutex_unlock(&n->lock);
+
+	/* The outbox may have evicted records (full): the cursor is past them. */
+	lg_outbox_stats(n->ob, &st);
+	if (st.acked > n->acked)
+		n->acked = st.acked;
+	for (unsigned i = 0; i < cnt; i++)
+		if (q[i] > n->acked && q[i] - n->acked <= WINDOW)
+			n->done[q[i] % WINDOW] = q[i];
+	while (n->done[(n->acked + 1) % WINDOW] == n->acked + 1)
+		n->acked++;
+	lg_outbox_ack(n->ob, n->acked);
+	if (n->pass_hi < n->acked)
+		n->pass_hi = n->acked;
+	if (rewind) {
+		uint64_t now = mono_ns();
+
+		if (now - n->last_rewind_ns >= REWIND_NS) {
+			n->last_rewind_ns = now;
+			lg_outbox_rewind(n->ob);
+			n->pass_hi = n->acked;
+		} else {
+			pthread_mutex_lock(&n->lock);
+			n->rewind = true; /* not yet: keep it for a later round */
+			pthread_mutex_unlock(&n->lock);
+		}
+	}
+}
+
+static bool publish_one(struct lg_nats *n, const struct lg_outbox_rec *r)
+{
+	char subj[512], id[200];
+	jsPubOptions po;
+	natsMsg *msg = NULL;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "%s.%s.%s", n->subj_base, kind_token[r->kind], r->key);
+	snprintf(id, sizeof(id), "%s:%" PRIu64, n->id_base, r->seq);
+	jsPubOptions_Init(&po);
+	po.MsgId = id;
+	po.MaxWait = LG_NATS_ACK_WAIT_MS;
+	s = natsMsg_Create(&msg, subj, NULL, r->data, (int)r->len);
+	atomic_fetch_add(&n->outstanding, 1);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(n->js, &msg, &po);
+	natsMsg_Destroy(msg); /* NULL once libnats took it */
+	if (s != NATS_OK) {
+		atomic_fetch_sub(&n->outstanding, 1);
+		atomic_fetch_add(&n->errors, 1);
+		return false;
+	}
+	atomic_fetch_add_explicit(&n->published, 1, memory_order_relaxed);
+	if (r->seq <= n->sent_hi)
+		atomic_fetch_add_explicit(&n->resent, 1, memory_order_relaxed);
+	else
+		n->sent_hi = r->seq;
+	n->pass_hi = r->seq;
+	return true;
+}
+
+void lg_nats_pump(struct lg_nats *n)
+{
+	struct lg_outbox_rec r;
+
+	lg_outbox_sync(n->ob, false);
+	take_acks(n);
+	if (!atomic_load(&n->connected) ||
+	    natsConnection_Status(n->nc) != NATS_CONN_STATUS_CONNECTED)
+		return;
+	/* At most LG_NATS_INFLIGHT in flight, so that libnats never makes us wait. */
+	while (n->pass_hi - n->acked < LG_NATS_INFLIGHT &&
+	       atomic_load(&n->outstanding) < (int64_t)LG_NATS_INFLIGHT &&
+	       lg_outbox_next(n->ob, &r) == 1) {
+		if (!publish_one(n, &r)) {
+			/* Not taken (a connection lost just now): from the cursor again later. */
+			lg_outbox_rewind(n->ob);
+			n->pass_hi = n->acked;
+			break;
+		}
+	}
+}
+
+void lg_nats_flush(struct lg_nats *n, int timeout_ms)
+{
+	if (!n)
+		return;
+	lg_outbox_sync(n->ob, true);
+	for (int t = 0; t < timeout_ms; t += 10) {
+		struct lg_outbox_stats st;
+		struct timespec ts = { 0, 10000000 };
+
+		lg_nats_pump(n);
+		lg_outbox_sync(n->ob, true);
+		lg_outbox_stats(n->ob, &st);
+		if (!st.records || !atomic_load(&n->connected))
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
+void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
+{
+	struct lg_nats *m = (struct lg_nats *)n;
+
+	*st = (struct lg_nats_stats){
+		.published = atomic_load(&m->published),
+		.acked = atomic_load(&m->acks),
+		.duplicates = atomic_load(&m->duplicates),
+		.resent = atomic_load(&m->resent),
+		.errors = atomic_load(&m->errors),
+		.scores_skipped = atomic_load(&m->skipped),
+		.connects = atomic_load(&m->connects),
+		.connected = atomic_load(&m->connected),
+	};
+	lg_outbox_stats(n->ob, &st->outbox);
+}
+
+void lg_nats_close(struct lg_nats *n)
+{
+	if (!n)
+		return;
+	if (n->js)
+		jsCtx_Destroy(n->js);
+	if (n->nc) {
+		natsConnection_Close(n->nc);
+		natsConnection_Destroy(n->nc);
+	}
+	natsOptions_Destroy(n->opts);
+	/* Acknowledgements that came in while closing still move the cursor. */
+	if (n->ob)
+		take_acks(n);
+	lg_outbox_close(n->ob);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+	/* Not nats_Close(): it cleans OpenSSL up for the whole process (a TLS connection made
+	 * libnats initialise it), which linegate still uses for its MACs until it exits. */
+}
+
+#else /* !LG_HAVE_NATS */
+
+int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *err,
+		 size_t errlen)
+{
+	(void)cfg;
+	(void)out;
+	snprintf(err, errlen, "output.nats: this linegate was built without NATS (install "
+		 "libnats-dev and build with meson -Dnats=enabled)");
+	return -ENOTSUP;
+}
+
+void lg_nats_put(struct lg_nats *n, enum lg_outbox_kind kind, uint32_t device_id,
+		 const char *device, const char *json, size_t len)
+{
+	(void)n, (void)kind, (void)device_id, (void)device, (void)json, (void)len;
+}
+
+void lg_nats_pump(struct lg_nats *n)
+{
+	(void)n;
+}
+
+void lg_nats_flush(struct lg_nats *n, int timeout_ms)
+{
+	(void)n, (void)timeout_ms;
+}
+
+void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
+{
+	(void)n;
+	*st = (struct lg_nats_stats){ 0 };
+}
+
+void lg_nats_close(struct lg_nats *n)
+{
+	(void)n;
+}
+
+#endif
