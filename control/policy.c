@@ -870,6 +870,7 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 	d->uadp_security = LG_UADP_SEC_SIGN;
 	d->uadp_replay = LG_UADP_REPLAY_AUTO;
 	d->uadp_replay_ms = 10000;
+	d->uadp_ahead_ms = 60000;
 	d->uadp_enc_len = 0;
 	for_each_pair(c, n, pr) {
 		const char *name = scalar(node(c, pr->key));
@@ -930,12 +931,16 @@ static int parse_uadp(struct pctx *c, const yaml_node_t *n, struct lg_policy_dev
 		} else if (name && !strcmp(name, "replay_window_ms")) {
 			err = get_uint(c, v, "replay_window_ms", 1, 3600000, &u);
 			d->uadp_replay_ms = (uint32_t)u;
+		} else if (name && !strcmp(name, "clock_ahead_ms")) {
+			err = get_uint(c, v, "clock_ahead_ms", 0, 86400000, &u);
+			d->uadp_ahead_ms = (uint32_t)u;
 		} else {
 			static const char *const f[] = { "publisher_id", "publisher_type",
 							 "writer_group", "writer", "writer_position",
 							 "security", "security_policy", "replay",
-							 "replay_window_ms", "fields", "channels",
-							 "signed", "transport", NULL };
+							 "replay_window_ms", "clock_ahead_ms",
+							 "fields", "channels", "signed", "transport",
+							 NULL };
 
 			err = unknown(c, node(c, pr->key), "uadp field", f);
 		}

@@ -368,13 +368,16 @@ static void d_uadp(const struct lg_policy *p, const struct lg_policy_device *d, 
 	/* The replay protection is shown where it is not the default for the security. */
 	unsigned dflt = d->uadp_security == LG_UADP_SEC_NONE ? LG_UADP_REPLAY_SEQUENCE
 							     : LG_UADP_REPLAY_NONCE;
-	char more[80];
+	char more[120], ahead[40] = "";
 	const char *w = d->uadp_by_position ? "writer_position" : "writer";
 
 	(void)p;
-	snprintf(more, sizeof(more), "%s%s%s%s", sec[d->uadp_security % 3],
+	if (d->uadp_ahead_ms != 60000)
+		snprintf(ahead, sizeof(ahead), " clock_ahead_ms %" PRIu32, d->uadp_ahead_ms);
+	snprintf(more, sizeof(more), "%s%s%s%s%s", sec[d->uadp_security % 3],
 		 d->uadp_replay == dflt ? "" : " replay ",
-		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5], tr[d->uadp_transport % 3]);
+		 d->uadp_replay == dflt ? "" : rep[d->uadp_replay % 5], tr[d->uadp_transport % 3],
+		 ahead);
 	if (!d->uadp_pub_type)
 		snprintf(b, l, "none");
 	else if (d->uadp_pub_type - 1 == LG_ADMIT_UADP_PUBID_NONE)

@@ -120,6 +120,15 @@ static int64_t uadp_time(const struct lg_uadp_msg *m, unsigned i)
 	return m->ext1 & LG_UADP_X1_TIMESTAMP ? m->timestamp : 0;
 }
 
+/* This server's clock as an OPC UA DateTime: 100 ns ticks since 1601-01-01. */
+static int64_t uadp_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return 116444736000000000LL + (int64_t)t.tv_sec * 10000000 + t.tv_nsec / 100;
+}
+
 /* ts older than the device's newest accepted timestamp by more than its replay_window_ms. */
 static bool uadp_stale(const struct lg_policy_device *d, const struct lg_dev_state *s, int64_t ts)
 {
@@ -209,9 +218,14 @@ static enum lg_reason uadp_seq(const struct lg_policy_device *d, struct lg_dev_s
 			       const struct lg_uadp_msg *m, unsigned i, uint64_t *seq)
 {
 	const struct lg_uadp_dsm *dsm = &m->dsm[i];
-	int64_t ts;
+	int64_t ts = uadp_time(m, i);
 
 	*seq = 0;
+	/* A timestamp far ahead of this clock would become the device's mark and refuse every
+	 * real message until the clock caught up: one forged message, a denial for years. */
+	if (ts > 0 && d->uadp_ahead_ms && d->uadp_replay != LG_UADP_REPLAY_NONE &&
+	    ts > uadp_now() + (int64_t)d->uadp_ahead_ms * 10000)
+		return LG_DROP_FUTURE_TIMESTAMP;
 	switch (d->uadp_replay) {
 	case LG_UADP_REPLAY_SEQUENCE:
 		if (dsm->flags1 & LG_UADP_D1_SEQUENCE)

@@ -99,6 +99,10 @@
 	X(DROP_STALE_TIMESTAMP, "stale_timestamp",                                                 \
 	  "a UADP message timestamp older than the device's newest accepted one by more than its " \
 	  "replay_window_ms (replay: sequence or nonce): a recorded message sent again")           \
+	X(DROP_FUTURE_TIMESTAMP, "future_timestamp",                                               \
+	  "a UADP message timestamp further ahead of this server's clock than the device's "      \
+	  "clock_ahead_ms: a publisher clock set wrong, or a forged message that would otherwise " \
+	  "lift the device's replay mark and lock its real messages out")                         \
 	X(DROP_NOT_ENCRYPTED, "not_encrypted",                                                     \
 	  "a UADP message sent in clear (signed or not) for a device with 'security: "            \
 	  "sign_and_encrypt'")                                                                     \

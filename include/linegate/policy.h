@@ -127,6 +127,7 @@ struct lg_policy_device {
 	uint8_t uadp_enc_len;    /* SignAndEncrypt: the policy's key length, 16 or 32 */
 	uint8_t uadp_transport;  /* enum lg_uadp_transport */
 	uint32_t uadp_replay_ms; /* how far behind the newest accepted timestamp one may be */
+	uint32_t uadp_ahead_ms;  /* how far ahead of this server's clock one may be (0: any) */
 	/* The DataSet's field names in DataSet order (the publisher's DataSetMetaData), NUL
 	 * after each, for outputs and 'channels'; uadp_nfields 0 = not given. */
 	uint8_t uadp_nfields;

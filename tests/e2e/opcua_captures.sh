@@ -127,6 +127,14 @@ v o6-plain plain-twice twice
 run plain-twice "$T/plain-twice.pcap" "$T/plain.yaml" "received=118 admitted=59 replayed=59 windows=14"
 v o6-plain plain-swap swap:10
 run plain-swap "$T/plain-swap.pcap" "$T/plain.yaml" "received=59 admitted=59 windows=14"
+# One forged unsigned message from ten years ahead, first: with replay: timestamp it would
+# lift the device's mark and lock every real message out (clock_ahead_ms: 0 shows that);
+# the default clock_ahead_ms (60 s) refuses it as future_timestamp and takes the 59.
+v o6-plain plain-forged forge:0:16:315360000
+policy "$T/plain-ts.yaml" "$(o6dev 'security: none, replay: timestamp' k128-1)"
+run plain-forged "$T/plain-forged.pcap" "$T/plain-ts.yaml" "received=60 admitted=59 future_timestamp=1 windows=14"
+policy "$T/plain-ts-any.yaml" "$(o6dev 'security: none, replay: timestamp, clock_ahead_ms: 0' k128-1)"
+run plain-forged-any "$T/plain-forged.pcap" "$T/plain-ts-any.yaml" "received=60 admitted=1 too_old=59"
 policy "$T/plain-signed.yaml" "$(o6dev 'security: sign' k128-1)"
 run plain-must-sign "$F/o6-plain.pcap" "$T/plain-signed.yaml" "received=59 admitted=0 unsigned=59"
 
