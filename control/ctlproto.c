@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -402,13 +403,30 @@ int lg_ctl_request(const char *path, json_object *req, json_object **reply, char
 	return lg_ctl_request_timeout(path, req, LG_CTL_TIMEOUT_S * 1000, reply, err, errlen);
 }
 
+/* CLOCK_MONOTONIC in ms: one clock for every process of this machine (unix sockets). */
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int lg_ctl_request_timeout(const char *path, json_object *req, int timeout_ms,
 			   json_object **reply, char *err, size_t errlen)
 {
 	size_t len, rlen;
-	const char *text = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
+	const char *text;
 	char *r = NULL, why[256];
 	int ret;
+
+	/* The server starts no change later than a second before this client gives up: a
+	 * change it reports as failed by timeout does not happen afterwards. */
+	if (!json_object_object_get_ex(req, "deadline_ms", NULL))
+		json_object_object_add(req, "deadline_ms",
+				       json_object_new_int64(mono_ms() + timeout_ms -
+							     (timeout_ms > 2000 ? 1000 : 0)));
+	text = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
 
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
@@ -573,6 +591,17 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 		snprintf(err, sizeof(err), "unknown cmd '%.100s' (%s, help)", cmd, names);
 		json_object_put(req);
 		return reply_error(err);
+	}
+	/*
+	 * A client that has given up (its "deadline_ms", CLOCK_MONOTONIC) must not see its change
+	 * happen afterwards: a server that was stopped or busy refuses a stale change whole.
+	 */
+	if (c->changes_state && json_object_object_get_ex(req, "deadline_ms", &v) &&
+	    json_object_is_type(v, json_type_int) && mono_ms() > json_object_get_int64(v)) {
+		json_object_put(reply);
+		json_object_put(req);
+		return reply_error("request refused: its client had stopped waiting for it (the "
+				   "server was stopped or busy): nothing was done");
 	}
 	ret = c->handler(s->ctx, &(struct lg_ctl_call){
 					 .req = req, .peer = peer, .reply = reply,

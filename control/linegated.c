@@ -1447,7 +1447,9 @@ static int h_devices(void *ctx, struct lg_ctl_call *c)
 static int h_metrics(void *ctx, struct lg_ctl_call *c)
 {
 	json_object *r, *m;
-	int ret = dp_call(ctx, cmd_req("stats"), &r, c->err, c->errlen);
+	/* A read: a hung data plane holds linegated (and its admin socket) only as long as a
+	 * status look does, not for the client timeout. */
+	int ret = dp_call_t(ctx, cmd_req("stats"), DP_LOOK_TIMEOUT_MS, &r, c->err, c->errlen);
 
 	if (ret)
 		return ret;
@@ -1479,7 +1481,8 @@ static int h_record(void *ctx, struct lg_ctl_call *c)
 			json_object_object_add(req, k, json_object_get(val));
 	snprintf(detail, sizeof(detail), "%s", json_object_to_json_string_ext(req,
 		 JSON_C_TO_STRING_PLAIN));
-	ret = dp_call(d, req, &r, c->err, c->errlen);
+	ret = audited ? dp_call(d, req, &r, c->err, c->errlen)
+		      : dp_call_t(d, req, DP_LOOK_TIMEOUT_MS, &r, c->err, c->errlen);
 	if (audited)
 		audit_event(d, c->peer->name, !strcmp(action, "start") ? "record_start" :
 			    "record_stop", ret ? "refused" : "ok", NULL, ret ? c->err : detail);

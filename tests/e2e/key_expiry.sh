@@ -40,22 +40,22 @@ mk "$T/policy.yaml" "[{id: 1, key_file: k1.key, expires: $EXP}, {id: 2, key_file
 lg_start_linegate
 send "$T/old.yaml" 1 "$T/s1.json"
 send "$T/new.yaml" 101 "$T/s2.json"
-lg_wait_for 15 test "$(st "d['admitted']")" = 200 || lg_fail "before expiry: admitted $(st "d['admitted']") of 200"
+lg_wait_value 15 200 st "d['admitted']" || lg_fail "before expiry: admitted $(st "d['admitted']") of 200"
 [ $(date +%s) -lt $EXP_AT ] || lg_skip "the machine was too slow to send before the key expired"
 while [ $(date +%s) -le $EXP_AT ]; do sleep 0.2; done
 sleep 0.5
 send "$T/old.yaml" 201 "$T/s3.json"
 send "$T/new.yaml" 301 "$T/s4.json"
-lg_wait_for 5 test "$(st "d['drops']['unknown_key']")" = 100 ||
+lg_wait_value 5 100 st "d['drops']['unknown_key']" ||
 	lg_fail "after expiry: unknown_key $(st "d['drops']['unknown_key']"), want 100"
-lg_wait_for 5 test "$(st "d['admitted']")" = 300 || lg_fail "after expiry: admitted $(st "d['admitted']") of 300"
+lg_wait_value 5 300 st "d['admitted']" || lg_fail "after expiry: admitted $(st "d['admitted']") of 300"
 lg_stop_linegate
 cp "$T/stats.json" "$T/stats1.json"
 # A linegate started after the expiry refuses the old key from the start.
 lg_start_linegate
 send "$T/old.yaml" 401 "$T/s5.json"
 send "$T/new.yaml" 501 "$T/s6.json"
-lg_wait_for 5 test "$(st "d['admitted'] + d['drops']['unknown_key']")" = 200 || lg_fail "after restart: $(cat "$T/s.json")"
+lg_wait_value 5 200 st "d['admitted'] + d['drops']['unknown_key']" || lg_fail "after restart: $(cat "$T/s.json")"
 lg_stop_linegate
 python3 - "$T" <<'PY'
 import json, sys

@@ -140,6 +140,17 @@ lg_wait_for() {
 	done
 }
 
+# lg_wait_value SECS WANT CMD [ARGS...]: wait until CMD prints WANT, running it again at
+# every try (lg_wait_for with test "$(CMD)" = WANT would expand CMD once, and not wait).
+lg_wait_value() {
+	local t=$1 want=$2; shift 2
+	local end=$((SECONDS + t))
+	until [ "$("$@" 2>/dev/null)" = "$want" ]; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
 # JSON field with python3's standard library: lg_json FILE EXPR (EXPR over `d`).
 lg_json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 

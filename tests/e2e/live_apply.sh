@@ -29,10 +29,12 @@ send() {
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/p1.yaml" -t $SRV_IP -S $LINE_IP -q "$@"
 }
 stats_admitted() { lg_dp_stats "$T/s.json" && lg_json "$T/s.json" "d['admitted']"; }
+# (a function, so lg_wait_for reads the counters again at every try)
+admitted_is() { [ "$(stats_admitted)" = "$1" ]; }
+admitted_at_least() { [ "$(stats_admitted)" -ge "$1" ]; }
 wait_admitted() {
 	local want=$1
-	lg_wait_for 10 test "$(stats_admitted)" = "$want" ||
-		lg_fail "admitted $(stats_admitted) frames, want $want"
+	lg_wait_for 10 admitted_is "$want" || lg_fail "admitted $(stats_admitted) frames, want $want"
 }
 
 lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
@@ -78,7 +80,7 @@ wait_admitted $(( $(lg_json "$T/sent1.json" "d['enrolled']") + $(lg_json "$T/sen
 base=$(( $(lg_json "$T/sent1.json" "d['enrolled']") + $(lg_json "$T/sent2.json" "d['enrolled']") ))
 send -n 800 --first-seq 801 -r 800 -j "$T/sent3.json" &
 GEN=$!
-lg_wait_for 10 test "$(stats_admitted)" -ge $((base + 800)) ||
+lg_wait_for 10 admitted_at_least $((base + 800)) ||
 	lg_fail "run 3: admitted $(stats_admitted), want at least $((base + 800)) before the apply"
 dp_apply "$T/p3.yaml" > "$T/p3.reply"
 wait $GEN

@@ -52,7 +52,7 @@ send() { # 50 frames from each of the 8 devices, sequences going on
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -n 50 \
 		-r 4000 -q --first-seq $((n * 50 + 1)) -j "$T/sent$n.json"
 	n=$((n + 1))
-	lg_wait_for 10 test "$(st "d['scored']")" = $((n * 400)) || lg_fail "scored $(st "d['scored']") of $((n * 400))"
+	lg_wait_value 10 $((n * 400)) st "d['scored']" || lg_fail "scored $(st "d['scored']") of $((n * 400))"
 }
 st() { lg_dp_stats "$T/s.json" && lg_json "$T/s.json" "$1"; }
 expect_ok() { # expect_ok FILE CHANGES-JSON
@@ -98,7 +98,7 @@ s0=$(st "d['scored']")
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -n 50 \
 	-r 4000 -q --first-seq $((n * 50 + 1)) -j "$T/sent$n.json"
 n=$((n + 1))
-lg_wait_for 5 test "$(st "d['windows']")" = $((s0 + 400)) || lg_fail "windows: $(st "d['windows']")"
+lg_wait_value 5 $((s0 + 400)) st "d['windows']" || lg_fail "windows: $(st "d['windows']")"
 sleep 1
 [ "$(st "d['scored']")" = "$s0" ] || lg_fail "a 60 s deadline with batch 4096 scored $(( $(st "d['scored']") - s0 )) of 400 windows within 1 s"
 expect_ok "$T/quick.yaml" '[{"field":"detection.deadline_ms","class":"live","old":"60000","new":"1"}]'
@@ -113,11 +113,11 @@ send101() { # 100 frames of device 101 in 50 ms
 a0=$(st "d['admitted']")
 expect_ok "$T/rl.yaml" '[{"field":"groups","class":"live","old":"","new":"trial"},{"device":101,"change":"changed","field":"rate","class":"live","old":"0","new":"1"},{"device":101,"change":"changed","field":"burst","class":"live","old":"0","new":"16"},{"device":101,"change":"changed","field":"group","class":"live","old":"","new":"trial"}]'
 send101 1001
-lg_wait_for 5 test "$(st "d['xdp']['rate_limited']")" = 84 || lg_fail "rate limited in XDP: $(st "d['xdp']['rate_limited']"), want 84"
-lg_wait_for 5 test "$(st "d['admitted']")" = $((a0 + 16)) || lg_fail "admitted at 1/s burst 16: $(( $(st "d['admitted']") - a0 )), want 16"
+lg_wait_value 5 84 st "d['xdp']['rate_limited']" || lg_fail "rate limited in XDP: $(st "d['xdp']['rate_limited']"), want 84"
+lg_wait_value 5 $((a0 + 16)) st "d['admitted']" || lg_fail "admitted at 1/s burst 16: $(( $(st "d['admitted']") - a0 )), want 16"
 expect_ok "$T/audit.yaml" '[{"field":"groups","class":"live","old":"trial","new":"trial(audit)"}]'
 send101 1101
-lg_wait_for 5 test "$(st "d['admitted']")" = $((a0 + 116)) || lg_fail "admitted in an audit group: $(( $(st "d['admitted']") - a0 - 16 )), want 100"
+lg_wait_value 5 $((a0 + 116)) st "d['admitted']" || lg_fail "admitted in an audit group: $(( $(st "d['admitted']") - a0 - 16 )), want 100"
 lg_stop_linegate
 python3 - "$T/stats.json" <<'PY'
 import json, sys

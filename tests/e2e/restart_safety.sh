@@ -103,7 +103,7 @@ send -n 1500 -j "$T/sent1.json"
 lg_wait_for 10 bash -c "! kill -0 $TCPDUMP" || kill -INT $TCPDUMP
 wait $TCPDUMP || true
 grep -q "^12000 packets captured" "$T/tcpdump.err" || lg_fail "recording: $(cat "$T/tcpdump.err")"
-lg_wait_for 10 test "$(admitted)" = 10500 || lg_fail "run 1 admitted $(admitted) of 10500"
+lg_wait_value 10 10500 admitted || lg_fail "run 1 admitted $(admitted) of 10500"
 kill -KILL $DP
 wait $DP 2>/dev/null || true
 LG_PIDS=""
@@ -126,7 +126,7 @@ sleep 0.2
 # The recorded frames again, byte for byte, then new ones.
 [ "$(resend "$T/rec.pcap")" = 12000 ] || lg_fail "the recording does not hold 12000 frames"
 send -n 100 --first-seq 1501 -j "$T/sent3.json"
-lg_wait_for 10 test "$(admitted)" = 700 || lg_fail "run 2 admitted $(admitted), want 700"
+lg_wait_value 10 700 admitted || lg_fail "run 2 admitted $(admitted), want 700"
 sleep 0.3
 kill -INT $DP
 wait $DP || lg_fail "linegate exited with status $?"

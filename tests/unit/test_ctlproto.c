@@ -152,6 +152,29 @@ static void test_dispatch(void)
 							     "changes_state")));
 	json_object_put(r);
 	CHECK_EQ(echo_calls, 1);
+	/* A change whose client stopped waiting (deadline_ms passed) is refused whole, its
+	 * handler never run; one still awaited runs; a read runs whatever the deadline. */
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"fail\",\"deadline_ms\":1}", 30);
+	CHECK(!ok(r));
+	CHECK(!strcmp(str(r, "error"), "request refused: its client had stopped waiting for it "
+		      "(the server was stopped or busy): nothing was done"));
+	json_object_put(r);
+	{
+		struct timespec t;
+		char req[96];
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		n = snprintf(req, sizeof(req), "{\"cmd\":\"fail\",\"deadline_ms\":%lld}",
+			     (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000 + 60000);
+		r = lg_ctl_dispatch(&s, &p, req, (size_t)n);
+		CHECK(!strcmp(str(r, "error"), "refused: because")); /* the handler ran */
+		json_object_put(r);
+	}
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"echo\",\"deadline_ms\":1}", 30);
+	CHECK(ok(r));
+	json_object_put(r);
+	CHECK_EQ(echo_calls, 2);
 }
 
 /* lg_ctl_serve() on one end of a socketpair, a client's bytes on the other. */
