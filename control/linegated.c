@@ -2304,9 +2304,27 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 		snprintf(source, sizeof(source), "%s", d->policy_path);
 		ret = lg_policy_validate(text, len, source, &p, msg, msglen);
 		if (ret) {
+			char bad[700];
+
 			audit_event(d, "startup", "apply", "refused", NULL, msg);
 			free(text);
-			return ret;
+			text = NULL;
+			/* Fail static: a boot file broken since the last apply (a refused edit
+			 * left in place) does not take the line down; the last version runs. */
+			snprintf(bad, sizeof(bad), "%.*s", (int)sizeof(bad) - 1, msg);
+			snprintf(stem, sizeof(stem), "versions/%u", cv);
+			if (!cv || state_load(d, stem, &text, &len, source, sizeof(source), NULL) ||
+			    lg_policy_validate(text, len, source, &p, msg, msglen)) {
+				free(text);
+				snprintf(msg, msglen, "%s", bad);
+				return ret;
+			}
+			kv = cv;
+			snprintf(why, sizeof(why), "the last applied version %u, because the boot "
+				 "file is not valid (%.400s): fix it; it is not used until it is", cv,
+				 bad);
+			audit_event(d, "startup", "start", "boot file refused: last version kept",
+				    NULL, why);
 		}
 	}
 	hex32(p.hash, hex);

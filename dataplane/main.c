@@ -806,7 +806,7 @@ int main(int argc, char **argv)
 	static char mcast_if[sizeof(((struct lg_policy *)0)->mcast_if)];
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
 		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL;
-	char origin[1024] = "", state_env[512];
+	char origin[1024] = "", state_env[512], boot_err[700] = "";
 	bool no_pin = false;
 	const struct lg_backend_ops *ops;
 	struct lg_backend_conf bconf = { .nbufs = 1024, .buf_size = 9216, .xsks_map_fd = -1 };
@@ -937,8 +937,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (lg_policy_load_valid(dp.policy_path, &p, err, sizeof(err))) {
-		fprintf(stderr, "linegate: %s\n", err);
-		return 1;
+		/* Fail static: a boot file broken since the last apply does not take the line
+		 * down when the state folder holds the last applied policy (below). */
+		if (ops->flags & LG_BACKEND_F_FINITE) {
+			fprintf(stderr, "linegate: %s\n", err);
+			return 1;
+		}
+		snprintf(boot_err, sizeof(boot_err), "%.*s", (int)sizeof(boot_err) - 1, err);
 	}
 	/* A recording replayed (pcap) is not the line: its old sequences must neither be
 	 * refused by the line's marks nor become them. */
@@ -947,13 +952,49 @@ int main(int argc, char **argv)
 			 "folder is read or written)", dp.policy_path);
 		state_dir = "none";
 	} else if (lg_state_open(state_dir, &dp.state, err, sizeof(err))) {
-		fprintf(stderr, "linegate: %s\n", err);
-		lg_policy_free(&p);
+		fprintf(stderr, "linegate: %s%s%s\n", boot_err[0] ? boot_err : "",
+			boot_err[0] ? "; and the state folder cannot be read: " : "", err);
+		if (!boot_err[0])
+			lg_policy_free(&p);
 		return 1;
 	}
-	/* Decision of docs/operations.md, "Restarts": the last applied policy is newer than
-	 * the boot file, unless the boot file was edited since (how start-only fields change). */
-	if (dp.state) {
+	if (boot_err[0]) {
+		char *text = NULL, *name = NULL;
+		size_t tlen = 0;
+		uint8_t h[32];
+		int r = lg_state_last_applied(dp.state, &text, &tlen, &name);
+
+		if (r != 1 || lg_policy_validate(text, tlen, name, &p, err, sizeof(err))) {
+			fprintf(stderr, "linegate: %s (and no last applied policy in %s to start "
+				"from%s%.300s)\n", boot_err, state_dir, r == 1 ? ": " : "",
+				r == 1 ? err : "");
+			free(text);
+			free(name);
+			lg_state_close(dp.state);
+			return 1;
+		}
+		free(text);
+		free(name);
+		/* The broken file's own hash: a restart with it unchanged starts the same way,
+		 * and once it is fixed (another hash) it is taken. */
+		{
+			char *bt = NULL;
+			size_t bl = 0;
+
+			memset(h, 0, sizeof(h));
+			if (!lg_read_file(dp.policy_path, &bt, &bl))
+				SHA256((const unsigned char *)bt, bl, h);
+			free(bt);
+		}
+		lg_state_set_boot(dp.state, h, dp.policy_path);
+		snprintf(origin, sizeof(origin), "the last applied policy (kept in %.200s/applied.json), "
+			 "because the boot file is not valid: %.400s: fix it; it is not used until "
+			 "it is", state_dir, boot_err);
+		fprintf(stderr, "linegate: WARNING: the boot file is not valid (%s): starting "
+			"from the last applied policy\n", boot_err);
+	} else if (dp.state) {
+		/* Decision of docs/operations.md, "Restarts": the last applied policy is newer
+		 * than the boot file, unless it was edited since (how start-only fields change). */
 		char *text = NULL, *name = NULL, why[1024] = "";
 		size_t tlen = 0;
 		int r;

@@ -293,6 +293,33 @@ out:
 	return ret;
 }
 
+int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name)
+{
+	char path[4096];
+	json_object *o, *nm, *t;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/applied.json", st->dir);
+	o = json_object_from_file(path);
+	if (o && json_object_object_get_ex(o, "name", &nm) &&
+	    json_object_object_get_ex(o, "text", &t)) {
+		*len = (size_t)json_object_get_string_len(t);
+		*text = malloc(*len + 1);
+		*name = strdup(json_object_get_string(nm));
+		if (!*text || !*name) {
+			free(*text);
+			free(*name);
+			*text = *name = NULL;
+			ret = -ENOMEM;
+		} else {
+			memcpy(*text, json_object_get_string(t), *len + 1);
+			ret = 1;
+		}
+	}
+	json_object_put(o);
+	return ret;
+}
+
 int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
 			 size_t whylen)
 {

@@ -48,6 +48,9 @@ int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, cons
  * policy file of the last apply when linegate was started with another one). Negative errno
  * when the file cannot be read.
  */
+/* The last applied policy's text and name, whatever the boot file: 1, 0 when there is none
+ * (or it cannot be read), or a negative errno. */
+int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name);
 int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
 			 size_t whylen);
 

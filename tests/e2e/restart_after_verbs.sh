@@ -128,5 +128,28 @@ want = [r"devices enroll 121 \(o6-tutorial\), new key fingerprint [0-9a-f]{8}",
         r"devices revoke 121 \(o6-tutorial\)"]
 sys.exit(0 if all(re.fullmatch(w, g) for w, g in zip(want, whats)) else 1)
 PY
+
+# Fail static: an edit left broken in the boot file (the file watch refused it) does not take
+# the line down at the next restarts: both start from the last applied policy (10 devices),
+# say why, and take the file again once it is fixed.
+cp "$T/policy.yaml" "$T/good.yaml"
+printf 'bogus_key: 1\n' >> "$T/policy.yaml"
+restart_with "$T/policy.yaml" "$T/dp6.err"
+grep -qF "because the boot file is not valid: $T/policy.yaml:" "$T/dp6.err" &&
+	grep -q "10 devices enrolled" "$T/dp6.err" ||
+	lg_fail "linegate with a broken boot file: $(grep 'policy:\|enrolled\|linegate:' "$T/dp6.err" | head -5)"
+kill -INT $D_PID
+wait $D_PID || lg_fail "linegated exited with status $?"
+lg_start_linegated 2> "$T/d6.err"
+lg_wait_for 5 grep -q "starting from" "$T/d6.err" || lg_fail "linegated: $(cat "$T/d6.err")"
+grep -q "starting from the last applied version [0-9]*, because the boot file is not valid" \
+	"$T/d6.err" || lg_fail "linegated with a broken boot file: $(cat "$T/d6.err")"
+grep -q '"what":"start","result":"boot file refused: last version kept"' "$T/audit.jsonl" ||
+	lg_fail "no audit line for the broken boot file: $(tail -3 "$T/audit.jsonl")"
+cp "$T/good.yaml" "$T/policy.yaml"
+sed -i 's/^  - id: 122$/  - id: 124/' "$T/policy.yaml" # the fixed file: another text
+restart_with "$T/policy.yaml" "$T/dp7.err"
+grep -q "linegate: policy: the boot file $T/policy.yaml: it changed since the last apply" \
+	"$T/dp7.err" || lg_fail "the fixed boot file is not taken: $(grep 'policy:' "$T/dp7.err")"
 lg_stop_linegate
 echo "PASS: the removed device stays out after a restart that follows a verb's edit"
