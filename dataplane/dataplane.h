@@ -110,6 +110,10 @@ struct lg_dev_state {
 	float last_good[LGF_MAX_CHANNELS];
 	_Atomic uint64_t bad_sample_drops, samples_masked;
 	_Atomic uint64_t rate_drops; /* authentic frames at another sample rate (sample_rate) */
+	/* Frames refused once they were known to be this device's (from its identity on), by
+	 * reason: a device's received = admitted + these (a message for several devices counts
+	 * for each). Reasons before the identity (malformed, unknown_device, ...) are global. */
+	_Atomic uint64_t drops[LG_REASON_MAX];
 	/* incidents (incident.c): the device's state machine and its record (a slot in the
 	 * state folder, else inc_local); the device window being put together from its
 	 * channels' rows; the sample times (ns since 1970, the LGF sender's clock, 0 = none)

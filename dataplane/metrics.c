@@ -32,6 +32,7 @@ struct dev_snap {
 	float last_score;
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
 	uint64_t rate_drops; /* frames at another sample rate than the model's */
+	uint64_t drops[LG_REASON_MAX]; /* refused once known to be the device's */
 	uint8_t drift; /* drift.h: bit (1 << method) */
 };
 
@@ -196,6 +197,9 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->alerts = atomic_load(&st->alerts);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
 			d->rate_drops = atomic_load(&st->rate_drops);
+			for (int r = 0; r < LG_REASON_MAX; r++)
+				d->drops[r] = atomic_load_explicit(&st->drops[r],
+								   memory_order_relaxed);
 			d->samples_masked = atomic_load(&st->samples_masked);
 			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
@@ -445,6 +449,19 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "alerts", s.dev[i].alerts);
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
 		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
+		{
+			/* refused once known to be this device's, by reason (non-zero ones) */
+			json_object *dr = json_object_new_object();
+			uint64_t all = 0;
+
+			for (int r = 0; r < LG_REASON_MAX; r++)
+				if (s.dev[i].drops[r]) {
+					add_u64(dr, lg_reason_name(r), s.dev[i].drops[r]);
+					all += s.dev[i].drops[r];
+				}
+			add_u64(d, "dropped", all);
+			json_object_object_add(d, "drops", dr);
+		}
 		add_u64(d, "samples_masked", s.dev[i].samples_masked);
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
@@ -767,6 +784,15 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_sample_rate_drops_total{device=\"%u\",name=\"%s\"} %"
 			PRIu64 "\n", s.dev[i].id, s.dev[i].name, s.dev[i].rate_drops);
+	bprintf(&b, "# HELP linegate_device_drops_total Frames refused once they were known to be "
+		    "the device's, by reason (docs/drop-reasons.md).\n"
+		    "# TYPE linegate_device_drops_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		for (int r = 0; r < LG_REASON_MAX; r++)
+			if (s.dev[i].drops[r])
+				bprintf(&b, "linegate_device_drops_total{device=\"%u\",name=\"%s\","
+					    "reason=\"%s\"} %" PRIu64 "\n", s.dev[i].id,
+					s.dev[i].name, lg_reason_name(r), s.dev[i].drops[r]);
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

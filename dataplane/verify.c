@@ -519,6 +519,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	} hit[LG_UADP_MAX_DSM];
 	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
 	bool is_signed, unprotected = false, bad = false;
+	unsigned i_refused = 0; /* the DataSetMessage whose device refused the message */
+	enum lg_reason rr;
 	int ret;
 
 	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
@@ -540,7 +542,6 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		const struct lg_policy_key *k = NULL;
-		enum lg_reason rr;
 		unsigned slot = 0;
 		int dev = uadp_device(w, g, pkt, m, i, &rr);
 
@@ -548,41 +549,56 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			return rr == LG_HANDED_OFF ? lg_steer_handoff(w, (unsigned)(-dev - 1), pkt) : rr;
 		hit[i].dev = &g->policy.devices[dev];
 		hit[i].s = g->state[dev];
-		if (!source_ok(hit[i].dev, pkt))
-			return LG_DROP_SPOOFED;
-		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT && !m->encrypted)
-			return is_signed ? LG_DROP_NOT_ENCRYPTED : LG_DROP_UNSIGNED;
+		i_refused = i;
+		if (!source_ok(hit[i].dev, pkt)) {
+			rr = LG_DROP_SPOOFED;
+			goto refused;
+		}
+		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT && !m->encrypted) {
+			rr = is_signed ? LG_DROP_NOT_ENCRYPTED : LG_DROP_UNSIGNED;
+			goto refused;
+		}
 		if (!is_signed) {
-			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE)
-				return LG_DROP_UNSIGNED;
+			if (hit[i].dev->uadp_security != LG_UADP_SEC_NONE) {
+				rr = LG_DROP_UNSIGNED;
+				goto refused;
+			}
 		} else {
 			/* The SecurityTokenId names the key, as LGF's key id does. */
 			k = token_key(hit[i].dev, m->token_id, &slot);
-			if (!k)
-				return LG_DROP_UNKNOWN_KEY;
+			if (!k) {
+				rr = LG_DROP_UNKNOWN_KEY;
+				goto refused;
+			}
 			if (opener) {
 				/* Verified before it was decrypted, with the security group key of
 				 * its first DataSetMessage's device: every device of the message
 				 * must hold that same key. */
-				if (memcmp(k->bytes, opener->bytes, LG_KEY_LEN))
-					return LG_DROP_BAD_TAG;
+				if (memcmp(k->bytes, opener->bytes, LG_KEY_LEN)) {
+					rr = LG_DROP_BAD_TAG;
+					goto refused;
+				}
 			} else {
 				rr = uadp_verify(hit[i].s, slot, k, m);
 				if (rr != LG_OK)
-					return rr;
+					goto refused;
 			}
 		}
 		rr = uadp_seq(hit[i].dev, hit[i].s, m, i, &hit[i].seq);
 		if (rr != LG_OK)
-			return rr;
+			goto refused;
 		unprotected |= hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONE;
 		hit[i].nch = uadp_channels(hit[i].dev, hit[i].s, m, i, hit[i].f, hit[i].idx,
 					   &hit[i].count);
-		if (hit[i].nch > LGF_MAX_CHANNELS)
-			return LG_DROP_UNSUPPORTED; /* channels that disagree on their length */
+		if (hit[i].nch > LGF_MAX_CHANNELS) {
+			rr = LG_DROP_UNSUPPORTED; /* channels that disagree on their length */
+			goto refused;
+		}
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
-		    lg_window_ready(hit[i].s, hit[i].nch, g->policy.window))
-			return LG_DROP_UNSUPPORTED; /* out of memory for the window */
+		    lg_window_ready(hit[i].s, hit[i].nch, g->policy.window)) {
+			rr = LG_DROP_UNSUPPORTED; /* out of memory for the window */
+			goto refused;
+		}
 	}
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		struct lg_dev_state *s = hit[i].s;
@@ -642,18 +658,23 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	if (unprotected)
 		atomic_fetch_add_explicit(&w->st.uadp_unprotected, 1, memory_order_relaxed);
 	return LG_OK;
+refused:
+	/* DataSetMessage i's device is known: the message counts as refused for it */
+	atomic_fetch_add_explicit(&hit[i_refused].s->drops[rr], 1, memory_order_relaxed);
+	return rr;
 }
+
+static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
+				const struct lg_policy_device *dev, struct lg_dev_state *s,
+				const struct lg_rx_pkt *pkt, const struct lg_frame *fp);
 
 enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 				const struct lg_rx_pkt *pkt)
 {
 	const struct lg_policy_device *dev;
-	const struct lg_policy_key *key = NULL;
 	struct lg_dev_state *s;
 	struct lg_frame f;
 	enum lg_reason r;
-	struct lg_mac *mac;
-	unsigned slot = 0;
 
 	if (pkt->truncated)
 		return LG_DROP_BAD_LENGTH;
@@ -667,6 +688,24 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		return LG_DROP_UNKNOWN_DEVICE;
 	if (g->owner[dev - g->policy.devices] != w->id)
 		return lg_steer_handoff(w, g->owner[dev - g->policy.devices], pkt);
+	s = g->state[dev - g->policy.devices];
+	r = lgf_judge(w, g, dev, s, pkt, &f);
+	if (r != LG_OK)
+		atomic_fetch_add_explicit(&s->drops[r], 1, memory_order_relaxed);
+	return r;
+}
+
+/* The frame of enrolled device dev (its owner worker): source, key, replay, tag, window. */
+static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
+				const struct lg_policy_device *dev, struct lg_dev_state *s,
+				const struct lg_rx_pkt *pkt, const struct lg_frame *fp)
+{
+	const struct lg_policy_key *key = NULL;
+	struct lg_frame f = *fp;
+	enum lg_reason r;
+	struct lg_mac *mac;
+	unsigned slot = 0;
+
 	if (!source_ok(dev, pkt))
 		return LG_DROP_SPOOFED;
 	for (unsigned k = 0; k < dev->nkeys; k++)
@@ -676,7 +715,6 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		}
 	if (!key || !key_live(key))
 		return LG_DROP_UNKNOWN_KEY;
-	s = g->state[dev - g->policy.devices];
 	/* Check the window first (cheap), but advance it only after the tag verified,
 	 * so that a forged frame cannot shift it (RFC 4303 3.4.3). */
 	r = lg_replay_check(&s->replay, f.sequence);

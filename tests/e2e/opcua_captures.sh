@@ -135,6 +135,18 @@ policy "$T/plain-ts.yaml" "$(o6dev 'security: none, replay: timestamp' k128-1)"
 run plain-forged "$T/plain-forged.pcap" "$T/plain-ts.yaml" "received=60 admitted=59 future_timestamp=1 windows=14"
 policy "$T/plain-ts-any.yaml" "$(o6dev 'security: none, replay: timestamp, clock_ahead_ms: 0' k128-1)"
 run plain-forged-any "$T/plain-forged.pcap" "$T/plain-ts-any.yaml" "received=60 admitted=1 too_old=59"
+# The device's own counters say the same: received = admitted + its drops, by reason.
+python3 - "$T/plain-forged.stats" "$T/plain-forged-any.stats" <<'PY' || failed=1
+import json, sys
+for path, want in zip(sys.argv[1:], ({"future_timestamp": 1}, {"too_old": 59})):
+    d = json.load(open(path))["devices"][0]
+    ok = d["drops"] == want and d["dropped"] == sum(want.values()) and \
+        d["admitted"] + d["dropped"] == 60
+    print(f"per-device drops {d['name']}: admitted {d['admitted']} drops {d['drops']}: "
+          f"{'ok' if ok else 'FAILED, want ' + str(want)}")
+    if not ok:
+        sys.exit(1)
+PY
 policy "$T/plain-signed.yaml" "$(o6dev 'security: sign' k128-1)"
 run plain-must-sign "$F/o6-plain.pcap" "$T/plain-signed.yaml" "received=59 admitted=0 unsigned=59"
 

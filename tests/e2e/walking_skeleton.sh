@@ -89,6 +89,13 @@ check("malformed", d["bad_magic"] + d["bad_length"], sent["malformed"])
 check("other drops", st["dropped"] - sum(d[k] for k in ("unknown_device", "bad_tag",
       "replayed", "spoofed_source", "bad_magic", "bad_length")), 0)
 check("windows scored", st["scored"], sent["enrolled"])
+# Forged, replayed and spoofed frames carry an enrolled device's id: each is counted for that
+# device too, and the devices' own drops add up to the totals of those reasons.
+for r, k in (("bad_tag", "bad_tag"), ("replayed", "replayed"), ("spoofed_source", "spoofed")):
+    check(f"devices' {r} = the total", sum(x["drops"].get(r, 0) for x in st["devices"]),
+          sent[k])
+check("devices: dropped = the sum of their drops",
+      all(x["dropped"] == sum(x["drops"].values()) for x in st["devices"]), True)
 check("uadp received", st["uadp_received"], sent["uadp"])
 check("uadp messages", sent["uadp"], 2 * 150)
 check("unsigned uadp admitted (legacy-gw-1 only)", st["uadp_unsigned_admitted"], 150)
