@@ -198,6 +198,44 @@ int lg_ctl_unframe(const char *buf, size_t len, size_t max, const char **body,
 	return 0;
 }
 
+/* The keys of valid JSON text: the strings a ':' follows (white space between). */
+static size_t keys_in_text(const char *t, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (t[i] != '"')
+			continue;
+		for (i++; i < len && t[i] != '"'; i++)
+			if (t[i] == '\\')
+				i++;
+		for (size_t j = i + 1; j < len; j++) {
+			if (t[j] == ':')
+				n++;
+			if (!strchr(" \t\r\n", t[j]) || !t[j])
+				break;
+		}
+	}
+	return n;
+}
+
+/* The keys of every object in a parsed tree (equal keys were folded into one). */
+static size_t keys_in_tree(json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			n += 1 + keys_in_tree(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += keys_in_tree(json_object_array_get_idx(o, i));
+	}
+	return n;
+}
+
 json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t errlen)
 {
 	json_tokener *tok;
@@ -233,6 +271,13 @@ json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t
 	}
 	if (o && !json_object_is_type(o, json_type_object)) {
 		snprintf(err, errlen, "not a JSON object");
+		json_object_put(o);
+		o = NULL;
+	}
+	/* json-c keeps the last of two equal keys: {"cmd":"status","cmd":"apply"} would apply.
+	 * A key given twice anywhere is refused, as the policy parser refuses one. */
+	if (o && keys_in_text(body, len) != keys_in_tree(o)) {
+		snprintf(err, errlen, "a key is given twice in one object");
 		json_object_put(o);
 		o = NULL;
 	}

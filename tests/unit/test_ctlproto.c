@@ -175,6 +175,25 @@ static void test_dispatch(void)
 	CHECK(ok(r));
 	json_object_put(r);
 	CHECK_EQ(echo_calls, 2);
+	/* A key given twice is refused (json-c would keep the last: a status that applies). */
+	{
+		static const char *const twice[] = {
+			"{\"cmd\":\"echo\",\"cmd\":\"fail\"}",
+			"{\"cmd\":\"echo\",\"x\":[{\"a\":1,\"a\" : 2}]}",
+		};
+		static const char ok_text[] = "{\"cmd\":\"echo\",\"s\":\"a\\\":b\",\"t\":\"c:\",\"u\":{\"a\":1}}";
+
+		for (size_t k = 0; k < 2; k++) {
+			r = lg_ctl_dispatch(&s, &p, twice[k], strlen(twice[k]));
+			CHECK(!ok(r) && !strcmp(str(r, "error"), "request refused: a key is given "
+						       "twice in one object"));
+			json_object_put(r);
+		}
+		r = lg_ctl_dispatch(&s, &p, ok_text, strlen(ok_text));
+		CHECK(ok(r)); /* colons and escaped quotes inside strings are not keys */
+		json_object_put(r);
+		CHECK_EQ(echo_calls, 3);
+	}
 }
 
 /* lg_ctl_serve() on one end of a socketpair, a client's bytes on the other. */
