@@ -37,8 +37,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 
 	/* The callbacks run on libmosquitto's thread: name it for top -H and the tests. */
 	pthread_setname_np(pthread_self(), "lg-opcua-mqtt");
-	if (rc)
+	if (rc) {
+		fprintf(stderr, "linegate: opcua_mqtt: %s:%u refused the connection: %s\n",
+			m->cfg.host, m->cfg.port, mosquitto_connack_string(rc));
 		return;
+	}
+	/* One line a (re)connection: when the broker was away, the log says so. */
+	fprintf(stderr, "linegate: opcua_mqtt: connected to %s:%u (connection %llu)\n",
+		m->cfg.host, m->cfg.port,
+		(unsigned long long)atomic_load(&m->connects) + 1);
 	/* A clean session forgets subscriptions: subscribe on every (re)connection. */
 	for (unsigned i = 0; i < m->cfg.ntopics; i++)
 		mosquitto_subscribe(mosq, NULL, m->cfg.topics[i], m->cfg.qos);
@@ -48,9 +55,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
+	struct lg_opcua_mqtt *m = obj;
+
 	(void)mosq;
-	(void)rc;
-	atomic_store(&((struct lg_opcua_mqtt *)obj)->connected, false);
+	atomic_store(&m->connected, false);
+	/* rc 0: we asked for it (linegate stops); else the broker went away: reconnecting */
+	if (rc)
+		fprintf(stderr, "linegate: opcua_mqtt: lost %s:%u (%s); reconnecting, messages "
+			"published meanwhile are the broker's to keep\n", m->cfg.host, m->cfg.port,
+			mosquitto_strerror(rc));
 }
 
 /*

@@ -175,6 +175,10 @@ wait $BROKER 2>/dev/null || true
 for ((i = 0; i < 50; i++)); do connected || break; sleep 0.1; done
 start_broker
 lg_wait_for 30 connected || lg_fail "linegate did not reconnect to the broker"
+# ... and its log says both: the broker lost, the connection made again.
+grep -q "linegate: opcua_mqtt: lost 127.0.0.1:$PORT (.*); reconnecting" "$T/dp.err" &&
+	grep -q "linegate: opcua_mqtt: connected to 127.0.0.1:$PORT (connection 2)" "$T/dp.err" ||
+	lg_fail "no log line for the broker's restart: $(grep opcua_mqtt "$T/dp.err")"
 sleep 0.3
 # Fresh messages from the tutorial publisher after the restart: its newest JSON message one
 # second later, and its UADP with a timestamp after that.
