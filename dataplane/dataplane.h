@@ -313,6 +313,8 @@ struct lg_dp {
 	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
 	_Atomic uint64_t applies, apply_failures;
+	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */
+	int64_t ctl_denied_logged; /* CLOCK_MONOTONIC s of the last log line about them */
 	_Atomic(struct lg_modelset *) models;
 	pthread_mutex_t model_lock; /* serialises model swaps */
 	uint64_t model_epoch;

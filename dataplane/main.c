@@ -475,6 +475,24 @@ static int ctl_record(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
+/* A peer the control socket refused: counted (ctl_denied), and logged at most once a second
+ * with how many came since (a client looping connect cannot fill the log). */
+static void ctl_denied(void *ctx, const struct lg_ctl_peer *peer, const char *why)
+{
+	struct lg_dp *dp = ctx;
+	struct timespec t;
+	uint64_t n = atomic_fetch_add(&dp->ctl_denied, 1) + 1;
+	static uint64_t logged_n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (t.tv_sec == dp->ctl_denied_logged && logged_n)
+		return;
+	fprintf(stderr, "linegate: control socket: refused %s: %s (%llu refused since start)\n",
+		peer->name, why, (unsigned long long)n);
+	dp->ctl_denied_logged = t.tv_sec;
+	logged_n = n;
+}
+
 static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
 	{ "status", ctl_status,
@@ -817,7 +835,7 @@ int main(int argc, char **argv)
 	int opt, ret, ctl_fd = -1, status = 1;
 	bool out_started = false, xdp_unpin = false;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
-					 .own_uid = getuid() };
+					 .own_uid = getuid(), .denied = ctl_denied };
 
 	dp.nworkers = 1;
 	lg_mcast_init(&dp.mcast);

@@ -44,7 +44,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, nodet, out_lines, out_dropped, out_dropped_alerts, applies,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -141,6 +141,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 	s->out_dropped = atomic_load(&dp->out_dropped);
 	s->out_dropped_alerts = atomic_load(&dp->out_dropped_alerts);
 	s->applies = atomic_load(&dp->applies);
+	s->ctl_denied = atomic_load(&dp->ctl_denied);
 	s->apply_failures = atomic_load(&dp->apply_failures);
 	s->swaps = atomic_load(&dp->model_swaps);
 
@@ -366,6 +367,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
 	add_u64(o, "latency_us_max", s.lat_max / 1000);
 	add_u64(o, "policy_applies", s.applies);
+	add_u64(o, "ctl_denied", s.ctl_denied);
 	add_u64(o, "policy_apply_failures", s.apply_failures);
 	json_object_object_add(o, "model", json_object_new_string(s.model));
 	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));

@@ -113,6 +113,10 @@ for s in (f"{T}/d.sock", f"{T}/dp.sock"):
     check(s, '{"cmd": "status"}', True, ids=(65534, 65534, [grp]))
 sys.exit(1 if bad else 0)
 PY
+# linegate counts the two peers its own socket refused (linegated audits its own).
+lg_dp_stats "$T/sd.json" || lg_fail "stats"
+[ "$(lg_json "$T/sd.json" "d['ctl_denied']")" = 2 ] ||
+	lg_fail "linegate's ctl_denied: $(lg_json "$T/sd.json" "d['ctl_denied']"), want 2"
 # An unprivileged client looping connect/close on the 0666 socket for 2.5 s (it once wrote
 # 67 000 audit lines in 3 s): every refusal counted in status, audited at most once a second
 # per uid (the first at once), each line with the count refused since the one before.
