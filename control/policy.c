@@ -32,6 +32,7 @@ struct pctx {
 	size_t errlen;
 	size_t ndev_alloc; /* entries of p->devices, zeroed on the way out of a failure */
 	const yaml_node_t *retrain; /* detection.drift.retrain, checked against the rest */
+	const yaml_node_t *model_key[LG_POLICY_MAX_MODEL_KEYS]; /* models.trusted_keys entries */
 };
 
 static const char *scalar(const yaml_node_t *n)
@@ -1907,6 +1908,7 @@ static int parse_models(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 					return perr(c, k, "a trusted key is an Ed25519 public key: 64 hex digits");
 				if (hex_decode(hex, p->model_keys[p->nmodel_keys], 32))
 					return perr(c, k, "a trusted key must be hex digits only");
+				c->model_key[p->nmodel_keys] = k;
 				p->nmodel_keys++;
 			}
 		} else {
@@ -2208,6 +2210,17 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 	}
 	if (!have_version)
 		return perr(c, root, "the policy needs 'version: 1'");
+	for (size_t i = 0; i < p->nmodel_keys; i++)
+		for (size_t j = 0; j < p->ndevices; j++)
+			for (unsigned k = 0; k < p->devices[j].nkeys; k++)
+				if (!memcmp(p->devices[j].keys[k].bytes, p->model_keys[i], 32))
+					return perr(c, c->model_key[i], "this trusted key is the secret "
+						    "key of device %u, key %u: a trusted key is a model "
+						    "signer's public key (linegatectl keygen writes it to "
+						    "PREFIX.pub). That device key is now in this file: "
+						    "rotate it (linegatectl devices rotate-key %u)",
+						    p->devices[j].id, p->devices[j].keys[k].id,
+						    p->devices[j].id);
 	if (c->retrain && !p->recording.dir[0])
 		return perr(c, c->retrain, "'retrain' records the device whose data drifted: give "
 			    "the recording folder, 'recording: {dir: FOLDER}' (docs/recording.md; "
