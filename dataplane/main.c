@@ -983,9 +983,11 @@ int main(int argc, char **argv)
 		int r = lg_state_last_applied(dp.state, &text, &tlen, &name);
 
 		if (r != 1 || lg_policy_validate(text, tlen, name, &p, err, sizeof(err))) {
-			fprintf(stderr, "linegate: %s (and no last applied policy in %s to start "
-				"from%s%.300s)\n", boot_err, state_dir, r == 1 ? ": " : "",
-				r == 1 ? err : "");
+			/* The boot file's own refusal, word for word as validate gives it. */
+			fprintf(stderr, "linegate: %s\n", boot_err);
+			if (r == 1)
+				fprintf(stderr, "linegate: the last applied policy (%s/applied.json) "
+					"cannot be used either: %s\n", state_dir, err);
 			free(text);
 			free(name);
 			lg_state_close(dp.state);
