@@ -326,13 +326,15 @@ static void print_stats(json_object *st)
 	printf("devices: %zu\n", json_object_array_length(devs));
 	if (!json_object_array_length(devs))
 		return;
-	printf("  %-10s %-20s %12s %10s %8s %12s\n", "id", "name", "admitted", "windows", "alerts",
-	       "last_score");
+	printf("  %-10s %-20s %12s %10s %10s %8s %12s\n", "id", "name", "admitted", "dropped",
+	       "windows", "alerts", "last_score");
 	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		d = json_object_array_get_idx(devs, i);
 		printf("  %-10s %-20s", json_object_object_get_ex(d, "id", &v) ?
 		       json_object_get_string(v) : "-", jstr(d, "name"));
 		printf(" %12s", json_object_object_get_ex(d, "admitted", &v) ?
+		       json_object_get_string(v) : "-");
+		printf(" %10s", json_object_object_get_ex(d, "dropped", &v) ?
 		       json_object_get_string(v) : "-");
 		printf(" %10s", json_object_object_get_ex(d, "windows", &v) ?
 		       json_object_get_string(v) : "-");

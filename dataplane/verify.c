@@ -388,7 +388,16 @@ struct raw_ctx {
 	const struct lg_gen *g;
 	const struct lg_rx_pkt *pkt;
 	unsigned known; /* writers whose device is enrolled, typed or not */
+	int first;      /* the first of them (a device index), -1 none */
 };
+
+/* A refusal of a message already known to be device dev's counts for it too (its drops). */
+static enum lg_reason dev_refuse(const struct lg_gen *g, int dev, enum lg_reason r)
+{
+	if (r != LG_OK && r != LG_HANDED_OFF && dev >= 0)
+		atomic_fetch_add_explicit(&g->state[dev]->drops[r], 1, memory_order_relaxed);
+	return r;
+}
 
 static int raw_layout(void *ctx, const struct lg_admit_uadp_hdr *h, struct lg_uadp_layout *out)
 {
@@ -399,6 +408,8 @@ static int raw_layout(void *ctx, const struct lg_admit_uadp_hdr *h, struct lg_ua
 			       c->pkt->src_addr, &key.key);
 	r = bsearch(&key, c->g->uadp, c->g->nuadp, sizeof(*r), lg_uadp_route_cmp);
 	c->known += r != NULL;
+	if (r && c->first < 0)
+		c->first = (int)r->dev;
 	return r ? lg_policy_uadp_layout(&c->g->policy.devices[r->dev], out) : -ENOENT;
 }
 
@@ -412,16 +423,17 @@ static enum lg_reason uadp_decode_raw(const struct lg_gen *g, const struct lg_rx
 {
 	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
 	struct lg_uadp_layouts lays;
-	struct raw_ctx c = { g, pkt, 0 };
+	struct raw_ctx c = { g, pkt, 0, -1 };
 	int ret;
 
 	/* From no enrolled device at all, it is that, not a layout the policy lacks. */
 	if (!lg_uadp_find_layouts(m, raw_layout, &c, v, &lays))
-		return c.known ? LG_DROP_UADP_NO_LAYOUT : LG_DROP_UNKNOWN_DEVICE;
+		return c.known ? dev_refuse(g, c.first, LG_DROP_UADP_NO_LAYOUT)
+			       : LG_DROP_UNKNOWN_DEVICE;
 	ret = lg_uadp_decode(m, pkt->data, pkt->len, &lays);
 	if (ret == -LG_UADP_TRUNCATED || ret == -LG_UADP_BAD_LENGTH)
-		return LG_DROP_UADP_LAYOUT_MISMATCH;
-	return ret ? lg_uadp_drop_reason(ret) : LG_OK;
+		return dev_refuse(g, c.first, LG_DROP_UADP_LAYOUT_MISMATCH);
+	return ret ? dev_refuse(g, c.first, lg_uadp_drop_reason(ret)) : LG_OK;
 }
 
 /*
@@ -439,7 +451,7 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_uadp_keys *uk;
 	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
 	struct lg_uadp_layouts lays;
-	struct raw_ctx c = { g, pkt, 0 };
+	struct raw_ctx c = { g, pkt, 0, -1 };
 	enum lg_reason why;
 	unsigned slot = 0;
 	int dev = uadp_device(w, g, pkt, m, 0, &why), ret;
@@ -448,16 +460,16 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 		return why == LG_HANDED_OFF ? lg_steer_handoff(w, (unsigned)(-dev - 1), pkt) : why;
 	d = &g->policy.devices[dev];
 	if (!source_ok(d, pkt))
-		return LG_DROP_SPOOFED;
+		return dev_refuse(g, dev, LG_DROP_SPOOFED);
 	k = token_key(d, m->token_id, &slot);
 	if (!k)
-		return LG_DROP_UNKNOWN_KEY;
+		return dev_refuse(g, dev, LG_DROP_UNKNOWN_KEY);
 	why = uadp_verify(g->state[dev], slot, k, m);
 	if (why != LG_OK)
-		return why;
+		return dev_refuse(g, dev, why);
 	uk = device_ukeys(g->state[dev], slot, k); /* made by uadp_verify() */
 	if (m->len > LG_UADP_CLEAR_MAX)
-		return LG_DROP_BAD_LENGTH;
+		return dev_refuse(g, dev, LG_DROP_BAD_LENGTH);
 	/* The payload's field encoding is not known before it is decrypted: RawData would
 	 * need the layouts of the writers' devices (the PayloadHeader is in clear). */
 	lg_uadp_find_layouts(m, raw_layout, &c, v, &lays);
@@ -469,12 +481,12 @@ static enum lg_reason uadp_open(struct lg_worker *w, const struct lg_gen *g,
 	case LG_UADP_BAD_POLICY:
 	case LG_UADP_BAD_NONCE:
 	case LG_UADP_CRYPTO:
-		return lg_uadp_drop_reason(ret);
+		return dev_refuse(g, dev, lg_uadp_drop_reason(ret));
 	default:
 		/* Signed by the publisher, yet its clear text does not decode: opened with
 		 * another encrypting key than the one it was sealed with. (A RawData payload
 		 * without a layout counts here too: garbage can look like RawData.) */
-		return LG_DROP_UADP_UNDECRYPTABLE;
+		return dev_refuse(g, dev, LG_DROP_UADP_UNDECRYPTABLE);
 	}
 	*opener = k;
 	return LG_OK;

@@ -89,6 +89,19 @@ PY
 
 v() { python3 "$F/variants.py" "$F/$1.pcap" "$T/$2.pcap" "$3"; }
 
+# devdrops NAME DROPS: the run's one device counts exactly DROPS (a Python dict) as its own
+# refusals, and admitted + dropped = received.
+devdrops() {
+	python3 - "$T/$1.stats" "$2" "$1" <<'PY' || failed=1
+import json, sys
+st = json.load(open(sys.argv[1]))
+d, want = st["devices"][0], eval(sys.argv[2])
+ok = d["drops"] == want and d["admitted"] + d["dropped"] == st["received"]
+print(f"{sys.argv[3]}: per-device drops {d['drops']}: {'ok' if ok else 'FAILED, want ' + str(want)}")
+sys.exit(0 if ok else 1)
+PY
+}
+
 # --- open62541's tutorial publisher: unsigned, one DateTime field, no sequence numbers.
 tut='  - id: 1
     name: tutorial
@@ -186,6 +199,7 @@ open('$T/keys/wrongenc.key', 'w').write(k1[:64] + k2[64:] + '\\n')"
 chmod 600 "$T/keys/wrongenc.key"
 policy "$T/wrongenc.yaml" "$(o6dev 'security: sign_and_encrypt' wrongenc)"
 run wrongenc "$F/o6-enc128.pcap" "$T/wrongenc.yaml" "received=59 admitted=0 uadp_undecryptable=23 no_replay_field=36"
+devdrops wrongenc "{'uadp_undecryptable': 23, 'no_replay_field': 36}"
 # The wrong security policy's key: refused when the policy is read.
 policy "$T/enc-mismatch.yaml" "$(o6dev 'security: sign_and_encrypt, security_policy: PubSub-Aes256-CTR' k128-1)"
 if "$LG_BIN_DP" -p "$T/enc-mismatch.yaml" -b "pcap:file=$F/o6-enc128.pcap,csum=off" \
@@ -271,11 +285,13 @@ lines raw 'len(L) == 2 and {l["channel_name"] for l in L} == {"accel_x", "accel_
 # of 63 (the message's Int32 length says 64) and of 65 (the fields overrun the message).
 policy "$T/raw-63.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/63}")"
 run raw-63 "$T/raw-4.pcap" "$T/raw-63.yaml" "received=4 admitted=0 uadp_layout_mismatch=4"
+devdrops raw-63 "{'uadp_layout_mismatch': 4}"
 policy "$T/raw-65.yaml" "$(rawdev "${O6_RAW/ACCEL_Y/65}")"
 run raw-65 "$T/raw-4.pcap" "$T/raw-65.yaml" "received=4 admitted=0 uadp_layout_mismatch=4"
 # Plain names give no layout: uadp_no_layout, and its reason says what to give.
 policy "$T/raw-names.yaml" "$(rawdev "$O6_FIELDS")"
 run raw-names "$T/raw-4.pcap" "$T/raw-names.yaml" "received=4 admitted=0 uadp_no_layout=4"
+devdrops raw-names "{'uadp_no_layout': 4}"
 "$LG_BIN_DP" --drop-reasons | grep "uadp_no_layout.*give its device typed 'fields'" >/dev/null ||
 	{ echo "FAIL raw-names: the uadp_no_layout reason does not say what to give" >&2; failed=1; }
 # Another writer's layout is not this one's: writer 18 enrolled, the message is writer 17's.

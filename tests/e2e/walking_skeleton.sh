@@ -64,9 +64,10 @@ nonzero = {k: v for k, v in m["drops"].items() if v}
 check("stats text: the drop reasons that are not 0, each with its count",
       {k: line(k, 2) for k in m["drops"] if line(k, 2) is not None},
       {k: str(v) for k, v in nonzero.items()})
-rows = {l.split()[0]: l.split()[2] for l in lines[lines.index(f"devices: {len(m['devices'])}") + 2:]}
-check("stats text: a row per device with its admitted",
-      rows, {str(d["id"]): str(d["admitted"]) for d in m["devices"]})
+rows = {l.split()[0]: tuple(l.split()[2:4])
+        for l in lines[lines.index(f"devices: {len(m['devices'])}") + 2:]}
+check("stats text: a row per device with its admitted and dropped",
+      rows, {str(d["id"]): (str(d["admitted"]), str(d["dropped"])) for d in m["devices"]})
 done()
 PY
 
