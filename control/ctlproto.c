@@ -641,8 +641,15 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 	 * A client that has given up (its "deadline_ms", CLOCK_MONOTONIC) must not see its change
 	 * happen afterwards: a server that was stopped or busy refuses a stale change whole.
 	 */
+	if (json_object_object_get_ex(req, "deadline_ms", &v) &&
+	    !json_object_is_type(v, json_type_int)) {
+		json_object_put(reply);
+		json_object_put(req);
+		return reply_error("request refused: \"deadline_ms\" must be a whole number (ms "
+				   "of CLOCK_MONOTONIC)");
+	}
 	if (c->changes_state && json_object_object_get_ex(req, "deadline_ms", &v) &&
-	    json_object_is_type(v, json_type_int) && mono_ms() > json_object_get_int64(v)) {
+	    mono_ms() > json_object_get_int64(v)) {
 		json_object_put(reply);
 		json_object_put(req);
 		return reply_error("request refused: its client had stopped waiting for it (the "

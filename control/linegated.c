@@ -260,7 +260,9 @@ static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_ob
 static int dp_call(struct daemon *d, json_object *req, json_object **reply, char *err,
 		   size_t errlen)
 {
-	return dp_call_t(d, req, LG_CTL_TIMEOUT_S * 1000, reply, err, errlen);
+	/* 5 s short of linegatectl's own wait: the client hears linegated's reason, not a bare
+	 * "no reply within 30 s". */
+	return dp_call_t(d, req, (LG_CTL_TIMEOUT_S - 5) * 1000, reply, err, errlen);
 }
 
 static int dp_call_t(struct daemon *d, json_object *req, int timeout_ms, json_object **reply,

@@ -175,6 +175,11 @@ static void test_dispatch(void)
 	CHECK(ok(r));
 	json_object_put(r);
 	CHECK_EQ(echo_calls, 2);
+	/* a deadline that is not a number is refused, not ignored */
+	r = lg_ctl_dispatch(&s, &p, "{\"cmd\":\"fail\",\"deadline_ms\":\"soon\"}", 35);
+	CHECK(!ok(r) && !strcmp(str(r, "error"), "request refused: \"deadline_ms\" must be a whole "
+						 "number (ms of CLOCK_MONOTONIC)"));
+	json_object_put(r);
 	/* A key given twice is refused (json-c would keep the last: a status that applies). */
 	{
 		static const char *const twice[] = {
