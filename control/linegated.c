@@ -859,6 +859,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      const char *peer, const char *what, const char *detail, bool dry_run,
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
 {
+	bool was_drift = false;
 	struct lg_policy p;
 	char boot_hex[65], names[512], adetail[1024] = "", rec_err[512] = "";
 	uint64_t seq;
@@ -911,6 +912,9 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	}
 	audit_line(d, seq, "intent", peer, what, NULL, p.hash, detail ? detail : source);
 	crash_point(d, "after-intent");
+	/* The data plane ran another policy than linegated's (drift): a diff against
+	 * linegated's version may be empty, but this apply does change the data plane. */
+	was_drift = d->dp_path && !d->in_sync && !d->dp_down;
 	ret = push(d, text, len, source, msg, msglen, rec_err, sizeof(rec_err));
 	if (ret) {
 		d->refused++;
@@ -960,6 +964,13 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		size_t ml = strlen(msg);
 
 		snprintf(msg + ml, msglen - ml, "; recording not started: %s", rec_err);
+	}
+	if (was_drift) {
+		size_t ml = strlen(msg);
+
+		snprintf(msg + ml, msglen - ml, "; the data plane ran another policy than "
+			 "linegated's (drift): the changes above are against linegated's version, "
+			 "and the data plane now runs this one");
 	}
 	audit_line(d, seq, "result", peer, what, "ok", p.hash,
 		   adetail[0] ? adetail : detail ? detail : source);
@@ -1761,9 +1772,13 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 		if (d->have_running && !d->running.uadp_port) {
 			snprintf(c->err, c->errlen, "device %u (%s) is an OPC UA publisher over UDP, "
 				 "and the running policy sets no uadp_port (UADP is off): nothing it "
-				 "sends would be heard. Set 'uadp_port: 4840' in the policy file, "
-				 "restart linegate (a start-only field), linegatectl apply the file, "
-				 "then enroll it", s.id, s.name);
+				 "sends would be heard. %s", s.id, s.name,
+				 !d->in_sync ? "The data plane runs another policy than linegated "
+					       "(restarted on an edited file?): linegatectl apply "
+					       "that file, then enroll it"
+					     : "Set 'uadp_port: 4840' in the policy file, restart "
+					       "linegate (a start-only field), linegatectl apply the "
+					       "file, then enroll it");
 			audit_event(d, c->peer->name, "devices_enroll", "refused", NULL, c->err);
 			return -EINVAL;
 		}

@@ -297,7 +297,10 @@ lg_wait_for 5 in_sync_is false || lg_fail "the second drift was not noticed"
 sleep 1.2
 [ "$(drifts)" = 3 ] && [ "$(dp_field policy_sha256)" = "$H3" ] || lg_fail "second drift: $(drifts) lines"
 drift_line 3 drifted "$HE" "$H3"
-CTL apply "$T/policy.yaml" > /dev/null
+CTL apply "$T/policy.yaml" > "$T/apply-drift.out"
+# The file is linegated's version: no change against it, but the data plane's did change.
+grep -q "the data plane ran another policy than linegated's (drift): the changes above are against linegated's version, and the data plane now runs this one" \
+	"$T/apply-drift.out" || lg_fail "the apply that ended the drift said: $(cat "$T/apply-drift.out")"
 in_sync_is true || lg_fail "in_sync after the apply: $(d_field in_sync)"
 sleep 1.2
 [ "$(drifts)" = 4 ] && [ "$(logs)" = 4 ] || lg_fail "after the apply: $(drifts) audit lines, $(logs) log lines"
