@@ -293,6 +293,22 @@ out:
 	return ret;
 }
 
+/* applied.json's policy text and name, copied: 1, or -ENOMEM with both NULL. */
+static int take_text(json_object *nm, json_object *t, char **text, size_t *len, char **name)
+{
+	*len = (size_t)json_object_get_string_len(t);
+	*text = malloc(*len + 1);
+	*name = strdup(json_object_get_string(nm));
+	if (!*text || !*name) {
+		free(*text);
+		free(*name);
+		*text = *name = NULL;
+		return -ENOMEM;
+	}
+	memcpy(*text, json_object_get_string(t), *len + 1);
+	return 1;
+}
+
 int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name)
 {
 	char path[4096];
@@ -302,20 +318,8 @@ int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **
 	snprintf(path, sizeof(path), "%s/applied.json", st->dir);
 	o = json_object_from_file(path);
 	if (o && json_object_object_get_ex(o, "name", &nm) &&
-	    json_object_object_get_ex(o, "text", &t)) {
-		*len = (size_t)json_object_get_string_len(t);
-		*text = malloc(*len + 1);
-		*name = strdup(json_object_get_string(nm));
-		if (!*text || !*name) {
-			free(*text);
-			free(*name);
-			*text = *name = NULL;
-			ret = -ENOMEM;
-		} else {
-			memcpy(*text, json_object_get_string(t), *len + 1);
-			ret = 1;
-		}
-	}
+	    json_object_object_get_ex(o, "text", &t))
+		ret = take_text(nm, t, text, len, name);
 	json_object_put(o);
 	return ret;
 }
@@ -376,17 +380,7 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 		else
 			snprintf(why, whylen, "the last applied policy (kept in %s/applied.json): "
 				 "the boot file %s is unchanged since", st->dir, st->boot_path);
-		*len = (size_t)json_object_get_string_len(t);
-		*text = malloc(*len + 1);
-		*name = strdup(json_object_get_string(nm));
-		if (!*text || !*name) {
-			free(*text);
-			free(*name);
-			ret = -ENOMEM;
-		} else {
-			memcpy(*text, json_object_get_string(t), *len + 1);
-			ret = 1;
-		}
+		ret = take_text(nm, t, text, len, name);
 	}
 	json_object_put(o);
 	return ret;
