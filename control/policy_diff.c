@@ -210,6 +210,16 @@ FMT_S(f_nats_tls_ca, p->nats.tls_ca)
 FMT_S(f_nats_tls_cert, p->nats.tls_cert)
 FMT_S(f_nats_tls_key, p->nats.tls_key)
 
+/* backend (docs/operations.md): start-only, a restart brings up another backend or port. */
+static void f_backend(const struct lg_policy *p, char *b, size_t l)
+{
+	if (!p->backend.name[0] && !p->backend.workers)
+		snprintf(b, l, "not set");
+	else
+		snprintf(b, l, "%s%s%s, workers %u", p->backend.name[0] ? p->backend.name : "-",
+			 p->backend.opts[0] ? ":" : "", p->backend.opts, p->backend.workers);
+}
+
 /* Public keys, but long: their first 12 hex digits say which they are (fewer than the 16
  * that every reply hides as a possible secret). */
 static void f_trusted(const struct lg_policy *p, char *b, size_t l)
@@ -266,6 +276,7 @@ static const struct {
 	{ { "output.nats.tls.ca_file", LG_FIELD_START_ONLY }, f_nats_tls_ca },
 	{ { "output.nats.tls.cert_file", LG_FIELD_START_ONLY }, f_nats_tls_cert },
 	{ { "output.nats.tls.key_file", LG_FIELD_START_ONLY }, f_nats_tls_key },
+	{ { "backend", LG_FIELD_START_ONLY }, f_backend },
 	{ { "opcua_mqtt.host", LG_FIELD_START_ONLY }, f_om_host },
 	{ { "opcua_mqtt.port", LG_FIELD_START_ONLY }, f_om_port },
 	{ { "opcua_mqtt.topics", LG_FIELD_START_ONLY }, f_om_topics },

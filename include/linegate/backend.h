@@ -19,6 +19,7 @@
 #define LINEGATE_BACKEND_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,6 +119,10 @@ struct lg_backend_ops {
 	void (*describe)(struct lg_backend *b, char *buf, size_t len);
 	/* Optional: LG_BACKEND_Q_* of this queue with its options, read once after open(). */
 	unsigned (*queue_flags)(struct lg_backend *b);
+	/* Optional: whether these options make a finite stream (as LG_BACKEND_F_FINITE), e.g.
+	 * a DPDK net_pcap vdev reading a file. Called before setup(); false on bad options
+	 * (setup() says what is wrong with them). */
+	bool (*finite)(const char *opts);
 };
 
 /* The backend with this name, among those this build has; NULL if none. */

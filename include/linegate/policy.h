@@ -234,6 +234,17 @@ struct lg_policy {
 		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];
 		uint32_t line_no, col_no;      /* of output.nats, for errors found later */
 	} nats;
+	/* backend (docs/operations.md, "Backends from the policy"): the packet backend a
+	 * linegate started without --backend uses, and its options, built from the policy's
+	 * typed keys into --backend's own syntax (key=value,...; ';' for a ',' inside a value),
+	 * so the backend checks them once more as it does a command line's. workers: the
+	 * receive workers (= RX queues) when -w is not given. Start-only. */
+	struct lg_policy_backend {
+		char name[16];	   /* "" = not set: --backend, else uring */
+		char opts[1024];   /* the options for name */
+		uint16_t workers;  /* 0 = not set */
+		uint32_t line_no, col_no; /* of 'backend', for errors found at start */
+	} backend;
 	/* opcua_mqtt: OPC UA PubSub NetworkMessages (UADP or JSON) taken from an MQTT broker
 	 * (docs/opcua.md, "OPC UA PubSub over MQTT"). Start-only. */
 	struct lg_policy_opcua_mqtt {
