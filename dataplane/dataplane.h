@@ -392,6 +392,12 @@ unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n);
 /* Judge the frames other workers handed over; returns how many. */
 unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
 
+/* A worker's own buffers for batches of up to max_batch rows, and its event rings (alerts
+ * and scores slots, powers of two): 0, or -ENOMEM with whatever was made freed. The one
+ * place that knows them, for linegate, the benchmarks and the tests alike. */
+int lg_worker_buffers(struct lg_worker *w, size_t max_batch, unsigned alerts, unsigned scores);
+void lg_worker_buffers_free(struct lg_worker *w);
+
 /* Hand the workers' highest verified sequences to the replay pre-check of XDP and of
  * user-space admission. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);

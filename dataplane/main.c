@@ -714,19 +714,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 
 		if (wk->be)
 			wk->ops->close(wk->be);
-		free(wk->shadow_scores);
-		free(wk->thr);
-		free(wk->shadow_thr);
-		free(wk->det);
-		lg_spsc_free(&wk->alerts);
-		lg_spsc_free(&wk->scores_ring);
-		free(wk->batch);
-		free(wk->scores);
-		free(wk->meta);
-		free(wk->row_state);
-		free(wk->umsg);
-		free(wk->ustep);
-		free(wk->ubuf);
+		lg_worker_buffers_free(wk);
 		lg_handoff_free(&wk->in);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
@@ -770,20 +758,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
-	w->scores = calloc(maxb, sizeof(float));
-	w->shadow_scores = calloc(maxb, sizeof(float));
-	w->thr = calloc(maxb, sizeof(float));
-	w->shadow_thr = calloc(maxb, sizeof(float));
-	w->det = calloc(maxb, sizeof(int16_t));
-	w->meta = calloc(maxb, sizeof(*w->meta));
-	w->row_state = calloc(maxb, sizeof(*w->row_state));
-	w->umsg = calloc(1, sizeof(*w->umsg));
-	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
-	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
-	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det ||
-	    !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
-	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
+	if (lg_worker_buffers(w, maxb, 4096, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
