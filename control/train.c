@@ -80,6 +80,8 @@ static const char usage[] =
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
 	"                        their new detectors and the others' as they were)\n"
+	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
+	"                        of the whole line; with --base the others keep theirs)\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -206,6 +208,8 @@ struct file_conf {
 	char cand_path[4300], cand_id[96];
 	/* base: the detectors of the devices not trained here come from this model */
 	const char *base;
+	/* only: from pcap files, this device's frames alone (a recording of many devices) */
+	const char *only;
 	/* federated: the pooled statistics of the training windows out, others' in */
 	const char *stats_out;
 	const char *const *merge;
@@ -706,7 +710,7 @@ static int train_files(struct file_conf *fc)
 		}
 		lg_detector_set_free(&other);
 	}
-	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, &in,
+	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, fc->only, &in,
 			  "linegate-train") ||
 	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))
 		goto out;
@@ -946,6 +950,7 @@ int main(int argc, char **argv)
 		{ "compare", required_argument, NULL, 44 },
 		{ "reason", required_argument, NULL, 45 },
 		{ "base", required_argument, NULL, 46 },
+		{ "only-device", required_argument, NULL, 47 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1044,6 +1049,7 @@ int main(int argc, char **argv)
 		case 44: fc.compare = optarg; break;
 		case 45: fc.reason = optarg; break;
 		case 46: fc.base = optarg; break;
+		case 47: fc.only = optarg; break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 2: c.margin = atof(optarg); break;
 		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;

@@ -401,7 +401,7 @@ static int record_naming(struct lg_ctl_call *c, struct lg_rec_conf *rc)
 }
 
 /*
- * {"cmd":"record","action":"start"|"stop"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
+ * {"cmd":"record","action":"start"|"stop"|"rotate"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
  * [,"for":SECONDS][,"prefix":P][,"origin":O]}: a recording with the running policy's recording folder and bounds
  * (docs/recording.md), of the devices and groups named (none: all). It does not change the
  * policy: a restart records as the policy says.
@@ -419,11 +419,26 @@ static int ctl_record(void *ctx, struct lg_ctl_call *c)
 	int ret;
 
 	if (!action || (strcmp(action, "start") && strcmp(action, "stop") &&
-			strcmp(action, "status"))) {
-		snprintf(c->err, c->errlen, "record needs \"action\": start, stop or status");
+			strcmp(action, "status") && strcmp(action, "rotate"))) {
+		snprintf(c->err, c->errlen, "record needs \"action\": start, stop, rotate or "
+			 "status");
 		return -EINVAL;
 	}
-	if (!strcmp(action, "stop")) {
+	if (!strcmp(action, "rotate")) {
+		char next[LG_PATH_MAX + 8];
+
+		ret = lg_record_rotate(dp->rec, next, sizeof(next));
+		if (ret) {
+			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
+				 "no recording runs (linegatectl record status)" : ret == -EBUSY ?
+				 "the recorder has been writing for more than 2 s (a slow or hung "
+				 "disk?): nothing changed, try again" :
+				 "the recording stopped: the file could not be written or created "
+				 "(linegatectl record status says why)");
+			return ret;
+		}
+		json_object_object_add(c->reply, "next_file", json_object_new_string(next));
+	} else if (!strcmp(action, "stop")) {
 		ret = lg_record_stop(dp->rec, "stopped by a command");
 		if (ret) {
 			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
