@@ -1,33 +1,51 @@
 #!/usr/bin/env bash
-# Honest latency (issue 12, dataplane/latency.h): frames at a known moderate rate over
-# loopback, each frame one window. Each stage's histogram counts exactly what it covers
-# (arrival_worker every frame, the others every row), the stages add up to end to end
-# exactly (their sums in ns), buckets are cumulative; a 200 ms stop of linegate while
-# frames arrive shows in arrival_worker's p99 (>= 150 ms: the socket timestamps), while
-# the older pickup-based linegate_score_latency_seconds stays in microseconds.
-# linegatectl stats shows each stage's p50/p99.
+# Honest latency (issue 12, dataplane/latency.h): frames at a known moderate rate, each
+# frame one window. Each stage's histogram counts exactly what it covers (arrival_worker
+# every frame, the others every row), the stages add up to end to end exactly (their sums
+# in ns), buckets are cumulative; a 200 ms stop of linegate while frames arrive shows in
+# arrival_worker's p99 (>= 150 ms: the arrival timestamps), while the older pickup-based
+# linegate_score_latency_seconds stays in microseconds. linegatectl stats shows each
+# stage's p50/p99.
+# Modes: uring (default: loopback, the socket's SO_TIMESTAMPNS), afxdp-native and
+# afxdp-generic (a veth between two namespaces, XDP's bpf_ktime_get_ns() in the frame's
+# metadata area; root).
 source "$(dirname "$0")/lib.sh"
+MODE=${1:-uring}
 lg_tmp
 T=$LG_TMP
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
-UPORT=$(free_port)
+case $MODE in
+uring)
+	UPORT=$(free_port); SRC=127.0.0.1; DST=127.0.0.1; IN_SRV=(); IN_LINE=(); ARGS=() ;;
+afxdp-native|afxdp-generic)
+	lg_need_root
+	lg_netns_up "lglat$$"
+	UPORT=4739; SRC=$LINE_IP; DST=$SRV_IP
+	IN_SRV=(ip netns exec "$NS_SRV"); IN_LINE=(ip netns exec "$NS_LINE")
+	[ $MODE = afxdp-native ] && ARGS=(-x lg0 -b afxdp) || ARGS=(-x lg0:generic -b afxdp) ;;
+*) lg_fail "unknown mode $MODE (uring, afxdp-native, afxdp-generic)" ;;
+esac
 # batch 1: a row is scored as soon as its window is complete, so that only queueing in
 # front of the worker can make a row late.
 sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
-    -e "s#source: 10.77.0.2#source: 127.0.0.1#" -e "s#^port: 4739#port: $UPORT#" \
+    -e "s#source: 10.77.0.2#source: $SRC#" -e "s#^port: 4739#port: $UPORT#" \
     -e "s#^uadp_port: 4840#uadp_port: 0#" -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl#" \
     -e "s#^  batch: 16 .*#  batch: 1#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
 grep -q '^  batch: 1$' "$T/policy.yaml" || lg_fail "the default policy no longer has batch: 16"
 lg_keys "$T"
-"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" \
-	--metrics 127.0.0.1:$MPORT 2> "$T/dp.err" &
+"${IN_SRV[@]}" "$LG_BIN_DP" -p "$T/policy.yaml" -B $DST -c "$T/dp.sock" -s "$T/stats.json" \
+	--metrics 127.0.0.1:$MPORT "${ARGS[@]}" 2> "$T/dp.err" &
 DP=$!
 LG_PIDS="$DP"
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
+if ! lg_wait_for 5 test -S "$T/dp.sock"; then
+	[ $MODE != uring ] && grep -q "Operation not supported\|Invalid argument" "$T/dp.err" &&
+		lg_skip "this kernel cannot attach XDP in ${MODE#afxdp-} mode on veth"
+	lg_fail "linegate did not start: $(cat "$T/dp.err")"
+fi
 # 8 devices x 125 frames at 400 frames/s: 2.5 s; 256 samples a frame = one window a frame.
-"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$UPORT -S 127.0.0.1 -n 125 -r 400 -q \
+"${IN_LINE[@]}" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $DST:$UPORT -S $SRC -n 125 -r 400 -q \
 	-j "$T/sent.json" &
 GEN=$!
 sleep 1
@@ -41,7 +59,7 @@ lg_wait_value 10 1000 python3 -c 'import json,sys; print(sum(1 for _ in open(sys
 	"$T/out.jsonl" || lg_fail "not every window was written: $(wc -l < "$T/out.jsonl")"
 sleep 0.3
 "$LG_BIN_CTL" stats --dataplane "$T/dp.sock" > "$T/ctl.txt" || lg_fail "linegatectl stats failed"
-python3 - "$MPORT" "$T/metrics.txt" <<'PY'
+"${IN_SRV[@]}" python3 - "$MPORT" "$T/metrics.txt" <<'PY'
 import sys, urllib.request
 with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=5) as r:
     open(sys.argv[2], "w").write(r.read().decode())
@@ -107,7 +125,7 @@ at_least("end_to_end p99 >= 150 ms", lat["end_to_end"]["p99_us"], 150000)
 check("arrival_worker p99: stats = scrape", round(lat["arrival_worker"]["p99_us"]), round(aw * 1e6))
 # The older metric starts at the worker's pickup: it cannot see the wait.
 old = p("linegate_score_latency_seconds", 0.99)
-check("pickup-based score latency p99 < 5 ms", old < 0.005, True)
+check("pickup-based score latency p99 < 20 ms", old < 0.02, True)
 print(f"old p99 {old * 1e3:.3f} ms, arrival_worker p99 {aw * 1e3:.1f} ms")
 for s in stages:
     check(f"linegatectl stats shows {s}", f"\n  {s}:\n" in ctl, True)
