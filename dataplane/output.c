@@ -185,6 +185,16 @@ static int drift_line(const struct lg_event *e, char *line, size_t size)
 		d->model ? ",\"reason\":\"model changed\"" : "");
 }
 
+/* A row's latency_us: from the arrival of the frame with the window's last sample to its
+ * score (alert latency, docs/operations.md "Latency"); events that are not rows keep their
+ * first frame's pickup. */
+static double lat_us(const struct lg_event *e)
+{
+	uint64_t from = e->arrival_ns ? e->arrival_ns : e->rx_ns;
+
+	return e->scored_ns > from ? (double)(e->scored_ns - from) / 1000.0 : 0.0;
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	char line[1024], more[LG_EVENT_FIELDS + 128], score[32];
@@ -205,7 +215,7 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
 		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, score,
-		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
+		e->threshold, e->seq, e->scored_wall_ns, lat_us(e),
 		e->model_epoch, more);
 
 	if (len < 0 || (size_t)len >= sizeof(line))

@@ -5,7 +5,7 @@
 # in ns), buckets are cumulative; a 200 ms stop of linegate while frames arrive shows in
 # arrival_worker's p99 (>= 150 ms: the arrival timestamps), while the older pickup-based
 # linegate_score_latency_seconds stays in microseconds. linegatectl stats shows each
-# stage's p50/p99.
+# stage's p50/p99; each JSON line's latency_us is arrival -> scored of its window's last frame.
 # Modes: uring (default: loopback, the socket's SO_TIMESTAMPNS), afxdp-native and
 # afxdp-generic (a veth between two namespaces, XDP's bpf_ktime_get_ns() in the frame's
 # metadata area; root).
@@ -70,10 +70,11 @@ LG_PIDS=""
 [ $rc -eq 0 ] || lg_fail "linegate exited with status $rc: $(tail -5 "$T/dp.err")"
 grep -q "^linegate: latency p50/p99 us: arrival_worker " "$T/dp.err" ||
 	lg_fail "no latency line in the summary: $(tail -5 "$T/dp.err")"
-/usr/bin/python3 - "$T/metrics.txt" "$T/stats.json" "$T/sent.json" "$T/ctl.txt" <<'PY'
+/usr/bin/python3 - "$T/metrics.txt" "$T/stats.json" "$T/sent.json" "$T/ctl.txt" "$T/out.jsonl" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read(); st = json.load(open(sys.argv[2]))
 sent = json.load(open(sys.argv[3])); ctl = open(sys.argv[4]).read()
+lines = [json.loads(l) for l in open(sys.argv[5])]
 ok = True
 def check(name, got, want):
     global ok
@@ -98,6 +99,12 @@ for s in stages[1:]:
 # One frame = one window: every row's four stages add up to its end to end, to the ns.
 check("stage sums add up to end to end", sum(lat[s]["sum_ns"] for s in stages[:4]),
       lat["end_to_end"]["sum_ns"])
+# Each line's latency_us: arrival of the window's last sample -> scored, the first three
+# stages (printed to 0.1 us: 0.05 us of rounding a line at most).
+s3 = sum(lat[s]["sum_ns"] for s in stages[:3])
+check("sum of latency_us = arrival -> scored, to the rounding",
+      abs(sum(l["latency_us"] for l in lines) * 1e3 - s3) <= 50 * len(lines), True)
+at_least("the slowest line's latency_us >= 150 ms", max(l["latency_us"] for l in lines), 150000)
 for s in stages[:4]:
     at_least(f"end_to_end p50 >= {s} p50", lat["end_to_end"]["p50_us"], lat[s]["p50_us"])
 bounds = [b / 1e6 for b in lat["bounds_us"]]
