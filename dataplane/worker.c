@@ -242,6 +242,12 @@ void *lg_worker_main(void *arg)
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
+			uint64_t a = pkts[i].arrival_ns;
+
+			/* Honest latency: every datagram taken from the backend, once (a frame
+			 * handed to another worker was counted here, where it arrived). */
+			lg_lat_add(&w->st.stage[LG_LAT_ARRIVAL_WORKER],
+				   a && a <= pkts[i].rx_ns ? pkts[i].rx_ns - a : 0);
 			lg_worker_count(w, lg_worker_handle(w, g, &pkts[i]));
 			lg_worker_score_full(w, g);
 		}

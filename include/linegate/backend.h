@@ -53,7 +53,11 @@ struct lg_rx_pkt {
 	uint8_t port_idx;     /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
 	uint8_t transport;    /* LG_RX_UDP, or LG_RX_MQTT: src_* is the broker, not the device */
 	uint8_t src_addr[16]; /* network order */
-	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the backend took it */
+	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the worker's rx_burst took it */
+	/* CLOCK_MONOTONIC when it arrived, as the backend knows it (docs/operations.md,
+	 * "Latency"): the socket's kernel receive timestamp, the XDP program's, or rx_ns where
+	 * there is none. Never later than rx_ns. */
+	uint64_t arrival_ns;
 	/* Recording: the Ethernet frame's bytes in front of data (lg_backend_parse_frame()),
 	 * so that data - l2_off is the received frame; 0 = a socket's datagram (no frame). */
 	uint16_t l2_off;
