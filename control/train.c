@@ -219,6 +219,38 @@ struct file_conf {
 	unsigned long long dp_seed;
 };
 
+/* A dead or disconnected sensor (every sample of a channel the same, or changing by less than
+ * a millionth of its level) fits a detector of a flat line that alarms as soon as it moves:
+ * said plainly, not left to the feature count. */
+static void warn_flat(const struct lg_ingest_dev *d)
+{
+	for (unsigned c = 0; c < d->channels; c++) {
+		double lo = INFINITY, hi = -INFINITY;
+		size_t n = 0;
+
+		for (size_t s = 0; s < d->nseg; s++)
+			for (size_t i = 0; i < d->seg[s].n; i++) {
+				double x = d->seg[s].x[c * d->seg[s].n + i];
+
+				if (!isfinite(x))
+					continue;
+				lo = x < lo ? x : lo;
+				hi = x > hi ? x : hi;
+				n++;
+			}
+		if (n && hi - lo <= 1e-6 * fmax(fabs(hi), fabs(lo))) {
+			char ch[32] = "";
+
+			if (d->channels > 1)
+				snprintf(ch, sizeof(ch), " channel %u", c);
+			fprintf(stderr, "linegate-train: warning: %s%s: its signal is flat (every "
+				"one of %zu samples is %.6g): a dead or disconnected sensor? Its "
+				"detector fits a flat line and alarms as soon as the signal moves: "
+				"train on a recording where the sensor works\n", d->name, ch, n, lo);
+		}
+	}
+}
+
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 struct dev_rows {
 	const struct lg_ingest_dev *dev;
@@ -725,6 +757,8 @@ static int train_files(struct file_conf *fc)
 			in.dev[0].name, in.dev[0].rate);
 		goto out;
 	}
+	for (size_t i = 0; i < in.ndev; i++)
+		warn_flat(&in.dev[i]);
 	lg_ingest_digest(&in, digest);
 	devs = calloc(in.ndev, sizeof(*devs));
 	if (!devs)
@@ -804,6 +838,12 @@ static int train_files(struct file_conf *fc)
 			goto out;
 		}
 		set.n++;
+		if (kept < LG_FEAT_N / 2)
+			fprintf(stderr, "linegate-train: warning: %s: only %u of %d features vary in "
+				"its healthy windows: a dead, stuck or disconnected sensor, or one that "
+				"saturates? A detector of so few features alarms on nearly any change: "
+				"look at the recording before you use it\n", fc->pooled ? "pooled" :
+				devs[i].dev->name, kept, LG_FEAT_N);
 		det->window = fc->window;
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
