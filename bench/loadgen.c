@@ -82,6 +82,9 @@ static const char usage[] =
 	"                           as a device does before or after a key rotation\n"
 	"      --first-seq N        the devices' first sequence number (default 1), to go on\n"
 	"                           where an earlier run stopped\n"
+	"      --clock-offset S     the devices' clocks run S seconds (may be negative,\n"
+	"                           fractional) off this machine's: their timestamps and the\n"
+	"                           fault onset in the summary (a device with a wrong clock)\n"
 	"  -j, --summary FILE       write what was sent, per class, as JSON\n"
 	"  -q, --quiet              no progress lines\n"
 	"  -h, --help               this text\n"
@@ -128,12 +131,17 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* --clock-offset: the devices' clocks, this far from this machine's */
+static int64_t clock_offset_ns;
+
+/* The devices' wall clock: the time their frames carry, and the fault onset's. */
 static uint64_t wall_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return (uint64_t)((int64_t)((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec) +
+			  clock_offset_ns);
 }
 
 static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -758,6 +766,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "uadp", no_argument, NULL, 'u' },
 		{ "first-seq", required_argument, NULL, 9 },
+		{ "clock-offset", required_argument, NULL, 15 },
 		{ "key-id", required_argument, NULL, 14 },
 		{ "threads", required_argument, NULL, 10 },
 		{ "batch", required_argument, NULL, 11 },
@@ -812,6 +821,20 @@ int main(int argc, char **argv)
 		case 'q': o.quiet = true; break;
 		case 'u': o.uadp = true; break;
 		case 9: o.first_seq = strtoull(optarg, NULL, 0); break;
+		case 15: {
+			char *end;
+			double s;
+
+			errno = 0;
+			s = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(fabs(s) <= 1e9)) {
+				fprintf(stderr, "linegate-loadgen: --clock-offset takes seconds, "
+					"-1e9..1e9, not '%s'\n", optarg);
+				return 2;
+			}
+			clock_offset_ns = (int64_t)(s * 1e9);
+			break;
+		}
 		case 10: o.threads = (unsigned)atoi(optarg); break;
 		case 11: o.batch = (unsigned)atoi(optarg); break;
 		case 12: o.precompute = true; break;

@@ -201,6 +201,33 @@ static uint8_t window_times(const struct lg_event *e, uint64_t *start, uint64_t 
 	return LG_INC_CLOCK_RECEIVE;
 }
 
+/*
+ * Time to insight in ms, on one clock. onset is on the window's clock (the sender's, the
+ * publisher's DateTime); opened on linegate's. A sender whose clock is off (by minutes, or
+ * 338 days for a recording sent again) would make opened - onset meaningless, so the onset
+ * is carried onto linegate's clock by the offset the opening window shows: when its last
+ * frame arrived (linegate's wall clock) less its end on its own clock. Within a second that
+ * offset is the network's delay and how a sender stamps its frames (the first sample's
+ * time, or when it sent them), and the sender's sample-exact clock is the better onset:
+ * opened - onset as it is. A replay (finite stream) and the receive clock are one clock.
+ */
+static uint64_t inc_tti(const struct lg_worker *w, const struct lg_event *e,
+			const struct lg_inc_rec *r, uint64_t end)
+{
+	uint64_t onset = r->onset_ns;
+
+	if (!w->dp->finite && r->clock != LG_INC_CLOCK_RECEIVE) {
+		uint64_t arr = e->arrival_ns ? e->arrival_ns : e->rx_ns;
+		uint64_t arrival_wall = e->scored_wall_ns - (e->scored_ns > arr ?
+							     e->scored_ns - arr : 0);
+		int64_t offset = (int64_t)(arrival_wall - end);
+
+		if (offset > LG_INC_CLOCK_STEP_NS || offset < -LG_INC_CLOCK_STEP_NS)
+			onset = (uint64_t)((int64_t)onset + offset);
+	}
+	return r->opened_ns > onset ? (r->opened_ns - onset) / 1000000u : 0;
+}
+
 void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s)
 {
 	struct lg_inc_win win = { 0 };
@@ -237,10 +264,11 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 	ev.rx_ns = e->rx_ns;
 	ev.inc = *s->inc_rec;
 	if (t == LG_INC_OPEN) {
-		uint64_t tti = ev.inc.opened_ns > ev.inc.onset_ns ?
-				       (ev.inc.opened_ns - ev.inc.onset_ns) / 1000000u : 0;
+		uint64_t tti = inc_tti(w, e, &ev.inc, end);
 		unsigned b = 0;
 
+		s->inc_rec->tti_ms = ev.inc.tti_ms = (uint32_t)(tti < UINT32_MAX ? tti : UINT32_MAX);
+		s->inc_rec->tti_set = ev.inc.tti_set = 1;
 		while (b < LG_TTI_BUCKETS - 1 && tti > lg_tti_bounds_ms[b])
 			b++;
 		atomic_fetch_add_explicit(&w->st.inc_opened, 1, memory_order_relaxed);

@@ -51,10 +51,18 @@ struct lg_inc_rec {
 	float max_score;
 	float threshold;
 	uint8_t clock;       /* enum lg_inc_clock of onset_ns */
-	uint8_t pad[7];
+	uint8_t tti_set;     /* tti_ms below was measured when it opened (older files: 0) */
+	uint8_t pad[2];
+	/* time to insight on one clock: opened - onset, the onset carried onto linegate's
+	 * clock by the offset the window that opened it showed (sender clock -> arrival) */
+	uint32_t tti_ms;
 	char id[LG_INC_ID_LEN];
 };
 _Static_assert(sizeof(struct lg_inc_rec) == 192, "three cache lines a slot");
+
+/* A sender's clock this far from linegate's (at an incident's open) has its onset carried
+ * onto linegate's clock for tti_ms (incident.c, inc_tti). */
+#define LG_INC_CLOCK_STEP_NS 1000000000LL
 
 /* The volatile part, per device, in its lg_dev_state. */
 struct lg_inc_core {

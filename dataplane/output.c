@@ -129,7 +129,10 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	const struct lg_inc_rec *r = &e->inc;
 	enum lg_inc_event ev = (enum lg_inc_event)e->inc_event;
 	char line[1024], onset[40], opened[40], now[40], more[128] = "";
-	uint64_t tti = r->opened_ns > r->onset_ns ? (r->opened_ns - r->onset_ns) / 1000000u : 0;
+	/* Measured at the open on one clock (incident.c); a record from an older state file
+	 * has only the two times. */
+	uint64_t tti = r->tti_set ? r->tti_ms :
+		       r->opened_ns > r->onset_ns ? (r->opened_ns - r->onset_ns) / 1000000u : 0;
 	int len;
 
 	lg_inc_time(r->onset_ns, onset, sizeof(onset));

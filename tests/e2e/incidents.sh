@@ -9,6 +9,8 @@
 #   3. the line healthy again: exactly one "resolve", same id; a restart after it and more
 #      healthy windows reopen nothing
 #   4. live apply: with confirm 4 of 4 a 3-window fault opens nothing; with 2 of 3 it does
+#   4b. a sender whose clock is 338 days behind: its onset stays on its clock, tti_ms is
+#      measured on one clock as with a clock in step
 #   5. a recording replayed (pcap backend, no state folder) gives the same incident lines
 #      run after run, their times the recording's; a two-channel device's rows make one
 #      device window each
@@ -157,6 +159,31 @@ if new:
     check("4: a new id (counter 2 from the state folder)", new[0]["incident"].endswith("-2"), True)
 st = json.load(open(f"{T}/stats4.json"))["incidents"]
 check("4: counters (this run)", (st["opened"], st["resolved"], st["open_now"]), (1, 0, 1))
+done()
+PY
+
+echo "== 4b. a sender whose clock is 338 days behind: tti_ms on one clock"
+mv "$T/out.jsonl" "$T/out4all.jsonl"
+lg_start_linegate --state-dir "$T/state-skew"
+gen -n 40 -f $FAULT:20:bearing --clock-offset -29203200 -j "$T/sent6.json"
+lg_wait_for 5 has_lines "$T/out.jsonl" open 1 || lg_fail "no incident opened (skewed clock)"
+lg_stop_linegate
+python3 - "$T/out.jsonl" "$T/sent6.json" <<'PY'
+import json, sys
+from datetime import datetime, timezone
+from lgcheck import check, done
+def ns(t):
+    d = datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return int(d.timestamp()) * 10**9 + d.microsecond * 1000
+o = [e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "incident"][0]
+f_ns = json.load(open(sys.argv[2]))["fault"]["onset_wall_ns"]
+onset, opened = ns(o["onset"]), ns(o["opened"])
+print(f"skewed: onset {o['onset']} opened {o['opened']} tti_ms {o['tti_ms']} onset-injection {(onset - f_ns) / 1e6:+.1f} ms")
+check("4b: onset stays on the sender's clock (the fault's first window)",
+      (o["clock"], abs(onset - f_ns) <= 10_000_000), ("sender", True))
+check("4b: opened - onset is the 338 days of skew", abs((opened - onset) / 1e9 - 29203200) < 5, True)
+check("4b: tti_ms as with a clock in step (2 windows + a batch deadline)",
+      0 < o["tti_ms"] < 300, True)
 done()
 PY
 
