@@ -1188,7 +1188,7 @@ int main(int argc, char **argv)
 	if (p.mqtt.host[0]) {
 		/* Connecting happens in the background: a broker that is down now is retried,
 		 * and the line keeps being scored meanwhile. */
-		ret = lg_mqtt_open(&p.mqtt, &dp.mqtt, err, sizeof(err));
+		ret = lg_mqtt_open(&p.mqtt, p.devices, p.ndevices, &dp.mqtt, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: %s\n", err);
 			goto out;
