@@ -90,7 +90,8 @@ SUB=$!
 LG_PIDS="$LG_PIDS $SUB"
 sleep 0.5
 kill -0 $SUB 2>/dev/null || lg_fail "the reader could not subscribe: $(cat "$T/sub.err")"
-"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" 2> "$T/dp.err" &
+MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -m 127.0.0.1:$MPORT 2> "$T/dp.err" &
 DP=$!
 LG_PIDS="$LG_PIDS $DP"
 lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
@@ -106,6 +107,15 @@ lg_wait_for 10 stats "$T/dp.sock" 's["mqtt"]["delivered"] == s["mqtt"]["publishe
 python3 -c "import sys, json, lgsock
 json.dump(lgsock.call(sys.argv[1], {'cmd': 'stats'})['stats'], open(sys.argv[2], 'w'))" \
 	"$T/dp.sock" "$T/stats.json"
+# The same counters in Prometheus's text (promtool-clean where promtool is installed).
+python3 -c "import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$MPORT/metrics').read().decode())" \
+	> "$T/metrics.txt" || lg_fail "no metrics"
+if command -v promtool >/dev/null; then
+	promtool check metrics < "$T/metrics.txt" > "$T/promtool.txt" 2>&1 ||
+		lg_fail "promtool: $(grep -i mqtt "$T/promtool.txt" | head -5)"
+fi
+"$LG_BIN_CTL" stats --dataplane "$T/dp.sock" > "$T/ctl-stats.txt" || lg_fail "linegatectl stats"
 kill -KILL $DP
 wait $DP 2>/dev/null || true
 # The broker sees the connection gone without a DISCONNECT and publishes the will.
@@ -116,9 +126,16 @@ mosquitto_sub "${SUBARGS[@]}" -t 'lgtls/#' -q 2 -F '%t|%q|%r|%C|%p' -W 2 > "$T/l
 	2>/dev/null || true
 kill $SUB 2>/dev/null || true
 
-python3 - "$T/stats.json" "$T/out.jsonl" "$T/sub.txt" "$T/late.txt" <<'PY' || lg_fail "part 1"
-import collections, json, sys
+python3 - "$T/stats.json" "$T/out.jsonl" "$T/sub.txt" "$T/late.txt" "$T/metrics.txt" \
+	"$T/ctl-stats.txt" <<'PY' || lg_fail "part 1"
+import collections, json, re, sys
 st = json.load(open(sys.argv[1]))["mqtt"]
+prom = {}
+for l in open(sys.argv[5]):
+    if l.startswith("linegate_mqtt"):
+        k, v = l.rsplit(" ", 1)
+        prom[k] = float(v)
+ctl = open(sys.argv[6]).read()
 lines = [json.loads(l) for l in open(sys.argv[2])]
 def read(path):
     out = []
@@ -167,6 +184,18 @@ check("counters: status published", st["published_by_kind"]["status"],
 check("counters: nothing dropped", (st["dropped_scores"], st["dropped_alerts"]), (0, 0))
 check("counters: one connection, no errors",
       (st["connects"], sum(st["connect_errors"].values())), (1, 0))
+check("Prometheus: published by kind, as the stats",
+      {k: int(prom[f'linegate_mqtt_published_total{{kind="{k}"}}']) for k in st["published_by_kind"]},
+      st["published_by_kind"])
+check("Prometheus: delivered, connects, connected, no errors, devices offline",
+      (prom["linegate_mqtt_delivered_total"], prom["linegate_mqtt_connects_total"],
+       prom["linegate_mqtt_connected"],
+       sum(v for k, v in prom.items() if k.startswith("linegate_mqtt_connect_errors_total")),
+       sum(v for k, v in prom.items() if k.startswith("linegate_mqtt_dropped_total")),
+       prom['linegate_mqtt_devices{status="offline"}']),
+      (st["delivered"], 1, 1, 0, 0, 8))
+check("linegatectl stats shows the mqtt block", ("mqtt" in ctl, "published_by_kind" in ctl,
+      "connect_errors" in ctl), (True, True, True))
 # Retained: incidents (retain_incidents) and status; alerts, scores, events are not.
 inc = [e for e in lines if e["type"] == "incident"]
 check("late subscriber: retained messages only", sorted((t, r, p if "/status" in t else
@@ -191,6 +220,13 @@ refused() {
 	stats "$T/$name.sock" "s['mqtt']['connects'] == 0 and not s['mqtt']['connected'] and \
 sum(s['mqtt']['connect_errors'].values()) == s['mqtt']['connect_errors']['$what']" ||
 		lg_fail "$name: connected, or counted under another reason"
+	"$LG_BIN_CTL" stats --dataplane "$T/$name.sock" --json > "$T/$name.ctl.json" ||
+		lg_fail "$name: linegatectl stats"
+	python3 -c "import json, sys
+e = json.load(open(sys.argv[1]))
+e = e.get('stats', e)['mqtt']['connect_errors']
+sys.exit(0 if e['$what'] >= 1 else 1)" "$T/$name.ctl.json" ||
+		lg_fail "$name: linegatectl stats does not show connect_errors.$what"
 	kill -INT $dp
 	wait $dp || lg_fail "$name: linegate exited with status $?"
 	grep -qF "$line" "$T/$name.err" || lg_fail "$name: stderr does not say '$line': $(cat "$T/$name.err")"
