@@ -83,6 +83,7 @@ struct lg_mqtt {
 	int last_said;	/* the error class said last, -1 if none (say each change once) */
 
 	_Atomic uint64_t published, delivered, connects, disconnects, resent;
+	_Atomic int last_mid; /* the last message id acknowledged (the clean offline's wait) */
 	_Atomic uint64_t published_kind[LG_MQTT_KINDS];
 	_Atomic uint64_t dropped[LG_MQTT_KINDS][LG_MQTT_DROPS];
 	_Atomic uint64_t conn_errors[LG_MQTT_ERRS];
@@ -142,6 +143,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 
 	(void)mosq;
 	atomic_fetch_add(&m->delivered, 1);
+	atomic_store(&m->last_mid, mid);
 	if (!m->ob)
 		return;
 	pthread_mutex_lock(&m->lock);
@@ -473,9 +475,13 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id,
 static void tell_device(struct lg_mqtt *m, struct dev *d)
 {
 	const char *s = d->state == DEV_ONLINE ? "online" : "offline";
+	int mid = 0;
 
-	if (send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), NULL) != MOSQ_ERR_SUCCESS)
+	if (send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid) != MOSQ_ERR_SUCCESS)
 		return; /* not connected: told at the next connection */
+	/* Its acknowledgement must not be taken for an old record's that had this id. */
+	if (m->mid_seq)
+		m->mid_seq[(uint16_t)mid] = 0;
 	atomic_fetch_add(&m->published, 1);
 	atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
 	d->told = d->state;
@@ -542,7 +548,10 @@ static void take_acks(struct lg_mqtt *m, bool reconnected)
 	lg_outbox_ack(m->ob, m->acked);
 	if (m->pass_hi < m->acked)
 		m->pass_hi = m->acked;
-	/* A new connection: what the old one did not acknowledge is sent again. */
+	/* A new connection: what the old one did not acknowledge is sent again (under new
+	 * message ids: the old ones are forgotten, so that their reuse acknowledges nothing). */
+	if (reconnected)
+		memset(m->mid_seq, 0, 65536 * sizeof(*m->mid_seq));
 	if (rewind) {
 		lg_outbox_rewind(m->ob);
 		m->pass_hi = m->acked;
@@ -642,7 +651,9 @@ void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms)
 			lg_outbox_sync(m->ob, true);
 			lg_outbox_stats(m->ob, &st);
 		}
-		if (!st.records && atomic_load(&m->delivered) >= atomic_load(&m->published))
+		/* With an outbox, what matters is that it is empty (a QoS 0 message a lost
+		 * connection took is in it again); without, that libmosquitto has sent all. */
+		if (m->ob ? !st.records : atomic_load(&m->delivered) >= atomic_load(&m->published))
 			break;
 		pause_10ms();
 	}
@@ -655,13 +666,16 @@ void lg_mqtt_close(struct lg_mqtt *m)
 	if (m->net_started) {
 		/* A clean stop says offline itself (the will is for vanishing), and waits a
 		 * second at most for the broker to have it. */
+		int mid = -1;
+
 		if (atomic_load(&m->connected) &&
-		    mosquitto_publish(m->mosq, NULL, m->status_topic, 7, "offline",
+		    mosquitto_publish(m->mosq, &mid, m->status_topic, 7, "offline",
 				      m->cfg.qos[LG_MQTT_STATUS],
 				      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
 			atomic_fetch_add(&m->published, 1);
 			atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
 			for (int t = 0; t < 1000 && atomic_load(&m->connected) &&
+					atomic_load(&m->last_mid) != mid &&
 					atomic_load(&m->delivered) < atomic_load(&m->published);
 			     t += 10)
 				pause_10ms();
