@@ -15,38 +15,38 @@
 
 #include <sodium.h>
 
-#define ACKQ 16384u			    /* mids acknowledged, waiting for the pump */
-#define WINDOW (2u * LG_MQTT_INFLIGHT)	    /* outbox records acknowledged out of order */
+#define ACKQ 16384u			       /* mids acknowledged, waiting for the pump */
+#define WINDOW (2u * LG_MQTT_INFLIGHT)	       /* outbox records acknowledged out of order */
 #define DEV_SLOTS (2u * LG_POLICY_MAX_DEVICES) /* device status table (open addressing) */
-#define DEV_SCAN_NS 100000000ull	    /* silent devices looked for every 100 ms */
+#define DEV_SCAN_NS 100000000ull	       /* silent devices looked for every 100 ms */
 
 const char *const lg_mqtt_drop_names[LG_MQTT_DROPS] = {
-	[LG_MQTT_DROP_QUEUE_FULL] = "queue_full",   [LG_MQTT_DROP_NOT_CONNECTED] = "not_connected",
-	[LG_MQTT_DROP_CLIENT] = "client_error",	    [LG_MQTT_DROP_OUTBOX_FULL] = "outbox_full",
-	[LG_MQTT_DROP_TOO_LARGE] = "too_large",	    [LG_MQTT_DROP_DISK] = "outbox_disk",
+    [LG_MQTT_DROP_QUEUE_FULL] = "queue_full", [LG_MQTT_DROP_NOT_CONNECTED] = "not_connected",
+    [LG_MQTT_DROP_CLIENT] = "client_error",   [LG_MQTT_DROP_OUTBOX_FULL] = "outbox_full",
+    [LG_MQTT_DROP_TOO_LARGE] = "too_large",   [LG_MQTT_DROP_DISK] = "outbox_disk",
 };
 
 const char *const lg_mqtt_conn_error_names[LG_MQTT_ERRS] = {
-	[LG_MQTT_ERR_AUTH] = "auth",	     [LG_MQTT_ERR_PROTOCOL] = "protocol",
-	[LG_MQTT_ERR_REFUSED] = "refused",   [LG_MQTT_ERR_TLS] = "tls",
-	[LG_MQTT_ERR_NETWORK] = "network",
+    [LG_MQTT_ERR_AUTH] = "auth",       [LG_MQTT_ERR_PROTOCOL] = "protocol",
+    [LG_MQTT_ERR_REFUSED] = "refused", [LG_MQTT_ERR_TLS] = "tls",
+    [LG_MQTT_ERR_NETWORK] = "network",
 };
 
 static const char *const err_hint[LG_MQTT_ERRS] = {
-	[LG_MQTT_ERR_AUTH] = "check output.mqtt.username and password_file against the "
-			     "broker's password file",
-	[LG_MQTT_ERR_PROTOCOL] = "a broker that speaks only MQTT 3.1.1 needs "
-				 "output.mqtt.protocol: 3.1.1",
-	[LG_MQTT_ERR_REFUSED] = "see the broker's log",
-	[LG_MQTT_ERR_TLS] = "output.mqtt.tls.ca_file must hold the CA that signed the broker's "
-			    "certificate, and the certificate must name the host",
-	[LG_MQTT_ERR_NETWORK] = "is the broker running and listening there?",
+    [LG_MQTT_ERR_AUTH] = "check output.mqtt.username and password_file against the "
+			 "broker's password file",
+    [LG_MQTT_ERR_PROTOCOL] = "a broker that speaks only MQTT 3.1.1 needs "
+			     "output.mqtt.protocol: 3.1.1",
+    [LG_MQTT_ERR_REFUSED] = "see the broker's log",
+    [LG_MQTT_ERR_TLS] = "output.mqtt.tls.ca_file must hold the CA that signed the broker's "
+			"certificate, and the certificate must name the host",
+    [LG_MQTT_ERR_NETWORK] = "is the broker running and listening there?",
 };
 
 enum dev_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE };
 
 struct dev {
-	uint32_t id; /* 0: a free slot */
+	uint32_t id;	     /* 0: a free slot */
 	uint8_t state, told; /* told: the state the broker has (this connection), or UNKNOWN */
 	uint64_t last_ns;
 	char name[LG_NAME_MAX];
@@ -175,9 +175,9 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 	if (m->refused_rc >= 0) {
 		int r = m->refused_rc;
 
-		if (r == CONNACK_REFUSED_BAD_USERNAME_PASSWORD || r == CONNACK_REFUSED_NOT_AUTHORIZED ||
-		    r == MQTT_RC_BAD_USERNAME_OR_PASSWORD || r == MQTT_RC_NOT_AUTHORIZED ||
-		    r == MQTT_RC_BAD_AUTHENTICATION_METHOD)
+		if (r == CONNACK_REFUSED_BAD_USERNAME_PASSWORD ||
+		    r == CONNACK_REFUSED_NOT_AUTHORIZED || r == MQTT_RC_BAD_USERNAME_OR_PASSWORD ||
+		    r == MQTT_RC_NOT_AUTHORIZED || r == MQTT_RC_BAD_AUTHENTICATION_METHOD)
 			e = LG_MQTT_ERR_AUTH;
 		else if (r == CONNACK_REFUSED_PROTOCOL_VERSION ||
 			 r == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION)
@@ -185,7 +185,8 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 		else
 			e = LG_MQTT_ERR_REFUSED;
 		snprintf(why, sizeof(why), "the broker refused the connection: %s",
-			 m->cfg.protocol == 5 ? mosquitto_reason_string(r) : mosquitto_connack_string(r));
+			 m->cfg.protocol == 5 ? mosquitto_reason_string(r)
+					      : mosquitto_connack_string(r));
 		m->refused_rc = -1;
 	} else {
 		e = rc == MOSQ_ERR_TLS ? LG_MQTT_ERR_TLS : LG_MQTT_ERR_NETWORK;
@@ -196,8 +197,10 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 		/* libmosquitto says only "TLS error" for a failed handshake; OpenSSL's reason came
 		 * through its log. */
 		if (e == LG_MQTT_ERR_TLS && strstr(log, "certificate verify failed"))
-			snprintf(why, sizeof(why), "TLS: the broker's certificate was not trusted "
-				 "(%s)", log);
+			snprintf(why, sizeof(why),
+				 "TLS: the broker's certificate was not trusted "
+				 "(%s)",
+				 log);
 		else if (log[0])
 			snprintf(why, sizeof(why), "%s (%s)", mosquitto_strerror(rc), log);
 		else
@@ -205,9 +208,11 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 	}
 	atomic_fetch_add(&m->conn_errors[e], 1);
 	if (m->last_said != e)
-		fprintf(stderr, "linegate: mqtt: %s:%u: %s: %s (retried with a backoff up to %d s; "
-			"linegatectl stats: mqtt.connect_errors.%s)\n", m->cfg.host, m->cfg.port,
-			why, err_hint[e], LG_MQTT_BACKOFF_MAX_S, lg_mqtt_conn_error_names[e]);
+		fprintf(stderr,
+			"linegate: mqtt: %s:%u: %s: %s (retried with a backoff up to %d s; "
+			"linegatectl stats: mqtt.connect_errors.%s)\n",
+			m->cfg.host, m->cfg.port, why, err_hint[e], LG_MQTT_BACKOFF_MAX_S,
+			lg_mqtt_conn_error_names[e]);
 	m->last_said = e;
 }
 
@@ -215,7 +220,7 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 static void nap(struct lg_mqtt *m, unsigned s)
 {
 	for (unsigned i = 0; i < s * 10 && !atomic_load(&m->stop); i++) {
-		struct timespec ts = { 0, 100000000 };
+		struct timespec ts = {0, 100000000};
 
 		nanosleep(&ts, NULL);
 	}
@@ -240,8 +245,9 @@ static void *net_main(void *arg)
 			if (rc != MOSQ_ERR_SUCCESS) {
 				conn_failed(m, rc);
 				nap(m, backoff);
-				backoff = backoff * 2 > LG_MQTT_BACKOFF_MAX_S ? LG_MQTT_BACKOFF_MAX_S
-									       : backoff * 2;
+				backoff = backoff * 2 > LG_MQTT_BACKOFF_MAX_S
+					      ? LG_MQTT_BACKOFF_MAX_S
+					      : backoff * 2;
 				continue;
 			}
 			sock = true;
@@ -257,7 +263,8 @@ static void *net_main(void *arg)
 			break;
 		if (atomic_exchange(&m->connected, false)) {
 			atomic_fetch_add(&m->disconnects, 1);
-			fprintf(stderr, "linegate: mqtt: %s:%u: connection lost (%s); reconnecting\n",
+			fprintf(stderr,
+				"linegate: mqtt: %s:%u: connection lost (%s); reconnecting\n",
 				m->cfg.host, m->cfg.port, mosquitto_strerror(rc));
 		} else {
 			conn_failed(m, rc);
@@ -299,15 +306,17 @@ static int setup_client(struct lg_mqtt *m, char *err, size_t errlen)
 		rc = mosquitto_username_pw_set(m->mosq, c->username,
 					       c->password[0] ? c->password : NULL);
 	if (rc == MOSQ_ERR_SUCCESS && c->tls_ca[0])
-		rc = mosquitto_tls_set(m->mosq, c->tls_ca, NULL, c->tls_cert[0] ? c->tls_cert : NULL,
-				       c->tls_key[0] ? c->tls_key : NULL, NULL);
+		rc =
+		    mosquitto_tls_set(m->mosq, c->tls_ca, NULL, c->tls_cert[0] ? c->tls_cert : NULL,
+				      c->tls_key[0] ? c->tls_key : NULL, NULL);
 	if (rc == MOSQ_ERR_SUCCESS && c->protocol == 5)
 		rc = mosquitto_property_add_string(&m->json_props, MQTT_PROP_CONTENT_TYPE,
 						   "application/json");
 	if (rc != MOSQ_ERR_SUCCESS) {
 		snprintf(err, errlen, "output.mqtt: %s%s", mosquitto_strerror(rc),
-			 rc == MOSQ_ERR_INVAL && c->tls_ca[0] ?
-				 " (tls: a certificate or key file libmosquitto cannot use)" : "");
+			 rc == MOSQ_ERR_INVAL && c->tls_ca[0]
+			     ? " (tls: a certificate or key file libmosquitto cannot use)"
+			     : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -342,8 +351,8 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, const struct lg_policy_device
 		snprintf(d->name, sizeof(d->name), "%s", devs[i].name);
 	}
 	if (cfg->outbox_dir[0]) {
-		struct lg_outbox_cfg ocfg = { .dir = cfg->outbox_dir,
-					      .max_bytes = cfg->outbox_max_bytes, .sync_ms = 20 };
+		struct lg_outbox_cfg ocfg = {
+		    .dir = cfg->outbox_dir, .max_bytes = cfg->outbox_max_bytes, .sync_ms = 20};
 		struct lg_outbox_stats st;
 
 		m->mid_seq = calloc(65536, sizeof(*m->mid_seq));
@@ -385,9 +394,9 @@ err:
 /* --- the output thread ------------------------------------------------------------------ */
 
 static const enum lg_outbox_kind to_outbox[LG_MQTT_KINDS] = {
-	[LG_MQTT_ALERTS] = LG_OUTBOX_ALERT,   [LG_MQTT_INCIDENTS] = LG_OUTBOX_INCIDENT,
-	[LG_MQTT_SCORES] = LG_OUTBOX_SCORE,   [LG_MQTT_EVENTS] = LG_OUTBOX_EVENT,
-	[LG_MQTT_STATUS] = LG_OUTBOX_EVENT, /* not used: status never goes to the outbox */
+    [LG_MQTT_ALERTS] = LG_OUTBOX_ALERT, [LG_MQTT_INCIDENTS] = LG_OUTBOX_INCIDENT,
+    [LG_MQTT_SCORES] = LG_OUTBOX_SCORE, [LG_MQTT_EVENTS] = LG_OUTBOX_EVENT,
+    [LG_MQTT_STATUS] = LG_OUTBOX_EVENT, /* not used: status never goes to the outbox */
 };
 
 static enum lg_mqtt_kind from_outbox(enum lg_outbox_kind k)
@@ -423,8 +432,8 @@ static int send_msg(struct lg_mqtt *m, enum lg_mqtt_kind kind, const char *devic
 	return rc;
 }
 
-void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id,
-		 const char *device, const char *payload, size_t len)
+void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, const char *device,
+		 const char *payload, size_t len)
 {
 	struct dev *d = dev_slot(m, device_id);
 	uint64_t queued;
@@ -454,8 +463,8 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id,
 		return;
 	}
 	queued = atomic_load(&m->published) - atomic_load(&m->delivered);
-	if (queued >= (kind == LG_MQTT_SCORES ? LG_MQTT_MAX_QUEUED_SCORES
-					      : LG_MQTT_MAX_QUEUED_ALERTS)) {
+	if (queued >=
+	    (kind == LG_MQTT_SCORES ? LG_MQTT_MAX_QUEUED_SCORES : LG_MQTT_MAX_QUEUED_ALERTS)) {
 		drop(m, kind, LG_MQTT_DROP_QUEUE_FULL);
 		return;
 	}
@@ -466,8 +475,8 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id,
 		atomic_fetch_add(&m->published, 1);
 		atomic_fetch_add(&m->published_kind[kind], 1);
 	} else {
-		drop(m, kind, rc == MOSQ_ERR_NO_CONN ? LG_MQTT_DROP_NOT_CONNECTED
-						     : LG_MQTT_DROP_CLIENT);
+		drop(m, kind,
+		     rc == MOSQ_ERR_NO_CONN ? LG_MQTT_DROP_NOT_CONNECTED : LG_MQTT_DROP_CLIENT);
 	}
 }
 
@@ -604,15 +613,15 @@ void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 	struct lg_mqtt *x = (struct lg_mqtt *)m;
 
 	*st = (struct lg_mqtt_stats){
-		.published = atomic_load(&x->published),
-		.delivered = atomic_load(&x->delivered),
-		.connects = atomic_load(&x->connects),
-		.disconnects = atomic_load(&x->disconnects),
-		.connected = atomic_load(&x->connected),
-		.resent = atomic_load(&x->resent),
-		.devices_online = atomic_load(&x->devices_online),
-		.devices_offline = atomic_load(&x->devices_offline),
-		.have_outbox = m->ob != NULL,
+	    .published = atomic_load(&x->published),
+	    .delivered = atomic_load(&x->delivered),
+	    .connects = atomic_load(&x->connects),
+	    .disconnects = atomic_load(&x->disconnects),
+	    .connected = atomic_load(&x->connected),
+	    .resent = atomic_load(&x->resent),
+	    .devices_online = atomic_load(&x->devices_online),
+	    .devices_offline = atomic_load(&x->devices_offline),
+	    .have_outbox = m->ob != NULL,
 	};
 	for (int k = 0; k < LG_MQTT_KINDS; k++) {
 		st->published_kind[k] = atomic_load(&x->published_kind[k]);
@@ -632,7 +641,7 @@ void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 
 static void pause_10ms(void)
 {
-	struct timespec ts = { 0, 10000000 };
+	struct timespec ts = {0, 10000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -644,7 +653,7 @@ void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms)
 	if (m->ob)
 		lg_outbox_sync(m->ob, true);
 	for (int t = 0; t < timeout_ms && atomic_load(&m->connected); t += 10) {
-		struct lg_outbox_stats st = { 0 };
+		struct lg_outbox_stats st = {0};
 
 		lg_mqtt_pump(m);
 		if (m->ob) {

@@ -82,8 +82,8 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, const struct lg_policy_device
 		 size_t ndevs, struct lg_mqtt **out, char *err, size_t errlen);
 /* One record (kind alerts, incidents, scores or events) of a device: into the outbox, or
  * to libmosquitto. Marks the device online. Output thread only. */
-void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id,
-		 const char *device, const char *payload, size_t len);
+void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, const char *device,
+		 const char *payload, size_t len);
 /* Each round of the output thread: acknowledgements in, outbox records out, device
  * status. */
 void lg_mqtt_pump(struct lg_mqtt *m);
