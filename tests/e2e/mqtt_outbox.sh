@@ -2,8 +2,8 @@
 # The MQTT output's on-disk outbox (issue 12) against a real mosquitto on a free loopback
 # port (its own persistence, so that a subscriber's session survives the broker's restart):
 #  1. connected: every record reaches the subscriber through the outbox;
-#  2. the broker stopped; linegate scores a fault meanwhile and is stopped with records in
-#     its outbox (a 256 KiB one: scores past 3/4 of it are refused, counted);
+#  2. the broker stopped; linegate scores a fault meanwhile (its reconnects back off: 4
+#     attempts in 10 s) and is stopped with records in its outbox (a 256 KiB one: scores past 3/4 of it are refused, counted);
 #  3. linegate started again during the outage, more faults; then the broker comes back:
 #     every alert, incident and drift event of all three runs arrives (exact sets against
 #     the JSON lines), scores arrive but for those the counters say were dropped, nothing
@@ -85,8 +85,16 @@ stop_dp run1
 kill $SUB; wait $SUB 2>/dev/null || true
 kill $BROKER; wait $BROKER 2>/dev/null || true
 start_dp run2
+T0=$SECONDS
 gen -n 150 -r 2000 --first-seq 101 -f 105:30:bearing
-sleep 0.5
+# Reconnects back off: attempts at 0, 1, 3, 7, 15 s: four in the first 10 s (not a busy
+# loop), each refused (nobody listening), said once on stderr.
+sleep $((T0 + 10 - SECONDS))
+stats "$T/run2.sock" 's["mqtt"]["connect_errors"]["network"] == 4' ||
+	lg_fail "run 2: not 4 attempts in 10 s: $(python3 -c "import sys, lgsock
+print(lgsock.call(sys.argv[1], {'cmd': 'stats'})['stats']['mqtt']['connect_errors'])" "$T/run2.sock")"
+[ "$(grep -c "linegate: mqtt: 127.0.0.1:$PORT: " "$T/run2.err")" = 1 ] ||
+	lg_fail "run 2: the refusal should be said once: $(cat "$T/run2.err")"
 stop_dp run2
 python3 -c "
 import json, sys
