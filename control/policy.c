@@ -2230,6 +2230,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		} else if (!strcmp(name, "opcua_mqtt")) {
 			err = parse_opcua_mqtt(c, v, &p->opcua_mqtt);
 		} else if (!strcmp(name, "output")) {
+			const yaml_node_t *mqtt = NULL;
+
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
@@ -2241,7 +2243,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 					err = get_path(c, node(c, o->value), "jsonl", p->jsonl,
 						      sizeof(p->jsonl));
 				else if (on && !strcmp(on, "mqtt"))
-					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
+					err = parse_mqtt(c, mqtt = node(c, o->value), &p->mqtt);
 				else if (on && !strcmp(on, "nats"))
 					err = parse_nats(c, node(c, o->value), &p->nats);
 				else
@@ -2249,6 +2251,11 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				if (err)
 					return err;
 			}
+			/* One outbox, one output: each keeps its own cursor (outbox.h). */
+			if (mqtt && p->mqtt.outbox_dir[0] && p->nats.nurls &&
+			    !strcmp(p->mqtt.outbox_dir, p->nats.outbox_dir))
+				return perr(c, mqtt, "output.mqtt.outbox.dir is output.nats.outbox.dir: "
+					    "give each output a folder of its own");
 		} else if (!strcmp(name, "devices")) {
 			size_t cnt;
 
