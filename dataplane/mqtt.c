@@ -567,6 +567,13 @@ static void take_acks(struct lg_mqtt *m, bool reconnected)
 	}
 }
 
+/* A publish that may work later (on the next connection), not refused for good. */
+static bool transient(int rc)
+{
+	return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NOMEM ||
+	       rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_CONN_PENDING || rc == MOSQ_ERR_KEEPALIVE;
+}
+
 static void send_outbox(struct lg_mqtt *m)
 {
 	struct lg_outbox_rec r;
@@ -575,6 +582,15 @@ static void send_outbox(struct lg_mqtt *m)
 		enum lg_mqtt_kind kind = from_outbox(r.kind);
 		int mid = 0, rc = send_msg(m, kind, r.key, r.data, r.len, &mid);
 
+		if (rc != MOSQ_ERR_SUCCESS && !transient(rc)) {
+			/* Refused for good (larger than the broker takes, a topic it cannot
+			 * carry): counted and passed, or it would hold every record behind it. */
+			drop(m, kind, LG_MQTT_DROP_CLIENT);
+			if (r.seq > m->acked && r.seq - m->acked <= WINDOW)
+				m->done[r.seq % WINDOW] = r.seq;
+			m->pass_hi = r.seq;
+			continue;
+		}
 		if (rc != MOSQ_ERR_SUCCESS) {
 			/* Not taken (a connection lost just now): from the cursor again later. */
 			lg_outbox_rewind(m->ob);
