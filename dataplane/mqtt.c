@@ -187,6 +187,9 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 		snprintf(why, sizeof(why), "the broker refused the connection: %s",
 			 m->cfg.protocol == 5 ? mosquitto_reason_string(r)
 					      : mosquitto_connack_string(r));
+		/* 3.1.1's texts end with a full stop; ours goes on after a colon */
+		if (why[0] && why[strlen(why) - 1] == '.')
+			why[strlen(why) - 1] = '\0';
 		m->refused_rc = -1;
 	} else {
 		e = rc == MOSQ_ERR_TLS ? LG_MQTT_ERR_TLS : LG_MQTT_ERR_NETWORK;

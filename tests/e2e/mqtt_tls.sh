@@ -237,7 +237,7 @@ sys.exit(0 if e['$what'] >= 1 else 1)" "$T/$name.ctl.json" ||
 }
 refused wrong-pw-5 auth "the broker refused the connection: Not authorized: check output.mqtt.username and password_file" \
 	"username: linegate, password_file: wrong.pass, $TLS"
-refused wrong-pw-311 auth "the broker refused the connection: Connection Refused: not authorised.: check output.mqtt.username" \
+refused wrong-pw-311 auth "the broker refused the connection: Connection Refused: not authorised: check output.mqtt.username" \
 	"protocol: 3.1.1, username: linegate, password_file: wrong.pass, $TLS"
 refused wrong-ca tls "TLS: the broker's certificate was not trusted" \
 	"username: linegate, password_file: mqtt.pass, tls: {ca_file: pki/other.crt, cert_file: pki/linegate.crt, key_file: pki/linegate.key}"
