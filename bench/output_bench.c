@@ -209,16 +209,23 @@ int main(int argc, char **argv)
 	       "\"record_ratio\":%.2f,\"alert_ratio\":%.2f,\"record_minus_baseline_ns\":%.1f}",
 	       rec, alert, base, rec / base, alert / base, rec - base);
 	if (port) {
-		struct lg_policy_mqtt cfg = { .port = (uint16_t)port, .qos_alerts = 1,
-					      .qos_scores = 0, .scores = true };
+		static struct lg_policy_mqtt cfg;
 		char err[256];
 		double mrec, malert, brec, balert;
 
+		/* As the policy's defaults: MQTT 5, alerts and incidents at QoS 1, scores at 0,
+		 * no outbox, no per-device status. */
+		cfg.port = (uint16_t)port;
+		cfg.protocol = 5;
+		cfg.qos[LG_MQTT_ALERTS] = cfg.qos[LG_MQTT_INCIDENTS] = cfg.qos[LG_MQTT_EVENTS] = 1;
+		cfg.qos[LG_MQTT_STATUS] = 1;
+		cfg.retain[LG_MQTT_STATUS] = true;
+		cfg.scores = true;
 		snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
 		snprintf(cfg.client_id, sizeof(cfg.client_id), "output-bench");
 		snprintf(cfg.topic, sizeof(cfg.topic), "bench");
 		mosquitto_lib_init();
-		if (lg_mqtt_open(&cfg, &dp.mqtt, err, sizeof(err))) {
+		if (lg_mqtt_open(&cfg, NULL, 0, &dp.mqtt, err, sizeof(err))) {
 			fprintf(stderr, "output_bench: MQTT: %s\n", err);
 			return 1;
 		}

@@ -1702,55 +1702,151 @@ static int parse_broker(struct pctx *c, const yaml_node_t *n, const struct broke
 	return 0;
 }
 
-/* output.mqtt's own keys: topic, qos_alerts, qos_scores, scores */
-static int mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
+/*
+ * output.mqtt (issue 12): its own keys, the broker's (host, port, client_id, username,
+ * password_file, tls) being parse_broker's.
+ */
+const char *const lg_mqtt_kind_names[LG_MQTT_KINDS] = {
+	[LG_MQTT_ALERTS] = "alerts",	   [LG_MQTT_INCIDENTS] = "incidents",
+	[LG_MQTT_SCORES] = "scores",	   [LG_MQTT_EVENTS] = "events",
+	[LG_MQTT_STATUS] = "status",
+};
+
+struct mqtt_keys {
+	struct lg_policy_mqtt *m;
+	bool qos_set[LG_MQTT_KINDS]; /* incidents and events follow qos_alerts unless set */
+};
+
+/* qos_<kind> (0..2) or retain_<kind> (true, false): 0 or the error, 1 when neither. */
+static int mqtt_kind_key(struct pctx *c, const char *name, yaml_node_t *v, struct mqtt_keys *k)
 {
-	struct lg_policy_mqtt *m = arg;
 	const char *val = scalar(v);
 	unsigned long u;
-	int err;
+
+	for (int i = 0; i < LG_MQTT_KINDS; i++) {
+		const char *kind = lg_mqtt_kind_names[i];
+
+		if (!strncmp(name, "qos_", 4) && !strcmp(name + 4, kind)) {
+			int err = get_uint(c, v, name, 0, 2, &u);
+
+			k->m->qos[i] = (uint8_t)u;
+			k->qos_set[i] = true;
+			return err;
+		}
+		if (!strncmp(name, "retain_", 7) && !strcmp(name + 7, kind)) {
+			if (!val || (strcmp(val, "true") && strcmp(val, "false")))
+				return perr(c, v, "'%s' must be true or false", name);
+			k->m->retain[i] = !strcmp(val, "true");
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* output.mqtt.outbox: {dir, max_bytes}, as output.nats.outbox */
+static int parse_mqtt_outbox(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'outbox' must be a mapping {dir, max_bytes}");
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u;
+		int err;
+
+		if (name && !strcmp(name, "dir")) {
+			err = get_path(c, v, "dir", m->outbox_dir, sizeof(m->outbox_dir));
+			if (!err && (!m->outbox_dir[0] || !strcmp(m->outbox_dir, "-")))
+				err = perr(c, v, "'dir' must name a folder");
+		} else if (name && !strcmp(name, "max_bytes")) {
+			err = get_uint(c, v, "max_bytes", 65536, 1ul << 40, &u);
+			m->outbox_max_bytes = u;
+		} else {
+			static const char *const f[] = { "dir", "max_bytes", NULL };
+
+			err = unknown(c, node(c, pr->key), "outbox field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->outbox_dir[0])
+		return perr(c, n, "'outbox' needs a 'dir' (the folder unacknowledged records are "
+			    "kept in)");
+	return 0;
+}
+
+static int mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
+{
+	static const char *const protocols[] = { "5", "3.1.1", NULL };
+	struct mqtt_keys *k = arg;
+	struct lg_policy_mqtt *m = k->m;
+	const char *val = scalar(v);
+	unsigned long u;
+	int err, i;
 
 	if (!strcmp(name, "topic")) {
 		err = get_str(c, v, "topic", m->topic, sizeof(m->topic));
 		if (!err && (!m->topic[0] || strpbrk(m->topic, "#+")))
 			err = perr(c, v, "'topic' is a prefix without wildcards (# +)");
-	} else if (!strcmp(name, "qos_alerts")) {
-		err = get_uint(c, v, "qos_alerts", 0, 2, &u);
-		m->qos_alerts = (uint8_t)u;
-	} else if (!strcmp(name, "qos_scores")) {
-		err = get_uint(c, v, "qos_scores", 0, 2, &u);
-		m->qos_scores = (uint8_t)u;
 	} else if (!strcmp(name, "scores")) {
 		err = 0;
 		if (val && (!strcmp(val, "true") || !strcmp(val, "false")))
 			m->scores = !strcmp(val, "true");
 		else
 			err = perr(c, v, "'scores' must be true or false");
+	} else if (!strcmp(name, "protocol")) {
+		err = get_choice(c, v, "protocol", protocols, "5 or 3.1.1", &i);
+		m->protocol = i ? 4 : 5;
+	} else if (!strcmp(name, "device_offline_seconds")) {
+		err = get_uint(c, v, "device_offline_seconds", 0, 86400, &u);
+		m->device_offline_s = (uint32_t)u;
+	} else if (!strcmp(name, "outbox")) {
+		err = parse_mqtt_outbox(c, v, m);
 	} else {
-		err = 1;
+		err = mqtt_kind_key(c, name, v, k);
 	}
 	return err;
 }
 
-/* output.mqtt: {host, port, client_id, topic, qos_alerts, qos_scores, scores} */
+/* output.mqtt: {host, port, client_id, topic, protocol, username, password_file, tls, qos_*,
+ * retain_*, scores, device_offline_seconds, outbox} */
 static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
 {
-	static const char *const keys[] = { "host", "port", "client_id", "topic", "qos_alerts",
-					    "qos_scores", "scores", NULL };
+	static const char *const keys[] = {
+		"host", "port", "client_id", "topic", "protocol", "username", "password_file",
+		"tls", "qos_alerts", "qos_incidents", "qos_scores", "qos_events", "qos_status",
+		"retain_alerts", "retain_incidents", "retain_scores", "retain_events",
+		"retain_status", "scores", "device_offline_seconds", "outbox", NULL
+	};
+	struct mqtt_keys k = { .m = m };
 	const struct broker_section b = {
 		.name = "mqtt", .shape = "{host, port, topic, ...}",
 		.host = m->host, .host_len = sizeof(m->host), .port = &m->port,
 		.client_id = m->client_id, .client_id_len = sizeof(m->client_id),
-		.own = mqtt_key, .arg = m, .keys = keys,
+		.username = m->username, .username_len = sizeof(m->username),
+		.password = m->password, .password_len = sizeof(m->password),
+		.tls_ca = m->tls_ca, .tls_cert = m->tls_cert, .tls_key = m->tls_key,
+		.own = mqtt_key, .arg = &k, .keys = keys,
 	};
+	int err;
 
 	m->port = 1883;
-	m->qos_alerts = 1;
-	m->qos_scores = 0;
+	m->protocol = 5;
+	m->qos[LG_MQTT_ALERTS] = 1;
+	m->qos[LG_MQTT_STATUS] = 1;
+	m->retain[LG_MQTT_STATUS] = true;
 	m->scores = true;
+	m->device_offline_s = 30;
+	m->outbox_max_bytes = 256u << 20;
 	strcpy(m->client_id, "linegate");
 	strcpy(m->topic, "linegate");
-	return parse_broker(c, n, &b);
+	err = parse_broker(c, n, &b);
+	/* Incidents and events went at the alerts' QoS before they had their own keys. */
+	if (!k.qos_set[LG_MQTT_INCIDENTS])
+		m->qos[LG_MQTT_INCIDENTS] = m->qos[LG_MQTT_ALERTS];
+	if (!k.qos_set[LG_MQTT_EVENTS])
+		m->qos[LG_MQTT_EVENTS] = m->qos[LG_MQTT_ALERTS];
+	return err;
 }
 
 /* opcua_mqtt.topics: [filter, ...], MQTT subscription filters (wildcards allowed). */
@@ -2400,6 +2496,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 		} else if (!strcmp(name, "opcua_mqtt")) {
 			err = parse_opcua_mqtt(c, v, &p->opcua_mqtt);
 		} else if (!strcmp(name, "output")) {
+			const yaml_node_t *mqtt = NULL;
+
 			if (v->type != YAML_MAPPING_NODE)
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
@@ -2411,7 +2509,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 					err = get_path(c, node(c, o->value), "jsonl", p->jsonl,
 						      sizeof(p->jsonl));
 				else if (on && !strcmp(on, "mqtt"))
-					err = parse_mqtt(c, node(c, o->value), &p->mqtt);
+					err = parse_mqtt(c, mqtt = node(c, o->value), &p->mqtt);
 				else if (on && !strcmp(on, "nats"))
 					err = parse_nats(c, node(c, o->value), &p->nats);
 				else
@@ -2419,6 +2517,11 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				if (err)
 					return err;
 			}
+			/* One outbox, one output: each keeps its own cursor (outbox.h). */
+			if (mqtt && p->mqtt.outbox_dir[0] && p->nats.nurls &&
+			    !strcmp(p->mqtt.outbox_dir, p->nats.outbox_dir))
+				return perr(c, mqtt, "output.mqtt.outbox.dir is output.nats.outbox.dir: "
+					    "give each output a folder of its own");
 		} else if (!strcmp(name, "devices")) {
 			size_t cnt;
 
@@ -3116,6 +3219,7 @@ void lg_policy_free(struct lg_policy *p)
 	if (!p)
 		return;
 	sodium_memzero(p->opcua_mqtt.password, sizeof(p->opcua_mqtt.password));
+	sodium_memzero(p->mqtt.password, sizeof(p->mqtt.password));
 	if (p->devices)
 		sodium_memzero(p->devices, p->ndevices * sizeof(*p->devices));
 	free(p->devices);

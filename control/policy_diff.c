@@ -69,9 +69,26 @@ FMT_S(f_mqtt_host, p->mqtt.host)
 FMT_U(f_mqtt_port, p->mqtt.port)
 FMT_S(f_mqtt_client, p->mqtt.client_id)
 FMT_S(f_mqtt_topic, p->mqtt.topic)
-FMT_U(f_mqtt_qa, p->mqtt.qos_alerts)
-FMT_U(f_mqtt_qs, p->mqtt.qos_scores)
 FMT_S(f_mqtt_scores, p->mqtt.scores ? "true" : "false")
+/* output.mqtt, issue 12: start-only as the rest of output.mqtt. */
+#define FMT_MQTT_KIND(k, K)                                                    \
+	FMT_U(f_mqtt_q_##k, p->mqtt.qos[LG_MQTT_##K])                          \
+	FMT_S(f_mqtt_r_##k, p->mqtt.retain[LG_MQTT_##K] ? "true" : "false")
+FMT_MQTT_KIND(alerts, ALERTS)
+FMT_MQTT_KIND(incidents, INCIDENTS)
+FMT_MQTT_KIND(scores, SCORES)
+FMT_MQTT_KIND(events, EVENTS)
+FMT_MQTT_KIND(status, STATUS)
+FMT_S(f_mqtt_protocol, p->mqtt.protocol == 4 ? "3.1.1" : "5")
+FMT_S(f_mqtt_user, p->mqtt.username)
+/* The password itself never: only whether there is one. */
+FMT_S(f_mqtt_pass, p->mqtt.password[0] ? "(set)" : "")
+FMT_S(f_mqtt_tls_ca, p->mqtt.tls_ca)
+FMT_S(f_mqtt_tls_cert, p->mqtt.tls_cert)
+FMT_S(f_mqtt_tls_key, p->mqtt.tls_key)
+FMT_U(f_mqtt_dev_off, p->mqtt.device_offline_s)
+FMT_S(f_mqtt_outbox, p->mqtt.outbox_dir)
+FMT_U(f_mqtt_outbox_max, p->mqtt.outbox_dir[0] ? p->mqtt.outbox_max_bytes : 0)
 FMT_S(f_om_host, p->opcua_mqtt.host)
 FMT_U(f_om_port, p->opcua_mqtt.port)
 FMT_S(f_om_client, p->opcua_mqtt.client_id)
@@ -263,9 +280,27 @@ static const struct {
 	{ { "output.mqtt.port", LG_FIELD_START_ONLY }, f_mqtt_port },
 	{ { "output.mqtt.client_id", LG_FIELD_START_ONLY }, f_mqtt_client },
 	{ { "output.mqtt.topic", LG_FIELD_START_ONLY }, f_mqtt_topic },
-	{ { "output.mqtt.qos_alerts", LG_FIELD_START_ONLY }, f_mqtt_qa },
-	{ { "output.mqtt.qos_scores", LG_FIELD_START_ONLY }, f_mqtt_qs },
 	{ { "output.mqtt.scores", LG_FIELD_START_ONLY }, f_mqtt_scores },
+	/* output.mqtt, issue 12 */
+	{ { "output.mqtt.protocol", LG_FIELD_START_ONLY }, f_mqtt_protocol },
+	{ { "output.mqtt.username", LG_FIELD_START_ONLY }, f_mqtt_user },
+	{ { "output.mqtt.password_file", LG_FIELD_START_ONLY }, f_mqtt_pass },
+	{ { "output.mqtt.tls.ca_file", LG_FIELD_START_ONLY }, f_mqtt_tls_ca },
+	{ { "output.mqtt.tls.cert_file", LG_FIELD_START_ONLY }, f_mqtt_tls_cert },
+	{ { "output.mqtt.tls.key_file", LG_FIELD_START_ONLY }, f_mqtt_tls_key },
+	{ { "output.mqtt.qos_alerts", LG_FIELD_START_ONLY }, f_mqtt_q_alerts },
+	{ { "output.mqtt.qos_incidents", LG_FIELD_START_ONLY }, f_mqtt_q_incidents },
+	{ { "output.mqtt.qos_scores", LG_FIELD_START_ONLY }, f_mqtt_q_scores },
+	{ { "output.mqtt.qos_events", LG_FIELD_START_ONLY }, f_mqtt_q_events },
+	{ { "output.mqtt.qos_status", LG_FIELD_START_ONLY }, f_mqtt_q_status },
+	{ { "output.mqtt.retain_alerts", LG_FIELD_START_ONLY }, f_mqtt_r_alerts },
+	{ { "output.mqtt.retain_incidents", LG_FIELD_START_ONLY }, f_mqtt_r_incidents },
+	{ { "output.mqtt.retain_scores", LG_FIELD_START_ONLY }, f_mqtt_r_scores },
+	{ { "output.mqtt.retain_events", LG_FIELD_START_ONLY }, f_mqtt_r_events },
+	{ { "output.mqtt.retain_status", LG_FIELD_START_ONLY }, f_mqtt_r_status },
+	{ { "output.mqtt.device_offline_seconds", LG_FIELD_START_ONLY }, f_mqtt_dev_off },
+	{ { "output.mqtt.outbox.dir", LG_FIELD_START_ONLY }, f_mqtt_outbox },
+	{ { "output.mqtt.outbox.max_bytes", LG_FIELD_START_ONLY }, f_mqtt_outbox_max },
 	{ { "output.nats.urls", LG_FIELD_START_ONLY }, f_nats_urls },
 	{ { "output.nats.subject_prefix", LG_FIELD_START_ONLY }, f_nats_prefix },
 	{ { "output.nats.plant", LG_FIELD_START_ONLY }, f_nats_plant },

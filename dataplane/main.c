@@ -39,6 +39,10 @@ static const char usage[] =
 	"devices with a valid tag and a fresh sequence, turns their samples into window features,\n"
 	"scores them with the policy's model and writes scores and alerts as JSON lines, and\n"
 	"per device the incidents its alerts make (open, update, resolve: docs/operations.md).\n"
+	"With output.mqtt, the same records go to an MQTT broker (TLS, user name and password,\n"
+	"MQTT 5 or 3.1.1), with a retained <topic>/status online/offline (the last will) and\n"
+	"one per device; with output.mqtt.outbox they wait on disk until the broker has them,\n"
+	"across outages and restarts (docs/operations.md, \"MQTT\").\n"
 	"\n"
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
@@ -1229,7 +1233,7 @@ int main(int argc, char **argv)
 	if (p.mqtt.host[0]) {
 		/* Connecting happens in the background: a broker that is down now is retried,
 		 * and the line keeps being scored meanwhile. */
-		ret = lg_mqtt_open(&p.mqtt, &dp.mqtt, err, sizeof(err));
+		ret = lg_mqtt_open(&p.mqtt, p.devices, p.ndevices, &dp.mqtt, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: %s\n", err);
 			goto out;

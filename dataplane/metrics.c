@@ -332,6 +332,14 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
 			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
 			s.nats.outbox.dropped_disk);
+	if (s.have_mqtt)
+		fprintf(f, "linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
+			   " delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
+			   "and events; %" PRIu64 " connection(s); outbox %" PRIu64 " records (%"
+			   PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
+			s.mqtt.published, s.mqtt.resent, s.mqtt.delivered, s.mqtt.dropped_scores,
+			s.mqtt.dropped_alerts, s.mqtt.connects, s.mqtt.outbox.records,
+			s.mqtt.outbox.bytes, s.mqtt.outbox.evicted);
 	if (s.have_om)
 		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
 			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
@@ -423,14 +431,52 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "rows_no_detector", s.nodet);
 	add_u64(o, "drift_events", s.drift_events);
 	if (s.have_mqtt) {
-		json_object *m = json_object_new_object();
+		/* MQTT output (mqtt.h, issue 12): by kind, drops by why, connection errors. */
+		json_object *m = json_object_new_object(), *pk = json_object_new_object();
+		json_object *dk = json_object_new_object(), *ce = json_object_new_object();
+		json_object *dev = json_object_new_object();
 
 		json_object_object_add(m, "connected", json_object_new_boolean(s.mqtt.connected));
 		add_u64(m, "connects", s.mqtt.connects);
+		add_u64(m, "disconnects", s.mqtt.disconnects);
 		add_u64(m, "published", s.mqtt.published);
 		add_u64(m, "delivered", s.mqtt.delivered);
 		add_u64(m, "dropped_scores", s.mqtt.dropped_scores);
 		add_u64(m, "dropped_alerts", s.mqtt.dropped_alerts);
+		add_u64(m, "resent", s.mqtt.resent);
+		for (int k = 0; k < LG_MQTT_KINDS; k++) {
+			json_object *r = json_object_new_object();
+
+			add_u64(pk, lg_mqtt_kind_names[k], s.mqtt.published_kind[k]);
+			for (int w = 0; w < LG_MQTT_DROPS; w++)
+				add_u64(r, lg_mqtt_drop_names[w], s.mqtt.dropped[k][w]);
+			json_object_object_add(dk, lg_mqtt_kind_names[k], r);
+		}
+		json_object_object_add(m, "published_by_kind", pk);
+		json_object_object_add(m, "dropped", dk);
+		for (int e = 0; e < LG_MQTT_ERRS; e++)
+			add_u64(ce, lg_mqtt_conn_error_names[e], s.mqtt.conn_errors[e]);
+		json_object_object_add(m, "connect_errors", ce);
+		add_u64(dev, "online", s.mqtt.devices_online);
+		add_u64(dev, "offline", s.mqtt.devices_offline);
+		json_object_object_add(m, "devices", dev);
+		if (s.mqtt.have_outbox) {
+			json_object *ob = json_object_new_object();
+			const struct lg_outbox_stats *x = &s.mqtt.outbox;
+
+			add_u64(ob, "next_seq", x->next_seq);
+			add_u64(ob, "acked_seq", x->acked);
+			add_u64(ob, "records", x->records);
+			add_u64(ob, "bytes", x->bytes);
+			add_u64(ob, "appended", x->appended);
+			add_u64(ob, "dropped_scores", x->dropped_scores);
+			add_u64(ob, "dropped_too_large", x->dropped_full);
+			add_u64(ob, "evicted", x->evicted);
+			add_u64(ob, "dropped_disk", x->dropped_disk);
+			add_u64(ob, "torn", x->torn);
+			add_u64(ob, "sync_errors", x->sync_errors);
+			json_object_object_add(m, "outbox", ob);
+		}
 		json_object_object_add(o, "mqtt", m);
 	}
 	if (s.have_nats) {
@@ -740,13 +786,54 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	bprintf(&b, "linegate_batch_rows_sum %" PRIu64 "\nlinegate_batch_rows_count %" PRIu64 "\n",
 		s.scored, cum);
 	if (s.have_mqtt) {
-		counter(&b, "linegate_mqtt_published_total", "Messages handed to the MQTT client.",
-			s.mqtt.published);
-		counter(&b, "linegate_mqtt_dropped_total", "Messages the MQTT output dropped.",
-			s.mqtt.dropped_scores + s.mqtt.dropped_alerts);
+		/* MQTT output (mqtt.h, issue 12) */
+		const struct lg_mqtt_stats *q = &s.mqtt;
+
+		bprintf(&b, "# HELP linegate_mqtt_published_total Messages handed to the MQTT "
+			    "client, by kind (outbox resends included).\n"
+			    "# TYPE linegate_mqtt_published_total counter\n");
+		for (int k = 0; k < LG_MQTT_KINDS; k++)
+			bprintf(&b, "linegate_mqtt_published_total{kind=\"%s\"} %" PRIu64 "\n",
+				lg_mqtt_kind_names[k], q->published_kind[k]);
+		counter(&b, "linegate_mqtt_delivered_total",
+			"Messages the broker acknowledged (QoS 1, 2) or that were written to it "
+			"(QoS 0).", q->delivered);
+		counter(&b, "linegate_mqtt_resent_total",
+			"Outbox records published again after a reconnect or a restart.", q->resent);
+		bprintf(&b, "# HELP linegate_mqtt_dropped_total Messages the MQTT output dropped, "
+			    "by kind and why.\n# TYPE linegate_mqtt_dropped_total counter\n");
+		for (int k = 0; k < LG_MQTT_KINDS; k++)
+			for (int w = 0; w < LG_MQTT_DROPS; w++)
+				if (k != LG_MQTT_STATUS)
+					bprintf(&b, "linegate_mqtt_dropped_total{kind=\"%s\",reason="
+						    "\"%s\"} %" PRIu64 "\n", lg_mqtt_kind_names[k],
+						lg_mqtt_drop_names[w], q->dropped[k][w]);
+		counter(&b, "linegate_mqtt_connects_total",
+			"Connections to the MQTT broker (reconnections included).", q->connects);
+		bprintf(&b, "# HELP linegate_mqtt_connect_errors_total Connection attempts that "
+			    "failed, by why.\n# TYPE linegate_mqtt_connect_errors_total counter\n");
+		for (int e = 0; e < LG_MQTT_ERRS; e++)
+			bprintf(&b, "linegate_mqtt_connect_errors_total{reason=\"%s\"} %" PRIu64 "\n",
+				lg_mqtt_conn_error_names[e], q->conn_errors[e]);
 		bprintf(&b, "# HELP linegate_mqtt_connected 1 while the broker is connected.\n"
 			    "# TYPE linegate_mqtt_connected gauge\nlinegate_mqtt_connected %d\n",
-			s.mqtt.connected);
+			q->connected);
+		bprintf(&b, "# HELP linegate_mqtt_devices Devices by the status published on "
+			    "<topic>/status/<device>.\n# TYPE linegate_mqtt_devices gauge\n"
+			    "linegate_mqtt_devices{status=\"online\"} %" PRIu32 "\n"
+			    "linegate_mqtt_devices{status=\"offline\"} %" PRIu32 "\n",
+			q->devices_online, q->devices_offline);
+		if (q->have_outbox) {
+			bprintf(&b, "# HELP linegate_mqtt_outbox_bytes Bytes of the MQTT outbox's "
+				    "files.\n# TYPE linegate_mqtt_outbox_bytes gauge\n"
+				    "linegate_mqtt_outbox_bytes %" PRIu64 "\n", q->outbox.bytes);
+			bprintf(&b, "# HELP linegate_mqtt_outbox_records Records the broker has not "
+				    "acknowledged yet.\n# TYPE linegate_mqtt_outbox_records gauge\n"
+				    "linegate_mqtt_outbox_records %" PRIu64 "\n", q->outbox.records);
+			counter(&b, "linegate_mqtt_outbox_evicted_total",
+				"Unacknowledged records the full outbox removed for newer alerts, "
+				"incidents and events.", q->outbox.evicted);
+		}
 	}
 	if (s.have_nats) {
 		const struct lg_outbox_stats *x = &s.nats.outbox;

@@ -1,166 +1,689 @@
 // SPDX-License-Identifier: MIT
+/* MQTT output (mqtt.h). */
 #include "mqtt.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
+#define ACKQ 16384u			       /* mids acknowledged, waiting for the pump */
+#define WINDOW (2u * LG_MQTT_INFLIGHT)	       /* outbox records acknowledged out of order */
+#define DEV_SLOTS (2u * LG_POLICY_MAX_DEVICES) /* device status table (open addressing) */
+#define DEV_SCAN_NS 100000000ull	       /* silent devices looked for every 100 ms */
+
+const char *const lg_mqtt_drop_names[LG_MQTT_DROPS] = {
+    [LG_MQTT_DROP_QUEUE_FULL] = "queue_full", [LG_MQTT_DROP_NOT_CONNECTED] = "not_connected",
+    [LG_MQTT_DROP_CLIENT] = "client_error",   [LG_MQTT_DROP_OUTBOX_FULL] = "outbox_full",
+    [LG_MQTT_DROP_TOO_LARGE] = "too_large",   [LG_MQTT_DROP_DISK] = "outbox_disk",
+};
+
+const char *const lg_mqtt_conn_error_names[LG_MQTT_ERRS] = {
+    [LG_MQTT_ERR_AUTH] = "auth",       [LG_MQTT_ERR_PROTOCOL] = "protocol",
+    [LG_MQTT_ERR_REFUSED] = "refused", [LG_MQTT_ERR_TLS] = "tls",
+    [LG_MQTT_ERR_NETWORK] = "network",
+};
+
+static const char *const err_hint[LG_MQTT_ERRS] = {
+    [LG_MQTT_ERR_AUTH] = "check output.mqtt.username and password_file against the "
+			 "broker's password file",
+    [LG_MQTT_ERR_PROTOCOL] = "a broker that speaks only MQTT 3.1.1 needs "
+			     "output.mqtt.protocol: 3.1.1",
+    [LG_MQTT_ERR_REFUSED] = "see the broker's log",
+    [LG_MQTT_ERR_TLS] = "output.mqtt.tls.ca_file must hold the CA that signed the broker's "
+			"certificate, and the certificate must name the host",
+    [LG_MQTT_ERR_NETWORK] = "is the broker running and listening there?",
+};
+
+enum dev_state { DEV_UNKNOWN, DEV_ONLINE, DEV_OFFLINE };
+
+struct dev {
+	uint32_t id;	     /* 0: a free slot */
+	uint8_t state, told; /* told: the state the broker has (this connection), or UNKNOWN */
+	uint64_t last_ns;
+	char name[LG_NAME_MAX];
+};
+
 struct lg_mqtt {
 	struct mosquitto *mosq;
 	struct lg_policy_mqtt cfg;
-	/* Written by the output thread (published, dropped) and by libmosquitto's network
-	 * thread (delivered, connected, connects). */
-	_Atomic uint64_t published, delivered, dropped_scores, dropped_alerts, connects;
+	char status_topic[160];
+	mosquitto_property *json_props; /* MQTT 5: content type application/json */
+	pthread_t net;
+	bool net_started;
+	_Atomic bool stop;
+
+	/* The outbox (NULL: messages wait in libmosquitto's memory only). */
+	struct lg_outbox *ob;
+	uint64_t *mid_seq; /* [65536]: the outbox record a message id carries, 0 if none */
+	uint64_t done[WINDOW];
+	uint64_t acked, pass_hi, sent_hi;
+
+	/* Filled by the network thread (on_publish), taken by the pump. */
+	pthread_mutex_t lock;
+	uint16_t ackq[ACKQ];
+	unsigned nackq;
+	bool ack_overflow;
+	char last_log[256]; /* libmosquitto's last error text (an OpenSSL error, ...) */
+
+	/* The output thread's. */
+	struct dev *devs;
+	uint64_t conn_seen, last_scan_ns;
+
+	/* The network thread's. */
+	int refused_rc; /* reason code of a refused CONNACK, -1 if none */
+	int last_said;	/* the error class said last, -1 if none (say each change once) */
+
+	_Atomic uint64_t published, delivered, connects, disconnects, resent;
+	_Atomic int last_mid; /* the last message id acknowledged (the clean offline's wait) */
+	_Atomic uint64_t published_kind[LG_MQTT_KINDS];
+	_Atomic uint64_t dropped[LG_MQTT_KINDS][LG_MQTT_DROPS];
+	_Atomic uint64_t conn_errors[LG_MQTT_ERRS];
+	_Atomic uint32_t devices_online, devices_offline;
 	_Atomic bool connected;
 };
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- the network thread ----------------------------------------------------------------- */
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+		       const mosquitto_property *props)
 {
 	struct lg_mqtt *m = obj;
 
-	(void)mosq;
-	if (!rc) {
-		atomic_store(&m->connected, true);
-		atomic_fetch_add(&m->connects, 1);
+	(void)flags;
+	(void)props;
+	if (rc) {
+		m->refused_rc = rc;
+		return;
 	}
+	atomic_store(&m->connected, true);
+	atomic_fetch_add(&m->connects, 1);
+	/* Birth: the retained status says online until the will (or a clean stop) says
+	 * offline. The pump tells the devices' status and sends the outbox. */
+	if (mosquitto_publish(mosq, NULL, m->status_topic, 6, "online", m->cfg.qos[LG_MQTT_STATUS],
+			      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
+		atomic_fetch_add(&m->published, 1);
+		atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+	}
+	fprintf(stderr, "linegate: mqtt: connected to %s:%u (MQTT %s%s)\n", m->cfg.host,
+		m->cfg.port, m->cfg.protocol == 5 ? "5" : "3.1.1", m->cfg.tls_ca[0] ? ", TLS" : "");
+	m->last_said = -1;
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
+	struct lg_mqtt *m = obj;
+
 	(void)mosq;
 	(void)rc;
-	atomic_store(&((struct lg_mqtt *)obj)->connected, false);
+	if (atomic_exchange(&m->connected, false))
+		atomic_fetch_add(&m->disconnects, 1);
 }
 
+/* Any thread: a message left (QoS 0) or was acknowledged (QoS 1, 2). */
 static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 {
+	struct lg_mqtt *m = obj;
+
 	(void)mosq;
-	(void)mid;
-	atomic_fetch_add(&((struct lg_mqtt *)obj)->delivered, 1);
+	atomic_fetch_add(&m->delivered, 1);
+	atomic_store(&m->last_mid, mid);
+	if (!m->ob)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (m->nackq < ACKQ)
+		m->ackq[m->nackq++] = (uint16_t)mid;
+	else
+		m->ack_overflow = true; /* sent again from the cursor: never lost */
+	pthread_mutex_unlock(&m->lock);
 }
 
-int lg_mqtt_open(const struct lg_policy_mqtt *cfg, struct lg_mqtt **out, char *err,
-		 size_t errlen)
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
-	struct lg_mqtt *m = calloc(1, sizeof(*m));
+	struct lg_mqtt *m = obj;
+
+	(void)mosq;
+	if (!(level & MOSQ_LOG_ERR))
+		return;
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->last_log, sizeof(m->last_log), "%s", str);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* A connection attempt that did not end connected: counted by why, said once per change. */
+static void conn_failed(struct lg_mqtt *m, int rc)
+{
+	char why[320], log[256];
+	int e;
+
+	if (m->refused_rc >= 0) {
+		int r = m->refused_rc;
+
+		if (r == CONNACK_REFUSED_BAD_USERNAME_PASSWORD ||
+		    r == CONNACK_REFUSED_NOT_AUTHORIZED || r == MQTT_RC_BAD_USERNAME_OR_PASSWORD ||
+		    r == MQTT_RC_NOT_AUTHORIZED || r == MQTT_RC_BAD_AUTHENTICATION_METHOD)
+			e = LG_MQTT_ERR_AUTH;
+		else if (r == CONNACK_REFUSED_PROTOCOL_VERSION ||
+			 r == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION)
+			e = LG_MQTT_ERR_PROTOCOL;
+		else
+			e = LG_MQTT_ERR_REFUSED;
+		snprintf(why, sizeof(why), "the broker refused the connection: %s",
+			 m->cfg.protocol == 5 ? mosquitto_reason_string(r)
+					      : mosquitto_connack_string(r));
+		/* 3.1.1's texts end with a full stop; ours goes on after a colon */
+		if (why[0] && why[strlen(why) - 1] == '.')
+			why[strlen(why) - 1] = '\0';
+		m->refused_rc = -1;
+	} else {
+		e = rc == MOSQ_ERR_TLS ? LG_MQTT_ERR_TLS : LG_MQTT_ERR_NETWORK;
+		pthread_mutex_lock(&m->lock);
+		snprintf(log, sizeof(log), "%s", m->last_log);
+		m->last_log[0] = '\0';
+		pthread_mutex_unlock(&m->lock);
+		/* libmosquitto says only "TLS error" for a failed handshake; OpenSSL's reason came
+		 * through its log. */
+		if (e == LG_MQTT_ERR_TLS && strstr(log, "certificate verify failed"))
+			snprintf(why, sizeof(why),
+				 "TLS: the broker's certificate was not trusted "
+				 "(%s)",
+				 log);
+		else if (log[0])
+			snprintf(why, sizeof(why), "%s (%s)", mosquitto_strerror(rc), log);
+		else
+			snprintf(why, sizeof(why), "%s", mosquitto_strerror(rc));
+	}
+	atomic_fetch_add(&m->conn_errors[e], 1);
+	if (m->last_said != e)
+		fprintf(stderr,
+			"linegate: mqtt: %s:%u: %s: %s (retried with a backoff up to %d s; "
+			"linegatectl stats: mqtt.connect_errors.%s)\n",
+			m->cfg.host, m->cfg.port, why, err_hint[e], LG_MQTT_BACKOFF_MAX_S,
+			lg_mqtt_conn_error_names[e]);
+	m->last_said = e;
+}
+
+/* Sleep s seconds unless stopped meanwhile. */
+static void nap(struct lg_mqtt *m, unsigned s)
+{
+	for (unsigned i = 0; i < s * 10 && !atomic_load(&m->stop); i++) {
+		struct timespec ts = {0, 100000000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Connect, keep the connection, reconnect after 1, 2, 4 ... 30 s (and 1 s again once
+ * connected): a broker that is down is never waited for by anyone else. */
+static void *net_main(void *arg)
+{
+	struct lg_mqtt *m = arg;
+	unsigned backoff = 1;
+	bool first = true, sock = false;
+
+	while (!atomic_load(&m->stop)) {
+		int rc;
+
+		if (!sock) {
+			m->refused_rc = -1;
+			rc = first ? mosquitto_connect_async(m->mosq, m->cfg.host, m->cfg.port, 30)
+				   : mosquitto_reconnect_async(m->mosq);
+			first = false;
+			if (rc != MOSQ_ERR_SUCCESS) {
+				conn_failed(m, rc);
+				nap(m, backoff);
+				backoff = backoff * 2 > LG_MQTT_BACKOFF_MAX_S
+					      ? LG_MQTT_BACKOFF_MAX_S
+					      : backoff * 2;
+				continue;
+			}
+			sock = true;
+		}
+		rc = mosquitto_loop(m->mosq, 100, 1);
+		if (rc == MOSQ_ERR_SUCCESS) {
+			if (atomic_load(&m->connected))
+				backoff = 1;
+			continue;
+		}
+		sock = false;
+		if (atomic_load(&m->stop))
+			break;
+		if (atomic_exchange(&m->connected, false)) {
+			atomic_fetch_add(&m->disconnects, 1);
+			fprintf(stderr,
+				"linegate: mqtt: %s:%u: connection lost (%s); reconnecting\n",
+				m->cfg.host, m->cfg.port, mosquitto_strerror(rc));
+		} else {
+			conn_failed(m, rc);
+		}
+		nap(m, backoff);
+		backoff = backoff * 2 > LG_MQTT_BACKOFF_MAX_S ? LG_MQTT_BACKOFF_MAX_S : backoff * 2;
+	}
+	return NULL;
+}
+
+/* --- open ------------------------------------------------------------------------------- */
+
+static struct dev *dev_slot(struct lg_mqtt *m, uint32_t id)
+{
+	uint32_t h = (id * 2654435761u) % DEV_SLOTS;
+
+	for (unsigned i = 0; i < DEV_SLOTS; i++, h = (h + 1) % DEV_SLOTS)
+		if (!m->devs[h].id || m->devs[h].id == id)
+			return &m->devs[h];
+	return NULL; /* cannot happen: twice the slots of the devices a policy may have */
+}
+
+static int setup_client(struct lg_mqtt *m, char *err, size_t errlen)
+{
+	const struct lg_policy_mqtt *c = &m->cfg;
 	int rc;
 
-	if (!m)
-		return -ENOMEM;
-	m->cfg = *cfg;
-	mosquitto_lib_init();
-	m->mosq = mosquitto_new(cfg->client_id, true, m);
-	if (!m->mosq) {
-		snprintf(err, errlen, "mosquitto_new: %s", strerror(errno));
-		free(m);
-		return -ENOMEM;
-	}
-	mosquitto_connect_callback_set(m->mosq, on_connect);
+	mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION,
+			     c->protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+	mosquitto_threaded_set(m->mosq, true);
+	mosquitto_connect_v5_callback_set(m->mosq, on_connect);
 	mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
 	mosquitto_publish_callback_set(m->mosq, on_publish);
-	/* A broker that goes away is retried every 1..30 s; publishing meanwhile is counted,
-	 * never waited for. */
-	mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
-	rc = mosquitto_connect_async(m->mosq, cfg->host, cfg->port, 30);
-	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_ERRNO)
-		rc = mosquitto_loop_start(m->mosq);
+	mosquitto_log_callback_set(m->mosq, on_log);
+	/* The last will: the broker says offline for us when we vanish (SIGKILL, a cable). */
+	rc = mosquitto_will_set(m->mosq, m->status_topic, 7, "offline", c->qos[LG_MQTT_STATUS],
+				c->retain[LG_MQTT_STATUS]);
+	if (rc == MOSQ_ERR_SUCCESS && c->username[0])
+		rc = mosquitto_username_pw_set(m->mosq, c->username,
+					       c->password[0] ? c->password : NULL);
+	if (rc == MOSQ_ERR_SUCCESS && c->tls_ca[0])
+		rc =
+		    mosquitto_tls_set(m->mosq, c->tls_ca, NULL, c->tls_cert[0] ? c->tls_cert : NULL,
+				      c->tls_key[0] ? c->tls_key : NULL, NULL);
+	if (rc == MOSQ_ERR_SUCCESS && c->protocol == 5)
+		rc = mosquitto_property_add_string(&m->json_props, MQTT_PROP_CONTENT_TYPE,
+						   "application/json");
 	if (rc != MOSQ_ERR_SUCCESS) {
-		snprintf(err, errlen, "MQTT %s:%u: %s", cfg->host, cfg->port, mosquitto_strerror(rc));
-		mosquitto_destroy(m->mosq);
-		free(m);
-		return -EIO;
+		snprintf(err, errlen, "output.mqtt: %s%s", mosquitto_strerror(rc),
+			 rc == MOSQ_ERR_INVAL && c->tls_ca[0]
+			     ? " (tls: a certificate or key file libmosquitto cannot use)"
+			     : "");
+		return -EINVAL;
 	}
-	*out = m;
 	return 0;
 }
 
-void lg_mqtt_publish_event(struct lg_mqtt *m, const char *device, const char *payload,
-			   size_t len)
+int lg_mqtt_open(const struct lg_policy_mqtt *cfg, const struct lg_policy_device *devs,
+		 size_t ndevs, struct lg_mqtt **out, char *err, size_t errlen)
 {
-	char topic[256];
-	int rc;
+	struct lg_mqtt *m = calloc(1, sizeof(*m));
+	uint64_t now = mono_ns();
+	int ret;
 
-	if (atomic_load(&m->published) - atomic_load(&m->delivered) >= LG_MQTT_MAX_QUEUED_ALERTS) {
-		atomic_fetch_add(&m->dropped_alerts, 1);
-		return;
+	if (!m)
+		return -ENOMEM;
+	mosquitto_lib_init(); /* counted: lg_mqtt_close's cleanup undoes this one */
+	m->cfg = *cfg;
+	m->refused_rc = -1;
+	m->last_said = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", cfg->topic);
+	m->devs = calloc(DEV_SLOTS, sizeof(*m->devs));
+	if (!m->devs) {
+		ret = -ENOMEM;
+		goto err;
 	}
-	snprintf(topic, sizeof(topic), "%s/events/%s", m->cfg.topic, device);
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, m->cfg.qos_alerts, false);
-	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos_alerts > 0))
-		atomic_fetch_add(&m->published, 1);
-	else
-		atomic_fetch_add(&m->dropped_alerts, 1);
+	/* Enrolled devices that send nothing turn offline device_offline_s from now. */
+	for (size_t i = 0; i < ndevs && i < LG_POLICY_MAX_DEVICES; i++) {
+		struct dev *d = dev_slot(m, devs[i].id);
+
+		d->id = devs[i].id;
+		d->last_ns = now;
+		snprintf(d->name, sizeof(d->name), "%s", devs[i].name);
+	}
+	if (cfg->outbox_dir[0]) {
+		struct lg_outbox_cfg ocfg = {
+		    .dir = cfg->outbox_dir, .max_bytes = cfg->outbox_max_bytes, .sync_ms = 20};
+		struct lg_outbox_stats st;
+
+		m->mid_seq = calloc(65536, sizeof(*m->mid_seq));
+		if (!m->mid_seq) {
+			ret = -ENOMEM;
+			goto err;
+		}
+		ret = lg_outbox_open(&ocfg, &m->ob, err, errlen);
+		if (ret)
+			goto err;
+		lg_outbox_stats(m->ob, &st);
+		m->acked = m->pass_hi = st.acked;
+		/* What a previous run left unacknowledged counts as sent: it may well have been. */
+		m->sent_hi = st.next_seq - 1;
+	}
+	m->mosq = mosquitto_new(cfg->client_id, true, m);
+	if (!m->mosq) {
+		snprintf(err, errlen, "mosquitto_new: %s", strerror(errno));
+		ret = -ENOMEM;
+		goto err;
+	}
+	ret = setup_client(m, err, errlen);
+	if (ret)
+		goto err;
+	if (pthread_create(&m->net, NULL, net_main, m)) {
+		snprintf(err, errlen, "output.mqtt: no thread: %s", strerror(errno));
+		ret = -EAGAIN;
+		goto err;
+	}
+	pthread_setname_np(m->net, "lg-mqtt");
+	m->net_started = true;
+	*out = m;
+	return 0;
+err:
+	lg_mqtt_close(m);
+	return ret;
 }
 
-void lg_mqtt_publish(struct lg_mqtt *m, bool alert, const char *device, const char *payload,
-		     size_t len)
-{
-	char topic[256];
-	uint64_t queued = atomic_load(&m->published) - atomic_load(&m->delivered);
-	int rc, qos;
+/* --- the output thread ------------------------------------------------------------------ */
 
-	if (!alert && !m->cfg.scores)
+static const enum lg_outbox_kind to_outbox[LG_MQTT_KINDS] = {
+    [LG_MQTT_ALERTS] = LG_OUTBOX_ALERT, [LG_MQTT_INCIDENTS] = LG_OUTBOX_INCIDENT,
+    [LG_MQTT_SCORES] = LG_OUTBOX_SCORE, [LG_MQTT_EVENTS] = LG_OUTBOX_EVENT,
+    [LG_MQTT_STATUS] = LG_OUTBOX_EVENT, /* not used: status never goes to the outbox */
+};
+
+static enum lg_mqtt_kind from_outbox(enum lg_outbox_kind k)
+{
+	switch (k) {
+	case LG_OUTBOX_ALERT:
+		return LG_MQTT_ALERTS;
+	case LG_OUTBOX_INCIDENT:
+		return LG_MQTT_INCIDENTS;
+	case LG_OUTBOX_SCORE:
+		return LG_MQTT_SCORES;
+	default:
+		return LG_MQTT_EVENTS;
+	}
+}
+
+static void drop(struct lg_mqtt *m, enum lg_mqtt_kind kind, enum lg_mqtt_drop why)
+{
+	atomic_fetch_add_explicit(&m->dropped[kind][why], 1, memory_order_relaxed);
+}
+
+/* One message to libmosquitto: MOSQ_ERR_* and its message id in *mid. */
+static int send_msg(struct lg_mqtt *m, enum lg_mqtt_kind kind, const char *device,
+		    const void *payload, size_t len, int *mid)
+{
+	char topic[320];
+	int rc;
+
+	snprintf(topic, sizeof(topic), "%s/%s/%s", m->cfg.topic, lg_mqtt_kind_names[kind], device);
+	rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, m->cfg.qos[kind],
+				  m->cfg.retain[kind],
+				  kind == LG_MQTT_STATUS ? NULL : m->json_props);
+	return rc;
+}
+
+void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, const char *device,
+		 const char *payload, size_t len)
+{
+	struct dev *d = dev_slot(m, device_id);
+	uint64_t queued;
+	int rc;
+
+	if (d) {
+		if (!d->id) {
+			d->id = device_id;
+			snprintf(d->name, sizeof(d->name), "%s", device);
+		}
+		d->last_ns = mono_ns();
+		if (d->state != DEV_ONLINE) {
+			d->state = DEV_ONLINE;
+			m->last_scan_ns = 0; /* told in this round's pump */
+		}
+	}
+	if (kind == LG_MQTT_SCORES && !m->cfg.scores)
 		return;
-	if (queued >= (alert ? LG_MQTT_MAX_QUEUED_ALERTS : LG_MQTT_MAX_QUEUED_SCORES)) {
-		atomic_fetch_add(alert ? &m->dropped_alerts : &m->dropped_scores, 1);
+	if (m->ob) {
+		rc = lg_outbox_append(m->ob, to_outbox[kind], device, payload, len, NULL);
+		if (rc == -ENOSPC)
+			drop(m, kind, LG_MQTT_DROP_OUTBOX_FULL);
+		else if (rc == -EMSGSIZE || rc == -EINVAL)
+			drop(m, kind, LG_MQTT_DROP_TOO_LARGE);
+		else if (rc)
+			drop(m, kind, LG_MQTT_DROP_DISK);
 		return;
 	}
-	snprintf(topic, sizeof(topic), "%s/%s/%s", m->cfg.topic, alert ? "alerts" : "scores",
-		 device);
-	qos = alert ? m->cfg.qos_alerts : m->cfg.qos_scores;
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, qos, false);
+	queued = atomic_load(&m->published) - atomic_load(&m->delivered);
+	if (queued >=
+	    (kind == LG_MQTT_SCORES ? LG_MQTT_MAX_QUEUED_SCORES : LG_MQTT_MAX_QUEUED_ALERTS)) {
+		drop(m, kind, LG_MQTT_DROP_QUEUE_FULL);
+		return;
+	}
+	rc = send_msg(m, kind, device, payload, len, NULL);
 	/* While disconnected, libmosquitto keeps QoS 1 and 2 messages for the next
 	 * connection and says MOSQ_ERR_NO_CONN; only QoS 0 ones are really lost then. */
-	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && qos > 0))
+	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos[kind] > 0)) {
 		atomic_fetch_add(&m->published, 1);
-	else
-		atomic_fetch_add(alert ? &m->dropped_alerts : &m->dropped_scores, 1);
+		atomic_fetch_add(&m->published_kind[kind], 1);
+	} else {
+		drop(m, kind,
+		     rc == MOSQ_ERR_NO_CONN ? LG_MQTT_DROP_NOT_CONNECTED : LG_MQTT_DROP_CLIENT);
+	}
 }
 
-/* incidents: <topic>/incidents/<device>, with the QoS of alerts (and their queue bound). */
-void lg_mqtt_publish_incident(struct lg_mqtt *m, const char *device, const char *payload,
-			      size_t len)
+/* A device's status, retained: online or offline. */
+static void tell_device(struct lg_mqtt *m, struct dev *d)
 {
-	char topic[256];
-	uint64_t queued = atomic_load(&m->published) - atomic_load(&m->delivered);
-	int rc;
+	const char *s = d->state == DEV_ONLINE ? "online" : "offline";
+	int mid = 0;
 
-	if (queued >= LG_MQTT_MAX_QUEUED_ALERTS) {
-		atomic_fetch_add(&m->dropped_alerts, 1);
+	if (send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid) != MOSQ_ERR_SUCCESS)
+		return; /* not connected: told at the next connection */
+	/* Its acknowledgement must not be taken for an old record's that had this id. */
+	if (m->mid_seq)
+		m->mid_seq[(uint16_t)mid] = 0;
+	atomic_fetch_add(&m->published, 1);
+	atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+	d->told = d->state;
+}
+
+/* Devices turn offline after device_offline_s without a record, online with one; the broker
+ * is told each change, and everything again after a reconnect. */
+static void device_status(struct lg_mqtt *m, bool reconnected)
+{
+	uint64_t now = mono_ns(), silence = (uint64_t)m->cfg.device_offline_s * 1000000000u;
+	bool connected = atomic_load(&m->connected);
+	uint32_t online = 0, offline = 0;
+
+	if (!m->cfg.device_offline_s || (!reconnected && now - m->last_scan_ns < DEV_SCAN_NS))
 		return;
+	m->last_scan_ns = now;
+	for (unsigned i = 0; i < DEV_SLOTS; i++) {
+		struct dev *d = &m->devs[i];
+
+		if (!d->id)
+			continue;
+		if (d->state != DEV_OFFLINE && now - d->last_ns >= silence)
+			d->state = DEV_OFFLINE;
+		online += d->state == DEV_ONLINE;
+		offline += d->state == DEV_OFFLINE;
+		if (reconnected)
+			d->told = DEV_UNKNOWN;
+		if (connected && d->state != DEV_UNKNOWN && d->told != d->state)
+			tell_device(m, d);
 	}
-	snprintf(topic, sizeof(topic), "%s/incidents/%s", m->cfg.topic, device);
-	rc = mosquitto_publish(m->mosq, NULL, topic, (int)len, payload, m->cfg.qos_alerts, false);
-	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos_alerts > 0))
+	atomic_store(&m->devices_online, online);
+	atomic_store(&m->devices_offline, offline);
+}
+
+/* Acknowledgements in: the outbox cursor moves over every record acknowledged in a row. */
+static void take_acks(struct lg_mqtt *m, bool reconnected)
+{
+	uint16_t q[ACKQ];
+	unsigned cnt;
+	bool rewind;
+	struct lg_outbox_stats st;
+
+	pthread_mutex_lock(&m->lock);
+	cnt = m->nackq;
+	memcpy(q, m->ackq, cnt * sizeof(q[0]));
+	m->nackq = 0;
+	rewind = m->ack_overflow || reconnected;
+	m->ack_overflow = false;
+	pthread_mutex_unlock(&m->lock);
+
+	/* The outbox may have evicted records (full): the cursor is past them. */
+	lg_outbox_stats(m->ob, &st);
+	if (st.acked > m->acked)
+		m->acked = st.acked;
+	for (unsigned i = 0; i < cnt; i++) {
+		uint64_t seq = m->mid_seq[q[i]];
+
+		m->mid_seq[q[i]] = 0;
+		if (seq > m->acked && seq - m->acked <= WINDOW)
+			m->done[seq % WINDOW] = seq;
+	}
+	while (m->done[(m->acked + 1) % WINDOW] == m->acked + 1)
+		m->acked++;
+	lg_outbox_ack(m->ob, m->acked);
+	if (m->pass_hi < m->acked)
+		m->pass_hi = m->acked;
+	/* A new connection: what the old one did not acknowledge is sent again (under new
+	 * message ids: the old ones are forgotten, so that their reuse acknowledges nothing). */
+	if (reconnected)
+		memset(m->mid_seq, 0, 65536 * sizeof(*m->mid_seq));
+	if (rewind) {
+		lg_outbox_rewind(m->ob);
+		m->pass_hi = m->acked;
+	}
+}
+
+/* A publish that may work later (on the next connection), not refused for good. */
+static bool transient(int rc)
+{
+	return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NOMEM ||
+	       rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_CONN_PENDING || rc == MOSQ_ERR_KEEPALIVE;
+}
+
+static void send_outbox(struct lg_mqtt *m)
+{
+	struct lg_outbox_rec r;
+
+	while (m->pass_hi - m->acked < LG_MQTT_INFLIGHT && lg_outbox_next(m->ob, &r) == 1) {
+		enum lg_mqtt_kind kind = from_outbox(r.kind);
+		int mid = 0, rc = send_msg(m, kind, r.key, r.data, r.len, &mid);
+
+		if (rc != MOSQ_ERR_SUCCESS && !transient(rc)) {
+			/* Refused for good (larger than the broker takes, a topic it cannot
+			 * carry): counted and passed, or it would hold every record behind it. */
+			drop(m, kind, LG_MQTT_DROP_CLIENT);
+			if (r.seq > m->acked && r.seq - m->acked <= WINDOW)
+				m->done[r.seq % WINDOW] = r.seq;
+			m->pass_hi = r.seq;
+			continue;
+		}
+		if (rc != MOSQ_ERR_SUCCESS) {
+			/* Not taken (a connection lost just now): from the cursor again later. */
+			lg_outbox_rewind(m->ob);
+			m->pass_hi = m->acked;
+			break;
+		}
+		m->mid_seq[(uint16_t)mid] = r.seq;
 		atomic_fetch_add(&m->published, 1);
-	else
-		atomic_fetch_add(&m->dropped_alerts, 1);
+		atomic_fetch_add(&m->published_kind[kind], 1);
+		if (r.seq <= m->sent_hi)
+			atomic_fetch_add(&m->resent, 1);
+		else
+			m->sent_hi = r.seq;
+		m->pass_hi = r.seq;
+	}
+}
+
+void lg_mqtt_pump(struct lg_mqtt *m)
+{
+	uint64_t conns = atomic_load(&m->connects);
+	bool reconnected = conns != m->conn_seen && atomic_load(&m->connected);
+
+	if (reconnected)
+		m->conn_seen = conns;
+	device_status(m, reconnected);
+	if (!m->ob)
+		return;
+	lg_outbox_sync(m->ob, false);
+	take_acks(m, reconnected);
+	if (atomic_load(&m->connected))
+		send_outbox(m);
 }
 
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 {
-	st->published = atomic_load(&m->published);
-	st->delivered = atomic_load(&m->delivered);
-	st->dropped_scores = atomic_load(&m->dropped_scores);
-	st->dropped_alerts = atomic_load(&m->dropped_alerts);
-	st->connects = atomic_load(&m->connects);
-	st->connected = atomic_load(&m->connected);
+	struct lg_mqtt *x = (struct lg_mqtt *)m;
+
+	*st = (struct lg_mqtt_stats){
+	    .published = atomic_load(&x->published),
+	    .delivered = atomic_load(&x->delivered),
+	    .connects = atomic_load(&x->connects),
+	    .disconnects = atomic_load(&x->disconnects),
+	    .connected = atomic_load(&x->connected),
+	    .resent = atomic_load(&x->resent),
+	    .devices_online = atomic_load(&x->devices_online),
+	    .devices_offline = atomic_load(&x->devices_offline),
+	    .have_outbox = m->ob != NULL,
+	};
+	for (int k = 0; k < LG_MQTT_KINDS; k++) {
+		st->published_kind[k] = atomic_load(&x->published_kind[k]);
+		for (int r = 0; r < LG_MQTT_DROPS; r++) {
+			st->dropped[k][r] = atomic_load(&x->dropped[k][r]);
+			if (k == LG_MQTT_SCORES)
+				st->dropped_scores += st->dropped[k][r];
+			else
+				st->dropped_alerts += st->dropped[k][r];
+		}
+	}
+	for (int e = 0; e < LG_MQTT_ERRS; e++)
+		st->conn_errors[e] = atomic_load(&x->conn_errors[e]);
+	if (m->ob)
+		lg_outbox_stats(m->ob, &st->outbox);
+}
+
+static void pause_10ms(void)
+{
+	struct timespec ts = {0, 10000000};
+
+	nanosleep(&ts, NULL);
 }
 
 void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms)
 {
 	if (!m)
 		return;
-	for (int t = 0; t < timeout_ms && atomic_load(&m->connected) &&
-			atomic_load(&m->delivered) < atomic_load(&m->published);
-	     t += 10) {
-		struct timespec ts = { 0, 10000000 };
+	if (m->ob)
+		lg_outbox_sync(m->ob, true);
+	for (int t = 0; t < timeout_ms && atomic_load(&m->connected); t += 10) {
+		struct lg_outbox_stats st = {0};
 
-		nanosleep(&ts, NULL);
+		lg_mqtt_pump(m);
+		if (m->ob) {
+			lg_outbox_sync(m->ob, true);
+			lg_outbox_stats(m->ob, &st);
+		}
+		/* With an outbox, what matters is that it is empty (a QoS 0 message a lost
+		 * connection took is in it again); without, that libmosquitto has sent all. */
+		if (m->ob ? !st.records : atomic_load(&m->delivered) >= atomic_load(&m->published))
+			break;
+		pause_10ms();
 	}
 }
 
@@ -168,9 +691,37 @@ void lg_mqtt_close(struct lg_mqtt *m)
 {
 	if (!m)
 		return;
-	mosquitto_disconnect(m->mosq);
-	mosquitto_loop_stop(m->mosq, false);
-	mosquitto_destroy(m->mosq);
+	if (m->net_started) {
+		/* A clean stop says offline itself (the will is for vanishing), and waits a
+		 * second at most for the broker to have it. */
+		int mid = -1;
+
+		if (atomic_load(&m->connected) &&
+		    mosquitto_publish(m->mosq, &mid, m->status_topic, 7, "offline",
+				      m->cfg.qos[LG_MQTT_STATUS],
+				      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
+			atomic_fetch_add(&m->published, 1);
+			atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+			for (int t = 0; t < 1000 && atomic_load(&m->connected) &&
+					atomic_load(&m->last_mid) != mid &&
+					atomic_load(&m->delivered) < atomic_load(&m->published);
+			     t += 10)
+				pause_10ms();
+		}
+		atomic_store(&m->stop, true);
+		mosquitto_disconnect(m->mosq);
+		pthread_join(m->net, NULL);
+	}
+	if (m->ob)
+		take_acks(m, false); /* acknowledgements that came in meanwhile move the cursor */
+	lg_outbox_close(m->ob);
+	if (m->mosq)
+		mosquitto_destroy(m->mosq);
+	mosquitto_property_free_all(&m->json_props);
 	mosquitto_lib_cleanup();
+	sodium_memzero(m->cfg.password, sizeof(m->cfg.password));
+	pthread_mutex_destroy(&m->lock);
+	free(m->mid_seq);
+	free(m->devs);
 	free(m);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The outbox (docs/fleet.md "The outbox"): a bounded on-disk queue of records between the
- * output thread and a network output (NATS JetStream now, MQTT later), so that what was not
+ * output thread and a network output (NATS JetStream, MQTT), so that what was not
  * acknowledged by the far side is sent again after a broker outage, a crash or a restart
  * (at least once; the far side removes duplicates by the record's sequence number).
  *

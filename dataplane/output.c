@@ -160,7 +160,8 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	out_append(dp, line, (size_t)len, false, NULL);
 	out_latency(dp, e);
 	if (dp->mqtt)
-		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
+		lg_mqtt_put(dp->mqtt, LG_MQTT_INCIDENTS, e->device_id, e->name, line,
+			    (size_t)len - 1);
 	if (dp->nats)
 		lg_nats_put(dp->nats, LG_OUTBOX_INCIDENT, e->device_id, e->name, line,
 			    (size_t)len - 1);
@@ -226,10 +227,10 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	out_append(dp, line, (size_t)len, e->alert,
 		   e->kind == LG_EV_ROW && !e->drift.kind && e->arrival_ns ? e : NULL);
 	out_latency(dp, e);
-	if (dp->mqtt && e->drift.kind)
-		lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
-	else if (dp->mqtt)
-		lg_mqtt_publish(dp->mqtt, e->alert, e->name, line, (size_t)len - 1);
+	if (dp->mqtt)
+		lg_mqtt_put(dp->mqtt, e->drift.kind ? LG_MQTT_EVENTS :
+				      e->alert ? LG_MQTT_ALERTS : LG_MQTT_SCORES,
+			    e->device_id, e->name, line, (size_t)len - 1);
 	if (dp->nats)
 		lg_nats_put(dp->nats, e->drift.kind ? LG_OUTBOX_EVENT :
 				      e->alert ? LG_OUTBOX_ALERT : LG_OUTBOX_SCORE,
@@ -288,6 +289,8 @@ void *lg_output_main(void *arg)
 		out_flush(dp);
 		if (dp->nats)
 			lg_nats_pump(dp->nats);
+		if (dp->mqtt)
+			lg_mqtt_pump(dp->mqtt);
 		/* An apply changed output.jsonl: what was drained went to the old file, whole;
 		 * from the next round on, lines go to the new one. */
 		next = atomic_load(&dp->out_next);

@@ -33,6 +33,17 @@ struct lg_mcast_group {
 };
 #define LG_OPCUA_MQTT_MAX_TOPICS 8
 #define LG_NATS_MAX_URLS 8 /* output.nats.urls */
+/* output.mqtt: the kinds of message, each with its QoS and retain flag (qos_<kind>,
+ * retain_<kind>). */
+enum lg_mqtt_kind {
+	LG_MQTT_ALERTS,
+	LG_MQTT_INCIDENTS,
+	LG_MQTT_SCORES,
+	LG_MQTT_EVENTS,
+	LG_MQTT_STATUS, /* <topic>/status (birth, last will) and <topic>/status/<device> */
+	LG_MQTT_KINDS
+};
+extern const char *const lg_mqtt_kind_names[LG_MQTT_KINDS]; /* "alerts", ... "status" */
 
 /*
  * Limits on the policy text, enforced on libyaml's event stream before any tree is built
@@ -214,9 +225,25 @@ struct lg_policy {
 		char host[256];       /* "" = no MQTT output */
 		uint16_t port;
 		char client_id[64];
-		char topic[128];      /* prefix: <topic>/{alerts,scores,events}/<device> */
-		uint8_t qos_alerts, qos_scores;
+		char topic[128];      /* prefix: <topic>/{alerts,scores,incidents,events}/<device> */
 		bool scores;          /* publish routine scores too, not only alerts */
+		/* issue 12 (docs/policy.md "MQTT output"): all start-only. */
+		uint8_t protocol;     /* MQTT protocol level: 5 (the default) or 4 (3.1.1) */
+		/* QoS and retain flag per kind of message (enum lg_mqtt_kind) */
+		uint8_t qos[LG_MQTT_KINDS];
+		bool retain[LG_MQTT_KINDS];
+		char username[64];    /* "" = none */
+		/* Read from password_file (0600): never print, log or audit it. */
+		char password[128];
+		/* tls: the broker's CA ("" = plain TCP), a client certificate and key (0600). */
+		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];
+		/* <topic>/status/<device> turns offline after this long without a record; 0 =
+		 * no per-device status (the line server's <topic>/status is always there). */
+		uint32_t device_offline_s;
+		/* outbox: alerts, incidents, events and scores on disk until the broker has them
+		 * (dataplane/outbox.h); "" = in memory only, lost by a restart. */
+		char outbox_dir[LG_PATH_MAX];
+		uint64_t outbox_max_bytes; /* 256 MiB */
 	} mqtt;
 	/* output.nats (docs/fleet.md): incidents, alerts, drift events and every score_every-th
 	 * score of a device to NATS JetStream on <subject_prefix>.<plant>.<line>.<kind>.<device>,

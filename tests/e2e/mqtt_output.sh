@@ -51,18 +51,31 @@ python3 - "$T/stats.json" "$T/out.jsonl" "$T/sub.txt" <<'PY'
 import json, sys
 st = json.load(open(sys.argv[1]))
 lines = [json.loads(l) for l in open(sys.argv[2])]
-msgs = []
+msgs, status = [], []
 for l in open(sys.argv[3]):
     topic, payload = l.rstrip("\n").split(" ", 1)
-    msgs.append((topic, json.loads(payload)))
+    if topic.startswith("lgtest/line1/status"):
+        status.append((topic, payload))
+    else:
+        msgs.append((topic, json.loads(payload)))
 ok = True
 def check(name, got, want):
     global ok
     print(f"{name}: {'ok' if got == want else 'FAILED'}: got {str(got)[:200]}, want {str(want)[:200]}")
     ok &= got == want
 check("messages received by the subscriber", len(msgs), len(lines))
-check("mqtt published", st["mqtt"]["published"], len(lines))
-check("mqtt delivered", st["mqtt"]["delivered"], len(lines))
+pk = st["mqtt"]["published_by_kind"]
+check("mqtt published (records)", sum(v for k, v in pk.items() if k != "status"), len(lines))
+check("mqtt delivered (records and status)", st["mqtt"]["delivered"], st["mqtt"]["published"])
+# Birth, each device online once, then the clean offline (issue 12): 8 devices sent.
+devs = sorted({e["name"] for e in lines})
+check("line server status: birth then clean offline",
+      [p for t, p in status if t == "lgtest/line1/status"], ["online", "offline"])
+check("device status: each sending device online once",
+      sorted((t, p) for t, p in status if t != "lgtest/line1/status"),
+      [("lgtest/line1/status/" + d, "online") for d in devs])
+# The final stats are written before the clean "offline" is published.
+check("status messages published", pk["status"], len(status) - 1)
 check("mqtt dropped", st["mqtt"]["dropped_scores"] + st["mqtt"]["dropped_alerts"], 0)
 alerts = [m for t, m in msgs if t.startswith("lgtest/line1/alerts/")]
 check("alerts over MQTT", len(alerts), sum(1 for e in lines if e["type"] == "alert"))
@@ -91,6 +104,14 @@ PY
 DP=$!
 LG_PIDS="$LG_PIDS $DP"
 lg_wait_for 5 test -S "$T/dp2.sock" || lg_fail "linegate did not start again"
+connected() {
+	python3 - "$T/dp2.sock" <<'PY'
+import sys, lgsock
+sys.exit(0 if lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["mqtt"]["connected"] else 1)
+PY
+}
+# Connected first (in the background): the broker goes away under a live connection.
+lg_wait_for 10 connected || lg_fail "linegate did not connect to the broker"
 kill $BROKER; wait $BROKER 2>/dev/null || true
 # The restarted linegate keeps the devices' replay marks (its state folder): the devices
 # go on after the 100 frames of the first run.
@@ -99,12 +120,6 @@ kill $BROKER; wait $BROKER 2>/dev/null || true
 sleep 0.3
 start_broker
 # Reconnects back off from 1 s to 30 s: wait until linegate says it is connected again.
-connected() {
-	python3 - "$T/dp2.sock" <<'PY'
-import sys, lgsock
-sys.exit(0 if lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["mqtt"]["connected"] else 1)
-PY
-}
 lg_wait_for 40 connected || lg_fail "linegate did not reconnect to the broker"
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 50 -r 2000 -q -s 7 --first-seq 151 -j "$T/sent3.json"
 sleep 1
@@ -116,7 +131,8 @@ st = json.load(open(sys.argv[1])); m = st["mqtt"]
 print(st["scored"], m)
 ok = st["scored"] == 2 * 8 * 50                      # scoring never stopped
 ok &= m["connects"] >= 2                             # it came back
-ok &= m["published"] + m["dropped_scores"] + m["dropped_alerts"] == st["output_lines"]  # nothing unaccounted
+recs = sum(v for k, v in m["published_by_kind"].items() if k != "status")
+ok &= recs + m["dropped_scores"] + m["dropped_alerts"] == st["output_lines"]  # nothing unaccounted
 ok &= m["delivered"] == m["published"]               # what was queued went out after the reconnect
 sys.exit(0 if ok else 1)
 PY

@@ -168,6 +168,46 @@ int main(int argc, char **argv)
 			     "'nats' needs 'plant' and 'line'");
 	}
 
+	/* output.mqtt (issue 12): defaults, then every key. */
+	{
+		static const char m0[] = "version: 1\noutput:\n  mqtt: {host: b}\n";
+		static const char m1[] =
+			"version: 1\noutput:\n  mqtt:\n    host: b\n    protocol: 3.1.1\n"
+			"    username: lg\n    password_file: k1.key\n    qos_alerts: 2\n"
+			"    qos_scores: 1\n    qos_status: 0\n    retain_incidents: true\n"
+			"    retain_status: false\n    device_offline_seconds: 0\n"
+			"    outbox: {dir: ob, max_bytes: 65536}\n";
+
+		CHECK_EQ(lg_policy_parse(m0, strlen(m0), keys.policy, &p, err, sizeof(err)), 0);
+		CHECK_EQ(p.mqtt.protocol, 5);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_ALERTS], 1);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_INCIDENTS], 1);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_EVENTS], 1);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_SCORES], 0);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_STATUS], 1);
+		CHECK(p.mqtt.retain[LG_MQTT_STATUS] && !p.mqtt.retain[LG_MQTT_ALERTS]);
+		CHECK_EQ(p.mqtt.device_offline_s, 30);
+		CHECK_EQ(p.mqtt.outbox_dir[0], 0);
+		CHECK_EQ(p.mqtt.username[0], 0);
+		lg_policy_free(&p);
+		CHECK_EQ(lg_policy_parse(m1, strlen(m1), keys.policy, &p, err, sizeof(err)), 0);
+		CHECK_EQ(p.mqtt.protocol, 4);
+		CHECK(!strcmp(p.mqtt.username, "lg"));
+		CHECK_EQ(strlen(p.mqtt.password), 64);
+		/* incidents and events follow qos_alerts when not set */
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_ALERTS], 2);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_INCIDENTS], 2);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_EVENTS], 2);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_SCORES], 1);
+		CHECK_EQ(p.mqtt.qos[LG_MQTT_STATUS], 0);
+		CHECK(p.mqtt.retain[LG_MQTT_INCIDENTS] && !p.mqtt.retain[LG_MQTT_STATUS]);
+		CHECK_EQ(p.mqtt.device_offline_s, 0);
+		CHECK(strstr(p.mqtt.outbox_dir, "/ob") != NULL);
+		CHECK_EQ(p.mqtt.outbox_max_bytes, 65536);
+		lg_policy_free(&p);
+		CHECK_EQ(p.mqtt.password[0], 0); /* wiped */
+	}
+
 	/* OPC UA PubSub over MQTT: the section, a device only there (no source), one on both. */
 	{
 		static const char om[] =
@@ -218,9 +258,15 @@ int main(int argc, char **argv)
 			     "'mqtt' needs a 'host'");
 		expect_error("version: 1\nopcua_mqtt: {port: 1884, topics: [t]}\n", "t.yaml:2:13:",
 			     "'opcua_mqtt' needs a 'host'");
-		/* The output has no auth or TLS of its own: refused, not taken without effect. */
+		/* The output's TLS files are checked at parse time (issue 12). */
 		expect_error("version: 1\noutput:\n  mqtt: {host: h, tls: {ca_file: x}}\n",
-			     "t.yaml:3:19:", "unknown mqtt field");
+			     "t.yaml:3:34:", "CA file");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, protocol: 4}\n",
+			     "t.yaml:3:29:", "'protocol' must be 5 or 3.1.1");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, retain_status: yes}\n",
+			     "t.yaml:3:34:", "'retain_status' must be true or false");
+		expect_error("version: 1\noutput:\n  mqtt: {host: h, qos_status: 5}\n",
+			     "t.yaml:3:31:", "'qos_status' is 5, must be between 0 and 2");
 		expect_error("version: 1\nopcua_mqtt: {host: h, topics: [t], qos: 2}\n",
 			     "t.yaml:2:41:", "'qos'");
 		expect_error("version: 1\noutput:\n  mqtt: {host: h, qos_alerts: 3}\n",
