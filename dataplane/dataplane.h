@@ -317,7 +317,7 @@ struct lg_dp {
 	char out_path[LG_PATH_MAX];      /* output thread (and main before it starts) */
 	char out_next_path[LG_PATH_MAX]; /* with out_next */
 	bool out_seekable;               /* a regular file: a cut line is truncated away */
-	int out_fl_saved;                /* stdout's file status flags before O_NONBLOCK, or -1 */
+	int out_fl_saved;                /* stdout's file status flags before O_NONBLOCK + 1; 0 = none */
 	char out_tail[1100];             /* a pipe: the rest of a line cut by a short write */
 	size_t out_tail_len;
 	uint8_t out_tail_kind;

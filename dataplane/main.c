@@ -1129,7 +1129,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(dp.out_path, sizeof(dp.out_path), "%s", dp.out_is_stdout ? "" : p.jsonl);
-	dp.out_fl_saved = -1;
 	lg_output_prepare(&dp);
 	atomic_store(&dp.out_max_bytes, p.jsonl_max_bytes);
 	atomic_store(&dp.out_keep, p.jsonl_keep);

@@ -215,7 +215,7 @@ static void out_flush(struct lg_dp *dp)
 	unsigned i = 0;
 	int err = 0;
 
-	if (!dp->nout)
+	if (!dp->nout && !dp->out_tail_len)
 		return;
 	if (!out_finish_tail(dp))
 		err = EAGAIN;
@@ -492,8 +492,8 @@ void lg_output_prepare(struct lg_dp *dp)
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fl & O_NONBLOCK)
 		return;
-	if (dp->out_is_stdout && dp->out_fl_saved < 0)
-		dp->out_fl_saved = fl;
+	if (dp->out_is_stdout && !dp->out_fl_saved)
+		dp->out_fl_saved = fl + 1;
 	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
@@ -507,8 +507,8 @@ void lg_output_close(struct lg_dp *dp)
 	if (!dp->out)
 		return;
 	if (dp->out_is_stdout) {
-		if (dp->out_fl_saved >= 0)
-			fcntl(fileno(dp->out), F_SETFL, dp->out_fl_saved);
+		if (dp->out_fl_saved)
+			fcntl(fileno(dp->out), F_SETFL, dp->out_fl_saved - 1);
 	} else {
 		fclose(dp->out);
 	}
@@ -549,6 +549,9 @@ void *lg_output_main(void *arg)
 			dp->out_tail_len = 0;
 			if (dp->out && !dp->out_is_stdout)
 				fclose(dp->out);
+			else if (dp->out && dp->out_fl_saved)
+				fcntl(fileno(dp->out), F_SETFL, dp->out_fl_saved - 1);
+			dp->out_fl_saved = 0;
 			dp->out = next;
 			dp->out_is_stdout = next == stdout;
 			snprintf(dp->out_path, sizeof(dp->out_path), "%s",
