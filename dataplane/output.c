@@ -69,7 +69,7 @@ static int out_wait_ms(const struct lg_dp *dp)
 
 /*
  * write(2) len bytes to the output (nonblocking when it is a pipe: a reader that does not
- * read is waited for out_wait_ms(), never for good). Returns the bytes written; *err is 0
+ * read is waited for out_wait_ms(), never for good; a replay waits until it is stopped). Returns the bytes written; *err is 0
  * when all were, else why not (EAGAIN: the reader did not read in time; ETIMEDOUT: the
  * shutdown bound passed).
  */
@@ -95,7 +95,10 @@ static size_t out_write(struct lg_dp *dp, const char *buf, size_t len, int *err)
 
 			if (poll(&pfd, 1, wait) > 0)
 				continue;
-			if (!atomic_load_explicit(&dp->out_deadline_ns, memory_order_relaxed)) {
+			/* A replay (a finite stream) has no line to keep up with: it waits for its
+			 * reader, as its workers wait for ring room, until it is told to stop. */
+			if (!atomic_load_explicit(&dp->out_deadline_ns, memory_order_relaxed) &&
+			    !dp->handoff_wait) {
 				*err = EAGAIN;
 				break;
 			}
