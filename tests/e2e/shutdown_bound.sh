@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shutdown within a bound whatever the outputs are doing (issue 12): a FIFO whose reader
-# never reads, stdout piped to a process that never reads, and an MQTT broker that stopped
-# answering (SIGSTOP, mosquitto of our own on a free loopback port). SIGTERM or SIGINT ends
+# never reads, stdout piped to a process that never reads, and an MQTT broker and a NATS
+# server that stopped answering (SIGSTOP; mosquitto and nats-server of our own on free
+# loopback ports; NATS records are not abandoned: they stay in the on-disk outbox). SIGTERM or SIGINT ends
 # linegate within --shutdown-timeout (+ a margin for the last steps), with the final lines
 # saying how many records of each kind were abandoned: exactly what was produced and neither
 # written nor dropped (counted per kind in the final counters).
@@ -156,5 +157,46 @@ done()
 PY
 else
 	echo "(mosquitto is not installed: MQTT case skipped)"
+fi
+echo "== a NATS server that stopped answering (SIGSTOP): records stay in the outbox"
+FLEET=$LG_BUILD/control/linegate-fleet
+if command -v nats-server >/dev/null && [ -x "$FLEET" ]; then
+	NPORT=$(free_port)
+	nats-server -js -a 127.0.0.1 -p "$NPORT" -sd "$T/js" > "$T/nats.log" 2>&1 &
+	NATS=$!
+	LG_PIDS="$LG_PIDS $NATS"
+	lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $NPORT), 1)" ||
+		lg_fail "nats-server did not start: $(tail -5 "$T/nats.log")"
+	"$FLEET" stream-create --url nats://127.0.0.1:$NPORT --stream LGTEST --subject-prefix lgtest \
+		--max-age 1h --duplicate-window 10m > "$T/create.txt" || lg_fail "stream-create failed"
+	policy "$T/nats.yaml" "nats: {urls: nats://127.0.0.1:$NPORT, subject_prefix: lgtest, plant: north, line: line1, outbox: {dir: $T/outbox}, score_every: 1}"
+	POLICY=nats start nats -o "$T/nats.jsonl"
+	DP=$!
+	LG_PIDS="$LG_PIDS $DP"
+	lg_wait_for 5 test -S "$T/nats.sock" || lg_fail "nats: linegate did not start: $(cat "$T/nats.err")"
+	nats_connected() { lg_dp_stats "$T/nq.json" "$T/nats.sock" && lg_json "$T/nq.json" "d['nats']['connected']"; }
+	lg_wait_value 10 True nats_connected || lg_fail "nats: linegate did not connect"
+	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 50 -r 2000 -q
+	sleep 0.5
+	kill -STOP $NATS
+	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 200 --first-seq 51 \
+		-r 4000 -q
+	sleep 0.5
+	stop_timed nats TERM
+	kill -CONT $NATS
+	python3 - "$T/nats.stats" "$T/nats.err" "$T/nats.jsonl" <<'PY' || lg_fail "nats"
+import json, re, sys
+from lgcheck import check, done
+st = json.load(open(sys.argv[1]))
+lines = sum(1 for _ in open(sys.argv[3]))
+check("every line was written to the file", st["output_lines"], lines)
+ob = st["nats"]["outbox"]
+check("records wait in the outbox for the next start", ob["records"] > 0, True)
+check("the summary says so", re.search(r"outbox %d records .* unacknowledged" % ob["records"],
+      open(sys.argv[2]).read()) is not None, True)
+done()
+PY
+else
+	echo "(nats-server or NATS support missing: NATS case skipped)"
 fi
 echo "PASS"
