@@ -300,7 +300,9 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
-			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
+			s.out_dropped, s.out_dropped_alerts, dp->out_errno == EAGAIN ?
+			"the reader did not read for 100 ms (a pipe or FIFO)" :
+			strerror(dp->out_errno));
 	if (s.have_nats)
 		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
 			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "

@@ -177,6 +177,44 @@ check("in order, none missing across the kept files", seqs, list(range(seqs[0], 
 done()
 PY
 
+echo "== rotation switched on by a live apply"
+rm -rf "$T/rot" && mkdir -p "$T/rot"
+policy "$T/live.yaml" "$T/rot/out.jsonl"
+policy "$T/live2.yaml" "{path: $T/rot/out.jsonl, max_bytes: 8192, keep: 50}"
+run live
+send 20 4000
+settled live
+python3 -c "
+import json, sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()})
+print(json.dumps(r.get('changes')) if r.get('ok') else 'error: ' + r.get('error', ''))" \
+	"$T/live.sock" "$T/live2.yaml" > "$T/live.apply"
+python3 - "$T/live.apply" <<'PY' || lg_fail "live apply"
+import json, sys
+from lgcheck import check, done
+ch = json.load(open(sys.argv[1]))
+check("the apply's changes", sorted((c["field"], c["old"], c["new"]) for c in ch),
+      [("output.jsonl.keep", "0", "50"), ("output.jsonl.max_bytes", "0", "8192")])
+done()
+PY
+send 40 4000 --first-seq 21
+settled live
+stop live
+rotations=$(lg_json "$T/live.stats" "d['jsonl']['rotations']")
+files=("$T/rot/out.jsonl")
+for i in $(seq "$rotations"); do files+=("$T/rot/out.jsonl.$i"); done
+python3 "$T/check.py" "$T/live.stats" "$T/live.err" "${files[@]}" || lg_fail "live apply"
+python3 - "$rotations" "${files[@]}" <<'PY' || lg_fail "live apply"
+import os, sys
+from lgcheck import check, done
+rot, files = int(sys.argv[1]), sys.argv[2:]
+check("rotated after the apply", rot >= 3, True)
+# The file from before the apply (160 lines, ~40 KiB) is rotated before the first line after.
+check("files after the first at most max_bytes", [f for f in files[:-1] if os.path.getsize(f) > 8192], [])
+check("the oldest is the file from before the apply", os.path.getsize(files[-1]) > 8192, True)
+done()
+PY
+
 echo "== logrotate: mv, then SIGHUP (reopen and reload); mv, then SIGUSR1 (reopen)"
 mkdir -p "$T/hup"
 policy "$T/hup.yaml" "$T/hup/out.jsonl"
