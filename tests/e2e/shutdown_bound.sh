@@ -3,9 +3,9 @@
 # never reads, stdout piped to a process that never reads, and an MQTT broker and a NATS
 # server that stopped answering (SIGSTOP; mosquitto and nats-server of our own on free
 # loopback ports; NATS records are not abandoned: they stay in the on-disk outbox).
-# SIGTERM or SIGINT ends linegate within --shutdown-timeout (+ 2.5 s for the last steps), with the final lines
-# saying how many records of each kind were abandoned: exactly what was produced and neither
-# written nor dropped (counted per kind in the final counters).
+# SIGTERM or SIGINT ends linegate within --shutdown-timeout (+ 2.5 s for the last steps),
+# with the final lines saying how many records of each kind were abandoned: exactly what was
+# produced and neither written nor dropped (counted per kind in the final counters).
 source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
