@@ -1808,6 +1808,58 @@ static int mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
 	return err;
 }
 
+/*
+ * output.jsonl: a path ("-" = stdout), or {path, max_bytes, keep}: a file rotated by size
+ * (PATH.1 ... PATH.keep) before a line would take it past max_bytes.
+ */
+static int parse_jsonl(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	const yaml_node_t *keep_n = NULL, *max_n = NULL;
+
+	if (n->type == YAML_SCALAR_NODE)
+		return get_path(c, n, "jsonl", p->jsonl, sizeof(p->jsonl));
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'jsonl' must be a path, or a mapping {path, max_bytes, keep}");
+	p->jsonl[0] = '\0';
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		unsigned long u = 0;
+		int err;
+
+		if (name && !strcmp(name, "path")) {
+			err = get_path(c, v, "path", p->jsonl, sizeof(p->jsonl));
+		} else if (name && !strcmp(name, "max_bytes")) {
+			/* A line is at most about 1 KiB: a file holds a few at least. */
+			err = get_uint(c, v, "max_bytes", 4096, 1ul << 40, &u);
+			p->jsonl_max_bytes = u;
+			max_n = v;
+		} else if (name && !strcmp(name, "keep")) {
+			err = get_uint(c, v, "keep", 1, 1000, &u);
+			p->jsonl_keep = (unsigned)u;
+			keep_n = v;
+		} else {
+			static const char *const f[] = { "path", "max_bytes", "keep", NULL };
+
+			err = unknown(c, node(c, pr->key), "jsonl field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!p->jsonl[0])
+		return perr(c, n, "'jsonl' needs a 'path' (a file, or - for stdout)");
+	if (keep_n && !max_n)
+		return perr(c, keep_n, "'keep' needs 'max_bytes' (files are rotated by size)");
+	if (max_n && !strcmp(p->jsonl, "-"))
+		return perr(c, max_n, "'max_bytes': stdout cannot be rotated; name a file in "
+			    "'path'");
+	if (max_n && !keep_n)
+		p->jsonl_keep = 5;
+	return 0;
+}
+
+/* output.mqtt: {host, port, client_id, topic, qos_alerts, qos_scores, scores} */
+
 /* output.mqtt: {host, port, client_id, topic, protocol, username, password_file, tls, qos_*,
  * retain_*, scores, device_offline_seconds, outbox} */
 static int parse_mqtt(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
@@ -2506,8 +2558,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
-					err = get_path(c, node(c, o->value), "jsonl", p->jsonl,
-						      sizeof(p->jsonl));
+					err = parse_jsonl(c, node(c, o->value), p);
 				else if (on && !strcmp(on, "mqtt"))
 					err = parse_mqtt(c, mqtt = node(c, o->value), &p->mqtt);
 				else if (on && !strcmp(on, "nats"))

@@ -65,6 +65,8 @@ static void f_jsonl(const struct lg_policy *p, char *b, size_t l)
 {
 	f_file(p->jsonl, b, l);
 }
+FMT_U(f_jsonl_max, p->jsonl_max_bytes)
+FMT_U(f_jsonl_keep, p->jsonl_keep)
 FMT_S(f_mqtt_host, p->mqtt.host)
 FMT_U(f_mqtt_port, p->mqtt.port)
 FMT_S(f_mqtt_client, p->mqtt.client_id)
@@ -275,6 +277,8 @@ static const struct {
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },
 	{ { "models.registry", LG_FIELD_START_ONLY }, f_registry },
 	{ { "output.jsonl", LG_FIELD_LIVE }, f_jsonl },
+	{ { "output.jsonl.max_bytes", LG_FIELD_LIVE }, f_jsonl_max },
+	{ { "output.jsonl.keep", LG_FIELD_LIVE }, f_jsonl_keep },
 	{ { "recording", LG_FIELD_LIVE }, f_recording },
 	{ { "output.mqtt.host", LG_FIELD_START_ONLY }, f_mqtt_host },
 	{ { "output.mqtt.port", LG_FIELD_START_ONLY }, f_mqtt_port },

@@ -263,6 +263,11 @@ struct lg_worker {
 	uint64_t cur_arrival_ns, cur_pickup_ns;
 };
 
+/* The kinds of JSON lines, counted apart (output.c): records the plant acts on, routine
+ * scores, incident events, other events (drift, recording). */
+enum lg_out_kind { LG_OUT_ALERT, LG_OUT_SCORE, LG_OUT_INCIDENT, LG_OUT_EVENT, LG_OUT_KINDS };
+extern const char *const lg_out_kind_names[LG_OUT_KINDS]; /* "alerts", "scores", ... */
+
 struct lg_dp {
 	_Atomic(struct lg_gen *) gen;
 	pthread_mutex_t apply_lock; /* serialises generation changes */
@@ -292,7 +297,28 @@ struct lg_dp {
 	size_t outlen;
 	unsigned nout;            /* lines in outbuf */
 	uint32_t out_end[1024];   /* where each line in outbuf ends */
-	uint8_t out_alert[1024];  /* and whether it is an alert */
+	uint8_t out_kind[1024];   /* and its kind (enum lg_out_kind) */
+	/*
+	 * JSON lines writer (output.c): per kind of line, written, dropped by a failed write,
+	 * abandoned at shutdown. The file's path ("" = stdout) for rotation and reopening, the
+	 * rotation set by the policy (output.jsonl.max_bytes and keep; 0 = none), a reopen asked
+	 * for by SIGHUP/SIGUSR1, and the shutdown deadline (CLOCK_MONOTONIC ns, 0 = running):
+	 * past it, nothing more is written, what is left is counted as abandoned.
+	 */
+	_Atomic uint64_t out_k_written[LG_OUT_KINDS], out_k_dropped[LG_OUT_KINDS];
+	_Atomic uint64_t out_k_abandoned[LG_OUT_KINDS];
+	_Atomic uint64_t out_rotations, out_reopens, out_reopen_errors, out_cut_lines;
+	_Atomic uint64_t out_max_bytes;
+	_Atomic unsigned out_keep;
+	_Atomic bool out_reopen;
+	_Atomic uint64_t out_deadline_ns;
+	char out_path[LG_PATH_MAX];      /* output thread (and main before it starts) */
+	char out_next_path[LG_PATH_MAX]; /* with out_next */
+	bool out_seekable;               /* a regular file: a cut line is truncated away */
+	int out_fl_saved;                /* stdout's file status flags before O_NONBLOCK + 1; 0 = none */
+	char out_tail[1100];             /* a pipe: the rest of a line cut by a short write */
+	size_t out_tail_len;
+	uint8_t out_tail_kind;
 	pthread_t out_thread;
 	const char *policy_path;
 	struct lg_admit *admit; /* XDP admission, when attached (--xdp) */
@@ -388,6 +414,14 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
+/* Shutdown (output.c): from now on the output writes for at most timeout_ns more, then
+ * abandons what is left (counted); the JSON lines output is closed (stdout's flags put
+ * back); one line per output saying what was abandoned. */
+void lg_output_set_deadline(struct lg_dp *dp, uint64_t timeout_ns);
+void lg_output_close(struct lg_dp *dp);
+void lg_output_abandon_summary(struct lg_dp *dp, FILE *f);
+/* Ready a newly opened JSON lines file for the output thread (nonblocking if a pipe). */
+void lg_output_prepare(struct lg_dp *dp);
 
 /* The worker that owns device index i of a policy among n (LGF: lg_steer_lgf(); a UADP
  * device by its publisher and writer group, so that one NetworkMessage has one owner). */

@@ -425,7 +425,12 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 	if (changed(&d, "uadp_multicast"))
 		lg_mcast_leave_others(&dp->mcast, p);
 	ms = NULL;
+	/* JSON lines rotation (output.c) is read by the output thread at its next write. */
+	atomic_store(&dp->out_max_bytes, atomic_load(&dp->gen)->policy.jsonl_max_bytes);
+	atomic_store(&dp->out_keep, atomic_load(&dp->gen)->policy.jsonl_keep);
 	if (nf) {
+		snprintf(dp->out_next_path, sizeof(dp->out_next_path), "%s",
+			 atomic_load(&dp->gen)->policy.jsonl);
 		switch_output(dp, nf);
 		nf = NULL;
 	}

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
@@ -82,6 +83,12 @@ static const char usage[] =
 	"                        generic/skb mode with ':generic'): frames from unknown or\n"
 	"                        spoofed senders, over their rate, or long replayed are dropped\n"
 	"                        before the kernel allocates anything (docs/admission.md)\n"
+	"      --shutdown-timeout SECONDS\n"
+	"                        on SIGTERM/SIGINT (or a stream's end), the outputs get this\n"
+	"                        long to write what is left (default 5, 0.1..3600); a reader\n"
+	"                        that does not read, a broker that does not answer or a full\n"
+	"                        disk is then abandoned, and the last lines say how many\n"
+	"                        records of each kind were (docs/operations.md, Shutdown)\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"      --drop-reasons    print every reason a frame is counted under, and its cause:\n"
@@ -97,18 +104,59 @@ static const char usage[] =
 	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
 	"uadp_port, backend, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry)\n"
 	"is refused whole, and its reply lists every change it made (\"changes\"). A request cut off\n"
-	"before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
+	"before its length is refused whole. SIGHUP reopens the JSON lines file (for logrotate)\n"
+	"and reloads the policy; SIGUSR1 only reopens the file. A policy that does not\n"
 	"validate is refused and the running one stays. Models load only when signed by a key\n"
 	"in the policy's models.trusted_keys (docs/models.md).\n";
 
-static volatile sig_atomic_t got_stop, got_hup;
+static volatile sig_atomic_t got_stop, got_hup, got_usr1;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_hup = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
 	else
 		got_stop = 1;
+}
+
+/*
+ * Bounded shutdown: once stopping, the outputs get --shutdown-timeout to write what is left,
+ * then it is abandoned (counted, output.c). Should anything else hang past the bound (a
+ * library call that does not return), this watchdog says where and ends the process a second
+ * later, with the counts it has.
+ */
+struct shutdown_watch {
+	struct lg_dp *dp;
+	uint64_t deadline_ns;
+	_Atomic(const char *) stage;
+	_Atomic bool done;
+};
+
+static void *shutdown_watchdog(void *arg)
+{
+	struct shutdown_watch *sw = arg;
+	uint64_t until = sw->deadline_ns + 1000000000ull;
+
+	while (!atomic_load(&sw->done) && lg_now_ns() < until) {
+		struct timespec ts = { 0, 20000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&sw->done))
+		return NULL;
+	fprintf(stderr, "linegate: shutdown: still %s 1 s past the shutdown timeout: exiting "
+		"without waiting more\n", atomic_load(&sw->stage));
+	lg_output_abandon_summary(sw->dp, stderr);
+	_exit(1);
+}
+
+static int ms_left(uint64_t deadline_ns)
+{
+	uint64_t now = lg_now_ns();
+
+	return now >= deadline_ns ? 0 : (int)((deadline_ns - now) / 1000000u);
 }
 
 /* After an apply (or at start): the policy's recording section, live (record.h). A recording
@@ -741,8 +789,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
 	lg_modelset_free(atomic_load(&dp->models), dp->nworkers);
-	if (dp->out && !dp->out_is_stdout)
-		fclose(dp->out);
+	lg_output_close(dp);
 }
 
 static void print_usage(void)
@@ -815,6 +862,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 4 },
 		{ "no-xdp-pin", no_argument, NULL, 5 },
 		{ "state-dir", required_argument, NULL, 6 },
+		{ "shutdown-timeout", required_argument, NULL, 7 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -834,6 +882,10 @@ int main(int argc, char **argv)
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
 	bool out_started = false, xdp_unpin = false;
+	uint64_t shutdown_ns = 5000000000ull;
+	struct shutdown_watch sw = { .dp = &dp, .stage = "starting" };
+	pthread_t sw_thread;
+	bool sw_started = false;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
 					 .own_uid = getuid(), .denied = ctl_denied };
 
@@ -894,6 +946,20 @@ int main(int argc, char **argv)
 		case 6:
 			state_dir = optarg;
 			break;
+		case 7: {
+			char *end;
+			double t;
+
+			errno = 0;
+			t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t >= 0.1 && t <= 3600)) {
+				fprintf(stderr, "linegate: --shutdown-timeout must be 0.1..3600 "
+					"seconds, not '%s'\n", optarg);
+				return 2;
+			}
+			shutdown_ns = (uint64_t)(t * 1e9);
+			break;
+		}
 		case 4:
 			if (lg_ctl_group(optarg, &ctl_srv.group)) {
 				fprintf(stderr, "linegate: --group %s: no such group\n", optarg);
@@ -1101,12 +1167,16 @@ int main(int argc, char **argv)
 		snprintf(p.jsonl, sizeof(p.jsonl), "%s", output);
 	dp.output_override = output;
 	dp.out_is_stdout = !strcmp(p.jsonl, "-");
-	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "a");
+	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "ae");
 	if (!dp.out) {
 		fprintf(stderr, "linegate: %s: %s\n", p.jsonl, strerror(errno));
 		lg_policy_free(&p);
 		return 1;
 	}
+	snprintf(dp.out_path, sizeof(dp.out_path), "%s", dp.out_is_stdout ? "" : p.jsonl);
+	lg_output_prepare(&dp);
+	atomic_store(&dp.out_max_bytes, p.jsonl_max_bytes);
+	atomic_store(&dp.out_keep, p.jsonl_keep);
 	dp.stack_reassembles = ops->flags & LG_BACKEND_F_SOCKET;
 	if (xdp && p.fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE && !dp.stack_reassembles)
 		fprintf(stderr, "linegate: fragments: reassemble needs the uring backend (the kernel "
@@ -1229,6 +1299,7 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL);
 	}
 	if (p.mqtt.host[0]) {
 		/* Connecting happens in the background: a broker that is down now is retried,
@@ -1306,6 +1377,11 @@ int main(int argc, char **argv)
 	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {
 		struct pollfd pfd = { .fd = ctl_fd, .events = POLLIN };
 
+		if (got_usr1 || got_hup) {
+			/* logrotate renamed the file: the output thread opens the path again. */
+			got_usr1 = 0;
+			atomic_store(&dp.out_reopen, true);
+		}
 		if (got_hup) {
 			char msg[16384];
 
@@ -1327,23 +1403,35 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
+	/* From here on, the shutdown is bounded (shutdown_watchdog). */
+	sw.deadline_ns = lg_now_ns() + shutdown_ns;
+	lg_output_set_deadline(&dp, shutdown_ns);
+	sw_started = !pthread_create(&sw_thread, NULL, shutdown_watchdog, &sw);
+	atomic_store(&sw.stage, "stopping the metrics server and opcua_mqtt");
 	lg_metrics_http_stop(&dp);
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);
+	atomic_store(&sw.stage, "waiting for the workers");
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
 	/* The workers are gone: what they recorded is written and the file closed. */
 	if (dp.rec)
 		lg_record_stop(dp.rec, "linegate stopped");
 	if (out_started) {
+		atomic_store(&sw.stage, "waiting for the output thread");
 		pthread_join(dp.out_thread, NULL);
-		/* The workers flushed their last batches: write what they left in the rings. */
+		/* The workers flushed their last batches: write what they left in the rings,
+		 * until the shutdown timeout; what is left then is abandoned, and counted. */
+		atomic_store(&sw.stage, "writing the JSON lines left");
 		lg_output_drain_all(&dp);
-		lg_mqtt_flush(dp.mqtt, 2000);
+		atomic_store(&sw.stage, "waiting for the MQTT broker");
+		lg_mqtt_flush(dp.mqtt, ms_left(sw.deadline_ns));
 		/* What is not acknowledged by then stays in the outbox for the next start. */
-		lg_nats_flush(dp.nats, 2000);
+		atomic_store(&sw.stage, "waiting for the NATS server");
+		lg_nats_flush(dp.nats, ms_left(sw.deadline_ns));
 	}
+	atomic_store(&sw.stage, "writing the final counters");
 	if (atomic_load(&dp.gen)) {
 		char *s = lg_dp_stats_json(&dp);
 
@@ -1365,6 +1453,17 @@ out:
 		free(s);
 		lg_dp_summary(&dp, stderr);
 	}
+	if (out_started)
+		lg_output_abandon_summary(&dp, stderr);
+	if (out_started && dp.mqtt) {
+		struct lg_mqtt_stats ms;
+
+		lg_mqtt_stats(dp.mqtt, &ms);
+		fprintf(stderr, "linegate: shutdown: MQTT abandoned: %" PRIu64 " messages not "
+			"delivered to the broker%s\n", ms.published - ms.delivered,
+			ms.published > ms.delivered ? " within the shutdown timeout" : "");
+	}
+	atomic_store(&sw.stage, "closing the outputs");
 	if (ctl_fd >= 0) {
 		close(ctl_fd);
 		unlink(ctl);
@@ -1382,5 +1481,9 @@ out:
 	lg_state_close(dp.state);
 	free(dp.inc_open);
 	pthread_mutex_destroy(&dp.inc_lock);
+	if (sw_started) {
+		atomic_store(&sw.done, true);
+		pthread_join(sw_thread, NULL);
+	}
 	return status;
 }

@@ -285,6 +285,29 @@ static void lat_summary(const struct snap *s, FILE *f)
 	fputc('\n', f);
 }
 
+/*
+ * JSON lines (output.c): per kind, written, dropped by a failed write, abandoned at
+ * shutdown; rotations and reopens. Every line the output thread took is in one of the three.
+ */
+static void jsonl_stats_json(struct lg_dp *dp, json_object *o)
+{
+	json_object *j = json_object_new_object();
+
+	for (unsigned k = 0; k < LG_OUT_KINDS; k++) {
+		json_object *kind = json_object_new_object();
+
+		add_u64(kind, "written", atomic_load(&dp->out_k_written[k]));
+		add_u64(kind, "dropped", atomic_load(&dp->out_k_dropped[k]));
+		add_u64(kind, "abandoned", atomic_load(&dp->out_k_abandoned[k]));
+		json_object_object_add(j, lg_out_kind_names[k], kind);
+	}
+	add_u64(j, "rotations", atomic_load(&dp->out_rotations));
+	add_u64(j, "reopens", atomic_load(&dp->out_reopens));
+	add_u64(j, "reopen_errors", atomic_load(&dp->out_reopen_errors));
+	add_u64(j, "cut_lines_left", atomic_load(&dp->out_cut_lines));
+	json_object_object_add(o, "jsonl", j);
+}
+
 void lg_dp_summary(struct lg_dp *dp, FILE *f)
 {
 	struct snap s;
@@ -321,7 +344,9 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
 	if (s.out_dropped)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
-			s.out_dropped, s.out_dropped_alerts, strerror(dp->out_errno));
+			s.out_dropped, s.out_dropped_alerts, dp->out_errno == EAGAIN ?
+			"the reader did not read for 100 ms (a pipe or FIFO)" :
+			strerror(dp->out_errno));
 	if (s.have_nats)
 		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
 			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
@@ -413,6 +438,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "output_lines", s.out_lines);
 	add_u64(o, "output_write_dropped", s.out_dropped);
 	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
+	jsonl_stats_json(dp, o);
 	lg_record_stats_json(dp->rec, o);
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
@@ -740,6 +766,31 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_output_write_dropped_total",
 		"JSON lines a write to the output failed for (full disk, I/O error, reader gone).",
 		s.out_dropped);
+	{
+		/* JSON lines by kind and outcome (output.c). */
+		static const char *const res[] = { "written", "dropped", "abandoned" };
+
+		bprintf(&b, "# HELP linegate_jsonl_lines_total JSON lines by kind and outcome: "
+			    "written, dropped (a write failed: full disk, I/O error, reader gone "
+			    "or not reading), abandoned (not written by the shutdown timeout).\n"
+			    "# TYPE linegate_jsonl_lines_total counter\n");
+		for (unsigned k = 0; k < LG_OUT_KINDS; k++)
+			for (unsigned r = 0; r < 3; r++) {
+				_Atomic uint64_t *c = r == 0 ? dp->out_k_written :
+						      r == 1 ? dp->out_k_dropped :
+							       dp->out_k_abandoned;
+
+				bprintf(&b, "linegate_jsonl_lines_total{kind=\"%s\",result="
+					    "\"%s\"} %" PRIu64 "\n", lg_out_kind_names[k],
+					res[r], atomic_load(&c[k]));
+			}
+		counter(&b, "linegate_jsonl_rotations_total",
+			"JSON lines files rotated by size (output.jsonl.max_bytes).",
+			atomic_load(&dp->out_rotations));
+		counter(&b, "linegate_jsonl_reopens_total",
+			"JSON lines file opened again on SIGHUP or SIGUSR1.",
+			atomic_load(&dp->out_reopens));
+	}
 	{
 		struct lg_rec_status rs = { 0 };
 

@@ -8,6 +8,7 @@
 #include <lgadmit.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -15,56 +16,261 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/*
- * Write the buffered lines with write(2): a line counts as written only when all its bytes
- * were; on an error (a full disk, EIO, a reader gone) the lines not written are counted as
- * dropped, the error is remembered, and the output goes on (space may come back).
- */
-static void out_flush(struct lg_dp *dp)
+const char *const lg_out_kind_names[LG_OUT_KINDS] = { "alerts", "scores", "incidents", "events" };
+
+/* Lines [from, to) of the buffer under one outcome: the kind counters and the totals. */
+static void out_count(struct lg_dp *dp, unsigned from, unsigned to, _Atomic uint64_t *by_kind,
+		      bool written)
 {
-	int fd = fileno(dp->out);
-	uint64_t now;
-	size_t done = 0;
-	unsigned ok = 0;
+	uint64_t n = 0, alerts = 0, now = written && from < to ? lg_now_ns() : 0;
 
-	while (done < dp->outlen) {
-		ssize_t n = write(fd, dp->outbuf + done, dp->outlen - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-			/* A slow reader: wait a little, but never stall for good. */
-			if (poll(&pfd, 1, 100) > 0)
-				continue;
-			dp->out_errno = EAGAIN;
-			break;
-		}
-		if (n <= 0) {
-			dp->out_errno = n < 0 ? errno : EIO;
-			break;
-		}
-		done += (size_t)n;
-	}
-	now = lg_now_ns();
-	for (unsigned i = 0; i < dp->nout; i++) {
-		bool written = dp->out_end[i] <= done;
-
-		ok += written;
+	for (unsigned i = from; i < to; i++) {
+		atomic_fetch_add_explicit(&by_kind[dp->out_kind[i]], 1, memory_order_relaxed);
+		alerts += dp->out_kind[i] == LG_OUT_ALERT;
+		n++;
 		/* Honest latency: a row is published when its line's write(2) returned. */
 		if (written && dp->out_scored_ns[i]) {
 			lg_lat_add(&dp->lat_out[0], now - dp->out_scored_ns[i]);
 			lg_lat_add(&dp->lat_out[1], now - dp->out_arrival_ns[i]);
 		}
-		if (dp->out_alert[i])
-			atomic_fetch_add_explicit(written ? &dp->out_alerts : &dp->out_dropped_alerts,
-						  1, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&dp->out_written, ok, memory_order_relaxed);
-	atomic_fetch_add_explicit(&dp->out_dropped, dp->nout - ok, memory_order_relaxed);
+	if (!n || by_kind == dp->out_k_abandoned)
+		return;
+	atomic_fetch_add_explicit(written ? &dp->out_written : &dp->out_dropped, n,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(written ? &dp->out_alerts : &dp->out_dropped_alerts, alerts,
+				  memory_order_relaxed);
+}
+
+/* One line of a kind, outside the buffer (the tail of a cut line). */
+static void out_count1(struct lg_dp *dp, uint8_t kind, _Atomic uint64_t *by_kind, bool written)
+{
+	atomic_fetch_add_explicit(&by_kind[kind], 1, memory_order_relaxed);
+	if (by_kind == dp->out_k_abandoned)
+		return;
+	atomic_fetch_add_explicit(written ? &dp->out_written : &dp->out_dropped, 1,
+				  memory_order_relaxed);
+	if (kind == LG_OUT_ALERT)
+		atomic_fetch_add_explicit(written ? &dp->out_alerts : &dp->out_dropped_alerts, 1,
+					  memory_order_relaxed);
+}
+
+/* ms the writer may still wait for a slow reader: 100 while running, the rest of the
+ * shutdown bound while stopping; < 0 once the bound has passed (nothing more is written). */
+static int out_wait_ms(const struct lg_dp *dp)
+{
+	uint64_t dl = atomic_load_explicit(&dp->out_deadline_ns, memory_order_relaxed), now;
+
+	if (!dl)
+		return 100;
+	now = lg_now_ns();
+	if (now >= dl)
+		return -1;
+	return (int)((dl - now + 999999) / 1000000);
+}
+
+/*
+ * write(2) len bytes to the output (nonblocking when it is a pipe: a reader that does not
+ * read is waited for out_wait_ms(), never for good; a replay waits until it is stopped). Returns the bytes written; *err is 0
+ * when all were, else why not (EAGAIN: the reader did not read in time; ETIMEDOUT: the
+ * shutdown bound passed).
+ */
+static size_t out_write(struct lg_dp *dp, const char *buf, size_t len, int *err)
+{
+	int fd = fileno(dp->out);
+	size_t done = 0;
+
+	*err = 0;
+	while (done < len) {
+		ssize_t n;
+		int wait = out_wait_ms(dp);
+
+		if (wait < 0) {
+			*err = ETIMEDOUT;
+			break;
+		}
+		n = write(fd, buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&pfd, 1, wait) > 0)
+				continue;
+			/* A replay (a finite stream) has no line to keep up with: it waits for its
+			 * reader, as its workers wait for ring room, until it is told to stop. */
+			if (!atomic_load_explicit(&dp->out_deadline_ns, memory_order_relaxed) &&
+			    !dp->handoff_wait) {
+				*err = EAGAIN;
+				break;
+			}
+			continue; /* stopping: waited until the bound, which the top says */
+		}
+		if (n <= 0) {
+			*err = n < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/* A failed write left the first cut bytes of a line in the file: take them back, so that
+ * the next line does not glue onto half of this one. Regular files only. */
+static void out_uncut(struct lg_dp *dp, size_t cut)
+{
+	struct stat st;
+	int fd = fileno(dp->out);
+
+	if (!cut)
+		return;
+	if (fstat(fd, &st) || st.st_size < (off_t)cut || ftruncate(fd, st.st_size - (off_t)cut))
+		atomic_fetch_add_explicit(&dp->out_cut_lines, 1, memory_order_relaxed);
+}
+
+/* "PATH.N" */
+static void out_numbered(const char *path, unsigned n, char *buf, size_t len)
+{
+	if (n)
+		snprintf(buf, len, "%s.%u", path, n);
+	else
+		snprintf(buf, len, "%s", path);
+}
+
+/*
+ * Size rotation: PATH.keep-1 -> PATH.keep (the oldest, replaced), ..., PATH -> PATH.1, and a
+ * new PATH. Returns 0 when the output is a new, empty file.
+ */
+static int out_rotate(struct lg_dp *dp, unsigned keep)
+{
+	char from[LG_PATH_MAX + 16], to[LG_PATH_MAX + 16];
+	FILE *f;
+
+	for (unsigned k = keep; k > 0; k--) {
+		out_numbered(dp->out_path, k - 1, from, sizeof(from));
+		out_numbered(dp->out_path, k, to, sizeof(to));
+		if (rename(from, to) && errno != ENOENT)
+			goto fail;
+	}
+	f = fopen(dp->out_path, "ae");
+	if (!f)
+		goto fail;
+	fclose(dp->out);
+	dp->out = f;
+	lg_output_prepare(dp);
+	atomic_fetch_add_explicit(&dp->out_rotations, 1, memory_order_relaxed);
+	return 0;
+fail:
+	/* Lines go on into the file they went to, past max_bytes, rather than nowhere. */
+	dp->out_errno = errno;
+	atomic_fetch_add_explicit(&dp->out_reopen_errors, 1, memory_order_relaxed);
+	return -errno;
+}
+
+/* The size of the output file now, or -1 when it is not a regular file. */
+static off_t out_size(struct lg_dp *dp)
+{
+	struct stat st;
+
+	if (!dp->out_seekable || fstat(fileno(dp->out), &st))
+		return -1;
+	return st.st_size;
+}
+
+/* A pipe: the rest of a line a short write cut, before anything else. true when it is
+ * done (or could never be). */
+static bool out_finish_tail(struct lg_dp *dp)
+{
+	int err;
+	size_t n;
+
+	if (!dp->out_tail_len)
+		return true;
+	n = out_write(dp, dp->out_tail, dp->out_tail_len, &err);
+	if (!err) {
+		out_count1(dp, dp->out_tail_kind, dp->out_k_written, true);
+		dp->out_tail_len = 0;
+		return true;
+	}
+	memmove(dp->out_tail, dp->out_tail + n, dp->out_tail_len - n);
+	dp->out_tail_len -= n;
+	if (err == EAGAIN)
+		return false; /* the reader may read later: kept */
+	/* The reader is gone (EPIPE) or the bound passed: the line is lost, cut. */
+	out_count1(dp, dp->out_tail_kind, err == ETIMEDOUT ? dp->out_k_abandoned :
+				 dp->out_k_dropped, false);
+	if (err != ETIMEDOUT)
+		dp->out_errno = err;
+	dp->out_tail_len = 0;
+	return true;
+}
+
+/*
+ * Write the buffered lines with write(2): a line counts as written only when all its bytes
+ * were; on an error (a full disk, EIO, a reader gone, a reader that did not read for 100 ms)
+ * the lines not written are counted as dropped, the error is remembered, and the output
+ * goes on (space may come back); past the shutdown bound they are counted as abandoned. A
+ * line a failed write cut is taken back out of a file (truncated); in a pipe its rest is
+ * written first next time. With rotation, a file takes the lines that fit under max_bytes.
+ */
+static void out_flush(struct lg_dp *dp)
+{
+	uint64_t max = atomic_load_explicit(&dp->out_max_bytes, memory_order_relaxed);
+	unsigned keep = atomic_load_explicit(&dp->out_keep, memory_order_relaxed);
+	unsigned i = 0;
+	int err = 0;
+
+	if (!dp->nout && !dp->out_tail_len)
+		return;
+	if (!out_finish_tail(dp))
+		err = EAGAIN;
+	while (i < dp->nout && !err) {
+		size_t off = i ? dp->out_end[i - 1] : 0, n;
+		unsigned j = dp->nout, k;
+		off_t size = max && dp->out_path[0] ? out_size(dp) : -1;
+
+		if (size >= 0) {
+			/* The lines that fit; none: a new file (a line alone in one always fits:
+			 * max_bytes is at least 4096, a line at most 1024). */
+			for (j = i; j < dp->nout && (uint64_t)size + dp->out_end[j] - off <= max; j++)
+				;
+			if (j == i) {
+				if (size > 0 && !out_rotate(dp, keep))
+					continue;
+				j = i + 1;
+			}
+		}
+		n = out_write(dp, dp->outbuf + off, dp->out_end[j - 1] - off, &err);
+		for (k = i; k < j && dp->out_end[k] <= off + n; k++)
+			;
+		out_count(dp, i, k, dp->out_k_written, true);
+		if (err && k < j && off + n > (k ? dp->out_end[k - 1] : 0)) {
+			size_t start = k ? dp->out_end[k - 1] : 0, cut = off + n - start;
+
+			if (dp->out_seekable) {
+				out_uncut(dp, cut);
+			} else if (err == EAGAIN && dp->out_end[k] - start - cut <=
+							sizeof(dp->out_tail)) {
+				/* A pipe cannot take bytes back: the rest goes first next time. */
+				dp->out_tail_len = dp->out_end[k] - start - cut;
+				memcpy(dp->out_tail, dp->outbuf + start + cut, dp->out_tail_len);
+				dp->out_tail_kind = dp->out_kind[k];
+				k++;
+			}
+		}
+		i = k;
+	}
+	if (i < dp->nout) {
+		if (err == ETIMEDOUT) {
+			out_count(dp, i, dp->nout, dp->out_k_abandoned, false);
+		} else {
+			out_count(dp, i, dp->nout, dp->out_k_dropped, false);
+			dp->out_errno = err;
+		}
+	}
 	dp->outlen = 0;
 	dp->nout = 0;
 }
@@ -95,9 +301,9 @@ static void uadp_members(const struct lg_event *e, char *out, size_t len)
 		snprintf(out + u, len - u, ",\"fields\":{%s}", e->fields);
 }
 
-/* One whole line into the buffer (written by the next out_flush); e: the scored row it
- * shows, for the latency stages, or NULL. */
-static void out_append(struct lg_dp *dp, const char *line, size_t len, bool alert,
+/* One whole line of a kind into the buffer (written by the next out_flush); e: the scored
+ * row it shows, for the latency stages, or NULL. */
+static void out_append(struct lg_dp *dp, const char *line, size_t len, enum lg_out_kind kind,
 		       const struct lg_event *e)
 {
 	if (dp->outlen + len > sizeof(dp->outbuf) ||
@@ -108,7 +314,7 @@ static void out_append(struct lg_dp *dp, const char *line, size_t len, bool aler
 	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
 	dp->out_scored_ns[dp->nout] = e ? e->scored_ns : 0;
 	dp->out_arrival_ns[dp->nout] = e ? e->arrival_ns : 0;
-	dp->out_alert[dp->nout++] = alert;
+	dp->out_kind[dp->nout++] = (uint8_t)kind;
 }
 
 /* linegate_publish_latency_seconds: from the worker's pickup of the window's first frame
@@ -157,7 +363,7 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
 	lg_dp_inc_table(dp, r, e->name);
-	out_append(dp, line, (size_t)len, false, NULL);
+	out_append(dp, line, (size_t)len, LG_OUT_INCIDENT, NULL);
 	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_put(dp->mqtt, LG_MQTT_INCIDENTS, e->device_id, e->name, line,
@@ -224,7 +430,8 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
-	out_append(dp, line, (size_t)len, e->alert,
+	out_append(dp, line, (size_t)len, e->drift.kind ? LG_OUT_EVENT :
+					  e->alert ? LG_OUT_ALERT : LG_OUT_SCORE,
 		   e->kind == LG_EV_ROW && !e->drift.kind && e->arrival_ns ? e : NULL);
 	out_latency(dp, e);
 	if (dp->mqtt)
@@ -245,7 +452,7 @@ static unsigned write_record_event(struct lg_dp *dp)
 
 	if (!len)
 		return 0;
-	out_append(dp, line, len, false, NULL);
+	out_append(dp, line, len, LG_OUT_EVENT, NULL);
 	return 1;
 }
 
@@ -277,6 +484,78 @@ void lg_output_drain_all(struct lg_dp *dp)
 	out_flush(dp);
 }
 
+/* SIGHUP/SIGUSR1 (main.c): the same path opened again, for logrotate's rename. A file
+ * that cannot be opened leaves the lines going to the old one (said, and counted). */
+static void out_reopen(struct lg_dp *dp)
+{
+	FILE *f;
+
+	if (!dp->out_path[0])
+		return; /* stdout: nothing to reopen */
+	f = fopen(dp->out_path, "ae");
+	if (!f) {
+		dp->out_errno = errno;
+		atomic_fetch_add_explicit(&dp->out_reopen_errors, 1, memory_order_relaxed);
+		fprintf(stderr, "linegate: output.jsonl %s: cannot reopen: %s; writing on to "
+			"the file it was\n", dp->out_path, strerror(errno));
+		return;
+	}
+	fclose(dp->out);
+	dp->out = f;
+	lg_output_prepare(dp);
+	atomic_fetch_add_explicit(&dp->out_reopens, 1, memory_order_relaxed);
+}
+
+void lg_output_prepare(struct lg_dp *dp)
+{
+	int fd = fileno(dp->out), fl;
+	struct stat st;
+
+	dp->out_seekable = !fstat(fd, &st) && S_ISREG(st.st_mode);
+	if (dp->out_seekable)
+		return;
+	/* A pipe, a FIFO, a socket or a terminal: a reader that does not read must never
+	 * stall the output thread (out_write() waits for it, bounded). stdout's flags are
+	 * shared with whoever else holds it: put back at the end. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fl & O_NONBLOCK)
+		return;
+	if (dp->out_is_stdout && !dp->out_fl_saved)
+		dp->out_fl_saved = fl + 1;
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+void lg_output_set_deadline(struct lg_dp *dp, uint64_t timeout_ns)
+{
+	atomic_store(&dp->out_deadline_ns, lg_now_ns() + (timeout_ns ? timeout_ns : 1));
+}
+
+void lg_output_close(struct lg_dp *dp)
+{
+	if (!dp->out)
+		return;
+	if (dp->out_is_stdout) {
+		if (dp->out_fl_saved)
+			fcntl(fileno(dp->out), F_SETFL, dp->out_fl_saved - 1);
+	} else {
+		fclose(dp->out);
+	}
+	dp->out = NULL;
+}
+
+void lg_output_abandon_summary(struct lg_dp *dp, FILE *f)
+{
+	uint64_t a[LG_OUT_KINDS], total = 0;
+
+	for (unsigned k = 0; k < LG_OUT_KINDS; k++)
+		total += a[k] = atomic_load(&dp->out_k_abandoned[k]);
+	fprintf(f, "linegate: shutdown: JSON lines abandoned: %" PRIu64 " alerts, %" PRIu64
+		" scores, %" PRIu64 " incidents, %" PRIu64 " events%s\n",
+		a[LG_OUT_ALERT], a[LG_OUT_SCORE], a[LG_OUT_INCIDENT], a[LG_OUT_EVENT],
+		total ? " (not written within the shutdown timeout: the output did not take them)"
+		      : "");
+}
+
 void *lg_output_main(void *arg)
 {
 	struct lg_dp *dp = arg;
@@ -295,13 +574,24 @@ void *lg_output_main(void *arg)
 		 * from the next round on, lines go to the new one. */
 		next = atomic_load(&dp->out_next);
 		if (next) {
+			if (dp->out_tail_len) /* the end of a cut line cannot go elsewhere */
+				out_count1(dp, dp->out_tail_kind, dp->out_k_dropped, false);
+			dp->out_tail_len = 0;
 			if (dp->out && !dp->out_is_stdout)
 				fclose(dp->out);
+			else if (dp->out && dp->out_fl_saved)
+				fcntl(fileno(dp->out), F_SETFL, dp->out_fl_saved - 1);
+			dp->out_fl_saved = 0;
 			dp->out = next;
 			dp->out_is_stdout = next == stdout;
+			snprintf(dp->out_path, sizeof(dp->out_path), "%s",
+				 dp->out_is_stdout ? "" : dp->out_next_path);
 			dp->out_errno = 0;
+			lg_output_prepare(dp);
 			atomic_store(&dp->out_next, NULL);
 		}
+		if (atomic_exchange(&dp->out_reopen, false))
+			out_reopen(dp);
 		if (!n) {
 			struct timespec ts = { 0, 2000000 };
 
@@ -310,4 +600,3 @@ void *lg_output_main(void *arg)
 	}
 	return NULL;
 }
-

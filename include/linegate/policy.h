@@ -221,6 +221,9 @@ struct lg_policy {
 		} retrain;
 	} drift;
 	char jsonl[LG_PATH_MAX];  /* JSON lines output: a path, or "-" for stdout */
+	/* output.jsonl {path, max_bytes, keep}: rotation by size (0 = none); files kept */
+	uint64_t jsonl_max_bytes;
+	unsigned jsonl_keep;
 	struct lg_policy_mqtt {
 		char host[256];       /* "" = no MQTT output */
 		uint16_t port;

@@ -316,6 +316,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.drift"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("backend"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.jsonl.max_bytes"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("output.jsonl.keep"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
@@ -324,13 +326,49 @@ int main(int argc, char **argv)
 			n++;
 		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats + 17 of
 		 * output.mqtt (issue 12: protocol, username, password_file, tls x3, qos_* x3 new,
-		 * retain_* x5, device_offline_seconds, outbox x2) + backend */
-		CHECK_EQ(n, 65u);
+		 * retain_* x5, device_offline_seconds, outbox x2) + backend + output.jsonl.max_bytes
+		 * and keep */
+		CHECK_EQ(n, 67u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[1].expires, 0);
 
+	{
+		/* output.jsonl as a mapping: the path the same, rotation two live rows; keep
+		 * defaults to 5. */
+		static const char rot[] = HEAD("4739", "256", "/m/a.json",
+					       "{path: /o/a.jsonl, max_bytes: 65536, keep: 3}")
+			"devices:\n"
+			"  - {id: 101, name: press-1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+			"  - {id: 102, name: press-2, source: 10.0.0.2, keys: [{id: 1, key_file: k1.key}]}\n"
+			"  - {id: 104, name: pump-1, source: 10.0.0.4, keys: [{id: 1, key_file: k1.key}]}\n";
+		static const char rot5[] = HEAD("4739", "256", "/m/a.json",
+						"{path: /o/a.jsonl, max_bytes: 8192}")
+			"devices: []\n";
+		const struct want w[] = {
+			{ LG_CHANGE_SETTING, LG_FIELD_LIVE, 0, "output.jsonl.max_bytes", "0",
+			  "65536" },
+			{ LG_CHANGE_SETTING, LG_FIELD_LIVE, 0, "output.jsonl.keep", "0", "3" },
+		};
+		struct lg_policy r, r5;
+		struct lg_policy_diff dr;
+
+		parse(rot, &r);
+		parse(rot5, &r5);
+		CHECK_STR_EQ(r.jsonl, "/o/a.jsonl");
+		CHECK_EQ(r.jsonl_max_bytes, 65536u);
+		CHECK_EQ(r.jsonl_keep, 3u);
+		CHECK_EQ(r5.jsonl_keep, 5u);
+		CHECK_EQ(lg_policy_diff(&a, &r, &dr), 0);
+		CHECK_EQ(dr.n, 2u);
+		for (size_t i = 0; i < dr.n && i < 2; i++)
+			check_change(&dr.c[i], &w[i]);
+		CHECK(lg_policy_diff_start_only(&dr) == NULL);
+		lg_policy_diff_free(&dr);
+		lg_policy_free(&r);
+		lg_policy_free(&r5);
+	}
 	lg_policy_free(&a);
 	lg_policy_free(&b);
 	lgt_keys_remove(&keys, key_files);
