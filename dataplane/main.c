@@ -1469,7 +1469,7 @@ out:
 		unlink(ctl);
 	}
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
-	lg_mqtt_close(dp.mqtt);
+	lg_mqtt_close_within(dp.mqtt, ms_left(sw.deadline_ns));
 	lg_nats_close(dp.nats);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;

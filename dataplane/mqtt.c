@@ -689,11 +689,16 @@ void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms)
 
 void lg_mqtt_close(struct lg_mqtt *m)
 {
+	lg_mqtt_close_within(m, 1000);
+}
+
+void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
+{
 	if (!m)
 		return;
 	if (m->net_started) {
-		/* A clean stop says offline itself (the will is for vanishing), and waits a
-		 * second at most for the broker to have it. */
+		/* A clean stop says offline itself (the will is for vanishing), and waits up to
+		 * timeout_ms (what the shutdown bound leaves) for the broker to have it. */
 		int mid = -1;
 
 		if (atomic_load(&m->connected) &&
@@ -702,7 +707,7 @@ void lg_mqtt_close(struct lg_mqtt *m)
 				      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
 			atomic_fetch_add(&m->published, 1);
 			atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
-			for (int t = 0; t < 1000 && atomic_load(&m->connected) &&
+			for (int t = 0; t < timeout_ms && atomic_load(&m->connected) &&
 					atomic_load(&m->last_mid) != mid &&
 					atomic_load(&m->delivered) < atomic_load(&m->published);
 			     t += 10)

@@ -94,5 +94,8 @@ void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms);
 /* Publish the clean "offline", disconnect and free (the outbox keeps what was not
  * acknowledged). Accepts NULL. */
 void lg_mqtt_close(struct lg_mqtt *m);
+/* lg_mqtt_close(), waiting at most timeout_ms (0: not at all) for the broker to have the
+ * clean "offline": a shutdown whose bound has passed does not wait for a silent broker. */
+void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms);
 
 #endif

@@ -78,7 +78,16 @@ lg_bg() { "$@" & LG_PIDS="$LG_PIDS $!"; }
 
 lg_cleanup() {
 	local p
-	for p in $LG_PIDS; do kill -INT "$p" 2>/dev/null || true; done
+	# CONT too: a process a test stopped (SIGSTOP) would hold its INT, and us, for good
+	for p in $LG_PIDS; do kill -INT "$p" 2>/dev/null || true; kill -CONT "$p" 2>/dev/null || true; done
+	# at most 15 s for them all, then KILL: a failed test must end, not hang until its timeout
+	for _ in $(seq 150); do
+		local alive=0
+		for p in $LG_PIDS; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for p in $LG_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in $LG_PIDS; do wait "$p" 2>/dev/null || true; done
 	for p in ${LG_CLEANUP_NS:-}; do ip netns del "$p" 2>/dev/null || true; done
 	[ -n "${LG_TMP:-}" ] && rm -rf "$LG_TMP"
