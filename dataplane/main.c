@@ -50,8 +50,16 @@ static const char usage[] =
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
-	"  -m, --metrics HOST:PORT\n"
-	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
+	"  -m, --metrics [HOST:]PORT\n"
+	"                        serve HTTP on HOST:PORT (HOST an IPv4 address or [IPv6]; PORT\n"
+	"                        alone: 127.0.0.1): Prometheus metrics on /metrics, the status\n"
+	"                        page on / and /status.json, /healthz (200, or 503 when a worker\n"
+	"                        is hung) and /readyz (200, or 503 with the reasons); no\n"
+	"                        authentication: keep it on loopback or a management network\n"
+	"                        (docs/operations.md, \"Status page and health endpoints\")\n"
+	"      --status-step SECONDS\n"
+	"                        the status page charts each device's highest score per\n"
+	"                        SECONDS, 120 points (default 5 s: 10 minutes)\n"
 	"      --xdp-pin DIR     pin the XDP program and maps under DIR (bpffs); the default is\n"
 	"                        /sys/fs/bpf/linegate/IFNAME (netns-INODE/IFNAME outside the\n"
 	"                        host's network namespace): when linegate stops or is killed,\n"
@@ -734,6 +742,8 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 		fclose(dp->out);
 }
 
+_Static_assert(LG_HTTP_POINTS == 120 && LG_HTTP_STEP_S == 5, "--help says 120 points of 5 s");
+
 static void print_usage(void)
 {
 	char list[4096] = "";
@@ -817,6 +827,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 4 },
 		{ "no-xdp-pin", no_argument, NULL, 5 },
 		{ "state-dir", required_argument, NULL, 6 },
+		{ "status-step", required_argument, NULL, 40 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -834,6 +845,7 @@ int main(int argc, char **argv)
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
 	bool out_started = false, xdp_unpin = false;
+	unsigned status_step = LG_HTTP_STEP_S;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
 					 .own_uid = getuid(), .denied = ctl_denied };
 
@@ -880,6 +892,19 @@ int main(int argc, char **argv)
 		case 'm':
 			metrics = optarg;
 			break;
+		case 40: {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || n < 1 || n > 3600) {
+				fprintf(stderr, "linegate: --status-step must be 1..3600 seconds\n");
+				return 2;
+			}
+			status_step = (unsigned)n;
+			break;
+		}
 		case 1:
 			xdp_pin = optarg;
 			break;
@@ -1203,9 +1228,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (metrics && lg_metrics_http_start(&dp, metrics, err, sizeof(err))) {
-		fprintf(stderr, "linegate: metrics: %s\n", err);
-		goto out;
+	if (metrics) {
+		struct lg_http_opts ho = { .addr = metrics, .step_s = status_step,
+					   .version = LG_VERSION };
+
+		if (lg_http_start(&dp, &ho, err, sizeof(err))) {
+			fprintf(stderr, "linegate: --metrics: %s\n", err);
+			goto out;
+		}
 	}
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
@@ -1282,7 +1312,7 @@ int main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	lg_metrics_http_stop(&dp);
+	lg_http_stop(&dp);
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);
