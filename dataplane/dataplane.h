@@ -431,6 +431,8 @@ void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers);
 /* Stats as JSON text, and as Prometheus text exposition (both malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);
 char *lg_dp_metrics_text(struct lg_dp *dp);
+/* v as a Prometheus label value (without the quotes), cut short rather than mid-escape. */
+size_t lg_prom_label_escape(char *out, size_t cap, const char *v);
 /* The counters that matter to a person, a few lines at the end of a run. */
 void lg_dp_summary(struct lg_dp *dp, FILE *f);
 /*

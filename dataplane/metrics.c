@@ -500,6 +500,28 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	return text;
 }
 
+/* A label value in the exposition format: backslash, double quote and newline escaped. */
+size_t lg_prom_label_escape(char *out, size_t cap, const char *v)
+{
+	size_t n = 0;
+
+	for (; *v; v++) {
+		char e = *v == '\n' ? 'n' : *v == '"' || *v == '\\' ? *v : 0;
+
+		if (e && n + 2 < cap) {
+			out[n++] = '\\';
+			out[n++] = e;
+		} else if (!e && n + 1 < cap) {
+			out[n++] = *v;
+		} else {
+			break;
+		}
+	}
+	if (cap)
+		out[n] = '\0';
+	return n;
+}
+
 /* A growing text buffer for the exposition format. */
 struct buf {
 	char *p;
@@ -736,12 +758,18 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			    "connected.\n# TYPE linegate_opcua_mqtt_connected gauge\n"
 			    "linegate_opcua_mqtt_connected %d\n", s.om.connected);
 	}
-	/* Device names are restricted by the policy parser to [A-Za-z0-9._-], model labels
-	 * to what the registry allows: both are safe inside label quotes. */
-	bprintf(&b, "# HELP linegate_model_info The running model and its shadow.\n"
-		    "# TYPE linegate_model_info gauge\n"
-		    "linegate_model_info{model=\"%s\",shadow=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
-		s.model, s.shadow, s.model_epoch);
+	/* Device names are restricted by the policy parser to [A-Za-z0-9._-]; model labels
+	 * are file names, which may hold anything: escaped (a '"' broke the exposition). */
+	{
+		char m[sizeof(s.model) * 2], sh[sizeof(s.shadow) * 2];
+
+		lg_prom_label_escape(m, sizeof(m), s.model);
+		lg_prom_label_escape(sh, sizeof(sh), s.shadow);
+		bprintf(&b, "# HELP linegate_model_info The running model and its shadow.\n"
+			    "# TYPE linegate_model_info gauge\n"
+			    "linegate_model_info{model=\"%s\",shadow=\"%s\",epoch=\"%" PRIu64
+			    "\"} 1\n", m, sh, s.model_epoch);
+	}
 	bprintf(&b, "# HELP linegate_policy_info The running policy generation.\n"
 		    "# TYPE linegate_policy_info gauge\n"
 		    "linegate_policy_info{sha256=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",

@@ -102,15 +102,18 @@ static void chart(FILE *f, json_object *recent, unsigned points, unsigned step_s
 	double max = 0;
 	bool open = false;
 
+	size_t scored = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(recent, i);
 
+		scored += v != NULL;
 		if (v && json_object_get_double(v) > max)
 			max = json_object_get_double(v);
 	}
 	fprintf(f, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-		   "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" data-points=\"%zu\">",
-		CHART_W, CHART_H, CHART_W, CHART_H, n);
+		   "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" data-points=\"%zu\" "
+		   "data-scored=\"%zu\">", CHART_W, CHART_H, CHART_W, CHART_H, n, scored);
 	fprintf(f, "<title>highest score per %u s over the last %u min (max %.4g)</title>",
 		step_s, points * step_s / 60, max);
 	fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"#f6f6f6\"/>", CHART_W, CHART_H);
