@@ -16,7 +16,6 @@
 
 #include <lgadmit.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
@@ -486,54 +485,6 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	return ret;
 }
 
-/* "HOST:PORT", "[V6]:PORT" or "PORT" (127.0.0.1). */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-	char host[64] = "127.0.0.1";
-	const char *colon = strrchr(addr, ':'), *ps = colon ? colon + 1 : addr;
-	char *end;
-	long port;
-
-	if (colon) {
-		const char *h0 = addr, *h1 = colon;
-
-		if (*h0 == '[' && h1 > h0 && h1[-1] == ']') {
-			h0++;
-			h1--;
-		}
-		if ((size_t)(h1 - h0) >= sizeof(host) || h1 == h0) {
-			snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
-			return -EINVAL;
-		}
-		memcpy(host, h0, h1 - h0);
-		host[h1 - h0] = '\0';
-	}
-	errno = 0;
-	port = strtol(ps, &end, 10);
-	if (errno || *end || end == ps || port < 1 || port > 65535) {
-		snprintf(err, errlen, "'%s': the port is not a number from 1 to 65535", addr);
-		return -EINVAL;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
-			return 0;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
-			return 0;
-	}
-	snprintf(err, errlen, "'%s': '%s' is not an IPv4 or IPv6 address", addr, host);
-	return -EINVAL;
-}
-
 int lg_http_start(struct lg_dp *dp, const struct lg_http_opts *o, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -541,7 +492,7 @@ int lg_http_start(struct lg_dp *dp, const struct lg_http_opts *o, char *err, siz
 	pthread_condattr_t ca;
 	int ret;
 
-	ret = parse_addr(o->addr, &ss, err, errlen);
+	ret = lg_http_parse_addr(o->addr, &ss, err, errlen);
 	if (ret)
 		return ret;
 	if (o->step_s > 3600) {

@@ -5,6 +5,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct lg_dp;
 struct lg_http;
@@ -22,5 +23,8 @@ char *lg_http_status_html(json_object *st);
 /* s escaped for HTML text and attribute values into out (always terminated); returns
  * the length it needed, as snprintf does. */
 size_t lg_html_escape(char *out, size_t cap, const char *s);
+/* The server's address: "HOST:PORT", "[IPV6]:PORT" or "PORT" (127.0.0.1); 0, or -EINVAL
+ * with err saying why. */
+int lg_http_parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen);
 
 #endif

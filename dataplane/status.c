@@ -4,11 +4,14 @@
  * from the /status.json object (http.c), so that the page and the document always agree.
  * No script and nothing from elsewhere: it reads in any browser, in curl, and in a browser
  * with scripts off; a meta refresh reloads it. Every string is escaped, numbers are
- * printed from numbers.
+ * printed from numbers. And the server's address parser. Nothing here needs the server
+ * (fuzz_status.c).
  */
 #include "dataplane.h"
 #include "http.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -324,4 +327,52 @@ char *lg_http_status_html(json_object *st)
 		return NULL;
 	}
 	return text;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or "PORT" (127.0.0.1). */
+int lg_http_parse_addr(const char *addr, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+	char host[64] = "127.0.0.1";
+	const char *colon = strrchr(addr, ':'), *ps = colon ? colon + 1 : addr;
+	char *end;
+	long port;
+
+	if (colon) {
+		const char *h0 = addr, *h1 = colon;
+
+		if (*h0 == '[' && h1 > h0 && h1[-1] == ']') {
+			h0++;
+			h1--;
+		}
+		if ((size_t)(h1 - h0) >= sizeof(host) || h1 == h0) {
+			snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
+			return -EINVAL;
+		}
+		memcpy(host, h0, h1 - h0);
+		host[h1 - h0] = '\0';
+	}
+	errno = 0;
+	port = strtol(ps, &end, 10);
+	if (errno || *end || end == ps || port < 1 || port > 65535) {
+		snprintf(err, errlen, "'%s': the port is not a number from 1 to 65535", addr);
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1)
+			return 0;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) == 1)
+			return 0;
+	}
+	snprintf(err, errlen, "'%s': '%s' is not an IPv4 or IPv6 address", addr, host);
+	return -EINVAL;
 }

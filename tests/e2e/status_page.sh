@@ -91,7 +91,7 @@ cp "$T/body" "$T/status.json"
 cp "$T/body" "$T/metrics.txt"
 chrome() {
 	in_srv timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
-		--user-data-dir="$T/chromium" --no-proxy-server --window-size=1280,1300 "$@" 2>> "$T/chromium.log"
+		--user-data-dir="$T/chromium" --no-proxy-server --window-size=1280,1700 "$@" 2>> "$T/chromium.log"
 }
 chrome --dump-dom "http://$HTTP/" > "$T/dom.html" || lg_fail "chromium: $(tail -5 "$T/chromium.log")"
 SHOT="$LG_BUILD/meson-logs/status_page.png"
