@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""lgfreeze.py PID THREAD_NAME READY_FILE: stop one thread of a process, not the process.
+"""Usage: lgfreeze.py PID THREAD_NAME READY_FILE
+
+Stops one thread of a process, not the process.
 
 SIGSTOP would stop every thread (a stop signal acts on the whole thread group), so the
 thread is held in a ptrace stop instead: PTRACE_SEIZE + PTRACE_INTERRUPT on its tid. It
@@ -11,6 +13,15 @@ import ctypes, os, signal, sys
 PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
 WALL = 0x40000000
 
+if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+    print(__doc__.strip())
+    sys.exit(0)
+if len(sys.argv) > 1 and sys.argv[1].startswith("-"):
+    print(f"lgfreeze.py: unknown option {sys.argv[1]}", file=sys.stderr)
+    sys.exit(2)
+if len(sys.argv) != 4:
+    print("Usage: lgfreeze.py PID THREAD_NAME READY_FILE", file=sys.stderr)
+    sys.exit(2)
 pid, name, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
