@@ -48,6 +48,9 @@ struct lg_http {
 	uint64_t steps;        /* steps taken */
 	uint64_t newest_ms;    /* CLOCK_REALTIME ms of the newest step */
 	uint64_t skipped;      /* steps the policy was busy for (an apply held it) */
+	/* JSON lines not written (dp->out_dropped) as the last step saw them, and when they
+	 * last grew (lg_now_ns(), 0 = never): readiness. */
+	uint64_t out_dropped_seen, out_drop_ns;
 	struct hist_dev *dev;  /* sorted by id */
 	size_t ndev;
 };
@@ -123,6 +126,16 @@ static void sample(struct lg_http *h)
 						     memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&dp->apply_lock);
+	{
+		uint64_t d = atomic_load(&dp->out_dropped);
+
+		pthread_mutex_lock(&h->lock);
+		if (d != h->out_dropped_seen) {
+			h->out_dropped_seen = d;
+			h->out_drop_ns = lg_now_ns();
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (!pk)
 		return;
 	nd = calloc(n ? n : 1, sizeof(*nd));
@@ -266,9 +279,22 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 			    "messages arrive", g ? g->policy.opcua_mqtt.host : "?",
 			    g ? g->policy.opcua_mqtt.port : 0);
 	}
-	if (dp->out_errno)
-		say(reasons, "output.jsonl: the last write failed (%s): lines are dropped and "
-		    "counted (output_write_dropped)", strerror(dp->out_errno));
+	if (dp->http) {
+		/* JSON lines a write failed for (full disk, I/O error, reader gone), now or
+		 * within the last two steps (at least 10 s): not ready until writes succeed. */
+		struct lg_http *h = dp->http;
+		uint64_t d = atomic_load(&dp->out_dropped), seen, at, now = lg_now_ns(),
+			 win = (uint64_t)(h->step_s * 2 > 10 ? h->step_s * 2 : 10) * 1000000000ull;
+
+		pthread_mutex_lock(&h->lock);
+		seen = h->out_dropped_seen;
+		at = h->out_drop_ns;
+		pthread_mutex_unlock(&h->lock);
+		if (d > seen || (at && now - at < win))
+			say(reasons, "output.jsonl: writes are failing (full disk, I/O error, reader "
+			    "gone): %llu lines not written so far (output_write_dropped)",
+			    (unsigned long long)d);
+	}
 }
 
 /* ---- the status document ---- */
@@ -454,7 +480,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 			text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 			type = "application/json";
 		} else if (o) {
-			text = lg_http_status_html(o);
+			/* ?refresh=SECONDS (0: none; default: every chart step) */
+			const char *rf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+								     "refresh");
+			char *end = NULL;
+			long rs = rf ? strtol(rf, &end, 10) : -1;
+
+			if (rf && (end == rf || *end || rs < 0 || rs > 3600))
+				rs = -1;
+			text = lg_http_status_html(o, (int)rs);
 			type = "text/html; charset=utf-8";
 		}
 		json_object_put(o);

@@ -17,9 +17,10 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons);
 /* /status.json: lg_dp_stats_json()'s object plus health, readiness, drop reasons with
  * their descriptions and each device's recent scores ("recent", oldest first). */
 json_object *lg_http_status(struct lg_http *h);
-/* The status page for a /status.json object (malloc'd HTML, NULL when out of memory).
- * Every string in it is escaped: names and labels come from the policy and the wire. */
-char *lg_http_status_html(json_object *st);
+/* The status page for a /status.json object (malloc'd HTML, NULL when out of memory),
+ * reloading itself every refresh_s seconds (0: never, < 0: every chart step). Every string
+ * in it is escaped: names and labels come from the policy and the wire. */
+char *lg_http_status_html(json_object *st, int refresh_s);
 /* s escaped for HTML text and attribute values into out (always terminated); returns
  * the length it needed, as snprintf does. */
 size_t lg_html_escape(char *out, size_t cap, const char *s);

@@ -178,7 +178,7 @@ static const char style[] =
 	"tr.alerting td.name{color:#b00020;font-weight:600}"
 	".muted{color:#777}code{font-size:.95em}";
 
-char *lg_http_status_html(json_object *st)
+char *lg_http_status_html(json_object *st, int refresh_s)
 {
 	json_object *devs = get(st, "devices"), *hist = get(st, "history"),
 		    *inc = get(get(st, "incidents"), "open"), *lg = get(st, "linegate");
@@ -192,11 +192,13 @@ char *lg_http_status_html(json_object *st)
 
 	if (!f)
 		return NULL;
-	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		   "<meta name=\"viewport\" content=\"width=device-width\">"
-		   "<meta http-equiv=\"refresh\" content=\"%u\">"
-		   "<title>linegate status</title><style>%s</style></head><body>\n",
-		step ? step : LG_HTTP_STEP_S, style);
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	      "<meta name=\"viewport\" content=\"width=device-width\">", f);
+	if (refresh_s < 0)
+		refresh_s = (int)(step ? step : LG_HTTP_STEP_S);
+	if (refresh_s > 0)
+		fprintf(f, "<meta http-equiv=\"refresh\" content=\"%d\">", refresh_s);
+	fprintf(f, "<title>linegate status</title><style>%s</style></head><body>\n", style);
 	fputs("<h1>linegate <span class=\"muted\">", f);
 	esc(f, str(lg, "version"));
 	fprintf(f, "</span></h1>\n<p><span id=\"health\" class=\"%s\">%s</span> · "

@@ -14,6 +14,8 @@
 #      /healthz and /readyz 503 naming it, the page says unhealthy; released, 200 again
 #   5. idle clients: 8 silent connections from one address use up its share, a 9th is
 #      refused, the data plane judges frames meanwhile, and they are cut after 10 s
+#   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
+#      counter), /healthz 200; ready again once no write failed for 10 s
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v chromium >/dev/null || lg_skip "chromium is not installed"
@@ -93,10 +95,14 @@ chrome() {
 	in_srv timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
 		--user-data-dir="$T/chromium" --no-proxy-server --window-size=1280,1700 "$@" 2>> "$T/chromium.log"
 }
-chrome --dump-dom "http://$HTTP/" > "$T/dom.html" || lg_fail "chromium: $(tail -5 "$T/chromium.log")"
+# ?refresh=0: no meta refresh, so that the page stays as it loaded
+chrome --dump-dom "http://$HTTP/?refresh=0" > "$T/dom.html" || lg_fail "chromium: $(tail -5 "$T/chromium.log")"
+grep -q 'http-equiv="refresh"' "$T/dom.html" && lg_fail "?refresh=0 still refreshes"
+[ "$(code /)" = 200 ] && grep -q '<meta http-equiv="refresh" content="1">' "$T/body" ||
+	lg_fail "the page does not reload itself every chart step"
 SHOT="$LG_BUILD/meson-logs/status_page.png"
 mkdir -p "$(dirname "$SHOT")"
-chrome --screenshot="$SHOT" "http://$HTTP/" > /dev/null ||
+chrome --screenshot="$SHOT" "http://$HTTP/?refresh=0" > /dev/null ||
 	lg_fail "chromium screenshot: $(tail -5 "$T/chromium.log")"
 [ -s "$SHOT" ] || lg_fail "no screenshot"
 echo "screenshot: $SHOT"
@@ -306,5 +312,25 @@ print(f"8 idle connections: a 9th refused, 40 frames admitted meanwhile, cut aft
 PY
 kill $BROKER
 wait $BROKER || true
+lg_stop_linegate
+
+echo "== 6. JSON lines that cannot be written (/dev/full): not ready while they fail"
+sed -e '/^  mqtt: /d' "$POLICY" > "$T/nomqtt.yaml"
+lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/nomqtt.yaml" -B $SRV_IP -c "$T/dp2.sock" \
+	-o /dev/full --state-dir "$T/state2" --metrics $HTTP --status-step 1 2> "$T/dp2.err"
+DP_PID=$!
+lg_wait_for 10 test -S "$T/dp2.sock" || lg_fail "linegate did not start: $(cat "$T/dp2.err")"
+lg_wait_value 10 200 code_of /readyz || lg_fail "/readyz before any line: $(cat "$T/body")"
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/nomqtt.yaml" -t $SRV_IP -S $LINE_IP -d 6 -n 20 \
+	-r 60 -q || lg_fail "linegate-loadgen failed"
+[ "$(code /readyz)" = 503 ] || lg_fail "/readyz while writes fail: $(cat "$T/body")"
+grep -q "^output.jsonl: writes are failing (full disk, I/O error, reader gone): [1-9][0-9]* lines not written" "$T/body" ||
+	lg_fail "/readyz does not say why: $(cat "$T/body")"
+[ "$(code /healthz)" = 200 ] || lg_fail "/healthz while writes fail: $(cat "$T/body")"
+lg_dp_stats "$T/stats2.json" "$T/dp2.sock"
+[ "$(lg_json "$T/stats2.json" 'd["output_write_dropped"]')" = 120 ] ||
+	lg_fail "output_write_dropped: $(lg_json "$T/stats2.json" 'd["output_write_dropped"]'), want 120"
+# no more lines to write: ready again once two steps (10 s at least) saw no new failure
+lg_wait_value 15 200 code_of /readyz || lg_fail "/readyz after the failures: $(cat "$T/body")"
 lg_stop_linegate
 echo PASS
