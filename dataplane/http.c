@@ -20,6 +20,8 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
