@@ -16,6 +16,7 @@
 #      refused, the data plane judges frames meanwhile, and they are cut after 10 s
 #   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
 #      counter), /healthz 200; ready again once no write failed for 10 s
+#   7. XDP admission (generic, unpinned) detached with ip link: /readyz 503 naming it
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v chromium >/dev/null || lg_skip "chromium is not installed"
@@ -333,4 +334,29 @@ lg_dp_stats "$T/stats2.json" "$T/dp2.sock"
 # no more lines to write: ready again once two steps (10 s at least) saw no new failure
 lg_wait_value 15 200 code_of /readyz || lg_fail "/readyz after the failures: $(cat "$T/body")"
 lg_stop_linegate
+
+echo "== 7. XDP admission detached from outside linegate: not ready, and says so"
+rc=0
+ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/nomqtt.yaml" -B $SRV_IP -c "$T/dp3.sock" \
+	-o "$T/out3.jsonl" --state-dir "$T/state3" -x lg0:generic --no-xdp-pin --metrics $HTTP \
+	2> "$T/dp3.err" &
+DP_PID=$!
+LG_PIDS="$DP_PID"
+if ! lg_wait_for 10 test -S "$T/dp3.sock"; then
+	grep -q "Operation not supported\|Invalid argument" "$T/dp3.err" ||
+		lg_fail "linegate with XDP did not start: $(cat "$T/dp3.err")"
+	echo "this kernel cannot attach XDP in generic mode on a veth: step 7 not run"
+	wait $DP_PID || true
+else
+	lg_wait_value 10 200 code_of /readyz || lg_fail "/readyz with XDP: $(cat "$T/body")"
+	ip -n "$NS_SRV" link set dev lg0 xdpgeneric off
+	lg_wait_value 5 503 code_of /readyz || lg_fail "/readyz without XDP: $(cat "$T/body")"
+	grep -qx "XDP: no program attached to lg0 (detached from outside linegate?): admission is not enforced; restart linegate with --xdp" "$T/body" ||
+		lg_fail "/readyz does not say why: $(cat "$T/body")"
+	[ "$(code /healthz)" = 200 ] || lg_fail "/healthz without XDP: $(cat "$T/body")"
+	kill -INT $DP_PID
+	wait $DP_PID || rc=$?
+	LG_PIDS=""
+	[ $rc -eq 0 ] || lg_fail "linegate exited with status $rc: $(tail -3 "$T/dp3.err")"
+fi
 echo PASS
