@@ -453,6 +453,23 @@ static char *check_doc(bool ready, struct lg_dp *dp, bool json, unsigned *status
 	return text;
 }
 
+/* The counters and the status read the running policy under apply_lock, which an apply
+ * holds until every worker runs it: with a hung worker, for good. Such a request would
+ * hold its connection's thread for good too, and enough of them every connection: wait a
+ * few seconds at most, then say why. */
+#define LG_HTTP_POLICY_WAIT_MS 3000
+
+static bool policy_free(struct lg_dp *dp)
+{
+	struct timespec ts;
+
+	abs_in(&ts, CLOCK_REALTIME, LG_HTTP_POLICY_WAIT_MS);
+	if (pthread_mutex_timedlock(&dp->apply_lock, &ts))
+		return false;
+	pthread_mutex_unlock(&dp->apply_lock);
+	return true;
+}
+
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_len, void **state)
@@ -470,6 +487,13 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	(void)state;
 	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
 		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+	} else if ((!strcmp(url, "/metrics") || !strcmp(url, "/status.json") ||
+		    !strcmp(url, "/")) && !policy_free(h->dp)) {
+		status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		if (asprintf(&text, "a policy change has held the running policy for more than "
+			     "%u ms (every worker must take it: see /healthz for a hung one); "
+			     "try again\n", LG_HTTP_POLICY_WAIT_MS) < 0)
+			text = NULL;
 	} else if (!strcmp(url, "/metrics")) {
 		text = lg_dp_metrics_text(h->dp);
 		type = "text/plain; version=0.0.4; charset=utf-8";

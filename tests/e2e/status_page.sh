@@ -11,7 +11,9 @@
 #   3. /metrics passes promtool check metrics; every metric name in the PromQL of
 #      docs/grafana/linegate.json is in this scrape
 #   4. one worker thread stopped (ptrace, not SIGSTOP: that would stop every thread):
-#      /healthz and /readyz 503 naming it, the page says unhealthy; released, 200 again
+#      /healthz and /readyz 503 naming it, the page says unhealthy; an apply then waits
+#      for it, and /metrics and / answer 503 within 3 s instead of waiting with it;
+#      released, the apply ends and everything answers 200 again
 #   5. idle clients: 8 silent connections from one address use up its share, a 9th is
 #      refused, the data plane judges frames meanwhile, and they are cut after 10 s
 #   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
@@ -262,9 +264,32 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['healthy']
 	lg_fail "status.json does not say unhealthy"
 [ "$(code /)" = 200 ] && grep -q '<span id="health" class="bad">unhealthy</span>' "$T/body" ||
 	lg_fail "the page does not say unhealthy"
+# An apply now waits for the hung worker, holding the running policy: the pages that read
+# it answer 503 after 3 s instead of holding their connection for good; /healthz at once.
+sed -e "s#^  deadline_ms: .*#  deadline_ms: 60#" "$POLICY" > "$T/apply.yaml"
+python3 -c "
+import json, sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()}, timeout=120)
+print('ok: %d devices, changes %s' % (r['devices'], json.dumps(r['changes'])) if r.get('ok') else
+      'error: ' + r.get('error', ''))" "$T/dp.sock" "$T/apply.yaml" > "$T/apply.out" 2>&1 &
+APPLY=$!
+LG_PIDS="$LG_PIDS $APPLY"
+# (python's start and the apply's checks come before it publishes and waits)
+lg_wait_value 20 503 code_of /metrics || lg_fail "/metrics during a stuck apply: $(head -3 "$T/body"; cat "$T/apply.out")"
+grep -q "^a policy change has held the running policy for more than 3000 ms" "$T/body" ||
+	lg_fail "/metrics during a stuck apply says: $(cat "$T/body")"
+[ -s "$T/apply.out" ] && lg_fail "the apply did not wait for the hung worker: $(cat "$T/apply.out")"
+t0=$SECONDS
+[ "$(code /metrics)" = 503 ] || lg_fail "/metrics during a stuck apply, again"
+[ $((SECONDS - t0)) -le 5 ] || lg_fail "/metrics took $((SECONDS - t0)) s during a stuck apply"
+[ "$(code /)" = 503 ] || lg_fail "/ during a stuck apply: $(cat "$T/body")"
+[ "$(code /healthz)" = 503 ] || lg_fail "/healthz during a stuck apply: $(cat "$T/body")"
 kill -TERM $FREEZE
 wait $FREEZE || lg_fail "lgfreeze could not release the worker"
+wait $APPLY || lg_fail "the apply failed: $(cat "$T/apply.out")"
+grep -q '^ok: 8 devices, changes .*deadline_ms' "$T/apply.out" || lg_fail "the apply: $(cat "$T/apply.out")"
 lg_wait_value 5 200 code_of /healthz || lg_fail "/healthz after the worker runs again: $(cat "$T/body")"
+[ "$(code /metrics)" = 200 ] || lg_fail "/metrics after the apply: $(cat "$T/body")"
 
 echo "== 5. idle clients hold connections, not the data plane"
 in_srv python3 - "$HTTP" "$LG_BIN_GEN" "$POLICY" "$NS_LINE" "$SRV_IP" "$LINE_IP" "$T/dp.sock" <<'PY'
