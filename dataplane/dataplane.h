@@ -39,6 +39,7 @@ struct lg_uadmit;
 struct lg_mqtt;
 struct lg_nats;
 struct lg_opcua_mqtt;
+struct lg_http;
 
 /* Latency histograms: the stages (latency.h), and the two older ones (the worker's pickup of a
  * window's first frame -> scored, -> published), on the same buckets. */
@@ -115,7 +116,28 @@ struct lg_dev_state {
 	uint64_t first_ts_ns, end_ts_ns;
 	/* Drift (drift.c): the device's PSI counts, Page-Hinkley test and drift flag. */
 	struct lg_drift_state drift;
+	/* Status page (http.c): the highest score since the sampler last took it, as
+	 * lg_score_key() orders it; 0 = none. The owner raises it, the sampler swaps in 0. */
+	_Atomic uint32_t peak_key;
 };
+
+/* A float as an unsigned key in the same order (0 is below every finite score). */
+static inline uint32_t lg_score_key(float f)
+{
+	uint32_t u;
+
+	__builtin_memcpy(&u, &f, sizeof(u));
+	return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+static inline float lg_score_from_key(uint32_t k)
+{
+	uint32_t u = k & 0x80000000u ? k & 0x7fffffffu : ~k;
+	float f;
+
+	__builtin_memcpy(&f, &u, sizeof(f));
+	return f;
+}
 
 /* A UADP identity and the index of its device in the policy. */
 struct lg_uadp_route {
@@ -261,6 +283,10 @@ struct lg_worker {
 	struct lg_policy_incidents inc; /* incidents: its generation's detection.incidents */
 	/* Honest latency: arrival and pickup of the frame being judged (lg_worker_handle()) */
 	uint64_t cur_arrival_ns, cur_pickup_ns;
+	/* Health (http.c /healthz): lg_now_ns() at its loop's last turn (0 = not started yet;
+	 * the loop turns at least every 100 ms, busy or idle) and its thread id. */
+	_Atomic uint64_t beat_ns;
+	_Atomic int tid;
 };
 
 /* The kinds of JSON lines, counted apart (output.c): records the plant acts on, routine
@@ -359,7 +385,7 @@ struct lg_dp {
 	 * (0: not a row). */
 	struct lg_lat_hist lat_out[2];
 	uint64_t out_scored_ns[1024], out_arrival_ns[1024];
-	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
+	struct lg_http *http;       /* HTTP endpoints (http.c, libmicrohttpd), when --metrics */
 	/* incidents: the open ones, as the output thread has published them (and as the state
 	 * folder had them at start), for status. */
 	pthread_mutex_t inc_lock;
@@ -448,10 +474,25 @@ void lg_modelset_free(struct lg_modelset *ms, unsigned nworkers);
 /* Stats as JSON text, and as Prometheus text exposition (both malloc'd). */
 char *lg_dp_stats_json(struct lg_dp *dp);
 char *lg_dp_metrics_text(struct lg_dp *dp);
+/* v as a Prometheus label value (without the quotes), cut short rather than mid-escape. */
+size_t lg_prom_label_escape(char *out, size_t cap, const char *v);
 /* The counters that matter to a person, a few lines at the end of a run. */
 void lg_dp_summary(struct lg_dp *dp, FILE *f);
-/* Serve GET /metrics on addr ("HOST:PORT"); 0 or a negative errno with err set. */
-int lg_metrics_http_start(struct lg_dp *dp, const char *addr, char *err, size_t errlen);
-void lg_metrics_http_stop(struct lg_dp *dp);
+/*
+ * HTTP (http.c, docs/operations.md "Status page and health endpoints"): GET /metrics,
+ * /healthz, /readyz, /status.json and the status page / on addr ("HOST:PORT", "[V6]:PORT"
+ * or "PORT" for 127.0.0.1), and the sampler of the recent scores the page charts, one point
+ * per step_s seconds (0: LG_HTTP_STEP_S). 0 or a negative errno with err set.
+ */
+#define LG_HTTP_STEP_S 5
+#define LG_HTTP_POINTS 120 /* points per device: 10 minutes at the default step */
+#define LG_HTTP_STALL_MS 5000 /* a worker whose loop did not turn for this long is hung */
+struct lg_http_opts {
+	const char *addr;
+	unsigned step_s;
+	const char *version;
+};
+int lg_http_start(struct lg_dp *dp, const struct lg_http_opts *o, char *err, size_t errlen);
+void lg_http_stop(struct lg_dp *dp);
 
 #endif /* LINEGATE_DATAPLANE_H */

@@ -59,8 +59,17 @@ static const char usage[] =
 	"                        buckets: docs/operations.md, Latency); the summary on stderr\n"
 	"                        has their p50/p99\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
-	"  -m, --metrics HOST:PORT\n"
-	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
+	"  -m, --metrics [HOST:]PORT\n"
+	"                        serve HTTP on HOST:PORT (HOST: IPv4 or [IPv6];\n"
+	"                        PORT alone: 127.0.0.1): Prometheus metrics on\n"
+	"                        /metrics, the status page on / and /status.json,\n"
+	"                        /healthz (503 when a worker is hung) and /readyz\n"
+	"                        (503 with the reasons); no authentication: keep it\n"
+	"                        on loopback or a management network (operations.md,\n"
+	"                        \"Status page and health endpoints\")\n"
+	"      --status-step SECONDS\n"
+	"                        the status page charts each device's highest score\n"
+	"                        per SECONDS, 120 points (default 5 s: 10 minutes)\n"
 	"      --xdp-pin DIR     pin the XDP program and maps under DIR (bpffs); the default is\n"
 	"                        /sys/fs/bpf/linegate/IFNAME (netns-INODE/IFNAME outside the\n"
 	"                        host's network namespace): when linegate stops or is killed,\n"
@@ -792,6 +801,8 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 	lg_output_close(dp);
 }
 
+_Static_assert(LG_HTTP_POINTS == 120 && LG_HTTP_STEP_S == 5, "--help says 120 points of 5 s");
+
 static void print_usage(void)
 {
 	char list[4096] = "";
@@ -863,6 +874,7 @@ int main(int argc, char **argv)
 		{ "no-xdp-pin", no_argument, NULL, 5 },
 		{ "state-dir", required_argument, NULL, 6 },
 		{ "shutdown-timeout", required_argument, NULL, 7 },
+		{ "status-step", required_argument, NULL, 40 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -886,6 +898,7 @@ int main(int argc, char **argv)
 	struct shutdown_watch sw = { .dp = &dp, .stage = "starting" };
 	pthread_t sw_thread;
 	bool sw_started = false;
+	unsigned status_step = LG_HTTP_STEP_S;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
 					 .own_uid = getuid(), .denied = ctl_denied };
 
@@ -934,6 +947,19 @@ int main(int argc, char **argv)
 		case 'm':
 			metrics = optarg;
 			break;
+		case 40: {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || errno || n < 1 || n > 3600) {
+				fprintf(stderr, "linegate: --status-step must be 1..3600 seconds\n");
+				return 2;
+			}
+			status_step = (unsigned)n;
+			break;
+		}
 		case 1:
 			xdp_pin = optarg;
 			break;
@@ -1319,9 +1345,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (metrics && lg_metrics_http_start(&dp, metrics, err, sizeof(err))) {
-		fprintf(stderr, "linegate: metrics: %s\n", err);
-		goto out;
+	if (metrics) {
+		struct lg_http_opts ho = { .addr = metrics, .step_s = status_step,
+					   .version = LG_VERSION };
+
+		if (lg_http_start(&dp, &ho, err, sizeof(err))) {
+			fprintf(stderr, "linegate: --metrics: %s\n", err);
+			goto out;
+		}
 	}
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
@@ -1408,7 +1439,7 @@ out:
 	lg_output_set_deadline(&dp, shutdown_ns);
 	sw_started = !pthread_create(&sw_thread, NULL, shutdown_watchdog, &sw);
 	atomic_store(&sw.stage, "stopping the metrics server and opcua_mqtt");
-	lg_metrics_http_stop(&dp);
+	lg_http_stop(&dp);
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Counters out: one snapshot of every counter, rendered as the JSON of `linegatectl
- * metrics` / --stats-out, or as Prometheus text on GET /metrics (libmicrohttpd).
+ * metrics` / --stats-out, or as Prometheus text (GET /metrics: http.c).
  */
 #include "dataplane.h"
 #include "mqtt.h"
@@ -15,7 +15,6 @@
 #include <json-c/json.h>
 #include <lgadmit.h>
 #include <linegate/uadmit.h>
-#include <microhttpd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -618,6 +617,28 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	return text;
 }
 
+/* A label value in the exposition format: backslash, double quote and newline escaped. */
+size_t lg_prom_label_escape(char *out, size_t cap, const char *v)
+{
+	size_t n = 0;
+
+	for (; *v; v++) {
+		char e = *v == '\n' ? 'n' : *v == '"' || *v == '\\' ? *v : 0;
+
+		if (e && n + 2 < cap) {
+			out[n++] = '\\';
+			out[n++] = e;
+		} else if (!e && n + 1 < cap) {
+			out[n++] = *v;
+		} else {
+			break;
+		}
+	}
+	if (cap)
+		out[n] = '\0';
+	return n;
+}
+
 /* A growing text buffer for the exposition format. */
 struct buf {
 	char *p;
@@ -930,12 +951,18 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			    "connected.\n# TYPE linegate_opcua_mqtt_connected gauge\n"
 			    "linegate_opcua_mqtt_connected %d\n", s.om.connected);
 	}
-	/* Device names are restricted by the policy parser to [A-Za-z0-9._-], model labels
-	 * to what the registry allows: both are safe inside label quotes. */
-	bprintf(&b, "# HELP linegate_model_info The running model and its shadow.\n"
-		    "# TYPE linegate_model_info gauge\n"
-		    "linegate_model_info{model=\"%s\",shadow=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
-		s.model, s.shadow, s.model_epoch);
+	/* Device names are restricted by the policy parser to [A-Za-z0-9._-]; model labels
+	 * are file names, which may hold anything: escaped (a '"' broke the exposition). */
+	{
+		char m[sizeof(s.model) * 2], sh[sizeof(s.shadow) * 2];
+
+		lg_prom_label_escape(m, sizeof(m), s.model);
+		lg_prom_label_escape(sh, sizeof(sh), s.shadow);
+		bprintf(&b, "# HELP linegate_model_info The running model and its shadow.\n"
+			    "# TYPE linegate_model_info gauge\n"
+			    "linegate_model_info{model=\"%s\",shadow=\"%s\",epoch=\"%" PRIu64
+			    "\"} 1\n", m, sh, s.model_epoch);
+	}
 	bprintf(&b, "# HELP linegate_policy_info The running policy generation.\n"
 		    "# TYPE linegate_policy_info gauge\n"
 		    "linegate_policy_info{sha256=\"%s\",epoch=\"%" PRIu64 "\"} 1\n",
@@ -1005,79 +1032,4 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		return NULL;
 	}
 	return b.p;
-}
-
-static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
-			      const char *method, const char *version, const char *upload,
-			      size_t *upload_len, void **state)
-{
-	struct lg_dp *dp = cls;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
-	unsigned status = MHD_HTTP_OK;
-	char *text = NULL;
-
-	(void)version;
-	(void)upload;
-	(void)upload_len;
-	(void)state;
-	if (strcmp(method, "GET")) {
-		status = MHD_HTTP_METHOD_NOT_ALLOWED;
-	} else if (!strcmp(url, "/metrics")) {
-		text = lg_dp_metrics_text(dp);
-		if (!text)
-			status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	} else {
-		status = MHD_HTTP_NOT_FOUND;
-	}
-	if (!text)
-		text = strdup(status == MHD_HTTP_NOT_FOUND ? "linegate serves /metrics only\n" :
-			      status == MHD_HTTP_METHOD_NOT_ALLOWED ? "GET only\n" : "out of memory\n");
-	r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-int lg_metrics_http_start(struct lg_dp *dp, const char *addr, char *err, size_t errlen)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char host[64];
-	const char *colon = strrchr(addr, ':');
-	long port;
-
-	if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
-		snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
-		return -EINVAL;
-	}
-	memcpy(host, addr, colon - addr);
-	host[colon - addr] = '\0';
-	port = strtol(colon + 1, NULL, 10);
-	if (port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "'%s' is not an IPv4 HOST:PORT", addr);
-		return -EINVAL;
-	}
-	sa.sin_port = htons((uint16_t)port);
-	/* One internal thread: a scrape reads counters, it never touches a worker. */
-	dp->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-				    (uint16_t)port, NULL, NULL, answer, dp, MHD_OPTION_SOCK_ADDR,
-				    (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 16u,
-				    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (!dp->http) {
-		snprintf(err, errlen, "cannot serve metrics on %s (port in use?)", addr);
-		return -EADDRINUSE;
-	}
-	return 0;
-}
-
-void lg_metrics_http_stop(struct lg_dp *dp)
-{
-	if (dp->http)
-		MHD_stop_daemon(dp->http);
-	dp->http = NULL;
 }

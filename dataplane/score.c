@@ -91,8 +91,17 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)
 			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);
 		memcpy(&bits, &e->score, sizeof(bits));
-		if (!e->nonfinite)
+		if (!e->nonfinite) {
+			uint32_t k = lg_score_key(e->score),
+				 pk = atomic_load_explicit(&s->peak_key, memory_order_relaxed);
+
 			atomic_store_explicit(&s->last_score_bits, bits, memory_order_relaxed);
+			/* The status page's chart: the step's highest score (the sampler swaps
+			 * in 0, hence a CAS, once per scored row). */
+			while (k > pk && !atomic_compare_exchange_weak_explicit(&s->peak_key, &pk, k,
+					memory_order_relaxed, memory_order_relaxed))
+				;
+		}
 		if (e->alert) {
 			atomic_fetch_add_explicit(&s->alerts, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&w->st.alerts, 1, memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t lg_now_ns(void)
 {
@@ -165,10 +166,14 @@ void *lg_worker_main(void *arg)
 	/* ps -L, top -H and the tests find the workers by name. */
 	snprintf(name, sizeof(name), "lg-worker-%u", w->id);
 	pthread_setname_np(pthread_self(), name);
+	atomic_store(&w->tid, (int)gettid());
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);
 		int timeout = 100, n;
+
+		/* /healthz: a loop that stops turning is a hung worker (a clock read per burst). */
+		atomic_store_explicit(&w->beat_ns, lg_now_ns(), memory_order_relaxed);
 
 		struct lg_modelset *ms = atomic_load_explicit(&dp->models, memory_order_acquire);
 

@@ -28,7 +28,7 @@ with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
     assert r.status == 200, r.status
     assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers["Content-Type"]
     open(sys.argv[2], "w").write(r.read().decode())
-for path, method, want in (("/", "GET", 404), ("/metrics", "POST", 405)):
+for path, method, want in (("/nothing", "GET", 404), ("/metrics", "POST", 405)):
     try:
         urllib.request.urlopen(urllib.request.Request(base + path, method=method, data=b"" if method == "POST" else None), timeout=5)
         sys.exit(f"{method} {path} answered 200")
