@@ -315,14 +315,16 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("detection.incidents"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.drift"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("output.influx.url"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats */
-		CHECK_EQ(n, 47u);
+		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats
+		 * + 15 of output.influx (issue 12) */
+		CHECK_EQ(n, 62u);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
