@@ -4,6 +4,7 @@
 #include "ctlproto.h"
 #include "mqtt.h"
 #include "nats.h"
+#include "influx.h"
 #include "opcua_mqtt.h"
 #include "record.h"
 #include "statefile.h"
@@ -1145,6 +1146,8 @@ int main(int argc, char **argv)
 		}
 		g->epoch = ++dp.epoch;
 		atomic_store(&dp.gen, g);
+		if (lg_dp_meta_publish(&dp, &g->policy)) /* issue 12 */
+			goto out;
 	}
 	{
 		const char *base = strrchr(p.model, '/');
@@ -1198,6 +1201,15 @@ int main(int argc, char **argv)
 		/* As MQTT: a server that is down now is retried in the background, and what
 		 * is to be published waits in the outbox on disk. */
 		ret = lg_nats_open(&p.nats, &dp.nats, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: %s\n", err);
+			goto out;
+		}
+	}
+	if (p.influx.url[0]) {
+		/* Issue 12: nothing connects before the first batch; a server that is down
+		 * is retried with backoff while lines wait (bounded, counted). */
+		ret = lg_influx_open(&p.influx, &dp.influx, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: %s\n", err);
 			goto out;
@@ -1298,6 +1310,9 @@ out:
 		lg_mqtt_flush(dp.mqtt, 2000);
 		/* What is not acknowledged by then stays in the outbox for the next start. */
 		lg_nats_flush(dp.nats, 2000);
+		/* Issue 12: two seconds for what InfluxDB has not taken; the rest is counted
+		 * as dropped (shutdown) in the final stats. */
+		lg_influx_stop(dp.influx, 2000);
 	}
 	if (atomic_load(&dp.gen)) {
 		char *s = lg_dp_stats_json(&dp);
@@ -1327,6 +1342,8 @@ out:
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close(dp.mqtt);
 	lg_nats_close(dp.nats);
+	lg_influx_close(dp.influx);
+	lg_dp_meta_free(&dp);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);
