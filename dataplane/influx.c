@@ -213,7 +213,8 @@ static enum post_result post(struct lg_influx *ix, const struct ix_chunk *c)
 	if (status >= 200 && status < 300)
 		return POST_OK;
 	if (rc != CURLE_OK) {
-		if (first_time(ix, -(int)rc))
+		/* Given up at stop (on_progress): counted there, nothing to say. */
+		if (rc != CURLE_ABORTED_BY_CALLBACK && first_time(ix, -(int)rc))
 			fprintf(stderr, "linegate: influx: %s: %s (retried with backoff; said once "
 				"per error)\n", ix->cfg.url, curl_easy_strerror(rc));
 		return POST_RETRY;
