@@ -367,6 +367,8 @@ static void unreachable(void)
 }
 
 static const char usage[] =
+	"Usage: test_influx\n"
+	"\n"
 	"InfluxDB line protocol (issue 12): the escapes, device metadata as JSON and as tags, and\n"
 	"the output against a scripted HTTP server (batches, retries, refusals, drops).\n";
 
