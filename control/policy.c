@@ -1225,12 +1225,12 @@ static int parse_meta_tags(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			return perr(c, k, "at most %d tags (a device's and its group's together)",
 				    LG_META_MAX_TAGS);
 		len = key ? strlen(key) : 0;
-		if (!len || len >= LG_META_KEY_MAX || !(isalpha((unsigned char)key[0]) ||
-							key[0] == '_') ||
+		/* A letter first: InfluxDB 2.x keeps names starting with '_' for itself. */
+		if (!len || len >= LG_META_KEY_MAX || !isalpha((unsigned char)key[0]) ||
 		    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 			    != len)
 			return perr(c, k, "tag key %s must be a name of 1 to %d letters, digits, "
-				    "'_', '.' or '-', starting with a letter or '_'",
+				    "'_', '.' or '-', starting with a letter",
 				    shown(key, buf, sizeof(buf)), LG_META_KEY_MAX - 1);
 		for (const char *const *r = meta_reserved; *r; r++)
 			if (!strcmp(*r, key))

@@ -108,7 +108,7 @@ enum lg_bad_samples {
  * Metadata (issue 12, docs/policy.md "Metadata"): where a device sits on the line, carried
  * in every record it makes (JSON lines, MQTT, NATS), as metric labels (line, station, asset)
  * and as InfluxDB tags. Each value is 1..LG_META_STR_MAX-1 bytes of printable UTF-8; tag
- * keys are [A-Za-z_][A-Za-z0-9_.-]*. "" = not given. A device's group gives the defaults.
+ * keys are [A-Za-z][A-Za-z0-9_.-]*. "" = not given. A device's group gives the defaults.
  */
 #define LG_META_STR_MAX 64  /* bytes of a value, NUL included */
 #define LG_META_KEY_MAX 32  /* bytes of a tag key, NUL included */

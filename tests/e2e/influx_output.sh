@@ -184,6 +184,7 @@ start=$SECONDS
 kill -INT $DP
 wait $DP || lg_fail "linegate exited with status $?: $(cat "$T/dp2.err")"
 took=$((SECONDS - start))
+echo "linegate stopped in $took s with InfluxDB down"
 [ $took -le 6 ] || lg_fail "linegate took $took s to stop with InfluxDB down"
 start_influx
 query lg2 "SELECT count(score) FROM linegate_score" > "$T/c-score.json"
