@@ -217,9 +217,30 @@ FMT_S(f_ix_url, p->influx.url)
 FMT_S(f_ix_db, p->influx.database)
 FMT_S(f_ix_bucket, p->influx.bucket)
 FMT_S(f_ix_org, p->influx.org)
-FMT_S(f_ix_token, p->influx.token[0] ? "(set)" : "")
+/* A secret as "(set, <fingerprint>)": the first 8 hex digits of its SHA-256, so that a new
+ * token or password shows as a change (refused live: start-only), never a byte of it. */
+static void f_secret(const char *secret, char *b, size_t l)
+{
+	char fp[LG_KEY_FP_LEN + 1];
+
+	if (!secret[0]) {
+		snprintf(b, l, "%s", "");
+		return;
+	}
+	lg_key_fingerprint((const uint8_t *)secret, strlen(secret), fp);
+	snprintf(b, l, "(set, %s)", fp);
+}
+
+static void f_ix_token(const struct lg_policy *p, char *b, size_t l)
+{
+	f_secret(p->influx.token, b, l);
+}
+
+static void f_ix_pass(const struct lg_policy *p, char *b, size_t l)
+{
+	f_secret(p->influx.password, b, l);
+}
 FMT_S(f_ix_user, p->influx.username)
-FMT_S(f_ix_pass, p->influx.password[0] ? "(set)" : "")
 FMT_S(f_ix_prefix, p->influx.url[0] ? p->influx.prefix : "")
 FMT_U(f_ix_decim, p->influx.url[0] ? p->influx.decimation : 0)
 FMT_S(f_ix_scores, !p->influx.url[0] ? "" : p->influx.scores ? "true" : "false")
