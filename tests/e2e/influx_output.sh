@@ -6,7 +6,8 @@
 # that carry the devices' metadata (a group's and a device's own, with spaces, commas,
 # equals and quotes). Then InfluxDB is stopped mid-run: linegate keeps scoring, retries
 # with backoff, stops within its bound, and every line is accounted for:
-# made = written (and in InfluxDB) + dropped, exactly.
+# made = written (and in InfluxDB) + dropped, exactly. Last, a database that does not
+# exist: every batch refused (HTTP 404), counted, and InfluxDB's answer logged once.
 source "$(dirname "$0")/lib.sh"
 command -v influxd >/dev/null || lg_skip "influxd is not installed (Debian package influxdb)"
 lg_tmp
@@ -218,4 +219,32 @@ grep -q "influx: http://127.0.0.1:$IPORT/write: Couldn't connect to server" "$T/
 	lg_fail "the connection error was not logged: $(cat "$T/dp2.err")"
 n=$(grep -c "Couldn't connect to server" "$T/dp2.err" || true)
 [ "$n" = 1 ] || lg_fail "the connection error was logged $n times, not once"
+
+# A database that does not exist: InfluxDB refuses every batch (404); each is dropped and
+# counted as refused, the status and InfluxDB's answer logged once.
+write_policy "$T/policy3.yaml" nosuchdb
+"$LG_BIN_DP" -p "$T/policy3.yaml" -B 127.0.0.1 -c "$T/dp3.sock" -s "$T/stats3.json" \
+	-o "$T/out3.jsonl" 2> "$T/dp3.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/dp3.sock" || lg_fail "linegate did not start a third time"
+"$LG_BIN_GEN" -p "$T/policy3.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 40 -r 2000 -q \
+	--first-seq 181
+refused() {
+	lg_dp_stats "$T/s.json" "$T/dp3.sock" && lg_json "$T/s.json" 'd["influx"]["requests"] >= 2 and d["influx"]["buffered"] == 0'
+}
+lg_wait_value 10 True refused || lg_fail "the batches were not all answered"
+kill -INT $DP
+wait $DP || lg_fail "linegate exited with status $?: $(cat "$T/dp3.err")"
+/usr/bin/python3 - "$T/stats3.json" <<'PY'
+import json, sys
+ix = json.load(open(sys.argv[1]))["influx"]
+print(ix)
+made = sum(ix["lines"].values())
+ok = made > 0 and ix["written"] == 0 and ix["dropped"]["refused"] == made
+ok &= ix["last_status"] == 404 and ix["requests"] == ix["failures"] and ix["retries"] == 0
+sys.exit(0 if ok else 1)
+PY
+n=$(grep -c 'refused a batch of .* lines with HTTP 404: {"error":"database not found: \\"nosuchdb\\""}' "$T/dp3.err" || true)
+[ "$n" = 1 ] || lg_fail "the refusal was logged $n times, not once: $(cat "$T/dp3.err")"
 echo PASS
