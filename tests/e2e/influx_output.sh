@@ -151,6 +151,11 @@ j1 = [e for e in lines if e["name"] == "conveyor-1-vib"][0]
 check("the JSON line's meta", j1.get("meta"),
       {"line": "L2", "station": "st 2,a=b", "asset": 'belt "A"', "sensor": "accel-x",
        "units": "m/s2", "tags": {"cell": "c 1"}})
+c1_lines = [e for e in lines if e["name"] == "conveyor-1-vib"]
+check("every line of conveyor-1 carries its meta, whatever its type",
+      ({json.dumps(e.get("meta"), sort_keys=True) for e in c1_lines},
+       {e["type"] for e in c1_lines} >= {"score", "alert", "incident"}),
+      ({json.dumps(j1.get("meta"), sort_keys=True)}, True))
 # Counters: every line made was written; what decimation left out is counted apart.
 check("lines made", st["lines"], {"score": len(kept), "features": len(kept),
                                   "incident": len(incs)})
