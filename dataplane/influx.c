@@ -20,7 +20,7 @@
 const char *const lg_influx_kind_names[LG_IX_KINDS] = { "score", "features", "incident" };
 const char *const lg_influx_drop_names[LG_IX_DROPS] = { "buffer_full", "refused", "shutdown" };
 
-#define IX_LINE_MAX 4096      /* the longest line made: 18 features, the longest tags */
+#define IX_LINE_MAX 8192      /* the longest line made: the longest tags (2.5 KB), 18 features */
 #define IX_BACKOFF_MIN_MS 100
 #define IX_BACKOFF_MAX_MS 10000
 #define IX_BODY_MAX 300       /* bytes of a refusal's body that are logged */

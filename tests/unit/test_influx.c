@@ -91,6 +91,40 @@ static void metadata(void)
 	CHECK(e && !strcmp(e->json, "") && !strcmp(e->lp_tags, ",device=9,name=fan-1"));
 	CHECK(!lg_meta_find(t, 8));
 	lg_meta_free(t);
+
+	/* The longest metadata, every byte one that is escaped: nothing is cut. */
+	{
+		struct lg_policy_device big = { .id = 4000000000u };
+		struct lg_policy bp = { .ndevices = 1, .devices = &big };
+		char *fields[] = { big.meta.line, big.meta.station, big.meta.asset,
+				   big.meta.sensor, big.meta.units };
+		size_t want;
+
+		memset(big.name, 'n', LG_NAME_MAX - 1);
+		for (unsigned i = 0; i < 5; i++)
+			memset(fields[i], ',', LG_META_STR_MAX - 1);
+		big.meta.ntags = LG_META_MAX_TAGS;
+		for (unsigned i = 0; i < LG_META_MAX_TAGS; i++) {
+			memset(big.meta.tags[i].key, 'k', LG_META_KEY_MAX - 1);
+			big.meta.tags[i].key[0] = (char)('a' + i);
+			memset(big.meta.tags[i].value, '"', LG_META_STR_MAX - 1);
+		}
+		t = lg_meta_build(&bp);
+		CHECK(t && t->n == 1);
+		if (t && t->n == 1) {
+			/* ,device=4000000000,name=nnn... then 5 x ,KEY=<126 bytes> and 8 tags of
+			 * 31-byte keys and 63 quotes (not escaped in a tag) */
+			want = strlen(",device=4000000000") + strlen(",name=") + LG_NAME_MAX - 1 +
+			       strlen(",line=,station=,asset=,sensor=,units=") +
+			       5 * 2 * (LG_META_STR_MAX - 1) +
+			       LG_META_MAX_TAGS * (2 + LG_META_KEY_MAX - 1 + LG_META_STR_MAX - 1);
+			CHECK_EQ(strlen(t->e[0].lp_tags), want);
+			/* Every value is there, escaped: 63 commas are 126 bytes. */
+			CHECK_EQ(strlen(t->e[0].json) > 5 * (LG_META_STR_MAX - 1) +
+				 LG_META_MAX_TAGS * 2 * (LG_META_STR_MAX - 1), 1);
+		}
+		lg_meta_free(t);
+	}
 }
 
 /* The server: answers each request with the next status of its script. */
