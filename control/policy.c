@@ -1234,10 +1234,10 @@ static int parse_meta_tags(struct pctx *c, const yaml_node_t *n, struct lg_polic
 				    shown(key, buf, sizeof(buf)), LG_META_KEY_MAX - 1);
 		for (const char *const *r = meta_reserved; *r; r++)
 			if (!strcmp(*r, key))
-				return perr(c, k, "tag key '%s' is a name records already use: pick "
-					    "another (reserved: line, station, asset, sensor, units, "
-					    "device, name, channel, time, type, event, measurement, "
-					    "field)", key);
+				return perr(c, k, "tag key '%s' is a name records already "
+					    "use: pick another (reserved: line, station, asset, "
+					    "sensor, units, device, name, channel, time, type, event, "
+					    "measurement, field)", key);
 		for (unsigned i = 0; i < m->ntags; i++)
 			if (!strcmp(m->tags[i].key, key))
 				return perr(c, k, "tag '%s' is given twice", key);
@@ -1626,7 +1626,8 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
 	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'groups' must map group names to {audit: true|false, meta: {...}}");
+		return perr(c, n, "'groups' must map group names to {audit: true|false, "
+			    "meta: {...}}");
 	for_each_pair(c, n, pr) {
 		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
 		struct lg_policy_group *g;
@@ -2320,8 +2321,8 @@ static int parse_influx(struct pctx *c, const yaml_node_t *n, struct lg_policy_i
 				err = perr(c, v, "'url' must start with http:// or https:// (the "
 					   "write endpoint, such as http://127.0.0.1:8086/write)");
 			if (!err && (strpbrk(m->url, " \t#") || strchr(m->url, '@')))
-				err = perr(c, v, "'url' holds a space, '#' or '@' (credentials go in "
-					   "token_file or username and password_file)");
+				err = perr(c, v, "'url' holds a space, '#' or '@' (credentials "
+					   "go in token_file or username and password_file)");
 		} else if (!strcmp(name, "database")) {
 			err = get_influx_name(c, v, "database", m->database, sizeof(m->database));
 		} else if (!strcmp(name, "bucket")) {

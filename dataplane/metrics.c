@@ -335,10 +335,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
 			s.nats.outbox.dropped_disk);
 	if (s.have_influx)
-		fprintf(f, "linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %" PRIu64
-			   " incident lines, %" PRIu64 " written; dropped %" PRIu64 " (buffer full), %"
-			   PRIu64 " (refused), %" PRIu64 " (shutdown); %" PRIu64 " requests, %" PRIu64
-			   " failed, %" PRIu64 " retries\n",
+		fprintf(f, "linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %"
+			   PRIu64 " incident lines, %" PRIu64 " written; dropped %" PRIu64
+			   " (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %"
+			   PRIu64 " requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
 			s.influx.lines[LG_IX_SCORE], s.influx.lines[LG_IX_FEATURES],
 			s.influx.lines[LG_IX_INCIDENT], s.influx.written,
 			s.influx.dropped[LG_IX_DROP_FULL], s.influx.dropped[LG_IX_DROP_REFUSED],
@@ -790,7 +790,8 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		counter(&b, "linegate_influx_requests_total", "POSTs to the write endpoint.",
 			s.influx.requests);
 		counter(&b, "linegate_influx_request_failures_total",
-			"POSTs not answered 2xx (refused, failed or timed out).", s.influx.failures);
+			"POSTs not answered 2xx (refused, failed or timed out).",
+			s.influx.failures);
 		counter(&b, "linegate_influx_retries_total",
 			"Batches sent again after a failure (backoff).", s.influx.retries);
 		bprintf(&b, "# HELP linegate_influx_buffered_lines Lines waiting to be sent.\n"
