@@ -8,10 +8,12 @@
 #include "../dataplane/scorer.h"
 #include "../dataplane/stages.h"
 
+#include <getopt.h>
 #include <linegate/cli.h>
 #include <linegate/signal.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -32,12 +34,13 @@ static const char usage[] =
 	"\n"
 	"A worker's whole cost per LGF frame with the default policy and model (verify,\n"
 	"decode, window, features, score, publish; frames and windows of 256 samples, batches\n"
-	"of 16, one OpenBLAS thread), and its parts in the same run: the bare keyed HMAC of\n"
-	"the frame, the features of one window, the score of one row. Each figure is the\n"
-	"fastest of 15 rounds of 4096 frames.\n"
+	"of the policy's detection.batch (16), one OpenBLAS thread), and its parts in the same\n"
+	"run: the bare keyed HMAC of the frame, the features of one window, the score of one\n"
+	"row in a batch of that size. Each figure is the fastest of 15 rounds of 4096 frames.\n"
 	"\n"
 	"Options:\n"
-	"  -h, --help    this text\n"
+	"  -b, --batch N  windows scored together, 1..256 (default: the policy's)\n"
+	"  -h, --help     this text\n"
 	"\n"
 	"Environment:\n"
 	"  LG_SOURCE     the source tree, where control/defaults/policy.yaml and the model it\n"
@@ -140,7 +143,14 @@ int main(int argc, char **argv)
 	static uint8_t frames[NFRAMES][1024];
 	static int lens[NFRAMES];
 	static struct lg_rx_pkt pkts[NFRAMES];
-	static float win[256], rows[16 * LG_FEAT_N], scores[16];
+	static float win[256], rows[256 * LG_FEAT_N], scores[256];
+	static const struct option opts[] = {
+		{ "batch", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	unsigned long batch = 0;
+	int opt;
 	struct lg_worker *w = &dp.workers[0];
 	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".";
 	double t_all[ROUNDS], t_mac[ROUNDS], t_feat[ROUNDS], t_score[ROUNDS];
@@ -154,7 +164,26 @@ int main(int argc, char **argv)
 	struct lg_event e;
 
 
-	lg_cli_simple(argc, argv, usage, 0, 0);
+	while ((opt = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
+		char *end;
+
+		if (opt == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (opt != 'b')
+			return 2;
+		errno = 0;
+		batch = strtoul(optarg, &end, 10);
+		if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || batch < 1 || batch > 256) {
+			fprintf(stderr, "pipeline_bench: --batch must be 1..256, not %s\n", optarg);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "pipeline_bench: takes no arguments (see --help)\n");
+		return 2;
+	}
 	openblas_set_num_threads(1);
 	if (!default_policy(src, path, sizeof(path))) {
 		fprintf(stderr, "pipeline_bench: could not copy %s/control/defaults to /tmp\n", src);
@@ -165,15 +194,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p.threshold = 0;
+	if (batch)
+		p.batch = (uint32_t)batch;
+	batch = p.batch;
 	dp.nworkers = 1;
 	dp.max_batch = 256;
 	w->dp = &dp;
-	w->batch = calloc(256 * LG_FEAT_N, sizeof(float));
-	w->scores = calloc(256, sizeof(float));
-	w->shadow_scores = calloc(256, sizeof(float));
-	w->meta = calloc(256, sizeof(*w->meta));
-	w->row_state = calloc(256, sizeof(*w->row_state));
-	if (lg_spsc_init(&w->alerts, 8192) || lg_spsc_init(&w->scores_ring, 8192))
+	if (lg_worker_buffers(w, 256, 8192, 8192))
 		return 1;
 	if (lg_gen_build(&dp, &p, &g))
 		return 1;
@@ -213,7 +240,7 @@ int main(int argc, char **argv)
 		unsigned ok = 0;
 
 		/* The worker's whole path: every frame completes a 256-sample window, every
-		 * 16th scores a batch and publishes 16 events (drained outside the timing). */
+		 * batch-th scores a batch and publishes its events (drained outside the timing). */
 		memset(&st->replay, 0, sizeof(st->replay));
 		for (int i = 0; i < NFRAMES; i++) {
 			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
@@ -245,19 +272,20 @@ int main(int argc, char **argv)
 		t0 = now_s();
 		for (int i = 0; i < NFRAMES; i++)
 			lg_features_rows(w->ms->sc[0]->fx, win, 1, 256, 256,
-					 rows + (size_t)(i & 15) * LG_FEAT_N);
+					 rows + (size_t)(i % (int)batch) * LG_FEAT_N);
 		t_feat[r] = (now_s() - t0) / NFRAMES * 1e9;
 		t0 = now_s();
-		for (int i = 0; i < NFRAMES; i += 16)
-			lg_scorer_score(w->ms->sc[0], rows, 16, scores);
-		t_score[r] = (now_s() - t0) / NFRAMES * 1e9;
+		for (int i = 0; i + (int)batch <= NFRAMES; i += (int)batch)
+			lg_scorer_score(w->ms->sc[0], rows, batch, scores);
+		t_score[r] = (now_s() - t0) / (double)(NFRAMES / batch * batch) * 1e9;
 	}
-	printf("{\"bench\":\"pipeline\",\"window\":256,\"batch\":16,\"openblas_core\":\"%s\","
+	printf("{\"bench\":\"pipeline\",\"window\":256,\"batch\":%lu,\"openblas_core\":\"%s\","
 	       "\"frame_ns\":%.1f,\"hmac_ns\":%.1f,\"features_ns\":%.1f,\"score_ns\":%.1f}\n",
-	       openblas_get_corename(), best(t_all), best(t_mac), best(t_feat), best(t_score));
-	printf("per frame of 256 samples (fastest of %d rounds of %d frames), OpenBLAS core %s:\n"
+	       batch, openblas_get_corename(), best(t_all), best(t_mac), best(t_feat), best(t_score));
+	printf("per frame of 256 samples, batches of %lu (fastest of %d rounds of %d frames), "
+	       "OpenBLAS core %s:\n"
 	       "  whole worker path %.0f ns = HMAC %.0f + features %.0f + score %.0f + the rest\n",
-	       ROUNDS, NFRAMES, openblas_get_corename(), t_all[0], t_mac[0], t_feat[0], t_score[0]);
+	       batch, ROUNDS, NFRAMES, openblas_get_corename(), t_all[0], t_mac[0], t_feat[0], t_score[0]);
 	lg_mac_free(mac);
 	return 0;
 }

@@ -141,6 +141,18 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 	slot = ctx->rx_queue_index;
 	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
 		return XDP_PASS;
+	/* Honest latency: the arrival time in the metadata area (struct lg_xdp_meta), read
+	 * by the AF_XDP backend; only frames that go to a socket pay for the clock. Where a
+	 * driver has no metadata area the frame goes without (its arrival is its pickup). */
+	if (!bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lg_xdp_meta))) {
+		struct lg_xdp_meta *m = (void *)(long)ctx->data_meta;
+
+		if ((void *)(m + 1) <= (void *)(long)ctx->data) {
+			m->rx_ns = bpf_ktime_get_ns();
+			m->pad = 0;
+			m->magic = LG_XDP_META_MAGIC;
+		}
+	}
 	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
 }
 

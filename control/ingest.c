@@ -807,6 +807,10 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 	} else {
 		snprintf(name, sizeof(name), "dev%u", (unsigned)f->device_id);
 	}
+	if (o && o->only && strcmp(name, o->only)) {
+		in->st.other_device++;
+		return 0;
+	}
 	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);
 	d = get_dev(in, name, f->sample_rate, f->channels, where, err, errlen);
 	if (!d)
@@ -997,7 +1001,7 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 
 static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *clear,
 			const struct lg_rx_pkt *pkt, const char *path, uint64_t rec,
-			const struct lg_policy *p, char *err, size_t errlen)
+			const struct lg_policy *p, const char *only, char *err, size_t errlen)
 {
 	const struct lg_policy_device *first;
 	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
@@ -1033,6 +1037,10 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 
 		if (!pd) {
 			in->st.unknown++;
+			continue;
+		}
+		if (only && strcmp(pd->name, only)) {
+			in->st.other_device++;
 			continue;
 		}
 		ret = uadp_dsm(in, pd, m, i, where, err, errlen);
@@ -1101,8 +1109,8 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 
 			rec++;
 			if (pkts[i].port_idx == 1 && !pkts[i].truncated && um) {
-				ret = uadp_message(in, um, uclear, &pkts[i], path, rec, o->policy, err,
-						   errlen);
+				ret = uadp_message(in, um, uclear, &pkts[i], path, rec, o->policy,
+						   o->only, err, errlen);
 				continue;
 			}
 			if (pkts[i].port_idx || pkts[i].truncated ||

@@ -178,14 +178,14 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 }
 
 int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
-		  uint16_t port, struct lg_ingest *in, const char *tool)
+		  uint16_t port, const char *only, struct lg_ingest *in, const char *tool)
 {
 	char err[1024];
 
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
-			.policy = pol, .port = port,
+			.policy = pol, .port = port, .only = only,
 		};
 
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
@@ -201,6 +201,9 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 			(unsigned long long)in->st.not_lgf, (unsigned long long)in->st.unknown,
 			(unsigned long long)in->st.bad_tag, (unsigned long long)in->st.out_of_order,
 			(unsigned long long)in->st.gaps, (unsigned long long)in->st.uadp_no_samples);
+	if (only)
+		fprintf(stderr, "%s: pcap: only device %s: %llu messages of other devices left "
+			"out\n", tool, only, (unsigned long long)in->st.other_device);
 	for (unsigned i = 0; i < in->st.nbad_dev; i++)
 		fprintf(stderr, "%s: warning: device %s: %llu messages failed their tag or "
 			"signature and were left out: is its key in the policy the device's?\n", tool,

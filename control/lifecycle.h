@@ -79,9 +79,10 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 
 struct lg_policy;
 
-/* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. */
+/* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. only:
+ * take only this device's frames from pcap files (NULL: all). */
 int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
-		  uint16_t port, struct lg_ingest *in, const char *tool);
+		  uint16_t port, const char *only, struct lg_ingest *in, const char *tool);
 
 /* Every label row names a device of in and an onset inside its recording; else -EINVAL
  * after saying which row on stderr (a typo would train a fault as healthy). */

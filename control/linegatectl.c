@@ -81,7 +81,8 @@ static const char usage[] =
 	"  stats --dataplane SOCKET [--json] [--watch SECONDS]\n"
 	"                    the counters of one data plane read from its own control socket\n"
 	"                    (linegate --ctl SOCKET), without linegated: totals, the drop\n"
-	"                    reasons and XDP verdicts that are not 0, and a line per device;\n"
+	"                    reasons and XDP verdicts that are not 0, the p50/p99 of each\n"
+	"                    latency stage from a frame's arrival, and a line per device;\n"
 	"                    --json: all of them as linegate's JSON (what metrics shows).\n"
 	"                    SOCKET may also come from $LINEGATE_DATAPLANE\n"
 	"  models            the model registry: every version, which is active and shadow\n"
@@ -110,6 +111,9 @@ static const char usage[] =
 	"                    stopped; the policy is not changed, so a restart records only as\n"
 	"                    the policy says (docs/recording.md). Audited\n"
 	"  record stop       write what was taken and close the file. Audited\n"
+	"  record rotate     close the file being written (every frame taken so far in it) and\n"
+	"                    go on in a new one, whose name it prints: a cut in time, e.g. to\n"
+	"                    copy or train on what was recorded up to now. Audited\n"
 	"  record status     state (recording, stopped: REASON, off), current file, files, bytes,\n"
 	"                    frames, dropped (ring full), errors (a failed write or full disk)\n"
 	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
@@ -720,9 +724,10 @@ static int record_cmd(const char *sock, bool raw, int argc, char **argv)
 	unsigned long long secs = 0;
 	int opt;
 
-	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "status")) {
+	if (strcmp(sub, "start") && strcmp(sub, "stop") && strcmp(sub, "status") &&
+	    strcmp(sub, "rotate")) {
 		fprintf(stderr, "linegatectl: record start [--device NAME]... [--group NAME]... "
-			"[--for SECONDS] | stop | status\n");
+			"[--for SECONDS] | stop | rotate | status\n");
 		return 2;
 	}
 	req = json_object_new_object();

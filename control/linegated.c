@@ -1477,15 +1477,17 @@ static int h_metrics(void *ctx, struct lg_ctl_call *c)
 }
 
 /*
- * record start|stop|status: forwarded to the data plane as it came (action, devices, groups,
- * for); start and stop are audited, with what was asked and the data plane's answer.
+ * record start|stop|rotate|status: forwarded to the data plane as it came (action, devices,
+ * groups, for); start, stop and rotate are audited, with what was asked and the data plane's
+ * answer.
  */
 static int h_record(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
 	const char *action = get_str_field(c->req, "action");
 	json_object *req = cmd_req("record"), *r, *v;
-	bool audited = action && (!strcmp(action, "start") || !strcmp(action, "stop"));
+	bool audited = action && (!strcmp(action, "start") || !strcmp(action, "stop") ||
+				  !strcmp(action, "rotate"));
 	char detail[1024];
 	int ret;
 
@@ -1498,9 +1500,12 @@ static int h_record(void *ctx, struct lg_ctl_call *c)
 		      : dp_call_t(d, req, DP_LOOK_TIMEOUT_MS, &r, c->err, c->errlen);
 	if (audited)
 		audit_event(d, c->peer->name, !strcmp(action, "start") ? "record_start" :
-			    "record_stop", ret ? "refused" : "ok", NULL, ret ? c->err : detail);
+			    !strcmp(action, "stop") ? "record_stop" : "record_rotate",
+			    ret ? "refused" : "ok", NULL, ret ? c->err : detail);
 	if (ret)
 		return ret;
+	if (json_object_object_get_ex(r, "next_file", &v))
+		json_object_object_add(c->reply, "next_file", json_object_get(v));
 	if (json_object_object_get_ex(r, "recording", &v))
 		json_object_object_add(c->reply, "recording", json_object_get(v));
 	json_object_put(r);
@@ -1972,7 +1977,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	  true },
 	{ "metrics", h_metrics, "the data plane's counters", false },
 	{ "record", h_record, "recording admitted frames: \"action\" start (\"devices\", "
-	  "\"groups\", \"for\"), stop, status (audited: start, stop)", true },
+	  "\"groups\", \"for\"), stop, rotate (\"next_file\"), status (audited: start, stop, "
+	  "rotate)", true },
 	{ "history", h_history, "every kept policy version", false },
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
 	{ "models", h_models, "the model registry", false },

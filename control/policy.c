@@ -1989,6 +1989,270 @@ void lg_policy_check_cores(bool on)
 	check_cores = on;
 }
 
+/* backend.<name>: one typed key of a backend's section as "key=value" in p->backend.opts
+ * (--backend's syntax). A value must not hold the ',' that separates options: where DPDK
+ * wants one (a vdev's own arguments, an lcore list), ';' stands for it. */
+static int backend_opt(struct pctx *c, const yaml_node_t *v, struct lg_policy_backend *b,
+		       const char *key, const char *val)
+{
+	size_t u = strlen(b->opts);
+	int n;
+
+	n = snprintf(b->opts + u, sizeof(b->opts) - u, "%s%s%s%s", u ? "," : "", key,
+		     val ? "=" : "", val ? val : "");
+	if (n < 0 || (size_t)n >= sizeof(b->opts) - u)
+		return perr(c, v, "the backend's options are longer than %zu characters in all",
+			    sizeof(b->opts) - 1);
+	for (char *s = b->opts + u + (u ? 1 : 0); *s; s++)
+		if (*s == ',')
+			*s = ';';
+	return 0;
+}
+
+static int backend_bool(struct pctx *c, const yaml_node_t *v, const char *key, bool *out)
+{
+	const char *s = scalar(v);
+
+	if (!s || (strcmp(s, "true") && strcmp(s, "false")))
+		return perr(c, v, "'%s' must be true or false", key);
+	*out = !strcmp(s, "true");
+	return 0;
+}
+
+/* A whole number as an option: key=N after the range check. */
+static int backend_uint(struct pctx *c, const yaml_node_t *v, struct lg_policy_backend *b,
+			const char *key, const char *opt, unsigned long min, unsigned long max)
+{
+	unsigned long u;
+	char num[24];
+	int err = get_uint(c, v, key, min, max, &u);
+
+	if (err)
+		return err;
+	snprintf(num, sizeof(num), "%lu", u);
+	return backend_opt(c, v, b, opt, num);
+}
+
+/* A string or a list of strings, each one option 'opt' (repeatable). */
+static int backend_strs(struct pctx *c, const yaml_node_t *v, struct lg_policy_backend *b,
+			const char *key, const char *opt, bool list)
+{
+	const yaml_node_item_t *it = NULL, *top = NULL;
+
+	if (v->type == YAML_SEQUENCE_NODE && list) {
+		it = v->data.sequence.items.start;
+		top = v->data.sequence.items.top;
+		if (it == top)
+			return perr(c, v, "'%s' lists nothing (leave it out for none)", key);
+	}
+	do {
+		const yaml_node_t *e = it ? node(c, *it) : v;
+		const char *s = scalar(e);
+
+		if (!s || !*s)
+			return perr(c, e, "'%s' must be %s", key,
+				    list ? "a string or a list of strings" : "a string");
+		if (strlen(s) > 255)
+			return perr(c, e, "'%s' is longer than 255 characters", key);
+		if (strchr(s, ';'))
+			return perr(c, e, "'%s' holds a ';', which the backend's options cannot "
+				    "carry", key);
+		if (backend_opt(c, e, b, opt, s))
+			return -EINVAL;
+	} while (it && ++it < top);
+	return 0;
+}
+
+/* backend.dpdk.vdevs: the line's ports. A net_pcap vdev reading a file is a replay, which
+ * belongs on the command line: there it neither reads nor writes the line's state. */
+static int backend_vdevs(struct pctx *c, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it = NULL, *top = NULL;
+
+	if (v->type == YAML_SEQUENCE_NODE) {
+		it = v->data.sequence.items.start;
+		top = v->data.sequence.items.top;
+	}
+	for (; !it || it < top; it++) {
+		const yaml_node_t *e = it ? node(c, *it) : v;
+		const char *s = scalar(e);
+
+		if (s && !strncmp(s, "net_pcap", 8) && strstr(s, "rx_pcap=") &&
+		    !strstr(s, "infinite_rx=1"))
+			return perr(c, e, "a net_pcap vdev reading a file is a replay, not the line: "
+				    "give it on the command line (linegate --backend "
+				    "dpdk:vdev=...), not in the policy");
+		if (!it)
+			break;
+	}
+	return 0;
+}
+
+/* backend.dpdk: the EAL and port (dataplane/backend/dpdk.c's options). */
+static int parse_backend_dpdk(struct pctx *c, const yaml_node_t *n, struct lg_policy_backend *b)
+{
+	static const char *const f[] = { "port", "pci", "vdevs", "lcores", "memory_mb",
+					 "hugepages", "mbufs", "rx_descriptors", "burst",
+					 "checksum", "poll_sleep_us", "log_level", "eal_args",
+					 NULL };
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'dpdk' must be a mapping {pci, vdevs, lcores, memory_mb, ...}");
+	for_each_pair(c, n, pr) {
+		const char *k = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		bool on;
+		int err;
+
+		if (!k) {
+			err = unknown(c, node(c, pr->key), "backend.dpdk field", f);
+		} else if (!strcmp(k, "port")) {
+			err = backend_uint(c, v, b, k, "port", 0, 1023);
+		} else if (!strcmp(k, "pci")) {
+			err = backend_strs(c, v, b, k, "pci", true);
+		} else if (!strcmp(k, "vdevs")) {
+			err = backend_vdevs(c, v);
+			if (!err)
+				err = backend_strs(c, v, b, k, "vdev", true);
+		} else if (!strcmp(k, "lcores")) {
+			err = backend_strs(c, v, b, k, "lcores", false);
+		} else if (!strcmp(k, "memory_mb")) {
+			err = backend_uint(c, v, b, k, "mem", 64, 1ul << 20);
+		} else if (!strcmp(k, "hugepages")) {
+			err = backend_bool(c, v, k, &on);
+			if (!err && !on)
+				err = backend_opt(c, v, b, "nohuge", NULL);
+		} else if (!strcmp(k, "mbufs")) {
+			err = backend_uint(c, v, b, k, "mbufs", 64, 1ul << 24);
+		} else if (!strcmp(k, "rx_descriptors")) {
+			err = backend_uint(c, v, b, k, "rxd", 16, 32768);
+		} else if (!strcmp(k, "burst")) {
+			err = backend_uint(c, v, b, k, "burst", 1, 64);
+		} else if (!strcmp(k, "checksum")) {
+			err = backend_bool(c, v, k, &on);
+			if (!err)
+				err = backend_opt(c, v, b, "csum", on ? "on" : "off");
+		} else if (!strcmp(k, "poll_sleep_us")) {
+			err = backend_uint(c, v, b, k, "sleep", 0, 100000);
+		} else if (!strcmp(k, "log_level")) {
+			err = backend_uint(c, v, b, k, "log", 1, 8);
+		} else if (!strcmp(k, "eal_args")) {
+			char all[256] = "";
+
+			if (v->type != YAML_SEQUENCE_NODE)
+				return perr(c, v, "'eal_args' must be a list of EAL arguments");
+			for (yaml_node_item_t *it = v->data.sequence.items.start;
+			     it < v->data.sequence.items.top; it++) {
+				const yaml_node_t *e = node(c, *it);
+				const char *s = scalar(e);
+				size_t u = strlen(all);
+
+				if (!s || !*s || strpbrk(s, " \t,;"))
+					return perr(c, e, "an EAL argument is one word without "
+						    "spaces, ',' or ';' (--opt=value, not '--opt "
+						    "value')");
+				if (u + strlen(s) + 2 > sizeof(all))
+					return perr(c, e, "'eal_args' are longer than %zu characters "
+						    "in all", sizeof(all) - 1);
+				snprintf(all + u, sizeof(all) - u, "%s%s", u ? " " : "", s);
+			}
+			err = all[0] ? backend_opt(c, v, b, "eal", all) : 0;
+		} else {
+			err = unknown(c, node(c, pr->key), "backend.dpdk field", f);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* backend: {name, workers, uring: {busy_poll_us}, afxdp: {frames, checksum, busy_poll_us},
+ * dpdk: {...}}: only the named backend's section may be given. */
+static int parse_backend(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	static const char *const f[] = { "name", "workers", "uring", "afxdp", "dpdk", NULL };
+	static const char *const names[] = { "uring", "afxdp", "dpdk", NULL };
+	struct lg_policy_backend *b = &p->backend;
+	const yaml_node_t *section = NULL, *section_key = NULL;
+	unsigned long u;
+	int which = -1;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'backend' must be a mapping {name, workers, dpdk, ...}");
+	b->line_no = (uint32_t)n->start_mark.line + 1;
+	b->col_no = (uint32_t)n->start_mark.column + 1;
+	for_each_pair(c, n, pr) {
+		const char *k = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		int err = 0;
+
+		if (k && !strcmp(k, "name")) {
+			err = get_choice(c, v, "name", names, "uring, afxdp or dpdk (a pcap replay "
+					 "is chosen on the command line: --backend pcap:...)",
+					 &which);
+			if (!err)
+				snprintf(b->name, sizeof(b->name), "%s", names[which]);
+		} else if (k && !strcmp(k, "workers")) {
+			err = get_uint(c, v, "workers", 1, LG_POLICY_MAX_CORES, &u);
+			b->workers = (uint16_t)u;
+		} else if (k && (!strcmp(k, "uring") || !strcmp(k, "afxdp") ||
+				 !strcmp(k, "dpdk"))) {
+			if (section)
+				return perr(c, node(c, pr->key), "'backend' has options for two "
+					    "backends ('%s' and '%s'): give only the named one's",
+					    scalar(section_key), k);
+			section = v;
+			section_key = node(c, pr->key);
+		} else {
+			err = unknown(c, node(c, pr->key), "backend field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (section && !b->name[0])
+		return perr(c, section_key, "options for '%s' without 'name: %s' (the backend "
+			    "they are for)", scalar(section_key), scalar(section_key));
+	if (section && strcmp(scalar(section_key), b->name))
+		return perr(c, section_key, "options for '%s' but 'name' is %s: give the named "
+			    "backend's options", scalar(section_key), b->name);
+	if (!section)
+		return 0;
+	if (!strcmp(b->name, "dpdk"))
+		return parse_backend_dpdk(c, section, b);
+	if (section->type != YAML_MAPPING_NODE)
+		return perr(c, section, "'%s' must be a mapping", b->name);
+	for_each_pair(c, section, pr) {
+		static const char *const fu[] = { "busy_poll_us", NULL };
+		static const char *const fa[] = { "busy_poll_us", "frames", "checksum", NULL };
+		const char *k = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		bool afxdp = !strcmp(b->name, "afxdp"), on;
+		int err;
+
+		if (k && !strcmp(k, "busy_poll_us")) {
+			err = backend_uint(c, v, b, k, "busy_poll", 0, 1000000);
+		} else if (afxdp && k && !strcmp(k, "frames")) {
+			err = get_uint(c, v, k, 64, 65536, &u);
+			if (!err && (u & (u - 1)))
+				err = perr(c, v, "'frames' is %lu, must be a power of two", u);
+			if (!err)
+				err = backend_uint(c, v, b, k, "frames", 64, 65536);
+		} else if (afxdp && k && !strcmp(k, "checksum")) {
+			err = backend_bool(c, v, k, &on);
+			if (!err)
+				err = backend_opt(c, v, b, "csum", on ? "on" : "off");
+		} else {
+			char what[32];
+
+			snprintf(what, sizeof(what), "backend.%s field", b->name);
+			err = unknown(c, node(c, pr->key), what, afxdp ? fa : fu);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /* workers: {cores: [N, ...]} */
 static int parse_workers(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
@@ -2427,6 +2691,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			err = parse_models(c, v, p);
 		} else if (!strcmp(name, "workers")) {
 			err = parse_workers(c, v, p);
+		} else if (!strcmp(name, "backend")) {
+			err = parse_backend(c, v, p);
 		} else if (!strcmp(name, "uadp_port")) {
 			err = get_uint(c, v, "uadp_port", 0, 65535, &u);
 			p->uadp_port = (uint16_t)u;
@@ -2514,7 +2780,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 							 "not_ours",  "fragments", "groups",
 							 "workers",   "detection", "models",
 							 "output",    "devices",   "opcua_mqtt",
-							 "uadp_multicast", "recording", NULL };
+							 "uadp_multicast", "recording",
+							 "backend", NULL };
 
 			err = unknown(c, node(c, pr->key), "top-level key", f);
 		}

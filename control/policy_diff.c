@@ -259,6 +259,16 @@ static void f_ix_features(const struct lg_policy *p, char *b, size_t l)
 			u += (size_t)snprintf(b + u, l - u, "%s%u", u ? "," : "", j);
 }
 
+/* backend (docs/operations.md): start-only, a restart brings up another backend or port. */
+static void f_backend(const struct lg_policy *p, char *b, size_t l)
+{
+	if (!p->backend.name[0] && !p->backend.workers)
+		snprintf(b, l, "not set");
+	else
+		snprintf(b, l, "%s%s%s, workers %u", p->backend.name[0] ? p->backend.name : "-",
+			 p->backend.opts[0] ? ":" : "", p->backend.opts, p->backend.workers);
+}
+
 /* Public keys, but long: their first 12 hex digits say which they are (fewer than the 16
  * that every reply hides as a possible secret). */
 static void f_trusted(const struct lg_policy *p, char *b, size_t l)
@@ -330,6 +340,7 @@ static const struct {
 	{ { "output.influx.flush_ms", LG_FIELD_START_ONLY }, f_ix_flush },
 	{ { "output.influx.max_buffer_lines", LG_FIELD_START_ONLY }, f_ix_max },
 	{ { "output.influx.timeout_ms", LG_FIELD_START_ONLY }, f_ix_timeout },
+	{ { "backend", LG_FIELD_START_ONLY }, f_backend },
 	{ { "opcua_mqtt.host", LG_FIELD_START_ONLY }, f_om_host },
 	{ { "opcua_mqtt.port", LG_FIELD_START_ONLY }, f_om_port },
 	{ { "opcua_mqtt.topics", LG_FIELD_START_ONLY }, f_om_topics },

@@ -67,7 +67,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		}
 		have_pol = 1;
 	}
-	if (lg_ingest_all(qc->from.f, qc->from.n, have_pol ? &pol : NULL, qc->port, &in,
+	if (lg_ingest_all(qc->from.f, qc->from.n, have_pol ? &pol : NULL, qc->port, NULL, &in,
 			  "linegate-quality") ||
 	    lg_labels_check(&labels, qc->labels, &in, "linegate-quality"))
 		goto out;

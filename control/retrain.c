@@ -57,6 +57,72 @@ static time_t *cooldown_slot(struct lg_retrain *r, const char *name)
 	return &r->recent[oldest].at;
 }
 
+/* {"cmd":"record","action":action} to the data plane: 0 and the reply, or -errno with err. */
+static int record_call(const struct lg_retrain_env *e, const char *action, json_object **reply,
+		       char *err, size_t errlen)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "cmd", json_object_new_string("record"));
+	json_object_object_add(req, "action", json_object_new_string(action));
+	return e->dp(e->ctx, req, reply, err, errlen);
+}
+
+/* A string member of the reply's "recording" object ("" when absent). */
+static const char *rec_str(json_object *reply, const char *key)
+{
+	json_object *rec, *v;
+
+	if (json_object_object_get_ex(reply, "recording", &rec) &&
+	    json_object_object_get_ex(rec, key, &v) && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return "";
+}
+
+/* A recording runs already: ride along when it records every device (1), refuse (-1) when
+ * it records some, 0 when none runs (or the data plane did not say). */
+static int ride_along(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
+		      uint32_t id, const char *method)
+{
+	const struct lg_policy_retrain *rt = &e->policy->drift.retrain;
+	json_object *reply, *rec, *v, *rot;
+	char err[512], origin[64];
+	bool all;
+	int ret;
+
+	if (record_call(e, "status", &reply, err, sizeof(err)))
+		return 0;
+	if (strcmp(rec_str(reply, "state"), "recording")) {
+		json_object_put(reply);
+		return 0;
+	}
+	all = json_object_object_get_ex(reply, "recording", &rec) &&
+	      json_object_object_get_ex(rec, "all_devices", &v) && json_object_get_boolean(v);
+	snprintf(origin, sizeof(origin), "%s", rec_str(reply, "origin"));
+	json_object_put(reply);
+	if (!all) {
+		r->failed++;
+		say(r, e, "refused", "device %s (id %u): %s drift: a recording of some devices "
+		    "(origin %s) runs, and one recording runs at a time: record every device "
+		    "(the retrain then uses that recording) or stop it", name, id, method, origin);
+		return -1;
+	}
+	if ((ret = record_call(e, "rotate", &rot, err, sizeof(err)))) {
+		r->failed++;
+		say(r, e, "refused", "device %s (id %u): %s drift: the recording that runs (origin "
+		    "%s) could not be cut: %s", name, id, method, origin, err);
+		return -1;
+	}
+	snprintf(r->first, sizeof(r->first), "%s",
+		 json_object_object_get_ex(rot, "next_file", &v) ? json_object_get_string(v) : "");
+	json_object_put(rot);
+	r->ride = true;
+	say(r, e, "recording", "device %s (id %u): %s drift: the recording of every device "
+	    "(origin %s) goes on; its files from %s, %u s of them, train the candidate", name,
+	    id, method, origin, r->first, rt->record_seconds);
+	return 1;
+}
+
 void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
 		      uint32_t id, const char *method)
 {
@@ -88,6 +154,20 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 				   : "no active model file to start from");
 		return;
 	}
+	switch (ride_along(r, e, name, id, method)) {
+	case -1:
+		return;
+	case 1:
+		*last = now;
+		r->jobs++;
+		r->phase = LG_RETRAIN_RECORDING;
+		r->id = id;
+		r->deadline = now + rt->record_seconds;
+		snprintf(r->device, sizeof(r->device), "%s", name);
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		return;
+	}
+	r->ride = false;
 	req = json_object_new_object();
 	devs = json_object_new_array();
 	json_object_array_add(devs, json_object_new_string(name));
@@ -121,10 +201,13 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 /* The recording of this job: true while it runs. */
 static bool still_recording(struct lg_retrain *r, const struct lg_retrain_env *e)
 {
-	json_object *req = json_object_new_object(), *reply, *rec, *v;
+	json_object *req, *reply, *rec, *v;
 	char err[512];
 	bool running = false;
 
+	if (r->ride)
+		return time(NULL) < r->deadline;
+	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("record"));
 	json_object_object_add(req, "action", json_object_new_string("status"));
 	if (e->dp(e->ctx, req, &reply, err, sizeof(err)))
@@ -164,6 +247,46 @@ static size_t job_files(const struct lg_retrain *r, const char *dir, char **file
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
 		    stat(path, &st) || !S_ISREG(st.st_mode) ||
 		    st.st_mtim.tv_sec < r->started.tv_sec)
+			continue;
+		if (!(files[n] = strdup(path)))
+			break;
+		n++;
+	}
+	closedir(dp);
+	qsort(files, n, sizeof(*files), cmp_str);
+	return n;
+}
+
+/* Riding along: the closed files of the recording's prefix from r->first up to end ("": to
+ * the last closed one), by name (PREFIX-YYYYmmddTHHMMSSZ-NNNNNN.pcapng sorts in time). */
+static size_t ride_files(const struct lg_retrain *r, const char *end, char **files)
+{
+	const char *base = strrchr(r->first, '/');
+	size_t blen, plen, n = 0;
+	char dir[4096];
+	DIR *dp;
+	struct dirent *de;
+
+	if (!base)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - r->first), r->first);
+	base++;
+	end = end[0] && strrchr(end, '/') ? strrchr(end, '/') + 1 : end;
+	blen = strlen(base);
+	if (blen <= 31) /* "-" + the stamp + "-" + the number + ".pcapng" */
+		return 0;
+	plen = blen - 31 + 1; /* the prefix and its '-' */
+	if (!(dp = opendir(dir)))
+		return 0;
+	while ((de = readdir(dp)) && n < MAX_FILES) {
+		size_t len = strlen(de->d_name);
+		char path[PATH_MAX];
+
+		if (len != blen || strncmp(de->d_name, base, plen) ||
+		    strcmp(de->d_name + len - 7, ".pcapng") || strcmp(de->d_name, base) < 0 ||
+		    (end[0] && strcmp(de->d_name, end) >= 0))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
 			continue;
 		if (!(files[n] = strdup(path)))
 			break;
@@ -223,7 +346,8 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	char *files[MAX_FILES], window[16], minw[16], reason[256], name[64], stamp[32];
 	char why[64] = "", cpus[256], wcores[256] = "";
 	const char *argv[2 * MAX_FILES + 32];
-	size_t n = job_files(r, p->recording.dir, files), a = 0;
+	char end[4096] = "";
+	size_t n, a = 0;
 	cpu_set_t all, set;
 	char **env = NULL;
 	int pfd[2] = { -1, -1 }, fd = -1, cerr = 0, prio;
@@ -232,6 +356,21 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	pid_t pid;
 
 	r->phase = LG_RETRAIN_IDLE;
+	if (r->ride) {
+		json_object *rot, *v;
+		char err[512];
+
+		/* The second cut: what was recorded until now is in closed files. A recording
+		 * that stopped meanwhile left its files closed: take them all. */
+		if (!record_call(e, "rotate", &rot, err, sizeof(err))) {
+			if (json_object_object_get_ex(rot, "next_file", &v))
+				snprintf(end, sizeof(end), "%s", json_object_get_string(v));
+			json_object_put(rot);
+		}
+		n = ride_files(r, end, files);
+	} else {
+		n = job_files(r, p->recording.dir, files);
+	}
 	if (!n) {
 		r->failed++;
 		say(r, e, "failed", "device %s: the recording left no file in %s (a full disk, "
@@ -258,6 +397,8 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	argv[a++] = window;
 	argv[a++] = "--min-windows";
 	argv[a++] = minw;
+	argv[a++] = "--only-device";
+	argv[a++] = r->device;
 	argv[a++] = "--base";
 	argv[a++] = e->model;
 	argv[a++] = "--compare";

@@ -12,6 +12,10 @@
  * waits there for `linegatectl models approve|reject`. Every step is one audit line
  * ("retrain": recording, training, candidate, skipped, refused, failed, stopped).
  *
+ * A line that already records every device (a continuous recording, the policy's or a
+ * command's) keeps its recording: linegated cuts it (record rotate) at the drift and again
+ * record_seconds later, and trains on the files between the cuts with --only-device.
+ *
  * One retrain at a time; a device is retrained at most once per cooldown_seconds. All of
  * it runs from linegated's loop and never waits: a tick looks and returns.
  */
@@ -48,6 +52,10 @@ struct lg_retrain {
 	char method[32];          /* the monitor that started it */
 	struct timespec started;  /* CLOCK_REALTIME: the recording's start */
 	time_t deadline;          /* the recording should have ended by then */
+	/* riding along a recording that runs: its files from first (a cut, record rotate)
+	 * up to the next cut, made when the time is up */
+	bool ride;
+	char first[4096];
 	pid_t pid;                /* the trainer */
 	char log[4096];           /* its output */
 	uint64_t jobs, candidates, failed, skipped;

@@ -117,6 +117,49 @@ int lg_sign_verify_file(const char *path, const char *sig_path,
 	return 0;
 }
 
+/* Why a signature did not verify, from the signer the artifact names ("signer": 64 hex, as
+ * linegate-train records it; not itself verified, so only a hint): a key the policy does not
+ * trust, or a trusted key whose signature no longer fits the bytes (changed since). */
+static void rejected_why(const char *path, const uint8_t (*trusted)[LG_SIGN_PK_LEN], size_t n,
+			 char *err, size_t errlen)
+{
+	uint8_t pk[LG_SIGN_PK_LEN];
+	const char *s = NULL;
+	char *buf = NULL;
+	size_t len;
+
+	if (!lg_read_file(path, &buf, &len))
+		s = strstr(buf, "\"signer\"");
+	if (s) {
+		s += 8;
+		while (isspace((unsigned char)*s) || *s == ':')
+			s++;
+		if (*s != '"' || strlen(s + 1) < 2 * LG_SIGN_PK_LEN ||
+		    s[1 + 2 * LG_SIGN_PK_LEN] != '"' || lg_hex_decode(s + 1, pk, sizeof(pk)))
+			s = NULL;
+	}
+	if (!s) {
+		snprintf(err, errlen, "%s: not signed by a trusted key (models.trusted_keys), or "
+			 "changed since it was signed: refused (it names no signer, so which of "
+			 "the two cannot be told)", path);
+	} else {
+		size_t i;
+
+		for (i = 0; i < n && memcmp(trusted[i], pk, sizeof(pk)); i++)
+			;
+		if (i < n)
+			snprintf(err, errlen, "%s: its signature does not verify with the trusted "
+				 "key %.12s... it names as its signer: changed since that key signed "
+				 "it, or signed by another key: refused (restore it, or sign it "
+				 "again)", path, s + 1);
+		else
+			snprintf(err, errlen, "%s: it names %.12s... as its signer, a key not in "
+				 "models.trusted_keys: refused (add that public key to the policy's "
+				 "trusted_keys if you trust it)", path, s + 1);
+	}
+	free(buf);
+}
+
 int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_PK_LEN],
 			    size_t n, uint8_t **out, size_t *outlen, char *err, size_t errlen)
 {
@@ -134,11 +177,11 @@ int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_P
 		return ret;
 	}
 	ret = lg_sign_init() ? -EIO : lg_sign_verify_file(path, sig, trusted, n, out, outlen);
-	if (ret)
+	if (ret == -EKEYREJECTED)
+		rejected_why(path, trusted, n, err, errlen);
+	else if (ret)
 		snprintf(err, errlen, "%s: %s", path,
 			 ret == -ENOKEY ? "not signed (no .sig beside it): refused" :
-			 ret == -EKEYREJECTED ? "not signed by a trusted key, or changed since it "
-						"was signed: refused" :
 			 strerror(-ret));
 	return ret;
 }

@@ -80,6 +80,8 @@ static const char usage[] =
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
 	"                        their new detectors and the others' as they were)\n"
+	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
+	"                        of the whole line; with --base the others keep theirs)\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -206,6 +208,8 @@ struct file_conf {
 	char cand_path[4300], cand_id[96];
 	/* base: the detectors of the devices not trained here come from this model */
 	const char *base;
+	/* only: from pcap files, this device's frames alone (a recording of many devices) */
+	const char *only;
 	/* federated: the pooled statistics of the training windows out, others' in */
 	const char *stats_out;
 	const char *const *merge;
@@ -214,6 +218,38 @@ struct file_conf {
 	double shift[LG_FEAT_N], scale[LG_FEAT_N], clip, eps, delta;
 	unsigned long long dp_seed;
 };
+
+/* A dead or disconnected sensor (every sample of a channel the same, or changing by less than
+ * a millionth of its level) fits a detector of a flat line that alarms as soon as it moves:
+ * said plainly, not left to the feature count. */
+static void warn_flat(const struct lg_ingest_dev *d)
+{
+	for (unsigned c = 0; c < d->channels; c++) {
+		double lo = INFINITY, hi = -INFINITY;
+		size_t n = 0;
+
+		for (size_t s = 0; s < d->nseg; s++)
+			for (size_t i = 0; i < d->seg[s].n; i++) {
+				double x = d->seg[s].x[c * d->seg[s].n + i];
+
+				if (!isfinite(x))
+					continue;
+				lo = x < lo ? x : lo;
+				hi = x > hi ? x : hi;
+				n++;
+			}
+		if (n && hi - lo <= 1e-6 * fmax(fabs(hi), fabs(lo))) {
+			char ch[32] = "";
+
+			if (d->channels > 1)
+				snprintf(ch, sizeof(ch), " channel %u", c);
+			fprintf(stderr, "linegate-train: warning: %s%s: its signal is flat (every "
+				"one of %zu samples is %.6g): a dead or disconnected sensor? Its "
+				"detector fits a flat line and alarms as soon as the signal moves: "
+				"train on a recording where the sensor works\n", d->name, ch, n, lo);
+		}
+	}
+}
 
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 struct dev_rows {
@@ -706,7 +742,7 @@ static int train_files(struct file_conf *fc)
 		}
 		lg_detector_set_free(&other);
 	}
-	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, &in,
+	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, fc->only, &in,
 			  "linegate-train") ||
 	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))
 		goto out;
@@ -721,6 +757,8 @@ static int train_files(struct file_conf *fc)
 			in.dev[0].name, in.dev[0].rate);
 		goto out;
 	}
+	for (size_t i = 0; i < in.ndev; i++)
+		warn_flat(&in.dev[i]);
 	lg_ingest_digest(&in, digest);
 	devs = calloc(in.ndev, sizeof(*devs));
 	if (!devs)
@@ -800,6 +838,12 @@ static int train_files(struct file_conf *fc)
 			goto out;
 		}
 		set.n++;
+		if (kept < LG_FEAT_N / 2)
+			fprintf(stderr, "linegate-train: warning: %s: only %u of %d features vary in "
+				"its healthy windows: a dead, stuck or disconnected sensor, or one that "
+				"saturates? A detector of so few features alarms on nearly any change: "
+				"look at the recording before you use it\n", fc->pooled ? "pooled" :
+				devs[i].dev->name, kept, LG_FEAT_N);
 		det->window = fc->window;
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
@@ -946,6 +990,7 @@ int main(int argc, char **argv)
 		{ "compare", required_argument, NULL, 44 },
 		{ "reason", required_argument, NULL, 45 },
 		{ "base", required_argument, NULL, 46 },
+		{ "only-device", required_argument, NULL, 47 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1044,6 +1089,7 @@ int main(int argc, char **argv)
 		case 44: fc.compare = optarg; break;
 		case 45: fc.reason = optarg; break;
 		case 46: fc.base = optarg; break;
+		case 47: fc.only = optarg; break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 2: c.margin = atof(optarg); break;
 		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;

@@ -25,6 +25,7 @@ struct lg_uadp_keys;
 #include "drift.h"
 #include "handoff.h"
 #include "incident.h"
+#include "latency.h"
 #include "mcast.h"
 
 #define LG_MAX_WORKERS 64
@@ -41,24 +42,13 @@ struct lg_opcua_mqtt;
 struct lg_meta_tab;
 struct lg_influx;
 
-/* Latency histograms (arrival of a window's first frame -> scored, -> published): upper
- * bounds in ns of all but the last bucket, which is +Inf. */
-#define LG_LAT_BUCKETS 12
-extern const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1];
+/* Latency histograms: the stages (latency.h), and the two older ones (the worker's pickup of a
+ * window's first frame -> scored, -> published), on the same buckets. */
 /* Time to insight of incidents (onset -> open), upper bounds in ms, then +Inf. */
 #define LG_TTI_BUCKETS 11
 extern const uint64_t lg_tti_bounds_ms[LG_TTI_BUCKETS - 1];
 /* Rows per scored batch: upper bounds 1, 2, 4, ... 1024, then +Inf. */
 #define LG_BATCH_BUCKETS 12
-
-static inline unsigned lg_latency_bucket(uint64_t ns)
-{
-	unsigned b = 0;
-
-	while (b < LG_LAT_BUCKETS - 1 && ns > lg_latency_bounds_ns[b])
-		b++;
-	return b;
-}
 
 #define LG_EVENT_FIELDS 192
 #define LG_UADP_META_FIELDS 12 /* scalar fields of a UADP device shown in its outputs */
@@ -171,7 +161,11 @@ struct lg_event {
 	float score;
 	float threshold;
 	uint64_t seq;       /* newest frame in the window */
-	uint64_t rx_ns;     /* arrival of the window's first frame */
+	uint64_t rx_ns;     /* the worker's pickup of the window's first frame */
+	/* Honest latency (latency.h), CLOCK_MONOTONIC: the arrival and the worker's pickup of
+	 * the frame that carried the window's last sample, and the window complete (its
+	 * features in the batch). 0 for events that are not rows. */
+	uint64_t arrival_ns, pickup_ns, complete_ns;
 	uint64_t scored_ns;
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	uint64_t model_epoch;    /* which model set scored it */
@@ -229,6 +223,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t samples_masked, rows_nonfinite;
 	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
+	/* Honest latency (latency.h): arrival_worker, worker_window, window_scored */
+	struct lg_lat_hist stage[LG_LAT_SCORED_PUBLISHED];
 	_Atomic uint64_t batch_hist[LG_BATCH_BUCKETS];
 	/* incidents: opened, resolved, continued from a previous run, events lost to a full
 	 * ring; time to insight (onset -> open) */
@@ -267,6 +263,8 @@ struct lg_worker {
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
 	struct lg_policy_incidents inc; /* incidents: its generation's detection.incidents */
+	/* Honest latency: arrival and pickup of the frame being judged (lg_worker_handle()) */
+	uint64_t cur_arrival_ns, cur_pickup_ns;
 };
 
 struct lg_dp {
@@ -334,6 +332,11 @@ struct lg_dp {
 	struct lg_opcua_mqtt *opcua_mqtt;
 	bool ext_input;
 	_Atomic uint64_t pub_hist[LG_LAT_BUCKETS], pub_sum_ns; /* written by the output thread */
+	/* Honest latency (latency.h), output thread: scored_published and end_to_end, taken
+	 * when a line's write(2) returned; each buffered line's scored and arrival times
+	 * (0: not a row). */
+	struct lg_lat_hist lat_out[2];
+	uint64_t out_scored_ns[1024], out_arrival_ns[1024];
 	void *http;                 /* Prometheus endpoint (libmicrohttpd), when --metrics */
 	/* incidents: the open ones, as the output thread has published them (and as the state
 	 * folder had them at start), for status. */
@@ -407,6 +410,12 @@ void lg_output_drain_all(struct lg_dp *dp);
 unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n);
 /* Judge the frames other workers handed over; returns how many. */
 unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
+
+/* A worker's own buffers for batches of up to max_batch rows, and its event rings (alerts
+ * and scores slots, powers of two): 0, or -ENOMEM with whatever was made freed. The one
+ * place that knows them, for linegate, the benchmarks and the tests alike. */
+int lg_worker_buffers(struct lg_worker *w, size_t max_batch, unsigned alerts, unsigned scores);
+void lg_worker_buffers_free(struct lg_worker *w);
 
 /* Hand the workers' highest verified sequences to the replay pre-check of XDP and of
  * user-space admission. */

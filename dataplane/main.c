@@ -46,13 +46,17 @@ static const char usage[] =
 	"\n"
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
-	"  -w, --workers N       receive workers, one SO_REUSEPORT socket each (default 1)\n"
+	"  -w, --workers N       receive workers (= RX queues), one socket or queue each\n"
+	"                        (default: the policy's backend.workers, else 1)\n"
 	"  -b, --backend NAME[:OPTIONS]\n"
 	"                        packet backend and its options (key=value,...): see below\n"
-	"                        (default uring)\n"
+	"                        (default: the policy's backend section, else uring)\n"
 	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
-	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
+	"  -s, --stats-out FILE  write the final counters as JSON here on exit, with the\n"
+	"                        latency of each stage from a frame's arrival (p50, p99,\n"
+	"                        buckets: docs/operations.md, Latency); the summary on stderr\n"
+	"                        has their p50/p99\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
 	"  -m, --metrics HOST:PORT\n"
 	"                        serve Prometheus metrics on http://HOST:PORT/metrics\n"
@@ -91,8 +95,8 @@ static const char usage[] =
 	"object {\"cmd\": ...}; the reply is framed the same way, {\"ok\": ..., \"error\": ...}.\n"
 	"Commands: stats, status, reload, apply, model, record, help (docs/operations.md;\n"
 	"record: docs/recording.md); an apply that changes a start-only field (port,\n"
-	"uadp_port, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry) is refused\n"
-	"whole, and its reply lists every change it made (\"changes\"). A request cut off\n"
+	"uadp_port, backend, output.mqtt.*, output.nats.*, opcua_mqtt.*, models.registry)\n"
+	"is refused whole, and its reply lists every change it made (\"changes\"). A request cut off\n"
 	"before its length is refused whole. SIGHUP also reloads. A policy that does not\n"
 	"validate is refused and the running one stays. Models load only when signed by a key\n"
 	"in the policy's models.trusted_keys (docs/models.md).\n";
@@ -404,7 +408,7 @@ static int record_naming(struct lg_ctl_call *c, struct lg_rec_conf *rc)
 }
 
 /*
- * {"cmd":"record","action":"start"|"stop"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
+ * {"cmd":"record","action":"start"|"stop"|"rotate"|"status"[,"devices":[NAME...]][,"groups":[NAME...]]
  * [,"for":SECONDS][,"prefix":P][,"origin":O]}: a recording with the running policy's recording folder and bounds
  * (docs/recording.md), of the devices and groups named (none: all). It does not change the
  * policy: a restart records as the policy says.
@@ -422,11 +426,26 @@ static int ctl_record(void *ctx, struct lg_ctl_call *c)
 	int ret;
 
 	if (!action || (strcmp(action, "start") && strcmp(action, "stop") &&
-			strcmp(action, "status"))) {
-		snprintf(c->err, c->errlen, "record needs \"action\": start, stop or status");
+			strcmp(action, "status") && strcmp(action, "rotate"))) {
+		snprintf(c->err, c->errlen, "record needs \"action\": start, stop, rotate or "
+			 "status");
 		return -EINVAL;
 	}
-	if (!strcmp(action, "stop")) {
+	if (!strcmp(action, "rotate")) {
+		char next[LG_PATH_MAX + 8];
+
+		ret = lg_record_rotate(dp->rec, next, sizeof(next));
+		if (ret) {
+			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
+				 "no recording runs (linegatectl record status)" : ret == -EBUSY ?
+				 "the recorder has been writing for more than 2 s (a slow or hung "
+				 "disk?): nothing changed, try again" :
+				 "the recording stopped: the file could not be written or created "
+				 "(linegatectl record status says why)");
+			return ret;
+		}
+		json_object_object_add(c->reply, "next_file", json_object_new_string(next));
+	} else if (!strcmp(action, "stop")) {
 		ret = lg_record_stop(dp->rec, "stopped by a command");
 		if (ret) {
 			snprintf(c->err, c->errlen, "%s", ret == -ENOENT ?
@@ -717,19 +736,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 
 		if (wk->be)
 			wk->ops->close(wk->be);
-		free(wk->shadow_scores);
-		free(wk->thr);
-		free(wk->shadow_thr);
-		free(wk->det);
-		lg_spsc_free(&wk->alerts);
-		lg_spsc_free(&wk->scores_ring);
-		free(wk->batch);
-		free(wk->scores);
-		free(wk->meta);
-		free(wk->row_state);
-		free(wk->umsg);
-		free(wk->ustep);
-		free(wk->ubuf);
+		lg_worker_buffers_free(wk);
 		lg_handoff_free(&wk->in);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
@@ -773,20 +780,7 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	w->batch = calloc(maxb * LG_FEAT_N, sizeof(float));
-	w->scores = calloc(maxb, sizeof(float));
-	w->shadow_scores = calloc(maxb, sizeof(float));
-	w->thr = calloc(maxb, sizeof(float));
-	w->shadow_thr = calloc(maxb, sizeof(float));
-	w->det = calloc(maxb, sizeof(int16_t));
-	w->meta = calloc(maxb, sizeof(*w->meta));
-	w->row_state = calloc(maxb, sizeof(*w->row_state));
-	w->umsg = calloc(1, sizeof(*w->umsg));
-	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
-	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
-	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det ||
-	    !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
-	    lg_spsc_init(&w->alerts, 4096) || lg_spsc_init(&w->scores_ring, 16384)) {
+	if (lg_worker_buffers(w, maxb, 4096, 16384)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -829,7 +823,9 @@ int main(int argc, char **argv)
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
 		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL;
 	char origin[1024] = "", state_env[512], boot_err[700] = "";
-	bool no_pin = false;
+	bool no_pin = false, backend_given = false, workers_given = false, finite;
+	static char policy_opts[sizeof(((struct lg_policy *)0)->backend.opts)];
+	const char *backend_from = "";
 	const struct lg_backend_ops *ops;
 	struct lg_backend_conf bconf = { .nbufs = 1024, .buf_size = 9216, .xsks_map_fd = -1 };
 	bool be_setup = false;
@@ -861,10 +857,12 @@ int main(int argc, char **argv)
 					LG_MAX_WORKERS);
 				return 2;
 			}
+			workers_given = true;
 			break;
 		}
 		case 'b':
 			backend = optarg;
+			backend_given = true;
 			break;
 		case 'B':
 			bind_addr = optarg;
@@ -957,11 +955,13 @@ int main(int argc, char **argv)
 				list);
 			return 2;
 		}
+		finite = (ops->flags & LG_BACKEND_F_FINITE) ||
+			 (ops->finite && ops->finite(bconf.opts));
 	}
 	if (lg_policy_load_valid(dp.policy_path, &p, err, sizeof(err))) {
 		/* Fail static: a boot file broken since the last apply does not take the line
 		 * down when the state folder holds the last applied policy (below). */
-		if (ops->flags & LG_BACKEND_F_FINITE) {
+		if (finite) {
 			fprintf(stderr, "linegate: %s\n", err);
 			return 1;
 		}
@@ -969,7 +969,7 @@ int main(int argc, char **argv)
 	}
 	/* A recording replayed (pcap) is not the line: its old sequences must neither be
 	 * refused by the line's marks nor become them. */
-	if (ops->flags & LG_BACKEND_F_FINITE) {
+	if (finite) {
 		snprintf(origin, sizeof(origin), "the boot file %s (a finite stream: no state "
 			 "folder is read or written)", dp.policy_path);
 		state_dir = "none";
@@ -1048,6 +1048,47 @@ int main(int argc, char **argv)
 		free(text);
 		free(name);
 	}
+	/* The policy's backend and workers, where the command line gave none (a policy names
+	 * only line backends, never a finite one: the state handling above holds for it). */
+	if (!backend_given && p.backend.name[0]) {
+		ops = lg_backend_find(p.backend.name);
+		if (!ops) {
+			char list[256] = "";
+
+			for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 list[0] ? ", " : "", (*b)->name);
+			fprintf(stderr, "linegate: the policy's backend (line %u) names '%s', which "
+				"this build does not have (it has: %s)\n", p.backend.line_no,
+				p.backend.name, list);
+			lg_policy_free(&p);
+			lg_state_close(dp.state);
+			return 1;
+		}
+		snprintf(policy_opts, sizeof(policy_opts), "%s", p.backend.opts);
+		bconf.opts = policy_opts[0] ? policy_opts : NULL;
+		/* The policy is the line's: a file replayed (the parser refuses net_pcap's
+		 * rx_pcap and eof) would read and write the line's state. */
+		if ((ops->flags & LG_BACKEND_F_FINITE) || (ops->finite && ops->finite(bconf.opts))) {
+			fprintf(stderr, "linegate: the policy's backend (line %u) is a finite stream: "
+				"replay files with --backend on the command line\n",
+				p.backend.line_no);
+			lg_policy_free(&p);
+			lg_state_close(dp.state);
+			return 1;
+		}
+		backend_from = " (from the policy)";
+	}
+	if (!workers_given && p.backend.workers) {
+		if (p.backend.workers > LG_MAX_WORKERS) {
+			fprintf(stderr, "linegate: the policy's backend.workers is %u, at most %d\n",
+				p.backend.workers, LG_MAX_WORKERS);
+			lg_policy_free(&p);
+			lg_state_close(dp.state);
+			return 1;
+		}
+		dp.nworkers = p.backend.workers;
+	}
 	/* Workers are the parallelism; BLAS threads would fight them for the cores. */
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
@@ -1125,8 +1166,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	be_setup = true;
-	dp.handoff_wait = ops->flags & LG_BACKEND_F_FINITE;
-	dp.finite = ops->flags & LG_BACKEND_F_FINITE;
+	dp.handoff_wait = finite;
+	dp.finite = finite;
 	/* Before the workers start: they look at their handoff rings for its messages. */
 	dp.ext_input = p.opcua_mqtt.host[0];
 	for (unsigned w = 0; w < dp.nworkers; w++) {
@@ -1260,8 +1301,8 @@ int main(int argc, char **argv)
 		if (p.uadp_port)
 			snprintf(uadp, sizeof(uadp), ", UADP on UDP port %u%s", p.uadp_port,
 				 p.nmcast ? " (and its multicast groups)" : "");
-		fprintf(stderr, "linegate: %u worker(s), %s backend, LGF on UDP port %u%s, %zu "
-			"devices enrolled, model %s\n", dp.nworkers, ops->name, p.port, uadp,
+		fprintf(stderr, "linegate: %u worker(s), %s backend%s, LGF on UDP port %u%s, %zu "
+			"devices enrolled, model %s\n", dp.nworkers, ops->name, backend_from, p.port, uadp,
 			p.ndevices, atomic_load(&dp.models)->active);
 	}
 	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);

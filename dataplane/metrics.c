@@ -21,11 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1] = {
-	500000, 1000000, 2000000, 5000000, 10000000, 20000000, 50000000, 100000000, 200000000,
-	500000000, 1000000000,
-};
-
 struct dev_snap {
 	uint32_t id;
 	char name[LG_NAME_MAX];
@@ -57,6 +52,7 @@ struct snap {
 	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
 		tti_hist[LG_TTI_BUCKETS];
 	uint64_t drift_events; /* drift.c */
+	struct lg_lat_snap lat[LG_LAT_STAGES]; /* honest latency (latency.h) */
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
@@ -146,6 +142,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 			s->lat_hist[b] += atomic_load(&st->lat_hist[b]);
 		for (int b = 0; b < LG_BATCH_BUCKETS; b++)
 			s->batch_hist[b] += atomic_load(&st->batch_hist[b]);
+		for (int k = 0; k < LG_LAT_SCORED_PUBLISHED; k++)
+			lg_lat_take(&s->lat[k], &st->stage[k]);
 		s->inc_opened += atomic_load(&st->inc_opened);
 		s->inc_resolved += atomic_load(&st->inc_resolved);
 		s->inc_continued += atomic_load(&st->inc_continued);
@@ -174,6 +172,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 	for (int b = 0; b < LG_LAT_BUCKETS; b++)
 		s->pub_hist[b] = atomic_load(&dp->pub_hist[b]);
 	s->pub_sum = atomic_load(&dp->pub_sum_ns);
+	lg_lat_take(&s->lat[LG_LAT_SCORED_PUBLISHED], &dp->lat_out[0]);
+	lg_lat_take(&s->lat[LG_LAT_END_TO_END], &dp->lat_out[1]);
 	pthread_mutex_lock(&dp->inc_lock);
 	s->inc_open = dp->ninc_open;
 	pthread_mutex_unlock(&dp->inc_lock);
@@ -288,6 +288,49 @@ static void add_u64(json_object *o, const char *k, uint64_t v)
 	json_object_object_add(o, k, json_object_new_uint64(v));
 }
 
+/* Honest latency (latency.h): per stage its count, p50, p99 and mean in us, and its buckets
+ * (not cumulative, the last one +Inf) on bounds_us. */
+static json_object *lat_json(const struct snap *s)
+{
+	json_object *o = json_object_new_object(), *bounds = json_object_new_array();
+
+	for (int i = 0; i < LG_LAT_BUCKETS - 1; i++)
+		json_object_array_add(bounds,
+				      json_object_new_uint64(lg_latency_bounds_ns[i] / 1000));
+	json_object_object_add(o, "bounds_us", bounds);
+	for (int k = 0; k < LG_LAT_STAGES; k++) {
+		const struct lg_lat_snap *h = &s->lat[k];
+		json_object *st = json_object_new_object(), *b = json_object_new_array();
+		uint64_t n = lg_lat_count(h);
+
+		add_u64(st, "count", n);
+		json_object_object_add(st, "p50_us",
+				       json_object_new_double(lg_lat_quantile(h, 0.5) / 1e3));
+		json_object_object_add(st, "p99_us",
+				       json_object_new_double(lg_lat_quantile(h, 0.99) / 1e3));
+		add_u64(st, "sum_ns", h->sum_ns);
+		json_object_object_add(st, "mean_us",
+				       json_object_new_double(n ? h->sum_ns / 1e3 / (double)n : 0));
+		for (int i = 0; i < LG_LAT_BUCKETS; i++)
+			json_object_array_add(b, json_object_new_uint64(h->b[i]));
+		json_object_object_add(st, "buckets", b);
+		json_object_object_add(o, lg_lat_stage_names[k], st);
+	}
+	return o;
+}
+
+/* Honest latency: one line, p50/p99 per stage, for the summary at the end of a run. */
+static void lat_summary(const struct snap *s, FILE *f)
+{
+	if (!lg_lat_count(&s->lat[LG_LAT_ARRIVAL_WORKER]))
+		return;
+	fprintf(f, "linegate: latency p50/p99 us:");
+	for (int k = 0; k < LG_LAT_STAGES; k++)
+		fprintf(f, " %s %.0f/%.0f", lg_lat_stage_names[k],
+			lg_lat_quantile(&s->lat[k], 0.5) / 1e3, lg_lat_quantile(&s->lat[k], 0.99) / 1e3);
+	fputc('\n', f);
+}
+
 void lg_dp_summary(struct lg_dp *dp, FILE *f)
 {
 	struct snap s;
@@ -311,6 +354,7 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	lat_summary(&s, f);
 	if (s.reason[LG_DROP_BAD_SAMPLE] || s.masked || s.nonfinite)
 		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
 			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
@@ -421,6 +465,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
+	json_object_object_add(o, "latency", lat_json(&s));
 	add_u64(o, "latency_us_max", s.lat_max / 1000);
 	add_u64(o, "policy_applies", s.applies);
 	add_u64(o, "ctl_denied", s.ctl_denied);
@@ -744,11 +789,21 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		"Rows where the shadow model's alert verdict differed.", s.shd);
 	counter(&b, "linegate_rows_no_detector_total",
 		"Rows not scored: the model has no detector for their device.", s.nodet);
+	/* These two start when the worker picked the window's first frame up, not at its
+	 * arrival: socket queueing is in linegate_latency_arrival_worker_seconds. */
 	histogram(&b, "linegate_score_latency_seconds",
-		  "From the arrival of a window's first frame to its score.", s.lat_hist, s.lat_sum);
+		  "From the worker's pickup of a window's first frame (not its arrival) to its "
+		  "score; arrival is in linegate_latency_*_seconds.", s.lat_hist, s.lat_sum);
 	histogram(&b, "linegate_publish_latency_seconds",
-		  "From the arrival of a window's first frame to its output.", s.pub_hist,
+		  "From the worker's pickup of a window's first frame (not its arrival) to its "
+		  "output line; arrival is in linegate_latency_*_seconds.", s.pub_hist,
 		  s.pub_sum);
+	for (int k = 0; k < LG_LAT_STAGES; k++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "linegate_latency_%s_seconds", lg_lat_stage_names[k]);
+		histogram(&b, name, lg_lat_stage_help[k], s.lat[k].b, s.lat[k].sum_ns);
+	}
 	bprintf(&b, "# HELP linegate_batch_rows Rows per scored batch.\n"
 		    "# TYPE linegate_batch_rows histogram\n");
 	for (int i = 0; i < LG_BATCH_BUCKETS; i++) {

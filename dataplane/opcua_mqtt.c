@@ -160,6 +160,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 
 	(void)mosq;
 	pkt.rx_ns = lg_now_ns();
+	pkt.arrival_ns = pkt.rx_ns; /* the broker client's callback: no earlier time */
 	atomic_fetch_add_explicit(&m->received, 1, memory_order_relaxed);
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
 		i++;

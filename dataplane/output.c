@@ -27,6 +27,7 @@
 static void out_flush(struct lg_dp *dp)
 {
 	int fd = fileno(dp->out);
+	uint64_t now;
 	size_t done = 0;
 	unsigned ok = 0;
 
@@ -50,10 +51,16 @@ static void out_flush(struct lg_dp *dp)
 		}
 		done += (size_t)n;
 	}
+	now = lg_now_ns();
 	for (unsigned i = 0; i < dp->nout; i++) {
 		bool written = dp->out_end[i] <= done;
 
 		ok += written;
+		/* Honest latency: a row is published when its line's write(2) returned. */
+		if (written && dp->out_scored_ns[i]) {
+			lg_lat_add(&dp->lat_out[0], now - dp->out_scored_ns[i]);
+			lg_lat_add(&dp->lat_out[1], now - dp->out_arrival_ns[i]);
+		}
 		if (dp->out_alert[i])
 			atomic_fetch_add_explicit(written ? &dp->out_alerts : &dp->out_dropped_alerts,
 						  1, memory_order_relaxed);
@@ -93,8 +100,10 @@ static void uadp_members(const struct lg_event *e, char *out, size_t len)
 /* A record with its metadata (meta.h): the longest line, with room to spare. */
 #define LG_LINE_MAX 4096
 
-/* One whole line into the buffer (written by the next out_flush). */
-static void out_append(struct lg_dp *dp, const char *line, size_t len, bool alert)
+/* One whole line into the buffer (written by the next out_flush); e: the scored row it
+ * shows, for the latency stages, or NULL. */
+static void out_append(struct lg_dp *dp, const char *line, size_t len, bool alert,
+		       const struct lg_event *e)
 {
 	if (dp->outlen + len > sizeof(dp->outbuf) ||
 	    dp->nout == sizeof(dp->out_end) / sizeof(dp->out_end[0]))
@@ -102,11 +111,14 @@ static void out_append(struct lg_dp *dp, const char *line, size_t len, bool aler
 	memcpy(dp->outbuf + dp->outlen, line, len);
 	dp->outlen += len;
 	dp->out_end[dp->nout] = (uint32_t)dp->outlen;
+	dp->out_scored_ns[dp->nout] = e ? e->scored_ns : 0;
+	dp->out_arrival_ns[dp->nout] = e ? e->arrival_ns : 0;
 	dp->out_alert[dp->nout++] = alert;
 }
 
-/* From the arrival of the window's first frame to its line (an incident event: of the
- * window that made it), for every line. */
+/* linegate_publish_latency_seconds: from the worker's pickup of the window's first frame
+ * (not its arrival: latency.h has those stages) to its line buffered (an incident event: of
+ * the window that made it), for every line. */
 static void out_latency(struct lg_dp *dp, const struct lg_event *e)
 {
 	uint64_t lat = lg_now_ns() - e->rx_ns;
@@ -148,7 +160,7 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
 	lg_dp_inc_table(dp, r, e->name);
-	out_append(dp, line, (size_t)len, false);
+	out_append(dp, line, (size_t)len, false, NULL);
 	out_latency(dp, e);
 	if (dp->mqtt)
 		lg_mqtt_publish_incident(dp->mqtt, e->name, line, (size_t)len - 1);
@@ -181,6 +193,16 @@ static int drift_line(const struct lg_event *e, const char *meta, char *line, si
 		d->model ? ",\"reason\":\"model changed\"" : "", meta);
 }
 
+/* A row's latency_us: from the arrival of the frame with the window's last sample to its
+ * score (alert latency, docs/operations.md "Latency"); events that are not rows keep their
+ * first frame's pickup. */
+static double lat_us(const struct lg_event *e)
+{
+	uint64_t from = e->arrival_ns ? e->arrival_ns : e->rx_ns;
+
+	return e->scored_ns > from ? (double)(e->scored_ns - from) / 1000.0 : 0.0;
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
@@ -203,12 +225,13 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
 		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s%s}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, score,
-		e->threshold, e->seq, e->scored_wall_ns, (double)(e->scored_ns - e->rx_ns) / 1000.0,
+		e->threshold, e->seq, e->scored_wall_ns, lat_us(e),
 		e->model_epoch, more, meta);
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
-	out_append(dp, line, (size_t)len, e->alert);
+	out_append(dp, line, (size_t)len, e->alert,
+		   e->kind == LG_EV_ROW && !e->drift.kind && e->arrival_ns ? e : NULL);
 	out_latency(dp, e);
 	if (dp->mqtt && e->drift.kind)
 		lg_mqtt_publish_event(dp->mqtt, e->name, line, (size_t)len - 1);
@@ -230,7 +253,7 @@ static unsigned write_record_event(struct lg_dp *dp)
 
 	if (!len)
 		return 0;
-	out_append(dp, line, len, false);
+	out_append(dp, line, len, false, NULL);
 	return 1;
 }
 

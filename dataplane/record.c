@@ -784,6 +784,37 @@ int lg_record_stop(struct lg_recorder *r, const char *why)
 	return 0;
 }
 
+int lg_record_rotate(struct lg_recorder *r, char *next, size_t len)
+{
+	int ret;
+
+	if (lock_bounded(r, NULL, 0))
+		return -EBUSY;
+	if (!r->active) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	/* What the workers took before the rotate goes into the file it closes. */
+	drain(r);
+	if (r->active && r->wlen)
+		flush_room(r);
+	if (!r->active) { /* the drain or the write failed: fail() said why */
+		pthread_mutex_unlock(&r->lock);
+		return -EIO;
+	}
+	close_file(r);
+	ret = open_file(r);
+	if (ret) {
+		fail_errno(r, "create", -ret);
+		pthread_mutex_unlock(&r->lock);
+		return ret;
+	}
+	snprintf(next, len, "%s", r->cur);
+	publish(r);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 bool lg_record_running(struct lg_recorder *r, char *origin, size_t len)
 {
 	bool on;

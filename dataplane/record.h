@@ -64,6 +64,11 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
  * never waits for a write. */
 int lg_record_stop(struct lg_recorder *r, const char *why);
 void lg_record_status(struct lg_recorder *r, struct lg_rec_status *st);
+/* Close the file being written (renamed from .part, with every frame taken before the
+ * call) and go on in a new one, whose final name (without .part) goes to next: a cut in
+ * time that later files start after. -ENOENT when no recording runs, -EBUSY as stop, -EIO
+ * when the write failed (the recording stopped: status says why). */
+int lg_record_rotate(struct lg_recorder *r, char *next, size_t len);
 /* The origin of the recording that runs ("" when none). */
 bool lg_record_running(struct lg_recorder *r, char *origin, size_t len);
 

@@ -688,6 +688,10 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_frame f;
 	enum lg_reason r;
 
+	/* Honest latency: the rows this frame completes carry its arrival and pickup. */
+	w->cur_pickup_ns = pkt->rx_ns;
+	w->cur_arrival_ns = pkt->arrival_ns && pkt->arrival_ns <= pkt->rx_ns ? pkt->arrival_ns
+									  : pkt->rx_ns;
 	if (pkt->truncated)
 		return LG_DROP_BAD_LENGTH;
 	if (pkt->port_idx == 1)

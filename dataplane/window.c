@@ -75,6 +75,12 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		e->shadow_det = sdet;
 		e->seq = s->last_seq;
 		e->rx_ns = s->first_rx_ns;
+		/* Honest latency (latency.h): from the frame with the window's last sample. */
+		e->arrival_ns = w->cur_arrival_ns;
+		e->pickup_ns = w->cur_pickup_ns;
+		e->complete_ns = lg_now_ns();
+		lg_lat_add(&w->st.stage[LG_LAT_WORKER_WINDOW],
+			   e->complete_ns > e->pickup_ns ? e->complete_ns - e->pickup_ns : 0);
 		e->threshold = p->threshold;
 		e->nchan = s->channels;
 		e->sample_ns = s->first_ts_ns;

@@ -66,6 +66,51 @@ bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
 	return true;
 }
 
+void lg_worker_buffers_free(struct lg_worker *w)
+{
+	lg_spsc_free(&w->alerts);
+	lg_spsc_free(&w->scores_ring);
+	free(w->batch);
+	free(w->scores);
+	free(w->shadow_scores);
+	free(w->thr);
+	free(w->shadow_thr);
+	free(w->det);
+	free(w->meta);
+	free(w->row_state);
+	free(w->umsg);
+	free(w->ustep);
+	free(w->ubuf);
+	w->batch = w->scores = w->shadow_scores = w->thr = w->shadow_thr = w->ustep = NULL;
+	w->det = NULL;
+	w->meta = NULL;
+	w->row_state = NULL;
+	w->umsg = NULL;
+	w->ubuf = NULL;
+}
+
+int lg_worker_buffers(struct lg_worker *w, size_t max_batch, unsigned alerts, unsigned scores)
+{
+	w->batch = calloc(max_batch * LG_FEAT_N, sizeof(float));
+	w->scores = calloc(max_batch, sizeof(float));
+	w->shadow_scores = calloc(max_batch, sizeof(float));
+	w->thr = calloc(max_batch, sizeof(float));
+	w->shadow_thr = calloc(max_batch, sizeof(float));
+	w->det = calloc(max_batch, sizeof(int16_t));
+	w->meta = calloc(max_batch, sizeof(*w->meta));
+	w->row_state = calloc(max_batch, sizeof(*w->row_state));
+	w->umsg = calloc(1, sizeof(*w->umsg));
+	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
+	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
+	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det ||
+	    !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
+	    lg_spsc_init(&w->alerts, alerts) || lg_spsc_init(&w->scores_ring, scores)) {
+		lg_worker_buffers_free(w);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
 {
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
@@ -197,6 +242,12 @@ void *lg_worker_main(void *arg)
 			continue;
 		}
 		for (int i = 0; i < n; i++) {
+			uint64_t a = pkts[i].arrival_ns;
+
+			/* Honest latency: every datagram taken from the backend, once (a frame
+			 * handed to another worker was counted here, where it arrived). */
+			lg_lat_add(&w->st.stage[LG_LAT_ARRIVAL_WORKER],
+				   a && a <= pkts[i].rx_ns ? pkts[i].rx_ns - a : 0);
 			lg_worker_count(w, lg_worker_handle(w, g, &pkts[i]));
 			lg_worker_score_full(w, g);
 		}

@@ -41,6 +41,16 @@ static int lgt_failures, lgt_checks;
 		}                                                                        \
 	} while (0)
 
+#define CHECK_STR(got, want)                                                             \
+	do {                                                                             \
+		lgt_checks++;                                                            \
+		if (strcmp((got), (want))) {                                             \
+			lgt_failures++;                                                  \
+			fprintf(stderr, "%s:%d: got '%s', want '%s'\n", __FILE__, __LINE__,  \
+				(got), (want));                                          \
+		}                                                                        \
+	} while (0)
+
 #define CHECK_STR_CONTAINS(hay, needle)                                                  \
 	do {                                                                             \
 		lgt_checks++;                                                            \

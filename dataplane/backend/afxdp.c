@@ -316,7 +316,26 @@ static enum lg_reason take(struct lg_backend *b, const uint8_t *frame, uint32_t 
 	}
 	pkt->buf_id = buf_id;
 	pkt->rx_ns = t;
+	pkt->arrival_ns = t; /* replaced by the XDP timestamp where it has one */
 	return LG_OK;
+}
+
+/*
+ * Honest latency: the XDP program's timestamp in the metadata area in front of a frame (the
+ * UMEM's headroom, XDP_PACKET_HEADROOM, is ours to read), not after pickup t; t without one.
+ * Its magic is cleared, so that the frame's buffer, used again, never shows a stale stamp.
+ */
+static uint64_t xdp_arrival(const struct lg_backend *b, uint8_t *data, uint64_t t)
+{
+	struct lg_xdp_meta m;
+
+	if ((size_t)(data - b->area) % FRAME_SIZE < sizeof(m))
+		return t;
+	memcpy(&m, data - sizeof(m), sizeof(m));
+	if (m.magic != LG_XDP_META_MAGIC)
+		return t;
+	memset(data - sizeof(m), 0, sizeof(m));
+	return m.rx_ns && m.rx_ns <= t ? m.rx_ns : t;
 }
 
 static void slot_put(struct lg_backend *b, unsigned slot)
@@ -397,10 +416,11 @@ static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		bool done;
 
 		if (b->asm_cur < 0 && !(d->options & XDP_PKT_CONTD)) {
+			uint8_t *data = xsk_umem__get_data(b->area, d->addr);
+
 			/* One buffer: the view points into the UMEM frame until release(). */
-			if (take(b, xsk_umem__get_data(b->area, d->addr), d->len, frame, t,
-				 &pkts[got]) == LG_OK)
-				got++;
+			if (take(b, data, d->len, frame, t, &pkts[got]) == LG_OK)
+				pkts[got++].arrival_ns = xdp_arrival(b, data, t);
 			else
 				back[nback++] = frame;
 			continue;

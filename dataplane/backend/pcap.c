@@ -592,8 +592,9 @@ static int pcap_be_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsign
 	if (n) {
 		uint64_t t = mono_ns();
 
+		/* A recording: arrival is its replay. */
 		for (unsigned i = 0; i < n; i++)
-			pkts[i].rx_ns = t;
+			pkts[i].rx_ns = pkts[i].arrival_ns = t;
 	}
 	return (int)n;
 }

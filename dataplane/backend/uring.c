@@ -71,6 +71,14 @@ static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool a
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* A bigger socket buffer absorbs bursts while a worker is scoring a batch. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
+	/* Honest latency: the kernel's software receive timestamp (CLOCK_REALTIME, taken when
+	 * the stack received the frame) comes with each datagram as SCM_TIMESTAMPNS, so that
+	 * the time a datagram waited in the socket counts. */
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one))) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
 	if (v4) {
 		/* A socket bound to a unicast address is not handed multicast: with groups
 		 * (which the data plane joins on a socket of its own, dataplane/mcast.h) the
@@ -204,6 +212,7 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b->buf_size = conf->buf_size;
 	b->mask = io_uring_buf_ring_mask(conf->nbufs);
 	b->msg.msg_namelen = sizeof(struct sockaddr_in6);
+	b->msg.msg_controllen = CMSG_SPACE(sizeof(struct timespec));
 
 	ret = io_uring_queue_init_params(64, &b->ring, &p);
 	if (ret)
@@ -302,6 +311,37 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now, in ns: read once per burst, so that a step of the
+ * wall clock moves the conversion of the datagrams after it, never of those before. */
+static int64_t realtime_offset(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000ll + (r.tv_nsec - m.tv_nsec);
+}
+
+/* The datagram's kernel receive timestamp on CLOCK_MONOTONIC, not after pickup t; t when it
+ * has none. */
+static uint64_t arrival(struct lg_backend *b, struct io_uring_recvmsg_out *o,
+			int64_t off, uint64_t t)
+{
+	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &b->msg); c;
+	     c = io_uring_recvmsg_cmsg_nexthdr(o, &b->msg, c)) {
+		struct timespec ts;
+		int64_t a;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		a = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec - off;
+		return a > 0 && (uint64_t)a < t ? (uint64_t)a : t;
+	}
+	return t;
+}
+
 static void fill_src(struct lg_rx_pkt *pkt, const void *name)
 {
 	const struct sockaddr_in6 *s6 = name;
@@ -333,6 +373,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	};
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0, n = 0;
+	int64_t off;
 	uint64_t t;
 	int ret;
 
@@ -350,6 +391,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	if (ret < 0)
 		return ret;
 	t = now_ns();
+	off = realtime_offset();
 	io_uring_for_each_cqe(&b->ring, head, cqe) {
 		struct io_uring_recvmsg_out *o;
 		struct lg_rx_pkt *pkt;
@@ -389,6 +431,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &b->msg);
 		pkt->truncated = !!(o->flags & MSG_TRUNC);
 		pkt->rx_ns = t;
+		pkt->arrival_ns = arrival(b, o, off, t);
 		pkt->l2_off = 0; /* a datagram: its frame stayed in the kernel */
 		pkt->port_idx = (uint8_t)sock;
 		pkt->transport = LG_RX_UDP;

@@ -307,6 +307,21 @@ struct lg_admit_state {
 };
 _Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
 
+/*
+ * Honest latency (issue 12): what the XDP program puts in the metadata area in front of a
+ * frame it redirects to an AF_XDP socket: bpf_ktime_get_ns() (CLOCK_MONOTONIC, the clock the
+ * workers read) when XDP saw the frame, so that the time it waited in the XSK ring counts.
+ * The backend reads it at data - sizeof(struct lg_xdp_meta) and clears magic, so that a
+ * frame some other program redirected without it is never taken for stamped.
+ */
+#define LG_XDP_META_MAGIC 0x6c677473u /* "lgts" */
+struct lg_xdp_meta {
+	lg_u64 rx_ns;
+	lg_u32 pad;
+	lg_u32 magic;
+};
+_Static_assert(sizeof(struct lg_xdp_meta) == 16, "lg_xdp_meta layout");
+
 /* Per-reason counters, indexed by enum lg_admit_reason (per CPU). */
 struct lg_admit_reason_ctr {
 	lg_u64 frames;	/* frames counted under this reason */

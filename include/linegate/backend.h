@@ -19,6 +19,7 @@
 #define LINEGATE_BACKEND_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,7 +53,11 @@ struct lg_rx_pkt {
 	uint8_t port_idx;     /* 0: it came to conf.port (LGF), 1: to conf.port2 (UADP) */
 	uint8_t transport;    /* LG_RX_UDP, or LG_RX_MQTT: src_* is the broker, not the device */
 	uint8_t src_addr[16]; /* network order */
-	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the backend took it */
+	uint64_t rx_ns;	      /* CLOCK_MONOTONIC when the worker's rx_burst took it */
+	/* CLOCK_MONOTONIC when it arrived, as the backend knows it (docs/operations.md,
+	 * "Latency"): the socket's kernel receive timestamp, the XDP program's, or rx_ns where
+	 * there is none. Never later than rx_ns. */
+	uint64_t arrival_ns;
 	/* Recording: the Ethernet frame's bytes in front of data (lg_backend_parse_frame()),
 	 * so that data - l2_off is the received frame; 0 = a socket's datagram (no frame). */
 	uint16_t l2_off;
@@ -118,6 +123,10 @@ struct lg_backend_ops {
 	void (*describe)(struct lg_backend *b, char *buf, size_t len);
 	/* Optional: LG_BACKEND_Q_* of this queue with its options, read once after open(). */
 	unsigned (*queue_flags)(struct lg_backend *b);
+	/* Optional: whether these options make a finite stream (as LG_BACKEND_F_FINITE), e.g.
+	 * a DPDK net_pcap vdev reading a file. Called before setup(); false on bad options
+	 * (setup() says what is wrong with them). */
+	bool (*finite)(const char *opts);
 };
 
 /* The backend with this name, among those this build has; NULL if none. */

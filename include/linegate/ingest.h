@@ -65,6 +65,7 @@ struct lg_ingest_stats {
 	uint64_t gaps;          /* new segments because a frame did not follow on in time */
 	uint64_t samples;       /* samples per channel taken, all devices */
 	uint64_t uadp_no_samples; /* UADP DataSetMessages without sample arrays (skipped) */
+	uint64_t other_device;  /* frames of devices other than opts.only (skipped) */
 	/* the first devices whose tags or signatures failed, with their counts */
 	struct { char name[LG_INGEST_NAME_MAX]; uint64_t n; } bad_dev[8];
 	unsigned nbad_dev;
@@ -85,6 +86,9 @@ struct lg_ingest_opts {
 	/* pcap: the policy whose port, device names and keys apply; NULL: port below */
 	const struct lg_policy *policy;
 	uint16_t port;      /* pcap: the LGF port (0: the policy's; one of the two is needed) */
+	/* pcap: take only this device's frames (NULL: every device's); the others are
+	 * skipped and counted (other_device). */
+	const char *only;
 };
 
 /* Append one file. Errors are written to err as "file:position: message" (a CSV line and

@@ -275,6 +275,17 @@ struct lg_policy {
 		uint32_t max_buffer_lines; /* lines held while the server is away, 100000 */
 		uint32_t timeout_ms;       /* one request, connecting included, 5000 */
 	} influx;
+	/* backend (docs/operations.md, "Backends from the policy"): the packet backend a
+	 * linegate started without --backend uses, and its options, built from the policy's
+	 * typed keys into --backend's own syntax (key=value,...; ';' for a ',' inside a value),
+	 * so the backend checks them once more as it does a command line's. workers: the
+	 * receive workers (= RX queues) when -w is not given. Start-only. */
+	struct lg_policy_backend {
+		char name[16];	   /* "" = not set: --backend, else uring */
+		char opts[1024];   /* the options for name */
+		uint16_t workers;  /* 0 = not set */
+		uint32_t line_no, col_no; /* of 'backend', for errors found at start */
+	} backend;
 	/* opcua_mqtt: OPC UA PubSub NetworkMessages (UADP or JSON) taken from an MQTT broker
 	 * (docs/opcua.md, "OPC UA PubSub over MQTT"). Start-only. */
 	struct lg_policy_opcua_mqtt {

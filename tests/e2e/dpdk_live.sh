@@ -4,6 +4,8 @@
 # accounted for exactly: judged by user-space admission, or lost in the port (imissed,
 # rx_nombuf) and counted under rx_ring_full / no_buffer.
 #   normal:   a paced run, nothing lost; the same verdicts as the pcap replay.
+#   policy:   as normal, with the EAL, port and worker options from the policy's backend
+#             section instead of --backend (docs/operations.md, "Backends from the policy").
 #   overload: a small RX ring, and linegate stopped (SIGSTOP) while the sender sends at full
 #             speed, as a worker that falls behind: the ring overflows, frames are lost in
 #             the port, and sent = admission's verdicts + port losses still holds (the
@@ -33,8 +35,23 @@ else
 	GEN_EXTRA=(--unknown 100 --bad-tag 20 --replay 20 --malformed 20 --spoof 30
 		--spoof-from $SPOOF_IP --uadp)
 fi
+BACKEND=(-b "dpdk:$OPTS")
+if [ "$MODE" = policy ]; then
+	cat >> "$T/policy.yaml" <<EOF
+backend:
+  name: dpdk
+  workers: 1
+  dpdk:
+    hugepages: false
+    memory_mb: 256
+    poll_sleep_us: 50
+    vdevs: ["net_af_xdp0,iface=lg0,start_queue=0,queue_count=1"]
+    eal_args: [--log-level=lib.eal:5]
+EOF
+	BACKEND=()
+fi
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/stats.json" -b "dpdk:$OPTS" 2> "$T/dp.err" &
+	-o "$T/out.jsonl" -s "$T/stats.json" "${BACKEND[@]}" 2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 if ! lg_wait_for 20 test -S "$T/dp.sock"; then
@@ -44,6 +61,10 @@ if ! lg_wait_for 20 test -S "$T/dp.sock"; then
 	lg_fail "linegate did not start"
 fi
 [ "$MODE" = overload ] && kill -STOP $DP_PID
+if [ "$MODE" = policy ] && ! grep -q "1 worker(s), dpdk backend (from the policy)" "$T/dp.err"; then
+	cat "$T/dp.err"
+	lg_fail "the start line does not say the policy chose the dpdk backend"
+fi
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
 	-n $FRAMES -r $RATE --samples 256 "${GEN_EXTRA[@]}" -j "$T/sent.json" -q
 [ "$MODE" = overload ] && kill -CONT $DP_PID

@@ -11,8 +11,12 @@
 #    exactly as the active model has it (--base) and has a new one for l2s5-d001, and its
 #    evaluation shows the active model alarming on the drifted windows where the candidate
 #    does not. A person approves it (shadow); nothing was swapped before that.
-# Then: with a recording already running (a command), the next drift is audited "refused"
-# with the data plane's reason, and no trainer runs.
+# Then: with a recording of one device already running (a command), the next drift is
+# audited "refused" with the reason, and no trainer runs; with a recording of every device
+# running (a line that records all the time), the retrain rides along: linegated cuts that
+# recording at the drift and record_seconds later (record rotate), and the candidate is
+# trained on the files between the cuts, the drifted device's frames alone; the recording
+# goes on.
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_need_root
 lg_tmp
@@ -127,8 +131,8 @@ lg_stop_linegate
 grep -q '"what":"candidate_approve","result":"ok"' "$T/audit.jsonl" ||
 	lg_fail "no approval audited: $(tail -3 "$T/audit.jsonl")"
 
-# 2. A recording already runs (an operator's): the drift's recording is refused, audited
-# with the data plane's reason, and no trainer starts.
+# 2. A recording of one device already runs (an operator's): the drift's recording is
+# refused, audited with the reason, and no trainer starts.
 rm -f "$T/dp.sock" "$T/d.sock"
 : > "$T/audit.jsonl"
 play busy
@@ -147,6 +151,51 @@ python3 - "$T/audit.jsonl" <<'PY' || lg_fail "the refused retrain"
 import json, sys
 rt = [json.loads(l) for l in open(sys.argv[1]) if '"retrain"' in l]
 assert [x["result"] for x in rt] == ["refused"], rt
-assert "the data plane did not start the recording" in rt[0]["detail"], rt
+assert "a recording of some devices (origin command) runs" in rt[0]["detail"], rt
+PY
+
+# 3. A recording of every device runs: the retrain rides along.
+rm -f "$T/dp.sock" "$T/d.sock"
+rm -rf "$T/rec"/* "$T/reg/candidates"/*
+: > "$T/audit.jsonl"
+play all
+lg_bg "$LG_BIN_D" -p "$T/line/run.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
+	-a "$T/audit.jsonl" -s "$T/state3" -i 100
+D_PID=$!
+lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+rc=0
+"$LG_BIN_CTL" --socket "$T/d.sock" record start > "$T/rec.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] || lg_fail "record start (all): $(cat "$T/rec.out")"
+lg_wait_for 120 grep -q '"what":"retrain","result":"\(candidate\|failed\|refused\)"' \
+	"$T/audit.jsonl" || lg_fail "no retrain result (all): $(grep retrain "$T/audit.jsonl")"
+"$LG_BIN_CTL" --socket "$T/d.sock" record status > "$T/recstat.json" 2>&1 ||
+	lg_fail "record status: $(cat "$T/recstat.json")"
+lg_stop_linegate
+cand=$(sed -n 's/.*"result":"candidate".*l2s5-d001: candidate \([^;]*\);.*/\1/p' "$T/audit.jsonl")
+[ -n "$cand" ] || lg_fail "no candidate (all): $(grep retrain "$T/audit.jsonl")"
+python3 - "$T/audit.jsonl" "$T/reg/candidates/$cand" "$T/rec" "$T/recstat.json" \
+	"$T/line/model.json" <<'PY' || lg_fail "the retrain along a recording of every device"
+import glob, json, os, sys
+audit, cdir, rec, recstat, base = sys.argv[1:]
+rt = [json.loads(l) for l in open(audit) if '"retrain"' in l]
+assert [x["result"] for x in rt] == ["recording", "training", "candidate"], rt
+d = rt[0]["detail"]
+assert "the recording of every device (origin command) goes on; its files from " in d, d
+first = d.split("its files from ")[1].split(",")[0]
+assert os.path.dirname(first) == rec and os.path.basename(first).startswith("linegate-"), first
+files = sorted(f for f in glob.glob(rec + "/linegate-*.pcapng") if f >= first)
+n = int(rt[1]["detail"].split(" on ")[1].split(" file(s)")[0])
+assert n >= 1 and n <= len(files), (n, files)
+assert not glob.glob(rec + "/drift-*"), os.listdir(rec)   # no recording of its own
+st = json.load(open(recstat))["recording"]
+assert st["state"] == "recording" and st["all_devices"], st  # the line's recording goes on
+ev = json.load(open(cdir + "/evaluation.json"))
+assert ev["devices"] == 1, ev                                  # --only-device
+new, old = json.load(open(cdir + "/model.json")), json.load(open(base))
+assert len(new["detectors"]) == 2
+assert [e for e in new["detectors"] if "l2s5-d000" in json.dumps(e)] == \
+       [e for e in old["detectors"] if "l2s5-d000" in json.dumps(e)]
+print(f"drift_retrain: along the line's recording: candidate from {n} file(s), "
+      f"false alarms {ev['candidate']['rate']:.4f} vs active {ev['active']['rate']:.4f}")
 PY
 echo "drift_retrain: passed"

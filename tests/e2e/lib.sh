@@ -25,8 +25,20 @@ lg_need_root() {
 }
 
 # lg_netns_up NAME: creates namespaces ${NAME}s and ${NAME}l and the veth between them.
+# Namespaces a killed test left (SIGKILL runs no trap): lg<letters><pid>s|l whose pid is
+# gone. A live process of that pid keeps its namespaces (it may be the test, or pid reuse).
+lg_netns_sweep() {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+		[[ $ns =~ ^lg[a-z]+([0-9]+)[sl]$ ]] || continue
+		pid=${BASH_REMATCH[1]}
+		[ -d "/proc/$pid" ] || ip netns del "$ns" 2>/dev/null || true
+	done
+}
+
 lg_netns_up() {
 	local n=$1
+	lg_netns_sweep
 	NS_SRV="${n}s"
 	NS_LINE="${n}l"
 	LG_CLEANUP_NS="$NS_SRV $NS_LINE"

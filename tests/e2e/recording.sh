@@ -82,11 +82,20 @@ rc=0; $CTL record start 2> "$T/e2" || rc=$?
 send 1 120 -f 101:60:bearing --unknown 30 --bad-tag 25 --replay 20 --malformed 10 --spoof 15 \
 	--spoof-from $SPOOF_IP
 $CTL record status > "$T/status.json"
+# rotate: the file closes with every frame so far; the next one is being written
+first_part=$(lg_json "$T/status.json" "d['recording']['current_file']")
+$CTL record rotate > "$T/rot.json" || lg_fail "record rotate: $(cat "$T/rot.json")"
+next=$(lg_json "$T/rot.json" "d['next_file']")
+[ -f "${first_part%.part}" ] && [ ! -e "$first_part" ] && [ -f "$next.part" ] &&
+	[ "$next" != "${first_part%.part}" ] ||
+	lg_fail "rotate: $first_part -> $next: $(ls "$T/rec")"
 $CTL record stop > "$T/stop.json"
 [ "$(lg_json "$T/stop.json" "d['recording']['state']")" = "stopped: stopped by a command" ] ||
 	lg_fail "stop: $(cat "$T/stop.json")"
 rc=0; $CTL record stop 2> "$T/e3" || rc=$?
 [ $rc -eq 1 ] && grep -q "no recording runs" "$T/e3" || lg_fail "second stop: $(cat "$T/e3")"
+rc=0; $CTL record rotate 2> "$T/e4" || rc=$?
+[ $rc -eq 1 ] && grep -q "no recording runs" "$T/e4" || lg_fail "rotate when none runs: $(cat "$T/e4")"
 stats "$T/s1.json"
 ls "$T"/rec/linegate-*.pcapng > "$T/files1" || lg_fail "no recording files"
 ! ls "$T"/rec/*.part 2> /dev/null || lg_fail "a .part file remains after the stop"
@@ -126,8 +135,9 @@ check("status: not all devices", status["all_devices"], False)
 audit = [json.loads(l) for l in open(sys.argv[4])]
 ev = [(a.get("what"), a.get("result")) for a in audit if "record" in str(a.get("what"))]
 check("audited", ev, [("record_start", "refused"), ("record_start", "ok"),
-                      ("record_start", "refused"), ("record_stop", "ok"),
-                      ("record_stop", "refused")])
+                      ("record_start", "refused"), ("record_rotate", "ok"),
+                      ("record_stop", "ok"), ("record_stop", "refused"),
+                      ("record_rotate", "refused")])
 done()
 PY
 

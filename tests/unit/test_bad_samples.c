@@ -295,16 +295,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_features_prepare(sc.fx, 8), 0);
 	ms.sc[0] = &sc;
 	w->ms = &ms;
-	w->batch = calloc(64 * LG_FEAT_N, sizeof(float));
-	w->meta = calloc(64, sizeof(*w->meta));
-	w->scores = calloc(64, sizeof(*w->scores));
-	w->thr = calloc(64, sizeof(*w->thr));
-	w->det = calloc(64, sizeof(*w->det));
-	w->row_state = calloc(64, sizeof(*w->row_state));
-	w->umsg = calloc(1, sizeof(*w->umsg));
-	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(float));
-	CHECK_EQ(lg_spsc_init(&w->alerts, 16), 0);
-	CHECK_EQ(lg_spsc_init(&w->scores_ring, 16), 0);
+	CHECK_EQ(lg_worker_buffers(w, 64, 16, 16), 0);
 	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
 	CHECK_EQ(g->policy.bad_samples, LG_BAD_SAMPLES_DROP); /* the default */
 	CHECK(lg_policy_find(&g->policy, 2)->has_range);
@@ -316,16 +307,7 @@ int main(int argc, char **argv)
 
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);
-	lg_spsc_free(&w->alerts);
-	lg_spsc_free(&w->scores_ring);
-	free(w->batch);
-	free(w->meta);
-	free(w->scores);
-	free(w->thr);
-	free(w->det);
-	free(w->row_state);
-	free(w->umsg);
-	free(w->ustep);
+	lg_worker_buffers_free(w);
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_bad_samples");
 }

@@ -21,16 +21,6 @@
 #include "../lgtest.h"
 #include "../lgt_cli.h"
 
-#define CHECK_STR(a, b)                                                                   \
-	do {                                                                              \
-		lgt_checks++;                                                             \
-		if (strcmp((a), (b))) {                                                   \
-			lgt_failures++;                                                   \
-			fprintf(stderr, "%s:%d: got  '%s'\n%*swant '%s'\n", __FILE__, __LINE__, \
-				(a), (int)strlen(__FILE__) + 8, "", (b));               \
-		}                                                                         \
-	} while (0)
-
 static void escapes(void)
 {
 	char out[128];

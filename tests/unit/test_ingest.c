@@ -459,6 +459,17 @@ static void test_known(void)
 			      in.st.bad_dev[0].n == 3);
 			pol.devices[0].keys[0].bytes[0] ^= 1;
 			lg_ingest_free(&in);
+			/* only: the device's frames alone; another name takes none, counted */
+			o.only = "ingest-fx";
+			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+			CHECK(in.ndev == 1 && in.st.frames == 3 && in.st.other_device == 0);
+			lg_ingest_free(&in);
+			o.only = "press-2";
+			CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+			CHECK_EQ(in.ndev, 0);
+			CHECK_EQ(in.st.other_device, 3);
+			o.only = NULL;
+			lg_ingest_free(&in);
 		}
 	}
 	/* broken files: refused, by position where the format has one */

@@ -280,7 +280,34 @@ int main(int argc, char **argv)
 	CHECK_EQ(p.incidents.resolve_after, 10);
 	CHECK_NEAR(p.incidents.hysteresis, 0.8, 1e-6);
 	CHECK_EQ(p.incidents.update_ms, 10000);
+	CHECK(!p.backend.name[0] && !p.backend.opts[0] && !p.backend.workers);
 	lg_policy_free(&p);
+
+	/* backend: the typed keys become --backend's own option syntax (',' inside a value
+	 * as ';'), which dataplane/backend/dpdk.c parses as it does a command line's. */
+	{
+		static const char y[] =
+			"version: 1\nbackend:\n  name: dpdk\n  workers: 2\n  dpdk:\n"
+			"    pci: 0000:03:00.0\n    vdevs: [net_tap0, \"net_pcap0,rx_pcap=a.pcap,infinite_rx=1\"]\n"
+			"    lcores: 0,2\n    memory_mb: 512\n    hugepages: false\n"
+			"    rx_descriptors: 2048\n    checksum: false\n"
+			"    eal_args: [--iova-mode=va, --log-level=pmd.net.tap:8]\n";
+
+		CHECK_EQ(lg_policy_parse(y, strlen(y), "b.yaml", &p, err, sizeof(err)), 0);
+		CHECK_STR(p.backend.name, "dpdk");
+		CHECK_EQ(p.backend.workers, 2);
+		CHECK_STR(p.backend.opts, "pci=0000:03:00.0,vdev=net_tap0,vdev=net_pcap0;rx_pcap="
+			  "a.pcap;infinite_rx=1,lcores=0;2,mem=512,nohuge,rxd=2048,csum=off,eal=--iova-mode=va "
+			  "--log-level=pmd.net.tap:8");
+		CHECK_EQ(p.backend.line_no, 3u);
+		lg_policy_free(&p);
+		static const char a[] = "version: 1\nbackend: {name: afxdp, afxdp: {frames: 4096, "
+					"busy_poll_us: 50, checksum: true}}\n";
+
+		CHECK_EQ(lg_policy_parse(a, strlen(a), "b.yaml", &p, err, sizeof(err)), 0);
+		CHECK_STR(p.backend.opts, "frames=4096,busy_poll=50,csum=on");
+		lg_policy_free(&p);
+	}
 
 	expect_error("version: 1\ndevices: [\n", "t.yaml:3:1:", "");
 	expect_error("devices: []\n", "t.yaml:1:1:", "needs 'version: 1'");

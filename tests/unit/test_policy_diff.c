@@ -316,15 +316,16 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.drift"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("output.influx.url"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("backend"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("no.such"), -ENOENT);
 	{
 		size_t n = 0;
 
 		while (lg_policy_field_at(n))
 			n++;
-		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats
-		 * + 15 of output.influx (issue 12) */
-		CHECK_EQ(n, 62u);
+		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats +
+		 * backend + 15 of output.influx (issue 12) */
+		CHECK_EQ(n, 63u);
 	}
 	/* Issue 12: a new InfluxDB token shows as a start-only change, by fingerprint only; a
 	 * device's meta (its group's filled in) as a live one. */

@@ -237,6 +237,33 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_scorer_load(&p, "test_scorer_rogue.json", "r", 8, &tmp, err, sizeof(err)),
 		 -EKEYREJECTED);
 	CHECK_STR_CONTAINS(err, "not signed by a trusted key");
+	/* A model that names its signer: refused saying which key, trusted or not. */
+	{
+		char hex[2][65], shown[16];
+		char *text;
+		size_t len;
+		FILE *nf;
+
+		lg_hex_encode(rogue_pk, 32, hex[0]);
+		lg_hex_encode(p.model_keys[0], 32, hex[1]);
+		CHECK_EQ(lg_read_file(model, &text, &len), 0);
+		for (int k = 0; k < 2; k++) {
+			nf = fopen("test_scorer_named0.json", "wb");
+			fprintf(nf, "{\"signer\": \"%s\",%s", hex[k], strchr(text, '{') + 1);
+			fclose(nf);
+			copy_signed("test_scorer_named0.json", "test_scorer_named.json", rogue_sk);
+			CHECK_EQ(lg_scorer_load(&p, "test_scorer_named.json", "n", 8, &tmp, err,
+						sizeof(err)), -EKEYREJECTED);
+			if (!k) {
+				CHECK_STR_CONTAINS(err, "a key not in models.trusted_keys");
+			} else {
+				CHECK_STR_CONTAINS(err, "does not verify with the trusted key");
+			}
+			snprintf(shown, sizeof(shown), "%.12s...", hex[k]); /* the key it names */
+			CHECK_STR_CONTAINS(err, shown);
+		}
+		free(text);
+	}
 	copy_signed(model, "test_scorer_tampered.json", NULL);
 	f = fopen("test_scorer_tampered.json", "a");
 	fputs(" ", f); /* one byte more than was signed */

@@ -126,11 +126,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_features_new(&sc.fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
 	ms.sc[0] = &sc;
 	w->ms = &ms;
-	w->batch = calloc(64 * LG_FEAT_N, sizeof(float));
-	w->meta = calloc(64, sizeof(*w->meta));
-	w->row_state = calloc(64, sizeof(*w->row_state));
-	w->umsg = calloc(1, sizeof(*w->umsg));
-	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(float));
+	CHECK_EQ(lg_worker_buffers(w, 64, 16, 16), 0);
 	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
 	CHECK_EQ(g->nuadp, 2);
 
@@ -253,11 +249,7 @@ int main(int argc, char **argv)
 	}
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);
-	free(w->batch);
-	free(w->meta);
-	free(w->row_state);
-	free(w->umsg);
-	free(w->ustep);
+	lg_worker_buffers_free(w);
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_worker");
 }

@@ -107,4 +107,17 @@ PY
 	[ $? -eq 1 ] || fail "recordings: different clips merged"
 	grep -q "differ from .*s1.json's" "$dir/bad.err" || fail "recordings: $(cat "$dir/bad.err")"
 fi
+# A dead sensor (every sample the same) is said plainly, by name, not left to a feature count.
+if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+	/usr/bin/python3 -c "
+import numpy as np
+np.save('$dir/dead.npy', np.full(100000, 0.25, dtype=np.float32))
+np.save('$dir/live.npy', np.random.default_rng(1).normal(size=100000).astype(np.float32))
+"
+	"$train" --sample-rate 10000 --from "$dir/dead.npy" --from "$dir/live.npy" -w 256 \
+		-o "$dir/dead.json" 2> "$dir/dead.err"
+	grep -q "warning: dead: its signal is flat (every one of 100000 samples is 0.25)" \
+		"$dir/dead.err" || fail "dead sensor: $(cat "$dir/dead.err")"
+	grep -q "warning: live" "$dir/dead.err" && fail "a live sensor warned: $(cat "$dir/dead.err")"
+fi
 echo "ok: linegate-train federated flow"

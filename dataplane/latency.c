@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/* Honest latency (issue 12): the buckets and the quantiles every stage histogram shares. */
+#include "latency.h"
+
+const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1] = {
+	5000,	   10000,     20000,	 50000,	    100000,    200000,
+	500000,	   1000000,   2000000,	 5000000,   10000000,  20000000,
+	50000000,  100000000, 200000000, 500000000, 1000000000, 2000000000,
+};
+
+const char *const lg_lat_stage_names[LG_LAT_STAGES] = {
+	[LG_LAT_ARRIVAL_WORKER] = "arrival_worker",
+	[LG_LAT_WORKER_WINDOW] = "worker_window",
+	[LG_LAT_WINDOW_SCORED] = "window_scored",
+	[LG_LAT_SCORED_PUBLISHED] = "scored_published",
+	[LG_LAT_END_TO_END] = "end_to_end",
+};
+
+const char *const lg_lat_stage_help[LG_LAT_STAGES] = {
+	[LG_LAT_ARRIVAL_WORKER] = "Per frame: from its arrival (kernel or XDP timestamp) to the "
+				  "worker picking it up (socket and ring queueing).",
+	[LG_LAT_WORKER_WINDOW] = "Per row: from the worker picking up the frame that completed "
+				 "the window to its features in the batch.",
+	[LG_LAT_WINDOW_SCORED] = "Per row: from the window complete to its score.",
+	[LG_LAT_SCORED_PUBLISHED] = "Per row: from its score to its output line written.",
+	[LG_LAT_END_TO_END] = "Per row: from the arrival of the frame with the window's last "
+			      "sample to its output line written (the sum of the stages).",
+};
+
+void lg_lat_take(struct lg_lat_snap *s, const struct lg_lat_hist *h)
+{
+	for (unsigned i = 0; i < LG_LAT_BUCKETS; i++)
+		s->b[i] += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+	s->sum_ns += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+}
+
+uint64_t lg_lat_count(const struct lg_lat_snap *s)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < LG_LAT_BUCKETS; i++)
+		n += s->b[i];
+	return n;
+}
+
+uint64_t lg_lat_quantile(const struct lg_lat_snap *s, double q)
+{
+	uint64_t n = lg_lat_count(s), cum = 0;
+	double rank;
+
+	if (!n || !(q > 0))
+		return 0;
+	if (q > 1)
+		q = 1;
+	rank = q * (double)n;
+	for (unsigned i = 0; i < LG_LAT_BUCKETS; i++) {
+		double lo, hi;
+
+		if ((double)(cum + s->b[i]) < rank) {
+			cum += s->b[i];
+			continue;
+		}
+		if (i == LG_LAT_BUCKETS - 1)
+			return lg_latency_bounds_ns[LG_LAT_BUCKETS - 2];
+		lo = i ? (double)lg_latency_bounds_ns[i - 1] : 0;
+		hi = (double)lg_latency_bounds_ns[i];
+		return (uint64_t)(lo + (hi - lo) * (rank - (double)cum) / (double)s->b[i]);
+	}
+	return lg_latency_bounds_ns[LG_LAT_BUCKETS - 2];
+}

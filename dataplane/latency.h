@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Honest latency (issue 12): histograms per stage of a frame's path, all on the same buckets
+ * (lg_latency_bounds_ns) and in one clock domain, CLOCK_MONOTONIC. Arrival is the time the
+ * kernel or the NIC side took the frame (lg_rx_pkt.arrival_ns: a socket's SO_TIMESTAMPNS
+ * converted from CLOCK_REALTIME once per burst, the XDP program's bpf_ktime_get_ns(), or the
+ * DPDK rx burst); pickup is when the worker's rx_burst returned it (lg_rx_pkt.rx_ns).
+ *
+ *	arrival_worker     a frame: arrival -> its worker picks it up (socket/ring queueing)
+ *	worker_window      a row: pickup of the frame that completed the window -> the window's
+ *	                   features are in the batch (verify, decode, window, features)
+ *	window_scored      a row: window complete -> scored (batch wait, model)
+ *	scored_published   a row: scored -> its output line written (output ring, write(2))
+ *	end_to_end         a row: arrival of the frame that carried the window's last sample ->
+ *	                   published; the sum of the four stages, exactly
+ *
+ * Written by one thread each (the workers the first three, the output thread the last two),
+ * read by anyone: relaxed atomics, no locks.
+ */
+#ifndef LG_LATENCY_H
+#define LG_LATENCY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Upper bounds in ns of all but the last bucket, which is +Inf: 1-2-5 steps, 5 us to 2 s. */
+#define LG_LAT_BUCKETS 19
+extern const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1];
+
+enum lg_lat_stage {
+	LG_LAT_ARRIVAL_WORKER,
+	LG_LAT_WORKER_WINDOW,
+	LG_LAT_WINDOW_SCORED,
+	LG_LAT_SCORED_PUBLISHED,
+	LG_LAT_END_TO_END,
+	LG_LAT_STAGES
+};
+
+/* Stage names as metrics (linegate_latency_<name>_seconds) and stats keys show them. */
+extern const char *const lg_lat_stage_names[LG_LAT_STAGES];
+extern const char *const lg_lat_stage_help[LG_LAT_STAGES];
+
+struct lg_lat_hist {
+	_Atomic uint64_t b[LG_LAT_BUCKETS];
+	_Atomic uint64_t sum_ns;
+};
+
+/* A plain copy, to add up and read. */
+struct lg_lat_snap {
+	uint64_t b[LG_LAT_BUCKETS];
+	uint64_t sum_ns;
+};
+
+static inline unsigned lg_latency_bucket(uint64_t ns)
+{
+	unsigned b = 0;
+
+	while (b < LG_LAT_BUCKETS - 1 && ns > lg_latency_bounds_ns[b])
+		b++;
+	return b;
+}
+
+/* One sample (one writer per histogram). */
+static inline void lg_lat_add(struct lg_lat_hist *h, uint64_t ns)
+{
+	atomic_fetch_add_explicit(&h->b[lg_latency_bucket(ns)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
+/* Add h into s. */
+void lg_lat_take(struct lg_lat_snap *s, const struct lg_lat_hist *h);
+uint64_t lg_lat_count(const struct lg_lat_snap *s);
+/*
+ * The q-quantile (0 < q <= 1) in ns, as Prometheus' histogram_quantile() computes it: the
+ * bucket that holds rank q * count, linear inside it (from 0 for the first bucket); a rank in
+ * the +Inf bucket answers the highest finite bound. 0 for an empty histogram.
+ */
+uint64_t lg_lat_quantile(const struct lg_lat_snap *s, double q);
+
+#endif /* LG_LATENCY_H */
