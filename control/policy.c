@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Policy parser: libyaml's document API, so every node keeps its line and column. */
+#include <linegate/features.h>
 #include <linegate/lgf.h>
 #include <linegate/policy.h>
 
@@ -1175,9 +1176,146 @@ static int parse_range(struct pctx *c, const yaml_node_t *n, struct lg_policy_de
 	return 0;
 }
 
+/*
+ * meta (issue 12, docs/policy.md "Metadata"): {line, station, asset, sensor, units,
+ * tags: {KEY: VALUE, ...}} of a device or a group. A value is a string of printable
+ * characters (no control characters: outputs carry it in JSON, metric labels and InfluxDB
+ * tags), at most LG_META_STR_MAX - 1 bytes; a tag key is a name, not one of the record's
+ * own.
+ */
+static int get_meta_str(struct pctx *c, const yaml_node_t *n, const char *key, char *out)
+{
+	const char *s = scalar(n);
+	bool plain = n->type == YAML_SCALAR_NODE &&
+		     n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+
+	if (!s || (plain && (!strcmp(s, "~") || !strcmp(s, "null"))))
+		return perr(c, n, "'%s' must be a string", key);
+	if (!*s)
+		return perr(c, n, "'%s' is empty: leave it out instead", key);
+	if (strlen(s) >= LG_META_STR_MAX)
+		return perr(c, n, "'%s' is %zu bytes long, at most %d are taken (metadata is "
+			    "carried in every record)", key, strlen(s), LG_META_STR_MAX - 1);
+	for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+		if (*q < 0x20 || *q == 0x7f)
+			return perr(c, n, "'%s' holds a control character (byte %u at offset %zu): "
+				    "metadata is printable text", key, *q,
+				    (size_t)(q - (const unsigned char *)s));
+	strcpy(out, s);
+	return 0;
+}
+
+/* Names a record, a metric or an InfluxDB point already uses: a tag may not take them. */
+static const char *const meta_reserved[] = { "line", "station", "asset", "sensor", "units",
+					     "device", "name", "channel", "time", "type",
+					     "event", "measurement", "field", NULL };
+
+static int parse_meta_tags(struct pctx *c, const yaml_node_t *n, struct lg_policy_meta *m)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'tags' must be a mapping {KEY: VALUE, ...}");
+	for_each_pair(c, n, pr) {
+		yaml_node_t *k = node(c, pr->key);
+		const char *key = scalar(k);
+		struct lg_policy_tag *t;
+		char buf[40];
+		size_t len;
+
+		if (m->ntags == LG_META_MAX_TAGS)
+			return perr(c, k, "at most %d tags (a device's and its group's together)",
+				    LG_META_MAX_TAGS);
+		len = key ? strlen(key) : 0;
+		/* A letter first: InfluxDB 2.x keeps names starting with '_' for itself. */
+		if (!len || len >= LG_META_KEY_MAX || !isalpha((unsigned char)key[0]) ||
+		    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+			    != len)
+			return perr(c, k, "tag key %s must be a name of 1 to %d letters, digits, "
+				    "'_', '.' or '-', starting with a letter",
+				    shown(key, buf, sizeof(buf)), LG_META_KEY_MAX - 1);
+		for (const char *const *r = meta_reserved; *r; r++)
+			if (!strcmp(*r, key))
+				return perr(c, k, "tag key '%s' is a name records already "
+					    "use: pick another (reserved: line, station, asset, "
+					    "sensor, units, device, name, channel, time, type, event, "
+					    "measurement, field)", key);
+		for (unsigned i = 0; i < m->ntags; i++)
+			if (!strcmp(m->tags[i].key, key))
+				return perr(c, k, "tag '%s' is given twice", key);
+		t = &m->tags[m->ntags];
+		strcpy(t->key, key);
+		if (get_meta_str(c, node(c, pr->value), key, t->value))
+			return -EINVAL;
+		m->ntags++;
+	}
+	return 0;
+}
+
+static int parse_meta(struct pctx *c, const yaml_node_t *n, struct lg_policy_meta *m)
+{
+	static const char *const f[] = { "line", "station", "asset", "sensor", "units", "tags",
+					 NULL };
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'meta' must be a mapping {line, station, asset, sensor, units, "
+			    "tags}");
+	memset(m, 0, sizeof(*m));
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		char *out = NULL;
+		int err;
+
+		if (name && !strcmp(name, "line"))
+			out = m->line;
+		else if (name && !strcmp(name, "station"))
+			out = m->station;
+		else if (name && !strcmp(name, "asset"))
+			out = m->asset;
+		else if (name && !strcmp(name, "sensor"))
+			out = m->sensor;
+		else if (name && !strcmp(name, "units"))
+			out = m->units;
+		if (out)
+			err = get_meta_str(c, v, name, out);
+		else if (name && !strcmp(name, "tags"))
+			err = parse_meta_tags(c, v, m);
+		else
+			err = unknown(c, node(c, pr->key), "meta field", f);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* A device's meta over its group's: what the device gives wins, tags by key. */
+static int meta_inherit(struct pctx *c, const yaml_node_t *at, struct lg_policy_meta *d,
+			const struct lg_policy_meta *g, const char *gname)
+{
+	char *dst[] = { d->line, d->station, d->asset, d->sensor, d->units };
+	const char *src[] = { g->line, g->station, g->asset, g->sensor, g->units };
+
+	for (unsigned i = 0; i < 5; i++)
+		if (!dst[i][0])
+			strcpy(dst[i], src[i]);
+	for (unsigned i = 0; i < g->ntags; i++) {
+		bool own = false;
+
+		for (unsigned j = 0; j < d->ntags; j++)
+			own |= !strcmp(d->tags[j].key, g->tags[i].key);
+		if (own)
+			continue;
+		if (d->ntags == LG_META_MAX_TAGS)
+			return perr(c, at, "this device and its group %s have more than %d tags "
+				    "together", gname, LG_META_MAX_TAGS);
+		d->tags[d->ntags++] = g->tags[i];
+	}
+	return 0;
+}
+
 static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_device *d)
 {
 	bool have_id = false, have_src = false;
+	const yaml_node_t *meta = NULL;
 
 	if (n->type != YAML_MAPPING_NODE)
 		return perr(c, n, "a device must be a mapping");
@@ -1260,10 +1398,13 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 			err = parse_uadp(c, v, d);
 		} else if (!strcmp(name, "range")) {
 			err = parse_range(c, v, d);
+		} else if (!strcmp(name, "meta")) {
+			err = parse_meta(c, v, &d->meta);
+			meta = v;
 		} else {
 			static const char *const f[] = { "id", "name", "source", "port", "mac",
 							 "rate", "burst", "group", "keys", "uadp",
-							 "range", "sample_rate", NULL };
+							 "range", "sample_rate", "meta", NULL };
 
 			err = unknown(c, node(c, p->key), "device field", f);
 		}
@@ -1282,6 +1423,10 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		return -EINVAL;
 	if (!d->name[0])
 		snprintf(d->name, sizeof(d->name), "device-%u", d->id);
+	if (d->group && meta_inherit(c, meta ? meta : n, &d->meta,
+				     &c->p->groups[d->group - 1].meta,
+				     c->p->groups[d->group - 1].name))
+		return -EINVAL;
 	if (d->rate && !d->burst)
 		d->burst = d->rate / 10 > 16 ? d->rate / 10 : 16; /* 100 ms of frames, at least 16 */
 	if (d->burst && !d->rate)
@@ -1481,7 +1626,8 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
 	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'groups' must map group names to {audit: true|false}");
+		return perr(c, n, "'groups' must map group names to {audit: true|false, "
+			    "meta: {...}}");
 	for_each_pair(c, n, pr) {
 		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
 		struct lg_policy_group *g;
@@ -1505,8 +1651,14 @@ static int parse_groups(struct pctx *c, const yaml_node_t *n, struct lg_policy *
 			const char *name = scalar(node(c, gp->key));
 			const char *val = scalar(node(c, gp->value));
 
-			static const char *const f[] = { "audit", NULL };
+			static const char *const f[] = { "audit", "meta", NULL };
 
+			if (name && !strcmp(name, "meta")) {
+				err = parse_meta(c, node(c, gp->value), &g->meta);
+				if (err)
+					return err;
+				continue;
+			}
 			if (!name || strcmp(name, "audit"))
 				return unknown(c, node(c, gp->key), "group field", f);
 			if (val && !strcmp(val, "true"))
@@ -2481,6 +2633,175 @@ static int parse_recording(struct pctx *c, const yaml_node_t *n, struct lg_polic
 static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m);
 static int nats_device_names(struct pctx *c, const struct lg_policy *p);
 
+/*
+ * output.influx (issue 12, docs/policy.md "InfluxDB line protocol"): {url, database |
+ * bucket + org, token_file | username + password_file, measurement_prefix, decimation,
+ * scores, features, batch_lines, flush_ms, max_buffer_lines, timeout_ms}. The names of
+ * the features a point may carry are the data plane's (lg_feature_names, features.c; the
+ * unit test holds the two lists equal): the policy library does not link the features.
+ */
+static const char *const influx_features[] = {
+	"mean", "rms", "peak", "crest", "skewness", "kurtosis",
+	"band0", "band1", "band2", "band3", "band4", "band5", "band6", "band7",
+	"order1", "order2_db", "order3_db", "order4_10_db", NULL,
+};
+_Static_assert(sizeof(influx_features) / sizeof(influx_features[0]) == LG_FEAT_N + 1,
+	       "output.influx.features lists every feature");
+
+static int parse_influx_features(struct pctx *c, const yaml_node_t *n, struct lg_policy_influx *m)
+{
+	const char *s = scalar(n);
+
+	m->features = 0;
+	if (s && !strcmp(s, "all")) {
+		m->features = (1u << LG_FEAT_N) - 1;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'features' must be a list of feature names, or all");
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *f = node(c, *it);
+		const char *name = scalar(f);
+		unsigned j = 0;
+
+		while (influx_features[j] && (!name || strcmp(influx_features[j], name)))
+			j++;
+		if (!influx_features[j])
+			return unknown(c, f, "feature", influx_features);
+		if (m->features & (1u << j))
+			return perr(c, f, "feature '%s' is listed twice", name);
+		m->features |= 1u << j;
+	}
+	return 0;
+}
+
+static int get_bool(struct pctx *c, const yaml_node_t *n, const char *key, bool *out)
+{
+	const char *s = scalar(n);
+
+	if (s && (!strcmp(s, "true") || !strcmp(s, "false"))) {
+		*out = !strcmp(s, "true");
+		return 0;
+	}
+	return perr(c, n, "'%s' must be true or false", key);
+}
+
+/* A query value or measurement name: printable, no '&', '#', '?' or spaces to confuse. */
+static int get_influx_name(struct pctx *c, const yaml_node_t *n, const char *key, char *out,
+			   size_t len)
+{
+	int err = get_str(c, n, key, out, len);
+
+	if (!err && (!out[0] || strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789_.-/") != strlen(out)))
+		err = perr(c, n, "'%s' must be 1 to %zu letters, digits, '_', '.', '-' or '/'",
+			   key, len - 1);
+	return err;
+}
+
+static int parse_influx(struct pctx *c, const yaml_node_t *n, struct lg_policy_influx *m)
+{
+	static const char *const f[] = { "url", "database", "bucket", "org", "token_file",
+					 "username", "password_file", "measurement_prefix",
+					 "decimation", "scores", "features", "batch_lines",
+					 "flush_ms", "max_buffer_lines", "timeout_ms", NULL };
+	const yaml_node_t *pw = NULL, *tok = NULL, *bucket = NULL;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return perr(c, n, "'influx' must be a mapping {url, database, ...}");
+	memset(m, 0, sizeof(*m));
+	strcpy(m->prefix, "linegate");
+	m->decimation = 1;
+	m->scores = true;
+	m->batch_lines = 1000;
+	m->flush_ms = 1000;
+	m->max_buffer_lines = 100000;
+	m->timeout_ms = 5000;
+	for_each_pair(c, n, pr) {
+		const char *name = scalar(node(c, pr->key));
+		yaml_node_t *v = node(c, pr->value);
+		char path[LG_PATH_MAX];
+		unsigned long u;
+		int err;
+
+		if (!name) {
+			err = unknown(c, node(c, pr->key), "influx field", f);
+		} else if (!strcmp(name, "url")) {
+			err = get_str(c, v, "url", m->url, sizeof(m->url));
+			if (!err && strncmp(m->url, "http://", 7) && strncmp(m->url, "https://", 8))
+				err = perr(c, v, "'url' must start with http:// or https:// (the "
+					   "write endpoint, such as http://127.0.0.1:8086/write)");
+			if (!err && (strpbrk(m->url, " \t#") || strchr(m->url, '@')))
+				err = perr(c, v, "'url' holds a space, '#' or '@' (credentials "
+					   "go in token_file or username and password_file)");
+		} else if (!strcmp(name, "database")) {
+			err = get_influx_name(c, v, "database", m->database, sizeof(m->database));
+		} else if (!strcmp(name, "bucket")) {
+			err = get_influx_name(c, v, "bucket", m->bucket, sizeof(m->bucket));
+			bucket = v;
+		} else if (!strcmp(name, "org")) {
+			err = get_influx_name(c, v, "org", m->org, sizeof(m->org));
+		} else if (!strcmp(name, "token_file")) {
+			tok = v;
+			err = get_path(c, v, "token_file", path, sizeof(path));
+			if (!err)
+				err = read_password_file(c, v, path, m->token, sizeof(m->token));
+		} else if (!strcmp(name, "username")) {
+			err = get_str(c, v, "username", m->username, sizeof(m->username));
+		} else if (!strcmp(name, "password_file")) {
+			pw = v;
+			err = get_path(c, v, "password_file", path, sizeof(path));
+			if (!err)
+				err = read_password_file(c, v, path, m->password,
+							 sizeof(m->password));
+		} else if (!strcmp(name, "measurement_prefix")) {
+			err = get_influx_name(c, v, "measurement_prefix", m->prefix,
+					      sizeof(m->prefix) - 16);
+		} else if (!strcmp(name, "decimation")) {
+			err = get_uint(c, v, "decimation", 1, 1000000, &u);
+			m->decimation = (uint32_t)u;
+		} else if (!strcmp(name, "scores")) {
+			err = get_bool(c, v, "scores", &m->scores);
+		} else if (!strcmp(name, "features")) {
+			err = parse_influx_features(c, v, m);
+		} else if (!strcmp(name, "batch_lines")) {
+			err = get_uint(c, v, "batch_lines", 1, 100000, &u);
+			m->batch_lines = (uint32_t)u;
+		} else if (!strcmp(name, "flush_ms")) {
+			err = get_uint(c, v, "flush_ms", 10, 600000, &u);
+			m->flush_ms = (uint32_t)u;
+		} else if (!strcmp(name, "max_buffer_lines")) {
+			err = get_uint(c, v, "max_buffer_lines", 1, 10000000, &u);
+			m->max_buffer_lines = (uint32_t)u;
+		} else if (!strcmp(name, "timeout_ms")) {
+			err = get_uint(c, v, "timeout_ms", 100, 60000, &u);
+			m->timeout_ms = (uint32_t)u;
+		} else {
+			err = unknown(c, node(c, pr->key), "influx field", f);
+		}
+		if (err)
+			return err;
+	}
+	if (!m->url[0])
+		return perr(c, n, "'influx' needs a 'url' (the write endpoint: InfluxDB 1.x "
+			    "http://HOST:8086/write, 2.x http://HOST:8086/api/v2/write)");
+	if (pw && !m->username[0])
+		return perr(c, pw, "'password_file' needs a 'username'");
+	if (m->username[0] && !m->password[0])
+		return perr(c, n, "'username' needs a 'password_file'");
+	if (tok && m->username[0])
+		return perr(c, tok, "give 'token_file' (InfluxDB 2.x) or 'username' and "
+			    "'password_file' (1.x), not both");
+	if (bucket && m->database[0])
+		return perr(c, bucket, "give 'database' (InfluxDB 1.x) or 'bucket' and 'org' "
+			    "(2.x), not both");
+	if (m->max_buffer_lines < m->batch_lines)
+		return perr(c, n, "'max_buffer_lines' (%u) must hold at least one batch "
+			    "('batch_lines' %u)", m->max_buffer_lines, m->batch_lines);
+	return 0;
+}
+
 static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy *p)
 {
 	bool have_version = false;
@@ -2554,7 +2875,7 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				return perr(c, v, "'output' must be a mapping");
 			for_each_pair(c, v, o) {
 				static const char *const out_f[] = { "jsonl", "mqtt", "nats",
-								     NULL };
+								     "influx", NULL };
 				const char *on = scalar(node(c, o->key));
 
 				if (on && !strcmp(on, "jsonl"))
@@ -2563,6 +2884,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 					err = parse_mqtt(c, mqtt = node(c, o->value), &p->mqtt);
 				else if (on && !strcmp(on, "nats"))
 					err = parse_nats(c, node(c, o->value), &p->nats);
+				else if (on && !strcmp(on, "influx"))
+					err = parse_influx(c, node(c, o->value), &p->influx);
 				else
 					err = unknown(c, node(c, o->key), "output field", out_f);
 				if (err)

@@ -18,6 +18,8 @@
 
 #include <json-c/json.h>
 
+#include <linegate/features.h>
+
 typedef void (*fmt_fn)(const struct lg_policy *p, char *buf, size_t len);
 
 #define FMT_U(fn, expr)                                                       \
@@ -229,6 +231,53 @@ FMT_S(f_nats_tls_ca, p->nats.tls_ca)
 FMT_S(f_nats_tls_cert, p->nats.tls_cert)
 FMT_S(f_nats_tls_key, p->nats.tls_key)
 
+/* output.influx (issue 12): start-only, as output.mqtt; secrets shown as "(set)" only. */
+FMT_S(f_ix_url, p->influx.url)
+FMT_S(f_ix_db, p->influx.database)
+FMT_S(f_ix_bucket, p->influx.bucket)
+FMT_S(f_ix_org, p->influx.org)
+/* A secret as "(set, <fingerprint>)": the first 8 hex digits of its SHA-256, so that a new
+ * token or password shows as a change (refused live: start-only), never a byte of it. */
+static void f_secret(const char *secret, char *b, size_t l)
+{
+	char fp[LG_KEY_FP_LEN + 1];
+
+	if (!secret[0]) {
+		snprintf(b, l, "%s", "");
+		return;
+	}
+	lg_key_fingerprint((const uint8_t *)secret, strlen(secret), fp);
+	snprintf(b, l, "(set, %s)", fp);
+}
+
+static void f_ix_token(const struct lg_policy *p, char *b, size_t l)
+{
+	f_secret(p->influx.token, b, l);
+}
+
+static void f_ix_pass(const struct lg_policy *p, char *b, size_t l)
+{
+	f_secret(p->influx.password, b, l);
+}
+FMT_S(f_ix_user, p->influx.username)
+FMT_S(f_ix_prefix, p->influx.url[0] ? p->influx.prefix : "")
+FMT_U(f_ix_decim, p->influx.url[0] ? p->influx.decimation : 0)
+FMT_S(f_ix_scores, !p->influx.url[0] ? "" : p->influx.scores ? "true" : "false")
+FMT_U(f_ix_batch, p->influx.url[0] ? p->influx.batch_lines : 0)
+FMT_U(f_ix_flush, p->influx.url[0] ? p->influx.flush_ms : 0)
+FMT_U(f_ix_max, p->influx.url[0] ? p->influx.max_buffer_lines : 0)
+FMT_U(f_ix_timeout, p->influx.url[0] ? p->influx.timeout_ms : 0)
+
+static void f_ix_features(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	b[0] = '\0';
+	for (unsigned j = 0; j < LG_FEAT_N && u < l; j++)
+		if (p->influx.features & (1u << j))
+			u += (size_t)snprintf(b + u, l - u, "%s%u", u ? "," : "", j);
+}
+
 /* backend (docs/operations.md): start-only, a restart brings up another backend or port. */
 static void f_backend(const struct lg_policy *p, char *b, size_t l)
 {
@@ -315,6 +364,21 @@ static const struct {
 	{ { "output.nats.tls.ca_file", LG_FIELD_START_ONLY }, f_nats_tls_ca },
 	{ { "output.nats.tls.cert_file", LG_FIELD_START_ONLY }, f_nats_tls_cert },
 	{ { "output.nats.tls.key_file", LG_FIELD_START_ONLY }, f_nats_tls_key },
+	{ { "output.influx.url", LG_FIELD_START_ONLY }, f_ix_url },
+	{ { "output.influx.database", LG_FIELD_START_ONLY }, f_ix_db },
+	{ { "output.influx.bucket", LG_FIELD_START_ONLY }, f_ix_bucket },
+	{ { "output.influx.org", LG_FIELD_START_ONLY }, f_ix_org },
+	{ { "output.influx.token_file", LG_FIELD_START_ONLY }, f_ix_token },
+	{ { "output.influx.username", LG_FIELD_START_ONLY }, f_ix_user },
+	{ { "output.influx.password_file", LG_FIELD_START_ONLY }, f_ix_pass },
+	{ { "output.influx.measurement_prefix", LG_FIELD_START_ONLY }, f_ix_prefix },
+	{ { "output.influx.decimation", LG_FIELD_START_ONLY }, f_ix_decim },
+	{ { "output.influx.scores", LG_FIELD_START_ONLY }, f_ix_scores },
+	{ { "output.influx.features", LG_FIELD_START_ONLY }, f_ix_features },
+	{ { "output.influx.batch_lines", LG_FIELD_START_ONLY }, f_ix_batch },
+	{ { "output.influx.flush_ms", LG_FIELD_START_ONLY }, f_ix_flush },
+	{ { "output.influx.max_buffer_lines", LG_FIELD_START_ONLY }, f_ix_max },
+	{ { "output.influx.timeout_ms", LG_FIELD_START_ONLY }, f_ix_timeout },
 	{ { "backend", LG_FIELD_START_ONLY }, f_backend },
 	{ { "opcua_mqtt.host", LG_FIELD_START_ONLY }, f_om_host },
 	{ { "opcua_mqtt.port", LG_FIELD_START_ONLY }, f_om_port },
@@ -499,6 +563,40 @@ static void d_keys(const struct lg_policy *p, const struct lg_policy_device *d, 
 	}
 }
 
+/*
+ * Metadata (issue 12), as the device has it with its group's filled in:
+ * "line=L1 station=S2 asset=pump-3 sensor=... units=... tags k=v,k2=v2". Text longer than
+ * the buffer ends in a hash of the whole, so that no change hides past the cut.
+ */
+static void d_meta(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	const struct lg_policy_meta *m = &d->meta;
+	const char *name[] = { "line", "station", "asset", "sensor", "units" };
+	const char *val[] = { m->line, m->station, m->asset, m->sensor, m->units };
+	char all[5 * (LG_META_STR_MAX + 10) + LG_META_MAX_TAGS * (LG_META_KEY_MAX +
+								   LG_META_STR_MAX + 2) + 8];
+	uint32_t h = 2166136261u; /* FNV-1a */
+	size_t u = 0;
+
+	(void)p;
+	all[0] = '\0';
+	for (unsigned i = 0; i < 5; i++)
+		if (val[i][0])
+			u += (size_t)snprintf(all + u, sizeof(all) - u, "%s%s=%s", u ? " " : "",
+					      name[i], val[i]);
+	for (unsigned i = 0; i < m->ntags && u < sizeof(all); i++)
+		u += (size_t)snprintf(all + u, sizeof(all) - u, "%s%s=%s",
+				      i ? "," : u ? " tags " : "tags ", m->tags[i].key,
+				      m->tags[i].value);
+	if (strlen(all) < l) {
+		snprintf(b, l, "%s", all);
+		return;
+	}
+	for (const char *q = all; *q; q++)
+		h = (h ^ (uint8_t)*q) * 16777619u;
+	snprintf(b, l, "%.*s... #%08x", (int)(l - 16), all, h);
+}
+
 typedef void (*dfmt_fn)(const struct lg_policy *p, const struct lg_policy_device *d, char *b,
 			size_t l);
 static const struct {
@@ -509,6 +607,7 @@ static const struct {
 	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
 	{ "uadp", d_uadp },   { "keys", d_keys },     { "range", d_range },
 	{ "sample_rate", d_sample_rate }, { "fields", d_fields },
+	{ "meta", d_meta }, /* issue 12 */
 };
 
 static int push(struct lg_policy_diff *d, size_t *cap, const struct lg_policy_change *c)

@@ -40,6 +40,8 @@ struct lg_mqtt;
 struct lg_nats;
 struct lg_opcua_mqtt;
 struct lg_http;
+struct lg_meta_tab;
+struct lg_influx;
 
 /* Latency histograms: the stages (latency.h), and the two older ones (the worker's pickup of a
  * window's first frame -> scored, -> published), on the same buckets. */
@@ -209,6 +211,8 @@ struct lg_event {
 	};
 	/* Drift (drift.c): drift.kind != 0 makes this a drift event, not a score. */
 	struct lg_drift_event drift;
+	/* Issue 12: the row's features, for output.influx's feature points (influx.h). */
+	float feat[LG_FEAT_N];
 };
 #define LG_EV_ROW 0
 #define LG_EV_INCIDENT 1
@@ -392,7 +396,19 @@ struct lg_dp {
 	struct lg_inc_open { struct lg_inc_rec rec; char name[LG_NAME_MAX]; } *inc_open;
 	size_t ninc_open, inc_cap;
 	struct lg_recorder *rec;    /* recording admitted frames (record.h); NULL = never */
+	/* Issue 12: the devices' metadata as the output thread renders it (meta.h): meta is
+	 * the output thread's own; an apply leaves the next table in meta_next. */
+	struct lg_meta_tab *meta;
+	_Atomic(struct lg_meta_tab *) meta_next;
+	/* InfluxDB line protocol (influx.h), when the policy has output.influx: fed by the
+	 * output thread, sent by a thread of its own. */
+	struct lg_influx *influx;
 };
+
+/* Issue 12: make the metadata table of p and hand it to the output thread (meta.h). */
+int lg_dp_meta_publish(struct lg_dp *dp, const struct lg_policy *p);
+/* At exit, once the output thread is gone: free both tables. */
+void lg_dp_meta_free(struct lg_dp *dp);
 
 uint64_t lg_now_ns(void);
 

@@ -286,6 +286,10 @@ static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms
 		old_ms = atomic_exchange(&dp->models, ms);
 	}
 	old = atomic_exchange(&dp->gen, g);
+	/* Issue 12: records carry the new metadata from the output thread's next round (out
+	 * of memory: they keep the old; the policy itself is applied). */
+	if (lg_dp_meta_publish(dp, &g->policy))
+		fprintf(stderr, "linegate: metadata: out of memory; records keep the last\n");
 	/* A worker switches between bursts; the old generation is freed only when no
 	 * worker can still hold a pointer into it. */
 	wait_workers(dp, g->epoch, ms ? ms->epoch : 0);

@@ -4,6 +4,7 @@
 #include "ctlproto.h"
 #include "mqtt.h"
 #include "nats.h"
+#include "influx.h"
 #include "opcua_mqtt.h"
 #include "record.h"
 #include "statefile.h"
@@ -44,6 +45,9 @@ static const char usage[] =
 	"MQTT 5 or 3.1.1), with a retained <topic>/status online/offline (the last will) and\n"
 	"one per device; with output.mqtt.outbox they wait on disk until the broker has them,\n"
 	"across outages and restarts (docs/operations.md, \"MQTT\").\n"
+	"Records carry each device's metadata (line, station, asset, ...: the policy's 'meta');\n"
+	"with output.influx, scores, features and incidents also go to InfluxDB (or any server\n"
+	"of its line protocol) over HTTP (docs/policy.md).\n"
 	"\n"
 	"Options:\n"
 	"  -p, --policy FILE     policy YAML (see docs/policy.md); required\n"
@@ -1286,6 +1290,8 @@ int main(int argc, char **argv)
 		}
 		g->epoch = ++dp.epoch;
 		atomic_store(&dp.gen, g);
+		if (lg_dp_meta_publish(&dp, &g->policy)) /* issue 12 */
+			goto out;
 	}
 	{
 		const char *base = strrchr(p.model, '/');
@@ -1340,6 +1346,15 @@ int main(int argc, char **argv)
 		/* As MQTT: a server that is down now is retried in the background, and what
 		 * is to be published waits in the outbox on disk. */
 		ret = lg_nats_open(&p.nats, &dp.nats, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "linegate: %s\n", err);
+			goto out;
+		}
+	}
+	if (p.influx.url[0]) {
+		/* Issue 12: nothing connects before the first batch; a server that is down
+		 * is retried with backoff while lines wait (bounded, counted). */
+		ret = lg_influx_open(&p.influx, &dp.influx, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "linegate: %s\n", err);
 			goto out;
@@ -1461,6 +1476,10 @@ out:
 		/* What is not acknowledged by then stays in the outbox for the next start. */
 		atomic_store(&sw.stage, "waiting for the NATS server");
 		lg_nats_flush(dp.nats, ms_left(sw.deadline_ns));
+		/* Issue 12: what InfluxDB has not taken by the shutdown bound is counted as
+		 * dropped (shutdown) in the final stats. */
+		atomic_store(&sw.stage, "waiting for InfluxDB");
+		lg_influx_stop(dp.influx, ms_left(sw.deadline_ns));
 	}
 	atomic_store(&sw.stage, "writing the final counters");
 	if (atomic_load(&dp.gen)) {
@@ -1502,6 +1521,8 @@ out:
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close_within(dp.mqtt, ms_left(sw.deadline_ns));
 	lg_nats_close(dp.nats);
+	lg_influx_close(dp.influx);
+	lg_dp_meta_free(&dp);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);

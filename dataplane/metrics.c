@@ -6,6 +6,7 @@
 #include "dataplane.h"
 #include "mqtt.h"
 #include "nats.h"
+#include "influx.h"
 #include "opcua_mqtt.h"
 #include "record.h"
 
@@ -22,6 +23,9 @@
 struct dev_snap {
 	uint32_t id;
 	char name[LG_NAME_MAX];
+	/* Its labels: device, name and (issue 12) line, station, asset where the policy gives
+	 * them, escaped for the exposition format. */
+	char labels[2 * LG_NAME_MAX + 3 * (2 * LG_META_STR_MAX + 16) + 32];
 	uint64_t admitted, windows, alerts;
 	float last_score;
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
@@ -56,11 +60,48 @@ struct snap {
 	struct lg_mqtt_stats mqtt;
 	bool have_nats; /* NATS JetStream output (nats.h) */
 	struct lg_nats_stats nats;
+	bool have_influx; /* issue 12: InfluxDB line protocol (influx.h) */
+	struct lg_influx_stats influx;
 	size_t ndev;
 	struct dev_snap *dev;
 	unsigned nworkers;
 	struct worker_snap wk[LG_MAX_WORKERS];
 };
+
+/* A label value as the exposition format wants it: backslash, quote and newline escaped. */
+static size_t label_value(const char *v, char *out, size_t len)
+{
+	size_t u = 0;
+
+	for (; *v && u + 3 < len; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			out[u++] = '\\';
+		out[u++] = *v == '\n' ? 'n' : *v;
+	}
+	out[u] = '\0';
+	return u;
+}
+
+/*
+ * Issue 12: the per-device metrics carry line, station and asset (when given) besides
+ * device and name. Bounded: at most LG_META_STR_MAX - 1 bytes each, one value per device,
+ * so no more series than devices; sensor, units and tags are not labels (docs/policy.md).
+ */
+static void dev_labels(const struct lg_policy_device *d, char *b, size_t len)
+{
+	const char *names[] = { "line", "station", "asset" };
+	const char *vals[] = { d->meta.line, d->meta.station, d->meta.asset };
+	size_t u = (size_t)snprintf(b, len, "device=\"%u\",name=\"%s\"", d->id, d->name);
+
+	for (unsigned i = 0; i < 3 && u < len; i++) {
+		char v[2 * LG_META_STR_MAX];
+
+		if (!vals[i][0])
+			continue;
+		label_value(vals[i], v, sizeof(v));
+		u += (size_t)snprintf(b + u, len - u, ",%s=\"%s\"", names[i], v);
+	}
+}
 
 static void take(struct lg_dp *dp, struct snap *s)
 {
@@ -161,6 +202,10 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->have_nats = true;
 		lg_nats_stats(dp->nats, &s->nats);
 	}
+	if (dp->influx) {
+		s->have_influx = true;
+		lg_influx_stats(dp->influx, &s->influx);
+	}
 	if (dp->opcua_mqtt) {
 		/* What it refused never reached a worker: counted as a backend's losses are. */
 		s->have_om = true;
@@ -188,6 +233,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 
 		d->id = g->policy.devices[i].id;
 		snprintf(d->name, sizeof(d->name), "%s", g->policy.devices[i].name);
+		dev_labels(&g->policy.devices[i], d->labels, sizeof(d->labels));
 		{
 			struct lg_dev_state *st = g->state[i];
 			uint32_t bits = atomic_load(&st->last_score_bits);
@@ -364,6 +410,16 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.mqtt.published, s.mqtt.resent, s.mqtt.delivered, s.mqtt.dropped_scores,
 			s.mqtt.dropped_alerts, s.mqtt.connects, s.mqtt.outbox.records,
 			s.mqtt.outbox.bytes, s.mqtt.outbox.evicted);
+	if (s.have_influx)
+		fprintf(f, "linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %"
+			   PRIu64 " incident lines, %" PRIu64 " written; dropped %" PRIu64
+			   " (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %"
+			   PRIu64 " requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
+			s.influx.lines[LG_IX_SCORE], s.influx.lines[LG_IX_FEATURES],
+			s.influx.lines[LG_IX_INCIDENT], s.influx.written,
+			s.influx.dropped[LG_IX_DROP_FULL], s.influx.dropped[LG_IX_DROP_REFUSED],
+			s.influx.dropped[LG_IX_DROP_STOP], s.influx.requests, s.influx.failures,
+			s.influx.retries);
 	if (s.have_om)
 		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
 			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
@@ -529,6 +585,26 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(ob, "sync_errors", x->sync_errors);
 		json_object_object_add(m, "outbox", ob);
 		json_object_object_add(o, "nats", m);
+	}
+	if (s.have_influx) {
+		json_object *m = json_object_new_object(), *l = json_object_new_object();
+		json_object *d = json_object_new_object();
+
+		for (int k = 0; k < LG_IX_KINDS; k++)
+			add_u64(l, lg_influx_kind_names[k], s.influx.lines[k]);
+		for (int k = 0; k < LG_IX_DROPS; k++)
+			add_u64(d, lg_influx_drop_names[k], s.influx.dropped[k]);
+		json_object_object_add(m, "up", json_object_new_boolean(s.influx.up));
+		json_object_object_add(m, "lines", l);
+		add_u64(m, "written", s.influx.written);
+		json_object_object_add(m, "dropped", d);
+		add_u64(m, "skipped", s.influx.skipped);
+		add_u64(m, "buffered", s.influx.buffered);
+		add_u64(m, "requests", s.influx.requests);
+		add_u64(m, "failures", s.influx.failures);
+		add_u64(m, "retries", s.influx.retries);
+		add_u64(m, "last_status", s.influx.last_status);
+		json_object_object_add(o, "influx", m);
 	}
 	if (s.have_om) {
 		json_object *m = json_object_new_object();
@@ -907,6 +983,38 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 				"incidents and events.", q->outbox.evicted);
 		}
 	}
+	if (s.have_influx) {
+		/* Issue 12: InfluxDB line protocol (influx.h). lines = written + dropped +
+		 * buffered, exactly. */
+		bprintf(&b, "# HELP linegate_influx_lines_total Line protocol lines made, by "
+			    "measurement.\n# TYPE linegate_influx_lines_total counter\n");
+		for (int k = 0; k < LG_IX_KINDS; k++)
+			bprintf(&b, "linegate_influx_lines_total{kind=\"%s\"} %" PRIu64 "\n",
+				lg_influx_kind_names[k], s.influx.lines[k]);
+		counter(&b, "linegate_influx_written_total",
+			"Lines in batches the server accepted.", s.influx.written);
+		bprintf(&b, "# HELP linegate_influx_dropped_total Lines dropped, by reason.\n"
+			    "# TYPE linegate_influx_dropped_total counter\n");
+		for (int k = 0; k < LG_IX_DROPS; k++)
+			bprintf(&b, "linegate_influx_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+				lg_influx_drop_names[k], s.influx.dropped[k]);
+		counter(&b, "linegate_influx_skipped_total",
+			"Windows left out by output.influx.decimation (not a loss).",
+			s.influx.skipped);
+		counter(&b, "linegate_influx_requests_total", "POSTs to the write endpoint.",
+			s.influx.requests);
+		counter(&b, "linegate_influx_request_failures_total",
+			"POSTs not answered 2xx (refused, failed or timed out).",
+			s.influx.failures);
+		counter(&b, "linegate_influx_retries_total",
+			"Batches sent again after a failure (backoff).", s.influx.retries);
+		bprintf(&b, "# HELP linegate_influx_buffered_lines Lines waiting to be sent.\n"
+			    "# TYPE linegate_influx_buffered_lines gauge\n"
+			    "linegate_influx_buffered_lines %" PRIu64 "\n", s.influx.buffered);
+		bprintf(&b, "# HELP linegate_influx_up 1 while the last request was accepted.\n"
+			    "# TYPE linegate_influx_up gauge\nlinegate_influx_up %d\n",
+			s.influx.up);
+	}
 	if (s.have_nats) {
 		const struct lg_outbox_stats *x = &s.nats.outbox;
 
@@ -982,50 +1090,48 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	bprintf(&b, "# HELP linegate_device_admitted_total Frames admitted per device.\n"
 		    "# TYPE linegate_device_admitted_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)
-		bprintf(&b, "linegate_device_admitted_total{device=\"%u\",name=\"%s\"} %" PRIu64 "\n",
-			s.dev[i].id, s.dev[i].name, s.dev[i].admitted);
+		bprintf(&b, "linegate_device_admitted_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].admitted);
 	bprintf(&b, "# HELP linegate_device_alerts_total Alerts per device.\n"
 		    "# TYPE linegate_device_alerts_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)
-		bprintf(&b, "linegate_device_alerts_total{device=\"%u\",name=\"%s\"} %" PRIu64 "\n",
-			s.dev[i].id, s.dev[i].name, s.dev[i].alerts);
+		bprintf(&b, "linegate_device_alerts_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].alerts);
 	bprintf(&b, "# HELP linegate_device_bad_samples_total Frames dropped for a bad sample "
 		    "(action dropped) and samples masked (action masked) per device.\n"
 		    "# TYPE linegate_device_bad_samples_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++) {
-		bprintf(&b, "linegate_device_bad_samples_total{device=\"%u\",name=\"%s\","
-			    "action=\"dropped\"} %" PRIu64 "\n", s.dev[i].id, s.dev[i].name,
+		bprintf(&b, "linegate_device_bad_samples_total{%s,"
+			    "action=\"dropped\"} %" PRIu64 "\n", s.dev[i].labels,
 			s.dev[i].bad_sample_drops);
-		bprintf(&b, "linegate_device_bad_samples_total{device=\"%u\",name=\"%s\","
-			    "action=\"masked\"} %" PRIu64 "\n", s.dev[i].id, s.dev[i].name,
+		bprintf(&b, "linegate_device_bad_samples_total{%s,"
+			    "action=\"masked\"} %" PRIu64 "\n", s.dev[i].labels,
 			s.dev[i].samples_masked);
 	}
 	bprintf(&b, "# HELP linegate_device_sample_rate_drops_total Authentic frames dropped "
 		    "because their sample rate is not the device's model's (drop reason "
 		    "sample_rate).\n# TYPE linegate_device_sample_rate_drops_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)
-		bprintf(&b, "linegate_device_sample_rate_drops_total{device=\"%u\",name=\"%s\"} %"
-			PRIu64 "\n", s.dev[i].id, s.dev[i].name, s.dev[i].rate_drops);
+		bprintf(&b, "linegate_device_sample_rate_drops_total{%s} %"
+			PRIu64 "\n", s.dev[i].labels, s.dev[i].rate_drops);
 	bprintf(&b, "# HELP linegate_device_drops_total Frames refused once they were known to be "
 		    "the device's, by reason (docs/drop-reasons.md).\n"
 		    "# TYPE linegate_device_drops_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)
 		for (int r = 0; r < LG_REASON_MAX; r++)
 			if (s.dev[i].drops[r])
-				bprintf(&b, "linegate_device_drops_total{device=\"%u\",name=\"%s\","
-					    "reason=\"%s\"} %" PRIu64 "\n", s.dev[i].id,
-					s.dev[i].name, lg_reason_name(r), s.dev[i].drops[r]);
+				bprintf(&b, "linegate_device_drops_total{%s,"
+					    "reason=\"%s\"} %" PRIu64 "\n", s.dev[i].labels,
+					lg_reason_name(r), s.dev[i].drops[r]);
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)
-		bprintf(&b, "linegate_device_score{device=\"%u\",name=\"%s\"} %g\n", s.dev[i].id,
-			s.dev[i].name, s.dev[i].last_score);
+		bprintf(&b, "linegate_device_score{%s} %g\n", s.dev[i].labels, s.dev[i].last_score);
 	bprintf(&b, "# HELP linegate_device_drift 1 while a drift monitor says the device's data "
 		    "drifted from the model's training data.\n"
 		    "# TYPE linegate_device_drift gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)
-		bprintf(&b, "linegate_device_drift{device=\"%u\",name=\"%s\"} %d\n", s.dev[i].id,
-			s.dev[i].name, s.dev[i].drift != 0);
+		bprintf(&b, "linegate_device_drift{%s} %d\n", s.dev[i].labels, s.dev[i].drift != 0);
 	free(s.dev);
 	if (b.oom) {
 		free(b.p);

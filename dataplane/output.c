@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* The output thread: drains the workers' rings (alerts first) into JSON lines. */
 #include "dataplane.h"
+#include "influx.h"
+#include "meta.h"
 #include "mqtt.h"
 #include "nats.h"
 #include "record.h"
@@ -301,6 +303,9 @@ static void uadp_members(const struct lg_event *e, char *out, size_t len)
 		snprintf(out + u, len - u, ",\"fields\":{%s}", e->fields);
 }
 
+/* A record with its metadata (meta.h): the longest line, with room to spare. */
+#define LG_LINE_MAX 4096
+
 /* One whole line of a kind into the buffer (written by the next out_flush); e: the scored
  * row it shows, for the latency stages, or NULL. */
 static void out_append(struct lg_dp *dp, const char *line, size_t len, enum lg_out_kind kind,
@@ -334,7 +339,8 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 {
 	const struct lg_inc_rec *r = &e->inc;
 	enum lg_inc_event ev = (enum lg_inc_event)e->inc_event;
-	char line[1024], onset[40], opened[40], now[40], more[128] = "";
+	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
+	char line[LG_LINE_MAX], onset[40], opened[40], now[40], more[128] = "";
 	/* Measured at the open on one clock (incident.c); a record from an older state file
 	 * has only the two times. */
 	uint64_t tti = r->tti_set ? r->tti_ms :
@@ -356,10 +362,10 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 		"{\"type\":\"incident\",\"event\":\"%s\",\"incident\":\"%s\",\"device\":%" PRIu32
 		",\"name\":\"%s\",\"onset\":\"%s\",\"clock\":\"%s\",\"opened\":\"%s\","
 		"\"tti_ms\":%" PRIu64 ",\"windows\":%" PRIu64 ",\"alerts\":%" PRIu64
-		",\"max_score\":%.6g,\"threshold\":%.6g%s}\n",
+		",\"max_score\":%.6g,\"threshold\":%.6g%s%s}\n",
 		lg_inc_event_name(ev), r->id, e->device_id, e->name, onset,
 		lg_inc_clock_name(r->clock), opened, tti, r->windows, r->alerts,
-		(double)r->max_score, (double)r->threshold, more);
+		(double)r->max_score, (double)r->threshold, more, m ? m->json : "");
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
 	lg_dp_inc_table(dp, r, e->name);
@@ -371,10 +377,12 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	if (dp->nats)
 		lg_nats_put(dp->nats, LG_OUTBOX_INCIDENT, e->device_id, e->name, line,
 			    (size_t)len - 1);
+	if (dp->influx)
+		lg_influx_incident(dp->influx, e, m);
 }
 
 /* A drift event (drift.h): {"type":"event","event":"drift",...}. */
-static int drift_line(const struct lg_event *e, char *line, size_t size)
+static int drift_line(const struct lg_event *e, const char *meta, char *line, size_t size)
 {
 	const struct lg_drift_event *d = &e->drift;
 	char feats[LG_FEAT_N * 40] = "";
@@ -388,11 +396,11 @@ static int drift_line(const struct lg_event *e, char *line, size_t size)
 		"{\"type\":\"event\",\"event\":\"drift\",\"device\":%" PRIu32 ",\"name\":\"%s\","
 		"\"state\":\"%s\",\"method\":\"%s\",\"features\":{%s},\"statistic\":%.4f,"
 		"\"windows\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
-		",\"model_epoch\":%" PRIu64 "%s}\n",
+		",\"model_epoch\":%" PRIu64 "%s%s}\n",
 		e->device_id, e->name, d->start ? "start" : "end",
 		d->kind == 1 + LG_DRIFT_PSI ? "psi" : "page_hinkley", feats, (double)d->ph,
 		d->windows, e->seq, e->scored_wall_ns, e->model_epoch,
-		d->model ? ",\"reason\":\"model changed\"" : "");
+		d->model ? ",\"reason\":\"model changed\"" : "", meta);
 }
 
 /* A row's latency_us: from the arrival of the frame with the window's last sample to its
@@ -407,7 +415,9 @@ static double lat_us(const struct lg_event *e)
 
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
-	char line[1024], more[LG_EVENT_FIELDS + 128], score[32];
+	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
+	const char *meta = m ? m->json : "";
+	char line[LG_LINE_MAX], more[LG_EVENT_FIELDS + 128], score[32];
 	int len;
 
 	uadp_members(e, more, sizeof(more));
@@ -418,15 +428,15 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 	else
 		snprintf(score, sizeof(score), "%.6g", (double)e->score);
 	if (e->drift.kind)
-		len = drift_line(e, line, sizeof(line));
+		len = drift_line(e, meta, line, sizeof(line));
 	else
 		len = snprintf(line, sizeof(line),
 		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
 		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
-		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s}\n",
+		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s%s}\n",
 		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, score,
 		e->threshold, e->seq, e->scored_wall_ns, lat_us(e),
-		e->model_epoch, more);
+		e->model_epoch, more, meta);
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
@@ -442,6 +452,8 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		lg_nats_put(dp->nats, e->drift.kind ? LG_OUTBOX_EVENT :
 				      e->alert ? LG_OUTBOX_ALERT : LG_OUTBOX_SCORE,
 			    e->device_id, e->name, line, (size_t)len - 1);
+	if (dp->influx && !e->drift.kind)
+		lg_influx_row(dp->influx, e, m);
 }
 
 /* An event line of the recorder (record.h): a recording that stopped by itself. */
@@ -456,10 +468,43 @@ static unsigned write_record_event(struct lg_dp *dp)
 	return 1;
 }
 
+/* Issue 12: the metadata of the policy an apply published, from the next line on. */
+static void take_meta(struct lg_dp *dp)
+{
+	struct lg_meta_tab *t = atomic_exchange(&dp->meta_next, NULL);
+
+	if (!t)
+		return;
+	lg_meta_carry(t, dp->meta);
+	lg_meta_free(dp->meta);
+	dp->meta = t;
+}
+
+int lg_dp_meta_publish(struct lg_dp *dp, const struct lg_policy *p)
+{
+	struct lg_meta_tab *t = lg_meta_build(p);
+
+	if (!t)
+		return -ENOMEM;
+	/* A table the output thread has not taken yet is older than this one. */
+	lg_meta_free(atomic_exchange(&dp->meta_next, t));
+	return 0;
+}
+
+void lg_dp_meta_free(struct lg_dp *dp)
+{
+	lg_meta_free(atomic_exchange(&dp->meta_next, NULL));
+	lg_meta_free(dp->meta);
+	dp->meta = NULL;
+}
+
 static unsigned drain(struct lg_dp *dp)
 {
 	struct lg_event e;
-	unsigned n = write_record_event(dp);
+	unsigned n;
+
+	take_meta(dp);
+	n = write_record_event(dp);
 
 	for (unsigned w = 0; w < dp->nworkers; w++)
 		while (lg_spsc_pop(&dp->workers[w].alerts, &e)) {

@@ -113,6 +113,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
 		lg_lat_add(&w->st.stage[LG_LAT_WINDOW_SCORED],
 			   now > e->complete_ns ? now - e->complete_ns : 0);
+		memcpy(e->feat, w->batch + (size_t)i * LG_FEAT_N, sizeof(e->feat)); /* issue 12 */
 		emit(w, e);
 		lg_worker_incident(w, e, s);
 		lg_drift_row(w, s, e, w->batch + (size_t)i * LG_FEAT_N);

@@ -115,6 +115,25 @@ enum lg_bad_samples {
 	LG_BAD_SAMPLES_MASK,     /* a bad sample becomes its channel's last good value */
 };
 
+/*
+ * Metadata (issue 12, docs/policy.md "Metadata"): where a device sits on the line, carried
+ * in every record it makes (JSON lines, MQTT, NATS), as metric labels (line, station, asset)
+ * and as InfluxDB tags. Each value is 1..LG_META_STR_MAX-1 bytes of printable UTF-8; tag
+ * keys are [A-Za-z][A-Za-z0-9_.-]*. "" = not given. A device's group gives the defaults.
+ */
+#define LG_META_STR_MAX 64  /* bytes of a value, NUL included */
+#define LG_META_KEY_MAX 32  /* bytes of a tag key, NUL included */
+#define LG_META_MAX_TAGS 8  /* tags of a device, its group's included */
+struct lg_policy_meta {
+	char line[LG_META_STR_MAX], station[LG_META_STR_MAX], asset[LG_META_STR_MAX];
+	char sensor[LG_META_STR_MAX], units[LG_META_STR_MAX];
+	uint8_t ntags;
+	struct lg_policy_tag {
+		char key[LG_META_KEY_MAX];
+		char value[LG_META_STR_MAX];
+	} tags[LG_META_MAX_TAGS]; /* in the order given: the device's, then its group's */
+};
+
 struct lg_policy_device {
 	uint32_t id;
 	char name[LG_NAME_MAX];
@@ -162,11 +181,15 @@ struct lg_policy_device {
 	float range_min, range_max;
 	unsigned nkeys;    /* 1, or 2 while a key is being rotated */
 	struct lg_policy_key keys[2];
+	/* Metadata (issue 12): the device's 'meta', its group's filling what it leaves out.
+	 * Applied live. */
+	struct lg_policy_meta meta;
 };
 
 struct lg_policy_group {
 	char name[LG_NAME_MAX];
 	bool audit;             /* admission counts what it would drop but lets it through */
+	struct lg_policy_meta meta; /* issue 12: defaults for the group's devices' 'meta' */
 };
 
 struct lg_policy {
@@ -264,6 +287,24 @@ struct lg_policy {
 		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];
 		uint32_t line_no, col_no;      /* of output.nats, for errors found later */
 	} nats;
+	/* output.influx (issue 12, docs/policy.md "InfluxDB line protocol"): scores, features
+	 * and incidents as InfluxDB line protocol over HTTP (dataplane/influx.h). Start-only. */
+	struct lg_policy_influx {
+		char url[512];             /* the write endpoint; "" = no InfluxDB output */
+		char database[128];        /* 1.x: ?db= */
+		char bucket[128], org[128]; /* 2.x: ?bucket=&org= */
+		/* Read from token_file or password_file (0600): never print, log or audit. */
+		char token[512];
+		char username[128], password[128];
+		char prefix[64];           /* measurements <prefix>_score, _features, _incident */
+		uint32_t decimation;       /* one in N windows of each device channel, 1 */
+		uint32_t features;         /* bit j: lg_feature_names[j] as a field; 0 = none */
+		bool scores;               /* <prefix>_score points, true */
+		uint32_t batch_lines;      /* lines per POST, 1000 */
+		uint32_t flush_ms;         /* the longest a line waits for its batch, 1000 */
+		uint32_t max_buffer_lines; /* lines held while the server is away, 100000 */
+		uint32_t timeout_ms;       /* one request, connecting included, 5000 */
+	} influx;
 	/* backend (docs/operations.md, "Backends from the policy"): the packet backend a
 	 * linegate started without --backend uses, and its options, built from the policy's
 	 * typed keys into --backend's own syntax (key=value,...; ';' for a ',' inside a value),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Policy parser: a valid policy, and every kind of mistake with its line and column. */
+#include <linegate/features.h>
 #include <linegate/policy.h>
 
 #include <arpa/inet.h>
@@ -558,6 +559,43 @@ int main(int argc, char **argv)
 		remove(path);
 		CHECK(lg_policy_load("/nonexistent.yaml", &p, err, sizeof(err)) < 0);
 		CHECK_STR_CONTAINS(err, "/nonexistent.yaml");
+	}
+	/* Issue 12: metadata, a group's filling in what a device leaves out, tags merged by
+	 * key (the device's first); output.influx with its defaults and a token file. */
+	{
+		static const char meta[] =
+			"version: 1\n"
+			"groups:\n"
+			"  g: {meta: {line: L1, station: 'a b', units: g, tags: {plant: n, shift: a}}}\n"
+			"output:\n"
+			"  influx: {url: 'http://127.0.0.1:8086/api/v2/write', bucket: b, org: o,\n"
+			"           token_file: k1.key, features: [rms, order1]}\n"
+			"devices:\n"
+			"  - id: 1\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
+			"    meta: {asset: 'x \"1\"', units: mm/s, tags: {shift: b}}\n"
+			"    group: g\n"
+			"  - id: 2\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n";
+
+		CHECK_EQ(lg_policy_parse(meta, strlen(meta), keys.policy, &p, err, sizeof(err)), 0);
+		if (p.ndevices == 2) {
+			const struct lg_policy_meta *m = &p.devices[0].meta;
+
+			CHECK(!strcmp(m->line, "L1") && !strcmp(m->station, "a b"));
+			CHECK(!strcmp(m->asset, "x \"1\"") && !strcmp(m->units, "mm/s"));
+			CHECK(!m->sensor[0]);
+			CHECK_EQ(m->ntags, 2);
+			CHECK(!strcmp(m->tags[0].key, "shift") && !strcmp(m->tags[0].value, "b"));
+			CHECK(!strcmp(m->tags[1].key, "plant") && !strcmp(m->tags[1].value, "n"));
+			CHECK(!p.devices[1].meta.line[0] && !p.devices[1].meta.ntags);
+			CHECK(!strcmp(p.influx.bucket, "b") && !strcmp(p.influx.org, "o"));
+			CHECK_EQ(strlen(p.influx.token), 64); /* the key file's 64 hex digits */
+			CHECK_EQ(p.influx.features, 1u << LG_FEAT_RMS | 1u << LG_FEAT_ORDER1);
+			CHECK(!strcmp(p.influx.prefix, "linegate") && p.influx.scores);
+			CHECK_EQ(p.influx.decimation, 1);
+			CHECK_EQ(p.influx.batch_lines, 1000);
+			CHECK_EQ(p.influx.max_buffer_lines, 100000);
+		}
+		lg_policy_free(&p);
 	}
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_policy");

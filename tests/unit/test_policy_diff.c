@@ -315,6 +315,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("detection.incidents"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("recording"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.drift"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("output.influx.url"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("backend"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("output.jsonl.max_bytes"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("output.jsonl.keep"), LG_FIELD_LIVE);
@@ -327,8 +328,47 @@ int main(int argc, char **argv)
 		/* 33 + bad_samples, incidents, recording, drift + 10 of output.nats + 17 of
 		 * output.mqtt (issue 12: protocol, username, password_file, tls x3, qos_* x3 new,
 		 * retain_* x5, device_offline_seconds, outbox x2) + backend + output.jsonl.max_bytes
-		 * and keep */
-		CHECK_EQ(n, 67u);
+		 * and keep + 15 of output.influx */
+		CHECK_EQ(n, 82u);
+	}
+	/* Issue 12: a new InfluxDB token shows as a start-only change, by fingerprint only; a
+	 * device's meta (its group's filled in) as a live one. */
+	{
+		static const char ix1[] =
+			"version: 1\noutput:\n  influx: {url: 'http://h:8086/api/v2/write', bucket: b, "
+			"org: o, token_file: k1.key}\ngroups: {g: {meta: {line: L1}}}\n"
+			"devices:\n  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}], "
+			"group: g}\n";
+		static const char ix2[] =
+			"version: 1\noutput:\n  influx: {url: 'http://h:8086/api/v2/write', bucket: b, "
+			"org: o, token_file: k2.key}\ngroups: {g: {meta: {line: L2}}}\n"
+			"devices:\n  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}], "
+			"group: g, meta: {asset: a1}}\n";
+		struct lg_policy x, y;
+		const struct lg_policy_change *c;
+		char *j;
+
+		parse(ix1, &x);
+		parse(ix2, &y);
+		CHECK_EQ(lg_policy_diff(&x, &y, &d), 0);
+		CHECK_EQ(d.n, 2u);
+		c = lg_policy_diff_start_only(&d);
+		CHECK(c && !strcmp(c->field, "output.influx.token_file"));
+		j = lg_policy_diff_json(&d);
+		CHECK(j != NULL);
+		if (j) {
+			/* Whatever a token file holds, its fingerprint is 8 hex digits. */
+			CHECK_STR_CONTAINS(j, "{\"field\":\"output.influx.token_file\","
+					      "\"class\":\"start-only\",\"old\":\"(set, ");
+			CHECK(!strstr(j, KEY1) && !strstr(j, KEY2));
+			CHECK_STR_CONTAINS(j, "{\"device\":1,\"change\":\"changed\",\"field\":"
+					      "\"meta\",\"class\":\"live\",\"old\":\"line=L1\","
+					      "\"new\":\"line=L2 asset=a1\"}");
+			free(j);
+		}
+		lg_policy_diff_free(&d);
+		lg_policy_free(&x);
+		lg_policy_free(&y);
 	}
 	/* expires parsed as UTC. */
 	CHECK_EQ(lg_policy_find(&b, 102)->keys[0].expires, 1796407200);
