@@ -9,13 +9,16 @@
 #include "statefile.h"
 
 #include <lgadmit.h>
+#include <linegate/priv.h>
 #include <linegate/uadmit.h>
 #include <net/if.h>
 
+#include <bpf/bpf.h>
 #include <cblas.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <poll.h>
@@ -74,6 +77,12 @@ static const char usage[] =
 	"                        generic/skb mode with ':generic'): frames from unknown or\n"
 	"                        spoofed senders, over their rate, or long replayed are dropped\n"
 	"                        before the kernel allocates anything (docs/admission.md)\n"
+	"      --user NAME       after setup (XDP attached, sockets bound, control socket made),\n"
+	"                        become user NAME (a name or a uid) with only the capabilities\n"
+	"                        still used, none without --xdp; with it, cap_bpf where this\n"
+	"                        kernel wants it for the XDP maps (tried: before Linux 6.5)\n"
+	"                        and cap_net_admin with --no-xdp-pin (the stop detaches); the\n"
+	"                        state folder and the control socket are handed to NAME first\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"      --drop-reasons    print every reason a frame is counted under, and its cause:\n"
@@ -754,6 +763,76 @@ static void print_usage(void)
 	printf(usage, list);
 }
 
+/* A bpf() call on a map linegate holds: what every live apply and sequence export makes. */
+static int bpf_map_probe(void *arg)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(*(int *)arg, &info, &len);
+}
+
+/*
+ * --user: hand what linegate writes after setup to the user (the state folder and what is
+ * in it, the control socket, so that linegated running as that user can connect), then
+ * become it with the capabilities still used, found by trying: with XDP, cap_bpf where the
+ * kernel wants it for bpf() on the maps linegate holds (before 6.5, with unprivileged BPF
+ * off), and cap_net_admin where the stop detaches the program (--no-xdp-pin);
+ * nothing else. Any failure stops linegate: it never runs on with more than it said.
+ */
+static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach,
+			   const char *state_dir, const char *ctl, uid_t *own_uid)
+{
+	cap_value_t keep[2];
+	int nkeep = 0, r;
+	char err[512], have[256];
+	DIR *d;
+
+	if (map_fd >= 0)
+		keep[nkeep++] = CAP_BPF;
+	if (map_fd >= 0 && detach)
+		keep[nkeep++] = CAP_NET_ADMIN;
+
+	if (strcmp(state_dir, "none")) {
+		if (chown(state_dir, u->uid, u->gid)) {
+			fprintf(stderr, "linegate: --user %s: handing %s over: %s\n", u->name,
+				state_dir, strerror(errno));
+			return -1;
+		}
+		d = opendir(state_dir);
+		for (struct dirent *e; d && (e = readdir(d));) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (fchownat(dirfd(d), e->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW)) {
+				fprintf(stderr, "linegate: --user %s: handing %s/%s over: %s\n",
+					u->name, state_dir, e->d_name, strerror(errno));
+				closedir(d);
+				return -1;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
+		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
+			u->name, ctl, strerror(errno));
+		return -1;
+	}
+	if (lg_priv_drop(u, keep, nkeep, err, sizeof(err))) {
+		fprintf(stderr, "linegate: --user %s: %s\n", u->name, err);
+		return -1;
+	}
+	if (map_fd >= 0 && (r = lg_priv_try_without(CAP_BPF, bpf_map_probe, &map_fd)) < 0) {
+		fprintf(stderr, "linegate: --user %s: %s\n", u->name, strerror(-r));
+		return -1;
+	}
+	*own_uid = u->uid;
+	lg_priv_describe(have, sizeof(have));
+	fprintf(stderr, "linegate: running as %s (uid %u, gid %u), capabilities: %s\n",
+		u->name[0] ? u->name : "a uid without an account", (unsigned)u->uid, (unsigned)u->gid, have);
+	return 0;
+}
+
 static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_backend_conf *bc,
 			const struct lg_backend_ops *ops, char *err, size_t errlen)
 {
@@ -817,6 +896,7 @@ int main(int argc, char **argv)
 		{ "group", required_argument, NULL, 4 },
 		{ "no-xdp-pin", no_argument, NULL, 5 },
 		{ "state-dir", required_argument, NULL, 6 },
+		{ "user", required_argument, NULL, 7 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -834,6 +914,8 @@ int main(int argc, char **argv)
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
 	bool out_started = false, xdp_unpin = false;
+	struct lg_priv_user run_as;
+	const char *user = NULL;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
 					 .own_uid = getuid(), .denied = ctl_denied };
 
@@ -892,6 +974,14 @@ int main(int argc, char **argv)
 		case 6:
 			state_dir = optarg;
 			break;
+		case 7:
+			if (lg_priv_lookup(optarg, &run_as, err, sizeof(err))) {
+				fprintf(stderr, "linegate: --user: %s\n", err);
+				return 2;
+			}
+			user = optarg;
+			lg_policy_secret_owner(run_as.uid);
+			break;
 		case 4:
 			if (lg_ctl_group(optarg, &ctl_srv.group)) {
 				fprintf(stderr, "linegate: --group %s: no such group\n", optarg);
@@ -921,6 +1011,12 @@ int main(int argc, char **argv)
 	}
 	if (!dp.policy_path) {
 		fprintf(stderr, "linegate: --policy is required (see --help)\n");
+		return 2;
+	}
+	if (user && xdp_unpin) {
+		fprintf(stderr, "linegate: --xdp-unpin removes the pins as root at the stop, and "
+			"--user has dropped root by then: stop with --user, then remove the "
+			"instance as root (linegate --xdp-unpin, or rm -r the pin folder)\n");
 		return 2;
 	}
 	if (xdp_pin && no_pin) {
@@ -1155,6 +1251,20 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (ctl) {
+		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
+				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
+		if (ctl_fd < 0) {
+			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
+			goto out;
+		}
+	}
+	/* Setup is over: no thread of ours runs yet (the recorder's, the output's and the
+	 * workers' are started below and inherit this; OpenBLAS's idle pool, started when
+	 * the library loaded, gets the user's ids and no capability). */
+	if (user && drop_privileges(&run_as, dp.admit ? lg_admit_xsks_fd(dp.admit) : -1,
+				    no_pin, state_dir, ctl, &ctl_srv.own_uid))
+		goto out;
 	if (lg_record_init(&dp, bind_addr, &dp.rec)) {
 		fprintf(stderr, "linegate: recorder: out of memory\n");
 		goto out;
@@ -1168,14 +1278,6 @@ int main(int argc, char **argv)
 		if (dp.handoff_wait && pr->enabled)
 			fprintf(stderr, "linegate: recording: the policy's is off in a replay (%s "
 				"backend): it would record old frames into %s\n", ops->name, pr->dir);
-	}
-	if (ctl) {
-		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
-				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
-		if (ctl_fd < 0) {
-			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
-			goto out;
-		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	{
