@@ -10,10 +10,14 @@
 # updates the XDP maps (a revoked device is dropped in XDP as unknown), and the control
 # sockets answer. The test uses a uid no account has (nothing is added to /etc/passwd).
 source "$(dirname "$0")/lib.sh"
+BACKEND=${1:-uring}   # afxdp: an AF_XDP socket and its UMEM, made before the drop
 lg_need_root
 lg_tmp
 lg_netns_up "lgpd$$"
+lg_bpffs
 T=$LG_TMP
+PIN=/sys/fs/bpf/linegate/netns-$(stat -L -c %i "/var/run/netns/$NS_SRV")
+trap 'rm -rf "$PIN"; lg_cleanup' EXIT
 chmod 755 "$T"
 U=64917
 while getent passwd $U >/dev/null || getent group $U >/dev/null; do U=$((U + 1)); done
@@ -34,8 +38,18 @@ chown -R $U:$U "$T/keys"
 mkdir "$T/u" "$T/models"  # the model registry (models: registry: models)
 chown $U:$U "$T/u" "$T/models"
 
-ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/u/stats.json" -x lg0 --user $U 2> "$T/dp.err" &
+# As linegate@.service starts it: root, with its CapabilityBoundingSet and no_new_privs.
+UNIT=$LG_SOURCE/dist/systemd/linegate@.service.in
+# LimitMEMLOCK=infinity, as the unit: AF_XDP's UMEM is accounted to it (no CAP_IPC_LOCK).
+ulimit -l unlimited 2>/dev/null || true
+BSET=${LG_BSET:-$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT" | tr 'A-Z ' 'a-z\n' |
+	sed 's/^cap_/+/' | paste -sd, -)}
+[ -n "$BSET" ] || lg_fail "no CapabilityBoundingSet in $UNIT"
+# nsenter keeps the host's mount namespace: the pins go to the host's bpffs, as under
+# systemd (`ip netns exec` would give linegate a private /sys without one).
+nsenter --net=/var/run/netns/$NS_SRV setpriv --bounding-set=-all,"$BSET" --inh-caps=-all --no-new-privs \
+	"$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
+	-o "$T/out.jsonl" -s "$T/u/stats.json" -x lg0 -b "$BACKEND" --user $U 2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 grep -q "running as" "$T/dp.err" || {
@@ -96,6 +110,8 @@ check_proc() {
 	done
 	echo "$what: $n thread(s) as uid $U, capabilities $want ($early early one(s): none)"
 }
+grep -qF "pinned in $PIN/lg0 (kept on exit" "$T/dp.err" ||
+	lg_fail "not pinned: $(grep XDP "$T/dp.err")"
 check_proc $DP_PID $CAPS_DP linegate
 check_proc $D_PID 0000000000000000 linegated
 grep -q "^linegate: running as a uid without an account (uid $U, gid $U), capabilities: $CAPS_NAMES$" \
