@@ -51,6 +51,8 @@ static const char usage[] =
 	"                        (default uring)\n"
 	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
+	"      --group NAME      members of group NAME may use the control socket too (mode\n"
+	"                        0660, group NAME; root and linegate's own user always may)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit\n"
 	"  -o, --output FILE     JSON lines output, overrides the policy's output.jsonl\n"
 	"  -m, --metrics HOST:PORT\n"
