@@ -84,7 +84,8 @@ static const char usage[] =
 	"                        still used, none without --xdp; with it, cap_bpf where this\n"
 	"                        kernel wants it for the XDP maps (tried: before Linux 6.5)\n"
 	"                        and cap_net_admin with --no-xdp-pin (the stop detaches); the\n"
-	"                        state folder and the control socket are handed to NAME first\n"
+	"                        state folder, the JSON lines file and the control socket are\n"
+	"                        handed to NAME first\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"      --drop-reasons    print every reason a frame is counted under, and its cause:\n"
@@ -776,14 +777,15 @@ static int bpf_map_probe(void *arg)
 
 /*
  * --user: hand what linegate writes after setup to the user (the state folder and what is
- * in it, the control socket, so that linegated running as that user can connect), then
+ * in it, the JSON lines file, the control socket, so that linegated running as that user
+ * can connect), then
  * become it with the capabilities still used, found by trying: with XDP, cap_bpf where the
  * kernel wants it for bpf() on the maps linegate holds (before 6.5, with unprivileged BPF
  * off), and cap_net_admin where the stop detaches the program (--no-xdp-pin);
  * nothing else. Any failure stops linegate: it never runs on with more than it said.
  */
 static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach,
-			   const char *state_dir, const char *ctl, uid_t *own_uid)
+			   const char *state_dir, const char *ctl, FILE *out, uid_t *own_uid)
 {
 	cap_value_t keep[2];
 	int nkeep = 0, r;
@@ -814,6 +816,12 @@ static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach
 		}
 		if (d)
 			closedir(d);
+	}
+	/* The JSON lines file: a reopen of it (an apply, a SIGHUP) happens as the user. */
+	if (out && fchown(fileno(out), u->uid, u->gid)) {
+		fprintf(stderr, "linegate: --user %s: handing the JSON lines output over: %s\n",
+			u->name, strerror(errno));
+		return -1;
 	}
 	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
 		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
@@ -1265,7 +1273,8 @@ int main(int argc, char **argv)
 	 * workers' are started below and inherit this; OpenBLAS's idle pool, started when
 	 * the library loaded, gets the user's ids and no capability). */
 	if (user && drop_privileges(&run_as, dp.admit ? lg_admit_xsks_fd(dp.admit) : -1,
-				    no_pin, state_dir, ctl, &ctl_srv.own_uid))
+				    no_pin, state_dir, ctl, dp.out_is_stdout ? NULL : dp.out,
+				    &ctl_srv.own_uid))
 		goto out;
 	if (lg_record_init(&dp, bind_addr, &dp.rec)) {
 		fprintf(stderr, "linegate: recorder: out of memory\n");

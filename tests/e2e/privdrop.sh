@@ -117,6 +117,8 @@ check_proc $D_PID 0000000000000000 linegated
 grep -q "^linegate: running as a uid without an account (uid $U, gid $U), capabilities: $CAPS_NAMES$" \
 	"$T/dp.err" || lg_fail "linegate's start line: $(grep 'running as' "$T/dp.err")"
 [ "$(stat -c %u "$STATE_DIRECTORY")" = $U ] || lg_fail "the state folder is not the user's"
+[ "$(stat -c %u "$T/out.jsonl")" = $U ] || lg_fail "the JSON lines file is not the user's"
+[ "$(stat -c %u "$T/dp.sock")" = $U ] || lg_fail "the control socket is not the user's"
 
 send() { ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/gen/p1.yaml" -t $SRV_IP -S $LINE_IP -q "$@"; }
 stat_of() { lg_dp_stats "$T/s.json" && lg_json "$T/s.json" "$1"; }
