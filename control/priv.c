@@ -65,10 +65,14 @@ int lg_priv_drop(const struct lg_priv_user *u, const cap_value_t *keep, int nkee
 		if (!CAP_IS_SUPPORTED(c) || kept(c, keep, nkeep) || cap_get_bound(c) != 1)
 			continue;
 		if (cap_drop_bound(c)) {
+			char *name = cap_to_name(c);
+
 			ret = -errno;
-			snprintf(err, errlen, "dropping %s from the bounding set: %s (linegate needs "
-				 "CAP_SETPCAP to drop its capabilities)", cap_to_name(c),
-				 strerror(errno));
+			snprintf(err, errlen,
+				 "dropping %s from the bounding set: %s (dropping "
+				 "capabilities needs CAP_SETPCAP)",
+				 name ? name : "?", strerror(-ret));
+			cap_free(name);
 			return ret;
 		}
 	}
@@ -81,8 +85,8 @@ int lg_priv_drop(const struct lg_priv_user *u, const cap_value_t *keep, int nkee
 	}
 	if (u->name[0] ? initgroups(u->name, u->gid) : setgroups(1, &u->gid)) {
 		ret = -errno;
-		snprintf(err, errlen, "setting the groups of %s: %s", u->name[0] ? u->name : "the user",
-			 strerror(errno));
+		snprintf(err, errlen, "setting the groups of %s: %s",
+			 u->name[0] ? u->name : "the user", strerror(errno));
 		return ret;
 	}
 	if (setresgid(u->gid, u->gid, u->gid) || setresuid(u->uid, u->uid, u->uid)) {
@@ -114,8 +118,8 @@ int lg_priv_drop(const struct lg_priv_user *u, const cap_value_t *keep, int nkee
 		return ret;
 	}
 	/* Check, not trust: every id is the user's, and root cannot be had back. */
-	if (getresuid(&ru, &eu, &su) || getresgid(&rg, &eg, &sg) || ru != u->uid ||
-	    eu != u->uid || su != u->uid || rg != u->gid || eg != u->gid || sg != u->gid ||
+	if (getresuid(&ru, &eu, &su) || getresgid(&rg, &eg, &sg) || ru != u->uid || eu != u->uid ||
+	    su != u->uid || rg != u->gid || eg != u->gid || sg != u->gid ||
 	    (u->uid && !setuid(0))) {
 		snprintf(err, errlen, "the change of user did not take");
 		return -EPERM;
