@@ -40,6 +40,10 @@ int lg_priv_lookup(const char *name, struct lg_priv_user *u, char *err, size_t e
 		}
 		return 0;
 	}
+	if (!strcmp(name, "0")) {
+		snprintf(err, errlen, "uid 0 is root: name the user to become after setup");
+		return -EINVAL;
+	}
 	snprintf(err, errlen, "no user '%s' (create it: adduser --system --group %s)", name, name);
 	return -ENOENT;
 }

@@ -25,7 +25,8 @@ struct lg_priv_user {
 };
 
 /*
- * Look NAME up (a user name, or a number). 0, or -ENOENT with why in err.
+ * Look NAME up (a user name, or a number). 0, or -ENOENT (-EINVAL for uid 0: not a drop)
+ * with why in err.
  */
 int lg_priv_lookup(const char *name, struct lg_priv_user *u, char *err, size_t errlen);
 
