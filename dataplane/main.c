@@ -778,11 +778,11 @@ static int bpf_map_probe(void *arg)
 /*
  * --user: hand what linegate writes after setup to the user (the state folder and what is
  * in it, the JSON lines file, the control socket, so that linegated running as that user
- * can connect), then
- * become it with the capabilities still used, found by trying: with XDP, cap_bpf where the
- * kernel wants it for bpf() on the maps linegate holds (before 6.5, with unprivileged BPF
- * off), and cap_net_admin where the stop detaches the program (--no-xdp-pin);
- * nothing else. Any failure stops linegate: it never runs on with more than it said.
+ * can connect), then become it with the capabilities still used, found by trying: with
+ * XDP, cap_bpf where the kernel wants it for bpf() on the maps linegate holds (before 6.5,
+ * with unprivileged BPF off), and cap_net_admin where the stop detaches the program
+ * (--no-xdp-pin); nothing else. Any failure stops linegate: it never runs on with more
+ * than it said.
  */
 static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach,
 			   const char *state_dir, const char *ctl, FILE *out, uid_t *own_uid)
@@ -839,7 +839,8 @@ static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach
 	*own_uid = u->uid;
 	lg_priv_describe(have, sizeof(have));
 	fprintf(stderr, "linegate: running as %s (uid %u, gid %u), capabilities: %s\n",
-		u->name[0] ? u->name : "a uid without an account", (unsigned)u->uid, (unsigned)u->gid, have);
+		u->name[0] ? u->name : "a uid without an account", (unsigned)u->uid,
+		(unsigned)u->gid, have);
 	return 0;
 }
 
