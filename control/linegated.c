@@ -5,6 +5,7 @@
  * to the audit log in two phases (intent before, result after), and keeps every applied
  * version in its state folder so that a restart resumes what ran.
  */
+#include <linegate/priv.h>
 #include <linegate/policy.h>
 #include <linegate/policy_diff.h>
 
@@ -74,6 +75,10 @@ static const char usage[] =
 	"                         in a row found it (default 1000)\n"
 	"      --trainer PATH     linegate-train, for retraining after drift (the policy's\n"
 	"                         detection.drift.retrain; default: next to linegated)\n"
+	"      --user NAME        become user NAME (a name or a uid) before anything else, with\n"
+	"                         no capability: linegated needs none (it reads the policy and\n"
+	"                         key files, writes its state folder and audit log, and talks\n"
+	"                         to linegate's control socket, all as NAME)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
@@ -2516,6 +2521,7 @@ int main(int argc, char **argv)
 		{ "watch", required_argument, NULL, 'w' },
 		{ "settle", required_argument, NULL, 'T' },
 		{ "trainer", required_argument, NULL, 1 },
+		{ "user", required_argument, NULL, 2 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2523,7 +2529,8 @@ int main(int argc, char **argv)
 				   .ino_wd = -1, .in_sync = true, .settle_ms = 1000 };
 	struct lg_ctl_server srv = { .cmds = daemon_cmds, .ctx = &d, .name = "linegated",
 				     .own_uid = getuid(), .denied = on_denied };
-	const char *audit_path = NULL;
+	const char *audit_path = NULL, *user = NULL;
+	struct lg_priv_user run_as;
 	bool poll_only = false;
 	int opt, lfd, interval = 1000;
 	char msg[1024], open_hex[65];
@@ -2547,6 +2554,13 @@ int main(int argc, char **argv)
 			break;
 		case 'd': d.dp_path = optarg; break;
 		case 1: snprintf(d.train_bin, sizeof(d.train_bin), "%s", optarg); break;
+		case 2:
+			if (lg_priv_lookup(optarg, &run_as, msg, sizeof(msg))) {
+				fprintf(stderr, "linegated: --user: %s\n", msg);
+				return 2;
+			}
+			user = optarg;
+			break;
 		case 'a': audit_path = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
@@ -2578,6 +2592,16 @@ int main(int argc, char **argv)
 	if (!d.policy_path || !d.socket_path || interval < 10) {
 		fputs(usage, stderr);
 		return 2;
+	}
+	/* Nothing is opened or made before: every file linegated makes belongs to the user. */
+	if (user) {
+		if (lg_priv_drop(&run_as, NULL, 0, msg, sizeof(msg))) {
+			fprintf(stderr, "linegated: --user %s: %s\n", user, msg);
+			return 1;
+		}
+		srv.own_uid = run_as.uid;
+		fprintf(stderr, "linegated: running as %s (uid %u, gid %u), no capabilities\n",
+			user, (unsigned)run_as.uid, (unsigned)run_as.gid);
 	}
 	d.crash_at = getenv("LINEGATED_TEST_CRASH_AT");
 	/* A data plane that went away is an error of one request, not the daemon's death. */

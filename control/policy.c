@@ -294,6 +294,14 @@ static int hex_decode(const char *s, uint8_t *out, size_t n)
  * name the policy's line:column and the file as "what PATH", never what it holds. Returns
  * the open descriptor or -EINVAL.
  */
+/* --user (priv.h): set once at start, before any policy is read and any thread runs. */
+static uid_t secret_owner = (uid_t)-1;
+
+void lg_policy_secret_owner(uid_t uid)
+{
+	secret_owner = uid;
+}
+
 static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, const char *what)
 {
 	const char *how = shown_path(path);
@@ -311,9 +319,10 @@ static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, c
 	else if (st.st_mode & 077)
 		perr(c, n, "%s %s has mode %04o: a %s must be readable by its owner only "
 		     "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), what, how);
-	else if (st.st_uid != 0 && st.st_uid != geteuid())
+	else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != secret_owner)
 		perr(c, n, "%s %s is owned by uid %u: a %s must be owned by root or by the user "
-		     "linegate runs as (chown root %s)", what, how, (unsigned)st.st_uid, what, how);
+		     "linegate runs as (chown root %s; with --user NAME, chown NAME %s)", what, how,
+		     (unsigned)st.st_uid, what, how, how);
 	else
 		return fd;
 	close(fd);

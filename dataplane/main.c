@@ -10,13 +10,16 @@
 #include "statefile.h"
 
 #include <lgadmit.h>
+#include <linegate/priv.h>
 #include <linegate/uadmit.h>
 #include <net/if.h>
 
+#include <bpf/bpf.h>
 #include <cblas.h>
 #include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -58,6 +61,8 @@ static const char usage[] =
 	"                        (default: the policy's backend section, else uring)\n"
 	"  -B, --bind ADDR       address to receive on (default: all, IPv4 and IPv6)\n"
 	"  -c, --ctl PATH        control socket for linegated/linegatectl (default: none)\n"
+	"      --group NAME      members of group NAME may use the control socket too (mode\n"
+	"                        0660, group NAME; root and linegate's own user always may)\n"
 	"  -s, --stats-out FILE  write the final counters as JSON here on exit, with the\n"
 	"                        latency of each stage from a frame's arrival (p50, p99,\n"
 	"                        buckets: docs/operations.md, Latency); the summary on stderr\n"
@@ -102,6 +107,13 @@ static const char usage[] =
 	"                        that does not read, a broker that does not answer or a full\n"
 	"                        disk is then abandoned, and the last lines say how many\n"
 	"                        records of each kind were (docs/operations.md, Shutdown)\n"
+	"      --user NAME       after setup (XDP attached, sockets bound, control socket made),\n"
+	"                        become user NAME (a name or a uid) with only the capabilities\n"
+	"                        still used, none without --xdp; with it, cap_bpf where this\n"
+	"                        kernel wants it for the XDP maps (tried: before Linux 6.5)\n"
+	"                        and cap_net_admin with --no-xdp-pin (the stop detaches); the\n"
+	"                        state folder, the JSON lines file and the control socket are\n"
+	"                        handed to NAME first\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         print the version\n"
 	"      --drop-reasons    print every reason a frame is counted under, and its cause:\n"
@@ -827,6 +839,84 @@ static void print_usage(void)
 	printf(usage, list);
 }
 
+/* A bpf() call on a map linegate holds: what every live apply and sequence export makes. */
+static int bpf_map_probe(void *arg)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(*(int *)arg, &info, &len);
+}
+
+/*
+ * --user: hand what linegate writes after setup to the user (the state folder and what is
+ * in it, the JSON lines file, the control socket, so that linegated running as that user
+ * can connect), then become it with the capabilities still used, found by trying: with
+ * XDP, cap_bpf where the kernel wants it for bpf() on the maps linegate holds (before 6.5,
+ * with unprivileged BPF off), and cap_net_admin where the stop detaches the program
+ * (--no-xdp-pin); nothing else. Any failure stops linegate: it never runs on with more
+ * than it said.
+ */
+static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach,
+			   const char *state_dir, const char *ctl, FILE *out, uid_t *own_uid)
+{
+	cap_value_t keep[2];
+	int nkeep = 0, r;
+	char err[512], have[256];
+	DIR *d;
+
+	if (map_fd >= 0)
+		keep[nkeep++] = CAP_BPF;
+	if (map_fd >= 0 && detach)
+		keep[nkeep++] = CAP_NET_ADMIN;
+
+	if (strcmp(state_dir, "none")) {
+		if (chown(state_dir, u->uid, u->gid)) {
+			fprintf(stderr, "linegate: --user %s: handing %s over: %s\n", u->name,
+				state_dir, strerror(errno));
+			return -1;
+		}
+		d = opendir(state_dir);
+		for (struct dirent *e; d && (e = readdir(d));) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (fchownat(dirfd(d), e->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW)) {
+				fprintf(stderr, "linegate: --user %s: handing %s/%s over: %s\n",
+					u->name, state_dir, e->d_name, strerror(errno));
+				closedir(d);
+				return -1;
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	/* The JSON lines file: a reopen of it (an apply, a SIGHUP) happens as the user. */
+	if (out && fchown(fileno(out), u->uid, u->gid)) {
+		fprintf(stderr, "linegate: --user %s: handing the JSON lines output over: %s\n",
+			u->name, strerror(errno));
+		return -1;
+	}
+	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
+		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
+			u->name, ctl, strerror(errno));
+		return -1;
+	}
+	if (lg_priv_drop(u, keep, nkeep, err, sizeof(err))) {
+		fprintf(stderr, "linegate: --user %s: %s\n", u->name, err);
+		return -1;
+	}
+	if (map_fd >= 0 && (r = lg_priv_try_without(CAP_BPF, bpf_map_probe, &map_fd)) < 0) {
+		fprintf(stderr, "linegate: --user %s: %s\n", u->name, strerror(-r));
+		return -1;
+	}
+	*own_uid = u->uid;
+	lg_priv_describe(have, sizeof(have));
+	fprintf(stderr, "linegate: running as %s (uid %u, gid %u), capabilities: %s\n",
+		u->name[0] ? u->name : "a uid without an account", (unsigned)u->uid,
+		(unsigned)u->gid, have);
+	return 0;
+}
+
 static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_backend_conf *bc,
 			const struct lg_backend_ops *ops, char *err, size_t errlen)
 {
@@ -879,6 +969,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 6 },
 		{ "shutdown-timeout", required_argument, NULL, 7 },
 		{ "status-step", required_argument, NULL, 40 },
+		{ "user", required_argument, NULL, 41 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -903,6 +994,8 @@ int main(int argc, char **argv)
 	pthread_t sw_thread;
 	bool sw_started = false;
 	unsigned status_step = LG_HTTP_STEP_S;
+	struct lg_priv_user run_as;
+	const char *user = NULL;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
 					 .own_uid = getuid(), .denied = ctl_denied };
 
@@ -990,6 +1083,14 @@ int main(int argc, char **argv)
 			shutdown_ns = (uint64_t)(t * 1e9);
 			break;
 		}
+		case 41:
+			if (lg_priv_lookup(optarg, &run_as, err, sizeof(err))) {
+				fprintf(stderr, "linegate: --user: %s\n", err);
+				return 2;
+			}
+			user = optarg;
+			lg_policy_secret_owner(run_as.uid);
+			break;
 		case 4:
 			if (lg_ctl_group(optarg, &ctl_srv.group)) {
 				fprintf(stderr, "linegate: --group %s: no such group\n", optarg);
@@ -1019,6 +1120,12 @@ int main(int argc, char **argv)
 	}
 	if (!dp.policy_path) {
 		fprintf(stderr, "linegate: --policy is required (see --help)\n");
+		return 2;
+	}
+	if (user && xdp_unpin) {
+		fprintf(stderr, "linegate: --xdp-unpin removes the pins as root at the stop, and "
+			"--user has dropped root by then: stop with --user, then remove the "
+			"instance as root (linegate --xdp-unpin, or rm -r the pin folder)\n");
 		return 2;
 	}
 	if (xdp_pin && no_pin) {
@@ -1302,6 +1409,21 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (ctl) {
+		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
+				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
+		if (ctl_fd < 0) {
+			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
+			goto out;
+		}
+	}
+	/* Setup is over: no thread of ours runs yet (the recorder's, the output's and the
+	 * workers' are started below and inherit this; OpenBLAS's idle pool, started when
+	 * the library loaded, gets the user's ids and no capability). */
+	if (user && drop_privileges(&run_as, dp.admit ? lg_admit_xsks_fd(dp.admit) : -1,
+				    no_pin, state_dir, ctl, dp.out_is_stdout ? NULL : dp.out,
+				    &ctl_srv.own_uid))
+		goto out;
 	if (lg_record_init(&dp, bind_addr, &dp.rec)) {
 		fprintf(stderr, "linegate: recorder: out of memory\n");
 		goto out;
@@ -1315,14 +1437,6 @@ int main(int argc, char **argv)
 		if (dp.handoff_wait && pr->enabled)
 			fprintf(stderr, "linegate: recording: the policy's is off in a replay (%s "
 				"backend): it would record old frames into %s\n", ops->name, pr->dir);
-	}
-	if (ctl) {
-		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
-				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
-		if (ctl_fd < 0) {
-			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
-			goto out;
-		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	{

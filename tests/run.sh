@@ -2,7 +2,8 @@
 # README command 2: install what is missing, build, and run the whole test suite.
 #
 #   build/       the normal build (warnings are errors): every suite
-#   build-asan/  ASan + UBSan build: every suite again
+#   build-asan/  ASan + UBSan build: every suite again but 'package' (the Debian package,
+#                built and tested once, from the normal build's run)
 #   build-fuzz/  clang libFuzzer build: the 'fuzz' suite (bounded runs), when clang is there
 #
 # Ends with one line "N passed, N failed, N skipped" counted from meson's testlog.json
@@ -49,7 +50,7 @@ run_build() {
 }
 
 run_build build --no-suite fuzz -- -Dbuildtype=debugoptimized
-run_build build-asan --no-suite fuzz -- -Dbuildtype=debug -Db_sanitize=address,undefined \
+run_build build-asan --no-suite fuzz --no-suite package -- -Dbuildtype=debug -Db_sanitize=address,undefined \
 	-Db_lundef=false
 if command -v clang >/dev/null; then
 	CC=clang run_build build-fuzz --suite fuzz -- -Dbuildtype=debug -Dfuzzers=true

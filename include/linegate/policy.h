@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <linegate/admit.h>
 #include <linegate/uadp.h>
@@ -437,5 +438,12 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
 int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,
 		       char *err, size_t errlen);
 int lg_policy_load_valid(const char *path, struct lg_policy *out, char *err, size_t errlen);
+
+/*
+ * A process that will become another user (--user, priv.h) accepts secret files (keys,
+ * passwords) owned by that user too, besides root and itself: once it is that user, it
+ * can read no other. Call once at start, before reading a policy.
+ */
+void lg_policy_secret_owner(uid_t uid);
 
 #endif /* LINEGATE_POLICY_H */
