@@ -183,6 +183,40 @@ for s in s1 s2 s3; do
 	[ "$m" = fleet@v4 ] || lg_fail "$s data plane runs model $m"
 done
 
+# --- 5. a health regression on the canary: rolled back ---
+# Traffic of all eight devices to s1; v5 drops device 101 from the policy, so its frames
+# (50 a second) become drops on s1 once it applies v5.
+ip netns exec "${NS}s1" "$LG_BIN_GEN" -p "$T/s1/policy.yaml" -t 127.0.0.1 -S 127.0.0.1 -q \
+	-n 100000 -r 400 > "$T/gen.out" 2>&1 &
+GEN=$!
+LG_PIDS="$LG_PIDS $GEN"
+sleep 3 # a report period with traffic before the rollout: the baseline
+kill -0 $GEN 2>/dev/null || lg_fail "the load generator stopped: $(cat "$T/gen.out")"
+lg_wait_value 5 True python3 -c "import lgsock; print(lgsock.call('$T/s1/dp.sock', {'cmd': 'stats'})['stats']['admitted'] > 0)" ||
+	lg_fail "no frame reached s1"
+mkdir -p "$T/v5"
+python3 - "$T/v4/policy.yaml" > "$T/v5/policy.yaml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = lines.index("  - id: 101")
+print("\n".join(lines[:i] + lines[i + 5:]) + "# fleet bundle v5: without press-1-vib")
+PY
+grep -q "id: 101" "$T/v5/policy.yaml" && lg_fail "v5 still has device 101"
+"$FLEET" publish "$T/v5" "${LINE[@]}" --version v5 --key "$KEY" > /dev/null || lg_fail "publish v5 failed"
+rc=0; "$FLEET" rollout v5 "${LINE[@]}" --canary s1 --wait 30 --observe 3 \
+	--max-drop-increase 10 > "$T/roll5.txt" 2>&1 || rc=$?
+cat "$T/roll5.txt"
+[ $rc = 1 ] || lg_fail "rollout of a bundle that makes drops exited $rc"
+grep -q "stopped: s1: health regression after v5: drops [0-9.]*/s (before 0.00, allowed +10.00)" \
+	"$T/roll5.txt" || lg_fail "no health regression measured"
+grep -q "rolled back: the canaries go back to v4; the other servers never saw v5" "$T/roll5.txt" ||
+	lg_fail "v5 was not rolled back"
+lg_wait_value 15 "$B4 $B4" running s1 || lg_fail "s1 did not go back to v4: $(running s1)"
+for s in s2 s3; do
+	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s does not run v4: $(running $s)"
+	! grep -q "@v5" "$T/$s/audit.jsonl" || lg_fail "$s saw v5"
+done
+
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
 [ "$(grep -c ' v4 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v4 three times"
 echo "PASS fleet_rollout"
