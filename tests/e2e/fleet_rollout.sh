@@ -13,8 +13,10 @@
 #     never name it, their audit logs never mention it) and run v1's policy throughout;
 #  4. a bundle with a signed model: registered as fleet@v4 and activated on all three
 #     (the data plane runs it);
-#  5. a health regression on the canary (its drop rate grows past --max-drop-increase,
-#     frames from an address no device is bound to): rolled back, the canary runs v4 again.
+#  5. a health regression on the canary (v5 drops a device whose frames keep coming, so its
+#     drop rate grows past --max-drop-increase): rolled back, the canary runs v4 again;
+#  6. a restarted linegated remembers the bundle it applied and does not apply it again;
+#     every linegated stops with status 0.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
@@ -39,6 +41,15 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     -e "s#^  jsonl: .*#  jsonl: out.jsonl#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/base.yaml"
 
+# start_d S: linegated of server S, watching the bucket (its pid in D_s1, D_s2, D_s3)
+start_d() {
+	"$LG_BIN_D" -p "$T/$1/policy.yaml" -S "$T/$1/d.sock" -d "$T/$1/dp.sock" \
+		-a "$T/$1/audit.jsonl" -s "$T/$1/state" --fleet-url "$URL" --fleet-plant north \
+		--fleet-line line7 --fleet-server $1 --fleet-report 1000 2>> "$T/$1/d.err" &
+	LG_PIDS="$LG_PIDS $!"
+	eval "D_$1=$!"
+	lg_wait_for 5 test -S "$T/$1/d.sock" || lg_fail "linegated $1 did not start: $(cat "$T/$1/d.err")"
+}
 for s in s1 s2 s3; do
 	mkdir -p "$T/$s"
 	cp "$T/base.yaml" "$T/$s/policy.yaml"
@@ -50,12 +61,7 @@ for s in s1 s2 s3; do
 		-B 127.0.0.1 -c "$T/$s/dp.sock" -s "$T/$s/stats.json" 2> "$T/$s/dp.err" &
 	LG_PIDS="$LG_PIDS $!"
 	lg_wait_for 5 test -S "$T/$s/dp.sock" || lg_fail "linegate $s did not start: $(cat "$T/$s/dp.err")"
-	"$LG_BIN_D" -p "$T/$s/policy.yaml" -S "$T/$s/d.sock" -d "$T/$s/dp.sock" \
-		-a "$T/$s/audit.jsonl" -s "$T/$s/state" --fleet-url "$URL" --fleet-plant north \
-		--fleet-line line7 --fleet-server $s --fleet-report 1000 2> "$T/$s/d.err" &
-	LG_PIDS="$LG_PIDS $!"
-	DPIDS="${DPIDS:-} $!"
-	lg_wait_for 5 test -S "$T/$s/d.sock" || lg_fail "linegated $s did not start: $(cat "$T/$s/d.err")"
+	start_d $s
 done
 
 # running S: "<linegated's policy sha256> <the data plane's>"
@@ -218,14 +224,25 @@ for s in s2 s3; do
 	! grep -q "@v5" "$T/$s/audit.jsonl" || lg_fail "$s saw v5"
 done
 
+# --- 6. a restarted linegated does not apply its bundle again ---
+n=$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")
+kill -INT $D_s2
+rc=0; wait $D_s2 || rc=$?
+[ $rc = 0 ] || lg_fail "linegated s2 exited $rc: $(tail -20 "$T/s2/d.err")"
+start_d s2
+grep -q "applied bundle v4" "$T/s2/d.err" || lg_fail "s2 did not remember v4: $(tail -3 "$T/s2/d.err")"
+sleep 3 # three looks at the bucket, three reports
+[ "$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")" = "$n" ] || lg_fail "s2 applied v4 again"
+[ "$(report s2 bundle.applied)" = v4 ] && [ "$(running s2)" = "$B4 $B4" ] ||
+	lg_fail "s2 after its restart: $(report s2 bundle.applied), $(running s2)"
+
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
 [ "$(grep -c ' v4 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v4 three times"
 # linegated stops cleanly (its fleet thread joined; under ASan a leak would fail it here)
-i=0
-for p in $DPIDS; do
-	i=$((i + 1))
+for s in s1 s2 s3; do
+	p=$(eval echo "\$D_$s")
 	kill -INT $p
 	rc=0; wait $p || rc=$?
-	[ $rc = 0 ] || lg_fail "linegated s$i exited $rc: $(tail -20 "$T/s$i/d.err")"
+	[ $rc = 0 ] || lg_fail "linegated $s exited $rc: $(tail -20 "$T/$s/d.err")"
 done
 echo "PASS fleet_rollout"
