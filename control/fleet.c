@@ -870,7 +870,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	} else if (ret) {
 		printf("incomplete: %s\n", why);
 	} else {
-		printf("done: %s/%s runs %s on %zu servers\n", o->plant, o->line, o->arg, ns);
+		printf("done: %s/%s runs %s on %zu servers (%.1f s)\n", o->plant, o->line, o->arg,
+		       ns, (double)(now_ms() - t0) / 1000.0);
 	}
 out:
 	kvStore_Destroy(kv);

@@ -2549,6 +2549,9 @@ static void fleet_state(struct daemon *d, bool write)
 	if (write) {
 		o = json_object_new_object();
 		json_object_object_add(o, "applied", json_object_new_string(d->fleet_applied));
+		json_object_object_add(o, "last", json_object_new_string(d->fleet_last));
+		json_object_object_add(o, "result", json_object_new_string(d->fleet_result));
+		json_object_object_add(o, "reason", json_object_new_string(d->fleet_why));
 		if (write_json(p, o))
 			fprintf(stderr, "linegated: %s: cannot keep the applied bundle version\n", p);
 		json_object_put(o);
@@ -2558,6 +2561,14 @@ static void fleet_state(struct daemon *d, bool write)
 	if (o && get_str_field(o, "applied") && lg_bundle_token_ok(get_str_field(o, "applied")))
 		snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s",
 			 get_str_field(o, "applied"));
+	/* the last bundle's verdict, for the reports after a restart */
+	if (o && get_str_field(o, "last") && lg_bundle_token_ok(get_str_field(o, "last")) &&
+	    get_str_field(o, "result") && get_str_field(o, "reason")) {
+		snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", get_str_field(o, "last"));
+		snprintf(d->fleet_result, sizeof(d->fleet_result), "%.15s",
+			 get_str_field(o, "result"));
+		snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", get_str_field(o, "reason"));
+	}
 	json_object_put(o);
 }
 
@@ -2761,12 +2772,12 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	}
 	result = "applied";
 	snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s", ft->version);
-	fleet_state(d, true);
 out:
 	free(text);
 	snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", ft->version);
 	snprintf(d->fleet_result, sizeof(d->fleet_result), "%s", result);
 	snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", why);
+	fleet_state(d, true);
 	{
 		char adetail[1400];
 

@@ -108,7 +108,7 @@ done
 rc=0; "$FLEET" rollout v1 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll1.txt" 2>&1 || rc=$?
 cat "$T/roll1.txt"
 [ $rc = 0 ] || lg_fail "rollout v1 failed ($rc)"
-grep -q "done: north/line7 runs v1 on 3 servers" "$T/roll1.txt" || lg_fail "rollout v1 did not finish"
+grep -q "done: north/line7 runs v1 on 3 servers (" "$T/roll1.txt" || lg_fail "rollout v1 did not finish"
 # the canary applied before the others were asked
 python3 - "$T" <<'PY' || lg_fail "the canary was not first"
 import json, sys
@@ -233,7 +233,8 @@ start_d s2
 grep -q "applied bundle v4" "$T/s2/d.err" || lg_fail "s2 did not remember v4: $(tail -3 "$T/s2/d.err")"
 sleep 3 # three looks at the bucket, three reports
 [ "$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")" = "$n" ] || lg_fail "s2 applied v4 again"
-[ "$(report s2 bundle.applied)" = v4 ] && [ "$(running s2)" = "$B4 $B4" ] ||
+[ "$(report s2 bundle.applied)" = v4 ] && [ "$(report s2 bundle.last)" = v4 ] &&
+	[ "$(report s2 bundle.result)" = applied ] && [ "$(running s2)" = "$B4 $B4" ] ||
 	lg_fail "s2 after its restart: $(report s2 bundle.applied), $(running s2)"
 
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
