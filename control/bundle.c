@@ -181,6 +181,13 @@ static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, s
 		ret = parse_part(json_object_array_get_idx(parts, i), &m->parts[i], err, errlen);
 		if (ret)
 			return ret;
+		/* the folder a server fetches into holds these two beside the parts */
+		if (!strcmp(m->parts[i].name, "manifest.json") ||
+		    !strcmp(m->parts[i].name, "manifest.sig")) {
+			snprintf(err, errlen, "manifest: a part may not be named %s",
+				 m->parts[i].name);
+			return -EINVAL;
+		}
 		if (lg_bundle_part(m, m->parts[i].name)) {
 			snprintf(err, errlen, "manifest: part %s is listed twice", m->parts[i].name);
 			return -EINVAL;

@@ -2789,6 +2789,21 @@ out:
 	fleet_report(d);
 }
 
+/* A fetched bundle's folder, once judged: the registry holds its own copy of the model. */
+static void fleet_clean(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	if (!dh)
+		return;
+	while ((e = readdir(dh)))
+		if (e->d_type == DT_REG)
+			unlinkat(dirfd(dh), e->d_name, 0);
+	closedir(dh);
+	rmdir(dir);
+}
+
 static void fleet_tick(struct daemon *d, bool readable)
 {
 	struct lg_fleet_fetch ft;
@@ -2796,8 +2811,11 @@ static void fleet_tick(struct daemon *d, bool readable)
 
 	if (!d->fleet)
 		return;
-	if (readable && lg_fleet_take(d->fleet, &ft))
+	if (readable && lg_fleet_take(d->fleet, &ft)) {
 		fleet_apply(d, &ft);
+		if (ft.dir[0])
+			fleet_clean(ft.dir);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (ms_since(&d->fleet_last_report, &now) >= d->fleet_report_ms)
 		fleet_report(d);

@@ -192,7 +192,19 @@ int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint
 		nats_err(err, errlen, name, s, jerr);
 		return -EIO;
 	}
-	meta = json_tokener_parse(natsMsg_GetData(msg) ? natsMsg_GetData(msg) : "");
+	{
+		/* the meta message as long as it says, whatever follows it in memory */
+		json_tokener *tok = json_tokener_new();
+
+		meta = tok && natsMsg_GetData(msg) ?
+		       json_tokener_parse_ex(tok, natsMsg_GetData(msg), natsMsg_GetDataLength(msg)) :
+		       NULL;
+		json_tokener_free(tok);
+	}
+	if (meta && !json_object_is_type(meta, json_type_object)) {
+		json_object_put(meta);
+		meta = NULL;
+	}
 	natsMsgHeader_Get(msg, "KV-Operation", &del);
 	nuid = meta ? jstr(meta, "nuid") : NULL;
 	digest = meta ? jstr(meta, "digest") : NULL;

@@ -237,6 +237,9 @@ sleep 3 # three looks at the bucket, three reports
 	[ "$(report s2 bundle.result)" = applied ] && [ "$(running s2)" = "$B4 $B4" ] ||
 	lg_fail "s2 after its restart: $(report s2 bundle.applied), $(running s2)"
 
+# what was fetched is gone once judged (the registry keeps its own copy of the model)
+[ -z "$(ls "$T/s1/state/fleet")" ] || lg_fail "s1 kept fetched bundles: $(ls "$T/s1/state/fleet")"
+
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
 [ "$(grep -c ' v4 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v4 three times"
 # linegated stops cleanly (its fleet thread joined; under ASan a leak would fail it here)

@@ -144,6 +144,10 @@ int main(int argc, char **argv)
 	CHECK_STR_CONTAINS(err, "\"policy\" is not a valid file name");
 	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"policy\":\"policy.yaml\",\"parts\":["
 		       PART(".hidden") "]}", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"policy\":\"policy.yaml\",\"parts\":["
+		       PART("policy.yaml") "," PART("manifest.sig") "]}", err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "may not be named manifest.sig");
 	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"policy\":\"p.yaml\",\"parts\":["
 		       PART("policy.yaml") "]}", err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "the policy p.yaml is not a part");
