@@ -60,9 +60,10 @@ static int get_str(json_object *o, const char *k, char *out, size_t outlen,
 	if (strlen(s) != (size_t)json_object_get_string_len(v) || strlen(s) >= outlen ||
 	    (ok && !ok(s))) {
 		snprintf(err, errlen, "manifest: \"%s\" is not a valid %s", k,
-			 ok == lg_bundle_token_ok ? "name (letters, digits, _ and -, at most 64)" :
-			 ok == lg_bundle_part_name_ok ? "file name (letters, digits, ., _ and -, "
-			 "not starting with .)" : "value");
+			 ok == lg_bundle_token_ok ? "name (letters, digits, _ and -, at most 64)"
+			 : ok == lg_bundle_part_name_ok ? "file name (letters, digits, ., _ and -, "
+							  "not starting with .)"
+							: "value");
 		return -EINVAL;
 	}
 	strcpy(out, s);
@@ -73,7 +74,8 @@ static int get_str(json_object *o, const char *k, char *out, size_t outlen,
 static int only_keys(json_object *o, const char *const *allowed, const char *what, char *err,
 		     size_t errlen)
 {
-	json_object_object_foreach(o, k, v) {
+	json_object_object_foreach(o, k, v)
+	{
 		size_t i;
 
 		(void)v;
@@ -89,7 +91,7 @@ static int only_keys(json_object *o, const char *const *allowed, const char *wha
 
 static int parse_part(json_object *o, struct lg_bundle_part *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name", "sha256", "size", NULL };
+	static const char *const keys[] = {"name", "sha256", "size", NULL};
 	char hex[65];
 	json_object *v;
 	int ret;
@@ -122,9 +124,9 @@ static int parse_part(json_object *o, struct lg_bundle_part *p, char *err, size_
 
 static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "format", "plant", "line", "version", "created",
-					    "policy", "model", "parts", NULL };
-	static const char *const model_keys[] = { "name", "file", NULL };
+	static const char *const keys[] = {"format", "plant", "line",  "version", "created",
+					   "policy", "model", "parts", NULL};
+	static const char *const model_keys[] = {"name", "file", NULL};
 	char format[32];
 	json_object *parts, *model;
 	int ret = only_keys(o, keys, "the manifest", err, errlen);
@@ -189,7 +191,8 @@ static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, s
 			return -EINVAL;
 		}
 		if (lg_bundle_part(m, m->parts[i].name)) {
-			snprintf(err, errlen, "manifest: part %s is listed twice", m->parts[i].name);
+			snprintf(err, errlen, "manifest: part %s is listed twice",
+				 m->parts[i].name);
 			return -EINVAL;
 		}
 		m->nparts = i + 1;
@@ -215,8 +218,8 @@ static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, s
 	return 0;
 }
 
-int lg_bundle_manifest_parse(const char *text, size_t len, struct lg_bundle_manifest *m,
-			     char *err, size_t errlen)
+int lg_bundle_manifest_parse(const char *text, size_t len, struct lg_bundle_manifest *m, char *err,
+			     size_t errlen)
 {
 	json_object *o;
 	int ret;
@@ -255,20 +258,21 @@ int lg_bundle_verify(const char *text, size_t len, const uint8_t sig[64],
 		return -EIO;
 	}
 	if (!n) {
-		snprintf(err, errlen, "the running policy trusts no key (models.trusted_keys): "
+		snprintf(err, errlen,
+			 "the running policy trusts no key (models.trusted_keys): "
 			 "refused");
 		return -EKEYREJECTED;
 	}
 	if (lg_sign_verify_buf(text, len, sig, trusted, n)) {
-		snprintf(err, errlen, "manifest not signed by a trusted key (models.trusted_keys), "
+		snprintf(err, errlen,
+			 "manifest not signed by a trusted key (models.trusted_keys), "
 			 "or changed since it was signed: refused");
 		return -EKEYREJECTED;
 	}
 	return lg_bundle_manifest_parse(text, len, m, err, errlen);
 }
 
-const struct lg_bundle_part *lg_bundle_part(const struct lg_bundle_manifest *m,
-					    const char *name)
+const struct lg_bundle_part *lg_bundle_part(const struct lg_bundle_manifest *m, const char *name)
 {
 	for (size_t i = 0; i < m->nparts; i++)
 		if (!strcmp(m->parts[i].name, name))
@@ -276,8 +280,8 @@ const struct lg_bundle_part *lg_bundle_part(const struct lg_bundle_manifest *m,
 	return NULL;
 }
 
-int lg_bundle_check_part(const struct lg_bundle_part *p, const void *buf, size_t len,
-			 char *err, size_t errlen)
+int lg_bundle_check_part(const struct lg_bundle_part *p, const void *buf, size_t len, char *err,
+			 size_t errlen)
 {
 	uint8_t h[32];
 

@@ -361,8 +361,8 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 
 	if (s == NATS_OK || !create) {
 		if (s != NATS_OK)
-			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s (publish makes it)\n",
-				o->bucket, natsStatus_GetText(s));
+			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s (publish makes "
+				"it)\n", o->bucket, natsStatus_GetText(s));
 		return s == NATS_OK ? 0 : -EIO;
 	}
 	kvConfig_Init(&kc);
@@ -381,7 +381,8 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 
 static int need_line(const struct fleet_opts *o)
 {
-	if (!o->plant || !o->line || !lg_bundle_token_ok(o->plant) || !lg_bundle_token_ok(o->line)) {
+	if (!o->plant || !o->line || !lg_bundle_token_ok(o->plant) ||
+	    !lg_bundle_token_ok(o->line)) {
 		fprintf(stderr, "linegate-fleet: --plant and --line are needed: letters, digits, _ "
 			"and - (at most 64)\n");
 		return -EINVAL;
@@ -521,7 +522,8 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 	}
 	if (ret)
 		goto out;
-	snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line, o->version);
+	snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line,
+		 o->version);
 	{
 		uint8_t *old = NULL;
 		size_t oldlen;
@@ -749,11 +751,12 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 				}
 				if (drop > base_drop[i] + o->max_drop_increase ||
 				    inc > base_inc[i] + o->max_incident_increase) {
-					snprintf(why, whylen, "%s: health regression after %s: drops "
-						 "%.2f/s (before %.2f, allowed +%.2f), incidents %.3f/s "
-						 "(before %.3f, allowed +%.3f)", names[i], o->arg,
-						 drop, base_drop[i], o->max_drop_increase, inc,
-						 base_inc[i], o->max_incident_increase);
+					snprintf(why, whylen, "%s: health regression after %s: "
+						 "drops %.2f/s (before %.2f, allowed +%.2f), "
+						 "incidents %.3f/s (before %.3f, allowed +%.3f)",
+						 names[i], o->arg, drop, base_drop[i],
+						 o->max_drop_increase, inc, base_inc[i],
+						 o->max_incident_increase);
 					return -EPROTO;
 				}
 				break;
@@ -824,7 +827,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 			base_drop[i] = jpath_num(j, "health", "drop_rate", 0);
 			base_inc[i] = jpath_num(j, "health", "incident_rate", 0);
 			json_object_put(j);
-			snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line, names[i]);
+			snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line,
+				 names[i]);
 			ret = kv_set(kv, key, o->arg);
 			if (ret)
 				goto out;
@@ -840,8 +844,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		if (ret) {
 			/* back to the line's version: the canary keys go, the line key stays */
 			for (size_t i = 0; i < nc; i++) {
-				snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line,
-					 names[i]);
+				snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant,
+					 o->line, names[i]);
 				kv_set(kv, key, NULL);
 			}
 			printf("stopped: %s\nrolled back: the canaries go back to %s; the other "
@@ -952,8 +956,8 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], cmds[i].name))
 			cmd = &cmds[i];
 	if (!cmd) {
-		fprintf(stderr, "linegate-fleet: %s%s (commands: stream-create, stream-dump, publish, rollout, "
-			"status; see "
+		fprintf(stderr, "linegate-fleet: %s%s (commands: stream-create, stream-dump, "
+			"publish, rollout, status; see "
 			"--help)\n", argc >= 2 ? "unknown command " : "a command is needed",
 			argc >= 2 ? argv[1] : "");
 		return 2;

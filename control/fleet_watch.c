@@ -114,7 +114,7 @@ static int write_file(const char *dir, const char *name, const uint8_t *buf, siz
 static void rm_dir(const char *dir)
 {
 	char cmd_path[PATH_MAX + 160];
-	static const char *const names[] = { "manifest.json", "manifest.sig" };
+	static const char *const names[] = {"manifest.json", "manifest.sig"};
 
 	/* Only what a fetch writes: the manifest, its signature and part names (no '/'). */
 	for (size_t i = 0; i < 2; i++) {
@@ -150,7 +150,8 @@ static int fetch(struct lg_fleet *f, jsCtx *js, const char *ver, char *dir, size
 	free(buf);
 	buf = NULL;
 	if (!ret) {
-		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.sig", f->plant, f->line, ver);
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.sig", f->plant, f->line,
+			 ver);
 		ret = lg_obj_get(js, f->objects, obj, 4096, &buf, &len, err, sizeof(err));
 		if (!ret)
 			ret = write_file(dir, "manifest.sig", buf, len);
@@ -158,9 +159,9 @@ static int fetch(struct lg_fleet *f, jsCtx *js, const char *ver, char *dir, size
 		buf = NULL;
 	}
 	for (size_t i = 0; !ret && i < m.nparts; i++) {
-		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/%s", f->plant, f->line, ver, m.parts[i].name);
-		ret = lg_obj_get(js, f->objects, obj, FLEET_MAX_PART, &buf, &len, err,
-				 sizeof(err));
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/%s", f->plant, f->line, ver,
+			 m.parts[i].name);
+		ret = lg_obj_get(js, f->objects, obj, FLEET_MAX_PART, &buf, &len, err, sizeof(err));
 		if (!ret)
 			ret = write_file(dir, m.parts[i].name, buf, len);
 		free(buf);
@@ -178,7 +179,7 @@ static void *run(void *arg)
 	jsCtx *js = NULL;
 	kvStore *kv = NULL;
 	char line_key[256], own_key[256], status_key[256], failed[72] = "";
-	struct timespec failed_at = { 0 };
+	struct timespec failed_at = {0};
 
 	snprintf(line_key, sizeof(line_key), "%s.%s.bundle", f->plant, f->line);
 	snprintf(own_key, sizeof(own_key), "%s.%s.canary.%s", f->plant, f->line, f->server);
@@ -223,11 +224,14 @@ static void *run(void *arg)
 			int fr;
 
 			why[0] = '\0';
-			fr = lg_bundle_token_ok(wanted) ? fetch(f, js, wanted, dir, sizeof(dir), why,
-								sizeof(why)) : -EINVAL;
+			fr = lg_bundle_token_ok(wanted)
+				 ? fetch(f, js, wanted, dir, sizeof(dir), why, sizeof(why))
+				 : -EINVAL;
 			if (fr == -EINVAL && !why[0])
-				snprintf(why, sizeof(why), "the wanted version \"%.64s\" is not a "
-					 "version name", wanted);
+				snprintf(why, sizeof(why),
+					 "the wanted version \"%.64s\" is not a "
+					 "version name",
+					 wanted);
 			if (fr) {
 				snprintf(failed, sizeof(failed), "%s", wanted);
 				failed_at = now;
@@ -255,8 +259,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *err,
-		   size_t errlen)
+int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *err, size_t errlen)
 {
 	struct lg_fleet *f = calloc(1, sizeof(*f));
 

@@ -2706,6 +2706,10 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	snprintf(detail, sizeof(detail), "bundle %s/%s@%s", d->fleet_cfg.plant,
 		 d->fleet_cfg.line, ft->version);
 	if (ret) {
+		/* A fetch is tried again every 10 s: one audit line while it fails alike. */
+		if (!strcmp(d->fleet_last, ft->version) && !strcmp(d->fleet_result, "failed") &&
+		    !strncmp(d->fleet_why, ft->why, sizeof(d->fleet_why) - 1))
+			return;
 		snprintf(why, sizeof(why), "%s", ft->why);
 		result = "failed";
 		goto out;

@@ -41,14 +41,14 @@ static void nats_err(char *err, size_t errlen, const char *what, natsStatus s, j
 {
 	const char *last = nats_GetLastError(NULL);
 
-	snprintf(err, errlen, "%s: %s%s%s", what, natsStatus_GetText(s),
-		 last && jerr ? ": " : "", last && jerr ? last : "");
+	snprintf(err, errlen, "%s: %s%s%s", what, natsStatus_GetText(s), last && jerr ? ": " : "",
+		 last && jerr ? last : "");
 }
 
 int lg_obj_bucket(jsCtx *js, const char *bucket, int replicas, char *err, size_t errlen)
 {
 	char name[128], chunks[160], metas[160];
-	const char *subjects[2] = { chunks, metas };
+	const char *subjects[2] = {chunks, metas};
 	jsStreamConfig sc;
 	jsStreamInfo *si = NULL;
 	jsErrCode jerr = 0;
@@ -100,7 +100,8 @@ int lg_obj_put(jsCtx *js, const char *bucket, const char *name, const void *buf,
 	}
 	randombytes_buf(rnd, sizeof(rnd));
 	for (size_t i = 0; i < 22; i++)
-		nuid[i] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[rnd[i] % 62];
+		nuid[i] =
+		    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[rnd[i] % 62];
 	nuid[22] = '\0';
 	snprintf(subj, sizeof(subj), "$O.%s.C.%s", bucket, nuid);
 	for (size_t off = 0; off < len; chunks++) {
@@ -150,16 +151,18 @@ static const char *jstr(json_object *o, const char *k)
 {
 	json_object *v;
 
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
+		   ? json_object_get_string(v)
+		   : NULL;
 }
 
 static int64_t jint(json_object *o, const char *k)
 {
 	json_object *v;
 
-	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int) ?
-	       json_object_get_int64(v) : -1;
+	return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_int)
+		   ? json_object_get_int64(v)
+		   : -1;
 }
 
 int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint8_t **out,
@@ -196,9 +199,10 @@ int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint
 		/* the meta message as long as it says, whatever follows it in memory */
 		json_tokener *tok = json_tokener_new();
 
-		meta = tok && natsMsg_GetData(msg) ?
-		       json_tokener_parse_ex(tok, natsMsg_GetData(msg), natsMsg_GetDataLength(msg)) :
-		       NULL;
+		meta = tok && natsMsg_GetData(msg)
+			   ? json_tokener_parse_ex(tok, natsMsg_GetData(msg),
+						   natsMsg_GetDataLength(msg))
+			   : NULL;
 		json_tokener_free(tok);
 	}
 	if (meta && !json_object_is_type(meta, json_type_object)) {
@@ -224,8 +228,8 @@ int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint
 		goto out;
 	}
 	if ((uint64_t)size > max) {
-		snprintf(err, errlen, "object %s: %lld bytes, more than %zu", name,
-			 (long long)size, max);
+		snprintf(err, errlen, "object %s: %lld bytes, more than %zu", name, (long long)size,
+			 max);
 		ret = -E2BIG;
 		goto out;
 	}
@@ -261,7 +265,8 @@ int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint
 		n = (size_t)natsMsg_GetDataLength(c);
 		if (n > (size_t)size - got) {
 			natsMsg_Destroy(c);
-			snprintf(err, errlen, "object %s: its chunks hold more than its size", name);
+			snprintf(err, errlen, "object %s: its chunks hold more than its size",
+				 name);
 			ret = -EBADMSG;
 			goto out;
 		}
