@@ -5,6 +5,13 @@
  * what every line server publishes under <prefix>.>, with the duplicate window that removes
  * an outbox's resends; stream-dump prints a stream's messages as JSON lines.
  */
+#include "bundle.h"
+#include "ctlproto.h"
+#include "objstore.h"
+
+#include <linegate/policy.h>
+#include <linegate/sign.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,7 +20,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/sha.h>
+#include <sodium.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char usage[] =
 	"Usage: linegate-fleet COMMAND [OPTIONS]\n"
@@ -25,7 +36,7 @@ static const char usage[] =
 	"  stream-dump     print every message of the stream as a JSON line\n"
 	"                  {\"seq\", \"subject\", \"msg_id\", \"data\"}\n"
 	"\n"
-	"Options (both commands):\n"
+	"Options (every command):\n"
 	"  --url URL            the NATS server(s), nats://HOST:PORT[,nats://...] (required)\n"
 	"  --stream NAME        the stream's name (LINEGATE)\n"
 	"  --tls-ca FILE        the CA of the servers' certificates (TLS)\n"
@@ -39,13 +50,51 @@ static const char usage[] =
 	"                       duplicates)\n"
 	"  --memory             keep the stream in memory, not on disk\n"
 	"\n"
-	"Exit status: 0 on success, 1 when NATS refused or could not be reached, 2 on a usage\n"
-	"error.\n";
+	"\n"
+	"Fleet configuration and rollout (docs/fleet.md, \"Fleet configuration and rollout\"):\n"
+	"  publish BUNDLE_DIR  sign and put a bundle: BUNDLE_DIR/policy.yaml and, optionally,\n"
+	"                      model.json or model.onnx (registered as NAME@VERSION); each\n"
+	"                      part, its SHA-256 and the manifest's Ed25519 signature go to\n"
+	"                      the object store (made with the key-value bucket if missing)\n"
+	"  rollout VERSION     canaries first (<plant>.<line>.canary.<server>), waiting for\n"
+	"                      their reports and watching their health, then the whole line\n"
+	"                      (<plant>.<line>.bundle); a refusal, a timeout or a health\n"
+	"                      regression of a canary rolls the canaries back to the line's\n"
+	"                      version and stops; a refusal after that rolls the line back\n"
+	"  status              a table of the line's servers: versions, last result, health\n"
+	"Options (publish, rollout, status):\n"
+	"  --plant P, --line L       the line (required)\n"
+	"  --bucket B                the key-value bucket (linegate-config)\n"
+	"  --objects O               the object store (linegate-bundles)\n"
+	"  --replicas N              publish: copies of a bucket it makes (1)\n"
+	"publish:\n"
+	"  --version V               the bundle's version name (required; never reused)\n"
+	"  --key FILE                the Ed25519 secret key (linegatectl keygen; its .pub in\n"
+	"                            the servers' models.trusted_keys) (required)\n"
+	"  --model-name NAME         the registry name of the model (fleet)\n"
+	"rollout:\n"
+	"  --canary S[,S...]         the canary servers (none: the whole line at once)\n"
+	"  --wait S                  how long to wait for each stage's reports (60)\n"
+	"  --observe S               watch the canaries' health this long after they applied\n"
+	"                            (10; their report period must fit in it)\n"
+	"  --max-drop-increase R     a canary's drops per second may grow by R (1.0)\n"
+	"  --max-incident-increase R a canary's incidents per second may grow by R (0.05)\n"
+	"status:\n"
+	"  --json                    each server's report as a JSON line\n"
+	"\n"
+	"Exit status: 0 on success, 1 when NATS refused or could not be reached, or a rollout\n"
+	"stopped (rolled back or incomplete), 2 on a usage error.\n";
 
 struct fleet_opts {
 	const char *url, *stream, *prefix, *tls_ca;
 	int64_t replicas, max_age_ns, max_bytes, dup_ns;
 	bool memory;
+	/* fleet configuration and rollout */
+	const char *arg; /* BUNDLE_DIR of publish, VERSION of rollout */
+	const char *bucket, *objects, *plant, *line, *version, *key, *model_name, *canary;
+	int64_t wait_s, observe_s;
+	double max_drop_increase, max_incident_increase;
+	bool json;
 };
 
 /* A duration: a whole number with s, m, h or d (or nothing: seconds). */
@@ -86,7 +135,7 @@ static int parse_u(const char *s, int64_t max, int64_t *out)
 	return 0;
 }
 
-static int parse_opts(int argc, char **argv, struct fleet_opts *o)
+static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_arg)
 {
 	static const struct option opts[] = {
 		{ "url", required_argument, NULL, 'u' },
@@ -98,6 +147,19 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o)
 		{ "max-bytes", required_argument, NULL, 'b' },
 		{ "duplicate-window", required_argument, NULL, 'd' },
 		{ "memory", no_argument, NULL, 'm' },
+		{ "bucket", required_argument, NULL, 'B' },
+		{ "objects", required_argument, NULL, 'O' },
+		{ "plant", required_argument, NULL, 'P' },
+		{ "line", required_argument, NULL, 'L' },
+		{ "version", required_argument, NULL, 'V' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "model-name", required_argument, NULL, 'N' },
+		{ "canary", required_argument, NULL, 'c' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "observe", required_argument, NULL, 'o' },
+		{ "max-drop-increase", required_argument, NULL, 'D' },
+		{ "max-incident-increase", required_argument, NULL, 'I' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -105,7 +167,10 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o)
 
 	*o = (struct fleet_opts){ .stream = "LINEGATE", .prefix = "linegate", .replicas = 1,
 				  .max_age_ns = 7 * 86400 * 1000000000ll,
-				  .dup_ns = 120 * 1000000000ll };
+				  .dup_ns = 120 * 1000000000ll, .bucket = "linegate-config",
+				  .objects = "linegate-bundles", .model_name = "fleet",
+				  .wait_s = 60, .observe_s = 10, .max_drop_increase = 1.0,
+				  .max_incident_increase = 0.05 };
 	while ((opt = getopt_long(argc, argv, "h", opts, &li)) != -1) {
 		int bad = 0;
 
@@ -123,6 +188,26 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o)
 		case 'd':
 			bad = parse_duration(optarg, &o->dup_ns) || !o->dup_ns;
 			break;
+		case 'B': o->bucket = optarg; bad = !lg_bundle_token_ok(optarg); break;
+		case 'O': o->objects = optarg; bad = !lg_bundle_token_ok(optarg); break;
+		case 'P': o->plant = optarg; break;
+		case 'L': o->line = optarg; break;
+		case 'V': o->version = optarg; break;
+		case 'k': o->key = optarg; break;
+		case 'N': o->model_name = optarg; break;
+		case 'c': o->canary = optarg; break;
+		case 'j': o->json = true; break;
+		case 'w': bad = parse_u(optarg, 86400, &o->wait_s) || !o->wait_s; break;
+		case 'o': bad = parse_u(optarg, 86400, &o->observe_s); break;
+		case 'D':
+		case 'I': {
+			char *end;
+			double v = strtod(optarg, &end);
+
+			bad = !optarg[0] || *end || !(v >= 0 && v < 1e9);
+			*(opt == 'D' ? &o->max_drop_increase : &o->max_incident_increase) = v;
+			break;
+		}
 		case 'h': fputs(usage, stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -132,6 +217,9 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o)
 			return -EINVAL;
 		}
 	}
+	/* publish BUNDLE_DIR, rollout VERSION: one argument (getopt_long moved it last) */
+	if (takes_arg && optind == argc - 1)
+		o->arg = argv[optind++];
 	if (optind != argc) {
 		fprintf(stderr, "linegate-fleet: unexpected argument '%s' (see --help)\n",
 			argv[optind]);
@@ -258,12 +346,598 @@ static int stream_dump(const struct fleet_opts *o, jsCtx *js)
 	return 0;
 }
 
+/*
+ * Fleet configuration and rollout (docs/fleet.md): bundles in the object store, the
+ * version each server runs in the key-value bucket, the servers' reports beside it.
+ *   <plant>.<line>.bundle            the line's version
+ *   <plant>.<line>.canary.<server>   a canary's version (wins over the line's)
+ *   <plant>.<line>.status.<server>   the server's report (JSON)
+ * Objects: <plant>.<line>.<version>/manifest.json, manifest.sig and each part.
+ */
+static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore **kv)
+{
+	kvConfig kc;
+	natsStatus s = js_KeyValue(kv, js, o->bucket);
+
+	if (s == NATS_OK || !create) {
+		if (s != NATS_OK)
+			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s (publish makes "
+				"it)\n", o->bucket, natsStatus_GetText(s));
+		return s == NATS_OK ? 0 : -EIO;
+	}
+	kvConfig_Init(&kc);
+	kc.Bucket = o->bucket;
+	kc.History = 16;
+	kc.Replicas = (int)o->replicas;
+	kc.StorageType = js_FileStorage;
+	s = js_CreateKeyValue(kv, js, &kc);
+	if (s != NATS_OK) {
+		fprintf(stderr, "linegate-fleet: key-value bucket %s: %s\n", o->bucket,
+			natsStatus_GetText(s));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int need_line(const struct fleet_opts *o)
+{
+	if (!o->plant || !o->line || !lg_bundle_token_ok(o->plant) ||
+	    !lg_bundle_token_ok(o->line)) {
+		fprintf(stderr, "linegate-fleet: --plant and --line are needed: letters, digits, _ "
+			"and - (at most 64)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int kv_str(kvStore *kv, const char *key, char *out, size_t len)
+{
+	kvEntry *e = NULL;
+	natsStatus s = kvStore_Get(&e, kv, key);
+
+	out[0] = '\0';
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK) {
+		fprintf(stderr, "linegate-fleet: %s: %s\n", key, natsStatus_GetText(s));
+		return -EIO;
+	}
+	if (kvEntry_Operation(e) == kvOp_Put)
+		snprintf(out, len, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));
+	kvEntry_Destroy(e);
+	return 0;
+}
+
+static int kv_set(kvStore *kv, const char *key, const char *val)
+{
+	natsStatus s = val && val[0] ? kvStore_PutString(NULL, kv, key, val) :
+			      kvStore_Delete(kv, key);
+
+	if (s != NATS_OK) {
+		fprintf(stderr, "linegate-fleet: %s: %s\n", key, natsStatus_GetText(s));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int read_part(const char *dir, const char *name, char **buf, size_t *len, bool need)
+{
+	char p[4096];
+	int ret;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	ret = lg_read_file(p, buf, len);
+	if (ret && (need || ret != -ENOENT))
+		fprintf(stderr, "linegate-fleet: %s: %s\n", p, strerror(-ret));
+	return ret;
+}
+
+static void add_part(struct lg_bundle_manifest *m, const char *name, const void *buf,
+		     size_t len)
+{
+	struct lg_bundle_part *p = &m->parts[m->nparts++];
+
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	SHA256(buf, len, p->sha256);
+	p->size = len;
+}
+
+static char *sig_text(const uint8_t sk[64], const void *buf, size_t len)
+{
+	uint8_t sig[64];
+	char *hex = malloc(130);
+
+	if (!hex || lg_sign_buf(sk, buf, len, sig)) {
+		free(hex);
+		return NULL;
+	}
+	lg_hex_encode(sig, 64, hex);
+	strcat(hex, "\n");
+	return hex;
+}
+
+/* publish BUNDLE_DIR: sign (the model and the manifest) and put the parts, manifest last. */
+static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
+{
+	static const char *const model_files[] = { "model.json", "model.onnx" };
+	struct lg_bundle_manifest m = { 0 };
+	char *pol = NULL, *model = NULL, *msig = NULL, *man = NULL, *manifest_sig = NULL;
+	char obj[512], err[512], ver[72];
+	size_t plen, mlen = 0, manlen;
+	uint8_t sk[64];
+	kvStore *kv = NULL;
+	const char *mfile = NULL;
+	int ret = need_line(o);
+
+	if (ret)
+		return ret;
+	if (!o->arg || !o->key || !o->version || !lg_bundle_token_ok(o->version) ||
+	    !lg_bundle_token_ok(o->model_name)) {
+		fprintf(stderr, "linegate-fleet: publish BUNDLE_DIR --key KEY --version V (V and "
+			"--model-name: letters, digits, _ and -)\n");
+		return -EINVAL;
+	}
+	if (lg_sign_init() || lg_hex_read_file(o->key, sk, sizeof(sk))) {
+		fprintf(stderr, "linegate-fleet: --key %s: not a secret key file (linegatectl "
+			"keygen writes one)\n", o->key);
+		return -EINVAL;
+	}
+	ret = read_part(o->arg, "policy.yaml", &pol, &plen, true);
+	for (size_t i = 0; !ret && !mfile && i < 2; i++) {
+		ret = read_part(o->arg, model_files[i], &model, &mlen, false);
+		if (!ret)
+			mfile = model_files[i];
+		else if (ret == -ENOENT)
+			ret = 0;
+	}
+	if (ret)
+		goto out;
+	snprintf(m.plant, sizeof(m.plant), "%s", o->plant);
+	snprintf(m.line, sizeof(m.line), "%s", o->line);
+	snprintf(m.version, sizeof(m.version), "%s", o->version);
+	snprintf(m.policy, sizeof(m.policy), "policy.yaml");
+	add_part(&m, "policy.yaml", pol, plen);
+	if (mfile) {
+		char sname[64];
+
+		msig = sig_text(sk, model, mlen);
+		snprintf(m.model_name, sizeof(m.model_name), "%s", o->model_name);
+		snprintf(m.model_file, sizeof(m.model_file), "%s", mfile);
+		snprintf(sname, sizeof(sname), "%s.sig", mfile);
+		add_part(&m, mfile, model, mlen);
+		add_part(&m, sname, msig, msig ? strlen(msig) : 0);
+	}
+	ret = lg_bundle_manifest_text(&m, &man, &manlen);
+	if (!ret)
+		manifest_sig = sig_text(sk, man, manlen);
+	if (ret || !manifest_sig || (mfile && !msig)) {
+		fprintf(stderr, "linegate-fleet: cannot sign the bundle\n");
+		ret = -EIO;
+		goto out;
+	}
+	ret = kv_open(o, js, true, &kv);
+	if (!ret && lg_obj_bucket(js, o->objects, (int)o->replicas, err, sizeof(err))) {
+		fprintf(stderr, "linegate-fleet: object store %s: %s\n", o->objects, err);
+		ret = -EIO;
+	}
+	if (ret)
+		goto out;
+	snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line,
+		 o->version);
+	{
+		uint8_t *old = NULL;
+		size_t oldlen;
+
+		ret = lg_obj_get(js, o->objects, obj, LG_BUNDLE_MAX_MANIFEST, &old, &oldlen, err,
+				 sizeof(err));
+		free(old);
+		if (!ret) {
+			fprintf(stderr, "linegate-fleet: %s/%s@%s is published already: a version "
+				"never changes, publish another one\n", o->plant, o->line,
+				o->version);
+			ret = -EEXIST;
+			goto out;
+		}
+	}
+	/* The parts first, the manifest last: a server that sees a manifest finds its parts. */
+	for (size_t i = 0; i < m.nparts; i++) {
+		const char *n = m.parts[i].name;
+		const char *b = !strcmp(n, "policy.yaml") ? pol : mfile && !strcmp(n, mfile) ?
+				model : msig;
+
+		snprintf(obj, sizeof(obj), "%s.%s.%s/%s", o->plant, o->line, o->version, n);
+		ret = lg_obj_put(js, o->objects, obj, b, m.parts[i].size, err, sizeof(err));
+		if (ret)
+			break;
+	}
+	if (!ret) {
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.sig", o->plant, o->line,
+			 o->version);
+		ret = lg_obj_put(js, o->objects, obj, manifest_sig, strlen(manifest_sig), err,
+				 sizeof(err));
+	}
+	if (!ret) {
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line,
+			 o->version);
+		ret = lg_obj_put(js, o->objects, obj, man, manlen, err, sizeof(err));
+	}
+	if (ret) {
+		fprintf(stderr, "linegate-fleet: object store %s: %s\n", o->objects, err);
+		goto out;
+	}
+	snprintf(ver, sizeof(ver), "%s", o->version);
+	printf("published %s/%s@%s: policy.yaml (%zu bytes)%s%s%s, signed manifest of %zu "
+	       "parts; roll it out with: linegate-fleet rollout %s\n", o->plant, o->line, ver,
+	       plen, mfile ? ", model " : "", mfile ? mfile : "", mfile ? " (signed)" : "",
+	       m.nparts, ver);
+out:
+	sodium_memzero(sk, sizeof(sk));
+	kvStore_Destroy(kv);
+	free(pol);
+	free(model);
+	free(msig);
+	free(man);
+	free(manifest_sig);
+	return ret;
+}
+
+/* A server's report, parsed; NULL when there is none. */
+static json_object *status_of(const struct fleet_opts *o, kvStore *kv, const char *server)
+{
+	char key[256], *text = malloc(65536);
+	json_object *j = NULL;
+
+	if (!text)
+		return NULL;
+	snprintf(key, sizeof(key), "%.64s.%.64s.status.%.71s", o->plant, o->line, server);
+	if (!kv_str(kv, key, text, 65536) && text[0])
+		j = json_tokener_parse(text);
+	free(text);
+	return j;
+}
+
+static const char *jpath_str(json_object *j, const char *a, const char *b)
+{
+	json_object *v;
+
+	if (!j || !json_object_object_get_ex(j, a, &v))
+		return "";
+	if (b && !json_object_object_get_ex(v, b, &v))
+		return "";
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+}
+
+static double jpath_num(json_object *j, const char *a, const char *b, double dflt)
+{
+	json_object *v;
+
+	if (!j || !json_object_object_get_ex(j, a, &v))
+		return dflt;
+	if (b && !json_object_object_get_ex(v, b, &v))
+		return dflt;
+	return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int) ?
+	       json_object_get_double(v) : dflt;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The servers with a report under <plant>.<line>.status.*, into names (at most max). */
+static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names)[72],
+			   size_t max)
+{
+	char prefix[256];
+	kvKeysList list = { 0 };
+	size_t n = 0, pl;
+
+	snprintf(prefix, sizeof(prefix), "%s.%s.status.", o->plant, o->line);
+	pl = strlen(prefix);
+	if (kvStore_Keys(&list, kv, NULL) != NATS_OK)
+		return 0;
+	for (int i = 0; i < list.Count && n < max; i++)
+		if (!strncmp(list.Keys[i], prefix, pl) && strlen(list.Keys[i] + pl) < 72)
+			snprintf(names[n++], 72, "%s", list.Keys[i] + pl);
+	kvKeysList_Destroy(&list);
+	return n;
+}
+
+/*
+ * Wait until each of the n servers reported on version (a report newer than since_ms), or
+ * the --wait deadline: 0 when all applied it; -EPROTO when one or more refused or failed
+ * (each printed, the first in why: every server's verdict is heard before a rollback);
+ * -ETIMEDOUT when some did not report (named in why).
+ */
+static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[72], size_t n,
+			int64_t since_ms, int64_t *applied_ms, char *why, size_t whylen)
+{
+	int64_t deadline = now_ms() + o->wait_s * 1000;
+	bool done[64] = { false };
+	size_t left = n;
+	int ret = 0;
+
+	while (left) {
+		for (size_t i = 0; i < n; i++) {
+			json_object *j;
+			const char *res;
+			bool fresh;
+
+			if (done[i])
+				continue;
+			j = status_of(o, kv, names[i]);
+			res = jpath_str(j, "bundle", "result");
+			fresh = jpath_num(j, "at_ms", NULL, 0) >= (double)since_ms;
+			if (j && fresh && !strcmp(jpath_str(j, "bundle", "last"), o->arg) &&
+			    res[0]) {
+				done[i] = true;
+				left--;
+				if (strcmp(res, "applied")) {
+					printf("  %s %s %s: %s\n", names[i], res, o->arg,
+					       jpath_str(j, "bundle", "reason"));
+					if (!ret)
+						snprintf(why, whylen, "%s %s %s: %s", names[i], res,
+							 o->arg, jpath_str(j, "bundle", "reason"));
+					ret = -EPROTO;
+				} else {
+					printf("  %s applied %s\n", names[i], o->arg);
+				}
+				if (applied_ms)
+					applied_ms[i] = (int64_t)jpath_num(j, "at_ms", NULL, 0);
+			} else if (j && fresh &&
+				   !strcmp(jpath_str(j, "bundle", "applied"), o->arg)) {
+				/* it ran this version already (a rollout that is resumed) */
+				done[i] = true;
+				left--;
+				if (applied_ms)
+					applied_ms[i] = since_ms;
+				printf("  %s runs %s\n", names[i], o->arg);
+			}
+			json_object_put(j);
+		}
+		if (!left)
+			break;
+		if (now_ms() > deadline) {
+			size_t k = 0;
+
+			if (ret)
+				return ret;
+			k += (size_t)snprintf(why, whylen, "no report of %s within %lld s from:",
+					      o->arg, (long long)o->wait_s);
+			for (size_t i = 0; i < n && k < whylen; i++)
+				if (!done[i])
+					k += (size_t)snprintf(why + k, whylen - k, " %s", names[i]);
+			return -ETIMEDOUT;
+		}
+		usleep(250000);
+	}
+	return ret;
+}
+
+/* Health after the change: each canary's rates in a report period that began after it
+ * applied, against its rates before. */
+static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[72], size_t n,
+			const double *base_drop, const double *base_inc, const int64_t *applied,
+			char *why, size_t whylen)
+{
+	int64_t deadline = now_ms() + (o->observe_s + o->wait_s) * 1000;
+	int64_t from = now_ms() + o->observe_s * 1000;
+
+	printf("  watching the canaries' health for %lld s\n", (long long)o->observe_s);
+	for (size_t i = 0; i < n; i++) {
+		for (;;) {
+			json_object *j = status_of(o, kv, names[i]);
+			double at = jpath_num(j, "at_ms", NULL, 0);
+			double period = jpath_num(j, "health", "period_s", -1);
+			double drop = jpath_num(j, "health", "drop_rate", -1);
+			double inc = jpath_num(j, "health", "incident_rate", -1);
+			json_object *dp = NULL;
+			bool dp_ok = j && json_object_object_get_ex(j, "health", &dp) &&
+				     json_object_object_get_ex(dp, "dataplane", &dp) &&
+				     json_object_get_boolean(dp);
+
+			json_object_put(j);
+			if (at >= (double)from && period > 0 &&
+			    at - period * 1000 >= (double)applied[i] && drop >= 0 && inc >= 0) {
+				printf("  %s: drops %.2f/s (before %.2f), incidents %.3f/s (before "
+				       "%.3f)\n", names[i], drop, base_drop[i], inc, base_inc[i]);
+				if (!dp_ok) {
+					snprintf(why, whylen, "%s: its data plane does not answer",
+						 names[i]);
+					return -EPROTO;
+				}
+				if (drop > base_drop[i] + o->max_drop_increase ||
+				    inc > base_inc[i] + o->max_incident_increase) {
+					snprintf(why, whylen, "%s: health regression after %s: "
+						 "drops %.2f/s (before %.2f, allowed +%.2f), "
+						 "incidents %.3f/s (before %.3f, allowed +%.3f)",
+						 names[i], o->arg, drop, base_drop[i],
+						 o->max_drop_increase, inc, base_inc[i],
+						 o->max_incident_increase);
+					return -EPROTO;
+				}
+				break;
+			}
+			if (now_ms() > deadline) {
+				snprintf(why, whylen, "%s: no health report after %s", names[i],
+					 o->arg);
+				return -ETIMEDOUT;
+			}
+			usleep(250000);
+		}
+	}
+	return 0;
+}
+
+static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
+{
+	char names[64][72], key[256], prev[128], why[1024] = "", err[512];
+	double base_drop[64], base_inc[64];
+	int64_t applied[64], t0;
+	kvStore *kv = NULL;
+	size_t nc = 0, ns;
+	uint8_t *man = NULL;
+	size_t manlen;
+	int ret = need_line(o);
+
+	if (ret)
+		return ret;
+	if (!o->arg || !lg_bundle_token_ok(o->arg)) {
+		fprintf(stderr, "linegate-fleet: rollout VERSION: a version name is needed\n");
+		return -EINVAL;
+	}
+	ret = kv_open(o, js, false, &kv);
+	if (ret)
+		return ret;
+	snprintf(key, sizeof(key), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line, o->arg);
+	ret = lg_obj_get(js, o->objects, key, LG_BUNDLE_MAX_MANIFEST, &man, &manlen, err,
+			 sizeof(err));
+	free(man);
+	if (ret) {
+		fprintf(stderr, "linegate-fleet: %s (publish it first)\n", err);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
+	ret = kv_str(kv, key, prev, sizeof(prev));
+	if (ret)
+		goto out;
+	for (const char *c = o->canary; c && *c && nc < 64;) {
+		size_t l = strcspn(c, ",");
+
+		snprintf(names[nc], 72, "%.*s", (int)(l < 71 ? l : 71), c);
+		if (!lg_bundle_token_ok(names[nc])) {
+			fprintf(stderr, "linegate-fleet: --canary: %s is not a server name\n",
+				names[nc]);
+			ret = -EINVAL;
+			goto out;
+		}
+		nc++;
+		c += l + (c[l] == ',');
+	}
+	printf("rollout %s/%s@%s (the line runs %s)\n", o->plant, o->line, o->arg,
+	       prev[0] ? prev : "no bundle yet");
+	t0 = now_ms();
+	if (nc) {
+		for (size_t i = 0; i < nc; i++) {
+			json_object *j = status_of(o, kv, names[i]);
+
+			base_drop[i] = jpath_num(j, "health", "drop_rate", 0);
+			base_inc[i] = jpath_num(j, "health", "incident_rate", 0);
+			json_object_put(j);
+			snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line,
+				 names[i]);
+			ret = kv_set(kv, key, o->arg);
+			if (ret)
+				goto out;
+		}
+		printf("canaries:");
+		for (size_t i = 0; i < nc; i++)
+			printf(" %s", names[i]);
+		printf("\n");
+		ret = wait_reports(o, kv, names, nc, t0, applied, why, sizeof(why));
+		if (!ret && o->observe_s >= 0)
+			ret = health_check(o, kv, names, nc, base_drop, base_inc, applied, why,
+					   sizeof(why));
+		if (ret) {
+			/* back to the line's version: the canary keys go, the line key stays */
+			for (size_t i = 0; i < nc; i++) {
+				snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant,
+					 o->line, names[i]);
+				kv_set(kv, key, NULL);
+			}
+			printf("stopped: %s\nrolled back: the canaries go back to %s; the other "
+			       "servers never saw %s\n", why, prev[0] ? prev : "(no bundle)",
+			       o->arg);
+			ret = -EPROTO;
+			goto out;
+		}
+	}
+	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
+	ret = kv_set(kv, key, o->arg);
+	for (size_t i = 0; !ret && i < nc; i++) {
+		snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line, names[i]);
+		ret = kv_set(kv, key, NULL);
+	}
+	if (ret)
+		goto out;
+	ns = line_servers(o, kv, names, 64);
+	printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
+	ret = wait_reports(o, kv, names, ns, t0, NULL, why, sizeof(why));
+	if (ret == -EPROTO) {
+		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
+		kv_set(kv, key, prev);
+		printf("stopped: %s\nrolled back: the line goes back to %s\n", why,
+		       prev[0] ? prev : "(no bundle)");
+	} else if (ret) {
+		printf("incomplete: %s\n", why);
+	} else {
+		printf("done: %s/%s runs %s on %zu servers (%.1f s)\n", o->plant, o->line, o->arg,
+		       ns, (double)(now_ms() - t0) / 1000.0);
+	}
+out:
+	kvStore_Destroy(kv);
+	return ret;
+}
+
+static int fleet_status(const struct fleet_opts *o, jsCtx *js)
+{
+	char names[64][72], key[256], line_ver[128];
+	kvStore *kv = NULL;
+	size_t n;
+	int ret = need_line(o);
+
+	if (!ret)
+		ret = kv_open(o, js, false, &kv);
+	if (ret)
+		return ret;
+	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
+	ret = kv_str(kv, key, line_ver, sizeof(line_ver));
+	n = ret ? 0 : line_servers(o, kv, names, 64);
+	if (!ret && !o->json)
+		printf("%s/%s: bundle %s\n%-16s %-10s %-8s %-10s %-7s %-20s %9s %9s %6s %s\n",
+		       o->plant, o->line, line_ver[0] ? line_ver : "(none)", "SERVER", "WANTED",
+		       "APPLIED", "LAST", "POLICY", "MODEL", "DROPS/S", "INCID/S", "AGE_S",
+		       "RESULT");
+	for (size_t i = 0; i < n; i++) {
+		json_object *j = status_of(o, kv, names[i]);
+		char pol[32];
+
+		if (!j)
+			continue;
+		if (o->json) {
+			printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+			json_object_put(j);
+			continue;
+		}
+		snprintf(pol, sizeof(pol), "%.0f:%.6s", jpath_num(j, "policy", "version", 0),
+			 jpath_str(j, "policy", "sha256"));
+		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s\n", names[i],
+		       jpath_str(j, "bundle", "wanted"), jpath_str(j, "bundle", "applied"),
+		       jpath_str(j, "bundle", "last"), pol, jpath_str(j, "model", NULL),
+		       jpath_num(j, "health", "drop_rate", 0),
+		       jpath_num(j, "health", "incident_rate", 0),
+		       (double)(now_ms() - (int64_t)jpath_num(j, "at_ms", NULL, 0)) / 1000.0,
+		       jpath_str(j, "bundle", "result"), jpath_str(j, "bundle", "reason")[0] ?
+		       ": " : "", jpath_str(j, "bundle", "reason"));
+		json_object_put(j);
+	}
+	kvStore_Destroy(kv);
+	return ret;
+}
+
 static const struct fleet_cmd {
 	const char *name;
 	int (*run)(const struct fleet_opts *o, jsCtx *js);
+	bool takes_arg;
 } cmds[] = {
-	{ "stream-create", stream_create },
-	{ "stream-dump", stream_dump },
+	{ "stream-create", stream_create, false },
+	{ "stream-dump", stream_dump, false },
+	{ "publish", fleet_publish, true },
+	{ "rollout", fleet_rollout, true },
+	{ "status", fleet_status, false },
 };
 
 int main(int argc, char **argv)
@@ -282,12 +956,13 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], cmds[i].name))
 			cmd = &cmds[i];
 	if (!cmd) {
-		fprintf(stderr, "linegate-fleet: %s%s (commands: stream-create, stream-dump; see "
+		fprintf(stderr, "linegate-fleet: %s%s (commands: stream-create, stream-dump, "
+			"publish, rollout, status; see "
 			"--help)\n", argc >= 2 ? "unknown command " : "a command is needed",
 			argc >= 2 ? argv[1] : "");
 		return 2;
 	}
-	if (parse_opts(argc - 1, argv + 1, &o))
+	if (parse_opts(argc - 1, argv + 1, &o, cmd->takes_arg))
 		return 2;
 	rc = connect_js(&o, &nc, &js);
 	if (!rc)

@@ -8,8 +8,13 @@
 #include <linegate/priv.h>
 #include <linegate/policy.h>
 #include <linegate/policy_diff.h>
+#include <linegate/sign.h>
 
+#include "bundle.h"
 #include "ctlproto.h"
+#ifdef LG_HAVE_NATS
+#include "fleet_watch.h"
+#endif
 #include "policy_edit.h"
 #include "registry.h"
 #include "retrain.h"
@@ -79,6 +84,23 @@ static const char usage[] =
 	"                         no capability: linegated needs none (it reads the policy and\n"
 	"                         key files, writes its state folder and audit log, and talks\n"
 	"                         to linegate's control socket, all as NAME)\n"
+	"\n"
+	"Fleet configuration over NATS JetStream (docs/fleet.md; builds with libnats only):\n"
+	"      --fleet-url URL    watch the key-value bucket at nats://HOST:PORT[,...] for this\n"
+	"                         server's bundle version (<plant>.<line>.canary.<server>, else\n"
+	"                         <plant>.<line>.bundle), fetch it from the object store, verify\n"
+	"                         its signature (models.trusted_keys) and hashes, apply it, and\n"
+	"                         report under <plant>.<line>.status.<server>; needs --state-dir\n"
+	"      --fleet-plant P, --fleet-line L\n"
+	"                         this server's plant and line (required with --fleet-url)\n"
+	"      --fleet-server S   this server's name in the bucket (default: the host name)\n"
+	"      --fleet-bucket B   the key-value bucket (default linegate-config)\n"
+	"      --fleet-objects O  the object store of bundle parts (default linegate-bundles)\n"
+	"      --fleet-tls-ca F, --fleet-tls-cert F, --fleet-tls-key F\n"
+	"                         TLS to NATS: the servers' CA, a client certificate and key\n"
+	"      --fleet-creds F    a NATS credentials (.creds) file\n"
+	"      --fleet-report MS  how often the status is reported (default 5000; health rates\n"
+	"                         are over this period); also at once after each bundle\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"At start: when the boot file has the hash it had at the last apply, the last applied\n"
@@ -148,6 +170,16 @@ struct daemon {
 	/* retraining after drift (retrain.h): the trainer, and the job that runs */
 	char train_bin[PATH_MAX];
 	struct lg_retrain retrain;
+	/* fleet configuration (docs/fleet.md; --fleet-*): the watch thread, the last bundle's
+	 * result, the version applied (kept in <state-dir>/fleet.json), health samples */
+#ifdef LG_HAVE_NATS
+	struct lg_fleet *fleet;
+	struct lg_fleet_cfg fleet_cfg;
+	int fleet_report_ms;
+	char fleet_applied[72], fleet_last[72], fleet_result[16], fleet_why[512];
+	struct timespec fleet_last_report, fleet_prev_at;
+	uint64_t fleet_prev_drop, fleet_prev_inc;
+#endif
 };
 
 static volatile sig_atomic_t got_stop, got_hup;
@@ -2508,6 +2540,335 @@ static void default_trainer(char *out, size_t len)
 	snprintf(out, len, "%s/linegate-train", dirname(self));
 }
 
+/*
+ * Fleet configuration (docs/fleet.md, "Fleet configuration and rollout"): the fleet watch
+ * thread (fleet_watch.h) fetches the bundle version this server should run; here, in
+ * linegated's own loop, it is verified (the manifest's Ed25519 signature against the running
+ * policy's models.trusted_keys, then each part's SHA-256), its model is added to the
+ * registry, its policy goes through apply_text() like any apply, and the model is
+ * activated. Every step is audited (fleet_bundle, fleet_apply, model_add, model_activate)
+ * and the result is reported back to the bucket with the server's versions and health.
+ */
+#ifdef LG_HAVE_NATS
+static void fleet_state(struct daemon *d, bool write)
+{
+	char p[PATH_MAX];
+	json_object *o;
+
+	if (!d->state_dir || spath(d, p, sizeof(p), "fleet.json"))
+		return;
+	if (write) {
+		o = json_object_new_object();
+		json_object_object_add(o, "applied", json_object_new_string(d->fleet_applied));
+		json_object_object_add(o, "last", json_object_new_string(d->fleet_last));
+		json_object_object_add(o, "result", json_object_new_string(d->fleet_result));
+		json_object_object_add(o, "reason", json_object_new_string(d->fleet_why));
+		if (write_json(p, o))
+			fprintf(stderr, "linegated: %s: cannot keep the applied bundle version\n", p);
+		json_object_put(o);
+		return;
+	}
+	o = read_json(p);
+	if (o && get_str_field(o, "applied") && lg_bundle_token_ok(get_str_field(o, "applied")))
+		snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s",
+			 get_str_field(o, "applied"));
+	/* the last bundle's verdict, for the reports after a restart */
+	if (o && get_str_field(o, "last") && lg_bundle_token_ok(get_str_field(o, "last")) &&
+	    get_str_field(o, "result") && get_str_field(o, "reason")) {
+		snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", get_str_field(o, "last"));
+		snprintf(d->fleet_result, sizeof(d->fleet_result), "%.15s",
+			 get_str_field(o, "result"));
+		snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", get_str_field(o, "reason"));
+	}
+	json_object_put(o);
+}
+
+static uint64_t stat_u64(json_object *o, const char *a, const char *b)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, a, &v))
+		return 0;
+	if (b && !json_object_object_get_ex(v, b, &v))
+		return 0;
+	return (uint64_t)json_object_get_int64(v);
+}
+
+/* The status report: versions, the last bundle's result, and health over the last period. */
+static void fleet_report(struct daemon *d)
+{
+	json_object *o = json_object_new_object(), *pol = json_object_new_object();
+	json_object *b = json_object_new_object(), *h = json_object_new_object(), *r = NULL, *st;
+	struct timespec now, wall;
+	char hex[65], wanted[72], why[256];
+	bool connected;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	d->fleet_last_report = now;
+	running_hex(d, hex);
+	lg_fleet_wanted(d->fleet, wanted, sizeof(wanted), &connected);
+	json_object_object_add(o, "server", json_object_new_string(d->fleet_cfg.server));
+	json_object_object_add(o, "plant", json_object_new_string(d->fleet_cfg.plant));
+	json_object_object_add(o, "line", json_object_new_string(d->fleet_cfg.line));
+	json_object_object_add(o, "at_ms", json_object_new_int64((int64_t)wall.tv_sec * 1000 +
+								  wall.tv_nsec / 1000000));
+	json_object_object_add(pol, "version", json_object_new_int64(d->version));
+	json_object_object_add(pol, "sha256", json_object_new_string(hex));
+	json_object_object_add(o, "policy", pol);
+	json_object_object_add(o, "model", json_object_new_string(d->have_reg ? d->reg.active :
+								    ""));
+	json_object_object_add(b, "wanted", json_object_new_string(wanted));
+	json_object_object_add(b, "applied", json_object_new_string(d->fleet_applied));
+	json_object_object_add(b, "last", json_object_new_string(d->fleet_last));
+	json_object_object_add(b, "result", json_object_new_string(d->fleet_result));
+	json_object_object_add(b, "reason", json_object_new_string(d->fleet_why));
+	json_object_object_add(o, "bundle", b);
+	/* Health: the data plane's counters, and their rates since the last report. */
+	ret = dp_call_t(d, cmd_req("stats"), DP_LOOK_TIMEOUT_MS, &r, why, sizeof(why));
+	json_object_object_add(h, "dataplane", json_object_new_boolean(!ret));
+	if (!ret && json_object_object_get_ex(r, "stats", &st)) {
+		uint64_t drop = stat_u64(st, "dropped", NULL), inc = stat_u64(st, "incidents",
+									       "opened");
+		double s = (double)ms_since(&d->fleet_prev_at, &now) / 1000.0;
+
+		json_object_object_add(h, "dropped", json_object_new_uint64(drop));
+		json_object_object_add(h, "incidents", json_object_new_uint64(inc));
+		json_object_object_add(h, "alerts", json_object_new_uint64(stat_u64(st, "alerts",
+										     NULL)));
+		if (d->fleet_prev_at.tv_sec && s > 0 && drop >= d->fleet_prev_drop &&
+		    inc >= d->fleet_prev_inc) {
+			json_object_object_add(h, "period_s", json_object_new_double(s));
+			json_object_object_add(h, "drop_rate", json_object_new_double(
+				(double)(drop - d->fleet_prev_drop) / s));
+			json_object_object_add(h, "incident_rate", json_object_new_double(
+				(double)(inc - d->fleet_prev_inc) / s));
+		}
+		d->fleet_prev_drop = drop;
+		d->fleet_prev_inc = inc;
+		d->fleet_prev_at = now;
+	}
+	json_object_put(r);
+	json_object_object_add(o, "health", h);
+	lg_fleet_report(d->fleet, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+/* Verify the fetched bundle's manifest and parts; m is filled on success. */
+static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
+			struct lg_bundle_manifest *m, char *why, size_t whylen)
+{
+	char p[PATH_MAX + 128], *text, *part;
+	uint8_t sig[64];
+	size_t len, plen;
+	int ret;
+
+	snprintf(p, sizeof(p), "%s/manifest.sig", ft->dir);
+	ret = lg_hex_read_file(p, sig, sizeof(sig));
+	if (ret) {
+		snprintf(why, whylen, "manifest.sig is not 128 hex digits: refused");
+		return -EKEYREJECTED;
+	}
+	snprintf(p, sizeof(p), "%s/manifest.json", ft->dir);
+	ret = lg_read_file(p, &text, &len);
+	if (ret) {
+		snprintf(why, whylen, "%.900s: %s", p, strerror(-ret));
+		return ret;
+	}
+	ret = lg_bundle_verify(text, len, sig, (const uint8_t (*)[32])d->running.model_keys,
+			       d->running.nmodel_keys, m, why, whylen);
+	free(text);
+	if (ret)
+		return ret;
+	/* A signed bundle of another line or version is not this one (a replay). */
+	if (strcmp(m->plant, d->fleet_cfg.plant) || strcmp(m->line, d->fleet_cfg.line) ||
+	    strcmp(m->version, ft->version)) {
+		snprintf(why, whylen, "the manifest is for %s/%s@%s, not %s/%s@%s: refused",
+			 m->plant, m->line, m->version, d->fleet_cfg.plant, d->fleet_cfg.line,
+			 ft->version);
+		return -EKEYREJECTED;
+	}
+	for (size_t i = 0; i < m->nparts; i++) {
+		snprintf(p, sizeof(p), "%s/%s", ft->dir, m->parts[i].name);
+		ret = lg_read_file(p, &part, &plen);
+		if (ret) {
+			snprintf(why, whylen, "part %s: %s", m->parts[i].name, strerror(-ret));
+			return ret;
+		}
+		ret = lg_bundle_check_part(&m->parts[i], part, plen, why, whylen);
+		free(part);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
+{
+	char why[1024] = "", detail[256], ref[160] = "", p[PATH_MAX + 128], *text = NULL;
+	char have[LG_PATH_MAX * 3];
+	const char *result = "refused";
+	struct lg_bundle_manifest m;
+	uint8_t h[32];
+	size_t len;
+	int ret = ft->err;
+
+	snprintf(detail, sizeof(detail), "bundle %s/%s@%s", d->fleet_cfg.plant,
+		 d->fleet_cfg.line, ft->version);
+	if (ret) {
+		/* A fetch is tried again every 10 s: one audit line while it fails alike. */
+		if (!strcmp(d->fleet_last, ft->version) && !strcmp(d->fleet_result, "failed") &&
+		    !strncmp(d->fleet_why, ft->why, sizeof(d->fleet_why) - 1))
+			return;
+		snprintf(why, sizeof(why), "%s", ft->why);
+		result = "failed";
+		goto out;
+	}
+	ret = fleet_verify(d, ft, &m, why, sizeof(why));
+	if (ret)
+		goto out;
+	audit_event(d, "fleet", "fleet_bundle", "verified", NULL, detail);
+	if (m.model_file[0]) {
+		snprintf(ref, sizeof(ref), "%s@%s", m.model_name, m.version);
+		if (!registry_ready(d, why, sizeof(why))) {
+			ret = -ENOENT;
+			goto out;
+		}
+		snprintf(p, sizeof(p), "%s/%s", ft->dir, m.model_file);
+		/* A version already in the registry (a rollback to it) is not added twice. */
+		if (lg_registry_path(&d->reg, ref, have, sizeof(have), why, sizeof(why))) {
+			ret = lg_registry_add(&d->reg, &d->running, m.model_name, m.version, p,
+					      why, sizeof(why));
+			audit_event(d, "fleet", "model_add", ret ? "refused" : "ok", NULL,
+				    ret ? why : ref);
+			if (ret)
+				goto out;
+		}
+	}
+	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
+	ret = lg_read_file(p, &text, &len);
+	if (ret) {
+		snprintf(why, sizeof(why), "%.900s: %s", p, strerror(-ret));
+		goto out;
+	}
+	SHA256((const unsigned char *)text, len, h);
+	if (d->have_running && !memcmp(h, d->running.hash, 32)) {
+		snprintf(why, sizeof(why), "the policy is the running one: nothing to apply");
+	} else {
+		/* Relative paths in the bundle's policy resolve as in the boot file's. */
+		ret = apply_text(d, text, len, d->policy_path, "fleet", "fleet_apply", detail,
+				 false, 0, NULL, why, sizeof(why));
+		/* The error is in the bundle's part, not in the boot file it is named after. */
+		if (ret && !strncmp(why, d->policy_path, strlen(d->policy_path)) &&
+		    why[strlen(d->policy_path)] == ':') {
+			char tail[1024];
+
+			snprintf(tail, sizeof(tail), "%s", why + strlen(d->policy_path));
+			snprintf(why, sizeof(why), "%.100s%.900s", m.policy, tail);
+		}
+		if (ret)
+			goto out;
+	}
+	if (ref[0] && strcmp(ref, d->reg.active)) {
+		char mwhy[512];
+
+		ret = push_models(d, ref, d->reg.shadow, mwhy, sizeof(mwhy));
+		if (!ret)
+			ret = lg_registry_set_active(&d->reg, ref, true, mwhy, sizeof(mwhy));
+		audit_event(d, "fleet", "model_activate", ret ? "refused" : "ok", NULL,
+			    ret ? mwhy : ref);
+		if (ret) {
+			snprintf(why, sizeof(why), "policy applied, model %s refused: %s", ref,
+				 mwhy);
+			result = "failed";
+			goto out;
+		}
+	}
+	result = "applied";
+	snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s", ft->version);
+out:
+	free(text);
+	snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", ft->version);
+	snprintf(d->fleet_result, sizeof(d->fleet_result), "%s", result);
+	snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", why);
+	fleet_state(d, true);
+	{
+		char adetail[1400];
+
+		snprintf(adetail, sizeof(adetail), "%s: %s", detail, why);
+		audit_event(d, "fleet", "fleet_bundle", result, d->have_running &&
+			    !strcmp(result, "applied") ? d->running.hash : NULL, adetail);
+	}
+	fprintf(stderr, "linegated: fleet %s: %s%s%s\n", detail, result, why[0] ? ": " : "", why);
+	fleet_report(d);
+}
+
+/* A fetched bundle's folder, once judged: the registry holds its own copy of the model. */
+static void fleet_clean(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+
+	if (!dh)
+		return;
+	while ((e = readdir(dh)))
+		if (e->d_type == DT_REG)
+			unlinkat(dirfd(dh), e->d_name, 0);
+	closedir(dh);
+	rmdir(dir);
+}
+
+static void fleet_tick(struct daemon *d, bool readable)
+{
+	struct lg_fleet_fetch ft;
+	struct timespec now;
+
+	if (!d->fleet)
+		return;
+	if (readable && lg_fleet_take(d->fleet, &ft)) {
+		fleet_apply(d, &ft);
+		if (ft.dir[0])
+			fleet_clean(ft.dir);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ms_since(&d->fleet_last_report, &now) >= d->fleet_report_ms)
+		fleet_report(d);
+}
+#endif
+
+/* The --fleet-* options: names usable as key tokens, a TLS certificate with its key. */
+static int fleet_args_check(const char *url, const char *plant, const char *line,
+			    const char *server, const char *bucket, const char *objects,
+			    const char *cert, const char *key, const char *ca)
+{
+	const char *const names[][2] = { { "--fleet-plant", plant }, { "--fleet-line", line },
+					 { "--fleet-server", server },
+					 { "--fleet-bucket", bucket },
+					 { "--fleet-objects", objects } };
+
+	if (!url)
+		return 0;
+#ifndef LG_HAVE_NATS
+	fprintf(stderr, "linegated: --fleet-url: this linegated was built without NATS "
+		"(meson -Dnats=enabled, libnats-dev)\n");
+	return -ENOTSUP;
+#endif
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!names[i][1] || !lg_bundle_token_ok(names[i][1])) {
+			fprintf(stderr, "linegated: %s %s: needed with --fleet-url, letters, "
+				"digits, _ and - (at most 64)\n", names[i][0],
+				names[i][1] ? names[i][1] : "(missing)");
+			return -EINVAL;
+		}
+	if (!cert != !key || (cert && !ca)) {
+		fprintf(stderr, "linegated: --fleet-tls-cert and --fleet-tls-key go together, "
+			"with --fleet-tls-ca\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -2522,6 +2883,17 @@ int main(int argc, char **argv)
 		{ "settle", required_argument, NULL, 'T' },
 		{ "trainer", required_argument, NULL, 1 },
 		{ "user", required_argument, NULL, 2 },
+		{ "fleet-url", required_argument, NULL, 20 },
+		{ "fleet-plant", required_argument, NULL, 21 },
+		{ "fleet-line", required_argument, NULL, 22 },
+		{ "fleet-server", required_argument, NULL, 23 },
+		{ "fleet-bucket", required_argument, NULL, 24 },
+		{ "fleet-objects", required_argument, NULL, 25 },
+		{ "fleet-tls-ca", required_argument, NULL, 26 },
+		{ "fleet-tls-cert", required_argument, NULL, 27 },
+		{ "fleet-tls-key", required_argument, NULL, 28 },
+		{ "fleet-creds", required_argument, NULL, 29 },
+		{ "fleet-report", required_argument, NULL, 30 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2537,6 +2909,12 @@ int main(int argc, char **argv)
 	uint64_t open_seq = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct timespec last_check = { 0 };
+	struct fleet_args {
+		const char *url, *plant, *line, *server, *bucket, *objects, *ca, *cert, *key;
+		const char *creds;
+		long report_ms;
+	} fa = { .bucket = "linegate-config", .objects = "linegate-bundles", .report_ms = 5000 };
+	char host[72] = "";
 
 	d.started = time(NULL);
 	d.audit = stderr;
@@ -2561,6 +2939,27 @@ int main(int argc, char **argv)
 			}
 			user = optarg;
 			break;
+		case 20: fa.url = optarg; break;
+		case 21: fa.plant = optarg; break;
+		case 22: fa.line = optarg; break;
+		case 23: fa.server = optarg; break;
+		case 24: fa.bucket = optarg; break;
+		case 25: fa.objects = optarg; break;
+		case 26: fa.ca = optarg; break;
+		case 27: fa.cert = optarg; break;
+		case 28: fa.key = optarg; break;
+		case 29: fa.creds = optarg; break;
+		case 30: {
+			char *end;
+
+			fa.report_ms = strtol(optarg, &end, 10);
+			if (!optarg[0] || *end || fa.report_ms < 100 || fa.report_ms > 3600000) {
+				fprintf(stderr, "linegated: --fleet-report %s: milliseconds, 100 to "
+					"3600000\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'a': audit_path = optarg; break;
 		case 's': d.state_dir = optarg; break;
 		case 'i': interval = atoi(optarg); break;
@@ -2593,6 +2992,11 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (!fa.server && !gethostname(host, sizeof(host) - 1))
+		fa.server = host;
+	if (fleet_args_check(fa.url, fa.plant, fa.line, fa.server, fa.bucket, fa.objects,
+			     fa.cert, fa.key, fa.ca))
+		return 2;
 	/* Nothing is opened or made before: every file linegated makes belongs to the user. */
 	if (user) {
 		if (lg_priv_drop(&run_as, NULL, 0, msg, sizeof(msg))) {
@@ -2629,6 +3033,33 @@ int main(int argc, char **argv)
 		d.have_reg = true;
 		restore_models(&d);
 	}
+#ifdef LG_HAVE_NATS
+	if (fa.url) {
+		char fdir[PATH_MAX];
+
+		if (!d.state_dir || snprintf(fdir, sizeof(fdir), "%s/fleet", d.state_dir) >=
+		    (int)sizeof(fdir)) {
+			fprintf(stderr, "linegated: --fleet-url needs a --state-dir\n");
+			return 1;
+		}
+		fleet_state(&d, false);
+		d.fleet_cfg = (struct lg_fleet_cfg){ .url = fa.url, .plant = fa.plant,
+			.line = fa.line, .server = fa.server, .bucket = fa.bucket,
+			.objects = fa.objects, .tls_ca = fa.ca, .tls_cert = fa.cert,
+			.tls_key = fa.key, .creds = fa.creds, .dir = fdir,
+			.applied = d.fleet_applied };
+		d.fleet_report_ms = (int)fa.report_ms;
+		if (lg_fleet_start(&d.fleet, &d.fleet_cfg, msg, sizeof(msg))) {
+			fprintf(stderr, "linegated: fleet: %s\n", msg);
+			return 1;
+		}
+		/* cfg's strings point into argv and host, which live as long as main */
+		d.fleet_cfg.dir = NULL;
+		fprintf(stderr, "linegated: fleet: %s, key %s.%s.bundle in bucket %s, server %s, "
+			"applied bundle %s\n", fa.url, fa.plant, fa.line, fa.bucket, fa.server,
+			d.fleet_applied[0] ? d.fleet_applied : "(none)");
+	}
+#endif
 	lfd = lg_ctl_listen(d.socket_path, 0660, srv.has_group ? srv.group : (gid_t)-1);
 	if (lfd < 0) {
 		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
@@ -2643,11 +3074,15 @@ int main(int argc, char **argv)
 		d.ino_wd >= 0 ? "inotify" : "poll");
 
 	while (!got_stop) {
-		struct pollfd pfd[2] = { { .fd = lfd, .events = POLLIN },
-					 { .fd = d.ino_fd, .events = POLLIN } };
+		struct pollfd pfd[3] = { { .fd = lfd, .events = POLLIN },
+					 { .fd = d.ino_fd, .events = POLLIN },
+					 { .fd = -1, .events = POLLIN } };
 		struct timespec now;
 
-		if (poll(pfd, 2, 100) > 0) {
+#ifdef LG_HAVE_NATS
+		pfd[2].fd = d.fleet ? lg_fleet_fd(d.fleet) : -1;
+#endif
+		if (poll(pfd, 3, 100) > 0) {
 			if (pfd[0].revents & POLLIN) {
 				int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -2669,6 +3104,9 @@ int main(int argc, char **argv)
 			if (apply_file(&d, "sighup", msg, sizeof(msg)))
 				fprintf(stderr, "linegated: kept the running policy: %s\n", msg);
 		}
+#ifdef LG_HAVE_NATS
+		fleet_tick(&d, pfd[2].revents & POLLIN);
+#endif
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		watch_settle(&d, &now);
 		if (ms_since(&last_check, &now) >= interval) {
@@ -2692,6 +3130,9 @@ int main(int argc, char **argv)
 		retrain_env(&d, &e, model, cands);
 		lg_retrain_stop(&d.retrain, &e);
 	}
+#ifdef LG_HAVE_NATS
+	lg_fleet_stop(d.fleet);
+#endif
 	close(lfd);
 	unlink(d.socket_path);
 	if (d.ino_fd >= 0)

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/* linegated's fleet watch thread (fleet_watch.h, docs/fleet.md). */
+#include "fleet_watch.h"
+#include "bundle.h"
+#include "ctlproto.h"
+#include "objstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Bundle parts are held in memory once while fetched: a bound on what a bucket may push. */
+#define FLEET_MAX_PART (512u << 20)
+#define FLEET_LOOK_MS 1000
+
+struct lg_fleet {
+	struct lg_fleet_cfg cfg;
+	char url[1024], plant[72], line[72], server[72], bucket[72], objects[72], dir[PATH_MAX];
+	char tls_ca[PATH_MAX], tls_cert[PATH_MAX], tls_key[PATH_MAX], creds[PATH_MAX];
+	pthread_t thread;
+	int pipe[2];
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	/* under lock */
+	bool ready, connected;
+	struct lg_fleet_fetch fetch;
+	char wanted[72], handled[72];
+	char *report;
+};
+
+static void msleep_locked(struct lg_fleet *f, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&f->wake, &f->lock, &ts);
+}
+
+static int connect_nats(struct lg_fleet *f, natsConnection **nc)
+{
+	natsOptions *o = NULL;
+	natsStatus s = natsOptions_Create(&o);
+
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(o, f->url);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(o, 2000);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(o, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(o, 500);
+	if (s == NATS_OK && f->tls_ca[0]) {
+		s = natsOptions_SetSecure(o, true);
+		if (s == NATS_OK)
+			s = natsOptions_LoadCATrustedCertificates(o, f->tls_ca);
+		if (s == NATS_OK && f->tls_cert[0])
+			s = natsOptions_LoadCertificatesChain(o, f->tls_cert, f->tls_key);
+	}
+	if (s == NATS_OK && f->creds[0])
+		s = natsOptions_SetUserCredentialsFromFiles(o, f->creds, NULL);
+	if (s == NATS_OK)
+		s = natsConnection_Connect(nc, o);
+	natsOptions_Destroy(o);
+	return s == NATS_OK ? 0 : -EIO;
+}
+
+/* The value of key, "" when absent or deleted; -EIO when the bucket did not answer. */
+static int kv_get(kvStore *kv, const char *key, char *out, size_t len)
+{
+	kvEntry *e = NULL;
+	natsStatus s = kvStore_Get(&e, kv, key);
+
+	out[0] = '\0';
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK)
+		return -EIO;
+	if (kvEntry_Operation(e) == kvOp_Put)
+		snprintf(out, len, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));
+	kvEntry_Destroy(e);
+	/* a value that is not a version token is no version: linegated is told why */
+	return 0;
+}
+
+static int write_file(const char *dir, const char *name, const uint8_t *buf, size_t len)
+{
+	char path[PATH_MAX + 128];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = lg_write_all(fd, (const char *)buf, len);
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd_path[PATH_MAX + 160];
+	static const char *const names[] = {"manifest.json", "manifest.sig"};
+
+	/* Only what a fetch writes: the manifest, its signature and part names (no '/'). */
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(cmd_path, sizeof(cmd_path), "%s/%s", dir, names[i]);
+		unlink(cmd_path);
+	}
+}
+
+/* Fetch version ver into f->dir/<ver>: manifest, signature, then each part it names. */
+static int fetch(struct lg_fleet *f, jsCtx *js, const char *ver, char *dir, size_t dirlen,
+		 char *why, size_t whylen)
+{
+	char obj[512], err[512];
+	struct lg_bundle_manifest m;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	snprintf(dir, dirlen, "%.3900s/%.64s", f->dir, ver);
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(why, whylen, "%.400s: %s", dir, strerror(errno));
+		return ret;
+	}
+	rm_dir(dir);
+	snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.json", f->plant, f->line, ver);
+	ret = lg_obj_get(js, f->objects, obj, LG_BUNDLE_MAX_MANIFEST, &buf, &len, err, sizeof(err));
+	if (!ret)
+		ret = write_file(dir, "manifest.json", buf, len);
+	if (!ret)
+		/* unverified here: only to know the parts' names; linegated verifies */
+		ret = lg_bundle_manifest_parse((const char *)buf, len, &m, err, sizeof(err));
+	free(buf);
+	buf = NULL;
+	if (!ret) {
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/manifest.sig", f->plant, f->line,
+			 ver);
+		ret = lg_obj_get(js, f->objects, obj, 4096, &buf, &len, err, sizeof(err));
+		if (!ret)
+			ret = write_file(dir, "manifest.sig", buf, len);
+		free(buf);
+		buf = NULL;
+	}
+	for (size_t i = 0; !ret && i < m.nparts; i++) {
+		snprintf(obj, sizeof(obj), "%.64s.%.64s.%.64s/%s", f->plant, f->line, ver,
+			 m.parts[i].name);
+		ret = lg_obj_get(js, f->objects, obj, FLEET_MAX_PART, &buf, &len, err, sizeof(err));
+		if (!ret)
+			ret = write_file(dir, m.parts[i].name, buf, len);
+		free(buf);
+		buf = NULL;
+	}
+	if (ret)
+		snprintf(why, whylen, "bundle %.64s: %.400s", ver, err);
+	return ret;
+}
+
+static void *run(void *arg)
+{
+	struct lg_fleet *f = arg;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	kvStore *kv = NULL;
+	char line_key[256], own_key[256], status_key[256], failed[72] = "";
+	struct timespec failed_at = {0};
+
+	snprintf(line_key, sizeof(line_key), "%s.%s.bundle", f->plant, f->line);
+	snprintf(own_key, sizeof(own_key), "%s.%s.canary.%s", f->plant, f->line, f->server);
+	snprintf(status_key, sizeof(status_key), "%s.%s.status.%s", f->plant, f->line, f->server);
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		char own[128], all[128], wanted[72], handled[72], dir[PATH_MAX], why[512];
+		char *report;
+		struct timespec now;
+		bool busy;
+		int ret;
+
+		pthread_mutex_unlock(&f->lock);
+		if (!nc && connect_nats(f, &nc))
+			nc = NULL;
+		if (nc && !js && natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
+			js = NULL;
+		if (js && !kv && js_KeyValue(&kv, js, f->bucket) != NATS_OK)
+			kv = NULL;
+		ret = kv ? kv_get(kv, own_key, own, sizeof(own)) : -EIO;
+		if (!ret)
+			ret = kv_get(kv, line_key, all, sizeof(all));
+		pthread_mutex_lock(&f->lock);
+		f->connected = !ret;
+		report = f->report;
+		f->report = NULL;
+		if (!ret)
+			snprintf(f->wanted, sizeof(f->wanted), "%.64s", own[0] ? own : all);
+		snprintf(wanted, sizeof(wanted), "%s", f->wanted);
+		snprintf(handled, sizeof(handled), "%s", f->handled);
+		busy = f->ready;
+		pthread_mutex_unlock(&f->lock);
+		if (report) {
+			if (kv)
+				kvStore_PutString(NULL, kv, status_key, report);
+			free(report);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		/* a failed fetch is tried again every 10 s (the objects may come after the key) */
+		if (!ret && wanted[0] && strcmp(wanted, handled) && !busy &&
+		    (strcmp(failed, wanted) || now.tv_sec - failed_at.tv_sec >= 10)) {
+			int fr;
+
+			why[0] = '\0';
+			fr = lg_bundle_token_ok(wanted)
+				 ? fetch(f, js, wanted, dir, sizeof(dir), why, sizeof(why))
+				 : -EINVAL;
+			if (fr == -EINVAL && !why[0])
+				snprintf(why, sizeof(why),
+					 "the wanted version \"%.64s\" is not a "
+					 "version name",
+					 wanted);
+			if (fr) {
+				snprintf(failed, sizeof(failed), "%s", wanted);
+				failed_at = now;
+			}
+			pthread_mutex_lock(&f->lock);
+			memset(&f->fetch, 0, sizeof(f->fetch));
+			snprintf(f->fetch.version, sizeof(f->fetch.version), "%s", wanted);
+			snprintf(f->fetch.dir, sizeof(f->fetch.dir), "%s", fr ? "" : dir);
+			snprintf(f->fetch.why, sizeof(f->fetch.why), "%s", why);
+			f->fetch.err = fr;
+			f->ready = true;
+			pthread_mutex_unlock(&f->lock);
+			if (write(f->pipe[1], "f", 1) < 0) {
+				/* the pipe is full: linegated has a wake-up to read already */
+			}
+		}
+		pthread_mutex_lock(&f->lock);
+		if (!f->stop && !f->report)
+			msleep_locked(f, FLEET_LOOK_MS);
+	}
+	pthread_mutex_unlock(&f->lock);
+	kvStore_Destroy(kv);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	return NULL;
+}
+
+int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *err, size_t errlen)
+{
+	struct lg_fleet *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	snprintf(f->url, sizeof(f->url), "%s", cfg->url);
+	snprintf(f->plant, sizeof(f->plant), "%s", cfg->plant);
+	snprintf(f->line, sizeof(f->line), "%s", cfg->line);
+	snprintf(f->server, sizeof(f->server), "%s", cfg->server);
+	snprintf(f->bucket, sizeof(f->bucket), "%s", cfg->bucket);
+	snprintf(f->objects, sizeof(f->objects), "%s", cfg->objects);
+	snprintf(f->dir, sizeof(f->dir), "%s", cfg->dir);
+	snprintf(f->tls_ca, sizeof(f->tls_ca), "%s", cfg->tls_ca ? cfg->tls_ca : "");
+	snprintf(f->tls_cert, sizeof(f->tls_cert), "%s", cfg->tls_cert ? cfg->tls_cert : "");
+	snprintf(f->tls_key, sizeof(f->tls_key), "%s", cfg->tls_key ? cfg->tls_key : "");
+	snprintf(f->creds, sizeof(f->creds), "%s", cfg->creds ? cfg->creds : "");
+	snprintf(f->handled, sizeof(f->handled), "%s", cfg->applied ? cfg->applied : "");
+	if (mkdir(f->dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", f->dir, strerror(errno));
+		free(f);
+		return -errno;
+	}
+	if (pipe2(f->pipe, O_CLOEXEC | O_NONBLOCK)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		free(f);
+		return -EMFILE;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->wake, NULL);
+	if (pthread_create(&f->thread, NULL, run, f)) {
+		snprintf(err, errlen, "cannot start the fleet thread");
+		close(f->pipe[0]);
+		close(f->pipe[1]);
+		free(f);
+		return -EAGAIN;
+	}
+	*out = f;
+	return 0;
+}
+
+int lg_fleet_fd(const struct lg_fleet *f)
+{
+	return f->pipe[0];
+}
+
+bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out)
+{
+	char b[64];
+	bool got;
+
+	while (read(f->pipe[0], b, sizeof(b)) > 0)
+		;
+	pthread_mutex_lock(&f->lock);
+	got = f->ready;
+	if (got) {
+		*out = f->fetch;
+		f->ready = false;
+		if (!out->err)
+			snprintf(f->handled, sizeof(f->handled), "%s", out->version);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return got;
+}
+
+void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected)
+{
+	pthread_mutex_lock(&f->lock);
+	snprintf(out, len, "%s", f->wanted);
+	*connected = f->connected;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void lg_fleet_report(struct lg_fleet *f, const char *json)
+{
+	char *c = strdup(json);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&f->lock);
+	free(f->report);
+	f->report = c;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void lg_fleet_stop(struct lg_fleet *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	close(f->pipe[0]);
+	close(f->pipe[1]);
+	free(f->report);
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->wake);
+	free(f);
+	nats_Close();
+}

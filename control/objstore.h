@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A JetStream object store, in the layout nats-server 2.9 and the nats CLI use (libnats
+ * 3.4 has no object store API): stream OBJ_<bucket> over $O.<bucket>.C.> (chunks) and
+ * $O.<bucket>.M.> (one meta message per object, a rollup, subject = base64url(name)).
+ * Only what the fleet needs: create the bucket, put an object, get one into memory.
+ */
+#ifndef LINEGATE_OBJSTORE_H
+#define LINEGATE_OBJSTORE_H
+
+#include <nats/nats.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LG_OBJ_CHUNK 131072
+
+/* Make the bucket (file storage, replicas) or find it there. */
+int lg_obj_bucket(jsCtx *js, const char *bucket, int replicas, char *err, size_t errlen);
+/* Put name (replacing an older object of that name: the meta is a rollup). */
+int lg_obj_put(jsCtx *js, const char *bucket, const char *name, const void *buf, size_t len,
+	       char *err, size_t errlen);
+/*
+ * Get name into *out (malloc'd; *len bytes), at most max bytes: its chunks' count, size and
+ * SHA-256 must be the meta's. -ENOENT when there is no such object (or it was deleted).
+ */
+int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint8_t **out,
+	       size_t *len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Fleet configuration and rollout (docs/fleet.md) against a real nats-server -js on a free
+# loopback port: three line servers (linegate in its own network namespace, linegated in
+# the host's, each with its own state folder and sockets) watch the key-value bucket;
+# linegate-fleet publishes signed bundles to the object store and rolls them out.
+#  1. a signed bundle goes to the canary (s1) first, then to all: every server's linegated
+#     and data plane run its policy (exact SHA-256), each reported in the bucket;
+#  2. a bundle signed by a key no server trusts, rolled out to the whole line: refused by
+#     every server, each report says why (the rollout prints each), the line goes back to
+#     v1, nothing changed;
+#  3. a bundle whose policy does not validate: refused by the canary (its reason names
+#     policy.yaml's line and column), rolled back; s2 and s3 never fetch it (their reports
+#     never name it, their audit logs never mention it) and run v1's policy throughout;
+#  4. a bundle with a signed model: registered as fleet@v4 and activated on all three
+#     (the data plane runs it);
+#  5. a health regression on the canary (v5 drops a device whose frames keep coming, so its
+#     drop rate grows past --max-drop-increase): rolled back, the canary runs v4 again;
+#  6. a restarted linegated remembers the bundle it applied and does not apply it again;
+#     every linegated stops with status 0.
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+FLEET=$LG_BUILD/control/linegate-fleet
+[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_tmp
+T=$LG_TMP
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL=nats://127.0.0.1:$PORT
+nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$T/js" > "$T/nats.log" 2>&1 &
+LG_PIDS="$LG_PIDS $!"
+lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
+	lg_fail "nats-server did not start: $(tail -5 "$T/nats.log")"
+LINE=(--url "$URL" --plant north --line line7)
+KEY=$LG_SOURCE/control/defaults/demo-signing.key
+NS=lgfleet$$
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# The line's policy (each server resolves keys/ and models/ beside its own boot file).
+sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
+    -e "s#source: 10.77.0.2#source: 127.0.0.1#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
+    -e "s#^  jsonl: .*#  jsonl: out.jsonl#" \
+    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/base.yaml"
+
+# start_d S: linegated of server S, watching the bucket (its pid in D_s1, D_s2, D_s3)
+start_d() {
+	"$LG_BIN_D" -p "$T/$1/policy.yaml" -S "$T/$1/d.sock" -d "$T/$1/dp.sock" \
+		-a "$T/$1/audit.jsonl" -s "$T/$1/state" --fleet-url "$URL" --fleet-plant north \
+		--fleet-line line7 --fleet-server $1 --fleet-report 1000 2>> "$T/$1/d.err" &
+	LG_PIDS="$LG_PIDS $!"
+	eval "D_$1=$!"
+	lg_wait_for 5 test -S "$T/$1/d.sock" || lg_fail "linegated $1 did not start: $(cat "$T/$1/d.err")"
+}
+for s in s1 s2 s3; do
+	mkdir -p "$T/$s"
+	cp "$T/base.yaml" "$T/$s/policy.yaml"
+	lg_keys "$T/$s"
+	ip netns add "$NS$s" || lg_skip "cannot create network namespaces here"
+	LG_CLEANUP_NS="${LG_CLEANUP_NS:-} $NS$s"
+	ip -n "$NS$s" link set lo up
+	STATE_DIRECTORY=$T/$s/dp-state ip netns exec "$NS$s" "$LG_BIN_DP" -p "$T/$s/policy.yaml" \
+		-B 127.0.0.1 -c "$T/$s/dp.sock" -s "$T/$s/stats.json" 2> "$T/$s/dp.err" &
+	LG_PIDS="$LG_PIDS $!"
+	lg_wait_for 5 test -S "$T/$s/dp.sock" || lg_fail "linegate $s did not start: $(cat "$T/$s/dp.err")"
+	start_d $s
+done
+
+# running S: "<linegated's policy sha256> <the data plane's>"
+running() {
+	python3 - "$T/$1" <<'PY'
+import sys, lgsock
+d = sys.argv[1]
+a = lgsock.call(d + "/d.sock", {"cmd": "status"})
+b = lgsock.call(d + "/dp.sock", {"cmd": "status"})
+print(a["policy_sha256"], b["policy_sha256"])
+PY
+}
+# report S FIELD: a field of S's report in the bucket ("bundle.result", "policy.sha256", ...)
+report() {
+	"$FLEET" status "${LINE[@]}" --json > "$T/status.jsonl" || lg_fail "fleet status failed"
+	python3 - "$T/status.jsonl" "$1" "$2" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["server"] == sys.argv[2]:
+        v = r
+        for k in sys.argv[3].split("."):
+            v = v[k]
+        print(v)
+PY
+}
+B0=$(sha "$T/base.yaml")
+for s in s1 s2 s3; do
+	[ "$(running $s)" = "$B0 $B0" ] || lg_fail "$s does not run the boot policy: $(running $s)"
+done
+
+# --- 1. signed bundle: canary, then all ---
+mkdir -p "$T/v1"
+{ cat "$T/base.yaml"; echo "# fleet bundle v1"; } > "$T/v1/policy.yaml"
+"$FLEET" publish "$T/v1" "${LINE[@]}" --version v1 --key "$KEY" > "$T/pub1.txt" ||
+	lg_fail "publish v1 failed: $(cat "$T/pub1.txt")"
+grep -q "published north/line7@v1: policy.yaml" "$T/pub1.txt" || lg_fail "publish said: $(cat "$T/pub1.txt")"
+rc=0; "$FLEET" publish "$T/v1" "${LINE[@]}" --version v1 --key "$KEY" > /dev/null 2> "$T/pub1b.err" || rc=$?
+[ $rc = 1 ] && grep -q "published already" "$T/pub1b.err" || lg_fail "a second v1 was not refused ($rc): $(cat "$T/pub1b.err")"
+# each server must have reported once before a rollout (the rollout lists the line's servers)
+for s in s1 s2 s3; do
+	lg_wait_value 10 $s report $s server > /dev/null || lg_fail "$s never reported"
+done
+rc=0; "$FLEET" rollout v1 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll1.txt" 2>&1 || rc=$?
+cat "$T/roll1.txt"
+[ $rc = 0 ] || lg_fail "rollout v1 failed ($rc)"
+grep -q "done: north/line7 runs v1 on 3 servers (" "$T/roll1.txt" || lg_fail "rollout v1 did not finish"
+# the canary applied before the others were asked
+python3 - "$T" <<'PY' || lg_fail "the canary was not first"
+import json, sys
+T = sys.argv[1]
+def applied(s):
+    for l in open(f"{T}/{s}/audit.jsonl"):
+        a = json.loads(l)
+        if a["what"] == "fleet_bundle" and a.get("result") == "applied" and "@v1" in a["detail"]:
+            return a["seq"], a["time"]
+t1 = applied("s1")[1]
+assert all(applied(s)[1] >= t1 for s in ("s2", "s3")), [applied(s) for s in ("s1", "s2", "s3")]
+PY
+B1=$(sha "$T/v1/policy.yaml")
+for s in s1 s2 s3; do
+	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s does not run v1: $(running $s)"
+	lg_wait_value 10 "$B1" report $s policy.sha256 || lg_fail "$s reports another policy"
+	[ "$(report $s bundle.applied)" = v1 ] || lg_fail "$s does not report v1 applied"
+	grep -q '"what":"fleet_apply".*"result":"ok".*line7@v1' "$T/$s/audit.jsonl" ||
+		lg_fail "$s did not audit the apply"
+done
+
+# --- 2. a bundle signed by a key no server trusts: refused by every server ---
+"$LG_BIN_CTL" keygen "$T/rogue" > /dev/null
+mkdir -p "$T/v2"
+{ cat "$T/base.yaml"; echo "# fleet bundle v2 (rogue key)"; } > "$T/v2/policy.yaml"
+"$FLEET" publish "$T/v2" "${LINE[@]}" --version v2 --key "$T/rogue.key" > /dev/null ||
+	lg_fail "publish v2 failed"
+rc=0; "$FLEET" rollout v2 "${LINE[@]}" --wait 30 > "$T/roll2.txt" 2>&1 || rc=$?
+cat "$T/roll2.txt"
+[ $rc = 1 ] || lg_fail "rollout of a rogue bundle exited $rc"
+grep -q "rolled back: the line goes back to v1" "$T/roll2.txt" || lg_fail "v2 was not rolled back"
+for s in s1 s2 s3; do
+	grep -q "^  $s refused v2: manifest not signed by a trusted key" "$T/roll2.txt" ||
+		lg_fail "$s did not report its refusal of v2"
+	grep -q '"what":"fleet_bundle","result":"refused".*@v2: manifest not signed' "$T/$s/audit.jsonl" ||
+		lg_fail "$s did not audit the refusal"
+	# back on v1: fetched again, the policy it runs (nothing applied)
+	lg_wait_value 10 v1 report $s bundle.last || lg_fail "$s did not go back to v1"
+	[ "$(report $s bundle.result)" = applied ] || lg_fail "$s: $(report $s bundle.reason)"
+	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s changed its policy for a rogue bundle"
+done
+
+# --- 3. an invalid policy: refused by the canary, rolled back, never seen by the others ---
+mkdir -p "$T/v3"
+sed -e "s#^port: 4739#port: many#" "$T/base.yaml" > "$T/v3/policy.yaml"
+"$FLEET" publish "$T/v3" "${LINE[@]}" --version v3 --key "$KEY" > /dev/null || lg_fail "publish v3 failed"
+rc=0; "$FLEET" rollout v3 "${LINE[@]}" --canary s1 --wait 30 > "$T/roll3.txt" 2>&1 || rc=$?
+cat "$T/roll3.txt"
+[ $rc = 1 ] || lg_fail "rollout of an invalid policy exited $rc"
+grep -q "stopped: s1 refused v3: .*policy.yaml:[0-9]*:[0-9]*:" "$T/roll3.txt" ||
+	lg_fail "the canary's refusal does not name the line and column"
+grep -q "rolled back: the canaries go back to v1; the other servers never saw v3" "$T/roll3.txt" ||
+	lg_fail "v3 was not rolled back"
+sleep 2 # two looks of every server at the bucket after the rollback
+for s in s1 s2 s3; do
+	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s does not run v1 after v3: $(running $s)"
+	[ "$(report $s bundle.wanted)" = v1 ] || lg_fail "$s wants $(report $s bundle.wanted)"
+done
+for s in s2 s3; do
+	! grep -q "@v3" "$T/$s/audit.jsonl" || lg_fail "$s saw v3"
+	[ "$(report $s bundle.last)" = v1 ] || lg_fail "$s reports $(report $s bundle.last)"
+done
+[ ! -e "$T/s2/state/fleet/v3" ] && [ ! -e "$T/s3/state/fleet/v3" ] || lg_fail "v3 was fetched by s2 or s3"
+
+# --- 4. a bundle with a signed model: registered and activated everywhere ---
+mkdir -p "$T/v4"
+{ cat "$T/base.yaml"; echo "# fleet bundle v4"; } > "$T/v4/policy.yaml"
+cp "$LG_SOURCE/control/defaults/model.json" "$T/v4/model.json"
+"$FLEET" publish "$T/v4" "${LINE[@]}" --version v4 --key "$KEY" > "$T/pub4.txt" || lg_fail "publish v4 failed"
+grep -q "model model.json (signed)" "$T/pub4.txt" || lg_fail "publish v4 said: $(cat "$T/pub4.txt")"
+rc=0; "$FLEET" rollout v4 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll4.txt" 2>&1 || rc=$?
+cat "$T/roll4.txt"
+[ $rc = 0 ] || lg_fail "rollout v4 failed ($rc)"
+B4=$(sha "$T/v4/policy.yaml")
+for s in s1 s2 s3; do
+	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s does not run v4: $(running $s)"
+	lg_wait_value 10 fleet@v4 report $s model || lg_fail "$s runs model $(report $s model)"
+	m=$(lg_ctl "$T/$s/dp.sock" '{"cmd": "status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin).get("model"))')
+	[ "$m" = fleet@v4 ] || lg_fail "$s data plane runs model $m"
+done
+
+# --- 5. a health regression on the canary: rolled back ---
+# Traffic of all eight devices to s1; v5 drops device 101 from the policy, so its frames
+# (50 a second) become drops on s1 once it applies v5.
+ip netns exec "${NS}s1" "$LG_BIN_GEN" -p "$T/s1/policy.yaml" -t 127.0.0.1 -S 127.0.0.1 -q \
+	-n 100000 -r 400 > "$T/gen.out" 2>&1 &
+GEN=$!
+LG_PIDS="$LG_PIDS $GEN"
+sleep 3 # a report period with traffic before the rollout: the baseline
+kill -0 $GEN 2>/dev/null || lg_fail "the load generator stopped: $(cat "$T/gen.out")"
+lg_wait_value 5 True python3 -c "import lgsock; print(lgsock.call('$T/s1/dp.sock', {'cmd': 'stats'})['stats']['admitted'] > 0)" ||
+	lg_fail "no frame reached s1"
+mkdir -p "$T/v5"
+python3 - "$T/v4/policy.yaml" > "$T/v5/policy.yaml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = lines.index("  - id: 101")
+print("\n".join(lines[:i] + lines[i + 5:]) + "# fleet bundle v5: without press-1-vib")
+PY
+grep -q "id: 101" "$T/v5/policy.yaml" && lg_fail "v5 still has device 101"
+"$FLEET" publish "$T/v5" "${LINE[@]}" --version v5 --key "$KEY" > /dev/null || lg_fail "publish v5 failed"
+rc=0; "$FLEET" rollout v5 "${LINE[@]}" --canary s1 --wait 30 --observe 3 \
+	--max-drop-increase 10 > "$T/roll5.txt" 2>&1 || rc=$?
+cat "$T/roll5.txt"
+[ $rc = 1 ] || lg_fail "rollout of a bundle that makes drops exited $rc"
+grep -q "stopped: s1: health regression after v5: drops [0-9.]*/s (before 0.00, allowed +10.00)" \
+	"$T/roll5.txt" || lg_fail "no health regression measured"
+grep -q "rolled back: the canaries go back to v4; the other servers never saw v5" "$T/roll5.txt" ||
+	lg_fail "v5 was not rolled back"
+lg_wait_value 15 "$B4 $B4" running s1 || lg_fail "s1 did not go back to v4: $(running s1)"
+for s in s2 s3; do
+	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s does not run v4: $(running $s)"
+	! grep -q "@v5" "$T/$s/audit.jsonl" || lg_fail "$s saw v5"
+done
+
+# --- 6. a restarted linegated does not apply its bundle again ---
+n=$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")
+kill -INT $D_s2
+rc=0; wait $D_s2 || rc=$?
+[ $rc = 0 ] || lg_fail "linegated s2 exited $rc: $(tail -20 "$T/s2/d.err")"
+start_d s2
+grep -q "applied bundle v4" "$T/s2/d.err" || lg_fail "s2 did not remember v4: $(tail -3 "$T/s2/d.err")"
+sleep 3 # three looks at the bucket, three reports
+[ "$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")" = "$n" ] || lg_fail "s2 applied v4 again"
+[ "$(report s2 bundle.applied)" = v4 ] && [ "$(report s2 bundle.last)" = v4 ] &&
+	[ "$(report s2 bundle.result)" = applied ] && [ "$(running s2)" = "$B4 $B4" ] ||
+	lg_fail "s2 after its restart: $(report s2 bundle.applied), $(running s2)"
+
+# what was fetched is gone once judged (the registry keeps its own copy of the model)
+[ -z "$(ls "$T/s1/state/fleet")" ] || lg_fail "s1 kept fetched bundles: $(ls "$T/s1/state/fleet")"
+
+"$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
+[ "$(grep -c ' v4 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v4 three times"
+# linegated stops cleanly (its fleet thread joined; under ASan a leak would fail it here)
+for s in s1 s2 s3; do
+	p=$(eval echo "\$D_$s")
+	kill -INT $p
+	rc=0; wait $p || rc=$?
+	[ $rc = 0 ] || lg_fail "linegated $s exited $rc: $(tail -20 "$T/$s/d.err")"
+done
+echo "PASS fleet_rollout"
