@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Usage: quality_proto.py DIR [--window N] [--variant NAME[,NAME...]] [--cache DIR]
-                        [--devices K] [--fa RATE] [--no-dropout-mask]
+                        [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -37,9 +37,13 @@ Thresholds: dev = per device and channel, the tail model of linegate-train on th
 device's calibrate rows; pooled = each device-channel's score normalised by the median and
 90% quantile of its calibrate scores, then one (1 - RATE) quantile of every device's
 normalised calibrate scores (max over channels): the line's healthy windows set one
-threshold, a device's own spread scales it. Each is printed without and with 2-of-3
-confirmation.
+threshold, a device's own spread scales it (--norm tail: normalised by the 90% quantile
+and the mean excess over it instead; worse on held-back windows). Each is printed without
+and with 2-of-3 confirmation. The one chosen for the product (docs/benchmarks.md): bt16_knn1
+with the pooled threshold.
 
+--cache DIR keeps each device's features (DIR/NAME-N.npz) for the next run; --devices K
+takes the first K devices only.
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -384,7 +388,7 @@ def main(argv):
         return 2
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
-            "--fa": "0.001", "--no-dropout-mask": None}
+            "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90"}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -431,9 +435,15 @@ def main(argv):
             # per channel: scores relative to the calibration median and 90% quantile
             q50 = np.median(s[cal], 0)
             q90 = np.quantile(s[cal], 0.9, 0)
-            sn = (s - q50) / (q90 - q50 + 1e-9)
+            if opts["--norm"] == "tail":
+                beta = np.array([np.mean(np.maximum(s[cal, c] - q90[c], 0)[s[cal, c] > q90[c]])
+                                 for c in range(ch)])
+                sn = (s - q90) / (beta + 1e-9)
+            else:
+                sn = (s - q50) / (q90 - q50 + 1e-9)
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
-            k = int(np.floor(onset / dur)) if f else 0
+            # the window holding the onset: the first that ends after it (linegate-quality's)
+            k = int(np.argmax(t + dur > onset)) if f else 0
             res[v]["dev"].append(dict(s=s, sn=sn, thr=thr, cal=cal, chk=chk, dropw=dropw,
                                       ch=ch, k=k, kind=f["kind"] if f else None))
     print("%d devices, window %d, %.0f s; dropout windows not scored: %d of all, %d of the "
