@@ -32,7 +32,8 @@ Scores (score_variant()): max |robust z| (median, MAD) over the features; the RM
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
 feature to the k-th nearest training row; smooth m: the causal mean of the features of
-the last m windows (training rows average training windows only).
+the last m windows (training rows average training windows only); cap m: at most m
+training rows per device and channel, a greedy k-centre cover (kcentre()).
 Thresholds: dev = per device and channel, the tail model of linegate-train on that
 device's calibrate rows; pooled = each device-channel's score normalised by the median and
 90% quantile of its calibrate scores, then one (1 - RATE) quantile of every device's
@@ -203,6 +204,18 @@ def robust_z(F, tr):
     return (F - med) / scale
 
 
+def kcentre(T, m):
+    """Indices of m rows of T chosen greedily, each the farthest from those before it (a
+    k-centre cover: rare set points and ramps keep a row)."""
+    sel = [0]
+    d = ((T - T[0]) ** 2).sum(1)
+    for _ in range(m - 1):
+        j = int(np.argmax(d))
+        sel.append(j)
+        d = np.minimum(d, ((T - T[j]) ** 2).sum(1))
+    return np.array(sorted(sel))
+
+
 def smooth(F, m, skip):
     """Causal mean of each window's features and those of the m - 1 before it, leaving
     out the windows in skip (dropouts); a window with none to average keeps its own."""
@@ -239,10 +252,14 @@ def score_variant(var, feat, tr, skip=None):
             mu, sd = Ft.mean(0), Ft.std(0) + 1e-3
             Z = (Fc - mu) / sd * np.sqrt(wcol)[None, :]
             T = (Ft - mu) / sd * np.sqrt(wcol)[None, :]
+            keep = np.arange(len(T))
+            if var.get("cap") and len(T) > var["cap"]:
+                keep = kcentre(T, var["cap"])
+                T = T[keep]
             # distance to the k-th nearest training window (itself excluded for training)
             d2 = (Z ** 2).sum(1)[:, None] + (T ** 2).sum(1)[None, :] - 2 * Z @ T.T
             d2 = np.maximum(d2, 0)
-            idx = np.nonzero(tr)[0]
+            idx = np.nonzero(tr)[0][keep]
             d2[idx, np.arange(len(idx))] = np.inf       # a training row is not its own
                                                         # neighbour
             k = var.get("k", 3)
@@ -293,6 +310,10 @@ VARIANTS = {
                   "w": {"time": 4, "bkurt": 4}},
     "btk16_knn1_s2": {"blocks": ["bands", "time", "bkurt"], "score": "knn", "k": 1,
                       "w": {"time": 16, "bkurt": 16}, "smooth": 2},
+    "bt16_knn1_c64": {"blocks": ["bands", "time"], "score": "knn", "k": 1, "w": {"time": 16},
+                      "cap": 64},
+    "bt16_knn1_c128": {"blocks": ["bands", "time"], "score": "knn", "k": 1, "w": {"time": 16},
+                       "cap": 128},
     "bandsonly_knn3": {"blocks": ["bands"], "score": "knn", "k": 3},
     "bandsenv_knn3": {"blocks": ["bands", "env"], "score": "knn", "k": 3},
 }
@@ -362,6 +383,9 @@ def self_test():
     scw = score_variant({"blocks": ["a"], "score": "knn", "k": 1, "w": {"a": 4}}, {"a": F},
                         np.array([True, True, False]))
     check("knn: weight 4 doubles the distance", abs(scw[2, 0] - 2 * want) < 1e-9)
+    # k-centre thinning: 0 first, then the farthest (9), then the farthest from both (4)
+    kc = kcentre(np.arange(10, dtype=float)[:, None], 3)
+    check("k-centre cover of 0..9 by 3 rows (%s)" % kc.tolist(), kc.tolist() == [0, 4, 9])
     # smoothing: causal mean of the last m windows, dropouts left out
     G = np.arange(6, dtype=float)[:, None, None]
     sm = smooth(G, 3, np.array([False, False, True, False, False, False]))[:, 0, 0]
