@@ -1904,8 +1904,9 @@ static int mqtt_kind_key(struct pctx *c, const char *name, yaml_node_t *v, struc
 	return 1;
 }
 
-/* output.mqtt.outbox: {dir, max_bytes}, as output.nats.outbox */
-static int parse_mqtt_outbox(struct pctx *c, const yaml_node_t *n, struct lg_policy_mqtt *m)
+/* output.mqtt.outbox and output.nats.outbox: {dir, max_bytes} */
+static int parse_outbox(struct pctx *c, const yaml_node_t *n, char *dir, size_t dirlen,
+			uint64_t *max_bytes)
 {
 	if (n->type != YAML_MAPPING_NODE)
 		return perr(c, n, "'outbox' must be a mapping {dir, max_bytes}");
@@ -1916,12 +1917,12 @@ static int parse_mqtt_outbox(struct pctx *c, const yaml_node_t *n, struct lg_pol
 		int err;
 
 		if (name && !strcmp(name, "dir")) {
-			err = get_path(c, v, "dir", m->outbox_dir, sizeof(m->outbox_dir));
-			if (!err && (!m->outbox_dir[0] || !strcmp(m->outbox_dir, "-")))
+			err = get_path(c, v, "dir", dir, dirlen);
+			if (!err && (!dir[0] || !strcmp(dir, "-")))
 				err = perr(c, v, "'dir' must name a folder");
 		} else if (name && !strcmp(name, "max_bytes")) {
 			err = get_uint(c, v, "max_bytes", 65536, 1ul << 40, &u);
-			m->outbox_max_bytes = u;
+			*max_bytes = u;
 		} else {
 			static const char *const f[] = { "dir", "max_bytes", NULL };
 
@@ -1930,7 +1931,7 @@ static int parse_mqtt_outbox(struct pctx *c, const yaml_node_t *n, struct lg_pol
 		if (err)
 			return err;
 	}
-	if (!m->outbox_dir[0])
+	if (!dir[0])
 		return perr(c, n, "'outbox' needs a 'dir' (the folder unacknowledged records are "
 			    "kept in)");
 	return 0;
@@ -1962,7 +1963,8 @@ static int mqtt_key(struct pctx *c, const char *name, yaml_node_t *v, void *arg)
 		err = get_uint(c, v, "device_offline_seconds", 0, 86400, &u);
 		m->device_offline_s = (uint32_t)u;
 	} else if (!strcmp(name, "outbox")) {
-		err = parse_mqtt_outbox(c, v, m);
+		err = parse_outbox(c, v, m->outbox_dir, sizeof(m->outbox_dir),
+				   &m->outbox_max_bytes);
 	} else {
 		err = mqtt_kind_key(c, name, v, k);
 	}
@@ -3084,38 +3086,6 @@ static int parse_nats_urls(struct pctx *c, const yaml_node_t *n, struct lg_polic
 	return 0;
 }
 
-/* output.nats.outbox: {dir, max_bytes} */
-static int parse_nats_outbox(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
-{
-	if (n->type != YAML_MAPPING_NODE)
-		return perr(c, n, "'outbox' must be a mapping {dir, max_bytes}");
-	for_each_pair(c, n, pr) {
-		const char *name = scalar(node(c, pr->key));
-		yaml_node_t *v = node(c, pr->value);
-		unsigned long u;
-		int err;
-
-		if (name && !strcmp(name, "dir")) {
-			err = get_path(c, v, "dir", m->outbox_dir, sizeof(m->outbox_dir));
-			if (!err && (!m->outbox_dir[0] || !strcmp(m->outbox_dir, "-")))
-				err = perr(c, v, "'dir' must name a folder");
-		} else if (name && !strcmp(name, "max_bytes")) {
-			err = get_uint(c, v, "max_bytes", 65536, 1ul << 40, &u);
-			m->outbox_max_bytes = u;
-		} else {
-			static const char *const f[] = { "dir", "max_bytes", NULL };
-
-			err = unknown(c, node(c, pr->key), "outbox field", f);
-		}
-		if (err)
-			return err;
-	}
-	if (!m->outbox_dir[0])
-		return perr(c, n, "'outbox' needs a 'dir' (the folder unacknowledged records are "
-			    "kept in)");
-	return 0;
-}
-
 /* output.nats.tls: {ca_file, cert_file, key_file} */
 static int parse_nats_tls(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
 {
@@ -3184,7 +3154,8 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 		} else if (name && !strcmp(name, "line")) {
 			err = get_nats_token(c, v, "line", m->line, sizeof(m->line), false);
 		} else if (name && !strcmp(name, "outbox")) {
-			err = parse_nats_outbox(c, v, m);
+			err = parse_outbox(c, v, m->outbox_dir, sizeof(m->outbox_dir),
+					   &m->outbox_max_bytes);
 		} else if (name && !strcmp(name, "score_every")) {
 			err = get_uint(c, v, "score_every", 0, 1000000, &u);
 			m->score_every = (uint32_t)u;

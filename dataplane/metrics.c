@@ -330,6 +330,25 @@ static void lat_summary(const struct snap *s, FILE *f)
 	fputc('\n', f);
 }
 
+/* An on-disk outbox (outbox.h) of the MQTT or the NATS output. */
+static json_object *outbox_json(const struct lg_outbox_stats *x)
+{
+	json_object *ob = json_object_new_object();
+
+	add_u64(ob, "next_seq", x->next_seq);
+	add_u64(ob, "acked_seq", x->acked);
+	add_u64(ob, "records", x->records);
+	add_u64(ob, "bytes", x->bytes);
+	add_u64(ob, "appended", x->appended);
+	add_u64(ob, "dropped_scores", x->dropped_scores);
+	add_u64(ob, "dropped_too_large", x->dropped_full);
+	add_u64(ob, "evicted", x->evicted);
+	add_u64(ob, "dropped_disk", x->dropped_disk);
+	add_u64(ob, "torn", x->torn);
+	add_u64(ob, "sync_errors", x->sync_errors);
+	return ob;
+}
+
 /*
  * JSON lines (output.c): per kind, written, dropped by a failed write, abandoned at
  * shutdown; rotations and reopens. Every line the output thread took is in one of the three.
@@ -541,28 +560,12 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(dev, "online", s.mqtt.devices_online);
 		add_u64(dev, "offline", s.mqtt.devices_offline);
 		json_object_object_add(m, "devices", dev);
-		if (s.mqtt.have_outbox) {
-			json_object *ob = json_object_new_object();
-			const struct lg_outbox_stats *x = &s.mqtt.outbox;
-
-			add_u64(ob, "next_seq", x->next_seq);
-			add_u64(ob, "acked_seq", x->acked);
-			add_u64(ob, "records", x->records);
-			add_u64(ob, "bytes", x->bytes);
-			add_u64(ob, "appended", x->appended);
-			add_u64(ob, "dropped_scores", x->dropped_scores);
-			add_u64(ob, "dropped_too_large", x->dropped_full);
-			add_u64(ob, "evicted", x->evicted);
-			add_u64(ob, "dropped_disk", x->dropped_disk);
-			add_u64(ob, "torn", x->torn);
-			add_u64(ob, "sync_errors", x->sync_errors);
-			json_object_object_add(m, "outbox", ob);
-		}
+		if (s.mqtt.have_outbox)
+			json_object_object_add(m, "outbox", outbox_json(&s.mqtt.outbox));
 		json_object_object_add(o, "mqtt", m);
 	}
 	if (s.have_nats) {
-		json_object *m = json_object_new_object(), *ob = json_object_new_object();
-		const struct lg_outbox_stats *x = &s.nats.outbox;
+		json_object *m = json_object_new_object();
 
 		json_object_object_add(m, "connected", json_object_new_boolean(s.nats.connected));
 		add_u64(m, "connects", s.nats.connects);
@@ -572,18 +575,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(m, "resent", s.nats.resent);
 		add_u64(m, "errors", s.nats.errors);
 		add_u64(m, "scores_skipped", s.nats.scores_skipped);
-		add_u64(ob, "next_seq", x->next_seq);
-		add_u64(ob, "acked_seq", x->acked);
-		add_u64(ob, "records", x->records);
-		add_u64(ob, "bytes", x->bytes);
-		add_u64(ob, "appended", x->appended);
-		add_u64(ob, "dropped_scores", x->dropped_scores);
-		add_u64(ob, "dropped_too_large", x->dropped_full);
-		add_u64(ob, "evicted", x->evicted);
-		add_u64(ob, "dropped_disk", x->dropped_disk);
-		add_u64(ob, "torn", x->torn);
-		add_u64(ob, "sync_errors", x->sync_errors);
-		json_object_object_add(m, "outbox", ob);
+		json_object_object_add(m, "outbox", outbox_json(&s.nats.outbox));
 		json_object_object_add(o, "nats", m);
 	}
 	if (s.have_influx) {
