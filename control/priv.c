@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -23,6 +24,12 @@ int lg_priv_lookup(const char *name, struct lg_priv_user *u, char *err, size_t e
 		return -ENOENT;
 	}
 	if (!getpwnam_r(name, &pw, buf, sizeof(buf), &res) && res) {
+		if (!pw.pw_uid) {
+			/* root by another name: a drop to uid 0 keeps every root-owned file */
+			snprintf(err, errlen, "'%s' is uid 0 (root): name the user to become after "
+				 "setup", name);
+			return -EINVAL;
+		}
 		snprintf(u->name, sizeof(u->name), "%s", name);
 		u->uid = pw.pw_uid;
 		u->gid = pw.pw_gid;
@@ -46,6 +53,20 @@ int lg_priv_lookup(const char *name, struct lg_priv_user *u, char *err, size_t e
 	}
 	snprintf(err, errlen, "no user '%s' (create it: adduser --system --group %s)", name, name);
 	return -ENOENT;
+}
+
+void lg_priv_fs_as(const struct lg_priv_user *u)
+{
+	/* group first: once fsuid is not 0, setfsgid() would need CAP_SETGID, which the
+	 * fsuid change takes out of the effective set for file system operations */
+	setfsgid(u->gid);
+	setfsuid(u->uid);
+}
+
+void lg_priv_fs_root(void)
+{
+	setfsuid(0);
+	setfsgid(0);
 }
 
 static bool kept(cap_value_t c, const cap_value_t *keep, int nkeep)

@@ -14,6 +14,8 @@
 #include "nats.h"
 #include "opcua_mqtt.h"
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <lgadmit.h>
 
 #include <errno.h>
@@ -242,8 +244,24 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 		say(reasons, "no model loaded (detection.model)");
 	if (dp->admit && dp->admit_ifindex) {
 		struct lg_admit_iface cur = { 0 };
-		int ret = lg_admit_probe(dp->admit_ifindex, &cur);
+		/* Our own program's id, from the fd we hold, against what the interface runs
+		 * (netlink): both work without a capability, after --user too; the full probe
+		 * (which program is it?) needs one, and is only for a program that is not ours. */
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+		struct bpf_prog_info info = { 0 };
+		__u32 ilen = sizeof(info);
+		int ret = bpf_xdp_query(dp->admit_ifindex, 0, &q);
+		__u32 now = ret ? 0 : q.prog_id ? q.prog_id : q.drv_prog_id ? q.drv_prog_id :
+								       q.skb_prog_id;
 
+		if (!ret && now &&
+		    !bpf_obj_get_info_by_fd(lg_admit_prog_fd(dp->admit), &info, &ilen) &&
+		    info.id == now) {
+			cur.prog_id = now;
+			cur.ours = 1;
+		} else if (!ret && now) {
+			ret = lg_admit_probe(dp->admit_ifindex, &cur);
+		}
 		if (ret)
 			say(reasons, "XDP: cannot see what runs on %s: %s", dp->admit_ifname,
 			    strerror(-ret));

@@ -849,6 +849,53 @@ static int bpf_map_probe(void *arg)
 }
 
 /*
+ * --user: make a folder linegate writes (the state folder, the unit's LogsDirectory) and
+ * hand it and what is in it to the user, never through a link (a link is not a folder, and
+ * entries that are links stay as they are). systemd gives these folders back to root at
+ * every start of the unit. The files are then opened as the user (lg_priv_fs_as()).
+ */
+static int hand_dir(const struct lg_priv_user *u, const char *dir)
+{
+	struct stat st;
+	DIR *d;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		goto fail;
+	if (lstat(dir, &st))
+		goto fail;
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "linegate: --user %s: %s is not a folder (a link?): refused\n",
+			u->name, dir);
+		return -1;
+	}
+	if (fchownat(AT_FDCWD, dir, u->uid, u->gid, AT_SYMLINK_NOFOLLOW))
+		goto fail;
+	d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		/* a link, a device, or a second name of a file elsewhere: left alone (opening
+		 * it as the user then fails if it is not the user's) */
+		if (!S_ISDIR(st.st_mode) && !(S_ISREG(st.st_mode) && st.st_nlink == 1))
+			continue;
+		if (fchownat(dirfd(d), e->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW)) {
+			fprintf(stderr, "linegate: --user %s: handing %s/%s over: %s\n", u->name,
+				dir, e->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+	}
+	if (d)
+		closedir(d);
+	return 0;
+fail:
+	fprintf(stderr, "linegate: --user %s: handing %s over: %s\n", u->name, dir,
+		strerror(errno));
+	return -1;
+}
+
+/*
  * --user: hand what linegate writes after setup to the user (the state folder and what is
  * in it, the JSON lines file, the control socket, so that linegated running as that user
  * can connect), then become it with the capabilities still used, found by trying: with
@@ -863,39 +910,16 @@ static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach
 	cap_value_t keep[2];
 	int nkeep = 0, r;
 	char err[512], have[256];
-	DIR *d;
 
 	if (map_fd >= 0)
 		keep[nkeep++] = CAP_BPF;
 	if (map_fd >= 0 && detach)
 		keep[nkeep++] = CAP_NET_ADMIN;
 
-	if (strcmp(state_dir, "none")) {
-		if (chown(state_dir, u->uid, u->gid)) {
-			fprintf(stderr, "linegate: --user %s: handing %s over: %s\n", u->name,
-				state_dir, strerror(errno));
-			return -1;
-		}
-		d = opendir(state_dir);
-		for (struct dirent *e; d && (e = readdir(d));) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			if (fchownat(dirfd(d), e->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW)) {
-				fprintf(stderr, "linegate: --user %s: handing %s/%s over: %s\n",
-					u->name, state_dir, e->d_name, strerror(errno));
-				closedir(d);
-				return -1;
-			}
-		}
-		if (d)
-			closedir(d);
-	}
-	/* The JSON lines file: a reopen of it (an apply, a SIGHUP) happens as the user. */
-	if (out && fchown(fileno(out), u->uid, u->gid)) {
-		fprintf(stderr, "linegate: --user %s: handing the JSON lines output over: %s\n",
-			u->name, strerror(errno));
-		return -1;
-	}
+	/* The state folder and the JSON lines file were made and opened as the user
+	 * (hand_dir(), lg_priv_fs_as()): nothing of theirs to hand over here. */
+	(void)state_dir;
+	(void)out;
 	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
 		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
 			u->name, ctl, strerror(errno));
@@ -1161,6 +1185,23 @@ int main(int argc, char **argv)
 		finite = (ops->flags & LG_BACKEND_F_FINITE) ||
 			 (ops->finite && ops->finite(bconf.opts));
 	}
+	/* --user: the policy, its key files and the state folder's files are read and made
+	 * as the user (a policy or a state folder the user may write must not make root open
+	 * another file); the state folder itself is made and handed over first. */
+	if (user) {
+		const char *logs = getenv("LOGS_DIRECTORY");
+
+		if (!finite && strcmp(state_dir, "none") && hand_dir(&run_as, state_dir))
+			return 1;
+		if (logs && *logs) {
+			char first[LG_PATH_MAX];
+
+			snprintf(first, sizeof(first), "%.*s", (int)strcspn(logs, ":"), logs);
+			if (hand_dir(&run_as, first))
+				return 1;
+		}
+		lg_priv_fs_as(&run_as);
+	}
 	if (lg_policy_load_valid(dp.policy_path, &p, err, sizeof(err))) {
 		/* Fail static: a boot file broken since the last apply does not take the line
 		 * down when the state folder holds the last applied policy (below). */
@@ -1292,6 +1333,8 @@ int main(int argc, char **argv)
 		}
 		dp.nworkers = p.backend.workers;
 	}
+	if (user)
+		lg_priv_fs_root();
 	/* Workers are the parallelism; BLAS threads would fight them for the cores. */
 	openblas_set_num_threads(1);
 	pthread_mutex_init(&dp.apply_lock, NULL);
@@ -1304,9 +1347,16 @@ int main(int argc, char **argv)
 		snprintf(p.jsonl, sizeof(p.jsonl), "%s", output);
 	dp.output_override = output;
 	dp.out_is_stdout = !strcmp(p.jsonl, "-");
+	/* --user: opened (made) as the user: the path comes from the policy */
+	if (user)
+		lg_priv_fs_as(&run_as);
 	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "ae");
+	if (user)
+		lg_priv_fs_root();
 	if (!dp.out) {
-		fprintf(stderr, "linegate: %s: %s\n", p.jsonl, strerror(errno));
+		fprintf(stderr, "linegate: %s: %s%s\n", p.jsonl, strerror(errno),
+			user && errno == EACCES ? " (with --user, the JSON lines file is opened as "
+			"that user: its folder must let the user write it)" : "");
 		lg_policy_free(&p);
 		return 1;
 	}

@@ -49,6 +49,16 @@ int lg_priv_drop(const struct lg_priv_user *u, const cap_value_t *keep, int nkee
 int lg_priv_try_without(cap_value_t c, int (*probe)(void *arg), void *arg);
 
 /*
+ * Open, create and read files as u while still root (the file system uid and gid of this
+ * thread: the kernel checks permissions as it would for u, follows no link u could not,
+ * and what is created belongs to u), then as root again. For every path the root part of
+ * a --user start takes from a file u may write (the policy, the state folder): root never
+ * opens them on u's say-so.
+ */
+void lg_priv_fs_as(const struct lg_priv_user *u);
+void lg_priv_fs_root(void);
+
+/*
  * Write the effective capabilities of this thread as names ("cap_bpf,cap_net_admin", or
  * "none") into buf.
  */

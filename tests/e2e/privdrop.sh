@@ -49,7 +49,8 @@ BSET=${LG_BSET:-$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT" | tr 'A-Z ' 'a-z
 # systemd (`ip netns exec` would give linegate a private /sys without one).
 nsenter --net=/var/run/netns/$NS_SRV setpriv --bounding-set=-all,"$BSET" --inh-caps=-all --no-new-privs \
 	"$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
-	-o "$T/out.jsonl" -s "$T/u/stats.json" -x lg0 -b "$BACKEND" --user $U 2> "$T/dp.err" &
+	-o "$T/u/out.jsonl" -s "$T/u/stats.json" -x lg0 -b "$BACKEND" --user $U \
+	--metrics 127.0.0.1:9477 2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 grep -q "running as" "$T/dp.err" || {
@@ -117,7 +118,7 @@ check_proc $D_PID 0000000000000000 linegated
 grep -q "^linegate: running as a uid without an account (uid $U, gid $U), capabilities: $CAPS_NAMES$" \
 	"$T/dp.err" || lg_fail "linegate's start line: $(grep 'running as' "$T/dp.err")"
 [ "$(stat -c %u "$STATE_DIRECTORY")" = $U ] || lg_fail "the state folder is not the user's"
-[ "$(stat -c %u "$T/out.jsonl")" = $U ] || lg_fail "the JSON lines file is not the user's"
+[ "$(stat -c %u "$T/u/out.jsonl")" = $U ] || lg_fail "the JSON lines file is not the user's"
 [ "$(stat -c %u "$T/dp.sock")" = $U ] || lg_fail "the control socket is not the user's"
 
 send() { ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/gen/p1.yaml" -t $SRV_IP -S $LINE_IP -q "$@"; }
@@ -128,6 +129,10 @@ send -n 1200 -r 6000 -j "$T/sent1.json"
 ENR1=$(lg_json "$T/sent1.json" "d['enrolled']")
 lg_wait_value 10 "$ENR1" stat_of "d['admitted']" ||
 	lg_fail "admitted $(stat_of "d['admitted']"), want $ENR1"
+# /readyz sees its own XDP program after the drop (it once said "cannot see what runs on
+# lg0: Operation not permitted" for ever under --user).
+ready=$(ip netns exec "$NS_SRV" curl -s -w ' %{http_code}' 127.0.0.1:9477/readyz)
+[ "${ready##* }" = 200 ] || lg_fail "/readyz after the drop: $ready"
 # 2. The workers exported their sequences to XDP: frames 1..100 again, now more than a
 # replay window (1024) below the verified sequence, die there.
 sleep 0.3
@@ -157,7 +162,7 @@ kill -INT $DP_PID $D_PID
 wait $DP_PID || { cat "$T/dp.err"; lg_fail "linegate exited with status $?"; }
 wait $D_PID || { cat "$T/d.err"; lg_fail "linegated exited with status $?"; }
 LG_PIDS=""
-python3 - "$T/u/stats.json" "$T/sent1.json" "$T/out.jsonl" <<'PY'
+python3 - "$T/u/stats.json" "$T/sent1.json" "$T/u/out.jsonl" <<'PY'
 import json, sys
 from lgcheck import check, done
 st, s1 = (json.load(open(f)) for f in sys.argv[1:3])
@@ -168,4 +173,38 @@ check("windows scored", st["scored"] > 0 and st["scored"] == st["windows"], True
 check("workers bad_tag", st["drops"]["bad_tag"], 0)
 done()
 PY
+
+# 5. The root part of a start opens nothing on the user's say-so (a new user's trial found
+# both): a state file the user replaced with a link to a root-only file, and a JSON lines
+# file (the policy's, which the user may write under the package) that is a root-only file
+# or would be made in a root-only folder. Each start is refused; no root file is written,
+# made or handed over. And --user root is refused like --user 0.
+printf 'rootdata\n' > "$T/victim-state"
+printf 'secret\n' > "$T/victim-out"
+chmod 600 "$T/victim-state" "$T/victim-out"
+mkdir -m 755 "$T/rootonly"
+rm -f "$STATE_DIRECTORY/replay.hwm"
+ln -s "$T/victim-state" "$STATE_DIRECTORY/replay.hwm"
+chown -h $U:$U "$STATE_DIRECTORY/replay.hwm"
+hostile() { # OUTPUT: a start as the user that must be refused
+	local rc=0
+	nsenter --net=/var/run/netns/$NS_SRV timeout 20 "$LG_BIN_DP" -p "$T/policy.yaml" \
+		-B $SRV_IP -o "$1" --no-xdp-pin --user $U 2> "$T/hostile.err" || rc=$?
+	[ $rc -eq 1 ] || { cat "$T/hostile.err"; lg_fail "a start with $1: status $rc, want 1"; }
+}
+hostile "$T/u/out2.jsonl"
+grep -q "Permission denied" "$T/hostile.err" || lg_fail "state link: $(cat "$T/hostile.err")"
+rm -f "$STATE_DIRECTORY/replay.hwm"
+hostile "$T/victim-out"
+grep -q "victim-out: Permission denied (with --user" "$T/hostile.err" ||
+	lg_fail "root-only JSON lines file: $(cat "$T/hostile.err")"
+hostile "$T/rootonly/made-by-root.jsonl"
+[ ! -e "$T/rootonly/made-by-root.jsonl" ] || lg_fail "a file was made in a root-only folder"
+[ "$(cat "$T/victim-state")" = rootdata ] && [ "$(stat -c %u:%s "$T/victim-state")" = 0:9 ] ||
+	lg_fail "the root file behind the state link changed: $(stat -c %u:%s "$T/victim-state")"
+[ "$(cat "$T/victim-out")" = secret ] && [ "$(stat -c %u:%s "$T/victim-out")" = 0:7 ] ||
+	lg_fail "the root JSON lines file changed: $(stat -c %u:%s "$T/victim-out")"
+rc=0
+"$LG_BIN_DP" -p "$T/policy.yaml" --user root 2> "$T/root.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "is uid 0 (root)" "$T/root.err" || lg_fail "--user root: $rc $(cat "$T/root.err")"
 echo PASS
