@@ -58,7 +58,7 @@ static int arm(struct lg_backend *b, int i)
 	return 0;
 }
 
-static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool any)
+static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool any, bool reuse)
 {
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
 	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -68,7 +68,8 @@ static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool a
 	fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuse)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* A bigger socket buffer absorbs bursts while a worker is scoring a batch. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	/* Honest latency: the kernel's software receive timestamp (CLOCK_REALTIME, taken when
@@ -222,7 +223,24 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 
 		if (i && !port)
 			break;
-		b->fd[i] = open_socket(conf, port, i && conf->nmcast);
+		/* Before the first worker joins: a port some other process receives on (another
+		 * linegate started beside this one, with SO_REUSEPORT) would silently take the
+		 * line's frames from it. A socket without SO_REUSEPORT binds only where nobody
+		 * listens. */
+		if (conf->queue == 0) {
+			int probe = open_socket(conf, port, i && conf->nmcast, false);
+
+			if (probe < 0) {
+				ret = probe;
+				snprintf(err, errlen, "UDP port %u is in use%s: %s", port,
+					 ret == -EADDRINUSE ? " by another process (another linegate? "
+					 "ss -ulpn shows which): it would share the line's frames" : "",
+					 strerror(-ret));
+				goto err;
+			}
+			close(probe);
+		}
+		b->fd[i] = open_socket(conf, port, i && conf->nmcast, true);
 		if (b->fd[i] < 0) {
 			ret = b->fd[i];
 			snprintf(err, errlen, "UDP port %u: %s", port, strerror(-ret));

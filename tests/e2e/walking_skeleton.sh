@@ -13,6 +13,15 @@ lg_policy "$T/policy.yaml"
 lg_start_linegate
 lg_start_linegated
 
+# A second linegate on the same port (a one-off run beside the service) is refused: with
+# SO_REUSEPORT it would have taken the line's frames silently (a new user's trial).
+rc=0
+ip netns exec "$NS_SRV" timeout 20 "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+	-s "$T/second.json" -o "$T/second.jsonl" --state-dir "$T/second-state" \
+	2> "$T/second.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "UDP port 4739 is in use by another process" "$T/second.err" ||
+	lg_fail "a second linegate on the port: status $rc: $(cat "$T/second.err")"
+
 FRAMES=150 FAULT=103 ONSET=75
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP --uadp \
 	-n $FRAMES -r 3000 -f $FAULT:$ONSET:bearing --unknown 40 --bad-tag 20 --replay 10 \
