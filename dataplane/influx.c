@@ -37,7 +37,16 @@ int lg_influx_escape(enum lg_lp_kind kind, const char *in, char *out, size_t len
 		case '\n': esc = 'n'; break;
 		case '\r': esc = 'r'; break;
 		case '\t': esc = 't'; break;
-		case '\\': esc = '\\'; break;
+		case '\\':
+			/* A string field's backslash is doubled; elsewhere InfluxDB keeps a
+			 * backslash as it is (it unescapes only "\\ ", "\\," and "\\="), so it is
+			 * doubled only where the parser would read it as escaping what follows
+			 * (a character this escapes, or the end of the value). */
+			if (kind == LG_LP_STRING || !p[1] || p[1] == ' ' || p[1] == ',' ||
+			    (p[1] == '=' && kind == LG_LP_TAG) || p[1] == '\n' || p[1] == '\r' ||
+			    p[1] == '\t')
+				esc = '\\';
+			break;
 		case ' ': case ',': esc = kind != LG_LP_STRING ? c : 0; break;
 		case '=': esc = kind == LG_LP_TAG ? c : 0; break;
 		case '"': esc = kind == LG_LP_STRING ? c : 0; break;

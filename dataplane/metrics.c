@@ -410,7 +410,8 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
 			s.out_dropped, s.out_dropped_alerts, dp->out_errno == EAGAIN ?
 			"the reader did not read for 100 ms (a pipe or FIFO)" :
-			strerror(dp->out_errno));
+			dp->out_errno ? strerror(dp->out_errno) :
+			"the write failed (see the reasons above)");
 	if (s.have_nats)
 		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
 			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "

@@ -270,7 +270,8 @@ static void out_flush(struct lg_dp *dp)
 			out_count(dp, i, dp->nout, dp->out_k_abandoned, false);
 		} else {
 			out_count(dp, i, dp->nout, dp->out_k_dropped, false);
-			dp->out_errno = err;
+			if (err)
+				dp->out_errno = err;
 		}
 	}
 	dp->outlen = 0;
