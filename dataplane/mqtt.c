@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -205,9 +206,11 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 				 "(%s)",
 				 log);
 		else if (log[0])
-			snprintf(why, sizeof(why), "%s (%s)", mosquitto_strerror(rc), log);
+			snprintf(why, sizeof(why), "%s (%s)", rc == MOSQ_ERR_ERRNO ?
+				 strerror(errno) : mosquitto_strerror(rc), log);
 		else
-			snprintf(why, sizeof(why), "%s", mosquitto_strerror(rc));
+			snprintf(why, sizeof(why), "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) :
+				 mosquitto_strerror(rc));
 	}
 	atomic_fetch_add(&m->conn_errors[e], 1);
 	if (m->last_said != e)
@@ -218,6 +221,9 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 			lg_mqtt_conn_error_names[e]);
 	m->last_said = e;
 }
+
+/* How long a connection attempt waits for the broker's CONNACK. */
+#define LG_MQTT_CONNACK_S 5
 
 /* Sleep s seconds unless stopped meanwhile. */
 static void nap(struct lg_mqtt *m, unsigned s)
@@ -236,6 +242,7 @@ static void *net_main(void *arg)
 	struct lg_mqtt *m = arg;
 	unsigned backoff = 1;
 	bool first = true, sock = false;
+	struct timespec tried = { 0 };
 
 	while (!atomic_load(&m->stop)) {
 		int rc;
@@ -254,8 +261,26 @@ static void *net_main(void *arg)
 				continue;
 			}
 			sock = true;
+			clock_gettime(CLOCK_MONOTONIC, &tried);
 		}
 		rc = mosquitto_loop(m->mosq, 100, 1);
+		if (rc == MOSQ_ERR_SUCCESS && !atomic_load(&m->connected) && m->refused_rc < 0) {
+			/* A connect to a broker that is down may never be told apart from a slow
+			 * one by libmosquitto (it waited for the keepalive, 30 s): no CONNACK
+			 * within LG_MQTT_CONNACK_S is a failed attempt, with the socket's error. */
+			struct timespec now;
+			int fd = mosquitto_socket(m->mosq), soerr = 0;
+			socklen_t sl = sizeof(soerr);
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (fd >= 0)
+				getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+			if (soerr || fd < 0 || now.tv_sec - tried.tv_sec >= LG_MQTT_CONNACK_S) {
+				mosquitto_disconnect(m->mosq);
+				errno = soerr ? soerr : fd < 0 ? ENOTCONN : ETIMEDOUT;
+				rc = MOSQ_ERR_ERRNO;
+			}
+		}
 		if (rc == MOSQ_ERR_SUCCESS) {
 			if (atomic_load(&m->connected))
 				backoff = 1;
