@@ -1459,6 +1459,18 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Before the control socket exists: whoever sees it may stop linegate at once, and a
+	 * SIGINT before the handler (a shell's background job starts with SIGINT ignored) was
+	 * lost, leaving linegate running (e2e xdp_restart hung on it). */
+	signal(SIGPIPE, SIG_IGN);
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 	if (ctl) {
 		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
 				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
@@ -1487,15 +1499,6 @@ int main(int argc, char **argv)
 		if (dp.handoff_wait && pr->enabled)
 			fprintf(stderr, "linegate: recording: the policy's is off in a replay (%s "
 				"backend): it would record old frames into %s\n", ops->name, pr->dir);
-	}
-	signal(SIGPIPE, SIG_IGN);
-	{
-		struct sigaction sa = { .sa_handler = on_signal };
-
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-		sigaction(SIGUSR1, &sa, NULL);
 	}
 	if (p.mqtt.host[0]) {
 		/* Connecting happens in the background: a broker that is down now is retried,
