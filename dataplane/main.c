@@ -1459,6 +1459,28 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The start lines before the control socket: what waits for the socket (a test, a
+	 * unit's ExecStartPost) finds them written. Backends that see whole frames take them
+	 * from a file or a port, not a socket: the policy's ports only say which datagrams
+	 * are LGF and UADP. */
+	{
+		char uadp[80] = "";
+
+		if (p.uadp_port)
+			snprintf(uadp, sizeof(uadp), ", UADP on UDP port %u%s", p.uadp_port,
+				 p.nmcast ? " (and its multicast groups)" : "");
+		fprintf(stderr, "linegate: %u worker(s), %s backend%s, LGF on UDP port %u%s, %zu "
+			"devices enrolled, model %s\n", dp.nworkers, ops->name, backend_from, p.port, uadp,
+			p.ndevices, atomic_load(&dp.models)->active);
+	}
+	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
+	{
+		char names[512];
+
+		if (lg_policy_unprotected(&atomic_load(&dp.gen)->policy, names, sizeof(names)))
+			fprintf(stderr, "linegate: warning: UADP devices without replay protection "
+				"(replay: none): %s\n", names);
+	}
 	/* Before the control socket exists: whoever sees it may stop linegate at once, and a
 	 * SIGINT before the handler (a shell's background job starts with SIGINT ignored) was
 	 * lost, leaving linegate running (e2e xdp_restart hung on it). */
@@ -1565,26 +1587,6 @@ int main(int argc, char **argv)
 		}
 		fprintf(stderr, "linegate: OPC UA PubSub over MQTT from %s:%u, %u topic filter(s)\n",
 			p.opcua_mqtt.host, p.opcua_mqtt.port, p.opcua_mqtt.ntopics);
-	}
-	/* Backends that see whole frames take them from a file or a port, not a socket: the
-	 * policy's ports only say which datagrams are LGF and UADP. */
-	{
-		char uadp[80] = "";
-
-		if (p.uadp_port)
-			snprintf(uadp, sizeof(uadp), ", UADP on UDP port %u%s", p.uadp_port,
-				 p.nmcast ? " (and its multicast groups)" : "");
-		fprintf(stderr, "linegate: %u worker(s), %s backend%s, LGF on UDP port %u%s, %zu "
-			"devices enrolled, model %s\n", dp.nworkers, ops->name, backend_from, p.port, uadp,
-			p.ndevices, atomic_load(&dp.models)->active);
-	}
-	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
-	{
-		char names[512];
-
-		if (lg_policy_unprotected(&atomic_load(&dp.gen)->policy, names, sizeof(names)))
-			fprintf(stderr, "linegate: warning: UADP devices without replay protection "
-				"(replay: none): %s\n", names);
 	}
 
 	while (!got_stop && atomic_load(&dp.done_workers) < dp.nworkers) {

@@ -61,7 +61,9 @@ if ! lg_wait_for 20 test -S "$T/dp.sock"; then
 	lg_fail "linegate did not start"
 fi
 [ "$MODE" = overload ] && kill -STOP $DP_PID
-if [ "$MODE" = policy ] && ! grep -q "1 worker(s), dpdk backend (from the policy)" "$T/dp.err"; then
+# (the start line comes after the control socket: wait for it)
+if [ "$MODE" = policy ] &&
+	! lg_wait_for 10 grep -q "1 worker(s), dpdk backend (from the policy)" "$T/dp.err"; then
 	cat "$T/dp.err"
 	lg_fail "the start line does not say the policy chose the dpdk backend"
 fi
