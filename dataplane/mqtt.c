@@ -496,6 +496,13 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, 
 		drop(m, kind, LG_MQTT_DROP_QUEUE_FULL);
 		return;
 	}
+	/* QoS 0 while not connected (no CONNACK yet, or a connection being lost) is lost:
+	 * counted now, not handed to libmosquitto, whose queue would keep it as if sent
+	 * (a new user's trial saw 6476 such scores counted published, never delivered). */
+	if (!m->cfg.qos[kind] && !atomic_load(&m->connected)) {
+		drop(m, kind, LG_MQTT_DROP_NOT_CONNECTED);
+		return;
+	}
 	rc = send_msg(m, kind, device, payload, len, NULL);
 	/* While disconnected, libmosquitto keeps QoS 1 and 2 messages for the next
 	 * connection and says MOSQ_ERR_NO_CONN; only QoS 0 ones are really lost then. */
