@@ -212,7 +212,9 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b->nbufs = conf->nbufs;
 	b->buf_size = conf->buf_size;
 	b->mask = io_uring_buf_ring_mask(conf->nbufs);
-	b->msg.msg_namelen = sizeof(struct sockaddr_in6);
+	/* Rounded up to 8: the control data (the timestamp's cmsghdr) follows the name in
+	 * each buffer and must be aligned for it (UBSan found it misaligned at 28). */
+	b->msg.msg_namelen = (sizeof(struct sockaddr_in6) + 7) & ~7u;
 	b->msg.msg_controllen = CMSG_SPACE(sizeof(struct timespec));
 
 	ret = io_uring_queue_init_params(64, &b->ring, &p);
