@@ -321,8 +321,9 @@ static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, c
 		     "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), what, how);
 	else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != secret_owner)
 		perr(c, n, "%s %s is owned by uid %u: a %s must be owned by root or by the user "
-		     "linegate runs as (chown root %s; with --user NAME, chown NAME %s)", what, how,
-		     (unsigned)st.st_uid, what, how, how);
+		     "that reads it (the user linegate and linegated run as: check as that user, "
+		     "runuser -u NAME -- linegatectl validate FILE; else chown root %s)", what,
+		     how, (unsigned)st.st_uid, what, how);
 	else
 		return fd;
 	close(fd);
