@@ -1211,6 +1211,11 @@ static int get_meta_str(struct pctx *c, const yaml_node_t *n, const char *key, c
 			return perr(c, n, "'%s' holds a control character (byte %u at offset %zu): "
 				    "metadata is printable text", key, *q,
 				    (size_t)(q - (const unsigned char *)s));
+	/* InfluxDB's line protocol cannot end a tag value with one (1.6 refuses the whole
+	 * batch as "invalid tag format"; a re-check trial lost a device's points so). */
+	if (s[strlen(s) - 1] == '\\')
+		return perr(c, n, "'%s' ends with a backslash, which InfluxDB's line protocol "
+			    "cannot carry at the end of a value: drop it or add a character", key);
 	strcpy(out, s);
 	return 0;
 }

@@ -669,6 +669,39 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 	return 1;
 }
 
+/*
+ * One linegate per interface: an abstract UNIX socket named after it, bound for the life of
+ * the process (the kernel lets go of it at any death, SIGKILL too), in this network
+ * namespace (abstract names are per namespace, as interfaces are). A second linegate with
+ * --xdp on the same interface took over the pinned instance and wrote its own policy into
+ * the running one's tables before it failed elsewhere (a new user's re-check trial).
+ */
+static int xdp_lock(const char *ifname, char *err, size_t errlen)
+{
+	static int fd = -1;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int n;
+
+	if (fd >= 0)
+		return 0;
+	n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "linegate-xdp-%s", ifname);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a,
+			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n))) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		snprintf(err, errlen, e == EADDRINUSE ? "another linegate runs XDP admission on "
+			 "%s in this network namespace: stop it first (two would overwrite each "
+			 "other's tables)" : "%s: the one-linegate-per-interface lock: %s", ifname,
+			 strerror(e));
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bool no_pin,
 		     bool unpin, const struct lg_policy *p, char *err, size_t errlen)
 {
@@ -699,6 +732,9 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 		snprintf(err, errlen, "no interface '%s'", ifname);
 		return -ENODEV;
 	}
+	ret = xdp_lock(ifname, err, errlen);
+	if (ret)
+		return ret;
 	if (!pin && !no_pin) {
 		default_pin_dir(ifname, pin_buf, sizeof(pin_buf));
 		pin = pin_buf;
