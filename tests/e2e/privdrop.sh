@@ -133,6 +133,14 @@ lg_wait_value 10 "$ENR1" stat_of "d['admitted']" ||
 # lg0: Operation not permitted" for ever under --user).
 ready=$(ip netns exec "$NS_SRV" curl -s -w ' %{http_code}' 127.0.0.1:9477/readyz)
 [ "${ready##* }" = 200 ] || lg_fail "/readyz after the drop: $ready"
+# A second linegate with --xdp on the same interface is refused before it touches XDP (a
+# re-check trial saw one write its policy into the running one's tables, then fail).
+rc=0
+nsenter --net=/var/run/netns/$NS_SRV timeout 20 "$LG_BIN_DP" -p "$T/gen/p1.yaml" -B $SRV_IP \
+	-o "$T/second.jsonl" --state-dir "$T/second-state" -x lg0 2> "$T/second.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "another linegate runs XDP admission on lg0" "$T/second.err" ||
+	lg_fail "a second linegate on lg0: status $rc: $(cat "$T/second.err")"
+grep -q "took over" "$T/second.err" && lg_fail "the second linegate took the pins over"
 # 2. The workers exported their sequences to XDP: frames 1..100 again, now more than a
 # replay window (1024) below the verified sequence, die there.
 sleep 0.3
