@@ -33,7 +33,8 @@ import sys, lgsock
 r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': sys.stdin.read()})
 print('ok' if r['ok'] else 'error: ' + r['error'])" "$T/dp.sock"
 }
-[ "$(affinity)" = "0:1 1:0 " ] || lg_fail "workers not pinned as workers.cores says: $(affinity)"
+# (the workers start, and pin themselves, after the control socket exists: wait for it)
+lg_wait_value 5 "0:1 1:0 " affinity || lg_fail "workers not pinned as workers.cores says: $(affinity)"
 sed 's/^  cores: \[1, 0\]/  cores: [1]/' "$T/policy.yaml" | dp_apply | grep -q '^ok' ||
 	lg_fail "live apply of workers.cores [1] refused"
 [ "$(affinity)" = "0:1 1:1 " ] || lg_fail "workers not re-pinned by a live apply: $(affinity)"
