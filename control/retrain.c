@@ -201,22 +201,16 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 /* The recording of this job: true while it runs. */
 static bool still_recording(struct lg_retrain *r, const struct lg_retrain_env *e)
 {
-	json_object *req, *reply, *rec, *v;
+	json_object *reply;
 	char err[512];
 	bool running = false;
 
 	if (r->ride)
 		return time(NULL) < r->deadline;
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("record"));
-	json_object_object_add(req, "action", json_object_new_string("status"));
-	if (e->dp(e->ctx, req, &reply, err, sizeof(err)))
+	if (record_call(e, "status", &reply, err, sizeof(err)))
 		return time(NULL) < r->deadline; /* no answer: wait, up to the deadline */
-	if (json_object_object_get_ex(reply, "recording", &rec) &&
-	    json_object_object_get_ex(rec, "state", &v) &&
-	    !strcmp(json_object_get_string(v), "recording") &&
-	    json_object_object_get_ex(rec, "origin", &v) &&
-	    !strcmp(json_object_get_string(v), "drift"))
+	if (!strcmp(rec_str(reply, "state"), "recording") &&
+	    !strcmp(rec_str(reply, "origin"), "drift"))
 		running = time(NULL) < r->deadline;
 	json_object_put(reply);
 	return running;

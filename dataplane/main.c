@@ -940,8 +940,23 @@ fail:
  * (--no-xdp-pin); nothing else. Any failure stops linegate: it never runs on with more
  * than it said.
  */
+/* "uring, afxdp, ..." : the backends this build has. */
+static void backend_names(char *list, size_t len)
+{
+	list[0] = '\0';
+	for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++)
+		snprintf(list + strlen(list), len - strlen(list), "%s%s", list[0] ? ", " : "",
+			 (*b)->name);
+}
+
+/* A stream that ends (a file): by kind, or by these options (a DPDK net_pcap file). */
+static bool backend_finite(const struct lg_backend_ops *ops, const char *opts)
+{
+	return (ops->flags & LG_BACKEND_F_FINITE) || (ops->finite && ops->finite(opts));
+}
+
 static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach,
-			   const char *state_dir, const char *ctl, FILE *out, uid_t *own_uid)
+			   const char *ctl, uid_t *own_uid)
 {
 	cap_value_t keep[2];
 	int nkeep = 0, r;
@@ -953,9 +968,7 @@ static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach
 		keep[nkeep++] = CAP_NET_ADMIN;
 
 	/* The state folder and the JSON lines file were made and opened as the user
-	 * (hand_dir(), lg_priv_fs_as()): nothing of theirs to hand over here. */
-	(void)state_dir;
-	(void)out;
+	 * (hand_dir(), lg_priv_fs_as()): only the control socket is handed over here. */
 	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
 		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
 			u->name, ctl, strerror(errno));
@@ -1209,17 +1222,14 @@ int main(int argc, char **argv)
 		bconf.opts = colon ? colon + 1 : NULL;
 		ops = lg_backend_find(name);
 		if (!ops) {
-			char list[256] = "";
+			char list[256];
 
-			for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 list[0] ? ", " : "", (*b)->name);
+			backend_names(list, sizeof(list));
 			fprintf(stderr, "linegate: unknown backend '%s' (this build has: %s)\n", name,
 				list);
 			return 2;
 		}
-		finite = (ops->flags & LG_BACKEND_F_FINITE) ||
-			 (ops->finite && ops->finite(bconf.opts));
+		finite = backend_finite(ops, bconf.opts);
 	}
 	/* --user: the policy, its key files and the state folder's files are read and made
 	 * as the user (a policy or a state folder the user may write must not make root open
@@ -1333,11 +1343,9 @@ int main(int argc, char **argv)
 	if (!backend_given && p.backend.name[0]) {
 		ops = lg_backend_find(p.backend.name);
 		if (!ops) {
-			char list[256] = "";
+			char list[256];
 
-			for (const struct lg_backend_ops *const *b = lg_backend_list(); *b; b++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 list[0] ? ", " : "", (*b)->name);
+			backend_names(list, sizeof(list));
 			fprintf(stderr, "linegate: the policy's backend (line %u) names '%s', which "
 				"this build does not have (it has: %s)\n", p.backend.line_no,
 				p.backend.name, list);
@@ -1349,7 +1357,7 @@ int main(int argc, char **argv)
 		bconf.opts = policy_opts[0] ? policy_opts : NULL;
 		/* The policy is the line's: a file replayed (the parser refuses net_pcap's
 		 * rx_pcap and eof) would read and write the line's state. */
-		if ((ops->flags & LG_BACKEND_F_FINITE) || (ops->finite && ops->finite(bconf.opts))) {
+		if (backend_finite(ops, bconf.opts)) {
 			fprintf(stderr, "linegate: the policy's backend (line %u) is a finite stream: "
 				"replay files with --backend on the command line\n",
 				p.backend.line_no);
@@ -1541,8 +1549,7 @@ int main(int argc, char **argv)
 	 * workers' are started below and inherit this; OpenBLAS's idle pool, started when
 	 * the library loaded, gets the user's ids and no capability). */
 	if (user && drop_privileges(&run_as, dp.admit ? lg_admit_xsks_fd(dp.admit) : -1,
-				    no_pin, state_dir, ctl, dp.out_is_stdout ? NULL : dp.out,
-				    &ctl_srv.own_uid))
+				    no_pin, ctl, &ctl_srv.own_uid))
 		goto out;
 	if (lg_record_init(&dp, bind_addr, &dp.rec)) {
 		fprintf(stderr, "linegate: recorder: out of memory\n");
