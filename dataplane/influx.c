@@ -81,6 +81,7 @@ struct lg_influx {
 	char meas[LG_IX_KINDS][96]; /* <prefix>_score, ... escaped */
 	struct curl_slist *hdr;
 	CURL *curl;
+	CURLM *multi; /* one easy handle at a time: a request whose wait stop can cut */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -89,7 +90,9 @@ struct lg_influx {
 	struct ix_chunk *head, *tail;
 	struct lg_influx_stats st;
 	bool stop;
-	uint64_t deadline_ns; /* at stop: when what is left is given up */
+	/* Once linegate stops (lg_influx_set_deadline(), lg_influx_stop()): when what is
+	 * left is given up; 0 = not stopping. Requests, retries and backoff keep to it. */
+	uint64_t deadline_ns;
 	/* Sender thread only: what was logged already, the body of the last answer. */
 	int logged[IX_LOGGED_MAX];
 	unsigned nlogged;
@@ -174,17 +177,69 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-/* A request in flight is given up once linegate stops and the time it gave has passed. */
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static uint64_t deadline_of(struct lg_influx *ix)
 {
-	struct lg_influx *ix = arg;
-	bool late;
+	uint64_t d;
 
-	(void)dt, (void)dn, (void)ut, (void)un;
 	pthread_mutex_lock(&ix->lock);
-	late = ix->stop && mono_ns() >= ix->deadline_ns;
+	d = ix->deadline_ns;
 	pthread_mutex_unlock(&ix->lock);
-	return late;
+	return d;
+}
+
+/*
+ * One request. Once linegate stops, it ends by the shutdown deadline: libcurl's timeouts are
+ * cut to what is left, and the wait in curl_multi_poll() is woken (curl_multi_wakeup()) when
+ * the deadline is set, so a request that started before (a server that accepted the
+ * connection and says nothing) is given up at the deadline, not at its own timeout.
+ * Returns CURLE_ABORTED_BY_CALLBACK when given up for the deadline.
+ */
+static CURLcode perform(struct lg_influx *ix)
+{
+	long tmo = (long)ix->cfg.timeout_ms;
+	uint64_t deadline = deadline_of(ix), now = mono_ns();
+	CURLcode rc = CURLE_ABORTED_BY_CALLBACK;
+	int running = 1;
+
+	if (deadline) {
+		if (now >= deadline)
+			return CURLE_ABORTED_BY_CALLBACK;
+		if ((deadline - now) / 1000000u < (uint64_t)tmo)
+			tmo = (long)((deadline - now) / 1000000u) + 1;
+	}
+	curl_easy_setopt(ix->curl, CURLOPT_TIMEOUT_MS, tmo);
+	curl_easy_setopt(ix->curl, CURLOPT_CONNECTTIMEOUT_MS, tmo);
+	if (curl_multi_add_handle(ix->multi, ix->curl) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		int wait_ms = 1000;
+
+		if (curl_multi_perform(ix->multi, &running) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+		if (!running) {
+			int left;
+			CURLMsg *m = curl_multi_info_read(ix->multi, &left);
+
+			rc = m && m->msg == CURLMSG_DONE ? m->data.result : CURLE_RECV_ERROR;
+			break;
+		}
+		deadline = deadline_of(ix);
+		now = mono_ns();
+		if (deadline) {
+			if (now >= deadline)
+				break; /* given up: CURLE_ABORTED_BY_CALLBACK */
+			if ((deadline - now) / 1000000u < (uint64_t)wait_ms)
+				wait_ms = (int)((deadline - now) / 1000000u) + 1;
+		}
+		if (curl_multi_poll(ix->multi, NULL, 0, wait_ms, NULL) != CURLM_OK) {
+			rc = CURLE_OUT_OF_MEMORY;
+			break;
+		}
+	}
+	curl_multi_remove_handle(ix->multi, ix->curl);
+	return rc;
 }
 
 /* Once per HTTP status (or per curl error, negated): the first of each kind is logged. */
@@ -209,7 +264,7 @@ static enum post_result post(struct lg_influx *ix, const struct ix_chunk *c)
 	ix->body[0] = '\0';
 	curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDS, c->buf);
 	curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->len);
-	rc = curl_easy_perform(ix->curl);
+	rc = perform(ix);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(ix->curl, CURLINFO_RESPONSE_CODE, &status);
 	pthread_mutex_lock(&ix->lock);
@@ -222,7 +277,7 @@ static enum post_result post(struct lg_influx *ix, const struct ix_chunk *c)
 	if (status >= 200 && status < 300)
 		return POST_OK;
 	if (rc != CURLE_OK) {
-		/* Given up at stop (on_progress): counted there, nothing to say. */
+		/* Given up at the shutdown deadline (perform()): counted by the caller. */
 		if (rc != CURLE_ABORTED_BY_CALLBACK && first_time(ix, -(int)rc))
 			fprintf(stderr, "linegate: influx: %s: %s (retried with backoff; said once "
 				"per error)\n", ix->cfg.url, curl_easy_strerror(rc));
@@ -266,7 +321,15 @@ static void *sender(void *arg)
 		enum post_result r;
 		uint64_t now = mono_ns();
 
-		if (ix->stop && (!ix->head || now >= ix->deadline_ns))
+		if (ix->deadline_ns && now >= ix->deadline_ns) {
+			/* Past the shutdown bound nothing more is sent: what is left is counted
+			 * as dropped (shutdown) once lg_influx_stop() says so. */
+			if (ix->stop)
+				break;
+			pthread_cond_wait(&ix->cond, &ix->lock);
+			continue;
+		}
+		if (ix->stop && !ix->head)
 			break;
 		if (!due(ix, now)) {
 			struct timespec ts;
@@ -283,6 +346,10 @@ static void *sender(void *arg)
 		if (!ix->head)
 			ix->tail = NULL;
 		for (;;) {
+			if (ix->deadline_ns && mono_ns() >= ix->deadline_ns) {
+				ix->st.dropped[LG_IX_DROP_STOP] += c->lines;
+				break;
+			}
 			pthread_mutex_unlock(&ix->lock);
 			r = post(ix, c);
 			pthread_mutex_lock(&ix->lock);
@@ -296,7 +363,7 @@ static void *sender(void *arg)
 				break;
 			}
 			now = mono_ns();
-			if (ix->stop && now >= ix->deadline_ns) {
+			if (ix->deadline_ns && now >= ix->deadline_ns) {
 				ix->st.dropped[LG_IX_DROP_STOP] += c->lines;
 				break;
 			}
@@ -308,11 +375,18 @@ static void *sender(void *arg)
 				struct timespec ts;
 				uint64_t until = now + (uint64_t)backoff * 1000000ull;
 
-				if (ix->stop && until > ix->deadline_ns)
-					until = ix->deadline_ns;
-				abs_time(&ts, until);
-				/* close() wakes the wait: linegate stopping cuts the backoff */
-				pthread_cond_timedwait(&ix->cond, &ix->lock, &ts);
+				/* The whole backoff: a batch filling up (put()) signals the same
+				 * condition, and must not hurry a retry. lg_influx_set_deadline()
+				 * and lg_influx_stop() cut it to the shutdown deadline. */
+				while ((now = mono_ns()) < until &&
+				       !(ix->deadline_ns && now >= ix->deadline_ns)) {
+					uint64_t t = until;
+
+					if (ix->deadline_ns && t > ix->deadline_ns)
+						t = ix->deadline_ns;
+					abs_time(&ts, t);
+					pthread_cond_timedwait(&ix->cond, &ix->lock, &ts);
+				}
 			}
 		}
 		ix->st.buffered -= c->lines;
@@ -338,6 +412,8 @@ static void ix_free(struct lg_influx *ix)
 {
 	if (!ix)
 		return;
+	if (ix->multi)
+		curl_multi_cleanup(ix->multi);
 	if (ix->curl)
 		curl_easy_cleanup(ix->curl);
 	curl_slist_free_all(ix->hdr);
@@ -398,7 +474,8 @@ int lg_influx_open(const struct lg_policy_influx *cfg, struct lg_influx **out, c
 		return -EINVAL;
 	}
 	ix->curl = curl_easy_init();
-	if (!ix->curl)
+	ix->multi = curl_multi_init();
+	if (!ix->curl || !ix->multi)
 		goto nomem;
 	ix->hdr = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
 	if (cfg->token[0]) {
@@ -416,13 +493,8 @@ int lg_influx_open(const struct lg_policy_influx *cfg, struct lg_influx **out, c
 	curl_easy_setopt(ix->curl, CURLOPT_URL, ix->url);
 	curl_easy_setopt(ix->curl, CURLOPT_HTTPHEADER, ix->hdr);
 	curl_easy_setopt(ix->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(ix->curl, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-	curl_easy_setopt(ix->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->timeout_ms);
 	curl_easy_setopt(ix->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(ix->curl, CURLOPT_WRITEDATA, ix);
-	curl_easy_setopt(ix->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(ix->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(ix->curl, CURLOPT_XFERINFODATA, ix);
 	curl_easy_setopt(ix->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cfg->username[0]) {
 		curl_easy_setopt(ix->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -557,14 +629,34 @@ void lg_influx_stats(struct lg_influx *ix, struct lg_influx_stats *st)
 	pthread_mutex_unlock(&ix->lock);
 }
 
+/* Under lock: the deadline in timeout_ms, or the one set before when that is sooner; the
+ * sender is woken wherever it waits (its backoff, a batch to fill, a request). */
+static void set_deadline(struct lg_influx *ix, int timeout_ms)
+{
+	uint64_t d = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+
+	if (!ix->deadline_ns || d < ix->deadline_ns)
+		ix->deadline_ns = d;
+	pthread_cond_broadcast(&ix->cond);
+	curl_multi_wakeup(ix->multi);
+}
+
+void lg_influx_set_deadline(struct lg_influx *ix, int timeout_ms)
+{
+	if (!ix || !ix->started)
+		return;
+	pthread_mutex_lock(&ix->lock);
+	set_deadline(ix, timeout_ms);
+	pthread_mutex_unlock(&ix->lock);
+}
+
 void lg_influx_stop(struct lg_influx *ix, int timeout_ms)
 {
 	if (!ix || !ix->started)
 		return;
 	pthread_mutex_lock(&ix->lock);
 	ix->stop = true;
-	ix->deadline_ns = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
-	pthread_cond_broadcast(&ix->cond);
+	set_deadline(ix, timeout_ms);
 	pthread_mutex_unlock(&ix->lock);
 	pthread_join(ix->thread, NULL);
 	ix->started = false;

@@ -10,7 +10,8 @@
  * A server that is down or answers 5xx, 408 or 429 is retried with backoff while lines
  * wait (at most max_buffer_lines; past that new lines are dropped, counted); a batch the
  * server refuses (another 4xx) is dropped, counted, and the status and body are logged
- * once per status. At close, what is not sent within the time given is counted as dropped.
+ * once per status. Once linegate stops, requests, retries and backoff keep to its shutdown
+ * deadline (lg_influx_set_deadline()); what is not sent by then is counted as dropped.
  */
 #ifndef LINEGATE_DP_INFLUX_H
 #define LINEGATE_DP_INFLUX_H
@@ -64,7 +65,12 @@ int lg_influx_open(const struct lg_policy_influx *cfg, struct lg_influx **out, c
 void lg_influx_row(struct lg_influx *ix, const struct lg_event *e, struct lg_meta_ent *m);
 void lg_influx_incident(struct lg_influx *ix, const struct lg_event *e, struct lg_meta_ent *m);
 void lg_influx_stats(struct lg_influx *ix, struct lg_influx_stats *st);
-/* Send what is buffered for up to timeout_ms, then stop the sender; what is left is
+/* linegate is stopping: from now on a request, its retries and the backoff between them end
+ * within timeout_ms (the shutdown bound); past it nothing more is sent, and at
+ * lg_influx_stop() what is left is counted as dropped (shutdown). Accepts NULL. */
+void lg_influx_set_deadline(struct lg_influx *ix, int timeout_ms);
+/* Send what is buffered for up to timeout_ms (or the deadline set before, when sooner),
+ * then stop the sender; what is left is
  * counted as dropped (shutdown). The stats stay readable. Accepts NULL. */
 void lg_influx_stop(struct lg_influx *ix, int timeout_ms);
 /* Stop (at once, when not stopped yet) and free. Accepts NULL. */

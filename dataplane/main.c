@@ -1664,6 +1664,7 @@ out:
 	/* From here on, the shutdown is bounded (shutdown_watchdog). */
 	sw.deadline_ns = lg_now_ns() + shutdown_ns;
 	lg_output_set_deadline(&dp, shutdown_ns);
+	lg_influx_set_deadline(dp.influx, ms_left(sw.deadline_ns));
 	sw_started = !pthread_create(&sw_thread, NULL, shutdown_watchdog, &sw);
 	atomic_store(&sw.stage, "stopping the metrics server and opcua_mqtt");
 	lg_http_stop(&dp);
@@ -1724,6 +1725,14 @@ out:
 		fprintf(stderr, "linegate: shutdown: MQTT abandoned: %" PRIu64 " messages not "
 			"delivered to the broker%s\n", ms.published - ms.delivered,
 			ms.published > ms.delivered ? " within the shutdown timeout" : "");
+	}
+	if (out_started && dp.influx) {
+		struct lg_influx_stats is;
+
+		lg_influx_stats(dp.influx, &is);
+		fprintf(stderr, "linegate: shutdown: InfluxDB abandoned: %" PRIu64 " lines%s\n",
+			is.dropped[LG_IX_DROP_STOP], is.dropped[LG_IX_DROP_STOP] ?
+			" not written within the shutdown timeout (counted as dropped, shutdown)" : "");
 	}
 	atomic_store(&sw.stage, "closing the outputs");
 	if (ctl_fd >= 0) {

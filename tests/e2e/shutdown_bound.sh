@@ -3,6 +3,9 @@
 # never reads, stdout piped to a process that never reads, and an MQTT broker and a NATS
 # server that stopped answering (SIGSTOP; mosquitto and nats-server of our own on free
 # loopback ports; NATS records are not abandoned: they stay in the on-disk outbox).
+# And InfluxDB (influxd of our own) SIGSTOPped, so that a request hangs, or killed, so that
+# retries wait in backoff: the final counters come within the bound + 0.25 s, and every
+# line made is written or dropped, the abandoned ones as dropped (shutdown), exactly.
 # SIGTERM or SIGINT ends linegate within --shutdown-timeout (+ 2.5 s for the last steps),
 # with the final lines saying how many records of each kind were abandoned: exactly what was
 # produced and neither written nor dropped (counted per kind in the final counters).
@@ -24,11 +27,13 @@ policy() {
 }
 policy "$T/policy.yaml"
 
-# stop_timed NAME SIGNAL: signal linegate ($DP), wait for it; its status must be 0 and the
-# time from the signal to its end at most TIMEOUT + 2.5 s (about 2.1 s in a release build;
-# up to 3.2 s under ASan, whose leak check at exit takes its time on a loaded machine).
+# stop_timed NAME SIGNAL [MARGIN]: signal linegate ($DP), wait for it; its status must be 0 and
+# the time from the signal to its end at most TIMEOUT + 2.5 s (about 2.1 s in a release build;
+# up to 3.2 s under ASan, whose leak check at exit takes its time on a loaded machine). With
+# MARGIN (ms), the final counters (--stats-out, written once the outputs are done with) must
+# also be written within TIMEOUT + MARGIN of the signal: the outputs kept to the bound.
 stop_timed() {
-	local rc=0 t0 ms
+	local rc=0 t0 ms margin=${3:-} wrote
 	t0=$(date +%s%N)
 	kill -"$2" "$DP"
 	wait "$DP" || rc=$?
@@ -36,6 +41,12 @@ stop_timed() {
 	echo "$1: stopped in $ms ms (bound $((TIMEOUT * 1000)) ms + 2500)"
 	[ $rc -eq 0 ] || lg_fail "$1: linegate exited with status $rc: $(tail -3 "$T/$1.err")"
 	[ $ms -le $((TIMEOUT * 1000 + 2500)) ] || lg_fail "$1: shutdown took $ms ms"
+	if [ -n "$margin" ]; then
+		wrote=$((($(stat -c %.9Y "$T/$1.stats" | tr -d .) - t0) / 1000000))
+		echo "$1: final counters written $wrote ms after the signal (bound $((TIMEOUT * 1000)) ms + $margin)"
+		[ $wrote -le $((TIMEOUT * 1000 + margin)) ] ||
+			lg_fail "$1: the outputs took $wrote ms to finish"
+	fi
 }
 
 cat > "$T/check.py" <<'PY'
@@ -201,5 +212,88 @@ done()
 PY
 else
 	echo "(nats-server or NATS support missing: NATS case skipped)"
+fi
+echo "== InfluxDB that stopped answering (SIGSTOP: a request hangs) or is gone (retries, backoff)"
+if command -v influxd >/dev/null; then
+	IPORT=$(free_port)
+	RPORT=$(free_port)
+	printf '%s\n' 'reporting-disabled = true' "bind-address = \"127.0.0.1:$RPORT\"" \
+		'[meta]' "  dir = \"$T/influx/meta\"" '[data]' "  dir = \"$T/influx/data\"" \
+		"  wal-dir = \"$T/influx/wal\"" '  query-log-enabled = false' '[http]' \
+		'  enabled = true' "  bind-address = \"127.0.0.1:$IPORT\"" \
+		'  log-enabled = false' '[monitor]' '  store-enabled = false' \
+		'[continuous_queries]' '  enabled = false' '[subscriber]' '  enabled = false' \
+		> "$T/influxdb.conf"
+	# influx_case NAME HOW TIMEOUT_MS: InfluxDB up for the first frames, then HOW (STOP:
+	# SIGSTOPped, so that a POST hangs; KILL: gone, so that POSTs are refused and retried
+	# with backoff), more frames, SIGTERM: linegate stops within the bound (TIMEOUT + a
+	# small margin: the request in flight, its retries and the backoff keep to the
+	# shutdown deadline) and every line made is written or dropped, those left at the stop
+	# counted as dropped (shutdown).
+	influx_case() {
+		local name=$1 how=$2 tmo=$3
+		influxd -config "$T/influxdb.conf" >> "$T/influxd.log" 2>&1 &
+		INFLUX=$!
+		LG_PIDS="$LG_PIDS $INFLUX"
+		lg_wait_for 20 curl -sf "http://127.0.0.1:$IPORT/ping" ||
+			lg_fail "influxd did not start: $(tail -5 "$T/influxd.log")"
+		curl -sf -XPOST "http://127.0.0.1:$IPORT/query" --data-urlencode \
+			"q=CREATE DATABASE lg" > /dev/null || lg_fail "CREATE DATABASE lg"
+		policy "$T/$name.yaml" "influx: {url: 'http://127.0.0.1:$IPORT/write', database: lg, batch_lines: 40, flush_ms: 100, timeout_ms: $tmo}"
+		POLICY=$name start "$name" -o "$T/$name.jsonl"
+		DP=$!
+		LG_PIDS="$LG_PIDS $DP"
+		lg_wait_for 5 test -S "$T/$name.sock" ||
+			lg_fail "$name: linegate did not start: $(cat "$T/$name.err")"
+		"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 50 -r 2000 -q
+		ix_idle() {
+			lg_dp_stats "$T/ix.json" "$T/$name.sock" &&
+				lg_json "$T/ix.json" "d['influx']['buffered'] == 0 and d['influx']['written'] > 0"
+		}
+		lg_wait_value 10 True ix_idle || lg_fail "$name: the first points were not written"
+		kill -"$how" $INFLUX
+		"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 200 \
+			--first-seq 51 -r 4000 -q
+		ix_failed() {
+			lg_dp_stats "$T/ix.json" "$T/$name.sock" &&
+				lg_json "$T/ix.json" "d['influx']['requests'] > 2 and d['influx']['buffered'] > 0"
+		}
+		lg_wait_value 10 True ix_failed || lg_fail "$name: no request after the outage"
+		if [ "$how" = KILL ]; then
+			ix_retried() {
+				lg_dp_stats "$T/ix.json" "$T/$name.sock" &&
+					lg_json "$T/ix.json" "d['influx']['retries'] >= 4"
+			}
+			# backoff 100, 200, 400, 800 ms: the next wait is 1.6 s, past the bound
+			lg_wait_value 10 True ix_retried || lg_fail "$name: no retries"
+		fi
+		stop_timed "$name" TERM 250
+		[ "$how" = KILL ] || kill -CONT $INFLUX
+		kill -KILL $INFLUX 2>/dev/null || true
+		wait $INFLUX 2>/dev/null || true
+		python3 - "$T/$name.stats" "$T/$name.err" <<'PY' || lg_fail "$name"
+import json, re, sys
+from lgcheck import check, done
+st = json.load(open(sys.argv[1]))
+err = open(sys.argv[2]).read()
+ix = st["influx"]
+made = sum(ix["lines"].values())
+check("lines made = written + dropped (every reason)", made,
+      ix["written"] + sum(ix["dropped"].values()))
+check("nothing waits any more", ix["buffered"], 0)
+check("points were left at the stop", ix["dropped"]["shutdown"] > 0, True)
+check("none refused, none lost to a full buffer",
+      [ix["dropped"]["refused"], ix["dropped"]["buffer_full"]], [0, 0])
+m = re.search(r"^linegate: shutdown: InfluxDB abandoned: (\d+) lines", err, re.M)
+check("the shutdown line says the abandoned lines", int(m.group(1)) if m else None,
+      ix["dropped"]["shutdown"])
+print(json.dumps(ix))
+done()
+PY
+	}
+	influx_case influx_stop STOP 5000
+	influx_case influx_kill KILL 5000
+else
+	echo "(influxd is not installed: InfluxDB cases skipped)"
 fi
 echo "PASS"
