@@ -558,7 +558,10 @@ static int dpdk_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned 
 	for (uint16_t i = 0; i < n; i++) {
 		enum lg_reason r;
 
-		if (!v[i].pass) {
+		/* A frame that is not ours is counted by admission (not_ours) and only there:
+		 * `not_ours: pass` passes it to the kernel stack under XDP, and here there is
+		 * none, so it never reaches a worker (which would count it a second time). */
+		if (!v[i].pass || v[i].reason == LG_R_NOT_OURS) {
 			rte_pktmbuf_free(mb[i]); /* counted by admission, under its reason */
 			continue;
 		}

@@ -5,7 +5,9 @@
 # unknown, spoofed and unparseable frames before a worker sees them; the workers verify the
 # rest. The replay must end by itself at the end of the file (LG_RX_EOF), and every count
 # is exact: frames in the file = admission's verdicts, what it passed = what the workers
-# received = admitted + dropped by reason, per device, and windows.
+# received = admitted + dropped by reason, per device, and windows. Frames that are not ours
+# (UDP to another port) are counted once, by admission (not_ours), whatever the policy's
+# not_ours says: DPDK has no kernel stack to pass them to, and the workers never see them.
 source "$(dirname "$0")/lib.sh"
 # DPDK's own leak on close (dpdk-lsan.supp), under ASan builds only.
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
@@ -16,12 +18,14 @@ lg_netns_up "lgdp$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
 FRAMES=300
+NOT_OURS=25
 
 # 1. Record the line: the sender in its namespace, a capture on the server's veth.
 lg_capture_start "$T/line.pcap"
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP \
 	-n $FRAMES -r 3000 --samples 256 --unknown 100 --bad-tag 20 --replay 20 --malformed 20 \
 	--spoof 30 --spoof-from $SPOOF_IP --uadp -j "$T/sent.json" -q
+lg_send_not_ours $NOT_OURS
 lg_capture_stop
 
 # 2. Replay it through DPDK; linegate must stop by itself at the end of the file.
@@ -31,27 +35,31 @@ timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out.jsonl" -s "$T/stats.json
 grep -q "finite source" "$T/dp.err" || { cat "$T/dp.err"; lg_fail "no end-of-stream mode"; }
 
 python3 - "$T/stats.json" "$T/sent.json" "$T/out.jsonl" "$(cat "$T/line.pcap.count")" \
-	$FRAMES <<'PY'
+	$FRAMES $NOT_OURS <<'PY'
 import json, sys
 st, s = (json.load(open(f)) for f in sys.argv[1:3])
 lines = [json.loads(l) for l in open(sys.argv[3])]
-captured, frames = int(sys.argv[4]), int(sys.argv[5])
+captured, frames, not_ours = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 a, d = st["admission"], st["drops"]
 from lgcheck import check, done
 sent = s["sent"]
 half = s["malformed"] // 2          # bad magic (admission) and bad length (worker)
-check("frames captured = sent", captured, sent)
+check("frames captured = sent + not ours", captured, sent + not_ours)
 check("admission judged every frame", a["judged"], captured)
 check("admission unknown_device", a["unknown_device"], s["unknown_device"])
 check("admission spoofed_source", a["spoofed_source"], s["spoofed"])
 check("admission malformed", a["malformed"], half)
 passed = s["enrolled"] + s["bad_tag"] + s["replayed"] + (s["malformed"] - half)
 check("admission admitted", a["admitted"], passed)
-for r in ("rate_limited", "replayed", "not_ours", "audit", "no_table", "state_full"):
+check("admission not_ours (policy: pass; counted once, here)", a["not_ours"], not_ours)
+for r in ("rate_limited", "replayed", "audit", "no_table", "state_full"):
     check("admission " + r, a[r], 0)
 check("workers received = admission admitted", st["received"], passed)
 check("received = admitted + dropped", st["received"], st["admitted"] + st["dropped"])
 check("dropped = sum of reasons", st["dropped"], sum(d.values()))
+check("workers not_ours (admission counted them)", d["not_ours"], 0)
+check("every frame once: captured = admitted + admission's drops + workers' drops", captured,
+      st["admitted"] + (a["judged"] - a["admitted"]) + sum(d.values()))
 check("workers admitted", st["admitted"], s["enrolled"])
 check("workers bad_length", d["bad_length"], s["malformed"] - half)
 check("workers bad_tag", d["bad_tag"], s["bad_tag"])

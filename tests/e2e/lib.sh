@@ -233,6 +233,15 @@ lg_capture_start() {
 	lg_wait_for 5 test -e "$1.ready" || lg_fail "the capture did not start"
 }
 
+# lg_send_not_ours N: N UDP datagrams from the line to the server on a port that is neither
+# LGF nor UADP (5999): frames that are not ours, for admission's not_ours count.
+lg_send_not_ours() {
+	ip netns exec "$NS_LINE" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"not ours %d" % i, (sys.argv[1], 5999))' $SRV_IP "$1"
+}
+
 lg_capture_stop() {
 	sleep 0.3
 	kill -INT $CAP_PID
