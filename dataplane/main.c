@@ -1274,11 +1274,14 @@ int main(int argc, char **argv)
 		char *text = NULL, *name = NULL;
 		size_t tlen = 0;
 		uint8_t h[32];
-		int r = lg_state_last_applied(dp.state, &text, &tlen, &name);
+		int r = lg_state_last_applied(dp.state, &text, &tlen, &name, err, sizeof(err));
 
 		if (r != 1 || lg_policy_validate(text, tlen, name, &p, err, sizeof(err))) {
 			/* The boot file's own refusal, word for word as validate gives it. */
 			fprintf(stderr, "linegate: %s\n", boot_err);
+			if (r < 0)
+				fprintf(stderr, "linegate: and the last applied policy cannot be "
+					"read: %s\n", err);
 			if (r == 1)
 				fprintf(stderr, "linegate: the last applied policy (%s/applied.json) "
 					"cannot be used either: %s\n", state_dir, err);
@@ -1328,12 +1331,16 @@ int main(int argc, char **argv)
 					 "applied policy no longer loads (%.600s)", dp.policy_path,
 					 err);
 			}
+		} else if (r < 0) {
+			/* Not the boot file's fault, and not to be passed over: a link planted
+			 * where the last applied policy is kept, or a file linegate may not
+			 * read (as replay.hwm and incidents.state, lg_state_open()). */
+			fprintf(stderr, "linegate: the state folder: %s\n", why);
+			lg_policy_free(&p);
+			lg_state_close(dp.state);
+			return 1;
 		} else {
-			if (r < 0)
-				snprintf(origin, sizeof(origin), "the boot file %s: %s",
-					 dp.policy_path, strerror(-r));
-			else
-				snprintf(origin, sizeof(origin), "%s", why);
+			snprintf(origin, sizeof(origin), "%s", why);
 		}
 		free(text);
 		free(name);

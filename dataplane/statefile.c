@@ -63,14 +63,47 @@ struct lg_state {
 	char boot_path[PATH_MAX], boot_real[PATH_MAX];
 };
 
+/*
+ * A state file by its name in the folder, never through a link, and only a regular file:
+ * whoever may write the folder (the --user, the service user) must not make linegate open
+ * another file in its place. err names the path and, for a link, says so.
+ */
+static int state_openat(const struct lg_state *st, const char *name, int flags, char *err,
+			size_t errlen)
+{
+	struct stat sb;
+	int fd = openat(st->dfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		if (errno == ELOOP)
+			snprintf(err, errlen, "%s/%s is a symbolic link: refused (linegate makes "
+				 "its state files itself and never follows a link there: remove "
+				 "it)", st->dir, name);
+		else
+			snprintf(err, errlen, "%s/%s: %s", st->dir, name, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		ret = S_ISREG(sb.st_mode) ? -errno : -EINVAL;
+		snprintf(err, errlen, "%s/%s: %s", st->dir, name,
+			 ret == -EINVAL ? "not a regular file: refused (remove it)" : strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /* incidents.state, mapped like replay.hwm (a file of another layout starts empty). */
 static int map_incidents(struct lg_state *st, char *err, size_t errlen)
 {
 	struct stat sb;
 	int fd, ret;
 
-	fd = openat(st->dfd, "incidents.state", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &sb) ||
+	fd = state_openat(st, "incidents.state", O_RDWR | O_CREAT, err, errlen);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &sb) ||
 	    ((size_t)sb.st_size != sizeof(struct inc_file) &&
 	     ftruncate(fd, sizeof(struct inc_file)))) {
 		ret = -errno;
@@ -128,8 +161,13 @@ int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errl
 		ret = -EPERM;
 		goto err;
 	}
-	fd = openat(st->dfd, "replay.hwm", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &sb)) {
+	fd = state_openat(st, "replay.hwm", O_RDWR | O_CREAT, err, errlen);
+	if (fd < 0) {
+		ret = fd;
+		fd = -1;
+		goto err;
+	}
+	if (fstat(fd, &sb)) {
 		ret = -errno;
 		snprintf(err, errlen, "%s/replay.hwm: %s", dir, strerror(errno));
 		goto err;
@@ -266,7 +304,8 @@ int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, cons
 	json_object_object_add(o, "text", json_object_new_string_len(text, (int)len));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	n = strlen(s);
-	fd = openat(st->dfd, "applied.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(st->dfd, "applied.json.tmp",
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
@@ -309,14 +348,29 @@ static int take_text(json_object *nm, json_object *t, char **text, size_t *len, 
 	return 1;
 }
 
-int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name)
+/* applied.json, parsed (NULL when it is not JSON); *fd < 0 when it cannot be opened (a link,
+ * ENOENT, ...: err says which). */
+static json_object *read_applied(struct lg_state *st, int *fd, char *err, size_t errlen)
 {
-	char path[4096];
-	json_object *o, *nm, *t;
-	int ret = 0;
+	json_object *o;
 
-	snprintf(path, sizeof(path), "%s/applied.json", st->dir);
-	o = json_object_from_file(path);
+	*fd = state_openat(st, "applied.json", O_RDONLY, err, errlen);
+	if (*fd < 0)
+		return NULL;
+	o = json_object_from_fd(*fd);
+	close(*fd);
+	return o;
+}
+
+int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name, char *err,
+			  size_t errlen)
+{
+	json_object *o, *nm, *t;
+	int ret = 0, fd;
+
+	o = read_applied(st, &fd, err, errlen);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
 	if (o && json_object_object_get_ex(o, "name", &nm) &&
 	    json_object_object_get_ex(o, "text", &t))
 		ret = take_text(nm, t, text, len, name);
@@ -333,20 +387,13 @@ int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **n
 	char hex[65];
 	int fd, ret = 0;
 
-	fd = openat(st->dfd, "applied.json", O_RDONLY | O_CLOEXEC);
+	o = read_applied(st, &fd, why, whylen);
 	if (fd < 0) {
-		if (errno != ENOENT)
-			return -errno;
+		if (fd != -ENOENT)
+			return fd;
 		snprintf(why, whylen, "the boot file %s: no policy was applied since the state "
 			 "folder %s was made", st->boot_path, st->dir);
 		return 0;
-	}
-	close(fd);
-	{
-		char path[4096];
-
-		snprintf(path, sizeof(path), "%s/applied.json", st->dir);
-		o = json_object_from_file(path);
 	}
 	if (!o || !json_object_object_get_ex(o, "boot_sha256", &b) ||
 	    !json_object_object_get_ex(o, "name", &nm) ||

@@ -46,11 +46,17 @@ int lg_state_save_policy(struct lg_state *st, const char *text, size_t len, cons
  * was applied: 1 with *text (NUL-terminated), *len and *name malloc'd. 0 when the boot file
  * is to be used. Either way why says which and why, as the start line says it (naming the
  * policy file of the last apply when linegate was started with another one). Negative errno
- * when the file cannot be read.
+ * when the file cannot be opened, why then naming it: the start is refused (a link, which
+ * linegate never follows in the state folder, or a file it may not read).
+ *
+ * Every state file is opened by name in the folder, never through a symbolic link and only
+ * when it is a regular file (a folder the service user may write must not make linegate
+ * open another file in its place).
  */
 /* The last applied policy's text and name, whatever the boot file: 1, 0 when there is none
- * (or it cannot be read), or a negative errno. */
-int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name);
+ * (or it is not JSON), or a negative errno with err naming the file (a link is refused). */
+int lg_state_last_applied(struct lg_state *st, char **text, size_t *len, char **name, char *err,
+			  size_t errlen);
 int lg_state_load_policy(struct lg_state *st, char **text, size_t *len, char **name, char *why,
 			 size_t whylen);
 

@@ -201,8 +201,18 @@ hostile() { # OUTPUT: a start as the user that must be refused
 	[ $rc -eq 1 ] || { cat "$T/hostile.err"; lg_fail "a start with $1: status $rc, want 1"; }
 }
 hostile "$T/u/out2.jsonl"
-grep -q "Permission denied" "$T/hostile.err" || lg_fail "state link: $(cat "$T/hostile.err")"
+grep -q "$STATE_DIRECTORY/replay.hwm is a symbolic link: refused" "$T/hostile.err" ||
+	lg_fail "state link: $(cat "$T/hostile.err")"
 rm -f "$STATE_DIRECTORY/replay.hwm"
+# applied.json (the last applied policy) likewise: refused as a link, naming the file, not
+# taken for the boot file's error with a start from the boot file.
+rm -f "$STATE_DIRECTORY/applied.json"
+ln -s "$T/victim-state" "$STATE_DIRECTORY/applied.json"
+chown -h $U:$U "$STATE_DIRECTORY/applied.json"
+hostile "$T/u/out2.jsonl"
+grep -q "the state folder: $STATE_DIRECTORY/applied.json is a symbolic link: refused" \
+	"$T/hostile.err" || lg_fail "applied.json link: $(cat "$T/hostile.err")"
+rm -f "$STATE_DIRECTORY/applied.json"
 hostile "$T/victim-out"
 grep -q "victim-out: Permission denied (with --user" "$T/hostile.err" ||
 	lg_fail "root-only JSON lines file: $(cat "$T/hostile.err")"

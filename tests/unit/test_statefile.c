@@ -6,6 +6,7 @@
 #include "incident.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -128,6 +129,56 @@ int main(int argc, char **argv)
 	text = name = NULL;
 	lg_state_close(b);
 	lg_state_close(a);
+
+	/* A state file replaced by a symbolic link (by whoever may write the folder: the
+	 * service user) is refused, naming the file and saying it is a link; the file behind
+	 * it is neither read nor written. applied.json so refused is not the boot file's
+	 * error: the start is refused (main.c). */
+	{
+		static const char vtext[] = "{\"boot_sha256\": \"\", \"name\": \"v\", "
+					    "\"text\": \"v\"}";
+		char victim[128], link[128], path[128];
+		struct stat sb;
+		int fd;
+
+		snprintf(victim, sizeof(victim), "%s/victim", dir);
+		fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd >= 0 &&
+		      write(fd, vtext, sizeof(vtext) - 1) == (ssize_t)sizeof(vtext) - 1);
+		close(fd);
+		CHECK_EQ(lg_state_open(sub, &a, err, sizeof(err)), 0);
+		snprintf(link, sizeof(link), "%s/applied.json", sub);
+		unlink(link);
+		CHECK_EQ(symlink(victim, link), 0);
+		lg_state_set_boot(a, boot1, "/etc/linegate/policy.yaml");
+		CHECK_EQ(lg_state_load_policy(a, &text, &len, &name, why, sizeof(why)), -ELOOP);
+		snprintf(path, sizeof(path), "%s/applied.json is a symbolic link: refused", sub);
+		CHECK_STR_CONTAINS(why, path);
+		CHECK(text == NULL && name == NULL);
+		CHECK_EQ(lg_state_last_applied(a, &text, &len, &name, err, sizeof(err)), -ELOOP);
+		CHECK_STR_CONTAINS(err, path);
+		CHECK(text == NULL && name == NULL);
+		/* a save replaces the link, never writes through it */
+		CHECK_EQ(lg_state_save_policy(a, "x", 1, "p.yaml"), 0);
+		CHECK_EQ(lstat(link, &sb), 0);
+		CHECK(S_ISREG(sb.st_mode));
+		lg_state_close(a);
+		for (int i = 0; i < 2; i++) {
+			const char *f = i ? "incidents.state" : "replay.hwm";
+
+			snprintf(link, sizeof(link), "%s/%s", sub, f);
+			CHECK_EQ(unlink(link), 0);
+			CHECK_EQ(symlink(victim, link), 0);
+			CHECK(lg_state_open(sub, &a, err, sizeof(err)) == -ELOOP);
+			snprintf(path, sizeof(path), "%s/%s is a symbolic link: refused", sub, f);
+			CHECK_STR_CONTAINS(err, path);
+			CHECK_EQ(unlink(link), 0);
+			CHECK_EQ(lg_state_open(sub, &a, err, sizeof(err)), 0);
+			lg_state_close(a);
+		}
+		CHECK_EQ(stat(victim, &sb), 0);
+		CHECK_EQ(sb.st_size, (off_t)sizeof(vtext) - 1);
+	}
 
 	/* A folder others may write is refused, with the fix. */
 	CHECK_EQ(chmod(sub, 0777), 0);
