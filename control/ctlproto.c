@@ -306,8 +306,18 @@ int lg_ctl_listen(const char *path, int mode, gid_t gid)
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid)) || chmod(path, (mode_t)mode) ||
+	/* The mode from the start (umask), and the group set without following a link: a
+	 * folder someone else may write (the service user's runtime folder, where root makes
+	 * linegate's socket) must not let a link swapped in after bind() turn a chmod or chown
+	 * of root's onto another file. */
+	{
+		mode_t old = umask(~(mode_t)mode & 0777);
+
+		ret = bind(fd, (struct sockaddr *)&a, sizeof(a));
+		umask(old);
+	}
+	if (ret || (gid != (gid_t)-1 &&
+		    fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW)) ||
 	    listen(fd, 16)) {
 		ret = -errno;
 		close(fd);

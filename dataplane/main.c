@@ -969,7 +969,8 @@ static int drop_privileges(const struct lg_priv_user *u, int map_fd, bool detach
 
 	/* The state folder and the JSON lines file were made and opened as the user
 	 * (hand_dir(), lg_priv_fs_as()): only the control socket is handed over here. */
-	if (ctl && chown(ctl, u->uid, (gid_t)-1)) {
+	/* never through a link (a folder the user may write could hold one by now) */
+	if (ctl && fchownat(AT_FDCWD, ctl, u->uid, (gid_t)-1, AT_SYMLINK_NOFOLLOW)) {
 		fprintf(stderr, "linegate: --user %s: handing the control socket %s over: %s\n",
 			u->name, ctl, strerror(errno));
 		return -1;

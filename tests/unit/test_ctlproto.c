@@ -283,6 +283,13 @@ static void test_client(void)
 	CHECK(lfd >= 0);
 	if (lfd < 0)
 		return;
+	{
+		/* the mode is the socket's from bind() on (no chmod after it, which a link
+		 * swapped in could redirect) */
+		struct stat sb;
+
+		CHECK(!lstat(path, &sb) && S_ISSOCK(sb.st_mode) && (sb.st_mode & 07777) == 0600);
+	}
 	big = malloc(n + 1);
 	memset(big, 'x', n);
 	big[n] = '\0';
