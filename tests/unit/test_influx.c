@@ -134,6 +134,7 @@ struct server {
 	unsigned nscript, served;
 	char bodies[8][2048];
 	char first_line[8][128];
+	char headers[8][1024]; /* the lines after the first, up to the blank line */
 	pthread_mutex_t lock;
 };
 
@@ -173,6 +174,12 @@ static void *serve(void *arg)
 				 hdr_end + 4);
 			snprintf(s->first_line[i], sizeof(s->first_line[i]), "%.*s",
 				 (int)strcspn(req, "\r"), req);
+			{
+				char *h = req + strcspn(req, "\r") + 2;
+
+				snprintf(s->headers[i], sizeof(s->headers[i]), "%.*s",
+					 (int)(hdr_end + 2 - h), h);
+			}
 		}
 		pthread_mutex_unlock(&s->lock);
 		{
@@ -399,6 +406,94 @@ static void unreachable(void)
 	lg_influx_close(ix);
 }
 
+/* InfluxDB 2.x's write API: bucket and org in the query, the token as "Authorization: Token",
+ * exactly; no basic authentication, no precision (nanoseconds, both APIs' default). */
+static void api_v2(void)
+{
+	static const int script[] = { 204 };
+	struct lg_policy_influx cfg = {
+		.prefix = "lgt", .decimation = 1, .scores = true, .batch_lines = 1,
+		.flush_ms = 10, .max_buffer_lines = 10, .timeout_ms = 2000,
+		.bucket = "line-1", .org = "plant.north", .token = "s3cr3t-T0ken==",
+	};
+	struct lg_influx_stats st;
+	struct lg_influx *ix = NULL;
+	struct lg_event e = row(0, 1, 1.5f, 1000);
+	struct server s;
+	char err[256];
+
+	CHECK_EQ(server_start(&s, script, 1), 0);
+	snprintf(cfg.url, sizeof(cfg.url), "http://127.0.0.1:%d/api/v2/write", s.port);
+	CHECK_EQ(lg_influx_open(&cfg, &ix, err, sizeof(err)), 0);
+	if (!ix)
+		goto out;
+	lg_influx_row(ix, &e, NULL);
+	wait_stats(ix, &st, 1);
+	CHECK_EQ(st.written, 1);
+	CHECK_STR(s.first_line[0], "POST /api/v2/write?bucket=line-1&org=plant.north HTTP/1.1");
+	CHECK_STR_CONTAINS(s.headers[0], "\r\nAuthorization: Token s3cr3t-T0ken==\r\n");
+	CHECK_STR_CONTAINS(s.headers[0], "\r\nContent-Type: text/plain; charset=utf-8\r\n");
+	CHECK(strstr(s.headers[0], "Basic") == NULL);
+	CHECK_STR(s.bodies[0], "lgt_score,device=7,name=press-1,channel=0 score=1.5,threshold=2.5,"
+			       "alert=false,seq=1i 1000\n");
+	lg_influx_close(ix);
+out:
+	server_stop(&s);
+}
+
+/* A server that takes the connection and never answers (a hung InfluxDB): once linegate
+ * stops, the request in flight is given up at the shutdown deadline, not at its own
+ * timeout_ms, and its lines are counted as dropped (shutdown). */
+static void hung_server(void)
+{
+	struct lg_policy_influx cfg = {
+		.prefix = "lgt", .decimation = 1, .scores = true, .batch_lines = 2,
+		.flush_ms = 10, .max_buffer_lines = 10, .timeout_ms = 20000,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	struct lg_influx_stats st;
+	struct lg_influx *ix = NULL;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct timespec t0, t1;
+	char err[256];
+	long ms;
+
+	/* listening, never accepting: the kernel completes the connection, nobody reads */
+	CHECK(fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) && !listen(fd, 8) &&
+	      !getsockname(fd, (struct sockaddr *)&a, &len));
+	snprintf(cfg.url, sizeof(cfg.url), "http://127.0.0.1:%d/write?db=x", ntohs(a.sin_port));
+	CHECK_EQ(lg_influx_open(&cfg, &ix, err, sizeof(err)), 0);
+	if (!ix)
+		goto out;
+	for (uint64_t i = 0; i < 3; i++) {
+		struct lg_event e = row(0, i, 1.0f, 1000 + i);
+
+		lg_influx_row(ix, &e, NULL);
+	}
+	for (int i = 0; i < 100; i++) { /* the first batch goes out and hangs */
+		usleep(10000);
+		lg_influx_stats(ix, &st);
+	}
+	CHECK_EQ(st.requests, 0);
+	CHECK_EQ(st.buffered, 3);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	lg_influx_set_deadline(ix, 300);
+	lg_influx_stop(ix, 5000); /* the deadline set before, sooner, holds */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("hung server: stopped in %ld ms (deadline 300 ms)\n", ms);
+	CHECK(ms >= 290 && ms <= 450);
+	lg_influx_stats(ix, &st);
+	CHECK_EQ(st.written, 0);
+	CHECK_EQ(st.dropped[LG_IX_DROP_STOP], 3);
+	CHECK_EQ(st.buffered, 0);
+	CHECK_EQ(st.lines[LG_IX_SCORE], 3);
+	lg_influx_close(ix);
+out:
+	close(fd);
+}
+
 static const char usage[] =
 	"Usage: test_influx\n"
 	"\n"
@@ -412,5 +507,7 @@ int main(int argc, char **argv)
 	metadata();
 	output();
 	unreachable();
+	api_v2();
+	hung_server();
 	return lgt_done("influx");
 }
