@@ -1742,7 +1742,8 @@ out:
 		lg_influx_stats(dp.influx, &is);
 		fprintf(stderr, "linegate: shutdown: InfluxDB abandoned: %" PRIu64 " lines%s\n",
 			is.dropped[LG_IX_DROP_STOP], is.dropped[LG_IX_DROP_STOP] ?
-			" not written within the shutdown timeout (counted as dropped, shutdown)" : "");
+			" not written within the shutdown timeout (counted as dropped, "
+			"shutdown)" : "");
 	}
 	atomic_store(&sw.stage, "closing the outputs");
 	if (ctl_fd >= 0) {

@@ -84,14 +84,16 @@ static int state_openat(const struct lg_state *st, const char *name, int flags, 
 			snprintf(err, errlen, "%s/%s: %s", st->dir, name, strerror(errno));
 		return ret;
 	}
-	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
-		ret = S_ISREG(sb.st_mode) ? -errno : -EINVAL;
-		snprintf(err, errlen, "%s/%s: %s", st->dir, name,
-			 ret == -EINVAL ? "not a regular file: refused (remove it)" : strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	return fd;
+	if (fstat(fd, &sb))
+		ret = -errno;
+	else if (!S_ISREG(sb.st_mode))
+		ret = -EINVAL;
+	else
+		return fd;
+	snprintf(err, errlen, "%s/%s: %s", st->dir, name, ret == -EINVAL ?
+		 "not a regular file: refused (remove it)" : strerror(-ret));
+	close(fd);
+	return ret;
 }
 
 /* incidents.state, mapped like replay.hwm (a file of another layout starts empty). */
