@@ -196,7 +196,7 @@ static void say(json_object *a, const char *fmt, ...) __attribute__((format(prin
 
 static void say(json_object *a, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -277,10 +277,15 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 		struct lg_mqtt_stats st;
 
 		lg_mqtt_stats(dp->mqtt, &st);
+		/* Issue 12: and why (the last attempt's failure, or the lost connection) */
 		if (!st.connected)
 			say(reasons, "output.mqtt: not connected to %s:%u (%llu connections so "
-			    "far): records wait in its queue", g ? g->policy.mqtt.host : "?",
-			    g ? g->policy.mqtt.port : 0, (unsigned long long)st.connects);
+			    "far): records wait in its queue%s%s%s%s%s", g ? g->policy.mqtt.host : "?",
+			    g ? g->policy.mqtt.port : 0, (unsigned long long)st.connects,
+			    st.last_error >= 0 ? "; last failure: " : "",
+			    st.last_error >= 0 ? lg_mqtt_conn_error_names[st.last_error] : "",
+			    st.last_error >= 0 ? ": " : "", st.last_error_text,
+			    st.last_error >= 0 ? "" : "; no connection attempt has ended yet");
 	}
 	if (dp->nats) {
 		struct lg_nats_stats st;

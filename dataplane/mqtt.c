@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -279,6 +282,42 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 	m->last_said = e;
 }
 
+/* A plain TCP connection to host:port, 1 s at most: 0 when it connects (the broker is
+ * there, only slow), else why not (ECONNREFUSED, EHOSTUNREACH, ...). For the reason of a
+ * failed attempt only. */
+static int tcp_probe(const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char ps[8];
+	int ret = ETIMEDOUT;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &ai) || !ai)
+		return EHOSTUNREACH;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		socklen_t sl = sizeof(ret);
+
+		if (fd < 0)
+			continue;
+		if (!connect(fd, a->ai_addr, a->ai_addrlen))
+			ret = 0;
+		else if (errno != EINPROGRESS)
+			ret = errno;
+		else if (poll(&pfd, 1, 1000) == 1 &&
+			 !getsockopt(fd, SOL_SOCKET, SO_ERROR, &ret, &sl))
+			; /* ret: 0 or the connection's error */
+		else
+			ret = ETIMEDOUT;
+		close(fd);
+		if (!ret)
+			break;
+	}
+	freeaddrinfo(ai);
+	return ret;
+}
+
 /* How long a connection attempt waits for the broker's CONNACK. */
 #define LG_MQTT_CONNACK_S 5
 
@@ -334,6 +373,10 @@ static void *net_main(void *arg)
 				getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 			if (soerr || fd < 0 || now.tv_sec - tried.tv_sec >= LG_MQTT_CONNACK_S) {
 				mosquitto_disconnect(m->mosq);
+				/* With TLS, libmosquitto's handshake took the socket's error
+				 * (a refused connection looked like a timeout): ask TCP. */
+				if (!soerr && m->cfg.tls_ca[0])
+					soerr = tcp_probe(m->cfg.host, m->cfg.port);
 				errno = soerr ? soerr : fd < 0 ? ENOTCONN : ETIMEDOUT;
 				rc = MOSQ_ERR_ERRNO;
 			}
