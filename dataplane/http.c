@@ -10,6 +10,7 @@
  */
 #include "dataplane.h"
 #include "http.h"
+#include "meta.h"
 #include "mqtt.h"
 #include "nats.h"
 #include "opcua_mqtt.h"
@@ -371,12 +372,16 @@ json_object *lg_http_status(struct lg_http *h)
 		struct lg_gen *g = atomic_load(&dp->gen);
 
 		for (size_t i = 0; i < json_object_array_length(devs); i++) {
-			json_object *d = json_object_array_get_idx(devs, i), *id;
+			json_object *d = json_object_array_get_idx(devs, i), *id, *meta;
 			char pub[64] = "";
 
 			if (i >= g->policy.ndevices || !json_object_object_get_ex(d, "id", &id) ||
 			    g->policy.devices[i].id != json_object_get_uint64(id))
 				continue;
+			/* Issue 12: the device's metadata (its group's merged in), if any */
+			meta = lg_meta_object(&g->policy.devices[i].meta);
+			if (meta)
+				json_object_object_add(d, "meta", meta);
 			if (!g->policy.devices[i].uadp_pub_type)
 				continue;
 			if (g->policy.devices[i].uadp_pub_str[0])
