@@ -631,9 +631,17 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, 
 static void tell_device(struct lg_mqtt *m, struct dev *d)
 {
 	const char *s = d->state == DEV_ONLINE ? "online" : "offline";
-	int mid = 0;
+	int mid = 0, rc = send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid);
 
-	if (send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid) != MOSQ_ERR_SUCCESS)
+	if (rc == MOSQ_ERR_NO_CONN && m->cfg.qos[LG_MQTT_STATUS] > 0 && !m->ob) {
+		/* The connection was lost just now: libmosquitto keeps it for the next one
+		 * (and it is told again then): handed over, so counted like any other. */
+		atomic_fetch_add(&m->published, 1);
+		atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+		track(m, LG_MQTT_STATUS, mid);
+		return;
+	}
+	if (rc != MOSQ_ERR_SUCCESS)
 		return; /* not connected: told at the next connection */
 	/* Its acknowledgement must not be taken for an old record's that had this id. */
 	if (m->mid_seq)
