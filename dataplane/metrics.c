@@ -967,8 +967,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			"Messages the broker acknowledged (QoS 1, 2) or that were written to it "
 			"(QoS 0).", q->delivered);
 		/* Issue 12: by kind, without an outbox (with one: 0; the outbox keeps them) */
-		bprintf(&b, "# HELP linegate_mqtt_queued Messages handed to the MQTT client and not "
-			    "delivered yet, by kind (no outbox: a stop now would abandon them).\n"
+		bprintf(&b, "# HELP linegate_mqtt_queued Messages handed to the MQTT client and "
+			    "not delivered yet, by kind (no outbox: a stop now would abandon "
+			    "them).\n"
 			    "# TYPE linegate_mqtt_queued gauge\n");
 		for (int k = 0; k < LG_MQTT_KINDS; k++)
 			bprintf(&b, "linegate_mqtt_queued{kind=\"%s\"} %" PRIu64 "\n",

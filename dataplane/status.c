@@ -279,8 +279,9 @@ char *lg_http_status_html(json_object *st, int refresh_s)
 	fprintf(f, "<h2>Devices</h2>\n<p class=\"muted\">Chart: the highest score of each %u s "
 		   "over the last %u minutes, newest at the right; a gap where none was "
 		   "scored.</p>\n<table id=\"devices\"><thead><tr><th>id</th><th>name</th>"
-		   "<th>UADP publisher</th><th>metadata</th><th>score</th><th>recent</th><th>admitted</th>"
-		   "<th>windows</th><th>alerts</th><th>dropped</th><th>drift</th></tr></thead>"
+		   "<th>UADP publisher</th><th>metadata</th><th>score</th><th>recent</th>"
+		   "<th>admitted</th><th>windows</th><th>alerts</th><th>dropped</th>"
+		   "<th>drift</th></tr></thead>"
 		   "<tbody>\n", step, points * step / 60);
 	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
 		json_object *d = json_object_array_get_idx(devs, i);
