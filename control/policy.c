@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -302,6 +303,25 @@ void lg_policy_secret_owner(uid_t uid)
 	secret_owner = uid;
 }
 
+/*
+ * A secret file of another user's: the hint. The daemons run as a user of their own (the
+ * package's linegate) and read its files, so "chown root" would lock them out: check as
+ * that user (most likely the file's owner), or give the file to the user they run as.
+ */
+static void not_owner(struct pctx *c, const yaml_node_t *n, const char *what, const char *how,
+		      uid_t owner)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024], name[64] = "NAME";
+
+	if (!getpwuid_r(owner, &pw, buf, sizeof(buf), &res) && res)
+		snprintf(name, sizeof(name), "%s", res->pw_name);
+	perr(c, n, "%s %s is owned by uid %u (%s), not by root or by the user checking it (uid "
+	     "%u): check the policy as the user linegate and linegated run as (runuser -u %s "
+	     "-- linegatectl validate FILE), or make the file that user's (chown USER %s)", what,
+	     how, (unsigned)owner, res ? name : "no such user", (unsigned)geteuid(), name, how);
+}
+
 static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, const char *what)
 {
 	const char *how = shown_path(path);
@@ -320,10 +340,7 @@ static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, c
 		perr(c, n, "%s %s has mode %04o: a %s must be readable by its owner only "
 		     "(chmod 600 %s)", what, how, (unsigned)(st.st_mode & 07777), what, how);
 	else if (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != secret_owner)
-		perr(c, n, "%s %s is owned by uid %u: a %s must be owned by root or by the user "
-		     "that reads it (the user linegate and linegated run as: check as that user, "
-		     "runuser -u NAME -- linegatectl validate FILE; else chown root %s)", what,
-		     how, (unsigned)st.st_uid, what, how);
+		not_owner(c, n, what, how, st.st_uid);
 	else
 		return fd;
 	close(fd);

@@ -2,9 +2,10 @@
 /*
  * libFuzzer harness for the status page (status.c): the HTTP server's address parser, and
  * the page rendered from a status document whose every string (device names, UADP
- * publishers, model and policy file names, incidents, problems: policy and wire text) is
- * fuzz input. Beyond "no crash": the page's markup must not depend on those strings, so
- * it has as many '<', '>', '"' and '\'' as the same page with every string "x"; and
+ * publishers, metadata keys and values, model and policy file names, incidents, problems:
+ * policy and wire text) is fuzz input. Beyond "no crash": the page's markup must not depend
+ * on those strings, so it has as many '<', '>', '"' and '\'' as the same page with every
+ * string "x"; and
  * lg_html_escape() says the length it needed and leaves none of them in its output.
  */
 #include "dataplane.h"
@@ -54,6 +55,17 @@ static json_object *doc(const char *const *str, const uint8_t *num, size_t nnum)
 		json_object_object_add(d, "id", json_object_new_uint64(100 + i));
 		json_object_object_add(d, "name", s_(str[(6 + i) % NSTR]));
 		json_object_object_add(d, "uadp_publisher", s_(str[(7 + i) % NSTR]));
+		/* Metadata (issue 12): values and a tag's key are policy text (one key in
+		 * its own object: no key of the input can take another's place). */
+		{
+			json_object *m = json_object_new_object(), *t = json_object_new_object();
+
+			json_object_object_add(m, "line", s_(str[(1 + i) % NSTR]));
+			json_object_object_add(m, "asset", s_(str[(3 + i) % NSTR]));
+			json_object_object_add(t, str[(4 + i) % NSTR], s_(str[(5 + i) % NSTR]));
+			json_object_object_add(m, "tags", t);
+			json_object_object_add(d, "meta", m);
+		}
 		json_object_object_add(d, "windows", json_object_new_uint64(i));
 		json_object_object_add(d, "alerts", json_object_new_uint64(i & 1));
 		json_object_object_add(d, "last_score", json_object_new_double(i * 1.5));

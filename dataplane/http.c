@@ -10,6 +10,7 @@
  */
 #include "dataplane.h"
 #include "http.h"
+#include "meta.h"
 #include "mqtt.h"
 #include "nats.h"
 #include "opcua_mqtt.h"
@@ -196,7 +197,7 @@ static void say(json_object *a, const char *fmt, ...) __attribute__((format(prin
 
 static void say(json_object *a, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -277,10 +278,16 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 		struct lg_mqtt_stats st;
 
 		lg_mqtt_stats(dp->mqtt, &st);
+		/* Issue 12: and why (the last attempt's failure, or the lost connection) */
 		if (!st.connected)
 			say(reasons, "output.mqtt: not connected to %s:%u (%llu connections so "
-			    "far): records wait in its queue", g ? g->policy.mqtt.host : "?",
-			    g ? g->policy.mqtt.port : 0, (unsigned long long)st.connects);
+			    "far): records wait in its queue%s%s%s%s%s",
+			    g ? g->policy.mqtt.host : "?", g ? g->policy.mqtt.port : 0,
+			    (unsigned long long)st.connects,
+			    st.last_error >= 0 ? "; last failure: " : "",
+			    st.last_error >= 0 ? lg_mqtt_conn_error_names[st.last_error] : "",
+			    st.last_error >= 0 ? ": " : "", st.last_error_text,
+			    st.last_error >= 0 ? "" : "; no connection attempt has ended yet");
 	}
 	if (dp->nats) {
 		struct lg_nats_stats st;
@@ -366,12 +373,16 @@ json_object *lg_http_status(struct lg_http *h)
 		struct lg_gen *g = atomic_load(&dp->gen);
 
 		for (size_t i = 0; i < json_object_array_length(devs); i++) {
-			json_object *d = json_object_array_get_idx(devs, i), *id;
+			json_object *d = json_object_array_get_idx(devs, i), *id, *meta;
 			char pub[64] = "";
 
 			if (i >= g->policy.ndevices || !json_object_object_get_ex(d, "id", &id) ||
 			    g->policy.devices[i].id != json_object_get_uint64(id))
 				continue;
+			/* Issue 12: the device's metadata (its group's merged in), if any */
+			meta = lg_meta_object(&g->policy.devices[i].meta);
+			if (meta)
+				json_object_object_add(d, "meta", meta);
 			if (!g->policy.devices[i].uadp_pub_type)
 				continue;
 			if (g->policy.devices[i].uadp_pub_str[0])

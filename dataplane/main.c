@@ -887,6 +887,45 @@ static int bpf_map_probe(void *arg)
 }
 
 /*
+ * --user: why the JSON lines file path was refused (EACCES), as the user sees it (looked
+ * at as the user: root's view would tell about files the user may not see). The file
+ * itself (another user's, or a link to a file the user may not write) or its folder.
+ */
+static void jsonl_refused_hint(const struct lg_priv_user *u, const char *path, char *out,
+			       size_t len)
+{
+	char who[80], own[64];
+	struct stat st;
+	int ret;
+
+	/* a user given by number may have no name */
+	snprintf(own, sizeof(own), "%s", u->name);
+	if (!own[0])
+		snprintf(own, sizeof(own), "%u", (unsigned)u->uid);
+	snprintf(who, sizeof(who), "%s%s", u->name[0] ? "" : "uid ", own);
+	lg_priv_fs_as(u);
+	ret = lstat(path, &st);
+	lg_priv_fs_root();
+	if (!ret && S_ISLNK(st.st_mode))
+		snprintf(out, len, " (with --user, the JSON lines file is opened as %s: %s is a "
+			 "link, to a file %s may not write, or one the kernel does not follow "
+			 "(another user's link in a sticky folder): name the file itself, one "
+			 "%s may write)", who, path, who, who);
+	else if (!ret && st.st_uid != u->uid)
+		snprintf(out, len, " (with --user, the JSON lines file is opened as %s: the "
+			 "file is uid %u's, mode %04o, not %s's: give it to %s (chown %s %s) or "
+			 "name another file)", who, (unsigned)st.st_uid,
+			 (unsigned)(st.st_mode & 07777), who, who, own, path);
+	else if (!ret)
+		snprintf(out, len, " (with --user, the JSON lines file is opened as %s: the "
+			 "file is %s's but mode %04o does not let it write (chmod u+w %s))",
+			 who, who, (unsigned)(st.st_mode & 07777), path);
+	else
+		snprintf(out, len, " (with --user, the JSON lines file is opened as %s: its "
+			 "folder must let %s reach it and make files in it)", who, who);
+}
+
+/*
  * --user: make a folder linegate writes (the state folder, the unit's LogsDirectory) and
  * hand it and what is in it to the user, never through a link (a link is not a folder, and
  * entries that are links stay as they are). systemd gives these folders back to root at
@@ -1408,9 +1447,12 @@ int main(int argc, char **argv)
 	if (user)
 		lg_priv_fs_root();
 	if (!dp.out) {
-		fprintf(stderr, "linegate: %s: %s%s\n", p.jsonl, strerror(errno),
-			user && errno == EACCES ? " (with --user, the JSON lines file is opened as "
-			"that user: its folder must let the user write it)" : "");
+		int e = errno;
+		char hint[LG_PATH_MAX + 512] = "";
+
+		if (user && e == EACCES)
+			jsonl_refused_hint(&run_as, p.jsonl, hint, sizeof(hint));
+		fprintf(stderr, "linegate: %s: %s%s\n", p.jsonl, strerror(e), hint);
 		lg_policy_free(&p);
 		return 1;
 	}
@@ -1696,6 +1738,9 @@ out:
 		lg_output_drain_all(&dp);
 		atomic_store(&sw.stage, "waiting for the MQTT broker");
 		lg_mqtt_flush(dp.mqtt, ms_left(sw.deadline_ns));
+		/* Issue 12: the clean offline said and the connection closed before the final
+		 * counters, so that what libmosquitto still holds is counted abandoned by kind. */
+		lg_mqtt_stop_within(dp.mqtt, ms_left(sw.deadline_ns));
 		/* What is not acknowledged by then stays in the outbox for the next start. */
 		atomic_store(&sw.stage, "waiting for the NATS server");
 		lg_nats_flush(dp.nats, ms_left(sw.deadline_ns));
@@ -1728,14 +1773,8 @@ out:
 	}
 	if (out_started)
 		lg_output_abandon_summary(&dp, stderr);
-	if (out_started && dp.mqtt) {
-		struct lg_mqtt_stats ms;
-
-		lg_mqtt_stats(dp.mqtt, &ms);
-		fprintf(stderr, "linegate: shutdown: MQTT abandoned: %" PRIu64 " messages not "
-			"delivered to the broker%s\n", ms.published - ms.delivered,
-			ms.published > ms.delivered ? " within the shutdown timeout" : "");
-	}
+	if (out_started && dp.mqtt)
+		lg_mqtt_abandon_summary(dp.mqtt, stderr);
 	if (out_started && dp.influx) {
 		struct lg_influx_stats is;
 

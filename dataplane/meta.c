@@ -19,14 +19,13 @@ static const char *meta_value(const struct lg_policy_meta *m, unsigned i)
 	return v[i];
 }
 
-char *lg_meta_json(const struct lg_policy_meta *m)
+json_object *lg_meta_object(const struct lg_policy_meta *m)
 {
 	json_object *o, *tags;
-	char *s;
 
 	if (!m->line[0] && !m->station[0] && !m->asset[0] && !m->sensor[0] && !m->units[0] &&
 	    !m->ntags)
-		return strdup("");
+		return NULL;
 	o = json_object_new_object();
 	if (!o)
 		return NULL;
@@ -41,6 +40,20 @@ char *lg_meta_json(const struct lg_policy_meta *m)
 					       json_object_new_string(m->tags[i].value));
 		json_object_object_add(o, "tags", tags);
 	}
+	return o;
+}
+
+char *lg_meta_json(const struct lg_policy_meta *m)
+{
+	json_object *o;
+	char *s;
+
+	if (!m->line[0] && !m->station[0] && !m->asset[0] && !m->sensor[0] && !m->units[0] &&
+	    !m->ntags)
+		return strdup("");
+	o = lg_meta_object(m);
+	if (!o)
+		return NULL;
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);

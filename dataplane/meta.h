@@ -44,4 +44,8 @@ void lg_meta_free(struct lg_meta_tab *t);
  * "" for none. malloc'd, NULL when out of memory. */
 char *lg_meta_json(const struct lg_policy_meta *m);
 
+/* The same as a json-c object (status.json); NULL for none (or out of memory). */
+struct json_object;
+struct json_object *lg_meta_object(const struct lg_policy_meta *m);
+
 #endif

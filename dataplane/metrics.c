@@ -555,6 +555,33 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		}
 		json_object_object_add(m, "published_by_kind", pk);
 		json_object_object_add(m, "dropped", dk);
+		{
+			/* Issue 12: delivered, waiting in libmosquitto and abandoned at the stop,
+			 * by kind (no outbox; with one, what is not acknowledged stays in it). */
+			json_object *dl = json_object_new_object(), *qu = json_object_new_object();
+			json_object *ab = json_object_new_object();
+
+			for (int k = 0; k < LG_MQTT_KINDS; k++) {
+				add_u64(dl, lg_mqtt_kind_names[k], s.mqtt.delivered_kind[k]);
+				add_u64(qu, lg_mqtt_kind_names[k], s.mqtt.queued_kind[k]);
+				add_u64(ab, lg_mqtt_kind_names[k], s.mqtt.abandoned[k]);
+			}
+			json_object_object_add(m, "delivered_by_kind", dl);
+			json_object_object_add(m, "queued_by_kind", qu);
+			json_object_object_add(m, "abandoned_by_kind", ab);
+			add_u64(m, "abandoned", s.mqtt.abandoned_total);
+		}
+		if (s.mqtt.last_error >= 0) {
+			/* Issue 12: why the last connection attempt failed (or the connection was
+			 * lost), until the next connection. */
+			json_object *le = json_object_new_object();
+
+			json_object_object_add(le, "reason", json_object_new_string(
+				lg_mqtt_conn_error_names[s.mqtt.last_error]));
+			json_object_object_add(le, "message",
+					       json_object_new_string(s.mqtt.last_error_text));
+			json_object_object_add(m, "last_error", le);
+		}
 		for (int e = 0; e < LG_MQTT_ERRS; e++)
 			add_u64(ce, lg_mqtt_conn_error_names[e], s.mqtt.conn_errors[e]);
 		json_object_object_add(m, "connect_errors", ce);
@@ -939,6 +966,20 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		counter(&b, "linegate_mqtt_delivered_total",
 			"Messages the broker acknowledged (QoS 1, 2) or that were written to it "
 			"(QoS 0).", q->delivered);
+		/* Issue 12: by kind, without an outbox (with one: 0; the outbox keeps them) */
+		bprintf(&b, "# HELP linegate_mqtt_queued Messages handed to the MQTT client and "
+			    "not delivered yet, by kind (no outbox: a stop now would abandon "
+			    "them).\n"
+			    "# TYPE linegate_mqtt_queued gauge\n");
+		for (int k = 0; k < LG_MQTT_KINDS; k++)
+			bprintf(&b, "linegate_mqtt_queued{kind=\"%s\"} %" PRIu64 "\n",
+				lg_mqtt_kind_names[k], q->queued_kind[k]);
+		bprintf(&b, "# HELP linegate_mqtt_abandoned_total Messages the MQTT client still "
+			    "held at the stop (no outbox), by kind.\n"
+			    "# TYPE linegate_mqtt_abandoned_total counter\n");
+		for (int k = 0; k < LG_MQTT_KINDS; k++)
+			bprintf(&b, "linegate_mqtt_abandoned_total{kind=\"%s\"} %" PRIu64 "\n",
+				lg_mqtt_kind_names[k], q->abandoned[k]);
 		counter(&b, "linegate_mqtt_resent_total",
 			"Outbox records published again after a reconnect or a restart.", q->resent);
 		bprintf(&b, "# HELP linegate_mqtt_dropped_total Messages the MQTT output dropped, "

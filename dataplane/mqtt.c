@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -82,6 +85,10 @@ struct lg_mqtt {
 	/* The network thread's. */
 	int refused_rc; /* reason code of a refused CONNACK, -1 if none */
 	int last_said;	/* the error class said last, -1 if none (say each change once) */
+	/* Issue 12: the last failure (class, -1: none since the last connection, and text),
+	 * under lock, for /readyz and the stats. */
+	int last_err;
+	char last_err_text[320];
 
 	_Atomic uint64_t published, delivered, connects, disconnects, resent;
 	_Atomic int last_mid; /* the last message id acknowledged (the clean offline's wait) */
@@ -90,7 +97,47 @@ struct lg_mqtt {
 	_Atomic uint64_t conn_errors[LG_MQTT_ERRS];
 	_Atomic uint32_t devices_online, devices_offline;
 	_Atomic bool connected;
+
+	/* Without an outbox (issue 12, per kind what a stop abandons): the kind each message
+	 * id handed to libmosquitto carries (kind + 1; MID_ACKED: acknowledged before the
+	 * publishing thread wrote it down), delivered per kind, and what the stop found
+	 * handed over and not delivered. */
+	_Atomic uint8_t *mid_kind; /* [65536] */
+	_Atomic uint64_t delivered_kind[LG_MQTT_KINDS];
+	_Atomic uint64_t abandoned[LG_MQTT_KINDS];
+	bool stopped;
 };
+
+#define MID_ACKED 0xffu
+
+/* Without an outbox: message id mid of this kind was handed to libmosquitto (any thread
+ * that publishes). Its acknowledgement may have come first (on_publish, the network thread):
+ * then it is counted delivered here. */
+static void track(struct lg_mqtt *m, enum lg_mqtt_kind kind, int mid)
+{
+	uint8_t old, want = (uint8_t)(kind + 1);
+
+	if (!m->mid_kind)
+		return;
+	old = atomic_exchange(&m->mid_kind[(uint16_t)mid], want);
+	if (old == MID_ACKED && atomic_compare_exchange_strong(&m->mid_kind[(uint16_t)mid], &want,
+							       0))
+		atomic_fetch_add(&m->delivered_kind[kind], 1);
+}
+
+/* on_publish's half of track(). */
+static void track_ack(struct lg_mqtt *m, int mid)
+{
+	uint8_t old, want = MID_ACKED;
+
+	if (!m->mid_kind)
+		return;
+	old = atomic_exchange(&m->mid_kind[(uint16_t)mid], MID_ACKED);
+	if (old && old != MID_ACKED && old <= LG_MQTT_KINDS) {
+		atomic_fetch_add(&m->delivered_kind[old - 1], 1);
+		atomic_compare_exchange_strong(&m->mid_kind[(uint16_t)mid], &want, 0);
+	}
+}
 
 static uint64_t mono_ns(void)
 {
@@ -102,10 +149,19 @@ static uint64_t mono_ns(void)
 
 /* --- the network thread ----------------------------------------------------------------- */
 
+static void set_last_error(struct lg_mqtt *m, int e, const char *why)
+{
+	pthread_mutex_lock(&m->lock);
+	m->last_err = e;
+	snprintf(m->last_err_text, sizeof(m->last_err_text), "%s", why);
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 		       const mosquitto_property *props)
 {
 	struct lg_mqtt *m = obj;
+	int mid = 0;
 
 	(void)flags;
 	(void)props;
@@ -117,14 +173,16 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 	atomic_fetch_add(&m->connects, 1);
 	/* Birth: the retained status says online until the will (or a clean stop) says
 	 * offline. The pump tells the devices' status and sends the outbox. */
-	if (mosquitto_publish(mosq, NULL, m->status_topic, 6, "online", m->cfg.qos[LG_MQTT_STATUS],
+	if (mosquitto_publish(mosq, &mid, m->status_topic, 6, "online", m->cfg.qos[LG_MQTT_STATUS],
 			      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
 		atomic_fetch_add(&m->published, 1);
 		atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+		track(m, LG_MQTT_STATUS, mid);
 	}
 	fprintf(stderr, "linegate: mqtt: connected to %s:%u (MQTT %s%s)\n", m->cfg.host,
 		m->cfg.port, m->cfg.protocol == 5 ? "5" : "3.1.1", m->cfg.tls_ca[0] ? ", TLS" : "");
 	m->last_said = -1;
+	set_last_error(m, -1, "");
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
@@ -145,6 +203,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid)
 	(void)mosq;
 	atomic_fetch_add(&m->delivered, 1);
 	atomic_store(&m->last_mid, mid);
+	track_ack(m, mid);
 	if (!m->ob)
 		return;
 	pthread_mutex_lock(&m->lock);
@@ -213,6 +272,7 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 				 mosquitto_strerror(rc));
 	}
 	atomic_fetch_add(&m->conn_errors[e], 1);
+	set_last_error(m, e, why);
 	if (m->last_said != e)
 		fprintf(stderr,
 			"linegate: mqtt: %s:%u: %s: %s (retried with a backoff up to %d s; "
@@ -220,6 +280,42 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 			m->cfg.host, m->cfg.port, why, err_hint[e], LG_MQTT_BACKOFF_MAX_S,
 			lg_mqtt_conn_error_names[e]);
 	m->last_said = e;
+}
+
+/* A plain TCP connection to host:port, 1 s at most: 0 when it connects (the broker is
+ * there, only slow), else why not (ECONNREFUSED, EHOSTUNREACH, ...). For the reason of a
+ * failed attempt only. */
+static int tcp_probe(const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	char ps[8];
+	int ret = ETIMEDOUT;
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (getaddrinfo(host, ps, &hints, &ai) || !ai)
+		return EHOSTUNREACH;
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		socklen_t sl = sizeof(ret);
+
+		if (fd < 0)
+			continue;
+		if (!connect(fd, a->ai_addr, a->ai_addrlen))
+			ret = 0;
+		else if (errno != EINPROGRESS)
+			ret = errno;
+		else if (poll(&pfd, 1, 1000) == 1 &&
+			 !getsockopt(fd, SOL_SOCKET, SO_ERROR, &ret, &sl))
+			; /* ret: 0 or the connection's error */
+		else
+			ret = ETIMEDOUT;
+		close(fd);
+		if (!ret)
+			break;
+	}
+	freeaddrinfo(ai);
+	return ret;
 }
 
 /* How long a connection attempt waits for the broker's CONNACK. */
@@ -277,6 +373,10 @@ static void *net_main(void *arg)
 				getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 			if (soerr || fd < 0 || now.tv_sec - tried.tv_sec >= LG_MQTT_CONNACK_S) {
 				mosquitto_disconnect(m->mosq);
+				/* With TLS, libmosquitto's handshake took the socket's error
+				 * (a refused connection looked like a timeout): ask TCP. */
+				if (!soerr && m->cfg.tls_ca[0])
+					soerr = tcp_probe(m->cfg.host, m->cfg.port);
 				errno = soerr ? soerr : fd < 0 ? ENOTCONN : ETIMEDOUT;
 				rc = MOSQ_ERR_ERRNO;
 			}
@@ -291,6 +391,10 @@ static void *net_main(void *arg)
 			break;
 		if (atomic_exchange(&m->connected, false)) {
 			atomic_fetch_add(&m->disconnects, 1);
+			char why[160];
+
+			snprintf(why, sizeof(why), "connection lost (%s)", mosquitto_strerror(rc));
+			set_last_error(m, LG_MQTT_ERR_NETWORK, why);
 			fprintf(stderr,
 				"linegate: mqtt: %s:%u: connection lost (%s); reconnecting\n",
 				m->cfg.host, m->cfg.port, mosquitto_strerror(rc));
@@ -363,6 +467,7 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, const struct lg_policy_device
 	m->cfg = *cfg;
 	m->refused_rc = -1;
 	m->last_said = -1;
+	m->last_err = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	snprintf(m->status_topic, sizeof(m->status_topic), "%s/status", cfg->topic);
 	m->devs = calloc(DEV_SLOTS, sizeof(*m->devs));
@@ -395,6 +500,12 @@ int lg_mqtt_open(const struct lg_policy_mqtt *cfg, const struct lg_policy_device
 		m->acked = m->pass_hi = st.acked;
 		/* What a previous run left unacknowledged counts as sent: it may well have been. */
 		m->sent_hi = st.next_seq - 1;
+	} else {
+		m->mid_kind = calloc(65536, sizeof(*m->mid_kind));
+		if (!m->mid_kind) {
+			ret = -ENOMEM;
+			goto err;
+		}
 	}
 	m->mosq = mosquitto_new(cfg->client_id, true, m);
 	if (!m->mosq) {
@@ -465,7 +576,7 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, 
 {
 	struct dev *d = dev_slot(m, device_id);
 	uint64_t queued;
-	int rc;
+	int rc, mid = 0;
 
 	if (d) {
 		if (!d->id) {
@@ -503,12 +614,13 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, 
 		drop(m, kind, LG_MQTT_DROP_NOT_CONNECTED);
 		return;
 	}
-	rc = send_msg(m, kind, device, payload, len, NULL);
+	rc = send_msg(m, kind, device, payload, len, &mid);
 	/* While disconnected, libmosquitto keeps QoS 1 and 2 messages for the next
 	 * connection and says MOSQ_ERR_NO_CONN; only QoS 0 ones are really lost then. */
 	if (rc == MOSQ_ERR_SUCCESS || (rc == MOSQ_ERR_NO_CONN && m->cfg.qos[kind] > 0)) {
 		atomic_fetch_add(&m->published, 1);
 		atomic_fetch_add(&m->published_kind[kind], 1);
+		track(m, kind, mid);
 	} else {
 		drop(m, kind,
 		     rc == MOSQ_ERR_NO_CONN ? LG_MQTT_DROP_NOT_CONNECTED : LG_MQTT_DROP_CLIENT);
@@ -519,15 +631,24 @@ void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, 
 static void tell_device(struct lg_mqtt *m, struct dev *d)
 {
 	const char *s = d->state == DEV_ONLINE ? "online" : "offline";
-	int mid = 0;
+	int mid = 0, rc = send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid);
 
-	if (send_msg(m, LG_MQTT_STATUS, d->name, s, strlen(s), &mid) != MOSQ_ERR_SUCCESS)
+	if (rc == MOSQ_ERR_NO_CONN && m->cfg.qos[LG_MQTT_STATUS] > 0 && !m->ob) {
+		/* The connection was lost just now: libmosquitto keeps it for the next one
+		 * (and it is told again then): handed over, so counted like any other. */
+		atomic_fetch_add(&m->published, 1);
+		atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+		track(m, LG_MQTT_STATUS, mid);
+		return;
+	}
+	if (rc != MOSQ_ERR_SUCCESS)
 		return; /* not connected: told at the next connection */
 	/* Its acknowledgement must not be taken for an old record's that had this id. */
 	if (m->mid_seq)
 		m->mid_seq[(uint16_t)mid] = 0;
 	atomic_fetch_add(&m->published, 1);
 	atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+	track(m, LG_MQTT_STATUS, mid);
 	d->told = d->state;
 }
 
@@ -676,6 +797,12 @@ void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 	};
 	for (int k = 0; k < LG_MQTT_KINDS; k++) {
 		st->published_kind[k] = atomic_load(&x->published_kind[k]);
+		st->delivered_kind[k] = atomic_load(&x->delivered_kind[k]);
+		st->abandoned[k] = atomic_load(&x->abandoned[k]);
+		st->abandoned_total += st->abandoned[k];
+		/* without an outbox: handed to libmosquitto, not delivered (yet) */
+		if (!m->ob && st->published_kind[k] > st->delivered_kind[k])
+			st->queued_kind[k] = st->published_kind[k] - st->delivered_kind[k];
 		for (int r = 0; r < LG_MQTT_DROPS; r++) {
 			st->dropped[k][r] = atomic_load(&x->dropped[k][r]);
 			if (k == LG_MQTT_SCORES)
@@ -686,6 +813,10 @@ void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)
 	}
 	for (int e = 0; e < LG_MQTT_ERRS; e++)
 		st->conn_errors[e] = atomic_load(&x->conn_errors[e]);
+	pthread_mutex_lock(&x->lock);
+	st->last_error = x->last_err;
+	snprintf(st->last_error_text, sizeof(st->last_error_text), "%s", x->last_err_text);
+	pthread_mutex_unlock(&x->lock);
 	if (m->ob)
 		lg_outbox_stats(m->ob, &st->outbox);
 }
@@ -724,10 +855,11 @@ void lg_mqtt_close(struct lg_mqtt *m)
 	lg_mqtt_close_within(m, 1000);
 }
 
-void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
+void lg_mqtt_stop_within(struct lg_mqtt *m, int timeout_ms)
 {
-	if (!m)
+	if (!m || m->stopped)
 		return;
+	m->stopped = true;
 	if (m->net_started) {
 		/* A clean stop says offline itself (the will is for vanishing), and waits up to
 		 * timeout_ms (what the shutdown bound leaves) for the broker to have it. */
@@ -739,6 +871,7 @@ void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
 				      m->cfg.retain[LG_MQTT_STATUS]) == MOSQ_ERR_SUCCESS) {
 			atomic_fetch_add(&m->published, 1);
 			atomic_fetch_add(&m->published_kind[LG_MQTT_STATUS], 1);
+			track(m, LG_MQTT_STATUS, mid);
 			for (int t = 0; t < timeout_ms && atomic_load(&m->connected) &&
 					atomic_load(&m->last_mid) != mid &&
 					atomic_load(&m->delivered) < atomic_load(&m->published);
@@ -748,9 +881,26 @@ void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
 		atomic_store(&m->stop, true);
 		mosquitto_disconnect(m->mosq);
 		pthread_join(m->net, NULL);
+		m->net_started = false;
 	}
 	if (m->ob)
 		take_acks(m, false); /* acknowledgements that came in meanwhile move the cursor */
+	/* Without an outbox, what libmosquitto holds now (handed to it, not delivered: waiting
+	 * for the broker, or lost with a connection) dies with the process: abandoned, by
+	 * kind. With one, it stays in the outbox for the next start. */
+	for (int k = 0; !m->ob && k < LG_MQTT_KINDS; k++) {
+		uint64_t p = atomic_load(&m->published_kind[k]),
+			 d = atomic_load(&m->delivered_kind[k]);
+
+		atomic_store(&m->abandoned[k], p > d ? p - d : 0);
+	}
+}
+
+void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
+{
+	if (!m)
+		return;
+	lg_mqtt_stop_within(m, timeout_ms);
 	lg_outbox_close(m->ob);
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);
@@ -759,6 +909,29 @@ void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms)
 	sodium_memzero(m->cfg.password, sizeof(m->cfg.password));
 	pthread_mutex_destroy(&m->lock);
 	free(m->mid_seq);
+	free((void *)m->mid_kind);
 	free(m->devs);
 	free(m);
+}
+
+void lg_mqtt_abandon_summary(const struct lg_mqtt *m, FILE *f)
+{
+	struct lg_mqtt_stats st;
+
+	if (!m)
+		return;
+	lg_mqtt_stats(m, &st);
+	if (st.have_outbox) {
+		fprintf(f, "linegate: shutdown: MQTT abandoned: 0 messages (%" PRIu64 " records "
+			"not acknowledged stay in the outbox for the next start)\n",
+			st.outbox.records);
+		return;
+	}
+	fprintf(f, "linegate: shutdown: MQTT abandoned: %" PRIu64 " messages not delivered to "
+		"the broker%s: %" PRIu64 " alerts, %" PRIu64 " incidents, %" PRIu64 " scores, %"
+		PRIu64 " events, %" PRIu64 " status\n", st.abandoned_total,
+		st.abandoned_total ? " within the shutdown timeout" : "",
+		st.abandoned[LG_MQTT_ALERTS], st.abandoned[LG_MQTT_INCIDENTS],
+		st.abandoned[LG_MQTT_SCORES], st.abandoned[LG_MQTT_EVENTS],
+		st.abandoned[LG_MQTT_STATUS]);
 }

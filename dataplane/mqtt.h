@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <linegate/policy.h>
 
@@ -74,6 +75,16 @@ struct lg_mqtt_stats {
 	uint32_t devices_online, devices_offline;
 	bool have_outbox;
 	struct lg_outbox_stats outbox;
+	/* Issue 12, without an outbox: by kind, delivered (acknowledged, or written for QoS
+	 * 0), handed to libmosquitto and not delivered yet (queued), and what the stop
+	 * abandoned (lg_mqtt_stop_within(): queued then; 0 until then, and with an outbox). */
+	uint64_t delivered_kind[LG_MQTT_KINDS];
+	uint64_t queued_kind[LG_MQTT_KINDS];
+	uint64_t abandoned[LG_MQTT_KINDS], abandoned_total;
+	/* Issue 12: why the last attempt failed or the connection was lost (an enum
+	 * lg_mqtt_conn_error, -1: none since the last connection), and what was said. */
+	int last_error;
+	char last_error_text[320];
 };
 
 /* Connect in the background. devs: the enrolled devices, whose status turns offline when
@@ -94,6 +105,12 @@ void lg_mqtt_flush(struct lg_mqtt *m, int timeout_ms);
 /* Publish the clean "offline", disconnect and free (the outbox keeps what was not
  * acknowledged). Accepts NULL. */
 void lg_mqtt_close(struct lg_mqtt *m);
+/* The shutdown's line: what the stop abandoned, by kind (or what the outbox keeps). */
+void lg_mqtt_abandon_summary(const struct lg_mqtt *m, FILE *f);
+/* Say the clean "offline" (waiting at most timeout_ms for the broker to have it), stop the
+ * network thread and count what libmosquitto still holds as abandoned, by kind (no outbox).
+ * lg_mqtt_stats() works on after it; lg_mqtt_close*() do it when it was not done. */
+void lg_mqtt_stop_within(struct lg_mqtt *m, int timeout_ms);
 /* lg_mqtt_close(), waiting at most timeout_ms (0: not at all) for the broker to have the
  * clean "offline": a shutdown whose bound has passed does not wait for a silent broker. */
 void lg_mqtt_close_within(struct lg_mqtt *m, int timeout_ms);

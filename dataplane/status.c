@@ -159,6 +159,37 @@ static void chart(FILE *f, json_object *recent, unsigned points, unsigned step_s
 	fputs("</svg>", f);
 }
 
+/* One metadata value: <span class="meta-item" data-key="KEY">KEY <b>VALUE</b></span>. */
+static void meta_item(FILE *f, const char *prefix, const char *key, json_object *v)
+{
+	fputs("<span class=\"meta-item\" data-key=\"", f);
+	esc(f, prefix);
+	esc(f, key);
+	fputs("\"><span class=\"k\">", f);
+	esc(f, key);
+	fputs("</span> <span class=\"v\">", f);
+	esc(f, v ? json_object_get_string(v) : "");
+	fputs("</span></span> ", f);
+}
+
+/* Issue 12: a device's metadata (line, station, asset, sensor, units, then its tags as
+ * tags.KEY), every key and value escaped. */
+static void meta_cell(FILE *f, json_object *meta)
+{
+	fputs("<td class=\"meta\">", f);
+	if (meta && json_object_is_type(meta, json_type_object)) {
+		json_object_object_foreach(meta, k, v) {
+			if (!json_object_is_type(v, json_type_object)) {
+				meta_item(f, "", k, v);
+				continue;
+			}
+			json_object_object_foreach(v, tk, tv)
+				meta_item(f, "tags.", tk, tv);
+		}
+	}
+	fputs("</td>", f);
+}
+
 static void uptime(FILE *f, uint64_t ms)
 {
 	uint64_t s = ms / 1000;
@@ -176,6 +207,7 @@ static const char style[] =
 	"td.num,td.score,td.count{text-align:right;font-variant-numeric:tabular-nums}"
 	".ok{color:#176f2c;font-weight:600}.bad{color:#b00020;font-weight:600}"
 	"tr.alerting td.name{color:#b00020;font-weight:600}"
+	".meta-item{white-space:nowrap;margin-right:.6em}.meta-item .k{color:#777}"
 	".muted{color:#777}code{font-size:.95em}";
 
 char *lg_http_status_html(json_object *st, int refresh_s)
@@ -247,8 +279,9 @@ char *lg_http_status_html(json_object *st, int refresh_s)
 	fprintf(f, "<h2>Devices</h2>\n<p class=\"muted\">Chart: the highest score of each %u s "
 		   "over the last %u minutes, newest at the right; a gap where none was "
 		   "scored.</p>\n<table id=\"devices\"><thead><tr><th>id</th><th>name</th>"
-		   "<th>UADP publisher</th><th>score</th><th>recent</th><th>admitted</th>"
-		   "<th>windows</th><th>alerts</th><th>dropped</th><th>drift</th></tr></thead>"
+		   "<th>UADP publisher</th><th>metadata</th><th>score</th><th>recent</th>"
+		   "<th>admitted</th><th>windows</th><th>alerts</th><th>dropped</th>"
+		   "<th>drift</th></tr></thead>"
 		   "<tbody>\n", step, points * step / 60);
 	for (size_t i = 0; devs && i < json_object_array_length(devs); i++) {
 		json_object *d = json_object_array_get_idx(devs, i);
@@ -261,12 +294,14 @@ char *lg_http_status_html(json_object *st, int refresh_s)
 		esc(f, str(d, "name"));
 		fputs("</td><td class=\"publisher\">", f);
 		esc(f, str(d, "uadp_publisher"));
+		fputs("</td>", f);
+		meta_cell(f, get(d, "meta"));
 		if (scored)
-			fprintf(f, "</td><td class=\"score\" data-score=\"%.9g\">%.4g</td>",
+			fprintf(f, "<td class=\"score\" data-score=\"%.9g\">%.4g</td>",
 				json_object_get_double(get(d, "last_score")),
 				json_object_get_double(get(d, "last_score")));
 		else
-			fputs("</td><td class=\"score muted\">none yet</td>", f);
+			fputs("<td class=\"score muted\">none yet</td>", f);
 		fputs("<td class=\"recent\">", f);
 		chart(f, get(d, "recent"), points ? points : LG_HTTP_POINTS, step);
 		fprintf(f, "</td><td class=\"num admitted\">%" PRIu64 "</td><td class=\"num windows\">"

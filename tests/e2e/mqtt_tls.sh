@@ -66,7 +66,7 @@ policy() {
 	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 	    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
 	    -e "s#^port: 4739#port: $((PORT + 1))#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
-	    -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  mqtt: {host: 127.0.0.1, port: $PORT, topic: lgtls/line1, $*}#" \
+	    -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  mqtt: {host: 127.0.0.1, port: ${BROKER_PORT:-$PORT}, topic: lgtls/line1, $*}#" \
 	    "$LG_SOURCE/control/defaults/policy.yaml" > "$f"
 }
 TLS="tls: {ca_file: pki/ca.crt, cert_file: pki/linegate.crt, key_file: pki/linegate.key}"
@@ -207,11 +207,17 @@ sys.exit(0 if ok else 1)
 PY
 
 # 2. Refused: a wrong password (MQTT 5, then 3.1.1), a CA that did not sign the broker's
-# certificate. Never connected; counted by why; said once on stderr.
+# certificate, no broker on the port. Never connected; counted by why; said once on stderr;
+# and why in /readyz, /status.json, the status page and linegatectl stats (issue 12,
+# re-check trial 12: /readyz said "not connected" only).
 refused() {
 	local name=$1 what=$2 line=$3; shift 3
+	local bport=${BROKER_PORT:-$PORT}
+	local hport
+	hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	policy "$T/$name.yaml" "client_id: lg-$name, $*"
-	"$LG_BIN_DP" -p "$T/$name.yaml" -B 127.0.0.1 -c "$T/$name.sock" 2> "$T/$name.err" &
+	"$LG_BIN_DP" -p "$T/$name.yaml" -B 127.0.0.1 -c "$T/$name.sock" -m 127.0.0.1:$hport \
+		2> "$T/$name.err" &
 	local dp=$!
 	LG_PIDS="$LG_PIDS $dp"
 	lg_wait_for 5 test -S "$T/$name.sock" || lg_fail "$name: linegate did not start"
@@ -227,13 +233,49 @@ e = json.load(open(sys.argv[1]))
 e = e.get('stats', e)['mqtt']['connect_errors']
 sys.exit(0 if e['$what'] >= 1 else 1)" "$T/$name.ctl.json" ||
 		lg_fail "$name: linegatectl stats does not show connect_errors.$what"
+	"$LG_BIN_CTL" stats --dataplane "$T/$name.sock" > "$T/$name.ctl.txt" ||
+		lg_fail "$name: linegatectl stats"
+	python3 - "http://127.0.0.1:$hport" "$what" "$line" "$T/$name.ctl.txt" <<'PY' ||
+import html, json, sys, urllib.error, urllib.request
+from lgcheck import check, done
+base, what, line, ctl = sys.argv[1:5]
+def get(path):
+    try:
+        r = urllib.request.urlopen(base + path, timeout=5)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+# the text said on stderr, up to its hint: the reason of the failure
+said = line.split(": check ")[0].split(": is the broker")[0]
+code, body = get("/readyz")
+check("/readyz: 503", code, 503)
+mq = [l for l in body.splitlines() if l.startswith("output.mqtt:")]
+check("/readyz names why", len(mq) == 1 and f"; last failure: {what}: " in mq[0] and said in mq[0],
+      True)
+print("  /readyz:", mq)
+code, body = get("/status.json")
+st = json.loads(body)
+check("status.json: mqtt.last_error.reason", st["mqtt"]["last_error"]["reason"], what)
+check("status.json: mqtt.last_error.message", said in st["mqtt"]["last_error"]["message"], True)
+check("status.json: ready_reasons say why",
+      any(f"last failure: {what}: " in r for r in st["ready_reasons"]), True)
+code, page = get("/")
+check("status page: the reason among the problems",
+      f'<li class="bad">' in page and html.escape(f"last failure: {what}: " + said, quote=False) in page.replace("&#39;", "'").replace("&quot;", '"') or
+      f"last failure: {what}: " + said in html.unescape(page), True)
+text = open(ctl).read()
+check("linegatectl stats: last_error", ("last_error:" in text,
+      any(l.split() == ["reason", what] for l in text.splitlines())), (True, True))
+done()
+PY
+		lg_fail "$name: the reason is not in /readyz, status.json, the page or linegatectl stats"
 	kill -INT $dp
 	wait $dp || lg_fail "$name: linegate exited with status $?"
 	grep -qF "$line" "$T/$name.err" || lg_fail "$name: stderr does not say '$line': $(cat "$T/$name.err")"
-	[ "$(grep -c "linegate: mqtt: 127.0.0.1:$PORT:" "$T/$name.err")" = 1 ] ||
+	[ "$(grep -c "linegate: mqtt: 127.0.0.1:$bport:" "$T/$name.err")" = 1 ] ||
 		lg_fail "$name: the refusal should be said once: $(cat "$T/$name.err")"
 	! grep -q "not-the-password\|Lg-secret" "$T/$name.err" || lg_fail "$name: a password in the log"
-	echo "$name: $(grep "linegate: mqtt: 127.0.0.1:$PORT:" "$T/$name.err")"
+	echo "$name: $(grep "linegate: mqtt: 127.0.0.1:$bport:" "$T/$name.err")"
 }
 refused wrong-pw-5 auth "the broker refused the connection: Not authorized: check output.mqtt.username and password_file" \
 	"username: linegate, password_file: wrong.pass, $TLS"
@@ -241,5 +283,10 @@ refused wrong-pw-311 auth "the broker refused the connection: Connection Refused
 	"protocol: 3.1.1, username: linegate, password_file: wrong.pass, $TLS"
 refused wrong-ca tls "TLS: the broker's certificate was not trusted" \
 	"username: linegate, password_file: mqtt.pass, tls: {ca_file: pki/other.crt, cert_file: pki/linegate.crt, key_file: pki/linegate.key}"
+# No broker on the port: network.
+BROKER_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+refused broker-down network "Connection refused: is the broker running and listening there?" \
+	"username: linegate, password_file: mqtt.pass, $TLS"
+unset BROKER_PORT
 ! grep -q "Lg-secret\|not-the-password" "$T/dp.err" || lg_fail "a password in linegate's log"
 echo PASS

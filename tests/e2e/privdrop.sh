@@ -213,10 +213,20 @@ hostile "$T/u/out2.jsonl"
 grep -q "the state folder: $STATE_DIRECTORY/applied.json is a symbolic link: refused" \
 	"$T/hostile.err" || lg_fail "applied.json link: $(cat "$T/hostile.err")"
 rm -f "$STATE_DIRECTORY/applied.json"
+# The hint says what is wrong: the file (root's, or a link to it), or its folder (re-check
+# trial 12: "its folder must let the user write it" was said of a root-only file too).
 hostile "$T/victim-out"
-grep -q "victim-out: Permission denied (with --user" "$T/hostile.err" ||
+grep -q "victim-out: Permission denied (with --user, the JSON lines file is opened as uid $U: the file is uid 0's, mode 0600, not uid $U's: give it to uid $U (chown $U $T/victim-out)" "$T/hostile.err" ||
 	lg_fail "root-only JSON lines file: $(cat "$T/hostile.err")"
+ln -s "$T/victim-out" "$T/u/link.jsonl"
+chown -h $U:$U "$T/u/link.jsonl"
+hostile "$T/u/link.jsonl"
+grep -q "link.jsonl: Permission denied (with --user, the JSON lines file is opened as uid $U: $T/u/link.jsonl is a link, to a file uid $U may not write" "$T/hostile.err" ||
+	lg_fail "a link to a root-only JSON lines file: $(cat "$T/hostile.err")"
+rm -f "$T/u/link.jsonl"
 hostile "$T/rootonly/made-by-root.jsonl"
+grep -q "made-by-root.jsonl: Permission denied (with --user, the JSON lines file is opened as uid $U: its folder must let uid $U reach it and make files in it)" "$T/hostile.err" ||
+	lg_fail "a JSON lines file in a root-only folder: $(cat "$T/hostile.err")"
 [ ! -e "$T/rootonly/made-by-root.jsonl" ] || lg_fail "a file was made in a root-only folder"
 [ "$(cat "$T/victim-state")" = rootdata ] && [ "$(stat -c %u:%s "$T/victim-state")" = 0:9 ] ||
 	lg_fail "the root file behind the state link changed: $(stat -c %u:%s "$T/victim-state")"

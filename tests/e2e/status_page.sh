@@ -7,7 +7,9 @@
 #      and the control socket's), an SVG chart per device, the incident row of the faulty
 #      device, drops by reason equal to the control socket's counters and to /metrics; a
 #      UADP publisher id, a model file name and a policy file name full of markup show
-#      as text, never as elements; the screenshot kept in meson-logs/status_page.png
+#      as text, never as elements; each device's metadata (its own and its group's, one
+#      value with markup) as text, = status.json's devices[].meta; the screenshot kept in
+#      meson-logs/status_page.png
 #   3. /metrics passes promtool check metrics; every metric name in the PromQL of
 #      docs/grafana/linegate.json is in this scrape
 #   4. one worker thread stopped (ptrace, not SIGSTOP: that would stop every thread):
@@ -42,6 +44,20 @@ sed -i -e "s#^  model: .*#  model: '$MODEL'#" -e "s#publisher_id: gw-1#publisher
 	-e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  mqtt: {host: 127.0.0.1, port: $MQTT_PORT, topic: lgtest/line1}#" \
 	"$POLICY"
 grep -q "publisher_id: '<b id=pwn>" "$POLICY" || lg_fail "the policy does not hold the test's publisher id"
+# Metadata (issue 12): a group's (inherited) and a device's own, one value with markup.
+python3 - "$POLICY" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("\ndevices:\n", "\ngroups:\n  presses: {meta: {line: L1, station: 'press & shop', "
+              "tags: {plant: north}}}\ndevices:\n", 1)
+s = s.replace("    name: press-1-vib\n", "    name: press-1-vib\n    group: presses\n    meta: "
+              "{asset: '<i id=meta-pwn>press-1</i>', sensor: accel-x, units: g, "
+              "tags: {shift: b}}\n", 1)
+s = s.replace("    name: press-2-vib\n", "    name: press-2-vib\n    group: presses\n", 1)
+open(p, "w").write(s)
+PY
+"$LG_BIN_CTL" validate "$POLICY" > /dev/null || lg_fail "the policy with metadata is refused"
 
 in_srv() { ip netns exec "$NS_SRV" "$@"; }
 # code PATH [ARGS]: the HTTP status of GET PATH (body in $T/body)
@@ -154,6 +170,24 @@ check("no <script>", find(lambda e: e["tag"] == "script"), [])
 check("no onload/onerror attributes", find(lambda e: any(k.startswith("on") for k in e["attrs"])), [])
 check("policy file shown as text", [e["text"] for e in find(lambda e: e["attrs"].get("id") == "policy-file")], [policy_path])
 check("model label shown as text", [e["text"] for e in find(lambda e: e["attrs"].get("id") == "model")], [model_path.rsplit("/", 1)[1]])
+check("no injected <i id=meta-pwn>", find(lambda e: e["attrs"].get("id") == "meta-pwn"), [])
+# metadata per device: the page's items = status.json's meta = the policy's
+want_meta = {101: {"line": "L1", "station": "press & shop", "asset": "<i id=meta-pwn>press-1</i>",
+                   "sensor": "accel-x", "units": "g", "tags.shift": "b", "tags.plant": "north"},
+             102: {"line": "L1", "station": "press & shop", "tags.plant": "north"}}
+def flat(m):
+    out = {k: v for k, v in (m or {}).items() if k != "tags"}
+    out.update({"tags." + k: v for k, v in (m or {}).get("tags", {}).items()})
+    return out
+check("status.json: devices' meta", {x["id"]: flat(x.get("meta")) for x in sj["devices"] if x.get("meta")},
+      want_meta)
+page_meta = {}
+for e in find(lambda e: e["tag"] == "tr" and "device" in cls(e)):
+    items = find(lambda i: "meta-item" in cls(i), e)
+    if items:
+        page_meta[int(e["attrs"]["data-id"])] = {
+            i["attrs"]["data-key"]: find(lambda v: "v" in cls(v), i)[0]["text"] for i in items}
+check("status page: devices' metadata, as text", page_meta, want_meta)
 check("UADP publisher shown as text", [e["text"] for e in find(lambda e: "publisher" in cls(e) and e["text"].startswith("<"))], [pub])
 check("healthy and ready", (find(lambda e: e["attrs"].get("id") == "health")[0]["text"],
       find(lambda e: e["attrs"].get("id") == "ready")[0]["text"]), ("healthy", "ready"))
@@ -248,7 +282,9 @@ python3 "$LG_SOURCE/tests/e2e/lgfreeze.py" "$DP_PID" lg-worker-0 "$T/frozen" &
 FREEZE=$!
 LG_PIDS="$LG_PIDS $FREEZE"
 rc=0
-lg_wait_for 5 test -s "$T/frozen" || { wait $FREEZE || rc=$?; }
+# (a slow start under ASan on a busy machine: wait long; lgfreeze holds the thread until
+# SIGTERM, so a wait on it without one would never end)
+lg_wait_for 60 test -s "$T/frozen" || { kill -TERM $FREEZE 2>/dev/null; wait $FREEZE || rc=$?; }
 [ $rc -ne 77 ] || lg_skip "ptrace is not permitted here (it stops one thread)"
 [ -s "$T/frozen" ] || lg_fail "lgfreeze did not stop the worker"
 TID=$(cat "$T/frozen")

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Policy parser: a valid policy, and every kind of mistake with its line and column. */
+#include <pwd.h>
 #include <linegate/features.h>
 #include <linegate/policy.h>
 
@@ -419,6 +420,22 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/k1.key", keys.dir);
 		CHECK(!chown(path, 65534, 65534));
 		expect_error("version: 1\n" DEV, "t.yaml:", "is owned by uid 65534");
+		/* The hint fits daemons that run as a user of their own: check as that user
+		 * (the file's owner), or give the file to it; never "chown root", which would
+		 * lock them out of it (re-check trial 12). */
+		{
+			struct lg_policy p2;
+			struct passwd *pw = getpwuid(65534);
+			char e2[1024] = "", want[128];
+
+			CHECK(lg_policy_parse("version: 1\n" DEV, strlen("version: 1\n" DEV),
+					      keys.policy, &p2, e2, sizeof(e2)) < 0);
+			snprintf(want, sizeof(want), "runuser -u %s -- linegatectl validate FILE",
+				 pw ? pw->pw_name : "NAME");
+			CHECK_STR_CONTAINS(e2, want);
+			CHECK_STR_CONTAINS(e2, "or make the file that user's (chown USER ");
+			CHECK(!strstr(e2, "chown root"));
+		}
 		CHECK(!chown(path, 0, 0));
 	}
 	/* The fingerprint: the first 8 hex digits of SHA-256 of the key bytes. */
