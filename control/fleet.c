@@ -55,6 +55,10 @@ static const char usage[] =
 	"                       as a NATS outage a line server should ride out without\n"
 	"                       duplicates)\n"
 	"  --memory             keep the stream in memory, not on disk\n"
+	"  --source STREAM@DOMAIN\n"
+	"                       also copy the stream STREAM of the leaf node whose JetStream\n"
+	"                       domain is DOMAIN (store and forward: docs/fleet.md, \"Leaf\n"
+	"                       nodes\"); repeat for each leaf node, at most 16\n"
 	"\n"
 	"\n"
 	"Fleet configuration and rollout (docs/fleet.md, \"Fleet configuration and rollout\"):\n"
@@ -99,6 +103,10 @@ static const char usage[] =
 struct fleet_opts {
 	const char *url, *stream, *prefix, *tls_ca;
 	const char *tls_cert, *tls_key, *nkey, *creds; /* issue 13: credentials */
+	/* stream-create --source STREAM@DOMAIN: a leaf node's stream (docs/fleet.md, "Leaf
+	 * nodes"), copied into this one by the plant's servers */
+	const char *sources[16];
+	unsigned nsources;
 	int64_t replicas, max_age_ns, max_bytes, dup_ns;
 	bool memory;
 	/* fleet configuration and rollout */
@@ -176,6 +184,7 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 		{ "tls-key", required_argument, NULL, 2 },
 		{ "nkey", required_argument, NULL, 3 },
 		{ "creds", required_argument, NULL, 4 },
+		{ "source", required_argument, NULL, 5 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -217,6 +226,15 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 		case 2: o->tls_key = optarg; break;
 		case 3: o->nkey = optarg; break;
 		case 4: o->creds = optarg; break;
+		case 5: {
+			const char *at = strchr(optarg, '@');
+
+			bad = o->nsources == 16 || !at || at == optarg || !at[1] ||
+			      strpbrk(optarg, " .*>") || strchr(at + 1, '@');
+			if (!bad)
+				o->sources[o->nsources++] = optarg;
+			break;
+		}
 		case 'w': bad = parse_u(optarg, 86400, &o->wait_s) || !o->wait_s; break;
 		case 'o': bad = parse_u(optarg, 86400, &o->observe_s); break;
 		case 'D':
@@ -343,8 +361,28 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	natsStatus s;
 	bool updated = false;
 
+	jsStreamSource src[16], *srcp[16];
+	jsExternalStream ext[16];
+	char names[16][128], apis[16][160];
+
 	snprintf(subject, sizeof(subject), "%s.>", o->prefix);
 	jsStreamConfig_Init(&sc);
+	for (unsigned i = 0; i < o->nsources; i++) {
+		const char *at = strchr(o->sources[i], '@');
+
+		snprintf(names[i], sizeof(names[i]), "%.*s", (int)(at - o->sources[i]),
+			 o->sources[i]);
+		snprintf(apis[i], sizeof(apis[i]), "$JS.%.120s.API", at + 1);
+		jsStreamSource_Init(&src[i]);
+		jsExternalStream_Init(&ext[i]);
+		ext[i].APIPrefix = apis[i];
+		ext[i].DeliverPrefix = ""; /* libnats 3.4 marshals it unchecked */
+		src[i].Name = names[i];
+		src[i].External = &ext[i];
+		srcp[i] = &src[i];
+	}
+	sc.Sources = o->nsources ? srcp : NULL;
+	sc.SourcesLen = (int)o->nsources;
 	sc.Name = o->stream;
 	sc.Subjects = subjects;
 	sc.SubjectsLen = 1;
@@ -373,6 +411,10 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	       o->stream, updated ? "updated" : "ready", subject, si->Config->Replicas,
 	       si->Config->Duplicates / 1000000000, si->Config->MaxAge / 1000000000,
 	       si->Config->Storage == js_MemoryStorage ? "memory" : "file", si->State.Msgs);
+	for (int i = 0; i < si->Config->SourcesLen; i++)
+		printf("  sources %s from %s\n", si->Config->Sources[i]->Name,
+		       si->Config->Sources[i]->External ? si->Config->Sources[i]->External->APIPrefix
+							  : "this domain");
 	jsStreamInfo_Destroy(si);
 	return 0;
 }
