@@ -327,7 +327,7 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 	natsStatus s = natsOptions_Create(&no);
 
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(no, o->url);
+		s = lg_nats_servers(no, o->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(no, 5000);
 	if (s == NATS_OK && o->tls_ca) {

@@ -103,7 +103,7 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	natsStatus s = natsOptions_Create(&o);
 
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, f->url);
+		s = lg_nats_servers(o, f->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, 2000);
 	if (s == NATS_OK)
