@@ -167,7 +167,7 @@ cat "$T/roll.txt"
 [ $rc = 0 ] || lg_fail "rollout failed ($rc)"
 for s in 1 2 3; do kill -TERM $(eval echo \$D_$s); done
 for s in 1 2 3; do eval "wait \$D_$s" || lg_fail "linegated s$s exited $?"; done
-for s in 1 2 3; do kill -INT $(eval echo \$DP_$s); eval "wait \$DP_$s" || true; done
+for s in 1 2 3; do kill -INT $(eval echo \$DP_$s); eval "wait \$DP_$s" || lg_fail "linegate s$s exited $?: $(tail -3 "$T/s$s/dp.err")"; done
 echo "2. rollout: $(grep -o 'done: .*' "$T/roll.txt")"
 echo "total $(( $(date +%s) - T0 )) s"
 echo PASS
