@@ -21,10 +21,10 @@
 #include <linegate/cli.h>
 
 static const char usage[] =
-	"Usage: nats_bench URL OUTBOX_DIR [RECORDS [RATE]]\n"
+	"Usage: nats_bench URL[,URL...] OUTBOX_DIR [RECORDS [RATE [REPLICAS]]]\n"
 	"\n"
 	"Publishes RECORDS (20000) records of 300 bytes to the JetStream stream BENCH (made over\n"
-	"bench.>) of the server at URL, first straight with js_PublishAsync (the baseline), then\n"
+	"bench.>, with REPLICAS (1) copies: 3 for a 3-node cluster) of the server(s) at URL, first straight with js_PublishAsync (the baseline), then\n"
 	"through linegate's NATS output with its outbox in OUTBOX_DIR (made, must be new), as\n"
 	"fast as they are taken; then RECORDS/4 records at RATE (1000) per second through\n"
 	"each, for the latency from hand-over to the stream's acknowledgement (p50, p99).\n"
@@ -158,10 +158,11 @@ static int through_outbox(struct lg_nats *nb, const char *rec, size_t n, unsigne
 
 int main(int argc, char **argv)
 {
-	int a = lg_cli_simple(argc, argv, usage, 2, 4), rc = 0;
+	int a = lg_cli_simple(argc, argv, usage, 2, 5), rc = 0;
 	const char *url = argv[a], *dir = argv[a + 1];
 	size_t n = argc > a + 2 ? strtoul(argv[a + 2], NULL, 10) : 20000;
 	unsigned rate = argc > a + 3 ? (unsigned)strtoul(argv[a + 3], NULL, 10) : 1000;
+	int replicas = argc > a + 4 ? atoi(argv[a + 4]) : 1;
 	struct lg_policy_nats cfg = { .nurls = 1, .subject_prefix = "bench", .plant = "p",
 				      .line = "l", .outbox_max_bytes = 1ull << 30 };
 	const char *subj[1] = { "bench.>" };
@@ -174,13 +175,20 @@ int main(int argc, char **argv)
 	char rec[301], err[512] = "";
 	double b_rps, b50, b99, o_rps, o50, o99, bl_rps, bl50, bl99, ol_rps, ol50, ol99;
 
-	if (n < 100 || !rate) {
-		fprintf(stderr, "nats_bench: RECORDS at least 100, RATE at least 1\n");
+	if (n < 100 || !rate || replicas < 1 || replicas > 5) {
+		fprintf(stderr, "nats_bench: RECORDS at least 100, RATE at least 1, REPLICAS 1..5\n");
 		return 2;
 	}
 	memset(rec, 'x', 300);
 	rec[300] = '\0';
-	snprintf(cfg.urls[0], sizeof(cfg.urls[0]), "%s", url);
+	/* a cluster: every URL, as a line server's output.nats.urls would list them */
+	cfg.nurls = 0;
+	for (const char *u = url; *u && cfg.nurls < LG_NATS_MAX_URLS;) {
+		size_t len = strcspn(u, ",");
+
+		snprintf(cfg.urls[cfg.nurls++], sizeof(cfg.urls[0]), "%.*s", (int)len, u);
+		u += len + (u[len] == ',');
+	}
 	snprintf(cfg.outbox_dir, sizeof(cfg.outbox_dir), "%s", dir);
 	jsOptions_Init(&jo);
 	jo.PublishAsync.AckHandler = base_on_ack;
@@ -195,11 +203,23 @@ int main(int argc, char **argv)
 	sc.Subjects = subj;
 	sc.SubjectsLen = 1;
 	sc.Duplicates = 120000000000ll;
+	sc.Replicas = replicas;
 	if (js_AddStream(&si, js, &sc, NULL, NULL) != NATS_OK) {
 		fprintf(stderr, "nats_bench: stream BENCH: %s\n", nats_GetLastError(NULL));
 		return 1;
 	}
 	jsStreamInfo_Destroy(si);
+	/* A new replicated stream elects its leader first: one acknowledged message before the
+	 * clock starts (else the baseline would time the election). */
+	for (int t = 0; t < 100; t++) {
+		jsPubAck *pa = NULL;
+
+		if (js_Publish(&pa, js, "bench.warmup", "w", 1, NULL, NULL) == NATS_OK) {
+			jsPubAck_Destroy(pa);
+			break;
+		}
+		pause_us(100000);
+	}
 	if (lg_nats_open(&cfg, &nb, err, sizeof(err))) {
 		fprintf(stderr, "nats_bench: %s\n", err);
 		return 1;
@@ -217,10 +237,10 @@ int main(int argc, char **argv)
 	rc |= baseline(js, rec, n / 4, rate, 2, &bl_rps, &bl50, &bl99);
 	rc |= through_outbox(nb, rec, n / 4, rate, &ol_rps, &ol50, &ol99);
 	printf("{\"records\":%zu,\"record_bytes\":300,\"baseline_records_per_s\":%.0f,"
-	       "\"outbox_records_per_s\":%.0f,\"ratio\":%.3f,\"rate\":%u,"
+	       "\"outbox_records_per_s\":%.0f,\"ratio\":%.3f,\"rate\":%u,\"replicas\":%d,"
 	       "\"baseline_ack_ms_p50\":%.3f,\"baseline_ack_ms_p99\":%.3f,"
 	       "\"outbox_ack_ms_p50\":%.3f,\"outbox_ack_ms_p99\":%.3f}\n",
-	       n, b_rps, o_rps, o_rps / b_rps, rate, bl50, bl99, ol50, ol99);
+	       n, b_rps, o_rps, o_rps / b_rps, rate, replicas, bl50, bl99, ol50, ol99);
 	(void)b50, (void)b99, (void)o50, (void)o99, (void)bl_rps, (void)ol_rps;
 	lg_nats_close(nb);
 	jsCtx_Destroy(js);

@@ -9,12 +9,14 @@
 #include "ctlproto.h"
 #include "objstore.h"
 
+#include <linegate/nkey.h>
 #include <linegate/policy.h>
 #include <linegate/sign.h>
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <nats/nats.h>
 #include <stdbool.h>
@@ -40,6 +42,10 @@ static const char usage[] =
 	"  --url URL            the NATS server(s), nats://HOST:PORT[,nats://...] (required)\n"
 	"  --stream NAME        the stream's name (LINEGATE)\n"
 	"  --tls-ca FILE        the CA of the servers' certificates (TLS)\n"
+	"  --tls-cert FILE, --tls-key FILE\n"
+	"                       a client certificate and its key (0600), with --tls-ca\n"
+	"  --nkey FILE          log in with this NATS nkey user seed file (0600)\n"
+	"  --creds FILE         or with this NATS .creds file (0600)\n"
 	"stream-create:\n"
 	"  --subject-prefix P   the output.nats.subject_prefix of the servers (linegate)\n"
 	"  --replicas N         copies in a JetStream cluster, 1..5 (1)\n"
@@ -49,6 +55,10 @@ static const char usage[] =
 	"                       as a NATS outage a line server should ride out without\n"
 	"                       duplicates)\n"
 	"  --memory             keep the stream in memory, not on disk\n"
+	"  --source STREAM@DOMAIN\n"
+	"                       also copy the stream STREAM of the leaf node whose JetStream\n"
+	"                       domain is DOMAIN (store and forward: docs/fleet.md, \"Leaf\n"
+	"                       nodes\"); repeat for each leaf node, at most 16\n"
 	"\n"
 	"\n"
 	"Fleet configuration and rollout (docs/fleet.md, \"Fleet configuration and rollout\"):\n"
@@ -82,11 +92,21 @@ static const char usage[] =
 	"status:\n"
 	"  --json                    each server's report as a JSON line\n"
 	"\n"
+	"Credentials (docs/fleet.md, \"Credentials\"):\n"
+	"  nkey-gen FILE       make a NATS nkey user: its seed to FILE (created 0600, never\n"
+	"                      over an existing file), its public key (U...) to stdout, for\n"
+	"                      the nats-server configuration; needs no --url\n"
+	"\n"
 	"Exit status: 0 on success, 1 when NATS refused or could not be reached, or a rollout\n"
 	"stopped (rolled back or incomplete), 2 on a usage error.\n";
 
 struct fleet_opts {
 	const char *url, *stream, *prefix, *tls_ca;
+	const char *tls_cert, *tls_key, *nkey, *creds; /* issue 13: credentials */
+	/* stream-create --source STREAM@DOMAIN: a leaf node's stream (docs/fleet.md, "Leaf
+	 * nodes"), copied into this one by the plant's servers */
+	const char *sources[16];
+	unsigned nsources;
 	int64_t replicas, max_age_ns, max_bytes, dup_ns;
 	bool memory;
 	/* fleet configuration and rollout */
@@ -160,6 +180,11 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 		{ "max-drop-increase", required_argument, NULL, 'D' },
 		{ "max-incident-increase", required_argument, NULL, 'I' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "tls-cert", required_argument, NULL, 1 },
+		{ "tls-key", required_argument, NULL, 2 },
+		{ "nkey", required_argument, NULL, 3 },
+		{ "creds", required_argument, NULL, 4 },
+		{ "source", required_argument, NULL, 5 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -197,6 +222,19 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 		case 'N': o->model_name = optarg; break;
 		case 'c': o->canary = optarg; break;
 		case 'j': o->json = true; break;
+		case 1: o->tls_cert = optarg; break;
+		case 2: o->tls_key = optarg; break;
+		case 3: o->nkey = optarg; break;
+		case 4: o->creds = optarg; break;
+		case 5: {
+			const char *at = strchr(optarg, '@');
+
+			bad = o->nsources == 16 || !at || at == optarg || !at[1] ||
+			      strpbrk(optarg, " .*>") || strchr(at + 1, '@');
+			if (!bad)
+				o->sources[o->nsources++] = optarg;
+			break;
+		}
 		case 'w': bad = parse_u(optarg, 86400, &o->wait_s) || !o->wait_s; break;
 		case 'o': bad = parse_u(optarg, 86400, &o->observe_s); break;
 		case 'D':
@@ -229,7 +267,58 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 		fprintf(stderr, "linegate-fleet: --url nats://HOST:PORT is required\n");
 		return -EINVAL;
 	}
+	if (!o->tls_cert != !o->tls_key || (o->tls_cert && !o->tls_ca)) {
+		fprintf(stderr, "linegate-fleet: --tls-cert and --tls-key go together, with "
+			"--tls-ca\n");
+		return -EINVAL;
+	}
+	if (o->nkey && o->creds) {
+		fprintf(stderr, "linegate-fleet: --nkey and --creds are two ways to log in: give "
+			"one\n");
+		return -EINVAL;
+	}
 	return 0;
+}
+
+/* libnats's thread: sign the server's nonce with the --nkey seed. */
+static uint8_t nkey_raw[LG_NKEY_RAW_LEN];
+
+static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
+			     const char *nonce, void *closure)
+{
+	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
+
+	(void)closure;
+	if (!b || lg_nkey_sign(nkey_raw, nonce, strlen(nonce), b)) {
+		free(b);
+		*custom_err = strdup("cannot sign the server's nonce");
+		return NATS_ERR;
+	}
+	*sig = b;
+	*sig_len = LG_NKEY_SIG_LEN;
+	return NATS_OK;
+}
+
+/* The credentials of --nkey or --creds (each file checked: 0600, and the seed's form). */
+static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
+{
+	char pub[LG_NKEY_PUB_LEN + 1], err[PATH_MAX + 200];
+
+	if (o->nkey) {
+		if (lg_nkey_read_file(o->nkey, nkey_raw, pub, err, sizeof(err))) {
+			fprintf(stderr, "linegate-fleet: --nkey: %s\n", err);
+			return NATS_INVALID_ARG;
+		}
+		return natsOptions_SetNKey(no, pub, sign_nonce, NULL);
+	}
+	if (o->creds) {
+		if (lg_secret_file_check(o->creds, "creds file", err, sizeof(err))) {
+			fprintf(stderr, "linegate-fleet: --creds: %s\n", err);
+			return NATS_INVALID_ARG;
+		}
+		return natsOptions_SetUserCredentialsFromFiles(no, o->creds, NULL);
+	}
+	return NATS_OK;
 }
 
 static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **js)
@@ -238,14 +327,18 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 	natsStatus s = natsOptions_Create(&no);
 
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(no, o->url);
+		s = lg_nats_servers(no, o->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(no, 5000);
 	if (s == NATS_OK && o->tls_ca) {
 		s = natsOptions_SetSecure(no, true);
 		if (s == NATS_OK)
 			s = natsOptions_LoadCATrustedCertificates(no, o->tls_ca);
+		if (s == NATS_OK && o->tls_cert)
+			s = natsOptions_LoadCertificatesChain(no, o->tls_cert, o->tls_key);
 	}
+	if (s == NATS_OK)
+		s = set_auth(o, no);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, no);
 	if (s == NATS_OK)
@@ -268,8 +361,28 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	natsStatus s;
 	bool updated = false;
 
+	jsStreamSource src[16], *srcp[16];
+	jsExternalStream ext[16];
+	char names[16][128], apis[16][160];
+
 	snprintf(subject, sizeof(subject), "%s.>", o->prefix);
 	jsStreamConfig_Init(&sc);
+	for (unsigned i = 0; i < o->nsources; i++) {
+		const char *at = strchr(o->sources[i], '@');
+
+		snprintf(names[i], sizeof(names[i]), "%.*s", (int)(at - o->sources[i]),
+			 o->sources[i]);
+		snprintf(apis[i], sizeof(apis[i]), "$JS.%.120s.API", at + 1);
+		jsStreamSource_Init(&src[i]);
+		jsExternalStream_Init(&ext[i]);
+		ext[i].APIPrefix = apis[i];
+		ext[i].DeliverPrefix = ""; /* libnats 3.4 marshals it unchecked */
+		src[i].Name = names[i];
+		src[i].External = &ext[i];
+		srcp[i] = &src[i];
+	}
+	sc.Sources = o->nsources ? srcp : NULL;
+	sc.SourcesLen = (int)o->nsources;
 	sc.Name = o->stream;
 	sc.Subjects = subjects;
 	sc.SubjectsLen = 1;
@@ -298,6 +411,10 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	       o->stream, updated ? "updated" : "ready", subject, si->Config->Replicas,
 	       si->Config->Duplicates / 1000000000, si->Config->MaxAge / 1000000000,
 	       si->Config->Storage == js_MemoryStorage ? "memory" : "file", si->State.Msgs);
+	for (int i = 0; i < si->Config->SourcesLen; i++)
+		printf("  sources %s from %s\n", si->Config->Sources[i]->Name,
+		       si->Config->Sources[i]->External ? si->Config->Sources[i]->External->APIPrefix
+							  : "this domain");
 	jsStreamInfo_Destroy(si);
 	return 0;
 }
@@ -952,12 +1069,26 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "nkey-gen")) {
+		char pub[LG_NKEY_PUB_LEN + 1], err[PATH_MAX + 200];
+
+		if (argc != 3 || argv[2][0] == '-') {
+			fprintf(stderr, "linegate-fleet: nkey-gen FILE (see --help)\n");
+			return 2;
+		}
+		if (lg_nkey_write_new(argv[2], pub, err, sizeof(err))) {
+			fprintf(stderr, "linegate-fleet: nkey-gen: %s\n", err);
+			return 1;
+		}
+		printf("%s\n", pub);
+		return 0;
+	}
 	for (size_t i = 0; argc >= 2 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			cmd = &cmds[i];
 	if (!cmd) {
 		fprintf(stderr, "linegate-fleet: %s%s (commands: stream-create, stream-dump, "
-			"publish, rollout, status; see "
+			"publish, rollout, status, nkey-gen; see "
 			"--help)\n", argc >= 2 ? "unknown command " : "a command is needed",
 			argc >= 2 ? argv[1] : "");
 		return 2;
@@ -970,5 +1101,6 @@ int main(int argc, char **argv)
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	nats_Close();
+	sodium_memzero(nkey_raw, sizeof(nkey_raw));
 	return rc ? 1 : 0;
 }

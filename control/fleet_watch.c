@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linegate/nkey.h>
 #include <nats/nats.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,52 @@ struct lg_fleet {
 	struct lg_fleet_fetch fetch;
 	char wanted[72], handled[72];
 	char *report;
+	/* Credentials (issue 13): the nkey's seed (zeroed at stop) and public key; replies
+	 * come to _INBOX.<plant>.<line>, so that permissions can hold them to this line. */
+	uint8_t nkey_raw[LG_NKEY_RAW_LEN];
+	char nkey_pub[LG_NKEY_PUB_LEN + 1], inbox[160];
+	char refused[256]; /* the last refusal logged (the watch thread's) */
 };
+
+/* libnats's thread: sign the server's nonce with the nkey. */
+static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
+			     const char *nonce, void *closure)
+{
+	struct lg_fleet *f = closure;
+	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
+
+	if (!b || lg_nkey_sign(f->nkey_raw, nonce, strlen(nonce), b)) {
+		free(b);
+		*custom_err = strdup("cannot sign the server's nonce");
+		return NATS_ERR;
+	}
+	*sig = b;
+	*sig_len = LG_NKEY_SIG_LEN;
+	return NATS_OK;
+}
+
+/* libnats's thread: a permission violation (a key or an object of another line, a subject
+ * these credentials may not use) is logged with the server's words, once per text. */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+	struct lg_fleet *f = closure;
+	const char *txt = NULL;
+	bool log;
+
+	(void)sub;
+	if (err != NATS_NOT_PERMITTED)
+		return;
+	natsConnection_GetLastError(nc, &txt);
+	if (!txt || !txt[0])
+		txt = natsStatus_GetText(err);
+	pthread_mutex_lock(&f->lock);
+	log = strcmp(f->refused, txt);
+	if (log)
+		snprintf(f->refused, sizeof(f->refused), "%s", txt);
+	pthread_mutex_unlock(&f->lock);
+	if (log)
+		fprintf(stderr, "linegated: fleet: the NATS server refused: %s\n", txt);
+}
 
 static void msleep_locked(struct lg_fleet *f, int ms)
 {
@@ -56,7 +103,7 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	natsStatus s = natsOptions_Create(&o);
 
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, f->url);
+		s = lg_nats_servers(o, f->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, 2000);
 	if (s == NATS_OK)
@@ -72,6 +119,12 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	}
 	if (s == NATS_OK && f->creds[0])
 		s = natsOptions_SetUserCredentialsFromFiles(o, f->creds, NULL);
+	if (s == NATS_OK && f->nkey_pub[0])
+		s = natsOptions_SetNKey(o, f->nkey_pub, sign_nonce, f);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomInboxPrefix(o, f->inbox);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(o, on_error, f);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, o);
 	natsOptions_Destroy(o);
@@ -277,13 +330,38 @@ int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *
 	snprintf(f->tls_key, sizeof(f->tls_key), "%s", cfg->tls_key ? cfg->tls_key : "");
 	snprintf(f->creds, sizeof(f->creds), "%s", cfg->creds ? cfg->creds : "");
 	snprintf(f->handled, sizeof(f->handled), "%s", cfg->applied ? cfg->applied : "");
+	snprintf(f->inbox, sizeof(f->inbox), "_INBOX.%s.%s", f->plant, f->line);
+	if (cfg->creds && cfg->nkey) {
+		snprintf(err, errlen, "--fleet-creds and --fleet-nkey are two ways to log in: give "
+			 "one");
+		free(f);
+		return -EINVAL;
+	}
+	if (cfg->creds) {
+		int ret = lg_secret_file_check(cfg->creds, "creds file", err, errlen);
+
+		if (ret) {
+			free(f);
+			return ret;
+		}
+	}
+	if (cfg->nkey) {
+		int ret = lg_nkey_read_file(cfg->nkey, f->nkey_raw, f->nkey_pub, err, errlen);
+
+		if (ret) {
+			free(f);
+			return ret;
+		}
+	}
 	if (mkdir(f->dir, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", f->dir, strerror(errno));
+		sodium_memzero(f->nkey_raw, sizeof(f->nkey_raw));
 		free(f);
 		return -errno;
 	}
 	if (pipe2(f->pipe, O_CLOEXEC | O_NONBLOCK)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		sodium_memzero(f->nkey_raw, sizeof(f->nkey_raw));
 		free(f);
 		return -EMFILE;
 	}
@@ -293,6 +371,7 @@ int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *
 		snprintf(err, errlen, "cannot start the fleet thread");
 		close(f->pipe[0]);
 		close(f->pipe[1]);
+		sodium_memzero(f->nkey_raw, sizeof(f->nkey_raw));
 		free(f);
 		return -EAGAIN;
 	}
@@ -359,6 +438,9 @@ void lg_fleet_stop(struct lg_fleet *f)
 	free(f->report);
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->wake);
+	sodium_memzero(f->nkey_raw, sizeof(f->nkey_raw));
 	free(f);
-	nats_Close();
+	/* Not nats_Close(): it cleans OpenSSL up for the whole process once a TLS connection
+	 * made libnats initialise it, and OpenSSL's own exit handler then crashed linegated
+	 * (SIGSEGV in OPENSSL_cleanup at exit, with --fleet-tls-ca). */
 }

@@ -23,7 +23,8 @@ struct lg_fleet_cfg {
 	const char *bucket;   /* key-value bucket (linegate-config) */
 	const char *objects;  /* object store (linegate-bundles) */
 	const char *tls_ca, *tls_cert, *tls_key; /* NULL = plain TCP */
-	const char *creds;    /* a NATS .creds file, or NULL */
+	const char *creds;    /* a NATS .creds file, or NULL (0600, checked at start) */
+	const char *nkey;     /* or an nkey user seed file, or NULL (0600, read at start) */
 	const char *dir;      /* where fetched bundles are written (made 0700) */
 	const char *applied;  /* the bundle version already applied ("" = none) */
 };

@@ -98,7 +98,8 @@ static const char usage[] =
 	"      --fleet-objects O  the object store of bundle parts (default linegate-bundles)\n"
 	"      --fleet-tls-ca F, --fleet-tls-cert F, --fleet-tls-key F\n"
 	"                         TLS to NATS: the servers' CA, a client certificate and key\n"
-	"      --fleet-creds F    a NATS credentials (.creds) file\n"
+	"      --fleet-creds F    a NATS credentials (.creds) file (0600)\n"
+	"      --fleet-nkey F     or a NATS nkey user seed file (0600; linegate-fleet nkey-gen)\n"
 	"      --fleet-report MS  how often the status is reported (default 5000; health rates\n"
 	"                         are over this period); also at once after each bundle\n"
 	"  -h, --help             this text\n"
@@ -2894,6 +2895,7 @@ int main(int argc, char **argv)
 		{ "fleet-tls-key", required_argument, NULL, 28 },
 		{ "fleet-creds", required_argument, NULL, 29 },
 		{ "fleet-report", required_argument, NULL, 30 },
+		{ "fleet-nkey", required_argument, NULL, 31 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2911,7 +2913,7 @@ int main(int argc, char **argv)
 	struct timespec last_check = { 0 };
 	struct fleet_args {
 		const char *url, *plant, *line, *server, *bucket, *objects, *ca, *cert, *key;
-		const char *creds;
+		const char *creds, *nkey;
 		long report_ms;
 	} fa = { .bucket = "linegate-config", .objects = "linegate-bundles", .report_ms = 5000 };
 	char host[72] = "";
@@ -2949,6 +2951,7 @@ int main(int argc, char **argv)
 		case 27: fa.cert = optarg; break;
 		case 28: fa.key = optarg; break;
 		case 29: fa.creds = optarg; break;
+		case 31: fa.nkey = optarg; break;
 		case 30: {
 			char *end;
 
@@ -3046,7 +3049,7 @@ int main(int argc, char **argv)
 		d.fleet_cfg = (struct lg_fleet_cfg){ .url = fa.url, .plant = fa.plant,
 			.line = fa.line, .server = fa.server, .bucket = fa.bucket,
 			.objects = fa.objects, .tls_ca = fa.ca, .tls_cert = fa.cert,
-			.tls_key = fa.key, .creds = fa.creds, .dir = fdir,
+			.tls_key = fa.key, .creds = fa.creds, .nkey = fa.nkey, .dir = fdir,
 			.applied = d.fleet_applied };
 		d.fleet_report_ms = (int)fa.report_ms;
 		if (lg_fleet_start(&d.fleet, &d.fleet_cfg, msg, sizeof(msg))) {

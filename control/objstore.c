@@ -296,3 +296,20 @@ out:
 	natsMsg_Destroy(msg);
 	return ret;
 }
+
+natsStatus lg_nats_servers(natsOptions *o, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	const char *urls[16];
+	int n = 0;
+	natsStatus s;
+
+	if (!copy)
+		return NATS_NO_MEMORY;
+	for (char *u = strtok_r(copy, ",", &save); u && n < 16; u = strtok_r(NULL, ",", &save))
+		if (*u)
+			urls[n++] = u;
+	s = n ? natsOptions_SetServers(o, urls, n) : NATS_INVALID_ARG;
+	free(copy);
+	return s;
+}

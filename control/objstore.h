@@ -26,4 +26,9 @@ int lg_obj_put(jsCtx *js, const char *bucket, const char *name, const void *buf,
 int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint8_t **out,
 	       size_t *len, char *err, size_t errlen);
 
+/* A comma-separated list of server URLs (--url, --fleet-url) into o: libnats 3.4's
+ * natsOptions_SetURL() with a list failed to connect ("No server available") when a server
+ * of it was down, even with another one up. NATS_OK or libnats's error. */
+natsStatus lg_nats_servers(natsOptions *o, const char *list);
+
 #endif

@@ -2,6 +2,7 @@
 /* Policy parser: libyaml's document API, so every node keeps its line and column. */
 #include <linegate/features.h>
 #include <linegate/lgf.h>
+#include <linegate/nkey.h>
 #include <linegate/policy.h>
 
 #include <arpa/inet.h>
@@ -3151,9 +3152,61 @@ static int parse_nats_tls(struct pctx *c, const yaml_node_t *n, struct lg_policy
 	return 0;
 }
 
-/* output.nats: {urls, subject_prefix, plant, line, outbox, score_every, tls} */
+/* output.nats.nkey_file: a secret file holding one NATS user seed ("SU...", nkey.h). The
+ * seed is checked here and read again by the output at connect; never quoted. */
+static int check_nkey_file(struct pctx *c, const yaml_node_t *n, const char *path)
+{
+	char buf[256], why[200], pub[LG_NKEY_PUB_LEN + 1];
+	uint8_t raw[LG_NKEY_RAW_LEN];
+	ssize_t got;
+	int fd = open_secret(c, n, path, "nkey file"), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	got = read(fd, buf, sizeof(buf));
+	if (got < 0)
+		ret = perr(c, n, "nkey file %s: %s", shown_path(path), strerror(errno));
+	else if ((size_t)got == sizeof(buf) ||
+		 lg_nkey_parse_seed(buf, (size_t)got, raw, pub, why, sizeof(why)))
+		ret = perr(c, n, "nkey file %s: %s", shown_path(path),
+			   (size_t)got == sizeof(buf) ? "not an nkey seed (longer than one)" : why);
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(raw, sizeof(raw));
+	close(fd);
+	return ret;
+}
+
+/* output.nats.creds_file: a secret file with a user JWT and its seed, as nsc writes it. */
+static int check_creds_file(struct pctx *c, const yaml_node_t *n, const char *path)
+{
+	char buf[8192];
+	ssize_t got;
+	int fd = open_secret(c, n, path, "creds file"), ret = 0;
+
+	if (fd < 0)
+		return fd;
+	got = read(fd, buf, sizeof(buf) - 1);
+	if (got < 0) {
+		ret = perr(c, n, "creds file %s: %s", shown_path(path), strerror(errno));
+	} else {
+		buf[got] = '\0';
+		if (!strstr(buf, "-----BEGIN NATS USER JWT-----") ||
+		    !strstr(buf, "-----BEGIN USER NKEY SEED-----"))
+			ret = perr(c, n, "creds file %s is not a NATS .creds file (it needs a "
+				   "'BEGIN NATS USER JWT' and a 'BEGIN USER NKEY SEED' section; for "
+				   "an nkey alone use 'nkey_file')", shown_path(path));
+	}
+	sodium_memzero(buf, sizeof(buf));
+	close(fd);
+	return ret;
+}
+
+/* output.nats: {urls, subject_prefix, plant, line, outbox, score_every, tls, nkey_file,
+ * creds_file} */
 static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
 {
+	const yaml_node_t *cred = NULL;
+
 	if (n->type != YAML_MAPPING_NODE)
 		return perr(c, n, "'nats' must be a mapping {urls, plant, line, outbox, ...}");
 	memset(m, 0, sizeof(*m));
@@ -3184,15 +3237,29 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 			m->score_every = (uint32_t)u;
 		} else if (name && !strcmp(name, "tls")) {
 			err = parse_nats_tls(c, v, m);
+		} else if (name && !strcmp(name, "nkey_file")) {
+			err = get_path(c, v, "nkey_file", m->nkey_file, sizeof(m->nkey_file));
+			if (!err)
+				err = check_nkey_file(c, v, m->nkey_file);
+			cred = v;
+		} else if (name && !strcmp(name, "creds_file")) {
+			err = get_path(c, v, "creds_file", m->creds_file, sizeof(m->creds_file));
+			if (!err)
+				err = check_creds_file(c, v, m->creds_file);
+			cred = v;
 		} else {
 			static const char *const f[] = { "urls", "subject_prefix", "plant", "line",
-							 "outbox", "score_every", "tls", NULL };
+							 "outbox", "score_every", "tls", "nkey_file",
+							 "creds_file", NULL };
 
 			err = unknown(c, node(c, pr->key), "nats field", f);
 		}
 		if (err)
 			return err;
 	}
+	if (m->nkey_file[0] && m->creds_file[0])
+		return perr(c, cred, "'nkey_file' and 'creds_file' are two ways to log in: give "
+			    "one");
 	if (!m->nurls)
 		return perr(c, n, "'nats' needs 'urls' (nats://HOST:PORT, one or a list)");
 	if (!m->plant[0] || !m->line[0])

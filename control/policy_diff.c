@@ -230,6 +230,9 @@ FMT_U(f_nats_score_every, p->nats.score_every)
 FMT_S(f_nats_tls_ca, p->nats.tls_ca)
 FMT_S(f_nats_tls_cert, p->nats.tls_cert)
 FMT_S(f_nats_tls_key, p->nats.tls_key)
+/* Credentials (issue 13): the files' paths, never what they hold. */
+FMT_S(f_nats_nkey, p->nats.nkey_file)
+FMT_S(f_nats_creds, p->nats.creds_file)
 
 /* output.influx (issue 12): start-only, as output.mqtt; secrets shown as "(set)" only. */
 FMT_S(f_ix_url, p->influx.url)
@@ -364,6 +367,8 @@ static const struct {
 	{ { "output.nats.tls.ca_file", LG_FIELD_START_ONLY }, f_nats_tls_ca },
 	{ { "output.nats.tls.cert_file", LG_FIELD_START_ONLY }, f_nats_tls_cert },
 	{ { "output.nats.tls.key_file", LG_FIELD_START_ONLY }, f_nats_tls_key },
+	{ { "output.nats.nkey_file", LG_FIELD_START_ONLY }, f_nats_nkey },
+	{ { "output.nats.creds_file", LG_FIELD_START_ONLY }, f_nats_creds },
 	{ { "output.influx.url", LG_FIELD_START_ONLY }, f_ix_url },
 	{ { "output.influx.database", LG_FIELD_START_ONLY }, f_ix_db },
 	{ { "output.influx.bucket", LG_FIELD_START_ONLY }, f_ix_bucket },

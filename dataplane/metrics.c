@@ -422,6 +422,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
 			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
 			s.nats.outbox.dropped_disk);
+	/* issue 13: the server's refusals (credentials, subject permissions) */
+	if (s.have_nats && s.nats.refused)
+		fprintf(f, "linegate: nats: %" PRIu64 " messages refused by the server, the last: "
+			   "%s\n", s.nats.refused, s.nats.last_error);
 	if (s.have_mqtt)
 		fprintf(f, "linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
 			   " delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
@@ -603,6 +607,9 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(m, "resent", s.nats.resent);
 		add_u64(m, "errors", s.nats.errors);
 		add_u64(m, "scores_skipped", s.nats.scores_skipped);
+		/* issue 13: the server's refusals (credentials, subject permissions) */
+		add_u64(m, "refused", s.nats.refused);
+		json_object_object_add(m, "last_error", json_object_new_string(s.nats.last_error));
 		json_object_object_add(m, "outbox", outbox_json(&s.nats.outbox));
 		json_object_object_add(o, "nats", m);
 	}
@@ -1064,6 +1071,10 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		counter(&b, "linegate_nats_errors_total",
 			"Publishes JetStream refused or did not acknowledge in time.",
 			s.nats.errors);
+		/* issue 13 */
+		counter(&b, "linegate_nats_refused_total",
+			"Messages the NATS server refused (permissions violation: a subject these "
+			"credentials may not publish to).", s.nats.refused);
 		static const char *const why[] = { "score_full", "evicted", "disk", "too_large" };
 		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,
 				       x->dropped_full };

@@ -8,7 +8,10 @@
 #ifdef LG_HAVE_NATS
 
 #include <inttypes.h>
+#include <limits.h>
+#include <linegate/nkey.h>
 #include <nats/nats.h>
+#include <sodium.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,6 +52,13 @@ struct lg_nats {
 	_Atomic uint64_t published, acks, duplicates, resent, errors, skipped, connects;
 	_Atomic int64_t outstanding; /* handed to libnats, not yet acknowledged or failed */
 	_Atomic bool connected;
+
+	/* Credentials and the server's refusals (issue 13, docs/fleet.md "Credentials"). */
+	uint8_t nkey_raw[LG_NKEY_RAW_LEN]; /* the nkey seed, zeroed at close */
+	char inbox[160];		    /* _INBOX.<plant>.<line>: replies come there */
+	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
+	char last_error[256];		    /* under lock: the server's last refusal */
+	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
 };
 
 static uint64_t mono_ns(void)
@@ -85,6 +95,8 @@ static uint64_t msg_seq(natsMsg *msg)
 	return colon ? strtoull(colon + 1, NULL, 10) : 0;
 }
 
+static void note_refusal(struct lg_nats *n, const char *what);
+
 /* libnats's thread: one acknowledgement (pa) or failure (pae) of a published record. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
@@ -112,13 +124,92 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		n->rewind = true;
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (pae && pae->ErrCode && pae->ErrText)
+		note_refusal(n, pae->ErrText); /* JetStream's own refusal (a full stream) */
 	natsMsg_Destroy(msg);
+}
+
+/* Keep the server's text of a refusal, and log it when it changes (else once a minute). */
+static void note_refusal(struct lg_nats *n, const char *what)
+{
+	uint64_t now = mono_ns();
+	bool log;
+
+	pthread_mutex_lock(&n->lock);
+	log = strcmp(n->last_error, what) || now - n->logged_ns >= 60000000000ull;
+	if (log) {
+		snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+		n->logged_ns = now;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (log)
+		fprintf(stderr, "linegate: nats: the server refused: %s (records stay in the "
+			"outbox)\n", what);
+}
+
+/* libnats's thread: an asynchronous error; a permission violation is the server refusing a
+ * publish (or the subscription for acknowledgements), with its own words. */
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+	struct lg_nats *n = closure;
+	const char *txt = NULL;
+
+	(void)sub;
+	if (err != NATS_NOT_PERMITTED)
+		return;
+	atomic_fetch_add(&n->refused, 1);
+	natsConnection_GetLastError(nc, &txt);
+	note_refusal(n, txt && txt[0] ? txt : natsStatus_GetText(err));
+}
+
+/* libnats's thread: sign the server's nonce with the nkey (natsOptions_SetNKey). */
+static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
+			     const char *nonce, void *closure)
+{
+	struct lg_nats *n = closure;
+	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
+
+	if (!b || lg_nkey_sign(n->nkey_raw, nonce, strlen(nonce), b)) {
+		free(b);
+		*custom_err = strdup("cannot sign the server's nonce");
+		return NATS_ERR;
+	}
+	*sig = b;
+	*sig_len = LG_NKEY_SIG_LEN;
+	return NATS_OK;
 }
 
 static int nats_err(char *err, size_t errlen, const char *what, natsStatus s)
 {
 	snprintf(err, errlen, "NATS %s: %s", what, natsStatus_GetText(s));
 	return -EIO;
+}
+
+/* output.nats.nkey_file or creds_file: the file checked again (0600) and, for an nkey, its
+ * seed read once; libnats reads a .creds file itself at every connect. */
+static int setup_auth(struct lg_nats *n, char *err, size_t errlen)
+{
+	const struct lg_policy_nats *c = &n->cfg;
+	char pub[LG_NKEY_PUB_LEN + 1], why[PATH_MAX + 200];
+	natsStatus s = NATS_OK;
+	int ret;
+
+	if (c->nkey_file[0]) {
+		ret = lg_nkey_read_file(c->nkey_file, n->nkey_raw, pub, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "output.nats: %s", why);
+			return ret;
+		}
+		s = natsOptions_SetNKey(n->opts, pub, sign_nonce, n);
+	} else if (c->creds_file[0]) {
+		ret = lg_secret_file_check(c->creds_file, "creds file", why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "output.nats: %s", why);
+			return ret;
+		}
+		s = natsOptions_SetUserCredentialsFromFiles(n->opts, c->creds_file, NULL);
+	}
+	return s == NATS_OK ? 0 : nats_err(err, errlen, "credentials", s);
 }
 
 static int setup_options(struct lg_nats *n, char *err, size_t errlen)
@@ -150,9 +241,16 @@ static int setup_options(struct lg_nats *n, char *err, size_t errlen)
 		if (s == NATS_OK && c->tls_cert[0])
 			s = natsOptions_LoadCertificatesChain(n->opts, c->tls_cert, c->tls_key);
 	}
+	/* Replies (the stream's acknowledgements) to an inbox of this line's, so that a
+	 * server's permissions can hold it to its own replies (docs/fleet.md). */
+	snprintf(n->inbox, sizeof(n->inbox), "_INBOX.%s.%s", c->plant, c->line);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomInboxPrefix(n->opts, n->inbox);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(n->opts, on_error, n);
 	if (s != NATS_OK)
 		return nats_err(err, errlen, "options", s);
-	return 0;
+	return setup_auth(n, err, errlen);
 }
 
 int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *err,
@@ -369,7 +467,11 @@ void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
 		.scores_skipped = atomic_load(&m->skipped),
 		.connects = atomic_load(&m->connects),
 		.connected = atomic_load(&m->connected),
+		.refused = atomic_load(&m->refused),
 	};
+	pthread_mutex_lock(&m->lock);
+	snprintf(st->last_error, sizeof(st->last_error), "%s", m->last_error);
+	pthread_mutex_unlock(&m->lock);
 	lg_outbox_stats(n->ob, &st->outbox);
 }
 
@@ -389,6 +491,7 @@ void lg_nats_close(struct lg_nats *n)
 		take_acks(n);
 	lg_outbox_close(n->ob);
 	pthread_mutex_destroy(&n->lock);
+	sodium_memzero(n->nkey_raw, sizeof(n->nkey_raw));
 	free(n);
 	/* Not nats_Close(): it cleans OpenSSL up for the whole process (a TLS connection made
 	 * libnats initialise it), which linegate still uses for its MACs until it exits. */

@@ -37,6 +37,10 @@ struct lg_nats_stats {
 	uint64_t scores_skipped; /* scores left out by score_every (not a loss) */
 	uint64_t connects;   /* connections made, the first and reconnections */
 	bool connected;
+	/* Issue 13: messages the server refused (a permission violation: a subject this
+	 * server's credentials may not publish to) and the server's last words on it. */
+	uint64_t refused;
+	char last_error[256];
 	struct lg_outbox_stats outbox;
 };
 

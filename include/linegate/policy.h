@@ -287,6 +287,11 @@ struct lg_policy {
 		 * both or neither). Paths only: libnats reads them at connect. */
 		char tls_ca[LG_PATH_MAX], tls_cert[LG_PATH_MAX], tls_key[LG_PATH_MAX];
 		uint32_t line_no, col_no;      /* of output.nats, for errors found later */
+		/* Credentials (issue 13, docs/fleet.md "Credentials"), one or neither: an nkey
+		 * user seed file or a .creds file (user JWT and seed), 0600 each, checked when
+		 * the policy is read; paths only, the seed is read again at connect and never
+		 * printed. Start-only. */
+		char nkey_file[LG_PATH_MAX], creds_file[LG_PATH_MAX];
 	} nats;
 	/* output.influx (issue 12, docs/policy.md "InfluxDB line protocol"): scores, features
 	 * and incidents as InfluxDB line protocol over HTTP (dataplane/influx.h). Start-only. */

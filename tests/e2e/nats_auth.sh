@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# NATS credentials and subject permissions (docs/fleet.md "Credentials") against a real
+# nats-server -js that requires TLS with a client certificate (verify) and nkey users, each
+# line server's user allowed only its own subjects, keys and object store:
+#  1. linegate with server A's nkey and client certificate publishes under A's prefix
+#     (lgtest.north.lineA.>): every record arrives, none refused;
+#  2. the same credentials with line B's prefix: every publish refused by the server, counted
+#     as refused with the server's own words (Permissions Violation ... lgtest.north.lineB),
+#     none acknowledged, none in the stream, every record kept in the outbox;
+#  3. linegated with A's credentials applies a signed bundle of line A from line A's object
+#     store, and reports; pointed at line B's keys and object store, it gets nothing (the
+#     server refuses the reads: logged with its words), fetches and applies nothing;
+#  4. refusals at start: an nkey file readable by others (LINE:COL, chmod 600), a seed with
+#     a changed character (checksum), both nkey_file and creds_file; no credentials at all:
+#     the server refuses the connection and nothing is published.
+source "$(dirname "$0")/lib.sh"
+command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+command -v openssl >/dev/null || lg_skip "openssl is not installed"
+FLEET=$LG_BUILD/control/linegate-fleet
+[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_tmp
+T=$LG_TMP
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+URL=tls://127.0.0.1:$PORT
+
+# PKI: a test CA, the server's certificate, a client certificate per user.
+mkdir -p "$T/pki"
+(
+cd "$T/pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=test ca" -keyout ca.key \
+	-out ca.crt 2>/dev/null || exit 1
+printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+for n in server admin a b; do
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout $n.key -out $n.csr \
+		2>/dev/null || exit 1
+	openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+		-extfile san.ext -out $n.crt 2>/dev/null || exit 1
+done
+chmod 600 ./*.key
+) || lg_fail "openssl: the test CA and certificates"
+
+# nkeys: linegate-fleet nkey-gen writes the seed (0600) and prints the public key.
+for n in admin a b; do
+	"$FLEET" nkey-gen "$T/$n.nk" > "$T/$n.pub" || lg_fail "nkey-gen $n failed"
+	[ "$(stat -c %a "$T/$n.nk")" = 600 ] || lg_fail "nkey-gen: $n.nk is not 0600"
+	grep -qE '^U[A-Z2-7]{55}$' "$T/$n.pub" || lg_fail "nkey-gen printed $(cat "$T/$n.pub")"
+done
+rc=0; "$FLEET" nkey-gen "$T/a.nk" > /dev/null 2> "$T/gen2.err" || rc=$?
+[ $rc = 1 ] && grep -q "never overwritten" "$T/gen2.err" || lg_fail "nkey-gen overwrote a key ($rc)"
+
+# perms LINE SERVER: the permissions of one line server (docs/fleet.md, the same block).
+perms() {
+	local L=$1 S=$2
+	cat <<CONF
+      permissions: {
+        publish: { allow: [
+          "lgtest.north.$L.>",
+          "\$JS.API.STREAM.INFO.KV_linegate-config",
+          "\$JS.API.DIRECT.GET.KV_linegate-config.\$KV.linegate-config.north.$L.bundle",
+          "\$JS.API.DIRECT.GET.KV_linegate-config.\$KV.linegate-config.north.$L.canary.$S",
+          "\$KV.linegate-config.north.$L.status.$S",
+          "\$JS.API.STREAM.INFO.OBJ_bundles-north-$L",
+          "\$JS.API.STREAM.MSG.GET.OBJ_bundles-north-$L",
+          "\$JS.API.CONSUMER.CREATE.OBJ_bundles-north-$L",
+          "\$JS.API.CONSUMER.CREATE.OBJ_bundles-north-$L.>",
+          "\$JS.API.CONSUMER.DELETE.OBJ_bundles-north-$L.>",
+          "\$JS.FC.OBJ_bundles-north-$L.>"
+        ] }
+        subscribe: { allow: [ "_INBOX.north.$L.>" ] }
+      }
+CONF
+}
+cat > "$T/nats.conf" <<CONF
+listen: 127.0.0.1:$PORT
+jetstream { store_dir: "$T/js" }
+tls {
+  cert_file: "$T/pki/server.crt"
+  key_file: "$T/pki/server.key"
+  ca_file: "$T/pki/ca.crt"
+  verify: true
+}
+authorization {
+  users: [
+    { nkey: $(cat "$T/admin.pub") }
+    { nkey: $(cat "$T/a.pub")
+$(perms lineA srvA)
+    }
+    { nkey: $(cat "$T/b.pub")
+$(perms lineB srvB)
+    }
+  ]
+}
+CONF
+nats-server -c "$T/nats.conf" > "$T/nats.log" 2>&1 &
+LG_PIDS="$LG_PIDS $!"
+lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
+	lg_fail "nats-server did not start: $(tail -5 "$T/nats.log")"
+ADMIN=(--url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/admin.crt"
+       --tls-key "$T/pki/admin.key" --nkey "$T/admin.nk")
+"$FLEET" stream-create "${ADMIN[@]}" --stream LGTEST --subject-prefix lgtest --max-age 1h \
+	> "$T/create.txt" || lg_fail "stream-create (admin) failed: $(cat "$T/create.txt")"
+# without credentials, the server refuses
+rc=0; "$FLEET" stream-dump --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/admin.crt" \
+	--tls-key "$T/pki/admin.key" --stream LGTEST > /dev/null 2> "$T/noauth.err" || rc=$?
+[ $rc = 1 ] && grep -q "Authentication Violation" "$T/noauth.err" || lg_fail "no credentials: $rc $(cat "$T/noauth.err")"
+
+# stats SOCK EXPR: exit 0 when EXPR over the data plane's stats `s` holds.
+stats() {
+	python3 - "$1" "$2" <<'PY'
+import sys, lgsock
+s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+stat_of() {
+	python3 - "$1" "$2" <<'PY'
+import sys, lgsock
+s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
+print(eval(sys.argv[2]))
+PY
+}
+# policy NAME LINE NKEY CERT: a policy publishing as NKEY with CERT under lgtest.north.LINE
+policy() {
+	local dp=$(free_port)
+	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
+	    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
+	    -e "s#^port: 4739#port: $dp#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
+	    -e "s#^  jsonl: .*#  jsonl: $T/$1.jsonl\n  nats: {urls: $URL, subject_prefix: lgtest, plant: north, line: $2, outbox: {dir: $T/$1.outbox}, score_every: 10, ${5:-}tls: {ca_file: $T/pki/ca.crt, cert_file: $T/pki/$4.crt, key_file: $T/pki/$4.key}}#" \
+	    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/$1.yaml"
+	[ -n "$3" ] && sed -i "s#score_every: 10, #score_every: 10, nkey_file: $3, #" "$T/$1.yaml"
+	echo $dp
+}
+lg_keys "$T"
+start_dp() { # NAME
+	STATE_DIRECTORY=$T/$1.state "$LG_BIN_DP" -p "$T/$1.yaml" -B 127.0.0.1 -c "$T/$1.sock" -s "$T/$1.stats.json" \
+		2> "$T/$1.err" &
+	DP=$!
+	LG_PIDS="$LG_PIDS $DP"
+	lg_wait_for 5 test -S "$T/$1.sock" || lg_fail "linegate $1 did not start: $(cat "$T/$1.err")"
+}
+stop_dp() {
+	kill -INT $DP
+	wait $DP || lg_fail "linegate exited with status $?: $(tail -3 "$T/$1.err")"
+}
+gen() { "$LG_BIN_GEN" -p "$T/$1.yaml" -t 127.0.0.1:$2 -S 127.0.0.1 -q -n 100 -r 2000 -f 103:50:bearing; }
+count() { # SUBJECT-PREFIX: messages of the stream under it
+	"$FLEET" stream-dump "${ADMIN[@]}" --stream LGTEST > "$T/stream.jsonl" || lg_fail "stream-dump failed"
+	python3 -c "import json,sys; print(sum(1 for l in open('$T/stream.jsonl') if json.loads(l)['subject'].startswith('$1')))"
+}
+
+# --- 1. A's credentials, A's prefix: everything arrives ---
+P=$(policy runA lineA "$T/a.nk" a)
+start_dp runA
+gen runA "$P"
+lg_wait_for 15 stats "$T/runA.sock" 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' ||
+	lg_fail "run A: the outbox did not empty: $(stat_of "$T/runA.sock" 's["nats"]')"
+APP=$(stat_of "$T/runA.sock" 's["nats"]["outbox"]["appended"]')
+[ "$(stat_of "$T/runA.sock" 's["nats"]["refused"]')" = 0 ] || lg_fail "run A: refusals counted"
+[ "$(count lgtest.north.lineA.)" = "$APP" ] || lg_fail "run A: $(count lgtest.north.lineA.) in the stream, $APP appended"
+echo "1. A's credentials under A's prefix: $APP records, all in the stream, none refused"
+stop_dp runA
+
+# --- 2. A's credentials, B's prefix: refused by the server, counted, kept ---
+P=$(policy runAB lineB "$T/a.nk" a)
+start_dp runAB
+gen runAB "$P"
+lg_wait_for 15 stats "$T/runAB.sock" 's["nats"]["refused"] > 0 and s["nats"]["outbox"]["appended"] > 0' ||
+	lg_fail "run A-as-B: no refusal counted: $(stat_of "$T/runAB.sock" 's["nats"]')"
+sleep 6 # past the 5 s acknowledgement wait: a refused publish is never acknowledged
+python3 - "$T/runAB.sock" <<'PY' || lg_fail "run A-as-B: counted wrong"
+import sys, lgsock
+n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
+print("A-as-B:", {k: n[k] for k in ("published", "acked", "refused", "errors", "last_error")},
+      "outbox", n["outbox"]["records"], "of", n["outbox"]["appended"])
+assert n["acked"] == 0, n
+assert n["refused"] >= n["outbox"]["appended"] or n["refused"] >= 1024, n
+assert n["outbox"]["records"] == n["outbox"]["appended"], n
+assert n["last_error"].startswith('Permissions Violation for Publish to "lgtest.north.lineB.'), n
+PY
+grep -q 'the server refused: Permissions Violation for Publish to "lgtest.north.lineB.' "$T/runAB.err" ||
+	lg_fail "run A-as-B: the refusal was not logged: $(tail -3 "$T/runAB.err")"
+[ "$(count lgtest.north.lineB.)" = 0 ] || lg_fail "run A-as-B: records of line B in the stream"
+stop_dp runAB
+grep -q "messages refused by the server, the last: Permissions Violation" "$T/runAB.err" ||
+	lg_fail "run A-as-B: the exit summary does not say it"
+echo "2. A's credentials under B's prefix: refused by the server, none acknowledged or stored"
+
+# --- 3. the fleet watch: A reads its own line, not B's ---
+KEY=$LG_SOURCE/control/defaults/demo-signing.key
+P=$(policy fleetA lineA "$T/a.nk" a)
+for L in lineA lineB; do
+	mkdir -p "$T/$L-v1"
+	{ cat "$T/fleetA.yaml"; echo "# $L v1"; } > "$T/$L-v1/policy.yaml"
+	"$FLEET" publish "$T/$L-v1" "${ADMIN[@]}" --plant north --line $L --objects bundles-north-$L \
+		--version v1 --key "$KEY" > "$T/pub-$L.txt" 2>&1 || lg_fail "publish $L: $(cat "$T/pub-$L.txt")"
+done
+start_dp fleetA
+start_d() { # NAME LINE
+	mkdir -p "$T/$1"
+	"$LG_BIN_D" -p "$T/fleetA.yaml" -S "$T/$1/d.sock" -d "$T/fleetA.sock" -a "$T/$1/audit.jsonl" \
+		-s "$T/$1/state" --fleet-url "$URL" --fleet-plant north --fleet-line $2 \
+		--fleet-server srvA --fleet-objects bundles-north-$2 --fleet-report 1000 \
+		--fleet-tls-ca "$T/pki/ca.crt" --fleet-tls-cert "$T/pki/a.crt" \
+		--fleet-tls-key "$T/pki/a.key" --fleet-nkey "$T/a.nk" 2> "$T/$1/d.err" &
+	LG_PIDS="$LG_PIDS $!"
+	eval "D_$1=$!"
+	lg_wait_for 5 test -S "$T/$1/d.sock" || lg_fail "linegated $1 did not start: $(cat "$T/$1/d.err")"
+}
+start_d dA lineA
+lg_wait_for 10 "$FLEET" status "${ADMIN[@]}" --plant north --line lineA --json ||
+	lg_fail "linegated A never reported: $(cat "$T/dA/d.err")"
+rc=0; "$FLEET" rollout v1 "${ADMIN[@]}" --plant north --line lineA --objects bundles-north-lineA \
+	--wait 30 > "$T/rollA.txt" 2>&1 || rc=$?
+cat "$T/rollA.txt"
+[ $rc = 0 ] || lg_fail "rollout to line A failed ($rc): $(cat "$T/dA/d.err")"
+grep -q '"what":"fleet_bundle","result":"applied".*lineA@v1' "$T/dA/audit.jsonl" ||
+	lg_fail "linegated A did not apply line A's v1"
+# A pointed at line B (B's keys and object store): the server refuses every read
+"$FLEET" rollout v1 "${ADMIN[@]}" --plant north --line lineB --objects bundles-north-lineB \
+	--wait 5 > "$T/rollB.txt" 2>&1 || true
+start_d dAB lineB
+# (its replies would come to _INBOX.north.lineB.>, which A may not subscribe to; and A may not
+# ask for line B's keys nor read line B's object store either: docs/fleet.md)
+lg_wait_for 15 grep -q 'fleet: the NATS server refused: Permissions Violation for Subscription to "_INBOX.north.lineB.' "$T/dAB/d.err" ||
+	lg_fail "A reading line B's keys: no refusal logged: $(cat "$T/dAB/d.err")"
+sleep 3
+[ ! -e "$T/dAB/state/fleet/v1" ] || lg_fail "A fetched line B's bundle"
+! grep -q "fleet_apply\|fleet_bundle" "$T/dAB/audit.jsonl" 2>/dev/null || lg_fail "A judged line B's bundle"
+# and line B's object store, read directly with A's credentials: refused
+rc=0; "$FLEET" status --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/a.crt" \
+	--tls-key "$T/pki/a.key" --nkey "$T/a.nk" --plant north --line lineB > "$T/statusB.txt" 2>&1 || rc=$?
+[ $rc = 1 ] || lg_fail "A read line B's status ($rc): $(cat "$T/statusB.txt")"
+kill -TERM $D_dA $D_dAB
+wait $D_dA || lg_fail "linegated A exited $?"
+wait $D_dAB || lg_fail "linegated A-as-B exited $?"
+stop_dp fleetA
+echo "3. linegated with A's credentials applies line A's bundle; line B's reads refused"
+
+# --- 4. refusals at start ---
+cp "$T/a.nk" "$T/open.nk"; chmod 644 "$T/open.nk"
+P=$(policy bad lineA "$T/open.nk" a)
+rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > "$T/bad.out" 2>&1 || rc=$?
+grep -qE "bad.yaml:[0-9]+:[0-9]+: .*nkey file .*open.nk has mode 0644.*chmod 600" "$T/bad.out" ||
+	lg_fail "an nkey file readable by others: $(cat "$T/bad.out")"
+python3 -c "
+s = open('$T/a.nk').read().strip(); i = 20
+open('$T/flip.nk', 'w').write(s[:i] + ('B' if s[i] == 'A' else 'A') + s[i + 1:] + '\n')"
+chmod 600 "$T/flip.nk"
+P=$(policy bad lineA "$T/flip.nk" a)
+rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > "$T/bad.out" 2>&1 || rc=$?
+grep -qE "bad.yaml:[0-9]+:[0-9]+: nkey file .*flip.nk: not an nkey seed \(its checksum" "$T/bad.out" ||
+	lg_fail "a changed seed: $(cat "$T/bad.out")"
+! grep -q "$(cut -c1-12 "$T/a.nk")" "$T/bad.out" || lg_fail "the seed was printed"
+P=$(policy bad lineA "$T/a.nk" a "creds_file: $T/a.nk, ")
+rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > "$T/bad.out" 2>&1 || rc=$?
+grep -q "creds file .*a.nk is not a NATS .creds file" "$T/bad.out" || lg_fail "an nkey as creds: $(cat "$T/bad.out")"
+# no credentials: the server refuses the connection; nothing is published, records kept
+P=$(policy none lineA "" a)
+start_dp none
+gen none "$P"
+sleep 2
+python3 - "$T/none.sock" <<'PY' || lg_fail "no credentials: counted wrong"
+import sys, lgsock
+n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
+print("no credentials:", {k: n[k] for k in ("connected", "connects", "acked")}, "outbox", n["outbox"]["records"])
+assert not n["connected"] and n["connects"] == 0 and n["acked"] == 0, n
+assert n["outbox"]["records"] == n["outbox"]["appended"] > 0, n
+PY
+stop_dp none
+echo "4. refused at start: mode 0644, a changed seed, an nkey as creds; no credentials: not connected"
+echo "PASS"

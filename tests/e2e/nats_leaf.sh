@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Leaf node layout (docs/fleet.md "Leaf nodes"): the plant's hub (JetStream domain "hub")
+# and the line server's own nats-server, a leaf node of it with JetStream (domain "leafa"),
+# each on free loopback ports with its store in the test's folder. linegate publishes to
+# the leaf's stream LOCAL; the hub's stream PLANT sources LOCAL across the leaf connection
+# (linegate-fleet stream-create --source LOCAL@leafa); the leaf does not export linegate's
+# subjects (deny_exports), so the hub, whose PLANT also listens on lgtest.> for servers
+# without a leaf node, takes each record once, through the source.
+#  1. traffic: every record linegate appended arrives in PLANT, in order;
+#  2. the WAN cut (the hub stopped): traffic goes on, linegate's outbox empties into LOCAL
+#     (the leaf acknowledges: local subscribers have it), PLANT cannot grow;
+#  3. the hub back on its store: the backlog arrives, and PLANT holds every record exactly
+#     once, in linegate's order (message ids 1..N in sequence), the same as LOCAL.
+source "$(dirname "$0")/lib.sh"
+command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+FLEET=$LG_BUILD/control/linegate-fleet
+[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_tmp
+T=$LG_TMP
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+HPORT=$(free_port) HLEAF=$(free_port) LPORT=$(free_port) DPORT=$(free_port)
+HUB=nats://127.0.0.1:$HPORT LEAF=nats://127.0.0.1:$LPORT
+
+cat > "$T/hub.conf" <<CONF
+server_name: hub
+listen: 127.0.0.1:$HPORT
+jetstream { store_dir: "$T/hub-js", domain: hub }
+leafnodes { listen: 127.0.0.1:$HLEAF }
+CONF
+cat > "$T/leaf.conf" <<CONF
+server_name: leafa
+listen: 127.0.0.1:$LPORT
+jetstream { store_dir: "$T/leaf-js", domain: leafa }
+leafnodes {
+  reconnect: 1
+  remotes: [ { url: "nats-leaf://127.0.0.1:$HLEAF", deny_exports: [ "lgtest.>" ] } ]
+}
+CONF
+start_nats() { # NAME PORT
+	nats-server -c "$T/$1.conf" >> "$T/$1.log" 2>&1 &
+	eval "PID_$1=$!"
+	LG_PIDS="$LG_PIDS $!"
+	lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $2), 1)" ||
+		lg_fail "nats-server $1 did not start: $(tail -5 "$T/$1.log")"
+}
+start_nats hub $HPORT
+start_nats leaf $LPORT
+lg_wait_for 10 grep -q "Leafnode connection created" "$T/hub.log" ||
+	lg_fail "the leaf node did not connect: $(tail -5 "$T/leaf.log")"
+
+"$FLEET" stream-create --url "$LEAF" --stream LOCAL --subject-prefix lgtest --max-age 1d \
+	--duplicate-window 10m > "$T/local.txt" || lg_fail "stream-create LOCAL failed"
+"$FLEET" stream-create --url "$HUB" --stream PLANT --subject-prefix lgtest --max-age 1d \
+	--source LOCAL@leafa > "$T/plant.txt" || lg_fail "stream-create PLANT failed: $(cat "$T/plant.txt")"
+cat "$T/local.txt" "$T/plant.txt"
+grep -q 'sources LOCAL from $JS.leafa.API' "$T/plant.txt" || lg_fail "PLANT does not source LOCAL"
+
+sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
+    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
+    -e "s#^port: 4739#port: $DPORT#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
+    -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  nats: {urls: $LEAF, subject_prefix: lgtest, plant: north, line: linea, outbox: {dir: $T/outbox}, score_every: 5}#" \
+    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
+lg_keys "$T"
+stats() {
+	python3 - "$T/dp.sock" "$1" <<'PY'
+import sys, lgsock
+s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
+v = eval(sys.argv[2])
+print(v)
+sys.exit(0 if v is True or (v is not False and v) else 1)
+PY
+}
+"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" 2> "$T/dp.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
+gen() { "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$DPORT -S 127.0.0.1 -q -n 100 -r 2000 "$@"; }
+# count URL STREAM: messages in a stream
+count() { "$FLEET" stream-dump --url "$1" --stream "$2" > "$T/$2.jsonl" && wc -l < "$T/$2.jsonl"; }
+
+# --- 1. traffic: into PLANT through the leaf ---
+gen -f 103:50:bearing
+lg_wait_for 15 stats 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' > /dev/null ||
+	lg_fail "run 1: the outbox did not empty"
+N1=$(stats 's["nats"]["outbox"]["appended"]')
+lg_wait_value 30 "$N1" count "$HUB" PLANT > /dev/null || lg_fail "run 1: PLANT has $(count "$HUB" PLANT) of $N1"
+echo "1. $N1 records through the leaf node into PLANT"
+
+# --- 2. the WAN cut: the hub stopped; records go on into the leaf ---
+kill -TERM $PID_hub
+wait $PID_hub || true
+gen --first-seq 101 -f 107:40:imbalance
+lg_wait_for 15 stats "s['nats']['outbox']['records'] == 0 and s['nats']['outbox']['appended'] > $N1" > /dev/null ||
+	lg_fail "run 2: the leaf did not take the records during the cut: $(stats 's["nats"]')"
+N2=$(stats 's["nats"]["outbox"]["appended"]')
+[ "$(count "$LEAF" LOCAL)" = "$N2" ] || lg_fail "run 2: LOCAL has $(count "$LEAF" LOCAL) of $N2"
+echo "2. the hub away: $((N2 - N1)) more records, acknowledged by the leaf (LOCAL has $N2)"
+
+# --- 3. the hub back: the backlog arrives, once, in order ---
+start_nats hub $HPORT
+lg_wait_value 90 "$N2" count "$HUB" PLANT > /dev/null ||
+	lg_fail "run 3: PLANT has $(count "$HUB" PLANT) of $N2 after the hub came back: $(tail -5 "$T/hub.log")"
+sleep 2 # anything more (a duplicate) would show now
+count "$HUB" PLANT > /dev/null
+count "$LEAF" LOCAL > /dev/null
+python3 - "$T" "$N2" <<'PY' || lg_fail "run 3: PLANT is not every record once, in order"
+import json, sys
+T, n = sys.argv[1], int(sys.argv[2])
+plant = [json.loads(l) for l in open(f"{T}/PLANT.jsonl")]
+local = [json.loads(l) for l in open(f"{T}/LOCAL.jsonl")]
+seqs = [int(m["msg_id"].rsplit(":", 1)[1]) for m in plant]
+print(f"PLANT: {len(plant)} messages, outbox sequence numbers {seqs[0]}..{seqs[-1]}")
+assert seqs == list(range(1, n + 1)), seqs[:20]
+assert [(m["subject"], m["msg_id"], m["data"]) for m in plant] == \
+       [(m["subject"], m["msg_id"], m["data"]) for m in local]
+assert all(m["subject"].startswith("lgtest.north.linea.") for m in plant)
+PY
+kill -INT $DP
+wait $DP || lg_fail "linegate exited $?"
+echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order"
+echo PASS
