@@ -49,7 +49,7 @@ static int alloc_det(struct lg_detector *det, size_t d, size_t max_batch)
 	det->w = calloc(d * d, sizeof(float));
 	det->work = calloc(max_batch * d * 2, sizeof(float));
 	if (!det->mean || !det->w || !det->work ||
-	    lg_features_new(&det->fx, &det->bands, LG_SPECTRUM_DEFAULT, 1)) {
+	    lg_features_new_layout(&det->fx, det->layout, &det->bands, LG_SPECTRUM_DEFAULT, 1)) {
 		lg_detector_free(det);
 		return -ENOMEM;
 	}
@@ -559,18 +559,29 @@ static int write_json(json_object *o, const char *path)
 }
 
 /* What a model file says about the data it was trained on, at its top level. */
-static void meta_add(json_object *o, unsigned window, double rate, const char *digest,
-		     const char *signer)
+static void meta_add(json_object *o, enum lg_feat_layout layout, unsigned window, double rate,
+		     const char *digest, const char *signer)
 {
-	json_object *names = json_object_new_array_ext(LG_FEAT_N);
+	size_t d = lg_features_width(layout, window);
+	json_object *names;
+	char nm[32];
 
 	if (window)
 		json_object_object_add(o, "window", json_object_new_int64(window));
 	if (rate > 0)
 		json_object_object_add(o, "sample_rate", json_object_new_double(rate));
-	for (int j = 0; j < LG_FEAT_N; j++)
-		json_object_array_add(names, json_object_new_string(lg_feature_names[j]));
-	json_object_object_add(o, "feature_layout", names);
+	/* The basic layout's names are the same at every window; the wide one's need it. */
+	if (layout != LG_LAYOUT_BASIC)
+		json_object_object_add(o, "layout",
+				       json_object_new_string(lg_feat_layout_name(layout)));
+	if (layout == LG_LAYOUT_BASIC || d) {
+		names = json_object_new_array_ext((int)d);
+		for (size_t j = 0; j < d; j++) {
+			lg_features_name(layout, window, j, nm, sizeof(nm));
+			json_object_array_add(names, json_object_new_string(nm));
+		}
+		json_object_object_add(o, "feature_layout", names);
+	}
 	if (digest && *digest)
 		json_object_object_add(o, "data_digest", json_object_new_string(digest));
 	if (signer && *signer)
@@ -688,8 +699,9 @@ static json_object *detector_object(const struct lg_detector *det)
 		json_object_object_add(o, "components", json_object_new_int((int)det->k));
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
-	meta_add(o, det->window, det->sample_rate, det->digest, det->signer);
-	json_object_object_add(o, "bands", bands_object(&det->bands));
+	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
+	if (det->layout == LG_LAYOUT_BASIC)
+		json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
 	json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
 	if (det->has_ref)
@@ -745,9 +757,25 @@ static int hex64(const char *s)
 	return 1;
 }
 
-/* sample_rate, feature_layout, data_digest and signer, all optional: NULL, or what is wrong. */
-static const char *read_meta(json_object *o, double *rate, char digest[65], char signer[65])
+/* "layout", optional: absent is the basic layout (every file before it). */
+static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 {
+	json_object *v;
+
+	*layout = LG_LAYOUT_BASIC;
+	if (json_object_object_get_ex(o, "layout", &v) &&
+	    (!json_object_is_type(v, json_type_string) ||
+	     lg_feat_layout_parse(json_object_get_string(v), layout)))
+		return "'layout' must be \"basic18\" or \"bands96-time5\"";
+	return NULL;
+}
+
+/* sample_rate, feature_layout (the names of the layout's features at the window, when the
+ * window is known), data_digest and signer, all optional: NULL, or what is wrong. */
+static const char *read_meta(json_object *o, enum lg_feat_layout layout, unsigned window,
+			     double *rate, char digest[65], char signer[65])
+{
+	size_t d = lg_features_width(layout, window);
 	json_object *v;
 
 	if (json_object_object_get_ex(o, "sample_rate", &v)) {
@@ -755,15 +783,17 @@ static const char *read_meta(json_object *o, double *rate, char digest[65], char
 		if (!(*rate >= 1) || *rate > 1e7)
 			return "'sample_rate' must be a number of samples per second (1..1e7)";
 	}
-	if (json_object_object_get_ex(o, "feature_layout", &v)) {
-		if (!json_object_is_type(v, json_type_array) ||
-		    json_object_array_length(v) != LG_FEAT_N)
+	if (json_object_object_get_ex(o, "feature_layout", &v) &&
+	    (layout == LG_LAYOUT_BASIC || window)) {
+		if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != d)
 			return "'feature_layout' names other features than this linegate computes "
 			       "(a model for another version: train it again)";
-		for (int j = 0; j < LG_FEAT_N; j++) {
+		for (size_t j = 0; j < d; j++) {
 			const char *nm = json_object_get_string(json_object_array_get_idx(v, j));
+			char want[32];
 
-			if (!nm || strcmp(nm, lg_feature_names[j]))
+			lg_features_name(layout, window, j, want, sizeof(want));
+			if (!nm || strcmp(nm, want))
 				return "'feature_layout' names other features than this linegate "
 				       "computes, or in another order (a model for another "
 				       "version: train it again)";
@@ -790,13 +820,23 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	const char *what = NULL;
 	struct lg_bands bands;
 	enum lg_detector_kind kind;
-	int64_t d, k = 0;
+	enum lg_feat_layout layout;
+	int64_t d, k = 0, win = 0;
 	int ret = -EINVAL;
 
 	if (!json_object_object_get_ex(o, "format", &v) ||
 	    strcmp(json_object_get_string(v), "linegate-detector")) {
 		what = "'format' must be \"linegate-detector\"";
 		goto out;
+	}
+	if ((what = read_layout(o, &layout)))
+		goto out;
+	if (json_object_object_get_ex(o, "window", &v)) {
+		win = json_object_get_int64(v);
+		if (win < 1 || win > 65536) {
+			what = "'window' must be between 1 and 65536";
+			goto out;
+		}
 	}
 	if (!json_object_object_get_ex(o, "detector", &v) ||
 	    lg_detector_kind_parse(json_object_get_string(v), &kind)) {
@@ -813,13 +853,22 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'components' must be between 1 and features - 1";
 		goto out;
 	}
-	if (read_bands(o, &bands)) {
+	/* The wide layout has its own bands: a "bands" object is the basic layout's. */
+	if (layout != LG_LAYOUT_BASIC && !json_object_object_get_ex(o, "bands", &v)) {
+		lg_bands_default(&bands);
+	} else if (read_bands(o, &bands)) {
 		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1), a "
 		       "positive 'floor', a 'taper' (\"hann\" or \"rect\") and 'orders' "
 		       "(0 < lo < hi <= 1)";
 		goto out;
 	}
+	if (layout != LG_LAYOUT_BASIC && win && lg_features_width(layout, (size_t)win) != (size_t)d) {
+		what = "'features' is not the width of the layout's rows at the model's 'window' "
+		       "(bands96-time5: its bands at the window + 5)";
+		goto out;
+	}
 	det->bands = bands;
+	det->layout = layout;
 	ret = alloc_det(det, (size_t)d, max_batch);
 	if (ret) {
 		what = "out of memory";
@@ -847,16 +896,9 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'threshold' must be a positive number";
 		goto out;
 	}
-	if (json_object_object_get_ex(o, "window", &v)) {
-		int64_t w = json_object_get_int64(v);
-
-		if (w < 1 || w > 65536) {
-			what = "'window' must be between 1 and 65536";
-			goto out;
-		}
-		det->window = (unsigned)w;
-	}
-	if ((what = read_meta(o, &det->sample_rate, det->digest, det->signer)))
+	det->window = (unsigned)win;
+	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
+			      det->signer)))
 		goto out;
 	if ((what = read_reference(o, det)))
 		goto out;
@@ -1041,6 +1083,12 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 		snprintf(err, errlen, "%s: window or sample_rate differ from the file's", where);
 		return -EINVAL;
 	}
+	if (det->layout != LG_LAYOUT_BASIC &&
+	    lg_features_width(det->layout, set->window) != det->d) {
+		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at the "
+			 "file's window", where);
+		return -EINVAL;
+	}
 	det->window = set->window;
 	if (!(det->sample_rate > 0))
 		det->sample_rate = set->sample_rate;
@@ -1053,6 +1101,7 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 {
 	json_object *v, *dets, *def = NULL;
 	const char *what = NULL;
+	enum lg_feat_layout layout;
 	size_t nd;
 	int ret = -EINVAL;
 
@@ -1062,7 +1111,9 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	}
 	set->window = (unsigned)json_object_get_int64(v);
-	if ((what = read_meta(o, &set->sample_rate, set->digest, set->signer)))
+	if ((what = read_layout(o, &layout)) ||
+	    (what = read_meta(o, layout, set->window, &set->sample_rate, set->digest,
+			      set->signer)))
 		goto out;
 	if (!json_object_object_get_ex(o, "detectors", &dets) ||
 	    !json_object_is_type(dets, json_type_array) ||
@@ -1130,6 +1181,13 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 			goto fail;
 		set->fallback = (int)set->n - 1;
 	}
+	for (size_t i = 0; i < set->n; i++)
+		if (set->det[i].layout != layout) {
+			snprintf(err, errlen, "%s: its detectors' 'layout' differs from the file's",
+				 path);
+			ret = -EINVAL;
+			goto fail;
+		}
 	snprintf(set->name, sizeof(set->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	set->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1212,7 +1270,8 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
 	/* the file's rate when every detector has it; else each detector carries its own */
-	meta_add(o, set->window, set->sample_rate, set->digest, set->signer);
+	meta_add(o, set->n ? set->det[0].layout : LG_LAYOUT_BASIC, set->window, set->sample_rate,
+		 set->digest, set->signer);
 	for (size_t i = 0; i < set->n; i++) {
 		json_object *e, *devs;
 

@@ -27,7 +27,8 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	sc->fx = d0->fx;
 	/* One feature extractor makes every row: the detectors must agree on the layout. */
 	for (size_t i = 0; i < set->n; i++)
-		if (set->det[i].d != d0->d || !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
+		if (set->det[i].d != d0->d || set->det[i].layout != d0->layout ||
+		    !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
 			snprintf(err, errlen, "%s: its detectors read different feature rows (band "
 				 "layout or count): one model, one layout", path);
 			return -EINVAL;

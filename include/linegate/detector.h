@@ -49,6 +49,7 @@ struct lg_detector {
 	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
 	char signer[65];     /* Ed25519 public key (hex) meant to sign it ("" = not recorded) */
 	struct lg_bands bands;     /* the band layout the model was trained on */
+	enum lg_feat_layout layout; /* its rows ("layout" in the file; absent: basic) */
 	struct lg_features *fx;    /* feature extractor for that layout */
 	/* Drift: the training rows' distribution of each feature, for PSI (dataplane/drift.h).
 	 * Bin b of feature j holds values v with edge[j][b-1] < v <= edge[j][b] (the outer
