@@ -139,9 +139,13 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 			 "detection.window is %u", path, sc->set.window, p->window);
 		ret = -EINVAL;
 	}
-	if (!ret && sc->in_dim != LG_FEAT_N) {
-		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes %d",
-			 path, sc->in_dim, LG_FEAT_N);
+	/* The row the data plane computes for it: its layout's width at the policy's window
+	 * (the basic layout: LG_FEAT_N; ONNX models read that one). */
+	if (!ret && sc->in_dim != lg_features_width(lg_features_layout(sc->fx), p->window)) {
+		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes "
+			 "%zu (layout %s, %u-sample windows)", path, sc->in_dim,
+			 lg_features_width(lg_features_layout(sc->fx), p->window),
+			 lg_feat_layout_name(lg_features_layout(sc->fx)), p->window);
 		ret = -EINVAL;
 	}
 	/* Plan the spectrum for the policy's window now, not on the hot path. */

@@ -66,8 +66,11 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
 
-		lg_features_rows(w->ms->sc[w->id]->fx, s->win + (size_t)c * p->window, 1, p->window,
-				 p->window, w->batch + (size_t)w->rows * LG_FEAT_N);
+		const struct lg_scorer *sc = w->ms->sc[w->id];
+
+		/* a row of the model's layout: in_dim floats */
+		lg_features_rows(sc->fx, s->win + (size_t)c * p->window, 1, p->window, p->window,
+				 w->batch + (size_t)w->rows * lg_scorer_row_d(sc));
 		memset(e, 0, sizeof(*e));
 		e->device_id = dev->id;
 		e->channel = (uint8_t)c;
