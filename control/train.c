@@ -1102,6 +1102,10 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	if (c.kind == LG_DETECTOR_KNN) {
+		fputs("linegate-train: --detector knn is not available yet\n", stderr);
+		return 2;
+	}
 	if (fc.from.n) {
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
