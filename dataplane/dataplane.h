@@ -93,6 +93,9 @@ struct lg_dev_state {
 	 * linegate refuses what this one accepted. */
 	_Atomic uint64_t *hwm;
 	_Atomic uint64_t admitted, windows, alerts;
+	/* Issue 8: windows not scored as a sensor dropout (the model's dropout_run equal
+	 * samples in a channel), linegate_windows_dropout_total */
+	_Atomic uint64_t windows_dropout;
 	_Atomic uint32_t last_score_bits;
 	/* The device's detector in the active model, for the model set and generation it was
 	 * looked up in (its name could change with the policy). */

@@ -940,6 +940,8 @@ static json_object *detector_object(const struct lg_detector *det)
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
 	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
+	if (det->dropout_run)
+		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
 	if (det->layout == LG_LAYOUT_BASIC)
 		json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
@@ -1181,6 +1183,15 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	    !isfinite(det->threshold)) {
 		what = "'threshold' must be a positive number";
 		goto out;
+	}
+	if (json_object_object_get_ex(o, "dropout_run", &v)) {
+		int64_t r = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || r < 2 || r > 65536) {
+			what = "'dropout_run' must be a number of equal samples from 2 to 65536";
+			goto out;
+		}
+		det->dropout_run = (unsigned)r;
 	}
 	det->window = (unsigned)win;
 	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,

@@ -200,3 +200,17 @@ void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row)
 	row[s->nwb + 3] = (float)log(peak / sqrt(m2 + WIDE_FLOOR) + WIDE_LNFLOOR);
 	row[s->nwb + 4] = (float)log10(m2h + WIDE_FLOOR);
 }
+
+int lg_window_dropout(const float *x, size_t n, size_t run)
+{
+	size_t same = 1;
+
+	if (run < 2)
+		return n >= run;
+	for (size_t i = 1; i < n; i++) {
+		same = x[i] == x[i - 1] ? same + 1 : 1;
+		if (same >= run)
+			return 1;
+	}
+	return 0;
+}

@@ -76,6 +76,10 @@ struct lg_detector {
 	float *kwork;                /* max_batch x m */
 	size_t m;
 	enum lg_model_isa knn_isa;   /* the row minimum's ISA (AUTO: the best) */
+	/* > 0 (file "dropout_run", written by linegate-train --detector knn): a window holding
+	 * a run of that many equal samples is a sensor dropout, not scored (the data plane
+	 * counts it, linegate_windows_dropout_total); 0: every window is scored (older files) */
+	unsigned dropout_run;
 };
 
 /* Sufficient statistics of rows y = clip((x - shift) / scale): count, sum y, sum y y^T. */

@@ -157,6 +157,13 @@ int lg_features_new_layout(struct lg_features **fx, enum lg_feat_layout layout,
 			   size_t max_batch);
 enum lg_feat_layout lg_features_layout(const struct lg_features *fx);
 
+/* A sensor dropout (issue 8): a run of at least LG_DROPOUT_RUN exactly equal consecutive
+ * samples (a sensor that holds its last value; NaN equals nothing). Such windows are neither
+ * trained on by the kNN detector nor scored by a model that says so ("dropout_run"). */
+#define LG_DROPOUT_RUN 16
+/* 1 if x[0 .. n-1] holds a run of >= run equal samples, else 0. */
+int lg_window_dropout(const float *x, size_t n, size_t run);
+
 /* The order features (row[LG_FEAT_ORDER1 ...]) of one window, from its power spectrum
  * as defined above, straight from the definition in double: for the tests. */
 void lg_orders_reference(const struct lg_bands *b, const float *x, size_t n, double *out);

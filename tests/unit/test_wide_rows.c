@@ -82,6 +82,40 @@ static void rows_through_worker(struct lg_scorer *sc)
 	CHECK(lg_spsc_pop(&w->alerts, &e));
 	CHECK(e.nonfinite && e.alert);
 	CHECK_EQ(atomic_load(&w->st.rows_nonfinite), 1);
+	CHECK_EQ(w->rows, 0);
+
+	/* sensor dropouts: a model with dropout_run 16 does not score a window holding 16 equal
+	 * samples (counted per device); 15 equal samples are scored; without dropout_run every
+	 * window is scored, as before */
+	{
+		struct lg_dev_state *s1 = g->state[0];
+		uint64_t seq = 100, win0 = atomic_load(&s1->windows);
+
+		det.dropout_run = 16;
+		for (int t = 10; t < 25; t++) /* x[9 .. 24]: 16 equal */
+			x[t] = x[9];
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 0);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		CHECK_EQ(atomic_load(&s1->windows), win0 + 1);
+		x[24] = x[9] + 1.0f; /* 15 equal */
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 1);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		x[24] = x[9];
+		det.dropout_run = 0;
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 2);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		lg_worker_score(w, 2);
+		CHECK_EQ(lg_window_dropout(x, WIN, 16), 1);
+		CHECK_EQ(lg_window_dropout(x, WIN, 17), 0);
+		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
+			;
+	}
 	sc->set = (struct lg_detector_set){ .fallback = -1 };
 }
 
