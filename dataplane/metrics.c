@@ -638,6 +638,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "alerts", s.dev[i].alerts);
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
 		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
+		add_u64(d, "windows_dropout", s.dev[i].windows_dropout); /* issue 8 */
 		{
 			/* refused once known to be this device's, by reason (non-zero ones) */
 			json_object *dr = json_object_new_object();
