@@ -80,6 +80,26 @@ void lg_detector_free(struct lg_detector *det)
 
 /* ---- kNN (issue 8) ---- */
 
+/* scores of nc scaled rows z against their products g with the kept rows */
+static void knn_minima(const struct lg_detector *det, lg_knn_rowmin_fn rowmin, const float *z,
+		       const float *g, size_t nc, float *scores)
+{
+	size_t d = det->d, m = det->m;
+
+	for (size_t i = 0; i < nc; i++) {
+		float zn = 0, d2;
+
+		for (size_t j = 0; j < d; j++)
+			zn += z[i * d + j] * z[i * d + j];
+		if (!isfinite(zn)) {
+			scores[i] = NAN; /* the same on every ISA */
+			continue;
+		}
+		d2 = zn + rowmin(g + i * m, det->tnorm, m);
+		scores[i] = sqrtf((d2 > 0 ? d2 : 0) / (float)d);
+	}
+}
+
 static lg_knn_rowmin_fn knn_kernel(enum lg_model_isa isa)
 {
 	switch (isa) {
@@ -113,31 +133,33 @@ int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa)
 	return 0;
 }
 
+/* Rows per sgemm of the kNN: its scratch (KNN_CHUNK x m floats) stays small however large
+ * the data plane's batch is, since a per-device model holds a detector per device. */
+#define KNN_CHUNK 64
+
+static size_t knn_chunk(const struct lg_detector *det)
+{
+	return det->max_batch < KNN_CHUNK ? det->max_batch : KNN_CHUNK;
+}
+
 /* The scores of the n centred rows in det->work: scaled in place, one sgemm against the kept
- * rows, a row minimum. */
+ * rows per KNN_CHUNK rows (one per batch of up to 64), a row minimum. */
 static void score_knn(struct lg_detector *det, size_t n, float *scores)
 {
-	size_t d = det->d, m = det->m;
+	size_t d = det->d, m = det->m, chunk = knn_chunk(det);
 	float *z = det->work, *g = det->kwork;
 	lg_knn_rowmin_fn rowmin = knn_pick(det->knn_isa);
 
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < d; j++)
 			z[i * d + j] *= det->scale[j];
-	/* g = z T^T: n x m */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)d, 1.0f, z,
-		    (int)d, det->train, (int)d, 0.0f, g, (int)m);
-	for (size_t i = 0; i < n; i++) {
-		float zn = 0, d2;
+	for (size_t i0 = 0; i0 < n; i0 += chunk) {
+		size_t nc = n - i0 < chunk ? n - i0 : chunk;
 
-		for (size_t j = 0; j < d; j++)
-			zn += z[i * d + j] * z[i * d + j];
-		if (!isfinite(zn)) {
-			scores[i] = NAN; /* the same on every ISA */
-			continue;
-		}
-		d2 = zn + rowmin(g + i * m, det->tnorm, m);
-		scores[i] = sqrtf((d2 > 0 ? d2 : 0) / (float)d);
+		/* g = z T^T: nc x m */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nc, (int)m, (int)d, 1.0f,
+			    z + i0 * d, (int)d, det->train, (int)d, 0.0f, g, (int)m);
+		knn_minima(det, rowmin, z + i0 * d, g, nc, scores + i0);
 	}
 }
 
@@ -165,7 +187,7 @@ static int knn_alloc(struct lg_detector *det)
 	det->scale = calloc(d, sizeof(float));
 	det->train = calloc(m * d, sizeof(float));
 	det->tnorm = calloc(m, sizeof(float));
-	det->kwork = calloc(det->max_batch * m, sizeof(float));
+	det->kwork = calloc(knn_chunk(det) * m, sizeof(float));
 	return det->sd && det->fweight && det->scale && det->train && det->tnorm && det->kwork ?
 		       0 : -ENOMEM;
 }

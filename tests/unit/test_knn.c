@@ -165,6 +165,27 @@ static void definition_and_isas(void)
 	lg_detector_free(&det);
 }
 
+/* A batch larger than the 64 rows of one sgemm: the same scores as row by row. */
+static void large_batch(void)
+{
+	enum { D = 9, N = 500, B = 150 };
+	static float rows[N * D], x[B * D], all[B], one;
+	struct lg_detector det;
+
+	for (int i = 0; i < N * D; i++)
+		rows[i] = unif();
+	for (int i = 0; i < B * D; i++)
+		x[i] = 2 * unif();
+	CHECK_EQ(lg_detector_knn_fit(rows, N, D, 1, NULL, 0, LG_LAYOUT_BASIC, B, &det), 0);
+	CHECK_EQ(det.m, LG_KNN_CAP);
+	lg_detector_score(&det, x, B, all);
+	for (int i = 0; i < B; i++) {
+		lg_detector_score(&det, x + i * D, 1, &one);
+		CHECK_NEAR(all[i], one, 1e-5 * one);
+	}
+	lg_detector_free(&det);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -245,6 +266,7 @@ int main(int argc, char **argv)
 	hand_computed();
 	kcentre();
 	definition_and_isas();
+	large_batch();
 	refusals();
 	return lgt_done("test_knn");
 }
