@@ -11,23 +11,27 @@
 #include <string.h>
 
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
-		     struct lg_win_rows *out)
+		     enum lg_feat_layout layout, struct lg_win_rows *out)
 {
 	struct lg_features *fx = NULL;
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, dd = lg_features_width(layout, window);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (window < 8)
+	if (window < 8 || !dd)
 		return -EINVAL;
 	for (size_t s = 0; s < d->nseg; s++)
 		n += d->seg[s].n / window;
 	out->channels = d->channels;
+	out->d = dd;
+	out->layout = layout;
 	out->dur = window / d->rate;
-	out->rows = malloc(sizeof(float) * LG_FEAT_N * d->channels * (n ? n : 1));
+	out->rows = malloc(sizeof(float) * dd * d->channels * (n ? n : 1));
 	out->t = malloc(sizeof(double) * (n ? n : 1));
-	ret = lg_features_new(&fx, bands, LG_SPECTRUM_DEFAULT, 256);
-	if (!out->rows || !out->t || ret) {
+	out->dropout = calloc(n ? n : 1, 1);
+	ret = lg_features_new_layout(&fx, layout, layout == LG_LAYOUT_BASIC ? bands : NULL,
+				     LG_SPECTRUM_DEFAULT, 256);
+	if (!out->rows || !out->t || !out->dropout || ret) {
 		lg_features_free(fx);
 		lg_win_rows_free(out);
 		return ret ? ret : -ENOMEM;
@@ -39,7 +43,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 		/* Channel by channel, all windows of the segment in one call; rows interleave
 		 * channels as the data plane's batch does. */
 		for (unsigned c = 0; c < d->channels; c++) {
-			float *tmp = malloc(sizeof(float) * LG_FEAT_N * (m ? m : 1));
+			float *tmp = malloc(sizeof(float) * dd * (m ? m : 1));
 
 			if (!tmp) {
 				lg_features_free(fx);
@@ -48,9 +52,12 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 			}
 			ret = m ? lg_features_rows(fx, g->x + (size_t)c * g->cap, m, window, window,
 						   tmp) : 0;
-			for (size_t i = 0; !ret && i < m; i++)
-				memcpy(out->rows + ((k + i) * d->channels + c) * LG_FEAT_N,
-				       tmp + i * LG_FEAT_N, sizeof(float) * LG_FEAT_N);
+			for (size_t i = 0; !ret && i < m; i++) {
+				memcpy(out->rows + ((k + i) * d->channels + c) * dd, tmp + i * dd,
+				       sizeof(float) * dd);
+				out->dropout[k + i] |= (unsigned char)lg_window_dropout(
+					g->x + (size_t)c * g->cap + i * window, window, LG_DROPOUT_RUN);
+			}
 			free(tmp);
 			if (ret) {
 				lg_features_free(fx);
@@ -71,6 +78,7 @@ void lg_win_rows_free(struct lg_win_rows *w)
 {
 	free(w->rows);
 	free(w->t);
+	free(w->dropout);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -117,7 +125,7 @@ int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
 {
 	int over = 0;
 
-	lg_detector_score(det, w->rows + i * w->channels * LG_FEAT_N, w->channels, scores);
+	lg_detector_score(det, w->rows + i * w->channels * w->d, w->channels, scores);
 	for (unsigned c = 0; c < w->channels; c++)
 		over |= !(scores[c] <= det->threshold); /* a NaN score alerts */
 	return over;

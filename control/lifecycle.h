@@ -17,14 +17,19 @@
 struct lg_win_rows {
 	size_t n;          /* windows */
 	unsigned channels;
-	float *rows;       /* n x channels x LG_FEAT_N: window i, channel c at (i*channels+c) */
+	enum lg_feat_layout layout;
+	size_t d;          /* floats per row: the layout's width at the window */
+	float *rows;       /* n x channels x d: window i, channel c at (i*channels+c) */
+	unsigned char *dropout; /* n: 1 if a channel of window i holds a sensor dropout
+				 * (lg_window_dropout(), LG_DROPOUT_RUN equal samples) */
 	double *t;         /* window i starts t[i] seconds after the device's first sample */
 	double dur;        /* seconds per window */
 };
 
-/* Every whole window of a device's segments, with its features (bands: the layout). */
+/* Every whole window of a device's segments, with its features of the layout (bands: the
+ * basic layout's band layout, NULL for the default). */
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
-		     struct lg_win_rows *out);
+		     enum lg_feat_layout layout, struct lg_win_rows *out);
 void lg_win_rows_free(struct lg_win_rows *w);
 
 /* What the ground truth says of a window [t, t + dur): */

@@ -46,7 +46,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	struct lg_truth tr = { .before = -1 };
 	struct kind_row kinds[MAX_KINDS];
 	unsigned nk = 0, total = 0, detected = 0;
-	unsigned long long hw = 0, fa = 0;
+	unsigned long long hw = 0, fa = 0, dropouts = 0;
 	char err[1024], digest[65];
 	int have_pol = 0, ret = 1;
 	double lo, hi;
@@ -99,13 +99,19 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		unsigned dtrials = 0, dmissed = 0;
 		unsigned char *alarm;
 
-		if (lg_win_rows_make(d, set.window, &det->bands, &w) ||
+		if (lg_win_rows_make(d, set.window, &det->bands, det->layout, &w) ||
 		    !(alarm = calloc(w.n + 1, 1))) {
 			lg_win_rows_free(&w);
 			fprintf(stderr, "linegate-quality: out of memory\n");
 			goto out;
 		}
 		for (size_t j = 0; j < w.n; j++) {
+			/* a model with dropout_run does not score a dropout window (the data plane
+			 * counts it): no alarm, not judged, not a step of k-of-n */
+			if (det->dropout_run && w.dropout[j]) {
+				dropouts++;
+				continue;
+			}
 			alarm[j] = (unsigned char)lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
 			if (w.t[j] < qc->after)
 				continue; /* it trained the model: not judged */
@@ -176,6 +182,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	}
 	printf("healthy windows %llu, false alarms %llu (%.4f%%, 95%% interval %.4f%% to %.4f%%)\n",
 	       hw, fa, hw ? 100.0 * (double)fa / (double)hw : 0.0, 100 * lo, 100 * hi);
+	if (dropouts)
+		printf("sensor dropout windows (%d equal samples), not scored: %llu\n",
+		       LG_DROPOUT_RUN, dropouts);
 	printf("{\"bench\":\"quality_files\",\"window\":%u,\"k\":%u,\"n\":%u,\"latency\":%u,"
 	       "\"recall\":%.5f,\"faulty_streams\":%u,\"healthy_windows\":%llu,"
 	       "\"false_alarms\":%llu,\"false_alarm_rate\":%.6f,\"fa_lo\":%.6f,\"fa_hi\":%.6f,"

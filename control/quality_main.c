@@ -176,6 +176,12 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (c.kind == LG_DETECTOR_KNN && !model) {
+		fputs("linegate-quality: --detector knn is trained on recordings (linegate-train "
+		      "--detector knn --from ...); judge it with --model MODEL --from FILES\n",
+		      stderr);
+		return 2;
+	}
 	openblas_set_num_threads(1);
 	if (model && c.per_device) {
 		fputs("linegate-quality: --per-device trains its own model\n", stderr);

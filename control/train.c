@@ -97,7 +97,10 @@ static const char usage[] =
 	"      --stats-out FILE    write the (merged, noised) statistics here\n"
 	"      --merge FILE        add another server's statistics (repeatable)\n"
 	"      --no-local          fit from the merged statistics only (still calibrates)\n"
-	"      --detector KIND     mahalanobis (default) or pca\n"
+	"      --detector KIND     mahalanobis (default), pca, or knn (--from only: the\n"
+	"                          nearest of <= 128 kept training rows per channel on the\n"
+	"                          wide bands96-time5 row; several devices get one pooled\n"
+	"                          line-wide threshold; sensor dropouts are left out)\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -201,6 +204,7 @@ struct file_conf {
 	unsigned window, min_windows;
 	int pooled;
 	enum lg_detector_kind kind;
+	enum lg_feat_layout layout; /* knn: bands96-time5; the others: the basic row */
 	size_t components;
 	/* a candidate: written into its own folder under candidate_dir with its evaluation
 	 * against the model now active (compare), for linegatectl models approve|reject */
@@ -259,11 +263,14 @@ struct dev_rows {
 	float *train, *cal; /* rows (channels per window) */
 	size_t *chk;        /* window indices */
 	size_t nfaulty, nunknown;
+	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 };
 
-static int split_rows(struct dev_rows *r, const struct lg_truth *tr)
+/* skip_dropout (knn): a healthy window holding a sensor dropout is neither trained on, nor
+ * calibrates, nor judged (the data plane does not score it), only counted. */
+static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_dropout)
 {
-	size_t nh = 0, block, k = 0;
+	size_t nh = 0, block, k = 0, D = r->w.d;
 	unsigned ch = r->w.channels;
 
 	for (size_t i = 0; i < r->w.n; i++) {
@@ -273,8 +280,8 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr)
 		r->nfaulty += t == LG_WIN_FAULTY;
 		r->nunknown += t == LG_WIN_UNKNOWN;
 	}
-	r->train = malloc(sizeof(float) * LG_FEAT_N * ch * (nh + 1));
-	r->cal = malloc(sizeof(float) * LG_FEAT_N * ch * (nh + 1));
+	r->train = malloc(sizeof(float) * D * ch * (nh + 1));
+	r->cal = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->chk = malloc(sizeof(size_t) * (nh + 1));
 	if (!r->train || !r->cal || !r->chk)
 		return -ENOMEM;
@@ -282,21 +289,26 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr)
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
 	block = nh / 64 ? nh / 64 : 1;
 	for (size_t i = 0; i < r->w.n; i++) {
-		const float *row = r->w.rows + i * ch * LG_FEAT_N;
+		const float *row = r->w.rows + i * ch * D;
 
 		if (lg_win_truth(tr, r->dev->name, r->w.t[i], r->w.dur) != LG_WIN_HEALTHY)
 			continue;
+		/* the block a window falls in counts it either way (quality_proto.py's split) */
+		if (skip_dropout && r->w.dropout[i]) {
+			k++;
+			r->ndropout++;
+			continue;
+		}
 		switch ((k++ / block) % 4) {
 		case 1:
-			memcpy(r->cal + r->ncal * ch * LG_FEAT_N, row, sizeof(float) * ch * LG_FEAT_N);
+			memcpy(r->cal + r->ncal * ch * D, row, sizeof(float) * ch * D);
 			r->ncal++;
 			break;
 		case 3:
 			r->chk[r->nchk++] = i;
 			break;
 		default:
-			memcpy(r->train + r->ntrain * ch * LG_FEAT_N, row,
-			       sizeof(float) * ch * LG_FEAT_N);
+			memcpy(r->train + r->ntrain * ch * D, row, sizeof(float) * ch * D);
 			r->ntrain++;
 		}
 	}
@@ -360,15 +372,16 @@ static float *gather_rows(const struct dev_rows *devs, size_t n, bool cal, size_
 	size_t at = 0;
 	float *all;
 
+	size_t D = devs[0].w.d;
+
 	*rows = 0;
 	for (size_t i = 0; i < n; i++)
 		*rows += (cal ? devs[i].ncal : devs[i].ntrain) * devs[i].w.channels;
-	all = malloc(sizeof(float) * LG_FEAT_N * (*rows + 1));
+	all = malloc(sizeof(float) * D * (*rows + 1));
 	for (size_t i = 0; all && i < n; i++) {
 		size_t k = (cal ? devs[i].ncal : devs[i].ntrain) * devs[i].w.channels;
 
-		memcpy(all + at * LG_FEAT_N, cal ? devs[i].cal : devs[i].train,
-		       sizeof(float) * LG_FEAT_N * k);
+		memcpy(all + at * D, cal ? devs[i].cal : devs[i].train, sizeof(float) * D * k);
 		at += k;
 	}
 	return all;
@@ -446,12 +459,138 @@ static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, stru
 	return ret;
 }
 
+/*
+ * kNN on the training rows of devs[0..n-1] (issue 8, bench/quality_proto.py's
+ * bt16_knn1_c128): the wide row's 5 time features weighted 16, at most LG_KNN_CAP rows per
+ * channel; threshold from the calibration rows by the tail model (one machine; several
+ * trained together get the pooled threshold after, pooled_thresholds()).
+ */
+static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+		   struct lg_detector *det, unsigned *kept)
+{
+	size_t rows, ncal, D = devs[0].w.d;
+	unsigned ch = devs[0].w.channels, groups = ch;
+	float *all, *cal, *wt;
+	int ret;
+
+	for (size_t i = 0; i < n; i++) {
+		if (devs[i].w.channels != groups)
+			groups = 1; /* devices of other channel counts: one cover for all rows */
+		if (devs[i].w.channels > ch)
+			ch = devs[i].w.channels;
+	}
+	all = gather_rows(devs, n, false, &rows);
+	wt = malloc(sizeof(float) * D);
+	if (!all || !wt) {
+		free(all);
+		free(wt);
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < D; j++)
+		wt[j] = fc->layout == LG_LAYOUT_BANDS96_TIME5 && j >= D - LG_WIDE_TIME_N ? 16.0f : 1.0f;
+	ret = rows ? lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256, det) :
+		     -EINVAL;
+	free(all);
+	free(wt);
+	if (ret)
+		return ret;
+	det->dropout_run = LG_DROPOUT_RUN;
+	*kept = (unsigned)D;
+	cal = gather_rows(devs, n, true, &ncal);
+	if (!cal)
+		return -ENOMEM;
+	ret = tail_threshold(det, cal, ncal, fc->false_alarms / ch);
+	free(cal);
+	return ret;
+}
+
+/* numpy.quantile's default (linear between the two nearest ranks) of n sorted values */
+static double quantile_sorted(const float *v, size_t n, double q)
+{
+	double pos = q * (double)(n - 1);
+	size_t lo = (size_t)floor(pos);
+
+	if (lo + 1 >= n)
+		return v[n - 1];
+	return v[lo] + (v[lo + 1] - v[lo]) * (pos - (double)lo);
+}
+
+/*
+ * The pooled line-wide threshold of several kNN detectors trained together (issue 8, docs/
+ * benchmarks.md): a window's score is its channels' highest; each device's calibration
+ * window scores are normalised by their median and 90% quantile, one (1 - target) quantile
+ * g of every device's normalised scores is the line's, and a device's threshold is
+ * median + g (q90 - median). About 100 calibration windows per machine cannot show a 0.1%
+ * quantile; the line's 20 000 can.
+ */
+static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+			     struct lg_detector *det)
+{
+	size_t total = 0, at = 0;
+	double *q50 = calloc(n, sizeof(double)), *q90 = calloc(n, sizeof(double)), g;
+	float *norm, sc[LG_INGEST_MAX_CHANNELS];
+	int ret = -ENOMEM;
+
+	for (size_t i = 0; i < n; i++)
+		total += devs[i].ncal;
+	norm = malloc(sizeof(float) * (total + 1));
+	if (!q50 || !q90 || !norm)
+		goto out;
+	ret = -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		struct dev_rows *r = &devs[i];
+		unsigned ch = r->w.channels;
+		float *ws = malloc(sizeof(float) * (r->ncal + 1));
+
+		if (!ws) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (size_t k = 0; k < r->ncal; k++) {
+			lg_detector_score(&det[i], r->cal + k * ch * r->w.d, ch, sc);
+			ws[k] = sc[0];
+			for (unsigned c = 1; c < ch; c++)
+				ws[k] = sc[c] > ws[k] ? sc[c] : ws[k];
+		}
+		qsort(ws, r->ncal, sizeof(*ws), cmp_f);
+		if (r->ncal < 2) {
+			free(ws);
+			goto out;
+		}
+		q50[i] = quantile_sorted(ws, r->ncal, 0.5);
+		q90[i] = quantile_sorted(ws, r->ncal, 0.9);
+		for (size_t k = 0; k < r->ncal; k++)
+			norm[at++] = (float)((ws[k] - q50[i]) / (q90[i] - q50[i] + 1e-9));
+		free(ws);
+	}
+	qsort(norm, at, sizeof(*norm), cmp_f);
+	g = quantile_sorted(norm, at, 1 - fc->false_alarms);
+	for (size_t i = 0; i < n; i++) {
+		det[i].threshold = (float)(q50[i] + g * (q90[i] - q50[i] + 1e-9));
+		if (!(det[i].threshold > 0) || !isfinite(det[i].threshold))
+			goto out;
+	}
+	fprintf(stderr, "linegate-train: pooled threshold: %zu calibration windows of %zu "
+		"devices, the line's %.3f%% quantile of normalised scores g = %.4g; each device: "
+		"median + g (q90 - median)\n", at, n, 100 * (1 - fc->false_alarms), g);
+	ret = 0;
+out:
+	free(q50);
+	free(q90);
+	free(norm);
+	return ret;
+}
+
 /* Fit one detector on the training rows of devs[0..n-1]. */
 static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		   struct lg_detector *det, unsigned *kept)
 {
 	struct lg_stats st;
-	int ret = local_stats(fc, devs, n, &st);
+	int ret;
+
+	if (fc->kind == LG_DETECTOR_KNN)
+		return fit_knn(fc, devs, n, det, kept);
+	ret = local_stats(fc, devs, n, &st);
 
 	if (!ret)
 		ret = fit_stats(fc, &st, devs, n, det, kept);
@@ -496,6 +635,19 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 
 		if (j < 0) {
 			++*uncovered;
+			continue;
+		}
+		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d) {
+			/* another row than the candidate's: the same windows, its own rows */
+			struct dev_rows tmp = devs[i];
+
+			if (lg_win_rows_make(devs[i].dev, window, &other.det[j].bands,
+					     other.det[j].layout, &tmp.w)) {
+				lg_detector_set_free(&other);
+				return -ENOMEM;
+			}
+			check_one(&other.det[j], &tmp, k, w);
+			lg_win_rows_free(&tmp.w);
 			continue;
 		}
 		check_one(&other.det[j], &devs[i], k, w);
@@ -774,7 +926,8 @@ static int train_files(struct file_conf *fc)
 		struct dev_rows *r = &devs[i];
 
 		r->dev = &in.dev[i];
-		if (lg_win_rows_make(r->dev, fc->window, NULL, &r->w) || split_rows(r, &fc->truth)) {
+		if (lg_win_rows_make(r->dev, fc->window, NULL, fc->layout, &r->w) ||
+		    split_rows(r, &fc->truth, fc->kind == LG_DETECTOR_KNN)) {
 			fprintf(stderr, "linegate-train: out of memory\n");
 			goto out;
 		}
@@ -823,22 +976,45 @@ static int train_files(struct file_conf *fc)
 	set.name_det = calloc(in.ndev + 1, sizeof(*set.name_det));
 	if (!set.det || !set.names || !set.name_det)
 		goto out;
+	/* kNN, several devices each with its own detector: fitted first, then one pooled
+	 * line-wide threshold (pooled_thresholds()) before they are judged */
+	if (fc->kind == LG_DETECTOR_KNN && !fc->pooled && in.ndev > 1) {
+		unsigned kept;
+
+		for (size_t i = 0; i < in.ndev; i++)
+			if (fit_knn(fc, &devs[i], 1, &set.det[i], &kept)) {
+				fprintf(stderr, "linegate-train: %s: the fit failed (too few windows?)\n",
+					devs[i].dev->name);
+				while (i--)
+					lg_detector_free(&set.det[i]);
+				goto out;
+			}
+		if (pooled_thresholds(fc, devs, in.ndev, set.det)) {
+			fprintf(stderr, "linegate-train: the pooled threshold failed (too few "
+				"calibration windows?)\n");
+			for (size_t i = 0; i < in.ndev; i++)
+				lg_detector_free(&set.det[i]);
+			goto out;
+		}
+	}
 	printf("%-20s %8s %8s %8s %10s %9s %22s\n", "device", "train", "thresh.", "check",
 	       "threshold", "features", "false alarms/window");
 	for (size_t i = 0; i < (fc->pooled ? 1 : in.ndev); i++) {
 		struct lg_detector *det = &set.det[set.n];
-		unsigned kept;
+		unsigned kept = (unsigned)devs[0].w.d;
 		unsigned long long k = 0, n = 0;
+		int prefit = fc->kind == LG_DETECTOR_KNN && !fc->pooled && in.ndev > 1;
 
-		if (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
-			  fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
-				  &kept)) {
+		if (!prefit &&
+		    (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
+			   fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
+				   &kept))) {
 			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
 				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
 			goto out;
 		}
 		set.n++;
-		if (kept < LG_FEAT_N / 2)
+		if (fc->kind != LG_DETECTOR_KNN && kept < LG_FEAT_N / 2)
 			fprintf(stderr, "linegate-train: warning: %s: only %u of %d features vary in "
 				"its healthy windows: a dead, stuck or disconnected sensor, or one that "
 				"saturates? A detector of so few features alarms on nearly any change: "
@@ -858,7 +1034,7 @@ static int train_files(struct file_conf *fc)
 			lg_wilson95(dk, dn, &lo, &hi);
 			printf("%-20s %8zu %8zu %8zu %10.4g %6u/%d %7.3f%% [%.3f, %.3f]%%\n",
 			       r->dev->name, r->ntrain, r->ncal, r->nchk, det->threshold, kept,
-			       LG_FEAT_N, dn ? 100.0 * (double)dk / (double)dn : 0.0, 100 * lo,
+			       (int)r->w.d, dn ? 100.0 * (double)dk / (double)dn : 0.0, 100 * lo,
 			       100 * hi);
 			if (fc->pooled) {
 				snprintf(set.names[set.nnames], 64, "%s", r->dev->name);
@@ -871,6 +1047,15 @@ static int train_files(struct file_conf *fc)
 		}
 		fa += k;
 		fan += n;
+	}
+	if (fc->kind == LG_DETECTOR_KNN) {
+		size_t nd = 0;
+
+		for (size_t i = 0; i < in.ndev; i++)
+			nd += devs[i].ndropout;
+		printf("sensor dropout windows (%d equal samples) neither trained on nor judged: "
+		       "%zu (the data plane does not score them: linegate_windows_dropout_total)\n",
+		       LG_DROPOUT_RUN, nd);
 	}
 	lg_wilson95(fa, fan, &lo, &hi);
 	printf("expected false alarms per window: %.3f%% (95%% interval %.3f%% to %.3f%%, %llu "
@@ -885,6 +1070,16 @@ static int train_files(struct file_conf *fc)
 	}
 	if (fc->base && add_base(fc, &set))
 		goto out;
+	for (size_t i = 1; i < set.n; i++)
+		if (set.det[i].layout != set.det[0].layout) {
+			fprintf(stderr, "linegate-train: --base %s: its detectors read another feature "
+				"row (%s) than the new ones (%s): one model, one layout; train every "
+				"device with --detector %s\n", fc->base,
+				lg_feat_layout_name(set.det[i].layout),
+				lg_feat_layout_name(set.det[0].layout),
+				lg_detector_kind_name(set.det[0].kind));
+			goto out;
+		}
 	if (fc->candidate_dir &&
 	    candidate_prepare(fc, fc->name ? fc->name : "line"))
 		goto out;
@@ -1102,6 +1297,12 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	if (c.kind == LG_DETECTOR_KNN && (!fc.from.n || stats_out || nmerge)) {
+		fputs("linegate-train: --detector knn is trained on recordings (--from) and keeps "
+		      "training rows, not statistics: not from simulated machines, --stats-out or "
+		      "--merge\n", stderr);
+		return 2;
+	}
 	if (fc.from.n) {
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
@@ -1140,6 +1341,7 @@ int main(int argc, char **argv)
 				"--healthy-range: every window is taken as healthy\n");
 		fc.out = out;
 		fc.kind = c.kind;
+		fc.layout = c.kind == LG_DETECTOR_KNN ? LG_LAYOUT_BANDS96_TIME5 : LG_LAYOUT_BASIC;
 		fc.components = c.components;
 		fc.window = window_given ? c.window : 0;
 		openblas_set_num_threads(1);

@@ -93,6 +93,9 @@ struct lg_dev_state {
 	 * linegate refuses what this one accepted. */
 	_Atomic uint64_t *hwm;
 	_Atomic uint64_t admitted, windows, alerts;
+	/* Issue 8: windows not scored as a sensor dropout (the model's dropout_run equal
+	 * samples in a channel), linegate_windows_dropout_total */
+	_Atomic uint64_t windows_dropout;
 	_Atomic uint32_t last_score_bits;
 	/* The device's detector in the active model, for the model set and generation it was
 	 * looked up in (its name could change with the policy). */
@@ -211,7 +214,8 @@ struct lg_event {
 	};
 	/* Drift (drift.c): drift.kind != 0 makes this a drift event, not a score. */
 	struct lg_drift_event drift;
-	/* Issue 12: the row's features, for output.influx's feature points (influx.h). */
+	/* Issue 12: the row's features, for output.influx's feature points (influx.h); a row of
+	 * another layout than the basic one (issue 8: bands96-time5) has none: all NaN. */
 	float feat[LG_FEAT_N];
 };
 #define LG_EV_ROW 0
@@ -264,7 +268,8 @@ struct lg_worker {
 	struct lg_backend *be;
 	struct lg_modelset *ms; /* the model set this worker scores with */
 	_Atomic uint64_t models_seen;
-	float *batch;          /* batch x LG_FEAT_N rows */
+	float *batch;          /* batch x d rows, d = the worker's model's in_dim (the layout's
+				* width at the policy's window, <= LG_FEAT_ROW_MAX) */
 	float *scores, *shadow_scores;
 	float *thr, *shadow_thr; /* per row: the threshold of the detector that scored it */
 	int16_t *det;            /* per row: its detector, for the scorer */

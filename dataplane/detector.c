@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "knn.h"
+
 /* Eigenvalues below this fraction of the largest are clamped, so a feature that
  * never varies in training (a constant mean, say) cannot blow the score up. */
 #define EIG_FLOOR 1e-6
@@ -23,16 +25,16 @@
  * caller does not say how many. */
 #define PCA_VARIANCE 0.95
 
-static const char *const kind_names[] = { "mahalanobis", "pca" };
+static const char *const kind_names[] = { "mahalanobis", "pca", "knn" };
 
 const char *lg_detector_kind_name(enum lg_detector_kind kind)
 {
-	return (unsigned)kind < 2 ? kind_names[kind] : "invalid";
+	return (unsigned)kind < 3 ? kind_names[kind] : "invalid";
 }
 
 int lg_detector_kind_parse(const char *name, enum lg_detector_kind *kind)
 {
-	for (unsigned i = 0; i < 2; i++)
+	for (unsigned i = 0; i < 3; i++)
 		if (!strcmp(name, kind_names[i])) {
 			*kind = (enum lg_detector_kind)i;
 			return 0;
@@ -49,7 +51,7 @@ static int alloc_det(struct lg_detector *det, size_t d, size_t max_batch)
 	det->w = calloc(d * d, sizeof(float));
 	det->work = calloc(max_batch * d * 2, sizeof(float));
 	if (!det->mean || !det->w || !det->work ||
-	    lg_features_new(&det->fx, &det->bands, LG_SPECTRUM_DEFAULT, 1)) {
+	    lg_features_new_layout(&det->fx, det->layout, &det->bands, LG_SPECTRUM_DEFAULT, 1)) {
 		lg_detector_free(det);
 		return -ENOMEM;
 	}
@@ -63,9 +65,264 @@ void lg_detector_free(struct lg_detector *det)
 	free(det->mean);
 	free(det->w);
 	free(det->work);
+	free(det->sd);
+	free(det->fweight);
+	free(det->scale);
+	free(det->train);
+	free(det->tnorm);
+	free(det->kwork);
+	det->sd = det->fweight = det->scale = det->train = det->tnorm = det->kwork = NULL;
+	det->m = 0;
 	lg_features_free(det->fx);
 	det->mean = det->w = det->work = NULL;
 	det->fx = NULL;
+}
+
+/* ---- kNN (issue 8) ---- */
+
+/* scores of nc scaled rows z against their products g with the kept rows */
+static void knn_minima(const struct lg_detector *det, lg_knn_rowmin_fn rowmin, const float *z,
+		       const float *g, size_t nc, float *scores)
+{
+	size_t d = det->d, m = det->m;
+
+	for (size_t i = 0; i < nc; i++) {
+		float zn = 0, d2;
+
+		for (size_t j = 0; j < d; j++)
+			zn += z[i * d + j] * z[i * d + j];
+		if (!isfinite(zn)) {
+			scores[i] = NAN; /* the same on every ISA */
+			continue;
+		}
+		d2 = zn + rowmin(g + i * m, det->tnorm, m);
+		scores[i] = sqrtf((d2 > 0 ? d2 : 0) / (float)d);
+	}
+}
+
+static lg_knn_rowmin_fn knn_kernel(enum lg_model_isa isa)
+{
+	switch (isa) {
+#ifdef LG_FEATURES_X86
+	case LG_MODEL_ISA_AVX512:
+		return lg_knn_rowmin_avx512;
+	case LG_MODEL_ISA_AVX2:
+		return lg_knn_rowmin_avx2;
+#endif
+	default:
+		return lg_knn_rowmin_scalar;
+	}
+}
+
+static lg_knn_rowmin_fn knn_pick(enum lg_model_isa isa)
+{
+	if (isa != LG_MODEL_ISA_AUTO)
+		return knn_kernel(isa);
+	if (lg_model_isa_supported(LG_MODEL_ISA_AVX512))
+		return knn_kernel(LG_MODEL_ISA_AVX512);
+	if (lg_model_isa_supported(LG_MODEL_ISA_AVX2))
+		return knn_kernel(LG_MODEL_ISA_AVX2);
+	return knn_kernel(LG_MODEL_ISA_SCALAR);
+}
+
+int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa)
+{
+	if (isa != LG_MODEL_ISA_AUTO && !lg_model_isa_supported(isa))
+		return -ENOTSUP;
+	det->knn_isa = isa;
+	return 0;
+}
+
+/* Rows per sgemm of the kNN: its scratch (KNN_CHUNK x m floats) stays small however large
+ * the data plane's batch is, since a per-device model holds a detector per device. */
+#define KNN_CHUNK 64
+
+static size_t knn_chunk(const struct lg_detector *det)
+{
+	return det->max_batch < KNN_CHUNK ? det->max_batch : KNN_CHUNK;
+}
+
+/* The scores of the n centred rows in det->work: scaled in place, one sgemm against the kept
+ * rows per KNN_CHUNK rows (one per batch of up to 64), a row minimum. */
+static void score_knn(struct lg_detector *det, size_t n, float *scores)
+{
+	size_t d = det->d, m = det->m, chunk = knn_chunk(det);
+	float *z = det->work, *g = det->kwork;
+	lg_knn_rowmin_fn rowmin = knn_pick(det->knn_isa);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			z[i * d + j] *= det->scale[j];
+	for (size_t i0 = 0; i0 < n; i0 += chunk) {
+		size_t nc = n - i0 < chunk ? n - i0 : chunk;
+
+		/* g = z T^T: nc x m */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nc, (int)m, (int)d, 1.0f,
+			    z + i0 * d, (int)d, det->train, (int)d, 0.0f, g, (int)m);
+		knn_minima(det, rowmin, z + i0 * d, g, nc, scores + i0);
+	}
+}
+
+/* mean, sd and fweight are set: scale, and the kept rows' norms. */
+static void knn_derive(struct lg_detector *det)
+{
+	for (size_t j = 0; j < det->d; j++)
+		det->scale[j] = sqrtf(det->fweight[j]) / det->sd[j];
+	for (size_t r = 0; r < det->m; r++) {
+		float s = 0;
+
+		for (size_t j = 0; j < det->d; j++)
+			s += det->train[r * det->d + j] * det->train[r * det->d + j];
+		det->tnorm[r] = s;
+	}
+}
+
+/* d, m and max_batch set: the kNN arrays. */
+static int knn_alloc(struct lg_detector *det)
+{
+	size_t d = det->d, m = det->m;
+
+	det->sd = calloc(d, sizeof(float));
+	det->fweight = calloc(d, sizeof(float));
+	det->scale = calloc(d, sizeof(float));
+	det->train = calloc(m * d, sizeof(float));
+	det->tnorm = calloc(m, sizeof(float));
+	det->kwork = calloc(knn_chunk(det) * m, sizeof(float));
+	return det->sd && det->fweight && det->scale && det->train && det->tnorm && det->kwork ?
+		       0 : -ENOMEM;
+}
+
+/* Greedy k-centre cover of the rows idx[0..n-1] of t (d wide): at most cap of them, the first,
+ * then each the farthest (squared distance in double) from those kept; keep[] gets them in
+ * their order in idx (as quality_proto.py's sorted indices). Returns how many. */
+static size_t kcentre(const float *t, size_t d, const size_t *idx, size_t n, size_t cap,
+		      double *dist, unsigned char *kept, size_t *keep)
+{
+	size_t k = 0, cur = 0;
+
+	if (n <= cap) {
+		for (size_t i = 0; i < n; i++)
+			keep[i] = idx[i];
+		return n;
+	}
+	memset(kept, 0, n);
+	for (size_t i = 0; i < n; i++)
+		dist[i] = INFINITY;
+	for (size_t round = 0; round < cap; round++) {
+		const float *c = t + idx[cur] * d;
+		double far = -1;
+		size_t next = 0;
+
+		kept[cur] = 1;
+		for (size_t i = 0; i < n; i++) {
+			double s = 0;
+
+			for (size_t j = 0; j < d; j++) {
+				double e = (double)t[idx[i] * d + j] - c[j];
+
+				s += e * e;
+			}
+			if (s < dist[i])
+				dist[i] = s;
+			if (dist[i] > far) { /* the first of equals, as numpy's argmax */
+				far = dist[i];
+				next = i;
+			}
+		}
+		cur = next;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (kept[i])
+			keep[k++] = idx[i];
+	return k;
+}
+
+int lg_detector_knn_fit(const float *rows, size_t n, size_t d, size_t groups,
+			const float *fweight, size_t cap, enum lg_feat_layout layout,
+			size_t max_batch, struct lg_detector *det)
+{
+	double *mu = NULL, *var = NULL, *dist = NULL;
+	size_t *idx = NULL, *keep = NULL, m = 0;
+	unsigned char *kept = NULL;
+	float *t = NULL;
+	int ret = -EINVAL;
+
+	memset(det, 0, sizeof(*det));
+	if (!n || !d || d > 4096 || !groups || !max_batch)
+		return -EINVAL;
+	for (size_t i = 0; i < n * d; i++)
+		if (!isfinite(rows[i]))
+			return -EINVAL;
+	for (size_t j = 0; fweight && j < d; j++)
+		if (!(fweight[j] > 0) || !isfinite(fweight[j]))
+			return -EINVAL;
+	if (!cap)
+		cap = LG_KNN_CAP;
+	lg_bands_default(&det->bands);
+	det->layout = layout;
+	ret = alloc_det(det, d, max_batch);
+	if (ret)
+		return ret;
+	ret = -ENOMEM;
+	mu = calloc(d, sizeof(*mu));
+	var = calloc(d, sizeof(*var));
+	t = malloc(n * d * sizeof(*t));
+	idx = malloc(n * sizeof(*idx));
+	keep = malloc(n * sizeof(*keep));
+	dist = malloc(n * sizeof(*dist));
+	kept = malloc(n);
+	if (!mu || !var || !t || !idx || !keep || !dist || !kept)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			mu[j] += rows[i * d + j];
+	for (size_t j = 0; j < d; j++)
+		mu[j] /= (double)n;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++)
+			var[j] += (rows[i * d + j] - mu[j]) * (rows[i * d + j] - mu[j]);
+	det->kind = LG_DETECTOR_KNN;
+	det->denom = (float)d;
+	/* every row standardised and weighted; per channel a k-centre cover of them */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < d; j++) {
+			double sd = sqrt(var[j] / (double)n) + 1e-3;
+			double wj = fweight ? fweight[j] : 1.0;
+
+			t[i * d + j] = (float)((rows[i * d + j] - mu[j]) / sd * sqrt(wj));
+		}
+	for (size_t c = 0; c < groups; c++) {
+		size_t k = 0;
+
+		for (size_t i = c; i < n; i += groups)
+			idx[k++] = i;
+		m += kcentre(t, d, idx, k, cap, dist, kept, keep + m);
+	}
+	det->m = m;
+	if (knn_alloc(det))
+		goto out;
+	for (size_t j = 0; j < d; j++) {
+		det->mean[j] = (float)mu[j];
+		det->sd[j] = (float)(sqrt(var[j] / (double)n) + 1e-3);
+		det->fweight[j] = fweight ? fweight[j] : 1.0f;
+	}
+	for (size_t r = 0; r < m; r++)
+		memcpy(det->train + r * d, t + keep[r] * d, d * sizeof(float));
+	knn_derive(det);
+	snprintf(det->name, sizeof(det->name), "knn");
+	det->version = 1;
+	ret = 0;
+out:
+	free(mu);
+	free(var);
+	free(t);
+	free(idx);
+	free(keep);
+	free(dist);
+	free(kept);
+	if (ret)
+		lg_detector_free(det);
+	return ret;
 }
 
 /* The scores of the n centred rows in det->work. */
@@ -73,6 +330,11 @@ static void score_centred(struct lg_detector *det, size_t n, float *scores)
 {
 	size_t d = det->d;
 	float *c = det->work, *y = det->work + det->max_batch * d;
+
+	if (det->kind == LG_DETECTOR_KNN) {
+		score_knn(det, n, scores);
+		return;
+	}
 
 	/* y = c * W^T: row i of y is W applied to centred row i. */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)d, (int)d, 1.0f, c,
@@ -559,18 +821,29 @@ static int write_json(json_object *o, const char *path)
 }
 
 /* What a model file says about the data it was trained on, at its top level. */
-static void meta_add(json_object *o, unsigned window, double rate, const char *digest,
-		     const char *signer)
+static void meta_add(json_object *o, enum lg_feat_layout layout, unsigned window, double rate,
+		     const char *digest, const char *signer)
 {
-	json_object *names = json_object_new_array_ext(LG_FEAT_N);
+	size_t d = lg_features_width(layout, window);
+	json_object *names;
+	char nm[32];
 
 	if (window)
 		json_object_object_add(o, "window", json_object_new_int64(window));
 	if (rate > 0)
 		json_object_object_add(o, "sample_rate", json_object_new_double(rate));
-	for (int j = 0; j < LG_FEAT_N; j++)
-		json_object_array_add(names, json_object_new_string(lg_feature_names[j]));
-	json_object_object_add(o, "feature_layout", names);
+	/* The basic layout's names are the same at every window; the wide one's need it. */
+	if (layout != LG_LAYOUT_BASIC)
+		json_object_object_add(o, "layout",
+				       json_object_new_string(lg_feat_layout_name(layout)));
+	if (layout == LG_LAYOUT_BASIC || d) {
+		names = json_object_new_array_ext((int)d);
+		for (size_t j = 0; j < d; j++) {
+			lg_features_name(layout, window, j, nm, sizeof(nm));
+			json_object_array_add(names, json_object_new_string(nm));
+		}
+		json_object_object_add(o, "feature_layout", names);
+	}
 	if (digest && *digest)
 		json_object_object_add(o, "data_digest", json_object_new_string(digest));
 	if (signer && *signer)
@@ -688,10 +961,20 @@ static json_object *detector_object(const struct lg_detector *det)
 		json_object_object_add(o, "components", json_object_new_int((int)det->k));
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
-	meta_add(o, det->window, det->sample_rate, det->digest, det->signer);
-	json_object_object_add(o, "bands", bands_object(&det->bands));
+	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
+	if (det->dropout_run)
+		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
+	if (det->layout == LG_LAYOUT_BASIC)
+		json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
-	json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
+	if (det->kind == LG_DETECTOR_KNN) {
+		json_object_object_add(o, "sd", float_array(det->sd, det->d));
+		json_object_object_add(o, "feature_weights", float_array(det->fweight, det->d));
+		json_object_object_add(o, "neighbours", json_object_new_int64((int64_t)det->m));
+		json_object_object_add(o, "train", float_array(det->train, det->m * det->d));
+	} else {
+		json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
+	}
 	if (det->has_ref)
 		json_object_object_add(o, "reference", reference_object(det));
 	return o;
@@ -745,9 +1028,25 @@ static int hex64(const char *s)
 	return 1;
 }
 
-/* sample_rate, feature_layout, data_digest and signer, all optional: NULL, or what is wrong. */
-static const char *read_meta(json_object *o, double *rate, char digest[65], char signer[65])
+/* "layout", optional: absent is the basic layout (every file before it). */
+static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 {
+	json_object *v;
+
+	*layout = LG_LAYOUT_BASIC;
+	if (json_object_object_get_ex(o, "layout", &v) &&
+	    (!json_object_is_type(v, json_type_string) ||
+	     lg_feat_layout_parse(json_object_get_string(v), layout)))
+		return "'layout' must be \"basic18\" or \"bands96-time5\"";
+	return NULL;
+}
+
+/* sample_rate, feature_layout (the names of the layout's features at the window, when the
+ * window is known), data_digest and signer, all optional: NULL, or what is wrong. */
+static const char *read_meta(json_object *o, enum lg_feat_layout layout, unsigned window,
+			     double *rate, char digest[65], char signer[65])
+{
+	size_t d = lg_features_width(layout, window);
 	json_object *v;
 
 	if (json_object_object_get_ex(o, "sample_rate", &v)) {
@@ -755,15 +1054,17 @@ static const char *read_meta(json_object *o, double *rate, char digest[65], char
 		if (!(*rate >= 1) || *rate > 1e7)
 			return "'sample_rate' must be a number of samples per second (1..1e7)";
 	}
-	if (json_object_object_get_ex(o, "feature_layout", &v)) {
-		if (!json_object_is_type(v, json_type_array) ||
-		    json_object_array_length(v) != LG_FEAT_N)
+	if (json_object_object_get_ex(o, "feature_layout", &v) &&
+	    (layout == LG_LAYOUT_BASIC || window)) {
+		if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) != d)
 			return "'feature_layout' names other features than this linegate computes "
 			       "(a model for another version: train it again)";
-		for (int j = 0; j < LG_FEAT_N; j++) {
+		for (size_t j = 0; j < d; j++) {
 			const char *nm = json_object_get_string(json_object_array_get_idx(v, j));
+			char want[32];
 
-			if (!nm || strcmp(nm, lg_feature_names[j]))
+			lg_features_name(layout, window, j, want, sizeof(want));
+			if (!nm || strcmp(nm, want))
 				return "'feature_layout' names other features than this linegate "
 				       "computes, or in another order (a model for another "
 				       "version: train it again)";
@@ -782,6 +1083,38 @@ static const char *read_meta(json_object *o, double *rate, char digest[65], char
 	return NULL;
 }
 
+static const char oom[] = "out of memory";
+
+/* A kNN detector's arrays (docs/models.md): NULL, or what is wrong. */
+static const char *read_knn(json_object *o, struct lg_detector *det)
+{
+	json_object *v;
+	int64_t m;
+
+	if (!json_object_object_get_ex(o, "neighbours", &v) ||
+	    !json_object_is_type(v, json_type_int) || (m = json_object_get_int64(v)) < 1 ||
+	    m > LG_KNN_MAX_ROWS)
+		return "'neighbours' must be the number of kept training rows (1 .. 8192)";
+	det->m = (size_t)m;
+	if (knn_alloc(det))
+		return oom;
+	if (read_floats(o, "sd", det->sd, det->d) ||
+	    read_floats(o, "feature_weights", det->fweight, det->d))
+		return "'sd' and 'feature_weights' must be arrays of 'features' positive numbers";
+	for (size_t j = 0; j < det->d; j++)
+		if (!(det->sd[j] > 0) || !(det->fweight[j] > 0) ||
+		    !isfinite(sqrtf(det->fweight[j]) / det->sd[j]))
+			return "'sd' and 'feature_weights' must be arrays of 'features' positive "
+			       "numbers";
+	if (read_floats(o, "train", det->train, det->m * det->d))
+		return "'train' must be an array of neighbours*features finite numbers";
+	knn_derive(det);
+	for (size_t r = 0; r < det->m; r++)
+		if (!isfinite(det->tnorm[r]))
+			return "'train' holds a row whose squared norm overflows";
+	return NULL;
+}
+
 /* Takes o over. */
 static int load_json(json_object *o, const char *path, size_t max_batch,
 		     struct lg_detector *det, char *err, size_t errlen)
@@ -790,7 +1123,8 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	const char *what = NULL;
 	struct lg_bands bands;
 	enum lg_detector_kind kind;
-	int64_t d, k = 0;
+	enum lg_feat_layout layout;
+	int64_t d, k = 0, win = 0;
 	int ret = -EINVAL;
 
 	if (!json_object_object_get_ex(o, "format", &v) ||
@@ -798,9 +1132,18 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'format' must be \"linegate-detector\"";
 		goto out;
 	}
+	if ((what = read_layout(o, &layout)))
+		goto out;
+	if (json_object_object_get_ex(o, "window", &v)) {
+		win = json_object_get_int64(v);
+		if (win < 1 || win > 65536) {
+			what = "'window' must be between 1 and 65536";
+			goto out;
+		}
+	}
 	if (!json_object_object_get_ex(o, "detector", &v) ||
 	    lg_detector_kind_parse(json_object_get_string(v), &kind)) {
-		what = "'detector' must be \"mahalanobis\" or \"pca\"";
+		what = "'detector' must be \"mahalanobis\", \"pca\" or \"knn\"";
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "features", &v) ||
@@ -813,13 +1156,22 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'components' must be between 1 and features - 1";
 		goto out;
 	}
-	if (read_bands(o, &bands)) {
+	/* The wide layout has its own bands: a "bands" object is the basic layout's. */
+	if (layout != LG_LAYOUT_BASIC && !json_object_object_get_ex(o, "bands", &v)) {
+		lg_bands_default(&bands);
+	} else if (read_bands(o, &bands)) {
 		what = "'bands' must have 'edges' (9 rising numbers from >= 0 to <= 1), a "
 		       "positive 'floor', a 'taper' (\"hann\" or \"rect\") and 'orders' "
 		       "(0 < lo < hi <= 1)";
 		goto out;
 	}
+	if (layout != LG_LAYOUT_BASIC && win && lg_features_width(layout, (size_t)win) != (size_t)d) {
+		what = "'features' is not the width of the layout's rows at the model's 'window' "
+		       "(bands96-time5: its bands at the window + 5)";
+		goto out;
+	}
 	det->bands = bands;
+	det->layout = layout;
 	ret = alloc_det(det, (size_t)d, max_batch);
 	if (ret) {
 		what = "out of memory";
@@ -828,8 +1180,10 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	ret = -EINVAL;
 	det->kind = kind;
 	det->k = (size_t)k;
-	if (!json_object_object_get_ex(o, "denominator", &v) ||
-	    !((det->denom = (float)json_object_get_double(v)) >= 1) || det->denom > d) {
+	if (kind == LG_DETECTOR_KNN) {
+		det->denom = (float)d; /* the score is per feature: "denominator" is not read */
+	} else if (!json_object_object_get_ex(o, "denominator", &v) ||
+		   !((det->denom = (float)json_object_get_double(v)) >= 1) || det->denom > d) {
 		what = "'denominator' must be a number from 1 to 'features'";
 		goto out;
 	}
@@ -837,7 +1191,12 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'mean' must be an array of 'features' finite numbers";
 		goto out;
 	}
-	if (read_floats(o, "weights", det->w, det->d * det->d)) {
+	if (kind == LG_DETECTOR_KNN) {
+		if ((what = read_knn(o, det))) {
+			ret = what == oom ? -ENOMEM : -EINVAL;
+			goto out;
+		}
+	} else if (read_floats(o, "weights", det->w, det->d * det->d)) {
 		what = "'weights' must be an array of features*features finite numbers";
 		goto out;
 	}
@@ -847,16 +1206,18 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		what = "'threshold' must be a positive number";
 		goto out;
 	}
-	if (json_object_object_get_ex(o, "window", &v)) {
-		int64_t w = json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "dropout_run", &v)) {
+		int64_t r = json_object_get_int64(v);
 
-		if (w < 1 || w > 65536) {
-			what = "'window' must be between 1 and 65536";
+		if (!json_object_is_type(v, json_type_int) || r < 2 || r > 65536) {
+			what = "'dropout_run' must be a number of equal samples from 2 to 65536";
 			goto out;
 		}
-		det->window = (unsigned)w;
+		det->dropout_run = (unsigned)r;
 	}
-	if ((what = read_meta(o, &det->sample_rate, det->digest, det->signer)))
+	det->window = (unsigned)win;
+	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
+			      det->signer)))
 		goto out;
 	if ((what = read_reference(o, det)))
 		goto out;
@@ -1041,6 +1402,12 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 		snprintf(err, errlen, "%s: window or sample_rate differ from the file's", where);
 		return -EINVAL;
 	}
+	if (det->layout != LG_LAYOUT_BASIC &&
+	    lg_features_width(det->layout, set->window) != det->d) {
+		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at the "
+			 "file's window", where);
+		return -EINVAL;
+	}
 	det->window = set->window;
 	if (!(det->sample_rate > 0))
 		det->sample_rate = set->sample_rate;
@@ -1053,6 +1420,7 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 {
 	json_object *v, *dets, *def = NULL;
 	const char *what = NULL;
+	enum lg_feat_layout layout;
 	size_t nd;
 	int ret = -EINVAL;
 
@@ -1062,7 +1430,9 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	}
 	set->window = (unsigned)json_object_get_int64(v);
-	if ((what = read_meta(o, &set->sample_rate, set->digest, set->signer)))
+	if ((what = read_layout(o, &layout)) ||
+	    (what = read_meta(o, layout, set->window, &set->sample_rate, set->digest,
+			      set->signer)))
 		goto out;
 	if (!json_object_object_get_ex(o, "detectors", &dets) ||
 	    !json_object_is_type(dets, json_type_array) ||
@@ -1130,6 +1500,13 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 			goto fail;
 		set->fallback = (int)set->n - 1;
 	}
+	for (size_t i = 0; i < set->n; i++)
+		if (set->det[i].layout != layout) {
+			snprintf(err, errlen, "%s: its detectors' 'layout' differs from the file's",
+				 path);
+			ret = -EINVAL;
+			goto fail;
+		}
 	snprintf(set->name, sizeof(set->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	set->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1212,7 +1589,8 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
 	/* the file's rate when every detector has it; else each detector carries its own */
-	meta_add(o, set->window, set->sample_rate, set->digest, set->signer);
+	meta_add(o, set->n ? set->det[0].layout : LG_LAYOUT_BASIC, set->window, set->sample_rate,
+		 set->digest, set->signer);
 	for (size_t i = 0; i < set->n; i++) {
 		json_object *e, *devs;
 

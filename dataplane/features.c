@@ -353,6 +353,7 @@ out:
 
 static void spec_free(struct lg_spec *s)
 {
+	lg_spec_wide_free(s);
 	lg_spec_fftw_free(s);
 	lg_spec_gemm_free(s);
 	free(s->wt);
@@ -363,11 +364,31 @@ static void spec_free(struct lg_spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* A slot of the wide layout: FFTW's plans for one window at a time, then its own part. */
+static int spec_init_wide(struct lg_spec *s, size_t n)
+{
+	int ret;
+
+	if (!lg_features_wide_bands(n, NULL))
+		return -EINVAL;
+	s->n = n;
+	ret = lg_spec_fftw_init(s, 1);
+	if (!ret)
+		ret = lg_spec_wide_init(s);
+	if (ret)
+		spec_free(s);
+	return ret;
+}
+
 static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 {
 	size_t nb = n / 2 + 1, klo = nb, khi = 0;
-	double sumsq = taper_sumsq(fx->bands.taper, n);
+	double sumsq;
 	int ret;
+
+	if (fx->layout == LG_LAYOUT_BANDS96_TIME5)
+		return spec_init_wide(s, n);
+	sumsq = taper_sumsq(fx->bands.taper, n);
 
 	for (size_t k = 0; k < nb; k++)
 		if (bin_band(&fx->bands, k, n) >= 0) {
@@ -425,9 +446,24 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 int lg_features_new(struct lg_features **out, const struct lg_bands *bands,
 		    enum lg_spectrum_method method, size_t max_batch)
 {
+	return lg_features_new_layout(out, LG_LAYOUT_BASIC, bands, method, max_batch);
+}
+
+enum lg_feat_layout lg_features_layout(const struct lg_features *fx)
+{
+	return fx->layout;
+}
+
+int lg_features_new_layout(struct lg_features **out, enum lg_feat_layout layout,
+			   const struct lg_bands *bands, enum lg_spectrum_method method,
+			   size_t max_batch)
+{
 	struct lg_features *fx;
 
 	if (method != LG_SPECTRUM_FFTW && method != LG_SPECTRUM_GEMM)
+		return -EINVAL;
+	if (layout != LG_LAYOUT_BASIC && (layout != LG_LAYOUT_BANDS96_TIME5 ||
+					  method != LG_SPECTRUM_FFTW))
 		return -EINVAL;
 	if (bands && lg_bands_check(bands))
 		return -EINVAL;
@@ -439,6 +475,7 @@ int lg_features_new(struct lg_features **out, const struct lg_bands *bands,
 	else
 		lg_bands_default(&fx->bands);
 	fx->method = method;
+	fx->layout = layout;
 	fx->time = time_pick(LG_MODEL_ISA_AUTO);
 	fx->max_batch = max_batch ? max_batch : 1;
 	*out = fx;
@@ -540,16 +577,22 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 		     size_t xstride, float *rows)
 {
 	struct lg_spec *s;
+	size_t d = lg_features_width(fx->layout, n);
 	int err = 0;
 
-	if (!n) {
-		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+	if (!n || !d) {
+		memset(rows, 0, nwin * (d ? d : LG_FEAT_N) * sizeof(float));
 		return -EINVAL;
 	}
 	s = spec_get(fx, n, &err);
 	if (!s) {
-		memset(rows, 0, nwin * LG_FEAT_N * sizeof(float));
+		memset(rows, 0, nwin * d * sizeof(float));
 		return err;
+	}
+	if (fx->layout == LG_LAYOUT_BANDS96_TIME5) {
+		for (size_t i = 0; i < nwin; i++)
+			lg_spec_wide_row(s, x + i * xstride, rows + i * d);
+		return 0;
 	}
 	for (size_t i = 0; i < nwin;) {
 		size_t m = nwin - i < fx->max_batch ? nwin - i : fx->max_batch;

@@ -11,6 +11,16 @@
  * workers that plan at the same time take turns here. */
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void lg_fftw_plan_lock(void)
+{
+	pthread_mutex_lock(&planner_lock);
+}
+
+void lg_fftw_plan_unlock(void)
+{
+	pthread_mutex_unlock(&planner_lock);
+}
+
 /*
  * FFTW_ESTIMATE, not FFTW_MEASURE: a measured plan is the candidate that was fastest while
  * the planner timed them, so it changes from one process to the next (within one, FFTW's

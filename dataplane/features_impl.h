@@ -23,9 +23,17 @@ struct lg_spec {
 	/* GEMM */
 	float *basis; /* n x 2K (K = khi - klo): cos columns, then -sin columns */
 	float *prod;  /* max_batch x 2K */
+	/* LG_LAYOUT_BANDS96_TIME5 (features_wide.c): plan_one, in and out as above */
+	size_t nwb;     /* bands */
+	size_t *wedge;  /* nwb + 1 bin edges */
+	double *wcum;   /* n/2 + 1: prefix sums of the power */
+	double *wtaper; /* n: periodic Hann */
+	double wscale;  /* 1 / (n sum w^2) */
+	void *plan_c2r; /* fftwf_plan: out -> in, for the fs/8 high-pass */
 };
 
 struct lg_features {
+	enum lg_feat_layout layout;
 	struct lg_bands bands;
 	enum lg_spectrum_method method;
 	const struct lg_time_kernels *time; /* the ISA's time-domain passes */
@@ -39,6 +47,13 @@ int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch);
 void lg_spec_fftw_power(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
 			size_t xstride);
 void lg_spec_fftw_free(struct lg_spec *s);
+/* The wide layout's slot (features_wide.c): plans, taper and band edges. */
+int lg_spec_wide_init(struct lg_spec *s);
+void lg_spec_wide_free(struct lg_spec *s);
+void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row);
+/* FFTW's planner is not thread-safe: every plan is made under this lock. */
+void lg_fftw_plan_lock(void);
+void lg_fftw_plan_unlock(void);
 
 int lg_spec_gemm_init(struct lg_spec *s, size_t max_batch);
 void lg_spec_gemm_power(struct lg_spec *s, const float *x, size_t nwin, size_t xstride);

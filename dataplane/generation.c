@@ -504,9 +504,10 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 		ret = lg_scorer_load(p, path, label, dp->max_batch, out[w], err, errlen);
 		if (ret)
 			return ret;
-		if (out[w]->in_dim != LG_FEAT_N) {
+		/* lg_scorer_load() held in_dim to the layout's width at the policy's window */
+		if (out[w]->in_dim > LG_FEAT_ROW_MAX) {
 			snprintf(err, errlen, "%s: the model takes %zu features per row, linegate "
-				 "computes %d", path, out[w]->in_dim, LG_FEAT_N);
+				 "computes at most %d", path, out[w]->in_dim, LG_FEAT_ROW_MAX);
 			return -EINVAL;
 		}
 	}
@@ -537,6 +538,18 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 		lg_drift_note_model(ms->sc[0]);
 	if (!ret && shadow)
 		ret = load_for_workers(dp, p, shadow, shadow_label, ms->shadow_sc, err, errlen);
+	/* A shadow scores the active model's rows: it must read the same row. */
+	if (!ret && shadow &&
+	    (ms->shadow_sc[0]->in_dim != ms->sc[0]->in_dim ||
+	     lg_features_layout(ms->shadow_sc[0]->fx) != lg_features_layout(ms->sc[0]->fx))) {
+		snprintf(err, errlen, "%s: the shadow model reads another feature row (layout %s, "
+			 "%zu features) than the active %s (layout %s, %zu): a shadow scores the "
+			 "active model's rows", shadow, lg_feat_layout_name(
+				 lg_features_layout(ms->shadow_sc[0]->fx)), ms->shadow_sc[0]->in_dim,
+			 active, lg_feat_layout_name(lg_features_layout(ms->sc[0]->fx)),
+			 ms->sc[0]->in_dim);
+		ret = -EINVAL;
+	}
 	if (ret) {
 		lg_modelset_free(ms, dp->nworkers);
 		return ret;

@@ -27,9 +27,9 @@ static void emit(struct lg_worker *w, const struct lg_event *e)
 }
 
 /* Bad samples (issue 8): every feature of the row finite. */
-static bool row_finite(const float *row)
+static bool row_finite(const float *row, size_t d)
 {
-	for (unsigned j = 0; j < LG_FEAT_N; j++)
+	for (size_t j = 0; j < d; j++)
 		if (!isfinite(row[j]))
 			return false;
 	return true;
@@ -40,11 +40,13 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 	struct timespec wall;
 	uint64_t now, wall_ns;
 	struct lg_scorer *sc, *shadow;
+	size_t d;
 
 	if (!n || n > w->rows)
 		return;
 	sc = w->ms->sc[w->id];
 	shadow = w->ms->shadow_sc[w->id];
+	d = lg_scorer_row_d(sc); /* the model's row width (a shadow's is the same: generation.c) */
 	for (unsigned i = 0; i < n; i++)
 		w->det[i] = w->meta[i].det;
 	lg_scorer_score_rows(sc, w->batch, n, w->det, w->scores, w->thr);
@@ -75,7 +77,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		 * finite is never taken as normal (NaN > thr is false): it is an alert shown with
 		 * "score": null, "nonfinite": true (output.c), counted, and not the device's
 		 * newest score. */
-		e->nonfinite = !row_finite(w->batch + (size_t)i * LG_FEAT_N) ||
+		e->nonfinite = !row_finite(w->batch + (size_t)i * d, d) ||
 			       !isfinite(w->scores[i]);
 		if (e->nonfinite)
 			atomic_fetch_add_explicit(&w->st.rows_nonfinite, 1, memory_order_relaxed);
@@ -113,10 +115,15 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 			atomic_store_explicit(&w->st.latency_ns_max, lat, memory_order_relaxed);
 		lg_lat_add(&w->st.stage[LG_LAT_WINDOW_SCORED],
 			   now > e->complete_ns ? now - e->complete_ns : 0);
-		memcpy(e->feat, w->batch + (size_t)i * LG_FEAT_N, sizeof(e->feat)); /* issue 12 */
+		if (d == LG_FEAT_N && lg_features_layout(sc->fx) == LG_LAYOUT_BASIC)
+			memcpy(e->feat, w->batch + (size_t)i * d, sizeof(e->feat)); /* issue 12 */
+		else
+			for (unsigned j = 0; j < LG_FEAT_N; j++)
+				e->feat[j] = NAN; /* not the basic row: no feature points */
 		emit(w, e);
 		lg_worker_incident(w, e, s);
-		lg_drift_row(w, s, e, w->batch + (size_t)i * LG_FEAT_N);
+		/* PSI reads the basic row only; a model of another layout has no reference */
+		lg_drift_row(w, s, e, w->batch + (size_t)i * d);
 	}
 	atomic_fetch_add_explicit(&w->st.scored, n, memory_order_relaxed);
 	if (shadow)
@@ -132,8 +139,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 	/* Rows a frame completed past the batch wait for the next one, oldest first. */
 	w->rows -= n;
 	if (w->rows) {
-		memmove(w->batch, w->batch + (size_t)n * LG_FEAT_N,
-			sizeof(float) * LG_FEAT_N * w->rows);
+		memmove(w->batch, w->batch + (size_t)n * d, sizeof(float) * d * w->rows);
 		memmove(w->meta, w->meta + n, sizeof(*w->meta) * w->rows);
 		memmove(w->row_state, w->row_state + n, sizeof(*w->row_state) * w->rows);
 		w->oldest_ns = w->meta[0].rx_ns;

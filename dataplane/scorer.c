@@ -27,7 +27,8 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	sc->fx = d0->fx;
 	/* One feature extractor makes every row: the detectors must agree on the layout. */
 	for (size_t i = 0; i < set->n; i++)
-		if (set->det[i].d != d0->d || !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
+		if (set->det[i].d != d0->d || set->det[i].layout != d0->layout ||
+		    !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
 			snprintf(err, errlen, "%s: its detectors read different feature rows (band "
 				 "layout or count): one model, one layout", path);
 			return -EINVAL;
@@ -138,9 +139,13 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 			 "detection.window is %u", path, sc->set.window, p->window);
 		ret = -EINVAL;
 	}
-	if (!ret && sc->in_dim != LG_FEAT_N) {
-		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes %d",
-			 path, sc->in_dim, LG_FEAT_N);
+	/* The row the data plane computes for it: its layout's width at the policy's window
+	 * (the basic layout: LG_FEAT_N; ONNX models read that one). */
+	if (!ret && sc->in_dim != lg_features_width(lg_features_layout(sc->fx), p->window)) {
+		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes "
+			 "%zu (layout %s, %u-sample windows)", path, sc->in_dim,
+			 lg_features_width(lg_features_layout(sc->fx), p->window),
+			 lg_feat_layout_name(lg_features_layout(sc->fx)), p->window);
 		ret = -EINVAL;
 	}
 	/* Plan the spectrum for the policy's window now, not on the hot path. */

@@ -42,6 +42,14 @@ struct lg_scorer {
 	size_t classes;
 };
 
+/* Floats per row of the batch for this scorer: its in_dim (the layout's width at the
+ * policy's window, lg_scorer_load() checked it); a scorer set up by hand (unit tests) with
+ * in_dim 0 reads the basic row. */
+static inline size_t lg_scorer_row_d(const struct lg_scorer *sc)
+{
+	return sc->in_dim ? sc->in_dim : LG_FEAT_N;
+}
+
 /* Verify path against path.sig with the policy's trusted keys, then load it. */
 int lg_scorer_load(const struct lg_policy *p, const char *path, const char *label,
 		   size_t max_batch, struct lg_scorer *sc, char *err, size_t errlen);

@@ -51,6 +51,23 @@ int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 	return s->det;
 }
 
+/* Issue 8: the device's detector says dropout_run and a channel of the window holds that
+ * many equal samples (a sensor holding its last value): the window is not scored. */
+static bool window_dropout(const struct lg_worker *w, int16_t det, const struct lg_dev_state *s,
+			   unsigned window)
+{
+	const struct lg_scorer *sc = w->ms->sc[w->id];
+	unsigned run;
+
+	if (sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n ||
+	    !(run = sc->set.det[det].dropout_run))
+		return false;
+	for (unsigned c = 0; c < s->channels; c++)
+		if (lg_window_dropout(s->win + (size_t)c * window, window, run))
+			return true;
+	return false;
+}
+
 /* A full window: one feature row per channel, straight into the batch. */
 static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s)
@@ -61,13 +78,25 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	int16_t det = lg_window_detector(w, g, dev, s),
 		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
 
+	if (window_dropout(w, det, s, p->window)) {
+		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run) */
+		atomic_fetch_add_explicit(&s->windows_dropout, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
+		s->fill = 0;
+		s->first_ts_ns = s->end_ts_ns = 0;
+		return;
+	}
 	if (dev->uadp_pub_type)
 		uadp_fields_json(dev, s, fields, sizeof(fields));
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
 
-		lg_features_rows(w->ms->sc[w->id]->fx, s->win + (size_t)c * p->window, 1, p->window,
-				 p->window, w->batch + (size_t)w->rows * LG_FEAT_N);
+		const struct lg_scorer *sc = w->ms->sc[w->id];
+
+		/* a row of the model's layout: in_dim floats */
+		lg_features_rows(sc->fx, s->win + (size_t)c * p->window, 1, p->window, p->window,
+				 w->batch + (size_t)w->rows * lg_scorer_row_d(sc));
 		memset(e, 0, sizeof(*e));
 		e->device_id = dev->id;
 		e->channel = (uint8_t)c;

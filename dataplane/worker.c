@@ -92,7 +92,7 @@ void lg_worker_buffers_free(struct lg_worker *w)
 
 int lg_worker_buffers(struct lg_worker *w, size_t max_batch, unsigned alerts, unsigned scores)
 {
-	w->batch = calloc(max_batch * LG_FEAT_N, sizeof(float));
+	w->batch = calloc(max_batch * LG_FEAT_ROW_MAX, sizeof(float)); /* any layout's rows */
 	w->scores = calloc(max_batch, sizeof(float));
 	w->shadow_scores = calloc(max_batch, sizeof(float));
 	w->thr = calloc(max_batch, sizeof(float));

@@ -27,7 +27,12 @@
 enum lg_detector_kind {
 	LG_DETECTOR_MAHALANOBIS,
 	LG_DETECTOR_PCA,
+	LG_DETECTOR_KNN, /* nearest training row (issue 8): lg_detector_knn_fit(), below */
 };
+
+/* kNN: training rows kept per channel (a greedy k-centre cover), and at most in a file. */
+#define LG_KNN_CAP 128
+#define LG_KNN_MAX_ROWS 8192
 
 /* Bins per feature of a detector's drift reference: the training rows' deciles. */
 #define LG_REF_BINS 10
@@ -49,6 +54,7 @@ struct lg_detector {
 	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
 	char signer[65];     /* Ed25519 public key (hex) meant to sign it ("" = not recorded) */
 	struct lg_bands bands;     /* the band layout the model was trained on */
+	enum lg_feat_layout layout; /* its rows ("layout" in the file; absent: basic) */
 	struct lg_features *fx;    /* feature extractor for that layout */
 	/* Drift: the training rows' distribution of each feature, for PSI (dataplane/drift.h).
 	 * Bin b of feature j holds values v with edge[j][b-1] < v <= edge[j][b] (the outer
@@ -59,6 +65,21 @@ struct lg_detector {
 	double ref_frac[LG_FEAT_N][LG_REF_BINS];
 	size_t max_batch;
 	float *work;         /* max_batch x d scratch, allocated once */
+	/* LG_DETECTOR_KNN (issue 8): z = (x - mean) * scale, scale_j = sqrt(fweight_j) / sd_j;
+	 * score = sqrt(min_j |z - t_j|^2 / d), the RMS distance per feature to the nearest kept
+	 * training row t_j (standardised and weighted like z). One sgemm (batch x d by d x m)
+	 * and a row minimum per batch (knn.h, the best ISA the CPU has). mean is the training
+	 * rows' mean; w and denom are unused. */
+	float *sd, *fweight, *scale; /* d each */
+	float *train;                /* m x d */
+	float *tnorm;                /* m: |t_j|^2 */
+	float *kwork;                /* max_batch x m */
+	size_t m;
+	enum lg_model_isa knn_isa;   /* the row minimum's ISA (AUTO: the best) */
+	/* > 0 (file "dropout_run", written by linegate-train --detector knn): a window holding
+	 * a run of that many equal samples is a sensor dropout, not scored (the data plane
+	 * counts it, linegate_windows_dropout_total); 0: every window is scored (older files) */
+	unsigned dropout_run;
 };
 
 /* Sufficient statistics of rows y = clip((x - shift) / scale): count, sum y, sum y y^T. */
@@ -111,6 +132,21 @@ int lg_detector_calibrate(struct lg_detector *det, const float *rows, size_t n, 
 /* Mahalanobis from n training rows (n x d) in one step: statistics, fit, calibrate. */
 int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double margin,
 		    size_t max_batch, struct lg_detector *det);
+
+/*
+ * A kNN detector from n training rows (n x d, row-major) of `groups` interleaved channels
+ * (row i is channel i % groups; 1: one channel): mean and population standard deviation
+ * (+ 1e-3) per feature, feature j weighted fweight[j] (NULL: all 1; its squared distance
+ * counts fweight[j] times), then per channel at most cap rows (0: LG_KNN_CAP) chosen by a
+ * greedy k-centre cover (the first row, then each the row farthest from those kept), as
+ * bench/quality_proto.py's kcentre(). layout is recorded (the rows' layout). Threshold 0:
+ * lg_detector_calibrate() it. -EINVAL for no rows or a non-finite one.
+ */
+int lg_detector_knn_fit(const float *rows, size_t n, size_t d, size_t groups,
+			const float *fweight, size_t cap, enum lg_feat_layout layout,
+			size_t max_batch, struct lg_detector *det);
+/* The kNN row minimum's ISA, for tests and benchmarks: -ENOTSUP if the CPU lacks it. */
+int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa);
 
 /* The drift reference of n rows (n x LG_FEAT_N, n >= LG_REF_BINS): each feature's deciles
  * as edges and the rows' share of each bin (ties at an edge can make them uneven). */

@@ -103,12 +103,66 @@ int lg_features_set_isa(struct lg_features *fx, enum lg_model_isa isa);
 int lg_features_prepare(struct lg_features *fx, size_t n);
 /*
  * Features of nwin windows of n samples: window i starts at x + i * xstride and is
- * contiguous; its row is rows + i * LG_FEAT_N. Any nwin works (batches are split).
+ * contiguous; its row is rows + i * lg_features_width(layout, n) (LG_FEAT_N for the basic
+ * layout). Any nwin works (batches are split).
  * A window size that was not prepared is planned here, with FFTW_ESTIMATE.
  * Returns 0, or -ENOMEM / -EINVAL (the rows are then zero).
  */
 int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
 		     size_t xstride, float *rows);
+
+/*
+ * Feature layouts (issue 8). A model file names its layout ("layout"; files without one
+ * are LG_LAYOUT_BASIC); an extractor makes the rows of one layout, and a row of windows of
+ * n samples has lg_features_width(layout, n) floats.
+ *
+ * LG_LAYOUT_BANDS96_TIME5, "bands96-time5" (bench/quality_proto.py's bands + time blocks):
+ * the window x is centred (x - mean, in double), and
+ *  - bands: its periodic-Hann-tapered power spectrum P_k = |X_k|^2 / (n sum w^2) pooled
+ *    into the bins [e_b, e_b+1) of 96 geometrically spaced bands over bins 1 .. n/2 (edges
+ *    rint(10^(b log10(n/2) / 96)), duplicates merged: lg_features_wide_bands(n) of them,
+ *    72 at n = 2048), each log10(sum + 1e-12); prefix sums in double;
+ *  - 5 time features: log10(ms + 1e-12), ln(kurtosis + 1e-9), ln(kurtosis_hp + 1e-9),
+ *    ln(crest + 1e-9), log10(ms_hp + 1e-12), where ms, kurtosis (m4 / (m2^2 + 1e-12)) and
+ *    crest (peak / sqrt(ms + 1e-12)) are of the centred window and _hp of the window
+ *    high-passed at fs/8: its untapered spectrum with the bins below n/8 zeroed, bin
+ *    ceil(n/8) halved, transformed back (FFTW c2r). The prototype finds the edge with
+ *    fftfreq, which puts bin n/8 on either side of fs/8 by rounding, depending on fs; here
+ *    it is always at the edge, so the extractor needs no sample rate.
+ * Windows of at least LG_WIDE_MIN_N (even) samples; FFTW only.
+ */
+enum lg_feat_layout {
+	LG_LAYOUT_BASIC,         /* LG_FEAT_N: time statistics, struct lg_bands, orders */
+	LG_LAYOUT_BANDS96_TIME5, /* lg_features_wide_bands(n) + LG_WIDE_TIME_N */
+};
+
+#define LG_WIDE_NBANDS 96
+#define LG_WIDE_TIME_N 5
+#define LG_WIDE_MIN_N 16
+/* The widest row any layout makes: the batch is sized for it. */
+#define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N)
+
+const char *lg_feat_layout_name(enum lg_feat_layout layout);
+int lg_feat_layout_parse(const char *name, enum lg_feat_layout *layout);
+/* Floats per row of windows of n samples (0: the layout cannot take such windows). */
+size_t lg_features_width(enum lg_feat_layout layout, size_t n);
+/* Bands of the wide layout at window n (0 below LG_WIDE_MIN_N or for odd n); edges (may be
+ * NULL) gets the bands + 1 bin edges. */
+size_t lg_features_wide_bands(size_t n, size_t *edges);
+/* Feature j's name in a row of the layout at window n ("wband12", "log_ms", ...). */
+void lg_features_name(enum lg_feat_layout layout, size_t n, size_t j, char *buf, size_t len);
+/* An extractor of the layout; bands is used by LG_LAYOUT_BASIC only. */
+int lg_features_new_layout(struct lg_features **fx, enum lg_feat_layout layout,
+			   const struct lg_bands *bands, enum lg_spectrum_method method,
+			   size_t max_batch);
+enum lg_feat_layout lg_features_layout(const struct lg_features *fx);
+
+/* A sensor dropout (issue 8): a run of at least LG_DROPOUT_RUN exactly equal consecutive
+ * samples (a sensor that holds its last value; NaN equals nothing). Such windows are neither
+ * trained on by the kNN detector nor scored by a model that says so ("dropout_run"). */
+#define LG_DROPOUT_RUN 16
+/* 1 if x[0 .. n-1] holds a run of >= run equal samples, else 0. */
+int lg_window_dropout(const float *x, size_t n, size_t run);
 
 /* The order features (row[LG_FEAT_ORDER1 ...]) of one window, from its power spectrum
  * as defined above, straight from the definition in double: for the tests. */

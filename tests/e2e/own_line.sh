@@ -10,6 +10,9 @@
 #    linegate-quality says offline (the same windows, features and detectors; verdicts agree
 #    but for a score within BLAS rounding of its threshold),
 #    the faulty devices within 3 windows of their onset;
+#  - with the argument knn (own_line_knn): the same with linegate-train --detector knn (the
+#    wide bands96-time5 row, the pooled threshold): the data plane loads the kNN model, leaves
+#    sensor dropout windows unscored (counted per device) and alerts as linegate-quality says;
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -21,6 +24,7 @@ T=$LG_TMP
 TRAIN="$LG_BUILD/control/linegate-train"
 QUALITY="$LG_BUILD/control/linegate-quality"
 W=2048
+DET=${1:-mahalanobis}
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
 	--seconds 40 --fault-at 30 --fault-gain 10 --formats pcap --out "$T/line" -q ||
@@ -32,6 +36,7 @@ chmod 600 "$T/sign.key"
 rc=0
 "$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" \
 	--labels "$T/line/labels.csv" -w $W --min-windows 100 --sign-key "$T/sign.key" \
+	--detector "$DET" \
 	-o "$T/line/model.json" \
 	> "$T/train.out" 2> "$T/train.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
@@ -41,7 +46,7 @@ grep -q "pcap: .* LGF/UADP messages taken, 0 neither, 0 unknown devices, 0 bad t
 	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
 [ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
 python3 - "$T/line/model.json" "$T/line/manifest.json" \
-	"$LG_SOURCE/control/defaults/demo-signing.pub" <<'EOF' || lg_fail "the model file"
+	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" <<'EOF' || lg_fail "the model file"
 import json, re, sys
 m = json.load(open(sys.argv[1]))
 man = json.load(open(sys.argv[2]))
@@ -50,7 +55,12 @@ assert m["format"] == "linegate-detectors", m["format"]
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
 assert m["signer"] == pub, (m["signer"], pub)
-assert len(m["feature_layout"]) == 18 and m["feature_layout"][0] == "mean"
+if sys.argv[4] == "knn":
+    assert m["layout"] == "bands96-time5" and len(m["feature_layout"]) == 77
+    assert all(e["model"]["detector"] == "knn" and e["model"]["dropout_run"] == 16
+               for e in m["detectors"])
+else:
+    assert len(m["feature_layout"]) == 18 and m["feature_layout"][0] == "mean"
 rates = {d["name"]: d["sample_rate"] for d in man["devices"]}
 assert len(set(rates.values())) == 4, "line2 drew one rate twice: pick another seed"
 assert "sample_rate" not in m  # the devices differ
@@ -89,9 +99,12 @@ import collections, csv, json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 st = json.load(open(sys.argv[2]))
 q = json.loads([l for l in open(sys.argv[3]) if l.startswith("{")][-1])
-man = {d["name"]: d for d in json.load(open(sys.argv[4]))["devices"]}
+mf = json.load(open(sys.argv[4]))
+man = {d["name"]: d for d in mf["devices"]}
+fmt = mf["lgf_format"]
 onset = {r["device"]: float(r["onset"]) for r in csv.DictReader(open(sys.argv[5]))}
 W = int(sys.argv[6])
+dropout = {d["name"]: d.get("windows_dropout", 0) for d in st["devices"]}
 reasons = st["drops"]
 assert reasons.get("sample_rate", 0) == 0, reasons
 rows = collections.defaultdict(list)
@@ -104,11 +117,20 @@ for name, d in man.items():
     # alerts and scores reach the output on rings of their own: order by window (its newest
     # frame's sequence) and channel
     r = sorted(rows[name], key=lambda x: (x["seq"], x["channel"]))
-    n = len(r) // ch
-    assert n == d["samples"] // W, (name, len(r), d["samples"])
+    # a window's rows carry its last frame's seq (line2 frames of F samples, seq from 1,
+    # tests/line2/line2.py frame_samples()); a window the model left unscored (a sensor
+    # dropout, knn) has no rows
+    F = min(256, (1472 - 56) // (ch * (2 if fmt == "i16" else 4)))
+    seq_win = {((k + 1) * W - 1) // F + 1: k for k in range(d["samples"] // W)}
+    win = collections.defaultdict(list)
+    for x in r:
+        win[seq_win[x["seq"]]].append(x)
+    assert all(len(v) == ch for v in win.values()), name
+    n = len(win)
+    assert n == d["samples"] // W - dropout[name], (name, len(r), d["samples"], dropout[name])
     first = None
-    for k in range(n):
-        alert = any(x["type"] == "alert" for x in r[k * ch:(k + 1) * ch])
+    for k in sorted(win):
+        alert = any(x["type"] == "alert" for x in win[k])
         t = k * W / d["sample_rate"]
         healthy = name not in onset or t + W / d["sample_rate"] <= onset[name]
         if healthy:
@@ -124,7 +146,8 @@ for name, d in man.items():
 assert hw == q["healthy_windows"], (hw, q)
 assert abs(fa - q["false_alarms"]) <= max(1, fa // 100), (fa, q)
 assert q["recall"] == 1.0 and q["faulty_streams"] == 2, q
-print(f"own_line: {hw} healthy windows, {fa} alerted; both faults within 3 windows")
+print(f"own_line: {hw} healthy windows, {fa} alerted, {sum(dropout.values())} dropout "
+      f"windows not scored; both faults within 3 windows")
 EOF
 
 # 4. Refusals. A device that claims another rate than its detector's:

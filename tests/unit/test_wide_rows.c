@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/* Rows of a model's width through the worker (issue 8, bands96-time5): a full window makes one
+ * row of the layout's width in the batch, exactly the extractor's row; the score stage scores
+ * it at that width (a non-finite feature past the 18th is caught) and gives the row no
+ * basic-layout features for the outputs. */
+#include "../../dataplane/dataplane.h"
+#include "../../dataplane/scorer.h"
+#include "../../dataplane/stages.h"
+
+#include <math.h>
+#include <sys/socket.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+#include "../lgt_keys.h"
+
+#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define WIN 64
+#define FRAME 16
+
+static const char policy_text[] =
+	"version: 1\ndetection: {window: 64, batch: 64}\ndevices:\n"
+	"  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n";
+
+static const char *const key_files[] = { "k1", KEY1, NULL };
+static struct lgt_keys keys;
+static uint8_t k1[32], buf[2048];
+static struct lg_worker *w;
+static struct lg_gen *g;
+
+static enum lg_reason frame(uint64_t seq, const float *s)
+{
+	struct lg_lgf_build bd = { .device_id = 1, .key_id = 1, .type = LGF_TYPE_SAMPLES,
+				   .sample_format = LGF_FMT_F32, .channels = 1,
+				   .sample_count = FRAME, .scale = 1, .sequence = seq,
+				   .samples = s };
+	struct lg_rx_pkt pkt = { .data = buf, .family = AF_INET, .src_addr = { 10, 0, 0, 1 } };
+
+	pkt.len = (uint32_t)lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf));
+	return lg_worker_handle(w, g, &pkt);
+}
+
+static void rows_through_worker(struct lg_scorer *sc)
+{
+	size_t d = lg_features_width(LG_LAYOUT_BANDS96_TIME5, WIN);
+	static float eye[LG_FEAT_ROW_MAX * LG_FEAT_ROW_MAX], mean[LG_FEAT_ROW_MAX],
+		work[2 * 64 * LG_FEAT_ROW_MAX];
+	static struct lg_detector det;
+	float x[2 * WIN], want[2 * LG_FEAT_ROW_MAX];
+	struct lg_event e;
+
+	for (size_t i = 0; i < d; i++)
+		eye[i * d + i] = 1;
+	det.d = d;
+	det.mean = mean;
+	det.w = eye;
+	det.denom = 1;
+	det.max_batch = 64;
+	det.work = work;
+	det.threshold = 1e30f;
+	sc->kind = LG_SCORER_DETECTOR;
+	sc->threshold = 1e30f;
+	sc->in_dim = d;
+	sc->set = (struct lg_detector_set){ .n = 1, .det = &det, .fallback = 0 };
+	for (int t = 0; t < 2 * WIN; t++)
+		x[t] = (float)(sin(0.3 * t) + 0.25 * sin(2.1 * t) + 0.01 * t);
+	CHECK_EQ(lg_features_rows(sc->fx, x, 2, WIN, WIN, want), 0);
+	for (unsigned f = 0; f < 2 * WIN / FRAME; f++)
+		CHECK_EQ(frame(f + 1, x + f * FRAME), LG_OK);
+	CHECK_EQ(w->rows, 2);
+	/* two rows of d floats, back to back: the extractor's rows bit for bit */
+	CHECK(!memcmp(w->batch, want, 2 * d * sizeof(float)));
+	lg_worker_score(w, 1);   /* the first row; the second moves to the front */
+	CHECK_EQ(w->rows, 1);
+	CHECK(!memcmp(w->batch, want + d, d * sizeof(float)));
+	CHECK(lg_spsc_pop(&w->scores_ring, &e));
+	CHECK(!e.nonfinite);
+	CHECK(isnan(e.feat[0]) && isnan(e.feat[LG_FEAT_N - 1]));
+	/* the last feature (log_ms_hp) not finite: the guard reads the whole width */
+	w->batch[d - 1] = NAN;
+	lg_worker_score(w, 1);
+	CHECK(lg_spsc_pop(&w->alerts, &e));
+	CHECK(e.nonfinite && e.alert);
+	CHECK_EQ(atomic_load(&w->st.rows_nonfinite), 1);
+	CHECK_EQ(w->rows, 0);
+
+	/* sensor dropouts: a model with dropout_run 16 does not score a window holding 16 equal
+	 * samples (counted per device); 15 equal samples are scored; without dropout_run every
+	 * window is scored, as before */
+	{
+		struct lg_dev_state *s1 = g->state[0];
+		uint64_t seq = 100, win0 = atomic_load(&s1->windows);
+
+		det.dropout_run = 16;
+		for (int t = 10; t < 25; t++) /* x[9 .. 24]: 16 equal */
+			x[t] = x[9];
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 0);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		CHECK_EQ(atomic_load(&s1->windows), win0 + 1);
+		x[24] = x[9] + 1.0f; /* 15 equal */
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 1);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		x[24] = x[9];
+		det.dropout_run = 0;
+		for (unsigned f = 0; f < WIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 2);
+		CHECK_EQ(atomic_load(&s1->windows_dropout), 1);
+		lg_worker_score(w, 2);
+		CHECK_EQ(lg_window_dropout(x, WIN, 16), 1);
+		CHECK_EQ(lg_window_dropout(x, WIN, 17), 0);
+		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
+			;
+	}
+	sc->set = (struct lg_detector_set){ .fallback = -1 };
+}
+
+static const char usage[] =
+	"Usage: test_wide_rows [options]\n"
+	"\n"
+	"Rows of the bands96-time5 layout's width through the worker: the batch holds the\n"
+	"extractor's rows exactly, the score stage reads and moves them at that width.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_wide_rows: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
+{
+	static struct lg_dp dp;
+	static struct lg_modelset ms;
+	static struct lg_scorer sc;
+	struct lg_policy p;
+	char err[256];
+
+	lgt_cli(argc, argv, usage, 0, 0);
+	lgt_keys_make(&keys, key_files);
+	for (int i = 0; i < 32; i++)
+		k1[i] = (uint8_t)i;
+	if (lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	w = &dp.workers[0];
+	dp.nworkers = 1;
+	dp.max_batch = 64;
+	w->dp = &dp;
+	CHECK_EQ(lg_features_new_layout(&sc.fx, LG_LAYOUT_BANDS96_TIME5, NULL, LG_SPECTRUM_FFTW, 1),
+		 0);
+	CHECK_EQ(lg_features_prepare(sc.fx, WIN), 0);
+	ms.sc[0] = &sc;
+	w->ms = &ms;
+	CHECK_EQ(lg_worker_buffers(w, 64, 16, 16), 0);
+	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
+	rows_through_worker(&sc);
+	lg_gen_free(g, NULL);
+	lg_features_free(sc.fx);
+	lg_worker_buffers_free(w);
+	lgt_keys_remove(&keys, key_files);
+	return lgt_done("test_wide_rows");
+}
