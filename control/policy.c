@@ -318,9 +318,10 @@ static void not_owner(struct pctx *c, const yaml_node_t *n, const char *what, co
 	if (!getpwuid_r(owner, &pw, buf, sizeof(buf), &res) && res)
 		snprintf(name, sizeof(name), "%s", res->pw_name);
 	perr(c, n, "%s %s is owned by uid %u (%s), not by root or by the user checking it (uid "
-	     "%u): check the policy as the user linegate and linegated run as (runuser -u %s "
-	     "-- linegatectl validate FILE), or make the file that user's (chown USER %s)", what,
-	     how, (unsigned)owner, res ? name : "no such user", (unsigned)geteuid(), name, how);
+	     "%u): run %s as the user linegate and linegated run as (runuser -u USER -- %s ..., "
+	     "USER most likely %s), and the file must be that user's (chown USER %s)", what,
+	     how, (unsigned)owner, res ? name : "no such user", (unsigned)geteuid(),
+	     program_invocation_short_name, program_invocation_short_name, name, how);
 }
 
 static int open_secret(struct pctx *c, const yaml_node_t *n, const char *path, const char *what)

@@ -247,9 +247,6 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 		snprintf(why, sizeof(why), "the broker refused the connection: %s",
 			 m->cfg.protocol == 5 ? mosquitto_reason_string(r)
 					      : mosquitto_connack_string(r));
-		/* 3.1.1's texts end with a full stop; ours goes on after a colon */
-		if (why[0] && why[strlen(why) - 1] == '.')
-			why[strlen(why) - 1] = '\0';
 		m->refused_rc = -1;
 	} else {
 		e = rc == MOSQ_ERR_TLS ? LG_MQTT_ERR_TLS : LG_MQTT_ERR_NETWORK;
@@ -271,6 +268,12 @@ static void conn_failed(struct lg_mqtt *m, int rc)
 			snprintf(why, sizeof(why), "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) :
 				 mosquitto_strerror(rc));
 	}
+	/* libmosquitto's sentences (and 3.1.1's refusals) end in a full stop: ours goes on
+	 * after a colon */
+	size_t wl = strlen(why);
+
+	if (wl && why[wl - 1] == '.')
+		why[wl - 1] = '\0';
 	atomic_fetch_add(&m->conn_errors[e], 1);
 	set_last_error(m, e, why);
 	if (m->last_said != e)

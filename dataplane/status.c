@@ -159,13 +159,15 @@ static void chart(FILE *f, json_object *recent, unsigned points, unsigned step_s
 	fputs("</svg>", f);
 }
 
-/* One metadata value: <span class="meta-item" data-key="KEY">KEY <b>VALUE</b></span>. */
+/* One metadata value: <span class="meta-item" data-key="KEY">KEY VALUE</span>, a free tag
+ * as tags.KEY in both places (re-check trial 12: a bare tag key looked like a field). */
 static void meta_item(FILE *f, const char *prefix, const char *key, json_object *v)
 {
 	fputs("<span class=\"meta-item\" data-key=\"", f);
 	esc(f, prefix);
 	esc(f, key);
 	fputs("\"><span class=\"k\">", f);
+	esc(f, prefix);
 	esc(f, key);
 	fputs("</span> <span class=\"v\">", f);
 	esc(f, v ? json_object_get_string(v) : "");

@@ -188,6 +188,9 @@ for e in find(lambda e: e["tag"] == "tr" and "device" in cls(e)):
         page_meta[int(e["attrs"]["data-id"])] = {
             i["attrs"]["data-key"]: find(lambda v: "v" in cls(v), i)[0]["text"] for i in items}
 check("status page: devices' metadata, as text", page_meta, want_meta)
+# the label a reader sees is the key, a free tag as tags.KEY (re-check trial 12)
+check("status page: metadata labels", sorted({(i["attrs"]["data-key"], find(lambda k: "k" in cls(k), i)[0]["text"])
+      for i in find(lambda i: "meta-item" in cls(i))} - {(k, k) for k in {i["attrs"]["data-key"] for i in find(lambda i: "meta-item" in cls(i))}}), [])
 check("UADP publisher shown as text", [e["text"] for e in find(lambda e: "publisher" in cls(e) and e["text"].startswith("<"))], [pub])
 check("healthy and ready", (find(lambda e: e["attrs"].get("id") == "health")[0]["text"],
       find(lambda e: e["attrs"].get("id") == "ready")[0]["text"]), ("healthy", "ready"))

@@ -430,10 +430,10 @@ int main(int argc, char **argv)
 
 			CHECK(lg_policy_parse("version: 1\n" DEV, strlen("version: 1\n" DEV),
 					      keys.policy, &p2, e2, sizeof(e2)) < 0);
-			snprintf(want, sizeof(want), "runuser -u %s -- linegatectl validate FILE",
-				 pw ? pw->pw_name : "NAME");
+			snprintf(want, sizeof(want), "(runuser -u USER -- %s ..., USER most likely %s)",
+				 program_invocation_short_name, pw ? pw->pw_name : "NAME");
 			CHECK_STR_CONTAINS(e2, want);
-			CHECK_STR_CONTAINS(e2, "or make the file that user's (chown USER ");
+			CHECK_STR_CONTAINS(e2, "the file must be that user's (chown USER ");
 			CHECK(!strstr(e2, "chown root"));
 		}
 		CHECK(!chown(path, 0, 0));
