@@ -644,21 +644,27 @@ static int pcap_write(struct sender *s, int qi, unsigned i)
 	return 0;
 }
 
+/* --pcap: both queues' frames into the file in the order they were queued (their times). */
+static int pcap_flush(struct sender *s)
+{
+	unsigned i = 0, j = 0;
+
+	while (i < s->q[0].n || j < s->q[1].n) {
+		bool first = j == s->q[1].n || (i < s->q[0].n && s->q[0].ts[i] <= s->q[1].ts[j]);
+		int ret = first ? pcap_write(s, 0, i++) : pcap_write(s, 1, j++);
+
+		if (ret)
+			return ret;
+	}
+	s->q[0].n = s->q[1].n = 0;
+	return 0;
+}
+
 static int queue_send(struct sender *s, int qi)
 {
 	struct queue *q = &s->q[qi];
 	unsigned off = 0;
 
-	if (s->dump) {
-		for (unsigned i = 0; i < q->n; i++) {
-			int ret = pcap_write(s, qi, i);
-
-			if (ret)
-				return ret;
-		}
-		q->n = 0;
-		return 0;
-	}
 	while (off < q->n) {
 		int r = sendmmsg(q->fd, q->mm + off, q->n - off, 0);
 
@@ -696,7 +702,7 @@ static int flush(struct sender *s)
 			sleep_until(due);
 	}
 	for (int i = 0; i < 2; i++) {
-		ret = queue_send(s, i);
+		ret = s->dump ? pcap_flush(s) : queue_send(s, i);
 		if (ret)
 			return ret;
 	}
@@ -990,7 +996,8 @@ static void utc_string(uint64_t ns, char *buf, size_t len)
 
 	gmtime_r(&t, &tm);
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRIu64 "Z", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (uint64_t)(ns % 1000000000ull));
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (uint64_t)(ns % 1000000000ull));
 }
 
 /*
@@ -1100,7 +1107,8 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 
 		fprintf(f, "%s{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
 			   "\"onset_frame\":%" PRIu64 ",\"onset_wall_ns\":%" PRIu64
-			   ",\"onset_host_ns\":%" PRIu64, i ? "," : "", o->faults[i].id, d->pd->name,
+			   ",\"onset_host_ns\":%" PRIu64, i ? "," : "", o->faults[i].id,
+			d->pd->name,
 			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
 			o->faults[i].frame + 1, d->onset_wall_ns, d->onset_host_ns);
 		if (m && m[i].found) {
@@ -1147,8 +1155,9 @@ static int write_ground_truth(const char *path, const struct opts *o, const stru
 		if (d->onset_host_ns) {
 			utc_string(d->onset_wall_ns, when, sizeof(when));
 			fprintf(f, ",\"sent\":true,\"onset_time\":\"%s\",\"onset_wall_ns\":%" PRIu64
-				   ",\"onset_host_ns\":%" PRIu64 ",\"clock_offset_ns\":%" PRId64 "}\n",
-				when, d->onset_wall_ns, d->onset_host_ns, clock_offset_ns);
+				   ",\"onset_host_ns\":%" PRIu64 ",\"clock_offset_ns\":%" PRId64
+				   "}\n", when, d->onset_wall_ns, d->onset_host_ns,
+				clock_offset_ns);
 		} else {
 			fputs(",\"sent\":false}\n", f);
 		}
@@ -1274,7 +1283,7 @@ int main(int argc, char **argv)
 			if (r) {
 				fprintf(stderr, "linegate-loadgen: bad --fault '%s': %s\n", optarg,
 					r == -E2BIG ? "more than 64 faults" :
-					r == -EEXIST ? "that device has a fault already (one each)" :
+					r == -EEXIST ? "that device has a fault already" :
 					"want ID[:FRAME[:KIND[:SEVERITY]]], KIND bearing|imbalance|"
 					"looseness, SEVERITY 0..1");
 				return 2;
@@ -1298,9 +1307,9 @@ int main(int argc, char **argv)
 		}
 		case 19:
 			if (parse_attack_rate(optarg, &o)) {
-				fprintf(stderr, "linegate-loadgen: bad --attack-rate '%s': want KIND=FPS, "
-					"KIND unknown|bad-tag|replay|malformed|spoof, FPS 0..1e9\n",
-					optarg);
+				fprintf(stderr, "linegate-loadgen: bad --attack-rate '%s': want "
+					"KIND=FPS, KIND unknown|bad-tag|replay|malformed|spoof, "
+					"FPS 0..1e9\n", optarg);
 				return 2;
 			}
 			break;
@@ -1368,12 +1377,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.pcap && (o.threads != 1 || o.precompute || o.hold)) {
-		fprintf(stderr, "linegate-loadgen: --pcap writes from one thread and builds each frame "
-				"at its scheduled time: not with --threads, --precompute or --hold\n");
+		fprintf(stderr, "linegate-loadgen: --pcap writes from one thread and builds each "
+				"frame at its scheduled time: not with --threads, --precompute or "
+				"--hold\n");
 		return 2;
 	}
 	if (o.attack_rate[C_SPOOF] > 0 && !o.spoof_from) {
-		fprintf(stderr, "linegate-loadgen: --attack-rate spoof=... needs --spoof-from ADDR\n");
+		fprintf(stderr, "linegate-loadgen: --attack-rate spoof=... needs --spoof-from "
+				"ADDR\n");
 		return 2;
 	}
 	if (lg_policy_load(o.policy, &p, err, sizeof(err))) {
@@ -1464,8 +1475,9 @@ int main(int argc, char **argv)
 		}
 		for (unsigned i = 0; i < o.devices; i++) {
 			if (p.devices[i].family != dst.ss_family) {
-				fprintf(stderr, "linegate-loadgen: --pcap: device %u's source and the "
-					"target are of different address families\n", p.devices[i].id);
+				fprintf(stderr, "linegate-loadgen: --pcap: device %u's source and "
+					"the target are of different address families\n",
+					p.devices[i].id);
 				goto out_mem;
 			}
 		}
@@ -1488,15 +1500,17 @@ int main(int argc, char **argv)
 		for (int c = 1; c < C_N; c++)
 			sum_r += o.attack_rate[c];
 		if (sum_r > 0 && !(o.rate > sum_r)) {
-			fprintf(stderr, "linegate-loadgen: --attack-rate: the attack rates add up to "
-				"%.0f frames/s, --rate %.0f leaves the enrolled devices nothing: "
-				"raise --rate above the attack rates\n", sum_r, o.rate);
+			fprintf(stderr, "linegate-loadgen: --attack-rate: the attack rates add up "
+				"to %.0f frames/s, --rate %.0f leaves the enrolled devices "
+				"nothing: raise --rate above the attack rates\n", sum_r, o.rate);
 			goto out_mem;
 		}
-		for (int c = 1; c < C_N; c++)
+		for (int c = 1; c < C_N; c++) {
+			double n = o.attack_rate[c] * (double)total_good / (o.rate - sum_r);
+
 			if (o.attack_rate[c] > 0)
-				o.attacks[c] += (uint64_t)llround(o.attack_rate[c] * (double)total_good /
-								  (o.rate - sum_r));
+				o.attacks[c] += (uint64_t)llround(n);
+		}
 	}
 	for (int c = 1; c < C_N; c++)
 		attack_total += o.attacks[c];
@@ -1641,6 +1655,7 @@ int main(int argc, char **argv)
 	{
 		double secs = (t_end - t0) / 1e9;
 		FILE *f = o.summary ? fopen(o.summary, "w") : NULL;
+		int gt_err;
 
 		if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
@@ -1653,8 +1668,10 @@ int main(int argc, char **argv)
 			pcap_dump_close(dump);
 			dump = NULL;
 		}
-		if (o.ground_truth && write_ground_truth(o.ground_truth, &o, devs, fault_idx)) {
-			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.ground_truth, strerror(errno));
+		gt_err = o.ground_truth ? write_ground_truth(o.ground_truth, &o, devs, fault_idx) : 0;
+		if (gt_err) {
+			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.ground_truth,
+				strerror(-gt_err));
 			if (f)
 				fclose(f);
 			goto out_mem;

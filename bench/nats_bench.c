@@ -110,8 +110,8 @@ static int baseline(jsCtx *js, const char *rec, size_t n, unsigned rate, unsigne
 		pause_us(1000);
 	end = now_ns();
 	if (atomic_load(&base_acks) < n) {
-		fprintf(stderr, "nats_bench: baseline run %u: %zu of %zu records acknowledged\n", run,
-			(size_t)atomic_load(&base_acks), n);
+		fprintf(stderr, "nats_bench: baseline run %u: %zu of %zu records acknowledged\n",
+			run, (size_t)atomic_load(&base_acks), n);
 		rc = 1;
 	}
 	*rps = n / ((end - t0) / 1e9);

@@ -107,8 +107,10 @@ PY
 # 2. --pcap, replayed
 "$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || { echo "PASS (no pcap backend: part 2 left out)"; exit 0; }
 FRAMES=40
-"$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -d 5 -n $FRAMES -r 2000 --unknown 4 \
-	--malformed 5 --spoof 3 --spoof-from 10.77.0.99 --attack-rate bad-tag=100 \
+# At 20 000 frames/s a batch holds 10 frames (0.5 ms), spoofed ones in a queue of their own:
+# the file must still hold them in the order of their times.
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -d 5 -n $FRAMES -r 20000 --unknown 4 \
+	--malformed 5 --spoof 3 --spoof-from 10.77.0.99 --attack-rate bad-tag=1000 \
 	-f 102:20:looseness:0.5 --ground-truth "$T/gt2.jsonl" --pcap "$T/gen.pcap" \
 	-j "$T/sent2.json" -q || lg_fail "loadgen --pcap"
 rm -rf "$STATE_DIRECTORY"
@@ -127,8 +129,8 @@ def check(name, got, want):
     global ok
     print(f"{name}: got {got}, want {want}")
     ok &= got == want
-# 5 x 40 frames at 2000 - 100 = 1900/s: 200 / 1900 s, so 100/s of bad tags is 11 frames
-check("bad_tag from --attack-rate", sent["bad_tag"], round(100 * 200 / 1900))
+# 5 x 40 frames at 20000 - 1000 = 19000/s: 200 / 19000 s, so 1000/s of bad tags is 11 frames
+check("bad_tag from --attack-rate", sent["bad_tag"], round(1000 * 200 / 19000))
 n_attacks = 4 + 5 + 3 + sent["bad_tag"]
 check("sent", sent["sent"], 5 * frames + n_attacks)
 check("received = sent", st["received"], sent["sent"])
@@ -152,7 +154,7 @@ while off < len(raw):
     off += 16 + cap
 check("records", len(recs), sent["sent"])
 t0 = recs[0][0]
-bad = [k for k, (t, _) in enumerate(recs) if t - t0 != int(k * 1e9 / 2000)]
+bad = [k for k, (t, _) in enumerate(recs) if t - t0 != int(k * 1e9 / 20000)]
 check("records stamped off k / rate from the first", bad, [])
 onset = [t for t, p in recs if p[12:14] == b"\x08\x00" and p[42:44] == b"LG" and
          struct.unpack_from("<I", p, 46)[0] == 102 and struct.unpack_from("<Q", p, 66)[0] == 20 + 1]
