@@ -11,7 +11,8 @@
 #include <linegate/signal.h>
 #include <linegate/uadp.h>
 
-#include <json-c/json.h>
+#include "loadgen_parse.h"
+
 #include <pcap/pcap.h>
 
 #include <arpa/inet.h>
@@ -380,44 +381,17 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 
 static int parse_fault(const char *s, struct opts *o)
 {
-	char buf[128], *save = NULL, *tok, *end;
-	struct fault f = { .frame = UINT64_MAX, .kind = LG_FAULT_BEARING, .severity = 1.0 };
-	int field = 0;
+	struct lg_loadgen_fault f = { .frame = UINT64_MAX, .kind = LG_FAULT_BEARING,
+				      .severity = 1.0 };
 
 	if (o->nfaults == MAX_FAULTS)
 		return -E2BIG;
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ":", &save); tok; tok = strtok_r(NULL, ":", &save), field++) {
-		errno = 0;
-		switch (field) {
-		case 0:
-			f.id = (uint32_t)strtoul(tok, &end, 0);
-			break;
-		case 1:
-			f.frame = strtoull(tok, &end, 0);
-			break;
-		case 2:
-			if (lg_fault_parse(tok, &f.kind))
-				return -EINVAL;
-			end = tok + strlen(tok);
-			break;
-		case 3:
-			f.severity = strtod(tok, &end);
-			if (!(f.severity >= 0 && f.severity <= 1))
-				return -EINVAL;
-			break;
-		default:
-			return -EINVAL;
-		}
-		if (errno || *end)
-			return -EINVAL;
-	}
-	if (!f.id)
+	if (lg_loadgen_parse_fault(s, &f))
 		return -EINVAL;
 	for (unsigned i = 0; i < o->nfaults; i++)
 		if (o->faults[i].id == f.id)
 			return -EEXIST;
-	o->faults[o->nfaults++] = f;
+	o->faults[o->nfaults++] = (struct fault){ f.id, f.frame, f.kind, f.severity };
 	return 0;
 }
 
@@ -426,23 +400,13 @@ static int parse_attack_rate(const char *s, struct opts *o)
 {
 	static const char *const kinds[C_N] = { NULL, "unknown", "bad-tag", "replay", "malformed",
 						 "spoof" };
-	const char *eq = strchr(s, '=');
-	char *end;
 	double fps;
+	int c;
 
-	if (!eq)
+	if (lg_loadgen_parse_attack_rate(s, kinds, C_N, &c, &fps))
 		return -EINVAL;
-	errno = 0;
-	fps = strtod(eq + 1, &end);
-	if (errno || *end || end == eq + 1 || !(fps >= 0 && fps <= 1e9))
-		return -EINVAL;
-	for (int c = 1; c < C_N; c++) {
-		if (strlen(kinds[c]) == (size_t)(eq - s) && !strncmp(s, kinds[c], eq - s)) {
-			o->attack_rate[c] = fps;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	o->attack_rate[c] = fps;
+	return 0;
 }
 
 /* Frames waiting for one sendmmsg() on one socket. */
@@ -962,33 +926,6 @@ struct mtti {
 	char incident[96];
 };
 
-/* "2026-12-05T00:03:15.475Z" (UTC, any number of fraction digits) -> ns since the epoch */
-static int parse_utc_ns(const char *s, uint64_t *ns)
-{
-	struct tm tm = { 0 };
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	uint64_t frac = 0, scale = 1000000000ull;
-	time_t t;
-
-	if (!p)
-		return -EINVAL;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++) {
-			if (scale > 1) {
-				scale /= 10;
-				frac += (uint64_t)(*p - '0') * scale;
-			}
-		}
-	}
-	if (strcmp(p, "Z"))
-		return -EINVAL;
-	t = timegm(&tm);
-	if (t < 0)
-		return -EINVAL;
-	*ns = (uint64_t)t * 1000000000ull + frac;
-	return 0;
-}
-
 static void utc_string(uint64_t ns, char *buf, size_t len)
 {
 	time_t t = (time_t)(ns / 1000000000ull);
@@ -1012,49 +949,36 @@ static unsigned match_incidents(const struct opts *o, const struct dev *devs,
 	FILE *f = fopen(o->alerts, "r");
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t n;
 	unsigned found = 0;
 
 	*false_opens = 0;
 	memset(m, 0, sizeof(*m) * o->nfaults);
 	if (!f)
 		return 0;
-	while (getline(&line, &cap, f) > 0) {
-		struct json_object *j = json_tokener_parse(line), *v;
-		uint64_t opened;
-		int64_t dev;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		uint64_t opened, dev;
+		char inc[sizeof(m->incident)];
 		bool ours = false;
 
-		if (!j)
-			continue; /* a line still being written */
-		if (!json_object_object_get_ex(j, "type", &v) ||
-		    strcmp(json_object_get_string(v), "incident") ||
-		    !json_object_object_get_ex(j, "event", &v) ||
-		    strcmp(json_object_get_string(v), "open") ||
-		    !json_object_object_get_ex(j, "device", &v) ||
-		    (dev = json_object_get_int64(v), !json_object_object_get_ex(j, "opened", &v)) ||
-		    parse_utc_ns(json_object_get_string(v), &opened)) {
-			json_object_put(j);
-			continue;
-		}
+		if (lg_loadgen_incident_open(line, (size_t)n, &dev, &opened, inc, sizeof(inc)) != 1)
+			continue; /* another kind of line, or one still being written */
 		for (unsigned i = 0; i < o->nfaults; i++) {
 			const struct dev *d = &devs[fault_idx[i]];
 
-			if (o->faults[i].id != (uint64_t)dev || !d->onset_host_ns ||
+			if (o->faults[i].id != dev || !d->onset_host_ns ||
 			    opened + 1000000 < d->onset_host_ns)
 				continue;
 			ours = true;
 			if (!m[i].found) {
 				m[i].found = true;
 				m[i].opened_ns = opened;
-				if (json_object_object_get_ex(j, "incident", &v))
-					snprintf(m[i].incident, sizeof(m[i].incident), "%s",
-						 json_object_get_string(v));
+				memcpy(m[i].incident, inc, sizeof(inc));
 				found++;
 			}
 		}
 		if (!ours)
 			++*false_opens;
-		json_object_put(j);
 	}
 	free(line);
 	fclose(f);
