@@ -433,8 +433,8 @@ int main(int argc, char **argv)
 			errno = 0;
 			xf_prog_id = strtol(optarg, &end, 10);
 			if (errno || *end || xf_prog_id <= 0 || xf_prog_id > UINT32_MAX) {
-				fprintf(stderr, "admit_bench: --xdp-filter-prog takes a program id, "
-					"not '%s'\n", optarg);
+				fprintf(stderr, "admit_bench: --xdp-filter-prog takes a program "
+					"id, not '%s'\n", optarg);
 				return 2;
 			}
 			break;
