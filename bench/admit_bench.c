@@ -64,6 +64,11 @@ static const char usage[] =
 	"      --json                 one JSON line per case instead of the table\n"
 	"      --xdp-filter-dir DIR   where xdpfilt_dny_ip.o and xdpfilt_dny_all.o are\n"
 	"                             (default " XDPFILT_DIR ")\n"
+	"      --xdp-filter-prog ID   time the loaded program ID for the xdpfilter_ip cases\n"
+	"                             instead of loading xdpfilt_dny_ip.o: xdp-filter as its\n"
+	"                             own CLI configured it (bench/run: 'xdp-filter load\n"
+	"                             --features ipv4 --policy deny' and 'xdp-filter ip\n"
+	"                             ADDR --mode src' for the allowed frame's 10.0.0.1)\n"
 	"  -h, --help                 this text\n"
 	"\n"
 	"Output on stdout: a table (case, ns/frame, ratio to the XDP_PASS baseline, ratio to\n"
@@ -403,10 +408,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 1 },
 		{ "xdp-filter-dir", required_argument, NULL, 2 },
+		{ "xdp-filter-prog", required_argument, NULL, 3 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int repeat = 1000000, rounds = 11, json = 0;
+	long xf_prog_id = 0; /* --xdp-filter-prog */
 	struct lg_admit *a = NULL;
 	int err, i, j, r, action = 0, ret = 1, ncpus, opt;
 	char path[512];
@@ -420,6 +427,18 @@ int main(int argc, char **argv)
 		case 2:
 			xf_dir = optarg;
 			break;
+		case 3: {
+			char *end;
+
+			errno = 0;
+			xf_prog_id = strtol(optarg, &end, 10);
+			if (errno || *end || xf_prog_id <= 0 || xf_prog_id > UINT32_MAX) {
+				fprintf(stderr, "admit_bench: --xdp-filter-prog takes a program "
+					"id, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -490,7 +509,16 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/xdpfilt_dny_ip.o", xf_dir);
-	fds[P_XF_IP] = xdpfilt_load(path, &xf_obj[P_XF_IP], ncpus, LG_ADMIT_MAX_DEVICES);
+	if (xf_prog_id) {
+		fds[P_XF_IP] = bpf_prog_get_fd_by_id((__u32)xf_prog_id);
+		if (fds[P_XF_IP] < 0) {
+			fprintf(stderr, "admit_bench: --xdp-filter-prog %ld: %s\n", xf_prog_id,
+				strerror(errno));
+			goto out;
+		}
+	} else {
+		fds[P_XF_IP] = xdpfilt_load(path, &xf_obj[P_XF_IP], ncpus, LG_ADMIT_MAX_DEVICES);
+	}
 	snprintf(path, sizeof(path), "%s/xdpfilt_dny_all.o", xf_dir);
 	fds[P_XF_ALL] = xdpfilt_load(path, &xf_obj[P_XF_ALL], ncpus, LG_ADMIT_MAX_DEVICES);
 	for (i = P_XF_IP; i <= P_XF_ALL; i++)
@@ -573,6 +601,8 @@ int main(int argc, char **argv)
 	}
 	printf("{\"bench\":\"admit\",\"summary\":true,\"repeat\":%d,\"rounds\":%d,\"devices\":%d",
 	       repeat, rounds, LG_ADMIT_MAX_DEVICES);
+	if (xf_prog_id)
+		printf(",\"xdpfilter_ip_prog_id\":%ld", xf_prog_id);
 	for (i = 0; i < nc; i++)
 		if (fds[c[i].prog] >= 0)
 			printf(",\"%s_ns\":%.2f,\"%s_ratio\":%.3f", c[i].name, c[i].med_ns,
@@ -588,6 +618,8 @@ out:
 	for (i = P_PASS; i <= P_CLOCK; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	if (xf_prog_id && fds[P_XF_IP] >= 0)
+		close(fds[P_XF_IP]); /* not an object of ours: the fd of the loaded program */
 	for (i = 0; i < P_MAX; i++)
 		bpf_object__close(xf_obj[i]);
 	lg_admit_close(a);

@@ -11,6 +11,10 @@
 #include <linegate/signal.h>
 #include <linegate/uadp.h>
 
+#include "loadgen_parse.h"
+
+#include <pcap/pcap.h>
+
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
@@ -31,11 +35,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* --fault may be given this many times (one fault per device) */
+#define MAX_FAULTS 64
+
 static const char usage[] =
 	"Usage: linegate-loadgen --policy FILE --target ADDR[:PORT] [options]\n"
 	"\n"
-	"Simulates enrolled line devices (vibration sensors) sending LGF frames, injects a\n"
-	"labelled fault into one of them, and mixes in attack traffic. Device ids and keys\n"
+	"Simulates enrolled line devices (vibration sensors) sending LGF frames, injects\n"
+	"labelled faults into some of them, and mixes in attack traffic. Device ids and keys\n"
 	"come from the policy file, so the frames are exactly what enrolled devices send.\n"
 	"\n"
 	"Options:\n"
@@ -65,13 +72,32 @@ static const char usage[] =
 	"  -f, --fault ID[:FRAME[:KIND[:SEVERITY]]]\n"
 	"                           device ID develops a fault at frame FRAME (default: half\n"
 	"                           way), KIND bearing|imbalance|looseness (default bearing),\n"
-	"                           SEVERITY 0..1 (default 1)\n"
+	"                           SEVERITY 0..1 (default 1). Repeat it for several faults\n"
+	"                           in one run (at most 64, one per device)\n"
+	"      --ground-truth FILE  write every injected fault as a JSON line: device, name,\n"
+	"                           kind, severity, onset frame and onset time (the devices'\n"
+	"                           clock and this machine's), once the run has sent it\n"
+	"      --alerts FILE        linegate's JSON lines (its --output): after the run, read\n"
+	"                           them back (waiting up to --alerts-wait) and report per fault\n"
+	"                           the time to insight, MTTI: onset -> incident open\n"
+	"      --alerts-wait S      seconds to wait for every fault's incident (default 5)\n"
 	"      --unknown N          N frames from device ids that are not enrolled\n"
 	"      --bad-tag N          N frames from enrolled devices with a wrong tag\n"
 	"      --replay N           N exact copies of frames already sent\n"
 	"      --malformed N        N frames that are not valid LGF (bad magic, lengths)\n"
 	"      --spoof N            N validly tagged frames of enrolled ids from another address\n"
 	"      --spoof-from ADDR    the address the spoofed frames come from\n"
+	"      --attack-rate KIND=FPS\n"
+	"                           KIND (unknown, bad-tag, replay, malformed, spoof) at FPS\n"
+	"                           frames/s for the whole run, added to its count: --rate is\n"
+	"                           then the total, the enrolled devices send at --rate minus\n"
+	"                           the attack rates (which must leave them a rate above 0).\n"
+	"                           Repeat for several kinds\n"
+	"      --pcap FILE          write the frames to FILE (pcap, nanosecond stamps, Ethernet,\n"
+	"                           each from its device's bound source address, port and MAC)\n"
+	"                           instead of sending them, stamped at the times the pacing\n"
+	"                           gives them, for linegate --backend pcap:file=FILE (pace=1\n"
+	"                           replays them at --rate). One thread; not with --precompute\n"
 	"  -u, --uadp               devices with a 'uadp' identity in the policy publish OPC UA\n"
 	"                           PubSub UADP messages to the policy's uadp_port (signed with\n"
 	"                           their first key unless the policy says signed: false;\n"
@@ -111,6 +137,10 @@ struct dev {
 	 * our choice, then a UInt32 sequence number that linegate's 'replay: nonce' checks. */
 	uint8_t nonce[8];
 	struct lg_uadp_keys *ukeys; /* a device with security: sign_and_encrypt */
+	/* --fault: its index in opts.faults (-1: healthy); when its first faulty frame left,
+	 * on the devices' clock and on this machine's */
+	int fault;
+	uint64_t onset_wall_ns, onset_host_ns;
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -134,14 +164,25 @@ static uint64_t now_ns(void)
 /* --clock-offset: the devices' clocks, this far from this machine's */
 static int64_t clock_offset_ns;
 
-/* The devices' wall clock: the time their frames carry, and the fault onset's. */
-static uint64_t wall_ns(void)
+/* --pcap: the time the pacing gives the frame being built (this machine's clock), which
+ * stands in for the clock there; 0 when sending live. Per sender thread. */
+static _Thread_local uint64_t virt_host_ns;
+
+/* This machine's wall clock (or the frame's scheduled time with --pcap). */
+static uint64_t host_ns(void)
 {
 	struct timespec ts;
 
+	if (virt_host_ns)
+		return virt_host_ns;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)((int64_t)((uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec) +
-			  clock_offset_ns);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* The devices' wall clock: the time their frames carry, and the fault onset's. */
+static uint64_t wall_ns(void)
+{
+	return (uint64_t)((int64_t)host_ns() + clock_offset_ns);
 }
 
 static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -211,10 +252,15 @@ struct opts {
 	unsigned devices, samples;
 	uint64_t frames, attacks[C_N];
 	double rate, sample_rate;
-	uint32_t fault_id;
-	uint64_t fault_frame;
-	enum lg_fault fault_kind;
-	double fault_severity;
+	struct fault {
+		uint32_t id;
+		uint64_t frame; /* UINT64_MAX: half way */
+		enum lg_fault kind;
+		double severity;
+	} faults[MAX_FAULTS];
+	unsigned nfaults;
+	const char *ground_truth, *alerts, *pcap;
+	double alerts_wait, attack_rate[C_N];
 	uint64_t seed, first_seq;
 	int key_id; /* -1: each device's first key */
 	unsigned threads, batch;
@@ -335,30 +381,32 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 
 static int parse_fault(const char *s, struct opts *o)
 {
-	char buf[128], *save = NULL, *tok;
-	int field = 0;
+	struct lg_loadgen_fault f = { .frame = UINT64_MAX, .kind = LG_FAULT_BEARING,
+				      .severity = 1.0 };
 
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (tok = strtok_r(buf, ":", &save); tok; tok = strtok_r(NULL, ":", &save), field++) {
-		switch (field) {
-		case 0:
-			o->fault_id = (uint32_t)strtoul(tok, NULL, 0);
-			break;
-		case 1:
-			o->fault_frame = strtoull(tok, NULL, 0);
-			break;
-		case 2:
-			if (lg_fault_parse(tok, &o->fault_kind))
-				return -EINVAL;
-			break;
-		case 3:
-			o->fault_severity = atof(tok);
-			break;
-		default:
-			return -EINVAL;
-		}
-	}
-	return o->fault_id ? 0 : -EINVAL;
+	if (o->nfaults == MAX_FAULTS)
+		return -E2BIG;
+	if (lg_loadgen_parse_fault(s, &f))
+		return -EINVAL;
+	for (unsigned i = 0; i < o->nfaults; i++)
+		if (o->faults[i].id == f.id)
+			return -EEXIST;
+	o->faults[o->nfaults++] = (struct fault){ f.id, f.frame, f.kind, f.severity };
+	return 0;
+}
+
+/* --attack-rate KIND=FPS */
+static int parse_attack_rate(const char *s, struct opts *o)
+{
+	static const char *const kinds[C_N] = { NULL, "unknown", "bad-tag", "replay", "malformed",
+						 "spoof" };
+	double fps;
+	int c;
+
+	if (lg_loadgen_parse_attack_rate(s, kinds, C_N, &c, &fps))
+		return -EINVAL;
+	o->attack_rate[c] = fps;
+	return 0;
 }
 
 /* Frames waiting for one sendmmsg() on one socket. */
@@ -368,6 +416,8 @@ struct queue {
 	struct mmsghdr *mm;
 	struct iovec *iov;
 	uint8_t *slots; /* batch x LGF_MAX_LEN: frames built here, unless precomputed */
+	const struct dev **who; /* --pcap: whose source each frame carries */
+	uint64_t *ts;           /* --pcap: each frame's scheduled time (this machine's clock) */
 };
 
 /*
@@ -386,14 +436,21 @@ struct sender {
 	uint64_t good, attacks[C_N], attack_base[C_N];
 	double rate;
 	unsigned batch;
-	const struct dev *fault_dev;
 	pthread_t tid;
 	atomic_uint *ready;     /* threads done preparing */
 	const atomic_bool *go;  /* t0 is set: start */
 	const uint64_t *t0;
 	struct queue q[2]; /* 0: the devices' socket, 1: the spoofed source's */
 	uint64_t queued;   /* frames sent before the current batch */
-	bool onset_pending;
+	/* faulty devices whose first faulty frame is in the current batch */
+	struct dev *pending[MAX_FAULTS];
+	unsigned npending;
+	/* --pcap: the file instead of the sockets, the time frame 0 is due, the spoofed
+	 * frames' source, an IPv4 id counter */
+	pcap_dumper_t *dump;
+	uint64_t pcap_base_ns;
+	const struct sockaddr_storage *spoof_src;
+	uint16_t ip_id;
 	float *fbuf;
 	int16_t *ibuf;
 	struct lg_uadp_msg umsg;
@@ -404,7 +461,7 @@ struct sender {
 	/* results */
 	_Atomic uint64_t progress;
 	atomic_bool finished;
-	uint64_t sent[C_N], sent_uadp, fault_onset_ns, end_ns;
+	uint64_t sent[C_N], sent_uadp, end_ns;
 	int err;
 };
 
@@ -415,7 +472,9 @@ static int queue_init(struct queue *q, int fd, unsigned batch)
 	q->mm = calloc(batch, sizeof(*q->mm));
 	q->iov = calloc(batch, sizeof(*q->iov));
 	q->slots = malloc((size_t)batch * LGF_MAX_LEN);
-	if (!q->mm || !q->iov || !q->slots)
+	q->who = calloc(batch, sizeof(*q->who));
+	q->ts = calloc(batch, sizeof(*q->ts));
+	if (!q->mm || !q->iov || !q->slots || !q->who || !q->ts)
 		return -ENOMEM;
 	for (unsigned i = 0; i < batch; i++) {
 		q->mm[i].msg_hdr.msg_iov = &q->iov[i];
@@ -429,6 +488,8 @@ static void queue_free(struct queue *q)
 	free(q->mm);
 	free(q->iov);
 	free(q->slots);
+	free(q->who);
+	free(q->ts);
 }
 
 static uint8_t *queue_slot(struct queue *q)
@@ -436,8 +497,136 @@ static uint8_t *queue_slot(struct queue *q)
 	return q->slots + (size_t)q->n * LGF_MAX_LEN;
 }
 
-static int queue_send(struct queue *q)
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
 {
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * --pcap: frame i of queue qi as it would leave: Ethernet, IPv4 or IPv6, UDP (with its
+ * checksum), from its device's bound source (address, port or 40000, MAC or a local one),
+ * or from --spoof-from for the spoofed ones, to the target; stamped with its scheduled time.
+ */
+static int pcap_write(struct sender *s, int qi, unsigned i)
+{
+	static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t local_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	struct queue *q = &s->q[qi];
+	const struct msghdr *h = &q->mm[i].msg_hdr;
+	const struct sockaddr_storage *to = h->msg_name;
+	const struct lg_policy_device *pd = q->who[i]->pd;
+	size_t len = q->iov[i].iov_len, l3, off;
+	uint8_t pkt[14 + 40 + 8 + LGF_MAX_LEN], src[16], dst[16];
+	uint16_t sport = qi ? 40001 : pd->port ? pd->port : 40000, dport, ulen, v;
+	int family = to->ss_family, alen = family == AF_INET ? 4 : 16;
+	struct pcap_pkthdr ph;
+	uint32_t sum;
+
+	if (qi) {
+		const struct sockaddr_storage *sp = s->spoof_src;
+
+		memcpy(src, sp->ss_family == AF_INET ?
+			       (const void *)&((const struct sockaddr_in *)sp)->sin_addr :
+			       (const void *)&((const struct sockaddr_in6 *)sp)->sin6_addr, alen);
+	} else {
+		if (pd->family != family)
+			return -EAFNOSUPPORT;
+		memcpy(src, pd->addr, alen);
+	}
+	if (family == AF_INET) {
+		memcpy(dst, &((const struct sockaddr_in *)to)->sin_addr, 4);
+		dport = ((const struct sockaddr_in *)to)->sin_port;
+	} else {
+		memcpy(dst, &((const struct sockaddr_in6 *)to)->sin6_addr, 16);
+		dport = ((const struct sockaddr_in6 *)to)->sin6_port;
+	}
+	memcpy(pkt, dst_mac, 6);
+	memcpy(pkt + 6, !qi && pd->has_mac ? pd->mac : local_mac, 6);
+	pkt[12] = family == AF_INET ? 0x08 : 0x86;
+	pkt[13] = family == AF_INET ? 0x00 : 0xdd;
+	l3 = family == AF_INET ? 20 : 40;
+	off = 14 + l3;
+	ulen = (uint16_t)(8 + len);
+	if (family == AF_INET) {
+		uint8_t *ip = pkt + 14;
+
+		memset(ip, 0, 20);
+		ip[0] = 0x45;
+		v = htons((uint16_t)(20 + ulen));
+		memcpy(ip + 2, &v, 2);
+		v = htons(s->ip_id++);
+		memcpy(ip + 4, &v, 2);
+		ip[6] = 0x40; /* DF */
+		ip[8] = 64;
+		ip[9] = IPPROTO_UDP;
+		memcpy(ip + 12, src, 4);
+		memcpy(ip + 16, dst, 4);
+		v = htons(csum_fold(csum_add(0, ip, 20)));
+		memcpy(ip + 10, &v, 2);
+	} else {
+		uint8_t *ip = pkt + 14;
+
+		memset(ip, 0, 40);
+		ip[0] = 0x60;
+		v = htons(ulen);
+		memcpy(ip + 4, &v, 2);
+		ip[6] = IPPROTO_UDP;
+		ip[7] = 64;
+		memcpy(ip + 8, src, 16);
+		memcpy(ip + 24, dst, 16);
+	}
+	v = htons(sport);
+	memcpy(pkt + off, &v, 2);
+	memcpy(pkt + off + 2, &dport, 2);
+	v = htons(ulen);
+	memcpy(pkt + off + 4, &v, 2);
+	memset(pkt + off + 6, 0, 2);
+	memcpy(pkt + off + 8, q->iov[i].iov_base, len);
+	/* the pseudo-header, then the datagram */
+	sum = csum_add(0, src, alen);
+	sum = csum_add(sum, dst, alen);
+	sum += IPPROTO_UDP + ulen;
+	v = htons(csum_fold(csum_add(sum, pkt + off, ulen)));
+	if (!v)
+		v = 0xffff;
+	memcpy(pkt + off + 6, &v, 2);
+	ph.ts.tv_sec = (time_t)(q->ts[i] / 1000000000ull);
+	ph.ts.tv_usec = (suseconds_t)(q->ts[i] % 1000000000ull); /* a nanosecond dumper */
+	ph.caplen = ph.len = (bpf_u_int32)(off + ulen);
+	pcap_dump((u_char *)s->dump, &ph, pkt);
+	return 0;
+}
+
+/* --pcap: both queues' frames into the file in the order they were queued (their times). */
+static int pcap_flush(struct sender *s)
+{
+	unsigned i = 0, j = 0;
+
+	while (i < s->q[0].n || j < s->q[1].n) {
+		bool first = j == s->q[1].n || (i < s->q[0].n && s->q[0].ts[i] <= s->q[1].ts[j]);
+		int ret = first ? pcap_write(s, 0, i++) : pcap_write(s, 1, j++);
+
+		if (ret)
+			return ret;
+	}
+	s->q[0].n = s->q[1].n = 0;
+	return 0;
+}
+
+static int queue_send(struct sender *s, int qi)
+{
+	struct queue *q = &s->q[qi];
 	unsigned off = 0;
 
 	while (off < q->n) {
@@ -470,32 +659,50 @@ static int flush(struct sender *s)
 
 	if (!n)
 		return 0;
-	if (s->rate > 0) {
+	if (s->rate > 0 && !s->dump) {
 		uint64_t due = *s->t0 + (uint64_t)((s->queued + n - 1) * 1e9 / s->rate);
 
 		if (due > now_ns())
 			sleep_until(due);
 	}
 	for (int i = 0; i < 2; i++) {
-		ret = queue_send(&s->q[i]);
+		ret = s->dump ? pcap_flush(s) : queue_send(s, i);
 		if (ret)
 			return ret;
 	}
-	if (s->onset_pending) {
-		s->fault_onset_ns = wall_ns();
-		s->onset_pending = false;
+	for (unsigned i = 0; i < s->npending; i++) {
+		s->pending[i]->onset_host_ns = host_ns();
+		s->pending[i]->onset_wall_ns = wall_ns();
 	}
+	s->npending = 0;
 	s->queued += n;
 	atomic_store_explicit(&s->progress, s->queued, memory_order_relaxed);
 	return 0;
 }
 
-/* Queue len bytes at buf (in the queue's next slot, or precomputed) for to. */
-static int queue_add(struct sender *s, int qi, const uint8_t *buf, int len,
+/* --pcap: the time the pacing gives the next frame queued (this machine's clock). */
+static uint64_t sched_ns(const struct sender *s)
+{
+	uint64_t k = s->queued + s->q[0].n + s->q[1].n;
+	struct timespec ts;
+
+	if (s->rate > 0)
+		return s->pcap_base_ns + (uint64_t)(k * 1e9 / s->rate);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Queue len bytes at buf (in the queue's next slot, or precomputed) of device d for to. */
+static int queue_add(struct sender *s, int qi, const struct dev *d, const uint8_t *buf, int len,
 		     const struct sockaddr_storage *to, socklen_t tolen)
 {
 	struct queue *q = &s->q[qi];
 	struct msghdr *h = &q->mm[q->n].msg_hdr;
+
+	if (s->dump) {
+		q->who[q->n] = d;
+		q->ts[q->n] = sched_ns(s);
+	}
 
 	q->iov[q->n].iov_base = (void *)buf;
 	q->iov[q->n].iov_len = (size_t)len;
@@ -647,7 +854,7 @@ static int queue_attacks(struct sender *s, uint64_t g, struct dev *d, const uint
 			}
 			s->sent[c]++;
 			next[c] = (uint64_t)((s->sent[c] + 0.5) * s->good / s->attacks[c]);
-			ret = queue_add(s, qi, a, alen, s->dst, s->dstlen);
+			ret = queue_add(s, qi, d, a, alen, s->dst, s->dstlen);
 			if (ret)
 				return ret;
 		}
@@ -670,6 +877,8 @@ static int run_sender(struct sender *s)
 		const uint8_t *frame;
 		int len;
 
+		if (s->dump)
+			virt_host_ns = sched_ns(s);
 		if (s->pre) {
 			frame = s->pre + s->pre_off[g];
 			len = (int)s->pre_len[g];
@@ -685,12 +894,18 @@ static int run_sender(struct sender *s)
 			memcpy(queue_slot(&s->q[0]), frame, len);
 		}
 		d->last_len = len;
-		if (d == s->fault_dev && d->seq == o->fault_frame + 1)
-			s->onset_pending = true;
+		if (d->fault >= 0 && d->seq == o->faults[d->fault].frame + 1) {
+			if (s->dump) {
+				d->onset_host_ns = virt_host_ns;
+				d->onset_wall_ns = wall_ns();
+			} else {
+				s->pending[s->npending++] = d;
+			}
+		}
 		s->sent[C_GOOD]++;
 		if (uadp)
 			s->sent_uadp++;
-		ret = queue_add(s, 0, s->pre ? frame : queue_slot(&s->q[0]), len,
+		ret = queue_add(s, 0, d, s->pre ? frame : queue_slot(&s->q[0]), len,
 				uadp ? s->udst : s->dst, uadp ? s->udstlen : s->dstlen);
 		if (ret)
 			return ret;
@@ -702,6 +917,178 @@ static int run_sender(struct sender *s)
 		}
 	}
 	return flush(s);
+}
+
+/* The incident that --alerts found for a fault: MTTI = opened - onset (this machine's clock) */
+struct mtti {
+	bool found;
+	uint64_t opened_ns;
+	char incident[96];
+};
+
+static void utc_string(uint64_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(ns / 1000000000ull);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRIu64 "Z", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (uint64_t)(ns % 1000000000ull));
+}
+
+/*
+ * Read linegate's JSON lines and match each fault to the first incident its device opened
+ * at or after the fault's onset ("opened" has millisecond resolution: 1 ms of slack).
+ * Returns the faults matched; *false_opens: incidents opened by devices without a fault,
+ * or before their fault's onset.
+ */
+static unsigned match_incidents(const struct opts *o, const struct dev *devs,
+				const unsigned *fault_idx, struct mtti *m, unsigned *false_opens)
+{
+	FILE *f = fopen(o->alerts, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned found = 0;
+
+	*false_opens = 0;
+	memset(m, 0, sizeof(*m) * o->nfaults);
+	if (!f)
+		return 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		uint64_t opened, dev;
+		char inc[sizeof(m->incident)];
+		bool ours = false;
+
+		if (lg_loadgen_incident_open(line, (size_t)n, &dev, &opened, inc, sizeof(inc)) != 1)
+			continue; /* another kind of line, or one still being written */
+		for (unsigned i = 0; i < o->nfaults; i++) {
+			const struct dev *d = &devs[fault_idx[i]];
+
+			if (o->faults[i].id != dev || !d->onset_host_ns ||
+			    opened + 1000000 < d->onset_host_ns)
+				continue;
+			ours = true;
+			if (!m[i].found) {
+				m[i].found = true;
+				m[i].opened_ns = opened;
+				memcpy(m[i].incident, inc, sizeof(inc));
+				found++;
+			}
+		}
+		if (!ours)
+			++*false_opens;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* --alerts: wait up to --alerts-wait for every fault's incident, then say what was found. */
+static void wait_incidents(const struct opts *o, const struct dev *devs,
+			   const unsigned *fault_idx, struct mtti *m)
+{
+	uint64_t end = now_ns() + (uint64_t)(o->alerts_wait * 1e9);
+	unsigned false_opens = 0;
+
+	while (match_incidents(o, devs, fault_idx, m, &false_opens) < o->nfaults && !stop &&
+	       now_ns() < end) {
+		struct timespec ms100 = { 0, 100000000 };
+
+		nanosleep(&ms100, NULL);
+	}
+	for (unsigned i = 0; i < o->nfaults && !o->quiet; i++) {
+		const struct dev *d = &devs[fault_idx[i]];
+
+		if (m[i].found)
+			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
+				": incident %s open after %.1f ms (MTTI)\n", i + 1, o->faults[i].id,
+				lg_fault_name(o->faults[i].kind), o->faults[i].frame + 1,
+				m[i].incident,
+				((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6);
+		else
+			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
+				": no incident in %s within %.1f s\n", i + 1, o->faults[i].id,
+				lg_fault_name(o->faults[i].kind), o->faults[i].frame + 1, o->alerts,
+				o->alerts_wait);
+	}
+	if (!o->quiet && false_opens)
+		fprintf(stderr, "loadgen: %u incidents opened by devices without a fault, or "
+			"before it\n", false_opens);
+}
+
+/* "faults": every fault with its onset and, with --alerts, its MTTI (null: none found) */
+static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
+			 const unsigned *fault_idx, const struct mtti *m)
+{
+	double sum = 0;
+	unsigned n = 0, false_opens = 0;
+
+	fputs(",\"faults\":[", f);
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		const struct dev *d = &devs[fault_idx[i]];
+
+		fprintf(f, "%s{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
+			   "\"onset_frame\":%" PRIu64 ",\"onset_wall_ns\":%" PRIu64
+			   ",\"onset_host_ns\":%" PRIu64, i ? "," : "", o->faults[i].id,
+			d->pd->name,
+			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
+			o->faults[i].frame + 1, d->onset_wall_ns, d->onset_host_ns);
+		if (m && m[i].found) {
+			double ms = ((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6;
+
+			fprintf(f, ",\"incident\":\"%s\",\"mtti_ms\":%.1f", m[i].incident, ms);
+			sum += ms;
+			n++;
+		} else if (m) {
+			fputs(",\"incident\":null,\"mtti_ms\":null", f);
+		}
+		fputc('}', f);
+	}
+	fputc(']', f);
+	if (m) {
+		struct mtti again[MAX_FAULTS];
+
+		match_incidents(o, devs, fault_idx, again, &false_opens);
+		fprintf(f, ",\"faults_with_incident\":%u,\"false_incidents\":%u", n, false_opens);
+		if (n)
+			fprintf(f, ",\"mtti_ms_mean\":%.1f", sum / n);
+		else
+			fputs(",\"mtti_ms_mean\":null", f);
+	}
+}
+
+/* --ground-truth: one JSON line per fault; a fault whose onset frame was never sent has
+ * "sent":false and no times. */
+static int write_ground_truth(const char *path, const struct opts *o, const struct dev *devs,
+			      const unsigned *fault_idx)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		const struct dev *d = &devs[fault_idx[i]];
+		char when[48];
+
+		fprintf(f, "{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
+			   "\"onset_frame\":%" PRIu64, o->faults[i].id, d->pd->name,
+			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
+			o->faults[i].frame + 1);
+		if (d->onset_host_ns) {
+			utc_string(d->onset_wall_ns, when, sizeof(when));
+			fprintf(f, ",\"sent\":true,\"onset_time\":\"%s\",\"onset_wall_ns\":%" PRIu64
+				   ",\"onset_host_ns\":%" PRIu64 ",\"clock_offset_ns\":%" PRId64
+				   "}\n", when, d->onset_wall_ns, d->onset_host_ns,
+				clock_offset_ns);
+		} else {
+			fputs(",\"sent\":false}\n", f);
+		}
+	}
+	if (fclose(f))
+		return -errno;
+	return 0;
 }
 
 static void *sender_main(void *arg)
@@ -772,16 +1159,26 @@ int main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 11 },
 		{ "precompute", no_argument, NULL, 12 },
 		{ "hold", no_argument, NULL, 13 },
+		{ "ground-truth", required_argument, NULL, 16 },
+		{ "alerts", required_argument, NULL, 17 },
+		{ "alerts-wait", required_argument, NULL, 18 },
+		{ "attack-rate", required_argument, NULL, 19 },
+		{ "pcap", required_argument, NULL, 20 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct opts o = { .frames = 100, .rate = 1000, .samples = 256, .sample_rate = 10000,
-			  .fault_kind = LG_FAULT_BEARING, .fault_severity = 1.0, .seed = 1,
-			  .fault_frame = UINT64_MAX, .threads = 1, .batch = 32, .key_id = -1 };
+			  .seed = 1, .threads = 1, .batch = 32, .key_id = -1, .alerts_wait = 5 };
 	uint64_t sent[C_N] = { 0 }, total_good, total, attack_total = 0, i_total = 0;
-	uint64_t t0 = 0, t_start, t_end, last_progress, fault_onset_ns = 0, sent_uadp = 0, base[C_N] = { 0 };
+	uint64_t t0 = 0, t_start, t_end, last_progress, sent_uadp = 0, base[C_N] = { 0 };
+	struct mtti mtti[MAX_FAULTS] = { 0 };
+	unsigned fault_idx[MAX_FAULTS];
+	pcap_t *pcap_dead = NULL;
+	pcap_dumper_t *dump = NULL;
+	struct sockaddr_storage spoof_ss;
+	socklen_t spoof_len;
 	struct sockaddr_storage dst, udst;
 	socklen_t dstlen, udstlen = 0;
 	atomic_uint ready = 0;
@@ -792,7 +1189,7 @@ int main(int argc, char **argv)
 	struct dev *devs = NULL;
 	char err[1024];
 	int opt, ret = 1;
-	unsigned fault_idx = UINT32_MAX, started = 0;
+	unsigned started = 0;
 
 	while ((opt = getopt_long(argc, argv, "p:t:S:d:n:r:f:s:j:quh", lopts, NULL)) != -1) {
 		switch (opt) {
@@ -804,12 +1201,43 @@ int main(int argc, char **argv)
 		case 'r': o.rate = atof(optarg); break;
 		case 1: o.samples = (unsigned)atoi(optarg); break;
 		case 2: o.sample_rate = atof(optarg); break;
-		case 'f':
-			if (parse_fault(optarg, &o)) {
-				fprintf(stderr, "linegate-loadgen: bad --fault '%s'\n", optarg);
+		case 'f': {
+			int r = parse_fault(optarg, &o);
+
+			if (r) {
+				fprintf(stderr, "linegate-loadgen: bad --fault '%s': %s\n", optarg,
+					r == -E2BIG ? "more than 64 faults" :
+					r == -EEXIST ? "that device has a fault already" :
+					"want ID[:FRAME[:KIND[:SEVERITY]]], KIND bearing|imbalance|"
+					"looseness, SEVERITY 0..1");
 				return 2;
 			}
 			break;
+		}
+		case 16: o.ground_truth = optarg; break;
+		case 17: o.alerts = optarg; break;
+		case 18: {
+			char *end;
+
+			errno = 0;
+			o.alerts_wait = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(o.alerts_wait >= 0 &&
+								o.alerts_wait <= 3600)) {
+				fprintf(stderr, "linegate-loadgen: --alerts-wait takes seconds, "
+					"0..3600, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 19:
+			if (parse_attack_rate(optarg, &o)) {
+				fprintf(stderr, "linegate-loadgen: bad --attack-rate '%s': want "
+					"KIND=FPS, KIND unknown|bad-tag|replay|malformed|spoof, "
+					"FPS 0..1e9\n", optarg);
+				return 2;
+			}
+			break;
+		case 20: o.pcap = optarg; break;
 		case 3: o.attacks[C_UNKNOWN] = strtoull(optarg, NULL, 0); break;
 		case 4: o.attacks[C_BAD_TAG] = strtoull(optarg, NULL, 0); break;
 		case 5: o.attacks[C_REPLAY] = strtoull(optarg, NULL, 0); break;
@@ -872,6 +1300,17 @@ int main(int argc, char **argv)
 				"--rate at least 0\n");
 		return 2;
 	}
+	if (o.pcap && (o.threads != 1 || o.precompute || o.hold)) {
+		fprintf(stderr, "linegate-loadgen: --pcap writes from one thread and builds each "
+				"frame at its scheduled time: not with --threads, --precompute or "
+				"--hold\n");
+		return 2;
+	}
+	if (o.attack_rate[C_SPOOF] > 0 && !o.spoof_from) {
+		fprintf(stderr, "linegate-loadgen: --attack-rate spoof=... needs --spoof-from "
+				"ADDR\n");
+		return 2;
+	}
 	if (lg_policy_load(o.policy, &p, err, sizeof(err))) {
 		fprintf(stderr, "linegate-loadgen: %s\n", err);
 		return 1;
@@ -907,8 +1346,11 @@ int main(int argc, char **argv)
 	snd = calloc(o.threads, sizeof(*snd));
 	if (!devs || !snd)
 		goto out_mem;
-	if (o.fault_frame == UINT64_MAX)
-		o.fault_frame = o.frames / 2;
+	for (unsigned f = 0; f < o.nfaults; f++) {
+		if (o.faults[f].frame == UINT64_MAX)
+			o.faults[f].frame = o.frames / 2;
+		fault_idx[f] = UINT32_MAX;
+	}
 	for (unsigned i = 0; i < o.devices; i++) {
 		devs[i].pd = &p.devices[i];
 		devs[i].key = &p.devices[i].keys[0];
@@ -931,19 +1373,69 @@ int main(int argc, char **argv)
 		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
 		lg_signal_init(&devs[i].sig, o.seed, i, o.sample_rate);
-		if (o.fault_id && p.devices[i].id == o.fault_id) {
-			fault_idx = i;
-			lg_signal_set_fault(&devs[i].sig, o.fault_kind, o.fault_severity,
-					    o.fault_frame * o.samples);
+		devs[i].fault = -1;
+		for (unsigned f = 0; f < o.nfaults; f++) {
+			if (p.devices[i].id != o.faults[f].id)
+				continue;
+			fault_idx[f] = i;
+			devs[i].fault = (int)f;
+			lg_signal_set_fault(&devs[i].sig, o.faults[f].kind, o.faults[f].severity,
+					    o.faults[f].frame * o.samples);
 		}
 	}
-	if (o.fault_id && fault_idx == UINT32_MAX) {
-		fprintf(stderr, "linegate-loadgen: --fault device %u is not among the %u simulated\n",
-			o.fault_id, o.devices);
-		goto out_mem;
+	for (unsigned f = 0; f < o.nfaults; f++) {
+		if (fault_idx[f] == UINT32_MAX) {
+			fprintf(stderr, "linegate-loadgen: --fault device %u is not among the %u "
+				"simulated\n", o.faults[f].id, o.devices);
+			goto out_mem;
+		}
+	}
+	if (o.pcap) {
+		if (o.spoof_from && (parse_addr(o.spoof_from, 0, &spoof_ss, &spoof_len) ||
+				     spoof_ss.ss_family != dst.ss_family)) {
+			fprintf(stderr, "linegate-loadgen: --spoof-from '%s' is no address of the "
+				"target's family\n", o.spoof_from);
+			goto out_mem;
+		}
+		for (unsigned i = 0; i < o.devices; i++) {
+			if (p.devices[i].family != dst.ss_family) {
+				fprintf(stderr, "linegate-loadgen: --pcap: device %u's source and "
+					"the target are of different address families\n",
+					p.devices[i].id);
+				goto out_mem;
+			}
+		}
+		pcap_dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535,
+								 PCAP_TSTAMP_PRECISION_NANO);
+		dump = pcap_dead ? pcap_dump_open(pcap_dead, o.pcap) : NULL;
+		if (!dump) {
+			fprintf(stderr, "linegate-loadgen: --pcap %s: %s\n", o.pcap,
+				pcap_dead ? pcap_geterr(pcap_dead) : "cannot open");
+			goto out_mem;
+		}
 	}
 
 	total_good = o.frames * o.devices;
+	{
+		/* --attack-rate: A_c = r_c x the run's length, the run being the enrolled frames
+		 * at what the total rate leaves them, G / (rate - sum r) */
+		double sum_r = 0;
+
+		for (int c = 1; c < C_N; c++)
+			sum_r += o.attack_rate[c];
+		if (sum_r > 0 && !(o.rate > sum_r)) {
+			fprintf(stderr, "linegate-loadgen: --attack-rate: the attack rates add up "
+				"to %.0f frames/s, --rate %.0f leaves the enrolled devices "
+				"nothing: raise --rate above the attack rates\n", sum_r, o.rate);
+			goto out_mem;
+		}
+		for (int c = 1; c < C_N; c++) {
+			double n = o.attack_rate[c] * (double)total_good / (o.rate - sum_r);
+
+			if (o.attack_rate[c] > 0)
+				o.attacks[c] += (uint64_t)llround(n);
+		}
+	}
 	for (int c = 1; c < C_N; c++)
 		attack_total += o.attacks[c];
 	total = total_good + attack_total;
@@ -974,7 +1466,8 @@ int main(int argc, char **argv)
 		s->batch = o.batch;
 		if (s->rate > 0 && s->rate * 0.0005 < o.batch)
 			s->batch = s->rate * 0.0005 < 1 ? 1 : (unsigned)(s->rate * 0.0005);
-		s->fault_dev = fault_idx != UINT32_MAX ? &devs[fault_idx] : NULL;
+		s->dump = dump;
+		s->spoof_src = o.spoof_from && o.pcap ? &spoof_ss : NULL;
 		s->ready = &ready;
 		s->go = &go;
 		s->t0 = &t0;
@@ -983,6 +1476,8 @@ int main(int argc, char **argv)
 		if (!s->fbuf || !s->ibuf || queue_init(&s->q[0], -1, o.batch) ||
 		    queue_init(&s->q[1], -1, o.batch))
 			goto out_mem;
+		if (dump)
+			continue; /* no sockets: the frames go to the file */
 		s->q[0].fd = open_sock(dst.ss_family, o.source);
 		if (s->q[0].fd < 0) {
 			fprintf(stderr, "linegate-loadgen: socket from %s: %s\n",
@@ -1036,6 +1531,8 @@ int main(int argc, char **argv)
 		}
 	}
 	t0 = last_progress = now_ns();
+	for (unsigned t = 0; t < started; t++)
+		snd[t].pcap_base_ns = host_ns();
 	atomic_store(&go, true);
 	for (;;) {
 		struct timespec ts = { 0, 20000000 };
@@ -1074,8 +1571,6 @@ int main(int argc, char **argv)
 			sent[c] += s->sent[c];
 		sent_uadp += s->sent_uadp;
 		i_total += s->queued;
-		if (s->fault_onset_ns)
-			fault_onset_ns = s->fault_onset_ns;
 		if (s->end_ns > t_end)
 			t_end = s->end_ns;
 	}
@@ -1084,6 +1579,7 @@ int main(int argc, char **argv)
 	{
 		double secs = (t_end - t0) / 1e9;
 		FILE *f = o.summary ? fopen(o.summary, "w") : NULL;
+		int gt_err;
 
 		if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
@@ -1092,16 +1588,32 @@ int main(int argc, char **argv)
 			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.summary, strerror(errno));
 			goto out_mem;
 		}
+		if (dump) {
+			pcap_dump_close(dump);
+			dump = NULL;
+		}
+		gt_err = o.ground_truth ? write_ground_truth(o.ground_truth, &o, devs, fault_idx) : 0;
+		if (gt_err) {
+			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.ground_truth,
+				strerror(-gt_err));
+			if (f)
+				fclose(f);
+			goto out_mem;
+		}
+		if (o.alerts)
+			wait_incidents(&o, devs, fault_idx, mtti);
 		if (f) {
 			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64, i_total,
 				secs, sent_uadp);
 			for (int c = 0; c < C_N; c++)
 				fprintf(f, ",\"%s\":%" PRIu64, cls_names[c], sent[c]);
-			if (fault_idx != UINT32_MAX)
+			if (o.nfaults) /* the first fault, as before several could be given */
 				fprintf(f, ",\"fault\":{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\","
 					   "\"onset_frame\":%" PRIu64 ",\"onset_wall_ns\":%" PRIu64 "}",
-					o.fault_id, devs[fault_idx].pd->name, lg_fault_name(o.fault_kind),
-					o.fault_frame + 1, fault_onset_ns);
+					o.faults[0].id, devs[fault_idx[0]].pd->name,
+					lg_fault_name(o.faults[0].kind), o.faults[0].frame + 1,
+					devs[fault_idx[0]].onset_wall_ns);
+			write_faults(f, &o, devs, fault_idx, o.alerts ? mtti : NULL);
 			fprintf(f, ",\"interrupted\":%s}\n", stop ? "true" : "false");
 			fclose(f);
 		}
@@ -1115,6 +1627,10 @@ out_mem:
 		lg_mac_free(devs[i].mac);
 	for (unsigned i = 0; devs && i < o.devices; i++)
 		lg_uadp_keys_free(devs[i].ukeys);
+	if (dump)
+		pcap_dump_close(dump);
+	if (pcap_dead)
+		pcap_close(pcap_dead);
 	free(devs);
 out_policy:
 	lg_policy_free(&p);

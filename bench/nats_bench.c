@@ -99,15 +99,21 @@ static int baseline(jsCtx *js, const char *rec, size_t n, unsigned rate, unsigne
 		po.MsgId = id;
 		natsMsg_Create(&m, "bench.base.alert.dev", NULL, rec, 300);
 		sent[i] = now_ns();
-		if (js_PublishMsgAsync(js, &m, &po) != NATS_OK)
+		if (js_PublishMsgAsync(js, &m, &po) != NATS_OK) {
+			fprintf(stderr, "nats_bench: baseline run %u: record %zu: %s\n", run, i,
+				nats_GetLastError(NULL));
 			rc = 1;
+		}
 		natsMsg_Destroy(m);
 	}
 	for (int t = 0; t < 30000 && atomic_load(&base_acks) < n; t++)
 		pause_us(1000);
 	end = now_ns();
-	if (atomic_load(&base_acks) < n)
+	if (atomic_load(&base_acks) < n) {
+		fprintf(stderr, "nats_bench: baseline run %u: %zu of %zu records acknowledged\n",
+			run, (size_t)atomic_load(&base_acks), n);
 		rc = 1;
+	}
 	*rps = n / ((end - t0) / 1e9);
 	for (size_t i = 0; i < n; i++)
 		sent[i] = base_ack_ns[i] > sent[i] ? base_ack_ns[i] - sent[i] : 0;
@@ -153,6 +159,9 @@ static int through_outbox(struct lg_nats *nb, const char *rec, size_t n, unsigne
 		pctl(lat, got, p50, p99);
 	free(put);
 	free(lat);
+	if (got != n)
+		fprintf(stderr, "nats_bench: through the outbox: %zu of %zu records acknowledged\n",
+			got, n);
 	return got == n ? 0 : 1;
 }
 

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer harness of the load generator's parsers (loadgen_parse.h): the first byte picks
+ * the parser, the rest is its text. Aborts when an accepted --fault has id 0 or a severity
+ * outside 0..1 or an unknown kind, an accepted --attack-rate a kind outside the table or a
+ * rate outside 0..1e9, an accepted UTC time does not come back from gmtime() with the same
+ * seconds, or an incident line's id is not NUL-terminated within its buffer.
+ */
+#include "loadgen_parse.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const kinds[] = { NULL, "unknown", "bad-tag", "replay", "malformed",
+					     "spoof" };
+	char *s;
+
+	if (!size)
+		return 0;
+	s = malloc(size);
+	if (!s)
+		return 0;
+	memcpy(s, data + 1, size - 1);
+	s[size - 1] = '\0';
+	switch (data[0] % 4) {
+	case 0: {
+		struct lg_loadgen_fault f = { .frame = 7, .kind = LG_FAULT_BEARING, .severity = 1 };
+
+		if (!lg_loadgen_parse_fault(s, &f) &&
+		    (!f.id || !(f.severity >= 0 && f.severity <= 1) || !lg_fault_name(f.kind)))
+			abort();
+		break;
+	}
+	case 1: {
+		int kind = -1;
+		double fps = -1;
+
+		if (!lg_loadgen_parse_attack_rate(s, kinds, 6, &kind, &fps) &&
+		    (kind < 1 || kind > 5 || !(fps >= 0 && fps <= 1e9)))
+			abort();
+		break;
+	}
+	case 2: {
+		uint64_t ns;
+
+		if (!lg_loadgen_parse_utc_ns(s, &ns)) {
+			time_t t = (time_t)(ns / 1000000000ull);
+			struct tm tm;
+
+			if (!gmtime_r(&t, &tm) || timegm(&tm) != t)
+				abort();
+		}
+		break;
+	}
+	default: {
+		uint64_t dev = 0, opened = 0;
+		char id[16];
+
+		memset(id, 'x', sizeof(id));
+		if (lg_loadgen_incident_open(s, size - 1, &dev, &opened, id, sizeof(id)) == 1 &&
+		    (!dev || !memchr(id, '\0', sizeof(id))))
+			abort();
+		break;
+	}
+	}
+	free(s);
+	return 0;
+}

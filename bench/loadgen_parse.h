@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The load generator's parsers (bench/loadgen.c): its --fault and --attack-rate arguments,
+ * and the JSON lines of linegate it reads back for --alerts. Apart, so that a fuzz harness
+ * (bench/fuzz_loadgen.c) can reach them. Errors are negative errno.
+ */
+#ifndef LG_LOADGEN_PARSE_H
+#define LG_LOADGEN_PARSE_H
+
+#include <linegate/signal.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One --fault ID[:FRAME[:KIND[:SEVERITY]]]. The caller sets frame, kind and severity to
+ * their defaults first; what the text gives replaces them. ID is above 0, SEVERITY 0..1. */
+struct lg_loadgen_fault {
+	uint32_t id;
+	uint64_t frame;
+	enum lg_fault kind;
+	double severity;
+};
+
+int lg_loadgen_parse_fault(const char *s, struct lg_loadgen_fault *f);
+
+/* One --attack-rate KIND=FPS: *kind is the index of KIND in kinds[0..nkinds) (NULL entries
+ * are skipped), FPS 0..1e9. */
+int lg_loadgen_parse_attack_rate(const char *s, const char *const *kinds, int nkinds,
+				 int *kind, double *fps);
+
+/* "2026-12-05T00:03:15.475Z" (UTC, any number of fraction digits) -> ns since the epoch */
+int lg_loadgen_parse_utc_ns(const char *s, uint64_t *ns);
+
+/*
+ * One JSON line of linegate's output. 1 for an incident's open event (its device, its
+ * "opened" time and its id, cut to idlen - 1 bytes), 0 for any other line (or one still
+ * being written), never anything else.
+ */
+int lg_loadgen_incident_open(const char *line, size_t len, uint64_t *device, uint64_t *opened_ns,
+			     char *id, size_t idlen);
+
+#endif
