@@ -456,6 +456,11 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
+/* A score or alert line (output.c) of row e, with more (UADP members) and meta (the
+ * device's metadata members) at its end: its length, or -ENOSPC when it does not fit size
+ * with its NUL. The same characters as the snprintf() format it replaced. */
+int lg_out_score_line(const struct lg_event *e, const char *more, const char *meta, char *line,
+		      size_t size);
 /* Shutdown (output.c): from now on the output writes for at most timeout_ns more, then
  * abandons what is left (counted); the JSON lines output is closed (stdout's flags put
  * back); one line per output saying what was abandoned. */
