@@ -1601,6 +1601,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Before any worker runs: they read what it sets up with every push. Without it
+	 * (no eventfd), the output thread polls as before. */
+	if (lg_output_wake_init(&dp))
+		fprintf(stderr, "linegate: output thread: no eventfd, it polls every 2 ms\n");
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
@@ -1639,6 +1643,7 @@ int main(int argc, char **argv)
 			/* logrotate renamed the file: the output thread opens the path again. */
 			got_usr1 = 0;
 			atomic_store(&dp.out_reopen, true);
+			lg_output_wake(&dp);
 		}
 		if (got_hup) {
 			char msg[16384];
@@ -1670,6 +1675,7 @@ out:
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);
+	lg_output_wake(&dp);
 	atomic_store(&sw.stage, "waiting for the workers");
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
@@ -1735,6 +1741,7 @@ out:
 	lg_nats_close(dp.nats);
 	lg_influx_close(dp.influx);
 	lg_dp_meta_free(&dp);
+	lg_wake_close(&dp.out_wake);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);

@@ -560,6 +560,7 @@ int lg_dp_meta_publish(struct lg_dp *dp, const struct lg_policy *p)
 		return -ENOMEM;
 	/* A table the output thread has not taken yet is older than this one. */
 	lg_meta_free(atomic_exchange(&dp->meta_next, t));
+	lg_output_wake(dp);
 	return 0;
 }
 
@@ -673,6 +674,59 @@ void lg_output_abandon_summary(struct lg_dp *dp, FILE *f)
 		      : "");
 }
 
+int lg_output_wake_init(struct lg_dp *dp)
+{
+	int ret = lg_wake_init(&dp->out_wake);
+
+	if (ret)
+		return ret;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		dp->workers[w].alerts.wake = &dp->out_wake;
+		dp->workers[w].scores_ring.wake = &dp->out_wake;
+	}
+	return 0;
+}
+
+void lg_output_wake(struct lg_dp *dp)
+{
+	lg_wake_signal(&dp->out_wake);
+}
+
+/* Something in a worker's rings. */
+static bool rings_pending(struct lg_dp *dp)
+{
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_spsc *r[2] = { &dp->workers[w].alerts, &dp->workers[w].scores_ring };
+
+		for (unsigned i = 0; i < 2; i++)
+			if (atomic_load_explicit(&r[i]->head, memory_order_acquire) !=
+			    atomic_load_explicit(&r[i]->tail, memory_order_relaxed))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * A round found nothing: sleep until a worker pushes (wake.h) or a flag changes
+ * (lg_output_wake()), at most 100 ms: a recording that stopped by itself says so within
+ * that. With MQTT or NATS, 10 ms, for their outboxes' acknowledgements and resends. Without
+ * an eventfd, 2 ms naps as before.
+ */
+static void out_idle(struct lg_dp *dp)
+{
+	if (!dp->out_wake.ready) {
+		nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+		return;
+	}
+	lg_wake_prepare(&dp->out_wake);
+	if (rings_pending(dp) || atomic_load(&dp->stop) || atomic_load(&dp->out_next) ||
+	    atomic_load(&dp->out_reopen) || atomic_load(&dp->meta_next)) {
+		lg_wake_cancel(&dp->out_wake);
+		return;
+	}
+	lg_wake_wait(&dp->out_wake, dp->mqtt || dp->nats ? 10 : 100);
+}
+
 void *lg_output_main(void *arg)
 {
 	struct lg_dp *dp = arg;
@@ -709,11 +763,8 @@ void *lg_output_main(void *arg)
 		}
 		if (atomic_exchange(&dp->out_reopen, false))
 			out_reopen(dp);
-		if (!n) {
-			struct timespec ts = { 0, 2000000 };
-
-			nanosleep(&ts, NULL);
-		}
+		if (!n)
+			out_idle(dp);
 	}
 	return NULL;
 }

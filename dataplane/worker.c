@@ -53,6 +53,8 @@ bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
 	r->slots[h & r->mask] = *e;
 	/* Release: the consumer must see the slot before the new head. */
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	if (r->wake)
+		lg_wake_after_push(r->wake);
 	return true;
 }
 

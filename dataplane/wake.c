@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+/* Sleeping on an eventfd with an asymmetric fence (wake.h). */
+#include "wake.h"
+
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int membarrier(int cmd)
+{
+	return (int)syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+int lg_wake_init(struct lg_wake *w)
+{
+	int cmds;
+
+	atomic_init(&w->sleeping, 0);
+	atomic_init(&w->sleeps, 0);
+	atomic_init(&w->wakes, 0);
+	w->asym = false;
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0)
+		return -errno;
+	cmds = membarrier(MEMBARRIER_CMD_QUERY);
+	if (cmds > 0 && cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED &&
+	    !membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
+		w->asym = true;
+	w->ready = true;
+	return 0;
+}
+
+void lg_wake_close(struct lg_wake *w)
+{
+	if (w->ready)
+		close(w->efd);
+	w->ready = false;
+}
+
+void lg_wake_signal(struct lg_wake *w)
+{
+	uint64_t one = 1;
+
+	/* Once per sleep: the first producer to see the flag takes it. */
+	if (!w->ready || !atomic_exchange(&w->sleeping, 0))
+		return;
+	atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
+	while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+void lg_wake_prepare(struct lg_wake *w)
+{
+	atomic_store(&w->sleeping, 1);
+	/* The producers' half of the fence (wake.h); ours is the seq_cst store above. Once
+	 * registered, the command does not fail (membarrier(2)). */
+	if (w->asym)
+		membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+}
+
+void lg_wake_cancel(struct lg_wake *w)
+{
+	atomic_store(&w->sleeping, 0);
+}
+
+bool lg_wake_wait(struct lg_wake *w, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = w->efd, .events = POLLIN };
+	uint64_t v;
+	bool woken;
+
+	atomic_fetch_add_explicit(&w->sleeps, 1, memory_order_relaxed);
+	woken = poll(&pfd, 1, timeout_ms) > 0;
+	atomic_store(&w->sleeping, 0);
+	/* A signal that came after the timeout is read here, not at the next sleep. */
+	while (read(w->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	return woken;
+}
