@@ -56,6 +56,14 @@
  * out in a burst; a burst stops early when they run out (the rest waits in the RX ring).
  */
 #define ASM_SLOTS 16
+/*
+ * UMEM frames (and fill and RX ring slots) a worker has unless frames=N says otherwise:
+ * what the queue absorbs while its worker is not running. 1024 (about 5 ms at 200k
+ * frames/s) lost frames in bench/rx_compare.sh whenever the worker's CPU went elsewhere
+ * for longer (docs/benchmarks.md); DEFAULT_FRAMES is 40 ms at 200k/s, about what the uring
+ * backend's 8 MiB socket buffer holds. 4 KiB each: 32 MiB a worker (docs/operations.md).
+ */
+#define DEFAULT_FRAMES 8192
 /* Descriptors looked at per burst. */
 #define BURST_DESCS 64
 /* buf_id of a view into a reassembly slot (else: a UMEM frame index). */
@@ -176,10 +184,6 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 "the admission program's XSKMAP");
 		return -EINVAL;
 	}
-	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1)) {
-		snprintf(err, errlen, "afxdp: %u buffers is not a power of two", conf->nbufs);
-		return -EINVAL;
-	}
 	ret = rx_queues(conf->ifname);
 	if (ret > (int)conf->nqueues) {
 		snprintf(err, errlen, "%s has %d RX queues and linegate %u worker(s): what XDP "
@@ -193,7 +197,7 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->nframes = conf->nbufs;
+	b->nframes = DEFAULT_FRAMES;
 	ret = parse_opts(b, conf->opts, err, errlen);
 	if (ret) {
 		free(b);
@@ -280,6 +284,13 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	*out = b;
 	return 0;
 err:
+	/* The kernel pins the UMEM against RLIMIT_MEMLOCK (without CAP_IPC_LOCK). */
+	if (!err[0] && ret == -ENOBUFS)
+		snprintf(err, errlen, "AF_XDP socket on %s queue %u: the UMEM of %u frames (%zu "
+			 "MiB) is over the locked-memory limit (RLIMIT_MEMLOCK): raise it (ulimit "
+			 "-l, LimitMEMLOCK=) or give fewer frames (--backend afxdp:frames=N, "
+			 "backend.afxdp.frames)", conf->ifname, conf->queue, b->nframes,
+			 b->area_size >> 20);
 	if (!err[0])
 		snprintf(err, errlen, "AF_XDP socket on %s queue %u: %s", conf->ifname, conf->queue,
 			 strerror(-ret));
@@ -478,17 +489,18 @@ static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
 	if (b->sg)
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes, multi-buffer: frames up to %u bytes in "
-			 "one UMEM frame, up to %u gathered from several, busy poll %d us",
-			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
-			 ASM_SIZE, b->busy_poll);
+			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), multi-buffer: frames "
+			 "up to %u bytes in one UMEM frame, up to %u gathered from several, busy "
+			 "poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
+			 b->area_size >> 20, FRAME_ROOM, ASM_SIZE, b->busy_poll);
 	else
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes, single-buffer only (the kernel has no "
-			 "XDP_USE_SG): frames above %u bytes are dropped by the kernel (no_buffer), "
-			 "busy poll %d us",
-			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
-			 b->busy_poll);
+			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), single-buffer only (the "
+			 "kernel has no XDP_USE_SG): frames above %u bytes are dropped by the kernel "
+			 "(no_buffer), busy poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
+			 b->area_size >> 20, FRAME_ROOM, b->busy_poll);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -507,6 +519,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 		"Options: csum=on|off (check UDP checksums as the kernel would; default on),\n"
 		"busy_poll=USEC (preferred busy polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL,\n"
 		"SO_BUSY_POLL_BUDGET), frames=N (UMEM frames and ring slots a worker has, a\n"
-		"power of two 64..65536, default 1024: more absorb longer scheduling delays).",
+		"power of two 64..65536, default 8192: 4 KiB each, 32 MiB a worker; more absorb\n"
+		"longer scheduling delays).",
 };
 
