@@ -64,6 +64,8 @@
  * backend's 8 MiB socket buffer holds. 4 KiB each: 32 MiB a worker (docs/operations.md).
  */
 #define DEFAULT_FRAMES 8192
+/* The default halves to no fewer than this where RLIMIT_MEMLOCK holds less (4 MiB). */
+#define MIN_FALLBACK 1024
 /* Descriptors looked at per burst. */
 #define BURST_DESCS 64
 /* buf_id of a view into a reassembly slot (else: a UMEM frame index). */
@@ -77,6 +79,8 @@ struct lg_backend {
 	uint8_t *area;
 	size_t area_size;
 	unsigned nframes;
+	bool frames_given; /* frames=N: no smaller UMEM where the locked-memory limit is low */
+	unsigned wanted;   /* the default frames when the limit made nframes fewer, else 0 */
 	int fd;
 	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
 	bool sg;       /* bound with XDP_USE_SG: frames may come in several descriptors */
@@ -144,6 +148,7 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 		if (!strcmp(key, "frames") && !lg_backend_opt_uint(val, 65536, &v) && v >= 64 &&
 		    !(v & (v - 1))) {
 			b->nframes = (unsigned)v;
+			b->frames_given = true;
 			continue;
 		}
 		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
@@ -216,14 +221,6 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 		b->asm_free[b->asm_nfree++] = (uint8_t)(ASM_SLOTS - 1 - i);
 	/* As many frames as the fill ring holds: every frame is either there, on the RX
 	 * ring, or in the worker's hands, so giving one back always finds room. */
-	b->area_size = (size_t)b->nframes * FRAME_SIZE;
-	b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	if (b->area == MAP_FAILED) {
-		b->area = NULL;
-		ret = -errno;
-		goto err;
-	}
 	/*
 	 * Multi-buffer where the kernel has it (6.6+; drivers without it in zero-copy fall
 	 * back to copy mode by themselves). An older kernel refuses the flag: bind again
@@ -231,7 +228,31 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	 */
 	b->sg = true;
 	scfg.bind_flags |= XDP_USE_SG;
-	ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+	/*
+	 * The kernel pins the UMEM against RLIMIT_MEMLOCK (without CAP_IPC_LOCK): the default
+	 * size halves until it fits, down to MIN_FALLBACK frames, and the start line says so;
+	 * a size given with frames=N is taken or refused.
+	 */
+	for (;;) {
+		b->area_size = (size_t)b->nframes * FRAME_SIZE;
+		b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b->area == MAP_FAILED) {
+			b->area = NULL;
+			ret = -errno;
+			goto err;
+		}
+		ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+		if (ret != -ENOBUFS || b->frames_given || b->nframes <= MIN_FALLBACK)
+			break;
+		munmap(b->area, b->area_size);
+		b->area = NULL;
+		b->umem = NULL;
+		if (!b->wanted)
+			b->wanted = b->nframes;
+		b->nframes /= 2;
+		ucfg.fill_size = scfg.rx_size = b->nframes;
+	}
 	if (ret)
 		goto err;
 	ret = xsk_socket__create(&b->xsk, conf->ifname, conf->queue, b->umem, &b->rx, NULL, &scfg);
@@ -487,6 +508,13 @@ static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
+	char lim[160] = "";
+	size_t n;
+
+	if (b->wanted)
+		snprintf(lim, sizeof(lim), "; %u frames, not the default %u: the locked-memory "
+			 "limit (RLIMIT_MEMLOCK) held no more: raise it (LimitMEMLOCK=, ulimit -l)",
+			 b->nframes, b->wanted);
 	if (b->sg)
 		snprintf(buf, len,
 			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), multi-buffer: frames "
@@ -501,6 +529,8 @@ static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 			 "(no_buffer), busy poll %d us",
 			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
 			 b->area_size >> 20, FRAME_ROOM, b->busy_poll);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "%s", lim);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -520,6 +550,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 		"busy_poll=USEC (preferred busy polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL,\n"
 		"SO_BUSY_POLL_BUDGET), frames=N (UMEM frames and ring slots a worker has, a\n"
 		"power of two 64..65536, default 8192: 4 KiB each, 32 MiB a worker; more absorb\n"
-		"longer scheduling delays).",
+		"longer scheduling delays; where RLIMIT_MEMLOCK holds less, the default halves\n"
+		"to what fits, at least 1024, and the start line says so).",
 };
 
