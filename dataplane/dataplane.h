@@ -224,13 +224,16 @@ struct lg_spsc {
 	_Alignas(64) _Atomic uint64_t tail; /* consumer */
 	_Alignas(64) uint64_t mask;
 	struct lg_event *slots;
-	struct lg_wake *wake; /* the consumer's, woken after a push (wake.h); NULL = none */
+	struct lg_wake *wake; /* the consumer's, woken by lg_spsc_wake() (wake.h); NULL = none */
 };
 
 int lg_spsc_init(struct lg_spsc *r, unsigned size);
 void lg_spsc_free(struct lg_spsc *r);
 bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e);
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e);
+/* After a run of pushes (a scored batch, an event): wake the consumer if it sleeps
+ * (wake.h). A push alone wakes nobody. */
+void lg_spsc_wake(struct lg_spsc *r);
 
 struct lg_worker_stats {
 	_Atomic uint64_t rx;

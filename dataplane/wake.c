@@ -1,34 +1,20 @@
 // SPDX-License-Identifier: MIT
-/* Sleeping on an eventfd with an asymmetric fence (wake.h). */
+/* Sleeping on an eventfd until a producer's lg_wake_after_push() (wake.h). */
 #include "wake.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-static int membarrier(int cmd)
-{
-	return (int)syscall(SYS_membarrier, cmd, 0, 0);
-}
 
 int lg_wake_init(struct lg_wake *w)
 {
-	int cmds;
-
 	atomic_init(&w->sleeping, 0);
 	atomic_init(&w->sleeps, 0);
 	atomic_init(&w->wakes, 0);
-	w->asym = false;
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->efd < 0)
 		return -errno;
-	cmds = membarrier(MEMBARRIER_CMD_QUERY);
-	if (cmds > 0 && cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED &&
-	    !membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
-		w->asym = true;
 	w->ready = true;
 	return 0;
 }
@@ -54,11 +40,8 @@ void lg_wake_signal(struct lg_wake *w)
 
 void lg_wake_prepare(struct lg_wake *w)
 {
+	/* seq_cst: a full fence before the look at the rings that follows (wake.h). */
 	atomic_store(&w->sleeping, 1);
-	/* The producers' half of the fence (wake.h); ours is the seq_cst store above. Once
-	 * registered, the command does not fail (membarrier(2)). */
-	if (w->asym)
-		membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
 }
 
 void lg_wake_cancel(struct lg_wake *w)

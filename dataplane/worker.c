@@ -53,9 +53,13 @@ bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
 	r->slots[h & r->mask] = *e;
 	/* Release: the consumer must see the slot before the new head. */
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+	return true;
+}
+
+void lg_spsc_wake(struct lg_spsc *r)
+{
 	if (r->wake)
 		lg_wake_after_push(r->wake);
-	return true;
 }
 
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
