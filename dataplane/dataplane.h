@@ -286,6 +286,9 @@ struct lg_worker {
 	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
 	struct lg_handoff in; /* frames other workers received for devices this one owns */
+	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
+	 * wake_fd()); without, it looks every 2 ms. */
+	struct lg_wake in_wake;
 	bool running;         /* its thread was started */
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */

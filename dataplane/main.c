@@ -847,6 +847,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 			wk->ops->close(wk->be);
 		lg_worker_buffers_free(wk);
 		lg_handoff_free(&wk->in);
+		lg_wake_close(&wk->in_wake);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
 	lg_modelset_free(atomic_load(&dp->models), dp->nworkers);
@@ -1012,6 +1013,13 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	ret = ops->open(&w->be, &conf, err, errlen);
 	if (ret)
 		return ret;
+	/* A frame handed over wakes its owner (no eventfd or no support: it looks every 2 ms). */
+	if (w->in.slots && ops->wake_fd && !lg_wake_init(&w->in_wake)) {
+		if (ops->wake_fd(w->be, w->in_wake.efd))
+			lg_wake_close(&w->in_wake);
+		else
+			w->in.wake = &w->in_wake;
+	}
 	w->unpaced = ops->queue_flags && ops->queue_flags(w->be) & LG_BACKEND_Q_UNPACED;
 	if (ops->describe) {
 		ops->describe(w->be, mode, sizeof(mode));

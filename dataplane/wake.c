@@ -49,6 +49,17 @@ void lg_wake_cancel(struct lg_wake *w)
 	atomic_store(&w->sleeping, 0);
 }
 
+void lg_wake_done(struct lg_wake *w)
+{
+	uint64_t v;
+
+	/* A producer took the flag: its write is there, or soon will be. */
+	if (!atomic_exchange(&w->sleeping, 0))
+		w->drain = true;
+	if (w->drain && read(w->efd, &v, sizeof(v)) == sizeof(v))
+		w->drain = false;
+}
+
 bool lg_wake_wait(struct lg_wake *w, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = w->efd, .events = POLLIN };

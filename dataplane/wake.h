@@ -29,6 +29,7 @@ struct lg_wake {
 	_Alignas(64) _Atomic int sleeping; /* the consumer is (about to be) asleep */
 	int efd;			   /* eventfd, nonblocking */
 	bool ready;			   /* lg_wake_init() succeeded (zeroed: not) */
+	bool drain;			   /* lg_wake_done(): a write to read (consumer's) */
 	_Atomic uint64_t sleeps, wakes;	   /* times the consumer slept, and was woken */
 };
 
@@ -53,5 +54,9 @@ void lg_wake_prepare(struct lg_wake *w);
 bool lg_wake_wait(struct lg_wake *w, int timeout_ms);
 /* The consumer: found something after lg_wake_prepare(), does not sleep. */
 void lg_wake_cancel(struct lg_wake *w);
+/* The consumer, when something else waited on efd (a worker's backend, wake_fd()): after
+ * that wait, the flag cleared and a signal's write read (now, or when it has landed), so
+ * that a level-triggered wait does not return at once for ever. */
+void lg_wake_done(struct lg_wake *w);
 
 #endif /* LG_WAKE_H */

@@ -87,6 +87,7 @@ struct lg_backend {
 	uint16_t port, port2;
 	unsigned parse_flags;
 	int busy_poll; /* us; 0 = interrupts (need_wakeup) */
+	int wake_fd;   /* wake_fd(): also return when it is readable; -1 = none */
 	/* Multi-buffer frames: the chain being gathered (asm_cur < 0: none), free slots. */
 	uint8_t *asm_area;
 	int asm_cur;
@@ -203,6 +204,7 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	if (!b)
 		return -ENOMEM;
 	b->nframes = DEFAULT_FRAMES;
+	b->wake_fd = -1;
 	ret = parse_opts(b, conf->opts, err, errlen);
 	if (ret) {
 		free(b);
@@ -430,11 +432,12 @@ static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		max = BURST_DESCS;
 	n = xsk_ring_cons__peek(&b->rx, max, &idx);
 	if (!n) {
-		struct pollfd pfd = { .fd = b->fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = b->fd, .events = POLLIN },
+					 { .fd = b->wake_fd, .events = POLLIN } };
 
 		if (xsk_ring_prod__needs_wakeup(&b->fq))
 			recvfrom(b->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if (poll(pfd, b->wake_fd >= 0 ? 2 : 1, timeout_ms) <= 0 || !(pfd[0].revents & POLLIN))
 			return 0;
 		n = xsk_ring_cons__peek(&b->rx, max, &idx);
 		if (!n)
@@ -506,6 +509,12 @@ static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 	st->drops[LG_DROP_RX_RING_FULL] += xs.rx_ring_full;
 }
 
+static int afxdp_wake_fd(struct lg_backend *b, int fd)
+{
+	b->wake_fd = fd;
+	return 0;
+}
+
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
 	char lim[160] = "";
@@ -541,6 +550,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 	.close = afxdp_close,
 	.stats = afxdp_stats,
 	.describe = afxdp_describe,
+	.wake_fd = afxdp_wake_fd,
 	.help = "afxdp: an AF_XDP socket per worker on RX queue = worker index, in the XDP\n"
 		"admission program's XSKMAP (needs --xdp IFACE); refuses to start when the\n"
 		"interface has more RX queues than workers. Frames longer than a UMEM frame\n"

@@ -32,8 +32,10 @@ static void *consumer(void *arg)
 	struct lg_event e;
 
 	(void)arg;
-	while (!atomic_load(&done) || lg_spsc_pop(&ring, &e)) {
-		bool any = false;
+	for (;;) {
+		/* Read before the drain: every push came before done was set, so the drain
+		 * sees them all. */
+		bool stop = atomic_load(&done), any = false;
 
 		while (lg_spsc_pop(&ring, &e)) {
 			uint64_t waited = lg_now_ns() - e.rx_ns;
@@ -43,6 +45,8 @@ static void *consumer(void *arg)
 			got++;
 			any = true;
 		}
+		if (stop)
+			break;
 		if (any)
 			continue;
 		lg_wake_prepare(&wk);
