@@ -35,6 +35,8 @@ Options:
   -R, --receivers LIST see above
   -d, --devices N      enrolled devices in the generated policy (default 16)
   -q, --quick          rates 50000,0 for 0.3 s each (under a minute)
+  -A, --afxdp-opts O   the afxdp receivers' backend options (--backend afxdp:O), e.g.
+                       frames=4096 (default: none, the backend's defaults)
   -n, --nice N         run the receiver and the generator at this nice value (default 0;
                        a negative one keeps other tenants' work on these CPUs from
                        deciding the result)
@@ -56,6 +58,8 @@ RECEIVERS="none,baseline,uring-1w,afxdp-1w,uring-2w"
 NDEV=16
 CHECK=0
 NICE=0
+AFXDP_OPTS=""
+NSTART=0
 MAXGUESS=600000   # frames/s the generator is given for a rate-0 step
 
 ARGS="$*"
@@ -69,6 +73,7 @@ while [ $# -gt 0 ]; do
 	-d|--devices) NDEV=$2; shift 2 ;;
 	-q|--quick) RATES="50000,0"; SECS=0.3; shift ;;
 	-n|--nice) NICE=$2; shift 2 ;;
+	-A|--afxdp-opts) AFXDP_OPTS=$2; shift 2 ;;
 	-c|--check) CHECK=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "rx_compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -126,7 +131,7 @@ for i in range(n): w[((((201 + i) * 0x9E3779B1) & 0xffffffff) >> 16) % 2] += 1
 print('%d/%d' % tuple(w))")
 
 echo "rx_compare: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "rx_compare: rates $RATES, $SECS s a step, $NDEV devices (2 workers: $SPLIT), nice $NICE, receivers $RECEIVERS" >&2
+echo "rx_compare: rates $RATES, $SECS s a step, $NDEV devices (2 workers: $SPLIT), nice $NICE, receivers $RECEIVERS${AFXDP_OPTS:+, afxdp options $AFXDP_OPTS}" >&2
 
 # The worker path without I/O, same invocation.
 LG_SOURCE=$SRC nice -n "$NICE" taskset -c 0 "$PIPE_BIN" | head -1 > "$T/pipeline.json"
@@ -162,11 +167,15 @@ start_receiver() {
 		rm -rf "$STATE_DIRECTORY"
 		case "$1" in
 		uring-2w) cpus=0,1; args=(-b uring -w 2) ;;
-		afxdp-1w) args=(-b afxdp -w 1 -x lg0) ;;
-		afxdp-generic-1w) args=(-b afxdp -w 1 -x lg0:generic) ;;
+		afxdp-1w) args=(-b "afxdp${AFXDP_OPTS:+:$AFXDP_OPTS}" -w 1 -x lg0) ;;
+		afxdp-generic-1w) args=(-b "afxdp${AFXDP_OPTS:+:$AFXDP_OPTS}" -w 1 -x lg0:generic) ;;
 		esac
+		# A state folder of its own each time: the replay marks of the last step would
+		# make this one's frames (the same sequences again) replays.
+		NSTART=$((NSTART + 1))
 		ip netns exec "$NS_SRV" nice -n "$NICE" taskset -c $cpus "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
-			-c "$T/dp.sock" -o /dev/null -s "$T/stats.json" "${args[@]}" 2> "$T/recv.err" &
+			-c "$T/dp.sock" -o /dev/null -s "$T/stats.json" --state-dir "$T/state.$NSTART" \
+			"${args[@]}" 2> "$T/recv.err" &
 		RPID=$!
 		# Its workers run once it says so (the control socket comes earlier).
 		lg_wait_for 10 grep -q "worker(s), .* backend, LGF on UDP port" "$T/recv.err" ||

@@ -26,6 +26,7 @@ struct lg_uadp_keys;
 #include "handoff.h"
 #include "incident.h"
 #include "latency.h"
+#include "wake.h"
 #include "mcast.h"
 
 #define LG_MAX_WORKERS 64
@@ -227,12 +228,16 @@ struct lg_spsc {
 	_Alignas(64) _Atomic uint64_t tail; /* consumer */
 	_Alignas(64) uint64_t mask;
 	struct lg_event *slots;
+	struct lg_wake *wake; /* the consumer's, woken by lg_spsc_wake() (wake.h); NULL = none */
 };
 
 int lg_spsc_init(struct lg_spsc *r, unsigned size);
 void lg_spsc_free(struct lg_spsc *r);
 bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e);
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e);
+/* After a run of pushes (a scored batch, an event): wake the consumer if it sleeps
+ * (wake.h). A push alone wakes nobody. */
+void lg_spsc_wake(struct lg_spsc *r);
 
 struct lg_worker_stats {
 	_Atomic uint64_t rx;
@@ -286,6 +291,9 @@ struct lg_worker {
 	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
 	struct lg_handoff in; /* frames other workers received for devices this one owns */
+	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
+	 * wake_fd()); without, it looks every 2 ms. */
+	struct lg_wake in_wake;
 	bool running;         /* its thread was started */
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
@@ -347,6 +355,9 @@ struct lg_dp {
 	_Atomic unsigned out_keep;
 	_Atomic bool out_reopen;
 	_Atomic uint64_t out_deadline_ns;
+	/* Issue 10: the output thread sleeps here when it found nothing, woken by the workers'
+	 * pushes (every worker's rings point at it) and by lg_output_wake(). */
+	struct lg_wake out_wake;
 	char out_path[LG_PATH_MAX];      /* output thread (and main before it starts) */
 	char out_next_path[LG_PATH_MAX]; /* with out_next */
 	bool out_seekable;               /* a regular file: a cut line is truncated away */
@@ -461,6 +472,16 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
+/* Issue 10: the output thread's wake-up, and its rings (lg_worker_buffers() made them)
+ * pointed at it: 0, or a negative errno (the thread polls then, as before). Wake it: a
+ * flag it reads changed (stop, out_next, out_reopen, meta_next). */
+int lg_output_wake_init(struct lg_dp *dp);
+void lg_output_wake(struct lg_dp *dp);
+/* A score or alert line (output.c) of row e, with more (UADP members) and meta (the
+ * device's metadata members) at its end: its length, or -ENOSPC when it does not fit size
+ * with its NUL. The same characters as the snprintf() format it replaced. */
+int lg_out_score_line(const struct lg_event *e, const char *more, const char *meta, char *line,
+		      size_t size);
 /* Shutdown (output.c): from now on the output writes for at most timeout_ns more, then
  * abandons what is left (counted); the JSON lines output is closed (stdout's flags put
  * back); one line per output saying what was abandoned. */

@@ -100,8 +100,10 @@ static void push_event(struct lg_worker *w, const struct lg_event *e)
 			atomic_fetch_add_explicit(&w->st.ring_full_alerts, 1, memory_order_relaxed);
 			return;
 		}
+		lg_spsc_wake(&w->alerts);
 		nanosleep(&(struct timespec){0, 100000}, NULL);
 	}
+	lg_spsc_wake(&w->alerts);
 }
 
 static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,

@@ -249,6 +249,7 @@ static void wait_workers(struct lg_dp *dp, uint64_t epoch, uint64_t model_epoch)
 static void switch_output(struct lg_dp *dp, FILE *f)
 {
 	atomic_store(&dp->out_next, f);
+	lg_output_wake(dp);
 	while (atomic_load(&dp->out_next) && !atomic_load(&dp->stop)) {
 		struct timespec ts = { 0, 1000000 };
 

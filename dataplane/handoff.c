@@ -54,6 +54,10 @@ bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt)
 	s->pkt.l2_off = 0; /* only the payload is copied: a recording synthesizes its headers */
 	/* Release: the consumer sees the bytes before it sees the slot as filled. */
 	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+	/* The owner may be waiting for frames with a long timeout: wake it (wake.h; the fence
+	 * costs nothing beside the copy above, and steering makes handoffs rare). */
+	if (h->wake)
+		lg_wake_after_push(h->wake);
 	return true;
 }
 

@@ -17,6 +17,8 @@
 
 #include <linegate/backend.h>
 
+#include "wake.h"
+
 #define LG_HANDOFF_SLOTS 256  /* per worker, a power of two */
 #define LG_HANDOFF_MAX 9216   /* bytes of UDP payload a slot holds (the uring buffer size) */
 
@@ -30,6 +32,7 @@ struct lg_handoff {
 	_Alignas(64) _Atomic uint64_t tail; /* producers claim slots here */
 	_Alignas(64) uint64_t head;         /* the owner's next slot */
 	struct lg_handoff_slot *slots;
+	struct lg_wake *wake; /* the owner's, when its backend can wait on it; NULL = none */
 };
 
 int lg_handoff_init(struct lg_handoff *h);

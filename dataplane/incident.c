@@ -177,8 +177,10 @@ static void inc_emit(struct lg_worker *w, const struct lg_event *e)
 						  memory_order_relaxed);
 			return;
 		}
+		lg_spsc_wake(&w->alerts);
 		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
+	lg_spsc_wake(&w->alerts);
 }
 
 /* The device window's sample time (its first sample) and end (past its last sample), and

@@ -849,6 +849,7 @@ static void dp_teardown(struct lg_dp *dp, bool unpin)
 			wk->ops->close(wk->be);
 		lg_worker_buffers_free(wk);
 		lg_handoff_free(&wk->in);
+		lg_wake_close(&wk->in_wake);
 	}
 	lg_gen_free(atomic_load(&dp->gen), NULL);
 	lg_modelset_free(atomic_load(&dp->models), dp->nworkers);
@@ -1054,6 +1055,13 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 	ret = ops->open(&w->be, &conf, err, errlen);
 	if (ret)
 		return ret;
+	/* A frame handed over wakes its owner (no eventfd or no support: it looks every 2 ms). */
+	if (w->in.slots && ops->wake_fd && !lg_wake_init(&w->in_wake)) {
+		if (ops->wake_fd(w->be, w->in_wake.efd))
+			lg_wake_close(&w->in_wake);
+		else
+			w->in.wake = &w->in_wake;
+	}
 	w->unpaced = ops->queue_flags && ops->queue_flags(w->be) & LG_BACKEND_Q_UNPACED;
 	if (ops->describe) {
 		ops->describe(w->be, mode, sizeof(mode));
@@ -1653,6 +1661,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Before any worker runs: they read what it sets up with every push. Without it
+	 * (no eventfd), the output thread polls as before. */
+	if (lg_output_wake_init(&dp))
+		fprintf(stderr, "linegate: output thread: no eventfd, it polls every 2 ms\n");
 	if (pthread_create(&dp.out_thread, NULL, lg_output_main, &dp))
 		goto out;
 	out_started = true;
@@ -1691,6 +1703,7 @@ int main(int argc, char **argv)
 			/* logrotate renamed the file: the output thread opens the path again. */
 			got_usr1 = 0;
 			atomic_store(&dp.out_reopen, true);
+			lg_output_wake(&dp);
 		}
 		if (got_hup) {
 			char msg[16384];
@@ -1723,6 +1736,7 @@ out:
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
 	atomic_store(&dp.stop, true);
+	lg_output_wake(&dp);
 	atomic_store(&sw.stage, "waiting for the workers");
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
@@ -1794,6 +1808,7 @@ out:
 	lg_nats_close(dp.nats);
 	lg_influx_close(dp.influx);
 	lg_dp_meta_free(&dp);
+	lg_wake_close(&dp.out_wake);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
 	dp_teardown(&dp, xdp_unpin);

@@ -7,6 +7,8 @@
 #include "nats.h"
 #include "record.h"
 
+#include <linegate/fmt.h>
+
 #include <lgadmit.h>
 
 #include <errno.h>
@@ -414,30 +416,99 @@ static double lat_us(const struct lg_event *e)
 	return e->scored_ns > from ? (double)(e->scored_ns - from) / 1000.0 : 0.0;
 }
 
+/*
+ * A score or alert line, built by appends: perf had snprintf() at the top of the output
+ * thread (its %.6g floats in printf_fp); lg_fmt_g6() writes the same characters.
+ */
+struct line_buf {
+	char *p, *end;
+	bool over;
+};
+
+static void put(struct line_buf *b, const char *s, size_t n)
+{
+	if (n > (size_t)(b->end - b->p)) {
+		b->over = true;
+		return;
+	}
+	memcpy(b->p, s, n);
+	b->p += n;
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+static void put_str(struct line_buf *b, const char *s)
+{
+	put(b, s, strlen(s));
+}
+
+static void put_u64(struct line_buf *b, uint64_t v)
+{
+	char d[20];
+
+	put(b, d, lg_fmt_u64(d, v));
+}
+
+static void put_g6(struct line_buf *b, double v)
+{
+	char d[LG_FMT_G6_MAX];
+
+	put(b, d, lg_fmt_g6(d, v));
+}
+
+int lg_out_score_line(const struct lg_event *e, const char *more, const char *meta, char *line,
+		      size_t size)
+{
+	struct line_buf b = { line, line + size - 1, false };
+	char f1[LG_FMT_F1_MAX];
+
+	if (e->alert)
+		PUT_LIT(&b, "{\"type\":\"alert\",\"device\":");
+	else
+		PUT_LIT(&b, "{\"type\":\"score\",\"device\":");
+	put_u64(&b, e->device_id);
+	PUT_LIT(&b, ",\"name\":\"");
+	put_str(&b, e->name);
+	PUT_LIT(&b, "\",\"channel\":");
+	put_u64(&b, e->channel);
+	PUT_LIT(&b, ",\"score\":");
+	/* JSON has no NaN or Infinity: a row that was not finite (bad samples, issue 8) shows
+	 * its score as null and says so. */
+	if (e->nonfinite || !isfinite(e->score))
+		PUT_LIT(&b, "null,\"nonfinite\":true");
+	else
+		put_g6(&b, e->score);
+	PUT_LIT(&b, ",\"threshold\":");
+	put_g6(&b, e->threshold);
+	PUT_LIT(&b, ",\"seq\":");
+	put_u64(&b, e->seq);
+	PUT_LIT(&b, ",\"time_ns\":");
+	put_u64(&b, e->scored_wall_ns);
+	PUT_LIT(&b, ",\"latency_us\":");
+	put(&b, f1, lg_fmt_f1(f1, lat_us(e)));
+	PUT_LIT(&b, ",\"model_epoch\":");
+	put_u64(&b, e->model_epoch);
+	put_str(&b, more);
+	put_str(&b, meta);
+	PUT_LIT(&b, "}\n");
+	if (b.over)
+		return -ENOSPC;
+	*b.p = '\0';
+	return (int)(b.p - line);
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
 	const char *meta = m ? m->json : "";
-	char line[LG_LINE_MAX], more[LG_EVENT_FIELDS + 128], score[32];
+	char line[LG_LINE_MAX], more[LG_EVENT_FIELDS + 128];
 	int len;
 
 	uadp_members(e, more, sizeof(more));
-	/* JSON has no NaN or Infinity: a row that was not finite (bad samples, issue 8) shows
-	 * its score as null and says so. */
-	if (e->nonfinite || !isfinite(e->score))
-		snprintf(score, sizeof(score), "null,\"nonfinite\":true");
-	else
-		snprintf(score, sizeof(score), "%.6g", (double)e->score);
 	if (e->drift.kind)
 		len = drift_line(e, meta, line, sizeof(line));
 	else
-		len = snprintf(line, sizeof(line),
-		"{\"type\":\"%s\",\"device\":%" PRIu32 ",\"name\":\"%s\",\"channel\":%u,"
-		"\"score\":%s,\"threshold\":%.6g,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
-		",\"latency_us\":%.1f,\"model_epoch\":%" PRIu64 "%s%s}\n",
-		e->alert ? "alert" : "score", e->device_id, e->name, e->channel, score,
-		e->threshold, e->seq, e->scored_wall_ns, lat_us(e),
-		e->model_epoch, more, meta);
+		len = lg_out_score_line(e, more, meta, line, sizeof(line));
 
 	if (len < 0 || (size_t)len >= sizeof(line))
 		return; /* cannot happen: names and numbers are bounded */
@@ -489,6 +560,7 @@ int lg_dp_meta_publish(struct lg_dp *dp, const struct lg_policy *p)
 		return -ENOMEM;
 	/* A table the output thread has not taken yet is older than this one. */
 	lg_meta_free(atomic_exchange(&dp->meta_next, t));
+	lg_output_wake(dp);
 	return 0;
 }
 
@@ -602,6 +674,59 @@ void lg_output_abandon_summary(struct lg_dp *dp, FILE *f)
 		      : "");
 }
 
+int lg_output_wake_init(struct lg_dp *dp)
+{
+	int ret = lg_wake_init(&dp->out_wake);
+
+	if (ret)
+		return ret;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		dp->workers[w].alerts.wake = &dp->out_wake;
+		dp->workers[w].scores_ring.wake = &dp->out_wake;
+	}
+	return 0;
+}
+
+void lg_output_wake(struct lg_dp *dp)
+{
+	lg_wake_signal(&dp->out_wake);
+}
+
+/* Something in a worker's rings. */
+static bool rings_pending(struct lg_dp *dp)
+{
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_spsc *r[2] = { &dp->workers[w].alerts, &dp->workers[w].scores_ring };
+
+		for (unsigned i = 0; i < 2; i++)
+			if (atomic_load_explicit(&r[i]->head, memory_order_acquire) !=
+			    atomic_load_explicit(&r[i]->tail, memory_order_relaxed))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * A round found nothing: sleep until a worker pushes (wake.h) or a flag changes
+ * (lg_output_wake()), at most 100 ms: a recording that stopped by itself says so within
+ * that. With MQTT or NATS, 10 ms, for their outboxes' acknowledgements and resends. Without
+ * an eventfd, 2 ms naps as before.
+ */
+static void out_idle(struct lg_dp *dp)
+{
+	if (!dp->out_wake.ready) {
+		nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+		return;
+	}
+	lg_wake_prepare(&dp->out_wake);
+	if (rings_pending(dp) || atomic_load(&dp->stop) || atomic_load(&dp->out_next) ||
+	    atomic_load(&dp->out_reopen) || atomic_load(&dp->meta_next)) {
+		lg_wake_cancel(&dp->out_wake);
+		return;
+	}
+	lg_wake_wait(&dp->out_wake, dp->mqtt || dp->nats ? 10 : 100);
+}
+
 void *lg_output_main(void *arg)
 {
 	struct lg_dp *dp = arg;
@@ -638,11 +763,8 @@ void *lg_output_main(void *arg)
 		}
 		if (atomic_exchange(&dp->out_reopen, false))
 			out_reopen(dp);
-		if (!n) {
-			struct timespec ts = { 0, 2000000 };
-
-			nanosleep(&ts, NULL);
-		}
+		if (!n)
+			out_idle(dp);
 	}
 	return NULL;
 }

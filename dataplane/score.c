@@ -22,6 +22,7 @@ static void emit(struct lg_worker *w, const struct lg_event *e)
 						  1, memory_order_relaxed);
 			return;
 		}
+		lg_spsc_wake(r); /* the output thread must be awake to make room */
 		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
 }
@@ -125,6 +126,9 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		/* PSI reads the basic row only; a model of another layout has no reference */
 		lg_drift_row(w, s, e, w->batch + (size_t)i * d);
 	}
+	/* The batch's rows (and any incident or drift events) are on the rings: one wake-up
+	 * for all of them, so the output thread takes the batch in one round. */
+	lg_spsc_wake(&w->scores_ring);
 	atomic_fetch_add_explicit(&w->st.scored, n, memory_order_relaxed);
 	if (shadow)
 		atomic_fetch_add_explicit(&w->st.shadow_scored, n, memory_order_relaxed);

@@ -56,6 +56,12 @@ bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
 	return true;
 }
 
+void lg_spsc_wake(struct lg_spsc *r)
+{
+	if (r->wake)
+		lg_wake_after_push(r->wake);
+}
+
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
 {
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -155,6 +161,27 @@ static bool worker_done(struct lg_worker *w)
 	return atomic_load(&w->dp->eof_workers) == w->dp->nworkers && !lg_handoff_peek(&w->in);
 }
 
+/*
+ * A burst from the backend, waiting at most timeout ms. A worker that may get frames
+ * handed over waits for them too: woken by the handoff (wake.h, the backend's wake_fd()),
+ * or, where the backend cannot, it looks every 2 ms.
+ */
+static int rx_wait(struct lg_worker *w, struct lg_rx_pkt *pkts, int timeout)
+{
+	int n;
+
+	if (!w->in.slots || timeout <= 0)
+		return w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
+	if (!w->in_wake.ready)
+		return w->ops->rx_burst(w->be, pkts, LG_BURST, timeout > 2 ? 2 : timeout);
+	lg_wake_prepare(&w->in_wake);
+	if (lg_handoff_peek(&w->in))
+		timeout = 0; /* came in before the flag was set */
+	n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
+	lg_wake_done(&w->in_wake);
+	return n;
+}
+
 void *lg_worker_main(void *arg)
 {
 	struct lg_worker *w = arg;
@@ -232,10 +259,7 @@ void *lg_worker_main(void *arg)
 			}
 			continue;
 		}
-		/* Frames handed over wake nobody: a worker that may get some looks often. */
-		if ((dp->nworkers > 1 || dp->ext_input) && timeout > 2)
-			timeout = 2;
-		n = w->ops->rx_burst(w->be, pkts, LG_BURST, timeout);
+		n = rx_wait(w, pkts, timeout);
 		if (n == LG_RX_EOF) {
 			w->at_eof = true;
 			atomic_fetch_add(&dp->eof_workers, 1);

@@ -56,6 +56,16 @@
  * out in a burst; a burst stops early when they run out (the rest waits in the RX ring).
  */
 #define ASM_SLOTS 16
+/*
+ * UMEM frames (and fill and RX ring slots) a worker has unless frames=N says otherwise:
+ * what the queue absorbs while its worker is not running. 1024 (about 5 ms at 200k
+ * frames/s) lost frames in bench/rx_compare.sh whenever the worker's CPU went elsewhere
+ * for longer (docs/benchmarks.md); DEFAULT_FRAMES is 40 ms at 200k/s, about what the uring
+ * backend's 8 MiB socket buffer holds. 4 KiB each: 32 MiB a worker (docs/operations.md).
+ */
+#define DEFAULT_FRAMES 8192
+/* The default halves to no fewer than this where RLIMIT_MEMLOCK holds less (4 MiB). */
+#define MIN_FALLBACK 1024
 /* Descriptors looked at per burst. */
 #define BURST_DESCS 64
 /* buf_id of a view into a reassembly slot (else: a UMEM frame index). */
@@ -69,12 +79,15 @@ struct lg_backend {
 	uint8_t *area;
 	size_t area_size;
 	unsigned nframes;
+	bool frames_given; /* frames=N: no smaller UMEM where the locked-memory limit is low */
+	unsigned wanted;   /* the default frames when the limit made nframes fewer, else 0 */
 	int fd;
 	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
 	bool sg;       /* bound with XDP_USE_SG: frames may come in several descriptors */
 	uint16_t port, port2;
 	unsigned parse_flags;
 	int busy_poll; /* us; 0 = interrupts (need_wakeup) */
+	int wake_fd;   /* wake_fd(): also return when it is readable; -1 = none */
 	/* Multi-buffer frames: the chain being gathered (asm_cur < 0: none), free slots. */
 	uint8_t *asm_area;
 	int asm_cur;
@@ -136,6 +149,7 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 		if (!strcmp(key, "frames") && !lg_backend_opt_uint(val, 65536, &v) && v >= 64 &&
 		    !(v & (v - 1))) {
 			b->nframes = (unsigned)v;
+			b->frames_given = true;
 			continue;
 		}
 		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
@@ -176,10 +190,6 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 "the admission program's XSKMAP");
 		return -EINVAL;
 	}
-	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1)) {
-		snprintf(err, errlen, "afxdp: %u buffers is not a power of two", conf->nbufs);
-		return -EINVAL;
-	}
 	ret = rx_queues(conf->ifname);
 	if (ret > (int)conf->nqueues) {
 		snprintf(err, errlen, "%s has %d RX queues and linegate %u worker(s): what XDP "
@@ -193,7 +203,8 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->nframes = conf->nbufs;
+	b->nframes = DEFAULT_FRAMES;
+	b->wake_fd = -1;
 	ret = parse_opts(b, conf->opts, err, errlen);
 	if (ret) {
 		free(b);
@@ -212,14 +223,6 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 		b->asm_free[b->asm_nfree++] = (uint8_t)(ASM_SLOTS - 1 - i);
 	/* As many frames as the fill ring holds: every frame is either there, on the RX
 	 * ring, or in the worker's hands, so giving one back always finds room. */
-	b->area_size = (size_t)b->nframes * FRAME_SIZE;
-	b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	if (b->area == MAP_FAILED) {
-		b->area = NULL;
-		ret = -errno;
-		goto err;
-	}
 	/*
 	 * Multi-buffer where the kernel has it (6.6+; drivers without it in zero-copy fall
 	 * back to copy mode by themselves). An older kernel refuses the flag: bind again
@@ -227,7 +230,31 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	 */
 	b->sg = true;
 	scfg.bind_flags |= XDP_USE_SG;
-	ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+	/*
+	 * The kernel pins the UMEM against RLIMIT_MEMLOCK (without CAP_IPC_LOCK): the default
+	 * size halves until it fits, down to MIN_FALLBACK frames, and the start line says so;
+	 * a size given with frames=N is taken or refused.
+	 */
+	for (;;) {
+		b->area_size = (size_t)b->nframes * FRAME_SIZE;
+		b->area = mmap(NULL, b->area_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (b->area == MAP_FAILED) {
+			b->area = NULL;
+			ret = -errno;
+			goto err;
+		}
+		ret = xsk_umem__create(&b->umem, b->area, b->area_size, &b->fq, &b->cq, &ucfg);
+		if (ret != -ENOBUFS || b->frames_given || b->nframes <= MIN_FALLBACK)
+			break;
+		munmap(b->area, b->area_size);
+		b->area = NULL;
+		b->umem = NULL;
+		if (!b->wanted)
+			b->wanted = b->nframes;
+		b->nframes /= 2;
+		ucfg.fill_size = scfg.rx_size = b->nframes;
+	}
 	if (ret)
 		goto err;
 	ret = xsk_socket__create(&b->xsk, conf->ifname, conf->queue, b->umem, &b->rx, NULL, &scfg);
@@ -280,6 +307,13 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	*out = b;
 	return 0;
 err:
+	/* The kernel pins the UMEM against RLIMIT_MEMLOCK (without CAP_IPC_LOCK). */
+	if (!err[0] && ret == -ENOBUFS)
+		snprintf(err, errlen, "AF_XDP socket on %s queue %u: the UMEM of %u frames (%zu "
+			 "MiB) is over the locked-memory limit (RLIMIT_MEMLOCK): raise it (ulimit "
+			 "-l, LimitMEMLOCK=) or give fewer frames (--backend afxdp:frames=N, "
+			 "backend.afxdp.frames)", conf->ifname, conf->queue, b->nframes,
+			 b->area_size >> 20);
 	if (!err[0])
 		snprintf(err, errlen, "AF_XDP socket on %s queue %u: %s", conf->ifname, conf->queue,
 			 strerror(-ret));
@@ -398,11 +432,12 @@ static int afxdp_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		max = BURST_DESCS;
 	n = xsk_ring_cons__peek(&b->rx, max, &idx);
 	if (!n) {
-		struct pollfd pfd = { .fd = b->fd, .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = b->fd, .events = POLLIN },
+					 { .fd = b->wake_fd, .events = POLLIN } };
 
 		if (xsk_ring_prod__needs_wakeup(&b->fq))
 			recvfrom(b->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if (poll(pfd, b->wake_fd >= 0 ? 2 : 1, timeout_ms) <= 0 || !(pfd[0].revents & POLLIN))
 			return 0;
 		n = xsk_ring_cons__peek(&b->rx, max, &idx);
 		if (!n)
@@ -474,21 +509,37 @@ static void afxdp_stats(struct lg_backend *b, struct lg_backend_stats *st)
 	st->drops[LG_DROP_RX_RING_FULL] += xs.rx_ring_full;
 }
 
+static int afxdp_wake_fd(struct lg_backend *b, int fd)
+{
+	b->wake_fd = fd;
+	return 0;
+}
+
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
+	char lim[160] = "";
+	size_t n;
+
+	if (b->wanted)
+		snprintf(lim, sizeof(lim), "; %u frames, not the default %u: the locked-memory "
+			 "limit (RLIMIT_MEMLOCK) held no more: raise it (LimitMEMLOCK=, ulimit -l)",
+			 b->nframes, b->wanted);
 	if (b->sg)
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes, multi-buffer: frames up to %u bytes in "
-			 "one UMEM frame, up to %u gathered from several, busy poll %d us",
-			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
-			 ASM_SIZE, b->busy_poll);
+			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), multi-buffer: frames "
+			 "up to %u bytes in one UMEM frame, up to %u gathered from several, busy "
+			 "poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
+			 b->area_size >> 20, FRAME_ROOM, ASM_SIZE, b->busy_poll);
 	else
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes, single-buffer only (the kernel has no "
-			 "XDP_USE_SG): frames above %u bytes are dropped by the kernel (no_buffer), "
-			 "busy poll %d us",
-			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE, FRAME_ROOM,
-			 b->busy_poll);
+			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), single-buffer only (the "
+			 "kernel has no XDP_USE_SG): frames above %u bytes are dropped by the kernel "
+			 "(no_buffer), busy poll %d us",
+			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
+			 b->area_size >> 20, FRAME_ROOM, b->busy_poll);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "%s", lim);
 }
 
 const struct lg_backend_ops lg_backend_afxdp = {
@@ -499,6 +550,7 @@ const struct lg_backend_ops lg_backend_afxdp = {
 	.close = afxdp_close,
 	.stats = afxdp_stats,
 	.describe = afxdp_describe,
+	.wake_fd = afxdp_wake_fd,
 	.help = "afxdp: an AF_XDP socket per worker on RX queue = worker index, in the XDP\n"
 		"admission program's XSKMAP (needs --xdp IFACE); refuses to start when the\n"
 		"interface has more RX queues than workers. Frames longer than a UMEM frame\n"
@@ -507,6 +559,8 @@ const struct lg_backend_ops lg_backend_afxdp = {
 		"Options: csum=on|off (check UDP checksums as the kernel would; default on),\n"
 		"busy_poll=USEC (preferred busy polling: SO_PREFER_BUSY_POLL, SO_BUSY_POLL,\n"
 		"SO_BUSY_POLL_BUDGET), frames=N (UMEM frames and ring slots a worker has, a\n"
-		"power of two 64..65536, default 1024: more absorb longer scheduling delays).",
+		"power of two 64..65536, default 8192: 4 KiB each, 32 MiB a worker; more absorb\n"
+		"longer scheduling delays; where RLIMIT_MEMLOCK holds less, the default halves\n"
+		"to what fits, at least 1024, and the start line says so).",
 };
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 #include <stdio.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -37,6 +38,9 @@ struct lg_backend {
 	unsigned nbufs, buf_size, mask;
 	struct msghdr msg; /* the template multishot recvmsg lays out each buffer by */
 	int armed[NSOCK];
+	/* wake_fd(): a multishot poll on it completes the wait; -1 = none. */
+	int wake_fd;
+	bool wake_armed;
 	/* unreadable: completions whose buffer holds no valid recvmsg layout; errors: other
 	 * failed completions. Truncated datagrams reach the worker, which counts them. */
 	uint64_t nobufs, unreadable, errors;
@@ -55,6 +59,21 @@ static int arm(struct lg_backend *b, int i)
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, (uint64_t)i);
 	b->armed[i] = 1;
+	return 0;
+}
+
+/* user_data of the wake fd's poll (the sockets' are 0 and 1). */
+#define WAKE_DATA 0x100u
+
+static int arm_wake(struct lg_backend *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_multishot(sqe, b->wake_fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, WAKE_DATA);
+	b->wake_armed = true;
 	return 0;
 }
 
@@ -209,6 +228,7 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	if (!b)
 		return -ENOMEM;
 	b->fd[0] = b->fd[1] = -1;
+	b->wake_fd = -1;
 	b->nbufs = conf->nbufs;
 	b->buf_size = conf->buf_size;
 	b->mask = io_uring_buf_ring_mask(conf->nbufs);
@@ -404,6 +424,11 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		if (ret)
 			return ret;
 	}
+	if (b->wake_fd >= 0 && !b->wake_armed) {
+		ret = arm_wake(b);
+		if (ret)
+			return ret;
+	}
 	ret = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL,
 					       NULL);
 	if (ret == -ETIME || ret == -EINTR)
@@ -421,6 +446,12 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		if (n == max)
 			break;
 		seen++;
+		if (io_uring_cqe_get_data64(cqe) == WAKE_DATA) {
+			/* Woken (the caller reads the fd); armed again unless it still is. */
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				b->wake_armed = false;
+			continue;
+		}
 		if (!(cqe->flags & IORING_CQE_F_MORE))
 			b->armed[sock] = 0;
 		if (cqe->res < 0) {
@@ -459,6 +490,12 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	}
 	io_uring_cq_advance(&b->ring, seen);
 	return (int)n;
+}
+
+static int uring_wake_fd(struct lg_backend *b, int fd)
+{
+	b->wake_fd = fd;
+	return 0;
 }
 
 static void uring_release(struct lg_backend *b, const struct lg_rx_pkt *pkts, unsigned n)
@@ -508,6 +545,7 @@ const struct lg_backend_ops lg_backend_uring = {
 	.close = uring_close,
 	.stats = uring_stats,
 	.describe = uring_describe,
+	.wake_fd = uring_wake_fd,
 	.help = "uring: a UDP socket per worker (SO_REUSEPORT) on the policy's ports, read by an\n"
 		"io_uring multishot recvmsg into a provided buffer ring. Options: busy_poll=USEC\n"
 		"(SO_BUSY_POLL on the sockets).",

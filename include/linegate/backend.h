@@ -123,6 +123,11 @@ struct lg_backend_ops {
 	void (*describe)(struct lg_backend *b, char *buf, size_t len);
 	/* Optional: LG_BACKEND_Q_* of this queue with its options, read once after open(). */
 	unsigned (*queue_flags)(struct lg_backend *b);
+	/* Optional: from now on rx_burst() also returns (with what it has, maybe nothing) as
+	 * soon as fd is readable, instead of waiting out its timeout: how another thread wakes
+	 * a worker that waits for frames (a frame handed over to it). fd is read by the
+	 * caller. 0, or a negative errno (the worker then looks every 2 ms, as without). */
+	int (*wake_fd)(struct lg_backend *b, int fd);
 	/* Optional: whether these options make a finite stream (as LG_BACKEND_F_FINITE), e.g.
 	 * a DPDK net_pcap vdev reading a file. Called before setup(); false on bad options
 	 * (setup() says what is wrong with them). */

@@ -25,14 +25,25 @@ fi
 grep -q "frames=N: a power of two" "$T/frames.err" ||
 	lg_fail "frames=1000 refused without saying why: $(cat "$T/frames.err")"
 
+# Without frames=N: the default UMEM, 8192 frames (32 MiB) a worker, said at start.
+ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/def.sock" \
+	-o /dev/null -x lg0:generic -b afxdp -w 2 2> "$T/def.err" &
+DP_PID=$!
+LG_PIDS="$DP_PID"
+lg_wait_for 5 test -S "$T/def.sock" || { cat "$T/def.err"; lg_fail "linegate did not start"; }
+[ "$(grep -c 'afxdp backend, copy mode, 8192 frames of 4096 bytes (32 MiB of UMEM)' \
+	"$T/def.err")" = 2 ] || lg_fail "the default UMEM is not 8192 frames: $(cat "$T/def.err")"
+lg_stop_linegate
+
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
 	-o "$T/out.jsonl" -s "$T/stats.json" -x lg0:generic -b afxdp:busy_poll=20,frames=4096 -w 2 \
 	2> "$T/dp.err" &
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 test -S "$T/dp.sock" || { cat "$T/dp.err"; lg_fail "linegate did not start"; }
-[ "$(grep -c 'afxdp backend, copy mode, 4096 frames of .*busy poll 20 us' "$T/dp.err")" = 2 ] ||
-	lg_fail "workers do not report copy mode, frames=4096 and busy_poll=20: $(cat "$T/dp.err")"
+[ "$(grep -c 'afxdp backend, copy mode, 4096 frames of 4096 bytes (16 MiB of UMEM).*busy poll 20 us' \
+	"$T/dp.err")" = 2 ] ||
+	lg_fail "workers do not report copy mode, frames=4096 (16 MiB) and busy_poll=20: $(cat "$T/dp.err")"
 
 # Several sender sockets (each run its own), so the frames use both TX queues of lg1 and
 # so both RX queues of lg0; every run after the first resends the same frames.

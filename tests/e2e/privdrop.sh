@@ -63,6 +63,20 @@ lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/u/d.sock" -d "$T/dp.sock" -a "$T/u/
 D_PID=$!
 lg_wait_for 5 test -S "$T/u/d.sock" || { cat "$T/d.err"; lg_fail "linegated did not start"; }
 
+# Without CAP_IPC_LOCK the UMEM counts against RLIMIT_MEMLOCK: the default 8192 frames
+# (32 MiB) where the limit holds them, else fewer, and the start line says why.
+if [ "$BACKEND" = afxdp ]; then
+	lim=$(ulimit -l)
+	if [ "$lim" = unlimited ] || [ "$lim" -ge 65536 ]; then
+		grep -q "afxdp backend, .* 8192 frames of 4096 bytes (32 MiB of UMEM)" "$T/dp.err" ||
+			lg_fail "memlock $lim KiB: not the default UMEM: $(cat "$T/dp.err")"
+	else
+		grep -q "afxdp backend, .*; [0-9]* frames, not the default 8192: the locked-memory limit" \
+			"$T/dp.err" ||
+			lg_fail "memlock $lim KiB: the start line does not say the UMEM is smaller: $(cat "$T/dp.err")"
+	fi
+fi
+
 # Every thread of both: the user's ids, exactly the capabilities named, no_new_privs; except
 # a thread started before the drop by a library (OpenBLAS's idle pool, named as the process)
 # other than the main thread: the user's ids and no capability at all.

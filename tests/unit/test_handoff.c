@@ -3,7 +3,9 @@
  * or doubled while several producers push and the owner pops. */
 #include "../../dataplane/handoff.h"
 
+#include <poll.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
@@ -104,6 +106,35 @@ int main(int argc, char **argv)
 	CHECK_EQ(bad, 0);
 	CHECK(!lg_handoff_peek(&ring));
 	printf("test_handoff: the ring was full %u times\n", atomic_load(&full_seen));
+
+	/* Issue 10: a push wakes an owner that waits (its backend polls the eventfd), once;
+	 * lg_wake_done() reads the write, so the next wait waits; an owner that does not wait
+	 * is not signalled. */
+	{
+		static struct lg_wake wk;
+		struct pollfd pfd = { .events = POLLIN };
+		struct lg_rx_pkt q = { .data = big, .len = 4 };
+
+		CHECK_EQ(lg_wake_init(&wk), 0);
+		pfd.fd = wk.efd;
+		ring.wake = &wk;
+		lg_wake_prepare(&wk);
+		CHECK(lg_handoff_push(&ring, &q));
+		CHECK(lg_handoff_push(&ring, &q));
+		CHECK_EQ(atomic_load(&wk.wakes), 1);
+		CHECK_EQ(poll(&pfd, 1, 0), 1);
+		lg_wake_done(&wk);
+		CHECK_EQ(poll(&pfd, 1, 0), 0);
+		CHECK(!wk.drain);
+		lg_handoff_pop(&ring);
+		lg_handoff_pop(&ring);
+		CHECK(lg_handoff_push(&ring, &q)); /* not waiting: no signal */
+		CHECK_EQ(atomic_load(&wk.wakes), 1);
+		CHECK_EQ(poll(&pfd, 1, 0), 0);
+		lg_handoff_pop(&ring);
+		ring.wake = NULL;
+		lg_wake_close(&wk);
+	}
 	lg_handoff_free(&ring);
 	return lgt_done("test_handoff");
 }
