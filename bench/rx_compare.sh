@@ -162,9 +162,6 @@ start_receiver() {
 		;;
 	uring-1w|uring-2w|afxdp-1w|afxdp-generic-1w)
 		local cpus=0 args=(-b uring -w 1)
-		# Every step's frames start at sequence 1 again: the replay marks an earlier step
-		# left in the state folder would refuse them as replayed.
-		rm -rf "$STATE_DIRECTORY"
 		case "$1" in
 		uring-2w) cpus=0,1; args=(-b uring -w 2) ;;
 		afxdp-1w) args=(-b "afxdp${AFXDP_OPTS:+:$AFXDP_OPTS}" -w 1 -x lg0) ;;
