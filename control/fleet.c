@@ -981,6 +981,15 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	if (ret)
 		goto out;
 	ns = line_servers(o, kv, names, 64);
+	if (!ns) {
+		/* nothing ran it: not "done" (a line whose servers never reported, or a typo in
+		 * --plant/--line) */
+		printf("incomplete: no server of %s/%s has reported (linegated --fleet-plant %s "
+		       "--fleet-line %s running?); the line's bundle is %s now: a server that "
+		       "starts applies it\n", o->plant, o->line, o->plant, o->line, o->arg);
+		ret = -ENODEV;
+		goto out;
+	}
 	printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
 	ret = wait_reports(o, kv, names, ns, t0, NULL, why, sizeof(why));
 	if (ret == -EPROTO) {

@@ -208,7 +208,9 @@ start_d() { # NAME LINE
 	lg_wait_for 5 test -S "$T/$1/d.sock" || lg_fail "linegated $1 did not start: $(cat "$T/$1/d.err")"
 }
 start_d dA lineA
-lg_wait_for 10 "$FLEET" status "${ADMIN[@]}" --plant north --line lineA --json ||
+reported_a() { local o; o=$("$FLEET" status "${ADMIN[@]}" --plant north --line lineA --json) &&
+	[[ $o == *'"server":"srvA"'* ]]; }
+lg_wait_for 20 reported_a ||
 	lg_fail "linegated A never reported: $(cat "$T/dA/d.err")"
 rc=0; "$FLEET" rollout v1 "${ADMIN[@]}" --plant north --line lineA --objects bundles-north-lineA \
 	--wait 30 > "$T/rollA.txt" 2>&1 || rc=$?
