@@ -2959,8 +2959,9 @@ int main(int argc, char **argv)
 		case 31: fa.nkey = optarg; break;
 		case 32:
 			if (!lg_bundle_token_ok(optarg)) {
-				fprintf(stderr, "linegated: --fleet-domain %s: a JetStream domain is "
-					"letters, digits, _ and - (at most 64)\n", optarg);
+				fprintf(stderr, "linegated: --fleet-domain %s: a JetStream "
+					"domain is letters, digits, _ and - (at most 64)\n",
+					optarg);
 				return 2;
 			}
 			fa.domain = optarg;
