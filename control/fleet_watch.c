@@ -41,6 +41,7 @@ struct lg_fleet {
 	uint8_t nkey_raw[LG_NKEY_RAW_LEN];
 	char nkey_pub[LG_NKEY_PUB_LEN + 1], inbox[160];
 	char refused[256]; /* the last refusal logged (the watch thread's) */
+	char domain[72];   /* issue 13: the JetStream domain, "" = the server's own */
 };
 
 /* libnats's thread: sign the server's nonce with the nkey. */
@@ -248,8 +249,14 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&f->lock);
 		if (!nc && connect_nats(f, &nc))
 			nc = NULL;
-		if (nc && !js && natsConnection_JetStream(&js, nc, NULL) != NATS_OK)
-			js = NULL;
+		if (nc && !js) {
+			jsOptions jo;
+
+			jsOptions_Init(&jo);
+			jo.Domain = f->domain[0] ? f->domain : NULL;
+			if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+				js = NULL;
+		}
 		if (js && !kv && js_KeyValue(&kv, js, f->bucket) != NATS_OK)
 			kv = NULL;
 		ret = kv ? kv_get(kv, own_key, own, sizeof(own)) : -EIO;
@@ -324,6 +331,7 @@ int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *
 	snprintf(f->server, sizeof(f->server), "%s", cfg->server);
 	snprintf(f->bucket, sizeof(f->bucket), "%s", cfg->bucket);
 	snprintf(f->objects, sizeof(f->objects), "%s", cfg->objects);
+	snprintf(f->domain, sizeof(f->domain), "%s", cfg->domain ? cfg->domain : "");
 	snprintf(f->dir, sizeof(f->dir), "%s", cfg->dir);
 	snprintf(f->tls_ca, sizeof(f->tls_ca), "%s", cfg->tls_ca ? cfg->tls_ca : "");
 	snprintf(f->tls_cert, sizeof(f->tls_cert), "%s", cfg->tls_cert ? cfg->tls_cert : "");

@@ -27,6 +27,10 @@ struct lg_fleet_cfg {
 	const char *nkey;     /* or an nkey user seed file, or NULL (0600, read at start) */
 	const char *dir;      /* where fetched bundles are written (made 0700) */
 	const char *applied;  /* the bundle version already applied ("" = none) */
+	/* Issue 13: the JetStream domain of bucket and objects, NULL = the server's own; a
+	 * line server's leaf node with JetStream of its own reaches the hub's by its domain
+	 * ($JS.<domain>.API). */
+	const char *domain;
 };
 
 struct lg_fleet_fetch {

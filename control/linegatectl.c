@@ -120,6 +120,10 @@ static const char usage[] =
 	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
 	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
 	"  verify PUB FILE   check FILE.sig against public key file PUB (exit 0 good, 1 bad)\n"
+	"  fleet ARGS        run linegate-fleet ARGS (the plant side of a fleet over NATS:\n"
+	"                    stream-create, stream-dump, publish, rollout, status, nkey-gen;\n"
+	"                    docs/fleet.md): the linegate-fleet installed beside linegatectl,\n"
+	"                    else the one on PATH, with the same arguments and exit status\n"
 	"\n"
 	"Options:\n"
 	"  -s, --socket PATH   linegated's admin socket (default " DEFAULT_SOCKET ",\n"
@@ -128,7 +132,37 @@ static const char usage[] =
 	"  -h, --help          this text\n"
 	"\n"
 	"Exit status: 0 success, 1 the request failed or was refused (the reason on stderr: the\n"
-	"daemon's, the data plane's, or why no reply came), 2 usage error.\n";
+	"daemon's, the data plane's, or why no reply came), 2 usage error; fleet: linegate-fleet's\n"
+	"own, 127 when it cannot be run.\n";
+
+/*
+ * linegatectl fleet ARGS (issue 13): linegate-fleet ARGS in this process's place, so its
+ * output and exit status are linegatectl's. linegate-fleet links libnats and linegatectl
+ * does not; the one beside this binary first (an install or a build tree), else PATH.
+ */
+static int fleet_cmd(char **argv)
+{
+	char self[PATH_MAX], path[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	argv[0] = "linegate-fleet";
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/linegate-fleet", self);
+			if (!access(path, X_OK))
+				execv(path, argv);
+		}
+	}
+	execvp("linegate-fleet", argv);
+	fprintf(stderr, "linegatectl: fleet: cannot run linegate-fleet (%s): it is built with "
+		"libnats (meson -Dnats=enabled) and installed beside linegatectl\n",
+		strerror(errno));
+	return 127;
+}
 
 static int call(const char *sock, json_object *req, json_object **resp)
 {
@@ -1015,6 +1049,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[optind++];
+	if (!strcmp(cmd, "fleet"))
+		return fleet_cmd(argv + optind - 1);
 	if (!strcmp(cmd, "devices"))
 		return devices_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "record"))

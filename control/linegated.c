@@ -100,6 +100,9 @@ static const char usage[] =
 	"                         TLS to NATS: the servers' CA, a client certificate and key\n"
 	"      --fleet-creds F    a NATS credentials (.creds) file (0600)\n"
 	"      --fleet-nkey F     or a NATS nkey user seed file (0600; linegate-fleet nkey-gen)\n"
+	"      --fleet-domain D   the JetStream domain of the bucket and object store: through\n"
+	"                         a leaf node with JetStream of its own, the plant's (hub's)\n"
+	"                         domain (default: the server's own JetStream)\n"
 	"      --fleet-report MS  how often the status is reported (default 5000; health rates\n"
 	"                         are over this period); also at once after each bundle\n"
 	"  -h, --help             this text\n"
@@ -2896,6 +2899,7 @@ int main(int argc, char **argv)
 		{ "fleet-creds", required_argument, NULL, 29 },
 		{ "fleet-report", required_argument, NULL, 30 },
 		{ "fleet-nkey", required_argument, NULL, 31 },
+		{ "fleet-domain", required_argument, NULL, 32 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -2914,6 +2918,7 @@ int main(int argc, char **argv)
 	struct fleet_args {
 		const char *url, *plant, *line, *server, *bucket, *objects, *ca, *cert, *key;
 		const char *creds, *nkey;
+		const char *domain; /* issue 13: the bucket's JetStream domain through a leaf */
 		long report_ms;
 	} fa = { .bucket = "linegate-config", .objects = "linegate-bundles", .report_ms = 5000 };
 	char host[72] = "";
@@ -2952,6 +2957,15 @@ int main(int argc, char **argv)
 		case 28: fa.key = optarg; break;
 		case 29: fa.creds = optarg; break;
 		case 31: fa.nkey = optarg; break;
+		case 32:
+			if (!lg_bundle_token_ok(optarg)) {
+				fprintf(stderr, "linegated: --fleet-domain %s: a JetStream "
+					"domain is letters, digits, _ and - (at most 64)\n",
+					optarg);
+				return 2;
+			}
+			fa.domain = optarg;
+			break;
 		case 30: {
 			char *end;
 
@@ -3050,6 +3064,7 @@ int main(int argc, char **argv)
 			.line = fa.line, .server = fa.server, .bucket = fa.bucket,
 			.objects = fa.objects, .tls_ca = fa.ca, .tls_cert = fa.cert,
 			.tls_key = fa.key, .creds = fa.creds, .nkey = fa.nkey, .dir = fdir,
+			.domain = fa.domain,
 			.applied = d.fleet_applied };
 		d.fleet_report_ms = (int)fa.report_ms;
 		if (lg_fleet_start(&d.fleet, &d.fleet_cfg, msg, sizeof(msg))) {
@@ -3058,9 +3073,10 @@ int main(int argc, char **argv)
 		}
 		/* cfg's strings point into argv and host, which live as long as main */
 		d.fleet_cfg.dir = NULL;
-		fprintf(stderr, "linegated: fleet: %s, key %s.%s.bundle in bucket %s, server %s, "
-			"applied bundle %s\n", fa.url, fa.plant, fa.line, fa.bucket, fa.server,
-			d.fleet_applied[0] ? d.fleet_applied : "(none)");
+		fprintf(stderr, "linegated: fleet: %s, key %s.%s.bundle in bucket %s%s%s, server "
+			"%s, applied bundle %s\n", fa.url, fa.plant, fa.line, fa.bucket,
+			fa.domain ? " of JetStream domain " : "", fa.domain ? fa.domain : "",
+			fa.server, d.fleet_applied[0] ? d.fleet_applied : "(none)");
 	}
 #endif
 	lfd = lg_ctl_listen(d.socket_path, 0660, srv.has_group ? srv.group : (gid_t)-1);

@@ -2684,13 +2684,14 @@ static const char *const influx_features[] = {
 _Static_assert(sizeof(influx_features) / sizeof(influx_features[0]) == LG_FEAT_N + 1,
 	       "output.influx.features lists every feature");
 
-static int parse_influx_features(struct pctx *c, const yaml_node_t *n, struct lg_policy_influx *m)
+/* A list of feature names, or all: output.influx.features and output.nats.features. */
+static int parse_feature_list(struct pctx *c, const yaml_node_t *n, uint32_t *mask)
 {
 	const char *s = scalar(n);
 
-	m->features = 0;
+	*mask = 0;
 	if (s && !strcmp(s, "all")) {
-		m->features = (1u << LG_FEAT_N) - 1;
+		*mask = (1u << LG_FEAT_N) - 1;
 		return 0;
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
@@ -2705,9 +2706,9 @@ static int parse_influx_features(struct pctx *c, const yaml_node_t *n, struct lg
 			j++;
 		if (!influx_features[j])
 			return unknown(c, f, "feature", influx_features);
-		if (m->features & (1u << j))
+		if (*mask & (1u << j))
 			return perr(c, f, "feature '%s' is listed twice", name);
-		m->features |= 1u << j;
+		*mask |= 1u << j;
 	}
 	return 0;
 }
@@ -2800,7 +2801,7 @@ static int parse_influx(struct pctx *c, const yaml_node_t *n, struct lg_policy_i
 		} else if (!strcmp(name, "scores")) {
 			err = get_bool(c, v, "scores", &m->scores);
 		} else if (!strcmp(name, "features")) {
-			err = parse_influx_features(c, v, m);
+			err = parse_feature_list(c, v, &m->features);
 		} else if (!strcmp(name, "batch_lines")) {
 			err = get_uint(c, v, "batch_lines", 1, 100000, &u);
 			m->batch_lines = (uint32_t)u;
@@ -3202,8 +3203,8 @@ static int check_creds_file(struct pctx *c, const yaml_node_t *n, const char *pa
 	return ret;
 }
 
-/* output.nats: {urls, subject_prefix, plant, line, outbox, score_every, tls, nkey_file,
- * creds_file} */
+/* output.nats: {urls, subject_prefix, plant, line, outbox, score_every, features,
+ * feature_every, tls, nkey_file, creds_file} */
 static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nats *m)
 {
 	const yaml_node_t *cred = NULL;
@@ -3213,6 +3214,7 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 	memset(m, 0, sizeof(*m));
 	strcpy(m->subject_prefix, "linegate");
 	m->outbox_max_bytes = 256u << 20;
+	m->feature_every = 1;
 	m->line_no = (uint32_t)n->start_mark.line + 1;
 	m->col_no = (uint32_t)n->start_mark.column + 1;
 	for_each_pair(c, n, pr) {
@@ -3236,6 +3238,11 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 		} else if (name && !strcmp(name, "score_every")) {
 			err = get_uint(c, v, "score_every", 0, 1000000, &u);
 			m->score_every = (uint32_t)u;
+		} else if (name && !strcmp(name, "features")) {
+			err = parse_feature_list(c, v, &m->features);
+		} else if (name && !strcmp(name, "feature_every")) {
+			err = get_uint(c, v, "feature_every", 1, 1000000, &u);
+			m->feature_every = (uint32_t)u;
 		} else if (name && !strcmp(name, "tls")) {
 			err = parse_nats_tls(c, v, m);
 		} else if (name && !strcmp(name, "nkey_file")) {
@@ -3250,7 +3257,8 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 			cred = v;
 		} else {
 			static const char *const f[] = { "urls", "subject_prefix", "plant", "line",
-							 "outbox", "score_every", "tls", "nkey_file",
+							 "outbox", "score_every", "features",
+							 "feature_every", "tls", "nkey_file",
 							 "creds_file", NULL };
 
 			err = unknown(c, node(c, pr->key), "nats field", f);

@@ -271,15 +271,27 @@ FMT_U(f_ix_flush, p->influx.url[0] ? p->influx.flush_ms : 0)
 FMT_U(f_ix_max, p->influx.url[0] ? p->influx.max_buffer_lines : 0)
 FMT_U(f_ix_timeout, p->influx.url[0] ? p->influx.timeout_ms : 0)
 
-static void f_ix_features(const struct lg_policy *p, char *b, size_t l)
+static void fmt_features(uint32_t mask, char *b, size_t l)
 {
 	size_t u = 0;
 
 	b[0] = '\0';
 	for (unsigned j = 0; j < LG_FEAT_N && u < l; j++)
-		if (p->influx.features & (1u << j))
+		if (mask & (1u << j))
 			u += (size_t)snprintf(b + u, l - u, "%s%u", u ? "," : "", j);
 }
+
+static void f_ix_features(const struct lg_policy *p, char *b, size_t l)
+{
+	fmt_features(p->influx.features, b, l);
+}
+
+/* output.nats.features, feature_every (issue 13): start-only like the rest of output.nats. */
+static void f_nats_features(const struct lg_policy *p, char *b, size_t l)
+{
+	fmt_features(p->nats.nurls ? p->nats.features : 0, b, l);
+}
+FMT_U(f_nats_feature_every, p->nats.nurls && p->nats.features ? p->nats.feature_every : 0)
 
 /* backend (docs/operations.md): start-only, a restart brings up another backend or port. */
 static void f_backend(const struct lg_policy *p, char *b, size_t l)
@@ -369,6 +381,8 @@ static const struct {
 	{ { "output.nats.tls.key_file", LG_FIELD_START_ONLY }, f_nats_tls_key },
 	{ { "output.nats.nkey_file", LG_FIELD_START_ONLY }, f_nats_nkey },
 	{ { "output.nats.creds_file", LG_FIELD_START_ONLY }, f_nats_creds },
+	{ { "output.nats.features", LG_FIELD_START_ONLY }, f_nats_features },
+	{ { "output.nats.feature_every", LG_FIELD_START_ONLY }, f_nats_feature_every },
 	{ { "output.influx.url", LG_FIELD_START_ONLY }, f_ix_url },
 	{ { "output.influx.database", LG_FIELD_START_ONLY }, f_ix_db },
 	{ { "output.influx.bucket", LG_FIELD_START_ONLY }, f_ix_bucket },

@@ -343,6 +343,7 @@ static json_object *outbox_json(const struct lg_outbox_stats *x)
 	add_u64(ob, "bytes", x->bytes);
 	add_u64(ob, "appended", x->appended);
 	add_u64(ob, "dropped_scores", x->dropped_scores);
+	add_u64(ob, "dropped_features", x->dropped_features);
 	add_u64(ob, "dropped_too_large", x->dropped_full);
 	add_u64(ob, "evicted", x->evicted);
 	add_u64(ob, "dropped_disk", x->dropped_disk);
@@ -418,11 +419,12 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
 			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
 			   "outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
-			   "dropped %" PRIu64 " scores (full), %" PRIu64 " evicted, %" PRIu64
-			   " disk errors\n",
+			   "dropped %" PRIu64 " scores and %" PRIu64 " feature records (full), %"
+			   PRIu64 " evicted, %" PRIu64 " disk errors\n",
 			s.nats.published, s.nats.resent, s.nats.acked, s.nats.duplicates,
 			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
-			s.nats.outbox.dropped_scores, s.nats.outbox.evicted,
+			s.nats.outbox.dropped_scores, s.nats.outbox.dropped_features,
+			s.nats.outbox.evicted,
 			s.nats.outbox.dropped_disk);
 	/* issue 13: the server's refusals (credentials, subject permissions) */
 	if (s.have_nats && s.nats.refused)
@@ -609,6 +611,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(m, "resent", s.nats.resent);
 		add_u64(m, "errors", s.nats.errors);
 		add_u64(m, "scores_skipped", s.nats.scores_skipped);
+		add_u64(m, "features_skipped", s.nats.features_skipped);
+		add_u64(m, "features_none", s.nats.features_none);
 		/* issue 13: the server's refusals (credentials, subject permissions) */
 		add_u64(m, "refused", s.nats.refused);
 		json_object_object_add(m, "last_error", json_object_new_string(s.nats.last_error));
@@ -1078,13 +1082,14 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		counter(&b, "linegate_nats_refused_total",
 			"Messages the NATS server refused (permissions violation: a subject these "
 			"credentials may not publish to).", s.nats.refused);
-		static const char *const why[] = { "score_full", "evicted", "disk", "too_large" };
+		static const char *const why[] = { "score_full", "evicted", "disk", "too_large",
+						   "features_full" };
 		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,
-				       x->dropped_full };
+				       x->dropped_full, x->dropped_features };
 
 		bprintf(&b, "# HELP linegate_nats_outbox_dropped_total Records the outbox dropped, "
 			    "by reason.\n# TYPE linegate_nats_outbox_dropped_total counter\n");
-		for (unsigned i = 0; i < 4; i++)
+		for (unsigned i = 0; i < 5; i++)
 			bprintf(&b, "linegate_nats_outbox_dropped_total{reason=\"%s\"} %" PRIu64
 				    "\n", why[i], n[i]);
 		bprintf(&b, "# HELP linegate_nats_outbox_bytes Bytes of the outbox's files.\n"

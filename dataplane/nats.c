@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <limits.h>
+#include <linegate/lgf.h>
 #include <linegate/nkey.h>
 #include <nats/nats.h>
 #include <sodium.h>
@@ -45,9 +46,12 @@ struct lg_nats {
 	uint64_t pass_hi; /* the last record published since the last rewind */
 	uint64_t sent_hi; /* the highest ever published */
 	uint64_t last_rewind_ns;
+	/* Decimation per device: scores, and features per channel (issue 13). */
 	struct {
 		uint32_t id, count;
+		uint32_t feat[LGF_MAX_CHANNELS];
 	} dec[DEC_SLOTS];
+	_Atomic uint64_t feat_skipped, feat_none;
 
 	_Atomic uint64_t published, acks, duplicates, resent, errors, skipped, connects;
 	_Atomic int64_t outstanding; /* handed to libnats, not yet acknowledged or failed */
@@ -306,20 +310,48 @@ err:
 	return rc;
 }
 
-/* score_every: the first score of a device and then every N-th. */
-static bool score_due(struct lg_nats *n, uint32_t id)
+/* A device's decimation counters (open addressing; more slots than devices). */
+static unsigned dec_slot(struct lg_nats *n, uint32_t id)
 {
 	uint32_t h = (id * 2654435761u) % DEC_SLOTS;
 
-	if (!n->cfg.score_every)
-		return false;
 	for (unsigned i = 0; i < DEC_SLOTS; i++, h = (h + 1) % DEC_SLOTS) {
 		if (!n->dec[h].id)
 			n->dec[h].id = id;
 		if (n->dec[h].id == id)
-			return n->dec[h].count++ % n->cfg.score_every == 0;
+			return h;
 	}
-	return true; /* cannot happen: more slots than devices */
+	return 0; /* cannot happen: more slots than devices */
+}
+
+/* score_every: the first score of a device and then every N-th. */
+static bool score_due(struct lg_nats *n, uint32_t id)
+{
+	if (!n->cfg.score_every)
+		return false;
+	return n->dec[dec_slot(n, id)].count++ % n->cfg.score_every == 0;
+}
+
+uint32_t lg_nats_features(const struct lg_nats *n)
+{
+	return n ? n->cfg.features : 0;
+}
+
+/* feature_every: as output.influx's decimation, the 1st, N+1-th, ... row of each device
+ * channel (influx.c), counted here whatever the row carries. */
+bool lg_nats_feature_due(struct lg_nats *n, uint32_t device_id, unsigned channel)
+{
+	uint32_t *cnt = &n->dec[dec_slot(n, device_id)].feat[channel % LGF_MAX_CHANNELS];
+
+	if ((*cnt)++ % n->cfg.feature_every == 0)
+		return true;
+	atomic_fetch_add_explicit(&n->feat_skipped, 1, memory_order_relaxed);
+	return false;
+}
+
+void lg_nats_features_none(struct lg_nats *n)
+{
+	atomic_fetch_add_explicit(&n->feat_none, 1, memory_order_relaxed);
 }
 
 void lg_nats_put(struct lg_nats *n, enum lg_outbox_kind kind, uint32_t device_id,
@@ -338,6 +370,7 @@ static const char *const kind_token[LG_OUTBOX_KINDS] = {
 	[LG_OUTBOX_ALERT] = "alert",
 	[LG_OUTBOX_INCIDENT] = "incident",
 	[LG_OUTBOX_EVENT] = "event",
+	[LG_OUTBOX_FEATURES] = "features",
 };
 
 /* Acknowledgements in: the cursor advances over every record acknowledged in a row. */
@@ -468,6 +501,8 @@ void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
 		.connects = atomic_load(&m->connects),
 		.connected = atomic_load(&m->connected),
 		.refused = atomic_load(&m->refused),
+		.features_skipped = atomic_load(&m->feat_skipped),
+		.features_none = atomic_load(&m->feat_none),
 	};
 	pthread_mutex_lock(&m->lock);
 	snprintf(st->last_error, sizeof(st->last_error), "%s", m->last_error);
@@ -513,6 +548,23 @@ void lg_nats_put(struct lg_nats *n, enum lg_outbox_kind kind, uint32_t device_id
 		 const char *device, const char *json, size_t len)
 {
 	(void)n, (void)kind, (void)device_id, (void)device, (void)json, (void)len;
+}
+
+uint32_t lg_nats_features(const struct lg_nats *n)
+{
+	(void)n;
+	return 0;
+}
+
+bool lg_nats_feature_due(struct lg_nats *n, uint32_t device_id, unsigned channel)
+{
+	(void)n, (void)device_id, (void)channel;
+	return false;
+}
+
+void lg_nats_features_none(struct lg_nats *n)
+{
+	(void)n;
 }
 
 void lg_nats_pump(struct lg_nats *n)

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NATS JetStream output (docs/fleet.md): incidents, alerts, drift events and every
- * score_every-th score of a device, as the same JSON as the JSON lines, on
- * <subject_prefix>.<plant>.<line>.<kind>.<device> (kind: incident, alert, event, score).
+ * score_every-th score of a device, as the same JSON as the JSON lines, and the chosen
+ * features of every feature_every-th row of a device channel, on
+ * <subject_prefix>.<plant>.<line>.<kind>.<device> (kind: incident, alert, event, score,
+ * features).
  *
  * The output thread puts records into the on-disk outbox (outbox.h) and pumps: records are
  * published asynchronously (js_PublishMsgAsync, at most LG_NATS_INFLIGHT unacknowledged)
@@ -41,6 +43,10 @@ struct lg_nats_stats {
 	 * server's credentials may not publish to) and the server's last words on it. */
 	uint64_t refused;
 	char last_error[256];
+	/* Decimated features (issue 13): rows left out by feature_every (not a loss), rows the
+	 * decimation chose with no finite chosen feature (a wide-layout model's rows carry
+	 * none: nothing to publish, not a loss). Published records: outbox, kind features. */
+	uint64_t features_skipped, features_none;
 	struct lg_outbox_stats outbox;
 };
 
@@ -51,6 +57,15 @@ int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *e
 /* A record (a JSON text without its newline) for the outbox; scores decimated per device. */
 void lg_nats_put(struct lg_nats *n, enum lg_outbox_kind kind, uint32_t device_id,
 		 const char *device, const char *json, size_t len);
+/*
+ * Decimated features (issue 13): the output.nats.features mask (0: none), and whether this
+ * row of the device's channel is due (the 1st, feature_every+1-th, ... of the channel;
+ * counted as skipped when not). A due row's record goes in by lg_nats_put with
+ * LG_OUTBOX_FEATURES, or is counted by lg_nats_features_none when it has no feature.
+ */
+uint32_t lg_nats_features(const struct lg_nats *n);
+bool lg_nats_feature_due(struct lg_nats *n, uint32_t device_id, unsigned channel);
+void lg_nats_features_none(struct lg_nats *n);
 /* Acknowledgements in, records out, the outbox synced when due. Called by the output thread
  * every round; never blocks on the network. */
 void lg_nats_pump(struct lg_nats *n);

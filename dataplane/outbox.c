@@ -52,6 +52,7 @@ struct lg_outbox {
 	_Atomic uint64_t appended, dropped_scores, dropped_full, evicted, dropped_disk, torn,
 		torn_bytes, sync_errors, read_bytes, st_next, st_acked, st_durable, st_bytes;
 	_Atomic int disk_errno;
+	_Atomic uint64_t dropped_features; /* issue 13 */
 };
 
 struct ob_hdr {
@@ -460,8 +461,9 @@ int lg_outbox_append(struct lg_outbox *ob, enum lg_outbox_kind kind, const char 
 		count(&ob->dropped_full, 1);
 		return -EMSGSIZE;
 	}
-	if (kind == LG_OUTBOX_SCORE && ob->total + reclen > ob->score_limit) {
-		count(&ob->dropped_scores, 1);
+	if ((kind == LG_OUTBOX_SCORE || kind == LG_OUTBOX_FEATURES) &&
+	    ob->total + reclen > ob->score_limit) {
+		count(kind == LG_OUTBOX_SCORE ? &ob->dropped_scores : &ob->dropped_features, 1);
 		return -ENOSPC;
 	}
 	/* Full: the oldest segment makes room (never the one appended to). */
@@ -650,6 +652,8 @@ void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st)
 		.bytes = atomic_load_explicit(&o->st_bytes, memory_order_relaxed),
 		.appended = atomic_load_explicit(&o->appended, memory_order_relaxed),
 		.dropped_scores = atomic_load_explicit(&o->dropped_scores, memory_order_relaxed),
+		.dropped_features = atomic_load_explicit(&o->dropped_features,
+							 memory_order_relaxed),
 		.dropped_full = atomic_load_explicit(&o->dropped_full, memory_order_relaxed),
 		.evicted = atomic_load_explicit(&o->evicted, memory_order_relaxed),
 		.dropped_disk = atomic_load_explicit(&o->dropped_disk, memory_order_relaxed),

@@ -18,12 +18,13 @@
  * last record and the last segment's name. A record whose tail a crash cut off is cut from
  * its file at open (counted).
  *
- * Bounded by bytes (max_bytes, all segments): routine scores are refused once they would
- * take the outbox past 3/4 of it, keeping the last quarter for incidents, alerts and events;
- * those evict the oldest segment (its unacknowledged records counted) when the whole is
- * full. A write that fails (ENOSPC, EIO, EFBIG) is cut back and counted; nothing waits for
- * a network. A reader is given only records made durable (fdatasync by lg_outbox_sync), so
- * a record lost by a power cut was never sent, and its sequence number may be given again.
+ * Bounded by bytes (max_bytes, all segments): routine scores and feature records are refused
+ * once they would take the outbox past 3/4 of it, keeping the last quarter for incidents,
+ * alerts and events; those evict the oldest segment (its unacknowledged records counted)
+ * when the whole is full. A write that fails (ENOSPC, EIO, EFBIG) is cut back and counted;
+ * nothing waits for a network. A reader is given only records made durable (fdatasync by
+ * lg_outbox_sync), so a record lost by a power cut was never sent, and its sequence number
+ * may be given again.
  *
  * One thread uses an outbox (the output thread); lg_outbox_stats may be called from any.
  */
@@ -39,6 +40,7 @@ enum lg_outbox_kind {
 	LG_OUTBOX_ALERT,
 	LG_OUTBOX_INCIDENT,
 	LG_OUTBOX_EVENT,
+	LG_OUTBOX_FEATURES, /* routine as scores (issue 13: decimated features of output.nats) */
 	LG_OUTBOX_KINDS
 };
 
@@ -68,6 +70,7 @@ struct lg_outbox_stats {
 	uint64_t records, bytes;     /* not yet acknowledged; bytes of all segment files */
 	uint64_t appended;	     /* records written since open */
 	uint64_t dropped_scores;     /* scores refused: the outbox past 3/4 of max_bytes */
+	uint64_t dropped_features;   /* feature records refused, as scores (issue 13) */
 	uint64_t dropped_full;	     /* records refused: larger than a segment */
 	uint64_t evicted;	     /* unacknowledged records removed for newer important ones */
 	uint64_t dropped_disk;	     /* records whose write failed (cut back) */

@@ -497,6 +497,52 @@ int lg_out_score_line(const struct lg_event *e, const char *more, const char *me
 	return (int)(b.p - line);
 }
 
+/*
+ * Issue 13: the chosen features of a row (output.nats.features) to JetStream, one row in
+ * feature_every of each device channel, as {"type":"features",...,"features":{...}} with
+ * the row's identity (device, channel, seq, time_ns as in its score line) and metadata;
+ * %.9g gives a float back exactly, a value that is not finite is null. A row with no
+ * finite chosen feature (a wide-layout model: event.feat is all NaN) is counted, not sent.
+ */
+static void nats_features(struct lg_dp *dp, const struct lg_event *e, const char *meta)
+{
+	uint32_t mask = lg_nats_features(dp->nats);
+	char line[LG_LINE_MAX];
+	bool any = false;
+	size_t u;
+	int w;
+
+	if (!lg_nats_feature_due(dp->nats, e->device_id, e->channel))
+		return;
+	w = snprintf(line, sizeof(line), "{\"type\":\"features\",\"device\":%" PRIu32
+		     ",\"name\":\"%s\",\"channel\":%u,\"seq\":%" PRIu64 ",\"time_ns\":%" PRIu64
+		     ",\"model_epoch\":%" PRIu64 ",\"features\":{", e->device_id, e->name,
+		     (unsigned)e->channel, e->seq, e->scored_wall_ns, e->model_epoch);
+	u = w < 0 ? sizeof(line) : (size_t)w;
+	for (unsigned j = 0; j < LG_FEAT_N && u < sizeof(line); j++) {
+		if (!(mask & (1u << j)))
+			continue;
+		any |= isfinite(e->feat[j]) != 0;
+		if (isfinite(e->feat[j]))
+			w = snprintf(line + u, sizeof(line) - u, "%s\"%s\":%.9g",
+				     line[u - 1] == '{' ? "" : ",", lg_feature_names[j],
+				     (double)e->feat[j]);
+		else
+			w = snprintf(line + u, sizeof(line) - u, "%s\"%s\":null",
+				     line[u - 1] == '{' ? "" : ",", lg_feature_names[j]);
+		u = w < 0 ? sizeof(line) : u + (size_t)w;
+	}
+	if (u < sizeof(line))
+		w = snprintf(line + u, sizeof(line) - u, "}%s}", meta);
+	if (u >= sizeof(line) || w < 0 || (size_t)w >= sizeof(line) - u)
+		return; /* cannot happen: names and numbers are bounded */
+	if (!any) {
+		lg_nats_features_none(dp->nats);
+		return;
+	}
+	lg_nats_put(dp->nats, LG_OUTBOX_FEATURES, e->device_id, e->name, line, u + (size_t)w);
+}
+
 static void write_event(struct lg_dp *dp, const struct lg_event *e)
 {
 	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
@@ -524,6 +570,8 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e)
 		lg_nats_put(dp->nats, e->drift.kind ? LG_OUTBOX_EVENT :
 				      e->alert ? LG_OUTBOX_ALERT : LG_OUTBOX_SCORE,
 			    e->device_id, e->name, line, (size_t)len - 1);
+	if (dp->nats && !e->drift.kind && e->kind == LG_EV_ROW && lg_nats_features(dp->nats))
+		nats_features(dp, e, meta);
 	if (dp->influx && !e->drift.kind)
 		lg_influx_row(dp->influx, e, m);
 }

@@ -292,6 +292,11 @@ struct lg_policy {
 		 * the policy is read; paths only, the seed is read again at connect and never
 		 * printed. Start-only. */
 		char nkey_file[LG_PATH_MAX], creds_file[LG_PATH_MAX];
+		/* Decimated features (issue 13): bit j = lg_feature_names[j] (as
+		 * output.influx.features; 0 = no feature records), for the 1st, N+1-th, ... row
+		 * of each device channel, N = feature_every (1). Start-only. */
+		uint32_t features;
+		uint32_t feature_every;
 	} nats;
 	/* output.influx (issue 12, docs/policy.md "InfluxDB line protocol"): scores, features
 	 * and incidents as InfluxDB line protocol over HTTP (dataplane/influx.h). Start-only. */

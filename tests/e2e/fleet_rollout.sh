@@ -16,7 +16,9 @@
 #  5. a health regression on the canary (v5 drops a device whose frames keep coming, so its
 #     drop rate grows past --max-drop-increase): rolled back, the canary runs v4 again;
 #  6. a restarted linegated remembers the bundle it applied and does not apply it again;
-#     every linegated stops with status 0.
+#     every linegated stops with status 0;
+#  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
+#     same exit status, also for a line with no reports and an unknown command.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
@@ -249,4 +251,22 @@ for s in s1 s2 s3; do
 	rc=0; wait $p || rc=$?
 	[ $rc = 0 ] || lg_fail "linegated $s exited $rc: $(tail -20 "$T/$s/d.err")"
 done
+
+# --- 7. linegatectl fleet ARGS is linegate-fleet ARGS: the same output and exit status ---
+# (the reports stand still now that every linegated stopped)
+rc1=0; "$FLEET" status "${LINE[@]}" --json > "$T/st-fleet.json" 2> "$T/st-fleet.err" || rc1=$?
+rc2=0; "$LG_BIN_CTL" fleet status "${LINE[@]}" --json > "$T/st-ctl.json" 2> "$T/st-ctl.err" || rc2=$?
+[ $rc1 = 0 ] && [ $rc2 = 0 ] || lg_fail "fleet status: exit $rc1 and $rc2: $(cat "$T/st-ctl.err")"
+[ "$(grep -c '"applied": *"v4"' "$T/st-ctl.json")" = 3 ] ||
+	lg_fail "linegatectl fleet status --json: $(cat "$T/st-ctl.json")"
+cmp "$T/st-fleet.json" "$T/st-ctl.json" || lg_fail "linegatectl fleet status printed otherwise"
+# a line with no reports, and a command it does not know: the same words, the same status
+for args in "status --url $URL --plant north --line nosuchline" "no-such-command"; do
+	rc1=0; "$FLEET" $args > "$T/f.out" 2> "$T/f.err" || rc1=$?
+	rc2=0; "$LG_BIN_CTL" fleet $args > "$T/c.out" 2> "$T/c.err" || rc2=$?
+	echo "linegate-fleet $args: exit $rc1; linegatectl fleet: exit $rc2"
+	[ $rc1 = $rc2 ] && cmp "$T/f.out" "$T/c.out" && cmp "$T/f.err" "$T/c.err" ||
+		lg_fail "linegatectl fleet $args differs: $rc1/$rc2 $(cat "$T/f.err") | $(cat "$T/c.err")"
+done
+[ $rc2 != 0 ] || lg_fail "linegatectl fleet no-such-command succeeded"
 echo "PASS fleet_rollout"

@@ -10,7 +10,10 @@
 #  2. the WAN cut (the hub stopped): traffic goes on, linegate's outbox empties into LOCAL
 #     (the leaf acknowledges: local subscribers have it), PLANT cannot grow;
 #  3. the hub back on its store: the backlog arrives, and PLANT holds every record exactly
-#     once, in linegate's order (message ids 1..N in sequence), the same as LOCAL.
+#     once, in linegate's order (message ids 1..N in sequence), the same as LOCAL;
+#  4. the fleet watch through the leaf: linegated pointed at the leaf (--fleet-url) with the
+#     hub's JetStream domain (--fleet-domain hub) reports into the hub's bucket and applies a
+#     bundle published and rolled out at the hub (linegated and linegate run its policy).
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 FLEET=$LG_BUILD/control/linegate-fleet
@@ -115,7 +118,55 @@ assert [(m["subject"], m["msg_id"], m["data"]) for m in plant] == \
        [(m["subject"], m["msg_id"], m["data"]) for m in local]
 assert all(m["subject"].startswith("lgtest.north.linea.") for m in plant)
 PY
+echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order"
+
+# --- 4. the fleet watch through the leaf node: linegated reads the hub's bucket ---
+# The leaf has JetStream of its own, which would answer $JS.API.> itself (no such bucket):
+# linegated names the hub's domain (--fleet-domain hub, $JS.hub.API.>), and the bundle is
+# published and rolled out at the hub.
+KEY=$LG_SOURCE/control/defaults/demo-signing.key
+HLINE=(--url "$HUB" --plant north --line linea)
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+start_d() { # extra linegated arguments
+	"$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit.jsonl" \
+		-s "$T/d-state" --fleet-url "$LEAF" --fleet-plant north --fleet-line linea \
+		--fleet-server leafsrv --fleet-report 1000 "$@" 2>> "$T/d.err" &
+	D=$!
+	LG_PIDS="$LG_PIDS $D"
+	lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start: $(cat "$T/d.err")"
+}
+running() {
+	python3 - "$T" <<'PY'
+import sys, lgsock
+T = sys.argv[1]
+print(lgsock.call(T + "/d.sock", {"cmd": "status"})["policy_sha256"],
+      lgsock.call(T + "/dp.sock", {"cmd": "status"})["policy_sha256"])
+PY
+}
+reporters() { # the servers with a report in the hub's bucket
+	"$FLEET" status "${HLINE[@]}" --json 2> /dev/null |
+		python3 -c 'import json, sys; print(" ".join(sorted(json.loads(l)["server"] for l in sys.stdin)))'
+}
+mkdir -p "$T/v1"
+{ cat "$T/policy.yaml"; echo "# fleet bundle v1, through the leaf"; } > "$T/v1/policy.yaml"
+"$FLEET" publish "$T/v1" "${HLINE[@]}" --version v1 --key "$KEY" > "$T/pub1.txt" ||
+	lg_fail "publish v1 at the hub failed: $(cat "$T/pub1.txt")"
+start_d --fleet-domain hub
+lg_wait_value 15 leafsrv reporters > /dev/null ||
+	lg_fail "linegated's report did not reach the hub's bucket: $(tail -5 "$T/d.err")"
+rc=0; "$FLEET" rollout v1 "${HLINE[@]}" --wait 30 > "$T/roll1.txt" 2>&1 || rc=$?
+cat "$T/roll1.txt"
+[ $rc = 0 ] && grep -q "done: north/linea runs v1 on 1 server" "$T/roll1.txt" ||
+	lg_fail "rollout v1 through the leaf failed ($rc): $(tail -5 "$T/d.err")"
+B1=$(sha "$T/v1/policy.yaml")
+[ "$(running)" = "$B1 $B1" ] || lg_fail "linegated and linegate do not run v1: $(running)"
+grep -q '"what":"fleet_apply".*"result":"ok".*linea@v1' "$T/audit.jsonl" ||
+	lg_fail "the apply of v1 was not audited"
+echo "4. a bundle rolled out at the hub, applied by linegated through the leaf node (--fleet-domain hub)"
+kill -INT $D
+rc=0; wait $D || rc=$?
+[ $rc = 0 ] || lg_fail "linegated exited $rc: $(tail -5 "$T/d.err")"
+
 kill -INT $DP
 wait $DP || lg_fail "linegate exited $?"
-echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order"
 echo PASS

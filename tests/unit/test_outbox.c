@@ -268,10 +268,14 @@ static void test_bounds(void)
 	CHECK_EQ(st.bytes, 327 * 200);
 	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_SCORE, "press-1", data, sizeof(data), NULL),
 		 -ENOSPC);
+	/* Issue 13: feature records are routine as scores: refused, counted apart. */
+	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_FEATURES, "press-1", data, sizeof(data), NULL),
+		 -ENOSPC);
 	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_EVENT, "press-1", data, sizeof(data), NULL), 0);
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.evicted, 40);
 	CHECK_EQ(st.dropped_scores, 56);
+	CHECK_EQ(st.dropped_features, 1);
 	CHECK_EQ(st.acked, 40);
 	CHECK_EQ(st.records, 288);
 	CHECK_EQ(st.bytes, 288 * 200);

@@ -158,7 +158,27 @@ int main(int argc, char **argv)
 		CHECK(!strcmp(p.nats.outbox_dir, "/var/ob"));
 		CHECK_EQ(p.nats.outbox_max_bytes, 65536);
 		CHECK_EQ(p.nats.score_every, 0);
+		CHECK_EQ(p.nats.features, 0); /* issue 13: no feature records by default */
+		CHECK_EQ(p.nats.feature_every, 1);
 		lg_policy_free(&p);
+		/* Issue 13: decimated features, the names of output.influx.features. */
+		{
+			static const char nf[] =
+				"version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+				"outbox: {dir: /o}, features: [rms, band3], feature_every: 10}\n";
+
+			CHECK_EQ(lg_policy_parse(nf, strlen(nf), keys.policy, &p, err,
+						 sizeof(err)), 0);
+			CHECK_EQ(p.nats.features, (1u << LG_FEAT_RMS) | (1u << (LG_FEAT_BAND0 + 3)));
+			CHECK_EQ(p.nats.feature_every, 10);
+			lg_policy_free(&p);
+		}
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+			     "outbox: {dir: /o}, features: [rms, rms]}\n", "t.yaml:3:80:",
+			     "feature 'rms' is listed twice");
+		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
+			     "outbox: {dir: /o}, features: all, feature_every: 0}\n", "t.yaml:3:94:",
+			     "'feature_every' is 0, must be between 1 and 1000000");
 		expect_error("version: 1\noutput:\n  nats: {urls: nats://a, plant: p, line: l, "
 			     "subject_prefix: 'a..b', outbox: {dir: /o}}\n", "t.yaml:3:61:",
 			     "'subject_prefix' must be tokens joined by '.'");

@@ -307,6 +307,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("output.nats.score_every"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("output.nats.nkey_file"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("output.nats.creds_file"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.nats.features"), LG_FIELD_START_ONLY);
+	CHECK_EQ(lg_policy_field_class("output.nats.feature_every"), LG_FIELD_START_ONLY);
 	CHECK_EQ(lg_policy_field_class("detection.window"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.model"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("models.trusted_keys"), LG_FIELD_LIVE);
@@ -330,8 +332,9 @@ int main(int argc, char **argv)
 		/* 33 + bad_samples, incidents, recording, drift + 12 of output.nats + 17 of
 		 * output.mqtt (issue 12: protocol, username, password_file, tls x3, qos_* x3 new,
 		 * retain_* x5, device_offline_seconds, outbox x2) + backend + output.jsonl.max_bytes
-		 * and keep + 15 of output.influx; issue 13: output.nats.nkey_file, creds_file */
-		CHECK_EQ(n, 84u);
+		 * and keep + 15 of output.influx; issue 13: output.nats.nkey_file, creds_file,
+		 * features, feature_every */
+		CHECK_EQ(n, 86u);
 	}
 	/* Issue 12: a new InfluxDB token shows as a start-only change, by fingerprint only; a
 	 * device's meta (its group's filled in) as a live one. */
