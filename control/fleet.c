@@ -10,6 +10,7 @@
 #include "objstore.h"
 
 #include <linegate/nkey.h>
+#include <linegate/nats_common.h>
 #include <linegate/policy.h>
 #include <linegate/sign.h>
 
@@ -280,24 +281,8 @@ static int parse_opts(int argc, char **argv, struct fleet_opts *o, bool takes_ar
 	return 0;
 }
 
-/* libnats's thread: sign the server's nonce with the --nkey seed. */
+/* The --nkey seed (zeroed at exit), signing the server's nonce on libnats's thread. */
 static uint8_t nkey_raw[LG_NKEY_RAW_LEN];
-
-static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
-			     const char *nonce, void *closure)
-{
-	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
-
-	(void)closure;
-	if (!b || lg_nkey_sign(nkey_raw, nonce, strlen(nonce), b)) {
-		free(b);
-		*custom_err = strdup("cannot sign the server's nonce");
-		return NATS_ERR;
-	}
-	*sig = b;
-	*sig_len = LG_NKEY_SIG_LEN;
-	return NATS_OK;
-}
 
 /* The credentials of --nkey or --creds (each file checked: 0600, and the seed's form). */
 static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
@@ -309,7 +294,7 @@ static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
 			fprintf(stderr, "linegate-fleet: --nkey: %s\n", err);
 			return NATS_INVALID_ARG;
 		}
-		return natsOptions_SetNKey(no, pub, sign_nonce, NULL);
+		return natsOptions_SetNKey(no, pub, lg_nkey_sign_nonce, nkey_raw);
 	}
 	if (o->creds) {
 		if (lg_secret_file_check(o->creds, "creds file", err, sizeof(err))) {
@@ -345,7 +330,7 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 		s = natsConnection_JetStream(js, *nc, NULL);
 	natsOptions_Destroy(no);
 	if (s != NATS_OK) {
-		fprintf(stderr, "linegate-fleet: %s: %s\n", o->url, natsStatus_GetText(s));
+		fprintf(stderr, "linegate-fleet: %s: %s\n", o->url, lg_nats_why(s));
 		return -EIO;
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linegate/nkey.h>
+#include <linegate/nats_common.h>
 #include <nats/nats.h>
 #include <sodium.h>
 #include <pthread.h>
@@ -43,23 +44,6 @@ struct lg_fleet {
 	char refused[256]; /* the last refusal logged (the watch thread's) */
 	char domain[72];   /* issue 13: the JetStream domain, "" = the server's own */
 };
-
-/* libnats's thread: sign the server's nonce with the nkey. */
-static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
-			     const char *nonce, void *closure)
-{
-	struct lg_fleet *f = closure;
-	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
-
-	if (!b || lg_nkey_sign(f->nkey_raw, nonce, strlen(nonce), b)) {
-		free(b);
-		*custom_err = strdup("cannot sign the server's nonce");
-		return NATS_ERR;
-	}
-	*sig = b;
-	*sig_len = LG_NKEY_SIG_LEN;
-	return NATS_OK;
-}
 
 /* libnats's thread: a permission violation (a key or an object of another line, a subject
  * these credentials may not use) is logged with the server's words, once per text. */
@@ -121,7 +105,7 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	if (s == NATS_OK && f->creds[0])
 		s = natsOptions_SetUserCredentialsFromFiles(o, f->creds, NULL);
 	if (s == NATS_OK && f->nkey_pub[0])
-		s = natsOptions_SetNKey(o, f->nkey_pub, sign_nonce, f);
+		s = natsOptions_SetNKey(o, f->nkey_pub, lg_nkey_sign_nonce, f->nkey_raw);
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomInboxPrefix(o, f->inbox);
 	if (s == NATS_OK)

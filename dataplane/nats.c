@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <linegate/lgf.h>
 #include <linegate/nkey.h>
+#include <linegate/nats_common.h>
 #include <nats/nats.h>
 #include <sodium.h>
 #include <pthread.h>
@@ -166,26 +167,9 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 	note_refusal(n, txt && txt[0] ? txt : natsStatus_GetText(err));
 }
 
-/* libnats's thread: sign the server's nonce with the nkey (natsOptions_SetNKey). */
-static natsStatus sign_nonce(char **custom_err, unsigned char **sig, int *sig_len,
-			     const char *nonce, void *closure)
-{
-	struct lg_nats *n = closure;
-	unsigned char *b = malloc(LG_NKEY_SIG_LEN);
-
-	if (!b || lg_nkey_sign(n->nkey_raw, nonce, strlen(nonce), b)) {
-		free(b);
-		*custom_err = strdup("cannot sign the server's nonce");
-		return NATS_ERR;
-	}
-	*sig = b;
-	*sig_len = LG_NKEY_SIG_LEN;
-	return NATS_OK;
-}
-
 static int nats_err(char *err, size_t errlen, const char *what, natsStatus s)
 {
-	snprintf(err, errlen, "NATS %s: %s", what, natsStatus_GetText(s));
+	snprintf(err, errlen, "NATS %s: %s", what, lg_nats_why(s));
 	return -EIO;
 }
 
@@ -204,7 +188,7 @@ static int setup_auth(struct lg_nats *n, char *err, size_t errlen)
 			snprintf(err, errlen, "output.nats: %s", why);
 			return ret;
 		}
-		s = natsOptions_SetNKey(n->opts, pub, sign_nonce, n);
+		s = natsOptions_SetNKey(n->opts, pub, lg_nkey_sign_nonce, n->nkey_raw);
 	} else if (c->creds_file[0]) {
 		ret = lg_secret_file_check(c->creds_file, "creds file", why, sizeof(why));
 		if (ret) {

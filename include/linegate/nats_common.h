@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What linegate's three NATS clients (the NATS output, linegated's fleet watch,
+ * linegate-fleet) share with libnats.
+ *
+ * lg_nkey_sign_nonce(): the nkey's answer to a NATS server's nonce (natsOptions_SetNKey's signature callback),
+ * one for linegate's NATS output, linegated's fleet watch and linegate-fleet. The closure
+ * is the seed's raw bytes (LG_NKEY_RAW_LEN). A server that sends no nonce does not ask for
+ * an nkey's signature: with an nkey configured that is a server without nkey users, or
+ * something on the path that rewrote its INFO (it comes before TLS): refused, never
+ * signed and never a crash (trial 13: libnats called with a NULL nonce).
+ */
+#ifndef LINEGATE_NATS_COMMON_H
+#define LINEGATE_NATS_COMMON_H
+
+#include <linegate/nkey.h>
+
+#include <errno.h>
+#include <nats/nats.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LG_NKEY_NO_NONCE "the NATS server sent no nonce to sign: it does not take nkey " \
+	"users (remove the nkey, or give the server its nkey users), or something between " \
+	"rewrote its INFO: not connecting"
+
+static inline natsStatus lg_nkey_sign_nonce(char **custom_err, unsigned char **sig,
+					    int *sig_len, const char *nonce, void *closure)
+{
+	unsigned char *b;
+
+	if (!nonce || !nonce[0]) {
+		/* said once a process here: a client that retries in the background (the
+		 * output, the fleet watch) has no other place that hears the reason */
+		static atomic_flag said = ATOMIC_FLAG_INIT;
+
+		if (!atomic_flag_test_and_set(&said))
+			fprintf(stderr, "%s: " LG_NKEY_NO_NONCE " (retried)\n",
+				program_invocation_short_name);
+		*custom_err = strdup(LG_NKEY_NO_NONCE);
+		return NATS_ERR;
+	}
+	b = malloc(LG_NKEY_SIG_LEN);
+	if (!b || lg_nkey_sign(closure, nonce, strlen(nonce), b)) {
+		free(b);
+		*custom_err = strdup("cannot sign the server's nonce");
+		return NATS_ERR;
+	}
+	*sig = b;
+	*sig_len = LG_NKEY_SIG_LEN;
+	return NATS_OK;
+}
+
+/* Why a libnats call failed: the thread's last error text (a refusal's own words, a
+ * callback's custom error) where there is one, else the status's name ("Error"). */
+static inline const char *lg_nats_why(natsStatus s)
+{
+	natsStatus ls = NATS_OK;
+	const char *t = nats_GetLastError(&ls);
+
+	return t && t[0] ? t : natsStatus_GetText(s);
+}
+
+#endif
