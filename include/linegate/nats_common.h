@@ -59,8 +59,14 @@ static inline const char *lg_nats_why(natsStatus s)
 {
 	natsStatus ls = NATS_OK;
 	const char *t = nats_GetLastError(&ls);
+	const char *e;
 
-	return t && t[0] ? t : natsStatus_GetText(s);
+	if (!t || !t[0])
+		return natsStatus_GetText(s);
+	/* libnats puts where in its source it noticed first: "(conn.c:1905): ..." */
+	if (t[0] == '(' && (e = strstr(t, "): ")) && e - t < 40)
+		t = e + 3;
+	return t;
 }
 
 #endif

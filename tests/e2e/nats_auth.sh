@@ -103,7 +103,7 @@ ADMIN=(--url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/admin.crt"
 # without credentials, the server refuses
 rc=0; "$FLEET" stream-dump --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/admin.crt" \
 	--tls-key "$T/pki/admin.key" --stream LGTEST > /dev/null 2> "$T/noauth.err" || rc=$?
-[ $rc = 1 ] && grep -q "Authentication Violation" "$T/noauth.err" || lg_fail "no credentials: $rc $(cat "$T/noauth.err")"
+[ $rc = 1 ] && grep -q "tls://127.0.0.1:$PORT: Authorization Violation$" "$T/noauth.err" || lg_fail "no credentials: $rc $(cat "$T/noauth.err")"
 
 # stats SOCK EXPR: exit 0 when EXPR over the data plane's stats `s` holds.
 stats() {
