@@ -117,7 +117,7 @@ static void per_device(struct lg_policy *p)
 		       sizeof(float) * LG_FEAT_N);
 		det[i] = (int16_t)lg_scorer_device(&sc, i % 2 ? "b" : "a");
 	}
-	lg_scorer_score_rows(&sc, mix, 64, det, got, thr);
+	lg_scorer_score_rows(&sc, mix, 64, det, NULL, got, thr);
 	lg_detector_score(&set.det[0], ra, 32, sa);
 	lg_detector_score(&set.det[1], rb, 32, sb);
 	for (int i = 0; i < 64; i++) {
