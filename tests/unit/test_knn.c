@@ -236,6 +236,8 @@ static void refusals(void)
 
 			CHECK_EQ(ret, 0);
 			if (!ret) {
+				/* a file from before per_channel: one detector for all channels */
+				CHECK_EQ(det.nch, 0);
 				/* (3, 4) against the one row (1, 2): sqrt((4 + 4) / 2) = 2 */
 				lg_detector_score(&det, (const float[]){ 3, 4 }, 1, &s);
 				CHECK_NEAR(s, 2.0, 1e-6);
