@@ -459,6 +459,25 @@ static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, stru
 	return ret;
 }
 
+/* A detector per channel: each channel's threshold by the tail model on its calibration rows
+ * (n rows, windows x det->nch channels). */
+static int channel_tail_thresholds(struct lg_detector *det, const float *cal, size_t n, double p)
+{
+	size_t per = n / det->nch, d = det->d;
+	float *one = malloc(sizeof(float) * d * (per + 1));
+	int ret = one ? 0 : -ENOMEM;
+
+	for (unsigned c = 0; !ret && c < det->nch; c++) {
+		for (size_t i = 0; i < per; i++)
+			memcpy(one + i * d, cal + (i * det->nch + c) * d, sizeof(float) * d);
+		ret = tail_threshold(&det->ch[c], one, per, p);
+		if (!ret)
+			ret = lg_detector_knn_set_channel_threshold(det, c, det->ch[c].threshold);
+	}
+	free(one);
+	return ret;
+}
+
 /*
  * kNN on the training rows of devs[0..n-1] (issue 8, bench/quality_proto.py's
  * bt16_knn1_c128): the wide row's 5 time features weighted 16, at most LG_KNN_CAP rows per
@@ -488,8 +507,17 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	}
 	for (size_t j = 0; j < D; j++)
 		wt[j] = fc->layout == LG_LAYOUT_BANDS96_TIME5 && j >= D - LG_WIDE_TIME_N ? 16.0f : 1.0f;
-	ret = rows ? lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256, det) :
-		     -EINVAL;
+	/* Devices of one channel count > 1: a detector per channel, each standardised and
+	 * covered on its channel's rows alone (quality_proto.py's bt16_knn1); the channels of
+	 * one device see other gains and resonances, one standardisation blurs them. */
+	if (!rows)
+		ret = -EINVAL;
+	else if (groups > 1)
+		ret = lg_detector_knn_fit_channels(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout,
+						   256, det);
+	else
+		ret = lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256,
+					  det);
 	free(all);
 	free(wt);
 	if (ret)
@@ -499,7 +527,10 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	cal = gather_rows(devs, n, true, &ncal);
 	if (!cal)
 		return -ENOMEM;
-	ret = tail_threshold(det, cal, ncal, fc->false_alarms / ch);
+	if (det->nch)
+		ret = channel_tail_thresholds(det, cal, ncal, fc->false_alarms / ch);
+	else
+		ret = tail_threshold(det, cal, ncal, fc->false_alarms / ch);
 	free(cal);
 	return ret;
 }
@@ -517,17 +548,20 @@ static double quantile_sorted(const float *v, size_t n, double q)
 
 /*
  * The pooled line-wide threshold of several kNN detectors trained together (issue 8, docs/
- * benchmarks.md): a window's score is its channels' highest; each device's calibration
- * window scores are normalised by their median and 90% quantile, one (1 - target) quantile
- * g of every device's normalised scores is the line's, and a device's threshold is
+ * benchmarks.md, quality_proto.py's pooled): each device's (and, for a detector per
+ * channel, each channel's) calibration scores are normalised by their median and 90%
+ * quantile, a window's normalised score is its channels' highest, one (1 - target) quantile
+ * g of every device's normalised window scores is the line's, and a channel's threshold is
  * median + g (q90 - median). About 100 calibration windows per machine cannot show a 0.1%
- * quantile; the line's 20 000 can.
+ * quantile; the line's 20 000 can. A detector of one for all channels normalises the
+ * window's highest channel score instead (models trained before per_channel).
  */
 static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			     struct lg_detector *det)
 {
+	const unsigned M = LG_INGEST_MAX_CHANNELS;
 	size_t total = 0, at = 0;
-	double *q50 = calloc(n, sizeof(double)), *q90 = calloc(n, sizeof(double)), g;
+	double *q50 = calloc(n * M, sizeof(double)), *q90 = calloc(n * M, sizeof(double)), g;
 	float *norm, sc[LG_INGEST_MAX_CHANNELS];
 	int ret = -ENOMEM;
 
@@ -539,40 +573,77 @@ static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, 
 	ret = -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		struct dev_rows *r = &devs[i];
-		unsigned ch = r->w.channels;
-		float *ws = malloc(sizeof(float) * (r->ncal + 1));
+		unsigned ch = r->w.channels, units = det[i].nch ? det[i].nch : 1;
+		float *ws = malloc(sizeof(float) * (r->ncal + 1) * units);
+		float *srt = malloc(sizeof(float) * (r->ncal + 1));
 
-		if (!ws) {
+		if (!ws || !srt) {
+			free(ws);
+			free(srt);
 			ret = -ENOMEM;
 			goto out;
 		}
+		if (r->ncal < 2 || (det[i].nch && det[i].nch != ch)) {
+			free(ws);
+			free(srt);
+			goto out;
+		}
+		/* ws[u * ncal + k]: unit u's raw score of calibration window k */
 		for (size_t k = 0; k < r->ncal; k++) {
-			lg_detector_score(&det[i], r->cal + k * ch * r->w.d, ch, sc);
+			const float *row = r->cal + k * ch * r->w.d;
+
+			if (det[i].nch) {
+				for (unsigned c = 0; c < ch; c++)
+					lg_detector_score(&det[i].ch[c], row + c * r->w.d, 1,
+							  &ws[c * r->ncal + k]);
+				continue;
+			}
+			lg_detector_score(&det[i], row, ch, sc);
 			ws[k] = sc[0];
 			for (unsigned c = 1; c < ch; c++)
 				ws[k] = sc[c] > ws[k] ? sc[c] : ws[k];
 		}
-		qsort(ws, r->ncal, sizeof(*ws), cmp_f);
-		if (r->ncal < 2) {
-			free(ws);
-			goto out;
+		for (unsigned u = 0; u < units; u++) {
+			memcpy(srt, ws + u * r->ncal, sizeof(float) * r->ncal);
+			qsort(srt, r->ncal, sizeof(*srt), cmp_f);
+			q50[i * M + u] = quantile_sorted(srt, r->ncal, 0.5);
+			q90[i * M + u] = quantile_sorted(srt, r->ncal, 0.9);
 		}
-		q50[i] = quantile_sorted(ws, r->ncal, 0.5);
-		q90[i] = quantile_sorted(ws, r->ncal, 0.9);
-		for (size_t k = 0; k < r->ncal; k++)
-			norm[at++] = (float)((ws[k] - q50[i]) / (q90[i] - q50[i] + 1e-9));
+		for (size_t k = 0; k < r->ncal; k++) {
+			float top = -INFINITY;
+
+			for (unsigned u = 0; u < units; u++) {
+				float v = (float)((ws[u * r->ncal + k] - q50[i * M + u]) /
+						  (q90[i * M + u] - q50[i * M + u] + 1e-9));
+
+				top = v > top ? v : top;
+			}
+			norm[at++] = top;
+		}
 		free(ws);
+		free(srt);
 	}
 	qsort(norm, at, sizeof(*norm), cmp_f);
 	g = quantile_sorted(norm, at, 1 - fc->false_alarms);
 	for (size_t i = 0; i < n; i++) {
-		det[i].threshold = (float)(q50[i] + g * (q90[i] - q50[i] + 1e-9));
-		if (!(det[i].threshold > 0) || !isfinite(det[i].threshold))
-			goto out;
+		unsigned units = det[i].nch ? det[i].nch : 1;
+
+		for (unsigned u = 0; u < units; u++) {
+			float t = (float)(q50[i * M + u] + g * (q90[i * M + u] - q50[i * M + u] +
+								 1e-9));
+
+			if (!(t > 0) || !isfinite(t))
+				goto out;
+			if (det[i].nch)
+				lg_detector_knn_set_channel_threshold(&det[i], u, t);
+			else
+				det[i].threshold = t;
+		}
 	}
 	fprintf(stderr, "linegate-train: pooled threshold: %zu calibration windows of %zu "
-		"devices, the line's %.3f%% quantile of normalised scores g = %.4g; each device: "
-		"median + g (q90 - median)\n", at, n, 100 * (1 - fc->false_alarms), g);
+		"devices, the line's %.3f%% quantile of normalised scores g = %.4g; each device "
+		"(each channel): median + g (q90 - median)\n", at, n, 100 * (1 - fc->false_alarms),
+		g);
 	ret = 0;
 out:
 	free(q50);

@@ -278,6 +278,7 @@ struct lg_worker {
 	float *scores, *shadow_scores;
 	float *thr, *shadow_thr; /* per row: the threshold of the detector that scored it */
 	int16_t *det;            /* per row: its detector, for the scorer */
+	uint8_t *chan;           /* per row: its channel (a kNN detector per channel) */
 	struct lg_event *meta; /* per row */
 	struct lg_dev_state **row_state; /* per row */
 	struct lg_uadp_msg *umsg;  /* decode space for one UADP message */

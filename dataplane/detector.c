@@ -76,6 +76,15 @@ void lg_detector_free(struct lg_detector *det)
 	lg_features_free(det->fx);
 	det->mean = det->w = det->work = NULL;
 	det->fx = NULL;
+	for (unsigned c = 0; det->ch && c < det->nch; c++)
+		lg_detector_free(&det->ch[c]);
+	free(det->ch);
+	free(det->cidx);
+	free(det->cpart);
+	det->ch = NULL;
+	det->cidx = NULL;
+	det->cpart = NULL;
+	det->nch = 0;
 }
 
 /* ---- kNN (issue 8) ---- */
@@ -130,6 +139,68 @@ int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa)
 	if (isa != LG_MODEL_ISA_AUTO && !lg_model_isa_supported(isa))
 		return -ENOTSUP;
 	det->knn_isa = isa;
+	for (unsigned c = 0; c < det->nch; c++)
+		det->ch[c].knn_isa = isa;
+	return 0;
+}
+
+/* nch sub-detectors and the scratch to score through them; det->nch is set on success. */
+static int knn_alloc_channels(struct lg_detector *det, unsigned nch)
+{
+	det->ch = calloc(nch, sizeof(*det->ch));
+	det->cidx = calloc(det->max_batch, sizeof(*det->cidx));
+	det->cpart = calloc(det->max_batch, sizeof(*det->cpart));
+	if (!det->ch || !det->cidx || !det->cpart)
+		return -ENOMEM;
+	det->nch = nch;
+	return 0;
+}
+
+int lg_detector_knn_fit_channels(const float *rows, size_t n, size_t d, unsigned nch,
+				 const float *fweight, size_t cap, enum lg_feat_layout layout,
+				 size_t max_batch, struct lg_detector *det)
+{
+	size_t per = nch ? n / nch : 0;
+	float *one;
+	int ret;
+
+	memset(det, 0, sizeof(*det));
+	if (!nch || nch > 255 || !per || n % nch)
+		return -EINVAL;
+	one = malloc(sizeof(float) * per * d);
+	if (!one)
+		return -ENOMEM;
+	/* channel 0 is also the detector's own fields (what a reader without per_channel uses) */
+	for (size_t i = 0; i < per; i++)
+		memcpy(one + i * d, rows + (i * nch) * d, sizeof(float) * d);
+	ret = lg_detector_knn_fit(one, per, d, 1, fweight, cap, layout, max_batch, det);
+	if (!ret)
+		ret = knn_alloc_channels(det, nch);
+	for (unsigned c = 0; !ret && c < nch; c++) {
+		for (size_t i = 0; i < per; i++)
+			memcpy(one + i * d, rows + (i * nch + c) * d, sizeof(float) * d);
+		ret = lg_detector_knn_fit(one, per, d, 1, fweight, cap, layout, max_batch,
+					  &det->ch[c]);
+		if (!ret)
+			det->ch[c].threshold = 1;
+	}
+	free(one);
+	if (ret) {
+		det->nch = det->ch ? nch : 0;
+		lg_detector_free(det);
+		return ret;
+	}
+	det->threshold = 1;
+	return 0;
+}
+
+int lg_detector_knn_set_channel_threshold(struct lg_detector *det, unsigned c, float t)
+{
+	if (c >= det->nch || !(t > 0) || !isfinite(t))
+		return -EINVAL;
+	det->ch[c].threshold = t;
+	if (!c)
+		det->threshold = t;
 	return 0;
 }
 
@@ -348,10 +419,44 @@ static void score_centred(struct lg_detector *det, size_t n, float *scores)
 	}
 }
 
+static unsigned row_channel(const struct lg_detector *det, const unsigned *idx,
+			    const uint8_t *chan, size_t i)
+{
+	unsigned c = chan ? chan[i] : idx ? 0 : (unsigned)(i % det->nch);
+
+	return c < det->nch ? c : det->nch - 1;
+}
+
+/* A detector per channel: the rows of each channel (chan[i] of row idx[i], idx NULL: row i,
+ * chan NULL: channel i % nch) scored by its own, brought to det's threshold. */
+static void score_channels(struct lg_detector *det, const float *x, const unsigned *idx,
+			   const uint8_t *chan, size_t n, float *scores)
+{
+	for (unsigned c = 0; c < det->nch; c++) {
+		struct lg_detector *s = &det->ch[c];
+		size_t m = 0;
+		float f = det->threshold / s->threshold;
+
+		for (size_t i = 0; i < n; i++)
+			if (row_channel(det, idx, chan, i) == c)
+				det->cidx[m++] = idx ? idx[i] : (unsigned)i;
+		if (!m)
+			continue;
+		lg_detector_score_idx(s, x, det->cidx, m, det->cpart);
+		for (size_t i = 0, k = 0; i < n; i++)
+			if (row_channel(det, idx, chan, i) == c)
+				scores[i] = det->cpart[k++] * f;
+	}
+}
+
 void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float *scores)
 {
 	size_t d = det->d;
 
+	if (det->nch) {
+		score_channels(det, x, NULL, NULL, n, scores);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < d; j++)
 			det->work[i * d + j] = x[i * d + j] - det->mean[j];
@@ -363,10 +468,23 @@ void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsign
 {
 	size_t d = det->d;
 
+	if (det->nch) {
+		score_channels(det, x, idx, NULL, n, scores);
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < d; j++)
 			det->work[i * d + j] = x[(size_t)idx[i] * d + j] - det->mean[j];
 	score_centred(det, n, scores);
+}
+
+void lg_detector_score_idx_ch(struct lg_detector *det, const float *x, const unsigned *idx,
+			      const uint8_t *chan, size_t n, float *scores)
+{
+	if (det->nch)
+		score_channels(det, x, idx, chan, n, scores);
+	else
+		lg_detector_score_idx(det, x, idx, n, scores);
 }
 
 /* ---- sufficient statistics ---- */
@@ -972,6 +1090,13 @@ static json_object *detector_object(const struct lg_detector *det)
 		json_object_object_add(o, "feature_weights", float_array(det->fweight, det->d));
 		json_object_object_add(o, "neighbours", json_object_new_int64((int64_t)det->m));
 		json_object_object_add(o, "train", float_array(det->train, det->m * det->d));
+		if (det->nch) {
+			json_object *a = json_object_new_array();
+
+			for (unsigned c = 0; c < det->nch; c++)
+				json_object_array_add(a, detector_object(&det->ch[c]));
+			json_object_object_add(o, "per_channel", a);
+		}
 	} else {
 		json_object_object_add(o, "weights", float_array(det->w, det->d * det->d));
 	}
@@ -1115,6 +1240,39 @@ static const char *read_knn(json_object *o, struct lg_detector *det)
 	return NULL;
 }
 
+/* A kNN detector per channel ("per_channel": an array of kNN detector objects of det's
+ * features and layout, each with its threshold): NULL, or what is wrong. */
+static const char *read_per_channel(json_object *a, const char *path, size_t max_batch,
+				    struct lg_detector *det)
+{
+	static const char bad[] = "'per_channel' must be an array of 1 to 255 \"knn\" detectors "
+				  "of the model's 'features' and 'layout', each with its 'threshold'";
+	size_t n;
+	char err[256];
+
+	if (!json_object_is_type(a, json_type_array) || !(n = json_object_array_length(a)) ||
+	    n > 255)
+		return bad;
+	det->ch = calloc(n, sizeof(*det->ch));
+	det->cidx = calloc(det->max_batch, sizeof(*det->cidx));
+	det->cpart = calloc(det->max_batch, sizeof(*det->cpart));
+	if (!det->ch || !det->cidx || !det->cpart)
+		return oom;
+	det->nch = (unsigned)n;
+	for (size_t c = 0; c < n; c++) {
+		struct lg_detector *s = &det->ch[c];
+		json_object *e = json_object_array_get_idx(a, c);
+
+		if (!json_object_is_type(e, json_type_object) ||
+		    load_json(json_object_get(e), path, max_batch, s, err, sizeof(err)))
+			return bad;
+		if (s->kind != LG_DETECTOR_KNN || s->d != det->d || s->layout != det->layout ||
+		    s->nch)
+			return bad;
+	}
+	return NULL;
+}
+
 /* Takes o over. */
 static int load_json(json_object *o, const char *path, size_t max_batch,
 		     struct lg_detector *det, char *err, size_t errlen)
@@ -1193,6 +1351,11 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	}
 	if (kind == LG_DETECTOR_KNN) {
 		if ((what = read_knn(o, det))) {
+			ret = what == oom ? -ENOMEM : -EINVAL;
+			goto out;
+		}
+		if (json_object_object_get_ex(o, "per_channel", &v) &&
+		    (what = read_per_channel(v, path, max_batch, det))) {
 			ret = what == oom ? -ENOMEM : -EINVAL;
 			goto out;
 		}

@@ -5,7 +5,7 @@
  * bands96-time5). Any byte string must either load or be refused with "NAME: reason",
  * never crash, leak or read past the input. A set that loads is saved and loaded again
  * (the same detectors), and each detector scores two rows of zeros: finite scores or NaN,
- * never a crash (the kNN sgemm and row minimum, the Mahalanobis/PCA sgemm).
+ * never a crash (the kNN sgemm and row minimum, per channel too, the Mahalanobis/PCA sgemm).
  */
 #include <linegate/detector.h>
 
@@ -47,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		for (size_t i = 0; i < set.n; i++)
 			if (back.det[i].kind != set.det[i].kind || back.det[i].d != set.det[i].d ||
-			    back.det[i].layout != set.det[i].layout || back.det[i].m != set.det[i].m)
+			    back.det[i].layout != set.det[i].layout || back.det[i].m != set.det[i].m ||
+			    back.det[i].nch != set.det[i].nch)
 				abort();
 		lg_detector_set_free(&back);
 	}

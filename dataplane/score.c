@@ -48,13 +48,15 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 	sc = w->ms->sc[w->id];
 	shadow = w->ms->shadow_sc[w->id];
 	d = lg_scorer_row_d(sc); /* the model's row width (a shadow's is the same: generation.c) */
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		w->det[i] = w->meta[i].det;
-	lg_scorer_score_rows(sc, w->batch, n, w->det, w->scores, w->thr);
+		w->chan[i] = w->meta[i].channel;
+	}
+	lg_scorer_score_rows(sc, w->batch, n, w->det, w->chan, w->scores, w->thr);
 	if (shadow) {
 		for (unsigned i = 0; i < n; i++)
 			w->det[i] = w->meta[i].shadow_det;
-		lg_scorer_score_rows(shadow, w->batch, n, w->det, w->shadow_scores, w->shadow_thr);
+		lg_scorer_score_rows(shadow, w->batch, n, w->det, w->chan, w->shadow_scores, w->shadow_thr);
 	}
 	now = lg_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);

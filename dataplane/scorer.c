@@ -35,7 +35,8 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		}
 	sc->idx = calloc(max_batch, sizeof(*sc->idx));
 	sc->part = calloc(max_batch, sizeof(*sc->part));
-	if (!sc->idx || !sc->part) {
+	sc->chan = calloc(max_batch, sizeof(*sc->chan));
+	if (!sc->idx || !sc->part || !sc->chan) {
 		snprintf(err, errlen, "%s: no memory for a batch of %zu", path, max_batch);
 		return -ENOMEM;
 	}
@@ -192,8 +193,17 @@ int lg_scorer_device(const struct lg_scorer *sc, const char *device)
 }
 
 void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
-			  float *scores, float *thr)
+			  const uint8_t *chan, float *scores, float *thr)
 {
+	if (sc->kind == LG_SCORER_DETECTOR && sc->set.n == 1 && !sc->set.nnames &&
+	    sc->set.det[0].nch) {
+		for (size_t i = 0; i < n; i++)
+			sc->idx[i] = (unsigned)i;
+		lg_detector_score_idx_ch(&sc->set.det[0], rows, sc->idx, chan, n, scores);
+		for (size_t i = 0; i < n; i++)
+			thr[i] = sc->set.det[0].threshold;
+		return;
+	}
 	if (sc->kind != LG_SCORER_DETECTOR || (sc->set.n == 1 && !sc->set.nnames)) {
 		lg_scorer_score(sc, rows, n, scores);
 		for (size_t i = 0; i < n; i++)
@@ -215,9 +225,11 @@ void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, con
 			continue; /* scored with an earlier row's detector, or none */
 		d = &sc->set.det[j];
 		for (size_t i = r; i < n; i++)
-			if (det[i] == j)
+			if (det[i] == j) {
+				sc->chan[m] = chan ? chan[i] : 0;
 				sc->idx[m++] = (unsigned)i;
-		lg_detector_score_idx(d, rows, sc->idx, m, sc->part);
+			}
+		lg_detector_score_idx_ch(d, rows, sc->idx, sc->chan, m, sc->part);
 		for (size_t i = 0; i < m; i++) {
 			scores[sc->idx[i]] = sc->part[i];
 			thr[sc->idx[i]] = d->threshold;
@@ -232,8 +244,10 @@ void lg_scorer_free(struct lg_scorer *sc)
 	lg_detector_set_free(&sc->set);
 	free(sc->idx);
 	free(sc->part);
+	free(sc->chan);
 	sc->idx = NULL;
 	sc->part = NULL;
+	sc->chan = NULL;
 	lg_model_ws_free(sc->ws);
 	lg_model_free(sc->onnx);
 	lg_features_free(sc->own_fx);

@@ -36,6 +36,7 @@ struct lg_scorer {
 	struct lg_detector_set set;
 	unsigned *idx;              /* max_batch: rows of one detector */
 	float *part;                /* max_batch: their scores */
+	uint8_t *chan;              /* max_batch: their channels */
 	struct lg_model *onnx;      /* the ONNX kinds */
 	struct lg_model_ws *ws;
 	float *probs;               /* classifier: max_batch x classes */
@@ -62,9 +63,10 @@ int lg_scorer_device(const struct lg_scorer *sc, const char *device);
 /* The sample rate detector det was trained on (0: not recorded, or an ONNX model). */
 double lg_scorer_rate(const struct lg_scorer *sc, int det);
 /* Score n rows, row i by detector det[i] (from lg_scorer_device; ONNX models ignore it);
- * thr[i] = that detector's threshold. A row whose det[i] is -1 scores NaN. */
+ * thr[i] = that detector's threshold. A row whose det[i] is -1 scores NaN. chan[i] is row
+ * i's channel (a kNN detector per channel scores each by its own; NULL: channel 0). */
 void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
-			  float *scores, float *thr);
+			  const uint8_t *chan, float *scores, float *thr);
 void lg_scorer_free(struct lg_scorer *sc);
 
 #endif

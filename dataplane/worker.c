@@ -83,6 +83,7 @@ void lg_worker_buffers_free(struct lg_worker *w)
 	free(w->thr);
 	free(w->shadow_thr);
 	free(w->det);
+	free(w->chan);
 	free(w->meta);
 	free(w->row_state);
 	free(w->umsg);
@@ -90,6 +91,7 @@ void lg_worker_buffers_free(struct lg_worker *w)
 	free(w->ubuf);
 	w->batch = w->scores = w->shadow_scores = w->thr = w->shadow_thr = w->ustep = NULL;
 	w->det = NULL;
+	w->chan = NULL;
 	w->meta = NULL;
 	w->row_state = NULL;
 	w->umsg = NULL;
@@ -104,12 +106,13 @@ int lg_worker_buffers(struct lg_worker *w, size_t max_batch, unsigned alerts, un
 	w->thr = calloc(max_batch, sizeof(float));
 	w->shadow_thr = calloc(max_batch, sizeof(float));
 	w->det = calloc(max_batch, sizeof(int16_t));
+	w->chan = calloc(max_batch, sizeof(uint8_t));
 	w->meta = calloc(max_batch, sizeof(*w->meta));
 	w->row_state = calloc(max_batch, sizeof(*w->row_state));
 	w->umsg = calloc(1, sizeof(*w->umsg));
 	w->ustep = calloc(LGF_MAX_CHANNELS, sizeof(*w->ustep));
 	w->ubuf = malloc(LG_UADP_CLEAR_MAX);
-	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det ||
+	if (!w->batch || !w->scores || !w->shadow_scores || !w->thr || !w->shadow_thr || !w->det || !w->chan ||
 	    !w->meta || !w->row_state || !w->umsg || !w->ustep || !w->ubuf ||
 	    lg_spsc_init(&w->alerts, alerts) || lg_spsc_init(&w->scores_ring, scores)) {
 		lg_worker_buffers_free(w);

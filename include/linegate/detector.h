@@ -80,6 +80,16 @@ struct lg_detector {
 	 * a run of that many equal samples is a sensor dropout, not scored (the data plane
 	 * counts it, linegate_windows_dropout_total); 0: every window is scored (older files) */
 	unsigned dropout_run;
+	/* kNN per channel (issue 8, file "per_channel"; absent: nch 0, one detector for every
+	 * channel as before): nch > 0 sub-detectors, channel c of a device scored by ch[c] with
+	 * its own standardisation, kept rows and threshold, the score then multiplied by
+	 * threshold / ch[c].threshold so that this detector's one threshold holds for every
+	 * channel. The fields above are channel 0's (a reader without per_channel scores with
+	 * them). Row i of lg_detector_score() is channel i % nch. */
+	unsigned nch;
+	struct lg_detector *ch;
+	unsigned *cidx;  /* max_batch: rows of one channel */
+	float *cpart;    /* max_batch: their scores */
 };
 
 /* Sufficient statistics of rows y = clip((x - shift) / scale): count, sum y, sum y y^T. */
@@ -147,6 +157,17 @@ int lg_detector_knn_fit(const float *rows, size_t n, size_t d, size_t groups,
 			size_t max_batch, struct lg_detector *det);
 /* The kNN row minimum's ISA, for tests and benchmarks: -ENOTSUP if the CPU lacks it. */
 int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa);
+/*
+ * A kNN detector per channel (quality_proto.py's bt16_knn1: each channel standardised and
+ * covered on its own): rows are windows x nch channels (row i is channel i % nch, n a
+ * multiple of nch); ch[c] is fitted as lg_detector_knn_fit() on channel c's rows alone. The
+ * thresholds are set after, per channel (lg_detector_knn_set_channel_threshold()).
+ */
+int lg_detector_knn_fit_channels(const float *rows, size_t n, size_t d, unsigned nch,
+				 const float *fweight, size_t cap, enum lg_feat_layout layout,
+				 size_t max_batch, struct lg_detector *det);
+/* Channel c's threshold t (> 0); channel 0's is also the detector's own. */
+int lg_detector_knn_set_channel_threshold(struct lg_detector *det, unsigned c, float t);
 
 /* The drift reference of n rows (n x LG_FEAT_N, n >= LG_REF_BINS): each feature's deciles
  * as edges and the rows' share of each bin (ties at an edge can make them uneven). */
@@ -166,6 +187,10 @@ void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float 
 /* The same for the rows idx[0..n-1] of x (n <= max_batch): scores[i] is row idx[i]'s. */
 void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
 			   float *scores);
+/* The same with each row's channel (chan[i] of row idx[i]; NULL: channel 0), for a detector
+ * per channel (nch > 0; a channel past the last is scored by the last). */
+void lg_detector_score_idx_ch(struct lg_detector *det, const float *x, const unsigned *idx,
+			      const uint8_t *chan, size_t n, float *scores);
 
 /*
  * A model file of one detector per device (or group of devices) and optionally a default

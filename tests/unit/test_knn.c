@@ -3,7 +3,8 @@
  * The kNN detector (issue 8): a score against one computed by hand (quality_proto.py's
  * self-test case), feature weights, the greedy k-centre cover per channel, the sgemm + row
  * minimum path against the definition in double, every ISA the CPU has bit for bit like the
- * scalar one, NaN rows, and model files (round trip bit for bit, refusals).
+ * scalar one, NaN rows, model files (round trip bit for bit, refusals), and a detector per
+ * channel (by hand, rows by index with their channels, per_channel in the file).
  */
 #include <linegate/detector.h>
 #include <linegate/features.h>
@@ -235,12 +236,99 @@ static void refusals(void)
 
 			CHECK_EQ(ret, 0);
 			if (!ret) {
+				/* a file from before per_channel: one detector for all channels */
+				CHECK_EQ(det.nch, 0);
 				/* (3, 4) against the one row (1, 2): sqrt((4 + 4) / 2) = 2 */
 				lg_detector_score(&det, (const float[]){ 3, 4 }, 1, &s);
 				CHECK_NEAR(s, 2.0, 1e-6);
 				lg_detector_free(&det);
 			}
 		}
+	}
+	remove("test_knn_bad.json");
+}
+
+/*
+ * A detector per channel (quality_proto.py's bt16_knn1): each channel standardised and
+ * covered on its own rows, its own threshold, scores brought to channel 0's threshold. One
+ * feature, by hand: channel 0 trains on 0 and 2 (mean 1, sd 1 + 1e-3), channel 1 on 100 and
+ * 110 (mean 105, sd 5 + 1e-3); one standardisation of all four rows (the old fit) would
+ * give channel 0's 5 the score 0.0576 instead of 3 / 1.001.
+ */
+static void per_channel(void)
+{
+	const float train[] = { 0, 100, 2, 110 }, x[] = { 5, 120 };
+	const double s0 = 3 / 1.001, s1 = 10 / 5.001;
+	struct lg_detector det, back;
+	unsigned idx[3] = { 1, 0, 1 };
+	uint8_t chan[3] = { 1, 0, 7 };
+	float s[3], t[3];
+	char err[512];
+
+	CHECK_EQ(lg_detector_knn_fit_channels(train, 3, 1, 2, NULL, 0, LG_LAYOUT_BASIC, 4, &det),
+		 -EINVAL); /* not windows x channels */
+	CHECK_EQ(lg_detector_knn_fit_channels(train, 4, 1, 2, NULL, 0, LG_LAYOUT_BASIC, 4, &det), 0);
+	CHECK_EQ(det.nch, 2);
+	CHECK_NEAR(det.ch[0].mean[0], 1.0, 0);
+	CHECK_NEAR(det.ch[1].mean[0], 105.0, 0);
+	CHECK_NEAR(det.ch[1].sd[0], 5.001, 1e-6);
+	CHECK_NEAR(det.mean[0], 1.0, 0); /* the detector's own fields are channel 0's */
+	CHECK_EQ(lg_detector_knn_set_channel_threshold(&det, 0, 2), 0);
+	CHECK_EQ(lg_detector_knn_set_channel_threshold(&det, 1, 4), 0);
+	CHECK_EQ(lg_detector_knn_set_channel_threshold(&det, 2, 4), -EINVAL);
+	CHECK_NEAR(det.threshold, 2.0, 0);
+	/* row i is channel i % 2; channel 1's score is brought to channel 0's threshold */
+	lg_detector_score(&det, x, 2, s);
+	printf("per channel: %.7f %.7f, by hand %.7f %.7f\n", (double)s[0], (double)s[1], s0,
+	       s1 * 2 / 4);
+	CHECK_NEAR(s[0], s0, 1e-6);
+	CHECK_NEAR(s[1], s1 * 2 / 4, 1e-6);
+	/* rows by index with their channels (the data plane); a channel past the last: the last */
+	lg_detector_score_idx_ch(&det, x, idx, chan, 3, t);
+	CHECK_NEAR(t[0], s[1], 0);
+	CHECK_NEAR(t[1], s[0], 0);
+	CHECK_NEAR(t[2], s[1], 0);
+	/* the file: per_channel round trip, scores bit for bit */
+	CHECK_EQ(lg_detector_save(&det, "test_knn_ch.json"), 0);
+	CHECK_EQ(lg_detector_load("test_knn_ch.json", 4, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.nch, 2);
+	if (back.nch == 2) {
+		CHECK_NEAR(back.ch[1].threshold, 4.0, 0);
+		lg_detector_score(&back, x, 2, t);
+		CHECK(memcmp(s, t, 2 * sizeof(float)) == 0);
+		lg_detector_free(&back);
+	}
+	lg_detector_free(&det);
+	remove("test_knn_ch.json");
+}
+
+static void per_channel_refusals(void)
+{
+	static const char *const bad[] = {
+		"[]",
+		"{}",
+		"[{\"format\":\"linegate-detector\",\"detector\":\"mahalanobis\"}]",
+		/* a channel of another width */
+		"[{\"format\":\"linegate-detector\",\"detector\":\"knn\",\"features\":1,"
+		"\"threshold\":1,\"mean\":[0],\"neighbours\":1,\"sd\":[1],"
+		"\"feature_weights\":[1],\"train\":[1]}]",
+	};
+	char text[2048], err[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct lg_detector det;
+
+		snprintf(text, sizeof(text),
+			 "{\"format\":\"linegate-detector\",\"detector\":\"knn\",\"features\":2,"
+			 "\"threshold\":1,\"mean\":[0,0],\"bands\":{\"edges\":[0,0.0078125,"
+			 "0.015625,0.03125,0.0625,0.125,0.25,0.5,1],\"floor\":1e-6,\"taper\":"
+			 "\"hann\",\"orders\":[0.002,0.008]},\"neighbours\":1,"
+			 "\"sd\":[1,1],\"feature_weights\":[1,1],\"train\":[1,2],"
+			 "\"per_channel\":%s}", bad[i]);
+		write_file("test_knn_bad.json", text);
+		err[0] = '\0';
+		CHECK(lg_detector_load("test_knn_bad.json", 2, &det, err, sizeof(err)) < 0);
+		CHECK_STR_CONTAINS(err, "'per_channel'");
 	}
 	remove("test_knn_bad.json");
 }
@@ -268,5 +356,7 @@ int main(int argc, char **argv)
 	definition_and_isas();
 	large_batch();
 	refusals();
+	per_channel();
+	per_channel_refusals();
 	return lgt_done("test_knn");
 }

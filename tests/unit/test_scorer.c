@@ -117,7 +117,7 @@ static void per_device(struct lg_policy *p)
 		       sizeof(float) * LG_FEAT_N);
 		det[i] = (int16_t)lg_scorer_device(&sc, i % 2 ? "b" : "a");
 	}
-	lg_scorer_score_rows(&sc, mix, 64, det, got, thr);
+	lg_scorer_score_rows(&sc, mix, 64, det, NULL, got, thr);
 	lg_detector_score(&set.det[0], ra, 32, sa);
 	lg_detector_score(&set.det[1], rb, 32, sb);
 	for (int i = 0; i < 64; i++) {
@@ -146,6 +146,77 @@ static void per_device(struct lg_policy *p)
 	p->ndevices = 0;
 	lg_detector_set_free(&set);
 	lg_features_free(fx);
+}
+
+/*
+ * A kNN detector per channel (issue 8) in a per-device model: the score stage passes each
+ * row's channel, and each row is scored by its channel's detector, brought to channel 0's
+ * threshold, as lg_detector_score() scores row i as channel i % 2. Channel 1's rows (machine
+ * 2 at 10x) through channel 0's detector would score far higher.
+ */
+static void knn_per_channel(struct lg_policy *p)
+{
+	enum { N = 200 };
+	static float ra[N * LG_FEAT_N], rb[N * LG_FEAT_N], rows[2 * N * LG_FEAT_N];
+	struct lg_policy_device devs[1] = { { .id = 1, .name = "a" } };
+	struct lg_detector_set set;
+	struct lg_features *fx;
+	struct lg_scorer sc;
+	float want[64], got[64], thr[64], one[64];
+	int16_t det[64];
+	uint8_t chan[64];
+	char err[512];
+
+	memset(&set, 0, sizeof(set));
+	CHECK_EQ(lg_features_new(&fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
+	sim_rows(fx, 1, 1.0f, ra, N);
+	sim_rows(fx, 2, 10.0f, rb, N);
+	for (int i = 0; i < N; i++) {
+		memcpy(rows + (2 * i) * LG_FEAT_N, ra + i * LG_FEAT_N, sizeof(float) * LG_FEAT_N);
+		memcpy(rows + (2 * i + 1) * LG_FEAT_N, rb + i * LG_FEAT_N, sizeof(float) * LG_FEAT_N);
+	}
+	set.det = calloc(1, sizeof(*set.det));
+	set.names = calloc(1, sizeof(*set.names));
+	set.name_det = calloc(1, sizeof(*set.name_det));
+	/* trained on the first 100 windows, scored on the next 32 */
+	CHECK_EQ(lg_detector_knn_fit_channels(rows, 200, LG_FEAT_N, 2, NULL, 0, LG_LAYOUT_BASIC,
+					      64, &set.det[0]), 0);
+	CHECK_EQ(lg_detector_knn_set_channel_threshold(&set.det[0], 0, 2.0f), 0);
+	CHECK_EQ(lg_detector_knn_set_channel_threshold(&set.det[0], 1, 5.0f), 0);
+	set.n = 1;
+	set.fallback = -1;
+	snprintf(set.names[0], 64, "a");
+	set.nnames = 1;
+	set.window = 256;
+	set.sample_rate = 10000;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_save(&set, "test_scorer_knn.json"), 0);
+	copy_signed("test_scorer_knn.json", "test_scorer_knn_s.json", NULL);
+	p->devices = devs;
+	p->ndevices = 1;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_knn_s.json", "knn", 64, &sc, err, sizeof(err)), 0);
+	for (int i = 0; i < 64; i++) {
+		det[i] = (int16_t)lg_scorer_device(&sc, "a");
+		chan[i] = (uint8_t)(i % 2);
+	}
+	lg_detector_score(&set.det[0], rows + 200 * LG_FEAT_N, 64, want);
+	lg_scorer_score_rows(&sc, rows + 200 * LG_FEAT_N, 64, det, chan, got, thr);
+	for (int i = 0; i < 64; i++) {
+		CHECK_EQ(got[i], want[i]);
+		CHECK_EQ(thr[i], 2.0f);
+	}
+	/* without the channels every row is channel 0's: channel 1's rows score otherwise */
+	lg_scorer_score_rows(&sc, rows + 200 * LG_FEAT_N, 64, det, NULL, one, thr);
+	CHECK_EQ(one[0], want[0]);
+	CHECK(one[1] > 10 * want[1]);
+	lg_scorer_free(&sc);
+	p->devices = NULL;
+	p->ndevices = 0;
+	lg_detector_set_free(&set);
+	lg_features_free(fx);
+	remove("test_scorer_knn.json");
+	remove("test_scorer_knn_s.json");
+	remove("test_scorer_knn_s.json.sig");
 }
 
 static const char usage[] =
@@ -285,5 +356,6 @@ int main(int argc, char **argv)
 	CHECK(lg_scorer_load(&p, "test_scorer_garbage.bin", "g", 8, &tmp, err, sizeof(err)) < 0);
 	CHECK_STR_CONTAINS(err, "test_scorer_garbage.bin");
 	per_device(&p);
+	knn_per_channel(&p);
 	return lgt_done("test_scorer");
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # linegate-train --detector knn on a line2 recording (issue 8): a per-device model of kNN
 # detectors on the bands96-time5 row (77 features at 2048, time features weighted 16, at most
-# 128 kept rows per channel, dropout_run 16), one pooled line-wide threshold for several
-# devices and the tail model for one; linegate-quality judges it from the same files; the
+# 128 kept rows per channel, dropout_run 16; a device of several channels has a detector per
+# channel), one pooled line-wide threshold for several devices (each channel normalised on
+# its own) and the tail model for one; linegate-quality judges it from the same files; the
 # knn kind is refused where it cannot work.
 # Usage: train_knn.sh TRAIN QUALITY
 set -u
@@ -24,9 +25,11 @@ grep -q "pooled threshold: .* of 6 devices" "$dir/train.err" || fail "no pooled 
 grep -q "^sensor dropout windows (16 equal samples) neither trained on nor judged: " \
 	"$dir/train.out" || fail "dropout windows not reported"
 grep -q "^expected false alarms per window: " "$dir/train.out" || fail "no expectation"
-/usr/bin/python3 - "$dir/knn.json" <<'PY' || fail "the kNN model file"
+/usr/bin/python3 - "$dir/knn.json" "$dir/line/manifest.json" <<'PY' || fail "the kNN model file"
 import json, sys
 m = json.load(open(sys.argv[1]))
+chans = {d["name"]: d["channels"] for d in json.load(open(sys.argv[2]))["devices"]}
+multi = 0
 assert m["format"] == "linegate-detectors" and m["window"] == 2048, m["format"]
 assert m["layout"] == "bands96-time5" and len(m["feature_layout"]) == 77
 assert m["feature_layout"][72:] == ["log_ms", "ln_kurtosis", "ln_kurtosis_hp", "ln_crest",
@@ -41,6 +44,23 @@ for e in m["detectors"]:
     assert 1 <= d["neighbours"] <= 2 * 128 and len(d["train"]) == 77 * d["neighbours"]
     assert all(s > 0 for s in d["sd"]) and d["threshold"] > 0
     assert "weights" not in d and "reference" not in d
+    # a device of several channels: a detector per channel (its own standardisation, kept
+    # rows and threshold), the first one's fields also the detector's own
+    ch = chans[e["devices"][0]]
+    if ch == 1:
+        assert "per_channel" not in d
+        continue
+    multi += 1
+    pc = d["per_channel"]
+    assert len(pc) == ch, (len(pc), ch)
+    for c in pc:
+        assert c["detector"] == "knn" and c["features"] == 77 and c["threshold"] > 0
+        assert 1 <= c["neighbours"] <= 128 and len(c["train"]) == 77 * c["neighbours"]
+        assert "per_channel" not in c
+    assert pc[0]["mean"] == d["mean"] and pc[0]["threshold"] == d["threshold"]
+    assert pc[0]["sd"] == d["sd"] and pc[0]["train"] == d["train"]
+    assert pc[1]["mean"] != pc[0]["mean"], "channels standardised alike"
+assert multi >= 1, "no device of several channels in the recording"
 PY
 # One device alone: the tail model, no pooled threshold.
 "$train" "${args[0]}" "${args[1]}" --healthy-before 30 -w 2048 --min-windows 50 \
