@@ -393,7 +393,7 @@ for s in steps:
           f'{s["received"]:>10}{s["loss"]:>8}{(f"{c:.0f}" if c else "-"):>11}{(f"{sc:.0f}" if sc else "-"):>12}')
 for s in steps:
     th = s.get('thread_cpu_s')
-    if not th or not s.get('judged'):
+    if not th or not s.get("judged") or s["receiver"] == "baseline":
         continue
     wk = sum(v for k, v in th.items() if k.startswith('lg-worker'))
     line = (f'  {s["receiver"]} {s["target_rate"] or "max"}: worker threads '
