@@ -857,7 +857,7 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		"Times the output thread slept on its eventfd, having found nothing to write.",
 		s.out_sleeps);
 	counter(&b, "linegate_output_wakeups_total",
-		"Times the output thread was woken from that sleep (by workers, control, shutdown).",
+		"Times the output thread was woken from that sleep (workers, control, shutdown).",
 		s.out_wakeups);
 	counter(&b, "linegate_output_wakeups_by_workers_total",
 		"Times a worker woke the output thread after pushing rows or events.",
