@@ -37,6 +37,9 @@ Options:
   -q, --quick          rates 50000,0 for 0.3 s each (under a minute)
   -A, --afxdp-opts O   the afxdp receivers' backend options (--backend afxdp:O), e.g.
                        frames=4096 (default: none, the backend's defaults)
+  -P, --perf DIR       also record each linegate step with perf record -g -e cpu-clock
+                       (DIR/RECEIVER-RATE.data; perf report --comms lg-worker-0 ...);
+                       its CPU figures then include perf's own cost
   -n, --nice N         run the receiver and the generator at this nice value (default 0;
                        a negative one keeps other tenants' work on these CPUs from
                        deciding the result)
@@ -59,6 +62,7 @@ NDEV=16
 CHECK=0
 NICE=0
 AFXDP_OPTS=""
+PERF_DIR=""
 NSTART=0
 MAXGUESS=600000   # frames/s the generator is given for a rate-0 step
 
@@ -74,6 +78,7 @@ while [ $# -gt 0 ]; do
 	-q|--quick) RATES="50000,0"; SECS=0.3; shift ;;
 	-n|--nice) NICE=$2; shift 2 ;;
 	-A|--afxdp-opts) AFXDP_OPTS=$2; shift 2 ;;
+	-P|--perf) PERF_DIR=$2; shift 2 ;;
 	-c|--check) CHECK=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "rx_compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -195,8 +200,17 @@ step() {
 	# The frames are built: measure from here, then let it go.
 	lg_wait_for 60 grep -q "loadgen: ready" "$T/gen.err" || lg_fail "loadgen did not start: $(cat "$T/gen.err")"
 	if [ -n "$RPID" ]; then cpu0=$(cpu_ticks $RPID); s0=$(sched_ns $RPID); th0=$(thread_ticks $RPID); fi
+	local ppid=""
+	if [ -n "$PERF_DIR" ] && [ -n "$RPID" ] && [ "$recv" != baseline ]; then
+		mkdir -p "$PERF_DIR"
+		perf record -q -g -e cpu-clock -p $RPID -o "$PERF_DIR/$recv-${rate}.data" \
+			2> "$T/perf.err" &
+		ppid=$!
+		sleep 0.3
+	fi
 	kill -USR1 $gpid
 	wait $gpid || lg_fail "loadgen failed: $(cat "$T/gen.err")"
+	if [ -n "$ppid" ]; then kill -INT $ppid; wait $ppid || true; fi
 	# Drained: nothing waits in the socket and the receiver is idle (under 3 ms of CPU in
 	# 100 ms), at most 5 s.
 	if [ -n "$RPID" ]; then
@@ -233,6 +247,8 @@ elif recv != 'none':
              accounted=st['received'], dropped=st['dropped'],
              drops={k: v for k, v in st['drops'].items() if v}, scored=st['scored'],
              output_ring_full_scores=st['output_ring_full_scores'])
+    if 'output' in st:  # the output thread's sleeps and wake-ups (builds from 12-05 on)
+        r['output_wake'] = st['output']
     if 'xdp' in st:
         r['xdp'] = {k: v for k, v in st['xdp'].items() if v}
 if recv != 'none':
@@ -375,6 +391,19 @@ for s in steps:
     c = s['cpu_ns_per_frame']; sc = s['sched_ns_per_frame']
     print(f'{s["receiver"]:<17}{s["target_rate"] or "max":>8}{s["offered_rate"]:>11.0f}{s["sent"]:>9}'
           f'{s["received"]:>10}{s["loss"]:>8}{(f"{c:.0f}" if c else "-"):>11}{(f"{sc:.0f}" if sc else "-"):>12}')
+for s in steps:
+    th = s.get('thread_cpu_s')
+    if not th or not s.get("judged") or s["receiver"] == "baseline":
+        continue
+    wk = sum(v for k, v in th.items() if k.startswith('lg-worker'))
+    line = (f'  {s["receiver"]} {s["target_rate"] or "max"}: worker threads '
+            f'{wk * 1e9 / s["judged"]:.0f} ns/fr, output thread '
+            f'{th.get("lg-output", 0) * 1e9 / s["judged"]:.0f} ns/fr')
+    ow = s.get('output_wake')
+    if ow:
+        line += (f'; output thread slept {ow["sleeps"]}, woken {ow["wakeups"]} '
+                 f'({ow["wakeups_by_workers"]} by workers), linger naps {ow["linger_naps"]}')
+    print(line)
 print()
 for name, v in summary.items():
     if name == 'none':

@@ -229,6 +229,7 @@ struct lg_spsc {
 	_Alignas(64) uint64_t mask;
 	struct lg_event *slots;
 	struct lg_wake *wake; /* the consumer's, woken by lg_spsc_wake() (wake.h); NULL = none */
+	_Atomic uint64_t wakes_sent; /* times lg_spsc_wake() woke it (producer's; issue 10) */
 };
 
 int lg_spsc_init(struct lg_spsc *r, unsigned size);

@@ -38,6 +38,7 @@ struct dev_snap {
 struct worker_snap {
 	uint64_t judged, admitted, handed, lost; /* lost: the backend's drops on its queue */
 	uint64_t scored, batches;
+	uint64_t out_wakeups; /* issue 10: times it woke the output thread */
 	int cpu;
 };
 
@@ -67,6 +68,8 @@ struct snap {
 	struct dev_snap *dev;
 	unsigned nworkers;
 	struct worker_snap wk[LG_MAX_WORKERS];
+	/* Issue 10: the output thread's sleeps, wake-ups (by anyone) and linger naps. */
+	uint64_t out_sleeps, out_wakeups, out_naps, out_wakeups_workers;
 };
 
 /* A label value as the exposition format wants it: backslash, quote and newline escaped. */
@@ -111,6 +114,9 @@ static void take(struct lg_dp *dp, struct snap *s)
 
 	memset(s, 0, sizeof(*s));
 	s->nworkers = dp->nworkers;
+	s->out_sleeps = atomic_load(&dp->out_wake.sleeps);
+	s->out_wakeups = atomic_load(&dp->out_wake.wakes);
+	s->out_naps = atomic_load(&dp->out_wake.naps);
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_worker_stats *st = &dp->workers[w].st;
 
@@ -156,6 +162,9 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->wk[w].admitted = atomic_load(&st->reason[LG_OK]);
 		s->wk[w].handed = atomic_load(&st->handed_off);
 		s->wk[w].scored = atomic_load(&st->scored);
+		s->wk[w].out_wakeups = atomic_load(&dp->workers[w].alerts.wakes_sent) +
+				       atomic_load(&dp->workers[w].scores_ring.wakes_sent);
+		s->out_wakeups_workers += s->wk[w].out_wakeups;
 		s->wk[w].batches = atomic_load(&st->batches);
 		s->wk[w].cpu = atomic_load(&dp->workers[w].cpu);
 		if (dp->workers[w].be && dp->workers[w].ops->stats) {
@@ -525,6 +534,17 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	lg_record_stats_json(dp->rec, o);
 	add_u64(o, "output_ring_full_scores", s.full_s);
 	add_u64(o, "output_ring_full_alerts", s.full_a);
+	{
+		/* Issue 10: the output thread's sleeps on its eventfd, the wake-ups that ended
+		 * them (the workers' and the rest: control, shutdown), its linger naps. */
+		json_object *ot = json_object_new_object();
+
+		add_u64(ot, "sleeps", s.out_sleeps);
+		add_u64(ot, "wakeups", s.out_wakeups);
+		add_u64(ot, "wakeups_by_workers", s.out_wakeups_workers);
+		add_u64(ot, "linger_naps", s.out_naps);
+		json_object_object_add(o, "output", ot);
+	}
 	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
 	json_object_object_add(o, "latency", lat_json(&s));
 	add_u64(o, "latency_us_max", s.lat_max / 1000);
@@ -718,6 +738,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "backend_dropped", s.wk[w].lost);
 		add_u64(d, "scored", s.wk[w].scored);
 		add_u64(d, "batches", s.wk[w].batches);
+		add_u64(d, "output_wakeups", s.wk[w].out_wakeups);
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "workers", devs);
@@ -835,6 +856,19 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			bprintf(&b, "linegate_xdp_frames_total{verdict=\"%s\"} %" PRIu64 "\n",
 				lg_admit_reason_name(r), s.xdp[r].frames);
 	}
+	/* Issue 10: the output thread's wake-ups (wake.h). */
+	counter(&b, "linegate_output_sleeps_total",
+		"Times the output thread slept on its eventfd, having found nothing to write.",
+		s.out_sleeps);
+	counter(&b, "linegate_output_wakeups_total",
+		"Times the output thread was woken from that sleep (workers, control, shutdown).",
+		s.out_wakeups);
+	counter(&b, "linegate_output_wakeups_by_workers_total",
+		"Times a worker woke the output thread after pushing rows or events.",
+		s.out_wakeups_workers);
+	counter(&b, "linegate_output_linger_naps_total",
+		"Short naps the output thread took after a busy round instead of sleeping.",
+		s.out_naps);
 	counter(&b, "linegate_frames_handed_off_total",
 		"Frames a worker received for a device another worker owns, handed to it.",
 		s.handed);

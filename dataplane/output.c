@@ -811,7 +811,10 @@ void *lg_output_main(void *arg)
 		}
 		if (atomic_exchange(&dp->out_reopen, false))
 			out_reopen(dp);
-		if (!n)
+		/* Issue 10: after a busy round, short naps before the eventfd sleep (wake.h). */
+		if (n)
+			lg_wake_linger(&dp->out_wake, true);
+		else if (!dp->out_wake.ready || !lg_wake_linger(&dp->out_wake, false))
 			out_idle(dp);
 	}
 	return NULL;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int lg_wake_init(struct lg_wake *w)
@@ -12,6 +13,8 @@ int lg_wake_init(struct lg_wake *w)
 	atomic_init(&w->sleeping, 0);
 	atomic_init(&w->sleeps, 0);
 	atomic_init(&w->wakes, 0);
+	atomic_init(&w->naps, 0);
+	w->linger_left = 0;
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->efd < 0)
 		return -errno;
@@ -26,16 +29,31 @@ void lg_wake_close(struct lg_wake *w)
 	w->ready = false;
 }
 
-void lg_wake_signal(struct lg_wake *w)
+bool lg_wake_signal(struct lg_wake *w)
 {
 	uint64_t one = 1;
 
 	/* Once per sleep: the first producer to see the flag takes it. */
 	if (!w->ready || !atomic_exchange(&w->sleeping, 0))
-		return;
+		return false;
 	atomic_fetch_add_explicit(&w->wakes, 1, memory_order_relaxed);
 	while (write(w->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
+	return true;
+}
+
+bool lg_wake_linger(struct lg_wake *w, bool busy)
+{
+	if (busy) {
+		w->linger_left = LG_WAKE_LINGER_NAPS;
+		return true;
+	}
+	if (!w->linger_left)
+		return false;
+	w->linger_left--;
+	atomic_fetch_add_explicit(&w->naps, 1, memory_order_relaxed);
+	nanosleep(&(struct timespec){ 0, LG_WAKE_NAP_NS }, NULL);
+	return true;
 }
 
 void lg_wake_prepare(struct lg_wake *w)

@@ -35,6 +35,7 @@ int lg_spsc_init(struct lg_spsc *r, unsigned size)
 	r->mask = size - 1;
 	atomic_init(&r->head, 0);
 	atomic_init(&r->tail, 0);
+	atomic_init(&r->wakes_sent, 0);
 	return 0;
 }
 
@@ -58,8 +59,12 @@ bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
 
 void lg_spsc_wake(struct lg_spsc *r)
 {
-	if (r->wake)
-		lg_wake_after_push(r->wake);
+	/* Only the producer writes wakes_sent: a relaxed add without a locked instruction. */
+	if (r->wake && lg_wake_after_push(r->wake)) {
+		uint64_t n = atomic_load_explicit(&r->wakes_sent, memory_order_relaxed);
+
+		atomic_store_explicit(&r->wakes_sent, n + 1, memory_order_relaxed);
+	}
 }
 
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
