@@ -321,6 +321,35 @@ static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
 	return NATS_OK;
 }
 
+/* The server's last asynchronous error (a Permissions Violation comes as one): a request it
+ * refused otherwise only times out, and the timeout would hide the reason. */
+static char server_said[256];
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+			   void *closure)
+{
+	const char *text = NULL;
+
+	(void)sub;
+	(void)closure;
+	if (natsConnection_GetLastError(nc, &text) != NATS_OK && text && text[0])
+		snprintf(server_said, sizeof(server_said), "%s", text);
+	else if (err != NATS_OK)
+		snprintf(server_said, sizeof(server_said), "%s", natsStatus_GetText(err));
+}
+
+/* Why a request failed: the server's refusal when it gave one, else the status. */
+static const char *failed_why(natsStatus s, char *buf, size_t len)
+{
+	if (server_said[0])
+		snprintf(buf, len, "the NATS server refused: %s", server_said);
+	else
+		snprintf(buf, len, "%s%s", natsStatus_GetText(s),
+			 s == NATS_TIMEOUT ? " (no answer: check the credentials' permissions "
+			 "for this plant and line)" : "");
+	return buf;
+}
+
 static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **js)
 {
 	natsOptions *no = NULL;
@@ -340,12 +369,25 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 	if (s == NATS_OK)
 		s = set_auth(o, no);
 	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(no, on_async_error, NULL);
+	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, no);
 	if (s == NATS_OK)
 		s = natsConnection_JetStream(js, *nc, NULL);
 	natsOptions_Destroy(no);
 	if (s != NATS_OK) {
-		fprintf(stderr, "linegate-fleet: %s: %s\n", o->url, natsStatus_GetText(s));
+		const char *hint = "";
+
+		/* TLS mistakes show as a bare status: say what usually causes each */
+		if (s == NATS_SSL_ERROR && !o->tls_ca)
+			hint = " (a TLS server? give tls:// and --tls-ca)";
+		else if (s == NATS_SSL_ERROR)
+			hint = " (the server's certificate is not of --tls-ca's CA, or tls:// to a "
+			       "server without TLS)";
+		else if (s == NATS_PROTOCOL_ERROR && o->tls_ca && !o->tls_cert)
+			hint = " (the server may ask for a client certificate: --tls-cert and "
+			       "--tls-key)";
+		fprintf(stderr, "linegate-fleet: %s: %s%s\n", o->url, natsStatus_GetText(s), hint);
 		return -EIO;
 	}
 	return 0;
@@ -477,9 +519,12 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 	natsStatus s = js_KeyValue(kv, js, o->bucket);
 
 	if (s == NATS_OK || !create) {
+		char why[320];
+
 		if (s != NATS_OK)
-			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s (publish makes "
-				"it)\n", o->bucket, natsStatus_GetText(s));
+			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s%s\n", o->bucket,
+				failed_why(s, why, sizeof(why)),
+				s == NATS_NOT_FOUND ? " (publish makes it)" : "");
 		return s == NATS_OK ? 0 : -EIO;
 	}
 	kvConfig_Init(&kc);
@@ -489,8 +534,10 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 	kc.StorageType = js_FileStorage;
 	s = js_CreateKeyValue(kv, js, &kc);
 	if (s != NATS_OK) {
+		char why[320];
+
 		fprintf(stderr, "linegate-fleet: key-value bucket %s: %s\n", o->bucket,
-			natsStatus_GetText(s));
+			failed_why(s, why, sizeof(why)));
 		return -EIO;
 	}
 	return 0;
@@ -613,6 +660,14 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 	snprintf(m.line, sizeof(m.line), "%s", o->line);
 	snprintf(m.version, sizeof(m.version), "%s", o->version);
 	snprintf(m.policy, sizeof(m.policy), "policy.yaml");
+	/* the serial a server compares to refuse an older bundle (docs/fleet.md, "Newer only"):
+	 * the time of the publish in ms, so a later publish of the line is always higher */
+	{
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		m.serial = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	}
 	add_part(&m, "policy.yaml", pol, plen);
 	if (mfile) {
 		char sname[64];
@@ -684,9 +739,9 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 	}
 	snprintf(ver, sizeof(ver), "%s", o->version);
 	printf("published %s/%s@%s: policy.yaml (%zu bytes)%s%s%s, signed manifest of %zu "
-	       "parts; roll it out with: linegate-fleet rollout %s\n", o->plant, o->line, ver,
-	       plen, mfile ? ", model " : "", mfile ? mfile : "", mfile ? " (signed)" : "",
-	       m.nparts, ver);
+	       "parts, serial %llu; roll it out with: linegate-fleet rollout %s\n", o->plant,
+	       o->line, ver, plen, mfile ? ", model " : "", mfile ? mfile : "",
+	       mfile ? " (signed)" : "", m.nparts, (unsigned long long)m.serial, ver);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	kvStore_Destroy(kv);

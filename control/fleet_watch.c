@@ -35,6 +35,7 @@ struct lg_fleet {
 	bool ready, connected;
 	struct lg_fleet_fetch fetch;
 	char wanted[72], handled[72];
+	bool wanted_canary; /* wanted is the canary key's */
 	char *report;
 	/* Credentials (issue 13): the nkey's seed (zeroed at stop) and public key; replies
 	 * come to _INBOX.<plant>.<line>, so that permissions can hold them to this line. */
@@ -266,8 +267,10 @@ static void *run(void *arg)
 		f->connected = !ret;
 		report = f->report;
 		f->report = NULL;
-		if (!ret)
+		if (!ret) {
 			snprintf(f->wanted, sizeof(f->wanted), "%.64s", own[0] ? own : all);
+			f->wanted_canary = own[0] != '\0';
+		}
 		snprintf(wanted, sizeof(wanted), "%s", f->wanted);
 		snprintf(handled, sizeof(handled), "%s", f->handled);
 		busy = f->ready;
@@ -299,6 +302,7 @@ static void *run(void *arg)
 			pthread_mutex_lock(&f->lock);
 			memset(&f->fetch, 0, sizeof(f->fetch));
 			snprintf(f->fetch.version, sizeof(f->fetch.version), "%s", wanted);
+			f->fetch.canary = f->wanted_canary;
 			snprintf(f->fetch.dir, sizeof(f->fetch.dir), "%s", fr ? "" : dir);
 			snprintf(f->fetch.why, sizeof(f->fetch.why), "%s", why);
 			f->fetch.err = fr;
@@ -411,11 +415,13 @@ bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out)
 	return got;
 }
 
-void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected)
+void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected, bool *canary)
 {
 	pthread_mutex_lock(&f->lock);
 	snprintf(out, len, "%s", f->wanted);
 	*connected = f->connected;
+	if (canary)
+		*canary = f->wanted_canary;
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -63,6 +63,11 @@ struct lg_nats {
 	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
 	char last_error[256];		    /* under lock: the server's last refusal */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
+	/* under lock: hashes of the refusal texts logged already (each is logged once), and
+	 * the refusals not logged since the last summary line (at most one a minute) */
+	uint64_t seen[32];
+	unsigned nseen;
+	uint64_t unlogged;
 };
 
 static uint64_t mono_ns(void)
@@ -133,22 +138,40 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	natsMsg_Destroy(msg);
 }
 
-/* Keep the server's text of a refusal, and log it when it changes (else once a minute). */
+/*
+ * Keep the server's text of a refusal; log each text once (a refused record is refused
+ * again on every resend, each subject with its own text), and the count of the others at
+ * most once a minute.
+ */
 static void note_refusal(struct lg_nats *n, const char *what)
 {
-	uint64_t now = mono_ns();
-	bool log;
+	uint64_t now = mono_ns(), h = 1469598103934665603ull, more = 0;
+	bool log = true;
 
+	for (const char *c = what; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull; /* FNV-1a */
 	pthread_mutex_lock(&n->lock);
-	log = strcmp(n->last_error, what) || now - n->logged_ns >= 60000000000ull;
-	if (log) {
-		snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+	snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+	for (unsigned i = 0; log && i < n->nseen && i < 32; i++)
+		log = n->seen[i] != h;
+	if (log)
+		n->seen[n->nseen++ % 32] = h;
+	else
+		n->unlogged++;
+	if (n->unlogged && now - n->logged_ns >= 60000000000ull) {
+		more = n->unlogged;
+		n->unlogged = 0;
 		n->logged_ns = now;
 	}
+	if (log)
+		n->logged_ns = now;
 	pthread_mutex_unlock(&n->lock);
 	if (log)
 		fprintf(stderr, "linegate: nats: the server refused: %s (records stay in the "
-			"outbox)\n", what);
+			"outbox; each text is shown once)\n", what);
+	if (more)
+		fprintf(stderr, "linegate: nats: %" PRIu64 " more refusals like those above "
+			"(nats.refused counts every one)\n", more);
 }
 
 /* libnats's thread: an asynchronous error; a permission violation is the server refusing a
