@@ -48,6 +48,8 @@ static const char usage[] =
 	"  --creds FILE         or with this NATS .creds file (0600)\n"
 	"stream-create:\n"
 	"  --subject-prefix P   the output.nats.subject_prefix of the servers (linegate)\n"
+	"  --plant P --line L   only this line's subjects, <prefix>.<P>.<L>.> (a leaf\n"
+	"                       node's LOCAL stream)\n"
 	"  --replicas N         copies in a JetStream cluster, 1..5 (1)\n"
 	"  --max-age D          keep messages this long: 30s, 90m, 24h, 7d; 0 = for ever (7d)\n"
 	"  --max-bytes B        at most this many bytes; 0 = unlimited (0)\n"
@@ -407,7 +409,18 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	jsExternalStream ext[16];
 	char names[16][128], apis[16][160];
 
-	snprintf(subject, sizeof(subject), "%s.>", o->prefix);
+	/* with --plant and --line, one line's subjects only: a leaf node's LOCAL, which must not
+	 * take other lines' records (docs/fleet.md, "Leaf nodes") */
+	if ((o->plant || o->line) && (!o->plant || !o->line || !lg_bundle_token_ok(o->plant) ||
+				      !lg_bundle_token_ok(o->line))) {
+		fprintf(stderr, "linegate-fleet: stream-create: --plant and --line go together, "
+			"each letters, digits, _ and -\n");
+		return -EINVAL;
+	}
+	if (o->plant && o->line)
+		snprintf(subject, sizeof(subject), "%s.%s.%s.>", o->prefix, o->plant, o->line);
+	else
+		snprintf(subject, sizeof(subject), "%s.>", o->prefix);
 	jsStreamConfig_Init(&sc);
 	for (unsigned i = 0; i < o->nsources; i++) {
 		const char *at = strchr(o->sources[i], '@');

@@ -134,19 +134,33 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 }
 
 /* The value of key, "" when absent or deleted; -EIO when the bucket did not answer. */
-static int kv_get(kvStore *kv, const char *key, char *out, size_t len)
+/*
+ * One key's value by the stream's direct get ($JS.API.DIRECT.GET.KV_<bucket>.<subject>),
+ * not through js_KeyValue(): that asks for the bucket's stream info first, and a permission
+ * for STREAM.INFO would let a line server list every line's key names (issue 13, F2). The
+ * server's permissions name each key this server may read. "" = no such key or deleted.
+ */
+static int kv_get(struct lg_fleet *f, natsConnection *nc, const char *key, char *out,
+		  size_t len)
 {
-	kvEntry *e = NULL;
-	natsStatus s = kvStore_Get(&e, kv, key);
+	char subj[512];
+	const char *st = NULL, *op = NULL;
+	natsMsg *m = NULL;
+	natsStatus s;
 
 	out[0] = '\0';
-	if (s == NATS_NOT_FOUND)
-		return 0;
+	snprintf(subj, sizeof(subj), "$JS.%s%sAPI.DIRECT.GET.KV_%s.$KV.%s.%s", f->domain,
+		 f->domain[0] ? "." : "", f->bucket, f->bucket, key);
+	s = natsConnection_RequestString(&m, nc, subj, "", 2000);
 	if (s != NATS_OK)
 		return -EIO;
-	if (kvEntry_Operation(e) == kvOp_Put)
-		snprintf(out, len, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));
-	kvEntry_Destroy(e);
+	if (natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
+		natsMsg_Destroy(m);
+		return strcmp(st, "404") ? -EIO : 0; /* 404: no such key */
+	}
+	if (natsMsgHeader_Get(m, "KV-Operation", &op) != NATS_OK || !op)
+		snprintf(out, len, "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
+	natsMsg_Destroy(m);
 	/* a value that is not a version token is no version: linegated is told why */
 	return 0;
 }
@@ -227,12 +241,25 @@ static int fetch(struct lg_fleet *f, jsCtx *js, const char *ver, char *dir, size
 	return ret;
 }
 
+/* The report under its key: a JetStream publish to $KV.<bucket>.<key>, as a put is; in
+ * another domain, $JS.<domain>.API.$KV.… (a leaf node passes no $KV.> of the hub's). */
+static void put_report(struct lg_fleet *f, jsCtx *js, const char *key, const char *json)
+{
+	char subj[512];
+
+	if (f->domain[0])
+		snprintf(subj, sizeof(subj), "$JS.%s.API.$KV.%s.%s", f->domain, f->bucket, key);
+	else
+		snprintf(subj, sizeof(subj), "$KV.%s.%s", f->bucket, key);
+	js_Publish(NULL, js, subj, json, (int)strlen(json), NULL, NULL);
+}
+
 static void *run(void *arg)
 {
 	struct lg_fleet *f = arg;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
-	kvStore *kv = NULL;
+	bool kv = false;
 	char line_key[256], own_key[256], status_key[256], failed[72] = "";
 	struct timespec failed_at = {0};
 
@@ -258,11 +285,10 @@ static void *run(void *arg)
 			if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
 				js = NULL;
 		}
-		if (js && !kv && js_KeyValue(&kv, js, f->bucket) != NATS_OK)
-			kv = NULL;
-		ret = kv ? kv_get(kv, own_key, own, sizeof(own)) : -EIO;
+		kv = js != NULL;
+		ret = kv ? kv_get(f, nc, own_key, own, sizeof(own)) : -EIO;
 		if (!ret)
-			ret = kv_get(kv, line_key, all, sizeof(all));
+			ret = kv_get(f, nc, line_key, all, sizeof(all));
 		pthread_mutex_lock(&f->lock);
 		f->connected = !ret;
 		report = f->report;
@@ -277,7 +303,7 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&f->lock);
 		if (report) {
 			if (kv)
-				kvStore_PutString(NULL, kv, status_key, report);
+				put_report(f, js, status_key, report);
 			free(report);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -317,7 +343,6 @@ static void *run(void *arg)
 			msleep_locked(f, FLEET_LOOK_MS);
 	}
 	pthread_mutex_unlock(&f->lock);
-	kvStore_Destroy(kv);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	return NULL;
