@@ -36,7 +36,8 @@ static const char usage[] =
 	"Commands:\n"
 	"  stream-create   make the stream over <prefix>.> (or update its limits)\n"
 	"  stream-dump     print every message of the stream as a JSON line\n"
-	"                  {\"seq\", \"subject\", \"msg_id\", \"data\"}\n"
+	"                  {\"seq\", \"subject\", \"msg_id\", \"data\"}; on stderr first, each\n"
+	"                  source of the stream with its lag (a leaf's messages not copied yet)\n"
 	"\n"
 	"Options (every command):\n"
 	"  --url URL            the NATS server(s), nats://HOST:PORT[,nats://...] (required)\n"
@@ -488,6 +489,18 @@ static int stream_dump(const struct fleet_opts *o, jsCtx *js)
 	}
 	first = si->State.FirstSeq;
 	last = si->State.LastSeq;
+	/* each source's lag (on stderr: stdout is the messages): a lag that stays is a source
+	 * that stopped copying (docs/fleet.md, "Leaf nodes") */
+	for (int i = 0; i < si->SourcesLen; i++) {
+		const jsStreamSourceInfo *src = si->Sources[i];
+
+		fprintf(stderr, "linegate-fleet: stream %s: source %s%s%s: lag %" PRIu64 ", last "
+			"heard %s%.1f s ago\n", o->stream, src->Name ? src->Name : "?",
+			src->External && src->External->APIPrefix ? " from " : "",
+			src->External && src->External->APIPrefix ? src->External->APIPrefix : "",
+			src->Lag, src->Active < 0 ? "never: " : "",
+			src->Active < 0 ? 0.0 : (double)src->Active / 1e9);
+	}
 	jsStreamInfo_Destroy(si);
 	for (uint64_t seq = first; seq && seq <= last; seq++) {
 		natsMsg *msg = NULL;

@@ -192,7 +192,11 @@ assert [(m["subject"], m["msg_id"], m["data"]) for m in plant] == \
        [(m["subject"], m["msg_id"], m["data"]) for m in local]
 assert all(m["subject"].startswith("lgtest.north.linea.") for m in local)
 PY
-echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order"
+# the source has caught up, and linegate-fleet says so
+"$FLEET" stream-dump --url "$HUB" --stream PLANT > /dev/null 2> "$T/dump.err" || lg_fail "stream-dump PLANT failed"
+grep -q 'stream PLANT: source LOCAL from $JS.leafa.API: lag 0, last heard [0-9.]* s ago' "$T/dump.err" ||
+	lg_fail "stream-dump does not show the source's lag: $(cat "$T/dump.err")"
+echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order ($(cat "$T/dump.err"))"
 
 # --- 4. the fleet watch through the leaf node: linegated reads the hub's bucket ---
 # The leaf has JetStream of its own, which would answer $JS.API.> itself (no such bucket):
