@@ -135,29 +135,30 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 
 /* The value of key, "" when absent or deleted; -EIO when the bucket did not answer. */
 /*
- * One key's value by the stream's direct get ($JS.API.DIRECT.GET.KV_<bucket>.<subject>),
- * not through js_KeyValue(): that asks for the bucket's stream info first, and a permission
- * for STREAM.INFO would let a line server list every line's key names (issue 13, F2). The
- * server's permissions name each key this server may read. "" = no such key or deleted.
+ * One key's value by the stream's direct get ($JS.API.DIRECT.GET.KV_<bucket>.<subject>, in
+ * the jsCtx's domain), not through js_KeyValue(): that asks for the bucket's stream info
+ * first, and a permission for STREAM.INFO would let a line server list every line's key
+ * names (issue 13, F2). The server's permissions name each key this server may read.
+ * "" = no such key, or deleted.
  */
-static int kv_get(struct lg_fleet *f, natsConnection *nc, const char *key, char *out,
-		  size_t len)
+static int kv_get(struct lg_fleet *f, jsCtx *js, const char *key, char *out, size_t len)
 {
-	char subj[512];
-	const char *st = NULL, *op = NULL;
+	char stream[160], subj[512];
+	jsDirectGetMsgOptions o;
+	const char *op = NULL;
 	natsMsg *m = NULL;
 	natsStatus s;
 
 	out[0] = '\0';
-	snprintf(subj, sizeof(subj), "$JS.%s%sAPI.DIRECT.GET.KV_%s.$KV.%s.%s", f->domain,
-		 f->domain[0] ? "." : "", f->bucket, f->bucket, key);
-	s = natsConnection_RequestString(&m, nc, subj, "", 2000);
+	snprintf(stream, sizeof(stream), "KV_%s", f->bucket);
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", f->bucket, key);
+	jsDirectGetMsgOptions_Init(&o);
+	o.LastBySubject = subj;
+	s = js_DirectGetMsg(&m, js, stream, NULL, &o);
+	if (s == NATS_NOT_FOUND)
+		return 0;
 	if (s != NATS_OK)
 		return -EIO;
-	if (natsMsgHeader_Get(m, "Status", &st) == NATS_OK && st) {
-		natsMsg_Destroy(m);
-		return strcmp(st, "404") ? -EIO : 0; /* 404: no such key */
-	}
 	if (natsMsgHeader_Get(m, "KV-Operation", &op) != NATS_OK || !op)
 		snprintf(out, len, "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
 	natsMsg_Destroy(m);
@@ -286,9 +287,9 @@ static void *run(void *arg)
 				js = NULL;
 		}
 		kv = js != NULL;
-		ret = kv ? kv_get(f, nc, own_key, own, sizeof(own)) : -EIO;
+		ret = kv ? kv_get(f, js, own_key, own, sizeof(own)) : -EIO;
 		if (!ret)
-			ret = kv_get(f, nc, line_key, all, sizeof(all));
+			ret = kv_get(f, js, line_key, all, sizeof(all));
 		pthread_mutex_lock(&f->lock);
 		f->connected = !ret;
 		report = f->report;

@@ -63,9 +63,10 @@ struct lg_nats {
 	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
 	char last_error[256];		    /* under lock: the server's last refusal */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
-	/* under lock: hashes of the refusal texts logged already (each is logged once), and
-	 * the refusals not logged since the last summary line (at most one a minute) */
-	uint64_t seen[32];
+	/* under lock: hashes of the refusal texts logged already (each is logged once; the
+	 * last 256 kept), and the refusals not logged since the last summary line (at most
+	 * one a minute) */
+	uint64_t seen[256];
 	unsigned nseen;
 	uint64_t unlogged;
 };
@@ -152,10 +153,10 @@ static void note_refusal(struct lg_nats *n, const char *what)
 		h = (h ^ (uint8_t)*c) * 1099511628211ull; /* FNV-1a */
 	pthread_mutex_lock(&n->lock);
 	snprintf(n->last_error, sizeof(n->last_error), "%s", what);
-	for (unsigned i = 0; log && i < n->nseen && i < 32; i++)
+	for (unsigned i = 0; log && i < n->nseen && i < 256; i++)
 		log = n->seen[i] != h;
 	if (log)
-		n->seen[n->nseen++ % 32] = h;
+		n->seen[n->nseen++ % 256] = h;
 	else
 		n->unlogged++;
 	if (n->unlogged && now - n->logged_ns >= 60000000000ull) {
