@@ -125,7 +125,7 @@ static int parse_part(json_object *o, struct lg_bundle_part *p, char *err, size_
 static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, size_t errlen)
 {
 	static const char *const keys[] = {"format", "plant", "line",  "version", "created",
-					   "policy", "model", "parts", NULL};
+					   "serial", "policy", "model", "parts", NULL};
 	static const char *const model_keys[] = {"name", "file", NULL};
 	char format[32];
 	json_object *parts, *model;
@@ -150,6 +150,13 @@ static int parse_tree(json_object *o, struct lg_bundle_manifest *m, char *err, s
 			      err, errlen);
 	if (ret)
 		return ret;
+	if (json_object_object_get_ex(o, "serial", &model)) {
+		if (!json_object_is_type(model, json_type_int) || json_object_get_int64(model) < 1) {
+			snprintf(err, errlen, "manifest: \"serial\" is not a whole number above 0");
+			return -EINVAL;
+		}
+		m->serial = (uint64_t)json_object_get_int64(model);
+	}
 	if (json_object_object_get_ex(o, "created", &model) &&
 	    !json_object_is_type(model, json_type_string)) {
 		snprintf(err, errlen, "manifest: \"created\" is not a string");
@@ -308,6 +315,8 @@ int lg_bundle_manifest_text(const struct lg_bundle_manifest *m, char **out, size
 	json_object_object_add(o, "plant", json_object_new_string(m->plant));
 	json_object_object_add(o, "line", json_object_new_string(m->line));
 	json_object_object_add(o, "version", json_object_new_string(m->version));
+	if (m->serial)
+		json_object_object_add(o, "serial", json_object_new_int64((int64_t)m->serial));
 	json_object_object_add(o, "policy", json_object_new_string(m->policy));
 	if (m->model_file[0]) {
 		json_object *mo = json_object_new_object();

@@ -29,6 +29,10 @@ struct lg_bundle_manifest {
 	/* subject/key tokens: [A-Za-z0-9_-], 1..64 characters */
 	char plant[LG_BUNDLE_TOKEN_MAX + 1], line[LG_BUNDLE_TOKEN_MAX + 1];
 	char version[LG_BUNDLE_TOKEN_MAX + 1];
+	/* Issue 13 (F1): a number that grows with every publish of the line (linegate-fleet
+	 * publish writes the time in ms); a server refuses a bundle whose serial is below that
+	 * of the newest it applied. 0 = a manifest without one (an older linegate-fleet). */
+	uint64_t serial;
 	char policy[LG_BUNDLE_PART_MAX + 1];     /* the part holding the policy YAML */
 	char model_name[LG_BUNDLE_TOKEN_MAX + 1]; /* "" = no model; registered NAME@version */
 	char model_file[LG_BUNDLE_PART_MAX + 1];  /* its part; "<file>.sig" is a part too */

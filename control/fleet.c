@@ -37,7 +37,8 @@ static const char usage[] =
 	"Commands:\n"
 	"  stream-create   make the stream over <prefix>.> (or update its limits)\n"
 	"  stream-dump     print every message of the stream as a JSON line\n"
-	"                  {\"seq\", \"subject\", \"msg_id\", \"data\"}\n"
+	"                  {\"seq\", \"subject\", \"msg_id\", \"data\"}; on stderr first, each\n"
+	"                  source of the stream with its lag (a leaf's messages not copied yet)\n"
 	"\n"
 	"Options (every command):\n"
 	"  --url URL            the NATS server(s), nats://HOST:PORT[,nats://...] (required)\n"
@@ -49,6 +50,8 @@ static const char usage[] =
 	"  --creds FILE         or with this NATS .creds file (0600)\n"
 	"stream-create:\n"
 	"  --subject-prefix P   the output.nats.subject_prefix of the servers (linegate)\n"
+	"  --plant P --line L   only this line's subjects, <prefix>.<P>.<L>.> (a leaf\n"
+	"                       node's LOCAL stream)\n"
 	"  --replicas N         copies in a JetStream cluster, 1..5 (1)\n"
 	"  --max-age D          keep messages this long: 30s, 90m, 24h, 7d; 0 = for ever (7d)\n"
 	"  --max-bytes B        at most this many bytes; 0 = unlimited (0)\n"
@@ -306,6 +309,35 @@ static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
 	return NATS_OK;
 }
 
+/* The server's last asynchronous error (a Permissions Violation comes as one): a request it
+ * refused otherwise only times out, and the timeout would hide the reason. */
+static char server_said[256];
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+			   void *closure)
+{
+	const char *text = NULL;
+
+	(void)sub;
+	(void)closure;
+	if (natsConnection_GetLastError(nc, &text) != NATS_OK && text && text[0])
+		snprintf(server_said, sizeof(server_said), "%s", text);
+	else if (err != NATS_OK)
+		snprintf(server_said, sizeof(server_said), "%s", natsStatus_GetText(err));
+}
+
+/* Why a request failed: the server's refusal when it gave one, else the status. */
+static const char *failed_why(natsStatus s, char *buf, size_t len)
+{
+	if (server_said[0])
+		snprintf(buf, len, "the NATS server refused: %s", server_said);
+	else
+		snprintf(buf, len, "%s%s", natsStatus_GetText(s),
+			 s == NATS_TIMEOUT ? " (no answer: check the credentials' permissions "
+			 "for this plant and line)" : "");
+	return buf;
+}
+
 static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **js)
 {
 	natsOptions *no = NULL;
@@ -325,12 +357,25 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 	if (s == NATS_OK)
 		s = set_auth(o, no);
 	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(no, on_async_error, NULL);
+	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, no);
 	if (s == NATS_OK)
 		s = natsConnection_JetStream(js, *nc, NULL);
 	natsOptions_Destroy(no);
 	if (s != NATS_OK) {
-		fprintf(stderr, "linegate-fleet: %s: %s\n", o->url, lg_nats_why(s));
+		const char *hint = "";
+
+		/* TLS mistakes show as a bare status: say what usually causes each */
+		if (s == NATS_SSL_ERROR && !o->tls_ca)
+			hint = " (a TLS server? give tls:// and --tls-ca)";
+		else if (s == NATS_SSL_ERROR)
+			hint = " (the server's certificate is not of --tls-ca's CA, or tls:// to a "
+			       "server without TLS)";
+		else if (s == NATS_PROTOCOL_ERROR && o->tls_ca && !o->tls_cert)
+			hint = " (the server may ask for a client certificate: --tls-cert and "
+			       "--tls-key)";
+		fprintf(stderr, "linegate-fleet: %s: %s%s\n", o->url, lg_nats_why(s), hint);
 		return -EIO;
 	}
 	return 0;
@@ -350,7 +395,18 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 	jsExternalStream ext[16];
 	char names[16][128], apis[16][160];
 
-	snprintf(subject, sizeof(subject), "%s.>", o->prefix);
+	/* with --plant and --line, one line's subjects only: a leaf node's LOCAL, which must not
+	 * take other lines' records (docs/fleet.md, "Leaf nodes") */
+	if ((o->plant || o->line) && (!o->plant || !o->line || !lg_bundle_token_ok(o->plant) ||
+				      !lg_bundle_token_ok(o->line))) {
+		fprintf(stderr, "linegate-fleet: stream-create: --plant and --line go together, "
+			"each letters, digits, _ and -\n");
+		return -EINVAL;
+	}
+	if (o->plant && o->line)
+		snprintf(subject, sizeof(subject), "%s.%s.%s.>", o->prefix, o->plant, o->line);
+	else
+		snprintf(subject, sizeof(subject), "%s.>", o->prefix);
 	jsStreamConfig_Init(&sc);
 	for (unsigned i = 0; i < o->nsources; i++) {
 		const char *at = strchr(o->sources[i], '@');
@@ -418,6 +474,18 @@ static int stream_dump(const struct fleet_opts *o, jsCtx *js)
 	}
 	first = si->State.FirstSeq;
 	last = si->State.LastSeq;
+	/* each source's lag (on stderr: stdout is the messages): a lag that stays is a source
+	 * that stopped copying (docs/fleet.md, "Leaf nodes") */
+	for (int i = 0; i < si->SourcesLen; i++) {
+		const jsStreamSourceInfo *src = si->Sources[i];
+
+		fprintf(stderr, "linegate-fleet: stream %s: source %s%s%s: lag %" PRIu64 ", last "
+			"heard %s%.1f s ago\n", o->stream, src->Name ? src->Name : "?",
+			src->External && src->External->APIPrefix ? " from " : "",
+			src->External && src->External->APIPrefix ? src->External->APIPrefix : "",
+			src->Lag, src->Active < 0 ? "never: " : "",
+			src->Active < 0 ? 0.0 : (double)src->Active / 1e9);
+	}
 	jsStreamInfo_Destroy(si);
 	for (uint64_t seq = first; seq && seq <= last; seq++) {
 		natsMsg *msg = NULL;
@@ -462,9 +530,12 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 	natsStatus s = js_KeyValue(kv, js, o->bucket);
 
 	if (s == NATS_OK || !create) {
+		char why[320];
+
 		if (s != NATS_OK)
-			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s (publish makes "
-				"it)\n", o->bucket, natsStatus_GetText(s));
+			fprintf(stderr, "linegate-fleet: key-value bucket %s: %s%s\n", o->bucket,
+				failed_why(s, why, sizeof(why)),
+				s == NATS_NOT_FOUND ? " (publish makes it)" : "");
 		return s == NATS_OK ? 0 : -EIO;
 	}
 	kvConfig_Init(&kc);
@@ -474,8 +545,10 @@ static int kv_open(const struct fleet_opts *o, jsCtx *js, bool create, kvStore *
 	kc.StorageType = js_FileStorage;
 	s = js_CreateKeyValue(kv, js, &kc);
 	if (s != NATS_OK) {
+		char why[320];
+
 		fprintf(stderr, "linegate-fleet: key-value bucket %s: %s\n", o->bucket,
-			natsStatus_GetText(s));
+			failed_why(s, why, sizeof(why)));
 		return -EIO;
 	}
 	return 0;
@@ -598,6 +671,14 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 	snprintf(m.line, sizeof(m.line), "%s", o->line);
 	snprintf(m.version, sizeof(m.version), "%s", o->version);
 	snprintf(m.policy, sizeof(m.policy), "policy.yaml");
+	/* the serial a server compares to refuse an older bundle (docs/fleet.md, "Newer only"):
+	 * the time of the publish in ms, so a later publish of the line is always higher */
+	{
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		m.serial = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	}
 	add_part(&m, "policy.yaml", pol, plen);
 	if (mfile) {
 		char sname[64];
@@ -669,9 +750,9 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 	}
 	snprintf(ver, sizeof(ver), "%s", o->version);
 	printf("published %s/%s@%s: policy.yaml (%zu bytes)%s%s%s, signed manifest of %zu "
-	       "parts; roll it out with: linegate-fleet rollout %s\n", o->plant, o->line, ver,
-	       plen, mfile ? ", model " : "", mfile ? mfile : "", mfile ? " (signed)" : "",
-	       m.nparts, ver);
+	       "parts, serial %llu; roll it out with: linegate-fleet rollout %s\n", o->plant,
+	       o->line, ver, plen, mfile ? ", model " : "", mfile ? mfile : "",
+	       mfile ? " (signed)" : "", m.nparts, (unsigned long long)m.serial, ver);
 out:
 	sodium_memzero(sk, sizeof(sk));
 	kvStore_Destroy(kv);

@@ -36,6 +36,7 @@ struct lg_fleet {
 	bool ready, connected;
 	struct lg_fleet_fetch fetch;
 	char wanted[72], handled[72];
+	bool wanted_canary; /* wanted is the canary key's */
 	char *report;
 	/* Credentials (issue 13): the nkey's seed (zeroed at stop) and public key; replies
 	 * come to _INBOX.<plant>.<line>, so that permissions can hold them to this line. */
@@ -117,19 +118,34 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 }
 
 /* The value of key, "" when absent or deleted; -EIO when the bucket did not answer. */
-static int kv_get(kvStore *kv, const char *key, char *out, size_t len)
+/*
+ * One key's value by the stream's direct get ($JS.API.DIRECT.GET.KV_<bucket>.<subject>, in
+ * the jsCtx's domain), not through js_KeyValue(): that asks for the bucket's stream info
+ * first, and a permission for STREAM.INFO would let a line server list every line's key
+ * names (issue 13, F2). The server's permissions name each key this server may read.
+ * "" = no such key, or deleted.
+ */
+static int kv_get(struct lg_fleet *f, jsCtx *js, const char *key, char *out, size_t len)
 {
-	kvEntry *e = NULL;
-	natsStatus s = kvStore_Get(&e, kv, key);
+	char stream[160], subj[512];
+	jsDirectGetMsgOptions o;
+	const char *op = NULL;
+	natsMsg *m = NULL;
+	natsStatus s;
 
 	out[0] = '\0';
+	snprintf(stream, sizeof(stream), "KV_%s", f->bucket);
+	snprintf(subj, sizeof(subj), "$KV.%s.%s", f->bucket, key);
+	jsDirectGetMsgOptions_Init(&o);
+	o.LastBySubject = subj;
+	s = js_DirectGetMsg(&m, js, stream, NULL, &o);
 	if (s == NATS_NOT_FOUND)
 		return 0;
 	if (s != NATS_OK)
 		return -EIO;
-	if (kvEntry_Operation(e) == kvOp_Put)
-		snprintf(out, len, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));
-	kvEntry_Destroy(e);
+	if (natsMsgHeader_Get(m, "KV-Operation", &op) != NATS_OK || !op)
+		snprintf(out, len, "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
+	natsMsg_Destroy(m);
 	/* a value that is not a version token is no version: linegated is told why */
 	return 0;
 }
@@ -210,12 +226,25 @@ static int fetch(struct lg_fleet *f, jsCtx *js, const char *ver, char *dir, size
 	return ret;
 }
 
+/* The report under its key: a JetStream publish to $KV.<bucket>.<key>, as a put is; in
+ * another domain, $JS.<domain>.API.$KV.… (a leaf node passes no $KV.> of the hub's). */
+static void put_report(struct lg_fleet *f, jsCtx *js, const char *key, const char *json)
+{
+	char subj[512];
+
+	if (f->domain[0])
+		snprintf(subj, sizeof(subj), "$JS.%s.API.$KV.%s.%s", f->domain, f->bucket, key);
+	else
+		snprintf(subj, sizeof(subj), "$KV.%s.%s", f->bucket, key);
+	js_Publish(NULL, js, subj, json, (int)strlen(json), NULL, NULL);
+}
+
 static void *run(void *arg)
 {
 	struct lg_fleet *f = arg;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
-	kvStore *kv = NULL;
+	bool kv = false;
 	char line_key[256], own_key[256], status_key[256], failed[72] = "";
 	struct timespec failed_at = {0};
 
@@ -241,24 +270,25 @@ static void *run(void *arg)
 			if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
 				js = NULL;
 		}
-		if (js && !kv && js_KeyValue(&kv, js, f->bucket) != NATS_OK)
-			kv = NULL;
-		ret = kv ? kv_get(kv, own_key, own, sizeof(own)) : -EIO;
+		kv = js != NULL;
+		ret = kv ? kv_get(f, js, own_key, own, sizeof(own)) : -EIO;
 		if (!ret)
-			ret = kv_get(kv, line_key, all, sizeof(all));
+			ret = kv_get(f, js, line_key, all, sizeof(all));
 		pthread_mutex_lock(&f->lock);
 		f->connected = !ret;
 		report = f->report;
 		f->report = NULL;
-		if (!ret)
+		if (!ret) {
 			snprintf(f->wanted, sizeof(f->wanted), "%.64s", own[0] ? own : all);
+			f->wanted_canary = own[0] != '\0';
+		}
 		snprintf(wanted, sizeof(wanted), "%s", f->wanted);
 		snprintf(handled, sizeof(handled), "%s", f->handled);
 		busy = f->ready;
 		pthread_mutex_unlock(&f->lock);
 		if (report) {
 			if (kv)
-				kvStore_PutString(NULL, kv, status_key, report);
+				put_report(f, js, status_key, report);
 			free(report);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -283,6 +313,7 @@ static void *run(void *arg)
 			pthread_mutex_lock(&f->lock);
 			memset(&f->fetch, 0, sizeof(f->fetch));
 			snprintf(f->fetch.version, sizeof(f->fetch.version), "%s", wanted);
+			f->fetch.canary = f->wanted_canary;
 			snprintf(f->fetch.dir, sizeof(f->fetch.dir), "%s", fr ? "" : dir);
 			snprintf(f->fetch.why, sizeof(f->fetch.why), "%s", why);
 			f->fetch.err = fr;
@@ -297,7 +328,6 @@ static void *run(void *arg)
 			msleep_locked(f, FLEET_LOOK_MS);
 	}
 	pthread_mutex_unlock(&f->lock);
-	kvStore_Destroy(kv);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	return NULL;
@@ -395,11 +425,13 @@ bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out)
 	return got;
 }
 
-void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected)
+void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected, bool *canary)
 {
 	pthread_mutex_lock(&f->lock);
 	snprintf(out, len, "%s", f->wanted);
 	*connected = f->connected;
+	if (canary)
+		*canary = f->wanted_canary;
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -37,6 +37,7 @@ struct lg_fleet_fetch {
 	char version[72];
 	char dir[PATH_MAX];   /* manifest.json, manifest.sig and the parts */
 	int err;              /* 0, or why the fetch failed (in why) */
+	bool canary;          /* the version came from this server's canary key */
 	char why[512];
 };
 
@@ -47,8 +48,9 @@ int lg_fleet_fd(const struct lg_fleet *f);
 /* The fetch that is ready, if any (true). The version counts as handled: it is not fetched
  * again until the wanted version changes. */
 bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out);
-/* The wanted version last seen in the bucket ("" = none) and whether NATS answers. */
-void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected);
+/* The wanted version last seen in the bucket ("" = none), whether NATS answers, and whether
+ * the version is this server's canary key's (canary may be NULL). */
+void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected, bool *canary);
 /* Put this status (JSON text) under <plant>.<line>.status.<server> (latest wins). */
 void lg_fleet_report(struct lg_fleet *f, const char *json);
 void lg_fleet_stop(struct lg_fleet *f);

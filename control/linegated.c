@@ -183,6 +183,14 @@ struct daemon {
 	char fleet_applied[72], fleet_last[72], fleet_result[16], fleet_why[512];
 	struct timespec fleet_last_report, fleet_prev_at;
 	uint64_t fleet_prev_drop, fleet_prev_inc;
+	/* Issue 13 (F1), newer only: the applied bundle's manifest serial, whether it came
+	 * from the canary key (not yet the line's), the serial of the newest bundle applied
+	 * as the line's (the floor: an older one is a downgrade, refused), and the versions
+	 * refused or rolled back here, never judged again ({version: why}, at most 64) */
+	uint64_t fleet_serial, fleet_floor;
+	const char *shown_as; /* apply_text()'s errors name this instead of the boot file */
+	bool fleet_canary;
+	json_object *fleet_verdicts;
 #endif
 };
 
@@ -896,6 +904,22 @@ static void drift_check(struct daemon *d)
  * as_version: the kept version this text already is (a restart re-pushing it), 0 = keep it
  * as a new version.
  */
+/*
+ * A text that is not the file it is named after (a fleet bundle's policy part, whose
+ * relative paths resolve as in the boot file's folder): its errors name d->shown_as, the
+ * bundle's part, in the audit line and the answer, not the boot file.
+ */
+static void shown_as(const struct daemon *d, const char *source, char *msg, size_t msglen)
+{
+	size_t n = source ? strlen(source) : 0;
+	char tail[1024];
+
+	if (!d->shown_as || !n || strncmp(msg, source, n) || msg[n] != ':')
+		return;
+	snprintf(tail, sizeof(tail), "%s", msg + n);
+	snprintf(msg, msglen, "%.100s%s", d->shown_as, tail);
+}
+
 static int apply_text(struct daemon *d, const char *text, size_t len, const char *source,
 		      const char *peer, const char *what, const char *detail, bool dry_run,
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
@@ -911,6 +935,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		if (dry_run)
 			return ret;
 		d->refused++;
+		shown_as(d, source, msg, msglen);
 		audit_event(d, peer, what, "refused", NULL, msg);
 		return ret;
 	}
@@ -959,6 +984,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	ret = push(d, text, len, source, msg, msglen, rec_err, sizeof(rec_err));
 	if (ret) {
 		d->refused++;
+		shown_as(d, source, msg, msglen);
 		/* refused: the data plane said no (and why); failed: no answer from it. */
 		audit_line(d, seq, "result", peer, what, ret == -EPROTO ? "refused" : "failed",
 			   p.hash, msg);
@@ -2554,6 +2580,46 @@ static void default_trainer(char *out, size_t len)
  * and the result is reported back to the bucket with the server's versions and health.
  */
 #ifdef LG_HAVE_NATS
+/* fleet.json's newer-only members (a file of an older linegated has none: serial 0) */
+static void fleet_state_newer(struct daemon *d, json_object *o)
+{
+	json_object *v;
+
+	json_object_put(d->fleet_verdicts);
+	d->fleet_verdicts = json_object_new_object();
+	if (!o)
+		return;
+	if (json_object_object_get_ex(o, "serial", &v) && json_object_is_type(v, json_type_int))
+		d->fleet_serial = json_object_get_uint64(v);
+	if (json_object_object_get_ex(o, "floor", &v) && json_object_is_type(v, json_type_int))
+		d->fleet_floor = json_object_get_uint64(v);
+	if (json_object_object_get_ex(o, "canary", &v))
+		d->fleet_canary = json_object_get_boolean(v);
+	if (json_object_object_get_ex(o, "verdicts", &v) &&
+	    json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, k, w)
+			if (lg_bundle_token_ok(k) && json_object_is_type(w, json_type_string))
+				json_object_object_add(d->fleet_verdicts, k,
+						       json_object_new_string(json_object_get_string(w)));
+	}
+}
+
+/* Remember a version refused or rolled back here: it is refused again, unjudged. */
+static void fleet_verdict(struct daemon *d, const char *version, const char *why)
+{
+	if (!d->fleet_verdicts)
+		d->fleet_verdicts = json_object_new_object();
+	if (json_object_object_length(d->fleet_verdicts) >= 64) {
+		struct json_object_iterator i = json_object_iter_begin(d->fleet_verdicts);
+		char oldest[72];
+
+		/* the oldest goes (json-c keeps the order of insertion) */
+		snprintf(oldest, sizeof(oldest), "%s", json_object_iter_peek_name(&i));
+		json_object_object_del(d->fleet_verdicts, oldest);
+	}
+	json_object_object_add(d->fleet_verdicts, version, json_object_new_string(why));
+}
+
 static void fleet_state(struct daemon *d, bool write)
 {
 	char p[PATH_MAX];
@@ -2567,6 +2633,10 @@ static void fleet_state(struct daemon *d, bool write)
 		json_object_object_add(o, "last", json_object_new_string(d->fleet_last));
 		json_object_object_add(o, "result", json_object_new_string(d->fleet_result));
 		json_object_object_add(o, "reason", json_object_new_string(d->fleet_why));
+		json_object_object_add(o, "serial", json_object_new_uint64(d->fleet_serial));
+		json_object_object_add(o, "floor", json_object_new_uint64(d->fleet_floor));
+		json_object_object_add(o, "canary", json_object_new_boolean(d->fleet_canary));
+		json_object_object_add(o, "verdicts", json_object_get(d->fleet_verdicts));
 		if (write_json(p, o))
 			fprintf(stderr, "linegated: %s: cannot keep the applied bundle version\n", p);
 		json_object_put(o);
@@ -2584,6 +2654,7 @@ static void fleet_state(struct daemon *d, bool write)
 			 get_str_field(o, "result"));
 		snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", get_str_field(o, "reason"));
 	}
+	fleet_state_newer(d, o);
 	json_object_put(o);
 }
 
@@ -2612,7 +2683,7 @@ static void fleet_report(struct daemon *d)
 	clock_gettime(CLOCK_REALTIME, &wall);
 	d->fleet_last_report = now;
 	running_hex(d, hex);
-	lg_fleet_wanted(d->fleet, wanted, sizeof(wanted), &connected);
+	lg_fleet_wanted(d->fleet, wanted, sizeof(wanted), &connected, NULL);
 	json_object_object_add(o, "server", json_object_new_string(d->fleet_cfg.server));
 	json_object_object_add(o, "plant", json_object_new_string(d->fleet_cfg.plant));
 	json_object_object_add(o, "line", json_object_new_string(d->fleet_cfg.line));
@@ -2628,6 +2699,8 @@ static void fleet_report(struct daemon *d)
 	json_object_object_add(b, "last", json_object_new_string(d->fleet_last));
 	json_object_object_add(b, "result", json_object_new_string(d->fleet_result));
 	json_object_object_add(b, "reason", json_object_new_string(d->fleet_why));
+	json_object_object_add(b, "serial", json_object_new_uint64(d->fleet_serial));
+	json_object_object_add(b, "judged", json_object_get(d->fleet_verdicts));
 	json_object_object_add(o, "bundle", b);
 	/* Health: the data plane's counters, and their rates since the last report. */
 	ret = dp_call_t(d, cmd_req("stats"), DP_LOOK_TIMEOUT_MS, &r, why, sizeof(why));
@@ -2708,12 +2781,37 @@ static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
 	return 0;
 }
 
+/*
+ * Newer only (docs/fleet.md): a verified bundle whose serial is below the floor (the newest
+ * bundle applied as the line's) or below the running canary's is a downgrade, refused;
+ * the one exception is the line's version replacing a canary's (the rollout's rollback),
+ * which may go back to the floor. A manifest without a serial counts as serial 0.
+ */
+static int fleet_newer(struct daemon *d, const struct lg_fleet_fetch *ft,
+		       const struct lg_bundle_manifest *m, char *why, size_t whylen)
+{
+	uint64_t least = d->fleet_floor;
+
+	if (ft->canary || !d->fleet_canary)
+		least = d->fleet_serial > least ? d->fleet_serial : least;
+	if (m->serial >= least)
+		return 0;
+	snprintf(why, whylen, "downgrade refused: %s (serial %llu%s) is older than %s (serial "
+		 "%llu), the newest applied here; to go back, publish the old bundle's folder "
+		 "as a new version", ft->version, (unsigned long long)m->serial,
+		 m->serial ? "" : ", none in its manifest", d->fleet_applied,
+		 (unsigned long long)least);
+	return -EKEYREJECTED;
+}
+
 static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 {
 	char why[1024] = "", detail[256], ref[160] = "", p[PATH_MAX + 128], *text = NULL;
 	char have[LG_PATH_MAX * 3];
 	const char *result = "refused";
 	struct lg_bundle_manifest m;
+	bool remember = false; /* a verdict on the bundle itself: never judged again */
+	json_object *before;
 	uint8_t h[32];
 	size_t len;
 	int ret = ft->err;
@@ -2729,7 +2827,18 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		result = "failed";
 		goto out;
 	}
+	/* a version refused or rolled back here once is refused again, not applied */
+	if (json_object_object_get_ex(d->fleet_verdicts, ft->version, &before)) {
+		snprintf(why, sizeof(why), "%s was judged here before (%.400s): refused again; "
+			 "to run its content, publish it as a new version", ft->version,
+			 json_object_get_string(before));
+		ret = -EKEYREJECTED;
+		goto out;
+	}
+	remember = true;
 	ret = fleet_verify(d, ft, &m, why, sizeof(why));
+	if (!ret)
+		ret = fleet_newer(d, ft, &m, why, sizeof(why));
 	if (ret)
 		goto out;
 	audit_event(d, "fleet", "fleet_bundle", "verified", NULL, detail);
@@ -2739,6 +2848,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 			ret = -ENOENT;
 			goto out;
 		}
+		remember = false;
 		snprintf(p, sizeof(p), "%s/%s", ft->dir, m.model_file);
 		/* A version already in the registry (a rollback to it) is not added twice. */
 		if (lg_registry_path(&d->reg, ref, have, sizeof(have), why, sizeof(why))) {
@@ -2751,6 +2861,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		}
 	}
 	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
+	remember = false;
 	ret = lg_read_file(p, &text, &len);
 	if (ret) {
 		snprintf(why, sizeof(why), "%.900s: %s", p, strerror(-ret));
@@ -2760,19 +2871,19 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	if (d->have_running && !memcmp(h, d->running.hash, 32)) {
 		snprintf(why, sizeof(why), "the policy is the running one: nothing to apply");
 	} else {
-		/* Relative paths in the bundle's policy resolve as in the boot file's. */
+		/* Relative paths in the bundle's policy resolve as in the boot file's; the
+		 * errors name the bundle's part, not the boot file (audit line included). */
+		d->shown_as = m.policy;
 		ret = apply_text(d, text, len, d->policy_path, "fleet", "fleet_apply", detail,
 				 false, 0, NULL, why, sizeof(why));
-		/* The error is in the bundle's part, not in the boot file it is named after. */
-		if (ret && !strncmp(why, d->policy_path, strlen(d->policy_path)) &&
-		    why[strlen(d->policy_path)] == ':') {
-			char tail[1024];
-
-			snprintf(tail, sizeof(tail), "%s", why + strlen(d->policy_path));
-			snprintf(why, sizeof(why), "%.100s%.900s", m.policy, tail);
-		}
+		d->shown_as = NULL;
+		/* the policy itself refused (by the validator or the data plane) */
+		remember = ret == -EINVAL || ret == -EPROTO;
 		if (ret)
 			goto out;
+		/* the result is "applied" already: its reason is what was applied */
+		if (!strncmp(why, "applied: ", 9))
+			memmove(why, why + 9, strlen(why + 9) + 1);
 	}
 	if (ref[0] && strcmp(ref, d->reg.active)) {
 		char mwhy[512];
@@ -2790,8 +2901,23 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		}
 	}
 	result = "applied";
+	remember = false;
+	/* a canary's rollback: the line's version replaces the canary's, never run again */
+	if (!ft->canary && d->fleet_canary && m.serial < d->fleet_serial &&
+	    strcmp(d->fleet_applied, ft->version)) {
+		char rb[160];
+
+		snprintf(rb, sizeof(rb), "rolled back: the line went back to %s", ft->version);
+		fleet_verdict(d, d->fleet_applied, rb);
+	}
 	snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s", ft->version);
+	d->fleet_serial = m.serial;
+	d->fleet_canary = ft->canary;
+	if (!ft->canary && m.serial > d->fleet_floor)
+		d->fleet_floor = m.serial;
 out:
+	if (remember && !strcmp(result, "refused"))
+		fleet_verdict(d, ft->version, why);
 	free(text);
 	snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", ft->version);
 	snprintf(d->fleet_result, sizeof(d->fleet_result), "%s", result);
@@ -2834,6 +2960,19 @@ static void fleet_tick(struct daemon *d, bool readable)
 		fleet_apply(d, &ft);
 		if (ft.dir[0])
 			fleet_clean(ft.dir);
+	}
+	/* the canary's version became the line's (the rollout went on): it is the floor now */
+	if (d->fleet_canary) {
+		char wanted[72];
+		bool connected, canary;
+
+		lg_fleet_wanted(d->fleet, wanted, sizeof(wanted), &connected, &canary);
+		if (connected && !canary && !strcmp(wanted, d->fleet_applied)) {
+			d->fleet_canary = false;
+			if (d->fleet_serial > d->fleet_floor)
+				d->fleet_floor = d->fleet_serial;
+			fleet_state(d, true);
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (ms_since(&d->fleet_last_report, &now) >= d->fleet_report_ms)
@@ -3151,6 +3290,7 @@ int main(int argc, char **argv)
 	}
 #ifdef LG_HAVE_NATS
 	lg_fleet_stop(d.fleet);
+	json_object_put(d.fleet_verdicts);
 #endif
 	close(lfd);
 	unlink(d.socket_path);

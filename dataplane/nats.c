@@ -57,6 +57,7 @@ struct lg_nats {
 	_Atomic uint64_t published, acks, duplicates, resent, errors, skipped, connects;
 	_Atomic int64_t outstanding; /* handed to libnats, not yet acknowledged or failed */
 	_Atomic bool connected;
+	_Atomic bool closed; /* libnats's closed callback ran: none of n's callbacks comes later */
 
 	/* Credentials and the server's refusals (issue 13, docs/fleet.md "Credentials"). */
 	uint8_t nkey_raw[LG_NKEY_RAW_LEN]; /* the nkey seed, zeroed at close */
@@ -64,6 +65,12 @@ struct lg_nats {
 	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
 	char last_error[256];		    /* under lock: the server's last refusal */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
+	/* under lock: hashes of the refusal texts logged already (each is logged once; the
+	 * last 256 kept), and the refusals not logged since the last summary line (at most
+	 * one a minute) */
+	uint64_t seen[256];
+	unsigned nseen;
+	uint64_t unlogged;
 };
 
 static uint64_t mono_ns(void)
@@ -87,6 +94,13 @@ static void on_disconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
 	atomic_store(&((struct lg_nats *)closure)->connected, false);
+}
+
+/* The last callback of a connection (libnats calls them in order, from its own thread). */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	atomic_store(&((struct lg_nats *)closure)->closed, true);
 }
 
 /* The sequence number from Nats-Msg-Id (<plant>:<line>:<outbox id>:<seq>), 0 if none. */
@@ -134,22 +148,40 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	natsMsg_Destroy(msg);
 }
 
-/* Keep the server's text of a refusal, and log it when it changes (else once a minute). */
+/*
+ * Keep the server's text of a refusal; log each text once (a refused record is refused
+ * again on every resend, each subject with its own text), and the count of the others at
+ * most once a minute.
+ */
 static void note_refusal(struct lg_nats *n, const char *what)
 {
-	uint64_t now = mono_ns();
-	bool log;
+	uint64_t now = mono_ns(), h = 1469598103934665603ull, more = 0;
+	bool log = true;
 
+	for (const char *c = what; *c; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ull; /* FNV-1a */
 	pthread_mutex_lock(&n->lock);
-	log = strcmp(n->last_error, what) || now - n->logged_ns >= 60000000000ull;
-	if (log) {
-		snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+	snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+	for (unsigned i = 0; log && i < n->nseen && i < 256; i++)
+		log = n->seen[i] != h;
+	if (log)
+		n->seen[n->nseen++ % 256] = h;
+	else
+		n->unlogged++;
+	if (n->unlogged && now - n->logged_ns >= 60000000000ull) {
+		more = n->unlogged;
+		n->unlogged = 0;
 		n->logged_ns = now;
 	}
+	if (log)
+		n->logged_ns = now;
 	pthread_mutex_unlock(&n->lock);
 	if (log)
 		fprintf(stderr, "linegate: nats: the server refused: %s (records stay in the "
-			"outbox)\n", what);
+			"outbox; each text is shown once)\n", what);
+	if (more)
+		fprintf(stderr, "linegate: nats: %" PRIu64 " more refusals like those above "
+			"(nats.refused counts every one)\n", more);
 }
 
 /* libnats's thread: an asynchronous error; a permission violation is the server refusing a
@@ -222,6 +254,8 @@ static int setup_options(struct lg_nats *n, char *err, size_t errlen)
 		s = natsOptions_SetReconnectedCB(n->opts, on_connected, n);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(n->opts, on_closed, n);
 	if (s == NATS_OK && c->tls_ca[0]) {
 		s = natsOptions_SetSecure(n->opts, true);
 		if (s == NATS_OK)
@@ -502,6 +536,11 @@ void lg_nats_close(struct lg_nats *n)
 		jsCtx_Destroy(n->js);
 	if (n->nc) {
 		natsConnection_Close(n->nc);
+		/* libnats delivers the disconnected and closed callbacks from its own thread,
+		 * after Close returns: n is freed below, so wait for the last one (at most 1 s;
+		 * it wrote into freed memory at exit, SIGSEGV, about one stop in five) */
+		for (int i = 0; i < 100 && !atomic_load(&n->closed); i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
 		natsConnection_Destroy(n->nc);
 	}
 	natsOptions_Destroy(n->opts);

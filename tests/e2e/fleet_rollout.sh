@@ -15,6 +15,12 @@
 #     (the data plane runs it);
 #  5. a health regression on the canary (v5 drops a device whose frames keep coming, so its
 #     drop rate grows past --max-drop-increase): rolled back, the canary runs v4 again;
+#  5b. v5 rolled out to the canary again: refused without being applied (a version rolled
+#     back or refused here is never judged again);
+#  5c. v1 rolled out again after v4 (a signed but older bundle, its manifest serial below
+#     v4's): refused by every server as "downgrade refused" (audited), the rollout says so
+#     and exits 1, nothing changes; the intended way back, v1's folder published as v6,
+#     is applied by all three;
 #  6. a restarted linegated remembers the bundle it applied and does not apply it again;
 #     every linegated stops with status 0;
 #  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
@@ -100,7 +106,7 @@ mkdir -p "$T/v1"
 { cat "$T/base.yaml"; echo "# fleet bundle v1"; } > "$T/v1/policy.yaml"
 "$FLEET" publish "$T/v1" "${LINE[@]}" --version v1 --key "$KEY" > "$T/pub1.txt" ||
 	lg_fail "publish v1 failed: $(cat "$T/pub1.txt")"
-grep -q "published north/line7@v1: policy.yaml" "$T/pub1.txt" || lg_fail "publish said: $(cat "$T/pub1.txt")"
+grep -q "published north/line7@v1: policy.yaml .*, serial [0-9]\{13\};" "$T/pub1.txt" || lg_fail "publish said: $(cat "$T/pub1.txt")"
 rc=0; "$FLEET" publish "$T/v1" "${LINE[@]}" --version v1 --key "$KEY" > /dev/null 2> "$T/pub1b.err" || rc=$?
 [ $rc = 1 ] && grep -q "published already" "$T/pub1b.err" || lg_fail "a second v1 was not refused ($rc): $(cat "$T/pub1b.err")"
 # each server must have reported once before a rollout (the rollout lists the line's servers)
@@ -130,7 +136,14 @@ for s in s1 s2 s3; do
 	[ "$(report $s bundle.applied)" = v1 ] || lg_fail "$s does not report v1 applied"
 	grep -q '"what":"fleet_apply".*"result":"ok".*line7@v1' "$T/$s/audit.jsonl" ||
 		lg_fail "$s did not audit the apply"
+	# the reason is what was applied, not "applied: applied: ..."
+	case "$(report $s bundle.reason)" in
+	"[0-9]* devices (version "*) ;;
+	[0-9]*" devices (version "*) ;;
+	*) lg_fail "$s reports the reason '$(report $s bundle.reason)'" ;;
+	esac
 done
+! grep -q "applied: applied" "$T/s1/d.err" || lg_fail "linegated says 'applied: applied'"
 
 # --- 2. a bundle signed by a key no server trusts: refused by every server ---
 "$LG_BIN_CTL" keygen "$T/rogue" > /dev/null
@@ -164,6 +177,10 @@ grep -q "stopped: s1 refused v3: .*policy.yaml:[0-9]*:[0-9]*:" "$T/roll3.txt" ||
 	lg_fail "the canary's refusal does not name the line and column"
 grep -q "rolled back: the canaries go back to v1; the other servers never saw v3" "$T/roll3.txt" ||
 	lg_fail "v3 was not rolled back"
+# the audit names the bundle's part, not the boot file (whose line 4 is fine)
+grep -q '"what":"fleet_apply","result":"refused","detail":"policy.yaml:[0-9]*:[0-9]*: ' \
+	"$T/s1/audit.jsonl" || lg_fail "the refused apply's audit line: $(grep fleet_apply "$T/s1/audit.jsonl" | tail -1)"
+! grep -q "\"detail\":\"$T/s1/policy.yaml:" "$T/s1/audit.jsonl" || lg_fail "the audit names the boot file"
 sleep 2 # two looks of every server at the bucket after the rollback
 for s in s1 s2 s3; do
 	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s does not run v1 after v3: $(running $s)"
@@ -226,24 +243,59 @@ for s in s2 s3; do
 	! grep -q "@v5" "$T/$s/audit.jsonl" || lg_fail "$s saw v5"
 done
 
+# --- 5b. the version rolled back on the canary, rolled out again: refused, not applied ---
+n5=$(grep -c '"what":"fleet_apply".*@v5' "$T/s1/audit.jsonl")
+rc=0; "$FLEET" rollout v5 "${LINE[@]}" --canary s1 --wait 30 --observe 3 > "$T/roll5b.txt" 2>&1 || rc=$?
+cat "$T/roll5b.txt"
+[ $rc = 1 ] || lg_fail "v5 rolled out again exited $rc"
+grep -q "stopped: s1 refused v5: v5 was judged here before (rolled back: the line went back to v4): refused again" \
+	"$T/roll5b.txt" || lg_fail "s1 did not refuse v5 for its rollback"
+[ "$(grep -c '"what":"fleet_apply".*@v5' "$T/s1/audit.jsonl")" = "$n5" ] || lg_fail "s1 applied v5 again"
+grep -q '"what":"fleet_bundle","result":"refused".*@v5: v5 was judged here before' "$T/s1/audit.jsonl" ||
+	lg_fail "s1 did not audit the refusal of v5"
+lg_wait_value 10 v4 report s1 bundle.last || lg_fail "s1 did not go back to v4"
+[ "$(running s1)" = "$B4 $B4" ] || lg_fail "s1 changed its policy for v5: $(running s1)"
+
+# --- 5c. an older signed bundle (v1 after v4): a downgrade, refused by every server ---
+rc=0; "$FLEET" rollout v1 "${LINE[@]}" --wait 30 > "$T/roll1b.txt" 2>&1 || rc=$?
+cat "$T/roll1b.txt"
+[ $rc = 1 ] || lg_fail "a rollout back to v1 exited $rc"
+grep -q "rolled back: the line goes back to v4" "$T/roll1b.txt" || lg_fail "the line did not go back to v4"
+for s in s1 s2 s3; do
+	grep -q "^  $s refused v1: downgrade refused: v1 (serial [0-9]*) is older than v4 (serial [0-9]*)" \
+		"$T/roll1b.txt" || lg_fail "$s did not refuse v1 as a downgrade"
+	grep -q '"what":"fleet_bundle","result":"refused".*@v1: downgrade refused' "$T/$s/audit.jsonl" ||
+		lg_fail "$s did not audit the downgrade"
+	lg_wait_value 10 v4 report $s bundle.last || lg_fail "$s did not go back to v4"
+	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s applied v1 again: $(running $s)"
+done
+# the intended way back: v1's content published as a new version
+"$FLEET" publish "$T/v1" "${LINE[@]}" --version v6 --key "$KEY" > /dev/null || lg_fail "publish v6 failed"
+rc=0; "$FLEET" rollout v6 "${LINE[@]}" --wait 30 > "$T/roll6.txt" 2>&1 || rc=$?
+cat "$T/roll6.txt"
+[ $rc = 0 ] || lg_fail "rollout of v6 (v1's content) exited $rc"
+for s in s1 s2 s3; do
+	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s does not run v6 (v1's policy): $(running $s)"
+done
+
 # --- 6. a restarted linegated does not apply its bundle again ---
 n=$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")
 kill -INT $D_s2
 rc=0; wait $D_s2 || rc=$?
 [ $rc = 0 ] || lg_fail "linegated s2 exited $rc: $(tail -20 "$T/s2/d.err")"
 start_d s2
-grep -q "applied bundle v4" "$T/s2/d.err" || lg_fail "s2 did not remember v4: $(tail -3 "$T/s2/d.err")"
+grep -q "applied bundle v6" "$T/s2/d.err" || lg_fail "s2 did not remember v6: $(tail -3 "$T/s2/d.err")"
 sleep 3 # three looks at the bucket, three reports
-[ "$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")" = "$n" ] || lg_fail "s2 applied v4 again"
-[ "$(report s2 bundle.applied)" = v4 ] && [ "$(report s2 bundle.last)" = v4 ] &&
-	[ "$(report s2 bundle.result)" = applied ] && [ "$(running s2)" = "$B4 $B4" ] ||
+[ "$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")" = "$n" ] || lg_fail "s2 applied v6 again"
+[ "$(report s2 bundle.applied)" = v6 ] && [ "$(report s2 bundle.last)" = v6 ] &&
+	[ "$(report s2 bundle.result)" = applied ] && [ "$(running s2)" = "$B1 $B1" ] ||
 	lg_fail "s2 after its restart: $(report s2 bundle.applied), $(running s2)"
 
 # what was fetched is gone once judged (the registry keeps its own copy of the model)
 [ -z "$(ls "$T/s1/state/fleet")" ] || lg_fail "s1 kept fetched bundles: $(ls "$T/s1/state/fleet")"
 
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
-[ "$(grep -c ' v4 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v4 three times"
+[ "$(grep -c ' v6 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v6 three times"
 # linegated stops cleanly (its fleet thread joined; under ASan a leak would fail it here)
 for s in s1 s2 s3; do
 	p=$(eval echo "\$D_$s")
@@ -257,7 +309,7 @@ done
 rc1=0; "$FLEET" status "${LINE[@]}" --json > "$T/st-fleet.json" 2> "$T/st-fleet.err" || rc1=$?
 rc2=0; "$LG_BIN_CTL" fleet status "${LINE[@]}" --json > "$T/st-ctl.json" 2> "$T/st-ctl.err" || rc2=$?
 [ $rc1 = 0 ] && [ $rc2 = 0 ] || lg_fail "fleet status: exit $rc1 and $rc2: $(cat "$T/st-ctl.err")"
-[ "$(grep -c '"applied": *"v4"' "$T/st-ctl.json")" = 3 ] ||
+[ "$(grep -c '"applied": *"v6"' "$T/st-ctl.json")" = 3 ] ||
 	lg_fail "linegatectl fleet status --json: $(cat "$T/st-ctl.json")"
 cmp "$T/st-fleet.json" "$T/st-ctl.json" || lg_fail "linegatectl fleet status printed otherwise"
 # a line with no reports, and a command it does not know: the same words, the same status

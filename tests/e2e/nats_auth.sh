@@ -10,6 +10,8 @@
 #  3. linegated with A's credentials applies a signed bundle of line A from line A's object
 #     store, and reports; pointed at line B's keys and object store, it gets nothing (the
 #     server refuses the reads: logged with its words), fetches and applies nothing;
+#     A's credentials cannot read the shared bucket's stream info (every line's key names):
+#     linegate-fleet status of line A with them fails with the server's words;
 #  4. refusals at start: an nkey file readable by others (LINE:COL, chmod 600), a seed with
 #     a changed character (checksum), both nkey_file and creds_file; no credentials at all:
 #     the server refuses the connection and nothing is published.
@@ -56,7 +58,6 @@ perms() {
       permissions: {
         publish: { allow: [
           "lgtest.north.$L.>",
-          "\$JS.API.STREAM.INFO.KV_linegate-config",
           "\$JS.API.DIRECT.GET.KV_linegate-config.\$KV.linegate-config.north.$L.bundle",
           "\$JS.API.DIRECT.GET.KV_linegate-config.\$KV.linegate-config.north.$L.canary.$S",
           "\$KV.linegate-config.north.$L.status.$S",
@@ -180,6 +181,9 @@ assert n["last_error"].startswith('Permissions Violation for Publish to "lgtest.
 PY
 grep -q 'the server refused: Permissions Violation for Publish to "lgtest.north.lineB.' "$T/runAB.err" ||
 	lg_fail "run A-as-B: the refusal was not logged: $(tail -3 "$T/runAB.err")"
+# each text once, however often the records are sent again
+dup=$(grep 'the server refused: ' "$T/runAB.err" | sort | uniq -d | head -3)
+[ -z "$dup" ] || lg_fail "run A-as-B: a refusal logged twice: $dup"
 [ "$(count lgtest.north.lineB.)" = 0 ] || lg_fail "run A-as-B: records of line B in the stream"
 stop_dp runAB
 grep -q "messages refused by the server, the last: Permissions Violation" "$T/runAB.err" ||
@@ -224,7 +228,7 @@ grep -q '"what":"fleet_bundle","result":"applied".*lineA@v1' "$T/dA/audit.jsonl"
 start_d dAB lineB
 # (its replies would come to _INBOX.north.lineB.>, which A may not subscribe to; and A may not
 # ask for line B's keys nor read line B's object store either: docs/fleet.md)
-lg_wait_for 15 grep -q 'fleet: the NATS server refused: Permissions Violation for Subscription to "_INBOX.north.lineB.' "$T/dAB/d.err" ||
+lg_wait_for 15 grep -q 'fleet: the NATS server refused: Permissions Violation for [A-Za-z]* to "[^"]*[.]north[.]lineB[.]' "$T/dAB/d.err" ||
 	lg_fail "A reading line B's keys: no refusal logged: $(cat "$T/dAB/d.err")"
 sleep 3
 [ ! -e "$T/dAB/state/fleet/v1" ] || lg_fail "A fetched line B's bundle"
@@ -233,6 +237,13 @@ sleep 3
 rc=0; "$FLEET" status --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/a.crt" \
 	--tls-key "$T/pki/a.key" --nkey "$T/a.nk" --plant north --line lineB > "$T/statusB.txt" 2>&1 || rc=$?
 [ $rc = 1 ] || lg_fail "A read line B's status ($rc): $(cat "$T/statusB.txt")"
+! grep -q "publish makes it" "$T/statusB.txt" || lg_fail "a refusal shown as a missing bucket: $(cat "$T/statusB.txt")"
+# the shared bucket's stream info (every line's key names) is not A's to read, even for line A
+rc=0; "$FLEET" status --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/a.crt" \
+	--tls-key "$T/pki/a.key" --nkey "$T/a.nk" --plant north --line lineA > "$T/statusA.txt" 2>&1 || rc=$?
+cat "$T/statusA.txt"
+[ $rc = 1 ] && grep -q 'key-value bucket linegate-config: the NATS server refused: Permissions Violation for Publish to "$JS.API.STREAM.INFO.KV_linegate-config"' \
+	"$T/statusA.txt" || lg_fail "A read the bucket's stream info ($rc): $(cat "$T/statusA.txt")"
 kill -TERM $D_dA $D_dAB
 wait $D_dA || lg_fail "linegated A exited $?"
 wait $D_dAB || lg_fail "linegated A-as-B exited $?"

@@ -118,12 +118,16 @@ int main(int argc, char **argv)
 	snprintf(m.parts[2].name, sizeof(m.parts[2].name), "model.json.sig");
 	m.parts[1].size = 5;
 	m.nparts = 3;
+	CHECK_EQ(m.serial, 0); /* a manifest without "serial" (an older linegate-fleet) */
+	m.serial = 1796469682598ULL;
 	{
 		struct lg_bundle_manifest back;
 
 		CHECK_EQ(lg_bundle_manifest_text(&m, &text, &len), 0);
 		CHECK_EQ(lg_bundle_manifest_parse(text, len, &back, err, sizeof(err)), 0);
 		CHECK(!memcmp(&back, &m, sizeof(m)));
+		CHECK_STR_CONTAINS(text, "\"serial\": 1796469682598");
+		CHECK_EQ(back.serial, 1796469682598ULL);
 		free(text);
 	}
 	/* refusals */
@@ -171,6 +175,16 @@ int main(int argc, char **argv)
 		       "{\"name\":\"policy.yaml\",\"sha256\":\"62ba8a494c9ea70ad4b83773935eaaff8b"
 		       "8c82de1cf073cd66caf12f79e6d8af\",\"size\":-1}]}", err, sizeof(err)),
 		 -EINVAL);
+	/* the serial: a whole number above 0 */
+	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"serial\":0,\"policy\":\"policy.yaml\","
+		       "\"parts\":[" PART("policy.yaml") "]}", err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "\"serial\" is not a whole number above 0");
+	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"serial\":\"12\",\"policy\":\"policy.yaml\","
+		       "\"parts\":[" PART("policy.yaml") "]}", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"serial\":1.5,\"policy\":\"policy.yaml\","
+		       "\"parts\":[" PART("policy.yaml") "]}", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(parse(HEAD "\"version\":\"v3\",\"serial\":12,\"policy\":\"policy.yaml\","
+		       "\"parts\":[" PART("policy.yaml") "]}", err, sizeof(err)), 0);
 	CHECK_EQ(parse("{\"format\":\"linegate-bundle/2\"}", err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "format is not linegate-bundle/1");
 	CHECK_EQ(parse("[1]", err, sizeof(err)), -EINVAL);
