@@ -341,7 +341,15 @@ static const char *failed_why(natsStatus s, char *buf, size_t len)
 static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **js)
 {
 	natsOptions *no = NULL;
-	natsStatus s = natsOptions_Create(&no);
+	natsStatus s;
+
+	/* a tls:// URL without a CA connected in plain text (re-check trial 13) */
+	if (!o->tls_ca && o->url && strstr(o->url, "tls://")) {
+		fprintf(stderr, "linegate-fleet: %s asks for TLS: give --tls-ca FILE (the CA of "
+			"the servers' certificates), or use nats://\n", o->url);
+		return -EINVAL;
+	}
+	s = natsOptions_Create(&no);
 
 	if (s == NATS_OK)
 		s = lg_nats_servers(no, o->url);

@@ -3271,6 +3271,12 @@ static int parse_nats(struct pctx *c, const yaml_node_t *n, struct lg_policy_nat
 			    "one");
 	if (!m->nurls)
 		return perr(c, n, "'nats' needs 'urls' (nats://HOST:PORT, one or a list)");
+	/* a tls:// URL without a CA connected in plain text (re-check trial 13): TLS is
+	 * asked for, so it needs the CA to check the server by */
+	for (int i = 0; i < m->nurls && !m->tls_ca[0]; i++)
+		if (!strncmp(m->urls[i], "tls://", 6))
+			return perr(c, n, "'nats': %s asks for TLS: give 'tls: {ca_file: FILE}' (the "
+				    "CA of the servers' certificates), or use nats://", m->urls[i]);
 	if (!m->plant[0] || !m->line[0])
 		return perr(c, n, "'nats' needs 'plant' and 'line' (subjects are "
 			    "<subject_prefix>.<plant>.<line>.<kind>.<device>)");
