@@ -182,6 +182,16 @@ lg_dp_stats() {
 	python3 "$LG_SOURCE/tests/e2e/lgsock.py" "${2:-$T/dp.sock}" '{"cmd": "stats"}' stats > "$1"
 }
 
+# lg_dp_holds SOCKET EXPR: exit 0 when the Python expression EXPR holds over the data
+# plane's stats `s` from its control socket (lg_wait_for 10 lg_dp_holds "$T/dp.sock" '...').
+lg_dp_holds() {
+	python3 - "$1" "$2" <<'PY'
+import sys, lgsock
+s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
+sys.exit(0 if eval(sys.argv[2]) else 1)
+PY
+}
+
 # lg_ctl SOCKET REQUEST_JSON [FIELD]: one framed request (lgsock.py), the reply on stdout.
 lg_ctl() { python3 "$LG_SOURCE/tests/e2e/lgsock.py" "$@"; }
 

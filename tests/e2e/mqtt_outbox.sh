@@ -50,13 +50,6 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 lg_keys "$T"
 "$LG_BIN_CTL" validate "$T/policy.yaml" > /dev/null || lg_fail "the test policy is refused"
 
-stats() {
-	python3 - "$1" "$2" <<'PY'
-import sys, lgsock
-s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 start_dp() {
 	"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/$1.sock" -s "$T/$1.stats.json" \
 		-o "$T/$1.jsonl" 2> "$T/$1.err" &
@@ -74,9 +67,9 @@ gen() {
 
 # 1. Connected.
 start_dp run1
-lg_wait_for 10 stats "$T/run1.sock" 's["mqtt"]["connected"]' || lg_fail "run 1 did not connect"
+lg_wait_for 10 lg_dp_holds "$T/run1.sock" 's["mqtt"]["connected"]' || lg_fail "run 1 did not connect"
 gen -n 100 -r 2000 -f 103:50:bearing
-lg_wait_for 10 stats "$T/run1.sock" \
+lg_wait_for 10 lg_dp_holds "$T/run1.sock" \
 	's["mqtt"]["outbox"]["records"] == 0 and s["mqtt"]["outbox"]["appended"] == s["output_lines"]' ||
 	lg_fail "run 1: the outbox did not empty"
 stop_dp run1
@@ -90,7 +83,7 @@ gen -n 150 -r 2000 --first-seq 101 -f 105:30:bearing
 # Reconnects back off: attempts at 0, 1, 3, 7, 15 s: four in the first 10 s (not a busy
 # loop), each refused (nobody listening), said once on stderr.
 sleep $((T0 + 10 - SECONDS))
-stats "$T/run2.sock" 's["mqtt"]["connect_errors"]["network"] == 4' ||
+lg_dp_holds "$T/run2.sock" 's["mqtt"]["connect_errors"]["network"] == 4' ||
 	lg_fail "run 2: not 4 attempts in 10 s: $(python3 -c "import sys, lgsock
 print(lgsock.call(sys.argv[1], {'cmd': 'stats'})['stats']['mqtt']['connect_errors'])" "$T/run2.sock")"
 [ "$(grep -c "linegate: mqtt: 127.0.0.1:$PORT: " "$T/run2.err")" = 1 ] ||
@@ -110,7 +103,7 @@ gen -n 60 -r 2000 --first-seq 251 -f 103:1:bearing
 start_broker
 start_sub
 # The reconnect backs off 1, 2, 4 ... s from run 3's start.
-lg_wait_for 40 stats "$T/run3.sock" 's["mqtt"]["connected"] and s["mqtt"]["outbox"]["records"] == 0' ||
+lg_wait_for 40 lg_dp_holds "$T/run3.sock" 's["mqtt"]["connected"] and s["mqtt"]["outbox"]["records"] == 0' ||
 	lg_fail "run 3: the outbox did not empty after the broker came back"
 stop_dp run3
 # Every message delivered to the subscriber (its queue in the broker drained).
@@ -191,9 +184,9 @@ sed -i "s#port: $PORT, topic: lgob/line1#port: $PORT2, topic: lgob/line1#; s#out
 	"$T/policy.yaml"
 grep -q "outbox-small" "$T/policy.yaml" || lg_fail "part 4: the policy was not changed"
 start_dp run4
-lg_wait_for 10 stats "$T/run4.sock" 's["mqtt"]["connected"]' || lg_fail "run 4 did not connect"
+lg_wait_for 10 lg_dp_holds "$T/run4.sock" 's["mqtt"]["connected"]' || lg_fail "run 4 did not connect"
 gen -n 60 -r 2000 --first-seq 311 -f 104:20:bearing
-lg_wait_for 10 stats "$T/run4.sock" 's["mqtt"]["outbox"]["records"] == 0' ||
+lg_wait_for 10 lg_dp_holds "$T/run4.sock" 's["mqtt"]["outbox"]["records"] == 0' ||
 	lg_fail "run 4: the outbox did not empty past the records the broker cannot take"
 stop_dp run4
 python3 - "$T" <<'PY' || lg_fail "part 4"

@@ -75,13 +75,6 @@ policy "$T/policy.yaml" "username: linegate, password_file: mqtt.pass, $TLS, qos
 	"device_offline_seconds: 2"
 "$LG_BIN_CTL" validate "$T/policy.yaml" > /dev/null || lg_fail "the test policy is refused"
 
-stats() {
-	python3 - "$1" "$2" <<'PY'
-import sys, lgsock
-s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 
 # 1. The subscriber first: it sees everything, with QoS 2 asked (a message keeps its own).
 mosquitto_sub "${SUBARGS[@]}" -t 'lgtls/#' -q 2 -F '%t|%q|%r|%C|%p' > "$T/sub.txt" \
@@ -95,14 +88,14 @@ MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 DP=$!
 LG_PIDS="$LG_PIDS $DP"
 lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
-lg_wait_for 10 stats "$T/dp.sock" 's["mqtt"]["connected"]' ||
+lg_wait_for 10 lg_dp_holds "$T/dp.sock" 's["mqtt"]["connected"]' ||
 	lg_fail "linegate did not connect over TLS: $(cat "$T/dp.err")"
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 100 -r 2000 \
 	-f 103:50:bearing -q
 # Every device offline after 2 s of silence, and every record delivered.
-lg_wait_for 10 stats "$T/dp.sock" 's["mqtt"]["devices"]["offline"] == 8' ||
+lg_wait_for 10 lg_dp_holds "$T/dp.sock" 's["mqtt"]["devices"]["offline"] == 8' ||
 	lg_fail "the devices did not turn offline: $(cat "$T/dp.err")"
-lg_wait_for 10 stats "$T/dp.sock" 's["mqtt"]["delivered"] == s["mqtt"]["published"]' ||
+lg_wait_for 10 lg_dp_holds "$T/dp.sock" 's["mqtt"]["delivered"] == s["mqtt"]["published"]' ||
 	lg_fail "not every message was delivered"
 python3 -c "import sys, json, lgsock
 json.dump(lgsock.call(sys.argv[1], {'cmd': 'stats'})['stats'], open(sys.argv[2], 'w'))" \
@@ -221,9 +214,9 @@ refused() {
 	local dp=$!
 	LG_PIDS="$LG_PIDS $dp"
 	lg_wait_for 5 test -S "$T/$name.sock" || lg_fail "$name: linegate did not start"
-	lg_wait_for 10 stats "$T/$name.sock" "s['mqtt']['connect_errors']['$what'] >= 1" ||
+	lg_wait_for 10 lg_dp_holds "$T/$name.sock" "s['mqtt']['connect_errors']['$what'] >= 1" ||
 		lg_fail "$name: no connect_errors.$what: $(cat "$T/$name.err")"
-	stats "$T/$name.sock" "s['mqtt']['connects'] == 0 and not s['mqtt']['connected'] and \
+	lg_dp_holds "$T/$name.sock" "s['mqtt']['connects'] == 0 and not s['mqtt']['connected'] and \
 sum(s['mqtt']['connect_errors'].values()) == s['mqtt']['connect_errors']['$what']" ||
 		lg_fail "$name: connected, or counted under another reason"
 	"$LG_BIN_CTL" stats --dataplane "$T/$name.sock" --json > "$T/$name.ctl.json" ||

@@ -106,14 +106,6 @@ rc=0; "$FLEET" stream-dump --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/
 	--tls-key "$T/pki/admin.key" --stream LGTEST > /dev/null 2> "$T/noauth.err" || rc=$?
 [ $rc = 1 ] && grep -q "tls://127.0.0.1:$PORT: Authorization Violation$" "$T/noauth.err" || lg_fail "no credentials: $rc $(cat "$T/noauth.err")"
 
-# stats SOCK EXPR: exit 0 when EXPR over the data plane's stats `s` holds.
-stats() {
-	python3 - "$1" "$2" <<'PY'
-import sys, lgsock
-s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 stat_of() {
 	python3 - "$1" "$2" <<'PY'
 import sys, lgsock
@@ -154,7 +146,7 @@ count() { # SUBJECT-PREFIX: messages of the stream under it
 P=$(policy runA lineA "$T/a.nk" a)
 start_dp runA
 gen runA "$P"
-lg_wait_for 15 stats "$T/runA.sock" 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' ||
+lg_wait_for 15 lg_dp_holds "$T/runA.sock" 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A: the outbox did not empty: $(stat_of "$T/runA.sock" 's["nats"]')"
 APP=$(stat_of "$T/runA.sock" 's["nats"]["outbox"]["appended"]')
 [ "$(stat_of "$T/runA.sock" 's["nats"]["refused"]')" = 0 ] || lg_fail "run A: refusals counted"
@@ -166,7 +158,7 @@ stop_dp runA
 P=$(policy runAB lineB "$T/a.nk" a)
 start_dp runAB
 gen runAB "$P"
-lg_wait_for 15 stats "$T/runAB.sock" 's["nats"]["refused"] > 0 and s["nats"]["outbox"]["appended"] > 0' ||
+lg_wait_for 15 lg_dp_holds "$T/runAB.sock" 's["nats"]["refused"] > 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A-as-B: no refusal counted: $(stat_of "$T/runAB.sock" 's["nats"]')"
 sleep 6 # past the 5 s acknowledgement wait: a refused publish is never acknowledged
 python3 - "$T/runAB.sock" <<'PY' || lg_fail "run A-as-B: counted wrong"

@@ -61,13 +61,6 @@ lg_keys "$T"
 "$LG_BIN_CTL" validate "$T/policy.yaml" > "$T/validate.txt" 2>&1 ||
 	lg_fail "the policy is refused: $(cat "$T/validate.txt")"
 
-stats() {
-	python3 - "$1" "$2" <<'PY'
-import sys, lgsock
-s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 start_dp() { # NAME [extra args]
 	local n=$1
 	shift
@@ -86,7 +79,7 @@ gen() { "$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.
 # 1. Exactly the rows at the decimation, with the InfluxDB output's values.
 start_dp run1 --metrics 127.0.0.1:$MPORT
 gen -n 200 -r 2000 -f 103:50:bearing -j "$T/sent1.json"
-lg_wait_for 10 stats "$T/run1.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 10 lg_dp_holds "$T/run1.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 1: the outbox did not empty"
 sleep 0.5 # the InfluxDB output's last batch (flush_ms 100)
 stop_dp run1

@@ -44,14 +44,6 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
 lg_keys "$T"
 
-# stats SOCK EXPR: exit 0 when EXPR over the data plane's stats `s` holds.
-stats() {
-	python3 - "$1" "$2" <<'PY'
-import sys, lgsock
-s = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]
-sys.exit(0 if eval(sys.argv[2]) else 1)
-PY
-}
 start_dp() { # NAME [extra args]
 	local n=$1
 	shift
@@ -114,7 +106,7 @@ PY
 MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_dp run1 --metrics 127.0.0.1:$MPORT
 gen -n 100 -r 2000 -f 103:50:bearing -j "$T/sent1.json"
-lg_wait_for 10 stats "$T/run1.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 10 lg_dp_holds "$T/run1.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 1: the outbox did not empty"
 python3 - "$T/run1.sock" "$MPORT" <<'PY' || lg_fail "run 1: Prometheus and stats differ"
 import sys, urllib.request, lgsock
@@ -161,7 +153,7 @@ sleep 1
 kill -9 $NATS; wait $NATS 2>/dev/null || true
 start_nats
 wait $GEN
-lg_wait_for 30 stats "$T/run2.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 30 lg_dp_holds "$T/run2.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 2: the outbox did not empty after the server came back"
 stop_dp run2
 check run1 run2 || lg_fail "run 2: the stream does not hold the records once each"
@@ -188,7 +180,7 @@ sys.exit(0 if not n['connected'] and n['outbox']['records'] > 0 and n['acked'] =
 	lg_fail "run 3: records should wait in the outbox"
 start_nats
 start_dp run4
-lg_wait_for 30 stats "$T/run4.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 30 lg_dp_holds "$T/run4.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 4: the outbox of run 3 did not empty"
 stop_dp run4
 [ ! -s "$T/run4.jsonl" ] || lg_fail "run 4 had traffic of its own"
@@ -224,7 +216,7 @@ if command -v openssl >/dev/null; then
 		"$T/policy-plain.yaml" > "$T/policy.yaml"
 	start_dp run5
 	gen -n 100 -r 2000 --first-seq 601 -f 103:20:bearing -j "$T/sent5.json"
-	lg_wait_for 10 stats "$T/run5.sock" 's["nats"]["outbox"]["records"] == 0' ||
+	lg_wait_for 10 lg_dp_holds "$T/run5.sock" 's["nats"]["outbox"]["records"] == 0' ||
 		lg_fail "run 5: the outbox did not empty over TLS"
 	stop_dp run5
 	check run5 || lg_fail "run 5: the TLS stream does not hold the records once each"
@@ -270,7 +262,7 @@ sys.exit(0 if o['dropped_scores'] > 0 and o['evicted'] > 0 and o['bytes'] <= 655
 	lg_fail "run 7: the full outbox's counts"
 start_nats
 start_dp run8
-lg_wait_for 30 stats "$T/run8.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 30 lg_dp_holds "$T/run8.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 8: the outbox of run 7 did not empty"
 stop_dp run8
 STREAM=LGTEST PREFIX=lgtest DUMP_URL=$URL DUMP_TLS=()
@@ -299,13 +291,13 @@ sed -e "s#subject_prefix: lgtest,#subject_prefix: lgnostream,#; s#outbox: {dir: 
 grep -q lgnostream "$T/policy.yaml" || lg_fail "part 6: the policy was not changed"
 start_dp run9
 gen -n 100 -r 2000 --first-seq 1101 -f 103:20:bearing -j "$T/sent9.json"
-lg_wait_for 10 stats "$T/run9.sock" 's["nats"]["errors"] > 0' ||
+lg_wait_for 10 lg_dp_holds "$T/run9.sock" 's["nats"]["errors"] > 0' ||
 	lg_fail "run 9: publishing with no stream did not fail"
-stats "$T/run9.sock" 's["nats"]["acked"] == 0 and s["nats"]["outbox"]["records"] > 0' ||
+lg_dp_holds "$T/run9.sock" 's["nats"]["acked"] == 0 and s["nats"]["outbox"]["records"] > 0' ||
 	lg_fail "run 9: records should wait in the outbox"
 "$FLEET" stream-create --url "$URL" --stream LGNOSTREAM --subject-prefix lgnostream \
 	> /dev/null || lg_fail "stream-create LGNOSTREAM failed"
-lg_wait_for 30 stats "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' ||
+lg_wait_for 30 lg_dp_holds "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 9: the records did not arrive once the stream was made"
 stop_dp run9
 STREAM=LGNOSTREAM PREFIX=lgnostream
