@@ -292,21 +292,16 @@ static natsStatus set_auth(const struct fleet_opts *o, natsOptions *no)
 {
 	char pub[LG_NKEY_PUB_LEN + 1], err[PATH_MAX + 200];
 
-	if (o->nkey) {
-		if (lg_nkey_read_file(o->nkey, nkey_raw, pub, err, sizeof(err))) {
-			fprintf(stderr, "linegate-fleet: --nkey: %s\n", err);
-			return NATS_INVALID_ARG;
-		}
-		return natsOptions_SetNKey(no, pub, lg_nkey_sign_nonce, nkey_raw);
+	if ((o->nkey && !o->nkey[0]) || (o->creds && !o->creds[0])) {
+		fprintf(stderr, "linegate-fleet: %s: an empty path\n",
+			o->nkey ? "--nkey" : "--creds");
+		return NATS_INVALID_ARG;
 	}
-	if (o->creds) {
-		if (lg_secret_file_check(o->creds, "creds file", err, sizeof(err))) {
-			fprintf(stderr, "linegate-fleet: --creds: %s\n", err);
-			return NATS_INVALID_ARG;
-		}
-		return natsOptions_SetUserCredentialsFromFiles(no, o->creds, NULL);
+	if (lg_nats_auth_load(o->nkey, o->creds, nkey_raw, pub, err, sizeof(err))) {
+		fprintf(stderr, "linegate-fleet: %s: %s\n", o->nkey ? "--nkey" : "--creds", err);
+		return NATS_INVALID_ARG;
 	}
-	return NATS_OK;
+	return lg_nats_auth_set(no, pub, nkey_raw, o->creds);
 }
 
 /* The server's last asynchronous error (a Permissions Violation comes as one): a request it

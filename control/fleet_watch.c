@@ -103,10 +103,8 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 		if (s == NATS_OK && f->tls_cert[0])
 			s = natsOptions_LoadCertificatesChain(o, f->tls_cert, f->tls_key);
 	}
-	if (s == NATS_OK && f->creds[0])
-		s = natsOptions_SetUserCredentialsFromFiles(o, f->creds, NULL);
-	if (s == NATS_OK && f->nkey_pub[0])
-		s = natsOptions_SetNKey(o, f->nkey_pub, lg_nkey_sign_nonce, f->nkey_raw);
+	if (s == NATS_OK)
+		s = lg_nats_auth_set(o, f->nkey_pub, f->nkey_raw, f->creds);
 	if (s == NATS_OK)
 		s = natsOptions_SetCustomInboxPrefix(o, f->inbox);
 	if (s == NATS_OK)
@@ -366,16 +364,15 @@ int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *
 		free(f);
 		return -EINVAL;
 	}
-	if (cfg->creds) {
-		int ret = lg_secret_file_check(cfg->creds, "creds file", err, errlen);
-
-		if (ret) {
-			free(f);
-			return ret;
-		}
+	if ((cfg->nkey && !cfg->nkey[0]) || (cfg->creds && !cfg->creds[0])) {
+		snprintf(err, errlen, "%s: an empty path",
+			 cfg->nkey ? "--fleet-nkey" : "--fleet-creds");
+		free(f);
+		return -EINVAL;
 	}
-	if (cfg->nkey) {
-		int ret = lg_nkey_read_file(cfg->nkey, f->nkey_raw, f->nkey_pub, err, errlen);
+	{
+		int ret = lg_nats_auth_load(cfg->nkey, cfg->creds, f->nkey_raw, f->nkey_pub, err,
+					    errlen);
 
 		if (ret) {
 			free(f);

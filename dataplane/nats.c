@@ -211,24 +211,15 @@ static int setup_auth(struct lg_nats *n, char *err, size_t errlen)
 {
 	const struct lg_policy_nats *c = &n->cfg;
 	char pub[LG_NKEY_PUB_LEN + 1], why[PATH_MAX + 200];
-	natsStatus s = NATS_OK;
-	int ret;
+	int ret = lg_nats_auth_load(c->nkey_file, c->creds_file, n->nkey_raw, pub, why,
+				    sizeof(why));
+	natsStatus s;
 
-	if (c->nkey_file[0]) {
-		ret = lg_nkey_read_file(c->nkey_file, n->nkey_raw, pub, why, sizeof(why));
-		if (ret) {
-			snprintf(err, errlen, "output.nats: %s", why);
-			return ret;
-		}
-		s = natsOptions_SetNKey(n->opts, pub, lg_nkey_sign_nonce, n->nkey_raw);
-	} else if (c->creds_file[0]) {
-		ret = lg_secret_file_check(c->creds_file, "creds file", why, sizeof(why));
-		if (ret) {
-			snprintf(err, errlen, "output.nats: %s", why);
-			return ret;
-		}
-		s = natsOptions_SetUserCredentialsFromFiles(n->opts, c->creds_file, NULL);
+	if (ret) {
+		snprintf(err, errlen, "output.nats: %s", why);
+		return ret;
 	}
+	s = lg_nats_auth_set(n->opts, pub, n->nkey_raw, c->creds_file);
 	return s == NATS_OK ? 0 : nats_err(err, errlen, "credentials", s);
 }
 

@@ -3,7 +3,8 @@
  * What linegate's three NATS clients (the NATS output, linegated's fleet watch,
  * linegate-fleet) share with libnats.
  *
- * lg_nkey_sign_nonce(): the nkey's answer to a NATS server's nonce (natsOptions_SetNKey's signature callback),
+ * lg_nkey_sign_nonce(): the nkey's answer to a NATS server's nonce
+ * (natsOptions_SetNKey's signature callback),
  * one for linegate's NATS output, linegated's fleet watch and linegate-fleet. The closure
  * is the seed's raw bytes (LG_NKEY_RAW_LEN). A server that sends no nonce does not ask for
  * an nkey's signature: with an nkey configured that is a server without nkey users, or
@@ -50,6 +51,32 @@ static inline natsStatus lg_nkey_sign_nonce(char **custom_err, unsigned char **s
 	}
 	*sig = b;
 	*sig_len = LG_NKEY_SIG_LEN;
+	return NATS_OK;
+}
+
+/* The credentials of a NATS client, read once: an nkey file's seed (raw) and public key
+ * (pub, "" without one), or a creds file checked (0600; libnats reads it at every
+ * connect). 0, or a negative errno with why in err. */
+static inline int lg_nats_auth_load(const char *nkey, const char *creds,
+				    uint8_t raw[LG_NKEY_RAW_LEN], char pub[LG_NKEY_PUB_LEN + 1],
+				    char *err, size_t errlen)
+{
+	pub[0] = '\0';
+	if (nkey && nkey[0])
+		return lg_nkey_read_file(nkey, raw, pub, err, errlen);
+	if (creds && creds[0])
+		return lg_secret_file_check(creds, "creds file", err, errlen);
+	return 0;
+}
+
+/* ...and given to a connection's options. */
+static inline natsStatus lg_nats_auth_set(natsOptions *o, const char *pub,
+					  uint8_t raw[LG_NKEY_RAW_LEN], const char *creds)
+{
+	if (pub[0])
+		return natsOptions_SetNKey(o, pub, lg_nkey_sign_nonce, raw);
+	if (creds && creds[0])
+		return natsOptions_SetUserCredentialsFromFiles(o, creds, NULL);
 	return NATS_OK;
 }
 
