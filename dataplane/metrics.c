@@ -439,6 +439,10 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	if (s.have_nats && s.nats.refused)
 		fprintf(f, "linegate: nats: %" PRIu64 " messages refused by the server, the last: "
 			   "%s\n", s.nats.refused, s.nats.last_error);
+	if (s.have_nats && s.nats.closes)
+		fprintf(f, "linegate: nats: %" PRIu64 " connection(s) given up by libnats and made "
+			   "again (%" PRIu64 " connected); the last error: %s\n", s.nats.closes,
+			s.nats.connects, s.nats.last_error);
 	if (s.have_mqtt)
 		fprintf(f, "linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
 			   " delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
@@ -625,6 +629,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 
 		json_object_object_add(m, "connected", json_object_new_boolean(s.nats.connected));
 		add_u64(m, "connects", s.nats.connects);
+		add_u64(m, "closes", s.nats.closes);
 		add_u64(m, "published", s.nats.published);
 		add_u64(m, "acked", s.nats.acked);
 		add_u64(m, "duplicates", s.nats.duplicates);
@@ -1116,6 +1121,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		counter(&b, "linegate_nats_refused_total",
 			"Messages the NATS server refused (permissions violation: a subject these "
 			"credentials may not publish to).", s.nats.refused);
+		counter(&b, "linegate_nats_closes_total",
+			"Connections libnats gave up on (a login refused twice, an unknown "
+			"error); each is replaced after a backoff of 1 to 30 s.", s.nats.closes);
 		static const char *const why[] = { "score_full", "evicted", "disk", "too_large",
 						   "features_full" };
 		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,

@@ -29,7 +29,8 @@
 struct lg_nats {
 	struct lg_policy_nats cfg;
 	struct lg_outbox *ob;
-	natsOptions *opts;
+	natsOptions *opts;	/* libnats retries a first connect that fails (at start) */
+	natsOptions *opts_once; /* a new connection's: a failure says why at once */
 	natsConnection *nc;
 	jsCtx *js;
 	char subj_base[200]; /* <prefix>.<plant>.<line> */
@@ -59,6 +60,30 @@ struct lg_nats {
 	_Atomic bool connected;
 	_Atomic bool closed; /* libnats's closed callback ran: none of n's callbacks comes later */
 
+	/*
+	 * libnats gives a connection up for good at a login refused twice in a row by the same
+	 * server, or an -ERR it does not know; it did so silently and the output never
+	 * published again (re-check trial 13 N2). The pump logs why, counts it and makes a new
+	 * connection after a backoff (1 s, doubled up to 30 s), on a thread of its own: a
+	 * connect waits up to 2 s per URL and must not stall the output thread.
+	 */
+	_Atomic uint64_t closes;   /* connections libnats gave up on */
+	char close_why[256];	   /* under lock: its last error when it did */
+	uint64_t renew_at_ns;	   /* output thread: when to connect again (0: not yet set) */
+	unsigned backoff_ms;	   /* output thread: the wait before the next new connection */
+	char close_logged[256];	   /* output thread: the reason last logged, and when */
+	uint64_t close_logged_ns;
+	bool renewing;		   /* output thread: renewer runs (or ran, not yet joined) */
+	bool renew_inline;	   /* no thread could be made: renew_main ran in the pump */
+	pthread_t renewer;
+	_Atomic bool renewed;	   /* renewer done: new_nc, new_js, new_s are set */
+	natsConnection *new_nc;
+	jsCtx *new_js;
+	natsStatus new_s;
+	char new_why[256];
+	natsStatus close_status;  /* under lock: libnats's status when it gave up */
+	bool own_try;		  /* output thread: closed by a failed try of the renewer's */
+
 	/* Credentials and the server's refusals (issue 13, docs/fleet.md "Credentials"). */
 	uint8_t nkey_raw[LG_NKEY_RAW_LEN]; /* the nkey seed, zeroed at close */
 	char inbox[160];		    /* _INBOX.<plant>.<line>: replies come there */
@@ -81,6 +106,26 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * libnats's last error text, copied: natsConnection_GetLastError returns its buffer, which
+ * its reading thread may be writing the next error into (a torn text hashed as new logged a
+ * refusal twice). Two copies that agree are taken.
+ */
+static void last_error_copy(natsConnection *nc, char *buf, size_t len)
+{
+	char prev[256] = "";
+
+	for (int i = 0; i < 4; i++) {
+		const char *txt = NULL;
+		natsStatus s = natsConnection_GetLastError(nc, &txt);
+
+		snprintf(buf, len, "%s", txt && txt[0] ? txt : lg_nats_why(s));
+		if (i && !strcmp(buf, prev))
+			return;
+		snprintf(prev, sizeof(prev), "%s", buf);
+	}
+}
+
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct lg_nats *n = closure;
@@ -99,8 +144,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
 /* The last callback of a connection (libnats calls them in order, from its own thread). */
 static void on_closed(natsConnection *nc, void *closure)
 {
-	(void)nc;
-	atomic_store(&((struct lg_nats *)closure)->closed, true);
+	struct lg_nats *n = closure;
+	char why[256];
+
+	natsStatus st = natsConnection_GetLastError(nc, &(const char *){ NULL });
+
+	last_error_copy(nc, why, sizeof(why));
+	pthread_mutex_lock(&n->lock);
+	snprintf(n->close_why, sizeof(n->close_why), "%s", why);
+	n->close_status = st;
+	pthread_mutex_unlock(&n->lock);
+	atomic_store(&n->connected, false);
+	atomic_store(&n->closed, true);
 }
 
 /* The sequence number from Nats-Msg-Id (<plant>:<line>:<outbox id>:<seq>), 0 if none. */
@@ -115,6 +170,7 @@ static uint64_t msg_seq(natsMsg *msg)
 }
 
 static void note_refusal(struct lg_nats *n, const char *what);
+static void take_acks(struct lg_nats *n);
 
 /* libnats's thread: one acknowledgement (pa) or failure (pae) of a published record. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -189,14 +245,14 @@ static void note_refusal(struct lg_nats *n, const char *what)
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
 	struct lg_nats *n = closure;
-	const char *txt = NULL;
+	char txt[256];
 
 	(void)sub;
 	if (err != NATS_NOT_PERMITTED)
 		return;
 	atomic_fetch_add(&n->refused, 1);
-	natsConnection_GetLastError(nc, &txt);
-	note_refusal(n, txt && txt[0] ? txt : natsStatus_GetText(err));
+	last_error_copy(nc, txt, sizeof(txt));
+	note_refusal(n, txt);
 }
 
 static int nats_err(char *err, size_t errlen, const char *what, natsStatus s)
@@ -220,50 +276,204 @@ static int setup_auth(struct lg_nats *n, char *err, size_t errlen)
 		return ret;
 	}
 	s = lg_nats_auth_set(n->opts, pub, n->nkey_raw, c->creds_file);
+	if (s == NATS_OK)
+		s = lg_nats_auth_set(n->opts_once, pub, n->nkey_raw, c->creds_file);
 	return s == NATS_OK ? 0 : nats_err(err, errlen, "credentials", s);
 }
 
-static int setup_options(struct lg_nats *n, char *err, size_t errlen)
+/* The options of a connection; retry: libnats tries again on its own when no server
+ * answers the first time (at start), else the connect says why it failed (a new one). */
+static natsStatus make_options(struct lg_nats *n, natsOptions **out, bool retry)
 {
 	const struct lg_policy_nats *c = &n->cfg;
 	const char *urls[LG_NATS_MAX_URLS];
+	natsOptions *o = NULL;
 	natsStatus s;
 
 	for (unsigned i = 0; i < c->nurls; i++)
 		urls[i] = c->urls[i];
-	s = natsOptions_Create(&n->opts);
+	s = natsOptions_Create(&o);
+	*out = o;
 	if (s == NATS_OK)
-		s = natsOptions_SetServers(n->opts, urls, c->nurls);
+		s = natsOptions_SetServers(o, urls, c->nurls);
 	/* Reconnect for ever, every 500 ms: records wait in the outbox meanwhile. */
 	if (s == NATS_OK)
-		s = natsOptions_SetMaxReconnect(n->opts, -1);
+		s = natsOptions_SetMaxReconnect(o, -1);
 	if (s == NATS_OK)
-		s = natsOptions_SetReconnectWait(n->opts, 500);
+		s = natsOptions_SetReconnectWait(o, 500);
+	if (s == NATS_OK && retry)
+		s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, n);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(n->opts, true, on_connected, n);
+		s = natsOptions_SetReconnectedCB(o, on_connected, n);
 	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(n->opts, on_connected, n);
+		s = natsOptions_SetDisconnectedCB(o, on_disconnected, n);
 	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n);
-	if (s == NATS_OK)
-		s = natsOptions_SetClosedCB(n->opts, on_closed, n);
+		s = natsOptions_SetClosedCB(o, on_closed, n);
 	if (s == NATS_OK && c->tls_ca[0]) {
-		s = natsOptions_SetSecure(n->opts, true);
+		s = natsOptions_SetSecure(o, true);
 		if (s == NATS_OK)
-			s = natsOptions_LoadCATrustedCertificates(n->opts, c->tls_ca);
+			s = natsOptions_LoadCATrustedCertificates(o, c->tls_ca);
 		if (s == NATS_OK && c->tls_cert[0])
-			s = natsOptions_LoadCertificatesChain(n->opts, c->tls_cert, c->tls_key);
+			s = natsOptions_LoadCertificatesChain(o, c->tls_cert, c->tls_key);
 	}
 	/* Replies (the stream's acknowledgements) to an inbox of this line's, so that a
 	 * server's permissions can hold it to its own replies (docs/fleet.md). */
-	snprintf(n->inbox, sizeof(n->inbox), "_INBOX.%s.%s", c->plant, c->line);
 	if (s == NATS_OK)
-		s = natsOptions_SetCustomInboxPrefix(n->opts, n->inbox);
+		s = natsOptions_SetCustomInboxPrefix(o, n->inbox);
 	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(n->opts, on_error, n);
+		s = natsOptions_SetErrorHandler(o, on_error, n);
+	return s;
+}
+
+static int setup_options(struct lg_nats *n, char *err, size_t errlen)
+{
+	natsStatus s;
+
+	snprintf(n->inbox, sizeof(n->inbox), "_INBOX.%s.%s", n->cfg.plant, n->cfg.line);
+	s = make_options(n, &n->opts, true);
+	if (s == NATS_OK)
+		s = make_options(n, &n->opts_once, false);
 	if (s != NATS_OK)
 		return nats_err(err, errlen, "options", s);
 	return setup_auth(n, err, errlen);
+}
+
+/*
+ * A connection and its JetStream context. With opts (retry), NATS_OK also when no server
+ * answers yet: libnats keeps trying. On failure *what names the step and *ncp, *jsp hold
+ * what was made (to be destroyed).
+ */
+static natsStatus connect_js(struct lg_nats *n, natsOptions *opts, natsConnection **ncp,
+			     jsCtx **jsp, const char **what)
+{
+	jsOptions jo;
+	natsStatus s = natsConnection_Connect(ncp, opts);
+
+	*what = "connect";
+	if (s == NATS_OK) {
+		atomic_store(&n->connected, true);
+		atomic_fetch_add(&n->connects, 1);
+	} else if (s != NATS_NOT_YET_CONNECTED) {
+		return s;
+	}
+	*what = "JetStream context";
+	jsOptions_Init(&jo);
+	jo.PublishAsync.MaxPending = 4 * LG_NATS_INFLIGHT;
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = n;
+	return natsConnection_JetStream(jsp, *ncp, &jo);
+}
+
+/* The renewer thread: one try at every URL; a failure keeps libnats's words for it (its
+ * last error is per thread). */
+static void *renew_main(void *arg)
+{
+	struct lg_nats *n = arg;
+	const char *what;
+
+	n->new_s = connect_js(n, n->opts_once, &n->new_nc, &n->new_js, &what);
+	if (n->new_s != NATS_OK) {
+		const char *txt = nats_GetLastError(NULL), *end;
+
+		/* its words without the "(conn.c:1905): " it puts first */
+		if (txt && txt[0] == '(' && (end = strstr(txt, "): ")))
+			txt = end + 3;
+		snprintf(n->new_why, sizeof(n->new_why), "%s",
+			 txt && txt[0] ? txt : lg_nats_why(n->new_s));
+	}
+	atomic_store(&n->renewed, true);
+	return NULL;
+}
+
+static void drop_connection(natsConnection **nc, jsCtx **js)
+{
+	jsCtx_Destroy(*js);
+	natsConnection_Destroy(*nc);
+	*js = NULL;
+	*nc = NULL;
+}
+
+/*
+ * The output thread: the connection libnats gave up on is logged and counted, then replaced
+ * after the backoff. False while there is no connection to publish on.
+ */
+static bool connection_alive(struct lg_nats *n)
+{
+	uint64_t now = mono_ns();
+	char why[256];
+
+	if (n->renewing) {
+		if (!atomic_load(&n->renewed))
+			return false;
+		if (!n->renew_inline)
+			pthread_join(n->renewer, NULL);
+		n->renewing = false;
+		atomic_store(&n->renewed, false);
+		n->nc = n->new_nc;
+		n->js = n->new_js;
+		n->own_try = n->new_s != NATS_OK;
+		if (n->own_try) { /* refused (or no server): libnats's words for this try */
+			drop_connection(&n->nc, &n->js);
+			pthread_mutex_lock(&n->lock);
+			snprintf(n->close_why, sizeof(n->close_why), "%s", n->new_why);
+			n->close_status = n->new_s;
+			pthread_mutex_unlock(&n->lock);
+			atomic_store(&n->closed, true);
+		}
+	}
+	if (!atomic_load(&n->closed)) {
+		if (atomic_load(&n->connected))
+			n->backoff_ms = 0;
+		return true;
+	}
+	if (!n->renew_at_ns) {
+		pthread_mutex_lock(&n->lock);
+		snprintf(why, sizeof(why), "%s", n->close_why);
+		bool vague = n->close_status == NATS_NO_SERVER && !n->own_try;
+		if (!vague)
+			snprintf(n->last_error, sizeof(n->last_error), "connection given up: %.200s",
+				 why);
+		pthread_mutex_unlock(&n->lock);
+		if (vague) {
+			/* libnats's retries of a first connect end in "no server" whatever the
+			 * server said: one try of linegate's own, at once, says why */
+			n->renew_at_ns = now;
+		} else {
+			atomic_fetch_add(&n->closes, 1);
+			n->backoff_ms = n->backoff_ms ? (n->backoff_ms >= 15000 ? 30000
+									 : n->backoff_ms * 2)
+						      : 1000;
+			n->renew_at_ns = now + (uint64_t)n->backoff_ms * 1000000u;
+			/* a new reason at once, the same one at most once a minute */
+			if (strcmp(why, n->close_logged) ||
+			    now - n->close_logged_ns >= 60000000000ull) {
+				fprintf(stderr, "linegate: nats: libnats gave the connection up (%s); "
+					"a new one in %u s, records wait in the outbox (nats.closes "
+					"counts these)\n", why, n->backoff_ms / 1000);
+				snprintf(n->close_logged, sizeof(n->close_logged), "%s", why);
+				n->close_logged_ns = now;
+			}
+			return false;
+		}
+	}
+	if (now < n->renew_at_ns)
+		return false;
+	/* Its callbacks are over (on_closed was the last); acknowledgements not come are
+	 * not coming: everything past the cursor is sent again on the new connection. */
+	drop_connection(&n->nc, &n->js);
+	take_acks(n);
+	atomic_store(&n->outstanding, 0);
+	lg_outbox_rewind(n->ob);
+	n->pass_hi = n->acked;
+	n->renew_at_ns = 0;
+	atomic_store(&n->closed, false);
+	n->new_nc = NULL;
+	n->new_js = NULL;
+	n->renewing = true;
+	n->renew_inline = pthread_create(&n->renewer, NULL, renew_main, n) != 0;
+	if (n->renew_inline)
+		renew_main(n); /* no thread: here, then (taken at the next pump) */
+	return false;
 }
 
 int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *err,
@@ -272,7 +482,7 @@ int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *e
 	struct lg_outbox_cfg ocfg = { .dir = cfg->outbox_dir, .max_bytes = cfg->outbox_max_bytes,
 				      .sync_ms = 20 };
 	struct lg_outbox_stats st;
-	jsOptions jo;
+	const char *what;
 	natsStatus s;
 	struct lg_nats *n = calloc(1, sizeof(*n));
 	int rc;
@@ -295,21 +505,9 @@ int lg_nats_open(const struct lg_policy_nats *cfg, struct lg_nats **out, char *e
 	rc = setup_options(n, err, errlen);
 	if (rc)
 		goto err;
-	s = natsConnection_Connect(&n->nc, n->opts);
-	if (s == NATS_OK) {
-		atomic_store(&n->connected, true);
-		atomic_fetch_add(&n->connects, 1);
-	} else if (s != NATS_NOT_YET_CONNECTED) {
-		rc = nats_err(err, errlen, "connect", s);
-		goto err;
-	}
-	jsOptions_Init(&jo);
-	jo.PublishAsync.MaxPending = 4 * LG_NATS_INFLIGHT;
-	jo.PublishAsync.AckHandler = on_ack;
-	jo.PublishAsync.AckHandlerClosure = n;
-	s = natsConnection_JetStream(&n->js, n->nc, &jo);
+	s = connect_js(n, n->opts, &n->nc, &n->js, &what);
 	if (s != NATS_OK) {
-		rc = nats_err(err, errlen, "JetStream context", s);
+		rc = nats_err(err, errlen, what, s);
 		goto err;
 	}
 	*out = n;
@@ -462,7 +660,7 @@ void lg_nats_pump(struct lg_nats *n)
 
 	lg_outbox_sync(n->ob, false);
 	take_acks(n);
-	if (!atomic_load(&n->connected) ||
+	if (!connection_alive(n) || !atomic_load(&n->connected) ||
 	    natsConnection_Status(n->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;
 	/* At most LG_NATS_INFLIGHT in flight, so that libnats never makes us wait. */
@@ -508,6 +706,7 @@ void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
 		.errors = atomic_load(&m->errors),
 		.scores_skipped = atomic_load(&m->skipped),
 		.connects = atomic_load(&m->connects),
+		.closes = atomic_load(&m->closes),
 		.connected = atomic_load(&m->connected),
 		.refused = atomic_load(&m->refused),
 		.features_skipped = atomic_load(&m->feat_skipped),
@@ -523,6 +722,14 @@ void lg_nats_close(struct lg_nats *n)
 {
 	if (!n)
 		return;
+	if (n->renewing) { /* a new connection being made: wait for it, and close it */
+		if (!n->renew_inline)
+			pthread_join(n->renewer, NULL);
+		if (n->nc)
+			drop_connection(&n->nc, &n->js);
+		n->nc = n->new_nc;
+		n->js = n->new_js;
+	}
 	if (n->js)
 		jsCtx_Destroy(n->js);
 	if (n->nc) {
@@ -535,6 +742,7 @@ void lg_nats_close(struct lg_nats *n)
 		natsConnection_Destroy(n->nc);
 	}
 	natsOptions_Destroy(n->opts);
+	natsOptions_Destroy(n->opts_once);
 	/* Acknowledgements that came in while closing still move the cursor. */
 	if (n->ob)
 		take_acks(n);

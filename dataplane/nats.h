@@ -38,6 +38,7 @@ struct lg_nats_stats {
 	uint64_t errors;     /* publishes refused or not acknowledged in time */
 	uint64_t scores_skipped; /* scores left out by score_every (not a loss) */
 	uint64_t connects;   /* connections made, the first and reconnections */
+	uint64_t closes;     /* connections libnats gave up on (replaced after a backoff) */
 	bool connected;
 	/* Issue 13: messages the server refused (a permission violation: a subject this
 	 * server's credentials may not publish to) and the server's last words on it. */

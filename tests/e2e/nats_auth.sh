@@ -14,7 +14,12 @@
 #     linegate-fleet status of line A with them fails with the server's words;
 #  4. refusals at start: an nkey file readable by others (LINE:COL, chmod 600), a seed with
 #     a changed character (checksum), both nkey_file and creds_file; no credentials at all:
-#     the server refuses the connection and nothing is published.
+#     the server refuses the connection and nothing is published;
+#  5. a key the server does not know yet (re-check trial 13 N2): the login is refused twice,
+#     libnats gives the connection up; linegate logs why, counts it (nats.closes), says it in
+#     nats.last_error and makes a new connection after a backoff; once the server's
+#     configuration has the key (reloaded on SIGHUP) it connects by itself and every record
+#     of its outbox arrives in the stream.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 command -v openssl >/dev/null || lg_skip "openssl is not installed"
@@ -94,6 +99,7 @@ $(perms lineB srvB)
 }
 CONF
 nats-server -c "$T/nats.conf" > "$T/nats.log" 2>&1 &
+NATS_PID=$!
 LG_PIDS="$LG_PIDS $!"
 lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
 	lg_fail "nats-server did not start: $(tail -5 "$T/nats.log")"
@@ -274,4 +280,44 @@ assert n["outbox"]["records"] == n["outbox"]["appended"] > 0, n
 PY
 stop_dp none
 echo "4. refused at start: mode 0644, a changed seed, an nkey as creds; no credentials: not connected"
+
+# --- 5. a key the server learns later: refused, logged, counted, tried again until it works ---
+"$FLEET" nkey-gen "$T/c.nk" > "$T/c.pub" || lg_fail "nkey-gen c failed"
+BEFORE=$(count lgtest.north.lineA.)
+P=$(policy late lineA "$T/c.nk" a)
+start_dp late
+gen late "$P"
+lg_wait_for 15 grep -q "nats: libnats gave the connection up (Authorization Violation); a new one in 1 s" "$T/late.err" ||
+	lg_fail "an unknown key: the refusal was not logged: $(cat "$T/late.err")"
+lg_wait_for 10 lg_dp_holds "$T/late.sock" 's["nats"]["closes"] >= 2' ||
+	lg_fail "an unknown key: no second try: $(stat_of "$T/late.sock" 's["nats"]')"
+python3 - "$T/late.sock" <<'PY' || lg_fail "an unknown key: counted wrong"
+import sys, lgsock
+n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
+print("unknown key:", {k: n[k] for k in ("connected", "connects", "closes", "last_error")})
+assert not n["connected"] and n["connects"] == 0 and n["acked"] == 0, n
+assert n["last_error"] == "connection given up: Authorization Violation", n
+assert n["outbox"]["records"] == n["outbox"]["appended"] > 0, n
+PY
+# the server learns the key: its configuration reloaded (SIGHUP)
+python3 - "$T/nats.conf" "$(cat "$T/c.pub")" "$(perms lineA srvC)" <<'PY'
+import sys
+path, pub, perms = sys.argv[1:]
+conf = open(path).read()
+conf = conf.replace("  users: [\n", "  users: [\n    { nkey: %s\n%s\n    }\n" % (pub, perms), 1)
+open(path, "w").write(conf)
+PY
+kill -HUP $NATS_PID
+lg_wait_for 60 lg_dp_holds "$T/late.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
+	lg_fail "the key known now: linegate did not connect again: $(stat_of "$T/late.sock" 's["nats"]'; tail -5 "$T/late.err"; tail -5 "$T/nats.log")"
+APP=$(stat_of "$T/late.sock" 's["nats"]["outbox"]["appended"]')
+AFTER=$(count lgtest.north.lineA.)
+[ "$AFTER" = $((BEFORE + APP)) ] || lg_fail "the key known now: $AFTER in the stream, $BEFORE + $APP wanted"
+CL=$(stat_of "$T/late.sock" 's["nats"]["closes"]')
+stop_dp late
+grep -q "linegate: nats: $CL connection(s) given up by libnats and made again (1 connected)" "$T/late.err" ||
+	lg_fail "the exit summary does not count the connections given up: $(tail -4 "$T/late.err")"
+[ "$(grep -c 'libnats gave the connection up (Authorization Violation)' "$T/late.err")" = 1 ] ||
+	lg_fail "the same reason logged more than once within a minute: $(grep 'gave the connection up' "$T/late.err")"
+echo "5. a key the server learnt later: $CL connections given up (logged, counted), then connected by itself; $APP records arrived"
 echo "PASS"

@@ -113,7 +113,7 @@ echo "n$K started again"
 for s in 1 2 3; do eval "wait \$GEN_$s" || lg_fail "loadgen s$s failed: $(cat "$T/s$s/gen.out")"; done
 for s in 1 2 3; do
 	lg_wait_for 60 nstat $s 'n["outbox"]["records"] == 0 and n["outbox"]["appended"] > 0' > /dev/null ||
-		lg_fail "s$s: the outbox did not empty: $(nstat $s n)"
+		lg_fail "s$s: the outbox did not empty: $(nstat $s n); $(tail -5 "$T/s$s/dp.err")"
 done
 "$FLEET" stream-dump --url "$URLS" --stream PLANT > "$T/plant.jsonl" || lg_fail "stream-dump failed"
 for s in 1 2 3; do nstat $s 'n' > "$T/s$s/nats.txt"; done
