@@ -805,6 +805,15 @@ static double jpath_num(json_object *j, const char *a, const char *b, double dfl
 	       json_object_get_double(v) : dflt;
 }
 
+static bool jpath_bool(json_object *j, const char *a, const char *b)
+{
+	json_object *x = NULL;
+
+	if (!j || !json_object_object_get_ex(j, a, &x) || (b && !json_object_object_get_ex(x, b, &x)))
+		return false;
+	return json_object_get_boolean(x);
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -838,8 +847,14 @@ static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names
  * (each printed, the first in why: every server's verdict is heard before a rollback);
  * -ETIMEDOUT when some did not report (named in why).
  */
+/*
+ * Wait for each server's report of o->arg. line: the rollout's last wait, where a server
+ * counts once its report shows it off the canary key, running the version as the line's
+ * (its floor moved: an older line version is refused from then on); a canary's own report
+ * of the canary phase is not enough.
+ */
 static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[72], size_t n,
-			int64_t since_ms, int64_t *applied_ms, char *why, size_t whylen)
+			int64_t since_ms, int64_t *applied_ms, bool line, char *why, size_t whylen)
 {
 	int64_t deadline = now_ms() + o->wait_s * 1000;
 	bool done[64] = { false };
@@ -857,6 +872,12 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 			j = status_of(o, kv, names[i]);
 			res = jpath_str(j, "bundle", "result");
 			fresh = jpath_num(j, "at_ms", NULL, 0) >= (double)since_ms;
+			if (line && fresh && jpath_bool(j, "bundle", "canary") &&
+			    (!strcmp(res, "applied") || !strcmp(jpath_str(j, "bundle", "applied"),
+								o->arg))) {
+				json_object_put(j); /* applied, on the canary key still */
+				continue;
+			}
 			if (j && fresh && !strcmp(jpath_str(j, "bundle", "last"), o->arg) &&
 			    res[0]) {
 				done[i] = true;
@@ -1023,7 +1044,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		for (size_t i = 0; i < nc; i++)
 			printf(" %s", names[i]);
 		printf("\n");
-		ret = wait_reports(o, kv, names, nc, t0, applied, why, sizeof(why));
+		ret = wait_reports(o, kv, names, nc, t0, applied, false, why, sizeof(why));
 		if (!ret && o->observe_s >= 0)
 			ret = health_check(o, kv, names, nc, base_drop, base_inc, applied, why,
 					   sizeof(why));
@@ -1060,7 +1081,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		goto out;
 	}
 	printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
-	ret = wait_reports(o, kv, names, ns, t0, NULL, why, sizeof(why));
+	ret = wait_reports(o, kv, names, ns, t0, NULL, true, why, sizeof(why));
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 		kv_set(kv, key, prev);

@@ -2700,6 +2700,10 @@ static void fleet_report(struct daemon *d)
 	json_object_object_add(b, "result", json_object_new_string(d->fleet_result));
 	json_object_object_add(b, "reason", json_object_new_string(d->fleet_why));
 	json_object_object_add(b, "serial", json_object_new_uint64(d->fleet_serial));
+	/* on a canary's key still, and the serial below which nothing is applied: rollout waits
+	 * for canary false (re-check trial 13 N1: "done" while the old floor still held) */
+	json_object_object_add(b, "canary", json_object_new_boolean(d->fleet_canary));
+	json_object_object_add(b, "floor", json_object_new_uint64(d->fleet_floor));
 	json_object_object_add(b, "judged", json_object_get(d->fleet_verdicts));
 	json_object_object_add(o, "bundle", b);
 	/* Health: the data plane's counters, and their rates since the last report. */
@@ -2972,6 +2976,7 @@ static void fleet_tick(struct daemon *d, bool readable)
 			if (d->fleet_serial > d->fleet_floor)
 				d->fleet_floor = d->fleet_serial;
 			fleet_state(d, true);
+			fleet_report(d); /* at once: rollout waits for it */
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);

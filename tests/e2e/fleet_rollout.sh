@@ -12,7 +12,8 @@
 #     policy.yaml's line and column), rolled back; s2 and s3 never fetch it (their reports
 #     never name it, their audit logs never mention it) and run v1's policy throughout;
 #  4. a bundle with a signed model: registered as fleet@v4 and activated on all three
-#     (the data plane runs it);
+#     (the data plane runs it); when the rollout says done, every server's report shows it
+#     off the canary key with its floor at v4's serial;
 #  5. a health regression on the canary (v5 drops a device whose frames keep coming, so its
 #     drop rate grows past --max-drop-increase): rolled back, the canary runs v4 again;
 #  5b. v5 rolled out to the canary again: refused without being applied (a version rolled
@@ -202,6 +203,13 @@ rc=0; "$FLEET" rollout v4 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/r
 cat "$T/roll4.txt"
 [ $rc = 0 ] || lg_fail "rollout v4 failed ($rc)"
 B4=$(sha "$T/v4/policy.yaml")
+# "done" means off the canary key with the floor moved (re-check trial 13 N1: for about a
+# second after "done" the canary still took an older line version)
+for s in s1 s2 s3; do
+	[ "$(report $s bundle.canary)" = False ] || lg_fail "rollout v4 done while $s is on its canary key"
+	[ "$(report $s bundle.floor)" = "$(report $s bundle.serial)" ] ||
+		lg_fail "rollout v4 done while $s's floor $(report $s bundle.floor) is below v4's serial $(report $s bundle.serial)"
+done
 for s in s1 s2 s3; do
 	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s does not run v4: $(running $s)"
 	lg_wait_value 10 fleet@v4 report $s model || lg_fail "$s runs model $(report $s model)"
