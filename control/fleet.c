@@ -1080,7 +1080,10 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		ret = -ENODEV;
 		goto out;
 	}
-	printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
+	if (ns == 1)
+		printf("the one server of %s/%s:\n", o->plant, o->line);
+	else
+		printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
 	ret = wait_reports(o, kv, names, ns, t0, NULL, true, why, sizeof(why));
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
@@ -1090,8 +1093,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	} else if (ret) {
 		printf("incomplete: %s\n", why);
 	} else {
-		printf("done: %s/%s runs %s on %zu servers (%.1f s)\n", o->plant, o->line, o->arg,
-		       ns, (double)(now_ms() - t0) / 1000.0);
+		printf("done: %s/%s runs %s on %zu server%s (%.1f s)\n", o->plant, o->line, o->arg,
+		       ns, ns == 1 ? "" : "s", (double)(now_ms() - t0) / 1000.0);
 	}
 out:
 	kvStore_Destroy(kv);

@@ -250,8 +250,11 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 	(void)sub;
 	if (err != NATS_NOT_PERMITTED)
 		return;
-	atomic_fetch_add(&n->refused, 1);
 	last_error_copy(nc, txt, sizeof(txt));
+	/* a publish refused is a record refused; a subscription refused (the replies' inbox)
+	 * is logged the same way but is no record */
+	if (!strstr(txt, "for Subscription"))
+		atomic_fetch_add(&n->refused, 1);
 	note_refusal(n, txt);
 }
 

@@ -62,6 +62,13 @@ lg_wait_for 15 grep -q "sent no nonce to sign" "$T/dp.err" ||
 	lg_fail "linegate does not say why it does not connect: $(cat "$T/dp.err")"
 sleep 1
 kill -0 $DP 2>/dev/null || { rc=0; wait $DP || rc=$?; lg_fail "linegate died (status $rc): $(tail -5 "$T/dp.err")"; }
+python3 - "$T/dp.sock" <<'PY' || lg_fail "linegate: nats.last_error does not say why"
+import sys, lgsock
+n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
+print("no nonce:", {k: n[k] for k in ("connected", "connects", "closes", "last_error")})
+assert not n["connected"] and n["connects"] == 0, n
+assert "nonce" in n["last_error"], n
+PY
 echo "== 3. linegated (--fleet-nkey)"
 mkdir -p "$T/d"
 "$LG_BIN_D" -p "$T/dp.yaml" -S "$T/d/d.sock" -d "$T/dp.sock" -a "$T/d/audit.jsonl" \
