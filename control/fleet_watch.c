@@ -44,6 +44,14 @@ struct lg_fleet {
 	char nkey_pub[LG_NKEY_PUB_LEN + 1], inbox[160];
 	char refused[256]; /* the last refusal logged (the watch thread's) */
 	char domain[72];   /* issue 13: the JetStream domain, "" = the server's own */
+	/* The watch thread's: a connect that failed, or a connection libnats gave up on (a
+	 * login refused twice, an error it does not know), is logged with its reason (a new one
+	 * at once, the same at most once a minute) and tried again after 1 s, doubled up to
+	 * 30 s while it fails (re-check trial 13 N2: it was silent, and a closed connection
+	 * was never made again). */
+	char conn_why[256];
+	struct timespec conn_logged, conn_next;
+	unsigned conn_backoff_ms;
 };
 
 /* libnats's thread: a permission violation (a key or an object of another line, a subject
@@ -83,6 +91,34 @@ static void msleep_locked(struct lg_fleet *f, int ms)
 	pthread_cond_timedwait(&f->wake, &f->lock, &ts);
 }
 
+/* The watch thread: a connection failed or given up on, why: logged, and the next try set. */
+static void connection_lost(struct lg_fleet *f, const char *what, const char *why)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	f->conn_backoff_ms = f->conn_backoff_ms ? (f->conn_backoff_ms >= 15000 ? 30000
+							: f->conn_backoff_ms * 2)
+						: 1000;
+	f->conn_next = now;
+	f->conn_next.tv_sec += f->conn_backoff_ms / 1000;
+	if (strcmp(why, f->conn_why) || now.tv_sec - f->conn_logged.tv_sec >= 60) {
+		fprintf(stderr, "linegated: fleet: %s (%s); trying again in %u s\n", what, why,
+			f->conn_backoff_ms / 1000);
+		snprintf(f->conn_why, sizeof(f->conn_why), "%s", why);
+		f->conn_logged = now;
+	}
+}
+
+static bool connect_due(const struct lg_fleet *f)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > f->conn_next.tv_sec ||
+	       (now.tv_sec == f->conn_next.tv_sec && now.tv_nsec >= f->conn_next.tv_nsec);
+}
+
 static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 {
 	natsOptions *o = NULL;
@@ -111,6 +147,10 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 		s = natsOptions_SetErrorHandler(o, on_error, f);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, o);
+	if (s != NATS_OK)
+		connection_lost(f, "cannot connect to the NATS server", lg_nats_why(s));
+	else
+		f->conn_backoff_ms = 0;
 	natsOptions_Destroy(o);
 	return s == NATS_OK ? 0 : -EIO;
 }
@@ -258,7 +298,20 @@ static void *run(void *arg)
 		int ret;
 
 		pthread_mutex_unlock(&f->lock);
-		if (!nc && connect_nats(f, &nc))
+		if (nc && natsConnection_IsClosed(nc)) {
+			const char *txt = NULL;
+			char why_closed[256];
+
+			natsConnection_GetLastError(nc, &txt);
+			snprintf(why_closed, sizeof(why_closed), "%s",
+				 txt && txt[0] ? txt : "closed");
+			connection_lost(f, "libnats gave the connection up", why_closed);
+			jsCtx_Destroy(js);
+			natsConnection_Destroy(nc);
+			js = NULL;
+			nc = NULL;
+		}
+		if (!nc && connect_due(f) && connect_nats(f, &nc))
 			nc = NULL;
 		if (nc && !js) {
 			jsOptions jo;

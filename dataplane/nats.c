@@ -375,15 +375,8 @@ static void *renew_main(void *arg)
 	const char *what;
 
 	n->new_s = connect_js(n, n->opts_once, &n->new_nc, &n->new_js, &what);
-	if (n->new_s != NATS_OK) {
-		const char *txt = nats_GetLastError(NULL), *end;
-
-		/* its words without the "(conn.c:1905): " it puts first */
-		if (txt && txt[0] == '(' && (end = strstr(txt, "): ")))
-			txt = end + 3;
-		snprintf(n->new_why, sizeof(n->new_why), "%s",
-			 txt && txt[0] ? txt : lg_nats_why(n->new_s));
-	}
+	if (n->new_s != NATS_OK)
+		snprintf(n->new_why, sizeof(n->new_why), "%s", lg_nats_why(n->new_s));
 	atomic_store(&n->renewed, true);
 	return NULL;
 }

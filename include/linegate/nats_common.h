@@ -33,13 +33,8 @@ static inline natsStatus lg_nkey_sign_nonce(char **custom_err, unsigned char **s
 	unsigned char *b;
 
 	if (!nonce || !nonce[0]) {
-		/* said once a process here: a client that retries in the background (the
-		 * output, the fleet watch) has no other place that hears the reason */
-		static atomic_flag said = ATOMIC_FLAG_INIT;
-
-		if (!atomic_flag_test_and_set(&said))
-			fprintf(stderr, "%s: " LG_NKEY_NO_NONCE " (retried)\n",
-				program_invocation_short_name);
+		/* the client says it: the output and the fleet watch log why a connection
+		 * failed, linegate-fleet exits with it */
 		*custom_err = strdup(LG_NKEY_NO_NONCE);
 		return NATS_ERR;
 	}

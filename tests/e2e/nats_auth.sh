@@ -19,7 +19,8 @@
 #     libnats gives the connection up; linegate logs why, counts it (nats.closes), says it in
 #     nats.last_error and makes a new connection after a backoff; once the server's
 #     configuration has the key (reloaded on SIGHUP) it connects by itself and every record
-#     of its outbox arrives in the stream.
+#     of its outbox arrives in the stream; linegated with that key says why it cannot connect
+#     (once), tries again with a backoff, and reports once the server knows the key.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 command -v openssl >/dev/null || lg_skip "openssl is not installed"
@@ -287,6 +288,15 @@ BEFORE=$(count lgtest.north.lineA.)
 P=$(policy late lineA "$T/c.nk" a)
 start_dp late
 gen late "$P"
+# and linegated with the same unknown key (srvC)
+mkdir -p "$T/dC"
+"$LG_BIN_D" -p "$T/late.yaml" -S "$T/dC/d.sock" -d "$T/late.sock" -a "$T/dC/audit.jsonl" \
+	-s "$T/dC/state" --fleet-url "$URL" --fleet-plant north --fleet-line lineA \
+	--fleet-server srvC --fleet-objects bundles-north-lineA --fleet-report 1000 \
+	--fleet-tls-ca "$T/pki/ca.crt" --fleet-tls-cert "$T/pki/a.crt" \
+	--fleet-tls-key "$T/pki/a.key" --fleet-nkey "$T/c.nk" 2> "$T/dC/d.err" &
+D_C=$!
+LG_PIDS="$LG_PIDS $D_C"
 lg_wait_for 15 grep -q "nats: libnats gave the connection up (Authorization Violation); a new one in 1 s" "$T/late.err" ||
 	lg_fail "an unknown key: the refusal was not logged: $(cat "$T/late.err")"
 lg_wait_for 10 lg_dp_holds "$T/late.sock" 's["nats"]["closes"] >= 2' ||
@@ -307,6 +317,8 @@ conf = open(path).read()
 conf = conf.replace("  users: [\n", "  users: [\n    { nkey: %s\n%s\n    }\n" % (pub, perms), 1)
 open(path, "w").write(conf)
 PY
+lg_wait_for 15 grep -q "linegated: fleet: cannot connect to the NATS server (Authorization Violation); trying again in" "$T/dC/d.err" ||
+	lg_fail "linegated with an unknown key does not say why: $(cat "$T/dC/d.err")"
 kill -HUP $NATS_PID
 lg_wait_for 60 lg_dp_holds "$T/late.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "the key known now: linegate did not connect again: $(stat_of "$T/late.sock" 's["nats"]'; tail -5 "$T/late.err"; tail -5 "$T/nats.log")"
@@ -314,6 +326,13 @@ APP=$(stat_of "$T/late.sock" 's["nats"]["outbox"]["appended"]')
 AFTER=$(count lgtest.north.lineA.)
 [ "$AFTER" = $((BEFORE + APP)) ] || lg_fail "the key known now: $AFTER in the stream, $BEFORE + $APP wanted"
 CL=$(stat_of "$T/late.sock" 's["nats"]["closes"]')
+reported_c() { local o; o=$("$FLEET" status "${ADMIN[@]}" --plant north --line lineA --json) &&
+	[[ $o == *'"server":"srvC"'* ]]; }
+lg_wait_for 40 reported_c || lg_fail "linegated with the key known now never reported: $(tail -5 "$T/dC/d.err")"
+[ "$(grep -c 'cannot connect to the NATS server (Authorization Violation)' "$T/dC/d.err")" = 1 ] ||
+	lg_fail "linegated logged the same reason more than once a minute: $(cat "$T/dC/d.err")"
+kill -TERM $D_C
+wait $D_C || lg_fail "linegated srvC exited $?"
 stop_dp late
 grep -q "linegate: nats: $CL connection(s) given up by libnats and made again (1 connected)" "$T/late.err" ||
 	lg_fail "the exit summary does not count the connections given up: $(tail -4 "$T/late.err")"
