@@ -337,11 +337,12 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 {
 	natsOptions *no = NULL;
 	natsStatus s;
+	char why[300];
 
-	/* a tls:// URL without a CA connected in plain text (re-check trial 13) */
-	if (!o->tls_ca && o->url && strstr(o->url, "tls://")) {
-		fprintf(stderr, "linegate-fleet: %s asks for TLS: give --tls-ca FILE (the CA of "
-			"the servers' certificates), or use nats://\n", o->url);
+	/* a tls:// URL without a CA connected in plain text, and so did TLS:// with one
+	 * (re-check trials 13) */
+	if (lg_nats_urls_check(o->url, o->tls_ca != NULL, "--tls-ca", why, sizeof(why))) {
+		fprintf(stderr, "linegate-fleet: --url %s\n", why);
 		return -EINVAL;
 	}
 	s = natsOptions_Create(&no);

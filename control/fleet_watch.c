@@ -388,10 +388,13 @@ int lg_fleet_start(struct lg_fleet **out, const struct lg_fleet_cfg *cfg, char *
 {
 	struct lg_fleet *f;
 
-	/* a tls:// URL without a CA connected in plain text (re-check trial 13) */
-	if ((!cfg->tls_ca || !cfg->tls_ca[0]) && cfg->url && strstr(cfg->url, "tls://")) {
-		snprintf(err, errlen, "--fleet-url %s asks for TLS: give --fleet-tls-ca FILE (the "
-			 "CA of the servers' certificates), or use nats://", cfg->url);
+	char why[300];
+
+	/* a tls:// URL without a CA connected in plain text, and so did TLS:// with one
+	 * (re-check trials 13) */
+	if (lg_nats_urls_check(cfg->url, cfg->tls_ca && cfg->tls_ca[0], "--fleet-tls-ca", why,
+			       sizeof(why))) {
+		snprintf(err, errlen, "--fleet-url %s", why);
 		return -EINVAL;
 	}
 	f = calloc(1, sizeof(*f));

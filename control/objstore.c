@@ -297,6 +297,35 @@ out:
 	return ret;
 }
 
+int lg_nats_urls_check(const char *list, bool have_ca, const char *ca_opt, char *why,
+		       size_t len)
+{
+	char *copy = strdup(list ? list : ""), *save = NULL;
+	int ret = 0, n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *u = strtok_r(copy, ",", &save); u && !ret; u = strtok_r(NULL, ",", &save)) {
+		n++;
+		/* exactly these schemes: libnats takes "TLS://" as a plain connection */
+		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) {
+			snprintf(why, len, "%.200s: a NATS server URL is nats://HOST:PORT or "
+				 "tls://HOST:PORT (lower case)", u);
+			ret = -EINVAL;
+		} else if (!have_ca && !strncmp(u, "tls://", 6)) {
+			snprintf(why, len, "%.200s asks for TLS: give %s FILE (the CA of the "
+				 "servers' certificates), or use nats://", u, ca_opt);
+			ret = -EINVAL;
+		}
+	}
+	if (!ret && !n) {
+		snprintf(why, len, "no NATS server URL given");
+		ret = -EINVAL;
+	}
+	free(copy);
+	return ret;
+}
+
 natsStatus lg_nats_servers(natsOptions *o, const char *list)
 {
 	char *copy = strdup(list), *save = NULL;

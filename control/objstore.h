@@ -9,6 +9,7 @@
 #define LINEGATE_OBJSTORE_H
 
 #include <nats/nats.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,10 @@ int lg_obj_get(jsCtx *js, const char *bucket, const char *name, size_t max, uint
  * natsOptions_SetURL() with a list failed to connect ("No server available") when a server
  * of it was down, even with another one up. NATS_OK or libnats's error. */
 natsStatus lg_nats_servers(natsOptions *o, const char *list);
+/* A comma-separated list of server URLs as linegate takes them: each nats:// or tls://
+ * (lower case; libnats connects "TLS://" in plain text), tls:// only with a CA (have_ca;
+ * ca_opt names the option that gives one). 0, or -EINVAL with why. */
+int lg_nats_urls_check(const char *list, bool have_ca, const char *ca_opt, char *why,
+		       size_t len);
 
 #endif

@@ -4,6 +4,8 @@
 # comes before TLS): linegate, linegated and linegate-fleet refuse to connect, saying why,
 # and none of them crashes (libnats called the signature callback with a NULL nonce: all
 # three died of SIGSEGV). The "server" is a few lines of Python that speak the INFO line.
+# Also: a tls:// URL without a CA, and TLS:// in any case (libnats connects it in plain
+# text), are refused by linegate-fleet and linegated before they connect.
 source "$(dirname "$0")/lib.sh"
 FLEET=$LG_BUILD/control/linegate-fleet
 [ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
@@ -55,6 +57,16 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     -e "s#^uadp_port: 4840#uadp_port: 0#" \
     -e "s#^  jsonl: .*#  jsonl: $T/dp.jsonl\n  nats: {urls: nats://127.0.0.1:$PORT, subject_prefix: lgtest, plant: north, line: a, outbox: {dir: $T/outbox}, nkey_file: $T/a.nk}#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/dp.yaml"
+echo "== 1b. URLs that ask for TLS without a CA, or in another case (re-check trials 13)"
+for url in "tls://127.0.0.1:$PORT" "TLS://127.0.0.1:$PORT" "nats://127.0.0.1:$PORT,Tls://127.0.0.1:$PORT"; do
+	case $url in *tls://*) want="asks for TLS: give --tls-ca FILE" ;; *) want="(lower case)" ;; esac
+	rc=0; "$FLEET" status --url "$url" --plant north --line a > /dev/null 2> "$T/url.err" || rc=$?
+	[ $rc = 1 ] && grep -qF -- "$want" "$T/url.err" || lg_fail "linegate-fleet --url $url: $rc $(cat "$T/url.err")"
+	rc=0; "$LG_BIN_D" -p "$T/dp.yaml" -S "$T/u.sock" -s "$T/ustate" --fleet-url "$url" --fleet-plant north \
+		--fleet-line a --fleet-server s1 > /dev/null 2> "$T/urld.err" || rc=$?
+	[ $rc != 0 ] && grep -qF -- "${want/--tls-ca/--fleet-tls-ca}" "$T/urld.err" ||
+		lg_fail "linegated --fleet-url $url: $rc $(cat "$T/urld.err")"
+done
 STATE_DIRECTORY=$T/state "$LG_BIN_DP" -p "$T/dp.yaml" -B 127.0.0.1 -c "$T/dp.sock" 2> "$T/dp.err" &
 DP=$!
 LG_PIDS="$LG_PIDS $DP"
