@@ -31,6 +31,22 @@ static bool chars_ok(const char *s, size_t max, const char *extra)
 	return true;
 }
 
+char *lg_bundle_shown(const char *in, char *out, size_t len)
+{
+	size_t k = 0;
+
+	for (; *in && k + 5 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c == 0x7f)
+			k += (size_t)snprintf(out + k, len - k, "\\x%02x", c);
+		else
+			out[k++] = (char)c;
+	}
+	out[k] = '\0';
+	return out;
+}
+
 bool lg_bundle_token_ok(const char *s)
 {
 	return chars_ok(s, LG_BUNDLE_TOKEN_MAX, "");

@@ -42,6 +42,13 @@ struct lg_bundle_manifest {
 
 /* A plant, line, server or version name usable as one NATS subject/key token. */
 bool lg_bundle_token_ok(const char *s);
+/*
+ * Text from the bucket (a line server's report, a version name a bucket writer put in a
+ * key) for a terminal or a log: a control character (an escape sequence that moves the
+ * cursor, erases a row or sets the window title: re-check trial 13b A1) is written as \xHH.
+ * Returns out (len >= 6).
+ */
+char *lg_bundle_shown(const char *in, char *out, size_t len);
 /* A part name usable as a file name in one folder. */
 bool lg_bundle_part_name_ok(const char *s);
 

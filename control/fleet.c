@@ -569,12 +569,37 @@ static int need_line(const struct fleet_opts *o)
 	return 0;
 }
 
-static int kv_str(kvStore *kv, const char *key, char *out, size_t len)
+/* Every string of a parsed report, as lg_bundle_shown(). */
+static void shown_json(json_object *j)
+{
+	char buf[1024];
+
+	if (json_object_is_type(j, json_type_object)) {
+		json_object_object_foreach(j, k, v)
+		{
+			(void)k;
+			if (json_object_is_type(v, json_type_string))
+				json_object_set_string(v, lg_bundle_shown(json_object_get_string(v),
+									  buf, sizeof(buf)));
+			else
+				shown_json(v);
+		}
+	} else if (json_object_is_type(j, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(j); i++)
+			shown_json(json_object_array_get_idx(j, i));
+	}
+}
+
+/* A key's value ("" when absent or deleted); *stored_ms, when asked, the time the server
+ * stored it (its own clock: a report's at_ms is what the line server says). */
+static int kv_str_at(kvStore *kv, const char *key, char *out, size_t len, int64_t *stored_ms)
 {
 	kvEntry *e = NULL;
 	natsStatus s = kvStore_Get(&e, kv, key);
 
 	out[0] = '\0';
+	if (stored_ms)
+		*stored_ms = 0;
 	if (s == NATS_NOT_FOUND)
 		return 0;
 	if (s != NATS_OK) {
@@ -583,8 +608,15 @@ static int kv_str(kvStore *kv, const char *key, char *out, size_t len)
 	}
 	if (kvEntry_Operation(e) == kvOp_Put)
 		snprintf(out, len, "%.*s", kvEntry_ValueLen(e), (const char *)kvEntry_Value(e));
+	if (stored_ms)
+		*stored_ms = kvEntry_Created(e) / 1000000;
 	kvEntry_Destroy(e);
 	return 0;
+}
+
+static int kv_str(kvStore *kv, const char *key, char *out, size_t len)
+{
+	return kv_str_at(kv, key, out, len, NULL);
 }
 
 static int kv_set(kvStore *kv, const char *key, const char *val)
@@ -773,13 +805,24 @@ static json_object *status_of(const struct fleet_opts *o, kvStore *kv, const cha
 {
 	char key[256], *text = malloc(65536);
 	json_object *j = NULL;
+	int64_t stored = 0;
 
 	if (!text)
 		return NULL;
 	snprintf(key, sizeof(key), "%.64s.%.64s.status.%.71s", o->plant, o->line, server);
-	if (!kv_str(kv, key, text, 65536) && text[0])
+	if (!kv_str_at(kv, key, text, 65536, &stored) && text[0])
 		j = json_tokener_parse(text);
 	free(text);
+	if (j && !json_object_is_type(j, json_type_object)) {
+		json_object_put(j);
+		return NULL;
+	}
+	if (j && !o->json) {
+		shown_json(j);
+		/* the age from the server's time stamp: at_ms is the line server's word (a
+		 * report dated ahead looked fresh for as long as it liked) */
+		json_object_object_add(j, "stored_ms", json_object_new_int64(stored));
+	}
 	return j;
 }
 
@@ -836,7 +879,10 @@ static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names
 	if (kvStore_Keys(&list, kv, NULL) != NATS_OK)
 		return 0;
 	for (int i = 0; i < list.Count && n < max; i++)
-		if (!strncmp(list.Keys[i], prefix, pl) && strlen(list.Keys[i] + pl) < 72)
+		/* a server's name as linegated takes it (--fleet-server): letters, digits, _
+		 * and -; a key written by hand with anything else is no server of the line */
+		if (!strncmp(list.Keys[i], prefix, pl) && strlen(list.Keys[i] + pl) < 72 &&
+		    lg_bundle_token_ok(list.Keys[i] + pl))
 			snprintf(names[n++], 72, "%s", list.Keys[i] + pl);
 	kvKeysList_Destroy(&list);
 	return n;
@@ -982,7 +1028,7 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 
 static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 {
-	char names[64][72], key[256], prev[128], why[1024] = "", err[512];
+	char names[64][72], key[256], prev[128], why[1024] = "", err[512], prev_txt[512];
 	double base_drop[64], base_inc[64];
 	int64_t applied[64], t0;
 	kvStore *kv = NULL;
@@ -1025,8 +1071,13 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		nc++;
 		c += l + (c[l] == ',');
 	}
+	/* prev is put back as it was if the rollout stops; printed as lg_bundle_shown() */
+	if (prev[0])
+		lg_bundle_shown(prev, prev_txt, sizeof(prev_txt));
+	else
+		snprintf(prev_txt, sizeof(prev_txt), "(no bundle)");
 	printf("rollout %s/%s@%s (the line runs %s)\n", o->plant, o->line, o->arg,
-	       prev[0] ? prev : "no bundle yet");
+	       prev[0] ? prev_txt : "no bundle yet");
 	t0 = now_ms();
 	if (nc) {
 		for (size_t i = 0; i < nc; i++) {
@@ -1057,7 +1108,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 				kv_set(kv, key, NULL);
 			}
 			printf("stopped: %s\nrolled back: the canaries go back to %s; the other "
-			       "servers never saw %s\n", why, prev[0] ? prev : "(no bundle)",
+			       "servers never saw %s\n", why, prev_txt,
 			       o->arg);
 			ret = -EPROTO;
 			goto out;
@@ -1090,7 +1141,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 		kv_set(kv, key, prev);
 		printf("stopped: %s\nrolled back: the line goes back to %s\n", why,
-		       prev[0] ? prev : "(no bundle)");
+		       prev_txt);
 	} else if (ret) {
 		printf("incomplete: %s\n", why);
 	} else {
@@ -1104,7 +1155,7 @@ out:
 
 static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 {
-	char names[64][72], key[256], line_ver[128];
+	char names[64][72], key[256], line_ver[128], shown_ver[512];
 	kvStore *kv = NULL;
 	size_t n;
 	int ret = need_line(o);
@@ -1118,7 +1169,9 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 	n = ret ? 0 : line_servers(o, kv, names, 64);
 	if (!ret && !o->json)
 		printf("%s/%s: bundle %s\n%-16s %-10s %-8s %-10s %-7s %-20s %9s %9s %6s %s\n",
-		       o->plant, o->line, line_ver[0] ? line_ver : "(none)", "SERVER", "WANTED",
+		       o->plant, o->line,
+		       line_ver[0] ? lg_bundle_shown(line_ver, shown_ver, sizeof(shown_ver)) : "(none)",
+		       "SERVER", "WANTED",
 		       "APPLIED", "LAST", "POLICY", "MODEL", "DROPS/S", "INCID/S", "AGE_S",
 		       "RESULT");
 	for (size_t i = 0; i < n; i++) {
@@ -1134,14 +1187,21 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 		}
 		snprintf(pol, sizeof(pol), "%.0f:%.6s", jpath_num(j, "policy", "version", 0),
 			 jpath_str(j, "policy", "sha256"));
-		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s\n", names[i],
+		int64_t at = (int64_t)jpath_num(j, "at_ms", NULL, 0);
+		int64_t stored = (int64_t)jpath_num(j, "stored_ms", NULL, 0);
+		char name[300];
+
+		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s%s\n",
+		       lg_bundle_shown(names[i], name, sizeof(name)),
 		       jpath_str(j, "bundle", "wanted"), jpath_str(j, "bundle", "applied"),
 		       jpath_str(j, "bundle", "last"), pol, jpath_str(j, "model", NULL),
 		       jpath_num(j, "health", "drop_rate", 0),
 		       jpath_num(j, "health", "incident_rate", 0),
-		       (double)(now_ms() - (int64_t)jpath_num(j, "at_ms", NULL, 0)) / 1000.0,
+		       (double)(now_ms() - (stored ? stored : at)) / 1000.0,
 		       jpath_str(j, "bundle", "result"), jpath_str(j, "bundle", "reason")[0] ?
-		       ": " : "", jpath_str(j, "bundle", "reason"));
+		       ": " : "", jpath_str(j, "bundle", "reason"),
+		       stored && at - stored > 5000 ? " (its report is dated ahead of the "
+		       "server's clock)" : "");
 		json_object_put(j);
 	}
 	kvStore_Destroy(kv);

@@ -352,11 +352,14 @@ static void *run(void *arg)
 			fr = lg_bundle_token_ok(wanted)
 				 ? fetch(f, js, wanted, dir, sizeof(dir), why, sizeof(why))
 				 : -EINVAL;
-			if (fr == -EINVAL && !why[0])
+			if (fr == -EINVAL && !why[0]) {
+				char txt[400];
+
+				/* logged and reported: control characters as \xHH */
 				snprintf(why, sizeof(why),
-					 "the wanted version \"%.64s\" is not a "
-					 "version name",
-					 wanted);
+					 "the wanted version \"%.300s\" is not a version name",
+					 lg_bundle_shown(wanted, txt, sizeof(txt)));
+			}
 			if (fr) {
 				snprintf(failed, sizeof(failed), "%s", wanted);
 				failed_at = now;

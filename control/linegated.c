@@ -2934,7 +2934,15 @@ out:
 		audit_event(d, "fleet", "fleet_bundle", result, d->have_running &&
 			    !strcmp(result, "applied") ? d->running.hash : NULL, adetail);
 	}
-	fprintf(stderr, "linegated: fleet %s: %s%s%s\n", detail, result, why[0] ? ": " : "", why);
+	{
+		/* a version name is whatever a bucket writer put in the key: control
+		 * characters as \xHH in the log (the audit's JSON escapes them itself) */
+		char dtxt[1200], wtxt[2100];
+
+		fprintf(stderr, "linegated: fleet %s: %s%s%s\n",
+			lg_bundle_shown(detail, dtxt, sizeof(dtxt)), result, why[0] ? ": " : "",
+			lg_bundle_shown(why, wtxt, sizeof(wtxt)));
+	}
 	fleet_report(d);
 }
 

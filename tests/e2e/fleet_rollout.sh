@@ -329,4 +329,40 @@ for args in "status --url $URL --plant north --line nosuchline" "no-such-command
 		lg_fail "linegatectl fleet $args differs: $rc1/$rc2 $(cat "$T/f.err") | $(cat "$T/c.err")"
 done
 [ $rc2 != 0 ] || lg_fail "linegatectl fleet no-such-command succeeded"
+
+# --- 8. a report no terminal should obey (re-check trial 13b A1): a line server's own status
+# key holds escape sequences (window title, cursor up, erase line) and a time ahead; a key
+# of the bucket with a control character in the server's name. Put as any client can
+# (a raw NATS publish to the key's subject). The table shows \x1b, never the byte; the age
+# comes from the server's time stamp and the report dated ahead is said to be. ---
+python3 - "$PORT" <<'PY' || lg_fail "could not put the hostile reports"
+import json, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+f = s.makefile("rb")
+f.readline()  # INFO
+def pub(subj, body):
+    s.sendall(b"PUB %s %d\r\n%s\r\n" % (subj, len(body), body))
+now = int(time.time() * 1000)
+rep = {"server": "s9", "plant": "north", "line": "line7", "at_ms": now + 600000,
+       "policy": {"version": 9, "sha256": "deadbeef"}, "model": "fleet@v9\x1b]0;owned\x07",
+       "bundle": {"wanted": "v6", "applied": "v6", "last": "v6", "result": "applied",
+                  "reason": "ok\x1b[1A\x1b[2K\x1b[32mall fine\x1b[0m"},
+       "health": {"dataplane": True, "drop_rate": 0, "incident_rate": 0}}
+s.sendall(b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
+pub(b"$KV.linegate-config.north.line7.status.s9", json.dumps(rep).encode())
+pub(b"$KV.linegate-config.north.line7.status.s\x1bX", json.dumps(rep).encode())
+s.sendall(b"PING\r\n")
+while not f.readline().startswith(b"PONG"):
+    pass
+PY
+"$FLEET" status "${LINE[@]}" > "$T/hostile.txt" 2>&1 || lg_fail "status failed: $(cat "$T/hostile.txt")"
+cat "$T/hostile.txt"
+! grep -q $'\x1b' "$T/hostile.txt" || lg_fail "an escape byte reached the terminal"
+! grep -q $'\x07' "$T/hostile.txt" || lg_fail "a BEL byte reached the terminal"
+grep -q '^s9 .*fleet@v9\\x1b\]0;owned\\x07 .*applied: ok\\x1b\[1A.*(its report is dated ahead of the server.s clock)$' "$T/hostile.txt" ||
+	lg_fail "the hostile report is not shown escaped and flagged"
+age=$(awk '$1 == "s9" { for (i = 1; i <= NF; i++) if ($i == "applied:") print $(i - 1) }' "$T/hostile.txt")
+[ -n "$age" ] && [ "${age%%.*}" -ge 0 ] && [ "${age%%.*}" -lt 60 ] || lg_fail "s9's age $age: not the server's"
+[ "$(grep -c "^s" "$T/hostile.txt")" = 4 ] || lg_fail "a server name with a control character was listed"
+echo "8. hostile reports shown escaped; the age from the server's clock ($age s), the time ahead flagged"
 echo "PASS fleet_rollout"
