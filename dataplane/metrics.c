@@ -641,6 +641,8 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		/* issue 13: the server's refusals (credentials, subject permissions) */
 		add_u64(m, "refused", s.nats.refused);
 		json_object_object_add(m, "last_error", json_object_new_string(s.nats.last_error));
+		json_object_object_add(m, "last_error_age_s",
+				       json_object_new_double(s.nats.last_error_age_s));
 		json_object_object_add(m, "outbox", outbox_json(&s.nats.outbox));
 		json_object_object_add(o, "nats", m);
 	}

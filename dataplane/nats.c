@@ -25,6 +25,7 @@
 #define WINDOW (2u * LG_NATS_INFLIGHT)
 #define DEC_SLOTS (2u * LG_POLICY_MAX_DEVICES)
 #define REWIND_NS 1000000000ull /* after errors, send again from the cursor at most 1/s */
+#define DOWN_LOG_NS 10000000000ull /* not connected this long: said on stderr, last_error */
 
 struct lg_nats {
 	struct lg_policy_nats cfg;
@@ -70,6 +71,8 @@ struct lg_nats {
 	_Atomic uint64_t closes;   /* connections libnats gave up on */
 	char close_why[256];	   /* under lock: its last error when it did */
 	uint64_t renew_at_ns;	   /* output thread: when to connect again (0: not yet set) */
+	uint64_t down_since_ns;	   /* output thread: not connected since (0: connected) */
+	bool down_logged;	   /* output thread: that was said */
 	unsigned backoff_ms;	   /* output thread: the wait before the next new connection */
 	char close_logged[256];	   /* output thread: the reason last logged, and when */
 	uint64_t close_logged_ns;
@@ -89,6 +92,7 @@ struct lg_nats {
 	char inbox[160];		    /* _INBOX.<plant>.<line>: replies come there */
 	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
 	char last_error[256];		    /* under lock: the server's last refusal */
+	uint64_t last_error_ns;		    /* under lock: when (0: never) */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
 	/* under lock: hashes of the refusal texts logged already (each is logged once; the
 	 * last 256 kept), and the refusals not logged since the last summary line (at most
@@ -218,6 +222,7 @@ static void note_refusal(struct lg_nats *n, const char *what)
 		h = (h ^ (uint8_t)*c) * 1099511628211ull; /* FNV-1a */
 	pthread_mutex_lock(&n->lock);
 	snprintf(n->last_error, sizeof(n->last_error), "%s", what);
+	n->last_error_ns = now;
 	for (unsigned i = 0; log && i < n->nseen && i < 256; i++)
 		log = n->seen[i] != h;
 	if (log)
@@ -418,17 +423,41 @@ static bool connection_alive(struct lg_nats *n)
 		}
 	}
 	if (!atomic_load(&n->closed)) {
-		if (atomic_load(&n->connected))
+		if (atomic_load(&n->connected)) {
 			n->backoff_ms = 0;
+			if (n->down_logged)
+				fprintf(stderr, "linegate: nats: connected again after %.0f s\n",
+					(double)(now - n->down_since_ns) / 1e9);
+			n->down_logged = false;
+			n->down_since_ns = 0;
+		} else if (!n->down_since_ns) {
+			n->down_since_ns = now;
+		} else if (!n->down_logged && now - n->down_since_ns >= DOWN_LOG_NS) {
+			/* libnats retries on its own and says nothing of why (its errors are
+			 * its reconnect thread's): a server that is down or unreachable, or one
+			 * that takes the connection and never answers (re-check trial 13b) */
+			n->down_logged = true;
+			fprintf(stderr, "linegate: nats: no server connected for %llu s (libnats "
+				"keeps trying every 0.5 s: a server down or out of reach, or one "
+				"that takes the connection and does not answer); records wait in "
+				"the outbox\n", DOWN_LOG_NS / 1000000000ull);
+			pthread_mutex_lock(&n->lock);
+			snprintf(n->last_error, sizeof(n->last_error), "no server connected for %llu "
+				 "s (libnats keeps trying)", DOWN_LOG_NS / 1000000000ull);
+			n->last_error_ns = now;
+			pthread_mutex_unlock(&n->lock);
+		}
 		return true;
 	}
 	if (!n->renew_at_ns) {
 		pthread_mutex_lock(&n->lock);
 		snprintf(why, sizeof(why), "%s", n->close_why);
 		bool vague = n->close_status == NATS_NO_SERVER && !n->own_try;
-		if (!vague)
+		if (!vague) {
 			snprintf(n->last_error, sizeof(n->last_error), "connection given up: %.200s",
 				 why);
+			n->last_error_ns = now;
+		}
 		pthread_mutex_unlock(&n->lock);
 		if (vague) {
 			/* libnats's retries of a first connect end in "no server" whatever the
@@ -710,6 +739,7 @@ void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
 	};
 	pthread_mutex_lock(&m->lock);
 	snprintf(st->last_error, sizeof(st->last_error), "%s", m->last_error);
+	st->last_error_age_s = m->last_error_ns ? (double)(mono_ns() - m->last_error_ns) / 1e9 : -1;
 	pthread_mutex_unlock(&m->lock);
 	lg_outbox_stats(n->ob, &st->outbox);
 }

@@ -7,7 +7,11 @@
 #  1. while the silent "server" holds the port, linegate says why it has no connection
 #     (logged, nats.closes, nats.last_error) and keeps every record in its outbox;
 #  2. once a real nats-server -js answers on that port, linegate connects by itself, without
-#     a restart, and every record it appended is in the stream exactly once.
+#     a restart, and every record it appended is in the stream exactly once;
+#  3. the server replaced by a silent one while linegate is connected (libnats reconnects
+#     for ever on its own, and says nothing of why): after 10 s linegate says it has no
+#     server (stderr, nats.last_error with its age); the real server back on its store,
+#     linegate says it is connected again and every record is in the stream once.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 FLEET=$LG_BUILD/control/linegate-fleet
@@ -18,6 +22,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 PORT=$(free_port)
 
 # the silent server: accepts, reads, never answers; gone when $T/go-away exists
+silent() {
 python3 - "$PORT" "$T/go-away" "$T/accepted" <<'PY' &
 import os, socket, sys, time
 port, stop, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -43,6 +48,8 @@ SILENT=$!
 LG_PIDS="$LG_PIDS $SILENT"
 lg_wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
 	lg_fail "the silent server did not start"
+}
+silent
 
 lg_keys "$T"
 UDP=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -79,17 +86,10 @@ echo "1. a server that says nothing: $(grep -m1 'gave the connection up' "$T/dp.
 # --- 2. a real server on the port: linegate connects by itself, every record arrives once ---
 touch "$T/go-away"
 wait $SILENT || true
-nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$T/js" > "$T/nats.log" 2>&1 &
-LG_PIDS="$LG_PIDS $!"
-lg_wait_for 10 "$FLEET" stream-create --url nats://127.0.0.1:$PORT --stream LGTEST \
-	--subject-prefix lgtest --max-age 1h > "$T/create.txt" 2>&1 ||
-	lg_fail "stream-create failed: $(cat "$T/create.txt"; tail -3 "$T/nats.log")"
-lg_wait_for 60 lg_dp_holds "$T/dp.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
-	lg_fail "a real server now: linegate did not connect by itself: $(python3 -c "
-import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats'])"; tail -3 "$T/dp.err")"
-"$FLEET" stream-dump --url nats://127.0.0.1:$PORT --stream LGTEST > "$T/stream.jsonl" ||
-	lg_fail "stream-dump failed"
-python3 - "$T/dp.sock" "$T/stream.jsonl" <<'PY' || lg_fail "a real server now: the stream does not hold every record once"
+dump_check() { # every record linegate appended in the stream, each once
+	"$FLEET" stream-dump --url nats://127.0.0.1:$PORT --stream LGTEST > "$T/stream.jsonl" ||
+		lg_fail "stream-dump failed"
+	python3 - "$T/dp.sock" "$T/stream.jsonl" <<'PY' || lg_fail "the stream does not hold every record once"
 import collections, json, sys, lgsock
 n = lgsock.call(sys.argv[1], {"cmd": "stats"})["stats"]["nats"]
 seqs = collections.Counter(int(json.loads(l)["msg_id"].rsplit(":", 1)[1]) for l in open(sys.argv[2]))
@@ -98,8 +98,45 @@ print(f"real server: appended {want}, in the stream {sum(seqs.values())}, distin
       f"connects {n['connects']}, closes {n['closes']}")
 assert set(seqs) == set(range(1, want + 1)) and all(c == 1 for c in seqs.values()), seqs
 PY
+}
+real_server() {
+	nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$T/js" >> "$T/nats.log" 2>&1 &
+	NATS_PID=$!
+	LG_PIDS="$LG_PIDS $NATS_PID"
+}
+real_server
+lg_wait_for 10 "$FLEET" stream-create --url nats://127.0.0.1:$PORT --stream LGTEST \
+	--subject-prefix lgtest --max-age 1h > "$T/create.txt" 2>&1 ||
+	lg_fail "stream-create failed: $(cat "$T/create.txt"; tail -3 "$T/nats.log")"
+lg_wait_for 60 lg_dp_holds "$T/dp.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
+	lg_fail "a real server now: linegate did not connect by itself: $(python3 -c "
+import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats'])"; tail -3 "$T/dp.err")"
+dump_check
+A1=$(python3 -c "import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats']['outbox']['appended'])")
+echo "2. a real server on the port: connected by itself, every record in the stream once"
+
+# --- 3. connected, then the server goes and a silent one takes its port ---
+kill $NATS_PID; wait $NATS_PID || true
+rm -f "$T/go-away"
+silent
+"$LG_BIN_GEN" -p "$T/dp.yaml" -t 127.0.0.1:$UDP -S 127.0.0.1 -q -n 100 -r 1000 -f 103:50:bearing --first-seq 1000 \
+	> "$T/gen2.out" 2>&1 || lg_fail "loadgen failed: $(cat "$T/gen2.out")"
+A2=$(python3 -c "import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats']['outbox']['appended'])")
+[ "$A2" -gt "$A1" ] || lg_fail "the second load made no records ($A1, then $A2)"
+lg_wait_for 30 grep -q "linegate: nats: no server connected for 10 s" "$T/dp.err" ||
+	lg_fail "a silent server after a connection: nothing said: $(tail -3 "$T/dp.err")"
+lg_dp_holds "$T/dp.sock" 'not s["nats"]["connected"] and s["nats"]["last_error"].startswith("no server connected for 10 s") and 0 <= s["nats"]["last_error_age_s"] < 30' ||
+	lg_fail "a silent server after a connection: $(python3 -c "
+import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats'])")"
+touch "$T/go-away"
+wait $SILENT || true
+real_server
+lg_wait_for 60 lg_dp_holds "$T/dp.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
+	lg_fail "the real server back: not delivered: $(tail -3 "$T/dp.err")"
+grep -q "linegate: nats: connected again after [0-9]* s" "$T/dp.err" || lg_fail "connected again: not said"
+dump_check
 kill -INT $DP
 rc=0; wait $DP || rc=$?
 [ $rc = 0 ] || lg_fail "linegate exited with status $rc: $(tail -5 "$T/dp.err")"
-echo "2. a real server on the port: connected by itself, every record in the stream once"
+echo "3. a silent server after a connection: said after 10 s; the real one back: every record once"
 echo PASS
