@@ -110,7 +110,7 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, on_error, f);
 	if (s == NATS_OK)
-		s = natsConnection_Connect(nc, o);
+		s = lg_nats_connect(nc, o);
 	natsOptions_Destroy(o);
 	return s == NATS_OK ? 0 : -EIO;
 }

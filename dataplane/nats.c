@@ -350,7 +350,7 @@ static natsStatus connect_js(struct lg_nats *n, natsOptions *opts, natsConnectio
 			     jsCtx **jsp, const char **what)
 {
 	jsOptions jo;
-	natsStatus s = natsConnection_Connect(ncp, opts);
+	natsStatus s = lg_nats_connect(ncp, opts);
 
 	*what = "connect";
 	if (s == NATS_OK) {
