@@ -72,19 +72,49 @@ static inline natsStatus lg_nkey_sign_nonce(char **custom_err, unsigned char **s
 #define LG_CREDS_MAX 65536 /* a .creds file: a user JWT and its seed, as nsc writes it */
 
 /*
- * The first line after "-----BEGIN <what>-----" in the .creds file at path that is not
- * empty, white space cut, into out. Read at every call, as libnats does: a file replaced
- * (a new JWT) is used by the next connection. 0, or a negative errno (-ENOENT: no such
- * section) with why in err.
+ * The first line after "-----BEGIN <what>-----" in buf (a .creds file's text, NUL ended)
+ * that is not empty, white space cut, into out. 0, or -ENOENT (no such section) or -E2BIG
+ * with why in err (naming path, never a byte of buf).
  */
+static inline int lg_creds_find(const char *buf, const char *path, const char *what,
+				char *out, size_t outlen, char *err, size_t errlen)
+{
+	const char *p, *end;
+	char mark[64];
+	size_t len;
+
+	snprintf(mark, sizeof(mark), "-----BEGIN %s-----", what);
+	p = strstr(buf, mark);
+	if (p)
+		p = strchr(p, '\n');
+	while (p && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
+		p++;
+	if (!p || !*p || *p == '-') {
+		snprintf(err, errlen, "creds file %s has no '%s' section", path, mark);
+		return -ENOENT;
+	}
+	end = p + strcspn(p, "\r\n");
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	len = (size_t)(end - p);
+	if (len >= outlen) {
+		snprintf(err, errlen, "creds file %s: its '%s' line is too long", path, mark);
+		return -E2BIG;
+	}
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* lg_creds_find() in the .creds file at path, read at every call as libnats does: a file
+ * replaced (a new JWT) is used by the next connection. 0, or a negative errno. */
 static inline int lg_creds_section(const char *path, const char *what, char *out,
 				   size_t outlen, char *err, size_t errlen)
 {
-	char *buf = malloc(LG_CREDS_MAX), *p, *end;
-	char mark[64];
-	size_t got = 0, len;
+	char *buf = malloc(LG_CREDS_MAX);
+	size_t got;
 	FILE *f;
-	int ret = 0;
+	int ret;
 
 	if (!buf)
 		return -ENOMEM;
@@ -98,29 +128,7 @@ static inline int lg_creds_section(const char *path, const char *what, char *out
 	got = fread(buf, 1, LG_CREDS_MAX - 1, f);
 	fclose(f);
 	buf[got] = '\0';
-	snprintf(mark, sizeof(mark), "-----BEGIN %s-----", what);
-	p = strstr(buf, mark);
-	if (p)
-		p = strchr(p, '\n');
-	while (p && (*p == '\n' || *p == '\r' || *p == ' ' || *p == '\t'))
-		p++;
-	if (!p || !*p || *p == '-') {
-		snprintf(err, errlen, "creds file %s has no '%s' section", path, mark);
-		ret = -ENOENT;
-		goto out;
-	}
-	end = p + strcspn(p, "\r\n");
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	len = (size_t)(end - p);
-	if (len >= outlen) {
-		snprintf(err, errlen, "creds file %s: its '%s' line is too long", path, mark);
-		ret = -E2BIG;
-		goto out;
-	}
-	memcpy(out, p, len);
-	out[len] = '\0';
-out:
+	ret = lg_creds_find(buf, path, what, out, outlen, err, errlen);
 	explicit_bzero(buf, got);
 	free(buf);
 	return ret;
