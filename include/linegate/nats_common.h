@@ -212,7 +212,8 @@ static inline natsStatus lg_nats_connect(natsConnection **nc, natsOptions *o)
 		s = natsConnection_Connect(nc, o);
 		ls = NATS_OK;
 		t = nats_GetLastError(&ls);
-		if (s == NATS_OK || !t || !strstr(t, LG_NATS_SIG_ZERO))
+		/* NATS_NOT_YET_CONNECTED: *nc is made, libnats retries by itself */
+		if (s != NATS_ERR || !t || !strstr(t, LG_NATS_SIG_ZERO))
 			break;
 	}
 	return s;
