@@ -363,7 +363,7 @@ static int connect_js(const struct fleet_opts *o, natsConnection **nc, jsCtx **j
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(no, on_async_error, NULL);
 	if (s == NATS_OK)
-		s = natsConnection_Connect(nc, no);
+		s = lg_nats_connect(nc, no);
 	if (s == NATS_OK)
 		s = natsConnection_JetStream(js, *nc, NULL);
 	natsOptions_Destroy(no);

@@ -146,7 +146,7 @@ static int connect_nats(struct lg_fleet *f, natsConnection **nc)
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(o, on_error, f);
 	if (s == NATS_OK)
-		s = natsConnection_Connect(nc, o);
+		s = lg_nats_connect(nc, o);
 	if (s != NATS_OK)
 		connection_lost(f, "cannot connect to the NATS server", lg_nats_why(s));
 	else

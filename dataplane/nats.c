@@ -270,7 +270,7 @@ static int nats_err(char *err, size_t errlen, const char *what, natsStatus s)
 }
 
 /* output.nats.nkey_file or creds_file: the file checked again (0600) and, for an nkey, its
- * seed read once; libnats reads a .creds file itself at every connect. */
+ * seed read once; a .creds file is read at every connect (nats_common.h). */
 static int setup_auth(struct lg_nats *n, char *err, size_t errlen)
 {
 	const struct lg_policy_nats *c = &n->cfg;
@@ -355,7 +355,7 @@ static natsStatus connect_js(struct lg_nats *n, natsOptions *opts, natsConnectio
 			     jsCtx **jsp, const char **what)
 {
 	jsOptions jo;
-	natsStatus s = natsConnection_Connect(ncp, opts);
+	natsStatus s = lg_nats_connect(ncp, opts);
 
 	*what = "connect";
 	if (s == NATS_OK) {

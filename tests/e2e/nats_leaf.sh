@@ -18,7 +18,11 @@
 #     once, in linegate's order (message ids 1..N in sequence), the same as LOCAL;
 #  4. the fleet watch through the leaf: linegated pointed at the leaf (--fleet-url) with the
 #     hub's JetStream domain (--fleet-domain hub) reports into the hub's bucket and applies a
-#     bundle published and rolled out at the hub (linegated and linegate run its policy).
+#     bundle published and rolled out at the hub (linegated and linegate run its policy);
+#  5. the hub takes a leaf connection with its credentials only (user and password in the
+#     hub's leafnodes authorization): the leaf restarted with a wrong password is refused by
+#     the hub, linegate's records wait in LOCAL, PLANT does not grow; the password fixed, the
+#     leaf connects and PLANT holds every record once, in order.
 source "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
 FLEET=$LG_BUILD/control/linegate-fleet
@@ -28,12 +32,18 @@ T=$LG_TMP
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 HPORT=$(free_port) HLEAF=$(free_port) LPORT=$(free_port) DPORT=$(free_port)
 HUB=nats://127.0.0.1:$HPORT LEAF=nats://127.0.0.1:$LPORT
+LEAFPW=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') # the leaf connection's password
 
 cat > "$T/hub.conf" <<CONF
 server_name: hub
 listen: 127.0.0.1:$HPORT
 jetstream { store_dir: "$T/hub-js", domain: hub }
-leafnodes { listen: 127.0.0.1:$HLEAF }
+# the hub takes a leaf connection with its user and password only (docs/fleet.md "Leaf nodes":
+# nats-server 2.9 has no nkey for a leaf connection without operator mode)
+leafnodes {
+  listen: 127.0.0.1:$HLEAF
+  authorization { users: [ { user: leafa, password: "$LEAFPW" } ] }
+}
 CONF
 # the line server's nkey (linegate and linegated) and the local operator's, for the leaf
 for n in a admin; do
@@ -70,7 +80,7 @@ jetstream { store_dir: "$T/leaf-js", domain: leafa }
 leafnodes {
   reconnect: 1
   remotes: [ {
-    url: "nats-leaf://127.0.0.1:$HLEAF"
+    url: "nats-leaf://leafa:$LEAFPW@127.0.0.1:$HLEAF"
     deny_exports: [ "lgtest.>" ]
     deny_imports: [ "lgtest.>" ]
   } ]
@@ -176,7 +186,9 @@ lg_wait_value 90 "$N2" count "$HUB" PLANT lgtest.north.linea. > /dev/null ||
 sleep 2 # anything more (a duplicate) would show now
 count "$HUB" PLANT > /dev/null
 count "$LEAF" LOCAL > /dev/null
-python3 - "$T" "$N2" <<'PY' || lg_fail "run 3: PLANT is not every record once, in order"
+in_order() { # N: PLANT holds linea's records 1..N once, in order, the same as LOCAL
+python3 - "$T" "$1" <<'PY'
+
 import json, sys
 T, n = sys.argv[1], int(sys.argv[2])
 allp = [json.loads(l) for l in open(f"{T}/PLANT.jsonl")]
@@ -192,6 +204,8 @@ assert [(m["subject"], m["msg_id"], m["data"]) for m in plant] == \
        [(m["subject"], m["msg_id"], m["data"]) for m in local]
 assert all(m["subject"].startswith("lgtest.north.linea.") for m in local)
 PY
+}
+in_order "$N2" || lg_fail "run 3: PLANT is not every record once, in order"
 # the source has caught up, and linegate-fleet says so
 "$FLEET" stream-dump --url "$HUB" --stream PLANT > /dev/null 2> "$T/dump.err" || lg_fail "stream-dump PLANT failed"
 grep -q 'stream PLANT: source LOCAL from $JS.leafa.API: lag 0, last heard [0-9.]* s ago' "$T/dump.err" ||
@@ -244,6 +258,41 @@ echo "4. a bundle rolled out at the hub, applied by linegated through the leaf n
 kill -INT $D
 rc=0; wait $D || rc=$?
 [ $rc = 0 ] || lg_fail "linegated exited $rc: $(tail -5 "$T/d.err")"
+
+# --- 5. the leaf connection's credentials: a wrong password refused by the hub ---
+kill -TERM $PID_leaf
+wait $PID_leaf || true
+cp "$T/leaf.conf" "$T/leaf.good"
+sed -i "s#nats-leaf://leafa:$LEAFPW@#nats-leaf://leafa:wrong$LEAFPW@#" "$T/leaf.conf"
+HL=$(grep -c "authentication error" "$T/hub.log" || true)
+LL=$(wc -l < "$T/leaf.log")
+start_nats leaf $LPORT
+since() { tail -n +$((LL + 1)) "$T/leaf.log" > "$T/leaf.new"; grep -q "$1" "$T/leaf.new"; }
+lg_wait_for 15 since "Leafnode Error 'Authorization Violation'" ||
+	lg_fail "run 5: the leaf with a wrong password was not refused: $(tail -5 "$T/leaf.log")"
+[ "$(grep -c "authentication error" "$T/hub.log")" -gt "$HL" ] ||
+	lg_fail "run 5: the hub did not log the refusal: $(tail -5 "$T/hub.log")"
+gen --first-seq 201 -f 105:40:bearing
+lg_wait_for 15 stats "s['nats']['outbox']['records'] == 0 and s['nats']['outbox']['appended'] > $N2" > /dev/null ||
+	lg_fail "run 5: the leaf did not take the records: $(stats 's["nats"]')"
+N3=$(stats 's["nats"]["outbox"]["appended"]')
+[ "$(count "$LEAF" LOCAL)" = "$N3" ] || lg_fail "run 5: LOCAL has $(count "$LEAF" LOCAL) of $N3"
+sleep 3 # a record that crossed the refused link would show in PLANT by now
+[ "$(count "$HUB" PLANT lgtest.north.linea.)" = "$N2" ] ||
+	lg_fail "run 5: PLANT has $(count "$HUB" PLANT lgtest.north.linea.) with the leaf refused, $N2 before"
+echo "5a. a leaf with a wrong password: refused by the hub (the leaf logs $(grep -m1 -o "Leafnode Error 'Authorization Violation'" "$T/leaf.new")); $((N3 - N2)) records wait in LOCAL"
+# the password fixed: the leaf connects and PLANT catches up, once, in order
+kill -TERM $PID_leaf
+wait $PID_leaf || true
+cp "$T/leaf.good" "$T/leaf.conf"
+start_nats leaf $LPORT
+lg_wait_value 60 "$N3" count "$HUB" PLANT lgtest.north.linea. > /dev/null ||
+	lg_fail "run 5: PLANT has $(count "$HUB" PLANT lgtest.north.linea.) of $N3 with the password fixed: $(tail -5 "$T/leaf.log")"
+sleep 2
+count "$HUB" PLANT > /dev/null
+count "$LEAF" LOCAL > /dev/null
+in_order "$N3" || lg_fail "run 5: PLANT is not every record once, in order"
+echo "5b. the password fixed: PLANT holds all $N3 records of linea once, in order"
 
 kill -INT $DP
 wait $DP || lg_fail "linegate exited $?"
