@@ -46,7 +46,7 @@ srv.close()
 PY
 SILENT=$!
 LG_PIDS="$LG_PIDS $SILENT"
-lg_wait_for 5 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
+lg_wait_for 15 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
 	lg_fail "the silent server did not start"
 }
 silent
