@@ -19,6 +19,34 @@ SPOOF_IP=10.77.0.3
 lg_skip() { echo "SKIP: $*"; exit $SKIP; }
 lg_fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# lg_free_port: a free TCP port on loopback (free when asked: bind it soon).
+lg_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# lg_need_nats: skip without nats-server or a linegate built with NATS; FLEET is
+# linegate-fleet.
+lg_need_nats() {
+	command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+	FLEET=$LG_BUILD/control/linegate-fleet
+	[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+}
+
+# lg_dp_start NAME: linegate on $T/NAME.yaml (state $T/NAME.state, control socket
+# $T/NAME.sock, stats $T/NAME.stats.json, stderr $T/NAME.err), its pid in DP;
+# lg_dp_stop NAME: SIGINT, and its exit status must be 0.
+lg_dp_start() {
+	STATE_DIRECTORY=$T/$1.state "$LG_BIN_DP" -p "$T/$1.yaml" -B 127.0.0.1 -c "$T/$1.sock" \
+		-s "$T/$1.stats.json" 2> "$T/$1.err" &
+	DP=$!
+	LG_PIDS="$LG_PIDS $DP"
+	lg_wait_for 5 test -S "$T/$1.sock" || lg_fail "linegate $1 did not start: $(cat "$T/$1.err")"
+}
+lg_dp_stop() {
+	kill -INT $DP
+	wait $DP || lg_fail "linegate exited with status $?: $(tail -3 "$T/$1.err")"
+}
+
 lg_need_root() {
 	[ "$(id -u)" -eq 0 ] || lg_skip "needs root for network namespaces"
 	command -v ip >/dev/null || lg_skip "iproute2 (ip) is not installed"

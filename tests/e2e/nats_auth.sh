@@ -22,14 +22,11 @@
 #     of its outbox arrives in the stream; linegated with that key says why it cannot connect
 #     (once), tries again with a backoff, and reports once the server knows the key.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+lg_need_nats
 command -v openssl >/dev/null || lg_skip "openssl is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+PORT=$(lg_free_port)
 URL=tls://127.0.0.1:$PORT
 
 # PKI: a test CA, the server's certificate, a client certificate per user.
@@ -122,7 +119,7 @@ PY
 }
 # policy NAME LINE NKEY CERT: a policy publishing as NKEY with CERT under lgtest.north.LINE
 policy() {
-	local dp=$(free_port)
+	local dp=$(lg_free_port)
 	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 	    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
 	    -e "s#^port: 4739#port: $dp#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
@@ -132,17 +129,6 @@ policy() {
 	echo $dp
 }
 lg_keys "$T"
-start_dp() { # NAME
-	STATE_DIRECTORY=$T/$1.state "$LG_BIN_DP" -p "$T/$1.yaml" -B 127.0.0.1 -c "$T/$1.sock" -s "$T/$1.stats.json" \
-		2> "$T/$1.err" &
-	DP=$!
-	LG_PIDS="$LG_PIDS $DP"
-	lg_wait_for 5 test -S "$T/$1.sock" || lg_fail "linegate $1 did not start: $(cat "$T/$1.err")"
-}
-stop_dp() {
-	kill -INT $DP
-	wait $DP || lg_fail "linegate exited with status $?: $(tail -3 "$T/$1.err")"
-}
 gen() { "$LG_BIN_GEN" -p "$T/$1.yaml" -t 127.0.0.1:$2 -S 127.0.0.1 -q -n 100 -r 2000 -f 103:50:bearing; }
 count() { # SUBJECT-PREFIX: messages of the stream under it
 	"$FLEET" stream-dump "${ADMIN[@]}" --stream LGTEST > "$T/stream.jsonl" || lg_fail "stream-dump failed"
@@ -151,7 +137,7 @@ count() { # SUBJECT-PREFIX: messages of the stream under it
 
 # --- 1. A's credentials, A's prefix: everything arrives ---
 P=$(policy runA lineA "$T/a.nk" a)
-start_dp runA
+lg_dp_start runA
 gen runA "$P"
 lg_wait_for 15 lg_dp_holds "$T/runA.sock" 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A: the outbox did not empty: $(stat_of "$T/runA.sock" 's["nats"]')"
@@ -159,11 +145,11 @@ APP=$(stat_of "$T/runA.sock" 's["nats"]["outbox"]["appended"]')
 [ "$(stat_of "$T/runA.sock" 's["nats"]["refused"]')" = 0 ] || lg_fail "run A: refusals counted"
 [ "$(count lgtest.north.lineA.)" = "$APP" ] || lg_fail "run A: $(count lgtest.north.lineA.) in the stream, $APP appended"
 echo "1. A's credentials under A's prefix: $APP records, all in the stream, none refused"
-stop_dp runA
+lg_dp_stop runA
 
 # --- 2. A's credentials, B's prefix: refused by the server, counted, kept ---
 P=$(policy runAB lineB "$T/a.nk" a)
-start_dp runAB
+lg_dp_start runAB
 gen runAB "$P"
 lg_wait_for 15 lg_dp_holds "$T/runAB.sock" 's["nats"]["refused"] > 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A-as-B: no refusal counted: $(stat_of "$T/runAB.sock" 's["nats"]')"
@@ -194,7 +180,7 @@ grep -q 'the server refused: Permissions Violation for Publish to "lgtest.north.
 dup=$(grep 'the server refused: ' "$T/runAB.err" | sort | uniq -d | head -3)
 [ -z "$dup" ] || lg_fail "run A-as-B: a refusal logged twice: $dup"
 [ "$(count lgtest.north.lineB.)" = 0 ] || lg_fail "run A-as-B: records of line B in the stream"
-stop_dp runAB
+lg_dp_stop runAB
 grep -q "messages refused by the server, the last: Permissions Violation" "$T/runAB.err" ||
 	lg_fail "run A-as-B: the exit summary does not say it"
 echo "2. A's credentials under B's prefix: refused by the server, none acknowledged or stored"
@@ -208,7 +194,7 @@ for L in lineA lineB; do
 	"$FLEET" publish "$T/$L-v1" "${ADMIN[@]}" --plant north --line $L --objects bundles-north-$L \
 		--version v1 --key "$KEY" > "$T/pub-$L.txt" 2>&1 || lg_fail "publish $L: $(cat "$T/pub-$L.txt")"
 done
-start_dp fleetA
+lg_dp_start fleetA
 start_d() { # NAME LINE
 	mkdir -p "$T/$1"
 	"$LG_BIN_D" -p "$T/fleetA.yaml" -S "$T/$1/d.sock" -d "$T/fleetA.sock" -a "$T/$1/audit.jsonl" \
@@ -256,7 +242,7 @@ cat "$T/statusA.txt"
 kill -TERM $D_dA $D_dAB
 wait $D_dA || lg_fail "linegated A exited $?"
 wait $D_dAB || lg_fail "linegated A-as-B exited $?"
-stop_dp fleetA
+lg_dp_stop fleetA
 echo "3. linegated with A's credentials applies line A's bundle; line B's reads refused"
 
 # --- 4. refusals at start ---
@@ -279,7 +265,7 @@ rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > "$T/bad.out" 2>&1 || rc=$?
 grep -q "creds file .*a.nk is not a NATS .creds file" "$T/bad.out" || lg_fail "an nkey as creds: $(cat "$T/bad.out")"
 # no credentials: the server refuses the connection; nothing is published, records kept
 P=$(policy none lineA "" a)
-start_dp none
+lg_dp_start none
 gen none "$P"
 sleep 2
 python3 - "$T/none.sock" <<'PY' || lg_fail "no credentials: counted wrong"
@@ -289,14 +275,14 @@ print("no credentials:", {k: n[k] for k in ("connected", "connects", "acked")}, 
 assert not n["connected"] and n["connects"] == 0 and n["acked"] == 0, n
 assert n["outbox"]["records"] == n["outbox"]["appended"] > 0, n
 PY
-stop_dp none
+lg_dp_stop none
 echo "4. refused at start: mode 0644, a changed seed, an nkey as creds; no credentials: not connected"
 
 # --- 5. a key the server learns later: refused, logged, counted, tried again until it works ---
 "$FLEET" nkey-gen "$T/c.nk" > "$T/c.pub" || lg_fail "nkey-gen c failed"
 BEFORE=$(count lgtest.north.lineA.)
 P=$(policy late lineA "$T/c.nk" a)
-start_dp late
+lg_dp_start late
 gen late "$P"
 # and linegated with the same unknown key (srvC)
 mkdir -p "$T/dC"
@@ -343,7 +329,7 @@ lg_wait_for 40 reported_c || lg_fail "linegated with the key known now never rep
 	lg_fail "linegated logged the same reason more than once a minute: $(cat "$T/dC/d.err")"
 kill -TERM $D_C
 wait $D_C || lg_fail "linegated srvC exited $?"
-stop_dp late
+lg_dp_stop late
 grep -q "linegate: nats: $CL connection(s) given up by libnats and made again (1 connected)" "$T/late.err" ||
 	lg_fail "the exit summary does not count the connections given up: $(tail -4 "$T/late.err")"
 [ "$(grep -c 'libnats gave the connection up (Authorization Violation)' "$T/late.err")" = 1 ] ||

@@ -13,12 +13,9 @@
 #     time is printed: bench/nats_bench.sh reads it).
 source "$(dirname "$0")/lib.sh"
 lg_need_root
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_need_nats
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 NS=lgc$$
 HOST_IP=10.213.1.1 # the host side of line server 1's veth: the nodes listen there
 # A veth per line server: host side 10.213.S.1, namespace side 10.213.S.2 (default route).
@@ -35,7 +32,7 @@ for s in 1 2 3; do
 done
 
 declare -A CPORT RPORT MPORT
-for n in 1 2 3; do CPORT[$n]=$(free_port); RPORT[$n]=$(free_port); MPORT[$n]=$(free_port); done
+for n in 1 2 3; do CPORT[$n]=$(lg_free_port); RPORT[$n]=$(lg_free_port); MPORT[$n]=$(lg_free_port); done
 URLS=nats://$HOST_IP:${CPORT[1]},nats://$HOST_IP:${CPORT[2]},nats://$HOST_IP:${CPORT[3]}
 for n in 1 2 3; do
 	cat > "$T/n$n.conf" <<CONF

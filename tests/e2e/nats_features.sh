@@ -12,15 +12,12 @@
 #     dropped_features (JSON and Prometheus reason="features_full"), and every record made is
 #     either in the outbox or counted as refused.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_need_nats
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
-IPORT=$(free_port)
-MPORT=$(free_port)
+PORT=$(lg_free_port)
+IPORT=$(lg_free_port)
+MPORT=$(lg_free_port)
 URL=nats://127.0.0.1:$PORT
 start_nats() {
 	nats-server -js -a 127.0.0.1 -p "$PORT" -sd "$T/js" > "$T/nats.log" 2>&1 &

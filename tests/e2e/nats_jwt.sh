@@ -15,16 +15,13 @@
 #     JWT: the server refuses the login; linegate says why (stderr, nats.last_error),
 #     tries again, and keeps every record in its outbox.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
+lg_need_nats
 /usr/bin/python3 -c 'import cryptography.hazmat.primitives.asymmetric.ed25519' 2>/dev/null ||
 	lg_skip "python3-cryptography is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
 JWT="/usr/bin/python3 $LG_SOURCE/tests/e2e/natsjwt.py"
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+PORT=$(lg_free_port)
 URL=nats://127.0.0.1:$PORT
 
 # The operator, its system account and the account LINEGATE; a user JWT per line server.
@@ -87,7 +84,7 @@ PY
 }
 # policy NAME LINE CREDS: a policy publishing with CREDS under lgtest.north.LINE
 policy() {
-	local dp=$(free_port)
+	local dp=$(lg_free_port)
 	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 	    -e "s#source: 10.77.0.2#source: 127.0.0.1#" \
 	    -e "s#^port: 4739#port: $dp#" -e "s#^uadp_port: 4840#uadp_port: 0#" \
@@ -96,17 +93,6 @@ policy() {
 	echo $dp
 }
 lg_keys "$T"
-start_dp() { # NAME
-	STATE_DIRECTORY=$T/$1.state "$LG_BIN_DP" -p "$T/$1.yaml" -B 127.0.0.1 -c "$T/$1.sock" -s "$T/$1.stats.json" \
-		2> "$T/$1.err" &
-	DP=$!
-	LG_PIDS="$LG_PIDS $DP"
-	lg_wait_for 5 test -S "$T/$1.sock" || lg_fail "linegate $1 did not start: $(cat "$T/$1.err")"
-}
-stop_dp() {
-	kill -INT $DP
-	wait $DP || lg_fail "linegate exited with status $?: $(tail -3 "$T/$1.err")"
-}
 gen() { "$LG_BIN_GEN" -p "$T/$1.yaml" -t 127.0.0.1:$2 -S 127.0.0.1 -q -n 100 -r 2000 -f 103:50:bearing; }
 count() { # SUBJECT-PREFIX: messages of the stream under it (read with the operator's creds)
 	"$FLEET" stream-dump "${ADMIN[@]}" --stream LGTEST > "$T/stream.jsonl" ||
@@ -117,7 +103,7 @@ count() { # SUBJECT-PREFIX: messages of the stream under it (read with the opera
 # --- 1. A's creds, A's prefix: everything arrives ---
 P=$(policy runA lineA "$T/a.creds")
 "$LG_BIN_CTL" validate "$T/runA.yaml" > "$T/valA.out" 2>&1 || lg_fail "validate A: $(cat "$T/valA.out")"
-start_dp runA
+lg_dp_start runA
 gen runA "$P"
 lg_wait_for 15 lg_dp_holds "$T/runA.sock" 's["nats"]["outbox"]["records"] == 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A: the outbox did not empty: $(stat_of "$T/runA.sock" 's["nats"]'; tail -3 "$T/runA.err")"
@@ -127,11 +113,11 @@ APP=$(stat_of "$T/runA.sock" 's["nats"]["outbox"]["appended"]')
 N=$(count lgtest.north.lineA.)
 [ "$N" = "$APP" ] || lg_fail "run A: $N in the stream, $APP appended"
 echo "1. A's creds under A's prefix: $APP records, all in the stream, none refused"
-stop_dp runA
+lg_dp_stop runA
 
 # --- 2. A's creds, B's prefix: refused by the server, counted, kept ---
 P=$(policy runAB lineB "$T/a.creds")
-start_dp runAB
+lg_dp_start runAB
 gen runAB "$P"
 lg_wait_for 15 lg_dp_holds "$T/runAB.sock" 's["nats"]["refused"] > 0 and s["nats"]["outbox"]["appended"] > 0' ||
 	lg_fail "run A-as-B: no refusal counted: $(stat_of "$T/runAB.sock" 's["nats"]')"
@@ -149,7 +135,7 @@ PY
 grep -q 'the server refused: Permissions Violation for Publish to "lgtest.north.lineB.' "$T/runAB.err" ||
 	lg_fail "run A-as-B: the refusal was not logged: $(tail -3 "$T/runAB.err")"
 [ "$(count lgtest.north.lineB.)" = 0 ] || lg_fail "run A-as-B: records of line B in the stream"
-stop_dp runAB
+lg_dp_stop runAB
 echo "2. A's creds under B's prefix: refused by the server, none acknowledged or stored"
 
 # --- 3. the fleet watch with --fleet-creds; linegate-fleet with --creds ---
@@ -159,7 +145,7 @@ mkdir -p "$T/v1"
 { cat "$T/fleetA.yaml"; echo "# lineA v1"; } > "$T/v1/policy.yaml"
 "$FLEET" publish "$T/v1" "${ADMIN[@]}" --plant north --line lineA --objects bundles-north-lineA \
 	--version v1 --key "$KEY" > "$T/pub.txt" 2>&1 || lg_fail "publish: $(cat "$T/pub.txt")"
-start_dp fleetA
+lg_dp_start fleetA
 mkdir -p "$T/dA"
 "$LG_BIN_D" -p "$T/fleetA.yaml" -S "$T/dA/d.sock" -d "$T/fleetA.sock" -a "$T/dA/audit.jsonl" \
 	-s "$T/dA/state" --fleet-url "$URL" --fleet-plant north --fleet-line lineA \
@@ -188,7 +174,7 @@ assert r[0]["bundle"]["applied"] == "v1" and r[0]["bundle"]["result"] == "applie
 PY
 kill -TERM $D
 wait $D || lg_fail "linegated exited $?"
-stop_dp fleetA
+lg_dp_stop fleetA
 echo "3. linegated --fleet-creds applied line A's v1; linegate-fleet --creds: publish, rollout, status, stream-dump"
 
 # --- 4. a creds file readable by others ---
@@ -204,7 +190,7 @@ echo "4. a creds file of mode 0644 refused: $(cat "$T/bad.out")"
 # --- 5. a user JWT the account did not sign, an expired one: refused, said, kept ---
 for who in untrusted expired; do
 	P=$(policy $who lineA "$T/$who.creds")
-	start_dp $who
+	lg_dp_start $who
 	gen $who "$P"
 	lg_wait_for 15 grep -q "nats: libnats gave the connection up (Authorization Violation); a new one in 1 s" "$T/$who.err" ||
 		lg_fail "$who: the refusal was not logged: $(cat "$T/$who.err")"
@@ -219,7 +205,7 @@ assert not n["connected"] and n["connects"] == 0 and n["acked"] == 0, n
 assert n["last_error"] == "connection given up: Authorization Violation", n
 assert n["outbox"]["records"] == n["outbox"]["appended"] > 0, n
 PY
-	stop_dp $who
+	lg_dp_stop $who
 done
 # the server's reasons (its debug log): the untrusted issuer is no account it knows
 grep -q "User JWT no longer valid: .*claim is expired" "$T/nats.log" &&

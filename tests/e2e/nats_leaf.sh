@@ -24,13 +24,10 @@
 #     the hub, linegate's records wait in LOCAL, PLANT does not grow; the password fixed, the
 #     leaf connects and PLANT holds every record once, in order.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_need_nats
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-HPORT=$(free_port) HLEAF=$(free_port) LPORT=$(free_port) DPORT=$(free_port)
+HPORT=$(lg_free_port) HLEAF=$(lg_free_port) LPORT=$(lg_free_port) DPORT=$(lg_free_port)
 HUB=nats://127.0.0.1:$HPORT LEAF=nats://127.0.0.1:$LPORT
 LEAFPW=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') # the leaf connection's password
 
@@ -119,7 +116,7 @@ sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
     -e "s#^  jsonl: .*#  jsonl: $T/out.jsonl\n  nats: {urls: $LEAF, subject_prefix: lgtest, plant: north, line: linea, outbox: {dir: $T/outbox}, score_every: 5, nkey_file: $T/a.nk}#" \
     "$LG_SOURCE/control/defaults/policy.yaml" > "$T/policy.yaml"
 # line b: a line server without a leaf node, straight to the hub
-BPORT=$(free_port)
+BPORT=$(lg_free_port)
 sed -e "s#^port: $DPORT#port: $BPORT#" -e "s#urls: $LEAF#urls: $HUB#" -e "s#line: linea#line: lineb#" \
     -e "s#outbox: {dir: $T/outbox}#outbox: {dir: $T/outbox-b}#" -e "s#, nkey_file: [^}]*}#}#" \
     -e "s#jsonl: $T/out.jsonl#jsonl: $T/out-b.jsonl#" "$T/policy.yaml" > "$T/policy-b.yaml"

@@ -17,9 +17,7 @@
 #  6. subjects no stream takes: every publish refused (errors), the records kept; once the
 #     stream is made, they arrive, once each.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_need_nats
 lg_tmp
 T=$LG_TMP
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

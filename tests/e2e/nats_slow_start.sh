@@ -13,13 +13,10 @@
 #     server (stderr, nats.last_error with its age); the real server back on its store,
 #     linegate says it is connected again and every record is in the stream once.
 source "$(dirname "$0")/lib.sh"
-command -v nats-server >/dev/null || lg_skip "nats-server is not installed"
-FLEET=$LG_BUILD/control/linegate-fleet
-[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
+lg_need_nats
 lg_tmp
 T=$LG_TMP
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+PORT=$(lg_free_port)
 
 # the silent server: accepts, reads, never answers; gone when $T/go-away exists
 silent() {
