@@ -67,7 +67,7 @@ def knn_scores(F, tr, shared, cap=128):
     return out
 res = {}
 for dv in man["devices"]:
-    feat, drop, t = qp.load_device(d, dv, W, cache)
+    feat, drop, t = qp.load_device(d, dv, W, cache, ("bands", "time"))
     fs = dv["sample_rate"]; dur = W / fs; f = dv["fault"]
     onset = f["onset"] if f else np.inf
     healthy = t + dur <= onset

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Usage: quality_proto.py DIR [--window N] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
+                        [--misses] [--roc]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -28,6 +29,15 @@ Features per channel and window (features()):
           fs/8) up to 1 kHz, relative to the envelope's mean square
   bkurt   ln kurtosis of the window band-passed to 8 half-octave bands from Nyquist/16 to
           Nyquist (band_kurtosis())
+  ord     order tracking (order_blocks()): bands with the lower half of the spectrum (bins
+          1 .. N/4) read in orders of the shaft speed, the upper half (resonances) in Hz.
+          The speed of each window, relative to the device's first training windows, is
+          estimated from the spectrum alone (speed_ratio(): the shift in ln f that lines up
+          the window's spectral lines, those of the sum of its channels' spectra with the
+          broad humps taken out, with the reference's; 0.1-0.3% median error against
+          line2's truth); no simulator truth is read
+  spd     ln of that speed ratio (one feature, the same on every channel)
+  eord    env read in orders of the same speed estimate
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -43,8 +53,15 @@ and the mean excess over it instead; worse on held-back windows). Each is printe
 and with 2-of-3 confirmation. The one chosen for the product (docs/benchmarks.md): bt16_knn1
 with the pooled threshold.
 
---cache DIR keeps each device's features (DIR/NAME-N.npz) for the next run; --devices K
-takes the first K devices only.
+--cache DIR keeps each device's feature blocks (DIR/NAME-N-BLOCK.npy) for the next run and
+computes only the blocks the variants need; --devices K takes the first K devices only.
+--misses prints, per variant, every fault the pooled threshold misses within 3 windows: kind,
+initial severity, growth time, set points, speed and shaft revolutions per window at the
+onset, a ramp or load step near it, score over threshold, first alert, speed-estimate error
+(these read line2's manifest.json: the table only, never a detector).
+--roc prints, per variant, the recall at the threshold giving 5, 10, 15 and 20 false alarms
+per 10 000 check windows: detectors compared at equal false alarms (read off the check
+windows, so not an operating point).
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -163,36 +180,181 @@ def wilson(k, n, z=1.959963984540054):
     return max(0.0, mid - half), min(1.0, mid + half)
 
 
-def load_device(d, dv, W, cache):
-    path = os.path.join(cache, "%s-%d.npz" % (dv["name"], W)) if cache else None
-    if path and os.path.exists(path):
-        z = np.load(path, allow_pickle=True)
-        feat, drop, t = z["feat"].item(), z["drop"], z["t"]
-        z.close()
-        if "bkurt" in feat:
-            return feat, drop, t
-        x = np.load(os.path.join(d, dv["files"]["npy"])).astype(np.float64)
-        n = len(x) // W
-        win = x[:n * W].reshape(n, W, -1)
-        feat["bkurt"] = np.stack([band_kurtosis(win[:, :, c]) for c in range(win.shape[2])], 1)
-        np.savez(path, feat=np.array(feat, dtype=object), drop=drop, t=t)
+def spectra(win):
+    """Hann power spectra of the windows (n, W) as features() computes them: (n, W/2 + 1)."""
+    W = win.shape[1]
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(W) / W)
+    x = win - win.mean(1, keepdims=True)
+    return np.abs(np.fft.rfft(x * hann, axis=1)) ** 2 / (W * (hann ** 2).sum())
+
+
+def lines_loggrid(P, fs, step=0.002, lo_bin=16, hi=0.45):
+    """The spectral lines of power spectra P (n, W/2 + 1) on a log-frequency grid of the
+    given step (in ln f), from bin lo_bin to hi x fs: log10 power minus its moving mean
+    over +-10% of frequency (the broad resonance humps and the noise floor), negative part
+    cut. Returns (grid ln f, (n, M) lines)."""
+    nb = P.shape[1]
+    W = 2 * (nb - 1)
+    f = np.arange(nb) * fs / W
+    g = np.arange(np.log(lo_bin * fs / W), np.log(hi * fs), step)
+    L = np.log10(P + FLOOR)
+    Lg = np.stack([np.interp(g, np.log(f[1:]), row[1:]) for row in L])
+    h = int(round(0.1 / step))
+    c = np.concatenate([np.zeros((len(Lg), 1)), np.cumsum(Lg, 1)], 1)
+    i = np.arange(Lg.shape[1])
+    a, b = np.maximum(0, i - h), np.minimum(Lg.shape[1], i + h + 1)
+    m = (c[:, b] - c[:, a]) / (b - a)
+    return g, np.maximum(Lg - m, 0)
+
+
+def speed_ratio(lines, ref, step=0.002, span=0.6):
+    """Each row's speed relative to the reference row's, from the shift in ln f that best
+    lines up its spectral lines (shaft harmonics, gear mesh, its sidebands: every line of
+    the rotation moves with the speed, the resonances do not and are taken out by
+    lines_loggrid()) with the reference's, |ln ratio| <= span; parabolic peak. Reads no
+    truth: the spectra only."""
+    n, M = lines.shape
+    L = 1 << int(np.ceil(np.log2(2 * M)))
+    A = np.fft.rfft(lines - lines.mean(1, keepdims=True), L, axis=1)
+    B = np.fft.rfft(ref - ref.mean(), L)
+    xc = np.fft.irfft(A * np.conj(B)[None, :], L, axis=1)    # xc[k] = sum a[i + k] b[i]
+    k = int(span / step)
+    win = np.concatenate([xc[:, L - k:], xc[:, :k + 1]], 1)  # shifts -k .. k
+    j = np.argmax(win, 1)
+    jj = np.clip(j, 1, 2 * k - 1)
+    y0, y1, y2 = (win[np.arange(n), jj - 1], win[np.arange(n), jj], win[np.arange(n), jj + 1])
+    den = y0 - 2 * y1 + y2
+    off = np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1), 0.0)
+    return np.exp((jj + off - k) * step)
+
+
+def order_bands(P, r, nb=96):
+    """bands of features() with the lower half of the spectrum (bins 1 .. N/4) read in
+    orders: the band edges e of the reference speed are read at e x r (r the window's
+    speed over the reference's, the cumulative power interpolated), so a line that moves
+    with the speed stays in its band; the upper half (resonances, fixed in Hz) in Hz."""
+    nbins = P.shape[1]
+    e = band_edges(nbins - 1, nb)
+    c = np.concatenate([np.zeros((P.shape[0], 1)), np.cumsum(P, 1)], 1)   # c[k] = sum P[:k]
+    half = e <= (nbins - 1) // 2
+    out = np.empty((P.shape[0], len(e) - 1))
+    x = np.arange(c.shape[1])
+    for i in range(P.shape[0]):
+        ee = np.where(half, np.minimum(e * r[i], nbins - 1), e).astype(float)
+        ee = np.maximum.accumulate(ee)
+        cc = np.interp(ee, x, c[i])
+        out[i] = np.log10(np.maximum(np.diff(cc), 0) + FLOOR)
+    return out
+
+
+def bt_features(win):
+    """bands and time of features(), without the envelope (one r2c and one c2r)."""
+    n, W = win.shape
+    x = win - win.mean(1, keepdims=True)
+    P = spectra(win)
+    lb = np.log10(pool(P, band_edges(P.shape[1] - 1, 96)) + FLOOR)
+    X = np.fft.rfft(x, axis=1)
+    k = np.arange(X.shape[1])
+    g = np.where(k < W // 8, 0.0, np.where(k == W // 8, 0.5, 1.0))   # as features() and
+    hp = np.fft.irfft(X * g[None, :], n=W, axis=1)                   # lg_spec_wide_row()
+    m2 = (hp ** 2).mean(1)
+    khp = (hp ** 4).mean(1) / (m2 ** 2 + FLOOR)
+    m2x = (x ** 2).mean(1)
+    kx = (x ** 4).mean(1) / (m2x ** 2 + FLOOR)
+    crest = np.abs(x).max(1) / np.sqrt(m2x + FLOOR)
+    t = np.stack([np.log10(m2x + FLOOR), np.log(kx + 1e-9), np.log(khp + 1e-9),
+                  np.log(crest + 1e-9), np.log10(m2 + FLOOR)], 1)
+    return {"bands": lb, "time": t}, P
+
+
+def order_blocks(Ps, fs, ref_rows):
+    """ord (order_bands per channel) and spd (ln speed ratio, the same on every channel)
+    of one device: the speed of each window estimated from the lines of the sum of its
+    channels' spectra against the mean of ref_rows (training windows at the start)."""
+    g, lines = lines_loggrid(sum(P / (P.mean(1, keepdims=True) + FLOOR) for P in Ps), fs)
+    r = speed_ratio(lines, lines[ref_rows].mean(0))
+    ob = np.stack([order_bands(P, r) for P in Ps], 1)
+    return {"ord": ob, "spd": np.repeat(np.log(r)[:, None, None], len(Ps), 1)}, r
+
+
+def env_order_bands(win, fs, r, env_hz=1000.0, nbe=48):
+    """env of features() read in orders: the envelope spectrum's bands (up to env_hz at the
+    reference speed) at edges e x r, relative to the envelope's mean square."""
+    n, W = win.shape
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(W) / W)
+    x = win - win.mean(1, keepdims=True)
+    F = np.fft.fft(x, axis=1)
+    f = np.fft.fftfreq(W, 1.0 / fs)
+    h = np.zeros(W)
+    h[(f >= fs / 8)] = 2.0
+    env = np.abs(np.fft.ifft(F * h[None, :], axis=1))
+    e = env - env.mean(1, keepdims=True)
+    E = np.abs(np.fft.rfft(e * hann, axis=1)) ** 2 / (W * (hann ** 2).sum())
+    ke = max(4, int(env_hz / (fs / W)))
+    edges = band_edges(ke, nbe)
+    c = np.concatenate([np.zeros((n, 1)), np.cumsum(E, 1)], 1)
+    xx = np.arange(c.shape[1])
+    out = np.empty((n, len(edges) - 1))
+    for i in range(n):
+        ee = np.maximum.accumulate(np.minimum(edges * r[i], E.shape[1] - 1))
+        out[i] = np.log10(np.maximum(np.diff(np.interp(ee, xx, c[i])), 0) + FLOOR)
+    return out - np.log10((env ** 2).mean(1) + FLOOR)[:, None]
+
+
+BASE_BLOCKS = ("bands", "time")
+
+
+def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
+    """Feature blocks (n, ch, d) of one device, dropout mask and window times; with a cache
+    every block is kept in its own file and only the missing ones are computed."""
+    base = os.path.join(cache, "%s-%d" % (dv["name"], W)) if cache else None
+    feat = {}
+    meta = base + "-meta.npz" if base else None
+    drop = t = None
+    if meta and os.path.exists(meta):
+        z = np.load(meta)
+        drop, t = z["drop"], z["t"]
+    for b in need:
+        if base and os.path.exists("%s-%s.npy" % (base, b)):
+            feat[b] = np.load("%s-%s.npy" % (base, b))
+    missing = [b for b in need if b not in feat]
+    if not missing and drop is not None:
         return feat, drop, t
     x = np.load(os.path.join(d, dv["files"]["npy"])).astype(np.float64)
     fs = dv["sample_rate"]
     n = len(x) // W
     win = x[:n * W].reshape(n, W, -1)
-    feat = {}
-    drop = np.zeros((n, win.shape[2]), bool)
-    for c in range(win.shape[2]):
-        f = features(win[:, :, c], fs)
-        f["bkurt"] = band_kurtosis(win[:, :, c])
-        for k, v in f.items():
-            feat.setdefault(k, []).append(v)
-        drop[:, c] = dropout_mask(win[:, :, c])
-    feat = {k: np.stack(v, 1) for k, v in feat.items()}   # (n, ch, d)
+    ch = win.shape[2]
     t = np.arange(n) * W / fs
-    if path:
-        np.savez(path, feat=np.array(feat, dtype=object), drop=drop, t=t)
+    drop = np.stack([dropout_mask(win[:, :, c]) for c in range(ch)], 1)
+    new, Ps = {}, []
+    for c in range(ch):
+        f, P = bt_features(win[:, :, c])
+        Ps.append(P)
+        if "env" in missing:
+            f["env"] = features(win[:, :, c], fs)["env"]
+        if "bkurt" in missing:
+            f["bkurt"] = band_kurtosis(win[:, :, c])
+        for k, v in f.items():
+            new.setdefault(k, []).append(v)
+    new = {k: np.stack(v, 1) for k, v in new.items()}
+    if "ord" in missing or "spd" in missing or "eord" in missing:
+        f = dv["fault"]
+        onset = f["onset"] if f else np.inf
+        nh = int((t + W / fs <= onset).sum())
+        ref = np.arange(min(4, max(1, nh // 64)))         # the first training block's windows
+        ref = ref[~drop[ref].any(1)] if (~drop[ref].any(1)).any() else ref
+        ob, r = order_blocks(Ps, fs, ref)
+        new.update(ob)
+        if "eord" in missing:
+            new["eord"] = np.stack([env_order_bands(win[:, :, c], fs, r) for c in range(ch)], 1)
+    for b in need:
+        if b not in feat:
+            feat[b] = new[b]
+        if base:
+            np.save("%s-%s.npy" % (base, b), feat[b])
+    if meta:
+        np.savez(meta, drop=drop, t=t)
     return feat, drop, t
 
 
@@ -315,6 +477,25 @@ VARIANTS = {
     "bt16_knn1_c128": {"blocks": ["bands", "time"], "score": "knn", "k": 1, "w": {"time": 16},
                        "cap": 128},
     "bandsonly_knn3": {"blocks": ["bands"], "score": "knn", "k": 3},
+    # order tracking (order_blocks()): the lower half of the spectrum in orders of the
+    # estimated shaft speed, and/or the speed itself as a feature
+    "ot16_knn1_c128": {"blocks": ["ord", "time"], "score": "knn", "k": 1,
+                       "w": {"time": 16}, "cap": 128},
+    "ot16_knn1": {"blocks": ["ord", "time"], "score": "knn", "k": 1, "w": {"time": 16}},
+    "ot16_knn1_c256": {"blocks": ["ord", "time"], "score": "knn", "k": 1,
+                       "w": {"time": 16}, "cap": 256},
+    "bt16_knn1_c256": {"blocks": ["bands", "time"], "score": "knn", "k": 1,
+                       "w": {"time": 16}, "cap": 256},
+    "ots16_knn1_c128": {"blocks": ["ord", "time", "spd"], "score": "knn", "k": 1,
+                        "w": {"time": 16, "spd": 16}, "cap": 128},
+    "ote16_knn1_c128": {"blocks": ["ord", "time", "eord"], "score": "knn", "k": 1,
+                        "w": {"time": 16, "eord": 0.25}, "cap": 128},
+    "ote1_knn1_c128": {"blocks": ["ord", "time", "eord"], "score": "knn", "k": 1,
+                       "w": {"time": 16, "eord": 1}, "cap": 128},
+    "bts16_knn1_c128": {"blocks": ["bands", "time", "spd"], "score": "knn", "k": 1,
+                        "w": {"time": 16, "spd": 16}, "cap": 128},
+    "bots16_knn1_c128": {"blocks": ["bands", "ord", "time", "spd"], "score": "knn", "k": 1,
+                         "w": {"time": 16, "spd": 16}, "cap": 128},
     "bandsenv_knn3": {"blocks": ["bands", "env"], "score": "knn", "k": 3},
 }
 
@@ -391,6 +572,41 @@ def self_test():
     sm = smooth(G, 3, np.array([False, False, True, False, False, False]))[:, 0, 0]
     check("smooth 3 with a dropout (%s)" % sm.tolist(),
           np.allclose(sm, [0, 0.5, 0.5, 2.0, 3.5, 4.0]))
+    # order tracking: a harmonic series (shaft 20 Hz, 13 orders, and a mesh of 31 teeth with
+    # sidebands) over a fixed resonance hump; the same machine 7% faster is found 1.07
+    # times faster (within 0.3%), and its order bands match the reference's where a band of
+    # Hz bands would not
+    def machine(f0, n=8, seed=3):
+        rr = np.random.default_rng(seed)
+        tt = np.arange(W) / fs
+        out = []
+        for _ in range(n):
+            y = sum(np.sin(2 * np.pi * k * f0 * tt + rr.uniform(0, 6)) / k for k in range(1, 14))
+            y = y + sum(0.5 * np.sin(2 * np.pi * (31 + j) * f0 * tt + rr.uniform(0, 6))
+                        for j in (-1, 0, 1))
+            y = y + 0.3 * np.sin(2 * np.pi * 3500 * tt) * rr.standard_normal(W)
+            out.append(y + 0.01 * rr.standard_normal(W))
+        return np.array(out)
+    P0, P1 = spectra(machine(20.0)), spectra(machine(21.4))
+    g0, l0 = lines_loggrid(P0, fs)
+    _, l1 = lines_loggrid(P1, fs)
+    rat = speed_ratio(l1, l0.mean(0))
+    check("speed ratio of a 7%% faster machine (%.4f, want 1.07 +- 0.3%%)" % np.median(rat),
+          abs(np.median(rat) / 1.07 - 1) < 0.003)
+    check("speed ratio of the same machine 1 +- 0.3%",
+          abs(np.median(speed_ratio(l0, l0.mean(0))) - 1) < 0.003)
+    lo = W // 4
+    e = band_edges(W // 2, 96)
+    low = e[1:] <= lo
+    ob0 = order_bands(P0, np.ones(len(P0)))
+    ob1 = order_bands(P1, rat)
+    hz1 = np.log10(pool(P1, e) + FLOOR)
+    d_ord = np.abs(ob1.mean(0) - ob0.mean(0))[low & (e[:-1] >= 16)].mean()
+    d_hz = np.abs(hz1.mean(0) - ob0.mean(0))[low & (e[:-1] >= 16)].mean()
+    check("order bands of the faster machine nearer the reference's than Hz bands "
+          "(%.3f vs %.3f decades)" % (d_ord, d_hz), d_ord < 0.5 * d_hz)
+    check("order bands at ratio 1 are the Hz bands", np.allclose(
+        ob0, np.log10(pool(P0, e) + FLOOR), atol=1e-9))
     # Wilson interval of 0 of 20 000
     lo, hi = wilson(0, 20000)
     check("Wilson 0/20000 upper bound 0.0192%", lo == 0 and abs(hi - 1.9204e-4) < 1e-7)
@@ -399,6 +615,89 @@ def self_test():
     print("quality_proto self-test: %d checks failed" % len(fails) if fails else
           "quality_proto self-test: ok")
     return 1 if fails else 0
+
+
+def roc(v, devs):
+    """Recall within 3 windows (1 of 1, pooled normalisation) at the threshold that gives
+    exactly 5, 10, 15 and 20 false alarms per 10 000 check windows: a comparison of
+    detectors at equal false alarms, the threshold read off the check windows (so not an
+    operating point: the calibrated one is printed below)."""
+    chk = np.concatenate([np.where(x["dropw"], -np.inf, x["sn"].max(1))[x["chk"]]
+                          for x in devs])
+    hit = np.array([np.where(x["dropw"], -np.inf, x["sn"].max(1))[x["k"]:x["k"] + 3].max()
+                    for x in devs if x["kind"]])
+    out = []
+    for per in (5, 10, 15, 20):
+        n = int(per * len(chk) / 10000)
+        thr = np.sort(chk)[::-1][n]             # n check windows above it
+        out.append("%.3f at %d/%d" % ((hit > thr).mean(), n, len(chk)))
+    print("%-12s roc    recall at equal false alarms (check windows): %s" % (v, ", ".join(out)))
+
+
+def true_speed(dv, t):
+    """The simulator's shaft speed at times t (for the miss table only; no detector reads
+    it)."""
+    k = np.array(dv["physics"]["speed_knots"])
+    return np.interp(t, k[:, 0], k[:, 1])
+
+
+def miss_table(v, devs, gthr):
+    """Every fault not alerted within 3 windows (pooled threshold, 1 of 1): kind, initial
+    severity s0, growth time, the machine's set points, its speed at the onset and the shaft
+    revolutions one window holds there, whether its speed or load changed within 2 s of the
+    onset, the highest normalised score in the 3 windows over the threshold, the window of
+    the first alert after the onset, and the median error of the order tracking's speed
+    estimate over the healthy windows. Then the misses among all faults by revolutions per
+    window. Reads the simulator's truth (manifest.json): for this table only."""
+    rows, revs_all = [], []
+    for x in devs:
+        if not x["kind"]:
+            continue
+        dv, f = x["dv"], x["dv"]["fault"]
+        sp_on = float(true_speed(dv, np.array([f["onset"]]))[0])
+        rev = sp_on * x["dur"]
+        a = (x["sn"].max(1) > gthr) & ~x["dropw"]
+        k = x["k"]
+        revs_all.append((rev, bool(a[k:k + 3].any())))
+        if a[k:k + 3].any():
+            continue
+        sp = dv["physics"]["setpoints_hz"]
+        knots = np.array(dv["physics"]["speed_knots"])
+        near = bool(((knots[1:, 0] > f["onset"] - 2) & (knots[1:, 0] < f["onset"] + 3 * x["dur"])
+                     ).any())
+        after = np.nonzero(a[k:])[0]
+        first = int(after[0]) + 1 if len(after) else 0
+        m = float(x["sn"][k:k + 3].max() / gthr)
+        err = ""
+        if x["spd"] is not None:
+            ts = true_speed(dv, x["t"] + x["dur"] / 2)
+            e = np.abs(np.exp(x["spd"][:, 0, 0]) / (ts / ts[0]) - 1)[:k]
+            err = "%.1f%%" % (100 * np.median(e))
+        rows.append((f["kind"], f["params"]["s0"], f["params"]["growth_s"], min(sp), max(sp),
+                     sp_on, rev, near, m, first, dv["sample_rate"], dv["channels"], dv["name"],
+                     err))
+    print("misses of %s (pooled, 1 of 1): %d" % (v, len(rows)))
+    print("  %-10s %5s %6s %13s %6s %5s %4s %5s %5s %6s %3s %-11s %s" % (
+        "kind", "s0", "grow_s", "set points Hz", "onset", "rev/w", "ramp", "score", "first",
+        "fs", "ch", "device", "speed err"))
+    for r in sorted(rows):
+        print("  %-10s %5.2f %6.1f %5.1f - %5.1f %6.1f %5.2f %4s %5.2f %5s %6d %3d %-11s %s" % (
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], "yes" if r[7] else "no", r[8],
+            str(r[9]) if r[9] else "none", r[10], r[11], r[12], r[13]))
+    ks = {}
+    for r in rows:
+        ks[r[0]] = ks.get(r[0], 0) + 1
+    print("  by kind: %s; s0 < 0.4: %d; grows in > 35 s: %d; ramp or load step near the onset:"
+          " %d; first alert in window 4-10: %d, later: %d, never: %d" % (
+              ", ".join("%s %d" % kv for kv in sorted(ks.items())),
+              sum(r[1] < 0.4 for r in rows), sum(r[2] > 35 for r in rows),
+              sum(r[7] for r in rows), sum(4 <= r[9] <= 10 for r in rows),
+              sum(r[9] > 10 for r in rows), sum(r[9] == 0 for r in rows)))
+    cuts = [(0, 1.5), (1.5, 3), (3, 6), (6, 1e9)]
+    print("  missed / faults by shaft revolutions per window at the onset: %s" % ", ".join(
+        "%s %d/%d" % ("%g-%g" % c if c[1] < 1e9 else ">%g" % c[0],
+                      sum(1 for rv, det in revs_all if c[0] <= rv < c[1] and not det),
+                      sum(1 for rv, det in revs_all if c[0] <= rv < c[1])) for c in cuts))
 
 
 def main(argv):
@@ -412,7 +711,8 @@ def main(argv):
         return 2
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
-            "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90"}
+            "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90", "--misses": None,
+            "--roc": None}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -429,6 +729,12 @@ def main(argv):
     target = float(opts["--fa"])
     mask = opts["--no-dropout-mask"] is None
     names = opts["--variant"].split(",") if opts["--variant"] else list(VARIANTS)
+    for v in names:
+        if v not in VARIANTS:
+            print("quality_proto.py: unknown variant '%s' (known: %s)" % (v, ", ".join(VARIANTS)),
+                  file=sys.stderr)
+            return 2
+    need = sorted({b for v in names for b in VARIANTS[v]["blocks"]})
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
@@ -437,7 +743,7 @@ def main(argv):
     masked = [0, 0]
     t0 = time.time()
     for dv in devs:
-        feat, drop, t = load_device(d, dv, W, opts["--cache"])
+        feat, drop, t = load_device(d, dv, W, opts["--cache"], need)
         fs = dv["sample_rate"]
         dur = W / fs
         f = dv["fault"]
@@ -469,13 +775,16 @@ def main(argv):
             # the window holding the onset: the first that ends after it (linegate-quality's)
             k = int(np.argmax(t + dur > onset)) if f else 0
             res[v]["dev"].append(dict(s=s, sn=sn, thr=thr, cal=cal, chk=chk, dropw=dropw,
-                                      ch=ch, k=k, kind=f["kind"] if f else None))
+                                      ch=ch, k=k, kind=f["kind"] if f else None, dv=dv, t=t,
+                                      dur=dur, spd=feat.get("spd")))
     print("%d devices, window %d, %.0f s; dropout windows not scored: %d of all, %d of the "
           "check windows" % (len(devs), W, time.time() - t0, masked[1], masked[0]))
     for v in names:
         # pooled: one quantile of the normalised calibration scores of every device
         pc = np.concatenate([(x["sn"][x["cal"]]).max(1) for x in res[v]["dev"]])
         gthr = np.quantile(pc, 1 - target)
+        if opts["--roc"]:
+            roc(v, res[v]["dev"])
         for mode in ("dev", "pooled"):
             for conf in ((1, 1), (2, 3)):
                 det, fa = {}, [0, 0]
@@ -496,6 +805,8 @@ def main(argv):
                 kinds = " ".join("%s %d/%d" % (kk[:6], sum(y), len(y))
                                  for kk, y in sorted(det.items()))
                 lo, hi = wilson(fa[0], fa[1])
+                if mode == "pooled" and conf == (1, 1) and opts["--misses"]:
+                    miss_table(v, res[v]["dev"], gthr)
                 print("%-12s %-6s %d/%d recall %.3f (%d/%d)  fa %.3f%% (%d/%d, 95%% %.3f-%.3f%%)"
                       "  %s" % (v, mode, conf[0], conf[1], tot[0] / max(1, tot[1]), tot[0],
                                 tot[1], 100 * fa[0] / max(1, fa[1]), fa[0], fa[1], 100 * lo,
