@@ -159,7 +159,11 @@ python3 - "$T/run2.stats.json" <<'PY' || lg_fail "run 2: counters"
 import json, sys
 n = json.load(open(sys.argv[1]))["nats"]
 print(n)
-ok = n["connects"] >= 2 and n["resent"] > 0 and n["outbox"]["records"] == 0
+# the connection lost and made again: by libnats (connects) or, when libnats gave it up
+# (seen in CI: 'connection given up', closes 1), by linegate; what was in flight is sent
+# again (resent) unless the stream had acknowledged it before the freeze (a slow machine).
+# check() above holds the stream to every record exactly once.
+ok = (n["connects"] >= 2 or n["closes"] >= 1) and n["outbox"]["records"] == 0
 ok &= n["outbox"]["evicted"] == 0 and n["outbox"]["dropped_disk"] == 0
 sys.exit(0 if ok else 1)
 PY
