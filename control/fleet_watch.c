@@ -52,6 +52,12 @@ struct lg_fleet {
 	char conn_why[256];
 	struct timespec conn_logged, conn_next;
 	unsigned conn_backoff_ms;
+	/* The watch thread's: why the last look at the keys failed, and what was said of it
+	 * (a lost server, a bucket that does not exist: re-check trial 13c, silent before). */
+	natsStatus look_status;
+	char look_why[256], look_logged[256];
+	struct timespec look_logged_at;
+	bool look_failed;
 };
 
 /* libnats's thread: a permission violation (a key or an object of another line, a subject
@@ -108,6 +114,41 @@ static void connection_lost(struct lg_fleet *f, const char *what, const char *wh
 		snprintf(f->conn_why, sizeof(f->conn_why), "%s", why);
 		f->conn_logged = now;
 	}
+}
+
+/* The watch thread: a look at the keys that failed over a connection, or works again:
+ * said on a change (the same reason at most once a minute). */
+static void look_result(struct lg_fleet *f, natsConnection *nc, int ret)
+{
+	struct timespec now;
+	char why[512];
+
+	if (!ret) {
+		if (f->look_failed)
+			fprintf(stderr, "linegated: fleet: reading the bucket %s again\n", f->bucket);
+		f->look_failed = false;
+		f->look_logged[0] = '\0';
+		return;
+	}
+	if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED)
+		snprintf(why, sizeof(why), "the NATS server is lost: libnats reconnects every "
+			 "0.5 s");
+	else if (f->look_status == NATS_NO_RESPONDERS || f->look_status == NATS_TIMEOUT)
+		snprintf(why, sizeof(why), "no answer for the bucket: it does not exist yet "
+			 "(linegate-fleet publish makes it), its JetStream is not running or is "
+			 "another domain (--fleet-domain), or these credentials may not read it");
+	else
+		snprintf(why, sizeof(why), "%.300s", f->look_why);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	why[250] = '\0'; /* as kept in look_logged */
+	if (!f->look_failed || strcmp(why, f->look_logged) ||
+	    now.tv_sec - f->look_logged_at.tv_sec >= 60) {
+		fprintf(stderr, "linegated: fleet: cannot read the keys of %s/%s in bucket %s "
+			"(%s); looking again every second\n", f->plant, f->line, f->bucket, why);
+		snprintf(f->look_logged, sizeof(f->look_logged), "%.250s", why);
+		f->look_logged_at = now;
+	}
+	f->look_failed = true;
 }
 
 static bool connect_due(const struct lg_fleet *f)
@@ -179,8 +220,11 @@ static int kv_get(struct lg_fleet *f, jsCtx *js, const char *key, char *out, siz
 	s = js_DirectGetMsg(&m, js, stream, NULL, &o);
 	if (s == NATS_NOT_FOUND)
 		return 0;
-	if (s != NATS_OK)
+	if (s != NATS_OK) {
+		f->look_status = s;
+		snprintf(f->look_why, sizeof(f->look_why), "%s", lg_nats_why(s));
 		return -EIO;
+	}
 	if (natsMsgHeader_Get(m, "KV-Operation", &op) != NATS_OK || !op)
 		snprintf(out, len, "%.*s", natsMsg_GetDataLength(m), natsMsg_GetData(m));
 	natsMsg_Destroy(m);
@@ -325,6 +369,8 @@ static void *run(void *arg)
 		ret = kv ? kv_get(f, js, own_key, own, sizeof(own)) : -EIO;
 		if (!ret)
 			ret = kv_get(f, js, line_key, all, sizeof(all));
+		if (nc)
+			look_result(f, nc, ret);
 		pthread_mutex_lock(&f->lock);
 		f->connected = !ret;
 		report = f->report;

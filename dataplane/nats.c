@@ -73,6 +73,7 @@ struct lg_nats {
 	uint64_t renew_at_ns;	   /* output thread: when to connect again (0: not yet set) */
 	uint64_t down_since_ns;	   /* output thread: not connected since (0: connected) */
 	bool down_logged;	   /* output thread: that was said */
+	unsigned given_up;	   /* output thread: closes since the last connection */
 	unsigned backoff_ms;	   /* output thread: the wait before the next new connection */
 	char close_logged[256];	   /* output thread: the reason last logged, and when */
 	uint64_t close_logged_ns;
@@ -428,6 +429,10 @@ static bool connection_alive(struct lg_nats *n)
 	}
 	if (!atomic_load(&n->closed)) {
 		if (atomic_load(&n->connected)) {
+			if (n->given_up)
+				fprintf(stderr, "linegate: nats: connected, after %u connection(s) "
+					"given up\n", n->given_up);
+			n->given_up = 0;
 			n->backoff_ms = 0;
 			if (n->down_logged)
 				fprintf(stderr, "linegate: nats: connected again after %.0f s\n",
@@ -469,6 +474,7 @@ static bool connection_alive(struct lg_nats *n)
 			n->renew_at_ns = now;
 		} else {
 			atomic_fetch_add(&n->closes, 1);
+			n->given_up++;
 			n->backoff_ms = n->backoff_ms ? (n->backoff_ms >= 15000 ? 30000
 									 : n->backoff_ms * 2)
 						      : 1000;

@@ -322,6 +322,8 @@ APP=$(stat_of "$T/late.sock" 's["nats"]["outbox"]["appended"]')
 AFTER=$(count lgtest.north.lineA.)
 [ "$AFTER" = $((BEFORE + APP)) ] || lg_fail "the key known now: $AFTER in the stream, $BEFORE + $APP wanted"
 CL=$(stat_of "$T/late.sock" 's["nats"]["closes"]')
+grep -q "linegate: nats: connected, after [0-9]* connection(s) given up" "$T/late.err" ||
+	lg_fail "the key known now: the connection not said: $(tail -3 "$T/late.err")"
 reported_c() { local o; o=$("$FLEET" status "${ADMIN[@]}" --plant north --line lineA --json) &&
 	[[ $o == *'"server":"srvC"'* ]]; }
 lg_wait_for 40 reported_c || lg_fail "linegated with the key known now never reported: $(tail -5 "$T/dC/d.err")"

@@ -11,7 +11,9 @@
 #  3. the server replaced by a silent one while linegate is connected (libnats reconnects
 #     for ever on its own, and says nothing of why): after 10 s linegate says it has no
 #     server (stderr, nats.last_error with its age); the real server back on its store,
-#     linegate says it is connected again and every record is in the stream once.
+#     linegate says it is connected again and every record is in the stream once;
+#     linegated's fleet watch says when it cannot read the bucket (none yet; the server
+#     lost) and when it reads it again.
 source "$(dirname "$0")/lib.sh"
 lg_need_nats
 lg_tmp
@@ -109,6 +111,22 @@ lg_wait_for 60 lg_dp_holds "$T/dp.sock" 's["nats"]["connected"] and s["nats"]["o
 	lg_fail "a real server now: linegate did not connect by itself: $(python3 -c "
 import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats'])"; tail -3 "$T/dp.err")"
 dump_check
+# linegated's fleet watch on that server: no bucket yet, said (re-check trial 13c); the bucket
+# made by a publish, said too
+mkdir -p "$T/d" "$T/v1"
+cp "$T/dp.yaml" "$T/v1/policy.yaml"
+"$LG_BIN_D" -p "$T/dp.yaml" -S "$T/d/d.sock" -d "$T/dp.sock" -a "$T/d/audit.jsonl" -s "$T/d/state" \
+	--fleet-url nats://127.0.0.1:$PORT --fleet-plant north --fleet-line a --fleet-server s1 \
+	--fleet-report 1000 2> "$T/d/d.err" &
+D=$!
+LG_PIDS="$LG_PIDS $D"
+lg_wait_for 20 grep -q "linegated: fleet: cannot read the keys of north/a in bucket linegate-config (no answer for the bucket: it does not exist yet" "$T/d/d.err" ||
+	lg_fail "linegated without the bucket: nothing said: $(cat "$T/d/d.err")"
+"$FLEET" publish "$T/v1" --url nats://127.0.0.1:$PORT --plant north --line a --version v1 \
+	--key "$LG_SOURCE/control/defaults/demo-signing.key" > "$T/pub.txt" 2>&1 ||
+	lg_fail "publish failed: $(cat "$T/pub.txt")"
+lg_wait_for 20 grep -q "linegated: fleet: reading the bucket linegate-config again" "$T/d/d.err" ||
+	lg_fail "linegated with the bucket: not said: $(cat "$T/d/d.err")"
 A1=$(python3 -c "import lgsock; print(lgsock.call('$T/dp.sock', {'cmd': 'stats'})['stats']['nats']['outbox']['appended'])")
 echo "2. a real server on the port: connected by itself, every record in the stream once"
 
@@ -131,6 +149,13 @@ real_server
 lg_wait_for 60 lg_dp_holds "$T/dp.sock" 's["nats"]["connected"] and s["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "the real server back: not delivered: $(tail -3 "$T/dp.err")"
 grep -q "linegate: nats: connected again after [0-9]* s" "$T/dp.err" || lg_fail "connected again: not said"
+grep -q "linegated: fleet: cannot read the keys of north/a in bucket linegate-config (the NATS server is lost" "$T/d/d.err" ||
+	lg_fail "linegated: the lost server not said: $(cat "$T/d/d.err")"
+again() { [ "$(grep -c "reading the bucket linegate-config again" "$T/d/d.err")" = 2 ]; }
+lg_wait_for 20 again ||
+	lg_fail "linegated: the server back not said: $(cat "$T/d/d.err")"
+kill -TERM $D
+wait $D || lg_fail "linegated exited $?: $(tail -3 "$T/d/d.err")"
 dump_check
 kill -INT $DP
 rc=0; wait $DP || rc=$?
