@@ -901,7 +901,8 @@ static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names
  * of the canary phase is not enough.
  */
 static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[72], size_t n,
-			int64_t since_ms, int64_t *applied_ms, bool line, char *why, size_t whylen)
+			int64_t since_ms, int64_t since_srv_ms, int64_t *applied_ms, bool line,
+			char *why, size_t whylen)
 {
 	int64_t deadline = now_ms() + o->wait_s * 1000;
 	bool done[64] = { false };
@@ -912,13 +913,19 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 		for (size_t i = 0; i < n; i++) {
 			json_object *j;
 			const char *res;
+			int64_t stored;
 			bool fresh;
 
 			if (done[i])
 				continue;
 			j = status_of(o, kv, names[i]);
 			res = jpath_str(j, "bundle", "result");
-			fresh = jpath_num(j, "at_ms", NULL, 0) >= (double)since_ms;
+			/* a report stored after the rollout's own key write (both times the
+			 * NATS server's: re-check trial 13c took one stored before it); where
+			 * there is none, the report's own time against the rollout's start */
+			stored = (int64_t)jpath_num(j, "stored_ms", NULL, 0);
+			fresh = since_srv_ms && stored ? stored >= since_srv_ms :
+				jpath_num(j, "at_ms", NULL, 0) >= (double)since_ms;
 			if (line && fresh && jpath_bool(j, "bundle", "canary") &&
 			    (!strcmp(res, "applied") || !strcmp(jpath_str(j, "bundle", "applied"),
 								o->arg))) {
@@ -1029,8 +1036,9 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 {
 	char names[64][72], key[256], prev[128], why[1024] = "", err[512], prev_txt[512];
+	char stamp[128];
 	double base_drop[64], base_inc[64];
-	int64_t applied[64], t0;
+	int64_t applied[64], t0, since_srv = 0; /* the NATS server's time of our key write */
 	kvStore *kv = NULL;
 	size_t nc = 0, ns;
 	uint8_t *man = NULL;
@@ -1089,6 +1097,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 			snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line,
 				 names[i]);
 			ret = kv_set(kv, key, o->arg);
+			if (!ret && !since_srv)
+				ret = kv_str_at(kv, key, stamp, sizeof(stamp), &since_srv);
 			if (ret)
 				goto out;
 		}
@@ -1096,7 +1106,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		for (size_t i = 0; i < nc; i++)
 			printf(" %s", names[i]);
 		printf("\n");
-		ret = wait_reports(o, kv, names, nc, t0, applied, false, why, sizeof(why));
+		ret = wait_reports(o, kv, names, nc, t0, since_srv, applied, false, why,
+				   sizeof(why));
 		if (!ret && o->observe_s >= 0)
 			ret = health_check(o, kv, names, nc, base_drop, base_inc, applied, why,
 					   sizeof(why));
@@ -1116,6 +1127,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	}
 	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 	ret = kv_set(kv, key, o->arg);
+	if (!ret)
+		ret = kv_str_at(kv, key, stamp, sizeof(stamp), &since_srv);
 	for (size_t i = 0; !ret && i < nc; i++) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.canary.%.71s", o->plant, o->line, names[i]);
 		ret = kv_set(kv, key, NULL);
@@ -1136,7 +1149,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		printf("the one server of %s/%s:\n", o->plant, o->line);
 	else
 		printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
-	ret = wait_reports(o, kv, names, ns, t0, NULL, true, why, sizeof(why));
+	ret = wait_reports(o, kv, names, ns, t0, since_srv, NULL, true, why, sizeof(why));
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 		kv_set(kv, key, prev);
