@@ -677,8 +677,9 @@ static int xsk_flush(struct sender *s)
 			if (got < 0)
 				return got;
 			for (int k = 0; k < got; k++) {
-				int len = frame_l2(s, qi, done + (unsigned)k, bufs[k], LG_XSK_TX_ROOM,
-						   s->dst_mac, s->src_mac);
+				unsigned i = done + (unsigned)k;
+				int len = frame_l2(s, qi, i, bufs[k], LG_XSK_TX_ROOM, s->dst_mac,
+						   s->src_mac);
 
 				if (len > 0 && (unsigned)len > s->mtu + 14)
 					len = -EMSGSIZE;
@@ -1853,12 +1854,14 @@ int main(int argc, char **argv)
 
 		if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
-				n_sent, secs, n_sent / (secs > 0 ? secs : 1), stop ? " (interrupted)" : "");
+				n_sent, secs, n_sent / (secs > 0 ? secs : 1),
+				stop ? " (interrupted)" : "");
 		/* Said also with --quiet when a frame was lost: never silently. */
 		if (afxdp && (!o.quiet || xst.refused || xst.pending))
-			fprintf(stderr, "loadgen: afxdp %s queue %u..%u (%s, %s): %" PRIu64 " frames "
-				"on the ring, %" PRIu64 " sent, %" PRIu64 " refused (invalid "
-				"descriptors or dropped by the driver), %" PRIu64 " never completed\n",
+			fprintf(stderr, "loadgen: afxdp %s queue %u..%u (%s, %s): %" PRIu64
+				" frames on the ring, %" PRIu64 " sent, %" PRIu64
+				" refused (invalid descriptors or dropped by the driver), %" PRIu64
+				" never completed\n",
 				o.tx.ifname, o.tx.queue, o.tx.queue + o.threads - 1,
 				xst.zerocopy ? "zero-copy" : "copy mode",
 				xst.need_wakeup ? "need_wakeup" : "a kick per batch", xst.submitted,
@@ -1882,13 +1885,14 @@ int main(int argc, char **argv)
 		if (o.alerts)
 			wait_incidents(&o, devs, fault_idx, mtti);
 		if (f) {
-			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64, n_sent,
-				secs, sent_uadp);
+			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64,
+				n_sent, secs, sent_uadp);
 			fprintf(f, ",\"tx\":\"%s\"", afxdp ? "afxdp" : o.pcap ? "pcap" : "sendmmsg");
 			if (afxdp)
-				fprintf(f, ",\"afxdp\":{\"ifname\":\"%s\",\"queue\":%u,\"zerocopy\":%s,"
-					   "\"need_wakeup\":%s,\"submitted\":%" PRIu64 ",\"sent\":%"
-					   PRIu64 ",\"refused\":%" PRIu64 ",\"pending\":%" PRIu64 "}",
+				fprintf(f, ",\"afxdp\":{\"ifname\":\"%s\",\"queue\":%u,"
+					   "\"zerocopy\":%s,\"need_wakeup\":%s,\"submitted\":%"
+					   PRIu64 ",\"sent\":%" PRIu64 ",\"refused\":%" PRIu64
+					   ",\"pending\":%" PRIu64 "}",
 					o.tx.ifname, o.tx.queue, xst.zerocopy ? "true" : "false",
 					xst.need_wakeup ? "true" : "false", xst.submitted,
 					xst.completed, xst.refused, xst.pending);
