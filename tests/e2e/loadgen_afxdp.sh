@@ -5,16 +5,15 @@
 # what the generator says it sent: every class of the attack mix, every device's frames,
 # nothing malformed beyond the frames made so. The server's kernel drops a datagram whose
 # UDP checksum is wrong before linegate sees it (and counts it in Udp InCsumErrors), so a
-# wrong checksum, IPv4 header or MAC shows up as a frame missing here. Then the operator
-# errors: an interface that is not there, a queue the veth does not have, no MAC for the
-# target in the neighbour table.
+# wrong checksum, IPv4 header or MAC shows up as a frame missing here. First the operator
+# errors (an interface that is not there, a queue the veth does not have, no MAC for the
+# target in the neighbour table) and frames the kernel drops (no carrier), counted.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
 LG_QUEUES=2 lg_netns_up "lgxt$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-lg_start_linegate -w 2 -b uring
 
 FRAMES=400
 send() {
@@ -42,6 +41,21 @@ rc=0
 send --tx afxdp:lg1 -S $LINE_IP > "$T/e4" 2>&1 || rc=$?
 [ $rc = 2 ] && grep -q "not with --source or --pcap" "$T/e4" ||
 	lg_fail "--source with afxdp: status $rc, $(cat "$T/e4")"
+
+# The server's end down: lg1 has no carrier and the kernel drops every frame it is handed
+# ("completed but not sent", EBUSY). Each is counted as refused, said, and fails the run.
+ip -n "$NS_SRV" link set lg0 down
+rc=0
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -n 10 -r 0 -q \
+	--tx afxdp:lg1 --dst-mac "$SRV_MAC" -j "$T/down.json" > "$T/e5" 2>&1 || rc=$?
+ip -n "$NS_SRV" link set lg0 up
+[ $rc = 1 ] && grep -q "80 of 80 frames were not sent" "$T/e5" ||
+	lg_fail "no carrier: status $rc, $(cat "$T/e5")"
+[ "$(lg_json "$T/down.json" "(d['sent'], d['afxdp']['refused'], d['afxdp']['pending'])")" = \
+	"(0, 80, 0)" ] || lg_fail "no carrier: summary $(cat "$T/down.json")"
+lg_wait_value 5 yes sh -c "ip -n $NS_LINE -br link show lg1 | grep -q LOWER_UP && echo yes"
+
+lg_start_linegate -w 2 -b uring
 
 # Two threads on queues 0 and 1, the target's MAC given; then one thread on queue 1 from
 # precomputed frames, the MAC from the neighbour table (filled by a ping), going on from the
