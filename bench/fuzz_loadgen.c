@@ -4,10 +4,14 @@
  * the parser, the rest is its text. Aborts when an accepted --fault has id 0 or a severity
  * outside 0..1 or an unknown kind, an accepted --attack-rate a kind outside the table or a
  * rate outside 0..1e9, an accepted UTC time does not come back from gmtime() with the same
- * seconds, or an incident line's id is not NUL-terminated within its buffer.
+ * seconds, an incident line's id is not NUL-terminated within its buffer, an accepted --tx
+ * afxdp has an interface name that is empty, longer than 15 bytes or holds a '/' or ':', or
+ * an accepted --dst-mac does not print back as the text it came from (case aside).
  */
 #include "loadgen_parse.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
-	switch (data[0] % 4) {
+	switch (data[0] % 6) {
 	case 0: {
 		struct lg_loadgen_fault f = { .frame = 7, .kind = LG_FAULT_BEARING, .severity = 1 };
 
@@ -57,7 +61,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
-	default: {
+	case 4: {
+		struct lg_loadgen_tx tx;
+
+		if (!lg_loadgen_parse_tx(s, &tx) && tx.kind == LG_LOADGEN_TX_AFXDP &&
+		    (!tx.ifname[0] || strlen(tx.ifname) > 15 || strpbrk(tx.ifname, "/:") ||
+		     tx.queue > 65535))
+			abort();
+		break;
+	}
+	case 5: {
+		uint8_t mac[6];
+		char back[18];
+
+		if (!lg_loadgen_parse_mac(s, mac)) {
+			snprintf(back, sizeof(back), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+				 mac[2], mac[3], mac[4], mac[5]);
+			for (int i = 0; i < 17; i++)
+				if (tolower((unsigned char)s[i]) != back[i] && !(i % 3 == 2))
+					abort();
+		}
+		break;
+	}
+	case 3: {
 		uint64_t dev = 0, opened = 0;
 		char id[16];
 

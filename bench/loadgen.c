@@ -12,6 +12,7 @@
 #include <linegate/uadp.h>
 
 #include "loadgen_parse.h"
+#include "loadgen_xsk.h"
 
 #include <pcap/pcap.h>
 
@@ -21,6 +22,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -55,8 +59,22 @@ static const char usage[] =
 	"      --threads N          sender threads, each with its own socket and every N-th\n"
 	"                           device (and its share of the rate and of the attacks)\n"
 	"                           (default 1)\n"
-	"      --batch N            frames per sendmmsg call at most, 1..1024 (default 32); at a\n"
-	"                           low rate a call carries about 0.5 ms of frames\n"
+	"      --batch N            frames per sendmmsg call (or AF_XDP TX batch) at most, 1..1024\n"
+	"                           (default 32); at a low rate a call carries about 0.5 ms of\n"
+	"                           frames\n"
+	"      --tx MODE            how the frames leave: sendmmsg (default; UDP sockets) or\n"
+	"                           afxdp:IFNAME[:QUEUE]: whole Ethernet, IPv4/IPv6 and UDP frames\n"
+	"                           (checksums filled in) written into an AF_XDP socket's UMEM on\n"
+	"                           IFNAME, thread t on queue QUEUE + t (default 0; a veth has\n"
+	"                           several when made with numtxqueues N numrxqueues N), each\n"
+	"                           device's frames from its policy source address, port and MAC\n"
+	"                           (else IFNAME's), the spoofed ones from --spoof-from; zero-copy\n"
+	"                           where the driver has it, copy mode otherwise (veth). Needs\n"
+	"                           root. A frame the kernel refused or the driver dropped is\n"
+	"                           counted, and fails the run. Not with --source or --pcap\n"
+	"      --dst-mac MAC        --tx afxdp: the target's MAC, or its router's (default: the\n"
+	"                           kernel's IPv4 neighbour table on IFNAME: ping it once to fill\n"
+	"                           it; IPv6 targets need --dst-mac)\n"
 	"      --precompute         build and sign every enrolled device's frames before the\n"
 	"                           clock starts (frames x bytes of memory; timestamps are then\n"
 	"                           the build time), so that the generator's own signal and HMAC\n"
@@ -265,6 +283,9 @@ struct opts {
 	int key_id; /* -1: each device's first key */
 	unsigned threads, batch;
 	bool quiet, uadp, precompute, hold;
+	struct lg_loadgen_tx tx; /* --tx */
+	uint8_t dst_mac[6];      /* --dst-mac, or the neighbour table's */
+	bool dst_mac_set;
 };
 
 static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t *ibuf,
@@ -451,6 +472,12 @@ struct sender {
 	uint64_t pcap_base_ns;
 	const struct sockaddr_storage *spoof_src;
 	uint16_t ip_id;
+	/* --tx afxdp: this thread's socket (on queue QUEUE + idx), the MACs, the MTU, and at
+	 * the end what became of the frames */
+	struct lg_xsk_tx *xsk;
+	const uint8_t *dst_mac, *src_mac;
+	unsigned mtu;
+	struct lg_xsk_tx_stats xst;
 	float *fbuf;
 	int16_t *ibuf;
 	struct lg_uadp_msg umsg;
@@ -513,25 +540,30 @@ static uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* The longest frame on the wire: Ethernet, IPv6, UDP, the longest LGF frame. */
+#define L2_MAX_LEN (14 + 40 + 8 + LGF_MAX_LEN)
+
 /*
- * --pcap: frame i of queue qi as it would leave: Ethernet, IPv4 or IPv6, UDP (with its
- * checksum), from its device's bound source (address, port or 40000, MAC or a local one),
- * or from --spoof-from for the spoofed ones, to the target; stamped with its scheduled time.
+ * Frame i of queue qi as it leaves, into pkt (room bytes): Ethernet to dst_mac, IPv4 (with
+ * its checksum) or IPv6, UDP (with its checksum), from its device's bound source (address,
+ * port or 40000, MAC or src_mac), or from --spoof-from for the spoofed ones, to the target.
+ * Returns its length.
  */
-static int pcap_write(struct sender *s, int qi, unsigned i)
+static int frame_l2(struct sender *s, int qi, unsigned i, uint8_t *pkt, size_t room,
+		    const uint8_t *dst_mac, const uint8_t *src_mac)
 {
-	static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
-	static const uint8_t local_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
 	struct queue *q = &s->q[qi];
 	const struct msghdr *h = &q->mm[i].msg_hdr;
 	const struct sockaddr_storage *to = h->msg_name;
 	const struct lg_policy_device *pd = q->who[i]->pd;
 	size_t len = q->iov[i].iov_len, l3, off;
-	uint8_t pkt[14 + 40 + 8 + LGF_MAX_LEN], src[16], dst[16];
+	uint8_t src[16], dst[16];
 	uint16_t sport = qi ? 40001 : pd->port ? pd->port : 40000, dport, ulen, v;
 	int family = to->ss_family, alen = family == AF_INET ? 4 : 16;
-	struct pcap_pkthdr ph;
 	uint32_t sum;
+
+	if ((family == AF_INET ? 14 + 20 + 8 : 14 + 40 + 8) + len > room)
+		return -EMSGSIZE;
 
 	if (qi) {
 		const struct sockaddr_storage *sp = s->spoof_src;
@@ -552,7 +584,7 @@ static int pcap_write(struct sender *s, int qi, unsigned i)
 		dport = ((const struct sockaddr_in6 *)to)->sin6_port;
 	}
 	memcpy(pkt, dst_mac, 6);
-	memcpy(pkt + 6, !qi && pd->has_mac ? pd->mac : local_mac, 6);
+	memcpy(pkt + 6, !qi && pd->has_mac ? pd->mac : src_mac, 6);
 	pkt[12] = family == AF_INET ? 0x08 : 0x86;
 	pkt[13] = family == AF_INET ? 0x00 : 0xdd;
 	l3 = family == AF_INET ? 20 : 40;
@@ -601,10 +633,69 @@ static int pcap_write(struct sender *s, int qi, unsigned i)
 	if (!v)
 		v = 0xffff;
 	memcpy(pkt + off + 6, &v, 2);
+	return (int)(off + ulen);
+}
+
+/* --pcap: frame i of queue qi, stamped with its scheduled time; the MACs are made up. */
+static int pcap_write(struct sender *s, int qi, unsigned i)
+{
+	static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	static const uint8_t local_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	struct queue *q = &s->q[qi];
+	uint8_t pkt[L2_MAX_LEN];
+	struct pcap_pkthdr ph;
+	int len = frame_l2(s, qi, i, pkt, sizeof(pkt), dst_mac, local_mac);
+
+	if (len < 0)
+		return len;
 	ph.ts.tv_sec = (time_t)(q->ts[i] / 1000000000ull);
 	ph.ts.tv_usec = (suseconds_t)(q->ts[i] % 1000000000ull); /* a nanosecond dumper */
-	ph.caplen = ph.len = (bpf_u_int32)(off + ulen);
+	ph.caplen = ph.len = (bpf_u_int32)len;
 	pcap_dump((u_char *)s->dump, &ph, pkt);
+	return 0;
+}
+
+/*
+ * --tx afxdp: both queues' frames (the devices', then the spoofed ones, as sendmmsg sends
+ * them) built whole into UMEM frames, onto the TX ring in batches of what is free. A frame
+ * longer than the interface's MTU would be dropped by the device, unseen: AF_XDP sends no
+ * IP fragments, so the run stops there with EMSGSIZE instead.
+ */
+static int xsk_flush(struct sender *s)
+{
+	uint8_t *bufs[1024];
+	uint32_t lens[1024];
+
+	for (int qi = 0; qi < 2; qi++) {
+		struct queue *q = &s->q[qi];
+		unsigned done = 0;
+
+		while (done < q->n) {
+			unsigned want = q->n - done < 1024 ? q->n - done : 1024;
+			int got = lg_xsk_tx_reserve(s->xsk, want, bufs), ret;
+
+			if (got < 0)
+				return got;
+			for (int k = 0; k < got; k++) {
+				unsigned i = done + (unsigned)k;
+				int len = frame_l2(s, qi, i, bufs[k], LG_XSK_TX_ROOM, s->dst_mac,
+						   s->src_mac);
+
+				if (len > 0 && (unsigned)len > s->mtu + 14)
+					len = -EMSGSIZE;
+				if (len < 0) {
+					lg_xsk_tx_cancel(s->xsk);
+					return len;
+				}
+				lens[k] = (uint32_t)len;
+			}
+			ret = lg_xsk_tx_submit(s->xsk, (unsigned)got, lens);
+			if (ret)
+				return ret;
+			done += (unsigned)got;
+		}
+		q->n = 0;
+	}
 	return 0;
 }
 
@@ -666,7 +757,7 @@ static int flush(struct sender *s)
 			sleep_until(due);
 	}
 	for (int i = 0; i < 2; i++) {
-		ret = s->dump ? pcap_flush(s) : queue_send(s, i);
+		ret = s->dump ? pcap_flush(s) : s->xsk ? xsk_flush(s) : queue_send(s, i);
 		if (ret)
 			return ret;
 	}
@@ -699,10 +790,9 @@ static int queue_add(struct sender *s, int qi, const struct dev *d, const uint8_
 	struct queue *q = &s->q[qi];
 	struct msghdr *h = &q->mm[q->n].msg_hdr;
 
-	if (s->dump) {
-		q->who[q->n] = d;
+	q->who[q->n] = d;
+	if (s->dump)
 		q->ts[q->n] = sched_ns(s);
-	}
 
 	q->iov[q->n].iov_base = (void *)buf;
 	q->iov[q->n].iov_len = (size_t)len;
@@ -916,7 +1006,15 @@ static int run_sender(struct sender *s)
 				return ret;
 		}
 	}
-	return flush(s);
+	ret = flush(s);
+	/* --tx afxdp: the run ends when the kernel has sent (or refused) every frame; what it
+	 * still holds after a second is counted as refused in the summary */
+	if (!ret && s->xsk) {
+		ret = lg_xsk_tx_drain(s->xsk, 1000000000ull);
+		if (ret == -ETIMEDOUT)
+			ret = 0;
+	}
+	return ret;
 }
 
 /* The incident that --alerts found for a fault: MTTI = opened - onset (this machine's clock) */
@@ -1124,12 +1222,78 @@ static void sender_free(struct sender *s)
 			close(s->q[i].fd);
 		queue_free(&s->q[i]);
 	}
+	lg_xsk_tx_close(s->xsk);
 	if (s->pre)
 		munmap(s->pre, s->pre_size);
 	free(s->pre_len);
 	free(s->pre_off);
 	free(s->fbuf);
 	free(s->ibuf);
+}
+
+/* --tx afxdp: how many queues IFNAME has (the larger of RX and TX, as AF_XDP binds), from
+ * /sys/class/net/IFNAME/queues/ (this network namespace's /sys: `ip netns exec` mounts it). */
+static unsigned if_queues(const char *ifname)
+{
+	unsigned n[2] = { 0, 0 };
+	char path[128];
+
+	for (int dir = 0; dir < 2; dir++) {
+		for (;; n[dir]++) {
+			snprintf(path, sizeof(path), "/sys/class/net/%s/queues/%s-%u", ifname,
+				 dir ? "tx" : "rx", n[dir]);
+			if (access(path, F_OK))
+				break;
+		}
+	}
+	return n[0] > n[1] ? n[0] : n[1];
+}
+
+/* --tx afxdp: IFNAME's own MAC and MTU. */
+static int if_mac_mtu(const char *ifname, uint8_t mac[6], unsigned *mtu)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		ret = -errno;
+	else
+		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (!ret && ioctl(fd, SIOCGIFMTU, &ifr))
+		ret = -errno;
+	else if (!ret)
+		*mtu = (unsigned)ifr.ifr_mtu;
+	close(fd);
+	return ret;
+}
+
+/* --tx afxdp without --dst-mac: the target's MAC from the kernel's IPv4 neighbour table on
+ * IFNAME (-ENOENT: no complete entry; IPv6 is not looked up: -EAFNOSUPPORT). */
+static int neigh_mac(const char *ifname, const struct sockaddr_storage *dst, uint8_t mac[6])
+{
+	struct arpreq r = { 0 };
+	struct sockaddr_in *pa = (struct sockaddr_in *)&r.arp_pa;
+	int fd, ret = 0;
+
+	if (dst->ss_family != AF_INET)
+		return -EAFNOSUPPORT;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	pa->sin_family = AF_INET;
+	pa->sin_addr = ((const struct sockaddr_in *)dst)->sin_addr;
+	snprintf(r.arp_dev, sizeof(r.arp_dev), "%s", ifname);
+	if (ioctl(fd, SIOCGARP, &r))
+		ret = errno == ENXIO ? -ENOENT : -errno;
+	else if (!(r.arp_flags & ATF_COM))
+		ret = -ENOENT;
+	else
+		memcpy(mac, r.arp_ha.sa_data, 6);
+	close(fd);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -1164,6 +1328,8 @@ int main(int argc, char **argv)
 		{ "alerts-wait", required_argument, NULL, 18 },
 		{ "attack-rate", required_argument, NULL, 19 },
 		{ "pcap", required_argument, NULL, 20 },
+		{ "tx", required_argument, NULL, 21 },
+		{ "dst-mac", required_argument, NULL, 22 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1180,6 +1346,10 @@ int main(int argc, char **argv)
 	struct sockaddr_storage spoof_ss;
 	socklen_t spoof_len;
 	struct sockaddr_storage dst, udst;
+	uint8_t if_mac[6];
+	unsigned if_mtu = 0;
+	bool afxdp;
+	struct lg_xsk_tx_stats xst = { 0 };
 	socklen_t dstlen, udstlen = 0;
 	atomic_uint ready = 0;
 	atomic_bool go = false;
@@ -1238,6 +1408,22 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 20: o.pcap = optarg; break;
+		case 21:
+			if (lg_loadgen_parse_tx(optarg, &o.tx)) {
+				fprintf(stderr, "linegate-loadgen: bad --tx '%s': want sendmmsg or "
+					"afxdp:IFNAME[:QUEUE] (IFNAME 1..15 characters without '/' "
+					"or ':', QUEUE 0..65535)\n", optarg);
+				return 2;
+			}
+			break;
+		case 22:
+			if (lg_loadgen_parse_mac(optarg, o.dst_mac)) {
+				fprintf(stderr, "linegate-loadgen: bad --dst-mac '%s': want six "
+					"hexadecimal bytes, 02:00:5e:10:00:01\n", optarg);
+				return 2;
+			}
+			o.dst_mac_set = true;
+			break;
 		case 3: o.attacks[C_UNKNOWN] = strtoull(optarg, NULL, 0); break;
 		case 4: o.attacks[C_BAD_TAG] = strtoull(optarg, NULL, 0); break;
 		case 5: o.attacks[C_REPLAY] = strtoull(optarg, NULL, 0); break;
@@ -1304,6 +1490,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate-loadgen: --pcap writes from one thread and builds each "
 				"frame at its scheduled time: not with --threads, --precompute or "
 				"--hold\n");
+		return 2;
+	}
+	afxdp = o.tx.kind == LG_LOADGEN_TX_AFXDP;
+	if (afxdp && (o.pcap || o.source)) {
+		fprintf(stderr, "linegate-loadgen: --tx afxdp sends each device's frames from its "
+				"policy source address (and MAC): not with --source or --pcap\n");
+		return 2;
+	}
+	if (o.dst_mac_set && !afxdp) {
+		fprintf(stderr, "linegate-loadgen: --dst-mac is for --tx afxdp:IFNAME\n");
 		return 2;
 	}
 	if (o.attack_rate[C_SPOOF] > 0 && !o.spoof_from) {
@@ -1390,7 +1586,7 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 	}
-	if (o.pcap) {
+	if (o.pcap || afxdp) {
 		if (o.spoof_from && (parse_addr(o.spoof_from, 0, &spoof_ss, &spoof_len) ||
 				     spoof_ss.ss_family != dst.ss_family)) {
 			fprintf(stderr, "linegate-loadgen: --spoof-from '%s' is no address of the "
@@ -1399,12 +1595,59 @@ int main(int argc, char **argv)
 		}
 		for (unsigned i = 0; i < o.devices; i++) {
 			if (p.devices[i].family != dst.ss_family) {
-				fprintf(stderr, "linegate-loadgen: --pcap: device %u's source and "
+				fprintf(stderr, "linegate-loadgen: --%s: device %u's source and "
 					"the target are of different address families\n",
-					p.devices[i].id);
+					o.pcap ? "pcap" : "tx afxdp", p.devices[i].id);
 				goto out_mem;
 			}
 		}
+	}
+	if (afxdp) {
+		const char *ifn = o.tx.ifname;
+		unsigned nq;
+		int r;
+
+		if (!if_nametoindex(ifn)) {
+			fprintf(stderr, "linegate-loadgen: --tx afxdp:%s: no interface '%s' in this "
+				"network namespace ('ip link' lists them)\n", ifn, ifn);
+			goto out_mem;
+		}
+		nq = if_queues(ifn);
+		if (nq && o.tx.queue + o.threads > nq) {
+			fprintf(stderr, "linegate-loadgen: --tx afxdp:%s:%u: %s has %u queue%s, "
+				"--threads %u from queue %u needs %u (a veth gets more with "
+				"'numtxqueues N numrxqueues N' when it is made)\n", ifn,
+				o.tx.queue, ifn, nq, nq == 1 ? "" : "s", o.threads, o.tx.queue,
+				o.tx.queue + o.threads);
+			goto out_mem;
+		}
+		r = if_mac_mtu(ifn, if_mac, &if_mtu);
+		if (r) {
+			fprintf(stderr, "linegate-loadgen: --tx afxdp:%s: its MAC and MTU: %s\n",
+				ifn, strerror(-r));
+			goto out_mem;
+		}
+		r = o.dst_mac_set ? 0 : neigh_mac(ifn, &dst, o.dst_mac);
+		if (r) {
+			char host[INET6_ADDRSTRLEN] = "?";
+
+			inet_ntop(dst.ss_family, dst.ss_family == AF_INET ?
+				  (const void *)&((struct sockaddr_in *)&dst)->sin_addr :
+				  (const void *)&((struct sockaddr_in6 *)&dst)->sin6_addr, host,
+				  sizeof(host));
+			if (r == -EAFNOSUPPORT)
+				fprintf(stderr, "linegate-loadgen: --tx afxdp: the IPv6 neighbour "
+					"table is not read: give the MAC of %s (or of the router "
+					"to it) with --dst-mac\n", host);
+			else
+				fprintf(stderr, "linegate-loadgen: --tx afxdp: no MAC for %s in "
+					"%s's neighbour table (%s): ping it once ('ip neigh show "
+					"dev %s' shows the table) or give it with --dst-mac\n",
+					host, ifn, strerror(-r), ifn);
+			goto out_mem;
+		}
+	}
+	if (o.pcap) {
 		pcap_dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535,
 								 PCAP_TSTAMP_PRECISION_NANO);
 		dump = pcap_dead ? pcap_dump_open(pcap_dead, o.pcap) : NULL;
@@ -1467,7 +1710,7 @@ int main(int argc, char **argv)
 		if (s->rate > 0 && s->rate * 0.0005 < o.batch)
 			s->batch = s->rate * 0.0005 < 1 ? 1 : (unsigned)(s->rate * 0.0005);
 		s->dump = dump;
-		s->spoof_src = o.spoof_from && o.pcap ? &spoof_ss : NULL;
+		s->spoof_src = o.spoof_from && (o.pcap || afxdp) ? &spoof_ss : NULL;
 		s->ready = &ready;
 		s->go = &go;
 		s->t0 = &t0;
@@ -1478,6 +1721,21 @@ int main(int argc, char **argv)
 			goto out_mem;
 		if (dump)
 			continue; /* no sockets: the frames go to the file */
+		if (afxdp) {
+			int r = lg_xsk_tx_open(&s->xsk, o.tx.ifname, o.tx.queue + t);
+
+			if (r) {
+				fprintf(stderr, "linegate-loadgen: --tx afxdp:%s: AF_XDP socket on "
+					"queue %u: %s%s\n", o.tx.ifname, o.tx.queue + t,
+					strerror(-r), r == -EPERM ? " (needs root: CAP_NET_RAW, "
+					"CAP_NET_ADMIN and CAP_IPC_LOCK)" : "");
+				goto out_mem;
+			}
+			s->dst_mac = o.dst_mac;
+			s->src_mac = if_mac;
+			s->mtu = if_mtu;
+			continue;
+		}
 		s->q[0].fd = open_sock(dst.ss_family, o.source);
 		if (s->q[0].fd < 0) {
 			fprintf(stderr, "linegate-loadgen: socket from %s: %s\n",
@@ -1571,6 +1829,17 @@ int main(int argc, char **argv)
 			sent[c] += s->sent[c];
 		sent_uadp += s->sent_uadp;
 		i_total += s->queued;
+		if (s->xsk) {
+			struct lg_xsk_tx_stats st;
+
+			lg_xsk_tx_stats(s->xsk, &st);
+			xst.submitted += st.submitted;
+			xst.completed += st.completed;
+			xst.refused += st.refused;
+			xst.pending += st.pending;
+			xst.zerocopy |= st.zerocopy;
+			xst.need_wakeup |= st.need_wakeup;
+		}
 		if (s->end_ns > t_end)
 			t_end = s->end_ns;
 	}
@@ -1581,9 +1850,22 @@ int main(int argc, char **argv)
 		FILE *f = o.summary ? fopen(o.summary, "w") : NULL;
 		int gt_err;
 
+		uint64_t n_sent = afxdp ? xst.completed : i_total;
+
 		if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
-				i_total, secs, i_total / (secs > 0 ? secs : 1), stop ? " (interrupted)" : "");
+				n_sent, secs, n_sent / (secs > 0 ? secs : 1),
+				stop ? " (interrupted)" : "");
+		/* Said also with --quiet when a frame was lost: never silently. */
+		if (afxdp && (!o.quiet || xst.refused || xst.pending))
+			fprintf(stderr, "loadgen: afxdp %s queue %u..%u (%s, %s): %" PRIu64
+				" frames on the ring, %" PRIu64 " sent, %" PRIu64
+				" refused (invalid descriptors or dropped by the driver), %" PRIu64
+				" never completed\n",
+				o.tx.ifname, o.tx.queue, o.tx.queue + o.threads - 1,
+				xst.zerocopy ? "zero-copy" : "copy mode",
+				xst.need_wakeup ? "need_wakeup" : "a kick per batch", xst.submitted,
+				xst.completed, xst.refused, xst.pending);
 		if (o.summary && !f) {
 			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.summary, strerror(errno));
 			goto out_mem;
@@ -1603,8 +1885,17 @@ int main(int argc, char **argv)
 		if (o.alerts)
 			wait_incidents(&o, devs, fault_idx, mtti);
 		if (f) {
-			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64, i_total,
-				secs, sent_uadp);
+			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64,
+				n_sent, secs, sent_uadp);
+			fprintf(f, ",\"tx\":\"%s\"", afxdp ? "afxdp" : o.pcap ? "pcap" : "sendmmsg");
+			if (afxdp)
+				fprintf(f, ",\"afxdp\":{\"ifname\":\"%s\",\"queue\":%u,"
+					   "\"zerocopy\":%s,\"need_wakeup\":%s,\"submitted\":%"
+					   PRIu64 ",\"sent\":%" PRIu64 ",\"refused\":%" PRIu64
+					   ",\"pending\":%" PRIu64 "}",
+					o.tx.ifname, o.tx.queue, xst.zerocopy ? "true" : "false",
+					xst.need_wakeup ? "true" : "false", xst.submitted,
+					xst.completed, xst.refused, xst.pending);
 			for (int c = 0; c < C_N; c++)
 				fprintf(f, ",\"%s\":%" PRIu64, cls_names[c], sent[c]);
 			if (o.nfaults) /* the first fault, as before several could be given */
@@ -1619,6 +1910,12 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = stop ? 130 : 0;
+	if (afxdp && (xst.refused || xst.pending)) {
+		fprintf(stderr, "linegate-loadgen: --tx afxdp: %" PRIu64 " of %" PRIu64 " frames "
+				"were not sent; the summary's classes count them as sent\n",
+			xst.refused + xst.pending, xst.submitted);
+		ret = 1;
+	}
 out_mem:
 	for (unsigned t = 0; snd && t < o.threads; t++)
 		sender_free(&snd[t]);

@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +146,77 @@ int lg_loadgen_incident_open(const char *line, size_t len, uint64_t *device, uin
 out:
 	json_object_put(j);
 	return ret;
+}
+
+/* A name the kernel would take for an interface (dev_valid_name): 1..15 bytes, not "." or
+ * "..", no '/', ':' or white space. */
+static int parse_ifname(const char *s, size_t len, char *out, size_t outlen)
+{
+	if (!len || len >= outlen || (len == 1 && s[0] == '.') ||
+	    (len == 2 && s[0] == '.' && s[1] == '.'))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '/' || s[i] == ':' || s[i] == '\0' || isspace((unsigned char)s[i]))
+			return -EINVAL;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+int lg_loadgen_parse_tx(const char *s, struct lg_loadgen_tx *out)
+{
+	struct lg_loadgen_tx tx = { .kind = LG_LOADGEN_TX_AFXDP };
+	const char *name, *colon;
+
+	if (!strcmp(s, "sendmmsg")) {
+		*out = (struct lg_loadgen_tx){ .kind = LG_LOADGEN_TX_SENDMMSG };
+		return 0;
+	}
+	if (strncmp(s, "afxdp:", 6))
+		return -EINVAL;
+	name = s + 6;
+	colon = strchr(name, ':');
+	if (parse_ifname(name, colon ? (size_t)(colon - name) : strlen(name), tx.ifname,
+			 sizeof(tx.ifname)))
+		return -EINVAL;
+	if (colon) {
+		char *end;
+		unsigned long q;
+
+		if (!isdigit((unsigned char)colon[1]))
+			return -EINVAL;
+		errno = 0;
+		q = strtoul(colon + 1, &end, 10);
+		if (errno || *end || q > 65535)
+			return -EINVAL;
+		tx.queue = (uint32_t)q;
+	}
+	*out = tx;
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' : tolower((unsigned char)c) - 'a' + 10;
+}
+
+int lg_loadgen_parse_mac(const char *s, uint8_t mac[6])
+{
+	uint8_t m[6];
+
+	for (int i = 0; i < 6; i++) {
+		if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1]))
+			return -EINVAL;
+		m[i] = (uint8_t)(hexval(s[0]) << 4 | hexval(s[1]));
+		s += 2;
+		if (i < 5) {
+			if (*s != ':' && *s != '-')
+				return -EINVAL;
+			s++;
+		}
+	}
+	if (*s)
+		return -EINVAL;
+	memcpy(mac, m, 6);
+	return 0;
 }

@@ -39,4 +39,19 @@ int lg_loadgen_parse_utc_ns(const char *s, uint64_t *ns);
 int lg_loadgen_incident_open(const char *line, size_t len, uint64_t *device, uint64_t *opened_ns,
 			     char *id, size_t idlen);
 
+/* --tx: how the frames leave. sendmmsg (UDP sockets) or afxdp:IFNAME[:QUEUE] (raw Ethernet
+ * frames through an AF_XDP socket on IFNAME, queue QUEUE and the next ones, one per thread). */
+enum lg_loadgen_tx_kind { LG_LOADGEN_TX_SENDMMSG, LG_LOADGEN_TX_AFXDP };
+
+struct lg_loadgen_tx {
+	enum lg_loadgen_tx_kind kind;
+	char ifname[16]; /* IFNAMSIZ: 1..15 bytes, as the kernel names interfaces */
+	uint32_t queue;  /* 0..65535 */
+};
+
+int lg_loadgen_parse_tx(const char *s, struct lg_loadgen_tx *tx);
+
+/* "02:00:5e:10:00:01" (six hexadecimal bytes, ':' or '-' between them) */
+int lg_loadgen_parse_mac(const char *s, uint8_t mac[6]);
+
 #endif

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+/* The load generator's --tx and --dst-mac parsers (bench/loadgen_parse.h): exact answers
+ * for what they take, and a refusal for each kind of text they must not. */
+#include "loadgen_parse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_loadgen_parse [options]\n"
+	"\n"
+	"linegate-loadgen's --tx (sendmmsg, afxdp:IFNAME[:QUEUE]) and --dst-mac parsers: what\n"
+	"they take, exactly, and what they refuse.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: on stdout \"test_loadgen_parse: N checks, M failed\".\n"
+	LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
+{
+	static const char *const bad_tx[] = {
+		"", "afxdp", "afxdp:", "afxdp::1", "afxdp:lg1:", "afxdp:lg1:x", "afxdp:lg1:-1",
+		"afxdp:lg1:65536", "afxdp:lg1:1:2", "afxdp:a/b", "afxdp:.", "afxdp:..",
+		"afxdp:sixteen-chars-xx", "afxdp:a b", "afxdp:lg1: 1", "xdp:lg1", "sendmmsg2",
+		"AFXDP:lg1",
+	};
+	static const char *const bad_mac[] = {
+		"", "02:00:5e:10:00", "02:00:5e:10:00:01:", "02:00:5e:10:00:1", "2:0:5e:10:0:1",
+		"02:00:5e:10:00:0g", "02.00.5e.10.00.01", "02:00:5e:10:00:011", " 02:00:5e:10:00:01",
+	};
+	struct lg_loadgen_tx tx;
+	uint8_t mac[6] = { 0 };
+
+	lgt_cli(argc, argv, usage, 0, 0);
+	memset(&tx, 0x55, sizeof(tx));
+	CHECK_EQ(lg_loadgen_parse_tx("sendmmsg", &tx), 0);
+	CHECK_EQ(tx.kind, LG_LOADGEN_TX_SENDMMSG);
+	CHECK_EQ(lg_loadgen_parse_tx("afxdp:lg1", &tx), 0);
+	CHECK_EQ(tx.kind, LG_LOADGEN_TX_AFXDP);
+	CHECK_STR(tx.ifname, "lg1");
+	CHECK_EQ(tx.queue, 0u);
+	CHECK_EQ(lg_loadgen_parse_tx("afxdp:fifteen-chars-x:65535", &tx), 0);
+	CHECK_STR(tx.ifname, "fifteen-chars-x");
+	CHECK_EQ(tx.queue, 65535u);
+	CHECK_EQ(lg_loadgen_parse_tx("afxdp:enp3s0f1.100:7", &tx), 0);
+	CHECK_STR(tx.ifname, "enp3s0f1.100");
+	CHECK_EQ(tx.queue, 7u);
+	/* a refused text leaves the answer as it was */
+	for (size_t i = 0; i < sizeof(bad_tx) / sizeof(bad_tx[0]); i++) {
+		int r = lg_loadgen_parse_tx(bad_tx[i], &tx);
+
+		if (r != -EINVAL)
+			printf("--tx '%s' taken (%d)\n", bad_tx[i], r);
+		CHECK_EQ(r, -EINVAL);
+	}
+	CHECK_STR(tx.ifname, "enp3s0f1.100");
+	CHECK_EQ(tx.queue, 7u);
+
+	CHECK_EQ(lg_loadgen_parse_mac("02:00:5e:10:00:aB", mac), 0);
+	CHECK(!memcmp(mac, "\x02\x00\x5e\x10\x00\xab", 6));
+	CHECK_EQ(lg_loadgen_parse_mac("ff-ee-dd-cc-bb-aa", mac), 0);
+	CHECK(!memcmp(mac, "\xff\xee\xdd\xcc\xbb\xaa", 6));
+	for (size_t i = 0; i < sizeof(bad_mac) / sizeof(bad_mac[0]); i++) {
+		int r = lg_loadgen_parse_mac(bad_mac[i], mac);
+
+		if (r != -EINVAL)
+			printf("--dst-mac '%s' taken (%d)\n", bad_mac[i], r);
+		CHECK_EQ(r, -EINVAL);
+	}
+	CHECK(!memcmp(mac, "\xff\xee\xdd\xcc\xbb\xaa", 6));
+	return lgt_done("test_loadgen_parse");
+}
