@@ -14,6 +14,7 @@
 #include "ctlproto.h"
 #ifdef LG_HAVE_NATS
 #include "fleet_watch.h"
+#include "objstore.h"
 #endif
 #include "policy_edit.h"
 #include "registry.h"
@@ -3022,6 +3023,17 @@ static int fleet_args_check(const char *url, const char *plant, const char *line
 			"with --fleet-tls-ca\n");
 		return -EINVAL;
 	}
+#ifdef LG_HAVE_NATS
+	{
+		/* before the boot policy is applied (re-check trial 13c) */
+		char why[300];
+
+		if (lg_nats_urls_check(url, ca != NULL, "--fleet-tls-ca", why, sizeof(why))) {
+			fprintf(stderr, "linegated: fleet: --fleet-url %s\n", why);
+			return -EINVAL;
+		}
+	}
+#endif
 	return 0;
 }
 
