@@ -479,6 +479,35 @@ static int channel_tail_thresholds(struct lg_detector *det, const float *cal, si
 }
 
 /*
+ * The drift reference of a kNN detector from its n training rows (n x d): per channel when
+ * it has a detector per channel (row i is channel i % nch), channel 0's also the detector's
+ * own (what a reader without per_channel has). Too few rows: none, as add_reference().
+ */
+static int knn_reference(struct lg_detector *det, const float *all, size_t n, size_t d)
+{
+	size_t per = det->nch ? n / det->nch : n;
+	float *one;
+	int ret = 0;
+
+	if (per < LG_REF_BINS)
+		return 0;
+	if (!det->nch)
+		return lg_detector_set_reference(det, all, n);
+	one = malloc(sizeof(float) * per * d);
+	if (!one)
+		return -ENOMEM;
+	for (unsigned c = 0; !ret && c < det->nch; c++) {
+		for (size_t i = 0; i < per; i++)
+			memcpy(one + i * d, all + (i * det->nch + c) * d, sizeof(float) * d);
+		ret = lg_detector_set_reference(&det->ch[c], one, per);
+		if (!ret && !c)
+			ret = lg_detector_set_reference(det, one, per);
+	}
+	free(one);
+	return ret;
+}
+
+/*
  * kNN on the training rows of devs[0..n-1] (issue 8, bench/quality_proto.py's
  * bt16_knn1_c128): the wide row's 5 time features weighted 16, at most LG_KNN_CAP rows per
  * channel; threshold from the calibration rows by the tail model (one machine; several
@@ -518,6 +547,8 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	else
 		ret = lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256,
 					  det);
+	if (!ret)
+		ret = knn_reference(det, all, rows, D);
 	free(all);
 	free(wt);
 	if (ret)

@@ -254,6 +254,7 @@ struct lg_worker_stats {
 	/* Bad samples (issue 8): samples masked; rows whose features or score were not finite */
 	_Atomic uint64_t samples_masked, rows_nonfinite;
 	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
+	_Atomic uint64_t drift_nomem; /* devices PSI is off for: no memory for its counts */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	/* Honest latency (latency.h): arrival_worker, worker_window, window_scored */
 	struct lg_lat_hist stage[LG_LAT_SCORED_PUBLISHED];
