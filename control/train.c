@@ -480,8 +480,9 @@ static int channel_tail_thresholds(struct lg_detector *det, const float *cal, si
 
 /*
  * The drift reference of a kNN detector from its n training rows (n x d): per channel when
- * it has a detector per channel (row i is channel i % nch), channel 0's also the detector's
- * own (what a reader without per_channel has). Too few rows: none, as add_reference().
+ * it has a detector per channel (row i is channel i % nch), in each ch[c] only (the data
+ * plane reads no other; a copy of channel 0's as the detector's own would add a third to a
+ * two-channel model's reference bytes for no reader). Too few rows: none, as add_reference().
  */
 static int knn_reference(struct lg_detector *det, const float *all, size_t n, size_t d)
 {
@@ -500,8 +501,6 @@ static int knn_reference(struct lg_detector *det, const float *all, size_t n, si
 		for (size_t i = 0; i < per; i++)
 			memcpy(one + i * d, all + (i * det->nch + c) * d, sizeof(float) * d);
 		ret = lg_detector_set_reference(&det->ch[c], one, per);
-		if (!ret && !c)
-			ret = lg_detector_set_reference(det, one, per);
 	}
 	free(one);
 	return ret;

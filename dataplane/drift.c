@@ -83,10 +83,11 @@ static const struct lg_detector *ref_of(const struct lg_detector *det, unsigned 
 	return det->has_ref ? det : NULL;
 }
 
-/* PSI needs the reference of every channel the detector scores. */
+/* PSI needs the reference of every channel the detector scores: its own, or for a kNN per
+ * channel each channel's (the detector's own is not read then). */
 static bool has_refs(const struct lg_detector *det)
 {
-	bool ok = det->has_ref;
+	bool ok = det->nch || det->has_ref;
 
 	for (unsigned c = 0; c < det->nch; c++)
 		ok &= det->ch[c].has_ref && det->ch[c].d == det->d;
