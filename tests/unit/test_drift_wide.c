@@ -88,6 +88,25 @@ static void test_reference(size_t d, const float *rows)
 	lg_detector_free(&back);
 	unlink(path);
 	lg_detector_free(&det);
+
+	/* a kNN per channel with a reference in each channel (the fuzz seed): each its own */
+	const char *src = getenv("LG_SOURCE");
+	char seed[4096];
+
+	snprintf(seed, sizeof(seed), "%s/tests/fixtures/detector_fuzz/corpus/knn_per_channel_ref.json",
+		 src ? src : "..");
+	CHECK_EQ(lg_detector_load(seed, 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.nch, 2);
+	CHECK_EQ(back.has_ref, 0);
+	CHECK(back.nch == 2 && back.ch[0].has_ref && back.ch[1].has_ref);
+	if (back.nch == 2 && back.ch[1].has_ref) {
+		CHECK_NEAR(back.ch[1].ref_edge[0][0], 101, 0);
+		CHECK_NEAR(back.ch[1].ref_edge[1][8], 104.5, 0);
+		CHECK_NEAR(back.ch[1].ref_frac[1][0], 0.2, 0);
+		CHECK_EQ(lg_detector_ref_bin(&back.ch[1], 1, 100.4f), 0);
+		CHECK_EQ(lg_detector_ref_bin(&back.ch[1], 1, 100.6f), 1);
+	}
+	lg_detector_free(&back);
 }
 
 static struct lg_worker *w;
