@@ -80,7 +80,8 @@ static const char usage[] =
 	"  --reason TEXT         why the candidate was trained (default: trained by hand)\n"
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
-	"                        their new detectors and the others' as they were)\n"
+	"                        their new detectors and the others' as they were); without\n"
+	"                        --detector, the new ones are of the kind MODEL's all are\n"
 	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
 	"                        of the whole line; with --base the others keep theirs)\n"
 	"\n"
@@ -871,6 +872,25 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	return ret;
 }
 
+/* The kind every detector of model path has (knn only when all are; else the default). */
+static int base_kind(const char *path, enum lg_detector_kind *kind)
+{
+	struct lg_detector_set b;
+	char err[1024];
+	size_t knn = 0;
+
+	if (lg_detector_set_load(path, 1, &b, err, sizeof(err))) {
+		fprintf(stderr, "linegate-train: --base: %s\n", err);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		knn += b.det[i].kind == LG_DETECTOR_KNN;
+	if (b.n && knn == b.n)
+		*kind = LG_DETECTOR_KNN;
+	lg_detector_set_free(&b);
+	return 0;
+}
+
 /*
  * --base: the detectors of base's devices that were not trained here move into set, as they
  * were (threshold, reference, rate, digest); its default detector too when set has none.
@@ -1292,7 +1312,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct file_conf fc;
-	int window_given = 0, longidx = 0;
+	int window_given = 0, kind_given = 0, longidx = 0;
 	double num;
 	struct lg_labels labels = { 0 };
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
@@ -1328,6 +1348,7 @@ int main(int argc, char **argv)
 				fputs(usage, stderr);
 				return 2;
 			}
+			kind_given = 1;
 			break;
 		case 14: c.components = (size_t)atoi(optarg); break;
 		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
@@ -1399,6 +1420,10 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
+	 * the new detectors are of the kind the --base model's all are. */
+	if (fc.base && !kind_given && base_kind(fc.base, &c.kind))
+		return 2;
 	if (c.kind == LG_DETECTOR_KNN && (!fc.from.n || stats_out || nmerge)) {
 		fputs("linegate-train: --detector knn is trained on recordings (--from) and keeps "
 		      "training rows, not statistics: not from simulated machines, --stats-out or "
