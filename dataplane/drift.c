@@ -128,7 +128,8 @@ static void push_event(struct lg_worker *w, const struct lg_event *e)
 }
 
 static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
-		   enum lg_drift_method m, bool start, const struct lg_drift_event *what)
+		   enum lg_drift_method m, bool start, const struct lg_drift_event *what,
+		   const struct lg_drift_names *names)
 {
 	struct lg_drift_state *d = &s->drift;
 	struct lg_event e = *row;
@@ -138,6 +139,8 @@ static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_
 	e.drift.kind = (uint8_t)(1 + m);
 	e.drift.start = start;
 	e.drift.windows = d->windows;
+	if (names)
+		e.dnames = *names;
 	d->on[m] = start;
 	if (start)
 		atomic_fetch_or_explicit(&d->flag, (uint8_t)(1u << m), memory_order_relaxed);
@@ -157,7 +160,7 @@ static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg
 
 	for (int m = 0; m < LG_DRIFT_METHODS; m++)
 		if (d->on[m] && events)
-			change(w, s, row, (enum lg_drift_method)m, false, &what);
+			change(w, s, row, (enum lg_drift_method)m, false, &what, NULL);
 	if (d->counts)
 		memset(d->counts, 0, sizeof(*d->counts) * d->counts_cap);
 	d->rows = 0;
@@ -226,7 +229,8 @@ static double feature_psi(const struct lg_drift_state *d, const struct lg_detect
 }
 
 /* Insert feature j of PSI v into the wide event's list, kept largest first (n slots). */
-static void top_insert(struct lg_drift_event *what, unsigned *n, uint16_t j, float v)
+static void top_insert(struct lg_drift_event *what, struct lg_drift_names *nm, unsigned *n,
+		       uint16_t j, float v)
 {
 	unsigned i = *n < LG_FEAT_N ? (*n)++ : LG_FEAT_N;
 
@@ -237,10 +241,10 @@ static void top_insert(struct lg_drift_event *what, unsigned *n, uint16_t j, flo
 	}
 	for (; i > 0 && what->psi[i - 1] < v; i--) {
 		what->psi[i] = what->psi[i - 1];
-		what->feat[i] = what->feat[i - 1];
+		nm->feat[i] = nm->feat[i - 1];
 	}
 	what->psi[i] = v;
-	what->feat[i] = j;
+	nm->feat[i] = j;
 }
 
 static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
@@ -248,12 +252,13 @@ static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct 
 {
 	struct lg_drift_state *d = &s->drift;
 	struct lg_drift_event what = {0};
+	struct lg_drift_names nm = {0};
 	uint32_t over = 0;
 	unsigned nover = 0;
 
 	what.wide = wide;
-	what.layout = (uint8_t)det->layout;
-	what.win = s->win_len;
+	nm.layout = (uint8_t)det->layout;
+	nm.win = s->win_len;
 	for (size_t j = 0; j < d->d; j++) {
 		float v = (float)feature_psi(d, det, j);
 
@@ -268,28 +273,28 @@ static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct 
 		if (v > cfg->psi_threshold) {
 			over = 1;
 			if (!d->on[LG_DRIFT_PSI])
-				top_insert(&what, &nover, (uint16_t)j, v);
+				top_insert(&what, &nm, &nover, (uint16_t)j, v);
 		}
 		/* in drift: the features that drifted, with their PSI now, for the end */
 		for (unsigned i = 0; d->on[LG_DRIFT_PSI] && i < LG_FEAT_N; i++)
 			if ((d->psi_over & (1u << i)) && d->psi_feat[i] == j) {
 				what.psi[i] = v;
-				what.feat[i] = (uint16_t)j;
+				nm.feat[i] = (uint16_t)j;
 			}
 	}
 	memset(d->counts, 0, sizeof(*d->counts) * d->nref * d->d * LG_REF_BINS);
 	d->rows = 0;
 	if (wide && !d->on[LG_DRIFT_PSI] && over) {
 		over = nover >= 32 ? UINT32_MAX : (1u << nover) - 1;
-		memcpy(d->psi_feat, what.feat, sizeof(d->psi_feat));
+		memcpy(d->psi_feat, nm.feat, sizeof(d->psi_feat));
 	}
 	if (over && !d->on[LG_DRIFT_PSI]) {
 		what.over = d->psi_over = over;
-		change(w, s, row, LG_DRIFT_PSI, true, &what);
+		change(w, s, row, LG_DRIFT_PSI, true, &what, wide ? &nm : NULL);
 	} else if (!over && d->on[LG_DRIFT_PSI]) {
 		/* the features that drifted, with their PSI now */
 		what.over = d->psi_over;
-		change(w, s, row, LG_DRIFT_PSI, false, &what);
+		change(w, s, row, LG_DRIFT_PSI, false, &what, wide ? &nm : NULL);
 	}
 }
 
@@ -355,7 +360,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 			struct lg_drift_event what = {.ph = (float)stat};
 			bool start = !d->on[LG_DRIFT_PAGE_HINKLEY];
 
-			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what);
+			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what, NULL);
 			/* In drift, the test mirrored looks for the way back. */
 			lg_ph_reset(&d->ph, start ? -1 : 1);
 		}

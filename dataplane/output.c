@@ -396,8 +396,8 @@ static int drift_line(const struct lg_event *e, const char *meta, char *line, si
 			continue;
 		/* a wide row: the feature of slot j by its layout's name (drift.h) */
 		if (d->wide)
-			lg_features_name((enum lg_feat_layout)d->layout, d->win, d->feat[j], nm,
-					 sizeof(nm));
+			lg_features_name((enum lg_feat_layout)e->dnames.layout, e->dnames.win,
+					 e->dnames.feat[j], nm, sizeof(nm));
 		u += (size_t)snprintf(feats + u, sizeof(feats) - u, "%s\"%s\":%.4f", u ? "," : "",
 				      d->wide ? nm : lg_feature_names[j], (double)d->psi[j]);
 	}

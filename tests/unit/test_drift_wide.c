@@ -169,11 +169,11 @@ static void test_dataplane(struct lg_gen *g, struct lg_scorer *sc, size_t d, con
 	CHECK_EQ(e.drift.kind, 1 + LG_DRIFT_PSI);
 	CHECK_EQ(e.drift.start, 1);
 	CHECK_EQ(e.drift.wide, 1);
-	CHECK_EQ(e.drift.layout, LG_LAYOUT_BANDS96_TIME5);
-	CHECK_EQ(e.drift.win, WIN);
+	CHECK_EQ(e.dnames.layout, LG_LAYOUT_BANDS96_TIME5);
+	CHECK_EQ(e.dnames.win, WIN);
 	CHECK_EQ(e.drift.over, 3u);
-	CHECK_EQ(e.drift.feat[0], d - 1);
-	CHECK_EQ(e.drift.feat[1], d / 2);
+	CHECK_EQ(e.dnames.feat[0], d - 1);
+	CHECK_EQ(e.dnames.feat[1], d / 2);
 	CHECK_NEAR(e.drift.psi[0], PSI_ONE_BIN, 1e-4);
 	CHECK_NEAR(e.drift.psi[1], PSI_TWO_BINS, 1e-4);
 	CHECK_NEAR(e.drift.ph, PSI_ONE_BIN, 1e-4);
@@ -186,8 +186,8 @@ static void test_dataplane(struct lg_gen *g, struct lg_scorer *sc, size_t d, con
 	CHECK_EQ(e.drift.kind, 1 + LG_DRIFT_PSI);
 	CHECK_EQ(e.drift.start, 0);
 	CHECK_EQ(e.drift.over, 3u);
-	CHECK_EQ(e.drift.feat[0], d - 1);
-	CHECK_EQ(e.drift.feat[1], d / 2);
+	CHECK_EQ(e.dnames.feat[0], d - 1);
+	CHECK_EQ(e.dnames.feat[1], d / 2);
 	CHECK_NEAR(e.drift.psi[0], 0, 1e-6);
 	CHECK_NEAR(e.drift.psi[1], 0, 1e-6);
 	CHECK(!lg_spsc_pop(&w->alerts, &e));
@@ -220,7 +220,7 @@ static void test_dataplane(struct lg_gen *g, struct lg_scorer *sc, size_t d, con
 	CHECK_EQ(e.drift.start, 1);
 	CHECK_EQ(e.drift.over, (1u << LG_FEAT_N) - 1);
 	for (unsigned i = 0; i < LG_FEAT_N; i++) {
-		CHECK_EQ(e.drift.feat[i], i);
+		CHECK_EQ(e.dnames.feat[i], i);
 		CHECK_NEAR(e.drift.psi[i], PSI_ONE_BIN, 1e-4);
 	}
 	/* A channel without its reference: PSI off for the detector */
