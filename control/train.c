@@ -48,7 +48,8 @@ static const char usage[] =
 	"alarms per window are printed with their 95% interval. The model records the sample\n"
 	"rate, window, feature layout and a digest of the training samples, and each detector\n"
 	"the deciles of its training rows per feature: the reference linegate's PSI drift\n"
-	"monitor compares the line with (docs/models.md, \"Drift\"; both ways of training).\n"
+	"monitor compares the line with (docs/models.md, \"Drift\"; both ways of training,\n"
+	"every --detector; a kNN per channel has one per channel).\n"
 	"  --from FILE           .pcap/.pcapng of LGF (with --policy: its device names, ports\n"
 	"                        and keys), .wav/.flac, .csv, .npy; one device per file except\n"
 	"                        pcap (name: --device, else the file's stem)\n"
@@ -79,7 +80,8 @@ static const char usage[] =
 	"  --reason TEXT         why the candidate was trained (default: trained by hand)\n"
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
-	"                        their new detectors and the others' as they were)\n"
+	"                        their new detectors and the others' as they were); without\n"
+	"                        --detector, the new ones are of the kind MODEL's all are\n"
 	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
 	"                        of the whole line; with --base the others keep theirs)\n"
 	"\n"
@@ -479,6 +481,34 @@ static int channel_tail_thresholds(struct lg_detector *det, const float *cal, si
 }
 
 /*
+ * The drift reference of a kNN detector from its n training rows (n x d): per channel when
+ * it has a detector per channel (row i is channel i % nch), in each ch[c] only (the data
+ * plane reads no other; a copy of channel 0's as the detector's own would add a third to a
+ * two-channel model's reference bytes for no reader). Too few rows: none, as add_reference().
+ */
+static int knn_reference(struct lg_detector *det, const float *all, size_t n, size_t d)
+{
+	size_t per = det->nch ? n / det->nch : n;
+	float *one;
+	int ret = 0;
+
+	if (per < LG_REF_BINS)
+		return 0;
+	if (!det->nch)
+		return lg_detector_set_reference(det, all, n);
+	one = malloc(sizeof(float) * per * d);
+	if (!one)
+		return -ENOMEM;
+	for (unsigned c = 0; !ret && c < det->nch; c++) {
+		for (size_t i = 0; i < per; i++)
+			memcpy(one + i * d, all + (i * det->nch + c) * d, sizeof(float) * d);
+		ret = lg_detector_set_reference(&det->ch[c], one, per);
+	}
+	free(one);
+	return ret;
+}
+
+/*
  * kNN on the training rows of devs[0..n-1] (issue 8, bench/quality_proto.py's
  * bt16_knn1_c128): the wide row's 5 time features weighted 16, at most LG_KNN_CAP rows per
  * channel; threshold from the calibration rows by the tail model (one machine; several
@@ -518,6 +548,8 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	else
 		ret = lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256,
 					  det);
+	if (!ret)
+		ret = knn_reference(det, all, rows, D);
 	free(all);
 	free(wt);
 	if (ret)
@@ -838,6 +870,25 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 		printf("candidate %s: linegatectl models show %s; approve or reject it\n",
 		       fc->cand_id, fc->cand_id);
 	return ret;
+}
+
+/* The kind every detector of model path has (knn only when all are; else the default). */
+static int base_kind(const char *path, enum lg_detector_kind *kind)
+{
+	struct lg_detector_set b;
+	char err[1024];
+	size_t knn = 0;
+
+	if (lg_detector_set_load(path, 1, &b, err, sizeof(err))) {
+		fprintf(stderr, "linegate-train: --base: %s\n", err);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		knn += b.det[i].kind == LG_DETECTOR_KNN;
+	if (b.n && knn == b.n)
+		*kind = LG_DETECTOR_KNN;
+	lg_detector_set_free(&b);
+	return 0;
 }
 
 /*
@@ -1261,7 +1312,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct file_conf fc;
-	int window_given = 0, longidx = 0;
+	int window_given = 0, kind_given = 0, longidx = 0;
 	double num;
 	struct lg_labels labels = { 0 };
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
@@ -1297,6 +1348,7 @@ int main(int argc, char **argv)
 				fputs(usage, stderr);
 				return 2;
 			}
+			kind_given = 1;
 			break;
 		case 14: c.components = (size_t)atoi(optarg); break;
 		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
@@ -1368,6 +1420,10 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
+	 * the new detectors are of the kind the --base model's all are. */
+	if (fc.base && !kind_given && base_kind(fc.base, &c.kind))
+		return 2;
 	if (c.kind == LG_DETECTOR_KNN && (!fc.from.n || stats_out || nmerge)) {
 		fputs("linegate-train: --detector knn is trained on recordings (--from) and keeps "
 		      "training rows, not statistics: not from simulated machines, --stats-out or "

@@ -215,9 +215,15 @@ struct lg_event {
 	};
 	/* Drift (drift.c): drift.kind != 0 makes this a drift event, not a score. */
 	struct lg_drift_event drift;
-	/* Issue 12: the row's features, for output.influx's feature points (influx.h); a row of
-	 * another layout than the basic one (issue 8: bands96-time5) has none: all NaN. */
-	float feat[LG_FEAT_N];
+	union {
+		/* Issue 12: the row's features, for output.influx's feature points (influx.h);
+		 * a row of another layout than the basic one (issue 8: bands96-time5) has none:
+		 * all NaN. */
+		float feat[LG_FEAT_N];
+		/* A drift event (drift.kind != 0, which has no features) with drift.wide: the
+		 * features its psi[] are of (drift.h). */
+		struct lg_drift_names dnames;
+	};
 };
 #define LG_EV_ROW 0
 #define LG_EV_INCIDENT 1
@@ -254,6 +260,7 @@ struct lg_worker_stats {
 	/* Bad samples (issue 8): samples masked; rows whose features or score were not finite */
 	_Atomic uint64_t samples_masked, rows_nonfinite;
 	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
+	_Atomic uint64_t drift_nomem; /* devices PSI is off for: no memory for its counts */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];
 	/* Honest latency (latency.h): arrival_worker, worker_window, window_scored */
 	struct lg_lat_hist stage[LG_LAT_SCORED_PUBLISHED];

@@ -71,6 +71,11 @@ void lg_detector_free(struct lg_detector *det)
 	free(det->train);
 	free(det->tnorm);
 	free(det->kwork);
+	free(det->ref_edge);
+	free(det->ref_frac);
+	det->ref_edge = NULL;
+	det->ref_frac = NULL;
+	det->has_ref = 0;
 	det->sd = det->fweight = det->scale = det->train = det->tnorm = det->kwork = NULL;
 	det->m = 0;
 	lg_features_free(det->fx);
@@ -968,13 +973,13 @@ static void meta_add(json_object *o, enum lg_feat_layout layout, unsigned window
 		json_object_object_add(o, "signer", json_object_new_string(signer));
 }
 
-/* "reference": {"edges": [[9] x 18], "fractions": [[10] x 18]} */
+/* "reference": {"edges": [[9] x d], "fractions": [[10] x d]} */
 static json_object *reference_object(const struct lg_detector *det)
 {
-	json_object *o = json_object_new_object(), *e = json_object_new_array_ext(LG_FEAT_N),
-		    *f = json_object_new_array_ext(LG_FEAT_N);
+	json_object *o = json_object_new_object(), *e = json_object_new_array_ext((int)det->d),
+		    *f = json_object_new_array_ext((int)det->d);
 
-	for (int j = 0; j < LG_FEAT_N; j++) {
+	for (size_t j = 0; j < det->d; j++) {
 		json_object_array_add(e, double_array(det->ref_edge[j], LG_REF_BINS - 1));
 		json_object_array_add(f, double_array(det->ref_frac[j], LG_REF_BINS));
 	}
@@ -983,22 +988,34 @@ static json_object *reference_object(const struct lg_detector *det)
 	return o;
 }
 
+/* The reference's arrays for det->d features (kept if already there). */
+static int ref_alloc(struct lg_detector *det)
+{
+	if (!det->ref_edge)
+		det->ref_edge = calloc(det->d, sizeof(*det->ref_edge));
+	if (!det->ref_frac)
+		det->ref_frac = calloc(det->d, sizeof(*det->ref_frac));
+	return det->ref_edge && det->ref_frac ? 0 : -ENOMEM;
+}
+
 /* Optional: absent leaves has_ref 0; NULL, or what is wrong. */
 static const char *read_reference(json_object *o, struct lg_detector *det)
 {
-	static const char bad[] = "'reference' must have 'edges' (18 arrays of 9 rising numbers) "
-				  "and 'fractions' (18 arrays of 10 numbers from 0 to 1 summing "
-				  "to 1)";
+	static const char bad[] = "'reference' must have 'edges' (one array of 9 rising numbers "
+				  "per feature) and 'fractions' (one array of 10 numbers from 0 "
+				  "to 1 summing to 1 per feature)";
 	json_object *r, *e, *f;
 
 	if (!json_object_object_get_ex(o, "reference", &r))
 		return NULL;
-	if (det->d != LG_FEAT_N || !json_object_object_get_ex(r, "edges", &e) ||
+	if (!det->d || !json_object_object_get_ex(r, "edges", &e) ||
 	    !json_object_object_get_ex(r, "fractions", &f) ||
 	    !json_object_is_type(e, json_type_array) || !json_object_is_type(f, json_type_array) ||
-	    json_object_array_length(e) != LG_FEAT_N || json_object_array_length(f) != LG_FEAT_N)
+	    json_object_array_length(e) != det->d || json_object_array_length(f) != det->d)
 		return bad;
-	for (int j = 0; j < LG_FEAT_N; j++) {
+	if (ref_alloc(det))
+		return "out of memory";
+	for (size_t j = 0; j < det->d; j++) {
 		json_object *ej = json_object_array_get_idx(e, j);
 		json_object *fj = json_object_array_get_idx(f, j);
 		double sum = 0;
@@ -1039,16 +1056,19 @@ static int cmp_double(const void *a, const void *b)
 
 int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t n)
 {
+	size_t d = det->d;
 	double *col;
 
-	if (det->d != LG_FEAT_N || n < LG_REF_BINS)
+	if (!d || n < LG_REF_BINS)
 		return -EINVAL;
+	if (ref_alloc(det))
+		return -ENOMEM;
 	col = malloc(sizeof(double) * n);
 	if (!col)
 		return -ENOMEM;
-	for (unsigned j = 0; j < LG_FEAT_N; j++) {
+	for (size_t j = 0; j < d; j++) {
 		for (size_t i = 0; i < n; i++)
-			col[i] = rows[i * LG_FEAT_N + j];
+			col[i] = rows[i * d + j];
 		qsort(col, n, sizeof(*col), cmp_double);
 		/* decile b: the value at rank ceil(b n / 10) (1-based), a training row's own */
 		for (unsigned b = 1; b < LG_REF_BINS; b++)
@@ -1056,7 +1076,7 @@ int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t
 		size_t cnt[LG_REF_BINS] = { 0 };
 
 		for (size_t i = 0; i < n; i++)
-			cnt[lg_detector_ref_bin(det, j, (float)col[i])]++;
+			cnt[lg_detector_ref_bin(det, (unsigned)j, (float)col[i])]++;
 		for (unsigned b = 0; b < LG_REF_BINS; b++)
 			det->ref_frac[j][b] = (double)cnt[b] / (double)n;
 	}

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,13 +74,33 @@ json_object *lg_drift_status_json(const struct lg_gen *g)
 	return a;
 }
 
+/* The reference of channel c's rows under detector det (its own, or its channel's when it
+ * is per channel: a channel past the last is the last's), NULL when there is none. */
+static const struct lg_detector *ref_of(const struct lg_detector *det, unsigned c)
+{
+	if (det->nch)
+		det = &det->ch[c < det->nch ? c : det->nch - 1];
+	return det->has_ref ? det : NULL;
+}
+
+/* PSI needs the reference of every channel the detector scores: its own, or for a kNN per
+ * channel each channel's (the detector's own is not read then). */
+static bool has_refs(const struct lg_detector *det)
+{
+	bool ok = det->nch || det->has_ref;
+
+	for (unsigned c = 0; c < det->nch; c++)
+		ok &= det->ch[c].has_ref && det->ch[c].d == det->d;
+	return ok;
+}
+
 void lg_drift_note_model(const struct lg_scorer *sc)
 {
 	size_t without = 0;
 
 	if (sc->kind == LG_SCORER_DETECTOR)
 		for (size_t i = 0; i < sc->set.n; i++)
-			without += !sc->set.det[i].has_ref;
+			without += !has_refs(&sc->set.det[i]);
 	if (sc->kind != LG_SCORER_DETECTOR || without)
 		fprintf(stderr,
 			"linegate: model %s: %s carry no drift reference: no PSI drift "
@@ -107,7 +128,8 @@ static void push_event(struct lg_worker *w, const struct lg_event *e)
 }
 
 static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
-		   enum lg_drift_method m, bool start, const struct lg_drift_event *what)
+		   enum lg_drift_method m, bool start, const struct lg_drift_event *what,
+		   const struct lg_drift_names *names)
 {
 	struct lg_drift_state *d = &s->drift;
 	struct lg_event e = *row;
@@ -117,6 +139,8 @@ static void change(struct lg_worker *w, struct lg_dev_state *s, const struct lg_
 	e.drift.kind = (uint8_t)(1 + m);
 	e.drift.start = start;
 	e.drift.windows = d->windows;
+	if (names)
+		e.dnames = *names;
 	d->on[m] = start;
 	if (start)
 		atomic_fetch_or_explicit(&d->flag, (uint8_t)(1u << m), memory_order_relaxed);
@@ -136,8 +160,9 @@ static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg
 
 	for (int m = 0; m < LG_DRIFT_METHODS; m++)
 		if (d->on[m] && events)
-			change(w, s, row, (enum lg_drift_method)m, false, &what);
-	memset(d->counts, 0, sizeof(d->counts));
+			change(w, s, row, (enum lg_drift_method)m, false, &what, NULL);
+	if (d->counts)
+		memset(d->counts, 0, sizeof(*d->counts) * d->counts_cap);
 	d->rows = 0;
 	d->windows = 0;
 	d->psi_over = 0;
@@ -148,33 +173,128 @@ static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg
 	d->det = row->det;
 }
 
+/*
+ * The counts for detector det (NULL: none, PSI off): nref x d x LG_REF_BINS. Once per model
+ * set (or detector) of the device, on its worker, and only when it needs more than it has:
+ * never per window. Out of memory: PSI stays off for the device, and a counter says so.
+ */
+static void size_counts(struct lg_worker *w, struct lg_drift_state *d,
+			const struct lg_detector *det)
+{
+	size_t need;
+
+	d->nref = 0;
+	d->d = 0;
+	if (!det)
+		return;
+	need = (size_t)(det->nch ? det->nch : 1) * det->d * LG_REF_BINS;
+	if (need > d->counts_cap) {
+		uint32_t *c = calloc(need, sizeof(*c));
+
+		if (!c) {
+			atomic_fetch_add_explicit(&w->st.drift_nomem, 1, memory_order_relaxed);
+			return;
+		}
+		free(d->counts);
+		d->counts = c;
+		d->counts_cap = need;
+	}
+	memset(d->counts, 0, sizeof(*d->counts) * need);
+	d->nref = det->nch ? det->nch : 1;
+	d->d = det->d;
+}
+
+/* Feature j's PSI: the largest of its channels' (each against its channel's reference). */
+static double feature_psi(const struct lg_drift_state *d, const struct lg_detector *det,
+			  size_t j)
+{
+	double best = 0;
+
+	for (unsigned k = 0; k < d->nref; k++) {
+		const uint32_t *cnt = d->counts + ((size_t)k * d->d + j) * LG_REF_BINS;
+		const struct lg_detector *r = ref_of(det, k);
+		double p[LG_REF_BINS], rows = 0, v;
+
+		for (unsigned b = 0; b < LG_REF_BINS; b++)
+			rows += cnt[b];
+		if (!rows || !r)
+			continue;
+		for (unsigned b = 0; b < LG_REF_BINS; b++)
+			p[b] = cnt[b] / rows;
+		v = lg_psi(p, r->ref_frac[j], LG_REF_BINS);
+		if (v > best)
+			best = v;
+	}
+	return best;
+}
+
+/* Insert feature j of PSI v into the wide event's list, kept largest first (n slots). */
+static void top_insert(struct lg_drift_event *what, struct lg_drift_names *nm, unsigned *n,
+		       uint16_t j, float v)
+{
+	unsigned i = *n < LG_FEAT_N ? (*n)++ : LG_FEAT_N;
+
+	if (i == LG_FEAT_N) {
+		if (v <= what->psi[LG_FEAT_N - 1])
+			return;
+		i = LG_FEAT_N - 1;
+	}
+	for (; i > 0 && what->psi[i - 1] < v; i--) {
+		what->psi[i] = what->psi[i - 1];
+		nm->feat[i] = nm->feat[i - 1];
+	}
+	what->psi[i] = v;
+	nm->feat[i] = j;
+}
+
 static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct lg_event *row,
-		      const struct lg_detector *ref, const struct lg_policy_drift *cfg)
+		      const struct lg_detector *det, const struct lg_policy_drift *cfg, bool wide)
 {
 	struct lg_drift_state *d = &s->drift;
 	struct lg_drift_event what = {0};
+	struct lg_drift_names nm = {0};
 	uint32_t over = 0;
+	unsigned nover = 0;
 
-	for (unsigned j = 0; j < LG_FEAT_N; j++) {
-		double p[LG_REF_BINS];
+	what.wide = wide;
+	nm.layout = (uint8_t)det->layout;
+	nm.win = s->win_len;
+	for (size_t j = 0; j < d->d; j++) {
+		float v = (float)feature_psi(d, det, j);
 
-		for (unsigned b = 0; b < LG_REF_BINS; b++)
-			p[b] = (double)d->counts[j][b] / d->rows;
-		what.psi[j] = (float)lg_psi(p, ref->ref_frac[j], LG_REF_BINS);
-		if (what.psi[j] > cfg->psi_threshold)
-			over |= 1u << j;
-		if (what.psi[j] > what.ph)
-			what.ph = what.psi[j]; /* the statistic of a PSI event: the largest */
+		if (v > what.ph)
+			what.ph = v; /* the statistic of a PSI event: the largest */
+		if (!wide) {
+			what.psi[j] = v;
+			if (v > cfg->psi_threshold)
+				over |= 1u << j;
+			continue;
+		}
+		if (v > cfg->psi_threshold) {
+			over = 1;
+			if (!d->on[LG_DRIFT_PSI])
+				top_insert(&what, &nm, &nover, (uint16_t)j, v);
+		}
+		/* in drift: the features that drifted, with their PSI now, for the end */
+		for (unsigned i = 0; d->on[LG_DRIFT_PSI] && i < LG_FEAT_N; i++)
+			if ((d->psi_over & (1u << i)) && d->psi_feat[i] == j) {
+				what.psi[i] = v;
+				nm.feat[i] = (uint16_t)j;
+			}
 	}
-	memset(d->counts, 0, sizeof(d->counts));
+	memset(d->counts, 0, sizeof(*d->counts) * d->nref * d->d * LG_REF_BINS);
 	d->rows = 0;
+	if (wide && !d->on[LG_DRIFT_PSI] && over) {
+		over = nover >= 32 ? UINT32_MAX : (1u << nover) - 1;
+		memcpy(d->psi_feat, nm.feat, sizeof(d->psi_feat));
+	}
 	if (over && !d->on[LG_DRIFT_PSI]) {
 		what.over = d->psi_over = over;
-		change(w, s, row, LG_DRIFT_PSI, true, &what);
+		change(w, s, row, LG_DRIFT_PSI, true, &what, wide ? &nm : NULL);
 	} else if (!over && d->on[LG_DRIFT_PSI]) {
 		/* the features that drifted, with their PSI now */
 		what.over = d->psi_over;
-		change(w, s, row, LG_DRIFT_PSI, false, &what);
+		change(w, s, row, LG_DRIFT_PSI, false, &what, wide ? &nm : NULL);
 	}
 }
 
@@ -187,7 +307,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 	const struct lg_policy_drift *cfg = g ? &g->policy.drift : NULL;
 	struct lg_drift_state *d = &s->drift;
 	const struct lg_scorer *sc = w->ms->sc[w->id];
-	const struct lg_detector *ref = NULL;
+	const struct lg_detector *det = NULL, *ref;
 	unsigned ch = s->channels ? s->channels : 1;
 	double stat;
 
@@ -199,26 +319,33 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 		d->ms_epoch = 0;
 		return;
 	}
-	if (d->ms_epoch != e->model_epoch || d->det != e->det)
+	if (sc->kind == LG_SCORER_DETECTOR && e->det >= 0 && (size_t)e->det < sc->set.n &&
+	    has_refs(&sc->set.det[e->det]) && sc->set.det[e->det].d == lg_scorer_row_d(sc))
+		det = &sc->set.det[e->det];
+	if (d->ms_epoch != e->model_epoch || d->det != e->det) {
 		restart(w, s, e, d->ms_epoch != 0, true);
+		size_counts(w, d, det);
+	}
 	if (e->channel == 0)
 		d->windows++;
-	if (sc->kind == LG_SCORER_DETECTOR && e->det >= 0 && (size_t)e->det < sc->set.n &&
-	    sc->set.det[e->det].has_ref)
-		ref = &sc->set.det[e->det];
+	ref = det && d->nref ? ref_of(det, e->channel) : NULL;
 	if (ref) {
+		unsigned k = e->channel < d->nref ? e->channel : d->nref - 1;
+		uint32_t *cnt = d->counts + (size_t)k * d->d * LG_REF_BINS;
 		bool finite = true;
 
-		for (unsigned j = 0; j < LG_FEAT_N; j++)
+		for (size_t j = 0; j < d->d; j++)
 			finite &= isfinite(row[j]);
 		/* A row with a NaN or Inf feature is another stage's business, not a shift. */
 		if (finite) {
-			for (unsigned j = 0; j < LG_FEAT_N; j++)
-				d->counts[j][lg_detector_ref_bin(ref, j, row[j])]++;
+			for (size_t j = 0; j < d->d; j++)
+				cnt[j * LG_REF_BINS +
+				    lg_detector_ref_bin(ref, (unsigned)j, row[j])]++;
 			d->rows++;
 		}
 		if (d->rows >= (uint64_t)cfg->psi_windows * ch)
-			psi_block(w, s, e, ref, cfg);
+			psi_block(w, s, e, det, cfg,
+				  det->layout != LG_LAYOUT_BASIC || det->d != LG_FEAT_N);
 	}
 	/*
 	 * Page-Hinkley on ln(score / threshold): scores are positive and skewed, and a gain
@@ -233,7 +360,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 			struct lg_drift_event what = {.ph = (float)stat};
 			bool start = !d->on[LG_DRIFT_PAGE_HINKLEY];
 
-			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what);
+			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what, NULL);
 			/* In drift, the test mirrored looks for the way back. */
 			lg_ph_reset(&d->ph, start ? -1 : 1);
 		}

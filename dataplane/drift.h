@@ -4,7 +4,9 @@
  *  - PSI: every detection.drift.psi_windows windows, the device's rows per reference bin of
  *    each feature against the training rows' (the model's "reference"):
  *    PSI = sum over bins (p - q) ln(p / q), fractions floored at LG_PSI_FLOOR; drift while
- *    any feature's PSI is above psi_threshold.
+ *    any feature's PSI is above psi_threshold. Any row the model reads (the basic row, the
+ *    wide ones); a kNN per channel has a reference per channel, and a feature's PSI is then
+ *    the largest of its channels'.
  *  - Page-Hinkley on x = ln(score / threshold): an upward test raises drift, then the same
  *    test mirrored (downward, on the drifted level) ends it.
  * One event per change of state, never one per window.
@@ -51,21 +53,39 @@ struct lg_drift_event {
 	uint8_t kind;	  /* 0: not a drift event; else 1 + enum lg_drift_method */
 	uint8_t start;	  /* 1: drift starts, 0: it ends */
 	uint8_t model;	  /* an end because the model (or the device's detector) changed */
-	uint32_t over;	  /* PSI: bit j = feature j is named (over the threshold at start) */
+	uint8_t wide;	  /* PSI on a row other than the basic one: lg_event.dnames names psi[] */
+	uint32_t over;	  /* PSI: bit j = psi[j] is named (over the threshold at start) */
 	uint64_t windows; /* the device's windows since its monitors (re)started */
-	float psi[LG_FEAT_N];
+	float psi[LG_FEAT_N]; /* the basic row: feature j's; wide: lg_drift_names.feat[j]'s */
 	float ph; /* Page-Hinkley: the statistic at the event */
+};
+
+/* A PSI event on a wide row: the features psi[] names (at most LG_FEAT_N, the largest PSI
+ * first), of the row of that layout and window (lg_features_name()). In struct lg_event
+ * over the row's basic features, which a drift event has none of: the event stays 576
+ * bytes, nine cache lines, as before. */
+struct lg_drift_names {
+	uint16_t feat[LG_FEAT_N];
+	uint8_t layout;
+	uint32_t win;
 };
 
 /* Per device, owner worker only (except flag, which status and metrics read). */
 struct lg_drift_state {
 	uint64_t ms_epoch; /* the model set the statistics are for; 0 = none yet */
 	int16_t det;	   /* and the device's detector in it */
-	uint32_t counts[LG_FEAT_N][LG_REF_BINS]; /* rows per bin in the current block */
+	/* Rows per bin in the current block: nref x d x LG_REF_BINS (nref: the detector's
+	 * channels with their own reference, else 1), sized when a model set comes and kept
+	 * (grown only) until the device goes: never allocated per window. NULL: PSI off. */
+	uint32_t *counts;
+	size_t counts_cap; /* uint32_t */
+	unsigned nref;
+	size_t d;
 	uint32_t rows;				 /* rows in the block */
 	uint64_t windows;			 /* windows since the monitors (re)started */
 	struct lg_ph ph;
-	uint32_t psi_over; /* features over at the start of the PSI drift */
+	uint32_t psi_over; /* features over at the start of the PSI drift (wide: slots) */
+	uint16_t psi_feat[LG_FEAT_N]; /* wide: those features */
 	bool on[LG_DRIFT_METHODS];
 	_Atomic uint8_t flag; /* bit (1 << method): that monitor says drift */
 };

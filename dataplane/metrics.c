@@ -53,6 +53,7 @@ struct snap {
 	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
 		tti_hist[LG_TTI_BUCKETS];
 	uint64_t drift_events; /* drift.c */
+	uint64_t drift_nomem;
 	struct lg_lat_snap lat[LG_LAT_STAGES]; /* honest latency (latency.h) */
 	char model[96], shadow[96], policy_sha[65];
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
@@ -138,6 +139,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->shd += atomic_load(&st->shadow_disagree);
 		s->nodet += atomic_load(&st->no_detector);
 		s->drift_events += atomic_load(&st->drift_events);
+		s->drift_nomem += atomic_load(&st->drift_nomem);
 		s->handed += atomic_load(&st->handed_off);
 		s->masked += atomic_load(&st->samples_masked);
 		s->nonfinite += atomic_load(&st->rows_nonfinite);
@@ -563,6 +565,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "shadow_disagreements", s.shd);
 	add_u64(o, "rows_no_detector", s.nodet);
 	add_u64(o, "drift_events", s.drift_events);
+	add_u64(o, "drift_psi_nomem", s.drift_nomem);
 	if (s.have_mqtt) {
 		/* MQTT output (mqtt.h, issue 12): by kind, drops by why, connection errors. */
 		json_object *m = json_object_new_object(), *pk = json_object_new_object();
@@ -933,6 +936,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_drift_events_total",
 		"Drift events: a monitor's drift started or ended (docs/models.md).",
 		s.drift_events);
+	counter(&b, "linegate_drift_psi_nomem_total",
+		"Times PSI drift was left off for a device: no memory for its bin counts.",
+		s.drift_nomem);
 	counter(&b, "linegate_output_dropped_total",
 		"Events lost because the output could not keep up.", s.full_s + s.full_a);
 	counter(&b, "linegate_output_write_dropped_total",

@@ -388,13 +388,19 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 static int drift_line(const struct lg_event *e, const char *meta, char *line, size_t size)
 {
 	const struct lg_drift_event *d = &e->drift;
-	char feats[LG_FEAT_N * 40] = "";
+	char feats[LG_FEAT_N * 64] = "", nm[48];
 	size_t u = 0;
 
-	for (unsigned j = 0; j < LG_FEAT_N; j++)
-		if (d->over & (1u << j))
-			u += (size_t)snprintf(feats + u, sizeof(feats) - u, "%s\"%s\":%.4f",
-					      u ? "," : "", lg_feature_names[j], (double)d->psi[j]);
+	for (unsigned j = 0; j < LG_FEAT_N && u < sizeof(feats); j++) {
+		if (!(d->over & (1u << j)))
+			continue;
+		/* a wide row: the feature of slot j by its layout's name (drift.h) */
+		if (d->wide)
+			lg_features_name((enum lg_feat_layout)e->dnames.layout, e->dnames.win,
+					 e->dnames.feat[j], nm, sizeof(nm));
+		u += (size_t)snprintf(feats + u, sizeof(feats) - u, "%s\"%s\":%.4f", u ? "," : "",
+				      d->wide ? nm : lg_feature_names[j], (double)d->psi[j]);
+	}
 	return snprintf(line, size,
 		"{\"type\":\"event\",\"event\":\"drift\",\"device\":%" PRIu32 ",\"name\":\"%s\","
 		"\"state\":\"%s\",\"method\":\"%s\",\"features\":{%s},\"statistic\":%.4f,"

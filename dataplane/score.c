@@ -125,7 +125,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 				e->feat[j] = NAN; /* not the basic row: no feature points */
 		emit(w, e);
 		lg_worker_incident(w, e, s);
-		/* PSI reads the basic row only; a model of another layout has no reference */
+		/* PSI reads the row at its width, against the detector's reference (drift.c) */
 		lg_drift_row(w, s, e, w->batch + (size_t)i * d);
 	}
 	/* The batch's rows (and any incident or drift events) are on the rings: one wake-up

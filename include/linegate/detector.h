@@ -58,11 +58,12 @@ struct lg_detector {
 	struct lg_features *fx;    /* feature extractor for that layout */
 	/* Drift: the training rows' distribution of each feature, for PSI (dataplane/drift.h).
 	 * Bin b of feature j holds values v with edge[j][b-1] < v <= edge[j][b] (the outer
-	 * bins open-ended); frac[j][b] is the training rows' share of it. has_ref 0: the
+	 * bins open-ended); frac[j][b] is the training rows' share of it, for j < d (the basic
+	 * row and the wide ones alike; a kNN per channel has one in each ch[c]). has_ref 0: the
 	 * model carries none (an older file, an ONNX model) and PSI is off for it. */
 	int has_ref;
-	double ref_edge[LG_FEAT_N][LG_REF_BINS - 1];
-	double ref_frac[LG_FEAT_N][LG_REF_BINS];
+	double (*ref_edge)[LG_REF_BINS - 1]; /* d, allocated with the reference */
+	double (*ref_frac)[LG_REF_BINS];     /* d */
 	size_t max_batch;
 	float *work;         /* max_batch x d scratch, allocated once */
 	/* LG_DETECTOR_KNN (issue 8): z = (x - mean) * scale, scale_j = sqrt(fweight_j) / sd_j;
@@ -169,7 +170,7 @@ int lg_detector_knn_fit_channels(const float *rows, size_t n, size_t d, unsigned
 /* Channel c's threshold t (> 0); channel 0's is also the detector's own. */
 int lg_detector_knn_set_channel_threshold(struct lg_detector *det, unsigned c, float t);
 
-/* The drift reference of n rows (n x LG_FEAT_N, n >= LG_REF_BINS): each feature's deciles
+/* The drift reference of n rows (n x det->d, n >= LG_REF_BINS): each feature's deciles
  * as edges and the rows' share of each bin (ties at an edge can make them uneven). */
 int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t n);
 /* The reference bin of value v of feature j (0 .. LG_REF_BINS - 1). */

@@ -125,8 +125,8 @@ static void test_reference(void)
 	if (back.has_ref != 1)
 		fprintf(stderr, "%s\n", err);
 	CHECK_EQ(back.has_ref, 1);
-	CHECK(!memcmp(back.ref_edge, det.ref_edge, sizeof(det.ref_edge)));
-	CHECK(!memcmp(back.ref_frac, det.ref_frac, sizeof(det.ref_frac)));
+	CHECK(!memcmp(back.ref_edge, det.ref_edge, sizeof(*det.ref_edge) * LG_FEAT_N));
+	CHECK(!memcmp(back.ref_frac, det.ref_frac, sizeof(*det.ref_frac) * LG_FEAT_N));
 	lg_detector_free(&back);
 	/* Without one it loads with none; a broken one is refused and named. */
 	det.has_ref = 0;

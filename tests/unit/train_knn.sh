@@ -2,7 +2,7 @@
 # linegate-train --detector knn on a line2 recording (issue 8): a per-device model of kNN
 # detectors on the bands96-time5 row (77 features at 2048, time features weighted 16, at most
 # 128 kept rows per channel, dropout_run 16; a device of several channels has a detector per
-# channel), one pooled line-wide threshold for several devices (each channel normalised on
+# channel) and its drift reference (per channel), one pooled line-wide threshold for several devices (each channel normalised on
 # its own) and the tail model for one; linegate-quality judges it from the same files; the
 # knn kind is refused where it cannot work.
 # Usage: train_knn.sh TRAIN QUALITY
@@ -43,13 +43,21 @@ for e in m["detectors"]:
     # 128 kept rows per channel at most (these recordings hold fewer: all kept)
     assert 1 <= d["neighbours"] <= 2 * 128 and len(d["train"]) == 77 * d["neighbours"]
     assert all(s > 0 for s in d["sd"]) and d["threshold"] > 0
-    assert "weights" not in d and "reference" not in d
+    assert "weights" not in d
+    # the drift reference (PSI): the deciles of each of the 77 features, the detector's own
+    # for one channel, else each channel's in its detector (and none of the detector's own)
+    def ref_ok(r):
+        return (len(r["edges"]) == 77 and len(r["fractions"]) == 77 and
+                all(len(x) == 9 for x in r["edges"]) and
+                all(len(x) == 10 and abs(sum(x) - 1) < 1e-9 for x in r["fractions"]))
     # a device of several channels: a detector per channel (its own standardisation, kept
     # rows and threshold), the first one's fields also the detector's own
     ch = chans[e["devices"][0]]
     if ch == 1:
-        assert "per_channel" not in d
+        assert "per_channel" not in d and ref_ok(d["reference"])
         continue
+    assert "reference" not in d
+    assert all(ref_ok(c["reference"]) for c in d["per_channel"])
     multi += 1
     pc = d["per_channel"]
     assert len(pc) == ch, (len(pc), ch)
