@@ -17,6 +17,12 @@
 # recording at the drift and record_seconds later (record rotate), and the candidate is
 # trained on the files between the cuts, the drifted device's frames alone; the recording
 # goes on.
+# With the argument knn: the first part for a kNN model (the wide bands96-time5 row,
+# linegate-train --detector knn). Page-Hinkley is held off (ph_lambda 1e6: on the kNN's
+# scores its defaults also speak on a stationary line, docs/benchmarks.md), so that the PSI
+# monitor, which the wide row has, starts the retrain (gain x2 from window 1500, PSI drift at
+# window 2000); the candidate is a kNN with its drift reference.
+MODE=${1:-basic}
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_need_root
 lg_tmp
@@ -26,6 +32,9 @@ T=$LG_TMP
 TRAIN="$LG_BUILD/control/linegate-train"
 KEY=$LG_SOURCE/control/defaults/demo-signing.key
 W=2048
+# the drift settings and the monitor that speaks, per mode
+DRIFT="psi_windows: 1000000" METHOD=page_hinkley KNN_TRAIN=()
+[ "$MODE" = knn ] && DRIFT="psi_windows: 1000, ph_lambda: 1000000" METHOD=psi KNN_TRAIN=(--detector knn)
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 2 --faulty 0 \
 	--seconds 120 --formats pcap --out "$T/line" -q || lg_fail "line2 could not make the line"
@@ -33,7 +42,8 @@ cp "$KEY" "$T/sign.key"
 chmod 600 "$T/sign.key"
 rc=0
 "$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" --healthy-before 120 \
-	-w $W --min-windows 100 --sign-key "$T/sign.key" -o "$T/line/model.json" \
+	-w $W --min-windows 100 ${KNN_TRAIN[@]+"${KNN_TRAIN[@]}"} --sign-key "$T/sign.key" \
+	-o "$T/line/model.json" \
 	> "$T/train.out" 2> "$T/train.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
 out=$(/usr/bin/python3 "$LG_SOURCE/tests/e2e/drift_line.py" "$T/line" "$T/line/line.pcap" \
@@ -41,7 +51,7 @@ out=$(/usr/bin/python3 "$LG_SOURCE/tests/e2e/drift_line.py" "$T/line" "$T/line/l
 [ "${out%% *}" = "960.0" ] || lg_fail "drift_line.py: $out"
 mkdir -p "$T/rec" "$T/reg"
 sed -e "s#^  model: .*#  model: model.json#" \
-	-e "s#^  window: .*#  window: $W\n  drift: {psi_windows: 1000000, retrain: {record_seconds: 10, min_windows: 100}}#" \
+	-e "s#^  window: .*#  window: $W\n  drift: {$DRIFT, retrain: {record_seconds: 10, min_windows: 100}}#" \
 	-e "s#^  jsonl: .*#  jsonl: out.jsonl#" \
 	-e "s#^  trusted_keys: .*#  trusted_keys: [$(cat "$LG_SOURCE/control/defaults/demo-signing.pub")]\n  registry: $T/reg#" \
 	-e "s#^devices:#workers:\n  cores: [0]\nrecording:\n  dir: $T/rec\ndevices:#" \
@@ -75,17 +85,17 @@ lg_wait_for 120 grep -q '"what":"retrain","result":"\(candidate\|failed\|refused
 cand=$(sed -n 's/.*"result":"candidate".*l2s5-d001: candidate \([^;]*\);.*/\1/p' "$T/audit.jsonl")
 [ -n "$cand" ] || lg_fail "no candidate: $(grep retrain "$T/audit.jsonl")"
 python3 - "$T/audit.jsonl" "$T/line/model.json" "$T/reg/candidates/$cand" "$T/status.json" \
-	"$T/rec" <<'PY' || lg_fail "the retrain"
+	"$T/rec" "$METHOD" "$MODE" <<'PY' || lg_fail "the retrain"
 import glob, json, os, sys
-audit, base, cdir, status, rec = sys.argv[1:]
+audit, base, cdir, status, rec, method, mode = sys.argv[1:]
 a = [json.loads(l) for l in open(audit)]
 rt = [x for x in a if x["what"] in ("retrain", "data_drift")]
 got = [(x["what"], x["result"]) for x in rt]
 assert got == [("data_drift", "started"), ("retrain", "recording"), ("retrain", "training"),
                ("retrain", "candidate")], got
-assert rt[0]["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley"), rt[0]
-assert rt[1]["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley drift: "
-                                  "recording it for 10 s"), rt[1]
+assert rt[0]["detail"].startswith("device l2s5-d001 (id 20002): " + method), rt[0]
+assert rt[1]["detail"].startswith("device l2s5-d001 (id 20002): %s drift: "
+                                  "recording it for 10 s" % method), rt[1]
 tr = rt[2]["detail"]
 assert "nice 19, SCHED_IDLE" in tr and "worker cores 0" in tr, tr
 cpus = tr.split("cpus ")[1].split(";")[0].split(",")
@@ -99,7 +109,7 @@ assert open(cdir + "/state").read() == "pending\n"
 assert not os.path.exists(cdir + "/model.json.sig")
 ev = json.load(open(cdir + "/evaluation.json"))
 assert ev["devices"] == 1, ev
-assert ev["reason"] == "page_hinkley drift on l2s5-d001: trained on the 10 s recorded after it", ev
+assert ev["reason"] == "%s drift on l2s5-d001: trained on the 10 s recorded after it" % method, ev
 c, act = ev["candidate"], ev["active"]
 assert c["windows"] == act["windows"] >= 25, ev
 assert act["rate"] > 0.5 and c["rate"] < 0.1, ev
@@ -114,10 +124,15 @@ assert len(new["detectors"]) == 2, [e.keys() for e in new["detectors"]]
 assert det(new, "l2s5-d000") == det(old, "l2s5-d000")
 assert det(new, "l2s5-d001") != det(old, "l2s5-d001")
 assert det(new, "l2s5-d001")["threshold"] != det(old, "l2s5-d001")["threshold"]
+if mode == "knn":
+    assert det(new, "l2s5-d001")["detector"] == "knn" and new["layout"] == "bands96-time5"
+    n1 = det(new, "l2s5-d001")
+    assert all(len(c["reference"]["edges"]) == len(new["feature_layout"])
+               for c in n1.get("per_channel", [n1])), "the candidate's drift reference"
 st = json.load(open(status))["retrain"]
 assert st["phase"] == "idle" and st["jobs"] == 1 and st["candidates"] == 1, st
 assert st["failed"] == 0 and st["last"].startswith("candidate: device l2s5-d001"), st
-print(f"drift_retrain: candidate {os.path.basename(cdir)} from {len(files)} file(s): "
+print(f"drift_retrain {mode}: candidate {os.path.basename(cdir)} from {len(files)} file(s): "
       f"false alarms {c['rate']:.4f} vs active {act['rate']:.4f} on {c['windows']} windows")
 PY
 # Nothing was swapped by itself; a person approves it into the shadow.
@@ -130,6 +145,7 @@ rc=0
 lg_stop_linegate
 grep -q '"what":"candidate_approve","result":"ok"' "$T/audit.jsonl" ||
 	lg_fail "no approval audited: $(tail -3 "$T/audit.jsonl")"
+[ "$MODE" = knn ] && { echo "drift_retrain knn: passed"; exit 0; }
 
 # 2. A recording of one device already runs (an operator's): the drift's recording is
 # refused, audited with the reason, and no trainer starts.
