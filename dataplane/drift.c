@@ -354,7 +354,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 	 * the threshold) so one delta and lambda suit every detector and device.
 	 */
 	if (isfinite(e->score) && e->score >= 0 && e->threshold > 0) {
-		double x = log(fmax((double)e->score / e->threshold, 1e-6));
+		double x = log(fmax((double)e->score / e->threshold, 0.05));
 
 		if (lg_ph_step(&d->ph, x, cfg->ph_delta, cfg->ph_lambda, &stat)) {
 			struct lg_drift_event what = {.ph = (float)stat};

@@ -85,6 +85,10 @@ ev = [json.loads(l) for l in open(sys.argv[1]) if '"type":"event"' in l]
 st = json.load(open(sys.argv[2]))
 psi = [e for e in ev if e["method"] == "psi"]
 assert not psi, psi[:4]
+# Page-Hinkley on ln(score / threshold) floored at ln 0.05: a kNN's healthy scores near 0 made
+# the log swing (99 starts on this line with the floor at 1e-6)
+ph = [e for e in ev if e["method"] == "page_hinkley"]
+assert not ph, (len(ph), ph[:2])
 w = {d["name"]: d["windows"] for d in st["devices"]}
 assert w == {"l2s5-d000": 7500, "l2s5-d001": 6000}, w
 assert not any("psi" in d["drift_methods"] for d in st["devices"]), st["devices"]
@@ -120,9 +124,12 @@ assert st["drift_events"] == len(ev), (st["drift_events"], len(ev))
 dev = {d["name"]: d for d in st["devices"]}
 assert "psi" in dev["l2s5-d001"]["drift_methods"], dev["l2s5-d001"]
 assert "psi" not in dev["l2s5-d000"]["drift_methods"], dev["l2s5-d000"]
+ph = [(e["name"], e["state"], e["windows"]) for e in ev if e["method"] == "page_hinkley"]
+assert all(n == "l2s5-d001" for n, _, _ in ph), ph
 top = sorted(f.items(), key=lambda kv: -kv[1])[:3]
 print(f"drift_knn: gain x2 on l2s5-d001 at window {change}: PSI after "
-      f"{psi['windows'] - change} windows, {len(f)} features named, largest {top}")
+      f"{psi['windows'] - change} windows, {len(f)} features named, largest {top}; "
+      f"Page-Hinkley {ph}")
 PY
 # 4. The gain goes back at second 400 (window 2500) of 6 cycles: the PSI drift starts at the
 # block that ends at window 2000 and ends at the first block without changed rows (4000),

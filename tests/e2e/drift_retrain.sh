@@ -18,9 +18,9 @@
 # trained on the files between the cuts, the drifted device's frames alone; the recording
 # goes on.
 # With the argument knn: the first part for a kNN model (the wide bands96-time5 row,
-# linegate-train --detector knn). Page-Hinkley is held off (ph_lambda 1e6: on the kNN's
-# scores its defaults also speak on a stationary line, docs/benchmarks.md), so that the PSI
-# monitor, which the wide row has, starts the retrain (gain x2 from window 1500, PSI drift at
+# linegate-train --detector knn). Page-Hinkley is held off (ph_lambda 1e6: it would speak
+# first, 3 windows after the change), so that the PSI monitor, which the wide row has,
+# starts the retrain (gain x2 from window 1500, PSI drift at
 # window 2000); the candidate is a kNN with its drift reference.
 MODE=${1:-basic}
 . "$LG_SOURCE/tests/e2e/lib.sh"
