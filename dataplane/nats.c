@@ -111,26 +111,6 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * libnats's last error text, copied: natsConnection_GetLastError returns its buffer, which
- * its reading thread may be writing the next error into (a torn text hashed as new logged a
- * refusal twice). Two copies that agree are taken.
- */
-static void last_error_copy(natsConnection *nc, char *buf, size_t len)
-{
-	char prev[256] = "";
-
-	for (int i = 0; i < 4; i++) {
-		const char *txt = NULL;
-		natsStatus s = natsConnection_GetLastError(nc, &txt);
-
-		snprintf(buf, len, "%s", txt && txt[0] ? txt : lg_nats_why(s));
-		if (i && !strcmp(buf, prev))
-			return;
-		snprintf(prev, sizeof(prev), "%s", buf);
-	}
-}
-
 static void on_connected(natsConnection *nc, void *closure)
 {
 	struct lg_nats *n = closure;
@@ -150,13 +130,12 @@ static void on_disconnected(natsConnection *nc, void *closure)
 static void on_closed(natsConnection *nc, void *closure)
 {
 	struct lg_nats *n = closure;
-	char why[256];
+	const char *txt = NULL;
+	/* closed: no reader thread writes the connection's last error any more */
+	natsStatus st = natsConnection_GetLastError(nc, &txt);
 
-	natsStatus st = natsConnection_GetLastError(nc, &(const char *){ NULL });
-
-	last_error_copy(nc, why, sizeof(why));
 	pthread_mutex_lock(&n->lock);
-	snprintf(n->close_why, sizeof(n->close_why), "%s", why);
+	snprintf(n->close_why, sizeof(n->close_why), "%s", txt && txt[0] ? txt : lg_nats_why(st));
 	n->close_status = st;
 	pthread_mutex_unlock(&n->lock);
 	atomic_store(&n->connected, false);
@@ -251,7 +230,7 @@ static void note_refusal(struct lg_nats *n, const char *what)
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
 {
 	struct lg_nats *n = closure;
-	char txt[256];
+	const char *txt;
 
 	(void)sub;
 	if (err != NATS_NOT_PERMITTED)
@@ -260,7 +239,7 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
 	 * error may be a later one already: a subscription's refusal read as a publish's was
 	 * counted as a record, re-check trial 13b) */
 	(void)nc;
-	snprintf(txt, sizeof(txt), "%s", lg_nats_why(err));
+	txt = lg_nats_why(err);
 	/* a publish refused is a record refused; a subscription refused (the replies' inbox)
 	 * is logged the same way but is no record */
 	if (!strstr(txt, "for Subscription"))
