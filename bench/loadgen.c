@@ -11,6 +11,7 @@
 #include <linegate/signal.h>
 #include <linegate/uadp.h>
 
+#include "loadgen_dpdk.h"
 #include "loadgen_parse.h"
 #include "loadgen_xsk.h"
 
@@ -71,10 +72,19 @@ static const char usage[] =
 	"                           (else IFNAME's), the spoofed ones from --spoof-from; zero-copy\n"
 	"                           where the driver has it, copy mode otherwise (veth). Needs\n"
 	"                           root. A frame the kernel refused or the driver dropped is\n"
-	"                           counted, and fails the run. Not with --source or --pcap\n"
+	"                           counted, and fails the run. Not with --source or --pcap.\n"
+	"                           Or dpdk:OPTIONS (where built with DPDK): the same whole\n"
+	"                           frames in mbufs through rte_eth_tx_burst() on a DPDK port,\n"
+	"                           thread t on its TX queue t; OPTIONS as linegate's --backend\n"
+	"                           dpdk: (comma separated, ';' for DPDK's own ','): port=N,\n"
+	"                           vdev=SPEC, pci=BDF, nohuge, mem=MB, lcores=LIST, mbufs=N\n"
+	"                           (4095), txd=N (1024), log=LEVEL, eal='ARGS'; e.g.\n"
+	"                           dpdk:vdev=net_af_packet0;iface=lg1,nohuge. A frame the\n"
+	"                           driver does not take within a second of retries, or that\n"
+	"                           the port counts as an output error, fails the run\n"
 	"      --dst-mac MAC        --tx afxdp: the target's MAC, or its router's (default: the\n"
 	"                           kernel's IPv4 neighbour table on IFNAME: ping it once to fill\n"
-	"                           it; IPv6 targets need --dst-mac)\n"
+	"                           it; IPv6 targets need --dst-mac); --tx dpdk: required\n"
 	"      --precompute         build and sign every enrolled device's frames before the\n"
 	"                           clock starts (frames x bytes of memory; timestamps are then\n"
 	"                           the build time), so that the generator's own signal and HMAC\n"
@@ -85,8 +95,16 @@ static const char usage[] =
 	"      --hold               once the frames are ready, print 'loadgen: ready' and wait\n"
 	"                           for SIGUSR1 (at most 60 s) before the clock starts, so that\n"
 	"                           a benchmark measures from the first frame\n"
-	"      --samples N          samples per frame (default 256)\n"
-	"      --sample-rate HZ     samples per second per channel (default 10000)\n"
+	"      --samples N[,N...]   samples per channel per frame (default 256); a list gives\n"
+	"                           device i (of the simulated, in the policy's id order) the\n"
+	"                           value i % its length: per-device sensor layouts\n"
+	"      --channels N[,N...]  LGF channels per frame, 1..255 (default 1; a list as for\n"
+	"                           --samples), interleaved; channel c is the simulated axis at\n"
+	"                           a gain of 1 - c/8. A UADP device with typed 'fields' sends\n"
+	"                           its Float/Double arrays' lengths (at most --samples) instead\n"
+	"      --sample-rate HZ     samples per second per channel of a device whose policy\n"
+	"                           entry gives no sample_rate (default 10000; the others send at\n"
+	"                           theirs, as linegate drops LGF frames of another rate)\n"
 	"  -f, --fault ID[:FRAME[:KIND[:SEVERITY]]]\n"
 	"                           device ID develops a fault at frame FRAME (default: half\n"
 	"                           way), KIND bearing|imbalance|looseness (default bearing),\n"
@@ -137,7 +155,14 @@ static const char usage[] =
 	"the verdict linegate must reach, so a test can compare the two exactly.\n"
 	"Pacing: a token bucket on CLOCK_MONOTONIC filled at the rate, as deep as one batch;\n"
 	"a thread sleeps until its next batch is due (absolute deadlines, so a late wake-up\n"
-	"is caught up, not accumulated).\n";
+	"is caught up, not accumulated).\\n"
+	"\n"
+	"Thousands of devices: bench/make_policy.py OUT_DIR N [--head POLICY] writes a policy\n"
+	"of N devices (up to 4096, the XDP device table) to OUT_DIR/policy.yaml, each with its\n"
+	"own key file (OUT_DIR/keys, 0600), source address (--subnet, default 10.77.16.0/20),\n"
+	"port and MAC, every K-th a UADP publisher with its own array length (--uadp-every K);\n"
+	"--samples/--channels lists vary the LGF layouts. The source addresses are the\n"
+	"devices' own only with --tx afxdp or --pcap; sendmmsg sends from one socket's.\n";
 
 enum cls { C_GOOD, C_UNKNOWN, C_BAD_TAG, C_REPLAY, C_MALFORMED, C_SPOOF, C_N };
 static const char *const cls_names[C_N] = { "enrolled", "unknown_device", "bad_tag",
@@ -159,6 +184,10 @@ struct dev {
 	 * on the devices' clock and on this machine's */
 	int fault;
 	uint64_t onset_wall_ns, onset_host_ns;
+	/* its sensor layout: samples per channel per frame (--samples), channels (--channels,
+	 * LGF), samples per second (its policy's sample_rate, else --sample-rate) */
+	unsigned samples, channels;
+	double fs;
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -265,9 +294,14 @@ static int open_sock(int family, const char *src)
 	return fd;
 }
 
+/* --samples and --channels: at most this many values, cycled over the devices */
+#define MAX_LAYOUTS 16
+
 struct opts {
 	const char *policy, *target, *source, *spoof_from, *summary;
-	unsigned devices, samples;
+	unsigned devices, samples; /* samples: the largest of samples_list */
+	unsigned samples_list[MAX_LAYOUTS], nsamples, channels_list[MAX_LAYOUTS], nchannels;
+	unsigned max_values;       /* samples x channels of the largest LGF frame */
 	uint64_t frames, attacks[C_N];
 	double rate, sample_rate;
 	struct fault {
@@ -294,16 +328,23 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 	const float scale = 1.0f / 1000.0f; /* int16 counts of 1 mg: +-32 g */
 	struct lg_lgf_build b = {
 		.device_id = d->pd->id, .key_id = d->key->id, .type = LGF_TYPE_SAMPLES,
-		.sensor_kind = LGF_SENSOR_VIBRATION, .sample_format = LGF_FMT_I16, .channels = 1,
-		.sample_count = (uint16_t)o->samples, .sample_rate = (uint32_t)o->sample_rate,
-		.scale = scale, .sequence = ++d->seq, .timestamp_ns = wall_ns(), .samples = ibuf,
+		.sensor_kind = LGF_SENSOR_VIBRATION, .sample_format = LGF_FMT_I16,
+		.channels = (uint8_t)d->channels, .sample_count = (uint16_t)d->samples,
+		.sample_rate = (uint32_t)d->fs, .scale = scale, .sequence = ++d->seq,
+		.timestamp_ns = wall_ns(), .samples = ibuf,
 	};
 
-	lg_signal_fill(&d->sig, fbuf, o->samples);
-	for (unsigned i = 0; i < o->samples; i++) {
-		double v = lrint(fbuf[i] / scale);
+	(void)o;
+	/* Channel c is the simulated axis at a gain of 1 - c/8 (interleaved), so that each
+	 * channel's window differs and the frame's size is what the layout says. */
+	lg_signal_fill(&d->sig, fbuf, d->samples);
+	for (unsigned i = 0; i < d->samples; i++) {
+		for (unsigned c = 0; c < d->channels; c++) {
+			double v = lrint(fbuf[i] * (1.0 - c / 8.0) / scale);
 
-		ibuf[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+			ibuf[i * d->channels + c] =
+				(int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+		}
 	}
 	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
@@ -349,7 +390,7 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	struct lg_uadp_layout lay;
 	struct lg_uadp_layouts lays = { &lay, 1 };
 
-	lg_signal_fill(&d->sig, fbuf, o->samples);
+	lg_signal_fill(&d->sig, fbuf, d->samples);
 	d->seq++;
 	memset(m, 0, sizeof(*m));
 	/* The identity parts the policy enrolls the device by, and no others: no PublisherId
@@ -386,12 +427,13 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->dsm[0] = (struct lg_uadp_dsm){ .writer_id = pd->uadp_writer, .flags1 = LG_UADP_D1_VALID,
 					  .field_count = 1 };
 	m->fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
-					       .count = o->samples, .data = (const uint8_t *)fbuf };
+					       .count = d->samples, .data = (const uint8_t *)fbuf };
 	m->nfields = 1;
+	(void)o;
 	if (!lg_policy_uadp_layout(pd, &lay)) {
-		for (unsigned i = 0; i < o->samples; i++)
+		for (unsigned i = 0; i < d->samples; i++)
 			dbuf[i] = fbuf[i];
-		raw_fields(&lay, fbuf, dbuf, o->samples, m);
+		raw_fields(&lay, fbuf, dbuf, d->samples, m);
 	}
 	if (pd->uadp_security == LG_UADP_SEC_ENCRYPT) {
 		m->sec_flags |= LG_UADP_S_ENCRYPTED;
@@ -475,6 +517,7 @@ struct sender {
 	/* --tx afxdp: this thread's socket (on queue QUEUE + idx), the MACs, the MTU, and at
 	 * the end what became of the frames */
 	struct lg_xsk_tx *xsk;
+	struct lg_dpdk_tx *dtx; /* --tx dpdk: this thread's TX queue (idx) of the port */
 	const uint8_t *dst_mac, *src_mac;
 	unsigned mtu;
 	struct lg_xsk_tx_stats xst;
@@ -655,14 +698,35 @@ static int pcap_write(struct sender *s, int qi, unsigned i)
 	return 0;
 }
 
-/*
- * --tx afxdp: both queues' frames (the devices', then the spoofed ones, as sendmmsg sends
- * them) built whole into UMEM frames, onto the TX ring in batches of what is free. A frame
- * longer than the interface's MTU would be dropped by the device, unseen: AF_XDP sends no
- * IP fragments, so the run stops there with EMSGSIZE instead.
- */
-static int xsk_flush(struct sender *s)
+/* --tx afxdp and --tx dpdk: the same three steps on an AF_XDP socket or a DPDK TX queue */
+static int l2_reserve(struct sender *s, unsigned n, uint8_t **bufs)
 {
+	return s->dtx ? lg_dpdk_tx_reserve(s->dtx, n, bufs) : lg_xsk_tx_reserve(s->xsk, n, bufs);
+}
+
+static int l2_submit(struct sender *s, unsigned n, const uint32_t *lens)
+{
+	return s->dtx ? lg_dpdk_tx_submit(s->dtx, n, lens) : lg_xsk_tx_submit(s->xsk, n, lens);
+}
+
+static void l2_cancel(struct sender *s)
+{
+	if (s->dtx)
+		lg_dpdk_tx_cancel(s->dtx);
+	else
+		lg_xsk_tx_cancel(s->xsk);
+}
+
+/*
+ * --tx afxdp and dpdk: both queues' frames (the devices', then the spoofed ones, as
+ * sendmmsg sends them) built whole into UMEM frames or mbufs, onto the TX ring in batches
+ * of what is free. A frame longer than the interface's MTU would be dropped by the device,
+ * unseen: neither sends IP fragments, so the run stops there with EMSGSIZE instead.
+ */
+static int l2_flush(struct sender *s)
+{
+	size_t room = s->dtx ? lg_dpdk_tx_room(s->dtx) : LG_XSK_TX_ROOM;
+
 	uint8_t *bufs[1024];
 	uint32_t lens[1024];
 
@@ -672,24 +736,24 @@ static int xsk_flush(struct sender *s)
 
 		while (done < q->n) {
 			unsigned want = q->n - done < 1024 ? q->n - done : 1024;
-			int got = lg_xsk_tx_reserve(s->xsk, want, bufs), ret;
+			int got = l2_reserve(s, want, bufs), ret;
 
 			if (got < 0)
 				return got;
 			for (int k = 0; k < got; k++) {
 				unsigned i = done + (unsigned)k;
-				int len = frame_l2(s, qi, i, bufs[k], LG_XSK_TX_ROOM, s->dst_mac,
+				int len = frame_l2(s, qi, i, bufs[k], room, s->dst_mac,
 						   s->src_mac);
 
 				if (len > 0 && (unsigned)len > s->mtu + 14)
 					len = -EMSGSIZE;
 				if (len < 0) {
-					lg_xsk_tx_cancel(s->xsk);
+					l2_cancel(s);
 					return len;
 				}
 				lens[k] = (uint32_t)len;
 			}
-			ret = lg_xsk_tx_submit(s->xsk, (unsigned)got, lens);
+			ret = l2_submit(s, (unsigned)got, lens);
 			if (ret)
 				return ret;
 			done += (unsigned)got;
@@ -757,7 +821,7 @@ static int flush(struct sender *s)
 			sleep_until(due);
 	}
 	for (int i = 0; i < 2; i++) {
-		ret = s->dump ? pcap_flush(s) : s->xsk ? xsk_flush(s) : queue_send(s, i);
+		ret = s->dump ? pcap_flush(s) : s->xsk || s->dtx ? l2_flush(s) : queue_send(s, i);
 		if (ret)
 			return ret;
 	}
@@ -1223,6 +1287,7 @@ static void sender_free(struct sender *s)
 		queue_free(&s->q[i]);
 	}
 	lg_xsk_tx_close(s->xsk);
+	lg_dpdk_tx_close(s->dtx);
 	if (s->pre)
 		munmap(s->pre, s->pre_size);
 	free(s->pre_len);
@@ -1307,6 +1372,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "samples", required_argument, NULL, 1 },
 		{ "sample-rate", required_argument, NULL, 2 },
+		{ "channels", required_argument, NULL, 23 },
 		{ "fault", required_argument, NULL, 'f' },
 		{ "unknown", required_argument, NULL, 3 },
 		{ "bad-tag", required_argument, NULL, 4 },
@@ -1335,7 +1401,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct opts o = { .frames = 100, .rate = 1000, .samples = 256, .sample_rate = 10000,
+	struct opts o = { .frames = 100, .rate = 1000, .samples_list = { 256 }, .nsamples = 1,
+			  .channels_list = { 1 }, .nchannels = 1, .sample_rate = 10000,
 			  .seed = 1, .threads = 1, .batch = 32, .key_id = -1, .alerts_wait = 5 };
 	uint64_t sent[C_N] = { 0 }, total_good, total, attack_total = 0, i_total = 0;
 	uint64_t t0 = 0, t_start, t_end, last_progress, sent_uadp = 0, base[C_N] = { 0 };
@@ -1348,7 +1415,10 @@ int main(int argc, char **argv)
 	struct sockaddr_storage dst, udst;
 	uint8_t if_mac[6];
 	unsigned if_mtu = 0;
-	bool afxdp;
+	bool afxdp, dpdk, l2;
+	struct lg_dpdk_port *dport = NULL;
+	struct lg_dpdk_tx_stats dst_st = { 0 };
+	uint64_t d_oerrors = 0;
 	struct lg_xsk_tx_stats xst = { 0 };
 	socklen_t dstlen, udstlen = 0;
 	atomic_uint ready = 0;
@@ -1369,7 +1439,23 @@ int main(int argc, char **argv)
 		case 'd': o.devices = (unsigned)atoi(optarg); break;
 		case 'n': o.frames = strtoull(optarg, NULL, 0); break;
 		case 'r': o.rate = atof(optarg); break;
-		case 1: o.samples = (unsigned)atoi(optarg); break;
+		case 1:
+		case 23: {
+			bool smp = opt == 1;
+			int n = lg_loadgen_parse_list(optarg, 1, smp ? 65535 : 255,
+						      smp ? o.samples_list : o.channels_list,
+						      MAX_LAYOUTS);
+
+			if (n < 0) {
+				fprintf(stderr, "linegate-loadgen: bad --%s '%s': want N or "
+					"N,N,... (at most %d values, each 1..%u)\n",
+					smp ? "samples" : "channels", optarg, MAX_LAYOUTS,
+					smp ? 65535 : 255);
+				return 2;
+			}
+			*(smp ? &o.nsamples : &o.nchannels) = (unsigned)n;
+			break;
+		}
 		case 2: o.sample_rate = atof(optarg); break;
 		case 'f': {
 			int r = parse_fault(optarg, &o);
@@ -1410,9 +1496,10 @@ int main(int argc, char **argv)
 		case 20: o.pcap = optarg; break;
 		case 21:
 			if (lg_loadgen_parse_tx(optarg, &o.tx)) {
-				fprintf(stderr, "linegate-loadgen: bad --tx '%s': want sendmmsg or "
+				fprintf(stderr, "linegate-loadgen: bad --tx '%s': want sendmmsg, "
 					"afxdp:IFNAME[:QUEUE] (IFNAME 1..15 characters without '/' "
-					"or ':', QUEUE 0..65535)\n", optarg);
+					"or ':', QUEUE 0..65535) or dpdk:OPTIONS (1..1023 "
+					"characters)\n", optarg);
 				return 2;
 			}
 			break;
@@ -1472,10 +1559,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate-loadgen: --policy and --target are required (see --help)\n");
 		return 2;
 	}
-	if (!o.samples || o.samples > (LGF_MAX_LEN - LGF_MIN_LEN) / 2) {
-		fprintf(stderr, "linegate-loadgen: --samples must be 1..%d\n",
-			(LGF_MAX_LEN - LGF_MIN_LEN) / 2);
-		return 2;
+	/* The largest frame the layouts give must fit in one LGF frame: every combination of a
+	 * --samples and a --channels value some device gets (device i: i % each count). */
+	for (unsigned i = 0; i < o.nsamples * o.nchannels; i++) {
+		unsigned n = o.samples_list[i % o.nsamples], ch = o.channels_list[i % o.nchannels];
+
+		if (n * ch > (LGF_MAX_LEN - LGF_MIN_LEN) / 2) {
+			fprintf(stderr, "linegate-loadgen: --samples %u x --channels %u is more than "
+				"one LGF frame holds (%d int16 values)\n", n, ch,
+				(LGF_MAX_LEN - LGF_MIN_LEN) / 2);
+			return 2;
+		}
+		if (n > o.samples)
+			o.samples = n;
+		if (n * ch > o.max_values)
+			o.max_values = n * ch;
 	}
 	if (o.attacks[C_SPOOF] && !o.spoof_from) {
 		fprintf(stderr, "linegate-loadgen: --spoof needs --spoof-from ADDR\n");
@@ -1493,13 +1591,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	afxdp = o.tx.kind == LG_LOADGEN_TX_AFXDP;
-	if (afxdp && (o.pcap || o.source)) {
-		fprintf(stderr, "linegate-loadgen: --tx afxdp sends each device's frames from its "
-				"policy source address (and MAC): not with --source or --pcap\n");
+	dpdk = o.tx.kind == LG_LOADGEN_TX_DPDK;
+	l2 = afxdp || dpdk;
+	if (l2 && (o.pcap || o.source)) {
+		fprintf(stderr, "linegate-loadgen: --tx %s sends each device's frames from its "
+				"policy source address (and MAC): not with --source or --pcap\n",
+			afxdp ? "afxdp" : "dpdk");
 		return 2;
 	}
-	if (o.dst_mac_set && !afxdp) {
-		fprintf(stderr, "linegate-loadgen: --dst-mac is for --tx afxdp:IFNAME\n");
+	if (o.dst_mac_set && !l2) {
+		fprintf(stderr, "linegate-loadgen: --dst-mac is for --tx afxdp:IFNAME and dpdk:\n");
+		return 2;
+	}
+	if (dpdk && !o.dst_mac_set) {
+		fprintf(stderr, "linegate-loadgen: --tx dpdk needs --dst-mac (a DPDK port has no "
+				"neighbour table)\n");
+		return 2;
+	}
+	if (dpdk && !lg_dpdk_tx_built) {
+		fprintf(stderr, "linegate-loadgen: --tx dpdk: this linegate-loadgen was built "
+				"without DPDK (meson -Ddpdk=enabled, libdpdk-dev)\n");
 		return 2;
 	}
 	if (o.attack_rate[C_SPOOF] > 0 && !o.spoof_from) {
@@ -1568,7 +1679,12 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
-		lg_signal_init(&devs[i].sig, o.seed, i, o.sample_rate);
+		devs[i].samples = o.samples_list[i % o.nsamples];
+		devs[i].channels = o.channels_list[i % o.nchannels];
+		/* a device the policy gives a rate sends at it: linegate drops LGF frames of
+		 * another (sample_rate) */
+		devs[i].fs = p.devices[i].sample_rate ? p.devices[i].sample_rate : o.sample_rate;
+		lg_signal_init(&devs[i].sig, o.seed, i, devs[i].fs);
 		devs[i].fault = -1;
 		for (unsigned f = 0; f < o.nfaults; f++) {
 			if (p.devices[i].id != o.faults[f].id)
@@ -1576,7 +1692,7 @@ int main(int argc, char **argv)
 			fault_idx[f] = i;
 			devs[i].fault = (int)f;
 			lg_signal_set_fault(&devs[i].sig, o.faults[f].kind, o.faults[f].severity,
-					    o.faults[f].frame * o.samples);
+					    o.faults[f].frame * devs[i].samples);
 		}
 	}
 	for (unsigned f = 0; f < o.nfaults; f++) {
@@ -1586,7 +1702,7 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 	}
-	if (o.pcap || afxdp) {
+	if (o.pcap || l2) {
 		if (o.spoof_from && (parse_addr(o.spoof_from, 0, &spoof_ss, &spoof_len) ||
 				     spoof_ss.ss_family != dst.ss_family)) {
 			fprintf(stderr, "linegate-loadgen: --spoof-from '%s' is no address of the "
@@ -1597,7 +1713,8 @@ int main(int argc, char **argv)
 			if (p.devices[i].family != dst.ss_family) {
 				fprintf(stderr, "linegate-loadgen: --%s: device %u's source and "
 					"the target are of different address families\n",
-					o.pcap ? "pcap" : "tx afxdp", p.devices[i].id);
+					o.pcap ? "pcap" : afxdp ? "tx afxdp" : "tx dpdk",
+					p.devices[i].id);
 				goto out_mem;
 			}
 		}
@@ -1644,6 +1761,15 @@ int main(int argc, char **argv)
 					"%s's neighbour table (%s): ping it once ('ip neigh show "
 					"dev %s' shows the table) or give it with --dst-mac\n",
 					host, ifn, strerror(-r), ifn);
+			goto out_mem;
+		}
+	}
+	if (dpdk) {
+		int r = lg_dpdk_port_open(&dport, o.tx.opts, o.threads, if_mac, &if_mtu, err,
+					  sizeof(err));
+
+		if (r) {
+			fprintf(stderr, "linegate-loadgen: --tx dpdk: %s\n", err);
 			goto out_mem;
 		}
 	}
@@ -1710,17 +1836,25 @@ int main(int argc, char **argv)
 		if (s->rate > 0 && s->rate * 0.0005 < o.batch)
 			s->batch = s->rate * 0.0005 < 1 ? 1 : (unsigned)(s->rate * 0.0005);
 		s->dump = dump;
-		s->spoof_src = o.spoof_from && (o.pcap || afxdp) ? &spoof_ss : NULL;
+		s->spoof_src = o.spoof_from && (o.pcap || l2) ? &spoof_ss : NULL;
 		s->ready = &ready;
 		s->go = &go;
 		s->t0 = &t0;
 		s->fbuf = calloc(o.samples, sizeof(*s->fbuf));
-		s->ibuf = calloc(o.samples, sizeof(*s->ibuf));
+		s->ibuf = calloc(o.max_values, sizeof(*s->ibuf));
 		if (!s->fbuf || !s->ibuf || queue_init(&s->q[0], -1, o.batch) ||
 		    queue_init(&s->q[1], -1, o.batch))
 			goto out_mem;
 		if (dump)
 			continue; /* no sockets: the frames go to the file */
+		if (dpdk) {
+			if (lg_dpdk_tx_open(&s->dtx, dport, (uint16_t)t))
+				goto out_mem;
+			s->dst_mac = o.dst_mac;
+			s->src_mac = if_mac;
+			s->mtu = if_mtu;
+			continue;
+		}
 		if (afxdp) {
 			int r = lg_xsk_tx_open(&s->xsk, o.tx.ifname, o.tx.queue + t);
 
@@ -1829,6 +1963,14 @@ int main(int argc, char **argv)
 			sent[c] += s->sent[c];
 		sent_uadp += s->sent_uadp;
 		i_total += s->queued;
+		if (s->dtx) {
+			struct lg_dpdk_tx_stats st;
+
+			lg_dpdk_tx_stats(s->dtx, &st);
+			dst_st.submitted += st.submitted;
+			dst_st.sent += st.sent;
+			dst_st.refused += st.refused;
+		}
 		if (s->xsk) {
 			struct lg_xsk_tx_stats st;
 
@@ -1851,6 +1993,15 @@ int main(int argc, char **argv)
 		int gt_err;
 
 		uint64_t n_sent = afxdp ? xst.completed : i_total;
+
+		/* --tx dpdk: what the driver took, less what the port then failed to send
+		 * (oerrors: frames an af_packet or af_xdp PMD could not hand on) */
+		if (dpdk) {
+			d_oerrors = lg_dpdk_port_oerrors(dport);
+			if (d_oerrors > dst_st.sent)
+				d_oerrors = dst_st.sent;
+			n_sent = dst_st.sent - d_oerrors;
+		}
 
 		if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
@@ -1887,7 +2038,12 @@ int main(int argc, char **argv)
 		if (f) {
 			fprintf(f, "{\"sent\":%" PRIu64 ",\"seconds\":%.3f,\"uadp\":%" PRIu64,
 				n_sent, secs, sent_uadp);
-			fprintf(f, ",\"tx\":\"%s\"", afxdp ? "afxdp" : o.pcap ? "pcap" : "sendmmsg");
+			fprintf(f, ",\"tx\":\"%s\"", afxdp ? "afxdp" : dpdk ? "dpdk" :
+						       o.pcap ? "pcap" : "sendmmsg");
+			if (dpdk)
+				fprintf(f, ",\"dpdk\":{\"submitted\":%" PRIu64 ",\"sent\":%" PRIu64
+					   ",\"refused\":%" PRIu64 ",\"oerrors\":%" PRIu64 "}",
+					dst_st.submitted, n_sent, dst_st.refused, d_oerrors);
 			if (afxdp)
 				fprintf(f, ",\"afxdp\":{\"ifname\":\"%s\",\"queue\":%u,"
 					   "\"zerocopy\":%s,\"need_wakeup\":%s,\"submitted\":%"
@@ -1910,6 +2066,13 @@ int main(int argc, char **argv)
 		}
 	}
 	ret = stop ? 130 : 0;
+	if (dpdk && (dst_st.refused || d_oerrors)) {
+		fprintf(stderr, "linegate-loadgen: --tx dpdk: %" PRIu64 " of %" PRIu64 " frames "
+				"were not sent (%" PRIu64 " the driver did not take, %" PRIu64
+				" output errors); the summary's classes count them as sent\n",
+			dst_st.refused + d_oerrors, dst_st.submitted, dst_st.refused, d_oerrors);
+		ret = 1;
+	}
 	if (afxdp && (xst.refused || xst.pending)) {
 		fprintf(stderr, "linegate-loadgen: --tx afxdp: %" PRIu64 " of %" PRIu64 " frames "
 				"were not sent; the summary's classes count them as sent\n",
@@ -1920,6 +2083,7 @@ out_mem:
 	for (unsigned t = 0; snd && t < o.threads; t++)
 		sender_free(&snd[t]);
 	free(snd);
+	lg_dpdk_port_close(dport);
 	for (unsigned i = 0; devs && i < o.devices; i++)
 		lg_mac_free(devs[i].mac);
 	for (unsigned i = 0; devs && i < o.devices; i++)

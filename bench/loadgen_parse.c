@@ -172,6 +172,14 @@ int lg_loadgen_parse_tx(const char *s, struct lg_loadgen_tx *out)
 		*out = (struct lg_loadgen_tx){ .kind = LG_LOADGEN_TX_SENDMMSG };
 		return 0;
 	}
+	if (!strncmp(s, "dpdk:", 5)) {
+		if (!s[5] || strlen(s + 5) >= sizeof(tx.opts))
+			return -EINVAL;
+		tx = (struct lg_loadgen_tx){ .kind = LG_LOADGEN_TX_DPDK };
+		strcpy(tx.opts, s + 5);
+		*out = tx;
+		return 0;
+	}
 	if (strncmp(s, "afxdp:", 6))
 		return -EINVAL;
 	name = s + 6;
@@ -219,4 +227,28 @@ int lg_loadgen_parse_mac(const char *s, uint8_t mac[6])
 		return -EINVAL;
 	memcpy(mac, m, 6);
 	return 0;
+}
+
+int lg_loadgen_parse_list(const char *s, unsigned min, unsigned maxv, unsigned *vals,
+			  unsigned max)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		unsigned long v;
+		char *end;
+
+		if (!isdigit((unsigned char)*s) || n == max)
+			return -EINVAL;
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno || v < min || v > maxv)
+			return -EINVAL;
+		vals[n++] = (unsigned)v;
+		if (!*end)
+			return (int)n;
+		if (*end != ',')
+			return -EINVAL;
+		s = end + 1;
+	}
 }

@@ -39,19 +39,29 @@ int lg_loadgen_parse_utc_ns(const char *s, uint64_t *ns);
 int lg_loadgen_incident_open(const char *line, size_t len, uint64_t *device, uint64_t *opened_ns,
 			     char *id, size_t idlen);
 
-/* --tx: how the frames leave. sendmmsg (UDP sockets) or afxdp:IFNAME[:QUEUE] (raw Ethernet
- * frames through an AF_XDP socket on IFNAME, queue QUEUE and the next ones, one per thread). */
-enum lg_loadgen_tx_kind { LG_LOADGEN_TX_SENDMMSG, LG_LOADGEN_TX_AFXDP };
+/* --tx: how the frames leave. sendmmsg (UDP sockets), afxdp:IFNAME[:QUEUE] (raw Ethernet
+ * frames through an AF_XDP socket on IFNAME, queue QUEUE and the next ones, one per thread)
+ * or dpdk:OPTIONS (raw Ethernet frames through a DPDK port, OPTIONS as linegate's --backend
+ * dpdk: takes them, 1..1023 bytes, not parsed here). */
+enum lg_loadgen_tx_kind { LG_LOADGEN_TX_SENDMMSG, LG_LOADGEN_TX_AFXDP, LG_LOADGEN_TX_DPDK };
 
 struct lg_loadgen_tx {
 	enum lg_loadgen_tx_kind kind;
 	char ifname[16]; /* IFNAMSIZ: 1..15 bytes, as the kernel names interfaces */
 	uint32_t queue;  /* 0..65535 */
+	char opts[1024]; /* dpdk: OPTIONS */
 };
 
 int lg_loadgen_parse_tx(const char *s, struct lg_loadgen_tx *tx);
 
 /* "02:00:5e:10:00:01" (six hexadecimal bytes, ':' or '-' between them) */
 int lg_loadgen_parse_mac(const char *s, uint8_t mac[6]);
+
+/*
+ * "256" or "128,256,512": up to max unsigned values, each min..maxv, comma-separated (device i
+ * of the simulated ones takes value i % count). Returns the count, or -EINVAL.
+ */
+int lg_loadgen_parse_list(const char *s, unsigned min, unsigned maxv, unsigned *vals,
+			  unsigned max);
 
 #endif

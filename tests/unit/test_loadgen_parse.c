@@ -51,6 +51,20 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_loadgen_parse_tx("afxdp:enp3s0f1.100:7", &tx), 0);
 	CHECK_STR(tx.ifname, "enp3s0f1.100");
 	CHECK_EQ(tx.queue, 7u);
+	CHECK_EQ(lg_loadgen_parse_tx("dpdk:vdev=net_pcap0;tx_pcap=/tmp/a.pcap,nohuge", &tx), 0);
+	CHECK_EQ(tx.kind, LG_LOADGEN_TX_DPDK);
+	CHECK_STR(tx.opts, "vdev=net_pcap0;tx_pcap=/tmp/a.pcap,nohuge");
+	{
+		char long_opts[1100] = "dpdk:";
+
+		memset(long_opts + 5, 'a', 1024);
+		CHECK_EQ(lg_loadgen_parse_tx(long_opts, &tx), -EINVAL);
+		long_opts[5 + 1023] = '\0';
+		CHECK_EQ(lg_loadgen_parse_tx(long_opts, &tx), 0);
+		CHECK_EQ(strlen(tx.opts), 1023u);
+		CHECK_EQ(lg_loadgen_parse_tx("dpdk:", &tx), -EINVAL);
+	}
+	CHECK_EQ(lg_loadgen_parse_tx("afxdp:enp3s0f1.100:7", &tx), 0);
 	/* a refused text leaves the answer as it was */
 	for (size_t i = 0; i < sizeof(bad_tx) / sizeof(bad_tx[0]); i++) {
 		int r = lg_loadgen_parse_tx(bad_tx[i], &tx);
@@ -74,5 +88,28 @@ int main(int argc, char **argv)
 		CHECK_EQ(r, -EINVAL);
 	}
 	CHECK(!memcmp(mac, "\xff\xee\xdd\xcc\xbb\xaa", 6));
+
+	/* --samples and --channels: N or N,N,... each in range, at most max values */
+	{
+		static const char *const bad_list[] = {
+			"", ",", "1,", ",1", "1,,2", "0", "256", "1 ,2", "-1", "+1", "1,x", "1,2,3,4,5",
+			"99999999999999999999",
+		};
+		unsigned v[4] = { 0 };
+
+		CHECK_EQ(lg_loadgen_parse_list("7", 1, 255, v, 4), 1);
+		CHECK_EQ(v[0], 7u);
+		CHECK_EQ(lg_loadgen_parse_list("128,256,1,255", 1, 255, v, 4), -EINVAL);
+		CHECK_EQ(lg_loadgen_parse_list("1,2,3,255", 1, 255, v, 4), 4);
+		CHECK_EQ(v[0] + v[1] + v[2], 6u);
+		CHECK_EQ(v[3], 255u);
+		for (size_t i = 0; i < sizeof(bad_list) / sizeof(bad_list[0]); i++) {
+			int r = lg_loadgen_parse_list(bad_list[i], 1, 255, v, 4);
+
+			if (r != -EINVAL)
+				printf("list '%s' taken (%d)\n", bad_list[i], r);
+			CHECK_EQ(r, -EINVAL);
+		}
+	}
 	return lgt_done("test_loadgen_parse");
 }

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/* The load generator's DPDK transmitter (loadgen_dpdk.h). */
+#include "loadgen_dpdk.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef LG_HAVE_DPDK
+#include <linegate/backend.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+const int lg_dpdk_tx_built = 1;
+
+#define MAX_EAL_ARGS 64
+#define MAX_VDEVS 8
+#define MAX_BATCH 1024
+/* Room for the longest frame the generator builds (Ethernet, IPv6, UDP, 8972 bytes of LGF)
+ * in one mbuf: no chains. */
+#define DATA_ROOM (9216 + RTE_PKTMBUF_HEADROOM)
+
+struct lg_dpdk_port {
+	uint16_t port_id;
+	bool port_set, nohuge, started;
+	char vdev[MAX_VDEVS][256], pci[MAX_VDEVS][32], eal[512], lcores[64];
+	unsigned nvdevs, npci, mem_mb, mbufs, txd, log_level;
+	struct rte_mempool *pool;
+};
+
+struct lg_dpdk_tx {
+	struct lg_dpdk_port *p;
+	uint16_t queue;
+	unsigned nres;
+	struct rte_mbuf *res[MAX_BATCH];
+	struct lg_dpdk_tx_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int opt_uint(const char *key, const char *val, unsigned min, unsigned max, unsigned *out,
+		    char *err, size_t errlen)
+{
+	unsigned long v;
+
+	if (lg_backend_opt_uint(val, max, &v) || v < min) {
+		snprintf(err, errlen, "%s=%s: want a number %u..%u", key, val, min, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int opt_copy(char *dst, size_t len, const char *key, const char *val, char *err,
+		    size_t errlen)
+{
+	if (strlen(val) >= len) {
+		snprintf(err, errlen, "%s: longer than %zu bytes", key, len - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, val);
+	for (char *s = dst; *s; s++) /* ';' stands for DPDK's own ',' */
+		if (*s == ';' && strcmp(key, "eal"))
+			*s = ',';
+	return 0;
+}
+
+/* The options of linegate's --backend dpdk: that make sense for sending. */
+static int parse_opts(struct lg_dpdk_port *p, const char *opts, char *err, size_t errlen)
+{
+	char key[32], val[256];
+	unsigned v;
+	int ret;
+
+	p->mbufs = 4095;
+	p->txd = 1024;
+	p->log_level = 5;
+	snprintf(p->lcores, sizeof(p->lcores), "0");
+	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
+		if (!strcmp(key, "port")) {
+			if (opt_uint(key, val, 0, RTE_MAX_ETHPORTS - 1, &v, err, errlen))
+				return -EINVAL;
+			p->port_id = (uint16_t)v;
+			p->port_set = true;
+		} else if (!strcmp(key, "vdev") || !strcmp(key, "pci")) {
+			bool vd = key[0] == 'v';
+			unsigned *n = vd ? &p->nvdevs : &p->npci;
+
+			if (*n == MAX_VDEVS || !*val) {
+				snprintf(err, errlen, "%s: at most %d, not empty", key, MAX_VDEVS);
+				return -EINVAL;
+			}
+			if (opt_copy(vd ? p->vdev[*n] : p->pci[*n], vd ? 256 : 32, key, val, err,
+				     errlen))
+				return -EINVAL;
+			(*n)++;
+		} else if (!strcmp(key, "eal")) {
+			if (opt_copy(p->eal, sizeof(p->eal), key, val, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "lcores")) {
+			if (opt_copy(p->lcores, sizeof(p->lcores), key, val, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "mem")) {
+			if (opt_uint(key, val, 64, 1u << 20, &p->mem_mb, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "nohuge")) {
+			p->nohuge = true;
+		} else if (!strcmp(key, "mbufs")) {
+			if (opt_uint(key, val, 64, 1u << 24, &p->mbufs, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "txd")) {
+			if (opt_uint(key, val, 16, 32768, &p->txd, err, errlen))
+				return -EINVAL;
+		} else if (!strcmp(key, "log")) {
+			if (opt_uint(key, val, 1, 8, &p->log_level, err, errlen))
+				return -EINVAL;
+		} else {
+			snprintf(err, errlen, "unknown option '%s' (port, vdev, pci, nohuge, mem, "
+				 "lcores, mbufs, txd, log, eal)", key);
+			return -EINVAL;
+		}
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "an option is longer than %zu bytes", sizeof(val) - 1);
+		return ret;
+	}
+	if (!p->mem_mb && p->nohuge)
+		p->mem_mb = 1024;
+	return 0;
+}
+
+static int eal_args(struct lg_dpdk_port *p, char **argv, char *buf, size_t buflen)
+{
+	int argc = 0;
+	size_t used = 0;
+
+#define ARG(...)                                                                                   \
+	do {                                                                                       \
+		int n_ = snprintf(buf + used, buflen - used, __VA_ARGS__);                         \
+		if (n_ < 0 || (size_t)n_ >= buflen - used || argc == MAX_EAL_ARGS - 1)             \
+			return -E2BIG;                                                             \
+		argv[argc++] = buf + used;                                                         \
+		used += (size_t)n_ + 1;                                                            \
+	} while (0)
+	ARG("linegate-loadgen");
+	ARG("-l");
+	ARG("%s", p->lcores);
+	/* beside linegate (and other generators): no shared config, a runtime folder of our own */
+	ARG("--no-shconf");
+	ARG("--file-prefix=lg-loadgen-%d", (int)getpid());
+	ARG("--log-level=%u", p->log_level);
+	if (p->nohuge)
+		ARG("--no-huge");
+	if (p->mem_mb) {
+		ARG("-m");
+		ARG("%u", p->mem_mb);
+	}
+	for (unsigned i = 0; i < p->npci; i++) {
+		ARG("-a");
+		ARG("%s", p->pci[i]);
+	}
+	if (p->nvdevs && !p->npci)
+		ARG("--no-pci");
+	for (unsigned i = 0; i < p->nvdevs; i++) {
+		ARG("--vdev");
+		ARG("%s", p->vdev[i]);
+	}
+	for (char *save = NULL, *t = strtok_r(p->eal, " ", &save); t;
+	     t = strtok_r(NULL, " ", &save))
+		ARG("%s", t);
+#undef ARG
+	argv[argc] = NULL;
+	return argc;
+}
+
+static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsigned *mtu,
+		      char *err, size_t errlen)
+{
+	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_dev_info info;
+	struct rte_ether_addr ea;
+	uint16_t rxd = 64, txd = (uint16_t)p->txd, m;
+	int ret = rte_eth_dev_info_get(p->port_id, &info);
+
+	if (ret) {
+		snprintf(err, errlen, "port %u: device info: %s", p->port_id, strerror(-ret));
+		return ret;
+	}
+	if (nq > info.max_tx_queues) {
+		snprintf(err, errlen, "port %u (%s) has %u TX queues, --threads %u needs one each",
+			 p->port_id, info.driver_name, info.max_tx_queues, nq);
+		return -EINVAL;
+	}
+	/* as many RX queues (net_af_packet pairs them; nothing polls them) */
+	ret = rte_eth_dev_configure(p->port_id, (uint16_t)nq, (uint16_t)nq, &conf);
+	if (!ret)
+		ret = rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &rxd, &txd);
+	for (unsigned q = 0; !ret && q < nq; q++) {
+		ret = rte_eth_rx_queue_setup(p->port_id, (uint16_t)q, rxd,
+					     (unsigned)rte_eth_dev_socket_id(p->port_id), NULL,
+					     p->pool);
+		if (!ret)
+			ret = rte_eth_tx_queue_setup(p->port_id, (uint16_t)q, txd,
+						     (unsigned)rte_eth_dev_socket_id(p->port_id),
+						     NULL);
+	}
+	if (!ret)
+		ret = rte_eth_dev_start(p->port_id);
+	if (ret) {
+		snprintf(err, errlen, "port %u (%s): %u queues, %u descriptors: %s", p->port_id,
+			 info.driver_name, nq, txd, strerror(-ret));
+		return ret;
+	}
+	p->started = true;
+	rte_eth_stats_reset(p->port_id);
+	if (rte_eth_macaddr_get(p->port_id, &ea))
+		memset(&ea, 0, sizeof(ea));
+	memcpy(mac, ea.addr_bytes, 6);
+	*mtu = rte_eth_dev_get_mtu(p->port_id, &m) ? 1500 : m;
+	return 0;
+}
+
+int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues,
+		      uint8_t mac[6], unsigned *mtu, char *err, size_t errlen)
+{
+	char *argv[MAX_EAL_ARGS], buf[4096];
+	struct lg_dpdk_port *p = calloc(1, sizeof(*p));
+	cpu_set_t cpus;
+	int argc, ret;
+
+	if (!p)
+		return -ENOMEM;
+	ret = parse_opts(p, opts, err, errlen);
+	if (ret)
+		goto err_free;
+	argc = eal_args(p, argv, buf, sizeof(buf));
+	if (argc < 0) {
+		snprintf(err, errlen, "EAL arguments too long");
+		ret = argc;
+		goto err_free;
+	}
+	/* EAL pins this thread to the main lcore, and the sender threads would inherit it. */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		CPU_ZERO(&cpus);
+	ret = rte_eal_init(argc, argv);
+	if (CPU_COUNT(&cpus))
+		sched_setaffinity(0, sizeof(cpus), &cpus);
+	if (ret < 0) {
+		ret = rte_errno ? -rte_errno : -EINVAL;
+		snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(-ret),
+			 p->nohuge ? "" : " (no hugepages? add nohuge)");
+		goto err_free;
+	}
+	if (!p->port_set)
+		RTE_ETH_FOREACH_DEV(p->port_id) break;
+	if (!rte_eth_dev_is_valid_port(p->port_id)) {
+		snprintf(err, errlen, "no port %u (give one with vdev= or pci=)", p->port_id);
+		ret = -ENODEV;
+		goto err_eal;
+	}
+	/* No per-lcore cache: the sender threads are no lcores. */
+	p->pool = rte_pktmbuf_pool_create("lg_tx", p->mbufs, 0, 0, DATA_ROOM,
+					  (int)rte_socket_id());
+	if (!p->pool) {
+		snprintf(err, errlen, "mbuf pool of %u: %s (fewer mbufs=, or more mem=)", p->mbufs,
+			 rte_strerror(rte_errno));
+		ret = -ENOMEM;
+		goto err_eal;
+	}
+	ret = port_setup(p, nqueues, mac, mtu, err, errlen);
+	if (ret)
+		goto err_port;
+	*out = p;
+	return 0;
+
+err_port:
+	if (p->started)
+		rte_eth_dev_stop(p->port_id);
+	rte_eth_dev_close(p->port_id);
+	rte_mempool_free(p->pool);
+err_eal:
+	rte_eal_cleanup();
+err_free:
+	free(p);
+	return ret;
+}
+
+uint64_t lg_dpdk_port_oerrors(struct lg_dpdk_port *p)
+{
+	struct rte_eth_stats st;
+
+	return rte_eth_stats_get(p->port_id, &st) ? 0 : st.oerrors;
+}
+
+void lg_dpdk_port_close(struct lg_dpdk_port *p)
+{
+	if (!p)
+		return;
+	if (p->started)
+		rte_eth_dev_stop(p->port_id);
+	rte_eth_dev_close(p->port_id);
+	rte_mempool_free(p->pool);
+	rte_eal_cleanup();
+	free(p);
+}
+
+int lg_dpdk_tx_open(struct lg_dpdk_tx **out, struct lg_dpdk_port *p, uint16_t queue)
+{
+	struct lg_dpdk_tx *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->p = p;
+	t->queue = queue;
+	*out = t;
+	return 0;
+}
+
+unsigned lg_dpdk_tx_room(const struct lg_dpdk_tx *t)
+{
+	return rte_pktmbuf_data_room_size(t->p->pool) - RTE_PKTMBUF_HEADROOM;
+}
+
+int lg_dpdk_tx_reserve(struct lg_dpdk_tx *t, unsigned n, uint8_t **bufs)
+{
+	uint64_t end = 0;
+
+	if (n > MAX_BATCH)
+		n = MAX_BATCH;
+	/* The mbufs the driver still holds come back as it completes them: wait for them. */
+	while (rte_pktmbuf_alloc_bulk(t->p->pool, t->res, n)) {
+		if (n > 1) {
+			n /= 2;
+			continue;
+		}
+		if (!end)
+			end = now_ns() + 1000000000ull;
+		else if (now_ns() > end)
+			return -ENOBUFS;
+		rte_eth_tx_done_cleanup(t->p->port_id, t->queue, 0);
+	}
+	for (unsigned i = 0; i < n; i++)
+		bufs[i] = rte_pktmbuf_mtod(t->res[i], uint8_t *);
+	t->nres = n;
+	return (int)n;
+}
+
+int lg_dpdk_tx_submit(struct lg_dpdk_tx *t, unsigned n, const uint32_t *lens)
+{
+	unsigned done = 0;
+	uint64_t end = now_ns() + 1000000000ull;
+
+	for (unsigned i = 0; i < n; i++) {
+		t->res[i]->data_len = (uint16_t)lens[i];
+		t->res[i]->pkt_len = lens[i];
+	}
+	t->st.submitted += n;
+	/* A full TX ring is back-pressure, not a loss: try again until the driver takes
+	 * none for a second. */
+	while (done < n) {
+		uint16_t k = rte_eth_tx_burst(t->p->port_id, t->queue, t->res + done,
+					      (uint16_t)(n - done));
+
+		done += k;
+		if (k)
+			end = now_ns() + 1000000000ull;
+		else if (now_ns() > end)
+			break;
+	}
+	t->st.sent += done;
+	t->st.refused += n - done;
+	if (done < n)
+		rte_pktmbuf_free_bulk(t->res + done, n - done);
+	t->nres = 0;
+	return 0;
+}
+
+void lg_dpdk_tx_cancel(struct lg_dpdk_tx *t)
+{
+	rte_pktmbuf_free_bulk(t->res, t->nres);
+	t->nres = 0;
+}
+
+void lg_dpdk_tx_stats(const struct lg_dpdk_tx *t, struct lg_dpdk_tx_stats *st)
+{
+	*st = t->st;
+}
+
+void lg_dpdk_tx_close(struct lg_dpdk_tx *t)
+{
+	if (t)
+		lg_dpdk_tx_cancel(t);
+	free(t);
+}
+
+#else /* !LG_HAVE_DPDK */
+
+const int lg_dpdk_tx_built = 0;
+
+int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues,
+		      uint8_t mac[6], unsigned *mtu, char *err, size_t errlen)
+{
+	(void)out, (void)opts, (void)nqueues, (void)mac, (void)mtu;
+	snprintf(err, errlen, "this linegate-loadgen was built without DPDK (meson -Ddpdk=enabled)");
+	return -EOPNOTSUPP;
+}
+
+uint64_t lg_dpdk_port_oerrors(struct lg_dpdk_port *p)
+{
+	(void)p;
+	return 0;
+}
+
+void lg_dpdk_port_close(struct lg_dpdk_port *p)
+{
+	(void)p;
+}
+
+int lg_dpdk_tx_open(struct lg_dpdk_tx **out, struct lg_dpdk_port *p, uint16_t queue)
+{
+	(void)out, (void)p, (void)queue;
+	return -EOPNOTSUPP;
+}
+
+unsigned lg_dpdk_tx_room(const struct lg_dpdk_tx *t)
+{
+	(void)t;
+	return 0;
+}
+
+int lg_dpdk_tx_reserve(struct lg_dpdk_tx *t, unsigned n, uint8_t **bufs)
+{
+	(void)t, (void)n, (void)bufs;
+	return -EOPNOTSUPP;
+}
+
+int lg_dpdk_tx_submit(struct lg_dpdk_tx *t, unsigned n, const uint32_t *lens)
+{
+	(void)t, (void)n, (void)lens;
+	return -EOPNOTSUPP;
+}
+
+void lg_dpdk_tx_cancel(struct lg_dpdk_tx *t)
+{
+	(void)t;
+}
+
+void lg_dpdk_tx_stats(const struct lg_dpdk_tx *t, struct lg_dpdk_tx_stats *st)
+{
+	(void)t;
+	memset(st, 0, sizeof(*st));
+}
+
+void lg_dpdk_tx_close(struct lg_dpdk_tx *t)
+{
+	(void)t;
+}
+#endif

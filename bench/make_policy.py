@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write a policy that enrolls N devices, each with its own key file, source address, port and
+MAC, for linegate-loadgen and linegate at fleet scale (up to 4096, LG_POLICY_MAX_DEVICES).
+
+  bench/make_policy.py OUT_DIR N [--head FILE] [--subnet CIDR] [--first-id ID] ...
+
+writes OUT_DIR/policy.yaml and OUT_DIR/keys/dev-ID.key (the folder 0700, each file 0600, 64
+hex digits from os.urandom: real, distinct keys; --seed makes them reproducible instead, for
+benchmarks only). The settings before 'devices:' come from --head (a policy file: everything
+up to its 'devices:' line, e.g. tests/e2e/lib.sh's lg_policy_head) or a minimal head (port
+and uadp_port; linegate itself also needs detection.model).
+
+Device i (0-based) gets id FIRST_ID + i, name PREFIX-ID, the (i % H)-th host address of
+--subnet (H its host count) and UDP port BASE_PORT + i // H, so every (address, port) pair is
+distinct and, while N <= H, every address; MAC 02:4c:47:XX:XX:XX from i (--no-mac: none
+bound). With --uadp-every K every K-th device (i % K == K - 1) is an OPC UA PubSub UADP
+publisher (publisher_id = its id, writer_group 1, writer 1) with a typed RawData layout, a
+Float array whose length cycles through --uadp-lengths: linegate-loadgen -u sends each its
+own length. --sample-rate sets every device's sample_rate (a model checks it against its
+own): linegate-loadgen sends each device's frames at its policy rate.
+"""
+import argparse
+import hashlib
+import ipaddress
+import os
+import sys
+
+LG_POLICY_MAX_DEVICES = 4096
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir")
+    ap.add_argument("n", type=int)
+    ap.add_argument("--head", help="a policy file whose settings before 'devices:' to use")
+    ap.add_argument("--subnet", default="10.77.16.0/20",
+                    help="source addresses (default 10.77.16.0/20: 4094 hosts)")
+    ap.add_argument("--first-id", type=int, default=1000)
+    ap.add_argument("--base-port", type=int, default=40000)
+    ap.add_argument("--prefix", default="dev")
+    ap.add_argument("--no-mac", action="store_true", help="bind no source MAC")
+    ap.add_argument("--sample-rate", type=int, default=0, help="every device's sample_rate")
+    ap.add_argument("--uadp-every", type=int, default=0, metavar="K")
+    ap.add_argument("--uadp-lengths", default="64,128,256",
+                    help="the UADP devices' Float array lengths, cycled")
+    ap.add_argument("--seed", help="derive the keys from this text (reproducible; never on a line)")
+    a = ap.parse_args()
+
+    if not 1 <= a.n <= LG_POLICY_MAX_DEVICES:
+        sys.exit(f"make_policy: N must be 1..{LG_POLICY_MAX_DEVICES} (the XDP device table)")
+    hosts = list(ipaddress.ip_network(a.subnet, strict=False).hosts())
+    if not hosts:
+        sys.exit(f"make_policy: {a.subnet} has no host addresses")
+    if a.base_port + (a.n - 1) // len(hosts) > 65535:
+        sys.exit("make_policy: too few addresses in --subnet for N devices from --base-port")
+    if a.first_id < 1 or a.first_id + a.n - 1 >= 0xfff00000:
+        sys.exit("make_policy: ids must be 1..0xffefffff (the loadgen's unknown ids are above)")
+    lengths = [int(x) for x in a.uadp_lengths.split(",")]
+
+    head = "version: 1\nport: 4739\nuadp_port: 4840\n"
+    if a.head:
+        text = open(a.head).read()
+        cut = text.find("\ndevices:")
+        head = text[:cut + 1] if cut >= 0 else text
+    keys = os.path.join(a.out_dir, "keys")
+    os.makedirs(keys, exist_ok=True)
+    os.chmod(keys, 0o700)
+    out = [head.rstrip("\n") + "\n", "devices:\n"]
+    u = 0
+    for i in range(a.n):
+        dev_id = a.first_id + i
+        name = f"{a.prefix}-{dev_id}"
+        if a.seed is not None:
+            key = hashlib.sha256(f"{a.seed}/{dev_id}".encode()).hexdigest()
+        else:
+            key = os.urandom(32).hex()
+        path = os.path.join(keys, f"{name}.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        os.write(fd, (key + "\n").encode())
+        os.close(fd)
+        addr = hosts[i % len(hosts)]
+        out.append(f"  - id: {dev_id}\n    name: {name}\n    source: {addr}\n"
+                   f"    port: {a.base_port + i // len(hosts)}\n")
+        if not a.no_mac:
+            out.append("    mac: 02:4c:47:%02x:%02x:%02x\n" % (i >> 16 & 255, i >> 8 & 255, i & 255))
+        if a.sample_rate:
+            out.append(f"    sample_rate: {a.sample_rate}\n")
+        out.append(f"    keys: [{{id: 1, key_file: keys/{name}.key}}]\n")
+        if a.uadp_every and i % a.uadp_every == a.uadp_every - 1:
+            n = lengths[u % len(lengths)]
+            u += 1
+            out.append(f"    uadp: {{publisher_id: {dev_id}, publisher_type: uint32, "
+                       f"writer_group: 1, writer: 1,\n"
+                       f"           fields: [{{name: accel, type: Float, array: {n}}}]}}\n")
+    with open(os.path.join(a.out_dir, "policy.yaml"), "w") as f:
+        f.writelines(out)
+
+
+if __name__ == "__main__":
+    main()
