@@ -61,6 +61,8 @@ x, d = st.get("xdp", {}), st["drops"]
 both = lambda r: x.get(r, 0) + d.get(r, 0)
 check("summary enrolled", s["enrolled"], n * frames)
 check("summary uadp (every 16th device)", s["uadp"], n // 16 * frames)
+# once each, also the ones the receiving worker handed to their owner (counted twice before)
+check("uadp_received", st["uadp_received"], s["uadp"])
 check("afxdp on the ring, sent, refused, pending",
       tuple(s["afxdp"][k] for k in ("submitted", "sent", "refused", "pending")),
       (s["sent"], s["sent"], 0, 0))
