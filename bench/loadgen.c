@@ -89,7 +89,8 @@ static const char usage[] =
 	"                           clock starts (frames x bytes of memory; timestamps are then\n"
 	"                           the build time), so that the generator's own signal and HMAC\n"
 	"                           cost does not limit the rate. Only the first 64 frames of\n"
-	"                           each LGF device are simulated; later ones repeat their\n"
+	"                           each LGF device are simulated (16384 / devices a thread,\n"
+	"                           at least 4, with more than 256); later ones repeat their\n"
 	"                           samples (each with its own sequence, timestamp and tag):\n"
 	"                           for load, not for detection\n"
 	"      --hold               once the frames are ready, print 'loadgen: ready' and wait\n"
@@ -893,12 +894,23 @@ static size_t align64(size_t n)
 
 /* --precompute simulates this many frames of samples per device, then repeats them. */
 #define PRE_DISTINCT 64
+/* ... but a thread simulates at most this many in all (at least 4 a device): 4096 devices
+ * x 64 took 18 s before the clock started, 16384 frames take about one. */
+#define PRE_DISTINCT_ALL 16384
 
-/* Frame g again with the samples of frame g - PRE_DISTINCT * ndev of the same device, and
+/* How many frames of each of this thread's devices --precompute simulates. */
+static uint64_t pre_distinct(const struct sender *s)
+{
+	uint64_t n = PRE_DISTINCT_ALL / s->ndev;
+
+	return n > PRE_DISTINCT ? PRE_DISTINCT : n < 4 ? 4 : n;
+}
+
+/* Frame g again with the samples of frame g - pre_distinct() * ndev of the same device, and
  * its own sequence, timestamp and tag. */
 static int pre_repeat(struct sender *s, struct dev *d, uint64_t g, uint8_t *out)
 {
-	uint64_t gs = g - PRE_DISTINCT * (uint64_t)s->ndev, v;
+	uint64_t gs = g - pre_distinct(s) * s->ndev, v;
 	int len = (int)s->pre_len[gs];
 
 	if (!d->mac && lg_mac_new(&d->mac, d->key->bytes, LG_KEY_LEN))
@@ -915,7 +927,7 @@ static int pre_repeat(struct sender *s, struct dev *d, uint64_t g, uint8_t *out)
 
 /*
  * Build and sign every good frame now; sending then only hands them to the socket. The
- * signal simulation costs tens of microseconds a frame, so only the first PRE_DISTINCT
+ * signal simulation costs tens of microseconds a frame, so only the first pre_distinct()
  * frames of each device are simulated and later LGF frames repeat their samples (UADP
  * frames are each built in full). The mapping is reserved for the largest frames and
  * filled as far as the real ones need.
@@ -946,7 +958,7 @@ static int precompute(struct sender *s)
 	madvise(s->pre, s->pre_size, MADV_HUGEPAGE);
 	for (uint64_t g = 0; g < s->good && !stop; g++) {
 		struct dev *d = sender_dev(s, g);
-		int len = g >= PRE_DISTINCT * (uint64_t)s->ndev && !as_uadp(s, d) ?
+		int len = g >= pre_distinct(s) * s->ndev && !as_uadp(s, d) ?
 				  pre_repeat(s, d, g, s->pre + off) :
 				  build(s, d, s->pre + off);
 
