@@ -41,6 +41,7 @@ struct lg_dpdk_tx {
 	struct lg_dpdk_port *p;
 	uint16_t queue;
 	unsigned nres;
+	bool stalled; /* the driver took nothing for a second: no more waiting */
 	struct rte_mbuf *res[MAX_BATCH];
 	struct lg_dpdk_tx_stats st;
 };
@@ -164,6 +165,7 @@ static int eal_args(struct lg_dpdk_port *p, char **argv, char *buf, size_t bufle
 	ARG("--no-shconf");
 	ARG("--file-prefix=lg-loadgen-%d", (int)getpid());
 	ARG("--log-level=%u", p->log_level);
+	ARG("--no-telemetry"); /* no socket of its own in /var/run/dpdk */
 	if (p->nohuge)
 		ARG("--no-huge");
 	if (p->mem_mb) {
@@ -371,16 +373,20 @@ int lg_dpdk_tx_submit(struct lg_dpdk_tx *t, unsigned n, const uint32_t *lens)
 	}
 	t->st.submitted += n;
 	/* A full TX ring is back-pressure, not a loss: try again until the driver takes
-	 * none for a second. */
+	 * none for a second. After that once per batch, so that a dead port ends the run
+	 * soon, every frame counted. */
 	while (done < n) {
 		uint16_t k = rte_eth_tx_burst(t->p->port_id, t->queue, t->res + done,
 					      (uint16_t)(n - done));
 
 		done += k;
-		if (k)
+		if (k) {
 			end = now_ns() + 1000000000ull;
-		else if (now_ns() > end)
+			t->stalled = false;
+		} else if (t->stalled || now_ns() > end) {
+			t->stalled = true;
 			break;
+		}
 	}
 	t->st.sent += done;
 	t->st.refused += n - done;

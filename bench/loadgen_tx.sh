@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The load generator's two ways out, side by side in one invocation: frames/s of
+# The load generator's ways out, side by side in one invocation: frames/s of
 # linegate-loadgen on one core (taskset), --precompute, --rate 0, with sendmmsg (UDP
-# sockets) and with --tx afxdp (whole frames through AF_XDP, copy mode on the veth),
-# alternating, RUNS runs each: first to a server namespace where nothing listens, then with
+# sockets), with --tx afxdp (whole frames through AF_XDP, copy mode on the veth) and, where
+# the generator was built with DPDK, with --tx dpdk (the same frames in mbufs through a
+# net_af_packet vdev on the veth, EAL without hugepages), alternating, RUNS runs each: first to a server namespace where nothing listens, then with
 # linegate (uring backend, one worker, unpinned) listening, whose counters say how many of
 # the frames it received and admitted. On a veth the receiving stack runs in the sender's
 # softirq, on the sender's core: both ways pay for it.
@@ -33,6 +34,8 @@ SEQ=1
 run() {
 	local mode=$1 where=$2 args=(-S $LINE_IP)
 	[ "$mode" = afxdp ] && args=(--tx afxdp:lg1 --dst-mac "$SRV_MAC")
+	[ "$mode" = dpdk ] && args=(--tx "dpdk:vdev=net_af_packet0;iface=lg1,nohuge,mem=512"
+		--dst-mac "$SRV_MAC")
 	ip netns exec "$NS_LINE" taskset -c "$CPU" "$LG_BIN_GEN" -p "$T/policy.yaml" \
 		-t $SRV_IP -n "$FRAMES" -r 0 --precompute --batch 64 --first-seq $SEQ -q \
 		-j "$T/s.json" "${args[@]}" || lg_fail "$mode to $where: the generator failed"
@@ -44,13 +47,20 @@ print(json.dumps({"tx": sys.argv[2], "to": sys.argv[3], "sent": s["sent"],
 PY
 }
 
+MODES="sendmmsg afxdp"
+if ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -n 1 -q \
+	--dst-mac "$SRV_MAC" --tx "dpdk:vdev=net_null0,nohuge,mem=256" > "$T/probe" 2>&1; then
+	MODES="$MODES dpdk"
+else
+	echo "note: no DPDK TX here: $(tail -1 "$T/probe")"
+fi
 : > "$T/runs.jsonl"
 for where in nothing linegate; do
 	if [ $where = linegate ]; then
 		lg_start_linegate -w 1 -b uring
 	fi
 	for i in $(seq "$RUNS"); do
-		for mode in sendmmsg afxdp; do
+		for mode in $MODES; do
 			run $mode $where | tee -a "$T/runs.jsonl"
 			SEQ=$((SEQ + FRAMES))
 		done
@@ -72,12 +82,15 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 python3 - "$T/runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-print("| to | sendmmsg frames/s | AF_XDP TX frames/s | AF_XDP / sendmmsg (medians) |")
-print("|---|---|---|---:|")
+dpdk = any(r["tx"] == "dpdk" for r in runs)
+print("| to | sendmmsg frames/s | AF_XDP TX frames/s | AF_XDP / sendmmsg (medians) |"
+      + (" DPDK TX frames/s | DPDK / sendmmsg (medians) |" if dpdk else ""))
+print("|---|---|---|---:|" + ("---|---:|" if dpdk else ""))
 for to in ("nothing", "linegate"):
     f = {m: [r["fps"] for r in runs if r["to"] == to and r["tx"] == m]
-         for m in ("sendmmsg", "afxdp")}
+         for m in ("sendmmsg", "afxdp", "dpdk")}
     fmt = lambda v: ", ".join(f"{x / 1000:.0f}k" for x in v)
-    print(f"| {to} | {fmt(f['sendmmsg'])} | {fmt(f['afxdp'])} | "
-          f"{statistics.median(f['afxdp']) / statistics.median(f['sendmmsg']):.2f} |")
+    ratio = lambda m: statistics.median(f[m]) / statistics.median(f["sendmmsg"])
+    print(f"| {to} | {fmt(f['sendmmsg'])} | {fmt(f['afxdp'])} | {ratio('afxdp'):.2f} |"
+          + (f" {fmt(f['dpdk'])} | {ratio('dpdk'):.2f} |" if dpdk else ""))
 PY
