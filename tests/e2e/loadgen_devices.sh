@@ -17,10 +17,11 @@ T=$LG_TMP
 N=${LG_DEVICES:-2048}
 FRAMES=5
 RATE=5000
-# The devices' subnet is the server's too (a connected route): their frames pass its
-# reverse-path check as any on-link host's. Its address is the subnet's last, which no
-# device has (a frame from the server's own address would be a martian).
-ip -n "$NS_SRV" addr add 10.77.31.254/20 dev lg0
+# The devices' subnet is on the server's veth (a link route, no address of its own in it:
+# a frame from the server's own address would be a martian): their frames pass its
+# reverse-path check as any on-link host's. LG_DEVICES up to 4096 (the last two share
+# addresses, on other ports).
+ip -n "$NS_SRV" route add 10.77.16.0/20 dev lg0
 lg_policy_head "$T/head.yaml"
 python3 "$LG_SOURCE/bench/make_policy.py" "$T" "$N" --head "$T/head.yaml" \
 	--subnet 10.77.16.0/20 --uadp-every 16 --uadp-lengths 64,128 ||
