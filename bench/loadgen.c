@@ -323,8 +323,7 @@ struct opts {
 	bool dst_mac_set;
 };
 
-static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t *ibuf,
-		      uint8_t *out)
+static int build_good(struct dev *d, float *fbuf, int16_t *ibuf, uint8_t *out)
 {
 	const float scale = 1.0f / 1000.0f; /* int16 counts of 1 mg: +-32 g */
 	struct lg_lgf_build b = {
@@ -335,7 +334,6 @@ static int build_good(struct dev *d, const struct opts *o, float *fbuf, int16_t 
 		.timestamp_ns = wall_ns(), .samples = ibuf,
 	};
 
-	(void)o;
 	/* Channel c is the simulated axis at a gain of 1 - c/8 (interleaved), so that each
 	 * channel's window differs and the frame's size is what the layout says. */
 	lg_signal_fill(&d->sig, fbuf, d->samples);
@@ -381,8 +379,7 @@ static void raw_fields(const struct lg_uadp_layout *lay, const float *fbuf, cons
 /* The same samples as one UADP NetworkMessage: PublisherId, GroupHeader with the
  * sequence, PayloadHeader, one key-frame DataSetMessage holding a Float array (or, for a
  * device with typed fields, RawData in their layout). */
-static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct lg_uadp_msg *m,
-		      uint8_t *out)
+static int build_uadp(struct dev *d, float *fbuf, struct lg_uadp_msg *m, uint8_t *out)
 {
 	const struct lg_policy_device *pd = d->pd;
 	bool sign = pd->uadp_security != LG_UADP_SEC_NONE;
@@ -430,7 +427,6 @@ static int build_uadp(struct dev *d, const struct opts *o, float *fbuf, struct l
 	m->fields[0] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
 					       .count = d->samples, .data = (const uint8_t *)fbuf };
 	m->nfields = 1;
-	(void)o;
 	if (!lg_policy_uadp_layout(pd, &lay)) {
 		for (unsigned i = 0; i < d->samples; i++)
 			dbuf[i] = fbuf[i];
@@ -883,8 +879,8 @@ static bool as_uadp(const struct sender *s, const struct dev *d)
 static int build(struct sender *s, struct dev *d, uint8_t *out)
 {
 	if (as_uadp(s, d))
-		return build_uadp(d, s->o, s->fbuf, &s->umsg, out);
-	return build_good(d, s->o, s->fbuf, s->ibuf, out);
+		return build_uadp(d, s->fbuf, &s->umsg, out);
+	return build_good(d, s->fbuf, s->ibuf, out);
 }
 
 static size_t align64(size_t n)

@@ -87,6 +87,23 @@ devs = st["devices"]
 check("devices in the stats", len(devs), n)
 check("every device admitted all its frames", sorted({v["admitted"] for v in devs}), [frames])
 check("no sample_rate drops", sum(v.get("sample_rate_drops", 0) for v in devs), 0)
+# the layouts: device i (id order) sends samples[i % 3] per channel, channels[i % 2] of them
+# (LGF), or as many of them as its RawData array holds (UADP, every 16th: one channel); a
+# window is 256 samples of every channel, one scored row per channel
+samples, channels, lengths = (96, 160, 240), (1, 2), (64, 128)
+windows = rows = 0
+wrong = []
+for i, v in enumerate(sorted(devs, key=lambda v: v["id"])):
+    uadp = i % 16 == 15
+    n = min(samples[i % 3], lengths[(i // 16) % 2]) if uadp else samples[i % 3]
+    w = n * frames // 256
+    if v["windows"] != w:
+        wrong.append((v["id"], v["windows"], w))
+    windows += w
+    rows += w * (1 if uadp else channels[i % 2])
+check("every device's windows as its layout gives (first wrong ones)", wrong[:5], [])
+check("windows", st["windows"], windows)
+check("scored rows (one per channel)", st["scored"], rows)
 # the pacing: the run lasts sent / rate (at a low rate per device: rate / n frames/s each)
 check(f"paced: {s['seconds']:.2f} s for {s['sent']} frames at {rate}/s",
       0.95 * s["sent"] / rate <= s["seconds"] <= 1.2 * s["sent"] / rate, True)

@@ -9,6 +9,8 @@
 # fit) are counted and fail the run, soon. Skipped where linegate-loadgen was built without
 # DPDK.
 source "$(dirname "$0")/lib.sh"
+# DPDK's own leak on close (dpdk-lsan.supp), under ASan builds only.
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
 lg_need_root
 lg_tmp
 LG_QUEUES=2 lg_netns_up "lgdt$$"
