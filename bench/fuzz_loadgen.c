@@ -5,12 +5,15 @@
  * outside 0..1 or an unknown kind, an accepted --attack-rate a kind outside the table or a
  * rate outside 0..1e9, an accepted UTC time does not come back from gmtime() with the same
  * seconds, an incident line's id is not NUL-terminated within its buffer, an accepted --tx
- * afxdp has an interface name that is empty, longer than 15 bytes or holds a '/' or ':', or
- * an accepted --dst-mac does not print back as the text it came from (case aside).
+ * afxdp has an interface name that is empty, longer than 15 bytes or holds a '/' or ':', an
+ * accepted --tx dpdk empty options or options that are not the text's, an accepted
+ * --dst-mac does not print back as the text it came from (case aside), or an accepted
+ * --samples/--channels list a count outside 1..4 or a value outside 1..255.
  */
 #include "loadgen_parse.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = '\0';
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		struct lg_loadgen_fault f = { .frame = 7, .kind = LG_FAULT_BEARING, .severity = 1 };
 
@@ -68,6 +71,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (!tx.ifname[0] || strlen(tx.ifname) > 15 || strpbrk(tx.ifname, "/:") ||
 		     tx.queue > 65535))
 			abort();
+		if (!lg_loadgen_parse_tx(s, &tx) && tx.kind == LG_LOADGEN_TX_DPDK &&
+		    (!tx.opts[0] || strcmp(tx.opts, s + 5)))
+			abort();
+		break;
+	}
+	case 6: {
+		unsigned v[4];
+		int n = lg_loadgen_parse_list(s, 1, 255, v, 4);
+
+		if (n != -EINVAL && (n < 1 || n > 4))
+			abort();
+		for (int i = 0; i < n; i++)
+			if (v[i] < 1 || v[i] > 255)
+				abort();
 		break;
 	}
 	case 5: {
