@@ -131,8 +131,10 @@ static int parse_opts(struct lg_dpdk_port *p, const char *opts, char *err, size_
 			if (opt_uint(key, val, 1, 8, &p->log_level, err, errlen))
 				return -EINVAL;
 		} else {
-			snprintf(err, errlen, "unknown option '%s' (port, vdev, pci, nohuge, mem, "
-				 "lcores, mbufs, txd, log, eal)", key);
+			snprintf(err, errlen,
+				 "unknown option '%s' (port, vdev, pci, nohuge, mem, "
+				 "lcores, mbufs, txd, log, eal)",
+				 key);
 			return -EINVAL;
 		}
 	}
@@ -190,10 +192,10 @@ static int eal_args(struct lg_dpdk_port *p, char **argv, char *buf, size_t bufle
 	return argc;
 }
 
-static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsigned *mtu,
-		      char *err, size_t errlen)
+static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsigned *mtu, char *err,
+		      size_t errlen)
 {
-	struct rte_eth_conf conf = { 0 };
+	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
 	struct rte_ether_addr ea;
 	uint16_t rxd = 64, txd = (uint16_t)p->txd, m;
@@ -237,8 +239,8 @@ static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsig
 	return 0;
 }
 
-int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues,
-		      uint8_t mac[6], unsigned *mtu, char *err, size_t errlen)
+int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues, uint8_t mac[6],
+		      unsigned *mtu, char *err, size_t errlen)
 {
 	char *argv[MAX_EAL_ARGS], buf[4096];
 	struct lg_dpdk_port *p = calloc(1, sizeof(*p));
@@ -276,8 +278,7 @@ int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nque
 		goto err_eal;
 	}
 	/* No per-lcore cache: the sender threads are no lcores. */
-	p->pool = rte_pktmbuf_pool_create("lg_tx", p->mbufs, 0, 0, DATA_ROOM,
-					  (int)rte_socket_id());
+	p->pool = rte_pktmbuf_pool_create("lg_tx", p->mbufs, 0, 0, DATA_ROOM, (int)rte_socket_id());
 	if (!p->pool) {
 		snprintf(err, errlen, "mbuf pool of %u: %s (fewer mbufs=, or more mem=)", p->mbufs,
 			 rte_strerror(rte_errno));
@@ -376,8 +377,8 @@ int lg_dpdk_tx_submit(struct lg_dpdk_tx *t, unsigned n, const uint32_t *lens)
 	 * none for a second. After that once per batch, so that a dead port ends the run
 	 * soon, every frame counted. */
 	while (done < n) {
-		uint16_t k = rte_eth_tx_burst(t->p->port_id, t->queue, t->res + done,
-					      (uint16_t)(n - done));
+		uint16_t k =
+		    rte_eth_tx_burst(t->p->port_id, t->queue, t->res + done, (uint16_t)(n - done));
 
 		done += k;
 		if (k) {
@@ -418,11 +419,12 @@ void lg_dpdk_tx_close(struct lg_dpdk_tx *t)
 
 const int lg_dpdk_tx_built = 0;
 
-int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues,
-		      uint8_t mac[6], unsigned *mtu, char *err, size_t errlen)
+int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues, uint8_t mac[6],
+		      unsigned *mtu, char *err, size_t errlen)
 {
 	(void)out, (void)opts, (void)nqueues, (void)mac, (void)mtu;
-	snprintf(err, errlen, "this linegate-loadgen was built without DPDK (meson -Ddpdk=enabled)");
+	snprintf(err, errlen,
+		 "this linegate-loadgen was built without DPDK (meson -Ddpdk=enabled)");
 	return -EOPNOTSUPP;
 }
 

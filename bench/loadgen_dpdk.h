@@ -28,8 +28,8 @@ extern const int lg_dpdk_tx_built;
  * (and as many RX queues, which some PMDs need and nothing polls). Its MAC and MTU in
  * mac and *mtu. On failure err says why.
  */
-int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues,
-		      uint8_t mac[6], unsigned *mtu, char *err, size_t errlen);
+int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues, uint8_t mac[6],
+		      unsigned *mtu, char *err, size_t errlen);
 
 /* Frames the port counted as output errors (rte_eth_stats oerrors) since it started. */
 uint64_t lg_dpdk_port_oerrors(struct lg_dpdk_port *p);
@@ -55,7 +55,7 @@ void lg_dpdk_tx_cancel(struct lg_dpdk_tx *t);
 
 struct lg_dpdk_tx_stats {
 	uint64_t submitted; /* frames handed to rte_eth_tx_burst() */
-	uint64_t sent;      /* frames the driver took */
+	uint64_t sent;	    /* frames the driver took */
 	uint64_t refused;   /* frames it did not take */
 };
 
