@@ -17,8 +17,9 @@ distinct and, while N <= H, every address; MAC 02:4c:47:XX:XX:XX from i (--no-ma
 bound). With --uadp-every K every K-th device (i % K == K - 1) is an OPC UA PubSub UADP
 publisher (publisher_id = its id, writer_group 1, writer 1) with a typed RawData layout, a
 Float array whose length cycles through --uadp-lengths: linegate-loadgen -u sends each its
-own length. --sample-rate sets every device's sample_rate (a model checks it against its
-own): linegate-loadgen sends each device's frames at its policy rate.
+own length. --sample-rate R[,R...] gives device i the sample_rate R[i % count] (a model
+that records its rate refuses devices of another): linegate-loadgen sends each device's
+frames at its policy rate.
 """
 import argparse
 import hashlib
@@ -40,7 +41,8 @@ def main():
     ap.add_argument("--base-port", type=int, default=40000)
     ap.add_argument("--prefix", default="dev")
     ap.add_argument("--no-mac", action="store_true", help="bind no source MAC")
-    ap.add_argument("--sample-rate", type=int, default=0, help="every device's sample_rate")
+    ap.add_argument("--sample-rate", default="",
+                    help="the devices' sample_rate, a list cycled over them (default: none)")
     ap.add_argument("--uadp-every", type=int, default=0, metavar="K")
     ap.add_argument("--uadp-lengths", default="64,128,256",
                     help="the UADP devices' Float array lengths, cycled")
@@ -57,6 +59,7 @@ def main():
     if a.first_id < 1 or a.first_id + a.n - 1 >= 0xfff00000:
         sys.exit("make_policy: ids must be 1..0xffefffff (the loadgen's unknown ids are above)")
     lengths = [int(x) for x in a.uadp_lengths.split(",")]
+    rates = [int(x) for x in a.sample_rate.split(",")] if a.sample_rate else []
 
     head = "version: 1\nport: 4739\nuadp_port: 4840\n"
     if a.head:
@@ -85,8 +88,8 @@ def main():
                    f"    port: {a.base_port + i // len(hosts)}\n")
         if not a.no_mac:
             out.append("    mac: 02:4c:47:%02x:%02x:%02x\n" % (i >> 16 & 255, i >> 8 & 255, i & 255))
-        if a.sample_rate:
-            out.append(f"    sample_rate: {a.sample_rate}\n")
+        if rates:
+            out.append(f"    sample_rate: {rates[i % len(rates)]}\n")
         out.append(f"    keys: [{{id: 1, key_file: keys/{name}.key}}]\n")
         if a.uadp_every and i % a.uadp_every == a.uadp_every - 1:
             n = lengths[u % len(lengths)]

@@ -3,7 +3,9 @@
 # address in 10.77.16.0/20, port and MAC; every 16th a UADP publisher with its own RawData
 # array length), sent by linegate-loadgen through AF_XDP TX from two threads on two queues
 # (each frame from its device's own address and MAC), LGF layouts varying per device
-# (--samples 96,160,240 x --channels 1,2: six layouts, each frame within the MTU), at a low rate per device (~2.5 frames/s each),
+# (--samples 96,160,240 x --channels 1,2: six layouts, each frame within the MTU; five
+# sample rates in the policy, each device sending at its own), at a low rate per device
+# (~2.5 frames/s each),
 # with the attack mix. linegate receives with two uring workers; with the argument "xdp" it
 # admits in XDP first (generic mode, the device table holding them all; skipped where this
 # kernel cannot load the program). Asserted: sent = admitted + dropped by reason, exactly
@@ -24,7 +26,8 @@ RATE=5000
 ip -n "$NS_SRV" route add 10.77.16.0/20 dev lg0
 lg_policy_head "$T/head.yaml"
 python3 "$LG_SOURCE/bench/make_policy.py" "$T" "$N" --head "$T/head.yaml" \
-	--subnet 10.77.16.0/20 --uadp-every 16 --uadp-lengths 64,128 ||
+	--subnet 10.77.16.0/20 --uadp-every 16 --uadp-lengths 64,128 \
+	--sample-rate 10000,25600,12800,51200,20000 ||
 	lg_fail "make_policy.py failed"
 [ "$(grep -c '^  - id:' "$T/policy.yaml")" = "$N" ] || lg_fail "the policy has not $N devices"
 [ "$(find "$T/keys" -name '*.key' -perm 600 | wc -l)" = "$N" ] || lg_fail "not $N key files 0600"
