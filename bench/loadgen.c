@@ -723,7 +723,6 @@ static void l2_cancel(struct sender *s)
 static int l2_flush(struct sender *s)
 {
 	size_t room = s->dtx ? lg_dpdk_tx_room(s->dtx) : LG_XSK_TX_ROOM;
-
 	uint8_t *bufs[1024];
 	uint32_t lens[1024];
 
