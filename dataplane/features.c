@@ -538,18 +538,29 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 }
 
 typedef float lg_v4f __attribute__((vector_size(16)));
-typedef double lg_v4d __attribute__((vector_size(32)));
+typedef double lg_v2d __attribute__((vector_size(16)));
+
+static lg_v2d v2d_lo(lg_v4f v)
+{
+	return (lg_v2d){v[0], v[1]};
+}
+
+static lg_v2d v2d_hi(lg_v4f v)
+{
+	return (lg_v2d){v[2], v[3]};
+}
 
 /*
  * The sum of pw[j] wt[j] over [lo, hi), in double (a float product is exact there). Eight
- * partial sums: one would make every bin wait for the add before it. They are written as two
- * vectors of four because GCC left the eight scalar (a scalar convert, multiply and add per
- * bin); lane l still sums bins lo + l, lo + l + 8, ..., and the tail goes to lanes 0, 1, ...
- * in order, so the result has the bits of the scalar loop.
+ * partial sums: one would make every bin wait for the add before it. They are written as four
+ * vectors of two because GCC left the eight scalar (a scalar convert, multiply and add per
+ * bin; vectors of four, wider than SSE2's registers, it kept on the stack); lane l still sums
+ * bins lo + l, lo + l + 8, ..., and the tail goes to lanes 0, 1, ... in order, so the result
+ * has the bits of the scalar loop.
  */
 static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi)
 {
-	lg_v4d a0 = {0}, a1 = {0};
+	lg_v2d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
 	double a[8];
 	size_t j = lo;
 
@@ -560,11 +571,15 @@ static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi
 		memcpy(&p1, pw + j + 4, sizeof(p1));
 		memcpy(&w0, wt + j, sizeof(w0));
 		memcpy(&w1, wt + j + 4, sizeof(w1));
-		a0 += __builtin_convertvector(p0, lg_v4d) * __builtin_convertvector(w0, lg_v4d);
-		a1 += __builtin_convertvector(p1, lg_v4d) * __builtin_convertvector(w1, lg_v4d);
+		a0 += v2d_lo(p0) * v2d_lo(w0);
+		a1 += v2d_hi(p0) * v2d_hi(w0);
+		a2 += v2d_lo(p1) * v2d_lo(w1);
+		a3 += v2d_hi(p1) * v2d_hi(w1);
 	}
 	memcpy(a, &a0, sizeof(a0));
-	memcpy(a + 4, &a1, sizeof(a1));
+	memcpy(a + 2, &a1, sizeof(a1));
+	memcpy(a + 4, &a2, sizeof(a2));
+	memcpy(a + 6, &a3, sizeof(a3));
 	for (int l = 0; j < hi; j++, l++)
 		a[l] += (double)pw[j] * wt[j];
 	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
