@@ -537,17 +537,16 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 	return err;
 }
 
-typedef float lg_v4f __attribute__((vector_size(16)));
+typedef float lg_v2f __attribute__((vector_size(8)));
 typedef double lg_v2d __attribute__((vector_size(16)));
 
-static lg_v2d v2d_lo(lg_v4f v)
+/* Two floats from p as two doubles (one cvtps2pd). */
+static lg_v2d v2d_at(const float *p)
 {
-	return (lg_v2d){v[0], v[1]};
-}
+	lg_v2f v;
 
-static lg_v2d v2d_hi(lg_v4f v)
-{
-	return (lg_v2d){v[2], v[3]};
+	memcpy(&v, p, sizeof(v));
+	return __builtin_convertvector(v, lg_v2d);
 }
 
 /*
@@ -565,16 +564,10 @@ static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi
 	size_t j = lo;
 
 	for (; j + 8 <= hi; j += 8) {
-		lg_v4f p0, p1, w0, w1;
-
-		memcpy(&p0, pw + j, sizeof(p0));
-		memcpy(&p1, pw + j + 4, sizeof(p1));
-		memcpy(&w0, wt + j, sizeof(w0));
-		memcpy(&w1, wt + j + 4, sizeof(w1));
-		a0 += v2d_lo(p0) * v2d_lo(w0);
-		a1 += v2d_hi(p0) * v2d_hi(w0);
-		a2 += v2d_lo(p1) * v2d_lo(w1);
-		a3 += v2d_hi(p1) * v2d_hi(w1);
+		a0 += v2d_at(pw + j) * v2d_at(wt + j);
+		a1 += v2d_at(pw + j + 2) * v2d_at(wt + j + 2);
+		a2 += v2d_at(pw + j + 4) * v2d_at(wt + j + 4);
+		a3 += v2d_at(pw + j + 6) * v2d_at(wt + j + 6);
 	}
 	memcpy(a, &a0, sizeof(a0));
 	memcpy(a + 2, &a1, sizeof(a1));
