@@ -382,7 +382,7 @@ static int spec_init_wide(struct lg_spec *s, size_t n)
 
 static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 {
-	size_t nb = n / 2 + 1, klo = nb, khi = 0;
+	size_t nb = n / 2 + 1, klo = nb, khi = 0, npow;
 	double sumsq;
 	int ret;
 
@@ -404,8 +404,9 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	s->wt = calloc(nb, sizeof(*s->wt));
 	if (fx->bands.taper != LG_TAPER_RECT)
 		s->taper = malloc(n * sizeof(*s->taper));
-	s->power = malloc((fx->method == LG_SPECTRUM_GEMM ? fx->max_batch : 1) * (khi - klo) *
-			  sizeof(*s->power) + 1);
+	/* FFTW: one window's powers at a time (lg_features_rows); GEMM: the batch's. */
+	npow = (fx->method == LG_SPECTRUM_GEMM ? fx->max_batch : 1) * (khi - klo);
+	s->power = malloc(npow * sizeof(*s->power) + 1);
 	if (!s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
 		spec_free(s);
 		return -ENOMEM;
