@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * features_bench: cost per window of a full feature row (time statistics and band
- * energies) with the spectrum from FFTW's batched r2c transforms and from one sgemm
- * against a cos/sin basis, against the bare r2c transform of the same windows, and the
+ * energies) with the spectrum from FFTW's r2c transform and from one sgemm against a
+ * cos/sin basis, against the bare r2c transform of the same windows (a plain program's
+ * plan: FFTW_MEASURE, one plan for the whole batch), and the
  * time-domain statistics alone on every ISA, against the serial double loops they replaced.
  * Everything runs in the same invocation on the same windows, each variant's runs
  * interleaved with the others'; the ratios are what to read, absolute times on a shared
@@ -23,12 +24,13 @@ static const char usage[] =
     "Usage: features_bench [options] [SECONDS]\n"
     "\n"
     "Cost per window of a full feature row (time statistics and band energies) with the\n"
-    "spectrum from FFTW's batched r2c transforms and from one sgemm against a cos/sin basis,\n"
-    "and of the bare FFTW r2c transform of the same windows, on 512 simulated vibration\n"
-    "windows of 256, 1024, 2048 and 4096 samples, in batches of 1, 16 and 64; and the\n"
-    "time-domain statistics alone on every ISA this CPU has and with the serial double loops\n"
-    "they replaced. One thread. Every variant runs in the same invocation on the same windows:\n"
-    "read the ratios, absolute times on a shared machine are noise.\n"
+    "spectrum from FFTW's r2c transform (one window after the other) and from one sgemm\n"
+    "against a cos/sin basis, and of the bare FFTW r2c transform of the same windows (one\n"
+    "FFTW_MEASURE plan for the batch, the windows already in its array), on 512 simulated\n"
+    "vibration windows of 256, 1024, 2048 and 4096 samples, in batches of 1, 16 and 64; and\n"
+    "the time-domain statistics alone on every ISA this CPU has and with the serial double\n"
+    "loops they replaced. One thread. Every variant runs in the same invocation on the same\n"
+    "windows: read the ratios, absolute times on a shared machine are noise.\n"
     "\n"
     "Arguments:\n"
     "  SECONDS       minimum time of each of the 5 runs per variant and point, the best of\n"
@@ -41,7 +43,7 @@ static const char usage[] =
     "serial_double_ns, scalar_ns, avx2_ns, avx512_ns (ns per window; null where the CPU\n"
     "lacks the ISA), best (the ISA a feature extractor uses), serial_over_best}, then one per\n"
     "window and batch size, {\"bench\":\"features\", window, batch, time_stats_ns (the\n"
-    "statistics alone, best ISA), r2c_ns (FFTW's r2c of the batch alone, per window),\n"
+    "statistics alone, best ISA), r2c_ns (the bare r2c of the batch, per window),\n"
     "fftw_row_ns (ns per window for the whole row), fftw_row_over_r2c, gemm_row_ns,\n"
     "gemm_over_fftw_row, gemm_over_fftw_spectrum (the ratio of the rows minus their\n"
     "time-domain statistics; the gemm fields are null above 2048 samples)}.\n"
@@ -218,7 +220,9 @@ int main(int argc, char **argv)
 			double tf, tg, tt, tr;
 
 			v[0].in = fftwf_alloc_real(b * n);
-			/* The plans the extractor makes: one window alone, or a batch at once. */
+			/* What a plain program would plan for this batch: FFTW_MEASURE, one window
+			 * alone or the batch at once (the extractor transforms one window after
+			 * the other with an FFTW_ESTIMATE plan, features_fftw.c says why). */
 			if (v[0].in && out && b == 1)
 				v[0].plan = fftwf_plan_dft_r2c_1d(ni, v[0].in, out, FFTW_MEASURE);
 			else if (v[0].in && out)

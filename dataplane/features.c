@@ -372,7 +372,7 @@ static int spec_init_wide(struct lg_spec *s, size_t n)
 	if (!lg_features_wide_bands(n, NULL))
 		return -EINVAL;
 	s->n = n;
-	ret = lg_spec_fftw_init(s, 1);
+	ret = lg_spec_fftw_init(s);
 	if (!ret)
 		ret = lg_spec_wide_init(s);
 	if (ret)
@@ -382,7 +382,7 @@ static int spec_init_wide(struct lg_spec *s, size_t n)
 
 static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 {
-	size_t nb = n / 2 + 1, klo = nb, khi = 0;
+	size_t nb = n / 2 + 1, klo = nb, khi = 0, npow;
 	double sumsq;
 	int ret;
 
@@ -404,7 +404,9 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	s->wt = calloc(nb, sizeof(*s->wt));
 	if (fx->bands.taper != LG_TAPER_RECT)
 		s->taper = malloc(n * sizeof(*s->taper));
-	s->power = malloc(fx->max_batch * (khi - klo) * sizeof(*s->power) + 1);
+	/* FFTW: one window's powers at a time (lg_features_rows); GEMM: the batch's. */
+	npow = (fx->method == LG_SPECTRUM_GEMM ? fx->max_batch : 1) * (khi - klo);
+	s->power = malloc(npow * sizeof(*s->power) + 1);
 	if (!s->wt || !s->power || (fx->bands.taper != LG_TAPER_RECT && !s->taper)) {
 		spec_free(s);
 		return -ENOMEM;
@@ -437,7 +439,7 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	else if (fx->method == LG_SPECTRUM_GEMM)
 		ret = lg_spec_gemm_init(s, fx->max_batch);
 	else
-		ret = lg_spec_fftw_init(s, fx->max_batch);
+		ret = lg_spec_fftw_init(s);
 	if (ret)
 		spec_free(s);
 	return ret;
@@ -536,18 +538,42 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 	return err;
 }
 
+typedef float lg_v2f __attribute__((vector_size(8)));
+typedef double lg_v2d __attribute__((vector_size(16)));
+
+/* Two floats from p as two doubles (one cvtps2pd). */
+static lg_v2d v2d_at(const float *p)
+{
+	lg_v2f v;
+
+	memcpy(&v, p, sizeof(v));
+	return __builtin_convertvector(v, lg_v2d);
+}
+
 /*
  * The sum of pw[j] wt[j] over [lo, hi), in double (a float product is exact there). Eight
- * partial sums: one would make every bin wait for the add before it.
+ * partial sums: one would make every bin wait for the add before it. They are written as four
+ * vectors of two because GCC left the eight scalar (a scalar convert, multiply and add per
+ * bin; vectors of four, wider than SSE2's registers, it kept on the stack); lane l still sums
+ * bins lo + l, lo + l + 8, ..., and the tail goes to lanes 0, 1, ... in order, so the result
+ * has the bits of the scalar loop.
  */
 static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi)
 {
-	double a[8] = {0};
+	lg_v2d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+	double a[8];
 	size_t j = lo;
 
-	for (; j + 8 <= hi; j += 8)
-		for (int l = 0; l < 8; l++)
-			a[l] += (double)pw[j + l] * wt[j + l];
+	for (; j + 8 <= hi; j += 8) {
+		a0 += v2d_at(pw + j) * v2d_at(wt + j);
+		a1 += v2d_at(pw + j + 2) * v2d_at(wt + j + 2);
+		a2 += v2d_at(pw + j + 4) * v2d_at(wt + j + 4);
+		a3 += v2d_at(pw + j + 6) * v2d_at(wt + j + 6);
+	}
+	memcpy(a, &a0, sizeof(a0));
+	memcpy(a + 2, &a1, sizeof(a1));
+	memcpy(a + 4, &a2, sizeof(a2));
+	memcpy(a + 6, &a3, sizeof(a3));
 	for (int l = 0; j < hi; j++, l++)
 		a[l] += (double)pw[j] * wt[j];
 	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
@@ -594,16 +620,25 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 			lg_spec_wide_row(s, x + i * xstride, rows + i * d);
 		return 0;
 	}
+	/* FFTW: one window after the other, its statistics while it is still in the cache
+	 * (features_fftw.c says why not a batch plan). */
+	if (fx->method == LG_SPECTRUM_FFTW) {
+		for (size_t i = 0; i < nwin; i++) {
+			float *row = rows + i * LG_FEAT_N;
+
+			if (s->khi > s->klo)
+				lg_spec_fftw_power(s, x + i * xstride);
+			time_run(fx->time, x + i * xstride, n, 1, row);
+			spectral(fx, s, s->power, row);
+		}
+		return 0;
+	}
 	for (size_t i = 0; i < nwin;) {
 		size_t m = nwin - i < fx->max_batch ? nwin - i : fx->max_batch;
 		size_t K = s->khi - s->klo;
 
-		if (K) {
-			if (fx->method == LG_SPECTRUM_GEMM)
-				lg_spec_gemm_power(s, x + i * xstride, m, xstride);
-			else
-				lg_spec_fftw_power(s, fx->max_batch, x + i * xstride, m, xstride);
-		}
+		if (K)
+			lg_spec_gemm_power(s, x + i * xstride, m, xstride);
 		for (size_t j = 0; j < m; j++) {
 			float *row = rows + (i + j) * LG_FEAT_N;
 

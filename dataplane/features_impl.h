@@ -13,13 +13,13 @@ struct lg_spec {
 	size_t bstart[LG_FEAT_BANDS + 1]; /* band b: bins klo + [bstart[b], bstart[b + 1]) */
 	float *wt;       /* per bin: one-sided weight / n^2, so energies sum to the mean square */
 	float *taper;    /* n, or NULL for none */
-	float *power;    /* max_batch x K: |X_k|^2 of the bins [klo, khi) */
+	float *power;    /* K (GEMM: max_batch x K): |X_k|^2 of the bins [klo, khi) */
 	size_t okhi;     /* bins [0, okhi) hold every order up to the 10th (0: klo > 0) */
 	double *op, *owt; /* okhi: one window's power in double, and the bin weights */
 	/* FFTW */
-	void *plan_many, *plan_one; /* fftwf_plan, for max_batch windows and for one */
-	float *in;                  /* max_batch x n, aligned */
-	void *out;                  /* max_batch x (n/2 + 1) fftwf_complex */
+	void *plan_one; /* fftwf_plan: one window, in -> out */
+	float *in;      /* n, aligned */
+	void *out;      /* n/2 + 1 fftwf_complex */
 	/* GEMM */
 	float *basis; /* n x 2K (K = khi - klo): cos columns, then -sin columns */
 	float *prod;  /* max_batch x 2K */
@@ -42,10 +42,9 @@ struct lg_features {
 	struct lg_spec spec[4];
 };
 
-int lg_spec_fftw_init(struct lg_spec *s, size_t max_batch);
-/* |X_k|^2 of the bins [klo, khi) of nwin <= max_batch windows into s->power. */
-void lg_spec_fftw_power(struct lg_spec *s, size_t max_batch, const float *x, size_t nwin,
-			size_t xstride);
+int lg_spec_fftw_init(struct lg_spec *s);
+/* |X_k|^2 of the bins [klo, khi) of one window of s->n samples into s->power. */
+void lg_spec_fftw_power(struct lg_spec *s, const float *x);
 void lg_spec_fftw_free(struct lg_spec *s);
 /* The wide layout's slot (features_wide.c): plans, taper and band edges. */
 int lg_spec_wide_init(struct lg_spec *s);

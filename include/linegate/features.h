@@ -6,7 +6,7 @@
  * A row holds six time-domain statistics followed by LG_FEAT_BANDS band energies
  * of the window's spectrum. Where the bands lie (struct lg_bands) is a parameter
  * of the model and travels in its file, so a model is always fed the bands it was
- * trained on. The spectrum is computed either with FFTW's batched real transforms
+ * trained on. The spectrum is computed either with FFTW's real transform, window by window,
  * or as one sgemm of the windows against a cos/sin basis (docs/models.md has both
  * and their cost); a feature extractor (struct lg_features) holds the plans or
  * bases per window size, made once, outside the hot path.
@@ -79,7 +79,7 @@ int lg_bands_check(const struct lg_bands *b);
 int lg_bands_equal(const struct lg_bands *a, const struct lg_bands *b);
 
 enum lg_spectrum_method {
-	LG_SPECTRUM_FFTW, /* batched r2c transforms, planned once per window size */
+	LG_SPECTRUM_FFTW, /* r2c transforms, one window at a time, planned once per size */
 	LG_SPECTRUM_GEMM, /* one sgemm of the batch against a cos/sin basis (n <= 2048) */
 };
 
@@ -89,7 +89,8 @@ enum lg_spectrum_method {
 struct lg_features;
 
 /* A feature extractor with this band layout (NULL: the default) that transforms up to
- * max_batch windows at once. */
+ * max_batch windows at once (GEMM; FFTW transforms one window after the other, so that a
+ * window's row has the same bits whatever the batch). */
 int lg_features_new(struct lg_features **fx, const struct lg_bands *bands,
 		    enum lg_spectrum_method method, size_t max_batch);
 void lg_features_free(struct lg_features *fx);
