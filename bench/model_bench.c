@@ -3,7 +3,8 @@
  * Inference engine throughput, single-threaded (one worker's view).
  *
  * Prints JSON lines: first the sgemm peak of this machine (a large square sgemm, the ceiling
- * the models are measured against), then for each model, epilogue ISA and batch size the
+ * the models are measured against), then for each model, epilogue ISA, batch size and GEMM
+ * route (one copy of the model per route, the routes interleaved within every trial) the
  * frames per second, achieved GFLOP/s of its sgemms and the ratio to that peak. Absolute
  * numbers on a shared machine are noise; the ratios, all taken in the same run, are the
  * result. openblas_get_corename() is printed beside every figure because OpenBLAS picks its
@@ -26,7 +27,8 @@ static const char usage[] =
 	"Inference engine throughput, single-threaded (one worker's view). Loads\n"
 	"FIXTURE_DIR/MODEL.onnx for each MODEL (default: mlp_classifier ae_64 ae_1024, the\n"
 	"models in tests/fixtures/models) and times it with each epilogue ISA this CPU has\n"
-	"(scalar, avx2, avx512) at batch sizes 1, 16, 64 and 256.\n"
+	"(scalar, avx2, avx512) and each GEMM route this build and CPU have (openblas, xsmm,\n"
+	"xsmm-bf16, auto; interleaved within every trial) at batch sizes 1, 4, 16, 64 and 256.\n"
 	"\n"
 	"Arguments:\n"
 	"  FIXTURE_DIR   folder holding the MODEL.onnx files\n"
@@ -38,10 +40,10 @@ static const char usage[] =
 	"  -h, --help    this text\n"
 	"\n"
 	"Output: JSON lines on stdout. First {\"bench\":\"sgemm_peak\", m, n, k, threads, gflops,\n"
-	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA\n"
-	"and batch {\"bench\":\"model\", model, isa, batch, in, out, layers, frames_per_s,\n"
-	"ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename} (peak_ratio against the\n"
-	"first peak). Last a second sgemm_peak line, measured after the models: take the higher.\n"
+	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA,\n"
+	"batch and route {\"bench\":\"model\", model, isa, route, batch, in, out, layers,\n"
+	"frames_per_s, ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename}\n"
+	"(peak_ratio against the first peak). Last a second sgemm_peak line, measured after the models: take the higher.\n"
 	"corename is the OpenBLAS kernel set picked at run time (OPENBLAS_CORETYPE overrides it).\n"
 	"Exit status: 0, 1 if a model failed to load, 2 on a usage error.\n";
 
