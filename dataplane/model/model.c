@@ -181,6 +181,39 @@ const char *lg_model_gemm_missing(enum lg_model_gemm g)
 	return "unknown GEMM route";
 }
 
+#ifdef LG_MODEL_XSMM
+/* Prepare every layer before touching any, so that a failure changes nothing. */
+static int xsmm_prepare_all(struct lg_model *m, int bf16)
+{
+	void **prep = calloc(m->n_layers ? m->n_layers : 1, sizeof(*prep));
+
+	if (!prep)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		struct model_layer tmp = m->layers[i];
+		int ret;
+
+		if (!tmp.has_gemm)
+			continue;
+		tmp.gemm_state = NULL;
+		ret = gemm_xsmm_prepare(&tmp, bf16);
+		if (ret) {
+			for (size_t j = 0; j < i; j++)
+				gemm_release(prep[j]);
+			free(prep);
+			return ret;
+		}
+		prep[i] = tmp.gemm_state;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		gemm_release(m->layers[i].gemm_state);
+		m->layers[i].gemm_state = prep[i];
+	}
+	free(prep);
+	return 0;
+}
+#endif
+
 int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
 {
 	gemm_fn fn = gemm_run_openblas;
@@ -194,38 +227,20 @@ int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
 		if (m->layers[i].has_gemm && m->layers[i].k > max_k)
 			max_k = m->layers[i].k;
 #ifdef LG_MODEL_XSMM
-	if (g != LG_MODEL_GEMM_OPENBLAS) {
-		int bf16 = g == LG_MODEL_GEMM_XSMM_BF16;
-		void **prep = calloc(m->n_layers ? m->n_layers : 1, sizeof(*prep));
+	/* AUTO takes what there is: without libxsmm kernels for this CPU or for one of the
+	 * layers' shapes, OpenBLAS alone */
+	if (g != LG_MODEL_GEMM_OPENBLAS && (g != LG_MODEL_GEMM_AUTO || gemm_xsmm_available())) {
+		int ret = xsmm_prepare_all(m, g == LG_MODEL_GEMM_XSMM_BF16);
 
-		if (!prep)
-			return -ENOMEM;
-		/* prepare every layer before touching any, so that a failure changes nothing */
-		for (size_t i = 0; i < m->n_layers; i++) {
-			struct model_layer tmp = m->layers[i];
-			int ret;
-
-			if (!tmp.has_gemm)
-				continue;
-			tmp.gemm_state = NULL;
-			ret = gemm_xsmm_prepare(&tmp, bf16);
-			if (ret) {
-				for (size_t j = 0; j < i; j++)
-					gemm_release(prep[j]);
-				free(prep);
-				return ret;
-			}
-			prep[i] = tmp.gemm_state;
-		}
-		for (size_t i = 0; i < m->n_layers; i++) {
-			gemm_release(m->layers[i].gemm_state);
-			m->layers[i].gemm_state = prep[i];
-		}
-		free(prep);
-		fn = bf16 ? gemm_run_xsmm_bf16 : g == LG_MODEL_GEMM_XSMM ? gemm_run_xsmm : gemm_run_auto;
+		if (!ret)
+			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16
+			     : g == LG_MODEL_GEMM_XSMM	  ? gemm_run_xsmm
+							  : gemm_run_auto;
+		else if (g != LG_MODEL_GEMM_AUTO || ret != -ENOTSUP)
+			return ret;
 	}
 #endif
-	if (g == LG_MODEL_GEMM_OPENBLAS)
+	if (fn == gemm_run_openblas)
 		for (size_t i = 0; i < m->n_layers; i++) {
 			gemm_release(m->layers[i].gemm_state);
 			m->layers[i].gemm_state = NULL;
