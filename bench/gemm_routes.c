@@ -18,25 +18,25 @@
 #define TRIALS 9
 
 static const char usage[] =
-	"Usage: gemm_routes [options] [SECONDS] [INxOUT ...]\n"
-	"\n"
-	"OpenBLAS (sgemv at 1 row, sgemm above) against libxsmm's JIT kernels at each layer\n"
-	"shape INxOUT (default: every layer shape of the fixture models) and 1, 2, 4, 8, 16 and\n"
-	"32 rows, one thread, the two interleaved in each of 9 trials.\n"
-	"\n"
-	"Arguments:\n"
-	"  SECONDS       time per shape and row count, split over the trials (default 0.2)\n"
-	"  INxOUT        a layer: IN inputs (k), OUT outputs (n)\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: JSON lines {\"bench\":\"gemm_routes\", k, n, rows, openblas_ns, xsmm_ns,\n"
-	"openblas_ns_median, xsmm_ns_median, ratio (xsmm / openblas, best), ratio_median,\n"
-	"corename, xsmm_arch}. Exit status: 0, 1 if a kernel cannot be made, 2 on a usage error.\n";
+    "Usage: gemm_routes [options] [SECONDS] [INxOUT ...]\n"
+    "\n"
+    "OpenBLAS (sgemv at 1 row, sgemm above) against libxsmm's JIT kernels at each layer\n"
+    "shape INxOUT (default: every layer shape of the fixture models) and 1, 2, 4, 8, 16 and\n"
+    "32 rows, one thread, the two interleaved in each of 9 trials.\n"
+    "\n"
+    "Arguments:\n"
+    "  SECONDS       time per shape and row count, split over the trials (default 0.2)\n"
+    "  INxOUT        a layer: IN inputs (k), OUT outputs (n)\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: JSON lines {\"bench\":\"gemm_routes\", k, n, rows, openblas_ns, xsmm_ns,\n"
+    "openblas_ns_median, xsmm_ns_median, ratio (xsmm / openblas, best), ratio_median,\n"
+    "corename, xsmm_arch}. Exit status: 0, 1 if a kernel cannot be made, 2 on a usage error.\n";
 
-static const char *const default_shapes[] = {"24x64",	"64x32",   "32x5",    "64x32",
-					     "32x8",	"8x32",	   "32x64",   "1024x256",
+static const char *const default_shapes[] = {"24x64",  "64x32",	 "32x5",    "64x32",
+					     "32x8",   "8x32",	 "32x64",   "1024x256",
 					     "256x64", "64x256", "256x1024"};
 static const int rows_list[] = {1, 2, 4, 8, 16, 32};
 
@@ -95,7 +95,8 @@ static int shape(int k, int n, double seconds)
 						if (route)
 							f(w, src, dst);
 						else
-							openblas_call(rows_list[r], k, n, w, src, dst);
+							openblas_call(rows_list[r], k, n, w, src,
+								      dst);
 					}
 					it += 8;
 					t1 = now();
@@ -104,12 +105,14 @@ static int shape(int k, int n, double seconds)
 			}
 		qsort(t[0], TRIALS, sizeof(double), cmp_double);
 		qsort(t[1], TRIALS, sizeof(double), cmp_double);
-		printf("{\"bench\":\"gemm_routes\",\"k\":%d,\"n\":%d,\"rows\":%d,\"openblas_ns\":%.0f,"
-		       "\"xsmm_ns\":%.0f,\"openblas_ns_median\":%.0f,\"xsmm_ns_median\":%.0f,"
-		       "\"ratio\":%.3f,\"ratio_median\":%.3f,\"corename\":\"%s\",\"xsmm_arch\":\"%s\"}\n",
-		       k, n, rows_list[r], t[0][0], t[1][0], t[0][TRIALS / 2], t[1][TRIALS / 2],
-		       t[1][0] / t[0][0], t[1][TRIALS / 2] / t[0][TRIALS / 2],
-		       openblas_get_corename(), libxsmm_get_target_arch());
+		printf(
+		    "{\"bench\":\"gemm_routes\",\"k\":%d,\"n\":%d,\"rows\":%d,\"openblas_ns\":%.0f,"
+		    "\"xsmm_ns\":%.0f,\"openblas_ns_median\":%.0f,\"xsmm_ns_median\":%.0f,"
+		    "\"ratio\":%.3f,\"ratio_median\":%.3f,\"corename\":\"%s\",\"xsmm_arch\":\"%s\"}"
+		    "\n",
+		    k, n, rows_list[r], t[0][0], t[1][0], t[0][TRIALS / 2], t[1][TRIALS / 2],
+		    t[1][0] / t[0][0], t[1][TRIALS / 2] / t[0][TRIALS / 2], openblas_get_corename(),
+		    libxsmm_get_target_arch());
 		fflush(stdout);
 	}
 	free(w);

@@ -43,7 +43,8 @@ static const char usage[] =
 	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA,\n"
 	"batch and route {\"bench\":\"model\", model, isa, route, batch, in, out, layers,\n"
 	"frames_per_s, ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename}\n"
-	"(peak_ratio against the first peak). Last a second sgemm_peak line, measured after the models: take the higher.\n"
+	"(peak_ratio against the first peak). Last a second sgemm_peak line, measured after\n"
+	"the models: take the higher.\n"
 	"corename is the OpenBLAS kernel set picked at run time (OPENBLAS_CORETYPE overrides it).\n"
 	"Exit status: 0, 1 if a model failed to load, 2 on a usage error.\n";
 

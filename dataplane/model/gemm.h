@@ -17,12 +17,12 @@ struct model_layer;
 
 /* Per-worker scratch a route may use during one call (owned by the workspace). */
 struct gemm_scratch {
-	uint16_t *bf16;	  /* max_batch x bf16_ld: activations converted to bf16 */
-	size_t bf16_ld;	  /* bf16 elements per row, >= every layer's k rounded up to even */
+	uint16_t *bf16; /* max_batch x bf16_ld: activations converted to bf16 */
+	size_t bf16_ld; /* bf16 elements per row, >= every layer's k rounded up to even */
 };
 
-typedef void (*gemm_fn)(const struct model_layer *l, const float *src, size_t batch,
-			float *dst, const struct gemm_scratch *s);
+typedef void (*gemm_fn)(const struct model_layer *l, const float *src, size_t batch, float *dst,
+			const struct gemm_scratch *s);
 
 /* OpenBLAS: sgemv at batch 1, sgemm otherwise, on the k x n weights as loaded. */
 void gemm_run_openblas(const struct model_layer *l, const float *src, size_t batch, float *dst,
@@ -40,6 +40,8 @@ void gemm_run_openblas(const struct model_layer *l, const float *src, size_t bat
  */
 #define GEMM_AUTO_SGEMV_MIN_N 128
 int gemm_xsmm_available(void);
+/* NULL when libxsmm's kernels can run here, else why not (for lg_model_gemm_missing()) */
+const char *gemm_xsmm_missing(void);
 int gemm_xsmm_bf16_available(void);
 /* 0, or -ENOMEM / -ENOTSUP (a kernel could not be generated). Replaces l->gemm_state. */
 int gemm_xsmm_prepare(struct model_layer *l, int bf16);

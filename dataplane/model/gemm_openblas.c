@@ -31,7 +31,8 @@ static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
 	__asm__ volatile("cpuid" : "=a"(max), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(0), "c"(0));
 	if (leaf > max)
 		return 0;
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
 			 : "a"(leaf), "c"(sub));
 	return (r[reg] >> bit) & 1;
 #else

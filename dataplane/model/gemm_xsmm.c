@@ -7,6 +7,8 @@
  * a few indirect calls: no dispatch, no lock, no allocation, no thread.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +30,36 @@ struct xsmm_state {
 
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 static int xsmm_arch;
+static const char *xsmm_missing = "libxsmm cannot generate kernels for this CPU";
+
+/*
+ * Whether `code` lies in an executable mapping (/proc/self/maps). libxsmm 1.17 hands out a
+ * kernel even when it could not make its buffer executable, as under systemd's
+ * MemoryDenyWriteExecute=yes (or prctl PR_SET_MDWE): calling it would crash the worker.
+ * Load time only: it reads a file.
+ */
+static int code_is_executable(const void *code)
+{
+	uintptr_t a = (uintptr_t)code, lo, hi;
+	char line[512], perm[8];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int ok = 0;
+
+	if (!f)
+		return 0;
+	while (!ok && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perm) == 3 && a >= lo &&
+		    a < hi)
+			ok = perm[2] == 'x';
+	fclose(f);
+	return ok;
+}
 
 static void xsmm_init(void)
 {
+	libxsmm_blasint one = 1;
+	libxsmm_smmfunction probe;
+
 	libxsmm_init();
 	/*
 	 * libxsmm 1.17 generates AMX tile kernels on Sapphire Rapids and later; those need the
@@ -39,19 +68,33 @@ static void xsmm_init(void)
 	 */
 	if (libxsmm_get_target_archid() > LIBXSMM_X86_AVX512_CPX)
 		libxsmm_set_target_archid(LIBXSMM_X86_AVX512_CPX);
+	if (libxsmm_get_target_archid() < LIBXSMM_X86_GENERIC)
+		return;
+	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
+	if (!probe || !code_is_executable((const void *)probe)) {
+		xsmm_missing = "libxsmm's generated code cannot be made executable here "
+			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE)";
+		return;
+	}
 	xsmm_arch = libxsmm_get_target_archid();
+	xsmm_missing = NULL;
+}
+
+const char *gemm_xsmm_missing(void)
+{
+	pthread_once(&xsmm_once, xsmm_init);
+	return xsmm_missing;
 }
 
 int gemm_xsmm_available(void)
 {
-	pthread_once(&xsmm_once, xsmm_init);
-	return xsmm_arch >= LIBXSMM_X86_GENERIC;
+	return !gemm_xsmm_missing();
 }
 
 int gemm_xsmm_bf16_available(void)
 {
-	pthread_once(&xsmm_once, xsmm_init);
-	return gemm_cpu_has_avx512_bf16() && xsmm_arch >= LIBXSMM_X86_AVX512_CPX;
+	return gemm_xsmm_available() && gemm_cpu_has_avx512_bf16() &&
+	       xsmm_arch >= LIBXSMM_X86_AVX512_CPX;
 }
 
 void gemm_xsmm_release(void *state)
@@ -118,14 +161,14 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 		if (bf16) {
 			int flags = LIBXSMM_GEMM_FLAG_VNNI_A;
 
-			x->kern[r].bf16 =
-			    libxsmm_bsmmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, NULL);
-			if (!x->kern[r].bf16)
+			x->kern[r].bf16 = libxsmm_bsmmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
+							       &beta, &flags, NULL);
+			if (!x->kern[r].bf16 || !code_is_executable((const void *)x->kern[r].bf16))
 				goto err_kernel;
 		} else {
-			x->kern[r].f32 =
-			    libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha, &beta, NULL, NULL);
-			if (!x->kern[r].f32)
+			x->kern[r].f32 = libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
+							     &beta, NULL, NULL);
+			if (!x->kern[r].f32 || !code_is_executable((const void *)x->kern[r].f32))
 				goto err_kernel;
 		}
 	}

@@ -167,8 +167,8 @@ const char *lg_model_gemm_missing(enum lg_model_gemm g)
 	case LG_MODEL_GEMM_XSMM:
 	case LG_MODEL_GEMM_XSMM_BF16:
 #ifdef LG_MODEL_XSMM
-		if (!gemm_xsmm_available())
-			return "libxsmm cannot generate kernels for this CPU";
+		if (gemm_xsmm_missing())
+			return gemm_xsmm_missing();
 		if (g == LG_MODEL_GEMM_XSMM_BF16 && !gemm_xsmm_bf16_available())
 			return gemm_cpu_has_amx_bf16()
 				   ? "this CPU lacks AVX512-BF16 (its AMX is not used)"
@@ -355,10 +355,14 @@ size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len)
 		buf[0] = '\0';
 	else
 		buf = NULL, len = 0;
-	add_text(buf, len, &off, "input %zu -> output %zu, %s, %zu layers, epilogue %s\n",
+	add_text(buf, len, &off,
+		 "input %zu -> output %zu, %s, %zu layers, epilogue %s, gemm %s%s\n",
 		 m->in_dim, m->out_dim,
 		 m->kind == LG_MODEL_AUTOENCODER ? "autoencoder" : "classifier", m->n_layers,
-		 lg_model_isa_name(m->isa));
+		 lg_model_isa_name(m->isa), lg_model_gemm_name(m->gemm_route),
+		 m->gemm_route == LG_MODEL_GEMM_AUTO && m->gemm == gemm_run_openblas
+			 ? " (OpenBLAS alone)"
+			 : "");
 	for (size_t i = 0; i < m->n_layers; i++) {
 		const struct model_layer *l = &m->layers[i];
 

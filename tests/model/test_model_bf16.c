@@ -95,8 +95,8 @@ static void compare_model(const char *what, struct lg_model *m, const float *in,
 		if (threshold > 0 && (a[i] > threshold) != (b[i] > threshold))
 			flips++;
 	}
-	printf("%-28s %5zu rows, %s error max %.3g (row %zu: fp32 %.6g bf16 %.6g), mean %.3g",
-	       what, rows, ae ? "relative" : "absolute", e.max, e.at / ds, (double)a[e.at],
+	printf("%-28s %5zu rows, %s error max %.3g (row %zu: fp32 %.6g bf16 %.6g), mean %.3g", what,
+	       rows, ae ? "relative" : "absolute", e.max, e.at / ds, (double)a[e.at],
 	       (double)b[e.at], e.sum / (double)e.n);
 	if (threshold > 0)
 		printf(", %zu alarm decision(s) changed at threshold %.4g", flips, threshold);
@@ -112,28 +112,28 @@ out:
 	free(b);
 }
 
-static const char *const names[] = {"mlp_classifier", "ae_64",	 "ae_1024",   "ops_mix",
+static const char *const names[] = {"mlp_classifier", "ae_64",	    "ae_1024",	"ops_mix",
 				    "mlp_bn",	      "gemm_attrs", "constants"};
 
 static const char usage[] =
-	"Usage: test_model_bf16 [options] FIXTURE_DIR\n"
-	"\n"
-	"The opt-in bf16 GEMM route (xsmm-bf16) against fp32 (openblas): the largest score\n"
-	"error over every fixture model's recorded inputs (autoencoders: relative error of the\n"
-	"score; classifiers: absolute error of the probabilities) and over the simulated line's\n"
-	"healthy windows scored by pipeline_ae.onnx must stay within the bounds of\n"
-	"docs/model-engine.md \"bf16\"; the alarm decisions bf16 changes on the simulated\n"
-	"windows are printed. Where the CPU lacks AVX512-BF16 the route must be refused, and\n"
-	"the test is skipped.\n"
-	"\n"
-	"Arguments:\n"
-	"  FIXTURE_DIR   tests/fixtures/models\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: on stdout one line per model with the largest and mean error, or\n"
-	"\"skipped: REASON\"; failures on stderr.\n" LGT_EXIT_STATUS_SKIP;
+    "Usage: test_model_bf16 [options] FIXTURE_DIR\n"
+    "\n"
+    "The opt-in bf16 GEMM route (xsmm-bf16) against fp32 (openblas): the largest score\n"
+    "error over every fixture model's recorded inputs (autoencoders: relative error of the\n"
+    "score; classifiers: absolute error of the probabilities) and over the simulated line's\n"
+    "healthy windows scored by pipeline_ae.onnx must stay within the bounds of\n"
+    "docs/model-engine.md \"bf16\"; the alarm decisions bf16 changes on the simulated\n"
+    "windows are printed. Where the CPU lacks AVX512-BF16 the route must be refused, and\n"
+    "the test is skipped.\n"
+    "\n"
+    "Arguments:\n"
+    "  FIXTURE_DIR   tests/fixtures/models\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: on stdout one line per model with the largest and mean error, or\n"
+    "\"skipped: REASON\"; failures on stderr.\n" LGT_EXIT_STATUS_SKIP;
 
 int main(int argc, char **argv)
 {
@@ -153,7 +153,8 @@ int main(int argc, char **argv)
 		ret = lg_model_set_gemm(m, LG_MODEL_GEMM_XSMM_BF16);
 		lg_model_free(m);
 		free(buf);
-		if (ret != -ENOTSUP || (!strstr(missing, "AVX512-BF16") && !strstr(missing, "libxsmm"))) {
+		if (ret != -ENOTSUP ||
+		    (!strstr(missing, "AVX512-BF16") && !strstr(missing, "libxsmm"))) {
 			fprintf(stderr, "FAIL: refusal %d, reason \"%s\"\n", ret, missing);
 			return 1;
 		}

@@ -40,15 +40,18 @@ static const struct fixture fixtures[] = {
 static const struct {
 	const char *name, *plan;
 } plans[] = {
-    {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar\n"
+    {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar, "
+		       "gemm openblas\n"
 		       "layer 0: sgemm 24x64 | add, relu\n"
 		       "layer 1: sgemm 64x32 | add, tanh\n"
 		       "layer 2: sgemm 32x5 | add, softmax\n"},
-    {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar\n"
+    {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar, "
+		"gemm openblas\n"
 		"layer 0: width 32 | sub, div\n"
 		"layer 1: sgemm 32x48 | add, sigmoid, mul, leaky(0.2), rsub\n"
 		"layer 2: sgemm 48x10 | tanh, softmax\n"},
-    {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar\n"
+    {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar, "
+	       "gemm openblas\n"
 	       "layer 0: sgemm 16x32 | add, sub, mul, add, relu\n"
 	       "layer 1: sgemm 32x4 | add\n"},
 };
@@ -195,6 +198,7 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 		if (strcmp(plans[i].name, fx->name))
 			continue;
 		lg_model_set_isa(m, LG_MODEL_ISA_SCALAR);
+		lg_model_set_gemm(m, LG_MODEL_GEMM_OPENBLAS);
 		need = lg_model_describe(m, text, sizeof(text));
 		CHECK(!strcmp(text, plans[i].plan), "%s: plan is\n%swant\n%s", fx->name, text,
 		      plans[i].plan);
