@@ -456,9 +456,13 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 	const float *src = in;
 	unsigned pp = 0;
 
-	if (!m || !in || !out || !ws || !batch || batch > ws->max_batch || ws->width < m->max_width ||
-	    ws->scratch.bf16_ld < m->max_k)
+	if (!m || !in || !out || !ws || !batch || batch > ws->max_batch || ws->width < m->max_width)
 		return -EINVAL;
+#ifdef LG_MODEL_XSMM
+	/* the bf16 route converts each layer's input rows into the workspace */
+	if (m->gemm == gemm_run_xsmm_bf16 && ws->scratch.bf16_ld < m->max_k)
+		return -EINVAL;
+#endif
 	if (!m->n_layers) {
 		memcpy(out, in, batch * m->in_dim * sizeof(*out));
 		return 0;

@@ -117,8 +117,9 @@ enum lg_model_gemm lg_model_get_gemm(const struct lg_model *m);
 
 /*
  * Per-worker scratch memory for batches of up to `max_batch` rows; allocated here, once.
- * A workspace may be used with any model whose layers are no wider than `m`'s: create one per
- * (worker, model) pair to be safe.
+ * A workspace may be used with any model whose layers are no wider than `m`'s (on the bf16
+ * GEMM route, whose layers' inputs are no wider either): create one per (worker, model) pair
+ * to be safe.
  */
 int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_model_ws **out);
 void lg_model_ws_free(struct lg_model_ws *ws);
