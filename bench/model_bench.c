@@ -3,7 +3,8 @@
  * Inference engine throughput, single-threaded (one worker's view).
  *
  * Prints JSON lines: first the sgemm peak of this machine (a large square sgemm, the ceiling
- * the models are measured against), then for each model, epilogue ISA and batch size the
+ * the models are measured against), then for each model, epilogue ISA, batch size and GEMM
+ * route (one copy of the model per route, the routes interleaved within every trial) the
  * frames per second, achieved GFLOP/s of its sgemms and the ratio to that peak. Absolute
  * numbers on a shared machine are noise; the ratios, all taken in the same run, are the
  * result. openblas_get_corename() is printed beside every figure because OpenBLAS picks its
@@ -26,7 +27,8 @@ static const char usage[] =
 	"Inference engine throughput, single-threaded (one worker's view). Loads\n"
 	"FIXTURE_DIR/MODEL.onnx for each MODEL (default: mlp_classifier ae_64 ae_1024, the\n"
 	"models in tests/fixtures/models) and times it with each epilogue ISA this CPU has\n"
-	"(scalar, avx2, avx512) at batch sizes 1, 16, 64 and 256.\n"
+	"(scalar, avx2, avx512) and each GEMM route this build and CPU have (openblas, xsmm,\n"
+	"xsmm-bf16, auto; interleaved within every trial) at batch sizes 1, 4, 16, 64 and 256.\n"
 	"\n"
 	"Arguments:\n"
 	"  FIXTURE_DIR   folder holding the MODEL.onnx files\n"
@@ -38,15 +40,16 @@ static const char usage[] =
 	"  -h, --help    this text\n"
 	"\n"
 	"Output: JSON lines on stdout. First {\"bench\":\"sgemm_peak\", m, n, k, threads, gflops,\n"
-	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA\n"
-	"and batch {\"bench\":\"model\", model, isa, batch, in, out, layers, frames_per_s,\n"
-	"ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename} (peak_ratio against the\n"
-	"first peak). Last a second sgemm_peak line, measured after the models: take the higher.\n"
+	"reps, corename}: a 1024x1024x1024 sgemm on one thread, the ceiling. Then per model, ISA,\n"
+	"batch and route {\"bench\":\"model\", model, isa, route, batch, in, out, layers,\n"
+	"frames_per_s, ns_per_frame, ns_per_frame_median, gflops, peak_ratio, corename}\n"
+	"(peak_ratio against the first peak). Last a second sgemm_peak line, measured after\n"
+	"the models: take the higher.\n"
 	"corename is the OpenBLAS kernel set picked at run time (OPENBLAS_CORETYPE overrides it).\n"
 	"Exit status: 0, 1 if a model failed to load, 2 on a usage error.\n";
 
 static const char *const default_models[] = {"mlp_classifier", "ae_64", "ae_1024"};
-static const size_t batches[] = {1, 16, 64, 256};
+static const size_t batches[] = {1, 4, 16, 64, 256};
 static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
 					 LG_MODEL_ISA_AVX512};
 
@@ -106,72 +109,109 @@ static double sgemm_peak(double seconds)
 	return best;
 }
 
+static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEMM_XSMM,
+					    LG_MODEL_GEMM_XSMM_BF16, LG_MODEL_GEMM_AUTO};
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* One timed trial of `batch` rows: ns per frame. */
+static double trial(const struct lg_model *m, const float *in, size_t batch, float *out,
+		    struct lg_model_ws *ws, double seconds)
+{
+	double t0 = now(), t;
+	long iters = 0;
+
+	do {
+		for (int k = 0; k < 16; k++)
+			lg_model_run(m, in, batch, out, ws);
+		iters += 16;
+		t = now();
+	} while (t - t0 < seconds);
+	return (t - t0) * 1e9 / ((double)iters * (double)batch);
+}
+
 static int bench_model(const char *dir, const char *name, double seconds, double peak)
 {
+	struct lg_model *m[N_ROUTES] = {NULL};
 	struct lg_model_ws *ws = NULL;
-	struct lg_model *m = NULL;
 	char path[1024], err[256];
 	float *in, *out;
 	size_t in_dim, out_dim, flops;
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s.onnx", dir, name);
-	ret = lg_model_load_file(path, &m, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, "model_bench: %s: %s\n", path, err);
-		return ret;
+	/* one copy of the model per GEMM route, so that the routes interleave trial by trial */
+	for (size_t r = 0; r < N_ROUTES; r++) {
+		ret = lg_model_load_file(path, &m[r], err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "model_bench: %s: %s\n", path, err);
+			goto out_models;
+		}
+		if (lg_model_set_gemm(m[r], routes[r])) {
+			fprintf(stderr, "model_bench: route %s skipped: %s\n",
+				lg_model_gemm_name(routes[r]), lg_model_gemm_missing(routes[r]));
+			lg_model_free(m[r]);
+			m[r] = NULL;
+		}
 	}
-	ret = lg_model_ws_create(m, 256, &ws);
-	if (ret) {
-		lg_model_free(m);
-		return ret;
-	}
-	in_dim = lg_model_input_dim(m);
-	out_dim = lg_model_output_dim(m);
-	flops = lg_model_flops_per_row(m);
+	ret = lg_model_ws_create(m[0], 256, &ws);
+	if (ret)
+		goto out_models;
+	in_dim = lg_model_input_dim(m[0]);
+	out_dim = lg_model_output_dim(m[0]);
+	flops = lg_model_flops_per_row(m[0]);
 	in = malloc(256 * in_dim * sizeof(float));
 	out = malloc(256 * out_dim * sizeof(float));
 	for (size_t i = 0; i < 256 * in_dim; i++)
 		in[i] = (float)((i * 7919) % 1009) / 504.5f - 1.0f;
 
 	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
-		if (lg_model_set_isa(m, isas[i]))
+		if (!lg_model_isa_supported(isas[i]))
 			continue;
+		for (size_t r = 0; r < N_ROUTES; r++)
+			if (m[r])
+				lg_model_set_isa(m[r], isas[i]);
 		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
 			size_t batch = batches[b];
-			double ns[TRIALS], best, med;
+			double ns[N_ROUTES][TRIALS];
 
-			lg_model_run(m, in, batch, out, ws);
-			for (int tr = 0; tr < TRIALS; tr++) {
-				double t0 = now(), t;
-				long iters = 0;
+			for (size_t r = 0; r < N_ROUTES; r++)
+				if (m[r])
+					lg_model_run(m[r], in, batch, out, ws);
+			/* routes interleaved within each trial: the same noise reaches all */
+			for (int tr = 0; tr < TRIALS; tr++)
+				for (size_t r = 0; r < N_ROUTES; r++)
+					if (m[r])
+						ns[r][tr] = trial(m[r], in, batch, out, ws,
+								  seconds / TRIALS);
+			for (size_t r = 0; r < N_ROUTES; r++) {
+				double best, med;
 
-				do {
-					for (int k = 0; k < 16; k++)
-						lg_model_run(m, in, batch, out, ws);
-					iters += 16;
-					t = now();
-				} while (t - t0 < seconds / TRIALS);
-				ns[tr] = (t - t0) * 1e9 / ((double)iters * (double)batch);
+				if (!m[r])
+					continue;
+				qsort(ns[r], TRIALS, sizeof(ns[r][0]), cmp_double);
+				best = ns[r][0];
+				med = ns[r][TRIALS / 2];
+				printf("{\"bench\":\"model\",\"model\":\"%s\",\"isa\":\"%s\","
+				       "\"route\":\"%s\",\"batch\":%zu,"
+				       "\"in\":%zu,\"out\":%zu,\"layers\":%zu,\"frames_per_s\":%.0f,"
+				       "\"ns_per_frame\":%.1f,\"ns_per_frame_median\":%.1f,"
+				       "\"gflops\":%.2f,\"peak_ratio\":%.3f,\"corename\":\"%s\"}\n",
+				       name, lg_model_isa_name(isas[i]),
+				       lg_model_gemm_name(routes[r]), batch, in_dim, out_dim,
+				       lg_model_n_layers(m[r]), 1e9 / best, best, med,
+				       (double)flops / best, (double)flops / best * 1e9 / peak,
+				       openblas_get_corename());
 			}
-			qsort(ns, TRIALS, sizeof(ns[0]), cmp_double);
-			best = ns[0];
-			med = ns[TRIALS / 2];
-			printf("{\"bench\":\"model\",\"model\":\"%s\",\"isa\":\"%s\",\"batch\":%zu,"
-			       "\"in\":%zu,\"out\":%zu,\"layers\":%zu,\"frames_per_s\":%.0f,"
-			       "\"ns_per_frame\":%.1f,\"ns_per_frame_median\":%.1f,\"gflops\":%.2f,"
-			       "\"peak_ratio\":%.3f,\"corename\":\"%s\"}\n",
-			       name, lg_model_isa_name(isas[i]), batch, in_dim, out_dim,
-			       lg_model_n_layers(m), 1e9 / best, best, med, (double)flops / best,
-			       (double)flops / best * 1e9 / peak, openblas_get_corename());
 			fflush(stdout);
 		}
 	}
 	free(in);
 	free(out);
 	lg_model_ws_free(ws);
-	lg_model_free(m);
-	return 0;
+out_models:
+	for (size_t r = 0; r < N_ROUTES; r++)
+		lg_model_free(m[r]);
+	return ret;
 }
 
 int main(int argc, char **argv)

@@ -282,6 +282,10 @@ def summarize(raw):
 			add(('peak', 'linegate', d['blas_env']), d['gflops'])
 		elif b == 'numpy_peak':
 			add(('peak', 'numpy', d['blas_env']), d['gflops'])
+		elif b == 'model' and d.get('route', 'auto') != 'auto':
+			# the explicit GEMM routes, side by side; the default (auto) is what is compared
+			add(('ns', 'linegate-%s-%s' % (d['isa'], d['route']), d['blas_env'], d['model'],
+			     d['batch']), d['ns_per_frame'])
 		elif b == 'model':
 			add(('ns', 'linegate-' + d['isa'], d['blas_env'], d['model'], d['batch']),
 			    d['ns_per_frame'])

@@ -133,8 +133,8 @@ static bool alarm_step(struct alarm *a, bool over, unsigned k, unsigned n)
 	return (unsigned)__builtin_popcountll(a->hist) >= k;
 }
 
-static bool window_over(struct lg_detector *det, const float *buf, unsigned window,
-			const float *base)
+static bool window_over(const struct lg_quality_conf *c, struct lg_detector *det,
+			const float *buf, unsigned window, const float *base)
 {
 	float row[LG_FEAT_N], score;
 
@@ -142,6 +142,11 @@ static bool window_over(struct lg_detector *det, const float *buf, unsigned wind
 	if (base) /* the model was fitted on rows centred per machine: centre this one too */
 		for (int j = 0; j < LG_FEAT_N; j++)
 			row[j] = row[j] - base[j] + det->mean[j];
+	if (c->onnx) {
+		if (lg_model_scores(c->onnx, row, 1, &score, c->onnx_ws))
+			return false;
+		return score > c->onnx_threshold;
+	}
 	lg_detector_score(det, row, 1, &score);
 	return score > det->threshold;
 }
@@ -198,7 +203,7 @@ int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 			if (w % 100 == 0)
 				lg_signal_skip(&s, (uint64_t)(draw(&r) * 60 * c->fs));
 			lg_signal_fill(&s, buf, c->window);
-			q->false_alarms += alarm_step(&a, window_over(det, buf, c->window, base),
+			q->false_alarms += alarm_step(&a, window_over(c, det, buf, c->window, base),
 						      c->k, c->n);
 			q->healthy_windows++;
 		}
@@ -226,13 +231,13 @@ int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 				lg_signal_set_fault(&s, kinds[f], c->severity[v], onset);
 				for (unsigned w = 0; w < warm; w++) {
 					lg_signal_fill(&s, buf, c->window);
-					alarm_step(&a, window_over(det, buf, c->window, base), c->k,
+					alarm_step(&a, window_over(c, det, buf, c->window, base), c->k,
 						   c->n);
 				}
 				cell->trials++;
 				for (unsigned w = 1; w <= c->latency; w++) {
 					lg_signal_fill(&s, buf, c->window);
-					if (alarm_step(&a, window_over(det, buf, c->window, base),
+					if (alarm_step(&a, window_over(c, det, buf, c->window, base),
 						       c->k, c->n)) {
 						cell->detected++;
 						cell->latency_sum += w;

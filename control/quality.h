@@ -9,6 +9,7 @@
 #define LG_QUALITY_H
 
 #include <linegate/detector.h>
+#include <linegate/model.h>
 #include <linegate/signal.h>
 
 #include <stdint.h>
@@ -36,6 +37,12 @@ struct lg_quality_conf {
 	 * every test machine scores against its own mean over this many healthy baseline
 	 * windows, spread over its first minutes (commissioning), not the global mean. */
 	unsigned per_device;
+	/* Score the windows with this ONNX model (lg_model_scores, on whatever GEMM route it
+	 * was set to; rows of the default band layout) against onnx_threshold, instead of the
+	 * detector, whose feature extractor still makes the rows. NULL: the detector. */
+	const struct lg_model *onnx;
+	struct lg_model_ws *onnx_ws;
+	float onnx_threshold;
 };
 
 struct lg_quality_cell {

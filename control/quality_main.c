@@ -4,6 +4,7 @@
  * Trains one as linegate-train does (or loads --model), then reports recall within
  * --latency windows of onset per fault kind and severity, and false alarms per window.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,14 @@ static const char usage[] =
 	"      --severity LIST     comma-separated severities 0..1 (default 0.25,0.5,1)\n"
 	"      --per-device N      per-device normalisation: each machine's own mean over N\n"
 	"                          commissioning windows instead of the global mean\n"
+	"      --onnx FILE         score the windows with this ONNX model (rows of the default\n"
+	"                          band layout, threshold from its linegate.threshold) instead\n"
+	"                          of the detector, which still makes the rows (with --model:\n"
+	"                          tests/fixtures/models/pipeline_ae.onnx is the default\n"
+	"                          detector as an ONNX autoencoder)\n"
+	"      --gemm ROUTE        the ONNX model's GEMM route: auto (default), openblas, xsmm,\n"
+	"                          xsmm-bf16 (docs/model-engine.md); the same model on two\n"
+	"                          routes must give the same detections and false alarms\n"
 	"  -h, --help              this text\n";
 
 int main(int argc, char **argv)
@@ -78,13 +87,17 @@ int main(int argc, char **argv)
 		{ "healthy", required_argument, NULL, 8 },
 		{ "severity", required_argument, NULL, 9 },
 		{ "per-device", required_argument, NULL, 10 },
+		{ "onnx", required_argument, NULL, 29 },
+		{ "gemm", required_argument, NULL, 30 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct lg_quality_conf c;
 	struct lg_detector det;
 	struct lg_quality q;
-	const char *model = NULL;
+	const char *model = NULL, *onnx = NULL;
+	enum lg_model_gemm gemm = LG_MODEL_GEMM_AUTO;
+	struct lg_model *om = NULL;
 	unsigned total = 0, detected = 0;
 	char err[512];
 	int opt;
@@ -141,6 +154,14 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 24: qf.policy = optarg; break;
+		case 29: onnx = optarg; break;
+		case 30:
+			if (lg_model_gemm_parse(optarg, &gemm)) {
+				fprintf(stderr, "linegate-quality: --gemm: auto, openblas, xsmm or "
+					"xsmm-bf16\n");
+				return 2;
+			}
+			break;
 		case 25: {
 			double v;
 
@@ -196,6 +217,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate-quality: training failed\n");
 		return 1;
 	}
+	if (onnx) {
+		int ret = lg_model_load_file(onnx, &om, err, sizeof(err));
+
+		if (!ret && lg_model_set_gemm(om, gemm)) {
+			fprintf(stderr, "linegate-quality: --gemm %s: %s\n", lg_model_gemm_name(gemm),
+				lg_model_gemm_missing(gemm));
+			return 1;
+		}
+		if (!ret && (lg_model_input_dim(om) != LG_FEAT_N ||
+			     lg_model_kind(om) != LG_MODEL_AUTOENCODER ||
+			     lg_model_threshold(om, &c.onnx_threshold))) {
+			snprintf(err, sizeof(err), "an autoencoder of %d features carrying "
+				 "linegate.threshold is needed", LG_FEAT_N);
+			ret = -EINVAL;
+		}
+		if (!ret)
+			ret = lg_model_ws_create(om, 1, &c.onnx_ws);
+		if (ret) {
+			fprintf(stderr, "linegate-quality: %s: %s\n", onnx, err);
+			return 1;
+		}
+		c.onnx = om;
+		printf("scores from %s, GEMM route %s, threshold %.6g\n", onnx,
+		       lg_model_gemm_name(gemm), (double)c.onnx_threshold);
+	}
 	if (det.d != LG_FEAT_N || lg_quality_run(&c, &det, &q)) {
 		fprintf(stderr, "linegate-quality: evaluation failed (model of %zu features?)\n",
 			det.d);
@@ -226,7 +272,10 @@ int main(int argc, char **argv)
 		printf("%s{\"fault\":\"%s\",\"severity\":%.2f,\"recall\":%.5f}", i ? "," : "",
 		       lg_fault_name(q.cell[i].fault), q.cell[i].severity,
 		       (double)q.cell[i].detected / q.cell[i].trials);
-	printf("]}\n");
+	printf("]%s%s%s}\n", om ? ",\"gemm\":\"" : "", om ? lg_model_gemm_name(gemm) : "",
+	       om ? "\"" : "");
 	lg_detector_free(&det);
+	lg_model_ws_free(c.onnx_ws);
+	lg_model_free(om);
 	return 0;
 }

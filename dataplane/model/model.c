@@ -104,6 +104,158 @@ enum lg_model_isa lg_model_get_isa(const struct lg_model *m)
 	return m->isa;
 }
 
+#ifdef LG_MODEL_XSMM
+static void gemm_release(void *state)
+{
+	gemm_xsmm_release(state);
+}
+
+/*
+ * AUTO: libxsmm's kernels ran 2-10x faster than OpenBLAS 0.3.21's sgemm at 2-32 rows on every
+ * fixture layer shape; at one row OpenBLAS's sgemv was 1.05-1.5x faster into 256 and more
+ * outputs, libxsmm faster into 32-64 (docs/benchmarks-inference.md "GEMM routes").
+ */
+static void gemm_run_auto(const struct model_layer *l, const float *src, size_t batch, float *dst,
+			  const struct gemm_scratch *s)
+{
+	if (batch == 1 && l->n >= GEMM_AUTO_SGEMV_MIN_N)
+		gemm_run_openblas(l, src, batch, dst, s);
+	else
+		gemm_run_xsmm(l, src, batch, dst, s);
+}
+#else
+static void gemm_release(void *state)
+{
+	(void)state;
+}
+#endif
+
+const char *lg_model_gemm_name(enum lg_model_gemm g)
+{
+	switch (g) {
+	case LG_MODEL_GEMM_AUTO:
+		return "auto";
+	case LG_MODEL_GEMM_OPENBLAS:
+		return "openblas";
+	case LG_MODEL_GEMM_XSMM:
+		return "xsmm";
+	case LG_MODEL_GEMM_XSMM_BF16:
+		return "xsmm-bf16";
+	}
+	return "unknown";
+}
+
+int lg_model_gemm_parse(const char *name, enum lg_model_gemm *out)
+{
+	static const enum lg_model_gemm all[] = {LG_MODEL_GEMM_AUTO, LG_MODEL_GEMM_OPENBLAS,
+						 LG_MODEL_GEMM_XSMM, LG_MODEL_GEMM_XSMM_BF16};
+
+	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(name, lg_model_gemm_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *lg_model_gemm_missing(enum lg_model_gemm g)
+{
+	switch (g) {
+	case LG_MODEL_GEMM_AUTO:
+	case LG_MODEL_GEMM_OPENBLAS:
+		return NULL;
+	case LG_MODEL_GEMM_XSMM:
+	case LG_MODEL_GEMM_XSMM_BF16:
+#ifdef LG_MODEL_XSMM
+		if (gemm_xsmm_missing())
+			return gemm_xsmm_missing();
+		if (g == LG_MODEL_GEMM_XSMM_BF16 && !gemm_xsmm_bf16_available())
+			return gemm_cpu_has_amx_bf16()
+				   ? "this CPU lacks AVX512-BF16 (its AMX is not used)"
+				   : "this CPU lacks AVX512-BF16 (and AMX is not used)";
+		return NULL;
+#else
+		return "built without libxsmm (meson option -Dxsmm)";
+#endif
+	}
+	return "unknown GEMM route";
+}
+
+#ifdef LG_MODEL_XSMM
+/* Prepare every layer before touching any, so that a failure changes nothing. */
+static int xsmm_prepare_all(struct lg_model *m, int bf16)
+{
+	void **prep = calloc(m->n_layers ? m->n_layers : 1, sizeof(*prep));
+
+	if (!prep)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_layers; i++) {
+		struct model_layer tmp = m->layers[i];
+		int ret;
+
+		if (!tmp.has_gemm)
+			continue;
+		tmp.gemm_state = NULL;
+		ret = gemm_xsmm_prepare(&tmp, bf16);
+		if (ret) {
+			for (size_t j = 0; j < i; j++)
+				gemm_release(prep[j]);
+			free(prep);
+			return ret;
+		}
+		prep[i] = tmp.gemm_state;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		gemm_release(m->layers[i].gemm_state);
+		m->layers[i].gemm_state = prep[i];
+	}
+	free(prep);
+	return 0;
+}
+#endif
+
+int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
+{
+	gemm_fn fn = gemm_run_openblas;
+	size_t max_k = 0;
+
+	if (!m)
+		return -EINVAL;
+	if (lg_model_gemm_missing(g))
+		return -ENOTSUP;
+	for (size_t i = 0; i < m->n_layers; i++)
+		if (m->layers[i].has_gemm && m->layers[i].k > max_k)
+			max_k = m->layers[i].k;
+#ifdef LG_MODEL_XSMM
+	/* AUTO takes what there is: without libxsmm kernels for this CPU or for one of the
+	 * layers' shapes, OpenBLAS alone */
+	if (g != LG_MODEL_GEMM_OPENBLAS && (g != LG_MODEL_GEMM_AUTO || gemm_xsmm_available())) {
+		int ret = xsmm_prepare_all(m, g == LG_MODEL_GEMM_XSMM_BF16);
+
+		if (!ret)
+			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16
+			     : g == LG_MODEL_GEMM_XSMM	  ? gemm_run_xsmm
+							  : gemm_run_auto;
+		else if (g != LG_MODEL_GEMM_AUTO || ret != -ENOTSUP)
+			return ret;
+	}
+#endif
+	if (fn == gemm_run_openblas)
+		for (size_t i = 0; i < m->n_layers; i++) {
+			gemm_release(m->layers[i].gemm_state);
+			m->layers[i].gemm_state = NULL;
+		}
+	m->max_k = max_k;
+	m->gemm = fn;
+	m->gemm_route = g;
+	return 0;
+}
+
+enum lg_model_gemm lg_model_get_gemm(const struct lg_model *m)
+{
+	return m->gemm_route;
+}
+
 void *model_alloc(struct lg_model *m, size_t bytes)
 {
 	struct model_chunk *c;
@@ -131,8 +283,10 @@ void lg_model_free(struct lg_model *m)
 		n = c->next;
 		free(c);
 	}
-	for (size_t i = 0; i < m->n_layers; i++)
+	for (size_t i = 0; i < m->n_layers; i++) {
 		free(m->layers[i].ops);
+		gemm_release(m->layers[i].gemm_state);
+	}
 	free(m->layers);
 	free(m);
 }
@@ -201,10 +355,14 @@ size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len)
 		buf[0] = '\0';
 	else
 		buf = NULL, len = 0;
-	add_text(buf, len, &off, "input %zu -> output %zu, %s, %zu layers, epilogue %s\n",
+	add_text(buf, len, &off,
+		 "input %zu -> output %zu, %s, %zu layers, epilogue %s, gemm %s%s\n",
 		 m->in_dim, m->out_dim,
 		 m->kind == LG_MODEL_AUTOENCODER ? "autoencoder" : "classifier", m->n_layers,
-		 lg_model_isa_name(m->isa));
+		 lg_model_isa_name(m->isa), lg_model_gemm_name(m->gemm_route),
+		 m->gemm_route == LG_MODEL_GEMM_AUTO && m->gemm == gemm_run_openblas
+			 ? " (OpenBLAS alone)"
+			 : "");
 	for (size_t i = 0; i < m->n_layers; i++) {
 		const struct model_layer *l = &m->layers[i];
 
@@ -237,6 +395,7 @@ struct lg_model_ws {
 	size_t out_width;
 	float *buf[2];
 	float *out;
+	struct gemm_scratch scratch;
 };
 
 int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_model_ws **out)
@@ -260,7 +419,14 @@ int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_mod
 	ws->buf[0] = aligned_alloc(64, rowbytes ? rowbytes : 64);
 	ws->buf[1] = aligned_alloc(64, rowbytes ? rowbytes : 64);
 	ws->out = aligned_alloc(64, obytes ? obytes : 64);
-	if (!ws->buf[0] || !ws->buf[1] || !ws->out) {
+	/*
+	 * Every workspace carries the bf16 route's scratch (GEMM_XSMM_BLOCK rows at a time), so
+	 * that the route can change without new workspaces: a few KiB to a few hundred.
+	 */
+	ws->scratch.bf16_ld = (m->max_k + 1) & ~(size_t)1;
+	ws->scratch.bf16 = aligned_alloc(64, (GEMM_XSMM_BLOCK * ws->scratch.bf16_ld *
+					      sizeof(uint16_t) + 127) & ~(size_t)63);
+	if (!ws->buf[0] || !ws->buf[1] || !ws->out || !ws->scratch.bf16) {
 		lg_model_ws_free(ws);
 		return -ENOMEM;
 	}
@@ -275,6 +441,7 @@ void lg_model_ws_free(struct lg_model_ws *ws)
 	free(ws->buf[0]);
 	free(ws->buf[1]);
 	free(ws->out);
+	free(ws->scratch.bf16);
 	free(ws);
 }
 
@@ -291,6 +458,11 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 
 	if (!m || !in || !out || !ws || !batch || batch > ws->max_batch || ws->width < m->max_width)
 		return -EINVAL;
+#ifdef LG_MODEL_XSMM
+	/* the bf16 route converts each layer's input rows into the workspace */
+	if (m->gemm == gemm_run_xsmm_bf16 && ws->scratch.bf16_ld < m->max_k)
+		return -EINVAL;
+#endif
 	if (!m->n_layers) {
 		memcpy(out, in, batch * m->in_dim * sizeof(*out));
 		return 0;
@@ -299,19 +471,8 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 		const struct model_layer *l = &m->layers[i];
 		float *dst = i + 1 == m->n_layers ? out : ws->buf[pp++ & 1];
 
-		if (l->has_gemm && batch == 1) {
-			/*
-			 * One frame is a matrix-vector product; OpenBLAS's sgemv skips the
-			 * packing sgemm does, which is most of the cost at this size.
-			 */
-			cblas_sgemv(CblasRowMajor, CblasTrans, (int)l->k, (int)l->n, l->alpha, l->w,
-				    (int)l->n, src, 1, 0.0f, dst, 1);
-			if (l->n_ops)
-				m->epi(l->ops, l->n_ops, dst, dst, 1, l->n);
-		} else if (l->has_gemm) {
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)l->n,
-				    (int)l->k, l->alpha, src, (int)l->k, l->w, (int)l->n, 0.0f, dst,
-				    (int)l->n);
+		if (l->has_gemm) {
+			m->gemm(l, src, batch, dst, &ws->scratch);
 			if (l->n_ops)
 				m->epi(l->ops, l->n_ops, dst, dst, batch, l->n);
 		} else {

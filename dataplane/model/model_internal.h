@@ -8,6 +8,7 @@
 #include <linegate/model.h>
 
 #include "epilogue.h"
+#include "gemm.h"
 
 /* Limits that keep every size inside the int arguments of cblas and away from overflow. */
 #define MODEL_MAX_DIM (1u << 20) /* features in any one row */
@@ -23,6 +24,7 @@ struct model_layer {
 	size_t k, n; /* n is the layer's output width; k == n without a gemm */
 	float alpha;
 	const float *w;
+	void *gemm_state; /* what the model's GEMM route prepared for this layer, or NULL */
 	size_t n_ops;
 	struct epi_op *ops;
 };
@@ -42,6 +44,9 @@ struct lg_model {
 	enum lg_model_isa isa;
 	epi_fn epi;
 	epi_sqerr_fn sqerr; /* the same ISA's autoencoder score */
+	enum lg_model_gemm gemm_route; /* as set; AUTO stays AUTO */
+	gemm_fn gemm;
+	size_t max_k; /* widest gemm input row, for the bf16 scratch */
 	size_t n_layers;
 	struct model_layer *layers;
 	struct model_chunk *chunks; /* everything the plan points to */

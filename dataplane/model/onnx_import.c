@@ -1144,6 +1144,12 @@ int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *
 		st.m->has_threshold = 1;
 	}
 	lg_model_set_isa(st.m, LG_MODEL_ISA_AUTO);
+	ret = lg_model_set_gemm(st.m, LG_MODEL_GEMM_AUTO);
+	if (ret) {
+		fail(&st, ret, "cannot prepare the weights for the GEMM route (%s)",
+		     ret == -ENOMEM ? "out of memory" : "no kernel for a layer's shape");
+		goto err_model;
+	}
 	free(st.vals);
 	onnx__model_proto__free_unpacked(mp, NULL);
 	*out = st.m;

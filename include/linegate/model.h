@@ -87,9 +87,39 @@ int lg_model_set_isa(struct lg_model *m, enum lg_model_isa isa);
 enum lg_model_isa lg_model_get_isa(const struct lg_model *m);
 
 /*
+ * The GEMM route: which library computes each layer's matrix product (the epilogues follow,
+ * whatever the route). docs/model-engine.md "GEMM routes" has the measurements behind AUTO.
+ */
+enum lg_model_gemm {
+	LG_MODEL_GEMM_AUTO = 0,	 /* the faster fp32 route by batch size; what a loaded model uses */
+	LG_MODEL_GEMM_OPENBLAS,	 /* cblas_sgemv at batch 1, cblas_sgemm above */
+	LG_MODEL_GEMM_XSMM,	 /* libxsmm JIT kernels made at load (build option -Dxsmm) */
+	LG_MODEL_GEMM_XSMM_BF16, /* opt-in: bf16 weights and activations, fp32 accumulate and
+				  * output; needs AVX512-BF16; scores within the bound of
+				  * docs/model-engine.md "bf16", not bit-equal to fp32 */
+};
+
+const char *lg_model_gemm_name(enum lg_model_gemm g);
+/* The name's route, or -EINVAL for an unknown name ("auto", "openblas", "xsmm", "xsmm-bf16"). */
+int lg_model_gemm_parse(const char *name, enum lg_model_gemm *out);
+/*
+ * NULL if this build and CPU can run `g`; otherwise what is missing, for the operator, e.g.
+ * "this CPU lacks AVX512-BF16 (and AMX is not used)" or "built without libxsmm (-Dxsmm)".
+ */
+const char *lg_model_gemm_missing(enum lg_model_gemm g);
+/*
+ * Choose the route and prepare every layer's weights for it (libxsmm: JIT kernels, bf16
+ * conversion); allocates, so call it at load, before workers share the model. Returns
+ * -ENOTSUP (lg_model_gemm_missing() says why) or -ENOMEM, leaving the route unchanged.
+ */
+int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g);
+enum lg_model_gemm lg_model_get_gemm(const struct lg_model *m);
+
+/*
  * Per-worker scratch memory for batches of up to `max_batch` rows; allocated here, once.
- * A workspace may be used with any model whose layers are no wider than `m`'s: create one per
- * (worker, model) pair to be safe.
+ * A workspace may be used with any model whose layers are no wider than `m`'s (on the bf16
+ * GEMM route, whose layers' inputs are no wider either): create one per (worker, model) pair
+ * to be safe.
  */
 int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_model_ws **out);
 void lg_model_ws_free(struct lg_model_ws *ws);

@@ -8,8 +8,10 @@
  * alone, a general element-wise chain, softmax (alone, after a bias, inside a chain) and the
  * autoencoder's squared error. The special element's result must be exactly the expected
  * NaN/Inf/0/1, and every other element bit for bit what the same kernel gives without it.
- * Then whole models: a NaN in one input row makes that row's outputs NaN and leaves the
- * other rows as they were.
+ * Then whole models, on every GEMM route (openblas, xsmm, xsmm-bf16, auto) this build and
+ * CPU have: a NaN in one input row makes that row's outputs NaN and leaves the other rows as
+ * they were; a +-Inf gives every output the class (NaN, +-Inf, finite) the OpenBLAS route
+ * gives it.
  *
  * usage: test_model_nan FIXTURE_DIR
  */
@@ -276,6 +278,20 @@ static void test_sqerr(const struct kernel *k)
 }
 
 /* Whole models: a NaN feature in row 1 makes all of row 1's outputs NaN, the rest unchanged. */
+/* NaN, +Inf, -Inf or finite: what must agree between GEMM routes */
+static int fclass(float x)
+{
+	return isnan(x) ? 0 : isinf(x) ? (x > 0 ? 1 : 2) : 3;
+}
+
+static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEMM_XSMM,
+					    LG_MODEL_GEMM_XSMM_BF16, LG_MODEL_GEMM_AUTO};
+
+/*
+ * Whole models, on every GEMM route and epilogue ISA: a NaN in one row's input makes that
+ * row's outputs and scores NaN and leaves every other row exactly as it was; a +-Inf gives
+ * each output the same class (NaN, +Inf, -Inf, finite) as on the OpenBLAS route.
+ */
 static void test_models(const char *dir)
 {
 	static const char *const names[] = {"mlp_classifier", "ops_mix", "mlp_bn", "ae_64"};
@@ -286,11 +302,12 @@ static void test_models(const char *dir)
 		size_t len = 0, in_len = 0;
 		void *buf = read_all(dir, names[n], ".onnx", &len);
 		float *x = read_all(dir, names[n], ".in.f32", &in_len);
-		struct lg_model *m = NULL;
+		struct lg_model *m = NULL, *mob = NULL;
 		struct lg_model_ws *ws = NULL;
 
 		if (!buf || !x || lg_model_load_mem(buf, len, &m, err, sizeof(err)) ||
-		    lg_model_ws_create(m, B, &ws)) {
+		    lg_model_load_mem(buf, len, &mob, err, sizeof(err)) ||
+		    lg_model_set_gemm(mob, LG_MODEL_GEMM_OPENBLAS) || lg_model_ws_create(m, B, &ws)) {
 			fprintf(stderr, "FAIL %s: cannot load\n", names[n]);
 			failures++;
 			goto next;
@@ -300,55 +317,93 @@ static void test_models(const char *dir)
 		float *ref = malloc(B * dout * sizeof(float)),
 		      *out = malloc(B * dout * sizeof(float));
 		float *sref = malloc(B * ds * sizeof(float)), *sc = malloc(B * ds * sizeof(float));
+		float *oob = malloc(B * dout * sizeof(float));
 
-		for (size_t i = 0; i < NKERNELS && ref && out && sref && sc; i++) {
-			if (!lg_model_isa_supported(kernels[i].isa) ||
-			    lg_model_set_isa(m, kernels[i].isa))
+		for (size_t g = 0; g < sizeof(routes) / sizeof(routes[0]); g++) {
+			const char *rn = lg_model_gemm_name(routes[g]);
+
+			if (lg_model_gemm_missing(routes[g])) {
+				printf("model %-14s route %-9s skipped: %s\n", names[n], rn,
+				       lg_model_gemm_missing(routes[g]));
 				continue;
-			for (size_t col = 0; col < di; col += di / 5 + 1) {
-				float keep = x[di + col];
+			}
+			if (lg_model_set_gemm(m, routes[g])) {
+				fprintf(stderr, "FAIL model %s: set_gemm(%s)\n", names[n], rn);
+				failures++;
+				continue;
+			}
+			for (size_t i = 0; i < NKERNELS && ref && out && sref && sc && oob; i++) {
+				const char *isn = lg_model_isa_name(kernels[i].isa);
 
-				lg_model_run(m, x, B, ref, ws);
-				lg_model_scores(m, x, B, sref, ws);
-				x[di + col] = NAN;
-				lg_model_run(m, x, B, out, ws);
-				lg_model_scores(m, x, B, sc, ws);
-				x[di + col] = keep;
-				for (size_t j = 0; j < B * dout; j++) {
-					int row1 = j / dout == 1;
+				if (!lg_model_isa_supported(kernels[i].isa) ||
+				    lg_model_set_isa(m, kernels[i].isa) ||
+				    lg_model_set_isa(mob, kernels[i].isa))
+					continue;
+				for (size_t col = 0; col < di; col += di / 5 + 1) {
+					float keep = x[di + col];
 
-					if (row1 ? isnan(out[j]) : same(out[j], ref[j]))
-						continue;
-					fprintf(stderr,
-						"FAIL model %s/%s: NaN in row 1 column %zu: "
-						"output [%zu] = %g\n",
-						names[n], lg_model_isa_name(kernels[i].isa), col, j,
-						out[j]);
-					failures++;
-					break;
-				}
-				for (size_t j = 0; j < B * ds; j++) {
-					int row1 = j / ds == 1;
+					lg_model_run(m, x, B, ref, ws);
+					lg_model_scores(m, x, B, sref, ws);
+					x[di + col] = NAN;
+					lg_model_run(m, x, B, out, ws);
+					lg_model_scores(m, x, B, sc, ws);
+					x[di + col] = keep;
+					for (size_t j = 0; j < B * dout; j++) {
+						int row1 = j / dout == 1;
 
-					if (row1 ? isnan(sc[j]) : same(sc[j], sref[j]))
-						continue;
-					fprintf(stderr,
-						"FAIL model %s/%s: NaN in row 1 column %zu: "
-						"score [%zu] = %g\n",
-						names[n], lg_model_isa_name(kernels[i].isa), col, j,
-						sc[j]);
-					failures++;
-					break;
+						if (row1 ? isnan(out[j]) : same(out[j], ref[j]))
+							continue;
+						fprintf(stderr,
+							"FAIL model %s/%s/%s: NaN in row 1 column "
+							"%zu: output [%zu] = %g\n",
+							names[n], rn, isn, col, j, out[j]);
+						failures++;
+						break;
+					}
+					for (size_t j = 0; j < B * ds; j++) {
+						int row1 = j / ds == 1;
+
+						if (row1 ? isnan(sc[j]) : same(sc[j], sref[j]))
+							continue;
+						fprintf(stderr,
+							"FAIL model %s/%s/%s: NaN in row 1 column "
+							"%zu: score [%zu] = %g\n",
+							names[n], rn, isn, col, j, sc[j]);
+						failures++;
+						break;
+					}
+					for (int sign = 0; sign < 2; sign++) {
+						x[di + col] = sign ? -INFINITY : INFINITY;
+						lg_model_run(m, x, B, out, ws);
+						lg_model_run(mob, x, B, oob, ws);
+						x[di + col] = keep;
+						for (size_t j = 0; j < B * dout; j++) {
+							if (fclass(out[j]) == fclass(oob[j]) &&
+							    (j / dout == 1 || same(out[j], ref[j])))
+								continue;
+							fprintf(stderr,
+								"FAIL model %s/%s/%s: %cInf in row 1 "
+								"column %zu: output [%zu] = %g, "
+								"openblas route %g\n",
+								names[n], rn, isn, sign ? '-' : '+',
+								col, j, out[j], oob[j]);
+							failures++;
+							break;
+						}
+					}
 				}
 			}
+			printf("model %-14s route %-9s tested\n", names[n], rn);
 		}
 		free(ref);
 		free(out);
 		free(sref);
 		free(sc);
+		free(oob);
 	next:
 		lg_model_ws_free(ws);
 		lg_model_free(m);
+		lg_model_free(mob);
 		free(buf);
 		free(x);
 	}
@@ -363,12 +418,15 @@ static const char usage[] =
     "error, must give exactly what PyTorch and onnxruntime give (relu(NaN) = NaN,\n"
     "relu(-inf) = 0, sigmoid(+inf) = 1, softmax of a group with NaN or +inf is NaN, ...) and\n"
     "leave every other element as it was; a NaN feature through the fixture models makes\n"
-    "its row's outputs NaN and no other row's.\n"
+    "its row's outputs NaN and no other row's, on every GEMM route (openblas, xsmm,\n"
+    "xsmm-bf16, auto), and a +-inf feature gives each output the class (NaN, +-inf,\n"
+    "finite) the openblas route gives it.\n"
     "\n"
     "Options:\n"
     "  -h, --help    this text\n"
     "\n"
-    "Output: on stdout each ISA, \"tested\" or \"skipped: CPU lacks <isa>\", then \"all NaN\n"
+    "Output: on stdout each ISA and each model's GEMM route, \"tested\" or \"skipped:\n"
+    "REASON\", then \"all NaN\n"
     "checks passed\"; failures and their count on stderr.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)

@@ -7,10 +7,15 @@
  * apart, not failed: 0.3.21's small-matrix sgemm kernels for SkylakeX/Cooperlake (chosen
  * when OPENBLAS_CORETYPE is unset on this CPU) malloc a scratch buffer per call, which the
  * engine cannot prevent (docs/model-engine.md). The Haswell kernels make none.
+ * Every GEMM route is run (openblas, xsmm, xsmm-bf16, auto, where this build and CPU have
+ * them); on all but the openblas route OpenBLAS's allocations fail the test too (those routes
+ * call it for one-row sgemv at most), and the process must have as many threads after the
+ * runs as before.
  * Not built under sanitizers, which own the allocator themselves.
  *
  * usage: test_model_noalloc FIXTURE_DIR
  */
+#include <dirent.h>
 #include <errno.h>
 #include <link.h>
 #include <stdatomic.h>
@@ -31,6 +36,7 @@ void *__libc_realloc(void *p, size_t n);
 void *__libc_memalign(size_t a, size_t n);
 
 static atomic_long allocs, blas_allocs;
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* Where libopenblas is mapped, found once before anything is counted. */
 static uintptr_t blas_lo, blas_hi;
@@ -94,6 +100,23 @@ int posix_memalign(void **p, size_t a, size_t n)
 }
 
 static const char *const names[] = {"mlp_classifier", "ae_64", "ae_1024", "ops_mix"};
+static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEMM_XSMM,
+					    LG_MODEL_GEMM_XSMM_BF16, LG_MODEL_GEMM_AUTO};
+
+/* Threads of this process, from /proc/self/task: a GEMM route must not start any. */
+static int thread_count(void)
+{
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
 
 static const char usage[] =
 	"Usage: test_model_noalloc [options] FIXTURE_DIR\n"
@@ -108,12 +131,17 @@ static const char usage[] =
 	"Options:\n"
 	"  -h, --help    this text\n"
 	"\n"
-	"Output: on stdout per model \"NAME 100 calls, N allocations\"; failures on stderr.\n"
+	"Every GEMM route this build and CPU have (openblas, xsmm, xsmm-bf16, auto) is run; on\n"
+	"all but openblas, allocations inside OpenBLAS fail the test too, and the process must\n"
+	"have as many threads afterwards as before (no thread pool).\n"
+	"\n"
+	"Output: on stdout per model and route \"NAME ROUTE 100 calls, N allocations ...\",\n"
+	"or \"skipped: REASON\"; failures on stderr.\n"
 	LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
-	int failures = 0;
+	int failures = 0, threads0;
 
 	/* from here on argv[1] is the first argument */
 	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
@@ -122,25 +150,34 @@ int main(int argc, char **argv)
 		fprintf(stderr, "FAIL: libopenblas is not mapped into this program\n");
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	threads0 = thread_count();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) * N_ROUTES; i++) {
+		const char *name = names[i / N_ROUTES];
+		enum lg_model_gemm route = routes[i % N_ROUTES];
 		size_t len = 0, in_dim, out_dim;
 		struct lg_model_ws *ws = NULL;
 		struct lg_model *m = NULL;
 		float *in, *out, *scores;
-		void *buf = read_all(argv[1], names[i], ".onnx", &len);
+		void *buf;
 		long before, during, blas_before, blas_during;
 		char err[256];
+		int threads;
 
+		if (lg_model_gemm_missing(route)) {
+			printf("%-16s %-9s skipped: %s\n", name, lg_model_gemm_name(route),
+			       lg_model_gemm_missing(route));
+			continue;
+		}
+		buf = read_all(argv[1], name, ".onnx", &len);
 		before = atomic_load(&allocs);
 		if (!buf || lg_model_load_mem(buf, len, &m, err, sizeof(err)) ||
-		    lg_model_ws_create(m, 64, &ws)) {
-			fprintf(stderr, "FAIL %s: cannot load\n", names[i]);
+		    lg_model_set_gemm(m, route) || lg_model_ws_create(m, 64, &ws)) {
+			fprintf(stderr, "FAIL %s: cannot load\n", name);
 			return 1;
 		}
 		/* proves the counter sees the library's calls: loading does allocate */
 		if (atomic_load(&allocs) == before) {
-			fprintf(stderr, "FAIL %s: allocator interposition is not working\n",
-				names[i]);
+			fprintf(stderr, "FAIL %s: allocator interposition is not working\n", name);
 			return 1;
 		}
 		in_dim = lg_model_input_dim(m);
@@ -159,17 +196,32 @@ int main(int argc, char **argv)
 
 			if (lg_model_run(m, in, batch, out, ws) ||
 			    lg_model_scores(m, in, batch, scores, ws)) {
-				fprintf(stderr, "FAIL %s: run failed\n", names[i]);
+				fprintf(stderr, "FAIL %s: run failed\n", name);
 				failures++;
 			}
 		}
 		during = atomic_load(&allocs) - before;
 		blas_during = atomic_load(&blas_allocs) - blas_before;
-		printf("%-16s 100 calls, %ld allocations by linegate, %ld inside OpenBLAS (%s)\n",
-		       names[i], during, blas_during, openblas_get_corename());
+		threads = thread_count();
+		printf("%-16s %-9s 100 calls, %ld allocations by linegate, %ld inside OpenBLAS (%s), "
+		       "%d thread(s)\n",
+		       name, lg_model_gemm_name(route), during, blas_during,
+		       openblas_get_corename(), threads);
 		if (during) {
-			fprintf(stderr, "FAIL %s: %ld allocations while running batches\n",
-				names[i], during);
+			fprintf(stderr, "FAIL %s/%s: %ld allocations while running batches\n", name,
+				lg_model_gemm_name(route), during);
+			failures++;
+		}
+		/* the other routes call OpenBLAS for one-row sgemv at most, which never allocates */
+		if (route != LG_MODEL_GEMM_OPENBLAS && blas_during) {
+			fprintf(stderr, "FAIL %s/%s: %ld allocations inside OpenBLAS\n", name,
+				lg_model_gemm_name(route), blas_during);
+			failures++;
+		}
+		/* OpenBLAS is set to one thread; libxsmm's kernels are plain calls */
+		if (threads != threads0) {
+			fprintf(stderr, "FAIL %s/%s: %d threads after the runs, %d before\n", name,
+				lg_model_gemm_name(route), threads, threads0);
 			failures++;
 		}
 		free(in);

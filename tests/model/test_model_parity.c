@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Parity with PyTorch: every fixture model, on every epilogue ISA this CPU has, at batch
- * sizes 1, 7 and 64, must reproduce the outputs torch computed when it exported the model
+ * Parity with PyTorch: every fixture model, on every fp32 GEMM route and every epilogue ISA
+ * this build and CPU have, at batch sizes 1, 7, 40 and 64, must reproduce the outputs torch
+ * computed when it exported the model
  * (tests/fixtures/models/gen_models.py). Also checks the plan's layer count (that bias and
  * activations were fused into the sgemm layers) and the scores helper.
  *
@@ -39,20 +40,27 @@ static const struct fixture fixtures[] = {
 static const struct {
 	const char *name, *plan;
 } plans[] = {
-    {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar\n"
+    {"mlp_classifier", "input 24 -> output 5, classifier, 3 layers, epilogue scalar, "
+		       "gemm openblas\n"
 		       "layer 0: sgemm 24x64 | add, relu\n"
 		       "layer 1: sgemm 64x32 | add, tanh\n"
 		       "layer 2: sgemm 32x5 | add, softmax\n"},
-    {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar\n"
+    {"ops_mix", "input 32 -> output 10, classifier, 3 layers, epilogue scalar, "
+		"gemm openblas\n"
 		"layer 0: width 32 | sub, div\n"
 		"layer 1: sgemm 32x48 | add, sigmoid, mul, leaky(0.2), rsub\n"
 		"layer 2: sgemm 48x10 | tanh, softmax\n"},
-    {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar\n"
+    {"mlp_bn", "input 16 -> output 4, classifier, 2 layers, epilogue scalar, "
+	       "gemm openblas\n"
 	       "layer 0: sgemm 16x32 | add, sub, mul, add, relu\n"
 	       "layer 1: sgemm 32x4 | add\n"},
 };
 
-static const size_t batches[] = {1, 7, 64};
+/* 40 and 64: libxsmm's kernels take 32 rows at a time, so one full block and a remainder */
+static const size_t batches[] = {1, 7, 40, 64};
+/* every fp32 GEMM route: each must reproduce torch's outputs to the same tolerance */
+static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEMM_XSMM,
+					    LG_MODEL_GEMM_AUTO};
 
 static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
 					 LG_MODEL_ISA_AVX512};
@@ -190,6 +198,7 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 		if (strcmp(plans[i].name, fx->name))
 			continue;
 		lg_model_set_isa(m, LG_MODEL_ISA_SCALAR);
+		lg_model_set_gemm(m, LG_MODEL_GEMM_OPENBLAS);
 		need = lg_model_describe(m, text, sizeof(text));
 		CHECK(!strcmp(text, plans[i].plan), "%s: plan is\n%swant\n%s", fx->name, text,
 		      plans[i].plan);
@@ -212,30 +221,45 @@ static void run_fixture(const char *dir, const struct fixture *fx)
 	if (ret || !out)
 		goto out;
 
-	for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
-		if (!lg_model_isa_supported(isas[i])) {
-			printf("%-15s %-6s skipped: CPU lacks it\n", fx->name,
-			       lg_model_isa_name(isas[i]));
-			CHECK(lg_model_set_isa(m, isas[i]) == -ENOTSUP, "set_isa should refuse");
+	for (size_t g = 0; g < sizeof(routes) / sizeof(routes[0]); g++) {
+		const char *rname = lg_model_gemm_name(routes[g]);
+
+		if (lg_model_gemm_missing(routes[g])) {
+			printf("%-15s %-8s skipped: %s\n", fx->name, rname,
+			       lg_model_gemm_missing(routes[g]));
+			CHECK(lg_model_set_gemm(m, routes[g]) == -ENOTSUP, "set_gemm should refuse");
 			continue;
 		}
-		ret = lg_model_set_isa(m, isas[i]);
-		CHECK(ret == 0 && lg_model_get_isa(m) == isas[i], "%s: set_isa(%s) = %d", fx->name,
-		      lg_model_isa_name(isas[i]), ret);
-		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
-			size_t batch = batches[b];
-			char tag[96];
+		ret = lg_model_set_gemm(m, routes[g]);
+		CHECK(ret == 0 && lg_model_get_gemm(m) == routes[g], "%s: set_gemm(%s) = %d",
+		      fx->name, rname, ret);
+		for (size_t i = 0; i < sizeof(isas) / sizeof(isas[0]); i++) {
+			if (!lg_model_isa_supported(isas[i])) {
+				printf("%-15s %-8s %-6s skipped: CPU lacks it\n", fx->name, rname,
+				       lg_model_isa_name(isas[i]));
+				CHECK(lg_model_set_isa(m, isas[i]) == -ENOTSUP,
+				      "set_isa should refuse");
+				continue;
+			}
+			ret = lg_model_set_isa(m, isas[i]);
+			CHECK(ret == 0 && lg_model_get_isa(m) == isas[i], "%s: set_isa(%s) = %d",
+			      fx->name, lg_model_isa_name(isas[i]), ret);
+			for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+				size_t batch = batches[b];
+				char tag[96];
 
-			snprintf(tag, sizeof(tag), "%s/%s/batch %zu", fx->name,
-				 lg_model_isa_name(isas[i]), batch);
-			/* poison the output so a row the engine skipped cannot pass */
-			memset(out, 0xff, 64 * fx->out_dim * sizeof(float));
-			ret = lg_model_run(m, in, batch, out, ws);
-			CHECK(ret == 0, "%s: run = %d", tag, ret);
-			CHECK(compare(tag, out, ref, batch, fx->out_dim) == 0, "%s: parity", tag);
-			check_scores(fx, m, ws, in, ref, batch, tag);
-			printf("%-15s %-6s batch %2zu ok\n", fx->name, lg_model_isa_name(isas[i]),
-			       batch);
+				snprintf(tag, sizeof(tag), "%s/%s/%s/batch %zu", fx->name, rname,
+					 lg_model_isa_name(isas[i]), batch);
+				/* poison the output so a row the engine skipped cannot pass */
+				memset(out, 0xff, 64 * fx->out_dim * sizeof(float));
+				ret = lg_model_run(m, in, batch, out, ws);
+				CHECK(ret == 0, "%s: run = %d", tag, ret);
+				CHECK(compare(tag, out, ref, batch, fx->out_dim) == 0, "%s: parity",
+				      tag);
+				check_scores(fx, m, ws, in, ref, batch, tag);
+				printf("%-15s %-8s %-6s batch %2zu ok\n", fx->name, rname,
+				       lg_model_isa_name(isas[i]), batch);
+			}
 		}
 	}
 	CHECK(lg_model_run(m, in, 65, out, ws) == -EINVAL, "%s: batch over max accepted", fx->name);
@@ -252,8 +276,9 @@ out:
 static const char usage[] =
 	"Usage: test_model_parity [options] FIXTURE_DIR\n"
 	"\n"
-	"Parity with PyTorch: every fixture model, on every epilogue ISA this CPU has, at batch\n"
-	"sizes 1, 7 and 64, reproduces the outputs torch computed when it exported the model\n"
+	"Parity with PyTorch: every fixture model, on every fp32 GEMM route (openblas, xsmm,\n"
+	"auto) and every epilogue ISA this build and CPU have, at batch sizes 1, 7, 40 and 64,\n"
+	"reproduces the outputs torch computed when it exported the model\n"
 	"(FIXTURE_DIR/NAME.out.f32); also the plan's layer count (bias and activations fused\n"
 	"into the sgemm layers), known-answer plans and the scores helper.\n"
 	"\n"
@@ -263,7 +288,7 @@ static const char usage[] =
 	"Options:\n"
 	"  -h, --help    this text\n"
 	"\n"
-	"Output: on stdout \"MODEL ISA batch N ok\" (or \"skipped: CPU lacks it\") per point,\n"
+	"Output: on stdout \"MODEL ROUTE ISA batch N ok\" (or \"skipped: REASON\") per point,\n"
 	"then \"all parity checks passed\"; failures on stderr.\n"
 	LGT_EXIT_STATUS;
 

@@ -2,7 +2,8 @@
 /*
  * One loaded model shared by several workers, each with its own workspace, as the data plane
  * runs it: every thread's output must equal, bit for bit, what a lone thread computed first
- * (the same kernels on the same rows are deterministic), for every batch size in the mix.
+ * (the same kernels on the same rows are deterministic), for every batch size in the mix, on
+ * every GEMM route.
  *
  * usage: test_model_threads FIXTURE_DIR
  */
@@ -19,6 +20,9 @@
 #define MAXB 64
 
 static const size_t mix[] = {1, 7, 16, 64, 3};
+/* every GEMM route: the bf16 one converts activations into the workspace, one per thread */
+static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEMM_XSMM,
+					    LG_MODEL_GEMM_XSMM_BF16, LG_MODEL_GEMM_AUTO};
 
 struct shared {
 	const struct lg_model *m;
@@ -61,7 +65,7 @@ out:
 	return NULL;
 }
 
-static int run(const char *dir, const char *name)
+static int run(const char *dir, const char *name, enum lg_model_gemm route)
 {
 	size_t len = 0, ilen = 0, nmix = sizeof(mix) / sizeof(mix[0]);
 	struct worker workers[THREADS] = {0};
@@ -74,7 +78,7 @@ static int run(const char *dir, const char *name)
 	int fails = 0;
 
 	if (!buf || !in || lg_model_load_mem(buf, len, &m, err, sizeof(err)) ||
-	    lg_model_ws_create(m, MAXB, &ws)) {
+	    lg_model_set_gemm(m, route) || lg_model_ws_create(m, MAXB, &ws)) {
 		fprintf(stderr, "FAIL %s: cannot load\n", name);
 		return 1;
 	}
@@ -104,8 +108,8 @@ static int run(const char *dir, const char *name)
 			fails++;
 		}
 	}
-	printf("%-16s %d threads x %d rounds: %s\n", name, THREADS, ROUNDS,
-	       fails ? "MISMATCH" : "identical to the single-thread result");
+	printf("%-16s %-9s %d threads x %d rounds: %s\n", name, lg_model_gemm_name(route),
+	       THREADS, ROUNDS, fails ? "MISMATCH" : "identical to the single-thread result");
 	for (size_t k = 0; k < nmix; k++)
 		free((void *)sh.want[k]);
 	lg_model_ws_free(ws);
@@ -120,7 +124,8 @@ static const char usage[] =
 	"\n"
 	"One loaded model shared by several worker threads, each with its own workspace, as the\n"
 	"data plane runs it: every thread's output equals, bit for bit, what a lone thread\n"
-	"computed first, for every batch size in the mix (mlp_classifier, ops_mix, ae_1024).\n"
+	"computed first, for every batch size in the mix (mlp_classifier, ops_mix, ae_1024),\n"
+	"on every GEMM route this build and CPU have (openblas, xsmm, xsmm-bf16, auto).\n"
 	"\n"
 	"Arguments:\n"
 	"  FIXTURE_DIR   tests/fixtures/models (the models gen_models.py made)\n"
@@ -128,7 +133,8 @@ static const char usage[] =
 	"Options:\n"
 	"  -h, --help    this text\n"
 	"\n"
-	"Output: on stdout per model \"NAME T threads x R rounds: ok\"; failures on stderr.\n"
+	"Output: on stdout per model and route \"NAME ROUTE T threads x R rounds: ...\" (or\n"
+	"\"ROUTE skipped: REASON\"); failures on stderr.\n"
 	LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
@@ -137,8 +143,15 @@ int main(int argc, char **argv)
 
 	/* from here on argv[1] is the first argument */
 	argv += lgt_cli(argc, argv, usage, 1, 1) - 1;
-	fails += run(argv[1], "mlp_classifier");
-	fails += run(argv[1], "ops_mix");
-	fails += run(argv[1], "ae_1024");
+	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+		if (lg_model_gemm_missing(routes[r])) {
+			printf("%-9s skipped: %s\n", lg_model_gemm_name(routes[r]),
+			       lg_model_gemm_missing(routes[r]));
+			continue;
+		}
+		fails += run(argv[1], "mlp_classifier", routes[r]);
+		fails += run(argv[1], "ops_mix", routes[r]);
+		fails += run(argv[1], "ae_1024", routes[r]);
+	}
 	return fails ? 1 : 0;
 }

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The libxsmm GEMM route. libxsmm is column-major: our row-major dst[batch x n] = src[batch x k]
+ * * W[k x n] is, read column-major, C[n x batch] = A[n x k] * B[k x batch] with A = W (lda n),
+ * B = src (ldb k), C = dst (ldc n): no transposition, the weights stay as loaded.
+ * Kernels are generated at prepare time for every row count 1..GEMM_XSMM_BLOCK, so a run is
+ * a few indirect calls: no dispatch, no lock, no allocation, no thread.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxsmm.h>
+
+#include "gemm.h"
+#include "model_internal.h"
+
+struct xsmm_state {
+	const void *a; /* fp32 weights (alpha folded in when alpha != 1), or bf16 VNNI pairs */
+	void *own;     /* what we allocated for `a`, if anything */
+	size_t kp;     /* k, rounded up to even for bf16 */
+	union {
+		libxsmm_smmfunction f32;
+		libxsmm_bsmmfunction bf16;
+	} kern[GEMM_XSMM_BLOCK + 1]; /* kern[r]: r rows */
+};
+
+static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
+static int xsmm_arch;
+static const char *xsmm_missing = "libxsmm cannot generate kernels for this CPU";
+
+/*
+ * Whether `code` lies in an executable mapping (/proc/self/maps). libxsmm 1.17 hands out a
+ * kernel even when it could not make its buffer executable, as under systemd's
+ * MemoryDenyWriteExecute=yes (or prctl PR_SET_MDWE): calling it would crash the worker.
+ * Load time only: it reads a file.
+ */
+static int code_is_executable(const void *code)
+{
+	uintptr_t a = (uintptr_t)code, lo, hi;
+	char line[512], perm[8];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int ok = 0;
+
+	if (!f)
+		return 0;
+	while (!ok && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s", &lo, &hi, perm) == 3 && a >= lo &&
+		    a < hi)
+			ok = perm[2] == 'x';
+	fclose(f);
+	return ok;
+}
+
+static void xsmm_init(void)
+{
+	libxsmm_blasint one = 1;
+	libxsmm_smmfunction probe;
+
+	libxsmm_init();
+	/*
+	 * libxsmm 1.17 generates AMX tile kernels on Sapphire Rapids and later; those need the
+	 * kernel's AMX permission (arch_prctl) and a tile configuration we have never tested.
+	 * Capping the target at Cooper Lake keeps AVX512-BF16 (vdpbf16ps) kernels everywhere.
+	 */
+	if (libxsmm_get_target_archid() > LIBXSMM_X86_AVX512_CPX)
+		libxsmm_set_target_archid(LIBXSMM_X86_AVX512_CPX);
+	if (libxsmm_get_target_archid() < LIBXSMM_X86_GENERIC)
+		return;
+	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
+	if (!probe || !code_is_executable((const void *)probe)) {
+		xsmm_missing = "libxsmm's generated code cannot be made executable here "
+			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE)";
+		return;
+	}
+	xsmm_arch = libxsmm_get_target_archid();
+	xsmm_missing = NULL;
+}
+
+const char *gemm_xsmm_missing(void)
+{
+	pthread_once(&xsmm_once, xsmm_init);
+	return xsmm_missing;
+}
+
+int gemm_xsmm_available(void)
+{
+	return !gemm_xsmm_missing();
+}
+
+int gemm_xsmm_bf16_available(void)
+{
+	return gemm_xsmm_available() && gemm_cpu_has_avx512_bf16() &&
+	       xsmm_arch >= LIBXSMM_X86_AVX512_CPX;
+}
+
+void gemm_xsmm_release(void *state)
+{
+	struct xsmm_state *x = state;
+
+	if (!x)
+		return;
+	free(x->own);
+	free(x);
+}
+
+/* round to nearest even, as vcvtneps2bf16 does; NaN stays NaN (quiet) */
+static inline uint16_t to_bf16(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+int gemm_xsmm_prepare(struct model_layer *l, int bf16)
+{
+	libxsmm_blasint m = (libxsmm_blasint)l->n, k, lda, ldb, ldc = (libxsmm_blasint)l->n;
+	struct xsmm_state *x;
+	float alpha = 1.0f, beta = 0.0f;
+
+	if (!(bf16 ? gemm_xsmm_bf16_available() : gemm_xsmm_available()))
+		return -ENOTSUP;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->kp = bf16 ? (l->k + 1) & ~(size_t)1 : l->k;
+	k = (libxsmm_blasint)x->kp;
+	lda = m;
+	ldb = k;
+	if (bf16) {
+		/* VNNI: element (row r of W = k index, column c) at [r/2][c][r%2]; odd k padded */
+		size_t n = l->n;
+		uint16_t *a = aligned_alloc(64, ((x->kp * n * 2) + 63) & ~(size_t)63);
+
+		if (!a)
+			goto err_nomem;
+		for (size_t r = 0; r < x->kp; r++)
+			for (size_t c = 0; c < n; c++)
+				a[(r / 2) * n * 2 + c * 2 + (r & 1)] =
+				    r < l->k ? to_bf16(l->alpha * l->w[r * n + c]) : 0;
+		x->a = x->own = a;
+	} else if (l->alpha != 1.0f) {
+		/* libxsmm's kernels take alpha = 1 only: fold it into a copy of the weights */
+		float *a = aligned_alloc(64, ((l->k * l->n * sizeof(float)) + 63) & ~(size_t)63);
+
+		if (!a)
+			goto err_nomem;
+		for (size_t i = 0; i < l->k * l->n; i++)
+			a[i] = l->alpha * l->w[i];
+		x->a = x->own = a;
+	} else {
+		x->a = l->w;
+	}
+	for (libxsmm_blasint r = 1; r <= GEMM_XSMM_BLOCK; r++) {
+		if (bf16) {
+			int flags = LIBXSMM_GEMM_FLAG_VNNI_A;
+
+			x->kern[r].bf16 = libxsmm_bsmmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
+							       &beta, &flags, NULL);
+			if (!x->kern[r].bf16 || !code_is_executable((const void *)x->kern[r].bf16))
+				goto err_kernel;
+		} else {
+			x->kern[r].f32 = libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
+							     &beta, NULL, NULL);
+			if (!x->kern[r].f32 || !code_is_executable((const void *)x->kern[r].f32))
+				goto err_kernel;
+		}
+	}
+	gemm_xsmm_release(l->gemm_state);
+	l->gemm_state = x;
+	return 0;
+err_kernel:
+	gemm_xsmm_release(x);
+	return -ENOTSUP;
+err_nomem:
+	free(x);
+	return -ENOMEM;
+}
+
+void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, float *dst,
+		   const struct gemm_scratch *s)
+{
+	const struct xsmm_state *x = l->gemm_state;
+	const float *a = x->a;
+
+	(void)s;
+	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
+		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
+
+		x->kern[rows].f32(a, src + r * l->k, dst + r * l->n);
+	}
+}
+
+void gemm_run_xsmm_bf16(const struct model_layer *l, const float *src, size_t batch, float *dst,
+			const struct gemm_scratch *s)
+{
+	const struct xsmm_state *x = l->gemm_state;
+	const uint16_t *a = x->a;
+
+	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
+		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
+		uint16_t *b = s->bf16;
+
+		/* B is rows x kp bf16, ldb = kp; the pad column of an odd k stays zero */
+		for (size_t i = 0; i < rows; i++) {
+			const float *row = src + (r + i) * l->k;
+
+			for (size_t c = 0; c < l->k; c++)
+				b[i * x->kp + c] = to_bf16(row[c]);
+			if (x->kp != l->k)
+				b[i * x->kp + l->k] = 0;
+		}
+		x->kern[rows].bf16((const libxsmm_bfloat16 *)a, (const libxsmm_bfloat16 *)b,
+				   dst + r * l->n);
+	}
+}
