@@ -24,6 +24,11 @@ const volatile __u16 lg_default_lgf_port = LGF_DEFAULT_PORT; /* before the first
 const volatile __u8 lg_default_not_ours = LG_ADMIT_NOT_OURS_DROP;
 /* Tests only: take "now" from lg_test_now_ns instead of the kernel clock. */
 const volatile __u8 lg_test_clock = 0;
+/*
+ * The kernel lets XDP programs call bpf_xdp_adjust_meta() (the loader probes it): where it
+ * does not, the stamp below is dead code the verifier never walks, and the program loads.
+ */
+const volatile __u8 lg_xdp_meta = 1;
 
 /* Live slot of lg_gens; user space stores the other one once that is filled. */
 volatile __u32 lg_live_gen = 0;
@@ -144,7 +149,7 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 	/* Honest latency: the arrival time in the metadata area (struct lg_xdp_meta), read
 	 * by the AF_XDP backend; only frames that go to a socket pay for the clock. Where a
 	 * driver has no metadata area the frame goes without (its arrival is its pickup). */
-	if (!bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lg_xdp_meta))) {
+	if (lg_xdp_meta && !bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lg_xdp_meta))) {
 		struct lg_xdp_meta *m = (void *)(long)ctx->data_meta;
 
 		if ((void *)(m + 1) <= (void *)(long)ctx->data) {
