@@ -1023,6 +1023,7 @@ int lg_admit_read_state(struct lg_admit *a, lg_u32 device_id, struct lg_admit_st
 		out->tokens = __atomic_load_n(&a->state[s].tokens, __ATOMIC_RELAXED);
 		out->last_ns = __atomic_load_n(&a->state[s].last_ns, __ATOMIC_RELAXED);
 		out->highest_seq = __atomic_load_n(&a->state[s].highest_seq, __ATOMIC_RELAXED);
+		out->jiffy = __atomic_load_n(&a->state[s].jiffy, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&a->lock);
 	return s < 0 ? -ENOENT : 0;
@@ -1076,5 +1077,6 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns)
 {
+	__atomic_store_n(&a->bss->lg_test_jiffies, lg_admit_jiffy(now_ns), __ATOMIC_RELAXED);
 	__atomic_store_n(&a->bss->lg_test_now_ns, now_ns, __ATOMIC_RELEASE);
 }
