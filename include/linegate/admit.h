@@ -308,8 +308,12 @@ LG_ADMIT_INLINE const struct lg_admit_dev *lg_admit_table_find(const struct lg_a
  * move it forward, with an atomic compare-and-swap in the mmapped array).
  *
  * Updates are not atomic across CPUs: RSS keeps one device's flow on one RX
- * queue, so the bucket of a device is normally touched by one CPU only; a
- * race can at worst lose or gain a frame's worth of tokens.
+ * queue, so the bucket of a device is normally touched by one CPU only. Two
+ * CPUs racing on one bucket can gain a frame's worth of tokens (both take
+ * from the same level) or lose one refill (one CPU writes back a level read
+ * before the other's refill: the tokens since the last refill, at most the
+ * burst); the refill gate adds no other outcome, but makes the lost refill
+ * more likely, as gated frames write tokens without the clock.
  */
 struct lg_admit_state {
 	lg_u64 tokens;	    /* nanoframes (LG_ADMIT_TOKEN_SCALE per frame) */
