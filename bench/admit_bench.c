@@ -47,10 +47,12 @@ static const char usage[] =
 	"\n"
 	"Per-frame cost of linegate's XDP admission program under BPF_PROG_RUN (root), with a\n"
 	"full admission table, against baselines timed in the same run: a bare XDP_PASS\n"
-	"program, the same reading the clock, and xdp-filter (xdp-tools) in deny-by-default\n"
-	"mode with an allow-list as long as the table (xdpfilt_dny_ip, xdpfilt_dny_all).\n"
-	"Cases: LGF frames from an enrolled device (allowed, with and without a rate), of an\n"
-	"unknown device, over their rate, malformed; UADP messages of an enrolled (UInt16 or\n"
+	"program, the same reading a clock (bpf_ktime_get_ns, bpf_jiffies64 or\n"
+	"bpf_ktime_get_coarse_ns), and xdp-filter (xdp-tools) in deny-by-default mode with an\n"
+	"allow-list as long as the table (xdpfilt_dny_ip, xdpfilt_dny_all).\n"
+	"Cases: LGF frames from an enrolled device (allowed: with a rate, its token bucket's\n"
+	"refill gate open; without a rate; with a burst of one frame, so that every frame\n"
+	"reads the clock), of an unknown device, over their rate, malformed; UADP messages of an enrolled (UInt16 or\n"
 	"String PublisherId) or unknown publisher; IPv6 LGF of an unknown device without and\n"
 	"behind a Hop-by-Hop header, and MLD (ICMPv6 behind Hop-by-Hop, not ours). xdp-filter\n"
 	"cases are left out, with a note on stderr, when its objects are missing.\n"
@@ -79,7 +81,7 @@ static const char usage[] =
 	"Exit status: 0, 1 on a failure (a verdict other than expected), 2 on a usage error,\n"
 	"77 without the privilege to load BPF programs.\n";
 
-enum prog { P_PASS, P_CLOCK, P_ADMIT, P_XF_IP, P_XF_ALL, P_MAX };
+enum prog { P_PASS, P_CLOCK, P_JIFFIES, P_COARSE, P_ADMIT, P_XF_IP, P_XF_ALL, P_MAX };
 
 struct bcase {
 	const char *name;
@@ -230,16 +232,20 @@ static int trivial_pass_prog(void)
 	return bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_pass", "GPL", insns, 2, NULL);
 }
 
-/* What reading the clock alone costs: call bpf_ktime_get_ns(); r0 = XDP_PASS; exit. */
-static int clock_pass_prog(void)
+/*
+ * What reading a clock alone costs: call the helper; r0 = XDP_PASS; exit. bpf_ktime_get_ns
+ * (the token bucket's clock), bpf_jiffies64 (its refill gate's tick: the verifier inlines
+ * it to a load) and bpf_ktime_get_coarse_ns (a tick-resolution clock, still a call).
+ */
+static int clock_pass_prog(const char *name, int helper)
 {
 	struct bpf_insn insns[] = {
-	    {.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_ktime_get_ns},
+	    {.code = BPF_JMP | BPF_CALL, .imm = helper},
 	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
 	    {.code = BPF_JMP | BPF_EXIT},
 	};
 
-	return bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_clock", "GPL", insns, 3, NULL);
+	return bpf_prog_load(BPF_PROG_TYPE_XDP, name, "GPL", insns, 3, NULL);
 }
 
 /* The i-th device of the table: scattered ids, source 10.1.x.y, except device 0 (10.0.0.1). */
@@ -366,8 +372,11 @@ int main(int argc, char **argv)
 	enum {
 		C_PASS,
 		C_CLOCK,
+		C_JIFFIES,
+		C_COARSE,
 		C_ALLOW,
 		C_ALLOW_NR,
+		C_ALLOW_CLK,
 		C_UNKNOWN,
 		C_RATE,
 		C_MALF,
@@ -385,8 +394,11 @@ int main(int argc, char **argv)
 	struct bcase c[] = {
 	    [C_PASS] = {"xdp_pass_baseline", P_PASS, XDP_PASS},
 	    [C_CLOCK] = {"xdp_pass_clock", P_CLOCK, XDP_PASS},
+	    [C_JIFFIES] = {"xdp_pass_jiffies", P_JIFFIES, XDP_PASS},
+	    [C_COARSE] = {"xdp_pass_coarse_clock", P_COARSE, XDP_PASS},
 	    [C_ALLOW] = {"allow", P_ADMIT, XDP_PASS, .vs = {C_XIA, C_XAA}},
 	    [C_ALLOW_NR] = {"allow_no_rate", P_ADMIT, XDP_PASS, .vs = {C_XIA, C_XAA}},
+	    [C_ALLOW_CLK] = {"allow_clock_read", P_ADMIT, XDP_PASS},
 	    [C_UNKNOWN] = {"drop_unknown", P_ADMIT, XDP_DROP, .vs = {C_XID, C_XAD}},
 	    [C_RATE] = {"drop_rate_limited", P_ADMIT, XDP_DROP},
 	    [C_MALF] = {"drop_malformed", P_ADMIT, XDP_DROP},
@@ -404,7 +416,7 @@ int main(int argc, char **argv)
 	const int nc = (int)(sizeof(c) / sizeof(c[0]));
 	const char *xf_dir = XDPFILT_DIR;
 	struct bpf_object *xf_obj[P_MAX] = {0};
-	int fds[P_MAX] = {-1, -1, -1, -1, -1};
+	int fds[P_MAX] = {-1, -1, -1, -1, -1, -1, -1};
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 1 },
 		{ "xdp-filter-dir", required_argument, NULL, 2 },
@@ -465,8 +477,11 @@ int main(int argc, char **argv)
 	/*
 	 * A full table. Device 0 is the allowed sender, with a rate it never
 	 * reaches so that the bucket (and the clock) is on the path as for a
-	 * real device; device 1 has a bucket of one frame, spent by round one;
-	 * device 2 has no rate: the rule xdp-filter can express too. Every
+	 * real device (its frames come many to a tick: the refill gate takes
+	 * them without the clock); device 1 has a bucket of one frame, spent by
+	 * round one; device 2 has no rate: the rule xdp-filter can express too;
+	 * device 5 has the rate of device 0 and a burst of one frame, so that
+	 * every frame finds its bucket empty and reads the clock (allow_clock_read). Every
 	 * device also publishes UADP (UInt16 PublisherId = its index; device 3,
 	 * from the allowed source and with a rate like device 0, is the UADP
 	 * sender; device 4 has a String PublisherId).
@@ -481,7 +496,7 @@ int main(int argc, char **argv)
 		dev_ip(k, d->addr);
 		d->src_port = 40001;
 		d->rate = k == 1 ? 1 : k == 2 ? 0 : 1000000000;
-		d->burst = k == 1 ? 1 : k == 2 ? 0 : 1000000;
+		d->burst = k == 1 || k == 5 ? 1 : k == 2 ? 0 : 1000000;
 		devs[k].has_uadp = 1;
 		devs[k].uadp = k == 4 ? uadp_key(0, gw) : uadp_key((lg_u16)k, NULL);
 	}
@@ -489,6 +504,7 @@ int main(int argc, char **argv)
 	memcpy(devs[2].dev.addr, src_known, 4);
 	memcpy(devs[3].dev.addr, src_known, 4);
 	memcpy(devs[4].dev.addr, src_known, 4);
+	memcpy(devs[5].dev.addr, src_known, 4);
 	err = lg_admit_open(NULL, &a);
 	if (!err)
 		err = lg_admit_apply(a, &cfg, devs, LG_ADMIT_MAX_DEVICES, NULL);
@@ -503,10 +519,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "baseline program: %s\n", strerror(-fds[P_PASS]));
 		goto out;
 	}
-	fds[P_CLOCK] = clock_pass_prog();
-	if (fds[P_CLOCK] < 0) {
-		fprintf(stderr, "clock program: %s\n", strerror(-fds[P_CLOCK]));
-		goto out;
+	fds[P_CLOCK] = clock_pass_prog("lg_clock", BPF_FUNC_ktime_get_ns);
+	fds[P_JIFFIES] = clock_pass_prog("lg_jiffies", BPF_FUNC_jiffies64);
+	fds[P_COARSE] = clock_pass_prog("lg_coarse", BPF_FUNC_ktime_get_coarse_ns);
+	for (i = P_CLOCK; i <= P_COARSE; i++) {
+		if (fds[i] < 0) {
+			fprintf(stderr, "clock program %d: %s\n", i, strerror(-fds[i]));
+			goto out;
+		}
 	}
 	snprintf(path, sizeof(path), "%s/xdpfilt_dny_ip.o", xf_dir);
 	if (xf_prog_id) {
@@ -530,6 +550,9 @@ int main(int argc, char **argv)
 	c[C_CLOCK].len = build(c[C_CLOCK].f, 1, src_known, 0);
 	c[C_ALLOW].len = build(c[C_ALLOW].f, 1, src_known, 0);
 	c[C_ALLOW_NR].len = build(c[C_ALLOW_NR].f, dev_id(2), src_known, 0);
+	c[C_ALLOW_CLK].len = build(c[C_ALLOW_CLK].f, dev_id(5), src_known, 0);
+	c[C_JIFFIES].len = build(c[C_JIFFIES].f, 1, src_known, 0);
+	c[C_COARSE].len = build(c[C_COARSE].f, 1, src_known, 0);
 	c[C_UNKNOWN].len = build(c[C_UNKNOWN].f, 0x7ffffff0, src_known, 0);
 	c[C_RATE].len = build(c[C_RATE].f, dev_id(1), src_known, 0);
 	c[C_MALF].len = build(c[C_MALF].f, 1, src_known, 1);
@@ -615,7 +638,7 @@ int main(int argc, char **argv)
 	printf("}\n");
 	ret = 0;
 out:
-	for (i = P_PASS; i <= P_CLOCK; i++)
+	for (i = P_PASS; i <= P_COARSE; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	if (xf_prog_id && fds[P_XF_IP] >= 0)

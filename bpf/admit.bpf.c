@@ -22,12 +22,21 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 /* Load-time constants, set through the skeleton before load. */
 const volatile __u16 lg_default_lgf_port = LGF_DEFAULT_PORT; /* before the first generation */
 const volatile __u8 lg_default_not_ours = LG_ADMIT_NOT_OURS_DROP;
-/* Tests only: take "now" from lg_test_now_ns instead of the kernel clock. */
+/*
+ * Tests only: take "now" from lg_test_now_ns and the tick (the token bucket's refill gate)
+ * from lg_test_jiffies instead of the kernel's clock and jiffies.
+ */
 const volatile __u8 lg_test_clock = 0;
+/*
+ * The kernel lets XDP programs call bpf_xdp_adjust_meta() (the loader probes it): where it
+ * does not, the stamp below is dead code the verifier never walks, and the program loads.
+ */
+const volatile __u8 lg_xdp_meta = 1;
 
 /* Live slot of lg_gens; user space stores the other one once that is filled. */
 volatile __u32 lg_live_gen = 0;
 volatile __u64 lg_test_now_ns = 0;
+volatile __u64 lg_test_jiffies = 0;
 
 /*
  * Generations and runtime state as global arrays in .bss, which user space
@@ -91,8 +100,8 @@ struct {
 /*
  * Tables and state are reached by address, the counters and the XSKMAP by
  * array lookups the verifier inlines: the only helper calls left on the LGF
- * paths are the clock (devices with a rate) and the XSK redirect (a socket
- * bound); UADP frames add the identity lookup.
+ * paths are the clock (a device's bucket when the refill gate is shut) and the
+ * XSK redirect (a socket bound); UADP frames add the identity lookup.
  */
 static __always_inline void count(struct lg_reason_ctrs *c, const struct lg_admit_verdict *v,
 				  __u64 bytes)
@@ -144,7 +153,7 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 	/* Honest latency: the arrival time in the metadata area (struct lg_xdp_meta), read
 	 * by the AF_XDP backend; only frames that go to a socket pay for the clock. Where a
 	 * driver has no metadata area the frame goes without (its arrival is its pickup). */
-	if (!bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lg_xdp_meta))) {
+	if (lg_xdp_meta && !bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lg_xdp_meta))) {
 		struct lg_xdp_meta *m = (void *)(long)ctx->data_meta;
 
 		if ((void *)(m + 1) <= (void *)(long)ctx->data) {
@@ -156,9 +165,9 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
 }
 
-/* The device's runtime state and, for a bucket, the clock. */
+/* The device's runtime state and, for a bucket, the tick of the refill gate. */
 static __always_inline struct lg_admit_state *dev_state(const struct lg_admit_dev *dev, __u32 *slot,
-							__u64 *now)
+							__u64 *jiffy)
 {
 	struct lg_admit_state *st = NULL;
 
@@ -166,10 +175,24 @@ static __always_inline struct lg_admit_state *dev_state(const struct lg_admit_de
 	/* An out-of-range slot (a corrupt table) leaves st NULL: STATE_FULL. */
 	if (*slot < LG_ADMIT_STATE_SLOTS)
 		st = &lg_state[*slot];
-	/* The clock is a helper call: read it only for a bucket. */
+	/* bpf_jiffies64() is a load the verifier inlines on 64-bit JITs, no helper call. */
 	if (st && dev->rate)
-		*now = lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns();
+		*jiffy = lg_test_clock ? lg_test_jiffies : bpf_jiffies64();
 	return st;
+}
+
+/*
+ * The decision, reading the clock (a helper call, the dearest step of the allow path)
+ * only when the token bucket's refill gate is shut: lg_admit_bucket_take_gated().
+ */
+static __always_inline void decide(int rc, const struct lg_admit_pkt *pkt,
+				   const struct lg_admit_dev *dev, struct lg_admit_state *st,
+				   const struct lg_admit_cfg *cfg, __u64 jiffy,
+				   struct lg_admit_verdict *v)
+{
+	if (lg_admit_decide_gated(rc, pkt, dev, st, cfg, jiffy, v))
+		lg_admit_decide_clocked(dev, st, lg_test_clock ? lg_test_now_ns : bpf_ktime_get_ns(),
+					jiffy, v);
 }
 
 /*
@@ -208,7 +231,7 @@ static __noinline int admit_full(struct xdp_md *ctx, const struct lg_admit_table
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
 	__u32 slot = 0, id;
-	__u64 now = 0;
+	__u64 jiffy = 0;
 	int rc;
 
 	rc = lg_admit_parse_len(data, data_end, frame_len, cfg, &pkt, &ukey);
@@ -225,9 +248,9 @@ static __noinline int admit_full(struct xdp_md *ctx, const struct lg_admit_table
 		}
 		dev = id ? lg_admit_table_find(table, id) : NULL;
 		if (dev)
-			st = dev_state(dev, &slot, &now);
+			st = dev_state(dev, &slot, &jiffy);
 	}
-	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
+	decide(rc, &pkt, dev, st, cfg, jiffy, &v);
 	return finish(ctx, ctrs, &v, dev, slot, frame_len);
 }
 
@@ -251,7 +274,7 @@ int lg_admit(struct xdp_md *ctx)
 	struct lg_admit_pkt pkt;
 	struct lg_admit_verdict v;
 	__u32 zero = 0, slot = 0, len = (__u32)(data_end - data), frame_len = len;
-	__u64 now = 0;
+	__u64 jiffy = 0;
 	int rc;
 
 	ctrs = bpf_map_lookup_elem(&lg_reason_ctr, &zero);
@@ -288,8 +311,8 @@ int lg_admit(struct xdp_md *ctx)
 	if (rc == LG_R_ADMITTED && table) {
 		dev = lg_admit_table_find(table, pkt.device_id);
 		if (dev)
-			st = dev_state(dev, &slot, &now);
+			st = dev_state(dev, &slot, &jiffy);
 	}
-	lg_admit_decide(rc, &pkt, dev, st, cfg, now, &v);
+	decide(rc, &pkt, dev, st, cfg, jiffy, &v);
 	return finish(ctx, ctrs, &v, dev, slot, frame_len);
 }

@@ -145,6 +145,29 @@ static void skel_fds(struct lg_admit *a)
 	a->state = s->bss->lg_state;
 }
 
+/*
+ * Can an XDP program call bpf_xdp_adjust_meta()? Some kernels (the project VM's 6.18) refuse
+ * it to every XDP program with a message libbpf_probe_bpf_helper() does not recognise, so
+ * load the smallest program that calls it.
+ */
+static lg_u8 xdp_meta_usable(void)
+{
+	/* r2 = -8; call bpf_xdp_adjust_meta (r1 is the context); r0 = XDP_PASS; exit */
+	struct bpf_insn insns[] = {
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = -8},
+	    {.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_xdp_adjust_meta},
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+	    {.code = BPF_JMP | BPF_EXIT},
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "lg_meta_probe", "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), NULL);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static int pin_path(char *buf, size_t size, const char *dir, const char *name)
 {
 	int n = snprintf(buf, size, "%s/%s", dir, name);
@@ -243,6 +266,7 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 	    opts->default_lgf_port ? opts->default_lgf_port : LGF_DEFAULT_PORT;
 	a->skel->rodata->lg_default_not_ours = opts->default_not_ours;
 	a->skel->rodata->lg_test_clock = opts->test_clock ? 1 : 0;
+	a->skel->rodata->lg_xdp_meta = xdp_meta_usable();
 	if (opts->queues) {
 		err = bpf_map__set_max_entries(a->skel->maps.lg_xsks, opts->queues);
 		if (err)
@@ -999,6 +1023,7 @@ int lg_admit_read_state(struct lg_admit *a, lg_u32 device_id, struct lg_admit_st
 		out->tokens = __atomic_load_n(&a->state[s].tokens, __ATOMIC_RELAXED);
 		out->last_ns = __atomic_load_n(&a->state[s].last_ns, __ATOMIC_RELAXED);
 		out->highest_seq = __atomic_load_n(&a->state[s].highest_seq, __ATOMIC_RELAXED);
+		out->jiffy = __atomic_load_n(&a->state[s].jiffy, __ATOMIC_RELAXED);
 	}
 	pthread_rwlock_unlock(&a->lock);
 	return s < 0 ? -ENOENT : 0;
@@ -1052,5 +1077,6 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns)
 {
+	__atomic_store_n(&a->bss->lg_test_jiffies, lg_admit_jiffy(now_ns), __ATOMIC_RELAXED);
 	__atomic_store_n(&a->bss->lg_test_now_ns, now_ns, __ATOMIC_RELEASE);
 }

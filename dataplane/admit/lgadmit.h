@@ -108,7 +108,10 @@ int lg_admit_reset_counters(struct lg_admit *a);
  */
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
 
-/* Only with opts.test_clock: the clock the program sees. */
+/*
+ * Only with opts.test_clock: the clock the program sees, and the tick of its token buckets'
+ * refill gate, lg_admit_jiffy(now_ns) (as user-space admission and the model derive it).
+ */
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns);
 
 #endif /* LINEGATE_LGADMIT_H */

@@ -324,7 +324,7 @@ static void judge_one(struct lg_uadmit *ua, struct uqueue *uq, const struct ugen
 		if (dev && dev->slot < NO_SLOT)
 			st = &ua->state[dev->slot];
 	}
-	lg_admit_decide(rc, &pkt, dev, st, &g->t.cfg, now_ns, v);
+	lg_admit_decide(rc, &pkt, dev, st, &g->t.cfg, now_ns, lg_admit_jiffy(now_ns), v);
 
 	ctr_add(&uq->rc[v->reason].frames, 1);
 	ctr_add(&uq->rc[v->reason].bytes, len);
@@ -432,6 +432,7 @@ int lg_uadmit_read_state(struct lg_uadmit *ua, lg_u32 device_id, struct lg_admit
 		out->tokens = __atomic_load_n(&s->tokens, __ATOMIC_RELAXED);
 		out->last_ns = __atomic_load_n(&s->last_ns, __ATOMIC_RELAXED);
 		out->highest_seq = __atomic_load_n(&s->highest_seq, __ATOMIC_RELAXED);
+		out->jiffy = __atomic_load_n(&s->jiffy, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&ua->apply_lock);
 	return d ? 0 : -ENOENT;

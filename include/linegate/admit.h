@@ -21,7 +21,10 @@
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
  *	      lg_admit_table_find(table, pkt.device_id) : NULL;
  *	st = dev ? <runtime state at dev->slot> : NULL;
- *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, &verdict);
+ *	lg_admit_decide(rc, &pkt, dev, st, cfg, now_ns, jiffy, &verdict);
+ *	(XDP reads the clock only when the bucket needs it:
+ *	 if (lg_admit_decide_gated(rc, &pkt, dev, st, cfg, jiffy, &verdict))
+ *		lg_admit_decide_clocked(dev, st, now_ns, jiffy, &verdict);)
  *
  * (lg_admit_decide() drops a fragment as LG_R_FRAGMENT: what callers without a
  * reassembler behind them want.) UADP keys, wherever built, come from
@@ -58,6 +61,14 @@
 #define LG_ADMIT_DEFAULT_QUEUES 64
 /* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
 #define LG_ADMIT_TOKEN_SCALE 1000000000ULL
+/*
+ * The token bucket's refill gate (lg_admit_bucket_take_gated()) compares ticks: XDP uses the
+ * kernel's jiffies (bpf_jiffies64(), inlined by the verifier; CONFIG_HZ 250 on the project's
+ * kernel); user space and the test clock derive one from their nanosecond clock with
+ * lg_admit_jiffy(), LG_ADMIT_JIFFY_NS long, so that every user judges alike. Tick 0 is "no
+ * tick": the gate stays shut and every frame of a bucket reads the clock (the exact bucket).
+ */
+#define LG_ADMIT_JIFFY_NS 4000000ULL
 
 /*
  * Why a frame was admitted or dropped; index of the per-reason counter array.
@@ -297,15 +308,26 @@ LG_ADMIT_INLINE const struct lg_admit_dev *lg_admit_table_find(const struct lg_a
  * move it forward, with an atomic compare-and-swap in the mmapped array).
  *
  * Updates are not atomic across CPUs: RSS keeps one device's flow on one RX
- * queue, so the bucket of a device is normally touched by one CPU only; a
- * race can at worst lose or gain a frame's worth of tokens.
+ * queue, so the bucket of a device is normally touched by one CPU only. Two
+ * CPUs racing on one bucket can gain a frame's worth of tokens (both take
+ * from the same level) or lose one refill (one CPU writes back a level read
+ * before the other's refill: the tokens since the last refill, at most the
+ * burst); the refill gate adds no other outcome, but makes the lost refill
+ * more likely, as gated frames write tokens without the clock.
  */
 struct lg_admit_state {
 	lg_u64 tokens;	    /* nanoframes (LG_ADMIT_TOKEN_SCALE per frame) */
 	lg_u64 last_ns;	    /* ktime of the last refill; 0 = fresh, bucket starts full */
 	lg_u64 highest_seq; /* highest sequence a worker verified; 0 = none yet */
+	lg_u64 jiffy;	    /* tick of the last clocked refill (the gate's); 0 = none */
 };
-_Static_assert(sizeof(struct lg_admit_state) == 24, "lg_admit_state layout");
+_Static_assert(sizeof(struct lg_admit_state) == 32, "lg_admit_state layout");
+
+/* The tick of a nanosecond clock reading, for callers without jiffies (never 0). */
+LG_ADMIT_INLINE lg_u64 lg_admit_jiffy(lg_u64 now_ns)
+{
+	return now_ns / LG_ADMIT_JIFFY_NS + 1;
+}
 
 /*
  * Honest latency (issue 12): what the XDP program puts in the metadata area in front of a
@@ -1285,19 +1307,53 @@ LG_ADMIT_INLINE int lg_admit_source_ok(const struct lg_admit_pkt *pkt,
 }
 
 /*
- * Refill the bucket up to now_ns and take one frame's worth if there is one.
- * Refill is lazy; min(cap, t + a + b) equals two successive capped refills,
- * so when it happens does not change the result. now_ns is only read for
- * devices with a rate, so callers may skip the clock otherwise.
+ * The refill gate: admit a frame without reading the clock where the clock could only
+ * confirm the admission. 1: admitted (a device without a rate, or the gate took a frame);
+ * 0: the bucket needs the clock, call lg_admit_bucket_ok().
+ *
+ * The gate is open while the tick equals the one of the last clocked refill (st->jiffy) and
+ * the bucket, as last refilled, holds a frame: the frame is taken and the refill deferred to
+ * the next clocked one, which adds the whole time since last_ns. Deferring a refill never
+ * loses tokens, but the burst cap is then applied at the clocked refills only, not in
+ * between: the bucket is at most the tokens of one tick more permissive than the exact
+ * (rate, burst) bucket. In any interval of T seconds a device gets at most
+ * burst + rate * (T + tick) frames (the exact bucket: burst + rate * T), where the tick is
+ * 1/HZ plus however late jiffies runs behind ktime; and every sequence of frames the exact
+ * bucket admits whole is admitted whole (its level is never below the exact one's while
+ * both admitted the same frames). A bucket below one frame always reads the clock, so the
+ * gate never drops. docs/admission.md, "Token bucket", has the argument.
+ */
+LG_ADMIT_INLINE int lg_admit_bucket_take_gated(struct lg_admit_state *st,
+					       const struct lg_admit_dev *dev, lg_u64 jiffy)
+{
+	lg_u64 tokens = st->tokens;
+
+	if (!dev->rate)
+		return 1;
+	/* tokens <= cap: a burst that shrank with a new generation is clamped by a refill. */
+	if (jiffy && jiffy == st->jiffy && tokens >= LG_ADMIT_TOKEN_SCALE &&
+	    tokens <= (lg_u64)dev->burst * LG_ADMIT_TOKEN_SCALE) {
+		st->tokens = tokens - LG_ADMIT_TOKEN_SCALE;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The clocked refill: refill the bucket up to now_ns, note the tick for the gate, and take
+ * one frame's worth if there is one. Refill is lazy; min(cap, t + a + b) equals two
+ * successive capped refills, so when it happens does not change the result. now_ns is
+ * only read for devices with a rate, so callers may skip the clock otherwise.
  */
 LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct lg_admit_dev *dev,
-				       lg_u64 now_ns)
+				       lg_u64 now_ns, lg_u64 jiffy)
 {
 	lg_u64 cap = (lg_u64)dev->burst * LG_ADMIT_TOKEN_SCALE;
 	lg_u64 elapsed, add, tokens = st->tokens;
 
 	if (!dev->rate)
 		return 1;
+	st->jiffy = jiffy;
 	if (tokens > cap)
 		tokens = cap; /* the burst shrank with a new generation */
 	if (!st->last_ns) {
@@ -1346,60 +1402,10 @@ LG_ADMIT_INLINE void lg_admit_decide_fragment(const struct lg_admit_cfg *cfg, in
 	v->reason = v->pass ? LG_R_FRAGMENT_PASSED : LG_R_FRAGMENT;
 }
 
-/*
- * The admission decision. parse_rc and pkt come from lg_admit_parse(); dev is
- * the live table's entry for pkt->device_id or NULL; st is the device's
- * runtime state or NULL when it could not be had; cfg is the live
- * generation's configuration (generation 0: none). Only st is written.
- *
- * Order matters: spoofed and replayed frames are refused before the bucket,
- * so that an attacker cannot drain an enrolled device's tokens.
- */
-LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pkt,
-				     const struct lg_admit_dev *dev, struct lg_admit_state *st,
-				     const struct lg_admit_cfg *cfg, lg_u64 now_ns,
-				     struct lg_admit_verdict *v)
+/* The verdict for a frame that got as far as the per-device checks; r its reason. */
+LG_ADMIT_INLINE void lg_admit_verdict_dev(const struct lg_admit_dev *dev, int r,
+					  struct lg_admit_verdict *v)
 {
-	int r = LG_R_ADMITTED;
-
-	v->pass = 0;
-	v->audited = 0;
-	v->pad = 0;
-	if (parse_rc == LG_R_NOT_OURS) {
-		v->reason = LG_R_NOT_OURS;
-		v->pass = cfg->not_ours == LG_ADMIT_NOT_OURS_PASS;
-		return;
-	}
-	if (parse_rc == LG_R_FRAGMENT) {
-		/* Callers that can pass fragments to a reassembler call lg_admit_decide_fragment(). */
-		lg_admit_decide_fragment(cfg, 0, v);
-		return;
-	}
-	if (parse_rc != LG_R_ADMITTED) {
-		v->reason = LG_R_MALFORMED;
-		return;
-	}
-	if (!cfg->generation) {
-		v->reason = LG_R_NO_TABLE;
-		return;
-	}
-	if (!dev) {
-		v->reason = LG_R_UNKNOWN_DEVICE;
-		return;
-	}
-	if (!st) {
-		v->reason = LG_R_STATE_FULL;
-		return;
-	}
-
-	if (!lg_admit_source_ok(pkt, dev))
-		r = LG_R_SPOOFED_SOURCE;
-	else if (pkt->sequence && st->highest_seq >= cfg->replay_window &&
-		 pkt->sequence <= st->highest_seq - cfg->replay_window)
-		r = LG_R_REPLAYED;
-	else if (!lg_admit_bucket_ok(st, dev, now_ns))
-		r = LG_R_RATE_LIMITED;
-
 	if (r == LG_R_ADMITTED) {
 		v->reason = LG_R_ADMITTED;
 		v->pass = 1;
@@ -1410,6 +1416,85 @@ LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pk
 	} else {
 		v->reason = (lg_u8)r;
 	}
+}
+
+/*
+ * The admission decision without the clock. parse_rc and pkt come from lg_admit_parse();
+ * dev is the live table's entry for pkt->device_id or NULL; st is the device's runtime
+ * state or NULL when it could not be had; cfg is the live generation's configuration
+ * (generation 0: none); jiffy the current tick (LG_ADMIT_JIFFY_NS above). Only st is
+ * written. Returns 0 with the verdict in v, or 1 when the token bucket needs the clock:
+ * the caller then reads it and calls lg_admit_decide_clocked(), which finishes v.
+ *
+ * Order matters: spoofed and replayed frames are refused before the bucket,
+ * so that an attacker cannot drain an enrolled device's tokens.
+ */
+LG_ADMIT_INLINE int lg_admit_decide_gated(int parse_rc, const struct lg_admit_pkt *pkt,
+					  const struct lg_admit_dev *dev, struct lg_admit_state *st,
+					  const struct lg_admit_cfg *cfg, lg_u64 jiffy,
+					  struct lg_admit_verdict *v)
+{
+	int r = LG_R_ADMITTED;
+
+	v->pass = 0;
+	v->audited = 0;
+	v->pad = 0;
+	if (parse_rc == LG_R_NOT_OURS) {
+		v->reason = LG_R_NOT_OURS;
+		v->pass = cfg->not_ours == LG_ADMIT_NOT_OURS_PASS;
+		return 0;
+	}
+	if (parse_rc == LG_R_FRAGMENT) {
+		/* Callers that can pass fragments to a reassembler call lg_admit_decide_fragment(). */
+		lg_admit_decide_fragment(cfg, 0, v);
+		return 0;
+	}
+	if (parse_rc != LG_R_ADMITTED) {
+		v->reason = LG_R_MALFORMED;
+		return 0;
+	}
+	if (!cfg->generation) {
+		v->reason = LG_R_NO_TABLE;
+		return 0;
+	}
+	if (!dev) {
+		v->reason = LG_R_UNKNOWN_DEVICE;
+		return 0;
+	}
+	if (!st) {
+		v->reason = LG_R_STATE_FULL;
+		return 0;
+	}
+
+	if (!lg_admit_source_ok(pkt, dev))
+		r = LG_R_SPOOFED_SOURCE;
+	else if (pkt->sequence && st->highest_seq >= cfg->replay_window &&
+		 pkt->sequence <= st->highest_seq - cfg->replay_window)
+		r = LG_R_REPLAYED;
+	else if (!lg_admit_bucket_take_gated(st, dev, jiffy))
+		return 1;
+	lg_admit_verdict_dev(dev, r, v);
+	return 0;
+}
+
+/* The rest of a decision lg_admit_decide_gated() left to the clock: the clocked refill. */
+LG_ADMIT_INLINE void lg_admit_decide_clocked(const struct lg_admit_dev *dev,
+					     struct lg_admit_state *st, lg_u64 now_ns,
+					     lg_u64 jiffy, struct lg_admit_verdict *v)
+{
+	lg_admit_verdict_dev(dev, lg_admit_bucket_ok(st, dev, now_ns, jiffy) ? LG_R_ADMITTED
+										: LG_R_RATE_LIMITED,
+			     v);
+}
+
+/* The whole decision, for callers that have read the clock anyway (user space). */
+LG_ADMIT_INLINE void lg_admit_decide(int parse_rc, const struct lg_admit_pkt *pkt,
+				     const struct lg_admit_dev *dev, struct lg_admit_state *st,
+				     const struct lg_admit_cfg *cfg, lg_u64 now_ns, lg_u64 jiffy,
+				     struct lg_admit_verdict *v)
+{
+	if (lg_admit_decide_gated(parse_rc, pkt, dev, st, cfg, jiffy, v))
+		lg_admit_decide_clocked(dev, st, now_ns, jiffy, v);
 }
 
 #ifndef __BPF__

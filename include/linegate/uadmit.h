@@ -49,7 +49,8 @@ lg_u64 lg_uadmit_generation(struct lg_uadmit *ua);
 
 /*
  * Judge n whole frames (Ethernet onwards) received on queue q at now_ns (CLOCK_MONOTONIC;
- * only read for devices with a rate): v[i] is frame i's verdict, every frame counted under
+ * only read for devices with a rate; the token buckets' refill gate ticks at
+ * lg_admit_jiffy(now_ns), as XDP's at jiffies): v[i] is frame i's verdict, every frame counted under
  * exactly one reason. Frames whose verdict does not pass are the caller's to drop.
  */
 void lg_uadmit_judge_burst(struct lg_uadmit *ua, unsigned q, const lg_u8 *const *frames,

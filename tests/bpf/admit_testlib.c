@@ -348,7 +348,7 @@ static int m_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_
 			if (dev)
 				st = m_state_get(m, pkt.device_id, 1);
 		}
-		lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, &v);
+		lg_admit_decide(rc, &pkt, dev, st, cfg, m->now, lg_admit_jiffy(m->now), &v);
 	}
 
 	m->rc[v.reason].frames++;
@@ -1026,6 +1026,76 @@ static void sc_rate(struct sc *s)
 	for (i = 0; i < 4; i++)
 		PASS_(s, &p, LG_R_ADMITTED, "D7 4 tokens after 4 s (< 2^32 ns)");
 	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
+	check_counters(s);
+}
+
+/*
+ * The token bucket's refill gate (admit.h, lg_admit_bucket_take_gated()): within one tick
+ * (LG_ADMIT_JIFFY_NS of the test clock, jiffies in XDP) a bucket that holds a frame is not
+ * refilled; a bucket below one frame always reads the clock. Known answers, each of which
+ * an exact bucket or a gate with another bound gets wrong somewhere: DA (1250/s, burst 1)
+ * sends at exactly its rate, five frames a tick; DB (1000/s, burst 5) shows the bound:
+ * within one tick of a clocked refill it gets at most burst - 1 + ceil(rate * tick)
+ * frames at once (here 4 + 3 = 7, the exact bucket 5; admission.md, "Token bucket").
+ */
+static void sc_bucket_gate(struct sc *s)
+{
+	const lg_u64 t0 = 200 * NS, t1 = 300 * NS, t2 = 8000 * NS; /* each starts a tick */
+	struct lg_admit_entry devs[] = {D3, D7};
+	struct lgt_pkt a, b;
+	int i;
+
+	devs[0].dev.rate = 1250;
+	devs[0].dev.burst = 1;
+	devs[1].dev.rate = 1000;
+	devs[1].dev.burst = 5;
+	apply(s, &CFG, devs, 2);
+	lgt_pkt_from(&a, &devs[0], 3, 1);
+	lgt_pkt_from(&b, &devs[1], 7, 1);
+
+	/* At exactly its rate with burst 1: every frame, 4 of 5 with the tick unchanged. */
+	for (i = 0; i < 50; i++) {
+		s->t->set_clock(s->t, t0 + (lg_u64)i * 800000);
+		PASS_(s, &a, LG_R_ADMITTED, "DA at exactly its rate, burst 1");
+	}
+	s->t->set_clock(s->t, t0 + 50 * 800000ULL - 1);
+	DROP_(s, &a, LG_R_RATE_LIMITED, "DA 1 ns early: 0.99999875 frames");
+	s->t->set_clock(s->t, t0 + 50 * 800000ULL);
+	PASS_(s, &a, LG_R_ADMITTED, "DA on time again");
+
+	/* A clocked refill, then a burst at the end of the same tick. */
+	s->t->set_clock(s->t, t1);
+	PASS_(s, &b, LG_R_ADMITTED, "DB fresh: 5, one taken");
+	s->t->set_clock(s->t, t1 + LG_ADMIT_JIFFY_NS - 1);
+	for (i = 0; i < 7; i++)
+		PASS_(s, &b, LG_R_ADMITTED, "DB same tick: 4 without the clock, 3 refilled");
+	for (i = 0; i < 3; i++)
+		DROP_(s, &b, LG_R_RATE_LIMITED, "DB over burst - 1 + floor(rate * 3.999999 ms)");
+	s->t->set_clock(s->t, t1 + LG_ADMIT_JIFFY_NS);
+	PASS_(s, &b, LG_R_ADMITTED, "DB next tick: 0.999999 + 1 ns of refill");
+	DROP_(s, &b, LG_R_RATE_LIMITED, "DB and no more");
+
+	/* Idle for an hour: the clocked refill stops at the burst, the gate adds nothing. */
+	s->t->set_clock(s->t, t1 + 3600 * NS);
+	for (i = 0; i < 5; i++)
+		PASS_(s, &b, LG_R_ADMITTED, "DB after an hour: the burst");
+	DROP_(s, &b, LG_R_RATE_LIMITED, "DB after an hour: and no more");
+
+	/* A generation shrinks the burst under the tokens held, within the tick. */
+	s->t->set_clock(s->t, t2);
+	PASS_(s, &b, LG_R_ADMITTED, "DB: 5, one taken");
+	devs[1].dev.rate = 10;
+	devs[1].dev.burst = 2;
+	apply(s, &CFG, devs, 2);
+	for (i = 0; i < 2; i++)
+		PASS_(s, &b, LG_R_ADMITTED, "DB gen2 burst 2: 4 held, clamped to 2");
+	DROP_(s, &b, LG_R_RATE_LIMITED, "DB gen2: the gate never takes above the burst");
+	/* A faster rate applies from the last clocked refill on, as without the gate. */
+	devs[1].dev.rate = 1000000;
+	apply(s, &CFG, devs, 2);
+	s->t->set_clock(s->t, t2 + 1500);
+	PASS_(s, &b, LG_R_ADMITTED, "DB gen3 1/us: 1.5 frames after 1.5 us");
+	DROP_(s, &b, LG_R_RATE_LIMITED, "DB gen3: 0.5 left");
 	check_counters(s);
 }
 
@@ -2614,6 +2684,7 @@ static const struct {
     {"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},
     {"empty_table", sc_empty_table, LG_ADMIT_NOT_OURS_DROP},
     {"rate", sc_rate, LG_ADMIT_NOT_OURS_DROP},
+    {"bucket_gate", sc_bucket_gate, LG_ADMIT_NOT_OURS_DROP},
     {"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
     {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},
     {"switch", sc_switch, LG_ADMIT_NOT_OURS_DROP},

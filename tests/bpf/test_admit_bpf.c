@@ -351,6 +351,67 @@ static int test_real_clock(void)
 	return fails;
 }
 
+/*
+ * The refill gate on the kernel's jiffies (bpf_jiffies64(), not the test clock): a device
+ * with room in its bucket sends 100 frames in one BPF_PROG_RUN call (a few
+ * microseconds, normally inside one 4 ms tick) after a first, clocked frame. Gated, the
+ * bucket lost exactly 100 frames of tokens and neither last_ns nor the tick moved; the
+ * exact bucket would have moved last_ns on every frame. A tick boundary inside the call
+ * (or a preemption over one, on a loaded machine) spoils an attempt, so it is tried up to
+ * 20 times.
+ */
+static int test_real_jiffies(void)
+{
+	struct lg_admit_entry e = RD;
+	struct lg_admit *a = NULL;
+	struct lg_admit_state s1, s2;
+	struct lgt_pkt p;
+	lg_u8 f[LGT_FRAME_MAX];
+	lg_u32 len;
+	int fd, action, attempt, gated = 0, fails = 0;
+
+	e.dev.rate = 1000;
+	e.dev.burst = 1000000;
+	if (open_admit(&a, LG_ADMIT_NOT_OURS_DROP, 0) || lg_admit_apply(a, &CFG, &e, 1, NULL)) {
+		fprintf(stderr, "FAIL real jiffies: setup\n");
+		lg_admit_close(a);
+		return 1;
+	}
+	fd = lg_admit_prog_fd(a);
+	lgt_pkt_from(&p, &e, 7, 1);
+	len = (lg_u32)lgt_build(&p, f, sizeof(f));
+	for (attempt = 0; attempt < 20 && !gated; attempt++) {
+		struct timespec ts = {0, 5 * 1000000L}; /* a new tick: the next frame is clocked */
+
+		nanosleep(&ts, NULL);
+		if (prog_run(fd, f, len, 1, &action) || action != LGT_XDP_PASS ||
+		    lg_admit_read_state(a, 7, &s1) ||
+		    prog_run(fd, f, len, 100, &action) || action != LGT_XDP_PASS ||
+		    lg_admit_read_state(a, 7, &s2)) {
+			fprintf(stderr, "FAIL real jiffies: run or state\n");
+			fails++;
+			break;
+		}
+		if (!s1.jiffy || !s1.last_ns) {
+			fprintf(stderr, "FAIL real jiffies: the clocked frame left tick %llu, "
+				"last_ns %llu\n", (unsigned long long)s1.jiffy,
+				(unsigned long long)s1.last_ns);
+			fails++;
+			break;
+		}
+		gated = s2.last_ns == s1.last_ns && s2.jiffy == s1.jiffy &&
+			s2.tokens == s1.tokens - 100 * LG_ADMIT_TOKEN_SCALE;
+	}
+	if (gated)
+		printf("real jiffies: 100 frames taken without the clock, attempt %d\n", attempt);
+	if (!fails && !gated) {
+		fprintf(stderr, "FAIL real jiffies: 20 attempts, the bucket read the clock\n");
+		fails++;
+	}
+	lg_admit_close(a);
+	return fails;
+}
+
 struct storm {
 	int prog_fd;
 	lg_u8 known[LGT_FRAME_MAX], unknown[LGT_FRAME_MAX];
@@ -634,7 +695,8 @@ static const char usage[] =
 	"\n"
 	"The XDP admission program under BPF_PROG_RUN (root): every shared case against the\n"
 	"program and the user-space build of the same decision, whose verdicts must be\n"
-	"identical; the token bucket on the kernel clock; generation switches while frames run\n"
+	"identical; the token bucket on the kernel clock, and its refill gate on the kernel's\n"
+	"jiffies; generation switches while frames run\n"
 	"on another thread; the UADP map; multi-buffer frames (xdp.frags) split after, inside\n"
 	"and between their headers; and a clean verifier log.\n"
 	"\n"
@@ -700,6 +762,7 @@ int main(int argc, char **argv)
 	fails += test_api();
 	fails += test_uadp_map();
 	fails += test_real_clock();
+	fails += test_real_jiffies();
 	fails += test_switch_storm();
 	printf("%d failed checks\n", fails);
 	return fails ? 1 : 0;

@@ -106,6 +106,110 @@ static int test_table(void)
 	return fails;
 }
 
+/* One frame through a bucket as lg_admit_decide() runs it; tick 0: the exact bucket. */
+static int bucket_take(struct lg_admit_state *st, const struct lg_admit_dev *d, lg_u64 t,
+		       lg_u64 jiffy)
+{
+	return lg_admit_bucket_take_gated(st, d, jiffy) || lg_admit_bucket_ok(st, d, t, jiffy);
+}
+
+#define GATE_TRIALS 3000
+#define GATE_FRAMES 160
+
+/*
+ * The refill gate against the exact bucket (the same functions with tick 0) on random
+ * arrivals, the tick derived from the clock as for the test clock: (1) until the exact
+ * bucket drops its first frame the gated one drops none (it never refuses what the exact
+ * bucket admits); (2) in every window [t_i, t_k] between two frames the gated bucket
+ * admitted, it admitted at most max(burst + rate * T, burst - 1 + rate * (T + tick))
+ * frames (T = t_k - t_i; admission.md, "Token bucket"); (3) the gate's excess shows on
+ * some runs (it is tested, not absent) and never on devices at most one frame per tick.
+ */
+static int test_bucket_gate(void)
+{
+	static const lg_u32 rates[] = {1, 10, 250, 251, 1000, 1250, 3000, 100000};
+	static lg_u64 t[GATE_FRAMES];
+	static int got[GATE_FRAMES];
+	int fails = 0, n, i, k, excess_runs = 0, slow_excess = 0, exact_all = 0;
+	lg_u64 max_excess = 0; /* nanoframes over burst + rate * T, over all windows */
+
+	for (n = 0; n < GATE_TRIALS && fails < 5; n++) {
+		struct lg_admit_dev d = {.rate = rates[rnd() % 8], .burst = rnd() % 8 + 1};
+		struct lg_admit_state ex = {0}, ga = {0};
+		lg_u64 period = 1000000000ULL / d.rate, now = 1000000000ULL + rnd() % 7919;
+		int n_ex = 0, n_ga = 0, exact_clean = 1;
+
+		for (i = 0; i < GATE_FRAMES; i++) {
+			/* Back-to-back bursts, gaps around the period, and long rests; every
+			 * fourth run keeps to the period or slower after its first burst. */
+			lg_u32 kind = rnd() % 16;
+
+			if (n % 4 == 0 && i >= (int)d.burst && kind < 15)
+				now += period + (lg_u64)rnd() % (period + 1);
+			else if (i)
+				now += kind < 4	   ? 0
+				       : kind < 15 ? period / 2 + (lg_u64)rnd() % (period + 1)
+						   : (lg_u64)rnd() % (20 * period + 1);
+			t[i] = now;
+			k = bucket_take(&ex, &d, now, 0);
+			got[i] = bucket_take(&ga, &d, now, lg_admit_jiffy(now));
+			exact_clean &= k;
+			n_ex += k;
+			n_ga += got[i];
+			if (exact_clean && !got[i]) {
+				fprintf(stderr, "FAIL bucket gate: rate %u burst %u frame %d at %llu: "
+					"the exact bucket admitted every frame so far, the gate "
+					"dropped\n", d.rate, d.burst, i, (unsigned long long)now);
+				fails++;
+			}
+		}
+		exact_all += exact_clean;
+		excess_runs += n_ga > n_ex;
+		for (i = 0; i < GATE_FRAMES; i++) {
+			int count = 0;
+
+			if (!got[i])
+				continue;
+			for (k = i; k < GATE_FRAMES; k++) {
+				lg_u64 T = t[k] - t[i], have, exact, gated;
+
+				if (!got[k])
+					continue;
+				count++;
+				have = (lg_u64)count * LG_ADMIT_TOKEN_SCALE;
+				exact = (lg_u64)d.burst * LG_ADMIT_TOKEN_SCALE + d.rate * T;
+				gated = (lg_u64)(d.burst - 1) * LG_ADMIT_TOKEN_SCALE +
+					d.rate * (T + LG_ADMIT_JIFFY_NS);
+				if (have > exact && have - exact > max_excess)
+					max_excess = have - exact;
+				if (have > exact && d.rate * LG_ADMIT_JIFFY_NS <= LG_ADMIT_TOKEN_SCALE)
+					slow_excess++;
+				if (have > exact && have > gated) {
+					fprintf(stderr, "FAIL bucket gate: rate %u burst %u: %d frames "
+						"in %llu ns, over the bound\n", d.rate, d.burst,
+						count, (unsigned long long)T);
+					fails++;
+					break;
+				}
+			}
+		}
+	}
+	if (!excess_runs) {
+		fprintf(stderr, "FAIL bucket gate: no run shows the gate's excess\n");
+		fails++;
+	}
+	if (slow_excess) {
+		fprintf(stderr, "FAIL bucket gate: %d windows over burst + rate * T at <= 1 frame "
+			"per tick\n", slow_excess);
+		fails++;
+	}
+	printf("bucket gate: %d runs of %d frames, %d admitted whole by the exact bucket, %d "
+	       "with more admitted than the exact bucket, at most %.2f frames over burst + "
+	       "rate * T in a window\n",
+	       n, GATE_FRAMES, exact_all, excess_runs, (double)max_excess / 1e9);
+	return fails;
+}
+
 static const char usage[] =
 	"Usage: test_admit_model [options]\n"
 	"\n"
@@ -113,7 +217,8 @@ static const char usage[] =
 	"lg_admit_parse() and lg_admit_decide(), no kernel needed, including frames shorter\n"
 	"than an Ethernet header and multi-buffer frames split anywhere; and the device table\n"
 	"the loader builds: every id of a full table found with its own entry, absent ids not,\n"
-	"duplicates refused, the probe bound met after a few seeds.\n"
+	"duplicates refused, the probe bound met after a few seeds; the token bucket's refill\n"
+	"gate against the exact bucket on random arrivals (never stricter, within its bound).\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help    this text\n"
@@ -136,6 +241,7 @@ int main(int argc, char **argv)
 	fails = lgt_run_all(&model, &log);
 	fails += lgt_run_multibuf(&model, &log, LGT_MB_ANY_SPLIT);
 	fails += test_table();
+	fails += test_bucket_gate();
 	printf("%zu frames, %d failed checks\n", log.n, fails);
 	lgt_log_free(&log);
 	lgt_model_fini(&model);
