@@ -414,11 +414,14 @@ void lg_spec_order_lines(struct lg_spec *s, const float *x, unsigned nch, size_t
 			s->osum[k] += ((double)X[k][0] * X[k][0] + (double)X[k][1] * X[k][1]) *
 				      s->wscale / (pm + WIDE_FLOOR);
 	}
-	/* log10 on the log-frequency grid, by linear interpolation in ln k */
+	/* log10 of the bins the grid reads (in place), then on the log-frequency grid by linear
+	 * interpolation in ln k */
+	for (size_t k = s->ok[0]; k <= s->ok[m - 1] + 1; k++)
+		s->osum[k] = log10(s->osum[k] + WIDE_FLOOR);
 	s->ocum[0] = 0;
 	for (size_t i = 0; i < m; i++) {
 		size_t k = s->ok[i];
-		double a = log10(s->osum[k] + WIDE_FLOOR), b = log10(s->osum[k + 1] + WIDE_FLOOR);
+		double a = s->osum[k], b = s->osum[k + 1];
 
 		lines[i] = a + s->ofrac[i] * (b - a);
 		s->ocum[i + 1] = s->ocum[i] + lines[i];
