@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Window i of segment g as nch channels (channel c at x + c * stride). */
+/* Window i of segment g: its channel c starts at the result + c * g->cap. */
 static const float *seg_window(const struct lg_ingest_seg *g, size_t i, unsigned window)
 {
 	return g->x + i * window;
@@ -102,7 +102,7 @@ int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struc
 		     struct lg_order_ref *ref)
 {
 	struct lg_features *fx = NULL;
-	size_t nh = 0, nref, got = 0, clean = 0, m = lg_order_grid_len(window), dur_n = 0;
+	size_t nh = 0, nref, got = 0, clean = 0, m = lg_order_grid_len(window), used = 0;
 	double *acc[2] = { NULL, NULL }, *lines = NULL, dur = window / d->rate;
 	int ret;
 
@@ -152,7 +152,7 @@ int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struc
 			got++;
 		}
 	}
-	dur_n = clean ? clean : got;
+	used = clean ? clean : got;
 	{
 		float *keep = ref->lines;
 
@@ -160,7 +160,7 @@ int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struc
 		ref->lines = keep;
 	}
 	for (size_t j = 0; j < m; j++)
-		ref->lines[j] = (float)(acc[clean ? 1 : 0][j] / (double)dur_n);
+		ref->lines[j] = (float)(acc[clean ? 1 : 0][j] / (double)used);
 	ret = 0;
 out:
 	if (ret) {
