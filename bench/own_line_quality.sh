@@ -8,34 +8,40 @@
 # and one JSON line. docs/benchmarks.md ("Detection on your own line") has the figures.
 #
 # Usage: bench/own_line_quality.sh BUILD_DIR [DEVICES [SECONDS [FAULT_AT [WINDOW [SEED
-#                                     [DETECTOR]]]]]]
+#                                     [DETECTOR [LAYOUT]]]]]]]
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
-#        knn, its pooled line-wide threshold; the issue's goal needs DEVICES >= 200 and
-#        about 20 000 held-back healthy windows)
+#        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default) or
+#        orders96-time5; the issue's goal needs DEVICES >= 200 and about 20 000 held-back
+#        healthy windows)
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
-	sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 	[ -n "${1:-}" ] && exit 0 || exit 2 ;;
 esac
 B=$(cd "$1" && pwd)
 N=${2:-200}; S=${3:-60}; F=${4:-50}; W=${5:-2048}; SEED=${6:-21}; DET=${7:-mahalanobis}
+LAYOUT=${8:-}
+layout_args=()
+[ -n "$LAYOUT" ] && layout_args=(--layout "$LAYOUT")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /tmp/own-line-quality.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-echo "own_line_quality: $N machines x $S s, faults at $F s, window $W, seed $SEED, $DET" >&2
+echo "own_line_quality: $N machines x $S s, faults at $F s, window $W, seed $SEED, $DET" \
+	"${LAYOUT:+($LAYOUT)}" >&2
 /usr/bin/python3 "$SRC/tests/line2/line2.py" make --seed "$SEED" --devices "$N" \
 	--faulty "$N" --seconds "$S" --fault-at "$F" --formats wav --out "$T/line" -q
 args=()
 for f in "$T"/line/wav/*.wav; do args+=(--from "$f"); done
 t0=$(date +%s%N)
 "$B/control/linegate-train" "${args[@]}" --labels "$T/line/labels.csv" -w "$W" \
-	--min-windows 100 --detector "$DET" -o "$T/model.json" > "$T/train.out" 2> "$T/train.err"
+	--min-windows 100 --detector "$DET" "${layout_args[@]}" -o "$T/model.json" \
+	> "$T/train.out" 2> "$T/train.err"
 t1=$(date +%s%N)
 tail -2 "$T/train.out"
 "$B/control/linegate-quality" --model "$T/model.json" "${args[@]}" \
 	--labels "$T/line/labels.csv" > "$T/quality.out" 2> /dev/null
 sed -n '2,10p' "$T/quality.out"
-python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" <<'EOF'
+python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" "${LAYOUT:-default}" <<'EOF'
 import json, re, sys
 train = open(sys.argv[1]).read()
 q = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
@@ -46,6 +52,7 @@ windows = sum(int(r[1]) + int(r[2]) + int(r[3]) for r in rows)
 m = re.search(r"expected false alarms per window: ([\d.]+)% \(95% interval ([\d.]+)% to "
               r"([\d.]+)%, (\d+) held-back", train)
 out = {"bench": "own_line_quality", "window": W, "detector": sys.argv[5],
+       "layout": sys.argv[6],
        "machines": len(rows),
        "recall_3": q["recall"], "faulty_streams": q["faulty_streams"],
        "heldback_windows": int(m.group(4)), "false_alarm_rate": float(m.group(1)) / 100,

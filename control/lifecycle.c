@@ -5,20 +5,29 @@
 #include <linegate/policy.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Window i of segment g: its channel c starts at the result + c * g->cap. */
+static const float *seg_window(const struct lg_ingest_seg *g, size_t i, unsigned window)
+{
+	return g->x + i * window;
+}
+
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
-		     enum lg_feat_layout layout, struct lg_win_rows *out)
+		     enum lg_feat_layout layout, const struct lg_order_ref *oref,
+		     struct lg_win_rows *out)
 {
 	struct lg_features *fx = NULL;
 	size_t n = 0, k = 0, dd = lg_features_width(layout, window);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (window < 8 || !dd)
+	if (window < 8 || !dd || (layout == LG_LAYOUT_ORDERS96_TIME5 &&
+				   (!oref || lg_order_ref_check(oref, window))))
 		return -EINVAL;
 	for (size_t s = 0; s < d->nseg; s++)
 		n += d->seg[s].n / window;
@@ -29,9 +38,12 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	out->rows = malloc(sizeof(float) * dd * d->channels * (n ? n : 1));
 	out->t = malloc(sizeof(double) * (n ? n : 1));
 	out->dropout = calloc(n ? n : 1, 1);
+	if (layout == LG_LAYOUT_ORDERS96_TIME5)
+		out->ratio = calloc(n ? n : 1, sizeof(double));
 	ret = lg_features_new_layout(&fx, layout, layout == LG_LAYOUT_BASIC ? bands : NULL,
 				     LG_SPECTRUM_DEFAULT, 256);
-	if (!out->rows || !out->t || !out->dropout || ret) {
+	if (!out->rows || !out->t || !out->dropout || ret ||
+	    (layout == LG_LAYOUT_ORDERS96_TIME5 && !out->ratio)) {
 		lg_features_free(fx);
 		lg_win_rows_free(out);
 		return ret ? ret : -ENOMEM;
@@ -39,6 +51,17 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	for (size_t s = 0; s < d->nseg; s++) {
 		const struct lg_ingest_seg *g = &d->seg[s];
 		size_t m = g->n / window;
+
+		/* orders: one speed ratio per window, from all its channels */
+		for (size_t i = 0; out->ratio && i < m; i++) {
+			ret = lg_features_speed_ratio(fx, seg_window(g, i, window), d->channels,
+						      window, g->cap, oref, &out->ratio[k + i]);
+			if (ret) {
+				lg_features_free(fx);
+				lg_win_rows_free(out);
+				return ret;
+			}
+		}
 
 		/* Channel by channel, all windows of the segment in one call; rows interleave
 		 * channels as the data plane's batch does. */
@@ -50,8 +73,9 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				lg_win_rows_free(out);
 				return -ENOMEM;
 			}
-			ret = m ? lg_features_rows(fx, g->x + (size_t)c * g->cap, m, window, window,
-						   tmp) : 0;
+			ret = m ? lg_features_rows_ratio(fx, g->x + (size_t)c * g->cap, m, window,
+							 window, out->ratio ? out->ratio + k : NULL,
+							 tmp) : 0;
 			for (size_t i = 0; !ret && i < m; i++) {
 				memcpy(out->rows + ((k + i) * d->channels + c) * dd, tmp + i * dd,
 				       sizeof(float) * dd);
@@ -74,8 +98,86 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	return 0;
 }
 
+int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
+		     struct lg_order_ref *ref)
+{
+	struct lg_features *fx = NULL;
+	size_t nh = 0, nref, got = 0, clean = 0, m = lg_order_grid_len(window), used = 0;
+	double *acc[2] = { NULL, NULL }, *lines = NULL, dur = window / d->rate;
+	int ret;
+
+	memset(ref, 0, sizeof(*ref));
+	if (!m)
+		return -EINVAL;
+	for (size_t s = 0; s < d->nseg; s++)
+		for (size_t i = 0; i < d->seg[s].n / window; i++)
+			nh += lg_win_truth(tr, d->name, d->seg[s].t0 + (double)(i * window) / d->rate,
+					   dur) == LG_WIN_HEALTHY;
+	if (!nh)
+		return -EINVAL;
+	nref = nh / 64 ? nh / 64 : 1;
+	if (nref > 4)
+		nref = 4;
+	ret = lg_features_new_layout(&fx, LG_LAYOUT_ORDERS96_TIME5, NULL, LG_SPECTRUM_FFTW, 1);
+	acc[0] = calloc(m, sizeof(double)); /* every reference window */
+	acc[1] = calloc(m, sizeof(double)); /* those without a dropout */
+	lines = malloc(sizeof(double) * m);
+	ref->lines = malloc(sizeof(float) * m);
+	if (ret || !acc[0] || !acc[1] || !lines || !ref->lines) {
+		ret = ret ? ret : -ENOMEM;
+		goto out;
+	}
+	for (size_t s = 0; s < d->nseg && got < nref; s++) {
+		const struct lg_ingest_seg *g = &d->seg[s];
+
+		for (size_t i = 0; i < g->n / window && got < nref; i++) {
+			bool drop = false;
+
+			if (lg_win_truth(tr, d->name, g->t0 + (double)(i * window) / d->rate, dur) !=
+			    LG_WIN_HEALTHY)
+				continue;
+			ret = lg_features_order_lines(fx, seg_window(g, i, window), d->channels,
+						      window, g->cap, lines);
+			if (ret)
+				goto out;
+			for (unsigned c = 0; c < d->channels; c++)
+				drop |= lg_window_dropout(g->x + (size_t)c * g->cap + i * window,
+							  window, LG_DROPOUT_RUN);
+			for (size_t j = 0; j < m; j++) {
+				acc[0][j] += lines[j];
+				if (!drop)
+					acc[1][j] += lines[j];
+			}
+			clean += !drop;
+			got++;
+		}
+	}
+	used = clean ? clean : got;
+	{
+		float *keep = ref->lines;
+
+		lg_order_grid(window, ref); /* start, step, bins, m; it clears lines */
+		ref->lines = keep;
+	}
+	for (size_t j = 0; j < m; j++)
+		ref->lines[j] = (float)(acc[clean ? 1 : 0][j] / (double)used);
+	ret = 0;
+out:
+	if (ret) {
+		free(ref->lines);
+		ref->lines = NULL;
+	}
+	lg_features_free(fx);
+	free(acc[0]);
+	free(acc[1]);
+	free(lines);
+	return ret;
+}
+
 void lg_win_rows_free(struct lg_win_rows *w)
 {
+	free(w->ratio);
+	w->ratio = NULL;
 	free(w->rows);
 	free(w->t);
 	free(w->dropout);

@@ -23,13 +23,16 @@ struct lg_win_rows {
 	unsigned char *dropout; /* n: 1 if a channel of window i holds a sensor dropout
 				 * (lg_window_dropout(), LG_DROPOUT_RUN equal samples) */
 	double *t;         /* window i starts t[i] seconds after the device's first sample */
+	double *ratio;     /* n: orders96-time5, window i's speed ratio; else NULL */
 	double dur;        /* seconds per window */
 };
 
 /* Every whole window of a device's segments, with its features of the layout (bands: the
- * basic layout's band layout, NULL for the default). */
+ * basic layout's band layout, NULL for the default; oref: the orders96-time5 layout's
+ * reference lines, each window read at its speed ratio against them, NULL otherwise). */
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
-		     enum lg_feat_layout layout, struct lg_win_rows *out);
+		     enum lg_feat_layout layout, const struct lg_order_ref *oref,
+		     struct lg_win_rows *out);
 void lg_win_rows_free(struct lg_win_rows *w);
 
 /* What the ground truth says of a window [t, t + dur): */
@@ -52,6 +55,15 @@ struct lg_truth {
 
 enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, double t,
 			       double dur);
+
+/*
+ * The orders96-time5 layout's reference lines of a device (quality_proto.py's order_blocks()
+ * with load_device()'s ref): the mean lines (features.h) of its first min(4, max(1, nh / 64))
+ * healthy windows (nh: its healthy windows; the first training block's first ones), those
+ * holding a sensor dropout left out unless all do. -EINVAL if it has no healthy window.
+ */
+int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
+		     struct lg_order_ref *ref);
 
 /* The 95% Wilson score interval of k successes in n trials. */
 void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double *hi);

@@ -99,7 +99,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		unsigned dtrials = 0, dmissed = 0;
 		unsigned char *alarm;
 
-		if (lg_win_rows_make(d, set.window, &det->bands, det->layout, &w) ||
+		if (lg_win_rows_make(d, set.window, &det->bands, det->layout,
+				     det->layout == LG_LAYOUT_ORDERS96_TIME5 ? &det->oref : NULL, &w) ||
 		    !(alarm = calloc(w.n + 1, 1))) {
 			lg_win_rows_free(&w);
 			fprintf(stderr, "linegate-quality: out of memory\n");

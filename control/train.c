@@ -103,6 +103,11 @@ static const char usage[] =
 	"                          nearest of <= 128 kept training rows per channel on the\n"
 	"                          wide bands96-time5 row; several devices get one pooled\n"
 	"                          line-wide threshold; sensor dropouts are left out)\n"
+	"      --layout NAME       the knn detector's row: bands96-time5 (default) or\n"
+	"                          orders96-time5 (the lower half of the spectrum in shaft\n"
+	"                          orders, each window's speed found from its spectrum against\n"
+	"                          the device's first training windows; not with --pooled;\n"
+	"                          docs/models.md)\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -266,6 +271,7 @@ struct dev_rows {
 	size_t *chk;        /* window indices */
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
+	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
 };
 
 /* skip_dropout (knn): a healthy window holding a sensor dropout is neither trained on, nor
@@ -319,6 +325,8 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 
 static void dev_rows_free(struct dev_rows *r)
 {
+	free(r->oref.lines);
+	r->oref.lines = NULL;
 	lg_win_rows_free(&r->w);
 	free(r->train);
 	free(r->cal);
@@ -536,7 +544,7 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		return -ENOMEM;
 	}
 	for (size_t j = 0; j < D; j++)
-		wt[j] = fc->layout == LG_LAYOUT_BANDS96_TIME5 && j >= D - LG_WIDE_TIME_N ? 16.0f : 1.0f;
+		wt[j] = fc->layout != LG_LAYOUT_BASIC && j >= D - LG_WIDE_TIME_N ? 16.0f : 1.0f;
 	/* Devices of one channel count > 1: a detector per channel, each standardised and
 	 * covered on its channel's rows alone (quality_proto.py's bt16_knn1); the channels of
 	 * one device see other gains and resonances, one standardisation blurs them. */
@@ -555,6 +563,15 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	if (ret)
 		return ret;
 	det->dropout_run = LG_DROPOUT_RUN;
+	/* orders96-time5: the device's reference lines travel with its detector (one device:
+	 * --pooled is refused for this layout) */
+	if (fc->layout == LG_LAYOUT_ORDERS96_TIME5) {
+		det->oref = devs[0].oref;
+		det->oref.lines = malloc(sizeof(float) * devs[0].oref.m);
+		if (!det->oref.lines)
+			return -ENOMEM;
+		memcpy(det->oref.lines, devs[0].oref.lines, sizeof(float) * devs[0].oref.m);
+	}
 	*kept = (unsigned)D;
 	cal = gather_rows(devs, n, true, &ncal);
 	if (!cal)
@@ -740,12 +757,17 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 			++*uncovered;
 			continue;
 		}
-		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d) {
+		/* orders96-time5: the rows depend on the model's reference lines too */
+		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d ||
+		    other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5) {
 			/* another row than the candidate's: the same windows, its own rows */
 			struct dev_rows tmp = devs[i];
 
 			if (lg_win_rows_make(devs[i].dev, window, &other.det[j].bands,
-					     other.det[j].layout, &tmp.w)) {
+					     other.det[j].layout,
+					     other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5 ?
+						     &other.det[j].oref : NULL,
+					     &tmp.w)) {
 				lg_detector_set_free(&other);
 				return -ENOMEM;
 			}
@@ -872,8 +894,9 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	return ret;
 }
 
-/* The kind every detector of model path has (knn only when all are; else the default). */
-static int base_kind(const char *path, enum lg_detector_kind *kind)
+/* The kind every detector of model path has (knn only when all are; else the default), and
+ * with it the layout of its rows (the base's first detector's, for knn). */
+static int base_kind(const char *path, enum lg_detector_kind *kind, enum lg_feat_layout *layout)
 {
 	struct lg_detector_set b;
 	char err[1024];
@@ -885,8 +908,11 @@ static int base_kind(const char *path, enum lg_detector_kind *kind)
 	}
 	for (size_t i = 0; i < b.n; i++)
 		knn += b.det[i].kind == LG_DETECTOR_KNN;
-	if (b.n && knn == b.n)
+	if (b.n && knn == b.n) {
 		*kind = LG_DETECTOR_KNN;
+		if (layout)
+			*layout = b.det[0].layout;
+	}
 	lg_detector_set_free(&b);
 	return 0;
 }
@@ -1048,7 +1074,14 @@ static int train_files(struct file_conf *fc)
 		struct dev_rows *r = &devs[i];
 
 		r->dev = &in.dev[i];
-		if (lg_win_rows_make(r->dev, fc->window, NULL, fc->layout, &r->w) ||
+		if (fc->layout == LG_LAYOUT_ORDERS96_TIME5 &&
+		    lg_win_order_ref(r->dev, fc->window, &fc->truth, &r->oref)) {
+			fprintf(stderr, "linegate-train: %s: no healthy window of %u samples for the "
+				"orders96-time5 layout's reference lines\n", r->dev->name, fc->window);
+			goto out;
+		}
+		if (lg_win_rows_make(r->dev, fc->window, NULL, fc->layout,
+				     fc->layout == LG_LAYOUT_ORDERS96_TIME5 ? &r->oref : NULL, &r->w) ||
 		    split_rows(r, &fc->truth, fc->kind == LG_DETECTOR_KNN)) {
 			fprintf(stderr, "linegate-train: out of memory\n");
 			goto out;
@@ -1277,6 +1310,7 @@ int main(int argc, char **argv)
 		{ "merge", required_argument, NULL, 11 },
 		{ "no-local", no_argument, NULL, 12 },
 		{ "detector", required_argument, NULL, 13 },
+		{ "layout", required_argument, NULL, 48 },
 		{ "components", required_argument, NULL, 14 },
 		{ "machines", required_argument, NULL, 'm' },
 		{ "windows", required_argument, NULL, 'n' },
@@ -1312,7 +1346,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	static struct file_conf fc;
-	int window_given = 0, kind_given = 0, longidx = 0;
+	int window_given = 0, kind_given = 0, layout_given = 0, longidx = 0;
+	enum lg_feat_layout layout = LG_LAYOUT_BASIC;
 	double num;
 	struct lg_labels labels = { 0 };
 	const char *out = NULL, *stats_out = NULL, *merge[MAX_MERGE], *shift_from = NULL;
@@ -1408,6 +1443,14 @@ int main(int argc, char **argv)
 		case 45: fc.reason = optarg; break;
 		case 46: fc.base = optarg; break;
 		case 47: fc.only = optarg; break;
+		case 48:
+			if (lg_feat_layout_parse(optarg, &layout)) {
+				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5 or "
+					"orders96-time5\n", optarg);
+				return 2;
+			}
+			layout_given = 1;
+			break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 2: c.margin = atof(optarg); break;
 		case 's': c.train_seed = strtoull(optarg, NULL, 0); break;
@@ -1422,8 +1465,20 @@ int main(int argc, char **argv)
 	}
 	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
 	 * the new detectors are of the kind the --base model's all are. */
-	if (fc.base && !kind_given && base_kind(fc.base, &c.kind))
+	if (fc.base && !kind_given && base_kind(fc.base, &c.kind, layout_given ? NULL : &layout))
 		return 2;
+	if (!layout_given && c.kind == LG_DETECTOR_KNN && layout == LG_LAYOUT_BASIC)
+		layout = LG_LAYOUT_BANDS96_TIME5;
+	if (layout_given && (c.kind != LG_DETECTOR_KNN || layout == LG_LAYOUT_BASIC)) {
+		fputs("linegate-train: --layout is for --detector knn: bands96-time5 (its default) "
+		      "or orders96-time5\n", stderr);
+		return 2;
+	}
+	if (layout == LG_LAYOUT_ORDERS96_TIME5 && fc.pooled) {
+		fputs("linegate-train: --layout orders96-time5 finds each device's speed against "
+		      "its own reference lines: one detector per device, not --pooled\n", stderr);
+		return 2;
+	}
 	if (c.kind == LG_DETECTOR_KNN && (!fc.from.n || stats_out || nmerge)) {
 		fputs("linegate-train: --detector knn is trained on recordings (--from) and keeps "
 		      "training rows, not statistics: not from simulated machines, --stats-out or "
@@ -1468,7 +1523,7 @@ int main(int argc, char **argv)
 				"--healthy-range: every window is taken as healthy\n");
 		fc.out = out;
 		fc.kind = c.kind;
-		fc.layout = c.kind == LG_DETECTOR_KNN ? LG_LAYOUT_BANDS96_TIME5 : LG_LAYOUT_BASIC;
+		fc.layout = c.kind == LG_DETECTOR_KNN ? layout : LG_LAYOUT_BASIC;
 		fc.components = c.components;
 		fc.window = window_given ? c.window : 0;
 		openblas_set_num_threads(1);

@@ -84,6 +84,8 @@ void lg_detector_free(struct lg_detector *det)
 	for (unsigned c = 0; det->ch && c < det->nch; c++)
 		lg_detector_free(&det->ch[c]);
 	free(det->ch);
+	free(det->oref.lines);
+	memset(&det->oref, 0, sizeof(det->oref));
 	free(det->cidx);
 	free(det->cpart);
 	det->ch = NULL;
@@ -1102,6 +1104,16 @@ static json_object *detector_object(const struct lg_detector *det)
 	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
 	if (det->dropout_run)
 		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
+	if (det->oref.lines) {
+		json_object *r = json_object_new_object();
+
+		json_object_object_add(r, "start", json_object_new_double(det->oref.start));
+		json_object_object_add(r, "step", json_object_new_double(det->oref.step));
+		json_object_object_add(r, "bins", double_array((const double[]){ det->oref.lo_bin,
+									  det->oref.hi_bin }, 2));
+		json_object_object_add(r, "lines", float_array(det->oref.lines, det->oref.m));
+		json_object_object_add(o, "order_ref", r);
+	}
 	if (det->layout == LG_LAYOUT_BASIC)
 		json_object_object_add(o, "bands", bands_object(&det->bands));
 	json_object_object_add(o, "mean", float_array(det->mean, det->d));
@@ -1182,7 +1194,7 @@ static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 	if (json_object_object_get_ex(o, "layout", &v) &&
 	    (!json_object_is_type(v, json_type_string) ||
 	     lg_feat_layout_parse(json_object_get_string(v), layout)))
-		return "'layout' must be \"basic18\" or \"bands96-time5\"";
+		return "'layout' must be \"basic18\", \"bands96-time5\" or \"orders96-time5\"";
 	return NULL;
 }
 
@@ -1229,6 +1241,43 @@ static const char *read_meta(json_object *o, enum lg_feat_layout layout, unsigne
 }
 
 static const char oom[] = "out of memory";
+
+/* "order_ref" (the orders96-time5 layout): {start, step, bins: [lo, hi], lines: [M]}; its
+ * fit to the window is lg_order_ref_check()'s, once the window is known. */
+static const char *read_order_ref(json_object *o, struct lg_detector *det)
+{
+	json_object *r, *a;
+	double g[2], bins[2];
+	size_t m;
+
+	if (!json_object_object_get_ex(o, "order_ref", &r))
+		return NULL;
+	if (det->layout != LG_LAYOUT_ORDERS96_TIME5)
+		return "'order_ref' belongs to the orders96-time5 layout only";
+	if (!json_object_is_type(r, json_type_object) ||
+	    !json_object_object_get_ex(r, "start", &a) ||
+	    (!json_object_is_type(a, json_type_double) && !json_object_is_type(a, json_type_int)) ||
+	    !isfinite(g[0] = json_object_get_double(a)) ||
+	    !json_object_object_get_ex(r, "step", &a) ||
+	    (!json_object_is_type(a, json_type_double) && !json_object_is_type(a, json_type_int)) ||
+	    !isfinite(g[1] = json_object_get_double(a)) ||
+	    read_doubles(r, "bins", bins, 2) || !json_object_object_get_ex(r, "lines", &a) ||
+	    !json_object_is_type(a, json_type_array) ||
+	    (m = json_object_array_length(a)) < 1 || m > 65536)
+		return "'order_ref' must be {\"start\": number, \"step\": number, \"bins\": [lo, "
+		       "hi], \"lines\": [1..65536 numbers]}";
+	det->oref.lines = malloc(sizeof(float) * m);
+	if (!det->oref.lines)
+		return oom;
+	det->oref.m = m;
+	det->oref.start = g[0];
+	det->oref.step = g[1];
+	det->oref.lo_bin = bins[0];
+	det->oref.hi_bin = bins[1];
+	if (read_floats(r, "lines", det->oref.lines, m))
+		return "'order_ref': 'lines' must be finite numbers >= 0";
+	return NULL;
+}
 
 /* A kNN detector's arrays (docs/models.md): NULL, or what is wrong. */
 static const char *read_knn(json_object *o, struct lg_detector *det)
@@ -1345,7 +1394,7 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	}
 	if (layout != LG_LAYOUT_BASIC && win && lg_features_width(layout, (size_t)win) != (size_t)d) {
 		what = "'features' is not the width of the layout's rows at the model's 'window' "
-		       "(bands96-time5: its bands at the window + 5)";
+		       "(bands96-time5 and orders96-time5: its bands at the window + 5)";
 		goto out;
 	}
 	det->bands = bands;
@@ -1399,6 +1448,14 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		det->dropout_run = (unsigned)r;
 	}
 	det->window = (unsigned)win;
+	if ((what = read_order_ref(o, det))) {
+		ret = what == oom ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	/* the orders layout's reference must fit the window (in a set: the file's, set_add) */
+	if (layout == LG_LAYOUT_ORDERS96_TIME5 && win &&
+	    (what = lg_order_ref_check(&det->oref, (size_t)win)))
+		goto out;
 	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
 			      det->signer)))
 		goto out;
@@ -1590,6 +1647,14 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at the "
 			 "file's window", where);
 		return -EINVAL;
+	}
+	if (det->layout == LG_LAYOUT_ORDERS96_TIME5) {
+		const char *what = lg_order_ref_check(&det->oref, set->window);
+
+		if (what) {
+			snprintf(err, errlen, "%s: %s", where, what);
+			return -EINVAL;
+		}
 	}
 	det->window = set->window;
 	if (!(det->sample_rate > 0))

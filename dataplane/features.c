@@ -365,16 +365,16 @@ static void spec_free(struct lg_spec *s)
 }
 
 /* A slot of the wide layout: FFTW's plans for one window at a time, then its own part. */
-static int spec_init_wide(struct lg_spec *s, size_t n)
+static int spec_init_wide(struct lg_spec *s, size_t n, enum lg_feat_layout layout)
 {
 	int ret;
 
-	if (!lg_features_wide_bands(n, NULL))
+	if (!lg_features_width(layout, n))
 		return -EINVAL;
 	s->n = n;
 	ret = lg_spec_fftw_init(s);
 	if (!ret)
-		ret = lg_spec_wide_init(s);
+		ret = lg_spec_wide_init(s, layout == LG_LAYOUT_ORDERS96_TIME5);
 	if (ret)
 		spec_free(s);
 	return ret;
@@ -386,8 +386,8 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	double sumsq;
 	int ret;
 
-	if (fx->layout == LG_LAYOUT_BANDS96_TIME5)
-		return spec_init_wide(s, n);
+	if (fx->layout != LG_LAYOUT_BASIC)
+		return spec_init_wide(s, n, fx->layout);
 	sumsq = taper_sumsq(fx->bands.taper, n);
 
 	for (size_t k = 0; k < nb; k++)
@@ -464,7 +464,8 @@ int lg_features_new_layout(struct lg_features **out, enum lg_feat_layout layout,
 
 	if (method != LG_SPECTRUM_FFTW && method != LG_SPECTRUM_GEMM)
 		return -EINVAL;
-	if (layout != LG_LAYOUT_BASIC && (layout != LG_LAYOUT_BANDS96_TIME5 ||
+	if (layout != LG_LAYOUT_BASIC && ((layout != LG_LAYOUT_BANDS96_TIME5 &&
+					   layout != LG_LAYOUT_ORDERS96_TIME5) ||
 					  method != LG_SPECTRUM_FFTW))
 		return -EINVAL;
 	if (bands && lg_bands_check(bands))
@@ -602,6 +603,64 @@ static void spectral(const struct lg_features *fx, struct lg_spec *s, const floa
 int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t n,
 		     size_t xstride, float *rows)
 {
+	return lg_features_rows_ratio(fx, x, nwin, n, xstride, NULL, rows);
+}
+
+/* The orders layout's slot for windows of n samples, or NULL (*err says why). */
+static struct lg_spec *orders_spec(struct lg_features *fx, size_t n, int *err)
+{
+	*err = -EINVAL;
+	if (fx->layout != LG_LAYOUT_ORDERS96_TIME5 || !lg_features_width(fx->layout, n))
+		return NULL;
+	return spec_get(fx, n, err);
+}
+
+int lg_features_order_lines(struct lg_features *fx, const float *x, unsigned nch, size_t n,
+			    size_t chstride, double *lines)
+{
+	int err;
+	struct lg_spec *s = orders_spec(fx, n, &err);
+
+	if (!s || !nch)
+		return s ? -EINVAL : err;
+	lg_spec_order_lines(s, x, nch, chstride, lines);
+	return 0;
+}
+
+int lg_features_ratio_of_lines(struct lg_features *fx, size_t n, const double *lines,
+			       const struct lg_order_ref *ref, double *r)
+{
+	int err;
+	struct lg_spec *s = orders_spec(fx, n, &err);
+
+	*r = 1;
+	if (!s)
+		return err;
+	if (!ref || !ref->lines || ref->m != s->om)
+		return -EINVAL;
+	*r = lg_spec_order_ratio(s, lines, ref->lines);
+	return 0;
+}
+
+int lg_features_speed_ratio(struct lg_features *fx, const float *x, unsigned nch, size_t n,
+			    size_t chstride, const struct lg_order_ref *ref, double *r)
+{
+	int err;
+	struct lg_spec *s = orders_spec(fx, n, &err);
+
+	*r = 1;
+	if (!s)
+		return err;
+	if (!ref || !ref->lines || ref->m != s->om || !nch)
+		return -EINVAL;
+	lg_spec_order_lines(s, x, nch, chstride, s->olines);
+	*r = lg_spec_order_ratio(s, s->olines, ref->lines);
+	return 0;
+}
+
+int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, size_t n,
+			   size_t xstride, const double *r, float *rows)
+{
 	struct lg_spec *s;
 	size_t d = lg_features_width(fx->layout, n);
 	int err = 0;
@@ -618,6 +677,11 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 	if (fx->layout == LG_LAYOUT_BANDS96_TIME5) {
 		for (size_t i = 0; i < nwin; i++)
 			lg_spec_wide_row(s, x + i * xstride, rows + i * d);
+		return 0;
+	}
+	if (fx->layout == LG_LAYOUT_ORDERS96_TIME5) {
+		for (size_t i = 0; i < nwin; i++)
+			lg_spec_orders_row(s, x + i * xstride, r ? r[i] : 1.0, rows + i * d);
 		return 0;
 	}
 	/* FFTW: one window after the other, its statistics while it is still in the cache

@@ -30,6 +30,17 @@ struct lg_spec {
 	double *wtaper; /* n: periodic Hann */
 	double wscale;  /* 1 / (n sum w^2) */
 	void *plan_c2r; /* fftwf_plan: out -> in, for the fs/8 high-pass */
+	/* LG_LAYOUT_ORDERS96_TIME5 (features_wide.c): the speed ratio's grid and scratch */
+	size_t om;        /* grid points (lg_order_grid_len(n)) */
+	unsigned *ok;     /* om: bin k with ln k <= u_i < ln(k + 1) */
+	double *ofrac;    /* om: (u_i - ln k) / (ln(k + 1) - ln k) */
+	double *osum;     /* n/2 + 1: the channels' normalised spectra, summed */
+	double *ocum;     /* om + 1: prefix sums of the log spectrum on the grid */
+	double *olines;   /* om: a device window's lines */
+	size_t oL;        /* the correlation's FFT length: a power of two >= 2 om */
+	float *oa, *ob;   /* oL each: the window's and the reference's lines, zero-padded */
+	void *oA, *oB;    /* oL/2 + 1 fftwf_complex each */
+	void *oplan_a, *oplan_b, *oplan_x; /* r2c oa -> oA, r2c ob -> oB, c2r oA -> oa */
 };
 
 struct lg_features {
@@ -47,9 +58,14 @@ int lg_spec_fftw_init(struct lg_spec *s);
 void lg_spec_fftw_power(struct lg_spec *s, const float *x);
 void lg_spec_fftw_free(struct lg_spec *s);
 /* The wide layout's slot (features_wide.c): plans, taper and band edges. */
-int lg_spec_wide_init(struct lg_spec *s);
+int lg_spec_wide_init(struct lg_spec *s, bool orders);
 void lg_spec_wide_free(struct lg_spec *s);
 void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row);
+/* The orders96-time5 row at speed ratio r. */
+void lg_spec_orders_row(struct lg_spec *s, const float *x, double r, float *row);
+void lg_spec_order_lines(struct lg_spec *s, const float *x, unsigned nch, size_t chstride,
+			 double *lines);
+double lg_spec_order_ratio(struct lg_spec *s, const double *lines, const float *ref);
 /* FFTW's planner is not thread-safe: every plan is made under this lock. */
 void lg_fftw_plan_lock(void);
 void lg_fftw_plan_unlock(void);

@@ -51,23 +51,36 @@ size_t lg_features_width(enum lg_feat_layout layout, size_t n)
 	case LG_LAYOUT_BANDS96_TIME5:
 		nb = lg_features_wide_bands(n, NULL);
 		return nb ? nb + LG_WIDE_TIME_N : 0;
+	case LG_LAYOUT_ORDERS96_TIME5:
+		/* the speed ratio's grid and its +-LG_ORD_SPAN shifts want a few hundred bins */
+		nb = n >= LG_ORD_MIN_N ? lg_features_wide_bands(n, NULL) : 0;
+		return nb ? nb + LG_WIDE_TIME_N : 0;
 	}
 	return 0;
 }
 
-static const char *const layout_names[] = { "basic18", "bands96-time5" };
+static const char *const layout_names[] = { "basic18", "bands96-time5", "orders96-time5" };
 static const char *const wide_time_names[LG_WIDE_TIME_N] = {
 	"log_ms", "ln_kurtosis", "ln_kurtosis_hp", "ln_crest", "log_ms_hp",
 };
 
+/* 1 if band j of the wide layout at window n starts in the lower half (edge <= n/4): the
+ * bands the orders layout reads in orders (those whose lower edge moves). */
+static int wedge_half(size_t n, size_t j)
+{
+	size_t e[LG_WIDE_NBANDS + 1], nb = lg_features_wide_bands(n, e);
+
+	return j < nb && e[j] <= n / 4;
+}
+
 const char *lg_feat_layout_name(enum lg_feat_layout layout)
 {
-	return (unsigned)layout < 2 ? layout_names[layout] : "invalid";
+	return (unsigned)layout < LG_LAYOUT_COUNT ? layout_names[layout] : "invalid";
 }
 
 int lg_feat_layout_parse(const char *name, enum lg_feat_layout *layout)
 {
-	for (unsigned i = 0; name && i < 2; i++)
+	for (unsigned i = 0; name && i < LG_LAYOUT_COUNT; i++)
 		if (!strcmp(name, layout_names[i])) {
 			*layout = (enum lg_feat_layout)i;
 			return 0;
@@ -81,6 +94,8 @@ void lg_features_name(enum lg_feat_layout layout, size_t n, size_t j, char *buf,
 
 	if (layout == LG_LAYOUT_BASIC)
 		snprintf(buf, len, "%s", j < LG_FEAT_N ? lg_feature_names[j] : "?");
+	else if (j < nb && layout == LG_LAYOUT_ORDERS96_TIME5 && wedge_half(n, j))
+		snprintf(buf, len, "oband%zu", j);
 	else if (j < nb)
 		snprintf(buf, len, "wband%zu", j);
 	else
@@ -95,6 +110,29 @@ void lg_spec_wide_free(struct lg_spec *s)
 		lg_fftw_plan_unlock();
 	}
 	s->plan_c2r = NULL;
+	lg_fftw_plan_lock();
+	if (s->oplan_a)
+		fftwf_destroy_plan(s->oplan_a);
+	if (s->oplan_b)
+		fftwf_destroy_plan(s->oplan_b);
+	if (s->oplan_x)
+		fftwf_destroy_plan(s->oplan_x);
+	lg_fftw_plan_unlock();
+	s->oplan_a = s->oplan_b = s->oplan_x = NULL;
+	fftwf_free(s->oa);
+	fftwf_free(s->ob);
+	fftwf_free(s->oA);
+	fftwf_free(s->oB);
+	s->oa = s->ob = NULL;
+	s->oA = s->oB = NULL;
+	free(s->ok);
+	free(s->ofrac);
+	free(s->osum);
+	free(s->ocum);
+	free(s->olines);
+	s->ok = NULL;
+	s->ofrac = s->osum = s->ocum = s->olines = NULL;
+	s->om = s->oL = 0;
 	free(s->wedge);
 	free(s->wcum);
 	free(s->wtaper);
@@ -103,7 +141,50 @@ void lg_spec_wide_free(struct lg_spec *s)
 }
 
 /* s->n is set and s->plan_one made (lg_spec_fftw_init): the rest of the slot. */
-int lg_spec_wide_init(struct lg_spec *s)
+/* The speed ratio's grid (the bin and fraction of each point) and FFT plans. */
+static int orders_init(struct lg_spec *s)
+{
+	size_t n = s->n, h = n / 2, m = lg_order_grid_len(n), L = 1;
+
+	if (!m)
+		return -EINVAL;
+	while (L < 2 * m)
+		L *= 2;
+	s->om = m;
+	s->oL = L;
+	s->ok = calloc(m, sizeof(*s->ok));
+	s->ofrac = calloc(m, sizeof(*s->ofrac));
+	s->osum = calloc(h + 1, sizeof(*s->osum));
+	s->ocum = calloc(m + 1, sizeof(*s->ocum));
+	s->olines = calloc(m, sizeof(*s->olines));
+	s->oa = fftwf_malloc(sizeof(float) * L);
+	s->ob = fftwf_malloc(sizeof(float) * L);
+	s->oA = fftwf_malloc(sizeof(fftwf_complex) * (L / 2 + 1));
+	s->oB = fftwf_malloc(sizeof(fftwf_complex) * (L / 2 + 1));
+	if (!s->ok || !s->ofrac || !s->osum || !s->ocum || !s->olines || !s->oa || !s->ob || !s->oA || !s->oB)
+		return -ENOMEM;
+	for (size_t i = 0; i < m; i++) {
+		double u = log((double)LG_ORD_LO_BIN) + (double)i * LG_ORD_STEP;
+		size_t k = (size_t)floor(exp(u));
+
+		if (k < 1)
+			k = 1;
+		while (k + 1 < h && log((double)(k + 1)) <= u)
+			k++;
+		while (k > 1 && log((double)k) > u)
+			k--;
+		s->ok[i] = (unsigned)k;
+		s->ofrac[i] = (u - log((double)k)) / (log((double)(k + 1)) - log((double)k));
+	}
+	lg_fftw_plan_lock();
+	s->oplan_a = fftwf_plan_dft_r2c_1d((int)L, s->oa, s->oA, FFTW_ESTIMATE);
+	s->oplan_b = fftwf_plan_dft_r2c_1d((int)L, s->ob, s->oB, FFTW_ESTIMATE);
+	s->oplan_x = fftwf_plan_dft_c2r_1d((int)L, s->oA, s->oa, FFTW_ESTIMATE);
+	lg_fftw_plan_unlock();
+	return s->oplan_a && s->oplan_b && s->oplan_x ? 0 : -ENOMEM;
+}
+
+int lg_spec_wide_init(struct lg_spec *s, bool orders)
 {
 	size_t n = s->n;
 	double sumsq = 0;
@@ -127,6 +208,14 @@ int lg_spec_wide_init(struct lg_spec *s)
 	lg_fftw_plan_unlock();
 	if (!s->plan_c2r)
 		goto err_mem;
+	if (orders) {
+		int ret = orders_init(s);
+
+		if (ret) {
+			lg_spec_wide_free(s);
+			return ret;
+		}
+	}
 	return 0;
 err_mem:
 	lg_spec_wide_free(s);
@@ -150,12 +239,13 @@ static void moments(const float *v, size_t n, double scale, double *m2, double *
 	*kurt = a4 / (a2 * a2 + WIDE_FLOOR);
 }
 
-void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row)
+/* The tapered spectrum's power as prefix sums: wcum[k] = power of bins 0 .. k - 1. */
+static double wide_spectrum(struct lg_spec *s, const float *x)
 {
-	size_t n = s->n, h = n / 2, k0 = (n + 7) / 8;
+	size_t n = s->n, h = n / 2;
 	fftwf_complex *X = s->out;
 	float *in = s->in;
-	double sum = 0, mean, a2 = 0, a4 = 0, peak = 0, m2, kx, m2h, kh;
+	double sum = 0, mean;
 
 	for (size_t t = 0; t < n; t++)
 		sum += x[t];
@@ -168,10 +258,17 @@ void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row)
 	for (size_t k = 1; k <= h; k++)
 		s->wcum[k] = s->wcum[k - 1] + ((double)X[k - 1][0] * X[k - 1][0] +
 					       (double)X[k - 1][1] * X[k - 1][1]) * s->wscale;
-	/* wcum[k] = power of bins 0 .. k - 1; band b holds bins [e_b, e_b+1) */
-	for (size_t b = 0; b < s->nwb; b++)
-		row[b] = (float)log10(s->wcum[s->wedge[b + 1]] - s->wcum[s->wedge[b]] + WIDE_FLOOR);
-	/* time features of the centred window, in double */
+	return mean;
+}
+
+/* The 5 time features of the centred window, in double, into row[nwb ...]. */
+static void wide_time(struct lg_spec *s, const float *x, double mean, float *row)
+{
+	size_t n = s->n, h = n / 2, k0 = (n + 7) / 8;
+	fftwf_complex *X = s->out;
+	float *in = s->in;
+	double a2 = 0, a4 = 0, peak = 0, m2, kx, m2h, kh;
+
 	for (size_t t = 0; t < n; t++) {
 		double c = (double)x[t] - mean, c2 = c * c;
 
@@ -199,6 +296,188 @@ void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row)
 	row[s->nwb + 2] = (float)log(kh + WIDE_LNFLOOR);
 	row[s->nwb + 3] = (float)log(peak / sqrt(m2 + WIDE_FLOOR) + WIDE_LNFLOOR);
 	row[s->nwb + 4] = (float)log10(m2h + WIDE_FLOOR);
+}
+
+void lg_spec_wide_row(struct lg_spec *s, const float *x, float *row)
+{
+	double mean = wide_spectrum(s, x);
+
+	/* band b holds bins [e_b, e_b+1) */
+	for (size_t b = 0; b < s->nwb; b++)
+		row[b] = (float)log10(s->wcum[s->wedge[b + 1]] - s->wcum[s->wedge[b]] + WIDE_FLOOR);
+	wide_time(s, x, mean, row);
+}
+
+/* The cumulative power at a fractional bin edge e in [0, h] (numpy.interp on wcum). */
+static double cum_at(const struct lg_spec *s, double e)
+{
+	size_t h = s->n / 2, j = (size_t)e;
+
+	if (j >= h)
+		return s->wcum[h];
+	return s->wcum[j] + (e - (double)j) * (s->wcum[j + 1] - s->wcum[j]);
+}
+
+void lg_spec_orders_row(struct lg_spec *s, const float *x, double r, float *row)
+{
+	size_t h = s->n / 2, q = h / 2;
+	double mean = wide_spectrum(s, x), prev = 0, cc[LG_WIDE_NBANDS + 1];
+
+	/* quality_proto.py's order_bands(): the edges of the lower half at e x r (at most
+	 * n/2), every edge at least the one below it */
+	for (size_t b = 0; b <= s->nwb; b++) {
+		double e = (double)s->wedge[b];
+
+		if (s->wedge[b] <= q && (e = e * r) > (double)h)
+			e = (double)h;
+		if (b && e < prev)
+			e = prev;
+		prev = e;
+		cc[b] = cum_at(s, e);
+	}
+	for (size_t b = 0; b < s->nwb; b++) {
+		double p = cc[b + 1] - cc[b];
+
+		row[b] = (float)log10((p > 0 ? p : 0) + WIDE_FLOOR);
+	}
+	wide_time(s, x, mean, row);
+}
+
+size_t lg_order_grid_len(size_t n)
+{
+	double span;
+
+	if (!lg_features_width(LG_LAYOUT_ORDERS96_TIME5, n))
+		return 0;
+	span = log(LG_ORD_HI * (double)n) - log((double)LG_ORD_LO_BIN);
+	return (size_t)ceil(span / LG_ORD_STEP);
+}
+
+void lg_order_grid(size_t n, struct lg_order_ref *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->start = log((double)LG_ORD_LO_BIN);
+	g->step = LG_ORD_STEP;
+	g->lo_bin = LG_ORD_LO_BIN;
+	g->hi_bin = LG_ORD_HI * (double)n;
+	g->m = lg_order_grid_len(n);
+}
+
+const char *lg_order_ref_check(const struct lg_order_ref *ref, size_t n)
+{
+	struct lg_order_ref g;
+
+	lg_order_grid(n, &g);
+	if (!g.m)
+		return "'order_ref': the orders96-time5 layout needs a 'window' of at least 256 "
+		       "samples (even)";
+	if (!ref->lines)
+		return "'order_ref' is missing (the orders96-time5 layout's reference lines)";
+	if (fabs(ref->start - g.start) > 1e-9 || fabs(ref->step - g.step) > 1e-12 ||
+	    fabs(ref->lo_bin - g.lo_bin) > 1e-9 || fabs(ref->hi_bin - g.hi_bin) > 1e-6)
+		return "'order_ref': its grid ('start', 'step', 'bins') is not the one this "
+		       "linegate computes at the model's 'window' (ln 16, 0.002, [16, 0.45 window])";
+	if (ref->m != g.m)
+		return "'order_ref': 'lines' does not have the grid's length at the model's "
+		       "'window' (a model for another window or rate: train it again)";
+	for (size_t i = 0; i < ref->m; i++)
+		if (!isfinite(ref->lines[i]) || ref->lines[i] < 0)
+			return "'order_ref': 'lines' must be finite numbers >= 0";
+	return NULL;
+}
+
+void lg_spec_order_lines(struct lg_spec *s, const float *x, unsigned nch, size_t chstride,
+			 double *lines)
+{
+	size_t n = s->n, h = n / 2, m = s->om, H = LG_ORD_SMOOTH;
+	fftwf_complex *X = s->out;
+	float *in = s->in;
+
+	for (size_t k = 0; k <= h; k++)
+		s->osum[k] = 0;
+	for (unsigned c = 0; c < nch; c++) {
+		const float *xc = x + (size_t)c * chstride;
+		double sum = 0, mean, pm = 0;
+
+		for (size_t t = 0; t < n; t++)
+			sum += xc[t];
+		mean = sum / (double)n;
+		for (size_t t = 0; t < n; t++)
+			in[t] = (float)(((double)xc[t] - mean) * s->wtaper[t]);
+		fftwf_execute(s->plan_one);
+		/* P_k over k = 0 .. n/2 (the Nyquist bin too, as numpy's rfft), divided by its
+		 * mean: every channel counts alike whatever its gain */
+		for (size_t k = 0; k <= h; k++)
+			pm += ((double)X[k][0] * X[k][0] + (double)X[k][1] * X[k][1]) * s->wscale;
+		pm /= (double)(h + 1);
+		for (size_t k = 0; k <= h; k++)
+			s->osum[k] += ((double)X[k][0] * X[k][0] + (double)X[k][1] * X[k][1]) *
+				      s->wscale / (pm + WIDE_FLOOR);
+	}
+	/* log10 of the bins the grid reads (in place), then on the log-frequency grid by linear
+	 * interpolation in ln k */
+	for (size_t k = s->ok[0]; k <= s->ok[m - 1] + 1; k++)
+		s->osum[k] = log10(s->osum[k] + WIDE_FLOOR);
+	s->ocum[0] = 0;
+	for (size_t i = 0; i < m; i++) {
+		size_t k = s->ok[i];
+		double a = s->osum[k], b = s->osum[k + 1];
+
+		lines[i] = a + s->ofrac[i] * (b - a);
+		s->ocum[i + 1] = s->ocum[i] + lines[i];
+	}
+	/* minus the mean over +-H grid points (the resonance humps, the floor), cut at 0 */
+	for (size_t i = 0; i < m; i++) {
+		size_t lo = i > H ? i - H : 0, hi = i + H + 1 < m ? i + H + 1 : m;
+		double v = lines[i] - (s->ocum[hi] - s->ocum[lo]) / (double)(hi - lo);
+
+		lines[i] = v > 0 ? v : 0;
+	}
+}
+
+double lg_spec_order_ratio(struct lg_spec *s, const double *lines, const float *ref)
+{
+	size_t m = s->om, L = s->oL, K = LG_ORD_SPAN, j = 0, jj;
+	fftwf_complex *A = s->oA, *B = s->oB;
+	double ma = 0, mb = 0, best = -INFINITY, y0, y1, y2, den, off = 0;
+
+	for (size_t i = 0; i < m; i++) {
+		ma += lines[i];
+		mb += ref[i];
+	}
+	ma /= (double)m;
+	mb /= (double)m;
+	for (size_t i = 0; i < L; i++) {
+		s->oa[i] = i < m ? (float)(lines[i] - ma) : 0.0f;
+		s->ob[i] = i < m ? (float)((double)ref[i] - mb) : 0.0f;
+	}
+	fftwf_execute(s->oplan_a);
+	fftwf_execute(s->oplan_b);
+	for (size_t k = 0; k <= L / 2; k++) {
+		/* A conj(B): xc[k] = sum_i a[i + k] b[i] */
+		float re = A[k][0] * B[k][0] + A[k][1] * B[k][1],
+		      im = A[k][1] * B[k][0] - A[k][0] * B[k][1];
+
+		A[k][0] = re;
+		A[k][1] = im;
+	}
+	fftwf_execute(s->oplan_x);
+	/* shifts -K .. K: xc[L - K .. L - 1], then xc[0 .. K]; the first maximum */
+#define XC(t) ((double)s->oa[(t) < K ? L - K + (t) : (t) - K])
+	for (size_t t = 0; t <= 2 * K; t++)
+		if (XC(t) > best) {
+			best = XC(t);
+			j = t;
+		}
+	jj = j < 1 ? 1 : j > 2 * K - 1 ? 2 * K - 1 : j;
+	y0 = XC(jj - 1);
+	y1 = XC(jj);
+	y2 = XC(jj + 1);
+#undef XC
+	den = y0 - 2 * y1 + y2;
+	if (den < 0)
+		off = 0.5 * (y0 - y2) / den;
+	return exp(((double)jj + off - (double)K) * LG_ORD_STEP);
 }
 
 int lg_window_dropout(const float *x, size_t n, size_t run)

@@ -2,7 +2,7 @@
 /*
  * libFuzzer harness for the JSON model files (detector.c): "linegate-detector" and
  * "linegate-detectors" of every kind (mahalanobis, pca, knn) and layout (basic18,
- * bands96-time5). Any byte string must either load or be refused with "NAME: reason",
+ * bands96-time5, orders96-time5 with its "order_ref": seeds knn_orders_*.json). Any byte string must either load or be refused with "NAME: reason",
  * never crash, leak or read past the input. A set that loads is saved and loaded again
  * (the same detectors), and each detector scores two rows of zeros: finite scores or NaN,
  * never a crash (the kNN sgemm and row minimum, per channel too, the Mahalanobis/PCA sgemm).

@@ -149,6 +149,17 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 			 lg_feat_layout_name(lg_features_layout(sc->fx)), p->window);
 		ret = -EINVAL;
 	}
+	/* The orders layout: every detector's reference lines fit the policy's window. */
+	for (size_t i = 0; !ret && sc->kind == LG_SCORER_DETECTOR && i < sc->set.n; i++) {
+		const char *what = sc->set.det[i].layout == LG_LAYOUT_ORDERS96_TIME5 ?
+					   lg_order_ref_check(&sc->set.det[i].oref, p->window) :
+					   NULL;
+
+		if (what) {
+			snprintf(err, errlen, "%s: %s", path, what);
+			ret = -EINVAL;
+		}
+	}
 	/* Plan the spectrum for the policy's window now, not on the hot path. */
 	if (!ret && (ret = lg_features_prepare(sc->fx, p->window)))
 		snprintf(err, errlen, "%s: features for %u-sample windows: %s", path, p->window,

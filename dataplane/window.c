@@ -74,6 +74,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 {
 	const struct lg_policy *p = &g->policy;
 	char fields[LG_EVENT_FIELDS];
+	double ratio;
 	struct lg_scorer *shadow = w->ms->shadow_sc[w->id];
 	int16_t det = lg_window_detector(w, g, dev, s),
 		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
@@ -89,14 +90,25 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	}
 	if (dev->uadp_pub_type)
 		uadp_fields_json(dev, s, fields, sizeof(fields));
+	{
+		/* orders96-time5 (issue 8): one speed ratio per device window, from all its
+		 * channels' spectra against the device's detector's reference lines */
+		const struct lg_scorer *sc = w->ms->sc[w->id];
+
+		ratio = 1;
+		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5 &&
+		    sc->kind == LG_SCORER_DETECTOR && det >= 0 && (size_t)det < sc->set.n)
+			lg_features_speed_ratio(sc->fx, s->win, s->channels, p->window, p->window,
+						&sc->set.det[det].oref, &ratio);
+	}
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
 
 		const struct lg_scorer *sc = w->ms->sc[w->id];
 
 		/* a row of the model's layout: in_dim floats */
-		lg_features_rows(sc->fx, s->win + (size_t)c * p->window, 1, p->window, p->window,
-				 w->batch + (size_t)w->rows * lg_scorer_row_d(sc));
+		lg_features_rows_ratio(sc->fx, s->win + (size_t)c * p->window, 1, p->window,
+				       p->window, &ratio, w->batch + (size_t)w->rows * lg_scorer_row_d(sc));
 		memset(e, 0, sizeof(*e));
 		e->device_id = dev->id;
 		e->channel = (uint8_t)c;

@@ -89,6 +89,10 @@ struct lg_detector {
 	 * them). Row i of lg_detector_score() is channel i % nch. */
 	unsigned nch;
 	struct lg_detector *ch;
+	/* The orders96-time5 layout (issue 8 step 6, file "order_ref"): the device's reference
+	 * lines, against which each device window's speed ratio is found (features.h); the
+	 * channels share it (ch[c] have none). lines NULL: another layout. */
+	struct lg_order_ref oref;
 	unsigned *cidx;  /* max_batch: rows of one channel */
 	float *cpart;    /* max_batch: their scores */
 };

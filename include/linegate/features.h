@@ -131,15 +131,27 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
  *    fftfreq, which puts bin n/8 on either side of fs/8 by rounding, depending on fs; here
  *    it is always at the edge, so the extractor needs no sample rate.
  * Windows of at least LG_WIDE_MIN_N (even) samples; FFTW only.
+ *
+ * LG_LAYOUT_ORDERS96_TIME5, "orders96-time5" (issue 8 step 6, quality_proto.py's ord +
+ * time blocks, order_bands()): the same row, but the band edges e <= n/4 (the lower half
+ * of the spectrum) are read at e x r on the same prefix sums, the cumulative power
+ * interpolated linearly at the fractional edge (edges clipped to n/2 and kept rising), so
+ * that a line moving with the shaft speed stays in its band; the upper half (resonances,
+ * fixed in Hz) stays in Hz. r is the window's speed relative to the device's reference
+ * (lg_features_speed_ratio(), below), one per device window shared by its channels; at
+ * r = 1 the row is the bands96-time5 row bit for bit.
  */
 enum lg_feat_layout {
-	LG_LAYOUT_BASIC,         /* LG_FEAT_N: time statistics, struct lg_bands, orders */
-	LG_LAYOUT_BANDS96_TIME5, /* lg_features_wide_bands(n) + LG_WIDE_TIME_N */
+	LG_LAYOUT_BASIC,          /* LG_FEAT_N: time statistics, struct lg_bands, orders */
+	LG_LAYOUT_BANDS96_TIME5,  /* lg_features_wide_bands(n) + LG_WIDE_TIME_N */
+	LG_LAYOUT_ORDERS96_TIME5, /* as wide as BANDS96_TIME5; needs a speed ratio per window */
 };
+#define LG_LAYOUT_COUNT 3
 
 #define LG_WIDE_NBANDS 96
 #define LG_WIDE_TIME_N 5
 #define LG_WIDE_MIN_N 16
+#define LG_ORD_MIN_N 256 /* orders96-time5: windows of at least this many samples */
 /* The widest row any layout makes: the batch is sized for it. */
 #define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N)
 
@@ -157,6 +169,56 @@ int lg_features_new_layout(struct lg_features **fx, enum lg_feat_layout layout,
 			   const struct lg_bands *bands, enum lg_spectrum_method method,
 			   size_t max_batch);
 enum lg_feat_layout lg_features_layout(const struct lg_features *fx);
+
+/*
+ * The speed ratio of a device window (orders96-time5; quality_proto.py's lines_loggrid()
+ * and speed_ratio()), from the spectra alone, no tachometer: each channel's periodic-Hann
+ * power spectrum P_k (k = 0 .. n/2, as the bands) divided by its mean over those bins
+ * (+ 1e-12), summed over the channels; log10(S_k + 1e-12) interpolated linearly in ln k on
+ * a grid u_i = ln(LG_ORD_LO_BIN) + i LG_ORD_STEP, i < M, M = ceil((ln(LG_ORD_HI n) -
+ * ln(LG_ORD_LO_BIN)) / LG_ORD_STEP) (2027 at n = 2048, whatever the rate); minus its mean over
+ * the grid points within +-LG_ORD_SMOOTH (fewer at the ends); negative part cut: the
+ * "lines". r = exp(LG_ORD_STEP s), s the shift (-LG_ORD_SPAN .. LG_ORD_SPAN) that maximises
+ * sum_i a[i + s] b[i] (a, b: the window's and the reference's lines minus their means; an
+ * FFTW r2c/c2r pair of a power of two >= 2M), refined by a parabola through the maximum
+ * and its neighbours. The reference lines are the mean lines of the device's first training
+ * windows (linegate-train), carried in the model ("order_ref", docs/models.md).
+ */
+#define LG_ORD_STEP 0.002
+#define LG_ORD_LO_BIN 16
+#define LG_ORD_HI 0.45 /* of n: the grid ends at bin 0.45 n (0.45 fs) */
+#define LG_ORD_SMOOTH 50
+#define LG_ORD_SPAN 300
+
+/* A model's reference lines (its "order_ref"): the grid start (ln of a bin), step, bin
+ * range and the M values on it. */
+struct lg_order_ref {
+	double start, step, lo_bin, hi_bin;
+	size_t m;
+	float *lines; /* m; NULL: none */
+};
+
+/* M, the grid points of windows of n samples (0 if the layout cannot take them). */
+size_t lg_order_grid_len(size_t n);
+/* The grid this linegate computes at window n: start, step, bins and m (lines NULL). */
+void lg_order_grid(size_t n, struct lg_order_ref *g);
+/* NULL if ref is the grid this linegate computes at window n, else what is wrong (a
+ * sentence naming the field). */
+const char *lg_order_ref_check(const struct lg_order_ref *ref, size_t n);
+/* The lines (lg_order_grid_len(n) doubles) of one device window: nch channels of n
+ * samples, channel c at x + c * chstride. fx must be of the orders96-time5 layout. */
+int lg_features_order_lines(struct lg_features *fx, const float *x, unsigned nch, size_t n,
+			    size_t chstride, double *lines);
+/* The speed ratio of one device window against ref (its m must be the grid's at n). */
+int lg_features_speed_ratio(struct lg_features *fx, const float *x, unsigned nch, size_t n,
+			    size_t chstride, const struct lg_order_ref *ref, double *r);
+/* The ratio of lines (the grid's M) against ref, as lg_features_speed_ratio() finds it. */
+int lg_features_ratio_of_lines(struct lg_features *fx, size_t n, const double *lines,
+			       const struct lg_order_ref *ref, double *r);
+/* lg_features_rows() with window i read at speed ratio r[i] (r NULL: all 1); r is read by
+ * the orders96-time5 layout only. */
+int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, size_t n,
+			   size_t xstride, const double *r, float *rows);
 
 /* A sensor dropout (issue 8): a run of at least LG_DROPOUT_RUN exactly equal consecutive
  * samples (a sensor that holds its last value; NaN equals nothing). Such windows are neither

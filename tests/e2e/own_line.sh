@@ -13,6 +13,10 @@
 #  - with the argument knn (own_line_knn): the same with linegate-train --detector knn (the
 #    wide bands96-time5 row, the pooled threshold): the data plane loads the kNN model, leaves
 #    sensor dropout windows unscored (counted per device) and alerts as linegate-quality says;
+#  - with the argument orders (own_line_orders): the same with --layout orders96-time5 (the
+#    lower half of the spectrum in shaft orders, each device window's speed ratio found by the
+#    data plane as linegate-quality finds it offline, against the device's "order_ref"); and
+#    validate refuses the model once one detector's order_ref has lost a line, naming it;
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -25,6 +29,11 @@ TRAIN="$LG_BUILD/control/linegate-train"
 QUALITY="$LG_BUILD/control/linegate-quality"
 W=2048
 DET=${1:-mahalanobis}
+LAYOUT_ARGS=()
+if [ "$DET" = orders ]; then
+	DET=knn
+	LAYOUT_ARGS=(--layout orders96-time5)
+fi
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
 	--seconds 40 --fault-at 30 --fault-gain 10 --formats pcap --out "$T/line" -q ||
@@ -36,7 +45,7 @@ chmod 600 "$T/sign.key"
 rc=0
 "$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" \
 	--labels "$T/line/labels.csv" -w $W --min-windows 100 --sign-key "$T/sign.key" \
-	--detector "$DET" \
+	--detector "$DET" "${LAYOUT_ARGS[@]}" \
 	-o "$T/line/model.json" \
 	> "$T/train.out" 2> "$T/train.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
@@ -46,7 +55,7 @@ grep -q "pcap: .* LGF/UADP messages taken, 0 neither, 0 unknown devices, 0 bad t
 	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
 [ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
 python3 - "$T/line/model.json" "$T/line/manifest.json" \
-	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" <<'EOF' || lg_fail "the model file"
+	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" "${LAYOUT_ARGS[*]}" <<'EOF' || lg_fail "the model file"
 import json, re, sys
 m = json.load(open(sys.argv[1]))
 man = json.load(open(sys.argv[2]))
@@ -55,7 +64,14 @@ assert m["format"] == "linegate-detectors", m["format"]
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
 assert m["signer"] == pub, (m["signer"], pub)
-if sys.argv[4] == "knn":
+if sys.argv[5]:
+    assert m["layout"] == "orders96-time5" and len(m["feature_layout"]) == 77
+    assert m["feature_layout"][0] == "oband0" and m["feature_layout"][71] == "wband71"
+    for e in m["detectors"]:
+        r = e["model"]["order_ref"]
+        assert len(r["lines"]) == 2027 and r["step"] == 0.002 and r["bins"][0] == 16, r.keys()
+        assert max(r["lines"]) > 0.1, "no lines in the reference"
+elif sys.argv[4] == "knn":
     assert m["layout"] == "bands96-time5" and len(m["feature_layout"]) == 77
     assert all(e["model"]["detector"] == "knn" and e["model"]["dropout_run"] == 16
                for e in m["detectors"])
@@ -150,7 +166,23 @@ print(f"own_line: {hw} healthy windows, {fa} alerted, {sum(dropout.values())} dr
       f"windows not scored; both faults within 3 windows")
 EOF
 
-# 4. Refusals. A device that claims another rate than its detector's:
+# 4. Refusals. The orders layout: a detector whose reference lines lost one (signed anew).
+if [ ${#LAYOUT_ARGS[@]} -gt 0 ]; then
+	python3 - "$T/line/model.json" "$T/line/model-o.json" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["detectors"][1]["model"]["order_ref"]["lines"].pop()
+json.dump(m, open(sys.argv[2], "w"))
+EOF
+	"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-o.json" > /dev/null
+	sed "s#^  model: .*#  model: model-o.json#" "$T/line/run.yaml" > "$T/line/run-o.yaml"
+	rc=0
+	"$LG_BIN_CTL" validate "$T/line/run-o.yaml" > "$T/v4.out" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || lg_fail "validate passed a model whose order_ref does not fit its window"
+	grep -q "detectors\[1\]: 'order_ref': 'lines' does not have the grid's length" "$T/v4.out" ||
+		lg_fail "validate's reason: $(cat "$T/v4.out")"
+fi
+# A device that claims another rate than its detector's:
 python3 - "$T/line/run.yaml" "$T/line/bad-rate.yaml" <<'EOF'
 import sys
 t = open(sys.argv[1]).read()
