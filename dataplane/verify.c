@@ -535,7 +535,6 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	enum lg_reason rr;
 	int ret;
 
-	atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
 	ret = lg_uadp_decode(m, pkt->data, pkt->len, NULL);
 	if (ret == -LG_UADP_NO_LAYOUT) {
 		enum lg_reason r = uadp_decode_raw(g, pkt, m);
@@ -557,14 +556,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		unsigned slot = 0;
 		int dev = uadp_device(w, g, pkt, m, i, &rr);
 
-		if (dev < 0 && rr == LG_HANDED_OFF) {
-			rr = lg_steer_handoff(w, (unsigned)(-dev - 1), pkt);
-			/* Its owner judges it, and counts it there: once, not here too
-			 * (2048 devices, two workers: 920 counted of 640 sent). */
-			if (rr == LG_HANDED_OFF)
-				atomic_fetch_sub_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
-			return rr;
-		}
+		if (dev < 0 && rr == LG_HANDED_OFF)
+			return lg_steer_handoff(w, (unsigned)(-dev - 1), pkt);
 		if (dev < 0)
 			return rr;
 		hit[i].dev = &g->policy.devices[dev];
@@ -702,8 +695,14 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 									  : pkt->rx_ns;
 	if (pkt->truncated)
 		return LG_DROP_BAD_LENGTH;
-	if (pkt->port_idx == 1)
-		return handle_uadp(w, g, pkt);
+	if (pkt->port_idx == 1) {
+		r = handle_uadp(w, g, pkt);
+		/* A datagram handed to its owner worker (in the clear or encrypted) is counted
+		 * there, once (2048 devices, two workers: 920 counted of 640 sent). */
+		if (r != LG_HANDED_OFF)
+			atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
+		return r;
+	}
 	r = lg_lgf_parse(pkt->data, pkt->len, &f);
 	if (r != LG_OK)
 		return r;

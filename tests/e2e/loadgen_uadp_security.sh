@@ -36,27 +36,33 @@ cat >> "$T/policy.yaml" <<EOF
            fields: [{name: temp, type: Double}, {name: accel, type: Float, array: 256},
                     {name: count, type: Int32}]}
 EOF
-lg_bg "$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" \
-	-o "$T/out.jsonl" 2> "$T/dp.err"
-DP_PID=$!
-lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
-# The same run twice: the second one's MessageNonces were all taken by the first.
-for run in 1 2; do
-	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1 -S 127.0.0.1 --uadp -n 50 -r 500 -q
-done
-lg_wait_for 10 sh -c "python3 '$LG_SOURCE/tests/e2e/lgsock.py' '$T/dp.sock' \
-	'{\"cmd\": \"stats\"}' stats > '$T/s.json' && grep -q '\"received\": *300' '$T/s.json'" ||
-	lg_fail "not all 300 messages arrived: $(cat "$T/s.json")"
-lg_stop_linegate
-python3 - "$T/stats.json" <<'PY' || lg_fail "counters (above)"
+# Once with one worker, once with two: a message that reaches the worker not owning its
+# device is handed to the owner and counted there once (uadp_received), encrypted or not.
+for workers in 2 1; do
+	rm -f "$T/dp.sock" "$T/stats.json" "$T/out.jsonl"
+	lg_bg "$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp.sock" -s "$T/stats.json" \
+		-o "$T/out.jsonl" -w $workers 2> "$T/dp.err"
+	DP_PID=$!
+	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start: $(cat "$T/dp.err")"
+	# The same run twice: the second one's MessageNonces were all taken by the first.
+	for run in 1 2; do
+		"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1 -S 127.0.0.1 --uadp -n 50 -r 500 -q
+	done
+	lg_wait_for 10 sh -c "python3 '$LG_SOURCE/tests/e2e/lgsock.py' '$T/dp.sock' \
+		'{\"cmd\": \"stats\"}' stats > '$T/s.json' && grep -q '\"received\": *300' '$T/s.json'" ||
+		lg_fail "not all 300 messages arrived ($workers workers): $(cat "$T/s.json")"
+	lg_stop_linegate
+	python3 - "$T/stats.json" $workers <<'PY' || lg_fail "counters with $workers workers (above)"
 import json, sys
 d = json.load(open(sys.argv[1]))
 drops = {k: v for k, v in d["drops"].items() if v}
-print("received", d["received"], "admitted", d["admitted"], "drops", drops,
-      "windows", d["windows"])
+print(sys.argv[2], "workers: received", d["received"], "uadp_received", d["uadp_received"],
+      "admitted", d["admitted"], "drops", drops, "windows", d["windows"])
 assert (d["received"], d["admitted"], d["windows"]) == (300, 150, 150), d
+assert d["uadp_received"] == 300, d["uadp_received"]
 assert drops == {"replayed": 150}, drops
 PY
+done
 # RawData: the samples are field 1 of the layout (a Variant message would have them as its
 # field 0, named temp), the scalars zero.
 python3 - "$T/out.jsonl" <<'PY' || lg_fail "RawData lines (above)"
