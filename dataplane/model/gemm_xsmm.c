@@ -12,8 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <libxsmm.h>
+#include <libxsmm_generator.h>
 
 #include "gemm.h"
 #include "model_internal.h"
@@ -31,6 +33,23 @@ struct xsmm_state {
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 static int xsmm_arch;
 static const char *xsmm_missing = "libxsmm cannot generate kernels for this CPU";
+
+#ifdef LG_MODEL_XSMM_MMAP
+void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
+/*
+ * libxsmm's mmap calls land here (meson.build renames them in a copy of libxsmm.a). Its
+ * dual mapping maps one file twice, read+exec and read+write, but 1.17 passes neither
+ * MAP_SHARED nor MAP_PRIVATE, which the kernel refuses: such a call, and only such a call,
+ * gets MAP_SHARED, without which the two views would not share their pages.
+ */
+void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (fd >= 0 && !(flags & (MAP_SHARED | MAP_PRIVATE)))
+		flags |= MAP_SHARED;
+	return mmap(addr, len, prot, flags, fd, off);
+}
+#endif
 
 /*
  * Whether `code` lies in an executable mapping (/proc/self/maps). libxsmm 1.17 hands out a
@@ -60,6 +79,16 @@ static void xsmm_init(void)
 	libxsmm_blasint one = 1;
 	libxsmm_smmfunction probe;
 
+	/*
+	 * Ask for libxsmm's W^X dual mapping (its "security-enhanced" mode): an unlinked file in
+	 * $TMPDIR (else /tmp) mapped read+exec for the code and, while a kernel is written,
+	 * read+write. Its default maps anonymous memory read+write+exec and mprotects it to
+	 * read+exec afterwards, which MemoryDenyWriteExecute=yes and PR_SET_MDWE refuse. Always,
+	 * not only under MDWE: a seccomp filter cannot be detected, and so no page is ever W+X.
+	 * libxsmm decides once, at its first executable allocation; an operator's LIBXSMM_SE
+	 * environment variable takes precedence over this.
+	 */
+	libxsmm_se = 1;
 	libxsmm_init();
 	/*
 	 * libxsmm 1.17 generates AMX tile kernels on Sapphire Rapids and later; those need the
@@ -73,7 +102,9 @@ static void xsmm_init(void)
 	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
 	if (!probe || !code_is_executable((const void *)probe)) {
 		xsmm_missing = "libxsmm's generated code cannot be made executable here "
-			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE)";
+			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE), and its dual mapping "
+			       "failed: it needs TMPDIR (else /tmp) writable and not noexec, and "
+			       "LIBXSMM_SE unset or 1";
 		return;
 	}
 	xsmm_arch = libxsmm_get_target_archid();
