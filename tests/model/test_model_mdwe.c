@@ -257,6 +257,18 @@ static int child(enum mode mode, const char *dir)
 			return 1;
 		}
 	}
+#if defined(__SANITIZE_ADDRESS__)
+	/*
+	 * Where libxsmm cannot make a kernel executable (with libxsmm_se = 1, as the engine
+	 * sets), it frees its heap buffer with glibc's free, which aborts under ASan
+	 * (munmap_chunk(): invalid pointer) inside the first dispatch; without ASan it runs.
+	 */
+	if (!dual) {
+		printf("%s skipped under ASan: libxsmm frees its failed buffer with glibc's free\n",
+		       name);
+		return 0;
+	}
+#endif
 	if (mode == MODE_SECCOMP_NO_DIR) {
 		/* libxsmm tries $TMPDIR, then the working directory, then $HOME */
 		if (setenv("TMPDIR", "/nonexistent", 1) || setenv("HOME", "/nonexistent", 1) ||
@@ -337,8 +349,11 @@ int main(int argc, char **argv)
 			perror("fork");
 			return 1;
 		}
-		if (!pid)
-			exit(child((enum mode)mode, dir));
+		if (!pid) {
+			int ret = child((enum mode)mode, dir);
+
+			exit(ret);
+		}
 		if (waitpid(pid, &status, 0) != pid) {
 			perror("waitpid");
 			return 1;
