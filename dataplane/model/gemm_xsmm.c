@@ -12,8 +12,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <libxsmm.h>
+#include <libxsmm_generator.h>
 
 #include "gemm.h"
 #include "model_internal.h"
@@ -32,11 +34,31 @@ static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 static int xsmm_arch;
 static const char *xsmm_missing = "libxsmm cannot generate kernels for this CPU";
 
+#ifdef LG_MODEL_XSMM_MMAP
+void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
 /*
- * Whether `code` lies in an executable mapping (/proc/self/maps). libxsmm 1.17 hands out a
- * kernel even when it could not make its buffer executable, as under systemd's
- * MemoryDenyWriteExecute=yes (or prctl PR_SET_MDWE): calling it would crash the worker.
- * Load time only: it reads a file.
+ * libxsmm's mmap calls land here (meson.build renames them in a copy of libxsmm.a). Its
+ * dual mapping maps one file twice, read+exec and read+write, but 1.17 passes neither
+ * MAP_SHARED nor MAP_PRIVATE, which the kernel refuses: such a call, and only such a call,
+ * gets MAP_SHARED, without which the two views would not share their pages.
+ */
+void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (fd >= 0 && !(flags & (MAP_SHARED | MAP_PRIVATE)))
+		flags |= MAP_SHARED;
+	return mmap(addr, len, prot, flags, fd, off);
+}
+#endif
+
+/*
+ * Whether `code` lies in an executable mapping (/proc/self/maps). With libxsmm_se = 0,
+ * libxsmm 1.17 hands out a kernel even when it could not make its buffer executable, as
+ * under systemd's MemoryDenyWriteExecute=yes (or prctl PR_SET_MDWE): calling it would crash
+ * the worker. With libxsmm_se = 1 (xsmm_init) that is an error and the kernel is NULL, so
+ * only the probe is checked here, once: each kernel in the dual mapping is a mapping of its
+ * own, and reading the whole map per kernel made loading quadratic (model_errors, which
+ * loads some 6000 models: 12 s -> 154 s).
  */
 static int code_is_executable(const void *code)
 {
@@ -60,6 +82,16 @@ static void xsmm_init(void)
 	libxsmm_blasint one = 1;
 	libxsmm_smmfunction probe;
 
+	/*
+	 * Ask for libxsmm's W^X dual mapping (its "security-enhanced" mode): an unlinked file in
+	 * $TMPDIR (else /tmp) mapped read+exec for the code and, while a kernel is written,
+	 * read+write. Its default maps anonymous memory read+write+exec and mprotects it to
+	 * read+exec afterwards, which MemoryDenyWriteExecute=yes and PR_SET_MDWE refuse. Always,
+	 * not only under MDWE: a seccomp filter cannot be detected, and so no page is ever W+X.
+	 * libxsmm decides once, at its first executable allocation; an operator's LIBXSMM_SE
+	 * environment variable takes precedence over this.
+	 */
+	libxsmm_se = 1;
 	libxsmm_init();
 	/*
 	 * libxsmm 1.17 generates AMX tile kernels on Sapphire Rapids and later; those need the
@@ -73,7 +105,9 @@ static void xsmm_init(void)
 	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
 	if (!probe || !code_is_executable((const void *)probe)) {
 		xsmm_missing = "libxsmm's generated code cannot be made executable here "
-			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE)";
+			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE), and its dual mapping "
+			       "failed: it needs TMPDIR (else /tmp) writable and not noexec, and "
+			       "LIBXSMM_SE unset or 1";
 		return;
 	}
 	xsmm_arch = libxsmm_get_target_archid();
@@ -163,12 +197,12 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 
 			x->kern[r].bf16 = libxsmm_bsmmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
 							       &beta, &flags, NULL);
-			if (!x->kern[r].bf16 || !code_is_executable((const void *)x->kern[r].bf16))
+			if (!x->kern[r].bf16)
 				goto err_kernel;
 		} else {
 			x->kern[r].f32 = libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
 							     &beta, NULL, NULL);
-			if (!x->kern[r].f32 || !code_is_executable((const void *)x->kern[r].f32))
+			if (!x->kern[r].f32)
 				goto err_kernel;
 		}
 	}
