@@ -1640,14 +1640,22 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 
 			err = get_choice(c, v, "bad_samples", bs, "drop or mask", &k);
 			p->bad_samples = (uint8_t)k;
+		} else if (name && !strcmp(name, "gemm")) {
+			/* The indices are enum lg_model_gemm's (model.h); its xsmm-bf16 changes
+			 * detections (docs/model-engine.md) and is not offered here. */
+			static const char *const gm[] = { "auto", "openblas", "xsmm", NULL };
+			int k = 0;
+
+			err = get_choice(c, v, "gemm", gm, "auto, openblas or xsmm", &k);
+			p->gemm = (uint8_t)k;
 		} else if (name && !strcmp(name, "incidents")) {
 			err = parse_incidents(c, v, p);
 		} else if (name && !strcmp(name, "drift")) {
 			err = parse_drift(c, v, &p->drift);
 		} else {
 			static const char *const f[] = { "window", "batch", "deadline_ms", "model",
-							 "threshold", "bad_samples", "incidents", "drift",
-							 NULL };
+							 "threshold", "bad_samples", "gemm", "incidents",
+							 "drift", NULL };
 
 			err = unknown(c, node(c, pr->key), "detection field", f);
 		}

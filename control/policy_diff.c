@@ -149,6 +149,14 @@ static void f_bad_samples(const struct lg_policy *p, char *b, size_t l)
 	snprintf(b, l, "%s", p->bad_samples == LG_BAD_SAMPLES_MASK ? "mask" : "drop");
 }
 
+/* The ONNX models' GEMM route */
+static void f_gemm(const struct lg_policy *p, char *b, size_t l)
+{
+	static const char *const names[] = { "auto", "openblas", "xsmm" };
+
+	snprintf(b, l, "%s", p->gemm < 3 ? names[p->gemm] : "?");
+}
+
 /* incidents */
 static void f_incidents(const struct lg_policy *p, char *b, size_t l)
 {
@@ -336,6 +344,7 @@ static const struct {
 	{ { "detection.model", LG_FIELD_LIVE }, f_model },
 	{ { "detection.threshold", LG_FIELD_LIVE }, f_threshold },
 	{ { "detection.bad_samples", LG_FIELD_LIVE }, f_bad_samples },
+	{ { "detection.gemm", LG_FIELD_LIVE }, f_gemm },
 	{ { "detection.incidents", LG_FIELD_LIVE }, f_incidents },
 	{ { "detection.drift", LG_FIELD_LIVE }, f_drift },
 	{ { "models.trusted_keys", LG_FIELD_LIVE }, f_trusted },

@@ -382,7 +382,8 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 	 * before anything is published: a model change, or the running model under the new
 	 * settings (a window change re-plans its features; a key change re-verifies it). */
 	if (changed(&d, "detection.model") || changed(&d, "detection.window") ||
-	    changed(&d, "detection.threshold") || changed(&d, "models.trusted_keys")) {
+	    changed(&d, "detection.threshold") || changed(&d, "models.trusted_keys") ||
+	    changed(&d, "detection.gemm")) {
 		const struct lg_modelset *m = atomic_load(&dp->models);
 		char msg[768];
 

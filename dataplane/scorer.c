@@ -66,10 +66,14 @@ static int load_onnx(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		     size_t len, const char *path, size_t max_batch, char *err, size_t errlen)
 {
 	char msg[512];
-	int ret = lg_model_load_mem(buf, len, &sc->onnx, msg, sizeof(msg));
+	/* detection.gemm: the route from the start (openblas: no JIT code for this model;
+	 * xsmm: refused where libxsmm cannot run). */
+	int ret = lg_model_load_mem_gemm(buf, len, (enum lg_model_gemm)p->gemm, &sc->onnx, msg,
+					 sizeof(msg));
 
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", path, msg);
+		snprintf(err, errlen, "%s: %s%s", path, ret == -ENOTSUP ? "detection.gemm: " : "",
+			 msg);
 		return ret;
 	}
 	sc->in_dim = lg_model_input_dim(sc->onnx);

@@ -1104,6 +1104,12 @@ static int compile_graph(struct imp *st, const Onnx__ModelProto *mp)
 
 int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *err, size_t errlen)
 {
+	return lg_model_load_mem_gemm(buf, len, LG_MODEL_GEMM_AUTO, out, err, errlen);
+}
+
+int lg_model_load_mem_gemm(const void *buf, size_t len, enum lg_model_gemm gemm,
+			   struct lg_model **out, char *err, size_t errlen)
+{
 	struct imp st = {.err = err, .errlen = errlen};
 	Onnx__ModelProto *mp;
 	int ret;
@@ -1144,10 +1150,16 @@ int lg_model_load_mem(const void *buf, size_t len, struct lg_model **out, char *
 		st.m->has_threshold = 1;
 	}
 	lg_model_set_isa(st.m, LG_MODEL_ISA_AUTO);
-	ret = lg_model_set_gemm(st.m, LG_MODEL_GEMM_AUTO);
+	/* The route is set once, here: a model loaded for openblas never makes JIT code. */
+	ret = lg_model_set_gemm(st.m, gemm);
 	if (ret) {
-		fail(&st, ret, "cannot prepare the weights for the GEMM route (%s)",
-		     ret == -ENOMEM ? "out of memory" : "no kernel for a layer's shape");
+		const char *why = lg_model_gemm_missing(gemm);
+
+		fail(&st, ret, "cannot prepare the weights for the GEMM route %s (%s)",
+		     lg_model_gemm_name(gemm),
+		     ret == -ENOMEM ? "out of memory"
+		     : why	    ? why
+				    : "no kernel for a layer's shape");
 		goto err_model;
 	}
 	free(st.vals);

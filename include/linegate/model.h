@@ -114,6 +114,14 @@ const char *lg_model_gemm_missing(enum lg_model_gemm g);
  */
 int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g);
 enum lg_model_gemm lg_model_get_gemm(const struct lg_model *m);
+/*
+ * lg_model_load_mem() on GEMM route `gemm` from the start (lg_model_load_mem() is this on
+ * `auto`): on `openblas` no libxsmm kernel is ever generated for the model (the policy's
+ * detection.gemm). A route this build or CPU cannot run fails the load with -ENOTSUP and
+ * lg_model_gemm_missing()'s reason in err.
+ */
+int lg_model_load_mem_gemm(const void *buf, size_t len, enum lg_model_gemm gemm,
+			   struct lg_model **out, char *err, size_t errlen);
 
 /*
  * Per-worker scratch memory for batches of up to `max_batch` rows; allocated here, once.

@@ -5,6 +5,7 @@
 #include "../../dataplane/scorer.h"
 
 #include <linegate/features.h>
+#include <linegate/model.h>
 #include <linegate/sign.h>
 #include <linegate/signal.h>
 
@@ -291,6 +292,28 @@ int main(int argc, char **argv)
 		}
 		CHECK_EQ(verdicts, N);
 		CHECK(alerts > N / 4); /* the faulty half really is flagged */
+	}
+	/* detection.gemm: openblas takes the model off the default route (libxsmm where it
+	 * runs) and the scores stay; an unknown route number is refused with the key named. */
+	{
+		struct lg_policy q = p;
+		static float c[N];
+
+		q.gemm = LG_MODEL_GEMM_OPENBLAS;
+		CHECK_EQ(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 256, &tmp, err,
+					sizeof(err)), 0);
+		CHECK_EQ(lg_model_get_gemm(tmp.onnx), LG_MODEL_GEMM_OPENBLAS);
+		CHECK_EQ(lg_model_get_gemm(ox.onnx), LG_MODEL_GEMM_AUTO);
+		for (int i = 0; i < N; i += 256)
+			lg_scorer_score(&tmp, rows + (size_t)i * LG_FEAT_N, 256, c + i);
+		for (int i = 0; i < N; i++)
+			CHECK_NEAR(c[i], b[i], 1e-4 * (1 + fabs(b[i])));
+		lg_scorer_free(&tmp);
+		q.gemm = 7;
+		CHECK(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 256, &tmp, err,
+				     sizeof(err)) < 0);
+		CHECK(strstr(err, "detection.gemm") != NULL);
+		lg_scorer_free(&tmp);
 	}
 	lg_scorer_free(&js);
 	lg_scorer_free(&ox);
