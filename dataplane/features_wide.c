@@ -380,9 +380,29 @@ const char *lg_order_ref_check(const struct lg_order_ref *ref, size_t n)
 	if (ref->m != g.m)
 		return "'order_ref': 'lines' does not have the grid's length at the model's "
 		       "'window' (a model for another window or rate: train it again)";
-	for (size_t i = 0; i < ref->m; i++)
-		if (!isfinite(ref->lines[i]) || ref->lines[i] < 0)
-			return "'order_ref': 'lines' must be finite numbers >= 0";
+	{
+		double sum = 0, max = 0;
+
+		for (size_t i = 0; i < ref->m; i++) {
+			if (!isfinite(ref->lines[i]) || ref->lines[i] < 0)
+				return "'order_ref': 'lines' must be finite numbers >= 0";
+			/* log10 of a line's power over its neighbourhood: trained ones reach 3-4 */
+			if (ref->lines[i] > LG_ORD_LINE_MAX)
+				return "'order_ref': a line above 20 (log10 of its power over its "
+				       "neighbourhood: no spectrum gives that; train it again)";
+			sum += ref->lines[i];
+			max = ref->lines[i] > max ? ref->lines[i] : max;
+		}
+		/* Nothing to line up with, or one line that outweighs all the others: the
+		 * speed ratio would be noise or that line's alone (a dead sensor's windows, or
+		 * an edited file). Trained references spread over hundreds of lines. */
+		if (!(sum > 0))
+			return "'order_ref': 'lines' are all 0 (no line to find the speed by: "
+			       "trained on a silent or dead sensor? train it again on running data)";
+		if (max > LG_ORD_LINE_SHARE * sum)
+			return "'order_ref': one line holds more than a quarter of all the lines' "
+			       "weight (no trained reference looks like that; train it again)";
+	}
 	return NULL;
 }
 

@@ -189,6 +189,10 @@ enum lg_feat_layout lg_features_layout(const struct lg_features *fx);
 #define LG_ORD_HI 0.45 /* of n: the grid ends at bin 0.45 n (0.45 fs) */
 #define LG_ORD_SMOOTH 50
 #define LG_ORD_SPAN 300
+/* A model's reference lines are refused above this value, when all are 0, or when one
+ * holds more than this share of their sum (lg_order_ref_check()). */
+#define LG_ORD_LINE_MAX 20.0
+#define LG_ORD_LINE_SHARE 0.25
 
 /* A model's reference lines (its "order_ref"): the grid start (ln of a bin), step, bin
  * range and the M values on it. */

@@ -247,6 +247,30 @@ static void known_answers(void)
 	CHECK(lg_order_ref_check(&ref, W) != NULL);
 	ref.m++;
 	CHECK(lg_order_ref_check(&ref, 4096) != NULL);
+	/* lines that no training makes (trial s13: a re-signed model whose lines were all 0, or
+	 * one of them 1e38, made a device alert on every window): refused, each with its reason */
+	CHECK(lg_order_ref_check(&ref, W) == NULL);
+	{
+		float *keep = malloc(ref.m * sizeof(float));
+
+		CHECK(keep != NULL);
+		if (keep) {
+			memcpy(keep, ref.lines, ref.m * sizeof(float));
+			memset(ref.lines, 0, ref.m * sizeof(float));
+			CHECK_STR_CONTAINS(lg_order_ref_check(&ref, W), "all 0");
+			memcpy(ref.lines, keep, ref.m * sizeof(float));
+			ref.lines[700] = 1e38f;
+			CHECK_STR_CONTAINS(lg_order_ref_check(&ref, W), "above 20");
+			memset(ref.lines, 0, ref.m * sizeof(float));
+			for (int i = 0; i < 10; i++)
+				ref.lines[i * 100] = 1.0f;
+			ref.lines[701] = 19.0f;
+			CHECK_STR_CONTAINS(lg_order_ref_check(&ref, W), "quarter");
+			memcpy(ref.lines, keep, ref.m * sizeof(float));
+			CHECK(lg_order_ref_check(&ref, W) == NULL);
+			free(keep);
+		}
+	}
 	free(ref.lines);
 out:
 	lg_features_free(fx);
