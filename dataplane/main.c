@@ -7,6 +7,7 @@
 #include "influx.h"
 #include "opcua_mqtt.h"
 #include "record.h"
+#include "scorer.h"
 #include "statefile.h"
 
 #include <lgadmit.h>
@@ -299,6 +300,9 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "epoch", json_object_new_uint64(g->epoch));
 	json_object_object_add(c->reply, "devices", json_object_new_uint64(g->policy.ndevices));
 	json_object_object_add(c->reply, "model", json_object_new_string(ms ? ms->active : ""));
+	/* an ONNX model's GEMM route (detection.gemm, and whether libxsmm could run) */
+	json_object_object_add(c->reply, "model_gemm",
+			       json_object_new_string(ms ? lg_scorer_gemm(ms->sc[0]) : ""));
 	json_object_object_add(c->reply, "shadow_model",
 			       json_object_new_string(ms ? ms->shadow : ""));
 	json_object_object_add(c->reply, "model_epoch", json_object_new_uint64(ms ? ms->epoch : 0));
@@ -1573,9 +1577,12 @@ int main(int argc, char **argv)
 		if (p.uadp_port)
 			snprintf(uadp, sizeof(uadp), ", UADP on UDP port %u%s", p.uadp_port,
 				 p.nmcast ? " (and its multicast groups)" : "");
+		const char *gemm = lg_scorer_gemm(atomic_load(&dp.models)->sc[0]);
+
 		fprintf(stderr, "linegate: %u worker(s), %s backend%s, LGF on UDP port %u%s, %zu "
-			"devices enrolled, model %s\n", dp.nworkers, ops->name, backend_from, p.port, uadp,
-			p.ndevices, atomic_load(&dp.models)->active);
+			"devices enrolled, model %s%s%s\n", dp.nworkers, ops->name, backend_from, p.port,
+			uadp, p.ndevices, atomic_load(&dp.models)->active, *gemm ? ", GEMM route " : "",
+			gemm);
 	}
 	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
 	{

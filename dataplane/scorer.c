@@ -252,6 +252,11 @@ void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, con
 	}
 }
 
+const char *lg_scorer_gemm(const struct lg_scorer *sc)
+{
+	return sc && sc->onnx ? lg_model_gemm_shown(sc->onnx) : "";
+}
+
 void lg_scorer_free(struct lg_scorer *sc)
 {
 	if (!sc)

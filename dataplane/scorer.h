@@ -68,5 +68,7 @@ double lg_scorer_rate(const struct lg_scorer *sc, int det);
 void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
 			  const uint8_t *chan, float *scores, float *thr);
 void lg_scorer_free(struct lg_scorer *sc);
+/* An ONNX model's GEMM route as lg_model_gemm_shown() says it; "" for detector models. */
+const char *lg_scorer_gemm(const struct lg_scorer *sc);
 
 #endif

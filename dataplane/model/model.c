@@ -158,6 +158,15 @@ int lg_model_gemm_parse(const char *name, enum lg_model_gemm *out)
 	return -EINVAL;
 }
 
+const char *lg_model_gemm_shown(const struct lg_model *m)
+{
+	if (!m)
+		return "";
+	if (m->gemm_route == LG_MODEL_GEMM_AUTO && m->gemm == gemm_run_openblas)
+		return "auto (OpenBLAS alone)";
+	return lg_model_gemm_name(m->gemm_route);
+}
+
 const char *lg_model_gemm_missing(enum lg_model_gemm g)
 {
 	switch (g) {
@@ -356,13 +365,10 @@ size_t lg_model_describe(const struct lg_model *m, char *buf, size_t len)
 	else
 		buf = NULL, len = 0;
 	add_text(buf, len, &off,
-		 "input %zu -> output %zu, %s, %zu layers, epilogue %s, gemm %s%s\n",
+		 "input %zu -> output %zu, %s, %zu layers, epilogue %s, gemm %s\n",
 		 m->in_dim, m->out_dim,
 		 m->kind == LG_MODEL_AUTOENCODER ? "autoencoder" : "classifier", m->n_layers,
-		 lg_model_isa_name(m->isa), lg_model_gemm_name(m->gemm_route),
-		 m->gemm_route == LG_MODEL_GEMM_AUTO && m->gemm == gemm_run_openblas
-			 ? " (OpenBLAS alone)"
-			 : "");
+		 lg_model_isa_name(m->isa), lg_model_gemm_shown(m));
 	for (size_t i = 0; i < m->n_layers; i++) {
 		const struct model_layer *l = &m->layers[i];
 

@@ -114,6 +114,9 @@ const char *lg_model_gemm_missing(enum lg_model_gemm g);
  */
 int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g);
 enum lg_model_gemm lg_model_get_gemm(const struct lg_model *m);
+/* The route as an operator reads it: "auto", "auto (OpenBLAS alone)" where libxsmm could not
+ * run (W^X without its dual mapping, no kernel for a shape, a CPU it lacks), "openblas", ... */
+const char *lg_model_gemm_shown(const struct lg_model *m);
 /*
  * lg_model_load_mem() on GEMM route `gemm` from the start (lg_model_load_mem() is this on
  * `auto`): on `openblas` no libxsmm kernel is ever generated for the model (the policy's

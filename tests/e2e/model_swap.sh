@@ -79,6 +79,10 @@ sleep 0.3
 CTL model activate vib@3 >/dev/null || lg_fail "activate vib@3 (ONNX)"
 wait $GEN
 sleep 0.3
+# status names the ONNX model's GEMM route (detection.gemm: auto; OpenBLAS alone where
+# libxsmm cannot run)
+G=$(lg_ctl "$T/dp.sock" '{"cmd": "status"}' model_gemm | tr -d '"')
+case "$G" in auto | "auto (OpenBLAS alone)") ;; *) lg_fail "the ONNX model's GEMM route in status: '$G'" ;; esac
 CTL models > "$T/models.json"
 CTL metrics > "$T/m.json"
 # A restarted linegated finds the registry's active and shadow models running: no swap
