@@ -20,11 +20,17 @@ Float array whose length cycles through --uadp-lengths: linegate-loadgen -u send
 own length. --sample-rate R[,R...] gives device i the sample_rate R[i % count] (a model
 that records its rate refuses devices of another): linegate-loadgen sends each device's
 frames at its policy rate.
+
+OUT_DIR must hold no policy.yaml and no keys/ files yet (--force: replace them, every file in
+its keys/ removed). A --head whose detection.model is a relative path gets that model and its .sig
+copied into OUT_DIR, so that the new policy finds them as the old one did.
 """
 import argparse
 import hashlib
 import ipaddress
 import os
+import re
+import shutil
 import sys
 
 LG_POLICY_MAX_DEVICES = 4096
@@ -47,7 +53,18 @@ def main():
     ap.add_argument("--uadp-lengths", default="64,128,256",
                     help="the UADP devices' Float array lengths, cycled")
     ap.add_argument("--seed", help="derive the keys from this text (reproducible; never on a line)")
+    ap.add_argument("--force", action="store_true",
+                    help="OUT_DIR may hold an earlier policy: replace it and its keys")
     a = ap.parse_args()
+
+    old_keys = os.path.join(a.out_dir, "keys")
+    if os.path.exists(os.path.join(a.out_dir, "policy.yaml")) or (
+            os.path.isdir(old_keys) and os.listdir(old_keys)):
+        if not a.force:
+            sys.exit(f"make_policy: {a.out_dir} already holds a policy.yaml or key files (an "
+                     f"earlier policy's keys would stay beside the new ones): give another "
+                     f"folder, or --force to replace its policy.yaml and keys/")
+        shutil.rmtree(old_keys, ignore_errors=True)
 
     if not 1 <= a.n <= LG_POLICY_MAX_DEVICES:
         sys.exit(f"make_policy: N must be 1..{LG_POLICY_MAX_DEVICES} (the XDP device table)")
@@ -62,10 +79,14 @@ def main():
     rates = [int(x) for x in a.sample_rate.split(",")] if a.sample_rate else []
 
     head = "version: 1\nport: 4739\nuadp_port: 4840\n"
+    model = None
     if a.head:
         text = open(a.head).read()
         cut = text.find("\ndevices:")
         head = text[:cut + 1] if cut >= 0 else text
+        m = re.search(r"^\s+model:\s*['\"]?([^\s'\"#]+)", head, re.M)
+        if m and not os.path.isabs(m.group(1)):
+            model = os.path.join(os.path.dirname(os.path.abspath(a.head)), m.group(1))
     keys = os.path.join(a.out_dir, "keys")
     os.makedirs(keys, exist_ok=True)
     os.chmod(keys, 0o700)
@@ -99,6 +120,17 @@ def main():
                        f"           fields: [{{name: accel, type: Float, array: {n}}}]}}\n")
     with open(os.path.join(a.out_dir, "policy.yaml"), "w") as f:
         f.writelines(out)
+    # The head's relative detection.model (and its signature) where the new policy looks.
+    if model:
+        rel = os.path.relpath(model, os.path.dirname(os.path.abspath(a.head)))
+        for src in (model, model + ".sig"):
+            dst = os.path.join(a.out_dir, os.path.dirname(rel), os.path.basename(src))
+            if os.path.exists(src) and not os.path.exists(dst):
+                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+                shutil.copy2(src, dst)
+            elif not os.path.exists(src):
+                print(f"make_policy: note: the head's detection.model {src} does not exist: "
+                      f"put it at {dst}", file=sys.stderr)
 
 
 if __name__ == "__main__":
