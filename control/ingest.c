@@ -721,8 +721,8 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 		return -EINVAL;
 	}
 	if (!(o && o->rate > 0)) {
-		seterr(err, errlen, "%s: a .npy file carries no sample rate: give --sample-rate",
-		       name);
+		seterr(err, errlen, "%s: a .npy file carries no sample rate: give --sample-rate "
+		       "before it (it applies to the --from files after it)", name);
 		return -EINVAL;
 	}
 	x = malloc(sizeof(float) * (count + 1));

@@ -76,19 +76,24 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		fprintf(stderr, "linegate-quality: warning: these are the very samples the model "
 			"was trained on (same data digest): the figures flatter it (--after S judges only "
 			"what came after the training range)\n");
-	for (size_t i = 0; i < in.ndev; i++)
-		if (!set.window || lg_detector_set_find(&set, in.dev[i].name) < 0 ||
-		    (set.det[lg_detector_set_find(&set, in.dev[i].name)].sample_rate > 0 &&
-		     in.dev[i].rate !=
-			     set.det[lg_detector_set_find(&set, in.dev[i].name)].sample_rate)) {
+	for (size_t i = 0; i < in.ndev; i++) {
+		int k = set.window ? lg_detector_set_find(&set, in.dev[i].name) : -1;
+
+		if (!set.window || k < 0) {
 			fprintf(stderr, "linegate-quality: %s: %s\n", in.dev[i].name,
 				!set.window ? "the model records no window: give a model trained "
 					      "by linegate-train" :
-				lg_detector_set_find(&set, in.dev[i].name) < 0 ?
-					"the model has no detector for this device (and no "
-					"default)" : "its sample rate is not the model's");
+					      "the model has no detector for this device (and no "
+					      "default)");
 			goto out;
 		}
+		if (set.det[k].sample_rate > 0 && in.dev[i].rate != set.det[k].sample_rate) {
+			fprintf(stderr, "linegate-quality: %s: its samples are at %g Hz, the model "
+				"was trained on %g Hz (a file's own rate, else --sample-rate)\n",
+				in.dev[i].name, (double)in.dev[i].rate, (double)set.det[k].sample_rate);
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < in.ndev; i++) {
 		const struct lg_ingest_dev *d = &in.dev[i];
 		struct lg_detector *det = &set.det[lg_detector_set_find(&set, d->name)];
