@@ -10,30 +10,27 @@
 
 #ifdef LG_HAVE_DPDK
 #include <linegate/backend.h>
+#include "../dataplane/backend/dpdk_eal.h"
 
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
 const int lg_dpdk_tx_built = 1;
 
-#define MAX_EAL_ARGS 64
-#define MAX_VDEVS 8
 #define MAX_BATCH 1024
 /* Room for the longest frame the generator builds (Ethernet, IPv6, UDP, 8972 bytes of LGF)
  * in one mbuf: no chains. */
 #define DATA_ROOM (9216 + RTE_PKTMBUF_HEADROOM)
 
 struct lg_dpdk_port {
-	uint16_t port_id;
-	bool port_set, nohuge, started;
-	char vdev[MAX_VDEVS][256], pci[MAX_VDEVS][32], eal[512], lcores[64];
-	unsigned nvdevs, npci, mem_mb, mbufs, txd, log_level;
+	struct lg_dpdk_eal e; /* port, vdev, pci, eal, lcores, mem, nohuge, log */
+	bool started;
+	unsigned mbufs, txd;
 	struct rte_mempool *pool;
 };
 
@@ -54,81 +51,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int opt_uint(const char *key, const char *val, unsigned min, unsigned max, unsigned *out,
-		    char *err, size_t errlen)
-{
-	unsigned long v;
-
-	if (lg_backend_opt_uint(val, max, &v) || v < min) {
-		snprintf(err, errlen, "%s=%s: want a number %u..%u", key, val, min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int opt_copy(char *dst, size_t len, const char *key, const char *val, char *err,
-		    size_t errlen)
-{
-	if (strlen(val) >= len) {
-		snprintf(err, errlen, "%s: longer than %zu bytes", key, len - 1);
-		return -EINVAL;
-	}
-	strcpy(dst, val);
-	for (char *s = dst; *s; s++) /* ';' stands for DPDK's own ',' */
-		if (*s == ';' && strcmp(key, "eal"))
-			*s = ',';
-	return 0;
-}
-
 /* The options of linegate's --backend dpdk: that make sense for sending. */
 static int parse_opts(struct lg_dpdk_port *p, const char *opts, char *err, size_t errlen)
 {
 	char key[32], val[256];
-	unsigned v;
 	int ret;
 
+	lg_dpdk_eal_defaults(&p->e);
+	p->e.no_telemetry = true; /* no socket of its own in /var/run/dpdk */
 	p->mbufs = 4095;
 	p->txd = 1024;
-	p->log_level = 5;
-	snprintf(p->lcores, sizeof(p->lcores), "0");
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "port")) {
-			if (opt_uint(key, val, 0, RTE_MAX_ETHPORTS - 1, &v, err, errlen))
-				return -EINVAL;
-			p->port_id = (uint16_t)v;
-			p->port_set = true;
-		} else if (!strcmp(key, "vdev") || !strcmp(key, "pci")) {
-			bool vd = key[0] == 'v';
-			unsigned *n = vd ? &p->nvdevs : &p->npci;
-
-			if (*n == MAX_VDEVS || !*val) {
-				snprintf(err, errlen, "%s: at most %d, not empty", key, MAX_VDEVS);
-				return -EINVAL;
-			}
-			if (opt_copy(vd ? p->vdev[*n] : p->pci[*n], vd ? 256 : 32, key, val, err,
-				     errlen))
-				return -EINVAL;
-			(*n)++;
-		} else if (!strcmp(key, "eal")) {
-			if (opt_copy(p->eal, sizeof(p->eal), key, val, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "lcores")) {
-			if (opt_copy(p->lcores, sizeof(p->lcores), key, val, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "mem")) {
-			if (opt_uint(key, val, 64, 1u << 20, &p->mem_mb, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "nohuge")) {
-			p->nohuge = true;
-		} else if (!strcmp(key, "mbufs")) {
-			if (opt_uint(key, val, 64, 1u << 24, &p->mbufs, err, errlen))
+		ret = lg_dpdk_eal_opt(&p->e, key, val, err, errlen);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			continue;
+		if (!strcmp(key, "mbufs")) {
+			if (lg_dpdk_opt_uint(key, val, 64, 1u << 24, &p->mbufs, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "txd")) {
-			if (opt_uint(key, val, 16, 32768, &p->txd, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "log")) {
-			if (opt_uint(key, val, 1, 8, &p->log_level, err, errlen))
+			if (lg_dpdk_opt_uint(key, val, 16, 32768, &p->txd, err, errlen))
 				return -EINVAL;
 		} else {
 			snprintf(err, errlen,
@@ -142,54 +85,8 @@ static int parse_opts(struct lg_dpdk_port *p, const char *opts, char *err, size_
 		snprintf(err, errlen, "an option is longer than %zu bytes", sizeof(val) - 1);
 		return ret;
 	}
-	if (!p->mem_mb && p->nohuge)
-		p->mem_mb = 1024;
+	lg_dpdk_eal_done(&p->e);
 	return 0;
-}
-
-static int eal_args(struct lg_dpdk_port *p, char **argv, char *buf, size_t buflen)
-{
-	int argc = 0;
-	size_t used = 0;
-
-#define ARG(...)                                                                                   \
-	do {                                                                                       \
-		int n_ = snprintf(buf + used, buflen - used, __VA_ARGS__);                         \
-		if (n_ < 0 || (size_t)n_ >= buflen - used || argc == MAX_EAL_ARGS - 1)             \
-			return -E2BIG;                                                             \
-		argv[argc++] = buf + used;                                                         \
-		used += (size_t)n_ + 1;                                                            \
-	} while (0)
-	ARG("linegate-loadgen");
-	ARG("-l");
-	ARG("%s", p->lcores);
-	/* beside linegate (and other generators): no shared config, a runtime folder of our own */
-	ARG("--no-shconf");
-	ARG("--file-prefix=lg-loadgen-%d", (int)getpid());
-	ARG("--log-level=%u", p->log_level);
-	ARG("--no-telemetry"); /* no socket of its own in /var/run/dpdk */
-	if (p->nohuge)
-		ARG("--no-huge");
-	if (p->mem_mb) {
-		ARG("-m");
-		ARG("%u", p->mem_mb);
-	}
-	for (unsigned i = 0; i < p->npci; i++) {
-		ARG("-a");
-		ARG("%s", p->pci[i]);
-	}
-	if (p->nvdevs && !p->npci)
-		ARG("--no-pci");
-	for (unsigned i = 0; i < p->nvdevs; i++) {
-		ARG("--vdev");
-		ARG("%s", p->vdev[i]);
-	}
-	for (char *save = NULL, *t = strtok_r(p->eal, " ", &save); t;
-	     t = strtok_r(NULL, " ", &save))
-		ARG("%s", t);
-#undef ARG
-	argv[argc] = NULL;
-	return argc;
 }
 
 static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsigned *mtu, char *err,
@@ -199,81 +96,65 @@ static int port_setup(struct lg_dpdk_port *p, unsigned nq, uint8_t mac[6], unsig
 	struct rte_eth_dev_info info;
 	struct rte_ether_addr ea;
 	uint16_t rxd = 64, txd = (uint16_t)p->txd, m;
-	int ret = rte_eth_dev_info_get(p->port_id, &info);
+	int ret = rte_eth_dev_info_get(p->e.port_id, &info);
 
 	if (ret) {
-		snprintf(err, errlen, "port %u: device info: %s", p->port_id, strerror(-ret));
+		snprintf(err, errlen, "port %u: device info: %s", p->e.port_id, strerror(-ret));
 		return ret;
 	}
 	if (nq > info.max_tx_queues) {
 		snprintf(err, errlen, "port %u (%s) has %u TX queues, --threads %u needs one each",
-			 p->port_id, info.driver_name, info.max_tx_queues, nq);
+			 p->e.port_id, info.driver_name, info.max_tx_queues, nq);
 		return -EINVAL;
 	}
 	/* as many RX queues (net_af_packet pairs them; nothing polls them) */
-	ret = rte_eth_dev_configure(p->port_id, (uint16_t)nq, (uint16_t)nq, &conf);
+	ret = rte_eth_dev_configure(p->e.port_id, (uint16_t)nq, (uint16_t)nq, &conf);
 	if (!ret)
-		ret = rte_eth_dev_adjust_nb_rx_tx_desc(p->port_id, &rxd, &txd);
+		ret = rte_eth_dev_adjust_nb_rx_tx_desc(p->e.port_id, &rxd, &txd);
 	for (unsigned q = 0; !ret && q < nq; q++) {
-		ret = rte_eth_rx_queue_setup(p->port_id, (uint16_t)q, rxd,
-					     (unsigned)rte_eth_dev_socket_id(p->port_id), NULL,
+		ret = rte_eth_rx_queue_setup(p->e.port_id, (uint16_t)q, rxd,
+					     (unsigned)rte_eth_dev_socket_id(p->e.port_id), NULL,
 					     p->pool);
 		if (!ret)
-			ret = rte_eth_tx_queue_setup(p->port_id, (uint16_t)q, txd,
-						     (unsigned)rte_eth_dev_socket_id(p->port_id),
+			ret = rte_eth_tx_queue_setup(p->e.port_id, (uint16_t)q, txd,
+						     (unsigned)rte_eth_dev_socket_id(p->e.port_id),
 						     NULL);
 	}
 	if (!ret)
-		ret = rte_eth_dev_start(p->port_id);
+		ret = rte_eth_dev_start(p->e.port_id);
 	if (ret) {
-		snprintf(err, errlen, "port %u (%s): %u queues, %u descriptors: %s", p->port_id,
+		snprintf(err, errlen, "port %u (%s): %u queues, %u descriptors: %s", p->e.port_id,
 			 info.driver_name, nq, txd, strerror(-ret));
 		return ret;
 	}
 	p->started = true;
-	rte_eth_stats_reset(p->port_id);
-	if (rte_eth_macaddr_get(p->port_id, &ea))
+	rte_eth_stats_reset(p->e.port_id);
+	if (rte_eth_macaddr_get(p->e.port_id, &ea))
 		memset(&ea, 0, sizeof(ea));
 	memcpy(mac, ea.addr_bytes, 6);
-	*mtu = rte_eth_dev_get_mtu(p->port_id, &m) ? 1500 : m;
+	*mtu = rte_eth_dev_get_mtu(p->e.port_id, &m) ? 1500 : m;
 	return 0;
 }
 
 int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nqueues, uint8_t mac[6],
 		      unsigned *mtu, char *err, size_t errlen)
 {
-	char *argv[MAX_EAL_ARGS], buf[4096];
 	struct lg_dpdk_port *p = calloc(1, sizeof(*p));
-	cpu_set_t cpus;
-	int argc, ret;
+	int ret;
 
 	if (!p)
 		return -ENOMEM;
 	ret = parse_opts(p, opts, err, errlen);
 	if (ret)
 		goto err_free;
-	argc = eal_args(p, argv, buf, sizeof(buf));
-	if (argc < 0) {
-		snprintf(err, errlen, "EAL arguments too long");
-		ret = argc;
+	ret = lg_dpdk_eal_init(&p->e, "linegate-loadgen", "lg-loadgen",
+			       " (no hugepages? add nohuge)", err, errlen);
+	if (ret)
 		goto err_free;
-	}
-	/* EAL pins this thread to the main lcore, and the sender threads would inherit it. */
-	if (sched_getaffinity(0, sizeof(cpus), &cpus))
-		CPU_ZERO(&cpus);
-	ret = rte_eal_init(argc, argv);
-	if (CPU_COUNT(&cpus))
-		sched_setaffinity(0, sizeof(cpus), &cpus);
-	if (ret < 0) {
-		ret = rte_errno ? -rte_errno : -EINVAL;
-		snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(-ret),
-			 p->nohuge ? "" : " (no hugepages? add nohuge)");
-		goto err_free;
-	}
-	if (!p->port_set)
-		RTE_ETH_FOREACH_DEV(p->port_id) break;
-	if (!rte_eth_dev_is_valid_port(p->port_id)) {
-		snprintf(err, errlen, "no port %u (give one with vdev= or pci=)", p->port_id);
+	if (!p->e.port_set)
+		RTE_ETH_FOREACH_DEV(p->e.port_id) break;
+	if (!rte_eth_dev_is_valid_port(p->e.port_id)) {
+		snprintf(err, errlen, "no port %u (give one with vdev= or pci=)", p->e.port_id);
 		ret = -ENODEV;
 		goto err_eal;
 	}
@@ -293,8 +174,8 @@ int lg_dpdk_port_open(struct lg_dpdk_port **out, const char *opts, unsigned nque
 
 err_port:
 	if (p->started)
-		rte_eth_dev_stop(p->port_id);
-	rte_eth_dev_close(p->port_id);
+		rte_eth_dev_stop(p->e.port_id);
+	rte_eth_dev_close(p->e.port_id);
 	rte_mempool_free(p->pool);
 err_eal:
 	rte_eal_cleanup();
@@ -307,7 +188,7 @@ uint64_t lg_dpdk_port_oerrors(struct lg_dpdk_port *p)
 {
 	struct rte_eth_stats st;
 
-	return rte_eth_stats_get(p->port_id, &st) ? 0 : st.oerrors;
+	return rte_eth_stats_get(p->e.port_id, &st) ? 0 : st.oerrors;
 }
 
 void lg_dpdk_port_close(struct lg_dpdk_port *p)
@@ -315,8 +196,8 @@ void lg_dpdk_port_close(struct lg_dpdk_port *p)
 	if (!p)
 		return;
 	if (p->started)
-		rte_eth_dev_stop(p->port_id);
-	rte_eth_dev_close(p->port_id);
+		rte_eth_dev_stop(p->e.port_id);
+	rte_eth_dev_close(p->e.port_id);
 	rte_mempool_free(p->pool);
 	rte_eal_cleanup();
 	free(p);
@@ -355,7 +236,7 @@ int lg_dpdk_tx_reserve(struct lg_dpdk_tx *t, unsigned n, uint8_t **bufs)
 			end = now_ns() + 1000000000ull;
 		else if (now_ns() > end)
 			return -ENOBUFS;
-		rte_eth_tx_done_cleanup(t->p->port_id, t->queue, 0);
+		rte_eth_tx_done_cleanup(t->p->e.port_id, t->queue, 0);
 	}
 	for (unsigned i = 0; i < n; i++)
 		bufs[i] = rte_pktmbuf_mtod(t->res[i], uint8_t *);
@@ -377,8 +258,8 @@ int lg_dpdk_tx_submit(struct lg_dpdk_tx *t, unsigned n, const uint32_t *lens)
 	 * none for a second. After that once per batch, so that a dead port ends the run
 	 * soon, every frame counted. */
 	while (done < n) {
-		uint16_t k =
-		    rte_eth_tx_burst(t->p->port_id, t->queue, t->res + done, (uint16_t)(n - done));
+		uint16_t k = rte_eth_tx_burst(t->p->e.port_id, t->queue, t->res + done,
+					      (uint16_t)(n - done));
 
 		done += k;
 		if (k) {

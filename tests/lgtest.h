@@ -61,6 +61,28 @@ static int lgt_failures, lgt_checks;
 		}                                                                        \
 	} while (0)
 
+/* The source tree: $LG_SOURCE, or ".." (meson runs a test in the build folder). */
+static inline const char *lgt_src_dir(void)
+{
+	const char *src = getenv("LG_SOURCE");
+
+	return src ? src : "..";
+}
+
+/* A file under tests/fixtures/ (name relative to it) for reading; NULL, and a message on
+ * stderr, when it cannot be opened. */
+static inline FILE *lgt_open_fixture(const char *name)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", lgt_src_dir(), name);
+	f = fopen(path, "r");
+	if (!f)
+		fprintf(stderr, "cannot open %s\n", path);
+	return f;
+}
+
 static inline int lgt_done(const char *name)
 {
 	printf("%s: %d checks, %d failed\n", name, lgt_checks, lgt_failures);

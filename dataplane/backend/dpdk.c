@@ -13,11 +13,11 @@
  */
 #include <linegate/uadmit.h>
 #include "backends.h"
+#include "dpdk_eal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <linux/if_xdp.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,23 +33,12 @@
 #include <rte_mbuf.h>
 #include <rte_pause.h>
 
-#define MAX_VDEVS 8
-#define MAX_EAL_ARGS 64
 #define MAX_BURST 64
 
 /* What --backend dpdk:OPTIONS said, and the port setup() made of it. */
 struct dpdk_conf {
-	uint16_t port_id;
-	bool port_set;
-	char vdev[MAX_VDEVS][256];
-	unsigned nvdevs;
-	char pci[MAX_VDEVS][32];
-	unsigned npci;
-	char eal[512]; /* extra EAL arguments, separated by spaces */
-	char lcores[64];
-	unsigned mem_mb;
-	bool nohuge;
-	unsigned mbufs, rxd, burst, log_level;
+	struct lg_dpdk_eal e; /* port, vdev, pci, eal, lcores, mem, nohuge, log */
+	unsigned mbufs, rxd, burst;
 	unsigned eof_ms; /* end of stream after this long without a frame (0: never) */
 	unsigned sleep_us; /* sleep after an empty poll (0: busy poll) */
 	bool csum;
@@ -85,104 +74,37 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int parse_uint(const char *key, const char *val, unsigned min, unsigned max,
-		      unsigned *out, char *err, size_t errlen)
-{
-	unsigned long v;
-
-	if (lg_backend_opt_uint(val, max, &v) || v < min) {
-		snprintf(err, errlen, "%s=%s: want a number %u..%u", key, val, min, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int copy_opt(char *dst, size_t dstlen, const char *key, const char *val, char *err,
-		    size_t errlen)
-{
-	size_t n = strlen(val);
-
-	if (n >= dstlen) {
-		snprintf(err, errlen, "%s: longer than %zu bytes", key, dstlen - 1);
-		return -EINVAL;
-	}
-	memcpy(dst, val, n + 1);
-	return 0;
-}
-
-/* ';' in a vdev's value stands for the ',' that separates the backend's own options. */
-static void semis_to_commas(char *s)
-{
-	for (; *s; s++)
-		if (*s == ';')
-			*s = ',';
-}
-
 static int parse_opts(const char *opts, char *err, size_t errlen)
 {
 	char key[32], val[256];
-	unsigned v;
 	int ret;
 
 	memset(&dc, 0, sizeof(dc));
+	lg_dpdk_eal_defaults(&dc.e);
 	dc.mbufs = 8191;
 	dc.rxd = 1024;
 	dc.burst = 32;
-	dc.log_level = 5; /* warnings */
 	dc.csum = true;
-	snprintf(dc.lcores, sizeof(dc.lcores), "0");
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
-		if (!strcmp(key, "port")) {
-			if (parse_uint(key, val, 0, RTE_MAX_ETHPORTS - 1, &v, err, errlen))
-				return -EINVAL;
-			dc.port_id = (uint16_t)v;
-			dc.port_set = true;
-		} else if (!strcmp(key, "vdev") || !strcmp(key, "pci")) {
-			bool is_vdev = key[0] == 'v';
-			unsigned *n = is_vdev ? &dc.nvdevs : &dc.npci;
-
-			if (*n == MAX_VDEVS || !*val) {
-				snprintf(err, errlen, "%s: at most %d, not empty", key, MAX_VDEVS);
-				return -EINVAL;
-			}
-			if (is_vdev) {
-				if (copy_opt(dc.vdev[*n], sizeof(dc.vdev[0]), key, val, err, errlen))
-					return -EINVAL;
-				semis_to_commas(dc.vdev[*n]);
-			} else if (copy_opt(dc.pci[*n], sizeof(dc.pci[0]), key, val, err, errlen)) {
-				return -EINVAL;
-			}
-			(*n)++;
-		} else if (!strcmp(key, "eal")) {
-			if (copy_opt(dc.eal, sizeof(dc.eal), key, val, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "lcores")) {
-			if (copy_opt(dc.lcores, sizeof(dc.lcores), key, val, err, errlen))
-				return -EINVAL;
-			semis_to_commas(dc.lcores);
-		} else if (!strcmp(key, "mem")) {
-			if (parse_uint(key, val, 64, 1u << 20, &dc.mem_mb, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "nohuge")) {
-			dc.nohuge = true;
-		} else if (!strcmp(key, "mbufs")) {
-			if (parse_uint(key, val, 64, 1u << 24, &dc.mbufs, err, errlen))
+		ret = lg_dpdk_eal_opt(&dc.e, key, val, err, errlen);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			continue;
+		if (!strcmp(key, "mbufs")) {
+			if (lg_dpdk_opt_uint(key, val, 64, 1u << 24, &dc.mbufs, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "rxd")) {
-			if (parse_uint(key, val, 16, 32768, &dc.rxd, err, errlen))
+			if (lg_dpdk_opt_uint(key, val, 16, 32768, &dc.rxd, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "burst")) {
-			if (parse_uint(key, val, 1, MAX_BURST, &dc.burst, err, errlen))
+			if (lg_dpdk_opt_uint(key, val, 1, MAX_BURST, &dc.burst, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "eof")) {
-			if (parse_uint(key, val, 0, 3600000, &dc.eof_ms, err, errlen))
+			if (lg_dpdk_opt_uint(key, val, 0, 3600000, &dc.eof_ms, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "sleep")) {
-			if (parse_uint(key, val, 0, 100000, &dc.sleep_us, err, errlen))
-				return -EINVAL;
-		} else if (!strcmp(key, "log")) {
-			if (parse_uint(key, val, 1, 8, &dc.log_level, err, errlen))
+			if (lg_dpdk_opt_uint(key, val, 0, 100000, &dc.sleep_us, err, errlen))
 				return -EINVAL;
 		} else if (!strcmp(key, "csum")) {
 			if (strcmp(val, "on") && strcmp(val, "off")) {
@@ -199,66 +121,16 @@ static int parse_opts(const char *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "an option is longer than %zu bytes", sizeof(val) - 1);
 		return ret;
 	}
-	if (!dc.mem_mb && dc.nohuge)
-		dc.mem_mb = 1024;
+	lg_dpdk_eal_done(&dc.e);
 	return 0;
-}
-
-/* EAL's command line from the options; the strings live in buf. */
-static int eal_args(char **argv, char *buf, size_t buflen)
-{
-	int argc = 0;
-	size_t used = 0;
-
-#define ARG(...)                                                                                   \
-	do {                                                                                       \
-		int n_ = snprintf(buf + used, buflen - used, __VA_ARGS__);                         \
-		if (n_ < 0 || (size_t)n_ >= buflen - used || argc == MAX_EAL_ARGS - 1)             \
-			return -E2BIG;                                                             \
-		argv[argc++] = buf + used;                                                         \
-		used += (size_t)n_ + 1;                                                            \
-	} while (0)
-	ARG("linegate");
-	ARG("-l");
-	ARG("%s", dc.lcores);
-	/*
-	 * Several linegates (and tests) side by side: no shared config, a runtime folder of
-	 * our own. (--in-memory would do both, but refuses --no-huge's legacy memory.)
-	 */
-	ARG("--no-shconf");
-	ARG("--file-prefix=linegate-%d", (int)getpid());
-	ARG("--log-level=%u", dc.log_level);
-	if (dc.nohuge)
-		ARG("--no-huge");
-	if (dc.mem_mb) {
-		ARG("-m");
-		ARG("%u", dc.mem_mb);
-	}
-	for (unsigned i = 0; i < dc.npci; i++) {
-		ARG("-a");
-		ARG("%s", dc.pci[i]);
-	}
-	/* Virtual devices only: no PCI scan (which would take every bound NIC). */
-	if (dc.nvdevs && !dc.npci)
-		ARG("--no-pci");
-	for (unsigned i = 0; i < dc.nvdevs; i++) {
-		ARG("--vdev");
-		ARG("%s", dc.vdev[i]);
-	}
-	for (char *save = NULL, *t = strtok_r(dc.eal, " ", &save); t;
-	     t = strtok_r(NULL, " ", &save))
-		ARG("%s", t);
-#undef ARG
-	argv[argc] = NULL;
-	return argc;
 }
 
 /* A finite source: a pcap file that is not looped. */
 static bool finite_source(void)
 {
-	for (unsigned i = 0; i < dc.nvdevs; i++)
-		if (!strncmp(dc.vdev[i], "net_pcap", 8) && strstr(dc.vdev[i], "rx_pcap=") &&
-		    !strstr(dc.vdev[i], "infinite_rx=1"))
+	for (unsigned i = 0; i < dc.e.nvdevs; i++)
+		if (!strncmp(dc.e.vdev[i], "net_pcap", 8) && strstr(dc.e.vdev[i], "rx_pcap=") &&
+		    !strstr(dc.e.vdev[i], "infinite_rx=1"))
 			return true;
 	return false;
 }
@@ -280,16 +152,16 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 	uint16_t rxd = (uint16_t)dc.rxd, txd = 512;
 	int ret;
 
-	if (!rte_eth_dev_is_valid_port(dc.port_id)) {
+	if (!rte_eth_dev_is_valid_port(dc.e.port_id)) {
 		snprintf(err, errlen,
 			 "no DPDK port %u (%u found): bind a NIC to vfio-pci (dpdk-devbind.py) "
 			 "or add a vdev=..., see docs/operations.md",
-			 dc.port_id, rte_eth_dev_count_avail());
+			 dc.e.port_id, rte_eth_dev_count_avail());
 		return -ENODEV;
 	}
-	ret = rte_eth_dev_info_get(dc.port_id, &info);
+	ret = rte_eth_dev_info_get(dc.e.port_id, &info);
 	if (ret) {
-		snprintf(err, errlen, "port %u: device info: %s", dc.port_id, strerror(-ret));
+		snprintf(err, errlen, "port %u: device info: %s", dc.e.port_id, strerror(-ret));
 		return ret;
 	}
 	snprintf(dc.driver, sizeof(dc.driver), "%s", info.driver_name);
@@ -297,7 +169,7 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "port %u (%s) has %u RX queues, linegate wants one per worker (%u): "
 			 "use --workers %u%s",
-			 dc.port_id, info.driver_name, info.max_rx_queues, nqueues,
+			 dc.e.port_id, info.driver_name, info.max_rx_queues, nqueues,
 			 info.max_rx_queues,
 			 strstr(info.driver_name, "pcap") ? " (or one rx_pcap= per queue)" : "");
 		return -EINVAL;
@@ -311,7 +183,7 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 			snprintf(err, errlen,
 				 "port %u (%s) cannot spread UDP flows over queues (no RSS): "
 				 "use --workers 1",
-				 dc.port_id, info.driver_name);
+				 dc.e.port_id, info.driver_name);
 			return -EOPNOTSUPP;
 		}
 		pconf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -322,85 +194,64 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 		pconf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
 		dc.hw_csum = true;
 	}
-	ret = rte_eth_dev_configure(dc.port_id, (uint16_t)nqueues, (uint16_t)nqueues, &pconf);
+	ret = rte_eth_dev_configure(dc.e.port_id, (uint16_t)nqueues, (uint16_t)nqueues, &pconf);
 	if (ret) {
-		snprintf(err, errlen, "port %u (%s): configure %u queues: %s", dc.port_id,
+		snprintf(err, errlen, "port %u (%s): configure %u queues: %s", dc.e.port_id,
 			 info.driver_name, nqueues, strerror(-ret));
 		return ret;
 	}
-	ret = rte_eth_dev_adjust_nb_rx_tx_desc(dc.port_id, &rxd, &txd);
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(dc.e.port_id, &rxd, &txd);
 	if (ret) {
-		snprintf(err, errlen, "port %u: descriptors: %s", dc.port_id, strerror(-ret));
+		snprintf(err, errlen, "port %u: descriptors: %s", dc.e.port_id, strerror(-ret));
 		return ret;
 	}
 	rxconf = info.default_rxconf;
 	rxconf.offloads = pconf.rxmode.offloads;
 	for (unsigned q = 0; q < nqueues; q++) {
-		ret = rte_eth_rx_queue_setup(dc.port_id, (uint16_t)q, rxd,
-					     (unsigned)rte_eth_dev_socket_id(dc.port_id), &rxconf,
+		ret = rte_eth_rx_queue_setup(dc.e.port_id, (uint16_t)q, rxd,
+					     (unsigned)rte_eth_dev_socket_id(dc.e.port_id), &rxconf,
 					     dc.pool);
 		if (!ret)
-			ret = rte_eth_tx_queue_setup(dc.port_id, (uint16_t)q, txd,
-						     (unsigned)rte_eth_dev_socket_id(dc.port_id),
+			ret = rte_eth_tx_queue_setup(dc.e.port_id, (uint16_t)q, txd,
+						     (unsigned)rte_eth_dev_socket_id(dc.e.port_id),
 						     NULL);
 		if (ret) {
 			snprintf(err, errlen,
 				 "port %u (%s): queue %u setup: %s (rxd=%u; a smaller rxd= or "
 				 "more mbufs= may help)",
-				 dc.port_id, info.driver_name, q, strerror(-ret), rxd);
+				 dc.e.port_id, info.driver_name, q, strerror(-ret), rxd);
 			return ret;
 		}
 	}
-	ret = rte_eth_dev_start(dc.port_id);
+	ret = rte_eth_dev_start(dc.e.port_id);
 	if (ret) {
-		snprintf(err, errlen, "port %u (%s): start: %s", dc.port_id, info.driver_name,
+		snprintf(err, errlen, "port %u (%s): start: %s", dc.e.port_id, info.driver_name,
 			 strerror(-ret));
 		return ret;
 	}
 	dc.started = true;
 	/* Frames for the server's MAC are what we want; promiscuous for vdevs that care. */
-	rte_eth_promiscuous_enable(dc.port_id);
+	rte_eth_promiscuous_enable(dc.e.port_id);
 	return 0;
 }
 
 static int dpdk_setup(const struct lg_backend_conf *conf, char *err, size_t errlen)
 {
-	char *argv[MAX_EAL_ARGS], buf[4096];
-	cpu_set_t cpus;
 	unsigned mbufs;
-	int argc, ret;
+	int ret;
 
 	ret = parse_opts(conf->opts, err, errlen);
 	if (ret)
 		return ret;
 	if (!dc.eof_ms && finite_source())
 		dc.eof_ms = 500;
-	argc = eal_args(argv, buf, sizeof(buf));
-	if (argc < 0) {
-		snprintf(err, errlen, "EAL arguments too long");
-		return argc;
-	}
-	/*
-	 * EAL pins the calling thread to the main lcore, and threads inherit affinity:
-	 * linegate's workers would all share that core. They are not lcores, so give the
-	 * process its mask back.
-	 */
-	if (sched_getaffinity(0, sizeof(cpus), &cpus))
-		CPU_ZERO(&cpus);
-	ret = rte_eal_init(argc, argv);
-	if (CPU_COUNT(&cpus))
-		sched_setaffinity(0, sizeof(cpus), &cpus);
-	if (ret < 0) {
-		int e = rte_errno;
-
-		snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(e),
-			 dc.nohuge ? ""
-				   : " (no hugepages? add nohuge, or reserve them: "
-				     "docs/operations.md)");
-		return e ? -e : -EINVAL;
-	}
-	if (!dc.port_set && rte_eth_dev_count_avail())
-		RTE_ETH_FOREACH_DEV(dc.port_id) break;
+	ret = lg_dpdk_eal_init(&dc.e, "linegate", "linegate",
+			       " (no hugepages? add nohuge, or reserve them: docs/operations.md)",
+			       err, errlen);
+	if (ret)
+		return ret;
+	if (!dc.e.port_set && rte_eth_dev_count_avail())
+		RTE_ETH_FOREACH_DEV(dc.e.port_id) break;
 	dc.nqueues = conf->nqueues;
 	/* A pool must hold every RX descriptor plus the bursts in flight. */
 	mbufs = dc.mbufs;
@@ -419,9 +270,9 @@ static int dpdk_setup(const struct lg_backend_conf *conf, char *err, size_t errl
 
 err_port:
 	if (dc.started)
-		rte_eth_dev_stop(dc.port_id);
-	if (rte_eth_dev_is_valid_port(dc.port_id))
-		rte_eth_dev_close(dc.port_id);
+		rte_eth_dev_stop(dc.e.port_id);
+	if (rte_eth_dev_is_valid_port(dc.e.port_id))
+		rte_eth_dev_close(dc.e.port_id);
 	rte_mempool_free(dc.pool);
 	dc.pool = NULL;
 err_eal:
@@ -432,8 +283,8 @@ err_eal:
 static void dpdk_teardown(void)
 {
 	if (dc.started) {
-		rte_eth_dev_stop(dc.port_id);
-		rte_eth_dev_close(dc.port_id);
+		rte_eth_dev_stop(dc.e.port_id);
+		rte_eth_dev_close(dc.e.port_id);
 		dc.started = false;
 	}
 	rte_mempool_free(dc.pool);
@@ -532,7 +383,7 @@ static int dpdk_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned 
 		b->registered = true;
 	}
 	for (;;) {
-		n = rte_eth_rx_burst(dc.port_id, b->queue, mb, (uint16_t)want);
+		n = rte_eth_rx_burst(dc.e.port_id, b->queue, mb, (uint16_t)want);
 		now = now_ns();
 		if (n)
 			break;
@@ -631,7 +482,7 @@ static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 
 	for (int r = 0; r < LG_REASON_MAX; r++)
 		st->drops[r] += __atomic_load_n(&b->refused[r], __ATOMIC_RELAXED);
-	if (b->queue || rte_eth_stats_get(dc.port_id, &es))
+	if (b->queue || rte_eth_stats_get(dc.e.port_id, &es))
 		return;
 	st->drops[LG_DROP_RX_RING_FULL] += es.imissed;
 	if (strstr(dc.driver, "af_xdp"))
@@ -643,7 +494,7 @@ static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 static void dpdk_describe(struct lg_backend *b, char *buf, size_t len)
 {
 	snprintf(buf, len, "port %u (%s), queue %u of %u%s, UDP checksum %s, %u mbufs%s",
-		 dc.port_id, dc.driver, b->queue, dc.nqueues, dc.rss ? " by RSS" : "",
+		 dc.e.port_id, dc.driver, b->queue, dc.nqueues, dc.rss ? " by RSS" : "",
 		 !dc.csum ? "not checked" : dc.hw_csum ? "by the NIC" : "in software", dc.mbufs,
 		 dc.eof_ms ? ", finite source" : "");
 }

@@ -18,19 +18,8 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "model_check.h"
 #include "../lgt_cli.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 

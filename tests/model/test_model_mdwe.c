@@ -30,6 +30,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "model_check.h"
 #include "../lgt_cli.h"
 
 #ifndef PR_SET_MDWE
@@ -43,18 +44,6 @@ static const char *const fixtures[] = {"mlp_classifier", "ae_64", "ae_1024", "op
 				       "gemm_attrs"};
 /* 40 and 64: libxsmm's kernels take 32 rows at a time, so one full block and a remainder */
 static const size_t batches[] = {1, 7, 40, 64};
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 /*
  * systemd 252's MemoryDenyWriteExecute=yes on x86-64 (seccomp_memory_deny_write_execute in

@@ -14,6 +14,7 @@
 #include <linegate/model.h>
 
 #include "fixture.h"
+#include "model_check.h"
 #include "../lgt_cli.h"
 
 struct fixture {
@@ -64,18 +65,6 @@ static const enum lg_model_gemm routes[] = {LG_MODEL_GEMM_OPENBLAS, LG_MODEL_GEM
 
 static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
 					 LG_MODEL_ISA_AVX512};
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
 
 static int compare(const char *what, const float *got, const float *want, size_t rows, size_t cols)
 {

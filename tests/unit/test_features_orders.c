@@ -24,29 +24,10 @@
 
 #define W 2048
 
-static const char *src_dir(void)
-{
-	const char *src = getenv("LG_SOURCE");
-
-	return src ? src : "..";
-}
-
-static FILE *open_fixture(const char *name)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", src_dir(), name);
-	f = fopen(path, "r");
-	if (!f)
-		fprintf(stderr, "cannot open %s\n", path);
-	return f;
-}
-
 static void against_prototype(void)
 {
-	FILE *fw = open_fixture("orders/windows.txt"), *fr = open_fixture("orders/ref.txt"),
-	     *fa = open_fixture("orders/answers.txt");
+	FILE *fw = lgt_open_fixture("orders/windows.txt"), *fr = lgt_open_fixture("orders/ref.txt"),
+	     *fa = lgt_open_fixture("orders/answers.txt");
 	struct lg_features *fx = NULL;
 	struct lg_order_ref ref;
 	unsigned nwin = 0, ch = 0, n = 0, m = 0;
@@ -287,9 +268,9 @@ static void old_wide_model(void)
 	char path[600], err[600];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/tests/fixtures/wide_knn/model.json", src_dir());
+	snprintf(path, sizeof(path), "%s/tests/fixtures/wide_knn/model.json", lgt_src_dir());
 	CHECK_EQ(lg_detector_load(path, 4, &det, err, sizeof(err)), 0);
-	f = open_fixture("wide_knn/scores.txt");
+	f = lgt_open_fixture("wide_knn/scores.txt");
 	CHECK(f != NULL);
 	if (!f)
 		return;

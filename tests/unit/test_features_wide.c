@@ -20,28 +20,10 @@
 
 #define W 2048
 
-static const char *fixture_dir(void)
-{
-	const char *src = getenv("LG_SOURCE");
-
-	return src ? src : "..";
-}
-
-static FILE *open_fixture(const char *name)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/tests/fixtures/wide/%s", fixture_dir(), name);
-	f = fopen(path, "r");
-	if (!f)
-		fprintf(stderr, "cannot open %s\n", path);
-	return f;
-}
-
 static void against_prototype(void)
 {
-	FILE *fw = open_fixture("windows.txt"), *ff = open_fixture("features.txt");
+	FILE *fw = lgt_open_fixture("wide/windows.txt"),
+	     *ff = lgt_open_fixture("wide/features.txt");
 	struct lg_features *fx = NULL;
 	unsigned nwin = 0, n = 0;
 	double fs = 0, worst = 0;
