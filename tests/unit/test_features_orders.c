@@ -9,8 +9,7 @@
  * files of the layout: "order_ref" saved and loaded, and refused when it does not fit the
  * window, with the field named.
  */
-#define WIDE_KNN_NO_MAIN
-#include "../fixtures/wide_knn/wide_knn_scores.c"
+#include "../fixtures/wide_knn/wide_knn.h"
 
 #include <errno.h>
 #include <math.h>
