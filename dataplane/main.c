@@ -1584,6 +1584,10 @@ int main(int argc, char **argv)
 			uadp, p.ndevices, atomic_load(&dp.models)->active, *gemm ? ", GEMM route " : "",
 			gemm);
 	}
+	if (!strcmp(ops->name, "afxdp") && !lg_admit_arrival_stamps())
+		fprintf(stderr, "linegate: warning: this kernel refuses bpf_xdp_adjust_meta() to XDP "
+			"programs: AF_XDP frames carry no arrival stamp, and their latency starts "
+			"when the worker picks them up (docs/operations.md, latency)\n");
 	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
 	{
 		char names[512];

@@ -168,6 +168,11 @@ static lg_u8 xdp_meta_usable(void)
 	return 1;
 }
 
+int lg_admit_arrival_stamps(void)
+{
+	return xdp_meta_usable();
+}
+
 static int pin_path(char *buf, size_t size, const char *dir, const char *name)
 {
 	int n = snprintf(buf, size, "%s/%s", dir, name);

@@ -45,6 +45,13 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out);
  */
 int lg_admit_open_pinned(const char *pin_dir, struct lg_admit **out);
 /*
+ * Whether this kernel lets XDP programs call bpf_xdp_adjust_meta(), so that frames
+ * redirected to AF_XDP sockets carry their arrival time (struct lg_xdp_meta). Some kernels
+ * (the project VM's 6.18) refuse it; the program then leaves the stamp out. Probed by
+ * loading a 4-instruction program.
+ */
+int lg_admit_arrival_stamps(void);
+/*
  * Release the handle. Without pins it detaches; a pinned instance keeps
  * admitting with its last generation. Accepts NULL.
  */

@@ -47,6 +47,12 @@ if ! lg_wait_for 5 test -S "$T/dp.sock"; then
 		lg_skip "this kernel cannot attach XDP in ${MODE#afxdp-} mode on veth"
 	lg_fail "linegate did not start: $(cat "$T/dp.err")"
 fi
+# Where the kernel refuses bpf_xdp_adjust_meta() to XDP programs (this project's VM kernel
+# 6.18.44-fc-v1294 does), AF_XDP frames have no arrival stamp to measure from: linegate says
+# so at start, and this test cannot judge the stamps.
+if [ $MODE != uring ] && grep -q "carry no arrival stamp" "$T/dp.err"; then
+	lg_skip "this kernel refuses bpf_xdp_adjust_meta() to XDP programs: no arrival stamps ($(grep -m1 'no arrival stamp' "$T/dp.err"))"
+fi
 # 8 devices x 125 frames at 400 frames/s: 2.5 s; 256 samples a frame = one window a frame.
 "${IN_LINE[@]}" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $DST:$UPORT -S $SRC -n 125 -r 400 -q \
 	-j "$T/sent.json" &
