@@ -15,6 +15,8 @@
 
 #include <linegate/cli.h>
 
+#include "bench_time.h"
+
 #define TRIALS 9
 
 static const char usage[] =
@@ -39,21 +41,6 @@ static const char *const default_shapes[] = {"24x64",  "64x32",	 "32x5",    "64x
 					     "32x8",   "8x32",	 "32x64",   "1024x256",
 					     "256x64", "64x256", "256x1024"};
 static const int rows_list[] = {1, 2, 4, 8, 16, 32};
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static void openblas_call(int rows, int k, int n, const float *w, const float *src, float *dst)
 {

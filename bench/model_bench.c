@@ -21,6 +21,8 @@
 #include <linegate/cli.h>
 #include <linegate/model.h>
 
+#include "bench_time.h"
+
 static const char usage[] =
 	"Usage: model_bench [options] FIXTURE_DIR [SECONDS] [MODEL ...]\n"
 	"\n"
@@ -58,21 +60,6 @@ static const enum lg_model_isa isas[] = {LG_MODEL_ISA_SCALAR, LG_MODEL_ISA_AVX2,
  * shared with other work, the fastest run is the one least disturbed.
  */
 #define TRIALS 7
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double sgemm_peak(double seconds)
 {

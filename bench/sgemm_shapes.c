@@ -21,6 +21,8 @@
 
 #include <cblas.h>
 
+#include "bench_time.h"
+
 #define TRIALS 7
 #define MAX_LAYERS 16
 
@@ -62,21 +64,6 @@ static const char usage[] =
 static const char default_model[] = "ae_1024=256x1024,64x256,256x64,1024x256";
 static const int batches[] = {1, 16, 64, 256};
 static int weights_nk; /* --weights nk */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
 
 static void layer_call(const struct layer *l, int m, const float *x, const float *w, float *y)
 {
