@@ -19,7 +19,11 @@ without I/O) runs in the same invocation, and the goal figures are computed from
 The receiver runs on CPU 0 (two workers: CPUs 0-1), the generator on CPU 1.
 
 Receivers (--receivers, comma-separated; default all but afxdp-generic):
-  none            nothing listens: the generator's own maximum on the veth
+  none            nothing listens: the generator's own maximum on the veth (one
+                  sender thread on CPU 1, as in every other step)
+  none-2t         the same with --threads 2 on both CPUs: the generator's maximum
+                  on this machine (the goal "generator >= 2x what one worker
+                  absorbs" takes the higher of the two)
   baseline        build/bench/recvmmsg_baseline
   uring-1w        linegate --backend uring, 1 worker
   afxdp-1w        linegate --backend afxdp --xdp lg0 (native XDP on the veth), 1 worker
@@ -57,7 +61,7 @@ BUILD="$SRC/build"
 OUT=""
 RATES="50000,100000,200000,300000,400000,0"
 SECS=1.5
-RECEIVERS="none,baseline,uring-1w,afxdp-1w,uring-2w"
+RECEIVERS="none,none-2t,baseline,uring-1w,afxdp-1w,uring-2w"
 NDEV=16
 CHECK=0
 NICE=0
@@ -158,7 +162,7 @@ recv_q() { # bytes waiting in the server's UDP sockets on the policy port
 start_receiver() {
 	rm -f "$T/dp.sock" "$T/stats.json" "$T/base.json"
 	case "$1" in
-	none) RPID="" ;;
+	none|none-2t) RPID="" ;;
 	baseline)
 		ip netns exec "$NS_SRV" nice -n "$NICE" taskset -c 0 "$BASE_BIN" -B $SRV_IP -j "$T/base.json" \
 			2> "$T/recv.err" &
@@ -190,12 +194,15 @@ start_receiver() {
 
 # step RECEIVER RATE: one run; appends a JSON line to $T/steps.jsonl
 step() {
-	local recv=$1 rate=$2 n per cpu0 cpu1 s0 s1 th0 th1 prev cur i
+	local recv=$1 rate=$2 n per cpu0 cpu1 s0 s1 th0 th1 prev cur i gcpus=1 gthreads=1
 	per=$rate; [ "$rate" = 0 ] && per=$MAXGUESS
+	# The generator's own maximum with a sender thread on each CPU (nothing else runs).
+	[ "$recv" = none-2t ] && { gcpus=0,1; gthreads=2; per=$((2 * MAXGUESS)); }
 	n=$(awk -v r="$per" -v s="$SECS" -v d="$NDEV" 'BEGIN {n = int(r * s / d); print n < 1 ? 1 : n}')
 	start_receiver "$recv"
-	ip netns exec "$NS_LINE" nice -n "$NICE" taskset -c 1 "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP \
-		-S $LINE_IP -n "$n" -r "$rate" --precompute --hold -j "$T/sent.json" 2> "$T/gen.err" &
+	ip netns exec "$NS_LINE" nice -n "$NICE" taskset -c $gcpus "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP \
+		-S $LINE_IP -n "$n" -r "$rate" --threads $gthreads --precompute --hold -j "$T/sent.json" \
+		2> "$T/gen.err" &
 	local gpid=$!
 	# The frames are built: measure from here, then let it go.
 	lg_wait_for 60 grep -q "loadgen: ready" "$T/gen.err" || lg_fail "loadgen did not start: $(cat "$T/gen.err")"
@@ -241,7 +248,7 @@ if recv == 'baseline':
     b = json.load(open(basef))
     r.update(received=b['frames'], judged=b['frames'], socket_drops=b['socket_drops'],
              self_cpu_ns_per_frame=b['cpu_ns_per_frame'])
-elif recv != 'none':
+elif not recv.startswith('none'):
     st = json.load(open(statsf))
     r.update(received=st['admitted'], judged=st['received'] - st['backend_dropped'],
              accounted=st['received'], dropped=st['dropped'],
@@ -251,7 +258,7 @@ elif recv != 'none':
         r['output_wake'] = st['output']
     if 'xdp' in st:
         r['xdp'] = {k: v for k, v in st['xdp'].items() if v}
-if recv != 'none':
+if not recv.startswith('none'):
     r['loss'] = r['sent'] - r['received']
     r['cpu_s'] = ticks / hz
     r['sched_cpu_s'] = sched_ns / 1e9
@@ -280,7 +287,7 @@ IFS=, read -ra RECV_LIST <<< "$RECEIVERS"
 IFS=, read -ra RATE_LIST <<< "$RATES"
 for recv in "${RECV_LIST[@]}"; do
 	for rate in "${RATE_LIST[@]}"; do
-		[ "$recv" = none ] && [ "$rate" != 0 ] && continue
+		case "$recv" in none|none-2t) [ "$rate" != 0 ] && continue ;; esac
 		step "$recv" "$rate"
 	done
 done
@@ -303,7 +310,7 @@ def zero_loss(rs):
 
 summary = {}
 for name, rs in by.items():
-    if name == 'none':
+    if name.startswith('none'):
         summary[name] = {'generator_max_rate': max(s['offered_rate'] for s in rs)}
         continue
     mx = max(rs, key=lambda s: s['offered_rate'])
@@ -385,8 +392,9 @@ print(f'\n{cpu}, {doc["nproc"]} CPUs, kernel {doc["kernel"]}, load {" ".join(doc
 print(f'worker path (pipeline_bench): {worker_ns:.0f} ns/frame')
 print(f'{"receiver":<17}{"rate":>8}{"offered/s":>11}{"sent":>9}{"received":>10}{"loss":>8}{"CPU ns/fr":>11}{"sched ns/fr":>12}')
 for s in steps:
-    if s['receiver'] == 'none':
-        print(f'{"none (generator)":<17}{"max":>8}{s["offered_rate"]:>11.0f}{s["sent"]:>9}')
+    if s['receiver'].startswith('none'):
+        label = 'generator, 2 thr' if s['receiver'] == 'none-2t' else 'none (generator)'
+        print(f'{label:<17}{"max":>8}{s["offered_rate"]:>11.0f}{s["sent"]:>9}')
         continue
     c = s['cpu_ns_per_frame']; sc = s['sched_ns_per_frame']
     print(f'{s["receiver"]:<17}{s["target_rate"] or "max":>8}{s["offered_rate"]:>11.0f}{s["sent"]:>9}'
@@ -406,8 +414,9 @@ for s in steps:
     print(line)
 print()
 for name, v in summary.items():
-    if name == 'none':
-        print(f'generator alone (nothing listens): {v["generator_max_rate"]:.0f} frames/s')
+    if name.startswith('none'):
+        print(f'generator alone (nothing listens, {"two threads" if name == "none-2t" else "one thread"}): '
+              f'{v["generator_max_rate"]:.0f} frames/s')
         continue
     print(f'{name:<17} zero-loss rate {v["zero_loss_rate"]:>8.0f}/s{" (generator-limited)" if v["generator_limited"] else ""}, '
           f'loss at max {v["loss_at_max"]} of {v["max_offered_rate"]:.0f}/s offered ({100 * (v["loss_frac_at_max"] or 0):.1f} %)')
@@ -439,14 +448,14 @@ if check:
             bad.append(f'{s["receiver"]} {s["target_rate"]}: nothing sent')
         if s['receiver'] == 'baseline' and s['received'] <= 0:
             bad.append(f'baseline {s["target_rate"]}: nothing received')
-        if s['receiver'] not in ('none', 'baseline'):
+        if s['receiver'] not in ('none', 'none-2t', 'baseline'):
             if s['accounted'] != s['sent']:
                 bad.append(f'{s["receiver"]} {s["target_rate"]}: linegate accounted for {s["accounted"]} of {s["sent"]} frames')
             if s['received'] + s['dropped'] != s['accounted']:
                 bad.append(f'{s["receiver"]} {s["target_rate"]}: admitted + dropped != received')
             if s['received'] <= 0:
                 bad.append(f'{s["receiver"]} {s["target_rate"]}: nothing admitted')
-        if s['receiver'] != 'none' and s['cpu_ns_per_frame'] is None:
+        if not s['receiver'].startswith('none') and s['cpu_ns_per_frame'] is None:
             bad.append(f'{s["receiver"]} {s["target_rate"]}: no CPU per frame')
     for b in bad:
         print('CHECK FAILED:', b)
