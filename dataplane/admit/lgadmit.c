@@ -168,9 +168,19 @@ static lg_u8 xdp_meta_usable(void)
 	return 1;
 }
 
+static lg_u8 xdp_meta_ok;
+static pthread_once_t xdp_meta_once = PTHREAD_ONCE_INIT;
+
+static void xdp_meta_probe_once(void)
+{
+	xdp_meta_ok = xdp_meta_usable();
+}
+
+/* Probed once a process: the loader and the start warning ask the same question. */
 int lg_admit_arrival_stamps(void)
 {
-	return xdp_meta_usable();
+	pthread_once(&xdp_meta_once, xdp_meta_probe_once);
+	return xdp_meta_ok;
 }
 
 static int pin_path(char *buf, size_t size, const char *dir, const char *name)
@@ -271,7 +281,7 @@ int lg_admit_open(const struct lg_admit_opts *opts, struct lg_admit **out)
 	    opts->default_lgf_port ? opts->default_lgf_port : LGF_DEFAULT_PORT;
 	a->skel->rodata->lg_default_not_ours = opts->default_not_ours;
 	a->skel->rodata->lg_test_clock = opts->test_clock ? 1 : 0;
-	a->skel->rodata->lg_xdp_meta = xdp_meta_usable();
+	a->skel->rodata->lg_xdp_meta = (lg_u8)lg_admit_arrival_stamps();
 	if (opts->queues) {
 		err = bpf_map__set_max_entries(a->skel->maps.lg_xsks, opts->queues);
 		if (err)
