@@ -34,6 +34,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "bench_time.h"
 #include "lgadmit.h"
 
 #define MAX_ROUNDS 101
@@ -333,13 +334,6 @@ static int run(int fd, const lg_u8 *f, size_t len, int repeat, double *ns, int *
 	*ns = o.duration; /* the kernel's average per repetition, in ns */
 	*action = (int)o.retval;
 	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <linegate/cli.h>
 #include <linegate/model.h>
 
+#include "bench_time.h"
 #include "epilogue.h"
 
 #define ROWS 256
@@ -30,14 +31,6 @@ static const char usage[] =
 	"Output: one JSON line per case and ISA: {\"bench\":\"epilogue\", case, isa, cols,\n"
 	"ns_per_row, ns_per_elem}.\n"
 	"Exit status: 0, 2 on a usage error.\n";
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {

@@ -6,6 +6,7 @@
  * 64 KiB writes, and the bare mosquitto_publish() of the same payloads on a connection of
  * its own to the same broker.
  */
+#include "bench_time.h"
 #include "../dataplane/dataplane.h"
 #include "../dataplane/mqtt.h"
 
@@ -40,14 +41,6 @@ static const char usage[] =
 	"Exit status: 0, or 1 when a round lost a record.\n";
 
 static struct lg_dp dp;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void fill(bool alert)
 {

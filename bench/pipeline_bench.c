@@ -4,6 +4,7 @@
  * verify, decode, window, features, score, publish — and its parts, in one run: the
  * bare keyed HMAC of the frame, the features of one window, the score of one row.
  */
+#include "bench_time.h"
 #include "../dataplane/dataplane.h"
 #include "../dataplane/scorer.h"
 #include "../dataplane/stages.h"
@@ -50,21 +51,6 @@ static const char usage[] =
 	"frame_ns, hmac_ns, features_ns, score_ns}, then the same in words.\n"
 	"Exit status: 0, 1 if the policy or model did not load or frames were refused, 2 on a\n"
 	"usage error.\n";
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /*
  * The default policy in a folder of our own: git keeps its key files 0644, which the parser
@@ -133,7 +119,7 @@ static const char *default_policy(const char *src, char *buf, size_t len)
 
 static double best(double *v)
 {
-	qsort(v, ROUNDS, sizeof(double), cmp_d);
+	qsort(v, ROUNDS, sizeof(double), cmp_double);
 	return v[0];
 }
 
@@ -236,7 +222,7 @@ int main(int argc, char **argv)
 	if (lg_mac_new(&mac, dev->keys[0].bytes, LG_KEY_LEN))
 		return 1;
 	for (int r = 0; r < ROUNDS; r++) {
-		double t0 = now_s();
+		double t0 = now();
 		unsigned ok = 0;
 
 		/* The worker's whole path: every frame completes a 256-sample window, every
@@ -246,38 +232,38 @@ int main(int argc, char **argv)
 			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
 			lg_worker_score_full(w, g);
 			if ((i & 255) == 255) {
-				double t1 = now_s();
+				double t1 = now();
 
 				while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
 					;
-				t0 += now_s() - t1;
+				t0 += now() - t1;
 			}
 		}
 		lg_worker_flush(w);
-		t_all[r] = (now_s() - t0) / NFRAMES * 1e9;
+		t_all[r] = (now() - t0) / NFRAMES * 1e9;
 		if (ok != NFRAMES) {
 			fprintf(stderr, "pipeline_bench: %u frames refused\n", NFRAMES - ok);
 			return 1;
 		}
 		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
 			;
-		t0 = now_s();
+		t0 = now();
 		for (int i = 0; i < NFRAMES; i++) {
 			uint8_t tag[LGF_TAG_LEN];
 
 			lg_mac_tag(mac, frames[i], lens[i] - LGF_TAG_LEN, tag);
 			ok += !CRYPTO_memcmp(tag, frames[i] + lens[i] - LGF_TAG_LEN, LGF_TAG_LEN);
 		}
-		t_mac[r] = (now_s() - t0) / NFRAMES * 1e9;
-		t0 = now_s();
+		t_mac[r] = (now() - t0) / NFRAMES * 1e9;
+		t0 = now();
 		for (int i = 0; i < NFRAMES; i++)
 			lg_features_rows(w->ms->sc[0]->fx, win, 1, 256, 256,
 					 rows + (size_t)(i % (int)batch) * LG_FEAT_N);
-		t_feat[r] = (now_s() - t0) / NFRAMES * 1e9;
-		t0 = now_s();
+		t_feat[r] = (now() - t0) / NFRAMES * 1e9;
+		t0 = now();
 		for (int i = 0; i + (int)batch <= NFRAMES; i += (int)batch)
 			lg_scorer_score(w->ms->sc[0], rows, batch, scores);
-		t_score[r] = (now_s() - t0) / (double)(NFRAMES / batch * batch) * 1e9;
+		t_score[r] = (now() - t0) / (double)(NFRAMES / batch * batch) * 1e9;
 	}
 	printf("{\"bench\":\"pipeline\",\"window\":256,\"batch\":%lu,\"openblas_core\":\"%s\","
 	       "\"frame_ns\":%.1f,\"hmac_ns\":%.1f,\"features_ns\":%.1f,\"score_ns\":%.1f}\n",

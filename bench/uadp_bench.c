@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "bench_time.h"
 #include "linegate/hmac.h"
 #include "linegate/uadp.h"
 
@@ -59,14 +60,6 @@ static const char usage[] =
 static uint8_t key[32];
 static volatile uint64_t sink;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* A message like the load generator sends: one writer, n Float samples; signed with key
  * (k NULL), unsigned (sec 0), or signed and maybe encrypted with k (sec: LG_UADP_S_*). */
 static int build(uint8_t *out, size_t cap, uint32_t nsamples, uint8_t sec, struct lg_uadp_keys *k)
@@ -105,13 +98,6 @@ static int build(uint8_t *out, size_t cap, uint32_t nsamples, uint8_t sec, struc
 	if (!sec)
 		m.ext1 = LG_UADP_PUBID_UINT16;
 	return lg_uadp_encode_keys(&m, NULL, k, out, cap);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 enum what { DECODE, DECODE_VERIFY, DECODE_VERIFY_ONESHOT, HMAC_PREPARED, HMAC_ONESHOT, NWHAT };

@@ -4,6 +4,7 @@
  * source, replay check, tag, window commit, sample decode into the feature window)
  * against the bare keyed HMAC-SHA256 over the same bytes, in the same run.
  */
+#include "bench_time.h"
 #include "../dataplane/dataplane.h"
 #include "../dataplane/scorer.h"
 
@@ -21,21 +22,6 @@
 #define NFRAMES 4096
 #define ROUNDS_MAX 31
 static int ROUNDS = ROUNDS_MAX;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static const char usage[] =
 	"Usage: verify_bench [--json] [--rounds N]\n"
@@ -184,13 +170,13 @@ int main(int argc, char **argv)
 			/* Alternate which path runs first, so neither always finds the frames
 			 * already in cache. */
 			for (int half = 0; half < 2; half++) {
-				double t0 = now_s();
+				double t0 = now();
 				unsigned ok = 0;
 
 				if ((half ^ r) & 1) {
 					memset(&st->replay, 0, sizeof(st->replay));
 					st->fill = 0;
-					t0 = now_s();
+					t0 = now();
 					for (int i = 0; i < NFRAMES; i++) {
 						/* Keep the window from completing: features are
 						 * not measured here. */
@@ -198,7 +184,7 @@ int main(int argc, char **argv)
 							st->fill = 0;
 						ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
 					}
-					full[r] = (now_s() - t0) / NFRAMES * 1e9;
+					full[r] = (now() - t0) / NFRAMES * 1e9;
 				} else {
 					for (int i = 0; i < NFRAMES; i++) {
 						uint8_t tag[LGF_TAG_LEN];
@@ -208,7 +194,7 @@ int main(int argc, char **argv)
 						ok += !CRYPTO_memcmp(tag, fr + lens[i] - LGF_TAG_LEN,
 								     LGF_TAG_LEN);
 					}
-					base[r] = (now_s() - t0) / NFRAMES * 1e9;
+					base[r] = (now() - t0) / NFRAMES * 1e9;
 				}
 				if (ok != NFRAMES) {
 					fprintf(stderr, "verify_bench: %u frames rejected\n",
@@ -218,9 +204,9 @@ int main(int argc, char **argv)
 			}
 			ratio[r] = full[r] / base[r];
 		}
-		qsort(base, ROUNDS, sizeof(double), cmp_d);
-		qsort(full, ROUNDS, sizeof(double), cmp_d);
-		qsort(ratio, ROUNDS, sizeof(double), cmp_d);
+		qsort(base, ROUNDS, sizeof(double), cmp_double);
+		qsort(full, ROUNDS, sizeof(double), cmp_double);
+		qsort(ratio, ROUNDS, sizeof(double), cmp_double);
 		/* The fastest of many alternating rounds is each path's cost with the least
 		 * interference from the other tenants of a shared machine; the median of the
 		 * paired ratios is printed beside it as a cross-check. */
