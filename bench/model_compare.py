@@ -36,9 +36,16 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper
+try:
+	import numpy as np
+	import onnx
+	from onnx import TensorProto, helper
+except ImportError as e:
+	# a python3 first on PATH (a venv, /usr/local) without Debian's python3-numpy and
+	# python3-onnx: say which interpreter this needs instead of a bare traceback
+	sys.exit('model_compare: %s under %s: run it as /usr/bin/python3 bench/model_compare.py '
+		 '(Debian python3-numpy and python3-onnx; bash .ci/install-deps installs them)' %
+		 (e, sys.executable))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -144,10 +151,15 @@ def main():
 	if o.from_json:
 		with open(o.from_json) as f:
 			old = json.load(f)
-		summary = summarize(old['raw'])
+		as_is = old['meta'].get('openblas_as_is')
+		raw = [dict(d, blas_env='unset') if d.get('blas_env') == 'as_is' else d
+		       for d in old['raw']]
+		summary = summarize(raw)
 		goals = judge(summary)
-		print_table(summary, goals, old['meta'])
+		print_table(summary, relabel(goals, summary) if as_is else goals, old['meta'])
 		if o.json:
+			if as_is:
+				summary, goals = relabel(summary, summary), relabel(goals, summary)
 			with open(o.json, 'w') as f:
 				json.dump({'meta': old['meta'], 'summary': summary, 'goals': goals,
 					   'raw': old['raw']}, f, indent=1)
@@ -217,6 +229,8 @@ def main():
 
 	summary = summarize(raw)
 	goals = judge(summary)
+	if o.as_is:
+		goals = relabel(goals, summary)
 	meta = {
 		'date_utc': datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ'),
 		'host': platform.node(), 'cpu': cpu_model(), 'nproc': os.cpu_count(),
@@ -239,12 +253,39 @@ def main():
 			shlex.join(shapes_cmd),
 			'sgemm_shapes_unset': shlex.join(UNSET + shapes_cmd)},
 	}
+	if o.as_is:
+		# what ran: the three commands as they are, in the environment as it is
+		meta['commands'] = {'linegate_as_is': shlex.join(lg_cmd), 'numpy_as_is':
+				    shlex.join(np_cmd), 'onnxruntime': shlex.join(ort_cmd),
+				    'sgemm_shapes_as_is': shlex.join(shapes_cmd)}
+		meta['openblas_vars_as_is'] = {k: os.environ.get(k) for k in BLAS_VARS}
+		del meta['openblas_vars_set'], meta['openblas_vars_source']
 	print_table(summary, goals, meta)
+	if o.as_is:
+		summary = relabel(summary, summary)
+		for d in raw:
+			if d.get('blas_env') == 'unset':
+				d['blas_env'] = 'as_is'
 	os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
 	with open(out_json, 'w') as f:
 		json.dump({'meta': meta, 'summary': summary, 'goals': goals, 'raw': raw}, f,
 			  indent=1)
 	print('model_compare: wrote %s' % out_json, file=sys.stderr)
+
+
+def relabel(x, summary):
+	"""--as-is: summarize() files the one run of linegate and numpy under "unset"; they ran
+	with OpenBLAS's variables as the environment has them, so everything written or printed
+	says "as_is" (keys) or "as-is: CORENAME" (goal texts) instead."""
+	core = '/'.join(summary['corenames'].get('linegate_unset', [])) or '?'
+	if isinstance(x, dict):
+		return {k.replace('unset', 'as_is'): relabel(v, summary) for k, v in x.items()}
+	if isinstance(x, list):
+		return [relabel(v, summary) for v in x]
+	if isinstance(x, str):
+		return x.replace('(unset)', '(as-is: %s)' % core).replace(
+			', unset)', ', as-is: %s)' % core)
+	return x
 
 
 def cpu_model():
@@ -416,14 +457,18 @@ def judge(s):
 
 def print_table(s, goals, meta):
 	cn = s['corenames']
-	print('linegate epilogue ISA: %s; OpenBLAS core: set=%s unset=%s (numpy: set=%s unset=%s)'
-	      % (s['auto_isa'], ','.join(cn.get('linegate_set', [])),
-		 ','.join(cn.get('linegate_unset', [])), ','.join(cn.get('numpy_set', [])),
-		 ','.join(cn.get('numpy_unset', []))))
-	if meta.get('openblas_as_is'):
-		print('OpenBLAS variables as the environment has them (--as-is): %s; the "unset" '
-		      'columns ran with them, nothing ran "set"' %
-		      {k: os.environ.get(k) for k in BLAS_VARS})
+	as_is = meta.get('openblas_as_is')
+	u = 'as-is' if as_is else 'unset'
+	print('linegate epilogue ISA: %s; OpenBLAS core: set=%s %s=%s (numpy: set=%s %s=%s)'
+	      % (s['auto_isa'], ','.join(cn.get('linegate_set', [])) or '-', u,
+		 ','.join(cn.get('linegate_unset', [])), ','.join(cn.get('numpy_set', [])) or '-',
+		 u, ','.join(cn.get('numpy_unset', []))))
+	if as_is:
+		print('OpenBLAS variables as the environment has them (--as-is): %s; the "as-is" '
+		      'columns ran with them, nothing ran "set" or "unset"' % ', '.join(
+			      '%s=%s' % (k, v) if v is not None else '%s unset' % k
+			      for k, v in meta.get('openblas_vars_as_is', {
+				      k: os.environ.get(k) for k in BLAS_VARS}).items()))
 	else:
 		print('OpenBLAS variables "set": %s' % meta['openblas_vars_set'])
 	for k, v in sorted(s['peaks'].items()):
@@ -434,7 +479,7 @@ def print_table(s, goals, meta):
 		      (k, v['median'], v['best']))
 	print()
 	print('frames/s, median over rounds (best in brackets); speed-up = other / linegate time')
-	hdr = ('model', 'batch', 'lg set', 'lg unset', 'numpy set', 'numpy unset', 'ort sync',
+	hdr = ('model', 'batch', 'lg set', 'lg ' + u, 'numpy set', 'numpy ' + u, 'ort sync',
 	       'ort async', 'x ort', 'x ort-bound', 'x numpy', 'peak')
 	print('%-14s %5s %17s %17s %17s %17s %17s %17s %11s %11s %11s %11s' % hdr)
 
@@ -452,21 +497,24 @@ def print_table(s, goals, meta):
 			ratio(p.get('speedup_unset_vs_ort_compute_bound')),
 			ratio(p.get('speedup_unset_vs_numpy')),
 			ratio(p.get('peak_ratio_unset')) if p['model'] == 'ae_1024' else ''))
-	print('(x columns: median/best, OpenBLAS variables unset; x ort-bound: against onnxruntime '
+	print('(x columns: median/best, OpenBLAS variables %s; x ort-bound: against onnxruntime '
 	      'minus its per-call cost;\n peak: ae_1024 sgemm GFLOP/s as a share of the same-run '
-	      'sgemm peak)')
+	      'sgemm peak)' % ('as the environment has them' if as_is else 'unset'))
 	print()
 	print('linegate against OpenBLAS alone at the model\'s layer shapes (sgemm_shapes: its '
 	      'sgemm/sgemv calls back to back, no epilogue)')
 	for p in s['points']:
-		print('%-14s %5d  openblas-only set %17s unset %17s  linegate share set %11s unset %11s'
-		      % (p['model'], p['batch'], cell(p.get('openblas_chain_set')),
+		print(('%-14s %5d  openblas-only set %17s ' + u + ' %17s  linegate share set %11s ' +
+		       u + ' %11s') % (p['model'], p['batch'], cell(p.get('openblas_chain_set')),
 			 cell(p.get('openblas_chain_unset')), ratio(p.get('share_of_chain_set')),
 			 ratio(p.get('share_of_chain_unset'))))
 	print()
-	print('same, OpenBLAS variables set (%s)' % ', '.join('%s=%s' % kv for kv in
-							    meta['openblas_vars_set'].items()))
-	for p in s['points']:
+	if as_is:
+		print('(nothing ran with OpenBLAS variables "set" or "unset": --as-is)')
+	for p in s['points'] if not as_is else []:
+		if p is s['points'][0]:
+			print('same, OpenBLAS variables set (%s)' % ', '.join(
+				'%s=%s' % kv for kv in meta['openblas_vars_set'].items()))
 		print('%-14s %5d  x ort %11s  x numpy %11s  peak %11s' % (
 			p['model'], p['batch'], ratio(p.get('speedup_set_vs_ort_sync')),
 			ratio(p.get('speedup_set_vs_numpy')),
