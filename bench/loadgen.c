@@ -111,11 +111,14 @@ static const char usage[] =
 	"  -f, --fault ID[:FRAME[:KIND[:SEVERITY]]]\n"
 	"                           device ID develops a fault at frame FRAME (default: half\n"
 	"                           way), KIND bearing|imbalance|looseness (default bearing),\n"
-	"                           SEVERITY 0..1 (default 1). Repeat it for several faults\n"
-	"                           in one run (at most 64, one per device)\n"
+	"                           SEVERITY 0..1 (default 1). Frames count from 0: FRAME\n"
+	"                           healthy frames, then the fault, so 0 <= FRAME < -n; its\n"
+	"                           sequence number is --first-seq + FRAME. Repeat it for\n"
+	"                           several faults in one run (at most 64, one per device)\n"
 	"      --ground-truth FILE  write every injected fault as a JSON line: device, name,\n"
-	"                           kind, severity, onset frame and onset time (the devices'\n"
-	"                           clock and this machine's), once the run has sent it\n"
+	"                           kind, severity, onset frame (FRAME) and sequence, onset\n"
+	"                           time (the devices' clock and this machine's), once the\n"
+	"                           run has sent it\n"
 	"      --alerts FILE        linegate's JSON lines (its --output): after the run, read\n"
 	"                           them back (waiting up to --alerts-wait) and report per fault\n"
 	"                           the time to insight, MTTI: onset -> incident open\n"
@@ -176,6 +179,7 @@ struct dev {
 	const struct lg_policy_key *key; /* the key it signs with (--key-id) */
 	struct lg_signal sig;
 	uint64_t seq;
+	uint64_t seq0;	/* seq before its first frame of this run (--first-seq - 1) */
 	const uint8_t *last; /* last frame queued, for replays: lastbuf or a precomputed one */
 	int last_len;
 	struct lg_mac *mac; /* --precompute: the keyed HMAC that re-tags repeated samples */
@@ -439,6 +443,29 @@ static int build_uadp(struct dev *d, float *fbuf, struct lg_uadp_msg *m, uint8_t
 		return lg_uadp_encode_keys(m, &lays, d->ukeys, out, LGF_MAX_LEN);
 	}
 	return lg_uadp_encode(m, &lays, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+}
+
+/*
+ * --tx afxdp/dpdk stopped with EMSGSIZE: a frame with its Ethernet, IP and UDP headers is
+ * above the interface's MTU (l2_flush()). Name the MTU, the largest frame and the --samples
+ * that fits with the most channels a device sends.
+ */
+static void say_too_long(const struct opts *o, bool afxdp, unsigned mtu, int family)
+{
+	unsigned ip = family == AF_INET6 ? 40 : 20, ch = 1, fit, biggest;
+
+	for (unsigned i = 0; i < o->nchannels; i++)
+		if (o->channels_list[i] > ch)
+			ch = o->channels_list[i];
+	biggest = 14 + ip + 8 + LGF_MIN_LEN + 2 * o->max_values;
+	fit = mtu > ip + 8 + LGF_MIN_LEN ? (mtu - ip - 8 - LGF_MIN_LEN) / (2 * ch) : 0;
+	fprintf(stderr, "linegate-loadgen: the largest LGF frame (--samples %u x --channels %u, "
+			"int16) is %u bytes with its Ethernet, IP and UDP headers; the MTU of %s is "
+			"%u (%u with Ethernet), and --tx %s sends no IP fragments: lower --samples "
+			"to at most %u%s, or raise the MTU (ip link set IFNAME mtu N, on both ends)\n",
+		o->samples, ch, biggest, afxdp ? o->tx.ifname : "the DPDK port", mtu, mtu + 14,
+		afxdp ? "afxdp" : "dpdk", fit,
+		ch > 1 ? " (with that many channels)" : "");
 }
 
 static int parse_fault(const char *s, struct opts *o)
@@ -1057,7 +1084,9 @@ static int run_sender(struct sender *s)
 			memcpy(queue_slot(&s->q[0]), frame, len);
 		}
 		d->last_len = len;
-		if (d->fault >= 0 && d->seq == o->faults[d->fault].frame + 1) {
+		/* frame FRAME of the run (from 0) is the one after FRAME healthy ones, whatever
+		 * sequence number the run started at (--first-seq) */
+		if (d->fault >= 0 && d->seq - d->seq0 == o->faults[d->fault].frame + 1) {
 			if (s->dump) {
 				d->onset_host_ns = virt_host_ns;
 				d->onset_wall_ns = wall_ns();
@@ -1174,15 +1203,15 @@ static void wait_incidents(const struct opts *o, const struct dev *devs,
 
 		if (m[i].found)
 			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
-				": incident %s open after %.1f ms (MTTI)\n", i + 1, o->faults[i].id,
-				lg_fault_name(o->faults[i].kind), o->faults[i].frame + 1,
-				m[i].incident,
+				" (sequence %" PRIu64 "): incident %s open after %.1f ms (MTTI)\n",
+				i + 1, o->faults[i].id, lg_fault_name(o->faults[i].kind),
+				o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, m[i].incident,
 				((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6);
 		else
 			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
-				": no incident in %s within %.1f s\n", i + 1, o->faults[i].id,
-				lg_fault_name(o->faults[i].kind), o->faults[i].frame + 1, o->alerts,
-				o->alerts_wait);
+				" (sequence %" PRIu64 "): no incident in %s within %.1f s\n", i + 1,
+				o->faults[i].id, lg_fault_name(o->faults[i].kind), o->faults[i].frame,
+				d->seq0 + o->faults[i].frame + 1, o->alerts, o->alerts_wait);
 	}
 	if (!o->quiet && false_opens)
 		fprintf(stderr, "loadgen: %u incidents opened by devices without a fault, or "
@@ -1201,11 +1230,12 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 		const struct dev *d = &devs[fault_idx[i]];
 
 		fprintf(f, "%s{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
-			   "\"onset_frame\":%" PRIu64 ",\"onset_wall_ns\":%" PRIu64
-			   ",\"onset_host_ns\":%" PRIu64, i ? "," : "", o->faults[i].id,
-			d->pd->name,
+			   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
+			   ",\"onset_wall_ns\":%" PRIu64 ",\"onset_host_ns\":%" PRIu64,
+			i ? "," : "", o->faults[i].id, d->pd->name,
 			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
-			o->faults[i].frame + 1, d->onset_wall_ns, d->onset_host_ns);
+			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, d->onset_wall_ns,
+			d->onset_host_ns);
 		if (m && m[i].found) {
 			double ms = ((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6;
 
@@ -1244,9 +1274,9 @@ static int write_ground_truth(const char *path, const struct opts *o, const stru
 		char when[48];
 
 		fprintf(f, "{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
-			   "\"onset_frame\":%" PRIu64, o->faults[i].id, d->pd->name,
-			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
-			o->faults[i].frame + 1);
+			   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64, o->faults[i].id,
+			d->pd->name, lg_fault_name(o->faults[i].kind), o->faults[i].severity,
+			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1);
 		if (d->onset_host_ns) {
 			utc_string(d->onset_wall_ns, when, sizeof(when));
 			fprintf(f, ",\"sent\":true,\"onset_time\":\"%s\",\"onset_wall_ns\":%" PRIu64
@@ -1588,6 +1618,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate-loadgen: --spoof needs --spoof-from ADDR\n");
 		return 2;
 	}
+	/* frames count from 0: a device sends frames 0 .. -n - 1; a fault at a frame it
+	 * never sends would be a run that silently injects nothing */
+	for (unsigned f = 0; f < o.nfaults; f++) {
+		if (o.faults[f].frame != UINT64_MAX && o.faults[f].frame >= o.frames) {
+			fprintf(stderr, "linegate-loadgen: --fault %u:%" PRIu64 ": a device sends "
+					"frames 0 to %" PRIu64 " (-n %" PRIu64 "): FRAME must be below "
+					"-n\n", o.faults[f].id, o.faults[f].frame,
+				o.frames ? o.frames - 1 : 0, o.frames);
+			return 2;
+		}
+	}
 	if (o.threads < 1 || o.threads > 64 || o.batch < 1 || o.batch > 1024 || o.rate < 0) {
 		fprintf(stderr, "linegate-loadgen: --threads must be 1..64, --batch 1..1024 and "
 				"--rate at least 0\n");
@@ -1688,6 +1729,7 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
+		devs[i].seq0 = devs[i].seq;
 		devs[i].samples = o.samples_list[i % o.nsamples];
 		devs[i].channels = o.channels_list[i % o.nchannels];
 		/* a device the policy gives a rate sends at it: linegate drops LGF frames of
@@ -1966,6 +2008,11 @@ int main(int argc, char **argv)
 		if (s->err) {
 			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.precompute ? "build/send" : "send",
 				strerror(-s->err));
+			if (s->err == -EMSGSIZE && l2)
+				say_too_long(&o, afxdp, if_mtu, dst.ss_family);
+			if (o.summary)
+				fprintf(stderr, "linegate-loadgen: the run stopped: no summary "
+						"written to %s\n", o.summary);
 			goto out_mem;
 		}
 		for (int c = 0; c < C_N; c++)
@@ -2012,7 +2059,15 @@ int main(int argc, char **argv)
 			n_sent = dst_st.sent - d_oerrors;
 		}
 
-		if (!o.quiet)
+		if (!o.quiet && dump)
+			/* nothing was sent: the frames' stamps follow --rate (or the clock
+			 * when it is 0), not how fast the file was written */
+			fprintf(stderr, "loadgen: wrote %" PRIu64 " frames to %s in %.2f s, "
+					"stamped %s%.0f frames/s%s\n", n_sent, o.pcap, secs,
+				o.rate > 0 ? "at " : "as written (--rate 0): ",
+				o.rate > 0 ? o.rate : n_sent / (secs > 0 ? secs : 1),
+				stop ? " (interrupted)" : "");
+		else if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
 				n_sent, secs, n_sent / (secs > 0 ? secs : 1),
 				stop ? " (interrupted)" : "");
@@ -2063,11 +2118,16 @@ int main(int argc, char **argv)
 					xst.completed, xst.refused, xst.pending);
 			for (int c = 0; c < C_N; c++)
 				fprintf(f, ",\"%s\":%" PRIu64, cls_names[c], sent[c]);
-			if (o.nfaults) /* the first fault, as before several could be given */
+			/* "fault": the first fault only, kept for the scripts written when one
+			 * fault could be given (tests/e2e/incidents.sh, bench/demo.sh, the pcap
+			 * fixtures' loadgen.json); "faults" has every one (man page) */
+			if (o.nfaults)
 				fprintf(f, ",\"fault\":{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\","
-					   "\"onset_frame\":%" PRIu64 ",\"onset_wall_ns\":%" PRIu64 "}",
+					   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
+					   ",\"onset_wall_ns\":%" PRIu64 "}",
 					o.faults[0].id, devs[fault_idx[0]].pd->name,
-					lg_fault_name(o.faults[0].kind), o.faults[0].frame + 1,
+					lg_fault_name(o.faults[0].kind), o.faults[0].frame,
+					devs[fault_idx[0]].seq0 + o.faults[0].frame + 1,
 					devs[fault_idx[0]].onset_wall_ns);
 			write_faults(f, &o, devs, fault_idx, o.alerts ? mtti : NULL);
 			fprintf(f, ",\"interrupted\":%s}\n", stop ? "true" : "false");

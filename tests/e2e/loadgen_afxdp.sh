@@ -41,6 +41,15 @@ rc=0
 send --tx afxdp:lg1 -S $LINE_IP > "$T/e4" 2>&1 || rc=$?
 [ $rc = 2 ] && grep -q "not with --source or --pcap" "$T/e4" ||
 	lg_fail "--source with afxdp: status $rc, $(cat "$T/e4")"
+# A frame above the veth's MTU (1500): 4096 samples are 8192 bytes. AF_XDP sends no IP
+# fragments, so the run stops and says the MTU and the --samples that fits ((1500 - 20 - 8
+# - 56) / 2 = 708), and that it wrote no summary.
+rc=0
+send --tx afxdp:lg1 --dst-mac "$SRV_MAC" --samples 4096 -j "$T/long.json" > "$T/e6" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "the MTU of lg1 is 1500" "$T/e6" &&
+	grep -q "lower --samples to at most 708" "$T/e6" &&
+	grep -q "no summary written to $T/long.json" "$T/e6" && [ ! -e "$T/long.json" ] ||
+	lg_fail "--samples 4096 over a 1500 MTU: status $rc, $(cat "$T/e6")"
 
 # The server's end down: lg1 has no carrier and the kernel drops every frame it is handed
 # ("completed but not sent", EBUSY). Each is counted as refused, said, and fails the run.

@@ -11,8 +11,10 @@
 #     backend (UDP checksums checked): received = sent, admitted = enrolled, every drop
 #     reason as the summary says; the records are stamped at exactly k / rate from the
 #     first, and the fault's onset in the ground truth is the stamp of its onset frame.
-# Refused: attack rates that leave the devices nothing, an unknown kind, bad faults, --pcap
-# with several threads.
+# Refused: attack rates that leave the devices nothing, an unknown kind, bad faults (a
+# FRAME at or past -n: frames count from 0), --pcap with several threads.
+# Frame numbers: -f ID:FRAME makes frame FRAME (from 0) the first faulty one; the ground
+# truth says onset_frame FRAME and onset_seq --first-seq + FRAME, also after --first-seq.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -22,7 +24,8 @@ lg_policy "$T/policy.yaml"
 
 # Refused: a rate that leaves the enrolled devices nothing, an unknown kind, a bad fault.
 for args in "-r 100 --attack-rate unknown=100" "--attack-rate flood=5" \
-	"-f 103:10:bearing:2" "-f 103 -f 103" "--pcap $T/x.pcap --threads 2"; do
+	"-f 103:9:bearing:2" "-f 103 -f 103" "--pcap $T/x.pcap --threads 2" "-f 103:10" \
+	"-f 103:11:bearing"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1 -n 10 -q $args 2> "$T/refused.err" || rc=$?
@@ -30,6 +33,21 @@ for args in "-r 100 --attack-rate unknown=100" "--attack-rate flood=5" \
 	grep -q "linegate-loadgen: .*\(attack\|fault\|--pcap\)" "$T/refused.err" ||
 		lg_fail "'$args': no reason given: $(cat "$T/refused.err")"
 done
+[ $rc -eq 2 ] && grep -q "FRAME must be below -n" "$T/refused.err" ||
+	lg_fail "-f 103:11 -n 10: status $rc (want 2, usage): $(cat "$T/refused.err")"
+# The last frame (9 of 0..9) is a fault's frame, also when the sequence starts at 101.
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1 -n 10 -r 2000 -q --first-seq 101 -f 103:9 \
+	--ground-truth "$T/gt0.jsonl" -j "$T/sent0.json" 2> "$T/gen0.err" ||
+	lg_fail "loadgen -f 103:9 -n 10: $(cat "$T/gen0.err")"
+python3 - "$T/gt0.jsonl" "$T/sent0.json" <<'PY' || lg_fail "fault frame numbers"
+import json, sys
+gt = [json.loads(l) for l in open(sys.argv[1])]
+sent = json.load(open(sys.argv[2]))
+got = [(g["onset_frame"], g["onset_seq"], g["sent"]) for g in gt]
+got += [(f["onset_frame"], f["onset_seq"], f["onset_host_ns"] > 0) for f in sent["faults"]]
+print("frame 9 of -n 10 from sequence 101:", got)
+sys.exit(0 if got == [(9, 110, True)] * 2 else 1)
+PY
 
 # 1. Live
 lg_start_linegate
@@ -73,11 +91,11 @@ check("bad_tag", st["drops"]["bad_tag"], 7)
 check("no other drops", st["dropped"], 367)
 check("ground truth devices", [(g["device"], g["kind"], g["severity"], g["onset_frame"], g["sent"])
                                for g in gt],
-      [(103, "bearing", 1, 31, True), (105, "imbalance", 1, 31, True)])
+      [(103, "bearing", 1, 30, True), (105, "imbalance", 1, 30, True)])
 check("ground truth = summary", [(f["device"], f["onset_wall_ns"], f["onset_host_ns"])
                                  for f in sent["faults"]],
       [(g["device"], g["onset_wall_ns"], g["onset_host_ns"]) for g in gt])
-check("the old single 'fault' is the first", sent["fault"]["device"], 103)
+check("the single 'fault' (older scripts) is the first", sent["fault"]["device"], 103)
 def ns(s):
     y, frac = s[:-1].split(".")
     return calendar.timegm(time.strptime(y, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac.ljust(9, "0"))
@@ -158,8 +176,10 @@ bad = [k for k, (t, _) in enumerate(recs) if t - t0 != int(k * 1e9 / 20000)]
 check("records stamped off k / rate from the first", bad, [])
 onset = [t for t, p in recs if p[12:14] == b"\x08\x00" and p[42:44] == b"LG" and
          struct.unpack_from("<I", p, 46)[0] == 102 and struct.unpack_from("<Q", p, 66)[0] == 20 + 1]
-check("ground truth", [(g["device"], g["kind"], g["onset_frame"]) for g in gt], [(102, "looseness", 21)])
-check("onset = the stamp of frame 21 of device 102", [gt[0]["onset_host_ns"]], onset[:1])
+check("ground truth", [(g["device"], g["kind"], g["onset_frame"], g["onset_seq"]) for g in gt],
+      [(102, "looseness", 20, 21)])
+check("onset = the stamp of frame 20 (sequence 21) of device 102", [gt[0]["onset_host_ns"]],
+      onset[:1])
 sys.exit(0 if ok else 1)
 PY
 [ $? -eq 0 ] || lg_fail "pcap run"
