@@ -145,8 +145,9 @@ def main():
 			help='do not run: summarize the raw lines of an earlier run again')
 	ap.add_argument('--as-is', action='store_true',
 			help='leave OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE as the environment has '
-			'them: no "set" runs, and the "unset" columns run without env -u (as tests '
-			'and CI must); the summary says so')
+			'them (as tests and CI must): linegate and numpy run once, without env -u, '
+			'and their figures are labelled "as_is" (JSON keys, raw lines, commands) and '
+			'"as-is: CORENAME" (goals, tables), never "unset"')
 	o = ap.parse_args()
 	if o.from_json:
 		with open(o.from_json) as f:
