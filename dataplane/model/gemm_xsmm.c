@@ -146,17 +146,6 @@ void gemm_xsmm_release(void *state)
 	free(x);
 }
 
-/* round to nearest even, as vcvtneps2bf16 does; NaN stays NaN (quiet) */
-static inline uint16_t to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40);
-	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
-
 int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 {
 	libxsmm_blasint m = (libxsmm_blasint)l->n, k = (libxsmm_blasint)l->k, k16, lda = m,
@@ -181,7 +170,7 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 		for (size_t r = 0; r < x->kp; r++)
 			for (size_t c = 0; c < n; c++)
 				a[(r / 2) * n * 2 + c * 2 + (r & 1)] =
-				    r < l->k ? to_bf16(l->alpha * l->w[r * n + c]) : 0;
+				    r < l->k ? gemm_to_bf16(l->alpha * l->w[r * n + c]) : 0;
 		x->a16 = x->own16 = a;
 	}
 	if (l->alpha != 1.0f) {
@@ -249,7 +238,7 @@ void gemm_run_xsmm_bf16(const struct model_layer *l, const float *src, size_t ba
 			const float *row = src + (r + i) * l->k;
 
 			for (size_t c = 0; c < l->k; c++)
-				b[i * x->kp + c] = to_bf16(row[c]);
+				b[i * x->kp + c] = gemm_to_bf16(row[c]);
 			if (x->kp != l->k)
 				b[i * x->kp + l->k] = 0;
 		}

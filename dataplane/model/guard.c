@@ -6,12 +6,13 @@
  * While a batch runs on bf16, each row carries a bound E on the 2-norm of the difference
  * between its activations and the ones the fp32 route would compute, layer by layer:
  *
- *   gemm:      E' = N * (E + c_k * |x|)     N >= spectral norm of |alpha W| (>= that of
- *                                           alpha W); |x| the 2-norm of the layer's input
- *                                           row as the bf16 route has it; c_k covers the
- *                                           bf16 rounding of both factors of every product
- *                                           (2 * 2^-9 + 2^-18) and the fp32 sums of both
- *                                           routes in any order (2 * gamma_k)
+ *   gemm:      E' = N (E + |d|) + D |b| + (2 gamma_k + u) A (|x| + E)
+ *              x: the layer's input row as the bf16 route has it, b = bf16(x), d = b - x
+ *              (both computed per row, exactly); N, D, A: upper bounds on the spectral
+ *              norms of alpha W, of bf16(alpha W) - alpha W and of |alpha W| (LAPACK's
+ *              largest eigenvalue of the Gram matrix, plus its error bound; Collatz-Wielandt
+ *              for A); gamma_k = k u / (1 - k u), u = 2^-24: the fp32 sums of both routes,
+ *              in any order
  *   epilogue:  E'' = L * E' + eta * |y| (+ eta_abs * sqrt(n) after exp/tanh)
  *                                           L: the ops' Lipschitz bound (relu 1, sigmoid
  *                                           1/4, x * v: max |v|, ...); eta: fp32 rounding
@@ -28,6 +29,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
 
 #include "model_internal.h"
 
@@ -99,6 +103,66 @@ static int abs_norm_bound(const struct model_layer *l, double *out)
 	return 0;
 }
 
+/*
+ * An upper bound on the spectral norm of a (k x n, row-major, double): the square root of
+ * the largest eigenvalue of the smaller Gram matrix (dsyrk, dsyevr), raised by the error
+ * bounds of both steps (Gram entries: k u_d |a|^T|a|, whose norm is at most anorm^2;
+ * eigenvalue: a backward-stable method's s u_d ||G||, here s * 1e-14 relative).
+ */
+static int spec_norm(const double *a, size_t k, size_t n, double anorm, double *out)
+{
+	size_t s = k < n ? k : n;
+	double *g = malloc(s * s * sizeof(*g)), w[1] = {0};
+	lapack_int m = 0, isuppz[2];
+	double z[1];
+
+	if (!g)
+		return -ENOMEM;
+	if (n <= k)
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)k, 1.0, a, (int)n,
+			    0.0, g, (int)n);
+	else
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)n, 1.0, a,
+			    (int)n, 0.0, g, (int)k);
+	if (LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'N', 'I', 'U', (lapack_int)s, g, (lapack_int)s, 0, 0,
+			   (lapack_int)s, (lapack_int)s, 0.0, &m, w, z, 1, isuppz) || m != 1 ||
+	    !isfinite(w[0]))
+		*out = anorm; /* the Collatz-Wielandt bound bounds this one too */
+	else
+		*out = fmin(anorm, sqrt(fmax(w[0], 0) * (1 + (double)s * 1e-14) +
+					(double)k * 1.2e-16 * anorm * anorm) *
+					   (1 + 1e-12));
+	free(g);
+	return 0;
+}
+
+/* N and D of a layer (above); A first, which bounds both. */
+static int layer_norms(struct model_layer *l)
+{
+	size_t kn = l->k * l->n;
+	double *a = malloc(kn * sizeof(*a));
+	int ret;
+
+	if (!a)
+		return -ENOMEM;
+	ret = abs_norm_bound(l, &l->guard_anorm);
+	for (size_t i = 0; !ret && i < kn; i++)
+		a[i] = (double)l->alpha * l->w[i];
+	if (!ret && isfinite(l->guard_anorm))
+		ret = spec_norm(a, l->k, l->n, l->guard_anorm, &l->guard_norm);
+	else
+		l->guard_norm = l->guard_anorm;
+	/* the rounding error of the bf16 weights gemm_xsmm.c makes (alpha folded in, in fp32) */
+	for (size_t i = 0; !ret && i < kn; i++)
+		a[i] = (double)gemm_from_bf16(gemm_to_bf16(l->alpha * l->w[i])) - a[i];
+	if (!ret && isfinite(l->guard_anorm))
+		ret = spec_norm(a, l->k, l->n, l->guard_anorm * U_BF16 * 1.01, &l->guard_dnorm);
+	else
+		l->guard_dnorm = l->guard_anorm;
+	free(a);
+	return ret;
+}
+
 /* The Lipschitz bound (2-norm) of a layer's ops, or inf with *why set. */
 static double ops_lip(const struct model_layer *l, int *transc, const char **why)
 {
@@ -157,8 +221,8 @@ int model_guard_prepare(struct lg_model *m)
 		struct model_layer *l = &m->layers[i];
 		int transc, ret;
 
-		l->guard_norm = 0;
-		if (l->has_gemm && (ret = abs_norm_bound(l, &l->guard_norm)))
+		l->guard_norm = l->guard_dnorm = l->guard_anorm = 0;
+		if (l->has_gemm && (ret = layer_norms(l)))
 			return ret;
 		l->guard_lip = ops_lip(l, &transc, &why);
 		/* the sign marks layers with exp/tanh (their absolute error term) */
@@ -180,18 +244,35 @@ static double row_norm(const float *x, size_t n)
 	return sqrt(s);
 }
 
+/* |x| and |bf16(x) - x| of a row */
+static void row_norms(const float *x, size_t n, double *xn, double *dn)
+{
+	double s = 0, d = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		double v = x[j], e = (double)gemm_from_bf16(gemm_to_bf16(x[j])) - v;
+
+		s += v * v;
+		d += e * e;
+	}
+	*xn = sqrt(s);
+	*dn = sqrt(d);
+}
+
 void model_guard_layer(const struct model_layer *l, const float *src, const float *dst,
 		       size_t batch, float *eb)
 {
-	double gk = (double)l->k * U_F32 / (1 - (double)l->k * U_F32),
-	       ck = 2 * U_BF16 + U_BF16 * U_BF16 + 4 * U_F32 + 2 * gk, lip = fabs(l->guard_lip),
+	double gk = (double)l->k * U_F32 / (1 - (double)l->k * U_F32), lip = fabs(l->guard_lip),
 	       abs_term = l->guard_lip < 0 ? GUARD_ETA_ABS * sqrt((double)l->n) : 0;
 
 	for (size_t r = 0; r < batch; r++) {
-		double e = eb[r];
+		double e = eb[r], xn, dn;
 
-		if (l->has_gemm)
-			e = l->guard_norm * (e + ck * row_norm(src + r * l->k, l->k));
+		if (l->has_gemm) {
+			row_norms(src + r * l->k, l->k, &xn, &dn);
+			e = l->guard_norm * (e + dn) + l->guard_dnorm * (xn + dn) +
+			    (2 * gk + U_F32) * l->guard_anorm * (xn * (1 + 2 * U_BF16) + e);
+		}
 		e = lip * e + GUARD_ETA_REL * row_norm(dst + r * l->n, l->n) + abs_term;
 		eb[r] = isnan(e) ? INFINITY : (float)e;
 	}

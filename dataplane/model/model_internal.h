@@ -25,9 +25,10 @@ struct model_layer {
 	float alpha;
 	const float *w;
 	void *gemm_state; /* what the model's GEMM route prepared for this layer, or NULL */
-	/* bf16 guard (guard.c), set with the xsmm-bf16 route: an upper bound on the spectral
-	 * norm of |alpha W|, and on the Lipschitz constant (2-norm) of the epilogue's ops */
-	double guard_norm, guard_lip;
+	/* bf16 guard (guard.c), set with the xsmm-bf16 route: upper bounds on the spectral
+	 * norms of alpha W, of its bf16 rounding error and of |alpha W|, and on the Lipschitz
+	 * constant (2-norm) of the epilogue's ops (negative: exp/tanh among them) */
+	double guard_norm, guard_dnorm, guard_anorm, guard_lip;
 	size_t n_ops;
 	struct epi_op *ops;
 };
