@@ -314,6 +314,7 @@ const char *lg_model_bf16_unguarded(const struct lg_model *m)
 	return m->guard_why;
 }
 
+#ifdef LG_MODEL_XSMM
 /* The band around a level within which row r's decision value could be fp32's other side. */
 static float row_band(const struct lg_model *m, const float *scores, size_t r, float e)
 {
@@ -340,6 +341,8 @@ static int near_level(float v, float band, const float *levels, size_t nlevels)
 			return 1;
 	return 0;
 }
+
+#endif
 
 int lg_model_scores_guard(const struct lg_model *m, const float *in, size_t batch,
 			  float *scores, struct lg_model_ws *ws, const float *levels,
