@@ -21,27 +21,27 @@
 #define TRIALS 7
 
 static const char usage[] =
-	"Usage: bf16_guard_bench [options] FIXTURE_DIR [SECONDS] [MODEL ...]\n"
-	"\n"
-	"Scores per frame (lg_model_scores) of FIXTURE_DIR/MODEL.onnx on the xsmm route (fp32),\n"
-	"on xsmm-bf16 without a guard, and on xsmm-bf16 with its guard\n"
-	"(lg_model_scores_guard) at a level far from the rows (3 x their highest fp32 score; a\n"
-	"classifier's 0.5) and at their median fp32 score; the variants interleaved within\n"
-	"every trial, at batch sizes 1, 16, 64 and 256. Rows: MODEL.in.f32 repeated to 256.\n"
-	"\n"
-	"Arguments:\n"
-	"  FIXTURE_DIR   tests/fixtures/models\n"
-	"  SECONDS       time per point, split over 7 trials (default 0.3)\n"
-	"  MODEL         default: ae_1024 ae_64 mlp_classifier\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: JSON lines {\"bench\":\"bf16_guard\", model, variant, batch, ns_per_frame (best),\n"
-	"ns_per_frame_median, ratio_xsmm (best and median against xsmm in the same trials),\n"
-	"rescored (share of rows the guard scored again), corename}.\n"
-	"Exit status: 0, 1 if a model failed to load or the route is missing, 2 on a usage "
-	"error.\n";
+    "Usage: bf16_guard_bench [options] FIXTURE_DIR [SECONDS] [MODEL ...]\n"
+    "\n"
+    "Scores per frame (lg_model_scores) of FIXTURE_DIR/MODEL.onnx on the xsmm route (fp32),\n"
+    "on xsmm-bf16 without a guard, and on xsmm-bf16 with its guard\n"
+    "(lg_model_scores_guard) at a level far from the rows (3 x their highest fp32 score; a\n"
+    "classifier's 0.5) and at their median fp32 score; the variants interleaved within\n"
+    "every trial, at batch sizes 1, 16, 64 and 256. Rows: MODEL.in.f32 repeated to 256.\n"
+    "\n"
+    "Arguments:\n"
+    "  FIXTURE_DIR   tests/fixtures/models\n"
+    "  SECONDS       time per point, split over 7 trials (default 0.3)\n"
+    "  MODEL         default: ae_1024 ae_64 mlp_classifier\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: JSON lines {\"bench\":\"bf16_guard\", model, variant, batch, ns_per_frame (best),\n"
+    "ns_per_frame_median, ratio_xsmm (best and median against xsmm in the same trials),\n"
+    "rescored (share of rows the guard scored again), corename}.\n"
+    "Exit status: 0, 1 if a model failed to load or the route is missing, 2 on a usage "
+    "error.\n";
 
 static const char *const default_models[] = {"ae_1024", "ae_64", "mlp_classifier"};
 static const size_t batches[] = {1, 16, 64, 256};
@@ -103,8 +103,8 @@ static int bench(const char *dir, const char *name, double seconds)
 			fprintf(stderr, "bf16_guard_bench: %s: %s\n", path, err);
 			goto out;
 		}
-		if (lg_model_set_gemm(v[i].m, i == V_XSMM ? LG_MODEL_GEMM_XSMM
-							  : LG_MODEL_GEMM_XSMM_BF16)) {
+		if (lg_model_set_gemm(v[i].m,
+				      i == V_XSMM ? LG_MODEL_GEMM_XSMM : LG_MODEL_GEMM_XSMM_BF16)) {
 			fprintf(stderr, "bf16_guard_bench: %s\n",
 				lg_model_gemm_missing(LG_MODEL_GEMM_XSMM_BF16));
 			goto out;
@@ -125,8 +125,8 @@ static int bench(const char *dir, const char *name, double seconds)
 	in = malloc(256 * din * sizeof(float));
 	sc = malloc(256 * ds * sizeof(float));
 	tmp = malloc(256 * sizeof(float));
-	if (!file || !in || !sc || !tmp || !frows || fread(file, 1, (size_t)len, f) != (size_t)len ||
-	    lg_model_ws_create(v[0].m, 256, &ws)) {
+	if (!file || !in || !sc || !tmp || !frows ||
+	    fread(file, 1, (size_t)len, f) != (size_t)len || lg_model_ws_create(v[0].m, 256, &ws)) {
 		fclose(f);
 		goto out;
 	}
@@ -151,22 +151,23 @@ static int bench(const char *dir, const char *name, double seconds)
 		}
 		for (int tr = 0; tr < TRIALS; tr++) {
 			for (int i = 0; i < NV; i++)
-				ns[i][tr] = trial(&v[i], i >= V_FAR, in, batch, sc, ws,
-						  seconds / TRIALS);
+				ns[i][tr] =
+				    trial(&v[i], i >= V_FAR, in, batch, sc, ws, seconds / TRIALS);
 			for (int i = 0; i < NV; i++)
 				ratio[i][tr] = ns[i][tr] / ns[V_XSMM][tr];
 		}
 		for (int i = 0; i < NV; i++) {
 			qsort(ns[i], TRIALS, sizeof(double), cmp_double);
 			qsort(ratio[i], TRIALS, sizeof(double), cmp_double);
-			printf("{\"bench\":\"bf16_guard\",\"model\":\"%s\",\"variant\":\"%s\","
-			       "\"batch\":%zu,\"level\":%.6g,\"ns_per_frame\":%.1f,"
-			       "\"ns_per_frame_median\":%.1f,\"ratio_xsmm\":%.3f,"
-			       "\"ratio_xsmm_median\":%.3f,\"rescored\":%.4f,\"corename\":\"%s\"}\n",
-			       name, vname[i], batch, (double)v[i].level, ns[i][0],
-			       ns[i][TRIALS / 2], ratio[i][0], ratio[i][TRIALS / 2],
-			       v[i].rows ? (double)v[i].rescored / (double)v[i].rows : 0.0,
-			       openblas_get_corename());
+			printf(
+			    "{\"bench\":\"bf16_guard\",\"model\":\"%s\",\"variant\":\"%s\","
+			    "\"batch\":%zu,\"level\":%.6g,\"ns_per_frame\":%.1f,"
+			    "\"ns_per_frame_median\":%.1f,\"ratio_xsmm\":%.3f,"
+			    "\"ratio_xsmm_median\":%.3f,\"rescored\":%.4f,\"corename\":\"%s\"}\n",
+			    name, vname[i], batch, (double)v[i].level, ns[i][0], ns[i][TRIALS / 2],
+			    ratio[i][0], ratio[i][TRIALS / 2],
+			    v[i].rows ? (double)v[i].rescored / (double)v[i].rows : 0.0,
+			    openblas_get_corename());
 		}
 		fflush(stdout);
 	}

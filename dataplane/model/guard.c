@@ -35,9 +35,9 @@
 
 #include "model_internal.h"
 
-#define U_BF16 (1.0 / 512.0)	    /* bf16 unit roundoff (round to nearest even): 2^-9 */
-#define U_F32 (1.0 / 16777216.0)    /* 2^-24 */
-#define GUARD_ETA_REL (1.0 / 262144.0) /* fp32 rounding of an epilogue pass, both routes: 2^-18 */
+#define U_BF16 (1.0 / 512.0)		/* bf16 unit roundoff (round to nearest even): 2^-9 */
+#define U_F32 (1.0 / 16777216.0)	/* 2^-24 */
+#define GUARD_ETA_REL (1.0 / 262144.0)	/* fp32 rounding of an epilogue pass, both routes: 2^-18 */
 #define GUARD_ETA_ABS (1.0 / 4194304.0) /* exp/tanh approximations, per element: 2^-22 */
 /* The band is this many times the bound (docs/model-engine.md "bf16 guard": why 2). */
 #define GUARD_MARGIN 2.0
@@ -122,16 +122,16 @@ static int spec_norm(const double *a, size_t k, size_t n, double anorm, double *
 		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)k, 1.0, a, (int)n,
 			    0.0, g, (int)n);
 	else
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)n, 1.0, a,
-			    (int)n, 0.0, g, (int)k);
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)n, 1.0, a, (int)n,
+			    0.0, g, (int)k);
 	if (LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'N', 'I', 'U', (lapack_int)s, g, (lapack_int)s, 0, 0,
-			   (lapack_int)s, (lapack_int)s, 0.0, &m, w, z, 1, isuppz) || m != 1 ||
-	    !isfinite(w[0]))
+			   (lapack_int)s, (lapack_int)s, 0.0, &m, w, z, 1, isuppz) ||
+	    m != 1 || !isfinite(w[0]))
 		*out = anorm; /* the Collatz-Wielandt bound bounds this one too */
 	else
 		*out = fmin(anorm, sqrt(fmax(w[0], 0) * (1 + (double)s * 1e-14) +
 					(double)k * 1.2e-16 * anorm * anorm) *
-					   (1 + 1e-12));
+				       (1 + 1e-12));
 	free(g);
 	return 0;
 }
@@ -344,9 +344,8 @@ static int near_level(float v, float band, const float *levels, size_t nlevels)
 
 #endif
 
-int lg_model_scores_guard(const struct lg_model *m, const float *in, size_t batch,
-			  float *scores, struct lg_model_ws *ws, const float *levels,
-			  size_t nlevels, float *bound)
+int lg_model_scores_guard(const struct lg_model *m, const float *in, size_t batch, float *scores,
+			  struct lg_model_ws *ws, const float *levels, size_t nlevels, float *bound)
 {
 #ifdef LG_MODEL_XSMM
 	size_t ds, nr = 0;
@@ -355,8 +354,8 @@ int lg_model_scores_guard(const struct lg_model *m, const float *in, size_t batc
 	if (!m || m->gemm != gemm_run_xsmm_bf16)
 		goto plain;
 	if (!ws || !in || !scores || (nlevels && !levels) || !batch || batch > ws->max_batch ||
-	    ws->width < m->max_width || ws->out_width < m->out_dim ||
-	    ws->in_width < m->in_dim || ws->scratch.bf16_ld < m->max_k)
+	    ws->width < m->max_width || ws->out_width < m->out_dim || ws->in_width < m->in_dim ||
+	    ws->scratch.bf16_ld < m->max_k)
 		return -EINVAL;
 	ds = lg_model_score_dim(m);
 	memset(ws->geb, 0, batch * sizeof(*ws->geb));

@@ -28,19 +28,20 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "FAIL " __VA_ARGS__);                            \
-			fputc('\n', stderr);                                             \
-			failures++;                                                      \
-		}                                                                        \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL " __VA_ARGS__);                                      \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* the decision value of row r: the score, or 1 - P(class 0) */
 static float value(const struct lg_model *m, const float *s, size_t r)
 {
-	return lg_model_kind(m) == LG_MODEL_AUTOENCODER ? s[r] : 1.0f - s[r * lg_model_score_dim(m)];
+	return lg_model_kind(m) == LG_MODEL_AUTOENCODER ? s[r]
+							: 1.0f - s[r * lg_model_score_dim(m)];
 }
 
 struct run {
@@ -84,9 +85,10 @@ static void check_model(const char *name, struct lg_model *m, const float *in, s
 			const float *thr)
 {
 	size_t ds = lg_model_score_dim(m);
-	struct run o = {
-	    .fp32 = malloc(rows * ds * sizeof(float)), .bf16 = malloc(rows * ds * sizeof(float)),
-	    .guard = malloc(rows * ds * sizeof(float)), .band = malloc(rows * sizeof(float))};
+	struct run o = {.fp32 = malloc(rows * ds * sizeof(float)),
+			.bf16 = malloc(rows * ds * sizeof(float)),
+			.guard = malloc(rows * ds * sizeof(float)),
+			.band = malloc(rows * sizeof(float))};
 	float *lev = malloc(rows * sizeof(float));
 	struct lg_model_ws *ws = NULL;
 	size_t flips = 0, gflips = 0, within = 0, differ = 0;
@@ -125,8 +127,9 @@ static void check_model(const char *name, struct lg_model *m, const float *in, s
 			gflips += (a > lev[r]) != (g > lev[r]);
 			within += !(fabsf(b - lev[r]) > o.band[r]) || !isfinite(b);
 			if (g != b)
-				CHECK(!memcmp(o.guard + r * ds, o.fp32 + r * ds, ds * sizeof(float)),
-				      "%s row %zu: scored again, but not as the xsmm route", name, r);
+				CHECK(
+				    !memcmp(o.guard + r * ds, o.fp32 + r * ds, ds * sizeof(float)),
+				    "%s row %zu: scored again, but not as the xsmm route", name, r);
 		}
 		CHECK(!differ || flips, "%s: the levels should make bf16 alone change verdicts",
 		      name);
@@ -151,7 +154,8 @@ static void check_model(const char *name, struct lg_model *m, const float *in, s
 		      name, o.rescored, within);
 		printf("%-14s %5zu rows: error <= %.3g of the bound; threshold %.4g: bf16 alone "
 		       "changes %zu alarm decision(s), the guard 0; %zu rows (%.2f%%) scored "
-		       "again\n", name, rows, worst, (double)*thr, flips, o.rescored,
+		       "again\n",
+		       name, rows, worst, (double)*thr, flips, o.rescored,
 		       100.0 * (double)o.rescored / (double)rows);
 	}
 out:
@@ -178,8 +182,8 @@ static const char usage[] =
     "Options:\n"
     "  -h, --help    this text\n"
     "\n"
-    "Output: one line per model on stdout, or \"skipped: REASON\"; failures on stderr.\n"
-    LGT_EXIT_STATUS_SKIP;
+    "Output: one line per model on stdout, or \"skipped: REASON\"; failures on "
+    "stderr.\n" LGT_EXIT_STATUS_SKIP;
 
 int main(int argc, char **argv)
 {
