@@ -1641,12 +1641,15 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			err = get_choice(c, v, "bad_samples", bs, "drop or mask", &k);
 			p->bad_samples = (uint8_t)k;
 		} else if (name && !strcmp(name, "gemm")) {
-			/* The indices are enum lg_model_gemm's (model.h); its xsmm-bf16 changes
-			 * detections (docs/model-engine.md) and is not offered here. */
-			static const char *const gm[] = { "auto", "openblas", "xsmm", NULL };
+			/* The indices are enum lg_model_gemm's (model.h). xsmm-bf16 runs with its
+			 * guard (docs/model-engine.md "bf16 guard"); where the CPU lacks
+			 * AVX512-BF16 the model load refuses it, as it refuses xsmm without
+			 * libxsmm, in the deep check too (control/check.c). */
+			static const char *const gm[] = { "auto", "openblas", "xsmm", "xsmm-bf16",
+							  NULL };
 			int k = 0;
 
-			err = get_choice(c, v, "gemm", gm, "auto, openblas or xsmm", &k);
+			err = get_choice(c, v, "gemm", gm, "auto, openblas, xsmm or xsmm-bf16", &k);
 			p->gemm = (uint8_t)k;
 		} else if (name && !strcmp(name, "incidents")) {
 			err = parse_incidents(c, v, p);

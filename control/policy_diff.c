@@ -152,9 +152,9 @@ static void f_bad_samples(const struct lg_policy *p, char *b, size_t l)
 /* The ONNX models' GEMM route */
 static void f_gemm(const struct lg_policy *p, char *b, size_t l)
 {
-	static const char *const names[] = { "auto", "openblas", "xsmm" };
+	static const char *const names[] = { "auto", "openblas", "xsmm", "xsmm-bf16" };
 
-	snprintf(b, l, "%s", p->gemm < 3 ? names[p->gemm] : "?");
+	snprintf(b, l, "%s", p->gemm < 4 ? names[p->gemm] : "?");
 }
 
 /* incidents */

@@ -134,7 +134,7 @@ static bool alarm_step(struct alarm *a, bool over, unsigned k, unsigned n)
 }
 
 static bool window_over(const struct lg_quality_conf *c, struct lg_detector *det,
-			const float *buf, unsigned window, const float *base)
+			const float *buf, unsigned window, const float *base, struct lg_quality *q)
 {
 	float row[LG_FEAT_N], score;
 
@@ -143,8 +143,14 @@ static bool window_over(const struct lg_quality_conf *c, struct lg_detector *det
 		for (int j = 0; j < LG_FEAT_N; j++)
 			row[j] = row[j] - base[j] + det->mean[j];
 	if (c->onnx) {
-		if (lg_model_scores(c->onnx, row, 1, &score, c->onnx_ws))
+		/* on xsmm-bf16 with its guard: a window near the threshold is scored on fp32 */
+		int n = lg_model_scores_guard(c->onnx, row, 1, &score, c->onnx_ws,
+					      &c->onnx_threshold, 1, NULL);
+
+		if (n < 0)
 			return false;
+		q->onnx_windows++;
+		q->bf16_rescored += (uint64_t)n;
 		return score > c->onnx_threshold;
 	}
 	lg_detector_score(det, row, 1, &score);
@@ -203,7 +209,7 @@ int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 			if (w % 100 == 0)
 				lg_signal_skip(&s, (uint64_t)(draw(&r) * 60 * c->fs));
 			lg_signal_fill(&s, buf, c->window);
-			q->false_alarms += alarm_step(&a, window_over(c, det, buf, c->window, base),
+			q->false_alarms += alarm_step(&a, window_over(c, det, buf, c->window, base, q),
 						      c->k, c->n);
 			q->healthy_windows++;
 		}
@@ -231,13 +237,13 @@ int lg_quality_run(const struct lg_quality_conf *c, struct lg_detector *det,
 				lg_signal_set_fault(&s, kinds[f], c->severity[v], onset);
 				for (unsigned w = 0; w < warm; w++) {
 					lg_signal_fill(&s, buf, c->window);
-					alarm_step(&a, window_over(c, det, buf, c->window, base), c->k,
+					alarm_step(&a, window_over(c, det, buf, c->window, base, q), c->k,
 						   c->n);
 				}
 				cell->trials++;
 				for (unsigned w = 1; w <= c->latency; w++) {
 					lg_signal_fill(&s, buf, c->window);
-					if (alarm_step(&a, window_over(c, det, buf, c->window, base),
+					if (alarm_step(&a, window_over(c, det, buf, c->window, base, q),
 						       c->k, c->n)) {
 						cell->detected++;
 						cell->latency_sum += w;

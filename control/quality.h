@@ -54,6 +54,8 @@ struct lg_quality_cell {
 
 struct lg_quality {
 	uint64_t healthy_windows, false_alarms;
+	/* --onnx: windows it scored, and those the bf16 guard scored again on fp32 */
+	uint64_t onnx_windows, bf16_rescored;
 	unsigned ncells;
 	struct lg_quality_cell cell[3 * LG_QUALITY_MAX_SEV];
 };

@@ -59,8 +59,10 @@ static const char usage[] =
 	"                          tests/fixtures/models/pipeline_ae.onnx is the default\n"
 	"                          detector as an ONNX autoencoder)\n"
 	"      --gemm ROUTE        the ONNX model's GEMM route: auto (default), openblas, xsmm,\n"
-	"                          xsmm-bf16 (docs/model-engine.md); the same model on two\n"
-	"                          routes must give the same detections and false alarms\n"
+	"                          xsmm-bf16 (with its guard: windows near the threshold\n"
+	"                          scored again on fp32, counted; docs/model-engine.md); the\n"
+	"                          same model on two routes must give the same detections\n"
+	"                          and false alarms\n"
 	"  -h, --help              this text\n";
 
 int main(int argc, char **argv)
@@ -225,6 +227,12 @@ int main(int argc, char **argv)
 				lg_model_gemm_missing(gemm));
 			return 1;
 		}
+		if (!ret && lg_model_bf16_unguarded(om)) {
+			fprintf(stderr, "linegate-quality: --gemm %s: the bf16 guard cannot bound "
+				"this model: %s\n", lg_model_gemm_name(gemm),
+				lg_model_bf16_unguarded(om));
+			return 1;
+		}
 		if (!ret && (lg_model_input_dim(om) != LG_FEAT_N ||
 			     lg_model_kind(om) != LG_MODEL_AUTOENCODER ||
 			     lg_model_threshold(om, &c.onnx_threshold))) {
@@ -264,6 +272,10 @@ int main(int argc, char **argv)
 	printf("healthy windows %llu, alarmed %llu (%.4f%%)\n",
 	       (unsigned long long)q.healthy_windows, (unsigned long long)q.false_alarms,
 	       100.0 * q.false_alarms / q.healthy_windows);
+	if (om && gemm == LG_MODEL_GEMM_XSMM_BF16)
+		printf("bf16 guard: %llu of %llu windows scored again on fp32 (%.2f%%)\n",
+		       (unsigned long long)q.bf16_rescored, (unsigned long long)q.onnx_windows,
+		       q.onnx_windows ? 100.0 * q.bf16_rescored / q.onnx_windows : 0.0);
 	printf("{\"bench\":\"quality\",\"detector\":\"%s\",\"window\":%u,\"k\":%u,\"n\":%u,"
 	       "\"recall\":%.5f,\"false_alarm_rate\":%.6f,\"cells\":[",
 	       lg_detector_kind_name(det.kind), c.window, c.k, c.n, (double)detected / total,

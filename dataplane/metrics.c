@@ -44,7 +44,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -137,6 +137,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->uunp += atomic_load(&st->uadp_unprotected);
 		s->shs += atomic_load(&st->shadow_scored);
 		s->shd += atomic_load(&st->shadow_disagree);
+		s->bf16r += atomic_load(&st->bf16_rescored);
 		s->nodet += atomic_load(&st->no_detector);
 		s->drift_events += atomic_load(&st->drift_events);
 		s->drift_nomem += atomic_load(&st->drift_nomem);
@@ -563,6 +564,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "model_swaps", s.swaps);
 	add_u64(o, "shadow_scored", s.shs);
 	add_u64(o, "shadow_disagreements", s.shd);
+	add_u64(o, "bf16_rescored", s.bf16r);
 	add_u64(o, "rows_no_detector", s.nodet);
 	add_u64(o, "drift_events", s.drift_events);
 	add_u64(o, "drift_psi_nomem", s.drift_nomem);
@@ -986,6 +988,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	}
 	counter(&b, "linegate_shadow_disagreements_total",
 		"Rows where the shadow model's alert verdict differed.", s.shd);
+	counter(&b, "linegate_bf16_rescored_total",
+		"Rows the bf16 guard scored again on fp32 (detection.gemm: xsmm-bf16): they lay "
+		"near a threshold.", s.bf16r);
 	counter(&b, "linegate_rows_no_detector_total",
 		"Rows not scored: the model has no detector for their device.", s.nodet);
 	/* These two start when the worker picked the window's first frame up, not at its

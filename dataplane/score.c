@@ -51,12 +51,24 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		w->det[i] = w->meta[i].det;
 		w->chan[i] = w->meta[i].channel;
+		w->thr[i] = w->meta[i].threshold; /* the policy's, for the bf16 guard's levels */
 	}
+	/* On xsmm-bf16, rows near a level these compare with are scored again on fp32 (the
+	 * alert threshold, and the incidents' resolve level below). */
+	lg_scorer_guard_levels(sc, w->thr, n, w->inc.hysteresis);
 	lg_scorer_score_rows(sc, w->batch, n, w->det, w->chan, w->scores, w->thr);
+	if (sc->rescored)
+		atomic_fetch_add_explicit(&w->st.bf16_rescored, sc->rescored, memory_order_relaxed);
 	if (shadow) {
 		for (unsigned i = 0; i < n; i++)
 			w->det[i] = w->meta[i].shadow_det;
+		for (unsigned i = 0; i < n; i++)
+			w->shadow_thr[i] = w->meta[i].threshold;
+		lg_scorer_guard_levels(shadow, w->shadow_thr, n, w->inc.hysteresis);
 		lg_scorer_score_rows(shadow, w->batch, n, w->det, w->chan, w->shadow_scores, w->shadow_thr);
+		if (shadow->rescored)
+			atomic_fetch_add_explicit(&w->st.bf16_rescored, shadow->rescored,
+						  memory_order_relaxed);
 	}
 	now = lg_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);

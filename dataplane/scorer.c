@@ -89,6 +89,16 @@ static int load_onnx(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		snprintf(err, errlen, "%s: no memory for a batch of %zu", path, max_batch);
 		return ret;
 	}
+	/* The bf16 route runs with its guard, whose bound needs every op to have one. */
+	if (lg_model_bf16_unguarded(sc->onnx)) {
+		snprintf(err, errlen, "%s: detection.gemm: xsmm-bf16 cannot be guarded for this "
+			 "model (%s): use auto, openblas or xsmm", path,
+			 lg_model_bf16_unguarded(sc->onnx));
+		return -EOPNOTSUPP;
+	}
+	sc->levels = calloc(2 * max_batch, sizeof(*sc->levels));
+	if (!sc->levels)
+		return -ENOMEM;
 	if (lg_model_kind(sc->onnx) == LG_MODEL_AUTOENCODER) {
 		sc->kind = LG_SCORER_ONNX_AE;
 	} else {
@@ -173,26 +183,61 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 		return ret;
 	}
 	sc->max_batch = max_batch;
+	/* until the worker sets each batch's (lg_scorer_guard_levels()): the policy's */
+	if (sc->levels) {
+		float pol = p->threshold;
+
+		lg_scorer_guard_levels(sc, &pol, 1, p->incidents.hysteresis);
+	}
 	snprintf(sc->label, sizeof(sc->label), "%s", label);
 	return 0;
 }
 
+void lg_scorer_guard_levels(struct lg_scorer *sc, const float *pol, size_t n, float hysteresis)
+{
+	size_t k = 0;
+
+	if (!sc->onnx || lg_model_get_gemm(sc->onnx) != LG_MODEL_GEMM_XSMM_BF16)
+		return;
+	for (size_t i = 0; i < n && i < sc->max_batch; i++) {
+		/* as score.c and incident.c compute them */
+		float t = pol[i] > 0 ? pol[i] : sc->threshold, lv[2] = {t, t * hysteresis};
+
+		for (int j = 0; j < 2; j++) {
+			size_t q = 0;
+
+			while (q < k && sc->levels[q] != lv[j])
+				q++;
+			if (q == k)
+				sc->levels[k++] = lv[j];
+		}
+	}
+	sc->nlevels = k;
+}
+
 void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *scores)
 {
+	int ret = 0;
+
+	sc->rescored = 0;
 	switch (sc->kind) {
 	case LG_SCORER_DETECTOR:
 		lg_detector_score(&sc->set.det[sc->set.fallback >= 0 ? sc->set.fallback : 0], rows,
 				  n, scores);
 		break;
 	case LG_SCORER_ONNX_AE:
-		lg_model_scores(sc->onnx, rows, n, scores, sc->ws);
+		ret = lg_model_scores_guard(sc->onnx, rows, n, scores, sc->ws, sc->levels,
+					    sc->nlevels, NULL);
 		break;
 	case LG_SCORER_ONNX_CLASSIFIER:
-		lg_model_scores(sc->onnx, rows, n, sc->probs, sc->ws);
+		ret = lg_model_scores_guard(sc->onnx, rows, n, sc->probs, sc->ws, sc->levels,
+					    sc->nlevels, NULL);
 		for (size_t i = 0; i < n; i++)
 			scores[i] = 1.0f - sc->probs[i * sc->classes];
 		break;
 	}
+	if (ret > 0)
+		sc->rescored = (size_t)ret;
 }
 
 double lg_scorer_rate(const struct lg_scorer *sc, int det)
@@ -272,6 +317,8 @@ void lg_scorer_free(struct lg_scorer *sc)
 	lg_model_free(sc->onnx);
 	lg_features_free(sc->own_fx);
 	free(sc->probs);
+	free(sc->levels);
+	sc->levels = NULL;
 	sc->own_fx = sc->fx = NULL;
 	sc->ws = NULL;
 	sc->onnx = NULL;

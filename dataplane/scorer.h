@@ -41,7 +41,20 @@ struct lg_scorer {
 	struct lg_model_ws *ws;
 	float *probs;               /* classifier: max_batch x classes */
 	size_t classes;
+	/* The bf16 guard (detection.gemm: xsmm-bf16; docs/model-engine.md "bf16 guard"): the
+	 * levels the caller compares this batch's scores with (lg_scorer_guard_levels()), and
+	 * the rows the last score call re-scored on fp32 because they lay near one. */
+	float *levels;              /* 2 x max_batch */
+	size_t nlevels;
+	size_t rescored;
 };
+
+/*
+ * The decision levels of the next batch, for the bf16 guard: each row's alert threshold
+ * (pol[i] when > 0, else the scorer's own) and that threshold x hysteresis (the incidents'
+ * resolve level). No-op off the bf16 route.
+ */
+void lg_scorer_guard_levels(struct lg_scorer *sc, const float *pol, size_t n, float hysteresis);
 
 /* Floats per row of the batch for this scorer: its in_dim (the layout's width at the
  * policy's window, lg_scorer_load() checked it); a scorer set up by hand (unit tests) with

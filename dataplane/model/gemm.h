@@ -51,6 +51,26 @@ void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, 
 void gemm_run_xsmm_bf16(const struct model_layer *l, const float *src, size_t batch, float *dst,
 			const struct gemm_scratch *s);
 
+/* fp32 to bf16, rounding to nearest even as vcvtneps2bf16 does; NaN stays NaN (quiet) */
+static inline uint16_t gemm_to_bf16(float f)
+{
+	uint32_t u;
+
+	__builtin_memcpy(&u, &f, sizeof(u));
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+static inline float gemm_from_bf16(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+
+	__builtin_memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
 /* The CPU has AVX512-BF16 (cpuid leaf 7.1 EAX bit 5). */
 int gemm_cpu_has_avx512_bf16(void);
 /* The CPU has AMX-BF16 (cpuid leaf 7.0 EDX bit 22). */

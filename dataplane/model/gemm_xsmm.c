@@ -20,14 +20,18 @@
 #include "gemm.h"
 #include "model_internal.h"
 
+/*
+ * A bf16 layer carries the fp32 kernels too: the bf16 guard (model.c) re-scores the rows near
+ * a decision threshold on them, so that their verdicts are the fp32 route's.
+ */
 struct xsmm_state {
-	const void *a; /* fp32 weights (alpha folded in when alpha != 1), or bf16 VNNI pairs */
-	void *own;     /* what we allocated for `a`, if anything */
-	size_t kp;     /* k, rounded up to even for bf16 */
-	union {
-		libxsmm_smmfunction f32;
-		libxsmm_bsmmfunction bf16;
-	} kern[GEMM_XSMM_BLOCK + 1]; /* kern[r]: r rows */
+	const float *a;	   /* fp32 weights (alpha folded in when alpha != 1) */
+	void *own;	   /* what we allocated for `a`, if anything */
+	const uint16_t *a16; /* bf16 VNNI pairs (bf16 only) */
+	void *own16;
+	size_t kp; /* k, rounded up to even for bf16 */
+	libxsmm_smmfunction f32[GEMM_XSMM_BLOCK + 1];	/* f32[r]: r rows */
+	libxsmm_bsmmfunction bf16[GEMM_XSMM_BLOCK + 1]; /* bf16 only */
 };
 
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
@@ -138,23 +142,14 @@ void gemm_xsmm_release(void *state)
 	if (!x)
 		return;
 	free(x->own);
+	free(x->own16);
 	free(x);
-}
-
-/* round to nearest even, as vcvtneps2bf16 does; NaN stays NaN (quiet) */
-static inline uint16_t to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, sizeof(u));
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x40);
-	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
 int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 {
-	libxsmm_blasint m = (libxsmm_blasint)l->n, k, lda, ldb, ldc = (libxsmm_blasint)l->n;
+	libxsmm_blasint m = (libxsmm_blasint)l->n, k = (libxsmm_blasint)l->k, k16, lda = m,
+			ldc = (libxsmm_blasint)l->n;
 	struct xsmm_state *x;
 	float alpha = 1.0f, beta = 0.0f;
 
@@ -164,9 +159,7 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 	if (!x)
 		return -ENOMEM;
 	x->kp = bf16 ? (l->k + 1) & ~(size_t)1 : l->k;
-	k = (libxsmm_blasint)x->kp;
-	lda = m;
-	ldb = k;
+	k16 = (libxsmm_blasint)x->kp;
 	if (bf16) {
 		/* VNNI: element (row r of W = k index, column c) at [r/2][c][r%2]; odd k padded */
 		size_t n = l->n;
@@ -177,9 +170,10 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 		for (size_t r = 0; r < x->kp; r++)
 			for (size_t c = 0; c < n; c++)
 				a[(r / 2) * n * 2 + c * 2 + (r & 1)] =
-				    r < l->k ? to_bf16(l->alpha * l->w[r * n + c]) : 0;
-		x->a = x->own = a;
-	} else if (l->alpha != 1.0f) {
+				    r < l->k ? gemm_to_bf16(l->alpha * l->w[r * n + c]) : 0;
+		x->a16 = x->own16 = a;
+	}
+	if (l->alpha != 1.0f) {
 		/* libxsmm's kernels take alpha = 1 only: fold it into a copy of the weights */
 		float *a = aligned_alloc(64, ((l->k * l->n * sizeof(float)) + 63) & ~(size_t)63);
 
@@ -195,16 +189,14 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 		if (bf16) {
 			int flags = LIBXSMM_GEMM_FLAG_VNNI_A;
 
-			x->kern[r].bf16 = libxsmm_bsmmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
-							       &beta, &flags, NULL);
-			if (!x->kern[r].bf16)
-				goto err_kernel;
-		} else {
-			x->kern[r].f32 = libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
-							     &beta, NULL, NULL);
-			if (!x->kern[r].f32)
+			x->bf16[r] = libxsmm_bsmmdispatch(m, r, k16, &lda, &k16, &ldc, &alpha, &beta,
+							  &flags, NULL);
+			if (!x->bf16[r])
 				goto err_kernel;
 		}
+		x->f32[r] = libxsmm_smmdispatch(m, r, k, &lda, &k, &ldc, &alpha, &beta, NULL, NULL);
+		if (!x->f32[r])
+			goto err_kernel;
 	}
 	gemm_xsmm_release(l->gemm_state);
 	l->gemm_state = x;
@@ -213,7 +205,7 @@ err_kernel:
 	gemm_xsmm_release(x);
 	return -ENOTSUP;
 err_nomem:
-	free(x);
+	gemm_xsmm_release(x);
 	return -ENOMEM;
 }
 
@@ -227,7 +219,7 @@ void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, 
 	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
 		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
 
-		x->kern[rows].f32(a, src + r * l->k, dst + r * l->n);
+		x->f32[rows](a, src + r * l->k, dst + r * l->n);
 	}
 }
 
@@ -235,7 +227,7 @@ void gemm_run_xsmm_bf16(const struct model_layer *l, const float *src, size_t ba
 			const struct gemm_scratch *s)
 {
 	const struct xsmm_state *x = l->gemm_state;
-	const uint16_t *a = x->a;
+	const uint16_t *a = x->a16;
 
 	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
 		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
@@ -246,11 +238,11 @@ void gemm_run_xsmm_bf16(const struct model_layer *l, const float *src, size_t ba
 			const float *row = src + (r + i) * l->k;
 
 			for (size_t c = 0; c < l->k; c++)
-				b[i * x->kp + c] = to_bf16(row[c]);
+				b[i * x->kp + c] = gemm_to_bf16(row[c]);
 			if (x->kp != l->k)
 				b[i * x->kp + l->k] = 0;
 		}
-		x->kern[rows].bf16((const libxsmm_bfloat16 *)a, (const libxsmm_bfloat16 *)b,
+		x->bf16[rows]((const libxsmm_bfloat16 *)a, (const libxsmm_bfloat16 *)b,
 				   dst + r * l->n);
 	}
 }

@@ -239,7 +239,12 @@ int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
 	/* AUTO takes what there is: without libxsmm kernels for this CPU or for one of the
 	 * layers' shapes, OpenBLAS alone */
 	if (g != LG_MODEL_GEMM_OPENBLAS && (g != LG_MODEL_GEMM_AUTO || gemm_xsmm_available())) {
-		int ret = xsmm_prepare_all(m, g == LG_MODEL_GEMM_XSMM_BF16);
+		/* the bf16 guard's bounds first: they change nothing the other routes read */
+		int ret = g == LG_MODEL_GEMM_XSMM_BF16 ? model_guard_prepare(m) : 0;
+
+		if (ret)
+			return ret;
+		ret = xsmm_prepare_all(m, g == LG_MODEL_GEMM_XSMM_BF16);
 
 		if (!ret)
 			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16
@@ -395,15 +400,6 @@ size_t lg_model_score_dim(const struct lg_model *m)
 	return m->kind == LG_MODEL_AUTOENCODER ? 1 : m->out_dim;
 }
 
-struct lg_model_ws {
-	size_t max_batch;
-	size_t width; /* floats per row in each of buf[0], buf[1] */
-	size_t out_width;
-	float *buf[2];
-	float *out;
-	struct gemm_scratch scratch;
-};
-
 int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_model_ws **out)
 {
 	struct lg_model_ws *ws;
@@ -422,6 +418,7 @@ int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_mod
 	ws->max_batch = max_batch;
 	ws->width = m->max_width;
 	ws->out_width = m->out_dim;
+	ws->in_width = m->in_dim;
 	ws->buf[0] = aligned_alloc(64, rowbytes ? rowbytes : 64);
 	ws->buf[1] = aligned_alloc(64, rowbytes ? rowbytes : 64);
 	ws->out = aligned_alloc(64, obytes ? obytes : 64);
@@ -432,7 +429,13 @@ int lg_model_ws_create(const struct lg_model *m, size_t max_batch, struct lg_mod
 	ws->scratch.bf16_ld = (m->max_k + 1) & ~(size_t)1;
 	ws->scratch.bf16 = aligned_alloc(64, (GEMM_XSMM_BLOCK * ws->scratch.bf16_ld *
 					      sizeof(uint16_t) + 127) & ~(size_t)63);
-	if (!ws->buf[0] || !ws->buf[1] || !ws->out || !ws->scratch.bf16) {
+	/* the bf16 guard's gather buffers (guard.c), for any route, as the bf16 scratch */
+	ws->gidx = calloc(max_batch, sizeof(*ws->gidx));
+	ws->gin = calloc(max_batch * (m->in_dim ? m->in_dim : 1), sizeof(float));
+	ws->gsc = calloc(max_batch * (m->out_dim ? m->out_dim : 1), sizeof(float));
+	ws->geb = calloc(max_batch, sizeof(float));
+	if (!ws->buf[0] || !ws->buf[1] || !ws->out || !ws->scratch.bf16 || !ws->gidx ||
+	    !ws->gin || !ws->gsc || !ws->geb) {
 		lg_model_ws_free(ws);
 		return -ENOMEM;
 	}
@@ -448,6 +451,10 @@ void lg_model_ws_free(struct lg_model_ws *ws)
 	free(ws->buf[1]);
 	free(ws->out);
 	free(ws->scratch.bf16);
+	free(ws->gidx);
+	free(ws->gin);
+	free(ws->gsc);
+	free(ws->geb);
 	free(ws);
 }
 
@@ -456,12 +463,36 @@ size_t lg_model_ws_max_batch(const struct lg_model_ws *ws)
 	return ws->max_batch;
 }
 
-int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float *out,
-		 struct lg_model_ws *ws)
+void model_run_layers(const struct lg_model *m, gemm_fn gemm, const float *in, size_t batch,
+		      float *out, struct lg_model_ws *ws, float *eb)
 {
 	const float *src = in;
 	unsigned pp = 0;
 
+	if (!m->n_layers) {
+		memcpy(out, in, batch * m->in_dim * sizeof(*out));
+		return;
+	}
+	for (size_t i = 0; i < m->n_layers; i++) {
+		const struct model_layer *l = &m->layers[i];
+		float *dst = i + 1 == m->n_layers ? out : ws->buf[pp++ & 1];
+
+		if (l->has_gemm) {
+			gemm(l, src, batch, dst, &ws->scratch);
+			if (l->n_ops)
+				m->epi(l->ops, l->n_ops, dst, dst, batch, l->n);
+		} else {
+			m->epi(l->ops, l->n_ops, src, dst, batch, l->n);
+		}
+		if (eb)
+			model_guard_layer(l, src, dst, batch, eb);
+		src = dst;
+	}
+}
+
+int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float *out,
+		 struct lg_model_ws *ws)
+{
 	if (!m || !in || !out || !ws || !batch || batch > ws->max_batch || ws->width < m->max_width)
 		return -EINVAL;
 #ifdef LG_MODEL_XSMM
@@ -469,24 +500,22 @@ int lg_model_run(const struct lg_model *m, const float *in, size_t batch, float 
 	if (m->gemm == gemm_run_xsmm_bf16 && ws->scratch.bf16_ld < m->max_k)
 		return -EINVAL;
 #endif
-	if (!m->n_layers) {
-		memcpy(out, in, batch * m->in_dim * sizeof(*out));
-		return 0;
-	}
-	for (size_t i = 0; i < m->n_layers; i++) {
-		const struct model_layer *l = &m->layers[i];
-		float *dst = i + 1 == m->n_layers ? out : ws->buf[pp++ & 1];
-
-		if (l->has_gemm) {
-			m->gemm(l, src, batch, dst, &ws->scratch);
-			if (l->n_ops)
-				m->epi(l->ops, l->n_ops, dst, dst, batch, l->n);
-		} else {
-			m->epi(l->ops, l->n_ops, src, dst, batch, l->n);
-		}
-		src = dst;
-	}
+	model_run_layers(m, m->gemm, in, batch, out, ws, NULL);
 	return 0;
+}
+
+void model_scores_of(const struct lg_model *m, const float *in, const float *y, size_t batch,
+		     float *scores)
+{
+	if (m->kind == LG_MODEL_AUTOENCODER) {
+		m->sqerr(in, y, batch, m->in_dim, scores);
+	} else if (m->ends_softmax) {
+		memcpy(scores, y, batch * m->out_dim * sizeof(*scores));
+	} else {
+		struct epi_op sm = {.kind = EPI_SOFTMAX, .group = m->out_dim};
+
+		m->epi(&sm, 1, y, scores, batch, m->out_dim);
+	}
 }
 
 int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, float *scores,
@@ -499,15 +528,7 @@ int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, flo
 	ret = lg_model_run(m, in, batch, ws->out, ws);
 	if (ret)
 		return ret;
-	if (m->kind == LG_MODEL_AUTOENCODER) {
-		m->sqerr(in, ws->out, batch, m->in_dim, scores);
-	} else if (m->ends_softmax) {
-		memcpy(scores, ws->out, batch * m->out_dim * sizeof(*scores));
-	} else {
-		struct epi_op sm = {.kind = EPI_SOFTMAX, .group = m->out_dim};
-
-		m->epi(&sm, 1, ws->out, scores, batch, m->out_dim);
-	}
+	model_scores_of(m, in, ws->out, batch, scores);
 	return 0;
 }
 

@@ -159,6 +159,26 @@ int lg_model_threshold(const struct lg_model *m, float *out);
 int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, float *scores,
 		    struct lg_model_ws *ws);
 
+/*
+ * lg_model_scores() with the bf16 guard (docs/model-engine.md "bf16 guard"). On the
+ * xsmm-bf16 route each row's decision value gets a bound on its difference from fp32; a row
+ * whose value lies within twice that bound of one of the `nlevels` levels, or is not finite,
+ * is scored again on fp32 (the xsmm route's kernels), so that "value > level" is what fp32
+ * says for every row and level. The decision value is the score for an autoencoder and
+ * 1 - P(class 0) for a classifier (linegate's anomaly score). On every other route this is
+ * lg_model_scores(). bound (NULL, or batch floats) receives each row's band (0 off bf16).
+ * Returns the number of rows scored again (>= 0), or a negative errno. Allocates nothing.
+ */
+int lg_model_scores_guard(const struct lg_model *m, const float *in, size_t batch,
+			  float *scores, struct lg_model_ws *ws, const float *levels,
+			  size_t nlevels, float *bound);
+/*
+ * NULL when the bf16 guard can bound this model's error on its route (always off bf16);
+ * else why not, e.g. "a constant divided by a layer's value ... has no error bound": the
+ * guard then scores every row again, and linegate refuses such a model on xsmm-bf16.
+ */
+const char *lg_model_bf16_unguarded(const struct lg_model *m);
+
 #ifdef __cplusplus
 }
 #endif

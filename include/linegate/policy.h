@@ -219,8 +219,9 @@ struct lg_policy {
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
 	/* Bad samples (issue 8): detection.bad_samples, enum lg_bad_samples. */
 	uint8_t bad_samples;
-	/* detection.gemm: the ONNX models' GEMM route, enum lg_model_gemm (model.h) without
-	 * its opt-in bf16: 0 auto, 1 openblas, 2 xsmm. Applied live (the models are reloaded). */
+	/* detection.gemm: the ONNX models' GEMM route, enum lg_model_gemm (model.h): 0 auto,
+	 * 1 openblas, 2 xsmm, 3 xsmm-bf16 (with its guard: fp32's verdicts). Applied live (the
+	 * models are reloaded). */
 	uint8_t gemm;
 	/* detection.incidents (incidents, dataplane/incident.h): per device, an incident opens
 	 * when 'confirm' of its last 'of' windows alerted, and resolves after 'resolve_after'

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lg_model_run() and lg_model_scores() must not allocate: the workspace is sized once. This
- * program replaces the allocator entry points (the executable's definitions interpose on
+ * lg_model_run(), lg_model_scores() and lg_model_scores_guard() (the bf16 guard) must not
+ * allocate: the workspace is sized once. This program replaces the allocator entry points (the executable's definitions interpose on
  * libc's for every library, OpenBLAS included) and counts calls while batches run, by
  * caller: linegate's code must make none. OpenBLAS's own calls are counted and printed
  * apart, not failed: 0.3.21's small-matrix sgemm kernels for SkylakeX/Cooperlake (chosen
@@ -121,7 +121,8 @@ static int thread_count(void)
 static const char usage[] =
 	"Usage: test_model_noalloc [options] FIXTURE_DIR\n"
 	"\n"
-	"lg_model_run() and lg_model_scores() must not allocate: the workspace is sized once.\n"
+	"lg_model_run(), lg_model_scores() and lg_model_scores_guard() must not allocate: the\n"
+	"workspace is sized once.\n"
 	"The program replaces the allocator entry points and counts calls while batches of the\n"
 	"fixture models run (not built under sanitizers, which own the allocator).\n"
 	"\n"
@@ -135,7 +136,7 @@ static const char usage[] =
 	"all but openblas, allocations inside OpenBLAS fail the test too, and the process must\n"
 	"have as many threads afterwards as before (no thread pool).\n"
 	"\n"
-	"Output: on stdout per model and route \"NAME ROUTE 100 calls, N allocations ...\",\n"
+	"Output: on stdout per model and route \"NAME ROUTE 200 calls, N allocations ...\",\n"
 	"or \"skipped: REASON\"; failures on stderr.\n"
 	LGT_EXIT_STATUS;
 
@@ -194,8 +195,13 @@ int main(int argc, char **argv)
 		for (int rep = 0; rep < 50; rep++) {
 			size_t batch = (size_t)(rep % 64) + 1;
 
+			/* the bf16 guard too, at a level every row is near (all re-scored) */
+			float level = 0;
+
 			if (lg_model_run(m, in, batch, out, ws) ||
-			    lg_model_scores(m, in, batch, scores, ws)) {
+			    lg_model_scores(m, in, batch, scores, ws) ||
+			    lg_model_scores_guard(m, in, batch, scores, ws, &level, 1, NULL) < 0 ||
+			    lg_model_scores_guard(m, in, batch, scores, ws, scores, 1, NULL) < 0) {
 				fprintf(stderr, "FAIL %s: run failed\n", name);
 				failures++;
 			}
@@ -203,7 +209,7 @@ int main(int argc, char **argv)
 		during = atomic_load(&allocs) - before;
 		blas_during = atomic_load(&blas_allocs) - blas_before;
 		threads = thread_count();
-		printf("%-16s %-9s 100 calls, %ld allocations by linegate, %ld inside OpenBLAS (%s), "
+		printf("%-16s %-9s 200 calls, %ld allocations by linegate, %ld inside OpenBLAS (%s), "
 		       "%d thread(s)\n",
 		       name, lg_model_gemm_name(route), during, blas_during,
 		       openblas_get_corename(), threads);

@@ -309,6 +309,34 @@ int main(int argc, char **argv)
 		for (int i = 0; i < N; i++)
 			CHECK_NEAR(c[i], b[i], 1e-4 * (1 + fabs(b[i])));
 		lg_scorer_free(&tmp);
+		/* xsmm-bf16 with its guard: fp32's verdicts at the threshold and at its
+		 * hysteresis level, on every row; refused with the reason where it cannot run */
+		q.gemm = LG_MODEL_GEMM_XSMM_BF16;
+		if (lg_model_gemm_missing(LG_MODEL_GEMM_XSMM_BF16)) {
+			CHECK(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 256, &tmp, err,
+					     sizeof(err)) == -ENOTSUP);
+			CHECK(strstr(err, "detection.gemm") != NULL);
+		} else {
+			float pol[256] = { 0 }, hy = 0.8f, lv[2] = { ox.threshold, ox.threshold * hy };
+			int same = 0;
+			size_t again = 0;
+
+			CHECK_EQ(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 256, &tmp, err,
+						sizeof(err)), 0);
+			for (int i = 0; i < N; i += 256) {
+				lg_scorer_guard_levels(&tmp, pol, 256, hy);
+				CHECK_EQ(tmp.nlevels, 2);
+				lg_scorer_score(&tmp, rows + (size_t)i * LG_FEAT_N, 256, c + i);
+				again += tmp.rescored;
+			}
+			for (int i = 0; i < N; i++)
+				same += (c[i] > lv[0]) == (b[i] > lv[0]) &&
+					(c[i] < lv[1]) == (b[i] < lv[1]);
+			CHECK_EQ(same, N);
+			CHECK(again <= (size_t)N);
+			printf("xsmm-bf16: %zu of %d rows scored again on fp32\n", again, N);
+		}
+		lg_scorer_free(&tmp);
 		q.gemm = 7;
 		CHECK(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 256, &tmp, err,
 				     sizeof(err)) < 0);
