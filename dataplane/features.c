@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "features_impl.h"
+#include "features_spec.h"
 #include "features_time.h"
 
 const char *const lg_feature_names[LG_FEAT_N] = {
@@ -84,6 +85,8 @@ static void time_run(const struct lg_time_kernels *k, const float *x, size_t n, 
 	double sum, a[4], inv_n = 1.0 / (double)n, inv_s;
 	double mean, m2, m3, m4, var, ms;
 	float peak, c, s;
+	uint32_t pb, sb;
+	uint64_t ib;
 	int e;
 
 	if (stride != 1 || !n) {
@@ -96,9 +99,14 @@ static void time_run(const struct lg_time_kernels *k, const float *x, size_t n, 
 		return;
 	}
 	c = (float)(sum * inv_n);
-	frexpf(peak, &e);
-	s = ldexpf(1.0f, -e);
-	inv_s = ldexp(1.0, e);
+	/* frexpf(peak, &e), 2^-e and 2^e from the bits (three libm calls were 5 % of a row of
+	 * 256 samples): peak is normal here, peak = 1.m 2^(E - 127) = 0.1m 2^(E - 126). */
+	memcpy(&pb, &peak, sizeof(pb));
+	e = (int)(pb >> 23) - 126;
+	sb = (uint32_t)(127 - e) << 23;
+	ib = (uint64_t)(1023 + e) << 52;
+	memcpy(&s, &sb, sizeof(s));
+	memcpy(&inv_s, &ib, sizeof(inv_s));
 	k->moments(x, n, c, s, a);
 	for (int i = 0; i < 4; i++)
 		a[i] *= inv_n;
@@ -137,27 +145,48 @@ static const struct lg_time_kernels *time_kernels(enum lg_model_isa isa)
 	}
 }
 
+static const struct lg_spec_kernels *spec_kernels(enum lg_model_isa isa)
+{
+	switch (isa) {
+#ifdef LG_FEATURES_X86
+	case LG_MODEL_ISA_AVX512:
+		return &lg_spec_avx512;
+	case LG_MODEL_ISA_AVX2:
+		return &lg_spec_avx2;
+#endif
+	default:
+		return &lg_spec_scalar;
+	}
+}
+
 static pthread_once_t time_once = PTHREAD_ONCE_INIT;
-static const struct lg_time_kernels *time_best;
+static enum lg_model_isa isa_best;
 
 static void time_detect(void)
 {
 	if (lg_model_isa_supported(LG_MODEL_ISA_AVX512))
-		time_best = time_kernels(LG_MODEL_ISA_AVX512);
+		isa_best = LG_MODEL_ISA_AVX512;
 	else if (lg_model_isa_supported(LG_MODEL_ISA_AVX2))
-		time_best = time_kernels(LG_MODEL_ISA_AVX2);
+		isa_best = LG_MODEL_ISA_AVX2;
 	else
-		time_best = time_kernels(LG_MODEL_ISA_SCALAR);
+		isa_best = LG_MODEL_ISA_SCALAR;
+}
+
+/* isa, or for AUTO the best this CPU has; LG_MODEL_ISA_AUTO if the CPU lacks isa. */
+static enum lg_model_isa isa_pick(enum lg_model_isa isa)
+{
+	if (isa == LG_MODEL_ISA_AUTO) {
+		pthread_once(&time_once, time_detect);
+		return isa_best;
+	}
+	return lg_model_isa_supported(isa) ? isa : LG_MODEL_ISA_AUTO;
 }
 
 /* The kernels for isa (AUTO: the best this CPU has), or NULL if the CPU lacks it. */
 static const struct lg_time_kernels *time_pick(enum lg_model_isa isa)
 {
-	if (isa == LG_MODEL_ISA_AUTO) {
-		pthread_once(&time_once, time_detect);
-		return time_best;
-	}
-	return lg_model_isa_supported(isa) ? time_kernels(isa) : NULL;
+	isa = isa_pick(isa);
+	return isa == LG_MODEL_ISA_AUTO ? NULL : time_kernels(isa);
 }
 
 void lg_features_time(const float *x, size_t n, size_t stride, float *row)
@@ -282,21 +311,29 @@ static double db(double x)
  * weights (wt[k]): find 1x, refine it by the centroid of its three bins, and sum the
  * energy within +-1 bin of each order. One routine for both methods and the reference.
  */
+/* Where orders() looks for 1x among the bins [0, khi): [*kmin, *kmax]. 0 if a window of n
+ * samples cannot resolve the shaft (1x closer than 2 bins to DC, or fewer than 3 bins to
+ * search): its order features are constant zeros, as noise there would only widen the
+ * healthy spread the detector learns. */
+static int order_range(const struct lg_bands *b, size_t n, size_t khi, size_t *kmin,
+		       size_t *kmax)
+{
+	*kmin = (size_t)ceil(b->order_lo * (double)n / 2);
+	*kmax = (size_t)floor(b->order_hi * (double)n / 2);
+	if (*kmax >= khi)
+		*kmax = khi ? khi - 1 : 0;
+	return !(*kmin < 2 || *kmax < *kmin + 2);
+}
+
 static void orders(const struct lg_bands *b, size_t n, size_t khi, const double *p,
 		   const double *wt, float *row)
 {
-	size_t kmin = (size_t)ceil(b->order_lo * (double)n / 2), k1;
-	size_t kmax = (size_t)floor(b->order_hi * (double)n / 2);
+	size_t kmin, kmax, k1;
 	double e[11] = { 0 }, f, num = 0, den = 0, high = 0;
 
-	if (kmax >= khi)
-		kmax = khi ? khi - 1 : 0;
 	for (int i = 0; i < 4; i++)
 		row[LG_FEAT_ORDER1 + i] = 0;
-	/* A window too short to resolve the shaft (1x closer than 2 bins to DC, or fewer
-	 * than 3 bins to search) gives constant zeros: noise there would only widen the
-	 * healthy spread the detector learns. */
-	if (kmin < 2 || kmax < kmin + 2)
+	if (!order_range(b, n, khi, &kmin, &kmax))
 		return;
 	k1 = kmin;
 	for (size_t k = kmin + 1; k <= kmax; k++)
@@ -414,9 +451,16 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	for (size_t t = 0; s->taper && t < n; t++)
 		s->taper[t] = (float)taper_at(fx->bands.taper, t, n);
 	if (klo == 0 && khi) {
+		size_t kmin, kmax;
+
 		s->okhi = (size_t)floor(fx->bands.order_hi * (double)n / 2) * 10 + 12;
 		if (s->okhi > khi)
 			s->okhi = khi;
+		/* Windows too short for the orders (256 samples by default) skip them. */
+		if (!order_range(&fx->bands, n, s->okhi, &kmin, &kmax))
+			s->okhi = 0;
+	}
+	if (s->okhi) {
 		s->op = calloc(s->okhi, sizeof(double));
 		s->owt = calloc(s->okhi, sizeof(double));
 		if (!s->op || !s->owt) {
@@ -439,7 +483,7 @@ static int spec_init(struct lg_features *fx, struct lg_spec *s, size_t n)
 	else if (fx->method == LG_SPECTRUM_GEMM)
 		ret = lg_spec_gemm_init(s, fx->max_batch);
 	else
-		ret = lg_spec_fftw_init(s);
+		ret = lg_spec_fftw_init_basic(s);
 	if (ret)
 		spec_free(s);
 	return ret;
@@ -480,6 +524,7 @@ int lg_features_new_layout(struct lg_features **out, enum lg_feat_layout layout,
 	fx->method = method;
 	fx->layout = layout;
 	fx->time = time_pick(LG_MODEL_ISA_AUTO);
+	fx->kern = spec_kernels(isa_pick(LG_MODEL_ISA_AUTO));
 	fx->max_batch = max_batch ? max_batch : 1;
 	*out = fx;
 	return 0;
@@ -501,11 +546,12 @@ const struct lg_bands *lg_features_bands(const struct lg_features *fx)
 
 int lg_features_set_isa(struct lg_features *fx, enum lg_model_isa isa)
 {
-	const struct lg_time_kernels *k = time_pick(isa);
+	enum lg_model_isa picked = isa_pick(isa);
 
-	if (!k)
+	if (picked == LG_MODEL_ISA_AUTO)
 		return -ENOTSUP;
-	fx->time = k;
+	fx->time = time_kernels(picked);
+	fx->kern = spec_kernels(picked);
 	return 0;
 }
 
@@ -539,56 +585,11 @@ int lg_features_prepare(struct lg_features *fx, size_t n)
 	return err;
 }
 
-typedef float lg_v2f __attribute__((vector_size(8)));
-typedef double lg_v2d __attribute__((vector_size(16)));
-
-/* Two floats from p as two doubles (one cvtps2pd). */
-static lg_v2d v2d_at(const float *p)
-{
-	lg_v2f v;
-
-	memcpy(&v, p, sizeof(v));
-	return __builtin_convertvector(v, lg_v2d);
-}
-
-/*
- * The sum of pw[j] wt[j] over [lo, hi), in double (a float product is exact there). Eight
- * partial sums: one would make every bin wait for the add before it. They are written as four
- * vectors of two because GCC left the eight scalar (a scalar convert, multiply and add per
- * bin; vectors of four, wider than SSE2's registers, it kept on the stack); lane l still sums
- * bins lo + l, lo + l + 8, ..., and the tail goes to lanes 0, 1, ... in order, so the result
- * has the bits of the scalar loop.
- */
-static double band_energy(const float *pw, const float *wt, size_t lo, size_t hi)
-{
-	lg_v2d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-	double a[8];
-	size_t j = lo;
-
-	for (; j + 8 <= hi; j += 8) {
-		a0 += v2d_at(pw + j) * v2d_at(wt + j);
-		a1 += v2d_at(pw + j + 2) * v2d_at(wt + j + 2);
-		a2 += v2d_at(pw + j + 4) * v2d_at(wt + j + 4);
-		a3 += v2d_at(pw + j + 6) * v2d_at(wt + j + 6);
-	}
-	memcpy(a, &a0, sizeof(a0));
-	memcpy(a + 2, &a1, sizeof(a1));
-	memcpy(a + 4, &a2, sizeof(a2));
-	memcpy(a + 6, &a3, sizeof(a3));
-	for (int l = 0; j < hi; j++, l++)
-		a[l] += (double)pw[j] * wt[j];
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-}
-
 /* Bands and orders of one window from its power spectrum (bins [klo, khi)). */
 static void spectral(const struct lg_features *fx, struct lg_spec *s, const float *pw,
 		     float *row)
 {
-	for (int b = 0; b < LG_FEAT_BANDS; b++) {
-		double e = band_energy(pw, s->wt, s->bstart[b], s->bstart[b + 1]);
-
-		row[LG_FEAT_BAND0 + b] = (float)db(e + fx->bands.floor);
-	}
+	fx->kern->bands(pw, s->wt, s->bstart, fx->bands.floor, row + LG_FEAT_BAND0);
 	/* Orders live in the lowest bins: only those are copied to double. */
 	if (s->okhi) {
 		for (size_t k = 0; k < s->okhi; k++)
@@ -658,6 +659,14 @@ int lg_features_speed_ratio(struct lg_features *fx, const float *x, unsigned nch
 	return 0;
 }
 
+/* The next window of a batch, into the caches while this one is transformed. */
+static void prefetch_window(const float *x, size_t n)
+{
+	for (size_t t = 0; t < n; t += 64 / sizeof(float))
+		__builtin_prefetch(x + t);
+	__builtin_prefetch(x + n - 1);
+}
+
 int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, size_t n,
 			   size_t xstride, const double *r, float *rows)
 {
@@ -690,8 +699,10 @@ int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, 
 		for (size_t i = 0; i < nwin; i++) {
 			float *row = rows + i * LG_FEAT_N;
 
+			if (i + 1 < nwin)
+				prefetch_window(x + (i + 1) * xstride, n);
 			if (s->khi > s->klo)
-				lg_spec_fftw_power(s, x + i * xstride);
+				lg_spec_fftw_power(s, fx->kern, x + i * xstride);
 			time_run(fx->time, x + i * xstride, n, 1, row);
 			spectral(fx, s, s->power, row);
 		}

@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+struct lg_spec_kernels;
+
 struct lg_spec {
 	size_t n;        /* samples per window; 0 = slot unused */
 	size_t klo, khi; /* the bins any band needs: [klo, khi) */
@@ -14,12 +16,19 @@ struct lg_spec {
 	float *wt;       /* per bin: one-sided weight / n^2, so energies sum to the mean square */
 	float *taper;    /* n, or NULL for none */
 	float *power;    /* K (GEMM: max_batch x K): |X_k|^2 of the bins [klo, khi) */
-	size_t okhi;     /* bins [0, okhi) hold every order up to the 10th (0: klo > 0) */
+	size_t okhi;     /* bins [0, okhi) hold every order up to the 10th (0: klo > 0, or n too
+			  * short to resolve the shaft: the orders are 0) */
 	double *op, *owt; /* okhi: one window's power in double, and the bin weights */
 	/* FFTW */
-	void *plan_one; /* fftwf_plan: one window, in -> out */
+	void *plan_one; /* fftwf_plan: one window, in -> out (basic layout, even n: a complex
+			 * transform of n/2 points, below) */
 	float *in;      /* n, aligned */
 	void *out;      /* n/2 + 1 fftwf_complex */
+	/* Basic layout, even n (lg_spec_fftw_init_basic): plan_one transforms the window as n/2
+	 * complex points z_m = x_2m + i x_2m+1 into Z (out; Z_n/2 = Z_0 is appended), and the
+	 * spectrum's bins are X_k = ((Z_k + conj Z_n/2-k) - i W^k (Z_k - conj Z_n/2-k)) / 2,
+	 * W^k = cos(2 pi k / n) - i sin(2 pi k / n). */
+	float *hcos, *hsin; /* n/2 + 1 each; NULL: plan_one is an r2c transform */
 	/* GEMM */
 	float *basis; /* n x 2K (K = khi - klo): cos columns, then -sin columns */
 	float *prod;  /* max_batch x 2K */
@@ -48,14 +57,17 @@ struct lg_features {
 	struct lg_bands bands;
 	enum lg_spectrum_method method;
 	const struct lg_time_kernels *time; /* the ISA's time-domain passes */
+	const struct lg_spec_kernels *kern; /* the same ISA's per-bin passes */
 	size_t max_batch;
 	unsigned next; /* slot to reuse when all are taken */
 	struct lg_spec spec[4];
 };
 
 int lg_spec_fftw_init(struct lg_spec *s);
+/* The basic layout's: for even n a complex transform of n/2 points (hcos, hsin). */
+int lg_spec_fftw_init_basic(struct lg_spec *s);
 /* |X_k|^2 of the bins [klo, khi) of one window of s->n samples into s->power. */
-void lg_spec_fftw_power(struct lg_spec *s, const float *x);
+void lg_spec_fftw_power(struct lg_spec *s, const struct lg_spec_kernels *k, const float *x);
 void lg_spec_fftw_free(struct lg_spec *s);
 /* The wide layout's slot (features_wide.c): plans, taper and band edges. */
 int lg_spec_wide_init(struct lg_spec *s, bool orders);

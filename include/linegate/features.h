@@ -6,8 +6,9 @@
  * A row holds six time-domain statistics followed by LG_FEAT_BANDS band energies
  * of the window's spectrum. Where the bands lie (struct lg_bands) is a parameter
  * of the model and travels in its file, so a model is always fed the bands it was
- * trained on. The spectrum is computed either with FFTW's real transform, window by window,
- * or as one sgemm of the windows against a cos/sin basis (docs/models.md has both
+ * trained on. The spectrum is computed either with FFTW, window by window (an even window
+ * as a complex transform of half its length, the real transform's last step done by the
+ * extractor), or as one sgemm of the windows against a cos/sin basis (docs/models.md has both
  * and their cost); a feature extractor (struct lg_features) holds the plans or
  * bases per window size, made once, outside the hot path.
  */
@@ -79,7 +80,7 @@ int lg_bands_check(const struct lg_bands *b);
 int lg_bands_equal(const struct lg_bands *a, const struct lg_bands *b);
 
 enum lg_spectrum_method {
-	LG_SPECTRUM_FFTW, /* r2c transforms, one window at a time, planned once per size */
+	LG_SPECTRUM_FFTW, /* FFTW, one window at a time, planned once per size */
 	LG_SPECTRUM_GEMM, /* one sgemm of the batch against a cos/sin basis (n <= 2048) */
 };
 
