@@ -43,7 +43,9 @@ the top k |z|; knn: each feature standardised by the training mean and sd, a blo
 weighted by w (its squared distance counts w times), the score is the RMS distance per
 feature to the k-th nearest training row; smooth m: the causal mean of the features of
 the last m windows (training rows average training windows only); cap m: at most m
-training rows per device and channel, a greedy k-centre cover (kcentre()).
+training rows per device and channel, a greedy k-centre cover (kcentre()); comb m (the
+_m2, _m3 variants): the causal mean of the last m normalised scores per channel, before
+the threshold (the 3rd window after the onset still decides).
 Thresholds: dev = per device and channel, the tail model of linegate-train on that
 device's calibrate rows; pooled = each device-channel's score normalised by the median and
 90% quantile of its calibrate scores, then one (1 - RATE) quantile of every device's
@@ -53,6 +55,10 @@ and the mean excess over it instead; worse on held-back windows). Each is printe
 and with 2-of-3 confirmation. The one chosen for the product (docs/benchmarks.md): bt16_knn1
 with the pooled threshold.
 
+--window revR: a window per device, the smallest power of two from 2048 to 16384 samples
+holding at least R shaft revolutions at the machine's lowest set point (issue 8's step 6e;
+the set points are read from line2's manifest, as an operator would declare a machine's
+speed range; no detector reads the speed).
 --cache DIR keeps each device's feature blocks (DIR/NAME-N-BLOCK.npy) for the next run and
 computes only the blocks the variants need; --devices K takes the first K devices only.
 --misses prints, per variant, every fault the pooled threshold misses within 3 windows: kind,
