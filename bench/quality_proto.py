@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Usage: quality_proto.py DIR [--window N] [--variant NAME[,NAME...]] [--cache DIR]
+"""Usage: quality_proto.py DIR [--window N|revR] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
                         [--misses] [--roc]
        quality_proto.py --self-test
@@ -43,7 +43,9 @@ the top k |z|; knn: each feature standardised by the training mean and sd, a blo
 weighted by w (its squared distance counts w times), the score is the RMS distance per
 feature to the k-th nearest training row; smooth m: the causal mean of the features of
 the last m windows (training rows average training windows only); cap m: at most m
-training rows per device and channel, a greedy k-centre cover (kcentre()).
+training rows per device and channel, a greedy k-centre cover (kcentre()); comb m (the
+_m2, _m3 variants): the causal mean of the last m normalised scores per channel, before
+the threshold (the 3rd window after the onset still decides).
 Thresholds: dev = per device and channel, the tail model of linegate-train on that
 device's calibrate rows; pooled = each device-channel's score normalised by the median and
 90% quantile of its calibrate scores, then one (1 - RATE) quantile of every device's
@@ -53,6 +55,10 @@ and the mean excess over it instead; worse on held-back windows). Each is printe
 and with 2-of-3 confirmation. The one chosen for the product (docs/benchmarks.md): bt16_knn1
 with the pooled threshold.
 
+--window revR: a window per device, the smallest power of two from 2048 to 16384 samples
+holding at least R shaft revolutions at the machine's lowest set point (issue 8's step 6e;
+the set points are read from line2's manifest, as an operator would declare a machine's
+speed range; no detector reads the speed).
 --cache DIR keeps each device's feature blocks (DIR/NAME-N-BLOCK.npy) for the next run and
 computes only the blocks the variants need; --devices K takes the first K devices only.
 --misses prints, per variant, every fault the pooled threshold misses within 3 windows: kind,
@@ -497,6 +503,13 @@ VARIANTS = {
     "bots16_knn1_c128": {"blocks": ["bands", "ord", "time", "spd"], "score": "knn", "k": 1,
                          "w": {"time": 16, "spd": 16}, "cap": 128},
     "bandsenv_knn3": {"blocks": ["bands", "env"], "score": "knn", "k": 3},
+    # comb m: the causal mean of the last m normalised scores per channel (issue 8, 6e)
+    "ot16_knn1_c128_m2": {"blocks": ["ord", "time"], "score": "knn", "k": 1,
+                          "w": {"time": 16}, "cap": 128, "comb": 2},
+    "ot16_knn1_c128_m3": {"blocks": ["ord", "time"], "score": "knn", "k": 1,
+                          "w": {"time": 16}, "cap": 128, "comb": 3},
+    "bt16_knn1_c128_m3": {"blocks": ["bands", "time"], "score": "knn", "k": 1,
+                          "w": {"time": 16}, "cap": 128, "comb": 3},
 }
 
 
@@ -700,6 +713,18 @@ def miss_table(v, devs, gthr):
                       sum(1 for rv, det in revs_all if c[0] <= rv < c[1])) for c in cuts))
 
 
+def rev_window(dv, revs, lo=2048, hi=16384):
+    """Step 6e's per-device window: the smallest power of two from lo to hi samples that
+    holds at least revs shaft revolutions at the machine's lowest set point (the speed range
+    an operator declares for a machine; read from line2's manifest here, no detector reads
+    the speed itself)."""
+    slow = min(dv["physics"]["setpoints_hz"])
+    W = lo
+    while W < hi and W / dv["sample_rate"] * slow < revs:
+        W *= 2
+    return W
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
@@ -725,7 +750,18 @@ def main(argv):
             continue
         opts[rest[0]] = rest[1]
         rest = rest[2:]
-    W = int(opts["--window"])
+    wopt = opts["--window"]
+    if wopt.startswith("rev"):
+        try:
+            revs = float(wopt[3:])
+        except ValueError:
+            revs = 0
+        if revs <= 0:
+            print("quality_proto.py: --window %s: want N or revR (R > 0)" % wopt, file=sys.stderr)
+            return 2
+        W = 0
+    else:
+        W, revs = int(wopt), 0
     target = float(opts["--fa"])
     mask = opts["--no-dropout-mask"] is None
     names = opts["--variant"].split(",") if opts["--variant"] else list(VARIANTS)
@@ -743,9 +779,10 @@ def main(argv):
     masked = [0, 0]
     t0 = time.time()
     for dv in devs:
-        feat, drop, t = load_device(d, dv, W, opts["--cache"], need)
         fs = dv["sample_rate"]
-        dur = W / fs
+        Wd = W or rev_window(dv, revs)
+        feat, drop, t = load_device(d, dv, Wd, opts["--cache"], need)
+        dur = Wd / fs
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         healthy = t + dur <= onset
@@ -771,14 +808,25 @@ def main(argv):
                 sn = (s - q90) / (beta + 1e-9)
             else:
                 sn = (s - q50) / (q90 - q50 + 1e-9)
+            if VARIANTS[v].get("comb", 1) > 1:
+                # the causal mean of the last m normalised scores (dropouts left out): the
+                # evidence of up to 3 windows, still decided by the 3rd after the onset
+                sn = np.stack([smooth(sn[:, c, None, None], VARIANTS[v]["comb"], dropw)[:, 0, 0]
+                               for c in range(ch)], 1)
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
             # the window holding the onset: the first that ends after it (linegate-quality's)
             k = int(np.argmax(t + dur > onset)) if f else 0
             res[v]["dev"].append(dict(s=s, sn=sn, thr=thr, cal=cal, chk=chk, dropw=dropw,
                                       ch=ch, k=k, kind=f["kind"] if f else None, dv=dv, t=t,
                                       dur=dur, spd=feat.get("spd")))
-    print("%d devices, window %d, %.0f s; dropout windows not scored: %d of all, %d of the "
-          "check windows" % (len(devs), W, time.time() - t0, masked[1], masked[0]))
+    wins = {}
+    for x in res[names[0]]["dev"]:
+        wins[int(round(x["dur"] * x["dv"]["sample_rate"]))] = wins.get(
+            int(round(x["dur"] * x["dv"]["sample_rate"])), 0) + 1
+    print("%d devices, window %s, %.0f s; dropout windows not scored: %d of all, %d of the "
+          "check windows" % (len(devs), W if W else "%s (devices per window: %s)" % (
+              wopt, ", ".join("%d %d" % kv for kv in sorted(wins.items()))),
+              time.time() - t0, masked[1], masked[0]))
     for v in names:
         # pooled: one quantile of the normalised calibration scores of every device
         pc = np.concatenate([(x["sn"][x["cal"]]).max(1) for x in res[v]["dev"]])
