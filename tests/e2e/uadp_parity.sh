@@ -11,6 +11,8 @@
 #     the int16 quantization of LGF (1 mg), the same alerting windows, and healthy 1001 none.
 #     Before the fix the generator simulated 256 samples a message and sent the first 64 or
 #     128: 1001 alerted on every window, 1003 before its fault.
+#     A UADP window's time is its messages' Timestamp (the sender's clock): each incident's
+#     onset is its fault's first frame, and a second replay gives the same incident lines.
 #  2. Each replay ends with three open incidents: the summary says '3 opened, ..., 3 open',
 #     stats' open_now is 3 and its list holds the devices, names and ids of the JSON lines'
 #     open events (before the fix: 1 open, listed as device 0 with the last one's name).
@@ -43,11 +45,23 @@ gen() {
 gen lgf --samples 256,64,256,128
 gen uadp -u
 [ "$(lg_json "$T/uadp.sent" "d['uadp']")" = 80 ] || lg_fail "the UADP run sent no 80 UADP frames"
+# a replay gives the same incident lines every run, UADP devices' too (their windows' time
+# is their messages' Timestamp, not linegate's clock)
+timeout 60 "$LG_BIN_DP" -p "$T/p/policy.yaml" -b "pcap:file=$T/uadp.pcap" -o "$T/again.jsonl" \
+	2> "$T/again.err" || lg_fail "replay again: $(tail -3 "$T/again.err")"
+grep '"type":"incident"' "$T/uadp.jsonl" > "$T/uadp.lines" || true
+grep '"type":"incident"' "$T/again.jsonl" > "$T/again.lines" || true
+cmp "$T/uadp.lines" "$T/again.lines" || lg_fail "two replays gave other incident lines"
 
 python3 - "$T" <<'PY'
 import json, re, sys
+from datetime import datetime, timezone
 from lgcheck import check, done
 T = sys.argv[1]
+
+def ns(t):
+    d = datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return int(d.timestamp()) * 10**9 + d.microsecond * 1000
 
 def rows(name):
     """device -> [(score, alert)] in window order, and the incident events"""
@@ -81,6 +95,13 @@ for name, inc in (("lgf", inc_lgf), ("uadp", inc_uadp)):
     resolved = {e["incident"] for e in inc if e["event"] == "resolve"}
     still = {o for o in opened if o[2] not in resolved}
     check(f"{name}: incidents opened", sorted(d for d, _, _ in opened), [1000, 1002, 1003])
+    fault = {f["device"]: f["onset_wall_ns"] for f in json.load(open(f"{T}/{name}.sent"))["faults"]}
+    for e in inc:
+        if e["event"] == "open":
+            # the fault's first frame starts a window of each device: its (ms) onset
+            check(f"{name}: {e['device']}: onset = the fault's first frame, sender's clock",
+                  (e["clock"], abs(ns(e["onset"]) - fault.get(e["device"], 0)) <= 1_000_000),
+                  ("sender", True))
     summary = open(f"{T}/{name}.inc").read()
     m = re.search(r"incidents: (\d+) opened, (\d+) continued from the last run, (\d+) resolved, "
                   r"(\d+) open", summary)
