@@ -104,7 +104,10 @@ static const char usage[] =
 	"      --channels N[,N...]  LGF channels per frame, 1..255 (default 1; a list as for\n"
 	"                           --samples), interleaved; channel c is the simulated axis at\n"
 	"                           a gain of 1 - c/8. A UADP device with typed 'fields' sends\n"
-	"                           its Float/Double arrays' lengths (at most --samples) instead\n"
+	"                           its Float/Double arrays' lengths (at most --samples) instead,\n"
+	"                           and simulates as many samples a message as its longest\n"
+	"                           array holds: consecutive samples, the signal an LGF frame\n"
+	"                           of that many carries\n"
 	"      --sample-rate HZ     samples per second per channel of a device whose policy\n"
 	"                           entry gives no sample_rate (default 10000; the others send at\n"
 	"                           theirs, as linegate drops LGF frames of another rate)\n"
@@ -380,6 +383,37 @@ static void raw_fields(const struct lg_uadp_layout *lay, const float *fbuf, cons
 	m->nfields = lay->nfields;
 	m->dsm[0].field_count = lay->nfields;
 	m->dsm[0].flags1 |= LG_UADP_ENC_RAW << 1;
+}
+
+/* UADP for a UADP device (--uadp): one DataSetMessage per NetworkMessage, so a device known
+ * by a position after the first (writer_position > 1) sends LGF instead. */
+static bool sends_uadp(const struct opts *o, const struct lg_policy_device *pd)
+{
+	return o->uadp && pd->uadp_pub_type && !(pd->uadp_by_position && pd->uadp_writer > 1);
+}
+
+/*
+ * The samples a UADP device with typed 'fields' carries a message: its longest Float or
+ * Double array (the field linegate takes as its channel), at most n (--samples). It
+ * simulates that many a message, so that its arrays hold consecutive samples: simulating
+ * n and sending the first 64 of them made a 64-sample array jump 3/4 of the signal every
+ * message, which the detectors rightly took for a fault (trial s14). 0: no such array.
+ */
+static unsigned uadp_samples(const struct lg_policy_device *pd, unsigned n)
+{
+	struct lg_uadp_layout lay;
+	unsigned most = 0;
+
+	if (lg_policy_uadp_layout(pd, &lay))
+		return 0;
+	for (unsigned i = 0; i < lay.nfields; i++) {
+		const struct lg_uadp_raw_field *lf = &lay.fields[i];
+
+		if (lf->max_len > most &&
+		    (lf->type == LG_UADP_T_FLOAT || lf->type == LG_UADP_T_DOUBLE))
+			most = lf->max_len;
+	}
+	return most < n ? most : n;
 }
 
 /* The same samples as one UADP NetworkMessage: PublisherId, GroupHeader with the
@@ -896,12 +930,9 @@ static struct dev *sender_dev(const struct sender *s, uint64_t g)
 	return &s->devs[s->idx + (g % s->ndev) * s->stride];
 }
 
-/* UADP for a UADP device (--uadp): one DataSetMessage per NetworkMessage, so a device known
- * by a position after the first (writer_position > 1) sends LGF instead. */
 static bool as_uadp(const struct sender *s, const struct dev *d)
 {
-	return s->o->uadp && d->pd->uadp_pub_type &&
-	       !(d->pd->uadp_by_position && d->pd->uadp_writer > 1);
+	return sends_uadp(s->o, d->pd);
 }
 
 static int build(struct sender *s, struct dev *d, uint8_t *out)
@@ -1732,6 +1763,8 @@ int main(int argc, char **argv)
 		devs[i].seq0 = devs[i].seq;
 		devs[i].samples = o.samples_list[i % o.nsamples];
 		devs[i].channels = o.channels_list[i % o.nchannels];
+		if (sends_uadp(&o, &p.devices[i]) && uadp_samples(&p.devices[i], devs[i].samples))
+			devs[i].samples = uadp_samples(&p.devices[i], devs[i].samples);
 		/* a device the policy gives a rate sends at it: linegate drops LGF frames of
 		 * another (sample_rate) */
 		devs[i].fs = p.devices[i].sample_rate ? p.devices[i].sample_rate : o.sample_rate;

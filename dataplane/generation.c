@@ -95,6 +95,9 @@ static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char 
 	s->hwm = lg_state_hwm(dp->state, id);
 	/* incidents: an incident a previous run left open is open now (status shows it). */
 	s->inc_rec = lg_state_incident(dp->state, id);
+	/* Without a state folder (a replay, --state-dir none) the record is the device's own, and
+	 * names it as a slot does: the open-incident table is keyed by it. */
+	s->inc_local.dev = id;
 	if (!s->inc_rec)
 		s->inc_rec = &s->inc_local;
 	else if (__atomic_load_n(&s->inc_rec->open, __ATOMIC_ACQUIRE))

@@ -44,9 +44,11 @@ static inline bool lg_sample_bad(float x, float lo, float hi)
 
 /* window.c */
 int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win);
+/* One time step of a UADP message; ts_ns: the message's Timestamp (ns since 1970), the
+ * window's time on the sender's clock, 0 for none. */
 void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 		    const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
-		    uint64_t seq, uint64_t rx_ns);
+		    uint64_t seq, uint64_t rx_ns, uint64_t ts_ns);
 /* The device's detector in the worker's model (-1: none), cached in its state. */
 int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 			   const struct lg_policy_device *dev, struct lg_dev_state *s);

@@ -112,6 +112,9 @@ static const struct lg_policy_key *token_key(const struct lg_policy_device *d, u
 	return NULL;
 }
 
+/* 1970-01-01 as an OPC UA DateTime (100 ns ticks since 1601-01-01) */
+#define UADP_1970 116444736000000000LL
+
 /* The message's timestamp for DataSetMessage i: its own, else the NetworkMessage's; 0 none. */
 static int64_t uadp_time(const struct lg_uadp_msg *m, unsigned i)
 {
@@ -126,7 +129,7 @@ static int64_t uadp_now(void)
 	struct timespec t;
 
 	clock_gettime(CLOCK_REALTIME, &t);
-	return 116444736000000000LL + (int64_t)t.tv_sec * 10000000 + t.tv_nsec / 100;
+	return UADP_1970 + (int64_t)t.tv_sec * 10000000 + t.tv_nsec / 100;
 }
 
 /* ts older than the device's newest accepted timestamp by more than its replay_window_ms. */
@@ -616,6 +619,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	for (unsigned i = 0; i < m->dsm_count; i++) {
 		struct lg_dev_state *s = hit[i].s;
 		int64_t ts = uadp_time(m, i);
+		/* the Timestamp as ns since 1970: the windows' sample time (incidents) */
+		uint64_t ts_ns = ts > UADP_1970 ? (uint64_t)(ts - UADP_1970) * 100u
+							  : 0;
 
 		if (hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONCE) {
 			uadp_nonce_commit(s, m, ts);
@@ -654,7 +660,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				lg_uadp_field_get_f64(hit[i].f[c], e, &v);
 				w->ustep[c] = (float)v;
 			}
-			lg_window_step(w, g, hit[i].dev, s, w->ustep, hit[i].seq, pkt->rx_ns);
+			lg_window_step(w, g, hit[i].dev, s, w->ustep, hit[i].seq, pkt->rx_ns,
+				       ts_ns);
 		}
 	}
 	if (bad)

@@ -252,7 +252,7 @@ void lg_window_drop_bad(struct lg_dev_state *s)
  * under drop the caller has dropped a message that holds one). */
 void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
-			uint64_t seq, uint64_t rx_ns)
+			uint64_t seq, uint64_t rx_ns, uint64_t ts_ns)
 {
 	uint32_t win = g->policy.window;
 	uint64_t masked = 0;
@@ -261,6 +261,13 @@ void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 	lg_sample_bounds(dev, &lo, &hi);
 	if (!s->fill)
 		s->first_rx_ns = rx_ns;
+	/* incidents: a message's samples carry no times of their own (no sample rate on the
+	 * wire): the window runs from its first message's Timestamp to its last one's */
+	if (ts_ns) {
+		if (!s->fill)
+			s->first_ts_ns = ts_ns;
+		s->end_ts_ns = ts_ns;
+	}
 	for (unsigned c = 0; c < s->channels; c++) {
 		float *x = &s->win[(size_t)c * win + s->fill];
 
