@@ -2,7 +2,9 @@
 /*
  * The libxsmm GEMM route. libxsmm is column-major: our row-major dst[batch x n] = src[batch x k]
  * * W[k x n] is, read column-major, C[n x batch] = A[n x k] * B[k x batch] with A = W (lda n),
- * B = src (ldb k), C = dst (ldc n): no transposition, the weights stay as loaded.
+ * B = src (ldb k), C = dst (ldc n): no transposition. The fp32 route cuts A into panels of
+ * GEMM_XSMM_PANEL rows (output columns), each stored contiguously (lda = panel width), and
+ * writes each panel's slice of C in place (ldc n); bf16 keeps A whole in VNNI pairs.
  * Kernels are generated at prepare time for every row count 1..GEMM_XSMM_BLOCK, so a run is
  * a few indirect calls: no dispatch, no lock, no allocation, no thread.
  */
@@ -21,13 +23,15 @@
 #include "model_internal.h"
 
 struct xsmm_state {
-	const void *a; /* fp32 weights (alpha folded in when alpha != 1), or bf16 VNNI pairs */
+	const void *a; /* fp32: the weights in panels (alpha folded in); bf16: VNNI pairs */
 	void *own;     /* what we allocated for `a`, if anything */
 	size_t kp;     /* k, rounded up to even for bf16 */
+	size_t pw;     /* fp32: columns per panel; the last panel has n - (panels - 1) * pw */
 	union {
 		libxsmm_smmfunction f32;
 		libxsmm_bsmmfunction bf16;
-	} kern[GEMM_XSMM_BLOCK + 1]; /* kern[r]: r rows */
+	} kern[GEMM_XSMM_BLOCK + 1]; /* kern[r]: r rows (fp32: of one full panel) */
+	libxsmm_smmfunction tail[GEMM_XSMM_BLOCK + 1]; /* fp32: r rows of a narrower last panel */
 };
 
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
@@ -179,17 +183,36 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 				a[(r / 2) * n * 2 + c * 2 + (r & 1)] =
 				    r < l->k ? to_bf16(l->alpha * l->w[r * n + c]) : 0;
 		x->a = x->own = a;
-	} else if (l->alpha != 1.0f) {
-		/* libxsmm's kernels take alpha = 1 only: fold it into a copy of the weights */
-		float *a = aligned_alloc(64, ((l->k * l->n * sizeof(float)) + 63) & ~(size_t)63);
-
-		if (!a)
-			goto err_nomem;
-		for (size_t i = 0; i < l->k * l->n; i++)
-			a[i] = l->alpha * l->w[i];
-		x->a = x->own = a;
 	} else {
-		x->a = l->w;
+		/*
+		 * Panels of GEMM_XSMM_PANEL columns, each k x pw contiguous (the last one
+		 * narrower when pw does not divide n): a kernel then streams its panel
+		 * sequentially, and the row blocks of a batch reuse it from L1/L2 instead of
+		 * striding through the whole k x n matrix once per block. A single panel is W
+		 * itself, used in place unless alpha has to be folded in (libxsmm's kernels
+		 * take alpha = 1 only).
+		 */
+		size_t n = l->n, pw = n < GEMM_XSMM_PANEL ? n : GEMM_XSMM_PANEL;
+
+		x->pw = pw;
+		if (pw == n && l->alpha == 1.0f) {
+			x->a = l->w;
+		} else {
+			size_t bytes = (l->k * n * sizeof(float) + 63) & ~(size_t)63;
+			float *a = aligned_alloc(64, bytes);
+
+			if (!a)
+				goto err_nomem;
+			for (size_t c = 0; c < n; c += pw) {
+				size_t w = n - c < pw ? n - c : pw;
+				float *panel = a + c * l->k;
+
+				for (size_t r = 0; r < l->k; r++)
+					for (size_t j = 0; j < w; j++)
+						panel[r * w + j] = l->alpha * l->w[r * n + c + j];
+			}
+			x->a = x->own = a;
+		}
 	}
 	for (libxsmm_blasint r = 1; r <= GEMM_XSMM_BLOCK; r++) {
 		if (bf16) {
@@ -200,9 +223,18 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 			if (!x->kern[r].bf16)
 				goto err_kernel;
 		} else {
-			x->kern[r].f32 = libxsmm_smmdispatch(m, r, k, &lda, &ldb, &ldc, &alpha,
+			libxsmm_blasint pw = (libxsmm_blasint)x->pw;
+			libxsmm_blasint tw = (libxsmm_blasint)(l->n % x->pw);
+
+			x->kern[r].f32 = libxsmm_smmdispatch(pw, r, k, &pw, &ldb, &ldc, &alpha,
 							     &beta, NULL, NULL);
 			if (!x->kern[r].f32)
+				goto err_kernel;
+			if (!tw)
+				continue;
+			x->tail[r] = libxsmm_smmdispatch(tw, r, k, &tw, &ldb, &ldc, &alpha, &beta,
+							 NULL, NULL);
+			if (!x->tail[r])
 				goto err_kernel;
 		}
 	}
@@ -224,10 +256,17 @@ void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, 
 	const float *a = x->a;
 
 	(void)s;
-	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
-		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
+	/* panel by panel: one panel's weights serve every row block of the batch */
+	for (size_t c = 0; c < l->n; c += x->pw) {
+		const float *panel = a + c * l->k;
+		int full = l->n - c >= x->pw;
 
-		x->kern[rows].f32(a, src + r * l->k, dst + r * l->n);
+		for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
+			size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
+			libxsmm_smmfunction f = full ? x->kern[rows].f32 : x->tail[rows];
+
+			f(panel, src + r * l->k, dst + r * l->n + c);
+		}
 	}
 }
 
