@@ -2,8 +2,9 @@
 """linegate's inference engine against onnxruntime and numpy, in one invocation.
 
 Runs, interleaved over several rounds, one thread each:
-  linegate   build/bench/model_bench (GEMM routes + fused epilogues; also the 1024^3 GEMM
-             peak: the best of its fp32 routes, OpenBLAS's sgemm and libxsmm's kernels)
+  linegate   build/bench/model_bench (GEMM routes + fused epilogues; also the GEMM peak: the
+             best of its fp32 routes, OpenBLAS's sgemm and libxsmm's kernels at 1024^3 and
+             libxsmm's kernel for one weight panel in cache)
   numpy      bench/numpy_bench.py (a plain numpy forward pass of the same ONNX weights)
   onnxruntime  bench/ort_bench.mjs (onnxruntime-node, CPU execution provider)
 on the fixtures mlp_classifier, ae_64 and ae_1024 at batch 1, 16, 64 and 256, plus a tiny
@@ -280,9 +281,10 @@ def summarize(raw):
 	for d in raw:
 		b = d.get('bench')
 		if b == 'sgemm_peak':
-			# gflops: the best fp32 GEMM route at 1024^3 (model_bench); each route too
+			# gflops: the best of the fp32 GEMM routes (model_bench: OpenBLAS and libxsmm
+			# at 1024^3, libxsmm's panel kernel in cache); each of them too
 			add(('peak', 'linegate', d['blas_env']), d['gflops'])
-			for route in ('openblas', 'xsmm'):
+			for route in ('openblas', 'xsmm_1024', 'xsmm_panel'):
 				if d.get(route + '_gflops'):
 					add(('peak_route', 'linegate', d['blas_env'], route),
 					    d[route + '_gflops'])
@@ -440,7 +442,7 @@ def print_table(s, goals, meta):
 	else:
 		print('OpenBLAS variables "set": %s' % meta['openblas_vars_set'])
 	for k, v in sorted(s['peaks'].items()):
-		print('GEMM 1024^3 peak %-17s median %6.1f  best %6.1f GFLOP/s (%d measurements)%s' %
+		print('GEMM peak %-24s median %6.1f  best %6.1f GFLOP/s (%d measurements)%s' %
 		      (k, v['median'], v['best'], v['n'], ' (the best fp32 route)'
 		       if k.startswith('linegate') else ''))
 	for k, v in sorted(s.get('peak_routes', {}).items()):

@@ -256,16 +256,24 @@ void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, 
 	const float *a = x->a;
 
 	(void)s;
-	/* panel by panel: one panel's weights serve every row block of the batch */
-	for (size_t c = 0; c < l->n; c += x->pw) {
-		const float *panel = a + c * l->k;
-		int full = l->n - c >= x->pw;
+	/*
+	 * Panel by panel: one panel's weights serve every row block of a chunk of up to
+	 * GEMM_XSMM_ROWS rows; larger batches go chunk by chunk, so that the chunk's input
+	 * rows stay in L2 across the panels instead of streaming from L3 for each of them.
+	 */
+	for (size_t r0 = 0; r0 < batch; r0 += GEMM_XSMM_ROWS) {
+		size_t end = batch - r0 < GEMM_XSMM_ROWS ? batch : r0 + GEMM_XSMM_ROWS;
 
-		for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
-			size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
-			libxsmm_smmfunction f = full ? x->kern[rows].f32 : x->tail[rows];
+		for (size_t c = 0; c < l->n; c += x->pw) {
+			const float *panel = a + c * l->k;
+			int full = l->n - c >= x->pw;
 
-			f(panel, src + r * l->k, dst + r * l->n + c);
+			for (size_t r = r0; r < end; r += GEMM_XSMM_BLOCK) {
+				size_t rows = end - r < GEMM_XSMM_BLOCK ? end - r : GEMM_XSMM_BLOCK;
+				libxsmm_smmfunction f = full ? x->kern[rows].f32 : x->tail[rows];
+
+				f(panel, src + r * l->k, dst + r * l->n + c);
+			}
 		}
 	}
 }

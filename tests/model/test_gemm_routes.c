@@ -42,8 +42,9 @@ static void one_shape(size_t k, size_t n, float alpha)
 					 GEMM_XSMM_BLOCK - 1,
 					 GEMM_XSMM_BLOCK,
 					 GEMM_XSMM_BLOCK + 1,
-					 3 * GEMM_XSMM_BLOCK + 5};
-	const size_t max_b = 3 * GEMM_XSMM_BLOCK + 5;
+					 3 * GEMM_XSMM_BLOCK + 5,
+					 GEMM_XSMM_ROWS + GEMM_XSMM_BLOCK + 5};
+	const size_t max_b = GEMM_XSMM_ROWS + GEMM_XSMM_BLOCK + 5;
 	float *w = malloc(k * n * sizeof(float)), *src = malloc(max_b * k * sizeof(float));
 	float *dst = malloc((max_b * n + GUARD) * sizeof(float));
 	double *ref = malloc(max_b * n * sizeof(double));
