@@ -229,10 +229,10 @@ int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
 
 		/*
 		 * AUTO is libxsmm for every layer and batch where it runs: on panel-packed
-		 * weights its kernels took 0.13-0.84x OpenBLAS's time at 1-256 rows on every
-		 * fixture layer shape with the Haswell kernels (sgemv at one row included), and
-		 * were on a par within the noise with the AVX-512 (Cooperlake) ones at 64-256
-		 * rows (docs/benchmarks-inference.md "GEMM routes").
+		 * weights its kernels took 0.12-0.84x OpenBLAS's time at 1-256 rows on ae_1024's
+		 * layer shapes with the Haswell kernels (sgemv at one row included), and
+		 * 0.13-1.37x with the AVX-512 (Cooperlake) ones, ahead or within the noise
+		 * (docs/benchmarks-inference.md "Panel-packed weights").
 		 */
 		if (!ret)
 			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16 : gemm_run_xsmm;
