@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The two fp32 GEMM routes alone, at layer shapes, interleaved trial by trial: the calls the
- * engine's openblas route makes (cblas_sgemv at one row, cblas_sgemm NoTrans/NoTrans on
- * [in, out] weights above) against one libxsmm JIT kernel per row count (the xsmm route's,
- * made before timing). Where AUTO's rule in dataplane/model/gemm.h comes from.
+ * The two fp32 GEMM routes alone, at layer shapes, interleaved trial by trial, through the
+ * routes' own code (gemm_run_openblas: cblas_sgemv at one row, cblas_sgemm NoTrans/NoTrans
+ * on [in, out] weights above; gemm_run_xsmm: libxsmm JIT kernels on the weights packed in
+ * panels, prepared before timing). Where AUTO's rule in dataplane/model/gemm.h comes from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +16,17 @@
 #include <linegate/cli.h>
 
 #include "bench_time.h"
+#include "model_internal.h"
 
 #define TRIALS 9
 
 static const char usage[] =
     "Usage: gemm_routes [options] [SECONDS] [INxOUT ...]\n"
     "\n"
-    "OpenBLAS (sgemv at 1 row, sgemm above) against libxsmm's JIT kernels at each layer\n"
-    "shape INxOUT (default: every layer shape of the fixture models) and 1, 2, 4, 8, 16 and\n"
-    "32 rows, one thread, the two interleaved in each of 9 trials.\n"
+    "The openblas route (sgemv at 1 row, sgemm above) against the xsmm route (libxsmm's JIT\n"
+    "kernels on panel-packed weights), through the engine's own route code, at each layer\n"
+    "shape INxOUT (default: every layer shape of the fixture models) and 1, 2, 4, 8, 16, 32,\n"
+    "64 and 256 rows, one thread, the two interleaved in each of 9 trials.\n"
     "\n"
     "Arguments:\n"
     "  SECONDS       time per shape and row count, split over the trials (default 0.2)\n"
@@ -40,51 +42,40 @@ static const char usage[] =
 static const char *const default_shapes[] = {"24x64",  "64x32",	 "32x5",    "64x32",
 					     "32x8",   "8x32",	 "32x64",   "1024x256",
 					     "256x64", "64x256", "256x1024"};
-static const int rows_list[] = {1, 2, 4, 8, 16, 32};
-
-static void openblas_call(int rows, int k, int n, const float *w, const float *src, float *dst)
-{
-	if (rows == 1)
-		cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, w, n, src, 1, 0.0f, dst, 1);
-	else
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, n, k, 1.0f, src, k, w,
-			    n, 0.0f, dst, n);
-}
+static const int rows_list[] = {1, 2, 4, 8, 16, 32, 64, 256};
+#define MAX_ROWS 256
 
 static int shape(int k, int n, double seconds)
 {
 	float *w = aligned_alloc(64, ((size_t)k * n * 4 + 63) & ~(size_t)63);
-	float *src = aligned_alloc(64, ((size_t)32 * k * 4 + 63) & ~(size_t)63);
-	float *dst = aligned_alloc(64, ((size_t)32 * n * 4 + 63) & ~(size_t)63);
+	float *src = aligned_alloc(64, ((size_t)MAX_ROWS * k * 4 + 63) & ~(size_t)63);
+	float *dst = aligned_alloc(64, ((size_t)MAX_ROWS * n * 4 + 63) & ~(size_t)63);
+	struct model_layer l = {.has_gemm = 1, .k = (size_t)k, .n = (size_t)n, .alpha = 1.0f};
+	int ret = 0;
 
 	for (long i = 0; i < (long)k * n; i++)
 		w[i] = (float)(i % 13) / 13.0f - 0.5f;
-	for (long i = 0; i < 32L * k; i++)
+	for (long i = 0; i < (long)MAX_ROWS * k; i++)
 		src[i] = (float)(i % 7) / 7.0f;
+	l.w = w;
+	if (gemm_xsmm_prepare(&l, 0)) {
+		fprintf(stderr, "gemm_routes: no libxsmm kernels for %dx%d\n", k, n);
+		ret = 1;
+		goto out;
+	}
 	for (size_t r = 0; r < sizeof(rows_list) / sizeof(rows_list[0]); r++) {
-		libxsmm_blasint m = n, nn = rows_list[r], kk = k, lda = n, ldb = k, ldc = n;
-		libxsmm_smmfunction f =
-		    libxsmm_smmdispatch(m, nn, kk, &lda, &ldb, &ldc, NULL, NULL, NULL, NULL);
+		size_t rows = (size_t)rows_list[r];
 		double t[2][TRIALS];
 
-		if (!f) {
-			fprintf(stderr, "gemm_routes: no libxsmm kernel for %dx%d, %d rows\n", k, n,
-				rows_list[r]);
-			return 1;
-		}
 		for (int tr = 0; tr < TRIALS; tr++)
 			for (int route = 0; route < 2; route++) {
+				gemm_fn fn = route ? gemm_run_xsmm : gemm_run_openblas;
 				double t0 = now(), t1;
 				long it = 0;
 
 				do {
-					for (int i = 0; i < 8; i++) {
-						if (route)
-							f(w, src, dst);
-						else
-							openblas_call(rows_list[r], k, n, w, src,
-								      dst);
-					}
+					for (int i = 0; i < 8; i++)
+						fn(&l, src, rows, dst, NULL);
 					it += 8;
 					t1 = now();
 				} while (t1 - t0 < seconds / TRIALS / 2);
@@ -102,10 +93,12 @@ static int shape(int k, int n, double seconds)
 		    libxsmm_get_target_arch());
 		fflush(stdout);
 	}
+	gemm_xsmm_release(l.gemm_state);
+out:
 	free(w);
 	free(src);
 	free(dst);
-	return 0;
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -114,7 +107,10 @@ int main(int argc, char **argv)
 	int i = lg_cli_simple(argc, argv, usage, 0, 64), ret = 0;
 
 	openblas_set_num_threads(1);
-	libxsmm_init();
+	if (gemm_xsmm_missing()) {
+		fprintf(stderr, "gemm_routes: %s\n", gemm_xsmm_missing());
+		return 1;
+	}
 	if (i < argc && !strchr(argv[i], 'x'))
 		seconds = atof(argv[i++]);
 	if (i == argc) {

@@ -30,15 +30,22 @@ void gemm_run_openblas(const struct model_layer *l, const float *src, size_t bat
 
 /*
  * libxsmm (built with -Dxsmm): JIT kernels made at prepare time for 1..GEMM_XSMM_BLOCK rows;
- * larger batches run in blocks of GEMM_XSMM_BLOCK rows. The bf16 variant keeps the weights as
- * bf16 in libxsmm's VNNI layout and converts the activations per call (fp32 accumulate/out).
+ * larger batches run in blocks of GEMM_XSMM_BLOCK rows. The fp32 variant keeps the weights
+ * in panels of GEMM_XSMM_PANEL output columns (each k x PANEL, contiguous) and runs every
+ * row block of a chunk of up to GEMM_XSMM_ROWS rows on one panel before the next. The bf16
+ * variant keeps the weights as bf16 in libxsmm's VNNI layout and converts the activations
+ * per call (fp32 accumulate/out).
  */
+#ifndef GEMM_XSMM_BLOCK
 #define GEMM_XSMM_BLOCK 32
-/*
- * AUTO's rule, per layer and call: OpenBLAS sgemv for one row into a layer at least this wide,
- * libxsmm for everything else (docs/benchmarks-inference.md "GEMM routes" has the shapes).
- */
-#define GEMM_AUTO_SGEMV_MIN_N 128
+#endif
+#ifndef GEMM_XSMM_PANEL
+#define GEMM_XSMM_PANEL 64
+#endif
+/* fp32: batches above this many rows run in chunks of it, all panels on one chunk first */
+#ifndef GEMM_XSMM_ROWS
+#define GEMM_XSMM_ROWS 256
+#endif
 int gemm_xsmm_available(void);
 /* NULL when libxsmm's kernels can run here, else why not (for lg_model_gemm_missing()) */
 const char *gemm_xsmm_missing(void);

@@ -2,7 +2,12 @@
 /*
  * The libxsmm GEMM route. libxsmm is column-major: our row-major dst[batch x n] = src[batch x k]
  * * W[k x n] is, read column-major, C[n x batch] = A[n x k] * B[k x batch] with A = W (lda n),
- * B = src (ldb k), C = dst (ldc n): no transposition, the weights stay as loaded.
+ * B = src (ldb k), C = dst (ldc n): no transposition. The fp32 route cuts A into panels of
+ * GEMM_XSMM_PANEL rows (output columns), each stored contiguously (lda = panel width), and
+ * writes each panel's slice of C in place (ldc n); bf16 keeps A whole in VNNI pairs, and a
+ * bf16 layer carries the fp32 panels and kernels too: the bf16 guard (guard.c, model.c)
+ * re-scores the rows near a decision threshold on them, so that their verdicts are the fp32
+ * route's.
  * Kernels are generated at prepare time for every row count 1..GEMM_XSMM_BLOCK, so a run is
  * a few indirect calls: no dispatch, no lock, no allocation, no thread.
  */
@@ -20,18 +25,16 @@
 #include "gemm.h"
 #include "model_internal.h"
 
-/*
- * A bf16 layer carries the fp32 kernels too: the bf16 guard (model.c) re-scores the rows near
- * a decision threshold on them, so that their verdicts are the fp32 route's.
- */
 struct xsmm_state {
-	const float *a;	   /* fp32 weights (alpha folded in when alpha != 1) */
-	void *own;	   /* what we allocated for `a`, if anything */
+	const float *a;	     /* fp32: the weights in panels (alpha folded in) */
+	void *own;	     /* what we allocated for `a`, if anything */
 	const uint16_t *a16; /* bf16 VNNI pairs (bf16 only) */
 	void *own16;
 	size_t kp; /* k, rounded up to even for bf16 */
-	libxsmm_smmfunction f32[GEMM_XSMM_BLOCK + 1];	/* f32[r]: r rows */
-	libxsmm_bsmmfunction bf16[GEMM_XSMM_BLOCK + 1]; /* bf16 only */
+	size_t pw; /* fp32: columns per panel; the last panel has n - (panels - 1) * pw */
+	libxsmm_smmfunction f32[GEMM_XSMM_BLOCK + 1];	/* f32[r]: r rows of one full panel */
+	libxsmm_smmfunction tail[GEMM_XSMM_BLOCK + 1];	/* r rows of a narrower last panel */
+	libxsmm_bsmmfunction bf16[GEMM_XSMM_BLOCK + 1]; /* bf16 only: r rows */
 };
 
 static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
@@ -173,17 +176,36 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 				    r < l->k ? gemm_to_bf16(l->alpha * l->w[r * n + c]) : 0;
 		x->a16 = x->own16 = a;
 	}
-	if (l->alpha != 1.0f) {
-		/* libxsmm's kernels take alpha = 1 only: fold it into a copy of the weights */
-		float *a = aligned_alloc(64, ((l->k * l->n * sizeof(float)) + 63) & ~(size_t)63);
+	{
+		/*
+		 * Panels of GEMM_XSMM_PANEL columns, each k x pw contiguous (the last one
+		 * narrower when pw does not divide n): a kernel then streams its panel
+		 * sequentially, and the row blocks of a batch reuse it from L1/L2 instead of
+		 * striding through the whole k x n matrix once per block. A single panel is W
+		 * itself, used in place unless alpha has to be folded in (libxsmm's kernels
+		 * take alpha = 1 only).
+		 */
+		size_t n = l->n, pw = n < GEMM_XSMM_PANEL ? n : GEMM_XSMM_PANEL;
 
-		if (!a)
-			goto err_nomem;
-		for (size_t i = 0; i < l->k * l->n; i++)
-			a[i] = l->alpha * l->w[i];
-		x->a = x->own = a;
-	} else {
-		x->a = l->w;
+		x->pw = pw;
+		if (pw == n && l->alpha == 1.0f) {
+			x->a = l->w;
+		} else {
+			size_t bytes = (l->k * n * sizeof(float) + 63) & ~(size_t)63;
+			float *a = aligned_alloc(64, bytes);
+
+			if (!a)
+				goto err_nomem;
+			for (size_t c = 0; c < n; c += pw) {
+				size_t w = n - c < pw ? n - c : pw;
+				float *panel = a + c * l->k;
+
+				for (size_t r = 0; r < l->k; r++)
+					for (size_t j = 0; j < w; j++)
+						panel[r * w + j] = l->alpha * l->w[r * n + c + j];
+			}
+			x->a = x->own = a;
+		}
 	}
 	for (libxsmm_blasint r = 1; r <= GEMM_XSMM_BLOCK; r++) {
 		if (bf16) {
@@ -194,8 +216,16 @@ int gemm_xsmm_prepare(struct model_layer *l, int bf16)
 			if (!x->bf16[r])
 				goto err_kernel;
 		}
-		x->f32[r] = libxsmm_smmdispatch(m, r, k, &lda, &k, &ldc, &alpha, &beta, NULL, NULL);
+		libxsmm_blasint pw = (libxsmm_blasint)x->pw;
+		libxsmm_blasint tw = (libxsmm_blasint)(l->n % x->pw);
+
+		x->f32[r] = libxsmm_smmdispatch(pw, r, k, &pw, &k, &ldc, &alpha, &beta, NULL, NULL);
 		if (!x->f32[r])
+			goto err_kernel;
+		if (!tw)
+			continue;
+		x->tail[r] = libxsmm_smmdispatch(tw, r, k, &tw, &k, &ldc, &alpha, &beta, NULL, NULL);
+		if (!x->tail[r])
 			goto err_kernel;
 	}
 	gemm_xsmm_release(l->gemm_state);
@@ -216,10 +246,25 @@ void gemm_run_xsmm(const struct model_layer *l, const float *src, size_t batch, 
 	const float *a = x->a;
 
 	(void)s;
-	for (size_t r = 0; r < batch; r += GEMM_XSMM_BLOCK) {
-		size_t rows = batch - r < GEMM_XSMM_BLOCK ? batch - r : GEMM_XSMM_BLOCK;
+	/*
+	 * Panel by panel: one panel's weights serve every row block of a chunk of up to
+	 * GEMM_XSMM_ROWS rows; larger batches go chunk by chunk, so that the chunk's input
+	 * rows stay in L2 across the panels instead of streaming from L3 for each of them.
+	 */
+	for (size_t r0 = 0; r0 < batch; r0 += GEMM_XSMM_ROWS) {
+		size_t end = batch - r0 < GEMM_XSMM_ROWS ? batch : r0 + GEMM_XSMM_ROWS;
 
-		x->f32[rows](a, src + r * l->k, dst + r * l->n);
+		for (size_t c = 0; c < l->n; c += x->pw) {
+			const float *panel = a + c * l->k;
+			int full = l->n - c >= x->pw;
+
+			for (size_t r = r0; r < end; r += GEMM_XSMM_BLOCK) {
+				size_t rows = end - r < GEMM_XSMM_BLOCK ? end - r : GEMM_XSMM_BLOCK;
+				libxsmm_smmfunction f = full ? x->f32[rows] : x->tail[rows];
+
+				f(panel, src + r * l->k, dst + r * l->n + c);
+			}
+		}
 	}
 }
 

@@ -109,20 +109,6 @@ static void gemm_release(void *state)
 {
 	gemm_xsmm_release(state);
 }
-
-/*
- * AUTO: libxsmm's kernels ran 2-10x faster than OpenBLAS 0.3.21's sgemm at 2-32 rows on every
- * fixture layer shape; at one row OpenBLAS's sgemv was 1.05-1.5x faster into 256 and more
- * outputs, libxsmm faster into 32-64 (docs/benchmarks-inference.md "GEMM routes").
- */
-static void gemm_run_auto(const struct model_layer *l, const float *src, size_t batch, float *dst,
-			  const struct gemm_scratch *s)
-{
-	if (batch == 1 && l->n >= GEMM_AUTO_SGEMV_MIN_N)
-		gemm_run_openblas(l, src, batch, dst, s);
-	else
-		gemm_run_xsmm(l, src, batch, dst, s);
-}
 #else
 static void gemm_release(void *state)
 {
@@ -246,10 +232,15 @@ int lg_model_set_gemm(struct lg_model *m, enum lg_model_gemm g)
 			return ret;
 		ret = xsmm_prepare_all(m, g == LG_MODEL_GEMM_XSMM_BF16);
 
+		/*
+		 * AUTO is libxsmm for every layer and batch where it runs: on panel-packed
+		 * weights its kernels took 0.12-0.84x OpenBLAS's time at 1-256 rows on ae_1024's
+		 * layer shapes with the Haswell kernels (sgemv at one row included), and
+		 * 0.13-1.37x with the AVX-512 (Cooperlake) ones, ahead or within the noise
+		 * (docs/benchmarks-inference.md "Panel-packed weights").
+		 */
 		if (!ret)
-			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16
-			     : g == LG_MODEL_GEMM_XSMM	  ? gemm_run_xsmm
-							  : gemm_run_auto;
+			fn = g == LG_MODEL_GEMM_XSMM_BF16 ? gemm_run_xsmm_bf16 : gemm_run_xsmm;
 		else if (g != LG_MODEL_GEMM_AUTO || ret != -ENOTSUP)
 			return ret;
 	}

@@ -91,9 +91,11 @@ enum lg_model_isa lg_model_get_isa(const struct lg_model *m);
  * whatever the route). docs/model-engine.md "GEMM routes" has the measurements behind AUTO.
  */
 enum lg_model_gemm {
-	LG_MODEL_GEMM_AUTO = 0,	 /* the faster fp32 route by batch size; what a loaded model uses */
+	LG_MODEL_GEMM_AUTO = 0,	 /* the faster fp32 route (libxsmm where it runs, else OpenBLAS);
+				  * what a loaded model uses */
 	LG_MODEL_GEMM_OPENBLAS,	 /* cblas_sgemv at batch 1, cblas_sgemm above */
-	LG_MODEL_GEMM_XSMM,	 /* libxsmm JIT kernels made at load (build option -Dxsmm) */
+	LG_MODEL_GEMM_XSMM,	 /* libxsmm JIT kernels made at load on weights packed in panels
+				  * (build option -Dxsmm) */
 	LG_MODEL_GEMM_XSMM_BF16, /* opt-in: bf16 weights and activations, fp32 accumulate and
 				  * output; needs AVX512-BF16; scores within the bound of
 				  * docs/model-engine.md "bf16", not bit-equal to fp32 */

@@ -9,7 +9,7 @@
  * engine cannot prevent (docs/model-engine.md). The Haswell kernels make none.
  * Every GEMM route is run (openblas, xsmm, xsmm-bf16, auto, where this build and CPU have
  * them); on all but the openblas route OpenBLAS's allocations fail the test too (those routes
- * call it for one-row sgemv at most), and the process must have as many threads after the
+ * do not call it where libxsmm runs), and the process must have as many threads after the
  * runs as before.
  * Not built under sanitizers, which own the allocator themselves.
  *
@@ -218,7 +218,7 @@ int main(int argc, char **argv)
 				lg_model_gemm_name(route), during);
 			failures++;
 		}
-		/* the other routes call OpenBLAS for one-row sgemv at most, which never allocates */
+		/* the other routes do not call OpenBLAS (auto: where libxsmm runs) */
 		if (route != LG_MODEL_GEMM_OPENBLAS && blas_during) {
 			fprintf(stderr, "FAIL %s/%s: %ld allocations inside OpenBLAS\n", name,
 				lg_model_gemm_name(route), blas_during);
