@@ -50,6 +50,8 @@ int gemm_xsmm_available(void);
 /* NULL when libxsmm's kernels can run here, else why not (for lg_model_gemm_missing()) */
 const char *gemm_xsmm_missing(void);
 int gemm_xsmm_bf16_available(void);
+/* libxsmm's requests for write+exec memory (mmap) or exec (mprotect) refused so far */
+unsigned long gemm_xsmm_wx_refused(void);
 /* 0, or -ENOMEM / -ENOTSUP (a kernel could not be generated). Replaces l->gemm_state. */
 int gemm_xsmm_prepare(struct model_layer *l, int bf16);
 void gemm_xsmm_release(void *state);

@@ -12,9 +12,12 @@
  * a few indirect calls: no dispatch, no lock, no allocation, no thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,29 +44,91 @@ static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 static int xsmm_arch;
 static const char *xsmm_missing = "libxsmm cannot generate kernels for this CPU";
 
-#ifdef LG_MODEL_XSMM_MMAP
 void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int lg_xsmm_mprotect(void *addr, size_t len, int prot);
+int lg_xsmm_open(const char *path, int flags, ...);
+
+static atomic_ulong xsmm_wx_refused;
+
+unsigned long gemm_xsmm_wx_refused(void)
+{
+	return atomic_load_explicit(&xsmm_wx_refused, memory_order_relaxed);
+}
 
 /*
- * libxsmm's mmap calls land here (meson.build renames them in a copy of libxsmm.a). Its
- * dual mapping maps one file twice, read+exec and read+write, but 1.17 passes neither
- * MAP_SHARED nor MAP_PRIVATE, which the kernel refuses: such a call, and only such a call,
- * gets MAP_SHARED, without which the two views would not share their pages.
+ * libxsmm's mmap, mprotect and open calls land here: meson.build links a copy of libxsmm.a
+ * with those symbols renamed (objcopy --redefine-sym), and builds no libxsmm route where it
+ * cannot.
+ *
+ * mmap: libxsmm 1.17's dual mapping maps one file twice, read+exec and read+write, but passes
+ * neither MAP_SHARED nor MAP_PRIVATE, which the kernel refuses: such a call, and only such a
+ * call, gets MAP_SHARED, without which the two views would not share their pages. Where the
+ * file cannot be made ($TMPDIR or /tmp, the working directory, $HOME: missing, read-only or
+ * noexec), libxsmm falls back to anonymous read+write+exec memory, and from then on maps
+ * every kernel so (a static in libxsmm_malloc.c): that request, and any other asking for
+ * write and exec together, is refused here, before the kernel sees it.
  */
 void *lg_xsmm_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	if ((prot & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC)) {
+		atomic_fetch_add_explicit(&xsmm_wx_refused, 1, memory_order_relaxed);
+		errno = EACCES;
+		return MAP_FAILED;
+	}
 	if (fd >= 0 && !(flags & (MAP_SHARED | MAP_PRIVATE)))
 		flags |= MAP_SHARED;
 	return mmap(addr, len, prot, flags, fd, off);
 }
-#endif
+
+/*
+ * After a refused W+X mmap libxsmm writes the kernel into a heap buffer and mprotects it to
+ * read+exec (a write-then-exec page, on the heap). The dual mapping never needs exec from
+ * mprotect, so no exec is granted here; with libxsmm_se = 1 libxsmm then returns no kernel.
+ */
+int lg_xsmm_mprotect(void *addr, size_t len, int prot)
+{
+	if (prot & PROT_EXEC) {
+		atomic_fetch_add_explicit(&xsmm_wx_refused, 1, memory_order_relaxed);
+		errno = EACCES;
+		return -1;
+	}
+	return mprotect(addr, len, prot);
+}
+
+/*
+ * libxsmm 1.17's only open() is its "singleton" lock, the fixed name /tmp/.libxsmm.UID
+ * opened O_WRONLY|O_CREAT without O_EXCL or O_NOFOLLOW (libxsmm_main.c): as root, a symlink
+ * planted there makes it create the file the link names. The lock only decides which of
+ * several libxsmm processes prints libxsmm's LIBXSMM_DUMP* reports (and at exit libxsmm
+ * closes descriptor 0, which it mistook for the lock's: fcntl's return value), so every open
+ * that could create a file is refused: libxsmm then runs without the lock and makes no file
+ * under a fixed name. (Its dual-mapping file comes from mkstemp, O_EXCL with a random name,
+ * and is unlinked at once: that one is safe as it is.)
+ */
+int lg_xsmm_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		errno = EACCES;
+		return -1;
+	}
+	if ((flags & O_TMPFILE) == O_TMPFILE) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return open(path, flags, mode);
+}
 
 /*
  * Whether `code` lies in an executable mapping (/proc/self/maps). With libxsmm_se = 0,
- * libxsmm 1.17 hands out a kernel even when it could not make its buffer executable, as
- * under systemd's MemoryDenyWriteExecute=yes (or prctl PR_SET_MDWE): calling it would crash
- * the worker. With libxsmm_se = 1 (xsmm_init) that is an error and the kernel is NULL, so
- * only the probe is checked here, once: each kernel in the dual mapping is a mapping of its
+ * libxsmm 1.17 hands out a kernel even when it could not make its buffer executable (the
+ * shim refuses it exec, as do MemoryDenyWriteExecute=yes and PR_SET_MDWE): calling it would
+ * crash the worker. With libxsmm_se = 1 (xsmm_init) that is an error and the kernel is NULL,
+ * so only the probe is checked here, once: each kernel in the dual mapping is a mapping of its
  * own, and reading the whole map per kernel made loading quadratic (model_errors, which
  * loads some 6000 models: 12 s -> 154 s).
  */
@@ -86,17 +151,29 @@ static int code_is_executable(const void *code)
 
 static void xsmm_init(void)
 {
+	const char *se = getenv("LIBXSMM_SE");
 	libxsmm_blasint one = 1;
 	libxsmm_smmfunction probe;
 
 	/*
+	 * libxsmm reads LIBXSMM_SE at its first executable allocation, over libxsmm_se: a value
+	 * starting with '0' sends it straight to read+write+exec memory, which the shim refuses.
+	 * An operator sets it to keep libxsmm out (docs/operations.md), so that is what it does:
+	 * libxsmm is not even initialised.
+	 */
+	if (se && *se == '0') {
+		xsmm_missing = "libxsmm's generated code cannot be made executable here: "
+			       "LIBXSMM_SE=0 in the environment turns its dual mapping off, and the "
+			       "engine allows libxsmm no writable and executable memory";
+		return;
+	}
+	/*
 	 * Ask for libxsmm's W^X dual mapping (its "security-enhanced" mode): an unlinked file in
-	 * $TMPDIR (else /tmp) mapped read+exec for the code and, while a kernel is written,
-	 * read+write. Its default maps anonymous memory read+write+exec and mprotects it to
-	 * read+exec afterwards, which MemoryDenyWriteExecute=yes and PR_SET_MDWE refuse. Always,
-	 * not only under MDWE: a seccomp filter cannot be detected, and so no page is ever W+X.
-	 * libxsmm decides once, at its first executable allocation; an operator's LIBXSMM_SE
-	 * environment variable takes precedence over this.
+	 * $TMPDIR (else /tmp; then the working directory, then $HOME) mapped read+exec for the
+	 * code and, while a kernel is written, read+write. Its default maps anonymous memory
+	 * read+write+exec and mprotects it to read+exec afterwards; the shim refuses both, on
+	 * every host (a seccomp filter cannot be detected, and no page is to be W+X anywhere).
+	 * With libxsmm_se = 1 libxsmm treats code it could not make executable as an error.
 	 */
 	libxsmm_se = 1;
 	libxsmm_init();
@@ -111,10 +188,10 @@ static void xsmm_init(void)
 		return;
 	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
 	if (!probe || !code_is_executable((const void *)probe)) {
-		xsmm_missing = "libxsmm's generated code cannot be made executable here "
-			       "(MemoryDenyWriteExecute=yes or PR_SET_MDWE), and its dual mapping "
-			       "failed: it needs TMPDIR (else /tmp) writable and not noexec, and "
-			       "LIBXSMM_SE unset or 1";
+		xsmm_missing = "libxsmm's generated code cannot be made executable here: its dual "
+			       "mapping failed (it needs TMPDIR, else /tmp, the working directory or "
+			       "HOME writable and not mounted noexec), and the engine allows libxsmm "
+			       "no writable and executable memory";
 		return;
 	}
 	xsmm_arch = libxsmm_get_target_archid();
