@@ -162,9 +162,10 @@ static void xsmm_init(void)
 	 * libxsmm is not even initialised.
 	 */
 	if (se && *se == '0') {
-		xsmm_missing = "libxsmm's generated code cannot be made executable here: "
-			       "LIBXSMM_SE=0 in the environment turns its dual mapping off, and the "
-			       "engine allows libxsmm no writable and executable memory";
+		xsmm_missing =
+		    "libxsmm's generated code cannot be made executable here: "
+		    "LIBXSMM_SE=0 in the environment turns its dual mapping off, and the "
+		    "engine allows libxsmm no writable and executable memory";
 		return;
 	}
 	/*
@@ -188,10 +189,11 @@ static void xsmm_init(void)
 		return;
 	probe = libxsmm_smmdispatch(1, 1, 1, &one, &one, &one, NULL, NULL, NULL, NULL);
 	if (!probe || !code_is_executable((const void *)probe)) {
-		xsmm_missing = "libxsmm's generated code cannot be made executable here: its dual "
-			       "mapping failed (it needs TMPDIR, else /tmp, the working directory or "
-			       "HOME writable and not mounted noexec), and the engine allows libxsmm "
-			       "no writable and executable memory";
+		xsmm_missing =
+		    "libxsmm's generated code cannot be made executable here: its dual "
+		    "mapping failed (it needs TMPDIR, else /tmp, the working directory or "
+		    "HOME writable and not mounted noexec), and the engine allows libxsmm "
+		    "no writable and executable memory";
 		return;
 	}
 	xsmm_arch = libxsmm_get_target_archid();

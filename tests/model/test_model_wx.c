@@ -110,7 +110,8 @@ static void check_maps(const char *mode)
 	}
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "%*x-%*x %7s", perm) == 1)
-			CHECK(!(perm[1] == 'w' && perm[2] == 'x'), "%s: W+X mapping %s", mode, line);
+			CHECK(!(perm[1] == 'w' && perm[2] == 'x'), "%s: W+X mapping %s", mode,
+			      line);
 	fclose(f);
 }
 
@@ -245,7 +246,8 @@ static int child(enum mode mode, const char *dir)
 	CHECK(m && ret == 0, "%s: auto: %d", name, ret);
 	if (m && ref) {
 		lg_model_describe(m, plan, sizeof(plan));
-		CHECK(strstr(plan, mode == MODE_EXEC ? "gemm auto\n" : "gemm auto (OpenBLAS alone)\n"),
+		CHECK(strstr(plan,
+			     mode == MODE_EXEC ? "gemm auto\n" : "gemm auto (OpenBLAS alone)\n"),
 		      "%s: plan %s", name, plan);
 		check_parity(name, m, ref);
 	}
