@@ -1082,6 +1082,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}
+		if (msg[0])
+			fprintf(stderr, "%s\n", msg); /* a warning */
 		printf("%s: valid, %zu devices\n", argv[optind], p.ndevices);
 		lg_policy_free(&p);
 		return 0;

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# An ONNX model's window (docs/models.md "ONNX metadata"). pipeline_ae.onnx says in its
+# metadata_props that it was fitted for 256-sample windows: at detection.window 1024
+# linegatectl validate refuses it at the detection.model key's file:line:col, linegate
+# refuses it at start and a live apply with the JSON model's words, and linegate-quality -w
+# 1024 refuses it. pipeline_ae_nowindow.onnx (the same model without linegate.window, as
+# models made elsewhere are) loads everywhere, each with a WARNING that names the model and
+# the policy's window. linegate-quality --gemm without --onnx warns that it is ignored.
+# Loopback, no root.
+source "$(dirname "$0")/lib.sh"
+lg_tmp
+T=$LG_TMP
+Q=$LG_BUILD/control/linegate-quality
+lg_keys "$T"
+for m in pipeline_ae pipeline_ae_nowindow; do
+	cp "$LG_SOURCE/tests/fixtures/models/$m.onnx" "$T/$m.onnx"
+	"$LG_BIN_CTL" sign "$LG_SOURCE/control/defaults/demo-signing.key" "$T/$m.onnx" >/dev/null
+done
+PORT=$(lg_free_port)
+UPORT=$(lg_free_port)
+# pol NAME MODEL WINDOW
+pol() {
+	sed -e "s#^  model: .*#  model: $T/$2.onnx#" -e "s#^  window: .*#  window: $3#" \
+	    -e "s#^port: .*#port: $PORT#" -e "s#^uadp_port: [0-9]*#uadp_port: $UPORT#" \
+	    "$LG_SOURCE/control/defaults/policy.yaml" > "$T/$1.yaml"
+}
+pol ok pipeline_ae 256
+pol wrong pipeline_ae 1024
+pol nowin pipeline_ae_nowindow 1024
+ml=$(grep -n "^  model:" "$T/ok.yaml" | cut -d: -f1)
+
+# validate: the metadata's window checked; none: valid, with the warning
+rc=0; "$LG_BIN_CTL" validate "$T/ok.yaml" > "$T/v.out" 2> "$T/v.err" || rc=$?
+[ $rc -eq 0 ] && [ ! -s "$T/v.err" ] || lg_fail "ok: validate $rc: $(cat "$T/v.err")"
+rc=0; "$LG_BIN_CTL" validate "$T/wrong.yaml" > "$T/v.out" 2> "$T/v.err" || rc=$?
+[ $rc -eq 1 ] || lg_fail "wrong window: validate exited $rc: $(cat "$T/v.out" "$T/v.err")"
+grep -qF "$T/wrong.yaml:$ml:3: detection.model: $T/pipeline_ae.onnx: the model was trained on 256-sample windows, the policy's detection.window is 1024" "$T/v.err" ||
+	lg_fail "wrong window: $(cat "$T/v.err")"
+rc=0; "$LG_BIN_CTL" validate "$T/nowin.yaml" > "$T/v.out" 2> "$T/v.err" || rc=$?
+[ $rc -eq 0 ] && grep -q "valid" "$T/v.out" || lg_fail "no window: validate exited $rc"
+grep -qF "$T/nowin.yaml:$ml:3: WARNING: detection.model: $T/pipeline_ae_nowindow.onnx carries no linegate.window metadata: nothing checks that it was trained on the policy's 1024-sample windows" "$T/v.err" ||
+	lg_fail "no window: no warning from validate: $(cat "$T/v.err")"
+echo "validate: refused at $ml:3, warned for the model without a window"
+
+# linegate at start
+rc=0; timeout 20 "$LG_BIN_DP" -p "$T/wrong.yaml" -B 127.0.0.1 -c "$T/x.sock" \
+	2> "$T/start.err" > /dev/null || rc=$?
+[ $rc -eq 1 ] && grep -q "the model was trained on 256-sample windows, the policy's detection.window is 1024" "$T/start.err" ||
+	lg_fail "start at the wrong window: exit $rc: $(cat "$T/start.err")"
+lg_dp_start nowin
+lg_wait_for 5 grep -q "WARNING: model $T/pipeline_ae_nowindow.onnx carries no linegate.window metadata: nothing checks that it was trained on the policy's 1024-sample windows" "$T/nowin.err" ||
+	lg_fail "start: no warning: $(cat "$T/nowin.err")"
+lg_dp_stop nowin
+echo "linegate start: refused, warned"
+
+# live apply on a running linegate (the right model at 256)
+apply() {
+	python3 -c "
+import sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()})
+print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/ok.sock" "$1"
+}
+export PYTHONPATH=$LG_SOURCE/tests/e2e
+lg_dp_start ok
+grep -q WARNING "$T/ok.err" && lg_fail "a model with its window: $(cat "$T/ok.err")"
+r=$(apply "$T/wrong.yaml")
+[[ $r == "error: "*"the model was trained on 256-sample windows, the policy's detection.window is 1024"* ]] ||
+	lg_fail "apply at the wrong window: $r"
+r=$(apply "$T/nowin.yaml")
+[ "$r" = ok ] || lg_fail "apply of the model without a window: $r"
+lg_wait_for 5 grep -q "WARNING: model $T/pipeline_ae_nowindow.onnx carries no linegate.window" "$T/ok.err" ||
+	lg_fail "apply: no warning: $(cat "$T/ok.err")"
+lg_dp_stop ok
+echo "live apply: refused, warned"
+
+# linegate-quality
+rc=0; "$Q" --onnx "$T/pipeline_ae.onnx" -w 1024 --healthy 1 > "$T/q.out" 2> "$T/q.err" || rc=$?
+[ $rc -eq 1 ] && grep -qF "$T/pipeline_ae.onnx: the model was trained on 256-sample windows, -w is 1024" "$T/q.err" ||
+	lg_fail "quality -w 1024: exit $rc: $(cat "$T/q.err")"
+rc=0; "$Q" --onnx "$T/pipeline_ae_nowindow.onnx" -w 1024 --healthy 1 --gemm openblas > "$T/q.out" 2> "$T/q.err" || rc=$?
+grep -qF "WARNING: $T/pipeline_ae_nowindow.onnx carries no linegate.window metadata" "$T/q.err" ||
+	lg_fail "quality without a window: no warning (exit $rc): $(cat "$T/q.err")"
+rc=0; "$Q" --gemm xsmm --healthy 1 > "$T/q.out" 2> "$T/q.err" || rc=$?
+grep -qF "WARNING: --gemm xsmm is ignored" "$T/q.err" ||
+	lg_fail "quality --gemm without --onnx: no warning (exit $rc): $(cat "$T/q.err")"
+echo "linegate-quality: refused, warned twice"
+echo "onnx_window: ok"
