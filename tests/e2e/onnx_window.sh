@@ -6,6 +6,7 @@
 # 1024 refuses it. pipeline_ae_nowindow.onnx (the same model without linegate.window, as
 # models made elsewhere are) loads everywhere, each with a WARNING that names the model and
 # the policy's window. linegate-quality --gemm without --onnx warns that it is ignored.
+# /status.json names the model's GEMM route (model_gemm) as the control socket's status.
 # Loopback, no root.
 source "$(dirname "$0")/lib.sh"
 lg_tmp
@@ -61,8 +62,21 @@ r = lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()
 print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/ok.sock" "$1"
 }
 export PYTHONPATH=$LG_SOURCE/tests/e2e
-lg_dp_start ok
+HPORT=$(lg_free_port)
+STATE_DIRECTORY=$T/ok.state "$LG_BIN_DP" -p "$T/ok.yaml" -B 127.0.0.1 -c "$T/ok.sock" \
+	-m 127.0.0.1:$HPORT 2> "$T/ok.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/ok.sock" || lg_fail "linegate ok did not start: $(cat "$T/ok.err")"
 grep -q WARNING "$T/ok.err" && lg_fail "a model with its window: $(cat "$T/ok.err")"
+# The status page's document says the model's GEMM route as the control socket does.
+python3 - "$T/ok.sock" $HPORT <<'PY' || lg_fail "/status.json's model_gemm"
+import json, sys, urllib.request, lgsock
+ctl = lgsock.call(sys.argv[1], {"cmd": "status"})["model_gemm"]
+page = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[2]}/status.json", timeout=5))
+print("model_gemm: control socket", repr(ctl), "/status.json", repr(page.get("model_gemm")))
+assert ctl and page.get("model_gemm") == ctl
+PY
 r=$(apply "$T/wrong.yaml")
 [[ $r == "error: "*"the model was trained on 256-sample windows, the policy's detection.window is 1024"* ]] ||
 	lg_fail "apply at the wrong window: $r"
