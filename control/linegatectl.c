@@ -299,6 +299,11 @@ static int print_result(json_object *resp, bool raw)
 	json_object *v;
 	bool ok = json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v);
 
+	/* A warning of the deep check (validate, diff, apply): on stderr, before the result */
+	if (!raw && json_object_object_get_ex(resp, "warning", &v)) {
+		fprintf(stderr, "linegatectl: %s\n", json_object_get_string(v));
+		json_object_object_del(resp, "warning");
+	}
 	if (!raw && ok && json_object_object_get_ex(resp, "diff", &v)) {
 		/* diff, apply and apply --dry-run: the changes, then the daemon's sentence. */
 		print_diff(v);

@@ -80,8 +80,19 @@ PY
 r=$(apply "$T/wrong.yaml")
 [[ $r == "error: "*"the model was trained on 256-sample windows, the policy's detection.window is 1024"* ]] ||
 	lg_fail "apply at the wrong window: $r"
-r=$(apply "$T/nowin.yaml")
-[ "$r" = ok ] || lg_fail "apply of the model without a window: $r"
+# through linegated too: its diff and apply replies carry the warning, linegatectl prints it
+lg_bg "$LG_BIN_D" -p "$T/ok.yaml" -S "$T/d.sock" -d "$T/ok.sock" -a "$T/audit.jsonl" \
+	-s "$T/dstate" 2> "$T/d.err"
+lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start: $(cat "$T/d.err")"
+rc=0; "$LG_BIN_CTL" --socket "$T/d.sock" diff "$T/nowin.yaml" > "$T/diff.out" 2> "$T/diff.err" || rc=$?
+[ $rc -eq 0 ] && grep -qF "linegatectl: $T/nowin.yaml:$ml:3: WARNING: detection.model: $T/pipeline_ae_nowindow.onnx carries no linegate.window metadata" "$T/diff.err" ||
+	lg_fail "linegatectl diff via linegated: exit $rc, no warning: $(cat "$T/diff.out" "$T/diff.err")"
+rc=0; "$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/wrong.yaml" > "$T/ap.out" 2> "$T/ap.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "trained on 256-sample windows, the policy's detection.window is 1024" "$T/ap.err" ||
+	lg_fail "linegatectl apply at the wrong window via linegated: exit $rc: $(cat "$T/ap.out" "$T/ap.err")"
+rc=0; "$LG_BIN_CTL" --socket "$T/d.sock" apply "$T/nowin.yaml" > "$T/ap.out" 2> "$T/ap.err" || rc=$?
+[ $rc -eq 0 ] && grep -qF "WARNING: detection.model: $T/pipeline_ae_nowindow.onnx carries no linegate.window metadata" "$T/ap.err" ||
+	lg_fail "linegatectl apply via linegated: exit $rc, no warning: $(cat "$T/ap.out" "$T/ap.err")"
 lg_wait_for 5 grep -q "WARNING: model $T/pipeline_ae_nowindow.onnx carries no linegate.window" "$T/ok.err" ||
 	lg_fail "apply: no warning: $(cat "$T/ok.err")"
 lg_dp_stop ok
