@@ -109,4 +109,31 @@ rc=0; "$Q" --gemm xsmm --healthy 1 > "$T/q.out" 2> "$T/q.err" || rc=$?
 grep -qF "WARNING: --gemm xsmm is ignored" "$T/q.err" ||
 	lg_fail "quality --gemm without --onnx: no warning (exit $rc): $(cat "$T/q.err")"
 echo "linegate-quality: refused, warned twice"
+# A value that does not parse is refused at load (needs python3-onnx to write one).
+if /usr/bin/python3 -c "import onnx" 2>/dev/null; then
+	for kv in "linegate.window=abc" "linegate.window=4" "linegate.sample_rate=0" "linegate.layout=bands96-time5"; do
+		/usr/bin/python3 - "$T/pipeline_ae.onnx" "$T/bad.onnx" "$kv" <<'PY'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+k, v = sys.argv[3].split("=", 1)
+next(p for p in m.metadata_props if p.key == "linegate.window").value = "256"
+e = next((p for p in m.metadata_props if p.key == k), None) or m.metadata_props.add()
+e.key, e.value = k, v
+onnx.save(m, sys.argv[2])
+PY
+		k=${kv%%=*}
+		if [ "$k" = linegate.layout ]; then
+			"$LG_BIN_CTL" sign "$LG_SOURCE/control/defaults/demo-signing.key" "$T/bad.onnx" >/dev/null
+			sed -e "s#pipeline_ae.onnx#bad.onnx#" "$T/ok.yaml" > "$T/bad.yaml"
+			rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > /dev/null 2> "$T/bad.err" || rc=$?
+			[ $rc -eq 1 ] && grep -q "the model reads feature layout bands96-time5 (metadata linegate.layout)" "$T/bad.err" ||
+				lg_fail "$kv: validate exited $rc: $(cat "$T/bad.err")"
+		else
+			rc=0; "$LG_BUILD/dataplane/model/lg-model-check" "$T/bad.onnx" > /dev/null 2> "$T/bad.err" || rc=$?
+			[ $rc -eq 1 ] && grep -q "metadata $k '${kv#*=}' is not" "$T/bad.err" ||
+				lg_fail "$kv: lg-model-check exited $rc: $(cat "$T/bad.err")"
+		fi
+	done
+	echo "metadata that does not parse: refused"
+fi
 echo "onnx_window: ok"
