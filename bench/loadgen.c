@@ -157,7 +157,10 @@ static const char usage[] =
 	"                           fractional) off this machine's: their timestamps and the\n"
 	"                           fault onset in the summary (a device with a wrong clock)\n"
 	"  -j, --summary FILE       write what was sent, per class, as JSON\n"
-	"  -q, --quiet              no progress lines\n"
+	"  -q, --quiet              no progress lines (the start and sent lines); the result\n"
+	"                           stays: --alerts' per-fault MTTI lines and its count of\n"
+	"                           incidents opened by devices without a fault, and any\n"
+	"                           lost-frames line\n"
 	"  -h, --help               this text\n"
 	"\n"
 	"Attack frames are spread evenly through the run. The summary counts every frame by\n"
@@ -1216,7 +1219,8 @@ static unsigned match_incidents(const struct opts *o, const struct dev *devs,
 	return found;
 }
 
-/* --alerts: wait up to --alerts-wait for every fault's incident, then say what was found. */
+/* --alerts: wait up to --alerts-wait for every fault's incident, then say what was found
+ * (also with --quiet: it is the run's result, not progress). */
 static void wait_incidents(const struct opts *o, const struct dev *devs,
 			   const unsigned *fault_idx, struct mtti *m)
 {
@@ -1229,7 +1233,7 @@ static void wait_incidents(const struct opts *o, const struct dev *devs,
 
 		nanosleep(&ms100, NULL);
 	}
-	for (unsigned i = 0; i < o->nfaults && !o->quiet; i++) {
+	for (unsigned i = 0; i < o->nfaults; i++) {
 		const struct dev *d = &devs[fault_idx[i]];
 
 		if (m[i].found)
@@ -1244,7 +1248,7 @@ static void wait_incidents(const struct opts *o, const struct dev *devs,
 				o->faults[i].id, lg_fault_name(o->faults[i].kind), o->faults[i].frame,
 				d->seq0 + o->faults[i].frame + 1, o->alerts, o->alerts_wait);
 	}
-	if (!o->quiet && false_opens)
+	if (false_opens)
 		fprintf(stderr, "loadgen: %u incidents opened by devices without a fault, or "
 			"before it\n", false_opens);
 }

@@ -15,7 +15,7 @@
 int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size_t errlen)
 {
 	struct lg_scorer sc;
-	char msg[768];
+	char msg[768], where[32] = "";
 	int ret;
 
 	if (!p->model[0]) {
@@ -27,10 +27,21 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
 	}
 	/* The batch size only sizes buffers: the smallest one makes the check cheap. */
 	ret = lg_scorer_load(p, p->model, "check", 1, &sc, msg, sizeof(msg));
+	/* The key's place when the text set it (a default model has none). */
+	if (p->model_line)
+		snprintf(where, sizeof(where), ":%u:%u", p->model_line, p->model_col);
 	if (ret) {
-		snprintf(err, errlen, "%s: detection.model: %s", name, msg);
+		snprintf(err, errlen, "%s%s: detection.model: %s", name, where, msg);
 		return ret;
 	}
+	if (err && errlen)
+		err[0] = '\0';
+	if (sc.window_unchecked && err && errlen)
+		snprintf(err, errlen, "%s%s: WARNING: detection.model: %s carries no "
+			 "linegate.window metadata: nothing checks that it was trained on the "
+			 "policy's %u-sample windows (detection.window); a model fed other windows "
+			 "alerts on every one (docs/models.md \"ONNX metadata\")", name, where,
+			 p->model, p->window);
 	lg_scorer_free(&sc);
 	return 0;
 }

@@ -299,6 +299,11 @@ static int print_result(json_object *resp, bool raw)
 	json_object *v;
 	bool ok = json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v);
 
+	/* A warning of the deep check (validate, diff, apply): on stderr, before the result */
+	if (!raw && json_object_object_get_ex(resp, "warning", &v)) {
+		fprintf(stderr, "linegatectl: %s\n", json_object_get_string(v));
+		json_object_object_del(resp, "warning");
+	}
 	if (!raw && ok && json_object_object_get_ex(resp, "diff", &v)) {
 		/* diff, apply and apply --dry-run: the changes, then the daemon's sentence. */
 		print_diff(v);
@@ -1082,6 +1087,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", msg);
 			return 1;
 		}
+		if (msg[0])
+			fprintf(stderr, "%s\n", msg); /* a warning */
 		printf("%s: valid, %zu devices\n", argv[optind], p.ndevices);
 		lg_policy_free(&p);
 		return 0;

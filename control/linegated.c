@@ -940,6 +940,12 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		audit_event(d, peer, what, "refused", NULL, msg);
 		return ret;
 	}
+	/* The deep check's warning (an ONNX model without linegate.window): to the operator */
+	if (msg[0] && reply)
+		json_object_object_add(reply, "warning", json_object_new_string(msg));
+	if (msg[0])
+		fprintf(stderr, "linegated: %s\n", msg);
+	msg[0] = '\0';
 	if (dry_run) {
 		json_object *df = diff(&d->running, &p), *so;
 
@@ -1464,6 +1470,11 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 	ret = lg_policy_validate(text, len, name ? name : "<policy>", &p, c->err, c->errlen);
 	if (ret)
 		return ret;
+	/* The deep check's warning (an ONNX model without linegate.window): to the operator */
+	if (c->err[0]) {
+		json_object_object_add(c->reply, "warning", json_object_new_string(c->err));
+		c->err[0] = '\0';
+	}
 	snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
 	if (!strcmp(cmd, "diff")) {
 		json_object *df = diff(&d->running, &p), *so;

@@ -1632,6 +1632,8 @@ static int parse_detection(struct pctx *c, const yaml_node_t *n, struct lg_polic
 			p->deadline_ms = (uint32_t)u;
 		} else if (name && !strcmp(name, "model")) {
 			err = get_path(c, v, "model", p->model, sizeof(p->model));
+			p->model_line = (uint32_t)node(c, pr->key)->start_mark.line + 1;
+			p->model_col = (uint32_t)node(c, pr->key)->start_mark.column + 1;
 		} else if (name && !strcmp(name, "threshold")) {
 			err = get_float(c, v, "threshold", &p->threshold);
 		} else if (name && !strcmp(name, "bad_samples")) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +58,14 @@ static const char usage[] =
 	"                          band layout, threshold from its linegate.threshold) instead\n"
 	"                          of the detector, which still makes the rows (with --model:\n"
 	"                          tests/fixtures/models/pipeline_ae.onnx is the default\n"
-	"                          detector as an ONNX autoencoder)\n"
+	"                          detector as an ONNX autoencoder); refused when its\n"
+	"                          linegate.window metadata is not -w's window, a warning\n"
+	"                          when it carries none\n"
 	"      --gemm ROUTE        the ONNX model's GEMM route: auto (default), openblas, xsmm,\n"
 	"                          xsmm-bf16 (with its guard: windows near the threshold\n"
 	"                          scored again on fp32, counted; docs/model-engine.md); the\n"
 	"                          same model on two routes must give the same detections\n"
-	"                          and false alarms\n"
+	"                          and false alarms; without --onnx it is ignored (warning)\n"
 	"  -h, --help              this text\n";
 
 int main(int argc, char **argv)
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
 	struct lg_quality q;
 	const char *model = NULL, *onnx = NULL;
 	enum lg_model_gemm gemm = LG_MODEL_GEMM_AUTO;
+	bool gemm_set = false;
 	struct lg_model *om = NULL;
 	unsigned total = 0, detected = 0;
 	char err[512];
@@ -158,6 +162,7 @@ int main(int argc, char **argv)
 		case 24: qf.policy = optarg; break;
 		case 29: onnx = optarg; break;
 		case 30:
+			gemm_set = true;
 			if (lg_model_gemm_parse(optarg, &gemm)) {
 				fprintf(stderr, "linegate-quality: --gemm: auto, openblas, xsmm or "
 					"xsmm-bf16\n");
@@ -182,6 +187,14 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	if (gemm_set && !onnx)
+		fprintf(stderr, "linegate-quality: WARNING: --gemm %s is ignored: it is the "
+			"route of an --onnx model, and %s\n", lg_model_gemm_name(gemm),
+			qf.from.n ? "--from judges the --model detector" :
+				    "none is given (the detectors run their own sgemm)");
+	if (qf.from.n && onnx)
+		fprintf(stderr, "linegate-quality: WARNING: --onnx is ignored with --from: it "
+			"judges the --model detector\n");
 	if (qf.from.n) {
 		if (!model || !qf.labels || !c.k || c.k > c.n || c.n > 64 || !c.latency) {
 			fprintf(stderr, "linegate-quality: --from needs --model and --labels "
@@ -233,6 +246,18 @@ int main(int argc, char **argv)
 				lg_model_bf16_unguarded(om));
 			return 1;
 		}
+		/* As linegate: a model that says its window is refused at another one; one
+		 * that does not cannot be checked, and the operator hears so. */
+		if (!ret && lg_model_window(om) && lg_model_window(om) != c.window) {
+			fprintf(stderr, "linegate-quality: %s: the model was trained on %u-sample "
+				"windows, -w is %u\n", onnx, lg_model_window(om), c.window);
+			return 1;
+		}
+		if (!ret && !lg_model_window(om))
+			fprintf(stderr, "linegate-quality: WARNING: %s carries no linegate.window "
+				"metadata: nothing checks that it was trained on %u-sample windows "
+				"(-w); a model fed other windows alarms on every one (docs/models.md "
+				"\"ONNX metadata\")\n", onnx, c.window);
 		if (!ret && (lg_model_input_dim(om) != LG_FEAT_N ||
 			     lg_model_kind(om) != LG_MODEL_AUTOENCODER ||
 			     lg_model_threshold(om, &c.onnx_threshold))) {

@@ -70,6 +70,7 @@ static const char usage[] =
 	"  --min-windows N       fewest healthy windows a device needs (default 200)\n"
 	"  --sign-key KEY        sign the model with this Ed25519 secret key (linegatectl\n"
 	"                        keygen): writes MODEL.sig, records the signer in the model\n"
+	"                        (--from or simulated machines; needs --out)\n"
 	"  --name NAME           the model's name (default: the output file's stem)\n"
 	"  --candidate-dir DIR   instead of --out: a candidate for a person to approve, in\n"
 	"                        DIR/NAME-TIME/ (model.json unsigned, evaluation.json, state);\n"
@@ -997,6 +998,45 @@ out:
 	return ret;
 }
 
+/* The public half of secret key file key, as hex, into signer[65] (what the model records:
+ * informative, the .sig is what is verified); -1 with the reason said when it is no key. */
+static int signer_of(const char *key, char signer[65])
+{
+	uint8_t sk[LG_SIGN_SK_LEN];
+
+	if (lg_sign_init() || lg_hex_read_file(key, sk, sizeof(sk))) {
+		fprintf(stderr, "linegate-train: %s: not a secret key file (linegatectl "
+			"keygen PREFIX writes PREFIX.key)\n", key);
+		return -1;
+	}
+	for (int j = 0; j < LG_SIGN_PK_LEN; j++)
+		snprintf(signer + 2 * j, 3, "%02x", sk[LG_SIGN_SK_LEN - LG_SIGN_PK_LEN + j]);
+	memset(sk, 0, sizeof(sk));
+	return 0;
+}
+
+/* Sign the written model path with secret key file key: path.sig, as linegatectl sign. */
+static int sign_file(const char *key, const char *path)
+{
+	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	char sigpath[4200], *buf;
+	size_t len;
+
+	snprintf(sigpath, sizeof(sigpath), "%s.sig", path);
+	if (lg_hex_read_file(key, sk, sizeof(sk)) || lg_read_file(path, &buf, &len)) {
+		fprintf(stderr, "linegate-train: cannot read %s back to sign it\n", path);
+		return -1;
+	}
+	lg_sign_buf(sk, buf, len, sig);
+	memset(sk, 0, sizeof(sk));
+	free(buf);
+	if (lg_hex_write_file(sigpath, sig, sizeof(sig), 0644)) {
+		fprintf(stderr, "linegate-train: cannot write %s\n", sigpath);
+		return -1;
+	}
+	return 0;
+}
+
 static int train_files(struct file_conf *fc)
 {
 	struct lg_policy pol;
@@ -1249,42 +1289,15 @@ static int train_files(struct file_conf *fc)
 			snprintf(set.name, sizeof(set.name), "%s", fc->name);
 		set.version = 1;
 	}
-	if (fc->sign_key) {
-		uint8_t sk[LG_SIGN_SK_LEN];
-
-		if (lg_sign_init() || lg_hex_read_file(fc->sign_key, sk, sizeof(sk))) {
-			fprintf(stderr, "linegate-train: %s: not a secret key file (linegatectl "
-				"keygen PREFIX writes PREFIX.key)\n", fc->sign_key);
-			goto out;
-		}
-		for (int j = 0; j < LG_SIGN_PK_LEN; j++)
-			snprintf(set.signer + 2 * j, 3, "%02x", sk[LG_SIGN_SK_LEN - LG_SIGN_PK_LEN + j]);
-		memset(sk, 0, sizeof(sk));
-	}
+	if (fc->sign_key && signer_of(fc->sign_key, set.signer))
+		goto out;
 	/* A set of one with a name list is still a set: it names the device it is for. */
 	if (lg_detector_set_save(&set, fc->out)) {
 		fprintf(stderr, "linegate-train: cannot write %s\n", fc->out);
 		goto out;
 	}
-	if (fc->sign_key) {
-		uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
-		char sigpath[4200], *buf;
-		size_t len;
-
-		snprintf(sigpath, sizeof(sigpath), "%s.sig", fc->out);
-		if (lg_hex_read_file(fc->sign_key, sk, sizeof(sk)) ||
-		    lg_read_file(fc->out, &buf, &len)) {
-			fprintf(stderr, "linegate-train: cannot read %s back to sign it\n", fc->out);
-			goto out;
-		}
-		lg_sign_buf(sk, buf, len, sig);
-		memset(sk, 0, sizeof(sk));
-		free(buf);
-		if (lg_hex_write_file(sigpath, sig, sizeof(sig), 0644)) {
-			fprintf(stderr, "linegate-train: cannot write %s\n", sigpath);
-			goto out;
-		}
-	}
+	if (fc->sign_key && sign_file(fc->sign_key, fc->out))
+		goto out;
 	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s... -> %s%s\n", set.n,
 		digest, fc->out, fc->sign_key ? " (signed)" : "");
 	if (fc->candidate_dir && candidate_finish(fc, devs, in.ndev, fa, fan, digest))
@@ -1537,6 +1550,11 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	if (fc.sign_key && !out) {
+		fputs("linegate-train: --sign-key signs the model --out writes (statistics files "
+		      "are not signed)\n", stderr);
+		return 2;
+	}
 	openblas_set_num_threads(1);
 	if (shift_from && load_shift(shift_from, shift, scale))
 		return 1;
@@ -1573,12 +1591,18 @@ int main(int argc, char **argv)
 			fprintf(stderr, "linegate-train: out of memory\n");
 			goto out;
 		}
+		if (fc.sign_key && signer_of(fc.sign_key, det.signer))
+			goto out;
 		if (lg_detector_save(&det, out)) {
 			fprintf(stderr, "linegate-train: cannot write %s\n", out);
 			goto out;
 		}
-		fprintf(stderr, "linegate-train: %s from %.0f windows, threshold %.3f -> %s\n",
-			lg_detector_kind_name(det.kind), st.n, det.threshold, out);
+		/* Simulated machines too: --sign-key signs whatever model it writes. */
+		if (fc.sign_key && sign_file(fc.sign_key, out))
+			goto out;
+		fprintf(stderr, "linegate-train: %s from %.0f windows, threshold %.3f -> %s%s\n",
+			lg_detector_kind_name(det.kind), st.n, det.threshold, out,
+			fc.sign_key ? " (signed)" : "");
 	}
 	if (stats_out)
 		fprintf(stderr, "linegate-train: statistics of %.0f windows%s -> %s\n", st.n,

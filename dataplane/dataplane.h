@@ -170,6 +170,11 @@ struct lg_gen {
 struct lg_scorer;
 struct lg_modelset {
 	uint64_t epoch;
+	/* The models it scores with: a new id for new models (a swap, or an apply that changes
+	 * detection.model, window, threshold or trusted keys), the old one when an apply
+	 * changes only detection.gemm, the route (the same scores: drift monitors keep their
+	 * state, docs/models.md "Drift"). Set at publish, from epoch when still 0. */
+	uint64_t model_id;
 	/* Published with a generation (a window or model change): workers take it together
 	 * with generation need_gen, never with an older one. 0 = any generation. */
 	uint64_t need_gen;
@@ -195,6 +200,7 @@ struct lg_event {
 	uint64_t scored_ns;
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	uint64_t model_epoch;    /* which model set scored it */
+	uint64_t model_id;       /* and its models' id (struct lg_modelset) */
 	char name[LG_NAME_MAX];
 	/* Bad samples (issue 8): the row's features or score were not finite; it is an
 	 * alert whose score is shown as null (output.c). */

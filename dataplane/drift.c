@@ -169,7 +169,7 @@ static void restart(struct lg_worker *w, struct lg_dev_state *s, const struct lg
 	d->on[LG_DRIFT_PSI] = d->on[LG_DRIFT_PAGE_HINKLEY] = false;
 	atomic_store_explicit(&d->flag, 0, memory_order_relaxed);
 	lg_ph_reset(&d->ph, 1);
-	d->ms_epoch = row->model_epoch;
+	d->ms_epoch = row->model_id;
 	d->det = row->det;
 }
 
@@ -322,7 +322,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 	if (sc->kind == LG_SCORER_DETECTOR && e->det >= 0 && (size_t)e->det < sc->set.n &&
 	    has_refs(&sc->set.det[e->det]) && sc->set.det[e->det].d == lg_scorer_row_d(sc))
 		det = &sc->set.det[e->det];
-	if (d->ms_epoch != e->model_epoch || d->det != e->det) {
+	if (d->ms_epoch != e->model_id || d->det != e->det) {
 		restart(w, s, e, d->ms_epoch != 0, true);
 		size_counts(w, d, det);
 	}

@@ -72,7 +72,7 @@ struct lg_drift_names {
 
 /* Per device, owner worker only (except flag, which status and metrics read). */
 struct lg_drift_state {
-	uint64_t ms_epoch; /* the model set the statistics are for; 0 = none yet */
+	uint64_t ms_epoch; /* the models (lg_modelset.model_id) they are for; 0 = none yet */
 	int16_t det;	   /* and the device's detector in it */
 	/* Rows per bin in the current block: nref x d x LG_REF_BINS (nref: the detector's
 	 * channels with their own reference, else 1), sized when a model set comes and kept

@@ -287,6 +287,8 @@ static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms
 	 */
 	if (ms) {
 		ms->epoch = ++dp->model_epoch;
+		if (!ms->model_id)
+			ms->model_id = ms->epoch;
 		ms->need_gen = g->epoch;
 		old_ms = atomic_exchange(&dp->models, ms);
 	}
@@ -404,6 +406,11 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 			snprintf(r->err, sizeof(r->err), "model: %.900s; nothing was applied", msg);
 			goto out;
 		}
+		/* Only the route changed: the same models, the same scores (docs/model-engine.md
+		 * "GEMM routes"), so not a new model for the drift monitors. */
+		if (!changed(&d, "detection.model") && !changed(&d, "detection.window") &&
+		    !changed(&d, "detection.threshold") && !changed(&d, "models.trusted_keys"))
+			ms->model_id = m->model_id;
 	}
 	if (changed(&d, "output.jsonl")) {
 		nf = !strcmp(p->jsonl, "-") ? stdout : fopen(p->jsonl, "ae");
@@ -510,6 +517,12 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 		ret = lg_scorer_load(p, path, label, dp->max_batch, out[w], err, errlen);
 		if (ret)
 			return ret;
+		if (!w && out[w]->window_unchecked)
+			fprintf(stderr, "linegate: WARNING: model %s carries no linegate.window "
+				"metadata: nothing checks that it was trained on the policy's "
+				"%u-sample windows (detection.window); a model fed other windows "
+				"alerts on every one (docs/models.md \"ONNX metadata\")\n", path,
+				p->window);
 		/* lg_scorer_load() held in_dim to the layout's width at the policy's window */
 		if (out[w]->in_dim > LG_FEAT_ROW_MAX) {
 			snprintf(err, errlen, "%s: the model takes %zu features per row, linegate "
@@ -587,6 +600,7 @@ int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_la
 		return ret;
 	}
 	ms->epoch = ++dp->model_epoch;
+	ms->model_id = ms->epoch;
 	old = atomic_exchange(&dp->models, ms);
 	/* Before the workers run (start-up) there is nobody to wait for. */
 	if (old)

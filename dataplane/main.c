@@ -378,6 +378,11 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 		atomic_fetch_add(&dp->apply_failures, 1);
 		return ret;
 	}
+	/* The deep check's warning (an ONNX model without linegate.window): to the caller */
+	if (c->err[0]) {
+		json_object_object_add(c->reply, "warning", json_object_new_string(c->err));
+		c->err[0] = '\0';
+	}
 	lg_hex_encode(p.hash, sizeof(p.hash), hex);
 	json_object_object_add(c->reply, "devices", json_object_new_uint64(p.ndevices));
 	old = atomic_load(&dp->gen)->policy.recording;

@@ -9,6 +9,7 @@
 #include "influx.h"
 #include "opcua_mqtt.h"
 #include "record.h"
+#include "scorer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +57,7 @@ struct snap {
 	uint64_t drift_nomem;
 	struct lg_lat_snap lat[LG_LAT_STAGES]; /* honest latency (latency.h) */
 	char model[96], shadow[96], policy_sha[65];
+	char model_gemm[32]; /* an ONNX model's GEMM route, as the control socket's status */
 	bool have_xdp, have_mqtt, have_uadmit, have_om;
 	struct lg_opcua_mqtt_stats om; /* OPC UA PubSub from a broker */
 	struct lg_admit_reason_ctr xdp[LG_R_MAX];
@@ -205,6 +207,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		snprintf(s->model, sizeof(s->model), "%s", ms->active);
 		snprintf(s->shadow, sizeof(s->shadow), "%s", ms->shadow);
 		s->model_epoch = ms->epoch;
+		snprintf(s->model_gemm, sizeof(s->model_gemm), "%s", lg_scorer_gemm(ms->sc[0]));
 	}
 	pthread_mutex_unlock(&dp->model_lock);
 	if (dp->mqtt) {
@@ -559,6 +562,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "ctl_denied", s.ctl_denied);
 	add_u64(o, "policy_apply_failures", s.apply_failures);
 	json_object_object_add(o, "model", json_object_new_string(s.model));
+	json_object_object_add(o, "model_gemm", json_object_new_string(s.model_gemm));
 	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));
 	add_u64(o, "model_epoch", s.model_epoch);
 	add_u64(o, "model_swaps", s.swaps);

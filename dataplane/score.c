@@ -103,6 +103,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		e->scored_ns = now;
 		e->scored_wall_ns = wall_ns;
 		e->model_epoch = w->ms->epoch;
+		e->model_id = w->ms->model_id;
 		s = w->row_state[i];
 		if (shadow && e->shadow_det >= 0 &&
 		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)

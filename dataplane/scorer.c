@@ -77,6 +77,32 @@ static int load_onnx(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		return ret;
 	}
 	sc->in_dim = lg_model_input_dim(sc->onnx);
+	/* What the model was fitted for, where its metadata says (the same checks and words
+	 * as a JSON model's); a model that does not say cannot be checked (callers warn). */
+	if (lg_model_window(sc->onnx) && lg_model_window(sc->onnx) != p->window) {
+		snprintf(err, errlen, "%s: the model was trained on %u-sample windows, the policy's "
+			 "detection.window is %u", path, lg_model_window(sc->onnx), p->window);
+		return -EINVAL;
+	}
+	sc->window_unchecked = !lg_model_window(sc->onnx);
+	if (lg_model_layout(sc->onnx) && strcmp(lg_model_layout(sc->onnx),
+						lg_feat_layout_name(LG_LAYOUT_BASIC))) {
+		snprintf(err, errlen, "%s: the model reads feature layout %s (metadata "
+			 "linegate.layout), linegate feeds ONNX models layout %s", path,
+			 lg_model_layout(sc->onnx), lg_feat_layout_name(LG_LAYOUT_BASIC));
+		return -EINVAL;
+	}
+	for (size_t i = 0; lg_model_sample_rate(sc->onnx) > 0 && i < p->ndevices; i++) {
+		const struct lg_policy_device *dev = &p->devices[i];
+
+		if (dev->sample_rate && dev->sample_rate != lg_model_sample_rate(sc->onnx)) {
+			snprintf(err, errlen, "%s: the model was trained on samples at %g Hz, device "
+				 "%s (id %u) sends %u Hz (its sample_rate in the policy)", path,
+				 lg_model_sample_rate(sc->onnx), dev->name, dev->id,
+				 dev->sample_rate);
+			return -EINVAL;
+		}
+	}
 	/* ONNX files carry no band layout: they read rows made with the default one. */
 	ret = lg_features_new(&sc->own_fx, NULL, LG_SPECTRUM_DEFAULT, max_batch);
 	if (ret) {

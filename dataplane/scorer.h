@@ -7,6 +7,7 @@
 #ifndef LINEGATE_DP_SCORER_H
 #define LINEGATE_DP_SCORER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <linegate/detector.h>
@@ -24,6 +25,9 @@ struct lg_model_ws;
 struct lg_scorer {
 	enum lg_scorer_kind kind;
 	char label[96];    /* what outputs and metrics call it: file name, or name@version */
+	/* An ONNX model without metadata linegate.window: nothing says what window it was
+	 * trained on, so lg_scorer_load() could not check the policy's (callers warn). */
+	bool window_unchecked;
 	float threshold;   /* the model's own; the policy's detection.threshold overrides */
 	size_t in_dim;
 	size_t max_batch;

@@ -274,6 +274,7 @@ char *lg_http_status_html(json_object *st, int refresh_s)
 	row_u64(f, "policy-epoch", "policy generation", u64(st, "policy_epoch"));
 	row_u64(f, "policy-applies", "applies", u64(st, "policy_applies"));
 	row_str(f, "model", "model", str(st, "model"));
+	row_str(f, "model-gemm", "GEMM route", str(st, "model_gemm"));
 	row_str(f, "shadow", "shadow model", str(st, "shadow"));
 	row_u64(f, "model-epoch", "model generation", u64(st, "model_epoch"));
 	fputs("</table>\n", f);

@@ -523,6 +523,21 @@ int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, flo
 	return 0;
 }
 
+uint32_t lg_model_window(const struct lg_model *m)
+{
+	return m->window;
+}
+
+double lg_model_sample_rate(const struct lg_model *m)
+{
+	return m->sample_rate;
+}
+
+const char *lg_model_layout(const struct lg_model *m)
+{
+	return m->layout[0] ? m->layout : NULL;
+}
+
 int lg_model_threshold(const struct lg_model *m, float *out)
 {
 	if (!m->has_threshold)

@@ -45,6 +45,11 @@ struct lg_model {
 	int ends_softmax; /* the output rows already are probabilities */
 	int has_threshold; /* metadata_props "linegate.threshold" was present */
 	float threshold;
+	/* metadata_props "linegate.window", "linegate.sample_rate", "linegate.layout": what
+	 * the model was fitted for (0 / "" = not carried) */
+	uint32_t window;
+	double sample_rate;
+	char layout[32];
 	enum lg_model_isa isa;
 	epi_fn epi;
 	epi_sqerr_fn sqerr; /* the same ISA's autoencoder score */

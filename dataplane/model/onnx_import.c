@@ -1138,7 +1138,40 @@ int lg_model_load_mem_gemm(const void *buf, size_t len, enum lg_model_gemm gemm,
 		char *end;
 		float v;
 
-		if (!kv->key || !kv->value || strcmp(kv->key, "linegate.threshold"))
+		if (!kv->key || !kv->value)
+			continue;
+		if (!strcmp(kv->key, "linegate.window")) {
+			unsigned long w = strtoul(kv->value, &end, 10);
+
+			if (*end || end == kv->value || w < 8 || w > 65536) {
+				ret = fail(&st, -EINVAL, "metadata linegate.window '%.32s' is not a "
+					   "window of 8 to 65536 samples", kv->value);
+				goto err_model;
+			}
+			st.m->window = (uint32_t)w;
+			continue;
+		}
+		if (!strcmp(kv->key, "linegate.sample_rate")) {
+			double r = strtod(kv->value, &end);
+
+			if (*end || end == kv->value || !(r > 0) || !isfinite(r)) {
+				ret = fail(&st, -EINVAL, "metadata linegate.sample_rate '%.32s' is not a "
+					   "positive number of Hz", kv->value);
+				goto err_model;
+			}
+			st.m->sample_rate = r;
+			continue;
+		}
+		if (!strcmp(kv->key, "linegate.layout")) {
+			if (!kv->value[0] || strlen(kv->value) >= sizeof(st.m->layout)) {
+				ret = fail(&st, -EINVAL, "metadata linegate.layout '%.32s' is not a "
+					   "layout name", kv->value);
+				goto err_model;
+			}
+			snprintf(st.m->layout, sizeof(st.m->layout), "%s", kv->value);
+			continue;
+		}
+		if (strcmp(kv->key, "linegate.threshold"))
 			continue;
 		v = strtof(kv->value, &end);
 		if (*end || !(v > 0) || !isfinite(v)) {

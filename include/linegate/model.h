@@ -34,6 +34,7 @@
 #define LINEGATE_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <linegate/isa.h>
 
@@ -157,6 +158,16 @@ size_t lg_model_score_dim(const struct lg_model *m);
 /* The alert threshold from the model's metadata_props "linegate.threshold": 0 and *out,
  * or -ENOENT when the model does not carry one. */
 int lg_model_threshold(const struct lg_model *m, float *out);
+
+/*
+ * What the model was fitted for, from its metadata_props (docs/models.md "ONNX metadata"):
+ * "linegate.window" (samples per window), "linegate.sample_rate" (Hz), "linegate.layout"
+ * (the feature layout's name, e.g. "basic"). 0 / NULL when the model does not carry it:
+ * then nobody can check that the policy feeds it what it was trained on.
+ */
+uint32_t lg_model_window(const struct lg_model *m);
+double lg_model_sample_rate(const struct lg_model *m);
+const char *lg_model_layout(const struct lg_model *m);
 
 int lg_model_scores(const struct lg_model *m, const float *in, size_t batch, float *scores,
 		    struct lg_model_ws *ws);

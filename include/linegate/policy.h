@@ -216,6 +216,7 @@ struct lg_policy {
 	uint32_t batch;         /* rows per model batch */
 	uint32_t deadline_ms;   /* flush a partial batch when its oldest row is this old */
 	char model[LG_PATH_MAX];  /* model file, relative paths are relative to the policy */
+	uint32_t model_line, model_col; /* of the detection.model key, for the deep check */
 	float threshold;        /* alert when score > threshold; <= 0: take the model's */
 	/* Bad samples (issue 8): detection.bad_samples, enum lg_bad_samples. */
 	uint8_t bad_samples;
@@ -442,8 +443,10 @@ void lg_policy_key_fingerprint(const struct lg_policy_key *k, char out[LG_KEY_FP
  * window and feature count, ...). One function for linegatectl validate, linegated
  * (validate, diff, apply, file watch, start) and linegate (start, apply), so all of them
  * give the same answer. Call it on a policy lg_policy_parse() accepted.
- * Returns 0, or a negative errno with "name: message" in err, name being the policy's
- * file (the field at fault is named in the message). Needs lgcheck (control/check.c),
+ * Returns 0, or a negative errno with "name:line:col: detection.model: message" in err, name
+ * being the policy's file. On success err holds "" or a warning ("name:line:col: WARNING:
+ * ...", e.g. an ONNX model that does not say its window) for the caller to show its
+ * operator. Needs lgcheck (control/check.c),
  * which links the data plane's model loader.
  */
 int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size_t errlen);

@@ -75,7 +75,7 @@ send
 [ $(( $(st "d['batches']") - b1 )) = 400 ] || lg_fail "batch 1: $(( $(st "d['batches']") - b1 )) batches for 400 windows"
 
 dp_apply "$T/rogue.yaml" > "$T/r.txt"
-grep -q "^error: $T/policy.yaml: detection.model: $LG_SOURCE/control/defaults/model.json: not signed by a trusted key" "$T/r.txt" ||
+grep -q "^error: $T/policy.yaml:[0-9]*:[0-9]*: detection.model: $LG_SOURCE/control/defaults/model.json: not signed by a trusted key" "$T/r.txt" ||
 	lg_fail "untrusted running model: $(cat "$T/r.txt")"
 cat "$T/r.txt"
 send

@@ -6,7 +6,7 @@
 #     with their onset frame and time; linegate's counters equal what the summary says was
 #     sent, class by class; the MTTI per fault in the summary is the incident's "opened"
 #     in linegate's JSON lines minus the onset in the ground truth, and false incidents
-#     are counted as the JSON lines say.
+#     are counted as the JSON lines say; with -q, which hides only progress lines.
 #  2. --pcap: the same kind of run written to a file instead of sent, replayed with the pcap
 #     backend (UDP checksums checked): received = sent, admitted = enrolled, every drop
 #     reason as the summary says; the records are stamped at exactly k / rate from the
@@ -57,7 +57,7 @@ FRAMES=60
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -d 6 \
 	-n $FRAMES -r 600 --attack-rate unknown=300 --bad-tag 7 \
 	-f 103:30:bearing -f 105:30:imbalance:1 --ground-truth "$T/gt.jsonl" \
-	--alerts "$T/out.jsonl" --alerts-wait 3 -j "$T/sent.json" 2> "$T/gen.err" ||
+	--alerts "$T/out.jsonl" --alerts-wait 3 -j "$T/sent.json" -q 2> "$T/gen.err" ||
 	lg_fail "loadgen: $(tail -3 "$T/gen.err")"
 total=$(lg_json "$T/sent.json" "d['sent']")
 got_all() {
@@ -66,7 +66,11 @@ got_all() {
 }
 lg_wait_for 10 got_all || lg_fail "received $(lg_json "$T/m.json" "d['received']") of $total"
 lg_stop_linegate
-grep "MTTI\|no incident" "$T/gen.err" || true
+# -q hides progress, not the result: one MTTI (or "no incident") line per fault
+grep "MTTI\|no incident" "$T/gen.err"
+[ "$(grep -c "^loadgen: fault [12]: .*\(MTTI\|no incident\)" "$T/gen.err")" = 2 ] ||
+	lg_fail "loadgen -q --alerts: the per-fault report is missing: $(cat "$T/gen.err")"
+grep -q "^loadgen: sent " "$T/gen.err" && lg_fail "loadgen -q printed its progress lines"
 
 python3 - "$T/stats.json" "$T/sent.json" "$T/gt.jsonl" "$T/out.jsonl" $FRAMES <<'PY'
 import calendar, json, sys, time

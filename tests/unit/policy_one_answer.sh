@@ -16,7 +16,7 @@ cp -r "$LG_SOURCE/tests/fixtures/policy/bad" "$T/bad"
 chmod 600 "$T"/bad/keys/*.key
 chmod 644 "$T"/bad/keys/*-0644.key
 cd "$T/bad" || exit 1
-for name in model-window model-unsigned model-no-trusted-keys model-not-set key-file-0644 nul \
+for name in model-window model-window-onnx model-unsigned model-no-trusted-keys model-not-set key-file-0644 nul \
 	    dup-devices key-in-port; do
 	f=$name.yaml
 	rc=0; "$CTL" validate "$f" > "$T/ctl.out" 2> "$T/ctl.err" || rc=$?

@@ -116,7 +116,7 @@ static void row(struct lg_dev_state *s, uint64_t epoch, uint8_t ch, size_t d, fl
 		float vk, float off)
 {
 	static float x[LG_FEAT_ROW_MAX];
-	struct lg_event e = { .device_id = 1, .channel = ch, .model_epoch = epoch,
+	struct lg_event e = { .device_id = 1, .channel = ch, .model_epoch = epoch, .model_id = epoch,
 			      .score = 1, .threshold = 1 };
 
 	for (size_t j = 0; j < d; j++)
@@ -130,7 +130,7 @@ static void block(struct lg_dev_state *s, uint64_t epoch, size_t d, size_t a, si
 {
 	for (int i = 0; i < 10; i++) {
 		static float x[LG_FEAT_ROW_MAX];
-		struct lg_event e = { .device_id = 1, .model_epoch = epoch, .score = 1,
+		struct lg_event e = { .device_id = 1, .model_epoch = epoch, .model_id = epoch, .score = 1,
 				      .threshold = 1 };
 
 		for (size_t j = 0; j < d; j++)

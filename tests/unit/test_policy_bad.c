@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The corpus of bad policies (tests/fixtures/policy/bad): each NAME.yaml is refused with the
- * LINE:COL and message in NAME.err ("check: ..." for what the deep check refuses), and the
- * hostile ones made here in memory (100 000 nested '[', a 64 MiB value, 200 000 devices, ...)
- * too. Each case runs in a forked child that must finish within a time bound with a bounded
- * peak RSS growth (getrusage), and no error may hold a run of 32 hex digits: no key leaks.
+ * LINE:COL and message in NAME.err (the deep check's refusals at the detection.model key;
+ * "check: ..." where the policy has no such key), and the hostile ones made here in memory
+ * (100 000 nested '[', a 64 MiB value, 200 000 devices, ...) too. Each case runs in a forked
+ * child that must finish within a time bound with a bounded peak RSS growth (getrusage), and
+ * no error may hold a run of 32 hex digits: no key leaks.
  */
 #include <linegate/policy.h>
 

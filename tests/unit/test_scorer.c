@@ -266,6 +266,33 @@ int main(int argc, char **argv)
 	CHECK(js.fx && ox.fx && lg_bands_equal(lg_features_bands(js.fx), lg_features_bands(ox.fx)));
 	CHECK_EQ(ox.in_dim, LG_FEAT_N);
 	CHECK_NEAR(ox.threshold, js.threshold, 1e-5 * js.threshold);
+	/* Its metadata says 256-sample windows: checked like a JSON model's, refused at 1024
+	 * with the JSON model's words; the same model without linegate.window loads at 1024
+	 * but is marked unchecked (the callers warn). */
+	CHECK_EQ(lg_model_window(ox.onnx), 256);
+	CHECK(!ox.window_unchecked);
+	{
+		struct lg_policy q = p;
+		char nw[600];
+
+		q.window = 1024;
+		CHECK_EQ(lg_scorer_load(&q, "test_scorer_ae.onnx", "onnx", 8, &tmp, err,
+					sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "test_scorer_ae.onnx: the model was trained on 256-sample "
+					"windows, the policy's detection.window is 1024");
+		path(nw, sizeof(nw), "tests/fixtures/models/pipeline_ae_nowindow.onnx");
+		copy_signed(nw, "test_scorer_nw.onnx", NULL);
+		CHECK_EQ(lg_scorer_load(&q, "test_scorer_nw.onnx", "onnx", 8, &tmp, err,
+					sizeof(err)), 0);
+		CHECK(tmp.window_unchecked);
+		CHECK_EQ(lg_model_window(tmp.onnx), 0);
+		lg_scorer_free(&tmp);
+		q.window = 256;
+		CHECK_EQ(lg_scorer_load(&q, "test_scorer_nw.onnx", "onnx", 8, &tmp, err,
+					sizeof(err)), 0);
+		CHECK(tmp.window_unchecked);
+		lg_scorer_free(&tmp);
+	}
 
 	/* Healthy and faulty windows: the two forms agree on every score and verdict. */
 	for (int i = 0; i < N; i++) {

@@ -120,4 +120,26 @@ np.save('$dir/live.npy', np.random.default_rng(1).normal(size=100000).astype(np.
 		"$dir/dead.err" || fail "dead sensor: $(cat "$dir/dead.err")"
 	grep -q "warning: live" "$dir/dead.err" && fail "a live sensor warned: $(cat "$dir/dead.err")"
 fi
+# --sign-key in simulation mode (no --from) signs the model it writes, as with --from:
+# MODEL.sig verifies against the key's public half and the model records its signer; a key
+# that is not one is refused, and --sign-key without --out (statistics only) too.
+key=$src/control/defaults/demo-signing.key
+cp "$key" "$dir/sign.key" && chmod 600 "$dir/sign.key"
+"$train" -m 2 -n 50 --sign-key "$dir/sign.key" -o "$dir/sim.json" 2> "$dir/sim.err" ||
+	fail "simulation with --sign-key: $(cat "$dir/sim.err")"
+[ -s "$dir/sim.json.sig" ] || fail "simulation with --sign-key wrote no sim.json.sig"
+grep -q "(signed)" "$dir/sim.err" || fail "simulation: no '(signed)': $(cat "$dir/sim.err")"
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['signer'] == open(sys.argv[2]).read().strip()" \
+	"$dir/sim.json" "$src/control/defaults/demo-signing.pub" || fail "simulation: signer"
+if [ -n "${LG_BUILD:-}" ] && [ -x "$LG_BUILD/control/linegatectl" ]; then
+	"$LG_BUILD/control/linegatectl" verify "$src/control/defaults/demo-signing.pub" \
+		"$dir/sim.json" > /dev/null || fail "simulation: sim.json.sig does not verify"
+fi
+echo junk > "$dir/bad.key"
+chmod 600 "$dir/bad.key"
+"$train" -m 2 -n 50 --sign-key "$dir/bad.key" -o "$dir/bad.json" 2> "$dir/bad.err"
+[ $? -eq 1 ] && grep -q "not a secret key file" "$dir/bad.err" && [ ! -e "$dir/bad.json.sig" ] ||
+	fail "simulation with a bad key: $(cat "$dir/bad.err")"
+"$train" -m 2 -n 50 --sign-key "$dir/sign.key" --stats-out "$dir/s.json" 2>/dev/null
+[ $? -eq 2 ] || fail "--sign-key without --out accepted"
 echo "ok: linegate-train federated flow"
