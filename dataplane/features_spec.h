@@ -71,11 +71,28 @@ static inline int lg_db_is_normal(double x)
 	return x >= 0x1p-1022 && x <= 0x1.fffffffffffffp1023;
 }
 
+/*
+ * The end of lg_db_normal() and of its AVX2 and AVX-512 twins: fdlibm's log(1 + f) on the
+ * mantissa m in [sqrt(2)/2, sqrt(2)) and the exponent dk (both of type T: double, or a GCC
+ * vector of doubles, whose operators are the same), returned in dB per unit
+ * (LG_DB_PER_LN). One expression for the three paths, so they do the same arithmetic.
+ */
+#define LG_DB_RETURN_LOG(T, m, dk)                                                          \
+	do {                                                                                \
+		T f_ = (m) - 1.0, s_ = f_ / (2.0 + f_), z_ = s_ * s_, w_ = z_ * z_;           \
+		T t1_ = w_ * (LG_DB_LG2 + w_ * (LG_DB_LG4 + w_ * LG_DB_LG6));                 \
+		T t2_ = z_ * (LG_DB_LG1 + w_ * (LG_DB_LG3 + w_ * (LG_DB_LG5 + w_ * LG_DB_LG7))); \
+		T r_ = t2_ + t1_, hfsq_ = 0.5 * f_ * f_;                                      \
+		return ((dk) * LG_DB_LN2_HI -                                                 \
+			((hfsq_ - (s_ * (hfsq_ + r_) + (dk) * LG_DB_LN2_LO)) - f_)) *         \
+		       LG_DB_PER_LN;                                                          \
+	} while (0)
+
 static inline double lg_db_normal(double x)
 {
 	uint64_t u, hx, i;
 	int64_t k;
-	double m, f, s, z, w, t1, t2, r, hfsq, dk;
+	double m, dk;
 
 	memcpy(&u, &x, sizeof(u));
 	hx = u >> 32;
@@ -85,17 +102,8 @@ static inline double lg_db_normal(double x)
 	u = ((hx | (i ^ 0x3ff00000)) << 32) | (u & 0xffffffff);
 	k += (int64_t)(i >> 20);
 	memcpy(&m, &u, sizeof(m));
-	f = m - 1.0;
-	s = f / (2.0 + f);
-	z = s * s;
-	w = z * z;
-	t1 = w * (LG_DB_LG2 + w * (LG_DB_LG4 + w * LG_DB_LG6));
-	t2 = z * (LG_DB_LG1 + w * (LG_DB_LG3 + w * (LG_DB_LG5 + w * LG_DB_LG7)));
-	r = t2 + t1;
-	hfsq = 0.5 * f * f;
 	dk = (double)k;
-	return (dk * LG_DB_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LG_DB_LN2_LO)) - f)) *
-	       LG_DB_PER_LN;
+	LG_DB_RETURN_LOG(double, m, dk);
 }
 
 /* Any x: the polynomial where it holds, libm elsewhere (0, subnormal, inf, NaN), so that

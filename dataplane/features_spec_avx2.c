@@ -102,7 +102,7 @@ static __m256d db_normal(__m256d x)
 	/* k + 2^52 + 2^51 as a double's bits, minus 2^52 + 2^51: k as a double, exactly */
 	const __m256d magic = _mm256_set1_pd(0x1.8p52);
 	__m256i hx = _mm256_srli_epi64(u, 32), i, k;
-	__m256d m, f, s, z, w, t1, t2, r, hfsq, dk;
+	__m256d m, dk;
 
 	k = _mm256_sub_epi64(_mm256_srli_epi64(hx, 20), _mm256_set1_epi64x(1023));
 	hx = _mm256_and_si256(hx, _mm256_set1_epi64x(0x000fffff));
@@ -114,16 +114,7 @@ static __m256d db_normal(__m256d x)
 	    _mm256_and_si256(u, _mm256_set1_epi64x(0xffffffff))));
 	k = _mm256_add_epi64(k, _mm256_srli_epi64(i, 20));
 	dk = _mm256_castsi256_pd(_mm256_add_epi64(k, _mm256_castpd_si256(magic))) - magic;
-	f = m - 1.0;
-	s = f / (2.0 + f);
-	z = s * s;
-	w = z * z;
-	t1 = w * (LG_DB_LG2 + w * (LG_DB_LG4 + w * LG_DB_LG6));
-	t2 = z * (LG_DB_LG1 + w * (LG_DB_LG3 + w * (LG_DB_LG5 + w * LG_DB_LG7)));
-	r = t2 + t1;
-	hfsq = 0.5 * f * f;
-	return (dk * LG_DB_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LG_DB_LN2_LO)) - f)) *
-	       LG_DB_PER_LN;
+	LG_DB_RETURN_LOG(__m256d, m, dk);
 }
 
 static void bands(const float *pw, const float *wt, const size_t *bstart, double floor, float *out)

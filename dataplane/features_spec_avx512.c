@@ -124,7 +124,7 @@ static __m512d db_normal(__m512d x)
 {
 	const __m512i u = _mm512_castpd_si512(x);
 	__m512i hx = _mm512_srli_epi64(u, 32), i, k;
-	__m512d m, f, s, z, w, t1, t2, r, hfsq, dk;
+	__m512d m, dk;
 
 	k = _mm512_sub_epi64(_mm512_srli_epi64(hx, 20), _mm512_set1_epi64(1023));
 	hx = _mm512_and_si512(hx, _mm512_set1_epi64(0x000fffff));
@@ -136,16 +136,7 @@ static __m512d db_normal(__m512d x)
 	    _mm512_and_si512(u, _mm512_set1_epi64(0xffffffff))));
 	k = _mm512_add_epi64(k, _mm512_srli_epi64(i, 20));
 	dk = _mm512_cvtepi64_pd(k);
-	f = m - 1.0;
-	s = f / (2.0 + f);
-	z = s * s;
-	w = z * z;
-	t1 = w * (LG_DB_LG2 + w * (LG_DB_LG4 + w * LG_DB_LG6));
-	t2 = z * (LG_DB_LG1 + w * (LG_DB_LG3 + w * (LG_DB_LG5 + w * LG_DB_LG7)));
-	r = t2 + t1;
-	hfsq = 0.5 * f * f;
-	return (dk * LG_DB_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LG_DB_LN2_LO)) - f)) *
-	       LG_DB_PER_LN;
+	LG_DB_RETURN_LOG(__m512d, m, dk);
 }
 
 static void bands(const float *pw, const float *wt, const size_t *bstart, double floor, float *out)
