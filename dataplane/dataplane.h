@@ -320,6 +320,10 @@ struct lg_worker {
 	 * the loop turns at least every 100 ms, busy or idle) and its thread id. */
 	_Atomic uint64_t beat_ns;
 	_Atomic int tid;
+	/* A finite stream (a replay), for its summary: lg_now_ns() when the worker took its
+	 * first frame and when it had scored its last, and its thread's CPU time then (0 until
+	 * it ended). */
+	_Atomic uint64_t first_rx_ns, done_ns, cpu_ns;
 };
 
 /* The kinds of JSON lines, counted apart (output.c): records the plant acts on, routine
@@ -335,6 +339,7 @@ struct lg_dp {
 	_Atomic bool stop;
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
+	_Atomic uint64_t out_cpu_ns; /* the output thread's CPU time when it ended (0 before) */
 	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
