@@ -24,6 +24,8 @@ Options:
   --runs R        pairs of runs (default 5)
   --quick         1500 frames per device, 3 pairs
   --readers-one   also -w 2 with readers=one (worker 0 reads and hands over)
+  --processes     also two one-worker linegates at once (the machine's own scaling: the
+                  same work with nothing shared)
   -o, --out FILE  everything as JSON
   -h, --help      this text
 """
@@ -62,26 +64,40 @@ def head(path, model):
 			'devices:\n' % model)
 
 
-def replay(o, tmp, workers, extra=''):
-	stats = os.path.join(tmp, 'stats.json')
-	out = os.path.join(tmp, 'out.jsonl')
+def start(o, tmp, workers, extra='', tag=''):
+	"""linegate replaying the capture, started; (Popen, argv, stats path, start time)."""
+	stats = os.path.join(tmp, 'stats%s.json' % tag)
+	out = os.path.join(tmp, 'out%s.jsonl' % tag)
 	for p in (stats, out):
 		if os.path.exists(p):
 			os.unlink(p)
-	env = dict(os.environ, STATE_DIRECTORY=os.path.join(tmp, 'state'))
+	env = dict(os.environ, STATE_DIRECTORY=os.path.join(tmp, 'state' + tag))
 	shutil.rmtree(env['STATE_DIRECTORY'], ignore_errors=True)
 	argv = [os.path.join(o.build, 'dataplane', 'linegate'), '-p', os.path.join(tmp, 'policy.yaml'),
 		'-b', 'pcap:file=%s%s' % (os.path.join(tmp, 'cap.pcap'), extra), '-w', str(workers),
 		'-s', stats, '-o', out]
-	t0 = time.monotonic()
-	p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-			   env=env, timeout=300)
+	p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+			     env=env)
+	return p, argv, stats, time.monotonic()
+
+
+def finish(run):
+	p, argv, stats, t0 = run
+	_, err = p.communicate(timeout=300)
 	wall = time.monotonic() - t0
 	if p.returncode:
 		sys.exit('workers_replay: %s exited with %d: %s' % (' '.join(argv), p.returncode,
-								     p.stderr[-1500:]))
+								     err[-1500:]))
 	with open(stats) as f:
-		st = json.load(f)
+		return json.load(f), wall
+
+
+def replay(o, tmp, workers, extra=''):
+	st, wall = finish(start(o, tmp, workers, extra))
+	return figures(st, wall, workers, extra)
+
+
+def figures(st, wall, workers, extra):
 	rp = st.get('replay')
 	if not rp:
 		sys.exit('workers_replay: no "replay" figures in --stats-out (an older linegate?)')
@@ -93,11 +109,26 @@ def replay(o, tmp, workers, extra=''):
 	       'frames_per_s': rp['frames_per_s'], 'process_wall_s': round(wall, 3),
 	       'worker_cpu_s': rp['worker_cpu_s'], 'output_cpu_s': rp['output_cpu_s'],
 	       'judged': judged,
+	       # 100 us waits for room in a full output ring (the output thread behind)
+	       'output_waits': [w.get('output_waits') for w in wk],
 	       # CPU per frame of each worker, over the frames it judged (its own devices')
 	       'worker_cpu_ns_per_frame': [round(c * 1e9 / j, 1) if j else None
 					   for c, j in zip(rp['worker_cpu_s'], judged)],
 	       'output_share': round(rp['output_cpu_s'] / (sum(rp['worker_cpu_s']) +
 							   rp['output_cpu_s']), 4)}
+	print(json.dumps(row), flush=True)
+	return row
+
+
+def two_processes(o, tmp):
+	"""The control: two one-worker linegates replaying the capture at once (nothing shared
+	but the machine). Their frames together over the later one's time."""
+	runs = [start(o, tmp, 1, tag=t) for t in ('a', 'b')]
+	rows = [figures(*finish(r), 1, '') for r in runs]
+	# Both started together: the pair's rate is all their frames over the longer run.
+	fps = sum(r['received'] for r in rows) / max(r['seconds'] for r in rows)
+	row = {'processes': 2, 'frames_per_s': fps, 'worker_cpu_ns_per_frame':
+	       [r['worker_cpu_ns_per_frame'][0] for r in rows]}
 	print(json.dumps(row), flush=True)
 	return row
 
@@ -111,6 +142,7 @@ def main():
 	ap.add_argument('--runs', type=int, default=5)
 	ap.add_argument('--quick', action='store_true')
 	ap.add_argument('--readers-one', action='store_true')
+	ap.add_argument('--processes', action='store_true')
 	ap.add_argument('-o', '--out')
 	o = ap.parse_args()
 	if o.help:
@@ -139,12 +171,14 @@ def main():
 			      o.devices, o.frames, os.path.getsize(os.path.join(tmp, 'cap.pcap')) / 1e6,
 			      gen_s, split[0], split[1], open('/proc/loadavg').read().split()[0]),
 		      flush=True)
-		rows = []
+		rows, procs = [], []
 		for k in range(o.runs):
 			for w in ((1, 2) if k % 2 == 0 else (2, 1)):
 				rows.append(dict(replay(o, tmp, w), pair=k))
 			if o.readers_one:
 				rows.append(dict(replay(o, tmp, 2, ',readers=one'), pair=k))
+			if o.processes:
+				procs.append(dict(two_processes(o, tmp), pair=k))
 	finally:
 		shutil.rmtree(tmp, ignore_errors=True)
 	one = {r['pair']: r for r in rows if r['workers'] == 1}
@@ -163,6 +197,14 @@ def main():
 	       'output_share_1w_median': statistics.median(r['output_share'] for r in one.values()),
 	       'output_share_2w_median': statistics.median(r['output_share'] for r in two.values()),
 	       'handed_off_2w': sum(r['handed_off'] for r in two.values())}
+	# What the per-frame CPU alone allows with a core per worker: 2 x one worker's / two's
+	res['cpu_ratio'] = res['cpu_ns_per_frame_2w_median'] / res['cpu_ns_per_frame_1w_median']
+	if procs:
+		res['processes'] = procs
+		res['ratio_processes_median'] = statistics.median(
+			p['frames_per_s'] / one[p['pair']]['frames_per_s'] for p in procs)
+		res['cpu_ns_per_frame_processes_median'] = statistics.median(
+			x for p in procs for x in p['worker_cpu_ns_per_frame'])
 	ro = [r for r in rows if r['readers'] == 'one']
 	if ro:
 		res['ratios_readers_one'] = [r['frames_per_s'] / one[r['pair']]['frames_per_s'] for r in ro]
@@ -175,7 +217,10 @@ def main():
 		      res['ideal_ratio'], split[0], split[1], res['fps_1w_median'], res['fps_2w_median'],
 		      res['cpu_ns_per_frame_1w_median'], res['cpu_ns_per_frame_2w_median'],
 		      100 * res['output_share_1w_median'], 100 * res['output_share_2w_median'],
-		      '; readers=one: median %.3f' % res['ratio_readers_one_median'] if ro else ''),
+		      ('; readers=one: median %.3f' % res['ratio_readers_one_median'] if ro else '') +
+		      ('; two one-worker processes at once: %.3f, worker CPU/frame %.0f ns' % (
+			      res['ratio_processes_median'], res['cpu_ns_per_frame_processes_median'])
+		       if procs else '')),
 	      flush=True)
 	if o.out:
 		with open(o.out, 'w') as f:

@@ -257,6 +257,9 @@ struct lg_worker_stats {
 	_Atomic uint64_t reason[LG_REASON_MAX];
 	_Atomic uint64_t windows, scored, alerts, batches, heartbeats;
 	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
+	/* An unpaced replay: 100 us waits for room in a full output ring (the output thread
+	 * is behind: the worker stood still, issue 10). */
+	_Atomic uint64_t output_waits;
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */

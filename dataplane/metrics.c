@@ -40,6 +40,7 @@ struct worker_snap {
 	uint64_t judged, admitted, handed, lost; /* lost: the backend's drops on its queue */
 	uint64_t scored, batches;
 	uint64_t out_wakeups; /* issue 10: times it woke the output thread */
+	uint64_t out_waits;   /* an unpaced replay: 100 us waits for room in its output rings */
 	int cpu;
 };
 
@@ -170,6 +171,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->wk[w].out_wakeups = atomic_load(&dp->workers[w].alerts.wakes_sent) +
 				       atomic_load(&dp->workers[w].scores_ring.wakes_sent);
 		s->out_wakeups_workers += s->wk[w].out_wakeups;
+		s->wk[w].out_waits = atomic_load(&st->output_waits);
 		s->wk[w].batches = atomic_load(&st->batches);
 		s->wk[w].cpu = atomic_load(&dp->workers[w].cpu);
 		if (dp->workers[w].be && dp->workers[w].ops->stats) {
@@ -809,6 +811,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "scored", s.wk[w].scored);
 		add_u64(d, "batches", s.wk[w].batches);
 		add_u64(d, "output_wakeups", s.wk[w].out_wakeups);
+		add_u64(d, "output_waits", s.wk[w].out_waits);
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "workers", devs);
