@@ -783,6 +783,81 @@ static void readers(const char *extra)
 	ops->teardown();
 }
 
+/*
+ * Two queues sharing one file at pace 2: each waits for the recorded gaps of every record,
+ * its own and the other's, so that a record goes at its recorded time whichever queue
+ * keeps it (records at 0, 300 and 600 ms: queue A keeps the first and the last, queue B
+ * the middle one, due at 150 ms).
+ */
+static void pacing_readers(void)
+{
+	uint8_t pl[MAXF], l3[MAXF], f[MAXF];
+	struct rec r[3];
+	char path[PATH_MAX], opts[PATH_MAX + 32], err[256];
+	uint32_t id_a = 1, id_b = 2;
+	struct lg_backend *b[2] = { NULL, NULL };
+	struct lg_backend_conf c;
+	struct lg_rx_pkt p[8];
+	double at[2][2] = { { -1, -1 }, { -1, -1 } };
+	int got[2] = { 0, 0 }, eof[2] = { 0, 0 }, guard = 0;
+	unsigned qa, qb;
+	uint64_t t0;
+
+	while (lg_steer_lgf(id_b, 2) == lg_steer_lgf(id_a, 2))
+		id_b++;
+	qa = lg_steer_lgf(id_a, 2);
+	qb = lg_steer_lgf(id_b, 2);
+	for (int i = 0; i < 3; i++) {
+		size_t k = framed(f, DLT_EN10MB, 0x0800, l3,
+				  l3_udp(l3, false, 40012, PORT, pl,
+					 lgf(pl, i == 1 ? id_b : id_a, (uint64_t)i + 1), false),
+				  false);
+
+		rec_set(&r[i], f, k, 7000000000ull + (uint64_t)i * 300000000ull);
+	}
+	snprintf(path, sizeof(path), "%s/paced2.pcap", dir);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, 3), 0);
+	snprintf(opts, sizeof(opts), "file=%s,pace=2", path);
+	c = conf_for(opts, 1);
+	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		c.queue = q;
+		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
+	}
+	t0 = now_ns();
+	while (b[0] && b[1] && !(eof[0] && eof[1]) && guard++ < 5000) {
+		int busy = 0;
+
+		for (unsigned q = 0; q < 2; q++) {
+			int n = eof[q] ? 0 : ops->rx_burst(b[q], p, 8, 0);
+
+			if (n == LG_RX_EOF) {
+				eof[q] = 1;
+				continue;
+			}
+			CHECK(n >= 0);
+			for (int i = 0; i < n && got[q] < 2; i++)
+				at[q][got[q]++] = (now_ns() - t0) / 1e6;
+			if (n > 0) {
+				ops->release(b[q], p, (unsigned)n);
+				busy = 1;
+			}
+		}
+		if (!busy)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	printf("two readers at pace 2: queue A at %.0f and %.0f ms, queue B at %.0f ms\n",
+	       at[qa][0], at[qa][1], at[qb][0]);
+	CHECK_EQ(got[qa], 2);
+	CHECK_EQ(got[qb], 1);
+	CHECK(at[qa][0] >= 0 && at[qa][0] < 50);
+	CHECK(at[qb][0] >= 148 && at[qb][0] < 150 + 150);
+	CHECK(at[qa][1] >= 298 && at[qa][1] < 300 + 150);
+	for (unsigned q = 0; q < 2; q++)
+		ops->close(b[q]);
+	ops->teardown();
+}
+
 /* Pacing: the recorded gaps / pace, and never a wait past the caller's timeout. */
 static void pacing(void)
 {
@@ -935,6 +1010,7 @@ int main(int argc, char **argv)
 	readers("");
 	readers(",preload=off");
 	pacing();
+	pacing_readers();
 	pcapng_vs_pcap();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ret = system(cmd);
