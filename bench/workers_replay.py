@@ -1,18 +1,20 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Usage: workers_replay.py [--build DIR] [--devices N] [--frames N] [--runs R] [--quick]
-                         [--readers-one] [-o OUT.json]
+                         [--readers-one] [--processes] [-o OUT.json]
 
-Two workers against one, with no generator running (issue 10). Writes, into a temporary folder, a policy of N enrolled LGF devices (bench/make_policy.py,
-ids from 1000: lg_steer_lgf() puts 16 of 32 on each of two workers) and a capture of
-N x FRAMES frames of theirs (linegate-loadgen --pcap, 256 samples, one channel: 322-byte
-datagrams), then replays the capture at full speed (--backend pcap:file=F, pace=0) with
--w 1 and -w 2, alternated R times (1,2 then 2,1 ...). Each worker reads the file and keeps
-its own devices' records (readers=all): no generator, no network, no handoff. The figures
-are linegate's own (its --stats-out "replay" object): the wall time from the first frame
-a worker took to the last row scored, frames/s over it, each worker's and the output
+Two workers against one, with no generator running (issue 10). Writes, into a temporary
+folder, a policy of N enrolled LGF devices (bench/make_policy.py, ids from 1000:
+lg_steer_lgf() puts 16 of 32 on each of two workers) and a capture of N x FRAMES frames of
+theirs (linegate-loadgen --pcap, 256 samples, one channel: 610-byte frames), then replays
+the capture at full speed (--backend pcap:file=F, pace=0) with -w 1 and -w 2, alternated R
+times (1,2 then 2,1 ...). Each worker walks the capture, read into memory at start, and
+keeps its own devices' records (readers=all): no generator, no network, no handoff. The
+figures are linegate's own (its --stats-out "replay" object): the wall time from the first
+frame a worker took to the last row scored, frames/s over it, each worker's and the output
 thread's CPU seconds. --readers-one adds -w 2 runs with readers=one (worker 0 reads and
-hands over: the way before) for comparison.
+hands over: the way before), --processes two one-worker linegates at once (the machine's
+own scaling, nothing shared), for comparison.
 
 Prints one JSON line per run and a summary line; -o writes everything as JSON. The goal:
 frames/s with two workers >= 1.8x one worker's (median of the pairs).
@@ -73,8 +75,8 @@ def start(o, tmp, workers, extra='', tag=''):
 			os.unlink(p)
 	env = dict(os.environ, STATE_DIRECTORY=os.path.join(tmp, 'state' + tag))
 	shutil.rmtree(env['STATE_DIRECTORY'], ignore_errors=True)
-	argv = [os.path.join(o.build, 'dataplane', 'linegate'), '-p', os.path.join(tmp, 'policy.yaml'),
-		'-b', 'pcap:file=%s%s' % (os.path.join(tmp, 'cap.pcap'), extra), '-w', str(workers),
+	argv = [os.path.join(o.build, 'dataplane', 'linegate'), '-p',
+		os.path.join(tmp, 'policy.yaml'), '-b', 'pcap:file=%s%s' % (os.path.join(tmp, 'cap.pcap'), extra), '-w', str(workers),
 		'-s', stats, '-o', out]
 	p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
 			     env=env)
@@ -207,7 +209,8 @@ def main():
 			x for p in procs for x in p['worker_cpu_ns_per_frame'])
 	ro = [r for r in rows if r['readers'] == 'one']
 	if ro:
-		res['ratios_readers_one'] = [r['frames_per_s'] / one[r['pair']]['frames_per_s'] for r in ro]
+		res['ratios_readers_one'] = [r['frames_per_s'] / one[r['pair']]['frames_per_s']
+					     for r in ro]
 		res['ratio_readers_one_median'] = statistics.median(res['ratios_readers_one'])
 	print('workers_replay: two workers / one (frames/s, no generator): median %.3f, range '
 	      '%.3f-%.3f over %d pairs (ideal %.2f with %d/%d devices); frames/s median %.0f '
