@@ -47,6 +47,8 @@ Features per channel and window (features()):
           geometry) and the angle's jitter. Reads of line2's manifest what an operator
           declares: physics.gear_teeth, physics.setpoints_hz, physics.bearing's balls,
           pitch_mm, ball_mm and contact_deg; a block "imp:0,3" is columns 0 and 3 of imp
+  tsae    the squared-envelope TSA of each window and channel, 64 points per revolution
+  tsa3    from tsae (tsa3()): ln peak over median of the mean of the last 3 windows' TSAs
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -433,6 +435,7 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
     fbin = np.fft.rfftfreq(W, 1.0 / fs)
     z = npl["z"]
     out = np.zeros((n, ch, len(IMP_NAMES)))
+    tsae = np.zeros((n, ch, 64))
     for i in range(n):
         fw = r[i] * f0ref
         m1 = np.clip(1 - np.abs(fbin - fw) / (0.45 * fw), 0, 1)  # triangular +-0.45 orders
@@ -470,6 +473,8 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
             out[i, c, 2] = np.log(cr.max())
             env = np.interp(grid, th, np.abs(y) ** 2).reshape(nrev, B)
             ts = env.mean(0)
+            tsae[i, c] = np.interp(np.arange(64) / 64, np.arange(B) / B, ts) / (np.median(ts) +
+                                                                               FLOOR)
             out[i, c, 3] = np.log(ts.max() / (np.median(ts) + FLOOR) + FLOOR)
             es = env.ravel() - env.mean()
             S = np.abs(np.fft.rfft(es * np.hanning(len(es)))) ** 2
@@ -492,7 +497,7 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
             EV[:4] = 0
             bump = np.fft.irfft(EV, B)
             out[i, c, 4] = np.log(bump.max() / (ev.mean() + FLOOR) + 1e-6)
-    return out, f0ref
+    return out, f0ref, tsae
 
 
 BASE_BLOCKS = ("bands", "time")
@@ -532,7 +537,8 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if "ord" in missing or "spd" in missing or "eord" in missing or "imp" in missing:
+    if "ord" in missing or "spd" in missing or "eord" in missing or "imp" in missing or \
+            "tsae" in missing:
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -542,12 +548,12 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         new.update(ob)
         if "eord" in missing:
             new["eord"] = np.stack([env_order_bands(win[:, :, c], fs, r) for c in range(ch)], 1)
-        if "imp" in missing:
+        if "imp" in missing or "tsae" in missing:
             # the training block's first windows set the speed reference (as for ord) and
             # each channel's resonance band (the first training blocks, dropouts out)
             tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
             tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
-            new["imp"], _ = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
+            new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
     for b in need:
         if b not in feat:
             feat[b] = new[b]
@@ -555,7 +561,18 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
             np.save("%s-%s.npy" % (base, b), feat[b])
     if meta:
         np.savez(meta, drop=drop, t=t)
+    if "tsae" in feat:
+        feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
     return feat, drop, t
+
+
+def tsa3(tsae, skip, m=3):
+    """(n, ch, 1): ln peak over median of the causal mean of the last m windows' squared-
+    envelope TSAs (64 points per revolution, each over its median; dropout windows left
+    out). The 1x phase fixes the angle's origin, so the windows' TSAs line up: m times the
+    revolutions averaged, still decided by the 3rd window after the onset."""
+    a = smooth(tsae, m, skip)
+    return np.log(a.max(2) / (np.median(a, 2) + FLOOR) + FLOOR)[:, :, None]
 
 
 def robust_z(F, tr):
@@ -739,6 +756,17 @@ VARIANTS = {
     "otiRT4_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5"], "score": "knn",
                             "k": 1, "cap": 128, "comb": 2,
                             "w": {"time": 16, "imp:0,1,2,3,4,5": 4}},
+    # the impact features' largest robust |z| as a second detector, combined by max
+    "impRTB_max_m2": {"blocks": ["imp:0,1,2,3,4,5,6,7,8"], "score": "max", "comb": 2},
+    "otiRTB4_impmax_m2": {"blocks": ["ord", "time", "imp"],
+                          "max_of": ["otiRTB4_knn1_c128_m2", "impRTB_max_m2"]},
+    # the squared-envelope TSA over the last 3 windows (tsa3()) added to otiRTB4
+    "otiRTB4t4_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5,6,7,8", "tsa3"],
+                               "score": "knn", "k": 1, "cap": 128, "comb": 2,
+                               "w": {"time": 16, "imp:0,1,2,3,4,5,6,7,8": 4, "tsa3": 4}},
+    "otiRTB4t16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5,6,7,8", "tsa3"],
+                                "score": "knn", "k": 1, "cap": 128, "comb": 2,
+                                "w": {"time": 16, "imp:0,1,2,3,4,5,6,7,8": 4, "tsa3": 16}},
     # the parts of imp, each added to ot16 (weight 16): which feature recovers which miss
     "otiR16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2"], "score": "knn", "k": 1,
                             "w": {"time": 16, "imp:0,1,2": 16}, "cap": 128, "comb": 2},
@@ -886,9 +914,9 @@ def self_test():
     lo_r, hi_r = resonance_band(Ph[0], fs)
     check("resonance band holds 3 kHz (%.0f-%.0f Hz)" % (lo_r, hi_r), lo_r < 3000 < hi_r)
     one = np.ones(6)
-    ih, _ = impact_blocks(wh, fs, one, np.arange(6), np.arange(6), npl)
-    it, _ = impact_blocks(machine2(25.0, tooth=0.5), fs, one, np.arange(6), np.arange(6), npl)
-    ib, _ = impact_blocks(machine2(25.0, bpfo=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    ih = impact_blocks(wh, fs, one, np.arange(6), np.arange(6), npl)[0]
+    it = impact_blocks(machine2(25.0, tooth=0.5), fs, one, np.arange(6), np.arange(6), npl)[0]
+    ib = impact_blocks(machine2(25.0, bpfo=0.5), fs, one, np.arange(6), np.arange(6), npl)[0]
     j = {nm: i for i, nm in enumerate(IMP_NAMES)}
     check("a once-per-revolution impact raises the TSA envelope's peak (%.2f -> %.2f) and the "
           "envelope at 1x (%.2f -> %.2f)" % (ih[:, 0, j["tsa_env_peak"]].mean(),
@@ -905,6 +933,18 @@ def self_test():
     check("per-revolution kurtosis of impacts over noise's (%.2f vs %.2f)" % (
           it[:, 0, j["rev_kurt_med"]].mean(), ih[:, 0, j["rev_kurt_med"]].mean()),
           it[:, 0, j["rev_kurt_med"]].min() > ih[:, 0, j["rev_kurt_med"]].max())
+    # the TSA over 3 windows: a weak once-per-revolution impact stands higher over 3
+    # consecutive windows (lined up by the 1x phase) than over one
+    wt = machine2(25.0, tooth=0.2, seed=7)
+    _, _, te = impact_blocks(wt, fs, one, np.arange(6), np.arange(6), npl)
+    _, _, he = impact_blocks(machine2(25.0, seed=7), fs, one, np.arange(6), np.arange(6), npl)
+    nodrop = np.zeros(6, bool)
+    t3, t1 = tsa3(te, nodrop)[2:, 0, 0], tsa3(te, nodrop, 1)[2:, 0, 0]
+    h3, h1 = tsa3(he, nodrop)[2:, 0, 0], tsa3(he, nodrop, 1)[2:, 0, 0]
+    check("TSA over 3 windows: a weak impact %.2f-%.2f over healthy %.2f-%.2f (1 window: "
+          "%.2f-%.2f, %.2f-%.2f)" % (t3.min(), t3.max(), h3.min(), h3.max(), t1.min(),
+                                     t1.max(), h1.min(), h1.max()),
+          t3.min() - h3.max() > max(0.0, t1.min() - h1.max()))
     bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
         "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
     check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
@@ -1059,7 +1099,8 @@ def main(argv):
             print("quality_proto.py: unknown variant '%s' (known: %s)" % (v, ", ".join(VARIANTS)),
                   file=sys.stderr)
             return 2
-    need = sorted({b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]})
+    need = {b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]}
+    need = sorted((need - {"tsa3"}) | ({"tsae"} if "tsa3" in need else set()))
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
