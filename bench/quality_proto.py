@@ -38,6 +38,17 @@ Features per channel and window (features()):
           line2's truth); no simulator truth is read
   spd     ln of that speed ratio (one feature, the same on every channel)
   eord    env read in orders of the same speed estimate
+  imp     10 impact features (impact_blocks(), issue 8 step 6e.2): the shaft angle from the
+          phase of the 1x line at the estimated speed (ord's ratio x the reference speed
+          found from the declared set points and gear teeth); per revolution the kurtosis
+          and crest of the resonance band (found on training windows, gear mesh notched),
+          the synchronous average (TSA) of its squared envelope and of the raw signal's
+          mesh band, the envelope's order spectrum at 1x, BPFO and BPFI (from the bearing
+          geometry) and the angle's jitter. Reads of line2's manifest what an operator
+          declares: physics.gear_teeth, physics.setpoints_hz, physics.bearing's balls,
+          pitch_mm, ball_mm and contact_deg; a block "imp:0,3" is columns 0 and 3 of imp
+  tsae    the squared-envelope TSA of each window and channel, 64 points per revolution
+  tsa3    from tsae (tsa3()): ln peak over median of the mean of the last 3 windows' TSAs
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -45,7 +56,8 @@ feature to the k-th nearest training row; smooth m: the causal mean of the featu
 the last m windows (training rows average training windows only); cap m: at most m
 training rows per device and channel, a greedy k-centre cover (kcentre()); comb m (the
 _m2, _m3 variants): the causal mean of the last m normalised scores per channel, before
-the threshold (the 3rd window after the onset still decides).
+the threshold (the 3rd window after the onset still decides); max_of: the max of other
+variants' normalised scores (a second detector combined by max).
 Thresholds: dev = per device and channel, the tail model of linegate-train on that
 device's calibrate rows; pooled = each device-channel's score normalised by the median and
 90% quantile of its calibrate scores, then one (1 - RATE) quantile of every device's
@@ -307,6 +319,187 @@ def env_order_bands(win, fs, r, env_hz=1000.0, nbe=48):
     return out - np.log10((env ** 2).mean(1) + FLOOR)[:, None]
 
 
+# ---------------------------------------------------------------------------------------
+# impacts (issue 8, step 6e.2): angle resampling, time-synchronous averages, the envelope
+# at the bearing's orders. What they read of the manifest is what an operator declares
+# from the nameplate and the machine's recipes: physics.gear_teeth, physics.setpoints_hz
+# and physics.bearing's geometry (balls, pitch_mm, ball_mm, contact_deg); never the
+# fault, the speed knots, the resonances or any other hidden state.
+
+IMP_NAMES = ("rev_kurt_max", "rev_kurt_med", "rev_crest_max", "tsa_env_peak", "mesh_bump",
+             "eo_1x", "eo_bpfo", "eo_bpfi", "eo_bpfi_sb", "speed_jitter")
+
+
+def nameplate(dv):
+    """What an operator knows of a machine: gear teeth, set points (Hz), the bearing's
+    ball-pass orders from its geometry (the textbook formulas, computed here)."""
+    p = dv["physics"]
+    b = p["bearing"]
+    r = b["ball_mm"] / b["pitch_mm"] * np.cos(np.radians(b["contact_deg"]))
+    return {"z": int(p["gear_teeth"]), "sp": [float(s) for s in p["setpoints_hz"]],
+            "bpfo": b["balls"] / 2 * (1 - r), "bpfi": b["balls"] / 2 * (1 + r)}
+
+
+def ref_speed(Ps, fs, ref_rows, npl):
+    """The shaft speed (Hz) of the reference windows (those order_blocks() measures the
+    speed ratio against), from their spectral lines: the f0 within the declared set points
+    (x 0.95 .. 1.02: droop and wander) whose shaft harmonics 1-3, gear mesh Z f0 with its
+    sidebands (Z +- 1) f0 and second mesh 2 Z f0 stand highest over the broad spectrum."""
+    g, lines = lines_loggrid(sum(P[ref_rows] / (P[ref_rows].mean(1, keepdims=True) + FLOOR)
+                                 for P in Ps), fs)
+    ln = lines.mean(0)
+    z = npl["z"]
+    f0 = np.exp(np.arange(np.log(0.95 * min(npl["sp"])), np.log(1.02 * max(npl["sp"])), 2e-4))
+    sc = np.zeros(len(f0))
+    for o in (1, 2, 3, z - 1, z, z + 1, 2 * z):
+        lf = np.log(o * f0)
+        sc += np.where((lf >= g[0]) & (lf <= g[-1]), np.interp(lf, g, ln), 0.0)
+    return float(f0[int(np.argmax(sc))])
+
+
+def resonance_band(P, fs):
+    """The structural resonance band of one channel, found on healthy training spectra P
+    (n, W/2 + 1): the peak above fs/10 of the running median of log power over +-10% of
+    frequency (the broad hump; lines do not move a median), +-20% around it, under 0.48 fs."""
+    nb = P.shape[1]
+    W = 2 * (nb - 1)
+    f = np.arange(nb) * fs / W
+    L = np.log10(P.mean(0) + FLOOR)
+    g = np.arange(np.log(fs / 10), np.log(0.48 * fs), 0.01)
+    Lg = np.interp(g, np.log(np.maximum(f, 1e-9)), L)
+    h = 10
+    med = np.array([np.median(Lg[max(0, i - h):i + h + 1]) for i in range(len(Lg))])
+    fc = float(np.exp(g[int(np.argmax(med))]))
+    return fc / 1.2, min(fc * 1.2, 0.48 * fs)
+
+
+def _analytic(X, W):
+    """Analytic signal of real-FFT half spectra X (..., W/2 + 1)."""
+    Y = np.zeros(X.shape[:-1] + (W,), complex)
+    Y[..., :X.shape[-1]] = X
+    Y[..., 1:(W + 1) // 2] *= 2
+    if W % 2 == 0:
+        Y[..., W // 2] = X[..., W // 2]
+    return np.fft.ifft(Y, axis=-1)
+
+
+def _lnratio(spec, orders, res, half):
+    """ln of the sum of the peak powers of an order spectrum (resolution res orders per
+    bin) within +-half orders of each of the given orders, over the sum of the median
+    powers around them (the floor: within +-max(10%, 0.5 orders, half + 6 bins), the
+    peak's +-half and 2 bins either side left out)."""
+    num, den = 0.0, 0.0
+    nbin = len(spec)
+    for o in orders:
+        c = o / res
+        a, b = int(np.floor(c - half / res)), int(np.ceil(c + half / res)) + 1
+        if b >= nbin or a < 1:
+            continue
+        wf = max(0.1 * o / res, 0.5 / res, 6 + half / res)
+        fa, fb = max(1, int(np.floor(c - wf))), min(nbin, int(np.ceil(c + wf)) + 1)
+        fl = np.concatenate([spec[fa:max(fa, a - 2)], spec[min(fb, b + 2):fb]])
+        if not len(fl):
+            continue
+        num += spec[a:b].max()
+        den += np.median(fl)
+    return float(np.log((num + FLOOR) / (den + FLOOR))) if den > 0 else 0.0
+
+
+def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
+    """imp (n, ch, 10) of one device (names in IMP_NAMES). win (n, W, ch); r the speed
+    ratio of each window against ref_rows (order_blocks()). Per window:
+    - the shaft speed r x ref_speed(); the shaft angle theta(t) from the phase of the 1x
+      line (the channels' sum band-passed to +-0.45 orders around it, analytic signal,
+      unwrapped phase / 2 pi), the first and last revolution's worth of samples dropped
+      (the band-pass's edges);
+    - speed_jitter: ln sd of theta(t) around its quadratic fit (revolutions): slip's
+      0.5-3 Hz wobble; the wander and ramps are slow;
+    - per channel the resonance band (resonance_band() on the training windows) with the
+      gear mesh and its second harmonic notched (+-1.5 orders), resampled to the angle
+      (B = the power of two at or above the samples per revolution): per revolution its
+      kurtosis and crest factor (max and median over the revolutions: the once-per-
+      revolution impact of a tooth); its squared envelope averaged synchronously over
+      the revolutions (the TSA), peak over median; and the squared envelope's order
+      spectrum over the window's revolutions at 1x-3x, BPFO x 1-3, BPFI x 1-3 and BPFI
+      x 1-2 +- 1 (each the max within +-max(2%, 1 bin) over the median within +-10%);
+    - mesh_bump: the raw signal's TSA over the revolutions, its band of orders
+      0.5 Z .. 1.5 Z (the mesh and its sidebands), the envelope of that band over the
+      revolution with orders 0-3 taken out, max over mean (a cracked tooth raises the
+      mesh over one tooth pitch)."""
+    n, W, ch = win.shape
+    x = win - win.mean(1, keepdims=True)
+    X = np.fft.rfft(x, axis=1)                                  # (n, W/2+1, ch)
+    P = [np.abs(X[:, :, c]) ** 2 for c in range(ch)]
+    f0ref = ref_speed(P, fs, ref_rows, npl)
+    bands = [resonance_band(P[c][band_rows], fs) for c in range(ch)]
+    fbin = np.fft.rfftfreq(W, 1.0 / fs)
+    z = npl["z"]
+    out = np.zeros((n, ch, len(IMP_NAMES)))
+    tsae = np.zeros((n, ch, 64))
+    for i in range(n):
+        fw = r[i] * f0ref
+        m1 = np.clip(1 - np.abs(fbin - fw) / (0.45 * fw), 0, 1)  # triangular +-0.45 orders
+        a1 = _analytic(X[i].sum(1) * m1, W)
+        th = np.unwrap(np.angle(a1)) / (2 * np.pi)
+        if th[-1] < th[0]:
+            th = -th
+        e = min(W // 4, int(round(fs / fw)))
+        th = th[e:W - e]
+        # speed jitter: the shaft angle's deviation (revolutions) from a quadratic in t
+        # (a constant acceleration): slip's 0.5-3 Hz wobble; wander and ramps are slow
+        tt = np.linspace(-1, 1, len(th))
+        jit = np.log((th - np.polyval(np.polyfit(tt, th, 2), tt)).std() + 1e-9)
+        out[i, :, 9] = jit
+        spr = fs / fw                                           # samples per revolution
+        B = int(2 ** np.ceil(np.log2(max(spr, 16))))
+        ra, rb = np.ceil(th[0]), np.floor(th[-1])
+        nrev = int(rb - ra)
+        if nrev >= 1:
+            grid = ra + np.arange(nrev * B) / B
+        else:                                                   # under a revolution
+            nrev, grid = 1, np.linspace(th[0], th[-1], B, endpoint=False)
+        for c in range(ch):
+            lo, hi = bands[c]
+            mk = ((fbin >= lo) & (fbin <= hi)).astype(float)
+            for h in (1, 2):
+                mk[np.abs(fbin / fw - h * z) <= 1.5] = 0.0
+            y = _analytic(X[i, :, c] * mk, W)[e:W - e]
+            ya = np.interp(grid, th, y.real).reshape(nrev, B)
+            m2 = (ya ** 2).mean(1) + FLOOR
+            kr = (ya ** 4).mean(1) / m2 ** 2
+            cr = np.abs(ya).max(1) / np.sqrt(m2)
+            out[i, c, 0] = np.log(kr.max())
+            out[i, c, 1] = np.log(np.median(kr))
+            out[i, c, 2] = np.log(cr.max())
+            env = np.interp(grid, th, np.abs(y) ** 2).reshape(nrev, B)
+            ts = env.mean(0)
+            tsae[i, c] = np.interp(np.arange(64) / 64, np.arange(B) / B, ts) / (np.median(ts) +
+                                                                               FLOOR)
+            out[i, c, 3] = np.log(ts.max() / (np.median(ts) + FLOOR) + FLOOR)
+            es = env.ravel() - env.mean()
+            S = np.abs(np.fft.rfft(es * np.hanning(len(es)))) ** 2
+            res_o = 1.0 / nrev                                  # orders per bin
+            half = lambda o: max(0.02 * o, res_o)               # noqa: E731
+            out[i, c, 5] = _lnratio(S, (1, 2, 3), res_o, res_o)
+            out[i, c, 6] = _lnratio(S, [npl["bpfo"] * h for h in (1, 2, 3)], res_o,
+                                    half(npl["bpfo"]))
+            out[i, c, 7] = _lnratio(S, [npl["bpfi"] * h for h in (1, 2, 3)], res_o,
+                                    half(npl["bpfi"]))
+            out[i, c, 8] = _lnratio(S, [npl["bpfi"] * h + s for h in (1, 2) for s in (-1, 1)],
+                                    res_o, half(npl["bpfi"]))
+            # mesh bump: the raw signal's TSA, its mesh band, the envelope over the revolution
+            xa = np.interp(grid, th, x[i, e:W - e, c]).reshape(nrev, B).mean(0)
+            T = np.fft.rfft(xa)
+            o = np.arange(len(T))
+            T = T * ((o >= 0.5 * z) & (o <= 1.5 * z))
+            ev = np.abs(_analytic(T, B))
+            EV = np.fft.rfft(ev)
+            EV[:4] = 0
+            bump = np.fft.irfft(EV, B)
+            out[i, c, 4] = np.log(bump.max() / (ev.mean() + FLOOR) + 1e-6)
+    return out, f0ref, tsae
+
+
 BASE_BLOCKS = ("bands", "time")
 
 
@@ -344,7 +537,8 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if "ord" in missing or "spd" in missing or "eord" in missing:
+    if "ord" in missing or "spd" in missing or "eord" in missing or "imp" in missing or \
+            "tsae" in missing:
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -354,6 +548,12 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         new.update(ob)
         if "eord" in missing:
             new["eord"] = np.stack([env_order_bands(win[:, :, c], fs, r) for c in range(ch)], 1)
+        if "imp" in missing or "tsae" in missing:
+            # the training block's first windows set the speed reference (as for ord) and
+            # each channel's resonance band (the first training blocks, dropouts out)
+            tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
+            tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
+            new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
     for b in need:
         if b not in feat:
             feat[b] = new[b]
@@ -361,7 +561,18 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
             np.save("%s-%s.npy" % (base, b), feat[b])
     if meta:
         np.savez(meta, drop=drop, t=t)
+    if "tsae" in feat:
+        feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
     return feat, drop, t
+
+
+def tsa3(tsae, skip, m=3):
+    """(n, ch, 1): ln peak over median of the causal mean of the last m windows' squared-
+    envelope TSAs (64 points per revolution, each over its median; dropout windows left
+    out). The 1x phase fixes the angle's origin, so the windows' TSAs line up: m times the
+    revolutions averaged, still decided by the 3rd window after the onset."""
+    a = smooth(tsae, m, skip)
+    return np.log(a.max(2) / (np.median(a, 2) + FLOOR) + FLOOR)[:, :, None]
 
 
 def robust_z(F, tr):
@@ -400,17 +611,25 @@ def smooth(F, m, skip):
     return np.where(n > 0, s / np.maximum(n, 1), F)
 
 
+def getblock(feat, b):
+    """A feature block; "imp:0,3,4" is columns 0, 3 and 4 of block imp."""
+    if ":" not in b:
+        return feat[b]
+    name, cols = b.split(":")
+    return feat[name][:, :, [int(c) for c in cols.split(",")]]
+
+
 def score_variant(var, feat, tr, skip=None):
     """(n, ch) scores of one device."""
     blocks = var["blocks"]
-    F = np.concatenate([feat[b] for b in blocks], 2)    # (n, ch, d)
+    F = np.concatenate([getblock(feat, b) for b in blocks], 2)    # (n, ch, d)
     Ftr = F
     if var.get("smooth", 1) > 1:
         skip = skip if skip is not None else np.zeros(len(F), bool)
         # training rows average training windows only: no held-back window leaks in
         Ftr = smooth(F, var["smooth"], skip | ~tr)
         F = smooth(F, var["smooth"], skip)
-    wcol = np.concatenate([np.full(feat[b].shape[2], var.get("w", {}).get(b, 1.0))
+    wcol = np.concatenate([np.full(getblock(feat, b).shape[2], var.get("w", {}).get(b, 1.0))
                            for b in blocks])
     n, ch, dd = F.shape
     out = np.zeros((n, ch))
@@ -510,6 +729,53 @@ VARIANTS = {
                           "w": {"time": 16}, "cap": 128, "comb": 3},
     "bt16_knn1_c128_m3": {"blocks": ["bands", "time"], "score": "knn", "k": 1,
                           "w": {"time": 16}, "cap": 128, "comb": 3},
+    # impacts (issue 8, step 6e.2; impact_blocks()): imp alone, added to the ot16 row,
+    # or a second detector whose normalised score is combined by max
+    "imp_knn1_c128": {"blocks": ["imp"], "score": "knn", "k": 1, "cap": 128},
+    "imp_knn1_c128_m2": {"blocks": ["imp"], "score": "knn", "k": 1, "cap": 128, "comb": 2},
+    "oti16_knn1_c128_m2": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                           "w": {"time": 16, "imp": 16}, "cap": 128, "comb": 2},
+    "oti4_knn1_c128_m2": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                          "w": {"time": 16, "imp": 4}, "cap": 128, "comb": 2},
+    "ot_imp_max_m2": {"blocks": ["ord", "time", "imp"],
+                      "max_of": ["ot16_knn1_c128_m2", "imp_knn1_c128_m2"]},
+    "oti1_knn1_c128_m2": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                          "w": {"time": 16, "imp": 1}, "cap": 128, "comb": 2},
+    "oti2_knn1_c128_m2": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                          "w": {"time": 16, "imp": 2}, "cap": 128, "comb": 2},
+    "oti8_knn1_c128_m2": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                          "w": {"time": 16, "imp": 8}, "cap": 128, "comb": 2},
+    "oti4_knn1_c128": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                       "w": {"time": 16, "imp": 4}, "cap": 128},
+    "oti4_knn1_c128_m3": {"blocks": ["ord", "time", "imp"], "score": "knn", "k": 1,
+                          "w": {"time": 16, "imp": 4}, "cap": 128, "comb": 3},
+    # imp without the speed jitter, and without the bearing orders too (weight 4)
+    "otiRTB4_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5,6,7,8"],
+                             "score": "knn", "k": 1, "cap": 128, "comb": 2,
+                             "w": {"time": 16, "imp:0,1,2,3,4,5,6,7,8": 4}},
+    "otiRT4_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5"], "score": "knn",
+                            "k": 1, "cap": 128, "comb": 2,
+                            "w": {"time": 16, "imp:0,1,2,3,4,5": 4}},
+    # the impact features' largest robust |z| as a second detector, combined by max
+    "impRTB_max_m2": {"blocks": ["imp:0,1,2,3,4,5,6,7,8"], "score": "max", "comb": 2},
+    "otiRTB4_impmax_m2": {"blocks": ["ord", "time", "imp"],
+                          "max_of": ["otiRTB4_knn1_c128_m2", "impRTB_max_m2"]},
+    # the squared-envelope TSA over the last 3 windows (tsa3()) added to otiRTB4
+    "otiRTB4t4_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5,6,7,8", "tsa3"],
+                               "score": "knn", "k": 1, "cap": 128, "comb": 2,
+                               "w": {"time": 16, "imp:0,1,2,3,4,5,6,7,8": 4, "tsa3": 4}},
+    "otiRTB4t16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2,3,4,5,6,7,8", "tsa3"],
+                                "score": "knn", "k": 1, "cap": 128, "comb": 2,
+                                "w": {"time": 16, "imp:0,1,2,3,4,5,6,7,8": 4, "tsa3": 16}},
+    # the parts of imp, each added to ot16 (weight 16): which feature recovers which miss
+    "otiR16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:0,1,2"], "score": "knn", "k": 1,
+                            "w": {"time": 16, "imp:0,1,2": 16}, "cap": 128, "comb": 2},
+    "otiT16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:3,4,5"], "score": "knn", "k": 1,
+                            "w": {"time": 16, "imp:3,4,5": 16}, "cap": 128, "comb": 2},
+    "otiB16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:6,7,8"], "score": "knn", "k": 1,
+                            "w": {"time": 16, "imp:6,7,8": 16}, "cap": 128, "comb": 2},
+    "otiS16_knn1_c128_m2": {"blocks": ["ord", "time", "imp:9"], "score": "knn", "k": 1,
+                            "w": {"time": 16, "imp:9": 16}, "cap": 128, "comb": 2},
 }
 
 
@@ -620,6 +886,69 @@ def self_test():
           "(%.3f vs %.3f decades)" % (d_ord, d_hz), d_ord < 0.5 * d_hz)
     check("order bands at ratio 1 are the Hz bands", np.allclose(
         ob0, np.log10(pool(P0, e) + FLOOR), atol=1e-9))
+    # impacts: a machine at 25 Hz (Z = 31, a resonance at 3 kHz excited by noise) with and
+    # without a once-per-revolution impact and with impacts at a bearing's BPFO; the speed
+    # of the reference is found within 0.3%, the TSA of the envelope and the envelope's
+    # order spectrum at 1x / BPFO see what they should
+    def machine2(f0, n=6, tooth=0.0, bpfo=0.0, seed=5, Wm=8192):
+        rr = np.random.default_rng(seed)
+        tt = np.arange(n * Wm) / fs
+        th = f0 * tt
+        y = 0.5 * np.sin(2 * np.pi * th + 0.3) + 0.1 * np.sin(4 * np.pi * th)
+        y = y + 0.3 * (1 + 0.2 * np.cos(2 * np.pi * th)) * np.sin(2 * np.pi * 31 * th)
+        hit = np.zeros(len(tt))
+        for o, a in ((1.0, tooth), (5.3, bpfo)):
+            if a:
+                k = np.arange(1, int(o * th[-1]))
+                hit[np.round(k / (o * f0) * fs).astype(int)] += a
+        ht = np.arange(200) / fs
+        h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
+        ex = 0.05 * rr.standard_normal(len(tt)) + hit
+        y = y + np.convolve(ex, h)[:len(tt)] + 0.01 * rr.standard_normal(len(tt))
+        return y.reshape(n, Wm, 1)
+    npl = {"z": 31, "sp": [20.0, 30.0], "bpfo": 5.3, "bpfi": 7.7}
+    wh = machine2(25.0)
+    Ph = [spectra(wh[:, :, 0])]
+    check("reference speed 25 Hz found within 0.3%% (%.3f)" % ref_speed(Ph, fs, np.arange(6),
+          npl), abs(ref_speed(Ph, fs, np.arange(6), npl) / 25 - 1) < 0.003)
+    lo_r, hi_r = resonance_band(Ph[0], fs)
+    check("resonance band holds 3 kHz (%.0f-%.0f Hz)" % (lo_r, hi_r), lo_r < 3000 < hi_r)
+    one = np.ones(6)
+    ih = impact_blocks(wh, fs, one, np.arange(6), np.arange(6), npl)[0]
+    it = impact_blocks(machine2(25.0, tooth=0.5), fs, one, np.arange(6), np.arange(6), npl)[0]
+    ib = impact_blocks(machine2(25.0, bpfo=0.5), fs, one, np.arange(6), np.arange(6), npl)[0]
+    j = {nm: i for i, nm in enumerate(IMP_NAMES)}
+    check("a once-per-revolution impact raises the TSA envelope's peak (%.2f -> %.2f) and the "
+          "envelope at 1x (%.2f -> %.2f)" % (ih[:, 0, j["tsa_env_peak"]].mean(),
+                                              it[:, 0, j["tsa_env_peak"]].mean(),
+                                              ih[:, 0, j["eo_1x"]].mean(),
+                                              it[:, 0, j["eo_1x"]].mean()),
+          (it[:, 0, j["tsa_env_peak"]] > ih[:, 0, j["tsa_env_peak"]].max() + 0.8).all() and
+          (it[:, 0, j["eo_1x"]] > ih[:, 0, j["eo_1x"]].max()).all() and
+          it[:, 0, j["eo_1x"]].mean() > ih[:, 0, j["eo_1x"]].mean() + 1)
+    check("impacts at BPFO raise the envelope at BPFO (%.2f -> %.2f), not at BPFI" % (
+          ih[:, 0, j["eo_bpfo"]].mean(), ib[:, 0, j["eo_bpfo"]].mean()),
+          (ib[:, 0, j["eo_bpfo"]] > ih[:, 0, j["eo_bpfo"]].max() + 1).all() and
+          ib[:, 0, j["eo_bpfi"]].mean() < ib[:, 0, j["eo_bpfo"]].mean() - 1)
+    check("per-revolution kurtosis of impacts over noise's (%.2f vs %.2f)" % (
+          it[:, 0, j["rev_kurt_med"]].mean(), ih[:, 0, j["rev_kurt_med"]].mean()),
+          it[:, 0, j["rev_kurt_med"]].min() > ih[:, 0, j["rev_kurt_med"]].max())
+    # the TSA over 3 windows: a weak once-per-revolution impact stands higher over 3
+    # consecutive windows (lined up by the 1x phase) than over one
+    wt = machine2(25.0, tooth=0.2, seed=7)
+    _, _, te = impact_blocks(wt, fs, one, np.arange(6), np.arange(6), npl)
+    _, _, he = impact_blocks(machine2(25.0, seed=7), fs, one, np.arange(6), np.arange(6), npl)
+    nodrop = np.zeros(6, bool)
+    t3, t1 = tsa3(te, nodrop)[2:, 0, 0], tsa3(te, nodrop, 1)[2:, 0, 0]
+    h3, h1 = tsa3(he, nodrop)[2:, 0, 0], tsa3(he, nodrop, 1)[2:, 0, 0]
+    check("TSA over 3 windows: a weak impact %.2f-%.2f over healthy %.2f-%.2f (1 window: "
+          "%.2f-%.2f, %.2f-%.2f)" % (t3.min(), t3.max(), h3.min(), h3.max(), t1.min(),
+                                     t1.max(), h1.min(), h1.max()),
+          t3.min() - h3.max() > max(0.0, t1.min() - h1.max()))
+    bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
+        "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
+    check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
+          abs(bo["bpfi"] - 5.4) < 1e-9)
     # Wilson interval of 0 of 20 000
     lo, hi = wilson(0, 20000)
     check("Wilson 0/20000 upper bound 0.0192%", lo == 0 and abs(hi - 1.9204e-4) < 1e-7)
@@ -770,7 +1099,8 @@ def main(argv):
             print("quality_proto.py: unknown variant '%s' (known: %s)" % (v, ", ".join(VARIANTS)),
                   file=sys.stderr)
             return 2
-    need = sorted({b for v in names for b in VARIANTS[v]["blocks"]})
+    need = {b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]}
+    need = sorted((need - {"tsa3"}) | ({"tsae"} if "tsa3" in need else set()))
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
@@ -797,7 +1127,12 @@ def main(argv):
         ch = drop.shape[1]
         masked[0] += int(dropw[chk].sum())
         masked[1] += int(dropw.sum())
-        for v in names:
+        def normalised(v):
+            """(raw, normalised) scores (n, ch) of variant v on this device; a max_of
+            variant is the max of its parts' normalised scores (then its own raw score)."""
+            if "max_of" in VARIANTS[v]:
+                sn = np.max([normalised(u)[1] for u in VARIANTS[v]["max_of"]], 0)
+                return sn, sn
             s = score_variant(VARIANTS[v], feat, tr, dropw)
             # per channel: scores relative to the calibration median and 90% quantile
             q50 = np.median(s[cal], 0)
@@ -813,6 +1148,10 @@ def main(argv):
                 # evidence of up to 3 windows, still decided by the 3rd after the onset
                 sn = np.stack([smooth(sn[:, c, None, None], VARIANTS[v]["comb"], dropw)[:, 0, 0]
                                for c in range(ch)], 1)
+            return s, sn
+
+        for v in names:
+            s, sn = normalised(v)
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
             # the window holding the onset: the first that ends after it (linegate-quality's)
             k = int(np.argmax(t + dur > onset)) if f else 0
