@@ -12,9 +12,10 @@ lg_tmp
 lg_netns_up "lgov$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-BACKEND=${1:-uring}   # afxdp [generic|native]
+BACKEND=${1:-uring}   # afxdp [generic|native], or uring:OPTIONS (e.g. uring:taskrun=defer)
 case $BACKEND in
 uring) ARGS=() ;;
+uring:*) ARGS=(-b "$BACKEND"); BACKEND=uring ;;
 afxdp) [ "${2:-generic}" = native ] && ARGS=(-x lg0 -b afxdp) || ARGS=(-x lg0:generic -b afxdp) ;;
 *) lg_fail "unknown backend $BACKEND" ;;
 esac
