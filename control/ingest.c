@@ -1077,8 +1077,9 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		return -EINVAL;
 	}
 	/* A recording cut mid-record (a copy cut short, a crash's .part) trains on what is
-	 * whole: the cut record is counted and said below. */
-	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off,cut=stop", path);
+	 * whole: the cut record is counted and said below. One reader, one pass: read as it
+	 * goes, not copied into memory first (preload=off; recordings go up to gigabytes). */
+	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off,cut=stop,preload=off", path);
 	conf.opts = opts;
 	conf.port2 = o && o->policy ? o->policy->uadp_port : 0;
 	conf.nqueues = 1;

@@ -257,6 +257,9 @@ struct lg_worker_stats {
 	_Atomic uint64_t reason[LG_REASON_MAX];
 	_Atomic uint64_t windows, scored, alerts, batches, heartbeats;
 	_Atomic uint64_t ring_full_scores, ring_full_alerts, rx_errors;
+	/* An unpaced replay: 100 us waits for room in a full output ring (the output thread
+	 * is behind: the worker stood still, issue 10). */
+	_Atomic uint64_t output_waits;
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
@@ -320,6 +323,10 @@ struct lg_worker {
 	 * the loop turns at least every 100 ms, busy or idle) and its thread id. */
 	_Atomic uint64_t beat_ns;
 	_Atomic int tid;
+	/* A finite stream (a replay), for its summary: lg_now_ns() when the worker took its
+	 * first frame and when it had scored its last, and its thread's CPU time then (0 until
+	 * it ended). */
+	_Atomic uint64_t first_rx_ns, done_ns, cpu_ns;
 };
 
 /* The kinds of JSON lines, counted apart (output.c): records the plant acts on, routine
@@ -335,6 +342,7 @@ struct lg_dp {
 	_Atomic bool stop;
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
+	_Atomic uint64_t out_cpu_ns; /* the output thread's CPU time when it ended (0 before) */
 	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;

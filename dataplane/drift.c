@@ -122,6 +122,7 @@ static void push_event(struct lg_worker *w, const struct lg_event *e)
 			return;
 		}
 		lg_spsc_wake(&w->alerts);
+		atomic_fetch_add_explicit(&w->st.output_waits, 1, memory_order_relaxed);
 		nanosleep(&(struct timespec){0, 100000}, NULL);
 	}
 	lg_spsc_wake(&w->alerts);

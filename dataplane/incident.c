@@ -178,6 +178,7 @@ static void inc_emit(struct lg_worker *w, const struct lg_event *e)
 			return;
 		}
 		lg_spsc_wake(&w->alerts);
+		atomic_fetch_add_explicit(&w->st.output_waits, 1, memory_order_relaxed);
 		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
 	lg_spsc_wake(&w->alerts);

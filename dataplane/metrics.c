@@ -40,6 +40,7 @@ struct worker_snap {
 	uint64_t judged, admitted, handed, lost; /* lost: the backend's drops on its queue */
 	uint64_t scored, batches;
 	uint64_t out_wakeups; /* issue 10: times it woke the output thread */
+	uint64_t out_waits;   /* an unpaced replay: 100 us waits for room in its output rings */
 	uint64_t ring_high, ring_size; /* issue 10: the backend's receive ring (afxdp) */
 	int cpu;
 };
@@ -171,6 +172,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->wk[w].out_wakeups = atomic_load(&dp->workers[w].alerts.wakes_sent) +
 				       atomic_load(&dp->workers[w].scores_ring.wakes_sent);
 		s->out_wakeups_workers += s->wk[w].out_wakeups;
+		s->wk[w].out_waits = atomic_load(&st->output_waits);
 		s->wk[w].batches = atomic_load(&st->batches);
 		s->wk[w].cpu = atomic_load(&dp->workers[w].cpu);
 		if (dp->workers[w].be && dp->workers[w].ops->stats) {
@@ -393,8 +395,41 @@ static void jsonl_stats_json(struct lg_dp *dp, json_object *o)
 	json_object_object_add(o, "jsonl", j);
 }
 
+/*
+ * A finite stream that every worker saw to its end: the wall time from the first frame a
+ * worker took to the last row scored, and the CPU time of each worker and of the output
+ * thread by then (how two workers compare with one, docs/benchmarks.md). False otherwise.
+ */
+struct replay_fig {
+	double seconds, worker_cpu_s[LG_MAX_WORKERS], output_cpu_s;
+};
+
+static bool replay_figures(struct lg_dp *dp, struct replay_fig *r)
+{
+	uint64_t first = UINT64_MAX, last = 0;
+
+	if (!dp->finite || atomic_load(&dp->done_workers) != dp->nworkers)
+		return false;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		uint64_t a = atomic_load(&dp->workers[w].first_rx_ns),
+			 b = atomic_load(&dp->workers[w].done_ns);
+
+		if (a && a < first)
+			first = a;
+		if (b > last)
+			last = b;
+		r->worker_cpu_s[w] = atomic_load(&dp->workers[w].cpu_ns) / 1e9;
+	}
+	if (first == UINT64_MAX || last <= first)
+		return false;
+	r->seconds = (last - first) / 1e9;
+	r->output_cpu_s = atomic_load(&dp->out_cpu_ns) / 1e9;
+	return true;
+}
+
 void lg_dp_summary(struct lg_dp *dp, FILE *f)
 {
+	struct replay_fig rf;
 	struct snap s;
 
 	take(dp, &s);
@@ -416,6 +451,14 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
+	if (replay_figures(dp, &rf)) {
+		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
+			   "scored, %.0f frames/s; CPU s: workers", rf.seconds,
+			(double)(s.rx + s.be) / rf.seconds);
+		for (unsigned w = 0; w < dp->nworkers; w++)
+			fprintf(f, " %.3f", rf.worker_cpu_s[w]);
+		fprintf(f, ", output thread %.3f\n", rf.output_cpu_s);
+	}
 	lat_summary(&s, f);
 	if (s.reason[LG_DROP_BAD_SAMPLE] || s.masked || s.nonfinite)
 		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
@@ -498,10 +541,23 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 {
 	json_object *o = json_object_new_object(), *reasons = json_object_new_object(),
 		    *devs = json_object_new_array();
+	struct replay_fig rf;
 	struct snap s;
 	char *text;
 
 	take(dp, &s);
+	if (replay_figures(dp, &rf)) {
+		json_object *rj = json_object_new_object(), *cpu = json_object_new_array();
+
+		json_object_object_add(rj, "seconds", json_object_new_double(rf.seconds));
+		json_object_object_add(rj, "frames_per_s",
+				       json_object_new_double((double)(s.rx + s.be) / rf.seconds));
+		for (unsigned w = 0; w < dp->nworkers; w++)
+			json_object_array_add(cpu, json_object_new_double(rf.worker_cpu_s[w]));
+		json_object_object_add(rj, "worker_cpu_s", cpu);
+		json_object_object_add(rj, "output_cpu_s", json_object_new_double(rf.output_cpu_s));
+		json_object_object_add(o, "replay", rj);
+	}
 	add_u64(o, "uptime_ms", s.uptime_ms);
 	/* received = admitted + dropped, exactly: every frame a worker judged and every frame
 	 * a backend knows was lost before a worker saw it, each under one reason. */
@@ -758,6 +814,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "scored", s.wk[w].scored);
 		add_u64(d, "batches", s.wk[w].batches);
 		add_u64(d, "output_wakeups", s.wk[w].out_wakeups);
+		add_u64(d, "output_waits", s.wk[w].out_waits);
 		if (s.wk[w].ring_size) {
 			add_u64(d, "rx_ring_high", s.wk[w].ring_high);
 			add_u64(d, "rx_ring_size", s.wk[w].ring_size);

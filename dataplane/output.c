@@ -823,5 +823,12 @@ void *lg_output_main(void *arg)
 		else if (!dp->out_wake.ready || !lg_wake_linger(&dp->out_wake, false))
 			out_idle(dp);
 	}
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+		atomic_store(&dp->out_cpu_ns,
+			     (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	}
 	return NULL;
 }

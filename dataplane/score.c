@@ -23,6 +23,7 @@ static void emit(struct lg_worker *w, const struct lg_event *e)
 			return;
 		}
 		lg_spsc_wake(r); /* the output thread must be awake to make room */
+		atomic_fetch_add_explicit(&w->st.output_waits, 1, memory_order_relaxed);
 		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
 	}
 }

@@ -285,6 +285,8 @@ void *lg_worker_main(void *arg)
 			atomic_fetch_add_explicit(&w->st.rx_errors, 1, memory_order_relaxed);
 			continue;
 		}
+		if (n && !atomic_load_explicit(&w->first_rx_ns, memory_order_relaxed))
+			atomic_store_explicit(&w->first_rx_ns, lg_now_ns(), memory_order_relaxed);
 		for (int i = 0; i < n; i++) {
 			uint64_t a = pkts[i].arrival_ns;
 
@@ -299,7 +301,13 @@ void *lg_worker_main(void *arg)
 	}
 	/* What is in the batch is scored now, not at a deadline that would never come. */
 	lg_worker_flush(w);
-	if (w->at_eof)
+	if (w->at_eof) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+		atomic_store(&w->cpu_ns, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+		atomic_store(&w->done_ns, lg_now_ns());
 		atomic_fetch_add(&dp->done_workers, 1);
+	}
 	return NULL;
 }

@@ -3,7 +3,8 @@
 # root): linegate ends by itself with status 0 at the end of the file and prints its
 # summary; counters are exact (received, admitted, every drop reason, windows, scored rows,
 # per device); the same file gives the same JSON lines every run (times aside), and so do
-# its pcapng and Linux cooked copies, two workers, and the recorded pace. Captures tcpdump
+# its pcapng and Linux cooked copies, two workers (each reading the file for its own devices,
+# or worker 0 alone handing over), and the recorded pace. Captures tcpdump
 # took of the load generator (tests/fixtures/pcap/capture_loadgen.sh) replay to the counts
 # and the scores of the live linegate that received them. An unpaced replay waits for a slow
 # output instead of dropping. Bad options and files are refused with a message naming them.
@@ -227,8 +228,11 @@ done
 replay again "$T/policy.yaml" "file=$F/lgf.pcap"
 replay workers2 "$T/policy.yaml" "file=$F/lgf.pcap" --workers 2
 replay workers2b "$T/policy.yaml" "file=$F/lgf.pcap" --workers 2
-grep -q "worker 1: pcap backend, ends at once" "$T/workers2.err" ||
-	lg_fail "worker 1 does not say that it ends at once"
+replay workers2one "$T/policy.yaml" "file=$F/lgf.pcap,readers=one" --workers 2
+grep -q "worker 1: pcap backend, .* keeps its devices' records (2 readers)" "$T/workers2.err" ||
+	lg_fail "worker 1 does not say that it reads the file for its devices"
+grep -q "worker 1: pcap backend, ends at once" "$T/workers2one.err" ||
+	lg_fail "readers=one: worker 1 does not say that it ends at once"
 echo "two workers:"
 check fixture "$T/workers2.stats" "$T/workers2.err" "$T/workers2.jsonl" "$F/expected.json" \
 	lgf.pcap 16
@@ -236,10 +240,15 @@ for other in again lgf.pcapng lgf-sll.pcap; do
 	echo "lines of lgf.pcap = lines of $other:"
 	check same "$T/lgf.pcap.jsonl" "$T/$other.jsonl"
 done
-# Two workers: worker 0 reads, each device is judged and scored by its owner (handed over),
-# so each device's lines come in its order, the same every two-worker run.
+echo "two workers, worker 0 reading alone (readers=one):"
+check fixture "$T/workers2one.stats" "$T/workers2one.err" "$T/workers2one.jsonl" \
+	"$F/expected.json" lgf.pcap 16
+# Two workers: each reads the file and keeps its own devices' records (or worker 0 reads
+# and hands them over), so each device is judged and scored by its owner in its order, the
+# same every two-worker run.
 echo "two-worker runs, per device:"
 check perdevice "$T/workers2.jsonl" "$T/workers2b.jsonl"
+check perdevice "$T/workers2.jsonl" "$T/workers2one.jsonl"
 echo "one and two workers, per device:"
 check perdevice-close "$T/lgf.pcap.jsonl" "$T/workers2.jsonl"
 

@@ -3,7 +3,8 @@
  * The pcap backend through its ops alone, on files this test writes with libpcap: the
  * option parser and the errors that name the file, every link type it turns into Ethernet,
  * records cut by the snap length, buffers and release(), passes, the queues that end at
- * once, pacing (and that rx_burst() never waits past its timeout), and pcapng against pcap
+ * once, several queues reading one file (each keeps its devices' records), pacing (and
+ * that rx_burst() never waits past its timeout), and pcapng against pcap
  * on the committed fixture.
  */
 #include <linegate/backend.h>
@@ -626,6 +627,237 @@ static void buffers(void)
 		CHECK_EQ(res.data[i][24], i % 10 + 1);
 }
 
+/* Drain one open queue: the device id and sequence of each view, and its drops. */
+static int drain(struct lg_backend *b, uint32_t *ids, uint64_t *seqs, int max,
+		 struct lg_backend_stats *st)
+{
+	struct lg_rx_pkt pkts[16];
+	int n, got = 0, guard = 0;
+
+	while ((n = ops->rx_burst(b, pkts, 16, 100)) != LG_RX_EOF && guard++ < 1000) {
+		CHECK(n >= 0);
+		for (int i = 0; i < n && got < max; i++, got++) {
+			const uint8_t *d = pkts[i].data;
+
+			ids[got] = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 |
+				   (uint32_t)d[7] << 24;
+			seqs[got] = d[24];
+		}
+		if (n > 0)
+			ops->release(b, pkts, (unsigned)n);
+	}
+	CHECK_EQ(n, LG_RX_EOF);
+	memset(st, 0, sizeof(*st));
+	ops->stats(b, st);
+	return got;
+}
+
+/*
+ * Several workers: every queue reads the file and keeps the LGF records whose device id
+ * steers to it (lg_steer_lgf(), the uring selector's function), in file order; a record
+ * that is not LGF is queue 0's; every record is handed out or counted by exactly one queue.
+ * readers=one, or a UADP datagram in the file: worker 0 alone reads. The file read into
+ * memory at setup (extra ""), or through libpcap by each queue (",preload=off").
+ */
+static void readers(const char *extra)
+{
+	enum { NDEV = 16, PER = 4, NGOOD = NDEV * PER, NREC = NGOOD + 3 };
+	uint8_t pl[MAXF], l3[MAXF], f[MAXF];
+	static struct rec r[NREC + 1];
+	uint32_t ids[2][NREC];
+	uint64_t seqs[2][NREC];
+	char path[PATH_MAX], opts[PATH_MAX + 64], err[256], desc[256];
+	struct lg_backend_stats st[2];
+	struct lg_backend *b[2];
+	struct lg_backend_conf c;
+	int got[2], k = 0;
+	unsigned bad_q = lg_steer_lgf(5, 2);
+	size_t n;
+
+	for (int i = 0; i < NGOOD; i++) {
+		n = framed(f, DLT_EN10MB, 0x0800, l3,
+			   l3_udp(l3, false, 40010, PORT, pl,
+				  lgf(pl, (uint32_t)(i % NDEV + 1), (uint64_t)(i / NDEV + 1)), false),
+			   false);
+		rec_set(&r[k], f, n, (uint64_t)k);
+		k++;
+		if (i == 20) {
+			/* Device 5's frame with a bad UDP checksum: its owner queue counts it. */
+			n = framed(f, DLT_EN10MB, 0x0800, l3,
+				   l3_udp(l3, false, 40010, PORT, pl, lgf(pl, 5, 99), true), false);
+			rec_set(&r[k], f, n, (uint64_t)k);
+			k++;
+		}
+	}
+	n = framed(f, DLT_EN10MB, 0x0800, l3, l3_icmp(l3), false);
+	rec_set(&r[k], f, n, (uint64_t)k); /* not ours: queue 0 */
+	k++;
+	rec_set(&r[k], f, 10, (uint64_t)k); /* cut inside Ethernet: malformed, queue 0 */
+	k++;
+	CHECK_EQ(k, NREC);
+	snprintf(path, sizeof(path), "%s/devices.pcap", dir);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, NREC), 0);
+	/* Both of the two queues are used, or the test proves nothing. */
+	CHECK(lg_steer_lgf(1, 2) != lg_steer_lgf(2, 2) || lg_steer_lgf(1, 2) != lg_steer_lgf(3, 2));
+
+	snprintf(opts, sizeof(opts), "file=%s%s", path, extra);
+	c = conf_for(opts, 1); /* two queues */
+	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		b[q] = NULL;
+		c.queue = q;
+		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
+	}
+	if (b[0] && b[1]) {
+		ops->describe(b[1], desc, sizeof(desc));
+		CHECK_STR_CONTAINS(desc, "keeps its devices' records (2 readers)");
+		CHECK_STR_CONTAINS(desc, *extra ? "read from the file" : "in memory");
+		for (unsigned q = 0; q < 2; q++)
+			got[q] = drain(b[q], ids[q], seqs[q], NREC, &st[q]);
+		CHECK_EQ(got[0] + got[1], NGOOD);
+		CHECK(got[0] > 0 && got[1] > 0);
+		for (unsigned q = 0; q < 2; q++) {
+			uint64_t last[NDEV + 1] = { 0 };
+
+			for (int i = 0; i < got[q]; i++) {
+				/* Its owner's, once each, in file order. */
+				CHECK_EQ(lg_steer_lgf(ids[q][i], 2), q);
+				CHECK_EQ(seqs[q][i], last[ids[q][i]] + 1);
+				last[ids[q][i]] = seqs[q][i];
+			}
+			for (unsigned d = 1; d <= NDEV; d++)
+				CHECK_EQ(last[d], lg_steer_lgf(d, 2) == q ? PER : 0);
+		}
+		CHECK_EQ(st[bad_q].drops[LG_DROP_BAD_CHECKSUM], 1);
+		CHECK_EQ(st[!bad_q].drops[LG_DROP_BAD_CHECKSUM], 0);
+		CHECK_EQ(st[0].drops[LG_DROP_NOT_OURS], 1);
+		CHECK_EQ(st[0].drops[LG_DROP_MALFORMED], 1);
+		CHECK_EQ(total_drops(&st[0]) + total_drops(&st[1]), NREC - NGOOD);
+	}
+	for (unsigned q = 0; q < 2; q++)
+		ops->close(b[q]);
+	ops->teardown();
+
+	/* readers=one: worker 0 reads everything, the other queue ends at once. */
+	snprintf(opts, sizeof(opts), "file=%s,readers=one%s", path, extra);
+	c = conf_for(opts, 1);
+	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		b[q] = NULL;
+		c.queue = q;
+		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
+	}
+	if (b[0] && b[1]) {
+		ops->describe(b[1], desc, sizeof(desc));
+		CHECK_STR_CONTAINS(desc, "ends at once (worker 0 reads the file)");
+		CHECK_EQ(drain(b[1], ids[1], seqs[1], NREC, &st[1]), 0);
+		CHECK_EQ(drain(b[0], ids[0], seqs[0], NREC, &st[0]), NGOOD);
+		CHECK_EQ(total_drops(&st[0]), NREC - NGOOD);
+	}
+	for (unsigned q = 0; q < 2; q++)
+		ops->close(b[q]);
+	ops->teardown();
+
+	/* A UADP datagram: its owner depends on the policy, so worker 0 reads alone. */
+	n = framed(f, DLT_EN10MB, 0x0800, l3, l3_udp(l3, false, 40009, PORT2, pl, 40, false),
+		   false);
+	rec_set(&r[NREC], f, n, NREC + 1);
+	snprintf(path, sizeof(path), "%s/devices-uadp.pcap", dir);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, NREC + 1), 0);
+	snprintf(opts, sizeof(opts), "file=%s%s", path, extra);
+	c = conf_for(opts, 1);
+	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		b[q] = NULL;
+		c.queue = q;
+		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
+	}
+	if (b[0] && b[1]) {
+		ops->describe(b[1], desc, sizeof(desc));
+		CHECK_STR_CONTAINS(desc, "it has UADP datagrams");
+		CHECK_EQ(drain(b[1], ids[1], seqs[1], NREC, &st[1]), 0);
+		CHECK_EQ(drain(b[0], ids[0], seqs[0], NREC + 1, &st[0]), NGOOD + 1);
+	}
+	for (unsigned q = 0; q < 2; q++)
+		ops->close(b[q]);
+	ops->teardown();
+}
+
+/*
+ * Two queues sharing one file at pace 2: each waits for the recorded gaps of every record,
+ * its own and the other's, so that a record goes at its recorded time whichever queue
+ * keeps it (records at 0, 300 and 600 ms: queue A keeps the first and the last, queue B
+ * the middle one, due at 150 ms).
+ */
+static void pacing_readers(void)
+{
+	uint8_t pl[MAXF], l3[MAXF], f[MAXF];
+	struct rec r[3];
+	char path[PATH_MAX], opts[PATH_MAX + 32], err[256];
+	uint32_t id_a = 1, id_b = 2;
+	struct lg_backend *b[2] = { NULL, NULL };
+	struct lg_backend_conf c;
+	struct lg_rx_pkt p[8];
+	double at[2][2] = { { -1, -1 }, { -1, -1 } };
+	int got[2] = { 0, 0 }, eof[2] = { 0, 0 }, guard = 0;
+	unsigned qa, qb;
+	uint64_t t0;
+
+	while (lg_steer_lgf(id_b, 2) == lg_steer_lgf(id_a, 2))
+		id_b++;
+	qa = lg_steer_lgf(id_a, 2);
+	qb = lg_steer_lgf(id_b, 2);
+	for (int i = 0; i < 3; i++) {
+		size_t k = framed(f, DLT_EN10MB, 0x0800, l3,
+				  l3_udp(l3, false, 40012, PORT, pl,
+					 lgf(pl, i == 1 ? id_b : id_a, (uint64_t)i + 1), false),
+				  false);
+
+		rec_set(&r[i], f, k, 7000000000ull + (uint64_t)i * 300000000ull);
+	}
+	snprintf(path, sizeof(path), "%s/paced2.pcap", dir);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, 3), 0);
+	snprintf(opts, sizeof(opts), "file=%s,pace=2", path);
+	c = conf_for(opts, 1);
+	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	for (unsigned q = 0; q < 2; q++) {
+		c.queue = q;
+		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
+	}
+	t0 = now_ns();
+	while (b[0] && b[1] && !(eof[0] && eof[1]) && guard++ < 5000) {
+		int busy = 0;
+
+		for (unsigned q = 0; q < 2; q++) {
+			int n = eof[q] ? 0 : ops->rx_burst(b[q], p, 8, 0);
+
+			if (n == LG_RX_EOF) {
+				eof[q] = 1;
+				continue;
+			}
+			CHECK(n >= 0);
+			for (int i = 0; i < n && got[q] < 2; i++)
+				at[q][got[q]++] = (now_ns() - t0) / 1e6;
+			if (n > 0) {
+				ops->release(b[q], p, (unsigned)n);
+				busy = 1;
+			}
+		}
+		if (!busy)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	printf("two readers at pace 2: queue A at %.0f and %.0f ms, queue B at %.0f ms\n",
+	       at[qa][0], at[qa][1], at[qb][0]);
+	CHECK_EQ(got[qa], 2);
+	CHECK_EQ(got[qb], 1);
+	CHECK(at[qa][0] >= 0 && at[qa][0] < 50);
+	CHECK(at[qb][0] >= 148 && at[qb][0] < 150 + 150);
+	CHECK(at[qa][1] >= 298 && at[qa][1] < 300 + 150);
+	for (unsigned q = 0; q < 2; q++)
+		ops->close(b[q]);
+	ops->teardown();
+}
+
 /* Pacing: the recorded gaps / pace, and never a wait past the caller's timeout. */
 static void pacing(void)
 {
@@ -775,7 +1007,10 @@ int main(int argc, char **argv)
 	link_type("loop", DLT_LOOP, true, false);
 	records();
 	buffers();
+	readers("");
+	readers(",preload=off");
 	pacing();
+	pacing_readers();
 	pcapng_vs_pcap();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ret = system(cmd);
