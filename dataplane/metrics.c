@@ -41,6 +41,7 @@ struct worker_snap {
 	uint64_t scored, batches;
 	uint64_t out_wakeups; /* issue 10: times it woke the output thread */
 	uint64_t out_waits;   /* an unpaced replay: 100 us waits for room in its output rings */
+	uint64_t ring_high, ring_size; /* issue 10: the backend's receive ring (afxdp) */
 	int cpu;
 };
 
@@ -183,6 +184,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 				s->be += bs.drops[r];
 				s->wk[w].lost += bs.drops[r];
 			}
+			s->wk[w].ring_high = bs.ring_high;
+			s->wk[w].ring_size = bs.ring_size;
 		}
 	}
 	for (int b = 0; b < LG_LAT_BUCKETS; b++)
@@ -812,6 +815,10 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "batches", s.wk[w].batches);
 		add_u64(d, "output_wakeups", s.wk[w].out_wakeups);
 		add_u64(d, "output_waits", s.wk[w].out_waits);
+		if (s.wk[w].ring_size) {
+			add_u64(d, "rx_ring_high", s.wk[w].ring_high);
+			add_u64(d, "rx_ring_size", s.wk[w].ring_size);
+		}
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "workers", devs);
@@ -1255,6 +1262,16 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		for (int k = 0; k < 4; k++)
 			bprintf(&b, "linegate_worker_frames_total{worker=\"%u\",what=\"%s\"} %" PRIu64
 				    "\n", w, what[k], v[k]);
+	}
+	if (s.nworkers && s.wk[0].ring_size) {
+		bprintf(&b, "# HELP linegate_worker_rx_ring_frames The worker's receive ring (afxdp): "
+			    "its slots (what=\"size\") and the most frames found waiting in it at a "
+			    "burst since start (what=\"high\"); high = size: the queue was full.\n"
+			    "# TYPE linegate_worker_rx_ring_frames gauge\n");
+		for (unsigned w = 0; w < s.nworkers; w++)
+			bprintf(&b, "linegate_worker_rx_ring_frames{worker=\"%u\",what=\"size\"} %"
+				    PRIu64 "\nlinegate_worker_rx_ring_frames{worker=\"%u\",what=\"high\"} %"
+				    PRIu64 "\n", w, s.wk[w].ring_size, w, s.wk[w].ring_high);
 	}
 	bprintf(&b, "# HELP linegate_device_admitted_total Frames admitted per device.\n"
 		    "# TYPE linegate_device_admitted_total counter\n");

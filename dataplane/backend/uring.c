@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,10 +42,20 @@ struct lg_backend {
 	/* wake_fd(): a multishot poll on it completes the wait; -1 = none. */
 	int wake_fd;
 	bool wake_armed;
-	bool coop; /* IORING_SETUP_COOP_TASKRUN: no IPI per completion (issue 10) */
+	/* How io_uring runs the task work that posts completions (issue 10). */
+	enum uring_taskrun { TASKRUN_IPI, TASKRUN_COOP, TASKRUN_DEFER } taskrun;
+	/* DEFER_TASKRUN: the ring was made disabled (IORING_SETUP_R_DISABLED) in the opening
+	 * thread and the worker enables it in its first rx_burst(), which makes the worker
+	 * the ring's single issuer. */
+	bool disabled;
+	bool taskrun_asked; /* taskrun=MODE given, not the kernel's best */
 	/* unreadable: completions whose buffer holds no valid recvmsg layout; errors: other
 	 * failed completions. Truncated datagrams reach the worker, which counts them. */
 	uint64_t nobufs, unreadable, errors;
+};
+
+static const char *const taskrun_names[] = {
+	[TASKRUN_IPI] = "ipi", [TASKRUN_COOP] = "coop", [TASKRUN_DEFER] = "defer",
 };
 
 /* One multishot recvmsg per socket; both draw from the same buffer ring, and the
@@ -186,20 +197,29 @@ static void uring_close(struct lg_backend *b)
 
 /* busy_poll=USEC: the socket polls the device queue this long before sleeping (SO_BUSY_POLL;
  * needs CAP_NET_ADMIN above net.core.busy_read). */
-static int parse_opts(const char *opts, int *busy_poll, char *err, size_t errlen)
+static int parse_opts(const char *opts, int *busy_poll, int *taskrun, char *err,
+		      size_t errlen)
 {
 	char key[32], val[32];
 	unsigned long v;
 	int ret;
 
 	*busy_poll = 0;
+	*taskrun = -1;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
 			*busy_poll = (int)v;
 			continue;
 		}
+		if (!strcmp(key, "taskrun")) {
+			for (int m = 0; m <= TASKRUN_DEFER; m++)
+				if (!strcmp(val, taskrun_names[m]))
+					*taskrun = m;
+			if (*taskrun >= 0)
+				continue;
+		}
 		snprintf(err, errlen, "uring: unknown option or value '%s%s%s' (busy_poll=USEC, "
-			 "0..1000000)", key, val[0] ? "=" : "", val);
+			 "0..1000000; taskrun=coop|defer|ipi)", key, val[0] ? "=" : "", val);
 		return -EINVAL;
 	}
 	if (ret < 0)
@@ -207,13 +227,73 @@ static int parse_opts(const char *opts, int *busy_poll, char *err, size_t errlen
 	return ret;
 }
 
+/* liburing 2.3's headers have these; older ones do not (the kernel decides at setup). */
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+
+/*
+ * Issue 10: how completions reach the worker. Without flags a completion posted while the
+ * worker runs (each datagram, from the sender's CPU on a veth, or the NIC's softirq) kicks
+ * it with a reschedule IPI to run io_uring's task work at once: perf had half the worker
+ * thread's samples under asm_sysvec_reschedule_ipi at 100k frames/s. With COOP_TASKRUN the
+ * work waits for the worker's next io_uring_enter(), which it makes every burst anyway;
+ * TASKRUN_FLAG tells liburing when it must enter to get CQEs. The default: COOP_TASKRUN,
+ * or without flags where the kernel refuses them (before 5.19).
+ *
+ * DEFER_TASKRUN (6.1; needs SINGLE_ISSUER) goes further: the work is queued on the ring
+ * and run only inside the worker's io_uring_enter(GETEVENTS), and a wait ends once as many
+ * completions are pending as it waits for. Only on request (taskrun=defer): alternated
+ * with COOP_TASKRUN in bench/rx_compare.sh it cost as much or more per frame (medians
+ * 4472/3767/3867 ns against 4400/2900/3147 at 100k/200k/250k offered, 3 runs each; see
+ * docs/benchmarks.md), so it is kept for trying on other hardware, not made the default.
+ */
+static int ring_init(struct lg_backend *b, int want)
+{
+	static const struct {
+		unsigned flags;
+		enum uring_taskrun mode;
+	} modes[] = {
+		{ IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			  IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED,
+		  TASKRUN_DEFER },
+		{ IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, TASKRUN_COOP },
+		{ 0, TASKRUN_IPI },
+	};
+	unsigned i = 0;
+	int ret = -EINVAL;
+
+	for (; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		/* taskrun=MODE: that mode or nothing; by default COOP, else IPIs. */
+		if (want >= 0 ? modes[i].mode != (enum uring_taskrun)want
+			      : modes[i].mode == TASKRUN_DEFER)
+			continue;
+		struct io_uring_params p = {
+			.flags = IORING_SETUP_CQSIZE | modes[i].flags, .cq_entries = 4096,
+		};
+
+		ret = io_uring_queue_init_params(64, &b->ring, &p);
+		if (ret == -EINVAL)
+			continue;
+		if (ret)
+			return ret;
+		b->taskrun = modes[i].mode;
+		b->taskrun_asked = want >= 0;
+		b->disabled = p.flags & IORING_SETUP_R_DISABLED;
+		return 0;
+	}
+	return ret;
+}
+
 static int uring_open(struct lg_backend **out, const struct lg_backend_conf *conf, char *err,
 		      size_t errlen)
 {
-	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
 	struct io_uring_buf_reg reg = { 0 };
 	struct lg_backend *b;
-	int ret, busy_poll;
+	int ret, busy_poll, taskrun;
 
 	err[0] = '\0';
 	if (!conf->nbufs || conf->nbufs & (conf->nbufs - 1) || conf->nbufs > 32768 ||
@@ -222,7 +302,7 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 "of at least 256 bytes", conf->nbufs, conf->buf_size);
 		return -EINVAL;
 	}
-	ret = parse_opts(conf->opts, &busy_poll, err, errlen);
+	ret = parse_opts(conf->opts, &busy_poll, &taskrun, err, errlen);
 	if (ret)
 		return ret;
 	b = calloc(1, sizeof(*b));
@@ -238,22 +318,13 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b->msg.msg_namelen = (sizeof(struct sockaddr_in6) + 7) & ~7u;
 	b->msg.msg_controllen = CMSG_SPACE(sizeof(struct timespec));
 
-	/* Issue 10: cooperative task running. By default a completion posted while the worker
-	 * runs (each datagram, from the sender's CPU on a veth, or the NIC's softirq) kicks it
-	 * with a reschedule IPI to run io_uring's task work at once: perf had half the worker
-	 * thread's samples under asm_sysvec_reschedule_ipi at 100k frames/s. With
-	 * COOP_TASKRUN the work waits for the worker's next io_uring_enter(), which it makes
-	 * every burst anyway; TASKRUN_FLAG tells liburing when it must enter to get CQEs.
-	 * Kernels before 5.19 refuse the flags: then without them, as before. */
-	p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-	ret = io_uring_queue_init_params(64, &b->ring, &p);
-	if (ret == -EINVAL) {
-		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
-		ret = io_uring_queue_init_params(64, &b->ring, &p);
-	}
-	if (ret)
+	ret = ring_init(b, taskrun);
+	if (ret) {
+		if (ret == -EINVAL && taskrun >= 0)
+			snprintf(err, errlen, "uring: taskrun=%s: the kernel refused it",
+				 taskrun_names[taskrun]);
 		goto err;
-	b->coop = p.flags & IORING_SETUP_COOP_TASKRUN;
+	}
 	for (int i = 0; i < NSOCK; i++) {
 		uint16_t port = i ? conf->port2 : conf->port;
 
@@ -324,6 +395,10 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		ret = -errno;
 		goto err;
 	}
+	/* Every page written once now rather than faulted in by the first datagrams, in the
+	 * worker's time (a fault is dear on a paravirtualised VM; issue 10, as the afxdp UMEM). */
+	for (size_t off = 0; off < b->bufs_size; off += 4096)
+		((volatile uint8_t *)b->bufs)[off] = 0;
 	reg.ring_addr = (unsigned long)b->br;
 	reg.ring_entries = conf->nbufs;
 	reg.bgid = BGID;
@@ -338,16 +413,14 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 		io_uring_buf_ring_add(b->br, b->bufs + (size_t)i * conf->buf_size, conf->buf_size,
 				      i, b->mask, i);
 	io_uring_buf_ring_advance(b->br, conf->nbufs);
-	for (int i = 0; i < NSOCK; i++) {
-		if (b->fd[i] < 0)
-			continue;
-		ret = arm(b, i);
-		if (ret)
-			goto err;
-	}
-	ret = io_uring_submit(&b->ring);
-	if (ret < 0)
-		goto err;
+	/*
+	 * Not armed here: the worker arms its sockets in its first rx_burst() (datagrams wait
+	 * in the socket until then). A request's task work runs in the task that submitted
+	 * it, and with the multishot recvmsg submitted here, in the thread that opens the
+	 * backend (linegate's main thread), that thread did the worker's receive until the
+	 * first re-arm: 0.2-0.5 s of CPU in 3 of 9 one-second steps of bench/rx_compare.sh
+	 * (issue 10). A disabled ring (DEFER_TASKRUN) takes no submissions anyway.
+	 */
 	*out = b;
 	return 0;
 err:
@@ -419,6 +492,14 @@ static void fill_src(struct lg_rx_pkt *pkt, const void *name)
 	}
 }
 
+/* Debian's liburing 2.3 declares io_uring_enable_rings() but does not export it. */
+static int enable_ring(struct io_uring *ring)
+{
+	if (syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0))
+		return -errno;
+	return 0;
+}
+
 static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned max,
 			  int timeout_ms)
 {
@@ -431,6 +512,13 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	uint64_t t;
 	int ret;
 
+	if (b->disabled) {
+		/* The first call, in the worker's thread: from here on only it submits. */
+		ret = enable_ring(&b->ring);
+		if (ret)
+			return ret;
+		b->disabled = false;
+	}
 	for (int i = 0; i < NSOCK; i++) {
 		if (b->fd[i] < 0 || b->armed[i])
 			continue;
@@ -545,10 +633,22 @@ static void uring_describe(struct lg_backend *b, char *buf, size_t len)
 	int bp = 0;
 	socklen_t l = sizeof(bp);
 
+	static const char *const taskrun[] = {
+		[TASKRUN_IPI] = "task work by IPI (the kernel refused COOP_TASKRUN: before 5.19)",
+		[TASKRUN_COOP] = "task work cooperative (COOP_TASKRUN)",
+		[TASKRUN_DEFER] = "task work deferred to the worker (DEFER_TASKRUN, SINGLE_ISSUER)",
+	};
+	static const char *const asked[] = {
+		[TASKRUN_IPI] = "task work by IPI (taskrun=ipi)",
+		[TASKRUN_COOP] = "task work cooperative (COOP_TASKRUN; taskrun=coop)",
+		[TASKRUN_DEFER] = "task work deferred to the worker (DEFER_TASKRUN, SINGLE_ISSUER; "
+				  "taskrun=defer)",
+	};
+
 	getsockopt(b->fd[0], SOL_SOCKET, SO_BUSY_POLL, &bp, &l);
-	snprintf(buf, len, "%u buffers of %u bytes, busy poll %s%d us%s%s", b->nbufs, b->buf_size,
-		 bp ? "" : "off (", bp, bp ? "" : ")",
-		 b->coop ? "" : ", task work by IPI (kernel before 5.19)");
+	snprintf(buf, len, "%u buffers of %u bytes, busy poll %s%d us%s, %s", b->nbufs,
+		 b->buf_size, bp ? "" : "off (", bp, bp ? "" : ")",
+		 (b->taskrun_asked ? asked : taskrun)[b->taskrun]);
 }
 
 const struct lg_backend_ops lg_backend_uring = {
@@ -563,5 +663,7 @@ const struct lg_backend_ops lg_backend_uring = {
 	.wake_fd = uring_wake_fd,
 	.help = "uring: a UDP socket per worker (SO_REUSEPORT) on the policy's ports, read by an\n"
 		"io_uring multishot recvmsg into a provided buffer ring. Options: busy_poll=USEC\n"
-		"(SO_BUSY_POLL on the sockets).",
+		"(SO_BUSY_POLL on the sockets), taskrun=coop|defer|ipi (how completions reach the\n"
+		"worker: default COOP_TASKRUN, IPIs where the kernel has no COOP_TASKRUN; given,\n"
+		"that one or refuse to start).",
 };

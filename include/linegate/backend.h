@@ -66,6 +66,10 @@ struct lg_rx_pkt {
 /* Drops a backend counted, indexed by enum lg_reason (only the reasons it can see). */
 struct lg_backend_stats {
 	uint64_t drops[LG_REASON_MAX];
+	/* Backends with a receive ring of their own (afxdp): its slots, and the most frames
+	 * found waiting in it at a burst since start (ring_size: the queue was full and
+	 * frames were dropped). 0 and 0 where the backend has no such ring. */
+	uint64_t ring_high, ring_size;
 };
 
 struct lg_backend_conf {

@@ -12,9 +12,10 @@ lg_tmp
 lg_netns_up "lgov$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-BACKEND=${1:-uring}   # afxdp [generic|native]
+BACKEND=${1:-uring}   # afxdp [generic|native], or uring:OPTIONS (e.g. uring:taskrun=defer)
 case $BACKEND in
 uring) ARGS=() ;;
+uring:*) ARGS=(-b "$BACKEND"); BACKEND=uring ;;
 afxdp) [ "${2:-generic}" = native ] && ARGS=(-x lg0 -b afxdp) || ARGS=(-x lg0:generic -b afxdp) ;;
 *) lg_fail "unknown backend $BACKEND" ;;
 esac
@@ -73,6 +74,16 @@ if xdp:
           sum(v for k, v in x.items() if k not in ("audited", "not_ours")), sent["sent"])
     check("XDP dropped the unknown devices", x["unknown_device"], sent["unknown_device"])
     check("XDP admitted = linegate received", x["admitted"], st["received"])
+if backend == "afxdp":
+    # Issue 10: the fill ring runs dry (no_buffer) only when every UMEM frame waits in the
+    # RX ring, less the burst the worker held when it was frozen: the high-water mark of
+    # the RX ring says so, and never exceeds its size.
+    w = st["workers"][0]
+    check("RX ring high-water at most its size", w["rx_ring_high"] <= w["rx_ring_size"], True)
+    if d["no_buffer"]:
+        check(f"no_buffer only with the RX ring full ({w['rx_ring_high']} of "
+              f"{w['rx_ring_size']} waiting, less a burst of 64)",
+              w["rx_ring_high"] >= w["rx_ring_size"] - 64, True)
 print("drops:", {k: v for k, v in d.items() if v})
 done()
 PY

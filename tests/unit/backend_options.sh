@@ -24,6 +24,30 @@ kill -INT $pid; wait $pid || fail "linegate with busy_poll=50 exited $?: $(cat "
 grep -q "worker 0: uring backend, .*busy poll 50 us" "$T/ok.err" ||
 	fail "busy_poll=50 not read back: $(cat "$T/ok.err")"
 
+# How completions reach the worker (issue 10): by default COOP_TASKRUN (5.19 on), read
+# back at start; taskrun=MODE that mode.
+for opt in "" ":taskrun=coop" ":taskrun=defer" ":taskrun=ipi"; do
+	"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b "uring$opt" -o /dev/null 2> "$T/tr.err" &
+	pid=$!
+	for _ in $(seq 50); do grep -q 'worker(s), uring backend, LGF on UDP port' "$T/tr.err" && break; sleep 0.1; done
+	kill -INT $pid; wait $pid || fail "linegate -b uring$opt exited $?: $(cat "$T/tr.err")"
+	case "$opt" in
+	"") if [ "$(printf '%s\n' 5.19 "$(uname -r)" | sort -V | head -1)" = 5.19 ]; then
+		want="task work cooperative (COOP_TASKRUN)"
+	    else
+		want="task work "
+	    fi ;;
+	*defer) want="task work deferred to the worker" ;;
+	*coop) want="task work cooperative (COOP_TASKRUN" ;;
+	*ipi) want="task work by IPI" ;;
+	esac
+	grep -q "worker 0: uring backend, .*$want" "$T/tr.err" ||
+		fail "uring$opt: '$want' not read back: $(cat "$T/tr.err")"
+done
+"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:taskrun=fast -o /dev/null 2> "$T/bad3.err" &&
+	fail "taskrun=fast was accepted"
+grep -q "taskrun=coop|defer|ipi" "$T/bad3.err" || fail "taskrun=fast message: $(cat "$T/bad3.err")"
+
 "$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy=5 -o /dev/null 2> "$T/bad.err" &&
 	fail "an unknown uring option was accepted"
 grep -q "unknown option or value 'busy=5' (busy_poll=USEC" "$T/bad.err" ||
