@@ -47,8 +47,10 @@ struct lg_detector {
 	float *w;            /* d x d, row-major */
 	float denom;         /* rank (Mahalanobis) or d - k (PCA) */
 	float threshold;     /* alert when score > threshold */
-	unsigned window;     /* samples per window it was trained on (0: not recorded); the
-			      * data plane should refuse a policy whose window differs */
+	unsigned window;     /* samples per window it was trained on (0: not recorded). In a
+			      * set, a detector for named devices may have its own (a window per
+			      * device, issue 8 step 6e): the data plane forms those devices'
+			      * windows at that length; the default's is the set's */
 	double sample_rate;  /* samples per second it was trained on (0: not recorded); the data
 			      * plane refuses frames and devices of another rate */
 	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
@@ -196,14 +198,20 @@ void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsign
  * per channel (nch > 0; a channel past the last is scored by the last). */
 void lg_detector_score_idx_ch(struct lg_detector *det, const float *x, const unsigned *idx,
 			      const uint8_t *chan, size_t n, float *scores);
+/* The same with the rows ld floats apart (ld >= d): a batch whose rows are as wide as the
+ * widest of its detectors (a window per device, issue 8 step 6e); each detector reads the first
+ * d floats of its own rows, in its own sgemm. ld = d is lg_detector_score_idx_ch(). */
+void lg_detector_score_rows(struct lg_detector *det, const float *x, size_t ld,
+			    const unsigned *idx, const uint8_t *chan, size_t n, float *scores);
 
 /*
  * A model file of one detector per device (or group of devices) and optionally a default
  * for devices it does not name: format "linegate-detectors" (docs/models.md), written by
  * linegate-train from a line's recordings. A "linegate-detector" file loads as a set of one
- * detector that is every device's default. The set's window, digest and signer hold for all
- * its detectors; each detector has its sample rate (the set's sample_rate is the common one,
- * 0 when the devices differ).
+ * detector that is every device's default. The set's digest and signer hold for all its
+ * detectors; each detector has its sample rate (the set's sample_rate is the common one, 0 when
+ * the devices differ) and its window (det[i].window: the set's window, the policy's
+ * detection.window, unless a detector for named devices records its own).
  */
 #define LG_DETECTOR_SET_MAX 4096
 
