@@ -15,7 +15,8 @@
 #        healthy windows). WINDOW revR: a window per device (linegate-train --window revR
 #        --shaft-hz, each machine's lowest shaft speed written from line2's manifest, what an
 #        operator reads off the nameplate; --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
-#        made before (npy, its manifest.json) instead of a new one.
+#        made before (npy, its manifest.json) instead of a new one. OWN_LINE_SMOOTH=M (knn):
+#        linegate-train --smooth M, each channel's mean of its last M scores.
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
 	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -60,7 +61,8 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 esac
 t0=$(date +%s%N)
 "$B/control/linegate-train" "${args[@]}" --labels "$L/labels.csv" "${win_args[@]}" \
-	--min-windows $minw --detector "$DET" "${layout_args[@]}" -o "$T/model.json" \
+	--min-windows $minw --detector "$DET" "${layout_args[@]}" \
+	${OWN_LINE_SMOOTH:+--smooth "$OWN_LINE_SMOOTH"} -o "$T/model.json" \
 	> "$T/train.out" 2> "$T/train.err"
 t1=$(date +%s%N)
 tail -2 "$T/train.out"
@@ -69,7 +71,8 @@ tail -2 "$T/train.out"
 sed -n '1,10p' "$T/quality.out"
 [ -n "${OWN_LINE_KEEP:-}" ] && cp "$T/model.json" "$T/train.out" "$T/train.err" "$T/quality.out" \
 	"$OWN_LINE_KEEP"/
-python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" "${LAYOUT:-default}" <<'EOF'
+python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" "${LAYOUT:-default}" \
+	"${OWN_LINE_SMOOTH:-}" <<'EOF'
 import json, re, sys
 train = open(sys.argv[1]).read()
 q = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
@@ -81,6 +84,7 @@ windows = sum(int(r[1]) + int(r[2]) + int(r[3]) for r in rows)
 m = re.search(r"expected false alarms per window: ([\d.]+)% \(95% interval ([\d.]+)% to "
               r"([\d.]+)%, (\d+) held-back", train)
 out = {"bench": "own_line_quality", "window": W, "detector": sys.argv[5],
+       "smooth": int(sys.argv[7] or 1),
        "layout": sys.argv[6],
        "machines": len(rows),
        "recall_3": q["recall"], "faulty_streams": q["faulty_streams"],

@@ -102,6 +102,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		float sc[LG_INGEST_MAX_CHANNELS];
 		unsigned long long dhw = 0, dfa = 0;
 		unsigned dtrials = 0, dmissed = 0;
+		struct lg_smooth_ch hist[LG_INGEST_MAX_CHANNELS] = { 0 };
 		unsigned char *alarm;
 
 		/* the device's windows at its detector's window (a window per device, issue 8
@@ -121,7 +122,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				dropouts++;
 				continue;
 			}
-			alarm[j] = (unsigned char)lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
+			/* a model with "smooth": each channel's mean of its last scores */
+			alarm[j] = (unsigned char)lg_kofn_step(
+				&a, lg_win_alert_smooth(det, &w, j, sc, set.smooth, hist));
 			if (w.t[j] < qc->after)
 				continue; /* it trained the model: not judged */
 			if (lg_win_truth(&tr, d->name, w.t[j], w.dur) == LG_WIN_HEALTHY) {
@@ -193,6 +196,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			       "(default %u), alarm %u of %u, latency %u windows of the device's\n",
 			       qc->model, set.n, wmin, wmax, set.window, qc->k, qc->n, qc->latency);
 	}
+	if (set.smooth > 1)
+		printf("scores: each channel's mean of its last %u (the model's smooth)\n",
+		       set.smooth);
 	printf("%-14s %7s %9s %8s %6s %7s %14s %14s\n", "fault", "trials", "detected", "recall",
 	       "late", "missed", "delay_windows", "delay_ms");
 	for (unsigned i = 0; i < nk; i++) {

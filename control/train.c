@@ -121,6 +121,10 @@ static const char usage[] =
 	"                          windows at it (docs/models.md, \"A window per device\")\n"
 	"      --shaft-hz FILE     with revR: CSV device,Hz, each device's lowest shaft speed\n"
 	"                          (its nameplate or the PLC's lowest set point)\n"
+	"      --smooth M          --detector knn, several devices: score each window by the\n"
+	"                          mean of its channel's last M scores (1-8, default 1), the\n"
+	"                          pooled threshold calibrated on such means; the model\n"
+	"                          records it (\"smooth\") and linegate scores the same way\n"
 	"      --sample-rate HZ    samples per second (default 10000)\n"
 	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 1.5)\n"
@@ -222,6 +226,9 @@ struct file_conf {
 	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
 	double revs;
 	const char *shaft_hz;
+	/* --smooth M (issue 8 step 6e): the pooled threshold of the mean of each channel's last
+	 * M normalised scores, recorded in the model ("smooth") */
+	unsigned smooth;
 	int pooled;
 	enum lg_detector_kind kind;
 	enum lg_feat_layout layout; /* knn: bands96-time5; the others: the basic row */
@@ -283,6 +290,7 @@ struct dev_rows {
 	size_t ntrain, ncal, nchk;
 	float *train, *cal; /* rows (channels per window) */
 	size_t *chk;        /* window indices */
+	size_t *calidx;     /* the calibration rows' window indices */
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
@@ -305,7 +313,8 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 	r->train = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->cal = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->chk = malloc(sizeof(size_t) * (nh + 1));
-	if (!r->train || !r->cal || !r->chk)
+	r->calidx = malloc(sizeof(size_t) * (nh + 1));
+	if (!r->train || !r->cal || !r->chk || !r->calidx)
 		return -ENOMEM;
 	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
@@ -324,7 +333,7 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		switch ((k++ / block) % 4) {
 		case 1:
 			memcpy(r->cal + r->ncal * ch * D, row, sizeof(float) * ch * D);
-			r->ncal++;
+			r->calidx[r->ncal++] = i;
 			break;
 		case 3:
 			r->chk[r->nchk++] = i;
@@ -345,6 +354,7 @@ static void dev_rows_free(struct dev_rows *r)
 	free(r->train);
 	free(r->cal);
 	free(r->chk);
+	free(r->calidx);
 }
 
 static int cmp_f(const void *a, const void *b)
@@ -628,6 +638,44 @@ static double quantile_sorted(const float *v, size_t n, double q)
  * quantile; the line's 20 000 can. A detector of one for all channels normalises the
  * window's highest channel score instead (models trained before per_channel).
  */
+/* The smoothed normalised window scores of one device at its calibration windows, into out
+ * (r->ncal of them): each unit's (channel's, or the window's highest for a detector of one
+ * for all) raw score normalised by its q50 and q90, then lg_smooth_step() over the device's
+ * scored windows in order; a window's value is its units' highest. */
+static size_t smoothed_cal(struct lg_detector *det, const struct dev_rows *r, unsigned units,
+			   const double *q50, const double *q90, unsigned smooth, float *out)
+{
+	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+	unsigned ch = r->w.channels;
+	float sc[LG_INGEST_MAX_CHANNELS];
+	size_t k = 0;
+
+	for (size_t j = 0; j < r->w.n && k < r->ncal; j++) {
+		const float *row = r->w.rows + j * ch * r->w.d;
+		float top = -INFINITY;
+
+		if (det->dropout_run && r->w.dropout[j])
+			continue;
+		if (det->nch) {
+			for (unsigned c = 0; c < ch; c++)
+				lg_detector_score(&det->ch[c], row + c * r->w.d, 1, &sc[c]);
+		} else {
+			lg_detector_score(det, row, ch, sc);
+			for (unsigned c = 1; c < ch; c++)
+				sc[0] = sc[c] > sc[0] ? sc[c] : sc[0];
+		}
+		for (unsigned u = 0; u < units; u++) {
+			float v = (float)((sc[u] - q50[u]) / (q90[u] - q50[u] + 1e-9));
+
+			v = lg_smooth_step(&h[u], smooth, v);
+			top = v > top ? v : top;
+		}
+		if (j == r->calidx[k])
+			out[k++] = top;
+	}
+	return k;
+}
+
 static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			     struct lg_detector *det)
 {
@@ -680,6 +728,17 @@ static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, 
 			qsort(srt, r->ncal, sizeof(*srt), cmp_f);
 			q50[i * M + u] = quantile_sorted(srt, r->ncal, 0.5);
 			q90[i * M + u] = quantile_sorted(srt, r->ncal, 0.9);
+		}
+		if (fc->smooth > 1) {
+			/* the mean of the last smooth normalised scores of each unit, over the
+			 * device's scored windows in order, at its calibration windows
+			 * (quality_proto.py's _m2: its neighbours in time are trained on or
+			 * held back, the means span them as the data plane's do) */
+			at += smoothed_cal(&det[i], r, units, q50 + i * M, q90 + i * M, fc->smooth,
+					   norm + at);
+			free(ws);
+			free(srt);
+			continue;
 		}
 		for (size_t k = 0; k < r->ncal; k++) {
 			float top = -INFINITY;
@@ -742,13 +801,31 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 }
 
 /* False alarms of det on the check windows of devs: printed and added to *k, *n. */
-static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned long long *k,
-		      unsigned long long *n)
+static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smooth,
+		      unsigned long long *k, unsigned long long *n)
 {
 	float scores[LG_INGEST_MAX_CHANNELS];
+	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+	size_t c = 0;
 
-	for (size_t i = 0; i < r->nchk; i++)
-		*k += lg_win_alert(det, &r->w, r->chk[i], scores);
+	if (smooth <= 1) {
+		for (size_t i = 0; i < r->nchk; i++)
+			*k += lg_win_alert(det, &r->w, r->chk[i], scores);
+		*n += r->nchk;
+		return;
+	}
+	/* every scored window in order (the means span them), the check windows counted */
+	for (size_t j = 0; j < r->w.n && c < r->nchk; j++) {
+		int a;
+
+		if (det->dropout_run && r->w.dropout[j])
+			continue;
+		a = lg_win_alert_smooth(det, &r->w, j, scores, smooth, h);
+		if (j == r->chk[c]) {
+			*k += a;
+			c++;
+		}
+	}
 	*n += r->nchk;
 }
 
@@ -802,11 +879,11 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 				lg_detector_set_free(&other);
 				return -ENOMEM;
 			}
-			check_one(&other.det[j], &tmp, k, w);
+			check_one(&other.det[j], &tmp, other.smooth, k, w);
 			lg_win_rows_free(&tmp.w);
 			continue;
 		}
-		check_one(&other.det[j], &devs[i], k, w);
+		check_one(&other.det[j], &devs[i], other.smooth, k, w);
 	}
 	lg_detector_set_free(&other);
 	return 0;
@@ -1253,6 +1330,11 @@ static int train_files(struct file_conf *fc)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
 	if (fed)
 		fc->pooled = 1; /* statistics from several servers fit one detector */
+	if (fc->smooth > 1 && (in.ndev < 2 || fc->base)) {
+		fprintf(stderr, "linegate-train: --smooth calibrates the pooled threshold of several "
+			"devices trained together: give them all (not one, not --base)\n");
+		goto out;
+	}
 	if (mixed && fc->pooled) {
 		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
 			"these devices differ (%s %g Hz, ...): train one detector each\n",
@@ -1330,6 +1412,7 @@ static int train_files(struct file_conf *fc)
 		}
 	}
 	set.window = fc->window;
+	set.smooth = fc->smooth > 1 ? fc->smooth : 0;
 	set.sample_rate = mixed ? 0 : in.dev[0].rate;
 	memcpy(set.digest, digest, sizeof(digest));
 	set.det = calloc(in.ndev + 1, sizeof(*set.det));
@@ -1389,7 +1472,7 @@ static int train_files(struct file_conf *fc)
 			struct dev_rows *r = &devs[j];
 			unsigned long long dk = 0, dn = 0;
 
-			check_one(det, r, &dk, &dn);
+			check_one(det, r, fc->smooth, &dk, &dn);
 			k += dk;
 			n += dn;
 			lg_wilson95(dk, dn, &lo, &hi);
@@ -1522,6 +1605,7 @@ int main(int argc, char **argv)
 		{ "base", required_argument, NULL, 46 },
 		{ "only-device", required_argument, NULL, 47 },
 		{ "shaft-hz", required_argument, NULL, 60 },
+		{ "smooth", required_argument, NULL, 61 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1636,6 +1720,11 @@ int main(int argc, char **argv)
 		case 46: fc.base = optarg; break;
 		case 47: fc.only = optarg; break;
 		case 60: fc.shaft_hz = optarg; break;
+		case 61:
+			if (lg_opt_num("linegate-train", "smooth", optarg, 1, LG_SMOOTH_MAX, &num))
+				return 2;
+			fc.smooth = (unsigned)num;
+			break;
 		case 48:
 			if (lg_feat_layout_parse(optarg, &layout)) {
 				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5 or "
@@ -1683,6 +1772,12 @@ int main(int argc, char **argv)
 		fputs("linegate-train: --window revR and --shaft-hz go together, with --from and "
 		      "a detector per device (not --pooled, --stats-out or --merge: one detector "
 		      "reads one window)\n", stderr);
+		return 2;
+	}
+	if (fc.smooth > 1 && (c.kind != LG_DETECTOR_KNN || fc.pooled)) {
+		fputs("linegate-train: --smooth M calibrates the pooled threshold of several kNN "
+		      "detectors (--detector knn, not --pooled) on the mean of each channel's last M "
+		      "scores\n", stderr);
 		return 2;
 	}
 	if (fc.from.n) {

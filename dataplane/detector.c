@@ -1775,6 +1775,17 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 			ret = -EINVAL;
 			goto fail;
 		}
+	if (json_object_object_get_ex(o, "smooth", &v)) {
+		int64_t m = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || m < 1 || m > LG_SMOOTH_MAX) {
+			snprintf(err, errlen, "%s: 'smooth' must be a number of scores from 1 to %d",
+				 path, LG_SMOOTH_MAX);
+			ret = -EINVAL;
+			goto fail;
+		}
+		set->smooth = (unsigned)m;
+	}
 	snprintf(set->name, sizeof(set->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	set->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1842,7 +1853,7 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 {
 	json_object *o, *dets;
 
-	if (set->n == 1 && set->fallback == 0 && !set->nnames) {
+	if (set->n == 1 && set->fallback == 0 && !set->nnames && set->smooth <= 1) {
 		struct lg_detector one = set->det[0];
 
 		one.window = set->window;
@@ -1856,6 +1867,8 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
+	if (set->smooth > 1)
+		json_object_object_add(o, "smooth", json_object_new_int((int)set->smooth));
 	/* the file's rate when every detector has it; else each detector carries its own */
 	meta_add(o, set->n ? set->det[0].layout : LG_LAYOUT_BASIC, set->window, set->sample_rate,
 		 set->digest, set->signer);

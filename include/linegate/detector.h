@@ -21,6 +21,7 @@
 
 #include <linegate/features.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,6 +183,42 @@ int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t
 /* The reference bin of value v of feature j (0 .. LG_REF_BINS - 1). */
 unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v);
 
+/*
+ * Score smoothing (issue 8 step 6e, a model's "smooth" M): a window's score on a channel is
+ * the causal mean of its score and the channel's M - 1 scores before it (fewer at the start;
+ * windows not scored, such as sensor dropouts, are not among them), compared with the same
+ * threshold. The threshold is calibrated on such means (linegate-train --smooth), so M is
+ * the model's, not a setting. The data plane, linegate-train and linegate-quality all call
+ * lg_smooth_step(), so they agree bit for bit.
+ */
+#define LG_SMOOTH_MAX 8
+
+struct lg_smooth_ch {
+	float prev[LG_SMOOTH_MAX - 1]; /* the newest first */
+	unsigned n;                    /* how many of prev hold a score */
+};
+
+/* The mean of score and the last m - 1 kept (m <= LG_SMOOTH_MAX; m <= 1: score); score is
+ * kept. A score that is not finite is returned as it is and not kept. */
+static inline float lg_smooth_step(struct lg_smooth_ch *h, unsigned m, float score)
+{
+	unsigned k;
+	float sum = score;
+
+	if (m <= 1 || !isfinite(score))
+		return score;
+	m = m < LG_SMOOTH_MAX ? m : LG_SMOOTH_MAX;
+	k = h->n < m - 1 ? h->n : m - 1;
+	for (unsigned i = 0; i < k; i++)
+		sum += h->prev[i];
+	for (unsigned i = m - 2; i > 0; i--)
+		h->prev[i] = h->prev[i - 1];
+	h->prev[0] = score;
+	if (h->n < m - 1)
+		h->n++;
+	return sum / (float)(k + 1);
+}
+
 /* Load a model file; errors go to err as "path: message". */
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,
 		     size_t errlen);
@@ -227,6 +264,10 @@ struct lg_detector_set {
 	char (*names)[64];    /* device names, each with the detector it has: */
 	unsigned *name_det;
 	int fallback;         /* the detector of devices not named, -1 = none */
+	/* "smooth" (issue 8 step 6e): score each window by the causal mean of the last
+	 * smooth scores of its device and channel (lg_smooth_step()); 0 or 1: none. Its
+	 * thresholds were calibrated on such means (linegate-train --smooth). */
+	unsigned smooth;
 };
 
 /* Either format, from the bytes whose signature was checked. */

@@ -22,7 +22,9 @@
 #    nameplate or PLC says, here written from line2's manifest by this script): the model
 #    records each device's window, linegate forms each device's windows at it and alerts as
 #    linegate-quality says; validate refuses a detector whose window does not fit its rows,
-#    naming it;
+#    naming it; with rev-smooth (own_line_rev_smooth) also --smooth 2: the model records
+#    "smooth": 2 and linegate scores each channel by the mean of its last 2 scores as
+#    linegate-quality does;
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -38,8 +40,10 @@ DET=${1:-mahalanobis}
 LAYOUT_ARGS=()
 REV=0
 MINW=100
-if [ "$DET" = orders ] || [ "$DET" = rev ]; then
+SMOOTH=1
+if [ "$DET" = orders ] || [ "$DET" = rev ] || [ "$DET" = rev-smooth ]; then
 	[ "$DET" = rev ] && REV=1
+	[ "$DET" = rev-smooth ] && REV=1 && SMOOTH=2
 	DET=knn
 	LAYOUT_ARGS=(--layout orders96-time5)
 fi
@@ -59,7 +63,7 @@ print("device,hz")
 for d in json.load(open(sys.argv[1]))["devices"]:
     print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))
 EOF
-	WIN_ARGS=(-w $W --window rev6 --shaft-hz "$T/line/shaft_hz.csv")
+	WIN_ARGS=(-w $W --window rev6 --shaft-hz "$T/line/shaft_hz.csv" --smooth $SMOOTH)
 	MINW=20 # 30 s of healthy history holds 18-118 windows of up to 16384 samples
 fi
 
@@ -77,12 +81,13 @@ grep -q "pcap: .* LGF/UADP messages taken, 0 neither, 0 unknown devices, 0 bad t
 	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
 [ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
 python3 - "$T/line/model.json" "$T/line/manifest.json" \
-	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" "${LAYOUT_ARGS[*]}" $REV <<'EOF' || lg_fail "the model file"
+	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" "${LAYOUT_ARGS[*]}" $REV $SMOOTH <<'EOF' || lg_fail "the model file"
 import json, math, re, sys
 m = json.load(open(sys.argv[1]))
 man = json.load(open(sys.argv[2]))
 pub = open(sys.argv[3]).read().strip()
 rev = sys.argv[6] == "1"
+assert m.get("smooth", 1) == int(sys.argv[7]), m.get("smooth")
 assert m["format"] == "linegate-detectors", m["format"]
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
@@ -209,7 +214,7 @@ EOF
 
 # 4. Refusals. A window per device: a detector whose window is not the one its rows were made
 # at (signed anew) is refused, the detector named.
-if [ $REV = 1 ]; then
+if [ $REV = 1 ] && [ $SMOOTH = 1 ]; then
 	python3 - "$T/line/model.json" "$T/line/model-w.json" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))

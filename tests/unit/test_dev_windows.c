@@ -35,6 +35,12 @@ static struct lgt_keys keys;
 static uint8_t k1[32], buf[4096];
 static struct lg_worker *w;
 static struct lg_gen *g;
+static struct lg_modelset ms;
+
+static void ms_epoch_bump(void)
+{
+	ms.epoch++;
+}
 
 static enum lg_reason frame(uint32_t dev, uint64_t seq, const float *s)
 {
@@ -173,6 +179,38 @@ static void windows_per_device(struct lg_scorer *sc)
 	while (lg_spsc_pop(&w->scores_ring, &e))
 		nc++;
 	CHECK_EQ(nc, 0);
+
+	/* a model with "smooth" 2: each row's score is the mean of its channel's score and the
+	 * one before (the first alone), as lg_smooth_step() makes it for linegate-quality */
+	{
+		struct lg_smooth_ch h = { 0 };
+		float raw[3], want[3];
+		unsigned k = 0;
+
+		sc->set.smooth = 2;
+		lg_detector_score(&det[0], want_a, 3, raw);
+		for (unsigned i = 0; i < 3; i++)
+			want[i] = lg_smooth_step(&h, 2, raw[i]);
+		CHECK(want[1] != raw[1]);
+		CHECK(!memcmp(&want[1], &(float){ (raw[1] + raw[0]) / 2.0f }, sizeof(float)));
+		for (unsigned f = 0; f < 3 * WA / FRAME; f++)
+			CHECK_EQ(frame(1, 100 + f, xa + f * FRAME), LG_OK);
+		CHECK_EQ(w->rows, 3);
+		lg_worker_score(w, 3);
+		while (lg_spsc_pop(&w->scores_ring, &e)) {
+			CHECK(k < 3 && !memcmp(&e.score, &want[k], sizeof(float)));
+			k++;
+		}
+		CHECK_EQ(k, 3);
+		/* another model set: the means start afresh */
+		ms_epoch_bump();
+		for (unsigned f = 0; f < WA / FRAME; f++)
+			CHECK_EQ(frame(1, 200 + f, xa + 2 * WA + f * FRAME), LG_OK);
+		lg_worker_score(w, 1);
+		CHECK(lg_spsc_pop(&w->scores_ring, &e));
+		CHECK(!memcmp(&e.score, &raw[2], sizeof(float)));
+		sc->set.smooth = 0;
+	}
 	free(sc->idx);
 	free(sc->part);
 	free(sc->chan);
@@ -232,7 +270,20 @@ static void model_file(void)
 	lg_detector_score(&set.det[1], rb, 8, s0);
 	lg_detector_score(&back.det[1], rb, 8, s1);
 	CHECK(!memcmp(s0, s1, sizeof(s0)));
+	CHECK_EQ(back.smooth, 0);
 	lg_detector_set_free(&back);
+	/* "smooth" travels in the file; out of 1..8 it is refused */
+	set.smooth = 2;
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_dev_windows.json", 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.smooth, 2);
+	lg_detector_set_free(&back);
+	set.smooth = 9;
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_dev_windows.json", 8, &back, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "'smooth' must be a number of scores from 1 to 8");
+	set.smooth = 0;
 
 	/* b's detector as the default: the default's window is the file's (the policy's) */
 	set.fallback = 1;
@@ -282,7 +333,6 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
 	static struct lg_dp dp;
-	static struct lg_modelset ms;
 	static struct lg_scorer sc;
 	struct lg_policy p;
 	char err[256];

@@ -153,4 +153,22 @@ grep -q "zero.csv:1: device d: the lowest shaft speed must be above 0 Hz" "$dir/
 [ $? -eq 2 ] || fail "revR with --pooled accepted"
 "$train" "${args[@]}" -w rev0 --shaft-hz "$dir/hz.csv" -o "$dir/x.json" 2> "$dir/err"
 [ $? -eq 2 ] || fail "rev0 accepted"
+# --smooth M: recorded in the model, judged as linegate scores; refused where no pooled
+# threshold is calibrated (one device, not knn, --pooled)
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --min-windows 50 \
+	--detector knn --smooth 2 -o "$dir/sm.json" > "$dir/sm.out" 2> "$dir/sm.err" ||
+	{ cat "$dir/sm.err"; fail "train --smooth 2"; }
+grep -q '"smooth":2' "$dir/sm.json" || fail "no smooth in the model"
+"$quality" --model "$dir/sm.json" "${args[@]}" --labels "$dir/line/labels.csv" \
+	> "$dir/qs.out" 2> /dev/null || fail "quality --smooth"
+grep -q "^scores: each channel's mean of its last 2 (the model's smooth)" "$dir/qs.out" ||
+	fail "quality does not say it smooths"
+"$train" "${args[0]}" "${args[1]}" --healthy-before 30 -w 2048 --min-windows 50 \
+	--detector knn --smooth 2 -o "$dir/x.json" > /dev/null 2> "$dir/err"
+[ $? -eq 1 ] && grep -q "smooth calibrates the pooled threshold of several devices" "$dir/err" ||
+	fail "--smooth with one device: $(cat "$dir/err")"
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" --smooth 2 -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "--smooth with mahalanobis accepted"
+"$train" "${args[@]}" --detector knn --smooth 9 -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "--smooth 9 accepted"
 echo "train_knn: ok"
