@@ -12,7 +12,11 @@
 #include "../../dataplane/scorer.h"
 #include "../../dataplane/stages.h"
 
+#include <linegate/sign.h>
+
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "../lgtest.h"
@@ -318,6 +322,116 @@ static void model_file(void)
 	remove("test_dev_windows_bad.json");
 }
 
+/* Sign a copy of a model file with the demo key (the policy trusts its public half). */
+static void copy_signed(const char *from, const char *dst)
+{
+	uint8_t key[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	char keyp[600], sigp[600], *text;
+	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
+	FILE *f = fopen(from, "rb");
+	long len;
+
+	CHECK(f != NULL);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = malloc((size_t)len);
+	CHECK_EQ(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	f = fopen(dst, "wb");
+	fwrite(text, 1, (size_t)len, f);
+	fclose(f);
+	snprintf(keyp, sizeof(keyp), "%s/control/defaults/demo-signing.key", src);
+	CHECK_EQ(lg_hex_read_file(keyp, key, sizeof(key)), 0);
+	lg_sign_buf(key, text, (size_t)len, sig);
+	snprintf(sigp, sizeof(sigp), "%s.sig", dst);
+	CHECK_EQ(lg_hex_write_file(sigp, sig, sizeof(sig), 0644), 0);
+	free(text);
+}
+
+/*
+ * A signed model of windows per device through lg_scorer_load() and the data plane's model
+ * swap: the batch is as wide as the widest detector's row, each device's window is its
+ * detector's (c, not named, the policy's); a shadow whose window for a device differs from
+ * the active's is refused naming the device, and nothing changes.
+ */
+static void signed_models(struct lg_dp *dp, struct lg_policy *p)
+{
+	struct lg_detector_set set, other;
+	size_t da = lg_features_width(LG_LAYOUT_BANDS96_TIME5, WA),
+	       db = lg_features_width(LG_LAYOUT_BANDS96_TIME5, WB);
+	static float ra[64 * LG_FEAT_ROW_MAX], rb[64 * LG_FEAT_ROW_MAX];
+	struct lg_scorer sc;
+	char err[512];
+
+	for (size_t i = 0; i < 64 * LG_FEAT_ROW_MAX; i++) {
+		ra[i] = (float)sin(0.29 * (double)i) + 0.001f * (float)(i % 11);
+		rb[i] = (float)cos(0.13 * (double)i) + 0.002f * (float)(i % 5);
+	}
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(3, sizeof(*set.det));
+	set.names = calloc(2, sizeof(*set.names));
+	set.name_det = calloc(2, sizeof(*set.name_det));
+	CHECK_EQ(lg_detector_knn_fit(ra, 64, da, 1, NULL, 16, LG_LAYOUT_BANDS96_TIME5, 8,
+				     &set.det[0]), 0);
+	CHECK_EQ(lg_detector_knn_fit(rb, 64, db, 1, NULL, 16, LG_LAYOUT_BANDS96_TIME5, 8,
+				     &set.det[1]), 0);
+	CHECK_EQ(lg_detector_knn_fit(ra, 64, da, 1, NULL, 16, LG_LAYOUT_BANDS96_TIME5, 8,
+				     &set.det[2]), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(lg_detector_calibrate(&set.det[i], i == 1 ? rb : ra, 64, 0.99, 1.0), 0);
+	set.det[0].window = WA;
+	set.det[1].window = WB;
+	set.det[2].window = WA;
+	set.n = 3;
+	set.fallback = 2; /* c: the default, at the file's window */
+	snprintf(set.names[0], 64, "a");
+	snprintf(set.names[1], 64, "b");
+	set.name_det[1] = 1;
+	set.nnames = 2;
+	set.window = WA;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows_m.json"), 0);
+	copy_signed("test_dev_windows_m.json", "test_dev_windows_ms.json");
+	CHECK_EQ(lg_scorer_load(p, "test_dev_windows_ms.json", "m", 64, &sc, err, sizeof(err)), 0);
+	CHECK_EQ(sc.in_dim, db);
+	CHECK_EQ(lg_scorer_window(&sc, lg_scorer_device(&sc, "a"), p->window), WA);
+	CHECK_EQ(lg_scorer_window(&sc, lg_scorer_device(&sc, "b"), p->window), WB);
+	CHECK_EQ(lg_scorer_window(&sc, lg_scorer_device(&sc, "c"), p->window), WA);
+	lg_scorer_free(&sc);
+
+	/* a shadow with the windows of a and b swapped (rows as wide as the active's): refused,
+	 * the first device whose window differs named, the active kept */
+	CHECK_EQ(lg_detector_set_load("test_dev_windows_m.json", 8, &other, err, sizeof(err)), 0);
+	{
+		struct lg_detector t = other.det[0];
+
+		other.det[0] = other.det[1];
+		other.det[1] = t;
+	}
+	CHECK_EQ(lg_detector_set_save(&other, "test_dev_windows_sh.json"), 0);
+	lg_detector_set_free(&other);
+	copy_signed("test_dev_windows_sh.json", "test_dev_windows_shs.json");
+	CHECK_EQ(lg_dp_set_models(dp, "test_dev_windows_ms.json", "m", NULL, NULL, err,
+				  sizeof(err)), 0);
+	CHECK_EQ(lg_dp_set_models(dp, "test_dev_windows_ms.json", "m", "test_dev_windows_shs.json",
+				  "s", err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "trained on 8192-sample windows for device a, the active "
+				"test_dev_windows_ms.json on 2048");
+	CHECK(atomic_load(&dp->models) != NULL && !atomic_load(&dp->models)->shadow[0]);
+	/* the same windows as the active: a shadow is taken */
+	CHECK_EQ(lg_dp_set_models(dp, "test_dev_windows_ms.json", "m", "test_dev_windows_ms.json",
+				  "s", err, sizeof(err)), 0);
+	lg_modelset_free(atomic_exchange(&dp->models, NULL), dp->nworkers);
+	lg_detector_set_free(&set);
+	remove("test_dev_windows_m.json");
+	remove("test_dev_windows_ms.json");
+	remove("test_dev_windows_ms.json.sig");
+	remove("test_dev_windows_sh.json");
+	remove("test_dev_windows_shs.json");
+	remove("test_dev_windows_shs.json.sig");
+}
+
 static const char usage[] =
 	"Usage: test_dev_windows [options]\n"
 	"\n"
@@ -338,12 +452,21 @@ int main(int argc, char **argv)
 	char err[256];
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	CHECK_EQ(lg_sign_init(), 0);
 	lgt_keys_make(&keys, key_files);
 	for (int i = 0; i < 32; i++)
 		k1[i] = (uint8_t)i;
 	if (lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
+	}
+	{
+		char pubp[600];
+
+		snprintf(pubp, sizeof(pubp), "%s/control/defaults/demo-signing.pub",
+			 getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..");
+		CHECK_EQ(lg_hex_read_file(pubp, p.model_keys[0], 32), 0);
+		p.nmodel_keys = 1;
 	}
 	w = &dp.workers[0];
 	dp.nworkers = 1;
@@ -360,6 +483,9 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
 	windows_per_device(&sc);
 	model_file();
+	atomic_store(&dp.gen, g);
+	signed_models(&dp, &p);
+	atomic_store(&dp.gen, NULL);
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);
 	lg_worker_buffers_free(w);
