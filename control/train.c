@@ -291,6 +291,7 @@ struct dev_rows {
 	float *train, *cal; /* rows (channels per window) */
 	size_t *chk;        /* window indices */
 	size_t *calidx;     /* the calibration rows' window indices */
+	unsigned char *trainwin; /* w.n: 1 for the windows it was trained on */
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
@@ -314,7 +315,8 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 	r->cal = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->chk = malloc(sizeof(size_t) * (nh + 1));
 	r->calidx = malloc(sizeof(size_t) * (nh + 1));
-	if (!r->train || !r->cal || !r->chk || !r->calidx)
+	r->trainwin = calloc(r->w.n + 1, 1);
+	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin)
 		return -ENOMEM;
 	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
@@ -341,6 +343,7 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		default:
 			memcpy(r->train + r->ntrain * ch * D, row, sizeof(float) * ch * D);
 			r->ntrain++;
+			r->trainwin[i] = 1;
 		}
 	}
 	return 0;
@@ -355,6 +358,7 @@ static void dev_rows_free(struct dev_rows *r)
 	free(r->cal);
 	free(r->chk);
 	free(r->calidx);
+	free(r->trainwin);
 }
 
 static int cmp_f(const void *a, const void *b)
@@ -638,6 +642,28 @@ static double quantile_sorted(const float *v, size_t n, double q)
  * quantile; the line's 20 000 can. A detector of one for all channels normalises the
  * window's highest channel score instead (models trained before per_channel).
  */
+/*
+ * Window j's raw score per channel (a detector per channel: each channel's own; else the
+ * detector's), a window the detector was trained on scored without itself among the kept
+ * rows (lg_detector_knn_score_self()): the smoothed scores of the windows next to it are
+ * then those of windows the detector never saw, as on the line (quality_proto.py does the
+ * same), not pulled down by a training window's distance 0.
+ */
+static void raw_scores(struct lg_detector *det, const struct dev_rows *r, size_t j, float *sc)
+{
+	unsigned ch = r->w.channels;
+	const float *row = r->w.rows + j * ch * r->w.d;
+
+	for (unsigned c = 0; c < ch; c++) {
+		struct lg_detector *u = det->nch ? &det->ch[c < det->nch ? c : det->nch - 1] : det;
+
+		if (r->trainwin[j])
+			sc[c] = lg_detector_knn_score_self(u, row + c * r->w.d);
+		else
+			lg_detector_score(u, row + c * r->w.d, 1, &sc[c]);
+	}
+}
+
 /* The smoothed normalised window scores of one device at its calibration windows, into out
  * (r->ncal of them): each unit's (channel's, or the window's highest for a detector of one
  * for all) raw score normalised by its q50 and q90, then lg_smooth_step() over the device's
@@ -651,19 +677,14 @@ static size_t smoothed_cal(struct lg_detector *det, const struct dev_rows *r, un
 	size_t k = 0;
 
 	for (size_t j = 0; j < r->w.n && k < r->ncal; j++) {
-		const float *row = r->w.rows + j * ch * r->w.d;
 		float top = -INFINITY;
 
 		if (det->dropout_run && r->w.dropout[j])
 			continue;
-		if (det->nch) {
-			for (unsigned c = 0; c < ch; c++)
-				lg_detector_score(&det->ch[c], row + c * r->w.d, 1, &sc[c]);
-		} else {
-			lg_detector_score(det, row, ch, sc);
+		raw_scores(det, r, j, sc);
+		if (!det->nch)
 			for (unsigned c = 1; c < ch; c++)
 				sc[0] = sc[c] > sc[0] ? sc[c] : sc[0];
-		}
 		for (unsigned u = 0; u < units; u++) {
 			float v = (float)((sc[u] - q50[u]) / (q90[u] - q50[u] + 1e-9));
 
@@ -814,13 +835,22 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smoo
 		*n += r->nchk;
 		return;
 	}
-	/* every scored window in order (the means span them), the check windows counted */
+	/* every scored window in order (the means span them, a training window scored as one
+	 * never seen: raw_scores()), each channel's score brought to the detector's threshold
+	 * as the data plane brings it, the check windows counted */
 	for (size_t j = 0; j < r->w.n && c < r->nchk; j++) {
-		int a;
+		int a = 0;
 
 		if (det->dropout_run && r->w.dropout[j])
 			continue;
-		a = lg_win_alert_smooth(det, &r->w, j, scores, smooth, h);
+		raw_scores(det, r, j, scores);
+		for (unsigned q = 0; q < r->w.channels; q++) {
+			float f = det->nch ? det->threshold /
+					     det->ch[q < det->nch ? q : det->nch - 1].threshold : 1.0f;
+			float v = lg_smooth_step(&h[q], smooth, scores[q] * f);
+
+			a |= !(v <= det->threshold);
+		}
 		if (j == r->chk[c]) {
 			*k += a;
 			c++;

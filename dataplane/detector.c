@@ -241,6 +241,27 @@ static void score_knn(struct lg_detector *det, size_t n, float *scores)
 	}
 }
 
+float lg_detector_knn_score_self(const struct lg_detector *det, const float *x)
+{
+	double best = INFINITY;
+	size_t d = det->d;
+
+	for (size_t r = 0; r < det->m; r++) {
+		double s = 0;
+
+		for (size_t j = 0; j < d; j++) {
+			double e = ((double)x[j] - det->mean[j]) * det->scale[j] -
+				   det->train[r * d + j];
+
+			s += e * e;
+		}
+		/* a kept row at (float rounding of) distance 0 is the window itself */
+		if (s > 1e-6 * (double)d && s < best)
+			best = s;
+	}
+	return isfinite(best) ? (float)sqrt(best / (double)d) : 0.0f;
+}
+
 /* mean, sd and fweight are set: scale, and the kept rows' norms. */
 static void knn_derive(struct lg_detector *det)
 {

@@ -163,6 +163,11 @@ int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double marg
 int lg_detector_knn_fit(const float *rows, size_t n, size_t d, size_t groups,
 			const float *fweight, size_t cap, enum lg_feat_layout layout,
 			size_t max_batch, struct lg_detector *det);
+/* A kNN detector's (nch 0) score of one row x that may be one of its own kept training rows:
+ * the distance to the nearest kept row other than x itself (quality_proto.py: "a training
+ * row is not its own neighbour"), so that a training window scores as a window the detector
+ * never saw (linegate-train's calibration of smoothed scores). Direct, not the sgemm. */
+float lg_detector_knn_score_self(const struct lg_detector *det, const float *x);
 /* The kNN row minimum's ISA, for tests and benchmarks: -ENOTSUP if the CPU lacks it. */
 int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa);
 /*

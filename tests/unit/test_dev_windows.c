@@ -254,6 +254,21 @@ static void model_file(void)
 				     &set.det[1]), 0);
 	CHECK_EQ(lg_detector_calibrate(&set.det[0], ra, 64, 0.99, 1.0), 0);
 	CHECK_EQ(lg_detector_calibrate(&set.det[1], rb, 64, 0.99, 1.0), 0);
+	/* a kept training row (the cover's first is row 0) is its own nearest: 0; without
+	 * itself, the next kept row's distance; a row never trained on scores as before */
+	{
+		float own, self, fresh, fs;
+		static float x[LG_FEAT_ROW_MAX];
+
+		lg_detector_score(&set.det[0], ra, 1, &own);
+		self = lg_detector_knn_score_self(&set.det[0], ra);
+		CHECK(own < 1e-3f && self > 100 * own + 1e-2f);
+		for (size_t j = 0; j < da; j++)
+			x[j] = 0.5f * (ra[j] + ra[da + j]) + 0.01f;
+		lg_detector_score(&set.det[0], x, 1, &fresh);
+		fs = lg_detector_knn_score_self(&set.det[0], x);
+		CHECK_NEAR(fs, fresh, 1e-3 * fresh);
+	}
 	set.det[0].window = WA;
 	set.det[1].window = WB;
 	set.n = 2;
