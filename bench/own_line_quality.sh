@@ -12,7 +12,11 @@
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
 #        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default) or
 #        orders96-time5; the issue's goal needs DEVICES >= 200 and about 20 000 held-back
-#        healthy windows)
+#        healthy windows). WINDOW revR: a window per device (linegate-train --window revR
+#        --shaft-hz, each machine's lowest shaft speed written from line2's manifest, what an
+#        operator reads off the nameplate; --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
+#        made before (npy, its manifest.json) instead of a new one. OWN_LINE_SMOOTH=M (knn):
+#        linegate-train --smooth M, each channel's mean of its last M scores.
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
 	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
@@ -28,30 +32,59 @@ T=$(mktemp -d /tmp/own-line-quality.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 echo "own_line_quality: $N machines x $S s, faults at $F s, window $W, seed $SEED, $DET" \
 	"${LAYOUT:+($LAYOUT)}" >&2
-/usr/bin/python3 "$SRC/tests/line2/line2.py" make --seed "$SEED" --devices "$N" \
-	--faulty "$N" --seconds "$S" --fault-at "$F" --formats wav --out "$T/line" -q
+L=$T/line
 args=()
-for f in "$T"/line/wav/*.wav; do args+=(--from "$f"); done
+if [ -n "${OWN_LINE_DIR:-}" ]; then
+	L=$OWN_LINE_DIR
+	echo "own_line_quality: the line in $L (its own devices, seconds and seed)" >&2
+	# npy files carry no rate: each file's from the manifest
+	while read -r rate f; do args+=(--sample-rate "$rate" --from "$L/$f"); done < <(
+		python3 -c 'import json, sys
+for d in json.load(open(sys.argv[1]))["devices"]:
+    print(d["sample_rate"], "npy/%s.npy" % d["name"])' "$L/manifest.json")
+else
+	/usr/bin/python3 "$SRC/tests/line2/line2.py" make --seed "$SEED" --devices "$N" \
+		--faulty "$N" --seconds "$S" --fault-at "$F" --formats wav --out "$L" -q
+	for f in "$L"/wav/*.wav; do args+=(--from "$f"); done
+fi
+win_args=(-w "$W")
+minw=100
+case "$W" in rev*)
+	# a window per device: each machine's lowest shaft speed, as its operator knows it
+	python3 -c 'import json, sys
+print("device,hz")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))' \
+		"$L/manifest.json" > "$T/shaft_hz.csv"
+	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
+	minw=20 ;;
+esac
 t0=$(date +%s%N)
-"$B/control/linegate-train" "${args[@]}" --labels "$T/line/labels.csv" -w "$W" \
-	--min-windows 100 --detector "$DET" "${layout_args[@]}" -o "$T/model.json" \
+"$B/control/linegate-train" "${args[@]}" --labels "$L/labels.csv" "${win_args[@]}" \
+	--min-windows $minw --detector "$DET" "${layout_args[@]}" \
+	${OWN_LINE_SMOOTH:+--smooth "$OWN_LINE_SMOOTH"} -o "$T/model.json" \
 	> "$T/train.out" 2> "$T/train.err"
 t1=$(date +%s%N)
 tail -2 "$T/train.out"
 "$B/control/linegate-quality" --model "$T/model.json" "${args[@]}" \
-	--labels "$T/line/labels.csv" > "$T/quality.out" 2> /dev/null
-sed -n '2,10p' "$T/quality.out"
-python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" "${LAYOUT:-default}" <<'EOF'
+	--labels "$L/labels.csv" > "$T/quality.out" 2> /dev/null
+sed -n '1,10p' "$T/quality.out"
+[ -n "${OWN_LINE_KEEP:-}" ] && cp "$T/model.json" "$T/train.out" "$T/train.err" "$T/quality.out" \
+	"$OWN_LINE_KEEP"/
+python3 - "$T/train.out" "$T/quality.out" "$((t1 - t0))" "$W" "$DET" "${LAYOUT:-default}" \
+	"${OWN_LINE_SMOOTH:-}" <<'EOF'
 import json, re, sys
 train = open(sys.argv[1]).read()
 q = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
-ns, W = int(sys.argv[3]), int(sys.argv[4])
+ns, W = int(sys.argv[3]), sys.argv[4]
+W = int(W) if W.isdigit() else W
 rows = [l.split() for l in train.splitlines()[1:]
         if l and not l.startswith(("expected", "note", "sensor"))]
 windows = sum(int(r[1]) + int(r[2]) + int(r[3]) for r in rows)
 m = re.search(r"expected false alarms per window: ([\d.]+)% \(95% interval ([\d.]+)% to "
               r"([\d.]+)%, (\d+) held-back", train)
 out = {"bench": "own_line_quality", "window": W, "detector": sys.argv[5],
+       "smooth": int(sys.argv[7] or 1),
        "layout": sys.argv[6],
        "machines": len(rows),
        "recall_3": q["recall"], "faulty_streams": q["faulty_streams"],

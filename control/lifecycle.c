@@ -233,6 +233,21 @@ int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
 	return over;
 }
 
+int lg_win_alert_smooth(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
+			float *scores, unsigned m, struct lg_smooth_ch *h)
+{
+	int over = 0;
+
+	if (m <= 1)
+		return lg_win_alert(det, w, i, scores);
+	lg_detector_score(det, w->rows + i * w->channels * w->d, w->channels, scores);
+	for (unsigned c = 0; c < w->channels; c++) {
+		scores[c] = lg_smooth_step(&h[c], m, scores[c]);
+		over |= !(scores[c] <= det->threshold);
+	}
+	return over;
+}
+
 int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, double max,
 	       double *out)
 {

@@ -116,5 +116,10 @@ int lg_kofn_step(struct lg_kofn *a, int over);
 
 /* 1 if any channel of window i scores over its threshold; scores (channels) are set. */
 int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i, float *scores);
+/* The same with a model's "smooth" m (> 1): each channel's score the causal mean of the last
+ * m of the device's scored windows (h: one per channel, zeroed for each device; call it for
+ * the device's scored windows in order), as the data plane scores it. */
+int lg_win_alert_smooth(struct lg_detector *det, const struct lg_win_rows *w, size_t i,
+			float *scores, unsigned m, struct lg_smooth_ch *h);
 
 #endif

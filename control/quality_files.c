@@ -102,9 +102,13 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		float sc[LG_INGEST_MAX_CHANNELS];
 		unsigned long long dhw = 0, dfa = 0;
 		unsigned dtrials = 0, dmissed = 0;
+		struct lg_smooth_ch hist[LG_INGEST_MAX_CHANNELS] = { 0 };
 		unsigned char *alarm;
 
-		if (lg_win_rows_make(d, set.window, &det->bands, det->layout,
+		/* the device's windows at its detector's window (a window per device, issue 8
+		 * step 6e; an old model's is the file's) */
+		if (lg_win_rows_make(d, det->window ? det->window : set.window, &det->bands,
+				     det->layout,
 				     det->layout == LG_LAYOUT_ORDERS96_TIME5 ? &det->oref : NULL, &w) ||
 		    !(alarm = calloc(w.n + 1, 1))) {
 			lg_win_rows_free(&w);
@@ -118,7 +122,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				dropouts++;
 				continue;
 			}
-			alarm[j] = (unsigned char)lg_kofn_step(&a, lg_win_alert(det, &w, j, sc));
+			/* a model with "smooth": each channel's mean of its last scores */
+			alarm[j] = (unsigned char)lg_kofn_step(
+				&a, lg_win_alert_smooth(det, &w, j, sc, set.smooth, hist));
 			if (w.t[j] < qc->after)
 				continue; /* it trained the model: not judged */
 			if (lg_win_truth(&tr, d->name, w.t[j], w.dur) == LG_WIN_HEALTHY) {
@@ -174,8 +180,25 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		lg_win_rows_free(&w);
 	}
 	lg_wilson95(fa, hw, &lo, &hi);
-	printf("model %s: %zu detector(s), window %u samples, alarm %u of %u, latency %u "
-	       "windows\n", qc->model, set.n, set.window, qc->k, qc->n, qc->latency);
+	{
+		unsigned wmin = set.window, wmax = set.window;
+
+		for (size_t i = 0; i < set.n; i++) {
+			wmin = set.det[i].window && set.det[i].window < wmin ? set.det[i].window : wmin;
+			wmax = set.det[i].window > wmax ? set.det[i].window : wmax;
+		}
+		if (wmin == wmax)
+			printf("model %s: %zu detector(s), window %u samples, alarm %u of %u, "
+			       "latency %u windows\n", qc->model, set.n, set.window, qc->k, qc->n,
+			       qc->latency);
+		else
+			printf("model %s: %zu detector(s), a window per device of %u to %u samples "
+			       "(default %u), alarm %u of %u, latency %u windows of the device's\n",
+			       qc->model, set.n, wmin, wmax, set.window, qc->k, qc->n, qc->latency);
+	}
+	if (set.smooth > 1)
+		printf("scores: each channel's mean of its last %u (the model's smooth)\n",
+		       set.smooth);
 	printf("%-14s %7s %9s %8s %6s %7s %14s %14s\n", "fault", "trials", "detected", "recall",
 	       "late", "missed", "delay_windows", "delay_ms");
 	for (unsigned i = 0; i < nk; i++) {

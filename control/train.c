@@ -113,7 +113,18 @@ static const char usage[] =
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
 	"  -w, --window N          samples per window: the policy's detection.window\n"
-	"                          (default 256)\n"
+	"                          (default 256; --from: the policy's, else 2048)\n"
+	"  -w, --window revR       --from: a window per device, the smallest power of two\n"
+	"                          from 2048 to 16384 samples holding R revolutions of its\n"
+	"                          shaft at its lowest speed (--shaft-hz); the model records\n"
+	"                          each device's window and linegate forms that device's\n"
+	"                          windows at it (docs/models.md, \"A window per device\")\n"
+	"      --shaft-hz FILE     with revR: CSV device,Hz, each device's lowest shaft speed\n"
+	"                          (its nameplate or the PLC's lowest set point)\n"
+	"      --smooth M          --detector knn, several devices: score each window by the\n"
+	"                          mean of its channel's last M scores (1-8, default 1), the\n"
+	"                          pooled threshold calibrated on such means; the model\n"
+	"                          records it (\"smooth\") and linegate scores the same way\n"
 	"      --sample-rate HZ    samples per second (default 10000)\n"
 	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 1.5)\n"
@@ -210,6 +221,14 @@ struct file_conf {
 	struct lg_truth truth;
 	double false_alarms;
 	unsigned window, min_windows;
+	/* --window revR (issue 8 step 6e): a window per device, the smallest power of two from
+	 * LG_REV_MIN_N to LG_REV_MAX_N samples holding revs shaft revolutions at the device's
+	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
+	double revs;
+	const char *shaft_hz;
+	/* --smooth M (issue 8 step 6e): the pooled threshold of the mean of each channel's last
+	 * M normalised scores, recorded in the model ("smooth") */
+	unsigned smooth;
 	int pooled;
 	enum lg_detector_kind kind;
 	enum lg_feat_layout layout; /* knn: bands96-time5; the others: the basic row */
@@ -266,10 +285,13 @@ static void warn_flat(const struct lg_ingest_dev *d)
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 struct dev_rows {
 	const struct lg_ingest_dev *dev;
+	unsigned window;    /* its samples per window (fc->window, or its own with revR) */
 	struct lg_win_rows w;
 	size_t ntrain, ncal, nchk;
 	float *train, *cal; /* rows (channels per window) */
 	size_t *chk;        /* window indices */
+	size_t *calidx;     /* the calibration rows' window indices */
+	unsigned char *trainwin; /* w.n: 1 for the windows it was trained on */
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
@@ -292,7 +314,9 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 	r->train = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->cal = malloc(sizeof(float) * D * ch * (nh + 1));
 	r->chk = malloc(sizeof(size_t) * (nh + 1));
-	if (!r->train || !r->cal || !r->chk)
+	r->calidx = malloc(sizeof(size_t) * (nh + 1));
+	r->trainwin = calloc(r->w.n + 1, 1);
+	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin)
 		return -ENOMEM;
 	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
@@ -311,7 +335,7 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		switch ((k++ / block) % 4) {
 		case 1:
 			memcpy(r->cal + r->ncal * ch * D, row, sizeof(float) * ch * D);
-			r->ncal++;
+			r->calidx[r->ncal++] = i;
 			break;
 		case 3:
 			r->chk[r->nchk++] = i;
@@ -319,6 +343,7 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		default:
 			memcpy(r->train + r->ntrain * ch * D, row, sizeof(float) * ch * D);
 			r->ntrain++;
+			r->trainwin[i] = 1;
 		}
 	}
 	return 0;
@@ -332,6 +357,8 @@ static void dev_rows_free(struct dev_rows *r)
 	free(r->train);
 	free(r->cal);
 	free(r->chk);
+	free(r->calidx);
+	free(r->trainwin);
 }
 
 static int cmp_f(const void *a, const void *b)
@@ -524,7 +551,7 @@ static int knn_reference(struct lg_detector *det, const float *all, size_t n, si
  * trained together get the pooled threshold after, pooled_thresholds()).
  */
 static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
-		   struct lg_detector *det, unsigned *kept)
+		   struct lg_detector *det, unsigned *kept, bool pooled_after)
 {
 	size_t rows, ncal, D = devs[0].w.d;
 	unsigned ch = devs[0].w.channels, groups = ch;
@@ -574,6 +601,15 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		memcpy(det->oref.lines, devs[0].oref.lines, sizeof(float) * devs[0].oref.m);
 	}
 	*kept = (unsigned)D;
+	if (pooled_after) {
+		/* pooled_thresholds() sets every threshold from the line's calibration windows,
+		 * which a device with fewer than the tail model's 20 (long windows, issue 8 step
+		 * 6e) has too: placeholders until then */
+		det->threshold = 1;
+		for (unsigned c = 0; c < det->nch; c++)
+			lg_detector_knn_set_channel_threshold(det, c, 1);
+		return 0;
+	}
 	cal = gather_rows(devs, n, true, &ncal);
 	if (!cal)
 		return -ENOMEM;
@@ -606,6 +642,61 @@ static double quantile_sorted(const float *v, size_t n, double q)
  * quantile; the line's 20 000 can. A detector of one for all channels normalises the
  * window's highest channel score instead (models trained before per_channel).
  */
+/*
+ * Window j's raw score per channel (a detector per channel: each channel's own; else the
+ * detector's), a window the detector was trained on scored without itself among the kept
+ * rows (lg_detector_knn_score_self()): the smoothed scores of the windows next to it are
+ * then those of windows the detector never saw, as on the line (quality_proto.py does the
+ * same), not pulled down by a training window's distance 0.
+ */
+static void raw_scores(struct lg_detector *det, const struct dev_rows *r, size_t j, float *sc)
+{
+	unsigned ch = r->w.channels;
+	const float *row = r->w.rows + j * ch * r->w.d;
+
+	for (unsigned c = 0; c < ch; c++) {
+		struct lg_detector *u = det->nch ? &det->ch[c < det->nch ? c : det->nch - 1] : det;
+
+		if (r->trainwin[j])
+			sc[c] = lg_detector_knn_score_self(u, row + c * r->w.d);
+		else
+			lg_detector_score(u, row + c * r->w.d, 1, &sc[c]);
+	}
+}
+
+/* The smoothed normalised window scores of one device at its calibration windows, into out
+ * (r->ncal of them): each unit's (channel's, or the window's highest for a detector of one
+ * for all) raw score normalised by its q50 and q90, then lg_smooth_step() over the device's
+ * scored windows in order; a window's value is its units' highest. */
+static size_t smoothed_cal(struct lg_detector *det, const struct dev_rows *r, unsigned units,
+			   const double *q50, const double *q90, unsigned smooth, float *out)
+{
+	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+	unsigned ch = r->w.channels;
+	float sc[LG_INGEST_MAX_CHANNELS];
+	size_t k = 0;
+
+	for (size_t j = 0; j < r->w.n && k < r->ncal; j++) {
+		float top = -INFINITY;
+
+		if (det->dropout_run && r->w.dropout[j])
+			continue;
+		raw_scores(det, r, j, sc);
+		if (!det->nch)
+			for (unsigned c = 1; c < ch; c++)
+				sc[0] = sc[c] > sc[0] ? sc[c] : sc[0];
+		for (unsigned u = 0; u < units; u++) {
+			float v = (float)((sc[u] - q50[u]) / (q90[u] - q50[u] + 1e-9));
+
+			v = lg_smooth_step(&h[u], smooth, v);
+			top = v > top ? v : top;
+		}
+		if (j == r->calidx[k])
+			out[k++] = top;
+	}
+	return k;
+}
+
 static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			     struct lg_detector *det)
 {
@@ -659,6 +750,17 @@ static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, 
 			q50[i * M + u] = quantile_sorted(srt, r->ncal, 0.5);
 			q90[i * M + u] = quantile_sorted(srt, r->ncal, 0.9);
 		}
+		if (fc->smooth > 1) {
+			/* the mean of the last smooth normalised scores of each unit, over the
+			 * device's scored windows in order, at its calibration windows
+			 * (quality_proto.py's _m2: its neighbours in time are trained on or
+			 * held back, the means span them as the data plane's do) */
+			at += smoothed_cal(&det[i], r, units, q50 + i * M, q90 + i * M, fc->smooth,
+					   norm + at);
+			free(ws);
+			free(srt);
+			continue;
+		}
 		for (size_t k = 0; k < r->ncal; k++) {
 			float top = -INFINITY;
 
@@ -710,7 +812,7 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	int ret;
 
 	if (fc->kind == LG_DETECTOR_KNN)
-		return fit_knn(fc, devs, n, det, kept);
+		return fit_knn(fc, devs, n, det, kept, false);
 	ret = local_stats(fc, devs, n, &st);
 
 	if (!ret)
@@ -720,13 +822,40 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 }
 
 /* False alarms of det on the check windows of devs: printed and added to *k, *n. */
-static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned long long *k,
-		      unsigned long long *n)
+static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smooth,
+		      unsigned long long *k, unsigned long long *n)
 {
 	float scores[LG_INGEST_MAX_CHANNELS];
+	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+	size_t c = 0;
 
-	for (size_t i = 0; i < r->nchk; i++)
-		*k += lg_win_alert(det, &r->w, r->chk[i], scores);
+	if (smooth <= 1) {
+		for (size_t i = 0; i < r->nchk; i++)
+			*k += lg_win_alert(det, &r->w, r->chk[i], scores);
+		*n += r->nchk;
+		return;
+	}
+	/* every scored window in order (the means span them, a training window scored as one
+	 * never seen: raw_scores()), each channel's score brought to the detector's threshold
+	 * as the data plane brings it, the check windows counted */
+	for (size_t j = 0; j < r->w.n && c < r->nchk; j++) {
+		int a = 0;
+
+		if (det->dropout_run && r->w.dropout[j])
+			continue;
+		raw_scores(det, r, j, scores);
+		for (unsigned q = 0; q < r->w.channels; q++) {
+			float f = det->nch ? det->threshold /
+					     det->ch[q < det->nch ? q : det->nch - 1].threshold : 1.0f;
+			float v = lg_smooth_step(&h[q], smooth, scores[q] * f);
+
+			a |= !(v <= det->threshold);
+		}
+		if (j == r->chk[c]) {
+			*k += a;
+			c++;
+		}
+	}
 	*n += r->nchk;
 }
 
@@ -758,13 +887,21 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 			++*uncovered;
 			continue;
 		}
+		if (other.det[j].window && other.det[j].window != devs[i].window) {
+			fprintf(stderr, "linegate-train: --compare %s: device %s: trained on "
+				"%u-sample windows, the candidate on %u: they cannot be judged on the "
+				"same windows\n", path, devs[i].dev->name, other.det[j].window,
+				devs[i].window);
+			lg_detector_set_free(&other);
+			return -EINVAL;
+		}
 		/* orders96-time5: the rows depend on the model's reference lines too */
 		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d ||
 		    other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5) {
 			/* another row than the candidate's: the same windows, its own rows */
 			struct dev_rows tmp = devs[i];
 
-			if (lg_win_rows_make(devs[i].dev, window, &other.det[j].bands,
+			if (lg_win_rows_make(devs[i].dev, devs[i].window, &other.det[j].bands,
 					     other.det[j].layout,
 					     other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5 ?
 						     &other.det[j].oref : NULL,
@@ -772,11 +909,11 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 				lg_detector_set_free(&other);
 				return -ENOMEM;
 			}
-			check_one(&other.det[j], &tmp, k, w);
+			check_one(&other.det[j], &tmp, other.smooth, k, w);
 			lg_win_rows_free(&tmp.w);
 			continue;
 		}
-		check_one(&other.det[j], &devs[i], k, w);
+		check_one(&other.det[j], &devs[i], other.smooth, k, w);
 	}
 	lg_detector_set_free(&other);
 	return 0;
@@ -1037,6 +1174,138 @@ static int sign_file(const char *key, const char *path)
 	return 0;
 }
 
+/* The windows --window revR picks from (the prototype's, bench/quality_proto.py rev_window) */
+#define LG_REV_MIN_N 2048
+#define LG_REV_MAX_N 16384
+
+/* The smallest power of two from LG_REV_MIN_N to LG_REV_MAX_N samples at rate that holds revs
+ * revolutions of a shaft at hz (LG_REV_MAX_N if none does). */
+static unsigned rev_window(double rate, double hz, double revs)
+{
+	unsigned n = LG_REV_MIN_N;
+
+	while (n < LG_REV_MAX_N && (double)n / rate * hz < revs)
+		n *= 2;
+	return n;
+}
+
+/*
+ * --shaft-hz FILE: CSV device,Hz, one line per device, the lowest shaft speed it runs at (the
+ * nameplate's or the PLC's lowest set point); '#' starts a comment; a first line whose Hz is
+ * not a number is a header. Each device of the recordings gets its window (r->window); a
+ * device without a line, a bad line or a device named twice is refused with FILE:LINE.
+ */
+static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
+		       struct dev_rows *devs)
+{
+	FILE *f = fopen(fc->shaft_hz, "r");
+	double *hz = calloc(in->ndev, sizeof(*hz));
+	unsigned *line_of = calloc(in->ndev, sizeof(*line_of)), count[16] = { 0 }, ln = 0;
+	char buf[512];
+	int ret = -EINVAL;
+
+	if (!f || !hz || !line_of) {
+		fprintf(stderr, "linegate-train: --shaft-hz %s: %s\n", fc->shaft_hz,
+			f ? "out of memory" : strerror(errno));
+		goto out;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		char *p = buf, *name, *num, *end;
+		double v;
+		size_t k;
+
+		ln++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			fprintf(stderr, "linegate-train: %s:%u: line longer than %zu characters\n",
+				fc->shaft_hz, ln, sizeof(buf) - 2);
+			goto out;
+		}
+		p[strcspn(p, "#\r\n")] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			continue;
+		name = p;
+		num = strchr(p, ',');
+		if (!num) {
+			fprintf(stderr, "linegate-train: %s:%u: want device,Hz (the device's lowest "
+				"shaft speed)\n", fc->shaft_hz, ln);
+			goto out;
+		}
+		*num++ = '\0';
+		for (char *e = num - 2; e >= name && (*e == ' ' || *e == '\t'); e--)
+			*e = '\0';
+		while (*num == ' ' || *num == '\t')
+			num++;
+		v = strtod(num, &end);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (end == num || *end) {
+			if (ln == 1)
+				continue; /* a header (device,hz) */
+			fprintf(stderr, "linegate-train: %s:%u: '%s' is not a speed in Hz\n",
+				fc->shaft_hz, ln, num);
+			goto out;
+		}
+		if (!(v > 0) || !isfinite(v) || v > 1e6) {
+			fprintf(stderr, "linegate-train: %s:%u: device %s: the lowest shaft speed must "
+				"be above 0 Hz (got %s)\n", fc->shaft_hz, ln, name, num);
+			goto out;
+		}
+		for (k = 0; k < in->ndev && strcmp(in->dev[k].name, name); k++)
+			;
+		if (k == in->ndev)
+			continue; /* a device of the line not in these recordings */
+		if (line_of[k]) {
+			fprintf(stderr, "linegate-train: %s:%u: device %s is on line %u already\n",
+				fc->shaft_hz, ln, name, line_of[k]);
+			goto out;
+		}
+		hz[k] = v;
+		line_of[k] = ln;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "linegate-train: --shaft-hz %s: read error\n", fc->shaft_hz);
+		goto out;
+	}
+	for (size_t i = 0; i < in->ndev; i++) {
+		unsigned lg2 = 0;
+
+		if (!line_of[i]) {
+			fprintf(stderr, "linegate-train: %s: no line for device %s: --window rev%g "
+				"needs each device's lowest shaft speed (device,Hz)\n", fc->shaft_hz,
+				in->dev[i].name, fc->revs);
+			goto out;
+		}
+		devs[i].window = rev_window(in->dev[i].rate, hz[i], fc->revs);
+		while ((1u << lg2) < devs[i].window)
+			lg2++;
+		count[lg2 < 16 ? lg2 : 15]++;
+		if ((double)devs[i].window / in->dev[i].rate * hz[i] < fc->revs)
+			fprintf(stderr, "linegate-train: warning: %s: %u samples at %g Hz hold %.1f "
+				"revolutions of its %g Hz shaft, under %g: the longest window "
+				"--window revR takes\n", in->dev[i].name, devs[i].window,
+				in->dev[i].rate, (double)devs[i].window / in->dev[i].rate * hz[i],
+				hz[i], fc->revs);
+	}
+	fprintf(stderr, "linegate-train: --window rev%g: windows of", fc->revs);
+	for (unsigned b = 0, first = 1; b < 16; b++)
+		if (count[b]) {
+			fprintf(stderr, "%s %u samples for %u device(s)", first ? "" : ",", 1u << b,
+				count[b]);
+			first = 0;
+		}
+	fprintf(stderr, " (the policy's detection.window, %u, for the devices the model does "
+		"not name)\n", fc->window);
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	free(hz);
+	free(line_of);
+	return ret;
+}
+
 static int train_files(struct file_conf *fc)
 {
 	struct lg_policy pol;
@@ -1091,6 +1360,11 @@ static int train_files(struct file_conf *fc)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
 	if (fed)
 		fc->pooled = 1; /* statistics from several servers fit one detector */
+	if (fc->smooth > 1 && (in.ndev < 2 || fc->base)) {
+		fprintf(stderr, "linegate-train: --smooth calibrates the pooled threshold of several "
+			"devices trained together: give them all (not one, not --base)\n");
+		goto out;
+	}
 	if (mixed && fc->pooled) {
 		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
 			"these devices differ (%s %g Hz, ...): train one detector each\n",
@@ -1110,17 +1384,21 @@ static int train_files(struct file_conf *fc)
 		fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows "
 			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
 			1000.0 * fc->window / in.dev[0].rate);
+	if (fc->revs > 0 && rev_windows(fc, &in, devs))
+		goto out;
 	for (size_t i = 0; i < in.ndev; i++) {
 		struct dev_rows *r = &devs[i];
 
 		r->dev = &in.dev[i];
+		if (!(fc->revs > 0))
+			r->window = fc->window;
 		if (fc->layout == LG_LAYOUT_ORDERS96_TIME5 &&
-		    lg_win_order_ref(r->dev, fc->window, &fc->truth, &r->oref)) {
+		    lg_win_order_ref(r->dev, r->window, &fc->truth, &r->oref)) {
 			fprintf(stderr, "linegate-train: %s: no healthy window of %u samples for the "
-				"orders96-time5 layout's reference lines\n", r->dev->name, fc->window);
+				"orders96-time5 layout's reference lines\n", r->dev->name, r->window);
 			goto out;
 		}
-		if (lg_win_rows_make(r->dev, fc->window, NULL, fc->layout,
+		if (lg_win_rows_make(r->dev, r->window, NULL, fc->layout,
 				     fc->layout == LG_LAYOUT_ORDERS96_TIME5 ? &r->oref : NULL, &r->w) ||
 		    split_rows(r, &fc->truth, fc->kind == LG_DETECTOR_KNN)) {
 			fprintf(stderr, "linegate-train: out of memory\n");
@@ -1130,7 +1408,7 @@ static int train_files(struct file_conf *fc)
 			fprintf(stderr, "linegate-train: %s: %zu healthy windows of %u samples "
 				"(%.0f s of %.0f s recorded); at least %u are needed: record longer, "
 				"or give --pooled or --min-windows\n", r->dev->name,
-				r->ntrain + r->ncal + r->nchk, fc->window,
+				r->ntrain + r->ncal + r->nchk, r->window,
 				(double)(r->ntrain + r->ncal + r->nchk) * r->w.dur,
 				lg_ingest_seconds(r->dev), fc->min_windows);
 			goto out;
@@ -1164,6 +1442,7 @@ static int train_files(struct file_conf *fc)
 		}
 	}
 	set.window = fc->window;
+	set.smooth = fc->smooth > 1 ? fc->smooth : 0;
 	set.sample_rate = mixed ? 0 : in.dev[0].rate;
 	memcpy(set.digest, digest, sizeof(digest));
 	set.det = calloc(in.ndev + 1, sizeof(*set.det));
@@ -1177,7 +1456,7 @@ static int train_files(struct file_conf *fc)
 		unsigned kept;
 
 		for (size_t i = 0; i < in.ndev; i++)
-			if (fit_knn(fc, &devs[i], 1, &set.det[i], &kept)) {
+			if (fit_knn(fc, &devs[i], 1, &set.det[i], &kept, true)) {
 				fprintf(stderr, "linegate-train: %s: the fit failed (too few windows?)\n",
 					devs[i].dev->name);
 				while (i--)
@@ -1196,7 +1475,7 @@ static int train_files(struct file_conf *fc)
 	       "threshold", "features", "false alarms/window");
 	for (size_t i = 0; i < (fc->pooled ? 1 : in.ndev); i++) {
 		struct lg_detector *det = &set.det[set.n];
-		unsigned kept = (unsigned)devs[0].w.d;
+		unsigned kept = (unsigned)devs[fc->pooled ? 0 : i].w.d;
 		unsigned long long k = 0, n = 0;
 		int prefit = fc->kind == LG_DETECTOR_KNN && !fc->pooled && in.ndev > 1;
 
@@ -1215,7 +1494,7 @@ static int train_files(struct file_conf *fc)
 				"saturates? A detector of so few features alarms on nearly any change: "
 				"look at the recording before you use it\n", fc->pooled ? "pooled" :
 				devs[i].dev->name, kept, LG_FEAT_N);
-		det->window = fc->window;
+		det->window = fc->pooled ? fc->window : devs[i].window;
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
 			 devs[i].dev->name);
@@ -1223,7 +1502,7 @@ static int train_files(struct file_conf *fc)
 			struct dev_rows *r = &devs[j];
 			unsigned long long dk = 0, dn = 0;
 
-			check_one(det, r, &dk, &dn);
+			check_one(det, r, fc->smooth, &dk, &dn);
 			k += dk;
 			n += dn;
 			lg_wilson95(dk, dn, &lo, &hi);
@@ -1355,6 +1634,8 @@ int main(int argc, char **argv)
 		{ "reason", required_argument, NULL, 45 },
 		{ "base", required_argument, NULL, 46 },
 		{ "only-device", required_argument, NULL, 47 },
+		{ "shaft-hz", required_argument, NULL, 60 },
+		{ "smooth", required_argument, NULL, 61 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1402,6 +1683,18 @@ int main(int argc, char **argv)
 		case 'm': c.train_machines = (unsigned)atoi(optarg); break;
 		case 'n': c.train_windows = (unsigned)atoi(optarg); break;
 		case 'w':
+			if (!strncmp(optarg, "rev", 3)) {
+				/* a window per device in revolutions (--from with --shaft-hz) */
+				char *end;
+
+				fc.revs = strtod(optarg + 3, &end);
+				if (end == optarg + 3 || *end || !(fc.revs > 0) || fc.revs > 1e4) {
+					fprintf(stderr, "linegate-train: --window %s: want N (samples) "
+						"or revR (R > 0 revolutions)\n", optarg);
+					return 2;
+				}
+				break;
+			}
 			if (lg_opt_num("linegate-train", "window", optarg, 8, 65536, &num))
 				return 2;
 			c.window = (unsigned)num;
@@ -1456,6 +1749,12 @@ int main(int argc, char **argv)
 		case 45: fc.reason = optarg; break;
 		case 46: fc.base = optarg; break;
 		case 47: fc.only = optarg; break;
+		case 60: fc.shaft_hz = optarg; break;
+		case 61:
+			if (lg_opt_num("linegate-train", "smooth", optarg, 1, LG_SMOOTH_MAX, &num))
+				return 2;
+			fc.smooth = (unsigned)num;
+			break;
 		case 48:
 			if (lg_feat_layout_parse(optarg, &layout)) {
 				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5 or "
@@ -1496,6 +1795,19 @@ int main(int argc, char **argv)
 		fputs("linegate-train: --detector knn is trained on recordings (--from) and keeps "
 		      "training rows, not statistics: not from simulated machines, --stats-out or "
 		      "--merge\n", stderr);
+		return 2;
+	}
+	if ((fc.revs > 0) != !!fc.shaft_hz || (fc.revs > 0 && (!fc.from.n || fc.pooled ||
+							       stats_out || nmerge))) {
+		fputs("linegate-train: --window revR and --shaft-hz go together, with --from and "
+		      "a detector per device (not --pooled, --stats-out or --merge: one detector "
+		      "reads one window)\n", stderr);
+		return 2;
+	}
+	if (fc.smooth > 1 && (c.kind != LG_DETECTOR_KNN || fc.pooled)) {
+		fputs("linegate-train: --smooth M calibrates the pooled threshold of several kNN "
+		      "detectors (--detector knn, not --pooled) on the mean of each channel's last M "
+		      "scores\n", stderr);
 		return 2;
 	}
 	if (fc.from.n) {

@@ -102,6 +102,10 @@ struct lg_dev_state {
 	 * looked up in (its name could change with the policy). */
 	uint64_t det_ms_epoch, det_gen_epoch;
 	int16_t det;
+	/* Score smoothing (a model's "smooth", issue 8 step 6e): each channel's last scores
+	 * under the model set of epoch smooth_epoch (another model starts afresh). */
+	struct lg_smooth_ch smooth[LGF_MAX_CHANNELS];
+	uint64_t smooth_epoch;
 	/* Bad samples (issue 8): each channel's newest good value (what 'mask' puts in place
 	 * of a bad one), frames dropped for a bad sample, samples masked. */
 	float last_good[LGF_MAX_CHANNELS];

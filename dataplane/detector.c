@@ -241,6 +241,27 @@ static void score_knn(struct lg_detector *det, size_t n, float *scores)
 	}
 }
 
+float lg_detector_knn_score_self(const struct lg_detector *det, const float *x)
+{
+	double best = INFINITY;
+	size_t d = det->d;
+
+	for (size_t r = 0; r < det->m; r++) {
+		double s = 0;
+
+		for (size_t j = 0; j < d; j++) {
+			double e = ((double)x[j] - det->mean[j]) * det->scale[j] -
+				   det->train[r * d + j];
+
+			s += e * e;
+		}
+		/* a kept row at (float rounding of) distance 0 is the window itself */
+		if (s > 1e-6 * (double)d && s < best)
+			best = s;
+	}
+	return isfinite(best) ? (float)sqrt(best / (double)d) : 0.0f;
+}
+
 /* mean, sd and fweight are set: scale, and the kept rows' norms. */
 static void knn_derive(struct lg_detector *det)
 {
@@ -436,8 +457,11 @@ static unsigned row_channel(const struct lg_detector *det, const unsigned *idx,
 
 /* A detector per channel: the rows of each channel (chan[i] of row idx[i], idx NULL: row i,
  * chan NULL: channel i % nch) scored by its own, brought to det's threshold. */
-static void score_channels(struct lg_detector *det, const float *x, const unsigned *idx,
-			   const uint8_t *chan, size_t n, float *scores)
+static void score_idx_ld(struct lg_detector *det, const float *x, size_t ld, const unsigned *idx,
+			 size_t n, float *scores);
+
+static void score_channels(struct lg_detector *det, const float *x, size_t ld,
+			   const unsigned *idx, const uint8_t *chan, size_t n, float *scores)
 {
 	for (unsigned c = 0; c < det->nch; c++) {
 		struct lg_detector *s = &det->ch[c];
@@ -449,7 +473,7 @@ static void score_channels(struct lg_detector *det, const float *x, const unsign
 				det->cidx[m++] = idx ? idx[i] : (unsigned)i;
 		if (!m)
 			continue;
-		lg_detector_score_idx(s, x, det->cidx, m, det->cpart);
+		score_idx_ld(s, x, ld, det->cidx, m, det->cpart);
 		for (size_t i = 0, k = 0; i < n; i++)
 			if (row_channel(det, idx, chan, i) == c)
 				scores[i] = det->cpart[k++] * f;
@@ -461,7 +485,7 @@ void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float 
 	size_t d = det->d;
 
 	if (det->nch) {
-		score_channels(det, x, NULL, NULL, n, scores);
+		score_channels(det, x, det->d, NULL, NULL, n, scores);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -470,28 +494,40 @@ void lg_detector_score(struct lg_detector *det, const float *x, size_t n, float 
 	score_centred(det, n, scores);
 }
 
-void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
-			   float *scores)
+/* Rows idx[i] of x, ld floats apart (ld >= d), centred into det->work and scored. */
+static void score_idx_ld(struct lg_detector *det, const float *x, size_t ld, const unsigned *idx,
+			 size_t n, float *scores)
 {
 	size_t d = det->d;
 
-	if (det->nch) {
-		score_channels(det, x, idx, NULL, n, scores);
-		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < d; j++)
-			det->work[i * d + j] = x[(size_t)idx[i] * d + j] - det->mean[j];
+			det->work[i * d + j] = x[(size_t)idx[i] * ld + j] - det->mean[j];
 	score_centred(det, n, scores);
+}
+
+void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsigned *idx, size_t n,
+			   float *scores)
+{
+	if (det->nch)
+		score_channels(det, x, det->d, idx, NULL, n, scores);
+	else
+		score_idx_ld(det, x, det->d, idx, n, scores);
 }
 
 void lg_detector_score_idx_ch(struct lg_detector *det, const float *x, const unsigned *idx,
 			      const uint8_t *chan, size_t n, float *scores)
 {
+	lg_detector_score_rows(det, x, det->d, idx, chan, n, scores);
+}
+
+void lg_detector_score_rows(struct lg_detector *det, const float *x, size_t ld,
+			    const unsigned *idx, const uint8_t *chan, size_t n, float *scores)
+{
 	if (det->nch)
-		score_channels(det, x, idx, chan, n, scores);
+		score_channels(det, x, ld, idx, chan, n, scores);
 	else
-		lg_detector_score_idx(det, x, idx, n, scores);
+		score_idx_ld(det, x, ld, idx, n, scores);
 }
 
 /* ---- sufficient statistics ---- */
@@ -1636,27 +1672,32 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 	if (ret)
 		return ret;
 	set->n++;
-	/* One window for all (the policy has one); a rate per detector, or the file's. */
-	if ((det->window && det->window != set->window) ||
+	/* A rate per detector, or the file's. A window per detector too (issue 8 step 6e: a
+	 * window per device, in revolutions), but not the default's: the devices the model does
+	 * not name take the file's window, which is the policy's detection.window. */
+	if ((i == (size_t)-1 && det->window && det->window != set->window) ||
 	    (det->sample_rate > 0 && set->sample_rate > 0 && det->sample_rate != set->sample_rate)) {
-		snprintf(err, errlen, "%s: window or sample_rate differ from the file's", where);
+		snprintf(err, errlen, "%s: %s differs from the file's", where,
+			 det->window && det->window != set->window ? "the default's window" :
+								    "sample_rate");
 		return -EINVAL;
 	}
+	if (!det->window)
+		det->window = set->window;
 	if (det->layout != LG_LAYOUT_BASIC &&
-	    lg_features_width(det->layout, set->window) != det->d) {
-		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at the "
-			 "file's window", where);
+	    lg_features_width(det->layout, det->window) != det->d) {
+		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at its "
+			 "window (%u samples)", where, det->window);
 		return -EINVAL;
 	}
 	if (det->layout == LG_LAYOUT_ORDERS96_TIME5) {
-		const char *what = lg_order_ref_check(&det->oref, set->window);
+		const char *what = lg_order_ref_check(&det->oref, det->window);
 
 		if (what) {
 			snprintf(err, errlen, "%s: %s", where, what);
 			return -EINVAL;
 		}
 	}
-	det->window = set->window;
 	if (!(det->sample_rate > 0))
 		det->sample_rate = set->sample_rate;
 	return 0;
@@ -1755,6 +1796,17 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 			ret = -EINVAL;
 			goto fail;
 		}
+	if (json_object_object_get_ex(o, "smooth", &v)) {
+		int64_t m = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || m < 1 || m > LG_SMOOTH_MAX) {
+			snprintf(err, errlen, "%s: 'smooth' must be a number of scores from 1 to %d",
+				 path, LG_SMOOTH_MAX);
+			ret = -EINVAL;
+			goto fail;
+		}
+		set->smooth = (unsigned)m;
+	}
 	snprintf(set->name, sizeof(set->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	set->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1822,7 +1874,7 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 {
 	json_object *o, *dets;
 
-	if (set->n == 1 && set->fallback == 0 && !set->nnames) {
+	if (set->n == 1 && set->fallback == 0 && !set->nnames && set->smooth <= 1) {
 		struct lg_detector one = set->det[0];
 
 		one.window = set->window;
@@ -1836,6 +1888,8 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
+	if (set->smooth > 1)
+		json_object_object_add(o, "smooth", json_object_new_int((int)set->smooth));
 	/* the file's rate when every detector has it; else each detector carries its own */
 	meta_add(o, set->n ? set->det[0].layout : LG_LAYOUT_BASIC, set->window, set->sample_rate,
 		 set->digest, set->signer);

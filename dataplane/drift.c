@@ -321,7 +321,7 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 		return;
 	}
 	if (sc->kind == LG_SCORER_DETECTOR && e->det >= 0 && (size_t)e->det < sc->set.n &&
-	    has_refs(&sc->set.det[e->det]) && sc->set.det[e->det].d == lg_scorer_row_d(sc))
+	    has_refs(&sc->set.det[e->det]) && sc->set.det[e->det].d <= lg_scorer_row_d(sc))
 		det = &sc->set.det[e->det];
 	if (d->ms_epoch != e->model_id || d->det != e->det) {
 		restart(w, s, e, d->ms_epoch != 0, true);

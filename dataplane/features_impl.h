@@ -60,7 +60,7 @@ struct lg_features {
 	const struct lg_spec_kernels *kern; /* the same ISA's per-bin passes */
 	size_t max_batch;
 	unsigned next; /* slot to reuse when all are taken */
-	struct lg_spec spec[4];
+	struct lg_spec spec[6];
 };
 
 int lg_spec_fftw_init(struct lg_spec *s);

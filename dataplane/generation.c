@@ -575,6 +575,22 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 			 ms->sc[0]->in_dim);
 		ret = -EINVAL;
 	}
+	/* ... and the same windows: a device's window is its active detector's (issue 8 step
+	 * 6e), and the shadow scores the rows made at it. */
+	for (size_t i = 0; !ret && shadow && i < p->ndevices; i++) {
+		const char *nm = p->devices[i].name;
+		unsigned wa = lg_scorer_window(ms->sc[0], lg_scorer_device(ms->sc[0], nm),
+					       p->window),
+			 ws = lg_scorer_window(ms->shadow_sc[0],
+					       lg_scorer_device(ms->shadow_sc[0], nm), p->window);
+
+		if (wa != ws) {
+			snprintf(err, errlen, "%s: the shadow model was trained on %u-sample windows "
+				 "for device %s, the active %s on %u: a shadow scores the active "
+				 "model's rows", shadow, ws, nm, active, wa);
+			ret = -EINVAL;
+		}
+	}
 	if (ret) {
 		lg_modelset_free(ms, dp->nworkers);
 		return ret;

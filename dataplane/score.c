@@ -98,6 +98,17 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		if (e->nonfinite)
 			atomic_fetch_add_explicit(&w->st.rows_nonfinite, 1, memory_order_relaxed);
 
+		s = w->row_state[i];
+		/* a model with "smooth": the causal mean of the channel's last scores, which its
+		 * thresholds were calibrated on (lg_smooth_step(), as linegate-quality) */
+		if (sc->kind == LG_SCORER_DETECTOR && sc->set.smooth > 1 && !e->nonfinite) {
+			if (s->smooth_epoch != w->ms->epoch) {
+				memset(s->smooth, 0, sizeof(s->smooth));
+				s->smooth_epoch = w->ms->epoch;
+			}
+			w->scores[i] = lg_smooth_step(&s->smooth[e->channel % LGF_MAX_CHANNELS],
+						      sc->set.smooth, w->scores[i]);
+		}
 		e->score = w->scores[i];
 		e->threshold = thr;
 		e->alert = e->score > thr || e->nonfinite;
@@ -105,7 +116,6 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		e->scored_wall_ns = wall_ns;
 		e->model_epoch = w->ms->epoch;
 		e->model_id = w->ms->model_id;
-		s = w->row_state[i];
 		if (shadow && e->shadow_det >= 0 &&
 		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)
 			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);

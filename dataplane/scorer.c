@@ -23,16 +23,32 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	sc->kind = LG_SCORER_DETECTOR;
 	d0 = &set->det[set->fallback >= 0 ? set->fallback : 0];
 	sc->threshold = d0->threshold;
-	sc->in_dim = d0->d;
 	sc->fx = d0->fx;
-	/* One feature extractor makes every row: the detectors must agree on the layout. */
-	for (size_t i = 0; i < set->n; i++)
-		if (set->det[i].d != d0->d || set->det[i].layout != d0->layout ||
-		    !lg_bands_equal(&set->det[i].bands, &d0->bands)) {
+	/* One feature extractor makes every row: the detectors must agree on the layout. A
+	 * detector with a window of its own (issue 8 step 6e) reads the layout's row at that
+	 * window, which may be wider or narrower: the batch's rows are as wide as the widest
+	 * (lg_scorer_row_d()), each detector scores the first d floats of its own rows. */
+	sc->in_dim = lg_features_width(d0->layout, p->window);
+	for (size_t i = 0; i < set->n; i++) {
+		const struct lg_detector *di = &set->det[i];
+		unsigned win = di->window ? di->window : p->window;
+		size_t want = lg_features_width(di->layout, win);
+
+		if (di->layout != d0->layout || !lg_bands_equal(&di->bands, &d0->bands) ||
+		    (di->d != d0->d && di->window == d0->window)) {
 			snprintf(err, errlen, "%s: its detectors read different feature rows (band "
 				 "layout or count): one model, one layout", path);
 			return -EINVAL;
 		}
+		if (di->d != want) {
+			snprintf(err, errlen, "%s: detector %s takes %zu features per row, linegate "
+				 "computes %zu (layout %s, %u-sample windows)", path, di->name, di->d,
+				 want, lg_feat_layout_name(di->layout), win);
+			return -EINVAL;
+		}
+		if (want > sc->in_dim)
+			sc->in_dim = want;
+	}
 	sc->idx = calloc(max_batch, sizeof(*sc->idx));
 	sc->part = calloc(max_batch, sizeof(*sc->part));
 	sc->chan = calloc(max_batch, sizeof(*sc->chan));
@@ -181,29 +197,43 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 		ret = -EINVAL;
 	}
 	/* The row the data plane computes for it: its layout's width at the policy's window
-	 * (the basic layout: LG_FEAT_N; ONNX models read that one). */
-	if (!ret && sc->in_dim != lg_features_width(lg_features_layout(sc->fx), p->window)) {
+	 * (the basic layout: LG_FEAT_N; ONNX models read that one); a detector model's rows are
+	 * at least that wide (load_json() held each detector to its own window's width). */
+	if (!ret && sc->kind != LG_SCORER_DETECTOR &&
+	    sc->in_dim != lg_features_width(lg_features_layout(sc->fx), p->window)) {
 		snprintf(err, errlen, "%s: the model takes %zu features per row, linegate computes "
 			 "%zu (layout %s, %u-sample windows)", path, sc->in_dim,
 			 lg_features_width(lg_features_layout(sc->fx), p->window),
 			 lg_feat_layout_name(lg_features_layout(sc->fx)), p->window);
 		ret = -EINVAL;
 	}
-	/* The orders layout: every detector's reference lines fit the policy's window. */
+	/* The orders layout: every detector's reference lines fit its window (its own, else
+	 * the policy's). */
 	for (size_t i = 0; !ret && sc->kind == LG_SCORER_DETECTOR && i < sc->set.n; i++) {
-		const char *what = sc->set.det[i].layout == LG_LAYOUT_ORDERS96_TIME5 ?
-					   lg_order_ref_check(&sc->set.det[i].oref, p->window) :
+		const struct lg_detector *di = &sc->set.det[i];
+		const char *what = di->layout == LG_LAYOUT_ORDERS96_TIME5 ?
+					   lg_order_ref_check(&di->oref, di->window ? di->window :
+										      p->window) :
 					   NULL;
 
 		if (what) {
-			snprintf(err, errlen, "%s: %s", path, what);
+			snprintf(err, errlen, "%s: detector %s: %s", path, di->name, what);
 			ret = -EINVAL;
 		}
 	}
-	/* Plan the spectrum for the policy's window now, not on the hot path. */
+	/* Plan the spectrum for the policy's window now, not on the hot path, and for every
+	 * window a device of the policy has from its own detector. */
 	if (!ret && (ret = lg_features_prepare(sc->fx, p->window)))
 		snprintf(err, errlen, "%s: features for %u-sample windows: %s", path, p->window,
 			 strerror(-ret));
+	for (size_t i = 0; !ret && i < p->ndevices; i++) {
+		unsigned win = lg_scorer_window(sc, lg_scorer_device(sc, p->devices[i].name),
+						p->window);
+
+		if (win != p->window && (ret = lg_features_prepare(sc->fx, win)))
+			snprintf(err, errlen, "%s: features for device %s's %u-sample windows: %s",
+				 path, p->devices[i].name, win, strerror(-ret));
+	}
 	if (ret) {
 		lg_scorer_free(sc);
 		return ret;
@@ -273,6 +303,14 @@ double lg_scorer_rate(const struct lg_scorer *sc, int det)
 	return sc->set.det[det].sample_rate;
 }
 
+unsigned lg_scorer_window(const struct lg_scorer *sc, int det, unsigned policy_window)
+{
+	if (sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n ||
+	    !sc->set.det[det].window)
+		return policy_window;
+	return sc->set.det[det].window;
+}
+
 int lg_scorer_device(const struct lg_scorer *sc, const char *device)
 {
 	return sc->kind == LG_SCORER_DETECTOR ? lg_detector_set_find(&sc->set, device) : 0;
@@ -315,7 +353,8 @@ void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, con
 				sc->chan[m] = chan ? chan[i] : 0;
 				sc->idx[m++] = (unsigned)i;
 			}
-		lg_detector_score_idx_ch(d, rows, sc->idx, sc->chan, m, sc->part);
+		/* rows lg_scorer_row_d() apart; d reads its own width of them */
+		lg_detector_score_rows(d, rows, lg_scorer_row_d(sc), sc->idx, sc->chan, m, sc->part);
 		for (size_t i = 0; i < m; i++) {
 			scores[sc->idx[i]] = sc->part[i];
 			thr[sc->idx[i]] = d->threshold;

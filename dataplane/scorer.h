@@ -61,8 +61,9 @@ struct lg_scorer {
 void lg_scorer_guard_levels(struct lg_scorer *sc, const float *pol, size_t n, float hysteresis);
 
 /* Floats per row of the batch for this scorer: its in_dim (the layout's width at the
- * policy's window, lg_scorer_load() checked it); a scorer set up by hand (unit tests) with
- * in_dim 0 reads the basic row. */
+ * policy's window, lg_scorer_load() checked it; a detector model with windows per device: the
+ * widest of its detectors' rows, each row's own d floats first and zeros after); a scorer
+ * set up by hand (unit tests) with in_dim 0 reads the basic row. */
 static inline size_t lg_scorer_row_d(const struct lg_scorer *sc)
 {
 	return sc->in_dim ? sc->in_dim : LG_FEAT_N;
@@ -77,6 +78,10 @@ void lg_scorer_score(struct lg_scorer *sc, const float *rows, size_t n, float *s
 /* The detector of a device's rows: its own, else the model's default; -1 = none (only a
  * per-device model names devices; every other model has one for all, 0). */
 int lg_scorer_device(const struct lg_scorer *sc, const char *device);
+/* The samples per window of the devices whose detector is det: the detector's own window
+ * (a window per device, issue 8 step 6e; an old model's is the policy's), else
+ * policy_window (ONNX models, a detector that records none, det -1). */
+unsigned lg_scorer_window(const struct lg_scorer *sc, int det, unsigned policy_window);
 /* The sample rate detector det was trained on (0: not recorded, or an ONNX model). */
 double lg_scorer_rate(const struct lg_scorer *sc, int det);
 /* Score n rows, row i by detector det[i] (from lg_scorer_device; ONNX models ignore it);

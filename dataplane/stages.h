@@ -50,6 +50,10 @@ void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 		    const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
 		    uint64_t seq, uint64_t rx_ns, uint64_t ts_ns);
 /* The device's detector in the worker's model (-1: none), cached in its state. */
+/* The device's samples per window: its detector's own window (a window per device, issue 8
+ * step 6e), else the policy's detection.window. */
+uint32_t lg_window_len(struct lg_worker *w, const struct lg_gen *g,
+		       const struct lg_policy_device *dev, struct lg_dev_state *s);
 int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 			   const struct lg_policy_device *dev, struct lg_dev_state *s);
 /* LG_OK, LG_DROP_BAD_SAMPLE (detection.bad_samples: drop) or LG_DROP_UNSUPPORTED (no

@@ -611,7 +611,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			goto refused;
 		}
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
-		    lg_window_ready(hit[i].s, hit[i].nch, g->policy.window)) {
+		    lg_window_ready(hit[i].s, hit[i].nch,
+				    lg_window_len(w, g, hit[i].dev, hit[i].s))) {
 			rr = LG_DROP_UNSUPPORTED; /* out of memory for the window */
 			goto refused;
 		}

@@ -51,6 +51,15 @@ int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 	return s->det;
 }
 
+uint32_t lg_window_len(struct lg_worker *w, const struct lg_gen *g,
+		       const struct lg_policy_device *dev, struct lg_dev_state *s)
+{
+	if (!w->ms || !w->ms->sc[w->id])
+		return g->policy.window;
+	return lg_scorer_window(w->ms->sc[w->id], lg_window_detector(w, g, dev, s),
+				g->policy.window);
+}
+
 /* Issue 8: the device's detector says dropout_run and a channel of the window holds that
  * many equal samples (a sensor holding its last value): the window is not scored. */
 static bool window_dropout(const struct lg_worker *w, int16_t det, const struct lg_dev_state *s,
@@ -78,8 +87,10 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_scorer *shadow = w->ms->shadow_sc[w->id];
 	int16_t det = lg_window_detector(w, g, dev, s),
 		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
+	/* the device's window: its detector's own (issue 8 step 6e), else detection.window */
+	uint32_t win = s->win_len;
 
-	if (window_dropout(w, det, s, p->window)) {
+	if (window_dropout(w, det, s, win)) {
 		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run) */
 		atomic_fetch_add_explicit(&s->windows_dropout, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
@@ -98,17 +109,22 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		ratio = 1;
 		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5 &&
 		    sc->kind == LG_SCORER_DETECTOR && det >= 0 && (size_t)det < sc->set.n)
-			lg_features_speed_ratio(sc->fx, s->win, s->channels, p->window, p->window,
+			lg_features_speed_ratio(sc->fx, s->win, s->channels, win, win,
 						&sc->set.det[det].oref, &ratio);
 	}
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
 
 		const struct lg_scorer *sc = w->ms->sc[w->id];
+		size_t rd = lg_scorer_row_d(sc), wd = lg_features_width(lg_features_layout(sc->fx),
+									win);
+		float *row = w->batch + (size_t)w->rows * rd;
 
-		/* a row of the model's layout: in_dim floats */
-		lg_features_rows_ratio(sc->fx, s->win + (size_t)c * p->window, 1, p->window,
-				       p->window, &ratio, w->batch + (size_t)w->rows * lg_scorer_row_d(sc));
+		/* a row of the model's layout at the device's window: wd floats, then zeros up
+		 * to the batch's width (a model with windows per device; its detector reads wd) */
+		lg_features_rows_ratio(sc->fx, s->win + (size_t)c * win, 1, win, win, &ratio, row);
+		if (wd < rd)
+			memset(row + wd, 0, (rd - wd) * sizeof(*row));
 		memset(e, 0, sizeof(*e));
 		e->device_id = dev->id;
 		e->channel = (uint8_t)c;
@@ -254,7 +270,7 @@ void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s, const float *v,
 			uint64_t seq, uint64_t rx_ns, uint64_t ts_ns)
 {
-	uint32_t win = g->policy.window;
+	uint32_t win = s->win_len; /* lg_window_ready() sized it for the device */
 	uint64_t masked = 0;
 	float lo, hi;
 
@@ -287,7 +303,7 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 				   const struct lg_policy_device *dev, struct lg_dev_state *s,
 				   const struct lg_frame *f, uint64_t rx_ns)
 {
-	uint32_t win = g->policy.window;
+	uint32_t win = lg_window_len(w, g, dev, s);
 	size_t i = 0;
 	float lo, hi;
 	bool bad;

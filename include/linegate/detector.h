@@ -21,6 +21,7 @@
 
 #include <linegate/features.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,8 +48,10 @@ struct lg_detector {
 	float *w;            /* d x d, row-major */
 	float denom;         /* rank (Mahalanobis) or d - k (PCA) */
 	float threshold;     /* alert when score > threshold */
-	unsigned window;     /* samples per window it was trained on (0: not recorded); the
-			      * data plane should refuse a policy whose window differs */
+	unsigned window;     /* samples per window it was trained on (0: not recorded). In a
+			      * set, a detector for named devices may have its own (a window per
+			      * device, issue 8 step 6e): the data plane forms those devices'
+			      * windows at that length; the default's is the set's */
 	double sample_rate;  /* samples per second it was trained on (0: not recorded); the data
 			      * plane refuses frames and devices of another rate */
 	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
@@ -160,6 +163,11 @@ int lg_detector_fit(const float *rows, size_t n, size_t d, double q, double marg
 int lg_detector_knn_fit(const float *rows, size_t n, size_t d, size_t groups,
 			const float *fweight, size_t cap, enum lg_feat_layout layout,
 			size_t max_batch, struct lg_detector *det);
+/* A kNN detector's (nch 0) score of one row x that may be one of its own kept training rows:
+ * the distance to the nearest kept row other than x itself (quality_proto.py: "a training
+ * row is not its own neighbour"), so that a training window scores as a window the detector
+ * never saw (linegate-train's calibration of smoothed scores). Direct, not the sgemm. */
+float lg_detector_knn_score_self(const struct lg_detector *det, const float *x);
 /* The kNN row minimum's ISA, for tests and benchmarks: -ENOTSUP if the CPU lacks it. */
 int lg_detector_knn_set_isa(struct lg_detector *det, enum lg_model_isa isa);
 /*
@@ -180,6 +188,42 @@ int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t
 /* The reference bin of value v of feature j (0 .. LG_REF_BINS - 1). */
 unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v);
 
+/*
+ * Score smoothing (issue 8 step 6e, a model's "smooth" M): a window's score on a channel is
+ * the causal mean of its score and the channel's M - 1 scores before it (fewer at the start;
+ * windows not scored, such as sensor dropouts, are not among them), compared with the same
+ * threshold. The threshold is calibrated on such means (linegate-train --smooth), so M is
+ * the model's, not a setting. The data plane, linegate-train and linegate-quality all call
+ * lg_smooth_step(), so they agree bit for bit.
+ */
+#define LG_SMOOTH_MAX 8
+
+struct lg_smooth_ch {
+	float prev[LG_SMOOTH_MAX - 1]; /* the newest first */
+	unsigned n;                    /* how many of prev hold a score */
+};
+
+/* The mean of score and the last m - 1 kept (m <= LG_SMOOTH_MAX; m <= 1: score); score is
+ * kept. A score that is not finite is returned as it is and not kept. */
+static inline float lg_smooth_step(struct lg_smooth_ch *h, unsigned m, float score)
+{
+	unsigned k;
+	float sum = score;
+
+	if (m <= 1 || !isfinite(score))
+		return score;
+	m = m < LG_SMOOTH_MAX ? m : LG_SMOOTH_MAX;
+	k = h->n < m - 1 ? h->n : m - 1;
+	for (unsigned i = 0; i < k; i++)
+		sum += h->prev[i];
+	for (unsigned i = m - 2; i > 0; i--)
+		h->prev[i] = h->prev[i - 1];
+	h->prev[0] = score;
+	if (h->n < m - 1)
+		h->n++;
+	return sum / (float)(k + 1);
+}
+
 /* Load a model file; errors go to err as "path: message". */
 int lg_detector_load(const char *path, size_t max_batch, struct lg_detector *det, char *err,
 		     size_t errlen);
@@ -196,14 +240,20 @@ void lg_detector_score_idx(struct lg_detector *det, const float *x, const unsign
  * per channel (nch > 0; a channel past the last is scored by the last). */
 void lg_detector_score_idx_ch(struct lg_detector *det, const float *x, const unsigned *idx,
 			      const uint8_t *chan, size_t n, float *scores);
+/* The same with the rows ld floats apart (ld >= d): a batch whose rows are as wide as the
+ * widest of its detectors (a window per device, issue 8 step 6e); each detector reads the first
+ * d floats of its own rows, in its own sgemm. ld = d is lg_detector_score_idx_ch(). */
+void lg_detector_score_rows(struct lg_detector *det, const float *x, size_t ld,
+			    const unsigned *idx, const uint8_t *chan, size_t n, float *scores);
 
 /*
  * A model file of one detector per device (or group of devices) and optionally a default
  * for devices it does not name: format "linegate-detectors" (docs/models.md), written by
  * linegate-train from a line's recordings. A "linegate-detector" file loads as a set of one
- * detector that is every device's default. The set's window, digest and signer hold for all
- * its detectors; each detector has its sample rate (the set's sample_rate is the common one,
- * 0 when the devices differ).
+ * detector that is every device's default. The set's digest and signer hold for all its
+ * detectors; each detector has its sample rate (the set's sample_rate is the common one, 0 when
+ * the devices differ) and its window (det[i].window: the set's window, the policy's
+ * detection.window, unless a detector for named devices records its own).
  */
 #define LG_DETECTOR_SET_MAX 4096
 
@@ -219,6 +269,10 @@ struct lg_detector_set {
 	char (*names)[64];    /* device names, each with the detector it has: */
 	unsigned *name_det;
 	int fallback;         /* the detector of devices not named, -1 = none */
+	/* "smooth" (issue 8 step 6e): score each window by the causal mean of the last
+	 * smooth scores of its device and channel (lg_smooth_step()); 0 or 1: none. Its
+	 * thresholds were calibrated on such means (linegate-train --smooth). */
+	unsigned smooth;
 };
 
 /* Either format, from the bytes whose signature was checked. */

@@ -17,6 +17,14 @@
 #    lower half of the spectrum in shaft orders, each device window's speed ratio found by the
 #    data plane as linegate-quality finds it offline, against the device's "order_ref"); and
 #    validate refuses the model once one detector's order_ref has lost a line, naming it;
+#  - with the argument rev (own_line_rev): the orders layout with a window per device
+#    (linegate-train --window rev6 --shaft-hz: each device's lowest shaft speed, what its
+#    nameplate or PLC says, here written from line2's manifest by this script): the model
+#    records each device's window, linegate forms each device's windows at it and alerts as
+#    linegate-quality says; validate refuses a detector whose window does not fit its rows,
+#    naming it; with rev-smooth (own_line_rev_smooth) also --smooth 2: the model records
+#    "smooth": 2 and linegate scores each channel by the mean of its last 2 scores as
+#    linegate-quality does;
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -30,7 +38,12 @@ QUALITY="$LG_BUILD/control/linegate-quality"
 W=2048
 DET=${1:-mahalanobis}
 LAYOUT_ARGS=()
-if [ "$DET" = orders ]; then
+REV=0
+MINW=100
+SMOOTH=1
+if [ "$DET" = orders ] || [ "$DET" = rev ] || [ "$DET" = rev-smooth ]; then
+	[ "$DET" = rev ] && REV=1
+	[ "$DET" = rev-smooth ] && REV=1 && SMOOTH=2
 	DET=knn
 	LAYOUT_ARGS=(--layout orders96-time5)
 fi
@@ -40,11 +53,24 @@ fi
 	lg_fail "line2 could not make the line"
 cp "$LG_SOURCE/control/defaults/demo-signing.key" "$T/sign.key"
 chmod 600 "$T/sign.key"
+WIN_ARGS=(-w $W)
+if [ $REV = 1 ]; then
+	# what an operator knows of each machine: its lowest shaft speed (nameplate, PLC set
+	# points), here taken from line2's manifest; the trainer never reads the manifest
+	python3 - "$T/line/manifest.json" > "$T/line/shaft_hz.csv" <<'EOF'
+import json, sys
+print("device,hz")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))
+EOF
+	WIN_ARGS=(-w $W --window rev6 --shaft-hz "$T/line/shaft_hz.csv" --smooth $SMOOTH)
+	MINW=20 # 30 s of healthy history holds 18-118 windows of up to 16384 samples
+fi
 
 # 1. Train from the recording.
 rc=0
 "$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" \
-	--labels "$T/line/labels.csv" -w $W --min-windows 100 --sign-key "$T/sign.key" \
+	--labels "$T/line/labels.csv" "${WIN_ARGS[@]}" --min-windows $MINW --sign-key "$T/sign.key" \
 	--detector "$DET" "${LAYOUT_ARGS[@]}" \
 	-o "$T/line/model.json" \
 	> "$T/train.out" 2> "$T/train.err" || rc=$?
@@ -55,21 +81,38 @@ grep -q "pcap: .* LGF/UADP messages taken, 0 neither, 0 unknown devices, 0 bad t
 	lg_fail "linegate-train's pcap counts: $(cat "$T/train.err")"
 [ -s "$T/line/model.json.sig" ] || lg_fail "no signature written"
 python3 - "$T/line/model.json" "$T/line/manifest.json" \
-	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" "${LAYOUT_ARGS[*]}" <<'EOF' || lg_fail "the model file"
-import json, re, sys
+	"$LG_SOURCE/control/defaults/demo-signing.pub" "$DET" "${LAYOUT_ARGS[*]}" $REV $SMOOTH <<'EOF' || lg_fail "the model file"
+import json, math, re, sys
 m = json.load(open(sys.argv[1]))
 man = json.load(open(sys.argv[2]))
 pub = open(sys.argv[3]).read().strip()
+rev = sys.argv[6] == "1"
+assert m.get("smooth", 1) == int(sys.argv[7]), m.get("smooth")
 assert m["format"] == "linegate-detectors", m["format"]
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
 assert m["signer"] == pub, (m["signer"], pub)
+def rev_window(d, revs=6):  # bench/quality_proto.py's rev_window()
+    W = 2048
+    while W < 16384 and W / d["sample_rate"] * min(d["physics"]["setpoints_hz"]) < revs:
+        W *= 2
+    return W
+if rev:
+    wins = {}
+    for e in m["detectors"]:
+        d = [x for x in man["devices"] if x["name"] == e["devices"][0]][0]
+        wins[d["name"]] = e["model"]["window"]
+        assert e["model"]["window"] == rev_window(d), (d["name"], e["model"]["window"])
+        assert len(e["model"]["feature_layout"]) == len(e["model"]["mean"])
+    assert len(set(wins.values())) > 1, ("one window for all: pick another seed", wins)
+    print("own_line: windows per device", wins)
 if sys.argv[5]:
     assert m["layout"] == "orders96-time5" and len(m["feature_layout"]) == 77
     assert m["feature_layout"][0] == "oband0" and m["feature_layout"][71] == "wband71"
     for e in m["detectors"]:
         r = e["model"]["order_ref"]
-        assert len(r["lines"]) == 2027 and r["step"] == 0.002 and r["bins"][0] == 16, r.keys()
+        M = math.ceil((math.log(0.45 * e["model"]["window"]) - math.log(16)) / 0.002)
+        assert len(r["lines"]) == M and r["step"] == 0.002 and r["bins"][0] == 16, r.keys()
         assert max(r["lines"]) > 0.1, "no lines in the reference"
 elif sys.argv[4] == "knn":
     assert m["layout"] == "bands96-time5" and len(m["feature_layout"]) == 77
@@ -110,7 +153,7 @@ rc=0
 	> "$T/quality.out" 2> "$T/quality.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "linegate-quality: status $rc: $(tail -3 "$T/quality.err")"
 python3 - "$T/run.jsonl" "$T/run.stats" "$T/quality.out" "$T/line/manifest.json" \
-	"$T/line/labels.csv" $W <<'EOF' || lg_fail "the replay against linegate-quality"
+	"$T/line/labels.csv" "$T/line/model.json" <<'EOF' || lg_fail "the replay against linegate-quality"
 import collections, csv, json, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 st = json.load(open(sys.argv[2]))
@@ -119,7 +162,9 @@ mf = json.load(open(sys.argv[4]))
 man = {d["name"]: d for d in mf["devices"]}
 fmt = mf["lgf_format"]
 onset = {r["device"]: float(r["onset"]) for r in csv.DictReader(open(sys.argv[5]))}
-W = int(sys.argv[6])
+# each device's window: its detector's (a window per device with rev6, else the file's)
+model = json.load(open(sys.argv[6]))
+wins = {e["devices"][0]: e["model"].get("window", model["window"]) for e in model["detectors"]}
 dropout = {d["name"]: d.get("windows_dropout", 0) for d in st["devices"]}
 reasons = st["drops"]
 assert reasons.get("sample_rate", 0) == 0, reasons
@@ -130,6 +175,7 @@ for l in lines:
 hw = fa = 0
 for name, d in man.items():
     ch = d["channels"]
+    W = wins[name]
     # alerts and scores reach the output on rings of their own: order by window (its newest
     # frame's sequence) and channel
     r = sorted(rows[name], key=lambda x: (x["seq"], x["channel"]))
@@ -166,7 +212,32 @@ print(f"own_line: {hw} healthy windows, {fa} alerted, {sum(dropout.values())} dr
       f"windows not scored; both faults within 3 windows")
 EOF
 
-# 4. Refusals. The orders layout: a detector whose reference lines lost one (signed anew).
+# 4. Refusals. A window per device: a detector whose window is not the one its rows were made
+# at (signed anew) is refused, the detector named.
+if [ $REV = 1 ] && [ $SMOOTH = 1 ]; then
+	python3 - "$T/line/model.json" "$T/line/model-w.json" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+e = m["detectors"][1]["model"]
+e["window"] = 4096 if e["window"] != 4096 else 8192
+json.dump(m, open(sys.argv[2], "w"))
+EOF
+	"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-w.json" > /dev/null
+	sed "s#^  model: .*#  model: model-w.json#" "$T/line/run.yaml" > "$T/line/run-w.yaml"
+	rc=0
+	"$LG_BIN_CTL" validate "$T/line/run-w.yaml" > "$T/v5.out" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || lg_fail "validate passed a detector whose window does not fit its rows"
+	grep -q "model-w.json: detectors\[1\]: " "$T/v5.out" ||
+		lg_fail "validate's reason: $(cat "$T/v5.out")"
+	# the policy's detection.window is the default's: another one is refused as before
+	sed "s#^  window: .*#  window: 4096#" "$T/line/run.yaml" > "$T/line/run-4096.yaml"
+	rc=0
+	"$LG_BIN_CTL" validate "$T/line/run-4096.yaml" > "$T/v6.out" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || lg_fail "validate passed a policy window other than the model's"
+	grep -q "trained on 2048-sample windows, the policy's detection.window is 4096" "$T/v6.out" ||
+		lg_fail "validate's reason: $(cat "$T/v6.out")"
+fi
+# The orders layout: a detector whose reference lines lost one (signed anew).
 if [ ${#LAYOUT_ARGS[@]} -gt 0 ]; then
 	python3 - "$T/line/model.json" "$T/line/model-o.json" <<'EOF'
 import json, sys

@@ -90,4 +90,85 @@ PY
 grep -q "trained on recordings" "$dir/err" || fail "knn refusal does not say why"
 "$train" "${args[@]}" --detector knn --stats-out "$dir/s.json" 2> /dev/null
 [ $? -eq 2 ] || fail "knn with --stats-out accepted"
+# A window per device (--window revR, issue 8 step 6e): each device's lowest shaft speed from
+# a CSV (what the operator knows; written here from line2's manifest), each detector with the
+# smallest power of two from 2048 to 16384 samples holding R revolutions at it, and
+# linegate-quality judging each device at its own window.
+/usr/bin/python3 - "$dir/line/manifest.json" > "$dir/hz.csv" <<'PY'
+import json, sys
+print("device,hz  # the lowest set point")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    print("%s, %r" % (d["name"], min(d["physics"]["setpoints_hz"])))
+PY
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --window rev3 \
+	--shaft-hz "$dir/hz.csv" --min-windows 20 --detector knn -o "$dir/rev.json" \
+	> "$dir/rev.out" 2> "$dir/rev.err" || { cat "$dir/rev.err"; fail "train rev3"; }
+grep -q "^linegate-train: --window rev3: windows of " "$dir/rev.err" || fail "rev3: no windows said"
+/usr/bin/python3 - "$dir/rev.json" "$dir/line/manifest.json" <<'PY' || fail "the rev3 model"
+import json, sys
+m = json.load(open(sys.argv[1]))
+man = {d["name"]: d for d in json.load(open(sys.argv[2]))["devices"]}
+assert m["window"] == 2048
+wins = set()
+for e in m["detectors"]:
+    d, w = man[e["devices"][0]], e["model"]["window"]
+    want = 2048
+    while want < 16384 and want / d["sample_rate"] * min(d["physics"]["setpoints_hz"]) < 3:
+        want *= 2
+    assert w == want, (d["name"], w, want)
+    assert e["model"]["features"] == len(e["model"]["mean"])
+    wins.add(w)
+assert len(wins) > 1, wins
+PY
+"$quality" --model "$dir/rev.json" "${args[@]}" --labels "$dir/line/labels.csv" \
+	> "$dir/qr.out" 2> "$dir/qr.err" || { cat "$dir/qr.err"; fail "quality rev3"; }
+grep -q "a window per device of 2048 to .* samples (default 2048)" "$dir/qr.out" ||
+	fail "quality rev3: $(head -1 "$dir/qr.out")"
+# --shaft-hz refusals name the file and line, or the device
+cp "$dir/hz.csv" "$dir/bad.csv"
+echo "$(sed -n 2p "$dir/hz.csv" | cut -d, -f1),fast" >> "$dir/bad.csv"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/bad.csv" --detector knn -o "$dir/x.json" \
+	> /dev/null 2> "$dir/err"
+[ $? -eq 1 ] || fail "a bad --shaft-hz line accepted"
+grep -q "bad.csv:8: 'fast' is not a speed in Hz" "$dir/err" || fail "bad Hz: $(cat "$dir/err")"
+sed -n '1,2p;4,7p' "$dir/hz.csv" > "$dir/miss.csv"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/miss.csv" --detector knn -o "$dir/x.json" \
+	> /dev/null 2> "$dir/err"
+[ $? -eq 1 ] || fail "a device without a --shaft-hz line accepted"
+grep -q "miss.csv: no line for device .*: --window rev3 needs each device's lowest shaft" \
+	"$dir/err" || fail "missing device: $(cat "$dir/err")"
+sed -n '1,2p' "$dir/hz.csv" > "$dir/dup.csv"
+sed -n '2,7p' "$dir/hz.csv" >> "$dir/dup.csv"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/dup.csv" --detector knn -o "$dir/x.json" \
+	> /dev/null 2> "$dir/err"
+grep -q "dup.csv:3: device .* is on line 2 already" "$dir/err" || fail "dup: $(cat "$dir/err")"
+echo "d,0" > "$dir/zero.csv"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/zero.csv" --detector knn -o "$dir/x.json" \
+	> /dev/null 2> "$dir/err"
+grep -q "zero.csv:1: device d: the lowest shaft speed must be above 0 Hz" "$dir/err" ||
+	fail "zero: $(cat "$dir/err")"
+"$train" "${args[@]}" -w rev3 --detector knn -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "revR without --shaft-hz accepted"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/hz.csv" --pooled -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "revR with --pooled accepted"
+"$train" "${args[@]}" -w rev0 --shaft-hz "$dir/hz.csv" -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "rev0 accepted"
+# --smooth M: recorded in the model, judged as linegate scores; refused where no pooled
+# threshold is calibrated (one device, not knn, --pooled)
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --min-windows 50 \
+	--detector knn --smooth 2 -o "$dir/sm.json" > "$dir/sm.out" 2> "$dir/sm.err" ||
+	{ cat "$dir/sm.err"; fail "train --smooth 2"; }
+grep -q '"smooth":2' "$dir/sm.json" || fail "no smooth in the model"
+"$quality" --model "$dir/sm.json" "${args[@]}" --labels "$dir/line/labels.csv" \
+	> "$dir/qs.out" 2> /dev/null || fail "quality --smooth"
+grep -q "^scores: each channel's mean of its last 2 (the model's smooth)" "$dir/qs.out" ||
+	fail "quality does not say it smooths"
+"$train" "${args[0]}" "${args[1]}" --healthy-before 30 -w 2048 --min-windows 50 \
+	--detector knn --smooth 2 -o "$dir/x.json" > /dev/null 2> "$dir/err"
+[ $? -eq 1 ] && grep -q "smooth calibrates the pooled threshold of several devices" "$dir/err" ||
+	fail "--smooth with one device: $(cat "$dir/err")"
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" --smooth 2 -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "--smooth with mahalanobis accepted"
+"$train" "${args[@]}" --detector knn --smooth 9 -o "$dir/x.json" 2> "$dir/err"
+[ $? -eq 2 ] || fail "--smooth 9 accepted"
 echo "train_knn: ok"
