@@ -241,7 +241,9 @@ struct lg_event {
 /* Single-producer single-consumer ring of events; power-of-two size. */
 struct lg_spsc {
 	_Alignas(64) _Atomic uint64_t head; /* producer */
+	uint64_t tail_seen;                 /* producer's: the tail it last read (issue 10) */
 	_Alignas(64) _Atomic uint64_t tail; /* consumer */
+	uint64_t head_seen;                 /* consumer's: the head it last read */
 	_Alignas(64) uint64_t mask;
 	struct lg_event *slots;
 	struct lg_wake *wake; /* the consumer's, woken by lg_spsc_wake() (wake.h); NULL = none */
@@ -252,6 +254,10 @@ int lg_spsc_init(struct lg_spsc *r, unsigned size);
 void lg_spsc_free(struct lg_spsc *r);
 bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e);
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e);
+/* The consumer's view without a copy: the oldest event, NULL when empty; it stays valid
+ * until lg_spsc_release() gives its slot back (with every slot before it). */
+const struct lg_event *lg_spsc_peek(struct lg_spsc *r, unsigned k);
+void lg_spsc_release(struct lg_spsc *r, unsigned n);
 /* After a run of pushes (a scored batch, an event): wake the consumer if it sleeps
  * (wake.h). A push alone wakes nobody. */
 void lg_spsc_wake(struct lg_spsc *r);

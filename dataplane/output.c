@@ -462,6 +462,44 @@ static void put_g6(struct line_buf *b, double v)
 	put(b, d, lg_fmt_g6(d, v));
 }
 
+/*
+ * The rows of a batch share their threshold, scoring time and model epoch: each of those
+ * is formatted once and its characters reused while the value stays the same (per thread:
+ * the output thread, or a test).
+ */
+struct g6_memo {
+	double v;
+	size_t len;
+	char s[LG_FMT_G6_MAX];
+};
+
+struct u64_memo {
+	uint64_t v;
+	size_t len;
+	char s[20];
+};
+
+static void put_g6_memo(struct line_buf *b, double v, struct g6_memo *m)
+{
+	if (!m->len || memcmp(&m->v, &v, sizeof(v))) {
+		m->len = lg_fmt_g6(m->s, v);
+		m->v = v;
+	}
+	put(b, m->s, m->len);
+}
+
+static void put_u64_memo(struct line_buf *b, uint64_t v, struct u64_memo *m)
+{
+	if (!m->len || m->v != v) {
+		m->len = lg_fmt_u64(m->s, v);
+		m->v = v;
+	}
+	put(b, m->s, m->len);
+}
+
+static _Thread_local struct g6_memo thr_memo;
+static _Thread_local struct u64_memo time_memo, epoch_memo;
+
 int lg_out_score_line(const struct lg_event *e, const char *more, const char *meta, char *line,
 		      size_t size)
 {
@@ -485,15 +523,15 @@ int lg_out_score_line(const struct lg_event *e, const char *more, const char *me
 	else
 		put_g6(&b, e->score);
 	PUT_LIT(&b, ",\"threshold\":");
-	put_g6(&b, e->threshold);
+	put_g6_memo(&b, e->threshold, &thr_memo);
 	PUT_LIT(&b, ",\"seq\":");
 	put_u64(&b, e->seq);
 	PUT_LIT(&b, ",\"time_ns\":");
-	put_u64(&b, e->scored_wall_ns);
+	put_u64_memo(&b, e->scored_wall_ns, &time_memo);
 	PUT_LIT(&b, ",\"latency_us\":");
 	put(&b, f1, lg_fmt_f1(f1, lat_us(e)));
 	PUT_LIT(&b, ",\"model_epoch\":");
-	put_u64(&b, e->model_epoch);
+	put_u64_memo(&b, e->model_epoch, &epoch_memo);
 	put_str(&b, more);
 	put_str(&b, meta);
 	PUT_LIT(&b, "}\n");
@@ -625,27 +663,37 @@ void lg_dp_meta_free(struct lg_dp *dp)
 	dp->meta = NULL;
 }
 
+/* Events are formatted where they lie in the ring (an event is 584 bytes) and their slots
+ * given back after each one (alerts) or after the round's run of scores (issue 10). */
 static unsigned drain(struct lg_dp *dp)
 {
-	struct lg_event e;
+	const struct lg_event *e;
 	unsigned n;
 
 	take_meta(dp);
 	n = write_record_event(dp);
 
 	for (unsigned w = 0; w < dp->nworkers; w++)
-		while (lg_spsc_pop(&dp->workers[w].alerts, &e)) {
-			if (e.kind == LG_EV_INCIDENT)
-				write_incident(dp, &e);
+		while ((e = lg_spsc_peek(&dp->workers[w].alerts, 0))) {
+			if (e->kind == LG_EV_INCIDENT)
+				write_incident(dp, e);
 			else
-				write_event(dp, &e);
+				write_event(dp, e);
+			lg_spsc_release(&dp->workers[w].alerts, 1);
 			n++;
 		}
-	for (unsigned w = 0; w < dp->nworkers; w++)
-		for (unsigned k = 0; k < 256 && lg_spsc_pop(&dp->workers[w].scores_ring, &e); k++) {
-			write_event(dp, &e);
-			n++;
+	for (unsigned w = 0; w < dp->nworkers; w++) {
+		struct lg_spsc *r = &dp->workers[w].scores_ring;
+		unsigned k = 0;
+
+		while (k < 256 && (e = lg_spsc_peek(r, k))) {
+			write_event(dp, e);
+			k++;
 		}
+		if (k)
+			lg_spsc_release(r, k);
+		n += k;
+	}
 	return n;
 }
 

@@ -42,6 +42,7 @@ int lg_spsc_init(struct lg_spsc *r, unsigned size)
 	r->mask = size - 1;
 	atomic_init(&r->head, 0);
 	atomic_init(&r->tail, 0);
+	r->tail_seen = r->head_seen = 0;
 	atomic_init(&r->wakes_sent, 0);
 	return 0;
 }
@@ -56,8 +57,13 @@ bool lg_spsc_push(struct lg_spsc *r, const struct lg_event *e)
 {
 	uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 
-	if (h - atomic_load_explicit(&r->tail, memory_order_acquire) > r->mask)
-		return false;
+	/* The consumer's tail is read only when the ring looks full by the last one read: a
+	 * push does not pull the consumer's cache line over every time (issue 10). */
+	if (h - r->tail_seen > r->mask) {
+		r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (h - r->tail_seen > r->mask)
+			return false;
+	}
 	r->slots[h & r->mask] = *e;
 	/* Release: the consumer must see the slot before the new head. */
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
@@ -76,13 +82,34 @@ void lg_spsc_wake(struct lg_spsc *r)
 
 bool lg_spsc_pop(struct lg_spsc *r, struct lg_event *e)
 {
+	const struct lg_event *s = lg_spsc_peek(r, 0);
+
+	if (!s)
+		return false;
+	*e = *s;
+	lg_spsc_release(r, 1);
+	return true;
+}
+
+const struct lg_event *lg_spsc_peek(struct lg_spsc *r, unsigned k)
+{
+	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed) + k;
+
+	/* The producer's head is read only when the events seen so far are used up. */
+	if ((int64_t)(t - r->head_seen) >= 0) {
+		r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (t == r->head_seen)
+			return NULL;
+	}
+	return &r->slots[t & r->mask];
+}
+
+void lg_spsc_release(struct lg_spsc *r, unsigned n)
+{
 	uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 
-	if (t == atomic_load_explicit(&r->head, memory_order_acquire))
-		return false;
-	*e = r->slots[t & r->mask];
-	atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-	return true;
+	/* Release: the producer may reuse the slots only after they were read. */
+	atomic_store_explicit(&r->tail, t + n, memory_order_release);
 }
 
 void lg_worker_buffers_free(struct lg_worker *w)
