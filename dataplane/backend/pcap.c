@@ -391,17 +391,34 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 		src.blob = NULL;
 	}
 	src.split = src.nqueues > 1 && !src.o.one_reader && !src.uadp;
-	if (rc != PCAP_ERROR_BREAK && src.o.cut_stop) {
-		/* cut=stop: the records before the cut are the stream; the cut one is counted
-		 * capture_truncated at the end of each pass. */
-		src.cut = true;
-	} else if (rc != PCAP_ERROR_BREAK) {
-		snprintf(err, errlen, "%s: record %llu cannot be read: %s (a file cut short? "
-			 "cut=stop reads it up to there)", src.o.file,
-			 (unsigned long long)src.records + 1, pcap_geterr(pc));
-		pcap_close(pc);
-		pcap_be_teardown();
-		return -EBADMSG;
+	if (rc != PCAP_ERROR_BREAK) {
+		/* Where libpcap stopped reading: at the file's end, the file ends inside a
+		 * record (a copy cut short); before it, a record is damaged and every record
+		 * after it would be lost without a count, so that is refused, cut=stop or not. */
+		long pos = ftell(pcap_file(pc));
+		bool mid = pos >= 0 && !fstat(fileno(pcap_file(pc)), &st) && pos < st.st_size;
+
+		if (!mid && src.o.cut_stop) {
+			/* cut=stop: the records before the cut are the stream; the cut one is
+			 * counted capture_truncated at the end of each pass. */
+			src.cut = true;
+		} else {
+			if (mid)
+				snprintf(err, errlen, "%s: record %llu cannot be read (byte %ld of %lld): "
+					 "%s; the file is damaged before its end, and the records "
+					 "after it would be lost (cut=stop reads only a file that ends "
+					 "inside a record)", src.o.file,
+					 (unsigned long long)src.records + 1, pos,
+					 (long long)st.st_size, pcap_geterr(pc));
+			else
+				snprintf(err, errlen, "%s: record %llu cannot be read: %s (the file "
+					 "ends inside it: a copy cut short? cut=stop reads it up to "
+					 "there)", src.o.file, (unsigned long long)src.records + 1,
+					 pcap_geterr(pc));
+			pcap_close(pc);
+			pcap_be_teardown();
+			return -EBADMSG;
+		}
 	}
 	pcap_close(pc);
 	src.ready = true;

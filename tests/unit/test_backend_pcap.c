@@ -418,6 +418,31 @@ static void options(void)
 	CHECK_EQ(try_setup(opts, err, sizeof(err)), -EBADMSG);
 	CHECK_STR_CONTAINS(err, path);
 	CHECK_STR_CONTAINS(err, "record 3 cannot be read");
+	CHECK_STR_CONTAINS(err, "ends inside it");
+	snprintf(opts, sizeof(opts), "file=%s,cut=stop", path);
+	CHECK_EQ(try_setup(opts, err, sizeof(err)), 0);
+
+	/* The second record's header damaged (a capture length no record has), the third
+	 * whole after it: the file does not end there, so cut=stop does not read it either
+	 * (the third record would be lost without a count). */
+	snprintf(path, sizeof(path), "%s/damaged.pcap", dir);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, 3), 0);
+	fp = fopen(path, "r+b");
+	CHECK(fp != NULL);
+	if (fp) {
+		static const uint8_t huge[4] = { 0xf0, 0xff, 0xff, 0x7f };
+
+		CHECK_EQ(fseek(fp, (long)(24 + (16 + n) + 8), SEEK_SET), 0);
+		CHECK_EQ(fwrite(huge, 1, sizeof(huge), fp), sizeof(huge));
+		fclose(fp);
+	}
+	for (int stop = 0; stop < 2; stop++) {
+		snprintf(opts, sizeof(opts), "file=%s%s", path, stop ? ",cut=stop" : "");
+		CHECK_EQ(try_setup(opts, err, sizeof(err)), -EBADMSG);
+		CHECK_STR_CONTAINS(err, path);
+		CHECK_STR_CONTAINS(err, "record 2 cannot be read");
+		CHECK_STR_CONTAINS(err, "damaged before its end");
+	}
 
 	snprintf(path, sizeof(path), "%s/ok.pcap", dir);
 	CHECK_EQ(write_file(path, DLT_EN10MB, r, 3), 0);
