@@ -1249,13 +1249,18 @@ static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
 		}
 		if (!(v > 0) || !isfinite(v) || v > 1e6) {
 			fprintf(stderr, "linegate-train: %s:%u: device %s: the lowest shaft speed must "
-				"be above 0 Hz (got %s)\n", fc->shaft_hz, ln, name, num);
+				"be above 0 Hz and at most 1 MHz (got %s)\n", fc->shaft_hz, ln, name,
+				num);
 			goto out;
 		}
 		for (k = 0; k < in->ndev && strcmp(in->dev[k].name, name); k++)
 			;
-		if (k == in->ndev)
-			continue; /* a device of the line not in these recordings */
+		if (k == in->ndev) {
+			/* a device of the line not in these recordings: said, in case of a typo */
+			fprintf(stderr, "linegate-train: warning: %s:%u: device %s is not in the "
+				"recordings (line ignored)\n", fc->shaft_hz, ln, name);
+			continue;
+		}
 		if (line_of[k]) {
 			fprintf(stderr, "linegate-train: %s:%u: device %s is on line %u already\n",
 				fc->shaft_hz, ln, name, line_of[k]);
@@ -1275,6 +1280,13 @@ static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
 			fprintf(stderr, "linegate-train: %s: no line for device %s: --window rev%g "
 				"needs each device's lowest shaft speed (device,Hz)\n", fc->shaft_hz,
 				in->dev[i].name, fc->revs);
+			goto out;
+		}
+		if (hz[i] >= in->dev[i].rate / 2) {
+			fprintf(stderr, "linegate-train: %s:%u: device %s: a shaft at %g Hz turns "
+				"faster than half its sample rate (%g Hz): not a speed its recording "
+				"can show\n", fc->shaft_hz, line_of[i], in->dev[i].name, hz[i],
+				in->dev[i].rate);
 			goto out;
 		}
 		devs[i].window = rev_window(in->dev[i].rate, hz[i], fc->revs);

@@ -147,6 +147,21 @@ echo "d,0" > "$dir/zero.csv"
 	> /dev/null 2> "$dir/err"
 grep -q "zero.csv:1: device d: the lowest shaft speed must be above 0 Hz" "$dir/err" ||
 	fail "zero: $(cat "$dir/err")"
+# a speed past half the device's sample rate: refused, the line and device named
+first=$(sed -n 2p "$dir/hz.csv" | cut -d, -f1)
+{ sed -n 1p "$dir/hz.csv"; echo "$first,1000000"; sed -n '3,7p' "$dir/hz.csv"; } > "$dir/fast.csv"
+"$train" "${args[@]}" -w rev3 --shaft-hz "$dir/fast.csv" --detector knn -o "$dir/x.json" \
+	> /dev/null 2> "$dir/err"
+[ $? -eq 1 ] || fail "a shaft faster than half the sample rate accepted"
+grep -q "fast.csv:2: device $first: a shaft at 1e+06 Hz turns faster than half its sample rate" \
+	"$dir/err" || fail "fast: $(cat "$dir/err")"
+# a device not in the recordings (a typo?) is said, and the model is still made
+{ cat "$dir/hz.csv"; echo "ghost-press,30"; } > "$dir/ghost.csv"
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --window rev3 \
+	--shaft-hz "$dir/ghost.csv" --min-windows 20 --detector knn -o "$dir/ghost.json" \
+	> /dev/null 2> "$dir/err" || fail "ghost line: $(cat "$dir/err")"
+grep -q "warning: .*ghost.csv:8: device ghost-press is not in the recordings (line ignored)" \
+	"$dir/err" || fail "ghost: $(cat "$dir/err")"
 "$train" "${args[@]}" -w rev3 --detector knn -o "$dir/x.json" 2> "$dir/err"
 [ $? -eq 2 ] || fail "revR without --shaft-hz accepted"
 "$train" "${args[@]}" -w rev3 --shaft-hz "$dir/hz.csv" --pooled -o "$dir/x.json" 2> "$dir/err"
