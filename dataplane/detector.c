@@ -1831,8 +1831,33 @@ static int set_load_obj(json_object *o, const char *name, size_t max_batch,
 	memset(set, 0, sizeof(*set));
 	set->fallback = -1;
 	if (json_object_object_get_ex(o, "format", &v) &&
-	    !strcmp(json_object_get_string(v), "linegate-detectors"))
+	    !strncmp(json_object_get_string(v), "linegate-detectors", 18)) {
+		const char *f = json_object_get_string(v) + 18;
+		char *end;
+		long fv = 1;
+
+		/* "linegate-detectors" is format 1, "linegate-detectors-N" format N: a file that
+		 * needs what an older linegate does not know names a format it refuses. */
+		if (*f) {
+			errno = 0;
+			fv = *f == '-' && f[1] >= '1' && f[1] <= '9' ? strtol(f + 1, &end, 10) : 0;
+			if (!fv || errno || *end) {
+				snprintf(err, errlen, "%s: 'format' must be \"linegate-detector\", "
+					 "\"linegate-detectors\" or \"linegate-detectors-N\"",
+					 name);
+				json_object_put(o);
+				return -EINVAL;
+			}
+		}
+		if (fv > LG_DETECTOR_FORMAT_MAX) {
+			snprintf(err, errlen, "%s: a model of format %ld, newer than this linegate "
+				 "reads (1 to %d): update linegate, or train it with this one",
+				 name, fv, LG_DETECTOR_FORMAT_MAX);
+			json_object_put(o);
+			return -EINVAL;
+		}
 		return load_set(o, name, max_batch, set, err, errlen);
+	}
 	memset(&det, 0, sizeof(det));
 	ret = load_json(o, name, max_batch, &det, err, errlen);
 	return ret ? ret : set_of_one(set, &det);
@@ -1870,9 +1895,20 @@ int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_
 	return set_load_obj(o, path, max_batch, set, err, errlen);
 }
 
+unsigned lg_detector_set_format(const struct lg_detector_set *set)
+{
+	if (set->smooth > 1)
+		return 2;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->det[i].window && set->det[i].window != set->window)
+			return 2;
+	return 1;
+}
+
 int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 {
 	json_object *o, *dets;
+	unsigned fv;
 
 	if (set->n == 1 && set->fallback == 0 && !set->nnames && set->smooth <= 1) {
 		struct lg_detector one = set->det[0];
@@ -1885,7 +1921,10 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	}
 	o = json_object_new_object();
 	dets = json_object_new_array();
-	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
+	fv = lg_detector_set_format(set);
+	json_object_object_add(o, "format",
+			       json_object_new_string(fv > 1 ? "linegate-detectors-2" :
+							      "linegate-detectors"));
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
 	if (set->smooth > 1)

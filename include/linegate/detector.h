@@ -280,7 +280,17 @@ int lg_detector_set_load_mem(const void *buf, size_t len, const char *name, size
 			     struct lg_detector_set *set, char *err, size_t errlen);
 int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_set *set,
 			 char *err, size_t errlen);
-/* One detector: a "linegate-detector" file; more: "linegate-detectors". */
+/*
+ * The file format a set needs: 1 ("linegate-detectors", what every linegate reads) unless it
+ * uses what a linegate before issue 8 step 6e does not know and would silently ignore or
+ * misread: "smooth" > 1 (scores would be judged unsmoothed against thresholds made for
+ * means) or a detector window other than the file's. Those are written as
+ * "linegate-detectors-2", which older linegates refuse; a format above
+ * LG_DETECTOR_FORMAT_MAX is refused here. Models without them are written as before.
+ */
+#define LG_DETECTOR_FORMAT_MAX 2
+unsigned lg_detector_set_format(const struct lg_detector_set *set);
+/* One detector: a "linegate-detector" file; more: "linegate-detectors" (or -N, above). */
 int lg_detector_set_save(const struct lg_detector_set *set, const char *path);
 /* The detector index for a device name: its own, else the default, else -1. */
 int lg_detector_set_find(const struct lg_detector_set *set, const char *device);

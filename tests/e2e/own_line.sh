@@ -88,7 +88,9 @@ man = json.load(open(sys.argv[2]))
 pub = open(sys.argv[3]).read().strip()
 rev = sys.argv[6] == "1"
 assert m.get("smooth", 1) == int(sys.argv[7]), m.get("smooth")
-assert m["format"] == "linegate-detectors", m["format"]
+# smoothing or a window per device need format 2, which a linegate without them refuses
+want_fmt = "linegate-detectors-2" if rev or int(sys.argv[7]) > 1 else "linegate-detectors"
+assert m["format"] == want_fmt, (m["format"], want_fmt)
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
 assert m["signer"] == pub, (m["signer"], pub)
