@@ -519,3 +519,230 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
 	}
 	return (int)nrev;
 }
+
+/* Training: the untapered power spectra (numpy's |rfft(x - mean)|^2) of windows, one
+ * after the other through one plan. */
+struct spec1 {
+	size_t n;
+	double *in;
+	fftw_complex *out;
+	fftw_plan p;
+};
+
+static int spec1_init(struct spec1 *s, size_t n)
+{
+	s->n = n;
+	s->in = fftw_alloc_real(n);
+	s->out = fftw_alloc_complex(n / 2 + 1);
+	s->p = NULL;
+	if (s->in && s->out) {
+		lg_fftw_plan_lock();
+		s->p = fftw_plan_dft_r2c_1d((int)n, s->in, s->out, FFTW_ESTIMATE);
+		lg_fftw_plan_unlock();
+	}
+	return s->p ? 0 : -ENOMEM;
+}
+
+static void spec1_free(struct spec1 *s)
+{
+	if (s->p) {
+		lg_fftw_plan_lock();
+		fftw_destroy_plan(s->p);
+		lg_fftw_plan_unlock();
+	}
+	fftw_free(s->in);
+	fftw_free(s->out);
+}
+
+/* P[0 .. n/2] of x[0 .. n-1]. */
+static void spec1_power(struct spec1 *s, const float *x, double *P)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		m += (double)x[i];
+	m /= (double)s->n;
+	for (size_t i = 0; i < s->n; i++)
+		s->in[i] = (double)x[i] - m;
+	fftw_execute(s->p);
+	for (size_t k = 0; k <= s->n / 2; k++) {
+		double h = hypot(s->out[k][0], s->out[k][1]);
+
+		P[k] = h * h;
+	}
+}
+
+/* numpy's arange(start, stop, step): its length. */
+static size_t arange_len(double start, double stop, double step)
+{
+	double len = ceil((stop - start) / step);
+
+	return len > 0 ? (size_t)len : 0;
+}
+
+int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			double *f0)
+{
+	const double step = 0.002, lo_bin = 16, hi = 0.45;
+	size_t nb = n / 2 + 1, M, K, h = (size_t)nearbyint(0.1 / step);
+	double *P = NULL, *S = NULL, *lf = NULL, *Lg = NULL, *c = NULL, *ln = NULL, *g = NULL;
+	double spmin, spmax, best = -INFINITY, g0, lnf0;
+	struct spec1 s;
+	int ret;
+
+	if (!nwin || !nch || n < 64 || n % 2 || !nsp || !z || !(fs > 0))
+		return -EINVAL;
+	spmin = spmax = sp[0];
+	for (size_t i = 1; i < nsp; i++) {
+		spmin = fmin(spmin, sp[i]);
+		spmax = fmax(spmax, sp[i]);
+	}
+	if (!(spmin > 0))
+		return -EINVAL;
+	g0 = log(lo_bin * fs / (double)n);
+	M = arange_len(g0, log(hi * fs), step);
+	if (M < 2)
+		return -EINVAL;
+	if ((ret = spec1_init(&s, n)))
+		goto out;
+	ret = -ENOMEM;
+	P = malloc(sizeof(double) * nb);
+	S = malloc(sizeof(double) * nb);
+	lf = malloc(sizeof(double) * nb);
+	Lg = malloc(sizeof(double) * M);
+	c = malloc(sizeof(double) * (M + 1));
+	ln = calloc(M, sizeof(double));
+	g = malloc(sizeof(double) * M);
+	if (!P || !S || !lf || !Lg || !c || !ln || !g)
+		goto out;
+	for (size_t i = 0; i < M; i++)
+		g[i] = g0 + (double)i * step;
+	for (size_t k = 1; k < nb; k++)
+		lf[k] = log((double)k * fs / (double)n);
+	/* quality_proto.py's lines_loggrid() of the channels' normalised spectra summed, the
+	 * mean of the windows' lines */
+	for (size_t w = 0; w < nwin; w++) {
+		memset(S, 0, sizeof(double) * nb);
+		for (unsigned ch = 0; ch < nch; ch++) {
+			double m = 0;
+
+			spec1_power(&s, x + w * winstride + ch * chstride, P);
+			for (size_t k = 0; k < nb; k++)
+				m += P[k];
+			m = m / (double)nb + FLOOR;
+			for (size_t k = 0; k < nb; k++)
+				S[k] += P[k] / m;
+		}
+		for (size_t k = 0; k < nb; k++)
+			S[k] = log10(S[k] + FLOOR);
+		interp(g, M, lf + 1, S + 1, nb - 1, Lg);
+		c[0] = 0;
+		for (size_t i = 0; i < M; i++)
+			c[i + 1] = c[i] + Lg[i];
+		for (size_t i = 0; i < M; i++) {
+			size_t a = i > h ? i - h : 0, b = i + h + 1 < M ? i + h + 1 : M;
+			double v = Lg[i] - (c[b] - c[a]) / (double)(b - a);
+
+			ln[i] += v > 0 ? v : 0;
+		}
+	}
+	for (size_t i = 0; i < M; i++)
+		ln[i] /= (double)nwin;
+	/* the f0 within the set points (x 0.95 .. 1.02) whose 1x-3x, (Z-1..Z+1) f0 and 2 Z f0
+	 * lines stand highest */
+	lnf0 = log(0.95 * spmin);
+	K = arange_len(lnf0, log(1.02 * spmax), 2e-4);
+	*f0 = exp(lnf0);
+	for (size_t i = 0; i < K; i++) {
+		double f = exp(lnf0 + (double)i * 2e-4), sc = 0;
+		const double ord[7] = {1, 2, 3, z - 1.0, z, z + 1.0, 2.0 * z};
+
+		for (int o = 0; o < 7; o++) {
+			double l = log(ord[o] * f), v;
+
+			if (l >= g[0] && l <= g[M - 1]) {
+				interp(&l, 1, g, ln, M, &v);
+				sc += v;
+			}
+		}
+		if (sc > best) {
+			best = sc;
+			*f0 = f;
+		}
+	}
+	ret = 0;
+out:
+	spec1_free(&s);
+	free(P);
+	free(S);
+	free(lf);
+	free(Lg);
+	free(c);
+	free(ln);
+	free(g);
+	return ret;
+}
+
+int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+		   double band[2])
+{
+	const int h = 10;
+	size_t nb = n / 2 + 1, M;
+	double *P = NULL, *L = NULL, *lf = NULL, *g = NULL, *Lg = NULL, tmp[2 * 10 + 1];
+	double g0 = log(fs / 10), best = -INFINITY, fc = 0;
+	struct spec1 s;
+	int ret;
+
+	if (!nwin || n < 64 || n % 2 || !(fs > 0))
+		return -EINVAL;
+	M = arange_len(g0, log(0.48 * fs), 0.01);
+	if (!M)
+		return -EINVAL;
+	if ((ret = spec1_init(&s, n)))
+		goto out;
+	ret = -ENOMEM;
+	P = malloc(sizeof(double) * nb);
+	L = calloc(nb, sizeof(double));
+	lf = malloc(sizeof(double) * nb);
+	g = malloc(sizeof(double) * M);
+	Lg = malloc(sizeof(double) * M);
+	if (!P || !L || !lf || !g || !Lg)
+		goto out;
+	/* the mean spectrum of the windows, log10, on a grid of 0.01 in ln f from fs / 10 */
+	for (size_t w = 0; w < nwin; w++) {
+		spec1_power(&s, x + w * winstride, P);
+		for (size_t k = 0; k < nb; k++)
+			L[k] += P[k];
+	}
+	for (size_t k = 0; k < nb; k++) {
+		L[k] = log10(L[k] / (double)nwin + FLOOR);
+		lf[k] = log(fmax((double)k * fs / (double)n, 1e-9));
+	}
+	for (size_t i = 0; i < M; i++)
+		g[i] = g0 + (double)i * 0.01;
+	interp(g, M, lf, L, nb, Lg);
+	/* the peak of the running median over +-10 points (+-10% of frequency): the broad hump */
+	for (size_t i = 0; i < M; i++) {
+		size_t a = i > (size_t)h ? i - h : 0, b = i + h + 1 < M ? i + h + 1 : M;
+		double med;
+
+		memcpy(tmp, Lg + a, sizeof(double) * (b - a));
+		med = median(tmp, b - a);
+		if (med > best) {
+			best = med;
+			fc = exp(g[i]);
+		}
+	}
+	band[0] = fc / 1.2;
+	band[1] = fmin(fc * 1.2, 0.48 * fs);
+	ret = 0;
+out:
+	spec1_free(&s);
+	free(P);
+	free(L);
+	free(lf);
+	free(g);
+	free(Lg);
+	return ret;
+}

@@ -59,4 +59,25 @@ void lg_impact_free(struct lg_impact *im);
 int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t chstride, double fs,
 		     double fw, const double *band, const struct lg_imp_plate *pl, float *out);
 
+/*
+ * Training. The reference speed (Hz) of a device (quality_proto.py's ref_speed()): over
+ * its reference windows (nwin windows of nch channels of n samples; window w, channel c at
+ * x + w * winstride + c * chstride) the spectral lines of the channels' untapered power
+ * spectra, each over its mean, summed (lines_loggrid(): log10 on a grid of 0.002 in ln f
+ * from bin 16 to 0.45 fs, minus its moving mean over +-10%, negative part cut), averaged;
+ * f0 the point of a grid of 2e-4 in ln f from 0.95 x the lowest declared set point sp[] to
+ * 1.02 x the highest where the lines at 1, 2, 3, Z - 1, Z, Z + 1 and 2 Z times f0 sum
+ * highest (z the declared gear teeth).
+ */
+int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			double *f0);
+/* The resonance band of one channel (quality_proto.py's resonance_band()): over nwin
+ * healthy windows (window w at x + w * winstride) the mean untapered power spectrum, log10,
+ * on a grid of 0.01 in ln f from fs / 10 to 0.48 fs; the peak of its running median over
+ * +-10 points (the broad hump: lines do not move a median), band[] = that / 1.2 and
+ * min(that x 1.2, 0.48 fs). */
+int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+		   double band[2]);
+
 #endif

@@ -82,6 +82,22 @@ static void parity(void)
 		CHECK(nch <= 4);
 		for (unsigned c = 0; c < 2 * nch; c++)
 			band[c] = strtod(p, &p);
+		/* training: the reference speed from the first 2 windows and the declared set
+		 * points (20, 30 Hz) and teeth; each channel's resonance band from them too */
+		{
+			const double sp[2] = {20, 30};
+			double f0 = 0, bd[2] = {0, 0};
+
+			CHECK_EQ(lg_impact_ref_speed(x + at, 2, nch, W, nch * W, W, fs, sp, 2, pl.z,
+						     &f0),
+				 0);
+			CHECK_NEAR(f0 / f0ref, 1, 1e-12);
+			for (unsigned c = 0; c < nch; c++) {
+				CHECK_EQ(lg_impact_band(x + at + c * W, 2, W, nch * W, fs, bd), 0);
+				CHECK_NEAR(bd[0] / band[2 * c], 1, 1e-12);
+				CHECK_NEAR(bd[1] / band[2 * c + 1], 1, 1e-12);
+			}
+		}
 		CHECK_EQ(lg_impact_new(&im, W, nch), 0);
 		for (size_t i = 0; im && i < nwin; i++) {
 			double r = strtod(p, &p);
