@@ -31,6 +31,8 @@
 /* Below this many whole revolutions in a window a synchronous average is no average: the
  * features are all 0 (docs/benchmarks.md: they hurt at window 2048). */
 #define LG_IMP_MIN_REVS 3
+/* Channels of a device the impact features (and a model's bands) hold. */
+#define LG_IMP_CH_MAX 16
 
 /* What the operator declares of a machine, as the orders it makes: gear teeth and the
  * bearing's ball-pass orders (lg_imp_ball_pass()). */

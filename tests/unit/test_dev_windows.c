@@ -226,8 +226,6 @@ static void windows_per_device(struct lg_scorer *sc)
 	sc->set = (struct lg_detector_set){ .fallback = -1 };
 }
 
-/* kNN detectors on rows of the layout at their windows, in a file: the windows survive a save
- * and a load, and the loaded ones score as before; refusals name the entry. */
 /* Whether the text of a file holds needle. */
 static int file_has(const char *path, const char *needle)
 {
@@ -243,6 +241,8 @@ static int file_has(const char *path, const char *needle)
 	return strstr(text, needle) != NULL;
 }
 
+/* kNN detectors on rows of the layout at their windows, in a file: the windows survive a save
+ * and a load, and the loaded ones score as before; refusals name the entry. */
 static void model_file(void)
 {
 	struct lg_detector_set set, back;

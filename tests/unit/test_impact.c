@@ -6,12 +6,14 @@
  * (an impact once per revolution shows in the TSA and at 1x; impacts at BPFO raise the
  * envelope there, not at BPFI; BPFO and BPFI of a declared geometry; too few revolutions).
  */
+#include <linegate/detector.h>
 #include <linegate/impact.h>
 
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
@@ -250,6 +252,74 @@ static void known_answers(void)
 	free(b);
 }
 
+/* A detector's "impact" (the reference speed, the declaration, each channel's band) in a
+ * model file: it survives a save and a load, makes the file format 2 (also with one
+ * detector), and a bad one is refused naming the entry. */
+static void model_file(void)
+{
+	static float rows[64 * LG_FEAT_ROW_MAX];
+	size_t d = lg_features_width(LG_LAYOUT_BANDS96_TIME5, 2048);
+	struct lg_detector_set set, back;
+	static char text[1 << 20];
+	char err[512];
+	FILE *f;
+	size_t len;
+
+	for (size_t i = 0; i < 64 * d; i++)
+		rows[i] = (float)sin(0.37 * (double)i) + 0.001f * (float)(i % 13);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(
+	    lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_BANDS96_TIME5, 8, &set.det[0]),
+	    0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.sample_rate = 10000;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25.0090805,
+					       .plate = {31, 5.3, 7.7},
+					       .nch = 2,
+					       .band = {{2478.56, 3569.13}, {2503.5, 3605.0}}};
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.n, 1);
+	if (back.n == 1) {
+		CHECK_NEAR(back.det[0].imp.ref_hz, 25.0090805, 0);
+		CHECK_EQ(back.det[0].imp.plate.z, 31);
+		CHECK_NEAR(back.det[0].imp.plate.bpfo, 5.3, 0);
+		CHECK_NEAR(back.det[0].imp.plate.bpfi, 7.7, 0);
+		CHECK_EQ(back.det[0].imp.nch, 2);
+		CHECK_NEAR(back.det[0].imp.band[1][1], 3605.0, 0);
+	}
+	lg_detector_set_free(&back);
+	f = fopen("test_impact.json", "rb");
+	CHECK(f != NULL);
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	CHECK(strstr(text, "\"format\":\"linegate-detectors-2\"") != NULL);
+	/* a band upside down is refused, naming the entry */
+	{
+		char *at = strstr(text, "2503.5");
+
+		CHECK(at != NULL);
+		if (at) {
+			memcpy(at, "9503.5", 6);
+			CHECK_EQ(lg_detector_set_load_mem(text, len, "bad.json", 8, &back, err,
+							  sizeof(err)),
+				 -EINVAL);
+			CHECK_STR_CONTAINS(err, "bad.json: default: 'impact': each of 'bands_hz'");
+		}
+	}
+	lg_detector_set_free(&set);
+	remove("test_impact.json");
+}
+
 static const char usage[] =
     "Usage: test_impact [options]\n"
     "\n"
@@ -266,6 +336,7 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	parity();
 	known_answers();
+	model_file();
 	lg_impact_free(NULL);
 	return lgt_done("test_impact");
 }
