@@ -10,8 +10,8 @@
 # Usage: bench/own_line_quality.sh BUILD_DIR [DEVICES [SECONDS [FAULT_AT [WINDOW [SEED
 #                                     [DETECTOR [LAYOUT]]]]]]]
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
-#        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default) or
-#        orders96-time5; the issue's goal needs DEVICES >= 200 and about 20 000 held-back
+#        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default),
+#        orders96-time5 or orders96-time5-imp9 (--nameplate from the manifest); the issue's goal needs DEVICES >= 200 and about 20 000 held-back
 #        healthy windows). WINDOW revR: a window per device (linegate-train --window revR
 #        --shaft-hz, each machine's lowest shaft speed written from line2's manifest, what an
 #        operator reads off the nameplate; --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
@@ -59,6 +59,18 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
 	minw=20 ;;
 esac
+if [ "$LAYOUT" = orders96-time5-imp9 ]; then
+	# the impact features: what the operator declares of each machine (set points, gear
+	# teeth, bearing geometry), never its fault, speed knots or resonances
+	python3 -c 'import json, sys
+print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    p = d["physics"]; b = p["bearing"]
+    print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
+          p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
+          b["contact_deg"]))' "$L/manifest.json" > "$T/nameplate.csv"
+	layout_args+=(--nameplate "$T/nameplate.csv")
+fi
 t0=$(date +%s%N)
 "$B/control/linegate-train" "${args[@]}" --labels "$L/labels.csv" "${win_args[@]}" \
 	--min-windows $minw --detector "$DET" "${layout_args[@]}" \

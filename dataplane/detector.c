@@ -1354,7 +1354,7 @@ static const char *read_order_ref(json_object *o, struct lg_detector *det)
 
 	if (!json_object_object_get_ex(o, "order_ref", &r))
 		return NULL;
-	if (det->layout != LG_LAYOUT_ORDERS96_TIME5)
+	if (!lg_layout_orders(det->layout))
 		return "'order_ref' belongs to the orders96-time5 layout only";
 	if (!json_object_is_type(r, json_type_object) ||
 	    !json_object_object_get_ex(r, "start", &a) ||
@@ -1555,7 +1555,7 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	}
 	/* the orders layout's reference must fit the window (in a set: the file's, set_add) */
-	if (layout == LG_LAYOUT_ORDERS96_TIME5 && win &&
+	if (lg_layout_orders(layout) && win &&
 	    (what = lg_order_ref_check(&det->oref, (size_t)win)))
 		goto out;
 	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
@@ -1563,6 +1563,11 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	if ((what = read_reference(o, det)) || (what = read_impact(o, det)))
 		goto out;
+	if (layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det->imp.ref_hz > 0)) {
+		what = "the orders96-time5-imp9 layout needs the detector's 'impact' (its reference "
+		       "speed, gear teeth, bearing orders and resonance bands)";
+		goto out;
+	}
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	det->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1756,7 +1761,7 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 			 "window (%u samples)", where, det->window);
 		return -EINVAL;
 	}
-	if (det->layout == LG_LAYOUT_ORDERS96_TIME5) {
+	if (lg_layout_orders(det->layout)) {
 		const char *what = lg_order_ref_check(&det->oref, det->window);
 
 		if (what) {

@@ -85,6 +85,11 @@ void lg_impact_free(struct lg_impact *im)
 	free(im);
 }
 
+size_t lg_impact_len(const struct lg_impact *im)
+{
+	return im->n;
+}
+
 /* The complex and angle buffers hold at least m points (m >= n); plans made on the old
  * ones go with them (they are executed on these buffers only). */
 static int reserve(struct lg_impact *im, size_t m)

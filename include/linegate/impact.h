@@ -51,6 +51,8 @@ int lg_imp_ball_pass(unsigned balls, double pitch_mm, double ball_mm, double con
 struct lg_impact;
 int lg_impact_new(struct lg_impact **im, size_t n, unsigned max_ch);
 void lg_impact_free(struct lg_impact *im);
+/* The window length it was made for. */
+size_t lg_impact_len(const struct lg_impact *im);
 
 /*
  * The features of one device window: nch channels of n samples, channel c at

@@ -320,6 +320,30 @@ static void model_file(void)
 	remove("test_impact.json");
 }
 
+/* The layout: the orders row, then the nine, named; the extractor leaves them 0. */
+static void layout(void)
+{
+	enum lg_feat_layout l;
+	size_t w = lg_features_width(LG_LAYOUT_ORDERS96_TIME5, 4096);
+	char nm[32];
+
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp9", &l), 0);
+	CHECK_EQ(l, LG_LAYOUT_ORDERS96_TIME5_IMP9);
+	CHECK(lg_layout_orders(l) && lg_layout_orders(LG_LAYOUT_ORDERS96_TIME5));
+	CHECK(!lg_layout_orders(LG_LAYOUT_BANDS96_TIME5));
+	CHECK_EQ(lg_features_width(l, 4096), w + LG_IMP_N);
+	CHECK_EQ(lg_features_width(l, 128), 0);
+	CHECK(lg_features_width(l, 4096) <= LG_FEAT_ROW_MAX);
+	lg_features_name(l, 4096, w - 1, nm, sizeof(nm));
+	CHECK_STR(nm, "log_ms_hp");
+	lg_features_name(l, 4096, w, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_rev_kurt_max");
+	lg_features_name(l, 4096, w + 8, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_eo_bpfi_sb");
+	lg_features_name(LG_LAYOUT_ORDERS96_TIME5, 4096, w, nm, sizeof(nm));
+	CHECK_STR(nm, "?");
+}
+
 static const char usage[] =
     "Usage: test_impact [options]\n"
     "\n"
@@ -337,6 +361,7 @@ int main(int argc, char **argv)
 	parity();
 	known_answers();
 	model_file();
+	layout();
 	lg_impact_free(NULL);
 	return lgt_done("test_impact");
 }
