@@ -14,13 +14,14 @@
 #        orders96-time5 or orders96-time5-imp9 (--nameplate written from the manifest:
 #        set points, gear teeth, bearing geometry); the issue's goal needs DEVICES >= 200
 #        and about 20 000 held-back healthy windows). WINDOW revR: a window per device
-#        (linegate-train --window revR --shaft-hz, each machine's lowest shaft speed written from line2's manifest, what an
-#        operator reads off the nameplate; --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
+#        (linegate-train --window revR --shaft-hz, each machine's lowest shaft speed
+#        written from line2's manifest, what an operator reads off the nameplate;
+#        --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
 #        made before (npy, its manifest.json) instead of a new one. OWN_LINE_SMOOTH=M (knn):
 #        linegate-train --smooth M, each channel's mean of its last M scores.
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
-	sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 	[ -n "${1:-}" ] && exit 0 || exit 2 ;;
 esac
 B=$(cd "$1" && pwd)
