@@ -1289,6 +1289,9 @@ static const char *read_meta(json_object *o, enum lg_feat_layout layout, unsigne
 }
 
 static const char oom[] = "out of memory";
+static const char imp_needed[] = "the orders96-time5-imp9 layout needs the detector's 'impact' "
+				 "(its reference speed, gear teeth, bearing orders and resonance "
+				 "bands)";
 
 /* o's key as a number within lo .. hi (0: absent, not a number or out of range). */
 static int num_in(json_object *o, const char *key, double lo, double hi, double *v)
@@ -1563,11 +1566,6 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	if ((what = read_reference(o, det)) || (what = read_impact(o, det)))
 		goto out;
-	if (layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det->imp.ref_hz > 0)) {
-		what = "the orders96-time5-imp9 layout needs the detector's 'impact' (its reference "
-		       "speed, gear teeth, bearing orders and resonance bands)";
-		goto out;
-	}
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	det->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1761,6 +1759,11 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 			 "window (%u samples)", where, det->window);
 		return -EINVAL;
 	}
+	/* a device's detector, not its channels' (per_channel entries carry none) */
+	if (det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det->imp.ref_hz > 0)) {
+		snprintf(err, errlen, "%s: %s", where, imp_needed);
+		return -EINVAL;
+	}
 	if (lg_layout_orders(det->layout)) {
 		const char *what = lg_order_ref_check(&det->oref, det->window);
 
@@ -1931,6 +1934,11 @@ static int set_load_obj(json_object *o, const char *name, size_t max_batch,
 	}
 	memset(&det, 0, sizeof(det));
 	ret = load_json(o, name, max_batch, &det, err, errlen);
+	if (!ret && det.layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det.imp.ref_hz > 0)) {
+		snprintf(err, errlen, "%s: %s", name, imp_needed);
+		lg_detector_free(&det);
+		return -EINVAL;
+	}
 	return ret ? ret : set_of_one(set, &det);
 }
 

@@ -317,6 +317,24 @@ static void model_file(void)
 		}
 	}
 	lg_detector_set_free(&set);
+
+	/* a detector of the impact layout without "impact" is refused, naming it */
+	d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP9, 8,
+				     &set.det[0]),
+		 0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.smooth = 2; /* a set file, as the trainer writes them */
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_impact.json: default: the orders96-time5-imp9 layout needs "
+				"the detector's 'impact'");
+	lg_detector_set_free(&set);
 	remove("test_impact.json");
 }
 
