@@ -460,8 +460,11 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
 	double spr, ra, rb, f[LG_IMP_N];
 	int ret;
 
+	/* more channels than it was made for: out is not touched (it may hold fewer) */
+	if (!nch || nch > im->max_ch)
+		return -EINVAL;
 	memset(out, 0, sizeof(*out) * LG_IMP_N * nch);
-	if (!nch || nch > im->max_ch || !(fs > 0) || !(fw > 0) || !(fw < fs / 2) || !pl->z)
+	if (!(fs > 0) || !(fw > 0) || !(fw < fs / 2) || !pl->z)
 		return -EINVAL;
 	/* the channels, mean removed, and their spectra; the 1x band of their sum */
 	for (unsigned c = 0; c < nch; c++) {

@@ -58,7 +58,8 @@ size_t lg_impact_len(const struct lg_impact *im);
  * The features of one device window: nch channels of n samples, channel c at
  * x + c * chstride; fs its sample rate, fw its shaft speed (Hz); band[2c], band[2c + 1] the
  * resonance band of channel c (Hz). out[c * LG_IMP_N + j], feature j of channel c. Returns
- * the whole revolutions the window holds (below LG_IMP_MIN_REVS out is all 0), or -errno.
+ * the whole revolutions the window holds (below LG_IMP_MIN_REVS out is all 0), or -errno
+ * (-EINVAL for more channels than lg_impact_new() was given: then out is left alone).
  */
 int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t chstride, double fs,
 		     double fw, const double *band, const struct lg_imp_plate *pl, float *out);
