@@ -10,16 +10,18 @@
 # Usage: bench/own_line_quality.sh BUILD_DIR [DEVICES [SECONDS [FAULT_AT [WINDOW [SEED
 #                                     [DETECTOR [LAYOUT]]]]]]]
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
-#        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default) or
-#        orders96-time5; the issue's goal needs DEVICES >= 200 and about 20 000 held-back
-#        healthy windows). WINDOW revR: a window per device (linegate-train --window revR
-#        --shaft-hz, each machine's lowest shaft speed written from line2's manifest, what an
-#        operator reads off the nameplate; --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
+#        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default),
+#        orders96-time5 or orders96-time5-imp9 (--nameplate written from the manifest:
+#        set points, gear teeth, bearing geometry); the issue's goal needs DEVICES >= 200
+#        and about 20 000 held-back healthy windows). WINDOW revR: a window per device
+#        (linegate-train --window revR --shaft-hz, each machine's lowest shaft speed
+#        written from line2's manifest, what an operator reads off the nameplate;
+#        --min-windows 20). OWN_LINE_DIR=DIR: a line2 line
 #        made before (npy, its manifest.json) instead of a new one. OWN_LINE_SMOOTH=M (knn):
 #        linegate-train --smooth M, each channel's mean of its last M scores.
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
-	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 	[ -n "${1:-}" ] && exit 0 || exit 2 ;;
 esac
 B=$(cd "$1" && pwd)
@@ -59,6 +61,18 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
 	minw=20 ;;
 esac
+if [ "$LAYOUT" = orders96-time5-imp9 ]; then
+	# the impact features: what the operator declares of each machine (set points, gear
+	# teeth, bearing geometry), never its fault, speed knots or resonances
+	python3 -c 'import json, sys
+print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    p = d["physics"]; b = p["bearing"]
+    print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
+          p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
+          b["contact_deg"]))' "$L/manifest.json" > "$T/nameplate.csv"
+	layout_args+=(--nameplate "$T/nameplate.csv")
+fi
 t0=$(date +%s%N)
 "$B/control/linegate-train" "${args[@]}" --labels "$L/labels.csv" "${win_args[@]}" \
 	--min-windows $minw --detector "$DET" "${layout_args[@]}" \

@@ -19,16 +19,27 @@ static const float *seg_window(const struct lg_ingest_seg *g, size_t i, unsigned
 
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
 		     enum lg_feat_layout layout, const struct lg_order_ref *oref,
-		     struct lg_win_rows *out)
+		     const struct lg_imp_model *imp, struct lg_win_rows *out)
 {
+	struct lg_impact *im = NULL;
+	float *ifeat = NULL;
 	struct lg_features *fx = NULL;
 	size_t n = 0, k = 0, dd = lg_features_width(layout, window);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (window < 8 || !dd || (layout == LG_LAYOUT_ORDERS96_TIME5 &&
+	if (window < 8 || !dd || (lg_layout_orders(layout) &&
 				   (!oref || lg_order_ref_check(oref, window))))
 		return -EINVAL;
+	if (layout == LG_LAYOUT_ORDERS96_TIME5_IMP9) {
+		if (!imp || !(imp->ref_hz > 0) || imp->nch < d->channels)
+			return -EINVAL;
+		ifeat = malloc(sizeof(float) * LG_IMP_N * d->channels);
+		if (!ifeat || lg_impact_new(&im, window, d->channels)) {
+			free(ifeat);
+			return -ENOMEM;
+		}
+	}
 	for (size_t s = 0; s < d->nseg; s++)
 		n += d->seg[s].n / window;
 	out->channels = d->channels;
@@ -38,14 +49,16 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	out->rows = malloc(sizeof(float) * dd * d->channels * (n ? n : 1));
 	out->t = malloc(sizeof(double) * (n ? n : 1));
 	out->dropout = calloc(n ? n : 1, 1);
-	if (layout == LG_LAYOUT_ORDERS96_TIME5)
+	if (lg_layout_orders(layout))
 		out->ratio = calloc(n ? n : 1, sizeof(double));
 	ret = lg_features_new_layout(&fx, layout, layout == LG_LAYOUT_BASIC ? bands : NULL,
 				     LG_SPECTRUM_DEFAULT, 256);
 	if (!out->rows || !out->t || !out->dropout || ret ||
-	    (layout == LG_LAYOUT_ORDERS96_TIME5 && !out->ratio)) {
+	    (lg_layout_orders(layout) && !out->ratio)) {
 		lg_features_free(fx);
 		lg_win_rows_free(out);
+		lg_impact_free(im);
+		free(ifeat);
 		return ret ? ret : -ENOMEM;
 	}
 	for (size_t s = 0; s < d->nseg; s++) {
@@ -59,6 +72,8 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 			if (ret) {
 				lg_features_free(fx);
 				lg_win_rows_free(out);
+				lg_impact_free(im);
+				free(ifeat);
 				return ret;
 			}
 		}
@@ -71,6 +86,8 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 			if (!tmp) {
 				lg_features_free(fx);
 				lg_win_rows_free(out);
+				lg_impact_free(im);
+				free(ifeat);
 				return -ENOMEM;
 			}
 			ret = m ? lg_features_rows_ratio(fx, g->x + (size_t)c * g->cap, m, window,
@@ -86,8 +103,33 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 			if (ret) {
 				lg_features_free(fx);
 				lg_win_rows_free(out);
+				lg_impact_free(im);
+				free(ifeat);
 				return ret;
 			}
+		}
+		/* orders96-time5-imp9: the nine impact features of each channel, at the window's
+		 * speed (its ratio x the reference speed), after the channel's orders row */
+		for (size_t i = 0; im && i < m; i++) {
+			double b[2 * LG_IMP_CH_MAX];
+
+			for (unsigned c = 0; c < d->channels; c++) {
+				b[2 * c] = imp->band[c][0];
+				b[2 * c + 1] = imp->band[c][1];
+			}
+			ret = lg_impact_window(im, seg_window(g, i, window), d->channels, g->cap,
+					       d->rate, out->ratio[k + i] * imp->ref_hz, b,
+					       &imp->plate, ifeat);
+			if (ret < 0) {
+				lg_features_free(fx);
+				lg_win_rows_free(out);
+				lg_impact_free(im);
+				free(ifeat);
+				return ret;
+			}
+			for (unsigned c = 0; c < d->channels; c++)
+				memcpy(out->rows + ((k + i) * d->channels + c) * dd + dd - LG_IMP_N,
+				       ifeat + c * LG_IMP_N, sizeof(float) * LG_IMP_N);
 		}
 		for (size_t i = 0; i < m; i++)
 			out->t[k + i] = g->t0 + (double)(i * window) / d->rate;
@@ -95,6 +137,8 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	}
 	out->n = n;
 	lg_features_free(fx);
+	lg_impact_free(im);
+	free(ifeat);
 	return 0;
 }
 
@@ -374,4 +418,83 @@ int lg_kofn_step(struct lg_kofn *a, int over)
 
 	a->bits = ((a->bits << 1) | (over ? 1 : 0)) & mask;
 	return __builtin_popcountll(a->bits) >= (int)a->k;
+}
+
+int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
+		      const double *sp, size_t nsp, const struct lg_imp_plate *pl,
+		      struct lg_imp_model *imp)
+{
+	size_t nh = 0, nref, block, k = 0, nr = 0, nrc = 0, nb = 0, ch = d->channels;
+	double dur = window / d->rate;
+	float *ref = NULL, *refc = NULL, *bw = NULL;
+	int ret = -EINVAL;
+
+	memset(imp, 0, sizeof(*imp));
+	if (!ch || ch > LG_IMP_CH_MAX || !nsp)
+		return -EINVAL;
+	for (size_t s = 0; s < d->nseg; s++)
+		for (size_t i = 0; i < d->seg[s].n / window; i++)
+			nh += lg_win_truth(tr, d->name, d->seg[s].t0 + (double)(i * window) / d->rate,
+					   dur) == LG_WIN_HEALTHY;
+	if (!nh)
+		return -EINVAL;
+	nref = nh / 64 ? nh / 64 : 1;
+	nref = nref > 4 ? 4 : nref;
+	block = nh / 64 ? nh / 64 : 1;
+	ref = malloc(sizeof(float) * nref * ch * window);
+	refc = malloc(sizeof(float) * nref * ch * window);
+	bw = malloc(sizeof(float) * 64 * ch * window);
+	if (!ref || !refc || !bw) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* window by window, channel by channel: window w, channel c at (w * ch + c) * window */
+	for (size_t s = 0; s < d->nseg; s++) {
+		const struct lg_ingest_seg *g = &d->seg[s];
+
+		for (size_t i = 0; i < g->n / window; i++) {
+			bool drop = false;
+
+			if (lg_win_truth(tr, d->name, g->t0 + (double)(i * window) / d->rate, dur) !=
+			    LG_WIN_HEALTHY)
+				continue;
+			for (size_t c = 0; c < ch; c++)
+				drop |= lg_window_dropout(g->x + c * g->cap + i * window, window,
+							  LG_DROPOUT_RUN);
+			for (size_t c = 0; c < ch; c++) {
+				const float *x = g->x + c * g->cap + i * window;
+
+				if (nr < nref)
+					memcpy(ref + (nr * ch + c) * window, x, sizeof(float) * window);
+				if (nr < nref && !drop)
+					memcpy(refc + (nrc * ch + c) * window, x, sizeof(float) * window);
+				if (nb < 64 && !drop && (k / block) % 2 == 0)
+					memcpy(bw + (nb * ch + c) * window, x, sizeof(float) * window);
+			}
+			nrc += nr < nref && !drop;
+			nr += nr < nref;
+			nb += nb < 64 && !drop && (k / block) % 2 == 0;
+			k++;
+		}
+	}
+	ret = lg_impact_ref_speed(nrc ? refc : ref, nrc ? nrc : nr, (unsigned)ch, window,
+				  ch * window, window, d->rate, sp, nsp, pl->z, &imp->ref_hz);
+	for (size_t c = 0; !ret && c < ch; c++) {
+		/* no clean training window: the reference windows */
+		ret = nb ? lg_impact_band(bw + c * window, nb, window, ch * window, d->rate,
+					  imp->band[c]) :
+			   lg_impact_band(ref + c * window, nr, window, ch * window, d->rate,
+					  imp->band[c]);
+	}
+	if (!ret) {
+		imp->plate = *pl;
+		imp->nch = (unsigned)ch;
+	} else {
+		memset(imp, 0, sizeof(*imp));
+	}
+out:
+	free(ref);
+	free(refc);
+	free(bw);
+	return ret;
 }

@@ -29,10 +29,12 @@ struct lg_win_rows {
 
 /* Every whole window of a device's segments, with its features of the layout (bands: the
  * basic layout's band layout, NULL for the default; oref: the orders96-time5 layout's
- * reference lines, each window read at its speed ratio against them, NULL otherwise). */
+ * reference lines, each window read at its speed ratio against them, NULL otherwise; imp:
+ * the orders96-time5-imp9 layout's "impact", its nine features per channel computed at the
+ * window's speed, ratio x imp->ref_hz, with lg_impact_window()). */
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
 		     enum lg_feat_layout layout, const struct lg_order_ref *oref,
-		     struct lg_win_rows *out);
+		     const struct lg_imp_model *imp, struct lg_win_rows *out);
 void lg_win_rows_free(struct lg_win_rows *w);
 
 /* What the ground truth says of a window [t, t + dur): */
@@ -64,6 +66,18 @@ enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, do
  */
 int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
 		     struct lg_order_ref *ref);
+
+/*
+ * The impact features' "impact" of a device (issue 8 step 6e.2; quality_proto.py's
+ * load_device()): its reference speed (lg_impact_ref_speed()) over the reference windows of
+ * lg_win_order_ref() and the declared set points sp[] and plate; each channel's resonance
+ * band (lg_impact_band()) over the first 64 healthy training windows (blocks 0 and 2 of 4,
+ * as the trainer's split) without a sensor dropout. -EINVAL without a healthy window or
+ * with more than LG_IMP_CH_MAX channels.
+ */
+int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
+		      const double *sp, size_t nsp, const struct lg_imp_plate *pl,
+		      struct lg_imp_model *imp);
 
 /* The 95% Wilson score interval of k successes in n trials. */
 void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double *hi);

@@ -109,7 +109,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		 * step 6e; an old model's is the file's) */
 		if (lg_win_rows_make(d, det->window ? det->window : set.window, &det->bands,
 				     det->layout,
-				     det->layout == LG_LAYOUT_ORDERS96_TIME5 ? &det->oref : NULL, &w) ||
+				     lg_layout_orders(det->layout) ? &det->oref : NULL, &det->imp,
+				     &w) ||
 		    !(alarm = calloc(w.n + 1, 1))) {
 			lg_win_rows_free(&w);
 			fprintf(stderr, "linegate-quality: out of memory\n");

@@ -28,6 +28,7 @@
 
 #include "ctlproto.h"
 #include "lifecycle.h"
+#include "machines.h"
 #include "quality.h"
 
 void openblas_set_num_threads(int n);
@@ -108,7 +109,12 @@ static const char usage[] =
 	"                          orders96-time5 (the lower half of the spectrum in shaft\n"
 	"                          orders, each window's speed found from its spectrum against\n"
 	"                          the device's first training windows; not with --pooled;\n"
-	"                          docs/models.md)\n"
+	"                          docs/models.md), or orders96-time5-imp9 (that row and nine\n"
+	"                          impact features per channel, issue 8 step 6e.2: needs\n"
+	"                          --nameplate)\n"
+	"      --nameplate FILE    with orders96-time5-imp9: CSV device,setpoints_hz,gear_teeth\n"
+	"                          [,balls,pitch_mm,ball_mm,contact_deg], what the operator\n"
+	"                          declares of each machine (docs/models.md)\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -226,6 +232,11 @@ struct file_conf {
 	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
 	double revs;
 	const char *shaft_hz;
+	/* --nameplate FILE (issue 8 step 6e.2, orders96-time5-imp9): each device's declared
+	 * set points, gear teeth and bearing (machines.h) */
+	const char *nameplate;
+	struct lg_machine *mach;
+	size_t nmach;
 	/* --smooth M (issue 8 step 6e): the pooled threshold of the mean of each channel's last
 	 * M normalised scores, recorded in the model ("smooth") */
 	unsigned smooth;
@@ -295,7 +306,35 @@ struct dev_rows {
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
+	struct lg_imp_model imp;  /* orders96-time5-imp9: its "impact" */
 };
+
+/* orders96-time5-imp9: the device's "impact" from its declaration (--nameplate) and its
+ * healthy windows (lg_win_impact_fit()). */
+static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
+{
+	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
+	int ret;
+
+	if (!m) {
+		fprintf(stderr, "linegate-train: --nameplate %s has no line for device %s (the "
+			"orders96-time5-imp9 layout needs each device's set points and gear teeth)\n",
+			fc->nameplate, r->dev->name);
+		return -EINVAL;
+	}
+	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate, &r->imp);
+	if (ret) {
+		fprintf(stderr, "linegate-train: %s: no reference speed or resonance band for the "
+			"impact features (%s)\n", r->dev->name,
+			ret == -EINVAL ? "no healthy window, or more than 16 channels" :
+					 strerror(-ret));
+		return ret;
+	}
+	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s:%u), "
+		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, fc->nameplate,
+		m->line, r->imp.band[0][0], r->imp.band[0][1]);
+	return 0;
+}
 
 /* skip_dropout (knn): a healthy window holding a sensor dropout is neither trained on, nor
  * calibrates, nor judged (the data plane does not score it), only counted. */
@@ -571,8 +610,17 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		free(wt);
 		return -ENOMEM;
 	}
-	for (size_t j = 0; j < D; j++)
-		wt[j] = fc->layout != LG_LAYOUT_BASIC && j >= D - LG_WIDE_TIME_N ? 16.0f : 1.0f;
+	/* the five time features at 16, the impact features at 4 (quality_proto.py's
+	 * otiRTB4), the bands at 1 */
+	for (size_t j = 0; j < D; j++) {
+		size_t tail = fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 ? LG_IMP_N : 0;
+
+		wt[j] = 1.0f;
+		if (fc->layout != LG_LAYOUT_BASIC && j + tail >= D - LG_WIDE_TIME_N && j + tail < D)
+			wt[j] = 16.0f;
+		if (j + tail >= D)
+			wt[j] = 4.0f;
+	}
 	/* Devices of one channel count > 1: a detector per channel, each standardised and
 	 * covered on its channel's rows alone (quality_proto.py's bt16_knn1); the channels of
 	 * one device see other gains and resonances, one standardisation blurs them. */
@@ -593,12 +641,13 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	det->dropout_run = LG_DROPOUT_RUN;
 	/* orders96-time5: the device's reference lines travel with its detector (one device:
 	 * --pooled is refused for this layout) */
-	if (fc->layout == LG_LAYOUT_ORDERS96_TIME5) {
+	if (lg_layout_orders(fc->layout)) {
 		det->oref = devs[0].oref;
 		det->oref.lines = malloc(sizeof(float) * devs[0].oref.m);
 		if (!det->oref.lines)
 			return -ENOMEM;
 		memcpy(det->oref.lines, devs[0].oref.lines, sizeof(float) * devs[0].oref.m);
+		det->imp = devs[0].imp;
 	}
 	*kept = (unsigned)D;
 	if (pooled_after) {
@@ -897,15 +946,15 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 		}
 		/* orders96-time5: the rows depend on the model's reference lines too */
 		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d ||
-		    other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5) {
+		    lg_layout_orders(other.det[j].layout)) {
 			/* another row than the candidate's: the same windows, its own rows */
 			struct dev_rows tmp = devs[i];
 
 			if (lg_win_rows_make(devs[i].dev, devs[i].window, &other.det[j].bands,
 					     other.det[j].layout,
-					     other.det[j].layout == LG_LAYOUT_ORDERS96_TIME5 ?
+					     lg_layout_orders(other.det[j].layout) ?
 						     &other.det[j].oref : NULL,
-					     &tmp.w)) {
+					     &other.det[j].imp, &tmp.w)) {
 				lg_detector_set_free(&other);
 				return -ENOMEM;
 			}
@@ -1404,14 +1453,17 @@ static int train_files(struct file_conf *fc)
 		r->dev = &in.dev[i];
 		if (!(fc->revs > 0))
 			r->window = fc->window;
-		if (fc->layout == LG_LAYOUT_ORDERS96_TIME5 &&
+		if (lg_layout_orders(fc->layout) &&
 		    lg_win_order_ref(r->dev, r->window, &fc->truth, &r->oref)) {
 			fprintf(stderr, "linegate-train: %s: no healthy window of %u samples for the "
 				"orders96-time5 layout's reference lines\n", r->dev->name, r->window);
 			goto out;
 		}
+		if (fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && impact_fit(fc, r))
+			goto out;
 		if (lg_win_rows_make(r->dev, r->window, NULL, fc->layout,
-				     fc->layout == LG_LAYOUT_ORDERS96_TIME5 ? &r->oref : NULL, &r->w) ||
+				     lg_layout_orders(fc->layout) ? &r->oref : NULL, &r->imp,
+				     &r->w) ||
 		    split_rows(r, &fc->truth, fc->kind == LG_DETECTOR_KNN)) {
 			fprintf(stderr, "linegate-train: out of memory\n");
 			goto out;
@@ -1648,6 +1700,7 @@ int main(int argc, char **argv)
 		{ "only-device", required_argument, NULL, 47 },
 		{ "shaft-hz", required_argument, NULL, 60 },
 		{ "smooth", required_argument, NULL, 61 },
+		{ "nameplate", required_argument, NULL, 62 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1762,6 +1815,7 @@ int main(int argc, char **argv)
 		case 46: fc.base = optarg; break;
 		case 47: fc.only = optarg; break;
 		case 60: fc.shaft_hz = optarg; break;
+		case 62: fc.nameplate = optarg; break;
 		case 61:
 			if (lg_opt_num("linegate-train", "smooth", optarg, 1, LG_SMOOTH_MAX, &num))
 				return 2;
@@ -1769,8 +1823,8 @@ int main(int argc, char **argv)
 			break;
 		case 48:
 			if (lg_feat_layout_parse(optarg, &layout)) {
-				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5 or "
-					"orders96-time5\n", optarg);
+				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5, "
+					"orders96-time5 or orders96-time5-imp9\n", optarg);
 				return 2;
 			}
 			layout_given = 1;
@@ -1798,7 +1852,7 @@ int main(int argc, char **argv)
 		      "or orders96-time5\n", stderr);
 		return 2;
 	}
-	if (layout == LG_LAYOUT_ORDERS96_TIME5 && fc.pooled) {
+	if (lg_layout_orders(layout) && fc.pooled) {
 		fputs("linegate-train: --layout orders96-time5 finds each device's speed against "
 		      "its own reference lines: one detector per device, not --pooled\n", stderr);
 		return 2;
@@ -1815,6 +1869,19 @@ int main(int argc, char **argv)
 		      "a detector per device (not --pooled, --stats-out or --merge: one detector "
 		      "reads one window)\n", stderr);
 		return 2;
+	}
+	if ((layout == LG_LAYOUT_ORDERS96_TIME5_IMP9) != !!fc.nameplate) {
+		fputs("linegate-train: --layout orders96-time5-imp9 and --nameplate FILE go "
+		      "together (each device's set points, gear teeth and bearing)\n", stderr);
+		return 2;
+	}
+	if (fc.nameplate) {
+		char err3[600];
+
+		if (lg_machines_load(fc.nameplate, &fc.mach, &fc.nmach, err3, sizeof(err3))) {
+			fprintf(stderr, "linegate-train: --nameplate %s\n", err3);
+			return 2;
+		}
 	}
 	if (fc.smooth > 1 && (c.kind != LG_DETECTOR_KNN || fc.pooled)) {
 		fputs("linegate-train: --smooth M calibrates the pooled threshold of several kNN "
@@ -1866,6 +1933,7 @@ int main(int argc, char **argv)
 		openblas_set_num_threads(1);
 		ret = train_files(&fc);
 		lg_labels_free(&labels);
+		free(fc.mach);
 		return ret;
 	}
 	if ((!out && !stats_out) || !c.train_machines || !c.train_windows || c.window < 8 ||

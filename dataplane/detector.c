@@ -1140,6 +1140,18 @@ static json_object *detector_object(const struct lg_detector *det)
 	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
 	if (det->dropout_run)
 		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
+	if (det->imp.ref_hz > 0) {
+		json_object *r = json_object_new_object(), *b = json_object_new_array();
+
+		json_object_object_add(r, "ref_speed_hz", json_object_new_double(det->imp.ref_hz));
+		json_object_object_add(r, "gear_teeth", json_object_new_int64(det->imp.plate.z));
+		json_object_object_add(r, "bpfo", json_object_new_double(det->imp.plate.bpfo));
+		json_object_object_add(r, "bpfi", json_object_new_double(det->imp.plate.bpfi));
+		for (unsigned c = 0; c < det->imp.nch; c++)
+			json_object_array_add(b, double_array(det->imp.band[c], 2));
+		json_object_object_add(r, "bands_hz", b);
+		json_object_object_add(o, "impact", r);
+	}
 	if (det->oref.lines) {
 		json_object *r = json_object_new_object();
 
@@ -1277,6 +1289,63 @@ static const char *read_meta(json_object *o, enum lg_feat_layout layout, unsigne
 }
 
 static const char oom[] = "out of memory";
+static const char imp_needed[] = "the orders96-time5-imp9 layout needs the detector's 'impact' "
+				 "(its reference speed, gear teeth, bearing orders and resonance "
+				 "bands)";
+
+/* o's key as a number within lo .. hi (0: absent, not a number or out of range). */
+static int num_in(json_object *o, const char *key, double lo, double hi, double *v)
+{
+	json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x) ||
+	    !(json_object_is_type(x, json_type_double) || json_object_is_type(x, json_type_int)))
+		return 0;
+	*v = json_object_get_double(x);
+	return *v >= lo && *v <= hi;
+}
+
+/* "impact" (issue 8 step 6e.2): {ref_speed_hz, gear_teeth, bpfo, bpfi, bands_hz: [[lo, hi]
+ * per channel]}; bpfo and bpfi 0 without a declared bearing. */
+static const char *read_impact(json_object *o, struct lg_detector *det)
+{
+	json_object *r, *b;
+	double z;
+	size_t n;
+
+	memset(&det->imp, 0, sizeof(det->imp));
+	if (!json_object_object_get_ex(o, "impact", &r))
+		return NULL;
+	if (!num_in(r, "ref_speed_hz", 1e-3, 1e5, &det->imp.ref_hz) ||
+	    !num_in(r, "gear_teeth", 2, 10000, &z) || z != floor(z) ||
+	    !num_in(r, "bpfo", 0, 1000, &det->imp.plate.bpfo) ||
+	    !num_in(r, "bpfi", 0, 1000, &det->imp.plate.bpfi) ||
+	    !json_object_object_get_ex(r, "bands_hz", &b) ||
+	    !json_object_is_type(b, json_type_array) || !(n = json_object_array_length(b)) ||
+	    n > LG_IMP_CH_MAX) {
+		memset(&det->imp, 0, sizeof(det->imp));
+		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 2..10000, "
+		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel, "
+		       "1 to 16]}";
+	}
+	det->imp.plate.z = (unsigned)z;
+	for (size_t c = 0; c < n; c++) {
+		json_object *e = json_object_array_get_idx(b, c);
+		double lo, hi;
+
+		if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2 ||
+		    !((lo = json_object_get_double(json_object_array_get_idx(e, 0))) > 0) ||
+		    !((hi = json_object_get_double(json_object_array_get_idx(e, 1))) > lo) ||
+		    !isfinite(hi)) {
+			memset(&det->imp, 0, sizeof(det->imp));
+			return "'impact': each of 'bands_hz' must be [lo, hi] in Hz, 0 < lo < hi";
+		}
+		det->imp.band[c][0] = lo;
+		det->imp.band[c][1] = hi;
+	}
+	det->imp.nch = (unsigned)n;
+	return NULL;
+}
 
 /* "order_ref" (the orders96-time5 layout): {start, step, bins: [lo, hi], lines: [M]}; its
  * fit to the window is lg_order_ref_check()'s, once the window is known. */
@@ -1288,7 +1357,7 @@ static const char *read_order_ref(json_object *o, struct lg_detector *det)
 
 	if (!json_object_object_get_ex(o, "order_ref", &r))
 		return NULL;
-	if (det->layout != LG_LAYOUT_ORDERS96_TIME5)
+	if (!lg_layout_orders(det->layout))
 		return "'order_ref' belongs to the orders96-time5 layout only";
 	if (!json_object_is_type(r, json_type_object) ||
 	    !json_object_object_get_ex(r, "start", &a) ||
@@ -1489,13 +1558,13 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	}
 	/* the orders layout's reference must fit the window (in a set: the file's, set_add) */
-	if (layout == LG_LAYOUT_ORDERS96_TIME5 && win &&
+	if (lg_layout_orders(layout) && win &&
 	    (what = lg_order_ref_check(&det->oref, (size_t)win)))
 		goto out;
 	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
 			      det->signer)))
 		goto out;
-	if ((what = read_reference(o, det)))
+	if ((what = read_reference(o, det)) || (what = read_impact(o, det)))
 		goto out;
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
@@ -1690,7 +1759,12 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 			 "window (%u samples)", where, det->window);
 		return -EINVAL;
 	}
-	if (det->layout == LG_LAYOUT_ORDERS96_TIME5) {
+	/* a device's detector, not its channels' (per_channel entries carry none) */
+	if (det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det->imp.ref_hz > 0)) {
+		snprintf(err, errlen, "%s: %s", where, imp_needed);
+		return -EINVAL;
+	}
+	if (lg_layout_orders(det->layout)) {
 		const char *what = lg_order_ref_check(&det->oref, det->window);
 
 		if (what) {
@@ -1831,10 +1905,40 @@ static int set_load_obj(json_object *o, const char *name, size_t max_batch,
 	memset(set, 0, sizeof(*set));
 	set->fallback = -1;
 	if (json_object_object_get_ex(o, "format", &v) &&
-	    !strcmp(json_object_get_string(v), "linegate-detectors"))
+	    !strncmp(json_object_get_string(v), "linegate-detectors", 18)) {
+		const char *f = json_object_get_string(v) + 18;
+		char *end;
+		long fv = 1;
+
+		/* "linegate-detectors" is format 1, "linegate-detectors-N" format N: a file that
+		 * needs what an older linegate does not know names a format it refuses. */
+		if (*f) {
+			errno = 0;
+			fv = *f == '-' && f[1] >= '1' && f[1] <= '9' ? strtol(f + 1, &end, 10) : 0;
+			if (!fv || errno || *end) {
+				snprintf(err, errlen, "%s: 'format' must be \"linegate-detector\", "
+					 "\"linegate-detectors\" or \"linegate-detectors-N\"",
+					 name);
+				json_object_put(o);
+				return -EINVAL;
+			}
+		}
+		if (fv > LG_DETECTOR_FORMAT_MAX) {
+			snprintf(err, errlen, "%s: a model of format %ld, newer than this linegate "
+				 "reads (1 to %d): update linegate, or train it with this one",
+				 name, fv, LG_DETECTOR_FORMAT_MAX);
+			json_object_put(o);
+			return -EINVAL;
+		}
 		return load_set(o, name, max_batch, set, err, errlen);
+	}
 	memset(&det, 0, sizeof(det));
 	ret = load_json(o, name, max_batch, &det, err, errlen);
+	if (!ret && det.layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det.imp.ref_hz > 0)) {
+		snprintf(err, errlen, "%s: %s", name, imp_needed);
+		lg_detector_free(&det);
+		return -EINVAL;
+	}
 	return ret ? ret : set_of_one(set, &det);
 }
 
@@ -1870,11 +1974,23 @@ int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_
 	return set_load_obj(o, path, max_batch, set, err, errlen);
 }
 
+unsigned lg_detector_set_format(const struct lg_detector_set *set)
+{
+	if (set->smooth > 1)
+		return 2;
+	for (size_t i = 0; i < set->n; i++)
+		if ((set->det[i].window && set->det[i].window != set->window) ||
+		    set->det[i].imp.ref_hz > 0)
+			return 2;
+	return 1;
+}
+
 int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 {
 	json_object *o, *dets;
+	unsigned fv;
 
-	if (set->n == 1 && set->fallback == 0 && !set->nnames && set->smooth <= 1) {
+	if (set->n == 1 && set->fallback == 0 && !set->nnames && lg_detector_set_format(set) == 1) {
 		struct lg_detector one = set->det[0];
 
 		one.window = set->window;
@@ -1885,7 +2001,10 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	}
 	o = json_object_new_object();
 	dets = json_object_new_array();
-	json_object_object_add(o, "format", json_object_new_string("linegate-detectors"));
+	fv = lg_detector_set_format(set);
+	json_object_object_add(o, "format",
+			       json_object_new_string(fv > 1 ? "linegate-detectors-2" :
+							      "linegate-detectors"));
 	json_object_object_add(o, "name", json_object_new_string(set->name));
 	json_object_object_add(o, "version", json_object_new_int((int)set->version));
 	if (set->smooth > 1)

@@ -411,7 +411,7 @@ static int spec_init_wide(struct lg_spec *s, size_t n, enum lg_feat_layout layou
 	s->n = n;
 	ret = lg_spec_fftw_init(s);
 	if (!ret)
-		ret = lg_spec_wide_init(s, layout == LG_LAYOUT_ORDERS96_TIME5);
+		ret = lg_spec_wide_init(s, lg_layout_orders(layout));
 	if (ret)
 		spec_free(s);
 	return ret;
@@ -509,7 +509,7 @@ int lg_features_new_layout(struct lg_features **out, enum lg_feat_layout layout,
 	if (method != LG_SPECTRUM_FFTW && method != LG_SPECTRUM_GEMM)
 		return -EINVAL;
 	if (layout != LG_LAYOUT_BASIC && ((layout != LG_LAYOUT_BANDS96_TIME5 &&
-					   layout != LG_LAYOUT_ORDERS96_TIME5) ||
+					   !lg_layout_orders(layout)) ||
 					  method != LG_SPECTRUM_FFTW))
 		return -EINVAL;
 	if (bands && lg_bands_check(bands))
@@ -611,7 +611,7 @@ int lg_features_rows(struct lg_features *fx, const float *x, size_t nwin, size_t
 static struct lg_spec *orders_spec(struct lg_features *fx, size_t n, int *err)
 {
 	*err = -EINVAL;
-	if (fx->layout != LG_LAYOUT_ORDERS96_TIME5 || !lg_features_width(fx->layout, n))
+	if (!lg_layout_orders(fx->layout) || !lg_features_width(fx->layout, n))
 		return NULL;
 	return spec_get(fx, n, err);
 }
@@ -688,9 +688,13 @@ int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, 
 			lg_spec_wide_row(s, x + i * xstride, rows + i * d);
 		return 0;
 	}
-	if (fx->layout == LG_LAYOUT_ORDERS96_TIME5) {
-		for (size_t i = 0; i < nwin; i++)
+	if (lg_layout_orders(fx->layout)) {
+		for (size_t i = 0; i < nwin; i++) {
 			lg_spec_orders_row(s, x + i * xstride, r ? r[i] : 1.0, rows + i * d);
+			/* orders96-time5-imp9: the impact block is the caller's (features.h) */
+			if (fx->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9)
+				memset(rows + i * d + d - LG_IMP_N, 0, sizeof(float) * LG_IMP_N);
+		}
 		return 0;
 	}
 	/* FFTW: one window after the other, its statistics while it is still in the cache

@@ -211,7 +211,7 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 	 * the policy's). */
 	for (size_t i = 0; !ret && sc->kind == LG_SCORER_DETECTOR && i < sc->set.n; i++) {
 		const struct lg_detector *di = &sc->set.det[i];
-		const char *what = di->layout == LG_LAYOUT_ORDERS96_TIME5 ?
+		const char *what = lg_layout_orders(di->layout) ?
 					   lg_order_ref_check(&di->oref, di->window ? di->window :
 										      p->window) :
 					   NULL;
@@ -367,10 +367,25 @@ const char *lg_scorer_gemm(const struct lg_scorer *sc)
 	return sc && sc->onnx ? lg_model_gemm_shown(sc->onnx) : "";
 }
 
+struct lg_impact *lg_scorer_impact(struct lg_scorer *sc, size_t n)
+{
+	for (size_t i = 0; i < LG_SCORER_IMP_MAX; i++) {
+		if (sc->imp[i] && lg_impact_len(sc->imp[i]) == n)
+			return sc->imp[i];
+		if (!sc->imp[i])
+			return lg_impact_new(&sc->imp[i], n, LG_IMP_CH_MAX) ? NULL : sc->imp[i];
+	}
+	return NULL;
+}
+
 void lg_scorer_free(struct lg_scorer *sc)
 {
 	if (!sc)
 		return;
+	for (size_t i = 0; i < LG_SCORER_IMP_MAX; i++) {
+		lg_impact_free(sc->imp[i]);
+		sc->imp[i] = NULL;
+	}
 	lg_detector_set_free(&sc->set);
 	free(sc->idx);
 	free(sc->part);

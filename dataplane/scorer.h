@@ -22,6 +22,8 @@ enum lg_scorer_kind {
 struct lg_model;
 struct lg_model_ws;
 
+#define LG_SCORER_IMP_MAX 8
+
 struct lg_scorer {
 	enum lg_scorer_kind kind;
 	char label[96];    /* what outputs and metrics call it: file name, or name@version */
@@ -51,7 +53,15 @@ struct lg_scorer {
 	float *levels;              /* 2 x max_batch */
 	size_t nlevels;
 	size_t rescored;
+	/* orders96-time5-imp9 (issue 8 step 6e.2): the impact features' buffers and plans, one
+	 * per window length the scorer's devices use, made at their first window
+	 * (lg_scorer_impact()) */
+	struct lg_impact *imp[LG_SCORER_IMP_MAX];
 };
+
+/* The impact features' context of this scorer for windows of n samples (NULL: out of memory
+ * or more window lengths than LG_SCORER_IMP_MAX). */
+struct lg_impact *lg_scorer_impact(struct lg_scorer *sc, size_t n);
 
 /*
  * The decision levels of the next batch, for the bf16 guard: each row's alert threshold

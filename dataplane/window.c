@@ -107,10 +107,34 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		const struct lg_scorer *sc = w->ms->sc[w->id];
 
 		ratio = 1;
-		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5 &&
+		if (lg_layout_orders(lg_features_layout(sc->fx)) &&
 		    sc->kind == LG_SCORER_DETECTOR && det >= 0 && (size_t)det < sc->set.n)
 			lg_features_speed_ratio(sc->fx, s->win, s->channels, win, win,
 						&sc->set.det[det].oref, &ratio);
+	}
+	{
+		/* orders96-time5-imp9 (issue 8 step 6e.2): the nine impact features of each
+		 * channel at the window's speed, its ratio x the device's reference speed (its
+		 * detector's "impact"); 0 for a device without one or of more channels */
+		struct lg_scorer *sc = w->ms->sc[w->id];
+		const struct lg_detector *dd = det >= 0 && (size_t)det < sc->set.n ?
+						       &sc->set.det[det] : NULL;
+		struct lg_impact *im;
+
+		memset(w->imp_feat, 0, sizeof(w->imp_feat));
+		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
+		    sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
+		    s->channels <= dd->imp.nch && (im = lg_scorer_impact(sc, win))) {
+			double b[2 * LG_IMP_CH_MAX];
+
+			for (unsigned c = 0; c < s->channels; c++) {
+				b[2 * c] = dd->imp.band[c][0];
+				b[2 * c + 1] = dd->imp.band[c][1];
+			}
+			lg_impact_window(im, s->win, s->channels, win,
+					 dd->sample_rate > 0 ? dd->sample_rate : dev->sample_rate,
+					 ratio * dd->imp.ref_hz, b, &dd->imp.plate, w->imp_feat);
+		}
 	}
 	for (unsigned c = 0; c < s->channels; c++) {
 		struct lg_event *e = &w->meta[w->rows];
@@ -123,6 +147,9 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		/* a row of the model's layout at the device's window: wd floats, then zeros up
 		 * to the batch's width (a model with windows per device; its detector reads wd) */
 		lg_features_rows_ratio(sc->fx, s->win + (size_t)c * win, 1, win, win, &ratio, row);
+		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 && wd >= LG_IMP_N)
+			memcpy(row + wd - LG_IMP_N, w->imp_feat + c * LG_IMP_N,
+			       sizeof(float) * LG_IMP_N);
 		if (wd < rd)
 			memset(row + wd, 0, (rd - wd) * sizeof(*row));
 		memset(e, 0, sizeof(*e));

@@ -20,6 +20,7 @@
 #define LINEGATE_DETECTOR_H
 
 #include <linegate/features.h>
+#include <linegate/impact.h>
 
 #include <math.h>
 #include <stddef.h>
@@ -96,6 +97,16 @@ struct lg_detector {
 	 * lines, against which each device window's speed ratio is found (features.h); the
 	 * channels share it (ch[c] have none). lines NULL: another layout. */
 	struct lg_order_ref oref;
+	/* Impact features (issue 8 step 6e.2, impact.h; file "impact"): the device's reference
+	 * speed in Hz (0: none, the rest unused), what its operator declared (gear teeth; the
+	 * bearing's ball-pass orders, 0 without a bearing) and each of its nch channels'
+	 * resonance band in Hz, found in training. A set with one is format 2. */
+	struct lg_imp_model {
+		double ref_hz;
+		struct lg_imp_plate plate;
+		unsigned nch;
+		double band[LG_IMP_CH_MAX][2];
+	} imp;
 	unsigned *cidx;  /* max_batch: rows of one channel */
 	float *cpart;    /* max_batch: their scores */
 };
@@ -280,7 +291,17 @@ int lg_detector_set_load_mem(const void *buf, size_t len, const char *name, size
 			     struct lg_detector_set *set, char *err, size_t errlen);
 int lg_detector_set_load(const char *path, size_t max_batch, struct lg_detector_set *set,
 			 char *err, size_t errlen);
-/* One detector: a "linegate-detector" file; more: "linegate-detectors". */
+/*
+ * The file format a set needs: 1 ("linegate-detectors", what every linegate reads) unless it
+ * uses what a linegate before issue 8 step 6e does not know and would silently ignore or
+ * misread: "smooth" > 1 (scores would be judged unsmoothed against thresholds made for
+ * means), a detector window other than the file's, or a detector's "impact". Those are written as
+ * "linegate-detectors-2", which older linegates refuse; a format above
+ * LG_DETECTOR_FORMAT_MAX is refused here. Models without them are written as before.
+ */
+#define LG_DETECTOR_FORMAT_MAX 2
+unsigned lg_detector_set_format(const struct lg_detector_set *set);
+/* One detector: a "linegate-detector" file; more: "linegate-detectors" (or -N, above). */
 int lg_detector_set_save(const struct lg_detector_set *set, const char *path);
 /* The detector index for a device name: its own, else the default, else -1. */
 int lg_detector_set_find(const struct lg_detector_set *set, const char *device);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include <linegate/impact.h>
 #include <linegate/isa.h>
 
 #define LG_FEAT_BANDS 8
@@ -146,15 +147,26 @@ enum lg_feat_layout {
 	LG_LAYOUT_BASIC,          /* LG_FEAT_N: time statistics, struct lg_bands, orders */
 	LG_LAYOUT_BANDS96_TIME5,  /* lg_features_wide_bands(n) + LG_WIDE_TIME_N */
 	LG_LAYOUT_ORDERS96_TIME5, /* as wide as BANDS96_TIME5; needs a speed ratio per window */
+	/* "orders96-time5-imp9" (issue 8 step 6e.2): the orders96-time5 row, then the nine impact
+	 * features of its channel (impact.h). The extractor writes the orders part and zeros
+	 * for the nine; the caller, who has the device's "impact" (its detector's), fills them
+	 * (lg_impact_window()), 0 where the window holds fewer than LG_IMP_MIN_REVS revolutions */
+	LG_LAYOUT_ORDERS96_TIME5_IMP9,
 };
-#define LG_LAYOUT_COUNT 3
+#define LG_LAYOUT_COUNT 4
+
+/* Whether rows of the layout are read in orders (a speed ratio per window, "order_ref"). */
+static inline int lg_layout_orders(enum lg_feat_layout layout)
+{
+	return layout == LG_LAYOUT_ORDERS96_TIME5 || layout == LG_LAYOUT_ORDERS96_TIME5_IMP9;
+}
 
 #define LG_WIDE_NBANDS 96
 #define LG_WIDE_TIME_N 5
 #define LG_WIDE_MIN_N 16
 #define LG_ORD_MIN_N 256 /* orders96-time5: windows of at least this many samples */
 /* The widest row any layout makes: the batch is sized for it. */
-#define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N)
+#define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N + LG_IMP_N)
 
 const char *lg_feat_layout_name(enum lg_feat_layout layout);
 int lg_feat_layout_parse(const char *name, enum lg_feat_layout *layout);

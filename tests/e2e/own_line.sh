@@ -24,7 +24,10 @@
 #    linegate-quality says; validate refuses a detector whose window does not fit its rows,
 #    naming it; with rev-smooth (own_line_rev_smooth) also --smooth 2: the model records
 #    "smooth": 2 and linegate scores each channel by the mean of its last 2 scores as
-#    linegate-quality does;
+#    linegate-quality does; with rev-imp (own_line_rev_imp) also --layout
+#    orders96-time5-imp9 --nameplate (each machine's set points, gear teeth and bearing, from
+#    the manifest): the model records each detector's "impact" and linegate computes the
+#    impact features per device window as linegate-quality does;
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -41,11 +44,14 @@ LAYOUT_ARGS=()
 REV=0
 MINW=100
 SMOOTH=1
-if [ "$DET" = orders ] || [ "$DET" = rev ] || [ "$DET" = rev-smooth ]; then
+IMP=0
+if [ "$DET" = orders ] || [ "$DET" = rev ] || [ "$DET" = rev-smooth ] || [ "$DET" = rev-imp ]; then
 	[ "$DET" = rev ] && REV=1
 	[ "$DET" = rev-smooth ] && REV=1 && SMOOTH=2
+	[ "$DET" = rev-imp ] && REV=1 && SMOOTH=2 && IMP=1
 	DET=knn
 	LAYOUT_ARGS=(--layout orders96-time5)
+	[ $IMP = 1 ] && LAYOUT_ARGS=(--layout orders96-time5-imp9 --nameplate "$T/nameplate.csv")
 fi
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
@@ -64,6 +70,17 @@ for d in json.load(open(sys.argv[1]))["devices"]:
     print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))
 EOF
 	WIN_ARGS=(-w $W --window rev6 --shaft-hz "$T/line/shaft_hz.csv" --smooth $SMOOTH)
+	# rev-imp: what the operator declares for the impact features (set points, gear
+	# teeth, bearing geometry), from the manifest as above
+	python3 - "$T/line/manifest.json" > "$T/nameplate.csv" <<'EOF'
+import json, sys
+print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg")
+for d in json.load(open(sys.argv[1]))["devices"]:
+    p = d["physics"]; b = p["bearing"]
+    print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
+          p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
+          b["contact_deg"]))
+EOF
 	MINW=20 # 30 s of healthy history holds 18-118 windows of up to 16384 samples
 fi
 
@@ -88,7 +105,9 @@ man = json.load(open(sys.argv[2]))
 pub = open(sys.argv[3]).read().strip()
 rev = sys.argv[6] == "1"
 assert m.get("smooth", 1) == int(sys.argv[7]), m.get("smooth")
-assert m["format"] == "linegate-detectors", m["format"]
+# smoothing or a window per device need format 2, which a linegate without them refuses
+want_fmt = "linegate-detectors-2" if rev or int(sys.argv[7]) > 1 else "linegate-detectors"
+assert m["format"] == want_fmt, (m["format"], want_fmt)
 assert m["window"] == 2048
 assert re.fullmatch(r"[0-9a-f]{64}", m["data_digest"])
 assert m["signer"] == pub, (m["signer"], pub)
@@ -106,8 +125,22 @@ if rev:
         assert len(e["model"]["feature_layout"]) == len(e["model"]["mean"])
     assert len(set(wins.values())) > 1, ("one window for all: pick another seed", wins)
     print("own_line: windows per device", wins)
+if "imp9" in sys.argv[5]:
+    assert m["layout"] == "orders96-time5-imp9" and len(m["feature_layout"]) == 86
+    assert m["feature_layout"][77] == "imp_rev_kurt_max", m["feature_layout"][77:]
+    for e in m["detectors"]:
+        i = e["model"]["impact"]
+        d = [x for x in man["devices"] if x["name"] == e["devices"][0]][0]
+        sp = d["physics"]["setpoints_hz"]
+        assert 0.95 * min(sp) <= i["ref_speed_hz"] <= 1.02 * max(sp), (i, sp)
+        assert i["gear_teeth"] == d["physics"]["gear_teeth"]
+        assert abs(i["bpfo"] - d["physics"]["bearing"]["orders"]["bpfo"]) < 1e-6, i
+        assert len(i["bands_hz"]) == d["channels"], i
+    print("own_line: impact", {e["devices"][0]: round(e["model"]["impact"]["ref_speed_hz"], 3)
+                               for e in m["detectors"]})
 if sys.argv[5]:
-    assert m["layout"] == "orders96-time5" and len(m["feature_layout"]) == 77
+    assert m["layout"] in ("orders96-time5", "orders96-time5-imp9")
+    assert len(m["feature_layout"]) == (86 if "imp9" in sys.argv[5] else 77)
     assert m["feature_layout"][0] == "oband0" and m["feature_layout"][71] == "wband71"
     for e in m["detectors"]:
         r = e["model"]["order_ref"]

@@ -226,6 +226,21 @@ static void windows_per_device(struct lg_scorer *sc)
 	sc->set = (struct lg_detector_set){ .fallback = -1 };
 }
 
+/* Whether the text of a file holds needle. */
+static int file_has(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	char text[1 << 16];
+	size_t n;
+
+	if (!f)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	return strstr(text, needle) != NULL;
+}
+
 /* kNN detectors on rows of the layout at their windows, in a file: the windows survive a save
  * and a load, and the loaded ones score as before; refusals name the entry. */
 static void model_file(void)
@@ -281,6 +296,15 @@ static void model_file(void)
 	set.sample_rate = 25600;
 	snprintf(set.name, sizeof(set.name), "line");
 	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
+	/* a window per device is format 2 (a linegate before it would refuse "windows differ"
+	 * anyway); one window, no smoothing: the format-1 file as before */
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	CHECK(file_has("test_dev_windows.json", "\"format\":\"linegate-detectors-2\""));
+	set.det[1].window = WA;
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	set.det[1].window = 0;
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	set.det[1].window = WB;
 	CHECK_EQ(lg_detector_set_load("test_dev_windows.json", 8, &back, err, sizeof(err)), 0);
 	CHECK_EQ(back.window, WA);
 	CHECK_EQ(back.det[0].window, WA);
@@ -297,6 +321,35 @@ static void model_file(void)
 	CHECK_EQ(lg_detector_set_load("test_dev_windows.json", 8, &back, err, sizeof(err)), 0);
 	CHECK_EQ(back.smooth, 2);
 	lg_detector_set_free(&back);
+	/* "smooth" alone (one window for all) is format 2 too: a linegate before it would
+	 * load the file and judge single scores against thresholds made for means */
+	set.det[1].window = WA;
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
+	CHECK(file_has("test_dev_windows.json", "\"format\":\"linegate-detectors-2\""));
+	set.smooth = 1;
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
+	CHECK(file_has("test_dev_windows.json", "\"format\":\"linegate-detectors\""));
+	CHECK(!file_has("test_dev_windows.json", "smooth"));
+	set.det[1].window = WB;
+	set.smooth = 2;
+	/* a format this linegate does not know is refused, naming it; a malformed one too */
+	{
+		static const char *const bad[][2] = {
+			{ "{\"format\":\"linegate-detectors-3\"}",
+			  "x.json: a model of format 3, newer than this linegate reads (1 to 2)" },
+			{ "{\"format\":\"linegate-detectors-\"}", "x.json: 'format' must be" },
+			{ "{\"format\":\"linegate-detectors-02\"}", "x.json: 'format' must be" },
+			{ "{\"format\":\"linegate-detectors2\"}", "x.json: 'format' must be" },
+		};
+
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			CHECK_EQ(lg_detector_set_load_mem(bad[k][0], strlen(bad[k][0]), "x.json", 8,
+							  &back, err, sizeof(err)), -EINVAL);
+			CHECK_STR_CONTAINS(err, bad[k][1]);
+		}
+	}
 	set.smooth = 9;
 	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_dev_windows.json", 8, &back, err, sizeof(err)),

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Impact features (issue 8 step 6e.2): what a spectrum does not see of a cracked tooth or a
+ * spalled race, read in the shaft's angle. A port of bench/quality_proto.py's
+ * impact_blocks(), the nine features of its variant otiRTB4 (IMP_NAMES[0:9]; the speed
+ * jitter is left out, docs/benchmarks.md "Step 6e.2 in the prototype"), per channel of one
+ * device window:
+ *   0 rev_kurt_max, 1 rev_kurt_med, 2 rev_crest_max: per revolution, kurtosis and crest of
+ *     the channel's resonance band (its gear mesh and 2nd mesh notched +-1.5 orders)
+ *     resampled to the shaft angle; ln of the max, median, max over the revolutions;
+ *   3 tsa_env_peak: that band's squared envelope averaged over the revolutions (TSA), ln
+ *     of its peak over its median;
+ *   4 mesh_bump: the raw signal's TSA, its orders 0.5 Z .. 1.5 Z, that band's envelope over
+ *     the revolution with orders 0-3 taken out, ln of max over mean;
+ *   5 eo_1x, 6 eo_bpfo, 7 eo_bpfi, 8 eo_bpfi_sb: the squared envelope's order spectrum over
+ *     the window's revolutions at 1x-3x, BPFO x 1-3, BPFI x 1-3 and BPFI x 1-2 +- 1 order,
+ *     ln of the peaks over the median floor around them.
+ * The shaft angle is the unwrapped phase of the 1x line: the channels' spectra summed,
+ * band-passed +-0.45 orders around the window's speed fw (a triangle), made analytic; one
+ * revolution's worth of samples (at most n/4) dropped at each end. fw is the window's speed
+ * ratio (lg_features_speed_ratio()) times the device's reference speed (linegate-train,
+ * from the declared set points and gear teeth). Double precision throughout (FFTW's double
+ * transforms): the features are held to the prototype's within 1e-6 (test_impact).
+ */
+#ifndef LINEGATE_IMPACT_H
+#define LINEGATE_IMPACT_H
+
+#include <stddef.h>
+
+#define LG_IMP_N 9
+/* Below this many whole revolutions in a window a synchronous average is no average: the
+ * features are all 0 (docs/benchmarks.md: they hurt at window 2048). */
+#define LG_IMP_MIN_REVS 3
+/* Channels of a device the impact features (and a model's bands) hold. */
+#define LG_IMP_CH_MAX 16
+
+/* What the operator declares of a machine, as the orders it makes: gear teeth and the
+ * bearing's ball-pass orders (lg_imp_ball_pass()). */
+struct lg_imp_plate {
+	unsigned z;
+	double bpfo, bpfi;
+};
+
+/* The textbook ball-pass orders of a bearing: BPFO = balls / 2 (1 - d / D cos a), BPFI =
+ * balls / 2 (1 + d / D cos a) (d the ball's diameter, D the pitch diameter, a the contact
+ * angle in degrees). -EINVAL unless balls >= 3, 0 < d < D and 0 <= a < 90. */
+int lg_imp_ball_pass(unsigned balls, double pitch_mm, double ball_mm, double contact_deg,
+		     double *bpfo, double *bpfi);
+
+/* Buffers and FFTW plans for windows of n samples (even, >= 64) of up to max_ch channels. */
+struct lg_impact;
+int lg_impact_new(struct lg_impact **im, size_t n, unsigned max_ch);
+void lg_impact_free(struct lg_impact *im);
+/* The window length it was made for. */
+size_t lg_impact_len(const struct lg_impact *im);
+
+/*
+ * The features of one device window: nch channels of n samples, channel c at
+ * x + c * chstride; fs its sample rate, fw its shaft speed (Hz); band[2c], band[2c + 1] the
+ * resonance band of channel c (Hz). out[c * LG_IMP_N + j], feature j of channel c. Returns
+ * the whole revolutions the window holds (below LG_IMP_MIN_REVS out is all 0), or -errno
+ * (-EINVAL for more channels than lg_impact_new() was given: then out is left alone).
+ */
+int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t chstride, double fs,
+		     double fw, const double *band, const struct lg_imp_plate *pl, float *out);
+
+/*
+ * Training. The reference speed (Hz) of a device (quality_proto.py's ref_speed()): over
+ * its reference windows (nwin windows of nch channels of n samples; window w, channel c at
+ * x + w * winstride + c * chstride) the spectral lines of the channels' untapered power
+ * spectra, each over its mean, summed (lines_loggrid(): log10 on a grid of 0.002 in ln f
+ * from bin 16 to 0.45 fs, minus its moving mean over +-10%, negative part cut), averaged;
+ * f0 the point of a grid of 2e-4 in ln f from 0.95 x the lowest declared set point sp[] to
+ * 1.02 x the highest where the lines at 1, 2, 3, Z - 1, Z, Z + 1 and 2 Z times f0 sum
+ * highest (z the declared gear teeth).
+ */
+int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			double *f0);
+/* The resonance band of one channel (quality_proto.py's resonance_band()): over nwin
+ * healthy windows (window w at x + w * winstride) the mean untapered power spectrum, log10,
+ * on a grid of 0.01 in ln f from fs / 10 to 0.48 fs; the peak of its running median over
+ * +-10 points (the broad hump: lines do not move a median), band[] = that / 1.2 and
+ * min(that x 1.2, 0.48 fs). */
+int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+		   double band[2]);
+
+#endif

@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Impact features (issue 8 step 6e.2, include/linegate/impact.h): parity with the
+ * prototype (bench/quality_proto.py's impact_blocks(), run by
+ * tests/fixtures/impact/gen_impact.py on the committed fixture windows) and known answers
+ * (an impact once per revolution shows in the TSA and at 1x; impacts at BPFO raise the
+ * envelope there, not at BPFI; BPFO and BPFI of a declared geometry; too few revolutions).
+ */
+#include <linegate/detector.h>
+#include <linegate/impact.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+/*
+ * Tolerance against the prototype: 1e-6 absolute on features of magnitude 0.1-5 (ln of
+ * ratios; measured: 1.2e-7 at most, the float32 row's rounding). Both compute in double from the
+ * same float32 samples with the same formulas; what differs is the FFT (FFTW against numpy's
+ * pocketfft, each ~1e-15 relative), numpy's pairwise against our sequential sums (~1e-14), and the
+ * row being float32 (half an ulp: 2.4e-7 at 4, 4.8e-7 at 5). A feature reached through an unstable
+ * step (a median of two near-equal values, a peak switching bins) would differ by far more, 1e-2 or
+ * so: the tolerance lets the rounding through and nothing else.
+ */
+#define TOL 1e-6
+
+static const float *fixture_windows(size_t *nfloat)
+{
+	static float *buf;
+	char path[600];
+	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
+	FILE *f;
+	long len;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/impact/windows.f32", src);
+	f = fopen(path, "rb");
+	CHECK(f != NULL);
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)len);
+	CHECK_EQ(fread(buf, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*nfloat = (size_t)len / sizeof(float);
+	return buf;
+}
+
+/* Every window of every case: the C features against the prototype's. */
+static void parity(void)
+{
+	size_t nfloat = 0, at = 0;
+	const float *x = fixture_windows(&nfloat);
+	char path[600], line[8192];
+	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
+	FILE *f;
+	int cases = 0;
+	double worst = 0;
+
+	if (!x)
+		return;
+	snprintf(path, sizeof(path), "%s/tests/fixtures/impact/expected.txt", src);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = line;
+		double fs = strtod(p, &p), band[8], f0ref;
+		size_t W = (size_t)strtod(p, &p), nwin = (size_t)strtod(p, &p);
+		unsigned nch = (unsigned)strtod(p, &p);
+		struct lg_imp_plate pl;
+		struct lg_impact *im = NULL;
+		float out[4 * LG_IMP_N];
+
+		pl.z = (unsigned)strtod(p, &p);
+		pl.bpfo = strtod(p, &p);
+		pl.bpfi = strtod(p, &p);
+		f0ref = strtod(p, &p);
+		CHECK(nch <= 4);
+		for (unsigned c = 0; c < 2 * nch; c++)
+			band[c] = strtod(p, &p);
+		/* training: the reference speed from the first 2 windows and the declared set
+		 * points (20, 30 Hz) and teeth; each channel's resonance band from them too */
+		{
+			const double sp[2] = {20, 30};
+			double f0 = 0, bd[2] = {0, 0};
+
+			CHECK_EQ(lg_impact_ref_speed(x + at, 2, nch, W, nch * W, W, fs, sp, 2, pl.z,
+						     &f0),
+				 0);
+			CHECK_NEAR(f0 / f0ref, 1, 1e-12);
+			for (unsigned c = 0; c < nch; c++) {
+				CHECK_EQ(lg_impact_band(x + at + c * W, 2, W, nch * W, fs, bd), 0);
+				CHECK_NEAR(bd[0] / band[2 * c], 1, 1e-12);
+				CHECK_NEAR(bd[1] / band[2 * c + 1], 1, 1e-12);
+			}
+		}
+		CHECK_EQ(lg_impact_new(&im, W, nch), 0);
+		for (size_t i = 0; im && i < nwin; i++) {
+			double r = strtod(p, &p);
+			int nrev =
+			    lg_impact_window(im, x + at, nch, W, fs, r * f0ref, band, &pl, out);
+
+			CHECK(nrev >= LG_IMP_MIN_REVS);
+			for (unsigned c = 0; c < nch; c++)
+				for (unsigned j = 0; j < LG_IMP_N; j++) {
+					double want = strtod(p, &p), got = out[c * LG_IMP_N + j];
+
+					CHECK_NEAR(got, want, TOL);
+					worst = fabs(got - want) > worst ? fabs(got - want) : worst;
+				}
+			at += (size_t)nch * W;
+		}
+		lg_impact_free(im);
+		cases++;
+	}
+	if (f)
+		fclose(f);
+	CHECK_EQ(cases, 2);
+	CHECK_EQ(at, nfloat);
+	printf("impact parity: largest difference from the prototype %.3g\n", worst);
+	free((void *)x);
+}
+
+/* quality_proto.py's self-test machine2(): 1x, 2x, a 31-tooth mesh modulated once per
+ * revolution, a 3 kHz resonance rung by noise and by impacts once per revolution (tooth)
+ * or at 5.3 orders (bpfo); our own Gaussian noise (Box-Muller on a fixed LCG). */
+static uint64_t lcg;
+
+static double gauss(void)
+{
+	double u, v;
+
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	u = ((double)(lcg >> 11) + 0.5) / 9007199254740992.0;
+	lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+	v = ((double)(lcg >> 11) + 0.5) / 9007199254740992.0;
+	return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+static void machine(float *y, size_t n, double fs, double f0, double tooth, double bpfo,
+		    uint64_t seed)
+{
+	double *ex = calloc(n, sizeof(double)), h[200];
+
+	lcg = seed;
+	for (size_t i = 0; i < 200; i++) {
+		double t = (double)i / fs;
+
+		h[i] = exp(-0.05 * 2 * M_PI * 3000 * t) * sin(2 * M_PI * 3000 * t);
+	}
+	for (size_t i = 0; i < n; i++)
+		ex[i] = 0.05 * gauss();
+	for (int o = 0; o < 2; o++) {
+		double ord = o ? 5.3 : 1.0, a = o ? bpfo : tooth;
+
+		for (size_t k = 1; a && k < (size_t)(ord * f0 * (double)(n - 1) / fs); k++) {
+			size_t at = (size_t)llround((double)k / (ord * f0) * fs);
+
+			if (at < n)
+				ex[at] += a;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		double th = f0 * (double)i / fs, v, conv = 0;
+
+		v = 0.5 * sin(2 * M_PI * th + 0.3) + 0.1 * sin(4 * M_PI * th);
+		v += 0.3 * (1 + 0.2 * cos(2 * M_PI * th)) * sin(2 * M_PI * 31 * th);
+		for (size_t j = 0; j < 200 && j <= i; j++)
+			conv += ex[i - j] * h[j];
+		y[i] = (float)(v + conv + 0.01 * gauss());
+	}
+	free(ex);
+}
+
+enum { KURT_MAX, KURT_MED, CREST_MAX, TSA_ENV, MESH_BUMP, EO_1X, EO_BPFO, EO_BPFI, EO_SB };
+
+static void known_answers(void)
+{
+	const size_t W = 8192, NW = 4;
+	const double fs = 12800, band[2] = {2500, 3600};
+	const struct lg_imp_plate pl = {31, 5.3, 7.7};
+	float *h = malloc(sizeof(float) * W * NW), *t = malloc(sizeof(float) * W * NW),
+	      *b = malloc(sizeof(float) * W * NW), fh[NW][LG_IMP_N], ft[NW][LG_IMP_N],
+	      fb[NW][LG_IMP_N];
+	double bpfo, bpfi, hmax[LG_IMP_N], hmean[LG_IMP_N] = {0}, tmin[LG_IMP_N],
+					   tmean[LG_IMP_N] = {0}, bmin[LG_IMP_N],
+					   bmean[LG_IMP_N] = {0};
+	struct lg_impact *im = NULL;
+
+	/* BPFO, BPFI of 9 balls, d/D 0.2, no contact angle: 3.6, 5.4 */
+	CHECK_EQ(lg_imp_ball_pass(9, 50, 10, 0, &bpfo, &bpfi), 0);
+	CHECK_NEAR(bpfo, 3.6, 1e-12);
+	CHECK_NEAR(bpfi, 5.4, 1e-12);
+	CHECK_EQ(lg_imp_ball_pass(9, 50, 10, 30, &bpfo, &bpfi), 0);
+	CHECK_NEAR(bpfo, 4.5 * (1 - 0.2 * sqrt(3) / 2), 1e-12);
+	CHECK_EQ(lg_imp_ball_pass(2, 50, 10, 0, &bpfo, &bpfi), -EINVAL);
+	CHECK_EQ(lg_imp_ball_pass(9, 10, 10, 0, &bpfo, &bpfi), -EINVAL);
+	CHECK_EQ(lg_imp_ball_pass(9, 50, 10, 90, &bpfo, &bpfi), -EINVAL);
+
+	/* 8192 samples at 12.8 kHz and 25 Hz: 16 revolutions, one cut at each end, 13 whole */
+	machine(h, W * NW, fs, 25, 0, 0, 5);
+	machine(t, W * NW, fs, 25, 0.5, 0, 5);
+	machine(b, W * NW, fs, 25, 0, 0.5, 5);
+	CHECK_EQ(lg_impact_new(&im, W, 1), 0);
+	for (size_t i = 0; i < NW; i++) {
+		CHECK_EQ(lg_impact_window(im, h + i * W, 1, W, fs, 25, band, &pl, fh[i]), 13);
+		CHECK_EQ(lg_impact_window(im, t + i * W, 1, W, fs, 25, band, &pl, ft[i]), 13);
+		CHECK_EQ(lg_impact_window(im, b + i * W, 1, W, fs, 25, band, &pl, fb[i]), 13);
+	}
+	for (int j = 0; j < LG_IMP_N; j++) {
+		hmax[j] = -1e9, tmin[j] = bmin[j] = 1e9;
+		for (size_t i = 0; i < NW; i++) {
+			hmax[j] = fmax(hmax[j], fh[i][j]);
+			tmin[j] = fmin(tmin[j], ft[i][j]);
+			bmin[j] = fmin(bmin[j], fb[i][j]);
+			hmean[j] += fh[i][j] / (double)NW;
+			tmean[j] += ft[i][j] / (double)NW;
+			bmean[j] += fb[i][j] / (double)NW;
+		}
+	}
+	printf("healthy / tooth / bpfo means: tsa_env_peak %.2f %.2f %.2f, eo_1x %.2f %.2f %.2f, "
+	       "eo_bpfo %.2f %.2f %.2f, eo_bpfi %.2f %.2f %.2f, rev_kurt_med %.2f %.2f %.2f\n",
+	       hmean[TSA_ENV], tmean[TSA_ENV], bmean[TSA_ENV], hmean[EO_1X], tmean[EO_1X],
+	       bmean[EO_1X], hmean[EO_BPFO], tmean[EO_BPFO], bmean[EO_BPFO], hmean[EO_BPFI],
+	       tmean[EO_BPFI], bmean[EO_BPFI], hmean[KURT_MED], tmean[KURT_MED], bmean[KURT_MED]);
+	/* the prototype's self-test, window for window */
+	CHECK(tmin[TSA_ENV] > hmax[TSA_ENV] + 0.8);
+	CHECK(tmin[EO_1X] > hmax[EO_1X] && tmean[EO_1X] > hmean[EO_1X] + 1);
+	CHECK(bmin[EO_BPFO] > hmax[EO_BPFO] + 1);
+	CHECK(bmean[EO_BPFI] < bmean[EO_BPFO] - 1);
+	CHECK(tmin[KURT_MED] > hmax[KURT_MED]);
+
+	/* under 3 revolutions (a 5 Hz shaft, 8192 samples at 12.8 kHz: 3.2 revolutions, one cut
+	 * at each end): no features, all 0 */
+	{
+		float z[LG_IMP_N];
+
+		CHECK(lg_impact_window(im, h, 1, W, fs, 5, band, &pl, z) < LG_IMP_MIN_REVS);
+		for (int j = 0; j < LG_IMP_N; j++)
+			CHECK_EQ(z[j], 0);
+		CHECK_EQ(lg_impact_window(im, h, 2, W, fs, 25, band, &pl, z), -EINVAL);
+	}
+	lg_impact_free(im);
+	free(h);
+	free(t);
+	free(b);
+}
+
+/* A detector's "impact" (the reference speed, the declaration, each channel's band) in a
+ * model file: it survives a save and a load, makes the file format 2 (also with one
+ * detector), and a bad one is refused naming the entry. */
+static void model_file(void)
+{
+	static float rows[64 * LG_FEAT_ROW_MAX];
+	size_t d = lg_features_width(LG_LAYOUT_BANDS96_TIME5, 2048);
+	struct lg_detector_set set, back;
+	static char text[1 << 20];
+	char err[512];
+	FILE *f;
+	size_t len;
+
+	for (size_t i = 0; i < 64 * d; i++)
+		rows[i] = (float)sin(0.37 * (double)i) + 0.001f * (float)(i % 13);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(
+	    lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_BANDS96_TIME5, 8, &set.det[0]),
+	    0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.sample_rate = 10000;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25.0090805,
+					       .plate = {31, 5.3, 7.7},
+					       .nch = 2,
+					       .band = {{2478.56, 3569.13}, {2503.5, 3605.0}}};
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.n, 1);
+	if (back.n == 1) {
+		CHECK_NEAR(back.det[0].imp.ref_hz, 25.0090805, 0);
+		CHECK_EQ(back.det[0].imp.plate.z, 31);
+		CHECK_NEAR(back.det[0].imp.plate.bpfo, 5.3, 0);
+		CHECK_NEAR(back.det[0].imp.plate.bpfi, 7.7, 0);
+		CHECK_EQ(back.det[0].imp.nch, 2);
+		CHECK_NEAR(back.det[0].imp.band[1][1], 3605.0, 0);
+	}
+	lg_detector_set_free(&back);
+	f = fopen("test_impact.json", "rb");
+	CHECK(f != NULL);
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	CHECK(strstr(text, "\"format\":\"linegate-detectors-2\"") != NULL);
+	/* a band upside down is refused, naming the entry */
+	{
+		char *at = strstr(text, "2503.5");
+
+		CHECK(at != NULL);
+		if (at) {
+			memcpy(at, "9503.5", 6);
+			CHECK_EQ(lg_detector_set_load_mem(text, len, "bad.json", 8, &back, err,
+							  sizeof(err)),
+				 -EINVAL);
+			CHECK_STR_CONTAINS(err, "bad.json: default: 'impact': each of 'bands_hz'");
+		}
+	}
+	lg_detector_set_free(&set);
+
+	/* a detector of the impact layout without "impact" is refused, naming it */
+	d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP9, 8,
+				     &set.det[0]),
+		 0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.smooth = 2; /* a set file, as the trainer writes them */
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_impact.json: default: the orders96-time5-imp9 layout needs "
+				"the detector's 'impact'");
+	lg_detector_set_free(&set);
+	remove("test_impact.json");
+}
+
+/* The layout: the orders row, then the nine, named; the extractor leaves them 0. */
+static void layout(void)
+{
+	enum lg_feat_layout l;
+	size_t w = lg_features_width(LG_LAYOUT_ORDERS96_TIME5, 4096);
+	char nm[32];
+
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp9", &l), 0);
+	CHECK_EQ(l, LG_LAYOUT_ORDERS96_TIME5_IMP9);
+	CHECK(lg_layout_orders(l) && lg_layout_orders(LG_LAYOUT_ORDERS96_TIME5));
+	CHECK(!lg_layout_orders(LG_LAYOUT_BANDS96_TIME5));
+	CHECK_EQ(lg_features_width(l, 4096), w + LG_IMP_N);
+	CHECK_EQ(lg_features_width(l, 128), 0);
+	CHECK(lg_features_width(l, 4096) <= LG_FEAT_ROW_MAX);
+	lg_features_name(l, 4096, w - 1, nm, sizeof(nm));
+	CHECK_STR(nm, "log_ms_hp");
+	lg_features_name(l, 4096, w, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_rev_kurt_max");
+	lg_features_name(l, 4096, w + 8, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_eo_bpfi_sb");
+	lg_features_name(LG_LAYOUT_ORDERS96_TIME5, 4096, w, nm, sizeof(nm));
+	CHECK_STR(nm, "?");
+}
+
+static const char usage[] =
+    "Usage: test_impact [options]\n"
+    "\n"
+    "Impact features (issue 8 step 6e.2): the C port against bench/quality_proto.py's\n"
+    "impact_blocks() on tests/fixtures/impact, and known answers.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_impact: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
+{
+	lgt_cli(argc, argv, usage, 0, 0);
+	parity();
+	known_answers();
+	model_file();
+	layout();
+	lg_impact_free(NULL);
+	return lgt_done("test_impact");
+}
