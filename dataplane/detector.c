@@ -1468,8 +1468,9 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		goto out;
 	if (json_object_object_get_ex(o, "window", &v)) {
 		win = json_object_get_int64(v);
-		if (win < 1 || win > 65536) {
-			what = "'window' must be between 1 and 65536";
+		/* a whole number: json-c would read 4096.5 as 4096 */
+		if (!json_object_is_type(v, json_type_int) || win < 1 || win > 65536) {
+			what = "'window' must be a whole number between 1 and 65536";
 			goto out;
 		}
 	}
@@ -1787,9 +1788,9 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 	size_t nd;
 	int ret = -EINVAL;
 
-	if (!json_object_object_get_ex(o, "window", &v) ||
+	if (!json_object_object_get_ex(o, "window", &v) || !json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 1 || json_object_get_int64(v) > 65536) {
-		what = "'window' must be between 1 and 65536";
+		what = "'window' must be a whole number between 1 and 65536";
 		goto out;
 	}
 	set->window = (unsigned)json_object_get_int64(v);

@@ -383,6 +383,33 @@ static void model_file(void)
 					  sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "bad.json: detectors[1]");
 	free(text);
+	/* a window that is not a whole number (json-c would read 8192.5 as 8192): refused */
+	set.det[1].window = WB;
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows_bad.json"), 0);
+	f = fopen("test_dev_windows_bad.json", "rb");
+	CHECK(f != NULL);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = calloc((size_t)len + 16, 1);
+	CHECK_EQ(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	{
+		char *at = strstr(text, "\"detectors\"");
+		char key[32];
+		int kl = snprintf(key, sizeof(key), "\"window\":%d", WB);
+
+		at = at ? strstr(at, key) : NULL;
+		CHECK(at != NULL);
+		if (at) {
+			memmove(at + kl + 2, at + kl, strlen(at + kl) + 1);
+			memcpy(at + kl, ".5", 2);
+			CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "half.json", 8, &back,
+							  err, sizeof(err)), -EINVAL);
+			CHECK_STR_CONTAINS(err, "'window' must be a whole number");
+		}
+	}
+	free(text);
 	set.det[1].window = WB;
 	lg_detector_set_free(&set);
 	remove("test_dev_windows.json");
