@@ -142,6 +142,24 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	return 0;
 }
 
+/* The device's whole windows of this length that the truth calls healthy; and how many
+ * of them (at most 4, one per 64) make its reference. */
+static size_t healthy_windows(const struct lg_ingest_dev *d, unsigned window,
+			      const struct lg_truth *tr, size_t *nref)
+{
+	double dur = window / d->rate;
+	size_t nh = 0;
+
+	for (size_t s = 0; s < d->nseg; s++)
+		for (size_t i = 0; i < d->seg[s].n / window; i++)
+			nh += lg_win_truth(tr, d->name, d->seg[s].t0 + (double)(i * window) / d->rate,
+					   dur) == LG_WIN_HEALTHY;
+	*nref = nh / 64 ? nh / 64 : 1;
+	if (*nref > 4)
+		*nref = 4;
+	return nh;
+}
+
 int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
 		     struct lg_order_ref *ref)
 {
@@ -153,15 +171,9 @@ int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struc
 	memset(ref, 0, sizeof(*ref));
 	if (!m)
 		return -EINVAL;
-	for (size_t s = 0; s < d->nseg; s++)
-		for (size_t i = 0; i < d->seg[s].n / window; i++)
-			nh += lg_win_truth(tr, d->name, d->seg[s].t0 + (double)(i * window) / d->rate,
-					   dur) == LG_WIN_HEALTHY;
+	nh = healthy_windows(d, window, tr, &nref);
 	if (!nh)
 		return -EINVAL;
-	nref = nh / 64 ? nh / 64 : 1;
-	if (nref > 4)
-		nref = 4;
 	ret = lg_features_new_layout(&fx, LG_LAYOUT_ORDERS96_TIME5, NULL, LG_SPECTRUM_FFTW, 1);
 	acc[0] = calloc(m, sizeof(double)); /* every reference window */
 	acc[1] = calloc(m, sizeof(double)); /* those without a dropout */
@@ -432,14 +444,9 @@ int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const stru
 	memset(imp, 0, sizeof(*imp));
 	if (!ch || ch > LG_IMP_CH_MAX || !nsp)
 		return -EINVAL;
-	for (size_t s = 0; s < d->nseg; s++)
-		for (size_t i = 0; i < d->seg[s].n / window; i++)
-			nh += lg_win_truth(tr, d->name, d->seg[s].t0 + (double)(i * window) / d->rate,
-					   dur) == LG_WIN_HEALTHY;
+	nh = healthy_windows(d, window, tr, &nref);
 	if (!nh)
 		return -EINVAL;
-	nref = nh / 64 ? nh / 64 : 1;
-	nref = nref > 4 ? 4 : nref;
 	block = nh / 64 ? nh / 64 : 1;
 	ref = malloc(sizeof(float) * nref * ch * window);
 	refc = malloc(sizeof(float) * nref * ch * window);

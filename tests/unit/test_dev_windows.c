@@ -241,6 +241,27 @@ static int file_has(const char *path, const char *needle)
 	return strstr(text, needle) != NULL;
 }
 
+/* A file's text, NUL-terminated, with room for 16 more bytes (free it); NULL if unreadable. */
+static char *file_text(const char *path, long *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+
+	*len = 0;
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (*len = ftell(f)) >= 0) {
+		rewind(f);
+		text = calloc((size_t)*len + 17, 1);
+		if (text && fread(text, 1, (size_t)*len, f) != (size_t)*len) {
+			free(text);
+			text = NULL;
+		}
+	}
+	fclose(f);
+	return text;
+}
+
 /* kNN detectors on rows of the layout at their windows, in a file: the windows survive a save
  * and a load, and the loaded ones score as before; refusals name the entry. */
 static void model_file(void)
@@ -251,7 +272,6 @@ static void model_file(void)
 	static float ra[64 * LG_FEAT_ROW_MAX], rb[64 * LG_FEAT_ROW_MAX];
 	float s0[8], s1[8];
 	char err[512];
-	FILE *f;
 	char *text;
 	long len;
 
@@ -370,14 +390,8 @@ static void model_file(void)
 	/* b's entry says 2048 where its rows are 8192's width: refused, the entry named */
 	set.det[1].window = WA * 2;
 	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows_bad.json"), 0);
-	f = fopen("test_dev_windows_bad.json", "rb");
-	CHECK(f != NULL);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	text = calloc((size_t)len + 1, 1);
-	CHECK_EQ(fread(text, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
+	text = file_text("test_dev_windows_bad.json", &len);
+	CHECK(text != NULL);
 	/* the saved file is well formed: a width check, not a parse error */
 	CHECK_EQ(lg_detector_set_load_mem(text, (size_t)len, "bad.json", 8, &back, err,
 					  sizeof(err)), -EINVAL);
@@ -386,16 +400,9 @@ static void model_file(void)
 	/* a window that is not a whole number (json-c would read 8192.5 as 8192): refused */
 	set.det[1].window = WB;
 	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows_bad.json"), 0);
-	f = fopen("test_dev_windows_bad.json", "rb");
-	CHECK(f != NULL);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	text = calloc((size_t)len + 16, 1);
-	CHECK_EQ(fread(text, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
+	text = file_text("test_dev_windows_bad.json", &len);
 	{
-		char *at = strstr(text, "\"detectors\"");
+		char *at = text ? strstr(text, "\"detectors\"") : NULL;
 		char key[32];
 		int kl = snprintf(key, sizeof(key), "\"window\":%d", WB);
 
