@@ -227,12 +227,22 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 		snprintf(err, errlen, "%s: features for %u-sample windows: %s", path, p->window,
 			 strerror(-ret));
 	for (size_t i = 0; !ret && i < p->ndevices; i++) {
-		unsigned win = lg_scorer_window(sc, lg_scorer_device(sc, p->devices[i].name),
-						p->window);
+		int det = lg_scorer_device(sc, p->devices[i].name);
+		unsigned win = lg_scorer_window(sc, det, p->window);
 
 		if (win != p->window && (ret = lg_features_prepare(sc->fx, win)))
 			snprintf(err, errlen, "%s: features for device %s's %u-sample windows: %s",
 				 path, p->devices[i].name, win, strerror(-ret));
+		/* The impact features' buffers for the device's window now too, not at its
+		 * first window on the worker (their envelope transforms are still planned when
+		 * a revolution count is first seen: impact.c). */
+		if (!ret && lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
+		    sc->kind == LG_SCORER_DETECTOR && det >= 0 && (size_t)det < sc->set.n &&
+		    sc->set.det[det].imp.ref_hz > 0 && !lg_scorer_impact(sc, win)) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "%s: impact features for device %s's %u-sample "
+				 "windows: %s", path, p->devices[i].name, win, strerror(-ret));
+		}
 	}
 	if (ret) {
 		lg_scorer_free(sc);
