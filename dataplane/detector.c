@@ -1728,14 +1728,22 @@ static int set_of_one(struct lg_detector_set *set, struct lg_detector *det)
 
 /* One entry of "detectors" (or the "default"), held to the set's window and rate. */
 static int set_add(struct lg_detector_set *set, json_object *mo, const char *path, size_t i,
-		   size_t max_batch, char *err, size_t errlen)
+		   json_object *devs, size_t max_batch, char *err, size_t errlen)
 {
 	struct lg_detector *det = &set->det[set->n];
+	size_t ndev = devs ? json_object_array_length(devs) : 0;
+	const char *dev = ndev ? json_object_get_string(json_object_array_get_idx(devs, 0)) : NULL;
 	char where[600];
 	int ret;
 
+	/* the entry, and the device it is for, as an operator knows it */
 	if (i == (size_t)-1)
 		snprintf(where, sizeof(where), "%s: default", path);
+	else if (dev && ndev > 1)
+		snprintf(where, sizeof(where), "%s: detectors[%zu] (devices %.64s and %zu more)",
+			 path, i, dev, ndev - 1);
+	else if (dev)
+		snprintf(where, sizeof(where), "%s: detectors[%zu] (device %.64s)", path, i, dev);
 	else
 		snprintf(where, sizeof(where), "%s: detectors[%zu]", path, i);
 	ret = load_json(json_object_get(mo), where, max_batch, det, err, errlen);
@@ -1826,7 +1834,7 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 				 "'model'", path, i);
 			goto fail;
 		}
-		if ((ret = set_add(set, mo, path, i, max_batch, err, errlen)))
+		if ((ret = set_add(set, mo, path, i, devs, max_batch, err, errlen)))
 			goto fail;
 		ret = -EINVAL;
 		for (size_t j = 0; j < k; j++) {
@@ -1860,7 +1868,7 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 	}
 	set->fallback = -1;
 	if (def) {
-		if ((ret = set_add(set, def, path, (size_t)-1, max_batch, err, errlen)))
+		if ((ret = set_add(set, def, path, (size_t)-1, NULL, max_batch, err, errlen)))
 			goto fail;
 		set->fallback = (int)set->n - 1;
 	}

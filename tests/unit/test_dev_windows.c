@@ -395,7 +395,7 @@ static void model_file(void)
 	/* the saved file is well formed: a width check, not a parse error */
 	CHECK_EQ(lg_detector_set_load_mem(text, (size_t)len, "bad.json", 8, &back, err,
 					  sizeof(err)), -EINVAL);
-	CHECK_STR_CONTAINS(err, "bad.json: detectors[1]");
+	CHECK_STR_CONTAINS(err, "bad.json: detectors[1] (device b)");
 	free(text);
 	/* a window that is not a whole number (json-c would read 8192.5 as 8192): refused */
 	set.det[1].window = WB;
