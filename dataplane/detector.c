@@ -1762,6 +1762,27 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 	}
 	if (!det->window)
 		det->window = set->window;
+	/* Impact features that cannot fit the device make it alert on every window (trial:
+	 * one band for a 3-channel device, a reference speed past half the sample rate):
+	 * refused here rather than scored. */
+	if (det->imp.ref_hz > 0) {
+		double rate = det->sample_rate > 0 ? det->sample_rate : set->sample_rate, top = 0;
+
+		for (unsigned c = 0; c < det->imp.nch; c++)
+			top = fmax(top, det->imp.band[c][1]);
+		if (det->nch && det->imp.nch != det->nch) {
+			snprintf(err, errlen, "%s: 'impact' has %u band(s) in 'bands_hz' for a detector "
+				 "of %u channels: one per channel", where, det->imp.nch, det->nch);
+			return -EINVAL;
+		}
+		if (rate > 0 && (det->imp.ref_hz >= rate / 2 || top > rate / 2)) {
+			snprintf(err, errlen, "%s: 'impact': %s %g Hz is not below half the sample "
+				 "rate (%g Hz)", where,
+				 det->imp.ref_hz >= rate / 2 ? "'ref_speed_hz'" : "a band up to",
+				 det->imp.ref_hz >= rate / 2 ? det->imp.ref_hz : top, rate);
+			return -EINVAL;
+		}
+	}
 	if (det->layout != LG_LAYOUT_BASIC &&
 	    lg_features_width(det->layout, det->window) != det->d) {
 		snprintf(err, errlen, "%s: 'features' is not the width of its layout's rows at its "
@@ -1939,7 +1960,19 @@ static int set_load_obj(json_object *o, const char *name, size_t max_batch,
 			json_object_put(o);
 			return -EINVAL;
 		}
-		return load_set(o, name, max_batch, set, err, errlen);
+		ret = load_set(o, name, max_batch, set, err, errlen);
+		/* A file that says format 1 but uses what format 2 brought (smoothing, a window
+		 * per device, impact features) is what a linegate before them would misread:
+		 * refused, so that the label can be trusted. */
+		if (!ret && fv < (long)lg_detector_set_format(set)) {
+			snprintf(err, errlen, "%s: says format %ld but uses format %u's fields "
+				 "(\"smooth\", a window per device or \"impact\"): its 'format' "
+				 "must be \"linegate-detectors-%u\"", name, fv,
+				 lg_detector_set_format(set), lg_detector_set_format(set));
+			lg_detector_set_free(set);
+			return -EINVAL;
+		}
+		return ret;
 	}
 	memset(&det, 0, sizeof(det));
 	ret = load_json(o, name, max_batch, &det, err, errlen);

@@ -260,7 +260,7 @@ EOF
 	rc=0
 	"$LG_BIN_CTL" validate "$T/line/run-w.yaml" > "$T/v5.out" 2>&1 || rc=$?
 	[ $rc -ne 0 ] || lg_fail "validate passed a detector whose window does not fit its rows"
-	grep -q "model-w.json: detectors\[1\]: " "$T/v5.out" ||
+	grep -q "model-w.json: detectors\[1\] (device [^)]*): " "$T/v5.out" ||
 		lg_fail "validate's reason: $(cat "$T/v5.out")"
 	# the policy's detection.window is the default's: another one is refused as before
 	sed "s#^  window: .*#  window: 4096#" "$T/line/run.yaml" > "$T/line/run-4096.yaml"
@@ -283,7 +283,7 @@ EOF
 	rc=0
 	"$LG_BIN_CTL" validate "$T/line/run-o.yaml" > "$T/v4.out" 2>&1 || rc=$?
 	[ $rc -ne 0 ] || lg_fail "validate passed a model whose order_ref does not fit its window"
-	grep -q "detectors\[1\]: 'order_ref': 'lines' does not have the grid's length" "$T/v4.out" ||
+	grep -q "detectors\[1\] (device [^)]*): 'order_ref': 'lines' does not have the grid's length" "$T/v4.out" ||
 		lg_fail "validate's reason: $(cat "$T/v4.out")"
 fi
 # A device that claims another rate than its detector's:

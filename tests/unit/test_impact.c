@@ -316,6 +316,64 @@ static void model_file(void)
 			CHECK_STR_CONTAINS(err, "bad.json: default: 'impact': each of 'bands_hz'");
 		}
 	}
+	/* a reference speed past half the sample rate (10 kHz here) alerts on every window:
+	 * refused (trial: 6000 Hz was accepted) */
+	f = fopen("test_impact.json", "rb");
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	{
+		char *at = strstr(text, "25.0090805");
+
+		CHECK(at != NULL);
+		if (at) {
+			memcpy(at, "6000.00000", 10);
+			CHECK_EQ(lg_detector_set_load_mem(text, len, "fast.json", 8, &back, err,
+							  sizeof(err)), -EINVAL);
+			CHECK_STR_CONTAINS(err, "fast.json: default: 'impact': 'ref_speed_hz' 6000 Hz "
+						"is not below half the sample rate (10000 Hz)");
+			memcpy(at, "25.0090805", 10);
+		}
+	}
+	/* labelled format 1 with format 2's "impact": what an older linegate would misread,
+	 * refused (trial: accepted and scored) */
+	{
+		char *at = strstr(text, "\"linegate-detectors-2\"");
+
+		CHECK(at != NULL);
+		if (at) {
+			at += strlen("\"linegate-detectors");
+			memmove(at, at + 2, strlen(at + 2) + 1);
+			CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "one.json", 8, &back, err,
+							  sizeof(err)), -EINVAL);
+			CHECK_STR_CONTAINS(err, "one.json: says format 1 but uses format 2's fields");
+		}
+	}
+	lg_detector_set_free(&set);
+
+	/* one band for a detector of three channels: refused (trial: the device alerted on
+	 * every window) */
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(lg_detector_knn_fit_channels(rows, 63, d, 3, NULL, 32, LG_LAYOUT_BANDS96_TIME5, 8,
+					      &set.det[0]), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.sample_rate = 10000;
+	snprintf(set.name, sizeof(set.name), "line");
+	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25, .plate = {31, 0, 0}, .nch = 1,
+					       .band = {{2478.56, 3569.13}}};
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "'impact' has 1 band(s) in 'bands_hz' for a detector of 3 channels");
+	set.det[0].imp.nch = 3;
+	set.det[0].imp.band[1][0] = set.det[0].imp.band[2][0] = 2000;
+	set.det[0].imp.band[1][1] = set.det[0].imp.band[2][1] = 3000;
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), 0);
+	lg_detector_set_free(&back);
 	lg_detector_set_free(&set);
 
 	/* a detector of the impact layout without "impact" is refused, naming it */
