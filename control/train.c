@@ -322,7 +322,25 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 			fc->nameplate, r->dev->name);
 		return -EINVAL;
 	}
+	/* A set point the recording cannot show (trial: 9000 Hz on a 10240 Hz device ended
+	 * in "out of memory"), or one too slow for any window, is the declaration's mistake:
+	 * said with its line, before any work. */
+	for (unsigned k = 0; k < m->nsp; k++)
+		if (!(m->sp[k] >= 0.01) || m->sp[k] >= r->dev->rate / 2) {
+			fprintf(stderr, "linegate-train: %s:%u: device %s: a set point of %g Hz is "
+				"not from 0.01 Hz to below half its sample rate (%g Hz)\n",
+				fc->nameplate, m->line, r->dev->name, m->sp[k], r->dev->rate);
+			return -EINVAL;
+		}
 	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate, &r->imp);
+	/* what the data plane would refuse is not signed either (detector.c holds a model's
+	 * reference speed to 1e-3 .. half the sample rate) */
+	if (!ret && !(r->imp.ref_hz >= 1e-3 && r->imp.ref_hz < r->dev->rate / 2)) {
+		fprintf(stderr, "linegate-train: %s: the reference speed found, %g Hz, is not from "
+			"0.001 Hz to below half the sample rate: check its set points (%s:%u)\n",
+			r->dev->name, r->imp.ref_hz, fc->nameplate, m->line);
+		return -EINVAL;
+	}
 	if (ret) {
 		fprintf(stderr, "linegate-train: %s: no reference speed or resonance band for the "
 			"impact features (%s)\n", r->dev->name,

@@ -162,6 +162,21 @@ grep -q "fast.csv:2: device $first: a shaft at 1e+06 Hz turns faster than half i
 	> /dev/null 2> "$dir/err" || fail "ghost line: $(cat "$dir/err")"
 grep -q "warning: .*ghost.csv:8: device ghost-press is not in the recordings (line ignored)" \
 	"$dir/err" || fail "ghost: $(cat "$dir/err")"
+# the impact layout's declaration: a set point past half the device's sample rate is
+# refused with the nameplate's line, before any work (it ended in "out of memory")
+/usr/bin/python3 - "$dir/line/manifest.json" > "$dir/plate.csv" <<'PY'
+import json, sys
+print("device,setpoints_hz,gear_teeth")
+for k, d in enumerate(json.load(open(sys.argv[1]))["devices"]):
+    sp = [20000.0] if k == 0 else d["physics"]["setpoints_hz"]
+    print("%s,%s,%d" % (d["name"], " ".join(repr(float(s)) for s in sp), d["physics"]["gear_teeth"]))
+PY
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --window rev3 \
+	--shaft-hz "$dir/hz.csv" --min-windows 20 --detector knn --layout orders96-time5-imp9 \
+	--nameplate "$dir/plate.csv" -o "$dir/x.json" > /dev/null 2> "$dir/err"
+[ $? -ne 0 ] || fail "a set point past half the sample rate accepted"
+grep -q "plate.csv:2: device $first: a set point of 20000 Hz is not from 0.01 Hz to below half" \
+	"$dir/err" || fail "set point: $(cat "$dir/err")"
 "$train" "${args[@]}" -w rev3 --detector knn -o "$dir/x.json" 2> "$dir/err"
 [ $? -eq 2 ] || fail "revR without --shaft-hz accepted"
 "$train" "${args[@]}" -w rev3 --shaft-hz "$dir/hz.csv" --pooled -o "$dir/x.json" 2> "$dir/err"
