@@ -1463,6 +1463,18 @@ static int train_files(struct file_conf *fc)
 		fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows "
 			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
 			1000.0 * fc->window / in.dev[0].rate);
+	/* a nameplate line for a device the recordings lack: said, in case of a typo (as
+	 * --shaft-hz does) */
+	for (size_t k = 0; k < fc->nmach; k++) {
+		size_t i = 0;
+
+		while (i < in.ndev && strcmp(in.dev[i].name, fc->mach[k].name))
+			i++;
+		if (i == in.ndev)
+			fprintf(stderr, "linegate-train: warning: %s:%u: device %s is not in the "
+				"recordings (line ignored)\n", fc->nameplate, fc->mach[k].line,
+				fc->mach[k].name);
+	}
 	if (fc->revs > 0 && rev_windows(fc, &in, devs))
 		goto out;
 	for (size_t i = 0; i < in.ndev; i++) {

@@ -177,6 +177,13 @@ PY
 [ $? -ne 0 ] || fail "a set point past half the sample rate accepted"
 grep -q "plate.csv:2: device $first: a set point of 20000 Hz is not from 0.01 Hz to below half" \
 	"$dir/err" || fail "set point: $(cat "$dir/err")"
+# a nameplate line for a device the recordings lack (a typo?) is said with its line
+echo "ghost-press,30,27" >> "$dir/plate.csv"
+"$train" "${args[@]}" --labels "$dir/line/labels.csv" -w 2048 --window rev3 \
+	--shaft-hz "$dir/hz.csv" --min-windows 20 --detector knn --layout orders96-time5-imp9 \
+	--nameplate "$dir/plate.csv" -o "$dir/x.json" > /dev/null 2> "$dir/err"
+grep -q "warning: .*plate.csv:[0-9]*: device ghost-press is not in the recordings (line ignored)" \
+	"$dir/err" || fail "nameplate ghost: $(cat "$dir/err")"
 "$train" "${args[@]}" -w rev3 --detector knn -o "$dir/x.json" 2> "$dir/err"
 [ $? -eq 2 ] || fail "revR without --shaft-hz accepted"
 "$train" "${args[@]}" -w rev3 --shaft-hz "$dir/hz.csv" --pooled -o "$dir/x.json" 2> "$dir/err"
