@@ -121,7 +121,9 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 						       &sc->set.det[det] : NULL;
 		struct lg_impact *im;
 
-		memset(w->imp_feat, 0, sizeof(w->imp_feat));
+		/* only this layout reads imp_feat (below): other models pay nothing here */
+		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9)
+			memset(w->imp_feat, 0, sizeof(w->imp_feat));
 		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
 		    sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
 		    s->channels <= dd->imp.nch && (im = lg_scorer_impact(sc, win))) {
