@@ -641,8 +641,8 @@ static void uring_describe(struct lg_backend *b, char *buf, size_t len)
 	static const char *const asked[] = {
 		[TASKRUN_IPI] = "task work by IPI (taskrun=ipi)",
 		[TASKRUN_COOP] = "task work cooperative (COOP_TASKRUN; taskrun=coop)",
-		[TASKRUN_DEFER] = "task work deferred to the worker (DEFER_TASKRUN, SINGLE_ISSUER; "
-				  "taskrun=defer)",
+		[TASKRUN_DEFER] = ("task work deferred to the worker (DEFER_TASKRUN, SINGLE_ISSUER; "
+				   "taskrun=defer)"),
 	};
 
 	getsockopt(b->fd[0], SOL_SOCKET, SO_BUSY_POLL, &bp, &l);
