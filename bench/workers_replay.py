@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Usage: workers_replay.py [--build DIR] [--devices N] [--frames N] [--runs R] [--quick]
-                         [--readers-one] [--processes] [-o OUT.json]
+                         [--window N] [--readers-one] [--processes] [-o OUT.json]
 
 Two workers against one, with no generator running (issue 10). Writes, into a temporary
 folder, a policy of N enrolled LGF devices (bench/make_policy.py, ids from 1000:
@@ -12,7 +12,10 @@ times (1,2 then 2,1 ...). Each worker walks the capture, read into memory at sta
 keeps its own devices' records (readers=all): no generator, no network, no handoff. The
 figures are linegate's own (its --stats-out "replay" object): the wall time from the first
 frame a worker took to the last row scored, frames/s over it, each worker's and the output
-thread's CPU seconds. --readers-one adds -w 2 runs with readers=one (worker 0 reads and
+thread's CPU seconds. The policy's detection.window is N samples (default 2048, where
+docs/getting-started-own-line.md says to start; 256 and 4096 too), scored with the shipped
+model of that window (control/defaults/): a window is 8 frames at 2048 and one frame at 256,
+so at 256 the output thread formats a JSON line per frame. --readers-one adds -w 2 runs with readers=one (worker 0 reads and
 hands over: the way before), --processes two one-worker linegates at once (the machine's
 own scaling, nothing shared), for comparison.
 
@@ -25,6 +28,8 @@ Options:
   --frames N      frames per device (default 7500: 240 000 frames with 32 devices)
   --runs R        pairs of runs (default 5)
   --quick         1500 frames per device, 3 pairs
+  --window N      detection.window: 256, 2048 (default) or 4096, with the shipped model
+                  of that window
   --readers-one   also -w 2 with readers=one (worker 0 reads and hands over)
   --processes     also two one-worker linegates at once (the machine's own scaling: the
                   same work with nothing shared)
@@ -58,12 +63,17 @@ def steer(dev_id, n):
 	return (((dev_id * 0x9E3779B1) & 0xffffffff) >> 16) % n
 
 
-def head(path, model):
+# The shipped model of each window (control/defaults/)
+MODELS = {256: 'model.json', 2048: 'model-2048.json', 4096: 'model-4096.json'}
+
+
+def head(path, window):
+	model = os.path.join(ROOT, 'control', 'defaults', MODELS[window])
 	with open(path, 'w') as f:
-		f.write('version: 1\nport: 4739\nuadp_port: 4840\ndetection:\n  window: 256\n'
+		f.write('version: 1\nport: 4739\nuadp_port: 4840\ndetection:\n  window: %d\n'
 			'  batch: 16\n  deadline_ms: 50\n  model: %s\nmodels:\n  trusted_keys: '
 			'[c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6]\n'
-			'devices:\n' % model)
+			'devices:\n' % (window, model))
 
 
 def start(o, tmp, workers, extra='', tag=''):
@@ -143,6 +153,7 @@ def main():
 	ap.add_argument('--frames', type=int, default=7500)
 	ap.add_argument('--runs', type=int, default=5)
 	ap.add_argument('--quick', action='store_true')
+	ap.add_argument('--window', type=int, default=2048)
 	ap.add_argument('--readers-one', action='store_true')
 	ap.add_argument('--processes', action='store_true')
 	ap.add_argument('-o', '--out')
@@ -150,13 +161,15 @@ def main():
 	if o.help:
 		print(__doc__.strip())
 		return
+	if o.window not in MODELS:
+		ap.error('--window must be one of %s (a shipped model of that window)' %
+			 ', '.join(map(str, sorted(MODELS))))
 	if o.quick:
 		o.frames, o.runs = min(o.frames, 1500), min(o.runs, 3)
 	o.build = os.path.abspath(o.build)
 	tmp = tempfile.mkdtemp(prefix='lg-workers-replay-')
 	try:
-		head(os.path.join(tmp, 'head.yaml'), os.path.join(ROOT, 'control', 'defaults',
-								  'model.json'))
+		head(os.path.join(tmp, 'head.yaml'), o.window)
 		subprocess.run([sys.executable, os.path.join(HERE, 'make_policy.py'), tmp,
 				str(o.devices), '--head', os.path.join(tmp, 'head.yaml'), '--seed',
 				'workers-replay'], check=True, stdout=subprocess.DEVNULL)
@@ -169,9 +182,9 @@ def main():
 		ids = range(1000, 1000 + o.devices)
 		split = [sum(steer(i, 2) == w for i in ids) for w in (0, 1)]
 		print('workers_replay: %d devices x %d frames (%.1f MB capture, written in %.1f s); '
-		      'two workers own %d and %d of them; load %s' % (
+		      'window %d; two workers own %d and %d of them; load %s' % (
 			      o.devices, o.frames, os.path.getsize(os.path.join(tmp, 'cap.pcap')) / 1e6,
-			      gen_s, split[0], split[1], open('/proc/loadavg').read().split()[0]),
+			      gen_s, o.window, split[0], split[1], open('/proc/loadavg').read().split()[0]),
 		      flush=True)
 		rows, procs = [], []
 		for k in range(o.runs):
@@ -186,7 +199,8 @@ def main():
 	one = {r['pair']: r for r in rows if r['workers'] == 1}
 	two = {r['pair']: r for r in rows if r['workers'] == 2 and r['readers'] == 'all'}
 	ratios = [two[k]['frames_per_s'] / one[k]['frames_per_s'] for k in sorted(one)]
-	res = {'devices': o.devices, 'frames_per_device': o.frames, 'devices_per_worker': split,
+	res = {'devices': o.devices, 'frames_per_device': o.frames, 'window': o.window,
+	       'devices_per_worker': split,
 	       'ideal_ratio': o.devices / max(split), 'runs': rows, 'ratios': ratios,
 	       'ratio_median': statistics.median(ratios), 'ratio_min': min(ratios),
 	       'ratio_max': max(ratios),
