@@ -97,6 +97,9 @@ struct lg_dev_state {
 	/* Issue 8: windows not scored as a sensor dropout (the model's dropout_run equal
 	 * samples in a channel), linegate_windows_dropout_total */
 	_Atomic uint64_t windows_dropout;
+	/* Issue 8 step 6e.2: windows not scored because their impact features could not be
+	 * computed (window.c), linegate_windows_impact_failed_total */
+	_Atomic uint64_t windows_impact_failed;
 	_Atomic uint32_t last_score_bits;
 	/* The device's detector in the active model, for the model set and generation it was
 	 * looked up in (its name could change with the policy). */

@@ -120,22 +120,39 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		const struct lg_detector *dd = det >= 0 && (size_t)det < sc->set.n ?
 						       &sc->set.det[det] : NULL;
 		struct lg_impact *im;
+		int imp = 0;
 
 		/* only this layout reads imp_feat (below): other models pay nothing here */
 		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9)
 			memset(w->imp_feat, 0, sizeof(w->imp_feat));
 		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
 		    sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
-		    s->channels <= dd->imp.nch && (im = lg_scorer_impact(sc, win))) {
+		    s->channels <= dd->imp.nch) {
 			double b[2 * LG_IMP_CH_MAX];
 
 			for (unsigned c = 0; c < s->channels; c++) {
 				b[2 * c] = dd->imp.band[c][0];
 				b[2 * c + 1] = dd->imp.band[c][1];
 			}
-			lg_impact_window(im, s->win, s->channels, win,
-					 dd->sample_rate > 0 ? dd->sample_rate : dev->sample_rate,
-					 ratio * dd->imp.ref_hz, b, &dd->imp.plate, w->imp_feat);
+			im = lg_scorer_impact(sc, win);
+			imp = im ? lg_impact_window(im, s->win, s->channels, win,
+						    dd->sample_rate > 0 ? dd->sample_rate :
+									  dev->sample_rate,
+						    ratio * dd->imp.ref_hz, b, &dd->imp.plate,
+						    w->imp_feat) :
+				   -ENOMEM;
+		}
+		if (imp < 0) {
+			/* the impact features could not be computed (no memory for their
+			 * buffers or FFT plans, or the window's speed at or past half the sample
+			 * rate): not scored on zeros, counted (linegate_windows_impact_failed_total) */
+			atomic_fetch_add_explicit(&s->windows_impact_failed, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
+			s->fill = 0;
+			s->first_ts_ns = s->end_ts_ns = 0;
+			return;
 		}
 	}
 	for (unsigned c = 0; c < s->channels; c++) {
