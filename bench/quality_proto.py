@@ -500,6 +500,67 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
     return out, f0ref, tsae
 
 
+# ---------------------------------------------------------------------------------------
+# slip (issue 8, step 6e.3): the broadband floor over the order lines, load-invariant
+
+FLR_NAMES = ("floor_lines", "floor", "lines", "floor_mesh", "floor_shaft")
+
+
+def _line_power(P, fbin, freqs, rel=0.02, nbin=2):
+    """(n,) the power of the spectral lines at freqs (n, k) Hz of Hann power spectra P
+    (n, W/2 + 1): per line the sum of the bins within +-max(rel, nbin bins) of it minus
+    that many bins of the median power within +-3 times that (the floor under it); lines
+    at or over 0.45 fs, or under 2 bins, are left out."""
+    n, nb = P.shape
+    df = fbin[1]
+    out = np.zeros(n)
+    for i in range(n):
+        for fl in freqs[i]:
+            if fl < 2 * df or fl >= 0.9 * fbin[-1]:
+                continue
+            h = max(rel * fl, nbin * df)
+            a, b = int(np.floor((fl - h) / df)), int(np.ceil((fl + h) / df)) + 1
+            fa, fb = max(1, int(np.floor((fl - 3 * h) / df))), min(nb, int(np.ceil(
+                (fl + 3 * h) / df)) + 1)
+            fl_bins = np.concatenate([P[i, fa:max(fa, a)], P[i, min(fb, b):fb]])
+            med = np.median(fl_bins) if len(fl_bins) else 0.0
+            out[i] += max(P[i, max(a, 1):min(b, nb)].sum() - med * (b - a), 0.0)
+    return out
+
+
+def floor_blocks(Ps, fs, r, f0ref, band_rows, z):
+    """flr (n, ch, 5) of one device (names in FLR_NAMES), from the Hann power spectra Ps
+    (one (n, W/2 + 1) per channel, spectra()), the speed ratio r of each window
+    (order_blocks()), the reference speed f0ref (ref_speed()) and the declared gear teeth z.
+    Load scales line2's shaft harmonics, the gear mesh and the broadband excitation of the
+    structure alike; slip's friction raises the broadband only. So per channel and window:
+    - floor: ln of the median power of the resonance band (resonance_band() on the
+      training windows band_rows; the median, so that the lines in it do not count):
+      the broadband through the structure;
+    - lines: ln of the power of the order lines 1x, 2x, 3x, the mesh Z x and 2 Z x with
+      the sidebands (Z +- 1) x at the window's speed r x f0ref (_line_power());
+    - floor_lines = floor - lines: load-invariant on a healthy machine, raised by slip's
+      friction (and by impacts into the resonances); floor_mesh, floor_shaft: the floor
+      over the mesh lines alone and over 1x-3x alone."""
+    n = len(r)
+    ch = len(Ps)
+    W = 2 * (Ps[0].shape[1] - 1)
+    fbin = np.arange(Ps[0].shape[1]) * fs / W
+    f0 = (r * f0ref)[:, None]
+    shaft = f0 * np.array([1.0, 2.0, 3.0])[None, :]
+    mesh = f0 * np.array([z - 1.0, z, z + 1.0, 2.0 * z])[None, :]
+    out = np.zeros((n, ch, len(FLR_NAMES)))
+    for c, P in enumerate(Ps):
+        lo, hi = resonance_band(P[band_rows], fs)
+        inb = (fbin >= lo) & (fbin <= hi)
+        fl = np.log(np.median(P[:, inb], 1) + FLOOR)
+        ps, pm = _line_power(P, fbin, shaft), _line_power(P, fbin, mesh)
+        ln = np.log(ps + pm + FLOOR)
+        out[:, c] = np.stack([fl - ln, fl, ln, fl - np.log(pm + FLOOR),
+                              fl - np.log(ps + FLOOR)], 1)
+    return out
+
+
 BASE_BLOCKS = ("bands", "time")
 
 
@@ -537,8 +598,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if "ord" in missing or "spd" in missing or "eord" in missing or "imp" in missing or \
-            "tsae" in missing:
+    if {"ord", "spd", "eord", "imp", "tsae", "flr"} & set(missing):
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -548,12 +608,15 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         new.update(ob)
         if "eord" in missing:
             new["eord"] = np.stack([env_order_bands(win[:, :, c], fs, r) for c in range(ch)], 1)
+        # the training block's first windows set the speed reference (as for ord) and
+        # each channel's resonance band (the first training blocks, dropouts out)
+        tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
+        tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
         if "imp" in missing or "tsae" in missing:
-            # the training block's first windows set the speed reference (as for ord) and
-            # each channel's resonance band (the first training blocks, dropouts out)
-            tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
-            tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
             new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
+        if "flr" in missing:
+            npl = nameplate(dv)
+            new["flr"] = floor_blocks(Ps, fs, r, ref_speed(Ps, fs, ref, npl), tr0, npl["z"])
     for b in need:
         if b not in feat:
             feat[b] = new[b]
@@ -778,6 +841,22 @@ VARIANTS = {
                             "w": {"time": 16, "imp:9": 16}, "cap": 128, "comb": 2},
 }
 
+# the broadband floor over the order lines (floor_blocks(), issue 8 step 6e.3) added to
+# otiRTB4's row at weight W: flr:0 alone (f), the three ratios flr:0,3,4 (fa), and with
+# tsa3 at weight 4 (t4)
+_RTB = "imp:0,1,2,3,4,5,6,7,8"
+for _w in (1, 2, 4, 8, 16):
+    for _tag, _fb in (("f", "flr:0"), ("fa", "flr:0,3,4")):
+        VARIANTS["otiRTB4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, _fb: _w}}
+        VARIANTS["otiRTB4t4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, "tsa3", _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, _fb: _w}}
+    VARIANTS["otf%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", "flr:0"], "score": "knn", "k": 1, "cap": 128, "comb": 2,
+        "w": {"time": 16, "flr:0": _w}}
+
 
 def self_test():
     """Known answers of the building blocks; returns 0, or 1 with the failures printed."""
@@ -945,6 +1024,33 @@ def self_test():
           "%.2f-%.2f, %.2f-%.2f)" % (t3.min(), t3.max(), h3.min(), h3.max(), t1.min(),
                                      t1.max(), h1.min(), h1.max()),
           t3.min() - h3.max() > max(0.0, t1.min() - h1.max()))
+    # the floor over the lines: a load scale (lines and broadband alike) leaves it, a rise
+    # of the broadband alone (slip's friction) at the same lines raises it by its power
+    def machine3(lvl=1.0, bb=1.0, n=6, Wm=8192, f0=25.0):
+        rr = np.random.default_rng(11)
+        tt = np.arange(n * Wm) / fs
+        th = f0 * tt
+        y = 0.5 * np.sin(2 * np.pi * th + 0.3) + 0.1 * np.sin(4 * np.pi * th + 1.0)
+        y = y + 0.3 * (1 + 0.2 * np.cos(2 * np.pi * th)) * np.sin(2 * np.pi * 31 * th)
+        ht = np.arange(200) / fs
+        h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
+        y = lvl * (y + np.convolve(0.05 * bb * rr.standard_normal(len(tt)), h)[:len(tt)])
+        return (y + 0.001 * rr.standard_normal(len(tt))).reshape(n, Wm)
+    P3 = [spectra(machine3())]
+    f0r = ref_speed(P3, fs, np.arange(6), npl)
+    fl0 = floor_blocks(P3, fs, one, f0r, np.arange(6), 31)[:, 0]
+    fll = floor_blocks([spectra(machine3(lvl=1.25))], fs, one, f0r, np.arange(6), 31)[:, 0]
+    flb = floor_blocks([spectra(machine3(bb=1.5))], fs, one, f0r, np.arange(6), 31)[:, 0]
+    dl, db = (fll - fl0).mean(0), (flb - fl0).mean(0)
+    check("floor over lines: load x1.25 moves floor by 2 ln 1.25 (%.3f) and lines alike "
+          "(%.3f), floor_lines by %.3f (want 0 +- 0.03)" % (dl[1], dl[2], dl[0]),
+          abs(dl[1] - 2 * np.log(1.25)) < 0.03 and abs(dl[2] - 2 * np.log(1.25)) < 0.03 and
+          np.abs(fll - fl0)[:, 0].max() < 0.03)
+    check("floor over lines: broadband x1.5 at the same lines raises floor_lines by ln 2.25 "
+          "(%.3f, want %.3f +- 0.05) and leaves the lines (%.3f)" % (db[0], np.log(2.25),
+                                                                       db[2]),
+          abs(db[0] - np.log(2.25)) < 0.05 and abs(db[2]) < 0.05 and
+          (flb[:, 0] > fl0[:, 0] + 0.6).all())
     bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
         "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
     check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
