@@ -528,7 +528,28 @@ def _line_power(P, fbin, freqs, rel=0.02, nbin=2):
     return out
 
 
-def floor_blocks(Ps, fs, r, f0ref, band_rows, z):
+def hump_bins(P, fs, lo, hi, half=0.01):
+    """The bins of the resonance band lo..hi (resonance_band()) where the structure's hump
+    stands within 3 dB of its peak, from healthy training spectra P (n, W/2 + 1): their mean,
+    median-filtered over +-half of the band's centre frequency (a line does not move a
+    median), at or over half its maximum; at least 8 bins (the 8 highest otherwise). There
+    the broadband through the structure stands highest over the sensor's own noise, which
+    neither load nor friction scales."""
+    nb = P.shape[1]
+    W = 2 * (nb - 1)
+    f = np.arange(nb) * fs / W
+    inb = np.nonzero((f >= lo) & (f <= hi))[0]
+    m = P.mean(0)
+    h = max(1, int(round(half * (lo + hi) / 2 / (fs / W))))
+    pad = np.concatenate([np.full(h, m[inb[0]]), m[inb], np.full(h, m[inb[-1]])])
+    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, 2 * h + 1), 1)
+    sel = inb[med >= 0.5 * med.max()]
+    if len(sel) < 8:
+        sel = np.sort(inb[np.argsort(med)[::-1][:8]])
+    return sel
+
+
+def floor_blocks(Ps, fs, r, f0ref, band_rows, z, peak=False):
     """flr (n, ch, 5) of one device (names in FLR_NAMES), from the Hann power spectra Ps
     (one (n, W/2 + 1) per channel, spectra()), the speed ratio r of each window
     (order_blocks()), the reference speed f0ref (ref_speed()) and the declared gear teeth z.
@@ -541,7 +562,9 @@ def floor_blocks(Ps, fs, r, f0ref, band_rows, z):
       the sidebands (Z +- 1) x at the window's speed r x f0ref (_line_power());
     - floor_lines = floor - lines: load-invariant on a healthy machine, raised by slip's
       friction (and by impacts into the resonances); floor_mesh, floor_shaft: the floor
-      over the mesh lines alone and over 1x-3x alone."""
+      over the mesh lines alone and over 1x-3x alone.
+    peak: the floor from the hump's bins within 3 dB of its peak only (hump_bins(); block
+    flp), where the sensor noise dilutes the structure's broadband least."""
     n = len(r)
     ch = len(Ps)
     W = 2 * (Ps[0].shape[1] - 1)
@@ -553,6 +576,8 @@ def floor_blocks(Ps, fs, r, f0ref, band_rows, z):
     for c, P in enumerate(Ps):
         lo, hi = resonance_band(P[band_rows], fs)
         inb = (fbin >= lo) & (fbin <= hi)
+        if peak:
+            inb = hump_bins(P[band_rows], fs, lo, hi)
         fl = np.log(np.median(P[:, inb], 1) + FLOOR)
         ps, pm = _line_power(P, fbin, shaft), _line_power(P, fbin, mesh)
         ln = np.log(ps + pm + FLOOR)
@@ -579,6 +604,9 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
             feat[b] = np.load("%s-%s.npy" % (base, b))
     missing = [b for b in need if b not in feat]
     if not missing and drop is not None:
+        if "tsae" in feat:
+            feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
+            feat["tsa1"] = tsa3(feat["tsae"], drop.any(1), 1)
         return feat, drop, t
     x = np.load(os.path.join(d, dv["files"]["npy"])).astype(np.float64)
     fs = dv["sample_rate"]
@@ -598,7 +626,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if {"ord", "spd", "eord", "imp", "tsae", "flr"} & set(missing):
+    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp"} & set(missing):
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -614,9 +642,13 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
         if "imp" in missing or "tsae" in missing:
             new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
-        if "flr" in missing:
+        if "flr" in missing or "flp" in missing:
             npl = nameplate(dv)
-            new["flr"] = floor_blocks(Ps, fs, r, ref_speed(Ps, fs, ref, npl), tr0, npl["z"])
+            f0r = ref_speed(Ps, fs, ref, npl)
+            if "flr" in missing:
+                new["flr"] = floor_blocks(Ps, fs, r, f0r, tr0, npl["z"])
+            if "flp" in missing:
+                new["flp"] = floor_blocks(Ps, fs, r, f0r, tr0, npl["z"], peak=True)
     for b in need:
         if b not in feat:
             feat[b] = new[b]
@@ -626,6 +658,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         np.savez(meta, drop=drop, t=t)
     if "tsae" in feat:
         feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
+        feat["tsa1"] = tsa3(feat["tsae"], drop.any(1), 1)
     return feat, drop, t
 
 
@@ -853,6 +886,18 @@ for _w in (1, 2, 4, 8, 16):
         VARIANTS["otiRTB4t4%s%d_knn1_c128_m2" % (_tag, _w)] = {
             "blocks": ["ord", "time", _RTB, "tsa3", _fb], "score": "knn", "k": 1, "cap": 128,
             "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, _fb: _w}}
+    for _tag, _fb in (("p", "flp:0"), ("pa", "flp:0,3,4")):
+        VARIANTS["otiRTB4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, _fb: _w}}
+        VARIANTS["otiRTB4t4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, "tsa3", _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, _fb: _w}}
+    # and tsa1 (tsa3() of one window: the 64-point squared-envelope TSA, ln peak over
+    # median) at weight 4 (s4)
+    VARIANTS["otiRTB4s4fa%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa1", "flr:0,3,4"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa1": 4, "flr:0,3,4": _w}}
     VARIANTS["otf%d_knn1_c128_m2" % _w] = {
         "blocks": ["ord", "time", "flr:0"], "score": "knn", "k": 1, "cap": 128, "comb": 2,
         "w": {"time": 16, "flr:0": _w}}
@@ -1026,7 +1071,7 @@ def self_test():
           t3.min() - h3.max() > max(0.0, t1.min() - h1.max()))
     # the floor over the lines: a load scale (lines and broadband alike) leaves it, a rise
     # of the broadband alone (slip's friction) at the same lines raises it by its power
-    def machine3(lvl=1.0, bb=1.0, n=6, Wm=8192, f0=25.0):
+    def machine3(lvl=1.0, bb=1.0, n=6, Wm=8192, f0=25.0, noise=0.001):
         rr = np.random.default_rng(11)
         tt = np.arange(n * Wm) / fs
         th = f0 * tt
@@ -1035,7 +1080,7 @@ def self_test():
         ht = np.arange(200) / fs
         h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
         y = lvl * (y + np.convolve(0.05 * bb * rr.standard_normal(len(tt)), h)[:len(tt)])
-        return (y + 0.001 * rr.standard_normal(len(tt))).reshape(n, Wm)
+        return (y + noise * rr.standard_normal(len(tt))).reshape(n, Wm)
     P3 = [spectra(machine3())]
     f0r = ref_speed(P3, fs, np.arange(6), npl)
     fl0 = floor_blocks(P3, fs, one, f0r, np.arange(6), 31)[:, 0]
@@ -1051,6 +1096,21 @@ def self_test():
                                                                        db[2]),
           abs(db[0] - np.log(2.25)) < 0.05 and abs(db[2]) < 0.05 and
           (flb[:, 0] > fl0[:, 0] + 0.6).all())
+    # ... and with a loud sensor noise (0.1, white): the hump's peak (flp)
+    # keeps more of the rise than the band's median (flr)
+    Pn = [spectra(machine3(noise=0.1))]
+    Pnb = [spectra(machine3(bb=1.5, noise=0.1))]
+    dr = (floor_blocks(Pnb, fs, one, f0r, np.arange(6), 31)[:, 0, 0] -
+          floor_blocks(Pn, fs, one, f0r, np.arange(6), 31)[:, 0, 0]).mean()
+    dp = (floor_blocks(Pnb, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0] -
+          floor_blocks(Pn, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0]).mean()
+    dpl = (floor_blocks([spectra(machine3(lvl=1.25, noise=0.1))], fs, one, f0r,
+                        np.arange(6), 31, peak=True)[:, 0, 0] -
+           floor_blocks(Pn, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0]).mean()
+    check("sensor noise: broadband x1.5 raises the hump's floor over lines by %.3f, the band "
+          "median's by %.3f (want %.3f); load x1.25 moves the hump's by %.3f" % (
+              dp, dr, np.log(2.25), dpl),
+          dp > dr + 0.1 and abs(dp - np.log(2.25)) < 0.15 and abs(dpl) < 0.1)
     bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
         "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
     check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
@@ -1206,7 +1266,7 @@ def main(argv):
                   file=sys.stderr)
             return 2
     need = {b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]}
-    need = sorted((need - {"tsa3"}) | ({"tsae"} if "tsa3" in need else set()))
+    need = sorted((need - {"tsa3", "tsa1"}) | ({"tsae"} if need & {"tsa3", "tsa1"} else set()))
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
