@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Usage: quality_proto.py DIR [--window N|revR] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
-                        [--misses] [--roc]
+                        [--misses] [--roc] [--load-check flr|flp]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -49,6 +49,16 @@ Features per channel and window (features()):
           pitch_mm, ball_mm and contact_deg; a block "imp:0,3" is columns 0 and 3 of imp
   tsae    the squared-envelope TSA of each window and channel, 64 points per revolution
   tsa3    from tsae (tsa3()): ln peak over median of the mean of the last 3 windows' TSAs
+  tsa1    the same of each window's own TSA
+  flr     5 load-invariant floor features (floor_blocks(), issue 8 step 6e.3, for slip):
+          line2's load scales the shaft harmonics, the mesh and the broadband excitation
+          alike, slip's friction the broadband only. floor: ln median Hann power of the
+          channel's resonance band (found on training windows); lines: ln power of 1x-3x,
+          the mesh Z x, (Z +- 1) x and 2 Z x at the window's speed (ord's ratio x the
+          reference speed, as imp); floor_lines = floor - lines (column 0), floor_mesh,
+          floor_shaft (the floor over the mesh lines and over 1x-3x alone)
+  flp     flr with the floor taken from the hump's bins within 3 dB of its peak only
+          (hump_bins()); noisier on line2 (lines cross the few bins), kept as tried
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -80,6 +90,10 @@ onset, a ramp or load step near it, score over threshold, first alert, speed-est
 --roc prints, per variant, the recall at the threshold giving 5, 10, 15 and 20 false alarms
 per 10 000 check windows: detectors compared at equal false alarms (read off the check
 windows, so not an operating point).
+--load-check flr|flp prints whether that block is load-invariant on the healthy windows:
+per device and channel each column's sd and slope against ln load (line2's load from the
+manifest's knots: the table only, never a detector), and per fault kind its largest z in
+the 3 windows from the onset.
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -1208,6 +1222,47 @@ def miss_table(v, devs, gthr):
                       sum(1 for rv, det in revs_all if c[0] <= rv < c[1])) for c in cuts))
 
 
+def load_check(blk, rows):
+    """Is the floor over the lines load-invariant? Per device and channel over its healthy
+    windows: the sd of each column of flr (or flp) and its slope against ln load (line2's
+    load at the window's middle, from the manifest's speed knots: for this table only, no
+    detector reads it; the floor and the lines should go as 2 ln L, their difference as 0);
+    the same on the machines whose load moved (sd of ln L > 0.05); then per fault kind the
+    largest z of each column (training mean and sd) over the 3 windows from the onset and
+    over the channels, median and smallest over the kind's faults."""
+    st, zs = [], {}
+    for dv, F, t, dur, h, tr in rows:
+        k = np.array(dv["physics"]["speed_knots"])
+        L = np.log(np.interp(t + dur / 2, k[:, 0], k[:, 2]))
+        for c in range(F.shape[1]):
+            x = F[h, c]
+            sl = [np.polyfit(L[h], x[:, j], 1)[0] if L[h].std() > 1e-3 else np.nan
+                  for j in range(x.shape[1])]
+            st.append(list(x.std(0)) + sl + [L[h].std()])
+        f = dv["fault"]
+        if f:
+            kk = int(np.argmax(t + dur > f["onset"]))
+            z = (F[kk:kk + 3] - F[tr].mean(0)) / (F[tr].std(0) + 1e-9)
+            zs.setdefault(f["kind"], []).append(z.max(0).max(0))
+    S = np.array(st)
+    nc = len(FLR_NAMES)
+    mv = S[:, 2 * nc] > 0.05
+    print("load check of %s: %d device-channels (load moved on %d); median over them:" % (
+        blk, len(S), mv.sum()))
+    for j, nm in enumerate(FLR_NAMES):
+        print("  %-12s healthy sd %.3f (where the load moved %.3f); slope vs ln load %.2f "
+              "(10-90%%: %.2f .. %.2f)" % (nm, np.median(S[:, j]), np.median(S[mv, j]),
+                                          np.nanmedian(S[:, nc + j]),
+                                          np.nanquantile(S[:, nc + j], 0.1),
+                                          np.nanquantile(S[:, nc + j], 0.9)))
+    print("  largest z in the 3 windows from the onset, median [smallest] per kind:")
+    for kind, v in sorted(zs.items()):
+        Z = np.array(v)
+        print("  %-10s %s" % (kind, "  ".join("%s %.1f [%.1f]" % (nm, np.median(Z[:, j]),
+                                                                   Z[:, j].min())
+                                               for j, nm in enumerate(FLR_NAMES))))
+
+
 def rev_window(dv, revs, lo=2048, hi=16384):
     """Step 6e's per-device window: the smallest power of two from lo to hi samples that
     holds at least revs shaft revolutions at the machine's lowest set point (the speed range
@@ -1232,7 +1287,7 @@ def main(argv):
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
             "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90", "--misses": None,
-            "--roc": None}
+            "--roc": None, "--load-check": ""}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -1266,7 +1321,13 @@ def main(argv):
                   file=sys.stderr)
             return 2
     need = {b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]}
+    if opts["--load-check"]:
+        if opts["--load-check"] not in ("flr", "flp"):
+            print("quality_proto.py: --load-check wants flr or flp", file=sys.stderr)
+            return 2
+        need.add(opts["--load-check"])
     need = sorted((need - {"tsa3", "tsa1"}) | ({"tsae"} if need & {"tsa3", "tsa1"} else set()))
+    lc = []
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
@@ -1316,6 +1377,8 @@ def main(argv):
                                for c in range(ch)], 1)
             return s, sn
 
+        if opts["--load-check"]:
+            lc.append((dv, feat[opts["--load-check"]], t, dur, healthy & ~dropw, tr))
         for v in names:
             s, sn = normalised(v)
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
@@ -1332,6 +1395,8 @@ def main(argv):
           "check windows" % (len(devs), W if W else "%s (devices per window: %s)" % (
               wopt, ", ".join("%d %d" % kv for kv in sorted(wins.items()))),
               time.time() - t0, masked[1], masked[0]))
+    if lc:
+        load_check(opts["--load-check"], lc)
     for v in names:
         # pooled: one quantile of the normalised calibration scores of every device
         pc = np.concatenate([(x["sn"][x["cal"]]).max(1) for x in res[v]["dev"]])
