@@ -515,6 +515,112 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
 
 
 # ---------------------------------------------------------------------------------------
+# gear tooth and inner race, physics-grounded (issue 8 step 6e.3): the residual of the
+# synchronous average once the regular meshing is taken out (FM4 of gear diagnostics), and
+# the inner race's envelope lines at BPFI with the sidebands the shaft's modulation puts
+# at +-1 and +-2 orders, summed coherently
+
+IMQ_NAMES = ("fm4", "rb_tsa_kurt", "bpfi_mod")
+
+
+def _bpfi_mod(S, bpfi, nrev):
+    """ln of the BPFI family of a squared envelope's complex order spectrum S (nrev bins
+    per order) over its floor. line2's inner race: impacts at BPFI with amplitude
+    (1 + cos(2 pi theta + q)) / 2, so the squared envelope is modulated by its square,
+    3/8 + cos/2 + cos(2 .)/8: lines at k BPFI and k BPFI +- 1, +- 2 of relative amplitude
+    1, 2/3, 1/6 and phases 0, -+q, -+2q. Per k = 1, 2 the matched sum
+    |S(j) + 2/3 (S(j+n) e^-iq + S(j-n) e^iq) + 1/6 (S(j+2n) e^-2iq + S(j-2n) e^2iq)|^2,
+    at its best q (16 phases), j the highest bin within +-max(2%, 1 bin) of k BPFI, n one
+    order; over what noise alone gives it (1 + 2 (4/9 + 1/36) times the median power
+    within +-max(10%, 3 orders) of it, the family's bins left out)."""
+    P = np.abs(S) ** 2
+    nb = len(S)
+    qs = np.exp(1j * np.linspace(0, 2 * np.pi, 16, endpoint=False))
+    num = den = 0.0
+    for k in (1, 2):
+        c = k * bpfi * nrev
+        h = max(0.02 * k * bpfi * nrev, 1.0)
+        a, b = int(np.floor(c - h)), int(np.ceil(c + h)) + 1
+        if a - 2 * nrev - 2 < 1 or b + 2 * nrev + 2 >= nb:
+            continue
+        j = a + int(np.argmax(P[a:b]))
+        n = nrev
+        v = np.abs(S[j] + 2 / 3 * (S[j + n] / qs + S[j - n] * qs) +
+                   1 / 6 * (S[j + 2 * n] / qs ** 2 + S[j - 2 * n] * qs ** 2)) ** 2
+        w = int(max(0.1 * c, 3 * nrev))
+        fa, fb = max(1, j - w), min(nb, j + w + 1)
+        keep = np.ones(fb - fa, bool)
+        for m in (-2, -1, 0, 1, 2):
+            lo_ = j + m * n - 2 - fa
+            keep[max(0, lo_):max(0, lo_ + 5)] = False
+        fl = P[fa:fb][keep]
+        if not len(fl):
+            continue
+        num += v.max()
+        den += (1 + 2 * (4 / 9 + 1 / 36)) * np.median(fl)
+    return float(np.log((num + FLOOR) / (den + FLOOR))) if den > 0 else 0.0
+
+
+def impact2_blocks(win, fs, r, ref_rows, band_rows, npl):
+    """imq (n, ch, 3) of one device (names in IMQ_NAMES); the shaft angle, the resonance
+    band with the mesh notched and the angle grid exactly as impact_blocks(). Per window
+    and channel:
+    - fm4: ln kurtosis of the raw signal's synchronous average (over the window's
+      revolutions) with the regular meshing taken out (orders 0-3, and h Z + -2..2 for
+      h = 1, 2): a cracked tooth's once-per-revolution disturbance is what remains;
+    - rb_tsa_kurt: ln kurtosis of the resonance band's own synchronous average (the
+      tooth's impact rings the structure at the same angle every revolution);
+    - bpfi_mod: the inner race's envelope family, _bpfi_mod()."""
+    n, W, ch = win.shape
+    x = win - win.mean(1, keepdims=True)
+    X = np.fft.rfft(x, axis=1)
+    P = [np.abs(X[:, :, c]) ** 2 for c in range(ch)]
+    f0ref = ref_speed(P, fs, ref_rows, npl)
+    bands = [resonance_band(P[c][band_rows], fs) for c in range(ch)]
+    fbin = np.fft.rfftfreq(W, 1.0 / fs)
+    z = npl["z"]
+    out = np.zeros((n, ch, len(IMQ_NAMES)))
+    for i in range(n):
+        fw = r[i] * f0ref
+        m1 = np.clip(1 - np.abs(fbin - fw) / (0.45 * fw), 0, 1)
+        a1 = _analytic(X[i].sum(1) * m1, W)
+        th = np.unwrap(np.angle(a1)) / (2 * np.pi)
+        if th[-1] < th[0]:
+            th = -th
+        e = min(W // 4, int(round(fs / fw)))
+        th = th[e:W - e]
+        spr = fs / fw
+        B = int(2 ** np.ceil(np.log2(max(spr, 16))))
+        ra, rb = np.ceil(th[0]), np.floor(th[-1])
+        nrev = int(rb - ra)
+        if nrev >= 1:
+            grid = ra + np.arange(nrev * B) / B
+        else:
+            nrev, grid = 1, np.linspace(th[0], th[-1], B, endpoint=False)
+        o = np.arange(B // 2 + 1)
+        reg = o <= 3
+        for h in (1, 2):
+            reg |= np.abs(o - h * z) <= 2
+        for c in range(ch):
+            xa = np.interp(grid, th, x[i, e:W - e, c]).reshape(nrev, B).mean(0)
+            T = np.fft.rfft(xa)
+            d = np.fft.irfft(np.where(reg, 0, T), B)
+            out[i, c, 0] = np.log((d ** 4).mean() / ((d ** 2).mean() ** 2 + FLOOR) + 1e-9)
+            lo, hi = bands[c]
+            mk = ((fbin >= lo) & (fbin <= hi)).astype(float)
+            for h in (1, 2):
+                mk[np.abs(fbin / fw - h * z) <= 1.5] = 0.0
+            y = _analytic(X[i, :, c] * mk, W)[e:W - e]
+            ya = np.interp(grid, th, y.real).reshape(nrev, B).mean(0)
+            out[i, c, 1] = np.log((ya ** 4).mean() / ((ya ** 2).mean() ** 2 + FLOOR) + 1e-9)
+            env = np.interp(grid, th, np.abs(y) ** 2)
+            es = env - env.mean()
+            S = np.fft.rfft(es * np.hanning(len(es)))
+            out[i, c, 2] = _bpfi_mod(S, npl["bpfi"], nrev)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # slip (issue 8, step 6e.3): the broadband floor over the order lines, load-invariant
 
 FLR_NAMES = ("floor_lines", "floor", "lines", "floor_mesh", "floor_shaft")
@@ -640,7 +746,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp"} & set(missing):
+    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp", "imq"} & set(missing):
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -656,6 +762,8 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
         if "imp" in missing or "tsae" in missing:
             new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
+        if "imq" in missing:
+            new["imq"] = impact2_blocks(win, fs, r, ref, tr0, nameplate(dv))
         if "flr" in missing or "flp" in missing:
             npl = nameplate(dv)
             f0r = ref_speed(Ps, fs, ref, npl)
@@ -912,6 +1020,14 @@ for _w in (1, 2, 4, 8, 16):
     VARIANTS["otiRTB4s4fa%d_knn1_c128_m2" % _w] = {
         "blocks": ["ord", "time", _RTB, "tsa1", "flr:0,3,4"], "score": "knn", "k": 1,
         "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa1": 4, "flr:0,3,4": _w}}
+    # the gear tooth's and inner race's imq (impact2_blocks()) at weight W, with flr:0 at
+    # 16 and tsa3 at 4 (t4f16q), or with flr:0 at 16 alone (f16q)
+    VARIANTS["otiRTB4t4f16q%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa3", "flr:0", "imq"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, "flr:0": 16, "imq": _w}}
+    VARIANTS["otiRTB4f16q%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "flr:0", "imq"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "flr:0": 16, "imq": _w}}
     VARIANTS["otf%d_knn1_c128_m2" % _w] = {
         "blocks": ["ord", "time", "flr:0"], "score": "knn", "k": 1, "cap": 128, "comb": 2,
         "w": {"time": 16, "flr:0": _w}}
@@ -1028,17 +1144,18 @@ def self_test():
     # without a once-per-revolution impact and with impacts at a bearing's BPFO; the speed
     # of the reference is found within 0.3%, the TSA of the envelope and the envelope's
     # order spectrum at 1x / BPFO see what they should
-    def machine2(f0, n=6, tooth=0.0, bpfo=0.0, seed=5, Wm=8192):
+    def machine2(f0, n=6, tooth=0.0, bpfo=0.0, seed=5, Wm=8192, inner=0.0):
         rr = np.random.default_rng(seed)
         tt = np.arange(n * Wm) / fs
         th = f0 * tt
         y = 0.5 * np.sin(2 * np.pi * th + 0.3) + 0.1 * np.sin(4 * np.pi * th)
         y = y + 0.3 * (1 + 0.2 * np.cos(2 * np.pi * th)) * np.sin(2 * np.pi * 31 * th)
         hit = np.zeros(len(tt))
-        for o, a in ((1.0, tooth), (5.3, bpfo)):
+        for o, a in ((1.0, tooth), (5.3, bpfo), (7.7, inner)):
             if a:
                 k = np.arange(1, int(o * th[-1]))
-                hit[np.round(k / (o * f0) * fs).astype(int)] += a
+                am = a * (1 + np.cos(2 * np.pi * k / o + 1.0)) / 2 if o == 7.7 else a
+                hit[np.round(k / (o * f0) * fs).astype(int)] += am
         ht = np.arange(200) / fs
         h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
         ex = 0.05 * rr.standard_normal(len(tt)) + hit
@@ -1071,6 +1188,20 @@ def self_test():
     check("per-revolution kurtosis of impacts over noise's (%.2f vs %.2f)" % (
           it[:, 0, j["rev_kurt_med"]].mean(), ih[:, 0, j["rev_kurt_med"]].mean()),
           it[:, 0, j["rev_kurt_med"]].min() > ih[:, 0, j["rev_kurt_med"]].max())
+    # imq: a once-per-revolution impact leaves a synchronous residual (fm4) and rings the
+    # band at one angle (rb_tsa_kurt); shaft-modulated impacts at BPFI raise bpfi_mod,
+    # impacts at BPFO far less
+    qh = impact2_blocks(wh, fs, one, np.arange(6), np.arange(6), npl)
+    qt = impact2_blocks(machine2(25.0, tooth=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    qi = impact2_blocks(machine2(25.0, inner=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    qo = impact2_blocks(machine2(25.0, bpfo=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    check("imq: tooth impact raises fm4 (%.2f -> %.2f) and rb_tsa_kurt (%.2f -> %.2f)" % (
+          qh[:, 0, 0].mean(), qt[:, 0, 0].mean(), qh[:, 0, 1].mean(), qt[:, 0, 1].mean()),
+          qt[:, 0, 0].min() > qh[:, 0, 0].max() and qt[:, 0, 1].min() > qh[:, 0, 1].max() + 0.5)
+    check("imq: modulated impacts at BPFI raise bpfi_mod (%.2f -> %.2f; BPFO impacts %.2f)" % (
+          qh[:, 0, 2].mean(), qi[:, 0, 2].mean(), qo[:, 0, 2].mean()),
+          qi[:, 0, 2].min() > qh[:, 0, 2].max() + 1 and
+          qi[:, 0, 2].mean() > qo[:, 0, 2].mean() + 1)
     # the TSA over 3 windows: a weak once-per-revolution impact stands higher over 3
     # consecutive windows (lined up by the 1x phase) than over one
     wt = machine2(25.0, tooth=0.2, seed=7)
