@@ -59,6 +59,12 @@ Features per channel and window (features()):
           floor_shaft (the floor over the mesh lines and over 1x-3x alone)
   flp     flr with the floor taken from the hump's bins within 3 dB of its peak only
           (hump_bins()); noisier on line2 (lines cross the few bins), kept as tried
+  imq     3 per channel (impact2_blocks(), step 6e.3): fm4, the kurtosis of the raw TSA
+          with the regular meshing taken out; rb_tsa_kurt, the kurtosis of the resonance
+          band's TSA; bpfi_mod, the BPFI envelope lines and the sidebands of the shaft's
+          modulation summed coherently (_bpfi_mod())
+  sdv     the window's speed against the declared set points and its change since the
+          window before (setpoint_blocks(); the same on every channel); kept as tried
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -648,6 +654,19 @@ def _line_power(P, fbin, freqs, rel=0.02, nbin=2):
     return out
 
 
+def setpoint_blocks(r, f0ref, sp, ch):
+    """sdv (n, ch, 2), the same on every channel: the window's speed (r x f0ref, as imp's)
+    against the set points the operator declared: ln of it over the nearest set point (a
+    healthy machine sits at a set point less its load's droop, 0-3% in line2, or between
+    two in a ramp; a slipping one runs d s = 1.2-6% slower than its set point and droop),
+    and |ln r| changed since the window before (a ramp moves the speed, a slip holds it)."""
+    f = np.log(r * f0ref)
+    ls = np.log(np.asarray(sp, float))
+    dev = f - ls[np.argmin(np.abs(f[:, None] - ls[None, :]), 1)]
+    mv = np.abs(np.diff(np.log(r), prepend=np.log(r[:1])))
+    return np.repeat(np.stack([dev, mv], 1)[:, None, :], ch, 1)
+
+
 def hump_bins(P, fs, lo, hi, half=0.01):
     """The bins of the resonance band lo..hi (resonance_band()) where the structure's hump
     stands within 3 dB of its peak, from healthy training spectra P (n, W/2 + 1): their mean,
@@ -746,7 +765,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp", "imq"} & set(missing):
+    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp", "imq", "sdv"} & set(missing):
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -764,9 +783,11 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
             new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
         if "imq" in missing:
             new["imq"] = impact2_blocks(win, fs, r, ref, tr0, nameplate(dv))
-        if "flr" in missing or "flp" in missing:
+        if "flr" in missing or "flp" in missing or "sdv" in missing:
             npl = nameplate(dv)
             f0r = ref_speed(Ps, fs, ref, npl)
+            if "sdv" in missing:
+                new["sdv"] = setpoint_blocks(r, f0r, npl["sp"], ch)
             if "flr" in missing:
                 new["flr"] = floor_blocks(Ps, fs, r, f0r, tr0, npl["z"])
             if "flp" in missing:
@@ -1028,6 +1049,14 @@ for _w in (1, 2, 4, 8, 16):
     VARIANTS["otiRTB4f16q%d_knn1_c128_m2" % _w] = {
         "blocks": ["ord", "time", _RTB, "flr:0", "imq"], "score": "knn", "k": 1,
         "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "flr:0": 16, "imq": _w}}
+    # the speed against the declared set points (setpoint_blocks()) at weight W, added
+    # to otiRTB4t4f16 (t4f16d) and to otiRTB4f16 (f16d)
+    VARIANTS["otiRTB4t4f16d%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa3", "flr:0", "sdv"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, "flr:0": 16, "sdv": _w}}
+    VARIANTS["otiRTB4f16d%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "flr:0", "sdv"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "flr:0": 16, "sdv": _w}}
     VARIANTS["otf%d_knn1_c128_m2" % _w] = {
         "blocks": ["ord", "time", "flr:0"], "score": "knn", "k": 1, "cap": 128, "comb": 2,
         "w": {"time": 16, "flr:0": _w}}
@@ -1256,6 +1285,13 @@ def self_test():
           "median's by %.3f (want %.3f); load x1.25 moves the hump's by %.3f" % (
               dp, dr, np.log(2.25), dpl),
           dp > dr + 0.1 and abs(dp - np.log(2.25)) < 0.15 and abs(dpl) < 0.1)
+    # the speed against the declared set points: 3% under 30 Hz reads ln 0.97; a ramp's
+    # window moves
+    sdv = setpoint_blocks(np.array([1.0, 1.0, 0.97, 1.2]), 30.0, [20.0, 30.0, 40.0], 2)
+    check("set point deviation (%s) and speed change (%s)" % (
+          np.round(sdv[:, 0, 0], 4).tolist(), np.round(sdv[:, 1, 1], 4).tolist()),
+          np.allclose(sdv[:, 0, 0], [0, 0, np.log(0.97), np.log(36 / 40)]) and
+          np.allclose(sdv[:, 1, 1], [0, 0, -np.log(0.97), np.log(1.2 / 0.97)]))
     bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
         "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
     check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
