@@ -1021,7 +1021,7 @@ VARIANTS = {
 # otiRTB4's row at weight W: flr:0 alone (f), the three ratios flr:0,3,4 (fa), and with
 # tsa3 at weight 4 (t4)
 _RTB = "imp:0,1,2,3,4,5,6,7,8"
-for _w in (1, 2, 4, 8, 16):
+for _w in (1, 2, 4, 8, 16, 32):
     for _tag, _fb in (("f", "flr:0"), ("fa", "flr:0,3,4")):
         VARIANTS["otiRTB4%s%d_knn1_c128_m2" % (_tag, _w)] = {
             "blocks": ["ord", "time", _RTB, _fb], "score": "knn", "k": 1, "cap": 128,
