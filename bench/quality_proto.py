@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Usage: quality_proto.py DIR [--window N|revR] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
-                        [--misses] [--roc]
+                        [--misses] [--roc] [--load-check flr|flp]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -49,6 +49,22 @@ Features per channel and window (features()):
           pitch_mm, ball_mm and contact_deg; a block "imp:0,3" is columns 0 and 3 of imp
   tsae    the squared-envelope TSA of each window and channel, 64 points per revolution
   tsa3    from tsae (tsa3()): ln peak over median of the mean of the last 3 windows' TSAs
+  tsa1    the same of each window's own TSA
+  flr     5 load-invariant floor features (floor_blocks(), issue 8 step 6e.3, for slip):
+          line2's load scales the shaft harmonics, the mesh and the broadband excitation
+          alike, slip's friction the broadband only. floor: ln median Hann power of the
+          channel's resonance band (found on training windows); lines: ln power of 1x-3x,
+          the mesh Z x, (Z +- 1) x and 2 Z x at the window's speed (ord's ratio x the
+          reference speed, as imp); floor_lines = floor - lines (column 0), floor_mesh,
+          floor_shaft (the floor over the mesh lines and over 1x-3x alone)
+  flp     flr with the floor taken from the hump's bins within 3 dB of its peak only
+          (hump_bins()); noisier on line2 (lines cross the few bins), kept as tried
+  imq     3 per channel (impact2_blocks(), step 6e.3): fm4, the kurtosis of the raw TSA
+          with the regular meshing taken out; rb_tsa_kurt, the kurtosis of the resonance
+          band's TSA; bpfi_mod, the BPFI envelope lines and the sidebands of the shaft's
+          modulation summed coherently (_bpfi_mod())
+  sdv     the window's speed against the declared set points and its change since the
+          window before (setpoint_blocks(); the same on every channel); kept as tried
 Scores (score_variant()): max |robust z| (median, MAD) over the features; the RMS of
 the top k |z|; knn: each feature standardised by the training mean and sd, a block
 weighted by w (its squared distance counts w times), the score is the RMS distance per
@@ -80,6 +96,10 @@ onset, a ramp or load step near it, score over threshold, first alert, speed-est
 --roc prints, per variant, the recall at the threshold giving 5, 10, 15 and 20 false alarms
 per 10 000 check windows: detectors compared at equal false alarms (read off the check
 windows, so not an operating point).
+--load-check flr|flp prints whether that block is load-invariant on the healthy windows:
+per device and channel each column's sd and slope against ln load (line2's load from the
+manifest's knots: the table only, never a detector), and per fault kind its largest z in
+the 3 windows from the onset.
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -500,6 +520,211 @@ def impact_blocks(win, fs, r, ref_rows, band_rows, npl):
     return out, f0ref, tsae
 
 
+# ---------------------------------------------------------------------------------------
+# gear tooth and inner race, physics-grounded (issue 8 step 6e.3): the residual of the
+# synchronous average once the regular meshing is taken out (FM4 of gear diagnostics), and
+# the inner race's envelope lines at BPFI with the sidebands the shaft's modulation puts
+# at +-1 and +-2 orders, summed coherently
+
+IMQ_NAMES = ("fm4", "rb_tsa_kurt", "bpfi_mod")
+
+
+def _bpfi_mod(S, bpfi, nrev):
+    """ln of the BPFI family of a squared envelope's complex order spectrum S (nrev bins
+    per order) over its floor. line2's inner race: impacts at BPFI with amplitude
+    (1 + cos(2 pi theta + q)) / 2, so the squared envelope is modulated by its square,
+    3/8 + cos/2 + cos(2 .)/8: lines at k BPFI and k BPFI +- 1, +- 2 of relative amplitude
+    1, 2/3, 1/6 and phases 0, -+q, -+2q. Per k = 1, 2 the matched sum
+    |S(j) + 2/3 (S(j+n) e^-iq + S(j-n) e^iq) + 1/6 (S(j+2n) e^-2iq + S(j-2n) e^2iq)|^2,
+    at its best q (16 phases), j the highest bin within +-max(2%, 1 bin) of k BPFI, n one
+    order; over what noise alone gives it (1 + 2 (4/9 + 1/36) times the median power
+    within +-max(10%, 3 orders) of it, the family's bins left out)."""
+    P = np.abs(S) ** 2
+    nb = len(S)
+    qs = np.exp(1j * np.linspace(0, 2 * np.pi, 16, endpoint=False))
+    num = den = 0.0
+    for k in (1, 2):
+        c = k * bpfi * nrev
+        h = max(0.02 * k * bpfi * nrev, 1.0)
+        a, b = int(np.floor(c - h)), int(np.ceil(c + h)) + 1
+        if a - 2 * nrev - 2 < 1 or b + 2 * nrev + 2 >= nb:
+            continue
+        j = a + int(np.argmax(P[a:b]))
+        n = nrev
+        v = np.abs(S[j] + 2 / 3 * (S[j + n] / qs + S[j - n] * qs) +
+                   1 / 6 * (S[j + 2 * n] / qs ** 2 + S[j - 2 * n] * qs ** 2)) ** 2
+        w = int(max(0.1 * c, 3 * nrev))
+        fa, fb = max(1, j - w), min(nb, j + w + 1)
+        keep = np.ones(fb - fa, bool)
+        for m in (-2, -1, 0, 1, 2):
+            lo_ = j + m * n - 2 - fa
+            keep[max(0, lo_):max(0, lo_ + 5)] = False
+        fl = P[fa:fb][keep]
+        if not len(fl):
+            continue
+        num += v.max()
+        den += (1 + 2 * (4 / 9 + 1 / 36)) * np.median(fl)
+    return float(np.log((num + FLOOR) / (den + FLOOR))) if den > 0 else 0.0
+
+
+def impact2_blocks(win, fs, r, ref_rows, band_rows, npl):
+    """imq (n, ch, 3) of one device (names in IMQ_NAMES); the shaft angle, the resonance
+    band with the mesh notched and the angle grid exactly as impact_blocks(). Per window
+    and channel:
+    - fm4: ln kurtosis of the raw signal's synchronous average (over the window's
+      revolutions) with the regular meshing taken out (orders 0-3, and h Z + -2..2 for
+      h = 1, 2): a cracked tooth's once-per-revolution disturbance is what remains;
+    - rb_tsa_kurt: ln kurtosis of the resonance band's own synchronous average (the
+      tooth's impact rings the structure at the same angle every revolution);
+    - bpfi_mod: the inner race's envelope family, _bpfi_mod()."""
+    n, W, ch = win.shape
+    x = win - win.mean(1, keepdims=True)
+    X = np.fft.rfft(x, axis=1)
+    P = [np.abs(X[:, :, c]) ** 2 for c in range(ch)]
+    f0ref = ref_speed(P, fs, ref_rows, npl)
+    bands = [resonance_band(P[c][band_rows], fs) for c in range(ch)]
+    fbin = np.fft.rfftfreq(W, 1.0 / fs)
+    z = npl["z"]
+    out = np.zeros((n, ch, len(IMQ_NAMES)))
+    for i in range(n):
+        fw = r[i] * f0ref
+        m1 = np.clip(1 - np.abs(fbin - fw) / (0.45 * fw), 0, 1)
+        a1 = _analytic(X[i].sum(1) * m1, W)
+        th = np.unwrap(np.angle(a1)) / (2 * np.pi)
+        if th[-1] < th[0]:
+            th = -th
+        e = min(W // 4, int(round(fs / fw)))
+        th = th[e:W - e]
+        spr = fs / fw
+        B = int(2 ** np.ceil(np.log2(max(spr, 16))))
+        ra, rb = np.ceil(th[0]), np.floor(th[-1])
+        nrev = int(rb - ra)
+        if nrev >= 1:
+            grid = ra + np.arange(nrev * B) / B
+        else:
+            nrev, grid = 1, np.linspace(th[0], th[-1], B, endpoint=False)
+        o = np.arange(B // 2 + 1)
+        reg = o <= 3
+        for h in (1, 2):
+            reg |= np.abs(o - h * z) <= 2
+        for c in range(ch):
+            xa = np.interp(grid, th, x[i, e:W - e, c]).reshape(nrev, B).mean(0)
+            T = np.fft.rfft(xa)
+            d = np.fft.irfft(np.where(reg, 0, T), B)
+            out[i, c, 0] = np.log((d ** 4).mean() / ((d ** 2).mean() ** 2 + FLOOR) + 1e-9)
+            lo, hi = bands[c]
+            mk = ((fbin >= lo) & (fbin <= hi)).astype(float)
+            for h in (1, 2):
+                mk[np.abs(fbin / fw - h * z) <= 1.5] = 0.0
+            y = _analytic(X[i, :, c] * mk, W)[e:W - e]
+            ya = np.interp(grid, th, y.real).reshape(nrev, B).mean(0)
+            out[i, c, 1] = np.log((ya ** 4).mean() / ((ya ** 2).mean() ** 2 + FLOOR) + 1e-9)
+            env = np.interp(grid, th, np.abs(y) ** 2)
+            es = env - env.mean()
+            S = np.fft.rfft(es * np.hanning(len(es)))
+            out[i, c, 2] = _bpfi_mod(S, npl["bpfi"], nrev)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# slip (issue 8, step 6e.3): the broadband floor over the order lines, load-invariant
+
+FLR_NAMES = ("floor_lines", "floor", "lines", "floor_mesh", "floor_shaft")
+
+
+def _line_power(P, fbin, freqs, rel=0.02, nbin=2):
+    """(n,) the power of the spectral lines at freqs (n, k) Hz of Hann power spectra P
+    (n, W/2 + 1): per line the sum of the bins within +-max(rel, nbin bins) of it minus
+    that many bins of the median power within +-3 times that (the floor under it); lines
+    at or over 0.45 fs, or under 2 bins, are left out."""
+    n, nb = P.shape
+    df = fbin[1]
+    out = np.zeros(n)
+    for i in range(n):
+        for fl in freqs[i]:
+            if fl < 2 * df or fl >= 0.9 * fbin[-1]:
+                continue
+            h = max(rel * fl, nbin * df)
+            a, b = int(np.floor((fl - h) / df)), int(np.ceil((fl + h) / df)) + 1
+            fa, fb = max(1, int(np.floor((fl - 3 * h) / df))), min(nb, int(np.ceil(
+                (fl + 3 * h) / df)) + 1)
+            fl_bins = np.concatenate([P[i, fa:max(fa, a)], P[i, min(fb, b):fb]])
+            med = np.median(fl_bins) if len(fl_bins) else 0.0
+            out[i] += max(P[i, max(a, 1):min(b, nb)].sum() - med * (b - a), 0.0)
+    return out
+
+
+def setpoint_blocks(r, f0ref, sp, ch):
+    """sdv (n, ch, 2), the same on every channel: the window's speed (r x f0ref, as imp's)
+    against the set points the operator declared: ln of it over the nearest set point (a
+    healthy machine sits at a set point less its load's droop, 0-3% in line2, or between
+    two in a ramp; a slipping one runs d s = 1.2-6% slower than its set point and droop),
+    and |ln r| changed since the window before (a ramp moves the speed, a slip holds it)."""
+    f = np.log(r * f0ref)
+    ls = np.log(np.asarray(sp, float))
+    dev = f - ls[np.argmin(np.abs(f[:, None] - ls[None, :]), 1)]
+    mv = np.abs(np.diff(np.log(r), prepend=np.log(r[:1])))
+    return np.repeat(np.stack([dev, mv], 1)[:, None, :], ch, 1)
+
+
+def hump_bins(P, fs, lo, hi, half=0.01):
+    """The bins of the resonance band lo..hi (resonance_band()) where the structure's hump
+    stands within 3 dB of its peak, from healthy training spectra P (n, W/2 + 1): their mean,
+    median-filtered over +-half of the band's centre frequency (a line does not move a
+    median), at or over half its maximum; at least 8 bins (the 8 highest otherwise). There
+    the broadband through the structure stands highest over the sensor's own noise, which
+    neither load nor friction scales."""
+    nb = P.shape[1]
+    W = 2 * (nb - 1)
+    f = np.arange(nb) * fs / W
+    inb = np.nonzero((f >= lo) & (f <= hi))[0]
+    m = P.mean(0)
+    h = max(1, int(round(half * (lo + hi) / 2 / (fs / W))))
+    pad = np.concatenate([np.full(h, m[inb[0]]), m[inb], np.full(h, m[inb[-1]])])
+    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, 2 * h + 1), 1)
+    sel = inb[med >= 0.5 * med.max()]
+    if len(sel) < 8:
+        sel = np.sort(inb[np.argsort(med)[::-1][:8]])
+    return sel
+
+
+def floor_blocks(Ps, fs, r, f0ref, band_rows, z, peak=False):
+    """flr (n, ch, 5) of one device (names in FLR_NAMES), from the Hann power spectra Ps
+    (one (n, W/2 + 1) per channel, spectra()), the speed ratio r of each window
+    (order_blocks()), the reference speed f0ref (ref_speed()) and the declared gear teeth z.
+    Load scales line2's shaft harmonics, the gear mesh and the broadband excitation of the
+    structure alike; slip's friction raises the broadband only. So per channel and window:
+    - floor: ln of the median power of the resonance band (resonance_band() on the
+      training windows band_rows; the median, so that the lines in it do not count):
+      the broadband through the structure;
+    - lines: ln of the power of the order lines 1x, 2x, 3x, the mesh Z x and 2 Z x with
+      the sidebands (Z +- 1) x at the window's speed r x f0ref (_line_power());
+    - floor_lines = floor - lines: load-invariant on a healthy machine, raised by slip's
+      friction (and by impacts into the resonances); floor_mesh, floor_shaft: the floor
+      over the mesh lines alone and over 1x-3x alone.
+    peak: the floor from the hump's bins within 3 dB of its peak only (hump_bins(); block
+    flp), where the sensor noise dilutes the structure's broadband least."""
+    n = len(r)
+    ch = len(Ps)
+    W = 2 * (Ps[0].shape[1] - 1)
+    fbin = np.arange(Ps[0].shape[1]) * fs / W
+    f0 = (r * f0ref)[:, None]
+    shaft = f0 * np.array([1.0, 2.0, 3.0])[None, :]
+    mesh = f0 * np.array([z - 1.0, z, z + 1.0, 2.0 * z])[None, :]
+    out = np.zeros((n, ch, len(FLR_NAMES)))
+    for c, P in enumerate(Ps):
+        lo, hi = resonance_band(P[band_rows], fs)
+        inb = (fbin >= lo) & (fbin <= hi)
+        if peak:
+            inb = hump_bins(P[band_rows], fs, lo, hi)
+        fl = np.log(np.median(P[:, inb], 1) + FLOOR)
+        ps, pm = _line_power(P, fbin, shaft), _line_power(P, fbin, mesh)
+        ln = np.log(ps + pm + FLOOR)
+        out[:, c] = np.stack([fl - ln, fl, ln, fl - np.log(pm + FLOOR),
+                              fl - np.log(ps + FLOOR)], 1)
+    return out
+
+
 BASE_BLOCKS = ("bands", "time")
 
 
@@ -518,6 +743,9 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
             feat[b] = np.load("%s-%s.npy" % (base, b))
     missing = [b for b in need if b not in feat]
     if not missing and drop is not None:
+        if "tsae" in feat:
+            feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
+            feat["tsa1"] = tsa3(feat["tsae"], drop.any(1), 1)
         return feat, drop, t
     x = np.load(os.path.join(d, dv["files"]["npy"])).astype(np.float64)
     fs = dv["sample_rate"]
@@ -537,8 +765,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         for k, v in f.items():
             new.setdefault(k, []).append(v)
     new = {k: np.stack(v, 1) for k, v in new.items()}
-    if "ord" in missing or "spd" in missing or "eord" in missing or "imp" in missing or \
-            "tsae" in missing:
+    if {"ord", "spd", "eord", "imp", "tsae", "flr", "flp", "imq", "sdv"} & set(missing):
         f = dv["fault"]
         onset = f["onset"] if f else np.inf
         nh = int((t + W / fs <= onset).sum())
@@ -548,12 +775,23 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         new.update(ob)
         if "eord" in missing:
             new["eord"] = np.stack([env_order_bands(win[:, :, c], fs, r) for c in range(ch)], 1)
+        # the training block's first windows set the speed reference (as for ord) and
+        # each channel's resonance band (the first training blocks, dropouts out)
+        tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
+        tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
         if "imp" in missing or "tsae" in missing:
-            # the training block's first windows set the speed reference (as for ord) and
-            # each channel's resonance band (the first training blocks, dropouts out)
-            tr0 = np.nonzero((split(nh) % 2 == 0))[0] if nh else np.arange(1)
-            tr0 = tr0[~drop[tr0].any(1)][:64] if (~drop[tr0].any(1)).any() else tr0[:64]
             new["imp"], _, new["tsae"] = impact_blocks(win, fs, r, ref, tr0, nameplate(dv))
+        if "imq" in missing:
+            new["imq"] = impact2_blocks(win, fs, r, ref, tr0, nameplate(dv))
+        if "flr" in missing or "flp" in missing or "sdv" in missing:
+            npl = nameplate(dv)
+            f0r = ref_speed(Ps, fs, ref, npl)
+            if "sdv" in missing:
+                new["sdv"] = setpoint_blocks(r, f0r, npl["sp"], ch)
+            if "flr" in missing:
+                new["flr"] = floor_blocks(Ps, fs, r, f0r, tr0, npl["z"])
+            if "flp" in missing:
+                new["flp"] = floor_blocks(Ps, fs, r, f0r, tr0, npl["z"], peak=True)
     for b in need:
         if b not in feat:
             feat[b] = new[b]
@@ -563,6 +801,7 @@ def load_device(d, dv, W, cache, need=("bands", "time", "env", "bkurt")):
         np.savez(meta, drop=drop, t=t)
     if "tsae" in feat:
         feat["tsa3"] = tsa3(feat["tsae"], drop.any(1))
+        feat["tsa1"] = tsa3(feat["tsae"], drop.any(1), 1)
     return feat, drop, t
 
 
@@ -778,6 +1017,50 @@ VARIANTS = {
                             "w": {"time": 16, "imp:9": 16}, "cap": 128, "comb": 2},
 }
 
+# the broadband floor over the order lines (floor_blocks(), issue 8 step 6e.3) added to
+# otiRTB4's row at weight W: flr:0 alone (f), the three ratios flr:0,3,4 (fa), and with
+# tsa3 at weight 4 (t4)
+_RTB = "imp:0,1,2,3,4,5,6,7,8"
+for _w in (1, 2, 4, 8, 16, 32):
+    for _tag, _fb in (("f", "flr:0"), ("fa", "flr:0,3,4")):
+        VARIANTS["otiRTB4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, _fb: _w}}
+        VARIANTS["otiRTB4t4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, "tsa3", _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, _fb: _w}}
+    for _tag, _fb in (("p", "flp:0"), ("pa", "flp:0,3,4")):
+        VARIANTS["otiRTB4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, _fb: _w}}
+        VARIANTS["otiRTB4t4%s%d_knn1_c128_m2" % (_tag, _w)] = {
+            "blocks": ["ord", "time", _RTB, "tsa3", _fb], "score": "knn", "k": 1, "cap": 128,
+            "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, _fb: _w}}
+    # and tsa1 (tsa3() of one window: the 64-point squared-envelope TSA, ln peak over
+    # median) at weight 4 (s4)
+    VARIANTS["otiRTB4s4fa%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa1", "flr:0,3,4"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa1": 4, "flr:0,3,4": _w}}
+    # the gear tooth's and inner race's imq (impact2_blocks()) at weight W, with flr:0 at
+    # 16 and tsa3 at 4 (t4f16q), or with flr:0 at 16 alone (f16q)
+    VARIANTS["otiRTB4t4f16q%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa3", "flr:0", "imq"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, "flr:0": 16, "imq": _w}}
+    VARIANTS["otiRTB4f16q%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "flr:0", "imq"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "flr:0": 16, "imq": _w}}
+    # the speed against the declared set points (setpoint_blocks()) at weight W, added
+    # to otiRTB4t4f16 (t4f16d) and to otiRTB4f16 (f16d)
+    VARIANTS["otiRTB4t4f16d%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "tsa3", "flr:0", "sdv"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "tsa3": 4, "flr:0": 16, "sdv": _w}}
+    VARIANTS["otiRTB4f16d%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", _RTB, "flr:0", "sdv"], "score": "knn", "k": 1,
+        "cap": 128, "comb": 2, "w": {"time": 16, _RTB: 4, "flr:0": 16, "sdv": _w}}
+    VARIANTS["otf%d_knn1_c128_m2" % _w] = {
+        "blocks": ["ord", "time", "flr:0"], "score": "knn", "k": 1, "cap": 128, "comb": 2,
+        "w": {"time": 16, "flr:0": _w}}
+
 
 def self_test():
     """Known answers of the building blocks; returns 0, or 1 with the failures printed."""
@@ -890,17 +1173,18 @@ def self_test():
     # without a once-per-revolution impact and with impacts at a bearing's BPFO; the speed
     # of the reference is found within 0.3%, the TSA of the envelope and the envelope's
     # order spectrum at 1x / BPFO see what they should
-    def machine2(f0, n=6, tooth=0.0, bpfo=0.0, seed=5, Wm=8192):
+    def machine2(f0, n=6, tooth=0.0, bpfo=0.0, seed=5, Wm=8192, inner=0.0):
         rr = np.random.default_rng(seed)
         tt = np.arange(n * Wm) / fs
         th = f0 * tt
         y = 0.5 * np.sin(2 * np.pi * th + 0.3) + 0.1 * np.sin(4 * np.pi * th)
         y = y + 0.3 * (1 + 0.2 * np.cos(2 * np.pi * th)) * np.sin(2 * np.pi * 31 * th)
         hit = np.zeros(len(tt))
-        for o, a in ((1.0, tooth), (5.3, bpfo)):
+        for o, a in ((1.0, tooth), (5.3, bpfo), (7.7, inner)):
             if a:
                 k = np.arange(1, int(o * th[-1]))
-                hit[np.round(k / (o * f0) * fs).astype(int)] += a
+                am = a * (1 + np.cos(2 * np.pi * k / o + 1.0)) / 2 if o == 7.7 else a
+                hit[np.round(k / (o * f0) * fs).astype(int)] += am
         ht = np.arange(200) / fs
         h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
         ex = 0.05 * rr.standard_normal(len(tt)) + hit
@@ -933,6 +1217,20 @@ def self_test():
     check("per-revolution kurtosis of impacts over noise's (%.2f vs %.2f)" % (
           it[:, 0, j["rev_kurt_med"]].mean(), ih[:, 0, j["rev_kurt_med"]].mean()),
           it[:, 0, j["rev_kurt_med"]].min() > ih[:, 0, j["rev_kurt_med"]].max())
+    # imq: a once-per-revolution impact leaves a synchronous residual (fm4) and rings the
+    # band at one angle (rb_tsa_kurt); shaft-modulated impacts at BPFI raise bpfi_mod,
+    # impacts at BPFO far less
+    qh = impact2_blocks(wh, fs, one, np.arange(6), np.arange(6), npl)
+    qt = impact2_blocks(machine2(25.0, tooth=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    qi = impact2_blocks(machine2(25.0, inner=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    qo = impact2_blocks(machine2(25.0, bpfo=0.5), fs, one, np.arange(6), np.arange(6), npl)
+    check("imq: tooth impact raises fm4 (%.2f -> %.2f) and rb_tsa_kurt (%.2f -> %.2f)" % (
+          qh[:, 0, 0].mean(), qt[:, 0, 0].mean(), qh[:, 0, 1].mean(), qt[:, 0, 1].mean()),
+          qt[:, 0, 0].min() > qh[:, 0, 0].max() and qt[:, 0, 1].min() > qh[:, 0, 1].max() + 0.5)
+    check("imq: modulated impacts at BPFI raise bpfi_mod (%.2f -> %.2f; BPFO impacts %.2f)" % (
+          qh[:, 0, 2].mean(), qi[:, 0, 2].mean(), qo[:, 0, 2].mean()),
+          qi[:, 0, 2].min() > qh[:, 0, 2].max() + 1 and
+          qi[:, 0, 2].mean() > qo[:, 0, 2].mean() + 1)
     # the TSA over 3 windows: a weak once-per-revolution impact stands higher over 3
     # consecutive windows (lined up by the 1x phase) than over one
     wt = machine2(25.0, tooth=0.2, seed=7)
@@ -945,6 +1243,55 @@ def self_test():
           "%.2f-%.2f, %.2f-%.2f)" % (t3.min(), t3.max(), h3.min(), h3.max(), t1.min(),
                                      t1.max(), h1.min(), h1.max()),
           t3.min() - h3.max() > max(0.0, t1.min() - h1.max()))
+    # the floor over the lines: a load scale (lines and broadband alike) leaves it, a rise
+    # of the broadband alone (slip's friction) at the same lines raises it by its power
+    def machine3(lvl=1.0, bb=1.0, n=6, Wm=8192, f0=25.0, noise=0.001):
+        rr = np.random.default_rng(11)
+        tt = np.arange(n * Wm) / fs
+        th = f0 * tt
+        y = 0.5 * np.sin(2 * np.pi * th + 0.3) + 0.1 * np.sin(4 * np.pi * th + 1.0)
+        y = y + 0.3 * (1 + 0.2 * np.cos(2 * np.pi * th)) * np.sin(2 * np.pi * 31 * th)
+        ht = np.arange(200) / fs
+        h = np.exp(-0.05 * 2 * np.pi * 3000 * ht) * np.sin(2 * np.pi * 3000 * ht)
+        y = lvl * (y + np.convolve(0.05 * bb * rr.standard_normal(len(tt)), h)[:len(tt)])
+        return (y + noise * rr.standard_normal(len(tt))).reshape(n, Wm)
+    P3 = [spectra(machine3())]
+    f0r = ref_speed(P3, fs, np.arange(6), npl)
+    fl0 = floor_blocks(P3, fs, one, f0r, np.arange(6), 31)[:, 0]
+    fll = floor_blocks([spectra(machine3(lvl=1.25))], fs, one, f0r, np.arange(6), 31)[:, 0]
+    flb = floor_blocks([spectra(machine3(bb=1.5))], fs, one, f0r, np.arange(6), 31)[:, 0]
+    dl, db = (fll - fl0).mean(0), (flb - fl0).mean(0)
+    check("floor over lines: load x1.25 moves floor by 2 ln 1.25 (%.3f) and lines alike "
+          "(%.3f), floor_lines by %.3f (want 0 +- 0.03)" % (dl[1], dl[2], dl[0]),
+          abs(dl[1] - 2 * np.log(1.25)) < 0.03 and abs(dl[2] - 2 * np.log(1.25)) < 0.03 and
+          np.abs(fll - fl0)[:, 0].max() < 0.03)
+    check("floor over lines: broadband x1.5 at the same lines raises floor_lines by ln 2.25 "
+          "(%.3f, want %.3f +- 0.05) and leaves the lines (%.3f)" % (db[0], np.log(2.25),
+                                                                       db[2]),
+          abs(db[0] - np.log(2.25)) < 0.05 and abs(db[2]) < 0.05 and
+          (flb[:, 0] > fl0[:, 0] + 0.6).all())
+    # ... and with a loud sensor noise (0.1, white): the hump's peak (flp)
+    # keeps more of the rise than the band's median (flr)
+    Pn = [spectra(machine3(noise=0.1))]
+    Pnb = [spectra(machine3(bb=1.5, noise=0.1))]
+    dr = (floor_blocks(Pnb, fs, one, f0r, np.arange(6), 31)[:, 0, 0] -
+          floor_blocks(Pn, fs, one, f0r, np.arange(6), 31)[:, 0, 0]).mean()
+    dp = (floor_blocks(Pnb, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0] -
+          floor_blocks(Pn, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0]).mean()
+    dpl = (floor_blocks([spectra(machine3(lvl=1.25, noise=0.1))], fs, one, f0r,
+                        np.arange(6), 31, peak=True)[:, 0, 0] -
+           floor_blocks(Pn, fs, one, f0r, np.arange(6), 31, peak=True)[:, 0, 0]).mean()
+    check("sensor noise: broadband x1.5 raises the hump's floor over lines by %.3f, the band "
+          "median's by %.3f (want %.3f); load x1.25 moves the hump's by %.3f" % (
+              dp, dr, np.log(2.25), dpl),
+          dp > dr + 0.1 and abs(dp - np.log(2.25)) < 0.15 and abs(dpl) < 0.1)
+    # the speed against the declared set points: 3% under 30 Hz reads ln 0.97; a ramp's
+    # window moves
+    sdv = setpoint_blocks(np.array([1.0, 1.0, 0.97, 1.2]), 30.0, [20.0, 30.0, 40.0], 2)
+    check("set point deviation (%s) and speed change (%s)" % (
+          np.round(sdv[:, 0, 0], 4).tolist(), np.round(sdv[:, 1, 1], 4).tolist()),
+          np.allclose(sdv[:, 0, 0], [0, 0, np.log(0.97), np.log(36 / 40)]) and
+          np.allclose(sdv[:, 1, 1], [0, 0, -np.log(0.97), np.log(1.2 / 0.97)]))
     bo = nameplate({"physics": {"gear_teeth": 31, "setpoints_hz": [20.0], "bearing": {
         "balls": 9, "pitch_mm": 50.0, "ball_mm": 10.0, "contact_deg": 0.0}}})
     check("BPFO, BPFI of 9 balls, d/D 0.2: 3.6, 5.4", abs(bo["bpfo"] - 3.6) < 1e-9 and
@@ -1042,6 +1389,47 @@ def miss_table(v, devs, gthr):
                       sum(1 for rv, det in revs_all if c[0] <= rv < c[1])) for c in cuts))
 
 
+def load_check(blk, rows):
+    """Is the floor over the lines load-invariant? Per device and channel over its healthy
+    windows: the sd of each column of flr (or flp) and its slope against ln load (line2's
+    load at the window's middle, from the manifest's speed knots: for this table only, no
+    detector reads it; the floor and the lines should go as 2 ln L, their difference as 0);
+    the same on the machines whose load moved (sd of ln L > 0.05); then per fault kind the
+    largest z of each column (training mean and sd) over the 3 windows from the onset and
+    over the channels, median and smallest over the kind's faults."""
+    st, zs = [], {}
+    for dv, F, t, dur, h, tr in rows:
+        k = np.array(dv["physics"]["speed_knots"])
+        L = np.log(np.interp(t + dur / 2, k[:, 0], k[:, 2]))
+        for c in range(F.shape[1]):
+            x = F[h, c]
+            sl = [np.polyfit(L[h], x[:, j], 1)[0] if L[h].std() > 1e-3 else np.nan
+                  for j in range(x.shape[1])]
+            st.append(list(x.std(0)) + sl + [L[h].std()])
+        f = dv["fault"]
+        if f:
+            kk = int(np.argmax(t + dur > f["onset"]))
+            z = (F[kk:kk + 3] - F[tr].mean(0)) / (F[tr].std(0) + 1e-9)
+            zs.setdefault(f["kind"], []).append(z.max(0).max(0))
+    S = np.array(st)
+    nc = len(FLR_NAMES)
+    mv = S[:, 2 * nc] > 0.05
+    print("load check of %s: %d device-channels (load moved on %d); median over them:" % (
+        blk, len(S), mv.sum()))
+    for j, nm in enumerate(FLR_NAMES):
+        print("  %-12s healthy sd %.3f (where the load moved %.3f); slope vs ln load %.2f "
+              "(10-90%%: %.2f .. %.2f)" % (nm, np.median(S[:, j]), np.median(S[mv, j]),
+                                          np.nanmedian(S[:, nc + j]),
+                                          np.nanquantile(S[:, nc + j], 0.1),
+                                          np.nanquantile(S[:, nc + j], 0.9)))
+    print("  largest z in the 3 windows from the onset, median [smallest] per kind:")
+    for kind, v in sorted(zs.items()):
+        Z = np.array(v)
+        print("  %-10s %s" % (kind, "  ".join("%s %.1f [%.1f]" % (nm, np.median(Z[:, j]),
+                                                                   Z[:, j].min())
+                                               for j, nm in enumerate(FLR_NAMES))))
+
+
 def rev_window(dv, revs, lo=2048, hi=16384):
     """Step 6e's per-device window: the smallest power of two from lo to hi samples that
     holds at least revs shaft revolutions at the machine's lowest set point (the speed range
@@ -1066,7 +1454,7 @@ def main(argv):
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
             "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90", "--misses": None,
-            "--roc": None}
+            "--roc": None, "--load-check": ""}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -1100,7 +1488,13 @@ def main(argv):
                   file=sys.stderr)
             return 2
     need = {b.split(":")[0] for v in names for b in VARIANTS[v]["blocks"]}
-    need = sorted((need - {"tsa3"}) | ({"tsae"} if "tsa3" in need else set()))
+    if opts["--load-check"]:
+        if opts["--load-check"] not in ("flr", "flp"):
+            print("quality_proto.py: --load-check wants flr or flp", file=sys.stderr)
+            return 2
+        need.add(opts["--load-check"])
+    need = sorted((need - {"tsa3", "tsa1"}) | ({"tsae"} if need & {"tsa3", "tsa1"} else set()))
+    lc = []
     if opts["--cache"]:
         os.makedirs(opts["--cache"], exist_ok=True)
     man = json.load(open(os.path.join(d, "manifest.json")))
@@ -1150,6 +1544,8 @@ def main(argv):
                                for c in range(ch)], 1)
             return s, sn
 
+        if opts["--load-check"]:
+            lc.append((dv, feat[opts["--load-check"]], t, dur, healthy & ~dropw, tr))
         for v in names:
             s, sn = normalised(v)
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
@@ -1166,6 +1562,8 @@ def main(argv):
           "check windows" % (len(devs), W if W else "%s (devices per window: %s)" % (
               wopt, ", ".join("%d %d" % kv for kv in sorted(wins.items()))),
               time.time() - t0, masked[1], masked[0]))
+    if lc:
+        load_check(opts["--load-check"], lc)
     for v in names:
         # pooled: one quantile of the normalised calibration scores of every device
         pc = np.concatenate([(x["sn"][x["cal"]]).max(1) for x in res[v]["dev"]])
