@@ -1252,7 +1252,8 @@ static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 	if (json_object_object_get_ex(o, "layout", &v) &&
 	    (!json_object_is_type(v, json_type_string) ||
 	     lg_feat_layout_parse(json_object_get_string(v), layout)))
-		return "'layout' must be \"basic18\", \"bands96-time5\" or \"orders96-time5\"";
+		return "'layout' must be \"basic18\", \"bands96-time5\", \"orders96-time5\", "
+		       "\"orders96-time5-imp9\" or \"orders96-time5-imp10\"";
 	return NULL;
 }
 
