@@ -497,9 +497,9 @@ int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const stru
 						pl->z, &imp->floor_ref_hz);
 	for (size_t c = 0; !ret && floor && c < ch; c++)
 		ret = nb ? lg_impact_floor_band(bw + c * window, nb, window, ch * window, d->rate,
-						imp->floor_band[c]) :
-			   lg_impact_floor_band(ref + c * window, nr, window, ch * window,
-						d->rate, imp->floor_band[c]);
+						imp->floor_band[c])
+			 : lg_impact_floor_band(ref + c * window, nr, window, ch * window, d->rate,
+						imp->floor_band[c]);
 	if (!ret) {
 		imp->plate = *pl;
 		imp->nch = (unsigned)ch;

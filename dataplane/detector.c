@@ -1150,7 +1150,7 @@ static json_object *detector_object(const struct lg_detector *det)
 		for (unsigned c = 0; c < det->imp.nch; c++)
 			json_object_array_add(b, double_array(det->imp.band[c], 2));
 		json_object_object_add(r, "bands_hz", b);
-		/* orders96-time5-imp10: floor_lines' own (absent before: imp9 files as they were) */
+		/* -imp10: floor_lines' own (none for -imp9: its files as before) */
 		if (det->imp.floor_ref_hz > 0) {
 			json_object *fb = json_object_new_array();
 
@@ -1385,7 +1385,8 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	has_fb = json_object_object_get_ex(r, "floor_bands_hz", &fb);
 	if (!has_fr && !has_fb)
 		return NULL;
-	if (!has_fr || !has_fb || !num_in(r, "floor_ref_speed_hz", 1e-3, 1e5, &det->imp.floor_ref_hz) ||
+	if (!has_fr || !has_fb ||
+	    !num_in(r, "floor_ref_speed_hz", 1e-3, 1e5, &det->imp.floor_ref_hz) ||
 	    !json_object_is_type(fb, json_type_array) || json_object_array_length(fb) != n) {
 		memset(&det->imp, 0, sizeof(det->imp));
 		return "'impact': 'floor_ref_speed_hz' (Hz) and 'floor_bands_hz' ([lo, hi] per "
@@ -1829,9 +1830,10 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 			return -EINVAL;
 		}
 		if (rate > 0 && det->imp.floor_ref_hz >= rate / 2) {
-			snprintf(err, errlen, "%s: 'impact': 'floor_ref_speed_hz' %g Hz is not below "
-				 "half the sample rate (%g Hz)", where, det->imp.floor_ref_hz,
-				 rate);
+			snprintf(err, errlen,
+				 "%s: 'impact': 'floor_ref_speed_hz' %g Hz is not below "
+				 "half the sample rate (%g Hz)",
+				 where, det->imp.floor_ref_hz, rate);
 			return -EINVAL;
 		}
 		if (rate > 0 && (det->imp.ref_hz >= rate / 2 || top > rate / 2)) {

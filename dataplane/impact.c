@@ -137,8 +137,8 @@ int lg_impact_new(struct lg_impact **out, size_t n, unsigned max_ch)
 	im->rc = fftw_alloc_real(n);
 	im->rd = fftw_alloc_real(n);
 	im->hann = fftw_alloc_real(n);
-	if (!im->xd || !im->X || !im->th || !im->ra || !im->rb || !im->rc || !im->rd ||
-	    !im->hann || reserve(im, 2 * n)) {
+	if (!im->xd || !im->X || !im->th || !im->ra || !im->rb || !im->rc || !im->rd || !im->hann ||
+	    reserve(im, 2 * n)) {
 		lg_impact_free(im);
 		return -ENOMEM;
 	}
@@ -542,8 +542,7 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
  * df Hz apart): the bins within +-max(2%, 2 bins) of it less as many of the median within
  * +-3 times that, not below 0; 0 under 2 bins or at or over 0.9 x the top bin's frequency
  * (0.45 fs). tmp holds nb doubles. */
-static double line_power(const double *P, size_t nb, double df, double top, double fl,
-			 double *tmp)
+static double line_power(const double *P, size_t nb, double df, double top, double fl, double *tmp)
 {
 	double h, med, s = 0;
 	long a, b, fa, fb, n = (long)nb;
@@ -832,8 +831,8 @@ out:
 	return ret;
 }
 
-static int res_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
-		    bool hann, double band[2])
+static int res_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs, bool hann,
+		    double band[2])
 {
 	const int h = 10;
 	size_t nb = n / 2 + 1, M;
@@ -902,9 +901,9 @@ int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, siz
 	return ref_speed(x, nwin, nch, n, winstride, chstride, fs, sp, nsp, z, false, f0);
 }
 
-int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n,
-			      size_t winstride, size_t chstride, double fs, const double *sp,
-			      size_t nsp, unsigned z, double *f0)
+int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			      size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			      double *f0)
 {
 	return ref_speed(x, nwin, nch, n, winstride, chstride, fs, sp, nsp, z, true, f0);
 }

@@ -132,10 +132,10 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		    s->channels <= dd->imp.nch) {
 			im = lg_scorer_impact(sc, win);
 			imp = im ? lg_impact_tail(im, &dd->imp, s->win, s->channels, win,
-						  dd->sample_rate > 0 ? dd->sample_rate :
-									dev->sample_rate,
-						  ratio, nf, w->imp_feat) :
-				   -ENOMEM;
+						  dd->sample_rate > 0 ? dd->sample_rate
+								      : dev->sample_rate,
+						  ratio, nf, w->imp_feat)
+				 : -ENOMEM;
 		}
 		if (imp < 0) {
 			/* the impact features could not be computed (no memory for their

@@ -123,9 +123,9 @@ int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, doub
  * reference speed and band: they differ from the untapered ones (on 5 of the first 12
  * devices of seed 5's line2 the band, on 3 of them another resonance; the speed by up to
  * 0.1%), so an -imp10 model keeps both pairs. */
-int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n,
-			      size_t winstride, size_t chstride, double fs, const double *sp,
-			      size_t nsp, unsigned z, double *f0);
+int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			      size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			      double *f0);
 int lg_impact_floor_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
 			 double band[2]);
 

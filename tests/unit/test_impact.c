@@ -137,13 +137,15 @@ static void parity(void)
 			const double sp[2] = {20, 30};
 			double f0 = 0, bd[2] = {0, 0};
 
-			CHECK_EQ(lg_impact_floor_ref_speed(x + base, 2, nch, W, nch * W, W, fs, sp, 2,
-							   pl.z, &f0),
+			CHECK_EQ(lg_impact_floor_ref_speed(x + base, 2, nch, W, nch * W, W, fs, sp,
+							   2, pl.z, &f0),
 				 0);
 			CHECK_NEAR(f0 / mod.floor_ref_hz, 1, 1e-12);
 			differ += fabs(f0 / f0ref - 1) > 1e-6;
 			for (unsigned c = 0; c < nch; c++) {
-				CHECK_EQ(lg_impact_floor_band(x + base + c * W, 2, W, nch * W, fs, bd), 0);
+				CHECK_EQ(
+				    lg_impact_floor_band(x + base + c * W, 2, W, nch * W, fs, bd),
+				    0);
 				CHECK_NEAR(bd[0] / mod.floor_band[c][0], 1, 1e-12);
 				CHECK_NEAR(bd[1] / mod.floor_band[c][1], 1, 1e-12);
 				differ += fabs(bd[0] / band[2 * c] - 1) > 1e-6;
@@ -161,20 +163,23 @@ static void parity(void)
 
 				for (unsigned k = 0; k < LG_IMP_N * nch; k++)
 					strtod(q, &q);
-				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs, r,
-						     LG_IMP_NMAX, tail) >= LG_IMP_MIN_REVS);
+				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
+						     r, LG_IMP_NMAX, tail) >= LG_IMP_MIN_REVS);
 				for (unsigned c = 0; c < nch; c++) {
-					double want = strtod(p, &p), got = tail[c * LG_IMP_NMAX + LG_IMP_N];
+					double want = strtod(p, &p),
+					       got = tail[c * LG_IMP_NMAX + LG_IMP_N];
 
 					/* the nine as lg_impact_window() gave them, bit for bit */
-					CHECK(!memcmp(tail + c * LG_IMP_NMAX, want9[i] + c * LG_IMP_N,
+					CHECK(!memcmp(tail + c * LG_IMP_NMAX,
+						      want9[i] + c * LG_IMP_N,
 						      sizeof(float) * LG_IMP_N));
 					CHECK_NEAR(got, want, TOL);
-					fworst = fabs(got - want) > fworst ? fabs(got - want) : fworst;
+					fworst =
+					    fabs(got - want) > fworst ? fabs(got - want) : fworst;
 				}
 				/* -imp9's tail is the nine alone */
-				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs, r,
-						     LG_IMP_N, tail) >= LG_IMP_MIN_REVS);
+				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
+						     r, LG_IMP_N, tail) >= LG_IMP_MIN_REVS);
 				CHECK(!memcmp(tail, want9[i], sizeof(float) * LG_IMP_N * nch));
 			}
 		}
@@ -370,17 +375,20 @@ static void floor_known_answers(void)
 	CHECK(band[0] < 3000 && band[1] > 3000);
 	CHECK_EQ(lg_impact_new(&im, W, 1), 0);
 	for (size_t i = 0; im && i < NW; i++) {
-		CHECK_EQ(lg_impact_floor_lines(im, h + i * W, 1, W, fs, f0, band, 31, fh + i, 1), 0);
-		CHECK_EQ(lg_impact_floor_lines(im, l + i * W, 1, W, fs, f0, band, 31, fl + i, 1), 0);
-		CHECK_EQ(lg_impact_floor_lines(im, b + i * W, 1, W, fs, f0, band, 31, fb + i, 1), 0);
+		CHECK_EQ(lg_impact_floor_lines(im, h + i * W, 1, W, fs, f0, band, 31, fh + i, 1),
+			 0);
+		CHECK_EQ(lg_impact_floor_lines(im, l + i * W, 1, W, fs, f0, band, 31, fl + i, 1),
+			 0);
+		CHECK_EQ(lg_impact_floor_lines(im, b + i * W, 1, W, fs, f0, band, 31, fb + i, 1),
+			 0);
 		dl += (fl[i] - fh[i]) / (double)NW;
 		db += (fb[i] - fh[i]) / (double)NW;
 		dlmax = fmax(dlmax, fabs(fl[i] - fh[i]));
 		dbmin = fmin(dbmin, fb[i] - fh[i]);
 	}
 	printf("floor_lines: healthy %.3f, load x1.25 moves it by %.4f (largest %.4f), broadband "
-	       "x1.5 by %.3f (ln 2.25 = %.3f; smallest %.3f)\n", fh[0], dl, dlmax, db, log(2.25),
-	       dbmin);
+	       "x1.5 by %.3f (ln 2.25 = %.3f; smallest %.3f)\n",
+	       fh[0], dl, dlmax, db, log(2.25), dbmin);
 	CHECK(dlmax < 0.03);
 	CHECK_NEAR(db, log(2.25), 0.05);
 	CHECK(dbmin > 0.6);
@@ -588,8 +596,8 @@ static void model_file_imp10(void)
 	for (size_t j = 0; set.det[0].oref.lines && j < set.det[0].oref.m; j++)
 		set.det[0].oref.lines[j] = (float)(0.1 + 0.01 * (double)(j % 7));
 	/* the nine's "impact" alone: refused, naming the floor's fields */
-	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25.0090805, .plate = {31, 5.3, 7.7},
-					       .nch = 1, .band = {{2478.56, 3569.13}}};
+	set.det[0].imp = (struct lg_imp_model){
+	    .ref_hz = 25.0090805, .plate = {31, 5.3, 7.7}, .nch = 1, .band = {{2478.56, 3569.13}}};
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_impact10.json", 8, &back, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "test_impact10.json: default: the orders96-time5-imp10 layout "
@@ -645,8 +653,8 @@ static void model_file_imp10(void)
 	set.n = 1;
 	set.window = 2048;
 	set.smooth = 2;
-	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25, .plate = {31, 0, 0}, .nch = 1,
-					       .band = {{2478.56, 3569.13}}};
+	set.det[0].imp = (struct lg_imp_model){
+	    .ref_hz = 25, .plate = {31, 0, 0}, .nch = 1, .band = {{2478.56, 3569.13}}};
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
 	f = fopen("test_impact10.json", "rb");
 	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
