@@ -443,6 +443,19 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.uadmit[r].frames);
 		fputc('\n', f);
 	}
+	/* What the XDP program judged never reached a worker: its drops are not among the
+	 * received (as --stats-out's "xdp" and the metrics' linegate_xdp_frames_total). */
+	if (s.have_xdp) {
+		bool any = false;
+
+		fprintf(f, "linegate: before them, XDP judged:");
+		for (int r = 0; r < LG_R_MAX; r++)
+			if (s.xdp[r].frames) {
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.xdp[r].frames);
+				any = true;
+			}
+		fprintf(f, "%s\n", any ? "" : " no frame");
+	}
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		if (s.reason[r])
 			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
