@@ -466,8 +466,9 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
 	if (replay_figures(dp, &rf)) {
 		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
-			   "scored, %.0f frames/s; CPU s: workers", rf.seconds,
-			(double)(s.rx + s.be) / rf.seconds);
+			   "scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
+			   "CPU s: workers", rf.seconds, (double)(s.rx + s.be) / rf.seconds,
+			(double)s.reason[LG_OK] / rf.seconds);
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			fprintf(f, " %.3f", rf.worker_cpu_s[w]);
 		fprintf(f, ", output thread %.3f\n", rf.output_cpu_s);

@@ -741,6 +741,8 @@ static void readers(const char *extra)
 	if (b[0] && b[1]) {
 		ops->describe(b[1], desc, sizeof(desc));
 		CHECK_STR_CONTAINS(desc, "keeps its devices' records (2 readers)");
+		/* the capture's span, not a load time (trial: "N records in S s") */
+		CHECK_STR_CONTAINS(desc, " records captured over ");
 		CHECK_STR_CONTAINS(desc, *extra ? "read from the file" : "in memory");
 		for (unsigned q = 0; q < 2; q++)
 			got[q] = drain(b[q], ids[q], seqs[q], NREC, &st[q]);
