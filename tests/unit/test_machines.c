@@ -85,6 +85,18 @@ static void bom(void)
 	CHECK(lg_machines_find(m, n, "press-1") != NULL);
 	free(m);
 	m = NULL;
+	/* nor does it count toward the line's 1022 characters */
+	{
+		static char longl[3 + 1022 + 2] = "\xef\xbb\xbf" "a,20,31";
+
+		memset(longl + 10, ' ', 1022 - 7);
+		longl[3 + 1022] = '\n';
+		write_file("test_machines.csv", longl);
+		CHECK_EQ(lg_machines_load("test_machines.csv", &m, &n, err, sizeof(err)), 0);
+		CHECK(m && n == 1 && lg_machines_find(m, n, "a"));
+		free(m);
+		m = NULL;
+	}
 	/* only before the first line: elsewhere it is part of the name */
 	write_file("test_machines.csv", "press-1,20,31\n\xef\xbb\xbfpress-2,25,27\n");
 	CHECK_EQ(lg_machines_load("test_machines.csv", &m, &n, err, sizeof(err)), 0);
