@@ -61,6 +61,8 @@ static int parse_opts(struct lg_dpdk_port *p, const char *opts, char *err, size_
 	p->e.no_telemetry = true; /* no socket of its own in /var/run/dpdk */
 	p->mbufs = 4095;
 	p->txd = 1024;
+	if (lg_backend_opt_once(opts, lg_dpdk_eal_repeatable, err, errlen))
+		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		ret = lg_dpdk_eal_opt(&p->e, key, val, err, errlen);
 		if (ret < 0)

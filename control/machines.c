@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define NFIELD 7
 
@@ -101,34 +102,51 @@ static const char *parse_line(char *buf, struct lg_machine *m, int first)
 	return NULL;
 }
 
-int lg_machines_load(const char *path, struct lg_machine **out, size_t *n, char *err, size_t errlen)
+/*
+ * The next line of f into *buf (getline's), without its comment and line end, nor a UTF-8
+ * byte order mark in front of the first (as spreadsheets write one): 1, 0 at the end, or
+ * -EINVAL with "path:line: why" in err for a line too long or holding a NUL byte (fgets
+ * would have cut it there and read the rest as the next line, or not at all).
+ */
+static int next_line(FILE *f, const char *path, unsigned ln, size_t max, char **buf,
+		     size_t *cap, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
+	ssize_t len = getline(buf, cap, f);
+
+	if (len < 0)
+		return 0;
+	if (ln == 1 && len >= 3 && !memcmp(*buf, "\xef\xbb\xbf", 3)) {
+		len -= 3;
+		memmove(*buf, *buf + 3, (size_t)len + 1);
+	}
+	if ((size_t)len > max + 1 || ((size_t)len == max + 1 && (*buf)[len - 1] != '\n')) {
+		snprintf(err, errlen, "%s:%u: line longer than %zu characters", path, ln, max);
+		return -EINVAL;
+	}
+	if (memchr(*buf, '\0', (size_t)len)) {
+		snprintf(err, errlen, "%s:%u: a NUL byte: not a CSV text file", path, ln);
+		return -EINVAL;
+	}
+	(*buf)[strcspn(*buf, "#\r\n")] = '\0';
+	return 1;
+}
+
+int lg_machines_read(FILE *f, const char *path, struct lg_machine **out, size_t *n, char *err,
+		     size_t errlen)
+{
 	struct lg_machine *m = NULL;
-	size_t nm = 0;
+	size_t nm = 0, cap = 0;
 	unsigned ln = 0;
-	char buf[1024];
-	int first = 1;
+	char *buf = NULL;
+	int first = 1, r;
 
 	*out = NULL;
 	*n = 0;
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	while (fgets(buf, sizeof(buf), f)) {
+	while ((r = next_line(f, path, ++ln, LG_MACHINE_LINE_MAX, &buf, &cap, err, errlen)) > 0) {
 		struct lg_machine one;
 		const char *why;
-		char *p;
+		char *p = trim(buf);
 
-		ln++;
-		if (!strchr(buf, '\n') && !feof(f)) {
-			snprintf(err, errlen, "%s:%u: line longer than %zu characters", path, ln,
-				 sizeof(buf) - 2);
-			goto fail;
-		}
-		buf[strcspn(buf, "#\r\n")] = '\0';
-		p = trim(buf);
 		if (!*p)
 			continue;
 		memset(&one, 0, sizeof(one));
@@ -157,18 +175,100 @@ int lg_machines_load(const char *path, struct lg_machine **out, size_t *n, char 
 		}
 		m[nm++] = one;
 	}
+	if (r < 0)
+		goto fail;
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: read error", path);
 		goto fail;
 	}
-	fclose(f);
+	free(buf);
 	*out = m;
 	*n = nm;
 	return 0;
 fail:
-	fclose(f);
+	free(buf);
 	free(m);
 	return -EINVAL;
+}
+
+int lg_machines_load(const char *path, struct lg_machine **out, size_t *n, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = lg_machines_read(f, path, out, n, err, errlen);
+	fclose(f);
+	return ret;
+}
+
+int lg_shaft_hz_read(FILE *f, const char *path, lg_shaft_hz_fn *each, void *ctx, char *err,
+		     size_t errlen)
+{
+	unsigned ln = 0;
+	size_t cap = 0;
+	char *buf = NULL;
+	int r, ret = -EINVAL;
+
+	while ((r = next_line(f, path, ++ln, LG_SHAFT_HZ_LINE_MAX, &buf, &cap, err, errlen)) > 0) {
+		char *p = buf, *name, *num, *end;
+		double v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			continue;
+		name = p;
+		num = strchr(p, ',');
+		if (!num) {
+			snprintf(err, errlen, "%s:%u: want device,Hz (the device's lowest shaft "
+				 "speed)", path, ln);
+			goto out;
+		}
+		*num++ = '\0';
+		for (char *e = num - 2; e >= name && (*e == ' ' || *e == '\t'); e--)
+			*e = '\0';
+		while (*num == ' ' || *num == '\t')
+			num++;
+		v = strtod(num, &end);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (end == num || *end) {
+			if (ln == 1)
+				continue; /* a header (device,hz) */
+			snprintf(err, errlen, "%s:%u: '%s' is not a speed in Hz", path, ln, num);
+			goto out;
+		}
+		if (!*name) {
+			snprintf(err, errlen, "%s:%u: want device,Hz: the device name is empty", path,
+				 ln);
+			goto out;
+		}
+		if (!(v > 0) || !isfinite(v) || v > 1e6) {
+			snprintf(err, errlen, "%s:%u: device %s: the lowest shaft speed must be above "
+				 "0 Hz and at most 1 MHz (got %s)", path, ln, name, num);
+			goto out;
+		}
+		if ((ret = each(ctx, name, v, ln, err, errlen)))
+			goto out;
+		ret = -EINVAL;
+	}
+	if (r < 0)
+		goto out;
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
 }
 
 const struct lg_machine *lg_machines_find(const struct lg_machine *m, size_t n, const char *device)

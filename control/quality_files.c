@@ -9,6 +9,7 @@
 #include <linegate/policy.h>
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	struct lg_labels labels = { 0 };
 	struct lg_truth tr = { .before = -1 };
 	struct kind_row kinds[MAX_KINDS];
-	unsigned nk = 0, total = 0, detected = 0;
+	unsigned nk = 0, total = 0, detected = 0, wmin, wmax;
 	unsigned long long hw = 0, fa = 0, dropouts = 0;
 	char err[1024], digest[65];
 	int have_pol = 0, ret = 1;
@@ -181,22 +182,19 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		lg_win_rows_free(&w);
 	}
 	lg_wilson95(fa, hw, &lo, &hi);
-	{
-		unsigned wmin = set.window, wmax = set.window;
-
-		for (size_t i = 0; i < set.n; i++) {
-			wmin = set.det[i].window && set.det[i].window < wmin ? set.det[i].window : wmin;
-			wmax = set.det[i].window > wmax ? set.det[i].window : wmax;
-		}
-		if (wmin == wmax)
-			printf("model %s: %zu detector(s), window %u samples, alarm %u of %u, "
-			       "latency %u windows\n", qc->model, set.n, set.window, qc->k, qc->n,
-			       qc->latency);
-		else
-			printf("model %s: %zu detector(s), a window per device of %u to %u samples "
-			       "(default %u), alarm %u of %u, latency %u windows of the device's\n",
-			       qc->model, set.n, wmin, wmax, set.window, qc->k, qc->n, qc->latency);
+	wmin = wmax = set.window;
+	for (size_t i = 0; i < set.n; i++) {
+		wmin = set.det[i].window && set.det[i].window < wmin ? set.det[i].window : wmin;
+		wmax = set.det[i].window > wmax ? set.det[i].window : wmax;
 	}
+	if (wmin == wmax)
+		printf("model %s: %zu detector(s), window %u samples, alarm %u of %u, "
+		       "latency %u windows\n", qc->model, set.n, set.window, qc->k, qc->n,
+		       qc->latency);
+	else
+		printf("model %s: %zu detector(s), a window per device of %u to %u samples "
+		       "(default %u), alarm %u of %u, latency %u windows of the device's\n",
+		       qc->model, set.n, wmin, wmax, set.window, qc->k, qc->n, qc->latency);
 	if (set.smooth > 1)
 		printf("scores: each channel's mean of its last %u (the model's smooth)\n",
 		       set.smooth);
@@ -215,10 +213,31 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	if (dropouts)
 		printf("sensor dropout windows (%d equal samples), not scored: %llu\n",
 		       LG_DROPOUT_RUN, dropouts);
-	printf("{\"bench\":\"quality_files\",\"window\":%u,\"k\":%u,\"n\":%u,\"latency\":%u,"
+	/* A window per device (linegate-train --window revR): "per device" and each judged
+	 * device's, not the file's default as if it were every device's (trial). */
+	if (wmin == wmax) {
+		printf("{\"bench\":\"quality_files\",\"window\":%u,", set.window);
+	} else {
+		json_object *wins = json_object_new_object();
+
+		for (size_t i = 0; wins && i < in.ndev; i++) {
+			const struct lg_detector *det =
+				&set.det[lg_detector_set_find(&set, in.dev[i].name)];
+
+			json_object_object_add(wins, in.dev[i].name,
+					       json_object_new_int64(det->window ? det->window :
+										   set.window));
+		}
+		printf("{\"bench\":\"quality_files\",\"window\":\"per device\",\"windows\":%s,"
+		       "\"default_window\":%u,", wins ? json_object_to_json_string_ext(wins,
+				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "{}",
+		       set.window);
+		json_object_put(wins);
+	}
+	printf("\"k\":%u,\"n\":%u,\"latency\":%u,"
 	       "\"recall\":%.5f,\"faulty_streams\":%u,\"healthy_windows\":%llu,"
 	       "\"false_alarms\":%llu,\"false_alarm_rate\":%.6f,\"fa_lo\":%.6f,\"fa_hi\":%.6f,"
-	       "\"kinds\":[", set.window, qc->k, qc->n, qc->latency,
+	       "\"kinds\":[", qc->k, qc->n, qc->latency,
 	       total ? (double)detected / total : 0.0, total, hw, fa,
 	       hw ? (double)fa / (double)hw : 0.0, lo, hi);
 	for (unsigned i = 0; i < nk; i++)

@@ -1262,19 +1262,53 @@ static unsigned rev_window(double rate, double hz, double revs)
 	return n;
 }
 
+struct shaft_ctx {
+	const struct file_conf *fc;
+	const struct lg_ingest *in;
+	double *hz;
+	unsigned *line_of;
+};
+
+/* A --shaft-hz line (lg_shaft_hz_read()): the speed of a device of the recordings. */
+static int shaft_line(void *ctx, const char *name, double v, unsigned ln, char *err,
+		      size_t errlen)
+{
+	struct shaft_ctx *c = ctx;
+	size_t k;
+
+	for (k = 0; k < c->in->ndev && strcmp(c->in->dev[k].name, name); k++)
+		;
+	if (k == c->in->ndev) {
+		/* a device of the line not in these recordings: said, in case of a typo */
+		fprintf(stderr, "linegate-train: warning: %s:%u: device %s is not in the "
+			"recordings (line ignored)\n", c->fc->shaft_hz, ln, name);
+		return 0;
+	}
+	if (c->line_of[k]) {
+		snprintf(err, errlen, "%s:%u: device %s is on line %u already", c->fc->shaft_hz, ln,
+			 name, c->line_of[k]);
+		return -EINVAL;
+	}
+	c->hz[k] = v;
+	c->line_of[k] = ln;
+	return 0;
+}
+
 /*
  * --shaft-hz FILE: CSV device,Hz, one line per device, the lowest shaft speed it runs at (the
  * nameplate's or the PLC's lowest set point); '#' starts a comment; a first line whose Hz is
- * not a number is a header. Each device of the recordings gets its window (r->window); a
- * device without a line, a bad line or a device named twice is refused with FILE:LINE.
+ * not a number is a header (read by lg_shaft_hz_read(), machines.h). Each device of the
+ * recordings gets its window (r->window); a device without a line, a bad line or a device
+ * named twice is refused with FILE:LINE.
  */
 static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
 		       struct dev_rows *devs)
 {
 	FILE *f = fopen(fc->shaft_hz, "r");
 	double *hz = calloc(in->ndev, sizeof(*hz));
-	unsigned *line_of = calloc(in->ndev, sizeof(*line_of)), count[16] = { 0 }, ln = 0;
-	char buf[512];
+	unsigned *line_of = calloc(in->ndev, sizeof(*line_of)), count[16] = { 0 };
+	struct shaft_ctx ctx = { fc, in, hz, line_of };
+	char err[8192];
 	int ret = -EINVAL;
 
 	if (!f || !hz || !line_of) {
@@ -1282,68 +1316,8 @@ static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
 			f ? "out of memory" : strerror(errno));
 		goto out;
 	}
-	while (fgets(buf, sizeof(buf), f)) {
-		char *p = buf, *name, *num, *end;
-		double v;
-		size_t k;
-
-		ln++;
-		if (!strchr(buf, '\n') && !feof(f)) {
-			fprintf(stderr, "linegate-train: %s:%u: line longer than %zu characters\n",
-				fc->shaft_hz, ln, sizeof(buf) - 2);
-			goto out;
-		}
-		p[strcspn(p, "#\r\n")] = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (!*p)
-			continue;
-		name = p;
-		num = strchr(p, ',');
-		if (!num) {
-			fprintf(stderr, "linegate-train: %s:%u: want device,Hz (the device's lowest "
-				"shaft speed)\n", fc->shaft_hz, ln);
-			goto out;
-		}
-		*num++ = '\0';
-		for (char *e = num - 2; e >= name && (*e == ' ' || *e == '\t'); e--)
-			*e = '\0';
-		while (*num == ' ' || *num == '\t')
-			num++;
-		v = strtod(num, &end);
-		while (*end == ' ' || *end == '\t')
-			end++;
-		if (end == num || *end) {
-			if (ln == 1)
-				continue; /* a header (device,hz) */
-			fprintf(stderr, "linegate-train: %s:%u: '%s' is not a speed in Hz\n",
-				fc->shaft_hz, ln, num);
-			goto out;
-		}
-		if (!(v > 0) || !isfinite(v) || v > 1e6) {
-			fprintf(stderr, "linegate-train: %s:%u: device %s: the lowest shaft speed must "
-				"be above 0 Hz and at most 1 MHz (got %s)\n", fc->shaft_hz, ln, name,
-				num);
-			goto out;
-		}
-		for (k = 0; k < in->ndev && strcmp(in->dev[k].name, name); k++)
-			;
-		if (k == in->ndev) {
-			/* a device of the line not in these recordings: said, in case of a typo */
-			fprintf(stderr, "linegate-train: warning: %s:%u: device %s is not in the "
-				"recordings (line ignored)\n", fc->shaft_hz, ln, name);
-			continue;
-		}
-		if (line_of[k]) {
-			fprintf(stderr, "linegate-train: %s:%u: device %s is on line %u already\n",
-				fc->shaft_hz, ln, name, line_of[k]);
-			goto out;
-		}
-		hz[k] = v;
-		line_of[k] = ln;
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "linegate-train: --shaft-hz %s: read error\n", fc->shaft_hz);
+	if (lg_shaft_hz_read(f, fc->shaft_hz, shaft_line, &ctx, err, sizeof(err))) {
+		fprintf(stderr, "linegate-train: %s\n", err);
 		goto out;
 	}
 	for (size_t i = 0; i < in->ndev; i++) {

@@ -1341,10 +1341,16 @@ static int read_band(json_object *e, double band[2])
 }
 
 /* "impact" (issue 8 step 6e.2): {ref_speed_hz, gear_teeth, bpfo, bpfi, bands_hz: [[lo, hi]
- * per channel]}; bpfo and bpfi 0 without a declared bearing. orders96-time5-imp10 (step
- * 6e.3) adds floor_ref_speed_hz and floor_bands_hz (as many as bands_hz), both or neither. */
+ * per channel]}; bpfo and bpfi 0 without a declared bearing. Each wrong field is named; a
+ * key the trainer does not write, or the block on another layout than orders96-time5-imp9
+ * or -imp10 (whose rows alone have the impact features), is refused rather than ignored.
+ * -imp10 (step 6e.3) adds floor_ref_speed_hz and floor_bands_hz (as many as bands_hz),
+ * both or neither, and on that layout only. */
 static const char *read_impact(json_object *o, struct lg_detector *det)
 {
+	static const char *const keys[] = { "ref_speed_hz", "gear_teeth",	  "bpfo",
+					    "bpfi",	    "bands_hz",		  "floor_ref_speed_hz",
+					    "floor_bands_hz" };
 	json_object *r, *b, *fb = NULL;
 	double z;
 	size_t n;
@@ -1353,18 +1359,34 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	memset(&det->imp, 0, sizeof(det->imp));
 	if (!json_object_object_get_ex(o, "impact", &r))
 		return NULL;
-	if (!num_in(r, "ref_speed_hz", 1e-3, 1e5, &det->imp.ref_hz) ||
-	    !num_in(r, "gear_teeth", 2, 10000, &z) || z != floor(z) ||
-	    !num_in(r, "bpfo", 0, 1000, &det->imp.plate.bpfo) ||
-	    !num_in(r, "bpfi", 0, 1000, &det->imp.plate.bpfi) ||
-	    !json_object_object_get_ex(r, "bands_hz", &b) ||
-	    !json_object_is_type(b, json_type_array) || !(n = json_object_array_length(b)) ||
-	    n > LG_IMP_CH_MAX) {
-		memset(&det->imp, 0, sizeof(det->imp));
+	if (!lg_layout_imp_n(det->layout))
+		return "'impact' belongs to the orders96-time5-imp9 and -imp10 layouts only";
+	if (!json_object_is_type(r, json_type_object))
 		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 2..10000, "
-		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel, "
-		       "1 to 16]}";
+		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel]}";
+	json_object_object_foreach(r, key, val) {
+		size_t k = 0;
+
+		(void)val;
+		while (k < sizeof(keys) / sizeof(keys[0]) && strcmp(key, keys[k]))
+			k++;
+		if (k == sizeof(keys) / sizeof(keys[0]))
+			return "'impact' has a field other than 'ref_speed_hz', 'gear_teeth', "
+			       "'bpfo', 'bpfi', 'bands_hz', 'floor_ref_speed_hz' and "
+			       "'floor_bands_hz'";
 	}
+	if (!num_in(r, "ref_speed_hz", 1e-3, 1e5, &det->imp.ref_hz))
+		return "'impact': 'ref_speed_hz' must be a speed from 0.001 to 100000 Hz";
+	if (!num_in(r, "gear_teeth", 2, 10000, &z) || z != floor(z))
+		return "'impact': 'gear_teeth' must be a whole number from 2 to 10000";
+	if (!num_in(r, "bpfo", 0, 1000, &det->imp.plate.bpfo))
+		return "'impact': 'bpfo' must be orders from 0 to 1000 (0: no bearing declared)";
+	if (!num_in(r, "bpfi", 0, 1000, &det->imp.plate.bpfi))
+		return "'impact': 'bpfi' must be orders from 0 to 1000 (0: no bearing declared)";
+	if (!json_object_object_get_ex(r, "bands_hz", &b) ||
+	    !json_object_is_type(b, json_type_array) || !(n = json_object_array_length(b)) ||
+	    n > LG_IMP_CH_MAX)
+		return "'impact': 'bands_hz' must be an array of [lo, hi] per channel, 1 to 16";
 	det->imp.plate.z = (unsigned)z;
 	for (size_t c = 0; c < n; c++) {
 		json_object *e = json_object_array_get_idx(b, c);
@@ -1373,10 +1395,8 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 		if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2 ||
 		    !((lo = json_object_get_double(json_object_array_get_idx(e, 0))) > 0) ||
 		    !((hi = json_object_get_double(json_object_array_get_idx(e, 1))) > lo) ||
-		    !isfinite(hi)) {
-			memset(&det->imp, 0, sizeof(det->imp));
+		    !isfinite(hi))
 			return "'impact': each of 'bands_hz' must be [lo, hi] in Hz, 0 < lo < hi";
-		}
 		det->imp.band[c][0] = lo;
 		det->imp.band[c][1] = hi;
 	}
@@ -1385,19 +1405,18 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	has_fb = json_object_object_get_ex(r, "floor_bands_hz", &fb);
 	if (!has_fr && !has_fb)
 		return NULL;
+	if (det->layout != LG_LAYOUT_ORDERS96_TIME5_IMP10)
+		return "'impact': 'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
+		       "orders96-time5-imp10 layout only";
 	if (!has_fr || !has_fb ||
 	    !num_in(r, "floor_ref_speed_hz", 1e-3, 1e5, &det->imp.floor_ref_hz) ||
-	    !json_object_is_type(fb, json_type_array) || json_object_array_length(fb) != n) {
-		memset(&det->imp, 0, sizeof(det->imp));
+	    !json_object_is_type(fb, json_type_array) || json_object_array_length(fb) != n)
 		return "'impact': 'floor_ref_speed_hz' (Hz) and 'floor_bands_hz' ([lo, hi] per "
 		       "channel, as many as 'bands_hz') go together";
-	}
 	for (size_t c = 0; c < n; c++)
-		if (read_band(json_object_array_get_idx(fb, c), det->imp.floor_band[c])) {
-			memset(&det->imp, 0, sizeof(det->imp));
+		if (read_band(json_object_array_get_idx(fb, c), det->imp.floor_band[c]))
 			return "'impact': each of 'floor_bands_hz' must be [lo, hi] in Hz, "
 			       "0 < lo < hi";
-		}
 	return NULL;
 }
 
@@ -1619,8 +1638,12 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 	if ((what = read_meta(o, layout, det->window, &det->sample_rate, det->digest,
 			      det->signer)))
 		goto out;
-	if ((what = read_reference(o, det)) || (what = read_impact(o, det)))
+	if ((what = read_reference(o, det)))
 		goto out;
+	if ((what = read_impact(o, det))) {
+		memset(&det->imp, 0, sizeof(det->imp));
+		goto out;
+	}
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	det->version = json_object_object_get_ex(o, "version", &v) ?
@@ -1824,9 +1847,12 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 
 		for (unsigned c = 0; c < det->imp.nch; c++)
 			top = fmax(top, fmax(det->imp.band[c][1], det->imp.floor_band[c][1]));
-		if (det->nch && det->imp.nch != det->nch) {
+		/* a kNN without per_channel is a device of one channel (the trainer fits one
+		 * detector per channel for more); more bands than that were ignored */
+		if (det->imp.nch != (det->nch ? det->nch : 1)) {
 			snprintf(err, errlen, "%s: 'impact' has %u band(s) in 'bands_hz' for a detector "
-				 "of %u channels: one per channel", where, det->imp.nch, det->nch);
+				 "of %u channel%s: one per channel", where, det->imp.nch,
+				 det->nch ? det->nch : 1, det->nch > 1 ? "s" : "");
 			return -EINVAL;
 		}
 		if (rate > 0 && det->imp.floor_ref_hz >= rate / 2) {

@@ -445,6 +445,19 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.uadmit[r].frames);
 		fputc('\n', f);
 	}
+	/* What the XDP program judged never reached a worker: its drops are not among the
+	 * received (as --stats-out's "xdp" and the metrics' linegate_xdp_frames_total). */
+	if (s.have_xdp) {
+		bool any = false;
+
+		fprintf(f, "linegate: before them, XDP judged:");
+		for (int r = 0; r < LG_R_MAX; r++)
+			if (s.xdp[r].frames) {
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.xdp[r].frames);
+				any = true;
+			}
+		fprintf(f, "%s\n", any ? "" : " no frame");
+	}
 	for (int r = 1; r < LG_REASON_MAX; r++)
 		if (s.reason[r])
 			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
@@ -455,8 +468,9 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
 	if (replay_figures(dp, &rf)) {
 		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
-			   "scored, %.0f frames/s; CPU s: workers", rf.seconds,
-			(double)(s.rx + s.be) / rf.seconds);
+			   "scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
+			   "CPU s: workers", rf.seconds, (double)(s.rx + s.be) / rf.seconds,
+			(double)s.reason[LG_OK] / rf.seconds);
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			fprintf(f, " %.3f", rf.worker_cpu_s[w]);
 		fprintf(f, ", output thread %.3f\n", rf.output_cpu_s);

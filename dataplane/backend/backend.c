@@ -4,6 +4,8 @@
 #include <linegate/backend.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -65,6 +67,42 @@ int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, s
 		return -EINVAL;
 	return copy_part(val, vallen, eq ? eq + 1 : end, eq ? (size_t)(end - eq - 1) : 0) ? -EINVAL
 											  : 1;
+}
+
+/* The length of the key of the option at p (up to its '=' or its end). */
+static size_t key_len(const char *p)
+{
+	return strcspn(p, ",=");
+}
+
+int lg_backend_opt_once(const char *opts, const char *const *repeatable, char *err,
+			size_t errlen)
+{
+	for (const char *p = opts; p && *p; p += strcspn(p, ",")) {
+		size_t n;
+		bool again = false, may = false;
+
+		while (*p == ',')
+			p++;
+		n = key_len(p);
+		if (!*p || !n)
+			continue;
+		for (const char *const *r = repeatable; r && *r && !may; r++)
+			may = strlen(*r) == n && !memcmp(*r, p, n);
+		/* the same key in a later option */
+		for (const char *q = p + strcspn(p, ","); !may && !again && *q;
+		     q += strcspn(q, ",")) {
+			while (*q == ',')
+				q++;
+			again = key_len(q) == n && !memcmp(q, p, n);
+		}
+		if (again) {
+			snprintf(err, errlen, "option '%.*s' is given more than once: each option "
+				 "once (the last one does not win)", n > 64 ? 64 : (int)n, p);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int lg_backend_opt_uint(const char *val, unsigned long max, unsigned long *out)

@@ -85,6 +85,8 @@ static int parse_opts(const char *opts, char *err, size_t errlen)
 	dc.rxd = 1024;
 	dc.burst = 32;
 	dc.csum = true;
+	if (lg_backend_opt_once(opts, lg_dpdk_eal_repeatable, err, errlen))
+		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		ret = lg_dpdk_eal_opt(&dc.e, key, val, err, errlen);
 		if (ret < 0)

@@ -45,6 +45,8 @@ static int copy_opt(char *dst, size_t dstlen, const char *key, const char *val, 
 	return 0;
 }
 
+const char *const lg_dpdk_eal_repeatable[] = { "vdev", "pci", NULL };
+
 void lg_dpdk_eal_defaults(struct lg_dpdk_eal *e)
 {
 	memset(e, 0, sizeof(*e));

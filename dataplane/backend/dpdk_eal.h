@@ -44,6 +44,10 @@ void lg_dpdk_eal_defaults(struct lg_dpdk_eal *e);
 int lg_dpdk_eal_opt(struct lg_dpdk_eal *e, const char *key, const char *val, char *err,
 		    size_t errlen);
 
+/* The shared options that may be given more than once (vdev, pci; NULL-terminated), for
+ * lg_backend_opt_once(). */
+extern const char *const lg_dpdk_eal_repeatable[];
+
 /* After the last option: defaults that depend on others (mem=1024 with nohuge). */
 void lg_dpdk_eal_done(struct lg_dpdk_eal *e);
 

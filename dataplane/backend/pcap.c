@@ -172,6 +172,8 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 	memset(o, 0, sizeof(*o));
 	o->loop = 1;
 	o->parse_flags = LG_PARSE_CSUM;
+	if (lg_backend_opt_once(opts, NULL, err, errlen))
+		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		if (!strcmp(key, "file")) {
 			if (!val[0]) {
@@ -864,9 +866,10 @@ static void pcap_be_describe(struct lg_backend *b, char *buf, size_t len)
 		snprintf(keeps, sizeof(keeps), ", keeps its devices' records (%u readers)",
 			 b->nqueues);
 	/* Shortest first: the caller's line may cut the path. */
-	snprintf(buf, len, "%llu records%s in %.3f s, %s, %s, %s, %u pass%s, csum %s: %s",
-		 (unsigned long long)src.records, keeps,
-		 src.last_ns > src.first_ns ? (double)(src.last_ns - src.first_ns) / 1e9 : 0.0,
+	/* the capture's span (first to last timestamp), not a time this took */
+	snprintf(buf, len, "%llu records captured over %.3f s%s, %s, %s, %s, %u pass%s, csum %s: "
+		 "%s", (unsigned long long)src.records,
+		 src.last_ns > src.first_ns ? (double)(src.last_ns - src.first_ns) / 1e9 : 0.0, keeps,
 		 dlt_name(b->dlt), src.ix ? "in memory" : "read from the file", pace, b->o.loop,
 		 b->o.loop > 1 ? "es" : "",
 		 b->o.parse_flags & LG_PARSE_CSUM ? "on" : "off", b->o.file);

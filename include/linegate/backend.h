@@ -149,6 +149,13 @@ const struct lg_backend_ops *const *lg_backend_list(void);
  * end, -EINVAL for one that does not fit the buffers.
  */
 int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, size_t vallen);
+/*
+ * 0 if no key is given twice in opts, but those in repeatable (NULL-terminated; NULL: none
+ * may repeat); else -EINVAL with "option 'KEY' is given more than once: ..." in err.
+ * Backends call it first: a repeated option is refused, not decided by the last one.
+ */
+int lg_backend_opt_once(const char *opts, const char *const *repeatable, char *err,
+			size_t errlen);
 /* An option's value as a whole number 0..max (decimal, nothing else): 0, or -EINVAL. */
 int lg_backend_opt_uint(const char *val, unsigned long max, unsigned long *out);
 

@@ -233,6 +233,12 @@ grep -q "worker 1: pcap backend, .* keeps its devices' records (2 readers)" "$T/
 	lg_fail "worker 1 does not say that it reads the file for its devices"
 grep -q "worker 1: pcap backend, ends at once" "$T/workers2one.err" ||
 	lg_fail "readers=one: worker 1 does not say that it ends at once"
+# What the start and the replay lines measure: the capture's span, not a load time; the
+# records received (refused ones too) and, apart, the admitted per second
+grep -q "worker 0: pcap backend, [0-9]* records captured over [0-9.]* s, " "$T/lgf.pcap.err" ||
+	lg_fail "start line: $(grep 'worker 0' "$T/lgf.pcap.err")"
+grep -q "^linegate: replay: .* [0-9]* frames/s received (admitted or dropped), [0-9]* admitted/s;" \
+	"$T/lgf.pcap.err" || lg_fail "replay line: $(grep 'replay:' "$T/lgf.pcap.err")"
 echo "two workers:"
 check fixture "$T/workers2.stats" "$T/workers2.err" "$T/workers2.jsonl" "$F/expected.json" \
 	lgf.pcap 16

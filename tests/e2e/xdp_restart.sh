@@ -41,6 +41,10 @@ grep -qF "pinned in $PIN (kept on exit; --xdp-unpin removes it)" "$T/dp1.err" ||
 send -n 100 --unknown 40 -j "$T/sent1.json"
 sleep 0.3
 stop_dp
+# the exit summary says what XDP judged (its drops never reach a worker's counters)
+want="before them, XDP judged: admitted $(lg_json "$T/sent1.json" "d['enrolled']") unknown_device $(lg_json "$T/sent1.json" "d['unknown_device']")"
+grep -qE "^linegate: $want( |\$)" "$T/dp1.err" ||
+	lg_fail "exit summary: want '$want': $(grep -A3 'summary after' "$T/dp1.err")"
 ip -n "$NS_SRV" link show lg0 | grep -q xdp || lg_fail "XDP left with the process"
 [ -d "$PIN" ] || lg_fail "nothing pinned in $PIN"
 # No linegate: enrolled frames pass XDP (and find no socket), unknown ones are dropped.

@@ -55,6 +55,12 @@ grep -q "unknown option or value 'busy=5' (busy_poll=USEC" "$T/bad.err" ||
 "$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy_poll=-1 -o /dev/null 2> "$T/bad2.err" &&
 	fail "busy_poll=-1 was accepted"
 
+# A repeated option is refused, not decided by the last one (trial: file=A,file=B read B).
+"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy_poll=5,taskrun=coop,busy_poll=50 \
+	-o /dev/null 2> "$T/rep.err" && fail "a repeated uring option was accepted"
+grep -q "uring backend: option 'busy_poll' is given more than once: each option once" "$T/rep.err" ||
+	fail "repeated option message: $(cat "$T/rep.err")"
+
 "$LG" -p "$T/p.yaml" -b nosuch -o /dev/null 2> "$T/unk.err"
 [ $? -eq 2 ] || fail "an unknown backend does not exit 2"
 grep -q "unknown backend 'nosuch' (this build has: uring" "$T/unk.err" ||
@@ -76,6 +82,11 @@ if "$LG" --help | grep '^  pcap:' > /dev/null; then
 		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/s.err"
 	[ $? -eq 1 ] && grep -q -- "--stats-out /dev/full: No space left" "$T/s.err" ||
 		fail "--stats-out to a full device did not fail the run: $(tail -2 "$T/s.err")"
+	"$LG" -p "$T/pcap-policy.yaml" -o /dev/null \
+		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap,file=/nonexistent.pcap" \
+		2> "$T/f2.err" && fail "pcap with file= twice was accepted"
+	grep -q "pcap backend: option 'file' is given more than once" "$T/f2.err" ||
+		fail "pcap file= twice: $(tail -1 "$T/f2.err")"
 	# loop= takes digits only: strtoul alone let a sign or a leading space through.
 	for l in +2 " 2" 0 -1 2x 1000001; do
 		"$LG" -p "$T/pcap-policy.yaml" -o /dev/null \

@@ -30,6 +30,9 @@ static int parse(struct lg_dpdk_eal *e, const char *opts, char *err, size_t errl
 
 	lg_dpdk_eal_defaults(e);
 	err[0] = '\0';
+	/* as the backends do first: only vdev and pci may repeat */
+	if (lg_backend_opt_once(opts, lg_dpdk_eal_repeatable, err, errlen))
+		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		ret = lg_dpdk_eal_opt(e, key, val, err, errlen);
 		if (ret <= 0)
@@ -117,6 +120,11 @@ static void refusals(void)
 	    {"pci=0000:00:00.0000000000000000000000", "pci: longer than 31 bytes"},
 	    {"lcores=0000000000000000000000000000000000000000000000000000000000000000",
 	     "lcores: longer than 63 bytes"},
+	    /* the last one won, silently (trial) */
+	    {"port=1,vdev=a,port=2", "option 'port' is given more than once: each option once"},
+	    {"eal=--a,eal=--b", "option 'eal' is given more than once"},
+	    {"nohuge,,nohuge", "option 'nohuge' is given more than once"},
+	    {"mbufs=64,mem=64,mbufs=128", "option 'mbufs' is given more than once"},
 	};
 	struct lg_dpdk_eal e;
 	char err[256];

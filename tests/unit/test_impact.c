@@ -7,9 +7,11 @@
  * envelope there, not at BPFI; BPFO and BPFI of a declared geometry; too few revolutions).
  */
 #include <linegate/detector.h>
+#include <linegate/features.h>
 #include <linegate/impact.h>
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -419,119 +421,185 @@ static void floor_known_answers(void)
 	free(b);
 }
 
+/* A set of one detector of the impact layout at 2048 samples and 10 kHz, as the trainer
+ * writes it: kNN over rows (one channel, or nch with per_channel), its order reference
+ * (made-up lines, none dominant) and no "impact" yet. */
+static void imp_set(struct lg_detector_set *set, const float *rows, unsigned nch)
+{
+	size_t d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
+	struct lg_detector *det;
+
+	memset(set, 0, sizeof(*set));
+	set->det = det = calloc(1, sizeof(*set->det));
+	CHECK(det != NULL);
+	if (!det)
+		return;
+	if (nch > 1)
+		CHECK_EQ(lg_detector_knn_fit_channels(rows, 21 * nch, d, nch, NULL, 32,
+						      LG_LAYOUT_ORDERS96_TIME5_IMP9, 8, det), 0);
+	else
+		CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32,
+					     LG_LAYOUT_ORDERS96_TIME5_IMP9, 8, det), 0);
+	CHECK_EQ(lg_detector_calibrate(det, rows, 64, 0.99, 1.0), 0);
+	lg_order_grid(2048, &det->oref);
+	det->oref.lines = malloc(sizeof(float) * det->oref.m);
+	for (size_t j = 0; det->oref.lines && j < det->oref.m; j++)
+		det->oref.lines[j] = 1.0f + 0.5f * (float)sin(0.1 * (double)j);
+	set->n = 1;
+	set->fallback = 0;
+	set->window = 2048;
+	set->sample_rate = 10000;
+	snprintf(set->name, sizeof(set->name), "line");
+}
+
+/* The saved text of set without its indentation, or "". */
+static size_t imp_text(struct lg_detector_set *set, char *text, size_t cap)
+{
+	json_object *o;
+	FILE *f;
+	size_t len = 0;
+
+	CHECK_EQ(lg_detector_set_save(set, "test_impact.json"), 0);
+	f = fopen("test_impact.json", "rb");
+	CHECK(f != NULL);
+	if (f) {
+		len = fread(text, 1, cap - 1, f);
+		fclose(f);
+	}
+	text[len] = '\0';
+	o = json_tokener_parse(text);
+	CHECK(o != NULL);
+	snprintf(text, cap, "%s", o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "");
+	json_object_put(o);
+	return strlen(text);
+}
+
+/* text with its first from replaced by to (numbers exact in binary, which json-c writes
+ * back as given), loaded: the loader's verdict, err its words. */
+static int imp_edited(const char *text, const char *from, const char *to, char *err,
+		      size_t errlen)
+{
+	static char buf[1 << 20];
+	const char *at = strstr(text, from);
+	struct lg_detector_set back;
+	size_t pre;
+	int ret;
+
+	CHECK(at != NULL);
+	if (!at || strlen(text) - strlen(from) + strlen(to) >= sizeof(buf))
+		return 0;
+	pre = (size_t)(at - text);
+	memcpy(buf, text, pre);
+	snprintf(buf + pre, sizeof(buf) - pre, "%s%s", to, at + strlen(from));
+	err[0] = '\0';
+	ret = lg_detector_set_load_mem(buf, strlen(buf), "ed.json", 8, &back, err, errlen);
+	if (!ret)
+		lg_detector_set_free(&back);
+	return ret;
+}
+
 /* A detector's "impact" (the reference speed, the declaration, each channel's band) in a
  * model file: it survives a save and a load, makes the file format 2 (also with one
- * detector), and a bad one is refused naming the entry. */
+ * detector), and a bad one is refused naming the entry and the field. */
 static void model_file(void)
 {
 	static float rows[64 * LG_FEAT_ROW_MAX];
-	size_t d = lg_features_width(LG_LAYOUT_BANDS96_TIME5, 2048);
+	size_t d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
 	struct lg_detector_set set, back;
 	static char text[1 << 20];
 	char err[512];
-	FILE *f;
 	size_t len;
 
 	for (size_t i = 0; i < 64 * d; i++)
 		rows[i] = (float)sin(0.37 * (double)i) + 0.001f * (float)(i % 13);
-	memset(&set, 0, sizeof(set));
-	set.det = calloc(1, sizeof(*set.det));
-	CHECK_EQ(
-	    lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_BANDS96_TIME5, 8, &set.det[0]),
-	    0);
-	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
-	set.n = 1;
-	set.fallback = 0;
-	set.window = 2048;
-	set.sample_rate = 10000;
-	snprintf(set.name, sizeof(set.name), "line");
-	CHECK_EQ(lg_detector_set_format(&set), 1);
-	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25.0090805,
-					       .plate = {31, 5.3, 7.7},
-					       .nch = 2,
-					       .band = {{2478.56, 3569.13}, {2503.5, 3605.0}}};
+	imp_set(&set, rows, 1);
+	set.smooth = 2; /* a set file, as the trainer writes them */
 	CHECK_EQ(lg_detector_set_format(&set), 2);
-	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	set.smooth = 0;
+	CHECK_EQ(lg_detector_set_format(&set), 1);
+	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25.5,
+					       .plate = {31, 5.25, 7.75},
+					       .nch = 1,
+					       .band = {{2478.5, 3569.25}}};
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	len = imp_text(&set, text, sizeof(text));
 	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), 0);
 	CHECK_EQ(back.n, 1);
 	if (back.n == 1) {
-		CHECK_NEAR(back.det[0].imp.ref_hz, 25.0090805, 0);
+		CHECK_NEAR(back.det[0].imp.ref_hz, 25.5, 0);
 		CHECK_EQ(back.det[0].imp.plate.z, 31);
-		CHECK_NEAR(back.det[0].imp.plate.bpfo, 5.3, 0);
-		CHECK_NEAR(back.det[0].imp.plate.bpfi, 7.7, 0);
-		CHECK_EQ(back.det[0].imp.nch, 2);
-		CHECK_NEAR(back.det[0].imp.band[1][1], 3605.0, 0);
+		CHECK_NEAR(back.det[0].imp.plate.bpfo, 5.25, 0);
+		CHECK_NEAR(back.det[0].imp.plate.bpfi, 7.75, 0);
+		CHECK_EQ(back.det[0].imp.nch, 1);
+		CHECK_NEAR(back.det[0].imp.band[0][1], 3569.25, 0);
 	}
 	lg_detector_set_free(&back);
-	f = fopen("test_impact.json", "rb");
-	CHECK(f != NULL);
-	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	text[len] = '\0';
 	CHECK(strstr(text, "\"format\":\"linegate-detectors-2\"") != NULL);
 	/* a band upside down is refused, naming the entry */
+	CHECK_EQ(imp_edited(text, "2478.5", "9478.5", err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "ed.json: default: 'impact': each of 'bands_hz'");
+	/* each wrong field is named (trial: one message for all of them) */
 	{
-		char *at = strstr(text, "2503.5");
+		static const char *const cases[][3] = {
+		    {"\"ref_speed_hz\":25.5", "\"ref_speed_hz\":0",
+		     "'impact': 'ref_speed_hz' must be a speed from 0.001 to 100000 Hz"},
+		    {"\"gear_teeth\":31", "\"gear_teeth\":31.5",
+		     "'impact': 'gear_teeth' must be a whole number from 2 to 10000"},
+		    {"\"bpfo\":5.25", "\"bpfo\":-1", "'impact': 'bpfo' must be orders from 0 to 1000"},
+		    {"\"bpfi\":7.75", "\"bpfi\":\"x\"", "'impact': 'bpfi' must be orders from 0"},
+		    {"\"bands_hz\":[", "\"bands_hz\":7,\"x\":[",
+		     "'impact' has a field other than 'ref_speed_hz'"},
+		    {"\"bands_hz\":[", "\"bands\":[",
+		     "'impact' has a field other than 'ref_speed_hz', 'gear_teeth', 'bpfo', "
+		     "'bpfi', 'bands_hz', 'floor_ref_speed_hz' and 'floor_bands_hz'"},
+		    {"\"bands_hz\":[", "\"bands_hz\":{\"a\":1},\"y\":[",
+		     "'impact' has a field other than"},
+		    {"\"impact\":{", "\"impact\":[],\"impact_x\":{",
+		     "'impact' must be {\"ref_speed_hz\": Hz"},
+		};
 
-		CHECK(at != NULL);
-		if (at) {
-			memcpy(at, "9503.5", 6);
-			CHECK_EQ(lg_detector_set_load_mem(text, len, "bad.json", 8, &back, err,
-							  sizeof(err)),
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			CHECK_EQ(imp_edited(text, cases[i][0], cases[i][1], err, sizeof(err)),
 				 -EINVAL);
-			CHECK_STR_CONTAINS(err, "bad.json: default: 'impact': each of 'bands_hz'");
+			CHECK_STR_CONTAINS(err, cases[i][2]);
 		}
+		/* a missing bands_hz: said as such */
+		CHECK_EQ(imp_edited(text, ",\"bands_hz\":[[2478.5,3569.25]]", "", err,
+				    sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "'impact': 'bands_hz' must be an array of [lo, hi] per "
+					"channel, 1 to 16");
 	}
 	/* a reference speed past half the sample rate (10 kHz here) alerts on every window:
 	 * refused (trial: 6000 Hz was accepted) */
-	f = fopen("test_impact.json", "rb");
-	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	text[len] = '\0';
-	{
-		char *at = strstr(text, "25.0090805");
-
-		CHECK(at != NULL);
-		if (at) {
-			memcpy(at, "6000.00000", 10);
-			CHECK_EQ(lg_detector_set_load_mem(text, len, "fast.json", 8, &back, err,
-							  sizeof(err)), -EINVAL);
-			CHECK_STR_CONTAINS(err, "fast.json: default: 'impact': 'ref_speed_hz' 6000 Hz "
-						"is not below half the sample rate (10000 Hz)");
-			memcpy(at, "25.0090805", 10);
-		}
-	}
+	CHECK_EQ(imp_edited(text, "\"ref_speed_hz\":25.5", "\"ref_speed_hz\":6000", err,
+			    sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "ed.json: default: 'impact': 'ref_speed_hz' 6000 Hz is not below "
+				"half the sample rate (10000 Hz)");
 	/* labelled format 1 with format 2's "impact": what an older linegate would misread,
 	 * refused (trial: accepted and scored) */
-	{
-		char *at = strstr(text, "\"linegate-detectors-2\"");
-
-		CHECK(at != NULL);
-		if (at) {
-			at += strlen("\"linegate-detectors");
-			memmove(at, at + 2, strlen(at + 2) + 1);
-			CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "one.json", 8, &back, err,
-							  sizeof(err)), -EINVAL);
-			CHECK_STR_CONTAINS(err, "one.json: says format 1 but uses format 2's fields");
-		}
-	}
+	CHECK_EQ(imp_edited(text, "\"linegate-detectors-2\"", "\"linegate-detectors\"", err,
+			    sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "ed.json: says format 1 but uses format 2's fields");
+	/* more bands than the detector has channels (one: no per_channel): refused (trial:
+	 * the extra ones were ignored) */
+	CHECK_EQ(imp_edited(text, "[[2478.5,3569.25]]", "[[2478.5,3569.25],[2000,3000]]", err,
+			    sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "ed.json: default: 'impact' has 2 band(s) in 'bands_hz' for a "
+				"detector of 1 channel: one per channel");
+	/* "impact" on a model of another layout, whose rows have no impact features (trial:
+	 * ignored) */
+	CHECK(strstr(text, "\"orders96-time5-imp9\"") != NULL);
+	CHECK_EQ(imp_edited(text, "\"impact\":{", "\"impact_\":{", err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "ed.json: default: the orders96-time5-imp9 layout needs the "
+				"detector's 'impact'");
 	lg_detector_set_free(&set);
+	(void)len;
 
 	/* one band for a detector of three channels: refused (trial: the device alerted on
 	 * every window) */
-	memset(&set, 0, sizeof(set));
-	set.det = calloc(1, sizeof(*set.det));
-	CHECK_EQ(lg_detector_knn_fit_channels(rows, 63, d, 3, NULL, 32, LG_LAYOUT_BANDS96_TIME5, 8,
-					      &set.det[0]), 0);
-	set.n = 1;
-	set.fallback = 0;
-	set.window = 2048;
-	set.sample_rate = 10000;
-	snprintf(set.name, sizeof(set.name), "line");
+	imp_set(&set, rows, 3);
 	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25, .plate = {31, 0, 0}, .nch = 1,
-					       .band = {{2478.56, 3569.13}}};
+					       .band = {{2478.5, 3569.25}}};
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "'impact' has 1 band(s) in 'bands_hz' for a detector of 3 channels");
@@ -543,18 +611,35 @@ static void model_file(void)
 	lg_detector_set_free(&back);
 	lg_detector_set_free(&set);
 
-	/* a detector of the impact layout without "impact" is refused, naming it */
-	d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
+	/* "impact" on a detector of the orders layout without the nine: refused, not ignored */
+	d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5, 2048);
 	memset(&set, 0, sizeof(set));
 	set.det = calloc(1, sizeof(*set.det));
-	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP9, 8,
-				     &set.det[0]),
-		 0);
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5, 8,
+				     &set.det[0]), 0);
 	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	lg_order_grid(2048, &set.det[0].oref);
+	set.det[0].oref.lines = malloc(sizeof(float) * set.det[0].oref.m);
+	for (size_t j = 0; set.det[0].oref.lines && j < set.det[0].oref.m; j++)
+		set.det[0].oref.lines[j] = 1.0f + 0.5f * (float)sin(0.1 * (double)j);
 	set.n = 1;
 	set.fallback = 0;
 	set.window = 2048;
-	set.smooth = 2; /* a set file, as the trainer writes them */
+	set.sample_rate = 10000;
+	len = imp_text(&set, text, sizeof(text));
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), 0);
+	lg_detector_set_free(&back);
+	set.det[0].imp = (struct lg_imp_model){.ref_hz = 25, .plate = {31, 0, 0}, .nch = 1,
+					       .band = {{2478.5, 3569.25}}};
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_impact.json: default: 'impact' belongs to the "
+				"orders96-time5-imp9 and -imp10 layouts only");
+	lg_detector_set_free(&set);
+
+	/* a detector of the impact layout without "impact" is refused, naming it */
+	imp_set(&set, rows, 1);
+	set.smooth = 2;
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "test_impact.json: default: the orders96-time5-imp9 layout needs "
@@ -621,21 +706,34 @@ static void model_file_imp10(void)
 		CHECK_NEAR(back.det[0].imp.band[0][0], 2478.56, 0);
 	}
 	lg_detector_set_free(&back);
-	/* one of the two: refused */
-	f = fopen("test_impact10.json", "rb");
-	CHECK(f != NULL);
-	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	text[len] = 0;
-	at = strstr(text, "\"floor_bands_hz\"");
-	CHECK(at != NULL);
-	if (at) {
-		at[13] = 'x'; /* "floor_bands_hx" */
-		CHECK_EQ(lg_detector_set_load_mem(text, len, "edited", 8, &back, err, sizeof(err)),
+	/* one of the two: refused (the plain text, floor_bands_hz cut out) */
+	len = imp_text(&set, text, sizeof(text));
+	at = strstr(text, ",\"floor_bands_hz\":[[");
+	CHECK(at != NULL && strstr(at, "]]") != NULL);
+	if (at && strstr(at, "]]")) {
+		char *end = strstr(at, "]]") + 2;
+
+		memmove(at, end, strlen(end) + 1);
+		CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "edited", 8, &back, err,
+						  sizeof(err)),
 			 -EINVAL);
 		CHECK_STR_CONTAINS(err, "'floor_ref_speed_hz' (Hz) and 'floor_bands_hz'");
 	}
+	/* the floor's fields on an -imp9 detector: refused (every "-imp10" of the text made
+	 * "-imp9" and its feature names the nine's; the impact block is read before the width
+	 * is checked) */
+	len = imp_text(&set, text, sizeof(text));
+	while ((at = strstr(text, "orders96-time5-imp10"))) {
+		at[18] = '9';
+		memmove(at + 19, at + 20, strlen(at + 20) + 1);
+	}
+	if ((at = strstr(text, ",\"imp_floor_lines\"")))
+		memmove(at, at + 18, strlen(at + 18) + 1);
+	CHECK(len > strlen(text));
+	CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "edited", 8, &back, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
+				"orders96-time5-imp10 layout only");
 	/* a band past half the sample rate: refused */
 	set.det[0].imp.floor_band[0][1] = 5200;
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);

@@ -47,6 +47,26 @@ static enum lg_reason frame(uint64_t seq, const float *s)
 	return lg_worker_handle(w, g, &pkt);
 }
 
+/* sc scores with one detector of d features: identity weights, mean 0, a threshold no
+ * score reaches (each caller's own static buffers). */
+static void identity_detector(struct lg_scorer *sc, struct lg_detector *det, size_t d, float *eye,
+			      float *mean, float *work)
+{
+	for (size_t i = 0; i < d; i++)
+		eye[i * d + i] = 1;
+	det->d = d;
+	det->mean = mean;
+	det->w = eye;
+	det->denom = 1;
+	det->max_batch = 64;
+	det->work = work;
+	det->threshold = 1e30f;
+	sc->kind = LG_SCORER_DETECTOR;
+	sc->threshold = 1e30f;
+	sc->in_dim = d;
+	sc->set = (struct lg_detector_set){ .n = 1, .det = det, .fallback = 0 };
+}
+
 static void rows_through_worker(struct lg_scorer *sc)
 {
 	size_t d = lg_features_width(LG_LAYOUT_BANDS96_TIME5, WIN);
@@ -56,19 +76,7 @@ static void rows_through_worker(struct lg_scorer *sc)
 	float x[2 * WIN], want[2 * LG_FEAT_ROW_MAX];
 	struct lg_event e;
 
-	for (size_t i = 0; i < d; i++)
-		eye[i * d + i] = 1;
-	det.d = d;
-	det.mean = mean;
-	det.w = eye;
-	det.denom = 1;
-	det.max_batch = 64;
-	det.work = work;
-	det.threshold = 1e30f;
-	sc->kind = LG_SCORER_DETECTOR;
-	sc->threshold = 1e30f;
-	sc->in_dim = d;
-	sc->set = (struct lg_detector_set){ .n = 1, .det = &det, .fallback = 0 };
+	identity_detector(sc, &det, d, eye, mean, work);
 	for (int t = 0; t < 2 * WIN; t++)
 		x[t] = (float)(sin(0.3 * t) + 0.25 * sin(2.1 * t) + 0.01 * t);
 	CHECK_EQ(lg_features_rows(sc->fx, x, 2, WIN, WIN, want), 0);
@@ -142,25 +150,13 @@ static void impact_failed_through_worker(struct lg_scorer *sc)
 	uint64_t seq = 1, win0 = atomic_load(&s1->windows);
 
 	CHECK(d > LG_IMP_N);
-	for (size_t i = 0; i < d; i++)
-		eye[i * d + i] = 1;
-	det.d = d;
-	det.mean = mean;
-	det.w = eye;
-	det.denom = 1;
-	det.max_batch = 64;
-	det.work = work;
-	det.threshold = 1e30f;
+	identity_detector(sc, &det, d, eye, mean, work);
 	det.sample_rate = 1000;
 	det.imp.nch = 1;
 	det.imp.plate.z = 7;
 	det.imp.band[0][0] = 150;
 	det.imp.band[0][1] = 300;
 	det.imp.ref_hz = 600; /* past 500 Hz, half the sample rate */
-	sc->kind = LG_SCORER_DETECTOR;
-	sc->threshold = 1e30f;
-	sc->in_dim = d;
-	sc->set = (struct lg_detector_set){ .n = 1, .det = &det, .fallback = 0 };
 	frame_rate = 1000;
 	for (int t = 0; t < IWIN; t++)
 		x[t] = (float)(sin(2 * M_PI * 100 * t / 1000.0) + 0.3 * sin(0.9 * t));

@@ -124,6 +124,15 @@ PY
 	> "$dir/qr.out" 2> "$dir/qr.err" || { cat "$dir/qr.err"; fail "quality rev3"; }
 grep -q "a window per device of 2048 to .* samples (default 2048)" "$dir/qr.out" ||
 	fail "quality rev3: $(head -1 "$dir/qr.out")"
+# its JSON line says so too, with each device's window (it said "window": 2048, the default)
+/usr/bin/python3 - "$dir/qr.out" "$dir/rev.json" <<'PY' || fail "quality rev3 JSON: $(tail -1 "$dir/qr.out")"
+import json, sys
+q = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+m = json.load(open(sys.argv[2]))
+want = {e["devices"][0]: e["model"]["window"] for e in m["detectors"]}
+assert q["window"] == "per device" and q["default_window"] == 2048, q
+assert q["windows"] == want, (q["windows"], want)
+PY
 # --shaft-hz refusals name the file and line, or the device
 cp "$dir/hz.csv" "$dir/bad.csv"
 echo "$(sed -n 2p "$dir/hz.csv" | cut -d, -f1),fast" >> "$dir/bad.csv"
