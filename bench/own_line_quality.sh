@@ -11,7 +11,7 @@
 #                                     [DETECTOR [LAYOUT]]]]]]]
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
 #        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default),
-#        orders96-time5 or orders96-time5-imp9 (--nameplate written from the manifest:
+#        orders96-time5, orders96-time5-imp9 or -imp10 (--nameplate written from the manifest:
 #        set points, gear teeth, bearing geometry); the issue's goal needs DEVICES >= 200
 #        and about 20 000 held-back healthy windows). WINDOW revR: a window per device
 #        (linegate-train --window revR --shaft-hz, each machine's lowest shaft speed
@@ -61,7 +61,7 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
 	minw=20 ;;
 esac
-if [ "$LAYOUT" = orders96-time5-imp9 ]; then
+if [ "$LAYOUT" = orders96-time5-imp9 ] || [ "$LAYOUT" = orders96-time5-imp10 ]; then
 	# the impact features: what the operator declares of each machine (set points, gear
 	# teeth, bearing geometry), never its fault, speed knots or resonances
 	python3 -c 'import json, sys

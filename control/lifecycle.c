@@ -25,16 +25,18 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	float *ifeat = NULL;
 	struct lg_features *fx = NULL;
 	size_t n = 0, k = 0, dd = lg_features_width(layout, window);
+	unsigned nf = lg_layout_imp_n(layout);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	if (window < 8 || !dd || (lg_layout_orders(layout) &&
 				   (!oref || lg_order_ref_check(oref, window))))
 		return -EINVAL;
-	if (layout == LG_LAYOUT_ORDERS96_TIME5_IMP9) {
-		if (!imp || !(imp->ref_hz > 0) || imp->nch < d->channels)
+	if (nf) {
+		if (!imp || !(imp->ref_hz > 0) || imp->nch < d->channels ||
+		    (nf == LG_IMP_NMAX && !(imp->floor_ref_hz > 0)))
 			return -EINVAL;
-		ifeat = malloc(sizeof(float) * LG_IMP_N * d->channels);
+		ifeat = malloc(sizeof(float) * nf * d->channels);
 		if (!ifeat || lg_impact_new(&im, window, d->channels)) {
 			free(ifeat);
 			return -ENOMEM;
@@ -108,18 +110,12 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				return ret;
 			}
 		}
-		/* orders96-time5-imp9: the nine impact features of each channel, at the window's
-		 * speed (its ratio x the reference speed), after the channel's orders row */
+		/* orders96-time5-imp9/-imp10: the impact tail of each channel, at the window's
+		 * speed (its ratio x the reference speeds), after the channel's orders row, as
+		 * the data plane computes it (lg_impact_tail()) */
 		for (size_t i = 0; im && i < m; i++) {
-			double b[2 * LG_IMP_CH_MAX];
-
-			for (unsigned c = 0; c < d->channels; c++) {
-				b[2 * c] = imp->band[c][0];
-				b[2 * c + 1] = imp->band[c][1];
-			}
-			ret = lg_impact_window(im, seg_window(g, i, window), d->channels, g->cap,
-					       d->rate, out->ratio[k + i] * imp->ref_hz, b,
-					       &imp->plate, ifeat);
+			ret = lg_impact_tail(im, imp, seg_window(g, i, window), d->channels, g->cap,
+					     d->rate, out->ratio[k + i], nf, ifeat);
 			if (ret < 0) {
 				lg_features_free(fx);
 				lg_win_rows_free(out);
@@ -128,8 +124,8 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				return ret;
 			}
 			for (unsigned c = 0; c < d->channels; c++)
-				memcpy(out->rows + ((k + i) * d->channels + c) * dd + dd - LG_IMP_N,
-				       ifeat + c * LG_IMP_N, sizeof(float) * LG_IMP_N);
+				memcpy(out->rows + ((k + i) * d->channels + c) * dd + dd - nf,
+				       ifeat + c * nf, sizeof(float) * nf);
 		}
 		for (size_t i = 0; i < m; i++)
 			out->t[k + i] = g->t0 + (double)(i * window) / d->rate;
@@ -433,7 +429,7 @@ int lg_kofn_step(struct lg_kofn *a, int over)
 }
 
 int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const struct lg_truth *tr,
-		      const double *sp, size_t nsp, const struct lg_imp_plate *pl,
+		      const double *sp, size_t nsp, const struct lg_imp_plate *pl, bool floor,
 		      struct lg_imp_model *imp)
 {
 	size_t nh = 0, nref, block, k = 0, nr = 0, nrc = 0, nb = 0, ch = d->channels;
@@ -493,6 +489,17 @@ int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const stru
 			   lg_impact_band(ref + c * window, nr, window, ch * window, d->rate,
 					  imp->band[c]);
 	}
+	/* orders96-time5-imp10: floor_lines' own, the same windows' Hann spectra (the
+	 * prototype's floor_blocks() finds them on those) */
+	if (!ret && floor)
+		ret = lg_impact_floor_ref_speed(nrc ? refc : ref, nrc ? nrc : nr, (unsigned)ch,
+						window, ch * window, window, d->rate, sp, nsp,
+						pl->z, &imp->floor_ref_hz);
+	for (size_t c = 0; !ret && floor && c < ch; c++)
+		ret = nb ? lg_impact_floor_band(bw + c * window, nb, window, ch * window, d->rate,
+						imp->floor_band[c])
+			 : lg_impact_floor_band(ref + c * window, nr, window, ch * window, d->rate,
+						imp->floor_band[c]);
 	if (!ret) {
 		imp->plate = *pl;
 		imp->nch = (unsigned)ch;

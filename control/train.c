@@ -109,12 +109,15 @@ static const char usage[] =
 	"                          orders96-time5 (the lower half of the spectrum in shaft\n"
 	"                          orders, each window's speed found from its spectrum against\n"
 	"                          the device's first training windows; not with --pooled;\n"
-	"                          docs/models.md), or orders96-time5-imp9 (that row and nine\n"
+	"                          docs/models.md), orders96-time5-imp9 (that row and nine\n"
 	"                          impact features per channel, issue 8 step 6e.2: needs\n"
-	"                          --nameplate)\n"
-	"      --nameplate FILE    with orders96-time5-imp9: CSV device,setpoints_hz,gear_teeth\n"
-	"                          [,balls,pitch_mm,ball_mm,contact_deg], what the operator\n"
-	"                          declares of each machine (docs/models.md)\n"
+	"                          --nameplate), or orders96-time5-imp10 (the imp9 row and\n"
+	"                          floor_lines, the resonance band's floor over the order\n"
+	"                          lines, step 6e.3: needs --nameplate)\n"
+	"      --nameplate FILE    with orders96-time5-imp9 or -imp10: CSV device,\n"
+	"                          setpoints_hz,gear_teeth[,balls,pitch_mm,ball_mm,\n"
+	"                          contact_deg], what the operator declares of each machine\n"
+	"                          (docs/models.md)\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -232,8 +235,8 @@ struct file_conf {
 	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
 	double revs;
 	const char *shaft_hz;
-	/* --nameplate FILE (issue 8 step 6e.2, orders96-time5-imp9): each device's declared
-	 * set points, gear teeth and bearing (machines.h) */
+	/* --nameplate FILE (issue 8 step 6e.2, orders96-time5-imp9 and -imp10): each device's
+	 * declared set points, gear teeth and bearing (machines.h) */
 	const char *nameplate;
 	struct lg_machine *mach;
 	size_t nmach;
@@ -306,11 +309,11 @@ struct dev_rows {
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
-	struct lg_imp_model imp;  /* orders96-time5-imp9: its "impact" */
+	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10: its "impact" */
 };
 
-/* orders96-time5-imp9: the device's "impact" from its declaration (--nameplate) and its
- * healthy windows (lg_win_impact_fit()). */
+/* orders96-time5-imp9/-imp10: the device's "impact" from its declaration (--nameplate) and
+ * its healthy windows (lg_win_impact_fit(); -imp10 with floor_lines' own speed and bands). */
 static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 {
 	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
@@ -318,8 +321,8 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 
 	if (!m) {
 		fprintf(stderr, "linegate-train: --nameplate %s has no line for device %s (the "
-			"orders96-time5-imp9 layout needs each device's set points and gear teeth)\n",
-			fc->nameplate, r->dev->name);
+			"%s layout needs each device's set points and gear teeth)\n",
+			fc->nameplate, r->dev->name, lg_feat_layout_name(fc->layout));
 		return -EINVAL;
 	}
 	/* A set point the recording cannot show (trial: 9000 Hz on a 10240 Hz device ended
@@ -332,7 +335,8 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 				fc->nameplate, m->line, r->dev->name, m->sp[k], r->dev->rate);
 			return -EINVAL;
 		}
-	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate, &r->imp);
+	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate,
+				fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10, &r->imp);
 	/* what the data plane would refuse is not signed either (detector.c holds a model's
 	 * reference speed to 1e-3 .. half the sample rate) */
 	if (!ret && !(r->imp.ref_hz >= 1e-3 && r->imp.ref_hz < r->dev->rate / 2)) {
@@ -629,15 +633,17 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		return -ENOMEM;
 	}
 	/* the five time features at 16, the impact features at 4 (quality_proto.py's
-	 * otiRTB4), the bands at 1 */
+	 * otiRTB4), -imp10's floor_lines at 16 (otiRTB4f16), the bands at 1 */
 	for (size_t j = 0; j < D; j++) {
-		size_t tail = fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 ? LG_IMP_N : 0;
+		size_t tail = lg_layout_imp_n(fc->layout);
 
 		wt[j] = 1.0f;
 		if (fc->layout != LG_LAYOUT_BASIC && j + tail >= D - LG_WIDE_TIME_N && j + tail < D)
 			wt[j] = 16.0f;
 		if (j + tail >= D)
 			wt[j] = 4.0f;
+		if (tail == LG_IMP_NMAX && j == D - 1)
+			wt[j] = 16.0f;
 	}
 	/* Devices of one channel count > 1: a detector per channel, each standardised and
 	 * covered on its channel's rows alone (quality_proto.py's bt16_knn1); the channels of
@@ -1463,7 +1469,7 @@ static int train_files(struct file_conf *fc)
 				"orders96-time5 layout's reference lines\n", r->dev->name, r->window);
 			goto out;
 		}
-		if (fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && impact_fit(fc, r))
+		if (lg_layout_imp_n(fc->layout) && impact_fit(fc, r))
 			goto out;
 		if (lg_win_rows_make(r->dev, r->window, NULL, fc->layout,
 				     lg_layout_orders(fc->layout) ? &r->oref : NULL, &r->imp,
@@ -1828,7 +1834,8 @@ int main(int argc, char **argv)
 		case 48:
 			if (lg_feat_layout_parse(optarg, &layout)) {
 				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5, "
-					"orders96-time5 or orders96-time5-imp9\n", optarg);
+					"orders96-time5, orders96-time5-imp9 or orders96-time5-imp10\n",
+					optarg);
 				return 2;
 			}
 			layout_given = 1;
@@ -1874,9 +1881,10 @@ int main(int argc, char **argv)
 		      "reads one window)\n", stderr);
 		return 2;
 	}
-	if ((layout == LG_LAYOUT_ORDERS96_TIME5_IMP9) != !!fc.nameplate) {
-		fputs("linegate-train: --layout orders96-time5-imp9 and --nameplate FILE go "
-		      "together (each device's set points, gear teeth and bearing)\n", stderr);
+	if (!!lg_layout_imp_n(layout) != !!fc.nameplate) {
+		fputs("linegate-train: --layout orders96-time5-imp9 (or -imp10) and --nameplate "
+		      "FILE go together (each device's set points, gear teeth and bearing)\n",
+		      stderr);
 		return 2;
 	}
 	if (fc.nameplate) {

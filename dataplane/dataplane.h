@@ -307,8 +307,8 @@ struct lg_worker {
 	float *batch;          /* batch x d rows, d = the worker's model's in_dim (the layout's
 				* width at the policy's window, <= LG_FEAT_ROW_MAX) */
 	float *scores, *shadow_scores;
-	/* orders96-time5-imp9: one device window's impact features, channel by channel */
-	float imp_feat[LG_IMP_CH_MAX * LG_IMP_N];
+	/* orders96-time5-imp9/-imp10: one device window's impact tail, channel by channel */
+	float imp_feat[LG_IMP_CH_MAX * LG_IMP_NMAX];
 	float *thr, *shadow_thr; /* per row: the threshold of the detector that scored it */
 	int16_t *det;            /* per row: its detector, for the scorer */
 	uint8_t *chan;           /* per row: its channel (a kNN detector per channel) */

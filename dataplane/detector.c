@@ -1150,6 +1150,16 @@ static json_object *detector_object(const struct lg_detector *det)
 		for (unsigned c = 0; c < det->imp.nch; c++)
 			json_object_array_add(b, double_array(det->imp.band[c], 2));
 		json_object_object_add(r, "bands_hz", b);
+		/* -imp10: floor_lines' own (none for -imp9: its files as before) */
+		if (det->imp.floor_ref_hz > 0) {
+			json_object *fb = json_object_new_array();
+
+			json_object_object_add(r, "floor_ref_speed_hz",
+					       json_object_new_double(det->imp.floor_ref_hz));
+			for (unsigned c = 0; c < det->imp.nch; c++)
+				json_object_array_add(fb, double_array(det->imp.floor_band[c], 2));
+			json_object_object_add(r, "floor_bands_hz", fb);
+		}
 		json_object_object_add(o, "impact", r);
 	}
 	if (det->oref.lines) {
@@ -1242,7 +1252,8 @@ static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 	if (json_object_object_get_ex(o, "layout", &v) &&
 	    (!json_object_is_type(v, json_type_string) ||
 	     lg_feat_layout_parse(json_object_get_string(v), layout)))
-		return "'layout' must be \"basic18\", \"bands96-time5\" or \"orders96-time5\"";
+		return "'layout' must be \"basic18\", \"bands96-time5\", \"orders96-time5\", "
+		       "\"orders96-time5-imp9\" or \"orders96-time5-imp10\"";
 	return NULL;
 }
 
@@ -1292,6 +1303,20 @@ static const char oom[] = "out of memory";
 static const char imp_needed[] = "the orders96-time5-imp9 layout needs the detector's 'impact' "
 				 "(its reference speed, gear teeth, bearing orders and resonance "
 				 "bands)";
+static const char floor_needed[] = "the orders96-time5-imp10 layout needs the detector's "
+				   "'impact' with 'floor_ref_speed_hz' and 'floor_bands_hz' "
+				   "(floor_lines' reference speed and resonance bands, from "
+				   "linegate-train --layout orders96-time5-imp10)";
+
+/* What a detector of an impact layout lacks (NULL: nothing, or another layout). */
+static const char *imp_lacks(const struct lg_detector *det)
+{
+	if (lg_layout_imp_n(det->layout) && !(det->imp.ref_hz > 0))
+		return det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 ? floor_needed : imp_needed;
+	if (det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 && !(det->imp.floor_ref_hz > 0))
+		return floor_needed;
+	return NULL;
+}
 
 /* o's key as a number within lo .. hi (0: absent, not a number or out of range). */
 static int num_in(json_object *o, const char *key, double lo, double hi, double *v)
@@ -1305,23 +1330,37 @@ static int num_in(json_object *o, const char *key, double lo, double hi, double 
 	return *v >= lo && *v <= hi;
 }
 
+/* One [lo, hi] of a bands array (0 < lo < hi, finite). */
+static int read_band(json_object *e, double band[2])
+{
+	if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2)
+		return -EINVAL;
+	band[0] = json_object_get_double(json_object_array_get_idx(e, 0));
+	band[1] = json_object_get_double(json_object_array_get_idx(e, 1));
+	return band[0] > 0 && band[1] > band[0] && isfinite(band[1]) ? 0 : -EINVAL;
+}
+
 /* "impact" (issue 8 step 6e.2): {ref_speed_hz, gear_teeth, bpfo, bpfi, bands_hz: [[lo, hi]
  * per channel]}; bpfo and bpfi 0 without a declared bearing. Each wrong field is named; a
  * key the trainer does not write, or the block on another layout than orders96-time5-imp9
- * (whose rows alone have the impact features), is refused rather than ignored. */
+ * or -imp10 (whose rows alone have the impact features), is refused rather than ignored.
+ * -imp10 (step 6e.3) adds floor_ref_speed_hz and floor_bands_hz (as many as bands_hz),
+ * both or neither, and on that layout only. */
 static const char *read_impact(json_object *o, struct lg_detector *det)
 {
-	static const char *const keys[] = { "ref_speed_hz", "gear_teeth", "bpfo", "bpfi",
-					    "bands_hz" };
-	json_object *r, *b;
+	static const char *const keys[] = { "ref_speed_hz", "gear_teeth",	  "bpfo",
+					    "bpfi",	    "bands_hz",		  "floor_ref_speed_hz",
+					    "floor_bands_hz" };
+	json_object *r, *b, *fb = NULL;
 	double z;
 	size_t n;
+	int has_fr, has_fb;
 
 	memset(&det->imp, 0, sizeof(det->imp));
 	if (!json_object_object_get_ex(o, "impact", &r))
 		return NULL;
-	if (det->layout != LG_LAYOUT_ORDERS96_TIME5_IMP9)
-		return "'impact' belongs to the orders96-time5-imp9 layout only";
+	if (!lg_layout_imp_n(det->layout))
+		return "'impact' belongs to the orders96-time5-imp9 and -imp10 layouts only";
 	if (!json_object_is_type(r, json_type_object))
 		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 2..10000, "
 		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel]}";
@@ -1333,7 +1372,8 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 			k++;
 		if (k == sizeof(keys) / sizeof(keys[0]))
 			return "'impact' has a field other than 'ref_speed_hz', 'gear_teeth', "
-			       "'bpfo', 'bpfi' and 'bands_hz'";
+			       "'bpfo', 'bpfi', 'bands_hz', 'floor_ref_speed_hz' and "
+			       "'floor_bands_hz'";
 	}
 	if (!num_in(r, "ref_speed_hz", 1e-3, 1e5, &det->imp.ref_hz))
 		return "'impact': 'ref_speed_hz' must be a speed from 0.001 to 100000 Hz";
@@ -1361,6 +1401,22 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 		det->imp.band[c][1] = hi;
 	}
 	det->imp.nch = (unsigned)n;
+	has_fr = json_object_object_get_ex(r, "floor_ref_speed_hz", NULL);
+	has_fb = json_object_object_get_ex(r, "floor_bands_hz", &fb);
+	if (!has_fr && !has_fb)
+		return NULL;
+	if (det->layout != LG_LAYOUT_ORDERS96_TIME5_IMP10)
+		return "'impact': 'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
+		       "orders96-time5-imp10 layout only";
+	if (!has_fr || !has_fb ||
+	    !num_in(r, "floor_ref_speed_hz", 1e-3, 1e5, &det->imp.floor_ref_hz) ||
+	    !json_object_is_type(fb, json_type_array) || json_object_array_length(fb) != n)
+		return "'impact': 'floor_ref_speed_hz' (Hz) and 'floor_bands_hz' ([lo, hi] per "
+		       "channel, as many as 'bands_hz') go together";
+	for (size_t c = 0; c < n; c++)
+		if (read_band(json_object_array_get_idx(fb, c), det->imp.floor_band[c]))
+			return "'impact': each of 'floor_bands_hz' must be [lo, hi] in Hz, "
+			       "0 < lo < hi";
 	return NULL;
 }
 
@@ -1790,13 +1846,20 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 		double rate = det->sample_rate > 0 ? det->sample_rate : set->sample_rate, top = 0;
 
 		for (unsigned c = 0; c < det->imp.nch; c++)
-			top = fmax(top, det->imp.band[c][1]);
+			top = fmax(top, fmax(det->imp.band[c][1], det->imp.floor_band[c][1]));
 		/* a kNN without per_channel is a device of one channel (the trainer fits one
 		 * detector per channel for more); more bands than that were ignored */
 		if (det->imp.nch != (det->nch ? det->nch : 1)) {
 			snprintf(err, errlen, "%s: 'impact' has %u band(s) in 'bands_hz' for a detector "
 				 "of %u channel%s: one per channel", where, det->imp.nch,
 				 det->nch ? det->nch : 1, det->nch > 1 ? "s" : "");
+			return -EINVAL;
+		}
+		if (rate > 0 && det->imp.floor_ref_hz >= rate / 2) {
+			snprintf(err, errlen,
+				 "%s: 'impact': 'floor_ref_speed_hz' %g Hz is not below "
+				 "half the sample rate (%g Hz)",
+				 where, det->imp.floor_ref_hz, rate);
 			return -EINVAL;
 		}
 		if (rate > 0 && (det->imp.ref_hz >= rate / 2 || top > rate / 2)) {
@@ -1814,8 +1877,8 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 		return -EINVAL;
 	}
 	/* a device's detector, not its channels' (per_channel entries carry none) */
-	if (det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det->imp.ref_hz > 0)) {
-		snprintf(err, errlen, "%s: %s", where, imp_needed);
+	if (imp_lacks(det)) {
+		snprintf(err, errlen, "%s: %s", where, imp_lacks(det));
 		return -EINVAL;
 	}
 	if (lg_layout_orders(det->layout)) {
@@ -2000,8 +2063,8 @@ static int set_load_obj(json_object *o, const char *name, size_t max_batch,
 	}
 	memset(&det, 0, sizeof(det));
 	ret = load_json(o, name, max_batch, &det, err, errlen);
-	if (!ret && det.layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 && !(det.imp.ref_hz > 0)) {
-		snprintf(err, errlen, "%s: %s", name, imp_needed);
+	if (!ret && imp_lacks(&det)) {
+		snprintf(err, errlen, "%s: %s", name, imp_lacks(&det));
 		lg_detector_free(&det);
 		return -EINVAL;
 	}

@@ -691,9 +691,11 @@ int lg_features_rows_ratio(struct lg_features *fx, const float *x, size_t nwin, 
 	if (lg_layout_orders(fx->layout)) {
 		for (size_t i = 0; i < nwin; i++) {
 			lg_spec_orders_row(s, x + i * xstride, r ? r[i] : 1.0, rows + i * d);
-			/* orders96-time5-imp9: the impact block is the caller's (features.h) */
-			if (fx->layout == LG_LAYOUT_ORDERS96_TIME5_IMP9)
-				memset(rows + i * d + d - LG_IMP_N, 0, sizeof(float) * LG_IMP_N);
+			/* orders96-time5-imp9/-imp10: the impact block is the caller's
+			 * (features.h) */
+			if (lg_layout_imp_n(fx->layout))
+				memset(rows + i * d + d - lg_layout_imp_n(fx->layout), 0,
+				       sizeof(float) * lg_layout_imp_n(fx->layout));
 		}
 		return 0;
 	}

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* Impact features (issue 8 step 6e.2): quality_proto.py's impact_blocks() in C. */
 #include <linegate/impact.h>
+#include <linegate/detector.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fftw3.h>
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ struct lg_impact {
 	double *th, *ra, *rb, *rc, *rd; /* n: angle; real scratch */
 	double *grid, *ga, *gb;		/* cap */
 	double *sp;			/* cap: spectrum of the envelope */
+	double *hann, hnorm;		/* n: the periodic Hann window; n sum hann^2 */
 	struct plan_slot slot[PLAN_CACHE];
 	size_t nslot;
 };
@@ -82,6 +85,7 @@ void lg_impact_free(struct lg_impact *im)
 	fftw_free(im->rb);
 	fftw_free(im->rc);
 	fftw_free(im->rd);
+	fftw_free(im->hann);
 	free(im);
 }
 
@@ -132,11 +136,17 @@ int lg_impact_new(struct lg_impact **out, size_t n, unsigned max_ch)
 	im->rb = fftw_alloc_real(n);
 	im->rc = fftw_alloc_real(n);
 	im->rd = fftw_alloc_real(n);
-	if (!im->xd || !im->X || !im->th || !im->ra || !im->rb || !im->rc || !im->rd ||
+	im->hann = fftw_alloc_real(n);
+	if (!im->xd || !im->X || !im->th || !im->ra || !im->rb || !im->rc || !im->rd || !im->hann ||
 	    reserve(im, 2 * n)) {
 		lg_impact_free(im);
 		return -ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++) {
+		im->hann[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)n);
+		im->hnorm += im->hann[i] * im->hann[i];
+	}
+	im->hnorm *= (double)n;
 	*out = im;
 	return 0;
 }
@@ -528,21 +538,147 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
 	return (int)nrev;
 }
 
+/* quality_proto.py's _line_power() of one line at fl Hz of the power spectrum P (nb bins,
+ * df Hz apart): the bins within +-max(2%, 2 bins) of it less as many of the median within
+ * +-3 times that, not below 0; 0 under 2 bins or at or over 0.9 x the top bin's frequency
+ * (0.45 fs). tmp holds nb doubles. */
+static double line_power(const double *P, size_t nb, double df, double top, double fl, double *tmp)
+{
+	double h, med, s = 0;
+	long a, b, fa, fb, n = (long)nb;
+	size_t k = 0;
+
+	if (fl < 2 * df || fl >= 0.9 * top)
+		return 0;
+	h = fmax(0.02 * fl, 2 * df);
+	a = (long)floor((fl - h) / df);
+	b = (long)ceil((fl + h) / df) + 1;
+	fa = (long)floor((fl - 3 * h) / df);
+	fa = fa > 1 ? fa : 1;
+	fb = (long)ceil((fl + 3 * h) / df) + 1;
+	fb = fb < n ? fb : n;
+	for (long j = fa; j < (a > fa ? a : fa) && j < n; j++)
+		tmp[k++] = P[j];
+	for (long j = (b < fb ? b : fb); j < fb; j++)
+		tmp[k++] = P[j];
+	med = k ? median(tmp, k) : 0.0;
+	for (long j = a > 1 ? a : 1; j < (b < n ? b : n); j++)
+		s += P[j];
+	s -= med * (double)(b - a);
+	return s > 0 ? s : 0.0;
+}
+
+int lg_impact_floor_lines(struct lg_impact *im, const float *x, unsigned nch, size_t chstride,
+			  double fs, double fw, const double *band, unsigned z, float *out,
+			  size_t ostride)
+{
+	size_t n = im->n, nb = n / 2 + 1;
+	double df = fs / (double)n, top = (double)(nb - 1) * fs / (double)n, *P = im->sp;
+	double *tmp = im->rc;
+	const double shaft[3] = {1.0, 2.0, 3.0};
+	const double mesh[4] = {z - 1.0, (double)z, z + 1.0, 2.0 * z};
+	int ret;
+
+	if (!nch || nch > im->max_ch || !(fs > 0) || !(fw > 0))
+		return -EINVAL;
+	for (unsigned c = 0; c < nch; c++) {
+		double m = 0, ps = 0, pm = 0, fl;
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			m += (double)x[c * chstride + i];
+		m /= (double)n;
+		for (size_t i = 0; i < n; i++)
+			im->ga[i] = ((double)x[c * chstride + i] - m) * im->hann[i];
+		if ((ret = rfft(im, n)))
+			return ret;
+		for (size_t j = 0; j < nb; j++) {
+			double h = hypot(im->ca[j][0], im->ca[j][1]);
+
+			P[j] = h * h / im->hnorm;
+		}
+		/* the resonance band's median: the broadband through the structure */
+		for (size_t j = 0; j < nb; j++) {
+			double f = (double)j * fs / (double)n;
+
+			if (f >= band[2 * c] && f <= band[2 * c + 1])
+				tmp[k++] = P[j];
+		}
+		if (!k) {
+			out[c * ostride] = 0;
+			continue;
+		}
+		fl = log(median(tmp, k) + FLOOR);
+		for (int o = 0; o < 3; o++)
+			ps += line_power(P, nb, df, top, fw * shaft[o], tmp);
+		for (int o = 0; o < 4; o++)
+			pm += line_power(P, nb, df, top, fw * mesh[o], tmp);
+		out[c * ostride] = (float)(fl - log(ps + pm + FLOOR));
+	}
+	return 0;
+}
+
+int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const float *x,
+		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf, float *out)
+{
+	double b[2 * LG_IMP_CH_MAX];
+	float f[LG_IMP_CH_MAX * LG_IMP_N];
+	int ret, fr;
+
+	if (!nch || nch > LG_IMP_CH_MAX || nch > imp->nch || (nf != LG_IMP_N && nf != LG_IMP_NMAX))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out) * nf * nch);
+	if (nf == LG_IMP_NMAX && !(imp->floor_ref_hz > 0))
+		return -EINVAL;
+	for (unsigned c = 0; c < nch; c++) {
+		b[2 * c] = imp->band[c][0];
+		b[2 * c + 1] = imp->band[c][1];
+	}
+	ret = lg_impact_window(im, x, nch, chstride, fs, ratio * imp->ref_hz, b, &imp->plate, f);
+	if (ret < 0)
+		return ret;
+	for (unsigned c = 0; c < nch; c++)
+		memcpy(out + c * nf, f + c * LG_IMP_N, sizeof(float) * LG_IMP_N);
+	if (nf == LG_IMP_NMAX) {
+		for (unsigned c = 0; c < nch; c++) {
+			b[2 * c] = imp->floor_band[c][0];
+			b[2 * c + 1] = imp->floor_band[c][1];
+		}
+		fr = lg_impact_floor_lines(im, x, nch, chstride, fs, ratio * imp->floor_ref_hz, b,
+					   imp->plate.z, out + LG_IMP_N, nf);
+		if (fr < 0) {
+			memset(out, 0, sizeof(*out) * nf * nch);
+			return fr;
+		}
+	}
+	return ret;
+}
+
 /* Training: the untapered power spectra (numpy's |rfft(x - mean)|^2) of windows, one
- * after the other through one plan. */
+ * after the other through one plan; or with hann, quality_proto.py's spectra() (the Hann
+ * power spectrum lg_impact_floor_lines() reads). */
 struct spec1 {
 	size_t n;
-	double *in;
+	double *in, *hann, hnorm;
 	fftw_complex *out;
 	fftw_plan p;
 };
 
-static int spec1_init(struct spec1 *s, size_t n)
+static int spec1_init(struct spec1 *s, size_t n, bool hann)
 {
 	s->n = n;
 	s->in = fftw_alloc_real(n);
 	s->out = fftw_alloc_complex(n / 2 + 1);
+	s->hann = hann ? fftw_alloc_real(n) : NULL;
+	s->hnorm = 0;
 	s->p = NULL;
+	if (hann && !s->hann)
+		return -ENOMEM;
+	for (size_t i = 0; hann && i < n; i++) {
+		s->hann[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)n);
+		s->hnorm += s->hann[i] * s->hann[i];
+	}
+	s->hnorm *= (double)n;
 	if (s->in && s->out) {
 		lg_fftw_plan_lock();
 		s->p = fftw_plan_dft_r2c_1d((int)n, s->in, s->out, FFTW_ESTIMATE);
@@ -560,6 +696,7 @@ static void spec1_free(struct spec1 *s)
 	}
 	fftw_free(s->in);
 	fftw_free(s->out);
+	fftw_free(s->hann);
 }
 
 /* P[0 .. n/2] of x[0 .. n-1]. */
@@ -572,11 +709,13 @@ static void spec1_power(struct spec1 *s, const float *x, double *P)
 	m /= (double)s->n;
 	for (size_t i = 0; i < s->n; i++)
 		s->in[i] = (double)x[i] - m;
+	for (size_t i = 0; s->hann && i < s->n; i++)
+		s->in[i] *= s->hann[i];
 	fftw_execute(s->p);
 	for (size_t k = 0; k <= s->n / 2; k++) {
 		double h = hypot(s->out[k][0], s->out[k][1]);
 
-		P[k] = h * h;
+		P[k] = s->hann ? h * h / s->hnorm : h * h;
 	}
 }
 
@@ -588,9 +727,9 @@ static size_t arange_len(double start, double stop, double step)
 	return len > 0 ? (size_t)len : 0;
 }
 
-int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
-			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
-			double *f0)
+static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+		     size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+		     bool hann, double *f0)
 {
 	const double step = 0.002, lo_bin = 16, hi = 0.45;
 	size_t nb = n / 2 + 1, M, K, h = (size_t)nearbyint(0.1 / step);
@@ -612,7 +751,7 @@ int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, siz
 	M = arange_len(g0, log(hi * fs), step);
 	if (M < 2)
 		return -EINVAL;
-	if ((ret = spec1_init(&s, n)))
+	if ((ret = spec1_init(&s, n, hann)))
 		goto out;
 	ret = -ENOMEM;
 	P = malloc(sizeof(double) * nb);
@@ -692,8 +831,8 @@ out:
 	return ret;
 }
 
-int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
-		   double band[2])
+static int res_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs, bool hann,
+		    double band[2])
 {
 	const int h = 10;
 	size_t nb = n / 2 + 1, M;
@@ -707,7 +846,7 @@ int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, doub
 	M = arange_len(g0, log(0.48 * fs), 0.01);
 	if (!M)
 		return -EINVAL;
-	if ((ret = spec1_init(&s, n)))
+	if ((ret = spec1_init(&s, n, hann)))
 		goto out;
 	ret = -ENOMEM;
 	P = malloc(sizeof(double) * nb);
@@ -753,4 +892,30 @@ out:
 	free(g);
 	free(Lg);
 	return ret;
+}
+
+int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			double *f0)
+{
+	return ref_speed(x, nwin, nch, n, winstride, chstride, fs, sp, nsp, z, false, f0);
+}
+
+int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			      size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			      double *f0)
+{
+	return ref_speed(x, nwin, nch, n, winstride, chstride, fs, sp, nsp, z, true, f0);
+}
+
+int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+		   double band[2])
+{
+	return res_band(x, nwin, n, winstride, fs, false, band);
+}
+
+int lg_impact_floor_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+			 double band[2])
+{
+	return res_band(x, nwin, n, winstride, fs, true, band);
 }

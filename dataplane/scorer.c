@@ -236,7 +236,7 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 		/* The impact features' buffers for the device's window now too, not at its
 		 * first window on the worker (their envelope transforms are still planned when
 		 * a revolution count is first seen: impact.c). */
-		if (!ret && lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
+		if (!ret && lg_layout_imp_n(lg_features_layout(sc->fx)) &&
 		    sc->kind == LG_SCORER_DETECTOR && det >= 0 && (size_t)det < sc->set.n &&
 		    sc->set.det[det].imp.ref_hz > 0 && !lg_scorer_impact(sc, win)) {
 			ret = -ENOMEM;

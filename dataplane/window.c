@@ -115,32 +115,27 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	{
 		/* orders96-time5-imp9 (issue 8 step 6e.2): the nine impact features of each
 		 * channel at the window's speed, its ratio x the device's reference speed (its
-		 * detector's "impact"); 0 for a device without one or of more channels */
+		 * detector's "impact"); -imp10 (step 6e.3) floor_lines after them
+		 * (lg_impact_tail(), as linegate-quality and linegate-train compute them); 0 for
+		 * a device without one or of more channels */
 		struct lg_scorer *sc = w->ms->sc[w->id];
 		const struct lg_detector *dd = det >= 0 && (size_t)det < sc->set.n ?
 						       &sc->set.det[det] : NULL;
+		unsigned nf = lg_layout_imp_n(lg_features_layout(sc->fx));
 		struct lg_impact *im;
 		int imp = 0;
 
-		/* only this layout reads imp_feat (below): other models pay nothing here */
-		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9)
+		/* only these layouts read imp_feat (below): other models pay nothing here */
+		if (nf)
 			memset(w->imp_feat, 0, sizeof(w->imp_feat));
-		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 &&
-		    sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
+		if (nf && sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
 		    s->channels <= dd->imp.nch) {
-			double b[2 * LG_IMP_CH_MAX];
-
-			for (unsigned c = 0; c < s->channels; c++) {
-				b[2 * c] = dd->imp.band[c][0];
-				b[2 * c + 1] = dd->imp.band[c][1];
-			}
 			im = lg_scorer_impact(sc, win);
-			imp = im ? lg_impact_window(im, s->win, s->channels, win,
-						    dd->sample_rate > 0 ? dd->sample_rate :
-									  dev->sample_rate,
-						    ratio * dd->imp.ref_hz, b, &dd->imp.plate,
-						    w->imp_feat) :
-				   -ENOMEM;
+			imp = im ? lg_impact_tail(im, &dd->imp, s->win, s->channels, win,
+						  dd->sample_rate > 0 ? dd->sample_rate
+								      : dev->sample_rate,
+						  ratio, nf, w->imp_feat)
+				 : -ENOMEM;
 		}
 		if (imp < 0) {
 			/* the impact features could not be computed (no memory for their
@@ -162,13 +157,13 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		size_t rd = lg_scorer_row_d(sc), wd = lg_features_width(lg_features_layout(sc->fx),
 									win);
 		float *row = w->batch + (size_t)w->rows * rd;
+		unsigned nf = lg_layout_imp_n(lg_features_layout(sc->fx));
 
 		/* a row of the model's layout at the device's window: wd floats, then zeros up
 		 * to the batch's width (a model with windows per device; its detector reads wd) */
 		lg_features_rows_ratio(sc->fx, s->win + (size_t)c * win, 1, win, win, &ratio, row);
-		if (lg_features_layout(sc->fx) == LG_LAYOUT_ORDERS96_TIME5_IMP9 && wd >= LG_IMP_N)
-			memcpy(row + wd - LG_IMP_N, w->imp_feat + c * LG_IMP_N,
-			       sizeof(float) * LG_IMP_N);
+		if (nf && wd >= nf)
+			memcpy(row + wd - nf, w->imp_feat + c * nf, sizeof(float) * nf);
 		if (wd < rd)
 			memset(row + wd, 0, (rd - wd) * sizeof(*row));
 		memset(e, 0, sizeof(*e));

@@ -100,12 +100,17 @@ struct lg_detector {
 	/* Impact features (issue 8 step 6e.2, impact.h; file "impact"): the device's reference
 	 * speed in Hz (0: none, the rest unused), what its operator declared (gear teeth; the
 	 * bearing's ball-pass orders, 0 without a bearing) and each of its nch channels'
-	 * resonance band in Hz, found in training. A set with one is format 2. */
+	 * resonance band in Hz, found in training. A set with one is format 2.
+	 * orders96-time5-imp10 (step 6e.3) adds floor_lines' own reference speed and bands
+	 * ("floor_ref_speed_hz", "floor_bands_hz"): found the same way on the Hann spectra, as
+	 * the prototype's floor_blocks() does (impact.h); floor_ref_hz 0: none. */
 	struct lg_imp_model {
 		double ref_hz;
 		struct lg_imp_plate plate;
 		unsigned nch;
 		double band[LG_IMP_CH_MAX][2];
+		double floor_ref_hz;
+		double floor_band[LG_IMP_CH_MAX][2];
 	} imp;
 	unsigned *cidx;  /* max_batch: rows of one channel */
 	float *cpart;    /* max_batch: their scores */

@@ -152,13 +152,27 @@ enum lg_feat_layout {
 	 * for the nine; the caller, who has the device's "impact" (its detector's), fills them
 	 * (lg_impact_window()), 0 where the window holds fewer than LG_IMP_MIN_REVS revolutions */
 	LG_LAYOUT_ORDERS96_TIME5_IMP9,
+	/* "orders96-time5-imp10" (issue 8 step 6e.3): the -imp9 row, then floor_lines of its
+	 * channel (lg_impact_floor_lines()); filled by the caller as the nine are
+	 * (lg_impact_tail()) */
+	LG_LAYOUT_ORDERS96_TIME5_IMP10,
 };
-#define LG_LAYOUT_COUNT 4
+#define LG_LAYOUT_COUNT 5
 
 /* Whether rows of the layout are read in orders (a speed ratio per window, "order_ref"). */
 static inline int lg_layout_orders(enum lg_feat_layout layout)
 {
-	return layout == LG_LAYOUT_ORDERS96_TIME5 || layout == LG_LAYOUT_ORDERS96_TIME5_IMP9;
+	return layout == LG_LAYOUT_ORDERS96_TIME5 || layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 ||
+	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP10;
+}
+
+/* The impact tail of the layout's rows (the caller's to fill, lg_impact_tail()): 0, the nine
+ * (-imp9) or the nine and floor_lines (-imp10). */
+static inline unsigned lg_layout_imp_n(enum lg_feat_layout layout)
+{
+	return layout == LG_LAYOUT_ORDERS96_TIME5_IMP9	? 9u :
+	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 ? 10u :
+							  0u;
 }
 
 #define LG_WIDE_NBANDS 96
@@ -166,7 +180,7 @@ static inline int lg_layout_orders(enum lg_feat_layout layout)
 #define LG_WIDE_MIN_N 16
 #define LG_ORD_MIN_N 256 /* orders96-time5: windows of at least this many samples */
 /* The widest row any layout makes: the batch is sized for it. */
-#define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N + LG_IMP_N)
+#define LG_FEAT_ROW_MAX (LG_WIDE_NBANDS + LG_WIDE_TIME_N + LG_IMP_NMAX)
 
 const char *lg_feat_layout_name(enum lg_feat_layout layout);
 int lg_feat_layout_parse(const char *name, enum lg_feat_layout *layout);

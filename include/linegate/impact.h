@@ -33,6 +33,9 @@
 #define LG_IMP_MIN_REVS 3
 /* Channels of a device the impact features (and a model's bands) hold. */
 #define LG_IMP_CH_MAX 16
+/* orders96-time5-imp10 (issue 8 step 6e.3): the nine, then floor_lines (column LG_IMP_N of
+ * the tail, lg_impact_floor_lines()). The widest impact tail of any layout. */
+#define LG_IMP_NMAX (LG_IMP_N + 1)
 
 /* What the operator declares of a machine, as the orders it makes: gear teeth and the
  * bearing's ball-pass orders (lg_imp_ball_pass()). */
@@ -65,6 +68,37 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
 		     double fw, const double *band, const struct lg_imp_plate *pl, float *out);
 
 /*
+ * floor_lines (issue 8 step 6e.3; quality_proto.py's floor_blocks(), column 0 of its flr
+ * block) of each channel of one device window: ln of the median power of the channel's
+ * resonance band (the bins k fs / n within band[2c] .. band[2c + 1], inclusive) less ln of
+ * the power of the order lines 1x, 2x, 3x, (Z - 1) x, Z x, (Z + 1) x and 2 Z x at the
+ * window's speed fw (Hz). The spectrum is the Hann power spectrum the orders row reads
+ * (periodic Hann, |rfft((x - mean) hann)|^2 / (n sum hann^2)); a line's power is the sum of
+ * the bins within +-max(2%, 2 bins) of it less that many bins of the median power within
+ * +-3 times that (the floor under it), not below 0; lines under 2 bins or at or over 0.45 fs
+ * count nothing. Load scales the lines and the broadband through the structure alike (the
+ * ratio stays), slip's friction and impacts into the resonance raise the floor alone.
+ * out[c * ostride], channel c (0 for a band holding no bin). 0, or -EINVAL (more channels
+ * than lg_impact_new() was given, fs or fw not positive: out is left alone), -ENOMEM.
+ */
+int lg_impact_floor_lines(struct lg_impact *im, const float *x, unsigned nch, size_t chstride,
+			  double fs, double fw, const double *band, unsigned z, float *out,
+			  size_t ostride);
+
+/*
+ * The impact tail of a row of orders96-time5-imp9 (nf = LG_IMP_N) or -imp10 (nf =
+ * LG_IMP_NMAX) for one device window, from the device's model (detector.h's "impact"): the
+ * nine at ratio x its ref_hz in its bands (lg_impact_window()), and for -imp10 floor_lines at
+ * ratio x its floor_ref_hz in its floor_band (lg_impact_floor_lines()). The one function the
+ * data plane's worker, linegate-quality and linegate-train compute the tail with.
+ * out[c * nf + j]. Returns lg_impact_window()'s: the whole revolutions, or -errno (-EINVAL
+ * also for a model without the floor's fields asked for nf = LG_IMP_NMAX; out all 0).
+ */
+struct lg_imp_model;
+int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const float *x,
+		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf, float *out);
+
+/*
  * Training. The reference speed (Hz) of a device (quality_proto.py's ref_speed()): over
  * its reference windows (nwin windows of nch channels of n samples; window w, channel c at
  * x + w * winstride + c * chstride) the spectral lines of the channels' untapered power
@@ -84,5 +118,15 @@ int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, siz
  * min(that x 1.2, 0.48 fs). */
 int lg_impact_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
 		   double band[2]);
+/* The same two of the Hann power spectra (quality_proto.py's spectra(), normalised as
+ * lg_impact_floor_lines() reads them), as the prototype's floor_blocks() finds the floor's
+ * reference speed and band: they differ from the untapered ones (on 5 of the first 12
+ * devices of seed 5's line2 the band, on 3 of them another resonance; the speed by up to
+ * 0.1%), so an -imp10 model keeps both pairs. */
+int lg_impact_floor_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
+			      size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,
+			      double *f0);
+int lg_impact_floor_band(const float *x, size_t nwin, size_t n, size_t winstride, double fs,
+			 double band[2]);
 
 #endif

@@ -54,7 +54,10 @@ static const float *fixture_windows(size_t *nfloat)
 	return buf;
 }
 
-/* Every window of every case: the C features against the prototype's. */
+/* Every window of every case: the C features against the prototype's; then (step 6e.3)
+ * floor_lines' reference speed and bands (the Hann spectra's: case 2 is made so that they
+ * differ from the untapered ones) and floor_lines, through lg_impact_tail() as the worker,
+ * linegate-quality and linegate-train compute the -imp10 tail. */
 static void parity(void)
 {
 	size_t nfloat = 0, at = 0;
@@ -62,8 +65,8 @@ static void parity(void)
 	char path[600], line[8192];
 	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
 	FILE *f;
-	int cases = 0;
-	double worst = 0;
+	int cases = 0, differ = 0;
+	double worst = 0, fworst = 0;
 
 	if (!x)
 		return;
@@ -77,13 +80,15 @@ static void parity(void)
 		unsigned nch = (unsigned)strtod(p, &p);
 		struct lg_imp_plate pl;
 		struct lg_impact *im = NULL;
-		float out[4 * LG_IMP_N];
+		struct lg_imp_model mod = {0};
+		float out[4 * LG_IMP_N], tail[4 * LG_IMP_NMAX], want9[4][4 * LG_IMP_N];
+		size_t base = at;
 
 		pl.z = (unsigned)strtod(p, &p);
 		pl.bpfo = strtod(p, &p);
 		pl.bpfi = strtod(p, &p);
 		f0ref = strtod(p, &p);
-		CHECK(nch <= 4);
+		CHECK(nch <= 4 && nwin <= 4);
 		for (unsigned c = 0; c < 2 * nch; c++)
 			band[c] = strtod(p, &p);
 		/* training: the reference speed from the first 2 windows and the declared set
@@ -115,17 +120,82 @@ static void parity(void)
 
 					CHECK_NEAR(got, want, TOL);
 					worst = fabs(got - want) > worst ? fabs(got - want) : worst;
+					want9[i][c * LG_IMP_N + j] = out[c * LG_IMP_N + j];
 				}
 			at += (size_t)nch * W;
+		}
+		/* floor_lines: its speed and bands from the same 2 windows' Hann spectra */
+		mod.ref_hz = f0ref;
+		mod.plate = pl;
+		mod.nch = nch;
+		mod.floor_ref_hz = strtod(p, &p);
+		for (unsigned c = 0; c < nch; c++) {
+			mod.band[c][0] = band[2 * c];
+			mod.band[c][1] = band[2 * c + 1];
+			mod.floor_band[c][0] = strtod(p, &p);
+			mod.floor_band[c][1] = strtod(p, &p);
+		}
+		{
+			const double sp[2] = {20, 30};
+			double f0 = 0, bd[2] = {0, 0};
+
+			CHECK_EQ(lg_impact_floor_ref_speed(x + base, 2, nch, W, nch * W, W, fs, sp,
+							   2, pl.z, &f0),
+				 0);
+			CHECK_NEAR(f0 / mod.floor_ref_hz, 1, 1e-12);
+			differ += fabs(f0 / f0ref - 1) > 1e-6;
+			for (unsigned c = 0; c < nch; c++) {
+				CHECK_EQ(
+				    lg_impact_floor_band(x + base + c * W, 2, W, nch * W, fs, bd),
+				    0);
+				CHECK_NEAR(bd[0] / mod.floor_band[c][0], 1, 1e-12);
+				CHECK_NEAR(bd[1] / mod.floor_band[c][1], 1, 1e-12);
+				differ += fabs(bd[0] / band[2 * c] - 1) > 1e-6;
+			}
+		}
+		{
+			/* the windows' ratios again: the line's per-window groups start after the
+			 * bands (8 + 2 nch numbers) and are 1 + 9 nch long */
+			char *q = line;
+
+			for (unsigned k = 0; k < 8 + 2 * nch; k++)
+				strtod(q, &q);
+			for (size_t i = 0; im && i < nwin; i++) {
+				double r = strtod(q, &q);
+
+				for (unsigned k = 0; k < LG_IMP_N * nch; k++)
+					strtod(q, &q);
+				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
+						     r, LG_IMP_NMAX, tail) >= LG_IMP_MIN_REVS);
+				for (unsigned c = 0; c < nch; c++) {
+					double want = strtod(p, &p),
+					       got = tail[c * LG_IMP_NMAX + LG_IMP_N];
+
+					/* the nine as lg_impact_window() gave them, bit for bit */
+					CHECK(!memcmp(tail + c * LG_IMP_NMAX,
+						      want9[i] + c * LG_IMP_N,
+						      sizeof(float) * LG_IMP_N));
+					CHECK_NEAR(got, want, TOL);
+					fworst =
+					    fabs(got - want) > fworst ? fabs(got - want) : fworst;
+				}
+				/* -imp9's tail is the nine alone */
+				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
+						     r, LG_IMP_N, tail) >= LG_IMP_MIN_REVS);
+				CHECK(!memcmp(tail, want9[i], sizeof(float) * LG_IMP_N * nch));
+			}
 		}
 		lg_impact_free(im);
 		cases++;
 	}
 	if (f)
 		fclose(f);
-	CHECK_EQ(cases, 2);
+	CHECK_EQ(cases, 3);
 	CHECK_EQ(at, nfloat);
-	printf("impact parity: largest difference from the prototype %.3g\n", worst);
+	/* case 2's Hann speed and band are not the untapered ones: the test tells them apart */
+	CHECK(differ >= 2);
+	printf("impact parity: largest difference from the prototype %.3g, floor_lines %.3g\n",
+	       worst, fworst);
 	free((void *)x);
 }
 
@@ -251,6 +321,103 @@ static void known_answers(void)
 	lg_impact_free(im);
 	free(h);
 	free(t);
+	free(b);
+}
+
+/* quality_proto.py's self-test machine3(): 1x, 2x, a 31-tooth mesh modulated once per
+ * revolution and the broadband (0.05 bb, white) rung through a 3 kHz resonance, all scaled
+ * by the load lvl, then the sensor's own white noise (not scaled); the same draws for every
+ * lvl and bb (our LCG's). */
+static void machine3(float *y, size_t n, double fs, double lvl, double bb)
+{
+	double *ex = malloc(sizeof(double) * n), h[200];
+
+	lcg = 11;
+	for (size_t i = 0; i < 200; i++) {
+		double t = (double)i / fs;
+
+		h[i] = exp(-0.05 * 2 * M_PI * 3000 * t) * sin(2 * M_PI * 3000 * t);
+	}
+	for (size_t i = 0; i < n; i++)
+		ex[i] = 0.05 * bb * gauss();
+	for (size_t i = 0; i < n; i++) {
+		double th = 25.0 * (double)i / fs, v, conv = 0;
+
+		v = 0.5 * sin(2 * M_PI * th + 0.3) + 0.1 * sin(4 * M_PI * th + 1.0);
+		v += 0.3 * (1 + 0.2 * cos(2 * M_PI * th)) * sin(2 * M_PI * 31 * th);
+		for (size_t j = 0; j < 200 && j <= i; j++)
+			conv += ex[i - j] * h[j];
+		y[i] = (float)(lvl * (v + conv));
+	}
+	for (size_t i = 0; i < n; i++)
+		y[i] += (float)(0.001 * gauss());
+	free(ex);
+}
+
+/* floor_lines' known answers (the prototype's self-test amounts): a load scale x1.25 moves
+ * lines and broadband alike and leaves it (within 0.03); the broadband alone x1.5 at the same
+ * lines (slip's friction) raises it by ln 2.25 (within 0.05), every window by more than 0.6. */
+static void floor_known_answers(void)
+{
+	const size_t W = 8192, NW = 6;
+	const double fs = 12800, sp[2] = {20, 30};
+	float *h = malloc(sizeof(float) * W * NW), *l = malloc(sizeof(float) * W * NW),
+	      *b = malloc(sizeof(float) * W * NW), fh[NW], fl[NW], fb[NW], t[LG_IMP_NMAX];
+	double f0 = 0, band[2] = {0, 0}, dl = 0, db = 0, dlmax = 0, dbmin = 1e9;
+	struct lg_impact *im = NULL;
+	struct lg_imp_model mod = {0};
+
+	machine3(h, W * NW, fs, 1, 1);
+	machine3(l, W * NW, fs, 1.25, 1);
+	machine3(b, W * NW, fs, 1, 1.5);
+	/* its speed and band from the healthy windows, as the trainer finds them */
+	CHECK_EQ(lg_impact_floor_ref_speed(h, NW, 1, W, W, W, fs, sp, 2, 31, &f0), 0);
+	CHECK_NEAR(f0, 25, 0.05);
+	CHECK_EQ(lg_impact_floor_band(h, NW, W, W, fs, band), 0);
+	CHECK(band[0] < 3000 && band[1] > 3000);
+	CHECK_EQ(lg_impact_new(&im, W, 1), 0);
+	for (size_t i = 0; im && i < NW; i++) {
+		CHECK_EQ(lg_impact_floor_lines(im, h + i * W, 1, W, fs, f0, band, 31, fh + i, 1),
+			 0);
+		CHECK_EQ(lg_impact_floor_lines(im, l + i * W, 1, W, fs, f0, band, 31, fl + i, 1),
+			 0);
+		CHECK_EQ(lg_impact_floor_lines(im, b + i * W, 1, W, fs, f0, band, 31, fb + i, 1),
+			 0);
+		dl += (fl[i] - fh[i]) / (double)NW;
+		db += (fb[i] - fh[i]) / (double)NW;
+		dlmax = fmax(dlmax, fabs(fl[i] - fh[i]));
+		dbmin = fmin(dbmin, fb[i] - fh[i]);
+	}
+	printf("floor_lines: healthy %.3f, load x1.25 moves it by %.4f (largest %.4f), broadband "
+	       "x1.5 by %.3f (ln 2.25 = %.3f; smallest %.3f)\n",
+	       fh[0], dl, dlmax, db, log(2.25), dbmin);
+	CHECK(dlmax < 0.03);
+	CHECK_NEAR(db, log(2.25), 0.05);
+	CHECK(dbmin > 0.6);
+	/* refusals: more channels than made for (out untouched); -imp10's tail without the
+	 * floor's speed (all 0) */
+	t[0] = 7;
+	CHECK_EQ(lg_impact_floor_lines(im, h, 2, W, fs, f0, band, 31, t, 1), -EINVAL);
+	CHECK_EQ(t[0], 7);
+	CHECK_EQ(lg_impact_floor_lines(im, h, 1, W, fs, 0, band, 31, t, 1), -EINVAL);
+	mod.ref_hz = f0;
+	mod.plate = (struct lg_imp_plate){31, 5.3, 7.7};
+	mod.nch = 1;
+	mod.band[0][0] = band[0];
+	mod.band[0][1] = band[1];
+	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, LG_IMP_NMAX, t), -EINVAL);
+	for (int j = 0; j < LG_IMP_NMAX; j++)
+		CHECK_EQ(t[j], 0);
+	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, 11, t), -EINVAL);
+	/* with it: the tail's last is floor_lines at ratio x floor_ref_hz */
+	mod.floor_ref_hz = f0 / 1.04;
+	mod.floor_band[0][0] = band[0];
+	mod.floor_band[0][1] = band[1];
+	CHECK(lg_impact_tail(im, &mod, h, 1, W, fs, 1.04, LG_IMP_NMAX, t) >= LG_IMP_MIN_REVS);
+	CHECK_NEAR(t[LG_IMP_N], fh[0], 1e-5);
+	lg_impact_free(im);
+	free(h);
+	free(l);
 	free(b);
 }
 
@@ -384,7 +551,7 @@ static void model_file(void)
 		     "'impact' has a field other than 'ref_speed_hz'"},
 		    {"\"bands_hz\":[", "\"bands\":[",
 		     "'impact' has a field other than 'ref_speed_hz', 'gear_teeth', 'bpfo', "
-		     "'bpfi' and 'bands_hz'"},
+		     "'bpfi', 'bands_hz', 'floor_ref_speed_hz' and 'floor_bands_hz'"},
 		    {"\"bands_hz\":[", "\"bands_hz\":{\"a\":1},\"y\":[",
 		     "'impact' has a field other than"},
 		    {"\"impact\":{", "\"impact\":[],\"impact_x\":{",
@@ -467,7 +634,7 @@ static void model_file(void)
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "test_impact.json: default: 'impact' belongs to the "
-				"orders96-time5-imp9 layout only");
+				"orders96-time5-imp9 and -imp10 layouts only");
 	lg_detector_set_free(&set);
 
 	/* a detector of the impact layout without "impact" is refused, naming it */
@@ -479,6 +646,122 @@ static void model_file(void)
 				"the detector's 'impact'");
 	lg_detector_set_free(&set);
 	remove("test_impact.json");
+}
+
+/* An -imp10 detector's "impact" carries floor_lines' own speed and bands: they survive a
+ * save and a load; without them (or with one of the two) the file is refused naming what
+ * is missing; an -imp9 detector's file has none of them (as before). */
+static void model_file_imp10(void)
+{
+	static float rows[64 * LG_FEAT_ROW_MAX];
+	static char text[1 << 20];
+	size_t d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP10, 2048), len;
+	struct lg_detector_set set, back;
+	char err[512], *at;
+	FILE *f;
+
+	CHECK_EQ(d, lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048) + 1);
+	for (size_t i = 0; i < 64 * d; i++)
+		rows[i] = (float)sin(0.37 * (double)i) + 0.001f * (float)(i % 13);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP10, 8,
+				     &set.det[0]),
+		 0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.sample_rate = 10000;
+	set.smooth = 2;
+	snprintf(set.name, sizeof(set.name), "line");
+	/* an orders layout's reference lines (any will do here) */
+	lg_order_grid(2048, &set.det[0].oref);
+	set.det[0].oref.lines = malloc(sizeof(float) * set.det[0].oref.m);
+	for (size_t j = 0; set.det[0].oref.lines && j < set.det[0].oref.m; j++)
+		set.det[0].oref.lines[j] = (float)(0.1 + 0.01 * (double)(j % 7));
+	/* the nine's "impact" alone: refused, naming the floor's fields */
+	set.det[0].imp = (struct lg_imp_model){
+	    .ref_hz = 25.0090805, .plate = {31, 5.3, 7.7}, .nch = 1, .band = {{2478.56, 3569.13}}};
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact10.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_impact10.json: default: the orders96-time5-imp10 layout "
+				"needs the detector's 'impact' with 'floor_ref_speed_hz' and "
+				"'floor_bands_hz'");
+	/* with them: back as they were */
+	set.det[0].imp.floor_ref_hz = 25.0123;
+	set.det[0].imp.floor_band[0][0] = 977.9;
+	set.det[0].imp.floor_band[0][1] = 1408.2;
+	CHECK_EQ(lg_detector_set_format(&set), 2);
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact10.json", 8, &back, err, sizeof(err)), 0);
+	if (back.n != 1)
+		printf("%s\n", err);
+	CHECK_EQ(back.n, 1);
+	if (back.n == 1) {
+		CHECK_EQ(back.det[0].layout, LG_LAYOUT_ORDERS96_TIME5_IMP10);
+		CHECK_NEAR(back.det[0].imp.floor_ref_hz, 25.0123, 0);
+		CHECK_NEAR(back.det[0].imp.floor_band[0][0], 977.9, 0);
+		CHECK_NEAR(back.det[0].imp.floor_band[0][1], 1408.2, 0);
+		CHECK_NEAR(back.det[0].imp.band[0][0], 2478.56, 0);
+	}
+	lg_detector_set_free(&back);
+	/* one of the two: refused (the plain text, floor_bands_hz cut out) */
+	len = imp_text(&set, text, sizeof(text));
+	at = strstr(text, ",\"floor_bands_hz\":[[");
+	CHECK(at != NULL && strstr(at, "]]") != NULL);
+	if (at && strstr(at, "]]")) {
+		char *end = strstr(at, "]]") + 2;
+
+		memmove(at, end, strlen(end) + 1);
+		CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "edited", 8, &back, err,
+						  sizeof(err)),
+			 -EINVAL);
+		CHECK_STR_CONTAINS(err, "'floor_ref_speed_hz' (Hz) and 'floor_bands_hz'");
+	}
+	/* the floor's fields on an -imp9 detector: refused (every "-imp10" of the text made
+	 * "-imp9" and its feature names the nine's; the impact block is read before the width
+	 * is checked) */
+	len = imp_text(&set, text, sizeof(text));
+	while ((at = strstr(text, "orders96-time5-imp10"))) {
+		at[18] = '9';
+		memmove(at + 19, at + 20, strlen(at + 20) + 1);
+	}
+	if ((at = strstr(text, ",\"imp_floor_lines\"")))
+		memmove(at, at + 18, strlen(at + 18) + 1);
+	CHECK(len > strlen(text));
+	CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "edited", 8, &back, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
+				"orders96-time5-imp10 layout only");
+	/* a band past half the sample rate: refused */
+	set.det[0].imp.floor_band[0][1] = 5200;
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact10.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "a band up to 5200 Hz is not below half the sample rate");
+	lg_detector_set_free(&set);
+
+	/* an -imp9 detector's file: no floor fields */
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP9, 2048);
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP9, 8,
+				     &set.det[0]),
+		 0);
+	set.n = 1;
+	set.window = 2048;
+	set.smooth = 2;
+	set.det[0].imp = (struct lg_imp_model){
+	    .ref_hz = 25, .plate = {31, 0, 0}, .nch = 1, .band = {{2478.56, 3569.13}}};
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
+	f = fopen("test_impact10.json", "rb");
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = 0;
+	CHECK(len > 0 && !strstr(text, "floor_"));
+	lg_detector_set_free(&set);
+	remove("test_impact10.json");
 }
 
 /* The layout: the orders row, then the nine, named; the extractor leaves them 0. */
@@ -503,13 +786,35 @@ static void layout(void)
 	CHECK_STR(nm, "imp_eo_bpfi_sb");
 	lg_features_name(LG_LAYOUT_ORDERS96_TIME5, 4096, w, nm, sizeof(nm));
 	CHECK_STR(nm, "?");
+	CHECK_EQ(lg_layout_imp_n(l), LG_IMP_N);
+	CHECK_EQ(lg_layout_imp_n(LG_LAYOUT_ORDERS96_TIME5), 0);
+	lg_features_name(l, 4096, w + 9, nm, sizeof(nm));
+	CHECK_STR(nm, "?");
+
+	/* -imp10: the -imp9 row and floor_lines */
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp10", &l), 0);
+	CHECK_EQ(l, LG_LAYOUT_ORDERS96_TIME5_IMP10);
+	CHECK_STR(lg_feat_layout_name(l), "orders96-time5-imp10");
+	CHECK(lg_layout_orders(l));
+	CHECK_EQ(lg_layout_imp_n(l), LG_IMP_NMAX);
+	CHECK_EQ(lg_features_width(l, 4096), w + LG_IMP_N + 1);
+	CHECK_EQ(lg_features_width(l, 128), 0);
+	CHECK(lg_features_width(l, 65536) <= LG_FEAT_ROW_MAX);
+	lg_features_name(l, 4096, w + 8, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_eo_bpfi_sb");
+	lg_features_name(l, 4096, w + 9, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_floor_lines");
+	lg_features_name(l, 4096, w + 10, nm, sizeof(nm));
+	CHECK_STR(nm, "?");
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp11", &l), -EINVAL);
 }
 
 static const char usage[] =
     "Usage: test_impact [options]\n"
     "\n"
-    "Impact features (issue 8 step 6e.2): the C port against bench/quality_proto.py's\n"
-    "impact_blocks() on tests/fixtures/impact, and known answers.\n"
+    "Impact features (issue 8 step 6e.2) and floor_lines (step 6e.3): the C port against\n"
+    "bench/quality_proto.py's impact_blocks() and floor_blocks() on tests/fixtures/impact,\n"
+    "known answers, the model file's \"impact\" and the -imp9/-imp10 layouts.\n"
     "\n"
     "Options:\n"
     "  -h, --help    this text\n"
@@ -521,7 +826,9 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	parity();
 	known_answers();
+	floor_known_answers();
 	model_file();
+	model_file_imp10();
 	layout();
 	lg_impact_free(NULL);
 	return lgt_done("test_impact");
