@@ -264,6 +264,24 @@ print(f"own_line: {hw} healthy windows, {fa} alerted, {sum(dropout.values())} dr
       f"windows not scored; both faults within 3 windows")
 EOF
 
+# validate must refuse POLICY (WHAT it is), saying PATTERN (grep)
+refuses() {
+	local rc=0 out="${1%.yaml}.validate"
+
+	"$LG_BIN_CTL" validate "$1" > "$out" 2>&1 || rc=$?
+	[ $rc -ne 0 ] || lg_fail "validate passed $2"
+	grep -q "$3" "$out" || lg_fail "validate's reason: $(cat "$out")"
+}
+# MODEL (an edited copy of the line's model) signed anew, in a copy of the run's policy:
+# prints that policy's path
+signed_policy() {
+	local y="${1%.json}.yaml"
+
+	"$LG_BIN_CTL" sign "$T/sign.key" "$1" > /dev/null
+	sed "s#^  model: .*#  model: $(basename "$1")#" "$T/line/run.yaml" > "$y"
+	echo "$y"
+}
+
 # 4. Refusals. A window per device: a detector whose window is not the one its rows were made
 # at (signed anew) is refused, the detector named.
 if [ $REV = 1 ] && [ $SMOOTH = 1 ]; then
@@ -274,20 +292,13 @@ e = m["detectors"][1]["model"]
 e["window"] = 4096 if e["window"] != 4096 else 8192
 json.dump(m, open(sys.argv[2], "w"))
 EOF
-	"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-w.json" > /dev/null
-	sed "s#^  model: .*#  model: model-w.json#" "$T/line/run.yaml" > "$T/line/run-w.yaml"
-	rc=0
-	"$LG_BIN_CTL" validate "$T/line/run-w.yaml" > "$T/v5.out" 2>&1 || rc=$?
-	[ $rc -ne 0 ] || lg_fail "validate passed a detector whose window does not fit its rows"
-	grep -q "model-w.json: detectors\[1\] (device [^)]*): " "$T/v5.out" ||
-		lg_fail "validate's reason: $(cat "$T/v5.out")"
+	refuses "$(signed_policy "$T/line/model-w.json")" \
+		"a detector whose window does not fit its rows" \
+		"model-w.json: detectors\[1\] (device [^)]*): "
 	# the policy's detection.window is the default's: another one is refused as before
 	sed "s#^  window: .*#  window: 4096#" "$T/line/run.yaml" > "$T/line/run-4096.yaml"
-	rc=0
-	"$LG_BIN_CTL" validate "$T/line/run-4096.yaml" > "$T/v6.out" 2>&1 || rc=$?
-	[ $rc -ne 0 ] || lg_fail "validate passed a policy window other than the model's"
-	grep -q "trained on 2048-sample windows, the policy's detection.window is 4096" "$T/v6.out" ||
-		lg_fail "validate's reason: $(cat "$T/v6.out")"
+	refuses "$T/line/run-4096.yaml" "a policy window other than the model's" \
+		"trained on 2048-sample windows, the policy's detection.window is 4096"
 fi
 # The orders layout: a detector whose reference lines lost one (signed anew).
 if [ ${#LAYOUT_ARGS[@]} -gt 0 ]; then
@@ -297,13 +308,9 @@ m = json.load(open(sys.argv[1]))
 m["detectors"][1]["model"]["order_ref"]["lines"].pop()
 json.dump(m, open(sys.argv[2], "w"))
 EOF
-	"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-o.json" > /dev/null
-	sed "s#^  model: .*#  model: model-o.json#" "$T/line/run.yaml" > "$T/line/run-o.yaml"
-	rc=0
-	"$LG_BIN_CTL" validate "$T/line/run-o.yaml" > "$T/v4.out" 2>&1 || rc=$?
-	[ $rc -ne 0 ] || lg_fail "validate passed a model whose order_ref does not fit its window"
-	grep -q "detectors\[1\] (device [^)]*): 'order_ref': 'lines' does not have the grid's length" "$T/v4.out" ||
-		lg_fail "validate's reason: $(cat "$T/v4.out")"
+	refuses "$(signed_policy "$T/line/model-o.json")" \
+		"a model whose order_ref does not fit its window" \
+		"detectors\[1\] (device [^)]*): 'order_ref': 'lines' does not have the grid's length"
 fi
 # -imp10: a detector whose "impact" lost floor_lines' speed and bands (signed anew) is
 # refused, named
@@ -315,13 +322,9 @@ i = m["detectors"][1]["model"]["impact"]
 del i["floor_ref_speed_hz"], i["floor_bands_hz"]
 json.dump(m, open(sys.argv[2], "w"))
 EOF
-	"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-f.json" > /dev/null
-	sed "s#^  model: .*#  model: model-f.json#" "$T/line/run.yaml" > "$T/line/run-f.yaml"
-	rc=0
-	"$LG_BIN_CTL" validate "$T/line/run-f.yaml" > "$T/v7.out" 2>&1 || rc=$?
-	[ $rc -ne 0 ] || lg_fail "validate passed an -imp10 detector without floor_lines' fields"
-	grep -q "detectors\[1\] (device [^)]*): the orders96-time5-imp10 layout needs the detector's 'impact' with 'floor_ref_speed_hz'" "$T/v7.out" ||
-		lg_fail "validate's reason: $(cat "$T/v7.out")"
+	refuses "$(signed_policy "$T/line/model-f.json")" \
+		"an -imp10 detector without floor_lines' fields" \
+		"detectors\[1\] (device [^)]*): the orders96-time5-imp10 layout needs the detector's 'impact' with 'floor_ref_speed_hz'"
 fi
 # A device that claims another rate than its detector's:
 python3 - "$T/line/run.yaml" "$T/line/bad-rate.yaml" <<'EOF'
@@ -330,11 +333,8 @@ t = open(sys.argv[1]).read()
 t = t.replace("    name: l2s5-d001\n", "    name: l2s5-d001\n    sample_rate: 11111\n", 1)
 open(sys.argv[2], "w").write(t)
 EOF
-rc=0
-"$LG_BIN_CTL" validate "$T/line/bad-rate.yaml" > "$T/v2.out" 2>&1 || rc=$?
-[ $rc -ne 0 ] || lg_fail "validate passed a device whose sample_rate is not its detector's"
-grep -q "device l2s5-d001 (id 20002) sends 11111 Hz" "$T/v2.out" ||
-	lg_fail "validate's reason: $(cat "$T/v2.out")"
+refuses "$T/line/bad-rate.yaml" "a device whose sample_rate is not its detector's" \
+	"device l2s5-d001 (id 20002) sends 11111 Hz"
 # A device the model has no detector for:
 python3 - "$T/line/run.yaml" "$T/line/extra.yaml" <<'EOF'
 import sys
@@ -342,11 +342,8 @@ t = open(sys.argv[1]).read()
 t += "  - id: 29999\n    name: newcomer\n    source: 10.77.0.9\n    keys:\n      - {id: 1, key_file: keys/l2s5-d000.key}\n"
 open(sys.argv[2], "w").write(t)
 EOF
-rc=0
-"$LG_BIN_CTL" validate "$T/line/extra.yaml" > "$T/v3.out" 2>&1 || rc=$?
-[ $rc -ne 0 ] || lg_fail "validate passed a device without a detector"
-grep -q "no detector for device newcomer (id 29999)" "$T/v3.out" ||
-	lg_fail "validate's reason: $(cat "$T/v3.out")"
+refuses "$T/line/extra.yaml" "a device without a detector" \
+	"no detector for device newcomer (id 29999)"
 # A detector of another rate than the device's frames, signed: its frames are dropped.
 python3 - "$T/line/model.json" "$T/line/model-r.json" <<'EOF'
 import json, sys
@@ -356,9 +353,7 @@ for e in m["detectors"]:
         e["model"]["sample_rate"] += 1
 json.dump(m, open(sys.argv[2], "w"))
 EOF
-"$LG_BIN_CTL" sign "$T/sign.key" "$T/line/model-r.json" > /dev/null
-sed "s#^  model: .*#  model: model-r.json#" "$T/line/run.yaml" > "$T/line/run-r.yaml"
-replay rate "$T/line/run-r.yaml"
+replay rate "$(signed_policy "$T/line/model-r.json")"
 python3 - "$T/rate.stats" "$T/run.stats" <<'EOF' || lg_fail "sample_rate drops"
 import json, sys
 r = json.load(open(sys.argv[1]))
