@@ -117,6 +117,18 @@ static int reserve(struct lg_impact *im, size_t m)
 	return 0;
 }
 
+/* w[0 .. n-1]: the periodic Hann window; returns n sum w^2, the power spectrum's norm. */
+static double hann_fill(double *w, size_t n)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		w[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)n);
+		s += w[i] * w[i];
+	}
+	return s * (double)n;
+}
+
 int lg_impact_new(struct lg_impact **out, size_t n, unsigned max_ch)
 {
 	struct lg_impact *im;
@@ -142,11 +154,7 @@ int lg_impact_new(struct lg_impact **out, size_t n, unsigned max_ch)
 		lg_impact_free(im);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		im->hann[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)n);
-		im->hnorm += im->hann[i] * im->hann[i];
-	}
-	im->hnorm *= (double)n;
+	im->hnorm = hann_fill(im->hann, n);
 	*out = im;
 	return 0;
 }
@@ -674,11 +682,8 @@ static int spec1_init(struct spec1 *s, size_t n, bool hann)
 	s->p = NULL;
 	if (hann && !s->hann)
 		return -ENOMEM;
-	for (size_t i = 0; hann && i < n; i++) {
-		s->hann[i] = 0.5 - 0.5 * cos(2 * M_PI * (double)i / (double)n);
-		s->hnorm += s->hann[i] * s->hann[i];
-	}
-	s->hnorm *= (double)n;
+	if (hann)
+		s->hnorm = hann_fill(s->hann, n);
 	if (s->in && s->out) {
 		lg_fftw_plan_lock();
 		s->p = fftw_plan_dft_r2c_1d((int)n, s->in, s->out, FFTW_ESTIMATE);

@@ -77,6 +77,17 @@ static bool window_dropout(const struct lg_worker *w, int16_t det, const struct 
 	return false;
 }
 
+/* A full window not scored (a sensor dropout, impact features that could not be computed):
+ * counted as a window and by its reason, and the device's window starts again. */
+static void window_unscored(struct lg_worker *w, struct lg_dev_state *s, _Atomic uint64_t *why)
+{
+	atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
+	s->fill = 0;
+	s->first_ts_ns = s->end_ts_ns = 0;
+}
+
 /* A full window: one feature row per channel, straight into the batch. */
 static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			const struct lg_policy_device *dev, struct lg_dev_state *s)
@@ -92,11 +103,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 
 	if (window_dropout(w, det, s, win)) {
 		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run) */
-		atomic_fetch_add_explicit(&s->windows_dropout, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
-		s->fill = 0;
-		s->first_ts_ns = s->end_ts_ns = 0;
+		window_unscored(w, s, &s->windows_dropout);
 		return;
 	}
 	if (dev->uadp_pub_type)
@@ -141,12 +148,7 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			/* the impact features could not be computed (no memory for their
 			 * buffers or FFT plans, or the window's speed at or past half the sample
 			 * rate): not scored on zeros, counted (linegate_windows_impact_failed_total) */
-			atomic_fetch_add_explicit(&s->windows_impact_failed, 1,
-						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&s->windows, 1, memory_order_relaxed);
-			atomic_fetch_add_explicit(&w->st.windows, 1, memory_order_relaxed);
-			s->fill = 0;
-			s->first_ts_ns = s->end_ts_ns = 0;
+			window_unscored(w, s, &s->windows_impact_failed);
 			return;
 		}
 	}
