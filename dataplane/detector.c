@@ -1388,18 +1388,9 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	    n > LG_IMP_CH_MAX)
 		return "'impact': 'bands_hz' must be an array of [lo, hi] per channel, 1 to 16";
 	det->imp.plate.z = (unsigned)z;
-	for (size_t c = 0; c < n; c++) {
-		json_object *e = json_object_array_get_idx(b, c);
-		double lo, hi;
-
-		if (!json_object_is_type(e, json_type_array) || json_object_array_length(e) != 2 ||
-		    !((lo = json_object_get_double(json_object_array_get_idx(e, 0))) > 0) ||
-		    !((hi = json_object_get_double(json_object_array_get_idx(e, 1))) > lo) ||
-		    !isfinite(hi))
+	for (size_t c = 0; c < n; c++)
+		if (read_band(json_object_array_get_idx(b, c), det->imp.band[c]))
 			return "'impact': each of 'bands_hz' must be [lo, hi] in Hz, 0 < lo < hi";
-		det->imp.band[c][0] = lo;
-		det->imp.band[c][1] = hi;
-	}
 	det->imp.nch = (unsigned)n;
 	has_fr = json_object_object_get_ex(r, "floor_ref_speed_hz", NULL);
 	has_fb = json_object_object_get_ex(r, "floor_bands_hz", &fb);
