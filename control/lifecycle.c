@@ -423,12 +423,13 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 			fprintf(stderr, "%s: %s\n", tool, err);
 			return -EINVAL;
 		}
-		if (in->st.cut_short > cut)
-			fprintf(stderr, "%s: WARNING: %s: %llu record(s) cut short (the file ends "
-				"inside its last record, or the capture's snap length cut a datagram): "
-				"%llu whole records read, the cut ones left out%s\n", tool, f[i].path,
-				(unsigned long long)(in->st.cut_short - cut),
-				(unsigned long long)(in->st.records - recs - (in->st.cut_short - cut)),
+		cut = in->st.cut_short - cut;
+		recs = in->st.records - recs - cut;
+		if (cut)
+			fprintf(stderr, "%s: WARNING: %s: %llu record(s) cut short (the file "
+				"ends inside its last record, or the capture's snap length cut a "
+				"datagram): %llu whole records read, the cut ones left out%s\n",
+				tool, f[i].path, (unsigned long long)cut, (unsigned long long)recs,
 				in->allow_cut ? " (--allow-cut: a cut file's missing rest is not "
 						"in the figures)" : "");
 	}
@@ -467,9 +468,10 @@ int lg_labels_check(const struct lg_labels *l, const char *path, const struct lg
 		if (!d && lg_ingest_left_out(in, l->l[i].device))
 			continue; /* in the recordings, left out by --only-device */
 		if (!d) {
-			fprintf(stderr, "%s: %s:%u: the row of device '%s' (%s at %g s) names no device "
-				"of the recordings (%s%s%s%s): its fault would be taken as healthy\n",
-				tool, path, l->l[i].line, l->l[i].device, l->l[i].kind, l->l[i].onset,
+			fprintf(stderr, "%s: %s:%u: the row of device '%s' (%s at %g s) names no "
+				"device of the recordings (%s%s%s%s): its fault would be taken as "
+				"healthy\n", tool, path, l->l[i].line, l->l[i].device, l->l[i].kind,
+				l->l[i].onset,
 				in->ndev ? in->dev[0].name : "none",
 				in->ndev > 1 ? ", " : "", in->ndev > 1 ? in->dev[1].name : "",
 				in->ndev > 2 ? ", ..." : "");

@@ -717,10 +717,10 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 		}
 		/* a drift retrain's recording has no labels: its alarms are not false ones */
 		puts("* alarms per held-back window of the candidate's recording, on the windows "
-		     "taken as healthy (linegatectl models show ID: judged_on); after a drift, all "
-		     "of them: a fault learnt as normal scores low too. Approve only a change known "
-		     "to be benign (a sensor swap, a new set point), never when a machine may be "
-		     "failing.");
+		     "taken as healthy (linegatectl models show ID: judged_on); after a drift, "
+		     "all of them: a fault learnt as normal scores low too. Approve only a change "
+		     "known to be benign (a sensor swap, a new set point), never when a machine "
+		     "may be failing.");
 		json_object_put(resp);
 		return 0;
 	}

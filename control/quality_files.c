@@ -50,8 +50,8 @@ static int trained_on(const struct lg_detector_set *set, const struct lg_quality
 
 	if (!(qc->after > 0)) {
 		fprintf(stderr, "linegate-quality: WARNING: these are the very samples the model "
-			"was trained on (same data digest): the figures flatter it. Train on a range "
-			"(linegate-train --healthy-before S) and judge what came after it "
+			"was trained on (same data digest): the figures flatter it. Train on a "
+			"range (linegate-train --healthy-before S) and judge what came after it "
 			"(--after S)\n");
 		if (tu > 0)
 			fprintf(stderr, "linegate-quality: WARNING: it learnt from its devices' "

@@ -1241,10 +1241,10 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 		fc->labels || fc->truth.before >= 0 || fc->truth.to > fc->truth.from ?
 			"the held-back windows the labels or range call healthy" :
 			"every held-back window of the recording, taken as healthy: if the "
-			"recording holds a fault (a drift that was one), the candidate learnt it as "
-			"normal and its rate is low for that reason; approve only a change known to "
-			"be benign (a sensor swap, a new set point), never when a machine may be "
-			"failing"));
+			"recording holds a fault (a drift that was one), the candidate learnt it "
+			"as normal and its rate is low for that reason; approve only a change "
+			"known to be benign (a sensor swap, a new set point), never when a "
+			"machine may be failing"));
 	if (fc->compare) {
 		unsigned long long k, w;
 		size_t unc;
@@ -1568,10 +1568,10 @@ static int train_files(struct file_conf *fc)
 			fc->window = pol.window;
 		else if (fc->window != pol.window)
 			fprintf(stderr, "linegate-train: warning: -w %u, and the policy's "
-				"detection.window is %u: linegate refuses a model trained on other "
-				"windows than its detection.window; set detection.window: %u in the "
-				"policy before you use this model (or train with -w %u)\n", fc->window,
-				pol.window, fc->window, pol.window);
+				"detection.window is %u: linegate refuses a model trained on "
+				"other windows than its detection.window; set detection.window: "
+				"%u in the policy before you use this model (or train with -w "
+				"%u)\n", fc->window, pol.window, fc->window, pol.window);
 	}
 	if (!fc->window)
 		fc->window = 2048;
