@@ -301,6 +301,35 @@ static void warn_flat(const struct lg_ingest_dev *d)
 	}
 }
 
+/*
+ * The reference speed is searched from 0.95 x the lowest set point to 1.02 x the highest
+ * (lg_impact_ref_speed()); one found off 0.95-1.02 of every set point (between them, or at
+ * the search's edge) is a machine that does not run where its declaration (where) says, or
+ * a wrong sample rate: every frequency of a .npy or CSV file read at --sample-rate R instead
+ * of its rate r is R / r times off (a trial: 12800 for a 5354 Hz line trained without a
+ * word). Refused: the impact features would be read at a wrong speed.
+ */
+static int speed_off_setpoints(const char *where, const char *dev, double rate,
+			       const double *setpoints, unsigned nsp, double hz, const char *what)
+{
+	char sp[256];
+	size_t len = 0;
+
+	for (unsigned k = 0; k < nsp; k++)
+		if (hz >= 0.95 * setpoints[k] * (1 - 1e-3) && hz <= 1.02 * setpoints[k] * (1 + 1e-3))
+			return 0;
+	sp[0] = '\0';
+	for (unsigned k = 0; k < nsp && len < sizeof(sp) - 32; k++)
+		len += (size_t)snprintf(sp + len, sizeof(sp) - len, "%s%g", k ? " " : "",
+					setpoints[k]);
+	fprintf(stderr, "linegate-train: %s: device %s: its %s came out at %.3f Hz, not within "
+		"0.95-1.02 of any of its set points (%s Hz): the recording's shaft lines are not "
+		"where they were declared. Most likely its sample rate is wrong (%g Hz: the file's "
+		"own, else --sample-rate; a wrong rate moves every frequency by the same factor); "
+		"else check its set points\n", where, dev, what, hz, sp, rate);
+	return -EINVAL;
+}
+
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
 
@@ -322,40 +351,12 @@ struct dev_rows {
 	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10: its "impact" */
 };
 
-/*
- * The reference speed is searched from 0.95 x the lowest set point to 1.02 x the highest
- * (lg_impact_ref_speed()); one found off 0.95-1.02 of every set point (between them, or at
- * the search's edge) is a machine that does not run where the nameplate says, or a wrong
- * sample rate: every frequency of a .npy or CSV file read at --sample-rate R instead of its
- * rate r is R / r times off (a trial: 12800 for a 5354 Hz line trained without a word).
- * Refused: the impact features would be read at a wrong speed.
- */
-static int speed_off_setpoints(const struct file_conf *fc, const struct lg_machine *m,
-			       const struct dev_rows *r, double hz, const char *what)
-{
-	char sp[256];
-	size_t len = 0;
-
-	for (unsigned k = 0; k < m->nsp; k++)
-		if (hz >= 0.95 * m->sp[k] * (1 - 1e-3) && hz <= 1.02 * m->sp[k] * (1 + 1e-3))
-			return 0;
-	sp[0] = '\0';
-	for (unsigned k = 0; k < m->nsp && len < sizeof(sp) - 32; k++)
-		len += (size_t)snprintf(sp + len, sizeof(sp) - len, "%s%g", k ? " " : "", m->sp[k]);
-	fprintf(stderr, "linegate-train: %s:%u: device %s: its %s came out at %.3f Hz, not within "
-		"0.95-1.02 of any of its set points (%s Hz): the recording's shaft lines are not "
-		"where the nameplate says. Most likely its sample rate is wrong (%g Hz: the file's "
-		"own, else --sample-rate; a wrong rate moves every frequency by the same factor); "
-		"else check its set points\n", fc->nameplate, m->line, r->dev->name, what, hz, sp,
-		r->dev->rate);
-	return -EINVAL;
-}
-
 /* orders96-time5-imp9/-imp10: the device's "impact" from its declaration (--nameplate) and
  * its healthy windows (lg_win_impact_fit(); -imp10 with floor_lines' own speed and bands). */
 static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 {
 	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
+	char where[4200];
 	int ret;
 
 	if (!m) {
@@ -394,9 +395,12 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s:%u), "
 		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, fc->nameplate,
 		m->line, r->imp.band[0][0], r->imp.band[0][1]);
-	if (speed_off_setpoints(fc, m, r, r->imp.ref_hz, "reference speed") ||
+	snprintf(where, sizeof(where), "%s:%u", fc->nameplate, m->line);
+	if (speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp, r->imp.ref_hz,
+				"reference speed") ||
 	    (r->imp.floor_ref_hz > 0 &&
-	     speed_off_setpoints(fc, m, r, r->imp.floor_ref_hz, "floor_lines' reference speed")))
+	     speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp,
+				 r->imp.floor_ref_hz, "floor_lines' reference speed")))
 		return -EINVAL;
 	return 0;
 }
