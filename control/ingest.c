@@ -83,6 +83,32 @@ static void bad_tag(struct lg_ingest *in, const char *name)
 	}
 }
 
+/* A frame of device name left out by opts.only: counted, and the name kept (labels of the
+ * recording's other devices are not typos). */
+static int left_out(struct lg_ingest *in, const char *name)
+{
+	char (*o)[LG_INGEST_NAME_MAX];
+
+	in->st.other_device++;
+	if (lg_ingest_left_out(in, name))
+		return 0;
+	o = realloc(in->other, sizeof(*o) * (in->nother + 1));
+	if (!o)
+		return -ENOMEM;
+	in->other = o;
+	snprintf(o[in->nother++], LG_INGEST_NAME_MAX, "%s", name);
+	return 0;
+}
+
+int lg_ingest_left_out(const struct lg_ingest *in, const char *name)
+{
+	/* newest first: frames come in runs of a device */
+	for (size_t i = in->nother; i-- > 0;)
+		if (!strcmp(in->other[i], name))
+			return 1;
+	return 0;
+}
+
 static int add_file_name(struct lg_ingest *in, const char *path)
 {
 	char **f = realloc(in->files, sizeof(*f) * (in->nfiles + 1));
@@ -217,6 +243,7 @@ void lg_ingest_free(struct lg_ingest *in)
 		free(in->files[i]);
 	free(in->dev);
 	free(in->files);
+	free(in->other);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -808,7 +835,10 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 		snprintf(name, sizeof(name), "dev%u", (unsigned)f->device_id);
 	}
 	if (o && o->only && strcmp(name, o->only)) {
-		in->st.other_device++;
+		if (left_out(in, name)) {
+			seterr(err, errlen, "%s: out of memory", path);
+			return -ENOMEM;
+		}
 		return 0;
 	}
 	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);
@@ -1040,7 +1070,10 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 			continue;
 		}
 		if (only && strcmp(pd->name, only)) {
-			in->st.other_device++;
+			if (left_out(in, pd->name)) {
+				seterr(err, errlen, "%s: out of memory", path);
+				return -ENOMEM;
+			}
 			continue;
 		}
 		ret = uadp_dsm(in, pd, m, i, where, err, errlen);
@@ -1048,6 +1081,33 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 			return ret;
 	}
 	return 0;
+}
+
+/*
+ * The pcap backend's refusal of a damaged or cut file, in the words of a tool that reads
+ * recordings: its advice (the backend's cut=stop option) is not an option of the tools.
+ * A file that ends inside a record: the tools' --allow-cut reads the records before it.
+ */
+static void pcap_refusal(const char *msg, bool allow_cut, char *err, size_t errlen)
+{
+	const char *end = strstr(msg, "(the file ends inside it"), *adv = strstr(msg, "cut=stop");
+
+	if (!adv) {
+		seterr(err, errlen, "%s", msg);
+	} else if (end && !allow_cut) {
+		/* "F: record N cannot be read: WHY (the file ends inside it: ..." */
+		seterr(err, errlen, "%.*s(the file ends inside it: a copy cut short? The records "
+		       "before it are whole; the rest of the recording is not in the file: copy it "
+		       "again, or give --allow-cut to use what is there)", (int)(end - msg), msg);
+	} else {
+		/* damaged before its end: "...would be lost (cut=stop reads only ...)" */
+		const char *p = adv;
+
+		while (p > msg && *p != '(')
+			p--;
+		seterr(err, errlen, "%.*s(copy it again; --allow-cut reads only a file that ends "
+		       "inside a record)", (int)(p - msg), msg);
+	}
 }
 
 static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
@@ -1076,10 +1136,12 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		seterr(err, errlen, "%s: a pcap file name may not hold a comma", path);
 		return -EINVAL;
 	}
-	/* A recording cut mid-record (a copy cut short, a crash's .part) trains on what is
-	 * whole: the cut record is counted and said below. One reader, one pass: read as it
-	 * goes, not copied into memory first (preload=off; recordings go up to gigabytes). */
-	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off,cut=stop,preload=off", path);
+	/* A recording cut mid-record (a copy cut short, a crash's .part) is refused, unless
+	 * allow_cut: then what is whole is used, the cut record counted (cut_short). One
+	 * reader, one pass: read as it goes, not copied into memory first (preload=off;
+	 * recordings go up to gigabytes). */
+	snprintf(opts, sizeof(opts), "file=%s,pace=0,csum=off,cut=%s,preload=off", path,
+		 o && o->allow_cut ? "stop" : "refuse");
 	conf.opts = opts;
 	conf.port2 = o && o->policy ? o->policy->uadp_port : 0;
 	conf.nqueues = 1;
@@ -1099,9 +1161,11 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 	if (!ret)
 		ret = ops->open(&b, &conf, msg, sizeof(msg));
 	if (ret) {
-		seterr(err, errlen, "%s", msg);
+		pcap_refusal(msg, o && o->allow_cut, err, errlen);
 		if (ops->teardown)
 			ops->teardown();
+		free(um);
+		free(uclear);
 		return ret;
 	}
 	while ((n = ops->rx_burst(b, pkts, LG_BURST_INGEST, 1000)) >= 0) {
@@ -1134,11 +1198,8 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 		struct lg_backend_stats bs = { 0 };
 
 		ops->stats(b, &bs);
-		if (bs.drops[LG_DROP_CAPTURE_TRUNCATED])
-			fprintf(stderr, "linegate: %s: %llu record(s) cut short (the file ends inside "
-				"a record, or the capture's snap length cut a datagram): the whole "
-				"records are used\n", path,
-				(unsigned long long)bs.drops[LG_DROP_CAPTURE_TRUNCATED]);
+		/* said by lg_ingest_all() with the tool's name */
+		in->st.cut_short += bs.drops[LG_DROP_CAPTURE_TRUNCATED];
 		for (int r = 0; r < LG_REASON_MAX; r++) {
 			in->st.not_lgf += bs.drops[r];
 			rec += bs.drops[r]; /* records the backend refused (another port, ...) */
@@ -1375,6 +1436,7 @@ int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t er
 		}
 		strcpy(l->device, f[0]);
 		strcpy(l->kind, f[1]);
+		l->line = line;
 		if (parse_num(f[2], f[2] + strlen(f[2]), &l->onset) || !(l->onset >= 0) ||
 		    !isfinite(l->onset)) {
 			seterr(err, errlen, "%s:%u:%ld: onset: seconds from the device's first "

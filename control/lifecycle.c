@@ -415,13 +415,23 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
-			.policy = pol, .port = port, .only = only,
+			.policy = pol, .port = port, .only = only, .allow_cut = in->allow_cut,
 		};
+		uint64_t cut = in->st.cut_short, recs = in->st.records;
 
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
 			fprintf(stderr, "%s: %s\n", tool, err);
 			return -EINVAL;
 		}
+		cut = in->st.cut_short - cut;
+		recs = in->st.records - recs - cut;
+		if (cut)
+			fprintf(stderr, "%s: WARNING: %s: %llu record(s) cut short (the file "
+				"ends inside its last record, or the capture's snap length cut a "
+				"datagram): %llu whole records read, the cut ones left out%s\n",
+				tool, f[i].path, (unsigned long long)cut, (unsigned long long)recs,
+				in->allow_cut ? " (--allow-cut: a cut file's missing rest is not "
+						"in the figures)" : "");
 	}
 	if (in->st.records)
 		fprintf(stderr, "%s: pcap: %llu records, %llu LGF/UADP messages taken, %llu neither, "
@@ -455,18 +465,21 @@ int lg_labels_check(const struct lg_labels *l, const char *path, const struct lg
 	for (size_t i = 0; l && i < l->n; i++) {
 		struct lg_ingest_dev *d = lg_ingest_find((struct lg_ingest *)in, l->l[i].device);
 
+		if (!d && lg_ingest_left_out(in, l->l[i].device))
+			continue; /* in the recordings, left out by --only-device */
 		if (!d) {
-			fprintf(stderr, "%s: %s: the row of device '%s' (%s at %g s) names no device of "
-				"the recordings (%s%s%s%s): its fault would be taken as healthy\n", tool,
-				path, l->l[i].device, l->l[i].kind, l->l[i].onset,
+			fprintf(stderr, "%s: %s:%u: the row of device '%s' (%s at %g s) names no "
+				"device of the recordings (%s%s%s%s): its fault would be taken as "
+				"healthy\n", tool, path, l->l[i].line, l->l[i].device, l->l[i].kind,
+				l->l[i].onset,
 				in->ndev ? in->dev[0].name : "none",
 				in->ndev > 1 ? ", " : "", in->ndev > 1 ? in->dev[1].name : "",
 				in->ndev > 2 ? ", ..." : "");
 			bad = 1;
 		} else if (l->l[i].onset >= lg_ingest_end(d)) {
-			fprintf(stderr, "%s: %s: device %s: onset %g s is past the end of its "
+			fprintf(stderr, "%s: %s:%u: device %s: onset %g s is past the end of its "
 				"recording (%.3f s; onsets are seconds from its first sample)\n", tool,
-				path, d->name, l->l[i].onset, lg_ingest_end(d));
+				path, l->l[i].line, d->name, l->l[i].onset, lg_ingest_end(d));
 			bad = 1;
 		}
 	}

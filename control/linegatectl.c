@@ -699,7 +699,7 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			return 1;
 		json_object_object_get_ex(resp, "candidates", &list);
 		printf("%-36s %-38s %-21s %16s %16s  %s\n", "candidate", "state", "created",
-		       "false alarms", "active's", "reason");
+		       "alarms*", "active's*", "reason");
 		for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 			json_object *e = json_object_array_get_idx(list, i), *ev;
 			double c, a;
@@ -715,6 +715,12 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 				printf("%16s", "-");
 			printf("  %s\n", jstr(ev, "reason"));
 		}
+		/* a drift retrain's recording has no labels: its alarms are not false ones */
+		puts("* alarms per held-back window of the candidate's recording, on the windows "
+		     "taken as healthy (linegatectl models show ID: judged_on); after a drift, "
+		     "all of them: a fault learnt as normal scores low too. Approve only a change "
+		     "known to be benign (a sensor swap, a new set point), never when a machine "
+		     "may be failing.");
 		json_object_put(resp);
 		return 0;
 	}

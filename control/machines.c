@@ -66,8 +66,12 @@ static const char *parse_line(char *buf, struct lg_machine *m, int first)
 	for (tok = strtok_r(f[1], " ;\t", &save); tok; tok = strtok_r(NULL, " ;\t", &save)) {
 		double v = num(tok);
 
+		if (!isfinite(v))
+			return "setpoints_hz: a set point is not a number (speeds in Hz, separated "
+			       "by spaces)";
 		if (!(v > 0) || v > 1e5)
-			return "setpoints_hz: each set point must be a speed above 0 Hz";
+			return "setpoints_hz: each set point must be a speed above 0 Hz, at most "
+			       "100000";
 		if (m->nsp == LG_MACHINE_SP_MAX)
 			return "setpoints_hz: more than 16 set points";
 		m->sp[m->nsp++] = v;

@@ -80,6 +80,10 @@ struct lg_quality_files {
 	unsigned latency, k, n;
 	double after; /* judge only windows that start this many seconds in, or later */
 	int per_device; /* a line per device */
+	/* judge windows the model learnt from (the same data digest, before its
+	 * trained_until) with --after: refused unless set */
+	int judge_trained;
+	int allow_cut; /* --allow-cut: lg_ingest.allow_cut */
 };
 
 int lg_quality_files(const struct lg_quality_files *qc);

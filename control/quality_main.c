@@ -33,7 +33,12 @@ static const char usage[] =
 	"      --labels FILE       ground truth: device,kind,onset[,end] (seconds)\n"
 	"      --devices           a line per device: its healthy windows and false alarms\n"
 	"      --after S           judge only windows from S seconds on (the earlier ones\n"
-	"                          trained the model: linegate-train --healthy-range 0:S)\n"
+	"                          trained the model: linegate-train --healthy-before S).\n"
+	"                          Refused when the model says it learnt from these very\n"
+	"                          samples past S (its trained_until, same data digest)\n"
+	"      --judge-trained     judge them anyway (the figures flatter the model)\n"
+	"      --allow-cut         read a pcap file that ends inside a record (a copy cut\n"
+	"                          short) up to the cut (without: refused)\n"
 	"\n"
 	"Without --from:\n"
 	"\n"
@@ -96,6 +101,8 @@ int main(int argc, char **argv)
 		{ "per-device", required_argument, NULL, 10 },
 		{ "onnx", required_argument, NULL, 29 },
 		{ "gemm", required_argument, NULL, 30 },
+		{ "judge-trained", no_argument, NULL, 31 },
+		{ "allow-cut", no_argument, NULL, 32 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -185,6 +192,8 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 28: qf.per_device = 1; break;
+		case 31: qf.judge_trained = 1; break;
+		case 32: qf.allow_cut = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}

@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctlproto.h"
 #include "lifecycle.h"
@@ -85,7 +86,10 @@ static const char usage[] =
 	"                        their new detectors and the others' as they were); without\n"
 	"                        --detector, the new ones are of the kind MODEL's all are\n"
 	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
-	"                        of the whole line; with --base the others keep theirs)\n"
+	"                        of the whole line; with --base the others keep theirs);\n"
+	"                        --labels rows of the recording's other devices are ignored\n"
+	"  --allow-cut           a pcap file that ends inside a record (a copy cut short) is\n"
+	"                        read up to the cut, with a warning; without, it is refused\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -244,6 +248,7 @@ struct file_conf {
 	 * M normalised scores, recorded in the model ("smooth") */
 	unsigned smooth;
 	int pooled;
+	int allow_cut; /* --allow-cut: a pcap file cut inside a record, read up to the cut */
 	enum lg_detector_kind kind;
 	enum lg_feat_layout layout; /* knn: bands96-time5; the others: the basic row */
 	size_t components;
@@ -296,6 +301,35 @@ static void warn_flat(const struct lg_ingest_dev *d)
 	}
 }
 
+/*
+ * The reference speed is searched from 0.95 x the lowest set point to 1.02 x the highest
+ * (lg_impact_ref_speed()); one found off 0.95-1.02 of every set point (between them, or at
+ * the search's edge) is a machine that does not run where its declaration (where) says, or
+ * a wrong sample rate: every frequency of a .npy or CSV file read at --sample-rate R instead
+ * of its rate r is R / r times off (a trial: 12800 for a 5354 Hz line trained without a
+ * word). Refused: the impact features would be read at a wrong speed.
+ */
+static int speed_off_setpoints(const char *where, const char *dev, double rate,
+			       const double *setpoints, unsigned nsp, double hz, const char *what)
+{
+	char sp[256];
+	size_t len = 0;
+
+	for (unsigned k = 0; k < nsp; k++)
+		if (hz >= 0.95 * setpoints[k] * (1 - 1e-3) && hz <= 1.02 * setpoints[k] * (1 + 1e-3))
+			return 0;
+	sp[0] = '\0';
+	for (unsigned k = 0; k < nsp && len < sizeof(sp) - 32; k++)
+		len += (size_t)snprintf(sp + len, sizeof(sp) - len, "%s%g", k ? " " : "",
+					setpoints[k]);
+	fprintf(stderr, "linegate-train: %s: device %s: its %s came out at %.3f Hz, not within "
+		"0.95-1.02 of any of its set points (%s Hz): the recording's shaft lines are not "
+		"where they were declared. Most likely its sample rate is wrong (%g Hz: the file's "
+		"own, else --sample-rate; a wrong rate moves every frequency by the same factor); "
+		"else check its set points\n", where, dev, what, hz, sp, rate);
+	return -EINVAL;
+}
+
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
 
@@ -322,6 +356,7 @@ struct dev_rows {
 static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 {
 	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
+	char where[4200];
 	int ret;
 
 	if (!m) {
@@ -360,6 +395,13 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s:%u), "
 		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, fc->nameplate,
 		m->line, r->imp.band[0][0], r->imp.band[0][1]);
+	snprintf(where, sizeof(where), "%s:%u", fc->nameplate, m->line);
+	if (speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp, r->imp.ref_hz,
+				"reference speed") ||
+	    (r->imp.floor_ref_hz > 0 &&
+	     speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp,
+				 r->imp.floor_ref_hz, "floor_lines' reference speed")))
+		return -EINVAL;
 	return 0;
 }
 
@@ -416,6 +458,22 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		}
 	}
 	return 0;
+}
+
+/* The end of the last window the model learnt from (trained, calibrated or checked it: the
+ * checked ones sit between the others), seconds from its device's first sample, the latest
+ * of the devices: the model's "trained_until". */
+static double trained_until(const struct dev_rows *devs, size_t n)
+{
+	double t = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = devs[i].w.n; j-- > 0;)
+			if (devs[i].trainwin[j] || devs[i].role[j] != ROLE_OTHER) {
+				t = fmax(t, devs[i].w.t[j] + devs[i].w.dur);
+				break;
+			}
+	return t;
 }
 
 static void dev_rows_free(struct dev_rows *r)
@@ -1099,23 +1157,50 @@ static int candidate_prepare(struct file_conf *fc, const char *name)
 {
 	time_t now = time(NULL);
 	struct tm tm;
-	char stamp[32], dir[4200];
+	char stamp[32], dir[4200], id[sizeof(fc->cand_id)];
+	int e;
 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(fc->cand_id, sizeof(fc->cand_id), "%.63s-%s", name, stamp);
-	snprintf(dir, sizeof(dir), "%s/%s", fc->candidate_dir, fc->cand_id);
+	snprintf(id, sizeof(id), "%.63s-%s", name, stamp);
+	snprintf(dir, sizeof(dir), "%s/%s", fc->candidate_dir, id);
 	if (mkdir(fc->candidate_dir, 0750) && errno != EEXIST) {
-		fprintf(stderr, "linegate-train: %s: %s\n", fc->candidate_dir, strerror(errno));
-		return -errno;
+		e = errno;
+		fprintf(stderr, "linegate-train: %s: %s\n", fc->candidate_dir, strerror(e));
+		return -e;
 	}
 	if (mkdir(dir, 0750)) {
-		fprintf(stderr, "linegate-train: %s: %s\n", dir, strerror(errno));
-		return -errno;
+		/* not made here (another run's of the same second?): not ours to remove */
+		e = errno;
+		fprintf(stderr, "linegate-train: %s: %s\n", dir, strerror(e));
+		return -e;
 	}
+	/* from here on the folder is this run's: candidate_discard() removes it on failure */
+	snprintf(fc->cand_id, sizeof(fc->cand_id), "%s", id);
 	snprintf(fc->cand_path, sizeof(fc->cand_path), "%s/model.json", dir);
 	fc->out = fc->cand_path;
 	return 0;
+}
+
+/* A run that fails after candidate_prepare() leaves no folder behind: a half-made candidate
+ * (model.json without evaluation.json and state) that no listing shows would only be found
+ * by chance (a trial: --compare refused after the model was written). */
+static void candidate_discard(const struct file_conf *fc)
+{
+	static const char *const files[] = { "model.json", "evaluation.json", "state" };
+	char path[4300];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", fc->candidate_dir, fc->cand_id, files[i]);
+		if (unlink(path) && errno != ENOENT)
+			fprintf(stderr, "linegate-train: %s: %s\n", path, strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/%s", fc->candidate_dir, fc->cand_id);
+	if (rmdir(path))
+		fprintf(stderr, "linegate-train: %s: %s (remove it by hand)\n", path,
+			strerror(errno));
+	else
+		fprintf(stderr, "linegate-train: candidate %s not made (removed)\n", fc->cand_id);
 }
 
 static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, size_t n,
@@ -1154,6 +1239,16 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	}
 	json_object_object_add(o, "devices", json_object_new_int64((int64_t)n));
 	json_object_object_add(o, "candidate", fa_object(fa, fan));
+	/* what "false_alarms" counts: without labels or a range (linegated's retrain after a
+	 * drift), every window of the recording is taken as healthy, a fault's too */
+	json_object_object_add(o, "judged_on", json_object_new_string(
+		fc->labels || fc->truth.before >= 0 || fc->truth.to > fc->truth.from ?
+			"the held-back windows the labels or range call healthy" :
+			"every held-back window of the recording, taken as healthy: if the "
+			"recording holds a fault (a drift that was one), the candidate learnt it "
+			"as normal and its rate is low for that reason; approve only a change "
+			"known to be benign (a sensor swap, a new set point), never when a "
+			"machine may be failing"));
 	if (fc->compare) {
 		unsigned long long k, w;
 		size_t unc;
@@ -1438,8 +1533,8 @@ static int rev_windows(const struct file_conf *fc, const struct lg_ingest *in,
 				count[b]);
 			first = 0;
 		}
-	fprintf(stderr, " (the policy's detection.window, %u, for the devices the model does "
-		"not name)\n", fc->window);
+	fprintf(stderr, " (and %u, the model's window, for the devices it does not name: the "
+		"policy's detection.window must be %u)\n", fc->window, fc->window);
 	ret = 0;
 out:
 	if (f)
@@ -1475,6 +1570,12 @@ static int train_files(struct file_conf *fc)
 		have_pol = 1;
 		if (!fc->window)
 			fc->window = pol.window;
+		else if (fc->window != pol.window)
+			fprintf(stderr, "linegate-train: warning: -w %u, and the policy's "
+				"detection.window is %u: linegate refuses a model trained on "
+				"other windows than its detection.window; set detection.window: "
+				"%u in the policy before you use this model (or train with -w "
+				"%u)\n", fc->window, pol.window, fc->window, pol.window);
 	}
 	if (!fc->window)
 		fc->window = 2048;
@@ -1495,6 +1596,7 @@ static int train_files(struct file_conf *fc)
 		}
 		lg_detector_set_free(&other);
 	}
+	in.allow_cut = fc->allow_cut;
 	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, fc->only, &in,
 			  "linegate-train") ||
 	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))
@@ -1606,6 +1708,7 @@ static int train_files(struct file_conf *fc)
 	set.smooth = fc->smooth > 1 ? fc->smooth : 0;
 	set.sample_rate = mixed ? 0 : in.dev[0].rate;
 	memcpy(set.digest, digest, sizeof(digest));
+	set.trained_until = trained_until(devs, in.ndev);
 	set.det = calloc(in.ndev + 1, sizeof(*set.det));
 	set.names = calloc(in.ndev + 1, sizeof(*set.names));
 	set.name_det = calloc(in.ndev + 1, sizeof(*set.name_det));
@@ -1757,12 +1860,15 @@ static int train_files(struct file_conf *fc)
 	}
 	if (fc->sign_key && sign_file(fc->sign_key, fc->out))
 		goto out;
-	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s... -> %s%s\n", set.n,
-		digest, fc->out, fc->sign_key ? " (signed)" : "");
+	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s..., trained on "
+		"windows up to %.3f s -> %s%s\n", set.n, digest, set.trained_until, fc->out,
+		fc->sign_key ? " (signed)" : "");
 	if (fc->candidate_dir && candidate_finish(fc, devs, in.ndev, fa, fan, digest))
 		goto out;
 	ret = 0;
 out:
+	if (ret && fc->candidate_dir && fc->cand_id[0])
+		candidate_discard(fc);
 	lg_stats_free(&fst);
 	for (size_t i = 0; devs && i < in.ndev; i++)
 		dev_rows_free(&devs[i]);
@@ -1816,6 +1922,7 @@ int main(int argc, char **argv)
 		{ "reason", required_argument, NULL, 45 },
 		{ "base", required_argument, NULL, 46 },
 		{ "only-device", required_argument, NULL, 47 },
+		{ "allow-cut", no_argument, NULL, 90 },
 		{ "shaft-hz", required_argument, NULL, 60 },
 		{ "smooth", required_argument, NULL, 61 },
 		{ "nameplate", required_argument, NULL, 62 },
@@ -1932,6 +2039,7 @@ int main(int argc, char **argv)
 		case 45: fc.reason = optarg; break;
 		case 46: fc.base = optarg; break;
 		case 47: fc.only = optarg; break;
+		case 90: fc.allow_cut = 1; break;
 		case 60: fc.shaft_hz = optarg; break;
 		case 62: fc.nameplate = optarg; break;
 		case 61:
@@ -1999,7 +2107,7 @@ int main(int argc, char **argv)
 		char err3[600];
 
 		if (lg_machines_load(fc.nameplate, &fc.mach, &fc.nmach, err3, sizeof(err3))) {
-			fprintf(stderr, "linegate-train: --nameplate %s\n", err3);
+			fprintf(stderr, "linegate-train: %s\n", err3);
 			return 2;
 		}
 	}

@@ -1885,6 +1885,21 @@ static int set_add(struct lg_detector_set *set, json_object *mo, const char *pat
 	return 0;
 }
 
+/* "trained_until" (optional; a set's, next to data_digest): seconds, 0 .. 1e9. */
+static const char *read_trained_until(json_object *o, struct lg_detector_set *set)
+{
+	json_object *v;
+
+	set->trained_until = 0;
+	if (!json_object_object_get_ex(o, "trained_until", &v))
+		return NULL;
+	if ((!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int)) ||
+	    !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 1e9))
+		return "'trained_until' must be seconds from 0 to 1e9";
+	set->trained_until = json_object_get_double(v);
+	return NULL;
+}
+
 /* Takes o over. */
 static int load_set(json_object *o, const char *path, size_t max_batch,
 		    struct lg_detector_set *set, char *err, size_t errlen)
@@ -1903,7 +1918,8 @@ static int load_set(json_object *o, const char *path, size_t max_batch,
 	set->window = (unsigned)json_object_get_int64(v);
 	if ((what = read_layout(o, &layout)) ||
 	    (what = read_meta(o, layout, set->window, &set->sample_rate, set->digest,
-			      set->signer)))
+			      set->signer)) ||
+	    (what = read_trained_until(o, set)))
 		goto out;
 	if (!json_object_object_get_ex(o, "detectors", &dets) ||
 	    !json_object_is_type(dets, json_type_array) ||
@@ -2132,6 +2148,9 @@ int lg_detector_set_save(const struct lg_detector_set *set, const char *path)
 	/* the file's rate when every detector has it; else each detector carries its own */
 	meta_add(o, set->n ? set->det[0].layout : LG_LAYOUT_BASIC, set->window, set->sample_rate,
 		 set->digest, set->signer);
+	if (set->trained_until > 0)
+		json_object_object_add(o, "trained_until",
+				       json_object_new_double(set->trained_until));
 	for (size_t i = 0; i < set->n; i++) {
 		json_object *e, *devs;
 

@@ -279,6 +279,11 @@ struct lg_detector_set {
 	unsigned window;
 	double sample_rate;
 	char digest[65], signer[65];
+	/* "trained_until": seconds from each device's first sample to the end of the last
+	 * healthy window of the digest's data that trained, calibrated or checked it (the
+	 * latest of its devices); 0: not recorded (a model before it). linegate-quality
+	 * refuses to call windows before it held out (--after). */
+	double trained_until;
 	size_t n;
 	struct lg_detector *det;
 	size_t nnames;

@@ -66,6 +66,8 @@ struct lg_ingest_stats {
 	uint64_t samples;       /* samples per channel taken, all devices */
 	uint64_t uadp_no_samples; /* UADP DataSetMessages without sample arrays (skipped) */
 	uint64_t other_device;  /* frames of devices other than opts.only (skipped) */
+	uint64_t cut_short;     /* pcap records cut short (the file's last, with allow_cut; or
+				 * a datagram the capture's snap length cut) */
 	/* the first devices whose tags or signatures failed, with their counts */
 	struct { char name[LG_INGEST_NAME_MAX]; uint64_t n; } bad_dev[8];
 	unsigned nbad_dev;
@@ -77,6 +79,11 @@ struct lg_ingest {
 	size_t nfiles;
 	char **files;
 	struct lg_ingest_stats st;
+	/* lg_ingest_all()'s opts.allow_cut (the tools' --allow-cut) */
+	int allow_cut;
+	/* pcap with opts.only: the names of the devices whose frames were left out */
+	size_t nother;
+	char (*other)[LG_INGEST_NAME_MAX];
 };
 
 struct lg_ingest_opts {
@@ -89,6 +96,9 @@ struct lg_ingest_opts {
 	/* pcap: take only this device's frames (NULL: every device's); the others are
 	 * skipped and counted (other_device). */
 	const char *only;
+	/* pcap: a file that ends inside a record (a copy cut short) is read up to the cut;
+	 * 0: refused, saying how many whole records it holds */
+	int allow_cut;
 };
 
 /* Append one file. Errors are written to err as "file:position: message" (a CSV line and
@@ -98,6 +108,8 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 void lg_ingest_free(struct lg_ingest *in);
 /* The device with this name, or NULL. */
 struct lg_ingest_dev *lg_ingest_find(struct lg_ingest *in, const char *name);
+/* Whether a device's frames were in the files but left out by opts.only. */
+int lg_ingest_left_out(const struct lg_ingest *in, const char *name);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);
@@ -121,6 +133,7 @@ struct lg_label {
 	char device[LG_INGEST_NAME_MAX];
 	char kind[32];
 	double onset, end; /* end < 0: none */
+	unsigned line;     /* its line in the file */
 };
 
 struct lg_labels {

@@ -50,6 +50,9 @@ C2=$(train_candidate "manual")
 CTL models candidates > "$T/list.out" || lg_fail "models candidates"
 grep -q "^$C1 *pending .*drift on press-1-vib" "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
 grep -q "^$C2 *pending " "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
+# what the rates are: alarms on windows taken as healthy, not false alarms (issue 8 trial)
+grep -q "^\* alarms per held-back window of the candidate's recording.*Approve only a change known to be benign" \
+	"$T/list.out" || lg_fail "list: no footnote: $(cat "$T/list.out")"
 CTL models show "$C1" > "$T/show.json" || lg_fail "models show"
 python3 - "$T/show.json" <<'EOF' || lg_fail "show: $(cat "$T/show.json")"
 import json, sys
@@ -59,6 +62,8 @@ assert c["state"] == "pending" and ev["devices"] == 8
 assert ev["candidate"]["windows"] == ev["active"]["windows"] > 0
 assert ev["active"]["devices_without_detector"] == 0  # the default model serves every device
 assert 0 <= ev["candidate"]["rate_lo"] <= ev["candidate"]["rate"] <= ev["candidate"]["rate_hi"]
+# trained without labels: every window taken as healthy, and said so
+assert ev["judged_on"].startswith("every held-back window of the recording, taken as healthy"), ev
 EOF
 CTL models -r > "$T/models0.json"
 

@@ -286,12 +286,14 @@ static void check_values(const struct lg_ingest_dev *d, json_object *vals, doubl
 }
 
 /*
- * The same capture cut 10 bytes into its last record (a copy cut short): read up to the
- * cut, the first two frames' samples exactly, the cut record counted, not refused whole.
+ * The same capture cut 10 bytes into its last record (a copy cut short): refused, saying
+ * how (and without the pcap backend's own cut=stop advice); with allow_cut, read up to the
+ * cut, the first two frames' samples exactly, the cut record counted (cut_short).
  */
-static void check_cut(const char *path, const struct lg_ingest_opts *o,
+static void check_cut(const char *path, const struct lg_ingest_opts *opts,
 		      const struct lg_ingest_dev *whole)
 {
+	struct lg_ingest_opts cut = *opts, *o = &cut;
 	const char *ext = strrchr(path, '.');
 	char tmp[64], err[1024];
 	struct lg_ingest in = { 0 };
@@ -339,8 +341,16 @@ static void check_cut(const char *path, const struct lg_ingest_opts *o,
 	fd = mkstemps(tmp, ext ? (int)strlen(ext) : 0);
 	CHECK(fd >= 0);
 	if (last > 0 && fd >= 0 && write(fd, buf, (size_t)last + 30) == (ssize_t)last + 30) {
+		cut.allow_cut = 0;
+		CHECK(lg_ingest_file(&in, tmp, o, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "record 3 cannot be read") != NULL);
+		CHECK(strstr(err, "give --allow-cut to use what is there") != NULL);
+		CHECK(strstr(err, "cut=stop") == NULL);
+		CHECK_EQ(in.ndev, 0);
+		cut.allow_cut = 1;
 		CHECK_EQ(lg_ingest_file(&in, tmp, o, err, sizeof(err)), 0);
 		CHECK_EQ(in.st.frames, 2);
+		CHECK_EQ(in.st.cut_short, 1);
 		CHECK_EQ(in.ndev, 1);
 		if (in.ndev == 1 && in.dev[0].nseg == 1 && whole->nseg == 1) {
 			const struct lg_ingest_seg *a = &in.dev[0].seg[0], *b = &whole->seg[0];

@@ -116,6 +116,8 @@ static void bad(void)
 	    {"a,20,31,9,50,10,90\n", "test_machines.csv:1: the bearing's geometry"},
 	    {"# c\na,20 -5,31\n", "test_machines.csv:2: setpoints_hz: each set point"},
 	    {"a,,31\n", "test_machines.csv:1: setpoints_hz: at least one set point"},
+	    /* a typo in a set point is said to be no number, not "a speed above 0 Hz" */
+	    {"a,20 2x.72,31\n", "test_machines.csv:1: setpoints_hz: a set point is not a number"},
 	    {"a,20,31.5\n", "test_machines.csv:1: gear_teeth must be a whole number"},
 	    {"a,20,x\n", "test_machines.csv:1: gear_teeth must be a whole number"},
 	    {"h,s,z\nb,20,x\n", "test_machines.csv:2: gear_teeth must be a whole number"},
