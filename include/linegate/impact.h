@@ -114,7 +114,8 @@ struct lg_imp_hist {
 	unsigned char ok[LG_IMP_TSA_WIN]; /* the slot holds a window's TSAs */
 	double *tsa;			  /* LG_IMP_TSA_WIN x nch x LG_IMP_TSA_PTS */
 };
-/* Buffers for nch channels (1 .. LG_IMP_CH_MAX), empty: 0, -EINVAL, -ENOMEM. */
+/* Buffers for nch channels (1 .. LG_IMP_CH_MAX), empty: 0, -EINVAL, -ENOMEM (h zeroed: free
+ * one made before). */
 int lg_imp_hist_init(struct lg_imp_hist *h, unsigned nch);
 /* Accepts a zeroed or freed one. */
 void lg_imp_hist_free(struct lg_imp_hist *h);
