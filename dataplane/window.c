@@ -166,6 +166,8 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 			im = lg_scorer_impact(sc, win);
 			if (nf == LG_IMP_N11 && !(h = tsa_hist(w, s, win)))
 				im = NULL;
+			else if (!im && h)
+				lg_imp_hist_skip(h); /* not computed: its slot taken, empty */
 			imp = im ? lg_impact_tail(im, &dd->imp, s->win, s->channels, win,
 						  dd->sample_rate > 0 ? dd->sample_rate
 								      : dev->sample_rate,
