@@ -139,8 +139,8 @@ imp = int(imp.group(1)) if imp else 0
 if imp:
     assert m["layout"] == "orders96-time5-imp%d" % imp and len(m["feature_layout"]) == 77 + imp
     assert m["feature_layout"][77] == "imp_rev_kurt_max", m["feature_layout"][77:]
-    assert m["feature_layout"][86:] == {9: [], 10: ["imp_floor_lines"],
-                                        11: ["imp_floor_lines", "imp_tsa3"]}[imp], m["feature_layout"]
+    want = {9: [], 10: ["imp_floor_lines"], 11: ["imp_floor_lines", "imp_tsa3"]}[imp]
+    assert m["feature_layout"][86:] == want, m["feature_layout"]
     for e in m["detectors"]:
         i = e["model"]["impact"]
         d = [x for x in man["devices"] if x["name"] == e["devices"][0]][0]
