@@ -81,7 +81,11 @@ normalised calibrate scores (max over channels): the line's healthy windows set 
 threshold, a device's own spread scales it (--norm tail: normalised by the 90% quantile
 and the mean excess over it instead; worse on held-back windows). Each is printed without
 and with 2-of-3 confirmation. The one chosen for the product (docs/benchmarks.md): bt16_knn1
-with the pooled threshold.
+with the pooled threshold. crossfit (one line per variant, before them): linegate-train's
+pooled threshold since 2026-12-06 (docs/models.md, "How the expectation is measured"): the
+false alarms of g fitted on the calibrate windows over the check windows plus those of g
+fitted on the check windows over the calibrate windows (each normalisation fitted on its
+own windows), and the recall at the g and normalisation fitted on both.
 
 --window revR: a window per device, the smallest power of two from 2048 to 16384 samples
 holding at least R shaft revolutions at the machine's lowest set point (issue 8's step 6e;
@@ -1442,6 +1446,32 @@ def rev_window(dv, revs, lo=2048, hi=16384):
     return W
 
 
+def crossfit(v, devs, target):
+    """linegate-train's pooled threshold (docs/models.md, "How the expectation is measured"):
+    g fitted on the calibration windows judges the check windows, g fitted on the check
+    windows judges the calibration ones (each with its own normalisation), the model's g is
+    fitted on both; recall within 3 windows at the model's g. Prints one line."""
+    held = [x["chk"] & ~x["dropw"] for x in devs]
+    g_cal = np.quantile(np.concatenate([x["sn"][x["cal"]].max(1) for x in devs]), 1 - target)
+    g_chk = np.quantile(np.concatenate([x["snk"][h].max(1) for x, h in zip(devs, held)]),
+                        1 - target)
+    g_all = np.quantile(np.concatenate([x["sna"][x["cal"] | h].max(1)
+                                        for x, h in zip(devs, held)]), 1 - target)
+    fa, det = [0, 0], {}
+    for x, h in zip(devs, held):
+        fa[0] += int((x["sn"][h].max(1) > g_cal).sum() + (x["snk"][x["cal"]].max(1) > g_chk).sum())
+        fa[1] += int(h.sum() + x["cal"].sum())
+        if x["kind"]:
+            a = (x["sna"].max(1) > g_all) & ~x["dropw"]
+            det.setdefault(x["kind"], []).append(bool(a[x["k"]:x["k"] + 3].any()))
+    tot = sum(sum(y) for y in det.values()), sum(len(y) for y in det.values())
+    lo, hi = wilson(fa[0], fa[1])
+    print("%-12s crossfit 1/1 recall %.3f (%d/%d)  fa %.3f%% (%d/%d, 95%% %.3f-%.3f%%)  g %.4g "
+          "(calibration %.4g, check %.4g)" % (v, tot[0] / max(1, tot[1]), tot[0], tot[1],
+                                                100 * fa[0] / max(1, fa[1]), fa[0], fa[1],
+                                                100 * lo, 100 * hi, g_all, g_cal, g_chk))
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
@@ -1521,18 +1551,24 @@ def main(argv):
         ch = drop.shape[1]
         masked[0] += int(dropw[chk].sum())
         masked[1] += int(dropw.sum())
-        def normalised(v):
+        raw = {}                       # variant: its raw scores (n, ch) on this device
+
+        def normalised(v, on=None):
             """(raw, normalised) scores (n, ch) of variant v on this device; a max_of
-            variant is the max of its parts' normalised scores (then its own raw score)."""
+            variant is the max of its parts' normalised scores (then its own raw score).
+            on: the windows the normalisation is fitted on (default the calibration ones)."""
+            on = cal if on is None else on
             if "max_of" in VARIANTS[v]:
-                sn = np.max([normalised(u)[1] for u in VARIANTS[v]["max_of"]], 0)
+                sn = np.max([normalised(u, on)[1] for u in VARIANTS[v]["max_of"]], 0)
                 return sn, sn
-            s = score_variant(VARIANTS[v], feat, tr, dropw)
+            if v not in raw:
+                raw[v] = score_variant(VARIANTS[v], feat, tr, dropw)
+            s = raw[v]
             # per channel: scores relative to the calibration median and 90% quantile
-            q50 = np.median(s[cal], 0)
-            q90 = np.quantile(s[cal], 0.9, 0)
+            q50 = np.median(s[on], 0)
+            q90 = np.quantile(s[on], 0.9, 0)
             if opts["--norm"] == "tail":
-                beta = np.array([np.mean(np.maximum(s[cal, c] - q90[c], 0)[s[cal, c] > q90[c]])
+                beta = np.array([np.mean(np.maximum(s[on, c] - q90[c], 0)[s[on, c] > q90[c]])
                                  for c in range(ch)])
                 sn = (s - q90) / (beta + 1e-9)
             else:
@@ -1551,7 +1587,13 @@ def main(argv):
             thr = np.array([tail_threshold(s[cal, c], target / ch) for c in range(ch)])
             # the window holding the onset: the first that ends after it (linegate-quality's)
             k = int(np.argmax(t + dur > onset)) if f else 0
-            res[v]["dev"].append(dict(s=s, sn=sn, thr=thr, cal=cal, chk=chk, dropw=dropw,
+            # cross-fitting (linegate-train's pooled threshold): normalised on the check
+            # windows (to judge the calibration ones) and on both (the model's own)
+            chkn = chk & ~dropw
+            snk = normalised(v, chkn)[1]
+            sna = normalised(v, cal | chkn)[1]
+            res[v]["dev"].append(dict(s=s, sn=sn, snk=snk, sna=sna, thr=thr, cal=cal, chk=chk,
+                                      dropw=dropw,
                                       ch=ch, k=k, kind=f["kind"] if f else None, dv=dv, t=t,
                                       dur=dur, spd=feat.get("spd")))
     wins = {}
@@ -1570,6 +1612,7 @@ def main(argv):
         gthr = np.quantile(pc, 1 - target)
         if opts["--roc"]:
             roc(v, res[v]["dev"])
+        crossfit(v, res[v]["dev"], target)
         for mode in ("dev", "pooled"):
             for conf in ((1, 1), (2, 3)):
                 det, fa = {}, [0, 0]

@@ -1095,7 +1095,7 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 			return -ENOMEM;
 		}
 	}
-	ret = ops->setup ? ops->setup(&conf, msg, sizeof(msg)) : 0;
+	ret = lg_backend_setup(ops, &conf, msg, sizeof(msg));
 	if (!ret)
 		ret = ops->open(&b, &conf, msg, sizeof(msg));
 	if (ret) {

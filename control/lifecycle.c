@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,58 @@ void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double 
 	half = z * sqrt(p * (1 - p) / (double)n + z * z / (4.0 * (double)n * (double)n)) / den;
 	*lo = mid - half < 0 ? 0 : mid - half;
 	*hi = mid + half > 1 ? 1 : mid + half;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* splitmix64: the resampling's own generator, seeded the same each run, so the same
+ * windows give the same interval */
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void lg_cluster95(const unsigned long long *k, const unsigned long long *n, size_t m,
+		  double *lo, double *hi)
+{
+	enum { B = 2000 };
+	unsigned long long K = 0, N = 0;
+	double *r = m > 1 ? malloc(sizeof(double) * B) : NULL;
+	uint64_t seed = 0x6c696e6567617465ull; /* "linegate" */
+	size_t b = 0;
+
+	for (size_t i = 0; i < m; i++) {
+		K += k[i];
+		N += n[i];
+	}
+	lg_wilson95(K, N, lo, hi);
+	if (!r)
+		return;
+	for (; b < B; b++) {
+		unsigned long long bk = 0, bn = 0;
+
+		for (size_t i = 0; i < m; i++) {
+			size_t j = (size_t)(splitmix64(&seed) % m);
+
+			bk += k[j];
+			bn += n[j];
+		}
+		r[b] = bn ? (double)bk / (double)bn : 0;
+	}
+	qsort(r, B, sizeof(*r), cmp_d);
+	/* the 2.5% and 97.5% quantiles, widened to the Wilson interval where that is wider */
+	*lo = r[B / 40] < *lo ? r[B / 40] : *lo;
+	*hi = r[B - 1 - B / 40] > *hi ? r[B - 1 - B / 40] : *hi;
+	free(r);
 }
 
 int lg_win_alert(struct lg_detector *det, const struct lg_win_rows *w, size_t i, float *scores)

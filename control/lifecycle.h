@@ -87,6 +87,17 @@ int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const stru
 /* The 95% Wilson score interval of k successes in n trials. */
 void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double *hi);
 
+/*
+ * A 95% interval of the rate sum(k) / sum(n) over m groups of windows (devices) whose
+ * alarms come in runs (a machine's rare state spans several windows, and few machines hold
+ * most of them), where lg_wilson95() of the sums, which takes every window as independent,
+ * is too narrow: the 2.5% and 97.5% quantiles of 2000 resamples of the m groups with
+ * replacement (a fixed seed: the same counts give the same interval), widened to the
+ * Wilson interval where that is wider. m < 2: the Wilson interval.
+ */
+void lg_cluster95(const unsigned long long *k, const unsigned long long *n, size_t m,
+		  double *lo, double *hi);
+
 /* A file to read and how (the tools' --from, --sample-rate, --scale, --device). */
 #define LG_FROM_MAX 4096
 

@@ -47,7 +47,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	struct lg_truth tr = { .before = -1 };
 	struct kind_row kinds[MAX_KINDS];
 	unsigned nk = 0, total = 0, detected = 0, wmin, wmax;
-	unsigned long long hw = 0, fa = 0, dropouts = 0;
+	unsigned long long hw = 0, fa = 0, dropouts = 0, *devfa = NULL, *devhw = NULL;
 	char err[1024], digest[65];
 	int have_pol = 0, ret = 1;
 	double lo, hi;
@@ -95,6 +95,10 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			goto out;
 		}
 	}
+	devfa = calloc(in.ndev + 1, sizeof(*devfa));
+	devhw = calloc(in.ndev + 1, sizeof(*devhw));
+	if (!devfa || !devhw)
+		goto out;
 	for (size_t i = 0; i < in.ndev; i++) {
 		const struct lg_ingest_dev *d = &in.dev[i];
 		struct lg_detector *det = &set.det[lg_detector_set_find(&set, d->name)];
@@ -136,6 +140,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		}
 		hw += dhw;
 		fa += dfa;
+		devhw[i] = dhw;
+		devfa[i] = dfa;
 		/* Each of the device's label rows is a trial: its onset window, and the first
 		 * alarm from there while the fault lasts. */
 		for (size_t r = 0; r < labels.n; r++) {
@@ -181,7 +187,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		free(alarm);
 		lg_win_rows_free(&w);
 	}
-	lg_wilson95(fa, hw, &lo, &hi);
+	/* a machine's false alarms come in runs (its rare states): the interval resamples the
+	 * devices (lg_cluster95()) */
+	lg_cluster95(devfa, devhw, in.ndev, &lo, &hi);
 	wmin = wmax = set.window;
 	for (size_t i = 0; i < set.n; i++) {
 		wmin = set.det[i].window && set.det[i].window < wmin ? set.det[i].window : wmin;
@@ -249,6 +257,8 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	printf("]}\n");
 	ret = 0;
 out:
+	free(devfa);
+	free(devhw);
 	lg_detector_set_free(&set);
 	lg_labels_free(&labels);
 	lg_ingest_free(&in);

@@ -300,6 +300,8 @@ static void warn_flat(const struct lg_ingest_dev *d)
 }
 
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
+enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
+
 struct dev_rows {
 	const struct lg_ingest_dev *dev;
 	unsigned window;    /* its samples per window (fc->window, or its own with revR) */
@@ -309,6 +311,9 @@ struct dev_rows {
 	size_t *chk;        /* window indices */
 	size_t *calidx;     /* the calibration rows' window indices */
 	unsigned char *trainwin; /* w.n: 1 for the windows it was trained on */
+	unsigned char *role;     /* w.n: ROLE_CAL, ROLE_CHK, else ROLE_OTHER */
+	bool cv;                 /* judged by cross-fitting (pooled_thresholds()): cvk of cvn */
+	unsigned long long cvk, cvn;
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
@@ -381,7 +386,8 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 	r->chk = malloc(sizeof(size_t) * (nh + 1));
 	r->calidx = malloc(sizeof(size_t) * (nh + 1));
 	r->trainwin = calloc(r->w.n + 1, 1);
-	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin)
+	r->role = calloc(r->w.n + 1, 1);
+	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin || !r->role)
 		return -ENOMEM;
 	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
@@ -401,9 +407,11 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 		case 1:
 			memcpy(r->cal + r->ncal * ch * D, row, sizeof(float) * ch * D);
 			r->calidx[r->ncal++] = i;
+			r->role[i] = ROLE_CAL;
 			break;
 		case 3:
 			r->chk[r->nchk++] = i;
+			r->role[i] = ROLE_CHK;
 			break;
 		default:
 			memcpy(r->train + r->ntrain * ch * D, row, sizeof(float) * ch * D);
@@ -424,6 +432,7 @@ static void dev_rows_free(struct dev_rows *r)
 	free(r->chk);
 	free(r->calidx);
 	free(r->trainwin);
+	free(r->role);
 }
 
 static int cmp_f(const void *a, const void *b)
@@ -713,12 +722,20 @@ static double quantile_sorted(const float *v, size_t n, double q)
 /*
  * The pooled line-wide threshold of several kNN detectors trained together (issue 8, docs/
  * benchmarks.md, quality_proto.py's pooled): each device's (and, for a detector per
- * channel, each channel's) calibration scores are normalised by their median and 90%
+ * channel, each channel's) held-back scores are normalised by their median and 90%
  * quantile, a window's normalised score is its channels' highest, one (1 - target) quantile
  * g of every device's normalised window scores is the line's, and a channel's threshold is
- * median + g (q90 - median). About 100 calibration windows per machine cannot show a 0.1%
+ * median + g (q90 - median). About 100 held-back windows per machine cannot show a 0.1%
  * quantile; the line's 20 000 can. A detector of one for all channels normalises the
  * window's highest channel score instead (models trained before per_channel).
+ *
+ * The held-back windows are judged by cross-fitting (docs/models.md, "How the threshold is
+ * set"): g and the normalisation fitted on the calibration blocks judge the check blocks,
+ * and fitted on the check blocks judge the calibration blocks; the model's own g and
+ * normalisation are fitted on both. A 0.1% quantile over the line is set by a few
+ * machines' rare states (a set-point change, a ramp) that come in runs, so one split's
+ * check blocks alone told 0.037% on a line whose other half told 0.243% (the 150 s line2
+ * line, seed 21): the two halves together are the fairer expectation.
  */
 /*
  * Window j's raw score per channel (a detector per channel: each channel's own; else the
@@ -742,119 +759,176 @@ static void raw_scores(struct lg_detector *det, const struct dev_rows *r, size_t
 	}
 }
 
-/* The smoothed normalised window scores of one device at its calibration windows, into out
- * (r->ncal of them): each unit's (channel's, or the window's highest for a detector of one
- * for all) raw score normalised by its q50 and q90, then lg_smooth_step() over the device's
- * scored windows in order; a window's value is its units' highest. */
-static size_t smoothed_cal(struct lg_detector *det, const struct dev_rows *r, unsigned units,
-			   const double *q50, const double *q90, unsigned smooth, float *out)
+/* One device's scored windows in order (dropout windows left out, as the data plane leaves
+ * them): each unit's raw score, and the window's role (ROLE_*). */
+struct scored {
+	size_t n;
+	unsigned units;
+	float *raw;          /* n * units */
+	unsigned char *role; /* n */
+};
+
+static int scored_make(struct lg_detector *det, const struct dev_rows *r, struct scored *s)
 {
-	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
 	unsigned ch = r->w.channels;
 	float sc[LG_INGEST_MAX_CHANNELS];
-	size_t k = 0;
 
-	for (size_t j = 0; j < r->w.n && k < r->ncal; j++) {
-		float top = -INFINITY;
-
+	s->n = 0;
+	s->units = det->nch ? det->nch : 1;
+	s->raw = malloc(sizeof(float) * (r->w.n + 1) * s->units);
+	s->role = malloc(r->w.n + 1);
+	if (!s->raw || !s->role)
+		return -ENOMEM;
+	for (size_t j = 0; j < r->w.n; j++) {
 		if (det->dropout_run && r->w.dropout[j])
 			continue;
 		raw_scores(det, r, j, sc);
 		if (!det->nch)
 			for (unsigned c = 1; c < ch; c++)
 				sc[0] = sc[c] > sc[0] ? sc[c] : sc[0];
-		for (unsigned u = 0; u < units; u++) {
-			float v = (float)((sc[u] - q50[u]) / (q90[u] - q50[u] + 1e-9));
+		memcpy(s->raw + s->n * s->units, sc, sizeof(float) * s->units);
+		s->role[s->n++] = r->role[j];
+	}
+	return 0;
+}
+
+/* Each unit's median and 90% quantile of its raw scores at the windows whose role is in
+ * the mask; -EINVAL with fewer than 2 of them. */
+static int scored_norm(const struct scored *s, unsigned mask, double *q50, double *q90)
+{
+	float *v = malloc(sizeof(float) * (s->n + 1));
+	size_t k;
+
+	if (!v)
+		return -ENOMEM;
+	for (unsigned u = 0; u < s->units; u++) {
+		k = 0;
+		for (size_t j = 0; j < s->n; j++)
+			if (mask & (1u << s->role[j]))
+				v[k++] = s->raw[j * s->units + u];
+		if (k < 2) {
+			free(v);
+			return -EINVAL;
+		}
+		qsort(v, k, sizeof(*v), cmp_f);
+		q50[u] = quantile_sorted(v, k, 0.5);
+		q90[u] = quantile_sorted(v, k, 0.9);
+	}
+	free(v);
+	return 0;
+}
+
+/* The smoothed normalised window scores of one device, every scored window in order, into
+ * out (s->n): each unit's raw score normalised by q50 and q90, then lg_smooth_step() (the
+ * means span training and held-back windows, as the data plane's do); a window's value is
+ * its units' highest. */
+static void scored_series(const struct scored *s, const double *q50, const double *q90,
+			  unsigned smooth, float *out)
+{
+	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+
+	for (size_t j = 0; j < s->n; j++) {
+		float top = -INFINITY;
+
+		for (unsigned u = 0; u < s->units; u++) {
+			float v = (float)((s->raw[j * s->units + u] - q50[u]) /
+					  (q90[u] - q50[u] + 1e-9));
 
 			v = lg_smooth_step(&h[u], smooth, v);
 			top = v > top ? v : top;
 		}
-		if (j == r->calidx[k])
-			out[k++] = top;
+		out[j] = top;
 	}
-	return k;
+}
+
+/*
+ * One fit of the pooled threshold: the normalisation of every device from its windows whose
+ * role is in fit (q50, q90: n * M), its smoothed normalised series (ser[i]), and g, the
+ * (1 - target) quantile of those series at the fitted windows of every device.
+ */
+static int pooled_fit(const struct file_conf *fc, const struct scored *sc, size_t n,
+		      unsigned fit, double *q50, double *q90, float **ser, double *g)
+{
+	const unsigned M = LG_INGEST_MAX_CHANNELS;
+	size_t total = 0, at = 0;
+	float *all;
+	int ret;
+
+	for (size_t i = 0; i < n; i++)
+		total += sc[i].n;
+	all = malloc(sizeof(float) * (total + 1));
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		ret = scored_norm(&sc[i], fit, q50 + i * M, q90 + i * M);
+		if (ret) {
+			free(all);
+			return ret;
+		}
+		scored_series(&sc[i], q50 + i * M, q90 + i * M, fc->smooth, ser[i]);
+		for (size_t j = 0; j < sc[i].n; j++)
+			if (fit & (1u << sc[i].role[j]))
+				all[at++] = ser[i][j];
+	}
+	qsort(all, at, sizeof(*all), cmp_f);
+	*g = quantile_sorted(all, at, 1 - fc->false_alarms);
+	free(all);
+	return 0;
+}
+
+/* The windows of devs[i] whose role is judge above g in ser[i], added to r->cvk, r->cvn. */
+static void pooled_judge(const struct scored *sc, struct dev_rows *r, unsigned judge,
+			 const float *ser, double g)
+{
+	for (size_t j = 0; j < sc->n; j++)
+		if (judge & (1u << sc->role[j])) {
+			r->cvk += ser[j] > g;
+			r->cvn++;
+		}
 }
 
 static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			     struct lg_detector *det)
 {
-	const unsigned M = LG_INGEST_MAX_CHANNELS;
-	size_t total = 0, at = 0;
-	double *q50 = calloc(n * M, sizeof(double)), *q90 = calloc(n * M, sizeof(double)), g;
-	float *norm, sc[LG_INGEST_MAX_CHANNELS];
+	const unsigned M = LG_INGEST_MAX_CHANNELS, CAL = 1u << ROLE_CAL, CHK = 1u << ROLE_CHK;
+	double *q50 = calloc(n * M, sizeof(double)), *q90 = calloc(n * M, sizeof(double));
+	double gcal = 0, gchk = 0, g = 0;
+	struct scored *sc = calloc(n + 1, sizeof(*sc));
+	float **ser = calloc(n + 1, sizeof(*ser));
 	int ret = -ENOMEM;
 
-	for (size_t i = 0; i < n; i++)
-		total += devs[i].ncal;
-	norm = malloc(sizeof(float) * (total + 1));
-	if (!q50 || !q90 || !norm)
+	if (!q50 || !q90 || !sc || !ser)
 		goto out;
-	ret = -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		struct dev_rows *r = &devs[i];
-		unsigned ch = r->w.channels, units = det[i].nch ? det[i].nch : 1;
-		float *ws = malloc(sizeof(float) * (r->ncal + 1) * units);
-		float *srt = malloc(sizeof(float) * (r->ncal + 1));
-
-		if (!ws || !srt) {
-			free(ws);
-			free(srt);
+		if (det[i].nch && det[i].nch != devs[i].w.channels) {
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = scored_make(&det[i], &devs[i], &sc[i]);
+		if (ret)
+			goto out;
+		ser[i] = malloc(sizeof(float) * (sc[i].n + 1));
+		if (!ser[i]) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		if (r->ncal < 2 || (det[i].nch && det[i].nch != ch)) {
-			free(ws);
-			free(srt);
-			goto out;
-		}
-		/* ws[u * ncal + k]: unit u's raw score of calibration window k */
-		for (size_t k = 0; k < r->ncal; k++) {
-			const float *row = r->cal + k * ch * r->w.d;
-
-			if (det[i].nch) {
-				for (unsigned c = 0; c < ch; c++)
-					lg_detector_score(&det[i].ch[c], row + c * r->w.d, 1,
-							  &ws[c * r->ncal + k]);
-				continue;
-			}
-			lg_detector_score(&det[i], row, ch, sc);
-			ws[k] = sc[0];
-			for (unsigned c = 1; c < ch; c++)
-				ws[k] = sc[c] > ws[k] ? sc[c] : ws[k];
-		}
-		for (unsigned u = 0; u < units; u++) {
-			memcpy(srt, ws + u * r->ncal, sizeof(float) * r->ncal);
-			qsort(srt, r->ncal, sizeof(*srt), cmp_f);
-			q50[i * M + u] = quantile_sorted(srt, r->ncal, 0.5);
-			q90[i * M + u] = quantile_sorted(srt, r->ncal, 0.9);
-		}
-		if (fc->smooth > 1) {
-			/* the mean of the last smooth normalised scores of each unit, over the
-			 * device's scored windows in order, at its calibration windows
-			 * (quality_proto.py's _m2: its neighbours in time are trained on or
-			 * held back, the means span them as the data plane's do) */
-			at += smoothed_cal(&det[i], r, units, q50 + i * M, q90 + i * M, fc->smooth,
-					   norm + at);
-			free(ws);
-			free(srt);
-			continue;
-		}
-		for (size_t k = 0; k < r->ncal; k++) {
-			float top = -INFINITY;
-
-			for (unsigned u = 0; u < units; u++) {
-				float v = (float)((ws[u * r->ncal + k] - q50[i * M + u]) /
-						  (q90[i * M + u] - q50[i * M + u] + 1e-9));
-
-				top = v > top ? v : top;
-			}
-			norm[at++] = top;
-		}
-		free(ws);
-		free(srt);
+		devs[i].cvk = devs[i].cvn = 0;
+		devs[i].cv = true;
 	}
-	qsort(norm, at, sizeof(*norm), cmp_f);
-	g = quantile_sorted(norm, at, 1 - fc->false_alarms);
+	/* fitted on the calibration blocks, judged on the check blocks; the other way round */
+	ret = pooled_fit(fc, sc, n, CAL, q50, q90, ser, &gcal);
+	for (size_t i = 0; !ret && i < n; i++)
+		pooled_judge(&sc[i], &devs[i], CHK, ser[i], gcal);
+	if (!ret)
+		ret = pooled_fit(fc, sc, n, CHK, q50, q90, ser, &gchk);
+	for (size_t i = 0; !ret && i < n; i++)
+		pooled_judge(&sc[i], &devs[i], CAL, ser[i], gchk);
+	/* the model's own: on both */
+	if (!ret)
+		ret = pooled_fit(fc, sc, n, CAL | CHK, q50, q90, ser, &g);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		unsigned units = det[i].nch ? det[i].nch : 1;
 
@@ -870,15 +944,22 @@ static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, 
 				det[i].threshold = t;
 		}
 	}
-	fprintf(stderr, "linegate-train: pooled threshold: %zu calibration windows of %zu "
-		"devices, the line's %.3f%% quantile of normalised scores g = %.4g; each device "
-		"(each channel): median + g (q90 - median)\n", at, n, 100 * (1 - fc->false_alarms),
-		g);
+	fprintf(stderr, "linegate-train: pooled threshold: the held-back windows of %zu devices, "
+		"the line's %.3f%% quantile of normalised scores g = %.4g (%.4g fitted on the "
+		"calibration blocks alone, %.4g on the check blocks alone); each device (each "
+		"channel): median + g (q90 - median)\n", n, 100 * (1 - fc->false_alarms), g,
+		gcal, gchk);
 	ret = 0;
 out:
+	for (size_t i = 0; sc && ser && i < n; i++) {
+		free(sc[i].raw);
+		free(sc[i].role);
+		free(ser[i]);
+	}
+	free(sc);
+	free(ser);
 	free(q50);
 	free(q90);
-	free(norm);
 	return ret;
 }
 
@@ -899,24 +980,28 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	return ret;
 }
 
-/* False alarms of det on the check windows of devs: printed and added to *k, *n. */
+/* False alarms of det on the held-back windows of r, added to *k, *n: its check windows,
+ * or its calibration windows too where it was judged by cross-fitting (r->cv: a model to
+ * compare is judged on the same windows). */
 static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smooth,
 		      unsigned long long *k, unsigned long long *n)
 {
+	unsigned judge = 1u << ROLE_CHK | (r->cv ? 1u << ROLE_CAL : 0);
 	float scores[LG_INGEST_MAX_CHANNELS];
 	struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
-	size_t c = 0;
 
 	if (smooth <= 1) {
-		for (size_t i = 0; i < r->nchk; i++)
-			*k += lg_win_alert(det, &r->w, r->chk[i], scores);
-		*n += r->nchk;
+		for (size_t j = 0; j < r->w.n; j++)
+			if (judge & (1u << r->role[j])) {
+				*k += lg_win_alert(det, &r->w, j, scores);
+				++*n;
+			}
 		return;
 	}
 	/* every scored window in order (the means span them, a training window scored as one
 	 * never seen: raw_scores()), each channel's score brought to the detector's threshold
-	 * as the data plane brings it, the check windows counted */
-	for (size_t j = 0; j < r->w.n && c < r->nchk; j++) {
+	 * as the data plane brings it, the held-back windows counted */
+	for (size_t j = 0; j < r->w.n; j++) {
 		int a = 0;
 
 		if (det->dropout_run && r->w.dropout[j])
@@ -929,12 +1014,11 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smoo
 
 			a |= !(v <= det->threshold);
 		}
-		if (j == r->chk[c]) {
+		if (judge & (1u << r->role[j])) {
 			*k += a;
-			c++;
+			++*n;
 		}
 	}
-	*n += r->nchk;
 }
 
 /* False alarms of a model file on the check windows of devs (devices it has no detector
@@ -1378,7 +1462,8 @@ static int train_files(struct file_conf *fc)
 	struct dev_rows *devs = NULL;
 	char err[1024], digest[65];
 	int have_pol = 0, ret = 1, mixed, fed = fc->stats_out || fc->nmerge;
-	unsigned long long fa = 0, fan = 0;
+	unsigned long long fa = 0, fan = 0, *devk = NULL, *devn = NULL;
+	size_t ncv = 0; /* devices judged by cross-fitting: devk of devn each */
 	struct lg_stats fst = { 0 };
 	double lo, hi;
 
@@ -1439,7 +1524,9 @@ static int train_files(struct file_conf *fc)
 		warn_flat(&in.dev[i]);
 	lg_ingest_digest(&in, digest);
 	devs = calloc(in.ndev, sizeof(*devs));
-	if (!devs)
+	devk = calloc(in.ndev, sizeof(*devk));
+	devn = calloc(in.ndev, sizeof(*devn));
+	if (!devs || !devk || !devn)
 		goto out;
 	if (mixed)
 		fprintf(stderr, "linegate-train: %zu devices at their own rates, %u-sample windows\n",
@@ -1581,7 +1668,16 @@ static int train_files(struct file_conf *fc)
 			struct dev_rows *r = &devs[j];
 			unsigned long long dk = 0, dn = 0;
 
-			check_one(det, r, fc->smooth, &dk, &dn);
+			if (r->cv) {
+				/* cross-fitted (pooled_thresholds()): each held-back half judged
+				 * by the threshold fitted on the other */
+				dk = r->cvk;
+				dn = r->cvn;
+				devk[ncv] = dk;
+				devn[ncv++] = dn;
+			} else {
+				check_one(det, r, fc->smooth, &dk, &dn);
+			}
 			k += dk;
 			n += dn;
 			lg_wilson95(dk, dn, &lo, &hi);
@@ -1610,7 +1706,17 @@ static int train_files(struct file_conf *fc)
 		       "%zu (the data plane does not score them: linegate_windows_dropout_total)\n",
 		       LG_DROPOUT_RUN, nd);
 	}
-	lg_wilson95(fa, fan, &lo, &hi);
+	if (ncv) {
+		/* alarms come in runs of a few machines' rare states: the interval resamples
+		 * the devices (lg_cluster95()) */
+		lg_cluster95(devk, devn, ncv, &lo, &hi);
+		printf("note: the held-back windows (calibration and check blocks) are judged by "
+		       "cross-fitting: the threshold fitted on the calibration blocks judges the "
+		       "check blocks and the other way round; the model's threshold is fitted on "
+		       "both; the interval resamples the %zu devices\n", ncv);
+	} else {
+		lg_wilson95(fa, fan, &lo, &hi);
+	}
 	printf("expected false alarms per window: %.3f%% (95%% interval %.3f%% to %.3f%%, %llu "
 	       "held-back windows; target %.3f%%)\n", fan ? 100.0 * (double)fa / (double)fan : 0.0,
 	       100 * lo, 100 * hi, fan, 100 * fc->false_alarms);
@@ -1666,6 +1772,8 @@ out:
 	for (size_t i = 0; devs && i < in.ndev; i++)
 		dev_rows_free(&devs[i]);
 	free(devs);
+	free(devk);
+	free(devn);
 	lg_detector_set_free(&set);
 	lg_ingest_free(&in);
 	if (have_pol)

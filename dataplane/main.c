@@ -1530,7 +1530,7 @@ int main(int argc, char **argv)
 	bconf.ifname = xdp ? dp.admit_ifname : NULL;
 	bconf.xsks_map_fd = dp.admit ? lg_admit_xsks_fd(dp.admit) : -1;
 	err[0] = '\0';
-	if (ops->setup && (ret = ops->setup(&bconf, err, sizeof(err)))) {
+	if ((ret = lg_backend_setup(ops, &bconf, err, sizeof(err)))) {
 		fprintf(stderr, "linegate: %s backend: %s\n", ops->name,
 			err[0] ? err : strerror(-ret));
 		lg_policy_free(&p);

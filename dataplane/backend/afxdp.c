@@ -143,8 +143,6 @@ static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t 
 	char key[32], val[32];
 	int ret;
 
-	if (lg_backend_opt_once(opts, NULL, err, errlen))
-		return -EINVAL;
 	b->parse_flags = LG_PARSE_CSUM;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		unsigned long v;

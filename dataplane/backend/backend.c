@@ -41,6 +41,16 @@ const struct lg_backend_ops *lg_backend_find(const char *name)
 	return NULL;
 }
 
+int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_conf *conf,
+		     char *err, size_t errlen)
+{
+	int ret = lg_backend_opt_once(conf->opts, ops->repeatable, err, errlen);
+
+	if (ret)
+		return ret;
+	return ops->setup ? ops->setup(conf, err, errlen) : 0;
+}
+
 static int copy_part(char *dst, size_t dstlen, const char *src, size_t n)
 {
 	if (n >= dstlen)

@@ -85,8 +85,6 @@ static int parse_opts(const char *opts, char *err, size_t errlen)
 	dc.rxd = 1024;
 	dc.burst = 32;
 	dc.csum = true;
-	if (lg_backend_opt_once(opts, lg_dpdk_eal_repeatable, err, errlen))
-		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		ret = lg_dpdk_eal_opt(&dc.e, key, val, err, errlen);
 		if (ret < 0)
@@ -503,6 +501,7 @@ static void dpdk_describe(struct lg_backend *b, char *buf, size_t len)
 
 const struct lg_backend_ops lg_backend_dpdk = {
 	.name = "dpdk",
+	.repeatable = lg_dpdk_eal_repeatable,
 	.flags = LG_BACKEND_F_USER_ADMIT,
 	.setup = dpdk_setup,
 	.teardown = dpdk_teardown,

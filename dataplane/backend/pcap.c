@@ -172,8 +172,6 @@ static int parse_opts(const char *opts, struct pcap_opts *o, char *err, size_t e
 	memset(o, 0, sizeof(*o));
 	o->loop = 1;
 	o->parse_flags = LG_PARSE_CSUM;
-	if (lg_backend_opt_once(opts, NULL, err, errlen))
-		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		if (!strcmp(key, "file")) {
 			if (!val[0]) {

@@ -206,8 +206,6 @@ static int parse_opts(const char *opts, int *busy_poll, int *taskrun, char *err,
 
 	*busy_poll = 0;
 	*taskrun = -1;
-	if (lg_backend_opt_once(opts, NULL, err, errlen))
-		return -EINVAL;
 	while ((ret = lg_backend_opt_next(&opts, key, sizeof(key), val, sizeof(val))) > 0) {
 		if (!strcmp(key, "busy_poll") && !lg_backend_opt_uint(val, 1000000, &v)) {
 			*busy_poll = (int)v;

@@ -111,6 +111,9 @@ struct lg_backend_ops {
 	const char *name;
 	unsigned flags;
 	const char *help; /* one paragraph on what it is and its options, for --help */
+	/* The option keys that may be given more than once (NULL-terminated; NULL: none):
+	 * lg_backend_setup() refuses any other key given twice. */
+	const char *const *repeatable;
 	/* Once per process before the first open(); NULL when there is nothing to do. 0, or
 	 * a negative errno with a message in err. */
 	int (*setup)(const struct lg_backend_conf *conf, char *err, size_t errlen);
@@ -138,6 +141,13 @@ struct lg_backend_ops {
 	bool (*finite)(const char *opts);
 };
 
+/*
+ * The seam's setup of a backend, once per process before its first open(): its options'
+ * checks that hold for every backend (a key given twice that ops->repeatable does not
+ * list), then ops->setup(). 0, or a negative errno with a message in err.
+ */
+int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_conf *conf,
+		     char *err, size_t errlen);
 /* The backend with this name, among those this build has; NULL if none. */
 const struct lg_backend_ops *lg_backend_find(const char *name);
 /* The backends this build has, NULL-terminated. */
@@ -152,7 +162,8 @@ int lg_backend_opt_next(const char **pos, char *key, size_t keylen, char *val, s
 /*
  * 0 if no key is given twice in opts, but those in repeatable (NULL-terminated; NULL: none
  * may repeat); else -EINVAL with "option 'KEY' is given more than once: ..." in err.
- * Backends call it first: a repeated option is refused, not decided by the last one.
+ * lg_backend_setup() calls it for every backend: a repeated option is refused, not decided
+ * by the last one.
  */
 int lg_backend_opt_once(const char *opts, const char *const *repeatable, char *err,
 			size_t errlen);

@@ -72,7 +72,9 @@ play() {
 	lg_bg "$LG_BIN_DP" -p "$T/line/run.yaml" -b "pcap:file=$T/gain.pcap,pace=20" \
 		-c "$T/dp.sock" -s "$T/$1.stats"
 	DP_PID=$!
-	lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
+	# the pcap backend reads the whole recording (156 208 records) before the control
+	# socket opens: 3-5 s on a loaded 2-vCPU machine
+	lg_wait_for 30 test -S "$T/dp.sock" || lg_fail "linegate did not start"
 }
 play live
 lg_bg "$LG_BIN_D" -p "$T/line/run.yaml" -S "$T/d.sock" -d "$T/dp.sock" \

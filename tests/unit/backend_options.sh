@@ -60,6 +60,15 @@ grep -q "unknown option or value 'busy=5' (busy_poll=USEC" "$T/bad.err" ||
 	-o /dev/null 2> "$T/rep.err" && fail "a repeated uring option was accepted"
 grep -q "uring backend: option 'busy_poll' is given more than once: each option once" "$T/rep.err" ||
 	fail "repeated option message: $(cat "$T/rep.err")"
+# The seam refuses it for every backend (lg_backend_setup()), before the backend's own
+# setup: DPDK's EAL is never started for it; its repeatable keys (vdev) stay repeatable.
+if "$LG" --help | grep '^  dpdk:' > /dev/null; then
+	"$LG" -p "$T/p.yaml" -b dpdk:port=0,mbufs=512,port=1 -o /dev/null 2> "$T/drep.err" &&
+		fail "a repeated dpdk option was accepted"
+	grep -q "dpdk backend: option 'port' is given more than once: each option once" \
+		"$T/drep.err" || fail "repeated dpdk option: $(cat "$T/drep.err")"
+	grep -q "EAL" "$T/drep.err" && fail "the EAL started for a refused option string"
+fi
 
 "$LG" -p "$T/p.yaml" -b nosuch -o /dev/null 2> "$T/unk.err"
 [ $? -eq 2 ] || fail "an unknown backend does not exit 2"

@@ -255,14 +255,14 @@ static struct lg_backend_conf conf_for(const char *opts, unsigned queue)
 	return c;
 }
 
-/* setup()'s return value; its message in err. */
+/* lg_backend_setup()'s return value (the seam's checks, then setup()); its message in err. */
 static int try_setup(const char *opts, char *err, size_t len)
 {
 	struct lg_backend_conf c = conf_for(opts, 0);
 	int ret;
 
 	err[0] = '\0';
-	ret = ops->setup(&c, err, len);
+	ret = lg_backend_setup(ops, &c, err, len);
 	if (!ret)
 		ops->teardown();
 	return ret;
@@ -286,7 +286,7 @@ static void run(const char *opts, struct lg_backend_conf c, struct result *res)
 
 	memset(res, 0, sizeof(*res));
 	c.opts = opts;
-	if (ops->setup(&c, err, sizeof(err))) {
+	if (lg_backend_setup(ops, &c, err, sizeof(err))) {
 		fprintf(stderr, "setup %s: %s\n", opts, err);
 		CHECK(0);
 		return;
@@ -606,7 +606,7 @@ static void buffers(void)
 	snprintf(opts, sizeof(opts), "file=%s", path);
 	c = conf_for(opts, 0);
 	c.nbufs = 4;
-	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 	CHECK_EQ(ops->open(&b, &c, err, sizeof(err)), 0);
 	if (b) {
 		n = ops->rx_burst(b, p1, 64, 0);
@@ -732,7 +732,7 @@ static void readers(const char *extra)
 
 	snprintf(opts, sizeof(opts), "file=%s%s", path, extra);
 	c = conf_for(opts, 1); /* two queues */
-	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 	for (unsigned q = 0; q < 2; q++) {
 		b[q] = NULL;
 		c.queue = q;
@@ -773,7 +773,7 @@ static void readers(const char *extra)
 	/* readers=one: worker 0 reads everything, the other queue ends at once. */
 	snprintf(opts, sizeof(opts), "file=%s,readers=one%s", path, extra);
 	c = conf_for(opts, 1);
-	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 	for (unsigned q = 0; q < 2; q++) {
 		b[q] = NULL;
 		c.queue = q;
@@ -798,7 +798,7 @@ static void readers(const char *extra)
 	CHECK_EQ(write_file(path, DLT_EN10MB, r, NREC + 1), 0);
 	snprintf(opts, sizeof(opts), "file=%s%s", path, extra);
 	c = conf_for(opts, 1);
-	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 	for (unsigned q = 0; q < 2; q++) {
 		b[q] = NULL;
 		c.queue = q;
@@ -851,7 +851,7 @@ static void pacing_readers(void)
 	CHECK_EQ(write_file(path, DLT_EN10MB, r, 3), 0);
 	snprintf(opts, sizeof(opts), "file=%s,pace=2", path);
 	c = conf_for(opts, 1);
-	CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+	CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 	for (unsigned q = 0; q < 2; q++) {
 		c.queue = q;
 		CHECK_EQ(ops->open(&b[q], &c, err, sizeof(err)), 0);
@@ -919,7 +919,7 @@ static void pacing(void)
 
 		snprintf(opts, sizeof(opts), "file=%s,pace=%g", path, pace);
 		c = conf_for(opts, 0);
-		CHECK_EQ(ops->setup(&c, err, sizeof(err)), 0);
+		CHECK_EQ(lg_backend_setup(ops, &c, err, sizeof(err)), 0);
 		CHECK_EQ(ops->open(&b, &c, err, sizeof(err)), 0);
 		if (!b) {
 			ops->teardown();

@@ -7,6 +7,7 @@
 
 #include "../lgtest.h"
 #include "quality.h"
+#include "lifecycle.h"
 #include "../lgt_cli.h"
 
 void openblas_set_num_threads(int n);
@@ -42,6 +43,39 @@ static const char usage[] =
 	"faults caught, then \"test_quality: N checks, M failed\".\n"
 	LGT_EXIT_STATUS;
 
+/*
+ * lg_cluster95() (linegate-train's interval of cross-fitted false alarms): known answers.
+ * Ten devices of 1000 windows. All alike: resampling them changes nothing, the Wilson
+ * interval stays. One holding all 20 alarms: a resample holds it 0 times with probability
+ * 0.9^10 = 0.35 (rate 0), 3 or more times with 0.070 and 4 or more with 0.013, so the
+ * 97.5% quantile is 3 copies, 60 of 10 000 windows, far outside Wilson's 0.13-0.31%.
+ */
+static void test_cluster95(void)
+{
+	unsigned long long k[10] = { 0 }, n[10], one[10];
+	double lo, hi, wlo, whi, lo2, hi2;
+
+	for (int i = 0; i < 10; i++) {
+		n[i] = 1000;
+		one[i] = 1;
+	}
+	lg_cluster95(one, n, 10, &lo, &hi);
+	lg_wilson95(10, 10000, &wlo, &whi);
+	CHECK(lo == wlo && hi == whi);
+	k[3] = 20;
+	lg_cluster95(k, n, 10, &lo, &hi);
+	printf("cluster95: 20 alarms in one of 10 devices: %.4f%% to %.4f%%\n", 100 * lo,
+	       100 * hi);
+	CHECK(lo == 0);
+	CHECK(fabs(hi - 0.006) < 1e-12);
+	lg_cluster95(k, n, 10, &lo2, &hi2);
+	CHECK(lo2 == lo && hi2 == hi);
+	/* one group: Wilson's */
+	lg_cluster95(k + 3, n, 1, &lo, &hi);
+	lg_wilson95(20, 1000, &wlo, &whi);
+	CHECK(lo == wlo && hi == whi);
+}
+
 int main(int argc, char **argv)
 {
 	struct lg_quality_conf c;
@@ -50,6 +84,7 @@ int main(int argc, char **argv)
 
 	lgt_cli(argc, argv, usage, 0, 0);
 	openblas_set_num_threads(1);
+	test_cluster95();
 	/* The pipeline's default: 256-sample windows, margin 1.5. Bearing defects from
 	 * severity 0.5 are caught within 3 windows; healthy windows stay quiet. */
 	lg_quality_defaults(&c);

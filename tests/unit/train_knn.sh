@@ -25,6 +25,27 @@ grep -q "pooled threshold: .* of 6 devices" "$dir/train.err" || fail "no pooled 
 grep -q "^sensor dropout windows (16 equal samples) neither trained on nor judged: " \
 	"$dir/train.out" || fail "dropout windows not reported"
 grep -q "^expected false alarms per window: " "$dir/train.out" || fail "no expectation"
+# cross-fitted (docs/models.md, "How the expectation is measured"): every held-back window
+# (threshold and check blocks) judged once, each device's rate over both of its kinds of block
+grep -q "^note: the held-back windows (calibration and check blocks) are judged by cross-fitting" \
+	"$dir/train.out" || fail "no cross-fitting note"
+grep -Eq "g = [0-9.e+-]+ \([0-9.e+-]+ fitted on the calibration blocks alone, [0-9.e+-]+ on the check blocks alone\)" \
+	"$dir/train.err" || fail "the pooled threshold's three fits: $(grep pooled "$dir/train.err")"
+/usr/bin/python3 - "$dir/train.out" <<'PY' || fail "cross-fitted counts"
+import re, sys
+out = open(sys.argv[1]).read()
+rows = [l.split() for l in out.splitlines()[1:] if re.match(r"l2s5-d\d+ ", l)]
+assert len(rows) == 6, rows
+held = 0
+for r in rows:
+    n = int(r[2]) + int(r[3])
+    k = float(r[6].rstrip("%")) / 100 * n
+    assert abs(k - round(k)) < 0.02 * max(1, n / 1000), (r, k)   # a count of n windows
+    held += n
+m = re.search(r"expected false alarms per window: [\d.]+% \(95% interval [\d.]+% to [\d.]+%, "
+              r"(\d+) held-back windows", out)
+assert m and int(m.group(1)) == held, (m and m.group(1), held)
+PY
 /usr/bin/python3 - "$dir/knn.json" "$dir/line/manifest.json" <<'PY' || fail "the kNN model file"
 import json, sys
 m = json.load(open(sys.argv[1]))
