@@ -45,11 +45,11 @@ static const char usage[] =
 #define RUNS 7
 
 /* One device window's features: a speed ratio, a row per channel, the impact block (tail 0:
- * none, LG_IMP_N: the nine, LG_IMP_NMAX: the -imp10 tail). */
+ * none, LG_IMP_N: the nine, LG_IMP_N10: the -imp10 tail). */
 static double run(struct lg_features *fx, struct lg_impact *im, const struct lg_order_ref *ref,
 		  const float *x, size_t n, unsigned nch, unsigned tail, double min_s)
 {
-	static float row[LG_FEAT_ROW_MAX], imp[3 * LG_IMP_NMAX];
+	static float row[LG_FEAT_ROW_MAX], imp[3 * LG_IMP_N10];
 	const double band[6] = {2500, 3600, 2500, 3600, 2500, 3600};
 	const struct lg_imp_plate pl = {31, 3.6, 5.4};
 	struct lg_imp_model mod = {.ref_hz = 25, .plate = pl, .nch = 3, .floor_ref_hz = 25};
@@ -71,7 +71,7 @@ static double run(struct lg_features *fx, struct lg_impact *im, const struct lg_
 			if (tail == LG_IMP_N)
 				lg_impact_window(im, xw, nch, n, 12800, 25 * r, band, &pl, imp);
 			else if (tail)
-				lg_impact_tail(im, &mod, xw, nch, n, 12800, r, tail, imp);
+				lg_impact_tail(im, &mod, xw, nch, n, 12800, r, tail, NULL, imp);
 		}
 		done += NWIN;
 		t = now() - t0;
@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 			for (int r = 0; r < RUNS; r++) {
 				a[r] = run(fx, im, &ref, x, n, nch, 0, min_s);
 				b[r] = run(fx, im, &ref, x, n, nch, LG_IMP_N, min_s);
-				c[r] = run(fx, im, &ref, x, n, nch, LG_IMP_NMAX, min_s);
+				c[r] = run(fx, im, &ref, x, n, nch, LG_IMP_N10, min_s);
 			}
 			memcpy(sa, a, sizeof(a));
 			memcpy(sb, b, sizeof(b));

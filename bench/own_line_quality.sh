@@ -11,8 +11,9 @@
 #                                     [DETECTOR [LAYOUT]]]]]]]
 #        (defaults 200 60 50 2048 21 mahalanobis; DETECTOR knn: linegate-train --detector
 #        knn, its pooled line-wide threshold; LAYOUT, knn only: bands96-time5 (default),
-#        orders96-time5, orders96-time5-imp9 or -imp10 (--nameplate written from the manifest:
-#        set points, gear teeth, bearing geometry); the issue's goal needs DEVICES >= 200
+#        orders96-time5, orders96-time5-imp9, -imp10 or -imp11 (--nameplate written from
+#        the manifest: set points, gear teeth, bearing geometry); the issue's goal needs
+#        DEVICES >= 200
 #        and about 20 000 held-back healthy windows). WINDOW revR: a window per device
 #        (linegate-train --window revR --shaft-hz, each machine's lowest shaft speed
 #        written from line2's manifest, what an operator reads off the nameplate;
@@ -21,7 +22,7 @@
 #        linegate-train --smooth M, each channel's mean of its last M scores.
 set -euo pipefail
 case "${1:-}" in -h|--help|"")
-	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 	[ -n "${1:-}" ] && exit 0 || exit 2 ;;
 esac
 B=$(cd "$1" && pwd)
@@ -61,7 +62,8 @@ for d in json.load(open(sys.argv[1]))["devices"]:
 	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
 	minw=20 ;;
 esac
-if [ "$LAYOUT" = orders96-time5-imp9 ] || [ "$LAYOUT" = orders96-time5-imp10 ]; then
+if [ "$LAYOUT" = orders96-time5-imp9 ] || [ "$LAYOUT" = orders96-time5-imp10 ] ||
+	[ "$LAYOUT" = orders96-time5-imp11 ]; then
 	# the impact features: what the operator declares of each machine (set points, gear
 	# teeth, bearing geometry), never its fault, speed knots or resonances
 	python3 -c 'import json, sys

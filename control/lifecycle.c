@@ -23,6 +23,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 		     const struct lg_imp_model *imp, struct lg_win_rows *out)
 {
 	struct lg_impact *im = NULL;
+	struct lg_imp_hist hist = {0};
 	float *ifeat = NULL;
 	struct lg_features *fx = NULL;
 	size_t n = 0, k = 0, dd = lg_features_width(layout, window);
@@ -35,11 +36,13 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 		return -EINVAL;
 	if (nf) {
 		if (!imp || !(imp->ref_hz > 0) || imp->nch < d->channels ||
-		    (nf == LG_IMP_NMAX && !(imp->floor_ref_hz > 0)))
+		    (nf > LG_IMP_N && !(imp->floor_ref_hz > 0)))
 			return -EINVAL;
 		ifeat = malloc(sizeof(float) * nf * d->channels);
-		if (!ifeat || lg_impact_new(&im, window, d->channels)) {
+		if (!ifeat || lg_impact_new(&im, window, d->channels) ||
+		    (nf == LG_IMP_N11 && lg_imp_hist_init(&hist, d->channels))) {
 			free(ifeat);
+			lg_impact_free(im);
 			return -ENOMEM;
 		}
 	}
@@ -61,6 +64,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 		lg_features_free(fx);
 		lg_win_rows_free(out);
 		lg_impact_free(im);
+		lg_imp_hist_free(&hist);
 		free(ifeat);
 		return ret ? ret : -ENOMEM;
 	}
@@ -76,6 +80,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				lg_features_free(fx);
 				lg_win_rows_free(out);
 				lg_impact_free(im);
+				lg_imp_hist_free(&hist);
 				free(ifeat);
 				return ret;
 			}
@@ -90,6 +95,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				lg_features_free(fx);
 				lg_win_rows_free(out);
 				lg_impact_free(im);
+				lg_imp_hist_free(&hist);
 				free(ifeat);
 				return -ENOMEM;
 			}
@@ -107,20 +113,25 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 				lg_features_free(fx);
 				lg_win_rows_free(out);
 				lg_impact_free(im);
+				lg_imp_hist_free(&hist);
 				free(ifeat);
 				return ret;
 			}
 		}
-		/* orders96-time5-imp9/-imp10: the impact tail of each channel, at the window's
-		 * speed (its ratio x the reference speeds), after the channel's orders row, as
-		 * the data plane computes it (lg_impact_tail()) */
+		/* orders96-time5-imp9/-imp10/-imp11: the impact tail of each channel, at the
+		 * window's speed (its ratio x the reference speeds), after the channel's orders
+		 * row, as the data plane computes it (lg_impact_tail()); -imp11's tsa3 over the
+		 * device's windows in order, one after the other across its segments as the
+		 * data plane's worker takes them (which sees no gaps) */
 		for (size_t i = 0; im && i < m; i++) {
 			ret = lg_impact_tail(im, imp, seg_window(g, i, window), d->channels, g->cap,
-					     d->rate, out->ratio[k + i], nf, ifeat);
+					     d->rate, out->ratio[k + i], nf,
+					     nf == LG_IMP_N11 ? &hist : NULL, ifeat);
 			if (ret < 0) {
 				lg_features_free(fx);
 				lg_win_rows_free(out);
 				lg_impact_free(im);
+				lg_imp_hist_free(&hist);
 				free(ifeat);
 				return ret;
 			}
@@ -135,6 +146,7 @@ int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struc
 	out->n = n;
 	lg_features_free(fx);
 	lg_impact_free(im);
+	lg_imp_hist_free(&hist);
 	free(ifeat);
 	return 0;
 }
@@ -555,7 +567,7 @@ int lg_win_impact_fit(const struct lg_ingest_dev *d, unsigned window, const stru
 			   lg_impact_band(ref + c * window, nr, window, ch * window, d->rate,
 					  imp->band[c]);
 	}
-	/* orders96-time5-imp10: floor_lines' own, the same windows' Hann spectra (the
+	/* orders96-time5-imp10/-imp11: floor_lines' own, the same windows' Hann spectra (the
 	 * prototype's floor_blocks() finds them on those) */
 	if (!ret && floor)
 		ret = lg_impact_floor_ref_speed(nrc ? refc : ref, nrc ? nrc : nr, (unsigned)ch,

@@ -31,9 +31,10 @@ struct lg_win_rows {
 /* Every whole window of a device's segments, with its features of the layout (bands: the
  * basic layout's band layout, NULL for the default; oref: the orders96-time5 layout's
  * reference lines, each window read at its speed ratio against them, NULL otherwise; imp:
- * the orders96-time5-imp9 or -imp10 layout's "impact", its nine features per channel, and
- * -imp10's floor_lines, computed at the window's speed ratio with lg_impact_tail(), as the
- * data plane's worker computes them). */
+ * the orders96-time5-imp9, -imp10 or -imp11 layout's "impact", its nine features per
+ * channel, -imp10's floor_lines, and -imp11's tsa3 over the device's windows in order,
+ * computed at the window's speed ratio with lg_impact_tail(), as the data plane's worker
+ * computes them). */
 int lg_win_rows_make(const struct lg_ingest_dev *d, unsigned window, const struct lg_bands *bands,
 		     enum lg_feat_layout layout, const struct lg_order_ref *oref,
 		     const struct lg_imp_model *imp, struct lg_win_rows *out);
@@ -74,7 +75,7 @@ int lg_win_order_ref(const struct lg_ingest_dev *d, unsigned window, const struc
  * load_device()): its reference speed (lg_impact_ref_speed()) over the reference windows of
  * lg_win_order_ref() and the declared set points sp[] and plate; each channel's resonance
  * band (lg_impact_band()) over the first 64 healthy training windows (blocks 0 and 2 of 4,
- * as the trainer's split) without a sensor dropout. With floor (orders96-time5-imp10)
+ * as the trainer's split) without a sensor dropout. With floor (orders96-time5-imp10, -imp11)
  * also floor_lines' reference speed and bands, the same on the windows' Hann spectra
  * (lg_impact_floor_ref_speed(), lg_impact_floor_band()). -EINVAL without a healthy window
  * or with more than LG_IMP_CH_MAX channels.

@@ -115,10 +115,13 @@ static const char usage[] =
 	"                          the device's first training windows; not with --pooled;\n"
 	"                          docs/models.md), orders96-time5-imp9 (that row and nine\n"
 	"                          impact features per channel, issue 8 step 6e.2: needs\n"
-	"                          --nameplate), or orders96-time5-imp10 (the imp9 row and\n"
+	"                          --nameplate), orders96-time5-imp10 (the imp9 row and\n"
 	"                          floor_lines, the resonance band's floor over the order\n"
-	"                          lines, step 6e.3: needs --nameplate)\n"
-	"      --nameplate FILE    with orders96-time5-imp9 or -imp10: CSV device,\n"
+	"                          lines, step 6e.3: needs --nameplate), or\n"
+	"                          orders96-time5-imp11 (the imp10 row and tsa3, the\n"
+	"                          envelope's TSA over the device's last 3 windows: needs\n"
+	"                          --nameplate)\n"
+	"      --nameplate FILE    with orders96-time5-imp9, -imp10 or -imp11: CSV device,\n"
 	"                          setpoints_hz,gear_teeth[,balls,pitch_mm,ball_mm,\n"
 	"                          contact_deg], what the operator declares of each machine\n"
 	"                          (docs/models.md)\n"
@@ -239,7 +242,7 @@ struct file_conf {
 	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
 	double revs;
 	const char *shaft_hz;
-	/* --nameplate FILE (issue 8 step 6e.2, orders96-time5-imp9 and -imp10): each device's
+	/* --nameplate FILE (issue 8 step 6e.2, orders96-time5-imp9, -imp10, -imp11): each device's
 	 * declared set points, gear teeth and bearing (machines.h) */
 	const char *nameplate;
 	struct lg_machine *mach;
@@ -348,11 +351,12 @@ struct dev_rows {
 	size_t nfaulty, nunknown;
 	size_t ndropout;    /* healthy windows left out as sensor dropouts (knn) */
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
-	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10: its "impact" */
+	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10/-imp11: its "impact" */
 };
 
-/* orders96-time5-imp9/-imp10: the device's "impact" from its declaration (--nameplate) and
- * its healthy windows (lg_win_impact_fit(); -imp10 with floor_lines' own speed and bands). */
+/* orders96-time5-imp9/-imp10/-imp11: the device's "impact" from its declaration (--nameplate)
+ * and its healthy windows (lg_win_impact_fit(); -imp10 and -imp11 with floor_lines' own speed
+ * and bands). */
 static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 {
 	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
@@ -376,7 +380,7 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 			return -EINVAL;
 		}
 	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate,
-				fc->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10, &r->imp);
+				lg_layout_imp_n(fc->layout) > LG_IMP_N, &r->imp);
 	/* what the data plane would refuse is not signed either (detector.c holds a model's
 	 * reference speed to 1e-3 .. half the sample rate) */
 	if (!ret && !(r->imp.ref_hz >= 1e-3 && r->imp.ref_hz < r->dev->rate / 2)) {
@@ -700,7 +704,8 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		return -ENOMEM;
 	}
 	/* the five time features at 16, the impact features at 4 (quality_proto.py's
-	 * otiRTB4), -imp10's floor_lines at 16 (otiRTB4f16), the bands at 1 */
+	 * otiRTB4), -imp10's floor_lines at 16 (otiRTB4f16), -imp11's tsa3 after it at 4
+	 * (otiRTB4t4f16), the bands at 1 */
 	for (size_t j = 0; j < D; j++) {
 		size_t tail = lg_layout_imp_n(fc->layout);
 
@@ -709,7 +714,7 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			wt[j] = 16.0f;
 		if (j + tail >= D)
 			wt[j] = 4.0f;
-		if (tail == LG_IMP_NMAX && j == D - 1)
+		if (tail > LG_IMP_N && j == D - tail + LG_IMP_N)
 			wt[j] = 16.0f;
 	}
 	/* Devices of one channel count > 1: a detector per channel, each standardised and
@@ -2049,8 +2054,10 @@ int main(int argc, char **argv)
 			break;
 		case 48:
 			if (lg_feat_layout_parse(optarg, &layout)) {
-				fprintf(stderr, "linegate-train: --layout: '%s' is not bands96-time5, "
-					"orders96-time5, orders96-time5-imp9 or orders96-time5-imp10\n",
+				fprintf(stderr,
+					"linegate-train: --layout: '%s' is not bands96-time5, "
+					"orders96-time5, orders96-time5-imp9, orders96-time5-imp10 "
+					"or orders96-time5-imp11\n",
 					optarg);
 				return 2;
 			}
@@ -2098,8 +2105,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!!lg_layout_imp_n(layout) != !!fc.nameplate) {
-		fputs("linegate-train: --layout orders96-time5-imp9 (or -imp10) and --nameplate "
-		      "FILE go together (each device's set points, gear teeth and bearing)\n",
+		fputs("linegate-train: --layout orders96-time5-imp9 (or -imp10, -imp11) and "
+		      "--nameplate FILE go together (each device's set points, gear teeth and "
+		      "bearing)\n",
 		      stderr);
 		return 2;
 	}

@@ -13,6 +13,7 @@
 #include <linegate/detector.h>
 #include <linegate/features.h>
 #include <linegate/frame.h>
+#include <linegate/impact.h>
 #include <linegate/policy.h>
 
 struct lg_uadp_keys;
@@ -109,6 +110,12 @@ struct lg_dev_state {
 	 * under the model set of epoch smooth_epoch (another model starts afresh). */
 	struct lg_smooth_ch smooth[LGF_MAX_CHANNELS];
 	uint64_t smooth_epoch;
+	/* orders96-time5-imp11 (issue 8 step 6e.3): the device's last windows' TSAs for tsa3,
+	 * made at its first window of such a model; under the model set of epoch tsa_epoch
+	 * and windows of tsa_win samples (another starts afresh) */
+	struct lg_imp_hist tsa;
+	uint64_t tsa_epoch;
+	uint32_t tsa_win;
 	/* Bad samples (issue 8): each channel's newest good value (what 'mask' puts in place
 	 * of a bad one), frames dropped for a bad sample, samples masked. */
 	float last_good[LGF_MAX_CHANNELS];
@@ -307,7 +314,8 @@ struct lg_worker {
 	float *batch;          /* batch x d rows, d = the worker's model's in_dim (the layout's
 				* width at the policy's window, <= LG_FEAT_ROW_MAX) */
 	float *scores, *shadow_scores;
-	/* orders96-time5-imp9/-imp10: one device window's impact tail, channel by channel */
+	/* orders96-time5-imp9/-imp10/-imp11: one device window's impact tail, channel by
+	 * channel */
 	float imp_feat[LG_IMP_CH_MAX * LG_IMP_NMAX];
 	float *thr, *shadow_thr; /* per row: the threshold of the detector that scored it */
 	int16_t *det;            /* per row: its detector, for the scorer */

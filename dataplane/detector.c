@@ -1253,7 +1253,8 @@ static const char *read_layout(json_object *o, enum lg_feat_layout *layout)
 	    (!json_object_is_type(v, json_type_string) ||
 	     lg_feat_layout_parse(json_object_get_string(v), layout)))
 		return "'layout' must be \"basic18\", \"bands96-time5\", \"orders96-time5\", "
-		       "\"orders96-time5-imp9\" or \"orders96-time5-imp10\"";
+		       "\"orders96-time5-imp9\", \"orders96-time5-imp10\" or "
+		       "\"orders96-time5-imp11\"";
 	return NULL;
 }
 
@@ -1307,14 +1308,21 @@ static const char floor_needed[] = "the orders96-time5-imp10 layout needs the de
 				   "'impact' with 'floor_ref_speed_hz' and 'floor_bands_hz' "
 				   "(floor_lines' reference speed and resonance bands, from "
 				   "linegate-train --layout orders96-time5-imp10)";
+static const char floor11_needed[] = "the orders96-time5-imp11 layout needs the detector's "
+				     "'impact' with 'floor_ref_speed_hz' and 'floor_bands_hz' "
+				     "(floor_lines' reference speed and resonance bands, from "
+				     "linegate-train --layout orders96-time5-imp11)";
 
 /* What a detector of an impact layout lacks (NULL: nothing, or another layout). */
 static const char *imp_lacks(const struct lg_detector *det)
 {
+	const char *fl =
+	    det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP11 ? floor11_needed : floor_needed;
+
 	if (lg_layout_imp_n(det->layout) && !(det->imp.ref_hz > 0))
-		return det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 ? floor_needed : imp_needed;
-	if (det->layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 && !(det->imp.floor_ref_hz > 0))
-		return floor_needed;
+		return lg_layout_imp_n(det->layout) > LG_IMP_N ? fl : imp_needed;
+	if (lg_layout_imp_n(det->layout) > LG_IMP_N && !(det->imp.floor_ref_hz > 0))
+		return fl;
 	return NULL;
 }
 
@@ -1342,10 +1350,10 @@ static int read_band(json_object *e, double band[2])
 
 /* "impact" (issue 8 step 6e.2): {ref_speed_hz, gear_teeth, bpfo, bpfi, bands_hz: [[lo, hi]
  * per channel]}; bpfo and bpfi 0 without a declared bearing. Each wrong field is named; a
- * key the trainer does not write, or the block on another layout than orders96-time5-imp9
- * or -imp10 (whose rows alone have the impact features), is refused rather than ignored.
- * -imp10 (step 6e.3) adds floor_ref_speed_hz and floor_bands_hz (as many as bands_hz),
- * both or neither, and on that layout only. */
+ * key the trainer does not write, or the block on another layout than orders96-time5-imp9,
+ * -imp10 or -imp11 (whose rows alone have the impact features), is refused rather than
+ * ignored. -imp10 and -imp11 (step 6e.3) add floor_ref_speed_hz and floor_bands_hz (as many
+ * as bands_hz), both or neither, and on those layouts only (tsa3 needs nothing more). */
 static const char *read_impact(json_object *o, struct lg_detector *det)
 {
 	static const char *const keys[] = { "ref_speed_hz", "gear_teeth",	  "bpfo",
@@ -1360,7 +1368,8 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	if (!json_object_object_get_ex(o, "impact", &r))
 		return NULL;
 	if (!lg_layout_imp_n(det->layout))
-		return "'impact' belongs to the orders96-time5-imp9 and -imp10 layouts only";
+		return "'impact' belongs to the orders96-time5-imp9, -imp10 and -imp11 layouts "
+		       "only";
 	if (!json_object_is_type(r, json_type_object))
 		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 2..10000, "
 		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel]}";
@@ -1396,9 +1405,9 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	has_fb = json_object_object_get_ex(r, "floor_bands_hz", &fb);
 	if (!has_fr && !has_fb)
 		return NULL;
-	if (det->layout != LG_LAYOUT_ORDERS96_TIME5_IMP10)
+	if (lg_layout_imp_n(det->layout) <= LG_IMP_N)
 		return "'impact': 'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
-		       "orders96-time5-imp10 layout only";
+		       "orders96-time5-imp10 and -imp11 layouts only";
 	if (!has_fr || !has_fb ||
 	    !num_in(r, "floor_ref_speed_hz", 1e-3, 1e5, &det->imp.floor_ref_hz) ||
 	    !json_object_is_type(fb, json_type_array) || json_object_array_length(fb) != n)

@@ -57,6 +57,7 @@ size_t lg_features_width(enum lg_feat_layout layout, size_t n)
 		return nb ? nb + LG_WIDE_TIME_N : 0;
 	case LG_LAYOUT_ORDERS96_TIME5_IMP9:
 	case LG_LAYOUT_ORDERS96_TIME5_IMP10:
+	case LG_LAYOUT_ORDERS96_TIME5_IMP11:
 		nb = lg_features_width(LG_LAYOUT_ORDERS96_TIME5, n);
 		return nb ? nb + lg_layout_imp_n(layout) : 0;
 	}
@@ -64,13 +65,14 @@ size_t lg_features_width(enum lg_feat_layout layout, size_t n)
 }
 
 static const char *const layout_names[] = { "basic18", "bands96-time5", "orders96-time5",
-					    "orders96-time5-imp9", "orders96-time5-imp10" };
+					    "orders96-time5-imp9", "orders96-time5-imp10",
+					    "orders96-time5-imp11" };
 /* impact.h's nine, in its order (quality_proto.py's IMP_NAMES[0:9]), then -imp10's
- * floor_lines (FLR_NAMES[0]) */
+ * floor_lines (FLR_NAMES[0]), then -imp11's tsa3 */
 static const char *const imp_names[LG_IMP_NMAX] = {
 	"imp_rev_kurt_max", "imp_rev_kurt_med", "imp_rev_crest_max", "imp_tsa_env_peak",
 	"imp_mesh_bump",    "imp_eo_1x",        "imp_eo_bpfo",       "imp_eo_bpfi",
-	"imp_eo_bpfi_sb",   "imp_floor_lines",
+	"imp_eo_bpfi_sb",   "imp_floor_lines",   "imp_tsa3",
 };
 static const char *const wide_time_names[LG_WIDE_TIME_N] = {
 	"log_ms", "ln_kurtosis", "ln_kurtosis_hp", "ln_crest", "log_ms_hp",

@@ -33,6 +33,7 @@ static void state_free(struct lg_dev_state *s)
 		lg_uadp_keys_free(s->ukeys[1]);
 		free(s->nonces);
 		free(s->win);
+		lg_imp_hist_free(&s->tsa);
 		free(s->drift.counts);
 		free(s);
 	}

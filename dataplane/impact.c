@@ -33,6 +33,7 @@ struct lg_impact {
 	double *grid, *ga, *gb;		/* cap */
 	double *sp;			/* cap: spectrum of the envelope */
 	double *hann, hnorm;		/* n: the periodic Hann window; n sum hann^2 */
+	double *tsa; /* max_ch x LG_IMP_TSA_PTS: the last window's 64-point TSAs (tsa3) */
 	struct plan_slot slot[PLAN_CACHE];
 	size_t nslot;
 };
@@ -86,6 +87,7 @@ void lg_impact_free(struct lg_impact *im)
 	fftw_free(im->rc);
 	fftw_free(im->rd);
 	fftw_free(im->hann);
+	free(im->tsa);
 	free(im);
 }
 
@@ -149,8 +151,9 @@ int lg_impact_new(struct lg_impact **out, size_t n, unsigned max_ch)
 	im->rc = fftw_alloc_real(n);
 	im->rd = fftw_alloc_real(n);
 	im->hann = fftw_alloc_real(n);
+	im->tsa = calloc((size_t)max_ch * LG_IMP_TSA_PTS, sizeof(double));
 	if (!im->xd || !im->X || !im->th || !im->ra || !im->rb || !im->rc || !im->rd || !im->hann ||
-	    reserve(im, 2 * n)) {
+	    !im->tsa || reserve(im, 2 * n)) {
 		lg_impact_free(im);
 		return -ENOMEM;
 	}
@@ -345,7 +348,7 @@ static int channel(struct lg_impact *im, unsigned c, double fs, double fw, size_
 	const fftw_complex *X = im->X + (size_t)c * nb;
 	const double *th = im->th, *grid = im->grid;
 	double *ya = im->ga, *env = im->gb, *kr = im->ra, *cr = im->rb, *tmp = im->rc;
-	double *ts = im->rd, mx, mean, half, o[4], res = 1.0 / (double)nrev;
+	double *ts = im->rd, mx, mean, half, o[4], res = 1.0 / (double)nrev, med;
 	int ret;
 
 	/* the resonance band, the mesh and its 2nd harmonic notched */
@@ -405,7 +408,17 @@ static int channel(struct lg_impact *im, unsigned c, double fs, double fw, size_
 	for (size_t b = 1; b < B; b++)
 		mx = ts[b] > mx ? ts[b] : mx;
 	memcpy(tmp, ts, sizeof(double) * B);
-	f[3] = log(mx / (median(tmp, B) + FLOOR) + FLOOR);
+	med = median(tmp, B);
+	f[3] = log(mx / (med + FLOOR) + FLOOR);
+	/* tsa3's: the TSA at 64 points of the revolution, over its median (the prototype's
+	 * tsae: np.interp(arange(64) / 64, arange(B) / B, ts)); kr and cr are spent */
+	for (size_t b = 0; b < B; b++)
+		kr[b] = (double)b / (double)B;
+	for (size_t j = 0; j < LG_IMP_TSA_PTS; j++)
+		cr[j] = (double)j / LG_IMP_TSA_PTS;
+	interp(cr, LG_IMP_TSA_PTS, kr, ts, B, im->tsa + (size_t)c * LG_IMP_TSA_PTS);
+	for (size_t j = 0; j < LG_IMP_TSA_PTS; j++)
+		im->tsa[(size_t)c * LG_IMP_TSA_PTS + j] /= med + FLOOR;
 	/* the squared envelope's order spectrum (Hann, symmetric) over the revolutions */
 	for (size_t g = 0; g < G; g++)
 		mean += env[g];
@@ -626,38 +639,132 @@ int lg_impact_floor_lines(struct lg_impact *im, const float *x, unsigned nch, si
 	return 0;
 }
 
-int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const float *x,
-		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf, float *out)
+int lg_imp_hist_init(struct lg_imp_hist *h, unsigned nch)
 {
-	double b[2 * LG_IMP_CH_MAX];
+	memset(h, 0, sizeof(*h));
+	if (!nch || nch > LG_IMP_CH_MAX)
+		return -EINVAL;
+	h->tsa = calloc((size_t)LG_IMP_TSA_WIN * nch * LG_IMP_TSA_PTS, sizeof(double));
+	if (!h->tsa)
+		return -ENOMEM;
+	h->nch = nch;
+	return 0;
+}
+
+void lg_imp_hist_free(struct lg_imp_hist *h)
+{
+	if (!h)
+		return;
+	free(h->tsa);
+	memset(h, 0, sizeof(*h));
+}
+
+void lg_imp_hist_reset(struct lg_imp_hist *h)
+{
+	h->next = 0;
+	memset(h->ok, 0, sizeof(h->ok));
+}
+
+void lg_imp_hist_skip(struct lg_imp_hist *h)
+{
+	h->ok[h->next] = 0;
+	h->next = (h->next + 1) % LG_IMP_TSA_WIN;
+}
+
+/* tsa3 of each channel into out[c * ostride]: the window's TSAs (im's, when have: it holds
+ * LG_IMP_MIN_REVS revolutions or more) join h's next slot unless dropout, then the mean of
+ * the slots that hold some (the prototype's smooth(): with none, the window's own), ln of its
+ * peak over its median. 0 without the window's TSAs. */
+static void tsa3_step(struct lg_imp_hist *h, const struct lg_impact *im, unsigned nch, bool have,
+		      bool dropout, float *out, size_t ostride)
+{
+	const size_t P = LG_IMP_TSA_PTS;
+	unsigned slot = h->next;
+
+	h->next = (h->next + 1) % LG_IMP_TSA_WIN;
+	h->ok[slot] = have && !dropout;
+	if (h->ok[slot])
+		memcpy(h->tsa + (size_t)slot * nch * P, im->tsa, sizeof(double) * nch * P);
+	for (unsigned c = 0; c < nch; c++) {
+		double a[LG_IMP_TSA_PTS] = {0}, tmp[LG_IMP_TSA_PTS], mx;
+		unsigned k = 0;
+
+		out[c * ostride] = 0;
+		if (!have)
+			continue;
+		for (unsigned w = 0; w < LG_IMP_TSA_WIN; w++) {
+			const double *t = h->tsa + ((size_t)w * nch + c) * P;
+
+			if (!h->ok[w])
+				continue;
+			for (size_t j = 0; j < P; j++)
+				a[j] += t[j];
+			k++;
+		}
+		if (!k) {
+			memcpy(a, im->tsa + (size_t)c * P, sizeof(a));
+			k = 1;
+		}
+		mx = a[0] / k;
+		for (size_t j = 0; j < P; j++) {
+			a[j] /= k;
+			mx = a[j] > mx ? a[j] : mx;
+		}
+		memcpy(tmp, a, sizeof(tmp));
+		out[c * ostride] = (float)log(mx / (median(tmp, P) + FLOOR) + FLOOR);
+	}
+}
+
+int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const float *x,
+		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf,
+		   struct lg_imp_hist *hist, float *out)
+{
+	double b[2 * LG_IMP_CH_MAX] = {0};
 	float f[LG_IMP_CH_MAX * LG_IMP_N];
+	bool dropout = false;
 	int ret, fr;
 
-	if (!nch || nch > LG_IMP_CH_MAX || nch > imp->nch || (nf != LG_IMP_N && nf != LG_IMP_NMAX))
+	if (nf == LG_IMP_N11 && hist && hist->tsa && hist->nch != nch) {
+		lg_imp_hist_skip(hist);
+		hist = NULL;
+	}
+	if (!nch || nch > LG_IMP_CH_MAX || nch > imp->nch || nf < LG_IMP_N || nf > LG_IMP_N11 ||
+	    (nf == LG_IMP_N11 && (!hist || !hist->tsa))) {
+		if (nf == LG_IMP_N11 && hist && hist->tsa)
+			lg_imp_hist_skip(hist);
 		return -EINVAL;
+	}
 	memset(out, 0, sizeof(*out) * nf * nch);
-	if (nf == LG_IMP_NMAX && !(imp->floor_ref_hz > 0))
-		return -EINVAL;
-	for (unsigned c = 0; c < nch; c++) {
+	ret = nf > LG_IMP_N && !(imp->floor_ref_hz > 0) ? -EINVAL : 0;
+	for (unsigned c = 0; !ret && c < nch; c++) {
 		b[2 * c] = imp->band[c][0];
 		b[2 * c + 1] = imp->band[c][1];
 	}
-	ret = lg_impact_window(im, x, nch, chstride, fs, ratio * imp->ref_hz, b, &imp->plate, f);
-	if (ret < 0)
-		return ret;
-	for (unsigned c = 0; c < nch; c++)
+	if (!ret)
+		ret = lg_impact_window(im, x, nch, chstride, fs, ratio * imp->ref_hz, b,
+				       &imp->plate, f);
+	for (unsigned c = 0; ret >= 0 && c < nch; c++)
 		memcpy(out + c * nf, f + c * LG_IMP_N, sizeof(float) * LG_IMP_N);
-	if (nf == LG_IMP_NMAX) {
+	if (ret >= 0 && nf > LG_IMP_N) {
 		for (unsigned c = 0; c < nch; c++) {
 			b[2 * c] = imp->floor_band[c][0];
 			b[2 * c + 1] = imp->floor_band[c][1];
 		}
 		fr = lg_impact_floor_lines(im, x, nch, chstride, fs, ratio * imp->floor_ref_hz, b,
 					   imp->plate.z, out + LG_IMP_N, nf);
-		if (fr < 0) {
-			memset(out, 0, sizeof(*out) * nf * nch);
-			return fr;
-		}
+		ret = fr < 0 ? fr : ret;
+	}
+	if (ret < 0) {
+		memset(out, 0, sizeof(*out) * nf * nch);
+		if (nf == LG_IMP_N11)
+			lg_imp_hist_skip(hist);
+		return ret;
+	}
+	if (nf == LG_IMP_N11) {
+		/* the prototype leaves a window with a sensor dropout out of the mean */
+		for (unsigned c = 0; !dropout && c < nch; c++)
+			dropout = lg_window_dropout(x + c * chstride, im->n, LG_DROPOUT_RUN);
+		tsa3_step(hist, im, nch, ret >= LG_IMP_MIN_REVS, dropout, out + LG_IMP_N10, nf);
 	}
 	return ret;
 }

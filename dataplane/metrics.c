@@ -1308,8 +1308,8 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 		bprintf(&b, "linegate_windows_dropout_total{%s} %" PRIu64 "\n", s.dev[i].labels,
 			s.dev[i].windows_dropout);
 	bprintf(&b, "# HELP linegate_windows_impact_failed_total Windows not scored because "
-		    "their impact features (layout orders96-time5-imp9 or -imp10) could not be "
-		    "computed, per device.\n"
+		    "their impact features (layout orders96-time5-imp9, -imp10 or -imp11) could "
+		    "not be computed, per device.\n"
 		    "# TYPE linegate_windows_impact_failed_total counter\n");
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_windows_impact_failed_total{%s} %" PRIu64 "\n",

@@ -77,6 +77,26 @@ static bool window_dropout(const struct lg_worker *w, int16_t det, const struct 
 	return false;
 }
 
+/* orders96-time5-imp11: the device's TSA history (tsa3) for the worker's model and this
+ * window, made on first use (NULL: no memory) and started afresh under another model or
+ * window length or channel count; the device's windows take its slots in order. */
+static struct lg_imp_hist *tsa_hist(struct lg_worker *w, struct lg_dev_state *s, uint32_t win)
+{
+	if (s->tsa.nch != s->channels) {
+		lg_imp_hist_free(&s->tsa);
+		if (lg_imp_hist_init(&s->tsa, s->channels))
+			return NULL;
+		s->tsa_epoch = w->ms->epoch;
+		s->tsa_win = win;
+	}
+	if (s->tsa_epoch != w->ms->epoch || s->tsa_win != win) {
+		lg_imp_hist_reset(&s->tsa);
+		s->tsa_epoch = w->ms->epoch;
+		s->tsa_win = win;
+	}
+	return &s->tsa;
+}
+
 /* A full window not scored (a sensor dropout, impact features that could not be computed):
  * counted as a window and by its reason, and the device's window starts again. */
 static void window_unscored(struct lg_worker *w, struct lg_dev_state *s, _Atomic uint64_t *why)
@@ -100,9 +120,15 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		sdet = shadow ? (int16_t)lg_scorer_device(shadow, dev->name) : -1;
 	/* the device's window: its detector's own (issue 8 step 6e), else detection.window */
 	uint32_t win = s->win_len;
+	unsigned nf = lg_layout_imp_n(lg_features_layout(w->ms->sc[w->id]->fx));
 
 	if (window_dropout(w, det, s, win)) {
-		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run) */
+		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run);
+		 * -imp11: left out of the next windows' tsa3, as linegate-quality leaves it */
+		struct lg_imp_hist *h = nf == LG_IMP_N11 ? tsa_hist(w, s, win) : NULL;
+
+		if (h)
+			lg_imp_hist_skip(h);
 		window_unscored(w, s, &s->windows_dropout);
 		return;
 	}
@@ -122,13 +148,13 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	{
 		/* orders96-time5-imp9 (issue 8 step 6e.2): the nine impact features of each
 		 * channel at the window's speed, its ratio x the device's reference speed (its
-		 * detector's "impact"); -imp10 (step 6e.3) floor_lines after them
-		 * (lg_impact_tail(), as linegate-quality and linegate-train compute them); 0 for
-		 * a device without one or of more channels */
+		 * detector's "impact"); -imp10 (step 6e.3) floor_lines after them, -imp11 tsa3
+		 * over the device's last windows too (lg_impact_tail(), as linegate-quality and
+		 * linegate-train compute them); 0 for a device without one or of more channels */
 		struct lg_scorer *sc = w->ms->sc[w->id];
 		const struct lg_detector *dd = det >= 0 && (size_t)det < sc->set.n ?
 						       &sc->set.det[det] : NULL;
-		unsigned nf = lg_layout_imp_n(lg_features_layout(sc->fx));
+		struct lg_imp_hist *h = NULL;
 		struct lg_impact *im;
 		int imp = 0;
 
@@ -138,10 +164,14 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		if (nf && sc->kind == LG_SCORER_DETECTOR && dd && dd->imp.ref_hz > 0 &&
 		    s->channels <= dd->imp.nch) {
 			im = lg_scorer_impact(sc, win);
+			if (nf == LG_IMP_N11 && !(h = tsa_hist(w, s, win)))
+				im = NULL;
+			else if (!im && h)
+				lg_imp_hist_skip(h); /* not computed: its slot taken, empty */
 			imp = im ? lg_impact_tail(im, &dd->imp, s->win, s->channels, win,
 						  dd->sample_rate > 0 ? dd->sample_rate
 								      : dev->sample_rate,
-						  ratio, nf, w->imp_feat)
+						  ratio, nf, h, w->imp_feat)
 				 : -ENOMEM;
 		}
 		if (imp < 0) {
@@ -159,7 +189,6 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 		size_t rd = lg_scorer_row_d(sc), wd = lg_features_width(lg_features_layout(sc->fx),
 									win);
 		float *row = w->batch + (size_t)w->rows * rd;
-		unsigned nf = lg_layout_imp_n(lg_features_layout(sc->fx));
 
 		/* a row of the model's layout at the device's window: wd floats, then zeros up
 		 * to the batch's width (a model with windows per device; its detector reads wd) */

@@ -156,22 +156,26 @@ enum lg_feat_layout {
 	 * channel (lg_impact_floor_lines()); filled by the caller as the nine are
 	 * (lg_impact_tail()) */
 	LG_LAYOUT_ORDERS96_TIME5_IMP10,
+	/* "orders96-time5-imp11" (step 6e.3): the -imp10 row, then tsa3 of its channel (over
+	 * the device's last windows: struct lg_imp_hist); filled by the caller likewise */
+	LG_LAYOUT_ORDERS96_TIME5_IMP11,
 };
-#define LG_LAYOUT_COUNT 5
+#define LG_LAYOUT_COUNT 6
 
 /* Whether rows of the layout are read in orders (a speed ratio per window, "order_ref"). */
 static inline int lg_layout_orders(enum lg_feat_layout layout)
 {
 	return layout == LG_LAYOUT_ORDERS96_TIME5 || layout == LG_LAYOUT_ORDERS96_TIME5_IMP9 ||
-	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP10;
+	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 || layout == LG_LAYOUT_ORDERS96_TIME5_IMP11;
 }
 
 /* The impact tail of the layout's rows (the caller's to fill, lg_impact_tail()): 0, the nine
- * (-imp9) or the nine and floor_lines (-imp10). */
+ * (-imp9), the nine and floor_lines (-imp10), and tsa3 (-imp11). */
 static inline unsigned lg_layout_imp_n(enum lg_feat_layout layout)
 {
 	return layout == LG_LAYOUT_ORDERS96_TIME5_IMP9	? 9u :
 	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP10 ? 10u :
+	       layout == LG_LAYOUT_ORDERS96_TIME5_IMP11 ? 11u :
 							  0u;
 }
 

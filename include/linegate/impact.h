@@ -34,8 +34,16 @@
 /* Channels of a device the impact features (and a model's bands) hold. */
 #define LG_IMP_CH_MAX 16
 /* orders96-time5-imp10 (issue 8 step 6e.3): the nine, then floor_lines (column LG_IMP_N of
- * the tail, lg_impact_floor_lines()). The widest impact tail of any layout. */
-#define LG_IMP_NMAX (LG_IMP_N + 1)
+ * the tail, lg_impact_floor_lines()). */
+#define LG_IMP_N10 (LG_IMP_N + 1)
+/* orders96-time5-imp11 (step 6e.3): the -imp10 tail, then tsa3 (column LG_IMP_N10 of the
+ * tail, struct lg_imp_hist). The widest impact tail of any layout. */
+#define LG_IMP_N11 (LG_IMP_N10 + 1)
+#define LG_IMP_NMAX LG_IMP_N11
+/* tsa3: a window's squared-envelope TSA read at this many points of the revolution (the
+ * prototype's tsae), averaged over the window and the LG_IMP_TSA_WIN - 1 windows before it */
+#define LG_IMP_TSA_PTS 64
+#define LG_IMP_TSA_WIN 3
 
 /* What the operator declares of a machine, as the orders it makes: gear teeth and the
  * bearing's ball-pass orders (lg_imp_ball_pass()). */
@@ -86,17 +94,53 @@ int lg_impact_floor_lines(struct lg_impact *im, const float *x, unsigned nch, si
 			  size_t ostride);
 
 /*
- * The impact tail of a row of orders96-time5-imp9 (nf = LG_IMP_N) or -imp10 (nf =
- * LG_IMP_NMAX) for one device window, from the device's model (detector.h's "impact"): the
- * nine at ratio x its ref_hz in its bands (lg_impact_window()), and for -imp10 floor_lines at
- * ratio x its floor_ref_hz in its floor_band (lg_impact_floor_lines()). The one function the
- * data plane's worker, linegate-quality and linegate-train compute the tail with.
- * out[c * nf + j]. Returns lg_impact_window()'s: the whole revolutions, or -errno (-EINVAL
- * also for a model without the floor's fields asked for nf = LG_IMP_NMAX; out all 0).
+ * tsa3 (orders96-time5-imp11, issue 8 step 6e.3; quality_proto.py's tsa3()): per channel, ln
+ * of the peak over the median (+1e-12, then +1e-12) of the mean of the 64-point squared-
+ * envelope TSAs (lg_impact_window()'s TSA, read at 64 points of the revolution with numpy's
+ * interp and divided by its median + 1e-12) of the window and the 2 windows before it. The
+ * 1x phase fixes the angle's origin, so the windows' TSAs line up. A device's last windows'
+ * TSAs, kept from window to window by whoever makes its rows in order (the data plane's
+ * worker per device, lg_win_rows_make() per recording). As the prototype's smooth(): a
+ * window with a sensor dropout (LG_DROPOUT_RUN equal samples in a channel) or left
+ * unscored takes its slot with no TSAs, which the windows after it leave out of their mean;
+ * the dropout window's own tsa3 is the mean of the windows before it, or its own TSA's
+ * with none. Where the prototype and the C port part: a window of fewer than
+ * LG_IMP_MIN_REVS revolutions has no TSA (its tsa3 is 0, like its nine) and takes its slot
+ * empty; the prototype averages any window's.
+ */
+struct lg_imp_hist {
+	unsigned nch;			  /* channels it holds (0: none made) */
+	unsigned next;			  /* the slot the next window takes */
+	unsigned char ok[LG_IMP_TSA_WIN]; /* the slot holds a window's TSAs */
+	double *tsa;			  /* LG_IMP_TSA_WIN x nch x LG_IMP_TSA_PTS */
+};
+/* Buffers for nch channels (1 .. LG_IMP_CH_MAX), empty: 0, -EINVAL, -ENOMEM (h zeroed: free
+ * one made before). */
+int lg_imp_hist_init(struct lg_imp_hist *h, unsigned nch);
+/* Accepts a zeroed or freed one. */
+void lg_imp_hist_free(struct lg_imp_hist *h);
+/* No window before the next (another model, another window length). */
+void lg_imp_hist_reset(struct lg_imp_hist *h);
+/* A window not computed (a dropout the model does not score, impact features that failed):
+ * its slot taken, empty. */
+void lg_imp_hist_skip(struct lg_imp_hist *h);
+
+/*
+ * The impact tail of a row of orders96-time5-imp9 (nf = LG_IMP_N), -imp10 (nf = LG_IMP_N10)
+ * or -imp11 (nf = LG_IMP_N11) for one device window, from the device's model (detector.h's
+ * "impact"): the nine at ratio x its ref_hz in its bands (lg_impact_window()), for -imp10 and
+ * -imp11 floor_lines at ratio x its floor_ref_hz in its floor_band
+ * (lg_impact_floor_lines()), for -imp11 tsa3 over the window and hist's (which the window
+ * then joins: every call with nf = LG_IMP_N11 takes a slot of hist, also when it fails). The
+ * one function the data plane's worker, linegate-quality and linegate-train compute the tail
+ * with. out[c * nf + j]. Returns lg_impact_window()'s: the whole revolutions, or -errno
+ * (-EINVAL also for a model without the floor's fields asked for nf >= LG_IMP_N10, or for
+ * nf = LG_IMP_N11 without hist or with one of fewer channels; out all 0).
  */
 struct lg_imp_model;
 int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const float *x,
-		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf, float *out);
+		   unsigned nch, size_t chstride, double fs, double ratio, unsigned nf,
+		   struct lg_imp_hist *hist, float *out);
 
 /*
  * Training. The reference speed (Hz) of a device (quality_proto.py's ref_speed()): over

@@ -30,7 +30,10 @@
 #    impact features per device window as linegate-quality does; with rev-imp10
 #    (own_line_rev_imp10) --layout orders96-time5-imp10: the same with floor_lines (issue 8
 #    step 6e.3), the "impact" with floor_lines' own reference speed and bands, and validate
-#    refuses a detector that lost them, naming it;
+#    refuses a detector that lost them, naming it; with rev-imp11 (own_line_rev_imp11)
+#    --layout orders96-time5-imp11: the same with tsa3 too (the envelope's TSA over each
+#    device's last 3 windows, which the data plane keeps per device as linegate-quality
+#    does over the recording);
 #  - refused with their reason: a policy whose device claims another sample_rate, a policy
 #    with a device the model has no detector for; and frames at another rate than the
 #    device's detector are dropped as sample_rate, exactly that device's frames.
@@ -49,11 +52,12 @@ MINW=100
 SMOOTH=1
 IMP=0
 if [ "$DET" = orders ] || [ "$DET" = rev ] || [ "$DET" = rev-smooth ] || [ "$DET" = rev-imp ] ||
-	[ "$DET" = rev-imp10 ]; then
+	[ "$DET" = rev-imp10 ] || [ "$DET" = rev-imp11 ]; then
 	[ "$DET" = rev ] && REV=1
 	[ "$DET" = rev-smooth ] && REV=1 && SMOOTH=2
 	[ "$DET" = rev-imp ] && REV=1 && SMOOTH=2 && IMP=9
 	[ "$DET" = rev-imp10 ] && REV=1 && SMOOTH=2 && IMP=10
+	[ "$DET" = rev-imp11 ] && REV=1 && SMOOTH=2 && IMP=11
 	DET=knn
 	LAYOUT_ARGS=(--layout orders96-time5)
 	[ $IMP != 0 ] && LAYOUT_ARGS=(--layout orders96-time5-imp$IMP --nameplate "$T/nameplate.csv")
@@ -130,12 +134,13 @@ if rev:
         assert len(e["model"]["feature_layout"]) == len(e["model"]["mean"])
     assert len(set(wins.values())) > 1, ("one window for all: pick another seed", wins)
     print("own_line: windows per device", wins)
-imp = re.search(r"imp(9|10)\b", sys.argv[5])
+imp = re.search(r"imp(9|10|11)\b", sys.argv[5])
 imp = int(imp.group(1)) if imp else 0
 if imp:
     assert m["layout"] == "orders96-time5-imp%d" % imp and len(m["feature_layout"]) == 77 + imp
     assert m["feature_layout"][77] == "imp_rev_kurt_max", m["feature_layout"][77:]
-    assert (m["feature_layout"][86:] == ["imp_floor_lines"]) == (imp == 10), m["feature_layout"]
+    want = {9: [], 10: ["imp_floor_lines"], 11: ["imp_floor_lines", "imp_tsa3"]}[imp]
+    assert m["feature_layout"][86:] == want, m["feature_layout"]
     for e in m["detectors"]:
         i = e["model"]["impact"]
         d = [x for x in man["devices"] if x["name"] == e["devices"][0]][0]
@@ -144,21 +149,26 @@ if imp:
         assert i["gear_teeth"] == d["physics"]["gear_teeth"]
         assert abs(i["bpfo"] - d["physics"]["bearing"]["orders"]["bpfo"]) < 1e-6, i
         assert len(i["bands_hz"]) == d["channels"], i
-        # -imp10: floor_lines' own speed and bands (the Hann spectra's); -imp9: none
-        assert ("floor_ref_speed_hz" in i) == ("floor_bands_hz" in i) == (imp == 10), i
-        if imp == 10:
+        # -imp10, -imp11: floor_lines' own speed and bands (the Hann spectra's); -imp9: none
+        assert ("floor_ref_speed_hz" in i) == ("floor_bands_hz" in i) == (imp >= 10), i
+        if imp >= 10:
             assert 0.95 * min(sp) <= i["floor_ref_speed_hz"] <= 1.02 * max(sp), (i, sp)
             assert abs(i["floor_ref_speed_hz"] / i["ref_speed_hz"] - 1) < 0.01, i
             assert len(i["floor_bands_hz"]) == d["channels"], i
             assert all(0 < lo < hi <= 0.48 * d["sample_rate"] for lo, hi in i["floor_bands_hz"])
-            # the trainer's weights: the time features 16, the nine 4, floor_lines 16
+            # the trainer's weights: the time features 16, the nine 4, floor_lines 16,
+            # -imp11's tsa3 after it 4
             fw = e["model"]["feature_weights"]
+            if imp == 11:
+                assert fw[-1] == 4, fw[-20:]
+                fw = fw[:-1]
             assert fw[-1] == 16 and fw[-10:-1] == [4] * 9 and fw[-15:-10] == [16] * 5, fw[-20:]
             assert fw[-16] == 1, fw[-20:]
     print("own_line: impact", {e["devices"][0]: round(e["model"]["impact"]["ref_speed_hz"], 3)
                                for e in m["detectors"]})
 if sys.argv[5]:
-    assert m["layout"] in ("orders96-time5", "orders96-time5-imp9", "orders96-time5-imp10")
+    assert m["layout"] in ("orders96-time5", "orders96-time5-imp9", "orders96-time5-imp10",
+                           "orders96-time5-imp11")
     assert len(m["feature_layout"]) == 77 + imp
     assert m["feature_layout"][0] == "oband0" and m["feature_layout"][71] == "wband71"
     for e in m["detectors"]:
@@ -312,9 +322,9 @@ EOF
 		"a model whose order_ref does not fit its window" \
 		"detectors\[1\] (device [^)]*): 'order_ref': 'lines' does not have the grid's length"
 fi
-# -imp10: a detector whose "impact" lost floor_lines' speed and bands (signed anew) is
-# refused, named
-if [ $IMP = 10 ]; then
+# -imp10, -imp11: a detector whose "impact" lost floor_lines' speed and bands (signed anew)
+# is refused, named
+if [ $IMP -ge 10 ]; then
 	python3 - "$T/line/model.json" "$T/line/model-f.json" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
@@ -323,8 +333,8 @@ del i["floor_ref_speed_hz"], i["floor_bands_hz"]
 json.dump(m, open(sys.argv[2], "w"))
 EOF
 	refuses "$(signed_policy "$T/line/model-f.json")" \
-		"an -imp10 detector without floor_lines' fields" \
-		"detectors\[1\] (device [^)]*): the orders96-time5-imp10 layout needs the detector's 'impact' with 'floor_ref_speed_hz'"
+		"an -imp$IMP detector without floor_lines' fields" \
+		"detectors\[1\] (device [^)]*): the orders96-time5-imp$IMP layout needs the detector's 'impact' with 'floor_ref_speed_hz'"
 fi
 # A device that claims another rate than its detector's:
 python3 - "$T/line/run.yaml" "$T/line/bad-rate.yaml" <<'EOF'

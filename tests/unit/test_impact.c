@@ -57,7 +57,9 @@ static const float *fixture_windows(size_t *nfloat)
 /* Every window of every case: the C features against the prototype's; then (step 6e.3)
  * floor_lines' reference speed and bands (the Hann spectra's: case 2 is made so that they
  * differ from the untapered ones) and floor_lines, through lg_impact_tail() as the worker,
- * linegate-quality and linegate-train compute the -imp10 tail. */
+ * linegate-quality and linegate-train compute the -imp10 tail; and (-imp11) tsa3 over each
+ * case's windows in order, with case 3's dropout windows left out as the prototype's
+ * load_device() leaves them out. */
 static void parity(void)
 {
 	size_t nfloat = 0, at = 0;
@@ -66,7 +68,7 @@ static void parity(void)
 	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
 	FILE *f;
 	int cases = 0, differ = 0;
-	double worst = 0, fworst = 0;
+	double worst = 0, fworst = 0, tworst = 0;
 
 	if (!x)
 		return;
@@ -81,7 +83,10 @@ static void parity(void)
 		struct lg_imp_plate pl;
 		struct lg_impact *im = NULL;
 		struct lg_imp_model mod = {0};
-		float out[4 * LG_IMP_N], tail[4 * LG_IMP_NMAX], want9[4][4 * LG_IMP_N];
+		struct lg_imp_hist hist;
+		float out[4 * LG_IMP_N], tail[4 * LG_IMP_NMAX], tail10[4 * LG_IMP_N10],
+		    want9[4][4 * LG_IMP_N];
+		double want_fl[4][4], want_t3[4][4];
 		size_t base = at;
 
 		pl.z = (unsigned)strtod(p, &p);
@@ -153,6 +158,14 @@ static void parity(void)
 				differ += fabs(bd[0] / band[2 * c] - 1) > 1e-6;
 			}
 		}
+		/* per window and channel floor_lines, then tsa3 */
+		for (size_t i = 0; i < nwin; i++)
+			for (unsigned c = 0; c < nch; c++)
+				want_fl[i][c] = strtod(p, &p);
+		for (size_t i = 0; i < nwin; i++)
+			for (unsigned c = 0; c < nch; c++)
+				want_t3[i][c] = strtod(p, &p);
+		CHECK_EQ(lg_imp_hist_init(&hist, nch), 0);
 		{
 			/* the windows' ratios again: the line's per-window groups start after the
 			 * bands (8 + 2 nch numbers) and are 1 + 9 nch long */
@@ -162,40 +175,54 @@ static void parity(void)
 				strtod(q, &q);
 			for (size_t i = 0; im && i < nwin; i++) {
 				double r = strtod(q, &q);
+				const float *xw = x + base + i * nch * W;
 
 				for (unsigned k = 0; k < LG_IMP_N * nch; k++)
 					strtod(q, &q);
-				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
-						     r, LG_IMP_NMAX, tail) >= LG_IMP_MIN_REVS);
+				CHECK(lg_impact_tail(im, &mod, xw, nch, W, fs, r, LG_IMP_N10, NULL,
+						     tail10) >= LG_IMP_MIN_REVS);
+				CHECK(lg_impact_tail(im, &mod, xw, nch, W, fs, r, LG_IMP_N11, &hist,
+						     tail) >= LG_IMP_MIN_REVS);
 				for (unsigned c = 0; c < nch; c++) {
-					double want = strtod(p, &p),
-					       got = tail[c * LG_IMP_NMAX + LG_IMP_N];
+					double want = want_fl[i][c],
+					       got = tail10[c * LG_IMP_N10 + LG_IMP_N];
 
 					/* the nine as lg_impact_window() gave them, bit for bit */
-					CHECK(!memcmp(tail + c * LG_IMP_NMAX,
+					CHECK(!memcmp(tail10 + c * LG_IMP_N10,
 						      want9[i] + c * LG_IMP_N,
 						      sizeof(float) * LG_IMP_N));
 					CHECK_NEAR(got, want, TOL);
 					fworst =
 					    fabs(got - want) > fworst ? fabs(got - want) : fworst;
+					/* -imp11: the -imp10 tail bit for bit, then tsa3 */
+					CHECK(!memcmp(tail + c * LG_IMP_N11,
+						      tail10 + c * LG_IMP_N10,
+						      sizeof(float) * LG_IMP_N10));
+					want = want_t3[i][c];
+					got = tail[c * LG_IMP_N11 + LG_IMP_N10];
+					CHECK_NEAR(got, want, TOL);
+					tworst =
+					    fabs(got - want) > tworst ? fabs(got - want) : tworst;
 				}
 				/* -imp9's tail is the nine alone */
-				CHECK(lg_impact_tail(im, &mod, x + base + i * nch * W, nch, W, fs,
-						     r, LG_IMP_N, tail) >= LG_IMP_MIN_REVS);
+				CHECK(lg_impact_tail(im, &mod, xw, nch, W, fs, r, LG_IMP_N, NULL,
+						     tail) >= LG_IMP_MIN_REVS);
 				CHECK(!memcmp(tail, want9[i], sizeof(float) * LG_IMP_N * nch));
 			}
 		}
+		lg_imp_hist_free(&hist);
 		lg_impact_free(im);
 		cases++;
 	}
 	if (f)
 		fclose(f);
-	CHECK_EQ(cases, 3);
+	CHECK_EQ(cases, 4);
 	CHECK_EQ(at, nfloat);
 	/* case 2's Hann speed and band are not the untapered ones: the test tells them apart */
 	CHECK(differ >= 2);
-	printf("impact parity: largest difference from the prototype %.3g, floor_lines %.3g\n",
-	       worst, fworst);
+	printf("impact parity: largest difference from the prototype %.3g, floor_lines %.3g, "
+	       "tsa3 %.3g\n",
+	       worst, fworst, tworst);
 	free((void *)x);
 }
 
@@ -405,20 +432,154 @@ static void floor_known_answers(void)
 	mod.nch = 1;
 	mod.band[0][0] = band[0];
 	mod.band[0][1] = band[1];
-	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, LG_IMP_NMAX, t), -EINVAL);
-	for (int j = 0; j < LG_IMP_NMAX; j++)
+	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, LG_IMP_N10, NULL, t), -EINVAL);
+	for (int j = 0; j < LG_IMP_N10; j++)
 		CHECK_EQ(t[j], 0);
-	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, 11, t), -EINVAL);
+	CHECK_EQ(lg_impact_tail(im, &mod, h, 1, W, fs, 1, LG_IMP_N11 + 1, NULL, t), -EINVAL);
 	/* with it: the tail's last is floor_lines at ratio x floor_ref_hz */
 	mod.floor_ref_hz = f0 / 1.04;
 	mod.floor_band[0][0] = band[0];
 	mod.floor_band[0][1] = band[1];
-	CHECK(lg_impact_tail(im, &mod, h, 1, W, fs, 1.04, LG_IMP_NMAX, t) >= LG_IMP_MIN_REVS);
+	CHECK(lg_impact_tail(im, &mod, h, 1, W, fs, 1.04, LG_IMP_N10, NULL, t) >= LG_IMP_MIN_REVS);
 	CHECK_NEAR(t[LG_IMP_N], fh[0], 1e-5);
 	lg_impact_free(im);
 	free(h);
 	free(l);
 	free(b);
+}
+
+/* One channel's tsa3 of a window of 13 revolutions (hist's next). */
+static float tsa3_of(struct lg_impact *im, const struct lg_imp_model *mod, struct lg_imp_hist *h,
+		     const float *x, size_t W, double fs, double ratio)
+{
+	float row[LG_IMP_N11];
+
+	CHECK_EQ(lg_impact_tail(im, mod, x, 1, W, fs, ratio, LG_IMP_N11, h, row), 13);
+	return row[LG_IMP_N10];
+}
+
+/* tsa3 (orders96-time5-imp11) through lg_impact_tail(): the prototype's self-test (a weak
+ * impact once per revolution stands higher over 3 windows than over one: against the same
+ * with a history started afresh each window), and how the history goes: the first window's
+ * is its own; the 4th window's forgets the 1st; a window under LG_IMP_MIN_REVS revolutions
+ * has tsa3 0 and takes its slot empty, as a window left out does (lg_imp_hist_skip()); a
+ * window with a dropout (LG_DROPOUT_RUN equal samples) has the mean of those before it
+ * and is left out of the next; refusals. */
+static void tsa3_known_answers(void)
+{
+	const size_t W = 8192, NW = 6;
+	const double fs = 12800;
+	float *h = malloc(sizeof(float) * W * NW), *t = malloc(sizeof(float) * W * NW),
+	      *d = malloc(sizeof(float) * W), row[2 * LG_IMP_N11], h3[NW], t3[NW], h1[NW], t1[NW],
+	      a, b;
+	struct lg_imp_model mod = {.ref_hz = 25,
+				   .plate = {31, 5.3, 7.7},
+				   .nch = 2,
+				   .band = {{2500, 3600}, {2500, 3600}},
+				   .floor_ref_hz = 25,
+				   .floor_band = {{2500, 3600}, {2500, 3600}}};
+	struct lg_imp_hist hh, ht, one, two;
+	struct lg_impact *im = NULL;
+	double h3max = -1e9, t3min = 1e9, h1max = -1e9, t1min = 1e9;
+
+	machine(h, W * NW, fs, 25, 0, 0, 7);
+	machine(t, W * NW, fs, 25, 0.2, 0, 7);
+	CHECK_EQ(lg_impact_new(&im, W, 2), 0);
+	CHECK_EQ(lg_imp_hist_init(&hh, 1), 0);
+	CHECK_EQ(lg_imp_hist_init(&ht, 1), 0);
+	CHECK_EQ(lg_imp_hist_init(&one, 1), 0);
+	CHECK_EQ(lg_imp_hist_init(&two, 0), -EINVAL);
+	CHECK_EQ(lg_imp_hist_init(&two, LG_IMP_CH_MAX + 1), -EINVAL);
+	CHECK(!two.tsa && !two.nch);
+	CHECK_EQ(lg_imp_hist_init(&two, 2), 0);
+#define TSA3(hist, x, ratio) tsa3_of(im, &mod, hist, x, W, fs, ratio)
+	for (size_t i = 0; im && i < NW; i++) {
+		h3[i] = TSA3(&hh, h + i * W, 1);
+		t3[i] = TSA3(&ht, t + i * W, 1);
+		lg_imp_hist_reset(&one);
+		h1[i] = TSA3(&one, h + i * W, 1);
+		lg_imp_hist_reset(&one);
+		t1[i] = TSA3(&one, t + i * W, 1);
+		if (i < 2)
+			continue;
+		h3max = fmax(h3max, h3[i]), t3min = fmin(t3min, t3[i]);
+		h1max = fmax(h1max, h1[i]), t1min = fmin(t1min, t1[i]);
+	}
+	printf("tsa3: a weak impact %.2f-, healthy -%.2f over 3 windows (over 1: %.2f-, -%.2f)\n",
+	       t3min, h3max, t1min, h1max);
+	CHECK(t3min - h3max > fmax(0, t1min - h1max));
+	CHECK_EQ(h3[0], h1[0]);
+	CHECK_EQ(t3[0], t1[0]);
+	CHECK(t3[1] != t1[1]);
+	/* the 4th window's: the 2nd to the 4th, whatever the 1st */
+	lg_imp_hist_reset(&ht);
+	(void)TSA3(&ht, h, 1);
+	for (size_t i = 1; i < 4; i++)
+		a = TSA3(&ht, t + i * W, 1);
+	CHECK_EQ(a, t3[3]);
+	/* under 3 revolutions (a 5 Hz shaft): 0, its slot empty as a skipped one's */
+	lg_imp_hist_reset(&ht);
+	(void)TSA3(&ht, t, 1);
+	CHECK(lg_impact_tail(im, &mod, t + W, 1, W, fs, 0.2, LG_IMP_N11, &ht, row) <
+	      LG_IMP_MIN_REVS);
+	CHECK_EQ(row[LG_IMP_N10], 0);
+	a = TSA3(&ht, t + 2 * W, 1);
+	lg_imp_hist_reset(&ht);
+	(void)TSA3(&ht, t, 1);
+	lg_imp_hist_skip(&ht);
+	b = TSA3(&ht, t + 2 * W, 1);
+	CHECK_EQ(a, b);
+	CHECK(a != t3[2]);
+	/* a dropout in the 2nd window: its tsa3 is the 1st's alone, the 3rd's leaves it out */
+	memcpy(d, t + W, sizeof(float) * W);
+	for (size_t i = 1001; i < 1001 + LG_DROPOUT_RUN; i++)
+		d[i] = d[1000];
+	lg_imp_hist_reset(&ht);
+	(void)TSA3(&ht, t, 1);
+	CHECK_EQ(TSA3(&ht, d, 1), t1[0]);
+	CHECK_EQ(TSA3(&ht, t + 2 * W, 1), b);
+	/* one sample fewer is no dropout: it counts */
+	d[1000 + LG_DROPOUT_RUN - 1] += 1.0f;
+	lg_imp_hist_reset(&ht);
+	(void)TSA3(&ht, t, 1);
+	CHECK(TSA3(&ht, d, 1) != t1[0]);
+	CHECK(TSA3(&ht, t + 2 * W, 1) != b);
+#undef TSA3
+	/* two channels, each its own: the second channel's is what it is alone */
+	{
+		float *x2 = malloc(sizeof(float) * 2 * W * 2);
+
+		for (size_t i = 0; x2 && i < 2; i++) {
+			memcpy(x2 + 2 * i * W, h + i * W, sizeof(float) * W);
+			memcpy(x2 + (2 * i + 1) * W, t + i * W, sizeof(float) * W);
+			CHECK_EQ(lg_impact_tail(im, &mod, x2 + 2 * i * W, 2, W, fs, 1, LG_IMP_N11,
+						&two, row),
+				 13);
+		}
+		/* the angle is found on the channels' sum: close to, not exactly, t3[1] */
+		CHECK_NEAR(row[LG_IMP_N11 + LG_IMP_N10], t3[1], 0.05);
+		CHECK_NEAR(row[LG_IMP_N10], h3[1], 0.05);
+		free(x2);
+	}
+	/* refusals: no history, or one of other channels (its slot taken, empty); another nf */
+	row[0] = 7;
+	CHECK_EQ(lg_impact_tail(im, &mod, t, 1, W, fs, 1, LG_IMP_N11, NULL, row), -EINVAL);
+	CHECK_EQ(row[0], 7);
+	lg_imp_hist_reset(&two);
+	CHECK_EQ(lg_impact_tail(im, &mod, t, 1, W, fs, 1, LG_IMP_N11, &two, row), -EINVAL);
+	CHECK_EQ(two.next, 1);
+	CHECK_EQ(two.ok[0], 0);
+	CHECK_EQ(lg_impact_tail(im, &mod, t, 1, W, fs, 1, LG_IMP_N11 + 1, &hh, row), -EINVAL);
+	lg_imp_hist_free(&hh);
+	lg_imp_hist_free(&ht);
+	lg_imp_hist_free(&one);
+	lg_imp_hist_free(&two);
+	lg_imp_hist_free(&two);
+	lg_imp_hist_free(NULL);
+	lg_impact_free(im);
+	free(h);
+	free(t);
+	free(d);
 }
 
 /* A set of one detector of the impact layout at 2048 samples and 10 kHz, as the trainer
@@ -634,7 +795,7 @@ static void model_file(void)
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact.json"), 0);
 	CHECK_EQ(lg_detector_set_load("test_impact.json", 8, &back, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "test_impact.json: default: 'impact' belongs to the "
-				"orders96-time5-imp9 and -imp10 layouts only");
+				"orders96-time5-imp9, -imp10 and -imp11 layouts only");
 	lg_detector_set_free(&set);
 
 	/* a detector of the impact layout without "impact" is refused, naming it */
@@ -733,7 +894,7 @@ static void model_file_imp10(void)
 	CHECK_EQ(lg_detector_set_load_mem(text, strlen(text), "edited", 8, &back, err, sizeof(err)),
 		 -EINVAL);
 	CHECK_STR_CONTAINS(err, "'floor_ref_speed_hz' and 'floor_bands_hz' belong to the "
-				"orders96-time5-imp10 layout only");
+				"orders96-time5-imp10 and -imp11 layouts only");
 	/* a band past half the sample rate: refused */
 	set.det[0].imp.floor_band[0][1] = 5200;
 	CHECK_EQ(lg_detector_set_save(&set, "test_impact10.json"), 0);
@@ -762,6 +923,67 @@ static void model_file_imp10(void)
 	CHECK(len > 0 && !strstr(text, "floor_"));
 	lg_detector_set_free(&set);
 	remove("test_impact10.json");
+}
+
+/* An -imp11 detector's "impact" is -imp10's (tsa3 needs nothing more from training): without
+ * floor_lines' fields it is refused naming its layout; with them it loads as -imp11, its
+ * feature names ending in imp_tsa3. */
+static void model_file_imp11(void)
+{
+	static float rows[64 * LG_FEAT_ROW_MAX];
+	static char text[1 << 20];
+	size_t d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP11, 2048), len;
+	struct lg_detector_set set, back;
+	char err[512];
+	FILE *f;
+
+	CHECK_EQ(d, lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP10, 2048) + 1);
+	for (size_t i = 0; i < 64 * d; i++)
+		rows[i] = (float)sin(0.41 * (double)i) + 0.001f * (float)(i % 11);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(1, sizeof(*set.det));
+	CHECK_EQ(lg_detector_knn_fit(rows, 64, d, 1, NULL, 32, LG_LAYOUT_ORDERS96_TIME5_IMP11, 8,
+				     &set.det[0]),
+		 0);
+	CHECK_EQ(lg_detector_calibrate(&set.det[0], rows, 64, 0.99, 1.0), 0);
+	set.n = 1;
+	set.fallback = 0;
+	set.window = 2048;
+	set.sample_rate = 10000;
+	set.smooth = 2;
+	lg_order_grid(2048, &set.det[0].oref);
+	set.det[0].oref.lines = malloc(sizeof(float) * set.det[0].oref.m);
+	for (size_t j = 0; set.det[0].oref.lines && j < set.det[0].oref.m; j++)
+		set.det[0].oref.lines[j] = (float)(0.1 + 0.01 * (double)(j % 5));
+	set.det[0].imp = (struct lg_imp_model){
+	    .ref_hz = 25.01, .plate = {31, 5.3, 7.7}, .nch = 1, .band = {{2478.56, 3569.13}}};
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact11.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact11.json", 8, &back, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "test_impact11.json: default: the orders96-time5-imp11 layout "
+				"needs the detector's 'impact' with 'floor_ref_speed_hz' and "
+				"'floor_bands_hz'");
+	set.det[0].imp.floor_ref_hz = 25.02;
+	set.det[0].imp.floor_band[0][0] = 977.9;
+	set.det[0].imp.floor_band[0][1] = 1408.2;
+	CHECK_EQ(lg_detector_set_save(&set, "test_impact11.json"), 0);
+	CHECK_EQ(lg_detector_set_load("test_impact11.json", 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.n, 1);
+	if (back.n == 1) {
+		CHECK_EQ(back.det[0].layout, LG_LAYOUT_ORDERS96_TIME5_IMP11);
+		CHECK_EQ(back.det[0].d, d);
+		CHECK_NEAR(back.det[0].imp.floor_ref_hz, 25.02, 0);
+	}
+	lg_detector_set_free(&back);
+	f = fopen("test_impact11.json", "rb");
+	len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	text[len] = 0;
+	CHECK(strstr(text, "\"imp_floor_lines\"") &&
+	      strstr(strstr(text, "\"imp_floor_lines\""), "\"imp_tsa3\""));
+	CHECK(!strstr(text, "\"?\""));
+	lg_detector_set_free(&set);
+	remove("test_impact11.json");
 }
 
 /* The layout: the orders row, then the nine, named; the extractor leaves them 0. */
@@ -796,7 +1018,7 @@ static void layout(void)
 	CHECK_EQ(l, LG_LAYOUT_ORDERS96_TIME5_IMP10);
 	CHECK_STR(lg_feat_layout_name(l), "orders96-time5-imp10");
 	CHECK(lg_layout_orders(l));
-	CHECK_EQ(lg_layout_imp_n(l), LG_IMP_NMAX);
+	CHECK_EQ(lg_layout_imp_n(l), LG_IMP_N10);
 	CHECK_EQ(lg_features_width(l, 4096), w + LG_IMP_N + 1);
 	CHECK_EQ(lg_features_width(l, 128), 0);
 	CHECK(lg_features_width(l, 65536) <= LG_FEAT_ROW_MAX);
@@ -806,15 +1028,32 @@ static void layout(void)
 	CHECK_STR(nm, "imp_floor_lines");
 	lg_features_name(l, 4096, w + 10, nm, sizeof(nm));
 	CHECK_STR(nm, "?");
-	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp11", &l), -EINVAL);
+
+	/* -imp11: the -imp10 row and tsa3 */
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp11", &l), 0);
+	CHECK_EQ(l, LG_LAYOUT_ORDERS96_TIME5_IMP11);
+	CHECK_STR(lg_feat_layout_name(l), "orders96-time5-imp11");
+	CHECK(lg_layout_orders(l));
+	CHECK_EQ(lg_layout_imp_n(l), LG_IMP_N11);
+	CHECK_EQ(lg_features_width(l, 4096), w + LG_IMP_N + 2);
+	CHECK_EQ(lg_features_width(l, 128), 0);
+	CHECK(lg_features_width(l, 65536) <= LG_FEAT_ROW_MAX);
+	lg_features_name(l, 4096, w + 9, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_floor_lines");
+	lg_features_name(l, 4096, w + 10, nm, sizeof(nm));
+	CHECK_STR(nm, "imp_tsa3");
+	lg_features_name(l, 4096, w + 11, nm, sizeof(nm));
+	CHECK_STR(nm, "?");
+	CHECK_EQ(lg_feat_layout_parse("orders96-time5-imp12", &l), -EINVAL);
 }
 
 static const char usage[] =
     "Usage: test_impact [options]\n"
     "\n"
-    "Impact features (issue 8 step 6e.2) and floor_lines (step 6e.3): the C port against\n"
-    "bench/quality_proto.py's impact_blocks() and floor_blocks() on tests/fixtures/impact,\n"
-    "known answers, the model file's \"impact\" and the -imp9/-imp10 layouts.\n"
+    "Impact features (issue 8 step 6e.2), floor_lines and tsa3 (step 6e.3): the C port\n"
+    "against bench/quality_proto.py's impact_blocks(), floor_blocks() and tsa3() on\n"
+    "tests/fixtures/impact, known answers, the model file's \"impact\" and the\n"
+    "-imp9/-imp10/-imp11 layouts.\n"
     "\n"
     "Options:\n"
     "  -h, --help    this text\n"
@@ -827,8 +1066,10 @@ int main(int argc, char **argv)
 	parity();
 	known_answers();
 	floor_known_answers();
+	tsa3_known_answers();
 	model_file();
 	model_file_imp10();
+	model_file_imp11();
 	layout();
 	lg_impact_free(NULL);
 	return lgt_done("test_impact");

@@ -178,17 +178,97 @@ static void impact_failed_through_worker(struct lg_scorer *sc)
 	sc->set = (struct lg_detector_set){ .fallback = -1 };
 }
 
+/* -imp11 (issue 8 step 6e.3): tsa3 through the worker over the device's windows in order is
+ * lg_impact_tail()'s over the same windows with one history, bit for bit: a dropout window
+ * the model does not score is left out of the next ones' (lg_imp_hist_skip()), one it scores
+ * (no dropout_run) is left out by lg_impact_tail() itself; another model starts afresh. */
+static void tsa3_through_worker(struct lg_scorer *sc)
+{
+	size_t d = lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP11, IWIN);
+	static float eye[LG_FEAT_ROW_MAX * LG_FEAT_ROW_MAX], mean[LG_FEAT_ROW_MAX],
+	    work[2 * 64 * LG_FEAT_ROW_MAX];
+	static struct lg_detector det;
+	struct lg_dev_state *s1 = g->state[0];
+	/* window k: a 100 Hz shaft (25.6 revolutions at 1 kHz), its harmonics moving with k;
+	 * windows 2 and 5 hold a dropout (20 equal samples) */
+	const int nwin = 7, drop_w[2] = {2, 5};
+	float x[IWIN], tail[LG_IMP_N11];
+	struct lg_imp_hist h;
+	struct lg_impact *im = NULL;
+	struct lg_event e;
+	uint64_t seq = 1000, drops0 = atomic_load(&s1->windows_dropout);
+	int scored = 0;
+
+	CHECK_EQ(d, lg_features_width(LG_LAYOUT_ORDERS96_TIME5_IMP10, IWIN) + 1);
+	identity_detector(sc, &det, d, eye, mean, work);
+	det.sample_rate = 1000;
+	det.dropout_run = 16;
+	det.imp = (struct lg_imp_model){.ref_hz = 100,
+					.plate = {7, 0, 0},
+					.nch = 1,
+					.band = {{150, 300}},
+					.floor_ref_hz = 100,
+					.floor_band = {{150, 300}}};
+	frame_rate = 1000;
+	CHECK_EQ(lg_impact_new(&im, IWIN, 1), 0);
+	CHECK_EQ(lg_imp_hist_init(&h, 1), 0);
+	for (int k = 0; im && k < nwin; k++) {
+		bool drop = k == drop_w[0] || k == drop_w[1];
+
+		for (int t = 0; t < IWIN; t++)
+			x[t] = (float)(sin(2 * M_PI * 100 * t / 1000.0) +
+				       (0.2 + 0.1 * k) * sin(2 * M_PI * 200 * t / 1000.0 + k) +
+				       0.3 * sin(0.9 * t + 0.7 * k) +
+				       (t % 10 == 3 ? 0.5 + 0.2 * (k % 3) : 0));
+		for (int t = 41; drop && t < 60; t++)
+			x[t] = x[40];
+		/* the second dropout is scored: the model without dropout_run then */
+		det.dropout_run = k == drop_w[1] ? 0 : 16;
+		if (k == 6)
+			w->ms->epoch++; /* another model: tsa3 starts afresh */
+		for (unsigned f = 0; f < IWIN / FRAME; f++)
+			CHECK_EQ(frame(seq++, x + f * FRAME), LG_OK);
+		if (k == 6)
+			lg_imp_hist_reset(&h);
+		if (k == drop_w[0]) {
+			/* not scored: its slot empty */
+			CHECK_EQ(w->rows, 0);
+			CHECK_EQ(atomic_load(&s1->windows_dropout), drops0 + 1);
+			lg_imp_hist_skip(&h);
+			continue;
+		}
+		CHECK(lg_impact_tail(im, &det.imp, x, 1, IWIN, 1000, 1, LG_IMP_N11, &h, tail) >=
+		      LG_IMP_MIN_REVS);
+		CHECK_EQ(w->rows, 1);
+		if (w->rows != 1)
+			break;
+		/* the row's tail is the direct one's, bit for bit; tsa3 is not 0 */
+		CHECK(!memcmp(w->batch + d - LG_IMP_N11, tail, sizeof(tail)));
+		CHECK(tail[LG_IMP_N10] != 0);
+		scored++;
+		lg_worker_score(w, 1);
+		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
+			;
+	}
+	CHECK_EQ(scored, nwin - 1);
+	CHECK_EQ(s1->tsa.nch, 1);
+	lg_imp_hist_free(&h);
+	lg_impact_free(im);
+	sc->set = (struct lg_detector_set){.fallback = -1};
+}
+
 static const char usage[] =
-	"Usage: test_wide_rows [options]\n"
-	"\n"
-	"Rows of the bands96-time5 layout's width through the worker: the batch holds the\n"
-	"extractor's rows exactly, the score stage reads and moves them at that width. A window\n"
-	"whose impact features (orders96-time5-imp9) cannot be computed is counted, not scored.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: \"test_wide_rows: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+    "Usage: test_wide_rows [options]\n"
+    "\n"
+    "Rows of the bands96-time5 layout's width through the worker: the batch holds the\n"
+    "extractor's rows exactly, the score stage reads and moves them at that width. A window\n"
+    "whose impact features (orders96-time5-imp9) cannot be computed is counted, not scored.\n"
+    "-imp11's tsa3 over a device's windows is lg_impact_tail()'s with one history.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_wide_rows: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
@@ -220,7 +300,7 @@ int main(int argc, char **argv)
 	rows_through_worker(&sc);
 	{
 		/* the impact layout, on a policy of 256-sample windows */
-		static struct lg_scorer sc2;
+		static struct lg_scorer sc2, sc3;
 		struct lg_policy p2;
 		struct lg_gen *g1 = g;
 
@@ -241,6 +321,20 @@ int main(int argc, char **argv)
 
 			lg_scorer_free(&sc2); /* the impact buffers and plans it made */
 			lg_features_free(fx2);
+		}
+		/* -imp11 */
+		CHECK_EQ(lg_features_new_layout(&sc3.fx, LG_LAYOUT_ORDERS96_TIME5_IMP11, NULL,
+						LG_SPECTRUM_FFTW, 1),
+			 0);
+		CHECK_EQ(lg_features_prepare(sc3.fx, IWIN), 0);
+		ms.sc[0] = &sc3;
+		tsa3_through_worker(&sc3);
+		ms.sc[0] = &sc;
+		{
+			struct lg_features *fx3 = sc3.fx;
+
+			lg_scorer_free(&sc3);
+			lg_features_free(fx3);
 		}
 		lg_gen_free(g, NULL);
 		g = g1;
