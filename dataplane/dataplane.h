@@ -277,6 +277,10 @@ struct lg_worker_stats {
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
+	/* Their values when the worker took the running models (another model_id: a new
+	 * shadow, or a new active model beside it): metrics' shadow_scored and
+	 * shadow_disagreements count from there, the rows of these two models only. */
+	_Atomic uint64_t shadow_scored_base, shadow_disagree_base;
 	_Atomic uint64_t bf16_rescored; /* rows the bf16 guard scored again on fp32 */
 	_Atomic uint64_t no_detector; /* rows of a device the model has no detector for */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
