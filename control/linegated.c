@@ -941,6 +941,25 @@ static bool model_changed(const struct lg_policy *a, const struct lg_policy *b)
 
 static void restore_models(struct daemon *d, bool always);
 
+static void append(char *msg, size_t msglen, const char *text);
+
+/* apply --dry-run and diff: what an apply of p would do to the registry's models. */
+static void registry_note(const struct daemon *d, const struct lg_policy *p, char *msg,
+			  size_t msglen)
+{
+	char note[600];
+
+	if (!d->have_reg || !d->have_running || (!d->reg.active[0] && !d->reg.shadow[0]) ||
+	    !model_changed(&d->running, p))
+		return;
+	snprintf(note, sizeof(note), "; an apply would run the new detection.model in place of "
+		 "%s%s%s%s (docs/model-registry.md)",
+		 d->reg.active[0] ? "the registry's active model " : "", d->reg.active,
+		 d->reg.active[0] && d->reg.shadow[0] ? ", and end the shadow " :
+		 d->reg.shadow[0] ? "the running model and end the shadow " : "", d->reg.shadow);
+	append(msg, msglen, note);
+}
+
 static void append(char *msg, size_t msglen, const char *text)
 {
 	size_t ml = strlen(msg);
@@ -1037,18 +1056,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 			json_object_object_add(reply, "diff", df);
 		else
 			json_object_put(df);
-		if (d->have_reg && d->have_running && (d->reg.active[0] || d->reg.shadow[0]) &&
-		    model_changed(&d->running, &p)) {
-			char note[600];
-
-			snprintf(note, sizeof(note), "; an apply would run the new detection.model in "
-				 "place of %s%s%s%s (docs/model-registry.md)",
-				 d->reg.active[0] ? "the registry's active model " : "",
-				 d->reg.active, d->reg.active[0] && d->reg.shadow[0] ? ", and end "
-				 "the shadow " : d->reg.shadow[0] ? "the running model and end the "
-				 "shadow " : "", d->reg.shadow);
-			append(msg, msglen, note);
-		}
+		registry_note(d, &p, msg, msglen);
 		lg_policy_free(&p);
 		return 0;
 	}
@@ -1644,6 +1652,7 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 			snprintf(msg, sizeof(msg), "valid: %zu devices; an apply would be refused: "
 				 "%.700s", p.ndevices, json_object_get_string(so));
 		json_object_object_add(c->reply, "diff", df);
+		registry_note(d, &p, msg, sizeof(msg));
 	}
 	set_message(c, msg);
 	lg_policy_free(&p);

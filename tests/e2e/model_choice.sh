@@ -107,9 +107,11 @@ CTL -r models | grep -q '"shadow": *""' || lg_fail "the registry still names a s
 # 4. an apply of a new detection.model: it runs, the registry follows, audited.
 CTL model shadow vib@hot >/dev/null || lg_fail "shadow vib@hot again"
 sed "s#^  model: .*#  model: $T/line-model.json#" "$T/policy.yaml" > "$T/policy2.yaml"
-CTL apply --dry-run "$T/policy2.yaml" > "$T/dry.out" || lg_fail "dry run"
-grep -q "an apply would run the new detection.model in place of the registry's active model vib@1b" \
-	"$T/dry.out" || lg_fail "the dry run does not say it: $(cat "$T/dry.out")"
+for v in "apply --dry-run" diff; do
+	CTL $v "$T/policy2.yaml" > "$T/dry.out" || lg_fail "$v"
+	grep -q "an apply would run the new detection.model in place of the registry's active model vib@1b, and end the shadow vib@hot" \
+		"$T/dry.out" || lg_fail "$v does not say it: $(cat "$T/dry.out")"
+done
 CTL apply "$T/policy2.yaml" > "$T/apply.out" || lg_fail "apply of a new detection.model"
 grep -q "the policy's new detection.model line-model.json runs in place of the registry's active model vib@1b (model rollback returns to it); shadow vib@hot ended" \
 	"$T/apply.out" || lg_fail "the apply does not say what it did to the models: $(cat "$T/apply.out")"
