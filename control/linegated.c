@@ -116,7 +116,9 @@ static const char usage[] =
 	"\n"
 	"Admin API: framed JSON requests (a 4-byte big-endian length, then {\"cmd\": ...}); see\n"
 	"docs/operations.md. Models: the policy's models.registry folder holds signed model\n"
-	"versions; see docs/models.md.\n"
+	"versions; see docs/models.md. At start the data plane runs the registry's active and\n"
+	"shadow model, unless the policy it starts from changes detection.model: that runs, and\n"
+	"the registry follows (as after an apply that changes it; docs/model-registry.md).\n"
 	"\n"
 	"Test only: LINEGATED_TEST_CRASH_AT=after-intent|after-push|after-persist makes the\n"
 	"daemon kill itself (SIGKILL) at that phase of the next apply, for crash-recovery tests.\n";
