@@ -943,7 +943,13 @@ static bool model_changed(const struct lg_policy *a, const struct lg_policy *b)
 
 static void restore_models(struct daemon *d, bool always);
 
-static void append(char *msg, size_t msglen, const char *text);
+static void append(char *msg, size_t msglen, const char *text)
+{
+	size_t ml = strlen(msg);
+
+	if (ml < msglen)
+		snprintf(msg + ml, msglen - ml, "%s", text);
+}
 
 /* apply --dry-run and diff: what an apply of p would do to the registry's models. */
 static void registry_note(const struct daemon *d, const struct lg_policy *p, char *msg,
@@ -960,14 +966,6 @@ static void registry_note(const struct daemon *d, const struct lg_policy *p, cha
 		 d->reg.active[0] && d->reg.shadow[0] ? ", and end the shadow " :
 		 d->reg.shadow[0] ? "the running model and end the shadow " : "", d->reg.shadow);
 	append(msg, msglen, note);
-}
-
-static void append(char *msg, size_t msglen, const char *text)
-{
-	size_t ml = strlen(msg);
-
-	if (ml < msglen)
-		snprintf(msg + ml, msglen - ml, "%s", text);
 }
 
 /*
