@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #define RATE_SAY_NS (60ull * 1000000000ull) /* a device's next line at most a minute on */
-#define RATE_SAY_MAX 8                      /* device lines a round; the rest summed up */
+#define RATE_SAY_MAX 8			    /* device lines a round; the rest summed up */
 
 void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 {
@@ -30,29 +30,33 @@ void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 		uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
 		bool pol = atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed);
 
-		if (n <= s->rate_said || (!final && s->rate_said_ns &&
-					  now - s->rate_said_ns < RATE_SAY_NS))
+		if (n <= s->rate_said ||
+		    (!final && s->rate_said_ns && now - s->rate_said_ns < RATE_SAY_NS))
 			continue;
 		if (said == RATE_SAY_MAX) {
 			more++;
 			continue;
 		}
 		said++;
-		fprintf(stderr, "linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
+		fprintf(stderr,
+			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
 			"sample_rate%s: %s at %u Hz, %s%s%s reads %u Hz, so %s (linegatectl status "
-			"\"not_scored\"; docs/models.md \"Sample rates\")\n", dev->name, dev->id,
-			n - s->rate_said, n - s->rate_said == 1 ? "" : "s",
+			"\"not_scored\"; docs/models.md \"Sample rates\")\n",
+			dev->name, dev->id, n - s->rate_said, n - s->rate_said == 1 ? "" : "s",
 			s->rate_said ? " since the last line" : "",
 			bad ? "its frames come" : "its last such frame came", hz,
 			pol ? "the policy's sample_rate" : "the model", pol ? "" : " ",
 			pol ? "" : (ms ? ms->active : ""), want,
-			bad ? "none of its windows is scored" : "some of its windows were not scored");
+			bad ? "none of its windows is scored"
+			    : "some of its windows were not scored");
 		s->rate_said = n;
 		s->rate_said_ns = now;
 	}
 	if (more)
-		fprintf(stderr, "linegate: %u more devices' frames dropped as sample_rate "
-			"(linegatectl status \"not_scored\" lists them)\n", more);
+		fprintf(stderr,
+			"linegate: %u more devices' frames dropped as sample_rate "
+			"(linegatectl status \"not_scored\" lists them)\n",
+			more);
 }
 
 json_object *lg_dp_rate_json(const struct lg_gen *g)
@@ -67,17 +71,24 @@ json_object *lg_dp_rate_json(const struct lg_gen *g)
 			continue;
 		o = json_object_new_object();
 		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
-		json_object_object_add(o, "name", json_object_new_string(g->policy.devices[i].name));
+		json_object_object_add(o, "name",
+				       json_object_new_string(g->policy.devices[i].name));
 		json_object_object_add(o, "reason", json_object_new_string("sample_rate"));
-		json_object_object_add(o, "frame_rate_hz", json_object_new_uint64(
-			atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed)));
-		json_object_object_add(o, "want_rate_hz", json_object_new_uint64(
-			atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed)));
-		json_object_object_add(o, "want_from", json_object_new_string(
-			atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed) ? "policy" :
-											   "model"));
-		json_object_object_add(o, "frames_dropped", json_object_new_uint64(
-			atomic_load_explicit(&s->rate_drops, memory_order_relaxed)));
+		json_object_object_add(o, "frame_rate_hz",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_bad_hz, memory_order_relaxed)));
+		json_object_object_add(o, "want_rate_hz",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_want_hz, memory_order_relaxed)));
+		json_object_object_add(
+		    o, "want_from",
+		    json_object_new_string(
+			atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed)
+			    ? "policy"
+			    : "model"));
+		json_object_object_add(o, "frames_dropped",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_drops, memory_order_relaxed)));
 		json_object_array_add(a, o);
 	}
 	return a;
