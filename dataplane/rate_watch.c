@@ -29,6 +29,7 @@ void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 		uint32_t hz = atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed);
 		uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
 		bool pol = atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed);
+		char wants[160];
 
 		if (n <= s->rate_said ||
 		    (!final && s->rate_said_ns && now - s->rate_said_ns < RATE_SAY_NS))
@@ -38,15 +39,19 @@ void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 			continue;
 		}
 		said++;
+		if (pol)
+			snprintf(wants, sizeof(wants), "its sample_rate in the policy is %u Hz",
+				 want);
+		else
+			snprintf(wants, sizeof(wants), "the model %.96s reads %u Hz",
+				 ms ? ms->active : "", want);
 		fprintf(stderr,
 			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
-			"sample_rate%s: %s at %u Hz, %s%s%s reads %u Hz, so %s (linegatectl status "
+			"sample_rate%s: %s at %u Hz, %s, so %s (linegatectl status "
 			"\"not_scored\"; docs/models.md \"Sample rates\")\n",
 			dev->name, dev->id, n - s->rate_said, n - s->rate_said == 1 ? "" : "s",
 			s->rate_said ? " since the last line" : "",
-			bad ? "its frames come" : "its last such frame came", hz,
-			pol ? "the policy's sample_rate" : "the model", pol ? "" : " ",
-			pol ? "" : (ms ? ms->active : ""), want,
+			bad ? "its frames come" : "its last such frame came", hz, wants,
 			bad ? "none of its windows is scored"
 			    : "some of its windows were not scored");
 		s->rate_said = n;
