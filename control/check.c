@@ -46,6 +46,18 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
 	return 0;
 }
 
+int lg_policy_check_model(const struct lg_policy *p, const char *path, char *err,
+			  size_t errlen)
+{
+	struct lg_scorer sc;
+	/* The batch size only sizes buffers, as in lg_policy_check(). */
+	int ret = lg_scorer_load(p, path, "check", 1, &sc, err, errlen);
+
+	if (!ret)
+		lg_scorer_free(&sc);
+	return ret;
+}
+
 int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,
 		       char *err, size_t errlen)
 {

@@ -551,7 +551,8 @@ static json_object *redacted_string(const char *s)
 /*
  * Every string a reply carries, at any depth, with key-sized runs of hex digits hidden: a
  * request's name, path or field may hold a key and later come back in a list (history's
- * "source"). Hashes travel in fields named *sha256* and keep their digits.
+ * "source"). Hashes travel in fields named *sha256* or *digest* (a model's data_digest, the
+ * SHA-256 of its training data) and keep their digits.
  */
 static void redact_json(json_object *o)
 {
@@ -567,7 +568,7 @@ static void redact_json(json_object *o)
 		}
 	} else if (json_object_is_type(o, json_type_object)) {
 		json_object_object_foreach(o, k, v) {
-			if (strstr(k, "sha256"))
+			if (strstr(k, "sha256") || strstr(k, "digest"))
 				continue;
 			if (json_object_is_type(v, json_type_string)) {
 				if (lg_hex_run(json_object_get_string(v)) >= LG_SECRET_HEX_RUN)

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <libgen.h>
 #include <limits.h>
@@ -115,7 +116,9 @@ static const char usage[] =
 	"\n"
 	"Admin API: framed JSON requests (a 4-byte big-endian length, then {\"cmd\": ...}); see\n"
 	"docs/operations.md. Models: the policy's models.registry folder holds signed model\n"
-	"versions; see docs/models.md.\n"
+	"versions; see docs/models.md. At start the data plane runs the registry's active and\n"
+	"shadow model, unless the policy it starts from changes detection.model: that runs, and\n"
+	"the registry follows (as after an apply that changes it; docs/model-registry.md).\n"
 	"\n"
 	"Test only: LINEGATED_TEST_CRASH_AT=after-intent|after-push|after-persist makes the\n"
 	"daemon kill itself (SIGKILL) at that phase of the next apply, for crash-recovery tests.\n";
@@ -131,6 +134,9 @@ struct daemon {
 	time_t started;
 	struct lg_registry reg;
 	bool have_reg;
+	/* The start-up apply changed detection.model against the last applied version: the
+	 * registry follows it once it is open (registry_follow_policy()). */
+	bool start_model_changed, follow_at_start;
 	/* file watch */
 	int ino_fd, ino_wd;
 	char policy_dir[PATH_MAX], policy_base[NAME_MAX + 1];
@@ -921,11 +927,102 @@ static void shown_as(const struct daemon *d, const char *source, char *msg, size
 	snprintf(msg, msglen, "%.100s%s", d->shown_as, tail);
 }
 
+/* Does b run another model than a (detection.model, one file however it is spelled)? */
+static bool model_changed(const struct lg_policy *a, const struct lg_policy *b)
+{
+	struct lg_policy_diff df = { 0 };
+	bool ch = false;
+
+	if (lg_policy_diff(a, b, &df))
+		return strcmp(a->model, b->model) != 0;
+	for (size_t i = 0; i < df.n; i++)
+		ch |= !df.c[i].device && !strcmp(df.c[i].field, "detection.model");
+	lg_policy_diff_free(&df);
+	return ch;
+}
+
+static void restore_models(struct daemon *d, bool always);
+
+static void append(char *msg, size_t msglen, const char *text)
+{
+	size_t ml = strlen(msg);
+
+	if (ml < msglen)
+		snprintf(msg + ml, msglen - ml, "%s", text);
+}
+
+/* apply --dry-run and diff: what an apply of p would do to the registry's models. */
+static void registry_note(const struct daemon *d, const struct lg_policy *p, char *msg,
+			  size_t msglen)
+{
+	char note[600];
+
+	if (!d->have_reg || !d->have_running || (!d->reg.active[0] && !d->reg.shadow[0]) ||
+	    !model_changed(&d->running, p))
+		return;
+	snprintf(note, sizeof(note), "; an apply would run the new detection.model in place of "
+		 "%s%s%s%s (docs/model-registry.md)",
+		 d->reg.active[0] ? "the registry's active model " : "", d->reg.active,
+		 d->reg.active[0] && d->reg.shadow[0] ? ", and end the shadow " :
+		 d->reg.shadow[0] ? "the running model and end the shadow " : "", d->reg.shadow);
+	append(msg, msglen, note);
+}
+
+/*
+ * An applied policy that changes detection.model is the operator's choice of model: the data
+ * plane runs the new detection.model, with no shadow (a shadow is compared with the model it
+ * was set beside). The registry follows, so that a restart keeps that choice (restore_models()
+ * runs what the registry names): its active model goes onto the history (model rollback
+ * returns to it) and the shadow ends, each step an audit line of its own. What changed is
+ * appended to msg (and logged). docs/model-registry.md "The policy's detection.model".
+ */
+static void registry_follow_policy(struct daemon *d, const char *peer, const char *what,
+				   char *msg, size_t msglen)
+{
+	const char *base = strrchr(d->running.model, '/');
+	const char *label = base ? base + 1 : d->running.model;
+	char was[160], why[512], detail[900], note[900] = "";
+	int ret;
+
+	if (!d->reg.active[0] && !d->reg.shadow[0])
+		return;
+	if (d->reg.active[0]) {
+		snprintf(was, sizeof(was), "%s", d->reg.active);
+		ret = lg_registry_set_active(&d->reg, "", true, why, sizeof(why));
+		snprintf(detail, sizeof(detail), "the policy's detection.model %.200s, chosen by "
+			 "the policy's %s (%s was active; model rollback returns to it)%s%.300s",
+			 label, what, was, ret ? ": the registry could not keep it: " : "",
+			 ret ? why : "");
+		audit_event(d, peer, "model_activate", ret ? "failed" : "ok", NULL, detail);
+		snprintf(note, sizeof(note), "; the policy's new detection.model %.200s runs in "
+			 "place of the registry's active model %s (model rollback returns to it)",
+			 label, was);
+	}
+	if (d->reg.shadow[0]) {
+		size_t nl = strlen(note);
+
+		snprintf(was, sizeof(was), "%s", d->reg.shadow);
+		ret = lg_registry_set_shadow(&d->reg, NULL, why, sizeof(why));
+		snprintf(detail, sizeof(detail), "off: the policy's %s changed detection.model "
+			 "(%s was the shadow of the model before)%s%.300s", what, was,
+			 ret ? ": the registry could not keep it: " : "", ret ? why : "");
+		audit_event(d, peer, "model_shadow", ret ? "failed" : "ok", NULL, detail);
+		snprintf(note + nl, sizeof(note) - nl, "; shadow %s ended (model shadow %s scores "
+			 "it beside the new model)", was, was);
+	}
+	if (msg)
+		append(msg, msglen, note);
+	fprintf(stderr, "linegated: models: %s\n", note + 2);
+	/* The data plane dropped them with the apply; one that did not (it ran another policy
+	 * than linegated's) is told now. */
+	restore_models(d, true);
+}
+
 static int apply_text(struct daemon *d, const char *text, size_t len, const char *source,
 		      const char *peer, const char *what, const char *detail, bool dry_run,
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
 {
-	bool was_drift = false;
+	bool was_drift = false, new_model;
 	struct lg_policy p;
 	char boot_hex[65], names[512], adetail[1024] = "", rec_err[512] = "";
 	uint64_t seq;
@@ -959,6 +1056,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 			json_object_object_add(reply, "diff", df);
 		else
 			json_object_put(df);
+		registry_note(d, &p, msg, msglen);
 		lg_policy_free(&p);
 		return 0;
 	}
@@ -1015,6 +1113,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		json_object_object_add(reply, "diff", diff(&d->running, &p));
 		json_object_object_add(reply, "version", json_object_new_int64(version));
 	}
+	new_model = d->have_running ? model_changed(&d->running, &p) : d->start_model_changed;
 	if (d->have_running)
 		lg_policy_free(&d->running);
 	d->running = p;
@@ -1048,6 +1147,12 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	}
 	audit_line(d, seq, "result", peer, what, "ok", p.hash,
 		   adetail[0] ? adetail : detail ? detail : source);
+	/* A new detection.model is the model the operator chose: the registry follows (at
+	 * start-up, once it is open). */
+	if (new_model && d->have_reg)
+		registry_follow_policy(d, peer, what, msg, msglen);
+	else if (new_model)
+		d->follow_at_start = true;
 	if (d->dp_path) {
 		char hex[65];
 
@@ -1278,8 +1383,18 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		 approve && ref ? ref : "");
 	audit_event(d, c->peer->name, approve ? "candidate_approve" : "candidate_reject",
 		    ret ? "refused" : "ok", NULL, ret ? c->err : detail);
-	if (!ret)
-		json_object_object_add(c->reply, "message", json_object_new_string(detail));
+	if (!ret) {
+		char said[600];
+
+		/* what happened, not only the id (a trial read "ID" alone) */
+		if (approve)
+			snprintf(said, sizeof(said), "candidate %s approved as %s", id, ref);
+		else
+			snprintf(said, sizeof(said), "candidate %s rejected: it stays beside the "
+				 "registry, marked rejected; the registry's models, the active and "
+				 "the shadow model did not change", id);
+		json_object_object_add(c->reply, "message", json_object_new_string(said));
+	}
 	return ret;
 }
 
@@ -1296,7 +1411,8 @@ static int h_model_add(void *ctx, struct lg_ctl_call *c)
 		snprintf(c->err, c->errlen, "model_add needs name, version and path");
 		return -EINVAL;
 	}
-	ret = lg_registry_add(&d->reg, &d->running, name, ver, path, c->err, c->errlen);
+	ret = lg_registry_add(&d->reg, &d->running, name, ver, path, lg_policy_check_model,
+			      c->err, c->errlen);
 	if (!ret)
 		snprintf(c->err, c->errlen, "added %s@%s (signature verified)", name, ver);
 	audit_event(d, c->peer->name, "model_add", ret ? "refused" : "ok", NULL, c->err);
@@ -1305,18 +1421,32 @@ static int h_model_add(void *ctx, struct lg_ctl_call *c)
 	return ret;
 }
 
+/* The shadow made active is no longer a shadow: it would only be compared with itself. */
 static int model_switch(struct daemon *d, struct lg_ctl_call *c, const char *what,
 			const char *ref, bool remember)
 {
-	int ret = push_models(d, ref, d->reg.shadow, c->err, c->errlen);
+	bool ends_shadow = ref[0] && !strcmp(ref, d->reg.shadow);
+	char msg[600], why[300];
+	int ret = push_models(d, ref, ends_shadow ? "" : d->reg.shadow, c->err, c->errlen);
 
 	if (!ret)
 		ret = lg_registry_set_active(&d->reg, ref, remember, c->err, c->errlen);
 	audit_event(d, c->peer->name, what, ret ? "refused" : "ok", NULL,
 		    ret ? c->err : ref[0] ? ref : "the policy's detection.model");
-	if (!ret)
-		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
-	return ret;
+	if (ret)
+		return ret;
+	snprintf(msg, sizeof(msg), "%s", c->err);
+	if (ends_shadow) {
+		int sret = lg_registry_set_shadow(&d->reg, NULL, why, sizeof(why));
+		char detail[500];
+
+		snprintf(detail, sizeof(detail), "off: the shadow %s became the active model%s%s",
+			 ref, sret ? ": the registry could not keep it: " : "", sret ? why : "");
+		audit_event(d, c->peer->name, "model_shadow", sret ? "failed" : "ok", NULL, detail);
+		append(msg, sizeof(msg), "; its shadow ended (it is the active model now)");
+	}
+	json_object_object_add(c->reply, "message", json_object_new_string(msg));
+	return 0;
 }
 
 static int h_model_activate(void *ctx, struct lg_ctl_call *c)
@@ -1376,6 +1506,44 @@ static void set_message(struct lg_ctl_call *c, const char *msg)
 	json_object_object_add(c->reply, "message", json_object_new_string(msg));
 }
 
+/*
+ * The data plane's devices that are not scored (their frames come at another sample rate
+ * than the model or the policy wants: every frame dropped as sample_rate): "not_scored" as
+ * it lists them, and a sentence each in "warnings", so that in_sync: true is not read as all
+ * well (a new-user trial: a line blind, nothing said).
+ */
+static void status_not_scored(json_object *reply, json_object *dp)
+{
+	json_object *ns, *w = json_object_new_array(), *v;
+
+	if (json_object_object_get_ex(dp, "not_scored", &ns) &&
+	    json_object_is_type(ns, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(ns); i++) {
+			json_object *e = json_object_array_get_idx(ns, i);
+			const char *name = get_str_field(e, "name"), *from = get_str_field(e, "want_from");
+			uint64_t id = 0, fr = 0, want = 0, n = 0;
+			char msg[512];
+
+			if (json_object_object_get_ex(e, "id", &v))
+				id = json_object_get_uint64(v);
+			if (json_object_object_get_ex(e, "frame_rate_hz", &v))
+				fr = json_object_get_uint64(v);
+			if (json_object_object_get_ex(e, "want_rate_hz", &v))
+				want = json_object_get_uint64(v);
+			if (json_object_object_get_ex(e, "frames_dropped", &v))
+				n = json_object_get_uint64(v);
+			snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 ") is not scored: its "
+				 "frames come at %" PRIu64 " Hz, %s reads %" PRIu64 " Hz (%" PRIu64
+				 " frames dropped as sample_rate)", name ? name : "?", id, fr,
+				 from && !strcmp(from, "policy") ? "its sample_rate in the policy" :
+								   "the model", want, n);
+			json_object_array_add(w, json_object_new_string(msg));
+		}
+		json_object_object_add(reply, "not_scored", json_object_get(ns));
+	}
+	json_object_object_add(reply, "warnings", w);
+}
+
 static int h_status(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1415,6 +1583,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			/* incidents: the data plane's open incidents, as it lists them */
 			if (json_object_object_get_ex(r, "incidents", &inc))
 				json_object_object_add(c->reply, "incidents", json_object_get(inc));
+			status_not_scored(c->reply, r);
 			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}
@@ -1483,6 +1652,7 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 			snprintf(msg, sizeof(msg), "valid: %zu devices; an apply would be refused: "
 				 "%.700s", p.ndevices, json_object_get_string(so));
 		json_object_object_add(c->reply, "diff", df);
+		registry_note(d, &p, msg, sizeof(msg));
 	}
 	set_message(c, msg);
 	lg_policy_free(&p);
@@ -2442,6 +2612,20 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 			 hex);
 		audit_event(d, "startup", "start", "adopted", p.hash, why);
 	} else {
+		/* Another version than the last applied one: does it change the model? */
+		if (cv && kv != cv) {
+			char *ot = NULL, osrc[PATH_MAX], oerr[256];
+			size_t olen;
+			struct lg_policy op;
+
+			snprintf(stem, sizeof(stem), "versions/%u", cv);
+			if (!state_load(d, stem, &ot, &olen, osrc, sizeof(osrc), NULL) &&
+			    !lg_policy_parse(ot, olen, osrc, &op, oerr, sizeof(oerr))) {
+				d->start_model_changed = model_changed(&op, &p);
+				lg_policy_free(&op);
+			}
+			free(ot);
+		}
 		lg_policy_free(&p);
 		ret = apply_text(d, text, len, source, "startup", "apply", kv ? why : "boot", false,
 				 kv, NULL, msg, msglen);
@@ -2461,8 +2645,9 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 }
 
 /* After a restart, the data plane runs what the registry says is active and shadow, unless
- * it does already: then nothing is swapped. */
-static void restore_models(struct daemon *d)
+ * it does already: then nothing is swapped. Without always, a registry that names neither
+ * leaves the data plane as it is (the policy's detection.model, or what it ran before). */
+static void restore_models(struct daemon *d, bool always)
 {
 	char why[1024];
 	const char *base = strrchr(d->running.model, '/');
@@ -2470,7 +2655,7 @@ static void restore_models(struct daemon *d)
 	json_object *r, *v;
 	bool same = false;
 
-	if (!d->reg.active[0] && !d->reg.shadow[0])
+	if (!d->dp_path || (!always && !d->reg.active[0] && !d->reg.shadow[0]))
 		return;
 	if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
 		same = json_object_object_get_ex(r, "model", &v) &&
@@ -2868,8 +3053,10 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		snprintf(p, sizeof(p), "%s/%s", ft->dir, m.model_file);
 		/* A version already in the registry (a rollback to it) is not added twice. */
 		if (lg_registry_path(&d->reg, ref, have, sizeof(have), why, sizeof(why))) {
+			/* Not checked against the running policy: the bundle's own policy,
+			 * applied next, is the one it runs under (its activation checks it). */
 			ret = lg_registry_add(&d->reg, &d->running, m.model_name, m.version, p,
-					      why, sizeof(why));
+					      NULL, why, sizeof(why));
 			audit_event(d, "fleet", "model_add", ret ? "refused" : "ok", NULL,
 				    ret ? why : ref);
 			if (ret)
@@ -3223,7 +3410,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		d.have_reg = true;
-		restore_models(&d);
+		/* The start-up apply changed detection.model: that is the model to run now,
+		 * and the registry follows it; else the registry's models are what runs. */
+		if (d.follow_at_start)
+			registry_follow_policy(&d, "startup", "apply", NULL, 0);
+		else
+			restore_models(&d, false);
 	}
 #ifdef LG_HAVE_NATS
 	if (fa.url) {

@@ -122,7 +122,8 @@ static int write_file(const char *path, const void *buf, size_t len)
 }
 
 int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char *name,
-		    const char *version, const char *path, char *err, size_t errlen)
+		    const char *version, const char *path, lg_registry_check_fn *check, char *err,
+		    size_t errlen)
 {
 	char sig_path[LG_PATH_MAX + 8], dir[LG_PATH_MAX * 2], tmp[LG_PATH_MAX * 2],
 		dst[LG_PATH_MAX * 3], hex[65], *sig_text = NULL;
@@ -142,6 +143,16 @@ int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char
 				      &buf, &len, err, errlen);
 	if (ret)
 		return ret;
+	if (check) {
+		char msg[768];
+
+		ret = check(p, path, msg, sizeof(msg));
+		if (ret) {
+			snprintf(err, errlen, "%s@%s refused: it cannot run under the running policy "
+				 "(model activate would refuse it): %s", name, version, msg);
+			goto out_quiet;
+		}
+	}
 	ret = lg_read_file(sig_path, &sig_text, &siglen);
 	if (ret)
 		goto out;

@@ -32,9 +32,14 @@ struct lg_registry {
 
 /* Open (creating the folder if needed) and read state.json. */
 int lg_registry_open(struct lg_registry *r, const char *root, char *err, size_t errlen);
-/* Verify path/path.sig with the policy's trusted keys, then copy both in as name@version. */
+/* Verify path/path.sig with the policy's trusted keys, then copy both in as name@version.
+ * With check, also refuse a model that check(p, path, ...) refuses (the load check a model
+ * activation runs, lg_policy_check_model()): a model that can never run is not added. */
+typedef int lg_registry_check_fn(const struct lg_policy *p, const char *path, char *err,
+				 size_t errlen);
 int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char *name,
-		    const char *version, const char *path, char *err, size_t errlen);
+		    const char *version, const char *path, lg_registry_check_fn *check, char *err,
+		    size_t errlen);
 /* The artifact path of name@version ("name@version" form in ref). */
 int lg_registry_path(const struct lg_registry *r, const char *ref, char *out, size_t outlen,
 		     char *err, size_t errlen);

@@ -121,6 +121,14 @@ struct lg_dev_state {
 	float last_good[LGF_MAX_CHANNELS];
 	_Atomic uint64_t bad_sample_drops, samples_masked;
 	_Atomic uint64_t rate_drops; /* authentic frames at another sample rate (sample_rate) */
+	/* The newest frame dropped as sample_rate: its rate, and the rate wanted (the policy's
+	 * sample_rate when rate_want_policy, else the model's); rate_bad is set while the
+	 * device's newest frame went so, cleared once one passes (lg_dp_rate_watch(), status
+	 * "not_scored"). */
+	_Atomic uint32_t rate_bad_hz, rate_want_hz;
+	_Atomic uint8_t rate_bad, rate_want_policy;
+	/* The control thread's: rate_drops when lg_dp_rate_watch() last said so, and when */
+	uint64_t rate_said, rate_said_ns;
 	/* Frames refused once they were known to be this device's (from its identity on), by
 	 * reason: a device's received = admitted + these (a message for several devices counts
 	 * for each). Reasons before the identity (malformed, unknown_device, ...) are global. */
@@ -284,6 +292,10 @@ struct lg_worker_stats {
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
+	/* Their values when the worker took the running models (another model_id: a new
+	 * shadow, or a new active model beside it): metrics' shadow_scored and
+	 * shadow_disagreements count from there, the rows of these two models only. */
+	_Atomic uint64_t shadow_scored_base, shadow_disagree_base;
 	_Atomic uint64_t bf16_rescored; /* rows the bf16 guard scored again on fp32 */
 	_Atomic uint64_t no_detector; /* rows of a device the model has no detector for */
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
@@ -474,6 +486,18 @@ int lg_dp_meta_publish(struct lg_dp *dp, const struct lg_policy *p);
 void lg_dp_meta_free(struct lg_dp *dp);
 
 uint64_t lg_now_ns(void);
+
+/*
+ * A device whose frames all go as sample_rate is never scored, and says nothing (a trial: a
+ * model trained at 12800 Hz, machines sending 5354 Hz). Called by the control thread (the
+ * one that publishes generations) every round: a log line for each device with new
+ * sample_rate drops, naming its frames' rate and the one wanted, at most once a minute per
+ * device (final: now, whatever the interval; at exit). rate_watch.c.
+ */
+void lg_dp_rate_watch(struct lg_dp *dp, bool final);
+/* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
+ * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
+struct json_object *lg_dp_rate_json(const struct lg_gen *g);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);

@@ -312,6 +312,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "incidents", lg_dp_inc_json(dp));
 	/* devices in drift (drift.c): linegated audits the changes it sees */
 	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
+	/* devices whose frames the model cannot score (their sample rate): rate_watch.c */
+	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g));
 	{
 		char names[1024];
 
@@ -1729,6 +1731,7 @@ int main(int argc, char **argv)
 			ret = reload_file(&dp, msg, sizeof(msg));
 			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", msg);
 		}
+		lg_dp_rate_watch(&dp, false);
 		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
 			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -1757,6 +1760,9 @@ out:
 	atomic_store(&sw.stage, "waiting for the workers");
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
+	/* what the last round did not say yet (a replay that ended within it) */
+	if (started && atomic_load(&dp.gen))
+		lg_dp_rate_watch(&dp, true);
 	/* The workers are gone: what they recorded is written and the file closed. */
 	if (dp.rec)
 		lg_record_stop(dp.rec, "linegate stopped");

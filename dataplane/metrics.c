@@ -48,7 +48,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -140,8 +140,19 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->urx += atomic_load(&st->uadp_rx);
 		s->uuns += atomic_load(&st->uadp_unsigned);
 		s->uunp += atomic_load(&st->uadp_unprotected);
-		s->shs += atomic_load(&st->shadow_scored);
-		s->shd += atomic_load(&st->shadow_disagree);
+		{
+			/* base first: a worker that takes new models between the two loads
+			 * counts 0 here, never a wrapped difference */
+			uint64_t sb = atomic_load(&st->shadow_scored_base),
+				 db = atomic_load(&st->shadow_disagree_base),
+				 sc = atomic_load(&st->shadow_scored),
+				 dc = atomic_load(&st->shadow_disagree);
+
+			s->shs_all += sc;
+			s->shd_all += dc;
+			s->shs += sc > sb ? sc - sb : 0;
+			s->shd += dc > db ? dc - db : 0;
+		}
 		s->bf16r += atomic_load(&st->bf16_rescored);
 		s->nodet += atomic_load(&st->no_detector);
 		s->drift_events += atomic_load(&st->drift_events);
@@ -641,8 +652,11 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));
 	add_u64(o, "model_epoch", s.model_epoch);
 	add_u64(o, "model_swaps", s.swaps);
+	/* the running models' (since this active and shadow were set), and since the start */
 	add_u64(o, "shadow_scored", s.shs);
 	add_u64(o, "shadow_disagreements", s.shd);
+	add_u64(o, "shadow_scored_total", s.shs_all);
+	add_u64(o, "shadow_disagreements_total", s.shd_all);
 	add_u64(o, "bf16_rescored", s.bf16r);
 	add_u64(o, "rows_no_detector", s.nodet);
 	add_u64(o, "drift_events", s.drift_events);
@@ -1072,7 +1086,15 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			!strcmp(rs.state, "recording"));
 	}
 	counter(&b, "linegate_shadow_disagreements_total",
-		"Rows where the shadow model's alert verdict differed.", s.shd);
+		"Rows where the shadow model's alert verdict differed (every model pair since "
+		"the start).", s.shd_all);
+	bprintf(&b, "# HELP linegate_shadow_disagreements Rows where the running shadow "
+		"model's alert verdict differed from the running active model's, since the two "
+		"were set.\n# TYPE linegate_shadow_disagreements gauge\n"
+		"linegate_shadow_disagreements %" PRIu64 "\n", s.shd);
+	bprintf(&b, "# HELP linegate_shadow_scored Rows the running shadow model scored beside "
+		"the running active model, since the two were set.\n"
+		"# TYPE linegate_shadow_scored gauge\nlinegate_shadow_scored %" PRIu64 "\n", s.shs);
 	counter(&b, "linegate_bf16_rescored_total",
 		"Rows the bf16 guard scored again on fp32 (detection.gemm: xsmm-bf16): they lay "
 		"near a threshold.", s.bf16r);

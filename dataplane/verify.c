@@ -766,11 +766,20 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 	{
 		double rate = lg_scorer_rate(w->ms->sc[w->id], lg_window_detector(w, g, dev, s));
 
-		if ((dev->sample_rate && f.sample_rate != dev->sample_rate) ||
-		    (rate > 0 && f.sample_rate != rate)) {
+		bool by_policy = dev->sample_rate && f.sample_rate != dev->sample_rate;
+
+		if (by_policy || (rate > 0 && f.sample_rate != rate)) {
 			atomic_fetch_add_explicit(&s->rate_drops, 1, memory_order_relaxed);
+			/* what the control thread says of it (lg_dp_rate_watch()) */
+			atomic_store_explicit(&s->rate_want_hz, by_policy ? dev->sample_rate :
+					      (uint32_t)(rate + 0.5), memory_order_relaxed);
+			atomic_store_explicit(&s->rate_want_policy, by_policy, memory_order_relaxed);
+			atomic_store_explicit(&s->rate_bad_hz, f.sample_rate, memory_order_relaxed);
+			atomic_store_explicit(&s->rate_bad, 1, memory_order_relaxed);
 			return LG_DROP_SAMPLE_RATE;
 		}
+		if (atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
+			atomic_store_explicit(&s->rate_bad, 0, memory_order_relaxed);
 	}
 	/* A frame dropped for a bad sample (issue 8) was authentic: its sequence is committed
 	 * above, but it is not admitted. Out of memory for the window is counted as

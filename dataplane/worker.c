@@ -264,6 +264,18 @@ void *lg_worker_main(void *arg)
 			/* Rows gathered so far are scored by the model they were gathered
 			 * under; the next batch by the new one. None twice, none skipped. */
 			lg_worker_flush(w);
+			/* The rows scored so far compared other models: the shadow's counts
+			 * for these start from here (the totals go on). */
+			if (!w->ms || w->ms->model_id != ms->model_id) {
+				atomic_store_explicit(&w->st.shadow_scored_base,
+					atomic_load_explicit(&w->st.shadow_scored,
+							     memory_order_relaxed),
+					memory_order_relaxed);
+				atomic_store_explicit(&w->st.shadow_disagree_base,
+					atomic_load_explicit(&w->st.shadow_disagree,
+							     memory_order_relaxed),
+					memory_order_relaxed);
+			}
 			w->ms = ms;
 			atomic_store_explicit(&w->models_seen, ms->epoch, memory_order_release);
 		}

@@ -450,6 +450,15 @@ void lg_policy_key_fingerprint(const struct lg_policy_key *k, char out[LG_KEY_FP
  * which links the data plane's model loader.
  */
 int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size_t errlen);
+/*
+ * The deep check of a model file that is not (yet) the policy's detection.model: would the
+ * data plane load it under policy p (its signature, window, layout, a detector for every
+ * device at the device's rate, ...)? The check a model activation runs, for a registry
+ * addition (linegatectl model add). 0, or a negative errno with the loader's message in err
+ * ("path: ..."). Needs lgcheck.
+ */
+int lg_policy_check_model(const struct lg_policy *p, const char *path, char *err,
+			  size_t errlen);
 /* lg_policy_parse() or lg_policy_load() followed by lg_policy_check(): what every tool that
  * validates, applies or starts from a policy calls (lgcheck). *out is untouched on failure. */
 int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,

@@ -105,7 +105,9 @@ CTL models approve "$C1" --key "$KEY" 2> "$T/again.err" || rc=$?
 
 # Reject C2: only its state changes.
 CTL models > "$T/models1.out"
-CTL models reject "$C2" > /dev/null || lg_fail "reject"
+CTL models reject "$C2" > "$T/reject.out" || lg_fail "reject"
+grep -q "^candidate $C2 rejected: .*the active and the shadow model did not change" "$T/reject.out" ||
+	lg_fail "reject does not say what happened: $(cat "$T/reject.out")"
 CTL models > "$T/models2.out"
 cmp -s "$T/models1.out" "$T/models2.out" || lg_fail "a rejection changed the registry"
 CTL models candidates | grep -q "^$C2 *rejected" || lg_fail "C2 not marked rejected"

@@ -88,6 +88,12 @@ h = "linegate_incident_tti_seconds"
 check(f"{h} is a histogram", types.get(h), "histogram")
 check(f"{h} count", samples[h + "_count"], st["incidents"]["opened"])
 check(f"{h} +Inf == count", samples[h + '_bucket{le="+Inf"}'], samples[h + "_count"])
+# the running shadow's (a gauge: a new shadow starts from 0) beside every pair's (a counter)
+check("shadow disagreements gauge", types.get("linegate_shadow_disagreements"), "gauge")
+check("shadow scored gauge", types.get("linegate_shadow_scored"), "gauge")
+check("shadow disagreements", (samples["linegate_shadow_disagreements"],
+      samples["linegate_shadow_disagreements_total"]),
+      (st["shadow_disagreements"], st["shadow_disagreements_total"]))
 check("model info", any(k.startswith('linegate_model_info{model="model.json"') for k in samples), True)
 sys.exit(0 if ok else 1)
 PY

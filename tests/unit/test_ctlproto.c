@@ -51,6 +51,26 @@ static int h_silent(void *ctx, struct lg_ctl_call *c)
 	return -EPERM;
 }
 
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* A reply with hashes (shown) beside a key-sized run where a name belongs (hidden). */
+static int h_hashes(void *ctx, struct lg_ctl_call *c)
+{
+	json_object *m = json_object_new_object();
+
+	(void)ctx;
+	json_object_object_add(m, "data_digest", json_object_new_string(HEX64));
+	json_object_object_add(m, "model_sha256", json_object_new_string(HEX64));
+	json_object_object_add(m, "reason", json_object_new_string("trained on " HEX64));
+	json_object_object_add(c->reply, "evaluation", m);
+	return 0;
+}
+
+static const struct lg_ctl_cmd hash_cmds[] = {
+	{ "hashes", h_hashes, "hashes and a key-sized name", false },
+	{ NULL },
+};
+
 static const struct lg_ctl_cmd cmds[] = {
 	{ "echo", h_echo, "echo the peer", false },
 	{ "fail", h_fail, "fail with a reason", true },
@@ -202,9 +222,9 @@ static void test_dispatch(void)
 }
 
 /* lg_ctl_serve() on one end of a socketpair, a client's bytes on the other. */
-static json_object *serve_bytes(const char *data, size_t len)
+static json_object *serve_table(const struct lg_ctl_cmd *table, const char *data, size_t len)
 {
-	struct lg_ctl_server s = { .cmds = cmds, .own_uid = getuid() };
+	struct lg_ctl_server s = { .cmds = table, .own_uid = getuid() };
 	char *reply;
 	size_t rlen;
 	const char *body;
@@ -228,6 +248,11 @@ static json_object *serve_bytes(const char *data, size_t len)
 	free(reply);
 	close(sv[0]);
 	return o;
+}
+
+static json_object *serve_bytes(const char *data, size_t len)
+{
+	return serve_table(cmds, data, len);
 }
 
 static void test_serve(void)
@@ -257,6 +282,19 @@ static void test_serve(void)
 			   "over the limit of 16777216 bytes"));
 	json_object_put(r);
 	CHECK_EQ(echo_calls, 1);
+	/* A digest is a hash, not a secret: models show prints it (a trial saw "<hidden>"). */
+	lg_ctl_frame("{\"cmd\":\"hashes\"}", 16, &f, &flen);
+	r = serve_table(hash_cmds, f, flen);
+	free(f);
+	{
+		json_object *ev = NULL;
+
+		CHECK(r && ok(r) && json_object_object_get_ex(r, "evaluation", &ev));
+		CHECK_STR(str(ev, "data_digest"), HEX64);
+		CHECK_STR(str(ev, "model_sha256"), HEX64);
+		CHECK_STR(str(ev, "reason"), "trained on <hidden>");
+	}
+	json_object_put(r);
 }
 
 /* A server that accepts and closes without reading: the client gets an error, not SIGPIPE

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Devices the model cannot score because their frames come at another sample rate: said in
+ * the log and in status, not only counted (dataplane.h, lg_dp_rate_watch()). The workers
+ * keep the facts in the device's state (verify.c); the control thread reads them, so the
+ * hot path never prints.
+ */
+#include "dataplane.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+
+#define RATE_SAY_NS (60ull * 1000000000ull) /* a device's next line at most a minute on */
+#define RATE_SAY_MAX 8			    /* device lines a round; the rest summed up */
+
+void lg_dp_rate_watch(struct lg_dp *dp, bool final)
+{
+	const struct lg_gen *g = atomic_load(&dp->gen);
+	const struct lg_modelset *ms = atomic_load(&dp->models);
+	uint64_t now = lg_now_ns();
+	unsigned said = 0, more = 0;
+
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[i];
+		const struct lg_policy_device *dev = &g->policy.devices[i];
+		uint64_t n = atomic_load_explicit(&s->rate_drops, memory_order_relaxed);
+		bool bad = atomic_load_explicit(&s->rate_bad, memory_order_relaxed);
+		uint32_t hz = atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed);
+		uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
+		bool pol = atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed);
+		char wants[160];
+
+		if (n <= s->rate_said ||
+		    (!final && s->rate_said_ns && now - s->rate_said_ns < RATE_SAY_NS))
+			continue;
+		if (said == RATE_SAY_MAX) {
+			more++;
+			continue;
+		}
+		said++;
+		if (pol)
+			snprintf(wants, sizeof(wants), "its sample_rate in the policy is %u Hz",
+				 want);
+		else
+			snprintf(wants, sizeof(wants), "the model %.96s reads %u Hz",
+				 ms ? ms->active : "", want);
+		fprintf(stderr,
+			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
+			"sample_rate%s: %s at %u Hz, %s, so %s (linegatectl status "
+			"\"not_scored\"; docs/models.md \"Sample rates\")\n",
+			dev->name, dev->id, n - s->rate_said, n - s->rate_said == 1 ? "" : "s",
+			s->rate_said ? " since the last line" : "",
+			bad ? "its frames come" : "its last such frame came", hz, wants,
+			bad ? "none of its windows is scored"
+			    : "some of its windows were not scored");
+		s->rate_said = n;
+		s->rate_said_ns = now;
+	}
+	if (more)
+		fprintf(stderr,
+			"linegate: %u more devices' frames dropped as sample_rate "
+			"(linegatectl status \"not_scored\" lists them)\n",
+			more);
+}
+
+json_object *lg_dp_rate_json(const struct lg_gen *g)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[i];
+		json_object *o;
+
+		if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
+		json_object_object_add(o, "name",
+				       json_object_new_string(g->policy.devices[i].name));
+		json_object_object_add(o, "reason", json_object_new_string("sample_rate"));
+		json_object_object_add(o, "frame_rate_hz",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_bad_hz, memory_order_relaxed)));
+		json_object_object_add(o, "want_rate_hz",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_want_hz, memory_order_relaxed)));
+		json_object_object_add(
+		    o, "want_from",
+		    json_object_new_string(
+			atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed)
+			    ? "policy"
+			    : "model"));
+		json_object_object_add(o, "frames_dropped",
+				       json_object_new_uint64(atomic_load_explicit(
+					   &s->rate_drops, memory_order_relaxed)));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
