@@ -2001,7 +2001,9 @@ static int train_files(struct file_conf *fc)
 		printf("note: the held-back windows (calibration and check blocks) are judged by "
 		       "cross-fitting: the threshold fitted on the calibration blocks judges the "
 		       "check blocks and the other way round; the model's threshold is fitted on "
-		       "both; the interval resamples the %zu devices\n", ncv);
+		       "both%s; the interval resamples the %zu devices\n",
+		       fc->has_g ? " (g the base model's, the medians and q90s the device's)" : "",
+		       ncv);
 	} else {
 		lg_wilson95(fa, fan, &lo, &hi);
 	}

@@ -93,7 +93,7 @@ for k in ("gear_teeth", "bpfo", "bpfi"):
     assert n["impact"][k] == o["impact"][k], k
 assert n["train"] != o["train"] and n["threshold"] != o["threshold"], "not fitted again"
 err = open(f"{d}/part.err").read()
-units = re.findall(r"l2s5-d001 channel (\d+): median (\S+), q90 (\S+) of (\d+) calibration "
+units = re.findall(r"l2s5-d001 channel (\d+): median (\S+), q90 (\S+) of (\d+) held-back "
                    r"windows, threshold (\S+)", err)
 assert len(units) == len(n["per_channel"]) == man["l2s5-d001"]["channels"], units
 for c, q50, q90, ncal, t in units:
