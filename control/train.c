@@ -36,6 +36,9 @@ void openblas_set_num_threads(int n);
 
 #define MAX_MERGE 64
 
+/* a detector records every set point of its device's nameplate line ("retrain") */
+_Static_assert(LG_MACHINE_SP_MAX <= LG_REFIT_SP_MAX, "set points a detector records");
+
 static const char usage[] =
 	"Usage: linegate-train --from FILE... [--labels FILE | --healthy-before S] -o MODEL\n"
 	"       linegate-train [--out MODEL.json] [--stats-out STATS.json] [options]\n"
@@ -86,7 +89,14 @@ static const char usage[] =
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
 	"                        their new detectors and the others' as they were); without\n"
-	"                        --detector, the new ones are of the kind MODEL's all are\n"
+	"                        --detector, the new ones are of the kind MODEL's all are.\n"
+	"                        A device MODEL has a detector for is fitted again as that\n"
+	"                        one was, from what MODEL carries: layout, window (what revR\n"
+	"                        resolved to), smoothing, set points and gear (impact\n"
+	"                        layouts), the line's pooled g (threshold = median + g (q90\n"
+	"                        - median) of its own held-back windows); --layout,\n"
+	"                        --smooth, --window revR, --nameplate given must agree\n"
+	"                        (docs/models.md, \"What a retrain keeps\")\n"
 	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
 	"                        of the whole line; with --base the others keep theirs);\n"
 	"                        --labels rows of the recording's other devices are ignored\n"
@@ -122,11 +132,12 @@ static const char usage[] =
 	"                          lines, step 6e.3: needs --nameplate), or\n"
 	"                          orders96-time5-imp11 (the imp10 row and tsa3, the\n"
 	"                          envelope's TSA over the device's last 3 windows: needs\n"
-	"                          --nameplate)\n"
+	"                          --nameplate); with --base, the base's layout\n"
 	"      --nameplate FILE    with orders96-time5-imp9, -imp10 or -imp11: CSV device,\n"
 	"                          setpoints_hz,gear_teeth[,balls,pitch_mm,ball_mm,\n"
 	"                          contact_deg], what the operator declares of each machine\n"
-	"                          (docs/models.md)\n"
+	"                          (docs/models.md); each detector records the set points,\n"
+	"                          so --base needs no nameplate\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -142,7 +153,8 @@ static const char usage[] =
 	"      --smooth M          --detector knn, several devices: score each window by the\n"
 	"                          mean of its channel's last M scores (1-8, default 1), the\n"
 	"                          pooled threshold calibrated on such means; the model\n"
-	"                          records it (\"smooth\") and linegate scores the same way\n"
+	"                          records it (\"smooth\") and linegate scores the same way;\n"
+	"                          with --base, the base's (and its g)\n"
 
 	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 1.5)\n"
@@ -261,8 +273,14 @@ struct file_conf {
 	 * against the model now active (compare), for linegatectl models approve|reject */
 	const char *candidate_dir, *compare, *reason;
 	char cand_path[4300], cand_id[96];
-	/* base: the detectors of the devices not trained here come from this model */
+	/* base: the detectors of the devices not trained here come from this model (bset,
+	 * loaded once); a device it has a detector for is fitted again as that one was
+	 * (base_devices()): its window, its set points (the impact layouts), the set's
+	 * smoothing and, has_g, the line's pooled g (pooled_thresholds()) */
 	const char *base;
+	struct lg_detector_set bset;
+	int has_g;
+	double g;
 	/* only: from pcap files, this device's frames alone (a recording of many devices) */
 	const char *only;
 	/* federated: the pooled statistics of the training windows out, others' in */
@@ -356,29 +374,49 @@ struct dev_rows {
 	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10/-imp11: its "impact" */
 };
 
-/* orders96-time5-imp9/-imp10/-imp11: the device's "impact" from its declaration (--nameplate)
- * and its healthy windows (lg_win_impact_fit(); -imp10 and -imp11 with floor_lines' own speed
- * and bands). */
+/* Where machine m was declared, for messages: FILE:LINE of --nameplate, or (a retrain
+ * without it) the base model's detector of the device. */
+static const char *plate_where(const struct file_conf *fc, const struct lg_machine *m,
+			       char *buf, size_t len)
+{
+	if (fc->nameplate)
+		snprintf(buf, len, "%s:%u", fc->nameplate, m->line);
+	else
+		snprintf(buf, len, "%s, device %s's 'retrain'", fc->base, m->name);
+	return buf;
+}
+
+/* orders96-time5-imp9/-imp10/-imp11: the device's "impact" from its declaration (--nameplate,
+ * or with --base its detector's set points and gear) and its healthy windows
+ * (lg_win_impact_fit(); -imp10 and -imp11 with floor_lines' own speed and bands). */
 static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 {
 	const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, r->dev->name);
 	char where[4200];
 	int ret;
 
+	if (!m && !fc->nameplate) {
+		fprintf(stderr, "linegate-train: --base %s has no detector with set points for "
+			"device %s (the %s layout needs each device's set points and gear teeth): "
+			"give --nameplate FILE\n", fc->base, r->dev->name,
+			lg_feat_layout_name(fc->layout));
+		return -EINVAL;
+	}
 	if (!m) {
 		fprintf(stderr, "linegate-train: --nameplate %s has no line for device %s (the "
 			"%s layout needs each device's set points and gear teeth)\n",
 			fc->nameplate, r->dev->name, lg_feat_layout_name(fc->layout));
 		return -EINVAL;
 	}
+	plate_where(fc, m, where, sizeof(where));
 	/* A set point the recording cannot show (trial: 9000 Hz on a 10240 Hz device ended
 	 * in "out of memory"), or one too slow for any window, is the declaration's mistake:
 	 * said with its line, before any work. */
 	for (unsigned k = 0; k < m->nsp; k++)
 		if (!(m->sp[k] >= 0.01) || m->sp[k] >= r->dev->rate / 2) {
-			fprintf(stderr, "linegate-train: %s:%u: device %s: a set point of %g Hz is "
+			fprintf(stderr, "linegate-train: %s: device %s: a set point of %g Hz is "
 				"not from 0.01 Hz to below half its sample rate (%g Hz)\n",
-				fc->nameplate, m->line, r->dev->name, m->sp[k], r->dev->rate);
+				where, r->dev->name, m->sp[k], r->dev->rate);
 			return -EINVAL;
 		}
 	ret = lg_win_impact_fit(r->dev, r->window, &fc->truth, m->sp, m->nsp, &m->plate,
@@ -387,8 +425,8 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 	 * reference speed to 1e-3 .. half the sample rate) */
 	if (!ret && !(r->imp.ref_hz >= 1e-3 && r->imp.ref_hz < r->dev->rate / 2)) {
 		fprintf(stderr, "linegate-train: %s: the reference speed found, %g Hz, is not from "
-			"0.001 Hz to below half the sample rate: check its set points (%s:%u)\n",
-			r->dev->name, r->imp.ref_hz, fc->nameplate, m->line);
+			"0.001 Hz to below half the sample rate: check its set points (%s)\n",
+			r->dev->name, r->imp.ref_hz, where);
 		return -EINVAL;
 	}
 	if (ret) {
@@ -398,10 +436,9 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 					 strerror(-ret));
 		return ret;
 	}
-	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s:%u), "
-		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, fc->nameplate,
-		m->line, r->imp.band[0][0], r->imp.band[0][1]);
-	snprintf(where, sizeof(where), "%s:%u", fc->nameplate, m->line);
+	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s), "
+		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, where,
+		r->imp.band[0][0], r->imp.band[0][1]);
 	if (speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp, r->imp.ref_hz,
 				"reference speed") ||
 	    (r->imp.floor_ref_hz > 0 &&
@@ -931,7 +968,8 @@ static int pooled_fit(const struct file_conf *fc, const struct scored *sc, size_
 				all[at++] = ser[i][j];
 	}
 	qsort(all, at, sizeof(*all), cmp_f);
-	*g = quantile_sorted(all, at, 1 - fc->false_alarms);
+	/* a retrain (--base) keeps the line's g: only the normalisation is the device's */
+	*g = fc->has_g ? fc->g : quantile_sorted(all, at, 1 - fc->false_alarms);
 	free(all);
 	return 0;
 }
@@ -1002,13 +1040,27 @@ static int pooled_thresholds(const struct file_conf *fc, struct dev_rows *devs, 
 				lg_detector_knn_set_channel_threshold(&det[i], u, t);
 			else
 				det[i].threshold = t;
+			if (fc->has_g)
+				fprintf(stderr, "linegate-train: %s %s %u: median %.9g, q90 %.9g of "
+					"%zu held-back windows, threshold %.9g\n",
+					devs[i].dev->name, det[i].nch ? "channel" : "unit", u,
+					q50[i * M + u], q90[i * M + u],
+					devs[i].ncal + devs[i].nchk, t);
 		}
+		/* what a retrain of this device keeps (--base): the line's g */
+		det[i].refit.has_g = 1;
+		det[i].refit.g = g;
 	}
-	fprintf(stderr, "linegate-train: pooled threshold: the held-back windows of %zu devices, "
-		"the line's %.3f%% quantile of normalised scores g = %.4g (%.4g fitted on the "
-		"calibration blocks alone, %.4g on the check blocks alone); each device (each "
-		"channel): median + g (q90 - median)\n", n, 100 * (1 - fc->false_alarms), g,
-		gcal, gchk);
+	if (fc->has_g)
+		fprintf(stderr, "linegate-train: pooled threshold: the base model's line g = %.17g "
+			"(--base %s); each device (each channel): median + g (q90 - median) of "
+			"its own held-back windows\n", g, fc->base);
+	else
+		fprintf(stderr, "linegate-train: pooled threshold: the held-back windows of %zu "
+			"devices, the line's %.3f%% quantile of normalised scores g = %.4g (%.4g "
+			"fitted on the calibration blocks alone, %.4g on the check blocks alone); "
+			"each device (each channel): median + g (q90 - median)\n", n,
+			100 * (1 - fc->false_alarms), g, gcal, gchk);
 	ret = 0;
 out:
 	for (size_t i = 0; sc && ser && i < n; i++) {
@@ -1291,26 +1343,138 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	return ret;
 }
 
-/* The kind every detector of model path has (knn only when all are; else the default), and
- * with it the layout of its rows (the base's first detector's, for knn). */
-static int base_kind(const char *path, enum lg_detector_kind *kind, enum lg_feat_layout *layout)
+/*
+ * --base: the base model, loaded once into fc->bset, and what a retrain takes from it that
+ * holds for the whole model: the kind every detector has (knn only when all are; else the
+ * default) and with it the layout of its rows (the base's first detector's, for knn), and the
+ * line's pooled g (its detectors' "retrain"; all were given the same one).
+ */
+static int base_load(struct file_conf *fc, enum lg_detector_kind *kind,
+		     enum lg_feat_layout *layout)
 {
-	struct lg_detector_set b;
+	struct lg_detector_set *b = &fc->bset;
 	char err[1024];
 	size_t knn = 0;
 
-	if (lg_detector_set_load(path, 1, &b, err, sizeof(err))) {
+	if (lg_detector_set_load(fc->base, 1, b, err, sizeof(err))) {
 		fprintf(stderr, "linegate-train: --base: %s\n", err);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < b.n; i++)
-		knn += b.det[i].kind == LG_DETECTOR_KNN;
-	if (b.n && knn == b.n) {
-		*kind = LG_DETECTOR_KNN;
-		if (layout)
-			*layout = b.det[0].layout;
+	for (size_t i = 0; i < b->n; i++) {
+		knn += b->det[i].kind == LG_DETECTOR_KNN;
+		if (b->det[i].refit.has_g && !fc->has_g) {
+			fc->has_g = 1;
+			fc->g = b->det[i].refit.g;
+		}
 	}
-	lg_detector_set_free(&b);
+	if (b->n && knn == b->n) {
+		if (kind)
+			*kind = LG_DETECTOR_KNN;
+		if (layout)
+			*layout = b->det[0].layout;
+	}
+	return 0;
+}
+
+/* The base's own detector of device name (not its default), or NULL. */
+static const struct lg_detector *base_det(const struct file_conf *fc, const char *name)
+{
+	for (size_t i = 0; i < fc->bset.nnames; i++)
+		if (!strcmp(fc->bset.names[i], name))
+			return &fc->bset.det[fc->bset.name_det[i]];
+	return NULL;
+}
+
+/* --base without --nameplate, an impact layout: each device's declaration from its detector
+ * in the base (set points from "retrain", gear teeth and bearing orders from "impact"); a
+ * detector without set points has no line (base_devices() says what it lacks). */
+static int base_plates(struct file_conf *fc)
+{
+	fc->mach = calloc(fc->bset.nnames + 1, sizeof(*fc->mach));
+	if (!fc->mach)
+		return -ENOMEM;
+	for (size_t i = 0; i < fc->bset.nnames; i++) {
+		const struct lg_detector *d = &fc->bset.det[fc->bset.name_det[i]];
+		struct lg_machine *m = &fc->mach[fc->nmach];
+
+		if (!d->refit.nsp || !(d->imp.ref_hz > 0))
+			continue;
+		snprintf(m->name, sizeof(m->name), "%s", fc->bset.names[i]);
+		memcpy(m->sp, d->refit.sp, sizeof(double) * d->refit.nsp);
+		m->nsp = d->refit.nsp;
+		m->plate = d->imp.plate;
+		fc->nmach++;
+	}
+	return 0;
+}
+
+/* Two declarations of one machine agree: the same set points in the same order, gear teeth
+ * and bearing orders (both from the same arithmetic, so equal to rounding). */
+static bool plate_agrees(const struct lg_machine *m, const struct lg_detector *d)
+{
+	bool same = m->nsp == d->refit.nsp && m->plate.z == d->imp.plate.z &&
+		    fabs(m->plate.bpfo - d->imp.plate.bpfo) <= 1e-9 * fabs(d->imp.plate.bpfo) &&
+		    fabs(m->plate.bpfi - d->imp.plate.bpfi) <= 1e-9 * fabs(d->imp.plate.bpfi);
+
+	for (unsigned k = 0; same && k < m->nsp; k++)
+		same = m->sp[k] == d->refit.sp[k];
+	return same;
+}
+
+/*
+ * --base: each device trained here that the base has a detector for is fitted again as that
+ * one was: at its window (what --window revR resolved to when the base was trained), for the
+ * impact layouts from its set points and gear, with the line's g when the base smooths. Given
+ * explicitly (--window revR, --nameplate), they must agree with the base's. What a retrain
+ * needs and the base lacks (a model from before "retrain") is refused, named.
+ */
+static int base_devices(const struct file_conf *fc, const struct lg_ingest *in,
+			struct dev_rows *devs)
+{
+	for (size_t i = 0; i < in->ndev; i++) {
+		const char *name = in->dev[i].name;
+		const struct lg_detector *d = base_det(fc, name);
+		char lacks[512] = "";
+
+		if (!d)
+			continue; /* a device new to the line: fitted as the options say */
+		if (fc->revs > 0 && devs[i].window != d->window) {
+			fprintf(stderr, "linegate-train: device %s: --window rev%g gives %u-sample "
+				"windows, its detector in --base %s reads %u: a retrain keeps the "
+				"base's window (leave --window and --shaft-hz out)\n", name, fc->revs,
+				devs[i].window, fc->base, d->window);
+			return -EINVAL;
+		}
+		devs[i].window = d->window ? d->window : fc->window;
+		if (fc->bset.smooth > 1 && !d->refit.has_g)
+			snprintf(lacks, sizeof(lacks), "'pooled_g' (the line's g: its thresholds "
+				 "are calibrated on the means of %u scores, which one device cannot "
+				 "give)", fc->bset.smooth);
+		if (lg_layout_imp_n(fc->layout) && d->imp.ref_hz > 0) {
+			const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach, name);
+
+			if (fc->nameplate && m && d->refit.nsp && !plate_agrees(m, d)) {
+				fprintf(stderr, "linegate-train: %s:%u: device %s: the set points, "
+					"gear teeth or bearing differ from its detector's in --base %s: "
+					"a retrain keeps the base's (leave --nameplate out, or train the "
+					"whole line with it)\n", fc->nameplate, m->line, name, fc->base);
+				return -EINVAL;
+			}
+			if (!fc->nameplate && !d->refit.nsp)
+				snprintf(lacks + strlen(lacks), sizeof(lacks) - strlen(lacks),
+					 "%s'setpoints_hz' (the %s layout's set points: or give "
+					 "--nameplate FILE)", *lacks ? " and " : "",
+					 lg_feat_layout_name(fc->layout));
+		}
+		if (*lacks) {
+			fprintf(stderr, "linegate-train: --base %s: device %s's detector has no %s "
+				"in its \"retrain\": a model trained before linegate-train recorded "
+				"them (2026-12-06) cannot be fitted again for one device; train the "
+				"whole line again with the options of its first training\n", fc->base,
+				name, lacks);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -1558,7 +1722,7 @@ static int train_files(struct file_conf *fc)
 	struct lg_detector_set set;
 	struct dev_rows *devs = NULL;
 	char err[1024], digest[65];
-	int have_pol = 0, ret = 1, mixed, fed = fc->stats_out || fc->nmerge;
+	int have_pol = 0, ret = 1, mixed, fed = fc->stats_out || fc->nmerge, prefit;
 	unsigned long long fa = 0, fan = 0, *devk = NULL, *devn = NULL;
 	size_t ncv = 0; /* devices judged by cross-fitting: devk of devn each */
 	struct lg_stats fst = { 0 };
@@ -1613,9 +1777,10 @@ static int train_files(struct file_conf *fc)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
 	if (fed)
 		fc->pooled = 1; /* statistics from several servers fit one detector */
-	if (fc->smooth > 1 && (in.ndev < 2 || fc->base)) {
+	if (fc->smooth > 1 && in.ndev < 2 && !fc->base) {
 		fprintf(stderr, "linegate-train: --smooth calibrates the pooled threshold of several "
-			"devices trained together: give them all (not one, not --base)\n");
+			"devices trained together: give them all (not one; or --base a model of "
+			"them that carries the line's g)\n");
 		goto out;
 	}
 	if (mixed && fc->pooled) {
@@ -1641,7 +1806,7 @@ static int train_files(struct file_conf *fc)
 			1000.0 * fc->window / in.dev[0].rate);
 	/* a nameplate line for a device the recordings lack: said, in case of a typo (as
 	 * --shaft-hz does) */
-	for (size_t k = 0; k < fc->nmach; k++) {
+	for (size_t k = 0; fc->nameplate && k < fc->nmach; k++) {
 		size_t i = 0;
 
 		while (i < in.ndev && strcmp(in.dev[i].name, fc->mach[k].name))
@@ -1653,11 +1818,20 @@ static int train_files(struct file_conf *fc)
 	}
 	if (fc->revs > 0 && rev_windows(fc, &in, devs))
 		goto out;
+	if (fc->base && base_devices(fc, &in, devs))
+		goto out;
+	if (fc->base && fc->smooth > 1 && in.ndev < 2 && !fc->has_g) {
+		fprintf(stderr, "linegate-train: --base %s smooths (\"smooth\": %u) but none of its "
+			"detectors has the line's 'pooled_g' in its \"retrain\" (a model trained "
+			"before linegate-train recorded it, 2026-12-06): one device's threshold cannot "
+			"be calibrated alone; train the whole line again\n", fc->base, fc->smooth);
+		goto out;
+	}
 	for (size_t i = 0; i < in.ndev; i++) {
 		struct dev_rows *r = &devs[i];
 
 		r->dev = &in.dev[i];
-		if (!(fc->revs > 0))
+		if (!r->window)
 			r->window = fc->window;
 		if (lg_layout_orders(fc->layout) &&
 		    lg_win_order_ref(r->dev, r->window, &fc->truth, &r->oref)) {
@@ -1711,6 +1885,7 @@ static int train_files(struct file_conf *fc)
 			goto out;
 		}
 	}
+	prefit = fc->kind == LG_DETECTOR_KNN && !fc->pooled && (in.ndev > 1 || fc->has_g);
 	set.window = fc->window;
 	set.smooth = fc->smooth > 1 ? fc->smooth : 0;
 	set.sample_rate = mixed ? 0 : in.dev[0].rate;
@@ -1722,8 +1897,9 @@ static int train_files(struct file_conf *fc)
 	if (!set.det || !set.names || !set.name_det)
 		goto out;
 	/* kNN, several devices each with its own detector: fitted first, then one pooled
-	 * line-wide threshold (pooled_thresholds()) before they are judged */
-	if (fc->kind == LG_DETECTOR_KNN && !fc->pooled && in.ndev > 1) {
+	 * line-wide threshold (pooled_thresholds()) before they are judged; with --base of a
+	 * model that has one, the line's g is the base's, for one device as for several */
+	if (prefit) {
 		unsigned kept;
 
 		for (size_t i = 0; i < in.ndev; i++)
@@ -1748,7 +1924,6 @@ static int train_files(struct file_conf *fc)
 		struct lg_detector *det = &set.det[set.n];
 		unsigned kept = (unsigned)devs[fc->pooled ? 0 : i].w.d;
 		unsigned long long k = 0, n = 0;
-		int prefit = fc->kind == LG_DETECTOR_KNN && !fc->pooled && in.ndev > 1;
 
 		if (!prefit &&
 		    (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
@@ -1766,6 +1941,14 @@ static int train_files(struct file_conf *fc)
 				"look at the recording before you use it\n", fc->pooled ? "pooled" :
 				devs[i].dev->name, kept, LG_FEAT_N);
 		det->window = fc->pooled ? fc->window : devs[i].window;
+		if (!fc->pooled && lg_layout_imp_n(fc->layout)) {
+			/* what a retrain of this device needs (--base): its set points */
+			const struct lg_machine *m = lg_machines_find(fc->mach, fc->nmach,
+								      devs[i].dev->name);
+
+			det->refit.nsp = m->nsp;
+			memcpy(det->refit.sp, m->sp, sizeof(double) * m->nsp);
+		}
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
 			 devs[i].dev->name);
@@ -1818,7 +2001,9 @@ static int train_files(struct file_conf *fc)
 		printf("note: the held-back windows (calibration and check blocks) are judged by "
 		       "cross-fitting: the threshold fitted on the calibration blocks judges the "
 		       "check blocks and the other way round; the model's threshold is fitted on "
-		       "both; the interval resamples the %zu devices\n", ncv);
+		       "both%s; the interval resamples the %zu devices\n",
+		       fc->has_g ? " (g the base model's, the medians and q90s the device's)" : "",
+		       ncv);
 	} else {
 		lg_wilson95(fa, fan, &lo, &hi);
 	}
@@ -2078,9 +2263,38 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
-	 * the new detectors are of the kind the --base model's all are. */
-	if (fc.base && !kind_given && base_kind(fc.base, &c.kind, layout_given ? NULL : &layout))
-		return 2;
+	 * the new detectors are of the kind the --base model's all are, of its layout, with its
+	 * smoothing; an option that says otherwise is refused. */
+	if (fc.base) {
+		enum lg_feat_layout bl = LG_LAYOUT_BASIC;
+		enum lg_detector_kind bk = LG_DETECTOR_MAHALANOBIS;
+		unsigned bs;
+
+		if (base_load(&fc, &bk, &bl))
+			return 2;
+		bs = fc.bset.smooth > 1 ? fc.bset.smooth : 1;
+		if (!kind_given && bk == LG_DETECTOR_KNN)
+			c.kind = bk;
+		if (bk == LG_DETECTOR_KNN && c.kind == LG_DETECTOR_KNN && layout_given &&
+		    layout != bl) {
+			fprintf(stderr, "linegate-train: --layout %s: the rows of --base %s are %s: "
+				"a retrain keeps the base's layout (one model, one layout; leave "
+				"--layout out)\n", lg_feat_layout_name(layout), fc.base,
+				lg_feat_layout_name(bl));
+			return 2;
+		}
+		if (!layout_given && c.kind == LG_DETECTOR_KNN)
+			layout = bl;
+		if (fc.smooth && fc.smooth != bs) {
+			fprintf(stderr, "linegate-train: --smooth %u: --base %s scores %s: a retrain "
+				"keeps the base's smoothing, one for the model (leave --smooth out)\n",
+				fc.smooth, fc.base, bs > 1 ? "the mean of each channel's last scores" :
+				"each window's own score");
+			return 2;
+		}
+		if (bs > 1)
+			fc.smooth = bs;
+	}
 	if (!layout_given && c.kind == LG_DETECTOR_KNN && layout == LG_LAYOUT_BASIC)
 		layout = LG_LAYOUT_BANDS96_TIME5;
 	if (layout_given && (c.kind != LG_DETECTOR_KNN || layout == LG_LAYOUT_BASIC)) {
@@ -2106,12 +2320,17 @@ int main(int argc, char **argv)
 		      "reads one window)\n", stderr);
 		return 2;
 	}
-	if (!!lg_layout_imp_n(layout) != !!fc.nameplate) {
+	/* a retrain without --nameplate takes each device's from its detector in --base */
+	if (!!lg_layout_imp_n(layout) != !!fc.nameplate && !(fc.base && lg_layout_imp_n(layout))) {
 		fputs("linegate-train: --layout orders96-time5-imp9 (or -imp10, -imp11) and "
 		      "--nameplate FILE go together (each device's set points, gear teeth and "
 		      "bearing)\n",
 		      stderr);
 		return 2;
+	}
+	if (fc.base && lg_layout_imp_n(layout) && !fc.nameplate && base_plates(&fc)) {
+		fputs("linegate-train: out of memory\n", stderr);
+		return 1;
 	}
 	if (fc.nameplate) {
 		char err3[600];
@@ -2172,6 +2391,7 @@ int main(int argc, char **argv)
 		ret = train_files(&fc);
 		lg_labels_free(&labels);
 		free(fc.mach);
+		lg_detector_set_free(&fc.bset);
 		return ret;
 	}
 	if ((!out && !stats_out) || !c.train_machines || !c.train_windows || c.window < 8 ||

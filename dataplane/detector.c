@@ -1162,6 +1162,16 @@ static json_object *detector_object(const struct lg_detector *det)
 		}
 		json_object_object_add(o, "impact", r);
 	}
+	if (det->refit.has_g || det->refit.nsp) {
+		json_object *r = json_object_new_object();
+
+		if (det->refit.has_g)
+			json_object_object_add(r, "pooled_g", json_object_new_double(det->refit.g));
+		if (det->refit.nsp)
+			json_object_object_add(r, "setpoints_hz",
+					       double_array(det->refit.sp, det->refit.nsp));
+		json_object_object_add(o, "retrain", r);
+	}
 	if (det->oref.lines) {
 		json_object *r = json_object_new_object();
 
@@ -1420,6 +1430,46 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	return NULL;
 }
 
+/* "retrain" (issue 8; linegate-train --base reads it, the data plane does not use it):
+ * {"pooled_g": number, "setpoints_hz": [1 to 16 speeds in Hz]}, either or both. Checked as
+ * strictly as what the data plane scores with, so that a retrain never refits from a wrong
+ * one. */
+static const char *read_refit(json_object *o, struct lg_detector *det)
+{
+	static const char bad[] = "'retrain' must be {\"pooled_g\": a number, \"setpoints_hz\": "
+				  "[1 to 16 speeds from 0.01 to 100000 Hz]}, either or both";
+	json_object *r, *a;
+	size_t n;
+
+	memset(&det->refit, 0, sizeof(det->refit));
+	if (!json_object_object_get_ex(o, "retrain", &r))
+		return NULL;
+	if (!json_object_is_type(r, json_type_object) || !json_object_object_length(r))
+		return bad;
+	json_object_object_foreach(r, key, val) {
+		(void)val;
+		if (strcmp(key, "pooled_g") && strcmp(key, "setpoints_hz"))
+			return bad;
+	}
+	if (json_object_object_get_ex(r, "pooled_g", &a)) {
+		if ((!json_object_is_type(a, json_type_double) &&
+		     !json_object_is_type(a, json_type_int)) ||
+		    !isfinite(det->refit.g = json_object_get_double(a)))
+			return bad;
+		det->refit.has_g = 1;
+	}
+	if (json_object_object_get_ex(r, "setpoints_hz", &a)) {
+		if (!json_object_is_type(a, json_type_array) || !(n = json_object_array_length(a)) ||
+		    n > LG_REFIT_SP_MAX || read_array(a, det->refit.sp, n))
+			return bad;
+		for (size_t k = 0; k < n; k++)
+			if (!(det->refit.sp[k] >= 0.01 && det->refit.sp[k] <= 1e5))
+				return bad;
+		det->refit.nsp = (unsigned)n;
+	}
+	return NULL;
+}
+
 /* "order_ref" (the orders96-time5 layout): {start, step, bins: [lo, hi], lines: [M]}; its
  * fit to the window is lg_order_ref_check()'s, once the window is known. */
 static const char *read_order_ref(json_object *o, struct lg_detector *det)
@@ -1644,6 +1694,8 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 		memset(&det->imp, 0, sizeof(det->imp));
 		goto out;
 	}
+	if ((what = read_refit(o, det)))
+		goto out;
 	snprintf(det->name, sizeof(det->name), "%s",
 		 json_object_object_get_ex(o, "name", &v) ? json_object_get_string(v) : "model");
 	det->version = json_object_object_get_ex(o, "version", &v) ?

@@ -39,6 +39,9 @@ enum lg_detector_kind {
 /* Bins per feature of a detector's drift reference: the training rows' deciles. */
 #define LG_REF_BINS 10
 
+/* Set points a detector records for a retrain ("retrain": "setpoints_hz"), at most. */
+#define LG_REFIT_SP_MAX 16
+
 struct lg_detector {
 	char name[64];
 	unsigned version;
@@ -112,6 +115,20 @@ struct lg_detector {
 		double floor_ref_hz;
 		double floor_band[LG_IMP_CH_MAX][2];
 	} imp;
+	/* What linegate-train --base needs to fit this device's detector again from a new
+	 * recording as it was first fitted (issue 8, file "retrain"; the data plane does not
+	 * use it, and a linegate before it ignores it): has_g, the line's pooled g (each
+	 * channel's threshold was q50 + g (q90 - q50) of its calibration scores, g the line's
+	 * quantile of normalised scores, linegate-train's pooled threshold), and the nsp set
+	 * points in Hz its operator declared (--nameplate: the impact layouts find the reference
+	 * speed among them; gear teeth and bearing orders are in imp.plate). Its window, layout,
+	 * kind and the set's smoothing are in the model already. */
+	struct lg_refit {
+		int has_g;
+		double g;
+		unsigned nsp;
+		double sp[LG_REFIT_SP_MAX];
+	} refit;
 	unsigned *cidx;  /* max_batch: rows of one channel */
 	float *cpart;    /* max_batch: their scores */
 };

@@ -321,6 +321,67 @@ static void windows(unsigned machines, unsigned per, uint64_t seed, enum lg_faul
 	lg_features_free(fx);
 }
 
+/*
+ * "retrain" (what linegate-train --base needs to fit a device's detector again): written and
+ * read back bit for bit; a wrong one refused with its name, as the data plane's fields are.
+ */
+static void retrain_field(struct lg_detector *det, char *err, size_t errlen)
+{
+	static const char *const bad[] = {
+		"{}", "[]", "{\"pooled_g\":\"4\"}", "{\"pooled_g\":4,\"other\":1}",
+		"{\"setpoints_hz\":[]}", "{\"setpoints_hz\":[20,0.001]}", "{\"setpoints_hz\":20}",
+		"{\"setpoints_hz\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}",
+	};
+	struct lg_detector d2;
+	char *text = NULL, *spliced;
+	size_t len = 0;
+	FILE *f;
+
+	det->refit.has_g = 1;
+	det->refit.g = 4.588529524803164;
+	det->refit.nsp = 3;
+	det->refit.sp[0] = 26.068332488812516;
+	det->refit.sp[1] = 0.01;
+	det->refit.sp[2] = 1e5;
+	CHECK_EQ(lg_detector_save(det, "test_detector_refit.json"), 0);
+	memset(&det->refit, 0, sizeof(det->refit));
+	CHECK_EQ(lg_detector_load("test_detector_refit.json", 8, &d2, err, errlen), 0);
+	CHECK_EQ(d2.refit.has_g, 1);
+	CHECK(d2.refit.g == 4.588529524803164);
+	CHECK_EQ(d2.refit.nsp, 3);
+	CHECK(d2.refit.sp[0] == 26.068332488812516 && d2.refit.sp[1] == 0.01 &&
+	      d2.refit.sp[2] == 1e5);
+	lg_detector_free(&d2);
+	/* the file with each wrong "retrain" in place of its own */
+	f = fopen("test_detector_model.json", "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	text = calloc(1 << 20, 1);
+	spliced = calloc((1 << 20) + 256, 1);
+	if (text && spliced)
+		len = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	CHECK(len > 0 && len < (1 << 20) - 1 && text[0] == '{');
+	for (size_t i = 0; len && i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(spliced, (1 << 20) + 256, "{\"retrain\":%s,%s", bad[i], text + 1);
+
+		CHECK(lg_detector_load_mem(spliced, (size_t)n, "m.json", 8, &d2, err, errlen) < 0);
+		CHECK_STR_CONTAINS(err, "m.json: 'retrain' must be {\"pooled_g\": a number");
+	}
+	/* either alone is a retrain field */
+	if (len) {
+		int n = snprintf(spliced, (1 << 20) + 256, "{\"retrain\":{\"pooled_g\":-0.5},%s",
+				 text + 1);
+
+		CHECK_EQ(lg_detector_load_mem(spliced, (size_t)n, "m.json", 8, &d2, err, errlen), 0);
+		CHECK(d2.refit.has_g && d2.refit.g == -0.5 && !d2.refit.nsp);
+		lg_detector_free(&d2);
+	}
+	free(text);
+	free(spliced);
+}
+
 static void machines(void)
 {
 	enum { M = 16, PER = 200, N = M * PER };
@@ -376,8 +437,12 @@ static void machines(void)
 		CHECK(lg_bands_equal(&d2.bands, &det.bands));
 		CHECK_EQ(d2.window, WIN);
 		CHECK(d2.fx != NULL);
+		/* no "retrain" (every file before it): nothing for a retrain */
+		CHECK_EQ(d2.refit.has_g, 0);
+		CHECK_EQ(d2.refit.nsp, 0);
 		lg_detector_free(&d2);
 	}
+	retrain_field(&det, err, sizeof(err));
 	CHECK(lg_detector_load("/nonexistent/model.json", 8, &(struct lg_detector){ 0 }, err,
 			       sizeof(err)) < 0);
 	CHECK_STR_CONTAINS(err, "/nonexistent/model.json");
