@@ -1797,13 +1797,36 @@ static int train_files(struct file_conf *fc)
 	devn = calloc(in.ndev, sizeof(*devn));
 	if (!devs || !devk || !devn)
 		goto out;
-	if (mixed)
+	if (mixed) {
 		fprintf(stderr, "linegate-train: %zu devices at their own rates, %u-sample windows\n",
 			in.ndev, fc->window);
-	else
+		/* each device's rate, as the trainer took it (a file's own or --sample-rate): the
+		 * one place a wrong rate shows before the model is used (docs/getting-started-own-
+		 * line.md); a long line is said per rate */
+		for (size_t i = 0; i < in.ndev; i++) {
+			size_t n = 0, first = i;
+
+			for (size_t j = 0; j < i && first == i; j++)
+				first = in.dev[j].rate == in.dev[i].rate ? j : first;
+			if (first != i)
+				continue;
+			for (size_t j = i; j < in.ndev; j++)
+				n += in.dev[j].rate == in.dev[i].rate;
+			if (in.ndev <= 16)
+				for (size_t j = i; j < in.ndev; j++) {
+					if (in.dev[j].rate == in.dev[i].rate)
+						fprintf(stderr, "linegate-train: %s: %g Hz\n",
+							in.dev[j].name, in.dev[j].rate);
+				}
+			else
+				fprintf(stderr, "linegate-train: %g Hz: %zu devices (%s, ...)\n",
+					in.dev[i].rate, n, in.dev[i].name);
+		}
+	} else {
 		fprintf(stderr, "linegate-train: %zu device(s) at %g Hz, %u-sample windows "
 			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
 			1000.0 * fc->window / in.dev[0].rate);
+	}
 	/* a nameplate line for a device the recordings lack: said, in case of a typo (as
 	 * --shaft-hz does) */
 	for (size_t k = 0; fc->nameplate && k < fc->nmach; k++) {

@@ -173,4 +173,13 @@ for cut in "" --allow-cut; do
 		"$dir/d.err" || fail "damaged $cut: $(cat "$dir/d.err")"
 	grep -q "cut=stop" "$dir/d.err" && fail "damaged: a backend option: $(cat "$dir/d.err")"
 done
+
+# Files of several rates: each device's rate as the trainer took it is said (the one place a
+# wrong --sample-rate shows before the model is used).
+"$train" --sample-rate 25600 --from "$L/npy/l2s7-d000.npy" --sample-rate 20000 \
+	--from "$L/npy/l2s7-d001.npy" --healthy-before 20 -w 2048 --min-windows 20 \
+	-o "$dir/r.json" > /dev/null 2> "$dir/r.err" || fail "two rates: $(cat "$dir/r.err")"
+grep -q "^linegate-train: l2s7-d000: 25600 Hz$" "$dir/r.err" &&
+	grep -q "^linegate-train: l2s7-d001: 20000 Hz$" "$dir/r.err" ||
+	fail "each device's rate not said: $(cat "$dir/r.err")"
 echo "ok: train_trial"
