@@ -460,6 +460,14 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 		fprintf(stderr, "%s: warning: device %s: %llu messages failed their tag or "
 			"signature and were left out: is its key in the policy the device's?\n", tool,
 			in->st.bad_dev[i].name, (unsigned long long)in->st.bad_dev[i].n);
+	if (!in->ndev && only && in->st.other_device) {
+		/* every message was another device's: the name is not one of the recording's
+		 * (a trial: a typo read as "no samples of any device") */
+		fprintf(stderr, "%s: --only-device %s: no message of the files is that device's "
+			"(%llu messages of other devices): is the name the policy's?\n", tool, only,
+			(unsigned long long)in->st.other_device);
+		return -ENODATA;
+	}
 	if (!in->ndev) {
 		fprintf(stderr, "%s: the files hold no samples of any device%s\n", tool,
 			in->st.records ? " (pcap: is the LGF/UADP port the policy's or --port's? are "

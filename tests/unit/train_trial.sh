@@ -174,6 +174,12 @@ for cut in "" --allow-cut; do
 	grep -q "cut=stop" "$dir/d.err" && fail "damaged: a backend option: $(cat "$dir/d.err")"
 done
 
+# --only-device with a name the recording does not hold: said so, not "no samples of any device"
+"$train" "${P[@]}" --only-device l2s7-d0001 --healthy-before 20 -w 2048 --min-windows 20 \
+	-o "$dir/o.json" > /dev/null 2> "$dir/o.err" && fail "--only-device typo accepted"
+grep -q "only-device l2s7-d0001: no message of the files is that device's" "$dir/o.err" ||
+	fail "--only-device typo: $(cat "$dir/o.err")"
+
 # Files of several rates: each device's rate as the trainer took it is said (the one place a
 # wrong --sample-rate shows before the model is used).
 "$train" --sample-rate 25600 --from "$L/npy/l2s7-d000.npy" --sample-rate 20000 \
