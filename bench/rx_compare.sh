@@ -61,7 +61,9 @@ Options:
                        deciding the result)
   -c, --check          exit 1 unless every step's counts add up: the generator sent what
                        it was asked, the baseline counted frames, and linegate accounted
-                       for every frame (received = sent = admitted + dropped). Not timing.
+                       for every frame (received = sent = admitted + dropped), the pairs'
+                       steps included, and every judged receiver has its K pairs. Not
+                       timing.
   -h, --help           this text
 EOF
 }
@@ -631,6 +633,18 @@ if check:
                 bad.append(f'{s["receiver"]} {s["target_rate"]}: nothing admitted')
         if not s['receiver'].startswith('none') and s['cpu_ns_per_frame'] is None:
             bad.append(f'{s["receiver"]} {s["target_rate"]}: no CPU per frame')
+    # The CPU ratio's pairs (--pairs K): every judged receiver got its K-1 further pairs,
+    # each a linegate step, a baseline step and a pipeline_bench run, and the goal
+    # figure is the median of the loss-free ones.
+    for name, g in goals.items():
+        if not isinstance(g, dict) or 'cpu_ratio_pairs' not in g:
+            continue
+        if len(g['cpu_ratio_pairs']) != npairs:
+            bad.append(f'{name}: {len(g["cpu_ratio_pairs"])} pairs for the CPU ratio, not {npairs}')
+        ok = sorted(x['ratio'] for x in g['cpu_ratio_pairs'] if x['ratio'] is not None)
+        if not ok or abs(statistics.median(ok) - g['cpu_ratio']) > 1e-9 or \
+                g['cpu_ratio_min'] != ok[0] or g['cpu_ratio_max'] != ok[-1]:
+            bad.append(f'{name}: cpu_ratio is not the median of its pairs')
     for b in bad:
         print('CHECK FAILED:', b)
     if bad:
