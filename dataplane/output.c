@@ -30,7 +30,7 @@ static void out_count(struct lg_dp *dp, unsigned from, unsigned to, _Atomic uint
 		      bool written)
 {
 	uint64_t n = 0, alerts = 0, now = written && from < to ? lg_now_ns() : 0;
-	uint64_t kinds[LG_OUT_KINDS] = { 0 };
+	uint64_t kinds[LG_OUT_KINDS] = {0};
 
 	for (unsigned i = from; i < to; i++) {
 		kinds[dp->out_kind[i]]++;
