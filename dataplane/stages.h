@@ -84,8 +84,9 @@ static inline void lg_worker_count(struct lg_worker *w, enum lg_reason r)
 {
 	if (r == LG_HANDED_OFF)
 		return;
-	atomic_fetch_add_explicit(&w->st.reason[r], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->st.rx, 1, memory_order_relaxed);
+	/* Only this worker writes its counters. */
+	lg_add_1w(&w->st.reason[r], 1);
+	lg_add_1w(&w->st.rx, 1);
 }
 
 #endif /* LG_STAGES_H */

@@ -240,9 +240,12 @@ void *lg_worker_main(void *arg)
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);
 		int timeout = 100, n;
+		/* One clock read a turn for the heartbeat, the deadline and the export below
+		 * (they were three to four; issue 10). */
+		uint64_t now = lg_now_ns();
 
 		/* /healthz: a loop that stops turning is a hung worker (a clock read per burst). */
-		atomic_store_explicit(&w->beat_ns, lg_now_ns(), memory_order_relaxed);
+		atomic_store_explicit(&w->beat_ns, now, memory_order_relaxed);
 
 		struct lg_modelset *ms = atomic_load_explicit(&dp->models, memory_order_acquire);
 
@@ -281,7 +284,8 @@ void *lg_worker_main(void *arg)
 		}
 		/* Unpaced: batches by size (and the end of the stream) alone, the same every run. */
 		if (w->rows && !w->unpaced) {
-			uint64_t age = lg_now_ns() - w->oldest_ns,
+			/* rows of this turn are not added yet: oldest_ns is before now */
+			uint64_t age = now > w->oldest_ns ? now - w->oldest_ns : 0,
 				 dl = (uint64_t)g->policy.deadline_ms * 1000000ull;
 
 			if (age >= dl) {
@@ -297,9 +301,9 @@ void *lg_worker_main(void *arg)
 					timeout = 100;
 			}
 		}
-		if ((dp->admit || dp->uadmit) && lg_now_ns() - w->last_export_ns > LG_EXPORT_NS) {
+		if ((dp->admit || dp->uadmit) && now - w->last_export_ns > LG_EXPORT_NS) {
 			lg_worker_export_seqs(w, g);
-			w->last_export_ns = lg_now_ns();
+			w->last_export_ns = now;
 		}
 		if ((dp->nworkers > 1 || dp->ext_input) && lg_worker_drain_handoff(w, g))
 			timeout = 0;
