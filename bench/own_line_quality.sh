@@ -54,11 +54,8 @@ win_args=(-w "$W")
 minw=100
 case "$W" in rev*)
 	# a window per device: each machine's lowest shaft speed, as its operator knows it
-	python3 -c 'import json, sys
-print("device,hz")
-for d in json.load(open(sys.argv[1]))["devices"]:
-    print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))' \
-		"$L/manifest.json" > "$T/shaft_hz.csv"
+	/usr/bin/python3 "$SRC/tests/line2/line2.py" declare --dir "$L" \
+		--shaft-hz "$T/shaft_hz.csv"
 	win_args=(-w 2048 --window "$W" --shaft-hz "$T/shaft_hz.csv")
 	minw=20 ;;
 esac
@@ -66,13 +63,8 @@ if [ "$LAYOUT" = orders96-time5-imp9 ] || [ "$LAYOUT" = orders96-time5-imp10 ] |
 	[ "$LAYOUT" = orders96-time5-imp11 ]; then
 	# the impact features: what the operator declares of each machine (set points, gear
 	# teeth, bearing geometry), never its fault, speed knots or resonances
-	python3 -c 'import json, sys
-print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg")
-for d in json.load(open(sys.argv[1]))["devices"]:
-    p = d["physics"]; b = p["bearing"]
-    print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
-          p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
-          b["contact_deg"]))' "$L/manifest.json" > "$T/nameplate.csv"
+	/usr/bin/python3 "$SRC/tests/line2/line2.py" declare --dir "$L" \
+		--nameplate "$T/nameplate.csv"
 	layout_args+=(--nameplate "$T/nameplate.csv")
 fi
 t0=$(date +%s%N)

@@ -55,22 +55,8 @@ cp "$KEY" "$T/sign.key"
 chmod 600 "$T/sign.key"
 # recommended: what the operator declares of each machine (docs/getting-started-own-line.md),
 # here from line2's manifest; the trainer never reads the manifest
-/usr/bin/python3 - "$T/line/manifest.json" "$T/shaft_hz.csv" "$T/nameplate.csv" <<'PY' ||
-import json, sys
-devs = json.load(open(sys.argv[1]))["devices"]
-with open(sys.argv[2], "w") as f:
-    print("device,hz", file=f)
-    for d in devs:
-        print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])), file=f)
-with open(sys.argv[3], "w") as f:
-    print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg", file=f)
-    for d in devs:
-        p = d["physics"]; b = p["bearing"]
-        print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
-              p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
-              b["contact_deg"]), file=f)
-PY
-	lg_fail "the nameplate"
+/usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" declare --dir "$T/line" \
+	--shaft-hz "$T/shaft_hz.csv" --nameplate "$T/nameplate.csv" || lg_fail "the nameplate"
 rc=0
 "$TRAIN" --from "$T/line/line.pcap" --policy "$T/line/policy.yaml" --healthy-before 120 \
 	-w $W --min-windows 100 ${KNN_TRAIN[@]+"${KNN_TRAIN[@]}"} --sign-key "$T/sign.key" \

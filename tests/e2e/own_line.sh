@@ -72,24 +72,12 @@ WIN_ARGS=(-w $W)
 if [ $REV = 1 ]; then
 	# what an operator knows of each machine: its lowest shaft speed (nameplate, PLC set
 	# points), here taken from line2's manifest; the trainer never reads the manifest
-	python3 - "$T/line/manifest.json" > "$T/line/shaft_hz.csv" <<'EOF'
-import json, sys
-print("device,hz")
-for d in json.load(open(sys.argv[1]))["devices"]:
-    print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])))
-EOF
+	/usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" declare --dir "$T/line" \
+		--shaft-hz "$T/line/shaft_hz.csv" --nameplate "$T/nameplate.csv" ||
+		lg_fail "line2 declare"
 	WIN_ARGS=(-w $W --window rev6 --shaft-hz "$T/line/shaft_hz.csv" --smooth $SMOOTH)
 	# rev-imp: what the operator declares for the impact features (set points, gear
-	# teeth, bearing geometry), from the manifest as above
-	python3 - "$T/line/manifest.json" > "$T/nameplate.csv" <<'EOF'
-import json, sys
-print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg")
-for d in json.load(open(sys.argv[1]))["devices"]:
-    p = d["physics"]; b = p["bearing"]
-    print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
-          p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
-          b["contact_deg"]))
-EOF
+	# teeth, bearing geometry): nameplate.csv, written above
 	MINW=20 # 30 s of healthy history holds 18-118 windows of up to 16384 samples
 fi
 

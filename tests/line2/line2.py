@@ -797,6 +797,31 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def declare(a):
+    """What an operator would declare of each machine, from the line's manifest (linegate
+    never reads the manifest): --shaft-hz's device,hz (the lowest set point) and
+    --nameplate's set points, gear teeth and bearing geometry."""
+    if not a.shaft_hz and not a.nameplate:
+        raise ValueError("nothing to write: give --shaft-hz FILE, --nameplate FILE or both")
+    with open(os.path.join(a.dir, "manifest.json")) as f:
+        devs = json.load(f)["devices"]
+    if a.shaft_hz:
+        with open(a.shaft_hz, "w") as f:
+            print("device,hz", file=f)
+            for d in devs:
+                print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])), file=f)
+    if a.nameplate:
+        with open(a.nameplate, "w") as f:
+            print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg", file=f)
+            for d in devs:
+                p = d["physics"]
+                b = p["bearing"]
+                print("%s,%s,%d,%d,%r,%r,%r" % (
+                    d["name"], " ".join(repr(float(s)) for s in p["setpoints_hz"]),
+                    p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"], b["contact_deg"]),
+                    file=f)
+
+
 def main(argv=None):
     ap = Parser(prog="line2.py", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="A second line of machines, independent of linegate's simulator: "
@@ -851,6 +876,14 @@ def main(argv=None):
     sd.add_argument("--lgf-format", choices=("f32", "i16"), default="", help="override the "
                     "manifest's LGF sample format")
     sd.add_argument("--bind", default="", help="source address to send from")
+    dc = sub.add_parser("declare", help="write what an operator declares of each machine "
+                        "(linegate-train's --shaft-hz and --nameplate CSVs) from a line's "
+                        "manifest", prog="line2.py declare")
+    dc.add_argument("--dir", required=True, help="a folder `make` wrote (manifest.json)")
+    dc.add_argument("--shaft-hz", default="", help="write device,hz here: each machine's "
+                    "lowest set point")
+    dc.add_argument("--nameplate", default="", help="write device,setpoints_hz,gear_teeth,"
+                    "balls,pitch_mm,ball_mm,contact_deg here")
     a = ap.parse_args(argv)
     if a.cmd is None:
         ap.print_help()
@@ -861,6 +894,8 @@ def main(argv=None):
                 raise ValueError("--devices must be at least 1, --seconds and --fault-gain "
                                  "above 0")
             make_line(a, log=(lambda *x, **k: None) if a.quiet else print)
+        elif a.cmd == "declare":
+            declare(a)
         else:
             send_line(a)
     except (ValueError, OSError, subprocess.CalledProcessError) as e:

@@ -347,6 +347,33 @@ class Line(unittest.TestCase):
         self.assertNotEqual(read_bytes(os.path.join(other, "npy", "l2s12-d000.npy")),
                             read_bytes(os.path.join(self.out, "npy", "l2s11-d000.npy")))
 
+    def test_declare(self):
+        """declare writes the operator's CSVs from the manifest: each machine's lowest set
+        point, and its set points, teeth and bearing, exactly (repr round-trips)."""
+        hz, plate = os.path.join(self.tmp, "hz.csv"), os.path.join(self.tmp, "plate.csv")
+        r = subprocess.run([sys.executable, SCRIPT, "declare", "--dir", self.out, "--shaft-hz",
+                            hz, "--nameplate", plate], stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [ln.split(",") for ln in read_text(hz).splitlines()]
+        self.assertEqual(rows[0], ["device", "hz"])
+        pl = [ln.split(",") for ln in read_text(plate).splitlines()]
+        self.assertEqual(pl[0], ["device", "setpoints_hz", "gear_teeth", "balls", "pitch_mm",
+                                 "ball_mm", "contact_deg"])
+        self.assertEqual(len(rows), 9)
+        for d, h, p in zip(self.man["devices"], rows[1:], pl[1:]):
+            ph = d["physics"]
+            self.assertEqual(h, [d["name"], repr(min(ph["setpoints_hz"]))])
+            self.assertEqual(p[0], d["name"])
+            self.assertEqual([float(x) for x in p[1].split()], ph["setpoints_hz"])
+            self.assertEqual(int(p[2]), ph["gear_teeth"])
+            b = ph["bearing"]
+            self.assertEqual([int(p[3])] + [float(x) for x in p[4:]],
+                             [b["balls"], b["pitch_mm"], b["ball_mm"], b["contact_deg"]])
+        r = subprocess.run([sys.executable, SCRIPT, "declare", "--dir", self.out],
+                           stderr=subprocess.PIPE, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nothing to write", r.stderr)
+
     def test_labels_match_the_manifest(self):
         with open(os.path.join(self.out, "labels.csv")) as fh:
             lines = fh.read().splitlines()

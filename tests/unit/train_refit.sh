@@ -25,21 +25,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 /usr/bin/python3 "$src/tests/line2/line2.py" make --seed 5 --devices 3 --faulty 0 \
 	--seconds 40 --formats pcap --out "$dir/line" -q || fail "line2"
 # what the operator declares (docs/getting-started-own-line.md), here from line2's manifest
-/usr/bin/python3 - "$dir/line/manifest.json" "$dir/shaft_hz.csv" "$dir/nameplate.csv" <<'PY'
-import json, sys
-devs = json.load(open(sys.argv[1]))["devices"]
-with open(sys.argv[2], "w") as f:
-    print("device,hz", file=f)
-    for d in devs:
-        print("%s,%r" % (d["name"], min(d["physics"]["setpoints_hz"])), file=f)
-with open(sys.argv[3], "w") as f:
-    print("device,setpoints_hz,gear_teeth,balls,pitch_mm,ball_mm,contact_deg", file=f)
-    for d in devs:
-        p = d["physics"]; b = p["bearing"]
-        print("%s,%s,%d,%d,%r,%r,%r" % (d["name"], " ".join(repr(float(s)) for s in
-              p["setpoints_hz"]), p["gear_teeth"], b["balls"], b["pitch_mm"], b["ball_mm"],
-              b["contact_deg"]), file=f)
-PY
+/usr/bin/python3 "$src/tests/line2/line2.py" declare --dir "$dir/line" \
+	--shaft-hz "$dir/shaft_hz.csv" --nameplate "$dir/nameplate.csv" || fail "line2 declare"
 from=(--from "$dir/line/line.pcap" --policy "$dir/line/policy.yaml")
 "$train" "${from[@]}" --healthy-before 40 -w 2048 --window rev6 --shaft-hz "$dir/shaft_hz.csv" \
 	--smooth 2 --detector knn --layout orders96-time5-imp10 --nameplate "$dir/nameplate.csv" \
