@@ -603,11 +603,41 @@ static double jnum(json_object *o, const char *a, const char *b)
 		       json_object_get_double(v) : -1;
 }
 
+/*
+ * reply_ok() for the model_add of an approval: linegatectl signed the candidate a moment ago
+ * (its SHA-256 is the evaluated one), so a signature the registry does not trust is the key's
+ * fault, and linegatectl knows which key that was (the registry can only say "not signed by a
+ * trusted key, or changed": the candidate names no signer).
+ */
+static json_object *reply_ok_untrusted(json_object *resp, const char *keyfile,
+				       const uint8_t pk[LG_SIGN_PK_LEN])
+{
+	json_object *v;
+	char hex[2 * LG_SIGN_PK_LEN + 1];
+
+	if (json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v))
+		return resp;
+	if (!json_object_object_get_ex(resp, "error", &v) ||
+	    !strstr(json_object_get_string(v), "not signed by a trusted key"))
+		return reply_ok(resp);
+	size_t n = strlen(keyfile);
+	int stem = n > 4 && !strcmp(keyfile + n - 4, ".key") ? (int)n - 4 : (int)n;
+
+	lg_hex_encode(pk, LG_SIGN_PK_LEN, hex);
+	/* keygen PREFIX wrote PREFIX.key and PREFIX.pub */
+	fprintf(stderr, "linegatectl: the registry refused the candidate signed with %s: its "
+		"public key %.16s... (%.*s.pub, if keygen wrote it) is not in the policy's "
+		"models.trusted_keys. Add that .pub file to models.trusted_keys and apply the "
+		"policy, or approve with a key that is there\n", keyfile, hex, stem, keyfile);
+	json_object_put(resp);
+	return NULL;
+}
+
 /* Sign the candidate's model, add it to the registry, shadow it, record the verdict. */
 static int candidate_approve(const char *sock, json_object *cand, const char *id,
 			     const char *keyfile)
 {
-	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN], pk[LG_SIGN_PK_LEN];
 	const char *path = jstr(cand, "path"), *dash = strrchr(id, '-');
 	char sigpath[4200], name[96], ref[200], *buf;
 	json_object *req, *resp;
@@ -648,6 +678,7 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 		}
 	}
 	lg_sign_buf(sk, buf, len, sig);
+	memcpy(pk, sk + LG_SIGN_SK_LEN - LG_SIGN_PK_LEN, sizeof(pk)); /* libsodium: seed, pk */
 	memset(sk, 0, sizeof(sk));
 	free(buf);
 	snprintf(sigpath, sizeof(sigpath), "%s.sig", path);
@@ -663,16 +694,16 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	json_object_object_add(req, "name", json_object_new_string(name));
 	json_object_object_add(req, "version", json_object_new_string(dash + 1));
 	json_object_object_add(req, "path", json_object_new_string(path));
-	if (call(sock, req, &resp) || !(resp = reply_ok(resp))) {
-		unlink(sigpath); /* an untrusted signature stays nowhere */
+	/* Added and shadowed in one step, or neither (linegated undoes the add). */
+	json_object_object_add(req, "shadow", json_object_new_boolean(1));
+	if (call(sock, req, &resp)) {
+		unlink(sigpath);
 		return 1;
 	}
-	json_object_put(resp);
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("model_shadow"));
-	json_object_object_add(req, "ref", json_object_new_string(ref));
-	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+	if (!reply_ok_untrusted(resp, keyfile, pk)) {
+		unlink(sigpath); /* an untrusted or unused signature stays nowhere */
 		return 1;
+	}
 	json_object_put(resp);
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("candidate_verdict"));
