@@ -89,14 +89,17 @@ static const char usage[] =
 	"                    latency stage from a frame's arrival, and a line per device;\n"
 	"                    --json: all of them as linegate's JSON (what metrics shows).\n"
 	"                    SOCKET may also come from $LINEGATE_DATAPLANE\n"
-	"  models            the model registry: every version, which is active and shadow\n"
+	"  models            the model registry: every version, which is active and shadow,\n"
+	"                    and what the data plane runs (running, running_why)\n"
 	"  models candidates models linegate-train --candidate-dir wrote for approval, with\n"
 	"                    their false alarms and those of the model now active\n"
 	"  models show ID    one candidate's evaluation, digests included\n"
 	"  models approve ID --key KEY\n"
 	"                    sign the candidate with KEY (whose .pub must be in the policy's\n"
 	"                    models.trusted_keys), add it to the registry as NAME@TIME and score\n"
-	"                    with it in the shadow; 'model activate' then makes it active\n"
+	"                    with it in the shadow, both or neither (another feature row or\n"
+	"                    window than the active model: refused, not added, still pending);\n"
+	"                    'model activate' then makes it active\n"
 	"  models reject ID  mark it rejected (and say so); nothing else changes\n"
 	"  model add NAME VERSION FILE\n"
 	"                    register FILE (and FILE.sig) as NAME@VERSION; refused unless\n"
@@ -603,11 +606,41 @@ static double jnum(json_object *o, const char *a, const char *b)
 		       json_object_get_double(v) : -1;
 }
 
+/*
+ * reply_ok() for the model_add of an approval: linegatectl signed the candidate a moment ago
+ * (its SHA-256 is the evaluated one), so a signature the registry does not trust is the key's
+ * fault, and linegatectl knows which key that was (the registry can only say "not signed by a
+ * trusted key, or changed": the candidate names no signer).
+ */
+static json_object *reply_ok_untrusted(json_object *resp, const char *keyfile,
+				       const uint8_t pk[LG_SIGN_PK_LEN])
+{
+	json_object *v;
+	char hex[2 * LG_SIGN_PK_LEN + 1];
+
+	if (json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v))
+		return resp;
+	if (!json_object_object_get_ex(resp, "error", &v) ||
+	    !strstr(json_object_get_string(v), "not signed by a trusted key"))
+		return reply_ok(resp);
+	size_t n = strlen(keyfile);
+	int stem = n > 4 && !strcmp(keyfile + n - 4, ".key") ? (int)n - 4 : (int)n;
+
+	lg_hex_encode(pk, LG_SIGN_PK_LEN, hex);
+	/* keygen PREFIX wrote PREFIX.key and PREFIX.pub */
+	fprintf(stderr, "linegatectl: the registry refused the candidate signed with %s: its "
+		"public key %.16s... (%.*s.pub, if keygen wrote it) is not in the policy's "
+		"models.trusted_keys. Add that .pub file to models.trusted_keys and apply the "
+		"policy, or approve with a key that is there\n", keyfile, hex, stem, keyfile);
+	json_object_put(resp);
+	return NULL;
+}
+
 /* Sign the candidate's model, add it to the registry, shadow it, record the verdict. */
 static int candidate_approve(const char *sock, json_object *cand, const char *id,
 			     const char *keyfile)
 {
-	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN], pk[LG_SIGN_PK_LEN];
 	const char *path = jstr(cand, "path"), *dash = strrchr(id, '-');
 	char sigpath[4200], name[96], ref[200], *buf;
 	json_object *req, *resp;
@@ -648,6 +681,7 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 		}
 	}
 	lg_sign_buf(sk, buf, len, sig);
+	memcpy(pk, sk + LG_SIGN_SK_LEN - LG_SIGN_PK_LEN, sizeof(pk)); /* libsodium: seed, pk */
 	memset(sk, 0, sizeof(sk));
 	free(buf);
 	snprintf(sigpath, sizeof(sigpath), "%s.sig", path);
@@ -663,16 +697,16 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	json_object_object_add(req, "name", json_object_new_string(name));
 	json_object_object_add(req, "version", json_object_new_string(dash + 1));
 	json_object_object_add(req, "path", json_object_new_string(path));
-	if (call(sock, req, &resp) || !(resp = reply_ok(resp))) {
-		unlink(sigpath); /* an untrusted signature stays nowhere */
+	/* Added and shadowed in one step, or neither (linegated undoes the add). */
+	json_object_object_add(req, "shadow", json_object_new_boolean(1));
+	if (call(sock, req, &resp)) {
+		unlink(sigpath);
 		return 1;
 	}
-	json_object_put(resp);
-	req = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string("model_shadow"));
-	json_object_object_add(req, "ref", json_object_new_string(ref));
-	if (call(sock, req, &resp) || !(resp = reply_ok(resp)))
+	if (!reply_ok_untrusted(resp, keyfile, pk)) {
+		unlink(sigpath); /* an untrusted or unused signature stays nowhere */
 		return 1;
+	}
 	json_object_put(resp);
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("candidate_verdict"));

@@ -174,6 +174,10 @@ struct daemon {
 	struct timespec dp_look;
 	int interval_ms;
 	char drift_hex[65]; /* what the data plane ran when the drift was noticed */
+	/* Why the data plane does not run the registry's active and shadow model, since a
+	 * restore of them failed (restore_models()); "" once a push of models succeeded. Said
+	 * in status (warnings, in_sync false) and models (a trial: silent but on stderr). */
+	char models_why[1200];
 	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
 	 * in drift as last seen in its status, bit (1 << method); audited when they change */
 	struct { uint32_t id; uint8_t methods; char name[64]; } data_drift[256];
@@ -941,7 +945,7 @@ static bool model_changed(const struct lg_policy *a, const struct lg_policy *b)
 	return ch;
 }
 
-static void restore_models(struct daemon *d, bool always);
+static void restore_models(struct daemon *d, const char *peer, bool always);
 
 static void append(char *msg, size_t msglen, const char *text)
 {
@@ -1015,7 +1019,7 @@ static void registry_follow_policy(struct daemon *d, const char *peer, const cha
 	fprintf(stderr, "linegated: models: %s\n", note + 2);
 	/* The data plane dropped them with the apply; one that did not (it ran another policy
 	 * than linegated's) is told now. */
-	restore_models(d, true);
+	restore_models(d, peer, true);
 }
 
 static int apply_text(struct daemon *d, const char *text, size_t len, const char *source,
@@ -1247,6 +1251,7 @@ static int push_models(struct daemon *d, const char *active, const char *shadow,
 	if (ret)
 		return ret;
 	json_object_put(reply);
+	d->models_why[0] = '\0';
 	snprintf(msg, msglen, "running %.200s%s%.200s", al, shadow[0] ? ", shadow " : "", shadow);
 	return 0;
 }
@@ -1259,6 +1264,26 @@ static bool registry_ready(struct daemon *d, char *msg, size_t msglen)
 	return false;
 }
 
+/* What the data plane runs, beside what the registry names (they differ after a failed
+ * restore: models_why): "running", "running_shadow", and "running_why" when they differ. */
+static void models_running(struct daemon *d, json_object *reply)
+{
+	json_object *r, *v;
+	char why[512];
+
+	if (!d->dp_path || d->dp_down || dp_call_t(d, cmd_req("status"), DP_LOOK_TIMEOUT_MS, &r,
+						     why, sizeof(why)))
+		return;
+	if (json_object_object_get_ex(r, "model", &v))
+		json_object_object_add(reply, "running", json_object_get(v));
+	if (json_object_object_get_ex(r, "shadow_model", &v))
+		json_object_object_add(reply, "running_shadow", json_object_get(v));
+	json_object_put(r);
+	if (d->models_why[0])
+		json_object_object_add(reply, "running_why",
+				       json_object_new_string(d->models_why));
+}
+
 static int h_models(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1268,6 +1293,7 @@ static int h_models(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "models", lg_registry_list(&d->reg));
 	json_object_object_add(c->reply, "active", json_object_new_string(d->reg.active));
 	json_object_object_add(c->reply, "shadow", json_object_new_string(d->reg.shadow));
+	models_running(d, c->reply);
 	return 0;
 }
 
@@ -1398,11 +1424,45 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 	return ret;
 }
 
+/*
+ * model_add with "shadow": true (linegatectl models approve): the new version scores in the
+ * shadow, or it is not added. A half-done approval (added, then refused as a shadow: another
+ * feature row, another window) left a version that could neither be approved again
+ * ("immutable") nor rejected (a new-user trial); the data plane's shadow check is the one
+ * truth, so it runs, and on its refusal the add is undone and both are audited.
+ */
+static int add_as_shadow(struct daemon *d, struct lg_ctl_call *c, const char *name,
+			 const char *ver)
+{
+	char ref[160], why[600], undo[400];
+	int ret, uret;
+
+	snprintf(ref, sizeof(ref), "%s@%s", name, ver);
+	ret = push_models(d, d->reg.active, ref, why, sizeof(why));
+	if (!ret) {
+		ret = lg_registry_set_shadow(&d->reg, ref, c->err, c->errlen);
+		audit_event(d, c->peer->name, "model_shadow", ret ? "failed" : "ok", NULL,
+			    ret ? c->err : ref);
+		if (!ret)
+			snprintf(c->err, c->errlen, "added %s (signature verified); %s", ref, why);
+		return ret;
+	}
+	audit_event(d, c->peer->name, "model_shadow", "refused", NULL, why);
+	uret = lg_registry_undo_add(&d->reg, ref, undo, sizeof(undo));
+	audit_event(d, c->peer->name, "model_add", uret ? "failed" : "undone", NULL, undo);
+	snprintf(c->err, c->errlen, "%s cannot score in the shadow of the active model %s: %.400s; "
+		 "%s%.200s", ref, d->reg.active[0] ? d->reg.active : "(the policy's "
+		 "detection.model)", why, uret ? "and it could not be taken out of the registry "
+		 "again: " : "so it was not added (the registry did not change)", uret ? undo : "");
+	return ret;
+}
+
 static int h_model_add(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
 	const char *name = get_str_field(c->req, "name"), *ver = get_str_field(c->req, "version"),
 		   *path = get_str_field(c->req, "path");
+	json_object *sv;
 	int ret;
 
 	if (!registry_ready(d, c->err, c->errlen))
@@ -1416,6 +1476,9 @@ static int h_model_add(void *ctx, struct lg_ctl_call *c)
 	if (!ret)
 		snprintf(c->err, c->errlen, "added %s@%s (signature verified)", name, ver);
 	audit_event(d, c->peer->name, "model_add", ret ? "refused" : "ok", NULL, c->err);
+	if (!ret && json_object_object_get_ex(c->req, "shadow", &sv) &&
+	    json_object_get_boolean(sv))
+		ret = add_as_shadow(d, c, name, ver);
 	if (!ret)
 		json_object_object_add(c->reply, "message", json_object_new_string(c->err));
 	return ret;
@@ -1429,6 +1492,13 @@ static int model_switch(struct daemon *d, struct lg_ctl_call *c, const char *wha
 	char msg[600], why[300];
 	int ret = push_models(d, ref, ends_shadow ? "" : d->reg.shadow, c->err, c->errlen);
 
+	/* Refused for the shadow's sake (another feature row or window than the new model):
+	 * say the way out, not only why. */
+	if (ret && !ends_shadow && d->reg.shadow[0] &&
+	    strstr(c->err, "a shadow scores the active model's rows"))
+		snprintf(c->err + strlen(c->err), c->errlen - strlen(c->err),
+			 ". End the shadow first (linegatectl model shadow off), then activate; "
+			 "the shadow %s stays in the registry", d->reg.shadow);
 	if (!ret)
 		ret = lg_registry_set_active(&d->reg, ref, remember, c->err, c->errlen);
 	audit_event(d, c->peer->name, what, ret ? "refused" : "ok", NULL,
@@ -1594,14 +1664,29 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 				       json_object_new_string(!ret ? "up" :
 							      ret == -EPROTO ? why : msg));
 		json_object_object_add(c->reply, "in_sync",
-				       json_object_new_boolean(d->in_sync && !d->dp_down));
+				       json_object_new_boolean(d->in_sync && !d->dp_down &&
+							       !d->models_why[0]));
 		if (d->dp_down)
 			snprintf(msg, sizeof(msg), "the data plane does not answer, so what it "
 				 "runs is not known: %.700s", d->dp_why);
 		else if (!d->in_sync)
 			snprintf(msg, sizeof(msg), "the data plane runs %.8s, not linegated's "
 				 "version %u", d->drift_hex, d->version);
-		if (d->dp_down || !d->in_sync)
+		else if (d->models_why[0])
+			snprintf(msg, sizeof(msg), "models: %.780s", d->models_why);
+		if (d->models_why[0]) {
+			char wm[sizeof(d->models_why) + 100];
+			json_object *w;
+
+			if (!json_object_object_get_ex(c->reply, "warnings", &w)) {
+				w = json_object_new_array();
+				json_object_object_add(c->reply, "warnings", w);
+			}
+			snprintf(wm, sizeof(wm), "models: %s (linegatectl model activate or model "
+				 "shadow off sets them again)", d->models_why);
+			json_object_array_add(w, json_object_new_string(wm));
+		}
+		if (d->dp_down || !d->in_sync || d->models_why[0])
 			json_object_object_add(c->reply, "in_sync_why",
 					       json_object_new_string(msg));
 	}
@@ -2231,7 +2316,8 @@ static const struct lg_ctl_cmd daemon_cmds[] = {
 	{ "history", h_history, "every kept policy version", false },
 	{ "rollback", h_rollback, "re-apply kept \"version\" (default: the one before)", true },
 	{ "models", h_models, "the model registry", false },
-	{ "model_add", h_model_add, "register \"name\"@\"version\" from \"path\"", true },
+	{ "model_add", h_model_add, "register \"name\"@\"version\" from \"path\" (with "
+	  "\"shadow\": true it scores in the shadow too, or is not added)", true },
 	{ "candidates", h_candidates, "models trained for approval, with their evaluation", false },
 	{ "candidate_verdict", h_candidate_verdict, "record \"verdict\" approved (as \"ref\") or "
 	  "rejected for candidate \"id\"", true },
@@ -2647,12 +2733,12 @@ static int start_policy(struct daemon *d, char *msg, size_t msglen)
 /* After a restart, the data plane runs what the registry says is active and shadow, unless
  * it does already: then nothing is swapped. Without always, a registry that names neither
  * leaves the data plane as it is (the policy's detection.model, or what it ran before). */
-static void restore_models(struct daemon *d, bool always)
+static void restore_models(struct daemon *d, const char *peer, bool always)
 {
-	char why[1024];
+	char why[1024], detail[sizeof(d->models_why) + 400], runs[400] = "";
 	const char *base = strrchr(d->running.model, '/');
 	const char *want = d->reg.active[0] ? d->reg.active : base ? base + 1 : d->running.model;
-	json_object *r, *v;
+	json_object *r, *v, *sv = NULL;
 	bool same = false;
 
 	if (!d->dp_path || (!always && !d->reg.active[0] && !d->reg.shadow[0]))
@@ -2660,12 +2746,42 @@ static void restore_models(struct daemon *d, bool always)
 	if (!dp_call(d, cmd_req("status"), &r, why, sizeof(why))) {
 		same = json_object_object_get_ex(r, "model", &v) &&
 		       !strcmp(json_object_get_string(v), want) &&
-		       json_object_object_get_ex(r, "shadow_model", &v) &&
-		       !strcmp(json_object_get_string(v), d->reg.shadow);
+		       json_object_object_get_ex(r, "shadow_model", &sv) &&
+		       !strcmp(json_object_get_string(sv), d->reg.shadow);
+		if (json_object_object_get_ex(r, "model", &v)) {
+			const char *rs = json_object_object_get_ex(r, "shadow_model", &sv) ?
+						 json_object_get_string(sv) : "";
+
+			snprintf(runs, sizeof(runs), "%.150s%s%.150s", json_object_get_string(v),
+				 rs[0] ? ", shadow " : "", rs);
+		}
 		json_object_put(r);
 	}
-	if (!same && push_models(d, d->reg.active, d->reg.shadow, why, sizeof(why)))
-		fprintf(stderr, "linegated: could not restore the registry's models: %s\n", why);
+	snprintf(detail, sizeof(detail), "restore: %s%.160s%s%.160s", d->reg.active[0] ?
+		 "the registry's active " : "the policy's detection.model ", want,
+		 d->reg.shadow[0] ? ", shadow " : "", d->reg.shadow);
+	if (same) {
+		/* at start only: the data plane kept them across linegated's restart */
+		if (!always) {
+			append(detail, sizeof(detail), ": the data plane runs them already");
+			audit_event(d, peer, "model_activate", "ok", NULL, detail);
+		}
+		return;
+	}
+	if (!push_models(d, d->reg.active, d->reg.shadow, why, sizeof(why))) {
+		append(detail, sizeof(detail), ": pushed to the data plane");
+		audit_event(d, peer, "model_activate", "ok", NULL, detail);
+		return;
+	}
+	fprintf(stderr, "linegated: could not restore the registry's models: %s\n", why);
+	snprintf(d->models_why, sizeof(d->models_why), "the data plane runs %.300s, not the "
+		 "registry's %s%.160s%s%.160s: restoring them failed: %.300s", runs[0] ? runs :
+		 "a model linegated could not learn", d->reg.active[0] ? "active " :
+		 "(the policy's detection.model) ", want, d->reg.shadow[0] ? ", shadow " : "",
+		 d->reg.shadow, why);
+	append(detail, sizeof(detail), ": refused: ");
+	append(detail, sizeof(detail), d->models_why);
+	audit_event(d, peer, "model_activate", "failed", NULL, detail);
 }
 
 static void watch_setup(struct daemon *d, bool poll_only)
@@ -3415,7 +3531,7 @@ int main(int argc, char **argv)
 		if (d.follow_at_start)
 			registry_follow_policy(&d, "startup", "apply", NULL, 0);
 		else
-			restore_models(&d, false);
+			restore_models(&d, "startup", false);
 	}
 #ifdef LG_HAVE_NATS
 	if (fa.url) {

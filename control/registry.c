@@ -275,6 +275,58 @@ int lg_registry_set_shadow(struct lg_registry *r, const char *ref, char *err, si
 	return save_state(r, err, errlen);
 }
 
+/* Only the undo of an add that never ran: a version active, shadow or in the history has
+ * been used, and stays (versions are immutable). The version goes aside by rename first, so
+ * that a crash leaves a hidden folder, never a half version. */
+int lg_registry_undo_add(struct lg_registry *r, const char *ref, char *err, size_t errlen)
+{
+	char name[64], version[64], dir[LG_PATH_MAX * 2], tmp[LG_PATH_MAX * 2], f[LG_PATH_MAX * 3];
+	int ret = split_ref(ref, name, version, err, errlen);
+	json_object *meta, *v;
+
+	if (ret)
+		return ret;
+	if (!strcmp(r->active, ref) || !strcmp(r->shadow, ref)) {
+		snprintf(err, errlen, "%s is the %s model: it stays", ref,
+			 !strcmp(r->active, ref) ? "active" : "shadow");
+		return -EBUSY;
+	}
+	for (unsigned i = 0; i < r->nhistory; i++)
+		if (!strcmp(r->history[i], ref)) {
+			snprintf(err, errlen, "%s was active before: it stays", ref);
+			return -EBUSY;
+		}
+	if (read_meta(r, name, version, &meta)) {
+		snprintf(err, errlen, "%s is not in the registry", ref);
+		return -ENOENT;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s/%s", r->root, name, version);
+	snprintf(tmp, sizeof(tmp), "%s/%s/.%s.undo", r->root, name, version);
+	if (rename(dir, tmp)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		json_object_put(meta);
+		return ret;
+	}
+	json_object_object_get_ex(meta, "file", &v);
+	snprintf(f, sizeof(f), "%s/%s", tmp, json_object_get_string(v));
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/%s.sig", tmp, json_object_get_string(v));
+	unlink(f);
+	snprintf(f, sizeof(f), "%s/meta.json", tmp);
+	unlink(f);
+	json_object_put(meta);
+	if (rmdir(tmp)) {
+		snprintf(err, errlen, "%s: %s (left aside; %s is out of the registry)", tmp,
+			 strerror(errno), ref);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", r->root, name);
+	rmdir(dir); /* the name's first version: the name goes too (fails if others are there) */
+	snprintf(err, errlen, "%s taken out of the registry again", ref);
+	return 0;
+}
+
 int lg_registry_previous(const struct lg_registry *r, char *ref, size_t len, char *err,
 			 size_t errlen)
 {

@@ -49,6 +49,9 @@ int lg_registry_set_active(struct lg_registry *r, const char *ref, bool remember
 			   size_t errlen);
 int lg_registry_set_shadow(struct lg_registry *r, const char *ref /* NULL = off */, char *err,
 			   size_t errlen);
+/* Take name@version out again right after lg_registry_add(), when what the add was for
+ * (shadowing it) failed: refused (-EBUSY) for a version that is or was active or shadow. */
+int lg_registry_undo_add(struct lg_registry *r, const char *ref, char *err, size_t errlen);
 /* The version to roll back to (history[0]), or -ENOENT. Does not change the state. */
 int lg_registry_previous(const struct lg_registry *r, char *ref, size_t len, char *err,
 			 size_t errlen);

@@ -31,7 +31,7 @@ done
 train_candidate() {
 	"$TRAIN" "${args[@]}" --policy "$T/policy.yaml" --min-windows 50 --name line \
 		--candidate-dir "$CANDS" --compare "$LG_SOURCE/control/defaults/model.json" \
-		--reason "$1" > "$T/train.out" 2> "$T/train.err" ||
+		--reason "$1" "${@:2}" > "$T/train.out" 2> "$T/train.err" ||
 		lg_fail "linegate-train: $(tail -2 "$T/train.err")"
 	sed -n 's/^candidate \([^:]*\):.*/\1/p' "$T/train.out"
 }
@@ -73,6 +73,9 @@ rc=0
 CTL models approve "$C1" --key "$T/rogue.key" 2> "$T/rogue.err" || rc=$?
 [ $rc -eq 1 ] || lg_fail "approval with an untrusted key: status $rc"
 grep -q "refused" "$T/rogue.err" || lg_fail "untrusted key: $(cat "$T/rogue.err")"
+# linegatectl knows which key it signed with: it names it, not "which of the two cannot be told"
+grep -q "signed with $T/rogue.key: its public key $(head -c 16 "$T/rogue.pub")\.\.\. ($T/rogue.pub, if keygen wrote it) is not in the policy's models.trusted_keys" \
+	"$T/rogue.err" || lg_fail "untrusted key not named: $(cat "$T/rogue.err")"
 CTL models candidates | grep -q "^$C1 *pending" || lg_fail "C1 is no longer pending"
 [ ! -e "$CANDS/$C1/model.json.sig" ] || lg_fail "the untrusted signature was left beside the candidate"
 # A candidate changed after its evaluation is not the one a person looked at: refused.
@@ -84,6 +87,46 @@ CTL models approve "$C3" --key "$KEY" 2> "$T/tamper.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "not the model that was evaluated" "$T/tamper.err" ||
 	lg_fail "a changed candidate: status $rc, $(cat "$T/tamper.err")"
 [ ! -e "$CANDS/$C3/model.json.sig" ] || lg_fail "the changed candidate was signed"
+
+# A candidate that cannot score in the shadow of the active model (a knn detector's
+# bands96-time5 row beside the default model's row): approve is all or nothing. It was added,
+# then refused as a shadow, and stayed a version nobody could approve again ("immutable") or
+# reject (a new-user trial); now the add is undone and audited, the candidate stays pending.
+sleep 1
+CK=$(train_candidate "another row" --detector knn)
+REFK="line@${CK##*-}"
+for try in 1 2; do
+	rc=0
+	CTL models approve "$CK" --key "$KEY" > "$T/knn.out" 2> "$T/knn.err" || rc=$?
+	[ $rc -eq 1 ] || lg_fail "approve of a candidate on another row, try $try: status $rc"
+	grep -q "$REFK cannot score in the shadow of the active model .*a shadow scores the active model's rows.*so it was not added (the registry did not change)" \
+		"$T/knn.err" || lg_fail "approve on another row, try $try: $(cat "$T/knn.err")"
+	CTL models -r > "$T/regk.json"
+	python3 - "$T/regk.json" "$T/models0.json" "$REFK" <<'EOF' || lg_fail "registry after a refused approve: $(cat "$T/regk.json")"
+import json, sys
+r, r0 = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert r["models"] == r0["models"] and r["active"] == r0["active"], r
+assert r["shadow"] == r0["shadow"] and sys.argv[3] not in json.dumps(r["models"]), r
+EOF
+	CTL models candidates | grep -q "^$CK *pending" || lg_fail "$CK is no longer pending"
+	[ ! -e "$CANDS/$CK/model.json.sig" ] || lg_fail "the unused signature was left beside $CK"
+done
+# With a model of that row active, the same candidate is approved (the refusal left nothing).
+"$TRAIN" "${args[@]}" --policy "$T/policy.yaml" --min-windows 50 --detector knn \
+	-o "$T/knn.json" > /dev/null 2> "$T/knn-train.err" || lg_fail "knn: $(cat "$T/knn-train.err")"
+"$LG_BIN_CTL" sign "$KEY" "$T/knn.json" > /dev/null || lg_fail "sign"
+CTL model add knnbase 1 "$T/knn.json" > /dev/null || lg_fail "model add knnbase"
+CTL model activate knnbase@1 > /dev/null || lg_fail "model activate knnbase@1"
+CTL models approve "$CK" --key "$KEY" > "$T/knn2.out" 2>&1 ||
+	lg_fail "approve after the active model reads its row: $(cat "$T/knn2.out")"
+CTL models candidates | grep -q "^$CK *approved $REFK" || lg_fail "$CK not approved"
+# Back to the default model: refused while the knn shadow is on, with the way out said.
+rc=0
+CTL model rollback 2> "$T/back.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "End the shadow first (linegatectl model shadow off), then activate; the shadow $REFK stays in the registry" \
+	"$T/back.err" || lg_fail "rollback under a shadow of another row: $rc $(cat "$T/back.err")"
+CTL model shadow off > /dev/null || lg_fail "shadow off"
+CTL model rollback > /dev/null || lg_fail "rollback"
 
 # Approve C1: signed, registered, in the shadow; the active model does not change.
 CTL models approve "$C1" --key "$KEY" > "$T/approve.out" || lg_fail "approve"
@@ -124,11 +167,73 @@ c1, c2, ref = sys.argv[2:5]
 def rows(what, result):
     return [l for l in lines if l.get("what") == what and l.get("result") == result]
 ok = rows("candidate_approve", "ok")
-assert len(ok) == 1 and f"{c1} as {ref}" in json.dumps(ok[0]), ok
+assert len(ok) == 2 and f"{c1} as {ref}" in json.dumps(ok[1]), ok
 rej = rows("candidate_reject", "ok")
 assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
 # the untrusted key's attempt, refused by the registry's signature check
 assert len(rows("model_add", "refused")) == 1
-assert len(rows("model_shadow", "ok")) == 1
+# the knn candidate's two refused tries: added, refused as a shadow, the add undone
+undone = rows("model_add", "undone")
+assert len(undone) == 2 and all("taken out of the registry again" in l["detail"] for l in undone), undone
+assert len(rows("model_shadow", "refused")) == 2, rows("model_shadow", "refused")
+# the shadows of the knn candidate and of C1, and the knn shadow turned off
+assert len(rows("model_shadow", "ok")) == 3, rows("model_shadow", "ok")
+assert len(rows("model_rollback", "refused")) == 1
+EOF
+
+# Restarts of linegated restore the registry's models, audited. One that succeeds (the data
+# plane runs them already) is an audit line; one that fails (a registry naming an active and a
+# shadow of two rows, as a half-done approval could leave it) was only a line on stderr while
+# status said in_sync and models named a model that did not run (a new-user trial).
+restart_d() {
+	kill -INT "$D_PID"; wait "$D_PID" || lg_fail "linegated did not stop cleanly"
+	rm -f "$T/d.sock"
+	lg_start_linegated
+}
+restart_d
+CTL status -r > "$T/st0.json"
+python3 - "$T/st0.json" "$T/audit.jsonl" "$REF" <<'EOF' || lg_fail "clean restart: $(cat "$T/st0.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))
+assert st["in_sync"] is True and st.get("warnings", []) == [], st
+last = [json.loads(l) for l in open(sys.argv[2])][-1]
+assert last["what"] == "model_activate" and last["result"] == "ok" and last["peer"] == "startup", last
+assert last["detail"].endswith(f"shadow {sys.argv[3]}: the data plane runs them already"), last
+EOF
+kill -INT "$D_PID"; wait "$D_PID" || lg_fail "linegated did not stop cleanly"
+python3 - "$T/models/state.json" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["active"] = "knnbase@1"  # a knn row; the shadow (C1) reads the default model's row
+json.dump(s, open(sys.argv[1], "w"))
+EOF
+rm -f "$T/d.sock"
+lg_start_linegated
+CTL status -r > "$T/st1.json"
+CTL models -r > "$T/m1.json"
+python3 - "$T/st1.json" "$T/m1.json" "$T/audit.jsonl" "$REF" <<'EOF' || lg_fail "failed restore: $(cat "$T/st1.json" "$T/m1.json")"
+import json, sys
+st, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ref = sys.argv[4]
+assert st["in_sync"] is False and "knnbase@1" in st["in_sync_why"], st
+w = [x for x in st["warnings"] if x.startswith("models: the data plane runs ")]
+assert len(w) == 1 and "not the registry's active knnbase@1, shadow " + ref in w[0], st
+assert "restoring them failed" in w[0] and "a shadow scores the active model's rows" in w[0], w
+# models says what runs (the model before the restart), beside what the registry names
+assert m["active"] == "knnbase@1" and m["running"] == "model.json", m
+assert m["running_shadow"] == ref and "restoring them failed" in m["running_why"], m
+last = [json.loads(l) for l in open(sys.argv[3])][-1]
+assert last["what"] == "model_activate" and last["result"] == "failed", last
+assert last["peer"] == "startup" and "restoring them failed" in last["detail"], last
+EOF
+# A push that works (the shadow ends) clears it.
+CTL model shadow off > /dev/null || lg_fail "shadow off after the failed restore"
+CTL status -r > "$T/st2.json"
+CTL models -r > "$T/m2.json"
+python3 - "$T/st2.json" "$T/m2.json" <<'EOF' || lg_fail "after shadow off: $(cat "$T/st2.json" "$T/m2.json")"
+import json, sys
+st, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert st["in_sync"] is True and st.get("warnings", []) == [], st
+assert m["running"] == "knnbase@1" and m["running_shadow"] == "" and "running_why" not in m, m
 EOF
 echo "candidates: passed"
