@@ -112,12 +112,18 @@ static int abs_norm_bound(const struct model_layer *l, double *out)
 static int spec_norm(const double *a, size_t k, size_t n, double anorm, double *out)
 {
 	size_t s = k < n ? k : n;
-	double *g = malloc(s * s * sizeof(*g)), w[1] = {0};
+	/* w: dsyevr's W has N elements (the first M the eigenvalues asked for); it works in
+	 * all of them, so a w of one overran the stack (a clang build's test_scorer crashed
+	 * with a wild out pointer) */
+	double *g = malloc(s * s * sizeof(*g)), *w = calloc(s + 1, sizeof(*w));
 	lapack_int m = 0, isuppz[2];
 	double z[1];
 
-	if (!g)
+	if (!g || !w) {
+		free(g);
+		free(w);
 		return -ENOMEM;
+	}
 	if (n <= k)
 		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)k, 1.0, a, (int)n,
 			    0.0, g, (int)n);
@@ -133,6 +139,7 @@ static int spec_norm(const double *a, size_t k, size_t n, double anorm, double *
 					(double)k * 1.2e-16 * anorm * anorm) *
 				       (1 + 1e-12));
 	free(g);
+	free(w);
 	return 0;
 }
 
