@@ -951,10 +951,12 @@ static int pooled_fit(const struct file_conf *fc, const struct scored *sc, size_
 	float *all;
 	int ret;
 
-	for (size_t i = 0; i < n; i++)
+	/* a retrain (--base) keeps the line's g: only the normalisation is the device's, and
+	 * no quantile is taken */
+	for (size_t i = 0; !fc->has_g && i < n; i++)
 		total += sc[i].n;
-	all = malloc(sizeof(float) * (total + 1));
-	if (!all)
+	all = fc->has_g ? NULL : malloc(sizeof(float) * (total + 1));
+	if (!fc->has_g && !all)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		ret = scored_norm(&sc[i], fit, q50 + i * M, q90 + i * M);
@@ -963,13 +965,16 @@ static int pooled_fit(const struct file_conf *fc, const struct scored *sc, size_
 			return ret;
 		}
 		scored_series(&sc[i], q50 + i * M, q90 + i * M, fc->smooth, ser[i]);
-		for (size_t j = 0; j < sc[i].n; j++)
+		for (size_t j = 0; all && j < sc[i].n; j++)
 			if (fit & (1u << sc[i].role[j]))
 				all[at++] = ser[i][j];
 	}
-	qsort(all, at, sizeof(*all), cmp_f);
-	/* a retrain (--base) keeps the line's g: only the normalisation is the device's */
-	*g = fc->has_g ? fc->g : quantile_sorted(all, at, 1 - fc->false_alarms);
+	if (all) {
+		qsort(all, at, sizeof(*all), cmp_f);
+		*g = quantile_sorted(all, at, 1 - fc->false_alarms);
+	} else {
+		*g = fc->g;
+	}
 	free(all);
 	return 0;
 }
