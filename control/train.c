@@ -429,6 +429,16 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 			r->dev->name, r->imp.ref_hz, where);
 		return -EINVAL;
 	}
+	if (ret == -ERANGE) {
+		/* lg_impact_ref_speed(): its lines' grid starts at bin 16 */
+		fprintf(stderr, "linegate-train: %s: its %u-sample windows at %g Hz cannot show "
+			"the shaft's lines at its set points (%s): the impact layouts find the "
+			"speed from lines above %.0f Hz (16 bins), and the set points' 1x-3x and "
+			"gear mesh lie below. Give a longer window (--window revR with --shaft-hz, "
+			"or -w)\n", r->dev->name, r->window, r->dev->rate, where,
+			16.0 * r->dev->rate / (double)r->window);
+		return ret;
+	}
 	if (ret) {
 		fprintf(stderr, "linegate-train: %s: no reference speed or resonance band for the "
 			"impact features (%s)\n", r->dev->name,

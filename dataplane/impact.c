@@ -847,6 +847,7 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 	size_t nb = n / 2 + 1, M, K, h = (size_t)nearbyint(0.1 / step);
 	double *P = NULL, *S = NULL, *lf = NULL, *Lg = NULL, *c = NULL, *ln = NULL, *g = NULL;
 	double spmin, spmax, best = -INFINITY, g0, lnf0;
+	bool seen = false;
 	struct spec1 s;
 	int ret;
 
@@ -923,6 +924,7 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 			if (l >= g[0] && l <= g[M - 1]) {
 				interp(&l, 1, g, ln, M, &v);
 				sc += v;
+				seen = true;
 			}
 		}
 		if (sc > best) {
@@ -930,7 +932,11 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 			*f0 = f;
 		}
 	}
-	ret = 0;
+	/* No order of any candidate inside the lines' grid (it starts at bin 16: 375 Hz for
+	 * 2048 samples at 48 kHz, above a 30 Hz shaft's 1x-3x and a gearless declaration's
+	 * "mesh"): every score was 0 and f0 would be the search's lower edge, which the
+	 * trainer's set point check accepts. Nothing was measured: say so. */
+	ret = seen ? 0 : -ERANGE;
 out:
 	spec1_free(&s);
 	free(P);
