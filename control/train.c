@@ -326,8 +326,9 @@ static void warn_flat(const struct lg_ingest_dev *d)
 
 /*
  * The reference speed is searched from 0.95 x the lowest set point to 1.02 x the highest
- * (lg_impact_ref_speed()); one found off 0.95-1.02 of every set point (between them, or at
- * the search's edge) is a machine that does not run where its declaration (where) says, or
+ * (lg_impact_ref_speed(), which refuses a search that saw no line); one found off 0.95-1.02
+ * of every set point (between two of them: the search's edges are the range's own) is a
+ * machine that does not run where its declaration (where) says, or
  * a wrong sample rate: every frequency of a .npy or CSV file read at --sample-rate R instead
  * of its rate r is R / r times off (a trial: 12800 for a 5354 Hz line trained without a
  * word). Refused: the impact features would be read at a wrong speed.
