@@ -557,16 +557,20 @@ static int cmp_f(const void *a, const void *b)
  * P(score > u + x) = 0.1 exp(-x / beta) and the threshold is u + beta ln(0.1 / p). Where
  * there are enough rows the empirical quantile is used when it is higher.
  */
+#define TAIL_MIN_ROWS 20
+
+/* -ENODATA: fewer than TAIL_MIN_ROWS calibration rows (the trainer says so, not "the fit") */
 static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, double p)
 {
-	float *sc = malloc(sizeof(float) * (n + 1));
+	float *sc;
 	double u, beta = 0, t;
 	size_t iu, m = 0;
 
-	if (!sc || n < 20) {
-		free(sc);
-		return -EINVAL;
-	}
+	if (n < TAIL_MIN_ROWS)
+		return -ENODATA;
+	sc = malloc(sizeof(float) * (n + 1));
+	if (!sc)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i += det->max_batch)
 		lg_detector_score(det, rows + i * det->d, n - i < det->max_batch ? n - i :
 			det->max_batch, sc + i);
@@ -1964,10 +1968,26 @@ static int train_files(struct file_conf *fc)
 		unsigned kept = (unsigned)devs[fc->pooled ? 0 : i].w.d;
 		unsigned long long k = 0, n = 0;
 
-		if (!prefit &&
-		    (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
-			   fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
-				   &kept))) {
+		int fr = prefit ? 0 :
+			 fed	? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
+				  fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
+					  &kept);
+
+		if (fr == -ENODATA) {
+			unsigned ch = devs[fc->pooled ? 0 : i].w.channels;
+
+			/* a real 5 s recording met it with --min-windows 20 (docs/benchmarks.md,
+			 * "A real recording"): say what is short, not "the fit failed" */
+			fprintf(stderr, "linegate-train: %s: too few calibration windows for its "
+				"threshold: its tail model needs %d rows (windows x its %u "
+				"channel(s)), and a quarter of the healthy windows calibrate: record "
+				"at least %u healthy windows, or train several devices together with "
+				"--detector knn (one line-wide threshold)\n",
+				fc->pooled ? "pooled" : devs[i].dev->name, TAIL_MIN_ROWS, ch,
+				(4 * TAIL_MIN_ROWS + (ch ? ch : 1) - 1) / (ch ? ch : 1));
+			goto out;
+		}
+		if (fr) {
 			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
 				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
 			goto out;
