@@ -134,7 +134,7 @@ static void nameplate(const char *text, size_t len, FILE *f, struct outcome *out
 
 		check_name(a->name, text, len);
 		if (lg_machines_find(m, n, a->name) != a || (i && a->line <= m[i - 1].line) ||
-		    !a->line || !a->nsp || a->nsp > LG_MACHINE_SP_MAX || a->plate.z < 2 ||
+		    !a->line || !a->nsp || a->nsp > LG_MACHINE_SP_MAX || a->plate.z == 1 ||
 		    a->plate.z > 10000)
 			abort();
 		say(out, "%s@%u z%u", a->name, a->line, a->plate.z);

@@ -257,16 +257,17 @@ enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, do
 		for (size_t i = 0; i < tr->labels->n; i++) {
 			const struct lg_label *l = &tr->labels->l[i];
 
-			if (!strcmp(l->device, device) && t + dur > l->onset &&
-			    (l->end < 0 || t < l->end))
+			if (!strcmp(l->device, device) && lg_win_overlaps(t, dur, l->onset, l->end))
 				return LG_WIN_FAULTY;
 		}
 		return LG_WIN_HEALTHY;
 	}
 	if (tr->before >= 0)
-		return t + dur <= tr->before ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
+		return !lg_time_after(t + dur, tr->before) ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
 	if (tr->to > tr->from)
-		return t >= tr->from && t + dur <= tr->to ? LG_WIN_HEALTHY : LG_WIN_UNKNOWN;
+		return !lg_time_after(tr->from, t) && !lg_time_after(t + dur, tr->to) ?
+			       LG_WIN_HEALTHY :
+			       LG_WIN_UNKNOWN;
 	return LG_WIN_HEALTHY;
 }
 

@@ -62,6 +62,25 @@ enum lg_win_truth lg_win_truth(const struct lg_truth *tr, const char *device, do
 			       double dur);
 
 /*
+ * Window times are sample counts over the rate in double precision, label and option times
+ * decimals: the window of 1024 samples at 12 kHz that ends at 4.608 s computes its end as
+ * 4.6080000000000005. Instants closer than LG_WIN_TIME_EPS (0.1 us, far under a sample at any
+ * rate linegate reads) are one: lg_time_after(a, b) is a > b beyond it. Every comparison of a
+ * window with the ground truth, --after and trained_until goes through these.
+ */
+#define LG_WIN_TIME_EPS 1e-7
+static inline bool lg_time_after(double a, double b)
+{
+	return a > b + LG_WIN_TIME_EPS;
+}
+
+/* The window [t, t + dur) overlaps [onset, end) (end < 0: no end). */
+static inline bool lg_win_overlaps(double t, double dur, double onset, double end)
+{
+	return lg_time_after(t + dur, onset) && (end < 0 || lg_time_after(end, t));
+}
+
+/*
  * The orders96-time5 layout's reference lines of a device (quality_proto.py's order_blocks()
  * with load_device()'s ref): the mean lines (features.h) of its first min(4, max(1, nh / 64))
  * healthy windows (nh: its healthy windows; the first training block's first ones), those

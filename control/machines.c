@@ -79,8 +79,8 @@ static const char *parse_line(char *buf, struct lg_machine *m, int first)
 	if (!m->nsp)
 		return "setpoints_hz: at least one set point (Hz)";
 	z = num(f[2]);
-	if (!(z >= 2) || z > 10000 || z != floor(z))
-		return "gear_teeth must be a whole number from 2 to 10000";
+	if (!(z == 0 || z >= 2) || z > 10000 || z != floor(z))
+		return "gear_teeth must be 0 (no gear) or a whole number from 2 to 10000";
 	m->plate.z = (unsigned)z;
 	m->plate.bpfo = m->plate.bpfi = 0;
 	m->has_bearing = 0;

@@ -58,7 +58,7 @@ static int trained_on(const struct lg_detector_set *set, const struct lg_quality
 				"healthy windows up to %.3f s (its trained_until)\n", tu);
 		return 0;
 	}
-	if (!(tu > qc->after))
+	if (!lg_time_after(tu, qc->after))
 		return 0; /* not recorded (an older model), or held out indeed */
 	fprintf(stderr, "linegate-quality: %s%s: --after %g: the model learnt from these very "
 		"samples (same data digest) up to %.3f s of its devices (its trained_until): the "
@@ -165,7 +165,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			/* a model with "smooth": each channel's mean of its last scores */
 			alarm[j] = (unsigned char)lg_kofn_step(
 				&a, lg_win_alert_smooth(det, &w, j, sc, set.smooth, hist));
-			if (w.t[j] < qc->after)
+			if (lg_time_after(qc->after, w.t[j]))
 				continue; /* it trained the model: not judged */
 			if (lg_win_truth(&tr, d->name, w.t[j], w.dur) == LG_WIN_HEALTHY) {
 				dhw++;
@@ -183,10 +183,10 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			long onset_w = -1, hit = -1;
 			struct kind_row *k;
 
-			if (strcmp(l->device, d->name) || l->onset < qc->after)
+			if (strcmp(l->device, d->name) || lg_time_after(qc->after, l->onset))
 				continue;
 			for (size_t j = 0; j < w.n; j++) {
-				int in_fault = w.t[j] + w.dur > l->onset && (l->end < 0 || w.t[j] < l->end);
+				bool in_fault = lg_win_overlaps(w.t[j], w.dur, l->onset, l->end);
 
 				if (in_fault && onset_w < 0)
 					onset_w = (long)j;

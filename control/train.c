@@ -136,8 +136,8 @@ static const char usage[] =
 	"      --nameplate FILE    with orders96-time5-imp9, -imp10 or -imp11: CSV device,\n"
 	"                          setpoints_hz,gear_teeth[,balls,pitch_mm,ball_mm,\n"
 	"                          contact_deg], what the operator declares of each machine\n"
-	"                          (docs/models.md); each detector records the set points,\n"
-	"                          so --base needs no nameplate\n"
+	"                          (gear_teeth 0: no gear; docs/models.md); each detector\n"
+	"                          records the set points, so --base needs no nameplate\n"
 	"      --components K      PCA components (default: 95% of the variance)\n"
 	"  -m, --machines N        simulated healthy machines (default 64)\n"
 	"  -n, --windows N         windows per machine (default 400)\n"
@@ -326,8 +326,9 @@ static void warn_flat(const struct lg_ingest_dev *d)
 
 /*
  * The reference speed is searched from 0.95 x the lowest set point to 1.02 x the highest
- * (lg_impact_ref_speed()); one found off 0.95-1.02 of every set point (between them, or at
- * the search's edge) is a machine that does not run where its declaration (where) says, or
+ * (lg_impact_ref_speed(), which refuses a search that saw no line); one found off 0.95-1.02
+ * of every set point (between two of them: the search's edges are the range's own) is a
+ * machine that does not run where its declaration (where) says, or
  * a wrong sample rate: every frequency of a .npy or CSV file read at --sample-rate R instead
  * of its rate r is R / r times off (a trial: 12800 for a 5354 Hz line trained without a
  * word). Refused: the impact features would be read at a wrong speed.
@@ -428,6 +429,16 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 			"0.001 Hz to below half the sample rate: check its set points (%s)\n",
 			r->dev->name, r->imp.ref_hz, where);
 		return -EINVAL;
+	}
+	if (ret == -ERANGE) {
+		/* lg_impact_ref_speed(): its lines' grid starts at bin 16 */
+		fprintf(stderr, "linegate-train: %s: its %u-sample windows at %g Hz cannot show "
+			"the shaft's lines at its set points (%s): the impact layouts find the "
+			"speed from lines above %.0f Hz (16 bins), and the set points' 1x-3x and "
+			"gear mesh lie below. Give a longer window (--window revR with --shaft-hz, "
+			"or -w)\n", r->dev->name, r->window, r->dev->rate, where,
+			16.0 * r->dev->rate / (double)r->window);
+		return ret;
 	}
 	if (ret) {
 		fprintf(stderr, "linegate-train: %s: no reference speed or resonance band for the "
@@ -546,16 +557,20 @@ static int cmp_f(const void *a, const void *b)
  * P(score > u + x) = 0.1 exp(-x / beta) and the threshold is u + beta ln(0.1 / p). Where
  * there are enough rows the empirical quantile is used when it is higher.
  */
+#define TAIL_MIN_ROWS 20
+
+/* -ENODATA: fewer than TAIL_MIN_ROWS calibration rows (the trainer says so, not "the fit") */
 static int tail_threshold(struct lg_detector *det, const float *rows, size_t n, double p)
 {
-	float *sc = malloc(sizeof(float) * (n + 1));
+	float *sc;
 	double u, beta = 0, t;
 	size_t iu, m = 0;
 
-	if (!sc || n < 20) {
-		free(sc);
-		return -EINVAL;
-	}
+	if (n < TAIL_MIN_ROWS)
+		return -ENODATA;
+	sc = malloc(sizeof(float) * (n + 1));
+	if (!sc)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i += det->max_batch)
 		lg_detector_score(det, rows + i * det->d, n - i < det->max_batch ? n - i :
 			det->max_batch, sc + i);
@@ -1953,10 +1968,26 @@ static int train_files(struct file_conf *fc)
 		unsigned kept = (unsigned)devs[fc->pooled ? 0 : i].w.d;
 		unsigned long long k = 0, n = 0;
 
-		if (!prefit &&
-		    (fed ? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
-			   fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
-				   &kept))) {
+		int fr = prefit ? 0 :
+			 fed	? fit_stats(fc, &fst, devs, in.ndev, det, &kept) :
+				  fit_one(fc, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1, det,
+					  &kept);
+
+		if (fr == -ENODATA) {
+			unsigned ch = devs[fc->pooled ? 0 : i].w.channels;
+
+			/* a real 5 s recording met it with --min-windows 20 (docs/benchmarks.md,
+			 * "A real recording"): say what is short, not "the fit failed" */
+			fprintf(stderr, "linegate-train: %s: too few calibration windows for its "
+				"threshold: its tail model needs %d rows (windows x its %u "
+				"channel(s)), and a quarter of the healthy windows calibrate: record "
+				"at least %u healthy windows, or train several devices together with "
+				"--detector knn (one line-wide threshold)\n",
+				fc->pooled ? "pooled" : devs[i].dev->name, TAIL_MIN_ROWS, ch,
+				(4 * TAIL_MIN_ROWS + (ch ? ch : 1) - 1) / (ch ? ch : 1));
+			goto out;
+		}
+		if (fr) {
 			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
 				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
 			goto out;

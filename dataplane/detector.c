@@ -1381,7 +1381,7 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 		return "'impact' belongs to the orders96-time5-imp9, -imp10 and -imp11 layouts "
 		       "only";
 	if (!json_object_is_type(r, json_type_object))
-		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 2..10000, "
+		return "'impact' must be {\"ref_speed_hz\": Hz, \"gear_teeth\": 0 or 2..10000, "
 		       "\"bpfo\": orders, \"bpfi\": orders, \"bands_hz\": [[lo, hi] per channel]}";
 	json_object_object_foreach(r, key, val) {
 		size_t k = 0;
@@ -1396,8 +1396,9 @@ static const char *read_impact(json_object *o, struct lg_detector *det)
 	}
 	if (!num_in(r, "ref_speed_hz", 1e-3, 1e5, &det->imp.ref_hz))
 		return "'impact': 'ref_speed_hz' must be a speed from 0.001 to 100000 Hz";
-	if (!num_in(r, "gear_teeth", 2, 10000, &z) || z != floor(z))
-		return "'impact': 'gear_teeth' must be a whole number from 2 to 10000";
+	if (!num_in(r, "gear_teeth", 0, 10000, &z) || z != floor(z) || z == 1)
+		return "'impact': 'gear_teeth' must be 0 (no gear) or a whole number from 2 to "
+		       "10000";
 	if (!num_in(r, "bpfo", 0, 1000, &det->imp.plate.bpfo))
 		return "'impact': 'bpfo' must be orders from 0 to 1000 (0: no bearing declared)";
 	if (!num_in(r, "bpfi", 0, 1000, &det->imp.plate.bpfi))

@@ -355,7 +355,7 @@ static int channel(struct lg_impact *im, unsigned c, double fs, double fw, size_
 	for (size_t k = 0; k < nb; k++) {
 		double fk = (double)k * fs / (double)n, on = fk >= band[0] && fk <= band[1];
 
-		for (unsigned h = 1; h <= 2; h++)
+		for (unsigned h = 1; pl->z && h <= 2; h++)
 			if (fabs(fk / fw - (double)(h * pl->z)) <= 1.5)
 				on = 0;
 		im->ca[k][0] = X[k][0] * on;
@@ -444,7 +444,12 @@ static int channel(struct lg_impact *im, unsigned c, double fs, double fw, size_
 	f[7] = lnratio(im->sp, G / 2 + 1, o, 3, res, half, tmp);
 	o[0] = pl->bpfi - 1, o[1] = pl->bpfi + 1, o[2] = 2 * pl->bpfi - 1, o[3] = 2 * pl->bpfi + 1;
 	f[8] = lnratio(im->sp, G / 2 + 1, o, 4, res, half, tmp);
-	/* mesh bump: the raw TSA's mesh band, its envelope over the revolution, orders 0-3 out */
+	/* mesh bump: the raw TSA's mesh band, its envelope over the revolution, orders 0-3 out;
+	 * a machine without a gear (z 0) has no mesh: 0, as a window too short for it */
+	if (!pl->z) {
+		f[4] = 0;
+		return 0;
+	}
 	interp(grid, G, th, im->xd + (size_t)c * n + e, L, env);
 	for (size_t b = 0; b < B; b++) {
 		double s = 0;
@@ -495,7 +500,7 @@ int lg_impact_window(struct lg_impact *im, const float *x, unsigned nch, size_t 
 	if (!nch || nch > im->max_ch)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out) * LG_IMP_N * nch);
-	if (!(fs > 0) || !(fw > 0) || !(fw < fs / 2) || !pl->z)
+	if (!(fs > 0) || !(fw > 0) || !(fw < fs / 2))
 		return -EINVAL;
 	/* the channels, mean removed, and their spectra; the 1x band of their sum */
 	for (unsigned c = 0; c < nch; c++) {
@@ -632,7 +637,7 @@ int lg_impact_floor_lines(struct lg_impact *im, const float *x, unsigned nch, si
 		fl = log(median(tmp, k) + FLOOR);
 		for (int o = 0; o < 3; o++)
 			ps += line_power(P, nb, df, top, fw * shaft[o], tmp);
-		for (int o = 0; o < 4; o++)
+		for (int o = 0; z && o < 4; o++)
 			pm += line_power(P, nb, df, top, fw * mesh[o], tmp);
 		out[c * ostride] = (float)(fl - log(ps + pm + FLOOR));
 	}
@@ -847,10 +852,11 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 	size_t nb = n / 2 + 1, M, K, h = (size_t)nearbyint(0.1 / step);
 	double *P = NULL, *S = NULL, *lf = NULL, *Lg = NULL, *c = NULL, *ln = NULL, *g = NULL;
 	double spmin, spmax, best = -INFINITY, g0, lnf0;
+	bool seen = false;
 	struct spec1 s;
 	int ret;
 
-	if (!nwin || !nch || n < 64 || n % 2 || !nsp || !z || !(fs > 0))
+	if (!nwin || !nch || n < 64 || n % 2 || !nsp || !(fs > 0))
 		return -EINVAL;
 	spmin = spmax = sp[0];
 	for (size_t i = 1; i < nsp; i++) {
@@ -917,12 +923,14 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 		double f = exp(lnf0 + (double)i * 2e-4), sc = 0;
 		const double ord[7] = {1, 2, 3, z - 1.0, z, z + 1.0, 2.0 * z};
 
-		for (int o = 0; o < 7; o++) {
+		/* without a gear (z 0) the shaft's 1x-3x alone */
+		for (int o = 0; o < (z ? 7 : 3); o++) {
 			double l = log(ord[o] * f), v;
 
 			if (l >= g[0] && l <= g[M - 1]) {
 				interp(&l, 1, g, ln, M, &v);
 				sc += v;
+				seen = true;
 			}
 		}
 		if (sc > best) {
@@ -930,7 +938,11 @@ static int ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t
 			*f0 = f;
 		}
 	}
-	ret = 0;
+	/* No order of any candidate inside the lines' grid (it starts at bin 16: 375 Hz for
+	 * 2048 samples at 48 kHz, above a 30 Hz shaft's 1x-3x and a gearless declaration's
+	 * "mesh"): every score was 0 and f0 would be the search's lower edge, which the
+	 * trainer's set point check accepts. Nothing was measured: say so. */
+	ret = seen ? 0 : -ERANGE;
 out:
 	spec1_free(&s);
 	free(P);

@@ -150,7 +150,9 @@ int lg_impact_tail(struct lg_impact *im, const struct lg_imp_model *imp, const f
  * from bin 16 to 0.45 fs, minus its moving mean over +-10%, negative part cut), averaged;
  * f0 the point of a grid of 2e-4 in ln f from 0.95 x the lowest declared set point sp[] to
  * 1.02 x the highest where the lines at 1, 2, 3, Z - 1, Z, Z + 1 and 2 Z times f0 sum
- * highest (z the declared gear teeth).
+ * highest (z the declared gear teeth). -ERANGE when none of those lines, at any f0
+ * searched, lies on the grid (all below bin 16: too short a window, or too high a rate, to
+ * resolve the shaft's lines; f0 would be the search's lower edge, not a measurement).
  */
 int lg_impact_ref_speed(const float *x, size_t nwin, unsigned nch, size_t n, size_t winstride,
 			size_t chstride, double fs, const double *sp, size_t nsp, unsigned z,

@@ -11,6 +11,7 @@
 #include <linegate/impact.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdint.h>
@@ -696,6 +697,8 @@ static void model_file(void)
 	}
 	lg_detector_set_free(&back);
 	CHECK(strstr(text, "\"format\":\"linegate-detectors-2\"") != NULL);
+	/* a machine without a gear: 0 teeth load (no mesh) */
+	CHECK_EQ(imp_edited(text, "\"gear_teeth\":31", "\"gear_teeth\":0", err, sizeof(err)), 0);
 	/* a band upside down is refused, naming the entry */
 	CHECK_EQ(imp_edited(text, "2478.5", "9478.5", err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "ed.json: default: 'impact': each of 'bands_hz'");
@@ -705,7 +708,9 @@ static void model_file(void)
 		    {"\"ref_speed_hz\":25.5", "\"ref_speed_hz\":0",
 		     "'impact': 'ref_speed_hz' must be a speed from 0.001 to 100000 Hz"},
 		    {"\"gear_teeth\":31", "\"gear_teeth\":31.5",
-		     "'impact': 'gear_teeth' must be a whole number from 2 to 10000"},
+		     "'impact': 'gear_teeth' must be 0 (no gear) or a whole number from 2 to 10000"},
+		    {"\"gear_teeth\":31", "\"gear_teeth\":1",
+		     "'impact': 'gear_teeth' must be 0 (no gear) or a whole number from 2 to 10000"},
 		    {"\"bpfo\":5.25", "\"bpfo\":-1", "'impact': 'bpfo' must be orders from 0 to 1000"},
 		    {"\"bpfi\":7.75", "\"bpfi\":\"x\"", "'impact': 'bpfi' must be orders from 0"},
 		    {"\"bands_hz\":[", "\"bands_hz\":7,\"x\":[",
@@ -1060,6 +1065,88 @@ static const char usage[] =
     "\n"
     "Output: \"test_impact: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
 
+/* A window whose spectrum cannot show the declared speed's lines (the lines' grid starts at
+ * bin 16: 375 Hz for 2048 samples at 48 kHz; a 30 Hz shaft's 1x-3x and a 2-tooth "mesh" lie
+ * below it, as a real motor's 0 HP shaft on the CWRU rig does) gives no speed: -ERANGE, not
+ * the search's lower edge (0.95 x 30, which the trainer's set point check accepts). With
+ * 16384 samples (bin 16 = 47 Hz) its 2x-4x lines are on the grid and the speed is found. */
+static void speed_unresolved(void)
+{
+	const size_t W = 2048, NW = 4, L = 16384;
+	const double fs = 48000, sp[1] = {30}, shaft = 29.93;
+	float *x = malloc(sizeof(float) * L * NW);
+	double f0 = -1;
+
+	lcg = 5;
+	for (size_t i = 0; x && i < L * NW; i++) {
+		double t = (double)i / fs;
+
+		x[i] = (float)(0.5 * sin(2 * M_PI * shaft * t) + 0.3 * sin(4 * M_PI * shaft * t) +
+			       0.2 * sin(6 * M_PI * shaft * t) + 0.1 * sin(8 * M_PI * shaft * t) +
+			       0.05 * gauss());
+	}
+	CHECK(x != NULL);
+	if (!x)
+		return;
+	CHECK_EQ(lg_impact_ref_speed(x, NW, 1, W, W, W, fs, sp, 1, 2, &f0), -ERANGE);
+	CHECK_EQ(lg_impact_floor_ref_speed(x, NW, 1, W, W, W, fs, sp, 1, 2, &f0), -ERANGE);
+	CHECK_EQ(lg_impact_ref_speed(x, NW, 1, L, L, L, fs, sp, 1, 2, &f0), 0);
+	CHECK_NEAR(f0, shaft, 0.3); /* the grid's 2e-4 in ln f, lines 2.9 Hz apart */
+	free(x);
+}
+
+/* A machine without a gear declares 0 teeth (the CWRU rig's motor): the mesh notch and
+ * mesh_bump are left out (mesh_bump 0), the bearing features still tell impacts at BPFO from
+ * a healthy machine, floor_lines reads the shaft's lines alone, and the speed comes from
+ * 1x-3x (with 2048 samples at 48 kHz they lie below the grid: -ERANGE). */
+static void gearless(void)
+{
+	const size_t W = 8192, NW = 4;
+	const double fs = 12800, band[2] = {2500, 3600}, sp[1] = {25};
+	const struct lg_imp_plate pl = {0, 5.3, 7.7};
+	float *h = malloc(sizeof(float) * W * NW), *b = malloc(sizeof(float) * W * NW),
+	      fh[LG_IMP_N], fb[LG_IMP_N], fl = 0;
+	double f0 = 0, eo_h = 0, eo_b = 0;
+	struct lg_impact *im = NULL;
+	bool finite = true;
+
+	CHECK(h && b);
+	if (!h || !b)
+		goto out;
+	machine(h, W * NW, fs, 25, 0, 0, 5);
+	machine(b, W * NW, fs, 25, 0, 0.5, 5);
+	CHECK_EQ(lg_impact_new(&im, W, 1), 0);
+	for (size_t i = 0; im && i < NW; i++) {
+		CHECK_EQ(lg_impact_window(im, h + i * W, 1, W, fs, 25, band, &pl, fh), 13);
+		CHECK_EQ(lg_impact_window(im, b + i * W, 1, W, fs, 25, band, &pl, fb), 13);
+		CHECK_EQ(fh[4], 0.0f);
+		CHECK_EQ(fb[4], 0.0f);
+		for (int j = 0; j < LG_IMP_N; j++)
+			finite = finite && isfinite(fh[j]) && isfinite(fb[j]);
+		eo_h += fh[6] / (double)NW;
+		eo_b += fb[6] / (double)NW;
+		CHECK_EQ(lg_impact_floor_lines(im, h + i * W, 1, W, fs, 25, band, 0, &fl, 1), 0);
+		finite = finite && isfinite(fl);
+	}
+	CHECK(finite);
+	printf("gearless: eo_bpfo healthy %.2f, impacts at BPFO %.2f\n", eo_h, eo_b);
+	CHECK(eo_b > eo_h + 1);
+	CHECK_EQ(lg_impact_ref_speed(h, NW, 1, W, W, W, fs, sp, 1, 0, &f0), 0);
+	CHECK_NEAR(f0, 25, 0.1);
+	/* the Hann spectra of 8192 samples put 1x on the grid's first point (bin 16, 25 Hz):
+	 * with 16 384 it is well inside */
+	CHECK_EQ(lg_impact_floor_ref_speed(h, NW / 2, 1, 2 * W, 2 * W, 2 * W, fs, sp, 1, 0, &f0), 0);
+	CHECK_NEAR(f0, 25, 0.1);
+	/* 2048 samples at 48 kHz: bin 16 is 375 Hz, a 30 Hz shaft's 1x-3x below it */
+	CHECK_EQ(lg_impact_ref_speed(h, 4, 1, 2048, 2048, 2048, 48000, (const double[]){30}, 1, 0,
+				     &f0),
+		 -ERANGE);
+out:
+	lg_impact_free(im);
+	free(h);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	lgt_cli(argc, argv, usage, 0, 0);
@@ -1067,6 +1154,8 @@ int main(int argc, char **argv)
 	known_answers();
 	floor_known_answers();
 	tsa3_known_answers();
+	speed_unresolved();
+	gearless();
 	model_file();
 	model_file_imp10();
 	model_file_imp11();

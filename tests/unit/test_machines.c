@@ -104,6 +104,29 @@ static void bom(void)
 	free(m);
 }
 
+/* A machine without a gear (a motor on its own bearings: the CWRU rig, docs/benchmarks.md
+ * "A real recording") declares 0 teeth: no mesh orders, its bearing's still. */
+static void gearless(void)
+{
+	struct lg_machine *m = NULL;
+	const struct lg_machine *a;
+	size_t n = 0;
+	char err[512] = "";
+
+	write_file("test_machines.csv", "motor-1,29.93,0,9,39.04,7.94,0\n");
+	CHECK_EQ(lg_machines_load("test_machines.csv", &m, &n, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	a = m ? lg_machines_find(m, n, "motor-1") : NULL;
+	CHECK(a != NULL);
+	if (a) {
+		CHECK_EQ(a->plate.z, 0);
+		CHECK_EQ(a->has_bearing, 1);
+		CHECK_NEAR(a->plate.bpfo, 3.585, 0.001);
+		CHECK_NEAR(a->plate.bpfi, 5.415, 0.001);
+	}
+	free(m);
+}
+
 static void bad(void)
 {
 	static const char *const cases[][2] = {
@@ -118,9 +141,10 @@ static void bad(void)
 	    {"a,,31\n", "test_machines.csv:1: setpoints_hz: at least one set point"},
 	    /* a typo in a set point is said to be no number, not "a speed above 0 Hz" */
 	    {"a,20 2x.72,31\n", "test_machines.csv:1: setpoints_hz: a set point is not a number"},
-	    {"a,20,31.5\n", "test_machines.csv:1: gear_teeth must be a whole number"},
-	    {"a,20,x\n", "test_machines.csv:1: gear_teeth must be a whole number"},
-	    {"h,s,z\nb,20,x\n", "test_machines.csv:2: gear_teeth must be a whole number"},
+	    {"a,20,31.5\n", "test_machines.csv:1: gear_teeth must be 0 (no gear) or a whole number"},
+	    {"a,20,x\n", "test_machines.csv:1: gear_teeth must be 0 (no gear) or a whole number"},
+	    {"h,s,z\nb,20,x\n", "test_machines.csv:2: gear_teeth must be 0 (no gear) or a whole number"},
+	    {"a,20,1\n", "test_machines.csv:1: gear_teeth must be 0 (no gear) or a whole number"},
 	    {",20,31\n", "test_machines.csv:1: the device name must be 1 to 63"},
 	    {"a,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17,31\n",
 	     "test_machines.csv:1: setpoints_hz: more than 16 set points"},
@@ -259,6 +283,7 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	good();
 	bom();
+	gearless();
 	bad();
 	shaft_hz();
 	return lgt_done("test_machines");

@@ -142,4 +142,21 @@ chmod 600 "$dir/bad.key"
 	fail "simulation with a bad key: $(cat "$dir/bad.err")"
 "$train" -m 2 -n 50 --sign-key "$dir/sign.key" --stats-out "$dir/s.json" 2>/dev/null
 [ $? -eq 2 ] || fail "--sign-key without --out accepted"
+# A recording of 60 healthy windows of one channel passes --min-windows 20, but its
+# Mahalanobis threshold has 15 calibration rows, fewer than the tail model's 20: refused
+# as that, with what to record (a real 5 s recording met "the fit failed" instead).
+python3 -c "
+import random, struct, sys
+n = 60 * 256
+h = \"{'descr': '<f4', 'fortran_order': False, 'shape': (%d,), }\" % n
+h += ' ' * (63 - (10 + len(h)) % 64) + '\\n'
+random.seed(3)
+with open(sys.argv[1], 'wb') as f:
+    f.write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h.encode())
+    f.write(struct.pack('<%df' % n, *(random.gauss(0, 1) for _ in range(n))))
+" "$dir/short.npy" || fail "short.npy"
+"$train" --sample-rate 12800 --from "$dir/short.npy" -w 256 --min-windows 20 \
+	-o "$dir/short.json" 2> "$dir/short.err"
+[ $? -eq 1 ] && grep -q "too few calibration windows.*needs 20 rows (windows x its 1 channel(s)).*at least 80 healthy windows" "$dir/short.err" ||
+	fail "60 windows of one channel: $(cat "$dir/short.err")"
 echo "ok: linegate-train federated flow"
