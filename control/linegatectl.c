@@ -5,6 +5,7 @@
 
 #include "ctlproto.h"
 #include "policy_edit.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -34,15 +35,19 @@ static const char usage[] =
 	"                    and the devices that are not scored (not_scored; a sentence each in\n"
 	"                    warnings: frames at another sample rate than the model's)\n"
 	"  validate FILE     check a policy file as linegate would at start: the text, its key\n"
-	"                    files (0600) and its model (signature, window); errors name\n"
-	"                    file:line:column (docs/policy.md). Works without a daemon (exit 0\n"
-	"                    valid, 1 invalid)\n"
+	"                    files (0600) and its model (signature, window, a detector for every\n"
+	"                    device), and the registry's active and shadow models, which run\n"
+	"                    while the policy keeps detection.model; errors name file:line:column\n"
+	"                    (docs/policy.md) or the model and the device. Works without a\n"
+	"                    daemon (exit 0 valid, 1 invalid)\n"
 	"  diff FILE         what FILE would change against the running policy, a change a line:\n"
 	"                    settings and devices added, removed and changed field by field, each\n"
 	"                    live or start-only (an apply with a start-only change is refused)\n"
 	"  apply [--dry-run] [FILE]\n"
 	"                    validate and apply FILE (default: re-read the daemon's policy file);\n"
-	"                    a policy that does not validate is refused, the running one stays.\n"
+	"                    a policy that does not validate, or that a model running after the\n"
+	"                    apply cannot serve (no detector for a device), is refused, the\n"
+	"                    running one stays.\n"
 	"                    --dry-run: validate and show the diff, change nothing. A new\n"
 	"                    detection.model runs in place of the registry's active model and\n"
 	"                    ends its shadow; the registry follows, audited\n"
@@ -1067,6 +1072,43 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * validate: the models that run are the registry's active and shadow ones while the policy
+ * keeps its detection.model (docs/model-registry.md): a device they have no detector for
+ * would never be scored. Offline, linegatectl cannot know whether an apply changes
+ * detection.model (linegated knows: apply --dry-run), so it judges the policy against those
+ * models too and says so. 0 when they serve it or the registry has no state yet.
+ */
+static int registry_serves(const char *file, const struct lg_policy *p)
+{
+	struct lg_registry reg;
+	char why[1400];
+	int ret;
+
+	if (!p->registry[0])
+		return 0;
+	ret = lg_registry_read(&reg, p->registry, why, sizeof(why));
+	if (ret == -ENOENT)
+		return 0; /* no model chosen from it yet: the policy's detection.model runs */
+	if (ret == -EACCES) {
+		fprintf(stderr, "%s: WARNING: models.registry: %s: the registry's active model, "
+			"which runs while the policy keeps detection.model, was not checked against "
+			"it (run validate as the user linegated runs as, or linegatectl apply "
+			"--dry-run %s)\n", file, why, file);
+		return 0;
+	}
+	if (!ret)
+		ret = lg_registry_check_policy(&reg, p, lg_policy_check_model, why, sizeof(why));
+	if (!ret)
+		return 0;
+	fprintf(stderr, "%s: models.registry: %.1100s. That model runs while the policy keeps "
+		"detection.model %s; an apply that changes detection.model runs the new one instead "
+		"(linegatectl apply --dry-run %s asks linegated, which knows). Activate a model "
+		"with a detector for every device (linegatectl model add, model activate), or leave "
+		"the device out\n", file, why, p->model, file);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -1137,6 +1179,10 @@ int main(int argc, char **argv)
 		}
 		if (msg[0])
 			fprintf(stderr, "%s\n", msg); /* a warning */
+		if (registry_serves(argv[optind], &p)) {
+			lg_policy_free(&p);
+			return 1;
+		}
 		printf("%s: valid, %zu devices\n", argv[optind], p.ndevices);
 		lg_policy_free(&p);
 		return 0;

@@ -955,6 +955,31 @@ static void append(char *msg, size_t msglen, const char *text)
 		snprintf(msg + ml, msglen - ml, "%s", text);
 }
 
+/*
+ * The models that run after an apply of p must serve it: the policy's detection.model (the
+ * deep check, lg_policy_validate()) and, when p keeps detection.model, the registry's
+ * active and shadow models, which then go on running (docs/model-registry.md "The policy's
+ * detection.model"). A device one of them has no detector for (a kNN model is per device)
+ * would be counted as no_detector and never scored: refused, naming the device and the
+ * model. 0, or a negative errno with the reason in msg.
+ */
+static int registry_serves(const struct daemon *d, const struct lg_policy *p, bool apply,
+			   char *msg, size_t msglen)
+{
+	char why[1200];
+	int ret;
+
+	if (!d->have_reg || (d->have_running && model_changed(&d->running, p)))
+		return 0;
+	ret = lg_registry_check_policy(&d->reg, p, lg_policy_check_model, why, sizeof(why));
+	if (ret)
+		snprintf(msg, msglen, "%.1000s; it runs after an apply of this policy (the policy "
+			 "keeps detection.model %.200s), so %s. Activate a model with a detector for "
+			 "every device (linegatectl model add, model activate), or leave the device "
+			 "out", why, p->model, apply ? "nothing was applied" : "an apply is refused");
+	return ret;
+}
+
 /* apply --dry-run and diff: what an apply of p would do to the registry's models. */
 static void registry_note(const struct daemon *d, const struct lg_policy *p, char *msg,
 			  size_t msglen)
@@ -1033,6 +1058,8 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	unsigned version = 0;
 	int ret = lg_policy_validate(text, len, source, &p, msg, msglen);
 
+	if (!ret && (ret = registry_serves(d, &p, !dry_run, msg, msglen)))
+		lg_policy_free(&p);
 	if (ret) {
 		if (dry_run)
 			return ret;
@@ -1728,6 +1755,11 @@ static int h_validate(void *ctx, struct lg_ctl_call *c)
 	if (c->err[0]) {
 		json_object_object_add(c->reply, "warning", json_object_new_string(c->err));
 		c->err[0] = '\0';
+	}
+	ret = registry_serves(d, &p, false, c->err, c->errlen);
+	if (ret) {
+		lg_policy_free(&p);
+		return ret;
 	}
 	snprintf(msg, sizeof(msg), "valid: %zu devices", p.ndevices);
 	if (!strcmp(cmd, "diff")) {

@@ -70,10 +70,11 @@ static int save_state(const struct lg_registry *r, char *err, size_t errlen)
 	return ret;
 }
 
+static int read_state(struct lg_registry *r, const char *path, char *err, size_t errlen);
+
 int lg_registry_open(struct lg_registry *r, const char *root, char *err, size_t errlen)
 {
 	char path[LG_PATH_MAX + 32];
-	json_object *o, *v;
 
 	memset(r, 0, sizeof(*r));
 	if (strlen(root) >= sizeof(r->root)) {
@@ -90,6 +91,33 @@ int lg_registry_open(struct lg_registry *r, const char *root, char *err, size_t 
 	snprintf(path, sizeof(path), "%s/state.json", root);
 	if (access(path, F_OK))
 		return 0; /* a new registry */
+	return read_state(r, path, err, errlen);
+}
+
+int lg_registry_read(struct lg_registry *r, const char *root, char *err, size_t errlen)
+{
+	char path[LG_PATH_MAX + 32];
+
+	memset(r, 0, sizeof(*r));
+	if (strlen(root) >= sizeof(r->root)) {
+		snprintf(err, errlen, "%s: path too long", root);
+		return -ENAMETOOLONG;
+	}
+	strcpy(r->root, root);
+	snprintf(path, sizeof(path), "%s/state.json", root);
+	if (access(path, F_OK)) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	return read_state(r, path, err, errlen);
+}
+
+static int read_state(struct lg_registry *r, const char *path, char *err, size_t errlen)
+{
+	json_object *o, *v;
+
 	o = json_object_from_file(path);
 	if (!o) {
 		snprintf(err, errlen, "%s: unreadable (%s)", path, json_util_get_last_err());
@@ -406,4 +434,27 @@ json_object *lg_registry_list(const struct lg_registry *r)
 	}
 	free(names);
 	return a;
+}
+
+int lg_registry_check_policy(const struct lg_registry *r, const struct lg_policy *p,
+			     lg_registry_check_fn *check, char *err, size_t errlen)
+{
+	const char *ref[2] = { r->active, r->shadow }, *role[2] = { "active", "shadow" };
+
+	for (int i = 0; i < 2; i++) {
+		char path[LG_PATH_MAX * 2], why[900];
+		int ret;
+
+		if (!ref[i][0])
+			continue;
+		ret = lg_registry_path(r, ref[i], path, sizeof(path), why, sizeof(why));
+		if (!ret)
+			ret = check(p, path, why, sizeof(why));
+		if (ret) {
+			snprintf(err, errlen, "the registry's %s model %s cannot serve the policy: "
+				 "%.900s", role[i], ref[i], why);
+			return ret;
+		}
+	}
+	return 0;
 }

@@ -32,6 +32,9 @@ struct lg_registry {
 
 /* Open (creating the folder if needed) and read state.json. */
 int lg_registry_open(struct lg_registry *r, const char *root, char *err, size_t errlen);
+/* Read state.json only, creating nothing (linegatectl validate, as any user): -ENOENT when
+ * the registry has no state yet. */
+int lg_registry_read(struct lg_registry *r, const char *root, char *err, size_t errlen);
 /* Verify path/path.sig with the policy's trusted keys, then copy both in as name@version.
  * With check, also refuse a model that check(p, path, ...) refuses (the load check a model
  * activation runs, lg_policy_check_model()): a model that can never run is not added. */
@@ -52,6 +55,12 @@ int lg_registry_set_shadow(struct lg_registry *r, const char *ref /* NULL = off 
 /* Take name@version out again right after lg_registry_add(), when what the add was for
  * (shadowing it) failed: refused (-EBUSY) for a version that is or was active or shadow. */
 int lg_registry_undo_add(struct lg_registry *r, const char *ref, char *err, size_t errlen);
+/* The registry's active and shadow models (those that run while the policy keeps its
+ * detection.model) checked against p with check (lg_policy_check_model(): every device a
+ * detector, at its rate, ...): 0, or the first refusal in err, naming the model as
+ * "the registry's active model NAME@VERSION" and check's reason (the file, the device). */
+int lg_registry_check_policy(const struct lg_registry *r, const struct lg_policy *p,
+			     lg_registry_check_fn *check, char *err, size_t errlen);
 /* The version to roll back to (history[0]), or -ENOENT. Does not change the state. */
 int lg_registry_previous(const struct lg_registry *r, char *ref, size_t len, char *err,
 			 size_t errlen);

@@ -509,7 +509,9 @@ static void fa_text(json_object *o, char *out, size_t len)
 {
 	json_object *k, *n, *rate;
 
-	if (!o || !json_object_object_get_ex(o, "false_alarms", &k) ||
+	if (o && json_object_object_get_ex(o, "not_judged", &k))
+		snprintf(out, len, "not compared (no held-back window it did not learn from)");
+	else if (!o || !json_object_object_get_ex(o, "false_alarms", &k) ||
 	    !json_object_object_get_ex(o, "windows", &n) ||
 	    !json_object_object_get_ex(o, "rate", &rate))
 		snprintf(out, len, "?");
@@ -520,7 +522,7 @@ static void fa_text(json_object *o, char *out, size_t len)
 
 static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, int status)
 {
-	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[64] = "?";
+	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[96] = "?";
 	json_object *ev, *o;
 
 	r->phase = LG_RETRAIN_IDLE;

@@ -83,8 +83,11 @@ static const char usage[] =
 	"                        DIR/NAME-TIME/ (model.json unsigned, evaluation.json, state);\n"
 	"                        DIR is the registry's candidates/ folder (linegatectl models\n"
 	"                        candidates|show|approve|reject)\n"
-	"  --compare MODEL       with --candidate-dir: the model now active, judged on the same\n"
-	"                        held-back windows for the evaluation\n"
+	"  --compare MODEL       with --candidate-dir: the model now active, judged with the\n"
+	"                        candidate on the same held-back windows, those neither learnt\n"
+	"                        from: when MODEL was trained on these very samples (its\n"
+	"                        data digest), only windows after its trained_until; with none\n"
+	"                        such, it is not compared, and the evaluation says why\n"
 	"  --reason TEXT         why the candidate was trained (default: trained by hand)\n"
 	"  --base MODEL          keep MODEL's detectors for the devices not in the --from\n"
 	"                        files (retraining some devices of a line: the model gets\n"
@@ -356,6 +359,7 @@ static int speed_off_setpoints(const char *where, const char *dev, double rate,
 
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
+enum { VERDICT_NONE, VERDICT_QUIET, VERDICT_ALARM };
 
 struct dev_rows {
 	const struct lg_ingest_dev *dev;
@@ -367,6 +371,10 @@ struct dev_rows {
 	size_t *calidx;     /* the calibration rows' window indices */
 	unsigned char *trainwin; /* w.n: 1 for the windows it was trained on */
 	unsigned char *role;     /* w.n: ROLE_CAL, ROLE_CHK, else ROLE_OTHER */
+	/* w.n: the model's verdict on each held-back window it was judged on (cross-fitted, or
+	 * at its threshold on the check blocks): 0 not judged, VERDICT_QUIET, VERDICT_ALARM;
+	 * --compare judges the model now active on exactly these windows */
+	unsigned char *verdict;
 	bool cv;                 /* judged by cross-fitting (pooled_thresholds()): cvk of cvn */
 	unsigned long long cvk, cvn;
 	size_t nfaulty, nunknown;
@@ -479,7 +487,9 @@ static int split_rows(struct dev_rows *r, const struct lg_truth *tr, bool skip_d
 	r->calidx = malloc(sizeof(size_t) * (nh + 1));
 	r->trainwin = calloc(r->w.n + 1, 1);
 	r->role = calloc(r->w.n + 1, 1);
-	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin || !r->role)
+	r->verdict = calloc(r->w.n + 1, 1);
+	if (!r->train || !r->cal || !r->chk || !r->calidx || !r->trainwin || !r->role ||
+	    !r->verdict)
 		return -ENOMEM;
 	/* Blocks of consecutive windows, so that neighbours (which look alike) do not land
 	 * on both sides of a split: about 64 blocks, at least 1 window each. */
@@ -541,6 +551,7 @@ static void dev_rows_free(struct dev_rows *r)
 	free(r->calidx);
 	free(r->trainwin);
 	free(r->role);
+	free(r->verdict);
 }
 
 static int cmp_f(const void *a, const void *b)
@@ -878,6 +889,7 @@ struct scored {
 	unsigned units;
 	float *raw;          /* n * units */
 	unsigned char *role; /* n */
+	size_t *win;         /* n: the window of the device's rows (dropouts are skipped) */
 };
 
 static int scored_make(struct lg_detector *det, const struct dev_rows *r, struct scored *s)
@@ -889,7 +901,8 @@ static int scored_make(struct lg_detector *det, const struct dev_rows *r, struct
 	s->units = det->nch ? det->nch : 1;
 	s->raw = malloc(sizeof(float) * (r->w.n + 1) * s->units);
 	s->role = malloc(r->w.n + 1);
-	if (!s->raw || !s->role)
+	s->win = malloc(sizeof(size_t) * (r->w.n + 1));
+	if (!s->raw || !s->role || !s->win)
 		return -ENOMEM;
 	for (size_t j = 0; j < r->w.n; j++) {
 		if (det->dropout_run && r->w.dropout[j])
@@ -899,6 +912,7 @@ static int scored_make(struct lg_detector *det, const struct dev_rows *r, struct
 			for (unsigned c = 1; c < ch; c++)
 				sc[0] = sc[c] > sc[0] ? sc[c] : sc[0];
 		memcpy(s->raw + s->n * s->units, sc, sizeof(float) * s->units);
+		s->win[s->n] = j;
 		s->role[s->n++] = r->role[j];
 	}
 	return 0;
@@ -1002,6 +1016,7 @@ static void pooled_judge(const struct scored *sc, struct dev_rows *r, unsigned j
 		if (judge & (1u << sc->role[j])) {
 			r->cvk += ser[j] > g;
 			r->cvn++;
+			r->verdict[sc->win[j]] = ser[j] > g ? VERDICT_ALARM : VERDICT_QUIET;
 		}
 }
 
@@ -1086,6 +1101,7 @@ out:
 	for (size_t i = 0; sc && ser && i < n; i++) {
 		free(sc[i].raw);
 		free(sc[i].role);
+		free(sc[i].win);
 		free(ser[i]);
 	}
 	free(sc);
@@ -1112,11 +1128,32 @@ static int fit_one(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 	return ret;
 }
 
-/* False alarms of det on the held-back windows of r, added to *k, *n: its check windows,
- * or its calibration windows too where it was judged by cross-fitting (r->cv: a model to
- * compare is judged on the same windows). */
+/*
+ * The windows a model is judged on: without a comparison (cmp NULL) the candidate's
+ * held-back windows (its check windows, or its calibration windows too where it was judged by
+ * cross-fitting, r->cv), its verdicts kept in r->verdict; with one, the windows the
+ * candidate was judged on (r->verdict) that start at or after cmp->after (those the model
+ * to compare did not learn from), the candidate's alarms there counted in cmp.
+ */
+struct cmp_windows {
+	double after;
+	unsigned long long ck, cn; /* the candidate's alarms and windows among them */
+};
+
+static bool judged(const struct dev_rows *r, size_t j, unsigned judge, struct cmp_windows *cmp)
+{
+	if (!cmp)
+		return judge & (1u << r->role[j]);
+	if (r->verdict[j] == VERDICT_NONE || r->w.t[j] < cmp->after)
+		return false;
+	cmp->ck += r->verdict[j] == VERDICT_ALARM;
+	cmp->cn++;
+	return true;
+}
+
+/* False alarms of det on the windows of r judged() picks, added to *k, *n. */
 static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smooth,
-		      unsigned long long *k, unsigned long long *n)
+		      unsigned long long *k, unsigned long long *n, struct cmp_windows *cmp)
 {
 	unsigned judge = 1u << ROLE_CHK | (r->cv ? 1u << ROLE_CAL : 0);
 	float scores[LG_INGEST_MAX_CHANNELS];
@@ -1124,9 +1161,13 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smoo
 
 	if (smooth <= 1) {
 		for (size_t j = 0; j < r->w.n; j++)
-			if (judge & (1u << r->role[j])) {
-				*k += lg_win_alert(det, &r->w, j, scores);
+			if (judged(r, j, judge, cmp)) {
+				int a = lg_win_alert(det, &r->w, j, scores);
+
+				*k += a;
 				++*n;
+				if (!cmp)
+					r->verdict[j] = a ? VERDICT_ALARM : VERDICT_QUIET;
 			}
 		return;
 	}
@@ -1146,25 +1187,51 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smoo
 
 			a |= !(v <= det->threshold);
 		}
-		if (judge & (1u << r->role[j])) {
+		if (judged(r, j, judge, cmp)) {
 			*k += a;
 			++*n;
+			if (!cmp)
+				r->verdict[j] = a ? VERDICT_ALARM : VERDICT_QUIET;
 		}
 	}
 }
 
-/* False alarms of a model file on the check windows of devs (devices it has no detector
- * for are left out and counted). */
+/* What --compare found: the model's alarms on the windows neither it nor the candidate
+ * learnt from, and the candidate's on the very same windows. */
+struct compare_res {
+	unsigned long long k, w;  /* the model to compare */
+	struct cmp_windows cmp;   /* .after: the first window start judged; the candidate's */
+	size_t uncovered;         /* devices it has no detector for (left out) */
+	bool same_samples;        /* trained on these very samples (the same data digest) */
+	double trained_until;     /* its trained_until (0: not recorded) */
+};
+
+/*
+ * A model file judged as the candidate is, on the windows neither learnt from: the
+ * candidate's held-back windows (judged cross-fitted or on its check blocks: r->verdict),
+ * and of those, where the model was trained on these very samples (its data digest is the
+ * recording's), only the windows from its trained_until on; before that it learnt from them
+ * (trained, calibrated or checked it), and judged there it would be flattered against a
+ * candidate judged held out (a trial: 0.201% against 0.402% for two identical models).
+ * Devices it has no detector for are left out and counted.
+ */
 static int compare_model(const char *path, unsigned window, struct dev_rows *devs, size_t n,
-			 unsigned long long *k, unsigned long long *w, size_t *uncovered)
+			 const char *digest, struct compare_res *res)
 {
 	struct lg_detector_set other;
 	char err[1024];
 
+	memset(res, 0, sizeof(*res));
 	if (lg_detector_set_load(path, 256, &other, err, sizeof(err))) {
 		fprintf(stderr, "linegate-train: --compare: %s\n", err);
 		return -EINVAL;
 	}
+	res->same_samples = other.digest[0] && !strcmp(other.digest, digest);
+	res->trained_until = other.trained_until > 0 ? other.trained_until : 0;
+	/* the same samples and no trained_until (a model from before it was recorded): which
+	 * of them it learnt from is unknown, so none is taken */
+	res->cmp.after = !res->same_samples ? -INFINITY :
+			 res->trained_until > 0 ? res->trained_until : INFINITY;
 	if (other.window && other.window != window) {
 		fprintf(stderr, "linegate-train: --compare %s: trained on %u-sample windows, the "
 			"candidate on %u: train it with -w %u to compare the two\n", path,
@@ -1172,13 +1239,11 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 		lg_detector_set_free(&other);
 		return -EINVAL;
 	}
-	*k = *w = 0;
-	*uncovered = 0;
 	for (size_t i = 0; i < n; i++) {
 		int j = lg_detector_set_find(&other, devs[i].dev->name);
 
 		if (j < 0) {
-			++*uncovered;
+			res->uncovered++;
 			continue;
 		}
 		if (other.det[j].window && other.det[j].window != devs[i].window) {
@@ -1203,11 +1268,11 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 				lg_detector_set_free(&other);
 				return -ENOMEM;
 			}
-			check_one(&other.det[j], &tmp, other.smooth, k, w);
+			check_one(&other.det[j], &tmp, other.smooth, &res->k, &res->w, &res->cmp);
 			lg_win_rows_free(&tmp.w);
 			continue;
 		}
-		check_one(&other.det[j], &devs[i], other.smooth, k, w);
+		check_one(&other.det[j], &devs[i], other.smooth, &res->k, &res->w, &res->cmp);
 	}
 	lg_detector_set_free(&other);
 	return 0;
@@ -1282,6 +1347,73 @@ static void candidate_discard(const struct file_conf *fc)
 		fprintf(stderr, "linegate-train: candidate %s not made (removed)\n", fc->cand_id);
 }
 
+/* evaluation.json's "active" and the printed comparison (compare_model()). */
+static int compare_out(const struct file_conf *fc, struct dev_rows *devs, size_t n,
+		       const char *digest, json_object *o)
+{
+	struct compare_res c;
+	char on[600];
+	json_object *a;
+	double lo, hi, clo, chi;
+
+	if (compare_model(fc->compare, fc->window, devs, n, digest, &c))
+		return -EINVAL;
+	if (!c.same_samples)
+		snprintf(on, sizeof(on), "the candidate's held-back windows (%s was trained on "
+			 "other samples: another data digest)", fc->compare);
+	else if (c.trained_until > 0)
+		snprintf(on, sizeof(on), "the candidate's held-back windows from %.3f s on (%s "
+			 "learnt from these very samples, the same data digest, up to %.3f s: its "
+			 "trained_until)", c.trained_until, fc->compare, c.trained_until);
+	else
+		snprintf(on, sizeof(on), "none: %s was trained on these very samples (the same "
+			 "data digest) and does not record up to where (no trained_until)",
+			 fc->compare);
+	if (!c.w) {
+		/* No window it did not learn from: a figure would judge it on its own training
+		 * windows against a candidate judged held out. Said, not printed as a rate. */
+		char why[900];
+
+		if (c.same_samples && c.trained_until > 0)
+			snprintf(why, sizeof(why), "%s learnt from these very samples (the same data "
+				 "digest) up to %.3f s (its trained_until), and none of the candidate's "
+				 "held-back windows starts after that: judged on them it would be judged "
+				 "on windows it learnt from. Judge both on a later recording "
+				 "(linegate-quality --model), or train the candidate on one",
+				 fc->compare, c.trained_until);
+		else if (c.same_samples)
+			snprintf(why, sizeof(why), "%s was trained on these very samples (the same "
+				 "data digest) and does not say up to where (no trained_until): "
+				 "judged on them it would be judged on windows it learnt from. Judge "
+				 "both on a later recording (linegate-quality --model), or train the "
+				 "candidate on one", fc->compare);
+		else
+			snprintf(why, sizeof(why), "%s has a detector for none of the candidate's "
+				 "devices (%zu without one)", fc->compare, c.uncovered);
+		a = json_object_new_object();
+		json_object_object_add(a, "not_judged", json_object_new_string(why));
+		printf("the model now active (%s): not compared: %s\n", fc->compare, why);
+	} else {
+		a = fa_object(c.k, c.w);
+		json_object_object_add(a, "candidate_same_windows", fa_object(c.cmp.ck, c.cmp.cn));
+		lg_wilson95(c.k, c.w, &lo, &hi);
+		lg_wilson95(c.cmp.ck, c.cmp.cn, &clo, &chi);
+		printf("the model now active (%s) on the same held-back windows as the candidate, "
+		       "the %llu neither learnt from: %.3f%% false alarms (%llu, 95%% interval "
+		       "%.3f%% to %.3f%%), the candidate %.3f%% (%llu, %.3f%% to %.3f%%)%s; judged "
+		       "on: %s\n", fc->compare, c.w, 100.0 * (double)c.k / (double)c.w, c.k,
+		       100 * lo, 100 * hi, 100.0 * (double)c.cmp.ck / (double)c.cmp.cn, c.cmp.ck,
+		       100 * clo, 100 * chi, c.uncovered ? "; devices it has no detector for are "
+							   "left out" : "", on);
+	}
+	json_object_object_add(a, "model", json_object_new_string(fc->compare));
+	json_object_object_add(a, "judged_on", json_object_new_string(on));
+	json_object_object_add(a, "devices_without_detector",
+			       json_object_new_int64((int64_t)c.uncovered));
+	json_object_object_add(o, "active", a);
+	return 0;
+}
+
 static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 			    unsigned long long fa, unsigned long long fan, const char *digest)
 {
@@ -1328,23 +1460,9 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 			"as normal and its rate is low for that reason; approve only a change "
 			"known to be benign (a sensor swap, a new set point), never when a "
 			"machine may be failing"));
-	if (fc->compare) {
-		unsigned long long k, w;
-		size_t unc;
-		json_object *a;
-
-		if (compare_model(fc->compare, fc->window, devs, n, &k, &w, &unc)) {
-			json_object_put(o);
-			return -EINVAL;
-		}
-		a = fa_object(k, w);
-		json_object_object_add(a, "model", json_object_new_string(fc->compare));
-		json_object_object_add(a, "devices_without_detector",
-				       json_object_new_int64((int64_t)unc));
-		json_object_object_add(o, "active", a);
-		printf("the model now active (%s) on the same held-back windows: %.3f%% false "
-		       "alarms (%llu of %llu)%s\n", fc->compare, w ? 100.0 * (double)k / (double)w :
-		       0.0, k, w, unc ? ", some devices without a detector" : "");
+	if (fc->compare && compare_out(fc, devs, n, digest, o)) {
+		json_object_put(o);
+		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/%s/evaluation.json", fc->candidate_dir, fc->cand_id);
 	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY))
@@ -2023,7 +2141,7 @@ static int train_files(struct file_conf *fc)
 				devk[ncv] = dk;
 				devn[ncv++] = dn;
 			} else {
-				check_one(det, r, fc->smooth, &dk, &dn);
+				check_one(det, r, fc->smooth, &dk, &dn, NULL);
 			}
 			k += dk;
 			n += dn;

@@ -323,6 +323,48 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 			  const char *active_label, const char *shadow, const char *shadow_label,
 			  struct lg_modelset **out, char *err, size_t errlen);
 
+/* A device enrolled, renamed or given another sample_rate: the models that keep running
+ * must still hold a detector (and the rate) for every device of p. */
+static bool devices_changed(const struct lg_policy_diff *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->c[i].kind == LG_CHANGE_DEVICE_ADDED ||
+		    (d->c[i].kind == LG_CHANGE_DEVICE_FIELD && (!strcmp(d->c[i].field, "name") ||
+							       !strcmp(d->c[i].field, "sample_rate"))))
+			return true;
+	return false;
+}
+
+/*
+ * The running models (which may be the registry's, not p's detection.model) under the new
+ * policy p, checked as a swap would load them: a device without a detector would have its
+ * windows counted as no_detector and never scored while the apply said "ok".
+ */
+static int check_running(const struct lg_policy *p, const struct lg_modelset *m, char *err,
+			 size_t errlen)
+{
+	const char *path[2] = { m->active_path, m->shadow[0] ? m->shadow_path : NULL };
+	const char *label[2] = { m->active, m->shadow }, *role[2] = { "active", "shadow" };
+
+	for (int i = 0; i < 2 && path[i]; i++) {
+		struct lg_scorer sc;
+		char msg[768];
+		/* The batch size only sizes buffers: the smallest one makes the check cheap. */
+		int ret = lg_scorer_load(p, path[i], "check", 1, &sc, msg, sizeof(msg));
+
+		if (!ret) {
+			lg_scorer_free(&sc);
+			continue;
+		}
+		snprintf(err, errlen, "model: the running %s model %.160s%s%.200s%s cannot serve this "
+			 "policy: %.700s", role[i], label[i], strcmp(path[i], p->model) ?
+			 " (not the policy's detection.model " : "", strcmp(path[i], p->model) ?
+			 p->model : "", strcmp(path[i], p->model) ? ")" : "", msg);
+		return ret;
+	}
+	return 0;
+}
+
 /*
  * uadp_multicast, live: join the groups p adds before XDP takes their frames (publish()),
  * so that none is admitted while no socket would receive it; the caller leaves the groups
@@ -418,6 +460,15 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		if (!changed(&d, "detection.model") && !changed(&d, "detection.window") &&
 		    !changed(&d, "detection.threshold") && !changed(&d, "models.trusted_keys"))
 			ms->model_id = m->model_id;
+	}
+	if (!ms && devices_changed(&d) && atomic_load(&dp->models)) {
+		char msg[1400];
+
+		ret = check_running(p, atomic_load(&dp->models), msg, sizeof(msg));
+		if (ret) {
+			snprintf(r->err, sizeof(r->err), "%.990s; nothing was applied", msg);
+			goto out;
+		}
 	}
 	if (changed(&d, "output.jsonl")) {
 		nf = !strcmp(p->jsonl, "-") ? stdout : fopen(p->jsonl, "ae");

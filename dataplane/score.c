@@ -84,8 +84,9 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		uint32_t bits;
 
 		if (e->det < 0) {
-			/* No detector for the device: the deep check refuses such a policy or
-			 * model, so this is a race between the two; counted, not published. */
+			/* No detector for the device: a policy or model switch that would leave
+			 * one so is refused (lg_dp_apply()'s check of the running models, and
+			 * linegated's of the registry's); a last guard, counted, not published. */
 			atomic_fetch_add_explicit(&w->st.no_detector, 1, memory_order_relaxed);
 			continue;
 		}

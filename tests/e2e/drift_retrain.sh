@@ -131,6 +131,10 @@ assert ev["devices"] == 1, ev
 assert ev["reason"] == "%s drift on l2s5-d001: trained on the 10 s recorded after it" % method, ev
 c, act = ev["candidate"], ev["active"]
 assert c["windows"] == act["windows"] >= 25, ev
+# the one judge of --compare: the recording after the drift is one the active model never
+# learnt from, so it is judged on every window the candidate is judged on, the same ones
+assert "another data digest" in act["judged_on"], act
+assert act["candidate_same_windows"] == {k: c[k] for k in act["candidate_same_windows"]}, ev
 assert act["rate"] > 0.5 and c["rate"] < 0.1, ev
 old = json.load(open(base))
 new = json.load(open(cdir + "/model.json"))

@@ -534,6 +534,88 @@ static void signed_models(struct lg_dp *dp, struct lg_policy *p)
 	remove("test_dev_windows_shs.json.sig");
 }
 
+/*
+ * An apply that enrolls a device must be judged against the models that run, not only the
+ * policy's detection.model: the running registry model "line@2" has detectors for a and b
+ * and no default, so adding c (whose detection.model, unchanged, would serve it) is refused
+ * naming the model, its file and the device, and the running generation stays. Before
+ * 2026-12-06 the apply was taken and c's windows were counted as no_detector, never scored.
+ */
+static void apply_checks_running(struct lg_dp *dp, struct lg_policy *pabc)
+{
+	static const char ab_text[] =
+		"version: 1\ndetection: {window: 2048, batch: 64, threshold: 1e30}\ndevices:\n"
+		"  - {id: 1, name: a, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+		"  - {id: 2, name: b, source: 10.0.0.2, keys: [{id: 1, key_file: k1.key}]}\n";
+	struct lg_detector_set set;
+	struct lg_policy pab, *next = calloc(1, sizeof(*next));
+	struct lg_apply_req r = { 0 };
+	struct lg_gen *gab, *cur;
+	static float ra[64 * LG_FEAT_ROW_MAX];
+	size_t da = lg_features_width(LG_LAYOUT_BANDS96_TIME5, WA);
+	char err[512];
+	uint64_t fails = atomic_load(&dp->apply_failures);
+
+	for (size_t i = 0; i < 64 * LG_FEAT_ROW_MAX; i++)
+		ra[i] = (float)sin(0.37 * (double)i) + 0.001f * (float)(i % 7);
+	memset(&set, 0, sizeof(set));
+	set.det = calloc(2, sizeof(*set.det));
+	set.names = calloc(2, sizeof(*set.names));
+	set.name_det = calloc(2, sizeof(*set.name_det));
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(lg_detector_knn_fit(ra, 64, da, 1, NULL, 16, LG_LAYOUT_BANDS96_TIME5, 8,
+					     &set.det[i]), 0);
+		CHECK_EQ(lg_detector_calibrate(&set.det[i], ra, 64, 0.99, 1.0), 0);
+		set.det[i].window = WA;
+	}
+	set.n = 2;
+	set.fallback = -1; /* no default: a kNN model is per device */
+	snprintf(set.names[0], 64, "a");
+	snprintf(set.names[1], 64, "b");
+	set.name_det[1] = 1;
+	set.nnames = 2;
+	set.window = WA;
+	snprintf(set.name, sizeof(set.name), "line");
+	CHECK_EQ(lg_detector_set_save(&set, "test_dev_windows_ab.json"), 0);
+	copy_signed("test_dev_windows_ab.json", "test_dev_windows_abs.json");
+	lg_detector_set_free(&set);
+
+	CHECK_EQ(lg_policy_parse(ab_text, strlen(ab_text), keys.policy, &pab, err, sizeof(err)), 0);
+	memcpy(pab.model_keys, pabc->model_keys, sizeof(pab.model_keys));
+	pab.nmodel_keys = pabc->nmodel_keys;
+	/* a generation of its own (no state carried from the running one: freed with it) */
+	cur = atomic_exchange(&dp->gen, NULL);
+	CHECK_EQ(lg_gen_build(dp, &pab, &gab), 0); /* takes pab over */
+	atomic_store(&dp->gen, gab);
+	/* the registry's model runs: it serves a and b */
+	CHECK_EQ(lg_dp_set_models(dp, "test_dev_windows_abs.json", "line@2", NULL, NULL, err,
+				  sizeof(err)), 0);
+	/* enrolling c: refused, naming the running model, its file and c */
+	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), keys.policy, next, err,
+				 sizeof(err)), 0);
+	memcpy(next->model_keys, pabc->model_keys, sizeof(next->model_keys));
+	next->nmodel_keys = pabc->nmodel_keys;
+	r.policy = next;
+	CHECK_EQ(lg_dp_apply(dp, &r), -ENOENT);
+	CHECK_STR_CONTAINS(r.err, "the running active model line@2 (not the policy's "
+				  "detection.model");
+	CHECK_STR_CONTAINS(r.err, "test_dev_windows_abs.json: the model has no detector for "
+				  "device c (id 3) and no default");
+	CHECK_STR_CONTAINS(r.err, "nothing was applied");
+	CHECK(atomic_load(&dp->gen) == gab);
+	CHECK_EQ(atomic_load(&dp->apply_failures), fails + 1);
+	CHECK(!strcmp(atomic_load(&dp->models)->active, "line@2"));
+	lg_policy_free(next);
+	free(next);
+
+	lg_modelset_free(atomic_exchange(&dp->models, NULL), dp->nworkers);
+	atomic_store(&dp->gen, cur);
+	lg_gen_free(gab, NULL);
+	remove("test_dev_windows_ab.json");
+	remove("test_dev_windows_abs.json");
+	remove("test_dev_windows_abs.json.sig");
+}
+
 static const char usage[] =
 	"Usage: test_dev_windows [options]\n"
 	"\n"
@@ -587,6 +669,7 @@ int main(int argc, char **argv)
 	model_file();
 	atomic_store(&dp.gen, g);
 	signed_models(&dp, &p);
+	apply_checks_running(&dp, &p);
 	atomic_store(&dp.gen, NULL);
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);

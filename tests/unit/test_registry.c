@@ -25,8 +25,25 @@ static const char usage[] =
 	"\n"
 	"The model registry (control/registry.c): a signed version added and undone is gone\n"
 	"(folder and all) and can be added again; the active, the shadow and a version in the\n"
-	"history are not undone (-EBUSY); an unknown one is -ENOENT.\n"
+	"history are not undone (-EBUSY); an unknown one is -ENOENT. The active and shadow\n"
+	"models are checked against a policy, a refusal naming the model and its file.\n"
 	"\n" LGT_EXIT_STATUS;
+
+/* A stand-in for lg_policy_check_model(): refuses line@3's file, records what it saw. */
+static char checked[2][512];
+static int nchecked;
+
+static int check_stub(const struct lg_policy *p, const char *path, char *err, size_t errlen)
+{
+	(void)p;
+	if (nchecked < 2)
+		snprintf(checked[nchecked++], sizeof(checked[0]), "%s", path);
+	if (strstr(path, "/line/3/")) {
+		snprintf(err, errlen, "%s: the model has no detector for device c (id 3)", path);
+		return -ENOENT;
+	}
+	return 0;
+}
 
 static bool exists(const char *root, const char *rel)
 {
@@ -91,6 +108,38 @@ int main(int argc, char **argv)
 	CHECK_STR(err, "line@1 was active before: it stays");
 	CHECK(exists(root, "line/1/meta.json") && exists(root, "line/3/meta.json"));
 	CHECK_EQ(lg_registry_undo_add(&r, "nonsense", err, sizeof(err)), -EINVAL);
+
+	/* the models that run while the policy keeps detection.model: the active and the
+	 * shadow, each checked against the policy, the refusal naming the model and its file;
+	 * read back as linegatectl validate reads it (lg_registry_read(): creates nothing) */
+	CHECK_EQ(lg_registry_set_shadow(&r, "line@1", err, sizeof(err)), 0);
+	{
+		struct lg_registry back;
+		char none[160];
+
+		CHECK_EQ(lg_registry_read(&back, root, err, sizeof(err)), 0);
+		CHECK_STR(back.active, "line@3");
+		CHECK_STR(back.shadow, "line@1");
+		CHECK_EQ(lg_registry_check_policy(&back, &p, check_stub, err, sizeof(err)), -ENOENT);
+		CHECK_STR_CONTAINS(err, "the registry's active model line@3 cannot serve the policy: ");
+		CHECK_STR_CONTAINS(err, "/reg/line/3/m.json: the model has no detector for device c");
+		CHECK_EQ(lg_registry_set_active(&r, "line@1", true, err, sizeof(err)), 0);
+		CHECK_EQ(lg_registry_set_shadow(&r, "line@3", err, sizeof(err)), 0);
+		CHECK_EQ(lg_registry_read(&back, root, err, sizeof(err)), 0);
+		nchecked = 0;
+		CHECK_EQ(lg_registry_check_policy(&back, &p, check_stub, err, sizeof(err)), -ENOENT);
+		CHECK_STR_CONTAINS(err, "the registry's shadow model line@3 cannot serve the policy");
+		CHECK_EQ(nchecked, 2);
+		CHECK_STR_CONTAINS(checked[0], "/reg/line/1/m.json");
+		/* served by both: 0 */
+		CHECK_EQ(lg_registry_set_shadow(&r, NULL, err, sizeof(err)), 0);
+		CHECK_EQ(lg_registry_read(&back, root, err, sizeof(err)), 0);
+		CHECK_EQ(lg_registry_check_policy(&back, &p, check_stub, err, sizeof(err)), 0);
+		/* a registry without state: -ENOENT, and nothing made */
+		snprintf(none, sizeof(none), "%s/none", dir);
+		CHECK_EQ(lg_registry_read(&back, none, err, sizeof(err)), -ENOENT);
+		CHECK(access(none, F_OK) != 0);
+	}
 
 	{
 		char cmd[200];
