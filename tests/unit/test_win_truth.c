@@ -15,8 +15,18 @@
 #include "../lgtest.h"
 #include "../lgt_cli.h"
 
-static const char usage[] = "Usage: test_win_truth\n"
-			    "Unit test: window vs label boundaries (control/lifecycle.h).\n";
+static const char usage[] =
+	"Usage: test_win_truth [options]\n"
+	"\n"
+	"Which windows the ground truth calls healthy or faulty (control/lifecycle.h) at their\n"
+	"boundaries: a window ending exactly at a label's onset, --healthy-before or --after is\n"
+	"not taken across it by a rounding of its end time.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help    this text\n"
+	"\n"
+	"Output: \"test_win_truth: N checks, M failed\" on stdout.\n"
+	LGT_EXIT_STATUS;
 
 /* windows of n samples at fs from 0, as lg_win_rows_make() times them */
 static double win_t(size_t i, unsigned n, double fs)
