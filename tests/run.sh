@@ -6,6 +6,10 @@
 #                built and tested once, from the normal build's run)
 #   build-fuzz/  clang libFuzzer build: the 'fuzz' suite (bounded runs), when clang is there
 #
+# Every test's PATH starts with DIR/tests/pyexec, whose python3 runs the interpreter that
+# python3 was when meson set DIR up, directly: a version manager's shim in PATH (pyenv's, on
+# CI) costs up to a second a call, and the e2e scripts call python3 hundreds of times.
+#
 # Ends with one line "N passed, N failed, N skipped" counted from meson's testlog.json
 # of each build, and exits non-zero when anything failed (a build that does not compile
 # counts as a failure).

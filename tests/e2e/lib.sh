@@ -35,7 +35,11 @@ lg_need_nats() {
 # lg_dp_start NAME: linegate on $T/NAME.yaml (state $T/NAME.state, control socket
 # $T/NAME.sock, stats $T/NAME.stats.json, stderr $T/NAME.err), its pid in DP;
 # lg_dp_stop NAME: SIGINT, and its exit status must be 0.
+# The lg_*start* helpers remove the control socket first: one that a killed process left
+# would pass the wait for this start's socket before the new process listens (the daemons
+# unlink and bind it again themselves).
 lg_dp_start() {
+	rm -f "$T/$1.sock"
 	STATE_DIRECTORY=$T/$1.state "$LG_BIN_DP" -p "$T/$1.yaml" -B 127.0.0.1 -c "$T/$1.sock" \
 		-s "$T/$1.stats.json" 2> "$T/$1.err" &
 	DP=$!
@@ -238,6 +242,7 @@ else:
 }
 
 lg_start_linegate() {
+	rm -f "$T/dp.sock"
 	lg_bg ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
 		-c "$T/dp.sock" -o "$T/out.jsonl" -s "$T/stats.json" "$@"
 	DP_PID=$!
@@ -250,6 +255,7 @@ lg_start_linegate() {
 lg_start_linegate_xdp() {
 	local mode=$1
 	shift
+	rm -f "$T/dp.sock"
 	ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
 		-o "$T/out.jsonl" -s "$T/stats.json" "$@" 2> "$T/dp.err" &
 	DP_PID=$!
@@ -289,6 +295,7 @@ lg_capture_stop() {
 
 # linegated for that linegate, with its audit log and state folder under $T. Sets D_PID.
 lg_start_linegated() {
+	rm -f "$T/d.sock"
 	lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
 		-a "$T/audit.jsonl" -s "$T/state" "$@"
 	D_PID=$!
