@@ -129,6 +129,11 @@ struct lg_dev_state {
 	_Atomic uint8_t rate_bad, rate_want_policy;
 	/* The control thread's: rate_drops when lg_dp_rate_watch() last said so, and when */
 	uint64_t rate_said, rate_said_ns;
+	/* The control thread's (flood_watch.c): admission's rate_limited and the verified
+	 * frames (admitted) at the start of the interval being judged, and what it has not
+	 * said yet of intervals in which the device was limited below its rate. */
+	uint64_t flood_t0_ns, flood_rl, flood_ok, flood_bad;
+	uint64_t flood_said_ns, flood_pend_rl, flood_pend_ok, flood_pend_ns;
 	/* Frames refused once they were known to be this device's (from its identity on), by
 	 * reason: a device's received = admitted + these (a message for several devices counts
 	 * for each). Reasons before the identity (malformed, unknown_device, ...) are global. */
@@ -495,6 +500,20 @@ uint64_t lg_now_ns(void);
  * device (final: now, whatever the interval; at exit). rate_watch.c.
  */
 void lg_dp_rate_watch(struct lg_dp *dp, bool final);
+/*
+ * Trial s18 H3: admission cannot check a tag, so frames forged with a device's id from its
+ * bound address spend its token bucket, and its own frames are then dropped as
+ * rate_limited. Called with lg_dp_rate_watch(): per device with a rate, once a second, the
+ * frames admission refused as over its rate against the frames the workers verified and
+ * refused; a log line when the device was limited while its verified frames stayed under
+ * 90% of its rate and at least a tenth of what reached the workers failed verification, at
+ * most once a minute per device (final: what is left, at exit). flood_watch.c.
+ */
+void lg_dp_flood_watch(struct lg_dp *dp, bool final);
+/* Whether rl frames refused as over rate in ns, while ok frames verified and bad were refused
+ * by the workers, point at a flood in the device's name rather than a device over its rate
+ * (pure, for the unit test). */
+bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint32_t rate);
 /* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
  * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
 struct json_object *lg_dp_rate_json(const struct lg_gen *g);

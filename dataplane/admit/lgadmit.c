@@ -1019,6 +1019,7 @@ int lg_admit_read_device(struct lg_admit *a, lg_u32 device_id, struct lg_admit_d
 		out->admitted += v[c].admitted;
 		out->dropped += v[c].dropped;
 		out->audited += v[c].audited;
+		out->rate_limited += v[c].rate_limited;
 	}
 	/* Counters exist from a device's first frame on, as they did in a hash map. */
 	if (!out->admitted && !out->dropped && !out->audited)
