@@ -559,6 +559,7 @@ void *lg_output_main(void *arg);
  * by the score stage once the row's score is final); the open-incident table for status
  * (output thread, start-up; under inc_lock), as a JSON array (malloc'd). */
 void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s);
+void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g);
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);

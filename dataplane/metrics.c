@@ -297,11 +297,45 @@ static void take(struct lg_dp *dp, struct snap *s)
 	pthread_mutex_unlock(&dp->apply_lock);
 }
 
+/*
+ * The open-incident table is written at events (open, update, resolve), and updates come at
+ * most once per update_ms: its windows, alerts and highest score are taken from the devices'
+ * records instead, which the owner worker keeps at every window (lg_inc_step()), so that
+ * status and the final counters say what the windows reached.
+ */
+static void inc_table_refresh(struct lg_dp *dp)
+{
+	struct lg_gen *g;
+
+	pthread_mutex_lock(&dp->apply_lock);
+	g = atomic_load(&dp->gen);
+	pthread_mutex_lock(&dp->inc_lock);
+	for (size_t i = 0; g && i < dp->ninc_open; i++) {
+		struct lg_inc_rec *t = &dp->inc_open[i].rec, *r = NULL;
+
+		for (size_t d = 0; d < g->policy.ndevices; d++)
+			if (g->policy.devices[d].id == t->dev && g->state[d]) {
+				r = __atomic_load_n(&g->state[d]->inc_rec, __ATOMIC_ACQUIRE);
+				break;
+			}
+		/* the same incident still open: its figures only grow */
+		if (!r || !__atomic_load_n(&r->open, __ATOMIC_ACQUIRE) ||
+		    strcmp(r->id, t->id))
+			continue;
+		t->windows = __atomic_load_n(&r->windows, __ATOMIC_RELAXED);
+		t->alerts = __atomic_load_n(&r->alerts, __ATOMIC_RELAXED);
+		__atomic_load(&r->max_score, &t->max_score, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&dp->inc_lock);
+	pthread_mutex_unlock(&dp->apply_lock);
+}
+
 /* incidents: the open ones (the output thread's table), for status and the counters. */
 json_object *lg_dp_inc_json(struct lg_dp *dp)
 {
 	json_object *a = json_object_new_array();
 
+	inc_table_refresh(dp);
 	pthread_mutex_lock(&dp->inc_lock);
 	for (size_t i = 0; i < dp->ninc_open; i++) {
 		const struct lg_inc_rec *r = &dp->inc_open[i].rec;

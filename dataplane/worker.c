@@ -344,6 +344,8 @@ void *lg_worker_main(void *arg)
 	}
 	/* What is in the batch is scored now, not at a deadline that would never come. */
 	lg_worker_flush(w);
+	/* and an open incident's last figures go out (incident.c) */
+	lg_worker_incidents_final(w, atomic_load_explicit(&dp->gen, memory_order_acquire));
 	if (w->at_eof) {
 		struct timespec ts;
 
