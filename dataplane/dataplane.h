@@ -75,6 +75,10 @@ struct lg_dev_state {
 	struct lg_uadp_keys *ukeys[2];
 	uint8_t ukey_mat[2][LG_KEY_LEN + LG_UADP_ENC_KEY_MAX + LG_UADP_KEY_NONCE_LEN + 1];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
+	/* Made for a device whose keys were all replaced (generation.c): its window starts
+	 * at 0, and its owner, once it runs the generation, sets the state folder's mark and
+	 * admission's to what the window holds (lg_worker_replay_fresh()). Owner only. */
+	bool replay_fresh;
 	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
 	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
 	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
@@ -520,6 +524,9 @@ struct json_object *lg_dp_rate_json(const struct lg_gen *g);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
+/* The state folder keeps beside each device's replay mark the keys it has in g (once g is
+ * published): a device that comes back with none of them starts a fresh mark (trial s18). */
+void lg_gen_keys_keep(struct lg_dp *dp, const struct lg_gen *g);
 /* Load a policy into the XDP admission tables (a no-op without --xdp). */
 int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
 /*
@@ -597,6 +604,9 @@ void lg_worker_buffers_free(struct lg_worker *w);
 /* Hand the workers' highest verified sequences to the replay pre-check of XDP and of
  * user-space admission. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);
+/* The worker took generation g: its devices' fresh replay marks (replay_fresh) go to the
+ * state folder and to admission, below the old ones. */
+void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g);
 
 /* Load signed models for every worker (shadow may be NULL) and swap them in between
  * batches: a row is scored by the old set or the new, once. On failure nothing changed. */

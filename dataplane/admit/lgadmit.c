@@ -1091,6 +1091,20 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 	return s < 0 ? -ENOENT : 0;
 }
 
+int lg_admit_reset_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
+{
+	int s;
+
+	if (!device_id)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&a->lock);
+	s = slot_find(a, device_id);
+	if (s >= 0)
+		__atomic_store_n(&a->state[s].highest_seq, seq, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&a->lock);
+	return s < 0 ? -ENOENT : 0;
+}
+
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns)
 {
 	__atomic_store_n(&a->bss->lg_test_jiffies, lg_admit_jiffy(now_ns), __ATOMIC_RELAXED);

@@ -378,6 +378,22 @@ int lg_uadmit_export_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_
 	return 0;
 }
 
+int lg_uadmit_reset_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq)
+{
+	const struct ugen *g = reader_enter(ua, q);
+	const struct lg_admit_dev *d = g->t.cfg.generation && device_id
+					   ? lg_admit_table_find(&g->t, device_id)
+					   : NULL;
+
+	if (!d || d->slot >= NO_SLOT) {
+		reader_exit(ua, q);
+		return -ENOENT;
+	}
+	__atomic_store_n(&ua->state[d->slot].highest_seq, seq, __ATOMIC_RELAXED);
+	reader_exit(ua, q);
+	return 0;
+}
+
 void lg_uadmit_read_reasons(struct lg_uadmit *ua, struct lg_admit_reason_ctr *out)
 {
 	memset(out, 0, sizeof(*out) * LG_R_MAX);

@@ -83,7 +83,8 @@
 	X(SPOOFED_SOURCE, "spoofed_source", "MAC, IP, family or UDP port differ from the binding") \
 	X(RATE_LIMITED, "rate_limited", "the device's token bucket is empty")                       \
 	X(REPLAYED, "replayed",                                                                    \
-	  "sequence at least a replay window below the highest one a worker verified")             \
+	  "sequence at least a replay window below the highest one a worker verified (the "        \
+	  "workers' too_old): a replay, or a device whose sequence went back")                     \
 	X(MALFORMED, "malformed", "truncated or inconsistent headers, bad LGF or UADP header")     \
 	X(NOT_OURS, "not_ours",                                                                    \
 	  "not LGF or UADP traffic, or sent to a multicast group linegate did not join "           \
