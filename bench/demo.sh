@@ -16,8 +16,9 @@ usage() {
 	cat <<'USAGE'
 Usage: bash bench/demo.sh [--seconds N] [--rate FPS] [--keep DIR]     (as root)
 
-Runs linegate on a simulated production line for about N seconds (default 12) at FPS
-frames per second (default 600). --keep DIR copies the outputs (JSON lines, counters,
+Runs linegate on a simulated production line, its devices sending for about N seconds
+(default 12) at FPS frames per second (default 600); start-up, the summary and the clean-up
+add about 5 seconds, and the first run installs the packages and builds (minutes). --keep DIR copies the outputs (JSON lines, counters,
 audit log) there before cleaning up.
 USAGE
 }

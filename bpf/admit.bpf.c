@@ -118,14 +118,8 @@ static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict 
 {
 	struct lg_admit_dev_ctr *c = bpf_map_lookup_elem(&lg_dev_ctr, &slot);
 
-	if (!c)
-		return;
-	if (v->reason == LG_R_ADMITTED)
-		c->admitted++;
-	else if (v->reason == LG_R_AUDIT)
-		c->audited++;
-	else
-		c->dropped++;
+	if (c)
+		lg_admit_dev_count(c, v);
 }
 
 /* Count the verdict and turn it into an XDP action. */

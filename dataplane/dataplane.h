@@ -75,6 +75,10 @@ struct lg_dev_state {
 	struct lg_uadp_keys *ukeys[2];
 	uint8_t ukey_mat[2][LG_KEY_LEN + LG_UADP_ENC_KEY_MAX + LG_UADP_KEY_NONCE_LEN + 1];
 	uint64_t exported_seq; /* highest sequence handed to the XDP replay pre-check */
+	/* Made for a device whose keys were all replaced (generation.c): its window starts
+	 * at 0, and its owner, once it runs the generation, sets the state folder's mark and
+	 * admission's to what the window holds (lg_worker_replay_fresh()). Owner only. */
+	bool replay_fresh;
 	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
 	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
 	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
@@ -129,6 +133,11 @@ struct lg_dev_state {
 	_Atomic uint8_t rate_bad, rate_want_policy;
 	/* The control thread's: rate_drops when lg_dp_rate_watch() last said so, and when */
 	uint64_t rate_said, rate_said_ns;
+	/* The control thread's (flood_watch.c): admission's rate_limited and the verified
+	 * frames (admitted) at the start of the interval being judged, and what it has not
+	 * said yet of intervals in which the device was limited below its rate. */
+	uint64_t flood_t0_ns, flood_rl, flood_ok, flood_bad;
+	uint64_t flood_said_ns, flood_pend_rl, flood_pend_ok, flood_pend_ns;
 	/* Frames refused once they were known to be this device's (from its identity on), by
 	 * reason: a device's received = admitted + these (a message for several devices counts
 	 * for each). Reasons before the identity (malformed, unknown_device, ...) are global. */
@@ -495,12 +504,29 @@ uint64_t lg_now_ns(void);
  * device (final: now, whatever the interval; at exit). rate_watch.c.
  */
 void lg_dp_rate_watch(struct lg_dp *dp, bool final);
+/*
+ * Trial s18 H3: admission cannot check a tag, so frames forged with a device's id from its
+ * bound address spend its token bucket, and its own frames are then dropped as
+ * rate_limited. Called with lg_dp_rate_watch(): per device with a rate, once a second, the
+ * frames admission refused as over its rate against the frames the workers verified and
+ * refused; a log line when the device was limited while its verified frames stayed under
+ * 90% of its rate and at least a tenth of what reached the workers failed verification, at
+ * most once a minute per device (final: what is left, at exit). flood_watch.c.
+ */
+void lg_dp_flood_watch(struct lg_dp *dp, bool final);
+/* Whether rl frames refused as over rate in ns, while ok frames verified and bad were refused
+ * by the workers, point at a flood in the device's name rather than a device over its rate
+ * (pure, for the unit test). */
+bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint32_t rate);
 /* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
  * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
 struct json_object *lg_dp_rate_json(const struct lg_gen *g);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
+/* The state folder keeps beside each device's replay mark the keys it has in g (once g is
+ * published): a device that comes back with none of them starts a fresh mark (trial s18). */
+void lg_gen_keys_keep(struct lg_dp *dp, const struct lg_gen *g);
 /* Load a policy into the XDP admission tables (a no-op without --xdp). */
 int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
 /*
@@ -540,6 +566,7 @@ void *lg_output_main(void *arg);
  * by the score stage once the row's score is final); the open-incident table for status
  * (output thread, start-up; under inc_lock), as a JSON array (malloc'd). */
 void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s);
+void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g);
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
@@ -577,6 +604,9 @@ void lg_worker_buffers_free(struct lg_worker *w);
 /* Hand the workers' highest verified sequences to the replay pre-check of XDP and of
  * user-space admission. */
 void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g);
+/* The worker took generation g: its devices' fresh replay marks (replay_fresh) go to the
+ * state folder and to admission, below the old ones. */
+void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g);
 
 /* Load signed models for every worker (shadow may be NULL) and swap them in between
  * batches: a row is scored by the old set or the new, once. On failure nothing changed. */

@@ -13,6 +13,8 @@
 #include <linegate/policy_diff.h>
 
 #include <lgadmit.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "ctlproto.h"
@@ -83,10 +85,103 @@ static int build_routes(struct lg_gen *g)
 	return 0;
 }
 
+/*
+ * Trial s18 M7: the replay mark belongs to the keys. A frame linegate accepted verified
+ * under one of the device's keys; once none of those keys is the device's any more, no such
+ * frame can verify again, and a mark above what the device sends now (a device that
+ * rebooted to sequence 1, a frame that once carried 2^63) only locks it out. A device whose
+ * keys are all new therefore starts a fresh mark; an attacker without the keys cannot
+ * bring that about, only a policy change (enroll, rotate-key) can. The keys are known by
+ * fingerprints kept beside the mark in the state folder (statefile.h), so the rule holds
+ * across restarts and for a device that left and comes back.
+ */
+static void key_fps(const struct lg_policy_device *d, uint8_t fp[LG_HWM_KEYS][LG_HWM_FP_LEN])
+{
+	static const char what[] = "linegate replay mark v1";
+
+	memset(fp, 0, LG_HWM_KEYS * LG_HWM_FP_LEN);
+	for (unsigned k = 0; k < d->nkeys && k < LG_HWM_KEYS; k++) {
+		uint8_t mac[EVP_MAX_MD_SIZE];
+		unsigned len = 0;
+
+		/* one-way: the state folder never holds what could verify a frame */
+		if (HMAC(EVP_sha256(), d->keys[k].bytes, LG_KEY_LEN, (const uint8_t *)what,
+			 sizeof(what) - 1, mac, &len) && len >= LG_HWM_FP_LEN)
+			memcpy(fp[k], mac, LG_HWM_FP_LEN);
+	}
+}
+
+static bool fp_zero(const uint8_t *fp)
+{
+	for (unsigned i = 0; i < LG_HWM_FP_LEN; i++)
+		if (fp[i])
+			return false;
+	return true;
+}
+
+/* None of the keys in a (non-zero fingerprints) is in b: the keys were all replaced. Not
+ * when either side knows no key (an older state file, a device without keys). */
+static bool keys_replaced(const uint8_t a[LG_HWM_KEYS][LG_HWM_FP_LEN],
+			  const uint8_t b[LG_HWM_KEYS][LG_HWM_FP_LEN])
+{
+	bool any_a = false, any_b = false;
+
+	for (unsigned i = 0; i < LG_HWM_KEYS; i++) {
+		any_a |= !fp_zero(a[i]);
+		any_b |= !fp_zero(b[i]);
+	}
+	if (!any_a || !any_b)
+		return false;
+	for (unsigned i = 0; i < LG_HWM_KEYS; i++)
+		for (unsigned j = 0; !fp_zero(a[i]) && j < LG_HWM_KEYS; j++)
+			if (!memcmp(a[i], b[j], LG_HWM_FP_LEN))
+				return false;
+	return true;
+}
+
+/* Whether device d comes with all its keys replaced: against the fingerprints the state
+ * folder kept for it, else (no state folder) against the running generation's entry. */
+static bool device_keys_replaced(struct lg_dp *dp, const struct lg_gen *old,
+				 const struct lg_policy_device *d)
+{
+	uint8_t now[LG_HWM_KEYS][LG_HWM_FP_LEN], was[LG_HWM_KEYS][LG_HWM_FP_LEN];
+	uint8_t (*kept)[LG_HWM_FP_LEN] = lg_state_hwm_keys(lg_state_hwm(dp->state, d->id));
+	const struct lg_policy_device *o = old ? lg_policy_find(&old->policy, d->id) : NULL;
+
+	key_fps(d, now);
+	if (kept) {
+		memcpy(was, kept, sizeof(was));
+		if (keys_replaced(was, now))
+			return true;
+	}
+	/* a slot that knows no keys yet: this run's previous generation may */
+	if (!o)
+		return false;
+	key_fps(o, was);
+	return keys_replaced(was, now);
+}
+
+/* After a publish: the state folder keeps the keys each device has now beside its mark. */
+void lg_gen_keys_keep(struct lg_dp *dp, const struct lg_gen *g)
+{
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		const struct lg_policy_device *d = &g->policy.devices[i];
+		uint8_t (*kept)[LG_HWM_FP_LEN] = lg_state_hwm_keys(lg_state_hwm(dp->state, d->id));
+		uint8_t now[LG_HWM_KEYS][LG_HWM_FP_LEN];
+
+		if (!kept)
+			continue;
+		key_fps(d, now);
+		memcpy(kept, now, sizeof(now));
+	}
+}
+
 /* A device's state made afresh: its replay window starts at the high-water mark the state
  * folder kept for it (this run's or an earlier one's), so no frame it accepted is taken
- * again, after a restart or after the device left and came back. */
-static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char *name)
+ * again, after a restart or after the device left and came back; unless fresh (its keys
+ * were all replaced), when it starts at 0 and its owner worker lowers the marks
+ * (lg_worker_replay_fresh()). */
+static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char *name, bool fresh)
 {
 	/* Whole cache lines of its own: the states are allocated one after the other, and a
 	 * device's replay window (written every frame, at the start) must not share a line
@@ -109,7 +204,8 @@ static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char 
 		s->inc_rec = &s->inc_local;
 	else if (__atomic_load_n(&s->inc_rec->open, __ATOMIC_ACQUIRE))
 		lg_dp_inc_table(dp, s->inc_rec, name);
-	hw = s->hwm ? atomic_load(s->hwm) : 0;
+	hw = s->hwm && !fresh ? atomic_load(s->hwm) : 0;
+	s->replay_fresh = fresh;
 	if (hw) {
 		s->replay.highest = hw;
 		memset(s->replay.bits, 0xff, sizeof(s->replay.bits));
@@ -133,10 +229,18 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 	for (size_t i = 0; i < p->ndevices; i++) {
 		struct lg_dev_state *s;
 
+		bool fresh = device_keys_replaced(dp, old, &p->devices[i]);
+
 		g->owner[i] = (uint16_t)lg_dev_owner(&p->devices[i], dp->nworkers);
-		s = carry(old, p->devices[i].id, g->owner[i]);
+		/* all keys replaced: a new state, whose window starts afresh */
+		s = fresh ? NULL : carry(old, p->devices[i].id, g->owner[i]);
+		if (fresh)
+			fprintf(stderr, "linegate: device %s (id %u): its keys are all new: its "
+				"replay mark starts afresh (no frame signed with the old keys "
+				"verifies any more; docs/wire-format.md \"Sequence numbers\")\n",
+				p->devices[i].name, p->devices[i].id);
 		if (!s)
-			s = state_new(dp, p->devices[i].id, p->devices[i].name);
+			s = state_new(dp, p->devices[i].id, p->devices[i].name, fresh);
 		if (!s)
 			goto err;
 		g->state[i] = s;
@@ -307,6 +411,7 @@ static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms
 	/* A worker switches between bursts; the old generation is freed only when no
 	 * worker can still hold a pointer into it. */
 	wait_workers(dp, g->epoch, ms ? ms->epoch : 0);
+	lg_gen_keys_keep(dp, g);
 	if (!atomic_load(&dp->stop)) {
 		lg_gen_free(old, g);
 		lg_modelset_free(old_ms, dp->nworkers);

@@ -43,6 +43,7 @@ const char *lg_inc_event_name(enum lg_inc_event ev)
 		return "resolve";
 	case LG_INC_UPDATE:
 	case LG_INC_CONTINUE:
+	case LG_INC_FINAL:
 		return "update";
 	default:
 		return "none";
@@ -98,6 +99,7 @@ static enum lg_inc_event try_open(struct lg_inc_core *c, struct lg_inc_rec *r,
 	c->last_event_ns = w->now_ns;
 	c->ev_alerts = r->alerts;
 	c->ev_max = r->max_score;
+	c->ev_windows = r->windows;
 	return LG_INC_OPEN;
 }
 
@@ -111,6 +113,7 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 	memmove(c->score + 1, c->score, sizeof(c->score) - sizeof(c->score[0]));
 	c->t[0] = w->sample_ns;
 	c->score[0] = w->score;
+	c->last_now_ns = w->now_ns;
 	c->hist = c->hist << 1 | (w->alert ? 1u : 0u);
 	if (c->nhist < LG_INCIDENT_MAX_OF)
 		c->nhist++;
@@ -124,11 +127,12 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 	}
 	if (!r->open)
 		return try_open(c, r, cfg, w, name);
-	r->windows++;
+	/* Status reads these while we run (lg_inc_final()): one relaxed store each. */
+	__atomic_store_n(&r->windows, r->windows + 1, __ATOMIC_RELAXED);
 	if (w->alert)
-		r->alerts++;
+		__atomic_store_n(&r->alerts, r->alerts + 1, __ATOMIC_RELAXED);
 	if (w->score > r->max_score)
-		r->max_score = w->score;
+		__atomic_store(&r->max_score, &(float){ w->score }, __ATOMIC_RELAXED);
 	r->threshold = w->threshold;
 	/* Hysteresis: a score that hovers at the threshold is not yet normal. */
 	if (w->score < w->threshold * cfg->hysteresis)
@@ -148,6 +152,7 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 		c->last_event_ns = w->now_ns;
 		c->ev_alerts = r->alerts;
 		c->ev_max = r->max_score;
+		c->ev_windows = r->windows;
 		return LG_INC_CONTINUE;
 	}
 	/* An update: at most one per update_ms, and only with news (more alerting windows,
@@ -157,9 +162,24 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 		c->last_event_ns = w->now_ns;
 		c->ev_alerts = r->alerts;
 		c->ev_max = r->max_score;
+		c->ev_windows = r->windows;
 		return LG_INC_UPDATE;
 	}
 	return LG_INC_NONE;
+}
+
+enum lg_inc_event lg_inc_final(struct lg_inc_core *c, const struct lg_inc_rec *r)
+{
+	/* Not seen this run: a record a previous run left open has no news from this one. */
+	if (!r->open || !c->seen)
+		return LG_INC_NONE;
+	if (r->windows == c->ev_windows && r->alerts == c->ev_alerts && !(r->max_score > c->ev_max))
+		return LG_INC_NONE;
+	c->last_event_ns = c->last_now_ns;
+	c->ev_alerts = r->alerts;
+	c->ev_max = r->max_score;
+	c->ev_windows = r->windows;
+	return LG_INC_FINAL;
 }
 
 /* The worker's side: rows in, incident events out to the output thread. */
@@ -247,7 +267,7 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 	if (e->channel + 1u < e->nchan || !w->inc.of)
 		return;
 	if (!s->inc_rec)
-		s->inc_rec = &s->inc_local;
+		__atomic_store_n(&s->inc_rec, &s->inc_local, __ATOMIC_RELEASE);
 	win.alert = s->inc_alert;
 	win.score = s->inc_max;
 	win.threshold = e->threshold;
@@ -285,6 +305,36 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 		atomic_fetch_add_explicit(&w->st.inc_updates, 1, memory_order_relaxed);
 	}
 	inc_emit(w, &ev);
+}
+
+/*
+ * The worker stops (linegate stops, a replay ended): each open incident of its devices with
+ * news since its last event gets a last update (docs/operations.md "Incidents"), so that
+ * the output's last line of it carries the figures its windows reached. Called after the
+ * last flush, before the output thread drains the rings.
+ */
+void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g)
+{
+	struct lg_event ev;
+
+	for (size_t i = 0; g && i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[i];
+
+		if (g->owner[i] != w->id || !s || !s->inc_rec ||
+		    lg_inc_final(&s->inc, s->inc_rec) != LG_INC_FINAL)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = LG_EV_INCIDENT;
+		ev.inc_event = LG_INC_FINAL;
+		ev.device_id = g->policy.devices[i].id;
+		snprintf(ev.name, sizeof(ev.name), "%s", g->policy.devices[i].name);
+		/* the event clock of the device's newest window: a replay's lines stay the same
+		 * every run */
+		ev.scored_wall_ns = s->inc.last_now_ns;
+		ev.inc = *s->inc_rec;
+		atomic_fetch_add_explicit(&w->st.inc_updates, 1, memory_order_relaxed);
+		inc_emit(w, &ev);
+	}
 }
 
 /* The open-incident table: the output thread keeps it as it publishes. */

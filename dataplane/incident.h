@@ -35,6 +35,8 @@ enum lg_inc_event {
 	LG_INC_UPDATE,
 	LG_INC_RESOLVE,
 	LG_INC_CONTINUE, /* an incident a previous run left open, seen again: an update */
+	LG_INC_FINAL,    /* linegate stops (or a replay ends) with it open: its last figures,
+			  * an update with "final":true (lg_inc_final()) */
 };
 
 #define LG_INC_ID_LEN 128
@@ -75,6 +77,8 @@ struct lg_inc_core {
 	uint64_t last_event_ns; /* when the last open/update went out */
 	uint64_t ev_alerts;     /* alerts and max score the last event showed */
 	float ev_max;
+	uint64_t ev_windows;    /* and its windows */
+	uint64_t last_now_ns;   /* the event clock of the newest window */
 };
 
 /* One device window: any of its channels alerted, the highest score of its channels. */
@@ -95,6 +99,15 @@ struct lg_inc_win {
 enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 			      const struct lg_policy_incidents *cfg, const struct lg_inc_win *w,
 			      const char *name);
+
+/*
+ * linegate stops or a replay ends: LG_INC_FINAL when the record is open and has news since
+ * its last event (windows, alerts or a higher score seen by this run), so that the last
+ * line of an open incident carries the figures its windows reached; LG_INC_NONE otherwise.
+ * The record's windows, alerts and max_score are written with relaxed atomic stores by
+ * lg_inc_step(), so that status may read them while the owner worker runs (metrics.c).
+ */
+enum lg_inc_event lg_inc_final(struct lg_inc_core *c, const struct lg_inc_rec *r);
 
 /* RFC 3339 UTC with milliseconds (2026-12-04T18:00:00.123Z) of ns since 1970. */
 void lg_inc_time(uint64_t ns, char *out, size_t len);

@@ -1563,6 +1563,7 @@ int main(int argc, char **argv)
 		}
 		g->epoch = ++dp.epoch;
 		atomic_store(&dp.gen, g);
+		lg_gen_keys_keep(&dp, g);
 		if (lg_dp_meta_publish(&dp, &g->policy)) /* issue 12 */
 			goto out;
 	}
@@ -1732,6 +1733,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "linegate: reload: %s%s\n", ret ? "refused: " : "", msg);
 		}
 		lg_dp_rate_watch(&dp, false);
+		lg_dp_flood_watch(&dp, false);
 		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
 			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -1761,8 +1763,10 @@ out:
 	for (unsigned w = 0; w < started; w++)
 		pthread_join(dp.workers[w].thread, NULL);
 	/* what the last round did not say yet (a replay that ended within it) */
-	if (started && atomic_load(&dp.gen))
+	if (started && atomic_load(&dp.gen)) {
 		lg_dp_rate_watch(&dp, true);
+		lg_dp_flood_watch(&dp, true);
+	}
 	/* The workers are gone: what they recorded is written and the file closed. */
 	if (dp.rec)
 		lg_record_stop(dp.rec, "linegate stopped");

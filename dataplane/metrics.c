@@ -35,6 +35,10 @@ struct dev_snap {
 	uint64_t rate_drops; /* frames at another sample rate than the model's */
 	uint64_t drops[LG_REASON_MAX]; /* refused once known to be the device's */
 	uint8_t drift; /* drift.h: bit (1 << method) */
+	/* What admission (XDP, or user space for DPDK) counted for it, before any worker:
+	 * have_adm when there is admission and it saw the device's frames. */
+	bool have_adm;
+	struct lg_admit_dev_ctr adm;
 };
 
 struct worker_snap {
@@ -285,7 +289,44 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
+		if (dp->admit)
+			d->have_adm = !lg_admit_read_device(dp->admit, d->id, &d->adm);
+		else if (dp->uadmit)
+			d->have_adm = !lg_uadmit_read_device(dp->uadmit, d->id, &d->adm);
 	}
+	pthread_mutex_unlock(&dp->apply_lock);
+}
+
+/*
+ * The open-incident table is written at events (open, update, resolve), and updates come at
+ * most once per update_ms: its windows, alerts and highest score are taken from the devices'
+ * records instead, which the owner worker keeps at every window (lg_inc_step()), so that
+ * status and the final counters say what the windows reached.
+ */
+static void inc_table_refresh(struct lg_dp *dp)
+{
+	struct lg_gen *g;
+
+	pthread_mutex_lock(&dp->apply_lock);
+	g = atomic_load(&dp->gen);
+	pthread_mutex_lock(&dp->inc_lock);
+	for (size_t i = 0; g && i < dp->ninc_open; i++) {
+		struct lg_inc_rec *t = &dp->inc_open[i].rec, *r = NULL;
+
+		for (size_t d = 0; d < g->policy.ndevices; d++)
+			if (g->policy.devices[d].id == t->dev && g->state[d]) {
+				r = __atomic_load_n(&g->state[d]->inc_rec, __ATOMIC_ACQUIRE);
+				break;
+			}
+		/* the same incident still open: its figures only grow */
+		if (!r || !__atomic_load_n(&r->open, __ATOMIC_ACQUIRE) ||
+		    strcmp(r->id, t->id))
+			continue;
+		t->windows = __atomic_load_n(&r->windows, __ATOMIC_RELAXED);
+		t->alerts = __atomic_load_n(&r->alerts, __ATOMIC_RELAXED);
+		__atomic_load(&r->max_score, &t->max_score, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&dp->inc_lock);
 	pthread_mutex_unlock(&dp->apply_lock);
 }
 
@@ -294,6 +335,7 @@ json_object *lg_dp_inc_json(struct lg_dp *dp)
 {
 	json_object *a = json_object_new_array();
 
+	inc_table_refresh(dp);
 	pthread_mutex_lock(&dp->inc_lock);
 	for (size_t i = 0; i < dp->ninc_open; i++) {
 		const struct lg_inc_rec *r = &dp->inc_open[i].rec;
@@ -473,6 +515,15 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		if (s.reason[r])
 			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
 				s.reason[r], lg_reason_desc(r));
+	/* trial s18: a device's frames refused as over its rate, beside what its own
+	 * verified; a flood in its name shows as many refused, few verified */
+	for (size_t i = 0; i < s.ndev; i++)
+		if (s.dev[i].have_adm && s.dev[i].adm.rate_limited)
+			fprintf(f, "linegate: device %s (id %u): %" PRIu64 " frames refused by "
+				   "admission as over its rate; %" PRIu64 " verified, %" PRIu64
+				   " bad_tag (frames with its id from its address that did not "
+				   "verify)\n", s.dev[i].name, s.dev[i].id, s.dev[i].adm.rate_limited,
+				s.dev[i].admitted, s.dev[i].drops[LG_DROP_BAD_TAG]);
 	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
@@ -817,6 +868,18 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 			json_object_object_add(d, "drops", dr);
 		}
 		add_u64(d, "samples_masked", s.dev[i].samples_masked);
+		if (s.dev[i].have_adm) {
+			/* trial s18: admission's counts, before the workers: rate_limited are
+			 * frames its token bucket refused, the device's and any forged with its
+			 * id from its address alike (docs/admission.md "Token bucket") */
+			json_object *a = json_object_new_object();
+
+			add_u64(a, "admitted", s.dev[i].adm.admitted);
+			add_u64(a, "dropped", s.dev[i].adm.dropped);
+			add_u64(a, "audited", s.dev[i].adm.audited);
+			add_u64(a, "rate_limited", s.dev[i].adm.rate_limited);
+			json_object_object_add(d, "admission", a);
+		}
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
 		json_object_object_add(d, "drift", json_object_new_boolean(s.dev[i].drift != 0));
@@ -1362,6 +1425,34 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 				bprintf(&b, "linegate_device_drops_total{%s,"
 					    "reason=\"%s\"} %" PRIu64 "\n", s.dev[i].labels,
 					lg_reason_name(r), s.dev[i].drops[r]);
+	/* trial s18: admission's per-device counts, so that a device's losses before the
+	 * workers are its own, not only in the sum of linegate_xdp_frames_total */
+	if (s.have_xdp || s.have_uadmit) {
+		bprintf(&b, "# HELP linegate_device_admission_frames_total Frames admission (XDP, or "
+			    "user space for DPDK) judged per device, before any worker: admitted, "
+			    "dropped, audited, and of the dropped and audited rate_limited (its "
+			    "token bucket; forged frames with its id from its address count too).\n"
+			    "# TYPE linegate_device_admission_frames_total counter\n");
+		for (size_t i = 0; i < s.ndev; i++) {
+			const struct lg_admit_dev_ctr *a = &s.dev[i].adm;
+
+			if (!s.dev[i].have_adm)
+				continue;
+			bprintf(&b, "linegate_device_admission_frames_total{%s,result=\"admitted\"} %"
+				    PRIu64 "\nlinegate_device_admission_frames_total{%s,"
+				    "result=\"dropped\"} %" PRIu64 "\n"
+				    "linegate_device_admission_frames_total{%s,result=\"audited\"} %"
+				    PRIu64 "\n", s.dev[i].labels, a->admitted, s.dev[i].labels,
+				a->dropped, s.dev[i].labels, a->audited);
+		}
+		bprintf(&b, "# HELP linegate_device_rate_limited_total Frames of the device admission "
+			    "refused as over its rate (dropped, or let through by audit mode).\n"
+			    "# TYPE linegate_device_rate_limited_total counter\n");
+		for (size_t i = 0; i < s.ndev; i++)
+			if (s.dev[i].have_adm)
+				bprintf(&b, "linegate_device_rate_limited_total{%s} %" PRIu64 "\n",
+					s.dev[i].labels, s.dev[i].adm.rate_limited);
+	}
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

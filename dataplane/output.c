@@ -368,6 +368,8 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 		snprintf(more, sizeof(more), ",\"time\":\"%s\"", now);
 	else if (ev == LG_INC_CONTINUE)
 		snprintf(more, sizeof(more), ",\"time\":\"%s\",\"continued\":true", now);
+	else if (ev == LG_INC_FINAL)
+		snprintf(more, sizeof(more), ",\"time\":\"%s\",\"final\":true", now);
 	len = snprintf(line, sizeof(line),
 		"{\"type\":\"incident\",\"event\":\"%s\",\"incident\":\"%s\",\"device\":%" PRIu32
 		",\"name\":\"%s\",\"onset\":\"%s\",\"clock\":\"%s\",\"opened\":\"%s\","

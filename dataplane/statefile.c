@@ -28,7 +28,11 @@ struct hwm_slot {
 	uint32_t id;   /* 0 = free */
 	uint32_t pad;
 	_Atomic uint64_t seq;
-	char line[48];
+	/* Fingerprints of the keys the device had when linegate last applied it (all zero:
+	 * not known, a file of an older linegate): lg_state_hwm_keys(). Written by the apply
+	 * only, never by a worker. */
+	uint8_t keys[LG_HWM_KEYS][LG_HWM_FP_LEN];
+	char line[48 - LG_HWM_KEYS * LG_HWM_FP_LEN];
 };
 
 struct hwm_file {
@@ -224,6 +228,16 @@ void lg_state_close(struct lg_state *st)
 const char *lg_state_dir(const struct lg_state *st)
 {
 	return st->dir;
+}
+
+uint8_t (*lg_state_hwm_keys(_Atomic uint64_t *hwm))[LG_HWM_FP_LEN]
+{
+	struct hwm_slot *s;
+
+	if (!hwm)
+		return NULL;
+	s = (struct hwm_slot *)((char *)hwm - offsetof(struct hwm_slot, seq));
+	return s->keys;
 }
 
 _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id)

@@ -32,6 +32,16 @@ const char *lg_state_dir(const struct lg_state *st);
  * when the table is full. */
 _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id);
 
+/*
+ * The key fingerprints kept beside a high-water mark (hwm from lg_state_hwm()): the keys the
+ * device had when the mark was last applied, LG_HWM_KEYS of LG_HWM_FP_LEN bytes (unused ones
+ * zero). A device that comes with none of those keys starts a fresh mark (generation.c):
+ * no frame it accepted can verify under the new keys. NULL for NULL.
+ */
+#define LG_HWM_KEYS 2
+#define LG_HWM_FP_LEN 16
+uint8_t (*lg_state_hwm_keys(_Atomic uint64_t *hwm))[LG_HWM_FP_LEN];
+
 /* The incident slot of a device (made on first use; called under the apply lock), NULL
  * when there is no state folder or the table is full. */
 struct lg_inc_rec;

@@ -178,6 +178,27 @@ void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
 	}
 }
 
+void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g)
+{
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		struct lg_dev_state *s = g->state[i];
+		uint32_t id = g->policy.devices[i].id;
+
+		if (g->owner[i] != w->id || !s->replay_fresh)
+			continue;
+		/* The old state is no longer judged by anyone (this worker owned it too, and has
+		 * moved on): no commit of it can raise the marks after this. */
+		if (s->hwm)
+			atomic_store_explicit(s->hwm, s->replay.highest, memory_order_relaxed);
+		if (w->dp->admit)
+			lg_admit_reset_seq(w->dp->admit, id, s->replay.highest);
+		if (w->dp->uadmit)
+			lg_uadmit_reset_seq(w->dp->uadmit, w->id, id, s->replay.highest);
+		s->exported_seq = s->replay.highest;
+		s->replay_fresh = false;
+	}
+}
+
 unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 {
 	const struct lg_rx_pkt *pkt;
@@ -261,6 +282,7 @@ void *lg_worker_main(void *arg)
 			lg_worker_flush(w);
 			epoch = g->epoch;
 			w->inc = g->policy.incidents;
+			lg_worker_replay_fresh(w, g);
 			atomic_store_explicit(&w->seen_epoch, epoch, memory_order_release);
 		}
 		if (ms != w->ms) {
@@ -344,6 +366,8 @@ void *lg_worker_main(void *arg)
 	}
 	/* What is in the batch is scored now, not at a deadline that would never come. */
 	lg_worker_flush(w);
+	/* and an open incident's last figures go out (incident.c) */
+	lg_worker_incidents_final(w, atomic_load_explicit(&dp->gen, memory_order_acquire));
 	if (w->at_eof) {
 		struct timespec ts;
 

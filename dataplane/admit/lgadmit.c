@@ -1019,6 +1019,7 @@ int lg_admit_read_device(struct lg_admit *a, lg_u32 device_id, struct lg_admit_d
 		out->admitted += v[c].admitted;
 		out->dropped += v[c].dropped;
 		out->audited += v[c].audited;
+		out->rate_limited += v[c].rate_limited;
 	}
 	/* Counters exist from a device's first frame on, as they did in a hash map. */
 	if (!out->admitted && !out->dropped && !out->audited)
@@ -1086,6 +1087,20 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 								 __ATOMIC_RELAXED))
 			;
 	}
+	pthread_rwlock_unlock(&a->lock);
+	return s < 0 ? -ENOENT : 0;
+}
+
+int lg_admit_reset_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
+{
+	int s;
+
+	if (!device_id)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&a->lock);
+	s = slot_find(a, device_id);
+	if (s >= 0)
+		__atomic_store_n(&a->state[s].highest_seq, seq, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&a->lock);
 	return s < 0 ? -ENOENT : 0;
 }

@@ -116,6 +116,14 @@ int lg_admit_reset_counters(struct lg_admit *a);
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
 
 /*
+ * The device's replay mark set to seq, also below the one it has: only for a device whose
+ * keys were all replaced (no frame signed with them was ever accepted, so nothing verified
+ * under the old mark can be replayed under the new keys): linegate's generation.c. -ENOENT
+ * when the device is not in the live table.
+ */
+int lg_admit_reset_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
+
+/*
  * Only with opts.test_clock: the clock the program sees, and the tick of its token buckets'
  * refill gate, lg_admit_jiffy(now_ns) (as user-space admission and the model derive it).
  */

@@ -338,6 +338,10 @@ static void judge_one(struct lg_uadmit *ua, struct uqueue *uq, const struct ugen
 							   : &c->dropped;
 
 		__atomic_fetch_add(which, 1, __ATOMIC_RELAXED);
+		/* as lg_admit_dev_count(), atomically */
+		if (v->reason == LG_R_RATE_LIMITED ||
+		    (v->reason == LG_R_AUDIT && v->audited == LG_R_RATE_LIMITED))
+			__atomic_fetch_add(&c->rate_limited, 1, __ATOMIC_RELAXED);
 	}
 }
 
@@ -370,6 +374,22 @@ int lg_uadmit_export_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_
 							   seq, 0, __ATOMIC_RELAXED,
 							   __ATOMIC_RELAXED))
 		;
+	reader_exit(ua, q);
+	return 0;
+}
+
+int lg_uadmit_reset_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq)
+{
+	const struct ugen *g = reader_enter(ua, q);
+	const struct lg_admit_dev *d = g->t.cfg.generation && device_id
+					   ? lg_admit_table_find(&g->t, device_id)
+					   : NULL;
+
+	if (!d || d->slot >= NO_SLOT) {
+		reader_exit(ua, q);
+		return -ENOENT;
+	}
+	__atomic_store_n(&ua->state[d->slot].highest_seq, seq, __ATOMIC_RELAXED);
 	reader_exit(ua, q);
 	return 0;
 }
@@ -413,6 +433,7 @@ int lg_uadmit_read_device(struct lg_uadmit *ua, lg_u32 device_id, struct lg_admi
 		out->admitted = __atomic_load_n(&c->admitted, __ATOMIC_RELAXED);
 		out->dropped = __atomic_load_n(&c->dropped, __ATOMIC_RELAXED);
 		out->audited = __atomic_load_n(&c->audited, __ATOMIC_RELAXED);
+		out->rate_limited = __atomic_load_n(&c->rate_limited, __ATOMIC_RELAXED);
 		if (out->admitted || out->dropped || out->audited)
 			err = 0;
 	}

@@ -83,7 +83,8 @@
 	X(SPOOFED_SOURCE, "spoofed_source", "MAC, IP, family or UDP port differ from the binding") \
 	X(RATE_LIMITED, "rate_limited", "the device's token bucket is empty")                       \
 	X(REPLAYED, "replayed",                                                                    \
-	  "sequence at least a replay window below the highest one a worker verified")             \
+	  "sequence at least a replay window below the highest one a worker verified (the "        \
+	  "workers' too_old): a replay, or a device whose sequence went back")                     \
 	X(MALFORMED, "malformed", "truncated or inconsistent headers, bad LGF or UADP header")     \
 	X(NOT_OURS, "not_ours",                                                                    \
 	  "not LGF or UADP traffic, or sent to a multicast group linegate did not join "           \
@@ -356,6 +357,13 @@ struct lg_admit_dev_ctr {
 	lg_u64 admitted;
 	lg_u64 dropped;
 	lg_u64 audited; /* let through by audit mode, would have been dropped */
+	/*
+	 * Of dropped and audited: refused by the device's token bucket. Admission cannot check
+	 * a tag, so frames forged with the device's id from its bound address spend its budget
+	 * as its own frames do: compared with what the worker verified, this tells a device
+	 * over its rate from one flooded in its name (docs/admission.md, "Token bucket").
+	 */
+	lg_u64 rate_limited;
 };
 
 /* What the parser extracted from a frame; input of the decision. */
@@ -382,6 +390,21 @@ struct lg_admit_verdict {
 	lg_u8 audited; /* with LG_R_AUDIT: the reason enforce would have dropped for */
 	lg_u8 pad;
 };
+
+/* Count one verdict for the device it belongs to: XDP, user-space admission and the tests. */
+LG_ADMIT_INLINE void lg_admit_dev_count(struct lg_admit_dev_ctr *c,
+					const struct lg_admit_verdict *v)
+{
+	if (v->reason == LG_R_ADMITTED)
+		c->admitted++;
+	else if (v->reason == LG_R_AUDIT)
+		c->audited++;
+	else
+		c->dropped++;
+	if (v->reason == LG_R_RATE_LIMITED ||
+	    (v->reason == LG_R_AUDIT && v->audited == LG_R_RATE_LIMITED))
+		c->rate_limited++;
+}
 
 /*
  * Wide loads from packet bytes at any alignment. The BPF JITs of the 64-bit

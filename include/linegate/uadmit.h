@@ -69,6 +69,9 @@ static inline void lg_uadmit_judge(struct lg_uadmit *ua, unsigned q, const lg_u8
  * when the device is not in the live table.
  */
 int lg_uadmit_export_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq);
+/* The mark set to seq, also below the one it has: a device whose keys were all replaced
+ * (lgadmit.h, lg_admit_reset_seq()). */
+int lg_uadmit_reset_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq);
 
 /* Per-reason counters summed over queues; out has LG_R_MAX entries. */
 void lg_uadmit_read_reasons(struct lg_uadmit *ua, struct lg_admit_reason_ctr *out);

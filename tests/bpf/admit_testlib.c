@@ -358,12 +358,8 @@ static int m_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_
 	if (st) {
 		struct lg_admit_dev_ctr *c = m_devc_get(m, pkt.device_id, 1);
 
-		if (c && v.reason == LG_R_ADMITTED)
-			c->admitted++;
-		else if (c && v.reason == LG_R_AUDIT)
-			c->audited++;
-		else if (c)
-			c->dropped++;
+		if (c)
+			lg_admit_dev_count(c, &v);
 	}
 	res->action = v.pass ? LGT_XDP_PASS : LGT_XDP_DROP;
 	res->reason = v.reason;
@@ -584,6 +580,9 @@ static void expect_split(struct sc *s, const lg_u8 *f, size_t len, size_t linear
 			c->audited++;
 		else
 			c->dropped++;
+		/* trial s18: the bucket's refusals per device, audited ones too */
+		if (reason == LG_R_RATE_LIMITED || audited == LG_R_RATE_LIMITED)
+			c->rate_limited++;
 	}
 }
 
@@ -672,15 +671,18 @@ static void check_counters(struct sc *s)
 			continue;
 		}
 		if (d.admitted != s->exp_d[i].c.admitted || d.dropped != s->exp_d[i].c.dropped ||
-		    d.audited != s->exp_d[i].c.audited)
+		    d.audited != s->exp_d[i].c.audited ||
+		    d.rate_limited != s->exp_d[i].c.rate_limited)
 			FAIL(s,
-			     "device %u: admitted %llu dropped %llu audited %llu, want %llu %llu "
-			     "%llu",
+			     "device %u: admitted %llu dropped %llu audited %llu rate_limited %llu, "
+			     "want %llu %llu %llu %llu",
 			     s->exp_d[i].id, (unsigned long long)d.admitted,
 			     (unsigned long long)d.dropped, (unsigned long long)d.audited,
+			     (unsigned long long)d.rate_limited,
 			     (unsigned long long)s->exp_d[i].c.admitted,
 			     (unsigned long long)s->exp_d[i].c.dropped,
-			     (unsigned long long)s->exp_d[i].c.audited);
+			     (unsigned long long)s->exp_d[i].c.audited,
+			     (unsigned long long)s->exp_d[i].c.rate_limited);
 	}
 	/* Live devices that saw nothing have no counters (and unknown ids never do). */
 	for (i = 0; i < s->nlive; i++) {
@@ -1026,6 +1028,37 @@ static void sc_rate(struct sc *s)
 	for (i = 0; i < 4; i++)
 		PASS_(s, &p, LG_R_ADMITTED, "D7 4 tokens after 4 s (< 2^32 ns)");
 	DROP_(s, &p, LG_R_RATE_LIMITED, "D7 and no more");
+	check_counters(s);
+}
+
+/*
+ * Trial s18 H3, the documented trade-off (docs/admission.md "Token bucket"): admission cannot
+ * check a tag, so frames forged with D3's id from D3's bound address (a wrong tag, a fresh
+ * sequence: what the worker refuses as bad_tag) spend D3's tokens like its own frames, and
+ * D3's own frame is refused as rate_limited while the flood lasts. Per-device rate_limited
+ * counts every refusal, so that linegate can set them against the frames D3 verified.
+ */
+static void sc_forged_flood(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D3};
+	struct lgt_pkt own, forged;
+	int i;
+
+	apply(s, &CFG, devs, 2);
+	s->t->set_clock(s->t, 100 * NS);
+	lgt_pkt_from(&own, &D3, 3, 1);
+	forged = own;
+	forged.seq = 2; /* the device's next sequence: the replay pre-check lets it by */
+	for (i = 0; i < 3; i++)
+		PASS_(s, &forged, LG_R_ADMITTED, "forged frames take the burst");
+	DROP_(s, &own, LG_R_RATE_LIMITED, "the device's own frame finds no token");
+	s->t->set_clock(s->t, 100 * NS + 100 * MS);
+	PASS_(s, &forged, LG_R_ADMITTED, "the refill goes to whoever comes first");
+	DROP_(s, &own, LG_R_RATE_LIMITED, "the device again");
+	DROP_(s, &forged, LG_R_RATE_LIMITED, "the flood is refused too, counted alike");
+	/* D1, unlimited, next to it: not touched */
+	lgt_pkt_from(&own, &D1, 1, 1);
+	PASS_(s, &own, LG_R_ADMITTED, "another device");
 	check_counters(s);
 }
 
@@ -2684,6 +2717,7 @@ static const struct {
     {"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},
     {"empty_table", sc_empty_table, LG_ADMIT_NOT_OURS_DROP},
     {"rate", sc_rate, LG_ADMIT_NOT_OURS_DROP},
+    {"forged_flood", sc_forged_flood, LG_ADMIT_NOT_OURS_DROP},
     {"bucket_gate", sc_bucket_gate, LG_ADMIT_NOT_OURS_DROP},
     {"replay", sc_replay, LG_ADMIT_NOT_OURS_DROP},
     {"audit", sc_audit, LG_ADMIT_NOT_OURS_DROP},

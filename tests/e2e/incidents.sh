@@ -153,8 +153,18 @@ print("run 3:", *later, sep="\n  ")
 check("3+4: nothing after a restart past the resolve, nor with confirm 4 of 4", later, [])
 new = inc(f"{T}/out4.jsonl")
 print("run 3 after confirm 2 of 3:", *new, sep="\n  ")
-check("4: confirm 2 of 3 applied live opens one", [(e["event"], e["device"]) for e in new],
-      [("open", fault)])
+# linegate stopped with it open: its last figures in a final update (trial s18 M8)
+check("4: confirm 2 of 3 applied live opens one, a final update at the stop",
+      [(e["event"], e["device"], e.get("final")) for e in new],
+      [("open", fault, None), ("update", fault, True)])
+if len(new) == 2:
+    check("4: the final update says more windows than the open", new[1]["windows"] > new[0]["windows"],
+          True)
+    # status while running follows the windows, not the last event (it said the open's)
+    op = json.load(open(f"{T}/stats4.json"))["incidents"]["open"]
+    check("4: status's figures, taken after the last window, are the final update's",
+          [(o["windows"], o["alerts"], round(o["max_score"], 2)) for o in op],
+          [(new[1]["windows"], new[1]["alerts"], round(new[1]["max_score"], 2))])
 if new:
     check("4: a new id (counter 2 from the state folder)", new[0]["incident"].endswith("-2"), True)
 st = json.load(open(f"{T}/stats4.json"))["incidents"]
@@ -203,12 +213,29 @@ if "$LG_BIN_DP" --help | grep "^  pcap:" > /dev/null; then
 	cat "$T/replay1.inc"
 	cmp "$T/replay1.inc" "$T/replay2.inc" || lg_fail "two replays gave other incident lines"
 	# the fixture: -n 10 -f 103:5:bearing at 400 frames/s over 8 devices (20 ms a window)
-	python3 - "$T/replay1.inc" <<'PY'
+	python3 - "$T/replay1.inc" "$T/replay1.jsonl" "$T/replay1.stats" <<'PY'
 import json, sys
 from lgcheck import check, done
 e = [json.loads(l) for l in open(sys.argv[1])]
-check("replay: one open, conveyor-1-vib", [(x["event"], x["name"]) for x in e],
-      [("open", "conveyor-1-vib")])
+check("replay: one open, conveyor-1-vib, and its last figures at the end",
+      [(x["event"], x["name"], x.get("final")) for x in e],
+      [("open", "conveyor-1-vib", None), ("update", "conveyor-1-vib", True)])
+# trial s18 M8: the incident's figures follow its windows, in the output's last line of it
+# and in the final counters (they said windows 2 while the output had more alerts)
+rows = [json.loads(l) for l in open(sys.argv[2])]
+rows = [r for r in rows if r["type"] in ("alert", "score") and r["device"] == 103]
+rows.sort(key=lambda r: r["seq"])  # one frame a window here; the output goes by batch
+first = next(i for i, r in enumerate(rows) if r["type"] == "alert")
+since = rows[first:]
+fin = e[-1]
+check("final update: windows since the onset", fin["windows"], len(since))
+check("final update: alerts", fin["alerts"], sum(r["type"] == "alert" for r in since))
+check("final update: max score", round(fin["max_score"], 2), round(max(r["score"] for r in since), 2))
+check("final update: more than the open said", fin["windows"] > e[0]["windows"], True)
+op = json.load(open(sys.argv[3]))["incidents"]["open"]
+check("final counters: the open incident's figures are the final update's",
+      [(o["incident"], o["windows"], o["alerts"], round(o["max_score"], 2)) for o in op],
+      [(fin["incident"], fin["windows"], fin["alerts"], round(fin["max_score"], 2))])
 check("replay: times from the recording", (e[0]["clock"], e[0]["onset"][:10]), ("sender", "2026-12-04"))
 check("replay: tti = one window apart + a window's samples (20 + 25.6 ms)",
       40 <= e[0]["tti_ms"] <= 50, True)
@@ -227,7 +254,7 @@ PY
 import json, sys
 from lgcheck import check, done
 L = [json.loads(l) for l in open(sys.argv[1])]
-e = {x["name"]: x for x in L if x["type"] == "incident"}
+e = {x["name"]: x for x in L if x["type"] == "incident" and x["event"] == "open"}
 rows = sum(1 for x in L if x["type"] == "alert" and x["name"] == "fx-pump-2ch")
 check("lgf.pcap: one incident each", sorted(e), ["fx-fan-v6", "fx-press-v4", "fx-pump-2ch"])
 check("fx-pump-2ch: 2 alerting rows a window", rows, 20)

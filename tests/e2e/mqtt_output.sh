@@ -84,8 +84,14 @@ check("alerts over MQTT", len(alerts), sum(1 for e in lines if e["type"] == "ale
 check("alerts are all the faulty device's", {t for t, m in msgs if "/alerts/" in t},
       {"lgtest/line1/alerts/conveyor-1-vib"})
 inc = [(t, m) for t, m in msgs if "/incidents/" in t]
-check("incidents over MQTT: one open, the faulty device's, on its topic",
-      [(t, m["event"]) for t, m in inc], [("lgtest/line1/incidents/conveyor-1-vib", "open")])
+# open, and (when windows came after it) its last figures at the stop: an update with
+# "final" (trial s18 M8)
+ev = [(t, m["event"], m.get("final")) for t, m in inc]
+topic = "lgtest/line1/incidents/conveyor-1-vib"
+check("incidents over MQTT: one open (and its final update), the faulty device's, on its topic",
+      ev, [(topic, "open", None)] + ([(topic, "update", True)] if len(ev) > 1 else []))
+check("incidents over MQTT = the JSON lines'", [m for t, m in inc],
+      [e for e in lines if e["type"] == "incident"])
 check("topics name the device", all(t.endswith("/" + m["name"]) for t, m in msgs), True)
 # The fault also raises the scores for good: Page-Hinkley starts drift on that device, one
 # event line, published on <topic>/events/<device> (docs/operations.md, "Outputs").

@@ -27,7 +27,7 @@ struct dev {
 
 static char code(enum lg_inc_event e)
 {
-	return ".OURC"[e];
+	return ".OURCF"[e];
 }
 
 /* Feed scores (threshold 1: above it alerts); the transitions as one character a window. */
@@ -239,6 +239,46 @@ static void test_restart(void)
 	CHECK(strcmp(d.r.id, id));
 }
 
+/* M8 (trial s18): an incident open at the end gets one last update with the figures its
+ * windows reached, however recent its last event; none without news, none when closed. */
+static void test_final(void)
+{
+	struct dev d = { 0 }, fresh;
+	uint64_t t_last;
+
+	EXPECT(&d, &def, "AA", ".O");
+	CHECK_EQ(d.r.windows, 2);
+	/* within update_ms (1 s = 10 windows): no update for these */
+	EXPECT(&d, &def, "A5h", "...");
+	t_last = d.c.last_now_ns;
+	CHECK_EQ(d.r.windows, 5);
+	CHECK_EQ(d.r.alerts, 4);
+	CHECK_NEAR(d.r.max_score, 6.0, 1e-6);
+	CHECK_EQ(lg_inc_final(&d.c, &d.r), LG_INC_FINAL);
+	/* it records what it said: asked again, no news */
+	CHECK_EQ(lg_inc_final(&d.c, &d.r), LG_INC_NONE);
+	CHECK_EQ(d.c.last_event_ns, t_last);
+	/* one more window, not alerting, no higher score: the window count is news */
+	EXPECT(&d, &def, "h", ".");
+	CHECK_EQ(lg_inc_final(&d.c, &d.r), LG_INC_FINAL);
+	CHECK_EQ(d.c.ev_windows, 6);
+	/* right after an open or an update: nothing new to say */
+	{
+		struct dev o = { 0 };
+
+		EXPECT(&o, &def, "AA", ".O");
+		CHECK_EQ(lg_inc_final(&o.c, &o.r), LG_INC_NONE);
+	}
+	/* a record a previous run left open, not seen by this run: not ours to update */
+	fresh = d;
+	memset(&fresh.c, 0, sizeof(fresh.c));
+	CHECK_EQ(lg_inc_final(&fresh.c, &fresh.r), LG_INC_NONE);
+	/* resolved: nothing */
+	EXPECT(&d, &def, "nnn", "..R");
+	CHECK_EQ(lg_inc_final(&d.c, &d.r), LG_INC_NONE);
+	CHECK(!strcmp(lg_inc_event_name(LG_INC_FINAL), "update"));
+}
+
 static void test_names(void)
 {
 	char t[40];
@@ -257,6 +297,7 @@ int main(int argc, char **argv)
 	test_updates();
 	test_live_change();
 	test_restart();
+	test_final();
 	test_names();
 	return lgt_done("test_incident");
 }

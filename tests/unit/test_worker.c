@@ -251,5 +251,15 @@ int main(int argc, char **argv)
 	lg_features_free(sc.fx);
 	lg_worker_buffers_free(w);
 	lgt_keys_remove(&keys, key_files);
+	/* flood_watch.c (trial s18 H3): a device refused as over its rate 200/s in a second */
+	CHECK(lg_flood_suspect(800, 5, 200, 1000000000ull, 200));    /* a bad-tag flood */
+	CHECK(!lg_flood_suspect(800, 5, 0, 1000000000ull, 200));     /* no failed tags */
+	CHECK(!lg_flood_suspect(300, 199, 1, 1000000000ull, 200));   /* over its own rate */
+	CHECK(!lg_flood_suspect(300, 190, 10, 1000000000ull, 200));  /* 95% of the rate */
+	CHECK(lg_flood_suspect(300, 170, 30, 1000000000ull, 200));   /* 85%, a 15% share */
+	CHECK(!lg_flood_suspect(300, 170, 10, 1000000000ull, 200));  /* 85%, a 5.5% share */
+	CHECK(!lg_flood_suspect(0, 5, 200, 1000000000ull, 200));     /* nothing refused */
+	CHECK(!lg_flood_suspect(800, 5, 200, 1000000000ull, 0));     /* no rate */
+	CHECK(lg_flood_suspect(1, 0, 1, 1ull << 40, 10000000));      /* no overflow */
 	return lgt_done("test_worker");
 }

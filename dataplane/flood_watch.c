@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A device locked out by a flood in its name, said in the log (dataplane.h,
+ * lg_dp_flood_watch()). Admission (XDP, or user space for DPDK) counts per device the frames
+ * its token bucket refused; the workers count the frames whose tag verified. A device over
+ * its rate has verified frames near its rate; one whose verified frames stay well under it
+ * while the bucket refuses frames is spending its budget on frames someone else sends with
+ * its id from its address (docs/admission.md, "Token bucket").
+ */
+#include "dataplane.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lgadmit.h>
+#include <linegate/uadmit.h>
+#include <stdio.h>
+
+#define FLOOD_STEP_NS 1000000000ull	     /* judged a second at a time */
+#define FLOOD_SAY_NS (60ull * 1000000000ull) /* a device's next line at most a minute on */
+
+bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint32_t rate)
+{
+	/*
+	 * Refused as over the rate, while the verified frames came under 90% of it (ok / (ns /
+	 * 1e9) < 0.9 rate, without a division or a float) and at least a tenth of what passed
+	 * the bucket failed verification: a device over its own rate has no such failures (an
+	 * interval that starts or ends mid-stream shows a low verified rate alone).
+	 */
+	return rl && rate && ns && bad && bad * 10u >= ok + bad &&
+	       (unsigned __int128)ok * 10u * 1000000000u < (unsigned __int128)rate * 9u * ns;
+}
+
+/* Frames the workers refused once they knew them to be the device's (bad_tag, unknown_key,
+ * replayed, ...): what passed the bucket and was not the device's own. */
+static uint64_t refused(struct lg_dev_state *s)
+{
+	uint64_t n = 0;
+
+	for (int r = 0; r < LG_REASON_MAX; r++)
+		n += atomic_load_explicit(&s->drops[r], memory_order_relaxed);
+	return n;
+}
+
+static int read_rl(struct lg_dp *dp, uint32_t id, uint64_t *rl)
+{
+	struct lg_admit_dev_ctr c = { 0 };
+	int err = dp->admit ? lg_admit_read_device(dp->admit, id, &c) :
+				  lg_uadmit_read_device(dp->uadmit, id, &c);
+
+	*rl = c.rate_limited;
+	return err == -ENOENT ? 0 : err;
+}
+
+void lg_dp_flood_watch(struct lg_dp *dp, bool final)
+{
+	const struct lg_gen *g = atomic_load(&dp->gen);
+	uint64_t now = lg_now_ns();
+
+	if (!g || (!dp->admit && !dp->uadmit))
+		return;
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		const struct lg_policy_device *dev = &g->policy.devices[i];
+		struct lg_dev_state *s = g->state[i];
+		uint64_t rl, ok, bad, dt;
+
+		if (!s || !dev->rate || read_rl(dp, dev->id, &rl))
+			continue;
+		ok = atomic_load_explicit(&s->admitted, memory_order_relaxed);
+		bad = refused(s);
+		if (!s->flood_t0_ns || rl < s->flood_rl) {
+			/* first look, or the counters started afresh (re-enrolled) */
+			s->flood_t0_ns = now;
+			s->flood_rl = rl;
+			s->flood_ok = ok;
+			s->flood_bad = bad;
+			continue;
+		}
+		dt = now - s->flood_t0_ns;
+		if (dt < FLOOD_STEP_NS && !final)
+			continue;
+		if (lg_flood_suspect(rl - s->flood_rl, ok - s->flood_ok, bad - s->flood_bad, dt,
+				     dev->rate)) {
+			s->flood_pend_rl += rl - s->flood_rl;
+			s->flood_pend_ok += ok - s->flood_ok;
+			s->flood_pend_ns += dt;
+		}
+		s->flood_t0_ns = now;
+		s->flood_rl = rl;
+		s->flood_ok = ok;
+		s->flood_bad = bad;
+		if (!s->flood_pend_rl ||
+		    (!final && s->flood_said_ns && now - s->flood_said_ns < FLOOD_SAY_NS))
+			continue;
+		fprintf(stderr,
+			"linegate: device %s (id %u): %" PRIu64 " frames over its rate (%u/s) "
+			"dropped in %.1f s while its verified frames came at %.1f/s (%" PRIu64
+			" bad_tag so far): a flood with its id from its address? Its own frames "
+			"are dropped with the flood's (docs/admission.md \"Token bucket\")\n",
+			dev->name, dev->id, s->flood_pend_rl, dev->rate,
+			(double)s->flood_pend_ns / 1e9,
+			(double)s->flood_pend_ok * 1e9 / (double)s->flood_pend_ns,
+			atomic_load_explicit(&s->drops[LG_DROP_BAD_TAG], memory_order_relaxed));
+		s->flood_said_ns = now;
+		s->flood_pend_rl = s->flood_pend_ok = s->flood_pend_ns = 0;
+	}
+}
