@@ -101,7 +101,7 @@ static const char usage[] =
 	"      --samples N[,N...]   samples per channel per frame (default 256); a list gives\n"
 	"                           device i (of the simulated, in the policy's id order) the\n"
 	"                           value i % its length: per-device sensor layouts\n"
-	"      --channels N[,N...]  LGF channels per frame, 1..255 (default 1; a list as for\n"
+	"      --channels N[,N...]  LGF channels per frame, 1..16 (default 1; a list as for\n"
 	"                           --samples), interleaved; channel c is the simulated axis at\n"
 	"                           a gain of 1 - c/8. A UADP device with typed 'fields' sends\n"
 	"                           its Float/Double arrays' lengths (at most --samples) instead,\n"
@@ -1516,15 +1516,18 @@ int main(int argc, char **argv)
 		case 1:
 		case 23: {
 			bool smp = opt == 1;
-			int n = lg_loadgen_parse_list(optarg, 1, smp ? 65535 : 255,
+			/* LGF carries 1..LGF_MAX_CHANNELS channels: more would be sent, and dropped
+			 * by linegate as bad_length. */
+			int n = lg_loadgen_parse_list(optarg, 1, smp ? 65535 : LGF_MAX_CHANNELS,
 						      smp ? o.samples_list : o.channels_list,
 						      MAX_LAYOUTS);
 
 			if (n < 0) {
 				fprintf(stderr, "linegate-loadgen: bad --%s '%s': want N or "
-					"N,N,... (at most %d values, each 1..%u)\n",
+					"N,N,... (at most %d values, each 1..%u%s)\n",
 					smp ? "samples" : "channels", optarg, MAX_LAYOUTS,
-					smp ? 65535 : 255);
+					smp ? 65535 : LGF_MAX_CHANNELS,
+					smp ? "" : ": an LGF frame carries at most 16 channels");
 				return 2;
 			}
 			*(smp ? &o.nsamples : &o.nchannels) = (unsigned)n;

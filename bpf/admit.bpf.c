@@ -202,7 +202,7 @@ static __always_inline void fragment_verdict(const struct lg_admit_table *table,
 	int bound = table && cfg->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE &&
 		    lg_admit_table_source_bound(table, pkt);
 
-	lg_admit_decide_fragment(cfg, bound, v);
+	lg_admit_decide_fragment(cfg, pkt, bound, v);
 }
 
 /*

@@ -1121,6 +1121,32 @@ int lg_policy_uadp_key(const struct lg_policy_device *d, struct lg_admit_uadp_ke
 
 /* uadp_multicast: {groups: [ADDR, ...], interface: NAME}: the groups OPC UA publishers
  * send to (open62541's examples: 224.0.0.22), joined by the UADP socket. */
+/* vlans: [ID, ...], each 0..4094 once (docs/admission.md, "VLANs"). */
+static int parse_vlans(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
+{
+	if (n->type != YAML_SEQUENCE_NODE)
+		return perr(c, n, "'vlans' must be a list of VLAN ids (0..4094)");
+	p->nvlans = 0;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *v = node(c, *it);
+		unsigned long id;
+		int err;
+
+		if (p->nvlans == LG_POLICY_MAX_VLANS)
+			return perr(c, v, "at most %d VLAN ids", LG_POLICY_MAX_VLANS);
+		/* 4095 is reserved (IEEE 802.1Q): no frame carries it. */
+		err = get_uint(c, v, "vlans", 0, 4094, &id);
+		if (err)
+			return err;
+		for (unsigned i = 0; i < p->nvlans; i++)
+			if (p->vlans[i] == id)
+				return perr(c, v, "VLAN %lu is listed twice", id);
+		p->vlans[p->nvlans++] = (uint16_t)id;
+	}
+	return 0;
+}
+
 static int parse_mcast(struct pctx *c, const yaml_node_t *n, struct lg_policy *p)
 {
 	static const char *const f[] = { "groups", "interface", NULL };
@@ -2914,6 +2940,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 				p->fragments = LG_ADMIT_FRAGMENTS_DROP;
 			else
 				err = perr(c, v, "'fragments' must be drop or reassemble");
+		} else if (!strcmp(name, "vlans")) {
+			err = parse_vlans(c, v, p);
 		} else if (!strcmp(name, "detection")) {
 			err = parse_detection(c, v, p);
 		} else if (!strcmp(name, "opcua_mqtt")) {
@@ -2981,7 +3009,8 @@ static int parse_root(struct pctx *c, const yaml_node_t *root, struct lg_policy 
 			}
 		} else {
 			static const char *const f[] = { "version",   "port",	   "uadp_port",
-							 "not_ours",  "fragments", "groups",
+							 "not_ours",  "fragments", "vlans",
+							 "groups",
 							 "workers",   "detection", "models",
 							 "output",    "devices",   "opcua_mqtt",
 							 "uadp_multicast", "recording",

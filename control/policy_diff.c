@@ -42,6 +42,14 @@ FMT_U(f_port, p->port)
 FMT_U(f_uadp_port, p->uadp_port)
 FMT_S(f_not_ours, p->not_ours == LG_ADMIT_NOT_OURS_PASS ? "pass" : "drop")
 FMT_S(f_fragments, p->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE ? "reassemble" : "drop")
+static void f_vlans(const struct lg_policy *p, char *b, size_t l)
+{
+	size_t u = 0;
+
+	snprintf(b, l, "none");
+	for (unsigned i = 0; i < p->nvlans && u < l; i++)
+		u += (size_t)snprintf(b + u, l - u, "%s%u", i ? "," : "", p->vlans[i]);
+}
 FMT_U(f_window, p->window)
 FMT_U(f_batch, p->batch)
 FMT_U(f_deadline, p->deadline_ms)
@@ -336,6 +344,7 @@ static const struct {
 	{ { "uadp_multicast", LG_FIELD_LIVE }, f_mcast },
 	{ { "not_ours", LG_FIELD_LIVE }, f_not_ours },
 	{ { "fragments", LG_FIELD_LIVE }, f_fragments },
+	{ { "vlans", LG_FIELD_LIVE }, f_vlans },
 	{ { "workers.cores", LG_FIELD_LIVE }, f_cores },
 	{ { "groups", LG_FIELD_LIVE }, f_groups },
 	{ { "detection.window", LG_FIELD_LIVE }, f_window },

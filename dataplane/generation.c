@@ -298,6 +298,21 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	 * not_ours in XDP. afxdp reads every group the interface takes from the XSK. */
 	if (dp->stack_reassembles)
 		lg_xdp_groups(p, &cfg);
+	/* The same for VLANs: XDP admits only what a VLAN interface delivers to the socket. */
+	if (dp->stack_reassembles && p->nvlans) {
+		FILE *f = fopen("/proc/net/vlan/config", "re");
+		char missing[256];
+
+		if (lg_xdp_socket_vlans(p, dp->admit_ifname, f, &cfg, missing, sizeof(missing)))
+			fprintf(stderr,
+				"linegate: vlans: no VLAN interface on %s for VLAN(s) %s: the kernel "
+				"would drop their frames after XDP, so XDP drops them, counted as "
+				"'vlan' (add one: ip link add link %s name %s.ID type vlan id ID, "
+				"then apply again)\n",
+				dp->admit_ifname, missing, dp->admit_ifname, dp->admit_ifname);
+		if (f)
+			fclose(f);
+	}
 	ret = lg_admit_apply(dp->admit, &cfg, e, n, NULL);
 	free(e);
 	return ret;

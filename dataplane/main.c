@@ -29,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -637,11 +639,64 @@ static void xdp_pinned(struct lg_dp *dp, const char *pin, bool is_default)
 	dp->admit_pin_default = is_default;
 }
 
-/* What becomes of a pinned instance when linegate exits, for the start line. */
-static const char *pin_fate(bool unpin)
+/*
+ * Can pins in pin outlive this process? Pins live in a bpffs instance, and it lives while
+ * some mount namespace has it mounted. `ip netns exec` gives linegate a mount namespace of
+ * its own with a fresh /sys, where lgadmit mounts a bpffs instance that no other namespace
+ * has: it goes, pins, link and all, with linegate. So: does another process's mountinfo
+ * hold a mount of the instance holding pin (its st_dev)? 0 when none of those we can read
+ * does, 1 when one does or when we could read none (no way to tell).
+ */
+static int pin_outlives(const char *pin)
 {
-	return unpin ? "detached and removed on exit: --xdp-unpin"
-		     : "kept on exit; --xdp-unpin removes it";
+	char want[32], path[300], line[1024];
+	struct dirent *de;
+	struct stat st;
+	int seen = 0, found = 0;
+	DIR *d;
+
+	if (stat(pin, &st))
+		return 1;
+	snprintf(want, sizeof(want), " %u:%u ", major(st.st_dev), minor(st.st_dev));
+	d = opendir("/proc");
+	if (!d)
+		return 1;
+	while (!found && (de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' || atoi(de->d_name) == (int)getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/mountinfo", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the third field. */
+		while (fgets(line, sizeof(line), f)) {
+			char *sp = strchr(line, ' ');
+
+			sp = sp ? strchr(sp + 1, ' ') : NULL;
+			seen = 1;
+			if (sp && !strncmp(sp, want, strlen(want))) {
+				found = 1;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found || !seen;
+}
+
+/* What becomes of a pinned instance when linegate exits, for the start line. */
+static const char *pin_fate(bool unpin, const char *pin)
+{
+	if (unpin)
+		return "detached and removed on exit: --xdp-unpin";
+	if (!pin_outlives(pin))
+		return "not kept on exit: linegate runs in a mount namespace of its own (ip netns "
+		       "exec?) whose bpffs no other namespace has: the program and its pins go "
+		       "with it; start it with nsenter --net=/run/netns/NAME to keep them";
+	return "kept on exit; --xdp-unpin removes it";
 }
 
 /* Take over the instance pinned in pin: 1 done, 0 none there, negative errno with err. */
@@ -679,7 +734,7 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 		return ret;
 	}
 	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
-		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin));
+		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin, pin));
 	return 1;
 }
 
@@ -811,7 +866,7 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
 	else if (pin) {
 		xdp_pinned(dp, pin, !pin_arg);
-		fprintf(stderr, "linegate: XDP: pinned in %s (%s)\n", pin, pin_fate(unpin));
+		fprintf(stderr, "linegate: XDP: pinned in %s (%s)\n", pin, pin_fate(unpin, pin));
 	}
 	return ret;
 }
@@ -1597,7 +1652,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: warning: this kernel refuses bpf_xdp_adjust_meta() to XDP "
 			"programs: AF_XDP frames carry no arrival stamp, and their latency starts "
 			"when the worker picks them up (docs/operations.md, latency)\n");
-	fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
+	/* A finite stream has no state folder: origin says so ("state in none" said nothing). */
+	if (finite)
+		fprintf(stderr, "linegate: policy: %s\n", origin);
+	else
+		fprintf(stderr, "linegate: policy: %s; state in %s\n", origin, state_dir);
 	{
 		char names[512];
 

@@ -47,6 +47,7 @@ struct worker_snap {
 	uint64_t out_wakeups; /* issue 10: times it woke the output thread */
 	uint64_t out_waits;   /* an unpaced replay: 100 us waits for room in its output rings */
 	uint64_t ring_high, ring_size; /* issue 10: the backend's receive ring (afxdp) */
+	uint64_t eof_wait_ns; /* the silence the backend waited for before end of stream */
 	int cpu;
 };
 
@@ -202,6 +203,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			}
 			s->wk[w].ring_high = bs.ring_high;
 			s->wk[w].ring_size = bs.ring_size;
+			s->wk[w].eof_wait_ns = bs.eof_wait_ns;
 		}
 	}
 	for (int b = 0; b < LG_LAT_BUCKETS; b++)
@@ -452,14 +454,15 @@ static void jsonl_stats_json(struct lg_dp *dp, json_object *o)
 
 /*
  * A finite stream that every worker saw to its end: the wall time from the first frame a
- * worker took to the last row scored, and the CPU time of each worker and of the output
+ * worker took to the last row scored (less the silence by which a backend told the end,
+ * lg_backend_stats.eof_wait_ns), and the CPU time of each worker and of the output
  * thread by then (how two workers compare with one, docs/benchmarks.md). False otherwise.
  */
 struct replay_fig {
 	double seconds, worker_cpu_s[LG_MAX_WORKERS], output_cpu_s;
 };
 
-static bool replay_figures(struct lg_dp *dp, struct replay_fig *r)
+static bool replay_figures(struct lg_dp *dp, const struct snap *s, struct replay_fig *r)
 {
 	uint64_t first = UINT64_MAX, last = 0;
 
@@ -469,6 +472,10 @@ static bool replay_figures(struct lg_dp *dp, struct replay_fig *r)
 		uint64_t a = atomic_load(&dp->workers[w].first_rx_ns),
 			 b = atomic_load(&dp->workers[w].done_ns);
 
+		/* Not the silence after the last frame that told the backend the stream ended
+		 * (dpdk's eof=, 500 ms for a net_pcap file): the replay's own time. */
+		if (b > s->wk[w].eof_wait_ns)
+			b -= s->wk[w].eof_wait_ns;
 		if (a && a < first)
 			first = a;
 		if (b > last)
@@ -528,7 +535,7 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
 		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
-	if (replay_figures(dp, &rf)) {
+	if (replay_figures(dp, &s, &rf)) {
 		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
 			   "scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
 			   "CPU s: workers", rf.seconds, (double)(s.rx + s.be) / rf.seconds,
@@ -624,7 +631,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	char *text;
 
 	take(dp, &s);
-	if (replay_figures(dp, &rf)) {
+	if (replay_figures(dp, &s, &rf)) {
 		json_object *rj = json_object_new_object(), *cpu = json_object_new_array();
 
 		json_object_object_add(rj, "seconds", json_object_new_double(rf.seconds));

@@ -2,6 +2,7 @@
 #include "xdp.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,6 +28,8 @@ int lg_xdp_compile(const struct lg_policy *p, struct lg_admit_cfg *cfg,
 	cfg->uadp_port = p->uadp_port;
 	cfg->not_ours = (lg_u8)p->not_ours;
 	cfg->fragments = (lg_u8)p->fragments;
+	for (unsigned i = 0; i < p->nvlans; i++)
+		cfg->vlan_ids[p->vlans[i] >> 3] |= (lg_u8)(1u << (p->vlans[i] & 7));
 	/* The XDP pre-check drops what the worker's window would refuse as too old. */
 	cfg->replay_window = LG_REPLAY_WINDOW;
 	for (size_t i = 0; i < p->ndevices; i++) {
@@ -64,4 +67,54 @@ void lg_xdp_groups(const struct lg_policy *p, struct lg_admit_cfg *cfg)
 		cfg->group_family[i] = g->family == AF_INET ? LG_ADMIT_AF_INET : LG_ADMIT_AF_INET6;
 		memcpy(cfg->groups[i], g->addr, g->family == AF_INET ? 4 : 16);
 	}
+}
+
+/* One line of /proc/net/vlan/config. */
+struct vlan_if {
+	char name[32], parent[32];
+	unsigned id;
+};
+#define MAX_VLAN_IFS 256
+
+/* Is interface name ifname, or a VLAN interface on it (at most two tags deep)? */
+static bool on_ifname(const struct vlan_if *v, unsigned n, const char *name, const char *ifname,
+		      int depth)
+{
+	if (!strcmp(name, ifname))
+		return true;
+	if (depth >= 2)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return on_ifname(v, n, v[i].parent, ifname, depth + 1);
+	return false;
+}
+
+unsigned lg_xdp_socket_vlans(const struct lg_policy *p, const char *ifname, FILE *config,
+			     struct lg_admit_cfg *cfg, char *missing, size_t len)
+{
+	struct vlan_if *v = calloc(MAX_VLAN_IFS, sizeof(*v));
+	unsigned n = 0, out = 0;
+	size_t u = 0;
+	char line[256];
+
+	missing[0] = 0;
+	while (v && config && n < MAX_VLAN_IFS && fgets(line, sizeof(line), config))
+		if (sscanf(line, "%31[^ |] | %u | %31s", v[n].name, &v[n].id, v[n].parent) == 3)
+			n++;
+	for (unsigned i = 0; i < p->nvlans; i++) {
+		unsigned id = p->vlans[i];
+		bool ok = id == 0;
+
+		for (unsigned j = 0; v && !ok && j < n; j++)
+			ok = v[j].id == id && on_ifname(v, n, v[j].parent, ifname, 0);
+		if (ok)
+			continue;
+		cfg->vlan_ids[id >> 3] &= (lg_u8) ~(1u << (id & 7));
+		if (u < len)
+			u += (size_t)snprintf(missing + u, len - u, "%s%u", out ? "," : "", id);
+		out++;
+	}
+	free(v);
+	return out;
 }

@@ -18,7 +18,6 @@
 #include "backends.h"
 
 #include <bpf/bpf.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -119,25 +118,6 @@ static void afxdp_close(struct lg_backend *b)
 	free(b);
 }
 
-/* RX queues of the interface: a queue without a socket of ours would hand what XDP admits
- * to the kernel, where nobody listens. */
-static int rx_queues(const char *ifname)
-{
-	char path[128];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)))
-		n += !strncmp(de->d_name, "rx-", 3);
-	closedir(d);
-	return n;
-}
-
 static int parse_opts(struct lg_backend *b, const char *opts, char *err, size_t errlen)
 {
 	char key[32], val[32];
@@ -214,7 +194,7 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 "the admission program's XSKMAP");
 		return -EINVAL;
 	}
-	ret = rx_queues(conf->ifname);
+	ret = lg_backend_rx_queues(conf->ifname);
 	if (ret > (int)conf->nqueues) {
 		snprintf(err, errlen, "%s has %d RX queues and linegate %u worker(s): what XDP "
 			 "admits on a queue without a worker would go to the kernel, where nobody "

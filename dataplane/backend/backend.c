@@ -3,6 +3,7 @@
 #include <linegate/admit.h>
 #include <linegate/backend.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,6 +50,23 @@ int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_c
 	if (ret)
 		return ret;
 	return ops->setup ? ops->setup(conf, err, errlen) : 0;
+}
+
+int lg_backend_rx_queues(const char *ifname)
+{
+	char path[128];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, "rx-", 3);
+	closedir(d);
+	return n;
 }
 
 static int copy_part(char *dst, size_t dstlen, const char *src, size_t n)

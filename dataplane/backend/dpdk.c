@@ -17,11 +17,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_xdp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +38,14 @@
 #include <rte_pause.h>
 
 #define MAX_BURST 64
+/*
+ * DPDK 22.11's net_af_xdp fills each RX queue's fill ring with this many mbufs when the
+ * queue is set up (ETH_AF_XDP_DFLT_NUM_DESCS, whatever rxd= says), and an rx burst takes
+ * burst= more from the pool before it hands the frames over: with fewer than
+ * queues x (AF_XDP_FILL + burst) mbufs the setup fails (EINVAL) or the port receives
+ * nothing and counts every poll as no_buffer.
+ */
+#define AF_XDP_FILL 2048
 
 /* What --backend dpdk:OPTIONS said, and the port setup() made of it. */
 struct dpdk_conf {
@@ -48,6 +60,7 @@ struct dpdk_conf {
 	bool rss;	   /* several queues, spread by RSS */
 	bool hw_csum;	   /* the PMD checks UDP checksums and flags the mbufs */
 	bool started;
+	bool promisc_was_on; /* the port was promiscuous before we turned it on */
 	char driver[64];
 };
 
@@ -60,6 +73,7 @@ struct lg_backend {
 	struct lg_uadmit *ua;
 	bool registered; /* the worker thread has an lcore id (mempool caches) */
 	uint64_t last_rx_ns;
+	uint64_t eof_wait_ns; /* the silence before LG_RX_EOF (lg_backend_stats.eof_wait_ns) */
 	struct rte_mbuf *held[MAX_BURST]; /* buf_id -> mbuf, until release() */
 	/* Frames admission passed that the parser refuses (a bad checksum, not-ours traffic
 	 * the policy lets through), by reason; read by the metrics thread. */
@@ -152,6 +166,18 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 	uint16_t rxd = (uint16_t)dc.rxd, txd = 512;
 	int ret;
 
+	if (!rte_eth_dev_is_valid_port(dc.e.port_id) && (dc.e.nvdevs || dc.e.npci) &&
+	    !rte_eth_dev_count_avail()) {
+		/* Not "add a vdev=": one was given, and DPDK refused it. */
+		snprintf(err, errlen,
+			 "no DPDK port: DPDK made none of the %u device(s) given (%s%s): its own "
+			 "messages above say why (net_af_xdp: \"queue count N is larger than "
+			 "combined queue count M\" means queue_count= is more than the interface's "
+			 "channels)",
+			 dc.e.nvdevs + dc.e.npci, dc.e.nvdevs ? dc.e.vdev[0] : dc.e.pci[0],
+			 dc.e.nvdevs + dc.e.npci > 1 ? ", ..." : "");
+		return -ENODEV;
+	}
 	if (!rte_eth_dev_is_valid_port(dc.e.port_id)) {
 		snprintf(err, errlen,
 			 "no DPDK port %u (%u found): bind a NIC to vfio-pci (dpdk-devbind.py) "
@@ -217,9 +243,12 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 						     NULL);
 		if (ret) {
 			snprintf(err, errlen,
-				 "port %u (%s): queue %u setup: %s (rxd=%u; a smaller rxd= or "
-				 "more mbufs= may help)",
-				 dc.e.port_id, info.driver_name, q, strerror(-ret), rxd);
+				 "port %u (%s): queue %u setup: %s (rxd=%u, mbufs=%u; %s)",
+				 dc.e.port_id, info.driver_name, q, strerror(-ret), rxd, dc.mbufs,
+				 strstr(info.driver_name, "af_xdp")
+					 ? "net_af_xdp wants 2048 mbufs per queue plus burst="
+					 : "the pool must hold rxd= per queue and the bursts in flight: "
+					   "a smaller rxd= or more mbufs= may help");
 			return ret;
 		}
 	}
@@ -230,8 +259,118 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 		return ret;
 	}
 	dc.started = true;
-	/* Frames for the server's MAC are what we want; promiscuous for vdevs that care. */
+	/* Frames for the server's MAC are what we want; promiscuous for vdevs that care.
+	 * net_af_xdp sets IFF_PROMISC on the kernel's interface: teardown takes it off
+	 * again unless it was on before. */
+	dc.promisc_was_on = rte_eth_promiscuous_get(dc.e.port_id) == 1;
 	rte_eth_promiscuous_enable(dc.e.port_id);
+	return 0;
+}
+
+/* The value of key= in a vdev's spec ("net_af_xdp0,iface=lg0,..."), or def. */
+static unsigned vdev_uint(const char *spec, const char *key, unsigned def)
+{
+	char pat[32];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), ",%s=", key);
+	p = strstr(spec, pat);
+	return p ? (unsigned)strtoul(p + strlen(pat), NULL, 10) : def;
+}
+
+static void vdev_str(const char *spec, const char *key, char *out, size_t outlen)
+{
+	char pat[32];
+	const char *p;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), ",%s=", key);
+	out[0] = 0;
+	p = strstr(spec, pat);
+	if (!p)
+		return;
+	p += strlen(pat);
+	n = strcspn(p, ",");
+	snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), p);
+}
+
+/* The combined channels of ifname as net_af_xdp counts them (no channels, or none
+ * combined as on a veth: 1), or -errno. */
+static int combined_channels(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	ret = ioctl(fd, SIOCETHTOOL, &ifr);
+	close(fd);
+	if (ret)
+		return 1;
+	return ch.combined_count ? (int)ch.combined_count : 1;
+}
+
+/*
+ * What DPDK would accept but linegate must not run with (H2 of trial D): a net_af_xdp vdev
+ * reads the RX queues start_queue .. start_queue + workers - 1 of its interface, and XDP
+ * passes what any other queue receives to the kernel, where nobody listens: lost without a
+ * counter of ours (the kernel's Udp NoPorts). As the afxdp backend, refuse an interface
+ * with more RX queues than that, and say the mbuf floor and the channel count before EAL
+ * turns them into "Invalid argument" and "no DPDK port".
+ */
+static int af_xdp_check(unsigned nqueues, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < dc.e.nvdevs; i++) {
+		const char *spec = dc.e.vdev[i];
+		unsigned start, count, need;
+		char ifname[IF_NAMESIZE + 1];
+		int nrx, comb;
+
+		if (strncmp(spec, "net_af_xdp", 10) && strncmp(spec, "eth_af_xdp", 10))
+			continue;
+		vdev_str(spec, "iface", ifname, sizeof(ifname));
+		if (!ifname[0])
+			continue; /* DPDK says iface= is missing */
+		start = vdev_uint(spec, "start_queue", 0);
+		count = vdev_uint(spec, "queue_count", 1);
+		need = nqueues * (AF_XDP_FILL + dc.burst);
+		if (dc.mbufs < need) {
+			snprintf(err, errlen,
+				 "mbufs=%u is too few for net_af_xdp: it fills each RX queue's ring "
+				 "with %u mbufs at setup (whatever rxd= says) and an rx burst takes "
+				 "burst=%u more: mbufs= at least %u (%u queue(s) x (%u + %u))",
+				 dc.mbufs, AF_XDP_FILL, dc.burst, need, nqueues, AF_XDP_FILL,
+				 dc.burst);
+			return -EINVAL;
+		}
+		comb = combined_channels(ifname);
+		if (comb > 0 && count > (unsigned)comb) {
+			snprintf(err, errlen,
+				 "net_af_xdp on %s: queue_count=%u but %s has %d combined channel(s), "
+				 "which is all net_af_xdp can read (a veth has none: queue_count=1, "
+				 "and give it one RX queue, ethtool -L %s rx 1 tx 1)",
+				 ifname, count, ifname, comb, ifname);
+			return -EINVAL;
+		}
+		nrx = lg_backend_rx_queues(ifname);
+		if (nrx <= 0)
+			continue; /* no such interface: DPDK says so */
+		if (start || (unsigned)nrx > nqueues) {
+			snprintf(err, errlen,
+				 "%s has %d RX queues and net_af_xdp reads %u of them (start_queue=%u, "
+				 "%u worker(s)): what arrives on the others goes to the kernel, where "
+				 "nobody listens, counted nowhere of linegate's. Read every queue: "
+				 "start_queue=0, queue_count=%d and --workers %d; or give %s fewer "
+				 "queues (ethtool -L %s combined %u; a veth: ethtool -L %s rx %u tx %u, "
+				 "and its peer's tx too)",
+				 ifname, nrx, nqueues, start, nqueues, nrx, nrx, ifname, ifname,
+				 nqueues, ifname, nqueues, nqueues);
+			return -EXFULL;
+		}
+	}
 	return 0;
 }
 
@@ -241,6 +380,9 @@ static int dpdk_setup(const struct lg_backend_conf *conf, char *err, size_t errl
 	int ret;
 
 	ret = parse_opts(conf->opts, err, errlen);
+	if (ret)
+		return ret;
+	ret = af_xdp_check(conf->nqueues, err, errlen);
 	if (ret)
 		return ret;
 	if (!dc.eof_ms && finite_source())
@@ -283,6 +425,10 @@ err_eal:
 static void dpdk_teardown(void)
 {
 	if (dc.started) {
+		/* Without CAP_NET_ADMIN (--user) this fails: docs/operations.md says how to
+		 * take it off by hand. */
+		if (!dc.promisc_was_on)
+			rte_eth_promiscuous_disable(dc.e.port_id);
 		rte_eth_dev_stop(dc.e.port_id);
 		rte_eth_dev_close(dc.e.port_id);
 		dc.started = false;
@@ -387,8 +533,10 @@ static int dpdk_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned 
 		now = now_ns();
 		if (n)
 			break;
-		if (dc.eof_ms && now - b->last_rx_ns >= (uint64_t)dc.eof_ms * 1000000ull)
+		if (dc.eof_ms && now - b->last_rx_ns >= (uint64_t)dc.eof_ms * 1000000ull) {
+			__atomic_store_n(&b->eof_wait_ns, now - b->last_rx_ns, __ATOMIC_RELAXED);
 			return LG_RX_EOF;
+		}
 		/* Busy poll, but come back to the worker for its deadlines and stop flag. */
 		if (now - start >= (uint64_t)(timeout_ms > 0 ? timeout_ms : 1) * 1000000ull)
 			return 0;
@@ -482,6 +630,7 @@ static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 
 	for (int r = 0; r < LG_REASON_MAX; r++)
 		st->drops[r] += __atomic_load_n(&b->refused[r], __ATOMIC_RELAXED);
+	st->eof_wait_ns = __atomic_load_n(&b->eof_wait_ns, __ATOMIC_RELAXED);
 	if (b->queue || rte_eth_stats_get(dc.e.port_id, &es))
 		return;
 	st->drops[LG_DROP_RX_RING_FULL] += es.imissed;
@@ -517,8 +666,9 @@ const struct lg_backend_ops lg_backend_dpdk = {
 		"Options: port=N (default: the first), pci=BDF (repeatable), vdev=SPEC\n"
 		"(repeatable; ';' inside SPEC stands for DPDK's ',', e.g.\n"
 		"vdev=net_pcap0;rx_pcap=f.pcap), nohuge, mem=MB (1024 with nohuge), lcores=LIST\n"
-		"(EAL's main lcore, default 0), mbufs=N (8191), rxd=N (RX descriptors, 1024),\n"
-		"burst=N (32), csum=on|off, sleep=US (after an empty poll; default busy poll),\n"
+		"(EAL's main lcore, default 0), mbufs=N (64.., default 8191; net_af_xdp\n"
+		"wants queues x (2048 + burst)), rxd=N (RX descriptors, 1024), burst=N (1..64,\n"
+		"32), csum=on|off, sleep=US (after an empty poll; default busy poll),\n"
 		"eof=MS (end of stream after MS without a frame; 500 for a net_pcap rx_pcap),\n"
 		"log=LEVEL (EAL log level 1..8, default 5), eal='ARGS' (more EAL arguments).",
 };

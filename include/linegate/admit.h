@@ -15,7 +15,8 @@
  *	rc = lg_admit_parse(data, data_end, cfg, &pkt, &ukey);
  *	(multi-buffer: lg_admit_parse_len(data, first_buffer_end, frame_len, ...))
  *	if (rc == LG_R_FRAGMENT)			(XDP: the stack can reassemble it)
- *		lg_admit_decide_fragment(cfg, lg_admit_table_source_bound(table, &pkt), &verdict);
+ *		lg_admit_decide_fragment(cfg, &pkt, lg_admit_table_source_bound(table, &pkt),
+ *					 &verdict);
  *	if (rc == LG_R_ADMITTED && !pkt.device_id)	(UADP: identity -> device id, 0 = none)
  *		pkt.device_id = <ukey's lg_admit_uadp_ids.device_id[generation & 1]>;
  *	dev = rc == LG_R_ADMITTED && pkt.device_id ?
@@ -57,6 +58,8 @@
 #define LG_ADMIT_MAX_PROBES 8
 /* Multicast groups a generation takes (lg_admit_cfg.groups); uadp_multicast's limit too. */
 #define LG_ADMIT_MAX_GROUPS 8
+/* VLAN ids (12 bits): lg_admit_cfg.vlan_ids has a bit for each. */
+#define LG_ADMIT_VLAN_IDS 4096
 /* Default number of XSKMAP entries (RX queues) unless the loader says otherwise. */
 #define LG_ADMIT_DEFAULT_QUEUES 64
 /* One frame's worth of tokens; buckets count in nanoframes so refill needs no division. */
@@ -96,7 +99,10 @@
 	  "an IP fragment of UDP: fragments: drop, or its source address is no enrolled device's") \
 	X(FRAGMENT_PASSED, "fragment_passed",                                                      \
 	  "an IP fragment from an enrolled device's source address, passed to the kernel to "      \
-	  "reassemble (fragments: reassemble)")
+	  "reassemble (fragments: reassemble)")                                                    \
+	X(VLAN, "vlan",                                                                            \
+	  "LGF, UADP or a fragment in a VLAN tag whose id the policy's vlans does not list (with "  \
+	  "uring: or no VLAN interface of the kernel's would deliver)")
 
 enum lg_admit_reason {
 #define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
@@ -104,7 +110,8 @@ enum lg_admit_reason {
 #undef LG_ADMIT_REASON_ENUM
 	LG_R_MAX,
 };
-_Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9 && LG_R_FRAGMENT_PASSED == 11,
+_Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9 && LG_R_FRAGMENT_PASSED == 11 &&
+		   LG_R_VLAN == 12,
 	       "counter indices are stable");
 
 #ifndef __BPF__
@@ -172,6 +179,13 @@ struct lg_admit_cfg {
 	lg_u32 replay_window; /* frames this far behind the verified sequence may still pass */
 	lg_u32 pad2;
 	/*
+	 * VLANs (policy 'vlans'): bit (id & 7) of vlan_ids[id >> 3] is set when frames tagged
+	 * with VLAN id are the line's. A frame of ours (LGF, UADP, a fragment) with tags is
+	 * judged only when each of its tags (one, or two: QinQ) has a listed id; else it is
+	 * dropped as LG_R_VLAN (lg_admit_vlan_ok()). Untagged frames are not affected.
+	 */
+	lg_u8 vlan_ids[LG_ADMIT_VLAN_IDS / 8];
+	/*
 	 * Multicast groups (uadp_multicast). With groups_only, an IP packet to a
 	 * multicast address is ours only when the address is one of these, the
 	 * groups linegate's socket joined: the kernel would drop any other
@@ -183,7 +197,8 @@ struct lg_admit_cfg {
 	lg_u8 group_family[LG_ADMIT_MAX_GROUPS];
 	lg_u8 groups[LG_ADMIT_MAX_GROUPS][16];
 };
-_Static_assert(sizeof(struct lg_admit_cfg) == 24 + 17 * LG_ADMIT_MAX_GROUPS, "lg_admit_cfg layout");
+_Static_assert(sizeof(struct lg_admit_cfg) == 24 + LG_ADMIT_VLAN_IDS / 8 + 17 * LG_ADMIT_MAX_GROUPS,
+	       "lg_admit_cfg layout");
 
 /*
  * Device table value, key is the u32 device id. Built by the control plane
@@ -380,6 +395,7 @@ struct lg_admit_pkt {
 			     * BPF; every admitted or UADP datagram in user space */
 	lg_u32 device_id;   /* LGF: from the frame; UADP: 0 until the identity is looked up */
 	lg_u32 payload_len; /* UDP payload length */
+	lg_u16 vid[2];	    /* the tags' VLAN ids, outer first; vid[i] for i < vlans, else 0 */
 	lg_u64 sequence;    /* 0 = the format carries none usable for the replay pre-check */
 };
 
@@ -1064,6 +1080,7 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 	proto = lg_admit_ld16(p + 12);
 	p += LG_ETH_HLEN;
 	pkt->vlans = 0;
+	LG_ADMIT_ST32(pkt->vid, 0);
 
 	/*
 	 * The usual frame, untagged IPv4 without options carrying a whole LGF
@@ -1094,12 +1111,14 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 	if (lg_admit_is_vlan(proto)) {
 		if (p + 4 > end)
 			return LG_R_MALFORMED;
+		pkt->vid[0] = lg_admit_be16(p) & 0x0fff;
 		proto = lg_admit_ld16(p + 2);
 		p += 4;
 		pkt->vlans = 1;
 		if (lg_admit_is_vlan(proto)) {
 			if (p + 4 > end)
 				return LG_R_MALFORMED;
+			pkt->vid[1] = lg_admit_be16(p) & 0x0fff;
 			proto = lg_admit_ld16(p + 2);
 			p += 4;
 			pkt->vlans = 2;
@@ -1404,6 +1423,24 @@ LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct l
 }
 
 /*
+ * The one VLAN rule (policy 'vlans', docs/admission.md "VLANs"): a frame of ours without
+ * tags passes; one with tags only when every tag's id is listed in cfg->vlan_ids. Every
+ * path judges by it: XDP, user-space admission (DPDK, pcap), the tests' model. The uring
+ * backend's loader lists only the ids a VLAN interface of the kernel delivers to its
+ * socket (dataplane/generation.c), so that what XDP admits, the socket receives.
+ */
+LG_ADMIT_INLINE int lg_admit_vlan_ok(const struct lg_admit_cfg *cfg, const struct lg_admit_pkt *pkt)
+{
+	lg_u16 v0 = pkt->vid[0] & (LG_ADMIT_VLAN_IDS - 1), v1 = pkt->vid[1] & (LG_ADMIT_VLAN_IDS - 1);
+
+	if (!pkt->vlans)
+		return 1;
+	if (!(cfg->vlan_ids[v0 >> 3] >> (v0 & 7) & 1))
+		return 0;
+	return pkt->vlans < 2 || (cfg->vlan_ids[v1 >> 3] >> (v1 & 7) & 1);
+}
+
+/*
  * The verdict for an IP fragment of UDP (parse result LG_R_FRAGMENT). With
  * cfg->fragments reassemble and a live generation, a fragment whose source
  * address is bound to one of its devices (source_bound, from
@@ -1415,11 +1452,17 @@ LG_ADMIT_INLINE int lg_admit_bucket_ok(struct lg_admit_state *st, const struct l
  * bucket is not charged: a fragment names no device, the datagram is
  * counted once whole, by the worker.
  */
-LG_ADMIT_INLINE void lg_admit_decide_fragment(const struct lg_admit_cfg *cfg, int source_bound,
+LG_ADMIT_INLINE void lg_admit_decide_fragment(const struct lg_admit_cfg *cfg,
+					      const struct lg_admit_pkt *pkt, int source_bound,
 					      struct lg_admit_verdict *v)
 {
 	v->audited = 0;
 	v->pad = 0;
+	if (!lg_admit_vlan_ok(cfg, pkt)) {
+		v->pass = 0;
+		v->reason = LG_R_VLAN;
+		return;
+	}
 	v->pass = source_bound && cfg->generation &&
 		  cfg->fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE;
 	v->reason = v->pass ? LG_R_FRAGMENT_PASSED : LG_R_FRAGMENT;
@@ -1469,7 +1512,7 @@ LG_ADMIT_INLINE int lg_admit_decide_gated(int parse_rc, const struct lg_admit_pk
 	}
 	if (parse_rc == LG_R_FRAGMENT) {
 		/* Callers that can pass fragments to a reassembler call lg_admit_decide_fragment(). */
-		lg_admit_decide_fragment(cfg, 0, v);
+		lg_admit_decide_fragment(cfg, pkt, 0, v);
 		return 0;
 	}
 	if (parse_rc != LG_R_ADMITTED) {
@@ -1478,6 +1521,10 @@ LG_ADMIT_INLINE int lg_admit_decide_gated(int parse_rc, const struct lg_admit_pk
 	}
 	if (!cfg->generation) {
 		v->reason = LG_R_NO_TABLE;
+		return 0;
+	}
+	if (!lg_admit_vlan_ok(cfg, pkt)) {
+		v->reason = LG_R_VLAN;
 		return 0;
 	}
 	if (!dev) {

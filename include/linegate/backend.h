@@ -70,6 +70,10 @@ struct lg_backend_stats {
 	 * found waiting in it at a burst since start (ring_size: the queue was full and
 	 * frames were dropped). 0 and 0 where the backend has no such ring. */
 	uint64_t ring_high, ring_size;
+	/* A finite source that ends after a silence (dpdk's eof=): how long the backend waited
+	 * without a frame before it said LG_RX_EOF; 0 until then, and for every other backend.
+	 * A replay's seconds leave it out: the wait is not the replay's work. */
+	uint64_t eof_wait_ns;
 };
 
 struct lg_backend_conf {

@@ -25,6 +25,7 @@
 #define LG_INCIDENT_MAX_OF 32
 #define LG_POLICY_MAX_MODEL_KEYS 8
 #define LG_POLICY_MAX_MCAST 8 /* uadp_multicast.groups */
+#define LG_POLICY_MAX_VLANS 64 /* vlans */
 #define LG_REC_MAX_NAMES 64   /* recording.devices, recording.groups */
 
 /* A multicast group to join: family AF_INET or AF_INET6, address in network byte order. */
@@ -207,6 +208,10 @@ struct lg_policy {
 	/* IP fragments of UDP: dropped in XDP, or passed to the kernel to reassemble when they
 	 * come from an enrolled device's source address (admission's own enum again). */
 	enum lg_admit_fragments fragments;
+	/* vlans: the VLAN ids (0..4094; 0 = priority-tagged) whose tagged frames are the line's
+	 * (admit.h's lg_admit_vlan_ok()); nvlans 0 = tagged frames of ours are dropped as vlan. */
+	unsigned nvlans;
+	uint16_t vlans[LG_POLICY_MAX_VLANS];
 	/* workers.cores: worker i runs on CPU cores[i % ncores]; ncores 0 = not pinned */
 	unsigned ncores;
 	uint16_t cores[LG_POLICY_MAX_CORES];

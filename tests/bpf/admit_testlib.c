@@ -76,7 +76,7 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 	off = 12;
 	for (i = 0; i < p->vlans; i++) {
 		put16be(buf + off, p->tpid[i]);
-		put16be(buf + off + 2, (lg_u16)(100 + i)); /* VID */
+		put16be(buf + off + 2, p->vid[i] ? p->vid[i] : (lg_u16)(100 + i)); /* VID */
 		off += 4;
 	}
 	put16be(buf + off, p->ethertype);
@@ -336,7 +336,7 @@ static int m_run_split(struct lgt_target *t, const lg_u8 *frame, lg_u32 len, lg_
 			bound |= m->table[i].dev.family == pkt.family &&
 				 !memcmp(m->table[i].dev.addr, pkt.src_addr,
 					 pkt.family == LG_ADMIT_AF_INET ? 4 : 16);
-		lg_admit_decide_fragment(cfg, bound, &v);
+		lg_admit_decide_fragment(cfg, &pkt, bound, &v);
 	} else {
 		if (rc == LG_R_ADMITTED && m->live) {
 			/* UADP: the live table's device with this identity, if any. */
@@ -472,7 +472,15 @@ static const struct lg_admit_cfg CFG = {
     .uadp_port = UADP_PORT,
     .not_ours = LG_ADMIT_NOT_OURS_DROP,
     .replay_window = 0,
+    /* VLANs 100 and 101, the ids lgt_build() gives a frame's first two tags by default. */
+    .vlan_ids = {[100 >> 3] = 1 << (100 & 7) | 1 << (101 & 7)},
 };
+
+/* cfg lists VLAN id too (policy 'vlans'). */
+static void vlan_list(struct lg_admit_cfg *cfg, lg_u16 id)
+{
+	cfg->vlan_ids[id >> 3] |= (lg_u8)(1 << (id & 7));
+}
 
 struct sc {
 	struct lgt_target *t;
@@ -603,7 +611,8 @@ static void expect(struct sc *s, const struct lgt_pkt *p, int action, int reason
 		FAIL(s, "%s: frame does not fit", what);
 		return;
 	}
-	expect_raw(s, f, len, p->device_id, action, reason, audited, what);
+	/* An IPv4 fragment (MF or an offset) names no device: its LGF header is not read. */
+	expect_raw(s, f, len, p->frag & 0x3fff ? 0 : p->device_id, action, reason, audited, what);
 }
 
 #define PASS_(s, p, r, what) expect(s, p, LGT_XDP_PASS, r, 0, what)
@@ -872,6 +881,105 @@ static void sc_vlan(struct sc *s)
 	p.vlans = 1;
 	p.tpid[0] = LG_ETH_P_8021Q;
 	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "802.1Q unknown id");
+	check_counters(s);
+}
+
+/*
+ * The VLAN rule (cfg.vlan_ids, policy 'vlans'): a frame of ours with tags is judged only
+ * when every tag's id is listed, else dropped as vlan, before anything else about it; not
+ * ours stays not ours, malformed stays malformed, untagged frames do not care.
+ */
+static void sc_vlan_ids(struct sc *s)
+{
+	const struct lg_admit_entry devs[] = {D1, D2};
+	struct lg_admit_cfg cfg = CFG;
+	struct lgt_pkt p;
+
+	memset(cfg.vlan_ids, 0, sizeof(cfg.vlan_ids));
+	apply(s, &cfg, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 1);
+	PASS_(s, &p, LG_R_ADMITTED, "no VLANs listed: untagged");
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	DROP_(s, &p, LG_R_VLAN, "no VLANs listed: 802.1Q 100");
+	p.vlans = 2;
+	p.tpid[0] = LG_ETH_P_8021AD;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	DROP_(s, &p, LG_R_VLAN, "no VLANs listed: QinQ 100/101");
+
+	vlan_list(&cfg, 7);
+	vlan_list(&cfg, 4095);
+	vlan_list(&cfg, 0);
+	apply(s, &cfg, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 2);
+	PASS_(s, &p, LG_R_ADMITTED, "7, 0, 4095 listed: untagged");
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 7;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q 7, listed");
+	p.vid[0] = 4095;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q 4095, listed");
+	p.vid[0] = 8;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 8, not listed");
+	p.vid[0] = 6;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 6, not listed");
+	p.vid[0] = 100;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 100, not listed here");
+	p.vid[0] = 7 | 0xe000; /* priority 7: the id is the low 12 bits */
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q 7 with priority bits, listed");
+	p.vlans = 2;
+	p.tpid[0] = LG_ETH_P_8021AD;
+	p.tpid[1] = LG_ETH_P_8021Q;
+	p.vid[0] = 7;
+	p.vid[1] = 4095;
+	PASS_(s, &p, LG_R_ADMITTED, "QinQ 7/4095, both listed");
+	p.vid[1] = 9;
+	DROP_(s, &p, LG_R_VLAN, "QinQ 7/9, inner not listed");
+	p.vid[0] = 9;
+	p.vid[1] = 7;
+	DROP_(s, &p, LG_R_VLAN, "QinQ 9/7, outer not listed");
+
+	/* Before the device's checks: an unlisted tag says nothing about who sent it. */
+	lgt_pkt_from(&p, &D1, 99, 1);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 8;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 8, unknown id");
+	p.vid[0] = 7;
+	DROP_(s, &p, LG_R_UNKNOWN_DEVICE, "802.1Q 7, unknown id");
+	lgt_pkt_from(&p, &D2, 2, 1);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 8;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 8, IPv6");
+	p.vid[0] = 7;
+	PASS_(s, &p, LG_R_ADMITTED, "802.1Q 7, IPv6");
+
+	/* Not ours stays not ours; malformed stays malformed. */
+	lgt_pkt_from(&p, &D1, 1, 3);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 8;
+	p.dport = 53;
+	DROP_(s, &p, LG_R_NOT_OURS, "802.1Q 8, UDP to another port");
+	lgt_pkt_from(&p, &D1, 1, 3);
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 8;
+	p.magic0 = 0;
+	DROP_(s, &p, LG_R_MALFORMED, "802.1Q 8, bad LGF magic");
+
+	/* A fragment in an unlisted VLAN is refused as vlan, even where it would be passed. */
+	cfg.fragments = LG_ADMIT_FRAGMENTS_REASSEMBLE;
+	apply(s, &cfg, devs, 2);
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.frag = 0x2000;
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	p.vid[0] = 8;
+	DROP_(s, &p, LG_R_VLAN, "802.1Q 8, fragment from an enrolled source");
+	p.vid[0] = 7;
+	PASS_(s, &p, LG_R_FRAGMENT_PASSED, "802.1Q 7, fragment from an enrolled source");
 	check_counters(s);
 }
 
@@ -2712,6 +2820,7 @@ static const struct {
     {"reasons", sc_reasons, LG_ADMIT_NOT_OURS_DROP},
     {"parse", sc_parse, LG_ADMIT_NOT_OURS_DROP},
     {"vlan", sc_vlan, LG_ADMIT_NOT_OURS_DROP},
+    {"vlan_ids", sc_vlan_ids, LG_ADMIT_NOT_OURS_DROP},
     {"truncation", sc_truncation, LG_ADMIT_NOT_OURS_DROP},
     {"not_ours_pass", sc_not_ours_pass, LG_ADMIT_NOT_OURS_DROP},
     {"no_table", sc_no_table, LG_ADMIT_NOT_OURS_PASS},

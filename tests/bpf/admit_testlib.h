@@ -34,6 +34,7 @@ struct lgt_pkt {
 	lg_u8 src_mac[6];
 	int vlans;	  /* tags to push, 0..3 */
 	lg_u16 tpid[3];	  /* outermost first */
+	lg_u16 vid[3];	  /* the tags' VLAN ids; 0: 100 + position (CFG lists 100 and 101) */
 	lg_u16 ethertype; /* 0x0800, 0x86dd, or anything else for a bare payload */
 	lg_u8 src_ip[16];
 	lg_u8 dst_ip[16];

@@ -82,8 +82,9 @@ PY
 # 3. The same file again: a replay is a finite stream (net_pcap's rx_pcap), which neither
 # reads nor writes the line's state folder, so its sequences are not replays of the first
 # run's: the same verdicts, frame for frame.
+# (eof=3000: the replay's seconds leave out the 3 s of silence that end it)
 timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/out2.jsonl" -s "$T/stats2.json" \
-	-b "dpdk:nohuge,mem=256,mbufs=2047,sleep=100,vdev=net_pcap0;rx_pcap=$T/line.pcap" \
+	-b "dpdk:nohuge,mem=256,mbufs=2047,sleep=100,eof=3000,vdev=net_pcap0;rx_pcap=$T/line.pcap" \
 	2> "$T/dp2.err" || { rc=$?; cat "$T/dp2.err"; lg_fail "linegate (second replay) exited with status $rc"; }
 grep -q "a finite stream: no state folder" "$T/dp2.err" ||
 	{ cat "$T/dp2.err"; lg_fail "the start line does not say the replay keeps off the state"; }
@@ -97,6 +98,12 @@ check("second replay: admission verdicts as the first", b["admission"], a["admis
 check("second replay: drops as the first", b["drops"], a["drops"])
 n1, n2 = (sum(1 for _ in open(f)) for f in sys.argv[3:5])
 check("second replay: rows written", n2, n1)
+# The replay's own time, not the end-of-file wait (trial D: 0.516 s for a 0.018 s replay).
+sec = b["replay"]["seconds"]
+print(f"replay seconds: {a['replay']['seconds']:.3f} (eof=500), {sec:.3f} (eof=3000)")
+check("replay.seconds leaves out the eof= wait (3 s)", 0 < sec < 2.5, True)
+check("replay.frames_per_s = received / seconds",
+      abs(b["replay"]["frames_per_s"] - b["received"] / sec) < 1e-6 * b["received"] / sec, True)
 done()
 PY
 echo PASS

@@ -104,6 +104,20 @@ if "$LG" --help | grep '^  pcap:' > /dev/null; then
 		grep -q "loop=$l is not a number of passes" "$T/l.err" ||
 			fail "loop=$l not explained: $(tail -1 "$T/l.err")"
 	done
+	# docs/replay.md quotes the refusal of a bad pace= as linegate prints it.
+	"$LG" -p "$T/pcap-policy.yaml" -o /dev/null \
+		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap,pace=fast" 2> "$T/pace.err" &&
+		fail "pace=fast was accepted"
+	doc=$(grep -m1 '^linegate: pcap backend: pace=fast' "$LG_SOURCE/docs/replay.md")
+	[ -n "$doc" ] && grep -qxF "$doc" "$T/pace.err" ||
+		fail "docs/replay.md's pace error ($doc) is not linegate's: $(tail -1 "$T/pace.err")"
+	# A replay has no state folder: the start line says so, not "state in none".
+	"$LG" -p "$T/pcap-policy.yaml" -o /dev/null \
+		-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/st.err" ||
+		fail "the replay failed: $(tail -2 "$T/st.err")"
+	grep -q "^linegate: policy: the boot file .*(a finite stream: no state folder is read or written)$" \
+		"$T/st.err" || fail "the replay's policy line: $(grep 'policy:' "$T/st.err")"
+	grep -q "state in none" "$T/st.err" && fail "the replay's start line says 'state in none'"
 fi
 
 echo "backend_options: $fails failed"

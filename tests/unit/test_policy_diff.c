@@ -315,6 +315,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_policy_field_class("output.jsonl"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("workers.cores"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("fragments"), LG_FIELD_LIVE);
+	CHECK_EQ(lg_policy_field_class("vlans"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.bad_samples"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.gemm"), LG_FIELD_LIVE);
 	CHECK_EQ(lg_policy_field_class("detection.incidents"), LG_FIELD_LIVE);
@@ -334,8 +335,8 @@ int main(int argc, char **argv)
 		 * output.mqtt (issue 12: protocol, username, password_file, tls x3, qos_* x3 new,
 		 * retain_* x5, device_offline_seconds, outbox x2) + backend + output.jsonl.max_bytes
 		 * and keep + 15 of output.influx; issue 13: output.nats.nkey_file, creds_file,
-		 * features, feature_every; issue 14: detection.gemm */
-		CHECK_EQ(n, 87u);
+		 * features, feature_every; issue 14: detection.gemm; s18: vlans */
+		CHECK_EQ(n, 88u);
 	}
 	/* Issue 12: a new InfluxDB token shows as a start-only change, by fingerprint only; a
 	 * device's meta (its group's filled in) as a live one. */

@@ -264,6 +264,76 @@ static void test_groups(void)
 	lg_policy_free(&p);
 }
 
+static int vlan_bit(const struct lg_admit_cfg *cfg, unsigned id)
+{
+	return cfg->vlan_ids[id >> 3] >> (id & 7) & 1;
+}
+
+/*
+ * vlans: the ids land in cfg.vlan_ids, bit per id, and nothing else; in front of a socket
+ * (lg_xdp_socket_vlans) only those a VLAN interface on the XDP interface delivers stay.
+ */
+static void test_vlans(void)
+{
+	static const char text[] =
+		"version: 1\nport: 5000\nvlans: [0, 7, 8, 100, 4094]\n"
+		"devices:\n  - {id: 1, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}]}\n";
+	static const char none[] =
+		"version: 1\nport: 5000\n"
+		"devices:\n  - {id: 1, source: 10.1.2.3, keys: [{id: 1, key_file: k.key}]}\n";
+	/* /proc/net/vlan/config: lg0.7 on lg0, eth1.8 on another interface, QinQ 100 on
+	 * lg0.7 (a VLAN interface of lg0). */
+	static const char config[] =
+		"VLAN Dev name	 | VLAN ID\n"
+		"Name-Type: VLAN_NAME_TYPE_RAW_PLUS_VID_NO_PAD\n"
+		"lg0.7          | 7  | lg0\n"
+		"eth1.8         | 8  | eth1\n"
+		"lg0.7.100      | 100  | lg0.7\n";
+	struct lg_policy p;
+	struct lg_admit_cfg cfg;
+	struct lg_admit_entry *e;
+	char err[256], missing[64];
+	size_t n, set = 0;
+	FILE *f;
+
+	CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.nvlans, 5);
+	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
+	for (unsigned id = 0; id < LG_ADMIT_VLAN_IDS; id++)
+		set += (size_t)vlan_bit(&cfg, id);
+	CHECK_EQ(set, 5);
+	CHECK(vlan_bit(&cfg, 0) && vlan_bit(&cfg, 7) && vlan_bit(&cfg, 8) && vlan_bit(&cfg, 100) &&
+	      vlan_bit(&cfg, 4094));
+	CHECK(!vlan_bit(&cfg, 6) && !vlan_bit(&cfg, 9) && !vlan_bit(&cfg, 4095));
+	free(e);
+
+	/* In front of a socket on lg0: 8 (on eth1) and 4094 (no interface) go. */
+	f = fmemopen((void *)config, sizeof(config) - 1, "r");
+	CHECK(f != NULL);
+	CHECK_EQ(lg_xdp_socket_vlans(&p, "lg0", f, &cfg, missing, sizeof(missing)), 2);
+	fclose(f);
+	CHECK_STR(missing, "8,4094");
+	CHECK(vlan_bit(&cfg, 0) && vlan_bit(&cfg, 7) && vlan_bit(&cfg, 100));
+	CHECK(!vlan_bit(&cfg, 8) && !vlan_bit(&cfg, 4094));
+	/* No /proc/net/vlan/config (8021q not loaded): only 0 stays. */
+	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
+	free(e);
+	CHECK_EQ(lg_xdp_socket_vlans(&p, "lg0", NULL, &cfg, missing, sizeof(missing)), 4);
+	CHECK_STR(missing, "7,8,100,4094");
+	CHECK(vlan_bit(&cfg, 0) && !vlan_bit(&cfg, 7));
+	lg_policy_free(&p);
+
+	CHECK_EQ(lg_policy_parse(none, strlen(none), keys.policy, &p, err, sizeof(err)), 0);
+	CHECK_EQ(p.nvlans, 0);
+	CHECK_EQ(lg_xdp_compile(&p, &cfg, &e, &n), 0);
+	set = 0;
+	for (unsigned id = 0; id < LG_ADMIT_VLAN_IDS; id++)
+		set += (size_t)vlan_bit(&cfg, id);
+	CHECK_EQ(set, 0);
+	free(e);
+	lg_policy_free(&p);
+}
+
 int main(int argc, char **argv)
 {
 	static const char text[] =
@@ -316,6 +386,7 @@ int main(int argc, char **argv)
 	test_uadp();
 	test_uadp_by_source();
 	test_groups();
+	test_vlans();
 	lgt_keys_remove(&keys, key_files);
 	return lgt_done("test_xdp_compile");
 }
