@@ -128,6 +128,7 @@ void lg_worker_buffers_free(struct lg_worker *w)
 	free(w->umsg);
 	free(w->ustep);
 	free(w->ubuf);
+	lg_reorder_free(&w->ro);
 	w->batch = w->scores = w->shadow_scores = w->thr = w->shadow_thr = w->ustep = NULL;
 	w->det = NULL;
 	w->chan = NULL;
@@ -190,6 +191,7 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 		lg_worker_count(w, lg_worker_handle(w, g, pkt));
 		lg_worker_score_full(w, g);
 		lg_handoff_pop(&w->in);
+		lg_worker_held_due(w, 0);
 		n++;
 	}
 	return n;
@@ -256,6 +258,10 @@ void *lg_worker_main(void *arg)
 			ms = w->ms;
 
 		if (g->epoch != epoch) {
+			/* Held frames point at state objects of the old generation too: they
+			 * go on now, their gaps given up (reorder.h). */
+			if (w->ro.n)
+				lg_worker_release_held(w, now, true);
 			/* Rows of the batch point at state objects of the old generation,
 			 * which is freed once we say we have moved on: score them first. */
 			lg_worker_flush(w);
@@ -301,6 +307,16 @@ void *lg_worker_main(void *arg)
 					timeout = 100;
 			}
 		}
+		/* A hold that times out ends when it is due, not at the next frame. */
+		if (w->ro.n) {
+			lg_worker_held_due(w, now);
+			if (w->ro.n && w->ro.first_deadline > now) {
+				uint64_t left = (w->ro.first_deadline - now + 999999) / 1000000;
+
+				if (left < (uint64_t)timeout)
+					timeout = (int)left;
+			}
+		}
 		if ((dp->admit || dp->uadmit) && now - w->last_export_ns > LG_EXPORT_NS) {
 			lg_worker_export_seqs(w, g);
 			w->last_export_ns = now;
@@ -339,10 +355,14 @@ void *lg_worker_main(void *arg)
 				   a && a <= pkts[i].rx_ns ? pkts[i].rx_ns - a : 0);
 			lg_worker_count(w, lg_worker_handle(w, g, &pkts[i]));
 			lg_worker_score_full(w, g);
+			lg_worker_held_due(w, now);
 		}
 		w->ops->release(w->be, pkts, (unsigned)n);
 	}
-	/* What is in the batch is scored now, not at a deadline that would never come. */
+	/* Held frames go on (their gaps given up) and what is in the batch is scored now, not
+	 * at a deadline that would never come. */
+	if (w->ro.n)
+		lg_worker_release_held(w, lg_now_ns(), true);
 	lg_worker_flush(w);
 	if (w->at_eof) {
 		struct timespec ts;
