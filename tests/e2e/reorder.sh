@@ -7,7 +7,8 @@
 # windows and their scores are the same as from one port (0 differ), nothing is missing or
 # late. Then a loss at the sender: 37 sequences not sent; the device's missing count is 37,
 # none late, every sent frame admitted. With ARG dpdk, the same through DPDK's net_af_xdp
-# vdev with two queues (skipped where this build or kernel lacks it).
+# vdev with two queues: skipped where the build lacks DPDK, and on a veth, whose queues
+# net_af_xdp cannot see (it counts combined channels; a veth has rx and tx ones).
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 MODE=${1:-afxdp}
@@ -24,7 +25,7 @@ if [ "$MODE" = dpdk ]; then
 	ip -n "$NS_LINE" neigh replace $SRV_IP lladdr "$SRV_MAC" dev lg1 nud permanent
 fi
 N=1200
-SKIP=$(python3 -c 'print(",".join(str(s) for s in list(range(100, 1100, 40))[:25] + list(range(301, 313))))')
+LOST=$(python3 -c 'print(",".join(str(s) for s in list(range(100, 1100, 40))[:25] + list(range(301, 313))))')
 
 # Each run starts afresh (its own state folder, XDP not pinned): the same sequences again.
 run() { # NAME PORTS [--skip LIST]
@@ -47,6 +48,10 @@ run() { # NAME PORTS [--skip LIST]
 		cat "$T/$name.err"
 		grep -q "Operation not supported\|Failed to create xsk socket" "$T/$name.err" &&
 			lg_skip "this kernel cannot run $MODE with two queues on a veth"
+		# DPDK's net_af_xdp takes the queue count from ETHTOOL_GCHANNELS' combined
+		# channels; a veth has rx and tx channels only, which net_af_xdp reads as one.
+		grep -q "larger than combined queue count" "$T/$name.err" &&
+			lg_skip "net_af_xdp sees one queue on a veth (no combined channels): needs a NIC"
 		lg_fail "linegate did not start"
 	fi
 	ip netns exec "$NS_LINE" python3 "$LG_SOURCE/tests/e2e/lgsend_ports.py" \
@@ -65,10 +70,10 @@ run() { # NAME PORTS [--skip LIST]
 
 run one 40001
 run six 40001,40002,40003,40004,40005,40006
-run loss 40001,40002,40003,40004,40005,40006 --skip "$SKIP"
+run loss 40001,40002,40003,40004,40005,40006 --skip "$LOST"
 grep "sequence:" "$T/six.err" "$T/loss.err" || true
 
-python3 - "$T" "$N" "$SKIP" <<'PY'
+python3 - "$T" "$N" "$LOST" <<'PY'
 import json, sys
 from lgcheck import check, done
 T, n, skip = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")]
