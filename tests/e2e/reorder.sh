@@ -62,6 +62,10 @@ run() { # NAME PORTS [--skip LIST]
 	got_all() { lg_dp_stats "$T/m.json" && [ "$(lg_json "$T/m.json" "d['received']")" = "$sent" ]; }
 	lg_wait_for 10 got_all || lg_fail "$name: received $(lg_json "$T/m.json" "d['received']") of $sent"
 	sleep 0.2
+	# What an operator reads: linegatectl's row per device (its sequence in the last three
+	# columns), and at exit the summary's line per device.
+	ip netns exec "$NS_SRV" "$LG_BIN_CTL" stats --dataplane "$T/dp.sock" > "$T/$name.ctl" ||
+		lg_fail "$name: linegatectl stats failed"
 	kill -INT $DP_PID
 	wait $DP_PID || lg_fail "$name: linegate exited with status $?: $(tail -3 "$T/$name.err")"
 	LG_PIDS=""
@@ -72,6 +76,9 @@ run one 40001
 run six 40001,40002,40003,40004,40005,40006
 run loss 40001,40002,40003,40004,40005,40006 --skip "$LOST"
 grep "sequence:" "$T/six.err" "$T/loss.err" || true
+grep -q "device 101 sequence: 37 missing, 0 late" "$T/loss.err" ||
+	lg_fail "the summary does not say device 101 missed 37: $(grep sequence "$T/loss.err")"
+! grep -q "sequence:" "$T/one.err" || lg_fail "one port: a sequence line: $(grep sequence "$T/one.err")"
 
 python3 - "$T" "$N" "$LOST" <<'PY'
 import json, sys
@@ -111,6 +118,12 @@ st, d = dev("six")
 check("six ports: frames handed over (two paths)", sum(w["handed_off"] for w in st["workers"]) > 0, True)
 # The loss run's windows: each the four sequences before its seq, all sent, scored as in
 # the one-port run; a window that spans a lost sequence is made of later frames instead.
+# linegatectl stats: the device's row ends in missing, late, reordered
+for name, lost in (("six", 0), ("loss", len(skip))):
+    row = [l.split() for l in open(f"{T}/{name}.ctl") if l.split()[:1] == ["101"]][0]
+    st, d = dev(name)
+    check(f"{name}: linegatectl stats missing late reordered", row[-3:],
+          [str(lost), "0", str(d["sequence"]["reordered"])])
 same = sum(1 for k in loss if one.get(k) == loss[k])
 print(f"loss: {len(loss)} windows, {same} scored as in the one-port run")
 done()
