@@ -23,8 +23,8 @@
 
 #include <linegate/backend.h>
 
-#define LG_REORDER_SLOTS 256   /* frames a worker holds at most */
-#define LG_REORDER_MAX 9216    /* bytes of payload a held frame may have (LG_HANDOFF_MAX) */
+#define LG_REORDER_SLOTS 256	/* frames a worker holds at most */
+#define LG_REORDER_MAX 9216	/* bytes of payload a held frame may have (LG_HANDOFF_MAX) */
 #define LG_REORDER_HOLD_US 4000 /* default hold time: above the 2 ms handoff poll of dpdk */
 
 /*
@@ -33,9 +33,9 @@
  * The counters are read by the metrics (relaxed loads).
  */
 struct lg_seq_order {
-	uint64_t next;  /* the sequence the window expects next; 0 = not started */
-	uint32_t held;  /* frames of the device in its owner's pool */
-	bool ended;     /* 2^64 - 1 was delivered: every later frame is late */
+	uint64_t next; /* the sequence the window expects next; 0 = not started */
+	uint32_t held; /* frames of the device in its owner's pool */
+	bool ended;    /* 2^64 - 1 was delivered: every later frame is late */
 	/* gaps declared lost: sequences never delivered; frames held and released */
 	_Atomic uint64_t missing, reordered;
 };
@@ -84,7 +84,7 @@ struct lg_reorder {
 	unsigned nfree;
 	uint8_t *bufs;
 	uint64_t first_deadline; /* the earliest slot's; UINT64_MAX when none */
-	bool pending;            /* a device's next may now be held: look */
+	bool pending;		 /* a device's next may now be held: look */
 };
 
 /* cap frames (0: LG_REORDER_SLOTS). 0 or -ENOMEM. */

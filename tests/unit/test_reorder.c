@@ -135,7 +135,7 @@ static void test_pool(void)
 	/* one inversion: 3 before 2 */
 	CHECK(lg_reorder_hold(&r, &a, 3, &pkt, NULL, 0, 4 * MS));
 	CHECK_EQ(a.held, 1);
-	CHECK(lg_reorder_due(&r, 4 * MS)); /* its deadline */
+	CHECK(lg_reorder_due(&r, 4 * MS));		/* its deadline */
 	CHECK(!lg_reorder_take(&r, 1 * MS, false, &s)); /* 2 not in yet: nothing to do */
 	lg_order_deliver(&a, 2);
 	CHECK(lg_reorder_take(&r, 1 * MS, false, &s));
@@ -228,7 +228,7 @@ static void test_lgf(void)
 	CHECK_EQ(lgf(1, 2, 2, 0), LG_OK);
 	CHECK_EQ(lgf(1, 4, 4, 0), LG_HELD);
 	CHECK_EQ(s1->fill, 0);
-	CHECK_EQ(s1->replay.highest, 2); /* nothing committed for a held frame */
+	CHECK_EQ(s1->replay.highest, 2);    /* nothing committed for a held frame */
 	CHECK_EQ(lgf(1, 4, 4, 0), LG_HELD); /* a copy held too: refused when released */
 	CHECK_EQ(lgf(1, 3, 3, 0), LG_OK);   /* fills the gap: 4 goes on right after */
 	CHECK_EQ(w->rows, 2);
