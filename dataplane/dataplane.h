@@ -355,6 +355,13 @@ struct lg_worker {
 	/* Frames of devices it owns that came ahead of their sequence (reorder.h); allocated
 	 * only where a device's frames can reach it by two paths (lg_dp.hold_*_ns). */
 	struct lg_reorder ro;
+	/* For the other workers' reorder stages: the time (its loop's clock) before a burst
+	 * that left its receive queue empty (fewer than LG_BURST frames), stored once the
+	 * burst's frames were judged or handed over (UINT64_MAX at the end of its stream); and
+	 * whether it waits for frames now. A gap that timed out is declared lost only when
+	 * every other worker caught up after its frame was held (lg_worker_gap_may_close()). */
+	_Atomic uint64_t caught_up_ns;
+	_Atomic bool rx_idle;
 	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
 	 * wake_fd()); without, it looks every 2 ms. */
 	struct lg_wake in_wake;
@@ -584,6 +591,9 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
 /* Judge the held frames that may go on now (reorder.h): all of them with force (a new
  * generation, the end). */
 void lg_worker_release_held(struct lg_worker *w, uint64_t now, bool force);
+/* Whether a timed-out gap whose first frame was held at held_ns may be declared lost now:
+ * no other path can still bring its frame (worker.c). */
+bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns);
 
 /* A worker's own buffers for batches of up to max_batch rows, and its event rings (alerts
  * and scores slots, powers of two): 0, or -ENOMEM with whatever was made freed. The one

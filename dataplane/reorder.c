@@ -51,14 +51,17 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
 	s->o = o;
 	s->seq = seq;
 	s->deadline_ns = now + hold_ns;
+	s->held_ns = now;
 	s->gen = gen;
 	s->buf = r->free_buf[--r->nfree];
 	memcpy(s->buf, pkt->data, pkt->len);
 	s->pkt = *pkt;
 	s->pkt.data = s->buf;
 	s->pkt.l2_off = 0; /* only the payload is copied: a recording synthesizes its headers */
-	if (s->deadline_ns < r->first_deadline)
+	if (s->deadline_ns < r->first_deadline) {
 		r->first_deadline = s->deadline_ns;
+		r->first_held_ns = now;
+	}
 	o->held++;
 	return true;
 }
@@ -79,8 +82,10 @@ static void take_slot(struct lg_reorder *r, unsigned i, struct lg_reorder_slot *
 	atomic_fetch_add_explicit(&out->o->reordered, 1, memory_order_relaxed);
 	r->first_deadline = UINT64_MAX;
 	for (unsigned k = 0; k < r->n; k++)
-		if (r->slot[k].deadline_ns < r->first_deadline)
+		if (r->slot[k].deadline_ns < r->first_deadline) {
 			r->first_deadline = r->slot[k].deadline_ns;
+			r->first_held_ns = r->slot[k].held_ns;
+		}
 }
 
 /* A slot whose frame may go on now: its device's next, or below it (a copy of a frame

@@ -26,6 +26,9 @@
 #define LG_REORDER_SLOTS 256	/* frames a worker holds at most */
 #define LG_REORDER_MAX 9216	/* bytes of payload a held frame may have (LG_HANDOFF_MAX) */
 #define LG_REORDER_HOLD_US 4000 /* default hold time: above the 2 ms handoff poll of dpdk */
+/* A timed-out hold waits for the other workers to catch up (lg_worker_gap_may_close()), but
+ * never longer than this after the frame was held. */
+#define LG_REORDER_HOLD_MAX_NS 100000000ull
 
 /*
  * A device's place in its sequence, written only by its owner worker. next == 0: no frame
@@ -72,6 +75,7 @@ struct lg_reorder_slot {
 	struct lg_seq_order *o;
 	uint64_t seq;
 	uint64_t deadline_ns;
+	uint64_t held_ns;
 	const void *gen;      /* the generation it was judged under (struct lg_gen) */
 	struct lg_rx_pkt pkt; /* pkt.data points at buf */
 	uint8_t *buf;
@@ -84,6 +88,7 @@ struct lg_reorder {
 	unsigned nfree;
 	uint8_t *bufs;
 	uint64_t first_deadline; /* the earliest slot's; UINT64_MAX when none */
+	uint64_t first_held_ns;  /* when that slot's frame was held */
 	bool pending;		 /* a device's next may now be held: look */
 };
 

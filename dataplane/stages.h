@@ -102,8 +102,16 @@ static inline enum lg_reason lg_order_stage(struct lg_worker *w, const struct lg
 	return lg_order_slow(w, g, o, seq, pkt, hold_ns);
 }
 
-/* After each frame: release the held frames that may go on (a gap filled, the pool full, a
- * hold timed out). now: the loop's clock, 0 = read it here. Nothing held: one load. */
+/* After each frame: release the held frames that may go on because a gap filled or the pool
+ * is full. Not the holds that timed out: the loop looks at those once its handoff ring is
+ * empty (the frame a gap waits for may be in it). Nothing held: one load. */
+static inline void lg_worker_held_ready(struct lg_worker *w)
+{
+	if (__builtin_expect(w->ro.n != 0, 0) && (w->ro.pending || w->ro.n >= w->ro.cap))
+		lg_worker_release_held(w, 0, false);
+}
+
+/* The same, and the holds that timed out by now (0 = read the clock here). */
 static inline void lg_worker_held_due(struct lg_worker *w, uint64_t now)
 {
 	if (__builtin_expect(w->ro.n != 0, 0)) {

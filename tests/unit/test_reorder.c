@@ -48,6 +48,7 @@ static enum lg_reason judge(int len, int port_idx, uint64_t now)
 	enum lg_reason r = lg_worker_handle(w, g, &pkt);
 
 	lg_worker_count(w, r);
+	lg_worker_held_ready(w);
 	lg_worker_held_due(w, now);
 	return r;
 }
@@ -341,6 +342,33 @@ static void test_one_path(void)
 	w->dp->hold_lgf_ns = 4 * MS;
 }
 
+/* When a timed-out gap may be declared lost: no other worker can still hand its frame over. */
+static void test_may_close(void)
+{
+	struct lg_dp *dp = w->dp;
+	struct lg_worker *x = &dp->workers[1];
+	struct lg_rx_pkt pkt = {.data = buf, .len = 10};
+
+	dp->nworkers = 2;
+	atomic_store(&x->caught_up_ns, 5 * MS);
+	atomic_store(&x->rx_idle, false);
+	CHECK(!lg_worker_gap_may_close(w, 6 * MS)); /* busy, last caught up before the hold */
+	CHECK(lg_worker_gap_may_close(w, 5 * MS));  /* caught up since */
+	atomic_store(&x->rx_idle, true);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS)); /* waiting for frames: nothing on its way */
+	/* a frame in this worker's own handoff ring may be the one the gap waits for */
+	CHECK_EQ(lg_handoff_init(&w->in), 0);
+	CHECK(lg_handoff_push(&w->in, &pkt));
+	CHECK(!lg_worker_gap_may_close(w, 6 * MS));
+	lg_handoff_pop(&w->in);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS));
+	lg_handoff_free(&w->in);
+	atomic_store(&x->caught_up_ns, UINT64_MAX); /* its stream ended */
+	atomic_store(&x->rx_idle, false);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS));
+	dp->nworkers = 1;
+}
+
 static const char usage[] =
     "Usage: test_reorder [options]\n"
     "\n"
@@ -386,6 +414,7 @@ int main(int argc, char **argv)
 	test_lgf();
 	test_uadp();
 	test_one_path();
+	test_may_close();
 
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);
