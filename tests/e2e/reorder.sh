@@ -27,24 +27,19 @@ fi
 N=1200
 LOST=$(python3 -c 'print(",".join(str(s) for s in list(range(100, 1100, 40))[:25] + list(range(301, 313))))')
 
-# The default hold (4 ms) covers what the handoff adds to a frame's way at this rate; a
-# sanitizer build judges a frame ten times slower, the two workers' backlogs drift further
-# apart than that, and frames would be declared lost (late): give it 50 ms there.
-HOLD=()
-ldd "$LG_BIN_DP" | grep -q libasan && HOLD=(--reorder-hold 50)
 # Each run starts afresh (its own state folder, XDP not pinned): the same sequences again.
 run() { # NAME PORTS [--skip LIST]
 	local name=$1 ports=$2
 	shift 2
 	if [ "$MODE" = dpdk ]; then
 		ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
-			-o "$T/$name.jsonl" -s "$T/$name.stats.json" -w 2 --state-dir "$T/$name.state" "${HOLD[@]}" \
+			-o "$T/$name.jsonl" -s "$T/$name.stats.json" -w 2 --state-dir "$T/$name.state" \
 			-b "dpdk:nohuge,mem=256,sleep=50,vdev=net_af_xdp0;iface=lg0;start_queue=0;queue_count=2" \
 			2> "$T/$name.err" &
 	else
 		ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
 			-o "$T/$name.jsonl" -s "$T/$name.stats.json" -x lg0 -b afxdp -w 2 \
-			--no-xdp-pin --state-dir "$T/$name.state" "${HOLD[@]}" \
+			--no-xdp-pin --state-dir "$T/$name.state" \
 			2> "$T/$name.err" &
 	fi
 	DP_PID=$!
