@@ -228,6 +228,8 @@ int main(int argc, char **argv)
 		/* The worker's whole path: every frame completes a 256-sample window, every
 		 * batch-th scores a batch and publishes its events (drained outside the timing). */
 		memset(&st->replay, 0, sizeof(st->replay));
+		/* the same sequences again: the reorder stage starts afresh too */
+		memset(&st->order, 0, sizeof(st->order));
 		for (int i = 0; i < NFRAMES; i++) {
 			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
 			lg_worker_score_full(w, g);

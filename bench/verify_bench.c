@@ -175,6 +175,8 @@ int main(int argc, char **argv)
 
 				if ((half ^ r) & 1) {
 					memset(&st->replay, 0, sizeof(st->replay));
+					/* the same sequences again: the reorder stage starts afresh too */
+					memset(&st->order, 0, sizeof(st->order));
 					st->fill = 0;
 					t0 = now();
 					for (int i = 0; i < NFRAMES; i++) {

@@ -91,7 +91,8 @@ static const char usage[] =
 	"                    the counters of one data plane read from its own control socket\n"
 	"                    (linegate --ctl SOCKET), without linegated: totals, the drop\n"
 	"                    reasons and XDP verdicts that are not 0, the p50/p99 of each\n"
-	"                    latency stage from a frame's arrival, and a line per device;\n"
+	"                    latency stage from a frame's arrival, and a line per device\n"
+	"                    (with its sequence: missing, late and reordered frames);\n"
 	"                    --json: all of them as linegate's JSON (what metrics shows).\n"
 	"                    SOCKET may also come from $LINEGATE_DATAPLANE\n"
 	"  models            the model registry: every version, which is active and shadow,\n"
@@ -385,8 +386,10 @@ static void print_stats(json_object *st)
 	printf("devices: %zu\n", json_object_array_length(devs));
 	if (!json_object_array_length(devs))
 		return;
-	printf("  %-10s %-20s %12s %10s %10s %8s %12s\n", "id", "name", "admitted", "dropped",
-	       "windows", "alerts", "last_score");
+	/* missing, late, reordered: the device's sequence (docs/drop-reasons.md, "Per device"),
+	 * apart from admitted + dropped */
+	printf("  %-10s %-20s %12s %10s %10s %8s %12s %9s %7s %9s\n", "id", "name", "admitted",
+	       "dropped", "windows", "alerts", "last_score", "missing", "late", "reordered");
 	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		d = json_object_array_get_idx(devs, i);
 		printf("  %-10s %-20s", json_object_object_get_ex(d, "id", &v) ?
@@ -399,8 +402,19 @@ static void print_stats(json_object *st)
 		       json_object_get_string(v) : "-");
 		printf(" %8s", json_object_object_get_ex(d, "alerts", &v) ?
 		       json_object_get_string(v) : "-");
-		printf(" %12.4g\n", json_object_object_get_ex(d, "last_score", &v) ?
+		printf(" %12.4g", json_object_object_get_ex(d, "last_score", &v) ?
 		       json_object_get_double(v) : 0.0);
+		{
+			json_object *q = NULL;
+			bool has = json_object_object_get_ex(d, "sequence", &q);
+
+			printf(" %9s", has && json_object_object_get_ex(q, "missing", &v) ?
+			       json_object_get_string(v) : "-");
+			printf(" %7s", has && json_object_object_get_ex(q, "late", &v) ?
+			       json_object_get_string(v) : "-");
+			printf(" %9s\n", has && json_object_object_get_ex(q, "reordered", &v) ?
+			       json_object_get_string(v) : "-");
+		}
 	}
 }
 

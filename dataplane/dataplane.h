@@ -29,6 +29,7 @@ struct lg_uadp_keys;
 #include "latency.h"
 #include "wake.h"
 #include "mcast.h"
+#include "reorder.h"
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
@@ -62,6 +63,9 @@ extern const uint64_t lg_tti_bounds_ms[LG_TTI_BUCKETS - 1];
  * object for the same id (and the same owner). */
 struct lg_dev_state {
 	struct lg_replay replay;
+	/* The reorder stage (reorder.h): the next sequence its window expects, its held frames
+	 * and its sequence figures (missing, reordered; late ones are drops[LG_DROP_LATE]). */
+	struct lg_seq_order order;
 	float *win;          /* channels x window samples, allocated on the first frame */
 	uint32_t fill;       /* samples per channel in win */
 	uint8_t channels;
@@ -195,6 +199,9 @@ struct lg_gen {
 
 /* A verdict that is none: the frame went to its device's owner, which counts it. */
 #define LG_HANDED_OFF LG_REASON_MAX
+/* Nor is this one: the owner holds the frame (reorder.h) and judges it again, and counts it,
+ * when it is released. */
+#define LG_HELD (LG_REASON_MAX + 1)
 
 /* The models the workers score with: one scorer per worker, and optionally a shadow
  * that scores the same rows without publishing. Immutable once published. */
@@ -354,6 +361,16 @@ struct lg_worker {
 	uint64_t last_export_ns;
 	_Atomic uint64_t seen_epoch;
 	struct lg_handoff in; /* frames other workers received for devices this one owns */
+	/* Frames of devices it owns that came ahead of their sequence (reorder.h); allocated
+	 * only where a device's frames can reach it by two paths (lg_dp.hold_*_ns). */
+	struct lg_reorder ro;
+	/* For the other workers' reorder stages: the time (its loop's clock) before a burst
+	 * that left its receive queue empty (fewer than LG_BURST frames), stored once the
+	 * burst's frames were judged or handed over (UINT64_MAX at the end of its stream); and
+	 * whether it waits for frames now. A gap that timed out is declared lost only when
+	 * every other worker caught up after its frame was held (lg_worker_gap_may_close()). */
+	_Atomic uint64_t caught_up_ns;
+	_Atomic bool rx_idle;
 	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
 	 * wake_fd()); without, it looks every 2 ms. */
 	struct lg_wake in_wake;
@@ -388,6 +405,10 @@ struct lg_dp {
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
 	_Atomic uint64_t out_cpu_ns; /* the output thread's CPU time when it ended (0 before) */
 	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */
+	/* The reorder stage's hold time for LGF frames and UADP messages, ns: 0 where their
+	 * frames reach the owner by one path only (one worker; LGF on a steering backend), so
+	 * that such a path never holds (--reorder-hold, docs/architecture.md). */
+	uint64_t hold_lgf_ns, hold_uadp_ns;
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
 	uint64_t started_ns;
@@ -594,6 +615,12 @@ void lg_output_prepare(struct lg_dp *dp);
 unsigned lg_dev_owner(const struct lg_policy_device *d, unsigned n);
 /* Judge the frames other workers handed over; returns how many. */
 unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g);
+/* Judge the held frames that may go on now (reorder.h): all of them with force (a new
+ * generation, the end). */
+void lg_worker_release_held(struct lg_worker *w, uint64_t now, bool force);
+/* Whether a timed-out gap whose first frame was held at held_ns may be declared lost now:
+ * no other path can still bring its frame (worker.c). */
+bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns);
 
 /* A worker's own buffers for batches of up to max_batch rows, and its event rings (alerts
  * and scores slots, powers of two): 0, or -ENOMEM with whatever was made freed. The one

@@ -80,6 +80,13 @@ static const char usage[] =
 	"                        (503 with the reasons); no authentication: keep it\n"
 	"                        on loopback or a management network (operations.md,\n"
 	"                        \"Status page and health endpoints\")\n"
+	"      --reorder-hold MS\n"
+	"                        with several workers (or an MQTT input), a device's frame\n"
+	"                        that overtook another on the way to its owner worker waits\n"
+	"                        at most MS for it (default 4, 0..100; 0: never wait), so that\n"
+	"                        windows fill in sequence order; a gap still open then counts\n"
+	"                        as the device's missing frames (docs/architecture.md, \"In\n"
+	"                        sequence order\"). LGF on uring and pcap is steered: never held\n"
 	"      --status-step SECONDS\n"
 	"                        the status page charts each device's highest score\n"
 	"                        per SECONDS, 120 points (default 5 s: 10 minutes)\n"
@@ -1115,7 +1122,8 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (lg_worker_buffers(w, maxb, 4096, 16384)) {
+	if (lg_worker_buffers(w, maxb, 4096, 16384) ||
+	    ((dp->hold_lgf_ns || dp->hold_uadp_ns) && lg_reorder_init(&w->ro, 0))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1160,6 +1168,7 @@ int main(int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, 7 },
 		{ "status-step", required_argument, NULL, 40 },
 		{ "user", required_argument, NULL, 41 },
+		{ "reorder-hold", required_argument, NULL, 42 },
 		{ 0 },
 	};
 	static struct lg_dp dp;
@@ -1184,6 +1193,7 @@ int main(int argc, char **argv)
 	pthread_t sw_thread;
 	bool sw_started = false;
 	unsigned status_step = LG_HTTP_STEP_S;
+	uint64_t hold_ns = LG_REORDER_HOLD_US * 1000ull;
 	struct lg_priv_user run_as;
 	const char *user = NULL;
 	struct lg_ctl_server ctl_srv = { .cmds = dp_cmds, .ctx = &dp, .name = "linegate",
@@ -1234,6 +1244,19 @@ int main(int argc, char **argv)
 		case 'm':
 			metrics = optarg;
 			break;
+		case 42: {
+			char *end;
+			double ms;
+
+			errno = 0;
+			ms = strtod(optarg, &end);
+			if (end == optarg || *end || errno || !(ms >= 0 && ms <= 100)) {
+				fprintf(stderr, "linegate: --reorder-hold must be 0..100 ms\n");
+				return 2;
+			}
+			hold_ns = (uint64_t)(ms * 1e6);
+			break;
+		}
 		case 40: {
 			char *end;
 			unsigned long n;
@@ -1598,6 +1621,14 @@ int main(int argc, char **argv)
 	dp.finite = finite;
 	/* Before the workers start: they look at their handoff rings for its messages. */
 	dp.ext_input = p.opcua_mqtt.host[0];
+	/* Frames reach their owner by two paths (its own queue and the handoff ring) only with
+	 * several workers, or MQTT's messages beside UDP's: only then may the reorder stage
+	 * hold one. A backend that steers LGF frames to their owner's queue never holds them. */
+	if (dp.nworkers > 1 || dp.ext_input) {
+		dp.hold_uadp_ns = hold_ns;
+		dp.hold_lgf_ns = dp.nworkers > 1 && !(ops->flags & LG_BACKEND_F_STEERS_LGF) ? hold_ns
+											  : 0;
+	}
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';

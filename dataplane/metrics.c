@@ -34,6 +34,10 @@ struct dev_snap {
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
 	uint64_t rate_drops; /* frames at another sample rate than the model's */
 	uint64_t drops[LG_REASON_MAX]; /* refused once known to be the device's */
+	/* The reorder stage (reorder.h): sequences declared lost, frames held and released
+	 * (late ones are drops[LG_DROP_LATE]): a view of the device's sequence, apart from the
+	 * accounting of frames received. */
+	uint64_t seq_missing, seq_reordered;
 	uint8_t drift; /* drift.h: bit (1 << method) */
 	/* What admission (XDP, or user space for DPDK) counted for it, before any worker:
 	 * have_adm when there is admission and it saw the device's frames. */
@@ -288,6 +292,10 @@ static void take(struct lg_dp *dp, struct snap *s)
 				d->drops[r] = atomic_load_explicit(&st->drops[r],
 								   memory_order_relaxed);
 			d->samples_masked = atomic_load(&st->samples_masked);
+			d->seq_missing = atomic_load_explicit(&st->order.missing,
+							      memory_order_relaxed);
+			d->seq_reordered = atomic_load_explicit(&st->order.reordered,
+								memory_order_relaxed);
 			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
@@ -531,6 +539,29 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 				   " bad_tag (frames with its id from its address that did not "
 				   "verify)\n", s.dev[i].name, s.dev[i].id, s.dev[i].adm.rate_limited,
 				s.dev[i].admitted, s.dev[i].drops[LG_DROP_BAD_TAG]);
+	/* Each device's sequence, apart from the accounting above (a frame never received is
+	 * not a drop): the devices with gaps, late or reordered frames, the first 16. */
+	{
+		unsigned shown = 0, more = 0;
+
+		for (size_t i = 0; i < s.ndev; i++) {
+			const struct dev_snap *d = &s.dev[i];
+
+			if (!d->seq_missing && !d->drops[LG_DROP_LATE] && !d->seq_reordered)
+				continue;
+			if (shown++ == 16) {
+				more++;
+				shown--;
+				continue;
+			}
+			fprintf(f, "linegate: device %" PRIu32 " sequence: %" PRIu64 " missing, %"
+				   PRIu64 " late, %" PRIu64 " reordered\n", d->id, d->seq_missing,
+				d->drops[LG_DROP_LATE], d->seq_reordered);
+		}
+		if (more)
+			fprintf(f, "linegate: and %u more devices with gaps, late or reordered "
+				   "frames (--stats-out, metrics)\n", more);
+	}
 	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
 		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
 		   " alerts lost to full rings\n",
@@ -886,6 +917,15 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 			add_u64(a, "audited", s.dev[i].adm.audited);
 			add_u64(a, "rate_limited", s.dev[i].adm.rate_limited);
 			json_object_object_add(d, "admission", a);
+		}
+		{
+			/* its sequence, apart from received = admitted + dropped (reorder.h) */
+			json_object *q = json_object_new_object();
+
+			add_u64(q, "missing", s.dev[i].seq_missing);
+			add_u64(q, "late", s.dev[i].drops[LG_DROP_LATE]);
+			add_u64(q, "reordered", s.dev[i].seq_reordered);
+			json_object_object_add(d, "sequence", q);
 		}
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
@@ -1460,6 +1500,25 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 				bprintf(&b, "linegate_device_rate_limited_total{%s} %" PRIu64 "\n",
 					s.dev[i].labels, s.dev[i].adm.rate_limited);
 	}
+	bprintf(&b, "# HELP linegate_device_sequence_missing_total Sequence numbers of the device "
+		    "never received before its window went on without them (gaps declared lost; "
+		    "not frames received, so not among the drops).\n"
+		    "# TYPE linegate_device_sequence_missing_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_sequence_missing_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].seq_missing);
+	bprintf(&b, "# HELP linegate_device_sequence_late_total Authentic frames of the device "
+		    "that came after their gap was declared lost (drop reason late).\n"
+		    "# TYPE linegate_device_sequence_late_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_sequence_late_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].drops[LG_DROP_LATE]);
+	bprintf(&b, "# HELP linegate_device_sequence_reordered_total Frames of the device that "
+		    "overtook an earlier one, were held and went on in sequence order.\n"
+		    "# TYPE linegate_device_sequence_reordered_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_sequence_reordered_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].seq_reordered);
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

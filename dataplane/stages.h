@@ -4,6 +4,7 @@
  *
  *	verify.c   lg_worker_handle(): identity, source, key, tag, replay window
  *	steer.c    a frame of a device another worker owns goes to that worker
+ *	reorder.c  a verified frame ahead of its device's sequence waits for the gap to fill
  *	window.c   samples into the device's window; a full window -> feature rows
  *	score.c    full batches through the model -> events for the output thread, each row
  *	           then to its device's incident state machine (incident.c)
@@ -79,10 +80,52 @@ static inline void lg_dev_commit(struct lg_dev_state *s, uint64_t seq)
 		atomic_store_explicit(s->hwm, s->replay.highest, memory_order_relaxed);
 }
 
+/*
+ * The reorder stage (reorder.h), for device state s's frame seq once its tag verified and the
+ * replay window would take it, before anything is committed: LG_OK (in order: the caller
+ * goes on, commits and fills the window), LG_HELD (a copy waits in the worker's pool; judged
+ * again when released) or LG_DROP_LATE. hold_ns: the path's hold time, 0 = never hold. In
+ * order, the normal case, costs one compare and a store.
+ */
+enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
+			     uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns);
+
+static inline enum lg_reason lg_order_stage(struct lg_worker *w, const struct lg_gen *g,
+					    struct lg_seq_order *o, uint64_t seq,
+					    const struct lg_rx_pkt *pkt, uint64_t hold_ns)
+{
+	if (__builtin_expect(seq == o->next && !o->held, 1)) {
+		o->next = seq + 1;
+		o->ended = !o->next;
+		return LG_OK;
+	}
+	return lg_order_slow(w, g, o, seq, pkt, hold_ns);
+}
+
+/* After each frame: release the held frames that may go on because a gap filled or the pool
+ * is full. Not the holds that timed out: the loop looks at those once its handoff ring is
+ * empty (the frame a gap waits for may be in it). Nothing held: one load. */
+static inline void lg_worker_held_ready(struct lg_worker *w)
+{
+	if (__builtin_expect(w->ro.n != 0, 0) && (w->ro.pending || w->ro.n >= w->ro.cap))
+		lg_worker_release_held(w, 0, false);
+}
+
+/* The same, and the holds that timed out by now (0 = read the clock here). */
+static inline void lg_worker_held_due(struct lg_worker *w, uint64_t now)
+{
+	if (__builtin_expect(w->ro.n != 0, 0)) {
+		if (!now)
+			now = lg_now_ns();
+		if (lg_reorder_due(&w->ro, now))
+			lg_worker_release_held(w, now, false);
+	}
+}
+
 /* A verdict counted where the frame was judged (a handed-over one by its owner). */
 static inline void lg_worker_count(struct lg_worker *w, enum lg_reason r)
 {
-	if (r == LG_HANDED_OFF)
+	if (r >= LG_HANDED_OFF) /* handed off or held: counted where and when it is judged */
 		return;
 	/* Only this worker writes its counters. */
 	lg_add_1w(&w->st.reason[r], 1);

@@ -513,6 +513,29 @@ static bool uadp_has_bad(const struct lg_policy_device *dev, const struct lg_uad
 	return false;
 }
 
+/* A DataSetMessage of a message being judged: its device and what it brings. */
+struct uadp_hit {
+	const struct lg_policy_device *dev;
+	struct lg_dev_state *s;
+	uint64_t seq; /* 0: not replay-checked (replay: none) */
+	const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
+	uint8_t idx[LGF_MAX_CHANNELS];
+	unsigned nch;
+	uint32_t count;
+};
+
+/* Whether DataSetMessage i goes through the reorder stage: under replay: sequence, and the
+ * first of its device in the message. */
+static bool uadp_ordered(const struct uadp_hit *hit, unsigned i)
+{
+	if (hit[i].dev->uadp_replay != LG_UADP_REPLAY_SEQUENCE || !hit[i].seq)
+		return false;
+	for (unsigned j = 0; j < i; j++)
+		if (hit[j].s == hit[i].s)
+			return false;
+	return true;
+}
+
 /*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
  * come from its bound address, carry the security its device requires and verify with the
@@ -523,15 +546,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				  const struct lg_rx_pkt *pkt)
 {
 	struct lg_uadp_msg *m = w->umsg;
-	struct {
-		const struct lg_policy_device *dev;
-		struct lg_dev_state *s;
-		uint64_t seq; /* 0: not replay-checked (replay: none) */
-		const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
-		uint8_t idx[LGF_MAX_CHANNELS];
-		unsigned nch;
-		uint32_t count;
-	} hit[LG_UADP_MAX_DSM];
+	struct uadp_hit hit[LG_UADP_MAX_DSM];
 	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
 	bool is_signed, unprotected = false, bad = false;
 	unsigned i_refused = 0; /* the DataSetMessage whose device refused the message */
@@ -615,6 +630,45 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				    lg_window_len(w, g, hit[i].dev, hit[i].s))) {
 			rr = LG_DROP_UNSUPPORTED; /* out of memory for the window */
 			goto refused;
+		}
+	}
+	/*
+	 * Into the windows in sequence order (reorder.h), by each device's unwrapped sequence
+	 * under replay: sequence (nonces and timestamps have gaps by nature: not ordered). The
+	 * message is taken whole: held whole when a DataSetMessage is ahead of its device's
+	 * sequence, dropped whole as late when one is behind. A device's first DataSetMessage
+	 * in the message speaks for it.
+	 */
+	{
+		bool hold = w->dp->hold_uadp_ns && w->ro.slot;
+		int ahead = -1;
+
+		for (unsigned i = 0; i < m->dsm_count; i++) {
+			enum lg_order k;
+
+			if (!uadp_ordered(hit, i))
+				continue;
+			k = lg_order_check(&hit[i].s->order, hit[i].seq, hold);
+			if (k == LG_ORDER_LATE) {
+				i_refused = i;
+				rr = LG_DROP_LATE;
+				goto refused;
+			}
+			if (k == LG_ORDER_AHEAD && ahead < 0)
+				ahead = (int)i;
+		}
+		if (ahead >= 0 && hold &&
+		    lg_reorder_hold(&w->ro, &hit[ahead].s->order, hit[ahead].seq, pkt, g,
+				    lg_now_ns(), w->dp->hold_uadp_ns))
+			return LG_HELD;
+		for (unsigned i = 0; i < m->dsm_count; i++) {
+			struct lg_seq_order *o = &hit[i].s->order;
+
+			if (!uadp_ordered(hit, i))
+				continue;
+			lg_order_deliver(o, hit[i].seq);
+			if (o->held)
+				w->ro.pending = true;
 		}
 	}
 	for (unsigned i = 0; i < m->dsm_count; i++) {
@@ -707,7 +761,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		r = handle_uadp(w, g, pkt);
 		/* A datagram handed to its owner worker (in the clear or encrypted) is counted
 		 * there, once (2048 devices, two workers: 920 counted of 640 sent). */
-		if (r != LG_HANDED_OFF)
+		if (r < LG_HANDED_OFF) /* a held one counts when it is released */
 			atomic_fetch_add_explicit(&w->st.uadp_rx, 1, memory_order_relaxed);
 		return r;
 	}
@@ -721,7 +775,7 @@ enum lg_reason lg_worker_handle(struct lg_worker *w, const struct lg_gen *g,
 		return lg_steer_handoff(w, g->owner[dev - g->policy.devices], pkt);
 	s = g->state[dev - g->policy.devices];
 	r = lgf_judge(w, g, dev, s, pkt, &f);
-	if (r != LG_OK)
+	if (r != LG_OK && r != LG_HELD)
 		atomic_fetch_add_explicit(&s->drops[r], 1, memory_order_relaxed);
 	return r;
 }
@@ -755,6 +809,10 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 	/* Without a MAC context (out of memory) nothing can be verified: refuse, counted. */
 	if (!mac || lg_mac_check(mac, &f))
 		return LG_DROP_BAD_TAG;
+	/* Into the window in sequence order (reorder.h): held or late, nothing is committed. */
+	r = lg_order_stage(w, g, &s->order, f.sequence, pkt, w->dp->hold_lgf_ns);
+	if (r != LG_OK)
+		return r;
 	lg_dev_commit(s, f.sequence);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);

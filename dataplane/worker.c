@@ -128,6 +128,7 @@ void lg_worker_buffers_free(struct lg_worker *w)
 	free(w->umsg);
 	free(w->ustep);
 	free(w->ubuf);
+	lg_reorder_free(&w->ro);
 	w->batch = w->scores = w->shadow_scores = w->thr = w->shadow_thr = w->ustep = NULL;
 	w->det = NULL;
 	w->chan = NULL;
@@ -211,9 +212,34 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 		lg_worker_count(w, lg_worker_handle(w, g, pkt));
 		lg_worker_score_full(w, g);
 		lg_handoff_pop(&w->in);
+		lg_worker_held_ready(w);
 		n++;
 	}
 	return n;
+}
+
+/*
+ * Whether a gap whose first held frame was held at held_ns may be declared lost: its frame
+ * is not in this worker's handoff ring, and no other worker can still hand it over, because
+ * each has since emptied its receive queue (and judged or handed over what it took), or
+ * waits for frames. A frame sent before the held one reached its queue before that one was
+ * held; a worker that was not scheduled for a while is waited for (up to
+ * LG_REORDER_HOLD_MAX_NS), instead of its frames being declared lost and then late.
+ */
+bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns)
+{
+	struct lg_dp *dp = w->dp;
+
+	for (unsigned i = 0; i < dp->nworkers; i++) {
+		struct lg_worker *x = &dp->workers[i];
+
+		if (x == w || atomic_load_explicit(&x->rx_idle, memory_order_relaxed))
+			continue;
+		/* Acquire: its handoffs before that store are visible in our ring below. */
+		if (atomic_load_explicit(&x->caught_up_ns, memory_order_acquire) < held_ns)
+			return false;
+	}
+	return !(w->in.slots && lg_handoff_peek(&w->in));
 }
 
 /* After its own stream ended: the worker goes on judging handed-over frames until every
@@ -277,6 +303,10 @@ void *lg_worker_main(void *arg)
 			ms = w->ms;
 
 		if (g->epoch != epoch) {
+			/* Held frames point at state objects of the old generation too: they
+			 * go on now, their gaps given up (reorder.h). */
+			if (w->ro.n)
+				lg_worker_release_held(w, now, true);
 			/* Rows of the batch point at state objects of the old generation,
 			 * which is freed once we say we have moved on: score them first. */
 			lg_worker_flush(w);
@@ -329,6 +359,21 @@ void *lg_worker_main(void *arg)
 		}
 		if ((dp->nworkers > 1 || dp->ext_input) && lg_worker_drain_handoff(w, g))
 			timeout = 0;
+		/* A hold that times out ends when it is due, not at the next frame: once the
+		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()). */
+		if (w->ro.n) {
+			if (now >= w->ro.first_deadline &&
+			    (lg_worker_gap_may_close(w, w->ro.first_held_ns) ||
+			     now - w->ro.first_held_ns >= LG_REORDER_HOLD_MAX_NS))
+				lg_worker_held_due(w, now);
+			if (w->ro.n) {
+				uint64_t left = w->ro.first_deadline > now
+					? (w->ro.first_deadline - now + 999999) / 1000000 : 1;
+
+				if (left < (uint64_t)timeout)
+					timeout = (int)left;
+			}
+		}
 		if (w->at_eof) {
 			if (worker_done(w))
 				break;
@@ -339,8 +384,11 @@ void *lg_worker_main(void *arg)
 			}
 			continue;
 		}
+		atomic_store_explicit(&w->rx_idle, true, memory_order_relaxed);
 		n = rx_wait(w, pkts, timeout);
+		atomic_store_explicit(&w->rx_idle, false, memory_order_relaxed);
 		if (n == LG_RX_EOF) {
+			atomic_store_explicit(&w->caught_up_ns, UINT64_MAX, memory_order_release);
 			w->at_eof = true;
 			atomic_fetch_add(&dp->eof_workers, 1);
 			continue;
@@ -361,10 +409,17 @@ void *lg_worker_main(void *arg)
 				   a && a <= pkts[i].rx_ns ? pkts[i].rx_ns - a : 0);
 			lg_worker_count(w, lg_worker_handle(w, g, &pkts[i]));
 			lg_worker_score_full(w, g);
+			lg_worker_held_ready(w);
 		}
 		w->ops->release(w->be, pkts, (unsigned)n);
+		/* Release: what it handed over is in the rings before others read this. */
+		if (n < LG_BURST)
+			atomic_store_explicit(&w->caught_up_ns, now, memory_order_release);
 	}
-	/* What is in the batch is scored now, not at a deadline that would never come. */
+	/* Held frames go on (their gaps given up) and what is in the batch is scored now, not
+	 * at a deadline that would never come. */
+	if (w->ro.n)
+		lg_worker_release_held(w, lg_now_ns(), true);
 	lg_worker_flush(w);
 	/* and an open incident's last figures go out (incident.c) */
 	lg_worker_incidents_final(w, atomic_load_explicit(&dp->gen, memory_order_acquire));

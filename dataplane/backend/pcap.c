@@ -883,7 +883,7 @@ const struct lg_backend_ops lg_backend_pcap = {
 	.close = pcap_be_close,
 	.stats = pcap_be_stats,
 	.describe = pcap_be_describe,
-	.flags = LG_BACKEND_F_FINITE,
+	.flags = LG_BACKEND_F_FINITE | LG_BACKEND_F_STEERS_LGF,
 	.queue_flags = pcap_be_flags,
 	.help = "pcap: replays a pcap or pcapng file, then linegate ends (exit status 0). Link\n"
 		"types: Ethernet, Linux cooked (SLL, SLL2: tcpdump -i any), raw IPv4/IPv6, BSD\n"

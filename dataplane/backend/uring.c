@@ -653,7 +653,7 @@ static void uring_describe(struct lg_backend *b, char *buf, size_t len)
 
 const struct lg_backend_ops lg_backend_uring = {
 	.name = "uring",
-	.flags = LG_BACKEND_F_SOCKET,
+	.flags = LG_BACKEND_F_SOCKET | LG_BACKEND_F_STEERS_LGF,
 	.open = uring_open,
 	.rx_burst = uring_rx_burst,
 	.release = uring_release,

@@ -110,6 +110,10 @@ struct lg_uadmit;
 /* It reads kernel UDP sockets: the stack reassembles IP fragments for it (fragments:
  * reassemble lets XDP pass them); other backends see frames and drop fragments. */
 #define LG_BACKEND_F_SOCKET 0x4
+/* With several workers, every LGF frame reaches its device's owner directly (uring's
+ * reuseport selector, pcap's per-worker filter): a device's LGF frames take one path, so the
+ * reorder stage never holds them. */
+#define LG_BACKEND_F_STEERS_LGF 0x8
 
 struct lg_backend_ops {
 	const char *name;

@@ -125,7 +125,11 @@
 	X(DROP_BAD_SAMPLE, "bad_sample",                                                           \
 	  "a verified frame holding a NaN, +-Inf or out-of-range sample under "                    \
 	  "detection.bad_samples: drop (its replay state advances, its device's partial window "  \
-	  "is discarded)")
+	  "is discarded)")                                                                        \
+	X(DROP_LATE, "late",                                                                       \
+	  "an authentic frame that came after its device's window went on without it: the gap "   \
+	  "it belongs to was declared lost (its hold time ended or its worker's reorder pool "     \
+	  "was full)")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

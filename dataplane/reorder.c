@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: MIT
+/* The reorder stage's pool (reorder.h): a worker's held frames, a linear array. It is scanned
+ * only while it holds something, which the in-order path never makes it do. */
+#include "dataplane.h"
+#include "reorder.h"
+#include "stages.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lg_reorder_init(struct lg_reorder *r, unsigned cap)
+{
+	memset(r, 0, sizeof(*r));
+	r->cap = cap ? cap : LG_REORDER_SLOTS;
+	r->slot = calloc(r->cap, sizeof(*r->slot));
+	r->free_buf = calloc(r->cap + 1, sizeof(*r->free_buf));
+	/* Untouched until a frame is held: pages that are never written cost no memory. */
+	r->bufs = malloc((size_t)(r->cap + 1) * LG_REORDER_MAX);
+	if (!r->slot || !r->free_buf || !r->bufs) {
+		lg_reorder_free(r);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i <= r->cap; i++)
+		r->free_buf[r->nfree++] = r->bufs + (size_t)i * LG_REORDER_MAX;
+	r->first_deadline = UINT64_MAX;
+	return 0;
+}
+
+void lg_reorder_free(struct lg_reorder *r)
+{
+	if (!r)
+		return;
+	free(r->slot);
+	free(r->free_buf);
+	free(r->bufs);
+	r->slot = NULL;
+	r->free_buf = NULL;
+	r->bufs = NULL;
+	r->n = r->cap = r->nfree = 0;
+}
+
+bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
+		     const struct lg_rx_pkt *pkt, const void *gen, uint64_t now, uint64_t hold_ns)
+{
+	struct lg_reorder_slot *s;
+
+	if (r->n >= r->cap || !r->nfree || pkt->len > LG_REORDER_MAX)
+		return false;
+	s = &r->slot[r->n++];
+	s->o = o;
+	s->seq = seq;
+	s->deadline_ns = now + hold_ns;
+	s->held_ns = now;
+	s->gen = gen;
+	s->buf = r->free_buf[--r->nfree];
+	memcpy(s->buf, pkt->data, pkt->len);
+	s->pkt = *pkt;
+	s->pkt.data = s->buf;
+	s->pkt.l2_off = 0; /* only the payload is copied: a recording synthesizes its headers */
+	if (s->deadline_ns < r->first_deadline) {
+		r->first_deadline = s->deadline_ns;
+		r->first_held_ns = now;
+	}
+	o->held++;
+	return true;
+}
+
+void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s)
+{
+	if (s->buf)
+		r->free_buf[r->nfree++] = s->buf;
+	s->buf = NULL;
+}
+
+/* Take slot i out of the pool into out. */
+static void take_slot(struct lg_reorder *r, unsigned i, struct lg_reorder_slot *out)
+{
+	*out = r->slot[i];
+	r->slot[i] = r->slot[--r->n];
+	out->o->held--;
+	atomic_fetch_add_explicit(&out->o->reordered, 1, memory_order_relaxed);
+	r->first_deadline = UINT64_MAX;
+	for (unsigned k = 0; k < r->n; k++)
+		if (r->slot[k].deadline_ns < r->first_deadline) {
+			r->first_deadline = r->slot[k].deadline_ns;
+			r->first_held_ns = r->slot[k].held_ns;
+		}
+}
+
+/* A slot whose frame may go on now: its device's next, or below it (a copy of a frame
+ * released before: judged again, it is refused as replayed). */
+static int ready_slot(const struct lg_reorder *r)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		const struct lg_reorder_slot *s = &r->slot[i];
+
+		if (s->o->ended || (s->o->next && s->seq <= s->o->next))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The oldest held frame's device gives up the gap before its lowest held frame. */
+static void give_up_oldest(struct lg_reorder *r)
+{
+	struct lg_seq_order *o;
+	uint64_t low = UINT64_MAX;
+	unsigned old = 0;
+
+	for (unsigned i = 1; i < r->n; i++)
+		if (r->slot[i].deadline_ns < r->slot[old].deadline_ns)
+			old = i;
+	o = r->slot[old].o;
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->slot[i].o == o && r->slot[i].seq < low)
+			low = r->slot[i].seq;
+	if (o->next && low > o->next)
+		atomic_fetch_add_explicit(&o->missing, low - o->next, memory_order_relaxed);
+	o->next = low;
+}
+
+bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_reorder_slot *out)
+{
+	int i;
+
+	if (!r->n) {
+		r->pending = false;
+		return false;
+	}
+	i = ready_slot(r);
+	if (i < 0 && (force || r->n >= r->cap || now >= r->first_deadline)) {
+		give_up_oldest(r);
+		i = ready_slot(r);
+	}
+	if (i < 0) {
+		r->pending = false;
+		return false;
+	}
+	take_slot(r, (unsigned)i, out);
+	return true;
+}
+
+/* The worker's side: the stage's verdict (stages.h) and the release of held frames. */
+
+enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
+			     uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns)
+{
+	bool hold = hold_ns && w->ro.slot;
+
+	switch (lg_order_check(o, seq, hold)) {
+	case LG_ORDER_LATE:
+		return LG_DROP_LATE;
+	case LG_ORDER_AHEAD:
+		if (hold && lg_reorder_hold(&w->ro, o, seq, pkt, g, lg_now_ns(), hold_ns))
+			return LG_HELD;
+		/* Never held (one path), or no room for it: the gap before it is lost now. */
+		break;
+	case LG_ORDER_IN:
+		break;
+	}
+	lg_order_deliver(o, seq);
+	/* Its successor (or a frame it overtook, now late) may be waiting in the pool. */
+	if (o->held)
+		w->ro.pending = true;
+	return LG_OK;
+}
+
+void lg_worker_release_held(struct lg_worker *w, uint64_t now, bool force)
+{
+	struct lg_reorder_slot s;
+
+	while (lg_reorder_take(&w->ro, now, force, &s)) {
+		/* Judged under the generation it was held under: a worker releases everything
+		 * (force) before it acknowledges a new one. */
+		const struct lg_gen *g = s.gen;
+
+		lg_worker_count(w, lg_worker_handle(w, g, &s.pkt));
+		lg_worker_score_full(w, g);
+		lg_reorder_done(&w->ro, &s);
+	}
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reorder stage: a device's frames enter its feature window in sequence order, whichever
+ * queue or worker received them (docs/architecture.md, "In sequence order").
+ *
+ * A frame whose tag verified and that the replay window would take is compared with its
+ * device's next expected sequence. Equal (the normal case): it goes on, at the price of that
+ * one compare. Ahead: its owner worker holds a copy in a small pool (the replay window is not
+ * advanced for it yet) until the gap before it fills, its hold time ends or the pool is full;
+ * then the gap is declared lost (counted as the device's missing frames) and the held frames
+ * go on in order. Behind (its gap was declared lost): the frame is dropped as late.
+ *
+ * The pool is the worker's, written only by it. A held frame is judged again when it is
+ * released (lg_worker_handle(): its tag is checked twice), so that everything the verify
+ * stage does after the check (replay commit, window, recording) happens in order, once.
+ */
+#ifndef LG_REORDER_H
+#define LG_REORDER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linegate/backend.h>
+
+#define LG_REORDER_SLOTS 256	/* frames a worker holds at most */
+#define LG_REORDER_MAX 9216	/* bytes of payload a held frame may have (LG_HANDOFF_MAX) */
+#define LG_REORDER_HOLD_US 4000 /* default hold time: above the 2 ms handoff poll of dpdk */
+/* A timed-out hold waits for the other workers to catch up (lg_worker_gap_may_close()), but
+ * never longer than this after the frame was held. */
+#define LG_REORDER_HOLD_MAX_NS 100000000ull
+
+/*
+ * A device's place in its sequence, written only by its owner worker. next == 0: no frame
+ * delivered yet (sequences start at 1): the sequence starts with the first frame delivered.
+ * The counters are read by the metrics (relaxed loads).
+ */
+struct lg_seq_order {
+	uint64_t next; /* the sequence the window expects next; 0 = not started */
+	uint32_t held; /* frames of the device in its owner's pool */
+	bool ended;    /* 2^64 - 1 was delivered: every later frame is late */
+	/* gaps declared lost: sequences never delivered; frames held and released */
+	_Atomic uint64_t missing, reordered;
+};
+
+enum lg_order { LG_ORDER_IN, LG_ORDER_AHEAD, LG_ORDER_LATE };
+
+/*
+ * Where seq stands against o. Not started: seq 1 is in order (the first a sender sends),
+ * any other is ahead when frames may be held (hold), else in order (it starts the sequence).
+ */
+static inline enum lg_order lg_order_check(const struct lg_seq_order *o, uint64_t seq, bool hold)
+{
+	if (__builtin_expect(seq == o->next, 1))
+		return LG_ORDER_IN;
+	if (o->ended)
+		return LG_ORDER_LATE;
+	if (!o->next)
+		return seq == 1 || !hold ? LG_ORDER_IN : LG_ORDER_AHEAD;
+	return seq < o->next ? LG_ORDER_LATE : LG_ORDER_AHEAD;
+}
+
+/* seq (LG_ORDER_IN, or ahead with the gap before it given up) goes into the window: the
+ * sequences skipped count as missing (not before the first). */
+static inline void lg_order_deliver(struct lg_seq_order *o, uint64_t seq)
+{
+	if (o->next && seq > o->next)
+		atomic_fetch_add_explicit(&o->missing, seq - o->next, memory_order_relaxed);
+	o->next = seq + 1;
+	if (!o->next)
+		o->ended = true;
+}
+
+struct lg_reorder_slot {
+	struct lg_seq_order *o;
+	uint64_t seq;
+	uint64_t deadline_ns;
+	uint64_t held_ns;
+	const void *gen;      /* the generation it was judged under (struct lg_gen) */
+	struct lg_rx_pkt pkt; /* pkt.data points at buf */
+	uint8_t *buf;
+};
+
+struct lg_reorder {
+	struct lg_reorder_slot *slot; /* n held, unordered */
+	unsigned n, cap;
+	uint8_t **free_buf; /* cap + 1 buffers: one may be in use by the frame being released */
+	unsigned nfree;
+	uint8_t *bufs;
+	uint64_t first_deadline; /* the earliest slot's; UINT64_MAX when none */
+	uint64_t first_held_ns;  /* when that slot's frame was held */
+	bool pending;		 /* a device's next may now be held: look */
+};
+
+/* cap frames (0: LG_REORDER_SLOTS). 0 or -ENOMEM. */
+int lg_reorder_init(struct lg_reorder *r, unsigned cap);
+void lg_reorder_free(struct lg_reorder *r);
+/* Hold a copy of pkt as o's frame seq until now + hold_ns. false: no room, or too large. */
+bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
+		     const struct lg_rx_pkt *pkt, const void *gen, uint64_t now, uint64_t hold_ns);
+/*
+ * The next frame to release, taken out of the pool (its buffer stays valid until
+ * lg_reorder_done()), or false. A frame is released when it is its device's next; when none
+ * is and the pool is full, a hold has timed out by now, or force (a new generation, the end),
+ * the oldest held frame's device gives up its gap: its lowest held frame becomes its next.
+ */
+bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_reorder_slot *out);
+void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s);
+/* Whether lg_reorder_take() has something to do (a cheap test for the worker's loop). */
+static inline bool lg_reorder_due(const struct lg_reorder *r, uint64_t now)
+{
+	return r->n && (r->pending || r->n >= r->cap || now >= r->first_deadline);
+}
+
+#endif /* LG_REORDER_H */

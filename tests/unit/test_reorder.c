@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The reorder stage (dataplane/reorder.h): a device's frames enter its window in sequence
+ * order. The pool alone (in order, one inversion, a gap that fills, a gap that times out, the
+ * pool full, a late frame after the give-up, sequences near 2^64 - 1), then the worker's
+ * verify stage with LGF and UADP frames, where the feature rows tell the order the samples
+ * went in: every frame carries its sequence as its sample values.
+ */
+#include "../../dataplane/dataplane.h"
+#include "../../dataplane/reorder.h"
+#include "../../dataplane/scorer.h"
+#include "../../dataplane/stages.h"
+
+#include <math.h>
+#include <sys/socket.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+#include "../lgt_keys.h"
+
+#define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define MS 1000000ull
+
+/* Window 8: two LGF frames of 4 samples (or two UADP messages of 4 values) make a row. */
+static const char policy_text[] =
+    "version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
+    "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - {id: 2, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
+    "    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
+    "replay: sequence}\n";
+
+static const char *const key_files[] = {"k1", KEY1, NULL};
+static struct lgt_keys keys;
+static uint8_t k1[32], buf[2048];
+static struct lg_worker *w;
+static struct lg_gen *g;
+
+/* One frame through the worker as its loop takes it: judged, counted, then the held frames
+ * that may go on now are released (at time now). The frame's own verdict is returned. */
+static enum lg_reason judge(int len, int port_idx, uint64_t now)
+{
+	struct lg_rx_pkt pkt = {.data = buf,
+				.len = (uint32_t)len,
+				.family = AF_INET,
+				.src_addr = {10, 0, 0, 1},
+				.port_idx = (uint8_t)port_idx};
+	enum lg_reason r = lg_worker_handle(w, g, &pkt);
+
+	lg_worker_count(w, r);
+	lg_worker_held_ready(w);
+	lg_worker_held_due(w, now);
+	return r;
+}
+
+/* An LGF frame of device dev whose four samples are all v. */
+static enum lg_reason lgf(uint32_t dev, uint64_t seq, float v, uint64_t now)
+{
+	float s[4] = {v, v, v, v};
+	struct lg_lgf_build bd = {.device_id = dev,
+				  .key_id = 1,
+				  .type = LGF_TYPE_SAMPLES,
+				  .sample_format = LGF_FMT_F32,
+				  .channels = 1,
+				  .sample_count = 4,
+				  .scale = 1,
+				  .sequence = seq,
+				  .samples = s};
+
+	return judge(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0, now);
+}
+
+/* An unsigned UADP message of device 3, GroupHeader SequenceNumber seq, values all v. */
+static enum lg_reason uadp(uint16_t seq, float v, uint64_t now)
+{
+	static struct lg_uadp_msg m;
+	static float s[4];
+
+	s[0] = s[1] = s[2] = s[3] = v;
+	memset(&m, 0, sizeof(m));
+	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
+		  LG_UADP_F_PAYLOAD_HEADER | LG_UADP_F_EXT1;
+	m.ext1 = LG_UADP_PUBID_UINT16;
+	m.pub_num = 4000;
+	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
+	m.writer_group_id = 17;
+	m.group_seq = seq;
+	m.dsm_count = 1;
+	m.dsm[0] =
+	    (struct lg_uadp_dsm){.writer_id = 1, .flags1 = LG_UADP_D1_VALID, .field_count = 1};
+	m.fields[0] = (struct lg_uadp_field){
+	    .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4, .data = (const uint8_t *)s};
+	m.nfields = 1;
+	return judge(lg_uadp_encode(&m, NULL, NULL, 0, buf, sizeof(buf)), 1, now);
+}
+
+static struct lg_dev_state *state(uint32_t id)
+{
+	return g->state[lg_policy_find(&g->policy, id) - g->policy.devices];
+}
+
+/* Row r's mean (rows in the order the windows filled). */
+static float row_mean(unsigned r)
+{
+	return w->batch[(size_t)r * LG_FEAT_N + LG_FEAT_MEAN];
+}
+
+static uint64_t missing(const struct lg_dev_state *s)
+{
+	return atomic_load(&s->order.missing);
+}
+
+static uint64_t reordered(const struct lg_dev_state *s)
+{
+	return atomic_load(&s->order.reordered);
+}
+
+/* The pool and the order state alone. */
+static void test_pool(void)
+{
+	struct lg_seq_order a = {0}, b = {0};
+	struct lg_reorder r;
+	struct lg_reorder_slot s;
+	struct lg_rx_pkt pkt = {.data = buf, .len = 100};
+
+	CHECK_EQ(lg_reorder_init(&r, 3), 0);
+	/* Not started: 1 is in order; any other starts the sequence, or waits when held. */
+	CHECK_EQ(lg_order_check(&a, 1, true), LG_ORDER_IN);
+	CHECK_EQ(lg_order_check(&a, 7, false), LG_ORDER_IN);
+	CHECK_EQ(lg_order_check(&a, 7, true), LG_ORDER_AHEAD);
+	lg_order_deliver(&a, 1);
+	CHECK_EQ(a.next, 2);
+	CHECK_EQ(lg_order_check(&a, 2, true), LG_ORDER_IN);
+	CHECK_EQ(lg_order_check(&a, 4, true), LG_ORDER_AHEAD);
+	CHECK_EQ(lg_order_check(&a, 1, true), LG_ORDER_LATE);
+	/* one inversion: 3 before 2 */
+	CHECK(lg_reorder_hold(&r, &a, 3, &pkt, NULL, 0, 4 * MS));
+	CHECK_EQ(a.held, 1);
+	CHECK(lg_reorder_due(&r, 4 * MS));		/* its deadline */
+	CHECK(!lg_reorder_take(&r, 1 * MS, false, &s)); /* 2 not in yet: nothing to do */
+	lg_order_deliver(&a, 2);
+	CHECK(lg_reorder_take(&r, 1 * MS, false, &s));
+	CHECK_EQ(s.seq, 3);
+	CHECK(s.pkt.data != buf && !memcmp(s.pkt.data, buf, 100));
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK_EQ(a.held, 0);
+	CHECK_EQ(atomic_load(&a.reordered), 1);
+	CHECK_EQ(atomic_load(&a.missing), 0);
+	/* a gap that times out: 4 in, 5 never comes; 6, 7 held; at 4 ms they go on, 1 missing */
+	lg_order_deliver(&a, 4);
+	CHECK(lg_reorder_hold(&r, &a, 7, &pkt, NULL, 0, 4 * MS));
+	CHECK(lg_reorder_hold(&r, &a, 6, &pkt, NULL, 1 * MS, 4 * MS));
+	CHECK(!lg_reorder_due(&r, 3 * MS));
+	CHECK(!lg_reorder_take(&r, 3 * MS, false, &s));
+	CHECK(lg_reorder_take(&r, 4 * MS, false, &s));
+	CHECK_EQ(s.seq, 6);
+	CHECK_EQ(atomic_load(&a.missing), 1);
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK(lg_reorder_take(&r, 4 * MS, false, &s));
+	CHECK_EQ(s.seq, 7);
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK(!lg_reorder_take(&r, 4 * MS, false, &s));
+	CHECK_EQ(a.next, 8);
+	/* late after the give-up */
+	CHECK_EQ(lg_order_check(&a, 5, true), LG_ORDER_LATE);
+	/* pool full (3): two devices; the oldest hold's device gives up first */
+	lg_order_deliver(&b, 100);
+	CHECK(lg_reorder_hold(&r, &b, 103, &pkt, NULL, 10 * MS, 4 * MS));
+	CHECK(lg_reorder_hold(&r, &a, 10, &pkt, NULL, 11 * MS, 4 * MS));
+	CHECK(lg_reorder_hold(&r, &a, 9, &pkt, NULL, 12 * MS, 4 * MS));
+	CHECK(!lg_reorder_hold(&r, &a, 11, &pkt, NULL, 12 * MS, 4 * MS)); /* no room */
+	CHECK(lg_reorder_due(&r, 12 * MS));
+	CHECK(lg_reorder_take(&r, 12 * MS, false, &s));
+	CHECK(s.o == &b && s.seq == 103);
+	CHECK_EQ(atomic_load(&b.missing), 2); /* 101, 102 */
+	lg_order_deliver(&b, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK(!lg_reorder_take(&r, 12 * MS, false, &s)); /* a's gap (8) is not due yet */
+	/* force (a new generation, the end): a's gap goes too, 9 then 10 */
+	CHECK(lg_reorder_take(&r, 12 * MS, true, &s));
+	CHECK_EQ(s.seq, 9);
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK(lg_reorder_take(&r, 12 * MS, true, &s));
+	CHECK_EQ(s.seq, 10);
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK_EQ(r.n, 0);
+	CHECK_EQ(r.nfree, 4);
+	CHECK_EQ(atomic_load(&a.missing), 2); /* 5 and 8 */
+	/* too large to hold */
+	pkt.len = LG_REORDER_MAX + 1;
+	CHECK(!lg_reorder_hold(&r, &a, 12, &pkt, NULL, 0, 4 * MS));
+	/* near 2^64 - 1: the last sequence ends the device's sequence; nothing follows it */
+	memset(&a, 0, sizeof(a));
+	pkt.len = 100;
+	lg_order_deliver(&a, UINT64_MAX - 3);
+	CHECK_EQ(lg_order_check(&a, UINT64_MAX, true), LG_ORDER_AHEAD);
+	CHECK(lg_reorder_hold(&r, &a, UINT64_MAX, &pkt, NULL, 0, 4 * MS));
+	CHECK(lg_reorder_take(&r, 5 * MS, false, &s));
+	CHECK_EQ(atomic_load(&a.missing), 2); /* 2^64 - 3, 2^64 - 2 */
+	lg_order_deliver(&a, s.seq);
+	lg_reorder_done(&r, &s);
+	CHECK(a.ended);
+	CHECK_EQ(a.next, 0);
+	CHECK_EQ(lg_order_check(&a, UINT64_MAX - 1, true), LG_ORDER_LATE);
+	CHECK_EQ(lg_order_check(&a, 1, true), LG_ORDER_LATE);
+	memset(&a, 0, sizeof(a));
+	lg_order_deliver(&a, UINT64_MAX - 1);
+	CHECK_EQ(lg_order_check(&a, UINT64_MAX, true), LG_ORDER_IN);
+	lg_order_deliver(&a, UINT64_MAX);
+	CHECK(a.ended);
+	CHECK_EQ(atomic_load(&a.missing), 0);
+	lg_reorder_free(&r);
+}
+
+/* LGF frames through the worker with holding on (two paths, as with afxdp and 2 workers). */
+static void test_lgf(void)
+{
+	struct lg_dev_state *s1 = state(1), *s2 = state(2);
+	uint64_t late0 = atomic_load(&w->st.reason[LG_DROP_LATE]);
+
+	w->rows = 0;
+	/* 1 2 | 4 3 | 5 6: the rows must be means 1.5, 3.5, 5.5 (not 1.5, 3.5 from 4 3...) */
+	CHECK_EQ(lgf(1, 1, 1, 0), LG_OK);
+	CHECK_EQ(lgf(1, 2, 2, 0), LG_OK);
+	CHECK_EQ(lgf(1, 4, 4, 0), LG_HELD);
+	CHECK_EQ(s1->fill, 0);
+	CHECK_EQ(s1->replay.highest, 2);    /* nothing committed for a held frame */
+	CHECK_EQ(lgf(1, 4, 4, 0), LG_HELD); /* a copy held too: refused when released */
+	CHECK_EQ(lgf(1, 3, 3, 0), LG_OK);   /* fills the gap: 4 goes on right after */
+	CHECK_EQ(w->rows, 2);
+	CHECK_NEAR(row_mean(0), 1.5, 1e-6);
+	CHECK_NEAR(row_mean(1), 3.5, 1e-6);
+	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_REPLAYED]), 1);
+	CHECK_EQ(reordered(s1), 2);
+	CHECK_EQ(missing(s1), 0);
+	CHECK_EQ(w->ro.n, 0);
+	/* a gap that times out: 7 is lost; 8 and 9 wait, then go on in order at 4 ms */
+	CHECK_EQ(lgf(1, 5, 5, 0), LG_OK);
+	CHECK_EQ(lgf(1, 6, 6, 0), LG_OK);
+	CHECK_EQ(lgf(1, 9, 9, 1 * MS), LG_HELD);
+	CHECK_EQ(lgf(1, 8, 8, 1 * MS), LG_HELD);
+	CHECK_EQ(w->rows, 3);
+	CHECK_EQ(w->ro.n, 2);
+	lg_worker_held_due(w, 3 * MS); /* not yet: held at lg_now_ns(), due 4 ms later */
+	CHECK_EQ(w->ro.n, 2);
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(w->rows, 4);
+	CHECK_NEAR(row_mean(2), 5.5, 1e-6);
+	CHECK_NEAR(row_mean(3), 8.5, 1e-6);
+	CHECK_EQ(missing(s1), 1);
+	/* late after the give-up: dropped, counted, nothing committed, no row */
+	CHECK_EQ(lgf(1, 7, 7, 0), LG_DROP_LATE);
+	CHECK_EQ(atomic_load(&s1->drops[LG_DROP_LATE]), 1);
+	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_LATE]) - late0, 1);
+	CHECK_EQ(s1->fill, 0);
+	/* the pool full (4 here): the oldest gap is given up at once, in order */
+	CHECK_EQ(lgf(1, 12, 12, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 13, 13, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 14, 14, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 15, 15, 0), LG_HELD); /* the fourth: released right after */
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(missing(s1), 3); /* 10, 11 */
+	CHECK_EQ(w->rows, 6);
+	CHECK_NEAR(row_mean(4), 12.5, 1e-6);
+	CHECK_NEAR(row_mean(5), 14.5, 1e-6);
+	CHECK_EQ(lgf(1, 11, 11, 0), LG_DROP_LATE);
+	/* the first frame of a device, not 1: waits for an earlier one its hold time */
+	CHECK_EQ(lgf(2, UINT64_MAX - 1, 7, 0), LG_HELD);
+	CHECK_EQ(lgf(2, UINT64_MAX - 2, 6, 0), LG_HELD);
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(missing(s2), 0); /* nothing is missing before the first */
+	CHECK_EQ(reordered(s2), 2);
+	CHECK_EQ(w->rows, 7);
+	CHECK_NEAR(row_mean(6), 6.5, 1e-6);
+	/* 2^64 - 1 ends the sequence: it goes in; every later one is refused */
+	CHECK_EQ(lgf(2, UINT64_MAX, 8, 0), LG_OK);
+	CHECK(s2->order.ended);
+	CHECK_EQ(lgf(2, UINT64_MAX - 3, 1, 0), LG_DROP_LATE);
+	CHECK_EQ(lgf(2, 1, 1, 0), LG_DROP_TOO_OLD);
+	/* the worker's counters: every frame judged once (held ones when released) */
+	{
+		uint64_t all = 0;
+
+		for (int r = 0; r < LG_REASON_MAX; r++)
+			all += atomic_load(&w->st.reason[r]);
+		CHECK_EQ(all, atomic_load(&w->st.rx));
+	}
+}
+
+/* UADP, replay: sequence: the 16-bit SequenceNumber, unwrapped, is the order. */
+static void test_uadp(void)
+{
+	struct lg_dev_state *s3 = state(3);
+
+	w->rows = 0;
+	/* 65534 65535 | 1 0 (across the wrap: 0 fills the gap) | 2 3 */
+	CHECK_EQ(uadp(65534, 1, 0), LG_HELD); /* a first frame, not the first sequence: waits */
+	CHECK_EQ(uadp(65535, 2, 0), LG_HELD);
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(w->rows, 1);
+	CHECK_NEAR(row_mean(0), 1.5, 1e-6);
+	CHECK_EQ(uadp(1, 4, 0), LG_HELD);
+	CHECK_EQ(uadp(0, 3, 0), LG_OK);
+	CHECK_EQ(w->rows, 2);
+	CHECK_NEAR(row_mean(1), 3.5, 1e-6);
+	CHECK_EQ(reordered(s3), 3);
+	CHECK_EQ(missing(s3), 0);
+	/* a lost one (2) given up at the hold's end; then it is late */
+	CHECK_EQ(uadp(3, 5, 0), LG_HELD);
+	CHECK_EQ(uadp(4, 6, 0), LG_HELD);
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(w->rows, 3);
+	CHECK_NEAR(row_mean(2), 5.5, 1e-6);
+	CHECK_EQ(missing(s3), 1);
+	CHECK_EQ(uadp(2, 9, 0), LG_DROP_LATE);
+	CHECK_EQ(atomic_load(&s3->drops[LG_DROP_LATE]), 1);
+	CHECK_EQ(atomic_load(&s3->admitted), 6);
+}
+
+/* One path (hold 0): never held; a gap is lost at once, a frame behind it late. */
+static void test_one_path(void)
+{
+	struct lg_dev_state *s1 = state(1);
+	uint64_t m0 = missing(s1), r0 = reordered(s1);
+
+	w->dp->hold_lgf_ns = 0;
+	w->rows = 0;
+	CHECK_EQ(lgf(1, 40, 1, 0), LG_OK);
+	CHECK_EQ(lgf(1, 41, 1, 0), LG_OK);
+	CHECK_EQ(missing(s1) - m0, 24); /* 16..39 */
+	CHECK_EQ(lgf(1, 43, 1, 0), LG_OK);
+	CHECK_EQ(lgf(1, 42, 1, 0), LG_DROP_LATE);
+	CHECK_EQ(missing(s1) - m0, 25);
+	CHECK_EQ(reordered(s1), r0);
+	CHECK_EQ(w->ro.n, 0);
+	w->dp->hold_lgf_ns = 4 * MS;
+}
+
+/* When a timed-out gap may be declared lost: no other worker can still hand its frame over. */
+static void test_may_close(void)
+{
+	struct lg_dp *dp = w->dp;
+	struct lg_worker *x = &dp->workers[1];
+	struct lg_rx_pkt pkt = {.data = buf, .len = 10};
+
+	dp->nworkers = 2;
+	atomic_store(&x->caught_up_ns, 5 * MS);
+	atomic_store(&x->rx_idle, false);
+	CHECK(!lg_worker_gap_may_close(w, 6 * MS)); /* busy, last caught up before the hold */
+	CHECK(lg_worker_gap_may_close(w, 5 * MS));  /* caught up since */
+	atomic_store(&x->rx_idle, true);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS)); /* waiting for frames: nothing on its way */
+	/* a frame in this worker's own handoff ring may be the one the gap waits for */
+	CHECK_EQ(lg_handoff_init(&w->in), 0);
+	CHECK(lg_handoff_push(&w->in, &pkt));
+	CHECK(!lg_worker_gap_may_close(w, 6 * MS));
+	lg_handoff_pop(&w->in);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS));
+	lg_handoff_free(&w->in);
+	atomic_store(&x->caught_up_ns, UINT64_MAX); /* its stream ended */
+	atomic_store(&x->rx_idle, false);
+	CHECK(lg_worker_gap_may_close(w, 6 * MS));
+	dp->nworkers = 1;
+}
+
+static const char usage[] =
+    "Usage: test_reorder [options]\n"
+    "\n"
+    "The reorder stage: a device's frames enter its window in sequence order (the pool\n"
+    "alone, then LGF and UADP frames through the worker), gaps that fill, time out or\n"
+    "overflow the pool, late frames, sequences near 2^64 - 1, and one path that never holds.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_reorder: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+
+int main(int argc, char **argv)
+{
+	static struct lg_dp dp;
+	static struct lg_modelset ms;
+	static struct lg_scorer sc;
+	struct lg_policy p;
+	char err[256];
+
+	lgt_cli(argc, argv, usage, 0, 0);
+	test_pool();
+	lgt_keys_make(&keys, key_files);
+	for (int i = 0; i < 32; i++)
+		k1[i] = (uint8_t)i;
+	if (lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	w = &dp.workers[0];
+	dp.nworkers = 1;
+	dp.max_batch = 64;
+	dp.hold_lgf_ns = dp.hold_uadp_ns = 4 * MS;
+	w->dp = &dp;
+	CHECK_EQ(lg_features_new(&sc.fx, NULL, LG_SPECTRUM_DEFAULT, 1), 0);
+	CHECK_EQ(lg_features_prepare(sc.fx, 8), 0);
+	ms.sc[0] = &sc;
+	w->ms = &ms;
+	CHECK_EQ(lg_worker_buffers(w, 64, 16, 16), 0);
+	CHECK_EQ(lg_reorder_init(&w->ro, 4), 0);
+	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
+
+	test_lgf();
+	test_uadp();
+	test_one_path();
+	test_may_close();
+
+	lg_gen_free(g, NULL);
+	lg_features_free(sc.fx);
+	lg_worker_buffers_free(w);
+	lgt_keys_remove(&keys, key_files);
+	return lgt_done("test_reorder");
+}
