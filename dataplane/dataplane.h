@@ -409,6 +409,9 @@ struct lg_dp {
 	 * frames reach the owner by one path only (one worker; LGF on a steering backend), so
 	 * that such a path never holds (--reorder-hold, docs/architecture.md). */
 	uint64_t hold_lgf_ns, hold_uadp_ns;
+	/* Frames reach their owner by one path (reorder.h, lg_order_hold()): only the network
+	 * reorders them, so a gap waits for the device's next frame, not the hold time. */
+	bool one_path_lgf, one_path_uadp;
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
 	uint64_t started_ns;

@@ -81,12 +81,14 @@ static const char usage[] =
 	"                        on loopback or a management network (operations.md,\n"
 	"                        \"Status page and health endpoints\")\n"
 	"      --reorder-hold MS\n"
-	"                        with several workers (or an MQTT input), a device's frame\n"
-	"                        that overtook another on the way to its owner worker waits\n"
+	"                        a device's frame that overtook another (on the way to its\n"
+	"                        owner worker, with several workers or an MQTT input) waits\n"
 	"                        at most MS for it (default 4, 0..100; 0: never wait), so that\n"
 	"                        windows fill in sequence order; a gap still open then counts\n"
 	"                        as the device's missing frames (docs/architecture.md, \"In\n"
-	"                        sequence order\"). LGF on uring and pcap is steered: never held\n"
+	"                        sequence order\"). On one path (one worker; LGF on uring and\n"
+	"                        pcap, which steer) only the network swaps frames: a frame\n"
+	"                        ahead waits for its device's next frame, at most MS\n"
 	"      --status-step SECONDS\n"
 	"                        the status page charts each device's highest score\n"
 	"                        per SECONDS, 120 points (default 5 s: 10 minutes)\n"
@@ -1621,14 +1623,17 @@ int main(int argc, char **argv)
 	dp.finite = finite;
 	/* Before the workers start: they look at their handoff rings for its messages. */
 	dp.ext_input = p.opcua_mqtt.host[0];
-	/* Frames reach their owner by two paths (its own queue and the handoff ring) only with
-	 * several workers, or MQTT's messages beside UDP's: only then may the reorder stage
-	 * hold one. A backend that steers LGF frames to their owner's queue never holds them. */
-	if (dp.nworkers > 1 || dp.ext_input) {
-		dp.hold_uadp_ns = hold_ns;
-		dp.hold_lgf_ns = dp.nworkers > 1 && !(ops->flags & LG_BACKEND_F_STEERS_LGF) ? hold_ns
-											  : 0;
-	}
+	/* Frames overtake each other on the way to their owner by two paths (its own queue and
+	 * the handoff ring: several workers, or MQTT's messages beside UDP's), and on one path
+	 * where the network itself swaps them (a real publisher's capture: opcua_captures.sh
+	 * "plain-swap"). The reorder stage holds a frame ahead of its device's sequence in both
+	 * cases; on one path (a backend that steers LGF frames to their owner's queue, or one
+	 * worker) only until the device's next frame (lg_order_hold()), so that a lost frame
+	 * (a socket overflow) costs one held frame, not the hold time. */
+	dp.hold_uadp_ns = hold_ns;
+	dp.hold_lgf_ns = hold_ns;
+	dp.one_path_uadp = dp.nworkers == 1 && !dp.ext_input;
+	dp.one_path_lgf = dp.nworkers == 1 || (ops->flags & LG_BACKEND_F_STEERS_LGF);
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';

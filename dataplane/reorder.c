@@ -73,6 +73,17 @@ void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s)
 	s->buf = NULL;
 }
 
+void lg_reorder_expire(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t now)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->slot[i].o == o && r->slot[i].deadline_ns > now)
+			r->slot[i].deadline_ns = now;
+	if (now < r->first_deadline) {
+		r->first_deadline = now;
+		r->first_held_ns = now;
+	}
+}
+
 /* Take slot i out of the pool into out. */
 static void take_slot(struct lg_reorder *r, unsigned i, struct lg_reorder_slot *out)
 {
@@ -143,6 +154,21 @@ bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_r
 
 /* The worker's side: the stage's verdict (stages.h) and the release of held frames. */
 
+bool lg_order_hold(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
+		   uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns, bool one_path)
+{
+	uint64_t now = lg_now_ns();
+
+	/* One path: the network swaps a frame or two, it does not hold one back for
+	 * milliseconds; a second frame ahead while one is held says the gap's frame is lost
+	 * (a socket overflow, a cable): the held frames and this one go on at the next look. */
+	if (one_path && o->held) {
+		lg_reorder_expire(&w->ro, o, now);
+		hold_ns = 0;
+	}
+	return lg_reorder_hold(&w->ro, o, seq, pkt, g, now, hold_ns);
+}
+
 enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
 			     uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns)
 {
@@ -152,9 +178,9 @@ enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct
 	case LG_ORDER_LATE:
 		return LG_DROP_LATE;
 	case LG_ORDER_AHEAD:
-		if (hold && lg_reorder_hold(&w->ro, o, seq, pkt, g, lg_now_ns(), hold_ns))
+		if (hold && lg_order_hold(w, g, o, seq, pkt, hold_ns, w->dp->one_path_lgf))
 			return LG_HELD;
-		/* Never held (one path), or no room for it: the gap before it is lost now. */
+		/* Never held (--reorder-hold 0), or no room for it: the gap before it is lost now. */
 		break;
 	case LG_ORDER_IN:
 		break;

@@ -106,6 +106,8 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
  */
 bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_reorder_slot *out);
 void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s);
+/* o's held frames are due now: their gap is given up at the next look (one path). */
+void lg_reorder_expire(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t now);
 /* Whether lg_reorder_take() has something to do (a cheap test for the worker's loop). */
 static inline bool lg_reorder_due(const struct lg_reorder *r, uint64_t now)
 {

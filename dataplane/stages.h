@@ -87,6 +87,10 @@ static inline void lg_dev_commit(struct lg_dev_state *s, uint64_t seq)
  * again when released) or LG_DROP_LATE. hold_ns: the path's hold time, 0 = never hold. In
  * order, the normal case, costs one compare and a store.
  */
+/* Hold pkt (o's frame seq) in the worker's pool; one path: until the device's next frame
+ * ahead at most (reorder.c). false: no room. */
+bool lg_order_hold(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
+		   uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns, bool one_path);
 enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
 			     uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns);
 

@@ -658,8 +658,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				ahead = (int)i;
 		}
 		if (ahead >= 0 && hold &&
-		    lg_reorder_hold(&w->ro, &hit[ahead].s->order, hit[ahead].seq, pkt, g,
-				    lg_now_ns(), w->dp->hold_uadp_ns))
+		    lg_order_hold(w, g, &hit[ahead].s->order, hit[ahead].seq, pkt,
+				  w->dp->hold_uadp_ns, w->dp->one_path_uadp))
 			return LG_HELD;
 		for (unsigned i = 0; i < m->dsm_count; i++) {
 			struct lg_seq_order *o = &hit[i].s->order;

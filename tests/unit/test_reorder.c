@@ -342,6 +342,42 @@ static void test_one_path(void)
 	w->dp->hold_lgf_ns = 4 * MS;
 }
 
+/* One path with holds (one worker, or a steering backend): only the network reorders, so a
+ * gap waits for the device's next frame; a second frame ahead ends it at the next look. */
+static void test_one_path_held(void)
+{
+	struct lg_dev_state *s1 = state(1);
+	uint64_t m0 = missing(s1), r0 = reordered(s1), l0 = atomic_load(&s1->drops[LG_DROP_LATE]);
+
+	w->dp->one_path_lgf = true;
+	/* the network swapped 45 and 44: both go in, in order, none late */
+	CHECK_EQ(lgf(1, 44, 1, 0), LG_OK);
+	CHECK_EQ(lgf(1, 46, 1, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 45, 1, 0), LG_OK);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(reordered(s1) - r0, 1);
+	/* 47 lost (a socket overflow): 48 waits; 49, a second frame ahead, ends the gap now */
+	CHECK_EQ(lgf(1, 48, 1, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 49, 1, 0), LG_HELD);
+	/* due at once (the worker's loop looks after each burst; here, now) */
+	CHECK(!w->ro.n || lg_reorder_due(&w->ro, lg_now_ns()));
+	lg_worker_release_held(w, lg_now_ns(), false);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(missing(s1) - m0, 1);
+	CHECK_EQ(reordered(s1) - r0, 3);
+	CHECK_EQ(lgf(1, 50, 1, 0), LG_OK);
+	CHECK_EQ(lgf(1, 47, 1, 0), LG_DROP_LATE);
+	CHECK_EQ(atomic_load(&s1->drops[LG_DROP_LATE]) - l0, 1);
+	/* two paths (the default here): a second frame ahead waits its hold time */
+	w->dp->one_path_lgf = false;
+	CHECK_EQ(lgf(1, 52, 1, 0), LG_HELD);
+	CHECK_EQ(lgf(1, 53, 1, 0), LG_HELD);
+	CHECK(!lg_reorder_due(&w->ro, lg_now_ns()));
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(missing(s1) - m0, 2);
+}
+
 /* When a timed-out gap may be declared lost: no other worker can still hand its frame over. */
 static void test_may_close(void)
 {
@@ -374,7 +410,8 @@ static const char usage[] =
     "\n"
     "The reorder stage: a device's frames enter its window in sequence order (the pool\n"
     "alone, then LGF and UADP frames through the worker), gaps that fill, time out or\n"
-    "overflow the pool, late frames, sequences near 2^64 - 1, and one path that never holds.\n"
+    "overflow the pool, late frames, sequences near 2^64 - 1, one path that never holds\n"
+    "(--reorder-hold 0) and one path that holds until the device's next frame.\n"
     "\n"
     "Options:\n"
     "  -h, --help    this text\n"
@@ -414,6 +451,7 @@ int main(int argc, char **argv)
 	test_lgf();
 	test_uadp();
 	test_one_path();
+	test_one_path_held();
 	test_may_close();
 
 	lg_gen_free(g, NULL);
