@@ -1538,12 +1538,18 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
-/* {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION} */
+/*
+ * {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION}, or
+ * with "refused":REASON (verdict approved, no ref): an approval linegatectl could not do (the
+ * key, the model's hash, the registry's refusal of its signature), audited as a refused
+ * candidate_approve with that reason; the candidate stays pending. Every verdict, done or
+ * refused, is one audit line (a trial: refused approvals left none).
+ */
 static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
 	const char *id = get_str_field(c->req, "id"), *v = get_str_field(c->req, "verdict"),
-		   *ref = get_str_field(c->req, "ref");
+		   *ref = get_str_field(c->req, "ref"), *refused = get_str_field(c->req, "refused");
 	char dir[LG_PATH_MAX + 128], state[128], path[sizeof(dir) + 16], detail[400];
 	bool approve = v && !strcmp(v, "approved");
 	int ret = 0;
@@ -1552,7 +1558,7 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 	if (!registry_ready(d, c->err, c->errlen))
 		return -ENOENT;
 	if (!candidate_id_ok(id) || !v || (!approve && strcmp(v, "rejected")) ||
-	    (approve && !ref)) {
+	    (approve && !ref && !refused) || (refused && !approve)) {
 		snprintf(c->err, c->errlen, "candidate_verdict needs an id, verdict approved (with "
 			 "the registry ref it became) or rejected");
 		return -EINVAL;
@@ -1563,6 +1569,10 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		snprintf(c->err, c->errlen, "candidate %s is %s, not pending", id,
 			 !strcmp(state, "unknown") ? "not there" : state);
 		ret = -EINVAL;
+	} else if (refused) {
+		snprintf(c->err, c->errlen, "candidate %s not approved: %.900s (it stays pending)",
+			 id, refused);
+		ret = -EPERM;
 	} else {
 		snprintf(path, sizeof(path), "%s/state", dir);
 		f = fopen(path, "w");
