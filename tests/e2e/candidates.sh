@@ -155,6 +155,14 @@ grep -q "^$C1 *approved $REF" "$T/list2.out" || lg_fail "C1 not marked approved:
 rc=0
 CTL models approve "$C1" --key "$KEY" 2> "$T/again.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "not pending" "$T/again.err" || lg_fail "approved twice: $(cat "$T/again.err")"
+# A signing key others can read is refused, as device key files are (a trial: it signed).
+cp "$KEY" "$T/open.key"
+chmod 644 "$T/open.key"
+rc=0
+CTL models approve "$C2" --key "$T/open.key" 2> "$T/open.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "$T/open.key has mode 0644: a signing key must be readable by its owner only" \
+	"$T/open.err" || lg_fail "a world-readable key: status $rc, $(cat "$T/open.err")"
+[ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "signed with a world-readable key"
 
 # Reject C2: only its state changes.
 CTL models > "$T/models1.out"
@@ -184,13 +192,14 @@ assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
 assert len(rows("model_add", "refused")) == 1
 # every refused approval is a candidate_approve line with its real reason (a trial: none)
 refused = [l["detail"] for l in rows("candidate_approve", "refused")]
-assert len(refused) == 5, refused
+assert len(refused) == 6, refused
 assert "whose public key" in refused[0] and "is not in the policy's models.trusted_keys" in \
     refused[0] and "rogue.key" in refused[0], refused[0]
 assert "not the model that was evaluated" in refused[1], refused[1]
 assert all("the registry refused it" in r for r in refused[2:4]), refused[2:4]
 assert refused[4].startswith(f"candidate {c1} is approved") and \
     refused[4].endswith("not pending"), refused[4]
+assert f"{c2} not approved: --key " in refused[5] and "has mode 0644" in refused[5], refused[5]
 # the knn candidate's two refused tries: added, refused as a shadow, the add undone
 undone = rows("model_add", "undone")
 assert len(undone) == 2 and all("taken out of the registry again" in l["detail"] for l in undone), undone
