@@ -688,10 +688,13 @@ static int fleet_publish(const struct fleet_opts *o, jsCtx *js)
 			"--model-name: letters, digits, _ and -)\n");
 		return -EINVAL;
 	}
-	if (lg_sign_init() || lg_hex_read_file(o->key, sk, sizeof(sk))) {
-		fprintf(stderr, "linegate-fleet: --key %s: not a secret key file (linegatectl "
-			"keygen writes one)\n", o->key);
-		return -EINVAL;
+	{
+		char why[600];
+
+		if (lg_sign_init() || lg_sign_read_secret(o->key, sk, why, sizeof(why))) {
+			fprintf(stderr, "linegate-fleet: --key %s\n", why);
+			return -EINVAL;
+		}
 	}
 	ret = read_part(o->arg, "policy.yaml", &pol, &plen, true);
 	for (size_t i = 0; !ret && !mfile && i < 2; i++) {

@@ -536,10 +536,11 @@ static int offline_keys(const char *cmd, int argc, char **argv)
 		char *buf;
 		size_t len;
 
-		ret = lg_hex_read_file(argv[0], sk, sizeof(sk));
+		char why[600];
+
+		ret = lg_sign_read_secret(argv[0], sk, why, sizeof(why));
 		if (ret) {
-			fprintf(stderr, "linegatectl: %s: not a secret key file (%s)\n", argv[0],
-				strerror(-ret));
+			fprintf(stderr, "linegatectl: %s\n", why);
 			return 1;
 		}
 		ret = lg_read_file(argv[1], &buf, &len);
@@ -655,6 +656,28 @@ static json_object *reply_ok_untrusted(json_object *resp, const char *keyfile,
 	return NULL;
 }
 
+/*
+ * An approval refused here (or by the registry): linegated audits it as a refused
+ * candidate_approve with the reason (and judges the candidate's state itself), so that every
+ * verdict is an audit line. Says linegated's reason where this did not say one; returns ret.
+ */
+static int approve_refused(const char *sock, const char *id, const char *why, int ret)
+{
+	json_object *req = json_object_new_object(), *resp, *v;
+	bool said = strcmp(why, "not pending"); /* the others were said here already */
+
+	json_object_object_add(req, "cmd", json_object_new_string("candidate_verdict"));
+	json_object_object_add(req, "id", json_object_new_string(id));
+	json_object_object_add(req, "verdict", json_object_new_string("approved"));
+	json_object_object_add(req, "refused", json_object_new_string(why));
+	if (call(sock, req, &resp))
+		return ret;
+	if (!said && json_object_object_get_ex(resp, "error", &v))
+		fprintf(stderr, "linegatectl: %s\n", json_object_get_string(v));
+	json_object_put(resp);
+	return ret;
+}
+
 /* Sign the candidate's model, add it to the registry, shadow it, record the verdict. */
 static int candidate_approve(const char *sock, json_object *cand, const char *id,
 			     const char *keyfile)
@@ -665,16 +688,21 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	json_object *req, *resp;
 	size_t len;
 
-	if (strcmp(jstr(cand, "state"), "pending")) {
-		fprintf(stderr, "linegatectl: candidate %s is %s, not pending\n", id,
-			jstr(cand, "state"));
+	char why[600];
+
+	/* linegated says (and audits) why: "candidate ID is rejected, not pending" */
+	if (strcmp(jstr(cand, "state"), "pending"))
+		return approve_refused(sock, id, "not pending", 1);
+	if (!dash || dash == id) {
+		fprintf(stderr, "linegatectl: a candidate id is NAME-TIME\n");
 		return 1;
 	}
-	if (!dash || dash == id || lg_sign_init() ||
-	    lg_hex_read_file(keyfile, sk, sizeof(sk))) {
-		fprintf(stderr, "linegatectl: %s\n", !dash || dash == id ? "a candidate id is "
-			"NAME-TIME" : "--key: not a secret key file (linegatectl keygen PREFIX)");
-		return !dash || dash == id ? 1 : 2;
+	if (lg_sign_init() || lg_sign_read_secret(keyfile, sk, why, sizeof(why))) {
+		char said[700];
+
+		fprintf(stderr, "linegatectl: --key %s\n", why);
+		snprintf(said, sizeof(said), "--key %.600s", why);
+		return approve_refused(sock, id, said, 2);
 	}
 	if (lg_read_file(path, &buf, &len)) {
 		fprintf(stderr, "linegatectl: %s: %s\n", path, strerror(errno));
@@ -696,7 +724,9 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 				"again\n", path);
 			memset(sk, 0, sizeof(sk));
 			free(buf);
-			return 1;
+			return approve_refused(sock, id, "its model.json is not the model that "
+					       "was evaluated (its SHA-256 is not the evaluation's "
+					       "model_sha256)", 1);
 		}
 	}
 	lg_sign_buf(sk, buf, len, sig);
@@ -722,9 +752,21 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 		unlink(sigpath);
 		return 1;
 	}
+	{
+		json_object *e;
+		char hex[2 * LG_SIGN_PK_LEN + 1];
+
+		lg_hex_encode(pk, LG_SIGN_PK_LEN, hex);
+		snprintf(why, sizeof(why), "the registry refused it: %.300s",
+			 json_object_object_get_ex(resp, "error", &e) ? json_object_get_string(e) :
+									"?");
+		if (strstr(why, "not signed by a trusted key"))
+			snprintf(why, sizeof(why), "signed with %.300s, whose public key %.16s... "
+				 "is not in the policy's models.trusted_keys", keyfile, hex);
+	}
 	if (!reply_ok_untrusted(resp, keyfile, pk)) {
 		unlink(sigpath); /* an untrusted or unused signature stays nowhere */
-		return 1;
+		return approve_refused(sock, id, why, 1);
 	}
 	json_object_put(resp);
 	req = json_object_new_object();

@@ -74,12 +74,14 @@ static const char usage[] =
 	"      --settle MS        inotify: a file closed after writing is applied once nothing\n"
 	"                         wrote to it for MS (default 1000; 0: at once); a file renamed\n"
 	"                         into place is applied at once\n"
-	"  -i, --interval MS      how often to ask the data plane which policy it runs (a drift\n"
-	"                         from linegated's is audited, not undone; each look waits at\n"
-	"                         most 2 s, and one that gets no answer makes status say\n"
-	"                         in_sync false and why, audited) and, with poll, to\n"
-	"                         read the policy file; a content is applied once two reads\n"
-	"                         in a row found it (default 1000)\n"
+	"  -i, --interval MS      how often to ask the data plane which policy and models it\n"
+	"                         runs (a drift from linegated's policy or the registry's\n"
+	"                         models is audited, not undone, and status says in_sync false;\n"
+	"                         a restart of the data plane gets the registry's models pushed\n"
+	"                         again; each look waits at most 2 s, and one that gets no\n"
+	"                         answer makes status say in_sync false and why, audited) and,\n"
+	"                         with poll, to read the policy file; a content is applied\n"
+	"                         once two reads in a row found it (default 1000)\n"
 	"      --trainer PATH     linegate-train, for retraining after drift (the policy's\n"
 	"                         detection.drift.retrain; default: next to linegated)\n"
 	"      --user NAME        become user NAME (a name or a uid) before anything else, with\n"
@@ -179,9 +181,26 @@ struct daemon {
 	 * in status (warnings, in_sync false) and models (a trial: silent but on stderr). */
 	char models_why[1200];
 	/* data drift (the data plane's drift monitors, docs/models.md): each device's monitors
-	 * in drift as last seen in its status, bit (1 << method); audited when they change */
-	struct { uint32_t id; uint8_t methods; char name[64]; } data_drift[256];
+	 * in drift as last seen in its status, bit (1 << method); audited when they change.
+	 * inst and epoch: the data plane's run and model set when the drift was first seen, so
+	 * that its end is worded by its real reason (a restart, a new model, or the data);
+	 * lost: the last drift ended with the data plane's restart (a warning in status until
+	 * the device drifts again or the models change; Page-Hinkley restarts blind to it). */
+	struct {
+		uint32_t id;
+		uint8_t methods;
+		bool lost;
+		char name[64], inst[64], lost_at[32];
+		uint64_t epoch;
+	} data_drift[256];
 	unsigned ndata_drift;
+	/* What the data plane runs, from its status at the last look: its run ("instance":
+	 * another one after a restart), its model set's epoch, its model and shadow. models_off:
+	 * why that is not what the registry names ("" when it is, or with no registry); in_sync
+	 * is false while it says something. */
+	char dp_instance[64], dp_model[200], dp_shadow[200];
+	uint64_t dp_model_epoch;
+	char models_off[700];
 	/* retraining after drift (retrain.h): the trainer, and the job that runs */
 	char train_bin[PATH_MAX];
 	struct lg_retrain retrain;
@@ -405,8 +424,15 @@ static void retrain_env(struct daemon *d, struct lg_retrain_env *e, char *model,
 static void data_drift_note(struct daemon *d, json_object *status)
 {
 	static const char *const names[] = { "psi", "page_hinkley" };
-	json_object *devs;
+	const char *inst = get_str_field(status, "instance");
+	uint64_t epoch = 0;
+	json_object *devs, *ev;
 	size_t n;
+
+	if (!inst)
+		inst = "";
+	if (json_object_object_get_ex(status, "model_epoch", &ev))
+		epoch = json_object_get_uint64(ev);
 
 	/* "drift": the devices in drift now; one that is not listed is in none */
 	if (!json_object_object_get_ex(status, "drift", &devs) ||
@@ -435,7 +461,8 @@ static void data_drift_note(struct daemon *d, json_object *status)
 	}
 	for (unsigned k = 0; k < d->ndata_drift; k++) {
 		uint8_t now = 0;
-		char detail[256];
+		char detail[400];
+		const char *why_end;
 
 		for (size_t i = 0; i < n; i++) {
 			json_object *dev = json_object_array_get_idx(devs, i), *v, *ms;
@@ -454,15 +481,39 @@ static void data_drift_note(struct daemon *d, json_object *status)
 						now |= (uint8_t)(1u << b);
 			}
 		}
+		/* The end's real reason: the data plane that saw the drift is gone (its monitors
+		 * start again, Page-Hinkley from the level the data has now), or its model set
+		 * changed (the monitors restart with the new model), or the data itself. */
+		/* (a drift seen in another run than the one it was first seen in was raised
+		 * again there) */
+		if (now && (!d->data_drift[k].methods || strcmp(d->data_drift[k].inst, inst))) {
+			snprintf(d->data_drift[k].inst, sizeof(d->data_drift[k].inst), "%s", inst);
+			d->data_drift[k].epoch = epoch;
+			d->data_drift[k].lost = false;
+		}
+		why_end = "says its data is back to the model's training data";
+		if (d->data_drift[k].methods && !now) {
+			if (strcmp(d->data_drift[k].inst, inst)) {
+				why_end = "ended: drift state lost with the data plane's restart; its "
+					  "monitors start again (Page-Hinkley from the level the data "
+					  "has now: a drift still present is raised again by PSI only), "
+					  "not back to normal";
+				d->data_drift[k].lost = true;
+				now_iso(d->data_drift[k].lost_at, sizeof(d->data_drift[k].lost_at));
+			} else if (d->data_drift[k].epoch != epoch) {
+				why_end = "ended: the model changed; monitoring restarts with the new "
+					  "model";
+			}
+		}
 		for (unsigned b = 0; b < 2; b++) {
 			bool on = now & (1u << b);
 
 			if (on == !!(d->data_drift[k].methods & (1u << b)))
 				continue;
-			snprintf(detail, sizeof(detail),
-				 "device %s (id %u): %s says its data %s the model's training data",
+			snprintf(detail, sizeof(detail), "device %s (id %u): %s %s",
 				 d->data_drift[k].name, d->data_drift[k].id, names[b],
-				 on ? "drifted from" : "is back to");
+				 on ? "says its data drifted from the model's training data" :
+				      why_end);
 			audit_line_dp(d, ++d->seq, "event", "dataplane", "data_drift",
 				      on ? "started" : "ended", NULL, NULL, detail);
 			fprintf(stderr, "linegated: data drift %s: %s\n", on ? "started" : "ended",
@@ -509,13 +560,95 @@ static void dp_reach(struct daemon *d, bool ok, const char *why)
 	fprintf(stderr, "linegated: %s\n", detail);
 }
 
+static void restore_models(struct daemon *d, const char *peer, bool always);
+
+/* The models the registry says should run: its active one (or the policy's detection.model,
+ * by the label the data plane gives it: its file name) and its shadow ("" = none). */
+static const char *models_want(const struct daemon *d)
+{
+	const char *base = strrchr(d->running.model, '/');
+
+	return d->reg.active[0] ? d->reg.active : base ? base + 1 : d->running.model;
+}
+
+/*
+ * What the data plane runs (its status r) against what the registry names: models_off says
+ * why they differ ("" when they do not), and in_sync is false while it does. Judged from
+ * what the data plane reports, never from a push that once succeeded (a trial: a restarted
+ * data plane ran the policy's model while status said in sync). Audited when it changes.
+ */
+static void models_note(struct daemon *d, json_object *r)
+{
+	const char *m = get_str_field(r, "model"), *sh = get_str_field(r, "shadow_model");
+	json_object *v;
+	char off[sizeof(d->models_off)] = "";
+
+	snprintf(d->dp_model, sizeof(d->dp_model), "%s", m ? m : "");
+	snprintf(d->dp_shadow, sizeof(d->dp_shadow), "%s", sh ? sh : "");
+	if (json_object_object_get_ex(r, "model_epoch", &v))
+		d->dp_model_epoch = json_object_get_uint64(v);
+	/* a failed restore said it already (models_why, in_sync false) until a push works */
+	if (d->models_why[0])
+		return;
+	if (d->have_reg && d->have_running &&
+	    (strcmp(d->dp_model, models_want(d)) || strcmp(d->dp_shadow, d->reg.shadow)))
+		snprintf(off, sizeof(off), "the data plane runs %.150s%s%.150s, not the "
+			 "registry's %s%.150s%s%.100s", d->dp_model[0] ? d->dp_model : "no model",
+			 d->dp_shadow[0] ? ", shadow " : "", d->dp_shadow,
+			 d->reg.active[0] ? "active " : "(the policy's detection.model) ",
+			 models_want(d), d->reg.shadow[0] ? ", shadow " : "", d->reg.shadow);
+	if (!strcmp(off, d->models_off))
+		return;
+	audit_line_dp(d, ++d->seq, "event", "dataplane", "model_drift",
+		      off[0] ? "drifted" : "resolved", NULL, NULL,
+		      off[0] ? off : "the data plane runs the registry's models again");
+	fprintf(stderr, "linegated: models: %s\n",
+		off[0] ? off : "the data plane runs the registry's models again");
+	snprintf(d->models_off, sizeof(d->models_off), "%s", off);
+}
+
+/* The data plane's run changed (its status "instance"): it restarted. Audited and logged. */
+static void dp_restart_note(struct daemon *d, const char *inst)
+{
+	char detail[300];
+
+	snprintf(detail, sizeof(detail), "the data plane restarted (run %.60s, was %.60s): its "
+		 "drift monitors and the models it was told to run start again", inst,
+		 d->dp_instance);
+	audit_line_dp(d, ++d->seq, "event", "dataplane", "dataplane", "restarted",
+		      d->have_running ? d->running.hash : NULL, NULL, detail);
+	fprintf(stderr, "linegated: %s\n", detail);
+}
+
+/*
+ * After a restart of the data plane: the models the registry had it run went with it (it
+ * starts with the policy's detection.model). linegated pushes them again, audited, as at its
+ * own start, and looks at what it runs then.
+ */
+static void dp_restore(struct daemon *d)
+{
+	char why[256];
+	json_object *r;
+
+	if (!d->have_reg || !d->have_running)
+		return;
+	restore_models(d, "dataplane", true);
+	if (!dp_call_t(d, cmd_req("status"), DP_LOOK_TIMEOUT_MS, &r, why, sizeof(why))) {
+		models_note(d, r);
+		json_object_put(r);
+	}
+}
+
 /* Look at the data plane's status (with the short timeout): its running generation's hash,
- * and with keep, the whole reply (the caller's to put). Records whether it answered. */
+ * and with keep, the whole reply (the caller's to put). Records whether it answered, the
+ * devices in drift and the models it runs; pushes the registry's models again when it
+ * restarted. */
 static int dp_status_keep(struct daemon *d, char hex[65], json_object **keep, char *err,
 			  size_t errlen)
 {
 	json_object *r;
-	const char *h;
+	const char *h, *inst;
+	bool restarted;
 	int ret = dp_call_t(d, cmd_req("status"), DP_LOOK_TIMEOUT_MS, &r, err, errlen);
 
 	/* A refusal is an answer: the data plane is there. */
@@ -524,7 +657,17 @@ static int dp_status_keep(struct daemon *d, char hex[65], json_object **keep, ch
 		return ret;
 	h = get_str_field(r, "policy_sha256");
 	snprintf(hex, 65, "%s", h ? h : "");
+	inst = get_str_field(r, "instance");
+	restarted = inst && d->dp_instance[0] && strcmp(inst, d->dp_instance);
+	if (restarted)
+		dp_restart_note(d, inst);
 	data_drift_note(d, r);
+	if (restarted)
+		dp_restore(d);
+	else
+		models_note(d, r);
+	if (inst)
+		snprintf(d->dp_instance, sizeof(d->dp_instance), "%s", inst);
 	if (keep)
 		*keep = r;
 	else
@@ -945,8 +1088,6 @@ static bool model_changed(const struct lg_policy *a, const struct lg_policy *b)
 	return ch;
 }
 
-static void restore_models(struct daemon *d, const char *peer, bool always);
-
 static void append(char *msg, size_t msglen, const char *text)
 {
 	size_t ml = strlen(msg);
@@ -1305,10 +1446,11 @@ static void models_running(struct daemon *d, json_object *reply)
 		json_object_object_add(reply, "running", json_object_get(v));
 	if (json_object_object_get_ex(r, "shadow_model", &v))
 		json_object_object_add(reply, "running_shadow", json_object_get(v));
+	models_note(d, r);
 	json_object_put(r);
-	if (d->models_why[0])
-		json_object_object_add(reply, "running_why",
-				       json_object_new_string(d->models_why));
+	if (d->models_why[0] || d->models_off[0])
+		json_object_object_add(reply, "running_why", json_object_new_string(
+						      d->models_why[0] ? d->models_why : d->models_off));
 }
 
 static int h_models(void *ctx, struct lg_ctl_call *c)
@@ -1398,12 +1540,18 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
-/* {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION} */
+/*
+ * {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION}, or
+ * with "refused":REASON (verdict approved, no ref): an approval linegatectl could not do (the
+ * key, the model's hash, the registry's refusal of its signature), audited as a refused
+ * candidate_approve with that reason; the candidate stays pending. Every verdict, done or
+ * refused, is one audit line (a trial: refused approvals left none).
+ */
 static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
 	const char *id = get_str_field(c->req, "id"), *v = get_str_field(c->req, "verdict"),
-		   *ref = get_str_field(c->req, "ref");
+		   *ref = get_str_field(c->req, "ref"), *refused = get_str_field(c->req, "refused");
 	char dir[LG_PATH_MAX + 128], state[128], path[sizeof(dir) + 16], detail[400];
 	bool approve = v && !strcmp(v, "approved");
 	int ret = 0;
@@ -1412,7 +1560,7 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 	if (!registry_ready(d, c->err, c->errlen))
 		return -ENOENT;
 	if (!candidate_id_ok(id) || !v || (!approve && strcmp(v, "rejected")) ||
-	    (approve && !ref)) {
+	    (approve && !ref && !refused) || (refused && !approve)) {
 		snprintf(c->err, c->errlen, "candidate_verdict needs an id, verdict approved (with "
 			 "the registry ref it became) or rejected");
 		return -EINVAL;
@@ -1423,6 +1571,10 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		snprintf(c->err, c->errlen, "candidate %s is %s, not pending", id,
 			 !strcmp(state, "unknown") ? "not there" : state);
 		ret = -EINVAL;
+	} else if (refused) {
+		snprintf(c->err, c->errlen, "candidate %s not approved: %.900s (it stays pending)",
+			 id, refused);
+		ret = -EPERM;
 	} else {
 		snprintf(path, sizeof(path), "%s/state", dir);
 		f = fopen(path, "w");
@@ -1641,6 +1793,31 @@ static void status_not_scored(json_object *reply, json_object *dp)
 	json_object_object_add(reply, "warnings", w);
 }
 
+/*
+ * Devices whose drift ended with the data plane's restart, not by their data: a sentence each
+ * in "warnings" until the device drifts again, since the new monitors may not see a drift that
+ * is still there (Page-Hinkley's reference is the data since the restart; docs/models.md).
+ */
+static void status_drift_lost(const struct daemon *d, json_object *reply)
+{
+	json_object *w;
+
+	if (!json_object_object_get_ex(reply, "warnings", &w))
+		return;
+	for (unsigned k = 0; k < d->ndata_drift; k++) {
+		char msg[512];
+
+		if (!d->data_drift[k].lost)
+			continue;
+		snprintf(msg, sizeof(msg), "device %s (id %u): its drift was lost with the data "
+			 "plane's restart (%s), not seen to end: Page-Hinkley starts again from the "
+			 "level its data has now, so a drift still present is raised again by PSI "
+			 "only (after detection.drift.psi_windows windows)", d->data_drift[k].name,
+			 d->data_drift[k].id, d->data_drift[k].lost_at);
+		json_object_array_add(w, json_object_new_string(msg));
+	}
+}
+
 static int h_status(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1681,6 +1858,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			if (json_object_object_get_ex(r, "incidents", &inc))
 				json_object_object_add(c->reply, "incidents", json_object_get(inc));
 			status_not_scored(c->reply, r);
+			status_drift_lost(d, c->reply);
 			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}
@@ -1692,7 +1870,8 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 							      ret == -EPROTO ? why : msg));
 		json_object_object_add(c->reply, "in_sync",
 				       json_object_new_boolean(d->in_sync && !d->dp_down &&
-							       !d->models_why[0]));
+							       !d->models_why[0] &&
+							       !d->models_off[0]));
 		if (d->dp_down)
 			snprintf(msg, sizeof(msg), "the data plane does not answer, so what it "
 				 "runs is not known: %.700s", d->dp_why);
@@ -1701,6 +1880,9 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 				 "version %u", d->drift_hex, d->version);
 		else if (d->models_why[0])
 			snprintf(msg, sizeof(msg), "models: %.780s", d->models_why);
+		else if (d->models_off[0])
+			snprintf(msg, sizeof(msg), "models: %.600s (linegatectl model activate sets "
+				 "them again)", d->models_off);
 		if (d->models_why[0]) {
 			char wm[sizeof(d->models_why) + 100];
 			json_object *w;
@@ -1713,7 +1895,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 				 "shadow off sets them again)", d->models_why);
 			json_object_array_add(w, json_object_new_string(wm));
 		}
-		if (d->dp_down || !d->in_sync || d->models_why[0])
+		if (d->dp_down || !d->in_sync || d->models_why[0] || d->models_off[0])
 			json_object_object_add(c->reply, "in_sync_why",
 					       json_object_new_string(msg));
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int lg_sign_init(void)
@@ -68,6 +69,35 @@ int lg_hex_read_file(const char *path, uint8_t *out, size_t len)
 				ret = -EINVAL;
 	sodium_memzero(text, n);
 	free(text);
+	return ret;
+}
+
+int lg_sign_read_secret(const char *path, uint8_t sk[LG_SIGN_SK_LEN], char *err,
+			size_t errlen)
+{
+	struct stat st;
+	int ret;
+
+	/* The key stays secret only if nobody else can read it: a world-readable signing key
+	 * was accepted silently (a trial), while device key files are refused so. */
+	if (stat(path, &st)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s has mode %04o: a signing key must be readable by its "
+			 "owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	ret = lg_hex_read_file(path, sk, LG_SIGN_SK_LEN);
+	if (ret)
+		snprintf(err, errlen, "%s: not a secret key file (linegatectl keygen PREFIX "
+			 "writes PREFIX.key)", path);
 	return ret;
 }
 

@@ -1204,6 +1204,9 @@ struct compare_res {
 	size_t uncovered;         /* devices it has no detector for (left out) */
 	bool same_samples;        /* trained on these very samples (the same data digest) */
 	double trained_until;     /* its trained_until (0: not recorded) */
+	/* the first device whose row in that model is another than the candidate's (scored on
+	 * its own rows of the same windows; the candidate cannot be its shadow): "" = none */
+	char other_row[200];
 };
 
 /*
@@ -1254,6 +1257,12 @@ static int compare_model(const char *path, unsigned window, struct dev_rows *dev
 			lg_detector_set_free(&other);
 			return -EINVAL;
 		}
+		if (!res->other_row[0] && (other.det[j].layout != devs[i].w.layout ||
+					   other.det[j].d != devs[i].w.d))
+			snprintf(res->other_row, sizeof(res->other_row), "device %.60s: %s (%zu "
+				 "features) against the candidate's %s (%zu)", devs[i].dev->name,
+				 lg_feat_layout_name(other.det[j].layout), (size_t)other.det[j].d,
+				 lg_feat_layout_name(devs[i].w.layout), (size_t)devs[i].w.d);
 		/* orders96-time5: the rows depend on the model's reference lines too */
 		if (other.det[j].layout != devs[i].w.layout || other.det[j].d != devs[i].w.d ||
 		    lg_layout_orders(other.det[j].layout)) {
@@ -1405,6 +1414,18 @@ static int compare_out(const struct file_conf *fc, struct dev_rows *devs, size_t
 		       100 * lo, 100 * hi, 100.0 * (double)c.cmp.ck / (double)c.cmp.cn, c.cmp.ck,
 		       100 * clo, 100 * chi, c.uncovered ? "; devices it has no detector for are "
 							   "left out" : "", on);
+	}
+	if (c.other_row[0]) {
+		/* Compared on the same windows (each on its own row), but never its shadow: said
+		 * now, not only when an approval is refused (a docs trial). */
+		char note[700];
+
+		snprintf(note, sizeof(note), "%s reads another feature row (%s): the two were "
+			 "judged on the same windows, each on its own row, but the candidate cannot "
+			 "score in that model's shadow, so linegatectl models approve is refused "
+			 "while it is the active model", fc->compare, c.other_row);
+		json_object_object_add(a, "other_row", json_object_new_string(note));
+		printf("note: %s\n", note);
 	}
 	json_object_object_add(a, "model", json_object_new_string(fc->compare));
 	json_object_object_add(a, "judged_on", json_object_new_string(on));
@@ -1701,10 +1722,10 @@ out:
 static int signer_of(const char *key, char signer[65])
 {
 	uint8_t sk[LG_SIGN_SK_LEN];
+	char why[600];
 
-	if (lg_sign_init() || lg_hex_read_file(key, sk, sizeof(sk))) {
-		fprintf(stderr, "linegate-train: %s: not a secret key file (linegatectl "
-			"keygen PREFIX writes PREFIX.key)\n", key);
+	if (lg_sign_init() || lg_sign_read_secret(key, sk, why, sizeof(why))) {
+		fprintf(stderr, "linegate-train: --sign-key %s\n", why);
 		return -1;
 	}
 	for (int j = 0; j < LG_SIGN_PK_LEN; j++)

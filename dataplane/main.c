@@ -310,6 +310,14 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	lg_hex_encode(g->policy.hash, sizeof(g->policy.hash), hex);
 	json_object_object_add(c->reply, "policy_sha256", json_object_new_string(hex));
 	json_object_object_add(c->reply, "epoch", json_object_new_uint64(g->epoch));
+	{
+		char inst[64];
+
+		/* This process's run: another one after a restart, so that linegated can push
+		 * the registry's models again (they are not kept across a restart). */
+		snprintf(inst, sizeof(inst), "%ld-%" PRIu64, (long)getpid(), dp->started_ns);
+		json_object_object_add(c->reply, "instance", json_object_new_string(inst));
+	}
 	json_object_object_add(c->reply, "devices", json_object_new_uint64(g->policy.ndevices));
 	json_object_object_add(c->reply, "model", json_object_new_string(ms ? ms->active : ""));
 	/* an ONNX model's GEMM route (detection.gemm, and whether libxsmm could run) */

@@ -35,6 +35,12 @@ int lg_sign_verify_file(const char *path, const char *sig_path,
 int lg_sign_verify_artifact(const char *path, const uint8_t (*trusted)[LG_SIGN_PK_LEN],
 			    size_t n, uint8_t **out, size_t *outlen, char *err, size_t errlen);
 
+/* A secret (signing) key file, as the signing tools read it: refused, with the reason in
+ * err naming the file and its mode, when it is not a regular file or others (group or
+ * world) can read it, as device key files are (0, -EPERM, or -EINVAL: not a key file). */
+int lg_sign_read_secret(const char *path, uint8_t sk[LG_SIGN_SK_LEN], char *err,
+			size_t errlen);
+
 /* Hex files: read exactly len bytes of hex (whitespace around it allowed). */
 int lg_hex_read_file(const char *path, uint8_t *out, size_t len);
 int lg_hex_write_file(const char *path, const uint8_t *buf, size_t len, int mode);

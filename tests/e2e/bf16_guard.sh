@@ -15,7 +15,7 @@ lg_keys "$T"
 cp "$F"/keys/*.key "$T/keys/"
 chmod 600 "$T"/keys/*.key
 cp "$LG_SOURCE/tests/fixtures/models/pipeline_ae.onnx" "$T/ae.onnx"
-"$LG_BIN_CTL" sign "$LG_SOURCE/control/defaults/demo-signing.key" "$T/ae.onnx" >/dev/null
+"$LG_BIN_CTL" sign "$(lg_demo_key)" "$T/ae.onnx" >/dev/null
 
 # pol NAME GEMM [THRESHOLD]: the capture's policy on this model and route
 pol() {

@@ -13,7 +13,7 @@ lg_tmp
 lg_netns_up "lgcd$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
 TRAIN=$LG_BUILD/control/linegate-train
 CANDS=$T/models/candidates
@@ -95,6 +95,16 @@ CTL models approve "$C3" --key "$KEY" 2> "$T/tamper.err" || rc=$?
 sleep 1
 CK=$(train_candidate "another row" --detector knn)
 REFK="line@${CK##*-}"
+# Compared across rows on purpose (each model on its own row of the same windows), but the
+# trainer says at once that it cannot be approved beside that model (a docs trial: the docs
+# said it refused, and only approve did).
+grep -q "^note: $LG_SOURCE/control/defaults/model.json reads another feature row (device [^:]*: basic18 (18 features) against the candidate's [a-z0-9-]* ([0-9]*)): .*linegatectl models approve is refused while it is the active model" \
+	"$T/train.out" || lg_fail "no note of the other row: $(cat "$T/train.out")"
+python3 -c 'import json,sys; a = json.load(open(sys.argv[1]))["active"]
+assert "cannot score in that model'"'"'s shadow" in a["other_row"], a' "$CANDS/$CK/evaluation.json" ||
+	lg_fail "evaluation.json says nothing of the other row"
+python3 -c 'import json,sys; sys.exit("other_row" in json.load(open(sys.argv[1]))["active"])' \
+	"$CANDS/$C1/evaluation.json" || lg_fail "a candidate of the same row has an other_row note"
 for try in 1 2; do
 	rc=0
 	CTL models approve "$CK" --key "$KEY" > "$T/knn.out" 2> "$T/knn.err" || rc=$?
@@ -145,6 +155,14 @@ grep -q "^$C1 *approved $REF" "$T/list2.out" || lg_fail "C1 not marked approved:
 rc=0
 CTL models approve "$C1" --key "$KEY" 2> "$T/again.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "not pending" "$T/again.err" || lg_fail "approved twice: $(cat "$T/again.err")"
+# A signing key others can read is refused, as device key files are (a trial: it signed).
+cp "$KEY" "$T/open.key"
+chmod 644 "$T/open.key"
+rc=0
+CTL models approve "$C2" --key "$T/open.key" 2> "$T/open.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "$T/open.key has mode 0644: a signing key must be readable by its owner only" \
+	"$T/open.err" || lg_fail "a world-readable key: status $rc, $(cat "$T/open.err")"
+[ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "signed with a world-readable key"
 
 # Reject C2: only its state changes.
 CTL models > "$T/models1.out"
@@ -172,6 +190,16 @@ rej = rows("candidate_reject", "ok")
 assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
 # the untrusted key's attempt, refused by the registry's signature check
 assert len(rows("model_add", "refused")) == 1
+# every refused approval is a candidate_approve line with its real reason (a trial: none)
+refused = [l["detail"] for l in rows("candidate_approve", "refused")]
+assert len(refused) == 6, refused
+assert "whose public key" in refused[0] and "is not in the policy's models.trusted_keys" in \
+    refused[0] and "rogue.key" in refused[0], refused[0]
+assert "not the model that was evaluated" in refused[1], refused[1]
+assert all("the registry refused it" in r for r in refused[2:4]), refused[2:4]
+assert refused[4].startswith(f"candidate {c1} is approved") and \
+    refused[4].endswith("not pending"), refused[4]
+assert f"{c2} not approved: --key " in refused[5] and "has mode 0644" in refused[5], refused[5]
 # the knn candidate's two refused tries: added, refused as a shadow, the add undone
 undone = rows("model_add", "undone")
 assert len(undone) == 2 and all("taken out of the registry again" in l["detail"] for l in undone), undone

@@ -18,8 +18,13 @@
 #  - live, with linegated: the gain recording at 20 x its pace; linegated audits one
 #    data_drift "started" line when l2s5-d001's Page-Hinkley starts; a threshold change
 #    (a new model set) restarts the monitors: the data plane ends the drift with "reason":
-#    "model changed" and linegated audits one "ended" line; enabled: false after that
-#    changes nothing more: two lines, nothing for l2s5-d000.
+#    "model changed" and linegated audits one "ended" line that says so (not "back to the
+#    training data"); enabled: false after that changes nothing more: two lines, nothing
+#    for l2s5-d000;
+#  - live, the data plane killed (-9) while l2s5-d001 is in drift and started again:
+#    linegated audits the restart and one "ended" line that says the drift state was lost
+#    with the restart (not back to normal), and status warns about the device until it
+#    drifts again (the new Page-Hinkley starts from the level the data has then).
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -30,7 +35,7 @@ W=2048
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 2 --faulty 0 \
 	--seconds 120 --formats pcap --out "$T/line" -q || lg_fail "line2 could not make the line"
-cp "$LG_SOURCE/control/defaults/demo-signing.key" "$T/sign.key"
+cp "$(lg_demo_key)" "$T/sign.key"
 chmod 600 "$T/sign.key"
 
 # 1. Train on the whole recording; every detector carries its reference.
@@ -193,11 +198,60 @@ ev = [json.loads(l) for l in open(sys.argv[2]) if '"type":"event"' in l]
 assert [x["result"] for x in a] == ["started", "ended"], a
 for x in a:
     assert x["phase"] == "event" and x["peer"] == "dataplane", x
-    assert x["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley says"), x
+assert a[0]["detail"] == "device l2s5-d001 (id 20002): page_hinkley says its data drifted " \
+    "from the model's training data", a[0]
+assert a[1]["detail"] == "device l2s5-d001 (id 20002): page_hinkley ended: the model " \
+    "changed; monitoring restarts with the new model", a[1]
 assert [(e["name"], e["method"], e["state"], e.get("reason")) for e in ev] == \
     [("l2s5-d001", "page_hinkley", "start", None),
      ("l2s5-d001", "page_hinkley", "end", "model changed")], ev
 assert ev[1]["model_epoch"] == ev[0]["model_epoch"] + 1, ev
 print("drift: linegated audited", [x["result"] for x in a])
+PY
+
+# 6. Live, the data plane restarted while l2s5-d001 is in drift.
+lg_bg "$LG_BIN_DP" -p "$T/line/live.yaml" -b "pcap:file=$T/gain.pcap,pace=20" \
+	-c "$T/dp.sock" -o "$T/live2.jsonl" -s "$T/live2.stats"
+DP_PID=$!
+lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start"
+lg_bg "$LG_BIN_D" -p "$T/line/live.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
+	-a "$T/audit2.jsonl" -s "$T/state2" -i 100
+D_PID=$!
+lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+lg_wait_for 30 grep -q '"what":"data_drift","result":"started"' "$T/audit2.jsonl" ||
+	lg_fail "no data_drift audit line: $(cat "$T/audit2.jsonl")"
+kill -KILL $DP_PID
+wait $DP_PID 2>/dev/null || true
+rm -f "$T/dp.sock"
+# the recording from its start again: healthy for its first 240 s (12 s at pace 20)
+lg_bg "$LG_BIN_DP" -p "$T/line/live.yaml" -b "pcap:file=$T/gain.pcap,pace=20" \
+	-c "$T/dp.sock" -o "$T/live3.jsonl" -s "$T/live3.stats"
+DP_PID=$!
+lg_wait_for 5 test -S "$T/dp.sock" || lg_fail "linegate did not start again"
+lg_wait_for 10 grep -q '"what":"data_drift","result":"ended"' "$T/audit2.jsonl" ||
+	lg_fail "no data_drift end after the restart: $(cat "$T/audit2.jsonl")"
+"$LG_BIN_CTL" --socket "$T/d.sock" -r status > "$T/status2.json" || lg_fail "status"
+kill -KILL $DP_PID
+wait $DP_PID 2>/dev/null || true
+kill -INT $D_PID
+wait $D_PID || lg_fail "linegated exited with status $?"
+LG_PIDS=""
+python3 - "$T/audit2.jsonl" "$T/status2.json" <<'PY' || lg_fail "the drift lost with a restart"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+dd = [x for x in a if x["what"] == "data_drift"]
+assert [x["result"] for x in dd] == ["started", "ended"], dd
+assert dd[1]["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley ended: drift "
+                                  "state lost with the data plane's restart; its monitors "
+                                  "start again"), dd[1]
+assert "back to the model's training data" not in dd[1]["detail"], dd[1]
+assert dd[1]["detail"].endswith("not back to normal"), dd[1]
+rs = [x for x in a if x["what"] == "dataplane" and x["result"] == "restarted"]
+assert len(rs) == 1 and a.index(rs[0]) < a.index(dd[1]), a
+s = json.load(open(sys.argv[2]))
+w = [x for x in s["warnings"] if x.startswith("device l2s5-d001 (id 20002): its drift was "
+                                              "lost with the data plane's restart")]
+assert len(w) == 1 and "raised again by PSI only" in w[0], s["warnings"]
+print("drift: a restart ends the drift as lost, not as over:", dd[1]["detail"][:90])
 PY
 echo "drift: passed"

@@ -18,7 +18,7 @@ W=2048
 
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 2 --faulty 0 \
 	--seconds 120 --formats pcap --out "$T/line" -q || lg_fail "line2 could not make the line"
-cp "$LG_SOURCE/control/defaults/demo-signing.key" "$T/sign.key"
+cp "$(lg_demo_key)" "$T/sign.key"
 chmod 600 "$T/sign.key"
 
 # 1. Train a kNN model on the whole recording; every detector (or each of its channels)

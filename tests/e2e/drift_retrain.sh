@@ -36,7 +36,7 @@ T=$LG_TMP
 "$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend"
 /usr/bin/python3 -c "import numpy" 2>/dev/null || lg_skip "/usr/bin/python3 has no numpy"
 TRAIN="$LG_BUILD/control/linegate-train"
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 W=2048
 # the drift settings and the monitor that speaks, per mode
 DRIFT="psi_windows: 1000000" METHOD=page_hinkley KNN_TRAIN=() PACE=20

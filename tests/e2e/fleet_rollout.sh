@@ -38,7 +38,7 @@ LG_PIDS="$LG_PIDS $!"
 lg_wait_for 10 python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 1)" ||
 	lg_fail "nats-server did not start: $(tail -5 "$T/nats.log")"
 LINE=(--url "$URL" --plant north --line line7)
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 NS=lgfleet$$
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 

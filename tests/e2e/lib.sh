@@ -134,6 +134,14 @@ lg_tmp() {
 	trap 'exit 130' INT TERM
 }
 
+# lg_demo_key: the demo signing key copied under $LG_TMP, readable by its owner only (git
+# keeps it 0644; the signing tools refuse a key others can read). Prints its path.
+lg_demo_key() {
+	local k="$LG_TMP/demo-signing.key"
+	[ -e "$k" ] || { cp "$LG_SOURCE/control/defaults/demo-signing.key" "$k" && chmod 600 "$k"; }
+	echo "$k"
+}
+
 # lg_keys DIR: the default policy's device key files into DIR/keys, readable by their owner
 # only (git keeps them 0644; the policy parser refuses anything else).
 lg_keys() {

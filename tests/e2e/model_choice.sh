@@ -20,7 +20,7 @@ lg_tmp
 lg_netns_up "lgmc$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
 DEF=$LG_SOURCE/control/defaults/model.json
 

@@ -9,7 +9,7 @@ lg_tmp
 lg_netns_up "lgms$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
 TRAIN=$LG_BUILD/control/linegate-train
 

@@ -186,7 +186,7 @@ grep -q "messages refused by the server, the last: Permissions Violation" "$T/ru
 echo "2. A's credentials under B's prefix: refused by the server, none acknowledged or stored"
 
 # --- 3. the fleet watch: A reads its own line, not B's ---
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 P=$(policy fleetA lineA "$T/a.nk" a)
 for L in lineA lineB; do
 	mkdir -p "$T/$L-v1"

@@ -63,7 +63,7 @@ lg_wait_for 30 create || lg_fail "no R3 stream: $(cat "$T/create.err"; grep -i "
 grep -q "replicas 3" "$T/create.txt" || lg_fail "stream-create said: $(cat "$T/create.txt")"
 
 # The line servers: linegate (and its load generator) in the namespace, linegated beside it.
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 for s in 1 2 3; do
 	mkdir -p "$T/s$s"
 	sed -e "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \

@@ -139,7 +139,7 @@ lg_dp_stop runAB
 echo "2. A's creds under B's prefix: refused by the server, none acknowledged or stored"
 
 # --- 3. the fleet watch with --fleet-creds; linegate-fleet with --creds ---
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 P=$(policy fleetA lineA "$T/a.creds")
 mkdir -p "$T/v1"
 { cat "$T/fleetA.yaml"; echo "# lineA v1"; } > "$T/v1/policy.yaml"

@@ -215,7 +215,7 @@ echo "3. the hub back: PLANT holds all $N2 records once, in linegate's order ($(
 # The leaf has JetStream of its own, which would answer $JS.API.> itself (no such bucket):
 # linegated names the hub's domain (--fleet-domain hub, $JS.hub.API.>), and the bundle is
 # published and rolled out at the hub.
-KEY=$LG_SOURCE/control/defaults/demo-signing.key
+KEY=$(lg_demo_key)
 HLINE=(--url "$HUB" --plant north --line linea)
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 start_d() { # extra linegated arguments

@@ -123,7 +123,7 @@ LG_PIDS="$LG_PIDS $D"
 lg_wait_for 20 grep -q "linegated: fleet: cannot read the keys of north/a in bucket linegate-config (no answer for the bucket: it does not exist yet" "$T/d/d.err" ||
 	lg_fail "linegated without the bucket: nothing said: $(cat "$T/d/d.err")"
 "$FLEET" publish "$T/v1" --url nats://127.0.0.1:$PORT --plant north --line a --version v1 \
-	--key "$LG_SOURCE/control/defaults/demo-signing.key" > "$T/pub.txt" 2>&1 ||
+	--key "$(lg_demo_key)" > "$T/pub.txt" 2>&1 ||
 	lg_fail "publish failed: $(cat "$T/pub.txt")"
 lg_wait_for 20 grep -q "linegated: fleet: reading the bucket linegate-config again" "$T/d/d.err" ||
 	lg_fail "linegated with the bucket: not said: $(cat "$T/d/d.err")"

@@ -15,7 +15,7 @@ Q=$LG_BUILD/control/linegate-quality
 lg_keys "$T"
 for m in pipeline_ae pipeline_ae_nowindow; do
 	cp "$LG_SOURCE/tests/fixtures/models/$m.onnx" "$T/$m.onnx"
-	"$LG_BIN_CTL" sign "$LG_SOURCE/control/defaults/demo-signing.key" "$T/$m.onnx" >/dev/null
+	"$LG_BIN_CTL" sign "$(lg_demo_key)" "$T/$m.onnx" >/dev/null
 done
 PORT=$(lg_free_port)
 UPORT=$(lg_free_port)
@@ -123,7 +123,7 @@ onnx.save(m, sys.argv[2])
 PY
 		k=${kv%%=*}
 		if [ "$k" = linegate.layout ]; then
-			"$LG_BIN_CTL" sign "$LG_SOURCE/control/defaults/demo-signing.key" "$T/bad.onnx" >/dev/null
+			"$LG_BIN_CTL" sign "$(lg_demo_key)" "$T/bad.onnx" >/dev/null
 			sed -e "s#pipeline_ae.onnx#bad.onnx#" "$T/ok.yaml" > "$T/bad.yaml"
 			rc=0; "$LG_BIN_CTL" validate "$T/bad.yaml" > /dev/null 2> "$T/bad.err" || rc=$?
 			[ $rc -eq 1 ] && grep -q "the model reads feature layout bands96-time5 (metadata linegate.layout)" "$T/bad.err" ||

@@ -66,7 +66,7 @@ fi
 /usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
 	--seconds 40 --fault-at 30 --fault-gain 10 --formats pcap --out "$T/line" -q ||
 	lg_fail "line2 could not make the line"
-cp "$LG_SOURCE/control/defaults/demo-signing.key" "$T/sign.key"
+cp "$(lg_demo_key)" "$T/sign.key"
 chmod 600 "$T/sign.key"
 WIN_ARGS=(-w $W)
 if [ $REV = 1 ]; then

@@ -140,6 +140,12 @@ chmod 600 "$dir/bad.key"
 "$train" -m 2 -n 50 --sign-key "$dir/bad.key" -o "$dir/bad.json" 2> "$dir/bad.err"
 [ $? -eq 1 ] && grep -q "not a secret key file" "$dir/bad.err" && [ ! -e "$dir/bad.json.sig" ] ||
 	fail "simulation with a bad key: $(cat "$dir/bad.err")"
+# a signing key others can read is refused, as a device key file is (a trial: it signed)
+cp "$dir/sign.key" "$dir/open.key" && chmod 644 "$dir/open.key"
+"$train" -m 2 -n 50 --sign-key "$dir/open.key" -o "$dir/open.json" 2> "$dir/open.err"
+[ $? -eq 1 ] && grep -q "$dir/open.key has mode 0644: a signing key must be readable by its owner only (chmod 600 $dir/open.key)" \
+	"$dir/open.err" && [ ! -e "$dir/open.json.sig" ] ||
+	fail "a world-readable signing key: $(cat "$dir/open.err")"
 "$train" -m 2 -n 50 --sign-key "$dir/sign.key" --stats-out "$dir/s.json" 2>/dev/null
 [ $? -eq 2 ] || fail "--sign-key without --out accepted"
 # A recording of 60 healthy windows of one channel passes --min-windows 20, but its
