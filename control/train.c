@@ -675,6 +675,28 @@ static int add_reference(struct lg_detector *det, const struct dev_rows *devs, s
 	return ret;
 }
 
+/*
+ * After --dp-epsilon's noise on local statistics of n_local windows: say the count written
+ * is noised, and warn when the noise swamps them (its sigma above a tenth of the windows:
+ * the trial's 408 windows under sigma 684 wrote a count of 106 and fitted a threshold of
+ * 3.8e6 from 11 of 18 features; a model from such statistics detects nothing).
+ */
+static void dp_note(const struct lg_stats *st, double n_local)
+{
+	if (!(st->dp_sigma > 0))
+		return;
+	fprintf(stderr, "linegate-train: differential privacy: %.0f local windows, noise sigma "
+		"%.3g on the count and on each sum (the count written is the noised one)\n",
+		n_local, st->dp_sigma);
+	if (st->dp_sigma > 0.1 * n_local)
+		fprintf(stderr, "linegate-train: warning: the noise (sigma %.3g) swamps the "
+			"statistics of %.0f windows: a model fitted from them is noise, whatever "
+			"its expected false alarms say. Export at least %.0f windows (10 x sigma: "
+			"record longer, or merge several servers' before fitting), or a larger "
+			"--dp-epsilon or smaller --clip\n",
+			st->dp_sigma, n_local, ceil(10 * st->dp_sigma));
+}
+
 /* The statistics of the training rows of devs[0..n-1] (shift and clip: fc's). */
 static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		       struct lg_stats *st)
@@ -1901,6 +1923,7 @@ out:
 
 static int train_files(struct file_conf *fc)
 {
+	int asked_pooled; /* --pooled given (federated training pools as well) */
 	struct lg_policy pol;
 	struct lg_ingest in = { 0 };
 	struct lg_detector_set set;
@@ -1960,6 +1983,7 @@ static int train_files(struct file_conf *fc)
 	mixed = 0;
 	for (size_t i = 1; i < in.ndev; i++)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
+	asked_pooled = fc->pooled;
 	if (fed)
 		fc->pooled = 1; /* statistics from several servers fit one detector */
 	if (fc->smooth > 1 && in.ndev < 2 && !fc->base) {
@@ -1968,9 +1992,19 @@ static int train_files(struct file_conf *fc)
 			"them that carries the line's g)\n");
 		goto out;
 	}
-	if (mixed && fc->pooled) {
+	if (mixed && fc->pooled && (asked_pooled || !fed)) {
 		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
 			"these devices differ (%s %g Hz, ...): train one detector each\n",
+			in.dev[0].name, in.dev[0].rate);
+		goto out;
+	}
+	if (mixed && fc->pooled) {
+		/* federated (--stats-out, --merge): the statistics are one detector's */
+		fprintf(stderr, "linegate-train: federated statistics (--stats-out, --merge) are "
+			"those of one detector, for one sample rate, and these devices differ (%s "
+			"%g Hz, ...): export and merge each rate on its own, the devices of one "
+			"rate in each (--only-device NAME from a recording of the whole line, one "
+			"export per device, or a recording per rate)\n",
 			in.dev[0].name, in.dev[0].rate);
 		goto out;
 	}
@@ -2072,11 +2106,14 @@ static int train_files(struct file_conf *fc)
 		if (!fc->no_local) {
 			if (local_stats(fc, devs, in.ndev, &fst))
 				goto out;
+			double n_local = fst.n;
+
 			if (fc->eps && lg_stats_add_noise(&fst, fc->eps, fc->delta, fc->dp_seed)) {
 				fprintf(stderr, "linegate-train: --dp-epsilon must lie in (0, 1) and "
 					"--dp-delta in (0, 1)\n");
 				goto out;
 			}
+			dp_note(&fst, n_local);
 		}
 		if (merge_files(&fst, fc->merge, fc->nmerge, fc->no_local))
 			goto out;
@@ -2646,6 +2683,7 @@ int main(int argc, char **argv)
 					"--dp-delta in (0, 1)\n");
 			goto out;
 		}
+		dp_note(&st, (double)n);
 	}
 	if (merge_files(&st, (const char *const *)merge, nmerge, no_local))
 		goto out;
