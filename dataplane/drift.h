@@ -4,7 +4,8 @@
  *  - PSI: every detection.drift.psi_windows windows, the device's rows per reference bin of
  *    each feature against the training rows' (the model's "reference"):
  *    PSI = sum over bins (p - q) ln(p / q), fractions floored at LG_PSI_FLOOR; drift while
- *    any feature's PSI is above psi_threshold. Any row the model reads (the basic row, the
+ *    any feature's PSI is above psi_threshold plus the reference's floor for it (the PSI
+ *    the training recording's own blocks reached, lg_detector.ref_floor; 0 without one). Any row the model reads (the basic row, the
  *    wide ones); a kNN per channel has a reference per channel, and a feature's PSI is then
  *    the largest of its channels'.
  *  - Page-Hinkley on x = ln(score / threshold): an upward test raises drift, then the same

@@ -165,7 +165,7 @@ static void test_floor(void)
 	struct lg_detector det, back;
 	char path[] = "/tmp/lg_drift_floorXXXXXX", err[512];
 	double p[LG_REF_BINS] = { 0.2, 0.2, 0.2, 0.2, 0.2 }, q[LG_REF_BINS];
-	json_object *o, *d, *r;
+	json_object *o, *d = NULL, *r = NULL;
 	int fd;
 
 	if (!rows)
@@ -279,7 +279,9 @@ static const char usage[] =
 	"Usage: test_drift [options]\n"
 	"\n"
 	"Drift monitors: PSI and Page-Hinkley against values worked out by hand, a model's\n"
-	"decile reference and its file form, and the policy's detection.drift keys.\n"
+	"decile reference and its file form, the reference's floor (the PSI of a recording's\n"
+	"own blocks) worked out by hand, kept, saved, loaded and refused when malformed, and\n"
+	"the policy's detection.drift keys.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  this text\n"
