@@ -94,9 +94,28 @@ static bool has_refs(const struct lg_detector *det)
 	return ok;
 }
 
-void lg_drift_note_model(const struct lg_scorer *sc)
+void lg_drift_note_model(const struct lg_scorer *sc, uint32_t psi_windows)
 {
 	size_t without = 0;
+	uint32_t block = 0;
+
+	for (size_t i = 0; sc->kind == LG_SCORER_DETECTOR && i < sc->set.n; i++) {
+		const struct lg_detector *det = &sc->set.det[i];
+
+		for (unsigned c = 0; c < (det->nch ? det->nch : 1); c++) {
+			const struct lg_detector *r = det->nch ? &det->ch[c] : det;
+
+			if (r->ref_floor && r->ref_block > block)
+				block = r->ref_block;
+		}
+	}
+	if (block > psi_windows)
+		fprintf(stderr,
+			"linegate: model %s: its drift reference's floor was measured on blocks "
+			"of %u windows, and detection.drift.psi_windows is %u: shorter blocks "
+			"stray further from the reference, expect PSI drift on a healthy line "
+			"(train it with this policy, or set psi_windows: %u)\n",
+			sc->label, block, psi_windows, block);
 
 	if (sc->kind == LG_SCORER_DETECTOR)
 		for (size_t i = 0; i < sc->set.n; i++)

@@ -106,7 +106,9 @@ struct json_object;
 struct lg_gen;
 struct json_object *lg_drift_status_json(const struct lg_gen *g);
 
-/* One log line when a loaded model lacks the reference PSI needs (some detectors or all). */
-void lg_drift_note_model(const struct lg_scorer *sc);
+/* One log line when a loaded model lacks the reference PSI needs (some detectors or all),
+ * and one when its reference's floor was measured on longer blocks than psi_windows (the
+ * policy's): shorter blocks stray further from the reference than the floor allows for. */
+void lg_drift_note_model(const struct lg_scorer *sc, uint32_t psi_windows);
 
 #endif /* LINEGATE_DP_DRIFT_H */

@@ -11,6 +11,7 @@
 #  3. The same line with press-2-vib's gain x2 from frame 1500 (loadgen --gain): PSI drift
 #     starts for press-2-vib only, within 2 x psi_windows of the change (by window 3500),
 #     naming rms.
+#  4. psi_windows 500 under a floor of 1000-window blocks: one log line says so.
 # Loopback-free (pcap files, the pcap backend), no root.
 source "$(dirname "$0")/lib.sh"
 lg_tmp
@@ -80,4 +81,11 @@ ok = (len(psi) == 1 and psi[0]["name"] == "press-2-vib" and psi[0]["state"] == "
       and 1500 < psi[0]["windows"] <= 3500 and "rms" in psi[0]["features"])
 sys.exit(0 if ok else 1)
 PY
+# 4. A policy of shorter blocks than the floor was measured on: said when the model loads.
+sed 's/^  model: .*/&\n  drift: {psi_windows: 500}/' "$T/run.yaml" > "$T/run500.yaml"
+"$LG_BIN_DP" -p "$T/run500.yaml" -b "pcap:file=$T/line.pcap" > /dev/null 2> "$T/500.err" ||
+	lg_fail "linegate, psi_windows 500: $(tail -3 "$T/500.err")"
+grep -q "floor was measured on blocks of 1000 windows, and detection.drift.psi_windows is 500" \
+	"$T/500.err" || lg_fail "no note of the shorter blocks: $(head -5 "$T/500.err")"
+grep -q "floor was measured" "$T/line.err" && lg_fail "a note of shorter blocks at 1000"
 echo "drift_loadgen: ok"
