@@ -149,6 +149,11 @@ static const char usage[] =
 	"                           RawData for a device with typed 'fields', the samples in\n"
 	"                           its Float and Double arrays), the others LGF\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
+	"      --gain ID:FRAME:G    device ID's samples times G from frame FRAME on (frames\n"
+	"                           count from 0, as for --fault): a sensor whose gain changed\n"
+	"                           (replaced, re-mounted, its amplifier re-set), what the\n"
+	"                           drift monitors are for (docs/models.md, \"Drift\"); no\n"
+	"                           fault, no ground truth. Repeat it for several devices\n"
 	"      --key-id N           sign with each device's key of id N (default: its first key),\n"
 	"                           as a device does before or after a key rotation\n"
 	"      --first-seq N        the devices' first sequence number (default 1), to go on\n"
@@ -186,6 +191,8 @@ struct dev {
 	struct lg_signal sig;
 	uint64_t seq;
 	uint64_t seq0;	/* seq before its first frame of this run (--first-seq - 1) */
+	uint64_t gain_from; /* --gain: its samples times gain from this frame (of this run) */
+	double gain;
 	const uint8_t *last; /* last frame queued, for replays: lastbuf or a precomputed one */
 	int last_len;
 	struct lg_mac *mac; /* --precompute: the keyed HMAC that re-tags repeated samples */
@@ -324,6 +331,12 @@ struct opts {
 		double severity;
 	} faults[MAX_FAULTS];
 	unsigned nfaults;
+	struct gain {
+		uint32_t id;
+		uint64_t frame;
+		double g;
+	} gains[MAX_FAULTS];
+	unsigned ngains;
 	const char *ground_truth, *alerts, *pcap;
 	double alerts_wait, attack_rate[C_N];
 	uint64_t seed, first_seq;
@@ -334,6 +347,16 @@ struct opts {
 	uint8_t dst_mac[6];      /* --dst-mac, or the neighbour table's */
 	bool dst_mac_set;
 };
+
+/* --gain: the samples of the device's frame (seq_before: its seq before the frame's
+ * sequence number was taken) times its gain from frame gain_from of this run on. */
+static void apply_gain(const struct dev *d, float *fbuf, uint64_t seq_before)
+{
+	if (d->gain == 1.0 || seq_before - d->seq0 < d->gain_from)
+		return;
+	for (unsigned i = 0; i < d->samples; i++)
+		fbuf[i] = (float)(fbuf[i] * d->gain);
+}
 
 static int build_good(struct dev *d, float *fbuf, int16_t *ibuf, uint8_t *out)
 {
@@ -349,6 +372,7 @@ static int build_good(struct dev *d, float *fbuf, int16_t *ibuf, uint8_t *out)
 	/* Channel c is the simulated axis at a gain of 1 - c/8 (interleaved), so that each
 	 * channel's window differs and the frame's size is what the layout says. */
 	lg_signal_fill(&d->sig, fbuf, d->samples);
+	apply_gain(d, fbuf, d->seq - 1);
 	for (unsigned i = 0; i < d->samples; i++) {
 		for (unsigned c = 0; c < d->channels; c++) {
 			double v = lrint(fbuf[i] * (1.0 - c / 8.0) / scale);
@@ -432,6 +456,7 @@ static int build_uadp(struct dev *d, float *fbuf, struct lg_uadp_msg *m, uint8_t
 	struct lg_uadp_layouts lays = { &lay, 1 };
 
 	lg_signal_fill(&d->sig, fbuf, d->samples);
+	apply_gain(d, fbuf, d->seq);
 	d->seq++;
 	memset(m, 0, sizeof(*m));
 	/* The identity parts the policy enrolls the device by, and no others: no PublisherId
@@ -518,6 +543,26 @@ static int parse_fault(const char *s, struct opts *o)
 		if (o->faults[i].id == f.id)
 			return -EEXIST;
 	o->faults[o->nfaults++] = (struct fault){ f.id, f.frame, f.kind, f.severity };
+	return 0;
+}
+
+/* --gain ID:FRAME:G */
+static int parse_gain(const char *s, struct opts *o)
+{
+	unsigned long id;
+	unsigned long long frame;
+	double g;
+	int end = 0;
+
+	if (o->ngains == MAX_FAULTS)
+		return -E2BIG;
+	if (sscanf(s, "%lu:%llu:%lf%n", &id, &frame, &g, &end) != 3 || s[end] || !id ||
+	    id > UINT32_MAX || !(g > 0) || !isfinite(g))
+		return -EINVAL;
+	for (unsigned i = 0; i < o->ngains; i++)
+		if (o->gains[i].id == id)
+			return -EEXIST;
+	o->gains[o->ngains++] = (struct gain){ (uint32_t)id, frame, g };
 	return 0;
 }
 
@@ -1470,6 +1515,7 @@ int main(int argc, char **argv)
 		{ "pcap", required_argument, NULL, 20 },
 		{ "tx", required_argument, NULL, 21 },
 		{ "dst-mac", required_argument, NULL, 22 },
+		{ "gain", required_argument, NULL, 40 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1482,6 +1528,7 @@ int main(int argc, char **argv)
 	uint64_t t0 = 0, t_start, t_end, last_progress, sent_uadp = 0, base[C_N] = { 0 };
 	struct mtti mtti[MAX_FAULTS] = { 0 };
 	unsigned fault_idx[MAX_FAULTS];
+	bool gain_found[MAX_FAULTS] = { false };
 	pcap_t *pcap_dead = NULL;
 	pcap_dumper_t *dump = NULL;
 	struct sockaddr_storage spoof_ss;
@@ -1534,6 +1581,18 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 2: o.sample_rate = atof(optarg); break;
+		case 40: {
+			int r = parse_gain(optarg, &o);
+
+			if (r) {
+				fprintf(stderr, "linegate-loadgen: bad --gain '%s': %s\n", optarg,
+					r == -E2BIG ? "more than 64 gains" :
+					r == -EEXIST ? "that device has a gain already" :
+					"want ID:FRAME:G, G > 0");
+				return 2;
+			}
+			break;
+		}
 		case 'f': {
 			int r = parse_fault(optarg, &o);
 
@@ -1777,6 +1836,13 @@ int main(int argc, char **argv)
 		devs[i].fs = p.devices[i].sample_rate ? p.devices[i].sample_rate : o.sample_rate;
 		lg_signal_init(&devs[i].sig, o.seed, i, devs[i].fs);
 		devs[i].fault = -1;
+		devs[i].gain = 1.0;
+		for (unsigned k = 0; k < o.ngains; k++)
+			if (p.devices[i].id == o.gains[k].id) {
+				devs[i].gain = o.gains[k].g;
+				devs[i].gain_from = o.gains[k].frame;
+				gain_found[k] = true;
+			}
 		for (unsigned f = 0; f < o.nfaults; f++) {
 			if (p.devices[i].id != o.faults[f].id)
 				continue;
@@ -1784,6 +1850,13 @@ int main(int argc, char **argv)
 			devs[i].fault = (int)f;
 			lg_signal_set_fault(&devs[i].sig, o.faults[f].kind, o.faults[f].severity,
 					    o.faults[f].frame * devs[i].samples);
+		}
+	}
+	for (unsigned k = 0; k < o.ngains; k++) {
+		if (!gain_found[k]) {
+			fprintf(stderr, "linegate-loadgen: --gain device %u is not among the %u "
+				"simulated\n", o.gains[k].id, o.devices);
+			goto out_mem;
 		}
 	}
 	for (unsigned f = 0; f < o.nfaults; f++) {

@@ -53,8 +53,9 @@ static const char usage[] =
 	"alarms per window are printed with their 95% interval. The model records the sample\n"
 	"rate, window, feature layout and a digest of the training samples, and each detector\n"
 	"the deciles of its training rows per feature: the reference linegate's PSI drift\n"
-	"monitor compares the line with (docs/models.md, \"Drift\"; both ways of training,\n"
-	"every --detector; a kNN per channel has one per channel).\n"
+	"monitor compares the line with, and the PSI its own windows reach against it in blocks\n"
+	"of the policy's psi_windows (its floor; docs/models.md, \"Drift\"; every --detector;\n"
+	"a kNN per channel has one per channel). Models of simulated machines carry none.\n"
 	"  --from FILE           .pcap/.pcapng of LGF (with --policy: its device names, ports\n"
 	"                        and keys), .wav/.flac, .csv, .npy; one device per file except\n"
 	"                        pcap (name: --device, else the file's stem)\n"
@@ -254,6 +255,9 @@ struct file_conf {
 	struct lg_truth truth;
 	double false_alarms;
 	unsigned window, min_windows;
+	/* the policy's detection.drift.psi_windows (1000 without --policy): the block the
+	 * drift reference's floor is measured on (add_floor()) */
+	uint32_t psi_windows;
 	/* --window revR (issue 8 step 6e): a window per device, the smallest power of two from
 	 * LG_REV_MIN_N to LG_REV_MAX_N samples holding revs shaft revolutions at the device's
 	 * lowest speed (shaft_hz, an operator's CSV device,Hz); 0: every device at window */
@@ -622,7 +626,39 @@ static float *gather_rows(const struct dev_rows *devs, size_t n, bool cal, size_
 	return all;
 }
 
-static int add_reference(struct lg_detector *det, const struct dev_rows *devs, size_t n)
+/*
+ * The reference's floor (lg_detector_add_psi_floor()): the PSI that device r's own healthy
+ * windows, in the order the data plane sees them, reach block by block against det's
+ * reference (channel c's rows alone with c >= 0: a kNN per channel; else every channel's).
+ * A line whose operating point moves (set points, load) shows a block of one operating
+ * point against a reference of all of them: that is no drift, and without the floor a
+ * replay of the very recording the model was trained on raised PSI drift (loadgen -s 2,
+ * 4 devices, psi_windows 1000: three devices at window 1000).
+ */
+static int add_floor(struct lg_detector *det, const struct dev_rows *r, int c, uint32_t block)
+{
+	unsigned ch = r->w.channels ? r->w.channels : 1, take = c >= 0 ? 1 : ch;
+	size_t D = r->w.d, k = 0;
+	float *rows = malloc(sizeof(float) * D * take * (r->w.n + 1));
+	int ret;
+
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->w.n; i++) {
+		const float *row = r->w.rows + i * ch * D + (c >= 0 ? (size_t)c * D : 0);
+
+		if (!r->trainwin[i] && r->role[i] == ROLE_OTHER)
+			continue; /* not healthy, or a dropout the data plane does not score */
+		memcpy(rows + k * D, row, sizeof(float) * D * take);
+		k += take;
+	}
+	ret = lg_detector_add_psi_floor(det, rows, k, take, block);
+	free(rows);
+	return ret;
+}
+
+static int add_reference(struct lg_detector *det, const struct dev_rows *devs, size_t n,
+			 uint32_t block)
 {
 	size_t rows;
 	float *all = gather_rows(devs, n, false, &rows);
@@ -633,7 +669,33 @@ static int add_reference(struct lg_detector *det, const struct dev_rows *devs, s
 	ret = lg_detector_set_reference(det, all, rows);
 	free(all);
 	/* Too few rows for deciles: the model has no drift reference, and says so. */
-	return ret == -EINVAL ? 0 : ret;
+	if (ret)
+		return ret == -EINVAL ? 0 : ret;
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = add_floor(det, &devs[i], -1, block);
+	return ret;
+}
+
+/*
+ * After --dp-epsilon's noise on local statistics of n_local windows: say the count written
+ * is noised, and warn when the noise swamps them (its sigma above a tenth of the windows:
+ * the trial's 408 windows under sigma 684 wrote a count of 106 and fitted a threshold of
+ * 3.8e6 from 11 of 18 features; a model from such statistics detects nothing).
+ */
+static void dp_note(const struct lg_stats *st, double n_local)
+{
+	if (!(st->dp_sigma > 0))
+		return;
+	fprintf(stderr, "linegate-train: differential privacy: %.0f local windows, noise sigma "
+		"%.3g on the count and on each sum (the count written is the noised one)\n",
+		n_local, st->dp_sigma);
+	if (st->dp_sigma > 0.1 * n_local)
+		fprintf(stderr, "linegate-train: warning: the noise (sigma %.3g) swamps the "
+			"statistics of %.0f windows: a model fitted from them is noise, whatever "
+			"its expected false alarms say. Export at least %.0f windows (10 x sigma: "
+			"record longer, or merge several servers' before fitting), or a larger "
+			"--dp-epsilon or smaller --clip\n",
+			st->dp_sigma, n_local, ceil(10 * st->dp_sigma));
 }
 
 /* The statistics of the training rows of devs[0..n-1] (shift and clip: fc's). */
@@ -681,7 +743,7 @@ static int fit_stats(const struct file_conf *fc, const struct lg_stats *st, stru
 	}
 	ret = lg_detector_from_stats(st, fc->kind, fc->components, 256, det);
 	if (!ret)
-		ret = add_reference(det, devs, n);
+		ret = add_reference(det, devs, n, fc->psi_windows);
 	if (ret)
 		return ret;
 	cal = gather_rows(devs, n, true, &ncal);
@@ -719,7 +781,8 @@ static int channel_tail_thresholds(struct lg_detector *det, const float *cal, si
  * plane reads no other; a copy of channel 0's as the detector's own would add a third to a
  * two-channel model's reference bytes for no reader). Too few rows: none, as add_reference().
  */
-static int knn_reference(struct lg_detector *det, const float *all, size_t n, size_t d)
+static int knn_reference(struct lg_detector *det, const float *all, size_t n, size_t d,
+			 const struct dev_rows *devs, size_t ndev, uint32_t block)
 {
 	size_t per = det->nch ? n / det->nch : n;
 	float *one;
@@ -727,8 +790,12 @@ static int knn_reference(struct lg_detector *det, const float *all, size_t n, si
 
 	if (per < LG_REF_BINS)
 		return 0;
-	if (!det->nch)
-		return lg_detector_set_reference(det, all, n);
+	if (!det->nch) {
+		ret = lg_detector_set_reference(det, all, n);
+		for (size_t i = 0; !ret && i < ndev; i++)
+			ret = add_floor(det, &devs[i], -1, block);
+		return ret;
+	}
 	one = malloc(sizeof(float) * per * d);
 	if (!one)
 		return -ENOMEM;
@@ -736,6 +803,8 @@ static int knn_reference(struct lg_detector *det, const float *all, size_t n, si
 		for (size_t i = 0; i < per; i++)
 			memcpy(one + i * d, all + (i * det->nch + c) * d, sizeof(float) * d);
 		ret = lg_detector_set_reference(&det->ch[c], one, per);
+		for (size_t i = 0; !ret && i < ndev; i++)
+			ret = add_floor(&det->ch[c], &devs[i], (int)c, block);
 	}
 	free(one);
 	return ret;
@@ -794,7 +863,7 @@ static int fit_knn(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		ret = lg_detector_knn_fit(all, rows, D, groups, wt, LG_KNN_CAP, fc->layout, 256,
 					  det);
 	if (!ret)
-		ret = knn_reference(det, all, rows, D);
+		ret = knn_reference(det, all, rows, D, devs, n, fc->psi_windows);
 	free(all);
 	free(wt);
 	if (ret)
@@ -1876,6 +1945,7 @@ out:
 
 static int train_files(struct file_conf *fc)
 {
+	int asked_pooled; /* --pooled given (federated training pools as well) */
 	struct lg_policy pol;
 	struct lg_ingest in = { 0 };
 	struct lg_detector_set set;
@@ -1909,6 +1979,7 @@ static int train_files(struct file_conf *fc)
 	}
 	if (!fc->window)
 		fc->window = 2048;
+	fc->psi_windows = have_pol ? pol.drift.psi_windows : 1000;
 	if (fc->compare) {
 		/* Checked before the work: a model the candidate cannot be compared with. */
 		struct lg_detector_set other;
@@ -1934,6 +2005,7 @@ static int train_files(struct file_conf *fc)
 	mixed = 0;
 	for (size_t i = 1; i < in.ndev; i++)
 		mixed |= in.dev[i].rate != in.dev[0].rate;
+	asked_pooled = fc->pooled;
 	if (fed)
 		fc->pooled = 1; /* statistics from several servers fit one detector */
 	if (fc->smooth > 1 && in.ndev < 2 && !fc->base) {
@@ -1942,9 +2014,19 @@ static int train_files(struct file_conf *fc)
 			"them that carries the line's g)\n");
 		goto out;
 	}
-	if (mixed && fc->pooled) {
+	if (mixed && fc->pooled && (asked_pooled || !fed)) {
 		fprintf(stderr, "linegate-train: --pooled: one detector serves one sample rate, and "
 			"these devices differ (%s %g Hz, ...): train one detector each\n",
+			in.dev[0].name, in.dev[0].rate);
+		goto out;
+	}
+	if (mixed && fc->pooled) {
+		/* federated (--stats-out, --merge): the statistics are one detector's */
+		fprintf(stderr, "linegate-train: federated statistics (--stats-out, --merge) are "
+			"those of one detector, for one sample rate, and these devices differ (%s "
+			"%g Hz, ...): export and merge each rate on its own, the devices of one "
+			"rate in each (--only-device NAME from a recording of the whole line, one "
+			"export per device, or a recording per rate)\n",
 			in.dev[0].name, in.dev[0].rate);
 		goto out;
 	}
@@ -2046,11 +2128,14 @@ static int train_files(struct file_conf *fc)
 		if (!fc->no_local) {
 			if (local_stats(fc, devs, in.ndev, &fst))
 				goto out;
+			double n_local = fst.n;
+
 			if (fc->eps && lg_stats_add_noise(&fst, fc->eps, fc->delta, fc->dp_seed)) {
 				fprintf(stderr, "linegate-train: --dp-epsilon must lie in (0, 1) and "
 					"--dp-delta in (0, 1)\n");
 				goto out;
 			}
+			dp_note(&fst, n_local);
 		}
 		if (merge_files(&fst, fc->merge, fc->nmerge, fc->no_local))
 			goto out;
@@ -2620,6 +2705,7 @@ int main(int argc, char **argv)
 					"--dp-delta in (0, 1)\n");
 			goto out;
 		}
+		dp_note(&st, (double)n);
 	}
 	if (merge_files(&st, (const char *const *)merge, nmerge, no_local))
 		goto out;
@@ -2635,10 +2721,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		det.window = c.window;
-		if (n >= LG_REF_BINS && lg_detector_set_reference(&det, rows, n)) {
-			fprintf(stderr, "linegate-train: out of memory\n");
-			goto out;
-		}
+		/* No drift reference: the simulator's rows describe no line (a model of them
+		 * put PSI drift on every loadgen device at its first block, PSI 2.6-7.5), and
+		 * drift means a line moving away from what the model learnt of it. */
+		fprintf(stderr, "linegate-train: simulated machines: no drift reference in the "
+			"model (PSI would compare the line with the simulator and start on every "
+			"device); train on the line's recording (--from) for PSI drift, "
+			"Page-Hinkley on the scores runs either way\n");
 		if (fc.sign_key && signer_of(fc.sign_key, det.signer))
 			goto out;
 		if (lg_detector_save(&det, out)) {

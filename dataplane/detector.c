@@ -73,8 +73,11 @@ void lg_detector_free(struct lg_detector *det)
 	free(det->kwork);
 	free(det->ref_edge);
 	free(det->ref_frac);
+	free(det->ref_floor);
 	det->ref_edge = NULL;
 	det->ref_frac = NULL;
+	det->ref_floor = NULL;
+	det->ref_block = 0;
 	det->has_ref = 0;
 	det->sd = det->fweight = det->scale = det->train = det->tnorm = det->kwork = NULL;
 	det->m = 0;
@@ -1011,7 +1014,8 @@ static void meta_add(json_object *o, enum lg_feat_layout layout, unsigned window
 		json_object_object_add(o, "signer", json_object_new_string(signer));
 }
 
-/* "reference": {"edges": [[9] x d], "fractions": [[10] x d]} */
+/* "reference": {"edges": [[9] x d], "fractions": [[10] x d]} and, where measured,
+ * "psi_floor": [d], "psi_block": windows (a linegate before 2026-12-06 ignores both) */
 static json_object *reference_object(const struct lg_detector *det)
 {
 	json_object *o = json_object_new_object(), *e = json_object_new_array_ext((int)det->d),
@@ -1023,6 +1027,10 @@ static json_object *reference_object(const struct lg_detector *det)
 	}
 	json_object_object_add(o, "edges", e);
 	json_object_object_add(o, "fractions", f);
+	if (det->ref_floor && det->ref_block) {
+		json_object_object_add(o, "psi_floor", double_array(det->ref_floor, det->d));
+		json_object_object_add(o, "psi_block", json_object_new_uint64(det->ref_block));
+	}
 	return o;
 }
 
@@ -1072,6 +1080,26 @@ static const char *read_reference(json_object *o, struct lg_detector *det)
 		if (fabs(sum - 1) > 1e-3)
 			return bad;
 	}
+	if (json_object_object_get_ex(r, "psi_floor", &e)) {
+		static const char badf[] = "'reference' 'psi_floor' must be one number >= 0 per "
+					   "feature, with 'psi_block' (windows, 1 or more)";
+		int64_t blk;
+
+		if (!json_object_object_get_ex(r, "psi_block", &f) ||
+		    !json_object_is_type(f, json_type_int) ||
+		    (blk = json_object_get_int64(f)) < 1 || blk > UINT32_MAX)
+			return badf;
+		free(det->ref_floor);
+		det->ref_floor = calloc(det->d, sizeof(double));
+		if (!det->ref_floor)
+			return "out of memory";
+		if (read_array(e, det->ref_floor, det->d))
+			return badf;
+		for (size_t j = 0; j < det->d; j++)
+			if (!(det->ref_floor[j] >= 0) || !isfinite(det->ref_floor[j]))
+				return badf;
+		det->ref_block = (uint32_t)blk;
+	}
 	det->has_ref = 1;
 	return NULL;
 }
@@ -1083,6 +1111,60 @@ unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v)
 	while (b < LG_REF_BINS - 1 && v > det->ref_edge[j][b])
 		b++;
 	return b;
+}
+
+double lg_detector_psi(const double *p, const double *q)
+{
+	double s = 0;
+
+	for (unsigned b = 0; b < LG_REF_BINS; b++) {
+		double pb = p[b] > 1e-4 ? p[b] : 1e-4;
+		double qb = q[b] > 1e-4 ? q[b] : 1e-4;
+
+		s += (pb - qb) * log(pb / qb);
+	}
+	return s;
+}
+
+int lg_detector_add_psi_floor(struct lg_detector *det, const float *rows, size_t n,
+			      unsigned ch, uint32_t block)
+{
+	size_t d = det->d, per = (size_t)block * (ch ? ch : 1);
+
+	if (!det->has_ref || !d || !block)
+		return -EINVAL;
+	if (n < per)
+		return 0;
+	if (!det->ref_floor) {
+		det->ref_floor = calloc(d, sizeof(double));
+		if (!det->ref_floor)
+			return -ENOMEM;
+	}
+	for (size_t at = 0; at + per <= n; at += per) {
+		for (size_t j = 0; j < d; j++) {
+			double p[LG_REF_BINS] = { 0 }, v;
+			size_t used = 0;
+
+			for (size_t i = at; i < at + per; i++) {
+				float x = rows[i * d + j];
+
+				/* a NaN or Inf is no shift (the data plane leaves its row out) */
+				if (!isfinite(x))
+					continue;
+				p[lg_detector_ref_bin(det, (unsigned)j, x)] += 1;
+				used++;
+			}
+			if (!used)
+				continue;
+			for (unsigned b = 0; b < LG_REF_BINS; b++)
+				p[b] /= (double)used;
+			v = lg_detector_psi(p, det->ref_frac[j]);
+			if (v > det->ref_floor[j])
+				det->ref_floor[j] = v;
+		}
+	}
+	det->ref_block = block;
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1101,6 +1183,10 @@ int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t
 		return -EINVAL;
 	if (ref_alloc(det))
 		return -ENOMEM;
+	/* a floor belongs to the reference it was measured against */
+	free(det->ref_floor);
+	det->ref_floor = NULL;
+	det->ref_block = 0;
 	col = malloc(sizeof(double) * n);
 	if (!col)
 		return -ENOMEM;

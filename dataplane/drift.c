@@ -94,9 +94,28 @@ static bool has_refs(const struct lg_detector *det)
 	return ok;
 }
 
-void lg_drift_note_model(const struct lg_scorer *sc)
+void lg_drift_note_model(const struct lg_scorer *sc, uint32_t psi_windows)
 {
 	size_t without = 0;
+	uint32_t block = 0;
+
+	for (size_t i = 0; sc->kind == LG_SCORER_DETECTOR && i < sc->set.n; i++) {
+		const struct lg_detector *det = &sc->set.det[i];
+
+		for (unsigned c = 0; c < (det->nch ? det->nch : 1); c++) {
+			const struct lg_detector *r = det->nch ? &det->ch[c] : det;
+
+			if (r->ref_floor && r->ref_block > block)
+				block = r->ref_block;
+		}
+	}
+	if (block > psi_windows)
+		fprintf(stderr,
+			"linegate: model %s: its drift reference's floor was measured on blocks "
+			"of %u windows, and detection.drift.psi_windows is %u: shorter blocks "
+			"stray further from the reference, expect PSI drift on a healthy line "
+			"(train it with this policy, or set psi_windows: %u)\n",
+			sc->label, block, psi_windows, block);
 
 	if (sc->kind == LG_SCORER_DETECTOR)
 		for (size_t i = 0; i < sc->set.n; i++)
@@ -104,8 +123,8 @@ void lg_drift_note_model(const struct lg_scorer *sc)
 	if (sc->kind != LG_SCORER_DETECTOR || without)
 		fprintf(stderr,
 			"linegate: model %s: %s carry no drift reference: no PSI drift "
-			"for their devices (train it again with linegate-train to get one); "
-			"Page-Hinkley on the scores still runs\n",
+			"for their devices (train it on the line's recording, linegate-train "
+			"--from, to get one); Page-Hinkley on the scores still runs\n",
 			sc->label,
 			sc->kind != LG_SCORER_DETECTOR ? "ONNX models"
 			: without == sc->set.n	       ? "its detectors"
@@ -205,12 +224,15 @@ static void size_counts(struct lg_worker *w, struct lg_drift_state *d,
 	d->d = det->d;
 }
 
-/* Feature j's PSI: the largest of its channels' (each against its channel's reference). */
+/* Feature j's PSI: the largest of its channels' (each against its channel's reference);
+ * *excess: the largest of PSI minus the reference's floor for it (drift.h), what the
+ * threshold is held against. */
 static double feature_psi(const struct lg_drift_state *d, const struct lg_detector *det,
-			  size_t j)
+			  size_t j, double *excess)
 {
 	double best = 0;
 
+	*excess = 0;
 	for (unsigned k = 0; k < d->nref; k++) {
 		const uint32_t *cnt = d->counts + ((size_t)k * d->d + j) * LG_REF_BINS;
 		const struct lg_detector *r = ref_of(det, k);
@@ -225,6 +247,10 @@ static double feature_psi(const struct lg_drift_state *d, const struct lg_detect
 		v = lg_psi(p, r->ref_frac[j], LG_REF_BINS);
 		if (v > best)
 			best = v;
+		if (r->ref_floor)
+			v -= r->ref_floor[j];
+		if (v > *excess)
+			*excess = v;
 	}
 	return best;
 }
@@ -261,17 +287,18 @@ static void psi_block(struct lg_worker *w, struct lg_dev_state *s, const struct 
 	nm.layout = (uint8_t)det->layout;
 	nm.win = s->win_len;
 	for (size_t j = 0; j < d->d; j++) {
-		float v = (float)feature_psi(d, det, j);
+		double ex;
+		float v = (float)feature_psi(d, det, j, &ex);
 
 		if (v > what.ph)
 			what.ph = v; /* the statistic of a PSI event: the largest */
 		if (!wide) {
 			what.psi[j] = v;
-			if (v > cfg->psi_threshold)
+			if (ex > cfg->psi_threshold)
 				over |= 1u << j;
 			continue;
 		}
-		if (v > cfg->psi_threshold) {
+		if (ex > cfg->psi_threshold) {
 			over = 1;
 			if (!d->on[LG_DRIFT_PSI])
 				top_insert(&what, &nm, &nover, (uint16_t)j, v);

@@ -4,7 +4,8 @@
  *  - PSI: every detection.drift.psi_windows windows, the device's rows per reference bin of
  *    each feature against the training rows' (the model's "reference"):
  *    PSI = sum over bins (p - q) ln(p / q), fractions floored at LG_PSI_FLOOR; drift while
- *    any feature's PSI is above psi_threshold. Any row the model reads (the basic row, the
+ *    any feature's PSI is above psi_threshold plus the reference's floor for it (the PSI
+ *    the training recording's own blocks reached, lg_detector.ref_floor; 0 without one). Any row the model reads (the basic row, the
  *    wide ones); a kNN per channel has a reference per channel, and a feature's PSI is then
  *    the largest of its channels'.
  *  - Page-Hinkley on x = ln(score / threshold): an upward test raises drift, then the same
@@ -105,7 +106,9 @@ struct json_object;
 struct lg_gen;
 struct json_object *lg_drift_status_json(const struct lg_gen *g);
 
-/* One log line when a loaded model lacks the reference PSI needs (some detectors or all). */
-void lg_drift_note_model(const struct lg_scorer *sc);
+/* One log line when a loaded model lacks the reference PSI needs (some detectors or all),
+ * and one when its reference's floor was measured on longer blocks than psi_windows (the
+ * policy's): shorter blocks stray further from the reference than the floor allows for. */
+void lg_drift_note_model(const struct lg_scorer *sc, uint32_t psi_windows);
 
 #endif /* LINEGATE_DP_DRIFT_H */

@@ -732,7 +732,7 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 		return -ENOMEM;
 	ret = load_for_workers(dp, p, active, active_label, ms->sc, err, errlen);
 	if (!ret)
-		lg_drift_note_model(ms->sc[0]);
+		lg_drift_note_model(ms->sc[0], p->drift.psi_windows);
 	if (!ret && shadow)
 		ret = load_for_workers(dp, p, shadow, shadow_label, ms->shadow_sc, err, errlen);
 	/* A shadow scores the active model's rows: it must read the same row. */

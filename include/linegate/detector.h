@@ -71,6 +71,13 @@ struct lg_detector {
 	int has_ref;
 	double (*ref_edge)[LG_REF_BINS - 1]; /* d, allocated with the reference */
 	double (*ref_frac)[LG_REF_BINS];     /* d */
+	/* The PSI each feature reached on the training recording's own consecutive blocks of
+	 * ref_block windows against this reference (the largest block's): how far a healthy
+	 * block of that line strays from the whole, e.g. while it holds one operating point of
+	 * several. The data plane raises PSI drift only above psi_threshold + ref_floor[j].
+	 * NULL (ref_block 0): not measured (an older file, simulated machines), 0 each. */
+	double *ref_floor;   /* d */
+	uint32_t ref_block;  /* windows per block it was measured on */
 	size_t max_batch;
 	float *work;         /* max_batch x d scratch, allocated once */
 	/* LG_DETECTOR_KNN (issue 8): z = (x - mean) * scale, scale_j = sqrt(fweight_j) / sd_j;
@@ -218,6 +225,19 @@ int lg_detector_knn_set_channel_threshold(struct lg_detector *det, unsigned c, f
 /* The drift reference of n rows (n x det->d, n >= LG_REF_BINS): each feature's deciles
  * as edges and the rows' share of each bin (ties at an edge can make them uneven). */
 int lg_detector_set_reference(struct lg_detector *det, const float *rows, size_t n);
+/*
+ * The reference's floor (ref_floor, ref_block above) from a device's rows in time order
+ * (n x det->d, ch rows a window): each feature's largest PSI over the consecutive blocks
+ * of `block` windows (block x ch rows; an incomplete last block is not one, as in the
+ * data plane) against det's reference; the largest of this call's and any earlier
+ * call's, so that several devices sharing a detector each add theirs. No complete block:
+ * nothing changes. 0, -EINVAL (no reference), -ENOMEM.
+ */
+int lg_detector_add_psi_floor(struct lg_detector *det, const float *rows, size_t n,
+			      unsigned ch, uint32_t block);
+/* PSI of observed bin fractions p against reference fractions q (LG_REF_BINS each),
+ * each fraction floored at 1e-4 (LG_PSI_FLOOR, docs/models.md "Drift"). */
+double lg_detector_psi(const double *p, const double *q);
 /* The reference bin of value v of feature j (0 .. LG_REF_BINS - 1). */
 unsigned lg_detector_ref_bin(const struct lg_detector *det, unsigned j, float v);
 

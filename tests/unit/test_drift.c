@@ -10,6 +10,7 @@
 #include <linegate/policy.h>
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -149,6 +150,83 @@ static void test_reference(void)
 	free(rows);
 }
 
+/*
+ * The reference's floor (lg_detector_add_psi_floor()): rows 1..100 in time order against
+ * their own deciles. Blocks of 50 rows: each holds half the bins at 0.2 and none in the
+ * others, PSI 5 (0.1 ln 2) + 5 (0.1 - 1e-4) ln(0.1 / 1e-4) (fractions floored at 1e-4);
+ * feature 1 (a constant) 0. Kept as the largest over calls, saved and loaded; a new
+ * reference drops it; a negative floor or one without psi_block is refused.
+ */
+static void test_floor(void)
+{
+	enum { N = 100 };
+	float *rows = calloc((size_t)N * LG_FEAT_N, sizeof(float));
+	const double want = 5 * 0.1 * log(2.0) + 5 * (0.1 - 1e-4) * log(0.1 / 1e-4);
+	struct lg_detector det, back;
+	char path[] = "/tmp/lg_drift_floorXXXXXX", err[512];
+	double p[LG_REF_BINS] = { 0.2, 0.2, 0.2, 0.2, 0.2 }, q[LG_REF_BINS];
+	json_object *o, *d = NULL, *r = NULL;
+	int fd;
+
+	if (!rows)
+		exit(1);
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < LG_FEAT_N; j++)
+			rows[(size_t)i * LG_FEAT_N + j] = j == 1 ? 7.0f : (float)(i + 1);
+	CHECK_EQ(lg_detector_fit(rows, N, LG_FEAT_N, 0.99, 1.0, 8, &det), 0);
+	CHECK_EQ(lg_detector_add_psi_floor(&det, rows, N, 1, 50), -EINVAL); /* no reference */
+	CHECK_EQ(lg_detector_set_reference(&det, rows, N), 0);
+	/* no complete block: nothing measured */
+	CHECK_EQ(lg_detector_add_psi_floor(&det, rows, N, 1, 101), 0);
+	CHECK(!det.ref_floor && !det.ref_block);
+	/* 2 channels a window: blocks of 50 windows are 100 rows, one block of all */
+	CHECK_EQ(lg_detector_add_psi_floor(&det, rows, N, 2, 50), 0);
+	CHECK_EQ(det.ref_block, 50);
+	CHECK_NEAR(det.ref_floor[0], 0, 1e-12);
+	CHECK_EQ(lg_detector_add_psi_floor(&det, rows, N, 1, 50), 0);
+	for (int b = 0; b < LG_REF_BINS; b++)
+		q[b] = 0.1;
+	CHECK_NEAR(lg_detector_psi(p, q), want, 1e-12);
+	CHECK_NEAR(lg_psi(p, q, LG_REF_BINS), want, 1e-12);
+	CHECK_NEAR(det.ref_floor[0], want, 1e-9);
+	CHECK_NEAR(det.ref_floor[2], want, 1e-9);
+	CHECK_NEAR(det.ref_floor[1], 0, 1e-12);
+	/* the largest over calls: a block of all rows (PSI 0) leaves it */
+	CHECK_EQ(lg_detector_add_psi_floor(&det, rows, N, 1, 100), 0);
+	CHECK_NEAR(det.ref_floor[0], want, 1e-9);
+	CHECK_EQ(det.ref_block, 100);
+	det.ref_block = 50;
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(lg_detector_save(&det, path), 0);
+	CHECK_EQ(lg_detector_load(path, 8, &back, err, sizeof(err)), 0);
+	CHECK_EQ(back.ref_block, 50);
+	CHECK(back.ref_floor && !memcmp(back.ref_floor, det.ref_floor, sizeof(double) * LG_FEAT_N));
+	lg_detector_free(&back);
+	/* refused: a negative floor; a floor without its block */
+	o = json_object_from_file(path);
+	CHECK(o && json_object_object_get_ex(o, "reference", &r));
+	if (r && json_object_object_get_ex(r, "psi_floor", &d)) {
+		json_object_array_put_idx(d, 3, json_object_new_double(-0.5));
+		CHECK_EQ(json_object_to_file(path, o), 0);
+		CHECK_EQ(lg_detector_load(path, 8, &back, err, sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "'psi_floor' must be one number >= 0");
+		json_object_array_put_idx(d, 3, json_object_new_double(0.5));
+		json_object_object_del(r, "psi_block");
+		CHECK_EQ(json_object_to_file(path, o), 0);
+		CHECK_EQ(lg_detector_load(path, 8, &back, err, sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "with 'psi_block'");
+	}
+	json_object_put(o);
+	/* a new reference drops the floor measured against the old one */
+	CHECK_EQ(lg_detector_set_reference(&det, rows, N), 0);
+	CHECK(!det.ref_floor && !det.ref_block);
+	unlink(path);
+	lg_detector_free(&det);
+	free(rows);
+}
+
 static void test_policy(void)
 {
 	static const char keys[] = "version: 1\n"
@@ -201,7 +279,9 @@ static const char usage[] =
 	"Usage: test_drift [options]\n"
 	"\n"
 	"Drift monitors: PSI and Page-Hinkley against values worked out by hand, a model's\n"
-	"decile reference and its file form, and the policy's detection.drift keys.\n"
+	"decile reference and its file form, the reference's floor (the PSI of a recording's\n"
+	"own blocks) worked out by hand, kept, saved, loaded and refused when malformed, and\n"
+	"the policy's detection.drift keys.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  this text\n"
@@ -214,6 +294,7 @@ int main(int argc, char **argv)
 	test_psi();
 	test_page_hinkley();
 	test_reference();
+	test_floor();
 	test_policy();
 	return lgt_done("test_drift");
 }
