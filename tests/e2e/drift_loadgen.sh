@@ -33,7 +33,7 @@ gen gain --gain 102:1500:2
 
 # 1. Train on the whole recording.
 "$TRAIN" --from "$T/line.pcap" --policy "$T/run.yaml" -o "$T/model.json" \
-	--sign-key "$LG_SOURCE/control/defaults/demo-signing.key" > "$T/train.out" \
+	--sign-key "$(lg_demo_key)" > "$T/train.out" \
 	2> "$T/train.err" || lg_fail "linegate-train: $(tail -3 "$T/train.err")"
 grep -q " 0 gaps," "$T/train.err" || lg_fail "the recording has gaps: $(cat "$T/train.err")"
 python3 - "$T/model.json" <<'PY' || lg_fail "the model's PSI floor"
