@@ -54,10 +54,18 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
 	s->held_ns = now;
 	s->gen = gen;
 	s->buf = r->free_buf[--r->nfree];
-	memcpy(s->buf, pkt->data, pkt->len);
 	s->pkt = *pkt;
-	s->pkt.data = s->buf;
-	s->pkt.l2_off = 0; /* only the payload is copied: a recording synthesizes its headers */
+	/* The frame as received where it fits (a recording keeps its Ethernet header: the
+	 * line's MACs, tests/e2e/recording.sh "as received"); else the payload alone, and a
+	 * recording synthesizes the headers. */
+	if (pkt->l2_off && (size_t)pkt->l2_off + pkt->len <= LG_REORDER_MAX) {
+		memcpy(s->buf, pkt->data - pkt->l2_off, (size_t)pkt->l2_off + pkt->len);
+		s->pkt.data = s->buf + pkt->l2_off;
+	} else {
+		memcpy(s->buf, pkt->data, pkt->len);
+		s->pkt.data = s->buf;
+		s->pkt.l2_off = 0;
+	}
 	if (s->deadline_ns < r->first_deadline) {
 		r->first_deadline = s->deadline_ns;
 		r->first_held_ns = now;
