@@ -13,8 +13,7 @@
 #include <linegate/policy_diff.h>
 
 #include <lgadmit.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <linegate/hmac.h>
 #include <openssl/sha.h>
 
 #include "ctlproto.h"
@@ -101,13 +100,15 @@ static void key_fps(const struct lg_policy_device *d, uint8_t fp[LG_HWM_KEYS][LG
 
 	memset(fp, 0, LG_HWM_KEYS * LG_HWM_FP_LEN);
 	for (unsigned k = 0; k < d->nkeys && k < LG_HWM_KEYS; k++) {
-		uint8_t mac[EVP_MAX_MD_SIZE];
-		unsigned len = 0;
+		uint8_t mac[LG_HMAC_LEN];
+		struct lg_mac *m = NULL;
 
 		/* one-way: the state folder never holds what could verify a frame */
-		if (HMAC(EVP_sha256(), d->keys[k].bytes, LG_KEY_LEN, (const uint8_t *)what,
-			 sizeof(what) - 1, mac, &len) && len >= LG_HWM_FP_LEN)
+		_Static_assert(LG_HWM_FP_LEN <= LG_HMAC_LEN, "a fingerprint is part of a MAC");
+		if (!lg_mac_new(&m, d->keys[k].bytes, LG_KEY_LEN) &&
+		    !lg_mac_sha256(m, (const uint8_t *)what, sizeof(what) - 1, mac))
 			memcpy(fp[k], mac, LG_HWM_FP_LEN);
+		lg_mac_free(m);
 	}
 }
 
