@@ -85,3 +85,15 @@ void lg_mac_free(struct lg_mac *m)
 	EVP_MAC_CTX_free(m->ctx);
 	free(m);
 }
+
+int lg_mac_once(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
+		uint8_t out[LG_HMAC_LEN])
+{
+	size_t outlen = 0;
+
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, keylen, msg, len, out,
+		       LG_HMAC_LEN, &outlen) ||
+	    outlen != LG_HMAC_LEN)
+		return -EIO;
+	return 0;
+}

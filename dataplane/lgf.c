@@ -8,7 +8,6 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,10 +144,9 @@ void lg_lgf_samples(const struct lg_frame *f, unsigned channel, size_t first, si
 int lg_lgf_tag(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
 	       uint8_t tag[LGF_TAG_LEN])
 {
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[LG_HMAC_LEN];
 
-	if (!HMAC(EVP_sha256(), key, (int)keylen, msg, len, md, &mdlen) || mdlen < LGF_TAG_LEN)
+	if (lg_mac_once(key, keylen, msg, len, md))
 		return -EIO;
 	memcpy(tag, md, LGF_TAG_LEN);
 	return 0;

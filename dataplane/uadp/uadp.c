@@ -16,7 +16,6 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "linegate/hmac.h"
 #include "linegate/uadp.h"
@@ -1055,16 +1054,15 @@ static int sig_compare(const struct lg_uadp_msg *m, const uint8_t *mac, unsigned
 
 int lg_uadp_verify(const struct lg_uadp_msg *m, const uint8_t *key, size_t key_len)
 {
-	uint8_t mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
+	uint8_t mac[LG_HMAC_LEN];
 
 	if (!m || !key || !key_len || key_len > INT32_MAX)
 		return -LG_UADP_BAD_ARG;
 	if (!m->sig_len)
 		return -LG_UADP_NOT_SIGNED;
-	if (!HMAC(EVP_sha256(), key, (int)key_len, m->buf, m->sig_off, mac, &mac_len))
+	if (lg_mac_once(key, key_len, m->buf, m->sig_off, mac))
 		return -LG_UADP_CRYPTO;
-	return sig_compare(m, mac, mac_len);
+	return sig_compare(m, mac, sizeof(mac));
 }
 
 int lg_uadp_verify_hmac(const struct lg_uadp_msg *m, struct lg_mac *h)
@@ -1638,7 +1636,6 @@ static int encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw
 {
 	struct wr w = { .p = out, .off = 0, .cap = cap };
 	int is_signed, is_encrypted, err;
-	unsigned int mac_len = 0;
 	size_t sizes_at = 0, start, payload_at;
 
 	if (!m || !out || cap > INT32_MAX)
@@ -1701,9 +1698,7 @@ static int encode(const struct lg_uadp_msg *m, const struct lg_uadp_layouts *raw
 		if (mac) {
 			if (lg_mac_sha256(mac, out, w.off, out + w.off))
 				return -LG_UADP_CRYPTO;
-		} else if (!HMAC(EVP_sha256(), key, (int)key_len, out, w.off, out + w.off,
-				 &mac_len) ||
-			   mac_len != LG_UADP_SIG_LEN) {
+		} else if (lg_mac_once(key, key_len, out, w.off, out + w.off)) {
 			return -LG_UADP_CRYPTO;
 		}
 		w.off += LG_UADP_SIG_LEN;

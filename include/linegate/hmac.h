@@ -24,5 +24,10 @@ int lg_mac_sha256(struct lg_mac *m, const uint8_t *msg, size_t len, uint8_t out[
  * -EBADMSG when not, -EIO on failure. */
 int lg_mac_verify(struct lg_mac *m, const uint8_t *msg, size_t len, const uint8_t *tag,
 		  size_t taglen);
+/* HMAC-SHA256(key, msg) without a context, for a message signed once (a generator's frame,
+ * a tool): OpenSSL's one-shot EVP_Q_mac, so a keyed context can be checked against it.
+ * 0 or -EIO. */
+int lg_mac_once(const uint8_t *key, size_t keylen, const uint8_t *msg, size_t len,
+		uint8_t out[LG_HMAC_LEN]);
 
 #endif /* LINEGATE_HMAC_H */

@@ -2,6 +2,7 @@
 /* LGF v1 parser, tag check and encoder against tests/fixtures/lgf/vectors.json. */
 #include <linegate/frame.h>
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
 
@@ -56,6 +57,38 @@ static const char usage[] =
 	"Output: \"test_lgf: N checks, M failed\" on stdout.\n"
 	LGT_EXIT_STATUS;
 
+/* RFC 4231 test cases 1 and 2 (HMAC-SHA256): the one-shot and the keyed context alike. */
+static void test_hmac_rfc4231(void)
+{
+	static const struct {
+		const char *key, *msg, *mac;
+	} tc[] = {
+		{ "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
+		  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7" },
+		{ "4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+		  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843" },
+	};
+
+	for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		uint8_t key[64], msg[64], want[LG_HMAC_LEN], got[LG_HMAC_LEN];
+		size_t kl = unhex(tc[i].key, key, sizeof(key)), ml = unhex(tc[i].msg, msg, sizeof(msg));
+		struct lg_mac *m = NULL;
+
+		CHECK_EQ(unhex(tc[i].mac, want, sizeof(want)), (size_t)LG_HMAC_LEN);
+		memset(got, 0, sizeof(got));
+		CHECK_EQ(lg_mac_once(key, kl, msg, ml, got), 0);
+		CHECK(!memcmp(got, want, LG_HMAC_LEN));
+		CHECK_EQ(lg_mac_new(&m, key, kl), 0);
+		memset(got, 0, sizeof(got));
+		CHECK_EQ(lg_mac_sha256(m, msg, ml, got), 0);
+		CHECK(!memcmp(got, want, LG_HMAC_LEN));
+		CHECK_EQ(lg_mac_verify(m, msg, ml, want, LG_HMAC_LEN), 0);
+		want[0] ^= 1;
+		CHECK_EQ(lg_mac_verify(m, msg, ml, want, LG_HMAC_LEN), -EBADMSG);
+		lg_mac_free(m);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char path[1024];
@@ -64,6 +97,7 @@ int main(int argc, char **argv)
 	static uint8_t buf[LGF_MAX_LEN + 64], key[64];
 
 	lgt_cli(argc, argv, usage, 0, 0);
+	test_hmac_rfc4231();
 	snprintf(path, sizeof(path), "%s/tests/fixtures/lgf/vectors.json", src ? src : ".");
 	root = json_object_from_file(path);
 	if (!root) {
