@@ -542,6 +542,9 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final);
  * by the workers, point at a flood in the device's name rather than a device over its rate
  * (pure, for the unit test). */
 bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint32_t rate);
+/* Whether a worker's drop reason r counts as bad for lg_flood_suspect(): the frame failed
+ * verification as its device's (not: verified and dropped after, or lost to a full ring). */
+bool lg_flood_forged_reason(int r);
 /* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
  * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
 struct json_object *lg_dp_rate_json(const struct lg_gen *g);

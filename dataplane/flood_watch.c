@@ -30,14 +30,37 @@ bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint3
 	       (unsigned __int128)ok * 10u * 1000000000u < (unsigned __int128)rate * 9u * ns;
 }
 
-/* Frames the workers refused once they knew them to be the device's (bad_tag, unknown_key,
- * replayed, ...): what passed the bucket and was not the device's own. */
+/* A frame that verified and was dropped after (late, bad_sample, sample_rate,
+ * uadp_undecryptable) is the device's; one lost to a full ring or socket may be anyone's:
+ * neither is evidence of a forger. */
+bool lg_flood_forged_reason(int r)
+{
+	switch (r) {
+	case LG_DROP_LATE:
+	case LG_DROP_BAD_SAMPLE:
+	case LG_DROP_SAMPLE_RATE:
+	case LG_DROP_UADP_UNDECRYPTABLE:
+	case LG_DROP_SOCKET:
+	case LG_DROP_RX_RING_FULL:
+	case LG_DROP_NO_BUFFER:
+	case LG_DROP_HANDOFF_FULL:
+	case LG_DROP_RX_ERROR:
+	case LG_DROP_MQTT_QUEUE_FULL:
+	case LG_DROP_CAPTURE_TRUNCATED:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Frames the workers refused once they knew them to be the device's id, as not its own. */
 static uint64_t refused(struct lg_dev_state *s)
 {
 	uint64_t n = 0;
 
 	for (int r = 0; r < LG_REASON_MAX; r++)
-		n += atomic_load_explicit(&s->drops[r], memory_order_relaxed);
+		if (lg_flood_forged_reason(r))
+			n += atomic_load_explicit(&s->drops[r], memory_order_relaxed);
 	return n;
 }
 

@@ -263,5 +263,10 @@ int main(int argc, char **argv)
 	CHECK(!lg_flood_suspect(0, 5, 200, 1000000000ull, 200));     /* nothing refused */
 	CHECK(!lg_flood_suspect(800, 5, 200, 1000000000ull, 0));     /* no rate */
 	CHECK(lg_flood_suspect(1, 0, 1, 1ull << 40, 10000000));      /* no overflow */
+	/* what counts as bad: failed as the device's, not its own frames dropped after */
+	CHECK(lg_flood_forged_reason(LG_DROP_BAD_TAG) && lg_flood_forged_reason(LG_DROP_REPLAYED));
+	CHECK(lg_flood_forged_reason(LG_DROP_UNKNOWN_KEY));
+	CHECK(!lg_flood_forged_reason(LG_DROP_LATE) && !lg_flood_forged_reason(LG_DROP_BAD_SAMPLE));
+	CHECK(!lg_flood_forged_reason(LG_DROP_HANDOFF_FULL));
 	return lgt_done("test_worker");
 }
