@@ -20,6 +20,10 @@ The receiver runs on CPU 0 (two workers: CPUs 0-1), the generator on CPU 1.
 cpu_ratio is judged at the highest rate where linegate and the baseline were both
 loss-free, as the median of K pairs of steps at that rate (--pairs): one pair of one-second
 steps moved it from 0.86 to 1.24 between two runs of the same code on an idle machine.
+Where a one-worker receiver's last loss-free step is below zero_loss's goal rate and no
+step of the ladder lies between that rate and 1.1x it, one more step runs at the goal rate
+itself (this run's figures, rounded up to 1000/s), so the goal is judged there and not by
+a lossy step far above it.
 
 Receivers (--receivers, comma-separated; default all but afxdp-generic):
   none            nothing listens: the generator's own maximum on the veth (one
@@ -367,6 +371,35 @@ PY
 		done
 	done < "$T/judged.txt"
 fi
+
+# The zero-loss goal's own rate, tried: 80 % of 1 / (worker path + the baseline's CPU per
+# frame at the judged rate), both from this run. A ladder with no step between linegate's
+# last loss-free rate and that rate (300k, then the generator's maximum) would judge the goal
+# by a lossy step far above it; one more step at the goal rate says whether linegate is
+# loss-free there.
+"$PY" - "$T/steps.jsonl" "$T/pipeline.json" > "$T/probe.txt" <<'PY'
+import json, math, sys
+steps = [json.loads(l) for l in open(sys.argv[1])]
+path = json.load(open(sys.argv[2]))['frame_ns']
+base = {s['target_rate']: s for s in steps if s['receiver'] == 'baseline'}
+for name in ('uring-1w', 'afxdp-1w', 'afxdp-generic-1w'):
+    rs = [s for s in steps if s['receiver'] == name]
+    both = [s for s in rs if s.get('loss') == 0 and s['cpu_ns_per_frame']
+            and s['target_rate'] in base and base[s['target_rate']].get('loss') == 0
+            and base[s['target_rate']]['cpu_ns_per_frame']]
+    if not both:
+        continue
+    b = base[max(both, key=lambda s: s['offered_rate'])['target_rate']]
+    goal = 0.8 / ((path + b['cpu_ns_per_frame']) * 1e-9)
+    zl = max([s['offered_rate'] for s in rs if s.get('loss') == 0] or [0])
+    near = any(s['target_rate'] and goal <= s['target_rate'] <= 1.1 * goal for s in rs)
+    if zl < goal and not near:
+        print(name, int(math.ceil(goal / 1000.0)) * 1000)
+PY
+while read -r recv rate; do
+	echo "rx_compare: $recv: a step at the zero-loss goal's rate, $rate/s" >&2
+	step "$recv" "$rate"
+done < "$T/probe.txt"
 
 "$PY" - "$T/steps.jsonl" "$T/pipeline.json" "$CHECK" "$OUT" "$SPLIT" "$SECS" "$NICE" \
 	"$ARGS" "$T/pairs.jsonl" "$T/pipelines.jsonl" "$PAIRS" <<'PY'
