@@ -472,6 +472,9 @@ struct lg_dp {
 	/* Where the XDP instance is pinned ("" = not pinned); default: linegate's own folder
 	 * (/sys/fs/bpf/linegate/[netns-INODE/]IFNAME), whose parents --xdp-unpin removes. */
 	char admit_pin[256];
+	/* This start attached and pinned the program (no takeover): a start refused before its
+	 * workers ran removes it again, rather than leave admission without a receiver. */
+	bool admit_fresh;
 	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
 	_Atomic uint64_t applies, apply_failures;

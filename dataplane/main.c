@@ -883,6 +883,7 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
 	else if (pin) {
 		xdp_pinned(dp, pin, !pin_arg);
+		dp->admit_fresh = true;
 		fprintf(stderr, "linegate: XDP: pinned in %s (%s)\n", pin, pin_fate(unpin, pin));
 	}
 	return ret;
@@ -1941,7 +1942,12 @@ out:
 	lg_wake_close(&dp.out_wake);
 	lg_record_destroy(dp.rec);
 	dp.rec = NULL;
-	dp_teardown(&dp, xdp_unpin);
+	/* A start refused before any worker ran leaves no program it attached itself: nothing
+	 * would read what it admits (an afxdp start refused for its queues, trial s19 B). */
+	if (!started && ret && dp.admit_fresh && !xdp_unpin)
+		fprintf(stderr, "linegate: XDP: linegate did not start: removing the program it "
+			"attached\n");
+	dp_teardown(&dp, xdp_unpin || (!started && ret && dp.admit_fresh));
 	lg_mcast_close(&dp.mcast);
 	if (be_setup && ops->teardown)
 		ops->teardown();

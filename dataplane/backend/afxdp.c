@@ -204,6 +204,15 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 			 conf->ifname, conf->nqueues, conf->nqueues);
 		return -EXFULL;
 	}
+	if (ret > 0 && conf->queue >= (unsigned)ret) {
+		snprintf(err, errlen, "%s has %d RX queue(s) and linegate %u workers: worker %u "
+			 "reads RX queue %u, which %s does not have. Use --workers %d, or give %s "
+			 "more queues (ethtool -L %s combined %u; a veth is made with them: ip link "
+			 "add ... numrxqueues %u numtxqueues %u)",
+			 conf->ifname, ret, conf->nqueues, conf->queue, conf->queue, conf->ifname,
+			 ret, conf->ifname, conf->ifname, conf->nqueues, conf->nqueues, conf->nqueues);
+		return -EINVAL;
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;

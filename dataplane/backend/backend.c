@@ -3,13 +3,16 @@
 #include <linegate/admit.h>
 #include <linegate/backend.h>
 
-#include <dirent.h>
 #include <errno.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "backends.h"
 
@@ -54,19 +57,73 @@ int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_c
 
 int lg_backend_rx_queues(const char *ifname)
 {
-	char path[128];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
+	/*
+	 * Asked of the kernel over rtnetlink, in this process's network namespace: /sys is
+	 * the namespace's of whoever mounted it, and under `nsenter --net` it is the host's,
+	 * where the interface is absent or another one of the same name.
+	 */
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+	} req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+			.nlmsg_type = RTM_GETLINK, .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		.ifi = { .ifi_family = AF_UNSPEC },
+	};
+	const size_t cap = 65536;
+	unsigned int idx = if_nametoindex(ifname);
+	int fd, ret = -ENODATA;
+	char *buf;
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)))
-		n += !strncmp(de->d_name, "rx-", 3);
-	closedir(d);
-	return n;
+	if (!idx)
+		return -ENODEV;
+	req.ifi.ifi_index = (int)idx;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = recv(fd, buf, cap, 0);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+	     nh = NLMSG_NEXT(nh, n)) {
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			ret = e->error ? e->error : -ENODATA;
+			break;
+		}
+		if (nh->nlmsg_type != RTM_NEWLINK)
+			continue;
+		int len = (int)IFLA_PAYLOAD(nh);
+
+		for (struct rtattr *a = IFLA_RTA((struct ifinfomsg *)NLMSG_DATA(nh)); RTA_OK(a, len);
+		     a = RTA_NEXT(a, len)) {
+			if (a->rta_type == IFLA_NUM_RX_QUEUES && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
+				uint32_t q;
+
+				memcpy(&q, RTA_DATA(a), sizeof(q));
+				ret = q > INT32_MAX ? -ERANGE : (int)q;
+			}
+		}
+		break;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
 }
 
 static int copy_part(char *dst, size_t dstlen, const char *src, size_t n)

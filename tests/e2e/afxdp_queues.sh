@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # AF_XDP with a two-queue veth. One worker: linegate refuses to start (what XDP admitted on
 # the queue without a socket would go to the kernel, where nobody listens) and says how to
-# fix it. Two workers: every queue has its socket; each device's frames are judged by its
+# fix it, also under nsenter --net (the host's /sys); three workers: refused (a queue that
+# is not there). Two workers: every queue has its socket; each device's frames are judged by its
 # owner whichever queue they arrive on (handed over when needed), so resending every frame
 # from new source ports admits none twice, and received = admitted + dropped exactly.
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,23 @@ if ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -x lg0:ge
 fi
 grep -q "lg0 has 2 RX queues and linegate 1 worker(s).*--workers 2" "$T/one.err" ||
 	lg_fail "the refusal does not say why: $(cat "$T/one.err")"
+
+# The same under nsenter --net (trial s19 B H1), which keeps the host's /sys: the queues are
+# counted in linegate's own namespace, not under /sys/class/net, where lg0 is not.
+if nsenter --net=/run/netns/"$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
+	-x lg0:generic -b afxdp -w 1 -o /dev/null 2> "$T/nsenter.err"; then
+	lg_fail "one worker on a two-queue interface started under nsenter --net"
+fi
+grep -q "lg0 has 2 RX queues and linegate 1 worker(s).*--workers 2" "$T/nsenter.err" ||
+	lg_fail "under nsenter --net, the refusal does not say why: $(cat "$T/nsenter.err")"
+
+# More workers than queues: worker 2 would read a queue lg0 does not have.
+if ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -x lg0:generic \
+	-b afxdp -w 3 -o /dev/null 2> "$T/three.err"; then
+	lg_fail "three workers on a two-queue interface started"
+fi
+grep -q "lg0 has 2 RX queue(s) and linegate 3 workers: worker 2 reads RX queue 2.*--workers 2" \
+	"$T/three.err" || lg_fail "three workers refused without saying why: $(cat "$T/three.err")"
 
 if ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -x lg0:generic \
 	-b afxdp:frames=1000 -w 2 -o /dev/null 2> "$T/frames.err"; then
