@@ -34,7 +34,9 @@
 	  "the key id is not one of the device's keys, or that key's 'expires' time has passed")   \
 	X(DROP_BAD_TAG, "bad_tag", "the MAC or signature does not verify")                         \
 	X(DROP_REPLAYED, "replayed", "inside the replay window and already seen")                   \
-	X(DROP_TOO_OLD, "too_old", "below the replay window")                                       \
+	X(DROP_TOO_OLD, "too_old",                                                                 \
+	  "below the replay window: a replay, or (under overload) a frame that came more than "   \
+	  "the window late (drop-reasons.md, \"Per device\")")                                      \
 	X(DROP_UNSIGNED, "unsigned", "an unsigned UADP message for a device that must sign")        \
 	X(DROP_MALFORMED, "malformed",                                                             \
 	  "Ethernet, VLAN, IP or UDP headers do not parse (backends that see whole frames)")       \
