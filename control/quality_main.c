@@ -121,7 +121,10 @@ int main(int argc, char **argv)
 	int longidx = 0;
 
 	lg_quality_defaults(&c);
-	while ((opt = getopt_long(argc, argv, "w:q:h", lopts, &longidx)) != -1) {
+	/* "+": stop at a file name, so that "--from A B C" (a shell glob) gives B and C to
+	 * --from too, each with the options before it; then the options go on. */
+more_options:
+	while ((opt = getopt_long(argc, argv, "+w:q:h", lopts, &longidx)) != -1) {
 		switch (opt) {
 		case 1: model = optarg; break;
 		case 2:
@@ -197,6 +200,16 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
+	}
+	if (optind < argc) {
+		if (!qf.from.n) {
+			fprintf(stderr, "linegate-quality: '%s': a file is read with --from FILE "
+				"(one --from may be followed by more files)\n", argv[optind]);
+			return 2;
+		}
+		if (lg_from_opt(&qf.from, "from", argv[optind++], "linegate-quality"))
+			return 2;
+		goto more_options;
 	}
 	if (gemm_set && !onnx)
 		fprintf(stderr, "linegate-quality: WARNING: --gemm %s is ignored: it is the "

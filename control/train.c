@@ -2425,7 +2425,10 @@ int main(int argc, char **argv)
 	fc.truth.before = -1;
 	fc.false_alarms = 0.001;
 	fc.min_windows = 200;
-	while ((opt = getopt_long(argc, argv, "o:m:n:w:q:s:h", lopts, &longidx)) != -1) {
+	/* "+": stop at a file name, so that "--from A B C" (a shell glob) gives B and C to
+	 * --from too, each with the options before it; then the options go on. */
+more_options:
+	while ((opt = getopt_long(argc, argv, "+o:m:n:w:q:s:h", lopts, &longidx)) != -1) {
 		switch (opt) {
 		case 'o': out = optarg; break;
 		case 10: stats_out = optarg; break;
@@ -2544,6 +2547,16 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		default: return 2; /* getopt_long() said why */
 		}
+	}
+	if (optind < argc) {
+		if (!fc.from.n) {
+			fprintf(stderr, "linegate-train: '%s': a file is read with --from FILE "
+				"(one --from may be followed by more files)\n", argv[optind]);
+			return 2;
+		}
+		if (lg_from_opt(&fc.from, "from", argv[optind++], "linegate-train"))
+			return 2;
+		goto more_options;
 	}
 	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
 	 * the new detectors are of the kind the --base model's all are, of its layout, with its

@@ -126,6 +126,26 @@ np.save('$dir/live.npy', np.random.default_rng(1).normal(size=100000).astype(np.
 	grep -q "warning: dead: its signal is flat (every one of 100000 samples is 0.25)" \
 		"$dir/dead.err" || fail "dead sensor: $(cat "$dir/dead.err")"
 	grep -q "warning: live" "$dir/dead.err" && fail "a live sensor warned: $(cat "$dir/dead.err")"
+	# "--from A B" (a shell glob over rotated recordings) reads B too, as "--from A --from B"
+	# does (trial s19 C H1: B was ignored, exit 0); a file without any --from is refused.
+	/usr/bin/python3 -c "
+import numpy as np
+np.save('$dir/live2.npy', np.random.default_rng(2).normal(size=100000).astype(np.float32))
+"
+	"$train" --sample-rate 10000 --from "$dir/live.npy" --from "$dir/live2.npy" -w 256 \
+		-o "$dir/two.json" 2> /dev/null || fail "--from A --from B"
+	"$train" --sample-rate 10000 --from "$dir/live.npy" "$dir/live2.npy" -w 256 \
+		-o "$dir/glob.json" 2> /dev/null || fail "--from A B"
+	python3 - "$dir/two.json" "$dir/glob.json" <<'PY' || fail "--from A B is not --from A --from B"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert len(a["detectors"]) == 2, a["detectors"]
+for k in ("data_digest", "detectors", "trained_until", "window", "sample_rate"):
+    assert a[k] == b[k], k
+PY
+	"$train" --sample-rate 10000 "$dir/live.npy" -w 256 -o "$dir/none.json" 2> "$dir/none.err" &&
+		fail "a file without --from was accepted"
+	grep -q "a file is read with --from FILE" "$dir/none.err" || fail "no --from: $(cat "$dir/none.err")"
 fi
 # --sign-key in simulation mode (no --from) signs the model it writes, as with --from:
 # MODEL.sig verifies against the key's public half and the model records its signer; a key

@@ -105,6 +105,11 @@ assert q["faulty_streams"] == 6, q
 assert q["recall"] >= 0.5, q
 assert q["false_alarm_rate"] < 0.02, q
 PY
+# "--from A B ..." (a shell glob) judges every file, as one --from each does (trial s19 C H1).
+"$quality" --model "$dir/knn.json" --from "$dir"/line/wav/*.wav --labels "$dir/line/labels.csv" \
+	> "$dir/qg.out" 2> /dev/null || fail "quality --from A B ..."
+[ "$(grep '^{' "$dir/q.out" | tail -1)" = "$(grep '^{' "$dir/qg.out" | tail -1)" ] ||
+	fail "quality --from A B ... differs from --from A --from B ...: $(grep '^{' "$dir/qg.out" | tail -1)"
 # Refused: knn from simulated machines, or through statistics.
 "$train" --detector knn -m 2 -n 20 -o "$dir/x.json" 2> "$dir/err"
 [ $? -eq 2 ] || fail "knn from simulated machines accepted"
