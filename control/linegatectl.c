@@ -134,7 +134,8 @@ static const char usage[] =
 	"  record status     state (recording, stopped: REASON, off), current file, files, bytes,\n"
 	"                    frames, dropped (ring full), errors (a failed write or full disk)\n"
 	"  keygen PREFIX     make an Ed25519 model-signing key pair: PREFIX.key (secret, mode\n"
-	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys)\n"
+	"                    0600) and PREFIX.pub (put it in the policy's models.trusted_keys);\n"
+	"                    refused when either exists (a key is never replaced)\n"
 	"  sign KEY FILE     sign a model artifact with secret key file KEY: writes FILE.sig\n"
 	"  verify PUB FILE   check FILE.sig against public key file PUB (exit 0 good, 1 bad)\n"
 	"  fleet ARGS        run linegate-fleet ARGS (the plant side of a fleet over NATS:\n"
@@ -511,6 +512,16 @@ static int offline_keys(const char *cmd, int argc, char **argv)
 		if (argc != 1) {
 			fprintf(stderr, "linegatectl: keygen needs PREFIX\n");
 			return 2;
+		}
+		/* A second keygen with the same PREFIX would replace the operator's signing key,
+		 * and every model it signed could no longer be told from a stranger's. */
+		for (int i = 0; i < 2; i++) {
+			snprintf(path, sizeof(path), "%s.%s", argv[0], i ? "pub" : "key");
+			if (!access(path, F_OK) || errno != ENOENT) {
+				fprintf(stderr, "linegatectl: %s exists: keygen never replaces a key; "
+					"remove it first, or give another PREFIX\n", path);
+				return 1;
+			}
 		}
 		lg_sign_keygen(pk, sk);
 		snprintf(path, sizeof(path), "%s.key", argv[0]);

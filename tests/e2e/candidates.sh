@@ -69,6 +69,12 @@ CTL models -r > "$T/models0.json"
 
 # A key the policy does not trust: the registry refuses, the candidate stays pending.
 "$LG_BIN_CTL" keygen "$T/rogue" >/dev/null
+# A second keygen with the same prefix never replaces the key (trial s19 C M5).
+cp "$T/rogue.key" "$T/rogue.key.first"
+"$LG_BIN_CTL" keygen "$T/rogue" > /dev/null 2> "$T/keygen2.err" && lg_fail "keygen replaced a key"
+grep -q "rogue.key exists: keygen never replaces a key" "$T/keygen2.err" ||
+	lg_fail "keygen's refusal: $(cat "$T/keygen2.err")"
+cmp -s "$T/rogue.key" "$T/rogue.key.first" || lg_fail "keygen changed the existing key"
 rc=0
 CTL models approve "$C1" --key "$T/rogue.key" 2> "$T/rogue.err" || rc=$?
 [ $rc -eq 1 ] || lg_fail "approval with an untrusted key: status $rc"
