@@ -1715,6 +1715,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate-loadgen: --spoof needs --spoof-from ADDR\n");
 		return 2;
 	}
+	/* A device's sequences are --first-seq .. --first-seq + -n - 1: past 2^64 - 1 they would
+	 * wrap to 0, which a receiver refuses as replays (trial s19 B L6: it went on silently). */
+	if (o.frames && o.first_seq > 1 && o.first_seq - 1 > UINT64_MAX - o.frames) {
+		fprintf(stderr, "linegate-loadgen: --first-seq %" PRIu64 " with -n %" PRIu64 ": the "
+			"last sequence would pass 2^64 - 1 and wrap to 0; at most -n %" PRIu64 "\n",
+			o.first_seq, o.frames, UINT64_MAX - (o.first_seq - 1));
+		return 2;
+	}
 	/* frames count from 0: a device sends frames 0 .. -n - 1; a fault at a frame it
 	 * never sends would be a run that silently injects nothing */
 	for (unsigned f = 0; f < o.nfaults; f++) {
