@@ -634,7 +634,7 @@ for name, g in goals.items():
                   f'worker path {x["worker_path_ns"]:.0f} ns/frame (median {g["worker_path_ns_median"]:.0f}): '
                   f'{"%.2f" % r_ if r_ is not None else "- (frames lost: %s)" % x["lost"]}'
                   f'{" SHORT" if x["short"] else ""}')
-        print(f'goal {name}: (CPU/frame - worker path) / baseline = {g["cpu_ratio"]:.2f} '
+        print(f'goal {name}: (CPU/frame - worker path) / baseline = {g["cpu_ratio"]:.3f} '
               f'(median of {g["cpu_ratio_n"]} pair(s), {g["cpu_ratio_min"]:.2f}-{g["cpu_ratio_max"]:.2f}'
               f'{"; %d lossy left out" % g["cpu_ratio_lossy_pairs"] if g["cpu_ratio_lossy_pairs"] else ""}) at '
               f'{g["cpu_ratio_rate"] or "max"}/s'
@@ -643,9 +643,9 @@ for name, g in goals.items():
               f'worker thread alone {g["worker_thread_cpu_ratio"]:.2f}, output thread '
               f'{g["output_thread_ns_per_frame"]:.0f} ns/frame); '
               f'zero-loss {g["zero_loss_rate"]:.0f}/s vs 80 % of 1/(path + baseline I/O) = '
-              f'{g["zero_loss_goal_rate"]:.0f}/s: {g["zero_loss_ratio"]:.2f} '
-              f'({"met" if g["zero_loss_met"] else "not met"}{", generator-limited" if g["zero_loss_generator_limited"] else ""}'
-              f'{"; no step offered the goal rate: not tested, rather than failed" if g["zero_loss_untested"] else ""})')
+              f'{g["zero_loss_goal_rate"]:.0f}/s: {g["zero_loss_ratio"]:.3f} '
+              f'({"met" if g["zero_loss_met"] else "not tested: no step offered the goal rate" if g["zero_loss_untested"] else "not met"}'
+              f'{", generator-limited" if g["zero_loss_generator_limited"] else ""})')
     else:
         print(f'goal {name}: no rate at which it and the baseline were both loss-free')
 
