@@ -1790,6 +1790,20 @@ static void status_not_scored(json_object *reply, json_object *dp)
 		}
 		json_object_object_add(reply, "not_scored", json_object_get(ns));
 	}
+	/* Frames over the MTU arrive as IP fragments, which XDP drops ('fragment') unless the
+	 * policy says 'fragments: reassemble' (uring): the line's frames are then lost before any
+	 * worker, and the workers' counters stay at 0 (trial s19 C M2). */
+	if (json_object_object_get_ex(dp, "xdp_fragments_dropped", &v) &&
+	    json_object_get_uint64(v)) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "XDP dropped %" PRIu64 " IP fragments (verdict "
+			 "'fragment'): frames larger than the interface's MTU arrive in pieces and "
+			 "never reach a worker; raise the MTU on the line's path (ip link set IFACE "
+			 "mtu 9000), send smaller frames, or use the uring backend with 'fragments: "
+			 "reassemble' (docs/admission.md, \"Fragments\")", json_object_get_uint64(v));
+		json_object_array_add(w, json_object_new_string(msg));
+	}
 	json_object_object_add(reply, "warnings", w);
 }
 

@@ -333,6 +333,15 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
 	/* devices whose frames the model cannot score (their sample rate): rate_watch.c */
 	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g));
+	if (dp->admit) {
+		/* IP fragments XDP dropped: frames over the interface's MTU never reach a worker,
+		 * and no worker counter says so (trial s19 C M2); linegated warns. */
+		struct lg_admit_reason_ctr r[LG_R_MAX];
+
+		if (!lg_admit_read_reasons(dp->admit, r))
+			json_object_object_add(c->reply, "xdp_fragments_dropped",
+					       json_object_new_uint64(r[LG_R_FRAGMENT].frames));
+	}
 	{
 		char names[1024];
 
