@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/socket.h>
 
@@ -329,7 +330,11 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	int ret;
 
 	if (!sf) {
-		seterr(err, errlen, "%s: %s", path, sf_strerror(NULL));
+		/* libsndfile words a missing file "System error : No such file or directory." */
+		if (access(path, R_OK))
+			seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		else
+			seterr(err, errlen, "%s: %s", path, sf_strerror(NULL));
 		return -EINVAL;
 	}
 	if (info.channels < 1 || info.channels > LG_INGEST_MAX_CHANNELS || info.frames < 0 ||

@@ -494,6 +494,8 @@ static void test_known(void)
 			{ "bad-npy-truncated.npy", "bytes announced, 100 bytes there" },
 			{ "bad-wav-truncated.wav", "the data chunk announces 384 bytes, the file "
 						   "holds 200" },
+			/* not libsndfile's "System error : No such file or directory." */
+			{ "absent.wav", "absent.wav: cannot read: No such file or directory" },
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
