@@ -259,7 +259,8 @@ out:
 	free(acc);
 }
 
-/* The bands96-time5 kNN model of tests/fixtures/wide_knn scores as it did before. */
+/* The bands96-time5 kNN model of tests/fixtures/wide_knn scores as it did before (within 4 ULPs
+ * on a vector path other than the fixture's). */
 static void old_wide_model(void)
 {
 	struct lg_detector det;
@@ -276,9 +277,16 @@ static void old_wide_model(void)
 	CHECK(det.layout == LG_LAYOUT_BANDS96_TIME5);
 	CHECK(det.oref.lines == NULL);
 	CHECK_EQ(wk_scores(&det, got), 0);
+	/*
+	 * Bit for bit on the vector path the fixture was made with (AVX2, an AMD EPYC); the
+	 * AVX-512 path (an Intel Xeon, session s19) sums in another order and lands 1 ULP off
+	 * on 6 of 24. A score is a positive float, so its bit patterns' difference counts ULPs:
+	 * at most 4, a relative 5e-7, where a change of layout or model moves them by far more.
+	 */
 	for (unsigned i = 0; i < WK_TEST * WK_CH; i++) {
 		CHECK(fscanf(f, "%x", &want) == 1);
-		CHECK_EQ(got[i], want);
+		CHECK(got[i] < 0x7f800000u && want < 0x7f800000u);
+		CHECK((got[i] > want ? got[i] - want : want - got[i]) <= 4);
 	}
 	fclose(f);
 	lg_detector_free(&det);
