@@ -152,6 +152,33 @@ static void known_answers(void)
 	CHECK(!memcmp(u, "18446744073709551615", 20));
 }
 
+/* lg_fmt_u64() against "%" PRIu64: 0, every power of ten and its neighbours, and n values
+ * of every length (two digits at a time, from a count of the digits by the highest bit). */
+static void u64_values(unsigned long n)
+{
+	unsigned long differ = 0;
+	uint64_t p = 1;
+
+	for (int k = 0; k <= 20; k++, p *= 10)
+		for (int d = -2; d <= 2; d++) {
+			uint64_t v = (k == 20 ? 0 : p) + (uint64_t)(int64_t)d; /* 0 and UINT64_MAX */
+			char got[24], want[24];
+			size_t g = lg_fmt_u64(got, v);
+			int w = snprintf(want, sizeof(want), "%" PRIu64, v);
+
+			differ += (int)g != w || memcmp(got, want, g);
+		}
+	for (unsigned long i = 0; i < n; i++) {
+		uint64_t v = next() >> (next() % 64);
+		char got[24], want[24];
+		size_t g = lg_fmt_u64(got, v);
+		int w = snprintf(want, sizeof(want), "%" PRIu64, v);
+
+		differ += (int)g != w || memcmp(got, want, g);
+	}
+	CHECK_EQ(differ, 0);
+}
+
 /* The score line as output.c wrote it with one snprintf() before lg_out_score_line(). */
 static int old_line(const struct lg_event *e, const char *more, const char *meta, char *line,
 		    size_t size)
@@ -269,6 +296,7 @@ int main(int argc, char **argv)
 		parity((double)(next() % 100000000) / 1e5);
 		parity((double)(next() % 10000000000ull) / 1000.0);
 	}
+	u64_values(n / 2);
 	score_lines(n / 10 + 1000);
 	fprintf(stderr, "test_fmt: %lu values compared with snprintf, %lu differed\n", compared,
 		mismatches);
