@@ -29,17 +29,46 @@
 #define LG_FMT_FAST 0 /* long double is double here: snprintf() decides every value */
 #endif
 
+/* "00" "01" .. "99": two digits a division. */
+static const char pairs[201] = "0001020304050607080910111213141516171819"
+			       "2021222324252627282930313233343536373839"
+			       "4041424344454647484950515253545556575859"
+			       "6061626364656667686970717273747576777879"
+			       "8081828384858687888990919293949596979899";
+
+static const uint64_t p10_u64[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+	10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+	100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+};
+
+/* Its digits' count, from the highest bit (1233 / 4096 is log10(2) to 4 digits). */
+static size_t u64_digits(uint64_t v)
+{
+	unsigned t = (unsigned)(64 - __builtin_clzll(v | 1)) * 1233 >> 12;
+
+	return t + ((v | 1) >= p10_u64[t]); /* 0: one digit */
+}
+
+/* Written backwards from its end, two digits at a time (issue 10: a score line has four
+ * or five of them; a digit a division made this the output thread's largest function). */
 size_t lg_fmt_u64(char *buf, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
+	size_t n = u64_digits(v);
+	char *p = buf + n;
 
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		buf[i] = tmp[n - 1 - i];
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		p -= 2;
+		memcpy(p, pairs + 2 * r, 2);
+	}
+	if (v >= 10)
+		memcpy(p - 2, pairs + 2 * v, 2);
+	else
+		p[-1] = (char)('0' + v);
 	return n;
 }
 
@@ -129,6 +158,21 @@ static size_t g6_digits(char *p, const char d[6], int x)
 	return (size_t)(p - s);
 }
 
+/* frexp()'s exponent of a finite a > 0, from its bits but for subnormals (frexp's call
+ * was a tenth of lg_fmt_g6()). */
+static int binexp(double a)
+{
+	uint64_t bits;
+	int e2;
+
+	memcpy(&bits, &a, sizeof(bits));
+	if (!(bits >> 52 & 0x7ff)) {
+		frexp(a, &e2);
+		return e2;
+	}
+	return (int)(bits >> 52 & 0x7ff) - 1022;
+}
+
 static bool g6_fast(char *buf, double v, size_t *len)
 {
 	double a = fabs(v);
@@ -147,7 +191,7 @@ static bool g6_fast(char *buf, double v, size_t *len)
 		*len = (size_t)(p - buf);
 		return true;
 	}
-	frexp(a, &e2); /* a in [2^(e2-1), 2^e2) */
+	e2 = binexp(a); /* a in [2^(e2-1), 2^e2) */
 	x = floor_log10_pow2(e2 - 1);
 	/*
 	 * x = floor(log10(a)) first: the digits are those of a's own decade (9.999951 is
@@ -172,8 +216,12 @@ static bool g6_fast(char *buf, double v, size_t *len)
 		q = 100000;
 		x++;
 	}
-	for (int i = 5; i >= 0; i--, q /= 10)
-		d[i] = (char)('0' + q % 10);
+	/* q in [100000, 999999]: one digit and two pairs a division each */
+	d[0] = (char)('0' + q / 100000);
+	q %= 100000;
+	d[1] = (char)('0' + q / 10000);
+	memcpy(d + 2, pairs + 2 * (q % 10000 / 100), 2);
+	memcpy(d + 4, pairs + 2 * (q % 100), 2);
 	p += g6_digits(p, d, x);
 	*p = '\0';
 	*len = (size_t)(p - buf);

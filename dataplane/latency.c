@@ -2,10 +2,24 @@
 /* Honest latency (issue 12): the buckets and the quantiles every stage histogram shares. */
 #include "latency.h"
 
-const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1] = {
-	5000,	   10000,     20000,	 50000,	    100000,    200000,
-	500000,	   1000000,   2000000,	 5000000,   10000000,  20000000,
-	50000000,  100000000, 200000000, 500000000, 1000000000, 2000000000,
+/* The bounds, in ns; a is passed through to X (the binade table below). */
+#define LG_LAT_BOUNDS(X, a)                                                                \
+	X(5000, a) X(10000, a) X(20000, a) X(50000, a) X(100000, a) X(200000, a)           \
+	X(500000, a) X(1000000, a) X(2000000, a) X(5000000, a) X(10000000, a)              \
+	X(20000000, a) X(50000000, a) X(100000000, a) X(200000000, a) X(500000000, a)      \
+	X(1000000000, a) X(2000000000, a)
+
+#define LG_LAT_BOUND(v, a) v##ull,
+const uint64_t lg_latency_bounds_ns[LG_LAT_BUCKETS - 1] = { LG_LAT_BOUNDS(LG_LAT_BOUND, 0) };
+
+/* [k]: the bounds below 2^k, counted by the compiler. */
+#define LG_LAT_BELOW(v, k) +(v##ull < (1ull << (k)))
+#define LG_BIN(k) (uint8_t)(0 LG_LAT_BOUNDS(LG_LAT_BELOW, k)),
+#define LG_BIN8(k) LG_BIN(k) LG_BIN(k + 1) LG_BIN(k + 2) LG_BIN(k + 3) LG_BIN(k + 4)          \
+	LG_BIN(k + 5) LG_BIN(k + 6) LG_BIN(k + 7)
+const uint8_t lg_latency_binade[64] = {
+	LG_BIN8(0) LG_BIN8(8) LG_BIN8(16) LG_BIN8(24) LG_BIN8(32) LG_BIN8(40) LG_BIN8(48)
+	LG_BIN8(56)
 };
 
 const char *const lg_lat_stage_names[LG_LAT_STAGES] = {

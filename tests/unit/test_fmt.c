@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * lg_fmt_g6() and lg_fmt_f1() (include/linegate/fmt.h): known answers written out by hand,
+ * lg_fmt_g6(), lg_fmt_f1() and lg_fmt_u64() (include/linegate/fmt.h): known answers by hand,
  * then the same characters as snprintf("%.6g") and snprintf("%.1f") over millions of values:
  * random bit patterns (every exponent, subnormals), floats as the scores are, values near
- * powers of ten and near rounding ties of six digits, negative zero.
+ * powers of ten and near rounding ties of six digits, negative zero; score lines against the
+ * old snprintf() format, alone and through the whole output path (lg_output_drain_all()).
  */
 #include <linegate/fmt.h>
 
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
@@ -152,6 +154,33 @@ static void known_answers(void)
 	CHECK(!memcmp(u, "18446744073709551615", 20));
 }
 
+/* lg_fmt_u64() against "%" PRIu64: 0, every power of ten and its neighbours, and n values
+ * of every length (two digits at a time, from a count of the digits by the highest bit). */
+static void u64_values(unsigned long n)
+{
+	unsigned long differ = 0;
+	uint64_t p = 1;
+
+	for (int k = 0; k <= 20; k++, p *= 10)
+		for (int d = -2; d <= 2; d++) {
+			uint64_t v = (k == 20 ? 0 : p) + (uint64_t)(int64_t)d; /* 0 and UINT64_MAX */
+			char got[24], want[24];
+			size_t g = lg_fmt_u64(got, v);
+			int w = snprintf(want, sizeof(want), "%" PRIu64, v);
+
+			differ += (int)g != w || memcmp(got, want, g);
+		}
+	for (unsigned long i = 0; i < n; i++) {
+		uint64_t v = next() >> (next() % 64);
+		char got[24], want[24];
+		size_t g = lg_fmt_u64(got, v);
+		int w = snprintf(want, sizeof(want), "%" PRIu64, v);
+
+		differ += (int)g != w || memcmp(got, want, g);
+	}
+	CHECK_EQ(differ, 0);
+}
+
 /* The score line as output.c wrote it with one snprintf() before lg_out_score_line(). */
 static int old_line(const struct lg_event *e, const char *more, const char *meta, char *line,
 		    size_t size)
@@ -218,6 +247,106 @@ static void score_lines(unsigned long n)
 		 -ENOSPC);
 }
 
+/* A random row as score_lines() makes them; alert rows for the alert ring. */
+static void random_row(struct lg_event *e, unsigned long i, bool alert)
+{
+	uint32_t u = (uint32_t)next();
+
+	memset(e, 0, sizeof(*e));
+	e->kind = LG_EV_ROW;
+	e->alert = alert;
+	e->device_id = (uint32_t)next();
+	snprintf(e->name, sizeof(e->name), "press-%u-vib", (unsigned)(next() % 1000));
+	e->channel = (uint8_t)next();
+	memcpy(&e->score, &u, sizeof(e->score));
+	if (i % 3)
+		e->score = (float)(next() % 100000) / 1000.0f;
+	e->nonfinite = i % 101 == 0;
+	e->threshold = i % 4 ? 7.52f : (float)(next() % 100000) / 100.0f;
+	e->seq = i % 11 ? next() % 1000000 : UINT64_MAX;
+	e->scored_wall_ns = i % 16 ? 1796398736791453334ull + i / 16 : next();
+	e->rx_ns = next() % (1ull << 50);
+	e->arrival_ns = i % 13 ? e->rx_ns - next() % 1000000 : 0;
+	e->scored_ns = e->rx_ns + next() % 100000000000ull;
+	e->model_epoch = next() % 3;
+	if (i % 7 == 0)
+		snprintf(e->channel_name, sizeof(e->channel_name), "accel");
+	if (i % 9 == 0)
+		snprintf(e->fields, sizeof(e->fields), "\"temp\":%u.5", (unsigned)(next() % 90));
+}
+
+/*
+ * The whole output path (lg_output_drain_all(): rings, lines formatted in the output
+ * buffer or beside it and copied, flushes, write(2)) writes, line for line, what the one
+ * snprintf() of the old format writes: n rows in runs of 1000 alerts or scores, so many
+ * 64 KiB buffers fill and lines land at every offset.
+ */
+static void drained_lines(unsigned long n)
+{
+	static struct lg_dp dp;
+	static struct lg_event rows[1000];
+	FILE *f = tmpfile();
+	char *text, *line, want[4096];
+	unsigned long differ = 0, lines = 0;
+	size_t cap = 4096 * (n + 1000), got = 0;
+	ssize_t r;
+
+	CHECK(f != NULL);
+	dp.out = f;
+	dp.nworkers = 1;
+	dp.workers[0].dp = &dp;
+	CHECK(!lg_spsc_init(&dp.workers[0].alerts, 1024));
+	CHECK(!lg_spsc_init(&dp.workers[0].scores_ring, 1024));
+	text = malloc(cap);
+	CHECK(text != NULL);
+	line = text;
+	for (unsigned long done = 0; done < n; done += 1000) {
+		bool alert = done / 1000 % 2;
+		unsigned k = n - done < 1000 ? (unsigned)(n - done) : 1000;
+
+		for (unsigned i = 0; i < k; i++) {
+			random_row(&rows[i], done + i, alert);
+			CHECK(lg_spsc_push(alert ? &dp.workers[0].alerts :
+						   &dp.workers[0].scores_ring, &rows[i]));
+		}
+		lg_output_drain_all(&dp);
+		while ((r = pread(fileno(f), text + got, cap - got - 1, (off_t)got)) > 0)
+			got += (size_t)r;
+		text[got] = '\0';
+		for (unsigned i = 0; i < k; i++) {
+			char more[512] = "", *nl = strchr(line, '\n');
+			const struct lg_event *e = &rows[i];
+
+			if (e->channel_name[0])
+				snprintf(more, sizeof(more), ",\"channel_name\":\"%s\"",
+					 e->channel_name);
+			if (e->fields[0])
+				snprintf(more + strlen(more), sizeof(more) - strlen(more),
+					 ",\"fields\":{%s}", e->fields);
+			old_line(e, more, "", want, sizeof(want));
+			if (!nl || strncmp(line, want, (size_t)(nl - line + 1))) {
+				if (differ++ < 5)
+					fprintf(stderr, "drained line %lu: got  %.*s\n     want %s",
+						done + i, nl ? (int)(nl - line) : 80, line, want);
+				if (!nl)
+					break;
+			}
+			line = nl + 1;
+			lines++;
+		}
+	}
+	CHECK_EQ(differ, 0);
+	CHECK_EQ(lines, n);
+	CHECK_EQ((size_t)(line - text), got); /* nothing more */
+	CHECK_EQ(atomic_load(&dp.out_written), n);
+	CHECK_EQ(atomic_load(&dp.out_dropped), 0);
+	CHECK_EQ(atomic_load(&dp.out_alerts) + atomic_load(&dp.out_k_written[LG_OUT_SCORE]), n);
+	free(text);
+	fclose(f);
+	lg_spsc_free(&dp.workers[0].alerts);
+	lg_spsc_free(&dp.workers[0].scores_ring);
+}
+
 int main(int argc, char **argv)
 {
 	int first = lgt_cli(argc, argv, usage, 0, 1);
@@ -269,7 +398,9 @@ int main(int argc, char **argv)
 		parity((double)(next() % 100000000) / 1e5);
 		parity((double)(next() % 10000000000ull) / 1000.0);
 	}
+	u64_values(n / 2);
 	score_lines(n / 10 + 1000);
+	drained_lines(n / 200 + 1000);
 	fprintf(stderr, "test_fmt: %lu values compared with snprintf, %lu differed\n", compared,
 		mismatches);
 	CHECK_EQ(mismatches, 0);

@@ -38,6 +38,50 @@ static void buckets(void)
 	CHECK_EQ(lg_latency_bounds_ns[LG_LAT_BUCKETS - 2], 2000000000ull);
 }
 
+/* The bucket by the definition: walk the bounds. */
+static unsigned bucket_walk(uint64_t ns)
+{
+	unsigned b = 0;
+
+	while (b < LG_LAT_BUCKETS - 1 && ns > lg_latency_bounds_ns[b])
+		b++;
+	return b;
+}
+
+/* lg_latency_bucket() (one table look-up by the highest bit, one compare) answers what
+ * walking the bounds answers: at every power of two and its neighbours, every bound and
+ * its neighbours, and a million values spread over every binade; its premise, one bound
+ * at most in each [2^k, 2^(k+1)), holds. */
+static void buckets_fast(void)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned differ = 0;
+
+	for (unsigned i = 1; i < LG_LAT_BUCKETS - 1; i++)
+		CHECK(63 - __builtin_clzll(lg_latency_bounds_ns[i]) !=
+		      63 - __builtin_clzll(lg_latency_bounds_ns[i - 1]));
+	for (unsigned k = 0; k < 64; k++)
+		for (int d = -1; d <= 1; d++) {
+			uint64_t v = (1ull << k) + (uint64_t)(int64_t)d;
+
+			differ += lg_latency_bucket(v) != bucket_walk(v);
+		}
+	for (unsigned i = 0; i < LG_LAT_BUCKETS - 1; i++)
+		for (int d = -2; d <= 2; d++) {
+			uint64_t v = lg_latency_bounds_ns[i] + (uint64_t)(int64_t)d;
+
+			differ += lg_latency_bucket(v) != bucket_walk(v);
+		}
+	for (unsigned i = 0; i < 1000000; i++) {
+		uint64_t v;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		v = x >> (x % 64); /* every binade, not only the top ones */
+		differ += lg_latency_bucket(v) != bucket_walk(v);
+	}
+	CHECK_EQ(differ, 0);
+}
+
 static void quantiles(void)
 {
 	struct lg_lat_hist h = { 0 };
@@ -101,6 +145,7 @@ int main(int argc, char **argv)
 {
 	lgt_cli(argc, argv, usage, 0, 0);
 	buckets();
+	buckets_fast();
 	quantiles();
 	return lgt_done("latency");
 }
