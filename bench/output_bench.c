@@ -46,25 +46,33 @@ static const char usage[] =
 
 static struct lg_dp dp;
 
+/* Row i of a round (a score, or an alert), as a worker writes it. */
+static void row(struct lg_event *e, unsigned i, bool alert)
+{
+	if (!i) {
+		memset(e, 0, sizeof(*e));
+		e->kind = LG_EV_ROW;
+		e->det = -1;
+		e->alert = alert;
+		e->score = alert ? 12.5f : 0.731f;
+		e->threshold = 7.52f;
+		e->model_epoch = 1;
+	}
+	e->device_id = 101 + i % 8;
+	snprintf(e->name, sizeof(e->name), "press-%u-vib", i % 8);
+	e->seq = i + 1;
+	e->rx_ns = e->arrival_ns = e->pickup_ns = e->complete_ns = now_ns();
+	e->scored_ns = e->rx_ns;
+	e->scored_wall_ns = 1796398736791453334ull + i;
+}
+
 static void fill(bool alert)
 {
 	struct lg_worker *w = &dp.workers[0];
 	struct lg_event e;
 
-	memset(&e, 0, sizeof(e));
-	e.kind = LG_EV_ROW;
-	e.det = -1;
-	e.alert = alert;
-	e.score = alert ? 12.5f : 0.731f;
-	e.threshold = 7.52f;
-	e.model_epoch = 1;
 	for (unsigned i = 0; i < NREC; i++) {
-		e.device_id = 101 + i % 8;
-		snprintf(e.name, sizeof(e.name), "press-%u-vib", i % 8);
-		e.seq = i + 1;
-		e.rx_ns = e.arrival_ns = e.pickup_ns = e.complete_ns = now_ns();
-		e.scored_ns = e.rx_ns;
-		e.scored_wall_ns = 1796398736791453334ull + i;
+		row(&e, i, alert);
 		if (!lg_spsc_push(alert ? &w->alerts : &w->scores_ring, &e))
 			abort();
 	}
@@ -82,19 +90,8 @@ static void *producer(void *arg)
 	(void)arg;
 	while (!atomic_load(&producer_go))
 		;
-	memset(&e, 0, sizeof(e));
-	e.kind = LG_EV_ROW;
-	e.det = -1;
-	e.score = 0.731f;
-	e.threshold = 7.52f;
-	e.model_epoch = 1;
 	for (unsigned i = 0; i < NREC; i++) {
-		e.device_id = 101 + i % 8;
-		snprintf(e.name, sizeof(e.name), "press-%u-vib", i % 8);
-		e.seq = i + 1;
-		e.rx_ns = e.arrival_ns = e.pickup_ns = e.complete_ns = now_ns();
-		e.scored_ns = e.rx_ns;
-		e.scored_wall_ns = 1796398736791453334ull + i;
+		row(&e, i, false);
 		while (!lg_spsc_push(&w->scores_ring, &e))
 			;
 	}
