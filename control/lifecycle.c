@@ -382,6 +382,18 @@ int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, d
 	return 0;
 }
 
+int lg_from_more(struct lg_from_list *l, int argc, char **argv, int *ind, const char *tool)
+{
+	if (*ind >= argc)
+		return 0;
+	if (!l->n) {
+		fprintf(stderr, "%s: '%s': a file is read with --from FILE (one --from may be "
+			"followed by more files)\n", tool, argv[*ind]);
+		return -EINVAL;
+	}
+	return lg_from_opt(l, "from", argv[(*ind)++], tool) ? -EINVAL : 1;
+}
+
 int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool)
 {
 	char *end;

@@ -201,15 +201,10 @@ more_options:
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (optind < argc) {
-		if (!qf.from.n) {
-			fprintf(stderr, "linegate-quality: '%s': a file is read with --from FILE "
-				"(one --from may be followed by more files)\n", argv[optind]);
-			return 2;
-		}
-		if (lg_from_opt(&qf.from, "from", argv[optind++], "linegate-quality"))
-			return 2;
-		goto more_options;
+	switch (lg_from_more(&qf.from, argc, argv, &optind, "linegate-quality")) {
+	case 1: goto more_options;
+	case 0: break;
+	default: return 2;
 	}
 	if (gemm_set && !onnx)
 		fprintf(stderr, "linegate-quality: WARNING: --gemm %s is ignored: it is the "

@@ -2555,15 +2555,10 @@ more_options:
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (optind < argc) {
-		if (!fc.from.n) {
-			fprintf(stderr, "linegate-train: '%s': a file is read with --from FILE "
-				"(one --from may be followed by more files)\n", argv[optind]);
-			return 2;
-		}
-		if (lg_from_opt(&fc.from, "from", argv[optind++], "linegate-train"))
-			return 2;
-		goto more_options;
+	switch (lg_from_more(&fc.from, argc, argv, &optind, "linegate-train")) {
+	case 1: goto more_options;
+	case 0: break;
+	default: return 2;
 	}
 	/* Retraining some devices of a kNN model (linegated after drift gives no --detector):
 	 * the new detectors are of the kind the --base model's all are, of its layout, with its
