@@ -4,13 +4,16 @@
 #include <linegate/backend.h>
 
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,12 +58,35 @@ int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_c
 	return ops->setup ? ops->setup(conf, err, errlen) : 0;
 }
 
+/* The RX queues in use, as `ethtool -l` shows them (combined + rx-only channels), or -errno
+ * (-EOPNOTSUPP: the driver has no channels to report). */
+static int ethtool_rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	ret = ioctl(fd, SIOCETHTOOL, &ifr) ? -errno : 0;
+	close(fd);
+	if (ret)
+		return ret;
+	if (!ch.combined_count && !ch.rx_count)
+		return -EOPNOTSUPP;
+	return (int)(ch.combined_count + ch.rx_count);
+}
+
 int lg_backend_rx_queues(const char *ifname)
 {
 	/*
-	 * Asked of the kernel over rtnetlink, in this process's network namespace: /sys is
-	 * the namespace's of whoever mounted it, and under `nsenter --net` it is the host's,
-	 * where the interface is absent or another one of the same name.
+	 * Asked of the kernel in this process's network namespace, not of /sys: /sys is the
+	 * namespace's of whoever mounted it, and under `nsenter --net` it is the host's,
+	 * where the interface is absent or another one of the same name. First the channels
+	 * in use (`ethtool -L` changes them: a veth made with numrxqueues 2 and set to rx 1
+	 * has one), else what the device was made with (rtnetlink's IFLA_NUM_RX_QUEUES).
 	 */
 	struct {
 		struct nlmsghdr nh;
@@ -78,6 +104,10 @@ int lg_backend_rx_queues(const char *ifname)
 
 	if (!idx)
 		return -ENODEV;
+	ret = ethtool_rx_queues(ifname);
+	if (ret > 0)
+		return ret;
+	ret = -ENODATA;
 	req.ifi.ifi_index = (int)idx;
 	buf = malloc(cap);
 	if (!buf)

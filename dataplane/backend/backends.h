@@ -11,8 +11,9 @@ extern const struct lg_backend_ops lg_backend_pcap;
 extern const struct lg_backend_ops lg_backend_dpdk;
 
 /*
- * The RX queues of interface ifname in this process's network namespace (rtnetlink's
- * IFLA_NUM_RX_QUEUES, which follows `ethtool -L`), or -errno (-ENODEV: no such interface). A queue that no socket of linegate's reads hands what it
+ * The RX queues of interface ifname in this process's network namespace (its channels in
+ * use, which follow `ethtool -L`; else rtnetlink's IFLA_NUM_RX_QUEUES), or -errno (-ENODEV:
+ * no such interface). A queue that no socket of linegate's reads hands what it
  * receives to the kernel, where nobody listens: afxdp and dpdk's net_af_xdp refuse that.
  */
 int lg_backend_rx_queues(const char *ifname);
