@@ -371,6 +371,9 @@ struct lg_worker {
 	 * every other worker caught up after its frame was held (lg_worker_gap_may_close()). */
 	_Atomic uint64_t caught_up_ns;
 	_Atomic bool rx_idle;
+	/* A replay that merges queues (lg_dp.merge_queues): it does not read its own queue
+	 * now, its reorder pool being half full (worker.c, replay_pause()). */
+	_Atomic bool rx_paused;
 	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
 	 * wake_fd()); without, it looks every 2 ms. */
 	struct lg_wake in_wake;
@@ -412,6 +415,11 @@ struct lg_dp {
 	/* Frames reach their owner by one path (reorder.h, lg_order_hold()): only the network
 	 * reorders them, so a gap waits for the device's next frame, not the hold time. */
 	bool one_path_lgf, one_path_uadp;
+	/* A finite stream whose queues each hold part of one device's frames, in no time
+	 * relation to each other (dpdk's net_pcap, one file a queue): a gap is never given up
+	 * on time, only when the pool is full or every stream has ended, and a worker whose
+	 * pool is half full stops reading its queue while another still reads (worker.c). */
+	bool merge_queues;
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
 	uint64_t started_ns;

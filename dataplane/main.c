@@ -1642,6 +1642,10 @@ int main(int argc, char **argv)
 	dp.hold_lgf_ns = hold_ns;
 	dp.one_path_uadp = dp.nworkers == 1 && !dp.ext_input;
 	dp.one_path_lgf = dp.nworkers == 1 || (ops->flags & LG_BACKEND_F_STEERS_LGF);
+	/* A replay read by several queues that do not steer (dpdk's net_pcap with one file a
+	 * queue): one queue may run any number of frames ahead of another, so a gap's frame
+	 * is late by frames, not by time. */
+	dp.merge_queues = finite && dp.nworkers > 1 && !(ops->flags & LG_BACKEND_F_STEERS_LGF);
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';

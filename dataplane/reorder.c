@@ -37,7 +37,7 @@ void lg_reorder_free(struct lg_reorder *r)
 	r->slot = NULL;
 	r->free_buf = NULL;
 	r->bufs = NULL;
-	r->n = r->cap = r->nfree = 0;
+	r->n = r->cap = r->nfree = r->n_handed = 0;
 }
 
 bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
@@ -53,6 +53,8 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
 	s->deadline_ns = now + hold_ns;
 	s->held_ns = now;
 	s->gen = gen;
+	s->handed = r->handed;
+	r->n_handed += r->handed;
 	s->buf = r->free_buf[--r->nfree];
 	s->pkt = *pkt;
 	/* The frame as received where it fits (a recording keeps its Ethernet header: the
@@ -97,6 +99,7 @@ static void take_slot(struct lg_reorder *r, unsigned i, struct lg_reorder_slot *
 {
 	*out = r->slot[i];
 	r->slot[i] = r->slot[--r->n];
+	r->n_handed -= out->handed;
 	out->o->held--;
 	atomic_fetch_add_explicit(&out->o->reordered, 1, memory_order_relaxed);
 	r->first_deadline = UINT64_MAX;

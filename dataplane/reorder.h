@@ -79,6 +79,7 @@ struct lg_reorder_slot {
 	const void *gen;      /* the generation it was judged under (struct lg_gen) */
 	struct lg_rx_pkt pkt; /* pkt.data points at buf */
 	uint8_t *buf;
+	bool handed;	      /* it came through the handoff ring */
 };
 
 struct lg_reorder {
@@ -90,6 +91,11 @@ struct lg_reorder {
 	uint64_t first_deadline; /* the earliest slot's; UINT64_MAX when none */
 	uint64_t first_held_ns;  /* when that slot's frame was held */
 	bool pending;		 /* a device's next may now be held: look */
+	/* Set by the worker while it judges frames from its handoff ring: where the frames
+	 * held now come from. n_handed of the n held came that way (a replay that merges
+	 * queues reads the other source first, worker.c replay_turn()). */
+	bool handed;
+	unsigned n_handed;
 };
 
 /* cap frames (0: LG_REORDER_SLOTS). 0 or -ENOMEM. */

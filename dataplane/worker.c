@@ -209,7 +209,9 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 	while (n < LG_BURST && (pkt = lg_handoff_peek(&w->in))) {
 		/* Under this generation the frame is ours, or the owner moved with a policy
 		 * change: then it goes on to the new owner. */
+		w->ro.handed = true;
 		lg_worker_count(w, lg_worker_handle(w, g, pkt));
+		w->ro.handed = false;
 		lg_worker_score_full(w, g);
 		lg_handoff_pop(&w->in);
 		lg_worker_held_ready(w);
@@ -240,6 +242,52 @@ bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns)
 			return false;
 	}
 	return !(w->in.slots && lg_handoff_peek(&w->in));
+}
+
+/*
+ * A replay that merges queues (lg_dp.merge_queues): each queue reads its file as fast as it
+ * can, so one source of a device's frames (the worker's own queue, or its handoff ring) may
+ * run hundreds of frames ahead of the other, more than the pool holds. With its pool half
+ * full a worker reads the source that did not fill it: the gap its held frames wait for is
+ * there. Most held frames came through the ring: it reads its own queue and leaves the ring
+ * for now (its producer waits, judging its own ring meanwhile, as a full ring makes it in a
+ * replay). Most came from its own queue: it judges only the ring and stops reading its queue,
+ * as long as another worker still reads (its stream not ended, not paused itself: the flag
+ * is set before the others are looked at, so two workers never both stop).
+ *
+ * For one device the frames then fill the gap, or pass it on both sources: once the pool is
+ * full, each source has a frame above the gap, so nothing below the lowest held frame can
+ * still come, and lg_reorder_take() gives the gap up as missing, exactly. Many devices whose
+ * gaps lie on different sources can fill the pool before that: the oldest gap is given up,
+ * as on a live line (missing, then late; counted).
+ */
+enum replay_turn { TURN_BOTH, TURN_RING, TURN_OWN };
+
+static enum replay_turn replay_turn(struct lg_worker *w)
+{
+	struct lg_dp *dp = w->dp;
+
+	if (!dp->merge_queues)
+		return TURN_BOTH;
+	if (w->at_eof || w->ro.n < w->ro.cap / 2) {
+		if (atomic_load_explicit(&w->rx_paused, memory_order_relaxed))
+			atomic_store(&w->rx_paused, false);
+		return TURN_BOTH;
+	}
+	if (2 * w->ro.n_handed > w->ro.n) {
+		atomic_store(&w->rx_paused, false);
+		return TURN_OWN;
+	}
+	atomic_store(&w->rx_paused, true);
+	for (unsigned i = 0; i < dp->nworkers; i++) {
+		struct lg_worker *x = &dp->workers[i];
+
+		if (x != w && atomic_load(&x->caught_up_ns) != UINT64_MAX &&
+		    !atomic_load(&x->rx_paused))
+			return TURN_RING;
+	}
+	atomic_store(&w->rx_paused, false);
+	return TURN_BOTH;
 }
 
 /* After its own stream ended: the worker goes on judging handed-over frames until every
@@ -357,11 +405,16 @@ void *lg_worker_main(void *arg)
 			lg_worker_export_seqs(w, g);
 			w->last_export_ns = now;
 		}
-		if ((dp->nworkers > 1 || dp->ext_input) && lg_worker_drain_handoff(w, g))
+		enum replay_turn turn = replay_turn(w);
+
+		if ((dp->nworkers > 1 || dp->ext_input) && turn != TURN_OWN &&
+		    lg_worker_drain_handoff(w, g))
 			timeout = 0;
 		/* A hold that times out ends when it is due, not at the next frame: once the
-		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()). */
-		if (w->ro.n) {
+		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()).
+		 * A replay that merges queues gives a gap up when the pool is full or at the
+		 * end, never on time (replay_turn()). */
+		if (w->ro.n && !dp->merge_queues) {
 			if (now >= w->ro.first_deadline &&
 			    (lg_worker_gap_may_close(w, w->ro.first_held_ns) ||
 			     now - w->ro.first_held_ns >= LG_REORDER_HOLD_MAX_NS))
@@ -379,6 +432,14 @@ void *lg_worker_main(void *arg)
 				break;
 			if (!lg_handoff_peek(&w->in)) {
 				struct timespec ts = { 0, 200000 };
+
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		if (turn == TURN_RING) {
+			if (!lg_handoff_peek(&w->in)) {
+				struct timespec ts = { 0, 100000 };
 
 				nanosleep(&ts, NULL);
 			}
