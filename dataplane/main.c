@@ -1133,7 +1133,8 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 		return -ENOMEM;
 	}
 	if (lg_worker_buffers(w, maxb, 4096, 16384) ||
-	    ((dp->hold_lgf_ns || dp->hold_uadp_ns) && lg_reorder_init(&w->ro, 0))) {
+	    ((dp->hold_lgf_ns || dp->hold_uadp_ns) &&
+	     lg_reorder_init(&w->ro, dp->merge_queues ? lg_merge_pool_slots(dp->nworkers) : 0))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
