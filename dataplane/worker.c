@@ -255,7 +255,7 @@ bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns)
  * oldest hold each turn and gives its gap up then, not before.
  *
  * Meanwhile the sources that are ahead of the gap must not fill the pool: with
- * LG_MERGE_PAUSE frames held (a pool sized for what is on its way then, reorder.h), the
+ * LG_MERGE_PAUSE frames held (a pool sized for what is on its way then, dataplane.h), the
  * owner asks them to stop reading their queues (pause_req; its own queue too when
  * it is one of them) until the gap fills or they all passed it, and the sources behind read
  * on. Owners of several devices can ask each other's queues to wait in a circle (each gap's
