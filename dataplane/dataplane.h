@@ -371,6 +371,13 @@ struct lg_worker {
 	 * every other worker caught up after its frame was held (lg_worker_gap_may_close()). */
 	_Atomic uint64_t caught_up_ns;
 	_Atomic bool rx_idle;
+	/* A replay that merges queues (lg_dp.merge_queues, worker.c merge_turn()): the
+	 * workers (bit i: worker i) that ask this one not to read its queue for now, its
+	 * frames being ahead of a gap they wait for; the workers this one asks so; since when
+	 * every queue its gap waits on has been asked (0: not). */
+	_Atomic uint64_t pause_req;
+	uint64_t pausing;
+	uint64_t stuck_ns;
 	/* Issue 10: a handoff into in wakes the worker's wait in rx_burst() (backends with
 	 * wake_fd()); without, it looks every 2 ms. */
 	struct lg_wake in_wake;
@@ -395,6 +402,21 @@ struct lg_worker {
 enum lg_out_kind { LG_OUT_ALERT, LG_OUT_SCORE, LG_OUT_INCIDENT, LG_OUT_EVENT, LG_OUT_KINDS };
 extern const char *const lg_out_kind_names[LG_OUT_KINDS]; /* "alerts", "scores", ... */
 
+/*
+ * A replay that merges queues (worker.c, merge_turn()) asks the queues that ran ahead of a
+ * gap to wait once LG_MERGE_PAUSE frames are held; what they read or handed over before they
+ * saw it still comes: up to a handoff ring and a burst from each. Its reorder pool holds that
+ * much more, for up to LG_MERGE_WORKERS workers (more share that room: a pool that fills
+ * gives the oldest gap up, counted). The buffers are touched only when used.
+ */
+#define LG_MERGE_PAUSE (LG_REORDER_SLOTS / 2)
+#define LG_MERGE_WORKERS 8
+static inline unsigned lg_merge_pool_slots(unsigned nworkers)
+{
+	return LG_REORDER_SLOTS + (nworkers < LG_MERGE_WORKERS ? nworkers : LG_MERGE_WORKERS) *
+					  (LG_HANDOFF_SLOTS + LG_BURST);
+}
+
 struct lg_dp {
 	_Atomic(struct lg_gen *) gen;
 	pthread_mutex_t apply_lock; /* serialises generation changes */
@@ -412,6 +434,11 @@ struct lg_dp {
 	/* Frames reach their owner by one path (reorder.h, lg_order_hold()): only the network
 	 * reorders them, so a gap waits for the device's next frame, not the hold time. */
 	bool one_path_lgf, one_path_uadp;
+	/* A finite stream whose queues each hold part of one device's frames, in no time
+	 * relation to each other (dpdk's net_pcap, one file a queue): a gap is given up when
+	 * every queue has passed it, never on time, and queues that ran ahead wait
+	 * (worker.c, merge_turn()). */
+	bool merge_queues;
 	bool finite;       /* incidents: a finite stream, whose incident times are sample times */
 	uint64_t epoch;
 	uint64_t started_ns;

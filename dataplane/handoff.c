@@ -3,6 +3,7 @@
 #include "handoff.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ void lg_handoff_free(struct lg_handoff *h)
 	h->slots = NULL;
 }
 
-bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt)
+bool lg_handoff_push_from(struct lg_handoff *h, const struct lg_rx_pkt *pkt, unsigned from)
 {
 	uint64_t pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	struct lg_handoff_slot *s;
@@ -48,6 +49,7 @@ bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt)
 			pos = atomic_load_explicit(&h->tail, memory_order_relaxed);
 		}
 	}
+	s->from = from;
 	s->pkt = *pkt;
 	memcpy(s->data, pkt->data, pkt->len);
 	s->pkt.data = s->data;
@@ -71,6 +73,15 @@ const struct lg_rx_pkt *lg_handoff_peek(struct lg_handoff *h)
 	if (atomic_load_explicit(&s->seq, memory_order_acquire) != h->head + 1)
 		return NULL;
 	return &s->pkt;
+}
+
+unsigned lg_handoff_from(const struct lg_rx_pkt *pkt)
+{
+	const struct lg_handoff_slot *s =
+		(const struct lg_handoff_slot *)((const char *)pkt -
+						 offsetof(struct lg_handoff_slot, pkt));
+
+	return s->from;
 }
 
 void lg_handoff_pop(struct lg_handoff *h)

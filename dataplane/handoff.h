@@ -24,6 +24,7 @@
 
 struct lg_handoff_slot {
 	_Atomic uint64_t seq;
+	unsigned from;	      /* the worker that pushed it (LG_HANDOFF_FROM_NONE: another) */
 	struct lg_rx_pkt pkt; /* pkt.data points at data */
 	uint8_t data[LG_HANDOFF_MAX];
 };
@@ -37,10 +38,19 @@ struct lg_handoff {
 
 int lg_handoff_init(struct lg_handoff *h);
 void lg_handoff_free(struct lg_handoff *h);
-/* Copy pkt in; false when the ring is full (or the payload does not fit a slot). */
-bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt);
+#define LG_HANDOFF_FROM_NONE 0xffffu /* pushed by no worker (the MQTT input) */
+
+/* Copy pkt in, pushed by worker from; false when the ring is full (or the payload does not
+ * fit a slot). One producer's packets come out in the order it pushed them. */
+bool lg_handoff_push_from(struct lg_handoff *h, const struct lg_rx_pkt *pkt, unsigned from);
+static inline bool lg_handoff_push(struct lg_handoff *h, const struct lg_rx_pkt *pkt)
+{
+	return lg_handoff_push_from(h, pkt, LG_HANDOFF_FROM_NONE);
+}
 /* The oldest handed-over packet, valid until lg_handoff_pop(); NULL when empty. */
 const struct lg_rx_pkt *lg_handoff_peek(struct lg_handoff *h);
+/* Who pushed pkt, a packet lg_handoff_peek() returned. */
+unsigned lg_handoff_from(const struct lg_rx_pkt *pkt);
 void lg_handoff_pop(struct lg_handoff *h);
 
 #endif /* LG_HANDOFF_H */

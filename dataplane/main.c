@@ -1143,7 +1143,8 @@ static int worker_setup(struct lg_dp *dp, struct lg_worker *w, const struct lg_b
 		return -ENOMEM;
 	}
 	if (lg_worker_buffers(w, maxb, 4096, 16384) ||
-	    ((dp->hold_lgf_ns || dp->hold_uadp_ns) && lg_reorder_init(&w->ro, 0))) {
+	    ((dp->hold_lgf_ns || dp->hold_uadp_ns) &&
+	     lg_reorder_init(&w->ro, dp->merge_queues ? lg_merge_pool_slots(dp->nworkers) : 0))) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1652,6 +1653,10 @@ int main(int argc, char **argv)
 	dp.hold_lgf_ns = hold_ns;
 	dp.one_path_uadp = dp.nworkers == 1 && !dp.ext_input;
 	dp.one_path_lgf = dp.nworkers == 1 || (ops->flags & LG_BACKEND_F_STEERS_LGF);
+	/* A replay read by several queues that do not steer (dpdk's net_pcap with one file a
+	 * queue): one queue may run any number of frames ahead of another, so a gap's frame
+	 * is late by frames, not by time. */
+	dp.merge_queues = finite && dp.nworkers > 1 && !(ops->flags & LG_BACKEND_F_STEERS_LGF);
 	for (unsigned w = 0; w < dp.nworkers; w++) {
 		dp.workers[w].id = w;
 		err[0] = '\0';

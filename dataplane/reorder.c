@@ -53,6 +53,7 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
 	s->deadline_ns = now + hold_ns;
 	s->held_ns = now;
 	s->gen = gen;
+	s->src = r->src;
 	s->buf = r->free_buf[--r->nfree];
 	s->pkt = *pkt;
 	/* The frame as received where it fits (a recording keeps its Ethernet header: the
@@ -120,23 +121,50 @@ static int ready_slot(const struct lg_reorder *r)
 	return -1;
 }
 
-/* The oldest held frame's device gives up the gap before its lowest held frame. */
-static void give_up_oldest(struct lg_reorder *r)
+struct lg_seq_order *lg_reorder_oldest(const struct lg_reorder *r)
 {
-	struct lg_seq_order *o;
-	uint64_t low = UINT64_MAX;
 	unsigned old = 0;
 
+	if (!r->n)
+		return NULL;
 	for (unsigned i = 1; i < r->n; i++)
 		if (r->slot[i].deadline_ns < r->slot[old].deadline_ns)
 			old = i;
-	o = r->slot[old].o;
+	return r->slot[old].o;
+}
+
+uint64_t lg_reorder_sources(const struct lg_reorder *r, const struct lg_seq_order *o)
+{
+	uint64_t m = 0;
+
 	for (unsigned i = 0; i < r->n; i++)
-		if (r->slot[i].o == o && r->slot[i].seq < low)
+		if (r->slot[i].o == o && r->slot[i].src < 64)
+			m |= 1ull << r->slot[i].src;
+	return m;
+}
+
+void lg_reorder_give_up(struct lg_reorder *r, struct lg_seq_order *o)
+{
+	uint64_t low = UINT64_MAX;
+	bool found = false;
+
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->slot[i].o == o && r->slot[i].seq <= low) {
 			low = r->slot[i].seq;
+			found = true;
+		}
+	if (!found)
+		return;
 	if (o->next && low > o->next)
 		atomic_fetch_add_explicit(&o->missing, low - o->next, memory_order_relaxed);
 	o->next = low;
+	r->pending = true;
+}
+
+/* The oldest held frame's device gives up the gap before its lowest held frame. */
+static void give_up_oldest(struct lg_reorder *r)
+{
+	lg_reorder_give_up(r, lg_reorder_oldest(r));
 }
 
 bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_reorder_slot *out)

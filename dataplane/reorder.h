@@ -79,6 +79,7 @@ struct lg_reorder_slot {
 	const void *gen;      /* the generation it was judged under (struct lg_gen) */
 	struct lg_rx_pkt pkt; /* pkt.data points at buf */
 	uint8_t *buf;
+	unsigned src;	      /* the queue (worker) it was received on (lg_reorder.src) */
 };
 
 struct lg_reorder {
@@ -90,6 +91,10 @@ struct lg_reorder {
 	uint64_t first_deadline; /* the earliest slot's; UINT64_MAX when none */
 	uint64_t first_held_ns;  /* when that slot's frame was held */
 	bool pending;		 /* a device's next may now be held: look */
+	/* Set by the worker before it judges a frame: the queue (worker) that received it,
+	 * its own or the one that handed it over; held frames keep it (a replay that merges
+	 * queues: lg_reorder_sources(), worker.c merge_turn()). */
+	unsigned src;
 };
 
 /* cap frames (0: LG_REORDER_SLOTS). 0 or -ENOMEM. */
@@ -106,6 +111,13 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
  */
 bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_reorder_slot *out);
 void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s);
+/* The device of the hold that is due first; NULL when nothing is held. */
+struct lg_seq_order *lg_reorder_oldest(const struct lg_reorder *r);
+/* The sources (bit src, for src < 64) of o's held frames. */
+uint64_t lg_reorder_sources(const struct lg_reorder *r, const struct lg_seq_order *o);
+/* o gives up the gap before its lowest held frame (counted missing); that frame may go on
+ * at the next lg_reorder_take(). o must hold a frame. */
+void lg_reorder_give_up(struct lg_reorder *r, struct lg_seq_order *o);
 /* o's held frames are due now: their gap is given up at the next look (one path). */
 void lg_reorder_expire(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t now);
 /* Whether lg_reorder_take() has something to do (a cheap test for the worker's loop). */

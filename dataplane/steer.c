@@ -14,7 +14,7 @@ enum lg_reason lg_steer_handoff(struct lg_worker *w, unsigned owner, const struc
 {
 	struct lg_dp *dp = w->dp;
 
-	while (!lg_handoff_push(&dp->workers[owner].in, pkt)) {
+	while (!lg_handoff_push_from(&dp->workers[owner].in, pkt, w->id)) {
 		if (!dp->handoff_wait || pkt->len > LG_HANDOFF_MAX ||
 		    atomic_load_explicit(&dp->stop, memory_order_relaxed))
 			return LG_DROP_HANDOFF_FULL;

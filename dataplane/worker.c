@@ -209,7 +209,9 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 	while (n < LG_BURST && (pkt = lg_handoff_peek(&w->in))) {
 		/* Under this generation the frame is ours, or the owner moved with a policy
 		 * change: then it goes on to the new owner. */
+		w->ro.src = lg_handoff_from(pkt);
 		lg_worker_count(w, lg_worker_handle(w, g, pkt));
+		w->ro.src = w->id;
 		lg_worker_score_full(w, g);
 		lg_handoff_pop(&w->in);
 		lg_worker_held_ready(w);
@@ -240,6 +242,84 @@ bool lg_worker_gap_may_close(struct lg_worker *w, uint64_t held_ns)
 			return false;
 	}
 	return !(w->in.slots && lg_handoff_peek(&w->in));
+}
+
+/*
+ * A replay that merges queues (lg_dp.merge_queues): each queue reads its file as fast as it
+ * can, so the queues that hold a device's frames run any number of frames apart, and a
+ * hold time says nothing about whether a gap's frame can still come. Each queue (source)
+ * is in sequence order per device, and a worker hands frames over in the order it read
+ * them; so once every source has sent the owner a frame of the device above the gap (it
+ * holds one from each), or has ended (its stream over, its handoffs judged), no source can
+ * still hold the gap's frame: it is lost, exactly. The owner looks at the device of its
+ * oldest hold each turn and gives its gap up then, not before.
+ *
+ * Meanwhile the sources that are ahead of the gap must not fill the pool: with
+ * LG_MERGE_PAUSE frames held (a pool sized for what is on its way then, dataplane.h), the
+ * owner asks them to stop reading their queues (pause_req; its own queue too when
+ * it is one of them) until the gap fills or they all passed it, and the sources behind read
+ * on. Owners of several devices can ask each other's queues to wait in a circle (each gap's
+ * frame on a queue another owner paused); when every queue a gap waits on has been asked
+ * to wait for MERGE_STUCK_NS, the gap is given up (missing, and its frames late, counted),
+ * as when the pool is full.
+ */
+#define MERGE_STUCK_NS 50000000ull
+
+static void merge_give_up(struct lg_worker *w, struct lg_seq_order *o)
+{
+	lg_reorder_give_up(&w->ro, o);
+	lg_worker_release_held(w, 0, false);
+}
+
+/* Whether this worker may not read its own queue this turn. */
+static bool merge_turn(struct lg_worker *w, uint64_t now)
+{
+	struct lg_dp *dp = w->dp;
+	uint64_t all = dp->nworkers >= 64 ? ~0ull : (1ull << dp->nworkers) - 1;
+	uint64_t ended = 0, want = 0;
+	struct lg_seq_order *o;
+
+	if (!dp->merge_queues)
+		return false;
+	for (unsigned i = 0; i < dp->nworkers; i++)
+		if (i == w->id ? w->at_eof
+			       : atomic_load_explicit(&dp->workers[i].caught_up_ns,
+						      memory_order_acquire) == UINT64_MAX)
+			ended |= 1ull << i;
+	/* An ended source's last frames may still be in the ring (read after its flag). */
+	if (lg_handoff_peek(&w->in))
+		ended = 0;
+	while ((o = lg_reorder_oldest(&w->ro)) &&
+	       ((lg_reorder_sources(&w->ro, o) | ended) & all) == all)
+		merge_give_up(w, o);
+	if (o && w->ro.n >= LG_MERGE_PAUSE)
+		want = lg_reorder_sources(&w->ro, o) & ~ended & all;
+	for (unsigned i = 0; i < dp->nworkers; i++) {
+		uint64_t bit = 1ull << i, me = 1ull << w->id;
+
+		if ((want & bit) && !(w->pausing & bit))
+			atomic_fetch_or(&dp->workers[i].pause_req, me);
+		else if (!(want & bit) && (w->pausing & bit))
+			atomic_fetch_and(&dp->workers[i].pause_req, ~me);
+	}
+	w->pausing = want;
+	if (want) {
+		uint64_t wait = all & ~want & ~ended;
+		bool moving = false;
+
+		for (unsigned i = 0; i < dp->nworkers; i++)
+			if ((wait & (1ull << i)) && !atomic_load(&dp->workers[i].pause_req))
+				moving = true;
+		if (moving || !w->stuck_ns) {
+			w->stuck_ns = moving ? 0 : now;
+		} else if (now - w->stuck_ns >= MERGE_STUCK_NS) {
+			w->stuck_ns = 0;
+			merge_give_up(w, o);
+		}
+	} else {
+		w->stuck_ns = 0;
+	}
+	return atomic_load(&w->pause_req) != 0;
 }
 
 /* After its own stream ended: the worker goes on judging handed-over frames until every
@@ -283,6 +363,7 @@ void *lg_worker_main(void *arg)
 	snprintf(name, sizeof(name), "lg-worker-%u", w->id);
 	pthread_setname_np(pthread_self(), name);
 	atomic_store(&w->tid, (int)gettid());
+	w->ro.src = w->id; /* what it holds comes from its own queue, unless handed over */
 
 	while (!atomic_load_explicit(&dp->stop, memory_order_relaxed)) {
 		struct lg_gen *g = atomic_load_explicit(&dp->gen, memory_order_acquire);
@@ -359,9 +440,13 @@ void *lg_worker_main(void *arg)
 		}
 		if ((dp->nworkers > 1 || dp->ext_input) && lg_worker_drain_handoff(w, g))
 			timeout = 0;
+		bool paused = merge_turn(w, now);
+
 		/* A hold that times out ends when it is due, not at the next frame: once the
-		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()). */
-		if (w->ro.n) {
+		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()).
+		 * A replay that merges queues gives a gap up once every queue passed it, never
+		 * on time (merge_turn()). */
+		if (w->ro.n && !dp->merge_queues) {
 			if (now >= w->ro.first_deadline &&
 			    (lg_worker_gap_may_close(w, w->ro.first_held_ns) ||
 			     now - w->ro.first_held_ns >= LG_REORDER_HOLD_MAX_NS))
@@ -379,6 +464,14 @@ void *lg_worker_main(void *arg)
 				break;
 			if (!lg_handoff_peek(&w->in)) {
 				struct timespec ts = { 0, 200000 };
+
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		if (paused) {
+			if (!lg_handoff_peek(&w->in)) {
+				struct timespec ts = { 0, 100000 };
 
 				nanosleep(&ts, NULL);
 			}

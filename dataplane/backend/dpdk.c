@@ -4,8 +4,10 @@
  * by linegate's own worker threads. Frames never pass XDP, so every one is judged first by
  * the user-space copy of the admission decision (conf.uadmit, include/linegate/uadmit.h);
  * what it admits is parsed in place (lg_backend_parse_frame()) and the packet view points
- * into the mbuf, which release() frees. Several queues are fed by RSS over the UDP ports,
- * so that one device's frames stay on one queue (one replay window, one feature window).
+ * into the mbuf, which release() frees. Several queues are fed by RSS over the UDP ports
+ * where the port has it, or as the port fills them (net_pcap: one rx_pcap= file a queue);
+ * either way a device's frames that arrive on another worker's queue are handed to their
+ * owner and put back in order there (one replay window, one feature window).
  *
  * EAL is per process: setup() initialises it and configures and starts the port, open()
  * only hands a worker its queue. The state below is written once by setup() and only read
@@ -204,17 +206,16 @@ static int port_setup(unsigned nqueues, char *err, size_t errlen)
 		uint64_t hf = (RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_NONFRAG_IPV6_UDP) &
 			      info.flow_type_rss_offloads;
 
-		/* Without RSS a device's frames would spread over queues and windows. */
-		if (!hf) {
-			snprintf(err, errlen,
-				 "port %u (%s) cannot spread UDP flows over queues (no RSS): "
-				 "use --workers 1",
-				 dc.e.port_id, info.driver_name);
-			return -EOPNOTSUPP;
+		/* RSS only spreads the load: whichever queue a frame arrives on, a device's
+		 * frames reach its owner worker (the handoff ring) and its window in sequence
+		 * order (the reorder stage), docs/architecture.md "In sequence order". A port
+		 * without it (net_pcap with one rx_pcap= per queue, a kernel-steered net_tap)
+		 * runs its queues as they come; a NIC without it fills queue 0 alone. */
+		if (hf) {
+			pconf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			pconf.rx_adv_conf.rss_conf.rss_hf = hf;
+			dc.rss = true;
 		}
-		pconf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-		pconf.rx_adv_conf.rss_conf.rss_hf = hf;
-		dc.rss = true;
 	}
 	if (dc.csum && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM)) {
 		pconf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
@@ -643,7 +644,10 @@ static void dpdk_stats(struct lg_backend *b, struct lg_backend_stats *st)
 static void dpdk_describe(struct lg_backend *b, char *buf, size_t len)
 {
 	snprintf(buf, len, "port %u (%s), queue %u of %u%s, UDP checksum %s, %u mbufs%s",
-		 dc.e.port_id, dc.driver, b->queue, dc.nqueues, dc.rss ? " by RSS" : "",
+		 dc.e.port_id, dc.driver, b->queue, dc.nqueues,
+		 dc.nqueues < 2 ? ""
+		 : dc.rss       ? " (RSS over UDP ports; frames handed to their device's worker)"
+				: " (no RSS: frames handed to their device's worker)",
 		 !dc.csum ? "not checked" : dc.hw_csum ? "by the NIC" : "in software", dc.mbufs,
 		 dc.eof_ms ? ", finite source" : "");
 }
@@ -661,8 +665,10 @@ const struct lg_backend_ops lg_backend_dpdk = {
 	.stats = dpdk_stats,
 	.describe = dpdk_describe,
 	.finite = dpdk_finite,
-	.help = "dpdk: a DPDK port, RX queue = worker index (RSS over UDP ports with several\n"
-		"workers), every frame judged by the user-space admission (the XDP decision).\n"
+	.help = "dpdk: a DPDK port, RX queue = worker index (RSS over UDP ports where the port\n"
+		"has it; net_pcap: one rx_pcap= per queue), every frame judged by the user-space\n"
+		"admission (the XDP decision); a device's frames reach its worker, in sequence\n"
+		"order, whichever queue they arrive on.\n"
 		"Options: port=N (default: the first), pci=BDF (repeatable), vdev=SPEC\n"
 		"(repeatable; ';' inside SPEC stands for DPDK's ',', e.g.\n"
 		"vdev=net_pcap0;rx_pcap=f.pcap), nohuge, mem=MB (1024 with nohuge), lcores=LIST\n"

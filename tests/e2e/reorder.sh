@@ -1,64 +1,102 @@
 #!/usr/bin/env bash
 # One device, one window in sequence order, whichever queue and worker receive its frames
-# (docs/architecture.md, "In sequence order"). AF_XDP with native XDP on a two-queue veth and
-# two workers: device 101 sends the same 1200 frames (64 samples: 4 a window) from one source
-# port, then from six. From six, frames reach the owner both on its own queue and through the
-# handoff ring, and overtake each other; the reorder stage puts them back in order: the
-# windows and their scores are the same as from one port (0 differ), nothing is missing or
-# late. Then a loss at the sender: 37 sequences not sent; the device's missing count is 37,
-# none late, every sent frame admitted. With ARG dpdk, the same through DPDK's net_af_xdp
-# vdev with two queues: skipped where the build lacks DPDK, and on a veth, whose queues
-# net_af_xdp cannot see (it counts combined channels; a veth has rx and tx ones).
+# (docs/architecture.md, "In sequence order"). Device 101 sends the same 1200 frames
+# (64 samples: 4 a window) from one source port, then from six; then from six with a loss at
+# the sender (37 sequences not sent). From six, frames reach the owner both on its own queue
+# and through the handoff ring, and overtake each other; the reorder stage puts them back in
+# order: the windows and their scores are the same as from one port (0 differ), nothing is
+# missing or late; at the loss the device's missing count is 37, none late, every frame sent
+# admitted.
+#   afxdp: AF_XDP with native XDP on a two-queue veth, two workers, live.
+#   dpdk:  the dpdk backend on net_pcap with two RX queues (one rx_pcap= file each) and two
+#          workers, a port without RSS: the sender's frames, captured on the server's veth,
+#          split by source port (40001-40003 in one file, 40004-40006 in the other), so both
+#          queues carry interleaved sequences of the one device. Each queue reads its file as
+#          fast as it can: one runs ahead of the other by any number of frames. Then the six
+#          and loss captures over three queues in runs of 100 sequences (a queue's run is
+#          hundreds of frames ahead of the others'): the same windows, missing 37, late 0.
+#          (DPDK's net_af_xdp cannot run two queues here: it reads combined channels only,
+#          which a veth lacks; dpdk_queues.sh checks that refusal.)
+#   dpdk_tap: the dpdk backend on net_tap with two queues, two workers, live: the kernel
+#          side of the tap (lgtap0, 10.78.0.1/24, in the server's namespace) forwards what the
+#          line sends to 10.78.0.2, and spreads the flows over the tap's queues by their hash;
+#          exact counts (sent = judged = admitted + dropped by reason) and the sequence as
+#          linegatectl reads it. Skipped where the kernel has no multiqueue tun.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 MODE=${1:-afxdp}
-if [ "$MODE" = dpdk ]; then
+case $MODE in
+dpdk*)
 	"$LG_BIN_DP" --help | grep -q "^  dpdk" || lg_skip "linegate was built without DPDK"
-fi
+	# DPDK's own leak on close (dpdk-lsan.supp), under ASan builds only.
+	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LG_SOURCE/tests/e2e/dpdk-lsan.supp"
+	;;
+esac
+[ "$MODE" != dpdk_tap ] || [ -c /dev/net/tun ] || lg_skip "no /dev/net/tun: net_tap needs it"
 lg_tmp
 LG_QUEUES=2 lg_netns_up "lgro$$"
 T=$LG_TMP
 lg_policy "$T/policy.yaml"
-if [ "$MODE" = dpdk ]; then
-	# DPDK takes every frame off lg0, ARP too: the line knows the server's MAC beforehand.
-	SRV_MAC=$(ip -n "$NS_SRV" -j link show lg0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-	ip -n "$NS_LINE" neigh replace $SRV_IP lladdr "$SRV_MAC" dev lg1 nud permanent
+DST=$SRV_IP
+if [ "$MODE" = dpdk_tap ]; then
+	# The line reaches 10.78.0.0/24 through the server's namespace, which forwards it into
+	# the tap; 10.78.0.2 is the DPDK side (every frame the kernel sends on lgtap0 reaches
+	# DPDK whatever its MAC: a fixed neighbour, no ARP that linegate would count).
+	DST=10.78.0.2
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$NS_LINE" route add 10.78.0.0/24 via $SRV_IP
 fi
 N=1200
 LOST=$(python3 -c 'print(",".join(str(s) for s in list(range(100, 1100, 40))[:25] + list(range(301, 313))))')
 
-# Each run starts afresh (its own state folder, XDP not pinned): the same sequences again.
-run() { # NAME PORTS [--skip LIST]
+# The sender's frames from PORTS (its --skip LIST not sent), printing "sent N" to $T/NAME.sent.
+send() { # NAME PORTS [--skip LIST]
 	local name=$1 ports=$2
 	shift 2
-	if [ "$MODE" = dpdk ]; then
-		ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
-			-o "$T/$name.jsonl" -s "$T/$name.stats.json" -w 2 --state-dir "$T/$name.state" \
-			-b "dpdk:nohuge,mem=256,sleep=50,vdev=net_af_xdp0;iface=lg0;start_queue=0;queue_count=2" \
-			2> "$T/$name.err" &
-	else
-		ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
-			-o "$T/$name.jsonl" -s "$T/$name.stats.json" -x lg0 -b afxdp -w 2 \
-			--no-xdp-pin --state-dir "$T/$name.state" \
-			2> "$T/$name.err" &
-	fi
+	ip netns exec "$NS_LINE" python3 "$LG_SOURCE/tests/e2e/lgsend_ports.py" \
+		"$T/keys/press-1-vib.key" 101 $N 64 $LINE_IP $DST:4739 "$ports" "$@" \
+		> "$T/$name.sent"
+}
+
+# Each run starts afresh (its own state folder, XDP not pinned): the same sequences again.
+run_afxdp() { # NAME PORTS [--skip LIST]
+	local name=$1
+	ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
+		-o "$T/$name.jsonl" -s "$T/$name.stats.json" -x lg0 -b afxdp -w 2 \
+		--no-xdp-pin --state-dir "$T/$name.state" \
+		2> "$T/$name.err" &
+	run_live "$@"
+}
+
+run_dpdk_tap() { # NAME PORTS [--skip LIST]
+	local name=$1
+	ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -c "$T/dp.sock" \
+		-o "$T/$name.jsonl" -s "$T/$name.stats.json" -w 2 --state-dir "$T/$name.state" \
+		-b "dpdk:nohuge,mem=256,sleep=50,vdev=net_tap0;iface=lgtap0" 2> "$T/$name.err" &
+	run_live "$@"
+}
+
+# linegate started (DP_PID from $!): wait for it, send, wait until it received everything.
+run_live() { # NAME PORTS [--skip LIST]
+	local name=$1
 	DP_PID=$!
 	LG_PIDS="$DP_PID"
 	if ! lg_wait_for 20 test -S "$T/dp.sock"; then
 		cat "$T/$name.err"
 		grep -q "Operation not supported\|Failed to create xsk socket" "$T/$name.err" &&
 			lg_skip "this kernel cannot run $MODE with two queues on a veth"
-		# DPDK's net_af_xdp takes the queue count from ETHTOOL_GCHANNELS' combined
-		# channels; a veth has rx and tx channels only, which net_af_xdp reads as one.
-		# (linegate refuses it before the EAL starts: "queue_count=2 but lg0 has 1 combined
-		# channel(s)"; DPDK's own words were "larger than combined queue count")
-		grep -q "larger than combined queue count\|combined channel(s), which is all net_af_xdp can read" "$T/$name.err" &&
-			lg_skip "net_af_xdp sees one queue on a veth (no combined channels): needs a NIC"
+		grep -q "Unable to create.*tap\|TUNSETIFF\|tun_alloc" "$T/$name.err" &&
+			lg_skip "this kernel cannot make a multiqueue tap for net_tap"
 		lg_fail "linegate did not start"
 	fi
-	ip netns exec "$NS_LINE" python3 "$LG_SOURCE/tests/e2e/lgsend_ports.py" \
-		"$T/keys/press-1-vib.key" 101 $N 64 $LINE_IP $SRV_IP:4739 "$ports" "$@" \
-		> "$T/$name.sent"
+	if [ "$MODE" = dpdk_tap ]; then
+		ip -n "$NS_SRV" -d link show lgtap0 | grep -q "multi_queue numqueues 2" ||
+			lg_skip "lgtap0 is not a two-queue tap: $(ip -n "$NS_SRV" -d link show lgtap0 | grep -o 'tun.*numqueues [0-9]*')"
+		ip -n "$NS_SRV" addr add 10.78.0.1/24 dev lgtap0
+		ip -n "$NS_SRV" link set lgtap0 up
+		ip -n "$NS_SRV" neigh replace $DST lladdr 02:00:00:00:00:02 dev lgtap0 nud permanent
+	fi
+	send "$@"
 	local sent
 	sent=$(awk '{print $2}' "$T/$name.sent")
 	got_all() { lg_dp_stats "$T/m.json" && [ "$(lg_json "$T/m.json" "d['received']")" = "$sent" ]; }
@@ -74,18 +112,81 @@ run() { # NAME PORTS [--skip LIST]
 	rm -f "$T/dp.sock"
 }
 
-run one 40001
-run six 40001,40002,40003,40004,40005,40006
-run loss 40001,40002,40003,40004,40005,40006 --skip "$LOST"
+# The sender's frames captured on lg0, then split by source port into two files, one a
+# queue: 40001-40003 to NAME.q0.pcap, the rest to NAME.q1.pcap (only LGF to 4739: nothing
+# else is in the files). Then linegate replays both through net_pcap and ends by itself.
+run_dpdk() { # NAME PORTS [--skip LIST]
+	local name=$1
+	lg_capture_start "$T/$name.pcap"
+	send "$@"
+	lg_capture_stop
+	replay_dpdk "$name" "$name" 2 ports
+}
+
+# replay_dpdk CAPTURE NAME QUEUES ports|blocks: CAPTURE's LGF frames (to 4739, nothing else)
+# split into QUEUES files, NAME.qI.pcap: by source port (ports: 40001-40003 to the first,
+# the rest to the second), or by runs of 100 sequences in turn (blocks: a queue's run is far
+# ahead of or behind the others', more than the reorder pool holds); then linegate replays
+# them with a worker a queue and ends by itself.
+replay_dpdk() {
+	local cap=$1 name=$2 nq=$3 how=$4 vdev="net_pcap0"
+	python3 - "$T/$cap.pcap" "$T/$name" "$nq" "$how" <<'PY' > "$T/$name.split"
+import struct, sys
+src, out, nq, how = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+data = open(src, "rb").read()
+outs = [open(f"{out}.q{i}.pcap", "wb") for i in range(nq)]
+for o in outs:
+    o.write(data[:24])
+off, n = 24, [0] * nq
+while off < len(data):
+    caplen = struct.unpack_from("<I", data, off + 8)[0]
+    rec, f = data[off:off + 16 + caplen], data[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    ihl = (f[14] & 15) * 4
+    sport, dport = struct.unpack_from("!HH", f, 14 + ihl)
+    if dport != 4739:
+        continue
+    seq = struct.unpack_from("<Q", f, 14 + ihl + 8 + 24)[0]  # LGF sequence (wire-format.md)
+    q = (0 if sport <= 40003 else 1) if how == "ports" else (seq - 1) // 100 % nq
+    outs[q].write(rec)
+    n[q] += 1
+print(*n)
+PY
+	for i in $(seq 0 $((nq - 1))); do vdev="$vdev;rx_pcap=$T/$name.q$i.pcap"; done
+	timeout 120 "$LG_BIN_DP" -p "$T/policy.yaml" -o "$T/$name.jsonl" -s "$T/$name.stats.json" \
+		-w "$nq" -b "dpdk:nohuge,mem=256,mbufs=4095,sleep=100,vdev=$vdev" 2> "$T/$name.err" ||
+		{ rc=$?; cat "$T/$name.err"; lg_fail "$name: linegate exited with status $rc"; }
+	grep -q "queue 1 of $nq (no RSS: frames handed to their device's worker)" "$T/$name.err" ||
+		{ cat "$T/$name.err"; lg_fail "$name: the start does not say how frames reach their worker"; }
+	cp "$T/$cap.sent" "$T/$name.sent" 2>/dev/null || true
+	echo "$name: frames a queue $(cat "$T/$name.split")"
+}
+
+run_$MODE one 40001
+run_$MODE six 40001,40002,40003,40004,40005,40006
+run_$MODE loss 40001,40002,40003,40004,40005,40006 --skip "$LOST"
+if [ "$MODE" = dpdk ]; then
+	# The same captures over three queues in runs of 100 sequences.
+	replay_dpdk six blocks 3 blocks
+	replay_dpdk loss blocks_loss 3 blocks
+	grep "sequence:" "$T/blocks.err" "$T/blocks_loss.err" || true
+fi
+if [ "$MODE" = dpdk_tap ] &&
+	[ "$(lg_json "$T/six.stats.json" "sum(w['handed_off'] for w in d['workers'])")" = 0 ]; then
+	# The tap picks a flow's queue by the kernel's flow hash (seeded at boot): all six on
+	# one queue is possible (1 in 32), and then there is nothing to put in order.
+	lg_skip "the kernel's flow hash put all six source ports on one tap queue"
+fi
 grep "sequence:" "$T/six.err" "$T/loss.err" || true
 grep -q "device 101 sequence: 37 missing, 0 late" "$T/loss.err" ||
 	lg_fail "the summary does not say device 101 missed 37: $(grep sequence "$T/loss.err")"
 ! grep -q "sequence:" "$T/one.err" || lg_fail "one port: a sequence line: $(grep sequence "$T/one.err")"
 
-python3 - "$T" "$N" "$LOST" <<'PY'
+python3 - "$T" "$N" "$LOST" "$MODE" <<'PY'
 import json, sys
 from lgcheck import check, done
 T, n, skip = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3].split(",")]
+mode = sys.argv[4]
 
 def rows(name):
     out = {}
@@ -101,11 +202,19 @@ def dev(name):
     return st, d
 
 one, six, loss = rows("one"), rows("six"), rows("loss")
+runs = [("one", 0), ("six", 0), ("loss", len(skip))]
+if mode == "dpdk":
+    runs += [("blocks", 0), ("blocks_loss", len(skip))]
+    blocks, blocks_loss = rows("blocks"), rows("blocks_loss")
+    check("windows that differ between one port and three queues in blocks",
+          sum(1 for k in one if blocks.get(k) != one[k]), 0)
+    check("windows that differ between the loss over two queues and over three",
+          sum(1 for k in set(loss) | set(blocks_loss) if blocks_loss.get(k) != loss.get(k)), 0)
 check("windows from one port", len(one), n // 4)
 check("windows from six ports", len(six), n // 4)
 differ = sum(1 for k in one if six.get(k) != one[k])
 check("windows that differ between one port and six", differ, 0)
-for name, lost in (("one", 0), ("six", 0), ("loss", len(skip))):
+for name, lost in runs:
     st, d = dev(name)
     check(f"{name}: received = admitted + dropped", st["admitted"] + st["dropped"], st["received"])
     check(f"{name}: admitted", d["admitted"], n - lost)
@@ -122,10 +231,36 @@ check("six ports: frames handed over (two paths)", sum(w["handed_off"] for w in 
 # the one-port run; a window that spans a lost sequence is made of later frames instead.
 # linegatectl stats: the device's row ends in missing, late, reordered
 for name, lost in (("six", 0), ("loss", len(skip))):
+    if mode == "dpdk":
+        break  # a replay ends by itself: no control socket to ask
     row = [l.split() for l in open(f"{T}/{name}.ctl") if l.split()[:1] == ["101"]][0]
     st, d = dev(name)
     check(f"{name}: linegatectl stats missing late reordered", row[-3:],
           [str(lost), "0", str(d["sequence"]["reordered"])])
+# dpdk live: every frame sent judged by admission, admitted, none lost at the port.
+for name, lost in (("one", 0), ("six", 0), ("loss", len(skip))):
+    if mode != "dpdk_tap":
+        break
+    st, d = dev(name)
+    sent = int(open(f"{T}/{name}.sent").read().split()[1])
+    check(f"{name}: admission judged every frame sent", st["admission"]["judged"], sent)
+    check(f"{name}: sent = admitted + dropped", st["admitted"] + st["dropped"], sent)
+    check(f"{name}: every frame sent admitted", st["admitted"], sent)
+    check(f"{name}: backend drops", st["backend_dropped"], 0)
+# The replay: every frame in the files judged by admission and admitted, every queue used.
+for name, lost in runs:
+    if mode != "dpdk":
+        break
+    q = [int(x) for x in open(f"{T}/{name}.split").read().split()]
+    st, d = dev(name)
+    check(f"{name}: frames in the files = frames sent", sum(q),
+          int(open(f"{T}/{name}.sent").read().split()[1]))
+    check(f"{name}: admission judged every frame in the files", st["admission"]["judged"],
+          sum(q))
+    check(f"{name}: every frame in the files admitted", st["admitted"], sum(q))
+    check(f"{name}: backend drops", st["backend_dropped"], 0)
+    if name != "one":
+        check(f"{name}: every queue carries the device", min(q) > 0, True)
 same = sum(1 for k in loss if one.get(k) == loss[k])
 print(f"loss: {len(loss)} windows, {same} scored as in the one-port run")
 done()

@@ -28,7 +28,7 @@ static void *produce(void *arg)
 		memcpy(buf, &id, 4);
 		memcpy(buf + 4, &i, 4);
 		memset(buf + 8, (int)(i & 0xff), sizeof(buf) - 8);
-		while (!lg_handoff_push(&ring, &p))
+		while (!lg_handoff_push_from(&ring, &p, id))
 			atomic_fetch_add(&full_seen, 1);
 	}
 	return NULL;
@@ -76,6 +76,15 @@ int main(int argc, char **argv)
 	p.len = LG_HANDOFF_MAX;
 	CHECK(lg_handoff_push(&ring, &p));
 	CHECK(lg_handoff_peek(&ring) && lg_handoff_peek(&ring)->len == LG_HANDOFF_MAX);
+	CHECK_EQ(lg_handoff_from(lg_handoff_peek(&ring)), LG_HANDOFF_FROM_NONE);
+	lg_handoff_pop(&ring);
+	/* Each packet says which worker pushed it (a replay that merges queues, worker.c). */
+	p.len = 4;
+	CHECK(lg_handoff_push_from(&ring, &p, 3));
+	CHECK(lg_handoff_push_from(&ring, &p, 0));
+	CHECK(lg_handoff_peek(&ring) && lg_handoff_from(lg_handoff_peek(&ring)) == 3);
+	lg_handoff_pop(&ring);
+	CHECK(lg_handoff_peek(&ring) && lg_handoff_from(lg_handoff_peek(&ring)) == 0);
 	lg_handoff_pop(&ring);
 
 	for (unsigned i = 0; i < PRODUCERS; i++)
@@ -88,7 +97,8 @@ int main(int argc, char **argv)
 			continue;
 		memcpy(&id, q->data, 4);
 		memcpy(&n, q->data + 4, 4);
-		if (id >= PRODUCERS || q->src_port != id || n != next[id] || q->len != 8 + n % 50 ||
+		if (id >= PRODUCERS || q->src_port != id || lg_handoff_from(q) != id ||
+		    n != next[id] || q->len != 8 + n % 50 ||
 		    (q->len > 8 && q->data[q->len - 1] != (uint8_t)(n & 0xff))) {
 			if (bad++ < 5)
 				fprintf(stderr, "producer %u: got #%u (len %u), want #%u\n", id, n,

@@ -166,22 +166,29 @@ static void test_pool(void)
 	CHECK_EQ(a.next, 8);
 	/* late after the give-up */
 	CHECK_EQ(lg_order_check(&a, 5, true), LG_ORDER_LATE);
-	/* pool full (3): two devices; the oldest hold's device gives up first */
+	/* pool full (3): two devices; the oldest hold's device gives up first. 103 and 10 came
+	 * from queue 1 (r.src: the worker sets it to the queue that received the frame), 9
+	 * from queue 0: the sources of a device's holds (a replay that merges queues, worker.c) */
 	lg_order_deliver(&b, 100);
+	r.src = 1;
 	CHECK(lg_reorder_hold(&r, &b, 103, &pkt, NULL, 10 * MS, 4 * MS));
 	CHECK(lg_reorder_hold(&r, &a, 10, &pkt, NULL, 11 * MS, 4 * MS));
+	r.src = 0;
 	CHECK(lg_reorder_hold(&r, &a, 9, &pkt, NULL, 12 * MS, 4 * MS));
 	CHECK(!lg_reorder_hold(&r, &a, 11, &pkt, NULL, 12 * MS, 4 * MS)); /* no room */
+	CHECK(lg_reorder_oldest(&r) == &b);
+	CHECK_EQ(lg_reorder_sources(&r, &b), 2);
+	CHECK_EQ(lg_reorder_sources(&r, &a), 3);
 	CHECK(lg_reorder_due(&r, 12 * MS));
 	CHECK(lg_reorder_take(&r, 12 * MS, false, &s));
-	CHECK(s.o == &b && s.seq == 103);
+	CHECK(s.o == &b && s.seq == 103 && s.src == 1);
 	CHECK_EQ(atomic_load(&b.missing), 2); /* 101, 102 */
 	lg_order_deliver(&b, s.seq);
 	lg_reorder_done(&r, &s);
 	CHECK(!lg_reorder_take(&r, 12 * MS, false, &s)); /* a's gap (8) is not due yet */
 	/* force (a new generation, the end): a's gap goes too, 9 then 10 */
 	CHECK(lg_reorder_take(&r, 12 * MS, true, &s));
-	CHECK_EQ(s.seq, 9);
+	CHECK(s.seq == 9 && s.src == 0);
 	lg_order_deliver(&a, s.seq);
 	lg_reorder_done(&r, &s);
 	CHECK(lg_reorder_take(&r, 12 * MS, true, &s));
