@@ -1582,6 +1582,10 @@ int main(int argc, char **argv)
 			lg_policy_free(&p);
 			goto out;
 		}
+		/* afxdp: what XDP lets through while a queue has no socket (this linegate not
+		 * bound yet, or gone: a pinned instance outlives it) is counted no_reader and
+		 * dropped; the other backends read the stack, where it goes then. */
+		lg_admit_set_xsk_readers(dp.admit, !strcmp(ops->name, "afxdp"));
 	}
 	/* Frames that never pass XDP are judged by the same decision in user space. */
 	if (ops->flags & LG_BACKEND_F_USER_ADMIT) {
