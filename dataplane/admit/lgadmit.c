@@ -1118,6 +1118,20 @@ int lg_admit_xsk_readers(const struct lg_admit *a)
 	return a && a->bss ? (int)__atomic_load_n(&a->bss->lg_xsk_readers, __ATOMIC_ACQUIRE) : 0;
 }
 
+int lg_admit_xsk_unbind(struct lg_admit *a, unsigned nqueues)
+{
+	int err = 0;
+
+	if (!a)
+		return -EINVAL;
+	for (__u32 q = 0; q < nqueues; q++)
+		if (bpf_map_delete_elem(a->fd[O_XSKS], &q) && errno != ENOENT && !err)
+			err = -errno;
+	if (err)
+		return err;
+	return sync_programs(a);
+}
+
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns)
 {
 	__atomic_store_n(&a->bss->lg_test_jiffies, lg_admit_jiffy(now_ns), __ATOMIC_RELAXED);

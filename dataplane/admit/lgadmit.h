@@ -69,6 +69,14 @@ int lg_admit_unpin(struct lg_admit *a);
  */
 int lg_admit_set_xsk_readers(struct lg_admit *a, int on);
 int lg_admit_xsk_readers(const struct lg_admit *a);
+/*
+ * Take the sockets of RX queues 0..nqueues-1 out of the XSKMAP and return once no program
+ * that could still have found one runs (an RCU grace period): from then on nothing new
+ * lands in their RX rings, and what XDP lets through for those queues is no_reader (with
+ * the setting above). A stopping afxdp linegate calls it before its workers empty their
+ * rings for the last time. Returns 0 or a negative errno.
+ */
+int lg_admit_xsk_unbind(struct lg_admit *a, unsigned nqueues);
 
 int lg_admit_prog_fd(const struct lg_admit *a);
 int lg_admit_xsks_fd(const struct lg_admit *a);
