@@ -104,8 +104,9 @@
 	  "LGF, UADP or a fragment in a VLAN tag whose id the policy's vlans does not list (with "  \
 	  "uring: or no VLAN interface of the kernel's would deliver)")                          \
 	X(NO_READER, "no_reader",                                                                  \
-	  "afxdp: admitted (or audited), but no AF_XDP socket is bound on its RX queue (linegate " \
-	  "stopped, killed or restarting): dropped, as nobody would read it")
+	  "admitted (or audited), but no linegate reads it: afxdp with no AF_XDP socket on its RX " \
+	  "queue (linegate stopped, killed or restarting), uring while linegate stops or starts: " \
+	  "dropped")
 
 enum lg_admit_reason {
 #define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
