@@ -7,6 +7,7 @@
 #                through as no_reader and drops it.
 #   MODE uring   a linegate that stops (or has not bound its sockets yet) tells XDP so: it
 #                counts what it would pass to the stack as no_reader and drops it too.
+# WORKERS (fourth argument, default 1): workers, and RX queues on the veth.
 # STOP (third argument) is the signal that stops the first linegate:
 #   TERM (default) a plain stop: XDP stops handing frames over, the workers empty their
 #                rings and sockets, then write their counters:
@@ -22,9 +23,10 @@ command -v nstat >/dev/null || lg_skip "nstat (iproute2) is not installed"
 MODE=${1:-afxdp}
 XMODE=${2:-generic}
 STOP=${3:-TERM}
+WORKERS=${4:-1} # workers (and RX queues): frames handed between workers during the drain
 lg_bpffs
 lg_tmp
-lg_netns_up "lgrg$$"
+LG_QUEUES=$WORKERS lg_netns_up "lgrg$$"
 T=$LG_TMP
 NSINO=$(stat -L -c %i /var/run/netns/$NS_SRV)
 PIN=/sys/fs/bpf/linegate/netns-$NSINO
@@ -39,6 +41,7 @@ uring) XARGS=(-x "$XSPEC" -B $SRV_IP) ;;
 *) lg_fail "unknown mode $MODE (afxdp, uring)" ;;
 esac
 case $STOP in TERM | KILL) ;; *) lg_fail "unknown signal $STOP (TERM, KILL)" ;; esac
+XARGS+=(-w "$WORKERS")
 
 # nsenter keeps the host's mount namespace: the pins outlive the process, as on a server.
 run_dp() {
