@@ -36,11 +36,12 @@ const volatile __u8 lg_xdp_meta = 1;
 /* Live slot of lg_gens; user space stores the other one once that is filled. */
 volatile __u32 lg_live_gen = 0;
 /*
- * 1: the workers read AF_XDP sockets (backend afxdp), so a frame to let through whose RX
- * queue has no socket in lg_xsks has no reader (linegate stopped, killed, restarting):
- * counted NO_READER and dropped. 0 (uring and the other backends, and before a linegate
- * said which): such a frame goes to the stack, where a UDP socket may read it. Set by
- * lg_admit_set_xsk_readers(); with pins it outlives the process, as the sockets do not.
+ * 1: only an AF_XDP socket could read a frame to let through, so one whose RX queue has no
+ * socket in lg_xsks has no reader: counted NO_READER and dropped. Set for good by an afxdp
+ * linegate (its sockets leave the map when it stops or dies), and by a uring linegate
+ * while it starts (sockets not bound yet) and stops. 0 (uring running, the other backends,
+ * a fresh load): such a frame goes to the stack, where a UDP socket may read it. Set by
+ * lg_admit_set_xsk_readers(); with pins it outlives the process.
  */
 volatile __u32 lg_xsk_readers = 0;
 volatile __u64 lg_test_now_ns = 0;
@@ -132,7 +133,7 @@ static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict 
 
 /*
  * Turn the verdict into an XDP action and count it. A frame to let through whose queue has
- * no socket while the workers read sockets (lg_xsk_readers) becomes NO_READER, a drop:
+ * no socket while only a socket could read it (lg_xsk_readers) becomes NO_READER, a drop:
  * counted so, not as the verdict that would have let it through (every frame under one
  * reason), and for its device as dropped.
  */

@@ -60,12 +60,13 @@ void lg_admit_close(struct lg_admit *a);
 int lg_admit_unpin(struct lg_admit *a);
 
 /*
- * Whether the workers read the AF_XDP sockets of the program's XSKMAP (the afxdp backend): a
- * frame admission lets through while its RX queue has no socket (linegate stopped, killed
- * or restarting) is then counted LG_R_NO_READER and dropped, instead of going to the
- * kernel's stack, where no socket of linegate's listens. 0 (the default, and what a UDP
- * backend sets): such frames go to the stack. A pinned instance keeps the setting after
- * the process: the next linegate sets its own. Returns 0, -EINVAL without a handle.
+ * Whether only an AF_XDP socket of the program's XSKMAP could read what admission lets
+ * through (the afxdp backend; a uring linegate while it starts and stops): a frame whose RX
+ * queue has no socket (linegate stopped, killed or restarting) is then counted
+ * LG_R_NO_READER and dropped, instead of going to the kernel's stack, where no socket of
+ * linegate's listens. 0 (the default, and a running uring linegate): such frames go to the
+ * stack. A pinned instance keeps the setting after the process: the next linegate sets its
+ * own. Returns 0, -EINVAL without a handle.
  */
 int lg_admit_set_xsk_readers(struct lg_admit *a, int on);
 int lg_admit_xsk_readers(const struct lg_admit *a);
