@@ -792,6 +792,17 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 	}
 	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
 		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin, pin));
+	{
+		/* The frames lost while no linegate read (issue 10), said where a restart's
+		 * operator looks: its counters span every instance since the pins were made. */
+		struct lg_admit_reason_ctr rc[LG_R_MAX];
+
+		if (!lg_admit_read_reasons(dp->admit, rc) && rc[LG_R_NO_READER].frames)
+			fprintf(stderr, "linegate: XDP: %" PRIu64 " frames of enrolled devices came "
+				"while no linegate read them since the instance was pinned (dropped, "
+				"xdp.no_reader; docs/operations.md, restarts of the data plane)\n",
+				rc[LG_R_NO_READER].frames);
+	}
 	return 1;
 }
 

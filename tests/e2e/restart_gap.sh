@@ -85,6 +85,11 @@ sleep 1
 run_dp 2
 grep -q "XDP: took over the instance pinned in $PIN/lg0" "$T/dp2.err" ||
 	lg_fail "no takeover: $(cat "$T/dp2.err")"
+# The start line says what was lost while no linegate read (afxdp, or uring after a stop).
+if [ "$MODE" = afxdp ] || [ "$STOP" = TERM ]; then
+	grep -qE "XDP: [1-9][0-9]* frames of enrolled devices came while no linegate read them" \
+		"$T/dp2.err" || lg_fail "no no_reader line at the takeover: $(cat "$T/dp2.err")"
+fi
 wait $GEN || lg_fail "the generator failed: $(cat "$T/gen.out")"
 LG_PIDS="$DP"
 sent=$(lg_json "$T/sent.json" "d['enrolled']")
