@@ -35,6 +35,15 @@ const volatile __u8 lg_xdp_meta = 1;
 
 /* Live slot of lg_gens; user space stores the other one once that is filled. */
 volatile __u32 lg_live_gen = 0;
+/*
+ * 1: only an AF_XDP socket could read a frame to let through, so one whose RX queue has no
+ * socket in lg_xsks has no reader: counted NO_READER and dropped. Set for good by an afxdp
+ * linegate (its sockets leave the map when it stops or dies), and by a uring linegate
+ * while it starts (sockets not bound yet) and stops. 0 (uring running, the other backends,
+ * a fresh load): such a frame goes to the stack, where a UDP socket may read it. Set by
+ * lg_admit_set_xsk_readers(); with pins it outlives the process.
+ */
+volatile __u32 lg_xsk_readers = 0;
 volatile __u64 lg_test_now_ns = 0;
 volatile __u64 lg_test_jiffies = 0;
 
@@ -122,27 +131,38 @@ static __always_inline void count_dev(__u32 slot, const struct lg_admit_verdict 
 		lg_admit_dev_count(c, v);
 }
 
-/* Count the verdict and turn it into an XDP action. */
+/*
+ * Turn the verdict into an XDP action and count it. A frame to let through whose queue has
+ * no socket while only a socket could read it (lg_xsk_readers) becomes NO_READER, a drop:
+ * counted so, not as the verdict that would have let it through (every frame under one
+ * reason), and for its device as dropped.
+ */
 static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctrs,
-				  const struct lg_admit_verdict *v, const struct lg_admit_dev *dev,
+				  struct lg_admit_verdict *v, const struct lg_admit_dev *dev,
 				  __u32 slot, __u64 bytes)
 {
+	__u32 q = ctx->rx_queue_index;
+	int sock = 0;
+
+	/* Only the stack reassembles fragments (for the UDP socket): never to an XSK. */
+	if (v->pass && v->reason != LG_R_NOT_OURS && v->reason != LG_R_FRAGMENT_PASSED) {
+		/*
+		 * The XSKMAP lookup is inlined; the redirect is a helper call, worth
+		 * skipping when it would only fall back to XDP_PASS. No socket on this
+		 * queue: the stack's (a UDP backend) unless the workers read sockets.
+		 */
+		sock = bpf_map_lookup_elem(&lg_xsks, &q) != NULL;
+		if (!sock && lg_xsk_readers) {
+			v->pass = 0;
+			v->reason = LG_R_NO_READER;
+		}
+	}
 	count(ctrs, v, bytes);
 	if (dev)
 		count_dev(slot, v);
-
 	if (!v->pass)
 		return XDP_DROP;
-	/* Only the stack reassembles fragments (for the UDP socket): never to an XSK. */
-	if (v->reason == LG_R_NOT_OURS || v->reason == LG_R_FRAGMENT_PASSED)
-		return XDP_PASS;
-	/*
-	 * No socket bound on this queue: hand the frame to the stack (UDP
-	 * backend). The XSKMAP lookup is inlined; the redirect is a helper
-	 * call, worth skipping when it would only fall back to XDP_PASS.
-	 */
-	slot = ctx->rx_queue_index;
-	if (!bpf_map_lookup_elem(&lg_xsks, &slot))
+	if (!sock)
 		return XDP_PASS;
 	/* Honest latency: the arrival time in the metadata area (struct lg_xdp_meta), read
 	 * by the AF_XDP backend; only frames that go to a socket pay for the clock. Where a
@@ -156,7 +176,7 @@ static __always_inline int finish(struct xdp_md *ctx, struct lg_reason_ctrs *ctr
 			m->magic = LG_XDP_META_MAGIC;
 		}
 	}
-	return bpf_redirect_map(&lg_xsks, slot, XDP_PASS);
+	return bpf_redirect_map(&lg_xsks, q, XDP_PASS);
 }
 
 /* The device's runtime state and, for a bucket, the tick of the refill gate. */

@@ -713,6 +713,46 @@ static int pin_outlives(const char *pin)
 	return found || !seen;
 }
 
+/* Backends that read only what XDP hands them, by AF_XDP socket (afxdp) or UDP socket
+ * (uring): while they do not read, XDP counts those frames no_reader (issue 10). */
+static bool xdp_readers_only(const struct lg_backend_ops *ops)
+{
+	return !strcmp(ops->name, "afxdp") || (ops->flags & LG_BACKEND_F_SOCKET);
+}
+
+/*
+ * A stopping linegate with XDP in front (afxdp, uring): XDP stops handing frames over first
+ * (the AF_XDP sockets leave the XSKMAP; with uring, what it lets through no longer goes to
+ * the stack), so that what comes now is counted no_reader, and the workers, still running,
+ * empty their rings and sockets: a frame XDP handed over is received, not lost with the
+ * socket when it closes (issue 10, trial s19 C M1). A worker is empty once a burst that
+ * began after that (an RCU grace period later: no program can still hand one over) left
+ * fewer than LG_BURST frames (caught_up_ns). At most 500 ms.
+ */
+static void xsk_drain(struct lg_dp *dp, unsigned nworkers)
+{
+	uint64_t t0, end;
+
+	lg_admit_set_xsk_readers(dp->admit, 1);
+	/* Refused (no CAP_BPF left after --user): the flag alone still stops uring's frames,
+	 * and a program that read it before is done within microseconds. */
+	if (lg_admit_xsk_unbind(dp->admit, nworkers))
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
+	t0 = lg_now_ns();
+	end = t0 + 500000000ull;
+	for (;;) {
+		unsigned behind = 0;
+
+		for (unsigned w = 0; w < nworkers; w++)
+			if (atomic_load_explicit(&dp->workers[w].caught_up_ns,
+						 memory_order_acquire) < t0)
+				behind++;
+		if (!behind || lg_now_ns() >= end)
+			return;
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+}
+
 /* What becomes of a pinned instance when linegate exits, for the start line. */
 static const char *pin_fate(bool unpin, const char *pin)
 {
@@ -761,6 +801,17 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 	}
 	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
 		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin, pin));
+	{
+		/* The frames lost while no linegate read (issue 10), said where a restart's
+		 * operator looks: its counters span every instance since the pins were made. */
+		struct lg_admit_reason_ctr rc[LG_R_MAX];
+
+		if (!lg_admit_read_reasons(dp->admit, rc) && rc[LG_R_NO_READER].frames)
+			fprintf(stderr, "linegate: XDP: %" PRIu64 " frames of enrolled devices came "
+				"while no linegate read them since the instance was pinned (dropped, "
+				"xdp.no_reader; docs/operations.md, restarts of the data plane)\n",
+				rc[LG_R_NO_READER].frames);
+	}
 	return 1;
 }
 
@@ -1592,6 +1643,10 @@ int main(int argc, char **argv)
 			lg_policy_free(&p);
 			goto out;
 		}
+		/* afxdp, and uring until its sockets are bound: what XDP lets through while
+		 * its queue has no AF_XDP socket (this linegate not reading yet, or gone: a
+		 * pinned instance outlives it) is counted no_reader and dropped. */
+		lg_admit_set_xsk_readers(dp.admit, xdp_readers_only(ops));
 	}
 	/* Frames that never pass XDP are judged by the same decision in user space. */
 	if (ops->flags & LG_BACKEND_F_USER_ADMIT) {
@@ -1821,6 +1876,9 @@ int main(int argc, char **argv)
 			goto out;
 		dp.workers[started].running = true;
 	}
+	/* uring: the sockets are bound (ops->open), so admitted frames go to the stack now. */
+	if (dp.admit && (ops->flags & LG_BACKEND_F_SOCKET))
+		lg_admit_set_xsk_readers(dp.admit, 0);
 	if (lg_dp_pin_workers(&dp, &atomic_load(&dp.gen)->policy))
 		fprintf(stderr, "linegate: could not pin the workers to workers.cores\n");
 	if (p.opcua_mqtt.host[0]) {
@@ -1875,6 +1933,10 @@ out:
 	lg_http_stop(&dp);
 	/* No message is handed to a worker that has stopped looking. */
 	lg_opcua_mqtt_stop(dp.opcua_mqtt);
+	if (started && dp.admit && xdp_readers_only(ops)) {
+		atomic_store(&sw.stage, "emptying the receive rings and sockets");
+		xsk_drain(&dp, started);
+	}
 	atomic_store(&dp.stop, true);
 	lg_output_wake(&dp);
 	atomic_store(&sw.stage, "waiting for the workers");

@@ -1105,6 +1105,33 @@ int lg_admit_reset_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 	return s < 0 ? -ENOENT : 0;
 }
 
+int lg_admit_set_xsk_readers(struct lg_admit *a, int on)
+{
+	if (!a || !a->bss)
+		return -EINVAL;
+	__atomic_store_n(&a->bss->lg_xsk_readers, on ? 1u : 0u, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int lg_admit_xsk_readers(const struct lg_admit *a)
+{
+	return a && a->bss ? (int)__atomic_load_n(&a->bss->lg_xsk_readers, __ATOMIC_ACQUIRE) : 0;
+}
+
+int lg_admit_xsk_unbind(struct lg_admit *a, unsigned nqueues)
+{
+	int err = 0;
+
+	if (!a)
+		return -EINVAL;
+	for (__u32 q = 0; q < nqueues; q++)
+		if (bpf_map_delete_elem(a->fd[O_XSKS], &q) && errno != ENOENT && !err)
+			err = -errno;
+	if (err)
+		return err;
+	return sync_programs(a);
+}
+
 void lg_admit_set_test_clock(struct lg_admit *a, lg_u64 now_ns)
 {
 	__atomic_store_n(&a->bss->lg_test_jiffies, lg_admit_jiffy(now_ns), __ATOMIC_RELAXED);

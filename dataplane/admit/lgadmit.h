@@ -59,6 +59,26 @@ void lg_admit_close(struct lg_admit *a);
 /* Detach a pinned instance and remove its pins; the handle stays usable until closed. */
 int lg_admit_unpin(struct lg_admit *a);
 
+/*
+ * Whether only an AF_XDP socket of the program's XSKMAP could read what admission lets
+ * through (the afxdp backend; a uring linegate while it starts and stops): a frame whose RX
+ * queue has no socket (linegate stopped, killed or restarting) is then counted
+ * LG_R_NO_READER and dropped, instead of going to the kernel's stack, where no socket of
+ * linegate's listens. 0 (the default, and a running uring linegate): such frames go to the
+ * stack. A pinned instance keeps the setting after the process: the next linegate sets its
+ * own. Returns 0, -EINVAL without a handle.
+ */
+int lg_admit_set_xsk_readers(struct lg_admit *a, int on);
+int lg_admit_xsk_readers(const struct lg_admit *a);
+/*
+ * Take the sockets of RX queues 0..nqueues-1 out of the XSKMAP and return once no program
+ * that could still have found one runs (an RCU grace period): from then on nothing new
+ * lands in their RX rings, and what XDP lets through for those queues is no_reader (with
+ * the setting above). A stopping afxdp linegate calls it before its workers empty their
+ * rings for the last time. Returns 0 or a negative errno.
+ */
+int lg_admit_xsk_unbind(struct lg_admit *a, unsigned nqueues);
+
 int lg_admit_prog_fd(const struct lg_admit *a);
 int lg_admit_xsks_fd(const struct lg_admit *a);
 /* Interface the program is attached to (0: none); for a reopened handle, the pinned link's. */

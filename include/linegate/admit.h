@@ -102,7 +102,11 @@
 	  "reassemble (fragments: reassemble)")                                                    \
 	X(VLAN, "vlan",                                                                            \
 	  "LGF, UADP or a fragment in a VLAN tag whose id the policy's vlans does not list (with "  \
-	  "uring: or no VLAN interface of the kernel's would deliver)")
+	  "uring: or no VLAN interface of the kernel's would deliver)")                          \
+	X(NO_READER, "no_reader",                                                                  \
+	  "admitted (or audited), but no linegate reads it: afxdp with no AF_XDP socket on its RX " \
+	  "queue (linegate stopped, killed or restarting), uring while linegate stops or starts: " \
+	  "dropped")
 
 enum lg_admit_reason {
 #define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
@@ -111,7 +115,7 @@ enum lg_admit_reason {
 	LG_R_MAX,
 };
 _Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9 && LG_R_FRAGMENT_PASSED == 11 &&
-		   LG_R_VLAN == 12,
+		   LG_R_VLAN == 12 && LG_R_NO_READER == 13,
 	       "counter indices are stable");
 
 #ifndef __BPF__

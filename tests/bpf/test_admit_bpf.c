@@ -7,6 +7,7 @@
  *    clock readings around them);
  *  - generation switches while frames run on another thread: a device in
  *    every generation is never dropped, no frame ever sees "no table";
+ *  - with the afxdp backend's setting, a frame for an empty XSKMAP slot is no_reader;
  *  - the verifier accepts the program; its statistics are printed.
  */
 #include <errno.h>
@@ -667,6 +668,103 @@ static int test_api(void)
 	return fails;
 }
 
+/*
+ * No reader (issue 10): with lg_admit_set_xsk_readers() on (the afxdp backend), a frame that
+ * would go to its queue's socket while the XSKMAP has none there (linegate stopped, killed,
+ * restarting) is dropped and counted no_reader, not admitted; its device counts it dropped.
+ * What goes to the stack anyway (not_ours passed, fragment_passed) and every drop stay as
+ * they were, and with the setting off (uring) the frame goes to the stack as before.
+ * BPF_PROG_RUN runs on RX queue 0, whose XSKMAP slot is empty here.
+ */
+static int test_no_reader(void)
+{
+	struct lg_admit_entry devs[2] = {
+	    {7, {.mac = {2, 0, 0, 0, 0, 7}, .family = 4, .addr = {10, 0, 0, 7}}},
+	    {8, {.mac = {2, 0, 0, 0, 0, 8}, .family = 4, .addr = {10, 0, 0, 8},
+		 .flags = LG_ADMIT_DEV_AUDIT}},
+	};
+	struct lg_admit_cfg cfg = CFG;
+	struct bpf_target bt = {0};
+	struct lgt_target t;
+	struct lg_admit_dev_ctr dc;
+	struct lgt_result r;
+	struct lgt_pkt p;
+	lg_u8 f[LGT_FRAME_MAX];
+	lg_u32 len;
+	int fails = 0;
+	struct {
+		const char *what;
+		lg_u32 id;
+		int spoof, frag, not_ours;
+		int readers, action, reason;
+	} cases[] = {
+	    {"admitted, no readers set (uring): to the stack", 7, 0, 0, 0, 0, LGT_XDP_PASS,
+	     LG_R_ADMITTED},
+	    {"admitted, readers set, no socket on the queue", 7, 0, 0, 0, 1, LGT_XDP_DROP,
+	     LG_R_NO_READER},
+	    {"audited (spoofed source, audit mode), no socket", 8, 1, 0, 0, 1, LGT_XDP_DROP,
+	     LG_R_NO_READER},
+	    {"audited, no readers set", 8, 1, 0, 0, 0, LGT_XDP_PASS, LG_R_AUDIT},
+	    {"unknown device, readers set: still unknown", 99, 0, 0, 0, 1, LGT_XDP_DROP,
+	     LG_R_UNKNOWN_DEVICE},
+	    {"spoofed source, readers set: still spoofed", 7, 1, 0, 0, 1, LGT_XDP_DROP,
+	     LG_R_SPOOFED_SOURCE},
+	    {"fragment passed to the stack, readers set", 7, 0, 1, 0, 1, LGT_XDP_PASS,
+	     LG_R_FRAGMENT_PASSED},
+	    {"not ours (passed), readers set", 7, 0, 0, 1, 1, LGT_XDP_PASS, LG_R_NOT_OURS},
+	    {"admitted again with readers off", 7, 0, 0, 0, 0, LGT_XDP_PASS, LG_R_ADMITTED},
+	};
+	lg_u64 seq = 1;
+	size_t i;
+
+	bpf_target_init(&t, &bt);
+	cfg.not_ours = LG_ADMIT_NOT_OURS_PASS;
+	cfg.fragments = LG_ADMIT_FRAGMENTS_REASSEMBLE;
+	if (open_admit(&bt.a, LG_ADMIT_NOT_OURS_DROP, 1) || lg_admit_apply(bt.a, &cfg, devs, 2, NULL)) {
+		fprintf(stderr, "FAIL no_reader: setup\n");
+		lg_admit_close(bt.a);
+		return 1;
+	}
+	if (lg_admit_xsk_readers(bt.a) != 0)
+		fails++, fprintf(stderr, "FAIL no_reader: readers set on a fresh load\n");
+	if (lg_admit_set_xsk_readers(NULL, 1) != -EINVAL)
+		fails++, fprintf(stderr, "FAIL no_reader: a NULL handle accepted\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		lgt_pkt_from(&p, &devs[cases[i].id == 8], cases[i].id, seq++);
+		if (cases[i].spoof)
+			p.src_ip[3] = 99;
+		if (cases[i].frag)
+			p.frag = 0x2000;
+		if (cases[i].not_ours)
+			p.dport = 53;
+		len = (lg_u32)lgt_build(&p, f, sizeof(f));
+		lg_admit_set_xsk_readers(bt.a, cases[i].readers);
+		if (lg_admit_xsk_readers(bt.a) != cases[i].readers)
+			fails++, fprintf(stderr, "FAIL no_reader: the setting did not stick\n");
+		if (b_run(&t, f, len, &r) || r.action != cases[i].action ||
+		    r.reason != cases[i].reason) {
+			fails++;
+			fprintf(stderr, "FAIL no_reader: %s: action %d reason %s, want %d %s\n",
+				cases[i].what, r.action, lg_admit_reason_name(r.reason),
+				cases[i].action, lg_admit_reason_name(cases[i].reason));
+		}
+	}
+	/* Device 7: admitted twice, dropped as no_reader once and as spoofed once (the
+	 * fragment and the not-ours frame are no device's); device 8: audited once, and the
+	 * audited frame without a reader dropped. */
+	if (lg_admit_read_device(bt.a, 7, &dc) || dc.admitted != 2 || dc.dropped != 2 ||
+	    dc.audited)
+		fails++, fprintf(stderr, "FAIL no_reader: device 7 admitted %llu dropped %llu\n",
+				 (unsigned long long)dc.admitted, (unsigned long long)dc.dropped);
+	if (lg_admit_read_device(bt.a, 8, &dc) || dc.admitted || dc.dropped != 1 ||
+	    dc.audited != 1)
+		fails++, fprintf(stderr, "FAIL no_reader: device 8 dropped %llu audited %llu\n",
+				 (unsigned long long)dc.dropped, (unsigned long long)dc.audited);
+	printf("no reader: %d failed checks\n", fails);
+	lg_admit_close(bt.a);
+	return fails;
+}
+
 #define LGT_STR_(x) #x
 #define LGT_STR(x) LGT_STR_(x)
 
@@ -760,6 +858,7 @@ int main(int argc, char **argv)
 	lgt_log_free(&lb);
 
 	fails += test_api();
+	fails += test_no_reader();
 	fails += test_uadp_map();
 	fails += test_real_clock();
 	fails += test_real_jiffies();

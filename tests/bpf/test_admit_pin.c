@@ -188,6 +188,9 @@ int main(int argc, char **argv)
 		lg_admit_close(b);
 	b = NULL;
 
+	/* An afxdp linegate's setting (issue 10) stays with the pinned instance. */
+	CHECK(!lg_admit_set_xsk_readers(a, 1), "set xsk readers");
+
 	/* The process "exits": the handle goes, admission stays. */
 	lg_admit_close(a);
 	a = NULL;
@@ -205,6 +208,8 @@ int main(int argc, char **argv)
 	CHECK(lg_admit_ifindex(b) == ifindex, "ifindex %d after reopen, want %d",
 	      lg_admit_ifindex(b), ifindex);
 	CHECK(prog_id(lg_admit_prog_fd(b)) == id, "another program after reopen");
+	CHECK(lg_admit_xsk_readers(b) == 1, "xsk readers setting lost by the reopen");
+	CHECK(!lg_admit_set_xsk_readers(b, 0), "clear xsk readers");
 	CHECK(!lg_admit_read_reasons(b, rc) && rc[LG_R_ADMITTED].frames == 3 &&
 		  rc[LG_R_RATE_LIMITED].frames == 1 && rc[LG_R_UNKNOWN_DEVICE].frames == 1,
 	      "reason counters after reopen: admitted %llu rate_limited %llu unknown %llu",
