@@ -111,6 +111,11 @@ static inline float lg_scorer_normal_level(const struct lg_scorer *sc, int det, 
 	d = &sc->set.det[det];
 	return d->threshold == thr ? d->normal_level : 0;
 }
+/* The devices of policy p whose detector's normal level is above the policy's hysteresis and
+ * counts (no detection.threshold), as "name level, ..." into buf; returns how many. What
+ * linegate says at start and linegatectl validate says (docs/policy.md "Incidents"). */
+size_t lg_scorer_levels_note(const struct lg_scorer *sc, const struct lg_policy *p, char *buf,
+			     size_t len);
 void lg_scorer_free(struct lg_scorer *sc);
 /* An ONNX model's GEMM route as lg_model_gemm_shown() says it; "" for detector models. */
 const char *lg_scorer_gemm(const struct lg_scorer *sc);

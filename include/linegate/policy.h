@@ -464,6 +464,10 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
  */
 int lg_policy_check_model(const struct lg_policy *p, const char *path, char *err,
 			  size_t errlen);
+/* The devices whose model's normal level is above the policy's hysteresis (where an open
+ * incident resolves below threshold x that level, docs/policy.md "Incidents"), as "name
+ * level, ..." into buf; returns how many (0 also when the model does not load). lgcheck. */
+size_t lg_policy_levels(const struct lg_policy *p, char *buf, size_t len);
 /* lg_policy_parse() or lg_policy_load() followed by lg_policy_check(): what every tool that
  * validates, applies or starts from a policy calls (lgcheck). *out is untouched on failure. */
 int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,

@@ -13,6 +13,7 @@
 #     (frames the model never saw), then the healthy line again, sequence numbers and clock
 #     going on: exactly one incident opens on press-1-vib and it resolves after exactly
 #     resolve_after (10) healthy windows; press-2-vib opens none;
+#  linegatectl validate and linegate at start say where the level overrides the hysteresis;
 #  3. the same model without its normal_level (signed anew: what a model before it gives)
 #     resolves the same incident only later (55 healthy windows on this line), as the
 #     policy's hysteresis alone decides.
@@ -61,6 +62,12 @@ PY
 sed "s#^  model: .*#  model: model-old.json#" "$T/policy.yaml" > "$T/policy-old.yaml"
 "$LG_BIN_CTL" validate "$T/policy.yaml" > "$T/validate.out" 2>&1 ||
 	lg_fail "validate: $(cat "$T/validate.out")"
+# validate says where the model's level overrides the policy's hysteresis, and for whom
+grep -Eq "note: an open incident resolves below threshold x the model's normal level where it is above detection.incidents' hysteresis 0.80: press-1-vib 0\.[89][0-9]{2}, press-2-vib 0\.[89][0-9]{2}$" \
+	"$T/validate.out" || lg_fail "validate's note: $(cat "$T/validate.out")"
+"$LG_BIN_CTL" validate "$T/policy-old.yaml" > "$T/validate-old.out" 2>&1 ||
+	lg_fail "validate old: $(cat "$T/validate-old.out")"
+! grep -q "normal level" "$T/validate-old.out" || lg_fail "a note without a level"
 
 # 2. The fault (frames 6400-6799 of the same line: 50 windows the model never saw), then the
 # healthy line again, its sequence numbers and clock after the fault's.
@@ -103,6 +110,9 @@ replay() { # NAME POLICY
 }
 replay new "$T/policy.yaml"
 replay old "$T/policy-old.yaml"
+grep -q "linegate: model .*model.json: an open incident resolves below threshold x the model's normal level .*: press-1-vib 0\.[89]" \
+	"$T/new.err" || lg_fail "linegate said nothing of the level at start: $(head -5 "$T/new.err")"
+! grep -q "normal level" "$T/old.err" || lg_fail "linegate spoke of a level the model has not"
 python3 - "$T/new.jsonl" "$T/old.jsonl" <<'PY' || lg_fail "the incidents of the replays"
 import json, sys
 def incidents(path):
