@@ -60,6 +60,8 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	for (size_t i = 0; i < p->ndevices; i++) {
 		const struct lg_policy_device *dev = &p->devices[i];
 
+		if (dev->unscored)
+			continue; /* score: false: recorded, not scored, no detector needed */
 		if (lg_detector_set_find(set, dev->name) < 0) {
 			snprintf(err, errlen, "%s: the model has no detector for device %s (id %u) "
 				 "and no default: train one for it (linegate-train --from ...) or "

@@ -149,6 +149,12 @@ struct lg_policy_device {
 	/* Samples per second per channel the device sends (0 = not given): the model must have
 	 * been trained at this rate, and LGF frames of another rate are dropped (sample_rate). */
 	uint32_t sample_rate;
+	/* "score: false" (trial s19 C M3): the device is verified, admitted and recorded, but
+	 * its windows are not scored (counted, linegate_windows_unscored_total; status lists it
+	 * in not_scored, reason "policy"), and the model needs no detector for it: how a new
+	 * machine is recorded to train its detector (docs/getting-started-own-line.md "Adding a
+	 * machine"). Parsed as score: false; false here = scored (the default). */
+	bool unscored;
 	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
 	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
 	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */

@@ -16,7 +16,10 @@
 #  linegatectl validate and linegate at start say where the level overrides the hysteresis;
 #  3. the same model without its normal_level (signed anew: what a model before it gives)
 #     resolves the same incident only later (55 healthy windows on this line), as the
-#     policy's hysteresis alone decides.
+#     policy's hysteresis alone decides;
+#  4. a new machine (trial s19 C M3): a device the model has no detector for is refused,
+#     and accepted with score: false: its frames admitted (and so recordable), its windows
+#     counted as not scored (windows_unscored), no score line of it.
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -130,4 +133,40 @@ assert new[1][3] == 50 + 10 and new[1][4] == 50, new[1]
 assert [e[:2] for e in old] == [("open", "press-1-vib"), ("resolve", "press-1-vib")], old
 assert old[1][3] > 50 + 20, old[1]
 PY
+# 4. A new machine (trial s19 C M3): conveyor-1-vib (103), which the model has no detector
+# for, is refused as a scored device, and admitted as score: false: its frames verified and
+# admitted, its windows counted as not scored, no score line of it; the others scored.
+awk '/^devices:/ { d = 1 } d && /^  - id:/ { n++ } !(d && n > 3)' \
+	"$LG_SOURCE/control/defaults/policy.yaml" | sed -n '/^devices:/,$p' | tail -n +2 |
+	awk '/^  - id:/ { n++ } n == 3' > "$T/dev3.yaml"
+[ -s "$T/dev3.yaml" ] || lg_fail "no third device in the default policy"
+cp "$T/policy.yaml" "$T/policy3.yaml"
+cat "$T/dev3.yaml" >> "$T/policy3.yaml"
+rc=0
+"$LG_BIN_CTL" validate "$T/policy3.yaml" > "$T/v3.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "no detector for device conveyor-1-vib (id 103)" "$T/v3.out" ||
+	lg_fail "a device without a detector, scored: $(cat "$T/v3.out")"
+sed -i '/^    name: conveyor-1-vib/a\    score: false' "$T/policy3.yaml"
+"$LG_BIN_CTL" validate "$T/policy3.yaml" > "$T/v3.out" 2>&1 ||
+	lg_fail "score: false refused: $(cat "$T/v3.out")"
+"$LG_BIN_GEN" -p "$T/policy3.yaml" -t 10.0.0.1 -d 3 -r 117 -s 42 --channels 3 -q -n 400 \
+	--pcap "$T/three.pcap" || lg_fail "linegate-loadgen, 3 devices"
+rc=0
+timeout 120 "$LG_BIN_DP" -p "$T/policy3.yaml" -b "pcap:file=$T/three.pcap" -s "$T/three.stats" \
+	-o "$T/three.jsonl" 2> "$T/three.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "three: linegate exited with status $rc: $(tail -3 "$T/three.err")"
+python3 - "$T/three.stats" "$T/three.jsonl" <<'PY' || lg_fail "score: false in the data plane"
+import json, sys
+st = json.load(open(sys.argv[1]))
+dev = {d["name"]: d for d in st["devices"]}
+c = dev["conveyor-1-vib"]
+print("conveyor-1-vib:", {k: c.get(k) for k in ("admitted", "windows", "windows_unscored")})
+assert c["admitted"] == 400, c
+assert c["windows"] == 50 and c["windows_unscored"] == 50, c
+for n in ("press-1-vib", "press-2-vib"):
+    assert dev[n]["windows"] == 50 and dev[n]["windows_unscored"] == 0, dev[n]
+names = {json.loads(l).get("name") for l in open(sys.argv[2]) if '"type":"score"' in l}
+assert names == {"press-1-vib", "press-2-vib"}, names
+PY
+
 echo "PASS: incidents_knn"
