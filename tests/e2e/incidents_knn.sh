@@ -19,7 +19,8 @@
 #     policy's hysteresis alone decides;
 #  4. a new machine (trial s19 C M3): a device the model has no detector for is refused,
 #     and accepted with score: false: its frames admitted (and so recordable), its windows
-#     counted as not scored (windows_unscored), no score line of it.
+#     counted as not scored (windows_unscored), no score line of it; its frames train its
+#     detector with --base (the others kept), and without score: false it is scored.
 . "$LG_SOURCE/tests/e2e/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -149,7 +150,7 @@ rc=0
 sed -i '/^    name: conveyor-1-vib/a\    score: false' "$T/policy3.yaml"
 "$LG_BIN_CTL" validate "$T/policy3.yaml" > "$T/v3.out" 2>&1 ||
 	lg_fail "score: false refused: $(cat "$T/v3.out")"
-"$LG_BIN_GEN" -p "$T/policy3.yaml" -t 10.0.0.1 -d 3 -r 117 -s 42 --channels 3 -q -n 400 \
+"$LG_BIN_GEN" -p "$T/policy3.yaml" -t 10.0.0.1 -d 3 -r 117 -s 42 --channels 3 -q -n 3200 \
 	--pcap "$T/three.pcap" || lg_fail "linegate-loadgen, 3 devices"
 rc=0
 timeout 120 "$LG_BIN_DP" -p "$T/policy3.yaml" -b "pcap:file=$T/three.pcap" -s "$T/three.stats" \
@@ -161,12 +162,54 @@ st = json.load(open(sys.argv[1]))
 dev = {d["name"]: d for d in st["devices"]}
 c = dev["conveyor-1-vib"]
 print("conveyor-1-vib:", {k: c.get(k) for k in ("admitted", "windows", "windows_unscored")})
-assert c["admitted"] == 400, c
-assert c["windows"] == 50 and c["windows_unscored"] == 50, c
+assert c["admitted"] == 3200, c
+assert c["windows"] == 400 and c["windows_unscored"] == 400, c
 for n in ("press-1-vib", "press-2-vib"):
-    assert dev[n]["windows"] == 50 and dev[n]["windows_unscored"] == 0, dev[n]
+    assert dev[n]["windows"] == 400 and dev[n]["windows_unscored"] == 0, dev[n]
 names = {json.loads(l).get("name") for l in open(sys.argv[2]) if '"type":"score"' in l}
 assert names == {"press-1-vib", "press-2-vib"}, names
+PY
+
+# ... its frames (what linegatectl record start --device conveyor-1-vib writes: here cut
+# from the pcap) train its detector with --base, the others' kept; without score: false the
+# policy is valid and the new machine is scored.
+python3 - "$T/three.pcap" "$T/new.pcap" 103 <<'PY' || lg_fail "cut device 103"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+o = open(sys.argv[2], "wb")
+o.write(b[:24])
+off, n = 24, 0
+while off < len(b):
+    cl = struct.unpack("<I", b[off + 8:off + 12])[0]
+    p = b[off + 16:off + 16 + cl]
+    i = p.find(b"LG")
+    if struct.unpack("<I", p[i + 4:i + 8])[0] == int(sys.argv[3]):
+        o.write(b[off:off + 16 + cl])
+        n += 1
+    off += 16 + cl
+assert n == 3200, n
+PY
+rc=0
+"$TRAIN" --from "$T/new.pcap" --policy "$T/policy3.yaml" -w 2048 --min-windows 50 \
+	--base "$T/model.json" --sign-key "$T/sign.key" -o "$T/model3.json" > "$T/t3.out" \
+	2> "$T/t3.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "linegate-train --base: status $rc: $(tail -3 "$T/t3.err")"
+grep -q "^kept from .*model.json: 2 device(s)" "$T/t3.out" || lg_fail "--base: $(cat "$T/t3.out")"
+sed -e '/^    score: false/d' -e "s#^  model: .*#  model: model3.json#" "$T/policy3.yaml" \
+	> "$T/policy3s.yaml"
+"$LG_BIN_CTL" validate "$T/policy3s.yaml" > "$T/v3s.out" 2>&1 ||
+	lg_fail "the new machine's model refused: $(cat "$T/v3s.out")"
+rc=0
+timeout 120 "$LG_BIN_DP" -p "$T/policy3s.yaml" -b "pcap:file=$T/three.pcap" \
+	-s "$T/three-s.stats" -o "$T/three-s.jsonl" 2> "$T/three-s.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "three-s: linegate exited with status $rc: $(tail -3 "$T/three-s.err")"
+python3 - "$T/three-s.stats" "$T/three-s.jsonl" <<'PY' || lg_fail "the new machine scored"
+import json, sys
+st = json.load(open(sys.argv[1]))
+c = {d["name"]: d for d in st["devices"]}["conveyor-1-vib"]
+assert c["windows"] == 400 and c["windows_unscored"] == 0, c
+names = {json.loads(l).get("name") for l in open(sys.argv[2]) if '"type":"score"' in l}
+assert names == {"press-1-vib", "press-2-vib", "conveyor-1-vib"}, names
 PY
 
 echo "PASS: incidents_knn"
