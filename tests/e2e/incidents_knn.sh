@@ -82,14 +82,17 @@ python3 - "$T/replay.pcap" "$T/fault.pcap" "$T/again.pcap" 6401 <<'PY' || lg_fai
 # moved after A's last where they are not)
 import struct, sys
 out, a, b, from_seq = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def lgf_at(p):  # Ethernet, IPv4 or IPv6, UDP: where the LGF header starts
+    et = struct.unpack(">H", p[12:14])[0]
+    return 14 + (40 if et == 0x86DD else (p[14] & 15) * 4) + 8
 def records(path):
     buf = open(path, "rb").read()
     off = 24
     while off < len(buf):
         sec, frac, cl, ol = struct.unpack("<IIII", buf[off:off + 16])
         p = buf[off + 16:off + 16 + cl]
-        i = p.find(b"LG")
-        assert i >= 0, (path, off)
+        i = lgf_at(p)
+        assert p[i:i + 2] == b"LG", (path, off)
         yield sec * 10**9 + frac, struct.unpack("<Q", p[i + 24:i + 32])[0], p, ol
         off += 16 + cl
 o = open(out, "wb")
@@ -176,13 +179,17 @@ PY
 python3 - "$T/three.pcap" "$T/new.pcap" 103 <<'PY' || lg_fail "cut device 103"
 import struct, sys
 b = open(sys.argv[1], "rb").read()
+def lgf_at(p):  # Ethernet, IPv4 or IPv6, UDP: where the LGF header starts
+    et = struct.unpack(">H", p[12:14])[0]
+    return 14 + (40 if et == 0x86DD else (p[14] & 15) * 4) + 8
 o = open(sys.argv[2], "wb")
 o.write(b[:24])
 off, n = 24, 0
 while off < len(b):
     cl = struct.unpack("<I", b[off + 8:off + 12])[0]
     p = b[off + 16:off + 16 + cl]
-    i = p.find(b"LG")
+    i = lgf_at(p)
+    assert p[i:i + 2] == b"LG", off
     if struct.unpack("<I", p[i + 4:i + 8])[0] == int(sys.argv[3]):
         o.write(b[off:off + 16 + cl])
         n += 1
