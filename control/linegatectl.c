@@ -1253,9 +1253,9 @@ int main(int argc, char **argv)
 			char note[1024];
 
 			if (lg_policy_levels(&p, note, sizeof(note)))
-				printf("%s: note: an open incident resolves below threshold x the "
-				       "model's normal level where it is above detection.incidents' "
-				       "hysteresis %.2f: %s\n", argv[optind],
+				printf("%s: note: an open incident resolves below threshold "
+				       "x the model's normal level where it is above "
+				       "detection.incidents' hysteresis %.2f: %s\n", argv[optind],
 				       (double)p.incidents.hysteresis, note);
 		}
 		lg_policy_free(&p);

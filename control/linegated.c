@@ -1785,11 +1785,12 @@ static void status_not_scored(json_object *reply, json_object *dp)
 				    "policy")) {
 				if (json_object_object_get_ex(e, "windows_unscored", &v))
 					n = json_object_get_uint64(v);
-				snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 ") is not "
-					 "scored: the policy says score: false (recorded to train its "
-					 "detector; %" PRIu64 " windows not scored): train with --base "
-					 "and remove it (docs/getting-started-own-line.md \"Adding a "
-					 "machine\")", name ? name : "?", id, n);
+				snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64
+					 ") is not scored: the policy says score: false "
+					 "(recorded to train its detector; %" PRIu64 " windows "
+					 "not scored): train with --base and remove it "
+					 "(docs/getting-started-own-line.md \"Adding a machine\")",
+					 name ? name : "?", id, n);
 				json_object_array_add(w, json_object_new_string(msg));
 				continue;
 			}

@@ -1309,8 +1309,9 @@ static int normal_level(struct lg_detector *det, struct dev_rows *devs, size_t n
 			} else {
 				raw_scores(det, r, j, scores);
 				for (unsigned q = 0; q < r->w.channels; q++) {
-					float f = det->nch ? det->threshold /
-						det->ch[q < det->nch ? q : det->nch - 1].threshold : 1.0f;
+					unsigned u = det->nch && q >= det->nch ? det->nch - 1 : q;
+					float f = det->nch ? det->threshold / det->ch[u].threshold
+							   : 1.0f;
 
 					scores[q] = lg_smooth_step(&h[q], smooth, scores[q] * f);
 				}

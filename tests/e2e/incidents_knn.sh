@@ -36,7 +36,7 @@ awk '/^devices:/ { d = 1 } d && /^  - id:/ { n++ } !(d && n > 2)' \
 	sed -e "s#^  window: .*#  window: 2048\n  incidents: {confirm: 2, of: 3, resolve_after: 10, hysteresis: 0.8, update_ms: 500}#" \
 	-e "s#^  trusted_keys: .*#  trusted_keys: [$(cat "$LG_SOURCE/control/defaults/demo-signing.pub")]#" \
 	-e "s#^  model: .*#  model: model.json#" > "$T/policy.yaml"
-grep -c "^  - id:" "$T/policy.yaml" | grep -qx 2 || lg_fail "the two-device policy: $(cat "$T/policy.yaml")"
+grep -c "^  - id:" "$T/policy.yaml" | grep -qx 2 || lg_fail "the policy: $(cat "$T/policy.yaml")"
 gen() { # ARGS...: the two devices, 3 channels at 10 kHz, 39 frames a second each, to a pcap
 	"$LG_BIN_GEN" -p "$T/policy.yaml" -t 10.0.0.1 -d 2 -r 78 -s 42 --channels 3 -q "$@" ||
 		lg_fail "linegate-loadgen $*"
@@ -67,8 +67,9 @@ sed "s#^  model: .*#  model: model-old.json#" "$T/policy.yaml" > "$T/policy-old.
 "$LG_BIN_CTL" validate "$T/policy.yaml" > "$T/validate.out" 2>&1 ||
 	lg_fail "validate: $(cat "$T/validate.out")"
 # validate says where the model's level overrides the policy's hysteresis, and for whom
-grep -Eq "note: an open incident resolves below threshold x the model's normal level where it is above detection.incidents' hysteresis 0.80: press-1-vib 0\.[89][0-9]{2}, press-2-vib 0\.[89][0-9]{2}$" \
-	"$T/validate.out" || lg_fail "validate's note: $(cat "$T/validate.out")"
+NOTE="an open incident resolves below threshold x the model's normal level where it is above"
+grep -Eq "note: $NOTE detection.incidents' hysteresis 0.80: press-1-vib 0\.[89][0-9]{2}, \
+press-2-vib 0\.[89][0-9]{2}$" "$T/validate.out" || lg_fail "validate's note: $(cat "$T/validate.out")"
 "$LG_BIN_CTL" validate "$T/policy-old.yaml" > "$T/validate-old.out" 2>&1 ||
 	lg_fail "validate old: $(cat "$T/validate-old.out")"
 ! grep -q "normal level" "$T/validate-old.out" || lg_fail "a note without a level"
@@ -117,7 +118,7 @@ replay() { # NAME POLICY
 }
 replay new "$T/policy.yaml"
 replay old "$T/policy-old.yaml"
-grep -q "linegate: model .*model.json: an open incident resolves below threshold x the model's normal level .*: press-1-vib 0\.[89]" \
+grep -q "linegate: model .*model.json: $NOTE the policy's hysteresis .*: press-1-vib 0\.[89]" \
 	"$T/new.err" || lg_fail "linegate said nothing of the level at start: $(head -5 "$T/new.err")"
 ! grep -q "normal level" "$T/old.err" || lg_fail "linegate spoke of a level the model has not"
 python3 - "$T/new.jsonl" "$T/old.jsonl" <<'PY' || lg_fail "the incidents of the replays"

@@ -170,8 +170,9 @@ static void test_hysteresis(void)
  * A kNN model's healthy windows (trial s19 C H2): scores at 0.75 to 0.85 of the threshold,
  * so under the policy's hysteresis 0.8 alone about half are "normal" and resolve_after 10
  * in a row hardly ever come (the trial's mill-2: 1176 windows open): the incident of one
- * fault stays open, and the next fault gets no open. With the model's normal level (the trainer's 99% quantile of its held-back
- * healthy windows over the threshold, here 0.85) the same stream resolves it.
+ * fault stays open, and the next fault gets no open. With the model's normal level (the
+ * trainer's 99% quantile of its held-back healthy windows over the threshold, here 0.85) the
+ * same stream resolves it.
  */
 static unsigned knn_run(struct dev *d, const struct lg_policy_incidents *cfg, float level,
 			unsigned n, bool fault, unsigned *opens, unsigned *resolves)
