@@ -82,3 +82,18 @@ int lg_policy_load_valid(const char *path, struct lg_policy *out, char *err, siz
 		lg_policy_free(out);
 	return ret;
 }
+
+size_t lg_policy_levels(const struct lg_policy *p, char *buf, size_t len)
+{
+	struct lg_scorer sc;
+	char msg[768];
+	size_t n;
+
+	if (len)
+		buf[0] = '\0';
+	if (!p->model[0] || lg_scorer_load(p, p->model, "check", 1, &sc, msg, sizeof(msg)))
+		return 0;
+	n = lg_scorer_levels_note(&sc, p, buf, len);
+	lg_scorer_free(&sc);
+	return n;
+}

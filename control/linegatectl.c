@@ -59,11 +59,14 @@ static const char usage[] =
 	"  devices [list]    the enrolled devices: id, name, source, and each key's id,\n"
 	"                    fingerprint (first 8 hex digits of its SHA-256) and expiry\n"
 	"  devices enroll --id N --name NAME --source ADDR [--port P] [--mac MAC]\n"
-	"                 [--rate FPS] [--group GROUP]\n"
+	"                 [--rate FPS] [--group GROUP] [--no-score]\n"
 	"                    enroll a device with a new key: the daemon writes the key file\n"
 	"                    keys/NAME.key (mode 0600) beside the policy, adds the device to the\n"
 	"                    policy file (comments kept) and applies it; prints the key file's\n"
-	"                    path and fingerprint: install that file on the device\n"
+	"                    path and fingerprint: install that file on the device.\n"
+	"                    --no-score: verified, admitted and recorded, not scored (the\n"
+	"                    policy's score: false; the model needs no detector for it): a\n"
+	"                    new machine recorded to train its detector\n"
 	"                    An OPC UA PubSub (UADP) publisher, with its identity as\n"
 	"                    docs/opcua.md reads it off the publisher's configuration:\n"
 	"                    [--publisher-id ID [--publisher-type byte|uint16|uint32|uint64|\n"
@@ -960,6 +963,8 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		{ "writer-group", required_argument, NULL, 1005 },
 		{ "writer", required_argument, NULL, 1006 },
 		{ "writer-position", required_argument, NULL, 1007 },
+		/* after the UADP options: their names are found at dopts[opt - 1000 + 10] */
+		{ "no-score", no_argument, NULL, 'N' },
 		{ 0 },
 	};
 	static const char *const ukeys[] = { "publisher_id", "publisher_type", "security",
@@ -985,6 +990,10 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 		case 's': sock = optarg; continue;
 		case 'r': raw = true; continue;
 		case 'G': grace = optarg; continue;
+		case 'N':
+			/* recorded, not scored (score: false): a new machine for its detector */
+			json_object_object_add(req, "score", json_object_new_boolean(0));
+			continue;
 		case 1000: case 1001: case 1002: case 1003: case 1004:
 			json_object_object_add(uadp, ukeys[opt - 1000],
 					       json_object_new_string(optarg));
@@ -1251,6 +1260,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("%s: valid, %zu devices\n", argv[optind], p.ndevices);
+		{
+			char note[1024];
+
+			if (lg_policy_levels(&p, note, sizeof(note)))
+				printf("%s: note: an open incident resolves below threshold "
+				       "x the model's normal level where it is above "
+				       "detection.incidents' hysteresis %.2f: %s\n", argv[optind],
+				       (double)p.incidents.hysteresis, note);
+		}
 		lg_policy_free(&p);
 		return 0;
 	}

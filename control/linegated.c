@@ -1781,6 +1781,19 @@ static void status_not_scored(json_object *reply, json_object *dp)
 				want = json_object_get_uint64(v);
 			if (json_object_object_get_ex(e, "frames_dropped", &v))
 				n = json_object_get_uint64(v);
+			if (!strcmp(get_str_field(e, "reason") ? get_str_field(e, "reason") : "",
+				    "policy")) {
+				if (json_object_object_get_ex(e, "windows_unscored", &v))
+					n = json_object_get_uint64(v);
+				snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64
+					 ") is not scored: the policy says score: false "
+					 "(recorded to train its detector; %" PRIu64 " windows "
+					 "not scored): train with --base and remove it "
+					 "(docs/getting-started-own-line.md \"Adding a machine\")",
+					 name ? name : "?", id, n);
+				json_object_array_add(w, json_object_new_string(msg));
+				continue;
+			}
 			snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 ") is not scored: its "
 				 "frames come at %" PRIu64 " Hz, %s reads %" PRIu64 " Hz (%" PRIu64
 				 " frames dropped as sample_rate)", name ? name : "?", id, fr,
@@ -2317,6 +2330,14 @@ static int h_devices_enroll(void *ctx, struct lg_ctl_call *c)
 	if (get_u32_field(c->req, "port", &port))
 		s.port = port > 65535 ? 65536 : (int)port;
 	get_u32_field(c->req, "rate", &s.rate);
+	{
+		json_object *sc;
+
+		/* "score": false: recorded, not scored (a new machine for its detector) */
+		if (json_object_object_get_ex(c->req, "score", &sc) &&
+		    json_object_is_type(sc, json_type_boolean) && !json_object_get_boolean(sc))
+			s.unscored = true;
+	}
 	/* A UADP publisher's identity: {"uadp": {"publisher_id": S, "writer": N, ...}}. */
 	if (json_object_object_get_ex(c->req, "uadp", &u)) {
 		if (!json_object_is_type(u, json_type_object)) {

@@ -195,6 +195,8 @@ static int unknown(struct pctx *c, const yaml_node_t *k, const char *what,
 	return perr(c, k, "unknown %s %s (known: %s)", what, shown(name, buf, sizeof(buf)), list);
 }
 
+static int get_bool(struct pctx *c, const yaml_node_t *n, const char *key, bool *out);
+
 static int get_uint(struct pctx *c, const yaml_node_t *n, const char *key, unsigned long min,
 		    unsigned long max, unsigned long *out)
 {
@@ -1438,6 +1440,11 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		} else if (!strcmp(name, "sample_rate")) {
 			err = get_uint(c, v, "sample_rate", 1, 10000000, &u);
 			d->sample_rate = (uint32_t)u;
+		} else if (!strcmp(name, "score")) {
+			bool b = true;
+
+			err = get_bool(c, v, "score", &b);
+			d->unscored = !b;
 		} else if (!strcmp(name, "burst")) {
 			err = get_uint(c, v, "burst", 1, 10000000, &u);
 			d->burst = (uint32_t)u;
@@ -1464,7 +1471,8 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 		} else {
 			static const char *const f[] = { "id", "name", "source", "port", "mac",
 							 "rate", "burst", "group", "keys", "uadp",
-							 "range", "sample_rate", "meta", NULL };
+							 "range", "sample_rate", "meta", "score",
+							 NULL };
 
 			err = unknown(c, node(c, p->key), "device field", f);
 		}

@@ -504,6 +504,12 @@ static void d_sample_rate(const struct lg_policy *p, const struct lg_policy_devi
 	snprintf(b, l, "%" PRIu32, d->sample_rate);
 }
 
+static void d_score(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
+{
+	(void)p;
+	snprintf(b, l, "%s", d->unscored ? "false" : "true");
+}
+
 static void d_group(const struct lg_policy *p, const struct lg_policy_device *d, char *b, size_t l)
 {
 	const char *g = d->group && d->group <= p->ngroups ? p->groups[d->group - 1].name : "";
@@ -643,7 +649,7 @@ static const struct {
 	{ "name", d_name },   { "source", d_source }, { "mac", d_mac },
 	{ "rate", d_rate },   { "burst", d_burst },   { "group", d_group },
 	{ "uadp", d_uadp },   { "keys", d_keys },     { "range", d_range },
-	{ "sample_rate", d_sample_rate }, { "fields", d_fields },
+	{ "sample_rate", d_sample_rate }, { "score", d_score }, { "fields", d_fields },
 	{ "meta", d_meta }, /* issue 12 */
 };
 

@@ -550,7 +550,7 @@ static char *render_uadp(const struct lg_device_spec *s)
 static char *render_device(const struct lg_device_spec *s, const char *key_file, bool flow,
 			   unsigned dash, unsigned field)
 {
-	char port[32] = "", mac[40] = "", rate[32] = "", group[LG_NAME_MAX + 16] = "";
+	char port[32] = "", mac[40] = "", rate[48] = "", group[LG_NAME_MAX + 16] = "";
 	char uadp[400] = "";
 	const char *sep = flow ? ", " : "\n";
 	int f = flow ? 0 : (int)field;
@@ -570,6 +570,9 @@ static char *render_device(const struct lg_device_spec *s, const char *key_file,
 		snprintf(mac, sizeof(mac), "%s%*smac: %s", sep, f, "", s->mac);
 	if (s->rate)
 		snprintf(rate, sizeof(rate), "%s%*srate: %u", sep, f, "", s->rate);
+	if (s->unscored) /* after the rate, in the same buffer: score: false */
+		snprintf(rate + strlen(rate), sizeof(rate) - strlen(rate), "%s%*sscore: false",
+			 sep, f, "");
 	if (s->group)
 		snprintf(group, sizeof(group), "%s%*sgroup: %s", sep, f, "", s->group);
 	if (flow)

@@ -25,6 +25,7 @@ struct lg_device_spec {
 	const char *mac;    /* NULL leaves it out */
 	uint32_t rate;	    /* frames per second; 0 leaves it out */
 	const char *group;  /* NULL leaves it out */
+	bool unscored;      /* writes score: false (recorded, not scored) */
 	/* A UADP publisher (docs/opcua.md), written as the entry's 'uadp' mapping; uadp false:
 	 * an LGF device. 0 and NULL leave a field out (the parser's defaults apply). */
 	bool uadp;

@@ -1265,6 +1265,78 @@ static void check_one(struct lg_detector *det, struct dev_rows *r, unsigned smoo
 	}
 }
 
+/*
+ * The normal level of det (lg_detector.normal_level, trial s19 C H2): what a healthy device
+ * window scores over the threshold at NORMAL_Q of its held-back windows (calibration and
+ * check blocks) on the devs[0..n-1] it serves, as the incident stage sees a window: each
+ * channel's score brought to the detector's threshold and smoothed as the data plane does
+ * (check_one()), the window's highest channel. An open incident resolves after resolve_after
+ * windows in a row below threshold x max(hysteresis, level): with NORMAL_Q 0.99 a healthy
+ * machine gives 10 in a row at a window with odds 0.99^10 = 0.90. At most 1 (a level at or
+ * over the threshold: a window that does not alert is normal); 0 with under 10 windows.
+ */
+#define NORMAL_Q 0.99
+#define NORMAL_MIN_WINDOWS 10
+
+static int normal_level(struct lg_detector *det, struct dev_rows *devs, size_t n,
+			unsigned smooth, float *level)
+{
+	const unsigned held = 1u << ROLE_CAL | 1u << ROLE_CHK;
+	float scores[LG_INGEST_MAX_CHANNELS];
+	size_t total = 0, k = 0;
+	float *v;
+
+	*level = 0;
+	for (size_t i = 0; i < n; i++)
+		total += devs[i].w.n;
+	v = malloc(sizeof(float) * (total + 1));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct dev_rows *r = &devs[i];
+		struct lg_smooth_ch h[LG_INGEST_MAX_CHANNELS] = { 0 };
+
+		for (size_t j = 0; j < r->w.n; j++) {
+			float top = 0;
+
+			if (det->dropout_run && r->w.dropout[j])
+				continue;
+			if (smooth <= 1 && !(held & (1u << r->role[j])))
+				continue;
+			if (smooth <= 1) {
+				lg_detector_score(det, r->w.rows + j * r->w.channels * r->w.d,
+						  r->w.channels, scores);
+			} else {
+				raw_scores(det, r, j, scores);
+				for (unsigned q = 0; q < r->w.channels; q++) {
+					unsigned u = det->nch && q >= det->nch ? det->nch - 1 : q;
+					float f = det->nch ? det->threshold / det->ch[u].threshold
+							   : 1.0f;
+
+					scores[q] = lg_smooth_step(&h[q], smooth, scores[q] * f);
+				}
+			}
+			if (!(held & (1u << r->role[j])))
+				continue;
+			for (unsigned q = 0; q < r->w.channels; q++)
+				if (scores[q] > top || !isfinite(scores[q]))
+					top = isfinite(scores[q]) ? scores[q] : INFINITY;
+			v[k++] = top / det->threshold;
+		}
+	}
+	if (k >= NORMAL_MIN_WINDOWS) {
+		double q;
+
+		qsort(v, k, sizeof(*v), cmp_f);
+		q = quantile_sorted(v, k, NORMAL_Q);
+		*level = q < 1 ? (float)q : 1.0f;
+		if (!(*level > 0))
+			*level = 0;
+	}
+	free(v);
+	return 0;
+}
+
 /* What --compare found: the model's alarms on the windows neither it nor the candidate
  * learnt from, and the candidate's on the very same windows. */
 struct compare_res {
@@ -2265,6 +2337,9 @@ static int train_files(struct file_conf *fc)
 			snprintf(set.names[set.nnames], 64, "%s", devs[i].dev->name);
 			set.name_det[set.nnames++] = (unsigned)i;
 		}
+		if (normal_level(det, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1,
+				 fc->smooth, &det->normal_level))
+			goto out;
 		fa += k;
 		fan += n;
 	}
@@ -2304,6 +2379,11 @@ static int train_files(struct file_conf *fc)
 		printf("note: %llu held-back windows cannot tell a rate of %.3f%% from zero (that "
 		       "needs about %.0f): record longer for a tighter interval\n", fan,
 		       100 * fc->false_alarms, 3.0 / fc->false_alarms);
+	printf("normal level (99%% of held-back windows score under it x threshold; an open "
+	       "incident resolves below threshold x max(hysteresis, level)):");
+	for (size_t i = 0; i < set.n; i++)
+		printf(" %s %.3f", set.det[i].name, (double)set.det[i].normal_level);
+	printf("\n");
 	if (fc->pooled) {
 		set.fallback = 0;
 	}

@@ -109,6 +109,9 @@ struct lg_dev_state {
 	/* Issue 8 step 6e.2: windows not scored because their impact features could not be
 	 * computed (window.c), linegate_windows_impact_failed_total */
 	_Atomic uint64_t windows_impact_failed;
+	/* windows of a device the policy does not score (score: false, trial s19 C M3):
+	 * recorded, not scored, linegate_windows_unscored_total */
+	_Atomic uint64_t windows_unscored;
 	_Atomic uint32_t last_score_bits;
 	/* The device's detector in the active model, for the model set and generation it was
 	 * looked up in (its name could change with the policy). */

@@ -1226,6 +1226,9 @@ static json_object *detector_object(const struct lg_detector *det)
 	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
 	if (det->dropout_run)
 		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
+	if (det->normal_level > 0)
+		json_object_object_add(o, "normal_level",
+				       json_object_new_double(det->normal_level));
 	if (det->imp.ref_hz > 0) {
 		json_object *r = json_object_new_object(), *b = json_object_new_array();
 
@@ -1762,6 +1765,17 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 			goto out;
 		}
 		det->dropout_run = (unsigned)r;
+	}
+	if (json_object_object_get_ex(o, "normal_level", &v)) {
+		double r = json_object_get_double(v);
+
+		if (!(json_object_is_type(v, json_type_double) ||
+		      json_object_is_type(v, json_type_int)) || !(r > 0 && r <= 1)) {
+			what = "'normal_level' must be a number above 0 and at most 1 (a healthy "
+			       "window's score over the threshold)";
+			goto out;
+		}
+		det->normal_level = (float)r;
 	}
 	det->window = (unsigned)win;
 	if ((what = read_order_ref(o, det))) {

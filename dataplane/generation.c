@@ -702,6 +702,16 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 				"%u-sample windows (detection.window); a model fed other windows "
 				"alerts on every one (docs/models.md \"ONNX metadata\")\n", path,
 				p->window);
+		if (!w) {
+			char note[512];
+
+			if (lg_scorer_levels_note(out[w], p, note, sizeof(note)))
+				fprintf(stderr, "linegate: model %s: an open incident resolves "
+					"below threshold x the model's normal level where it is "
+					"above the policy's hysteresis %.2f (docs/policy.md "
+					"\"Incidents\"): %s\n", path,
+					(double)p->incidents.hysteresis, note);
+		}
 		/* lg_scorer_load() held in_dim to the layout's width at the policy's window */
 		if (out[w]->in_dim > LG_FEAT_ROW_MAX) {
 			snprintf(err, errlen, "%s: the model takes %zu features per row, linegate "

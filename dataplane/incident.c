@@ -2,6 +2,7 @@
 /* The incident state machine of one device (incident.h). */
 #include "incident.h"
 #include "dataplane.h"
+#include "scorer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +135,10 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
 	if (w->score > r->max_score)
 		__atomic_store(&r->max_score, &(float){ w->score }, __ATOMIC_RELAXED);
 	r->threshold = w->threshold;
-	/* Hysteresis: a score that hovers at the threshold is not yet normal. */
-	if (w->score < w->threshold * cfg->hysteresis)
+	/* Hysteresis: a score that hovers at the threshold is not yet normal. Not below what
+	 * the model's healthy windows score (its normal level): a kNN model's sit near 0.8 of
+	 * its threshold, and under 0.8 alone its incidents never resolved (trial s19 C H2). */
+	if (w->score < w->threshold * (w->level > cfg->hysteresis ? w->level : cfg->hysteresis))
 		c->normal_run++;
 	else
 		c->normal_run = 0;
@@ -272,6 +275,7 @@ void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg
 	win.score = s->inc_max;
 	win.threshold = e->threshold;
 	win.clock = window_times(e, &win.sample_ns, &end);
+	win.level = lg_scorer_normal_level(w->ms->sc[w->id], e->det, e->threshold);
 	/* A recording replayed is not now: its incidents open at the sample time that
 	 * confirmed them, the same every run. */
 	win.now_ns = w->dp->finite ? end : e->scored_wall_ns;

@@ -6,7 +6,8 @@
  *
  *	closed --(confirm of the last 'of' windows alerted)--> open          LG_INC_OPEN
  *	open   --(news, at most once a update_ms)-----------> open          LG_INC_UPDATE
- *	open   --(resolve_after windows in a row with score < threshold x hysteresis)
+ *	open   --(resolve_after windows in a row with score < threshold x max(hysteresis,
+ *	          the model's normal level))
  *	       -------------------------------------------> closed          LG_INC_RESOLVE
  *
  * An incident's persistent part (struct lg_inc_rec) lives in the state folder when there is
@@ -72,7 +73,7 @@ struct lg_inc_core {
 	uint32_t nhist;  /* windows in hist */
 	uint64_t t[LG_INCIDENT_MAX_OF];     /* their sample times */
 	float score[LG_INCIDENT_MAX_OF];    /* and scores */
-	uint32_t normal_run;  /* open: windows in a row below threshold x hysteresis */
+	uint32_t normal_run;  /* open: windows in a row below the normal level (lg_inc_step) */
 	bool seen;            /* the record was looked at this run (LG_INC_CONTINUE) */
 	uint64_t last_event_ns; /* when the last open/update went out */
 	uint64_t ev_alerts;     /* alerts and max score the last event showed */
@@ -88,6 +89,9 @@ struct lg_inc_win {
 	uint64_t sample_ns; /* the window's sample time (ns since 1970) */
 	uint8_t clock;      /* enum lg_inc_clock */
 	uint64_t now_ns;    /* the event clock: wall time, or sample time of a finite stream */
+	/* the model's normal level for this device (lg_detector.normal_level; 0: none): a
+	 * window is normal below threshold x max(the policy's hysteresis, level) */
+	float level;
 };
 
 /*

@@ -72,6 +72,20 @@ json_object *lg_dp_rate_json(const struct lg_gen *g)
 		struct lg_dev_state *s = g->state[i];
 		json_object *o;
 
+		if (g->policy.devices[i].unscored) {
+			/* score: false: never silently unscored (trial s19 C M3) */
+			o = json_object_new_object();
+			json_object_object_add(o, "id",
+					       json_object_new_uint64(g->policy.devices[i].id));
+			json_object_object_add(o, "name",
+					       json_object_new_string(g->policy.devices[i].name));
+			json_object_object_add(o, "reason", json_object_new_string("policy"));
+			json_object_object_add(o, "windows_unscored",
+					       json_object_new_uint64(atomic_load_explicit(
+						   &s->windows_unscored, memory_order_relaxed)));
+			json_object_array_add(a, o);
+			continue;
+		}
 		if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
 			continue;
 		o = json_object_new_object();

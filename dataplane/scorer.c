@@ -60,6 +60,8 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 	for (size_t i = 0; i < p->ndevices; i++) {
 		const struct lg_policy_device *dev = &p->devices[i];
 
+		if (dev->unscored)
+			continue; /* score: false: recorded, not scored, no detector needed */
 		if (lg_detector_set_find(set, dev->name) < 0) {
 			snprintf(err, errlen, "%s: the model has no detector for device %s (id %u) "
 				 "and no default: train one for it (linegate-train --from ...) or "
@@ -257,6 +259,33 @@ int lg_scorer_load(const struct lg_policy *p, const char *path, const char *labe
 	}
 	snprintf(sc->label, sizeof(sc->label), "%s", label);
 	return 0;
+}
+
+size_t lg_scorer_levels_note(const struct lg_scorer *sc, const struct lg_policy *p, char *buf,
+			     size_t len)
+{
+	size_t n = 0, at = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; sc->kind == LG_SCORER_DETECTOR && i < p->ndevices && p->threshold <= 0;
+	     i++) {
+		int det = lg_scorer_device(sc, p->devices[i].name);
+		float lv = det >= 0 && (size_t)det < sc->set.n ?
+				   lg_scorer_normal_level(sc, det, sc->set.det[det].threshold) : 0;
+		int k;
+
+		if (!(lv > p->incidents.hysteresis))
+			continue;
+		k = snprintf(buf + at, at < len ? len - at : 0, "%s%s %.3f", n ? ", " : "",
+			     p->devices[i].name, (double)lv);
+		if (k > 0)
+			at += (size_t)k;
+		if (at >= len)
+			at = len; /* cut short: the count stays right */
+		n++;
+	}
+	return n;
 }
 
 void lg_scorer_guard_levels(struct lg_scorer *sc, const float *pol, size_t n, float hysteresis)

@@ -99,6 +99,23 @@ double lg_scorer_rate(const struct lg_scorer *sc, int det);
  * i's channel (a kNN detector per channel scores each by its own; NULL: channel 0). */
 void lg_scorer_score_rows(struct lg_scorer *sc, const float *rows, size_t n, const int16_t *det,
 			  const uint8_t *chan, float *scores, float *thr);
+/* The normal level of detector det's windows (lg_detector.normal_level) where its own
+ * threshold is in force (thr, the one the window was judged by, is det's: a policy's
+ * detection.threshold is another scale); 0 otherwise, and for ONNX models. */
+static inline float lg_scorer_normal_level(const struct lg_scorer *sc, int det, float thr)
+{
+	const struct lg_detector *d;
+
+	if (!sc || sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n)
+		return 0;
+	d = &sc->set.det[det];
+	return d->threshold == thr ? d->normal_level : 0;
+}
+/* The devices of policy p whose detector's normal level is above the policy's hysteresis and
+ * counts (no detection.threshold), as "name level, ..." into buf; returns how many. What
+ * linegate says at start and linegatectl validate says (docs/policy.md "Incidents"). */
+size_t lg_scorer_levels_note(const struct lg_scorer *sc, const struct lg_policy *p, char *buf,
+			     size_t len);
 void lg_scorer_free(struct lg_scorer *sc);
 /* An ONNX model's GEMM route as lg_model_gemm_shown() says it; "" for detector models. */
 const char *lg_scorer_gemm(const struct lg_scorer *sc);

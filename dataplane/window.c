@@ -122,6 +122,11 @@ static void window_done(struct lg_worker *w, const struct lg_gen *g,
 	uint32_t win = s->win_len;
 	unsigned nf = lg_layout_imp_n(lg_features_layout(w->ms->sc[w->id]->fx));
 
+	if (dev->unscored) {
+		/* score: false (a machine recorded for its detector): counted, not scored */
+		window_unscored(w, s, &s->windows_unscored);
+		return;
+	}
 	if (window_dropout(w, det, s, win)) {
 		/* a sensor dropout: counted, not scored (issue 8, the model's dropout_run);
 		 * -imp11: left out of the next windows' tsa3, as linegate-quality leaves it */

@@ -95,6 +95,13 @@ struct lg_detector {
 	 * a run of that many equal samples is a sensor dropout, not scored (the data plane
 	 * counts it, linegate_windows_dropout_total); 0: every window is scored (older files) */
 	unsigned dropout_run;
+	/* > 0 (file "normal_level", written by linegate-train, issue 8 trial s19 C H2): what a
+	 * healthy device window of this detector scores, over its threshold, at the 99%
+	 * quantile of its held-back healthy windows (at most 1). An open incident takes a
+	 * window as normal below threshold x max(the policy's hysteresis, this level): a kNN
+	 * model's healthy windows score near 0.8 of its threshold, and under the policy's 0.8
+	 * alone its incidents never resolved. 0: not recorded (older files): the policy's. */
+	float normal_level;
 	/* kNN per channel (issue 8, file "per_channel"; absent: nch 0, one detector for every
 	 * channel as before): nch > 0 sub-detectors, channel c of a device scored by ch[c] with
 	 * its own standardisation, kept rows and threshold, the score then multiplied by

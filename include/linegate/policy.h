@@ -149,6 +149,12 @@ struct lg_policy_device {
 	/* Samples per second per channel the device sends (0 = not given): the model must have
 	 * been trained at this rate, and LGF frames of another rate are dropped (sample_rate). */
 	uint32_t sample_rate;
+	/* "score: false" (trial s19 C M3): the device is verified, admitted and recorded, but
+	 * its windows are not scored (counted, linegate_windows_unscored_total; status lists it
+	 * in not_scored, reason "policy"), and the model needs no detector for it: how a new
+	 * machine is recorded to train its detector (docs/getting-started-own-line.md "Adding a
+	 * machine"). Parsed as score: false; false here = scored (the default). */
+	bool unscored;
 	uint16_t group;    /* index into lg_policy.groups + 1; 0 = no group */
 	/* OPC UA PubSub (UADP) identity: messages from (publisher, writer group, dataset
 	 * writer) are this device's. uadp_pub_type 0 = the device does not speak UADP. */
@@ -464,6 +470,10 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
  */
 int lg_policy_check_model(const struct lg_policy *p, const char *path, char *err,
 			  size_t errlen);
+/* The devices whose model's normal level is above the policy's hysteresis (where an open
+ * incident resolves below threshold x that level, docs/policy.md "Incidents"), as "name
+ * level, ..." into buf; returns how many (0 also when the model does not load). lgcheck. */
+size_t lg_policy_levels(const struct lg_policy *p, char *buf, size_t len);
 /* lg_policy_parse() or lg_policy_load() followed by lg_policy_check(): what every tool that
  * validates, applies or starts from a policy calls (lgcheck). *out is untouched on failure. */
 int lg_policy_validate(const char *text, size_t len, const char *name, struct lg_policy *out,

@@ -13,7 +13,9 @@
 #    (no swap); model rollback returns to the registry's model, and a restart keeps that;
 #    a boot file whose detection.model changed while linegated was down: the same at start;
 #  - frames at another sample rate than the model's: linegate logs the device and both
-#    rates, and linegatectl status lists the device as not scored, with a warning.
+#    rates, and linegatectl status lists the device as not scored, with a warning;
+#  - a device enrolled with --no-score (score: false): status lists it as not scored by the
+#    policy, with a warning.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -184,5 +186,20 @@ CTL model rollback >/dev/null || lg_fail "rollback from vib@rate"
 send 100
 no_warnings() { CTL -r status | python3 -c 'import json,sys; sys.exit(len(json.load(sys.stdin)["warnings"]))'; }
 lg_wait_for 5 no_warnings || lg_fail "status still warns: $(CTL -r status)"
+# A new machine enrolled as recorded, not scored (--no-score, trial s19 C M3): the policy
+# file says score: false, status lists it as not scored by the policy, with a warning.
+CTL devices enroll --id 950 --name new-1 --source "$LINE_IP" --no-score > "$T/enroll.out" ||
+	lg_fail "enroll --no-score: $(cat "$T/enroll.out")"
+grep -A4 "name: new-1" "$T/policy.yaml" | grep -q "^    score: false$" ||
+	lg_fail "no score: false in the policy file: $(grep -A5 'name: new-1' "$T/policy.yaml")"
+CTL -r status > "$T/status.json" || lg_fail "status"
+python3 - "$T/status.json" <<'EOF' || lg_fail "status: $(cat "$T/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+ns = {d["name"]: d for d in s["not_scored"]}
+assert ns["new-1"]["reason"] == "policy" and ns["new-1"]["id"] == 950, ns
+assert any(w.startswith("device new-1 (id 950) is not scored: the policy says score: false")
+           for w in s["warnings"]), s["warnings"]
+EOF
 lg_stop_linegate
 echo PASS

@@ -166,6 +166,88 @@ static void test_hysteresis(void)
 	CHECK_STR_CONTAINS(d.r.id, "-2");
 }
 
+/*
+ * A kNN model's healthy windows (trial s19 C H2): scores at 0.75 to 0.85 of the threshold,
+ * so under the policy's hysteresis 0.8 alone about half are "normal" and resolve_after 10
+ * in a row hardly ever come (the trial's mill-2: 1176 windows open): the incident of one
+ * fault stays open, and the next fault gets no open. With the model's normal level (the
+ * trainer's 99% quantile of its held-back healthy windows over the threshold, here 0.85) the
+ * same stream resolves it.
+ */
+static unsigned knn_run(struct dev *d, const struct lg_policy_incidents *cfg, float level,
+			unsigned n, bool fault, unsigned *opens, unsigned *resolves)
+{
+	static uint32_t x = 12345;
+	unsigned first = 0;
+
+	for (unsigned i = 0; i < n; i++, d->n++) {
+		float s;
+		struct lg_inc_win w;
+		enum lg_inc_event e;
+
+		x = x * 1664525u + 1013904223u; /* a fixed LCG: the same stream every run */
+		s = fault ? 1.5f : 0.75f + 0.1f * (float)(x >> 8) / (float)(1u << 24);
+		w = (struct lg_inc_win){
+			.alert = s > 1.0f, .score = s, .threshold = 1.0f,
+			.sample_ns = T0 + d->n * STEP, .clock = LG_INC_CLOCK_SENDER,
+			.now_ns = T0 + d->n * STEP, .level = level,
+		};
+		e = lg_inc_step(&d->c, &d->r, cfg, &w, "mill-2");
+		*opens += e == LG_INC_OPEN;
+		if (e == LG_INC_RESOLVE && !(*resolves)++)
+			first = i + 1;
+	}
+	return first;
+}
+
+static void test_knn_level(void)
+{
+	struct lg_policy_incidents knn = def;
+	unsigned opens = 0, resolves = 0, at;
+	struct dev d = { 0 };
+
+	knn.resolve_after = 10; /* the policy's default */
+	/* today: no level (an older model), 1000 healthy windows after the fault, then 1000
+	 * more (about half normal: 10 in a row come about once in 2000 windows, not here) */
+	knn_run(&d, &knn, 0, 5, true, &opens, &resolves);
+	knn_run(&d, &knn, 0, 1000, false, &opens, &resolves);
+	CHECK_EQ(opens, 1);
+	CHECK_EQ(resolves, 0);
+	CHECK_EQ(d.r.open, 1);
+	/* a level under the policy's hysteresis changes nothing */
+	knn_run(&d, &knn, 0.7f, 1000, false, &opens, &resolves);
+	CHECK_EQ(resolves, 0);
+
+	/* the model's level 0.85: resolved within resolve_after windows (every healthy score
+	 * is under it), and the next fault opens its own incident, resolved in turn */
+	memset(&d, 0, sizeof(d));
+	opens = resolves = 0;
+	knn_run(&d, &knn, 0.85f, 5, true, &opens, &resolves);
+	at = knn_run(&d, &knn, 0.85f, 200, false, &opens, &resolves);
+	CHECK_EQ(opens, 1);
+	CHECK_EQ(resolves, 1);
+	CHECK_EQ(at, 10);
+	knn_run(&d, &knn, 0.85f, 5, true, &opens, &resolves);
+	knn_run(&d, &knn, 0.85f, 200, false, &opens, &resolves);
+	CHECK_EQ(opens, 2);
+	CHECK_EQ(resolves, 2);
+	CHECK_EQ(d.r.counter, 2);
+	/* level 1 (healthy windows reach the threshold): any window that does not alert is
+	 * normal, one that alerts is not */
+	memset(&d, 0, sizeof(d));
+	EXPECT(&d, &def, "AA", ".O");
+	{
+		struct lg_inc_win w = { .alert = false, .score = 0.99f, .threshold = 1.0f,
+					.sample_ns = T0, .now_ns = T0, .level = 1.0f };
+		char got[4];
+
+		for (int i = 0; i < 3; i++)
+			got[i] = code(lg_inc_step(&d.c, &d.r, &def, &w, "mill-2"));
+		got[3] = '\0';
+		CHECK(!strcmp(got, "..R"));
+	}
+}
+
 static void test_updates(void)
 {
 	struct dev d = { 0 };
@@ -294,6 +376,7 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	test_k_of_n();
 	test_hysteresis();
+	test_knn_level();
 	test_updates();
 	test_live_change();
 	test_restart();

@@ -40,6 +40,7 @@ static const char good[] =
 	"  - id: 300\n"
 	"    name: press-3\n"
 	"    source: 10.1.2.3\n"
+	"    score: false\n"
 	"    keys: [{id: 1, key_file: k1.key}]\n"
 	"  - id: 7\n"
 	"    source: fd00::7\n"
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
 	CHECK_EQ(p.devices[0].id, 7); /* sorted by id */
 	d = lg_policy_find(&p, 300);
 	CHECK(d && !strcmp(d->name, "press-3") && d->family == AF_INET && d->port == 0);
+	CHECK(d && d->unscored); /* score: false (trial s19 C M3); device 7 is scored */
+	CHECK(!lg_policy_find(&p, 7)->unscored);
 	CHECK(d && d->addr[0] == 10 && d->addr[3] == 3 && d->nkeys == 1 && d->keys[0].bytes[31] == 0x1f);
 	d = lg_policy_find(&p, 7);
 	CHECK(d && d->family == AF_INET6 && d->port == 4000 && d->nkeys == 2);
@@ -523,6 +526,10 @@ int main(int argc, char **argv)
 		     "letters, digits");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    colour: red\n", "t.yaml:4:5:",
 		     "unknown device field 'colour'");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    score: no\n", "t.yaml:4:12:",
+		     "'score' must be true or false");
+	expect_error("version: 1\ndevices:\n  - id: 1\n    scor: false\n", "t.yaml:4:5:",
+		     "did you mean 'score'?");
 	expect_error("- 1\n", "t.yaml:1:1:", "must be a mapping");
 	expect_error("version: 1\nnot_ours: maybe\n", "t.yaml:2:11:", "pass or drop");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    group: presses\n", "t.yaml:4:12:",

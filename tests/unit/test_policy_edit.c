@@ -166,11 +166,12 @@ static void test_enroll(void)
 				    .source = "fd00::5",
 				    .port = 0,
 				    .mac = "02:00:00:00:01:05",
-				    .rate = 2000};
+				    .rate = 2000,
+				    .unscored = true};
 	ENROLL_OK(line4, &s,
 		  HEAD4 DEV101 DEV102 DEV103
 		  "  - id: 105\n    name: press-5\n    source: fd00::5\n    port: 0\n"
-		  "    mac: 02:00:00:00:01:05\n    rate: 2000\n    keys:\n"
+		  "    mac: 02:00:00:00:01:05\n    rate: 2000\n    score: false\n    keys:\n"
 		  "      - {id: 1, key_file: keys/press-5.key}\n" TAIL4);
 	/* The list at the end of the file, the last line without its newline. */
 	ENROLL_OK("version: 1\ndevices:\n  - id: 7\n    source: 10.0.0.7\n"

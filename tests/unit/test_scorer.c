@@ -134,6 +134,13 @@ static void per_device(struct lg_policy *p)
 	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)),
 		 -ENOENT);
 	CHECK_STR_CONTAINS(err, "no detector for device c (id 3)");
+	/* ... unless the policy does not score c (score: false, trial s19 C M3): a new machine
+	 * recorded to train its detector */
+	devs[2].unscored = true;
+	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)), 0);
+	CHECK_EQ(lg_scorer_device(&sc, "c"), -1);
+	lg_scorer_free(&sc);
+	devs[2].unscored = false;
 	p->ndevices = 2;
 	devs[1].sample_rate = 12800;
 	CHECK_EQ(lg_scorer_load(p, "test_scorer_set_s.json", "set", 64, &sc, err, sizeof(err)),

@@ -25,6 +25,8 @@ grep -q "pooled threshold: .* of 6 devices" "$dir/train.err" || fail "no pooled 
 grep -q "^sensor dropout windows (16 equal samples) neither trained on nor judged: " \
 	"$dir/train.out" || fail "dropout windows not reported"
 grep -q "^expected false alarms per window: " "$dir/train.out" || fail "no expectation"
+grep -Eq "^normal level \(99% of held-back windows .*\):( l2s5-d00[0-5] [01]\.[0-9]{3}){6}$" \
+	"$dir/train.out" || fail "no normal level per detector: $(grep normal "$dir/train.out")"
 # cross-fitted (docs/models.md, "How the expectation is measured"): every held-back window
 # (threshold and check blocks) judged once, each device's rate over both of its kinds of block
 grep -q "^note: the held-back windows (calibration and check blocks) are judged by cross-fitting" \
@@ -60,6 +62,9 @@ for e in m["detectors"]:
     d = e["model"]
     assert d["detector"] == "knn" and d["features"] == 77 and d["layout"] == "bands96-time5"
     assert d["dropout_run"] == 16
+    # what its held-back healthy windows score over its threshold (99%): an open incident
+    # resolves below threshold x max(hysteresis, it) (trial s19 C H2)
+    assert 0 < d["normal_level"] <= 1, d.get("normal_level")
     assert d["feature_weights"] == [1.0] * 72 + [16.0] * 5
     # 128 kept rows per channel at most (these recordings hold fewer: all kept)
     assert 1 <= d["neighbours"] <= 2 * 128 and len(d["train"]) == 77 * d["neighbours"]
