@@ -2724,6 +2724,14 @@ more_options:
 		      "scores\n", stderr);
 		return 2;
 	}
+	/* A key it cannot use (world-readable, not a key) is refused before the training, not
+	 * after a results table that reads as success (trial s19 C). */
+	if (fc.sign_key) {
+		char signer[65];
+
+		if (signer_of(fc.sign_key, signer))
+			return 1;
+	}
 	if (fc.from.n) {
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);

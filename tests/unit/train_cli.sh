@@ -173,6 +173,15 @@ cp "$dir/sign.key" "$dir/open.key" && chmod 644 "$dir/open.key"
 [ $? -eq 1 ] && grep -q "$dir/open.key has mode 0644: a signing key must be readable by its owner only (chmod 600 $dir/open.key)" \
 	"$dir/open.err" && [ ! -e "$dir/open.json.sig" ] ||
 	fail "a world-readable signing key: $(cat "$dir/open.err")"
+# ... and refused before any training from recordings, not after a results table that reads
+# as success (trial s19 C)
+if [ -e "$dir/live.npy" ]; then
+	"$train" --sample-rate 10000 --from "$dir/live.npy" -w 256 --sign-key "$dir/open.key" \
+		-o "$dir/open2.json" > "$dir/open2.out" 2> "$dir/open2.err"
+	[ $? -eq 1 ] && [ ! -s "$dir/open2.out" ] && [ ! -e "$dir/open2.json" ] &&
+		grep -q "a signing key must be readable by its owner only" "$dir/open2.err" ||
+		fail "--from with a world-readable key: $(cat "$dir/open2.out" "$dir/open2.err")"
+fi
 "$train" -m 2 -n 50 --sign-key "$dir/sign.key" --stats-out "$dir/s.json" 2>/dev/null
 [ $? -eq 2 ] || fail "--sign-key without --out accepted"
 # A recording of 60 healthy windows of one channel passes --min-windows 20, but its
