@@ -64,6 +64,17 @@ void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 			more);
 }
 
+/* A "not_scored" entry: the device and why. */
+static json_object *not_scored(const struct lg_policy_device *dev, const char *reason)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_uint64(dev->id));
+	json_object_object_add(o, "name", json_object_new_string(dev->name));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	return o;
+}
+
 json_object *lg_dp_rate_json(const struct lg_gen *g)
 {
 	json_object *a = json_object_new_array();
@@ -74,12 +85,7 @@ json_object *lg_dp_rate_json(const struct lg_gen *g)
 
 		if (g->policy.devices[i].unscored) {
 			/* score: false: never silently unscored (trial s19 C M3) */
-			o = json_object_new_object();
-			json_object_object_add(o, "id",
-					       json_object_new_uint64(g->policy.devices[i].id));
-			json_object_object_add(o, "name",
-					       json_object_new_string(g->policy.devices[i].name));
-			json_object_object_add(o, "reason", json_object_new_string("policy"));
+			o = not_scored(&g->policy.devices[i], "policy");
 			json_object_object_add(o, "windows_unscored",
 					       json_object_new_uint64(atomic_load_explicit(
 						   &s->windows_unscored, memory_order_relaxed)));
@@ -88,11 +94,7 @@ json_object *lg_dp_rate_json(const struct lg_gen *g)
 		}
 		if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
 			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
-		json_object_object_add(o, "name",
-				       json_object_new_string(g->policy.devices[i].name));
-		json_object_object_add(o, "reason", json_object_new_string("sample_rate"));
+		o = not_scored(&g->policy.devices[i], "sample_rate");
 		json_object_object_add(o, "frame_rate_hz",
 				       json_object_new_uint64(atomic_load_explicit(
 					   &s->rate_bad_hz, memory_order_relaxed)));
