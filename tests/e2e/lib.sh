@@ -32,6 +32,25 @@ lg_need_nats() {
 	[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
 }
 
+# lg_dp_nsenter N [SKIP_RE]: linegate in $NS_SRV under nsenter --net, which keeps the host's
+# mount namespace, so XDP pins outlive the process as on a server: $T/policy.yaml, control
+# socket $T/dp.sock, output $T/outN.jsonl, stats $T/statsN.json, stderr $T/dpN.err, and the
+# caller's XARGS; its pid in DP. Fails unless it starts; skips when its stderr matches SKIP_RE
+# (a kernel that lacks what the test needs).
+lg_dp_nsenter() {
+	rm -f "$T/dp.sock"
+	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" \
+		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" "${XARGS[@]}" \
+		2> "$T/dp$1.err" &
+	DP=$!
+	LG_PIDS="$DP ${GEN:-}"
+	if ! lg_wait_for 20 test -S "$T/dp.sock"; then
+		[ -n "${2:-}" ] && grep -q "$2" "$T/dp$1.err" &&
+			lg_skip "this kernel cannot run linegate $1 here: $(cat "$T/dp$1.err")"
+		lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
+	fi
+}
+
 # lg_dp_start NAME: linegate on $T/NAME.yaml (state $T/NAME.state, control socket
 # $T/NAME.sock, stats $T/NAME.stats.json, stderr $T/NAME.err), its pid in DP;
 # lg_dp_stop NAME: SIGINT, and its exit status must be 0.

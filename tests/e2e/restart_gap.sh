@@ -43,20 +43,7 @@ esac
 case $STOP in TERM | KILL) ;; *) lg_fail "unknown signal $STOP (TERM, KILL)" ;; esac
 XARGS+=(-w "$WORKERS")
 
-# nsenter keeps the host's mount namespace: the pins outlive the process, as on a server.
-run_dp() {
-	rm -f "$T/dp.sock"
-	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" \
-		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" "${XARGS[@]}" \
-		2> "$T/dp$1.err" &
-	DP=$!
-	LG_PIDS="$DP ${GEN:-}"
-	if ! lg_wait_for 20 test -S "$T/dp.sock"; then
-		grep -q "Operation not supported\|Invalid argument" "$T/dp$1.err" &&
-			lg_skip "this kernel cannot attach XDP in $XMODE mode on veth: $(cat "$T/dp$1.err")"
-		lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
-	fi
-}
+run_dp() { lg_dp_nsenter "$1" "Operation not supported\|Invalid argument"; }
 # The kernel's UDP counters in the server namespace, absolute (no nstat history).
 udp_ctrs() {
 	ip netns exec "$NS_SRV" nstat -asz UdpNoPorts UdpRcvbufErrors UdpInErrors > "$1"

@@ -45,16 +45,7 @@ dpdk)
 	XARGS=(-b "dpdk:nohuge,mem=256,sleep=50,vdev=net_af_xdp0;iface=lg0;start_queue=0;queue_count=1") ;;
 *) lg_fail "unknown mode $MODE (pinned, nopin, uring, dpdk)" ;;
 esac
-# nsenter keeps the host's mount namespace: pins outlive the process, as on a real server.
-run_dp() {
-	rm -f "$T/dp.sock"
-	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" \
-		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" "${XARGS[@]}" \
-		2> "$T/dp$1.err" &
-	DP=$!
-	LG_PIDS="$DP"
-	lg_wait_for 20 test -S "$T/dp.sock" || lg_fail "linegate $1 did not start: $(cat "$T/dp$1.err")"
-}
+run_dp() { lg_dp_nsenter "$1"; }
 dp_apply() { lg_dp_apply "$T/dp.sock" "$1"; }
 send() {
 	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP -r 4000 -q "$@"
