@@ -68,7 +68,20 @@ static int create(struct lg_xsk_tx *t, const char *ifname, uint32_t queue, uint1
 
 	if (ret)
 		return ret;
-	ret = xsk_socket__create(&t->xsk, ifname, queue, t->umem, NULL, &t->tx, &scfg);
+	/*
+	 * EBUSY: the queue still has the socket of a process that just exited (a run before
+	 * this one): the kernel lets go of a closed socket's queue after its last reference
+	 * goes, a little later. Wait for it, at most a second (seen on a 2-vCPU VM: a run right
+	 * after another failed one time in three, tests/e2e/loadgen_afxdp.sh "no carrier").
+	 */
+	for (int i = 0; i < 100; i++) {
+		struct timespec ts = {0, 10 * 1000000L};
+
+		ret = xsk_socket__create(&t->xsk, ifname, queue, t->umem, NULL, &t->tx, &scfg);
+		if (ret != -EBUSY)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	if (ret) {
 		xsk_umem__delete(t->umem);
 		t->umem = NULL;
