@@ -32,6 +32,13 @@ lg_need_nats() {
 	[ -x "$FLEET" ] || lg_skip "linegate was built without NATS (-Dnats)"
 }
 
+# lg_pin_trap: PIN, linegate's default XDP pin folder for $NS_SRV (under nsenter --net the
+# pins land in the host's bpffs and outlive the namespace), removed on exit with the rest.
+lg_pin_trap() {
+	PIN=/sys/fs/bpf/linegate/netns-$(stat -L -c %i /var/run/netns/$NS_SRV)
+	trap 'rm -rf "$PIN"; lg_cleanup' EXIT
+}
+
 # lg_dp_nsenter N [SKIP_RE]: linegate in $NS_SRV under nsenter --net, which keeps the host's
 # mount namespace, so XDP pins outlive the process as on a server: $T/policy.yaml, control
 # socket $T/dp.sock, output $T/outN.jsonl, stats $T/statsN.json, stderr $T/dpN.err, and the

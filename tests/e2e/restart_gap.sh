@@ -28,9 +28,7 @@ lg_bpffs
 lg_tmp
 LG_QUEUES=$WORKERS lg_netns_up "lgrg$$"
 T=$LG_TMP
-NSINO=$(stat -L -c %i /var/run/netns/$NS_SRV)
-PIN=/sys/fs/bpf/linegate/netns-$NSINO
-trap 'rm -rf "$PIN"; lg_cleanup' EXIT
+lg_pin_trap
 lg_policy "$T/policy.yaml"
 sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/policy.yaml"
 XSPEC=lg0

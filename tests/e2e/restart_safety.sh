@@ -21,9 +21,7 @@ lg_bpffs
 lg_tmp
 lg_netns_up "lgrs$$"
 T=$LG_TMP
-NSINO=$(stat -L -c %i /var/run/netns/$NS_SRV)
-PIN=/sys/fs/bpf/linegate/netns-$NSINO
-trap 'rm -rf "$PIN"; lg_cleanup' EXIT
+lg_pin_trap
 lg_policy "$T/policy.yaml"
 sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/policy.yaml"
 # The applied policy: the boot file without device 108 (the last one in it).
