@@ -981,6 +981,35 @@ static void xdp_remove_pins(struct lg_dp *dp)
 		dp->admit_pin);
 }
 
+/*
+ * linegate without --xdp, on sockets: an admission program an earlier linegate left
+ * attached (pinned, it outlives its process) still judges this namespace's frames by that
+ * run's policy, and one left by an afxdp run drops what no AF_XDP socket reads (no_reader):
+ * the sockets here would get nothing, and this process counts nothing (trial s19 G).
+ */
+static void xdp_stale_warn(void)
+{
+	struct if_nameindex *ifs = if_nameindex();
+
+	if (!ifs)
+		return;
+	for (struct if_nameindex *i = ifs; i->if_index; i++) {
+		struct lg_admit_iface cur;
+
+		if (lg_admit_probe((int)i->if_index, &cur) || !cur.prog_id || !cur.ours)
+			continue;
+		fprintf(stderr, "linegate: WARNING: %s runs linegate's XDP admission program (id "
+			"%u), left attached by an earlier run: it still judges every frame on %s by "
+			"that run's policy, and one an afxdp run left drops what no AF_XDP socket "
+			"reads (counted in its own counters as no_reader, not in this process's). "
+			"Start with --xdp %s%s to take it over, or remove it: start once with --xdp "
+			"%s%s --xdp-unpin and stop\n",
+			i->if_name, cur.prog_id, i->if_name, i->if_name,
+			cur.generic ? ":generic" : "", i->if_name, cur.generic ? ":generic" : "");
+	}
+	if_freenameindex(ifs);
+}
+
 static void dp_teardown(struct lg_dp *dp, bool unpin)
 {
 	/* A pinned instance stays attached and keeps admitting: fail static. */
@@ -1635,6 +1664,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "linegate: fragments: reassemble needs the uring backend (the kernel "
 			"reassembles for its sockets); XDP drops fragments for %s as 'fragment'\n",
 			ops->name);
+	if (!xdp && (ops->flags & LG_BACKEND_F_SOCKET))
+		xdp_stale_warn();
 	/* XDP first: an afxdp worker puts its socket into the program's XSKMAP. */
 	if (xdp) {
 		ret = xdp_setup(&dp, xdp, xdp_pin, no_pin, xdp_unpin, &p, err, sizeof(err));

@@ -89,6 +89,18 @@ wait $DP || lg_fail "linegate 2 exited with status $?"
 LG_PIDS=""
 udp_ctrs "$T/udp1"
 [ -e "$PIN/lg0/link" ] || lg_fail "the pins went with a clean stop"
+# Started without --xdp on sockets while the pinned program is still attached, linegate says
+# so (trial s19 G: what an afxdp run left dropped everything a uring start then waited for).
+nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" -b uring -B $SRV_IP \
+	-c "$T/w.sock" -o /dev/null 2> "$T/w.err" &
+W=$!
+LG_PIDS="$W"
+lg_wait_for 10 test -S "$T/w.sock" || lg_fail "linegate without --xdp did not start: $(cat "$T/w.err")"
+kill -INT $W
+wait $W || true
+LG_PIDS=""
+grep -q "WARNING: lg0 runs linegate's XDP admission program (id [0-9]*), left attached" \
+	"$T/w.err" || lg_fail "no warning of the pinned program: $(cat "$T/w.err")"
 
 python3 - "$MODE" "$STOP" "$sent" "$T/stats1.json" "$T/stats2.json" \
 	"$(($(ctr "$T/udp1" UdpNoPorts) - $(ctr "$T/udp0" UdpNoPorts)))" \
