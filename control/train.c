@@ -2104,6 +2104,23 @@ static int train_files(struct file_conf *fc)
 	}
 	for (size_t i = 0; i < in.ndev; i++)
 		warn_flat(&in.dev[i]);
+	/* A machine being added ('score: false') that the recording does not hold gets no
+	 * detector of its own: said, not left to the model's default (trial s19 G). */
+	for (size_t k = 0; have_pol && k < pol.ndevices; k++) {
+		size_t i = 0;
+
+		if (!pol.devices[k].unscored)
+			continue;
+		while (i < in.ndev && strcmp(in.dev[i].name, pol.devices[k].name))
+			i++;
+		if (i == in.ndev)
+			fprintf(stderr, "linegate-train: warning: %s (id %u) is 'score: false' in the "
+				"policy (a machine being added) and the recording holds none of its "
+				"frames: the model gets no detector for it, so with 'score: false' "
+				"removed its windows would be scored by the model's default detector, "
+				"if any. Record it first (linegatectl record start --device %s)\n",
+				pol.devices[k].name, pol.devices[k].id, pol.devices[k].name);
+	}
 	lg_ingest_digest(&in, digest);
 	devs = calloc(in.ndev, sizeof(*devs));
 	devk = calloc(in.ndev, sizeof(*devk));

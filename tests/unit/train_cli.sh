@@ -201,4 +201,17 @@ with open(sys.argv[1], 'wb') as f:
 	-o "$dir/short.json" 2> "$dir/short.err"
 [ $? -eq 1 ] && grep -q "too few calibration windows.*needs 20 rows (windows x its 1 channel(s)).*at least 80 healthy windows" "$dir/short.err" ||
 	fail "60 windows of one channel: $(cat "$dir/short.err")"
+# A machine being added ('score: false') that the recording does not hold: said (trial s19
+# G: it was left to the model's default detector without a word).
+mkdir -p "$dir/pol/keys"
+cp "$src/tests/fixtures/ingest/keys/ingest-fx.key" "$dir/pol/keys/" && chmod 600 "$dir/pol/keys/"*.key
+sed "s|model: ../../../control/defaults/model.json|model: $src/control/defaults/model.json|" \
+	"$src/tests/fixtures/ingest/policy.yaml" > "$dir/pol/policy.yaml"
+printf '%s\n' "  - id: 31002" "    name: new-press" "    source: 10.77.0.3" "    score: false" \
+	"    keys:" "      - {id: 1, key_file: keys/ingest-fx.key}" >> "$dir/pol/policy.yaml"
+"$train" --from "$src/tests/fixtures/ingest/lgf-f32.pcapng" --policy "$dir/pol/policy.yaml" \
+	-w 256 --min-windows 20 -o "$dir/pol/m.json" > /dev/null 2> "$dir/pol.err"
+grep -q "warning: new-press (id 31002) is 'score: false' in the policy (a machine being added) and the recording holds none of its frames" \
+	"$dir/pol.err" || fail "score: false without frames: $(cat "$dir/pol.err")"
+grep -q "warning: ingest-fx (id" "$dir/pol.err" && fail "a device the recording holds warned"
 echo "ok: linegate-train federated flow"
