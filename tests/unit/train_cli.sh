@@ -214,4 +214,14 @@ printf '%s\n' "  - id: 31002" "    name: new-press" "    source: 10.77.0.3" "   
 grep -q "warning: new-press (id 31002) is 'score: false' in the policy (a machine being added) and the recording holds none of its frames" \
 	"$dir/pol.err" || fail "score: false without frames: $(cat "$dir/pol.err")"
 grep -q "warning: ingest-fx (id" "$dir/pol.err" && fail "a device the recording holds warned"
+# A device with a uadp section sends LGF too: the trainer takes its frames as linegate does
+# (trial s19 G: "2050 unknown devices" while the data plane scored them).
+mkdir -p "$dir/pu"
+sed 's|^    uadp:.*||' "$dir/pol/policy.yaml" | head -n -6 > "$dir/pu/policy.yaml"
+echo "    uadp: {publisher_id: 2234, writer_group: 100, writer: 62541}" >> "$dir/pu/policy.yaml"
+cp -r "$dir/pol/keys" "$dir/pu/"
+"$train" --from "$src/tests/fixtures/ingest/lgf-f32.pcapng" --policy "$dir/pu/policy.yaml" \
+	-w 256 --min-windows 20 -o "$dir/pu/m.json" > /dev/null 2> "$dir/pu.err"
+grep -q "3 LGF/UADP messages taken, 0 neither, 0 unknown devices" "$dir/pu.err" ||
+	fail "LGF of a device with a uadp section: $(cat "$dir/pu.err")"
 echo "ok: linegate-train federated flow"
