@@ -65,7 +65,9 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 		if (lg_detector_set_find(set, dev->name) < 0) {
 			snprintf(err, errlen, "%s: the model has no detector for device %s (id %u) "
 				 "and no default: train one for it (linegate-train --from ...) or "
-				 "one for every device (--pooled)", path, dev->name, dev->id);
+				 "one for every device (--pooled); a machine being added: 'score: "
+				 "false' until then (linegatectl devices enroll --no-score)", path,
+				 dev->name, dev->id);
 			return -ENOENT;
 		}
 		double rate = set->det[lg_detector_set_find(set, dev->name)].sample_rate;
