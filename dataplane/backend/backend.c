@@ -58,9 +58,7 @@ int lg_backend_setup(const struct lg_backend_ops *ops, const struct lg_backend_c
 	return ops->setup ? ops->setup(conf, err, errlen) : 0;
 }
 
-/* The RX queues in use, as `ethtool -l` shows them (combined + rx-only channels), or -errno
- * (-EOPNOTSUPP: the driver has no channels to report). */
-static int ethtool_rx_queues(const char *ifname)
+int lg_backend_channels(const char *ifname, unsigned *combined, unsigned *rx)
 {
 	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
 	struct ifreq ifr = { 0 };
@@ -72,11 +70,11 @@ static int ethtool_rx_queues(const char *ifname)
 	ifr.ifr_data = (void *)&ch;
 	ret = ioctl(fd, SIOCETHTOOL, &ifr) ? -errno : 0;
 	close(fd);
-	if (ret)
-		return ret;
-	if (!ch.combined_count && !ch.rx_count)
-		return -EOPNOTSUPP;
-	return (int)(ch.combined_count + ch.rx_count);
+	if (!ret) {
+		*combined = ch.combined_count;
+		*rx = ch.rx_count;
+	}
+	return ret;
 }
 
 int lg_backend_rx_queues(const char *ifname)
@@ -104,10 +102,13 @@ int lg_backend_rx_queues(const char *ifname)
 
 	if (!idx)
 		return -ENODEV;
-	ret = ethtool_rx_queues(ifname);
-	if (ret > 0)
-		return ret;
-	ret = -ENODATA;
+	{
+		unsigned comb, rx;
+
+		/* the channels in use (combined + rx-only), when the driver reports them */
+		if (!lg_backend_channels(ifname, &comb, &rx) && comb + rx)
+			return (int)(comb + rx);
+	}
 	req.ifi.ifi_index = (int)idx;
 	buf = malloc(cap);
 	if (!buf)

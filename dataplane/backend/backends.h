@@ -17,5 +17,8 @@ extern const struct lg_backend_ops lg_backend_dpdk;
  * receives to the kernel, where nobody listens: afxdp and dpdk's net_af_xdp refuse that.
  */
 int lg_backend_rx_queues(const char *ifname);
+/* The interface's channels in use (`ethtool -l`: ETHTOOL_GCHANNELS, in this process's
+ * network namespace): combined and rx-only. 0, or -errno (-EOPNOTSUPP: none reported). */
+int lg_backend_channels(const char *ifname, unsigned *combined, unsigned *rx);
 
 #endif /* LG_BACKENDS_H */

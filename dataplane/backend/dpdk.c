@@ -299,19 +299,11 @@ static void vdev_str(const char *spec, const char *key, char *out, size_t outlen
  * combined as on a veth: 1), or -errno. */
 static int combined_channels(const char *ifname)
 {
-	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret;
+	unsigned comb, rx;
 
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ch;
-	ret = ioctl(fd, SIOCETHTOOL, &ifr);
-	close(fd);
-	if (ret)
+	if (lg_backend_channels(ifname, &comb, &rx))
 		return 1;
-	return ch.combined_count ? (int)ch.combined_count : 1;
+	return comb ? (int)comb : 1;
 }
 
 /*
