@@ -367,6 +367,9 @@ struct lg_worker {
 	/* Frames of devices it owns that came ahead of their sequence (reorder.h); allocated
 	 * only where a device's frames can reach it by two paths (lg_dp.hold_*_ns). */
 	struct lg_reorder ro;
+	/* lg_worker_release_held() is judging a frame of ro: its tag was verified when it was
+	 * held, and it is not checked again (verify.c). */
+	bool releasing;
 	/* For the other workers' reorder stages: the time (its loop's clock) before a burst
 	 * that left its receive queue empty (fewer than LG_BURST frames), stored once the
 	 * burst's frames were judged or handed over (UINT64_MAX at the end of its stream); and

@@ -237,7 +237,11 @@ void lg_worker_release_held(struct lg_worker *w, uint64_t now, bool force)
 		 * (force) before it acknowledges a new one. */
 		const struct lg_gen *g = s.gen;
 
+		/* Held only after its tag (or signature) verified, and the bytes are the pool's
+		 * own copy since: not checked again (replay and order are). */
+		w->releasing = true;
 		lg_worker_count(w, lg_worker_handle(w, g, &s.pkt));
+		w->releasing = false;
 		lg_worker_score_full(w, g);
 		lg_reorder_done(&w->ro, &s);
 	}

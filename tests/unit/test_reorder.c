@@ -385,6 +385,41 @@ static void test_one_path_held(void)
 	CHECK_EQ(missing(s1) - m0, 2);
 }
 
+/* A held frame's tag is checked once, when it arrives: the pool's copy is not verified
+ * again when it is released (a changed byte of the copy is not seen); a forged frame is
+ * still refused on arrival. */
+static void test_verified_once(void)
+{
+	struct lg_dev_state *s1 = state(1);
+	uint64_t bad0 = atomic_load(&w->st.reason[LG_DROP_BAD_TAG]);
+	uint64_t adm0 = atomic_load(&s1->admitted);
+	int len;
+
+	w->rows = 0;
+	CHECK_EQ(lgf(1, 55, 7, 0), LG_HELD); /* 54 has not come */
+	CHECK_EQ(w->ro.n, 1);
+	w->ro.slot[0].buf[w->ro.slot[0].pkt.len - 1] ^= 1;
+	CHECK_EQ(lgf(1, 54, 7, 0), LG_OK);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(s1->replay.highest, 55);
+	CHECK_EQ(atomic_load(&s1->admitted) - adm0, 2);
+	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_BAD_TAG]) - bad0, 0);
+	CHECK(!w->releasing);
+	/* a frame with a changed tag byte on arrival: refused, counted */
+	{
+		float v[4] = {1, 1, 1, 1};
+		struct lg_lgf_build bd = {.device_id = 1, .key_id = 1, .type = LGF_TYPE_SAMPLES,
+					  .sample_format = LGF_FMT_F32, .channels = 1,
+					  .sample_count = 4, .scale = 1, .sequence = 57, .samples = v};
+
+		len = lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf));
+		buf[len - 1] ^= 1;
+		CHECK_EQ(judge(len, 0, 0), LG_DROP_BAD_TAG);
+	}
+	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_BAD_TAG]) - bad0, 1);
+	CHECK_EQ(w->ro.n, 0);
+}
+
 /* When a timed-out gap may be declared lost: no other worker can still hand its frame over. */
 static void test_may_close(void)
 {
@@ -459,6 +494,7 @@ int main(int argc, char **argv)
 	test_uadp();
 	test_one_path();
 	test_one_path_held();
+	test_verified_once();
 	test_may_close();
 
 	lg_gen_free(g, NULL);
