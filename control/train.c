@@ -251,6 +251,13 @@ static int load_shift(const char *path, double *shift, double *scale)
 struct file_conf {
 	struct lg_from_list from;
 	const char *policy, *labels, *sign_key, *name, *out;
+	/* --sign-key read once, at the start (sign_key_load()): the key that names the signer
+	 * in the model is the key that signs it, whatever happens to the file meanwhile */
+	struct sign_key {
+		bool have;
+		uint8_t sk[LG_SIGN_SK_LEN];
+		char signer[65]; /* its public key, hex */
+	} key;
 	uint16_t port;
 	struct lg_truth truth;
 	double false_alarms;
@@ -1860,35 +1867,33 @@ out:
 
 /* The public half of secret key file key, as hex, into signer[65] (what the model records:
  * informative, the .sig is what is verified); -1 with the reason said when it is no key. */
-static int signer_of(const char *key, char signer[65])
+static int sign_key_load(const char *path, struct sign_key *k)
 {
-	uint8_t sk[LG_SIGN_SK_LEN];
 	char why[600];
 
-	if (lg_sign_init() || lg_sign_read_secret(key, sk, why, sizeof(why))) {
+	if (lg_sign_init() || lg_sign_read_secret(path, k->sk, why, sizeof(why))) {
 		fprintf(stderr, "linegate-train: --sign-key %s\n", why);
 		return -1;
 	}
 	for (int j = 0; j < LG_SIGN_PK_LEN; j++)
-		snprintf(signer + 2 * j, 3, "%02x", sk[LG_SIGN_SK_LEN - LG_SIGN_PK_LEN + j]);
-	memset(sk, 0, sizeof(sk));
+		snprintf(k->signer + 2 * j, 3, "%02x", k->sk[LG_SIGN_SK_LEN - LG_SIGN_PK_LEN + j]);
+	k->have = true;
 	return 0;
 }
 
-/* Sign the written model path with secret key file key: path.sig, as linegatectl sign. */
-static int sign_file(const char *key, const char *path)
+/* Sign the written model path with key k: path.sig, as linegatectl sign. */
+static int sign_file(const struct sign_key *k, const char *path)
 {
-	uint8_t sk[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	uint8_t sig[LG_SIGN_SIG_LEN];
 	char sigpath[4200], *buf;
 	size_t len;
 
 	snprintf(sigpath, sizeof(sigpath), "%s.sig", path);
-	if (lg_hex_read_file(key, sk, sizeof(sk)) || lg_read_file(path, &buf, &len)) {
+	if (lg_read_file(path, &buf, &len)) {
 		fprintf(stderr, "linegate-train: cannot read %s back to sign it\n", path);
 		return -1;
 	}
-	lg_sign_buf(sk, buf, len, sig);
-	memset(sk, 0, sizeof(sk));
+	lg_sign_buf(k->sk, buf, len, sig);
 	free(buf);
 	if (lg_hex_write_file(sigpath, sig, sizeof(sig), 0644)) {
 		fprintf(stderr, "linegate-train: cannot write %s\n", sigpath);
@@ -2430,14 +2435,14 @@ static int train_files(struct file_conf *fc)
 			snprintf(set.name, sizeof(set.name), "%s", fc->name);
 		set.version = 1;
 	}
-	if (fc->sign_key && signer_of(fc->sign_key, set.signer))
-		goto out;
+	if (fc->key.have)
+		memcpy(set.signer, fc->key.signer, sizeof(set.signer));
 	/* A set of one with a name list is still a set: it names the device it is for. */
 	if (lg_detector_set_save(&set, fc->out)) {
 		fprintf(stderr, "linegate-train: cannot write %s\n", fc->out);
 		goto out;
 	}
-	if (fc->sign_key && sign_file(fc->sign_key, fc->out))
+	if (fc->key.have && sign_file(&fc->key, fc->out))
 		goto out;
 	fprintf(stderr, "linegate-train: %zu detector(s), data digest %.16s..., trained on "
 		"windows up to %.3f s -> %s%s\n", set.n, digest, set.trained_until, fc->out,
@@ -2743,12 +2748,8 @@ more_options:
 	}
 	/* A key it cannot use (world-readable, not a key) is refused before the training, not
 	 * after a results table that reads as success (trial s19 C). */
-	if (fc.sign_key) {
-		char signer[65];
-
-		if (signer_of(fc.sign_key, signer))
-			return 1;
-	}
+	if (fc.sign_key && sign_key_load(fc.sign_key, &fc.key))
+		return 1;
 	if (fc.from.n) {
 		char err2[1024];
 		int given = !!fc.labels + (fc.truth.before >= 0) + (fc.truth.to > fc.truth.from);
@@ -2792,6 +2793,7 @@ more_options:
 		fc.window = window_given ? c.window : 0;
 		openblas_set_num_threads(1);
 		ret = train_files(&fc);
+		explicit_bzero(&fc.key, sizeof(fc.key));
 		lg_labels_free(&labels);
 		free(fc.mach);
 		lg_detector_set_free(&fc.bset);
@@ -2848,14 +2850,14 @@ more_options:
 			"model (PSI would compare the line with the simulator and start on every "
 			"device); train on the line's recording (--from) for PSI drift, "
 			"Page-Hinkley on the scores runs either way\n");
-		if (fc.sign_key && signer_of(fc.sign_key, det.signer))
-			goto out;
+		if (fc.key.have)
+			memcpy(det.signer, fc.key.signer, sizeof(det.signer));
 		if (lg_detector_save(&det, out)) {
 			fprintf(stderr, "linegate-train: cannot write %s\n", out);
 			goto out;
 		}
 		/* Simulated machines too: --sign-key signs whatever model it writes. */
-		if (fc.sign_key && sign_file(fc.sign_key, out))
+		if (fc.key.have && sign_file(&fc.key, out))
 			goto out;
 		fprintf(stderr, "linegate-train: %s from %.0f windows, threshold %.3f -> %s%s\n",
 			lg_detector_kind_name(det.kind), st.n, det.threshold, out,
@@ -2866,6 +2868,7 @@ more_options:
 			st.dp_sigma > 0 ? " (noised)" : "", stats_out);
 	ret = 0;
 out:
+	explicit_bzero(&fc.key, sizeof(fc.key));
 	lg_detector_free(&det);
 	lg_stats_free(&st);
 	free(rows);

@@ -28,7 +28,7 @@ static void against_prototype(void)
 	FILE *fw = lgt_open_fixture("orders/windows.txt"), *fr = lgt_open_fixture("orders/ref.txt"),
 	     *fa = lgt_open_fixture("orders/answers.txt");
 	struct lg_features *fx = NULL;
-	struct lg_order_ref ref;
+	struct lg_order_ref ref = { 0 };
 	unsigned nwin = 0, ch = 0, n = 0, m = 0;
 	double fs = 0, worst_ref = 0, worst_r = 0, worst_b = 0, *lines = NULL, *mean = NULL;
 	size_t nb = lg_features_wide_bands(W, NULL), d = nb + LG_WIDE_TIME_N;
@@ -160,7 +160,7 @@ static void known_answers(void)
 {
 	enum { N = 8 };
 	struct lg_features *fx = NULL, *wide = NULL;
-	struct lg_order_ref ref;
+	struct lg_order_ref ref = { 0 };
 	size_t m = lg_order_grid_len(W), nb = lg_features_wide_bands(W, NULL);
 	double *lines = malloc(sizeof(double) * m), *acc = calloc(m, sizeof(double)), r0[N], r1[N];
 	float x[W], a[LG_FEAT_ROW_MAX], b[LG_FEAT_ROW_MAX];
