@@ -409,8 +409,10 @@ static void retrain_env(struct daemon *d, struct lg_retrain_env *e, char *model,
 		e->candidates = cands;
 	}
 	if (d->have_reg && d->reg.active[0] &&
-	    !lg_registry_path(&d->reg, d->reg.active, model, PATH_MAX, err, sizeof(err)))
+	    !lg_registry_path(&d->reg, d->reg.active, model, PATH_MAX, err, sizeof(err))) {
 		e->model = model;
+		e->model_ref = d->reg.active;
+	}
 	else if (d->running.model[0])
 		e->model = d->running.model;
 }

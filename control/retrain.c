@@ -321,7 +321,8 @@ static char **trainer_env(void)
 	return env;
 }
 
-/* The name of the candidate: the active model's file stem. */
+/* The name of the candidate: the active model's registry name, else its file stem (a
+ * reference "name@version" is cut at the '@'). */
 static void model_stem(const char *model, char *out, size_t len)
 {
 	const char *b = strrchr(model, '/');
@@ -377,7 +378,11 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	snprintf(r->log, sizeof(r->log), "%s/retrain-%s.log", e->log_dir, stamp);
 	snprintf(window, sizeof(window), "%u", p->window);
 	snprintf(minw, sizeof(minw), "%u", p->drift.retrain.min_windows);
-	model_stem(e->model, name, sizeof(name));
+	if (e->model_ref && strchr(e->model_ref, '@'))
+		snprintf(name, sizeof(name), "%.*s", (int)(strchr(e->model_ref, '@') - e->model_ref),
+			 e->model_ref);
+	else
+		model_stem(e->model, name, sizeof(name));
 	snprintf(reason, sizeof(reason), "%s drift on %s: trained on the %u s recorded after it",
 		 r->method, r->device, p->drift.retrain.record_seconds);
 	argv[a++] = e->train_bin;

@@ -38,6 +38,10 @@ struct lg_retrain_env {
 	const struct lg_policy *policy; /* running */
 	const char *policy_path;        /* its file: device names and keys for the trainer */
 	const char *model;              /* the active model's file */
+	/* its registry reference ("name@version"), NULL when the policy's detection.model
+	 * runs: a candidate is named after the registry name, so that its approval adds a
+	 * version of the active model, not a model named after the file */
+	const char *model_ref;
 	const char *candidates;         /* <registry>/candidates */
 	const char *train_bin;          /* linegate-train */
 	const char *log_dir;            /* the trainer's output: LOG_DIR/retrain-<time>.log */

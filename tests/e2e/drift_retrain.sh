@@ -98,11 +98,22 @@ lg_bg "$LG_BIN_D" -p "$T/line/run.yaml" -S "$T/d.sock" -d "$T/dp.sock" \
 	-a "$T/audit.jsonl" -s "$T/state" -i 100
 D_PID=$!
 lg_wait_for 5 test -S "$T/d.sock" || lg_fail "linegated did not start"
+# basic: the same model from the registry, under another name than its file's stem: the
+# candidate is named after the registry name, so that approving it adds a version of the
+# active model (it was named "model", after model.json, before 2026-12-06)
+if [ "$MODE" = basic ]; then
+	"$LG_BIN_CTL" --socket "$T/d.sock" model add press-line 1 "$T/line/model.json" \
+		> "$T/add.out" 2>&1 || lg_fail "model add: $(cat "$T/add.out")"
+	"$LG_BIN_CTL" --socket "$T/d.sock" model activate press-line@1 > "$T/act.out" 2>&1 ||
+		lg_fail "model activate: $(cat "$T/act.out")"
+fi
 lg_wait_for 120 grep -q '"what":"retrain","result":"\(candidate\|failed\|refused\)"' \
 	"$T/audit.jsonl" || lg_fail "no retrain result: $(grep retrain "$T/audit.jsonl")"
 "$LG_BIN_CTL" --socket "$T/d.sock" status > "$T/status.json" || lg_fail "status"
 cand=$(sed -n 's/.*"result":"candidate".*l2s5-d001: candidate \([^;]*\);.*/\1/p' "$T/audit.jsonl")
 [ -n "$cand" ] || lg_fail "no candidate: $(grep retrain "$T/audit.jsonl")"
+[ "$MODE" != basic ] || [ "${cand#press-line-}" != "$cand" ] ||
+	lg_fail "candidate $cand: not named after the active registry model press-line@1"
 python3 - "$T/audit.jsonl" "$T/line/model.json" "$T/reg/candidates/$cand" "$T/status.json" \
 	"$T/rec" "$METHOD" "$MODE" <<'PY' || lg_fail "the retrain"
 import glob, json, os, sys
@@ -178,6 +189,8 @@ rc=0
 "$LG_BIN_CTL" --socket "$T/d.sock" models approve "$cand" --key "$T/sign.key" \
 	> "$T/approve.out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || lg_fail "approve: $(cat "$T/approve.out")"
+[ "$MODE" != basic ] || grep -q "in the registry as press-line@" "$T/approve.out" ||
+	lg_fail "approved as another model than press-line: $(cat "$T/approve.out")"
 lg_stop_linegate
 grep -q '"what":"candidate_approve","result":"ok"' "$T/audit.jsonl" ||
 	lg_fail "no approval audited: $(tail -3 "$T/audit.jsonl")"
