@@ -1194,7 +1194,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		      const char *peer, const char *what, const char *detail, bool dry_run,
 		      unsigned as_version, json_object *reply, char *msg, size_t msglen)
 {
-	bool was_drift = false, new_model;
+	bool was_drift = false, new_model, same;
 	struct lg_policy p;
 	char boot_hex[65], names[512], adetail[1024] = "", rec_err[512] = "";
 	uint64_t seq;
@@ -1274,7 +1274,20 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	}
 	crash_point(d, "after-push");
 	version = as_version;
-	if (d->state_dir && !as_version) {
+	/* The same text as the current version (the file applied again, a reload): applied
+	 * (key files and models are read anew), and it stays that version. A copy of it as
+	 * the next version made "rollback" (to the version before the current one) return to
+	 * this very text. */
+	same = d->state_dir && !as_version && d->version && d->have_running &&
+	       !memcmp(d->running.hash, p.hash, sizeof(p.hash));
+	if (same) {
+		version = d->version;
+		ret = state_set_current(d, version, p.hash, boot_hex);
+		state_clear_pending(d);
+		if (ret)
+			fprintf(stderr, "linegated: applied, but %s could not note it: %s\n",
+				d->state_dir, strerror(-ret));
+	} else if (d->state_dir && !as_version) {
 		ret = state_persist(d, text, len, p.hash, peer, detail ? detail : what, source,
 				    boot_hex, &version);
 		state_clear_pending(d);
@@ -1294,7 +1307,10 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	d->have_running = true;
 	d->version = version;
 	d->applies++;
-	if (version)
+	if (version && same)
+		snprintf(msg, msglen, "applied: %zu devices (version %u: the same text as that "
+			 "version, kept as it)", p.ndevices, version);
+	else if (version)
 		snprintf(msg, msglen, "applied: %zu devices (version %u)", p.ndevices, version);
 	else
 		snprintf(msg, msglen, "applied: %zu devices", p.ndevices);

@@ -142,6 +142,11 @@ CTL history > "$T/h0.json"
 CTL apply "$T/v2.yaml" > /dev/null
 CTL apply "$T/v3.yaml" > /dev/null
 same_hash "v3 applied" "$H3"
+# The same file again: applied, and it stays the version it is (a copy as the next version
+# made the rollback below return to v3 itself)
+CTL apply "$T/v3.yaml" > "$T/again.txt" || lg_fail "apply v3 again: $(cat "$T/again.txt")"
+grep -q "^applied: [0-9]* devices (version $((VB + 2)): the same text as that version, kept as it)" \
+	"$T/again.txt" || lg_fail "v3 applied again: $(cat "$T/again.txt")"
 CTL rollback > "$T/rb.txt" || lg_fail "rollback: $(cat "$T/rb.txt")"
 same_hash "rollback (the one before)" "$H2"
 CTL rollback $VB > "$T/rb.txt" || lg_fail "rollback $VB: $(cat "$T/rb.txt")"
