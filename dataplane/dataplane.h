@@ -70,6 +70,11 @@ struct lg_dev_state {
 	uint32_t fill;       /* samples per channel in win */
 	uint8_t channels;
 	uint64_t last_seq;   /* sequence of the newest frame that went into win */
+	/* A window holds consecutive samples only (lg_window_follow()): the sequence its
+	 * next frame must have (0 = none yet), and for LGF the timestamp it would carry if
+	 * the stream goes on in time, and whether the last one did (a steady clock). */
+	uint64_t win_next_seq, ts_next_ns;
+	bool ts_steady;
 	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
 	/* Keyed HMAC contexts for the device's key slots (LGF tags and UADP signatures
 	 * alike), made on first use and remade when a new policy changes the key bytes. */
@@ -106,6 +111,9 @@ struct lg_dev_state {
 	/* Issue 8: windows not scored as a sensor dropout (the model's dropout_run equal
 	 * samples in a channel), linegate_windows_dropout_total */
 	_Atomic uint64_t windows_dropout;
+	/* Partial windows dropped because the device's next frame did not follow the last one
+	 * (a lost frame, a pause of over a second): linegate_window_gaps_total */
+	_Atomic uint64_t window_gaps;
 	/* Issue 8 step 6e.2: windows not scored because their impact features could not be
 	 * computed (window.c), linegate_windows_impact_failed_total */
 	_Atomic uint64_t windows_impact_failed;
@@ -320,6 +328,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t handed_off; /* frames handed to their device's owner worker */
 	/* Bad samples (issue 8): samples masked; rows whose features or score were not finite */
 	_Atomic uint64_t samples_masked, rows_nonfinite;
+	/* partial windows dropped at a gap in their device's stream (lg_window_follow()) */
+	_Atomic uint64_t window_gaps;
 	_Atomic uint64_t drift_events; /* drift starts and ends (drift.c) */
 	_Atomic uint64_t drift_nomem; /* devices PSI is off for: no memory for its counts */
 	_Atomic uint64_t lat_hist[LG_LAT_BUCKETS];

@@ -29,6 +29,7 @@ struct dev_snap {
 	char labels[2 * LG_NAME_MAX + 3 * (2 * LG_META_STR_MAX + 16) + 32];
 	uint64_t admitted, windows, alerts;
 	uint64_t windows_dropout; /* issue 8: not scored as a sensor dropout */
+	uint64_t window_gaps; /* partial windows dropped at a gap in the device's stream */
 	uint64_t windows_unscored; /* the policy's score: false */
 	uint64_t windows_impact_failed; /* issue 8: not scored, impact features failed */
 	float last_score;
@@ -286,6 +287,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->windows = atomic_load(&st->windows);
 			d->alerts = atomic_load(&st->alerts);
 			d->windows_dropout = atomic_load(&st->windows_dropout);
+			d->window_gaps = atomic_load(&st->window_gaps);
 			d->windows_unscored = atomic_load(&st->windows_unscored);
 			d->windows_impact_failed = atomic_load(&st->windows_impact_failed);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
@@ -893,6 +895,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
 		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
 		add_u64(d, "windows_dropout", s.dev[i].windows_dropout); /* issue 8 */
+		add_u64(d, "window_gaps", s.dev[i].window_gaps);
 		add_u64(d, "windows_unscored", s.dev[i].windows_unscored); /* score: false */
 		add_u64(d, "windows_impact_failed", s.dev[i].windows_impact_failed);
 		{
@@ -1442,6 +1445,13 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_windows_dropout_total{%s} %" PRIu64 "\n", s.dev[i].labels,
 			s.dev[i].windows_dropout);
+	bprintf(&b, "# HELP linegate_window_gaps_total Partial windows dropped because the "
+		    "device's next frame did not follow the last one (a lost frame, a pause of "
+		    "over a second): no window spans a gap, per device.\n"
+		    "# TYPE linegate_window_gaps_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_window_gaps_total{%s} %" PRIu64 "\n", s.dev[i].labels,
+			s.dev[i].window_gaps);
 	bprintf(&b, "# HELP linegate_windows_unscored_total Windows not scored because the "
 		    "policy says score: false for the device (recorded to train its detector), "
 		    "per device.\n"

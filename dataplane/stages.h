@@ -62,6 +62,28 @@ int16_t lg_window_detector(struct lg_worker *w, const struct lg_gen *g,
 enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 				   const struct lg_policy_device *dev, struct lg_dev_state *s,
 				   const struct lg_frame *f, uint64_t rx_ns);
+/*
+ * A window holds consecutive samples only, as linegate-train and linegate-quality cut a
+ * recording (docs/models.md): before a frame (or DataSetMessage) goes into the device's
+ * window, its partial window is dropped, not scored, and counted (window_gaps) when the
+ * frame does not follow the last one:
+ * - an LGF stream whose frames follow each other on the sender's clock (the last one
+ *   started within half a frame, at least 1 ms, of where the stream would go on): its
+ *   timestamp ts_ns is off by more than that (a lost frame, a pause), as the trainer cuts;
+ * - any other stream (a UADP one, or one stamped on another clock than its samples', as a
+ *   load generator's wall clock at any rate): its sequence seq is not the next (a frame
+ *   lost, or dropped for its rate or a bad sample). A heartbeat moves the sequence on
+ *   (lg_window_seq_moves()).
+ * dur_ns: the frame's samples' duration (0 with ts_ns 0: no clock).
+ */
+void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
+		      uint64_t ts_ns, uint64_t dur_ns);
+/* A frame without samples (an LGF heartbeat) took sequence seq: the window goes on. */
+static inline void lg_window_seq_moves(struct lg_dev_state *s, uint64_t seq)
+{
+	if (s->win_next_seq)
+		s->win_next_seq = seq + 1;
+}
 /* Bad samples (issue 8): a frame or message of the device was dropped for a bad sample:
  * its partial window is discarded and the drop counted for the device. */
 void lg_window_drop_bad(struct lg_dev_state *s);

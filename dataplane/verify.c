@@ -712,6 +712,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			continue;
 		memcpy(s->uadp_chan_field, hit[i].idx, hit[i].nch);
 		uadp_note_fields(s, m, i);
+		/* no window spans a gap in the device's sequence (replay: sequence) */
+		if (hit[i].dev->uadp_replay == LG_UADP_REPLAY_SEQUENCE && hit[i].seq)
+			lg_window_follow(w, s, hit[i].seq, 0, 0);
 		for (uint32_t e = 0; e < hit[i].count; e++) {
 			for (unsigned c = 0; c < hit[i].nch; c++) {
 				double v = 0;
@@ -819,6 +822,7 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 		return r;
 	lg_dev_commit(s, f.sequence);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
+		lg_window_seq_moves(s, f.sequence);
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
 		lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);

@@ -334,6 +334,36 @@ static void count_masked(struct lg_worker *w, struct lg_dev_state *s, uint64_t n
 	atomic_fetch_add_explicit(&w->st.samples_masked, n, memory_order_relaxed);
 }
 
+void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
+		      uint64_t ts_ns, uint64_t dur_ns)
+{
+	bool gap = s->win_next_seq && seq != s->win_next_seq, steady = s->ts_steady;
+
+	/* Another DataSetMessage of the same message (UADP group sequence): it goes on. */
+	if (s->win_next_seq && seq == s->win_next_seq - 1 && !ts_ns)
+		gap = false;
+	s->ts_steady = false;
+	if (ts_ns && dur_ns) {
+		if (s->ts_next_ns) {
+			int64_t d = (int64_t)(ts_ns - s->ts_next_ns);
+			uint64_t tol = dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000;
+
+			s->ts_steady = (uint64_t)(d < 0 ? -d : d) <= tol;
+			/* A stream on its samples' clock: cut where its time does not go on, as
+			 * linegate-train does (a pause is no sequence gap) */
+			if (steady)
+				gap = !s->ts_steady;
+		}
+		s->ts_next_ns = ts_ns + dur_ns;
+	}
+	s->win_next_seq = seq + 1;
+	if (gap && s->fill) {
+		s->fill = 0;
+		atomic_fetch_add_explicit(&s->window_gaps, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->st.window_gaps, 1, memory_order_relaxed);
+	}
+}
+
 void lg_window_drop_bad(struct lg_dev_state *s)
 {
 	/* No window spans the gap the dropped frame leaves. */
@@ -393,6 +423,9 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 	}
 	if (lg_window_ready(s, f->channels, win))
 		return LG_DROP_UNSUPPORTED; /* out of memory for the window: counted */
+	lg_window_follow(w, s, f->sequence, f->timestamp_ns,
+			 f->sample_rate ? (uint64_t)f->sample_count * 1000000000ull / f->sample_rate
+					: 0);
 	while (i < f->sample_count) {
 		size_t m = f->sample_count - i < win - s->fill ? f->sample_count - i : win - s->fill;
 

@@ -420,6 +420,86 @@ static void test_verified_once(void)
 	CHECK_EQ(w->ro.n, 0);
 }
 
+/* An LGF frame of device dev stamped ts_ns, 4 samples of v at 1000 samples/s (4 ms a
+ * frame); a heartbeat when hb. */
+static enum lg_reason lgf_ts(uint32_t dev, uint64_t seq, float v, uint64_t ts_ns, bool hb)
+{
+	float x[4] = {v, v, v, v};
+	struct lg_lgf_build bd = {.device_id = dev, .key_id = 1,
+				  .type = hb ? LGF_TYPE_HEARTBEAT : LGF_TYPE_SAMPLES,
+				  .sample_format = LGF_FMT_F32, .channels = hb ? 0 : 1,
+				  .sample_count = hb ? 0 : 4, .sample_rate = hb ? 0 : 1000,
+				  .scale = 1, .sequence = seq, .timestamp_ns = ts_ns,
+				  .samples = hb ? NULL : x};
+
+	return judge(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0, 0);
+}
+
+/* No window spans a gap in its device's stream (trial s20 H H1: one lost frame made an alert
+ * at 80-250x the threshold): on a steady clock, a lost frame or a pause cuts the window where
+ * linegate-train does; on any other clock, a sequence gap does; a heartbeat is no gap. */
+static void test_window_gaps(void)
+{
+	struct lg_dev_state *s1 = state(1);
+	const uint64_t F = 4000000, t = 1000000000000ull, tt = t + 100000000000ull;
+	uint64_t g0;
+
+	w->dp->hold_lgf_ns = 0;
+	CHECK_EQ(lgf_ts(1, 100, 0, t, false), LG_OK); /* after the tests before: a gap anyway */
+	g0 = atomic_load(&s1->window_gaps);
+	CHECK_EQ(s1->fill, 4);
+	w->rows = 0;
+	CHECK_EQ(lgf_ts(1, 101, 1, t + F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 102, 2, t + 2 * F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 104, 3, t + 4 * F, false), LG_OK); /* 103 lost: 102's half dropped */
+	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 1);
+	CHECK_EQ(lgf_ts(1, 105, 3, t + 5 * F, false), LG_OK);
+	/* a pause of 2 s, the sequence unbroken */
+	CHECK_EQ(lgf_ts(1, 106, 4, t + 6 * F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 107, 5, t + 6 * F + 2000000000ull, false), LG_OK);
+	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 2);
+	CHECK_EQ(lgf_ts(1, 108, 5, t + 7 * F + 2000000000ull, false), LG_OK);
+	/* frames 1 ms apart on the sender's clock (a load generator's, not the samples'): the
+	 * sequence alone decides */
+	CHECK_EQ(lgf_ts(1, 109, 6, tt, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 110, 6, tt + 1000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 111, 7, tt + 2000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 113, 8, tt + 3000000, false), LG_OK); /* 112 lost */
+	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 3);
+	CHECK_EQ(lgf_ts(1, 114, 8, tt + 4000000, false), LG_OK);
+	/* a heartbeat between two frames of a window */
+	CHECK_EQ(lgf_ts(1, 115, 9, tt + 5000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 116, 0, tt + 6000000, true), LG_OK);
+	CHECK_EQ(lgf_ts(1, 117, 9, tt + 7000000, false), LG_OK);
+	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 3);
+	CHECK_EQ(w->rows, 6);
+	CHECK_NEAR(row_mean(0), 0.5, 1e-6); /* 100 (0s) and 101 (1s) */
+	CHECK_NEAR(row_mean(1), 3, 1e-6);
+	CHECK_NEAR(row_mean(2), 5, 1e-6);
+	CHECK_NEAR(row_mean(3), 6, 1e-6);
+	CHECK_NEAR(row_mean(4), 8, 1e-6);
+	CHECK_NEAR(row_mean(5), 9, 1e-6);
+	w->dp->hold_lgf_ns = 4 * MS;
+	/* UADP (replay: sequence): a DataSetMessage lost */
+	{
+		struct lg_dev_state *s3 = state(3);
+
+		w->dp->hold_uadp_ns = 0;
+		CHECK_EQ(uadp(10, 0, 0), LG_OK);
+		g0 = atomic_load(&s3->window_gaps);
+		CHECK_EQ(s3->fill, 4);
+		CHECK_EQ(uadp(11, 1, 0), LG_OK);
+		CHECK_EQ(uadp(12, 2, 0), LG_OK);
+		CHECK_EQ(uadp(14, 3, 0), LG_OK); /* 13 lost */
+		CHECK_EQ(uadp(15, 3, 0), LG_OK);
+		CHECK_EQ(atomic_load(&s3->window_gaps), g0 + 1);
+		CHECK_EQ(w->rows, 8);
+		CHECK_NEAR(row_mean(6), 0.5, 1e-6);
+		CHECK_NEAR(row_mean(7), 3, 1e-6);
+		w->dp->hold_uadp_ns = 4 * MS;
+	}
+}
+
 /* When a timed-out gap may be declared lost: no other worker can still hand its frame over. */
 static void test_may_close(void)
 {
@@ -495,6 +575,7 @@ int main(int argc, char **argv)
 	test_one_path();
 	test_one_path_held();
 	test_verified_once();
+	test_window_gaps();
 	test_may_close();
 
 	lg_gen_free(g, NULL);
