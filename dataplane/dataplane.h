@@ -439,6 +439,9 @@ struct lg_dp {
 	unsigned nworkers;
 	struct lg_worker workers[LG_MAX_WORKERS];
 	_Atomic bool stop;
+	/* linegate is stopping and XDP hands nothing over any more (xsk_drain() in main.c):
+	 * a worker is caught up only once its backend says nothing waits (rx_empty) */
+	_Atomic bool draining;
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
 	_Atomic uint64_t out_cpu_ns; /* the output thread's CPU time when it ended (0 before) */

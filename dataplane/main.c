@@ -734,6 +734,7 @@ static void xsk_drain(struct lg_dp *dp, unsigned nworkers)
 	uint64_t t0, end;
 
 	lg_admit_set_xsk_readers(dp->admit, 1);
+	atomic_store(&dp->draining, true);
 	/* Refused (no CAP_BPF left after --user): the flag alone still stops uring's frames,
 	 * and a program that read it before is done within microseconds. */
 	if (lg_admit_xsk_unbind(dp->admit, nworkers))

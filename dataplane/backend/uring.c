@@ -594,6 +594,20 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 	return (int)n;
 }
 
+/* Nothing waits: no datagram in either socket (a peek, which takes none; behind a
+ * multishot request the kernel ended for want of buffers, a whole receive buffer can wait
+ * there) and no completion unread. The sockets first: a peek can run task work that posts
+ * completions. */
+static bool uring_rx_empty(struct lg_backend *b)
+{
+	char c;
+
+	for (int i = 0; i < NSOCK; i++)
+		if (b->fd[i] >= 0 && recv(b->fd[i], &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+			return false;
+	return !io_uring_cq_ready(&b->ring);
+}
+
 static int uring_wake_fd(struct lg_backend *b, int fd)
 {
 	b->wake_fd = fd;
@@ -661,6 +675,7 @@ const struct lg_backend_ops lg_backend_uring = {
 	.stats = uring_stats,
 	.describe = uring_describe,
 	.wake_fd = uring_wake_fd,
+	.rx_empty = uring_rx_empty,
 	.help = "uring: a UDP socket per worker (SO_REUSEPORT) on the policy's ports, read by an\n"
 		"io_uring multishot recvmsg into a provided buffer ring. Options: busy_poll=USEC\n"
 		"(SO_BUSY_POLL on the sockets), taskrun=coop|defer|ipi (how completions reach the\n"

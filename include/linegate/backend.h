@@ -147,6 +147,12 @@ struct lg_backend_ops {
 	 * a DPDK net_pcap vdev reading a file. Called before setup(); false on bad options
 	 * (setup() says what is wrong with them). */
 	bool (*finite)(const char *opts);
+	/* Optional: true when nothing waits to be read on this queue (a syscall or more: not
+	 * per burst; the worker asks while linegate stops, to empty what XDP handed over). A
+	 * burst of fewer than max frames does not say so where frames wait outside what
+	 * rx_burst() looks at (uring: in the socket, behind a multishot request the kernel
+	 * ended for want of buffers, or not yet completed). NULL: such a burst says so. */
+	bool (*rx_empty)(struct lg_backend *b);
 };
 
 /*
