@@ -30,8 +30,8 @@ STOP=${3:-TERM}
 WORKERS=${4:-1} # workers (and RX queues): frames handed between workers during the drain
 LOAD=${5:-steady}
 case $LOAD in
-steady) N=1500 GENARGS=(-r 2000) AT=3000 ;;
-overload) N=50000 GENARGS=(-r 0 --precompute) AT=60000 ;;
+steady) N=1500 GENARGS=(-r 2000) AT=3000 WAIT=10 ;;
+overload) N=50000 GENARGS=(-r 0 --precompute) AT=60000 WAIT=40 ;; # 400 000 frames signed first
 *) lg_fail "unknown load $LOAD (steady, overload)" ;;
 esac
 lg_bpffs
@@ -68,8 +68,8 @@ ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_I
 	"${GENARGS[@]}" -q -j "$T/sent.json" > "$T/gen.out" 2>&1 &
 GEN=$!
 LG_PIDS="$DP $GEN"
-lg_wait_for 10 bash -c "[ \"\$(python3 $LG_SOURCE/tests/e2e/lgsock.py $T/dp.sock '{\"cmd\": \"stats\"}' stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"received\"])')\" -ge $AT ]" ||
-	lg_fail "linegate 1 received $(received) frames in 10 s"
+lg_wait_for $WAIT bash -c "[ \"\$(python3 $LG_SOURCE/tests/e2e/lgsock.py $T/dp.sock '{\"cmd\": \"stats\"}' stats | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"received\"])')\" -ge $AT ]" ||
+	lg_fail "linegate 1 received $(received) frames in $WAIT s"
 kill -$STOP $DP
 if [ "$STOP" = TERM ]; then
 	wait $DP || lg_fail "linegate 1 exited with status $?"
