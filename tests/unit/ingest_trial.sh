@@ -12,7 +12,8 @@
 #  - L3: --sample-rate over a CSV's time column or a WAV's header is said, prefixed by the
 #    tool's own name; L4: a decimal comma is hinted; L5: a CSV cut inside its last row is
 #    refused (--allow-cut reads the rows before it); L6: linegate-quality's JSON recall is
-#    null with no faulty stream; L8: a rate other than the policy's sample_rate is warned of.
+#    null with no faulty stream; L8: a rate other than the policy's sample_rate is warned of;
+#  - a fit that fails names the device's windows and files.
 # Usage: ingest_trial.sh TRAIN QUALITY
 set -u
 train=$1
@@ -152,4 +153,10 @@ grep -q "sample_rate: 25600" "$L/rate.yaml" || fail "rate.yaml"
 	-o "$dir/r.json" > /dev/null 2> "$dir/r.err"
 grep -q "warning: device $dev: its samples are at $rate Hz, and the policy's sample_rate for it is 25600 Hz" \
 	"$dir/r.err" || fail "rate vs policy: $(cat "$dir/r.err")"
+# A fit that fails names the device's data: its windows and files.
+awk 'NR == 1 { print "x" } NR > 1 && NR <= 2048 * 120 + 1 { print 0 }' "$C" > "$dir/flat.csv"
+"$train" --sample-rate 20480 --from "$dir/flat.csv" -w 2048 --min-windows 20 \
+	-o "$dir/flat.json" > /dev/null 2> "$dir/flat.err"
+grep -qF "linegate-train: flat: the fit failed (too few windows, or every window alike?): 120 windows of 2048 samples (120 healthy) from $dir/flat.csv" \
+	"$dir/flat.err" || fail "fit failure: $(cat "$dir/flat.err")"
 echo "ingest_trial: ok"
