@@ -1644,7 +1644,7 @@ static void file_start(struct lg_ingest *in)
 /* What a pcap gave, device by device: channels, rate, seconds, segments. */
 static void pcap_notes(struct lg_ingest *in, const char *path)
 {
-	unsigned file = (unsigned)in->nfiles - 1;
+	unsigned file = (unsigned)in->nfiles - 1, said = 0, more = 0;
 
 	for (size_t i = 0; i < in->ndev; i++) {
 		const struct lg_ingest_dev *d = &in->dev[i];
@@ -1655,13 +1655,17 @@ static void pcap_notes(struct lg_ingest *in, const char *path)
 				n += d->seg[j].n;
 				k++;
 			}
-		if (k)
+		if (k && said == 16)
+			more++; /* a long line: the first devices show the way it was read */
+		else if (k && ++said)
 			note(in, "%s: device %s: %u channel(s) (ch0..ch%u as its %s carry them), %g "
 			     "Hz (%s), %.1f s in %zu segment(s)", path, d->name, d->channels,
 			     d->channels - 1, d->lgf_id ? "LGF frames" : "UADP fields", d->rate,
 			     d->lgf_id ? "the frames' rate" : "the policy's sample_rate",
 			     (double)n / d->rate, k);
 	}
+	if (more)
+		note(in, "%s: and %u more devices, read the same way", path, more);
 }
 
 int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
