@@ -2,10 +2,12 @@
 /*
  * libFuzzer harness for the recording parsers of control/ingest.c: the first byte picks
  * CSV or .npy, the rest is the file. An accepted file must give a device with 1..16
- * channels, a positive rate and finite samples; a refused one must say where, as
+ * channels, a positive rate and finite samples within +-LG_SAMPLE_LIMIT (rows with a bad
+ * sample dropped, each cutting a segment at most); a refused one must say where, as
  * "name:" followed by a position, and leave the set empty.
  */
 #include <linegate/ingest.h>
+#include <linegate/policy.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -36,13 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lg_ingest_free(&in);
 		return 0;
 	}
+	/* one segment, or more where rows with a bad sample were dropped (each cuts it) */
 	if (in.ndev != 1 || !in.dev[0].channels || in.dev[0].channels > 16 ||
-	    !(in.dev[0].rate > 0) || in.dev[0].nseg != 1)
+	    !(in.dev[0].rate > 0) || in.dev[0].nseg < 1 || in.dev[0].nseg > 1 + in.bad.dropped)
 		abort();
-	for (unsigned c = 0; c < in.dev[0].channels; c++)
-		for (size_t i = 0; i < in.dev[0].seg[0].n; i++)
-			if (!isfinite(in.dev[0].seg[0].x[c * in.dev[0].seg[0].cap + i]))
-				abort();
+	for (size_t s = 0; s < in.dev[0].nseg; s++)
+		for (unsigned c = 0; c < in.dev[0].channels; c++)
+			for (size_t i = 0; i < in.dev[0].seg[s].n; i++) {
+				float v = in.dev[0].seg[s].x[c * in.dev[0].seg[s].cap + i];
+
+				if (!isfinite(v) || fabsf(v) > LG_SAMPLE_LIMIT)
+					abort();
+			}
 	lg_ingest_free(&in);
 	return 0;
 }

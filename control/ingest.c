@@ -245,6 +245,7 @@ void lg_ingest_free(struct lg_ingest *in)
 	free(in->dev);
 	free(in->files);
 	free(in->other);
+	free(in->notes);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -288,26 +289,167 @@ static void undo_apply(struct lg_ingest *in, struct undo *u)
 	}
 }
 
-/* A whole segment of n samples per channel in file order, interleaved (frame-major). */
+/* ---- notes and bad samples ---- */
+
+/* One line of what the file gave, for the tools to print (lg_ingest.notes). */
+static void note(struct lg_ingest *in, const char *fmt, ...)
+{
+	char line[1024], *n;
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return;
+	if ((size_t)k >= sizeof(line))
+		k = sizeof(line) - 1;
+	if (in->notes_len + (size_t)k + 2 > 65536)
+		return; /* a file of many devices: the first lines say enough */
+	n = realloc(in->notes, in->notes_len + (size_t)k + 2);
+	if (!n)
+		return;
+	in->notes = n;
+	memcpy(n + in->notes_len, line, (size_t)k);
+	in->notes_len += (size_t)k;
+	n[in->notes_len++] = '\n';
+	n[in->notes_len] = '\0';
+}
+
+/* The values device name's samples may take, as the data plane bounds them (dataplane/
+ * stages.h lg_sample_bounds()): its policy 'range', else +-LG_SAMPLE_LIMIT. */
+static void bounds_of(const struct lg_ingest_opts *o, const char *name, float *lo, float *hi)
+{
+	*lo = -LG_SAMPLE_LIMIT;
+	*hi = LG_SAMPLE_LIMIT;
+	for (size_t i = 0; o && o->policy && i < o->policy->ndevices; i++)
+		if (!strcmp(o->policy->devices[i].name, name)) {
+			if (o->policy->devices[i].has_range) {
+				*lo = o->policy->devices[i].range_min;
+				*hi = o->policy->devices[i].range_max;
+			}
+			return;
+		}
+}
+
+/* NaN fails both comparisons: one test for NaN, +-Inf and out of range. */
+static int sample_bad(float x, float lo, float hi)
+{
+	return !(lo <= x && x <= hi);
+}
+
+static int is_mask(const struct lg_ingest_opts *o)
+{
+	return o && o->bad_samples == LG_BAD_SAMPLES_MASK;
+}
+
+/* The first bad sample of the file: where (kept when already set). */
+static void bad_where(struct lg_ingest *in, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (in->bad.first[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(in->bad.first, sizeof(in->bad.first), fmt, ap);
+	va_end(ap);
+}
+
+/* Mask the bad samples of one channel's run (each becomes the last good value). */
+static uint64_t mask_run(float *x, size_t n, float *last_good, float lo, float hi)
+{
+	uint64_t masked = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (sample_bad(x[i], lo, hi)) {
+			x[i] = *last_good;
+			masked++;
+		} else {
+			*last_good = x[i];
+		}
+	}
+	return masked;
+}
+
+/*
+ * n sample rows of a file (channels interleaved, frame-major) into the device's stream. A row
+ * holding a bad sample is the file's "frame": under drop it is left out and the segment cut
+ * there (the rows after it start a new one, at their own time), under mask each bad sample
+ * becomes its channel's last good value. Segments are channel-major.
+ */
 static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
-			   unsigned channels, const float *x, size_t n, const char *where,
-			   char *err, size_t errlen)
+			   unsigned channels, const float *x, size_t n,
+			   const struct lg_ingest_opts *o, const char *where, char *err,
+			   size_t errlen)
 {
 	struct lg_ingest_dev *d = get_dev(in, name, rate, channels, where, err, errlen);
-	struct lg_ingest_seg *s;
+	int mask = is_mask(o);
+	size_t i = 0, taken = 0;
+	double t0;
+	float lo, hi;
 
 	if (!d)
 		return -EINVAL;
-	s = new_seg(d, dev_end(d), (unsigned)in->nfiles - 1);
-	if (!s || seg_reserve(s, channels, n ? n : 1)) {
-		seterr(err, errlen, "%s: out of memory", where);
-		return -ENOMEM;
+	bounds_of(o, d->name, &lo, &hi);
+	t0 = dev_end(d);
+	do {
+		struct lg_ingest_seg *s;
+		size_t j = i;
+
+		while (!mask && i < n) {
+			unsigned c = 0;
+
+			while (c < channels && !sample_bad(x[i * channels + c], lo, hi))
+				c++;
+			if (c == channels)
+				break;
+			bad_where(in, "sample row %zu, channel %u", i, c);
+			in->bad.dropped++;
+			in->st.bad_dropped++;
+			i++;
+		}
+		if (i == n && n)
+			break;
+		for (j = i; !mask && j < n; j++) {
+			unsigned c = 0;
+
+			while (c < channels && !sample_bad(x[j * channels + c], lo, hi))
+				c++;
+			if (c < channels)
+				break;
+		}
+		if (mask)
+			j = n;
+		s = new_seg(d, t0 + (double)i / rate, (unsigned)in->nfiles - 1);
+		if (!s || seg_reserve(s, channels, j > i ? j - i : 1)) {
+			seterr(err, errlen, "%s: out of memory", where);
+			return -ENOMEM;
+		}
+		for (size_t k = i; k < j; k++)
+			for (unsigned c = 0; c < channels; c++) {
+				float v = x[k * channels + c];
+
+				if (mask && sample_bad(v, lo, hi)) {
+					bad_where(in, "sample row %zu, channel %u", k, c);
+					v = d->last_good[c];
+					in->bad.masked++;
+					in->st.bad_masked++;
+				} else {
+					d->last_good[c] = v;
+				}
+				s->x[(size_t)c * s->cap + k - i] = v;
+			}
+		s->n = j - i;
+		in->st.samples += j - i;
+		taken += j - i;
+		i = j;
+	} while (i < n);
+	if (n && !taken) {
+		seterr(err, errlen, "%s: every one of its %zu sample rows holds a NaN, infinite or "
+		       "out-of-range sample (the first: %s): no samples", where, n, in->bad.first);
+		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++)
-		for (unsigned c = 0; c < channels; c++)
-			s->x[(size_t)c * s->cap + i] = x[i * channels + c];
-	s->n = n;
-	in->st.samples += n;
 	return 0;
 }
 
@@ -366,8 +508,8 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	}
 	rate = o && o->rate > 0 ? o->rate : info.samplerate;
 	if (rate != info.samplerate)
-		fprintf(stderr, "linegate: %s: its header says %d Hz; --sample-rate %g overrides it\n",
-			path, info.samplerate, rate);
+		note(in, "WARNING: %s: its header says %d Hz; --sample-rate %g overrides it", path,
+		     info.samplerate, rate);
 	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
 	if (!x) {
 		sf_close(sf);
@@ -384,21 +526,20 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		return -EINVAL;
 	}
 	sf_close(sf);
-	for (size_t i = 0; i < (size_t)info.frames * (size_t)info.channels; i++) {
+	/* a NaN, +-Inf or out-of-range sample (a float WAV can hold them): its sample row
+	 * dropped or masked by add_interleaved(), as the data plane does a frame */
+	for (size_t i = 0; i < (size_t)info.frames * (size_t)info.channels; i++)
 		x[i] = (float)(x[i] * scale);
-		if (!isfinite(x[i])) {
-			seterr(err, errlen, "%s: sample %zu of channel %zu is not a finite number",
-			       path, i / (size_t)info.channels, i % (size_t)info.channels);
-			free(x);
-			return -EINVAL;
-		}
-	}
 	if (o && o->device)
 		snprintf(name, sizeof(name), "%s", o->device);
 	else
 		stem_of(path, name, sizeof(name));
-	ret = add_interleaved(in, name, rate, (unsigned)info.channels, x, (size_t)info.frames,
+	ret = add_interleaved(in, name, rate, (unsigned)info.channels, x, (size_t)info.frames, o,
 			      path, err, errlen);
+	if (!ret)
+		note(in, "%s: device %s: %d channel(s) (ch0..ch%d: the file's channels in order), "
+		     "%g Hz (%s)", path, name, info.channels, info.channels - 1, rate,
+		     rate != info.samplerate ? "--sample-rate" : "its header");
 	free(x);
 	return ret;
 }
@@ -427,29 +568,94 @@ static int parse_num(const char *s, const char *e, double *v)
 	return 0;
 }
 
+/*
+ * A time column's header: the seconds of its unit (1, 1e-3, 1e-6, 1e-9), or 0 when it does
+ * not name one. Names: t, time, zeit, timestamp; a unit after '_' or ' ', or in () or []:
+ * s, sec, ms, us, µs, ns; no unit: seconds. "Time (s)", "t [s]", "time_ms", "Zeit",
+ * "timestamp", "TIME_US".
+ */
+static double time_unit(const char *h)
+{
+	static const char *const bases[] = { "t", "time", "zeit", "timestamp" };
+	static const struct { const char *u; double s; } units[] = {
+		{ "", 1 },         { "s", 1 },        { "sec", 1 },       { "secs", 1 },
+		{ "second", 1 },   { "seconds", 1 },  { "ms", 1e-3 },     { "msec", 1e-3 },
+		{ "us", 1e-6 },    { "usec", 1e-6 },  { "\xc2\xb5s", 1e-6 }, { "\xce\xbcs", 1e-6 },
+		{ "ns", 1e-9 },
+	};
+	char b[64], *u = NULL, *e;
+	size_t n = strlen(h);
+
+	if (n >= sizeof(b))
+		return 0;
+	for (size_t i = 0; i <= n; i++)
+		b[i] = (char)tolower((unsigned char)h[i]);
+	e = b + n;
+	if (n && (e[-1] == ')' || e[-1] == ']')) {
+		char open = e[-1] == ')' ? '(' : '[';
+
+		e[-1] = '\0';
+		u = strrchr(b, open);
+		if (!u)
+			return 0;
+		*u++ = '\0';
+		while (*u == ' ')
+			u++;
+		for (e = u + strlen(u); e > u && e[-1] == ' '; e--)
+			e[-1] = '\0';
+		for (e = b + strlen(b); e > b && (e[-1] == ' ' || e[-1] == '_'); e--)
+			e[-1] = '\0';
+	} else if ((u = strrchr(b, '_')) || (u = strrchr(b, ' '))) {
+		*u++ = '\0';
+	}
+	for (size_t i = 0; i < sizeof(bases) / sizeof(bases[0]); i++) {
+		if (strcmp(b, bases[i]))
+			continue;
+		for (size_t k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+			if (!strcmp(u ? u : "", units[k].u))
+				return units[k].s;
+	}
+	return 0;
+}
+
+#define TIME_NAMES "t, time, zeit or timestamp, in seconds or with a unit (s, ms, us, ns) as " \
+	"\"Time (s)\", \"t [ms]\", \"time_us\""
+
+/* A row holding both ';' and ',': a decimal comma ("0,5;1,25")? */
+static const char decimal_comma[] = " (a decimal comma? this row holds both ';' and ',': linegate "
+	"reads '.' as the decimal point and takes ',' and ';' alike as column separators: export "
+	"with a '.' decimal point)";
+
 static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const char *name,
 		     const struct lg_ingest_opts *o, char *err, size_t errlen)
 {
 	const char *p = text, *end = text + len;
-	unsigned line = 0, ncol = 0, tcol = ~0u, channels;
-	int header_seen = 0, ret = -EINVAL;
+	unsigned line = 0, ncol = 0, tcol = ~0u, channels, clock = 1;
+	int header_seen = 0, header = 0, ret = -EINVAL;
 	double scale = scale_of(o), rate = o && o->rate > 0 ? o->rate : 0, t_first = 0,
-	       t_prev = 0, dt = 0;
+	       t_prev = 0, dt = 0, tunit = 1, c0_first = 0, c0_prev = 0, c0_step = 0;
 	size_t n = 0, cap = 0;
-	float *x = NULL;
-	char dev[LG_INGEST_NAME_MAX];
+	float *x = NULL, lo, hi;
+	char dev[LG_INGEST_NAME_MAX], hname[LG_INGEST_MAX_CHANNELS + 1][40], clock_said[512];
 
 	if (memchr(text, '\0', len)) {
 		seterr(err, errlen, "%s: a NUL byte: not a CSV text file", name);
 		return -EINVAL;
 	}
+	if (o && o->device)
+		snprintf(dev, sizeof(dev), "%s", o->device);
+	else
+		stem_of(name, dev, sizeof(dev));
+	bounds_of(o, dev, &lo, &hi);
+	memset(hname, 0, sizeof(hname));
+	clock_said[0] = '\0';
 	if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3))
 		p += 3; /* a UTF-8 byte order mark, as spreadsheets write */
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p)), *f;
 		unsigned col = 0;
 		double row[LG_INGEST_MAX_CHANNELS + 1];
-		int numeric = 1;
+		int numeric = 1, both;
 
 		if (!eol)
 			eol = end;
@@ -462,6 +668,20 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			p = eol + 1;
 			continue;
 		}
+		if (eol == end) {
+			/* no line end: the file may be cut inside this row (a copy cut short: a
+			 * number cut to fewer digits reads as a number) */
+			if (!(o && o->allow_cut)) {
+				seterr(err, errlen, "%s:%u: the last row has no line end: a copy cut "
+				       "short (its last number may be cut too)? Copy it again, or give "
+				       "--allow-cut to read the rows before it", name, line);
+				goto out;
+			}
+			note(in, "WARNING: %s:%u: the last row has no line end (a copy cut short?): "
+			     "left out (--allow-cut), %zu whole rows read", name, line, n);
+			break;
+		}
+		both = memchr(p, ';', (size_t)(eol - p)) && memchr(p, ',', (size_t)(eol - p));
 		for (f = p;; col++) {
 			const char *c = f;
 			double v = 0;
@@ -469,43 +689,43 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			while (c < eol && *c != ',' && *c != ';')
 				c++;
 			if (col > LG_INGEST_MAX_CHANNELS) {
-				seterr(err, errlen, "%s:%u:%ld: more than %d columns", name, line,
-				       (long)(f - p) + 1, LG_INGEST_MAX_CHANNELS + 1);
+				seterr(err, errlen, "%s:%u:%ld: more than %d columns%s", name, line,
+				       (long)(f - p) + 1, LG_INGEST_MAX_CHANNELS + 1,
+				       both ? decimal_comma : "");
 				goto out;
 			}
 			if (parse_num(f, c, &v)) {
 				if (!header_seen && !ncol) {
-					numeric = 0; /* a header row: names */
-					{
-						char nm[16];
-						const char *a = f, *b = c;
-						size_t k;
+					const char *a = f, *b = c;
+					size_t k;
 
-						while (a < b && (*a == ' ' || *a == '"'))
-							a++;
-						while (b > a && (b[-1] == ' ' || b[-1] == '"' ||
-								 b[-1] == '\r'))
-							b--;
-						k = (size_t)(b - a) < sizeof(nm) - 1 ? (size_t)(b - a)
-										    : sizeof(nm) - 1;
-						memcpy(nm, a, k);
-						nm[k] = '\0';
-						if (!strcasecmp(nm, "t") || !strcasecmp(nm, "time") ||
-						    !strcasecmp(nm, "time_s"))
-							tcol = col;
+					numeric = 0; /* a header row: names */
+					while (a < b && (*a == ' ' || *a == '"'))
+						a++;
+					while (b > a && (b[-1] == ' ' || b[-1] == '"' ||
+							 b[-1] == '\r'))
+						b--;
+					k = (size_t)(b - a) < sizeof(hname[0]) - 1 ?
+						    (size_t)(b - a) : sizeof(hname[0]) - 1;
+					memcpy(hname[col], a, k);
+					hname[col][k] = '\0';
+					if (tcol == ~0u && time_unit(hname[col]) > 0) {
+						tcol = col;
+						tunit = time_unit(hname[col]);
 					}
 				} else {
-					seterr(err, errlen, "%s:%u:%ld: not a number", name, line,
-					       (long)(f - p) + 1);
+					seterr(err, errlen, "%s:%u:%ld: not a number%s", name, line,
+					       (long)(f - p) + 1, both ? decimal_comma : "");
 					goto out;
 				}
 			} else if (!numeric) {
 				seterr(err, errlen, "%s:%u:%ld: a header row holds names, not "
 				       "numbers", name, line, (long)(f - p) + 1);
 				goto out;
-			} else if (!isfinite(v)) {
-				seterr(err, errlen, "%s:%u:%ld: not a finite number", name, line,
-				       (long)(f - p) + 1);
+			} else if (both) {
+				seterr(err, errlen, "%s:%u:%ld: %s", name, line, (long)(f - p) + 1,
+				       decimal_comma + 2);
+				err[strlen(err) - 1] = '\0'; /* the hint's closing parenthesis */
 				goto out;
 			}
 			row[col] = v;
@@ -516,6 +736,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 		col++;
 		if (!numeric) {
 			header_seen = 1;
+			header = 1;
 			ncol = col;
 			p = eol + 1;
 			continue;
@@ -523,14 +744,19 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 		if (!ncol)
 			ncol = col;
 		if (col != ncol) {
-			seterr(err, errlen, "%s:%u:1: %u columns, the rows before have %u", name, line,
-			       col, ncol);
+			seterr(err, errlen, "%s:%u:1: %u columns, the rows before have %u%s", name,
+			       line, col, ncol, both ? decimal_comma : "");
 			goto out;
 		}
 		header_seen = 1;
-		if (tcol != ~0u && !(o && o->rate > 0)) {
-			double t = row[tcol];
+		if (tcol != ~0u) {
+			double t = row[tcol] * tunit;
 
+			if (!isfinite(t)) {
+				seterr(err, errlen, "%s:%u:%u: the time is not a finite number", name,
+				       line, tcol + 1);
+				goto out;
+			}
 			if (n == 1) {
 				dt = t - t_first;
 				if (!(dt > 0)) {
@@ -538,7 +764,8 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 					       line, tcol + 1);
 					goto out;
 				}
-			} else if (n > 1 && fabs((t - t_prev) - dt) > 0.01 * dt + 1.01e-6) {
+			} else if (n > 1 && !(o && o->rate > 0) &&
+				   fabs((t - t_prev) - dt) > 0.01 * dt + 1.01e-6) {
 				/* 1% of a step, plus the microsecond a 6-decimal export rounds to */
 				seterr(err, errlen, "%s:%u:%u: time step %g s, the first is %g s: "
 				       "linegate needs evenly spaced samples (give --sample-rate to "
@@ -549,6 +776,18 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			if (!n)
 				t_first = t;
 			t_prev = t;
+		} else if (clock) {
+			/* a first column that rises evenly, row after row, like a clock */
+			double v = row[0];
+
+			if (n == 1)
+				c0_step = v - c0_first;
+			if (n >= 1 && (!(v > c0_prev) || !isfinite(v) ||
+				       (n > 1 && fabs((v - c0_prev) - c0_step) > 0.5 * c0_step)))
+				clock = 0;
+			if (!n)
+				c0_first = v;
+			c0_prev = v;
 		}
 		channels = ncol - (tcol != ~0u);
 		if (!channels) {
@@ -571,11 +810,10 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			if (c == tcol)
 				continue;
 			x[n * channels + k] = (float)(row[c] * scale);
-			if (!isfinite(x[n * channels + k++])) {
-				seterr(err, errlen, "%s:%u: a sample out of single-precision range "
-				       "(after the scale)", name, line);
-				goto out;
-			}
+			/* a NaN, +-Inf or out-of-range sample: the row is dropped or masked
+			 * (add_interleaved()), as the data plane does a frame */
+			if (sample_bad(x[n * channels + k++], lo, hi))
+				bad_where(in, "line %u, column %u", line, c + 1);
 		}
 		n++;
 		p = eol + 1;
@@ -585,7 +823,31 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 		goto out;
 	}
 	channels = ncol - (tcol != ~0u);
-	if (!rate && tcol != ~0u && n > 1) {
+	if (tcol == ~0u && clock && n >= 32) {
+		/* Column 1 rises evenly, row after row. With a rate given, a step of one sample
+		 * in s, ms, us or ns is a clock: refused, not read as a vibration channel; with
+		 * none, said with the refusal below. (A test ramp rises evenly too, by steps of
+		 * its own.) */
+		double u = rate > 0 ? c0_step * rate : 0;
+		int unit = 0;
+
+		for (double k = 1; k <= 1e9 && !unit; k *= 1e3)
+			unit = fabs(u - k) <= 0.02 * k;
+		snprintf(clock_said, sizeof(clock_said), "column 1%s%s%s rises evenly from %g to "
+			 "%g, by %g a row, like a clock: a time column? A time column is named "
+			 TIME_NAMES "%s", header ? " ('" : "", header ? hname[0] : "",
+			 header ? "')" : "", c0_first, c0_prev, c0_step,
+			 rate > 0 ? " (it gives the rate); rename it, or leave the column out" : "");
+		if (unit) {
+			seterr(err, errlen, "%s: %s; it is not taken as a vibration channel at "
+			       "--sample-rate %g (a step of one sample in s, ms, us or ns)", name,
+			       clock_said, rate);
+			goto out;
+		}
+		if (rate > 0)
+			clock_said[0] = '\0';
+	}
+	if (tcol != ~0u && n > 1) {
 		/* The mean step over the whole file, not the first one alone. Times written with
 		 * few digits (microseconds) blur it by up to 2 us over the span: a rate the
 		 * analysers use that lies within that is the rate; else whole Hz. */
@@ -594,28 +856,53 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 						  16384, 20000, 20480, 24000, 25000, 25600, 32000,
 						  32768, 40000, 44100, 48000, 50000, 51200, 65536,
 						  96000, 100000, 102400, 192000 };
-		double span = t_prev - t_first, tol;
+		double span = t_prev - t_first, tol, trate;
 
-		rate = (double)(n - 1) / span;
-		tol = rate * (2e-6 / span + 1e-5);
+		trate = (double)(n - 1) / span;
+		tol = trate * (2e-6 / span + 1e-5);
 		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
-			if (fabs(rate - common[k]) <= tol) {
-				rate = common[k];
+			if (fabs(trate - common[k]) <= tol) {
+				trate = common[k];
 				break;
 			}
-		if (fabs(rate - round(rate)) < 1e-3 * rate)
-			rate = round(rate);
+		if (fabs(trate - round(trate)) < 1e-3 * trate)
+			trate = round(trate);
+		if (!rate)
+			rate = trate;
+		else if (isfinite(trate) && fabs(trate - rate) > 1e-3 * rate)
+			note(in, "WARNING: %s: its time column %u ('%s') gives %g Hz; --sample-rate "
+			     "%g overrides it", name, tcol + 1, hname[tcol], trate, rate);
 	}
 	if (!(rate > 0)) {
 		seterr(err, errlen, "%s: no sample rate: give one (--sample-rate) or a time "
-		       "column named t", name);
+		       "column named " TIME_NAMES "%s%s", name, clock_said[0] ? ". " : "",
+		       clock_said);
 		goto out;
 	}
-	if (o && o->device)
-		snprintf(dev, sizeof(dev), "%s", o->device);
-	else
-		stem_of(name, dev, sizeof(dev));
-	ret = add_interleaved(in, dev, rate, channels, x, n, name, err, errlen);
+	ret = add_interleaved(in, dev, rate, channels, x, n, o, name, err, errlen);
+	if (!ret) {
+		char cols[1024];
+		size_t u = 0;
+
+		cols[0] = '\0';
+		for (unsigned c = 0, k = 0; c < ncol && u < sizeof(cols); c++) {
+			if (c == tcol)
+				continue;
+			u += (size_t)snprintf(cols + u, sizeof(cols) - u, "%sch%u = column %u%s%s%s",
+					      k ? ", " : "", k, c + 1, header ? " '" : "",
+					      header ? hname[c] : "", header ? "'" : "");
+			k++;
+		}
+		if (tcol != ~0u)
+			note(in, "%s: device %s: %u channel(s): %s; %g Hz (%s column %u '%s'%s)",
+			     name, dev, channels, cols, rate,
+			     o && o->rate > 0 ? "--sample-rate; time" : "from the time",
+			     tcol + 1, hname[tcol], tunit == 1 ? ", seconds" : tunit == 1e-3 ?
+			     ", milliseconds" : tunit == 1e-6 ? ", microseconds" : ", nanoseconds");
+		else
+			note(in, "%s: device %s: %u channel(s): %s; %g Hz (--sample-rate)", name,
+			     dev, channels, cols, rate);
+	}
 out:
 	free(x);
 	return ret;
@@ -654,7 +941,7 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 	int bigend, fortran, ret;
 	unsigned long long dims[2];
 	int ndims = 0;
-	float *x;
+	float *x, lo, hi;
 	double scale = scale_of(o);
 
 	if (len < 10 || memcmp(buf, "\x93NUMPY", 6)) {
@@ -762,6 +1049,11 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 		seterr(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
 	}
+	if (o->device)
+		snprintf(dev, sizeof(dev), "%s", o->device);
+	else
+		stem_of(name, dev, sizeof(dev));
+	bounds_of(o, dev, &lo, &hi);
 	for (size_t i = 0; i < count; i++) {
 		const uint8_t *e = buf + hoff + hlen + i * esize;
 		uint8_t b[8];
@@ -791,24 +1083,36 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 		/* Fortran order holds each channel contiguously; the segment wants frames. */
 		at = fortran ? (i % n) * channels + i / n : i;
 		x[at] = (float)(val * scale);
-		if (!isfinite(x[at])) {
-			seterr(err, errlen, "%s:%zu: sample %zu is not a finite number%s", name,
-			       hoff + hlen + i * esize, i,
-			       isfinite(val) ? " in single precision (after the scale)" : "");
-			free(x);
-			return -EINVAL;
-		}
+		if (!in->bad.first[0] && sample_bad(x[at], lo, hi))
+			bad_where(in, "byte %zu (sample %zu: row %zu, channel %zu)",
+				  hoff + hlen + i * esize, i, at / channels, at % channels);
 	}
-	if (o->device)
-		snprintf(dev, sizeof(dev), "%s", o->device);
-	else
-		stem_of(name, dev, sizeof(dev));
-	ret = add_interleaved(in, dev, o->rate, (unsigned)channels, x, n, name, err, errlen);
+	ret = add_interleaved(in, dev, o->rate, (unsigned)channels, x, n, o, name, err, errlen);
+	if (!ret)
+		note(in, "%s: device %s: %zu channel(s) (ch0..ch%zu: the array's columns), %g Hz "
+		     "(--sample-rate)", name, dev, channels, channels - 1, o->rate);
 	free(x);
 	return ret;
 }
 
 /* ---- pcap of LGF, through the pcap backend ---- */
+
+/* Whether an LGF frame holds a bad sample (as the data plane's frame_has_bad()). */
+static int lgf_has_bad(const struct lg_frame *f, float lo, float hi)
+{
+	float v[256];
+
+	for (unsigned c = 0; c < f->channels; c++)
+		for (uint32_t i = 0; i < f->sample_count; i += 256) {
+			uint32_t m = f->sample_count - i < 256 ? f->sample_count - i : 256;
+
+			lg_lgf_samples(f, c, i, m, v);
+			for (uint32_t k = 0; k < m; k++)
+				if (sample_bad(v[k], lo, hi))
+					return 1;
+		}
+	return 0;
+}
 
 static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char *path,
 		     uint64_t rec, const struct lg_ingest_opts *o, char *err, size_t errlen)
@@ -817,6 +1121,7 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 	struct lg_ingest_dev *d;
 	struct lg_ingest_seg *s;
 	uint64_t dur_ns;
+	float lo, hi;
 
 	if (f->type != LGF_TYPE_SAMPLES || !f->sample_count)
 		return 0; /* heartbeats keep the sequence moving and carry no samples */
@@ -858,9 +1163,24 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 		return 0;
 	}
 	dur_ns = (uint64_t)((double)f->sample_count * 1e9 / d->rate);
+	bounds_of(o, d->name, &lo, &hi);
+	if (!is_mask(o) && lgf_has_bad(f, lo, hi)) {
+		/* bad_samples drop, as lg_window_add_frame(): the frame adds nothing and no
+		 * window spans the gap it leaves (the next frame starts a segment) */
+		bad_where(in, "record %llu (device %s, sequence %llu)", (unsigned long long)rec,
+			  d->name, (unsigned long long)f->sequence);
+		in->bad.dropped++;
+		in->st.bad_dropped++;
+		d->cut = 1;
+		d->lgf_id = f->device_id;
+		d->last_seq = f->sequence;
+		d->next_ns = f->timestamp_ns + dur_ns;
+		return 0;
+	}
 	/* A frame that starts more than half a frame (and 1 ms) off where the stream would
-	 * go on starts a new segment: a lost frame, a paused sender, another file. */
-	if (!d->lgf_id || !d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 ||
+	 * go on starts a new segment: a lost frame, a paused sender, another file; and the
+	 * frame after one dropped for a bad sample. */
+	if (!d->lgf_id || !d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 || d->cut ||
 	    llabs((long long)(f->timestamp_ns - d->next_ns)) >
 		    (long long)(dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000)) {
 		double t0;
@@ -872,9 +1192,11 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 			t0 = (double)((int64_t)(f->timestamp_ns - d->first_ns)) / 1e9;
 			if (t0 < dev_end(d))
 				t0 = dev_end(d);
-			in->st.gaps++;
+			if (!d->cut)
+				in->st.gaps++;
 		}
 		d->lgf_id = f->device_id;
+		d->cut = 0;
 		if (!new_seg(d, t0, (unsigned)in->nfiles - 1)) {
 			seterr(err, errlen, "%s: out of memory", where);
 			return -ENOMEM;
@@ -888,8 +1210,17 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 	for (unsigned c = 0; c < d->channels; c++) {
 		float *dst = s->x + (size_t)c * s->cap + s->n;
 		double sc = scale_of(o);
+		uint64_t m;
 
 		lg_lgf_samples(f, c, 0, f->sample_count, dst);
+		/* mask: each bad sample its channel's last good value, as the data plane */
+		m = mask_run(dst, f->sample_count, &d->last_good[c], lo, hi);
+		if (m) {
+			bad_where(in, "record %llu (device %s, sequence %llu)",
+				  (unsigned long long)rec, d->name, (unsigned long long)f->sequence);
+			in->bad.masked += m;
+			in->st.bad_masked += m;
+		}
 		if (sc != 1.0)
 			for (unsigned i = 0; i < f->sample_count; i++)
 				dst[i] = (float)(dst[i] * sc);
@@ -979,9 +1310,10 @@ static int uadp_secure(const struct lg_policy_device *d, struct lg_uadp_msg *m, 
 
 /* Samples of one DataSetMessage into its device's stream. */
 static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
-		    const struct lg_uadp_msg *m, unsigned i, const char *where, char *err,
-		    size_t errlen)
+		    const struct lg_uadp_msg *m, unsigned i, const struct lg_ingest_opts *o,
+		    const char *where, char *err, size_t errlen)
 {
+	float lo, hi;
 	const struct lg_uadp_field *f[LG_INGEST_MAX_CHANNELS];
 	uint8_t idx[LG_INGEST_MAX_CHANNELS];
 	const struct lg_uadp_dsm *dsm = &m->dsm[i];
@@ -1009,11 +1341,31 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 		return -EINVAL;
 	for (unsigned c = 0; c < n; c++)
 		d->uadp_want |= idx[c] < 32 ? 1u << idx[c] : 0;
+	bounds_of(o, d->name, &lo, &hi);
+	if (!is_mask(o)) {
+		/* bad_samples drop: the DataSetMessage adds nothing, no window spans its gap */
+		for (unsigned c = 0; c < n; c++)
+			for (uint32_t e = 0; e < count; e++) {
+				double v = 0;
+
+				lg_uadp_field_get_f64(f[c], e, &v);
+				if (!sample_bad((float)v, lo, hi))
+					continue;
+				bad_where(in, "%s, DataSetMessage %u (device %s)", where, i,
+					  d->name);
+				in->bad.dropped++;
+				in->st.bad_dropped++;
+				d->cut = 1;
+				d->last_seq = dsm->seq;
+				return 0;
+			}
+	}
 	/* A DataSetMessage that does not follow the last by its sequence starts a segment. */
-	if (!d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 ||
+	if (!d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 || d->cut ||
 	    (dsm->seq && (uint16_t)(d->last_seq + 1) != dsm->seq)) {
-		if (d->nseg)
+		if (d->nseg && !d->cut)
 			in->st.gaps++;
+		d->cut = 0;
 		if (!new_seg(d, dev_end(d), (unsigned)in->nfiles - 1)) {
 			seterr(err, errlen, "%s: out of memory", where);
 			return -ENOMEM;
@@ -1024,13 +1376,23 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 		seterr(err, errlen, "%s: out of memory", where);
 		return -ENOMEM;
 	}
-	for (unsigned c = 0; c < n; c++)
+	for (unsigned c = 0; c < n; c++) {
+		float *x = s->x + (size_t)c * s->cap + s->n;
+		uint64_t nm;
+
 		for (uint32_t e = 0; e < count; e++) {
 			double v = 0;
 
 			lg_uadp_field_get_f64(f[c], e, &v);
-			s->x[(size_t)c * s->cap + s->n + e] = (float)v;
+			x[e] = (float)v;
 		}
+		nm = mask_run(x, count, &d->last_good[c], lo, hi);
+		if (nm) {
+			bad_where(in, "%s, DataSetMessage %u (device %s)", where, i, d->name);
+			in->bad.masked += nm;
+			in->st.bad_masked += nm;
+		}
+	}
 	s->n += count;
 	d->last_seq = dsm->seq;
 	in->st.samples += count;
@@ -1039,8 +1401,10 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 
 static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *clear,
 			const struct lg_rx_pkt *pkt, const char *path, uint64_t rec,
-			const struct lg_policy *p, const char *only, char *err, size_t errlen)
+			const struct lg_ingest_opts *o, char *err, size_t errlen)
 {
+	const struct lg_policy *p = o->policy;
+	const char *only = o->only;
 	const struct lg_policy_device *first;
 	struct lg_uadp_layout v[LG_UADP_MAX_DSM];
 	struct lg_uadp_layouts lays = { v, 0 };
@@ -1084,7 +1448,7 @@ static int uadp_message(struct lg_ingest *in, struct lg_uadp_msg *m, uint8_t *cl
 			}
 			continue;
 		}
-		ret = uadp_dsm(in, pd, m, i, where, err, errlen);
+		ret = uadp_dsm(in, pd, m, i, o, where, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -1182,8 +1546,8 @@ static int ingest_pcap(struct lg_ingest *in, const char *path, const struct lg_i
 
 			rec++;
 			if (pkts[i].port_idx == 1 && !pkts[i].truncated && um) {
-				ret = uadp_message(in, um, uclear, &pkts[i], path, rec, o->policy,
-						   o->only, err, errlen);
+				ret = uadp_message(in, um, uclear, &pkts[i], path, rec, o, err,
+						   errlen);
 				continue;
 			}
 			if (pkts[i].port_idx || pkts[i].truncated ||
@@ -1268,6 +1632,42 @@ static int read_all(const char *path, uint8_t **out, size_t *len, char *err, siz
 	return 0;
 }
 
+/* A file begins: the last one's notes and bad samples are forgotten. */
+static void file_start(struct lg_ingest *in)
+{
+	free(in->notes);
+	in->notes = NULL;
+	in->notes_len = 0;
+	memset(&in->bad, 0, sizeof(in->bad));
+}
+
+/* What a pcap gave, device by device: channels, rate, seconds, segments. */
+static void pcap_notes(struct lg_ingest *in, const char *path)
+{
+	unsigned file = (unsigned)in->nfiles - 1, said = 0, more = 0;
+
+	for (size_t i = 0; i < in->ndev; i++) {
+		const struct lg_ingest_dev *d = &in->dev[i];
+		size_t n = 0, k = 0;
+
+		for (size_t j = 0; j < d->nseg; j++)
+			if (d->seg[j].file == file) {
+				n += d->seg[j].n;
+				k++;
+			}
+		if (k && said == 16)
+			more++; /* a long line: the first devices show the way it was read */
+		else if (k && ++said)
+			note(in, "%s: device %s: %u channel(s) (ch0..ch%u as its %s carry them), %g "
+			     "Hz (%s), %.1f s in %zu segment(s)", path, d->name, d->channels,
+			     d->channels - 1, d->lgf_id ? "LGF frames" : "UADP fields", d->rate,
+			     d->lgf_id ? "the frames' rate" : "the policy's sample_rate",
+			     (double)n / d->rate, k);
+	}
+	if (more)
+		note(in, "%s: and %u more devices, read the same way", path, more);
+}
+
 int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_ingest_opts *o,
 		   char *err, size_t errlen)
 {
@@ -1275,6 +1675,7 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 	struct undo u;
 	int ret;
 
+	file_start(in);
 	if (undo_mark(in, &u) || add_file_name(in, path)) {
 		free(u.nseg);
 		seterr(err, errlen, "%s: out of memory", path);
@@ -1288,6 +1689,8 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 		} else {
 			ret = ingest_pcap(in, path, o, err, errlen);
 		}
+		if (!ret)
+			pcap_notes(in, path);
 	} else if (!strcasecmp(ext, "csv") || !strcasecmp(ext, "npy")) {
 		uint8_t *buf;
 		size_t len;
@@ -1315,6 +1718,7 @@ static int mem_file(struct lg_ingest *in, const void *buf, size_t len, const cha
 	struct undo u;
 	int ret;
 
+	file_start(in);
 	if (undo_mark(in, &u) || add_file_name(in, name)) {
 		free(u.nseg);
 		seterr(err, errlen, "%s: out of memory", name);

@@ -441,13 +441,41 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
 			.policy = pol, .port = port, .only = only, .allow_cut = in->allow_cut,
+			.bad_samples = pol ? pol->bad_samples : LG_BAD_SAMPLES_DROP,
 		};
 		uint64_t cut = in->st.cut_short, recs = in->st.records;
+		const char *pcap = strstr(f[i].path, ".pcap") || strstr(f[i].path, ".cap") ?
+					   "LGF frame(s) or UADP DataSetMessage(s)" : "sample row(s)";
 
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
 			fprintf(stderr, "%s: %s\n", tool, err);
 			return -EINVAL;
 		}
+		/* what the file gave: each device's channels (and a CSV's columns), a rate
+		 * given over the file's own, a cut last row */
+		for (const char *l = in->notes; l && *l;) {
+			const char *e = strchr(l, '\n');
+			int k = e ? (int)(e - l) : (int)strlen(l);
+
+			if (!strncmp(l, "WARNING: ", 9))
+				fprintf(stderr, "%s: warning: %.*s\n", tool, k - 9, l + 9);
+			else
+				fprintf(stderr, "%s: %.*s\n", tool, k, l);
+			l += k + (e != NULL);
+		}
+		/* bad samples, as the data plane treats them (docs/policy.md "Bad samples") */
+		if (in->bad.dropped)
+			fprintf(stderr, "%s: warning: %s: %llu %s holding a NaN, infinite or "
+				"out-of-range sample dropped (bad_samples: drop%s), the first at %s; "
+				"no window spans the gap each leaves\n", tool, f[i].path,
+				(unsigned long long)in->bad.dropped, pcap,
+				pol ? ", the policy's" : ", the default without --policy",
+				in->bad.first);
+		if (in->bad.masked)
+			fprintf(stderr, "%s: warning: %s: %llu NaN, infinite or out-of-range "
+				"sample(s) masked with their channel's last good value (bad_samples: "
+				"mask, the policy's), the first at %s\n", tool, f[i].path,
+				(unsigned long long)in->bad.masked, in->bad.first);
 		cut = in->st.cut_short - cut;
 		recs = in->st.records - recs - cut;
 		if (cut)
@@ -481,6 +509,18 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 			(unsigned long long)in->st.other_device);
 		return -ENODATA;
 	}
+	/* a device's rate against its policy sample_rate: linegate drops frames of another
+	 * rate and refuses a model trained at one (validate says so later) */
+	for (size_t i = 0; pol && i < in->ndev; i++)
+		for (size_t k = 0; k < pol->ndevices; k++)
+			if (!strcmp(pol->devices[k].name, in->dev[i].name) &&
+			    pol->devices[k].sample_rate &&
+			    pol->devices[k].sample_rate != in->dev[i].rate)
+				fprintf(stderr, "%s: warning: device %s: its samples are at %g Hz, "
+					"and the policy's sample_rate for it is %u Hz: linegate drops "
+					"its frames of another rate (sample_rate) and refuses a model "
+					"of another rate for it\n", tool, in->dev[i].name,
+					in->dev[i].rate, pol->devices[k].sample_rate);
 	if (!in->ndev) {
 		fprintf(stderr, "%s: the files hold no samples of any device%s\n", tool,
 			in->st.records ? " (pcap: is the LGF/UADP port the policy's or --port's? are "

@@ -24,6 +24,7 @@ struct kind_row {
 	char kind[32];
 	unsigned trials, detected, late, missed;
 	double delay_w, delay_ms; /* sums over the detected */
+	double late_w;            /* sum over the late ones: windows from onset to alarm */
 };
 
 static struct kind_row *kind_of(struct kind_row *k, unsigned *nk, const char *name)
@@ -82,8 +83,9 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	struct lg_truth tr = { .before = -1 };
 	struct kind_row kinds[MAX_KINDS];
 	unsigned nk = 0, total = 0, detected = 0, wmin, wmax;
-	unsigned long long hw = 0, fa = 0, dropouts = 0, *devfa = NULL, *devhw = NULL;
-	char err[1024], digest[65];
+	unsigned long long hw = 0, fa = 0, dropouts = 0, nonfinite = 0, *devfa = NULL,
+			   *devhw = NULL;
+	char err[1024], digest[65], rec[32];
 	int have_pol = 0, ret = 1;
 	double lo, hi;
 
@@ -156,10 +158,22 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			goto out;
 		}
 		for (size_t j = 0; j < w.n; j++) {
+			const float *row = w.rows + j * w.channels * w.d;
+			size_t e = 0;
+
 			/* a model with dropout_run does not score a dropout window (the data plane
 			 * counts it): no alarm, not judged, not a step of k-of-n */
 			if (det->dropout_run && w.dropout[j]) {
 				dropouts++;
+				continue;
+			}
+			/* never a window whose features are not finite (a sample the ingest let
+			 * through, a model's overflow): the data plane never scores one as normal
+			 * and no sample of it reaches a row; not judged either way, counted */
+			while (e < w.channels * w.d && isfinite(row[e]))
+				e++;
+			if (e < w.channels * w.d) {
+				nonfinite++;
 				continue;
 			}
 			/* a model with "smooth": each channel's mean of its last scores */
@@ -209,6 +223,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				k->delay_ms += 1000.0 * (w.t[hit] + w.dur - l->onset);
 			} else if (hit >= 0) {
 				k->late++;
+				k->late_w += (double)(hit - onset_w);
 			} else {
 				k->missed++;
 				dmissed++;
@@ -245,16 +260,26 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	for (unsigned i = 0; i < nk; i++) {
 		struct kind_row *k = &kinds[i];
 
-		printf("%-14s %7u %9u %7.2f%% %6u %7u %14.2f %14.1f\n", k->kind, k->trials,
-		       k->detected, 100.0 * k->detected / k->trials, k->late, k->missed,
-		       k->detected ? k->delay_w / k->detected : 0,
-		       k->detected ? k->delay_ms / k->detected : 0);
+		/* the delay is the detected ones'; none detected: none, not 0 (trial s20 H L6) */
+		if (k->detected)
+			printf("%-14s %7u %9u %7.2f%% %6u %7u %14.2f %14.1f\n", k->kind, k->trials,
+			       k->detected, 100.0 * k->detected / k->trials, k->late, k->missed,
+			       k->delay_w / k->detected, k->delay_ms / k->detected);
+		else
+			printf("%-14s %7u %9u %7.2f%% %6u %7u %14s %14s\n", k->kind, k->trials,
+			       k->detected, 0.0, k->late, k->missed, "-", "-");
+		if (k->late)
+			printf("%-14s %u late: alarmed %.2f windows after the onset window on "
+			       "average (latency %u)\n", "", k->late, k->late_w / k->late,
+			       qc->latency);
 	}
 	printf("healthy windows %llu, false alarms %llu (%.4f%%, 95%% interval %.4f%% to %.4f%%)\n",
 	       hw, fa, hw ? 100.0 * (double)fa / (double)hw : 0.0, 100 * lo, 100 * hi);
 	if (dropouts)
 		printf("sensor dropout windows (%d equal samples), not scored: %llu\n",
 		       LG_DROPOUT_RUN, dropouts);
+	if (nonfinite)
+		printf("windows whose features are not finite, not scored: %llu\n", nonfinite);
 	/* A window per device (linegate-train --window revR): "per device" and each judged
 	 * device's, not the file's default as if it were every device's (trial). */
 	if (wmin == wmax) {
@@ -276,18 +301,30 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		       set.window);
 		json_object_put(wins);
 	}
+	/* no faulty stream: no recall (null), not 0 */
+	if (total)
+		snprintf(rec, sizeof(rec), "%.5f", (double)detected / total);
+	else
+		snprintf(rec, sizeof(rec), "null");
 	printf("\"k\":%u,\"n\":%u,\"latency\":%u,"
-	       "\"recall\":%.5f,\"faulty_streams\":%u,\"healthy_windows\":%llu,"
+	       "\"recall\":%s,\"faulty_streams\":%u,\"healthy_windows\":%llu,"
 	       "\"false_alarms\":%llu,\"false_alarm_rate\":%.6f,\"fa_lo\":%.6f,\"fa_hi\":%.6f,"
-	       "\"kinds\":[", qc->k, qc->n, qc->latency,
-	       total ? (double)detected / total : 0.0, total, hw, fa,
-	       hw ? (double)fa / (double)hw : 0.0, lo, hi);
-	for (unsigned i = 0; i < nk; i++)
-		printf("%s{\"kind\":\"%s\",\"trials\":%u,\"detected\":%u,\"delay_windows\":%.3f,"
-		       "\"delay_ms\":%.1f}", i ? "," : "", kinds[i].kind, kinds[i].trials,
-		       kinds[i].detected,
-		       kinds[i].detected ? kinds[i].delay_w / kinds[i].detected : 0,
-		       kinds[i].detected ? kinds[i].delay_ms / kinds[i].detected : 0);
+	       "\"nonfinite_windows\":%llu,\"kinds\":[", qc->k, qc->n, qc->latency, rec, total,
+	       hw, fa, hw ? (double)fa / (double)hw : 0.0, lo, hi, nonfinite);
+	for (unsigned i = 0; i < nk; i++) {
+		const struct kind_row *k = &kinds[i];
+
+		printf("%s{\"kind\":\"%s\",\"trials\":%u,\"detected\":%u,\"late\":%u,",
+		       i ? "," : "", k->kind, k->trials, k->detected, k->late);
+		if (k->detected)
+			printf("\"delay_windows\":%.3f,\"delay_ms\":%.1f", k->delay_w / k->detected,
+			       k->delay_ms / k->detected);
+		else
+			printf("\"delay_windows\":null,\"delay_ms\":null");
+		if (k->late)
+			printf(",\"late_delay_windows\":%.3f", k->late_w / k->late);
+		printf("}");
+	}
 	printf("]}\n");
 	ret = 0;
 out:

@@ -104,8 +104,9 @@ static const char usage[] =
 	"  --only-device NAME    from pcap files, take only this device's frames (a recording\n"
 	"                        of the whole line; with --base the others keep theirs);\n"
 	"                        --labels rows of the recording's other devices are ignored\n"
-	"  --allow-cut           a pcap file that ends inside a record (a copy cut short) is\n"
-	"                        read up to the cut, with a warning; without, it is refused\n"
+	"  --allow-cut           a pcap file that ends inside a record (a copy cut short), or a\n"
+	"                        CSV whose last row has no line end, is read up to the cut,\n"
+	"                        with a warning; without, it is refused\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -393,6 +394,33 @@ struct dev_rows {
 	struct lg_order_ref oref; /* orders96-time5: the device's reference lines */
 	struct lg_imp_model imp;  /* orders96-time5-imp9/-imp10/-imp11: its "impact" */
 };
+
+/* A device's data, for a fit that fails: "N windows of W samples (H healthy) from FILE, ..."
+ * (the files its segments came from). */
+static const char *data_of(const struct lg_ingest *in, const struct dev_rows *r, char *buf,
+			   size_t len)
+{
+	size_t u = (size_t)snprintf(buf, len, "%zu windows of %u samples (%zu healthy) from ",
+				    r->w.n, r->window, r->ntrain + r->ncal + r->nchk);
+	unsigned shown = 0;
+
+	for (size_t s = 0; s < r->dev->nseg && u < len; s++) {
+		unsigned f = r->dev->seg[s].file;
+		size_t k = 0;
+
+		while (k < s && r->dev->seg[k].file != f)
+			k++;
+		if (k < s || f >= in->nfiles)
+			continue; /* said already */
+		if (shown++ == 8) {
+			u += (size_t)snprintf(buf + u, len - u, ", ...");
+			break;
+		}
+		u += (size_t)snprintf(buf + u, len - u, "%s%s", shown > 1 ? ", " : "",
+				      in->files[f]);
+	}
+	return buf;
+}
 
 /* Where machine m was declared, for messages: FILE:LINE of --nameplate, or (a retrain
  * without it) the base model's detector of the device. */
@@ -2027,7 +2055,7 @@ static int train_files(struct file_conf *fc)
 	struct lg_ingest in = { 0 };
 	struct lg_detector_set set;
 	struct dev_rows *devs = NULL;
-	char err[1024], digest[65];
+	char err[1024], digest[65], what[2048];
 	int have_pol = 0, ret = 1, mixed, fed = fc->stats_out || fc->nmerge, prefit;
 	unsigned long long fa = 0, fan = 0, *devk = NULL, *devn = NULL;
 	size_t ncv = 0; /* devices judged by cross-fitting: devk of devn each */
@@ -2265,8 +2293,9 @@ static int train_files(struct file_conf *fc)
 
 		for (size_t i = 0; i < in.ndev; i++)
 			if (fit_knn(fc, &devs[i], 1, &set.det[i], &kept, true)) {
-				fprintf(stderr, "linegate-train: %s: the fit failed (too few windows?)\n",
-					devs[i].dev->name);
+				fprintf(stderr, "linegate-train: %s: the fit failed (too few windows?): "
+					"%s\n", devs[i].dev->name,
+					data_of(&in, &devs[i], what, sizeof(what)));
 				while (i--)
 					lg_detector_free(&set.det[i]);
 				goto out;
@@ -2306,8 +2335,13 @@ static int train_files(struct file_conf *fc)
 			goto out;
 		}
 		if (fr) {
-			fprintf(stderr, "linegate-train: %s: the fit failed (too few windows, or "
-				"every window alike?)\n", fc->pooled ? "pooled" : devs[i].dev->name);
+			if (fc->pooled)
+				fprintf(stderr, "linegate-train: pooled: the fit failed (too few "
+					"windows, or every window alike?)\n");
+			for (size_t j = fc->pooled ? 0 : i; j < (fc->pooled ? in.ndev : i + 1); j++)
+				fprintf(stderr, "linegate-train: %s: %s%s\n", devs[j].dev->name,
+					fc->pooled ? "" : "the fit failed (too few windows, or every "
+					"window alike?): ", data_of(&in, &devs[j], what, sizeof(what)));
 			goto out;
 		}
 		set.n++;

@@ -15,12 +15,24 @@
  *    the worker windows (lg_uadp_sample_fields()), at the device's policy sample_rate.
  *  - .wav, .flac (and whatever else libsndfile reads): the file's rate and channels;
  *    integer PCM as libsndfile gives it (value / 2^(bits-1)), then times the scale.
- *  - .csv: one row per sample, one column per channel; an optional header row; a column
- *    named t or time (seconds) gives the sample rate, else it must be given.
+ *  - .csv: one row per sample, one column per channel; an optional header row; a time
+ *    column (t, time, zeit, timestamp, with a unit s, ms, us or ns as "Time (s)", "t [ms]",
+ *    "time_us"; seconds without one) gives the sample rate, else it must be given. A first
+ *    column that rises evenly like a clock under another name is refused (a time column
+ *    read as a channel). A file whose last row has no line end is refused (cut), or with
+ *    allow_cut read up to its last whole row.
  *  - .npy: float32, float64, int16 or int32, shape (n,) or (n, channels); the rate must be
  *    given.
  * One device per WAV/FLAC/CSV/npy file: the given name, else the file's stem. Files of the
  * same device are appended in the order given, each as its own segment.
+ *
+ * Bad samples (docs/policy.md "Bad samples"): a NaN, +-Inf, or a value outside the device's
+ * policy 'range' (else beyond +-LG_SAMPLE_LIMIT) is treated as the data plane treats it,
+ * by opts.bad_samples. LGF frames and UADP DataSetMessages: under drop the frame is left out
+ * and the device's segment ends there (no window spans the gap); under mask each bad sample
+ * becomes its channel's last good value (0 before any). WAV/FLAC/CSV/npy: the "frame" is a
+ * sample row (one sample per channel): under drop the row is left out and the segment cut
+ * there. Counted in the stats, and per file in lg_ingest.bad with where the first was.
  */
 #ifndef LINEGATE_INGEST_H
 #define LINEGATE_INGEST_H
@@ -42,6 +54,14 @@ struct lg_ingest_seg {
 	unsigned file; /* index into lg_ingest.files */
 };
 
+/* The bad samples of the last file lg_ingest_file() read. */
+struct lg_ingest_bad {
+	uint64_t dropped; /* frames or sample rows left out (bad_samples drop) */
+	uint64_t masked;  /* samples masked (bad_samples mask) */
+	char first[160];  /* where the first was: "record 1005 (device fanB)", "line 12, column
+			   * 3", "sample row 102403", "byte 819352 (sample row 204806)" */
+};
+
 struct lg_ingest_dev {
 	char name[LG_INGEST_NAME_MAX];
 	double rate;       /* samples per second per channel */
@@ -53,6 +73,8 @@ struct lg_ingest_dev {
 	uint64_t last_seq;
 	uint64_t first_ns, next_ns; /* sender's clock: first sample, where the next one falls */
 	uint32_t uadp_want;   /* UADP: the DataSet fields its key frames carried samples in */
+	int cut;              /* pcap: a frame was dropped (bad sample): the next starts a segment */
+	float last_good[LG_INGEST_MAX_CHANNELS]; /* bad_samples mask: each channel's last good */
 };
 
 struct lg_ingest_stats {
@@ -68,6 +90,9 @@ struct lg_ingest_stats {
 	uint64_t other_device;  /* frames of devices other than opts.only (skipped) */
 	uint64_t cut_short;     /* pcap records cut short (the file's last, with allow_cut; or
 				 * a datagram the capture's snap length cut) */
+	uint64_t bad_dropped;   /* frames (pcap) or sample rows (other files) left out for a bad
+				 * sample (opts.bad_samples drop) */
+	uint64_t bad_masked;    /* bad samples masked (opts.bad_samples mask) */
 	/* the first devices whose tags or signatures failed, with their counts */
 	struct { char name[LG_INGEST_NAME_MAX]; uint64_t n; } bad_dev[8];
 	unsigned nbad_dev;
@@ -84,6 +109,13 @@ struct lg_ingest {
 	/* pcap with opts.only: the names of the devices whose frames were left out */
 	size_t nother;
 	char (*other)[LG_INGEST_NAME_MAX];
+	/* the last file's bad samples */
+	struct lg_ingest_bad bad;
+	/* What the last file gave, one line each (a device's channels and the columns they came
+	 * from, a rate given over the file's own, ...), for the tools to print: "file: ..."
+	 * lines, warnings starting "WARNING: ". Cleared by lg_ingest_file(). */
+	char *notes;
+	size_t notes_len;
 };
 
 struct lg_ingest_opts {
@@ -97,8 +129,11 @@ struct lg_ingest_opts {
 	 * skipped and counted (other_device). */
 	const char *only;
 	/* pcap: a file that ends inside a record (a copy cut short) is read up to the cut;
-	 * 0: refused, saying how many whole records it holds */
+	 * 0: refused, saying how many whole records it holds. CSV: a last row without a line
+	 * end is left out (counted in cut_short); 0: refused. */
 	int allow_cut;
+	/* enum lg_bad_samples (policy.h): LG_BAD_SAMPLES_DROP (0) or LG_BAD_SAMPLES_MASK */
+	int bad_samples;
 };
 
 /* Append one file. Errors are written to err as "file:position: message" (a CSV line and

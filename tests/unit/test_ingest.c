@@ -8,6 +8,8 @@
  */
 #include <linegate/ingest.h>
 
+#include <linegate/frame.h>
+#include <linegate/lgf.h>
 #include <linegate/policy.h>
 
 #include <errno.h>
@@ -43,6 +45,12 @@ static int csv(struct lg_ingest *in, const char *text, double rate, char *err, s
 	struct lg_ingest_opts o = { .rate = rate };
 
 	return lg_ingest_csv_mem(in, text, strlen(text), "t.csv", &o, err, errlen);
+}
+
+static int csvo(struct lg_ingest *in, const char *text, const char *name,
+		const struct lg_ingest_opts *o, char *err, size_t errlen)
+{
+	return lg_ingest_csv_mem(in, text, strlen(text), name, o, err, errlen);
 }
 
 static void test_csv(void)
@@ -103,8 +111,9 @@ static void test_csv(void)
 	CHECK_STR_CONTAINS(err, "t.csv:2:1: 1 columns, the rows before have 2");
 	CHECK_EQ(csv(&in, "t,x\n0,1\n0.1,2\n0.3,3\n", 0, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "t.csv:4:1: time step 0.2 s, the first is 0.1 s");
-	CHECK_EQ(csv(&in, "1\nnan\n", 100, err, sizeof(err)), -EINVAL);
-	CHECK_STR_CONTAINS(err, "t.csv:2:1: not a finite number");
+	/* a NaN row is a bad sample now (test_bad_rows()), not a refusal; a NaN time is */
+	CHECK_EQ(csv(&in, "t,x\n0,1\nnan,2\n", 0, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "t.csv:3:1: the time is not a finite number");
 	CHECK_EQ(csv(&in, "x\n", 100, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "no samples");
 	CHECK_EQ(lg_ingest_csv_mem(&in, "1\n\0", 3, "t.csv", NULL, err, sizeof(err)), -EINVAL);
@@ -185,15 +194,276 @@ static void test_npy(void)
 	CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(3, 2)", f, sizeof(f)), "b.npy",
 				   &o, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "carries no sample rate");
+	CHECK_EQ(in.ndev, 0);
+	lg_ingest_free(&in);
 	{
-		const float bad[2] = { 1, NAN };
+		/* a NaN sample row: dropped, the segment cut there (was: the file refused) */
+		const float bad[4] = { 1, NAN, 3, 4 };
 
 		o.rate = 100;
-		CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(2,)", bad, sizeof(bad)),
-					   "b.npy", &o, err, sizeof(err)), -EINVAL);
-		CHECK_STR_CONTAINS(err, "b.npy:132: sample 1 is not a finite number");
+		CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(4,)", bad, sizeof(bad)),
+					   "b.npy", &o, err, sizeof(err)), 0);
+		CHECK_EQ(in.dev[0].nseg, 2);
+		CHECK_EQ(in.dev[0].seg[0].n, 1);
+		CHECK_EQ(in.dev[0].seg[1].n, 2);
+		CHECK_NEAR(in.dev[0].seg[1].t0, 0.02, 1e-12);
+		CHECK_EQ(in.bad.dropped, 1);
+		CHECK_STR_CONTAINS(in.bad.first, "byte 132 (sample 1: row 1, channel 0)");
+		/* every row bad: refused, saying where the first was */
+		const float allbad[2] = { NAN, INFINITY };
+
+		CHECK_EQ(lg_ingest_npy_mem(&in, buf, npy(buf, "<f4", 0, "(2,)", allbad,
+							 sizeof(allbad)), "c.npy", &o, err,
+					   sizeof(err)), -EINVAL);
+		CHECK_STR_CONTAINS(err, "c.npy: every one of its 2 sample rows holds a NaN");
+		CHECK_EQ(in.ndev, 1);
+		lg_ingest_free(&in);
 	}
+}
+
+/*
+ * Bad samples (trial s20 H H2): a NaN, +-Inf or out-of-range sample is treated as the data
+ * plane treats it (dataplane/window.c lg_window_add_frame()), in every format: under drop the
+ * frame (a file's sample row) is left out and no segment (so no window) spans the gap, under
+ * mask each bad sample becomes its channel's last good value; counted, with where the first
+ * was. Before: a CSV/npy/WAV was refused whole, a pcap's NaN reached the windows.
+ */
+static void test_bad_rows(void)
+{
+	struct lg_ingest in = { 0 };
+	struct lg_ingest_opts o = { .rate = 100 };
+	struct lg_policy_device pd = { 0 };
+	struct lg_policy pol = { 0 };
+	const struct lg_ingest_seg *s;
+	char err[512];
+
+	/* drop: line 3's row out, the rows after it a new segment at their own time */
+	CHECK_EQ(csvo(&in, "x,y\n1,2\n3,nan\n5,6\n7,8\n", "t.csv", &o, err,
+				   sizeof(err)), 0);
+	CHECK_EQ(in.dev[0].nseg, 2);
+	CHECK_EQ(in.dev[0].seg[0].n, 1);
+	CHECK_EQ(in.dev[0].seg[1].n, 2);
+	CHECK_NEAR(in.dev[0].seg[1].t0, 0.02, 1e-12);
+	CHECK_EQ(in.dev[0].seg[1].x[0], 5.0f);
+	CHECK_EQ(in.bad.dropped, 1);
+	CHECK_EQ(in.st.bad_dropped, 1);
+	CHECK_STR_CONTAINS(in.bad.first, "line 3, column 2");
+	CHECK_EQ(in.st.samples, 3);
+	lg_ingest_free(&in);
+	/* mask: each bad sample its channel's last good value (0 before any) */
+	o.bad_samples = LG_BAD_SAMPLES_MASK;
+	CHECK_EQ(csvo(&in, "-inf,2\n3,nan\n5,6\n", "t.csv", &o, err,
+				   sizeof(err)), 0);
+	s = &in.dev[0].seg[0];
+	CHECK_EQ(in.dev[0].nseg, 1);
+	CHECK_EQ(s->n, 3);
+	CHECK_EQ(s->x[0], 0.0f);
+	CHECK_EQ(s->x[s->cap + 1], 2.0f);
+	CHECK_EQ(in.bad.masked, 2);
+	CHECK_EQ(in.bad.dropped, 0);
+	CHECK_STR_CONTAINS(in.bad.first, "line 1, column 1");
+	lg_ingest_free(&in);
+	/* a device's policy 'range' bounds its samples, as the data plane's (its name: the
+	 * file's stem, t) */
+	snprintf(pd.name, sizeof(pd.name), "t");
+	pd.has_range = true;
+	pd.range_min = -10;
+	pd.range_max = 10;
+	pol.devices = &pd;
+	pol.ndevices = 1;
+	o.policy = &pol;
+	o.bad_samples = LG_BAD_SAMPLES_DROP;
+	CHECK_EQ(csvo(&in, "1\n11\n2\n", "t.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.dev[0].nseg, 2);
+	CHECK_EQ(in.st.bad_dropped, 1);
+	lg_ingest_free(&in);
+	/* the notes say each file's channels, for the tools to print */
+	o.policy = NULL;
+	CHECK_EQ(csvo(&in, "t,a,b\n0,1,2\n0.01,3,4\n", "t.csv", &o, err,
+				   sizeof(err)), 0);
+	CHECK(in.notes != NULL);
+	if (in.notes)
+		CHECK_STR_CONTAINS(in.notes, "t.csv: device t: 2 channel(s): ch0 = column 2 'a', "
+				   "ch1 = column 3 'b'; 100 Hz (--sample-rate; time column 1 't'");
+	lg_ingest_free(&in);
+}
+
+/* An Ethernet/IPv4/UDP pcap of LGF frames (float32, one channel) to port 4739. */
+static void lgf_pcap(const char *path, unsigned nframes, unsigned count, unsigned nan_frame,
+		     unsigned nan_at)
+{
+	static const uint8_t key[LG_KEY_LEN];
+	FILE *f = fopen(path, "wb");
+	const uint32_t gh[6] = { 0xa1b2c3d4, 2 | 4u << 16, 0, 0, 65535, 1 };
+
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	fwrite(gh, sizeof(gh), 1, f);
+	for (unsigned k = 0; k < nframes; k++) {
+		float x[256];
+		uint8_t pkt[2048] = { 0 }, *ip = pkt + 14, *udp = ip + 20;
+		struct lg_lgf_build b = {
+			.device_id = 7, .key_id = 1, .type = LGF_TYPE_SAMPLES,
+			.sample_format = LGF_FMT_F32, .channels = 1, .sample_count = (uint16_t)count,
+			.sample_rate = 1000, .scale = 1, .sequence = k + 1,
+			.timestamp_ns = 1000000000ull + (uint64_t)k * count * 1000000ull, .samples = x,
+		};
+		uint32_t rh[4], sum = 0;
+		int n;
+
+		for (unsigned i = 0; i < count; i++)
+			x[i] = (float)(k * count + i);
+		if (k == nan_frame)
+			x[nan_at] = NAN;
+		n = lg_lgf_encode(&b, key, sizeof(key), udp + 8, sizeof(pkt) - 42);
+		CHECK(n > 0);
+		if (n <= 0)
+			break;
+		pkt[12] = 0x08;
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((20 + 8 + n) >> 8);
+		ip[3] = (uint8_t)(20 + 8 + n);
+		ip[8] = 64;
+		ip[9] = 17;
+		memcpy(ip + 12, "\x0a\x00\x00\x02\x0a\x00\x00\x01", 8);
+		for (int i = 0; i < 20; i += 2)
+			sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		ip[10] = (uint8_t)(~sum >> 8);
+		ip[11] = (uint8_t)~sum;
+		udp[0] = 0x9c;
+		udp[1] = 0x40;
+		udp[2] = 4739 >> 8;
+		udp[3] = 4739 & 0xff;
+		udp[4] = (uint8_t)((8 + n) >> 8);
+		udp[5] = (uint8_t)(8 + n);
+		rh[0] = 1 + k;
+		rh[1] = 0;
+		rh[2] = rh[3] = (uint32_t)(42 + n);
+		fwrite(rh, sizeof(rh), 1, f);
+		fwrite(pkt, 1, (size_t)(42 + n), f);
+	}
+	fclose(f);
+}
+
+/* A pcap's NaN frame: dropped (the next frame starts a segment, not counted as a gap) or
+ * masked, counted with its record, as the data plane does (before: into the windows). */
+static void test_bad_lgf(void)
+{
+	struct lg_ingest in = { 0 };
+	struct lg_ingest_opts o = { .port = 4739 };
+	const char *path = "test_ingest_nan.pcap";
+	const struct lg_ingest_seg *s;
+	char err[1024];
+
+	lgf_pcap(path, 6, 64, 2, 10);
+	CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev, 1);
+	if (in.ndev == 1) {
+		CHECK_EQ(in.dev[0].nseg, 2);
+		CHECK_EQ(in.dev[0].seg[0].n, 128);
+		CHECK_EQ(in.dev[0].nseg == 2 ? in.dev[0].seg[1].n : 0, 192);
+		CHECK_NEAR(in.dev[0].nseg == 2 ? in.dev[0].seg[1].t0 : 0, 0.192, 1e-9);
+		CHECK_EQ(in.dev[0].nseg == 2 ? in.dev[0].seg[1].x[0] : 0, 192.0f);
+	}
+	CHECK_EQ(in.st.gaps, 0);
+	CHECK_EQ(in.st.frames, 5);
+	CHECK_EQ(in.bad.dropped, 1);
+	CHECK_STR_CONTAINS(in.bad.first, "record 3 (device dev7, sequence 3)");
+	lg_ingest_free(&in);
+	o.bad_samples = LG_BAD_SAMPLES_MASK;
+	CHECK_EQ(lg_ingest_file(&in, path, &o, err, sizeof(err)), 0);
+	s = in.ndev ? &in.dev[0].seg[0] : NULL;
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
+	CHECK_EQ(s ? s->n : 0, 384);
+	CHECK_EQ(s ? s->x[128 + 10] : 0, 137.0f); /* sample 9 of the frame: its last good */
+	CHECK_EQ(in.bad.masked, 1);
+	lg_ingest_free(&in);
+	unlink(path);
+}
+
+/*
+ * CSV time columns as a plant's files name them (trial s20 H H5, L3, L4, L5): with units,
+ * scaled; a first column that rises like a clock under another name is refused, not read
+ * as a channel; the no-rate refusal names every accepted name; a decimal comma is hinted; a
+ * last row without a line end is refused (or left out with allow_cut, said).
+ */
+static void test_csv_time(void)
+{
+	static const char *const heads[][2] = {
+		{ "Time (s)", "1" }, { "t [s]", "1" }, { "time_ms", "1e3" }, { "Zeit", "1" },
+		{ "timestamp", "1" }, { "TIME [us]", "1e6" }, { "\"t (ms)\"", "1e3" },
+	};
+	struct lg_ingest in = { 0 };
+	struct lg_ingest_opts o = { 0 };
+	char text[8192], err[1024];
+	size_t u;
+
+	for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+		double k = atof(heads[h][1]);
+
+		u = (size_t)snprintf(text, sizeof(text), "%s,x\n", heads[h][0]);
+		for (int i = 0; i < 40; i++)
+			u += (size_t)snprintf(text + u, sizeof(text) - u, "%.9g,%d\n",
+					      i / 2048.0 * k, i % 7);
+		CHECK_EQ(lg_ingest_csv_mem(&in, text, u, "h.csv", &o, err, sizeof(err)), 0);
+		CHECK_EQ(in.ndev ? in.dev[0].rate : 0, 2048);
+		CHECK_EQ(in.ndev ? in.dev[0].channels : 0, 1);
+		lg_ingest_free(&in);
+	}
+	/* an unknown name rising like a clock, at a given rate: refused, naming the names */
+	u = (size_t)snprintf(text, sizeof(text), "Uhrzeit,x\n");
+	for (int i = 0; i < 40; i++)
+		u += (size_t)snprintf(text + u, sizeof(text) - u, "%.9g,%d\n", 5 + i / 2048.0, i % 7);
+	o.rate = 2048;
+	CHECK_EQ(lg_ingest_csv_mem(&in, text, u, "h.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "h.csv: column 1 ('Uhrzeit') rises evenly");
+	CHECK_STR_CONTAINS(err, "t, time, zeit or timestamp");
 	CHECK_EQ(in.ndev, 0);
+	/* without a rate: the no-rate refusal names them, and the clock-like column */
+	o.rate = 0;
+	CHECK_EQ(lg_ingest_csv_mem(&in, text, u, "h.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "no sample rate: give one (--sample-rate) or a time column named "
+			   "t, time, zeit or timestamp, in seconds or with a unit (s, ms, us, ns)");
+	CHECK_STR_CONTAINS(err, "column 1 ('Uhrzeit') rises evenly");
+	/* a ramp of other steps is a channel */
+	o.rate = 1000;
+	CHECK_EQ(lg_ingest_csv_mem(&in, text, u, "h.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].channels : 0, 2);
+	lg_ingest_free(&in);
+	/* --sample-rate over a time column: said */
+	CHECK_EQ(csvo(&in, "t,x\n0,1\n0.001,2\n", "r.csv", &o, err,
+				   sizeof(err)), 0);
+	CHECK(in.notes && strstr(in.notes, "WARNING: r.csv: its time column 1 ('t') gives 1000 "
+				 "Hz") == NULL);
+	lg_ingest_free(&in);
+	o.rate = 25600;
+	CHECK_EQ(csvo(&in, "t,x\n0,1\n0.001,2\n", "r.csv", &o, err,
+				   sizeof(err)), 0);
+	CHECK(in.notes != NULL);
+	if (in.notes)
+		CHECK_STR_CONTAINS(in.notes, "WARNING: r.csv: its time column 1 ('t') gives 1000 "
+				   "Hz; --sample-rate 25600 overrides it");
+	lg_ingest_free(&in);
+	/* a decimal comma: hinted */
+	CHECK_EQ(csvo(&in, "t;x;y\n0,000049;0,1;0,2\n", "d.csv", &o, err,
+				   sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "d.csv:2:1: a decimal comma? this row holds both");
+	CHECK_EQ(csvo(&in, "0,5;1,25\n", "d.csv", &o, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "d.csv:1:1: a decimal comma?");
+	/* cut inside its last row: refused; allow_cut reads the rows before it, said */
+	CHECK_EQ(csvo(&in, "x\n1\n2\n-0.07", "c.csv", &o, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "c.csv:4: the last row has no line end: a copy cut short");
+	o.allow_cut = 1;
+	CHECK_EQ(csvo(&in, "x\n1\n2\n-0.07", "c.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].seg[0].n : 0, 2);
+	CHECK(in.notes != NULL);
+	if (in.notes)
+		CHECK_STR_CONTAINS(in.notes, "WARNING: c.csv:4: the last row has no line end");
 	lg_ingest_free(&in);
 }
 
@@ -700,6 +970,9 @@ int main(int argc, char **argv)
 	test_uadp_raw();
 	test_csv();
 	test_npy();
+	test_bad_rows();
+	test_bad_lgf();
+	test_csv_time();
 	test_labels();
 	test_digest();
 	return lgt_done("test_ingest");
