@@ -220,11 +220,12 @@ static int merge_files(struct lg_stats *st, const char *const *files, unsigned n
 			what = what ? what : "statistics";
 			stats_value(st, what, mine, sizeof(mine));
 			stats_value(&other, what, theirs, sizeof(theirs));
-			fprintf(stderr, "linegate-train: %s: its %s differs from %s's (%s there, %s "
-				"here): statistics merge only when they describe the same rows "
+			fprintf(stderr, "linegate-train: %s: its %s differs from %s's (%s: %s; "
+				"%s: %s): statistics merge only when they describe the same rows "
 				"(every server exports at one sample rate and window, with the same "
 				"--shift-from and --clip)\n", files[i], what,
-				adopt ? files[0] : "this server", mine, theirs);
+				adopt ? files[0] : "this server", files[i], theirs,
+				adopt ? files[0] : "this server", mine);
 			lg_stats_free(&other);
 			return -EINVAL;
 		}

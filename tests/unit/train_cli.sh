@@ -128,7 +128,7 @@ PY
 	"$train" --merge "$dir/s1.json" --merge "$dir/s3.json" --no-local \
 		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
 	[ $? -eq 1 ] || fail "recordings: different clips merged"
-	grep -q "s3.json: its clip differs from .*s1.json's (clip 8 there, clip 6 here)" \
+	grep -q "s3.json: its clip differs from .*s1.json's (.*s3.json: clip 6; .*s1.json: clip 8)" \
 		"$dir/bad.err" || fail "recordings: $(cat "$dir/bad.err")"
 	# nor one of another window, or another sample rate (trial s20 H3: merged silently, and
 	# the model claimed the first file's rate); a fit from a merge of another rate neither
@@ -137,15 +137,15 @@ PY
 			--stats-out "$dir/r24.json" 2>/dev/null || fail "recordings: exports 4, 5"
 	"$train" --merge "$dir/p1.json" --merge "$dir/w512.json" --no-local \
 		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
-	[ $? -eq 1 ] && grep -q "w512.json: its window differs from .*p1.json's (1024-sample windows there, 512-sample windows here)" \
+	[ $? -eq 1 ] && grep -q "w512.json: its window differs from .*p1.json's (.*w512.json: 512-sample windows; .*p1.json: 1024-sample windows)" \
 		"$dir/bad.err" || fail "recordings: windows 1024 and 512 merged: $(cat "$dir/bad.err")"
 	"$train" --merge "$dir/p1.json" --merge "$dir/r24.json" --no-local \
 		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
-	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from .*p1.json's (12000 Hz there, 24000 Hz here)" \
+	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from .*p1.json's (.*r24.json: 24000 Hz; .*p1.json: 12000 Hz)" \
 		"$dir/bad.err" || fail "recordings: 12000 and 24000 Hz merged: $(cat "$dir/bad.err")"
 	"$train" --from "$w2" -w 1024 --min-windows 50 --merge "$dir/r24.json" \
 		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
-	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from this server's (12000 Hz there, 24000 Hz here)" \
+	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from this server's (.*r24.json: 24000 Hz; this server: 12000 Hz)" \
 		"$dir/bad.err" || fail "recordings: local 12000 and 24000 Hz merged: $(cat "$dir/bad.err")"
 	"$train" --from "$w2" -w 1024 --min-windows 50 --merge "$dir/r24.json" --no-local \
 		-o "$dir/bad.json" > /dev/null 2>"$dir/bad.err"
