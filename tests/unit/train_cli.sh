@@ -34,6 +34,12 @@ grep -q '"sigma"' "$dir/n.json" || fail "noised statistics do not record sigma"
 "$train" --merge "$dir/a.json" --merge "$dir/n.json" --no-local --out "$dir/bad.json" \
 	2>/dev/null
 [ $? -eq 1 ] || fail "statistics with different clips merged"
+# a model of simulated machines from statistics of another window: refused (trial s20 H3)
+"$train" -m 2 -n 20 -w 512 --merge "$dir/a.json" --no-local --out "$dir/bad.json" \
+	2>"$dir/bad.err"
+[ $? -eq 1 ] && [ ! -e "$dir/bad.json" ] &&
+	grep -q "a.json: statistics of [0-9]* Hz, 256-sample windows (basic18), and the simulated machines' windows (-r, -w) are [0-9]* Hz, 512-sample windows" \
+	"$dir/bad.err" || fail "a 512-sample model from 256-sample statistics: $(cat "$dir/bad.err")"
 "$train" --pca-typo 2>/dev/null
 [ $? -eq 2 ] || fail "unknown option accepted"
 "$train" --detector pca -m 4 -n 50 --out "$dir/p.json" 2>/dev/null || fail "pca"
