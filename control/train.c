@@ -168,8 +168,8 @@ static const char usage[] =
 	"                          --pooled model) or a statistics file (the servers' merged\n"
 	"                          first export), of this line's machines, window and rate;\n"
 	"                          the same on every server of a federation\n"
-	"      --clip C            clip each (shifted) row to L2 norm C (needed for --dp-epsilon);\n"
-	"                          the share clipped is said, above 5% warned, above half refused\n"
+	"      --clip C            clip each (shifted) row to L2 norm C (for --dp-epsilon); the\n"
+	"                          share clipped is said, above 5% warned, above half refused\n"
 	"      --dp-epsilon E      add Gaussian noise for (E, delta)-DP to the exported stats\n"
 	"      --dp-delta D        delta (default 1e-6)\n"
 	"      --dp-seed N         seed of the noise (default: from the kernel; tests only)\n"
@@ -221,9 +221,9 @@ static int merge_files(struct lg_stats *st, const char *const *files, unsigned n
 			stats_value(st, what, mine, sizeof(mine));
 			stats_value(&other, what, theirs, sizeof(theirs));
 			fprintf(stderr, "linegate-train: %s: its %s differs from %s's (%s: %s; "
-				"%s: %s): statistics merge only when they describe the same rows "
-				"(every server exports at one sample rate and window, with the same "
-				"--shift-from and --clip)\n", files[i], what,
+				"%s: %s): statistics merge only when they describe the same "
+				"rows (every server exports at one sample rate and window, with "
+				"the same --shift-from and --clip)\n", files[i], what,
 				adopt ? files[0] : "this server", files[i], theirs,
 				adopt ? files[0] : "this server", mine);
 			lg_stats_free(&other);
