@@ -164,24 +164,49 @@ static const char usage[] =
 	"  -q, --quantile Q        score quantile for the threshold (default 0.999)\n"
 	"      --margin M          threshold = quantile x M (default 1.5)\n"
 	"  -s, --seed N            seed (default 1000; use one the load generator does not)\n"
-	"      --shift-from MODEL  statistics of rows minus MODEL's mean (every server of a\n"
-	"                          federation must use the same reference)\n"
-	"      --clip C            clip each (shifted) row to L2 norm C (needed for --dp-epsilon)\n"
+	"      --shift-from REF    statistics of rows minus REF's mean over its standard\n"
+	"                          deviations; REF: a Mahalanobis model (one detector or a\n"
+	"                          --pooled model) or a statistics file (the servers' merged\n"
+	"                          first export), of this line's machines, window and rate;\n"
+	"                          the same on every server of a federation\n"
+	"      --clip C            clip each (shifted) row to L2 norm C (for --dp-epsilon); the\n"
+	"                          share clipped is said, above 5% warned, above half refused\n"
 	"      --dp-epsilon E      add Gaussian noise for (E, delta)-DP to the exported stats\n"
 	"      --dp-delta D        delta (default 1e-6)\n"
 	"      --dp-seed N         seed of the noise (default: from the kernel; tests only)\n"
 	"  -h, --help              this text\n";
 
+/* What st says of what (a lg_stats_differ() answer), for a message naming both values. */
+static void stats_value(const struct lg_stats *st, const char *what, char *buf, size_t len)
+{
+	if (!strcmp(what, "sample rate"))
+		snprintf(buf, len, "%g Hz", st->sample_rate);
+	else if (!strcmp(what, "window"))
+		snprintf(buf, len, "%u-sample windows", st->window);
+	else if (!strcmp(what, "feature layout"))
+		snprintf(buf, len, "%s", lg_feat_layout_name(st->layout));
+	else if (!strcmp(what, "features"))
+		snprintf(buf, len, "%zu features", st->d);
+	else if (!strcmp(what, "clip"))
+		snprintf(buf, len, "clip %g", st->clip);
+	else if (!strcmp(what, "shift") || !strcmp(what, "scale"))
+		snprintf(buf, len, "its own %s (--shift-from)", what);
+	else
+		snprintf(buf, len, "its own %s", what);
+}
+
 /*
  * Merge the statistics files into st. With adopt (nothing local), st becomes the first file,
- * whose shift, clip and band layout the others must share; else each must share st's.
+ * whose rate, window, layout, shift, clip and band layout the others must share; else each
+ * must share st's (this server's rows). A refusal names both sides and their values.
  */
 static int merge_files(struct lg_stats *st, const char *const *files, unsigned n, int adopt)
 {
-	char err[1024];
+	char err[1024], mine[128], theirs[128];
 
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_stats other;
+		const char *what;
 
 		if (lg_stats_load(files[i], &other, err, sizeof(err))) {
 			fprintf(stderr, "linegate-train: %s\n", err);
@@ -192,10 +217,16 @@ static int merge_files(struct lg_stats *st, const char *const *files, unsigned n
 			*st = other;
 			continue;
 		}
-		if (lg_stats_merge(st, &other)) {
-			fprintf(stderr, "linegate-train: %s: features, band layout, shift or clip "
-				"differ from %s's (every server must export with the same "
-				"--shift-from and --clip)\n", files[i], adopt ? files[0] : "this server");
+		if ((what = lg_stats_differ(st, &other)) || lg_stats_merge(st, &other)) {
+			what = what ? what : "statistics";
+			stats_value(st, what, mine, sizeof(mine));
+			stats_value(&other, what, theirs, sizeof(theirs));
+			fprintf(stderr, "linegate-train: %s: its %s differs from %s's (%s: %s; "
+				"%s: %s): statistics merge only when they describe the same "
+				"rows (every server exports at one sample rate and window, with "
+				"the same --shift-from and --clip)\n", files[i], what,
+				adopt ? files[0] : "this server", files[i], theirs,
+				adopt ? files[0] : "this server", mine);
 			lg_stats_free(&other);
 			return -EINVAL;
 		}
@@ -205,46 +236,134 @@ static int merge_files(struct lg_stats *st, const char *const *files, unsigned n
 }
 
 /*
- * The public reference statistics are taken relative to: the mean of the Mahalanobis model at
- * path (shift) and its per-feature standard deviations (scale), the diagonal of
- * Sigma = (W^T W)^-1. Scaled rows have about unit spread in every feature, so one clip
- * bounds them all alike and the DP noise (which grows with clip^2) stays small.
+ * The statistics st (from files, the first named) fit a model of windows of rate and window
+ * samples (this server's data, or the simulated machines'): refused, naming both, when they
+ * are of another rate, window or layout (trial s20 H3: a 25600 Hz export fitted a model that
+ * claimed 20480 Hz).
  */
-static int load_shift(const char *path, double *shift, double *scale)
+static int stats_fit_this(const struct lg_stats *st, const char *file, double rate,
+			  unsigned window, const char *whose)
 {
-	struct lg_detector ref;
+	if (st->sample_rate == rate && st->window == window && st->layout == LG_LAYOUT_BASIC)
+		return 0;
+	fprintf(stderr, "linegate-train: %s: statistics of %g Hz, %u-sample windows (%s), and %s "
+		"%g Hz, %u-sample windows (basic18): a model is of one rate and window; fit "
+		"from statistics of the same (-w, or the devices of this rate)\n",
+		file, st->sample_rate, st->window, lg_feat_layout_name(st->layout), whose, rate,
+		window);
+	return -EINVAL;
+}
+
+/*
+ * The public reference statistics are taken relative to: a mean (shift) and per-feature
+ * standard deviations (scale). Scaled rows have about unit spread in every feature, so one
+ * clip bounds them all alike and the DP noise (which grows with clip^2) stays small. From:
+ * - a Mahalanobis model: its mean, and the diagonal of its Sigma = (W^T W)^-1; a model file
+ *   of one detector, or a set's default (what --pooled writes) or only detector;
+ * - a statistics file (linegate-stats; the servers' merged first export): its mean and the
+ *   diagonal of its covariance.
+ * The reference's window and sample rate (when it records them) go to ref_rate and
+ * ref_window, for the caller to check against the rows (0: not recorded).
+ */
+static int load_shift(const char *path, double *shift, double *scale, double *ref_rate,
+		      unsigned *ref_window)
+{
+	struct lg_detector_set set;
+	struct lg_stats st;
+	struct lg_detector *ref = NULL;
 	double a[LG_FEAT_N * LG_FEAT_N];
-	char err[1024];
+	char err[1024], serr[1024];
 	int ret = -EINVAL;
 
-	if (lg_detector_load(path, 1, &ref, err, sizeof(err)) || ref.d != LG_FEAT_N) {
+	*ref_rate = 0;
+	*ref_window = 0;
+	if (!lg_stats_load(path, &st, serr, sizeof(serr))) {
+		double mean[LG_FEAT_N];
+
+		if (st.d != LG_FEAT_N || st.layout != LG_LAYOUT_BASIC ||
+		    lg_stats_moments(&st, mean, a)) {
+			fprintf(stderr, "linegate-train: --shift-from %s: statistics of another "
+				"feature row, or of too few windows\n", path);
+			lg_stats_free(&st);
+			return -EINVAL;
+		}
+		ret = 0;
+		for (int j = 0; j < LG_FEAT_N; j++) {
+			shift[j] = mean[j];
+			scale[j] = a[j * LG_FEAT_N + j] > 0 ? sqrt(a[j * LG_FEAT_N + j]) : 1;
+			if (!isfinite(shift[j]) || !isfinite(scale[j]))
+				ret = -EINVAL;
+		}
+		if (ret)
+			fprintf(stderr, "linegate-train: --shift-from %s: the statistics give no "
+				"finite mean and spread\n", path);
+		*ref_rate = st.sample_rate;
+		*ref_window = st.window;
+		lg_stats_free(&st);
+		return ret;
+	}
+	if (lg_detector_set_load(path, 1, &set, err, sizeof(err))) {
+		/* neither: say both, the statistics' reason when the file claims to be one */
 		fprintf(stderr, "linegate-train: --shift-from: %s\n",
-			ref.d != LG_FEAT_N ? "not a model of this feature row" : err);
-		lg_detector_free(&ref);
+			strstr(serr, "'format'") ? err : serr);
+		return -EINVAL;
+	}
+	if (set.fallback >= 0)
+		ref = &set.det[set.fallback];
+	else if (set.n == 1)
+		ref = &set.det[0];
+	if (!ref || ref->d != LG_FEAT_N || ref->layout != LG_LAYOUT_BASIC ||
+	    ref->kind != LG_DETECTOR_MAHALANOBIS) {
+		fprintf(stderr, "linegate-train: --shift-from %s: the reference must be one "
+			"Mahalanobis detector of the basic18 row (a model of one detector, or a "
+			"--pooled model: its default detector), or a statistics file; this is %s\n",
+			path, !ref ? "a model of a detector per device, without a default" :
+			ref->kind != LG_DETECTOR_MAHALANOBIS ? "not Mahalanobis (its covariance "
+			"gives each feature's scale)" : "of another feature row");
+		lg_detector_set_free(&set);
 		return -EINVAL;
 	}
 	for (int j = 0; j < LG_FEAT_N; j++) {
-		shift[j] = ref.mean[j];
+		shift[j] = ref->mean[j];
 		for (int k = 0; k < LG_FEAT_N; k++) {
 			double v = 0;
 
 			for (int i = 0; i < LG_FEAT_N; i++)
-				v += (double)ref.w[i * LG_FEAT_N + j] * ref.w[i * LG_FEAT_N + k];
+				v += (double)ref->w[i * LG_FEAT_N + j] * ref->w[i * LG_FEAT_N + k];
 			a[j * LG_FEAT_N + k] = v;
 		}
 	}
-	if (ref.kind == LG_DETECTOR_MAHALANOBIS &&
-	    !LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', LG_FEAT_N, a, LG_FEAT_N) &&
+	if (!LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', LG_FEAT_N, a, LG_FEAT_N) &&
 	    !LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', LG_FEAT_N, a, LG_FEAT_N)) {
 		ret = 0;
 		for (int j = 0; j < LG_FEAT_N; j++)
 			scale[j] = a[j * LG_FEAT_N + j] > 0 ? sqrt(a[j * LG_FEAT_N + j]) : 1;
 	} else {
-		fprintf(stderr, "linegate-train: --shift-from %s: the reference must be a "
-			"Mahalanobis model (its covariance gives each feature's scale)\n", path);
+		fprintf(stderr, "linegate-train: --shift-from %s: its covariance cannot be "
+			"inverted\n", path);
 	}
-	lg_detector_free(&ref);
+	*ref_rate = ref->sample_rate > 0 ? ref->sample_rate : set.sample_rate;
+	*ref_window = ref->window ? ref->window : set.window;
+	lg_detector_set_free(&set);
 	return ret;
+}
+
+/* The reference's rate and window (0: not recorded) against the rows': refused, naming both,
+ * when they differ (a reference of other windows scales every feature wrongly). */
+static int shift_fits(const char *path, double ref_rate, unsigned ref_window, double rate,
+		      unsigned window)
+{
+	if ((!(ref_rate > 0) || ref_rate == rate) && (!ref_window || ref_window == window))
+		return 0;
+	char rr[48] = "";
+
+	if (ref_rate > 0)
+		snprintf(rr, sizeof(rr), "%g Hz, ", ref_rate);
+	fprintf(stderr, "linegate-train: --shift-from %s: a reference of %s%u-sample windows, "
+		"and the rows are of %g Hz, %u-sample windows: take a reference of these windows "
+		"(a --pooled model of this line, or statistics of it)\n", path, rr, ref_window,
+		rate, window);
+	return -EINVAL;
 }
 
 /* ---- from a line's recordings ---- */
@@ -303,6 +422,9 @@ struct file_conf {
 	const char *const *merge;
 	unsigned nmerge;
 	int no_local, shift_set;
+	const char *shift_from; /* the reference's file, for messages */
+	double shift_rate;      /* its sample rate and window (0: not recorded) */
+	unsigned shift_window;
 	double shift[LG_FEAT_N], scale[LG_FEAT_N], clip, eps, delta;
 	unsigned long long dp_seed;
 };
@@ -733,6 +855,36 @@ static void dp_note(const struct lg_stats *st, double n_local)
 			st->dp_sigma, n_local, ceil(10 * st->dp_sigma));
 }
 
+/*
+ * After the local rows went in with a clip: say the share clipped, warn when it is above
+ * 5% and refuse above half. Clipping bounds a row's weight for the DP noise; a clip that
+ * clips most rows has flattened them onto its sphere, and the model fitted from them
+ * detects nothing (trial s20 H4: the simulator's reference and --clip 8 on another line's
+ * rows, a threshold of 4.9e4 and no fault caught). Nothing of this leaves the server.
+ */
+static int clip_note(const struct lg_stats *st, const char *shift_from)
+{
+	double share;
+
+	if (!(st->clip > 0) || !(st->nadded > 0))
+		return 0;
+	share = st->nclipped / st->nadded;
+	fprintf(stderr, "linegate-train: --clip %g: %.0f of %.0f rows clipped (%.1f%%)\n",
+		st->clip, st->nclipped, st->nadded, 100 * share);
+	if (share <= 0.05)
+		return 0;
+	fprintf(stderr, "linegate-train: %s: %.1f%% of this server's rows lie beyond --clip %g "
+		"of the reference (%s): %s. Take the reference from this line (--shift-from a "
+		"--pooled model of its healthy windows, or the servers' merged first export), "
+		"or a larger --clip (docs/models.md, \"Federated statistics\")\n",
+		share > 0.5 ? "error" : "warning", 100 * share, st->clip,
+		shift_from ? shift_from : "no --shift-from: rows as they are",
+		share > 0.5 ? "the clipped rows would fit a model that detects nothing; "
+			      "nothing exported" :
+			      "their weight is cut, and the model fitted from them is flattened");
+	return share > 0.5 ? -EINVAL : 0;
+}
+
 /* The statistics of the training rows of devs[0..n-1] (shift and clip: fc's). */
 static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t n,
 		       struct lg_stats *st)
@@ -741,6 +893,8 @@ static int local_stats(const struct file_conf *fc, struct dev_rows *devs, size_t
 
 	if (!ret && fc->shift_set)
 		ret = lg_stats_set_scale(st, fc->scale);
+	if (!ret)
+		ret = lg_stats_set_meta(st, devs[0].dev->rate, devs[0].window, LG_LAYOUT_BASIC);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < n; i++)
@@ -2247,8 +2401,11 @@ static int train_files(struct file_conf *fc)
 	if (fed) {
 		/* One detector from the pooled statistics: this server's (noised before they
 		 * leave it) and the merged files; the threshold always from local windows. */
+		if (fc->shift_set && shift_fits(fc->shift_from, fc->shift_rate, fc->shift_window,
+						in.dev[0].rate, devs[0].window))
+			goto out;
 		if (!fc->no_local) {
-			if (local_stats(fc, devs, in.ndev, &fst))
+			if (local_stats(fc, devs, in.ndev, &fst) || clip_note(&fst, fc->shift_from))
 				goto out;
 			double n_local = fst.n;
 
@@ -2260,6 +2417,9 @@ static int train_files(struct file_conf *fc)
 			dp_note(&fst, n_local);
 		}
 		if (merge_files(&fst, fc->merge, fc->nmerge, fc->no_local))
+			goto out;
+		if (fc->no_local && stats_fit_this(&fst, fc->merge[0], in.dev[0].rate, fc->window,
+						   "this server's recordings are"))
 			goto out;
 		if (fc->stats_out) {
 			if (lg_stats_save(&fst, fc->stats_out)) {
@@ -2556,6 +2716,8 @@ int main(int argc, char **argv)
 	unsigned nmerge = 0;
 	int no_local = 0, opt, ret = 1;
 	double clip = 0, eps = 0, delta = 1e-6, shift[LG_FEAT_N] = { 0 }, scale[LG_FEAT_N];
+	double ref_rate = 0;
+	unsigned ref_window = 0;
 	unsigned long long dp_seed = 0;
 	struct lg_quality_conf c;
 	struct lg_detector det = { 0 };
@@ -2806,9 +2968,11 @@ more_options:
 		fc.delta = delta;
 		fc.dp_seed = dp_seed;
 		if (shift_from) {
-			if (load_shift(shift_from, fc.shift, fc.scale))
+			if (load_shift(shift_from, fc.shift, fc.scale, &fc.shift_rate,
+				       &fc.shift_window))
 				return 1;
 			fc.shift_set = 1;
+			fc.shift_from = shift_from;
 		}
 		if (fc.labels) {
 			if (lg_labels_load(fc.labels, &labels, err2, sizeof(err2))) {
@@ -2845,16 +3009,20 @@ more_options:
 		return 2;
 	}
 	openblas_set_num_threads(1);
-	if (shift_from && load_shift(shift_from, shift, scale))
+	if (shift_from && (load_shift(shift_from, shift, scale, &ref_rate, &ref_window) ||
+			   shift_fits(shift_from, ref_rate, ref_window, c.fs, c.window)))
 		return 1;
 	rows = lg_quality_training_rows(&c, NULL, &n);
 	if (!rows || lg_stats_init(&st, LG_FEAT_N, shift, clip, NULL) ||
-	    (shift_from && lg_stats_set_scale(&st, scale))) {
+	    (shift_from && lg_stats_set_scale(&st, scale)) ||
+	    lg_stats_set_meta(&st, c.fs, c.window, LG_LAYOUT_BASIC)) {
 		fprintf(stderr, "linegate-train: out of memory\n");
 		goto out;
 	}
 	if (!no_local) {
 		lg_stats_add(&st, rows, n);
+		if (clip_note(&st, shift_from))
+			goto out;
 		/* Noise goes on what leaves this server: its own rows, before any merge. */
 		if (eps && lg_stats_add_noise(&st, eps, delta, dp_seed)) {
 			fprintf(stderr, "linegate-train: --dp-epsilon must lie in (0, 1) and "
@@ -2864,6 +3032,9 @@ more_options:
 		dp_note(&st, (double)n);
 	}
 	if (merge_files(&st, (const char *const *)merge, nmerge, no_local))
+		goto out;
+	if (no_local && out && stats_fit_this(&st, merge[0], c.fs, c.window,
+					      "the simulated machines' windows (-r, -w) are"))
 		goto out;
 	if (stats_out && lg_stats_save(&st, stats_out)) {
 		fprintf(stderr, "linegate-train: cannot write %s\n", stats_out);

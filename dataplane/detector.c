@@ -573,6 +573,39 @@ void lg_stats_free(struct lg_stats *st)
 	st->shift = st->scale = st->sum = st->sxx = NULL;
 }
 
+int lg_stats_set_meta(struct lg_stats *st, double sample_rate, unsigned window,
+		      enum lg_feat_layout layout)
+{
+	if (!(sample_rate >= 1) || sample_rate > 1e7 || !window ||
+	    lg_features_width(layout, window) != st->d)
+		return -EINVAL;
+	st->sample_rate = sample_rate;
+	st->window = window;
+	st->layout = layout;
+	return 0;
+}
+
+const char *lg_stats_differ(const struct lg_stats *a, const struct lg_stats *b)
+{
+	if (a->sample_rate != b->sample_rate)
+		return "sample rate";
+	if (a->window != b->window)
+		return "window";
+	if (a->layout != b->layout)
+		return "feature layout";
+	if (a->d != b->d)
+		return "features";
+	if (!lg_bands_equal(&a->bands, &b->bands))
+		return "band layout";
+	if (a->clip != b->clip)
+		return "clip";
+	if (memcmp(a->shift, b->shift, a->d * sizeof(double)))
+		return "shift";
+	if (memcmp(a->scale, b->scale, a->d * sizeof(double)))
+		return "scale";
+	return NULL;
+}
+
 int lg_stats_set_scale(struct lg_stats *st, const double *scale)
 {
 	for (size_t j = 0; j < st->d; j++)
@@ -598,8 +631,11 @@ void lg_stats_add(struct lg_stats *st, const float *rows, size_t n)
 			yp[j] = (rows[i * d + j] - st->shift[j]) / st->scale[j];
 			norm += yp[j] * yp[j];
 		}
-		if (st->clip > 0 && norm > st->clip * st->clip)
+		if (st->clip > 0 && norm > st->clip * st->clip) {
 			s = st->clip / sqrt(norm);
+			st->nclipped += 1;
+		}
+		st->nadded += 1;
 		for (size_t j = 0; j < d; j++)
 			yp[j] *= s;
 		st->n += 1;
@@ -620,10 +656,7 @@ int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src)
 {
 	size_t d = dst->d;
 
-	if (src->d != d || src->clip != dst->clip ||
-	    memcmp(src->shift, dst->shift, d * sizeof(double)) ||
-	    memcmp(src->scale, dst->scale, d * sizeof(double)) ||
-	    !lg_bands_equal(&src->bands, &dst->bands))
+	if (lg_stats_differ(dst, src))
 		return -EINVAL;
 	dst->n += src->n;
 	for (size_t j = 0; j < d; j++)
@@ -1817,6 +1850,9 @@ int lg_stats_save(const struct lg_stats *st, const char *path)
 
 	json_object_object_add(o, "format", json_object_new_string("linegate-stats"));
 	json_object_object_add(o, "features", json_object_new_int((int)st->d));
+	/* what a row means, as a model records it (meta_add(): window, sample_rate, layout,
+	 * feature_layout): statistics of other windows or rates must not merge */
+	meta_add(o, st->layout, st->window, st->sample_rate, NULL, NULL);
 	json_object_object_add(o, "count", json_object_new_double(st->n));
 	json_object_object_add(o, "clip", json_object_new_double(st->clip));
 	json_object_object_add(o, "bands", bands_object(&st->bands));
@@ -1874,6 +1910,37 @@ int lg_stats_load(const char *path, struct lg_stats *st, char *err, size_t errle
 		goto out;
 	}
 	ret = -EINVAL;
+	/* sample rate, window and layout: files made before 2026-12-06 have none, and their
+	 * rows could be of any rate or window (trial s20 H3): refused, not guessed */
+	if (!json_object_object_get_ex(o, "sample_rate", &v) ||
+	    !json_object_object_get_ex(o, "window", &v) ||
+	    !json_object_object_get_ex(o, "feature_layout", &v)) {
+		what = "no 'sample_rate', 'window' or 'feature_layout': statistics made before "
+		       "linegate-train recorded what a row means (2026-12-06), of any rate or "
+		       "window; export them again with this linegate-train";
+		goto out;
+	}
+	{
+		enum lg_feat_layout layout = LG_LAYOUT_BASIC;
+		int64_t win;
+		double rate = 0;
+		char digest[65], signer[65];
+
+		json_object_object_get_ex(o, "window", &v);
+		win = json_object_get_int64(v);
+		if ((what = read_layout(o, &layout)))
+			goto out;
+		if (win < 1 || win > (1 << 24)) {
+			what = "'window' must be a number of samples (1..16777216)";
+			goto out;
+		}
+		if ((what = read_meta(o, layout, (unsigned)win, &rate, digest, signer)))
+			goto out;
+		if (lg_stats_set_meta(st, rate, (unsigned)win, layout)) {
+			what = "'features' is not the width of 'feature_layout' at 'window'";
+			goto out;
+		}
+	}
 	if (!json_object_object_get_ex(o, "count", &v) ||
 	    !isfinite(st->n = json_object_get_double(v))) {
 		what = "'count' must be a number";

@@ -160,16 +160,32 @@ struct lg_stats {
 	struct lg_bands bands;
 	double dp_sigma;       /* standard deviation of the noise added so far (0: none) */
 	double dp_epsilon, dp_delta; /* of the last noise added */
+	/* What a row means, as a model file records it: the windows' sample rate and length
+	 * and the feature layout (lg_stats_set_meta(); a file must carry them, and a merge
+	 * needs them equal). rate 0 / window 0: not set. */
+	double sample_rate;
+	unsigned window;
+	enum lg_feat_layout layout;
+	/* rows lg_stats_add() scaled down to the clip, of the rows it took (this process only:
+	 * not saved, not noised; the exporter's own check that the clip suits its rows) */
+	double nclipped, nadded;
 };
 
 /* shift may be NULL (zeros), bands NULL (the default layout), clip 0 (none). */
 int lg_stats_init(struct lg_stats *st, size_t d, const double *shift, double clip,
 		  const struct lg_bands *bands);
 void lg_stats_free(struct lg_stats *st);
+/* The windows' sample rate (> 0), length (> 0) and the rows' layout (d its width). */
+int lg_stats_set_meta(struct lg_stats *st, double sample_rate, unsigned window,
+		      enum lg_feat_layout layout);
+/* NULL when a and b can merge, else what differs ("sample rate", "window", "feature layout",
+ * "features", "band layout", "clip", "shift", "scale"). */
+const char *lg_stats_differ(const struct lg_stats *a, const struct lg_stats *b);
 /* Divide rows by scale (d positive numbers) after the shift; before any row is added. */
 int lg_stats_set_scale(struct lg_stats *st, const double *scale);
 void lg_stats_add(struct lg_stats *st, const float *rows, size_t n);
-/* dst += src; both must have the same d, shift, scale, clip and band layout (-EINVAL). */
+/* dst += src; both must have the same d, shift, scale, clip, band layout, sample rate, window
+ * and feature layout (-EINVAL: lg_stats_differ() says which). */
 int lg_stats_merge(struct lg_stats *dst, const struct lg_stats *src);
 /*
  * The Gaussian mechanism for (epsilon, delta)-differential privacy with respect to

@@ -169,7 +169,7 @@ static void numpy_reference(void)
 /* Two servers' statistics merged equal one server's over all rows. */
 static void federated(void)
 {
-	enum { N = 5000, D = 9 };
+	enum { N = 5000, D = LG_FEAT_N };
 	static float rows[N * D];
 	double shift[D], m1[D], m2[D], c1[D * D], c2[D * D];
 	struct lg_stats whole, a, b, a2, bad;
@@ -188,6 +188,15 @@ static void federated(void)
 	CHECK_EQ(lg_stats_init(&whole, D, shift, 0, NULL), 0);
 	CHECK_EQ(lg_stats_init(&a, D, shift, 0, NULL), 0);
 	CHECK_EQ(lg_stats_init(&b, D, shift, 0, NULL), 0);
+	/* what a row means (trial s20 H3): without it a file is not written to be read */
+	CHECK_EQ(lg_stats_save(&b, "test_detector_stats_b.json"), 0);
+	CHECK(lg_stats_load("test_detector_stats_b.json", &a2, err, sizeof(err)) < 0);
+	CHECK_STR_CONTAINS(err, "statistics made before");
+	CHECK(lg_stats_set_meta(&a, 10000, 256, LG_LAYOUT_BANDS96_TIME5) < 0); /* not 18 wide */
+	CHECK(lg_stats_set_meta(&a, 0, 256, LG_LAYOUT_BASIC) < 0);
+	CHECK_EQ(lg_stats_set_meta(&whole, 10000, 256, LG_LAYOUT_BASIC), 0);
+	CHECK_EQ(lg_stats_set_meta(&a, 10000, 256, LG_LAYOUT_BASIC), 0);
+	CHECK_EQ(lg_stats_set_meta(&b, 10000, 256, LG_LAYOUT_BASIC), 0);
 	lg_stats_add(&whole, rows, N);
 	lg_stats_add(&a, rows, 1777);
 	lg_stats_add(&b, rows + 1777 * D, N - 1777);
@@ -199,6 +208,7 @@ static void federated(void)
 	CHECK_EQ(lg_stats_load("test_detector_stats_a.json", &a2, err, sizeof(err)), 0);
 	CHECK(!memcmp(a.sxx, a2.sxx, D * D * sizeof(double))); /* files keep every bit */
 	CHECK(!memcmp(a.sum, a2.sum, D * sizeof(double)));
+	CHECK(a2.sample_rate == 10000 && a2.window == 256 && a2.layout == LG_LAYOUT_BASIC);
 	CHECK_EQ(lg_stats_merge(&a, &b), 0);
 	CHECK_NEAR(a.n, N, 0);
 	CHECK_EQ(lg_stats_moments(&whole, m1, c1), 0);
@@ -220,12 +230,26 @@ static void federated(void)
 		lg_detector_free(&dw);
 		lg_detector_free(&dm);
 	}
-	/* Statistics of another layout, shift or clip do not merge. */
+	/* Statistics of another layout, shift, clip, sample rate or window do not merge. */
 	CHECK_EQ(lg_stats_init(&bad, D, NULL, 0, NULL), 0);
+	CHECK_EQ(lg_stats_set_meta(&bad, 10000, 256, LG_LAYOUT_BASIC), 0);
 	CHECK(lg_stats_merge(&a, &bad) < 0);
+	CHECK_STR_CONTAINS(lg_stats_differ(&a, &bad), "shift");
 	lg_stats_free(&bad);
 	CHECK_EQ(lg_stats_init(&bad, D, shift, 5.0, NULL), 0);
+	CHECK_EQ(lg_stats_set_meta(&bad, 10000, 256, LG_LAYOUT_BASIC), 0);
 	CHECK(lg_stats_merge(&a, &bad) < 0);
+	CHECK_STR_CONTAINS(lg_stats_differ(&a, &bad), "clip");
+	lg_stats_free(&bad);
+	CHECK_EQ(lg_stats_init(&bad, D, shift, 0, NULL), 0);
+	CHECK_EQ(lg_stats_set_meta(&bad, 12800, 256, LG_LAYOUT_BASIC), 0);
+	CHECK(lg_stats_merge(&a, &bad) < 0);
+	CHECK_STR_CONTAINS(lg_stats_differ(&a, &bad), "sample rate");
+	CHECK_EQ(lg_stats_set_meta(&bad, 10000, 512, LG_LAYOUT_BASIC), 0);
+	CHECK(lg_stats_merge(&a, &bad) < 0);
+	CHECK_STR_CONTAINS(lg_stats_differ(&a, &bad), "window");
+	CHECK_EQ(lg_stats_set_meta(&bad, 10000, 256, LG_LAYOUT_BASIC), 0);
+	CHECK(lg_stats_differ(&a, &bad) == NULL);
 	lg_stats_free(&bad);
 	CHECK(lg_stats_load("/nonexistent/stats.json", &bad, err, sizeof(err)) < 0);
 	CHECK_STR_CONTAINS(err, "/nonexistent/stats.json");

@@ -28,12 +28,18 @@ PY
 # Noise needs a clip; clip and shift must agree to merge.
 "$train" -m 2 -n 20 --stats-out "$dir/x.json" --dp-epsilon 0.5 2>/dev/null
 [ $? -eq 2 ] || fail "--dp-epsilon without --clip accepted"
-"$train" -m 2 -n 20 --clip 30 --dp-epsilon 0.5 --dp-seed 7 --stats-out "$dir/n.json" \
-	2>/dev/null || fail "noised export"
+"$train" -m 2 -n 20 --shift-from "$src/control/defaults/model.json" --clip 8 \
+	--dp-epsilon 0.5 --dp-seed 7 --stats-out "$dir/n.json" 2>/dev/null || fail "noised export"
 grep -q '"sigma"' "$dir/n.json" || fail "noised statistics do not record sigma"
 "$train" --merge "$dir/a.json" --merge "$dir/n.json" --no-local --out "$dir/bad.json" \
 	2>/dev/null
 [ $? -eq 1 ] || fail "statistics with different clips merged"
+# a model of simulated machines from statistics of another window: refused (trial s20 H3)
+"$train" -m 2 -n 20 -w 512 --merge "$dir/a.json" --no-local --out "$dir/bad.json" \
+	2>"$dir/bad.err"
+[ $? -eq 1 ] && [ ! -e "$dir/bad.json" ] &&
+	grep -q "a.json: statistics of [0-9]* Hz, 256-sample windows (basic18), and the simulated machines' windows (-r, -w) are [0-9]* Hz, 512-sample windows" \
+	"$dir/bad.err" || fail "a 512-sample model from 256-sample statistics: $(cat "$dir/bad.err")"
 "$train" --pca-typo 2>/dev/null
 [ $? -eq 2 ] || fail "unknown option accepted"
 "$train" --detector pca -m 4 -n 50 --out "$dir/p.json" 2>/dev/null || fail "pca"
@@ -48,9 +54,10 @@ for f in sys.argv[1:]:
     assert "reference" not in json.load(open(f)), f
 PY
 # DP noise that swamps the statistics: said, with the windows it would take. Sigma at clip
-# 30 and epsilon 0.5 is about 9.5e3 against 40 windows.
-"$train" -m 2 -n 20 --clip 30 --dp-epsilon 0.5 --dp-seed 7 --stats-out "$dir/n2.json" \
-	2> "$dir/n2.err" || fail "noised export"
+# 8 and epsilon 0.5 is about 684 against 40 windows.
+"$train" -m 2 -n 20 --shift-from "$src/control/defaults/model.json" --clip 8 \
+	--dp-epsilon 0.5 --dp-seed 7 --stats-out "$dir/n2.json" 2> "$dir/n2.err" ||
+	fail "noised export"
 grep -q "differential privacy: 40 local windows, noise sigma" "$dir/n2.err" &&
 	grep -q "warning: the noise (sigma .*) swamps the statistics of 40 windows" "$dir/n2.err" &&
 	grep -q "statistics of .* windows (noised)" "$dir/n2.err" ||
@@ -79,17 +86,28 @@ assert rm["shift"] == r4["shift"] and rm["scale"] == r4["scale"] and rm["clip"] 
 assert json.load(open(f"{d}/rmodel.json"))["threshold"] > 0
 PY
 
-# The same from recordings: two servers' WAV files, each exporting its statistics, one
-# merge, and each server's model from the merged statistics, calibrated on its own windows.
+# The same from recordings: two servers' WAV files (line2 seed 46: two devices at 12000 Hz),
+# each exporting its statistics, one merge, and each server's model from the merged
+# statistics, calibrated on its own windows. The reference (shift and scale) is the servers'
+# own first export, merged; the clipped share is said.
 if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
-	/usr/bin/python3 "$src/tests/line2/line2.py" make --seed 7 --devices 2 --seconds 30 \
+	/usr/bin/python3 "$src/tests/line2/line2.py" make --seed 46 --devices 2 --seconds 30 \
 		--formats wav --out "$dir/l2" -q || fail "line2"
+	w1=$dir/l2/wav/l2s46-d000.wav
+	w2=$dir/l2/wav/l2s46-d001.wav
+	"$train" --from "$w1" -w 1024 --min-windows 50 --stats-out "$dir/p1.json" 2>/dev/null &&
+		"$train" --from "$w2" -w 1024 --min-windows 50 --stats-out "$dir/p2.json" \
+			2>/dev/null || fail "recordings: first exports"
+	"$train" --merge "$dir/p1.json" --merge "$dir/p2.json" --no-local \
+		--stats-out "$dir/ref.json" 2>/dev/null || fail "recordings: the reference"
 	i=0
-	for w in "$dir"/l2/wav/*.wav; do
+	for w in "$w1" "$w2"; do
 		i=$((i + 1))
-		"$train" --from "$w" -w 1024 --min-windows 50 --clip 40 --dp-epsilon 0.9 \
-			--dp-seed $i --stats-out "$dir/s$i.json" 2>/dev/null ||
-			fail "recordings: export $i"
+		"$train" --from "$w" -w 1024 --min-windows 50 --shift-from "$dir/ref.json" \
+			--clip 8 --dp-epsilon 0.9 --dp-seed $i --stats-out "$dir/s$i.json" \
+			2>"$dir/s$i.err" || fail "recordings: export $i: $(cat "$dir/s$i.err")"
+		grep -q "clip 8: [0-9]* of [0-9]* rows clipped" "$dir/s$i.err" ||
+			fail "recordings: no clipped share: $(cat "$dir/s$i.err")"
 	done
 	"$train" --merge "$dir/s1.json" --merge "$dir/s2.json" --no-local \
 		--stats-out "$dir/s12.json" 2>/dev/null || fail "recordings: merge"
@@ -101,18 +119,74 @@ import json, sys
 d = sys.argv[1]
 s1, s2, s12, m = (json.load(open(f"{d}/{n}.json")) for n in ("s1", "s2", "s12", "fed"))
 assert abs(s12["count"] - s1["count"] - s2["count"]) < 1e-6
-assert s12["dp"]["sigma"] > 0 and s12["clip"] == 40
+assert s12["dp"]["sigma"] > 0 and s12["clip"] == 8
+# what a row means travels with the statistics (trial s20 H3)
+for s in (s1, s2, s12):
+    assert s["sample_rate"] == 12000 and s["window"] == 1024, s["sample_rate"]
+    assert s["feature_layout"] == m["default"]["feature_layout"]
 # one detector for every device (the pooled statistics), at this server's rate and window
 assert m["format"] == "linegate-detectors" and "default" in m and m["window"] == 1024
-assert m["default"]["sample_rate"] > 0
+assert m["default"]["sample_rate"] == 12000
 PY
 	# a server that exports with another clip cannot join
-	"$train" --from "$w" -w 1024 --min-windows 50 --clip 30 --stats-out "$dir/s3.json" \
-		2>/dev/null || fail "recordings: export 3"
+	"$train" --from "$w" -w 1024 --min-windows 50 --shift-from "$dir/ref.json" --clip 6 \
+		--stats-out "$dir/s3.json" 2>/dev/null || fail "recordings: export 3"
 	"$train" --merge "$dir/s1.json" --merge "$dir/s3.json" --no-local \
 		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
 	[ $? -eq 1 ] || fail "recordings: different clips merged"
-	grep -q "differ from .*s1.json's" "$dir/bad.err" || fail "recordings: $(cat "$dir/bad.err")"
+	grep -q "s3.json: its clip differs from .*s1.json's (.*s3.json: clip 6; .*s1.json: clip 8)" \
+		"$dir/bad.err" || fail "recordings: $(cat "$dir/bad.err")"
+	# nor one of another window, or another sample rate (trial s20 H3: merged silently, and
+	# the model claimed the first file's rate); a fit from a merge of another rate neither
+	"$train" --from "$w1" -w 512 --min-windows 50 --stats-out "$dir/w512.json" 2>/dev/null &&
+		"$train" --sample-rate 24000 --from "$w1" -w 1024 --min-windows 50 \
+			--stats-out "$dir/r24.json" 2>/dev/null || fail "recordings: exports 4, 5"
+	"$train" --merge "$dir/p1.json" --merge "$dir/w512.json" --no-local \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && grep -q "w512.json: its window differs from .*p1.json's (.*w512.json: 512-sample windows; .*p1.json: 1024-sample windows)" \
+		"$dir/bad.err" || fail "recordings: windows 1024 and 512 merged: $(cat "$dir/bad.err")"
+	"$train" --merge "$dir/p1.json" --merge "$dir/r24.json" --no-local \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from .*p1.json's (.*r24.json: 24000 Hz; .*p1.json: 12000 Hz)" \
+		"$dir/bad.err" || fail "recordings: 12000 and 24000 Hz merged: $(cat "$dir/bad.err")"
+	"$train" --from "$w2" -w 1024 --min-windows 50 --merge "$dir/r24.json" \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && grep -q "r24.json: its sample rate differs from this server's (.*r24.json: 24000 Hz; this server: 12000 Hz)" \
+		"$dir/bad.err" || fail "recordings: local 12000 and 24000 Hz merged: $(cat "$dir/bad.err")"
+	"$train" --from "$w2" -w 1024 --min-windows 50 --merge "$dir/r24.json" --no-local \
+		-o "$dir/bad.json" > /dev/null 2>"$dir/bad.err"
+	[ $? -eq 1 ] && [ ! -e "$dir/bad.json" ] &&
+		grep -q "r24.json: statistics of 24000 Hz, 1024-sample windows (basic18), and this server's recordings are 12000 Hz" \
+		"$dir/bad.err" || fail "recordings: a model of 12000 Hz from 24000 Hz: $(cat "$dir/bad.err")"
+	# a statistics file of before 2026-12-06 (no rate, window or layout) is refused, not guessed
+	python3 -c "
+import json, sys
+o = json.load(open(sys.argv[1]))
+for k in ('sample_rate', 'window', 'feature_layout'):
+    del o[k]
+json.dump(o, open(sys.argv[2], 'w'))" "$dir/p2.json" "$dir/old.json"
+	"$train" --merge "$dir/p1.json" --merge "$dir/old.json" --no-local \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && grep -q "old.json: no 'sample_rate', 'window' or 'feature_layout': statistics made before" \
+		"$dir/bad.err" || fail "recordings: an old statistics file: $(cat "$dir/bad.err")"
+	# --shift-from takes a --pooled model of the line (trial s20 H4: refused as "not a model
+	# of this feature row"), and a reference that clips most rows is refused, saying the share
+	"$train" --from "$w1" --from "$w2" -w 1024 --min-windows 50 --pooled -o "$dir/pooled.json" \
+		> /dev/null 2>&1 || fail "recordings: the pooled model"
+	"$train" --from "$w1" -w 1024 --min-windows 50 --shift-from "$dir/pooled.json" --clip 8 \
+		--stats-out "$dir/sp.json" 2>"$dir/sp.err" ||
+		fail "recordings: --shift-from a --pooled model: $(cat "$dir/sp.err")"
+	"$train" --from "$w1" -w 2048 --min-windows 50 \
+		--shift-from "$src/control/defaults/model-2048.json" --clip 8 \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && [ ! -e "$dir/bad.json" ] &&
+		grep -q "error: [0-9.]*% of this server's rows lie beyond --clip 8" "$dir/bad.err" ||
+		fail "recordings: the simulator's reference on line2: $(cat "$dir/bad.err")"
+	"$train" --from "$w1" -w 1024 --min-windows 50 \
+		--shift-from "$src/control/defaults/model-2048.json" --clip 8 \
+		--stats-out "$dir/bad.json" 2>"$dir/bad.err"
+	[ $? -eq 1 ] && grep -q "a reference of 2048-sample windows, and the rows are of 12000 Hz, 1024-sample windows" \
+		"$dir/bad.err" || fail "recordings: a reference of other windows: $(cat "$dir/bad.err")"
 fi
 # A dead sensor (every sample the same) is said plainly, by name, not left to a feature count.
 if /usr/bin/python3 -c "import numpy" 2>/dev/null; then
