@@ -1775,7 +1775,8 @@ static void set_message(struct lg_ctl_call *c, const char *msg)
 
 /*
  * The data plane's devices that are not scored (their frames come at another sample rate
- * than the model or the policy wants: every frame dropped as sample_rate): "not_scored" as
+ * than the model or the policy wants, or with another channel count than their detector
+ * was trained on: every frame dropped as sample_rate, or channels): "not_scored" as
  * it lists them, and a sentence each in "warnings", so that in_sync: true is not read as all
  * well (a new-user trial: a line blind, nothing said).
  */
@@ -1809,6 +1810,21 @@ static void status_not_scored(json_object *reply, json_object *dp)
 					 "not scored): train with --base and remove it "
 					 "(docs/getting-started-own-line.md \"Adding a machine\")",
 					 name ? name : "?", id, n);
+				json_object_array_add(w, json_object_new_string(msg));
+				continue;
+			}
+			if (!strcmp(get_str_field(e, "reason") ? get_str_field(e, "reason") : "",
+				    "channels")) {
+				if (json_object_object_get_ex(e, "frame_channels", &v))
+					fr = json_object_get_uint64(v);
+				if (json_object_object_get_ex(e, "want_channels", &v))
+					want = json_object_get_uint64(v);
+				snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 ") is not "
+					 "scored: its frames carry %" PRIu64 " channel%s, the model's "
+					 "detector for it was trained on %" PRIu64 " (%" PRIu64
+					 " frames dropped as channels): train its detector on the "
+					 "device as it sends now (docs/models.md \"Channel counts\")",
+					 name ? name : "?", id, fr, fr == 1 ? "" : "s", want, n);
 				json_object_array_add(w, json_object_new_string(msg));
 				continue;
 			}

@@ -1752,6 +1752,17 @@ static int base_devices(const struct file_conf *fc, const struct lg_ingest *in,
 				devs[i].window, fc->base, d->window);
 			return -EINVAL;
 		}
+		if (d->channels && in->dev[i].channels != d->channels) {
+			fprintf(stderr, "linegate-train: device %s: the recording has %u channel%s, "
+				"its detector in --base %s was trained on %u: a retrain keeps the "
+				"device's channels (the recording is of another sensor, or a "
+				"channel is missing); a machine whose sensors changed is trained "
+				"anew: train the whole line again, or enroll it under a new name\n",
+				name,
+				in->dev[i].channels, in->dev[i].channels == 1 ? "" : "s", fc->base,
+				d->channels);
+			return -EINVAL;
+		}
 		devs[i].window = d->window ? d->window : fc->window;
 		if (fc->bset.smooth > 1 && !d->refit.has_g)
 			snprintf(lacks, sizeof(lacks), "'pooled_g' (the line's g: its thresholds "
@@ -1900,6 +1911,15 @@ static int sign_file(const struct sign_key *k, const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/* The channel count every device has, 0 when they differ. */
+static unsigned pooled_channels(const struct lg_ingest *in)
+{
+	for (size_t i = 1; i < in->ndev; i++)
+		if (in->dev[i].channels != in->dev[0].channels)
+			return 0;
+	return in->ndev ? in->dev[0].channels : 0;
 }
 
 /* The windows --window revR picks from (the prototype's, bench/quality_proto.py rev_window) */
@@ -2327,6 +2347,11 @@ static int train_files(struct file_conf *fc)
 			memcpy(det->refit.sp, m->sp, sizeof(double) * m->nsp);
 		}
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
+		/* the channels its windows had (the data plane drops frames of another count):
+		 * pooled, the devices' common count, none when they differ or when other
+		 * servers' statistics are in it */
+		det->channels = fc->pooled ? (fed ? 0 : pooled_channels(&in))
+					   : devs[i].dev->channels;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
 			 devs[i].dev->name);
 		for (size_t j = fc->pooled ? 0 : i; j < (fc->pooled ? in.ndev : i + 1); j++) {
