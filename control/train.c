@@ -1913,6 +1913,49 @@ static int sign_file(const struct sign_key *k, const char *path)
 	return 0;
 }
 
+/*
+ * Each device's channels and their rms and peak over every sample taken, in the units they
+ * were read in (trial s20 H M3: a 16-bit WAV read as value/32768 trained a model that alerted
+ * on 60% of a healthy line sending m/s^2, and nothing showed the scale): the line's frames
+ * must carry the same units, or the model judges another amplitude.
+ */
+static void say_levels(const struct lg_ingest *in)
+{
+	for (size_t i = 0; i < in->ndev; i++) {
+		const struct lg_ingest_dev *d = &in->dev[i];
+		char line[1024];
+		size_t u = 0;
+
+		u += (size_t)snprintf(line + u, sizeof(line) - u, "%u channel%s, rms",
+				      d->channels, d->channels == 1 ? "" : "s");
+		for (unsigned c = 0; c < d->channels && u < sizeof(line); c++) {
+			double ss = 0, pk = 0;
+			size_t n = 0;
+
+			for (size_t k = 0; k < d->nseg; k++)
+				for (size_t j = 0; j < d->seg[k].n; j++) {
+					double v = d->seg[k].x[c * d->seg[k].n + j];
+
+					ss += v * v;
+					pk = fmax(pk, fabs(v));
+				}
+			for (size_t k = 0; k < d->nseg; k++)
+				n += d->seg[k].n;
+			u += (size_t)snprintf(line + u, sizeof(line) - u, " %.4g",
+					      n ? sqrt(ss / (double)n) : 0.0);
+			if (u < sizeof(line))
+				u += (size_t)snprintf(line + u, sizeof(line) - u, " (peak %.4g)%s",
+						      pk, c + 1 < d->channels ? "," : "");
+		}
+		fprintf(stderr, "linegate-train: %s: %s\n", d->name, line);
+	}
+	if (in->ndev)
+		fprintf(stderr, "linegate-train: the levels above are in the units the files were "
+			"read in (a 16-bit or 24-bit WAV or FLAC as a fraction of full scale unless "
+			"--scale gives its units per full scale): the line's frames must carry the "
+			"same units, or every window is judged at another amplitude\n");
+}
+
 /* The channel count every device has, 0 when they differ. */
 static unsigned pooled_channels(const struct lg_ingest *in)
 {
@@ -2182,6 +2225,7 @@ static int train_files(struct file_conf *fc)
 			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
 			1000.0 * fc->window / in.dev[0].rate);
 	}
+	say_levels(&in);
 	/* a nameplate line for a device the recordings lack: said, in case of a typo (as
 	 * --shaft-hz does) */
 	for (size_t k = 0; fc->nameplate && k < fc->nmach; k++) {
