@@ -368,6 +368,34 @@ static int speed_off_setpoints(const char *where, const char *dev, double rate,
 	return -EINVAL;
 }
 
+/*
+ * A speed found at an edge of its search (0.95 x the lowest set point, 1.02 x the highest:
+ * within 1.5 steps of its grid of 2e-4 in ln f) was not found: the search ran out of range,
+ * where the lines it sums rise on (trial s20 H M2: fans with a 7-blade pass, 0 gear teeth
+ * declared, came out at 0.95 x their speed exactly). Said, not refused: detection can still
+ * work, but the orders are read at that speed.
+ */
+static void speed_at_edge(const char *where, const char *dev, const double *setpoints,
+			  unsigned nsp, double hz, const char *what)
+{
+	double lo = setpoints[0], hi = setpoints[0], tol = exp(1.5 * 2e-4);
+
+	for (unsigned k = 1; k < nsp; k++) {
+		lo = fmin(lo, setpoints[k]);
+		hi = fmax(hi, setpoints[k]);
+	}
+	if (hz > 0.95 * lo * tol && hz < 1.02 * hi / tol)
+		return;
+	fprintf(stderr, "linegate-train: warning: %s: device %s: its %s, %.3f Hz, is the %s edge "
+		"of its search (%s x its %s set point, %g Hz): the search ran out of range, it "
+		"found no speed there. Its orders are read at that speed: check the set points "
+		"(the machine runs %s them?), the gear teeth (a blade or vane count is a gear's "
+		"teeth here), or a longer window (--window revR)\n", where, dev, what, hz,
+		hz <= 0.95 * lo * tol ? "lower" : "upper", hz <= 0.95 * lo * tol ? "0.95" : "1.02",
+		hz <= 0.95 * lo * tol ? "lowest" : "highest", hz <= 0.95 * lo * tol ? lo : hi,
+		hz <= 0.95 * lo * tol ? "below" : "above");
+}
+
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
 enum { VERDICT_NONE, VERDICT_QUIET, VERDICT_ALARM };
@@ -469,6 +497,10 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s), "
 		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, where,
 		r->imp.band[0][0], r->imp.band[0][1]);
+	speed_at_edge(where, r->dev->name, m->sp, m->nsp, r->imp.ref_hz, "reference speed");
+	if (r->imp.floor_ref_hz > 0)
+		speed_at_edge(where, r->dev->name, m->sp, m->nsp, r->imp.floor_ref_hz,
+			      "floor_lines' reference speed");
 	if (speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp, r->imp.ref_hz,
 				"reference speed") ||
 	    (r->imp.floor_ref_hz > 0 &&
