@@ -817,6 +817,8 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			return print_result(resp, raw);
 		if (!(resp = reply_ok(resp)))
 			return 1;
+		bool altered = false;
+
 		json_object_object_get_ex(resp, "candidates", &list);
 		printf("%-36s %-38s %-21s %16s %16s  %s\n", "candidate", "state", "created",
 		       "alarms*", "active's*", "reason");
@@ -827,7 +829,15 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			json_object_object_get_ex(e, "evaluation", &ev);
 			c = jnum(ev, "candidate", "rate");
 			a = jnum(ev, "active", "rate");
-			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), jstr(e, "state"),
+			json_object *alt;
+			char st[160];
+
+			/* a model.json changed since its evaluation: the figures are not its */
+			snprintf(st, sizeof(st), "%s%s", jstr(e, "state"),
+				 json_object_object_get_ex(e, "model_altered", &alt) &&
+					 json_object_get_boolean(alt) ? " (model.json ALTERED)" : "");
+			altered |= strchr(st, '(') != NULL;
+			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), st,
 			       jstr(ev, "created"), 100 * c);
 			if (a >= 0)
 				printf("%15.3f%%", 100 * a);
@@ -841,6 +851,11 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 		     "all of them: a fault learnt as normal scores low too. Approve only a change "
 		     "known to be benign (a sensor swap, a new set point), never when a machine "
 		     "may be failing.");
+		if (altered)
+			puts("ALTERED: the candidate's model.json is not the model its evaluation "
+			     "judged (its SHA-256 is not the evaluation's model_sha256): the figures "
+			     "are not its own, and approve refuses it; train the candidate again or "
+			     "reject it.");
 		json_object_put(resp);
 		return 0;
 	}

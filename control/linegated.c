@@ -1518,6 +1518,22 @@ static void candidate_state(const char *dir, char *state, size_t len)
 	}
 }
 
+/* Whether the candidate's model.json is the one its evaluation judged (model_sha256). */
+static bool candidate_evaluated(const char *path, json_object *ev)
+{
+	const char *want = get_str_field(ev, "model_sha256");
+	char *text, hex[65];
+	size_t len;
+	uint8_t h[32];
+
+	if (!want || lg_read_file(path, &text, &len))
+		return false;
+	SHA256((const unsigned char *)text, len, h);
+	free(text);
+	hex32(h, hex);
+	return !strcmp(hex, want);
+}
+
 static int h_candidates(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1547,6 +1563,12 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 				json_object_object_add(e, "state", json_object_new_string(state));
 				snprintf(path, sizeof(path), "%s/model.json", dir);
 				json_object_object_add(e, "path", json_object_new_string(path));
+				/* its figures are model_sha256's: a model.json changed since (or
+				 * gone) is not what they judged, and approve refuses it; said in
+				 * the list too (trial s20 H L9: listed pending, old figures) */
+				if (!strcmp(state, "pending") && !candidate_evaluated(path, ev))
+					json_object_object_add(e, "model_altered",
+							       json_object_new_boolean(1));
 				json_object_object_add(e, "evaluation", ev);
 				json_object_array_add(list, e);
 			}
