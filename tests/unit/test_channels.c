@@ -7,12 +7,15 @@
  * count ends it; a detector that records no count scores any, as before. The sample rate's
  * status count is the newest mismatch's run (trial L2: 700 said where 300 were meant). The
  * model file keeps "channels"; bad values are refused; a UADP device whose policy names
- * another number of fields than the detector's channels is refused at load.
+ * another number of fields than the detector's channels is refused at load (validate).
  */
 #include "../../dataplane/dataplane.h"
 #include "../../dataplane/scorer.h"
 #include "../../dataplane/stages.h"
 
+#include <linegate/sign.h>
+
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -275,6 +278,78 @@ static void test_file(void)
 	unlink(path);
 }
 
+/* A UADP device whose policy 'channels' names 2 fields, under a model trained on 1 for it:
+ * refused at load (validate, apply), as a policy sample_rate of another rate is; 1 field:
+ * loaded. */
+static void test_policy_channels(void)
+{
+	static const char *const pol[2] = {
+		"version: 1\nuadp_port: 4840\ndetection: {window: 8}\ndevices:\n"
+		"  - id: 4\n    name: d\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: "
+		"k1.key}]\n    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: "
+		"false, replay: sequence, fields: [x, y], channels: [x, y]}\n",
+		"version: 1\nuadp_port: 4840\ndetection: {window: 8}\ndevices:\n"
+		"  - id: 4\n    name: d\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: "
+		"k1.key}]\n    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: "
+		"false, replay: sequence, fields: [x, y], channels: [y]}\n",
+	};
+	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : "..";
+	char path[] = "/tmp/lg_test_channels_m_XXXXXX", sigp[64], keyp[600], err[512];
+	uint8_t key[LG_SIGN_SK_LEN], sig[LG_SIGN_SIG_LEN];
+	static char text[1 << 17];
+	struct lg_detector det = { 0 };
+	float rows[4 * LG_FEAT_N];
+	int fd = mkstemp(path);
+	size_t n;
+	FILE *f;
+
+	CHECK(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < 4 * LG_FEAT_N; i++)
+		rows[i] = (float)((i * 7919) % 101) / 10.0f;
+	CHECK_EQ(lg_detector_fit(rows, 4, LG_FEAT_N, 0.99, 1.0, 8, &det), 0);
+	det.channels = 1;
+	CHECK_EQ(lg_detector_save(&det, path), 0);
+	lg_detector_free(&det);
+	f = fopen(path, "rb");
+	n = f ? fread(text, 1, sizeof(text), f) : 0;
+	if (f)
+		fclose(f);
+	snprintf(keyp, sizeof(keyp), "%s/control/defaults/demo-signing.key", src);
+	CHECK_EQ(lg_hex_read_file(keyp, key, sizeof(key)), 0);
+	lg_sign_buf(key, text, n, sig);
+	snprintf(sigp, sizeof(sigp), "%s.sig", path);
+	CHECK_EQ(lg_hex_write_file(sigp, sig, sizeof(sig), 0644), 0);
+	for (int k = 0; k < 2; k++) {
+		struct lg_policy p;
+		struct lg_scorer sc;
+		char pubp[600];
+		int ret;
+
+		if (lg_policy_parse(pol[k], strlen(pol[k]), keys.policy, &p, err, sizeof(err))) {
+			fprintf(stderr, "%s\n", err);
+			CHECK(0);
+			continue;
+		}
+		snprintf(pubp, sizeof(pubp), "%s/control/defaults/demo-signing.pub", src);
+		CHECK_EQ(lg_hex_read_file(pubp, p.model_keys[0], 32), 0);
+		p.nmodel_keys = 1;
+		ret = lg_scorer_load(&p, path, "m", 8, &sc, err, sizeof(err));
+		if (k == 0) {
+			CHECK_EQ(ret, -EINVAL);
+			CHECK(strstr(err, "the model was trained on 1 channel, device d (id 4) sends "
+					  "2 (the fields its 'channels' in the policy names)") != NULL);
+		} else {
+			CHECK_EQ(ret, 0);
+			if (!ret)
+				lg_scorer_free(&sc);
+		}
+		lg_policy_free(&p);
+	}
+	unlink(sigp);
+	unlink(path);
+}
+
 static const char usage[] =
 	"Usage: test_channels [options]\n"
 	"\n"
@@ -307,7 +382,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	CHECK_EQ(lg_sign_init(), 0);
 	test_file();
+	test_policy_channels();
 	w = &dp.workers[0];
 	dp.nworkers = 1;
 	dp.max_batch = 64;
