@@ -33,11 +33,14 @@ static const char usage[] =
 	"  status            the daemon's policy, its hash, whether the data plane answers and\n"
 	"                    runs it (in_sync; in_sync_why says why not), its open incidents,\n"
 	"                    and the devices that are not scored (not_scored; a sentence each in\n"
-	"                    warnings: frames at another sample rate than the model's)\n"
+	"                    warnings: frames at another sample rate or channel count than the\n"
+	"                    model's)\n"
 	"  validate FILE     check a policy file as linegate would at start: the text, its key\n"
 	"                    files (0600) and its model (signature, window, a detector for every\n"
 	"                    device), and the registry's active and shadow models, which run\n"
-	"                    while the policy keeps detection.model; errors name file:line:column\n"
+	"                    while the policy keeps detection.model (when they cannot serve it,\n"
+	"                    linegated is asked whether an apply changes detection.model, and\n"
+	"                    its verdict is validate's); errors name file:line:column\n"
 	"                    (docs/policy.md) or the model and the device. Works without a\n"
 	"                    daemon (exit 0 valid, 1 invalid)\n"
 	"  diff FILE         what FILE would change against the running policy, a change a line:\n"
@@ -814,6 +817,8 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			return print_result(resp, raw);
 		if (!(resp = reply_ok(resp)))
 			return 1;
+		bool altered = false;
+
 		json_object_object_get_ex(resp, "candidates", &list);
 		printf("%-36s %-38s %-21s %16s %16s  %s\n", "candidate", "state", "created",
 		       "alarms*", "active's*", "reason");
@@ -824,7 +829,15 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			json_object_object_get_ex(e, "evaluation", &ev);
 			c = jnum(ev, "candidate", "rate");
 			a = jnum(ev, "active", "rate");
-			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), jstr(e, "state"),
+			json_object *alt;
+			char st[160];
+
+			/* a model.json changed since its evaluation: the figures are not its */
+			snprintf(st, sizeof(st), "%s%s", jstr(e, "state"),
+				 json_object_object_get_ex(e, "model_altered", &alt) &&
+					 json_object_get_boolean(alt) ? " (model.json ALTERED)" : "");
+			altered |= strchr(st, '(') != NULL;
+			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), st,
 			       jstr(ev, "created"), 100 * c);
 			if (a >= 0)
 				printf("%15.3f%%", 100 * a);
@@ -838,6 +851,11 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 		     "all of them: a fault learnt as normal scores low too. Approve only a change "
 		     "known to be benign (a sensor swap, a new set point), never when a machine "
 		     "may be failing.");
+		if (altered)
+			puts("ALTERED: the candidate's model.json is not the model its evaluation "
+			     "judged (its SHA-256 is not the evaluation's model_sha256): the figures "
+			     "are not its own, and approve refuses it; train the candidate again or "
+			     "reject it.");
 		json_object_put(resp);
 		return 0;
 	}
@@ -1149,13 +1167,52 @@ static int devices_cmd(const char *sock, bool raw, int argc, char **argv)
 }
 
 /*
+ * validate: linegated's own verdict on an apply of file (apply --dry-run), when it answers:
+ * 0 it would apply, 1 it would refuse (said), -1 no answer (not running, not reachable).
+ */
+static int daemon_dry_run(const char *sock, const char *file)
+{
+	json_object *req, *resp = NULL, *v;
+	char err[1200];
+	int e = 0, ok;
+
+	req = request("apply", file, &e);
+	if (!req)
+		return -1;
+	json_object_object_add(req, "dry_run", json_object_new_boolean(1));
+	if (lg_ctl_request(sock, req, &resp, err, sizeof(err))) {
+		json_object_put(req);
+		return -1;
+	}
+	json_object_put(req);
+	ok = json_object_object_get_ex(resp, "ok", &v) && json_object_get_boolean(v);
+	if (ok)
+		fprintf(stderr, "%s: note: the registry's models cannot serve it, but an apply "
+			"changes detection.model: linegated at %s would apply it: %s\n", file, sock,
+			json_object_object_get_ex(resp, "message", &v) ? json_object_get_string(v)
+									 : "ok");
+	else
+		fprintf(stderr, "%s: models.registry: %s (linegated at %s, asked as apply "
+			"--dry-run)\n", file,
+			json_object_object_get_ex(resp, "error", &v) ? json_object_get_string(v)
+								       : "refused",
+			sock);
+	json_object_put(resp);
+	return ok ? 0 : 1;
+}
+
+/*
  * validate: the models that run are the registry's active and shadow ones while the policy
  * keeps its detection.model (docs/model-registry.md): a device they have no detector for
  * would never be scored. Offline, linegatectl cannot know whether an apply changes
- * detection.model (linegated knows: apply --dry-run), so it judges the policy against those
- * models too and says so. 0 when they serve it or the registry has no state yet.
+ * detection.model; linegated knows (apply --dry-run), so when those models cannot serve the
+ * policy, linegated is asked, and its verdict is validate's: an apply that changes
+ * detection.model runs the new one, and validate must not refuse what apply then accepts
+ * (trial s20 H M4: "validate && apply" of "Adding a machine" never reached apply). Without
+ * an answer the offline refusal stands. 0 when they serve it or the registry has no state
+ * yet.
  */
-static int registry_serves(const char *file, const struct lg_policy *p)
+static int registry_serves(const char *file, const struct lg_policy *p, const char *sock)
 {
 	struct lg_registry reg;
 	char why[1400];
@@ -1177,11 +1234,14 @@ static int registry_serves(const char *file, const struct lg_policy *p)
 		ret = lg_registry_check_policy(&reg, p, lg_policy_check_model, why, sizeof(why));
 	if (!ret)
 		return 0;
+	ret = daemon_dry_run(sock, file);
+	if (ret >= 0)
+		return ret;
 	fprintf(stderr, "%s: models.registry: %.1100s. That model runs while the policy keeps "
 		"detection.model %s; an apply that changes detection.model runs the new one instead "
-		"(linegatectl apply --dry-run %s asks linegated, which knows). Activate a model "
-		"with a detector for every device (linegatectl model add, model activate), or leave "
-		"the device out\n", file, why, p->model, file);
+		"(linegated, which knows, did not answer at %s). Activate a model with a detector "
+		"for every device (linegatectl model add, model activate), or leave the device "
+		"out\n", file, why, p->model, sock);
 	return 1;
 }
 
@@ -1255,7 +1315,7 @@ int main(int argc, char **argv)
 		}
 		if (msg[0])
 			fprintf(stderr, "%s\n", msg); /* a warning */
-		if (registry_serves(argv[optind], &p)) {
+		if (registry_serves(argv[optind], &p, sock)) {
 			lg_policy_free(&p);
 			return 1;
 		}

@@ -1518,6 +1518,22 @@ static void candidate_state(const char *dir, char *state, size_t len)
 	}
 }
 
+/* Whether the candidate's model.json is the one its evaluation judged (model_sha256). */
+static bool candidate_evaluated(const char *path, json_object *ev)
+{
+	const char *want = get_str_field(ev, "model_sha256");
+	char *text, hex[65];
+	size_t len;
+	uint8_t h[32];
+
+	if (!want || lg_read_file(path, &text, &len))
+		return false;
+	SHA256((const unsigned char *)text, len, h);
+	free(text);
+	hex32(h, hex);
+	return !strcmp(hex, want);
+}
+
 static int h_candidates(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1547,6 +1563,12 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 				json_object_object_add(e, "state", json_object_new_string(state));
 				snprintf(path, sizeof(path), "%s/model.json", dir);
 				json_object_object_add(e, "path", json_object_new_string(path));
+				/* its figures are model_sha256's: a model.json changed since (or
+				 * gone) is not what they judged, and approve refuses it; said in
+				 * the list too (trial s20 H L9: listed pending, old figures) */
+				if (!strcmp(state, "pending") && !candidate_evaluated(path, ev))
+					json_object_object_add(e, "model_altered",
+							       json_object_new_boolean(1));
 				json_object_object_add(e, "evaluation", ev);
 				json_object_array_add(list, e);
 			}
@@ -1775,7 +1797,8 @@ static void set_message(struct lg_ctl_call *c, const char *msg)
 
 /*
  * The data plane's devices that are not scored (their frames come at another sample rate
- * than the model or the policy wants: every frame dropped as sample_rate): "not_scored" as
+ * than the model or the policy wants, or with another channel count than their detector
+ * was trained on: every frame dropped as sample_rate, or channels): "not_scored" as
  * it lists them, and a sentence each in "warnings", so that in_sync: true is not read as all
  * well (a new-user trial: a line blind, nothing said).
  */
@@ -1809,6 +1832,21 @@ static void status_not_scored(json_object *reply, json_object *dp)
 					 "not scored): train with --base and remove it "
 					 "(docs/getting-started-own-line.md \"Adding a machine\")",
 					 name ? name : "?", id, n);
+				json_object_array_add(w, json_object_new_string(msg));
+				continue;
+			}
+			if (!strcmp(get_str_field(e, "reason") ? get_str_field(e, "reason") : "",
+				    "channels")) {
+				if (json_object_object_get_ex(e, "frame_channels", &v))
+					fr = json_object_get_uint64(v);
+				if (json_object_object_get_ex(e, "want_channels", &v))
+					want = json_object_get_uint64(v);
+				snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 ") is not "
+					 "scored: its frames carry %" PRIu64 " channel%s, the model's "
+					 "detector for it was trained on %" PRIu64 " (%" PRIu64
+					 " frames dropped as channels): train its detector on the "
+					 "device as it sends now (docs/models.md \"Channel counts\")",
+					 name ? name : "?", id, fr, fr == 1 ? "" : "s", want, n);
 				json_object_array_add(w, json_object_new_string(msg));
 				continue;
 			}

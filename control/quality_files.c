@@ -130,6 +130,14 @@ int lg_quality_files(const struct lg_quality_files *qc)
 				in.dev[i].name, (double)in.dev[i].rate, (double)set.det[k].sample_rate);
 			goto out;
 		}
+		/* as the data plane drops them (channels): never scored, not "false alarms" */
+		if (set.det[k].channels && in.dev[i].channels != set.det[k].channels) {
+			fprintf(stderr, "linegate-quality: %s: it has %u channel%s, its detector was "
+				"trained on %u (the data plane drops its frames as channels)\n",
+				in.dev[i].name, in.dev[i].channels, in.dev[i].channels == 1 ? "" : "s",
+				set.det[k].channels);
+			goto out;
+		}
 	}
 	devfa = calloc(in.ndev + 1, sizeof(*devfa));
 	devhw = calloc(in.ndev + 1, sizeof(*devhw));

@@ -491,6 +491,34 @@ static int speed_off_setpoints(const char *where, const char *dev, double rate,
 	return -EINVAL;
 }
 
+/*
+ * A speed found at an edge of its search (0.95 x the lowest set point, 1.02 x the highest:
+ * within 1.5 steps of its grid of 2e-4 in ln f) was not found: the search ran out of range,
+ * where the lines it sums rise on (trial s20 H M2: fans with a 7-blade pass, 0 gear teeth
+ * declared, came out at 0.95 x their speed exactly). Said, not refused: detection can still
+ * work, but the orders are read at that speed.
+ */
+static void speed_at_edge(const char *where, const char *dev, const double *setpoints,
+			  unsigned nsp, double hz, const char *what)
+{
+	double lo = setpoints[0], hi = setpoints[0], tol = exp(1.5 * 2e-4);
+
+	for (unsigned k = 1; k < nsp; k++) {
+		lo = fmin(lo, setpoints[k]);
+		hi = fmax(hi, setpoints[k]);
+	}
+	if (hz > 0.95 * lo * tol && hz < 1.02 * hi / tol)
+		return;
+	fprintf(stderr, "linegate-train: warning: %s: device %s: its %s, %.3f Hz, is the %s edge "
+		"of its search (%s x its %s set point, %g Hz): the search ran out of range, it "
+		"found no speed there. Its orders are read at that speed: check the set points "
+		"(the machine runs %s them?), the gear teeth (a blade or vane count is a gear's "
+		"teeth here), or a longer window (--window revR)\n", where, dev, what, hz,
+		hz <= 0.95 * lo * tol ? "lower" : "upper", hz <= 0.95 * lo * tol ? "0.95" : "1.02",
+		hz <= 0.95 * lo * tol ? "lowest" : "highest", hz <= 0.95 * lo * tol ? lo : hi,
+		hz <= 0.95 * lo * tol ? "below" : "above");
+}
+
 /* The healthy windows of one device, split into blocks: 2 train, 1 calibrate, 1 check. */
 enum { ROLE_OTHER, ROLE_CAL, ROLE_CHK };
 enum { VERDICT_NONE, VERDICT_QUIET, VERDICT_ALARM };
@@ -619,6 +647,10 @@ static int impact_fit(const struct file_conf *fc, struct dev_rows *r)
 	fprintf(stderr, "linegate-train: %s: reference speed %.3f Hz (set points of %s), "
 		"resonance band %.0f-%.0f Hz\n", r->dev->name, r->imp.ref_hz, where,
 		r->imp.band[0][0], r->imp.band[0][1]);
+	speed_at_edge(where, r->dev->name, m->sp, m->nsp, r->imp.ref_hz, "reference speed");
+	if (r->imp.floor_ref_hz > 0)
+		speed_at_edge(where, r->dev->name, m->sp, m->nsp, r->imp.floor_ref_hz,
+			      "floor_lines' reference speed");
 	if (speed_off_setpoints(where, r->dev->name, r->dev->rate, m->sp, m->nsp, r->imp.ref_hz,
 				"reference speed") ||
 	    (r->imp.floor_ref_hz > 0 &&
@@ -1934,6 +1966,17 @@ static int base_devices(const struct file_conf *fc, const struct lg_ingest *in,
 				devs[i].window, fc->base, d->window);
 			return -EINVAL;
 		}
+		if (d->channels && in->dev[i].channels != d->channels) {
+			fprintf(stderr, "linegate-train: device %s: the recording has %u channel%s, "
+				"its detector in --base %s was trained on %u: a retrain keeps the "
+				"device's channels (the recording is of another sensor, or a "
+				"channel is missing); a machine whose sensors changed is trained "
+				"anew: train the whole line again, or enroll it under a new name\n",
+				name,
+				in->dev[i].channels, in->dev[i].channels == 1 ? "" : "s", fc->base,
+				d->channels);
+			return -EINVAL;
+		}
 		devs[i].window = d->window ? d->window : fc->window;
 		if (fc->bset.smooth > 1 && !d->refit.has_g)
 			snprintf(lacks, sizeof(lacks), "'pooled_g' (the line's g: its thresholds "
@@ -2082,6 +2125,58 @@ static int sign_file(const struct sign_key *k, const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Each device's channels and their rms and peak over every sample taken, in the units they
+ * were read in (trial s20 H M3: a 16-bit WAV read as value/32768 trained a model that alerted
+ * on 60% of a healthy line sending m/s^2, and nothing showed the scale): the line's frames
+ * must carry the same units, or the model judges another amplitude.
+ */
+static void say_levels(const struct lg_ingest *in)
+{
+	for (size_t i = 0; i < in->ndev; i++) {
+		const struct lg_ingest_dev *d = &in->dev[i];
+		char line[1024];
+		size_t u = 0;
+
+		u += (size_t)snprintf(line + u, sizeof(line) - u, "%u channel%s, rms",
+				      d->channels, d->channels == 1 ? "" : "s");
+		for (unsigned c = 0; c < d->channels && u < sizeof(line); c++) {
+			double ss = 0, pk = 0;
+			size_t n = 0;
+
+			for (size_t k = 0; k < d->nseg; k++)
+				for (size_t j = 0; j < d->seg[k].n; j++) {
+					double v = d->seg[k].x[c * d->seg[k].n + j];
+
+					ss += v * v;
+					pk = fmax(pk, fabs(v));
+				}
+			for (size_t k = 0; k < d->nseg; k++)
+				n += d->seg[k].n;
+			u += (size_t)snprintf(line + u, sizeof(line) - u, " %.4g",
+					      n ? sqrt(ss / (double)n) : 0.0);
+			if (u < sizeof(line))
+				u += (size_t)snprintf(line + u, sizeof(line) - u, " (peak %.4g)%s",
+						      pk, c + 1 < d->channels ? "," : "");
+		}
+		fprintf(stderr, "linegate-train: %s: %s\n", d->name, line);
+	}
+	if (in->ndev)
+		fprintf(stderr, "linegate-train: the levels above are in the units the files were "
+			"read in (a 16-bit or 24-bit WAV or FLAC as a fraction of full scale unless "
+			"--scale gives its units per full scale): the line's frames must carry the "
+			"same units, or every window is judged at another amplitude\n");
+}
+
+/* The channel count every device has, 0 when they differ. */
+static unsigned pooled_channels(const struct lg_ingest *in)
+{
+	for (size_t i = 1; i < in->ndev; i++)
+		if (in->dev[i].channels != in->dev[0].channels)
+			return 0;
+	return in->ndev ? in->dev[0].channels : 0;
 }
 
 /* The windows --window revR picks from (the prototype's, bench/quality_proto.py rev_window) */
@@ -2344,6 +2439,7 @@ static int train_files(struct file_conf *fc)
 			"(%.1f ms)\n", in.ndev, in.dev[0].rate, fc->window,
 			1000.0 * fc->window / in.dev[0].rate);
 	}
+	say_levels(&in);
 	/* a nameplate line for a device the recordings lack: said, in case of a typo (as
 	 * --shaft-hz does) */
 	for (size_t k = 0; fc->nameplate && k < fc->nmach; k++) {
@@ -2521,6 +2617,11 @@ static int train_files(struct file_conf *fc)
 			memcpy(det->refit.sp, m->sp, sizeof(double) * m->nsp);
 		}
 		det->sample_rate = fc->pooled ? in.dev[0].rate : devs[i].dev->rate;
+		/* the channels its windows had (the data plane drops frames of another count):
+		 * pooled, the devices' common count, none when they differ or when other
+		 * servers' statistics are in it */
+		det->channels = fc->pooled ? (fed ? 0 : pooled_channels(&in))
+					   : devs[i].dev->channels;
 		snprintf(det->name, sizeof(det->name), "%s", fc->pooled ? "pooled" :
 			 devs[i].dev->name);
 		for (size_t j = fc->pooled ? 0 : i; j < (fc->pooled ? in.ndev : i + 1); j++) {

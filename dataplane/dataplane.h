@@ -146,8 +146,19 @@ struct lg_dev_state {
 	 * "not_scored"). */
 	_Atomic uint32_t rate_bad_hz, rate_want_hz;
 	_Atomic uint8_t rate_bad, rate_want_policy;
+	/* The frames dropped as sample_rate since the newest run of them began (the first after a
+	 * frame that passed, or after another rate or wanted rate): what status says of the
+	 * device now, not what another mismatch before it cost (a trial: 700 said, 300 meant). */
+	_Atomic uint64_t rate_run;
 	/* The control thread's: rate_drops when lg_dp_rate_watch() last said so, and when */
 	uint64_t rate_said, rate_said_ns;
+	/* The same for the channel count (drop reason channels): authentic frames (UADP
+	 * DataSetMessages) with another number of channels than the device's detector was
+	 * trained on, the newest one's count and the detector's, chan_bad while the newest went
+	 * so, the frames of the newest run, and what lg_dp_rate_watch() said last and when. */
+	_Atomic uint64_t chan_drops, chan_run;
+	_Atomic uint8_t chan_bad, chan_bad_n, chan_want;
+	uint64_t chan_said, chan_said_ns;
 	/* The control thread's (flood_watch.c): admission's rate_limited and the verified
 	 * frames (admitted) at the start of the interval being judged, and what it has not
 	 * said yet of intervals in which the device was limited below its rate. */

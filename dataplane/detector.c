@@ -4,6 +4,7 @@
  * (dsyev), score with one sgemm per batch; statistics export, merge and DP noise.
  */
 #include <linegate/detector.h>
+#include <linegate/lgf.h>
 
 #include <cblas.h>
 #include <ctype.h>
@@ -1257,6 +1258,8 @@ static json_object *detector_object(const struct lg_detector *det)
 	json_object_object_add(o, "denominator", json_object_new_double(det->denom));
 	json_object_object_add(o, "threshold", json_object_new_double(det->threshold));
 	meta_add(o, det->layout, det->window, det->sample_rate, det->digest, det->signer);
+	if (det->channels)
+		json_object_object_add(o, "channels", json_object_new_int64(det->channels));
 	if (det->dropout_run)
 		json_object_object_add(o, "dropout_run", json_object_new_int64(det->dropout_run));
 	if (det->normal_level > 0)
@@ -1798,6 +1801,21 @@ static int load_json(json_object *o, const char *path, size_t max_batch,
 			goto out;
 		}
 		det->dropout_run = (unsigned)r;
+	}
+	if (json_object_object_get_ex(o, "channels", &v)) {
+		int64_t c = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || c < 1 || c > LGF_MAX_CHANNELS) {
+			what = "'channels' must be a whole number of channels from 1 to 16";
+			goto out;
+		}
+		/* a kNN per channel was fitted on that many: a count that disagrees is a file
+		 * put together by hand, or damaged */
+		if (det->nch && det->nch != (unsigned)c) {
+			what = "'channels' is not the number of its 'per_channel' detectors";
+			goto out;
+		}
+		det->channels = (unsigned)c;
 	}
 	if (json_object_object_get_ex(o, "normal_level", &v)) {
 		double r = json_object_get_double(v);

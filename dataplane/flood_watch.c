@@ -30,7 +30,7 @@ bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint3
 	       (unsigned __int128)ok * 10u * 1000000000u < (unsigned __int128)rate * 9u * ns;
 }
 
-/* A frame that verified and was dropped after (late, bad_sample, sample_rate,
+/* A frame that verified and was dropped after (late, bad_sample, sample_rate, channels,
  * uadp_undecryptable) is the device's; one lost to a full ring or socket may be anyone's:
  * neither is evidence of a forger. */
 bool lg_flood_forged_reason(int r)
@@ -39,6 +39,7 @@ bool lg_flood_forged_reason(int r)
 	case LG_DROP_LATE:
 	case LG_DROP_BAD_SAMPLE:
 	case LG_DROP_SAMPLE_RATE:
+	case LG_DROP_CHANNELS:
 	case LG_DROP_UADP_UNDECRYPTABLE:
 	case LG_DROP_SOCKET:
 	case LG_DROP_RX_RING_FULL:

@@ -35,6 +35,7 @@ struct dev_snap {
 	float last_score;
 	uint64_t bad_sample_drops, samples_masked; /* bad samples (issue 8) */
 	uint64_t rate_drops; /* frames at another sample rate than the model's */
+	uint64_t chan_drops; /* frames of another channel count than the detector's */
 	uint64_t drops[LG_REASON_MAX]; /* refused once known to be the device's */
 	/* The reorder stage (reorder.h): sequences declared lost, frames held and released
 	 * (late ones are drops[LG_DROP_LATE]): a view of the device's sequence, apart from the
@@ -292,6 +293,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->windows_impact_failed = atomic_load(&st->windows_impact_failed);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
 			d->rate_drops = atomic_load(&st->rate_drops);
+			d->chan_drops = atomic_load(&st->chan_drops);
 			for (int r = 0; r < LG_REASON_MAX; r++)
 				d->drops[r] = atomic_load_explicit(&st->drops[r],
 								   memory_order_relaxed);
@@ -894,6 +896,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 		add_u64(d, "alerts", s.dev[i].alerts);
 		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
 		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
+		add_u64(d, "channels_drops", s.dev[i].chan_drops);
 		add_u64(d, "windows_dropout", s.dev[i].windows_dropout); /* issue 8 */
 		add_u64(d, "window_gaps", s.dev[i].window_gaps);
 		add_u64(d, "windows_unscored", s.dev[i].windows_unscored); /* score: false */
@@ -1483,6 +1486,13 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_sample_rate_drops_total{%s} %"
 			PRIu64 "\n", s.dev[i].labels, s.dev[i].rate_drops);
+	bprintf(&b, "# HELP linegate_device_channels_drops_total Authentic frames dropped "
+		    "because their channel count is not the one the device's detector was "
+		    "trained on (drop reason channels).\n"
+		    "# TYPE linegate_device_channels_drops_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_channels_drops_total{%s} %"
+			PRIu64 "\n", s.dev[i].labels, s.dev[i].chan_drops);
 	bprintf(&b, "# HELP linegate_device_drops_total Frames refused once they were known to be "
 		    "the device's, by reason (docs/drop-reasons.md).\n"
 		    "# TYPE linegate_device_drops_total counter\n");

@@ -78,6 +78,16 @@ static int load_json(struct lg_scorer *sc, const struct lg_policy *p, const uint
 				 rate, dev->name, dev->id, dev->sample_rate);
 			return -EINVAL;
 		}
+		/* A UADP device whose 'channels' names its fields says how many it sends. */
+		unsigned nch = set->det[lg_detector_set_find(set, dev->name)].channels,
+			 want = (unsigned)__builtin_popcount(dev->uadp_channels);
+
+		if (dev->uadp_pub_type && want && nch && want != nch) {
+			snprintf(err, errlen, "%s: the model was trained on %u channel%s, device %s "
+				 "(id %u) sends %u (the fields its 'channels' in the policy names)",
+				 path, nch, nch == 1 ? "" : "s", dev->name, dev->id, want);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -342,6 +352,13 @@ double lg_scorer_rate(const struct lg_scorer *sc, int det)
 	if (sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n)
 		return 0;
 	return sc->set.det[det].sample_rate;
+}
+
+unsigned lg_scorer_channels(const struct lg_scorer *sc, int det)
+{
+	if (sc->kind != LG_SCORER_DETECTOR || det < 0 || (size_t)det >= sc->set.n)
+		return 0;
+	return sc->set.det[det].channels;
 }
 
 unsigned lg_scorer_window(const struct lg_scorer *sc, int det, unsigned policy_window)

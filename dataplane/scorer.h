@@ -94,6 +94,8 @@ int lg_scorer_device(const struct lg_scorer *sc, const char *device);
 unsigned lg_scorer_window(const struct lg_scorer *sc, int det, unsigned policy_window);
 /* The sample rate detector det was trained on (0: not recorded, or an ONNX model). */
 double lg_scorer_rate(const struct lg_scorer *sc, int det);
+/* Channels detector det was trained on (0: not recorded, or not a detector model). */
+unsigned lg_scorer_channels(const struct lg_scorer *sc, int det);
 /* Score n rows, row i by detector det[i] (from lg_scorer_device; ONNX models ignore it);
  * thr[i] = that detector's threshold. A row whose det[i] is -1 scores NaN. chan[i] is row
  * i's channel (a kNN detector per channel scores each by its own; NULL: channel 0). */

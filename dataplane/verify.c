@@ -540,6 +540,42 @@ static bool uadp_ordered(const struct uadp_hit *hit, unsigned i)
 }
 
 /*
+ * Whether a verified frame (or DataSetMessage) of nch channels fits the channel count its
+ * device's detector was trained on (0: not recorded: any). A frame that does not is counted
+ * (chan_drops, and the run status reports) and said by lg_dp_rate_watch(); one that does ends
+ * the device's run. The owner worker is the only writer of these.
+ */
+static unsigned chan_want(struct lg_worker *w, const struct lg_gen *g,
+			  const struct lg_policy_device *dev, struct lg_dev_state *s)
+{
+	return w->ms && w->ms->sc[w->id] ?
+		       lg_scorer_channels(w->ms->sc[w->id], lg_window_detector(w, g, dev, s)) :
+		       0;
+}
+
+static bool chan_ok(struct lg_worker *w, const struct lg_gen *g,
+		    const struct lg_policy_device *dev, struct lg_dev_state *s, unsigned nch)
+{
+	unsigned want = chan_want(w, g, dev, s);
+
+	if (!want || nch == want) {
+		if (atomic_load_explicit(&s->chan_bad, memory_order_relaxed))
+			atomic_store_explicit(&s->chan_bad, 0, memory_order_relaxed);
+		return true;
+	}
+	atomic_fetch_add_explicit(&s->chan_drops, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&s->chan_bad, memory_order_relaxed) ||
+	    atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed) != nch ||
+	    atomic_load_explicit(&s->chan_want, memory_order_relaxed) != want)
+		atomic_store_explicit(&s->chan_run, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->chan_run, 1, memory_order_relaxed);
+	atomic_store_explicit(&s->chan_bad_n, (uint8_t)nch, memory_order_relaxed);
+	atomic_store_explicit(&s->chan_want, (uint8_t)want, memory_order_relaxed);
+	atomic_store_explicit(&s->chan_bad, 1, memory_order_relaxed);
+	return false;
+}
+
+/*
  * A UADP NetworkMessage: every DataSetMessage in it must belong to an enrolled device,
  * come from its bound address, carry the security its device requires and verify with the
  * key its SecurityTokenId names, and be fresh by the device's replay protection; only then
@@ -551,7 +587,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_uadp_msg *m = w->umsg;
 	struct uadp_hit hit[LG_UADP_MAX_DSM];
 	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
-	bool is_signed, unprotected = false, bad = false;
+	bool is_signed, unprotected = false, bad = false, chan_bad = false;
 	unsigned i_refused = 0; /* the DataSetMessage whose device refused the message */
 	enum lg_reason rr;
 	int ret;
@@ -629,7 +665,11 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			rr = LG_DROP_UNSUPPORTED; /* channels that disagree on their length */
 			goto refused;
 		}
+		/* (a DataSetMessage of another channel count than the detector's is dropped
+		 * below: it does not make the window afresh for its count) */
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
+		    (!chan_want(w, g, hit[i].dev, hit[i].s) ||
+		     chan_want(w, g, hit[i].dev, hit[i].s) == hit[i].nch) &&
 		    lg_window_ready(hit[i].s, hit[i].nch,
 				    lg_window_len(w, g, hit[i].dev, hit[i].s))) {
 			rr = LG_DROP_UNSUPPORTED; /* out of memory for the window */
@@ -700,6 +740,15 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			bad = true;
 			continue;
 		}
+		/* Of another channel count than its detector was trained on: adds nothing, and
+		 * the datagram counts as channels (for this device too), as a bad sample does. */
+		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
+		    !chan_ok(w, g, hit[i].dev, s, hit[i].nch)) {
+			atomic_fetch_add_explicit(&s->drops[LG_DROP_CHANNELS], 1,
+						  memory_order_relaxed);
+			chan_bad = true;
+			continue;
+		}
 		/* A device's 'admitted' counts datagrams, as the totals do: once per message,
 		 * however many of its DataSetMessages it carries. */
 		bool first = true;
@@ -728,6 +777,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	if (bad)
 		return LG_DROP_BAD_SAMPLE;
+	if (chan_bad)
+		return LG_DROP_CHANNELS;
 	{
 		uint32_t ids[LG_UADP_MAX_DSM];
 
@@ -835,10 +886,21 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 		bool by_policy = dev->sample_rate && f.sample_rate != dev->sample_rate;
 
 		if (by_policy || (rate > 0 && f.sample_rate != rate)) {
+			uint32_t want = by_policy ? dev->sample_rate : (uint32_t)(rate + 0.5);
+
 			atomic_fetch_add_explicit(&s->rate_drops, 1, memory_order_relaxed);
+			/* a new run: after a frame that passed, or another rate or want (the
+			 * owner worker is the only writer of these) */
+			if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed) ||
+			    atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed) !=
+				f.sample_rate ||
+			    atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed) != want ||
+			    atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed) !=
+				by_policy)
+				atomic_store_explicit(&s->rate_run, 0, memory_order_relaxed);
+			atomic_fetch_add_explicit(&s->rate_run, 1, memory_order_relaxed);
 			/* what the control thread says of it (lg_dp_rate_watch()) */
-			atomic_store_explicit(&s->rate_want_hz, by_policy ? dev->sample_rate :
-					      (uint32_t)(rate + 0.5), memory_order_relaxed);
+			atomic_store_explicit(&s->rate_want_hz, want, memory_order_relaxed);
 			atomic_store_explicit(&s->rate_want_policy, by_policy, memory_order_relaxed);
 			atomic_store_explicit(&s->rate_bad_hz, f.sample_rate, memory_order_relaxed);
 			atomic_store_explicit(&s->rate_bad, 1, memory_order_relaxed);
@@ -847,6 +909,10 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 		if (atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
 			atomic_store_explicit(&s->rate_bad, 0, memory_order_relaxed);
 	}
+	/* Authentic, at the right rate, but of another channel count than its detector was
+	 * trained on (a model that records it): its windows would be judged wrongly. */
+	if (!chan_ok(w, g, dev, s, f.channels))
+		return LG_DROP_CHANNELS;
 	/* A frame dropped for a bad sample (issue 8) was authentic: its sequence is committed
 	 * above, but it is not admitted. Out of memory for the window is counted as
 	 * unsupported, not lost silently. */

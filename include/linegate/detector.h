@@ -58,6 +58,9 @@ struct lg_detector {
 			      * windows at that length; the default's is the set's */
 	double sample_rate;  /* samples per second it was trained on (0: not recorded); the data
 			      * plane refuses frames and devices of another rate */
+	unsigned channels;   /* channels of the device windows it was trained on (file
+			      * "channels", 1..16; 0: not recorded, any count scored as before);
+			      * the data plane drops frames of another count (channels) */
 	char digest[65];     /* SHA-256 of the training samples, hex ("" = not recorded) */
 	char signer[65];     /* Ed25519 public key (hex) meant to sign it ("" = not recorded) */
 	struct lg_bands bands;     /* the band layout the model was trained on */

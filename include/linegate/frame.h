@@ -131,7 +131,11 @@
 	X(DROP_LATE, "late",                                                                       \
 	  "an authentic frame that came after its device's window went on without it: the gap "   \
 	  "it belongs to was declared lost (its hold time ended or its worker's reorder pool "     \
-	  "was full)")
+	  "was full)")                                                                             \
+	X(DROP_CHANNELS, "channels",                                                               \
+	  "an authentic LGF frame (or UADP DataSetMessage) with another number of channels than "  \
+	  "the device's detector was trained on: its extra channels, or its missing ones, would "  \
+	  "be judged wrongly")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

@@ -87,7 +87,17 @@ CTL models candidates | grep -q "^$C1 *pending" || lg_fail "C1 is no longer pend
 # A candidate changed after its evaluation is not the one a person looked at: refused.
 sleep 1
 C3=$(train_candidate "to be tampered with")
+CTL models candidates | grep -q "^$C3 *pending  " || lg_fail "C3 not listed pending"
 sed -i '0,/"threshold":[0-9.e+-]*/s//"threshold":1e9/' "$CANDS/$C3/model.json"
+# the list says so (trial s20 H L9: listed as pending, with the figures of the model before)
+CTL models candidates > "$T/list.out"
+grep -q "^$C3 *pending (model.json ALTERED)" "$T/list.out" && grep -q "^ALTERED: " "$T/list.out" &&
+	grep -q "^$C1 *pending  " "$T/list.out" || lg_fail "the list: $(cat "$T/list.out")"
+CTL -r models candidates | python3 -c "
+import json, sys
+c = {e['id']: e for e in json.load(sys.stdin)['candidates']}
+assert c['$C3'].get('model_altered') is True and 'model_altered' not in c['$C1'], c
+" || lg_fail "model_altered in the JSON"
 rc=0
 CTL models approve "$C3" --key "$KEY" 2> "$T/tamper.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "not the model that was evaluated" "$T/tamper.err" ||

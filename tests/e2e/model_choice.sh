@@ -13,7 +13,8 @@
 #    (no swap); model rollback returns to the registry's model, and a restart keeps that;
 #    a boot file whose detection.model changed while linegated was down: the same at start;
 #  - frames at another sample rate than the model's: linegate logs the device and both
-#    rates, and linegatectl status lists the device as not scored, with a warning;
+#    rates, and linegatectl status lists the device as not scored, with a warning; frames
+#    of another channel count than the model's the same (reason channels);
 #  - a device enrolled with --no-score (score: false): status lists it as not scored by the
 #    policy, with a warning.
 source "$(dirname "$0")/lib.sh"
@@ -28,12 +29,13 @@ DEF=$LG_SOURCE/control/defaults/model.json
 
 # v1: the default model; hot: every row over its threshold (disagrees with v1 on every row
 # v1 does not alert on); line-model*: the default under other names, for detection.model;
-# other: a model for another line's devices; rate: the default trained at 12800 Hz.
+# other: a model for another line's devices; rate: the default trained at 12800 Hz; chan:
+# the default trained on 9 channels.
 cp "$DEF" "$T/v1.json"
 cp "$DEF" "$T/line-model.json"
 cp "$DEF" "$T/line-model2.json"
 sed 's/"threshold":[0-9.e+-]*/"threshold":1e-9/' "$DEF" > "$T/hot.json"
-python3 - "$DEF" "$T/other.json" "$T/rate.json" <<'EOF'
+python3 - "$DEF" "$T/other.json" "$T/rate.json" "$T/chan.json" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 json.dump({"format": "linegate-detectors", "name": "other-line", "version": 1,
@@ -41,8 +43,11 @@ json.dump({"format": "linegate-detectors", "name": "other-line", "version": 1,
           open(sys.argv[2], "w"))
 m["sample_rate"] = 12800
 json.dump(m, open(sys.argv[3], "w"))
+del m["sample_rate"]
+m["channels"] = 9  # a count no device of the line sends
+json.dump(m, open(sys.argv[4], "w"))
 EOF
-for m in v1 hot line-model line-model2 other rate; do
+for m in v1 hot line-model line-model2 other rate chan; do
 	"$LG_BIN_CTL" sign "$KEY" "$T/$m.json" >/dev/null
 done
 
@@ -185,6 +190,27 @@ EOF
 CTL model rollback >/dev/null || lg_fail "rollback from vib@rate"
 send 100
 no_warnings() { CTL -r status | python3 -c 'import json,sys; sys.exit(len(json.load(sys.stdin)["warnings"]))'; }
+lg_wait_for 5 no_warnings || lg_fail "status still warns: $(CTL -r status)"
+# 6b. frames of another channel count than the model's (trial s20 H M1): the same.
+CTL model add vib chan "$T/chan.json" >/dev/null || lg_fail "add vib@chan"
+CTL model activate vib@chan >/dev/null || lg_fail "activate vib@chan"
+send 200
+LINE="linegate: device press-1-vib (id 101): [0-9]* frames dropped as channels: its frames carry [0-9]* channels\\?, the model vib@chan was trained on 9 for it, so none of its windows is scored"
+lg_wait_for 5 grep -q "$LINE" "$T/dp.err" || lg_fail "no log line for the channels: $(tail -5 "$T/dp.err")"
+CTL -r status > "$T/status.json"
+python3 - "$T/status.json" <<'EOF' || lg_fail "status: $(cat "$T/status.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+ns = {d["name"]: d for d in s["not_scored"]}
+d = ns["press-1-vib"]
+assert (d["reason"], d["want_channels"]) == ("channels", 9) and d["frame_channels"] != 9, d
+assert d["frames_dropped"] > 0, d
+assert any(w.startswith("device press-1-vib (id 101) is not scored: its frames carry ")
+           and "the model's detector for it was trained on 9" in w for w in s["warnings"]), \
+    s["warnings"]
+EOF
+CTL model rollback >/dev/null || lg_fail "rollback from vib@chan"
+send 100
 lg_wait_for 5 no_warnings || lg_fail "status still warns: $(CTL -r status)"
 # A new machine enrolled as recorded, not scored (--no-score, trial s19 C M3): the policy
 # file says score: false, status lists it as not scored by the policy, with a warning.

@@ -5,12 +5,13 @@
 # default policy's 8 devices, no default), the policy's detection.model the default model
 # (one detector for every device). Before 2026-12-06 a policy that enrolled press-9 was
 # "valid" and applied, and press-9's windows were counted as no_detector, never scored.
-#  - linegatectl validate (offline), diff, apply --dry-run and apply refuse it, naming the
+#  - linegatectl validate (offline, or asking linegated), diff, apply --dry-run and apply
+#    refuse it, naming the
 #    model, its file and the device; the running policy, version and registry stay, audited;
 #  - the data plane refuses it too when sent to it directly (its file watch, SIGHUP, a
 #    fleet bundle), naming the running model, and keeps its generation;
 #  - an apply that changes detection.model to a model serving press-9 is taken (the new
-#    model runs, the registry follows), and then a model switch back to line@1 (activate,
+#    model runs, the registry follows; validate asks linegated and takes it too), and then a model switch back to line@1 (activate,
 #    shadow, add) is refused naming press-9: it would leave press-9 without a detector;
 #  - with press-9 enrolled and served, its frames are scored (rows_no_detector stays 0).
 source "$(dirname "$0")/lib.sh"
@@ -67,10 +68,14 @@ V0=$(CTL -r status | python3 -c "import json,sys; print(json.load(sys.stdin)['ve
 
 # 1. enrolling press-9 under line@1: refused everywhere, naming line@1, its file, press-9.
 WHY="the registry's active model line@1 cannot serve the policy: .*/models/line/1/line.json: the model has no detector for device press-9 (id 109) and no default"
-if "$LG_BIN_CTL" validate "$T/policy9.yaml" > "$T/v.out" 2> "$T/v.err"; then
-	lg_fail "linegatectl validate took a device line@1 cannot score: $(cat "$T/v.out")"
-fi
-grep -q "policy9.yaml: models.registry: $WHY" "$T/v.err" || lg_fail "validate: $(cat "$T/v.err")"
+# validate offline (no linegated at its socket) and asking linegated: both refuse
+for sock in "$T/none.sock" "$T/d.sock"; do
+	if "$LG_BIN_CTL" -s "$sock" validate "$T/policy9.yaml" > "$T/v.out" 2> "$T/v.err"; then
+		lg_fail "linegatectl validate took a device line@1 cannot score: $(cat "$T/v.out")"
+	fi
+	grep -q "policy9.yaml: models.registry: $WHY" "$T/v.err" ||
+		lg_fail "validate ($sock): $(cat "$T/v.err")"
+done
 for v in diff "apply --dry-run" apply; do
 	if CTL $v "$T/policy9.yaml" > "$T/a.out" 2> "$T/a.err"; then
 		lg_fail "$v took a device line@1 cannot score: $(cat "$T/a.out")"
@@ -92,7 +97,18 @@ grep -q "^error: model: the running active model line@1 (not the policy's detect
 [ "$(ndev)" = 8 ] || lg_fail "the data plane took press-9: $(ndev) devices"
 
 # 3. with a model that serves press-9 as detection.model: taken; linegated knows the new
-# model runs (offline validate cannot, and says how to ask).
+# model runs. validate asks it, and takes what apply takes (trial s20 H M4: "validate &&
+# apply" of "Adding a machine" stopped at validate); offline it cannot know, and says so.
+if "$LG_BIN_CTL" -s "$T/none.sock" validate "$T/policy9m.yaml" > "$T/v.out" 2> "$T/v.err"; then
+	lg_fail "offline validate took policy9m: $(cat "$T/v.out" "$T/v.err")"
+fi
+grep -q "linegated, which knows, did not answer at $T/none.sock" "$T/v.err" ||
+	lg_fail "offline validate: $(cat "$T/v.err")"
+CTL validate "$T/policy9m.yaml" > "$T/v.out" 2> "$T/v.err" ||
+	lg_fail "validate refused what apply takes: $(cat "$T/v.out" "$T/v.err")"
+grep -q "policy9m.yaml: valid, 9 devices" "$T/v.out" || lg_fail "validate: $(cat "$T/v.out")"
+grep -q "an apply changes detection.model: linegated at .* would apply it: .*an apply would run the new detection.model in place of the registry's active model line@1" \
+	"$T/v.err" || lg_fail "validate's note: $(cat "$T/v.err")"
 CTL apply --dry-run "$T/policy9m.yaml" > "$T/a.out" || lg_fail "dry run: $(cat "$T/a.out")"
 CTL apply "$T/policy9m.yaml" > "$T/a.out" || lg_fail "apply with line9.json: $(cat "$T/a.out")"
 grep -q "the policy's new detection.model line9.json runs in place of the registry's active model line@1" \
