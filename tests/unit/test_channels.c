@@ -204,7 +204,7 @@ static void test_uadp(void)
 	CHECK_EQ(uadp(2, 1), LG_OK);
 	CHECK_EQ(w->rows, 1);
 	CHECK_EQ(uadp(3, 1), LG_OK);
-	/* two fields, two channels: dropped; the half-filled window is kept */
+	/* two fields, two channels: dropped (the half-filled window waits) */
 	CHECK_EQ(uadp(4, 2), LG_DROP_CHANNELS);
 	CHECK_EQ(atomic_load(&d->chan_drops), 1);
 	CHECK_EQ(atomic_load(&d->drops[LG_DROP_CHANNELS]), 1);
@@ -212,9 +212,14 @@ static void test_uadp(void)
 	ns = lg_dp_rate_json(g);
 	CHECK_EQ(field(not_scored(ns, "d", "channels"), "frame_channels"), 2);
 	json_object_put(ns);
+	/* no window spans the dropped message's samples: 3's half is dropped at 5 (a gap in the
+	 * device's sequence, window_gaps), 5 and 6 make the next row */
 	CHECK_EQ(uadp(5, 1), LG_OK);
+	CHECK_EQ(w->rows, 1);
+	CHECK_EQ(atomic_load(&d->window_gaps), 1);
+	CHECK_EQ(uadp(6, 1), LG_OK);
 	CHECK_EQ(w->rows, 2);
-	CHECK_EQ(atomic_load(&d->admitted), 4);
+	CHECK_EQ(atomic_load(&d->admitted), 5);
 	/* its sequence was spent */
 	CHECK_EQ(uadp(4, 1), LG_DROP_REPLAYED);
 }
