@@ -15,100 +15,80 @@
 #define RATE_SAY_NS (60ull * 1000000000ull) /* a device's next line at most a minute on */
 #define RATE_SAY_MAX 8			    /* device lines a round; the rest summed up */
 
-/* The same for frames of another channel count than the device's detector was trained on. */
-static void chan_watch(struct lg_dp *dp, bool final)
+/*
+ * One line per device whose authentic frames were dropped as sample_rate (chan false) or
+ * channels (chan true) since its last line, at most a line a minute per device and
+ * RATE_SAY_MAX devices a round (the rest summed up); final: every one now, at the end.
+ */
+static void say_drops(struct lg_dp *dp, bool final, bool chan)
 {
 	const struct lg_gen *g = atomic_load(&dp->gen);
 	const struct lg_modelset *ms = atomic_load(&dp->models);
+	const char *reason = chan ? "channels" : "sample_rate";
 	uint64_t now = lg_now_ns();
 	unsigned said = 0, more = 0;
 
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		struct lg_dev_state *s = g->state[i];
 		const struct lg_policy_device *dev = &g->policy.devices[i];
-		uint64_t n = atomic_load_explicit(&s->chan_drops, memory_order_relaxed);
-		bool bad = atomic_load_explicit(&s->chan_bad, memory_order_relaxed);
-		unsigned nch = atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed);
-		unsigned want = atomic_load_explicit(&s->chan_want, memory_order_relaxed);
+		uint64_t n = atomic_load_explicit(chan ? &s->chan_drops : &s->rate_drops,
+						  memory_order_relaxed);
+		uint64_t *said_n = chan ? &s->chan_said : &s->rate_said;
+		uint64_t *said_ns = chan ? &s->chan_said_ns : &s->rate_said_ns;
+		bool bad = atomic_load_explicit(chan ? &s->chan_bad : &s->rate_bad,
+						memory_order_relaxed);
+		char what[320];
 
-		if (n <= s->chan_said ||
-		    (!final && s->chan_said_ns && now - s->chan_said_ns < RATE_SAY_NS))
+		if (n <= *said_n || (!final && *said_ns && now - *said_ns < RATE_SAY_NS))
 			continue;
 		if (said == RATE_SAY_MAX) {
 			more++;
 			continue;
 		}
 		said++;
+		if (chan) {
+			unsigned nch = atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed);
+
+			snprintf(what, sizeof(what), "%s %u channel%s, the model %.96s was trained "
+				 "on %u for it", bad ? "its frames carry" : "its last such frame carried",
+				 nch, nch == 1 ? "" : "s", ms ? ms->active : "",
+				 (unsigned)atomic_load_explicit(&s->chan_want, memory_order_relaxed));
+		} else {
+			uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
+			char wants[160];
+
+			if (atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed))
+				snprintf(wants, sizeof(wants), "its sample_rate in the policy is %u Hz",
+					 want);
+			else
+				snprintf(wants, sizeof(wants), "the model %.96s reads %u Hz",
+					 ms ? ms->active : "", want);
+			snprintf(what, sizeof(what), "%s at %u Hz, %s",
+				 bad ? "its frames come" : "its last such frame came",
+				 (unsigned)atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed),
+				 wants);
+		}
 		fprintf(stderr,
-			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
-			"channels%s: %s %u channel%s, the model %.96s was trained on %u for it, "
-			"so %s (linegatectl status \"not_scored\"; docs/models.md \"Channel "
-			"counts\")\n",
-			dev->name, dev->id, n - s->chan_said, n - s->chan_said == 1 ? "" : "s",
-			s->chan_said ? " since the last line" : "",
-			bad ? "its frames carry" : "its last such frame carried", nch,
-			nch == 1 ? "" : "s", ms ? ms->active : "", want,
-			bad ? "none of its windows is scored"
-			    : "some of its windows were not scored");
-		s->chan_said = n;
-		s->chan_said_ns = now;
+			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as %s%s: %s, so %s "
+			"(linegatectl status \"not_scored\"; docs/models.md \"%s\")\n",
+			dev->name, dev->id, n - *said_n, n - *said_n == 1 ? "" : "s", reason,
+			*said_n ? " since the last line" : "", what,
+			bad ? "none of its windows is scored" : "some of its windows were not scored",
+			chan ? "Channel counts" : "Sample rates");
+		*said_n = n;
+		*said_ns = now;
 	}
 	if (more)
 		fprintf(stderr,
-			"linegate: %u more devices' frames dropped as channels "
-			"(linegatectl status \"not_scored\" lists them)\n",
-			more);
+			"linegate: %u more devices' frames dropped as %s (linegatectl status "
+			"\"not_scored\" lists them)\n",
+			more, reason);
 }
 
 void lg_dp_rate_watch(struct lg_dp *dp, bool final)
 {
-	const struct lg_gen *g = atomic_load(&dp->gen);
-	const struct lg_modelset *ms = atomic_load(&dp->models);
-	uint64_t now = lg_now_ns();
-	unsigned said = 0, more = 0;
-
-	for (size_t i = 0; i < g->policy.ndevices; i++) {
-		struct lg_dev_state *s = g->state[i];
-		const struct lg_policy_device *dev = &g->policy.devices[i];
-		uint64_t n = atomic_load_explicit(&s->rate_drops, memory_order_relaxed);
-		bool bad = atomic_load_explicit(&s->rate_bad, memory_order_relaxed);
-		uint32_t hz = atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed);
-		uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
-		bool pol = atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed);
-		char wants[160];
-
-		if (n <= s->rate_said ||
-		    (!final && s->rate_said_ns && now - s->rate_said_ns < RATE_SAY_NS))
-			continue;
-		if (said == RATE_SAY_MAX) {
-			more++;
-			continue;
-		}
-		said++;
-		if (pol)
-			snprintf(wants, sizeof(wants), "its sample_rate in the policy is %u Hz",
-				 want);
-		else
-			snprintf(wants, sizeof(wants), "the model %.96s reads %u Hz",
-				 ms ? ms->active : "", want);
-		fprintf(stderr,
-			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as "
-			"sample_rate%s: %s at %u Hz, %s, so %s (linegatectl status "
-			"\"not_scored\"; docs/models.md \"Sample rates\")\n",
-			dev->name, dev->id, n - s->rate_said, n - s->rate_said == 1 ? "" : "s",
-			s->rate_said ? " since the last line" : "",
-			bad ? "its frames come" : "its last such frame came", hz, wants,
-			bad ? "none of its windows is scored"
-			    : "some of its windows were not scored");
-		s->rate_said = n;
-		s->rate_said_ns = now;
-	}
-	if (more)
-		fprintf(stderr,
-			"linegate: %u more devices' frames dropped as sample_rate "
-			"(linegatectl status \"not_scored\" lists them)\n",
-			more);
-	chan_watch(dp, final);
+	say_drops(dp, final, false);
+	say_drops(dp, final, true);
 }
 
 /* A "not_scored" entry: the device and why. */
