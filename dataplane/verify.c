@@ -737,6 +737,9 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		    lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
 		    uadp_has_bad(hit[i].dev, hit[i].f, hit[i].nch, hit[i].count)) {
 			lg_window_drop_bad(s);
+			/* the device's drop, as an LGF frame's is (admitted + dropped per device) */
+			atomic_fetch_add_explicit(&s->drops[LG_DROP_BAD_SAMPLE], 1,
+						  memory_order_relaxed);
 			bad = true;
 			continue;
 		}

@@ -162,6 +162,9 @@ static void test_drop(void)
 	CHECK_EQ(w->rows, 4);
 	CHECK_NEAR(row_feat(0, LG_FEAT_MEAN), 6.5, 1e-6);
 	CHECK_EQ(atomic_load(&s3->bad_sample_drops), 2);
+	/* each the device's drop too, as an LGF frame's: admitted + dropped per device */
+	CHECK_EQ(atomic_load(&s3->drops[LG_DROP_BAD_SAMPLE]), 2);
+	CHECK_EQ(atomic_load(&s2->drops[LG_DROP_BAD_SAMPLE]), 4);
 	CHECK_EQ(atomic_load(&w->st.samples_masked), 0);
 }
 
