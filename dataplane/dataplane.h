@@ -72,9 +72,9 @@ struct lg_dev_state {
 	uint64_t last_seq;   /* sequence of the newest frame that went into win */
 	/* A window holds consecutive samples only (lg_window_follow()): the sequence its
 	 * next frame must have (0 = none yet), and for LGF the timestamp it would carry if
-	 * the stream goes on in time, and whether the last one did (a steady clock). */
+	 * the stream goes on in time, and for how many frames it did (a steady clock). */
 	uint64_t win_next_seq, ts_next_ns;
-	bool ts_steady;
+	uint8_t ts_steady; /* frames in a row that started where the last one's samples ended */
 	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
 	/* Keyed HMAC contexts for the device's key slots (LGF tags and UADP signatures
 	 * alike), made on first use and remade when a new policy changes the key bytes. */

@@ -67,15 +67,16 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
  * recording (docs/models.md): before a frame (or DataSetMessage) goes into the device's
  * window, its partial window is dropped, not scored, and counted (window_gaps) when the
  * frame does not follow the last one:
- * - an LGF stream whose frames follow each other on the sender's clock (the last one
- *   started within half a frame, at least 1 ms, of where the stream would go on): its
- *   timestamp ts_ns is off by more than that (a lost frame, a pause), as the trainer cuts;
- * - any other stream (a UADP one, or one stamped on another clock than its samples', as a
- *   load generator's wall clock at any rate): its sequence seq is not the next (a frame
- *   lost, or dropped for its rate or a bad sample). A heartbeat moves the sequence on
- *   (lg_window_seq_moves()).
+ * - its sequence seq is not the next (a frame lost, or dropped for its rate, channel count
+ *   or a bad sample); a heartbeat moves the sequence on (lg_window_seq_moves());
+ * - an LGF stream on its samples' clock (its last LG_WINDOW_STEADY_RUN frames each started
+ *   within half a frame, at least 1 ms, of where the last one's samples ended): its
+ *   timestamp ts_ns is more than LG_WINDOW_PAUSE_NS (and 4 frames) late, a pause with the
+ *   sequence unbroken.
  * dur_ns: the frame's samples' duration (0 with ts_ns 0: no clock).
  */
+#define LG_WINDOW_STEADY_RUN 8
+#define LG_WINDOW_PAUSE_NS 1000000000ull
 void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
 		      uint64_t ts_ns, uint64_t dur_ns);
 /* A frame without samples (an LGF heartbeat) took sequence seq: the window goes on. */

@@ -337,22 +337,29 @@ static void count_masked(struct lg_worker *w, struct lg_dev_state *s, uint64_t n
 void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
 		      uint64_t ts_ns, uint64_t dur_ns)
 {
-	bool gap = s->win_next_seq && seq != s->win_next_seq, steady = s->ts_steady;
+	bool gap = s->win_next_seq && seq != s->win_next_seq;
 
 	/* Another DataSetMessage of the same message (UADP group sequence): it goes on. */
 	if (s->win_next_seq && seq == s->win_next_seq - 1 && !ts_ns)
 		gap = false;
-	s->ts_steady = false;
 	if (ts_ns && dur_ns) {
 		if (s->ts_next_ns) {
 			int64_t d = (int64_t)(ts_ns - s->ts_next_ns);
 			uint64_t tol = dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000;
+			uint64_t pause = 4 * dur_ns > LG_WINDOW_PAUSE_NS ? 4 * dur_ns
+								     : LG_WINDOW_PAUSE_NS;
 
-			s->ts_steady = (uint64_t)(d < 0 ? -d : d) <= tol;
-			/* A stream on its samples' clock: cut where its time does not go on, as
-			 * linegate-train does (a pause is no sequence gap) */
-			if (steady)
-				gap = !s->ts_steady;
+			/* A pause of a sender on its samples' clock, its sequence unbroken (a
+			 * machine stopped and started): only where the clock has been the samples'
+			 * for a while, and only a long one: a sender stamping another clock (a
+			 * load generator's, a gateway's arrival time) jitters by more than a
+			 * frame and must not lose windows to it (a lost frame is a sequence gap) */
+			if (s->ts_steady >= LG_WINDOW_STEADY_RUN && d > (int64_t)pause)
+				gap = true;
+			if ((uint64_t)(d < 0 ? -d : d) > tol)
+				s->ts_steady = 0;
+			else if (s->ts_steady < UINT8_MAX)
+				s->ts_steady++;
 		}
 		s->ts_next_ns = ts_ns + dur_ns;
 	}

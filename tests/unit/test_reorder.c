@@ -436,12 +436,13 @@ static enum lg_reason lgf_ts(uint32_t dev, uint64_t seq, float v, uint64_t ts_ns
 }
 
 /* No window spans a gap in its device's stream (trial s20 H H1: one lost frame made an alert
- * at 80-250x the threshold): on a steady clock, a lost frame or a pause cuts the window where
- * linegate-train does; on any other clock, a sequence gap does; a heartbeat is no gap. */
+ * at 80-250x the threshold): a sequence gap cuts it; so does a pause of over a second of a
+ * sender on its samples' clock (8 frames on time before it); a sender on another clock (a
+ * load generator's wall clock) loses no window to its jitter; a heartbeat is no gap. */
 static void test_window_gaps(void)
 {
 	struct lg_dev_state *s1 = state(1);
-	const uint64_t F = 4000000, t = 1000000000000ull, tt = t + 100000000000ull;
+	const uint64_t F = 4000000, t = 1000000000000ull, P = 2000000000ull, tt = t + 100 * P;
 	uint64_t g0;
 
 	w->dp->hold_lgf_ns = 0;
@@ -454,31 +455,36 @@ static void test_window_gaps(void)
 	CHECK_EQ(lgf_ts(1, 104, 3, t + 4 * F, false), LG_OK); /* 103 lost: 102's half dropped */
 	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 1);
 	CHECK_EQ(lgf_ts(1, 105, 3, t + 5 * F, false), LG_OK);
+	for (uint64_t q = 106; q <= 113; q++) /* on the samples' clock: 8 frames on time */
+		CHECK_EQ(lgf_ts(1, q, 4, t + (q - 100) * F, false), LG_OK);
 	/* a pause of 2 s, the sequence unbroken */
-	CHECK_EQ(lgf_ts(1, 106, 4, t + 6 * F, false), LG_OK);
-	CHECK_EQ(lgf_ts(1, 107, 5, t + 6 * F + 2000000000ull, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 114, 5, t + 14 * F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 115, 6, t + 15 * F + P, false), LG_OK);
 	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 2);
-	CHECK_EQ(lgf_ts(1, 108, 5, t + 7 * F + 2000000000ull, false), LG_OK);
-	/* frames 1 ms apart on the sender's clock (a load generator's, not the samples'): the
-	 * sequence alone decides */
-	CHECK_EQ(lgf_ts(1, 109, 6, tt, false), LG_OK);
-	CHECK_EQ(lgf_ts(1, 110, 6, tt + 1000000, false), LG_OK);
-	CHECK_EQ(lgf_ts(1, 111, 7, tt + 2000000, false), LG_OK);
-	CHECK_EQ(lgf_ts(1, 113, 8, tt + 3000000, false), LG_OK); /* 112 lost */
+	CHECK_EQ(lgf_ts(1, 116, 6, t + 16 * F + P, false), LG_OK);
+	/* a load generator's wall clock: a second late, one step on time, then 1 ms apart: no
+	 * gap (the sequence goes on) */
+	CHECK_EQ(lgf_ts(1, 117, 7, tt, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 118, 7, tt + 1000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 119, 8, tt + 1000000 + F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 120, 8, tt + 2000000 + F, false), LG_OK);
+	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 2);
+	CHECK_EQ(lgf_ts(1, 121, 9, tt + 3000000 + F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 123, 10, tt + 4000000 + F, false), LG_OK); /* 122 lost */
 	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 3);
-	CHECK_EQ(lgf_ts(1, 114, 8, tt + 4000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 124, 10, tt + 5000000 + F, false), LG_OK);
 	/* a heartbeat between two frames of a window */
-	CHECK_EQ(lgf_ts(1, 115, 9, tt + 5000000, false), LG_OK);
-	CHECK_EQ(lgf_ts(1, 116, 0, tt + 6000000, true), LG_OK);
-	CHECK_EQ(lgf_ts(1, 117, 9, tt + 7000000, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 125, 11, tt + 6000000 + F, false), LG_OK);
+	CHECK_EQ(lgf_ts(1, 126, 0, tt + 7000000 + F, true), LG_OK);
+	CHECK_EQ(lgf_ts(1, 127, 11, tt + 8000000 + F, false), LG_OK);
 	CHECK_EQ(atomic_load(&s1->window_gaps), g0 + 3);
-	CHECK_EQ(w->rows, 6);
-	CHECK_NEAR(row_mean(0), 0.5, 1e-6); /* 100 (0s) and 101 (1s) */
-	CHECK_NEAR(row_mean(1), 3, 1e-6);
-	CHECK_NEAR(row_mean(2), 5, 1e-6);
-	CHECK_NEAR(row_mean(3), 6, 1e-6);
-	CHECK_NEAR(row_mean(4), 8, 1e-6);
-	CHECK_NEAR(row_mean(5), 9, 1e-6);
+	CHECK_EQ(w->rows, 11);
+	{
+		static const float want[] = { 0.5, 3, 4, 4, 4, 4, 6, 7, 8, 10, 11 };
+
+		for (unsigned r = 0; r < 11; r++)
+			CHECK_NEAR(row_mean(r), want[r], 1e-6);
+	}
 	w->dp->hold_lgf_ns = 4 * MS;
 	/* UADP (replay: sequence): a DataSetMessage lost */
 	{
@@ -493,9 +499,9 @@ static void test_window_gaps(void)
 		CHECK_EQ(uadp(14, 3, 0), LG_OK); /* 13 lost */
 		CHECK_EQ(uadp(15, 3, 0), LG_OK);
 		CHECK_EQ(atomic_load(&s3->window_gaps), g0 + 1);
-		CHECK_EQ(w->rows, 8);
-		CHECK_NEAR(row_mean(6), 0.5, 1e-6);
-		CHECK_NEAR(row_mean(7), 3, 1e-6);
+		CHECK_EQ(w->rows, 13);
+		CHECK_NEAR(row_mean(11), 0.5, 1e-6);
+		CHECK_NEAR(row_mean(12), 3, 1e-6);
 		w->dp->hold_uadp_ns = 4 * MS;
 	}
 }
