@@ -417,18 +417,38 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 			 * counted capture_truncated at the end of each pass. */
 			src.cut = true;
 		} else {
-			if (mid)
+			const char *perr = pcap_geterr(pc), *other;
+			int odlt;
+
+			other = strstr(perr, "an interface has a type ");
+			if (mid && other && strstr(perr, "different from the type of the first") &&
+			    sscanf(other, "an interface has a type %d", &odlt) == 1) {
+				/* Not damage: libpcap reads one link type a file, and a pcapng
+				 * of several interfaces (dumpcap -i eth0 -i any, mergecap) may
+				 * have more (trial s20 I M2). */
+				snprintf(err, errlen, "%s: not damaged, but before record %llu (byte "
+					 "%ld) it describes an interface of link type %s (%d), and its "
+					 "first interface is %s: libpcap reads one link type a file, "
+					 "and this pcapng has interfaces of several (e.g. dumpcap -i "
+					 "eth0 -i any, or mergecap of such captures). Keep "
+					 "one interface's records: tshark -r %s -Y "
+					 "'frame.interface_id == 0' -w one.pcapng (tshark -r FILE -T "
+					 "fields -e frame.interface_id counts them), or capture one "
+					 "interface, or several of one link type",
+					 src.o.file, (unsigned long long)src.records + 1, pos,
+					 dlt_name(odlt), odlt, dlt_name(src.dlt), src.o.file);
+			} else if (mid)
 				snprintf(err, errlen, "%s: record %llu cannot be read (byte %ld of %lld): "
 					 "%s; the file is damaged before its end, and the records "
 					 "after it would be lost (cut=stop reads only a file that ends "
 					 "inside a record)", src.o.file,
 					 (unsigned long long)src.records + 1, pos,
-					 (long long)st.st_size, pcap_geterr(pc));
+					 (long long)st.st_size, perr);
 			else
 				snprintf(err, errlen, "%s: record %llu cannot be read: %s (the file "
 					 "ends inside it: a copy cut short? cut=stop reads it up to "
 					 "there)", src.o.file, (unsigned long long)src.records + 1,
-					 pcap_geterr(pc));
+					 perr);
 			pcap_close(pc);
 			pcap_be_teardown();
 			return -EBADMSG;

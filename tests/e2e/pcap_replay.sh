@@ -430,4 +430,34 @@ refuse missing "$T/missing.pcap: No such file or directory" "file=$T/missing.pca
 refuse not-a-capture "$F/policy.yaml: not a pcap or pcapng file" "file=$F/policy.yaml"
 head -c 30000 "$F/lgf.pcap" > "$T/cut.pcap"
 refuse cut "$T/cut.pcap: record 41 cannot be read" "file=$T/cut.pcap"
+# A pcapng of two interfaces of different link types (dumpcap -i eth0 -i any: EN10MB and
+# LINUX_SLL) is not damaged: libpcap reads one link type a file. Say so, and the way out
+# (trial s20 I M2: it said "the file is damaged before its end").
+python3 - "$F/lgf.pcap" "$T/two-links.pcapng" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+incl = struct.unpack("<I", data[32:36])[0]
+rec = data[40:40 + incl]
+
+
+def block(kind, body):
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+def epb(iface, pkt):
+    return block(6, struct.pack("<IIIII", iface, 0, 0, len(pkt), len(pkt)) + pkt)
+
+
+out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+out += block(1, struct.pack("<HHI", 1, 0, 65535)) + epb(0, rec)       # EN10MB
+out += block(1, struct.pack("<HHI", 113, 0, 65535)) + epb(1, rec)     # LINUX_SLL
+open(sys.argv[2], "wb").write(out)
+PY
+refuse two-links "libpcap reads one link type a file" "file=$T/two-links.pcapng"
+grep -qF "link type LINUX_SLL (113), and its first interface is EN10MB" "$T/two-links.err" ||
+	lg_fail "two-links: the link types are not named: $(cat "$T/two-links.err")"
+grep -qF "tshark -r $T/two-links.pcapng -Y 'frame.interface_id == 0' -w one.pcapng" \
+	"$T/two-links.err" || lg_fail "two-links: no way out: $(cat "$T/two-links.err")"
+! grep -q "the file is damaged" "$T/two-links.err" || lg_fail "two-links: called damaged"
 echo "PASS"
