@@ -629,9 +629,10 @@ static void admission(void)
 	struct rec r[12];
 	size_t n, plen;
 
-	/* Records 0-3 untagged, 4-7 behind VLAN 7, 8 ARP, 9 an unknown device, 10 cut. */
-	for (int i = 0; i < 11; i++) {
-		plen = lgf(pl, i == 9 ? 99 : 7, (uint64_t)i + 1);
+	/* Records 0-3 untagged, 4-7 behind VLAN 7, 8 ARP, 9 an unknown device, 10 cut, 11 with
+	 * sequence 0 (malformed for admission, as XDP: sequences start at 1). */
+	for (int i = 0; i < 12; i++) {
+		plen = lgf(pl, i == 9 ? 99 : 7, i == 11 ? 0 : (uint64_t)i + 1);
 		n = framed(f, DLT_EN10MB, i == 8 ? 0x0806 : 0x0800, l3,
 			   l3_udp(l3, false, 40007, PORT, pl, plen, false), false);
 		if (i >= 4 && i < 8) {
@@ -648,7 +649,7 @@ static void admission(void)
 	}
 	r[10].caplen = 60;
 	snprintf(path, sizeof(path), "%s/admission.pcap", dir);
-	CHECK_EQ(write_file(path, DLT_EN10MB, r, 11), 0);
+	CHECK_EQ(write_file(path, DLT_EN10MB, r, 12), 0);
 	snprintf(opts, sizeof(opts), "file=%s", path);
 
 	/* No vlans: the tagged four are `vlan`, as XDP and DPDK's net_pcap refuse them. */
@@ -667,6 +668,7 @@ static void admission(void)
 	CHECK_EQ(rc[LG_R_VLAN].frames, 4);
 	CHECK_EQ(rc[LG_R_NOT_OURS].frames, 1);
 	CHECK_EQ(rc[LG_R_UNKNOWN_DEVICE].frames, 1);
+	CHECK_EQ(rc[LG_R_MALFORMED].frames, 1);
 	/* Admission's drops are its own; the backend counts only the record the capture cut. */
 	CHECK_EQ(res.st.drops[LG_DROP_CAPTURE_TRUNCATED], 1);
 	CHECK_EQ(total_drops(&res.st), 1);
