@@ -1094,8 +1094,8 @@ static int queue_attacks(struct sender *s, uint64_t g, struct dev *d, const uint
 			switch (c) {
 			case C_UNKNOWN: {
 				/* Ids from the top of the range, which policies leave free. */
-				uint32_t id = htole32(0xfff00000u +
-						      (uint32_t)(s->attack_base[c] + s->sent[c]));
+				uint32_t id = htole32(lg_loadgen_unknown_id(s->attack_base[c] +
+									    s->sent[c]));
 
 				memcpy(a + 4, &id, 4);
 				break;
@@ -1657,7 +1657,19 @@ int main(int argc, char **argv)
 		case 'j': o.summary = optarg; break;
 		case 'q': o.quiet = true; break;
 		case 'u': o.uadp = true; break;
-		case 9: o.first_seq = strtoull(optarg, NULL, 0); break;
+		case 9: {
+			int r = lg_loadgen_parse_seq(optarg, &o.first_seq);
+
+			if (r) {
+				fprintf(stderr, "linegate-loadgen: --first-seq %s: %s\n", optarg,
+					r == -ERANGE ? "past the largest sequence, 2^64 - 1 = "
+						       "18446744073709551615"
+						     : "want a sequence number from 1 (LGF sequences "
+						       "start at 1) to 18446744073709551615");
+				return 2;
+			}
+			break;
+		}
 		case 15: {
 			char *end;
 			double s;
@@ -1783,6 +1795,17 @@ int main(int argc, char **argv)
 	}
 	if (!o.devices || o.devices > p.ndevices)
 		o.devices = (unsigned)p.ndevices;
+	/* Unknown-device frames take their ids from the top of the range: none may be
+	 * enrolled there, or they would count as that device's (trial s20 I L4). */
+	for (size_t i = 0; (o.attacks[C_UNKNOWN] || o.attack_rate[C_UNKNOWN] > 0) &&
+			   i < p.ndevices; i++)
+		if (p.devices[i].id >= LG_LOADGEN_UNKNOWN_ID_BASE) {
+			fprintf(stderr, "linegate-loadgen: the policy enrolls device %u, in the "
+				"range 0x%x.. that unknown-device frames take their ids from: "
+				"renumber it, or send no unknown-device frames\n",
+				p.devices[i].id, LG_LOADGEN_UNKNOWN_ID_BASE);
+			goto out_policy;
+		}
 	if (o.threads > o.devices) {
 		fprintf(stderr, "linegate-loadgen: %u threads for %u devices: each thread sends "
 				"for at least one device\n", o.threads, o.devices);

@@ -252,3 +252,21 @@ int lg_loadgen_parse_list(const char *s, unsigned min, unsigned maxv, unsigned *
 		s = end + 1;
 	}
 }
+
+int lg_loadgen_parse_seq(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull takes a sign and leading spaces, and saturates at 2^64 - 1. */
+	if (!s || !(s[0] >= '0' && s[0] <= '9'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || *end || !v)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}

@@ -64,4 +64,22 @@ int lg_loadgen_parse_mac(const char *s, uint8_t mac[6]);
 int lg_loadgen_parse_list(const char *s, unsigned min, unsigned maxv, unsigned *vals,
 			  unsigned max);
 
+/*
+ * --first-seq: a sequence number 1 .. 2^64 - 1 (decimal, or hexadecimal after 0x). 0 (LGF
+ * sequences start at 1), a sign, spaces, trailing text: -EINVAL; past 2^64 - 1: -ERANGE.
+ */
+int lg_loadgen_parse_seq(const char *s, uint64_t *out);
+
+/*
+ * The device id of the k-th unknown-device frame: from the top of the id range, 0xfff00000
+ * .. 0xffffffff, which policies leave free (the load generator refuses a policy that enrolls
+ * one there), so never an enrolled id and never 0 (a malformed frame); they repeat after
+ * 2^20 frames.
+ */
+#define LG_LOADGEN_UNKNOWN_ID_BASE 0xfff00000u
+static inline uint32_t lg_loadgen_unknown_id(uint64_t k)
+{
+	return LG_LOADGEN_UNKNOWN_ID_BASE + (uint32_t)(k & 0xfffffu);
+}
+
 #endif

@@ -533,7 +533,8 @@ struct lg_dp {
 	 * workers ran removes it again, rather than leave admission without a receiver. */
 	bool admit_fresh;
 	bool admit_pin_default;
-	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk) */
+	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk, pcap) */
+	bool uadmit_marks; /* workers export their replay marks to it (not a replay: pcap) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */
 	int64_t ctl_denied_logged; /* CLOCK_MONOTONIC s of the last log line about them */

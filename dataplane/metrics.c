@@ -513,11 +513,25 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		   " admitted + %" PRIu64 " dropped\n",
 		s.uptime_ms / 1e3, s.rx + s.be, s.reason[LG_OK], s.rx + s.be - s.reason[LG_OK]);
 	if (s.have_uadmit) {
+		uint64_t judged = 0;
+
 		fprintf(f, "linegate: before them, user-space admission judged:");
-		for (int r = 0; r < LG_R_MAX; r++)
+		for (int r = 0; r < LG_R_MAX; r++) {
+			judged += s.uadmit[r].frames;
 			if (s.uadmit[r].frames)
 				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.uadmit[r].frames);
+		}
 		fputc('\n', f);
+		/* A file whose every frame was not ours: most often a cooked capture (tcpdump
+		 * -i any) that DPDK's net_pcap reads as Ethernet (trial s20 I L7). */
+		if (dp->finite && judged && s.uadmit[LG_R_NOT_OURS].frames == judged &&
+		    dp->nworkers && dp->workers[0].ops &&
+		    !strcmp(dp->workers[0].ops->name, "dpdk"))
+			fputs("linegate: every frame was not_ours (not UDP to the policy's LGF or UADP "
+			      "port): a cooked capture (tcpdump -i any, LINUX_SLL/SLL2) reads as "
+			      "garbage through net_pcap, which takes every record for Ethernet; "
+			      "replay it with --backend pcap:file=FILE, which reads cooked captures "
+			      "(docs/replay.md)\n", f);
 	}
 	/* What the XDP program judged never reached a worker: its drops are not among the
 	 * received (as --stats-out's "xdp" and the metrics' linegate_xdp_frames_total). */

@@ -172,7 +172,7 @@ void lg_worker_export_seqs(struct lg_worker *w, const struct lg_gen *g)
 			continue;
 		if (w->dp->admit)
 			err = lg_admit_export_seq(w->dp->admit, id, s->replay.highest);
-		if (!err && w->dp->uadmit)
+		if (!err && w->dp->uadmit && w->dp->uadmit_marks)
 			err = lg_uadmit_export_seq(w->dp->uadmit, w->id, id, s->replay.highest);
 		if (!err)
 			s->exported_seq = s->replay.highest;
@@ -193,7 +193,7 @@ void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g)
 			atomic_store_explicit(s->hwm, s->replay.highest, memory_order_relaxed);
 		if (w->dp->admit)
 			lg_admit_reset_seq(w->dp->admit, id, s->replay.highest);
-		if (w->dp->uadmit)
+		if (w->dp->uadmit && w->dp->uadmit_marks)
 			lg_uadmit_reset_seq(w->dp->uadmit, w->id, id, s->replay.highest);
 		s->exported_seq = s->replay.highest;
 		s->replay_fresh = false;

@@ -30,8 +30,20 @@
  * into the queue's own buffers (as Ethernet: cooked and raw-IP captures get a synthetic
  * header in front), parsed there by the admission parser, and handed out as a view;
  * release() returns the buffer. A record is delivered or counted under one reason, never
- * skipped: received = records x passes.
+ * skipped: records x passes = received + what admission dropped.
+ *
+ * Admission: every record is judged, before a worker sees it, by the user-space admission
+ * the DPDK backend uses (conf.uadmit, include/linegate/uadmit.h: the XDP decision), on the
+ * queue that owns the record, and counted under its admission.* reason; only what it passes
+ * reaches the parser's checksum check and the worker. So a replay refuses what live XDP
+ * refuses (VLANs, unknown devices, bound sources, rate limits). Two things keep it
+ * deterministic: admission's clock is the recording's (the record's timestamp, passes
+ * following each other as with pace=), so token buckets see the recorded gaps at any pace;
+ * and the workers export no replay marks to it (LG_BACKEND_F_REPLAY): when an export lands
+ * depends on timing, so replays are the workers' to refuse. A conf without uadmit (the
+ * backend's unit tests of the reader alone) judges nothing.
  */
+#include <linegate/uadmit.h>
 #include "backends.h"
 
 #include <errno.h>
@@ -130,6 +142,8 @@ struct lg_backend {
 	uint64_t due_ns;
 	struct pending next;
 	uint64_t drops[LG_REASON_MAX];
+	struct lg_uadmit *ua; /* NULL: no admission (unit tests of the reader) */
+	uint64_t adm_ns;      /* admission's clock: the recording's, never going back */
 };
 
 static uint64_t mono_ns(void)
@@ -403,18 +417,38 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 			 * counted capture_truncated at the end of each pass. */
 			src.cut = true;
 		} else {
-			if (mid)
+			const char *perr = pcap_geterr(pc), *other;
+			int odlt;
+
+			other = strstr(perr, "an interface has a type ");
+			if (mid && other && strstr(perr, "different from the type of the first") &&
+			    sscanf(other, "an interface has a type %d", &odlt) == 1) {
+				/* Not damage: libpcap reads one link type a file, and a pcapng
+				 * of several interfaces (dumpcap -i eth0 -i any, mergecap) may
+				 * have more (trial s20 I M2). */
+				snprintf(err, errlen, "%s: not damaged, but before record %llu (byte "
+					 "%ld) it describes an interface of link type %s (%d), and its "
+					 "first interface is %s: libpcap reads one link type a file, "
+					 "and this pcapng has interfaces of several (e.g. dumpcap -i "
+					 "eth0 -i any, or mergecap of such captures). Keep "
+					 "one interface's records: tshark -r %s -Y "
+					 "'frame.interface_id == 0' -w one.pcapng (tshark -r FILE -T "
+					 "fields -e frame.interface_id counts them), or capture one "
+					 "interface, or several of one link type",
+					 src.o.file, (unsigned long long)src.records + 1, pos,
+					 dlt_name(odlt), odlt, dlt_name(src.dlt), src.o.file);
+			} else if (mid)
 				snprintf(err, errlen, "%s: record %llu cannot be read (byte %ld of %lld): "
 					 "%s; the file is damaged before its end, and the records "
 					 "after it would be lost (cut=stop reads only a file that ends "
 					 "inside a record)", src.o.file,
 					 (unsigned long long)src.records + 1, pos,
-					 (long long)st.st_size, pcap_geterr(pc));
+					 (long long)st.st_size, perr);
 			else
 				snprintf(err, errlen, "%s: record %llu cannot be read: %s (the file "
 					 "ends inside it: a copy cut short? cut=stop reads it up to "
 					 "there)", src.o.file, (unsigned long long)src.records + 1,
-					 pcap_geterr(pc));
+					 perr);
 			pcap_close(pc);
 			pcap_be_teardown();
 			return -EBADMSG;
@@ -476,6 +510,7 @@ static int pcap_be_open(struct lg_backend **out, const struct lg_backend_conf *c
 	b->port = conf->port;
 	b->port2 = conf->port2;
 	b->queue = conf->queue;
+	b->ua = conf->uadmit;
 	b->nqueues = src.split ? src.nqueues : 1;
 	if (conf->queue && !src.split) {
 		/* Worker 0 reads the file; devices reach their owner through steering. */
@@ -682,7 +717,9 @@ static int read_next(struct lg_backend *b)
 	int rc, len;
 
 	for (;;) {
+		struct lg_admit_verdict v;
 		uint64_t due = 0;
+		int64_t t;
 
 		if (!b->nfree)
 			return -ENOBUFS;
@@ -701,9 +738,9 @@ static int read_next(struct lg_backend *b)
 				return LG_RX_EOF;
 			continue;
 		}
+		/* The record's time on the recording's clock, passes one after the other. */
+		t = (int64_t)((uint64_t)rec.ns + (uint64_t)(b->pass - 1) * (uint64_t)b->pass_ns);
 		if (b->o.pace > 0) {
-			int64_t t = (int64_t)((uint64_t)rec.ns +
-					      (uint64_t)(b->pass - 1) * (uint64_t)b->pass_ns);
 			double gap = 0;
 
 			/*
@@ -736,23 +773,47 @@ static int read_next(struct lg_backend *b)
 				b->drops[-len]++;
 			continue;
 		}
+		r = LG_OK;
 		if (rec.queue < 0) {
 			/* Whose record is it? Without checksums: a skipped record costs little. */
 			r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2, 0, pkt);
 			if (rec_queue(r, pkt, b->nqueues) != b->queue)
 				continue;
-			if (b->o.parse_flags)
-				r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2,
-							   b->o.parse_flags, pkt);
-		} else {
-			r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2,
-						   b->o.parse_flags, pkt);
 		}
 		/*
 		 * A record the capture cut short (snap length) is judged as any other when
 		 * the datagram in it is whole (only padding or the FCS is missing); when the
-		 * cut took part of it, the capture lost it, not the sender.
+		 * cut took part of it, the capture lost it, not the sender: admission never
+		 * saw it either.
 		 */
+		if (rec.caplen < rec.len) {
+			if (rec.queue >= 0)
+				r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2, 0,
+							   pkt);
+			if (r == LG_DROP_MALFORMED) {
+				b->drops[LG_DROP_CAPTURE_TRUNCATED]++;
+				continue;
+			}
+		}
+		if (b->ua) {
+			/* On the recording's clock (never 0: a bucket's last_ns 0 is "fresh"),
+			 * one tick in; a record stamped before the one before is judged at the
+			 * latter's time. */
+			uint64_t at = (uint64_t)(t - src.first_ns) + LG_ADMIT_JIFFY_NS;
+
+			if (t >= src.first_ns && at > b->adm_ns)
+				b->adm_ns = at;
+			else if (!b->adm_ns)
+				b->adm_ns = LG_ADMIT_JIFFY_NS;
+			lg_uadmit_judge(b->ua, b->queue, buf, (uint32_t)len, b->adm_ns, &v);
+			/* Counted by admission under its reason, and only there (as dpdk): a
+			 * frame not ours that `not_ours: pass` lets through would go to the
+			 * kernel's stack live, and there is none here. */
+			if (!v.pass || v.reason == LG_R_NOT_OURS)
+				continue;
+		}
+		r = lg_backend_parse_frame(buf, (uint32_t)len, b->port, b->port2,
+					   b->o.parse_flags, pkt);
 		if (rec.caplen < rec.len && r == LG_DROP_MALFORMED)
 			r = LG_DROP_CAPTURE_TRUNCATED;
 		if (r != LG_OK) {
@@ -883,7 +944,8 @@ const struct lg_backend_ops lg_backend_pcap = {
 	.close = pcap_be_close,
 	.stats = pcap_be_stats,
 	.describe = pcap_be_describe,
-	.flags = LG_BACKEND_F_FINITE | LG_BACKEND_F_STEERS_LGF,
+	.flags = LG_BACKEND_F_FINITE | LG_BACKEND_F_STEERS_LGF | LG_BACKEND_F_USER_ADMIT |
+		 LG_BACKEND_F_REPLAY,
 	.queue_flags = pcap_be_flags,
 	.help = "pcap: replays a pcap or pcapng file, then linegate ends (exit status 0). Link\n"
 		"types: Ethernet, Linux cooked (SLL, SLL2: tcpdump -i any), raw IPv4/IPv6, BSD\n"

@@ -94,7 +94,8 @@ struct lg_backend_conf {
 	const char *ifname;
 	int xsks_map_fd;
 	/* Backends with LG_BACKEND_F_USER_ADMIT: the user-space admission (uadmit.h) every
-	 * frame must pass before it becomes a packet view; queue is the reader index. */
+	 * frame must pass before it becomes a packet view; queue is the reader index (dpdk
+	 * refuses to open without it; pcap then judges nothing, for its unit tests). */
 	struct lg_uadmit *uadmit;
 	/* The backend's own options, "key=value,key=value" from --backend NAME:OPTIONS;
 	 * NULL = none. Each backend parses its own (lg_backend_opt_next()). */
@@ -114,6 +115,10 @@ struct lg_uadmit;
  * reuseport selector, pcap's per-worker filter): a device's LGF frames take one path, so the
  * reorder stage never holds them. */
 #define LG_BACKEND_F_STEERS_LGF 0x8
+/* A recording replayed so that the same file gives the same outputs (pcap): its user-space
+ * admission judges on the recording's clock, and the workers export no replay marks to it
+ * (when an export lands depends on timing); replays are the workers' to refuse. */
+#define LG_BACKEND_F_REPLAY 0x10
 
 struct lg_backend_ops {
 	const char *name;

@@ -61,7 +61,7 @@
 	  "it, or the file ends inside the record (pcap backend, cut=stop)") \
 	X(DROP_TOO_BIG, "too_big",                                                                 \
 	  "a frame in several buffers longer than the backend gathers into one (afxdp: its "       \
-	  "9216-byte reassembly buffer)")                                                         \
+	  "9216-byte reassembly buffer; dpdk: one mbuf, mbuf_size=)")                             \
 	X(DROP_UADP_BAD_FLAGS, "uadp_bad_flags",                                                   \
 	  "a UADP reserved flag bit, PublisherId type, field encoding, DataSetMessage type or "   \
 	  "NodeId/LocalizedText/ExtensionObject/DataValue encoding byte is set")                   \

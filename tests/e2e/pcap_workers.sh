@@ -52,6 +52,7 @@ st = {k: json.load(open(f"{T}/{k}.stats")) for k in ("w1", "w2", "w2b", "one")}
 
 def counters(s):
     return {"received": s["received"], "admitted": s["admitted"], "dropped": s["dropped"],
+            "admission": {k: v for k, v in s.get("admission", {}).items() if v},
             "drops": {k: v for k, v in s["drops"].items() if v}, "windows": s["windows"],
             "scored": s["scored"], "backend_dropped": s["backend_dropped"],
             "incident_events": s["incidents"]["events"],
@@ -84,7 +85,10 @@ def differ(a, b, tol):
 
 
 w1 = st["w1"]
-check("received = sent", w1["received"], sent["sent"])
+# what admission refused (unknown devices, spoofed sources) never reached a worker
+adm_dropped = sum(v for k, v in w1["admission"].items()
+                  if k not in ("admitted", "audit", "audited", "judged"))
+check("received + admission's drops = sent", w1["received"] + adm_dropped, sent["sent"])
 check("admitted = enrolled frames", w1["admitted"], n * frames)
 check("some windows scored", w1["scored"] > 0, True)
 out = {k: lines(f"{T}/{k}.jsonl") for k in st}

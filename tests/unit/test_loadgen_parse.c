@@ -111,5 +111,39 @@ int main(int argc, char **argv)
 			CHECK_EQ(r, -EINVAL);
 		}
 	}
+	{
+		/* --first-seq (trial s20 I L4: 0 sent 1 silently, 2^64 was read as 2^64 - 1) */
+		static const char *const bad_seq[] = { "", "0", "00", "0x0", "-1", "+1", " 1", "1 ",
+						       "1x", "x1", "1.5" };
+		uint64_t q = 0;
+
+		CHECK_EQ(lg_loadgen_parse_seq("1", &q), 0);
+		CHECK_EQ(q, 1u);
+		CHECK_EQ(lg_loadgen_parse_seq("18446744073709551615", &q), 0);
+		CHECK_EQ(q, UINT64_MAX);
+		CHECK_EQ(lg_loadgen_parse_seq("0x10", &q), 0);
+		CHECK_EQ(q, 16u);
+		CHECK_EQ(lg_loadgen_parse_seq("18446744073709551616", &q), -ERANGE);
+		CHECK_EQ(lg_loadgen_parse_seq("99999999999999999999999", &q), -ERANGE);
+		for (size_t i = 0; i < sizeof(bad_seq) / sizeof(bad_seq[0]); i++) {
+			int r = lg_loadgen_parse_seq(bad_seq[i], &q);
+
+			if (r != -EINVAL)
+				printf("--first-seq '%s' taken (%d)\n", bad_seq[i], r);
+			CHECK_EQ(r, -EINVAL);
+		}
+	}
+	{
+		/* Unknown-device ids (trial s20 I L4: past 2^20 frames they wrapped to 0, 1, ...,
+		 * enrolled ids among them): always in the top range, never 0. */
+		static const uint64_t ks[] = { 0, 1, 0xfffff, 0x100000, 0x100001, 1200000,
+					       UINT64_MAX };
+
+		for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+			CHECK(lg_loadgen_unknown_id(ks[i]) >= LG_LOADGEN_UNKNOWN_ID_BASE);
+		CHECK_EQ(lg_loadgen_unknown_id(0), 0xfff00000u);
+		CHECK_EQ(lg_loadgen_unknown_id(0xfffff), 0xffffffffu);
+		CHECK_EQ(lg_loadgen_unknown_id(0x100000), 0xfff00000u);
+	}
 	return lgt_done("test_loadgen_parse");
 }
