@@ -865,6 +865,23 @@ static int state_persist(struct daemon *d, const char *text, size_t len, const u
 	return ret;
 }
 
+/* Whether kept version v has this source (the file its relative paths resolve against). */
+static bool version_source_is(const struct daemon *d, unsigned v, const char *source)
+{
+	char tail[64], p[PATH_MAX];
+	json_object *m;
+	const char *src;
+	bool same;
+
+	snprintf(tail, sizeof(tail), "versions/%u.json", v);
+	if (spath(d, p, sizeof(p), tail) || !(m = read_json(p)))
+		return false;
+	src = get_str_field(m, "source");
+	same = src && source && !strcmp(src, source);
+	json_object_put(m);
+	return same;
+}
+
 /* A kept version's text and the file name its relative paths resolve against. */
 static int state_load(const struct daemon *d, const char *stem, char **text, size_t *len,
 		      char *source, size_t slen, json_object **metap)
@@ -1274,12 +1291,14 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	}
 	crash_point(d, "after-push");
 	version = as_version;
-	/* The same text as the current version (the file applied again, a reload): applied
-	 * (key files and models are read anew), and it stays that version. A copy of it as
-	 * the next version made "rollback" (to the version before the current one) return to
-	 * this very text. */
+	/* The same text from the same file as the current version (the file applied again, a
+	 * reload): applied (key files and models are read anew), and it stays that version. A
+	 * copy of it as the next version made "rollback" (to the version before the current
+	 * one) return to this very text. From another file it is another version: its
+	 * relative paths (key files, the model) resolve elsewhere. */
 	same = d->state_dir && !as_version && d->version && d->have_running &&
-	       !memcmp(d->running.hash, p.hash, sizeof(p.hash));
+	       !memcmp(d->running.hash, p.hash, sizeof(p.hash)) &&
+	       version_source_is(d, d->version, source);
 	if (same) {
 		version = d->version;
 		ret = state_set_current(d, version, p.hash, boot_hex);
