@@ -440,7 +440,7 @@ static void warn_flat(const struct lg_ingest_dev *d)
 
 		for (size_t s = 0; s < d->nseg; s++)
 			for (size_t i = 0; i < d->seg[s].n; i++) {
-				double x = d->seg[s].x[c * d->seg[s].n + i];
+				double x = d->seg[s].x[c * d->seg[s].cap + i];
 
 				if (!isfinite(x))
 					continue;
@@ -2148,7 +2148,7 @@ static void say_levels(const struct lg_ingest *in)
 
 			for (size_t k = 0; k < d->nseg; k++)
 				for (size_t j = 0; j < d->seg[k].n; j++) {
-					double v = d->seg[k].x[c * d->seg[k].n + j];
+					double v = d->seg[k].x[c * d->seg[k].cap + j];
 
 					ss += v * v;
 					pk = fmax(pk, fabs(v));
