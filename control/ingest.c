@@ -317,26 +317,16 @@ static void note(struct lg_ingest *in, const char *fmt, ...)
 	n[in->notes_len] = '\0';
 }
 
-/* The values device name's samples may take, as the data plane bounds them (dataplane/
- * stages.h lg_sample_bounds()): its policy 'range', else +-LG_SAMPLE_LIMIT. */
+/* The values device name's samples may take, as the data plane bounds them
+ * (lg_sample_bounds(): its policy 'range', else +-LG_SAMPLE_LIMIT). */
 static void bounds_of(const struct lg_ingest_opts *o, const char *name, float *lo, float *hi)
 {
-	*lo = -LG_SAMPLE_LIMIT;
-	*hi = LG_SAMPLE_LIMIT;
-	for (size_t i = 0; o && o->policy && i < o->policy->ndevices; i++)
-		if (!strcmp(o->policy->devices[i].name, name)) {
-			if (o->policy->devices[i].has_range) {
-				*lo = o->policy->devices[i].range_min;
-				*hi = o->policy->devices[i].range_max;
-			}
-			return;
-		}
-}
+	const struct lg_policy_device *dev = NULL;
 
-/* NaN fails both comparisons: one test for NaN, +-Inf and out of range. */
-static int sample_bad(float x, float lo, float hi)
-{
-	return !(lo <= x && x <= hi);
+	for (size_t i = 0; o && o->policy && i < o->policy->ndevices && !dev; i++)
+		if (!strcmp(o->policy->devices[i].name, name))
+			dev = &o->policy->devices[i];
+	lg_sample_bounds(dev, lo, hi);
 }
 
 static int is_mask(const struct lg_ingest_opts *o)
@@ -354,22 +344,6 @@ static void bad_where(struct lg_ingest *in, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(in->bad.first, sizeof(in->bad.first), fmt, ap);
 	va_end(ap);
-}
-
-/* Mask the bad samples of one channel's run (each becomes the last good value). */
-static uint64_t mask_run(float *x, size_t n, float *last_good, float lo, float hi)
-{
-	uint64_t masked = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (sample_bad(x[i], lo, hi)) {
-			x[i] = *last_good;
-			masked++;
-		} else {
-			*last_good = x[i];
-		}
-	}
-	return masked;
 }
 
 /*
@@ -400,7 +374,7 @@ static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
 		while (!mask && i < n) {
 			unsigned c = 0;
 
-			while (c < channels && !sample_bad(x[i * channels + c], lo, hi))
+			while (c < channels && !lg_sample_bad(x[i * channels + c], lo, hi))
 				c++;
 			if (c == channels)
 				break;
@@ -414,7 +388,7 @@ static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
 		for (j = i; !mask && j < n; j++) {
 			unsigned c = 0;
 
-			while (c < channels && !sample_bad(x[j * channels + c], lo, hi))
+			while (c < channels && !lg_sample_bad(x[j * channels + c], lo, hi))
 				c++;
 			if (c < channels)
 				break;
@@ -430,7 +404,7 @@ static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
 			for (unsigned c = 0; c < channels; c++) {
 				float v = x[k * channels + c];
 
-				if (mask && sample_bad(v, lo, hi)) {
+				if (mask && lg_sample_bad(v, lo, hi)) {
 					bad_where(in, "sample row %zu, channel %u", k, c);
 					v = d->last_good[c];
 					in->bad.masked++;
@@ -812,7 +786,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			x[n * channels + k] = (float)(row[c] * scale);
 			/* a NaN, +-Inf or out-of-range sample: the row is dropped or masked
 			 * (add_interleaved()), as the data plane does a frame */
-			if (sample_bad(x[n * channels + k++], lo, hi))
+			if (lg_sample_bad(x[n * channels + k++], lo, hi))
 				bad_where(in, "line %u, column %u", line, c + 1);
 		}
 		n++;
@@ -1083,7 +1057,7 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 		/* Fortran order holds each channel contiguously; the segment wants frames. */
 		at = fortran ? (i % n) * channels + i / n : i;
 		x[at] = (float)(val * scale);
-		if (!in->bad.first[0] && sample_bad(x[at], lo, hi))
+		if (!in->bad.first[0] && lg_sample_bad(x[at], lo, hi))
 			bad_where(in, "byte %zu (sample %zu: row %zu, channel %zu)",
 				  hoff + hlen + i * esize, i, at / channels, at % channels);
 	}
@@ -1108,7 +1082,7 @@ static int lgf_has_bad(const struct lg_frame *f, float lo, float hi)
 
 			lg_lgf_samples(f, c, i, m, v);
 			for (uint32_t k = 0; k < m; k++)
-				if (sample_bad(v[k], lo, hi))
+				if (lg_sample_bad(v[k], lo, hi))
 					return 1;
 		}
 	return 0;
@@ -1214,7 +1188,7 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 
 		lg_lgf_samples(f, c, 0, f->sample_count, dst);
 		/* mask: each bad sample its channel's last good value, as the data plane */
-		m = mask_run(dst, f->sample_count, &d->last_good[c], lo, hi);
+		m = lg_sample_mask_run(dst, f->sample_count, &d->last_good[c], lo, hi);
 		if (m) {
 			bad_where(in, "record %llu (device %s, sequence %llu)",
 				  (unsigned long long)rec, d->name, (unsigned long long)f->sequence);
@@ -1349,7 +1323,7 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 				double v = 0;
 
 				lg_uadp_field_get_f64(f[c], e, &v);
-				if (!sample_bad((float)v, lo, hi))
+				if (!lg_sample_bad((float)v, lo, hi))
 					continue;
 				bad_where(in, "%s, DataSetMessage %u (device %s)", where, i,
 					  d->name);
@@ -1386,7 +1360,7 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 			lg_uadp_field_get_f64(f[c], e, &v);
 			x[e] = (float)v;
 		}
-		nm = mask_run(x, count, &d->last_good[c], lo, hi);
+		nm = lg_sample_mask_run(x, count, &d->last_good[c], lo, hi);
 		if (nm) {
 			bad_where(in, "%s, DataSetMessage %u (device %s)", where, i, d->name);
 			in->bad.masked += nm;

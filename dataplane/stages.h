@@ -27,21 +27,8 @@ int lg_uadp_route_cmp(const void *a, const void *b);
 /* steer.c: hand pkt to worker owner; LG_HANDED_OFF, or LG_DROP_HANDOFF_FULL. */
 enum lg_reason lg_steer_handoff(struct lg_worker *w, unsigned owner, const struct lg_rx_pkt *pkt);
 
-/*
- * Bad samples (issue 8): the values a device's samples may take ('range', else
- * +-LG_SAMPLE_LIMIT). NaN fails both comparisons, so !(lo <= x && x <= hi) is the one test
- * for NaN, +-Inf and out of range.
- */
-static inline void lg_sample_bounds(const struct lg_policy_device *dev, float *lo, float *hi)
-{
-	*lo = dev->has_range ? dev->range_min : -LG_SAMPLE_LIMIT;
-	*hi = dev->has_range ? dev->range_max : LG_SAMPLE_LIMIT;
-}
-
-static inline bool lg_sample_bad(float x, float lo, float hi)
-{
-	return !(lo <= x && x <= hi);
-}
+/* Bad samples (issue 8): lg_sample_bounds(), lg_sample_bad(), lg_sample_mask_run() are in
+ * linegate/policy.h, one rule for the data plane and the tools that read recordings. */
 
 /* window.c */
 int lg_window_ready(struct lg_dev_state *s, unsigned channels, uint32_t win);

@@ -310,22 +310,6 @@ static bool frame_has_bad(const struct lg_frame *f, float lo, float hi)
 	return false;
 }
 
-/* mask: each bad sample of x[0..n) becomes its channel's last good value (0 before any). */
-static uint64_t mask_run(float *x, size_t n, float *last_good, float lo, float hi)
-{
-	uint64_t masked = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (lg_sample_bad(x[i], lo, hi)) {
-			x[i] = *last_good;
-			masked++;
-		} else {
-			*last_good = x[i];
-		}
-	}
-	return masked;
-}
-
 static void count_masked(struct lg_worker *w, struct lg_dev_state *s, uint64_t n)
 {
 	if (!n)
@@ -402,7 +386,7 @@ void lg_window_step(struct lg_worker *w, const struct lg_gen *g,
 		float *x = &s->win[(size_t)c * win + s->fill];
 
 		*x = v[c];
-		masked += mask_run(x, 1, &s->last_good[c], lo, hi);
+		masked += lg_sample_mask_run(x, 1, &s->last_good[c], lo, hi);
 	}
 	count_masked(w, s, masked);
 	s->fill++;
@@ -450,7 +434,7 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
 
 			lg_lgf_samples(f, c, i, m, x);
 			if (bad)
-				count_masked(w, s, mask_run(x, m, &s->last_good[c], lo, hi));
+				count_masked(w, s, lg_sample_mask_run(x, m, &s->last_good[c], lo, hi));
 		}
 		i += m;
 		s->fill += (uint32_t)m;

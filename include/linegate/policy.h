@@ -487,4 +487,39 @@ int lg_policy_load_valid(const char *path, struct lg_policy *out, char *err, siz
  */
 void lg_policy_secret_owner(uid_t uid);
 
+/*
+ * Bad samples (issue 8), one rule for the data plane and the tools that read recordings
+ * (linegate-train, linegate-quality): the values a device's samples may take ('range', else
+ * +-LG_SAMPLE_LIMIT). NaN fails both comparisons, so !(lo <= x && x <= hi) is the one test
+ * for NaN, +-Inf and out of range.
+ */
+static inline void lg_sample_bounds(const struct lg_policy_device *dev, float *lo, float *hi)
+{
+	*lo = dev && dev->has_range ? dev->range_min : -LG_SAMPLE_LIMIT;
+	*hi = dev && dev->has_range ? dev->range_max : LG_SAMPLE_LIMIT;
+}
+
+static inline bool lg_sample_bad(float x, float lo, float hi)
+{
+	return !(lo <= x && x <= hi);
+}
+
+/* bad_samples: mask: each bad sample of one channel's run x[0..n) becomes its channel's last
+ * good value (*last_good, 0 before any; kept up to date). Returns the samples masked. */
+static inline uint64_t lg_sample_mask_run(float *x, size_t n, float *last_good, float lo,
+					  float hi)
+{
+	uint64_t masked = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lg_sample_bad(x[i], lo, hi)) {
+			x[i] = *last_good;
+			masked++;
+		} else {
+			*last_good = x[i];
+		}
+	}
+	return masked;
+}
+
 #endif /* LINEGATE_POLICY_H */
