@@ -1977,6 +1977,17 @@ static int base_devices(const struct file_conf *fc, const struct lg_ingest *in,
 				d->channels);
 			return -EINVAL;
 		}
+		/* Its window in samples is a time at its rate: at another rate the same count
+		 * covers another stretch of the machine (and orders, bands move) */
+		if (d->sample_rate > 0 && fabs(in->dev[i].rate - d->sample_rate) > 1e-6 * d->sample_rate) {
+			fprintf(stderr, "linegate-train: device %s: the recording is at %g Hz, its "
+				"detector in --base %s was trained at %g Hz: a retrain keeps the "
+				"device's sample rate (give the file's rate with --sample-rate if it "
+				"was read wrong); a machine whose sensor now samples at another rate "
+				"is trained anew, without --base for it\n", name, in->dev[i].rate,
+				fc->base, d->sample_rate);
+			return -EINVAL;
+		}
 		devs[i].window = d->window ? d->window : fc->window;
 		if (fc->bset.smooth > 1 && !d->refit.has_g)
 			snprintf(lacks, sizeof(lacks), "'pooled_g' (the line's g: its thresholds "

@@ -73,6 +73,12 @@ rc=0
 	-o "$dir/m2.json" > "$dir/b.out" 2> "$dir/b.err" || rc=$?
 [ $rc -ne 0 ] && grep -q "device fanA: the recording has 1 channel, its detector in --base .* was trained on 2" \
 	"$dir/b.err" || fail "--base with a 1-channel fanA (status $rc): $(cat "$dir/b.err")"
+# ... and of another sample rate (a file read at 25600 Hz for a detector of 20480 Hz)
+rc=0
+"$train" --device fanA --sample-rate 25600 --from "$dir/fanA.wav" -w 2048 --min-windows 20 \
+	--base "$dir/m.json" -o "$dir/m3.json" > "$dir/r.out" 2> "$dir/r.err" || rc=$?
+[ $rc -ne 0 ] && grep -q "device fanA: the recording is at 25600 Hz, its detector in --base .* was trained at 20480 Hz" \
+	"$dir/r.err" || fail "--base with fanA at 25600 Hz (status $rc): $(cat "$dir/r.err")"
 /usr/bin/python3 - "$dir/m.wav" <<'PY' || fail "making m.wav"
 import sys, wave
 import numpy as np
