@@ -143,7 +143,7 @@ static struct lg_ingest_dev *get_dev(struct lg_ingest *in, const char *name, dou
 		if (d->rate != rate || d->channels != channels) {
 			seterr(err, errlen, "%s: device %s: %g Hz x %u channels here, %g Hz x %u "
 			       "channels in %s before", where, name, rate, channels, d->rate,
-			       d->channels, in->files[d->seg ? d->seg[0].file : 0]);
+			       d->channels, in->files[d->first_file]);
 			return NULL;
 		}
 		return d;
@@ -163,6 +163,9 @@ static struct lg_ingest_dev *get_dev(struct lg_ingest *in, const char *name, dou
 	d = &nd[in->ndev++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
+	/* (its first frame may be dropped before it has a segment: say this file, not the
+	 * first of all) */
+	d->first_file = in->nfiles ? (unsigned)in->nfiles - 1 : 0;
 	d->rate = rate;
 	d->channels = channels;
 	return d;

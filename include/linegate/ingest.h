@@ -75,6 +75,7 @@ struct lg_ingest_dev {
 	uint32_t uadp_want;   /* UADP: the DataSet fields its key frames carried samples in */
 	int cut;              /* pcap: a frame was dropped (bad sample): the next starts a segment */
 	float last_good[LG_INGEST_MAX_CHANNELS]; /* bad_samples mask: each channel's last good */
+	unsigned first_file; /* index into lg_ingest.files of the file it was first met in */
 };
 
 struct lg_ingest_stats {
