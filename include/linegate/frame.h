@@ -135,7 +135,11 @@
 	X(DROP_CHANNELS, "channels",                                                               \
 	  "an authentic LGF frame (or UADP DataSetMessage) with another number of channels than "  \
 	  "the device's detector was trained on: its extra channels, or its missing ones, would "  \
-	  "be judged wrongly")
+	  "be judged wrongly")                                                                     \
+	X(DROP_STOP_UNREAD, "stop_unread",                                                         \
+	  "still waiting in a worker's ring or socket when a stop's drain ran out of time (500 "   \
+	  "ms; a slow worker at overload): taken out unjudged, so that every frame XDP handed "    \
+	  "over is counted")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,
