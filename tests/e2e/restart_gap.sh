@@ -124,8 +124,8 @@ st2 = json.load(open(f2))
 x = st2["xdp"]
 r1 = json.load(open(f1))["received"] if os.path.exists(f1) else None
 r2 = st2["received"]
-d1 = json.load(open(f1)).get("drops", {}).get("socket_dropped") if os.path.exists(f1) else None
-print(f"{mode} {stop}: first instance's socket drops {d1}")
+print(f"{mode} {stop}: the first instance's drops",
+      {k: v for k, v in json.load(open(f1)).get("drops", {}).items() if v} if os.path.exists(f1) else None)
 print(f"{mode} {stop}: sent {sent}, received {r1} + {r2}, xdp admitted {x['admitted']} "
       f"no_reader {x['no_reader']}, UdpNoPorts {noports}, UdpRcvbufErrors {rcvbuf}")
 check("XDP: admitted + no_reader = sent", x["admitted"] + x["no_reader"], sent)
