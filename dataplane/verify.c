@@ -553,12 +553,18 @@ static unsigned chan_want(struct lg_worker *w, const struct lg_gen *g,
 		       0;
 }
 
+/* Whether nch channels fit the detector's count (any when it records none). */
+static bool chan_fits(unsigned want, unsigned nch)
+{
+	return !want || nch == want;
+}
+
 static bool chan_ok(struct lg_worker *w, const struct lg_gen *g,
 		    const struct lg_policy_device *dev, struct lg_dev_state *s, unsigned nch)
 {
 	unsigned want = chan_want(w, g, dev, s);
 
-	if (!want || nch == want) {
+	if (chan_fits(want, nch)) {
 		if (atomic_load_explicit(&s->chan_bad, memory_order_relaxed))
 			atomic_store_explicit(&s->chan_bad, 0, memory_order_relaxed);
 		return true;
@@ -668,8 +674,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		/* (a DataSetMessage of another channel count than the detector's is dropped
 		 * below: it does not make the window afresh for its count) */
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
-		    (!chan_want(w, g, hit[i].dev, hit[i].s) ||
-		     chan_want(w, g, hit[i].dev, hit[i].s) == hit[i].nch) &&
+		    chan_fits(chan_want(w, g, hit[i].dev, hit[i].s), hit[i].nch) &&
 		    lg_window_ready(hit[i].s, hit[i].nch,
 				    lg_window_len(w, g, hit[i].dev, hit[i].s))) {
 			rr = LG_DROP_UNSUPPORTED; /* out of memory for the window */
