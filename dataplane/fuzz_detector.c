@@ -6,6 +6,9 @@
  * never crash, leak or read past the input. A set that loads is saved and loaded again
  * (the same detectors), and each detector scores two rows of zeros: finite scores or NaN,
  * never a crash (the kNN sgemm and row minimum, per channel too, the Mahalanobis/PCA sgemm).
+ * The same bytes as a federated statistics file ("linegate-stats", lg_stats_load(): another
+ * server's export, untrusted): loaded or refused with a reason, never a crash; one that loads
+ * is saved and loaded again (seeds stats_*.json).
  */
 #include <linegate/detector.h>
 
@@ -25,6 +28,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 1 << 20)
 		return 0;
+	{
+		struct lg_stats st, st2;
+		FILE *f;
+
+		memset(&st, 0, sizeof(st));
+		memset(&st2, 0, sizeof(st2));
+		snprintf(path, sizeof(path), "/tmp/fuzz_stats.%d.json", (int)getpid());
+		f = fopen(path, "wb");
+		if (!f || fwrite(data, 1, size, f) != size || fclose(f))
+			abort();
+		if (lg_stats_load(path, &st, err, sizeof(err))) {
+			if (!err[0])
+				abort(); /* every refusal says why */
+		} else {
+			if (lg_stats_save(&st, path) || lg_stats_load(path, &st2, err, sizeof(err)))
+				abort(); /* what was saved loads again */
+			if (st2.d != st.d)
+				abort();
+			lg_stats_free(&st2);
+		}
+		lg_stats_free(&st);
+		unlink(path);
+		err[0] = '\0';
+	}
 	if (lg_detector_set_load_mem(data, size, "fuzz", 2, &set, err, sizeof(err))) {
 		if (strncmp(err, "fuzz", 4))
 			abort(); /* every refusal names the input and says why */
