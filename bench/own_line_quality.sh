@@ -86,8 +86,10 @@ train = open(sys.argv[1]).read()
 q = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
 ns, W = int(sys.argv[3]), sys.argv[4]
 W = int(W) if W.isdigit() else W
-rows = [l.split() for l in train.splitlines()[1:]
-        if l and not l.startswith(("expected", "note", "sensor"))]
+# the per-device table: a name, then train, calibrate and check window counts (the trainer
+# prints notes, the expectation and each device's normal level around it)
+rows = [r for r in (l.split() for l in train.splitlines()[1:])
+        if len(r) > 3 and all(x.isdigit() for x in r[1:4])]
 windows = sum(int(r[1]) + int(r[2]) + int(r[3]) for r in rows)
 m = re.search(r"expected false alarms per window: ([\d.]+)% \(95% interval ([\d.]+)% to "
               r"([\d.]+)%, (\d+) held-back", train)
