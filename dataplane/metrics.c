@@ -40,7 +40,7 @@ struct dev_snap {
 	/* The reorder stage (reorder.h): sequences declared lost, frames held and released
 	 * (late ones are drops[LG_DROP_LATE]): a view of the device's sequence, apart from the
 	 * accounting of frames received. */
-	uint64_t seq_missing, seq_reordered;
+	uint64_t seq_missing, seq_reordered, seq_jumps;
 	uint8_t drift; /* drift.h: bit (1 << method) */
 	/* What admission (XDP, or user space for DPDK) counted for it, before any worker:
 	 * have_adm when there is admission and it saw the device's frames. */
@@ -302,6 +302,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 							      memory_order_relaxed);
 			d->seq_reordered = atomic_load_explicit(&st->order.reordered,
 								memory_order_relaxed);
+			d->seq_jumps = atomic_load_explicit(&st->order.jumps, memory_order_relaxed);
 			d->drift = atomic_load(&st->drift.flag);
 			memcpy(&d->last_score, &bits, sizeof(d->last_score));
 		}
@@ -567,7 +568,8 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 		for (size_t i = 0; i < s.ndev; i++) {
 			const struct dev_snap *d = &s.dev[i];
 
-			if (!d->seq_missing && !d->drops[LG_DROP_LATE] && !d->seq_reordered)
+			if (!d->seq_missing && !d->drops[LG_DROP_LATE] && !d->seq_reordered &&
+			    !d->seq_jumps)
 				continue;
 			if (shown++ == 16) {
 				more++;
@@ -575,8 +577,11 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 				continue;
 			}
 			fprintf(f, "linegate: device %" PRIu32 " sequence: %" PRIu64 " missing, %"
-				   PRIu64 " late, %" PRIu64 " reordered\n", d->id, d->seq_missing,
-				d->drops[LG_DROP_LATE], d->seq_reordered);
+				   PRIu64 " late, %" PRIu64 " reordered%s", d->id, d->seq_missing,
+				d->drops[LG_DROP_LATE], d->seq_reordered, d->seq_jumps ? ", " : "\n");
+			if (d->seq_jumps)
+				fprintf(f, "%" PRIu64 " jump%s of its numbering\n", d->seq_jumps,
+					d->seq_jumps == 1 ? "" : "s");
 		}
 		if (more)
 			fprintf(f, "linegate: and %u more devices with gaps, late or reordered "
@@ -948,6 +953,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 			add_u64(q, "missing", s.dev[i].seq_missing);
 			add_u64(q, "late", s.dev[i].drops[LG_DROP_LATE]);
 			add_u64(q, "reordered", s.dev[i].seq_reordered);
+			add_u64(q, "jumps", s.dev[i].seq_jumps);
 			json_object_object_add(d, "sequence", q);
 		}
 		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
@@ -1563,6 +1569,13 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	for (size_t i = 0; i < s.ndev; i++)
 		bprintf(&b, "linegate_device_sequence_reordered_total{%s} %" PRIu64 "\n",
 			s.dev[i].labels, s.dev[i].seq_reordered);
+	bprintf(&b, "# HELP linegate_device_sequence_jumps_total Gaps of more than 2^24 sequence "
+		    "numbers in the device's frames: a jump of its numbering (a reboot's boot "
+		    "counter), not frames lost, so not in missing.\n"
+		    "# TYPE linegate_device_sequence_jumps_total counter\n");
+	for (size_t i = 0; i < s.ndev; i++)
+		bprintf(&b, "linegate_device_sequence_jumps_total{%s} %" PRIu64 "\n",
+			s.dev[i].labels, s.dev[i].seq_jumps);
 	bprintf(&b, "# HELP linegate_device_score The newest score per device.\n"
 		    "# TYPE linegate_device_score gauge\n");
 	for (size_t i = 0; i < s.ndev; i++)

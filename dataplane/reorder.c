@@ -155,8 +155,7 @@ void lg_reorder_give_up(struct lg_reorder *r, struct lg_seq_order *o)
 		}
 	if (!found)
 		return;
-	if (o->next && low > o->next)
-		atomic_fetch_add_explicit(&o->missing, low - o->next, memory_order_relaxed);
+	lg_order_skip(o, low);
 	o->next = low;
 	r->pending = true;
 }

@@ -39,9 +39,31 @@ struct lg_seq_order {
 	uint64_t next; /* the sequence the window expects next; 0 = not started */
 	uint32_t held; /* frames of the device in its owner's pool */
 	bool ended;    /* 2^64 - 1 was delivered: every later frame is late */
-	/* gaps declared lost: sequences never delivered; frames held and released */
-	_Atomic uint64_t missing, reordered;
+	/* gaps declared lost: sequences never delivered; frames held and released; jumps of the
+	 * sender's numbering (a gap wider than LG_SEQ_JUMP: not counted in missing) */
+	_Atomic uint64_t missing, reordered, jumps;
 };
+
+/*
+ * A gap of more than this many sequence numbers is taken for a jump of the sender's own
+ * numbering, not for frames lost: a reboot under the boot-counter scheme of
+ * docs/wire-format.md (boot_count << 32 | n) skips about 2^32, a frame at 2^64 - 1 skips
+ * the rest of the range. It is counted once in jumps, not as missing frames. 2^24 frames
+ * are 46 hours of a device sending 100 frames a second, 28 minutes at 10 000.
+ */
+#define LG_SEQ_JUMP (1ull << 24)
+
+/* o's window goes on at seq to, above its next: the sequences skipped are missing, or one
+ * jump (LG_SEQ_JUMP). Nothing is missing before the first. */
+static inline void lg_order_skip(struct lg_seq_order *o, uint64_t to)
+{
+	if (!o->next || to <= o->next)
+		return;
+	if (to - o->next > LG_SEQ_JUMP)
+		atomic_fetch_add_explicit(&o->jumps, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&o->missing, to - o->next, memory_order_relaxed);
+}
 
 enum lg_order { LG_ORDER_IN, LG_ORDER_AHEAD, LG_ORDER_LATE };
 
@@ -61,11 +83,10 @@ static inline enum lg_order lg_order_check(const struct lg_seq_order *o, uint64_
 }
 
 /* seq (LG_ORDER_IN, or ahead with the gap before it given up) goes into the window: the
- * sequences skipped count as missing (not before the first). */
+ * sequences skipped count as missing, or as a jump (lg_order_skip()). */
 static inline void lg_order_deliver(struct lg_seq_order *o, uint64_t seq)
 {
-	if (o->next && seq > o->next)
-		atomic_fetch_add_explicit(&o->missing, seq - o->next, memory_order_relaxed);
+	lg_order_skip(o, seq);
 	o->next = seq + 1;
 	if (!o->next)
 		o->ended = true;
