@@ -2316,7 +2316,7 @@ static int edit_commit(struct daemon *d, const char *what, const char *head,
 		if (ret)
 			goto refused;
 	}
-	ret = lg_policy_edit_check(e->text, e->len, d->policy_path, c->err, c->errlen);
+	ret = lg_policy_edit_check(e->text, e->len, d->policy_path, new_key, c->err, c->errlen);
 	if (ret)
 		goto undo_key;
 	ret = lg_file_replace(d->policy_path, e->text, e->len);

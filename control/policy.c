@@ -2612,6 +2612,54 @@ static int uadp_unique(struct pctx *c, const yaml_node_t *root, const struct lg_
 	return err;
 }
 
+struct key_ref {
+	const struct lg_policy_key *key;
+	size_t dev;
+	unsigned k;
+};
+
+static int cmp_key_ref_bytes(const void *x, const void *y)
+{
+	const struct key_ref *a = x, *b = y;
+	int r = memcmp(a->key->bytes, b->key->bytes, sizeof(a->key->bytes));
+
+	return r ? r : (a->dev > b->dev) - (a->dev < b->dev);
+}
+
+int lg_policy_shared_key(const struct lg_policy *p, char *buf, size_t len)
+{
+	size_t cap = p->ndevices ? 2 * p->ndevices : 1, n = 0;
+	struct key_ref *v = calloc(cap, sizeof(*v));
+	int found = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->ndevices; i++)
+		for (unsigned k = 0; k < p->devices[i].nkeys && k < 2; k++)
+			v[n++] = (struct key_ref){ &p->devices[i].keys[k], i, k };
+	qsort(v, n, sizeof(*v), cmp_key_ref_bytes);
+	for (size_t i = 1; i < n && !found; i++) {
+		const struct key_ref *a = &v[i - 1], *b = &v[i];
+		const struct lg_policy_device *da = &p->devices[a->dev], *db = &p->devices[b->dev];
+
+		if (a->dev == b->dev ||
+		    memcmp(a->key->bytes, b->key->bytes, sizeof(a->key->bytes)) ||
+		    (da->uadp_pub_type && db->uadp_pub_type))
+			continue;
+		found = 1;
+		if (buf && len)
+			snprintf(buf, len, "devices %u (%s) and %u (%s) hold one key (their keys %u "
+				 "and %u): a key is one device's identity, and whoever holds it "
+				 "could send as either; give each device a key of its own "
+				 "(docs/policy.md, \"Key files\")",
+				 da->id, da->name, db->id, db->name, da->keys[a->k].id,
+				 db->keys[b->k].id);
+	}
+	sodium_memzero(v, cap * sizeof(*v));
+	free(v);
+	return found;
+}
+
 /* recording.devices / recording.groups: a list of names the policy defines. */
 static int parse_rec_names(struct pctx *c, const yaml_node_t *n, const struct lg_policy *p,
 			   bool groups, char (*out)[LG_NAME_MAX], unsigned *count)

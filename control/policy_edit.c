@@ -620,6 +620,19 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 	if (ret)
 		goto out;
 	if (!key_file) {
+		/* keys/NAME-kN.key is where rotate-key puts device NAME's key N: a device
+		 * named so would take that file (trial J, s21). */
+		const char *k = strrchr(s->name, '-');
+		size_t dig = k && k[1] == 'k' ? strspn(k + 2, "0123456789") : 0;
+
+		if (dig && !k[2 + dig]) {
+			ret = eerr(&d, -EINVAL,
+				   "a device name ending in -k and a number (%s) is the name of "
+				   "another device's rotated key file (keys/NAME-kN.key): choose "
+				   "another name",
+				   s->name);
+			goto out;
+		}
 		snprintf(kf, sizeof(kf), "keys/%s.key", s->name);
 		key_file = kf;
 	}
@@ -936,13 +949,22 @@ void lg_policy_edit_free(struct lg_policy_edit *e)
 	e->nremoved = 0;
 }
 
-int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err, size_t errlen)
+int lg_policy_edit_check(const char *text, size_t len, const char *path, bool new_key,
+			 char *err, size_t errlen)
 {
 	struct lg_policy p;
+	char shared[400];
 	int ret = lg_policy_parse(text, len, path, &p, err, errlen);
 
-	if (!ret)
-		lg_policy_free(&p);
+	if (ret)
+		return ret;
+	/* A new key (enroll, rotate-key) must not be another device's: a key file of that
+	 * name may already be there (trial J, s21). */
+	if (new_key && lg_policy_shared_key(&p, shared, sizeof(shared)) == 1) {
+		snprintf(err, errlen, "%s: %s", path, shared);
+		ret = -EEXIST;
+	}
+	lg_policy_free(&p);
 	return ret;
 }
 
@@ -995,8 +1017,9 @@ int lg_key_file_create(const char *policy_path, const char *rel, size_t nbytes,
 		ret = -errno;
 		snprintf(err, errlen, "%s: %s%s", path, strerror(-ret),
 			 ret == -EEXIST
-			     ? " (a key file is never overwritten: remove it first if it "
-			       "is no longer used)"
+			     ? " (a key file is never overwritten: another device, or a "
+			       "version in the policy's history, may hold it as its key; "
+			       "remove it only if none does)"
 			     : "");
 		return ret;
 	}

@@ -76,7 +76,8 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
 
 /* Parse text as the policy file at path would be parsed (key files relative to its
  * folder); the parser's FILE:LINE:COL message on failure. */
-int lg_policy_edit_check(const char *text, size_t len, const char *path, char *err, size_t errlen);
+int lg_policy_edit_check(const char *text, size_t len, const char *path, bool new_key,
+			 char *err, size_t errlen);
 
 /* Make a new device key: nbytes random bytes (libsodium) written as hex digits and a
  * newline to rel (relative to the policy file's folder, whose keys/ subfolder is made

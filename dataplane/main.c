@@ -1498,6 +1498,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		snprintf(boot_err, sizeof(boot_err), "%.*s", (int)sizeof(boot_err) - 1, err);
+	} else if (err[0]) {
+		/* the deep check's warning (two devices holding one key, an ONNX model that
+		 * does not say its window): validate and apply say it, so does the start */
+		fprintf(stderr, "linegate: %s\n", err);
 	}
 	/* A recording replayed (pcap) is not the line: its old sequences must neither be
 	 * refused by the line's marks nor become them. */

@@ -462,6 +462,13 @@ void lg_policy_key_fingerprint(const struct lg_policy_key *k, char out[LG_KEY_FP
  */
 int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size_t errlen);
 /*
+ * Whether two devices hold one key (the same key bytes), at least one of them an LGF device
+ * (a UADP security group's keys may be shared by its publishers' writers): 1 with the pair
+ * described in buf, 0, or -ENOMEM. A warning for a policy written by hand (lg_policy_check);
+ * linegated refuses an enroll or rotate-key that would make one (trial J, s21).
+ */
+int lg_policy_shared_key(const struct lg_policy *p, char *buf, size_t len);
+/*
  * The deep check of a model file that is not (yet) the policy's detection.model: would the
  * data plane load it under policy p (its signature, window, layout, a detector for every
  * device at the device's rate, ...)? The check a model activation runs, for a registry

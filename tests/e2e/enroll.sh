@@ -231,6 +231,14 @@ echo "$out"
 [ $rc -eq 1 ] && [[ "$out" == *"group 'nosuch' is not defined"* ]] || lg_fail "unknown group not refused: $out"
 [ ! -e "$T/keys/new-3.key" ] && [ "$(sha256sum < "$T/policy.yaml")" = "$sum" ] ||
 	lg_fail "the refused enroll left a key file or changed the policy"
+# A name that is another device's rotated key file (keys/NAME-kN.key): refused, so that
+# enroll and rotate-key never hand two devices one key (trial J, s21).
+rc=0; out=$("${CTL[@]}" devices enroll --id 203 --name new-2-k3 --source $LINE_IP 2>&1) || rc=$?
+echo "$out"
+[ $rc -eq 1 ] && [[ "$out" == *"another device's rotated key file"* ]] ||
+	lg_fail "a name ending in -kN was not refused: $out"
+[ ! -e "$T/keys/new-2-k3.key" ] && [ "$(sha256sum < "$T/policy.yaml")" = "$sum" ] ||
+	lg_fail "the refused enroll left a key file or changed the policy"
 # The data plane down: the apply fails, the old file comes back, the new key file goes.
 kill -INT $DP_PID
 wait $DP_PID || lg_fail "linegate exited with status $?"

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <linegate/features.h>
 #include <linegate/policy.h>
+#include "../../control/policy_edit.h"
 
 #include <arpa/inet.h>
 
@@ -104,6 +105,20 @@ int main(int argc, char **argv)
 	test_redact();
 	lgt_keys_make(&keys, key_files);
 	CHECK_EQ(lg_policy_parse(good, strlen(good), keys.policy, &p, err, sizeof(err)), 0);
+	/* Two LGF devices hold k1.key: said (a warning in lg_policy_check(), a refusal of
+	 * enroll and rotate-key in linegated; trial J, s21) */
+	{
+		char why[400] = "";
+
+		CHECK_EQ(lg_policy_shared_key(&p, why, sizeof(why)), 1);
+		CHECK_STR_CONTAINS(why, "devices 7 (");
+		CHECK_STR_CONTAINS(why, "and 300 (press-3) hold one key (their keys 1 and 1)");
+		CHECK_EQ(lg_policy_edit_check(good, strlen(good), keys.policy, true, why,
+					      sizeof(why)), -EEXIST);
+		CHECK_STR_CONTAINS(why, "hold one key");
+		CHECK_EQ(lg_policy_edit_check(good, strlen(good), keys.policy, false, why,
+					      sizeof(why)), 0);
+	}
 	CHECK_EQ(p.port, 5000);
 	CHECK_EQ(p.window, 512);
 	CHECK_EQ(p.batch, 32);
@@ -255,6 +270,8 @@ int main(int argc, char **argv)
 			"    uadp: {publisher_id: 2236, writer_group: 100, writer: 62541, security: none}\n";
 
 		CHECK_EQ(lg_policy_parse(om, strlen(om), keys.policy, &p, err, sizeof(err)), 0);
+		/* UADP writers may share a security group's key (trial J, s21: LGF may not) */
+		CHECK_EQ(lg_policy_shared_key(&p, NULL, 0), 0);
 		CHECK(!strcmp(p.opcua_mqtt.host, "broker.line"));
 		CHECK_EQ(p.opcua_mqtt.port, 1883);
 		CHECK_EQ(p.opcua_mqtt.qos, 0);

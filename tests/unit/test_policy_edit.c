@@ -89,7 +89,7 @@ static void write_key(const char *rel)
 static void expect_parses(const char *text, size_t len)
 {
 	char err[512] = "";
-	int ret = lg_policy_edit_check(text, len, policy_path, err, sizeof(err));
+	int ret = lg_policy_edit_check(text, len, policy_path, false, err, sizeof(err));
 
 	parse_checks++;
 	if (ret)
@@ -216,6 +216,17 @@ static void test_enroll(void)
 	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
 		 -EEXIST);
 	CHECK_STR_CONTAINS(err, "a device named press-2 is already enrolled");
+	/* keys/press-2-k2.key is where rotate-key puts press-2's key 2 (trial J, s21) */
+	s.name = "press-2-k2";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
+		 -EINVAL);
+	CHECK_STR_CONTAINS(err, "the name of another device's rotated key file");
+	s.name = "press-2-k";   /* no number: an ordinary name */
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)), 0);
+	lg_policy_edit_free(&e);
+	s.name = "press-2-k2b";
+	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)), 0);
+	lg_policy_edit_free(&e);
 	s.name = "x";
 	s.source = "10.0.0.1\n    rate: 1";
 	CHECK_EQ(lg_policy_edit_enroll(line4, strlen(line4), &s, NULL, &e, err, sizeof(err)),
