@@ -1920,6 +1920,38 @@ static void status_drift_lost(const struct daemon *d, json_object *reply)
 	}
 }
 
+/*
+ * Devices every key of which has expired: all their frames are refused as unknown_key, which
+ * nothing else says (trial J, s21: a device silently dead, in_sync true). A sentence each in
+ * "warnings".
+ */
+static void status_keys_expired(const struct daemon *d, json_object *reply)
+{
+	json_object *w;
+	time_t now = time(NULL);
+
+	if (!d->have_running || !json_object_object_get_ex(reply, "warnings", &w))
+		return;
+	for (size_t i = 0; i < d->running.ndevices; i++) {
+		const struct lg_policy_device *dv = &d->running.devices[i];
+		int64_t last = 0;
+		unsigned k;
+		char msg[512], when[32];
+
+		for (k = 0; k < dv->nkeys && dv->keys[k].expires && dv->keys[k].expires <= now; k++)
+			if (dv->keys[k].expires > last)
+				last = dv->keys[k].expires;
+		if (!dv->nkeys || k < dv->nkeys)
+			continue;
+		lg_rfc3339((time_t)last, when, sizeof(when));
+		snprintf(msg, sizeof(msg), "device %s (id %u): every key of it has expired (the "
+			 "last at %s): its frames are refused as unknown_key; give it a new key "
+			 "(linegatectl devices rotate-key %u) and the device that key", dv->name,
+			 dv->id, when, dv->id);
+		json_object_array_add(w, json_object_new_string(msg));
+	}
+}
+
 static int h_status(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -1961,6 +1993,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 				json_object_object_add(c->reply, "incidents", json_object_get(inc));
 			status_not_scored(c->reply, r);
 			status_drift_lost(d, c->reply);
+			status_keys_expired(d, c->reply);
 			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}
@@ -2551,18 +2584,26 @@ static int h_devices_rotate_key(void *ctx, struct lg_ctl_call *c)
 	ret = edit_commit(d, "devices_rotate_key", head, &e, rotate_key_bytes(d, e.name), old, len,
 			  c);
 	if (!ret) {
-		lg_rfc3339(expires, when, sizeof(when));
-		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
 		const struct lg_policy_device *dv = lg_policy_find(&d->running, id);
 		char uadp[96] = "";
+		bool gone;
+
+		/* The old key's expiry as the edit left it: an earlier one is kept
+		 * (lg_policy_edit_rotate()), now the running policy's. */
+		if (dv && dv->nkeys && dv->keys[0].expires && dv->keys[0].expires < expires)
+			expires = (time_t)dv->keys[0].expires;
+		gone = expires <= time(NULL);
+		lg_rfc3339(expires, when, sizeof(when));
+		json_object_object_add(c->reply, "old_key_expires", json_object_new_string(when));
 
 		/* A UADP publisher names the key by its SecurityTokenId (docs/opcua.md). */
 		if (dv && dv->uadp_pub_type)
 			snprintf(uadp, sizeof(uadp), "; the publisher's SecurityTokenId for it is %u",
 				 e.key_id);
 		snprintf(msg, sizeof(msg), "device %u (%s): new key %u, fingerprint %s, in %s; the "
-			 "old key is accepted until %s%s", id, e.name, e.key_id,
-			 reply_str(c, "fingerprint"), reply_str(c, "key_file"), when, uadp);
+			 "old key %s %s%s", id, e.name, e.key_id,
+			 reply_str(c, "fingerprint"), reply_str(c, "key_file"),
+			 gone ? "expired at" : "is accepted until", when, uadp);
 		json_object_object_del(c->reply, "message");
 		set_message(c, msg);
 	}

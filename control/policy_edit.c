@@ -855,6 +855,16 @@ int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expi
 	snprintf(out->key_file, sizeof(out->key_file), "keys/%s-k%u.key", out->name, new_id);
 	out->key_id = (uint8_t)new_id;
 	lg_rfc3339(expires, when, sizeof(when));
+	{
+		/* An old key that expires sooner keeps its time: a rotation never gives an
+		 * expired key (a device whose only key ran out) back a grace period (trial J,
+		 * s21). */
+		const char *had = scalar(map_get(&d, old, "expires", NULL));
+		int64_t t;
+
+		if (had && !lg_time_parse_utc(had, &t) && t <= (int64_t)expires)
+			snprintf(when, sizeof(when), "%s", had);
+	}
 	ret = set_expires(&d, old, when);
 	if (!ret) {
 		char *flow = fmt("{id: %u, key_file: %s}", new_id, out->key_file), *block = NULL;

@@ -431,6 +431,25 @@ static void test_rotate(void)
 	lg_policy_edit_free(&e2);
 	lg_policy_edit_free(&e);
 
+	/* A device whose only key has already expired (or expires before the grace would end)
+	 * keeps that time: a rotation never gives an expired key a grace period back (trial J,
+	 * s21). */
+	{
+		static const char one[] =
+			"version: 1\ndevices:\n  - id: 9\n    source: 10.0.0.9\n    keys:\n"
+			"      - {id: 1, key_file: keys/n9.key, expires: " T_EXP "}\n";
+
+		CHECK_EQ(lg_policy_edit_rotate(one, strlen(one), 9, t + 600, &e, err, sizeof(err)),
+			 0);
+		CHECK_STR_CONTAINS(e.text, "{id: 1, key_file: keys/n9.key, expires: " T_EXP "}");
+		lg_policy_edit_free(&e);
+		/* one that expires after the grace is brought forward to it */
+		CHECK_EQ(lg_policy_edit_rotate(one, strlen(one), 9, t - 600, &e, err, sizeof(err)),
+			 0);
+		CHECK(!strstr(e.text, T_EXP));
+		lg_policy_edit_free(&e);
+	}
+
 	/* A flow entry with a flow list of keys. */
 	CHECK_EQ(lg_policy_edit_rotate(line4, strlen(line4), 102, t, &e, err, sizeof(err)), 0);
 	write_key(e.key_file);
