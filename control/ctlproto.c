@@ -236,6 +236,56 @@ static size_t keys_in_tree(json_object *o)
 	return n;
 }
 
+/*
+ * NUL characters (\u0000) in strings: C reads such a string cut there, so that
+ * {"cmd":"status\u0000; apply"} ran status (trial J, s21). The escapes in valid JSON text (a
+ * backslash run of odd length; outside strings JSON has no backslash), keys' and values'.
+ */
+static size_t nuls_in_text(const char *t, size_t len)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		size_t n = 0;
+
+		if (t[i] != '\\')
+			continue;
+		while (i + n < len && t[i + n] == '\\')
+			n++;
+		if (n % 2 && len - (i + n) >= 5 && !memcmp(t + i + n, "u0000", 5))
+			count++;
+		i += n - 1;
+	}
+	return count;
+}
+
+/* The NULs in the tree's string values; those of the top-level "policy" (a policy's text,
+ * read with its length: the policy parser refuses a NUL with its line and column) apart. */
+static size_t nuls_in_tree(json_object *o, bool top, size_t *in_policy)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_string)) {
+		const char *s = json_object_get_string(o);
+		size_t len = (size_t)json_object_get_string_len(o);
+
+		for (const char *z = memchr(s, 0, len); z; z = memchr(z + 1, 0, len - (z + 1 - s)))
+			n++;
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			size_t m = nuls_in_tree(v, false, in_policy);
+
+			if (top && !strcmp(k, "policy") && json_object_is_type(v, json_type_string))
+				*in_policy += m;
+			n += m;
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += nuls_in_tree(json_object_array_get_idx(o, i), false, in_policy);
+	}
+	return n;
+}
+
 json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t errlen)
 {
 	json_tokener *tok;
@@ -280,6 +330,17 @@ json_object *lg_ctl_parse_object(const char *body, size_t len, char *err, size_t
 		snprintf(err, errlen, "a key is given twice in one object");
 		json_object_put(o);
 		o = NULL;
+	}
+	if (o) {
+		size_t in_policy = 0, in_values = nuls_in_tree(o, true, &in_policy);
+
+		/* more in the text than in values: a key held one (json-c cut it there) */
+		if (nuls_in_text(body, len) > in_values || in_values > in_policy) {
+			snprintf(err, errlen, "a string holds a NUL character (\\u0000): refused "
+				 "whole, as it would be read cut short");
+			json_object_put(o);
+			o = NULL;
+		}
 	}
 	json_tokener_free(tok);
 	return o;

@@ -121,6 +121,34 @@ static void test_framing(void)
 	CHECK(!lg_ctl_parse_object("{\"a\":", 5, err, sizeof(err)));
 	CHECK_STR_CONTAINS(err, "no complete object");
 	CHECK(!lg_ctl_parse_object("{\"a\":1}\0", 8, err, sizeof(err)));
+	/* A NUL in a string would be read cut there: "status\u0000; apply" ran status (trial J,
+	 * s21). Refused in a value and in a key; the policy text's own NUL is left to the policy
+	 * parser, which names its line and column. */
+	{
+		static const char *const bad[] = {
+			"{\"cmd\":\"status\\u0000; apply\"}",
+			"{\"cmd\":\"apply\",\"name\":[\"x\\u0000y\"]}",
+			"{\"cmd\\u0000x\":\"status\"}",
+			"{\"cmd\":\"x\",\"o\":{\"policy\":\"a\\u0000\"}}",
+		};
+		static const char *const good[] = {
+			"{\"cmd\":\"apply\",\"policy\":\"version: 1\\n#\\u0000\\n\"}",
+			"{\"cmd\":\"a\\\\u0000\"}", /* an escaped backslash, then "u0000" */
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			err[0] = 0;
+			o = lg_ctl_parse_object(bad[i], strlen(bad[i]), err, sizeof(err));
+			CHECK(!o);
+			CHECK_STR_CONTAINS(err, "a string holds a NUL character");
+			json_object_put(o);
+		}
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			o = lg_ctl_parse_object(good[i], strlen(good[i]), err, sizeof(err));
+			CHECK(o != NULL);
+			json_object_put(o);
+		}
+	}
 }
 
 static void test_peers(void)
