@@ -52,35 +52,19 @@ static size_t u64_digits(uint64_t v)
 }
 
 /* Written backwards from its end, two digits at a time (issue 10: a score line has four
- * or five of them; a digit a division made this the output thread's largest function).
- * Below 2^32 (a device id, a channel, a sequence number) in 32-bit arithmetic: a 64-bit
- * division by 100 is a 128-bit multiply (s21: a third of this function's instructions). */
+ * or five of them; a digit a division made this the output thread's largest function). */
 size_t lg_fmt_u64(char *buf, uint64_t v)
 {
 	size_t n = u64_digits(v);
 	char *p = buf + n;
-	uint32_t w;
 
-	if (v < 10) {
-		buf[0] = (char)('0' + v);
-		return 1;
-	}
-	while (v > UINT32_MAX) {
+	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
 		v /= 100;
 		p -= 2;
 		memcpy(p, pairs + 2 * r, 2);
 	}
-	w = (uint32_t)v;
-	while (w >= 100) {
-		unsigned r = w % 100;
-
-		w /= 100;
-		p -= 2;
-		memcpy(p, pairs + 2 * r, 2);
-	}
-	v = w;
 	if (v >= 10)
 		memcpy(p - 2, pairs + 2 * v, 2);
 	else
@@ -120,30 +104,10 @@ static int floor_log10_pow2(int e)
 	return (int)(((int64_t)e * 78913 + ((int64_t)2000 << 18)) >> 18) - 2000;
 }
 
-/*
- * floor(m) for 0 <= m < 2^62 without a conversion instruction: (uint64_t)m is x87's fistp
- * under a truncating control word, a fnstcw and two fldcw around it, which stall the FPU
- * (s21: three a score line). m + 2^63 rounds to an integer in whatever rounding mode is
- * set, and its 64-bit significand is that integer; one below it where that rounded up.
- */
-static uint64_t floor_ld(long double m)
-{
-#if LDBL_MANT_DIG == 64 && (defined(__x86_64__) || defined(__i386__))
-	long double t = m + 0x1p63L;
-	uint64_t i;
-
-	memcpy(&i, &t, sizeof(i)); /* the significand: the low 8 of the 80-bit format's bytes */
-	i -= 1ull << 63;
-	return i - ((long double)i > m);
-#else
-	return (uint64_t)m; /* another long double (aarch64's binary128): its own conversion */
-#endif
-}
-
-/* Round m >= 0 (under 2^62) to an integer; false when it is too close to a tie to tell. */
+/* Round m >= 0 to an integer; false when it is too close to a tie to tell. */
 static bool round_ld(long double m, uint64_t *q)
 {
-	uint64_t i = floor_ld(m);
+	uint64_t i = (uint64_t)m;
 	long double f = m - (long double)i;
 
 	if (f > 0.5L - 1e-9L && f < 0.5L + 1e-9L)
@@ -176,13 +140,11 @@ static size_t g6_digits(char *p, const char d[6], int x)
 		*p++ = (char)('0' + ax / 10 % 10);
 		*p++ = (char)('0' + ax % 10);
 	} else if (x >= 0) {
-		/* All six digits copied, a fixed size (no call; s21), and the end put after the
-		 * ones shown: the buffer has LG_FMT_G6_MAX bytes, these end by its 14th. */
-		memcpy(p, d, 6);
+		memcpy(p, d, (size_t)x + 1);
 		p += x + 1;
 		if (last > x) {
-			memmove(p + 1, p, 5);
 			*p++ = '.';
+			memcpy(p, d + x + 1, (size_t)(last - x));
 			p += last - x;
 		}
 	} else {
@@ -190,7 +152,7 @@ static size_t g6_digits(char *p, const char d[6], int x)
 		*p++ = '.';
 		for (int i = -1; i > x; i--)
 			*p++ = '0';
-		memcpy(p, d, 6);
+		memcpy(p, d, (size_t)last + 1);
 		p += last + 1;
 	}
 	return (size_t)(p - s);
@@ -277,7 +239,7 @@ static bool f1_fast(char *buf, double v, size_t *len)
 	if (!isfinite(v) || a >= 9e17)
 		return false;
 	m = (long double)a * 10; /* exact */
-	q = m < 0x1p62L ? floor_ld(m) : (uint64_t)m;
+	q = (uint64_t)m;
 	f = m - (long double)q;	 /* exact */
 	q += f > 0.5L || (f == 0.5L && (q & 1));
 	if (signbit(v))
