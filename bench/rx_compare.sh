@@ -27,8 +27,8 @@ is what is left after pipeline_bench's path_ns: the worker path (frame_ns: verif
 decode, window, features, score, publish onto the rings) plus the output stage
 (output_ns: the output thread's own drain formatting and writing those lines, to
 /dev/null). Not subtracted, so counted as receive cost: the I/O itself, the output
-thread's waking and sleeping, the main thread, and the output's write(2) into a real
-file rather than /dev/null. Until 2026-12-07 only frame_ns was subtracted, which counted
+thread's waking and sleeping, the main thread, the output's write(2) into a real file
+rather than /dev/null, and its events' cache misses (the bench drains them at once). Until 2026-12-07 only frame_ns was subtracted, which counted
 the JSON lines as receiving; that figure stays as cpu_ratio_worker_path_only (and in
 each pair). A pipeline_bench without output_ns (an older build): both are the same.
 The receiver runs on CPU 0 (two workers: CPUs 0-1), the generator on CPU 1.
