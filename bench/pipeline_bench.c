@@ -288,8 +288,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (lines[r] < NFRAMES || atomic_load(&dp.out_dropped)) {
-			fprintf(stderr, "pipeline_bench: the output stage wrote %" PRIu64 " lines for "
-				"%d frames, dropped %" PRIu64 "\n", lines[r], NFRAMES,
+			fprintf(stderr, "pipeline_bench: the output stage wrote %" PRIu64
+				" lines for %d frames, dropped %" PRIu64 "\n", lines[r], NFRAMES,
 				(uint64_t)atomic_load(&dp.out_dropped));
 			return 1;
 		}
