@@ -2,7 +2,9 @@
 /*
  * pipeline_bench: a worker's whole cost per frame with the default policy and model —
  * verify, decode, window, features, score, publish — and its parts, in one run: the
- * bare keyed HMAC of the frame, the features of one window, the score of one row.
+ * bare keyed HMAC of the frame, the features of one window, the score of one row; and the
+ * output stage that follows it in linegate (the output thread's own drain: a JSON line a
+ * scored window, written to /dev/null in its batches).
  */
 #include "bench_time.h"
 #include "../dataplane/dataplane.h"
@@ -16,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,18 @@ static const char usage[] =
 	"run: the bare keyed HMAC of the frame, the features of one window, the score of one\n"
 	"row in a batch of that size. Each figure is the fastest of 15 rounds of 4096 frames.\n"
 	"\n"
+	"The output stage is timed too, apart: every 256 frames the events the worker\n"
+	"published are drained by the output thread's own code (lg_output_drain_all(): a JSON\n"
+	"line a scored window, formatted in the output buffer, its publish latency, one\n"
+	"write(2) of the batch, here to /dev/null), as linegate's output thread does.\n"
+	"\n"
+	"Figures (ns per frame):\n"
+	"  frame_ns    the worker path alone: verify .. publish onto the rings (not the output)\n"
+	"  output_ns   the output stage: the drain of those events into JSON lines, written\n"
+	"  path_ns     frame_ns + output_ns: what linegate's worker and output threads do for a\n"
+	"              frame, without receiving it (bench/rx_compare.sh subtracts this)\n"
+	"  hmac_ns, features_ns, score_ns  parts of frame_ns, timed alone\n"
+	"\n"
 	"Options:\n"
 	"  -b, --batch N  windows scored together, 1..256 (default: the policy's)\n"
 	"  -h, --help     this text\n"
@@ -48,7 +63,9 @@ static const char usage[] =
 	"                names are read (default: the current folder)\n"
 	"\n"
 	"Output on stdout: one JSON line {\"bench\":\"pipeline\", window, batch, openblas_core,\n"
-	"frame_ns, hmac_ns, features_ns, score_ns}, then the same in words.\n"
+	"frame_ns, output_ns, path_ns, output_lines, hmac_ns, features_ns, score_ns}, then the\n"
+	"same in words (output_lines: JSON lines the output stage wrote per frame, 1 at\n"
+	"window 256).\n"
 	"Exit status: 0, 1 if the policy or model did not load or frames were refused, 2 on a\n"
 	"usage error.\n";
 
@@ -139,7 +156,9 @@ int main(int argc, char **argv)
 	int opt;
 	struct lg_worker *w = &dp.workers[0];
 	const char *src = getenv("LG_SOURCE") ? getenv("LG_SOURCE") : ".";
-	double t_all[ROUNDS], t_mac[ROUNDS], t_feat[ROUNDS], t_score[ROUNDS];
+	double t_all[ROUNDS], t_out[ROUNDS], t_mac[ROUNDS], t_feat[ROUNDS], t_score[ROUNDS];
+	uint64_t lines[ROUNDS];
+	double fr, out;
 	char path[600], err[512];
 	struct lg_policy p;
 	struct lg_gen *g;
@@ -147,8 +166,6 @@ int main(int argc, char **argv)
 	struct lg_signal sig;
 	const struct lg_policy_device *dev;
 	struct lg_dev_state *st;
-	struct lg_event e;
-
 
 	while ((opt = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
 		char *end;
@@ -221,34 +238,61 @@ int main(int argc, char **argv)
 	}
 	if (lg_mac_new(&mac, dev->keys[0].bytes, LG_KEY_LEN))
 		return 1;
+	/* The output stage's own setup, as linegate's: lines to a file that is not a
+	 * regular one (no rotation), no metadata, no brokers. */
+	dp.out = fopen("/dev/null", "we");
+	if (!dp.out) {
+		fprintf(stderr, "pipeline_bench: /dev/null: %s\n", strerror(errno));
+		return 1;
+	}
+	lg_output_prepare(&dp);
 	for (int r = 0; r < ROUNDS; r++) {
-		double t0 = now();
+		double t0 = now(), t_o = 0;
+		uint64_t lines0 = atomic_load(&dp.out_written);
 		unsigned ok = 0;
 
 		/* The worker's whole path: every frame completes a 256-sample window, every
-		 * batch-th scores a batch and publishes its events (drained outside the timing). */
+		 * batch-th scores a batch and publishes its events; every 256 frames the output
+		 * thread's drain takes them (timed apart: output_ns). */
 		memset(&st->replay, 0, sizeof(st->replay));
 		/* the same sequences again: the reorder stage starts afresh too */
 		memset(&st->order, 0, sizeof(st->order));
+		/* The pickup and arrival times a backend gives each frame (its clock reads are
+		 * receive cost, not timed here): the lines' latencies and the output's latency
+		 * stages are then a live run's, not of frames that arrived at boot. */
+		for (int i = 0; i < NFRAMES; i++)
+			pkts[i].rx_ns = pkts[i].arrival_ns = lg_now_ns();
+		t0 = now();
 		for (int i = 0; i < NFRAMES; i++) {
 			ok += lg_worker_handle(w, g, &pkts[i]) == LG_OK;
 			lg_worker_score_full(w, g);
 			if ((i & 255) == 255) {
 				double t1 = now();
 
-				while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
-					;
-				t0 += now() - t1;
+				lg_output_drain_all(&dp);
+				t_o += now() - t1;
 			}
 		}
 		lg_worker_flush(w);
-		t_all[r] = (now() - t0) / NFRAMES * 1e9;
+		t_all[r] = (now() - t0 - t_o) / NFRAMES * 1e9;
+		{
+			double t1 = now();
+
+			lg_output_drain_all(&dp);
+			t_o += now() - t1;
+		}
+		t_out[r] = t_o / NFRAMES * 1e9;
+		lines[r] = atomic_load(&dp.out_written) - lines0;
 		if (ok != NFRAMES) {
 			fprintf(stderr, "pipeline_bench: %u frames refused\n", NFRAMES - ok);
 			return 1;
 		}
-		while (lg_spsc_pop(&w->scores_ring, &e) || lg_spsc_pop(&w->alerts, &e))
-			;
+		if (lines[r] < NFRAMES || atomic_load(&dp.out_dropped)) {
+			fprintf(stderr, "pipeline_bench: the output stage wrote %" PRIu64
+				" lines for %d frames, dropped %" PRIu64 "\n", lines[r], NFRAMES,
+				(uint64_t)atomic_load(&dp.out_dropped));
+			return 1;
+		}
 		t0 = now();
 		for (int i = 0; i < NFRAMES; i++) {
 			uint8_t tag[LGF_TAG_LEN];
@@ -267,13 +311,21 @@ int main(int argc, char **argv)
 			lg_scorer_score(w->ms->sc[0], rows, batch, scores);
 		t_score[r] = (now() - t0) / (double)(NFRAMES / batch * batch) * 1e9;
 	}
+	fr = best(t_all);
+	out = best(t_out);
 	printf("{\"bench\":\"pipeline\",\"window\":256,\"batch\":%lu,\"openblas_core\":\"%s\","
-	       "\"frame_ns\":%.1f,\"hmac_ns\":%.1f,\"features_ns\":%.1f,\"score_ns\":%.1f}\n",
-	       batch, openblas_get_corename(), best(t_all), best(t_mac), best(t_feat), best(t_score));
+	       "\"frame_ns\":%.1f,\"output_ns\":%.1f,\"path_ns\":%.1f,\"output_lines\":%.3f,"
+	       "\"hmac_ns\":%.1f,\"features_ns\":%.1f,\"score_ns\":%.1f}\n",
+	       batch, openblas_get_corename(), fr, out, fr + out, (double)lines[0] / NFRAMES,
+	       best(t_mac), best(t_feat), best(t_score));
 	printf("per frame of 256 samples, batches of %lu (fastest of %d rounds of %d frames), "
 	       "OpenBLAS core %s:\n"
-	       "  whole worker path %.0f ns = HMAC %.0f + features %.0f + score %.0f + the rest\n",
-	       batch, ROUNDS, NFRAMES, openblas_get_corename(), t_all[0], t_mac[0], t_feat[0], t_score[0]);
+	       "  whole worker path %.0f ns = HMAC %.0f + features %.0f + score %.0f + the rest\n"
+	       "  output stage %.0f ns (%.2f JSON lines a frame, to /dev/null)\n"
+	       "  worker path + output stage %.0f ns\n",
+	       batch, ROUNDS, NFRAMES, openblas_get_corename(), fr, t_mac[0], t_feat[0],
+	       t_score[0], out, (double)lines[0] / NFRAMES, fr + out);
+	lg_output_close(&dp);
 	lg_mac_free(mac);
 	return 0;
 }

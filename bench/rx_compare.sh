@@ -11,11 +11,26 @@ Runs each receiver in a server namespace behind a veth pair, with linegate-loadg
 receiver and rate: frames sent, received, loss, CPU per received frame (the receiver's
 utime+stime delta from /proc/PID/stat over the run, also the tasks' schedstat run time),
 and the zero-loss rate (highest offered rate with loss 0). pipeline_bench (the worker path
-without I/O) runs in the same invocation, and the goal figures are computed from it:
-  cpu_ratio     (linegate CPU/frame - worker path) / baseline CPU/frame   (goal <= 1.2)
+and the output stage, without I/O) runs in the same invocation, and the goal figures are
+computed from it:
+  cpu_ratio     (linegate CPU/frame - (worker path + output stage)) / baseline CPU/frame
+                                                                          (goal <= 1.2)
+  cpu_ratio_worker_path_only
+                (linegate CPU/frame - worker path) / baseline CPU/frame: the definition
+                before 2026-12-07, printed beside it
   zero_loss     linegate zero-loss rate / (0.8 / (worker path + baseline CPU/frame))
                                                                           (goal >= 1)
   scaling       two workers' zero-loss rate / one worker's               (goal >= 1.8)
+What cpu_ratio subtracts: linegate's CPU/frame is all its threads (the worker, the output
+thread that writes a JSON line per scored window, the main thread), so the receive cost
+is what is left after pipeline_bench's path_ns: the worker path (frame_ns: verify,
+decode, window, features, score, publish onto the rings) plus the output stage
+(output_ns: the output thread's own drain formatting and writing those lines, to
+/dev/null). Not subtracted, so counted as receive cost: the I/O itself, the output
+thread's waking and sleeping, the main thread, the output's write(2) into a real file
+rather than /dev/null, and its events' cache misses (the bench drains them at once). Until 2026-12-07 only frame_ns was subtracted, which counted
+the JSON lines as receiving; that figure stays as cpu_ratio_worker_path_only (and in
+each pair). A pipeline_bench without output_ns (an older build): both are the same.
 The receiver runs on CPU 0 (two workers: CPUs 0-1), the generator on CPU 1.
 cpu_ratio is judged at the highest rate where linegate and the baseline were both
 loss-free, as the median of K pairs of steps at that rate (--pairs): one pair of one-second
@@ -170,7 +185,7 @@ print('%d/%d' % tuple(w))")
 echo "rx_compare: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "rx_compare: rates $RATES, $SECS s a step, $PAIRS pair(s) for the CPU ratio, $NDEV devices (2 workers: $SPLIT), nice $NICE, receivers $RECEIVERS${AFXDP_OPTS:+, afxdp options $AFXDP_OPTS}${URING_OPTS:+, uring options $URING_OPTS}" >&2
 
-# The worker path without I/O, same invocation.
+# The worker path and the output stage without I/O, same invocation.
 LG_SOURCE=$SRC nice -n "$NICE" taskset -c 0 "$PIPE_BIN" | head -1 > "$T/pipeline.json"
 echo "rx_compare: pipeline_bench: $(cat "$T/pipeline.json")" >&2
 
@@ -468,7 +483,13 @@ for name, rs in by.items():
     }
 
 worker_ns = pipe['frame_ns']
-goals = {'worker_path_ns': worker_ns}
+# What cpu_ratio subtracts (usage): the worker path and the output stage (pipeline_bench's
+# path_ns); a build before 2026-12-07 has no output stage figure: the worker path alone.
+def path_of(p):
+    return p.get('path_ns', p['frame_ns'])
+path_ns = path_of(pipe)
+goals = {'worker_path_ns': worker_ns, 'output_stage_ns': pipe.get('output_ns'),
+         'path_ns': path_ns}
 base = by.get('baseline', [])
 
 def at(rs, rate):
@@ -486,12 +507,16 @@ for name in ('uring-1w', 'afxdp-1w', 'afxdp-generic-1w'):
         if b and s.get('loss') == 0 and b.get('loss') == 0 and s['cpu_ns_per_frame'] and b['cpu_ns_per_frame']:
             pairs.append((s['offered_rate'], s, b))
     g['cpu_ratio_by_rate'] = {
+        str(s['target_rate']): (s['cpu_ns_per_frame'] - path_ns) / b['cpu_ns_per_frame']
+        for s in by[name] for b in [at(base, s['target_rate'])]
+        if b and s['cpu_ns_per_frame'] and b['cpu_ns_per_frame']}
+    g['cpu_ratio_by_rate_worker_path_only'] = {
         str(s['target_rate']): (s['cpu_ns_per_frame'] - worker_ns) / b['cpu_ns_per_frame']
         for s in by[name] for b in [at(base, s['target_rate'])]
         if b and s['cpu_ns_per_frame'] and b['cpu_ns_per_frame']}
     if pairs:
         _, s, b = max(pairs, key=lambda p: p[0])
-        g['cpu_ratio'] = (s['cpu_ns_per_frame'] - worker_ns) / b['cpu_ns_per_frame']
+        g['cpu_ratio'] = (s['cpu_ns_per_frame'] - path_ns) / b['cpu_ns_per_frame']
         g['cpu_ratio_rate'] = s['target_rate']
         # The pair is meant to be at one offered rate: say so when either step fell short
         # (then the two ran at different rates, and the cost per frame falls with rate).
@@ -511,22 +536,29 @@ for name in ('uring-1w', 'afxdp-1w', 'afxdp-generic-1w'):
         # what cpu_ratio was before, stays as cpu_ratio_first. The worker path each pair
         # subtracts is the median of all K pipeline_bench runs: one run on a busy machine
         # can read hundreds of ns high, which took single pairs to 0.0 and below.
-        path_runs = [worker_ns] + [x['frame_ns'] for x in pair_pipes if x['receiver'] == name]
+        # The same for path_ns (worker path + output stage), what cpu_ratio subtracts.
+        wpath_runs = [worker_ns] + [x['frame_ns'] for x in pair_pipes if x['receiver'] == name]
+        wpath_med = statistics.median(wpath_runs)
+        path_runs = [path_ns] + [path_of(x) for x in pair_pipes if x['receiver'] == name]
         path_med = statistics.median(path_runs)
 
-        def one(s, b, own_path, k):
+        def one(s, b, own_pipe, k):
             path = path_med
             wt = sum(v for n, v in s['thread_cpu_s'].items() if n.startswith('lg-worker'))
             lossy = s.get('loss') != 0 or b.get('loss') != 0
             ok = not lossy and s['cpu_ns_per_frame'] and b['cpu_ns_per_frame']
             return {'pair': k, 'linegate_ns': s['cpu_ns_per_frame'],
-                    'baseline_ns': b['cpu_ns_per_frame'], 'worker_path_ns': own_path,
+                    'baseline_ns': b['cpu_ns_per_frame'], 'worker_path_ns': own_pipe['frame_ns'],
+                    'output_stage_ns': own_pipe.get('output_ns'), 'path_ns': path_of(own_pipe),
                     'worker_thread_ns': wt * 1e9 / s['judged'] if s['judged'] else None,
                     'output_thread_ns': s['thread_cpu_s'].get('lg-output', 0) * 1e9 / s['judged']
                     if s['judged'] else None,
                     'ratio': (s['cpu_ns_per_frame'] - path) / b['cpu_ns_per_frame'] if ok else None,
-                    'worker_thread_ratio': (wt * 1e9 / s['judged'] - path) / b['cpu_ns_per_frame']
-                    if ok else None,
+                    'ratio_worker_path_only': (s['cpu_ns_per_frame'] - wpath_med) /
+                    b['cpu_ns_per_frame'] if ok else None,
+                    # the worker thread does not run the output stage: its path alone
+                    'worker_thread_ratio': (wt * 1e9 / s['judged'] - wpath_med) /
+                    b['cpu_ns_per_frame'] if ok else None,
                     # the same from schedstat's run time (ns, where stat counts 10 ms ticks:
                     # 50 ns a frame for 200 000 frames)
                     'sched_ratio': (s['sched_ns_per_frame'] - path) / b['sched_ns_per_frame']
@@ -534,14 +566,14 @@ for name in ('uring-1w', 'afxdp-1w', 'afxdp-generic-1w'):
                     'offered': [s['offered_rate'], b['offered_rate']],
                     'lost': [s.get('loss'), b.get('loss')], 'short': short(s) or short(b),
                     'linegate_first': k % 2 == 0}
-        runs = [one(s, b, worker_ns, 1)]
+        runs = [one(s, b, pipe, 1)]
         for k in range(2, npairs + 1):
             ls = [x for x in pair_steps if x['pair'] == k and x['receiver'] == name]
             bs = [x for x in pair_steps if x['pair'] == k and x['receiver'] == 'baseline'
                   and x.get('paired_with') == name]
             ps = [x for x in pair_pipes if x['pair'] == k and x['receiver'] == name]
             if ls and bs and ps:
-                runs.append(one(ls[0], bs[0], ps[0]['frame_ns'], k))
+                runs.append(one(ls[0], bs[0], ps[0], k))
         ok = [x for x in runs if x['ratio'] is not None]
         g['cpu_ratio_pairs'] = runs
         g['cpu_ratio_first'] = g['cpu_ratio']
@@ -551,11 +583,17 @@ for name in ('uring-1w', 'afxdp-1w', 'afxdp-generic-1w'):
         g['cpu_ratio'] = statistics.median(x['ratio'] for x in ok)
         g['cpu_ratio_min'] = min(x['ratio'] for x in ok)
         g['cpu_ratio_max'] = max(x['ratio'] for x in ok)
+        # The definition before 2026-12-07 (usage): only the worker path subtracted.
+        g['cpu_ratio_worker_path_only'] = statistics.median(
+            x['ratio_worker_path_only'] for x in ok)
+        g['cpu_ratio_worker_path_only_min'] = min(x['ratio_worker_path_only'] for x in ok)
+        g['cpu_ratio_worker_path_only_max'] = max(x['ratio_worker_path_only'] for x in ok)
         g['worker_thread_cpu_ratio'] = statistics.median(x['worker_thread_ratio'] for x in ok)
         g['worker_thread_cpu_ratio_min'] = min(x['worker_thread_ratio'] for x in ok)
         g['worker_thread_cpu_ratio_max'] = max(x['worker_thread_ratio'] for x in ok)
         g['output_thread_ns_per_frame'] = statistics.median(x['output_thread_ns'] for x in ok)
-        g['worker_path_ns_median'] = path_med  # what each pair subtracted
+        g['worker_path_ns_median'] = wpath_med  # what the _worker_path_only figures subtracted
+        g['path_ns_median'] = path_med  # what each pair's ratio subtracted
         sr = [x['sched_ratio'] for x in ok if x['sched_ratio'] is not None]
         g['sched_cpu_ratio'] = statistics.median(sr) if sr else None
         g['cpu_ratio_met'] = g['cpu_ratio'] <= 1.2
@@ -594,7 +632,9 @@ if out:
         json.dump(doc, f, indent=1)
 
 print(f'\n{cpu}, {doc["nproc"]} CPUs, kernel {doc["kernel"]}, load {" ".join(doc["loadavg"])}')
-print(f'worker path (pipeline_bench): {worker_ns:.0f} ns/frame')
+print(f'worker path (pipeline_bench frame_ns): {worker_ns:.0f} ns/frame; output stage (output_ns): '
+      f'{"%.0f" % pipe["output_ns"] if "output_ns" in pipe else "-"} ns/frame; '
+      f'cpu_ratio subtracts path_ns {path_ns:.0f} ns/frame')
 print(f'{"receiver":<17}{"rate":>8}{"offered/s":>11}{"sent":>9}{"received":>10}{"loss":>8}{"CPU ns/fr":>11}{"sched ns/fr":>12}'
       '  (SHORT: the generator reached under 97 % of the step\'s rate)')
 for s in steps:
@@ -634,7 +674,7 @@ for name, v in summary.items():
         print(f'{"":<17} steps the generator fell short of: ' + ', '.join(
             f'{x["target_rate"]}/s (reached {x["offered_rate"]:.0f}/s)' for x in v['short_steps']))
 for name, g in goals.items():
-    if name in ('worker_path_ns',):
+    if name in ('worker_path_ns', 'output_stage_ns', 'path_ns'):
         continue
     if name == 'scaling':
         zr = g['zero_loss_ratio']; rr = g['received_rate_at_max_ratio']
@@ -647,15 +687,20 @@ for name, g in goals.items():
             r_ = x['ratio']
             print(f'  {name} pair {x["pair"]} ({"linegate" if x["linegate_first"] else "baseline"} first): '
                   f'linegate {x["linegate_ns"] or 0:.0f}, baseline {x["baseline_ns"] or 0:.0f}, '
-                  f'worker path {x["worker_path_ns"]:.0f} ns/frame (median {g["worker_path_ns_median"]:.0f}): '
+                  f'worker path {x["worker_path_ns"]:.0f} + output stage {x["output_stage_ns"] or 0:.0f} '
+                  f'ns/frame (medians {g["worker_path_ns_median"]:.0f}, path {g["path_ns_median"]:.0f}): '
                   f'{"%.2f" % r_ if r_ is not None else "- (frames lost: %s)" % x["lost"]}'
+                  f'{" (worker path only %.2f)" % x["ratio_worker_path_only"] if r_ is not None else ""}'
                   f'{" SHORT" if x["short"] else ""}')
-        print(f'goal {name}: (CPU/frame - worker path) / baseline = {g["cpu_ratio"]:.3f} '
+        print(f'goal {name}: (CPU/frame - (worker path + output stage)) / baseline = {g["cpu_ratio"]:.3f} '
               f'(median of {g["cpu_ratio_n"]} pair(s), {g["cpu_ratio_min"]:.2f}-{g["cpu_ratio_max"]:.2f}'
               f'{"; %d lossy left out" % g["cpu_ratio_lossy_pairs"] if g["cpu_ratio_lossy_pairs"] else ""}) at '
               f'{g["cpu_ratio_rate"] or "max"}/s'
               f'{" (offered %.0f/s to linegate, %.0f/s to the baseline: a SHORT step)" % tuple(g["cpu_ratio_offered"]) if g["cpu_ratio_pair_short"] else ""}'
               f' (goal <= 1.2: {"met" if g["cpu_ratio_met"] else "not met"}; '
+              f'cpu_ratio_worker_path_only (the worker path alone subtracted, the definition '
+              f'before 2026-12-07) {g["cpu_ratio_worker_path_only"]:.3f} '
+              f'({g["cpu_ratio_worker_path_only_min"]:.2f}-{g["cpu_ratio_worker_path_only_max"]:.2f}); '
               f'worker thread alone {g["worker_thread_cpu_ratio"]:.2f}, output thread '
               f'{g["output_thread_ns_per_frame"]:.0f} ns/frame); '
               f'zero-loss {g["zero_loss_rate"]:.0f}/s vs 80 % of 1/(path + baseline I/O) = '

@@ -354,9 +354,9 @@ static char *out_room(struct lg_dp *dp)
  * (not its arrival: latency.h has those stages) to its line buffered (an incident event: of
  * the window that made it), for every line; now: a clock read at or after that (a run of
  * score lines shares one, read once they are all buffered, drain()). */
-static void out_latency(struct lg_dp *dp, const struct lg_event *e, uint64_t now)
+static void out_latency(struct lg_dp *dp, uint64_t rx_ns, uint64_t now)
 {
-	uint64_t lat = now > e->rx_ns ? now - e->rx_ns : 0;
+	uint64_t lat = now > rx_ns ? now - rx_ns : 0;
 
 	/* Only the output thread writes these. */
 	lg_add_1w(&dp->pub_hist[lg_latency_bucket(lat)], 1);
@@ -402,7 +402,7 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 		return; /* cannot happen: names and numbers are bounded */
 	lg_dp_inc_table(dp, r, e->name);
 	out_append(dp, line, (size_t)len, LG_OUT_INCIDENT, NULL);
-	out_latency(dp, e, lg_now_ns());
+	out_latency(dp, e->rx_ns, lg_now_ns());
 	if (dp->mqtt)
 		lg_mqtt_put(dp->mqtt, LG_MQTT_INCIDENTS, e->device_id, e->name, line,
 			    (size_t)len - 1);
@@ -470,53 +470,65 @@ static void put(struct line_buf *b, const char *s, size_t n)
 	b->p += n;
 }
 
-#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+/*
+ * Each put_*() takes chk: false where the caller knows the line fits (lg_out_score_line():
+ * the room is at least SCORE_LINE_MOST, its longest), which writes without a check a
+ * member; true checks each, as a short buffer needs. Always inlined, so that each of the two
+ * score line builders has its own copy, without the other's tests (s21).
+ */
+#define LG_INLINE static inline __attribute__((always_inline))
 
-static void put_str(struct line_buf *b, const char *s)
+LG_INLINE void put_c(struct line_buf *b, const char *s, size_t n, bool chk)
 {
-	if (*s)
-		put(b, s, strlen(s));
+	if (chk) {
+		put(b, s, n);
+		return;
+	}
+	memcpy(b->p, s, n);
+	b->p += n;
 }
+
+#define PUT_LIT(b, lit, chk) put_c((b), (lit), sizeof(lit) - 1, (chk))
 
 /*
  * Numbers are written in place where the longest one fits, else through a copy (a line
  * that does not fit is refused whole either way, at the same length). Issue 10: a copy
  * a number, each a memcpy() call, were a fifth of the output thread's instructions.
  */
-static void put_u64(struct line_buf *b, uint64_t v)
+LG_INLINE void put_u64(struct line_buf *b, uint64_t v, bool chk)
 {
 	char d[20];
 
-	if (b->end - b->p >= (ptrdiff_t)sizeof(d))
+	if (!chk || b->end - b->p >= (ptrdiff_t)sizeof(d))
 		b->p += lg_fmt_u64(b->p, v);
 	else
 		put(b, d, lg_fmt_u64(d, v));
 }
 
-static void put_g6(struct line_buf *b, double v)
+LG_INLINE void put_g6(struct line_buf *b, double v, bool chk)
 {
 	char d[LG_FMT_G6_MAX];
 
-	if (b->end - b->p >= (ptrdiff_t)sizeof(d))
+	if (!chk || b->end - b->p >= (ptrdiff_t)sizeof(d))
 		b->p += lg_fmt_g6(b->p, v);
 	else
 		put(b, d, lg_fmt_g6(d, v));
 }
 
-static void put_f1(struct line_buf *b, double v)
+LG_INLINE void put_f1(struct line_buf *b, double v, bool chk)
 {
 	char d[LG_FMT_F1_MAX];
 
-	if (b->end - b->p >= (ptrdiff_t)sizeof(d))
+	if (!chk || b->end - b->p >= (ptrdiff_t)sizeof(d))
 		b->p += lg_fmt_f1(b->p, v);
 	else
 		put(b, d, lg_fmt_f1(d, v));
 }
 
 /* n of the cap bytes at s: all cap copied (a fixed size, no call) where they fit. */
-static void put_fixed(struct line_buf *b, const char *s, size_t n, size_t cap)
+LG_INLINE void put_fixed(struct line_buf *b, const char *s, size_t n, size_t cap, bool chk)
 {
-	if ((size_t)(b->end - b->p) >= cap) {
+	if (!chk || (size_t)(b->end - b->p) >= cap) {
 		memcpy(b->p, s, cap);
 		b->p += n;
 	} else {
@@ -541,61 +553,84 @@ struct u64_memo {
 	char s[20];
 };
 
-static void put_g6_memo(struct line_buf *b, double v, struct g6_memo *m)
+LG_INLINE void put_g6_memo(struct line_buf *b, double v, struct g6_memo *m, bool chk)
 {
 	if (!m->len || memcmp(&m->v, &v, sizeof(v))) {
 		m->len = lg_fmt_g6(m->s, v);
 		m->v = v;
 	}
-	put_fixed(b, m->s, m->len, sizeof(m->s));
+	put_fixed(b, m->s, m->len, sizeof(m->s), chk);
 }
 
-static void put_u64_memo(struct line_buf *b, uint64_t v, struct u64_memo *m)
+LG_INLINE void put_u64_memo(struct line_buf *b, uint64_t v, struct u64_memo *m, bool chk)
 {
 	if (!m->len || m->v != v) {
 		m->len = lg_fmt_u64(m->s, v);
 		m->v = v;
 	}
-	put_fixed(b, m->s, m->len, sizeof(m->s));
+	put_fixed(b, m->s, m->len, sizeof(m->s), chk);
 }
 
 static _Thread_local struct g6_memo thr_memo;
 static _Thread_local struct u64_memo time_memo, epoch_memo;
 
+/*
+ * The most bytes a score line takes without more and meta, its NUL included: its literals
+ * (138 bytes at most, "null,\"nonfinite\":true" for the score), the name copied whole,
+ * five whole numbers of 20 digits, two %.6g and a %.1f at their buffers' sizes (655),
+ * rounded up.
+ */
+#define SCORE_LINE_MOST 768
+_Static_assert(SCORE_LINE_MOST >= 138 + LG_NAME_MAX + 5 * 20 + 2 * LG_FMT_G6_MAX +
+				   LG_FMT_F1_MAX + 1, "a score line's longest");
+
+LG_INLINE void score_line(struct line_buf *b, const struct lg_event *e, const char *more,
+			  size_t nmore, const char *meta, size_t nmeta, bool chk)
+{
+	if (e->alert)
+		PUT_LIT(b, "{\"type\":\"alert\",\"device\":", chk);
+	else
+		PUT_LIT(b, "{\"type\":\"score\",\"device\":", chk);
+	put_u64(b, e->device_id, chk);
+	PUT_LIT(b, ",\"name\":\"", chk);
+	put_fixed(b, e->name, strnlen(e->name, sizeof(e->name)), sizeof(e->name), chk);
+	PUT_LIT(b, "\",\"channel\":", chk);
+	put_u64(b, e->channel, chk);
+	PUT_LIT(b, ",\"score\":", chk);
+	/* JSON has no NaN or Infinity: a row that was not finite (bad samples, issue 8) shows
+	 * its score as null and says so. */
+	if (e->nonfinite || !isfinite(e->score))
+		PUT_LIT(b, "null,\"nonfinite\":true", chk);
+	else
+		put_g6(b, e->score, chk);
+	PUT_LIT(b, ",\"threshold\":", chk);
+	put_g6_memo(b, e->threshold, &thr_memo, chk);
+	PUT_LIT(b, ",\"seq\":", chk);
+	put_u64(b, e->seq, chk);
+	PUT_LIT(b, ",\"time_ns\":", chk);
+	put_u64_memo(b, e->scored_wall_ns, &time_memo, chk);
+	PUT_LIT(b, ",\"latency_us\":", chk);
+	put_f1(b, lat_us(e), chk);
+	PUT_LIT(b, ",\"model_epoch\":", chk);
+	put_u64_memo(b, e->model_epoch, &epoch_memo, chk);
+	if (nmore)
+		put_c(b, more, nmore, chk);
+	if (nmeta)
+		put_c(b, meta, nmeta, chk);
+	PUT_LIT(b, "}\n", chk);
+}
+
 int lg_out_score_line(const struct lg_event *e, const char *more, const char *meta, char *line,
 		      size_t size)
 {
 	struct line_buf b = { line, line + size - 1, false };
+	size_t nmore = *more ? strlen(more) : 0, nmeta = *meta ? strlen(meta) : 0;
 
-	if (e->alert)
-		PUT_LIT(&b, "{\"type\":\"alert\",\"device\":");
+	/* Room for the longest such line (the output buffer's LG_LINE_MAX): no checks. */
+	if (size >= SCORE_LINE_MOST + nmore + nmeta)
+		score_line(&b, e, more, nmore, meta, nmeta, false);
 	else
-		PUT_LIT(&b, "{\"type\":\"score\",\"device\":");
-	put_u64(&b, e->device_id);
-	PUT_LIT(&b, ",\"name\":\"");
-	put_fixed(&b, e->name, strnlen(e->name, sizeof(e->name)), sizeof(e->name));
-	PUT_LIT(&b, "\",\"channel\":");
-	put_u64(&b, e->channel);
-	PUT_LIT(&b, ",\"score\":");
-	/* JSON has no NaN or Infinity: a row that was not finite (bad samples, issue 8) shows
-	 * its score as null and says so. */
-	if (e->nonfinite || !isfinite(e->score))
-		PUT_LIT(&b, "null,\"nonfinite\":true");
-	else
-		put_g6(&b, e->score);
-	PUT_LIT(&b, ",\"threshold\":");
-	put_g6_memo(&b, e->threshold, &thr_memo);
-	PUT_LIT(&b, ",\"seq\":");
-	put_u64(&b, e->seq);
-	PUT_LIT(&b, ",\"time_ns\":");
-	put_u64_memo(&b, e->scored_wall_ns, &time_memo);
-	PUT_LIT(&b, ",\"latency_us\":");
-	put_f1(&b, lat_us(e));
-	PUT_LIT(&b, ",\"model_epoch\":");
-	put_u64_memo(&b, e->model_epoch, &epoch_memo);
-	put_str(&b, more);
-	put_str(&b, meta);
-	PUT_LIT(&b, "}\n");
+		score_line(&b, e, more, nmore, meta, nmeta, true);
 	if (b.over)
 		return -ENOSPC;
 	*b.p = '\0';
@@ -677,7 +712,7 @@ static void write_event(struct lg_dp *dp, const struct lg_event *e, bool timed)
 	else
 		out_append(dp, line, (size_t)len, kind, timing);
 	if (timed)
-		out_latency(dp, e, lg_now_ns());
+		out_latency(dp, e->rx_ns, lg_now_ns());
 	if (dp->mqtt)
 		lg_mqtt_put(dp->mqtt, e->drift.kind ? LG_MQTT_EVENTS :
 				      e->alert ? LG_MQTT_ALERTS : LG_MQTT_SCORES,
@@ -756,9 +791,14 @@ static unsigned drain(struct lg_dp *dp)
 		}
 	for (unsigned w = 0; w < dp->nworkers; w++) {
 		struct lg_spsc *r = &dp->workers[w].scores_ring;
+		/* the run's pickup times, kept as its lines are formatted: the latencies below
+		 * do not go back to the ring's slots (s21: a second walk over 256 events of 584
+		 * bytes, a call a slot) */
+		uint64_t rx[256];
 		unsigned k = 0;
 
 		while (k < 256 && (e = lg_spsc_peek(r, k))) {
+			rx[k] = e->rx_ns;
 			write_event(dp, e, false);
 			k++;
 		}
@@ -770,7 +810,7 @@ static unsigned drain(struct lg_dp *dp)
 			uint64_t now = lg_now_ns();
 
 			for (unsigned i = 0; i < k; i++)
-				out_latency(dp, lg_spsc_peek(r, i), now);
+				out_latency(dp, rx[i], now);
 			lg_spsc_release(r, k);
 		}
 		n += k;
