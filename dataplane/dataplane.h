@@ -329,6 +329,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
+	/* admitted, but a device's DataSetMessage in it was dropped (bad_sample, channels) */
+	_Atomic uint64_t uadp_partial;
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 	/* Their values when the worker took the running models (another model_id: a new
 	 * shadow, or a new active model beside it): metrics' shadow_scored and

@@ -60,7 +60,7 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
+		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, upart, shs, shd, shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
 		apply_failures,
 		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
 		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
@@ -152,6 +152,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->urx += atomic_load(&st->uadp_rx);
 		s->uuns += atomic_load(&st->uadp_unsigned);
 		s->uunp += atomic_load(&st->uadp_unprotected);
+		s->upart += atomic_load(&st->uadp_partial);
 		{
 			/* base first: a worker that takes new models between the two loads
 			 * counts 0 here, never a wrapped difference */
@@ -710,6 +711,7 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	add_u64(o, "uadp_received", s.urx);
 	add_u64(o, "uadp_unsigned_admitted", s.uuns);
 	add_u64(o, "uadp_unprotected_admitted", s.uunp);
+	add_u64(o, "uadp_partial_admitted", s.upart);
 	add_u64(o, "windows", s.windows);
 	add_u64(o, "scored", s.scored);
 	add_u64(o, "batches", s.batches);
@@ -1132,6 +1134,10 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_uadp_unprotected_admitted_total",
 		"UADP messages admitted without replay protection (devices with replay: none).",
 		s.uunp);
+	counter(&b, "linegate_uadp_partial_admitted_total",
+		"UADP datagrams admitted with a device's DataSetMessage dropped (bad_sample, "
+		"channels).",
+		s.upart);
 	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);
