@@ -537,6 +537,9 @@ struct lg_dp {
 	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk, pcap) */
 	bool uadmit_marks; /* workers export their replay marks to it (not a replay: pcap) */
+	/* A replay (LG_BACKEND_F_REPLAY): rates are judged on the recording's clock
+	 * (lg_uadmit_clock()), as admission's token buckets are, not on the wall clock. */
+	bool replay_clock;
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */
 	int64_t ctl_denied_logged; /* CLOCK_MONOTONIC s of the last log line about them */

@@ -1691,6 +1691,7 @@ int main(int argc, char **argv)
 	}
 	bconf.uadmit = dp.uadmit;
 	dp.uadmit_marks = !(ops->flags & LG_BACKEND_F_REPLAY);
+	dp.replay_clock = ops->flags & LG_BACKEND_F_REPLAY;
 	bconf.port = p.port;
 	bconf.port2 = p.uadp_port;
 	bconf.bind_addr = bind_addr;
