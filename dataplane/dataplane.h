@@ -720,6 +720,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp);
 size_t lg_prom_label_escape(char *out, size_t cap, const char *v);
 /* The counters that matter to a person, a few lines at the end of a run. */
 void lg_dp_summary(struct lg_dp *dp, FILE *f);
+/* At exit: the summary on f and the stats JSON (returned, malloc'd) from one snapshot, so
+ * that they agree although XDP counts on (no_reader) while they are written. */
+char *lg_dp_final_report(struct lg_dp *dp, FILE *f);
 /*
  * HTTP (http.c, docs/operations.md "Status page and health endpoints"): GET /metrics,
  * /healthz, /readyz, /status.json and the status page / on addr ("HOST:PORT", "[V6]:PORT"

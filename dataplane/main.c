@@ -2006,7 +2006,8 @@ out:
 	}
 	atomic_store(&sw.stage, "writing the final counters");
 	if (atomic_load(&dp.gen)) {
-		char *s = lg_dp_stats_json(&dp);
+		/* the summary is said first, from the same counters as the file */
+		char *s = lg_dp_final_report(&dp, stderr);
 
 		if (stats_out && s) {
 			FILE *f = fopen(stats_out, "w");
@@ -2024,7 +2025,6 @@ out:
 			}
 		}
 		free(s);
-		lg_dp_summary(&dp, stderr);
 	}
 	if (out_started)
 		lg_output_abandon_summary(&dp, stderr);

@@ -12,6 +12,7 @@
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
+#include "../lgt_frames.h"
 #include "../lgt_keys.h"
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -23,42 +24,6 @@ static const char policy_text[] =
 
 static const char *const key_files[] = { "k1", KEY1, NULL };
 static struct lgt_keys keys;
-
-/* An Ethernet/IPv4/UDP frame to port to carrying an LGF frame of device 7, sequence seq. */
-static uint32_t frame(uint8_t *f, size_t cap, uint16_t port, uint64_t seq)
-{
-	static const uint8_t k1[32];
-	float s[4] = { 0 };
-	struct lg_lgf_build bd = { .device_id = 7, .key_id = 1, .type = LGF_TYPE_SAMPLES,
-				   .sample_format = LGF_FMT_F32, .channels = 1,
-				   .sample_count = 4, .scale = 1, .sequence = seq, .samples = s };
-	int n = lg_lgf_encode(&bd, k1, sizeof(k1), f + 42, cap - 42);
-	uint32_t ulen = (uint32_t)n + 8, ilen = ulen + 20, sum = 0;
-
-	memset(f, 0, 42);
-	memset(f, 0x02, 12);
-	f[12] = 0x08;
-	f[14] = 0x45;
-	f[16] = (uint8_t)(ilen >> 8);
-	f[17] = (uint8_t)ilen;
-	f[22] = 64;
-	f[23] = IPPROTO_UDP;
-	memcpy(f + 26, (uint8_t[]){ 10, 0, 0, 1 }, 4);
-	memcpy(f + 30, (uint8_t[]){ 10, 0, 0, 2 }, 4);
-	for (int i = 14; i < 34; i += 2)
-		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	f[24] = (uint8_t)(~sum >> 8);
-	f[25] = (uint8_t)~sum;
-	f[34] = 0x9c;
-	f[35] = 0x40; /* source port 40000 */
-	f[36] = (uint8_t)(port >> 8);
-	f[37] = (uint8_t)port;
-	f[38] = (uint8_t)(ulen >> 8);
-	f[39] = (uint8_t)ulen; /* checksum 0: none */
-	return ilen + 14;
-}
 
 /* What lg_dp_flood_watch() says to stderr (at most size - 1 bytes). */
 static void watch(struct lg_dp *dp, bool final, char *out, size_t size)
@@ -117,7 +82,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(s->flood_t0_ns, 0);
 	/* The recording's first second: the device at its rate, 100 frames, all verified. */
 	for (int i = 0; i < 100; i++) {
-		len = frame(f, sizeof(f), p.port, seq++);
+		len = lgt_lgf_frame(f, sizeof(f), p.port, 7, seq++);
 		lg_uadmit_judge(dp.uadmit, 0, f, len, SEC + (uint64_t)i * SEC / 100, &v);
 		passed += v.pass;
 	}
@@ -130,7 +95,7 @@ int main(int argc, char **argv)
 	 * name, failing their tags; 20 a second of its own verify. */
 	passed = 0;
 	for (int i = 0; i < 2000; i++) {
-		len = frame(f, sizeof(f), p.port, seq++);
+		len = lgt_lgf_frame(f, sizeof(f), p.port, 7, seq++);
 		lg_uadmit_judge(dp.uadmit, 0, f, len, 2 * SEC + (uint64_t)i * SEC / 1000, &v);
 		passed += v.pass;
 		limited += !v.pass && v.reason == LG_R_RATE_LIMITED;
@@ -147,7 +112,7 @@ int main(int argc, char **argv)
 	 * later, and said at the end (final). */
 	passed = 0;
 	for (int i = 0; i < 1000; i++) {
-		len = frame(f, sizeof(f), p.port, seq++);
+		len = lgt_lgf_frame(f, sizeof(f), p.port, 7, seq++);
 		lg_uadmit_judge(dp.uadmit, 0, f, len, 4 * SEC + (uint64_t)i * SEC / 1000, &v);
 		passed += v.pass;
 	}
