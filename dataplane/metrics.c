@@ -293,8 +293,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->windows_unscored = atomic_load(&st->windows_unscored);
 			d->windows_impact_failed = atomic_load(&st->windows_impact_failed);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
-			d->rate_drops = atomic_load(&st->rate_drops);
-			d->chan_drops = atomic_load(&st->chan_drops);
+			d->rate_drops = atomic_load(&st->rate.drops);
+			d->chan_drops = atomic_load(&st->chan.drops);
 			for (int r = 0; r < LG_REASON_MAX; r++)
 				d->drops[r] = atomic_load_explicit(&st->drops[r],
 								   memory_order_relaxed);

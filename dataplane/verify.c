@@ -543,8 +543,8 @@ static bool uadp_ordered(const struct uadp_hit *hit, unsigned i)
 /*
  * Whether a verified frame (or DataSetMessage) of nch channels fits the channel count its
  * device's detector was trained on (0: not recorded: any). A frame that does not is counted
- * (chan_drops, and the run status reports) and said by lg_dp_rate_watch(); one that does ends
- * the device's run. The owner worker is the only writer of these.
+ * (s->chan: lg_mismatch_drop(), the run status reports) and said by lg_dp_rate_watch(); one
+ * that does ends the device's run. The owner worker is the only writer of these.
  */
 static unsigned chan_want(struct lg_worker *w, const struct lg_gen *g,
 			  const struct lg_policy_device *dev, struct lg_dev_state *s)
@@ -566,19 +566,10 @@ static bool chan_ok(struct lg_worker *w, const struct lg_gen *g,
 	unsigned want = chan_want(w, g, dev, s);
 
 	if (chan_fits(want, nch)) {
-		if (atomic_load_explicit(&s->chan_bad, memory_order_relaxed))
-			atomic_store_explicit(&s->chan_bad, 0, memory_order_relaxed);
+		lg_mismatch_pass(&s->chan);
 		return true;
 	}
-	atomic_fetch_add_explicit(&s->chan_drops, 1, memory_order_relaxed);
-	if (!atomic_load_explicit(&s->chan_bad, memory_order_relaxed) ||
-	    atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed) != nch ||
-	    atomic_load_explicit(&s->chan_want, memory_order_relaxed) != want)
-		atomic_store_explicit(&s->chan_run, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->chan_run, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_bad_n, (uint8_t)nch, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_want, (uint8_t)want, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_bad, 1, memory_order_relaxed);
+	lg_mismatch_drop(&s->chan, nch, want, false);
 	return false;
 }
 
@@ -912,26 +903,11 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 		if (by_policy || (rate > 0 && f.sample_rate != rate)) {
 			uint32_t want = by_policy ? dev->sample_rate : (uint32_t)(rate + 0.5);
 
-			atomic_fetch_add_explicit(&s->rate_drops, 1, memory_order_relaxed);
-			/* a new run: after a frame that passed, or another rate or want (the
-			 * owner worker is the only writer of these) */
-			if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed) ||
-			    atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed) !=
-				f.sample_rate ||
-			    atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed) != want ||
-			    atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed) !=
-				by_policy)
-				atomic_store_explicit(&s->rate_run, 0, memory_order_relaxed);
-			atomic_fetch_add_explicit(&s->rate_run, 1, memory_order_relaxed);
 			/* what the control thread says of it (lg_dp_rate_watch()) */
-			atomic_store_explicit(&s->rate_want_hz, want, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_want_policy, by_policy, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_bad_hz, f.sample_rate, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_bad, 1, memory_order_relaxed);
+			lg_mismatch_drop(&s->rate, f.sample_rate, want, by_policy);
 			return LG_DROP_SAMPLE_RATE;
 		}
-		if (atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
-			atomic_store_explicit(&s->rate_bad, 0, memory_order_relaxed);
+		lg_mismatch_pass(&s->rate);
 	}
 	/* Authentic, at the right rate, but of another channel count than its detector was
 	 * trained on (a model that records it): its windows would be judged wrongly. */

@@ -133,7 +133,7 @@ static void test_lgf(void)
 	CHECK_EQ(lgf(1, 3, 2, 0), LG_DROP_CHANNELS);
 	CHECK_EQ(lgf(1, 4, 2, 0), LG_DROP_CHANNELS);
 	CHECK_EQ(w->rows, 1);
-	CHECK_EQ(atomic_load(&a->chan_drops), 2);
+	CHECK_EQ(atomic_load(&a->chan.drops), 2);
 	CHECK_EQ(atomic_load(&a->drops[LG_DROP_CHANNELS]), 2);
 	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_CHANNELS]), 2);
 	CHECK_EQ(atomic_load(&a->admitted), 2);
@@ -147,7 +147,7 @@ static void test_lgf(void)
 	json_object_put(ns);
 	/* a frame of the right count ends it; the next run counts afresh */
 	CHECK_EQ(lgf(1, 5, 1, 0), LG_OK);
-	CHECK_EQ(atomic_load(&a->chan_bad), 0);
+	CHECK_EQ(atomic_load(&a->chan.bad), 0);
 	ns = lg_dp_rate_json(g);
 	CHECK(not_scored(ns, "a", "channels") == NULL);
 	json_object_put(ns);
@@ -156,17 +156,17 @@ static void test_lgf(void)
 	CHECK_EQ(field(not_scored(ns, "a", "channels"), "frame_channels"), 3);
 	CHECK_EQ(field(not_scored(ns, "a", "channels"), "frames_dropped"), 1);
 	json_object_put(ns);
-	CHECK_EQ(atomic_load(&a->chan_drops), 3);
+	CHECK_EQ(atomic_load(&a->chan.drops), 3);
 
 	/* b, 2 channels: 1 is dropped too (fanA of the trial, scored silently on one) */
 	CHECK_EQ(lgf(2, 1, 2, 0), LG_OK);
 	CHECK_EQ(lgf(2, 2, 1, 0), LG_DROP_CHANNELS);
-	CHECK_EQ(atomic_load(&b->chan_drops), 1);
+	CHECK_EQ(atomic_load(&b->chan.drops), 1);
 	/* c's detector records no count: any is scored, as before */
 	CHECK_EQ(lgf(3, 1, 1, 0), LG_OK);
 	CHECK_EQ(lgf(3, 2, 1, 0), LG_OK);
 	CHECK_EQ(lgf(3, 3, 2, 0), LG_OK);
-	CHECK_EQ(atomic_load(&c->chan_drops), 0);
+	CHECK_EQ(atomic_load(&c->chan.drops), 0);
 }
 
 /* The sample rate's status count: the newest mismatch's frames, not every one before. */
@@ -179,7 +179,7 @@ static void test_rate_run(void)
 		CHECK_EQ(lgf(5, q, 1, 20480), LG_DROP_SAMPLE_RATE);
 	for (uint64_t q = 5; q <= 7; q++)
 		CHECK_EQ(lgf(5, q, 1, 25600), LG_DROP_SAMPLE_RATE);
-	CHECK_EQ(atomic_load(&e->rate_drops), 7);
+	CHECK_EQ(atomic_load(&e->rate.drops), 7);
 	ns = lg_dp_rate_json(g);
 	CHECK_EQ(field(not_scored(ns, "e", "sample_rate"), "frame_rate_hz"), 25600);
 	CHECK_EQ(field(not_scored(ns, "e", "sample_rate"), "frames_dropped"), 3);
@@ -206,7 +206,7 @@ static void test_uadp(void)
 	CHECK_EQ(uadp(3, 1), LG_OK);
 	/* two fields, two channels: dropped (the half-filled window waits) */
 	CHECK_EQ(uadp(4, 2), LG_DROP_CHANNELS);
-	CHECK_EQ(atomic_load(&d->chan_drops), 1);
+	CHECK_EQ(atomic_load(&d->chan.drops), 1);
 	CHECK_EQ(atomic_load(&d->drops[LG_DROP_CHANNELS]), 1);
 	CHECK_EQ(d->channels, 1);
 	ns = lg_dp_rate_json(g);
