@@ -122,26 +122,7 @@ static enum lg_reason uadp_of(uint16_t seq, unsigned ndsm, const uint16_t *write
 /* An unsigned UADP message of device 3 with a Float array a b a b. */
 static enum lg_reason uadp(uint16_t seq, float a, float b)
 {
-	static struct lg_uadp_msg m;
-	static float s[4];
-
-	s[0] = s[2] = a;
-	s[1] = s[3] = b;
-	memset(&m, 0, sizeof(m));
-	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
-		  LG_UADP_F_PAYLOAD_HEADER | LG_UADP_F_EXT1;
-	m.ext1 = LG_UADP_PUBID_UINT16;
-	m.pub_num = 4000;
-	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
-	m.writer_group_id = 17;
-	m.group_seq = seq;
-	m.dsm_count = 1;
-	m.dsm[0] =
-	    (struct lg_uadp_dsm){.writer_id = 1, .flags1 = LG_UADP_D1_VALID, .field_count = 1};
-	m.fields[0] = (struct lg_uadp_field){
-	    .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4, .data = (const uint8_t *)s};
-	m.nfields = 1;
-	return feed(lg_uadp_encode(&m, NULL, NULL, 0, buf, sizeof(buf)), 1);
+	return uadp_of(seq, 1, (const uint16_t[]){1}, &a, &b);
 }
 
 static struct lg_dev_state *state(uint32_t id)
