@@ -60,10 +60,10 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, upart, shs, shd, shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
-		apply_failures,
-		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
-		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
+	    full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, upart, shs, shd,
+	    shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies,
+	    ctl_denied, apply_failures, swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS],
+	    pub_sum, batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	uint64_t masked, nonfinite; /* bad samples (issue 8) */
 	/* incidents */
 	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
@@ -508,9 +508,11 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 {
 	struct replay_fig rf;
 
-	fprintf(f, "linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
-		   " admitted + %" PRIu64 " dropped\n",
-		s->uptime_ms / 1e3, s->rx + s->be, s->reason[LG_OK], s->rx + s->be - s->reason[LG_OK]);
+	fprintf(f,
+		"linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
+		" admitted + %" PRIu64 " dropped\n",
+		s->uptime_ms / 1e3, s->rx + s->be, s->reason[LG_OK],
+		s->rx + s->be - s->reason[LG_OK]);
 	if (s->have_uadmit) {
 		uint64_t judged = 0;
 
@@ -518,14 +520,14 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 		for (int r = 0; r < LG_R_MAX; r++) {
 			judged += s->uadmit[r].frames;
 			if (s->uadmit[r].frames)
-				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s->uadmit[r].frames);
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r),
+					s->uadmit[r].frames);
 		}
 		fputc('\n', f);
 		/* A file whose every frame was not ours: most often a cooked capture (tcpdump
 		 * -i any) that DPDK's net_pcap reads as Ethernet (trial s20 I L7). */
 		if (dp->finite && judged && s->uadmit[LG_R_NOT_OURS].frames == judged &&
-		    dp->nworkers && dp->workers[0].ops &&
-		    !strcmp(dp->workers[0].ops->name, "dpdk"))
+		    dp->nworkers && dp->workers[0].ops && !strcmp(dp->workers[0].ops->name, "dpdk"))
 			fputs("linegate: every frame was not_ours (not UDP to the policy's LGF or UADP "
 			      "port): a cooked capture (tcpdump -i any, LINUX_SLL/SLL2) reads as "
 			      "garbage through net_pcap, which takes every record for Ethernet; "
@@ -540,7 +542,8 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 		fprintf(f, "linegate: before them, XDP judged:");
 		for (int r = 0; r < LG_R_MAX; r++)
 			if (s->xdp[r].frames) {
-				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s->xdp[r].frames);
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r),
+					s->xdp[r].frames);
 				any = true;
 			}
 		fprintf(f, "%s\n", any ? "" : " no frame");
@@ -553,10 +556,12 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 	 * verified; a flood in its name shows as many refused, few verified */
 	for (size_t i = 0; i < s->ndev; i++)
 		if (s->dev[i].have_adm && s->dev[i].adm.rate_limited)
-			fprintf(f, "linegate: device %s (id %u): %" PRIu64 " frames refused by "
-				   "admission as over its rate; %" PRIu64 " verified, %" PRIu64
-				   " bad_tag (frames with its id from its address that did not "
-				   "verify)\n", s->dev[i].name, s->dev[i].id, s->dev[i].adm.rate_limited,
+			fprintf(f,
+				"linegate: device %s (id %u): %" PRIu64 " frames refused by "
+				"admission as over its rate; %" PRIu64 " verified, %" PRIu64
+				" bad_tag (frames with its id from its address that did not "
+				"verify)\n",
+				s->dev[i].name, s->dev[i].id, s->dev[i].adm.rate_limited,
 				s->dev[i].admitted, s->dev[i].drops[LG_DROP_BAD_TAG]);
 	/* Each device's sequence, apart from the accounting above (a frame never received is
 	 * not a drop): the devices with gaps, late or reordered frames, the first 16. */
@@ -581,14 +586,16 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			fprintf(f, "linegate: and %u more devices with gaps, late or reordered "
 				   "frames (--stats-out, metrics)\n", more);
 	}
-	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
-		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
-		   " alerts lost to full rings\n",
+	fprintf(f,
+		"linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64 " alerts, %" PRIu64
+		" output lines, %" PRIu64 " scores and %" PRIu64 " alerts lost to full rings\n",
 		s->windows, s->scored, s->alerts, s->out_lines, s->full_s, s->full_a);
 	if (replay_figures(dp, s, &rf)) {
-		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
-			   "scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
-			   "CPU s: workers", rf.seconds, (double)(s->rx + s->be) / rf.seconds,
+		fprintf(f,
+			"linegate: replay: %.3f s from the first frame taken to the last row "
+			"scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
+			"CPU s: workers",
+			rf.seconds, (double)(s->rx + s->be) / rf.seconds,
 			(double)s->reason[LG_OK] / rf.seconds);
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			fprintf(f, " %.3f", rf.worker_cpu_s[w]);
@@ -596,61 +603,70 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 	}
 	lat_summary(s, f);
 	if (s->reason[LG_DROP_BAD_SAMPLE] || s->masked || s->nonfinite)
-		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
-			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
+		fprintf(f,
+			"linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
+			" samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
 			s->reason[LG_DROP_BAD_SAMPLE], s->masked, s->nonfinite);
 	if (s->inc_opened || s->inc_continued || s->inc_open)
-		fprintf(f, "linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
-			   "the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
-			   "insight %" PRIu64 " ms\n",
+		fprintf(f,
+			"linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
+			"the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
+			"insight %" PRIu64 " ms\n",
 			s->inc_opened, s->inc_continued, s->inc_resolved, s->inc_open,
 			s->inc_opened ? s->tti_sum_ms / s->inc_opened : 0);
 	if (s->out_dropped)
-		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
-			s->out_dropped, s->out_dropped_alerts, dp->out_errno == EAGAIN ?
-			"the reader did not read for 100 ms (a pipe or FIFO)" :
-			dp->out_errno ? strerror(dp->out_errno) :
-			"the write failed (see the reasons above)");
+		fprintf(
+		    f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
+		    s->out_dropped, s->out_dropped_alerts,
+		    dp->out_errno == EAGAIN ? "the reader did not read for 100 ms (a pipe or FIFO)"
+		    : dp->out_errno	    ? strerror(dp->out_errno)
+					    : "the write failed (see the reasons above)");
 	if (s->have_nats)
-		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
-			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
-			   "outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
-			   "dropped %" PRIu64 " scores and %" PRIu64 " feature records (full), %"
-			   PRIu64 " evicted, %" PRIu64 " disk errors\n",
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
+			" acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
+			"outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
+			"dropped %" PRIu64 " scores and %" PRIu64
+			" feature records (full), %" PRIu64 " evicted, %" PRIu64 " disk errors\n",
 			s->nats.published, s->nats.resent, s->nats.acked, s->nats.duplicates,
 			s->nats.errors, s->nats.outbox.records, s->nats.outbox.bytes,
 			s->nats.outbox.dropped_scores, s->nats.outbox.dropped_features,
-			s->nats.outbox.evicted,
-			s->nats.outbox.dropped_disk);
+			s->nats.outbox.evicted, s->nats.outbox.dropped_disk);
 	/* issue 13: the server's refusals (credentials, subject permissions) */
 	if (s->have_nats && s->nats.refused)
-		fprintf(f, "linegate: nats: %" PRIu64 " messages refused by the server, the last: "
-			   "%s\n", s->nats.refused, s->nats.last_error);
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " messages refused by the server, the last: "
+			"%s\n",
+			s->nats.refused, s->nats.last_error);
 	if (s->have_nats && s->nats.closes)
-		fprintf(f, "linegate: nats: %" PRIu64 " connection(s) given up by libnats and made "
-			   "again (%" PRIu64 " connected); the last error: %s\n", s->nats.closes,
-			s->nats.connects, s->nats.last_error);
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " connection(s) given up by libnats and made "
+			"again (%" PRIu64 " connected); the last error: %s\n",
+			s->nats.closes, s->nats.connects, s->nats.last_error);
 	if (s->have_mqtt)
-		fprintf(f, "linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
-			   " delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
-			   "and events; %" PRIu64 " connection(s); outbox %" PRIu64 " records (%"
-			   PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
-			s->mqtt.published, s->mqtt.resent, s->mqtt.delivered, s->mqtt.dropped_scores,
-			s->mqtt.dropped_alerts, s->mqtt.connects, s->mqtt.outbox.records,
-			s->mqtt.outbox.bytes, s->mqtt.outbox.evicted);
+		fprintf(f,
+			"linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
+			" delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
+			"and events; %" PRIu64 " connection(s); outbox %" PRIu64
+			" records (%" PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
+			s->mqtt.published, s->mqtt.resent, s->mqtt.delivered,
+			s->mqtt.dropped_scores, s->mqtt.dropped_alerts, s->mqtt.connects,
+			s->mqtt.outbox.records, s->mqtt.outbox.bytes, s->mqtt.outbox.evicted);
 	if (s->have_influx)
-		fprintf(f, "linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %"
-			   PRIu64 " incident lines, %" PRIu64 " written; dropped %" PRIu64
-			   " (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %"
-			   PRIu64 " requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
+		fprintf(f,
+			"linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %" PRIu64
+			" incident lines, %" PRIu64 " written; dropped %" PRIu64
+			" (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %" PRIu64
+			" requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
 			s->influx.lines[LG_IX_SCORE], s->influx.lines[LG_IX_FEATURES],
 			s->influx.lines[LG_IX_INCIDENT], s->influx.written,
 			s->influx.dropped[LG_IX_DROP_FULL], s->influx.dropped[LG_IX_DROP_REFUSED],
 			s->influx.dropped[LG_IX_DROP_STOP], s->influx.requests, s->influx.failures,
 			s->influx.retries);
 	if (s->have_om)
-		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
-			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
+		fprintf(f,
+			"linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
+			" JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
 			s->om.received, s->om.json, s->om.handed, s->om.connects);
 }
 
@@ -682,8 +698,9 @@ static char *stats_json_of(struct lg_dp *dp, const struct snap *s)
 		json_object *rj = json_object_new_object(), *cpu = json_object_new_array();
 
 		json_object_object_add(rj, "seconds", json_object_new_double(rf.seconds));
-		json_object_object_add(rj, "frames_per_s",
-				       json_object_new_double((double)(s->rx + s->be) / rf.seconds));
+		json_object_object_add(
+		    rj, "frames_per_s",
+		    json_object_new_double((double)(s->rx + s->be) / rf.seconds));
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			json_object_array_add(cpu, json_object_new_double(rf.worker_cpu_s[w]));
 		json_object_object_add(rj, "worker_cpu_s", cpu);
@@ -721,8 +738,8 @@ static char *stats_json_of(struct lg_dp *dp, const struct snap *s)
 		add_u64(inc, "continued", s->inc_continued);
 		add_u64(inc, "updates", s->inc_updates);
 		/* lines: every open, update (continued ones too) and resolve */
-		add_u64(inc, "events", s->inc_opened + s->inc_resolved + s->inc_continued +
-					       s->inc_updates);
+		add_u64(inc, "events",
+			s->inc_opened + s->inc_resolved + s->inc_continued + s->inc_updates);
 		add_u64(inc, "open_now", s->inc_open);
 		add_u64(inc, "ring_full", s->full_i);
 		add_u64(inc, "tti_ms_mean", s->inc_opened ? s->tti_sum_ms / s->inc_opened : 0);
@@ -812,8 +829,9 @@ static char *stats_json_of(struct lg_dp *dp, const struct snap *s)
 			 * lost), until the next connection. */
 			json_object *le = json_object_new_object();
 
-			json_object_object_add(le, "reason", json_object_new_string(
-				lg_mqtt_conn_error_names[s->mqtt.last_error]));
+			json_object_object_add(
+			    le, "reason",
+			    json_object_new_string(lg_mqtt_conn_error_names[s->mqtt.last_error]));
 			json_object_object_add(le, "message",
 					       json_object_new_string(s->mqtt.last_error_text));
 			json_object_object_add(m, "last_error", le);
@@ -947,7 +965,8 @@ static char *stats_json_of(struct lg_dp *dp, const struct snap *s)
 			add_u64(q, "reordered", s->dev[i].seq_reordered);
 			json_object_object_add(d, "sequence", q);
 		}
-		json_object_object_add(d, "last_score", json_object_new_double(s->dev[i].last_score));
+		json_object_object_add(d, "last_score",
+				       json_object_new_double(s->dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
 		json_object_object_add(d, "drift", json_object_new_boolean(s->dev[i].drift != 0));
 		{

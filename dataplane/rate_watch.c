@@ -47,8 +47,9 @@ static void say_drops(struct lg_dp *dp, bool final, bool chan)
 		}
 		said++;
 		if (chan) {
-			snprintf(what, sizeof(what), "%s %u channel%s, the model %.96s was trained "
-				 "on %u for it", bad ? "its frames carry" : "its last such frame carried",
+			snprintf(what, sizeof(what),
+				 "%s %u channel%s, the model %.96s was trained on %u for it",
+				 bad ? "its frames carry" : "its last such frame carried",
 				 (unsigned)got, got == 1 ? "" : "s", ms ? ms->active : "",
 				 (unsigned)want);
 		} else {
@@ -61,8 +62,8 @@ static void say_drops(struct lg_dp *dp, bool final, bool chan)
 				snprintf(wants, sizeof(wants), "the model %.96s reads %u Hz",
 					 ms ? ms->active : "", want);
 			snprintf(what, sizeof(what), "%s at %u Hz, %s",
-				 bad ? "its frames come" : "its last such frame came", (unsigned)got,
-				 wants);
+				 bad ? "its frames come" : "its last such frame came",
+				 (unsigned)got, wants);
 		}
 		fprintf(stderr,
 			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as %s%s: %s, so %s "
@@ -107,21 +108,21 @@ static json_object *mismatch_entry(const struct lg_policy_device *dev, const cha
 {
 	json_object *o = not_scored(dev, reason);
 
-	json_object_object_add(o, got_key,
-			       json_object_new_uint64(
-				   atomic_load_explicit(&m->got, memory_order_relaxed)));
-	json_object_object_add(o, want_key,
-			       json_object_new_uint64(
-				   atomic_load_explicit(&m->want, memory_order_relaxed)));
+	json_object_object_add(
+	    o, got_key,
+	    json_object_new_uint64(atomic_load_explicit(&m->got, memory_order_relaxed)));
+	json_object_object_add(
+	    o, want_key,
+	    json_object_new_uint64(atomic_load_explicit(&m->want, memory_order_relaxed)));
 	if (say_from)
 		json_object_object_add(
 		    o, "want_from",
 		    json_object_new_string(
 			atomic_load_explicit(&m->from_policy, memory_order_relaxed) ? "policy"
 										    : "model"));
-	json_object_object_add(o, "frames_dropped",
-			       json_object_new_uint64(
-				   atomic_load_explicit(&m->run, memory_order_relaxed)));
+	json_object_object_add(
+	    o, "frames_dropped",
+	    json_object_new_uint64(atomic_load_explicit(&m->run, memory_order_relaxed)));
 	return o;
 }
 

@@ -14,10 +14,16 @@ static inline uint32_t lgt_lgf_frame(uint8_t *f, size_t cap, uint16_t port, uint
 				     uint64_t seq)
 {
 	static const uint8_t k1[32];
-	float s[4] = { 0 };
-	struct lg_lgf_build bd = { .device_id = dev, .key_id = 1, .type = LGF_TYPE_SAMPLES,
-				   .sample_format = LGF_FMT_F32, .channels = 1,
-				   .sample_count = 4, .scale = 1, .sequence = seq, .samples = s };
+	float s[4] = {0};
+	struct lg_lgf_build bd = {.device_id = dev,
+				  .key_id = 1,
+				  .type = LGF_TYPE_SAMPLES,
+				  .sample_format = LGF_FMT_F32,
+				  .channels = 1,
+				  .sample_count = 4,
+				  .scale = 1,
+				  .sequence = seq,
+				  .samples = s};
 	int n = lg_lgf_encode(&bd, k1, sizeof(k1), f + 42, cap - 42);
 	uint32_t ulen = (uint32_t)n + 8, ilen = ulen + 20, sum = 0;
 
@@ -29,8 +35,8 @@ static inline uint32_t lgt_lgf_frame(uint8_t *f, size_t cap, uint16_t port, uint
 	f[17] = (uint8_t)ilen;
 	f[22] = 64;
 	f[23] = IPPROTO_UDP;
-	memcpy(f + 26, (uint8_t[]){ 10, 0, 0, 1 }, 4);
-	memcpy(f + 30, (uint8_t[]){ 10, 0, 0, 2 }, 4);
+	memcpy(f + 26, (uint8_t[]){10, 0, 0, 1}, 4);
+	memcpy(f + 30, (uint8_t[]){10, 0, 0, 2}, 4);
 	for (int i = 14; i < 34; i += 2)
 		sum += (uint32_t)(f[i] << 8 | f[i + 1]);
 	while (sum >> 16)

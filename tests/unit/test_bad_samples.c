@@ -88,8 +88,8 @@ static enum lg_reason i16(uint32_t dev, uint64_t seq, float scale, int16_t a0, i
 
 /* An unsigned UADP message of devices 3 (writer 1) and 4 (writer 2): ndsm DataSetMessages,
  * the i-th of writer[i] with a Float array a[i] b[i] a[i] b[i]. */
-static enum lg_reason uadp_of(uint16_t seq, unsigned ndsm, const uint16_t *writer,
-			      const float *a, const float *b)
+static enum lg_reason uadp_of(uint16_t seq, unsigned ndsm, const uint16_t *writer, const float *a,
+			      const float *b)
 {
 	static struct lg_uadp_msg m;
 	static float s[LG_UADP_MAX_DSM][4];

@@ -19,10 +19,10 @@
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 static const char policy_text[] =
-	"version: 1\ndevices:\n"
-	"  - {id: 7, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n";
+    "version: 1\ndevices:\n"
+    "  - {id: 7, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n";
 
-static const char *const key_files[] = { "k1", KEY1, NULL };
+static const char *const key_files[] = {"k1", KEY1, NULL};
 static struct lgt_keys keys;
 static struct lg_dp dp;
 static uint16_t port;
@@ -60,14 +60,14 @@ static uint64_t summary_admitted(const char *text)
 }
 
 static const char usage[] =
-	"Usage: test_final_report [options]\n"
-	"\n"
-	"The exit summary and the stats JSON come from one snapshot of the counters.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: \"test_final_report: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+    "Usage: test_final_report [options]\n"
+    "\n"
+    "The exit summary and the stats JSON come from one snapshot of the counters.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_final_report: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
@@ -79,8 +79,9 @@ int main(int argc, char **argv)
 
 	lgt_cli(argc, argv, usage, 0, 0);
 	lgt_keys_make(&keys, key_files);
-	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err,
-				 sizeof(err)), 0);
+	CHECK_EQ(
+	    lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err)),
+	    0);
 	dp.nworkers = 1;
 	CHECK_EQ(lg_dp_uadmit_start(&dp, &p), 0);
 	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);

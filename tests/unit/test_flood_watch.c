@@ -19,10 +19,10 @@
 #define SEC 1000000000ull
 
 static const char policy_text[] =
-	"version: 1\ndevices:\n"
-	"  - {id: 7, source: 10.0.0.1, rate: 100, burst: 16, keys: [{id: 1, key_file: k1.key}]}\n";
+    "version: 1\ndevices:\n"
+    "  - {id: 7, source: 10.0.0.1, rate: 100, burst: 16, keys: [{id: 1, key_file: k1.key}]}\n";
 
-static const char *const key_files[] = { "k1", KEY1, NULL };
+static const char *const key_files[] = {"k1", KEY1, NULL};
 static struct lgt_keys keys;
 
 /* What lg_dp_flood_watch() says to stderr (at most size - 1 bytes). */
@@ -45,14 +45,14 @@ static void watch(struct lg_dp *dp, bool final, char *out, size_t size)
 }
 
 static const char usage[] =
-	"Usage: test_flood_watch [options]\n"
-	"\n"
-	"The flood watch of a replay judges a device's rate on the recording's clock.\n"
-	"\n"
-	"Options:\n"
-	"  -h, --help    this text\n"
-	"\n"
-	"Output: \"test_flood_watch: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
+    "Usage: test_flood_watch [options]\n"
+    "\n"
+    "The flood watch of a replay judges a device's rate on the recording's clock.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Output: \"test_flood_watch: N checks, M failed\" on stdout.\n" LGT_EXIT_STATUS;
 
 int main(int argc, char **argv)
 {
@@ -68,8 +68,9 @@ int main(int argc, char **argv)
 
 	lgt_cli(argc, argv, usage, 0, 0);
 	lgt_keys_make(&keys, key_files);
-	CHECK_EQ(lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err,
-				 sizeof(err)), 0);
+	CHECK_EQ(
+	    lg_policy_parse(policy_text, strlen(policy_text), keys.policy, &p, err, sizeof(err)),
+	    0);
 	dp.nworkers = 1;
 	dp.replay_clock = true; /* as main.c sets it for a backend with LG_BACKEND_F_REPLAY */
 	CHECK_EQ(lg_dp_uadmit_start(&dp, &p), 0);
@@ -106,7 +107,8 @@ int main(int argc, char **argv)
 	atomic_store(&s->drops[LG_DROP_BAD_TAG], passed - 40);
 	watch(&dp, false, said, sizeof(said));
 	CHECK_STR_CONTAINS(said, "device device-7 (id 7)");
-	CHECK_STR_CONTAINS(said, "(100/s) dropped in 2.0 s while its verified frames came at 19.9/s");
+	CHECK_STR_CONTAINS(said,
+			   "(100/s) dropped in 2.0 s while its verified frames came at 19.9/s");
 	CHECK_EQ(s->flood_said_ns, 2 * SEC + 1999 * SEC / 1000);
 	/* Said once a minute of the recording at most: its next second of flood is kept for
 	 * later, and said at the end (final). */
