@@ -58,6 +58,50 @@ extern const uint64_t lg_tti_bounds_ms[LG_TTI_BUCKETS - 1];
 #define LG_UADP_META_FIELDS 12 /* scalar fields of a UADP device shown in its outputs */
 #define LG_NONCE_RING 1024  /* MessageNonces remembered per UADP device with replay: nonce */ /* JSON members of a UADP window's other fields, NUL included */
 
+/*
+ * A device's frames dropped as one kind of mismatch (sample_rate: Hz; channels: a channel
+ * count): written by its owner worker alone (verify.c, lg_mismatch_drop() and
+ * lg_mismatch_pass()), read by the control thread (rate_watch.c: the log line and status
+ * "not_scored").
+ */
+struct lg_mismatch {
+	_Atomic uint64_t drops; /* every frame dropped so (sample_rate_drops, channels_drops) */
+	/* The frames since the newest run of them began (the first after a frame that passed,
+	 * or after another value or wanted value): what status says of the device now, not
+	 * what another mismatch before it cost (a trial: 700 said, 300 meant). */
+	_Atomic uint64_t run;
+	/* The newest one's value and the one wanted (the policy's when from_policy, else the
+	 * model's); bad while the device's newest frame went so, cleared once one passes. */
+	_Atomic uint32_t got, want;
+	_Atomic uint8_t bad, from_policy;
+	uint64_t said, said_ns; /* the control thread's: drops when it last said so, and when */
+};
+
+/* The device's newest frame was dropped: its value got where want was wanted. */
+static inline void lg_mismatch_drop(struct lg_mismatch *m, uint32_t got, uint32_t want,
+				    bool from_policy)
+{
+	atomic_fetch_add_explicit(&m->drops, 1, memory_order_relaxed);
+	/* a new run: after a frame that passed, or another value or wanted value */
+	if (!atomic_load_explicit(&m->bad, memory_order_relaxed) ||
+	    atomic_load_explicit(&m->got, memory_order_relaxed) != got ||
+	    atomic_load_explicit(&m->want, memory_order_relaxed) != want ||
+	    atomic_load_explicit(&m->from_policy, memory_order_relaxed) != from_policy)
+		atomic_store_explicit(&m->run, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&m->run, 1, memory_order_relaxed);
+	atomic_store_explicit(&m->want, want, memory_order_relaxed);
+	atomic_store_explicit(&m->from_policy, from_policy, memory_order_relaxed);
+	atomic_store_explicit(&m->got, got, memory_order_relaxed);
+	atomic_store_explicit(&m->bad, 1, memory_order_relaxed);
+}
+
+/* The device's newest frame passed this check: the run (if any) ends. */
+static inline void lg_mismatch_pass(struct lg_mismatch *m)
+{
+	if (atomic_load_explicit(&m->bad, memory_order_relaxed))
+		atomic_store_explicit(&m->bad, 0, memory_order_relaxed);
+}
+
 /* Per device, written only by the device's owner worker (lg_gen.owner), whichever worker
  * received the frame. It outlives policy generations: a new generation takes over the same
  * object for the same id (and the same owner). */
@@ -139,26 +183,10 @@ struct lg_dev_state {
 	 * of a bad one), frames dropped for a bad sample, samples masked. */
 	float last_good[LGF_MAX_CHANNELS];
 	_Atomic uint64_t bad_sample_drops, samples_masked;
-	_Atomic uint64_t rate_drops; /* authentic frames at another sample rate (sample_rate) */
-	/* The newest frame dropped as sample_rate: its rate, and the rate wanted (the policy's
-	 * sample_rate when rate_want_policy, else the model's); rate_bad is set while the
-	 * device's newest frame went so, cleared once one passes (lg_dp_rate_watch(), status
-	 * "not_scored"). */
-	_Atomic uint32_t rate_bad_hz, rate_want_hz;
-	_Atomic uint8_t rate_bad, rate_want_policy;
-	/* The frames dropped as sample_rate since the newest run of them began (the first after a
-	 * frame that passed, or after another rate or wanted rate): what status says of the
-	 * device now, not what another mismatch before it cost (a trial: 700 said, 300 meant). */
-	_Atomic uint64_t rate_run;
-	/* The control thread's: rate_drops when lg_dp_rate_watch() last said so, and when */
-	uint64_t rate_said, rate_said_ns;
-	/* The same for the channel count (drop reason channels): authentic frames (UADP
-	 * DataSetMessages) with another number of channels than the device's detector was
-	 * trained on, the newest one's count and the detector's, chan_bad while the newest went
-	 * so, the frames of the newest run, and what lg_dp_rate_watch() said last and when. */
-	_Atomic uint64_t chan_drops, chan_run;
-	_Atomic uint8_t chan_bad, chan_bad_n, chan_want;
-	uint64_t chan_said, chan_said_ns;
+	/* Authentic frames (UADP DataSetMessages) the model cannot judge: at another sample
+	 * rate (drop reason sample_rate) or with another channel count than the device's
+	 * detector was trained on (channels). */
+	struct lg_mismatch rate, chan;
 	/* The control thread's (flood_watch.c): admission's rate_limited and the verified
 	 * frames (admitted) at the start of the interval being judged, and what it has not
 	 * said yet of intervals in which the device was limited below its rate. */
@@ -329,6 +357,8 @@ struct lg_worker_stats {
 	_Atomic uint64_t latency_ns_sum, latency_ns_max; /* window complete -> scored */
 	_Atomic uint64_t uadp_rx, uadp_unsigned; /* UADP datagrams; unsigned ones admitted */
 	_Atomic uint64_t uadp_unprotected; /* admitted for a device with 'replay: none' */
+	/* admitted, but a device's DataSetMessage in it was dropped (bad_sample, channels) */
+	_Atomic uint64_t uadp_partial;
 	_Atomic uint64_t shadow_scored, shadow_disagree; /* rows; rows whose alert differs */
 	/* Their values when the worker took the running models (another model_id: a new
 	 * shadow, or a new active model beside it): metrics' shadow_scored and
@@ -535,6 +565,9 @@ struct lg_dp {
 	bool admit_pin_default;
 	struct lg_uadmit *uadmit; /* user-space admission, for backends that need it (dpdk, pcap) */
 	bool uadmit_marks; /* workers export their replay marks to it (not a replay: pcap) */
+	/* A replay (LG_BACKEND_F_REPLAY): rates are judged on the recording's clock
+	 * (lg_uadmit_clock()), as admission's token buckets are, not on the wall clock. */
+	bool replay_clock;
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */
 	int64_t ctl_denied_logged; /* CLOCK_MONOTONIC s of the last log line about them */
@@ -715,6 +748,9 @@ char *lg_dp_metrics_text(struct lg_dp *dp);
 size_t lg_prom_label_escape(char *out, size_t cap, const char *v);
 /* The counters that matter to a person, a few lines at the end of a run. */
 void lg_dp_summary(struct lg_dp *dp, FILE *f);
+/* At exit: the summary on f and the stats JSON (returned, malloc'd) from one snapshot, so
+ * that they agree although XDP counts on (no_reader) while they are written. */
+char *lg_dp_final_report(struct lg_dp *dp, FILE *f);
 /*
  * HTTP (http.c, docs/operations.md "Status page and health endpoints"): GET /metrics,
  * /healthz, /readyz, /status.json and the status page / on addr ("HOST:PORT", "[V6]:PORT"

@@ -5,7 +5,9 @@
  * its token bucket refused; the workers count the frames whose tag verified. A device over
  * its rate has verified frames near its rate; one whose verified frames stay well under it
  * while the bucket refuses frames is spending its budget on frames someone else sends with
- * its id from its address (docs/admission.md, "Token bucket").
+ * its id from its address (docs/admission.md, "Token bucket"). A replay's rates are on the
+ * recording's clock, admission's (docs/replay.md, "Admission"): a file read at full speed
+ * holds seconds of the line in a moment of the wall clock.
  */
 #include "dataplane.h"
 
@@ -78,10 +80,17 @@ static int read_rl(struct lg_dp *dp, uint32_t id, uint64_t *rl)
 void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 {
 	const struct lg_gen *g = atomic_load(&dp->gen);
-	uint64_t now = lg_now_ns();
+	uint64_t now;
 
 	if (!g || (!dp->admit && !dp->uadmit))
 		return;
+	if (dp->replay_clock && dp->uadmit) {
+		now = lg_uadmit_clock(dp->uadmit);
+		if (!now) /* no record judged yet */
+			return;
+	} else {
+		now = lg_now_ns();
+	}
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		const struct lg_policy_device *dev = &g->policy.devices[i];
 		struct lg_dev_state *s = g->state[i];

@@ -1695,6 +1695,7 @@ int main(int argc, char **argv)
 	}
 	bconf.uadmit = dp.uadmit;
 	dp.uadmit_marks = !(ops->flags & LG_BACKEND_F_REPLAY);
+	dp.replay_clock = ops->flags & LG_BACKEND_F_REPLAY;
 	bconf.port = p.port;
 	bconf.port2 = p.uadp_port;
 	bconf.bind_addr = bind_addr;
@@ -2009,7 +2010,8 @@ out:
 	}
 	atomic_store(&sw.stage, "writing the final counters");
 	if (atomic_load(&dp.gen)) {
-		char *s = lg_dp_stats_json(&dp);
+		/* the summary is said first, from the same counters as the file */
+		char *s = lg_dp_final_report(&dp, stderr);
 
 		if (stats_out && s) {
 			FILE *f = fopen(stats_out, "w");
@@ -2027,7 +2029,6 @@ out:
 			}
 		}
 		free(s);
-		lg_dp_summary(&dp, stderr);
 	}
 	if (out_started)
 		lg_output_abandon_summary(&dp, stderr);

@@ -60,10 +60,10 @@ struct worker_snap {
 
 struct snap {
 	uint64_t uptime_ms, rx, reason[LG_REASON_MAX], windows, scored, alerts, batches, full_s,
-		full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, shs, shd, shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies, ctl_denied,
-		apply_failures,
-		swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS], pub_sum,
-		batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
+	    full_a, lat_sum, lat_max, hb, be, rxerr, handed, urx, uuns, uunp, upart, shs, shd,
+	    shs_all, shd_all, bf16r, nodet, out_lines, out_dropped, out_dropped_alerts, applies,
+	    ctl_denied, apply_failures, swaps, lat_hist[LG_LAT_BUCKETS], pub_hist[LG_LAT_BUCKETS],
+	    pub_sum, batch_hist[LG_BATCH_BUCKETS], model_epoch, policy_epoch;
 	uint64_t masked, nonfinite; /* bad samples (issue 8) */
 	/* incidents */
 	uint64_t inc_opened, inc_resolved, inc_continued, inc_updates, inc_open, full_i, tti_sum_ms,
@@ -152,6 +152,7 @@ static void take(struct lg_dp *dp, struct snap *s)
 		s->urx += atomic_load(&st->uadp_rx);
 		s->uuns += atomic_load(&st->uadp_unsigned);
 		s->uunp += atomic_load(&st->uadp_unprotected);
+		s->upart += atomic_load(&st->uadp_partial);
 		{
 			/* base first: a worker that takes new models between the two loads
 			 * counts 0 here, never a wrapped difference */
@@ -292,8 +293,8 @@ static void take(struct lg_dp *dp, struct snap *s)
 			d->windows_unscored = atomic_load(&st->windows_unscored);
 			d->windows_impact_failed = atomic_load(&st->windows_impact_failed);
 			d->bad_sample_drops = atomic_load(&st->bad_sample_drops);
-			d->rate_drops = atomic_load(&st->rate_drops);
-			d->chan_drops = atomic_load(&st->chan_drops);
+			d->rate_drops = atomic_load(&st->rate.drops);
+			d->chan_drops = atomic_load(&st->chan.drops);
 			for (int r = 0; r < LG_REASON_MAX; r++)
 				d->drops[r] = atomic_load_explicit(&st->drops[r],
 								   memory_order_relaxed);
@@ -504,30 +505,30 @@ static bool replay_figures(struct lg_dp *dp, const struct snap *s, struct replay
 	return true;
 }
 
-void lg_dp_summary(struct lg_dp *dp, FILE *f)
+static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 {
 	struct replay_fig rf;
-	struct snap s;
 
-	take(dp, &s);
-	fprintf(f, "linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
-		   " admitted + %" PRIu64 " dropped\n",
-		s.uptime_ms / 1e3, s.rx + s.be, s.reason[LG_OK], s.rx + s.be - s.reason[LG_OK]);
-	if (s.have_uadmit) {
+	fprintf(f,
+		"linegate: summary after %.1f s: %" PRIu64 " received = %" PRIu64
+		" admitted + %" PRIu64 " dropped\n",
+		s->uptime_ms / 1e3, s->rx + s->be, s->reason[LG_OK],
+		s->rx + s->be - s->reason[LG_OK]);
+	if (s->have_uadmit) {
 		uint64_t judged = 0;
 
 		fprintf(f, "linegate: before them, user-space admission judged:");
 		for (int r = 0; r < LG_R_MAX; r++) {
-			judged += s.uadmit[r].frames;
-			if (s.uadmit[r].frames)
-				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.uadmit[r].frames);
+			judged += s->uadmit[r].frames;
+			if (s->uadmit[r].frames)
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r),
+					s->uadmit[r].frames);
 		}
 		fputc('\n', f);
 		/* A file whose every frame was not ours: most often a cooked capture (tcpdump
 		 * -i any) that DPDK's net_pcap reads as Ethernet (trial s20 I L7). */
-		if (dp->finite && judged && s.uadmit[LG_R_NOT_OURS].frames == judged &&
-		    dp->nworkers && dp->workers[0].ops &&
-		    !strcmp(dp->workers[0].ops->name, "dpdk"))
+		if (dp->finite && judged && s->uadmit[LG_R_NOT_OURS].frames == judged &&
+		    dp->nworkers && dp->workers[0].ops && !strcmp(dp->workers[0].ops->name, "dpdk"))
 			fputs("linegate: every frame was not_ours (not UDP to the policy's LGF or UADP "
 			      "port): a cooked capture (tcpdump -i any, LINUX_SLL/SLL2) reads as "
 			      "garbage through net_pcap, which takes every record for Ethernet; "
@@ -536,37 +537,40 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 	}
 	/* What the XDP program judged never reached a worker: its drops are not among the
 	 * received (as --stats-out's "xdp" and the metrics' linegate_xdp_frames_total). */
-	if (s.have_xdp) {
+	if (s->have_xdp) {
 		bool any = false;
 
 		fprintf(f, "linegate: before them, XDP judged:");
 		for (int r = 0; r < LG_R_MAX; r++)
-			if (s.xdp[r].frames) {
-				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r), s.xdp[r].frames);
+			if (s->xdp[r].frames) {
+				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r),
+					s->xdp[r].frames);
 				any = true;
 			}
 		fprintf(f, "%s\n", any ? "" : " no frame");
 	}
 	for (int r = 1; r < LG_REASON_MAX; r++)
-		if (s.reason[r])
+		if (s->reason[r])
 			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
-				s.reason[r], lg_reason_desc(r));
+				s->reason[r], lg_reason_desc(r));
 	/* trial s18: a device's frames refused as over its rate, beside what its own
 	 * verified; a flood in its name shows as many refused, few verified */
-	for (size_t i = 0; i < s.ndev; i++)
-		if (s.dev[i].have_adm && s.dev[i].adm.rate_limited)
-			fprintf(f, "linegate: device %s (id %u): %" PRIu64 " frames refused by "
-				   "admission as over its rate; %" PRIu64 " verified, %" PRIu64
-				   " bad_tag (frames with its id from its address that did not "
-				   "verify)\n", s.dev[i].name, s.dev[i].id, s.dev[i].adm.rate_limited,
-				s.dev[i].admitted, s.dev[i].drops[LG_DROP_BAD_TAG]);
+	for (size_t i = 0; i < s->ndev; i++)
+		if (s->dev[i].have_adm && s->dev[i].adm.rate_limited)
+			fprintf(f,
+				"linegate: device %s (id %u): %" PRIu64 " frames refused by "
+				"admission as over its rate; %" PRIu64 " verified, %" PRIu64
+				" bad_tag (frames with its id from its address that did not "
+				"verify)\n",
+				s->dev[i].name, s->dev[i].id, s->dev[i].adm.rate_limited,
+				s->dev[i].admitted, s->dev[i].drops[LG_DROP_BAD_TAG]);
 	/* Each device's sequence, apart from the accounting above (a frame never received is
 	 * not a drop): the devices with gaps, late or reordered frames, the first 16. */
 	{
 		unsigned shown = 0, more = 0;
 
-		for (size_t i = 0; i < s.ndev; i++) {
-			const struct dev_snap *d = &s.dev[i];
+		for (size_t i = 0; i < s->ndev; i++) {
+			const struct dev_snap *d = &s->dev[i];
 
 			if (!d->seq_missing && !d->drops[LG_DROP_LATE] && !d->seq_reordered &&
 			    !d->seq_jumps)
@@ -587,78 +591,88 @@ void lg_dp_summary(struct lg_dp *dp, FILE *f)
 			fprintf(f, "linegate: and %u more devices with gaps, late or reordered "
 				   "frames (--stats-out, metrics)\n", more);
 	}
-	fprintf(f, "linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64
-		   " alerts, %" PRIu64 " output lines, %" PRIu64 " scores and %" PRIu64
-		   " alerts lost to full rings\n",
-		s.windows, s.scored, s.alerts, s.out_lines, s.full_s, s.full_a);
-	if (replay_figures(dp, &s, &rf)) {
-		fprintf(f, "linegate: replay: %.3f s from the first frame taken to the last row "
-			   "scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
-			   "CPU s: workers", rf.seconds, (double)(s.rx + s.be) / rf.seconds,
-			(double)s.reason[LG_OK] / rf.seconds);
+	fprintf(f,
+		"linegate: %" PRIu64 " windows, %" PRIu64 " scored, %" PRIu64 " alerts, %" PRIu64
+		" output lines, %" PRIu64 " scores and %" PRIu64 " alerts lost to full rings\n",
+		s->windows, s->scored, s->alerts, s->out_lines, s->full_s, s->full_a);
+	if (replay_figures(dp, s, &rf)) {
+		fprintf(f,
+			"linegate: replay: %.3f s from the first frame taken to the last row "
+			"scored, %.0f frames/s received (admitted or dropped), %.0f admitted/s; "
+			"CPU s: workers",
+			rf.seconds, (double)(s->rx + s->be) / rf.seconds,
+			(double)s->reason[LG_OK] / rf.seconds);
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			fprintf(f, " %.3f", rf.worker_cpu_s[w]);
 		fprintf(f, ", output thread %.3f\n", rf.output_cpu_s);
 	}
-	lat_summary(&s, f);
-	if (s.reason[LG_DROP_BAD_SAMPLE] || s.masked || s.nonfinite)
-		fprintf(f, "linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
-			   " samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
-			s.reason[LG_DROP_BAD_SAMPLE], s.masked, s.nonfinite);
-	if (s.inc_opened || s.inc_continued || s.inc_open)
-		fprintf(f, "linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
-			   "the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
-			   "insight %" PRIu64 " ms\n",
-			s.inc_opened, s.inc_continued, s.inc_resolved, s.inc_open,
-			s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
-	if (s.out_dropped)
-		fprintf(f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
-			s.out_dropped, s.out_dropped_alerts, dp->out_errno == EAGAIN ?
-			"the reader did not read for 100 ms (a pipe or FIFO)" :
-			dp->out_errno ? strerror(dp->out_errno) :
-			"the write failed (see the reasons above)");
-	if (s.have_nats)
-		fprintf(f, "linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %"
-			   PRIu64 " acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
-			   "outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
-			   "dropped %" PRIu64 " scores and %" PRIu64 " feature records (full), %"
-			   PRIu64 " evicted, %" PRIu64 " disk errors\n",
-			s.nats.published, s.nats.resent, s.nats.acked, s.nats.duplicates,
-			s.nats.errors, s.nats.outbox.records, s.nats.outbox.bytes,
-			s.nats.outbox.dropped_scores, s.nats.outbox.dropped_features,
-			s.nats.outbox.evicted,
-			s.nats.outbox.dropped_disk);
+	lat_summary(s, f);
+	if (s->reason[LG_DROP_BAD_SAMPLE] || s->masked || s->nonfinite)
+		fprintf(f,
+			"linegate: bad samples: %" PRIu64 " frames dropped, %" PRIu64
+			" samples masked, %" PRIu64 " rows not finite (alerts with a null score)\n",
+			s->reason[LG_DROP_BAD_SAMPLE], s->masked, s->nonfinite);
+	if (s->inc_opened || s->inc_continued || s->inc_open)
+		fprintf(f,
+			"linegate: incidents: %" PRIu64 " opened, %" PRIu64 " continued from "
+			"the last run, %" PRIu64 " resolved, %" PRIu64 " open; mean time to "
+			"insight %" PRIu64 " ms\n",
+			s->inc_opened, s->inc_continued, s->inc_resolved, s->inc_open,
+			s->inc_opened ? s->tti_sum_ms / s->inc_opened : 0);
+	if (s->out_dropped)
+		fprintf(
+		    f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
+		    s->out_dropped, s->out_dropped_alerts,
+		    dp->out_errno == EAGAIN ? "the reader did not read for 100 ms (a pipe or FIFO)"
+		    : dp->out_errno	    ? strerror(dp->out_errno)
+					    : "the write failed (see the reasons above)");
+	if (s->have_nats)
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
+			" acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
+			"outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
+			"dropped %" PRIu64 " scores and %" PRIu64
+			" feature records (full), %" PRIu64 " evicted, %" PRIu64 " disk errors\n",
+			s->nats.published, s->nats.resent, s->nats.acked, s->nats.duplicates,
+			s->nats.errors, s->nats.outbox.records, s->nats.outbox.bytes,
+			s->nats.outbox.dropped_scores, s->nats.outbox.dropped_features,
+			s->nats.outbox.evicted, s->nats.outbox.dropped_disk);
 	/* issue 13: the server's refusals (credentials, subject permissions) */
-	if (s.have_nats && s.nats.refused)
-		fprintf(f, "linegate: nats: %" PRIu64 " messages refused by the server, the last: "
-			   "%s\n", s.nats.refused, s.nats.last_error);
-	if (s.have_nats && s.nats.closes)
-		fprintf(f, "linegate: nats: %" PRIu64 " connection(s) given up by libnats and made "
-			   "again (%" PRIu64 " connected); the last error: %s\n", s.nats.closes,
-			s.nats.connects, s.nats.last_error);
-	if (s.have_mqtt)
-		fprintf(f, "linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
-			   " delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
-			   "and events; %" PRIu64 " connection(s); outbox %" PRIu64 " records (%"
-			   PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
-			s.mqtt.published, s.mqtt.resent, s.mqtt.delivered, s.mqtt.dropped_scores,
-			s.mqtt.dropped_alerts, s.mqtt.connects, s.mqtt.outbox.records,
-			s.mqtt.outbox.bytes, s.mqtt.outbox.evicted);
-	if (s.have_influx)
-		fprintf(f, "linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %"
-			   PRIu64 " incident lines, %" PRIu64 " written; dropped %" PRIu64
-			   " (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %"
-			   PRIu64 " requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
-			s.influx.lines[LG_IX_SCORE], s.influx.lines[LG_IX_FEATURES],
-			s.influx.lines[LG_IX_INCIDENT], s.influx.written,
-			s.influx.dropped[LG_IX_DROP_FULL], s.influx.dropped[LG_IX_DROP_REFUSED],
-			s.influx.dropped[LG_IX_DROP_STOP], s.influx.requests, s.influx.failures,
-			s.influx.retries);
-	if (s.have_om)
-		fprintf(f, "linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
-			   " JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
-			s.om.received, s.om.json, s.om.handed, s.om.connects);
-	free(s.dev);
+	if (s->have_nats && s->nats.refused)
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " messages refused by the server, the last: "
+			"%s\n",
+			s->nats.refused, s->nats.last_error);
+	if (s->have_nats && s->nats.closes)
+		fprintf(f,
+			"linegate: nats: %" PRIu64 " connection(s) given up by libnats and made "
+			"again (%" PRIu64 " connected); the last error: %s\n",
+			s->nats.closes, s->nats.connects, s->nats.last_error);
+	if (s->have_mqtt)
+		fprintf(f,
+			"linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
+			" delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
+			"and events; %" PRIu64 " connection(s); outbox %" PRIu64
+			" records (%" PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
+			s->mqtt.published, s->mqtt.resent, s->mqtt.delivered,
+			s->mqtt.dropped_scores, s->mqtt.dropped_alerts, s->mqtt.connects,
+			s->mqtt.outbox.records, s->mqtt.outbox.bytes, s->mqtt.outbox.evicted);
+	if (s->have_influx)
+		fprintf(f,
+			"linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %" PRIu64
+			" incident lines, %" PRIu64 " written; dropped %" PRIu64
+			" (buffer full), %" PRIu64 " (refused), %" PRIu64 " (shutdown); %" PRIu64
+			" requests, %" PRIu64 " failed, %" PRIu64 " retries\n",
+			s->influx.lines[LG_IX_SCORE], s->influx.lines[LG_IX_FEATURES],
+			s->influx.lines[LG_IX_INCIDENT], s->influx.written,
+			s->influx.dropped[LG_IX_DROP_FULL], s->influx.dropped[LG_IX_DROP_REFUSED],
+			s->influx.dropped[LG_IX_DROP_STOP], s->influx.requests, s->influx.failures,
+			s->influx.retries);
+	if (s->have_om)
+		fprintf(f,
+			"linegate: opcua_mqtt: %" PRIu64 " messages received (%" PRIu64
+			" JSON), %" PRIu64 " handed to workers, %" PRIu64 " connection(s)\n",
+			s->om.received, s->om.json, s->om.handed, s->om.connects);
 }
 
 /* User-space admission's verdicts, as the "xdp" block has XDP's: every frame the backend
@@ -678,123 +692,123 @@ static json_object *admission_json(const struct lg_admit_reason_ctr *c)
 	return x;
 }
 
-char *lg_dp_stats_json(struct lg_dp *dp)
+static char *stats_json_of(struct lg_dp *dp, const struct snap *s)
 {
 	json_object *o = json_object_new_object(), *reasons = json_object_new_object(),
 		    *devs = json_object_new_array();
 	struct replay_fig rf;
-	struct snap s;
 	char *text;
 
-	take(dp, &s);
-	if (replay_figures(dp, &s, &rf)) {
+	if (replay_figures(dp, s, &rf)) {
 		json_object *rj = json_object_new_object(), *cpu = json_object_new_array();
 
 		json_object_object_add(rj, "seconds", json_object_new_double(rf.seconds));
-		json_object_object_add(rj, "frames_per_s",
-				       json_object_new_double((double)(s.rx + s.be) / rf.seconds));
+		json_object_object_add(
+		    rj, "frames_per_s",
+		    json_object_new_double((double)(s->rx + s->be) / rf.seconds));
 		for (unsigned w = 0; w < dp->nworkers; w++)
 			json_object_array_add(cpu, json_object_new_double(rf.worker_cpu_s[w]));
 		json_object_object_add(rj, "worker_cpu_s", cpu);
 		json_object_object_add(rj, "output_cpu_s", json_object_new_double(rf.output_cpu_s));
 		json_object_object_add(o, "replay", rj);
 	}
-	add_u64(o, "uptime_ms", s.uptime_ms);
+	add_u64(o, "uptime_ms", s->uptime_ms);
 	/* received = admitted + dropped, exactly: every frame a worker judged and every frame
 	 * a backend knows was lost before a worker saw it, each under one reason. */
-	add_u64(o, "received", s.rx + s.be);
-	add_u64(o, "admitted", s.reason[LG_OK]);
-	add_u64(o, "dropped", s.rx + s.be - s.reason[LG_OK]);
+	add_u64(o, "received", s->rx + s->be);
+	add_u64(o, "admitted", s->reason[LG_OK]);
+	add_u64(o, "dropped", s->rx + s->be - s->reason[LG_OK]);
 	for (int r = 1; r < LG_REASON_MAX; r++)
-		add_u64(reasons, lg_reason_name(r), s.reason[r]);
+		add_u64(reasons, lg_reason_name(r), s->reason[r]);
 	json_object_object_add(o, "drops", reasons);
-	add_u64(o, "backend_dropped", s.be);
-	add_u64(o, "handed_off", s.handed);
-	add_u64(o, "rx_errors", s.rxerr);
-	add_u64(o, "heartbeats", s.hb);
-	add_u64(o, "uadp_received", s.urx);
-	add_u64(o, "uadp_unsigned_admitted", s.uuns);
-	add_u64(o, "uadp_unprotected_admitted", s.uunp);
-	add_u64(o, "windows", s.windows);
-	add_u64(o, "scored", s.scored);
-	add_u64(o, "batches", s.batches);
-	add_u64(o, "alerts", s.alerts);
-	add_u64(o, "samples_masked", s.masked);
-	add_u64(o, "rows_nonfinite", s.nonfinite);
+	add_u64(o, "backend_dropped", s->be);
+	add_u64(o, "handed_off", s->handed);
+	add_u64(o, "rx_errors", s->rxerr);
+	add_u64(o, "heartbeats", s->hb);
+	add_u64(o, "uadp_received", s->urx);
+	add_u64(o, "uadp_unsigned_admitted", s->uuns);
+	add_u64(o, "uadp_unprotected_admitted", s->uunp);
+	add_u64(o, "uadp_partial_admitted", s->upart);
+	add_u64(o, "windows", s->windows);
+	add_u64(o, "scored", s->scored);
+	add_u64(o, "batches", s->batches);
+	add_u64(o, "alerts", s->alerts);
+	add_u64(o, "samples_masked", s->masked);
+	add_u64(o, "rows_nonfinite", s->nonfinite);
 	{
 		json_object *inc = json_object_new_object();
 
-		add_u64(inc, "opened", s.inc_opened);
-		add_u64(inc, "resolved", s.inc_resolved);
-		add_u64(inc, "continued", s.inc_continued);
-		add_u64(inc, "updates", s.inc_updates);
+		add_u64(inc, "opened", s->inc_opened);
+		add_u64(inc, "resolved", s->inc_resolved);
+		add_u64(inc, "continued", s->inc_continued);
+		add_u64(inc, "updates", s->inc_updates);
 		/* lines: every open, update (continued ones too) and resolve */
-		add_u64(inc, "events", s.inc_opened + s.inc_resolved + s.inc_continued +
-					       s.inc_updates);
-		add_u64(inc, "open_now", s.inc_open);
-		add_u64(inc, "ring_full", s.full_i);
-		add_u64(inc, "tti_ms_mean", s.inc_opened ? s.tti_sum_ms / s.inc_opened : 0);
+		add_u64(inc, "events",
+			s->inc_opened + s->inc_resolved + s->inc_continued + s->inc_updates);
+		add_u64(inc, "open_now", s->inc_open);
+		add_u64(inc, "ring_full", s->full_i);
+		add_u64(inc, "tti_ms_mean", s->inc_opened ? s->tti_sum_ms / s->inc_opened : 0);
 		json_object_object_add(inc, "open", lg_dp_inc_json(dp));
 		json_object_object_add(o, "incidents", inc);
 	}
-	add_u64(o, "output_lines", s.out_lines);
-	add_u64(o, "output_write_dropped", s.out_dropped);
-	add_u64(o, "output_write_dropped_alerts", s.out_dropped_alerts);
+	add_u64(o, "output_lines", s->out_lines);
+	add_u64(o, "output_write_dropped", s->out_dropped);
+	add_u64(o, "output_write_dropped_alerts", s->out_dropped_alerts);
 	jsonl_stats_json(dp, o);
 	lg_record_stats_json(dp->rec, o);
-	add_u64(o, "output_ring_full_scores", s.full_s);
-	add_u64(o, "output_ring_full_alerts", s.full_a);
+	add_u64(o, "output_ring_full_scores", s->full_s);
+	add_u64(o, "output_ring_full_alerts", s->full_a);
 	{
 		/* Issue 10: the output thread's sleeps on its eventfd, the wake-ups that ended
 		 * them (the workers' and the rest: control, shutdown), its linger naps. */
 		json_object *ot = json_object_new_object();
 
-		add_u64(ot, "sleeps", s.out_sleeps);
-		add_u64(ot, "wakeups", s.out_wakeups);
-		add_u64(ot, "wakeups_by_workers", s.out_wakeups_workers);
-		add_u64(ot, "linger_naps", s.out_naps);
+		add_u64(ot, "sleeps", s->out_sleeps);
+		add_u64(ot, "wakeups", s->out_wakeups);
+		add_u64(ot, "wakeups_by_workers", s->out_wakeups_workers);
+		add_u64(ot, "linger_naps", s->out_naps);
 		json_object_object_add(o, "output", ot);
 	}
-	add_u64(o, "latency_us_mean", s.scored ? s.lat_sum / s.scored / 1000 : 0);
-	json_object_object_add(o, "latency", lat_json(&s));
-	add_u64(o, "latency_us_max", s.lat_max / 1000);
-	add_u64(o, "policy_applies", s.applies);
-	add_u64(o, "ctl_denied", s.ctl_denied);
-	add_u64(o, "policy_apply_failures", s.apply_failures);
-	json_object_object_add(o, "model", json_object_new_string(s.model));
-	json_object_object_add(o, "model_gemm", json_object_new_string(s.model_gemm));
-	json_object_object_add(o, "shadow", json_object_new_string(s.shadow));
-	add_u64(o, "model_epoch", s.model_epoch);
-	add_u64(o, "model_swaps", s.swaps);
+	add_u64(o, "latency_us_mean", s->scored ? s->lat_sum / s->scored / 1000 : 0);
+	json_object_object_add(o, "latency", lat_json(s));
+	add_u64(o, "latency_us_max", s->lat_max / 1000);
+	add_u64(o, "policy_applies", s->applies);
+	add_u64(o, "ctl_denied", s->ctl_denied);
+	add_u64(o, "policy_apply_failures", s->apply_failures);
+	json_object_object_add(o, "model", json_object_new_string(s->model));
+	json_object_object_add(o, "model_gemm", json_object_new_string(s->model_gemm));
+	json_object_object_add(o, "shadow", json_object_new_string(s->shadow));
+	add_u64(o, "model_epoch", s->model_epoch);
+	add_u64(o, "model_swaps", s->swaps);
 	/* the running models' (since this active and shadow were set), and since the start */
-	add_u64(o, "shadow_scored", s.shs);
-	add_u64(o, "shadow_disagreements", s.shd);
-	add_u64(o, "shadow_scored_total", s.shs_all);
-	add_u64(o, "shadow_disagreements_total", s.shd_all);
-	add_u64(o, "bf16_rescored", s.bf16r);
-	add_u64(o, "rows_no_detector", s.nodet);
-	add_u64(o, "drift_events", s.drift_events);
-	add_u64(o, "drift_psi_nomem", s.drift_nomem);
-	if (s.have_mqtt) {
+	add_u64(o, "shadow_scored", s->shs);
+	add_u64(o, "shadow_disagreements", s->shd);
+	add_u64(o, "shadow_scored_total", s->shs_all);
+	add_u64(o, "shadow_disagreements_total", s->shd_all);
+	add_u64(o, "bf16_rescored", s->bf16r);
+	add_u64(o, "rows_no_detector", s->nodet);
+	add_u64(o, "drift_events", s->drift_events);
+	add_u64(o, "drift_psi_nomem", s->drift_nomem);
+	if (s->have_mqtt) {
 		/* MQTT output (mqtt.h, issue 12): by kind, drops by why, connection errors. */
 		json_object *m = json_object_new_object(), *pk = json_object_new_object();
 		json_object *dk = json_object_new_object(), *ce = json_object_new_object();
 		json_object *dev = json_object_new_object();
 
-		json_object_object_add(m, "connected", json_object_new_boolean(s.mqtt.connected));
-		add_u64(m, "connects", s.mqtt.connects);
-		add_u64(m, "disconnects", s.mqtt.disconnects);
-		add_u64(m, "published", s.mqtt.published);
-		add_u64(m, "delivered", s.mqtt.delivered);
-		add_u64(m, "dropped_scores", s.mqtt.dropped_scores);
-		add_u64(m, "dropped_alerts", s.mqtt.dropped_alerts);
-		add_u64(m, "resent", s.mqtt.resent);
+		json_object_object_add(m, "connected", json_object_new_boolean(s->mqtt.connected));
+		add_u64(m, "connects", s->mqtt.connects);
+		add_u64(m, "disconnects", s->mqtt.disconnects);
+		add_u64(m, "published", s->mqtt.published);
+		add_u64(m, "delivered", s->mqtt.delivered);
+		add_u64(m, "dropped_scores", s->mqtt.dropped_scores);
+		add_u64(m, "dropped_alerts", s->mqtt.dropped_alerts);
+		add_u64(m, "resent", s->mqtt.resent);
 		for (int k = 0; k < LG_MQTT_KINDS; k++) {
 			json_object *r = json_object_new_object();
 
-			add_u64(pk, lg_mqtt_kind_names[k], s.mqtt.published_kind[k]);
+			add_u64(pk, lg_mqtt_kind_names[k], s->mqtt.published_kind[k]);
 			for (int w = 0; w < LG_MQTT_DROPS; w++)
-				add_u64(r, lg_mqtt_drop_names[w], s.mqtt.dropped[k][w]);
+				add_u64(r, lg_mqtt_drop_names[w], s->mqtt.dropped[k][w]);
 			json_object_object_add(dk, lg_mqtt_kind_names[k], r);
 		}
 		json_object_object_add(m, "published_by_kind", pk);
@@ -806,165 +820,167 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 			json_object *ab = json_object_new_object();
 
 			for (int k = 0; k < LG_MQTT_KINDS; k++) {
-				add_u64(dl, lg_mqtt_kind_names[k], s.mqtt.delivered_kind[k]);
-				add_u64(qu, lg_mqtt_kind_names[k], s.mqtt.queued_kind[k]);
-				add_u64(ab, lg_mqtt_kind_names[k], s.mqtt.abandoned[k]);
+				add_u64(dl, lg_mqtt_kind_names[k], s->mqtt.delivered_kind[k]);
+				add_u64(qu, lg_mqtt_kind_names[k], s->mqtt.queued_kind[k]);
+				add_u64(ab, lg_mqtt_kind_names[k], s->mqtt.abandoned[k]);
 			}
 			json_object_object_add(m, "delivered_by_kind", dl);
 			json_object_object_add(m, "queued_by_kind", qu);
 			json_object_object_add(m, "abandoned_by_kind", ab);
-			add_u64(m, "abandoned", s.mqtt.abandoned_total);
+			add_u64(m, "abandoned", s->mqtt.abandoned_total);
 		}
-		if (s.mqtt.last_error >= 0) {
+		if (s->mqtt.last_error >= 0) {
 			/* Issue 12: why the last connection attempt failed (or the connection was
 			 * lost), until the next connection. */
 			json_object *le = json_object_new_object();
 
-			json_object_object_add(le, "reason", json_object_new_string(
-				lg_mqtt_conn_error_names[s.mqtt.last_error]));
+			json_object_object_add(
+			    le, "reason",
+			    json_object_new_string(lg_mqtt_conn_error_names[s->mqtt.last_error]));
 			json_object_object_add(le, "message",
-					       json_object_new_string(s.mqtt.last_error_text));
+					       json_object_new_string(s->mqtt.last_error_text));
 			json_object_object_add(m, "last_error", le);
 		}
 		for (int e = 0; e < LG_MQTT_ERRS; e++)
-			add_u64(ce, lg_mqtt_conn_error_names[e], s.mqtt.conn_errors[e]);
+			add_u64(ce, lg_mqtt_conn_error_names[e], s->mqtt.conn_errors[e]);
 		json_object_object_add(m, "connect_errors", ce);
-		add_u64(dev, "online", s.mqtt.devices_online);
-		add_u64(dev, "offline", s.mqtt.devices_offline);
+		add_u64(dev, "online", s->mqtt.devices_online);
+		add_u64(dev, "offline", s->mqtt.devices_offline);
 		json_object_object_add(m, "devices", dev);
-		if (s.mqtt.have_outbox)
-			json_object_object_add(m, "outbox", outbox_json(&s.mqtt.outbox));
+		if (s->mqtt.have_outbox)
+			json_object_object_add(m, "outbox", outbox_json(&s->mqtt.outbox));
 		json_object_object_add(o, "mqtt", m);
 	}
-	if (s.have_nats) {
+	if (s->have_nats) {
 		json_object *m = json_object_new_object();
 
-		json_object_object_add(m, "connected", json_object_new_boolean(s.nats.connected));
-		add_u64(m, "connects", s.nats.connects);
-		add_u64(m, "closes", s.nats.closes);
-		add_u64(m, "published", s.nats.published);
-		add_u64(m, "acked", s.nats.acked);
-		add_u64(m, "duplicates", s.nats.duplicates);
-		add_u64(m, "resent", s.nats.resent);
-		add_u64(m, "errors", s.nats.errors);
-		add_u64(m, "scores_skipped", s.nats.scores_skipped);
-		add_u64(m, "features_skipped", s.nats.features_skipped);
-		add_u64(m, "features_none", s.nats.features_none);
+		json_object_object_add(m, "connected", json_object_new_boolean(s->nats.connected));
+		add_u64(m, "connects", s->nats.connects);
+		add_u64(m, "closes", s->nats.closes);
+		add_u64(m, "published", s->nats.published);
+		add_u64(m, "acked", s->nats.acked);
+		add_u64(m, "duplicates", s->nats.duplicates);
+		add_u64(m, "resent", s->nats.resent);
+		add_u64(m, "errors", s->nats.errors);
+		add_u64(m, "scores_skipped", s->nats.scores_skipped);
+		add_u64(m, "features_skipped", s->nats.features_skipped);
+		add_u64(m, "features_none", s->nats.features_none);
 		/* issue 13: the server's refusals (credentials, subject permissions) */
-		add_u64(m, "refused", s.nats.refused);
-		json_object_object_add(m, "last_error", json_object_new_string(s.nats.last_error));
+		add_u64(m, "refused", s->nats.refused);
+		json_object_object_add(m, "last_error", json_object_new_string(s->nats.last_error));
 		json_object_object_add(m, "last_error_age_s",
-				       json_object_new_double(s.nats.last_error_age_s));
-		json_object_object_add(m, "outbox", outbox_json(&s.nats.outbox));
+				       json_object_new_double(s->nats.last_error_age_s));
+		json_object_object_add(m, "outbox", outbox_json(&s->nats.outbox));
 		json_object_object_add(o, "nats", m);
 	}
-	if (s.have_influx) {
+	if (s->have_influx) {
 		json_object *m = json_object_new_object(), *l = json_object_new_object();
 		json_object *d = json_object_new_object();
 
 		for (int k = 0; k < LG_IX_KINDS; k++)
-			add_u64(l, lg_influx_kind_names[k], s.influx.lines[k]);
+			add_u64(l, lg_influx_kind_names[k], s->influx.lines[k]);
 		for (int k = 0; k < LG_IX_DROPS; k++)
-			add_u64(d, lg_influx_drop_names[k], s.influx.dropped[k]);
-		json_object_object_add(m, "up", json_object_new_boolean(s.influx.up));
+			add_u64(d, lg_influx_drop_names[k], s->influx.dropped[k]);
+		json_object_object_add(m, "up", json_object_new_boolean(s->influx.up));
 		json_object_object_add(m, "lines", l);
-		add_u64(m, "written", s.influx.written);
+		add_u64(m, "written", s->influx.written);
 		json_object_object_add(m, "dropped", d);
-		add_u64(m, "skipped", s.influx.skipped);
-		add_u64(m, "buffered", s.influx.buffered);
-		add_u64(m, "requests", s.influx.requests);
-		add_u64(m, "failures", s.influx.failures);
-		add_u64(m, "retries", s.influx.retries);
-		add_u64(m, "last_status", s.influx.last_status);
+		add_u64(m, "skipped", s->influx.skipped);
+		add_u64(m, "buffered", s->influx.buffered);
+		add_u64(m, "requests", s->influx.requests);
+		add_u64(m, "failures", s->influx.failures);
+		add_u64(m, "retries", s->influx.retries);
+		add_u64(m, "last_status", s->influx.last_status);
 		json_object_object_add(o, "influx", m);
 	}
-	if (s.have_om) {
+	if (s->have_om) {
 		json_object *m = json_object_new_object();
 		uint64_t dropped = 0;
 
 		for (int r = 0; r < LG_REASON_MAX; r++)
-			dropped += s.om.drops[r];
-		json_object_object_add(m, "connected", json_object_new_boolean(s.om.connected));
-		add_u64(m, "connects", s.om.connects);
-		add_u64(m, "reconnects", s.om.connects ? s.om.connects - 1 : 0);
-		add_u64(m, "received", s.om.received);
-		add_u64(m, "json", s.om.json);
-		add_u64(m, "handed_to_workers", s.om.handed);
+			dropped += s->om.drops[r];
+		json_object_object_add(m, "connected", json_object_new_boolean(s->om.connected));
+		add_u64(m, "connects", s->om.connects);
+		add_u64(m, "reconnects", s->om.connects ? s->om.connects - 1 : 0);
+		add_u64(m, "received", s->om.received);
+		add_u64(m, "json", s->om.json);
+		add_u64(m, "handed_to_workers", s->om.handed);
 		add_u64(m, "dropped", dropped);
 		json_object_object_add(o, "opcua_mqtt", m);
 	}
-	if (s.have_xdp) {
+	if (s->have_xdp) {
 		json_object *x = json_object_new_object();
 
 		for (int r = 0; r < LG_R_MAX; r++)
-			add_u64(x, lg_admit_reason_name(r), s.xdp[r].frames);
-		add_u64(x, "audited", s.xdp[LG_R_AUDIT].audited);
+			add_u64(x, lg_admit_reason_name(r), s->xdp[r].frames);
+		add_u64(x, "audited", s->xdp[LG_R_AUDIT].audited);
 		json_object_object_add(o, "xdp", x);
 	}
-	if (s.have_uadmit)
-		json_object_object_add(o, "admission", admission_json(s.uadmit));
-	json_object_object_add(o, "policy_sha256", json_object_new_string(s.policy_sha));
-	add_u64(o, "policy_epoch", s.policy_epoch);
-	for (size_t i = 0; i < s.ndev; i++) {
+	if (s->have_uadmit)
+		json_object_object_add(o, "admission", admission_json(s->uadmit));
+	json_object_object_add(o, "policy_sha256", json_object_new_string(s->policy_sha));
+	add_u64(o, "policy_epoch", s->policy_epoch);
+	for (size_t i = 0; i < s->ndev; i++) {
 		json_object *d = json_object_new_object();
 
-		add_u64(d, "id", s.dev[i].id);
-		json_object_object_add(d, "name", json_object_new_string(s.dev[i].name));
-		add_u64(d, "admitted", s.dev[i].admitted);
-		add_u64(d, "windows", s.dev[i].windows);
-		add_u64(d, "alerts", s.dev[i].alerts);
-		add_u64(d, "bad_sample_drops", s.dev[i].bad_sample_drops);
-		add_u64(d, "sample_rate_drops", s.dev[i].rate_drops);
-		add_u64(d, "channels_drops", s.dev[i].chan_drops);
-		add_u64(d, "windows_dropout", s.dev[i].windows_dropout); /* issue 8 */
-		add_u64(d, "window_gaps", s.dev[i].window_gaps);
-		add_u64(d, "windows_unscored", s.dev[i].windows_unscored); /* score: false */
-		add_u64(d, "windows_impact_failed", s.dev[i].windows_impact_failed);
+		add_u64(d, "id", s->dev[i].id);
+		json_object_object_add(d, "name", json_object_new_string(s->dev[i].name));
+		add_u64(d, "admitted", s->dev[i].admitted);
+		add_u64(d, "windows", s->dev[i].windows);
+		add_u64(d, "alerts", s->dev[i].alerts);
+		add_u64(d, "bad_sample_drops", s->dev[i].bad_sample_drops);
+		add_u64(d, "sample_rate_drops", s->dev[i].rate_drops);
+		add_u64(d, "channels_drops", s->dev[i].chan_drops);
+		add_u64(d, "windows_dropout", s->dev[i].windows_dropout); /* issue 8 */
+		add_u64(d, "window_gaps", s->dev[i].window_gaps);
+		add_u64(d, "windows_unscored", s->dev[i].windows_unscored); /* score: false */
+		add_u64(d, "windows_impact_failed", s->dev[i].windows_impact_failed);
 		{
 			/* refused once known to be this device's, by reason (non-zero ones) */
 			json_object *dr = json_object_new_object();
 			uint64_t all = 0;
 
 			for (int r = 0; r < LG_REASON_MAX; r++)
-				if (s.dev[i].drops[r]) {
-					add_u64(dr, lg_reason_name(r), s.dev[i].drops[r]);
-					all += s.dev[i].drops[r];
+				if (s->dev[i].drops[r]) {
+					add_u64(dr, lg_reason_name(r), s->dev[i].drops[r]);
+					all += s->dev[i].drops[r];
 				}
 			add_u64(d, "dropped", all);
 			json_object_object_add(d, "drops", dr);
 		}
-		add_u64(d, "samples_masked", s.dev[i].samples_masked);
-		if (s.dev[i].have_adm) {
+		add_u64(d, "samples_masked", s->dev[i].samples_masked);
+		if (s->dev[i].have_adm) {
 			/* trial s18: admission's counts, before the workers: rate_limited are
 			 * frames its token bucket refused, the device's and any forged with its
 			 * id from its address alike (docs/admission.md "Token bucket") */
 			json_object *a = json_object_new_object();
 
-			add_u64(a, "admitted", s.dev[i].adm.admitted);
-			add_u64(a, "dropped", s.dev[i].adm.dropped);
-			add_u64(a, "audited", s.dev[i].adm.audited);
-			add_u64(a, "rate_limited", s.dev[i].adm.rate_limited);
+			add_u64(a, "admitted", s->dev[i].adm.admitted);
+			add_u64(a, "dropped", s->dev[i].adm.dropped);
+			add_u64(a, "audited", s->dev[i].adm.audited);
+			add_u64(a, "rate_limited", s->dev[i].adm.rate_limited);
 			json_object_object_add(d, "admission", a);
 		}
 		{
 			/* its sequence, apart from received = admitted + dropped (reorder.h) */
 			json_object *q = json_object_new_object();
 
-			add_u64(q, "missing", s.dev[i].seq_missing);
-			add_u64(q, "late", s.dev[i].drops[LG_DROP_LATE]);
-			add_u64(q, "reordered", s.dev[i].seq_reordered);
-			add_u64(q, "jumps", s.dev[i].seq_jumps);
+			add_u64(q, "missing", s->dev[i].seq_missing);
+			add_u64(q, "late", s->dev[i].drops[LG_DROP_LATE]);
+			add_u64(q, "reordered", s->dev[i].seq_reordered);
+			add_u64(q, "jumps", s->dev[i].seq_jumps);
 			json_object_object_add(d, "sequence", q);
 		}
-		json_object_object_add(d, "last_score", json_object_new_double(s.dev[i].last_score));
+		json_object_object_add(d, "last_score",
+				       json_object_new_double(s->dev[i].last_score));
 		/* drift: any monitor says so; drift_methods: which */
-		json_object_object_add(d, "drift", json_object_new_boolean(s.dev[i].drift != 0));
+		json_object_object_add(d, "drift", json_object_new_boolean(s->dev[i].drift != 0));
 		{
 			json_object *m = json_object_new_array();
 
-			if (s.dev[i].drift & (1u << LG_DRIFT_PSI))
+			if (s->dev[i].drift & (1u << LG_DRIFT_PSI))
 				json_object_array_add(m, json_object_new_string("psi"));
-			if (s.dev[i].drift & (1u << LG_DRIFT_PAGE_HINKLEY))
+			if (s->dev[i].drift & (1u << LG_DRIFT_PAGE_HINKLEY))
 				json_object_array_add(m, json_object_new_string("page_hinkley"));
 			json_object_object_add(d, "drift_methods", m);
 		}
@@ -972,29 +988,65 @@ char *lg_dp_stats_json(struct lg_dp *dp)
 	}
 	json_object_object_add(o, "devices", devs);
 	devs = json_object_new_array();
-	for (unsigned w = 0; w < s.nworkers; w++) {
+	for (unsigned w = 0; w < s->nworkers; w++) {
 		json_object *d = json_object_new_object();
 
 		add_u64(d, "id", w);
-		json_object_object_add(d, "cpu", json_object_new_int(s.wk[w].cpu));
-		add_u64(d, "judged", s.wk[w].judged);
-		add_u64(d, "admitted", s.wk[w].admitted);
-		add_u64(d, "handed_off", s.wk[w].handed);
-		add_u64(d, "backend_dropped", s.wk[w].lost);
-		add_u64(d, "scored", s.wk[w].scored);
-		add_u64(d, "batches", s.wk[w].batches);
-		add_u64(d, "output_wakeups", s.wk[w].out_wakeups);
-		add_u64(d, "output_waits", s.wk[w].out_waits);
-		if (s.wk[w].ring_size) {
-			add_u64(d, "rx_ring_high", s.wk[w].ring_high);
-			add_u64(d, "rx_ring_size", s.wk[w].ring_size);
+		json_object_object_add(d, "cpu", json_object_new_int(s->wk[w].cpu));
+		add_u64(d, "judged", s->wk[w].judged);
+		add_u64(d, "admitted", s->wk[w].admitted);
+		add_u64(d, "handed_off", s->wk[w].handed);
+		add_u64(d, "backend_dropped", s->wk[w].lost);
+		add_u64(d, "scored", s->wk[w].scored);
+		add_u64(d, "batches", s->wk[w].batches);
+		add_u64(d, "output_wakeups", s->wk[w].out_wakeups);
+		add_u64(d, "output_waits", s->wk[w].out_waits);
+		if (s->wk[w].ring_size) {
+			add_u64(d, "rx_ring_high", s->wk[w].ring_high);
+			add_u64(d, "rx_ring_size", s->wk[w].ring_size);
 		}
 		json_object_array_add(devs, d);
 	}
 	json_object_object_add(o, "workers", devs);
-	free(s.dev);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
+	return text;
+}
+
+void lg_dp_summary(struct lg_dp *dp, FILE *f)
+{
+	struct snap s;
+
+	take(dp, &s);
+	summary_of(dp, &s, f);
+	free(s.dev);
+}
+
+char *lg_dp_stats_json(struct lg_dp *dp)
+{
+	struct snap s;
+	char *text;
+
+	take(dp, &s);
+	text = stats_json_of(dp, &s);
+	free(s.dev);
+	return text;
+}
+
+/*
+ * One snapshot for both: the XDP program (and a replay's admission) counts on while this
+ * process writes its final counters (a frame that comes after the stop is no_reader), so
+ * that two reads would differ by what came between them.
+ */
+char *lg_dp_final_report(struct lg_dp *dp, FILE *f)
+{
+	struct snap s;
+	char *text;
+
+	take(dp, &s);
+	text = stats_json_of(dp, &s);
+	summary_of(dp, &s, f);
+	free(s.dev);
 	return text;
 }
 
@@ -1138,6 +1190,10 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 	counter(&b, "linegate_uadp_unprotected_admitted_total",
 		"UADP messages admitted without replay protection (devices with replay: none).",
 		s.uunp);
+	counter(&b, "linegate_uadp_partial_admitted_total",
+		"UADP datagrams admitted with a device's DataSetMessage dropped (bad_sample, "
+		"channels).",
+		s.upart);
 	counter(&b, "linegate_windows_total", "Feature windows completed.", s.windows);
 	counter(&b, "linegate_scored_total", "Rows scored by the model.", s.scored);
 	counter(&b, "linegate_alerts_total", "Rows above the threshold.", s.alerts);

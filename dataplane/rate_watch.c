@@ -31,12 +31,12 @@ static void say_drops(struct lg_dp *dp, bool final, bool chan)
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		struct lg_dev_state *s = g->state[i];
 		const struct lg_policy_device *dev = &g->policy.devices[i];
-		uint64_t n = atomic_load_explicit(chan ? &s->chan_drops : &s->rate_drops,
-						  memory_order_relaxed);
-		uint64_t *said_n = chan ? &s->chan_said : &s->rate_said;
-		uint64_t *said_ns = chan ? &s->chan_said_ns : &s->rate_said_ns;
-		bool bad = atomic_load_explicit(chan ? &s->chan_bad : &s->rate_bad,
-						memory_order_relaxed);
+		struct lg_mismatch *m = chan ? &s->chan : &s->rate;
+		uint64_t n = atomic_load_explicit(&m->drops, memory_order_relaxed);
+		uint64_t *said_n = &m->said, *said_ns = &m->said_ns;
+		bool bad = atomic_load_explicit(&m->bad, memory_order_relaxed);
+		uint32_t got = atomic_load_explicit(&m->got, memory_order_relaxed);
+		uint32_t want = atomic_load_explicit(&m->want, memory_order_relaxed);
 		char what[320];
 
 		if (n <= *said_n || (!final && *said_ns && now - *said_ns < RATE_SAY_NS))
@@ -47,17 +47,15 @@ static void say_drops(struct lg_dp *dp, bool final, bool chan)
 		}
 		said++;
 		if (chan) {
-			unsigned nch = atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed);
-
-			snprintf(what, sizeof(what), "%s %u channel%s, the model %.96s was trained "
-				 "on %u for it", bad ? "its frames carry" : "its last such frame carried",
-				 nch, nch == 1 ? "" : "s", ms ? ms->active : "",
-				 (unsigned)atomic_load_explicit(&s->chan_want, memory_order_relaxed));
+			snprintf(what, sizeof(what),
+				 "%s %u channel%s, the model %.96s was trained on %u for it",
+				 bad ? "its frames carry" : "its last such frame carried",
+				 (unsigned)got, got == 1 ? "" : "s", ms ? ms->active : "",
+				 (unsigned)want);
 		} else {
-			uint32_t want = atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed);
 			char wants[160];
 
-			if (atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed))
+			if (atomic_load_explicit(&m->from_policy, memory_order_relaxed))
 				snprintf(wants, sizeof(wants), "its sample_rate in the policy is %u Hz",
 					 want);
 			else
@@ -65,8 +63,7 @@ static void say_drops(struct lg_dp *dp, bool final, bool chan)
 					 ms ? ms->active : "", want);
 			snprintf(what, sizeof(what), "%s at %u Hz, %s",
 				 bad ? "its frames come" : "its last such frame came",
-				 (unsigned)atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed),
-				 wants);
+				 (unsigned)got, wants);
 		}
 		fprintf(stderr,
 			"linegate: device %s (id %u): %" PRIu64 " frame%s dropped as %s%s: %s, so %s "
@@ -102,62 +99,66 @@ static json_object *not_scored(const struct lg_policy_device *dev, const char *r
 	return o;
 }
 
+/* The entry of a device whose newest frame was dropped as m's reason: its value (got_key),
+ * the one wanted (want_key; with where it came from for sample_rate) and the frames of this
+ * run, not of another mismatch before it. */
+static json_object *mismatch_entry(const struct lg_policy_device *dev, const char *reason,
+				   const struct lg_mismatch *m, const char *got_key,
+				   const char *want_key, bool say_from)
+{
+	json_object *o = not_scored(dev, reason);
+
+	json_object_object_add(
+	    o, got_key,
+	    json_object_new_uint64(atomic_load_explicit(&m->got, memory_order_relaxed)));
+	json_object_object_add(
+	    o, want_key,
+	    json_object_new_uint64(atomic_load_explicit(&m->want, memory_order_relaxed)));
+	if (say_from)
+		json_object_object_add(
+		    o, "want_from",
+		    json_object_new_string(
+			atomic_load_explicit(&m->from_policy, memory_order_relaxed) ? "policy"
+										    : "model"));
+	json_object_object_add(
+	    o, "frames_dropped",
+	    json_object_new_uint64(atomic_load_explicit(&m->run, memory_order_relaxed)));
+	return o;
+}
+
 json_object *lg_dp_rate_json(const struct lg_gen *g)
 {
 	json_object *a = json_object_new_array();
 
-	for (size_t i = 0; i < g->policy.ndevices; i++) {
-		struct lg_dev_state *s = g->state[i];
-		json_object *o;
+	/* every sample_rate entry (and score: false) first, then every channels one */
+	for (int chan = 0; chan < 2; chan++) {
+		for (size_t i = 0; i < g->policy.ndevices; i++) {
+			const struct lg_policy_device *dev = &g->policy.devices[i];
+			struct lg_dev_state *s = g->state[i];
+			const struct lg_mismatch *m = chan ? &s->chan : &s->rate;
 
-		if (g->policy.devices[i].unscored) {
-			/* score: false: never silently unscored (trial s19 C M3) */
-			o = not_scored(&g->policy.devices[i], "policy");
-			json_object_object_add(o, "windows_unscored",
-					       json_object_new_uint64(atomic_load_explicit(
-						   &s->windows_unscored, memory_order_relaxed)));
-			json_object_array_add(a, o);
-			continue;
+			if (dev->unscored) {
+				/* score: false: never silently unscored (trial s19 C M3) */
+				json_object *o;
+
+				if (chan)
+					continue;
+				o = not_scored(dev, "policy");
+				json_object_object_add(
+				    o, "windows_unscored",
+				    json_object_new_uint64(atomic_load_explicit(
+					&s->windows_unscored, memory_order_relaxed)));
+				json_object_array_add(a, o);
+				continue;
+			}
+			if (!atomic_load_explicit(&m->bad, memory_order_relaxed))
+				continue;
+			json_object_array_add(
+			    a, chan ? mismatch_entry(dev, "channels", m, "frame_channels",
+						     "want_channels", false)
+				    : mismatch_entry(dev, "sample_rate", m, "frame_rate_hz",
+						     "want_rate_hz", true));
 		}
-		if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
-			continue;
-		o = not_scored(&g->policy.devices[i], "sample_rate");
-		json_object_object_add(o, "frame_rate_hz",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->rate_bad_hz, memory_order_relaxed)));
-		json_object_object_add(o, "want_rate_hz",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->rate_want_hz, memory_order_relaxed)));
-		json_object_object_add(
-		    o, "want_from",
-		    json_object_new_string(
-			atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed)
-			    ? "policy"
-			    : "model"));
-		/* the frames of this mismatch, not of another before it */
-		json_object_object_add(o, "frames_dropped",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->rate_run, memory_order_relaxed)));
-		json_object_array_add(a, o);
-	}
-	for (size_t i = 0; i < g->policy.ndevices; i++) {
-		struct lg_dev_state *s = g->state[i];
-		json_object *o;
-
-		if (g->policy.devices[i].unscored ||
-		    !atomic_load_explicit(&s->chan_bad, memory_order_relaxed))
-			continue;
-		o = not_scored(&g->policy.devices[i], "channels");
-		json_object_object_add(o, "frame_channels",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->chan_bad_n, memory_order_relaxed)));
-		json_object_object_add(o, "want_channels",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->chan_want, memory_order_relaxed)));
-		json_object_object_add(o, "frames_dropped",
-				       json_object_new_uint64(atomic_load_explicit(
-					   &s->chan_run, memory_order_relaxed)));
-		json_object_array_add(a, o);
 	}
 	return a;
 }

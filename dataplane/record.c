@@ -112,7 +112,9 @@ static void publish(struct lg_recorder *r)
 
 	pthread_mutex_lock(&r->st_lock);
 	snprintf(r->pub.state, sizeof(r->pub.state), "%s", r->state);
-	snprintf(r->pub.origin, sizeof(r->pub.origin), "%s", r->active ? r->origin : "");
+	/* the last recording's origin stays after it stopped: state says how it stopped */
+	snprintf(r->pub.origin, sizeof(r->pub.origin), "%s", r->origin);
+	r->pub.running = r->active;
 	snprintf(r->pub.current, sizeof(r->pub.current), "%s",
 		 r->active && r->fd >= 0 ? r->cur_part : "");
 	snprintf(r->pub.dir, sizeof(r->pub.dir), "%s", r->conf.dir);
@@ -820,8 +822,8 @@ bool lg_record_running(struct lg_recorder *r, char *origin, size_t len)
 	bool on;
 
 	pthread_mutex_lock(&r->st_lock);
-	on = r->pub.origin[0];
-	snprintf(origin, len, "%s", r->pub.origin);
+	on = r->pub.running;
+	snprintf(origin, len, "%s", on ? r->pub.origin : "");
 	pthread_mutex_unlock(&r->st_lock);
 	return on;
 }

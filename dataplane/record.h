@@ -39,7 +39,8 @@ struct lg_rec_conf {
 
 struct lg_rec_status {
 	char state[320]; /* "off", "recording", "stopped: <reason>" */
-	char origin[32];
+	char origin[32]; /* who started the recording that runs, or the last one ("" none) */
+	bool running;	 /* a recording runs (state "recording") */
 	char current[LG_PATH_MAX + 8]; /* the file being written ("" when none) */
 	char dir[LG_PATH_MAX];
 	uint64_t files;		/* files created since linegate started */

@@ -525,6 +525,7 @@ struct uadp_hit {
 	uint8_t idx[LGF_MAX_CHANNELS];
 	unsigned nch;
 	uint32_t count;
+	enum lg_reason why; /* LG_OK: its data was used; else why it added nothing */
 };
 
 /* Whether DataSetMessage i goes through the reorder stage: under replay: sequence, and the
@@ -542,8 +543,8 @@ static bool uadp_ordered(const struct uadp_hit *hit, unsigned i)
 /*
  * Whether a verified frame (or DataSetMessage) of nch channels fits the channel count its
  * device's detector was trained on (0: not recorded: any). A frame that does not is counted
- * (chan_drops, and the run status reports) and said by lg_dp_rate_watch(); one that does ends
- * the device's run. The owner worker is the only writer of these.
+ * (s->chan: lg_mismatch_drop(), the run status reports) and said by lg_dp_rate_watch(); one
+ * that does ends the device's run. The owner worker is the only writer of these.
  */
 static unsigned chan_want(struct lg_worker *w, const struct lg_gen *g,
 			  const struct lg_policy_device *dev, struct lg_dev_state *s)
@@ -565,19 +566,10 @@ static bool chan_ok(struct lg_worker *w, const struct lg_gen *g,
 	unsigned want = chan_want(w, g, dev, s);
 
 	if (chan_fits(want, nch)) {
-		if (atomic_load_explicit(&s->chan_bad, memory_order_relaxed))
-			atomic_store_explicit(&s->chan_bad, 0, memory_order_relaxed);
+		lg_mismatch_pass(&s->chan);
 		return true;
 	}
-	atomic_fetch_add_explicit(&s->chan_drops, 1, memory_order_relaxed);
-	if (!atomic_load_explicit(&s->chan_bad, memory_order_relaxed) ||
-	    atomic_load_explicit(&s->chan_bad_n, memory_order_relaxed) != nch ||
-	    atomic_load_explicit(&s->chan_want, memory_order_relaxed) != want)
-		atomic_store_explicit(&s->chan_run, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->chan_run, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_bad_n, (uint8_t)nch, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_want, (uint8_t)want, memory_order_relaxed);
-	atomic_store_explicit(&s->chan_bad, 1, memory_order_relaxed);
+	lg_mismatch_drop(&s->chan, nch, want, false);
 	return false;
 }
 
@@ -593,7 +585,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	struct lg_uadp_msg *m = w->umsg;
 	struct uadp_hit hit[LG_UADP_MAX_DSM];
 	const struct lg_policy_key *opener = NULL; /* the key an encrypted message opened with */
-	bool is_signed, unprotected = false, bad = false, chan_bad = false;
+	bool is_signed, unprotected = false, bad = false, chan_bad = false, used = false;
 	unsigned i_refused = 0; /* the DataSetMessage whose device refused the message */
 	enum lg_reason rr;
 	int ret;
@@ -737,34 +729,25 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		if (ts > s->uadp_newest_ts)
 			s->uadp_newest_ts = ts;
 		/* Bad samples (issue 8): under drop, a DataSetMessage holding one adds nothing
-		 * (its replay state advanced above) and the datagram counts as bad_sample. */
+		 * (its replay state advanced above); its device's part counts as bad_sample. */
+		hit[i].why = LG_OK;
 		if (g->policy.bad_samples == LG_BAD_SAMPLES_DROP && hit[i].nch &&
 		    lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
 		    uadp_has_bad(hit[i].dev, hit[i].f, hit[i].nch, hit[i].count)) {
 			lg_window_drop_bad(s);
-			/* the device's drop, as an LGF frame's is (admitted + dropped per device) */
-			atomic_fetch_add_explicit(&s->drops[LG_DROP_BAD_SAMPLE], 1,
-						  memory_order_relaxed);
+			hit[i].why = LG_DROP_BAD_SAMPLE;
 			bad = true;
 			continue;
 		}
 		/* Of another channel count than its detector was trained on: adds nothing, and
-		 * the datagram counts as channels (for this device too), as a bad sample does. */
+		 * its device's part counts as channels, as a bad sample's does. */
 		if (hit[i].nch && lg_uadp_dsm_type(&m->dsm[i]) != LG_UADP_DSM_KEEP_ALIVE &&
 		    !chan_ok(w, g, hit[i].dev, s, hit[i].nch)) {
-			atomic_fetch_add_explicit(&s->drops[LG_DROP_CHANNELS], 1,
-						  memory_order_relaxed);
+			hit[i].why = LG_DROP_CHANNELS;
 			chan_bad = true;
 			continue;
 		}
-		/* A device's 'admitted' counts datagrams, as the totals do: once per message,
-		 * however many of its DataSetMessages it carries. */
-		bool first = true;
-
-		for (unsigned j = 0; j < i; j++)
-			first &= hit[j].s != s;
-		if (first)
-			atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
+		used = true;
 		if (!hit[i].nch || lg_uadp_dsm_type(&m->dsm[i]) == LG_UADP_DSM_KEEP_ALIVE)
 			continue;
 		memcpy(s->uadp_chan_field, hit[i].idx, hit[i].nch);
@@ -783,17 +766,41 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				       ts_ns);
 		}
 	}
-	if (bad)
-		return LG_DROP_BAD_SAMPLE;
-	if (chan_bad)
-		return LG_DROP_CHANNELS;
+	/* Per device, once per datagram: admitted when any of its DataSetMessages was used,
+	 * else dropped for the first one's reason (docs/drop-reasons.md, "Several devices in
+	 * one datagram"). The datagram itself is admitted (and recorded, for the devices whose
+	 * data was used) when any device's data was used, else dropped as bad_sample or
+	 * channels. */
 	{
 		uint32_t ids[LG_UADP_MAX_DSM];
+		unsigned nids = 0;
 
-		for (unsigned i = 0; i < m->dsm_count; i++)
-			ids[i] = hit[i].dev->id;
-		lg_record_frame(w, g->policy.uadp_port, pkt, ids, m->dsm_count);
+		for (unsigned i = 0; i < m->dsm_count; i++) {
+			enum lg_reason why = hit[i].why;
+			bool first = true;
+
+			for (unsigned j = 0; j < i; j++)
+				first &= hit[j].s != hit[i].s;
+			if (!first)
+				continue;
+			for (unsigned j = i + 1; j < m->dsm_count && why != LG_OK; j++)
+				if (hit[j].s == hit[i].s && hit[j].why == LG_OK)
+					why = LG_OK;
+			if (why == LG_OK) {
+				atomic_fetch_add_explicit(&hit[i].s->admitted, 1,
+							  memory_order_relaxed);
+				ids[nids++] = hit[i].dev->id;
+			} else {
+				atomic_fetch_add_explicit(&hit[i].s->drops[why], 1,
+							  memory_order_relaxed);
+			}
+		}
+		if (!used && (bad || chan_bad))
+			return bad ? LG_DROP_BAD_SAMPLE : LG_DROP_CHANNELS;
+		lg_record_frame(w, g->policy.uadp_port, pkt, ids, nids);
 	}
+	if (bad || chan_bad)
+		atomic_fetch_add_explicit(&w->st.uadp_partial, 1, memory_order_relaxed);
 	if (!is_signed)
 		atomic_fetch_add_explicit(&w->st.uadp_unsigned, 1, memory_order_relaxed);
 	if (unprotected)
@@ -896,26 +903,11 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 		if (by_policy || (rate > 0 && f.sample_rate != rate)) {
 			uint32_t want = by_policy ? dev->sample_rate : (uint32_t)(rate + 0.5);
 
-			atomic_fetch_add_explicit(&s->rate_drops, 1, memory_order_relaxed);
-			/* a new run: after a frame that passed, or another rate or want (the
-			 * owner worker is the only writer of these) */
-			if (!atomic_load_explicit(&s->rate_bad, memory_order_relaxed) ||
-			    atomic_load_explicit(&s->rate_bad_hz, memory_order_relaxed) !=
-				f.sample_rate ||
-			    atomic_load_explicit(&s->rate_want_hz, memory_order_relaxed) != want ||
-			    atomic_load_explicit(&s->rate_want_policy, memory_order_relaxed) !=
-				by_policy)
-				atomic_store_explicit(&s->rate_run, 0, memory_order_relaxed);
-			atomic_fetch_add_explicit(&s->rate_run, 1, memory_order_relaxed);
 			/* what the control thread says of it (lg_dp_rate_watch()) */
-			atomic_store_explicit(&s->rate_want_hz, want, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_want_policy, by_policy, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_bad_hz, f.sample_rate, memory_order_relaxed);
-			atomic_store_explicit(&s->rate_bad, 1, memory_order_relaxed);
+			lg_mismatch_drop(&s->rate, f.sample_rate, want, by_policy);
 			return LG_DROP_SAMPLE_RATE;
 		}
-		if (atomic_load_explicit(&s->rate_bad, memory_order_relaxed))
-			atomic_store_explicit(&s->rate_bad, 0, memory_order_relaxed);
+		lg_mismatch_pass(&s->rate);
 	}
 	/* Authentic, at the right rate, but of another channel count than its detector was
 	 * trained on (a model that records it): its windows would be judged wrongly. */

@@ -29,6 +29,7 @@ struct ugen {
 /* What one queue writes: its grace-period counter and its reason counters. */
 struct uqueue {
 	_Alignas(64) _Atomic lg_u64 cs; /* odd while the queue judges or exports */
+	_Atomic lg_u64 clock_ns;	/* the newest now_ns it judged at (lg_uadmit_clock()) */
 	struct lg_admit_reason_ctr rc[LG_R_MAX];
 };
 
@@ -355,6 +356,22 @@ void lg_uadmit_judge_burst(struct lg_uadmit *ua, unsigned q, const lg_u8 *const 
 	for (unsigned i = 0; i < n; i++)
 		judge_one(ua, uq, g, frames[i], lens[i], now_ns, &v[i]);
 	reader_exit(ua, q);
+	/* the queue's own line, written by its worker alone: a load and, at most, a store */
+	if (n && now_ns > atomic_load_explicit(&uq->clock_ns, memory_order_relaxed))
+		atomic_store_explicit(&uq->clock_ns, now_ns, memory_order_relaxed);
+}
+
+lg_u64 lg_uadmit_clock(struct lg_uadmit *ua)
+{
+	lg_u64 t = 0;
+
+	for (unsigned q = 0; q < ua->nqueues; q++) {
+		lg_u64 c = atomic_load_explicit(&ua->q[q].clock_ns, memory_order_relaxed);
+
+		if (c > t)
+			t = c;
+	}
+	return t;
 }
 
 int lg_uadmit_export_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq)

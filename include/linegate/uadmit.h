@@ -73,6 +73,11 @@ int lg_uadmit_export_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_
  * (lgadmit.h, lg_admit_reset_seq()). */
 int lg_uadmit_reset_seq(struct lg_uadmit *ua, unsigned q, lg_u32 device_id, lg_u64 seq);
 
+/* Admission's clock: the newest now_ns any queue judged a frame at, 0 before the first. In
+ * a replay (pcap) it is the recording's clock, which the control thread's rate judgements
+ * (flood_watch.c) then follow too. */
+lg_u64 lg_uadmit_clock(struct lg_uadmit *ua);
+
 /* Per-reason counters summed over queues; out has LG_R_MAX entries. */
 void lg_uadmit_read_reasons(struct lg_uadmit *ua, struct lg_admit_reason_ctr *out);
 /* -ENOENT when the device is not live or saw no frame. */

@@ -92,6 +92,10 @@ next=$(lg_json "$T/rot.json" "d['next_file']")
 $CTL record stop > "$T/stop.json"
 [ "$(lg_json "$T/stop.json" "d['recording']['state']")" = "stopped: stopped by a command" ] ||
 	lg_fail "stop: $(cat "$T/stop.json")"
+# after the stop, status still names whose recording it was (docs/recording.md)
+$CTL record status > "$T/status-stopped.json"
+[ "$(lg_json "$T/status-stopped.json" "d['recording']['origin']")" = "command" ] ||
+	lg_fail "status after the stop: origin: $(cat "$T/status-stopped.json")"
 rc=0; $CTL record stop 2> "$T/e3" || rc=$?
 [ $rc -eq 1 ] && grep -q "no recording runs" "$T/e3" || lg_fail "second stop: $(cat "$T/e3")"
 rc=0; $CTL record rotate 2> "$T/e4" || rc=$?

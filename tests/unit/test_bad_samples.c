@@ -5,10 +5,13 @@
  * bad sample its channel's last good value), with the exact feature rows that result; and the
  * score stage's last guard: a non-finite row or score is an alert, counted, never a score. */
 #include "../../dataplane/dataplane.h"
+#include "../../dataplane/record.h"
 #include "../../dataplane/scorer.h"
 #include "../../dataplane/stages.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "../lgtest.h"
@@ -17,7 +20,8 @@
 
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
-/* Window 8: a row is 8 samples per channel. Device 2 has a range, device 3 speaks UADP. */
+/* Window 8: a row is 8 samples per channel. Device 2 has a range, devices 3 and 4 speak UADP
+ * (one publisher's writer group: a message can carry both). */
 static const char policy_text[] =
     "version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
     "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
@@ -25,6 +29,10 @@ static const char policy_text[] =
     "  - id: 3\n    source: 10.0.0.1\n    range: [0, 100]\n"
     "    keys: [{id: 1, key_file: k1.key}]\n"
     "    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
+    "replay: sequence}\n"
+    "  - id: 4\n    source: 10.0.0.1\n    range: [0, 100]\n"
+    "    keys: [{id: 1, key_file: k1.key}]\n"
+    "    uadp: {publisher_id: 4000, writer_group: 17, writer: 2, signed: false, "
     "replay: sequence}\n";
 
 static const char *const key_files[] = {"k1", KEY1, NULL};
@@ -78,14 +86,14 @@ static enum lg_reason i16(uint32_t dev, uint64_t seq, float scale, int16_t a0, i
 	return feed(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0);
 }
 
-/* An unsigned UADP message of device 3 with a Float array a b a b. */
-static enum lg_reason uadp(uint16_t seq, float a, float b)
+/* An unsigned UADP message of devices 3 (writer 1) and 4 (writer 2): ndsm DataSetMessages,
+ * the i-th of writer[i] with a Float array a[i] b[i] a[i] b[i]. */
+static enum lg_reason uadp_of(uint16_t seq, unsigned ndsm, const uint16_t *writer, const float *a,
+			      const float *b)
 {
 	static struct lg_uadp_msg m;
-	static float s[4];
+	static float s[LG_UADP_MAX_DSM][4];
 
-	s[0] = s[2] = a;
-	s[1] = s[3] = b;
 	memset(&m, 0, sizeof(m));
 	m.flags = LG_UADP_VERSION | LG_UADP_F_PUBLISHER_ID | LG_UADP_F_GROUP_HEADER |
 		  LG_UADP_F_PAYLOAD_HEADER | LG_UADP_F_EXT1;
@@ -94,13 +102,27 @@ static enum lg_reason uadp(uint16_t seq, float a, float b)
 	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
 	m.writer_group_id = 17;
 	m.group_seq = seq;
-	m.dsm_count = 1;
-	m.dsm[0] =
-	    (struct lg_uadp_dsm){.writer_id = 1, .flags1 = LG_UADP_D1_VALID, .field_count = 1};
-	m.fields[0] = (struct lg_uadp_field){
-	    .type = LG_UADP_T_FLOAT, .is_array = 1, .count = 4, .data = (const uint8_t *)s};
-	m.nfields = 1;
+	m.dsm_count = (uint8_t)ndsm;
+	for (unsigned i = 0; i < ndsm; i++) {
+		s[i][0] = s[i][2] = a[i];
+		s[i][1] = s[i][3] = b[i];
+		m.dsm[i] = (struct lg_uadp_dsm){.writer_id = writer[i],
+						.flags1 = LG_UADP_D1_VALID,
+						.field_count = 1,
+						.first_field = (uint16_t)i};
+		m.fields[i] = (struct lg_uadp_field){.type = LG_UADP_T_FLOAT,
+						     .is_array = 1,
+						     .count = 4,
+						     .data = (const uint8_t *)s[i]};
+	}
+	m.nfields = ndsm;
 	return feed(lg_uadp_encode(&m, NULL, NULL, 0, buf, sizeof(buf)), 1);
+}
+
+/* An unsigned UADP message of device 3 with a Float array a b a b. */
+static enum lg_reason uadp(uint16_t seq, float a, float b)
+{
+	return uadp_of(seq, 1, (const uint16_t[]){1}, &a, &b);
 }
 
 static struct lg_dev_state *state(uint32_t id)
@@ -202,6 +224,76 @@ static void test_mask(void)
 	/* every row finite */
 	for (size_t i = 0; i < (size_t)w->rows * LG_FEAT_N; i++)
 		CHECK(isfinite(w->batch[i]));
+}
+
+/*
+ * A datagram of two devices, one of whose DataSetMessages holds a bad sample: the other
+ * device's data is used, so the datagram is admitted (and recorded, for that device); the
+ * dropped part counts for its own device only. Each device counts once per datagram.
+ */
+static void test_several(void)
+{
+	static struct lg_dp *dp;
+	struct lg_dev_state *s3 = state(3), *s4 = state(4);
+	const uint16_t both[] = {1, 2}, twice[] = {2, 2};
+	char dir[] = "/tmp/lg-bad-samples.XXXXXX", err[256] = "";
+	struct lg_rec_conf c = {.max_file_bytes = 1u << 20,
+				.max_file_seconds = 3600,
+				.max_total_bytes = 1u << 30,
+				.origin = "test"};
+	struct lg_rec_status st;
+	uint64_t adm3, adm4, bad3, bad4, bsd3;
+
+	dp = w->dp;
+	g->policy.bad_samples = LG_BAD_SAMPLES_DROP;
+	w->rows = 0;
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(c.dir, sizeof(c.dir), "%s", dir);
+	snprintf(c.prefix, sizeof(c.prefix), "t");
+	CHECK_EQ(lg_record_init(dp, "10.0.0.2", &dp->rec), 0);
+	CHECK_EQ(lg_record_start(dp->rec, &c, err, sizeof(err)), 0);
+	adm3 = atomic_load(&s3->admitted);
+	adm4 = atomic_load(&s4->admitted);
+	bad3 = atomic_load(&s3->drops[LG_DROP_BAD_SAMPLE]);
+	bad4 = atomic_load(&s4->drops[LG_DROP_BAD_SAMPLE]);
+	bsd3 = atomic_load(&s3->bad_sample_drops);
+	/* device 3's part bad, device 4's good: admitted; 4's samples go into its window */
+	CHECK_EQ(uadp_of(30, 2, both, (float[]){3, 1}, (float[]){101, 2}), LG_OK);
+	CHECK_EQ(s3->fill, 0);
+	CHECK_EQ(s4->fill, 4);
+	CHECK_EQ(atomic_load(&s3->drops[LG_DROP_BAD_SAMPLE]), bad3 + 1);
+	CHECK_EQ(atomic_load(&s3->bad_sample_drops), bsd3 + 1);
+	CHECK_EQ(atomic_load(&s3->admitted), adm3);
+	CHECK_EQ(atomic_load(&s4->admitted), adm4 + 1);
+	CHECK_EQ(atomic_load(&w->st.uadp_partial), 1);
+	/* both good: admitted for both; device 4's window is full: a row */
+	CHECK_EQ(uadp_of(31, 2, both, (float[]){3, 5}, (float[]){4, 6}), LG_OK);
+	CHECK_EQ(w->rows, 1);
+	CHECK_EQ(atomic_load(&s3->admitted), adm3 + 1);
+	CHECK_EQ(atomic_load(&s4->admitted), adm4 + 2);
+	CHECK_EQ(atomic_load(&w->st.uadp_partial), 1);
+	/* both bad: nothing used, the datagram is bad_sample, each device's part too */
+	CHECK_EQ(uadp_of(32, 2, both, (float[]){NAN, -1}, (float[]){1, 1}), LG_DROP_BAD_SAMPLE);
+	CHECK_EQ(atomic_load(&s3->drops[LG_DROP_BAD_SAMPLE]), bad3 + 2);
+	CHECK_EQ(atomic_load(&s4->drops[LG_DROP_BAD_SAMPLE]), bad4 + 1);
+	/* one device twice in a datagram, one part bad: used, so counted once, as admitted */
+	CHECK_EQ(uadp_of(33, 2, twice, (float[]){200, 7}, (float[]){1, 8}), LG_OK);
+	CHECK_EQ(atomic_load(&s4->admitted), adm4 + 3);
+	CHECK_EQ(atomic_load(&s4->drops[LG_DROP_BAD_SAMPLE]), bad4 + 1);
+	CHECK_EQ(atomic_load(&w->st.uadp_partial), 2);
+	/* the three admitted datagrams are recorded, the dropped one not */
+	CHECK_EQ(lg_record_stop(dp->rec, "test"), 0);
+	lg_record_status(dp->rec, &st);
+	CHECK_EQ(st.frames, 3);
+	CHECK_EQ(st.dropped, 0);
+	lg_record_destroy(dp->rec);
+	dp->rec = NULL;
+	{
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		CHECK_EQ(system(cmd), 0);
+	}
 }
 
 /* The score stage's guard, with a detector whose score is the row's sum of squares. */
@@ -306,6 +398,7 @@ int main(int argc, char **argv)
 
 	test_drop();
 	test_mask();
+	test_several();
 	test_guard(&sc);
 
 	lg_gen_free(g, NULL);

@@ -28,7 +28,8 @@
 #define KEY1 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 /* Window 8: two frames of 4 samples make a window. a's detector was trained on 1 channel,
- * b's on 2, c's records none; d (UADP) on 1; e at 10000 Hz. */
+ * b's on 2, c's records none; d (UADP) on 1; e at 10000 Hz; f (UADP, d's writer group) has
+ * no detector: any count. */
 static const char policy_text[] =
     "version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
     "  - {id: 1, name: a, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
@@ -37,7 +38,10 @@ static const char policy_text[] =
     "  - id: 4\n    name: d\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
     "    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
     "replay: sequence}\n"
-    "  - {id: 5, name: e, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n";
+    "  - {id: 5, name: e, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - id: 6\n    name: f\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
+    "    uadp: {publisher_id: 4000, writer_group: 17, writer: 2, signed: false, "
+    "replay: sequence}\n";
 
 static const char *const key_files[] = { "k1", KEY1, NULL };
 static struct lgt_keys keys;
@@ -69,8 +73,9 @@ static enum lg_reason lgf(uint32_t dev, uint64_t seq, unsigned nch, uint32_t rat
 	return judge(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0);
 }
 
-/* An unsigned UADP message of device d: nf Float[4] fields (one channel each). */
-static enum lg_reason uadp(uint16_t seq, unsigned nf)
+/* An unsigned UADP message of device d: nf Float[4] fields (one channel each); with nf2, a
+ * second DataSetMessage, of device f, with nf2 such fields. */
+static enum lg_reason uadp2(uint16_t seq, unsigned nf, unsigned nf2)
 {
 	static struct lg_uadp_msg m;
 	static float s[4] = { 1, 2, 3, 4 };
@@ -83,14 +88,21 @@ static enum lg_reason uadp(uint16_t seq, unsigned nf)
 	m.group_flags = LG_UADP_G_WRITER_GROUP_ID | LG_UADP_G_SEQUENCE;
 	m.writer_group_id = 17;
 	m.group_seq = seq;
-	m.dsm_count = 1;
+	m.dsm_count = nf2 ? 2 : 1;
 	m.dsm[0] = (struct lg_uadp_dsm){ .writer_id = 1, .flags1 = LG_UADP_D1_VALID,
 					 .field_count = (uint16_t)nf };
-	for (unsigned f = 0; f < nf; f++)
+	m.dsm[1] = (struct lg_uadp_dsm){ .writer_id = 2, .flags1 = LG_UADP_D1_VALID,
+					 .field_count = (uint16_t)nf2, .first_field = (uint16_t)nf };
+	for (unsigned f = 0; f < nf + nf2; f++)
 		m.fields[f] = (struct lg_uadp_field){ .type = LG_UADP_T_FLOAT, .is_array = 1,
 						      .count = 4, .data = (const uint8_t *)s };
-	m.nfields = nf;
+	m.nfields = nf + nf2;
 	return judge(lg_uadp_encode(&m, NULL, NULL, 0, buf, sizeof(buf)), 1);
+}
+
+static enum lg_reason uadp(uint16_t seq, unsigned nf)
+{
+	return uadp2(seq, nf, 0);
 }
 
 static struct lg_dev_state *state(uint32_t id)
@@ -133,7 +145,7 @@ static void test_lgf(void)
 	CHECK_EQ(lgf(1, 3, 2, 0), LG_DROP_CHANNELS);
 	CHECK_EQ(lgf(1, 4, 2, 0), LG_DROP_CHANNELS);
 	CHECK_EQ(w->rows, 1);
-	CHECK_EQ(atomic_load(&a->chan_drops), 2);
+	CHECK_EQ(atomic_load(&a->chan.drops), 2);
 	CHECK_EQ(atomic_load(&a->drops[LG_DROP_CHANNELS]), 2);
 	CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_CHANNELS]), 2);
 	CHECK_EQ(atomic_load(&a->admitted), 2);
@@ -147,7 +159,7 @@ static void test_lgf(void)
 	json_object_put(ns);
 	/* a frame of the right count ends it; the next run counts afresh */
 	CHECK_EQ(lgf(1, 5, 1, 0), LG_OK);
-	CHECK_EQ(atomic_load(&a->chan_bad), 0);
+	CHECK_EQ(atomic_load(&a->chan.bad), 0);
 	ns = lg_dp_rate_json(g);
 	CHECK(not_scored(ns, "a", "channels") == NULL);
 	json_object_put(ns);
@@ -156,17 +168,17 @@ static void test_lgf(void)
 	CHECK_EQ(field(not_scored(ns, "a", "channels"), "frame_channels"), 3);
 	CHECK_EQ(field(not_scored(ns, "a", "channels"), "frames_dropped"), 1);
 	json_object_put(ns);
-	CHECK_EQ(atomic_load(&a->chan_drops), 3);
+	CHECK_EQ(atomic_load(&a->chan.drops), 3);
 
 	/* b, 2 channels: 1 is dropped too (fanA of the trial, scored silently on one) */
 	CHECK_EQ(lgf(2, 1, 2, 0), LG_OK);
 	CHECK_EQ(lgf(2, 2, 1, 0), LG_DROP_CHANNELS);
-	CHECK_EQ(atomic_load(&b->chan_drops), 1);
+	CHECK_EQ(atomic_load(&b->chan.drops), 1);
 	/* c's detector records no count: any is scored, as before */
 	CHECK_EQ(lgf(3, 1, 1, 0), LG_OK);
 	CHECK_EQ(lgf(3, 2, 1, 0), LG_OK);
 	CHECK_EQ(lgf(3, 3, 2, 0), LG_OK);
-	CHECK_EQ(atomic_load(&c->chan_drops), 0);
+	CHECK_EQ(atomic_load(&c->chan.drops), 0);
 }
 
 /* The sample rate's status count: the newest mismatch's frames, not every one before. */
@@ -179,7 +191,7 @@ static void test_rate_run(void)
 		CHECK_EQ(lgf(5, q, 1, 20480), LG_DROP_SAMPLE_RATE);
 	for (uint64_t q = 5; q <= 7; q++)
 		CHECK_EQ(lgf(5, q, 1, 25600), LG_DROP_SAMPLE_RATE);
-	CHECK_EQ(atomic_load(&e->rate_drops), 7);
+	CHECK_EQ(atomic_load(&e->rate.drops), 7);
 	ns = lg_dp_rate_json(g);
 	CHECK_EQ(field(not_scored(ns, "e", "sample_rate"), "frame_rate_hz"), 25600);
 	CHECK_EQ(field(not_scored(ns, "e", "sample_rate"), "frames_dropped"), 3);
@@ -206,7 +218,7 @@ static void test_uadp(void)
 	CHECK_EQ(uadp(3, 1), LG_OK);
 	/* two fields, two channels: dropped (the half-filled window waits) */
 	CHECK_EQ(uadp(4, 2), LG_DROP_CHANNELS);
-	CHECK_EQ(atomic_load(&d->chan_drops), 1);
+	CHECK_EQ(atomic_load(&d->chan.drops), 1);
 	CHECK_EQ(atomic_load(&d->drops[LG_DROP_CHANNELS]), 1);
 	CHECK_EQ(d->channels, 1);
 	ns = lg_dp_rate_json(g);
@@ -222,6 +234,27 @@ static void test_uadp(void)
 	CHECK_EQ(atomic_load(&d->admitted), 5);
 	/* its sequence was spent */
 	CHECK_EQ(uadp(4, 1), LG_DROP_REPLAYED);
+	/* A datagram of d (two channels: dropped) and f (no detector: any count, used): admitted,
+	 * d's part counted as channels for d alone, f's as admitted
+	 * (docs/drop-reasons.md, "Several devices in one datagram"). */
+	{
+		struct lg_dev_state *f = state(6);
+		uint64_t adm = atomic_load(&d->admitted), ok = atomic_load(&w->st.reason[LG_OK]);
+		uint64_t chan = atomic_load(&w->st.reason[LG_DROP_CHANNELS]);
+
+		CHECK_EQ(uadp2(7, 2, 1), LG_OK);
+		CHECK_EQ(atomic_load(&d->drops[LG_DROP_CHANNELS]), 2);
+		CHECK_EQ(atomic_load(&d->chan.drops), 2);
+		CHECK_EQ(atomic_load(&d->admitted), adm);
+		CHECK_EQ(atomic_load(&f->admitted), 1);
+		CHECK_EQ(f->fill, 4);
+		CHECK_EQ(atomic_load(&w->st.reason[LG_OK]), ok + 1);
+		CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_CHANNELS]), chan);
+		CHECK_EQ(atomic_load(&w->st.uadp_partial), 1);
+		/* d's part alone, dropped: nothing used, the datagram is channels */
+		CHECK_EQ(uadp2(8, 2, 0), LG_DROP_CHANNELS);
+		CHECK_EQ(atomic_load(&w->st.reason[LG_DROP_CHANNELS]), chan + 1);
+	}
 }
 
 /* "channels" in the file: kept, bad values refused, a per_channel of another count too. */

@@ -109,6 +109,15 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_record_start(dp.rec, &c, err, sizeof(err)), 0);
 	CHECK_EQ(lg_record_start(dp.rec, &c, err, sizeof(err)), -EBUSY);
 	CHECK_STR_CONTAINS(err, "a recording runs already");
+	{
+		char origin[32];
+
+		lg_record_status(dp.rec, &st);
+		CHECK(st.running);
+		CHECK_STR(st.origin, "test");
+		CHECK(lg_record_running(dp.rec, origin, sizeof(origin)));
+		CHECK_STR(origin, "test");
+	}
 
 	/* A burst: 200 000 frames of 1.4 kB (280 MB) as fast as memcpy goes, far past what the
 	 * 4 MiB ring holds while the recorder sleeps 5 ms between rounds. Device 8 is not
@@ -141,6 +150,15 @@ int main(int argc, char **argv)
 	CHECK_EQ(st.errors, 0);
 	CHECK_STR_CONTAINS(st.state, "stopped: test");
 	CHECK_EQ(st.current[0], '\0');
+	/* after a stop, status still says whose recording it was; none runs */
+	CHECK_STR(st.origin, "test");
+	CHECK(!st.running);
+	{
+		char origin[32] = "x";
+
+		CHECK(!lg_record_running(dp.rec, origin, sizeof(origin)));
+		CHECK_STR(origin, "");
+	}
 
 	/* A frame after the stop is not recorded (nothing selected any more). */
 	pkt.data = payload;
