@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 "$LG" -p "$T/p.yaml" -B 127.0.0.1 -b uring:busy_poll=50 -o /dev/null 2> "$T/ok.err" &
 pid=$!
-for _ in $(seq 50); do grep -q 'worker(s), uring backend, LGF on UDP port' "$T/ok.err" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q 'worker(s), uring backend, LGF on UDP port' "$T/ok.err" && break; sleep 0.1; done
 kill -INT $pid; wait $pid || fail "linegate with busy_poll=50 exited $?: $(cat "$T/ok.err")"
 grep -q "worker 0: uring backend, .*busy poll 50 us" "$T/ok.err" ||
 	fail "busy_poll=50 not read back: $(cat "$T/ok.err")"
@@ -29,7 +29,7 @@ grep -q "worker 0: uring backend, .*busy poll 50 us" "$T/ok.err" ||
 for opt in "" ":taskrun=coop" ":taskrun=defer" ":taskrun=ipi"; do
 	"$LG" -p "$T/p.yaml" -B 127.0.0.1 -b "uring$opt" -o /dev/null 2> "$T/tr.err" &
 	pid=$!
-	for _ in $(seq 50); do grep -q 'worker(s), uring backend, LGF on UDP port' "$T/tr.err" && break; sleep 0.1; done
+	for _ in $(seq 300); do grep -q 'worker(s), uring backend, LGF on UDP port' "$T/tr.err" && break; sleep 0.1; done
 	kill -INT $pid; wait $pid || fail "linegate -b uring$opt exited $?: $(cat "$T/tr.err")"
 	case "$opt" in
 	"") if [ "$(printf '%s\n' 5.19 "$(uname -r)" | sort -V | head -1)" = 5.19 ]; then
