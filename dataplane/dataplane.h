@@ -412,6 +412,9 @@ struct lg_worker {
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
 	struct lg_policy_incidents inc; /* incidents: its generation's detection.incidents */
+	/* the generation it ran under last: freed only once every worker moved on, so a
+	 * worker can look at it while it switches (lg_worker_incidents_removed()) */
+	const struct lg_gen *gen_prev;
 	/* Honest latency: arrival and pickup of the frame being judged (lg_worker_handle()) */
 	uint64_t cur_arrival_ns, cur_pickup_ns;
 	/* Health (http.c /healthz): lg_now_ns() at its loop's last turn (0 = not started yet;
@@ -655,6 +658,8 @@ void *lg_output_main(void *arg);
  * (output thread, start-up; under inc_lock), as a JSON array (malloc'd). */
 void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s);
 void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g);
+void lg_worker_incidents_removed(struct lg_worker *w, const struct lg_gen *old,
+				 const struct lg_gen *g);
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);
