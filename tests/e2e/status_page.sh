@@ -20,7 +20,8 @@
 #      refused, the data plane judges frames meanwhile, and they are cut after 10 s
 #   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
 #      counter), /healthz 200; ready again once no write failed for 10 s
-#   7. XDP admission (generic, unpinned) detached with ip link: /readyz 503 naming it
+#   7. XDP admission (generic, unpinned): frames it dropped (unknown devices) in the page's XDP
+#      table, and no "no frame dropped"; detached with ip link: /readyz 503 naming it
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v chromium >/dev/null || lg_skip "chromium is not installed"
@@ -399,7 +400,7 @@ lg_dp_stats "$T/stats2.json" "$T/dp2.sock"
 lg_wait_value 15 200 code_of /readyz || lg_fail "/readyz after the failures: $(cat "$T/body")"
 lg_stop_linegate
 
-echo "== 7. XDP admission detached from outside linegate: not ready, and says so"
+echo "== 7. XDP admission: its drops on the page; detached from outside linegate: not ready"
 rc=0
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/nomqtt.yaml" -B $SRV_IP -c "$T/dp3.sock" \
 	-o "$T/out3.jsonl" --state-dir "$T/state3" -x lg0:generic --no-xdp-pin --metrics $HTTP \
@@ -413,6 +414,26 @@ if ! lg_wait_for 10 test -S "$T/dp3.sock"; then
 	wait $DP_PID || true
 else
 	lg_wait_value 10 200 code_of /readyz || lg_fail "/readyz with XDP: $(cat "$T/body")"
+	# Trial J F10: frames XDP drops (here unknown devices) never reach a worker; the page
+	# said "no frame dropped" under attack. Its XDP table shows them, and the text is gone.
+	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/nomqtt.yaml" -t $SRV_IP -S $LINE_IP -d 2 \
+		-n 10 -r 200 --unknown 30 -q -j "$T/sent3.json" || lg_fail "linegate-loadgen failed"
+	sleep 0.5
+	[ "$(code /)" = 200 ] || lg_fail "/ with XDP: $(cat "$T/body")"
+	cp "$T/body" "$T/page3.html"
+	python3 - "$T/page3.html" <<'PY' || lg_fail "the page does not show XDP's drops (page3.html)"
+import re, sys
+page = open(sys.argv[1]).read()
+xdp = re.search(r'<table id="xdp">.*?</table>', page, re.S)
+assert xdp, "no XDP table"
+rows = dict(re.findall(r'data-reason="([a-z_]+)"><td class="reason"><code>[a-z_]+</code></td>'
+                       r'<td class="count">(\d+)</td>', xdp.group(0)))
+print("XDP table:", rows)
+assert rows.get("unknown_device") == "30", rows
+assert int(rows.get("admitted", 0)) >= 20, rows
+assert "no frame dropped</td>" not in page, "the page still says no frame dropped"
+assert "not this run" in page
+PY
 	ip -n "$NS_SRV" link set dev lg0 xdpgeneric off
 	lg_wait_value 5 503 code_of /readyz || lg_fail "/readyz without XDP: $(cat "$T/body")"
 	grep -qx "XDP: no program attached to lg0 (detached from outside linegate?): admission is not enforced; restart linegate with --xdp" "$T/body" ||
