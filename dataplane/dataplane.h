@@ -635,11 +635,18 @@ struct lg_apply_req {
 	const char *name;         /* the name it was parsed as (relative paths): persisted */
 	char *changes;            /* out, on success: malloc'd JSON array (lg_policy_diff_json) */
 	char err[1024];           /* out, on failure */
+	char warn[512];           /* out, on success: what the policy asks and this linegate
+				   * does not do ("" when none): the reply's "warning" */
 };
 int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 /* 0 when every core in the policy's workers.cores is one this process may run on. */
 int lg_dp_check_cores(const struct lg_policy *p);
+/* A policy's fragments: reassemble that this linegate cannot honour (XDP in front of the
+ * afxdp backend: no UDP socket behind the stack to reassemble for): the sentence that says
+ * so, at start, in an apply's reply and in status (trial J F3). false when it applies. */
+bool lg_dp_fragments_ignored(const struct lg_dp *dp, const struct lg_policy *p, char *msg,
+			     size_t len);
 /* Pin every running worker to its core (or unpin them all when the policy lists none). */
 int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p);
 /* User-space admission (admit_user.c): create it with the policy as its first generation;

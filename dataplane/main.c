@@ -241,7 +241,8 @@ static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char
 		return ret;
 	}
 	apply_recording(dp, &old, rerr, sizeof(rerr));
-	snprintf(msg, msglen, "ok: %zu devices, changes %s", p.ndevices, r.changes);
+	snprintf(msg, msglen, "ok: %zu devices, changes %s%s%s", p.ndevices, r.changes,
+		 r.warn[0] ? "; warning: " : "", r.warn);
 	free(r.changes);
 	return 0;
 }
@@ -343,6 +344,15 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 					       json_object_new_uint64(r[LG_R_FRAGMENT].frames));
 	}
 	{
+		/* the policy's fragments: reassemble, not done here (trial J F3): linegated
+		 * warns */
+		char why[512];
+
+		if (lg_dp_fragments_ignored(dp, &g->policy, why, sizeof(why)))
+			json_object_object_add(c->reply, "fragments_ignored",
+					       json_object_new_string(why));
+	}
+	{
 		char names[1024];
 
 		lg_policy_unprotected(&g->policy, names, sizeof(names));
@@ -425,6 +435,23 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 	}
 	if (apply_recording(dp, &old, rerr, sizeof(rerr)))
 		json_object_object_add(c->reply, "recording_error", json_object_new_string(rerr));
+	/* what the policy asks and this linegate does not do (fragments: reassemble, afxdp) */
+	if (r.warn[0]) {
+		json_object *w;
+
+		/* alone too, for linegated (its "warning" is the deep check's, which it made
+		 * itself) */
+		json_object_object_add(c->reply, "not_done", json_object_new_string(r.warn));
+
+		if (json_object_object_get_ex(c->reply, "warning", &w)) {
+			char both[1800];
+
+			snprintf(both, sizeof(both), "%.1000s; %s", json_object_get_string(w), r.warn);
+			json_object_object_add(c->reply, "warning", json_object_new_string(both));
+		} else {
+			json_object_object_add(c->reply, "warning", json_object_new_string(r.warn));
+		}
+	}
 	changes = json_tokener_parse(r.changes);
 	free(r.changes);
 	json_object_object_add(c->reply, "changes", changes ? changes : json_object_new_array());
