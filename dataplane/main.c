@@ -2,6 +2,7 @@
 /* linegate: the data plane. Workers, an output thread and a control socket. */
 #include "dataplane.h"
 #include "ctlproto.h"
+#include "http.h"
 #include "mqtt.h"
 #include "nats.h"
 #include "influx.h"
@@ -294,6 +295,27 @@ static int ctl_stats(void *ctx, struct lg_ctl_call *c)
 		return -ENOMEM;
 	}
 	json_object_object_add(c->reply, "stats", o);
+	return 0;
+}
+
+/*
+ * /healthz and /readyz on the control socket (trial J F12): the HTTP server's slots on
+ * 127.0.0.1 are shared with every local user, who can hold them all; this socket checks
+ * the peer's credentials, so a probe through it (linegatectl health) cannot be crowded out
+ * by them. Reads atomics only, as /healthz does.
+ */
+static int ctl_health(void *ctx, struct lg_ctl_call *c)
+{
+	json_object *problems = json_object_new_array(), *reasons = json_object_new_array();
+
+	lg_http_health(ctx, problems);
+	lg_http_ready(ctx, reasons);
+	json_object_object_add(c->reply, "healthy",
+			       json_object_new_boolean(!json_object_array_length(problems)));
+	json_object_object_add(c->reply, "problems", problems);
+	json_object_object_add(c->reply, "ready",
+			       json_object_new_boolean(!json_object_array_length(reasons)));
+	json_object_object_add(c->reply, "reasons", reasons);
 	return 0;
 }
 
@@ -660,6 +682,8 @@ static void ctl_denied(void *ctx, const struct lg_ctl_peer *peer, const char *wh
 
 static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
+	{ "health", ctl_health, "/healthz and /readyz: healthy, problems, ready, reasons",
+	  false },
 	{ "status", ctl_status,
 	  "the running generation: policy_sha256, epoch, devices, models, bad samples",
 	  false },

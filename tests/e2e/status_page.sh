@@ -17,7 +17,8 @@
 #      for it, and /metrics and / answer 503 within 3 s instead of waiting with it;
 #      released, the apply ends and everything answers 200 again
 #   5. idle clients: 8 silent connections from one address use up its share, a 9th is
-#      refused, the data plane judges frames meanwhile, and they are cut after 10 s
+#      refused, the data plane judges frames meanwhile, and they are cut after 10 s; meanwhile
+#      linegatectl health through the control socket answers (trial J F12)
 #   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
 #      counter), /healthz 200; ready again once no write failed for 10 s
 #   7. XDP admission (generic, unpinned): frames it dropped (unknown devices) in the page's XDP
@@ -332,11 +333,12 @@ lg_wait_value 5 200 code_of /healthz || lg_fail "/healthz after the worker runs 
 [ "$(code /metrics)" = 200 ] || lg_fail "/metrics after the apply: $(cat "$T/body")"
 
 echo "== 5. idle clients hold connections, not the data plane"
-in_srv python3 - "$HTTP" "$LG_BIN_GEN" "$POLICY" "$NS_LINE" "$SRV_IP" "$LINE_IP" "$T/dp.sock" <<'PY'
+in_srv python3 - "$HTTP" "$LG_BIN_GEN" "$POLICY" "$NS_LINE" "$SRV_IP" "$LINE_IP" "$T/dp.sock" \
+	"$LG_BIN_CTL" <<'PY'
 import json, socket, subprocess, sys, time
 import lgsock
 host, port = sys.argv[1].split(":"); port = int(port)
-gen, policy, ns_line, srv, line, ctl = sys.argv[2:8]
+gen, policy, ns_line, srv, line, ctl, ctlbin = sys.argv[2:9]
 def get(path):
     s = socket.create_connection((host, port), 3)
     s.settimeout(3)
@@ -357,6 +359,15 @@ t0 = time.monotonic()
 time.sleep(0.3)
 got = get("/healthz")
 assert got == "refused", f"a 9th connection from one address was served: {got}"
+# Trial J F12: any local user can hold these 8 (127.0.0.1 is everyone's address); a probe
+# through the control socket (credentials checked) still answers.
+h = subprocess.run([ctlbin, "health", "--dataplane", ctl], capture_output=True, text=True)
+assert h.returncode == 0 and h.stdout == "ok\n", f"linegatectl health: {h}"
+h = subprocess.run([ctlbin, "health", "--dataplane", ctl, "--ready", "--json"],
+                   capture_output=True, text=True)
+hj = json.loads(h.stdout)
+assert hj["healthy"] is True and hj["problems"] == [], hj
+assert h.returncode == (0 if hj["ready"] else 1), (h.returncode, hj)
 before = lgsock.call(ctl, {"cmd": "stats"})["stats"]["admitted"]
 subprocess.run(["ip", "netns", "exec", ns_line, gen, "-p", policy, "-t", srv, "-S", line,
                 "-n", "5", "-r", "200", "--first-seq", "41", "-q"], check=True)
