@@ -93,6 +93,11 @@ static const char usage[] =
 	"                    files); every device, or device ID\n"
 	"  metrics [--watch SECONDS]\n"
 	"                    the data plane's counters (JSON), repeated every SECONDS with --watch\n"
+	"  health --dataplane SOCKET [--ready] [--json]\n"
+	"                    /healthz (/readyz with --ready) through the data plane's control\n"
+	"                    socket, which checks credentials: a liveness probe local users\n"
+	"                    cannot crowd out (the HTTP server's slots on 127.0.0.1 they can);\n"
+	"                    exit 0 healthy (ready), 1 not or no answer\n"
 	"  stats --dataplane SOCKET [--json] [--watch SECONDS]\n"
 	"                    the counters of one data plane read from its own control socket\n"
 	"                    (linegate --ctl SOCKET), without linegated: totals, the drop\n"
@@ -503,6 +508,78 @@ static int stats_cmd(int argc, char **argv)
 		fflush(stdout);
 		sleep((unsigned)watch);
 	} while (1);
+}
+
+/*
+ * health: /healthz (or /readyz with --ready) through linegate's own control socket, which
+ * checks the peer's credentials: a probe that local users cannot crowd out, as they can the
+ * HTTP server's slots on 127.0.0.1 (trial J F12). Exit 0 healthy (ready), 1 not or no
+ * answer, 2 usage.
+ */
+static int health_cmd(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "dataplane", required_argument, NULL, 'd' },
+		{ "ready", no_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
+	};
+	const char *sock = getenv("LINEGATE_DATAPLANE");
+	json_object *req, *resp, *v, *list;
+	bool ready = false, json = false, ok;
+	char err[1200];
+	int opt, ret;
+
+	optind = 0; /* GNU getopt: start over on this argv */
+	while ((opt = getopt_long(argc, argv, "+d:Rj", o, NULL)) != -1) {
+		switch (opt) {
+		case 'd': sock = optarg; break;
+		case 'R': ready = true; break;
+		case 'j': json = true; break;
+		default: return 2; /* getopt_long() said why */
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "linegatectl: health takes no argument '%s' (the socket goes with "
+			"--dataplane)\n", shown_arg(argv[optind]));
+		return 2;
+	}
+	if (!sock || !*sock) {
+		fprintf(stderr, "linegatectl: health needs --dataplane SOCKET: the data plane's "
+			"control socket (linegate --ctl SOCKET)\n");
+		return 2;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("health"));
+	ret = lg_ctl_request(sock, req, &resp, err, sizeof(err));
+	json_object_put(req);
+	if (ret) {
+		fprintf(stderr, "linegatectl: %s%s\n", err,
+			ret == -ENOENT || ret == -ECONNREFUSED ?
+			" (is linegate running with --ctl on this socket?)" : "");
+		return 1;
+	}
+	if (!json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
+	    !json_object_object_get_ex(resp, ready ? "ready" : "healthy", &v)) {
+		const char *why = jstr(resp, "error");
+
+		fprintf(stderr, "linegatectl: %s: %s\n", sock,
+			*why ? why : "the reply has no health (a linegate older than this one?)");
+		json_object_put(resp);
+		return 1;
+	}
+	ok = json_object_get_boolean(v);
+	if (json) {
+		json_object_object_del(resp, "ok");
+		puts(json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PRETTY));
+	} else {
+		puts(ready ? (ok ? "ready" : "not ready") : (ok ? "ok" : "unhealthy"));
+		if (json_object_object_get_ex(resp, ready ? "reasons" : "problems", &list))
+			for (size_t i = 0; i < json_object_array_length(list); i++)
+				puts(json_object_get_string(json_object_array_get_idx(list, i)));
+	}
+	json_object_put(resp);
+	return ok ? 0 : 1;
 }
 
 /* Model signing, without a daemon: keygen, sign, verify. */
@@ -1288,6 +1365,8 @@ int main(int argc, char **argv)
 		return record_cmd(sock, raw, argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "stats"))
 		return stats_cmd(argc - optind + 1, argv + optind - 1);
+	if (!strcmp(cmd, "health"))
+		return health_cmd(argc - optind + 1, argv + optind - 1);
 	if (!strcmp(cmd, "models") && optind < argc && argv[optind][0] != '-')
 		return models_cmd(sock, raw, argc - optind, argv + optind);
 	/* Options may follow the command too (linegatectl metrics --watch 1). */

@@ -168,6 +168,8 @@ struct daemon {
 	char other_since[32];
 	/* drift: does the data plane run linegated's policy (its status, every interval) */
 	bool in_sync;
+	/* the data plane's "not_done" of the last push (what it does not do of the policy) */
+	char dp_warning[512];
 	/* Does the data plane answer its status within DP_LOOK_TIMEOUT_MS (every interval and at
 	 * each linegatectl status)? While it does not, in_sync is reported false with dp_why;
 	 * each change is audited once. dp_look: when the last look ended (CLOCK_MONOTONIC). */
@@ -700,6 +702,10 @@ static int push(struct daemon *d, const char *text, size_t len, const char *name
 	/* Applied, but the recording its 'recording' section enables did not start. */
 	if (json_object_object_get_ex(reply, "recording_error", &v))
 		snprintf(rec_err, rec_errlen, "%s", json_object_get_string(v));
+	/* Applied, with what the data plane does not do of it (fragments: reassemble on
+	 * afxdp, trial J F3): the operator's reply says so. */
+	if (json_object_object_get_ex(reply, "not_done", &v))
+		snprintf(d->dp_warning, sizeof(d->dp_warning), "%s", json_object_get_string(v));
 	json_object_put(reply);
 	return 0;
 }
@@ -1277,6 +1283,7 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 	/* The data plane ran another policy than linegated's (drift): a diff against
 	 * linegated's version may be empty, but this apply does change the data plane. */
 	was_drift = d->dp_path && !d->in_sync && !d->dp_down;
+	d->dp_warning[0] = '\0';
 	ret = push(d, text, len, source, msg, msglen, rec_err, sizeof(rec_err));
 	if (ret) {
 		d->refused++;
@@ -1346,6 +1353,12 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		size_t ml = strlen(msg);
 
 		snprintf(msg + ml, msglen - ml, "; recording not started: %s", rec_err);
+	}
+	if (d->dp_warning[0]) {
+		size_t ml = strlen(msg);
+
+		snprintf(msg + ml, msglen - ml, "; linegate: %s", d->dp_warning);
+		fprintf(stderr, "linegated: linegate: %s\n", d->dp_warning);
 	}
 	if (was_drift) {
 		size_t ml = strlen(msg);
@@ -1892,6 +1905,10 @@ static void status_not_scored(json_object *reply, json_object *dp)
 			 "reassemble' (docs/admission.md, \"Fragments\")", json_object_get_uint64(v));
 		json_object_array_add(w, json_object_new_string(msg));
 	}
+	/* The policy says fragments: reassemble and the data plane cannot (afxdp behind XDP):
+	 * an apply said "drop -> reassemble (live)" (trial J F3). */
+	if (json_object_object_get_ex(dp, "fragments_ignored", &v))
+		json_object_array_add(w, json_object_new_string(json_object_get_string(v)));
 	json_object_object_add(reply, "warnings", w);
 }
 

@@ -442,6 +442,9 @@ struct lg_worker {
 	_Atomic int cpu;      /* the core it is pinned to, -1 = none */
 	bool at_eof;          /* its backend's stream ended; it still judges handed-over frames */
 	struct lg_policy_incidents inc; /* incidents: its generation's detection.incidents */
+	/* the generation it ran under last: freed only once every worker moved on, so a
+	 * worker can look at it while it switches (lg_worker_incidents_removed()) */
+	const struct lg_gen *gen_prev;
 	/* Honest latency: arrival and pickup of the frame being judged (lg_worker_handle()) */
 	uint64_t cur_arrival_ns, cur_pickup_ns;
 	/* Health (http.c /healthz): lg_now_ns() at its loop's last turn (0 = not started yet;
@@ -665,11 +668,18 @@ struct lg_apply_req {
 	const char *name;         /* the name it was parsed as (relative paths): persisted */
 	char *changes;            /* out, on success: malloc'd JSON array (lg_policy_diff_json) */
 	char err[1024];           /* out, on failure */
+	char warn[512];           /* out, on success: what the policy asks and this linegate
+				   * does not do ("" when none): the reply's "warning" */
 };
 int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r);
 void lg_gen_free(struct lg_gen *g, const struct lg_gen *next);
 /* 0 when every core in the policy's workers.cores is one this process may run on. */
 int lg_dp_check_cores(const struct lg_policy *p);
+/* A policy's fragments: reassemble that this linegate cannot honour (XDP in front of the
+ * afxdp backend: no UDP socket behind the stack to reassemble for): the sentence that says
+ * so, at start, in an apply's reply and in status (trial J F3). false when it applies. */
+bool lg_dp_fragments_ignored(const struct lg_dp *dp, const struct lg_policy *p, char *msg,
+			     size_t len);
 /* Pin every running worker to its core (or unpin them all when the policy lists none). */
 int lg_dp_pin_workers(struct lg_dp *dp, const struct lg_policy *p);
 /* User-space admission (admit_user.c): create it with the policy as its first generation;
@@ -688,6 +698,8 @@ void *lg_output_main(void *arg);
  * (output thread, start-up; under inc_lock), as a JSON array (malloc'd). */
 void lg_worker_incident(struct lg_worker *w, const struct lg_event *e, struct lg_dev_state *s);
 void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g);
+void lg_worker_incidents_removed(struct lg_worker *w, const struct lg_gen *old,
+				 const struct lg_gen *g);
 void lg_dp_inc_table(struct lg_dp *dp, const struct lg_inc_rec *r, const char *name);
 struct json_object *lg_dp_inc_json(struct lg_dp *dp);
 void lg_output_drain_all(struct lg_dp *dp);

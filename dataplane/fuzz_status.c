@@ -11,6 +11,8 @@
 #include "dataplane.h"
 #include "http.h"
 
+#include <linegate/admit.h>
+
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,18 @@ static json_object *doc(const char *const *str, const uint8_t *num, size_t nnum)
 		json_object_array_add(drops, r);
 	}
 	json_object_object_add(o, "drop_reasons", drops);
+	/* XDP's verdicts (trial J F10: the page shows them), or none, or not an object */
+	if (nnum > 2 && num[2] % 3 == 1) {
+		json_object *x = json_object_new_object();
+
+		for (int r = 0; r < LG_R_MAX; r++)
+			json_object_object_add(x, lg_admit_reason_name(r),
+					       json_object_new_uint64(nnum > 3 + (size_t)r ?
+								      num[3 + r] : 0));
+		json_object_object_add(o, "xdp", x);
+	} else if (nnum > 2 && num[2] % 3 == 2) {
+		json_object_object_add(o, "xdp", s_(str[0]));
+	}
 	return o;
 }
 

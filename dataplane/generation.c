@@ -319,6 +319,18 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	return ret;
 }
 
+bool lg_dp_fragments_ignored(const struct lg_dp *dp, const struct lg_policy *p, char *msg,
+			     size_t len)
+{
+	if (!dp->admit || dp->stack_reassembles || p->fragments != LG_ADMIT_FRAGMENTS_REASSEMBLE)
+		return false;
+	snprintf(msg, len, "fragments: reassemble needs the uring backend (the kernel "
+		 "reassembles for its sockets); XDP drops fragments for %s as 'fragment' "
+		 "(docs/admission.md, \"Fragments\")",
+		 dp->workers[0].ops ? dp->workers[0].ops->name : "this backend");
+	return true;
+}
+
 int lg_dp_check_cores(const struct lg_policy *p)
 {
 	cpu_set_t allowed;
@@ -527,6 +539,7 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 
 	r->changes = NULL;
 	r->err[0] = '\0';
+	r->warn[0] = '\0';
 	if (dp->output_override)
 		snprintf(p->jsonl, sizeof(p->jsonl), "%s", dp->output_override);
 	pthread_mutex_lock(&dp->model_lock);
@@ -620,6 +633,12 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 	/* XDP calls the groups that left not_ours now: leave them. */
 	if (changed(&d, "uadp_multicast"))
 		lg_mcast_leave_others(&dp->mcast, p);
+	/* Trial J F3: "fragments: drop -> reassemble (live)" was all an operator saw on an
+	 * afxdp linegate, which still drops them (lg_dp_apply_xdp()): the reply says so, and
+	 * the log when the field changed. */
+	if (lg_dp_fragments_ignored(dp, &atomic_load(&dp->gen)->policy, r->warn,
+				    sizeof(r->warn)) && changed(&d, "fragments"))
+		fprintf(stderr, "linegate: %s\n", r->warn);
 	ms = NULL;
 	/* JSON lines rotation (output.c) is read by the output thread at its next write. */
 	atomic_store(&dp->out_max_bytes, atomic_load(&dp->gen)->policy.jsonl_max_bytes);

@@ -41,6 +41,7 @@ const char *lg_inc_event_name(enum lg_inc_event ev)
 	case LG_INC_OPEN:
 		return "open";
 	case LG_INC_RESOLVE:
+	case LG_INC_REMOVED:
 		return "resolve";
 	case LG_INC_UPDATE:
 	case LG_INC_CONTINUE:
@@ -183,6 +184,17 @@ enum lg_inc_event lg_inc_final(struct lg_inc_core *c, const struct lg_inc_rec *r
 	c->ev_max = r->max_score;
 	c->ev_windows = r->windows;
 	return LG_INC_FINAL;
+}
+
+enum lg_inc_event lg_inc_removed(struct lg_inc_core *c, struct lg_inc_rec *r)
+{
+	if (!__atomic_load_n(&r->open, __ATOMIC_ACQUIRE))
+		return LG_INC_NONE;
+	__atomic_store_n(&r->open, 0, __ATOMIC_RELEASE);
+	c->hist = 0;
+	c->nhist = 0;
+	c->normal_run = 0;
+	return LG_INC_REMOVED;
 }
 
 /* The worker's side: rows in, incident events out to the output thread. */
@@ -337,6 +349,45 @@ void lg_worker_incidents_final(struct lg_worker *w, const struct lg_gen *g)
 		ev.scored_wall_ns = s->inc.last_now_ns;
 		ev.inc = *s->inc_rec;
 		atomic_fetch_add_explicit(&w->st.inc_updates, 1, memory_order_relaxed);
+		inc_emit(w, &ev);
+	}
+}
+
+/*
+ * The worker moves from generation old to g: each open incident of a device it owned in old
+ * that g no longer has (revoked, a policy without it) is resolved with a reason, through
+ * the usual event path (JSON lines, MQTT, NATS, InfluxDB, the open-incident table), and is
+ * closed in the state folder, so that a restart does not show it again (trial J F11). Called
+ * after the worker scored what it held of old, before it says it moved on (old is freed
+ * only then).
+ */
+void lg_worker_incidents_removed(struct lg_worker *w, const struct lg_gen *old,
+				 const struct lg_gen *g)
+{
+	struct lg_event ev;
+
+	for (size_t i = 0; old && g && i < old->policy.ndevices; i++) {
+		const struct lg_policy_device *d = &old->policy.devices[i];
+		struct lg_dev_state *s = old->state[i];
+		struct timespec ts;
+
+		if (old->owner[i] != w->id || !s || !s->inc_rec ||
+		    lg_policy_find(&g->policy, d->id) ||
+		    lg_inc_removed(&s->inc, s->inc_rec) != LG_INC_REMOVED)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = LG_EV_INCIDENT;
+		ev.inc_event = LG_INC_REMOVED;
+		ev.device_id = d->id;
+		snprintf(ev.name, sizeof(ev.name), "%s", d->name);
+		/* now on the event clock: a replay's (finite) is its newest window's */
+		if (w->dp->finite && s->inc.last_now_ns)
+			ev.scored_wall_ns = s->inc.last_now_ns;
+		else if (!clock_gettime(CLOCK_REALTIME, &ts))
+			ev.scored_wall_ns = (uint64_t)ts.tv_sec * 1000000000ull +
+					    (uint64_t)ts.tv_nsec;
+		ev.inc = *s->inc_rec;
+		atomic_fetch_add_explicit(&w->st.inc_resolved, 1, memory_order_relaxed);
 		inc_emit(w, &ev);
 	}
 }

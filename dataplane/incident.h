@@ -38,6 +38,9 @@ enum lg_inc_event {
 	LG_INC_CONTINUE, /* an incident a previous run left open, seen again: an update */
 	LG_INC_FINAL,    /* linegate stops (or a replay ends) with it open: its last figures,
 			  * an update with "final":true (lg_inc_final()) */
+	LG_INC_REMOVED,  /* its device left the policy (revoked, or a policy without it): a
+			  * resolve with "reason":"device removed from the policy"
+			  * (lg_inc_removed()) */
 };
 
 #define LG_INC_ID_LEN 128
@@ -112,6 +115,16 @@ enum lg_inc_event lg_inc_step(struct lg_inc_core *c, struct lg_inc_rec *r,
  * lg_inc_step(), so that status may read them while the owner worker runs (metrics.c).
  */
 enum lg_inc_event lg_inc_final(struct lg_inc_core *c, const struct lg_inc_rec *r);
+
+/*
+ * The device left the policy (a revoke, a policy without it): no window will come to
+ * resolve an open incident, which would stay open (status, linegate_incidents_open, and
+ * the state folder across restarts) for ever (trial J F11). LG_INC_REMOVED when the record
+ * was open, now closed (and written closed first, as a resolve: a restart does not bring it
+ * back); LG_INC_NONE otherwise. The device's incident counter is kept: if it is enrolled
+ * again, its next incident has a new id.
+ */
+enum lg_inc_event lg_inc_removed(struct lg_inc_core *c, struct lg_inc_rec *r);
 
 /* RFC 3339 UTC with milliseconds (2026-12-04T18:00:00.123Z) of ns since 1970. */
 void lg_inc_time(uint64_t ns, char *out, size_t len);

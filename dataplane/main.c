@@ -2,6 +2,7 @@
 /* linegate: the data plane. Workers, an output thread and a control socket. */
 #include "dataplane.h"
 #include "ctlproto.h"
+#include "http.h"
 #include "mqtt.h"
 #include "nats.h"
 #include "influx.h"
@@ -241,7 +242,8 @@ static int apply_text(struct lg_dp *dp, const char *text, size_t len, const char
 		return ret;
 	}
 	apply_recording(dp, &old, rerr, sizeof(rerr));
-	snprintf(msg, msglen, "ok: %zu devices, changes %s", p.ndevices, r.changes);
+	snprintf(msg, msglen, "ok: %zu devices, changes %s%s%s", p.ndevices, r.changes,
+		 r.warn[0] ? "; warning: " : "", r.warn);
 	free(r.changes);
 	return 0;
 }
@@ -296,6 +298,27 @@ static int ctl_stats(void *ctx, struct lg_ctl_call *c)
 	return 0;
 }
 
+/*
+ * /healthz and /readyz on the control socket (trial J F12): the HTTP server's slots on
+ * 127.0.0.1 are shared with every local user, who can hold them all; this socket checks
+ * the peer's credentials, so a probe through it (linegatectl health) cannot be crowded out
+ * by them. Reads atomics only, as /healthz does.
+ */
+static int ctl_health(void *ctx, struct lg_ctl_call *c)
+{
+	json_object *problems = json_object_new_array(), *reasons = json_object_new_array();
+
+	lg_http_health(ctx, problems);
+	lg_http_ready(ctx, reasons);
+	json_object_object_add(c->reply, "healthy",
+			       json_object_new_boolean(!json_object_array_length(problems)));
+	json_object_object_add(c->reply, "problems", problems);
+	json_object_object_add(c->reply, "ready",
+			       json_object_new_boolean(!json_object_array_length(reasons)));
+	json_object_object_add(c->reply, "reasons", reasons);
+	return 0;
+}
+
 static int ctl_status(void *ctx, struct lg_ctl_call *c)
 {
 	struct lg_dp *dp = ctx;
@@ -341,6 +364,15 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 		if (!lg_admit_read_reasons(dp->admit, r))
 			json_object_object_add(c->reply, "xdp_fragments_dropped",
 					       json_object_new_uint64(r[LG_R_FRAGMENT].frames));
+	}
+	{
+		/* the policy's fragments: reassemble, not done here (trial J F3): linegated
+		 * warns */
+		char why[512];
+
+		if (lg_dp_fragments_ignored(dp, &g->policy, why, sizeof(why)))
+			json_object_object_add(c->reply, "fragments_ignored",
+					       json_object_new_string(why));
 	}
 	{
 		char names[1024];
@@ -425,6 +457,23 @@ static int ctl_apply(void *ctx, struct lg_ctl_call *c)
 	}
 	if (apply_recording(dp, &old, rerr, sizeof(rerr)))
 		json_object_object_add(c->reply, "recording_error", json_object_new_string(rerr));
+	/* what the policy asks and this linegate does not do (fragments: reassemble, afxdp) */
+	if (r.warn[0]) {
+		json_object *w;
+
+		/* alone too, for linegated (its "warning" is the deep check's, which it made
+		 * itself) */
+		json_object_object_add(c->reply, "not_done", json_object_new_string(r.warn));
+
+		if (json_object_object_get_ex(c->reply, "warning", &w)) {
+			char both[1800];
+
+			snprintf(both, sizeof(both), "%.1000s; %s", json_object_get_string(w), r.warn);
+			json_object_object_add(c->reply, "warning", json_object_new_string(both));
+		} else {
+			json_object_object_add(c->reply, "warning", json_object_new_string(r.warn));
+		}
+	}
 	changes = json_tokener_parse(r.changes);
 	free(r.changes);
 	json_object_object_add(c->reply, "changes", changes ? changes : json_object_new_array());
@@ -633,6 +682,8 @@ static void ctl_denied(void *ctx, const struct lg_ctl_peer *peer, const char *wh
 
 static const struct lg_ctl_cmd dp_cmds[] = {
 	{ "stats", ctl_stats, "the counters, as JSON (\"stats\")", false },
+	{ "health", ctl_health, "/healthz and /readyz: healthy, problems, ready, reasons",
+	  false },
 	{ "status", ctl_status,
 	  "the running generation: policy_sha256, epoch, devices, models, bad samples",
 	  false },

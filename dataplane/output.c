@@ -370,7 +370,7 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	const struct lg_inc_rec *r = &e->inc;
 	enum lg_inc_event ev = (enum lg_inc_event)e->inc_event;
 	struct lg_meta_ent *m = lg_meta_find(dp->meta, e->device_id);
-	char line[LG_LINE_MAX], onset[40], opened[40], now[40], more[128] = "";
+	char line[LG_LINE_MAX], onset[40], opened[40], now[40], more[192] = "";
 	/* Measured at the open on one clock (incident.c); a record from an older state file
 	 * has only the two times. */
 	uint64_t tti = r->tti_set ? r->tti_ms :
@@ -380,10 +380,12 @@ static void write_incident(struct lg_dp *dp, const struct lg_event *e)
 	lg_inc_time(r->onset_ns, onset, sizeof(onset));
 	lg_inc_time(r->opened_ns, opened, sizeof(opened));
 	lg_inc_time(e->scored_wall_ns, now, sizeof(now));
-	if (ev == LG_INC_RESOLVE)
-		snprintf(more, sizeof(more), ",\"resolved\":\"%s\",\"duration_ms\":%" PRIu64, now,
-			 e->scored_wall_ns > r->opened_ns ?
-				 (e->scored_wall_ns - r->opened_ns) / 1000000u : 0);
+	if (ev == LG_INC_RESOLVE || ev == LG_INC_REMOVED)
+		snprintf(more, sizeof(more), ",\"resolved\":\"%s\",\"duration_ms\":%" PRIu64 "%s",
+			 now, e->scored_wall_ns > r->opened_ns ?
+				 (e->scored_wall_ns - r->opened_ns) / 1000000u : 0,
+			 ev == LG_INC_REMOVED ?
+				 ",\"reason\":\"device removed from the policy\"" : "");
 	else if (ev == LG_INC_UPDATE)
 		snprintf(more, sizeof(more), ",\"time\":\"%s\"", now);
 	else if (ev == LG_INC_CONTINUE)

@@ -391,6 +391,9 @@ void *lg_worker_main(void *arg)
 			/* Rows of the batch point at state objects of the old generation,
 			 * which is freed once we say we have moved on: score them first. */
 			lg_worker_flush(w);
+			/* a device gone with an incident open: resolved, with a reason */
+			lg_worker_incidents_removed(w, w->gen_prev, g);
+			w->gen_prev = g;
 			epoch = g->epoch;
 			w->inc = g->policy.incidents;
 			lg_worker_replay_fresh(w, g);

@@ -17,10 +17,12 @@
 #      for it, and /metrics and / answer 503 within 3 s instead of waiting with it;
 #      released, the apply ends and everything answers 200 again
 #   5. idle clients: 8 silent connections from one address use up its share, a 9th is
-#      refused, the data plane judges frames meanwhile, and they are cut after 10 s
+#      refused, the data plane judges frames meanwhile, and they are cut after 10 s; meanwhile
+#      linegatectl health through the control socket answers (trial J F12)
 #   6. JSON lines written to /dev/full: /readyz 503 with how many were lost (= the
 #      counter), /healthz 200; ready again once no write failed for 10 s
-#   7. XDP admission (generic, unpinned) detached with ip link: /readyz 503 naming it
+#   7. XDP admission (generic, unpinned): frames it dropped (unknown devices) in the page's XDP
+#      table, and no "no frame dropped"; detached with ip link: /readyz 503 naming it
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 command -v chromium >/dev/null || lg_skip "chromium is not installed"
@@ -331,11 +333,12 @@ lg_wait_value 5 200 code_of /healthz || lg_fail "/healthz after the worker runs 
 [ "$(code /metrics)" = 200 ] || lg_fail "/metrics after the apply: $(cat "$T/body")"
 
 echo "== 5. idle clients hold connections, not the data plane"
-in_srv python3 - "$HTTP" "$LG_BIN_GEN" "$POLICY" "$NS_LINE" "$SRV_IP" "$LINE_IP" "$T/dp.sock" <<'PY'
+in_srv python3 - "$HTTP" "$LG_BIN_GEN" "$POLICY" "$NS_LINE" "$SRV_IP" "$LINE_IP" "$T/dp.sock" \
+	"$LG_BIN_CTL" <<'PY'
 import json, socket, subprocess, sys, time
 import lgsock
 host, port = sys.argv[1].split(":"); port = int(port)
-gen, policy, ns_line, srv, line, ctl = sys.argv[2:8]
+gen, policy, ns_line, srv, line, ctl, ctlbin = sys.argv[2:9]
 def get(path):
     s = socket.create_connection((host, port), 3)
     s.settimeout(3)
@@ -356,6 +359,15 @@ t0 = time.monotonic()
 time.sleep(0.3)
 got = get("/healthz")
 assert got == "refused", f"a 9th connection from one address was served: {got}"
+# Trial J F12: any local user can hold these 8 (127.0.0.1 is everyone's address); a probe
+# through the control socket (credentials checked) still answers.
+h = subprocess.run([ctlbin, "health", "--dataplane", ctl], capture_output=True, text=True)
+assert h.returncode == 0 and h.stdout == "ok\n", f"linegatectl health: {h}"
+h = subprocess.run([ctlbin, "health", "--dataplane", ctl, "--ready", "--json"],
+                   capture_output=True, text=True)
+hj = json.loads(h.stdout)
+assert hj["healthy"] is True and hj["problems"] == [], hj
+assert h.returncode == (0 if hj["ready"] else 1), (h.returncode, hj)
 before = lgsock.call(ctl, {"cmd": "stats"})["stats"]["admitted"]
 subprocess.run(["ip", "netns", "exec", ns_line, gen, "-p", policy, "-t", srv, "-S", line,
                 "-n", "5", "-r", "200", "--first-seq", "41", "-q"], check=True)
@@ -399,7 +411,7 @@ lg_dp_stats "$T/stats2.json" "$T/dp2.sock"
 lg_wait_value 15 200 code_of /readyz || lg_fail "/readyz after the failures: $(cat "$T/body")"
 lg_stop_linegate
 
-echo "== 7. XDP admission detached from outside linegate: not ready, and says so"
+echo "== 7. XDP admission: its drops on the page; detached from outside linegate: not ready"
 rc=0
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/nomqtt.yaml" -B $SRV_IP -c "$T/dp3.sock" \
 	-o "$T/out3.jsonl" --state-dir "$T/state3" -x lg0:generic --no-xdp-pin --metrics $HTTP \
@@ -413,6 +425,26 @@ if ! lg_wait_for 10 test -S "$T/dp3.sock"; then
 	wait $DP_PID || true
 else
 	lg_wait_value 10 200 code_of /readyz || lg_fail "/readyz with XDP: $(cat "$T/body")"
+	# Trial J F10: frames XDP drops (here unknown devices) never reach a worker; the page
+	# said "no frame dropped" under attack. Its XDP table shows them, and the text is gone.
+	ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/nomqtt.yaml" -t $SRV_IP -S $LINE_IP -d 2 \
+		-n 10 -r 200 --unknown 30 -q -j "$T/sent3.json" || lg_fail "linegate-loadgen failed"
+	sleep 0.5
+	[ "$(code /)" = 200 ] || lg_fail "/ with XDP: $(cat "$T/body")"
+	cp "$T/body" "$T/page3.html"
+	python3 - "$T/page3.html" <<'PY' || lg_fail "the page does not show XDP's drops (page3.html)"
+import re, sys
+page = open(sys.argv[1]).read()
+xdp = re.search(r'<table id="xdp">.*?</table>', page, re.S)
+assert xdp, "no XDP table"
+rows = dict(re.findall(r'data-reason="([a-z_]+)"><td class="reason"><code>[a-z_]+</code></td>'
+                       r'<td class="count">(\d+)</td>', xdp.group(0)))
+print("XDP table:", rows)
+assert rows.get("unknown_device") == "30", rows
+assert int(rows.get("admitted", 0)) >= 20, rows
+assert "no frame dropped</td>" not in page, "the page still says no frame dropped"
+assert "not this run" in page
+PY
 	ip -n "$NS_SRV" link set dev lg0 xdpgeneric off
 	lg_wait_value 5 503 code_of /readyz || lg_fail "/readyz without XDP: $(cat "$T/body")"
 	grep -qx "XDP: no program attached to lg0 (detached from outside linegate?): admission is not enforced; restart linegate with --xdp" "$T/body" ||

@@ -9,7 +9,8 @@
 #   fragments: drop        (applied live) the same traffic is dropped as `fragment`;
 #   unenrolled source      dropped as `fragment` in both modes (here the enrolled ids sent from
 #                          another address: whole, they would be spoofed_source);
-# over IPv4, and over IPv6 from a device bound to fd77::2. Counts are exact.
+# over IPv4, and over IPv6 from a device bound to fd77::2. Counts are exact. Then reassemble
+# applied live again: with afxdp the reply, the log and status say it is not done (trial J F3).
 # With $2 = afxdp (frames to an AF_XDP socket, no UDP socket behind the stack) linegate
 # keeps XDP at drop whatever the policy says: every fragment counts as `fragment`.
 source "$(dirname "$0")/lib.sh"
@@ -85,12 +86,61 @@ snap b
 # The data plane's status counts the fragments XDP dropped, for linegated's warning (trial
 # s19 C M2: frames over the MTU lost before any worker, every worker counter at 0).
 lg_ctl "$T/dp.sock" '{"cmd": "status"}' xdp_fragments_dropped > "$T/fragst.json"
+# 3. reassemble applied live again (trial J F3: on afxdp the apply said "drop -> reassemble
+# (live)", the log nothing, and XDP kept dropping them): with afxdp the reply's warning says
+# the policy's reassemble is not done, and status says it for linegated's warnings; with
+# uring neither. No frame is sent after it: the counters above stay those of 1 and 2.
+ip netns exec "$NS_SRV" python3 -c "
+import json, sys, lgsock
+print(json.dumps(lgsock.call(sys.argv[1], {'cmd': 'apply', 'policy': open(sys.argv[2]).read()})))
+" "$T/dp.sock" "$T/policy.yaml" > "$T/reapply.json"
+lg_ctl "$T/dp.sock" '{"cmd": "status"}' > "$T/st3.json"
+python3 - "$T" "$BACKEND" <<'PY' || lg_fail "live apply of fragments: reassemble"
+import json, sys
+from lgcheck import check, done
+T, backend = sys.argv[1], sys.argv[2]
+r, st = json.load(open(f"{T}/reapply.json")), json.load(open(f"{T}/st3.json"))
+print(r)
+check("apply ok", r.get("ok"), True)
+check("the change", [(c["field"], c["new"]) for c in r.get("changes", [])],
+      [("fragments", "reassemble")])
+say = "fragments: reassemble needs the uring backend"
+if backend == "uring":
+    check("uring: no warning about it", say in r.get("warning", ""), False)
+    check("uring: status has no fragments_ignored", "fragments_ignored" in st, False)
+else:
+    check("afxdp: the reply warns", say in r.get("warning", ""), True)
+    check("afxdp: status says it", say in st.get("fragments_ignored", ""), True)
+done()
+PY
+# ... and through linegated: linegatectl apply's reply and linegatectl status's warnings.
+if [ "$BACKEND" != uring ]; then
+	lg_start_linegated
+	CTL() { "$LG_BIN_CTL" -s "$T/d.sock" "$@"; }
+	CTL apply "$T/drop.yaml" > "$T/ctl_drop.out" 2>&1 || lg_fail "apply drop: $(cat "$T/ctl_drop.out")"
+	CTL apply "$T/policy.yaml" > "$T/ctl_re.out" 2>&1 || lg_fail "apply: $(cat "$T/ctl_re.out")"
+	cat "$T/ctl_re.out"
+	grep -q "; linegate: .*fragments: reassemble needs the uring backend" "$T/ctl_re.out" ||
+		lg_fail "linegatectl apply does not say reassemble is not done: $(cat "$T/ctl_re.out")"
+	CTL -r status > "$T/ctl_st.json"
+	python3 - "$T/ctl_st.json" <<'PY' || lg_fail "linegatectl status warnings: $(cat "$T/ctl_st.json")"
+import json, sys
+w = json.load(open(sys.argv[1]))["warnings"]
+assert [x for x in w if x.startswith("fragments: reassemble needs the uring backend")], w
+PY
+	kill -INT $D_PID
+	wait $D_PID || lg_fail "linegated exited with status $?"
+	unset D_PID
+fi
 kill -INT $DP_PID
 wait $DP_PID || { cat "$T/dp.err"; lg_fail "linegate exited with status $?"; }
 LG_PIDS=""
 
 [ "$BACKEND" = uring ] || grep -q "fragments: reassemble needs the uring backend" "$T/dp.err" ||
 	lg_fail "no warning that $BACKEND cannot reassemble: $(cat "$T/dp.err")"
+# at start and at the live applies of 3 (on linegate's socket, then through linegated)
+[ "$BACKEND" = uring ] || [ "$(grep -c "fragments: reassemble needs the uring backend" "$T/dp.err")" = 3 ] ||
+	lg_fail "the live apply left no line in the log: $(cat "$T/dp.err")"
 python3 - "$T" $SAMPLES "$BACKEND" <<'PY'
 import json, math, sys
 from lgcheck import check, done

@@ -27,7 +27,7 @@ struct dev {
 
 static char code(enum lg_inc_event e)
 {
-	return ".OURCF"[e];
+	return ".OURCFX"[e];
 }
 
 /* Feed scores (threshold 1: above it alerts); the transitions as one character a window. */
@@ -361,6 +361,34 @@ static void test_final(void)
 	CHECK(!strcmp(lg_inc_event_name(LG_INC_FINAL), "update"));
 }
 
+/* Trial J F11: the device left the policy with its incident open: resolved (X), closed in
+ * the record (a restart does not show it again), the counter kept for a next incident. */
+static void test_removed(void)
+{
+	struct dev d = { 0 }, again;
+
+	CHECK_EQ(lg_inc_removed(&d.c, &d.r), LG_INC_NONE); /* nothing open: nothing to say */
+	EXPECT(&d, &def, "AAA", ".O.");
+	CHECK_EQ(d.r.open, 1);
+	CHECK_EQ(lg_inc_removed(&d.c, &d.r), LG_INC_REMOVED);
+	CHECK_EQ(d.r.open, 0);
+	CHECK_EQ(d.r.counter, 1);
+	CHECK_STR_CONTAINS(d.r.id, "-1"); /* the event carries the id it had */
+	CHECK(!strcmp(lg_inc_event_name(LG_INC_REMOVED), "resolve"));
+	/* once */
+	CHECK_EQ(lg_inc_removed(&d.c, &d.r), LG_INC_NONE);
+	/* a restart reads the closed record: nothing continues; enrolled again, a new
+	 * incident needs confirm fresh alerts and gets the next id */
+	again = d;
+	memset(&again.c, 0, sizeof(again.c));
+	EXPECT(&again, &def, "nA", "..");
+	EXPECT(&again, &def, "A", "O");
+	CHECK_EQ(again.r.counter, 2);
+	CHECK_STR_CONTAINS(again.r.id, "-2");
+	/* the same core, old alerts forgotten: one alert does not reopen it */
+	EXPECT(&d, &def, "A", ".");
+}
+
 static void test_names(void)
 {
 	char t[40];
@@ -381,6 +409,7 @@ int main(int argc, char **argv)
 	test_live_change();
 	test_restart();
 	test_final();
+	test_removed();
 	test_names();
 	return lgt_done("test_incident");
 }
