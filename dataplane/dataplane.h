@@ -30,6 +30,7 @@ struct lg_uadp_keys;
 #include "wake.h"
 #include "mcast.h"
 #include "reorder.h"
+#include "statefile.h"
 
 #define LG_MAX_WORKERS 64
 #define LG_BURST 64
@@ -132,6 +133,13 @@ struct lg_dev_state {
 	 * at 0, and its owner, once it runs the generation, sets the state folder's mark and
 	 * admission's to what the window holds (lg_worker_replay_fresh()). Owner only. */
 	bool replay_fresh;
+	/* A fresh state's predecessor (the running generation's state of the device, NULL:
+	 * none): what the owner keeps after all when, by the time it runs the new generation,
+	 * a key the device keeps had a frame accepted into the old mark (generation.c). */
+	struct lg_dev_state *fresh_old;
+	/* The keys whose frames the replay mark covers, by fingerprint (key_fps()), without a
+	 * state folder; with one, its slot holds them (lg_dev_mark_keys()). Owner only. */
+	uint8_t mark_local[LG_HWM_KEYS][LG_HWM_FP_LEN];
 	uint32_t win_len;      /* samples per channel win was made for (detection.window) */
 	/* UADP: the newest DataSetMessage (or NetworkMessage) timestamp accepted, DateTime
 	 * ticks, 0 = none yet: the guard of 'replay: sequence' against a wrapped sequence. */
@@ -245,6 +253,11 @@ struct lg_gen {
 	unsigned nworkers;
 	struct lg_dev_state **state; /* [device index] */
 	uint16_t *owner;             /* [device index]: the worker that judges its frames */
+	/* [device index][key slot]: the fingerprint of each key (generation.c, key_fps()) */
+	uint8_t (*kfp)[LG_HWM_KEYS][LG_HWM_FP_LEN];
+	/* [device index]: bit k set once key slot k is in the record of the keys whose frames
+	 * the device's replay mark covers; written by the device's owner worker. */
+	uint8_t *kin;
 };
 
 /* A verdict that is none: the frame went to its device's owner, which counts it. */
@@ -648,9 +661,19 @@ struct json_object *lg_dp_rate_json(const struct lg_gen *g);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);
-/* The state folder keeps beside each device's replay mark the keys it has in g (once g is
- * published): a device that comes back with none of them starts a fresh mark (trial s18). */
-void lg_gen_keys_keep(struct lg_dp *dp, const struct lg_gen *g);
+/* The record of the keys whose frames device state s's replay mark covers: its slot in the
+ * state folder (statefile.h), else its own (mark_local). */
+static inline uint8_t (*lg_dev_mark_keys(struct lg_dev_state *s))[LG_HWM_FP_LEN]
+{
+	return s->hwm ? lg_state_hwm_keys(s->hwm) : s->mark_local;
+}
+/* The slow path of lg_dev_key_marks() (stages.h): key slot `slot` of g's device i goes into
+ * the record of its mark, once. */
+void lg_gen_mark_key(const struct lg_gen *g, size_t i, unsigned slot);
+/* The owner worker of g's device i, when it takes g, for a state made fresh at the build:
+ * true when the fresh mark stands (its record is emptied), false when a frame under a key
+ * the device keeps went into the old mark meanwhile and the mark was put back. */
+bool lg_gen_fresh_settle(const struct lg_gen *g, size_t i);
 /* Load a policy into the XDP admission tables (a no-op without --xdp). */
 int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p);
 /*

@@ -85,16 +85,34 @@ static int build_routes(struct lg_gen *g)
 }
 
 /*
- * Trial s18 M7: the replay mark belongs to the keys. A frame linegate accepted verified
- * under one of the device's keys; once none of those keys is the device's any more, no such
- * frame can verify again, and a mark above what the device sends now (a device that
- * rebooted to sequence 1, a frame that once carried 2^63) only locks it out. A device whose
- * keys are all new therefore starts a fresh mark; an attacker without the keys cannot
- * bring that about, only a policy change (enroll, rotate-key) can. The keys are known by
- * fingerprints kept beside the mark in the state folder (statefile.h), so the rule holds
- * across restarts and for a device that left and comes back.
+ * Trial s18 M7, trial s21 Q: the replay mark belongs to the keys whose frames it covers.
+ * Beside the mark the state folder records the fingerprints of the keys under which a frame
+ * was accepted into it (that moved the mark or was taken below it): lg_gen_mark_key() adds
+ * a key the first time one of its frames is accepted, before the mark moves. A device none
+ * of whose recorded keys is its any more starts a fresh mark: every frame the old mark
+ * covers verified under a key the device no longer has, so none of them verifies again,
+ * and the mark only locks the device out (a device that rebooted to sequence 1, a valid
+ * frame at 2^64-1). That is the way out of such a lockout: rotate-key to a new key, and
+ * prune the old one once the grace is over (or enroll anew).
+ *
+ * Why it is safe: the record only grows while a key stays the device's, and it is written
+ * before the frame is committed, so a frame accepted under a key the device still has is
+ * always covered, and the mark stays as long as one such key does (a device that already
+ * sent under its new key during a rotation keeps its mark: the new key's frames are in
+ * it). Only the keys of the policy change which keys are the device's: an attacker
+ * without the keys cannot bring a reset about (nothing he sends is accepted, so nothing
+ * enters the record; what the record holds is one-way, a MAC of a fixed text, never what
+ * could verify a frame). A key once retired must not come back (a frame of it from before
+ * a reset would verify again): linegatectl never re-enrolls a retired key.
+ *
+ * The decision is taken when a generation is built, against the record then, and taken
+ * again by the device's owner worker when it runs the new generation (lg_worker_replay_
+ * fresh()): a frame the old generation accepted meanwhile under a key the device keeps
+ * puts the mark back. A state folder of an older linegate (the keys the device had at the
+ * last apply, a superset of those it accepted frames under) is read as the record: at
+ * worst a mark is kept once more than needed, never reset wrongly.
  */
-static void key_fps(const struct lg_policy_device *d, uint8_t fp[LG_HWM_KEYS][LG_HWM_FP_LEN])
+static int key_fps(const struct lg_policy_device *d, uint8_t fp[LG_HWM_KEYS][LG_HWM_FP_LEN])
 {
 	static const char what[] = "linegate replay mark v1";
 
@@ -102,14 +120,20 @@ static void key_fps(const struct lg_policy_device *d, uint8_t fp[LG_HWM_KEYS][LG
 	for (unsigned k = 0; k < d->nkeys && k < LG_HWM_KEYS; k++) {
 		uint8_t mac[LG_HMAC_LEN];
 		struct lg_mac *m = NULL;
+		int ret;
 
 		/* one-way: the state folder never holds what could verify a frame */
 		_Static_assert(LG_HWM_FP_LEN <= LG_HMAC_LEN, "a fingerprint is part of a MAC");
-		if (!lg_mac_new(&m, d->keys[k].bytes, LG_KEY_LEN) &&
-		    !lg_mac_sha256(m, (const uint8_t *)what, sizeof(what) - 1, mac))
-			memcpy(fp[k], mac, LG_HWM_FP_LEN);
+		ret = lg_mac_new(&m, d->keys[k].bytes, LG_KEY_LEN);
+		if (!ret)
+			ret = lg_mac_sha256(m, (const uint8_t *)what, sizeof(what) - 1, mac);
 		lg_mac_free(m);
+		/* a key without a fingerprint could not enter the record: refused */
+		if (ret)
+			return ret < 0 ? ret : -ENOMEM;
+		memcpy(fp[k], mac, LG_HWM_FP_LEN);
 	}
+	return 0;
 }
 
 static bool fp_zero(const uint8_t *fp)
@@ -120,67 +144,121 @@ static bool fp_zero(const uint8_t *fp)
 	return true;
 }
 
-/* None of the keys in a (non-zero fingerprints) is in b: the keys were all replaced. Not
- * when either side knows no key (an older state file, a device without keys). */
-static bool keys_replaced(const uint8_t a[LG_HWM_KEYS][LG_HWM_FP_LEN],
-			  const uint8_t b[LG_HWM_KEYS][LG_HWM_FP_LEN])
+/* The key slots of g's device i whose keys are in record rec (bit k: slot k); *any: rec
+ * holds a key at all. */
+static uint8_t keys_in(const uint8_t (*rec)[LG_HWM_FP_LEN], const struct lg_policy_device *d,
+		       const uint8_t fp[LG_HWM_KEYS][LG_HWM_FP_LEN], bool *any)
 {
-	bool any_a = false, any_b = false;
+	uint8_t in = 0;
 
-	for (unsigned i = 0; i < LG_HWM_KEYS; i++) {
-		any_a |= !fp_zero(a[i]);
-		any_b |= !fp_zero(b[i]);
-	}
-	if (!any_a || !any_b)
-		return false;
-	for (unsigned i = 0; i < LG_HWM_KEYS; i++)
-		for (unsigned j = 0; !fp_zero(a[i]) && j < LG_HWM_KEYS; j++)
-			if (!memcmp(a[i], b[j], LG_HWM_FP_LEN))
-				return false;
-	return true;
-}
-
-/* Whether device d comes with all its keys replaced: against the fingerprints the state
- * folder kept for it, else (no state folder) against the running generation's entry. */
-static bool device_keys_replaced(struct lg_dp *dp, const struct lg_gen *old,
-				 const struct lg_policy_device *d)
-{
-	uint8_t now[LG_HWM_KEYS][LG_HWM_FP_LEN], was[LG_HWM_KEYS][LG_HWM_FP_LEN];
-	uint8_t (*kept)[LG_HWM_FP_LEN] = lg_state_hwm_keys(lg_state_hwm(dp->state, d->id));
-	const struct lg_policy_device *o = old ? lg_policy_find(&old->policy, d->id) : NULL;
-
-	key_fps(d, now);
-	if (kept) {
-		memcpy(was, kept, sizeof(was));
-		if (keys_replaced(was, now))
-			return true;
-	}
-	/* a slot that knows no keys yet: this run's previous generation may */
-	if (!o)
-		return false;
-	key_fps(o, was);
-	return keys_replaced(was, now);
-}
-
-/* After a publish: the state folder keeps the keys each device has now beside its mark. */
-void lg_gen_keys_keep(struct lg_dp *dp, const struct lg_gen *g)
-{
-	for (size_t i = 0; i < g->policy.ndevices; i++) {
-		const struct lg_policy_device *d = &g->policy.devices[i];
-		uint8_t (*kept)[LG_HWM_FP_LEN] = lg_state_hwm_keys(lg_state_hwm(dp->state, d->id));
-		uint8_t now[LG_HWM_KEYS][LG_HWM_FP_LEN];
-
-		if (!kept)
+	*any = false;
+	if (!rec)
+		return 0;
+	for (unsigned j = 0; j < LG_HWM_KEYS; j++) {
+		if (fp_zero(rec[j]))
 			continue;
-		key_fps(d, now);
-		memcpy(kept, now, sizeof(now));
+		*any = true;
+		for (unsigned k = 0; k < d->nkeys && k < LG_HWM_KEYS; k++)
+			if (!memcmp(rec[j], fp[k], LG_HWM_FP_LEN))
+				in |= (uint8_t)(1u << k);
 	}
+	return in;
+}
+
+void lg_gen_mark_key(const struct lg_gen *g, size_t i, unsigned slot)
+{
+	const struct lg_policy_device *d = &g->policy.devices[i];
+	uint8_t (*rec)[LG_HWM_FP_LEN] = lg_dev_mark_keys(g->state[i]);
+	const uint8_t *fp = g->kfp[i][slot];
+	int put = -1;
+
+	if (slot >= LG_HWM_KEYS)
+		return;
+	g->kin[i] |= (uint8_t)(1u << slot);
+	for (unsigned j = 0; j < LG_HWM_KEYS; j++)
+		if (!memcmp(rec[j], fp, LG_HWM_FP_LEN))
+			return; /* recorded already (by the generation before) */
+	for (unsigned j = 0; put < 0 && j < LG_HWM_KEYS; j++)
+		if (fp_zero(rec[j]))
+			put = (int)j;
+	/* Full: an entry of a key the device no longer has (it has at most LG_HWM_KEYS keys,
+	 * this one among them, so one is), whose frames can never verify again. */
+	for (unsigned j = 0; put < 0 && j < LG_HWM_KEYS; j++) {
+		bool held = false;
+
+		for (unsigned k = 0; k < d->nkeys && k < LG_HWM_KEYS; k++)
+			held |= !memcmp(rec[j], g->kfp[i][k], LG_HWM_FP_LEN);
+		if (!held)
+			put = (int)j;
+	}
+	if (put >= 0)
+		memcpy(rec[put], fp, LG_HWM_FP_LEN);
+}
+
+bool lg_gen_fresh_settle(const struct lg_gen *g, size_t i)
+{
+	const struct lg_policy_device *d = &g->policy.devices[i];
+	struct lg_dev_state *s = g->state[i], *o = s->fresh_old;
+	uint8_t (*rec)[LG_HWM_FP_LEN] = s->hwm ? lg_state_hwm_keys(s->hwm)
+					       : o ? o->mark_local : NULL;
+	uint64_t hw;
+	uint8_t in;
+	bool any;
+
+	s->fresh_old = NULL; /* freed with the old generation */
+	in = keys_in((const uint8_t (*)[LG_HWM_FP_LEN])rec, d, g->kfp[i], &any);
+	if (!in) {
+		/* a fresh mark covers no frame yet */
+		if (s->hwm)
+			memset(rec, 0, LG_HWM_KEYS * LG_HWM_FP_LEN);
+		return true;
+	}
+	/* A frame under a key the device keeps went into the old mark after the build: the
+	 * mark stays (the fresh state has judged nothing yet). */
+	hw = s->hwm ? atomic_load(s->hwm) : o->replay.highest;
+	if (!s->hwm)
+		memcpy(s->mark_local, o->mark_local, sizeof(s->mark_local));
+	if (hw) {
+		s->replay.highest = hw;
+		memset(s->replay.bits, 0xff, sizeof(s->replay.bits));
+	}
+	g->kin[i] = in;
+	fprintf(stderr, "linegate: device %s (id %u): a frame under a key it keeps was accepted "
+		"while the policy was applied: its replay mark stays after all\n", d->name, d->id);
+	return false;
+}
+
+/* The running generation's state of device id, whatever its owner. */
+static struct lg_dev_state *old_state(const struct lg_gen *old, uint32_t id)
+{
+	const struct lg_policy_device *o = old ? lg_policy_find(&old->policy, id) : NULL;
+
+	return o ? old->state[o - old->policy.devices] : NULL;
+}
+
+/* Whether g's device i starts a fresh mark: its record names keys, none the device's now.
+ * *in: the slots in the record. */
+static bool mark_fresh(struct lg_dp *dp, const struct lg_gen *old, const struct lg_gen *g,
+		       size_t i, uint8_t *in)
+{
+	const struct lg_policy_device *d = &g->policy.devices[i];
+	_Atomic uint64_t *hwm = lg_state_hwm(dp->state, d->id);
+	struct lg_dev_state *o = old_state(old, d->id);
+	const uint8_t (*rec)[LG_HWM_FP_LEN] = NULL;
+	bool any;
+
+	if (hwm)
+		rec = (const uint8_t (*)[LG_HWM_FP_LEN])lg_state_hwm_keys(hwm);
+	else if (o)
+		rec = (const uint8_t (*)[LG_HWM_FP_LEN])o->mark_local;
+	*in = keys_in(rec, d, g->kfp[i], &any);
+	return any && !*in && d->nkeys;
 }
 
 /* A device's state made afresh: its replay window starts at the high-water mark the state
  * folder kept for it (this run's or an earlier one's), so no frame it accepted is taken
- * again, after a restart or after the device left and came back; unless fresh (its keys
- * were all replaced), when it starts at 0 and its owner worker lowers the marks
+ * again, after a restart or after the device left and came back; unless fresh (none of the
+ * keys of its mark is its any more), when it starts at 0 and its owner worker lowers the marks
  * (lg_worker_replay_fresh()). */
 static struct lg_dev_state *state_new(struct lg_dp *dp, uint32_t id, const char *name, bool fresh)
 {
@@ -225,25 +303,33 @@ int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out)
 	g->nworkers = dp->nworkers;
 	g->state = calloc(n, sizeof(*g->state));
 	g->owner = calloc(n, sizeof(*g->owner));
-	if (!g->state || !g->owner || build_routes(g))
+	g->kfp = calloc(n, sizeof(*g->kfp));
+	g->kin = calloc(n, sizeof(*g->kin));
+	if (!g->state || !g->owner || !g->kfp || !g->kin || build_routes(g))
 		goto err;
 	for (size_t i = 0; i < p->ndevices; i++) {
 		struct lg_dev_state *s;
+		bool fresh;
 
-		bool fresh = device_keys_replaced(dp, old, &p->devices[i]);
-
+		if (key_fps(&p->devices[i], g->kfp[i]))
+			goto err;
+		fresh = mark_fresh(dp, old, g, i, &g->kin[i]);
 		g->owner[i] = (uint16_t)lg_dev_owner(&p->devices[i], dp->nworkers);
-		/* all keys replaced: a new state, whose window starts afresh */
+		/* none of the keys of the mark is the device's: a new state, whose window
+		 * starts afresh */
 		s = fresh ? NULL : carry(old, p->devices[i].id, g->owner[i]);
 		if (fresh)
-			fprintf(stderr, "linegate: device %s (id %u): its keys are all new: its "
-				"replay mark starts afresh (no frame signed with the old keys "
-				"verifies any more; docs/wire-format.md \"Sequence numbers\")\n",
+			fprintf(stderr, "linegate: device %s (id %u): none of the keys its frames "
+				"were accepted under is its any more: its replay mark starts "
+				"afresh (no frame the mark covers verifies any more; "
+				"docs/wire-format.md \"Sequence numbers\")\n",
 				p->devices[i].name, p->devices[i].id);
 		if (!s)
 			s = state_new(dp, p->devices[i].id, p->devices[i].name, fresh);
 		if (!s)
 			goto err;
+		if (fresh)
+			s->fresh_old = old_state(old, p->devices[i].id);
 		g->state[i] = s;
 	}
 	*out = g;
@@ -256,6 +342,8 @@ err:
 			state_free(g->state[i]);
 	free(g->state);
 	free(g->owner);
+	free(g->kfp);
+	free(g->kin);
 	free(g->uadp);
 	free(g);
 	return -ENOMEM;
@@ -274,6 +362,8 @@ void lg_gen_free(struct lg_gen *g, const struct lg_gen *next)
 	}
 	free(g->state);
 	free(g->owner);
+	free(g->kfp);
+	free(g->kin);
 	free(g->uadp);
 	lg_policy_free(&g->policy);
 	free(g);
@@ -439,7 +529,6 @@ static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms
 	/* A worker switches between bursts; the old generation is freed only when no
 	 * worker can still hold a pointer into it. */
 	wait_workers(dp, g->epoch, ms ? ms->epoch : 0);
-	lg_gen_keys_keep(dp, g);
 	if (!atomic_load(&dp->stop)) {
 		lg_gen_free(old, g);
 		lg_modelset_free(old_ms, dp->nworkers);

@@ -1821,7 +1821,6 @@ int main(int argc, char **argv)
 		}
 		g->epoch = ++dp.epoch;
 		atomic_store(&dp.gen, g);
-		lg_gen_keys_keep(&dp, g);
 		if (lg_dp_meta_publish(&dp, &g->policy)) /* issue 12 */
 			goto out;
 	}

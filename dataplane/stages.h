@@ -81,6 +81,19 @@ void lg_window_drop_bad(struct lg_dev_state *s);
 void lg_worker_score(struct lg_worker *w, unsigned n);
 void lg_worker_score_full(struct lg_worker *w, const struct lg_gen *g);
 
+/*
+ * Before a frame verified under key slot `slot` of g's device i is committed: the key goes
+ * into the record of the keys the device's replay mark covers (generation.c, trial s21 Q),
+ * written to the state folder before the mark moves, so that a kill -9 between the two
+ * never leaves a mark the record does not cover. One load and a test a frame; the record
+ * is written the first time a key's frame is accepted.
+ */
+static inline void lg_dev_key_marks(const struct lg_gen *g, size_t i, unsigned slot)
+{
+	if (__builtin_expect(!((g->kin[i] >> slot) & 1u), 0))
+		lg_gen_mark_key(g, i, slot);
+}
+
 /* Advance the device's replay window past seq, and its high-water mark in the state folder:
  * one store to a shared mapping, which outlives a kill -9 of this process. */
 static inline void lg_dev_commit(struct lg_dev_state *s, uint64_t seq)

@@ -28,9 +28,10 @@ struct hwm_slot {
 	uint32_t id;   /* 0 = free */
 	uint32_t pad;
 	_Atomic uint64_t seq;
-	/* Fingerprints of the keys the device had when linegate last applied it (all zero:
-	 * not known, a file of an older linegate): lg_state_hwm_keys(). Written by the apply
-	 * only, never by a worker. */
+	/* Fingerprints of the keys whose frames the mark covers (all zero: none, or a file
+	 * of a linegate before trial s18; one of a linegate before trial s21 holds the keys
+	 * the device had at the last apply): lg_state_hwm_keys(). Written by the device's
+	 * owner worker (generation.c, lg_gen_mark_key()). */
 	uint8_t keys[LG_HWM_KEYS][LG_HWM_FP_LEN];
 	char line[48 - LG_HWM_KEYS * LG_HWM_FP_LEN];
 };

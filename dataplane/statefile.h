@@ -33,10 +33,12 @@ const char *lg_state_dir(const struct lg_state *st);
 _Atomic uint64_t *lg_state_hwm(struct lg_state *st, uint32_t id);
 
 /*
- * The key fingerprints kept beside a high-water mark (hwm from lg_state_hwm()): the keys the
- * device had when the mark was last applied, LG_HWM_KEYS of LG_HWM_FP_LEN bytes (unused ones
- * zero). A device that comes with none of those keys starts a fresh mark (generation.c):
- * no frame it accepted can verify under the new keys. NULL for NULL.
+ * The key fingerprints kept beside a high-water mark (hwm from lg_state_hwm()): the keys under
+ * which a frame was accepted into the mark, LG_HWM_KEYS of LG_HWM_FP_LEN bytes (unused ones
+ * zero), added by the device's owner worker the first time a key's frame is accepted, before
+ * the mark moves (a file of an older linegate: the keys the device had at the last apply).
+ * A device none of whose recorded keys is its any more starts a fresh mark (generation.c):
+ * no frame the mark covers can verify again. NULL for NULL.
  */
 #define LG_HWM_KEYS 2
 #define LG_HWM_FP_LEN 16

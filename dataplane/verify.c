@@ -521,6 +521,7 @@ struct uadp_hit {
 	const struct lg_policy_device *dev;
 	struct lg_dev_state *s;
 	uint64_t seq; /* 0: not replay-checked (replay: none) */
+	int slot;     /* the key slot it verified under, -1: unsigned */
 	const struct lg_uadp_field *f[LGF_MAX_CHANNELS];
 	uint8_t idx[LGF_MAX_CHANNELS];
 	unsigned nch;
@@ -617,6 +618,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			return rr;
 		hit[i].dev = &g->policy.devices[dev];
 		hit[i].s = g->state[dev];
+		hit[i].slot = -1;
 		i_refused = i;
 		if (!source_ok(hit[i].dev, pkt)) {
 			rr = LG_DROP_SPOOFED;
@@ -652,6 +654,7 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				if (rr != LG_OK)
 					goto refused;
 			}
+			hit[i].slot = (int)slot;
 		}
 		rr = uadp_seq(hit[i].dev, hit[i].s, m, i, &hit[i].seq);
 		if (rr != LG_OK)
@@ -719,6 +722,10 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 		uint64_t ts_ns = ts > UADP_1970 ? (uint64_t)(ts - UADP_1970) * 100u
 							  : 0;
 
+		/* its key into the record of the keys the mark covers, before the mark moves */
+		if (hit[i].seq && hit[i].slot >= 0)
+			lg_dev_key_marks(g, (size_t)(hit[i].dev - g->policy.devices),
+					 (unsigned)hit[i].slot);
 		if (hit[i].dev->uadp_replay == LG_UADP_REPLAY_NONCE) {
 			uadp_nonce_commit(s, m, ts);
 			if (hit[i].seq > s->replay.highest)
@@ -886,6 +893,8 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 	r = lg_order_stage(w, g, &s->order, f.sequence, pkt, w->dp->hold_lgf_ns);
 	if (r != LG_OK)
 		return r;
+	/* its key into the record of the keys the mark covers, before the mark moves */
+	lg_dev_key_marks(g, (size_t)(dev - g->policy.devices), slot);
 	lg_dev_commit(s, f.sequence);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		lg_window_seq_moves(s, f.sequence);

@@ -187,6 +187,11 @@ void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g)
 
 		if (g->owner[i] != w->id || !s->replay_fresh)
 			continue;
+		s->replay_fresh = false;
+		/* decided at the build: taken again now that this worker judges no frame of
+		 * the old generation any more (generation.c) */
+		if (!lg_gen_fresh_settle(g, i))
+			continue;
 		/* The old state is no longer judged by anyone (this worker owned it too, and has
 		 * moved on): no commit of it can raise the marks after this. */
 		if (s->hwm)
@@ -196,7 +201,6 @@ void lg_worker_replay_fresh(struct lg_worker *w, const struct lg_gen *g)
 		if (w->dp->uadmit && w->dp->uadmit_marks)
 			lg_uadmit_reset_seq(w->dp->uadmit, w->id, id, s->replay.highest);
 		s->exported_seq = s->replay.highest;
-		s->replay_fresh = false;
 	}
 }
 

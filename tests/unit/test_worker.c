@@ -90,6 +90,23 @@ static enum lg_reason feed_mqtt(struct lg_worker *w, struct lg_gen *g, int len)
 	return lg_worker_handle(w, g, &pkt);
 }
 
+/* Trial s21 Q: the key slots of device id in the record of the keys its replay mark covers
+ * (bit k: slot k's fingerprint is recorded), and the generation's bits for it. */
+static unsigned recorded(const struct lg_gen *g, uint32_t id, unsigned *kin)
+{
+	const struct lg_policy_device *d = lg_policy_find(&g->policy, id);
+	size_t i = (size_t)(d - g->policy.devices);
+	uint8_t (*rec)[LG_HWM_FP_LEN] = lg_dev_mark_keys(g->state[i]);
+	unsigned bits = 0;
+
+	for (unsigned k = 0; k < d->nkeys; k++)
+		for (unsigned j = 0; j < LG_HWM_KEYS; j++)
+			if (!memcmp(rec[j], g->kfp[i][k], LG_HWM_FP_LEN))
+				bits |= 1u << k;
+	*kin = g->kin[i];
+	return bits;
+}
+
 static const char usage[] =
 	"Usage: test_worker [options]\n"
 	"\n"
@@ -110,6 +127,7 @@ int main(int argc, char **argv)
 	struct lg_policy p;
 	struct lg_gen *g;
 	char err[256];
+	unsigned kin;
 	int len;
 
 	lgt_cli(argc, argv, usage, 0, 0);
@@ -135,7 +153,12 @@ int main(int argc, char **argv)
 		samples[i] = (float)(i + 1); /* 1 2 3 4 */
 	len = uadp(0, 100, true, 3);
 	CHECK(len > 0);
+	CHECK_EQ(recorded(g, 2, &kin), 0);
+	CHECK_EQ(kin, 0);
 	CHECK_EQ(feed(w, g, len, 1, 1), LG_OK);
+	/* UADP shares the mark's record: the security group key it verified under */
+	CHECK_EQ(recorded(g, 2, &kin), 1);
+	CHECK_EQ(kin, 1);
 	CHECK_EQ(feed(w, g, len, 1, 1), LG_DROP_REPLAYED);
 	CHECK_EQ(feed(w, g, len, 1, 2), LG_DROP_SPOOFED);
 	/* A UDP device's identity through the broker: refused, whatever the message holds. */
@@ -182,6 +205,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(feed(w, g, uadp(1, 7, false, 0), 1, 1), LG_OK);
 	CHECK_EQ(atomic_load(&w->st.uadp_unsigned), 1);
 	CHECK_EQ(feed(w, g, uadp(1, 8, true, 1), 1, 1), LG_DROP_BAD_TAG);
+	CHECK_EQ(recorded(g, 3, &kin), 0); /* unsigned: no key recorded, none refused */
 
 	/* An unknown publisher, and garbage. */
 	{
@@ -215,7 +239,10 @@ int main(int argc, char **argv)
 		CHECK_EQ(feed(w, g, len, 1, 1), LG_DROP_BAD_VERSION); /* LGF on the UADP port */
 		CHECK_EQ(feed(w, g, len, 0, 1), LG_DROP_REPLAYED);
 		/* Key rotation: the second key (id 2) is valid too; id 3 is unknown. */
+		CHECK_EQ(recorded(g, 1, &kin), 1);
 		CHECK_EQ(feed(w, g, LGF(2, 2, key2), 0, 1), LG_OK);
+		CHECK_EQ(recorded(g, 1, &kin), 3); /* both keys' frames are in the mark */
+		CHECK_EQ(kin, 3);
 		CHECK_EQ(feed(w, g, LGF(3, 3, key2), 0, 1), LG_DROP_UNKNOWN_KEY);
 		CHECK_EQ(feed(w, g, LGF(3, 1, key2), 0, 1), LG_DROP_BAD_TAG); /* wrong key for id 1 */
 		CHECK_EQ(feed(w, g, LGF(3, 1, k1), 0, 1), LG_OK); /* the failed tag moved nothing */
@@ -241,6 +268,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(feed(w, g, LGF(1, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
 		CHECK_EQ(feed(w, g, LGF(1, 2, key2), 0, 1), LG_OK);
 		CHECK_EQ(feed(w, g, LGF(2, 1, k1), 0, 1), LG_DROP_UNKNOWN_KEY);
+		/* only the key a frame was accepted under: not the expired one */
+		CHECK_EQ(recorded(g, 5, &kin), 2);
 		b.device_id = 4;
 		len = LGF(2, 1, k1);
 		/* Parse-level reasons come through unchanged (test_lgf has each one). */
