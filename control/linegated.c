@@ -1937,6 +1937,18 @@ static void status_drift_lost(const struct daemon *d, json_object *reply)
 	}
 }
 
+/* The running policy trusts the public demo signing key (trial J F19): a sentence in
+ * "warnings" for as long as it does. */
+static void status_demo_key(const struct daemon *d, json_object *reply)
+{
+	json_object *w;
+	char msg[512];
+
+	if (d->have_running && json_object_object_get_ex(reply, "warnings", &w) &&
+	    lg_policy_trusts_demo_key(&d->running, msg, sizeof(msg)) == 1)
+		json_object_array_add(w, json_object_new_string(msg));
+}
+
 /*
  * Devices every key of which has expired: all their frames are refused as unknown_key, which
  * nothing else says (trial J, s21: a device silently dead, in_sync true). A sentence each in
@@ -2011,6 +2023,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			status_not_scored(c->reply, r);
 			status_drift_lost(d, c->reply);
 			status_keys_expired(d, c->reply);
+			status_demo_key(d, c->reply);
 			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
 		}

@@ -2660,6 +2660,32 @@ int lg_policy_shared_key(const struct lg_policy *p, char *buf, size_t len)
 	return found;
 }
 
+int lg_policy_trusts_demo_key(const struct lg_policy *p, char *buf, size_t len)
+{
+	static const char hex[] = LG_DEMO_SIGNING_PUB;
+	uint8_t demo[32];
+
+	for (size_t i = 0; i < sizeof(demo); i++) {
+		unsigned v;
+
+		sscanf(hex + 2 * i, "%2x", &v);
+		demo[i] = (uint8_t)v;
+	}
+	for (size_t k = 0; k < p->nmodel_keys; k++) {
+		if (memcmp(p->model_keys[k], demo, sizeof(demo)))
+			continue;
+		if (buf && len)
+			snprintf(buf, len, "models.trusted_keys holds the public demo signing key "
+				 "%.8s... whose secret half is published with linegate "
+				 "(control/defaults/demo-signing.key): anyone can sign a model or "
+				 "bundle this policy accepts; make a key of your own (linegatectl "
+				 "keygen), sign your models with it and trust only that one "
+				 "(docs/model-registry.md)", hex);
+		return 1;
+	}
+	return 0;
+}
+
 /* recording.devices / recording.groups: a list of names the policy defines. */
 static int parse_rec_names(struct pctx *c, const yaml_node_t *n, const struct lg_policy *p,
 			   bool groups, char (*out)[LG_NAME_MAX], unsigned *count)

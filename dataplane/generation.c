@@ -385,6 +385,23 @@ int lg_dp_apply_xdp(struct lg_dp *dp, const struct lg_policy *p)
 	 * counted as `fragment` instead of vanishing behind fragment_passed. */
 	if (!dp->stack_reassembles)
 		cfg.fragments = LG_ADMIT_FRAGMENTS_DROP;
+	/* The kernel reassembles the datagram of passed fragments: nobody sees the frames' source
+	 * MAC whole (trial J F18). Said at start and at every apply that keeps it. */
+	if (cfg.fragments == LG_ADMIT_FRAGMENTS_REASSEMBLE) {
+		const struct lg_policy_device *first = NULL;
+		size_t nmac = 0;
+
+		for (size_t i = 0; i < p->ndevices; i++)
+			if (p->devices[i].has_mac && !nmac++)
+				first = &p->devices[i];
+		if (nmac)
+			fprintf(stderr, "linegate: fragments: reassemble weakens mac for %zu device(s) "
+				"bound to one (%s, id %u%s): a datagram that comes as IP fragments "
+				"is reassembled by the kernel and its source MAC is never checked; "
+				"its source address and port are, and the workers charge its "
+				"device's rate (docs/admission.md, \"Fragments\")\n",
+				nmac, first->name, first->id, nmac > 1 ? ", ..." : "");
+	}
 	/* In front of a socket, a group it did not join would vanish in the kernel uncounted:
 	 * not_ours in XDP. afxdp reads every group the interface takes from the XSK. */
 	if (dp->stack_reassembles)

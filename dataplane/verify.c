@@ -5,6 +5,7 @@
  * verified); a frame of a device another worker owns goes to that worker (steer.c).
  */
 #include "dataplane.h"
+#include <lgadmit.h>
 #include "record.h"
 #include "stages.h"
 #include "scorer.h"
@@ -28,6 +29,24 @@ static bool source_ok(const struct lg_policy_device *d, const struct lg_rx_pkt *
 	if (memcmp(d->addr, pkt->src_addr, d->family == AF_INET ? 4 : 16))
 		return false;
 	return !d->port || d->port == pkt->src_port;
+}
+
+/*
+ * A datagram the kernel reassembled from IP fragments (uring; fragments: reassemble): XDP
+ * passed its fragments without a device to charge, so its device's token bucket is charged
+ * here, once, before the tag is checked (docs/admission.md, "Fragments"): LG_OK, or
+ * LG_DROP_RATE_LIMITED. Not for a frame the reorder pool releases (charged when it came).
+ * Counted in the device's admission counters (lg_admit_charge()).
+ */
+static enum lg_reason frag_charge(struct lg_worker *w, const struct lg_rx_pkt *pkt, uint32_t id)
+{
+	struct lg_admit_verdict v;
+
+	if (!pkt->reassembled || w->releasing || !w->dp->admit)
+		return LG_OK;
+	if (lg_admit_charge(w->dp->admit, id, pkt->rx_ns, &v))
+		return LG_OK; /* not in XDP's live table: the worker's checks decide */
+	return v.pass ? LG_OK : LG_DROP_RATE_LIMITED;
 }
 
 /* The keyed MAC for key slot k, (re)made when missing or when the policy's key changed. */
@@ -624,6 +643,16 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 			rr = LG_DROP_SPOOFED;
 			goto refused;
 		}
+		/* A device's first DataSetMessage in the message charges its bucket. */
+		if (pkt->reassembled) {
+			unsigned j = 0;
+
+			while (j < i && hit[j].s != hit[i].s)
+				j++;
+			rr = j == i ? frag_charge(w, pkt, hit[i].dev->id) : LG_OK;
+			if (rr != LG_OK)
+				goto refused;
+		}
 		if (hit[i].dev->uadp_security == LG_UADP_SEC_ENCRYPT && !m->encrypted) {
 			rr = is_signed ? LG_DROP_NOT_ENCRYPTED : LG_DROP_UNSIGNED;
 			goto refused;
@@ -873,6 +902,9 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 
 	if (!source_ok(dev, pkt))
 		return LG_DROP_SPOOFED;
+	r = frag_charge(w, pkt, dev->id);
+	if (r != LG_OK)
+		return r;
 	for (unsigned k = 0; k < dev->nkeys; k++)
 		if (dev->keys[k].id == f.key_id) {
 			key = &dev->keys[k];

@@ -58,6 +58,12 @@ struct lg_admit {
 	size_t nslots;
 	lg_u8 slot_used[LG_ADMIT_STATE_SLOTS];
 	struct lg_admit_table *table; /* scratch for building a generation */
+	/*
+	 * Per-slot counters of the datagrams the workers judged with lg_admit_charge() (they
+	 * came as IP fragments, which XDP passed uncharged), atomics; added to the program's
+	 * per-device counters by lg_admit_read_device().
+	 */
+	struct lg_admit_dev_ctr *uctr;
 };
 
 static size_t page_round(size_t n)
@@ -81,7 +87,9 @@ static int handle_alloc(struct lg_admit **out)
 	a->sync_inner_fd = -1;
 	a->table = malloc(sizeof(*a->table));
 	a->slots = calloc(LG_ADMIT_MAX_DEVICES, sizeof(*a->slots));
-	if (!a->table || !a->slots || pthread_rwlock_init(&a->lock, NULL)) {
+	a->uctr = calloc(LG_ADMIT_STATE_SLOTS, sizeof(*a->uctr));
+	if (!a->table || !a->slots || !a->uctr || pthread_rwlock_init(&a->lock, NULL)) {
+		free(a->uctr);
 		free(a->table);
 		free(a->slots);
 		free(a);
@@ -92,6 +100,7 @@ static int handle_alloc(struct lg_admit **out)
 		int err = a->ncpus ? a->ncpus : -EINVAL;
 
 		pthread_rwlock_destroy(&a->lock);
+		free(a->uctr);
 		free(a->table);
 		free(a->slots);
 		free(a);
@@ -325,6 +334,7 @@ err_destroy:
 err_free:
 	free(a->pin_dir);
 	pthread_rwlock_destroy(&a->lock);
+	free(a->uctr);
 	free(a->table);
 	free(a->slots);
 	free(a);
@@ -481,6 +491,7 @@ void lg_admit_close(struct lg_admit *a)
 	}
 	pthread_rwlock_destroy(&a->lock);
 	free(a->pin_dir);
+	free(a->uctr);
 	free(a->table);
 	free(a->slots);
 	free(a);
@@ -909,6 +920,7 @@ int lg_admit_apply(struct lg_admit *a, const struct lg_admit_cfg *cfg,
 		if (!new_slot[s])
 			continue;
 		memset(&a->state[s], 0, sizeof(a->state[s]));
+		memset(&a->uctr[s], 0, sizeof(a->uctr[s]));
 		if (bpf_map_update_elem(a->fd[O_DCTR], &s, zero_ctr, BPF_ANY)) {
 			err = -errno;
 			goto out;
@@ -1021,6 +1033,10 @@ int lg_admit_read_device(struct lg_admit *a, lg_u32 device_id, struct lg_admit_d
 		out->audited += v[c].audited;
 		out->rate_limited += v[c].rate_limited;
 	}
+	out->admitted += __atomic_load_n(&a->uctr[s].admitted, __ATOMIC_RELAXED);
+	out->dropped += __atomic_load_n(&a->uctr[s].dropped, __ATOMIC_RELAXED);
+	out->audited += __atomic_load_n(&a->uctr[s].audited, __ATOMIC_RELAXED);
+	out->rate_limited += __atomic_load_n(&a->uctr[s].rate_limited, __ATOMIC_RELAXED);
 	/* Counters exist from a device's first frame on, as they did in a hash map. */
 	if (!out->admitted && !out->dropped && !out->audited)
 		err = -ENOENT;
@@ -1061,6 +1077,7 @@ int lg_admit_reset_counters(struct lg_admit *a)
 	for (s = 0; s < LG_ADMIT_STATE_SLOTS && !err; s++)
 		if (a->slot_used[s] && bpf_map_update_elem(a->fd[O_DCTR], &s, v, BPF_EXIST))
 			err = -errno;
+	memset(a->uctr, 0, LG_ADMIT_STATE_SLOTS * sizeof(*a->uctr));
 	pthread_rwlock_unlock(&a->lock);
 	free(v);
 	return err;
@@ -1089,6 +1106,53 @@ int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)
 	}
 	pthread_rwlock_unlock(&a->lock);
 	return s < 0 ? -ENOENT : 0;
+}
+
+int lg_admit_charge(struct lg_admit *a, lg_u32 device_id, lg_u64 now_ns,
+		    struct lg_admit_verdict *v)
+{
+	const struct lg_admit_table *t;
+	const struct lg_admit_dev *dev;
+	struct lg_admit_dev_ctr *c;
+	int r = -ENOENT;
+
+	v->pass = 1;
+	v->reason = LG_R_ADMITTED;
+	v->audited = 0;
+	v->pad = 0;
+	if (!device_id || !a->bss)
+		return -EINVAL;
+	/*
+	 * The lock keeps apply() from handing this device's slot to another while the bucket
+	 * is charged (slots change hands only under the write lock, after the switch).
+	 */
+	pthread_rwlock_rdlock(&a->lock);
+	t = &a->bss->lg_gens[__atomic_load_n(&a->bss->lg_live_gen, __ATOMIC_ACQUIRE) & 1];
+	dev = t->cfg.generation ? lg_admit_table_find(t, device_id) : NULL;
+	if (dev && dev->slot < LG_ADMIT_STATE_SLOTS && a->slot_used[dev->slot]) {
+		/*
+		 * The program's bucket, exactly as XDP charges an unfragmented frame, but with
+		 * tick 0: the refill gate stays shut until XDP's next clocked refill (a user
+		 * tick is not a jiffy). Unlocked against the program, as two CPUs are
+		 * (lg_admit_state: at most a frame gained or a refill lost in a race).
+		 */
+		int ok = lg_admit_bucket_ok(&a->state[dev->slot], dev, now_ns, 0);
+
+		v->pass = 0;
+		lg_admit_verdict_dev(dev, ok ? LG_R_ADMITTED : LG_R_RATE_LIMITED, v);
+		c = &a->uctr[dev->slot];
+		if (v->reason == LG_R_ADMITTED)
+			__atomic_fetch_add(&c->admitted, 1, __ATOMIC_RELAXED);
+		else if (v->reason == LG_R_AUDIT)
+			__atomic_fetch_add(&c->audited, 1, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_add(&c->dropped, 1, __ATOMIC_RELAXED);
+		if (!ok)
+			__atomic_fetch_add(&c->rate_limited, 1, __ATOMIC_RELAXED);
+		r = 0;
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return r;
 }
 
 int lg_admit_reset_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq)

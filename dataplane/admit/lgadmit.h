@@ -136,6 +136,21 @@ int lg_admit_reset_counters(struct lg_admit *a);
 int lg_admit_export_seq(struct lg_admit *a, lg_u32 device_id, lg_u64 seq);
 
 /*
+ * A datagram of device_id that reached linegate's socket as IP fragments (fragments:
+ * reassemble; XDP passed each fragment without a device to charge, LG_R_FRAGMENT_PASSED),
+ * judged whole by the worker that parsed its device id: the device's token bucket in the
+ * program's state is charged as XDP charges an unfragmented frame (now_ns: CLOCK_MONOTONIC,
+ * as bpf_ktime_get_ns()), and the verdict (LG_R_ADMITTED, LG_R_RATE_LIMITED, or LG_R_AUDIT
+ * for a device in audit mode) is counted in the device's counters that
+ * lg_admit_read_device() reads, not in the per-reason ones (those count what XDP saw: the
+ * fragments). The source MAC cannot be checked: the kernel reassembled the datagram. The
+ * caller checks the source address and port itself. -ENOENT (v: admitted, nothing counted)
+ * when the device is not in the live table. No system call; a read lock. Any thread.
+ */
+int lg_admit_charge(struct lg_admit *a, lg_u32 device_id, lg_u64 now_ns,
+		    struct lg_admit_verdict *v);
+
+/*
  * The device's replay mark set to seq, also below the one it has: only for a device whose
  * keys were all replaced (no frame signed with them was ever accepted, so nothing verified
  * under the old mark can be replayed under the new keys): linegate's generation.c. -ENOENT

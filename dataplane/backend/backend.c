@@ -322,6 +322,7 @@ enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16
 		return LG_DROP_BAD_CHECKSUM;
 	pkt->data = frame + ap.payload_off;
 	pkt->l2_off = ap.payload_off;
+	pkt->reassembled = 0;
 	pkt->len = ap.payload_len;
 	pkt->truncated = 0;
 	pkt->port_idx = rc == LG_ADMIT_RC_UADP;

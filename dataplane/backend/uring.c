@@ -111,6 +111,18 @@ static int open_socket(const struct lg_backend_conf *conf, uint16_t port, bool a
 		close(fd);
 		return ret;
 	}
+	/* A datagram the kernel reassembled from IP fragments comes with its largest
+	 * fragment's size (IP_RECVFRAGSIZE, IPV6_RECVFRAGSIZE; Linux 4.10): XDP passed those
+	 * fragments without charging a device's token bucket (fragments: reassemble), so the
+	 * worker charges it for the datagram (lg_rx_pkt.reassembled). A v6 socket gets IPv4
+	 * datagrams (v4-mapped) under IP_RECVFRAGSIZE. Refused: such datagrams would go
+	 * uncharged, so the socket is not opened. */
+	if (setsockopt(fd, IPPROTO_IP, IP_RECVFRAGSIZE, &one, sizeof(one)) ||
+	    (!v4 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &one, sizeof(one)))) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
 	if (v4) {
 		/* A socket bound to a unicast address is not handed multicast: with groups
 		 * (which the data plane joins on a socket of its own, dataplane/mcast.h) the
@@ -313,10 +325,11 @@ static int uring_open(struct lg_backend **out, const struct lg_backend_conf *con
 	b->nbufs = conf->nbufs;
 	b->buf_size = conf->buf_size;
 	b->mask = io_uring_buf_ring_mask(conf->nbufs);
-	/* Rounded up to 8: the control data (the timestamp's cmsghdr) follows the name in
-	 * each buffer and must be aligned for it (UBSan found it misaligned at 28). */
+	/* Rounded up to 8: the control data (the timestamp's cmsghdr, and a reassembled
+	 * datagram's fragment size) follows the name in each buffer and must be aligned for
+	 * it (UBSan found it misaligned at 28). */
 	b->msg.msg_namelen = (sizeof(struct sockaddr_in6) + 7) & ~7u;
-	b->msg.msg_controllen = CMSG_SPACE(sizeof(struct timespec));
+	b->msg.msg_controllen = CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(int));
 
 	ret = ring_init(b, taskrun);
 	if (ret) {
@@ -449,24 +462,32 @@ static int64_t realtime_offset(void)
 	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000ll + (r.tv_nsec - m.tv_nsec);
 }
 
-/* The datagram's kernel receive timestamp on CLOCK_MONOTONIC, not after pickup t; t when it
- * has none. */
-static uint64_t arrival(struct lg_backend *b, struct io_uring_recvmsg_out *o,
-			int64_t off, uint64_t t)
+/* From the datagram's control data: its kernel receive timestamp on CLOCK_MONOTONIC, not
+ * after pickup t (t when it has none), into pkt->arrival_ns, and whether the kernel
+ * reassembled it from IP fragments (IP_RECVFRAGSIZE / IPV6_RECVFRAGSIZE, which come only
+ * with a reassembled datagram) into pkt->reassembled. */
+static void control(struct lg_backend *b, struct io_uring_recvmsg_out *o, int64_t off,
+		    uint64_t t, struct lg_rx_pkt *pkt)
 {
+	pkt->arrival_ns = t;
+	pkt->reassembled = 0;
 	for (struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &b->msg); c;
 	     c = io_uring_recvmsg_cmsg_nexthdr(o, &b->msg, c)) {
 		struct timespec ts;
 		int64_t a;
 
+		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVFRAGSIZE) ||
+		    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVFRAGSIZE)) {
+			pkt->reassembled = 1;
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
 		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
 			continue;
 		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
 		a = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec - off;
-		return a > 0 && (uint64_t)a < t ? (uint64_t)a : t;
+		pkt->arrival_ns = a > 0 && (uint64_t)a < t ? (uint64_t)a : t;
 	}
-	return t;
 }
 
 static void fill_src(struct lg_rx_pkt *pkt, const void *name)
@@ -584,7 +605,7 @@ static int uring_rx_burst(struct lg_backend *b, struct lg_rx_pkt *pkts, unsigned
 		pkt->len = io_uring_recvmsg_payload_length(o, cqe->res, &b->msg);
 		pkt->truncated = !!(o->flags & MSG_TRUNC);
 		pkt->rx_ns = t;
-		pkt->arrival_ns = arrival(b, o, off, t);
+		control(b, o, off, t, pkt);
 		pkt->l2_off = 0; /* a datagram: its frame stayed in the kernel */
 		pkt->port_idx = (uint8_t)sock;
 		pkt->transport = LG_RX_UDP;

@@ -61,6 +61,10 @@ struct lg_rx_pkt {
 	/* Recording: the Ethernet frame's bytes in front of data (lg_backend_parse_frame()),
 	 * so that data - l2_off is the received frame; 0 = a socket's datagram (no frame). */
 	uint16_t l2_off;
+	/* The kernel reassembled it from IP fragments (uring: IP_RECVFRAGSIZE), which XDP
+	 * passed without charging its device's token bucket: the worker charges it
+	 * (lg_admit_charge()). 0 for every other backend. */
+	uint8_t reassembled;
 };
 
 /* Drops a backend counted, indexed by enum lg_reason (only the reasons it can see). */

@@ -139,7 +139,11 @@
 	X(DROP_STOP_UNREAD, "stop_unread",                                                         \
 	  "still waiting in a worker's ring or socket when a stop's drain ran out of time (500 "   \
 	  "ms; a slow worker at overload): taken out unjudged, so that every frame XDP handed "    \
-	  "over is counted")
+	  "over is counted")                                                                       \
+	X(DROP_RATE_LIMITED, "rate_limited",                                                       \
+	  "a datagram that came as IP fragments (uring, fragments: reassemble; XDP passed the "    \
+	  "fragments uncharged) found its device's token bucket empty: charged by the worker "     \
+	  "before its tag is checked, as XDP charges a whole frame")
 
 enum lg_reason {
 #define LG_REASON_ENUM(e, name, desc) LG_##e,

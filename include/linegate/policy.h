@@ -469,6 +469,18 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
  */
 int lg_policy_shared_key(const struct lg_policy *p, char *buf, size_t len);
 /*
+ * The public half of the demo signing key: its secret half is in linegate's source
+ * (control/defaults/demo-signing.key), so a model signed with it proves nothing. The demo,
+ * the tests and dist/policy.yaml.in trust it on purpose.
+ */
+#define LG_DEMO_SIGNING_PUB "c3126d69f8a2631f3922c10c7d9dd9422464cbeb25dc6416f0d452089979b3f6"
+/*
+ * Whether models.trusted_keys holds the demo key (LG_DEMO_SIGNING_PUB): 1 with a sentence
+ * for the operator in buf (a warning: lg_policy_check(), linegated's status), else 0 (trial
+ * J F19).
+ */
+int lg_policy_trusts_demo_key(const struct lg_policy *p, char *buf, size_t len);
+/*
  * The deep check of a model file that is not (yet) the policy's detection.model: would the
  * data plane load it under policy p (its signature, window, layout, a detector for every
  * device at the device's rate, ...)? The check a model activation runs, for a registry

@@ -239,7 +239,9 @@ CTL status -r > "$T/st0.json"
 python3 - "$T/st0.json" "$T/audit.jsonl" "$REF" <<'EOF' || lg_fail "clean restart: $(cat "$T/st0.json")"
 import json, sys
 st = json.load(open(sys.argv[1]))
-assert st["in_sync"] is True and st.get("warnings", []) == [], st
+# (the tests trust the public demo signing key on purpose: that warning only)
+assert st["in_sync"] is True and [w for w in st.get("warnings", [])
+                                  if "public demo signing key" not in w] == [], st
 last = [json.loads(l) for l in open(sys.argv[2])][-1]
 assert last["what"] == "model_activate" and last["result"] == "ok" and last["peer"] == "startup", last
 assert last["detail"].endswith(f"shadow {sys.argv[3]}: the data plane runs them already"), last
@@ -277,7 +279,9 @@ CTL models -r > "$T/m2.json"
 python3 - "$T/st2.json" "$T/m2.json" <<'EOF' || lg_fail "after shadow off: $(cat "$T/st2.json" "$T/m2.json")"
 import json, sys
 st, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-assert st["in_sync"] is True and st.get("warnings", []) == [], st
+# (the tests trust the public demo signing key on purpose: that warning only)
+assert st["in_sync"] is True and [w for w in st.get("warnings", [])
+                                  if "public demo signing key" not in w] == [], st
 assert m["running"] == "knnbase@1" and m["running_shadow"] == "" and "running_why" not in m, m
 EOF
 echo "candidates: passed"

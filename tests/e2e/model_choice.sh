@@ -189,7 +189,8 @@ EOF
 # Back to a model at the frames' rate: the device is scored again, status says nothing.
 CTL model rollback >/dev/null || lg_fail "rollback from vib@rate"
 send 100
-no_warnings() { CTL -r status | python3 -c 'import json,sys; sys.exit(len(json.load(sys.stdin)["warnings"]))'; }
+# (apart from the public demo signing key's, which the tests trust on purpose)
+no_warnings() { CTL -r status | python3 -c 'import json,sys; sys.exit(len([w for w in json.load(sys.stdin)["warnings"] if "public demo signing key" not in w]))'; }
 lg_wait_for 5 no_warnings || lg_fail "status still warns: $(CTL -r status)"
 # 6b. frames of another channel count than the model's (trial s20 H M1): the same.
 CTL model add vib chan "$T/chan.json" >/dev/null || lg_fail "add vib@chan"

@@ -119,6 +119,30 @@ int main(int argc, char **argv)
 		CHECK_EQ(lg_policy_edit_check(good, strlen(good), keys.policy, false, why,
 					      sizeof(why)), 0);
 	}
+	/* The public demo signing key trusted: a warning (trial J F19); another key: none. */
+	{
+		static const char demo[] = "version: 1\nmodels:\n  trusted_keys: [" LG_DEMO_SIGNING_PUB
+					   "]\n" DEV;
+		static const char other[] = "version: 1\nmodels:\n  trusted_keys: [" LG_DEMO_SIGNING_PUB
+					    "]\n" DEV;
+		char why[512] = "", text[sizeof(other)];
+		struct lg_policy q;
+
+		CHECK_EQ(lg_policy_trusts_demo_key(&p, why, sizeof(why)), 0);
+		CHECK_EQ(lg_policy_parse(demo, strlen(demo), keys.policy, &q, err, sizeof(err)), 0);
+		CHECK_EQ(lg_policy_trusts_demo_key(&q, why, sizeof(why)), 1);
+		CHECK_STR_CONTAINS(why, "models.trusted_keys holds the public demo signing key "
+				   "c3126d69... whose secret half is published with linegate "
+				   "(control/defaults/demo-signing.key)");
+		CHECK_EQ(lg_policy_trusts_demo_key(&q, NULL, 0), 1);
+		lg_policy_free(&q);
+		/* one hex digit changed: not the demo key */
+		memcpy(text, other, sizeof(other));
+		*strstr(text, "c3126d69") = 'd';
+		CHECK_EQ(lg_policy_parse(text, strlen(text), keys.policy, &q, err, sizeof(err)), 0);
+		CHECK_EQ(lg_policy_trusts_demo_key(&q, why, sizeof(why)), 0);
+		lg_policy_free(&q);
+	}
 	CHECK_EQ(p.port, 5000);
 	CHECK_EQ(p.window, 512);
 	CHECK_EQ(p.batch, 32);
