@@ -1234,7 +1234,9 @@ static int apply_text(struct daemon *d, const char *text, size_t len, const char
 		audit_event(d, peer, what, "refused", NULL, msg);
 		return ret;
 	}
-	/* The deep check's warning (an ONNX model without linegate.window): to the operator */
+	/* The deep check's warning (an ONNX model without linegate.window, the demo key, ...):
+	 * to the operator; it names the policy's file, which may hold a key's digits. */
+	lg_redact_secrets(msg);
 	if (msg[0] && reply)
 		json_object_object_add(reply, "warning", json_object_new_string(msg));
 	if (msg[0])

@@ -1551,7 +1551,9 @@ int main(int argc, char **argv)
 		snprintf(boot_err, sizeof(boot_err), "%.*s", (int)sizeof(boot_err) - 1, err);
 	} else if (err[0]) {
 		/* the deep check's warning (two devices holding one key, an ONNX model that
-		 * does not say its window): validate and apply say it, so does the start */
+		 * does not say its window): validate and apply say it, so does the start; it
+		 * names the policy's file, which may hold a key's digits */
+		lg_redact_secrets(err);
 		fprintf(stderr, "linegate: %s\n", err);
 	}
 	/* A recording replayed (pcap) is not the line: its old sequences must neither be
