@@ -1600,6 +1600,54 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 }
 
 /*
+ * An approval's ref must be the registry version that holds the candidate's evaluated model
+ * (the evaluation's model_sha256, of which the candidate's model.json still is): a bare
+ * candidate_verdict naming any other version, or none, marked the candidate approved as it
+ * and blocked the real approval for good (trial J F17). 0, or -EPERM with the reason in err.
+ */
+static int candidate_ref_holds(const struct daemon *d, const char *dir, const char *id,
+			       const char *ref, char *err, size_t errlen)
+{
+	char path[LG_PATH_MAX + 256], why[300], hex[65], *text = NULL;
+	const char *want;
+	json_object *ev;
+	uint8_t h[32];
+	size_t len;
+	int ret = -EPERM;
+
+	snprintf(path, sizeof(path), "%s/evaluation.json", dir);
+	ev = json_object_from_file(path);
+	want = ev ? get_str_field(ev, "model_sha256") : NULL;
+	snprintf(path, sizeof(path), "%s/model.json", dir);
+	if (!want || strlen(want) != 64) {
+		snprintf(err, errlen, "candidate %s has no evaluation with a model_sha256: not "
+			 "approved (it stays pending)", id);
+	} else if (!candidate_evaluated(path, ev)) {
+		snprintf(err, errlen, "candidate %s's model.json is not the model that was "
+			 "evaluated: not approved (it stays pending)", id);
+	} else if (lg_registry_path(&d->reg, ref, path, sizeof(path), why, sizeof(why))) {
+		snprintf(err, errlen, "candidate %s not approved as %s: %s (it stays pending)", id,
+			 ref, why);
+	} else if (lg_read_file(path, &text, &len)) {
+		snprintf(err, errlen, "candidate %s not approved as %s: %s: %s (it stays pending)",
+			 id, ref, path, strerror(errno));
+	} else {
+		SHA256((const unsigned char *)text, len, h);
+		hex32(h, hex);
+		if (strcmp(hex, want))
+			snprintf(err, errlen, "candidate %s not approved as %s: %s holds another "
+				 "model (SHA-256 %.16s..., the candidate's is %.16s...); approve "
+				 "it with linegatectl models approve (it stays pending)", id, ref,
+				 ref, hex, want);
+		else
+			ret = 0;
+	}
+	free(text);
+	json_object_put(ev);
+	return ret;
+}
+
+/*
  * {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION}, or
  * with "refused":REASON (verdict approved, no ref): an approval linegatectl could not do (the
  * key, the model's hash, the registry's refusal of its signature), audited as a refused
@@ -1634,6 +1682,8 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		snprintf(c->err, c->errlen, "candidate %s not approved: %.900s (it stays pending)",
 			 id, refused);
 		ret = -EPERM;
+	} else if (approve && (ret = candidate_ref_holds(d, dir, id, ref, c->err, c->errlen))) {
+		/* audited as refused below; the state is not touched */
 	} else {
 		snprintf(path, sizeof(path), "%s/state", dir);
 		f = fopen(path, "w");
