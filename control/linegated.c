@@ -5,6 +5,7 @@
  * to the audit log in two phases (intent before, result after), and keeps every applied
  * version in its state folder so that a restart resumes what ran.
  */
+#include <linegate/outpath.h>
 #include <linegate/priv.h>
 #include <linegate/policy.h>
 #include <linegate/policy_diff.h>
@@ -1686,11 +1687,17 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		/* audited as refused below; the state is not touched */
 	} else {
 		snprintf(path, sizeof(path), "%s/state", dir);
-		f = fopen(path, "w");
-		if (!f || fprintf(f, "%s%s%s\n", v, approve ? " " : "", approve ? ref : "") < 0 ||
-		    fclose(f)) {
-			snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+		f = lg_outpath_fopen(path, "w", c->err, c->errlen);
+		if (!f) {
 			ret = -EIO;
+		} else {
+			bool bad = fprintf(f, "%s%s%s\n", v, approve ? " " : "",
+					   approve ? ref : "") < 0;
+
+			if (fclose(f) || bad) {
+				snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+				ret = -EIO;
+			}
 		}
 	}
 	snprintf(detail, sizeof(detail), "%s%s%s", id ? id : "", approve ? " as " : "",
@@ -2845,7 +2852,7 @@ static int unhex32(const char *hex, uint8_t *out)
 static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, char open_hex[65],
 		      char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = lg_outpath_open(path, O_RDWR | O_APPEND | O_CREAT, 0600, err, errlen);
 	struct stat st;
 	char *text = NULL, *line, *save = NULL;
 	size_t len = 0;
@@ -2853,9 +2860,14 @@ static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, ch
 
 	*open_seq = 0;
 	open_hex[0] = '\0';
-	if (fd < 0 || fstat(fd, &st)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+	if (fd < 0)
+		return fd; /* err says why, naming path */
+	if (fstat(fd, &st)) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		close(fd);
+		return -e;
 	}
 	if (st.st_mode & 077) {
 		if (fchmod(fd, 0600)) {
