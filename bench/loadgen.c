@@ -7,6 +7,7 @@
  * out in order from one socket).
  */
 #include <linegate/frame.h>
+#include <linegate/outpath.h>
 #include <linegate/policy.h>
 #include <linegate/signal.h>
 #include <linegate/uadp.h>
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -1343,9 +1345,9 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 /* --ground-truth: one JSON line per fault; a fault whose onset frame was never sent has
  * "sent":false and no times. */
 static int write_ground_truth(const char *path, const struct opts *o, const struct dev *devs,
-			      const unsigned *fault_idx)
+			      const unsigned *fault_idx, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = lg_outpath_fopen(path, "w", err, errlen);
 
 	if (!f)
 		return -errno;
@@ -1367,8 +1369,12 @@ static int write_ground_truth(const char *path, const struct opts *o, const stru
 			fputs(",\"sent\":false}\n", f);
 		}
 	}
-	if (fclose(f))
-		return -errno;
+	if (fclose(f)) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
 	return 0;
 }
 
@@ -1971,10 +1977,15 @@ int main(int argc, char **argv)
 	if (o.pcap) {
 		pcap_dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535,
 								 PCAP_TSTAMP_PRECISION_NANO);
-		dump = pcap_dead ? pcap_dump_open(pcap_dead, o.pcap) : NULL;
+		char why[PATH_MAX + 300];
+		FILE *pf = pcap_dead ? lg_outpath_fopen(o.pcap, "w", why, sizeof(why)) : NULL;
+
+		dump = pf ? pcap_dump_fopen(pcap_dead, pf) : NULL;
 		if (!dump) {
-			fprintf(stderr, "linegate-loadgen: --pcap %s: %s\n", o.pcap,
-				pcap_dead ? pcap_geterr(pcap_dead) : "cannot open");
+			if (pf)
+				fclose(pf);
+			fprintf(stderr, "linegate-loadgen: --pcap %s\n",
+				!pcap_dead ? "cannot open" : pf ? pcap_geterr(pcap_dead) : why);
 			goto out_mem;
 		}
 	}
@@ -2189,7 +2200,8 @@ int main(int argc, char **argv)
 		goto out_mem;
 	{
 		double secs = (t_end - t0) / 1e9;
-		FILE *f = o.summary ? fopen(o.summary, "w") : NULL;
+		char why[PATH_MAX + 300];
+		FILE *f = o.summary ? lg_outpath_fopen(o.summary, "w", why, sizeof(why)) : NULL;
 		int gt_err;
 
 		uint64_t n_sent = afxdp ? xst.completed : i_total;
@@ -2226,17 +2238,17 @@ int main(int argc, char **argv)
 				xst.need_wakeup ? "need_wakeup" : "a kick per batch", xst.submitted,
 				xst.completed, xst.refused, xst.pending);
 		if (o.summary && !f) {
-			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.summary, strerror(errno));
+			fprintf(stderr, "linegate-loadgen: %s\n", why);
 			goto out_mem;
 		}
 		if (dump) {
 			pcap_dump_close(dump);
 			dump = NULL;
 		}
-		gt_err = o.ground_truth ? write_ground_truth(o.ground_truth, &o, devs, fault_idx) : 0;
+		gt_err = o.ground_truth ? write_ground_truth(o.ground_truth, &o, devs, fault_idx,
+							     why, sizeof(why)) : 0;
 		if (gt_err) {
-			fprintf(stderr, "linegate-loadgen: %s: %s\n", o.ground_truth,
-				strerror(-gt_err));
+			fprintf(stderr, "linegate-loadgen: --ground-truth %s\n", why);
 			if (f)
 				fclose(f);
 			goto out_mem;

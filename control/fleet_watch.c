@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linegate/nkey.h>
+#include <linegate/outpath.h>
 #include <linegate/nats_common.h>
 #include <nats/nats.h>
 #include <sodium.h>
@@ -234,13 +235,13 @@ static int kv_get(struct lg_fleet *f, jsCtx *js, const char *key, char *out, siz
 
 static int write_file(const char *dir, const char *name, const uint8_t *buf, size_t len)
 {
-	char path[PATH_MAX + 128];
+	char path[PATH_MAX + 128], why[PATH_MAX + 400];
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = lg_outpath_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600, why, sizeof(why));
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ret = lg_write_all(fd, (const char *)buf, len);
 	if (close(fd) && !ret)
 		ret = -errno;

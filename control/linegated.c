@@ -5,6 +5,7 @@
  * to the audit log in two phases (intent before, result after), and keeps every applied
  * version in its state folder so that a restart resumes what ran.
  */
+#include <linegate/outpath.h>
 #include <linegate/priv.h>
 #include <linegate/policy.h>
 #include <linegate/policy_diff.h>
@@ -1615,6 +1616,54 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 }
 
 /*
+ * An approval's ref must be the registry version that holds the candidate's evaluated model
+ * (the evaluation's model_sha256, of which the candidate's model.json still is): a bare
+ * candidate_verdict naming any other version, or none, marked the candidate approved as it
+ * and blocked the real approval for good (trial J F17). 0, or -EPERM with the reason in err.
+ */
+static int candidate_ref_holds(const struct daemon *d, const char *dir, const char *id,
+			       const char *ref, char *err, size_t errlen)
+{
+	char path[LG_PATH_MAX + 256], why[300], hex[65], *text = NULL;
+	const char *want;
+	json_object *ev;
+	uint8_t h[32];
+	size_t len;
+	int ret = -EPERM;
+
+	snprintf(path, sizeof(path), "%s/evaluation.json", dir);
+	ev = json_object_from_file(path);
+	want = ev ? get_str_field(ev, "model_sha256") : NULL;
+	snprintf(path, sizeof(path), "%s/model.json", dir);
+	if (!want || strlen(want) != 64) {
+		snprintf(err, errlen, "candidate %s has no evaluation with a model_sha256: not "
+			 "approved (it stays pending)", id);
+	} else if (!candidate_evaluated(path, ev)) {
+		snprintf(err, errlen, "candidate %s's model.json is not the model that was "
+			 "evaluated: not approved (it stays pending)", id);
+	} else if (lg_registry_path(&d->reg, ref, path, sizeof(path), why, sizeof(why))) {
+		snprintf(err, errlen, "candidate %s not approved as %s: %s (it stays pending)", id,
+			 ref, why);
+	} else if (lg_read_file(path, &text, &len)) {
+		snprintf(err, errlen, "candidate %s not approved as %s: %s: %s (it stays pending)",
+			 id, ref, path, strerror(errno));
+	} else {
+		SHA256((const unsigned char *)text, len, h);
+		hex32(h, hex);
+		if (strcmp(hex, want))
+			snprintf(err, errlen, "candidate %s not approved as %s: %s holds another "
+				 "model (SHA-256 %.16s..., the candidate's is %.16s...); approve "
+				 "it with linegatectl models approve (it stays pending)", id, ref,
+				 ref, hex, want);
+		else
+			ret = 0;
+	}
+	free(text);
+	json_object_put(ev);
+	return ret;
+}
+
+/*
  * {"cmd":"candidate_verdict","id":ID,"verdict":"approved"|"rejected","ref":NAME@VERSION}, or
  * with "refused":REASON (verdict approved, no ref): an approval linegatectl could not do (the
  * key, the model's hash, the registry's refusal of its signature), audited as a refused
@@ -1649,13 +1698,21 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		snprintf(c->err, c->errlen, "candidate %s not approved: %.900s (it stays pending)",
 			 id, refused);
 		ret = -EPERM;
+	} else if (approve && (ret = candidate_ref_holds(d, dir, id, ref, c->err, c->errlen))) {
+		/* audited as refused below; the state is not touched */
 	} else {
 		snprintf(path, sizeof(path), "%s/state", dir);
-		f = fopen(path, "w");
-		if (!f || fprintf(f, "%s%s%s\n", v, approve ? " " : "", approve ? ref : "") < 0 ||
-		    fclose(f)) {
-			snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+		f = lg_outpath_fopen(path, "w", c->err, c->errlen);
+		if (!f) {
 			ret = -EIO;
+		} else {
+			bool bad = fprintf(f, "%s%s%s\n", v, approve ? " " : "",
+					   approve ? ref : "") < 0;
+
+			if (fclose(f) || bad) {
+				snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
+				ret = -EIO;
+			}
 		}
 	}
 	snprintf(detail, sizeof(detail), "%s%s%s", id ? id : "", approve ? " as " : "",
@@ -2827,7 +2884,7 @@ static int unhex32(const char *hex, uint8_t *out)
 static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, char open_hex[65],
 		      char *err, size_t errlen)
 {
-	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	int fd = lg_outpath_open(path, O_RDWR | O_APPEND | O_CREAT, 0600, err, errlen);
 	struct stat st;
 	char *text = NULL, *line, *save = NULL;
 	size_t len = 0;
@@ -2835,9 +2892,14 @@ static int audit_open(struct daemon *d, const char *path, uint64_t *open_seq, ch
 
 	*open_seq = 0;
 	open_hex[0] = '\0';
-	if (fd < 0 || fstat(fd, &st)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+	if (fd < 0)
+		return fd; /* err says why, naming path */
+	if (fstat(fd, &st)) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		close(fd);
+		return -e;
 	}
 	if (st.st_mode & 077) {
 		if (fchmod(fd, 0600)) {

@@ -2,6 +2,8 @@
 /* Retraining after drift (retrain.h; docs/models.md, "Retraining after drift"). */
 #include "retrain.h"
 
+#include <linegate/outpath.h>
+
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -339,7 +341,7 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 {
 	const struct lg_policy *p = e->policy;
 	char *files[MAX_FILES], window[16], minw[16], reason[256], name[64], stamp[32];
-	char why[64] = "", cpus[256], wcores[256] = "";
+	char why[PATH_MAX + 300] = "", cpus[256], wcores[256] = "";
 	const char *argv[2 * MAX_FILES + 32];
 	char end[4096] = "";
 	size_t n, a = 0;
@@ -424,9 +426,12 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	if (!CPU_COUNT(&set))
 		set = all; /* every core has a worker (or none is pinned): SCHED_IDLE only */
 	env = trainer_env();
-	fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	errno = 0;
+	fd = env ? lg_outpath_open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0640, why, sizeof(why))
+		 : -ENOMEM;
 	if (!env || fd < 0 || pipe2(pfd, O_CLOEXEC)) {
-		snprintf(why, sizeof(why), "%s", strerror(errno ? errno : ENOMEM));
+		if (!env || fd >= 0) /* lg_outpath_open() said why, naming the file */
+			snprintf(why, sizeof(why), "%s", strerror(errno ? errno : ENOMEM));
 		goto fail;
 	}
 	pid = fork();

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <linegate/sign.h>
+#include <linegate/outpath.h>
 #include <linegate/policy.h>
 
 #include "ctlproto.h"
@@ -103,16 +104,17 @@ int lg_sign_read_secret(const char *path, uint8_t sk[LG_SIGN_SK_LEN], char *err,
 
 int lg_hex_write_file(const char *path, const uint8_t *buf, size_t len, int mode)
 {
-	char *hex = malloc(2 * len + 2);
+	char *hex = malloc(2 * len + 2), why[256];
 	int fd, ret;
 
 	if (!hex)
 		return -ENOMEM;
 	lg_hex_encode(buf, len, hex);
 	strcat(hex, "\n");
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* a key or signature next to a model in /tmp: never through another user's link */
+	fd = lg_outpath_open(path, O_WRONLY | O_CREAT | O_TRUNC, (mode_t)mode, why, sizeof(why));
 	if (fd < 0) {
-		ret = -errno;
+		ret = fd;
 	} else {
 		ret = lg_write_all(fd, hex, 2 * len + 1);
 		if (close(fd) && !ret)

@@ -9,12 +9,15 @@
 #include <linegate/detector.h>
 #include <linegate/features.h>
 #include <linegate/ingest.h>
+#include <linegate/outpath.h>
 #include <linegate/policy.h>
 #include <linegate/sign.h>
 #include <linegate/signal.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lapacke.h>
+#include <limits.h>
 #include <openssl/sha.h>
 #include <getopt.h>
 #include <math.h>
@@ -1801,7 +1804,7 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 			    unsigned long long fa, unsigned long long fan, const char *digest)
 {
 	json_object *o = json_object_new_object();
-	char path[4200], stamp[32];
+	char path[4200], stamp[32], why[PATH_MAX + 300] = "";
 	time_t now = time(NULL);
 	struct tm tm;
 	FILE *f;
@@ -1848,16 +1851,23 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/%s/evaluation.json", fc->candidate_dir, fc->cand_id);
-	if (json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY))
-		ret = -EIO;
+	{
+		int fd = lg_outpath_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, why,
+					 sizeof(why));
+
+		if (fd < 0 || json_object_to_fd(fd, o, JSON_C_TO_STRING_PRETTY))
+			ret = -EIO;
+		if (fd >= 0 && close(fd))
+			ret = -EIO;
+	}
 	json_object_put(o);
 	snprintf(path, sizeof(path), "%s/%s/state", fc->candidate_dir, fc->cand_id);
-	f = ret ? NULL : fopen(path, "w");
+	f = ret ? NULL : lg_outpath_fopen(path, "w", why, sizeof(why));
 	if (!f || fputs("pending\n", f) < 0 || fclose(f))
 		ret = -EIO;
 	if (ret)
-		fprintf(stderr, "linegate-train: cannot write the candidate's files under %s/%s\n",
-			fc->candidate_dir, fc->cand_id);
+		fprintf(stderr, "linegate-train: cannot write the candidate's files under "
+			"%s/%s%s%s\n", fc->candidate_dir, fc->cand_id, why[0] ? ": " : "", why);
 	else
 		printf("candidate %s: linegatectl models show %s; approve or reject it\n",
 		       fc->cand_id, fc->cand_id);
@@ -3169,8 +3179,16 @@ more_options:
 			"Page-Hinkley on the scores runs either way\n");
 		if (fc.key.have)
 			memcpy(det.signer, fc.key.signer, sizeof(det.signer));
-		if (lg_detector_save(&det, out)) {
-			fprintf(stderr, "linegate-train: cannot write %s\n", out);
+		int sr = lg_detector_save(&det, out);
+
+		if (sr) {
+			char why[PATH_MAX + 300];
+
+			if (lg_outpath_check(out, why, sizeof(why)))
+				fprintf(stderr, "linegate-train: -o %s\n", why);
+			else
+				fprintf(stderr, "linegate-train: cannot write %s: %s\n", out,
+					strerror(sr < 0 ? -sr : EIO));
 			goto out;
 		}
 		/* Simulated machines too: --sign-key signs whatever model it writes. */

@@ -5,17 +5,21 @@
  */
 #include <linegate/detector.h>
 #include <linegate/lgf.h>
+#include <linegate/outpath.h>
 
 #include <cblas.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <lapacke.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "knn.h"
 
@@ -1012,8 +1016,12 @@ static int read_bands(json_object *o, struct lg_bands *b)
 
 static int write_json(json_object *o, const char *path)
 {
-	int ret = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) ? -EIO : 0;
+	char why[PATH_MAX + 300];
+	int fd = lg_outpath_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, why, sizeof(why));
+	int ret = fd < 0 ? fd : json_object_to_fd(fd, o, JSON_C_TO_STRING_PRETTY) ? -EIO : 0;
 
+	if (fd >= 0 && close(fd) && !ret)
+		ret = -errno;
 	json_object_put(o);
 	return ret;
 }

@@ -14,6 +14,7 @@
 
 #include <lgadmit.h>
 #include <linegate/hmac.h>
+#include <linegate/outpath.h>
 #include <openssl/sha.h>
 
 #include "ctlproto.h"
@@ -711,11 +712,14 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		}
 	}
 	if (changed(&d, "output.jsonl")) {
-		nf = !strcmp(p->jsonl, "-") ? stdout : fopen(p->jsonl, "ae");
+		char why[LG_PATH_MAX + 300] = "";
+
+		nf = !strcmp(p->jsonl, "-") ? stdout : lg_outpath_fopen(p->jsonl, "a", why,
+									sizeof(why));
 		if (!nf) {
 			ret = -errno;
-			snprintf(r->err, sizeof(r->err), "output.jsonl %.512s: %s; nothing was "
-				 "applied", p->jsonl, strerror(errno));
+			snprintf(r->err, sizeof(r->err), "output.jsonl %.700s; nothing was applied",
+				 why);
 			goto out;
 		}
 	}

@@ -293,9 +293,13 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 		struct lg_nats_stats st;
 
 		lg_nats_stats(dp->nats, &st);
+		/* and why, as MQTT's (trial J F13: no last failure) */
 		if (!st.connected)
 			say(reasons, "output.nats: not connected to a NATS server (%llu connections "
-			    "so far): records wait in the outbox", (unsigned long long)st.connects);
+			    "so far): records wait in the outbox%s%s%s",
+			    (unsigned long long)st.connects,
+			    st.last_error[0] ? "; last failure: " : "", st.last_error,
+			    st.last_error[0] ? "" : "; no failure known yet (libnats keeps trying)");
 	}
 	if (dp->opcua_mqtt) {
 		struct lg_opcua_mqtt_stats st;

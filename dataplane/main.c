@@ -12,6 +12,7 @@
 #include "statefile.h"
 
 #include <lgadmit.h>
+#include <linegate/outpath.h>
 #include <linegate/priv.h>
 #include <linegate/uadmit.h>
 #include <net/if.h>
@@ -1700,7 +1701,7 @@ int main(int argc, char **argv)
 	/* --user: opened (made) as the user: the path comes from the policy */
 	if (user)
 		lg_priv_fs_as(&run_as);
-	dp.out = dp.out_is_stdout ? stdout : fopen(p.jsonl, "ae");
+	dp.out = dp.out_is_stdout ? stdout : lg_outpath_fopen(p.jsonl, "a", err, sizeof(err));
 	if (user)
 		lg_priv_fs_root();
 	if (!dp.out) {
@@ -1709,7 +1710,7 @@ int main(int argc, char **argv)
 
 		if (user && e == EACCES)
 			jsonl_refused_hint(&run_as, p.jsonl, hint, sizeof(hint));
-		fprintf(stderr, "linegate: %s: %s%s\n", p.jsonl, strerror(e), hint);
+		fprintf(stderr, "linegate: %s%s\n", err, hint);
 		lg_policy_free(&p);
 		return 1;
 	}
@@ -2066,7 +2067,8 @@ out:
 		char *s = lg_dp_final_report(&dp, stderr);
 
 		if (stats_out && s) {
-			FILE *f = fopen(stats_out, "w");
+			char why[LG_PATH_MAX + 300] = "";
+			FILE *f = lg_outpath_fopen(stats_out, "w", why, sizeof(why));
 
 			/* A run whose final counters were asked for and not written did not do
 			 * what it was told: say so, and in the exit status. */
@@ -2074,7 +2076,10 @@ out:
 
 			if (f && fclose(f))
 				bad = 1;
-			if (bad) {
+			if (!f) {
+				fprintf(stderr, "linegate: --stats-out %s\n", why);
+				status = 1;
+			} else if (bad) {
 				fprintf(stderr, "linegate: --stats-out %s: %s\n", stats_out,
 					strerror(errno));
 				status = 1;

@@ -73,6 +73,13 @@ struct lg_nats {
 	uint64_t renew_at_ns;	   /* output thread: when to connect again (0: not yet set) */
 	uint64_t down_since_ns;	   /* output thread: not connected since (0: connected) */
 	bool down_logged;	   /* output thread: that was said */
+	/* output thread: connections said (connected, connected again) and whether the loss
+	 * of the last one was: each once, not per record (trial J F13: a server killed and
+	 * back left no line, MQTT's says both) */
+	uint64_t connects_said;
+	bool lost_said;
+	uint64_t lost_ns;
+	char url_said[256]; /* output thread: the server connected to, for the loss's line */
 	unsigned given_up;	   /* output thread: closes since the last connection */
 	unsigned backoff_ms;	   /* output thread: the wait before the next new connection */
 	char close_logged[256];	   /* output thread: the reason last logged, and when */
@@ -378,6 +385,49 @@ static void drop_connection(natsConnection **nc, jsCtx **js)
 	*nc = NULL;
 }
 
+/* The output thread: a connection made, the first or again (once each, with the server). */
+static void say_connected(struct lg_nats *n, uint64_t c, uint64_t now)
+{
+	char url[256] = "";
+
+	if (n->nc && natsConnection_GetConnectedUrl(n->nc, url, sizeof(url)) != NATS_OK)
+		url[0] = '\0';
+	if (n->lost_said || n->down_logged) /* "no server connected for 10 s" was said */
+		fprintf(stderr, "linegate: nats: connected again after %.0f s to %s (%llu "
+			"connections so far)\n",
+			(double)(now - (n->lost_said ? n->lost_ns : n->down_since_ns)) / 1e9,
+			url[0] ? url : "the server", (unsigned long long)c);
+	else if (!n->connects_said)
+		fprintf(stderr, "linegate: nats: connected to %s\n", url[0] ? url : "the server");
+	else /* lost and made again between two looks */
+		fprintf(stderr, "linegate: nats: the connection was lost and made again to %s "
+			"(%llu connections so far)\n", url[0] ? url : "the server",
+			(unsigned long long)c);
+	snprintf(n->url_said, sizeof(n->url_said), "%s", url[0] ? url : "the server");
+	n->connects_said = c;
+	n->lost_said = false;
+}
+
+/* The output thread: the connection is lost (libnats reconnects on its own): said once, and
+ * kept as the last failure /readyz shows. */
+static void say_lost(struct lg_nats *n, uint64_t now)
+{
+	const char *url = n->url_said[0] ? n->url_said : "the server", *txt = NULL;
+	char why[200] = "";
+
+	if (n->nc && natsConnection_GetLastError(n->nc, &txt) != NATS_OK && txt && txt[0])
+		snprintf(why, sizeof(why), ": %s", txt);
+	fprintf(stderr, "linegate: nats: the connection to %s was lost%s; libnats reconnects "
+		"every 0.5 s, records wait in the outbox\n", url, why);
+	pthread_mutex_lock(&n->lock);
+	snprintf(n->last_error, sizeof(n->last_error), "connection to %.150s lost%.80s", url,
+		 why);
+	n->last_error_ns = now;
+	pthread_mutex_unlock(&n->lock);
+	n->lost_said = true;
+	n->lost_ns = now;
+}
+
 /*
  * The output thread: the connection libnats gave up on is logged and counted, then replaced
  * after the backoff. False while there is no connection to publish on.
@@ -407,17 +457,21 @@ static bool connection_alive(struct lg_nats *n)
 		}
 	}
 	if (!atomic_load(&n->closed)) {
+		uint64_t c = atomic_load(&n->connects);
+
 		if (atomic_load(&n->connected)) {
 			if (n->given_up)
 				fprintf(stderr, "linegate: nats: connected, after %u connection(s) "
 					"given up\n", n->given_up);
 			n->given_up = 0;
 			n->backoff_ms = 0;
-			if (n->down_logged)
-				fprintf(stderr, "linegate: nats: connected again after %.0f s\n",
-					(double)(now - n->down_since_ns) / 1e9);
+			if (c != n->connects_said)
+				say_connected(n, c, now);
 			n->down_logged = false;
 			n->down_since_ns = 0;
+		} else if (c && !n->lost_said) {
+			say_lost(n, now);
+			n->down_since_ns = now;
 		} else if (!n->down_since_ns) {
 			n->down_since_ns = now;
 		} else if (!n->down_logged && now - n->down_since_ns >= DOWN_LOG_NS) {

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <linegate/outpath.h>
+
 #define OB_MAGIC 0x424f474cu /* "LGOB" in little endian */
 #define OB_SEGS_PER_BOUND 8u /* a segment is 1/8 of max_bytes: eviction frees that much */
 
@@ -372,6 +374,7 @@ static int load_segments(struct lg_outbox *ob, char *err, size_t errlen)
 int lg_outbox_open(const struct lg_outbox_cfg *cfg, struct lg_outbox **out, char *err,
 		   size_t errlen)
 {
+	char why[PATH_MAX + 300];
 	struct lg_outbox *ob;
 	int rc;
 
@@ -406,10 +409,10 @@ int lg_outbox_open(const struct lg_outbox_cfg *cfg, struct lg_outbox **out, char
 		snprintf(err, errlen, "outbox %s: %s", cfg->dir, strerror(errno));
 		goto err;
 	}
-	ob->dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ob->dirfd = lg_outpath_open(cfg->dir, O_RDONLY | O_DIRECTORY, 0, why, sizeof(why));
 	if (ob->dirfd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "outbox %s: %s", cfg->dir, strerror(errno));
+		rc = ob->dirfd;
+		snprintf(err, errlen, "outbox %s", why);
 		goto err;
 	}
 	ob->lockfd = openat(ob->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -8,6 +8,7 @@
 #include "record.h"
 
 #include <linegate/fmt.h>
+#include <linegate/outpath.h>
 
 #include <lgadmit.h>
 
@@ -155,7 +156,7 @@ static void out_numbered(const char *path, unsigned n, char *buf, size_t len)
  */
 static int out_rotate(struct lg_dp *dp, unsigned keep)
 {
-	char from[LG_PATH_MAX + 16], to[LG_PATH_MAX + 16];
+	char from[LG_PATH_MAX + 16], to[LG_PATH_MAX + 16], why[LG_PATH_MAX + 300];
 	FILE *f;
 
 	for (unsigned k = keep; k > 0; k--) {
@@ -164,7 +165,7 @@ static int out_rotate(struct lg_dp *dp, unsigned keep)
 		if (rename(from, to) && errno != ENOENT)
 			goto fail;
 	}
-	f = fopen(dp->out_path, "ae");
+	f = lg_outpath_fopen(dp->out_path, "a", why, sizeof(why));
 	if (!f)
 		goto fail;
 	fclose(dp->out);
@@ -831,16 +832,17 @@ void lg_output_drain_all(struct lg_dp *dp)
  * that cannot be opened leaves the lines going to the old one (said, and counted). */
 static void out_reopen(struct lg_dp *dp)
 {
+	char why[LG_PATH_MAX + 300];
 	FILE *f;
 
 	if (!dp->out_path[0])
 		return; /* stdout: nothing to reopen */
-	f = fopen(dp->out_path, "ae");
+	f = lg_outpath_fopen(dp->out_path, "a", why, sizeof(why));
 	if (!f) {
 		dp->out_errno = errno;
 		atomic_fetch_add_explicit(&dp->out_reopen_errors, 1, memory_order_relaxed);
-		fprintf(stderr, "linegate: output.jsonl %s: cannot reopen: %s; writing on to "
-			"the file it was\n", dp->out_path, strerror(errno));
+		fprintf(stderr, "linegate: output.jsonl: cannot reopen: %s; writing on to "
+			"the file it was\n", why);
 		return;
 	}
 	fclose(dp->out);

@@ -3,6 +3,7 @@
 #include "statefile.h"
 #include "incident.h"
 
+#include <linegate/outpath.h>
 #include <linegate/policy.h>
 
 #include <errno.h>
@@ -138,6 +139,7 @@ static int map_incidents(struct lg_state *st, char *err, size_t errlen)
 int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errlen)
 {
 	struct lg_state *st = calloc(1, sizeof(*st));
+	char why[PATH_MAX + 300];
 	struct stat sb;
 	int fd = -1, ret;
 
@@ -155,8 +157,13 @@ int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errl
 			 "e.g. --state-dir /var/lib/linegate run as root)", dir, strerror(errno));
 		goto err;
 	}
-	st->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (st->dfd < 0 || fstat(st->dfd, &sb)) {
+	st->dfd = lg_outpath_open(dir, O_RDONLY | O_DIRECTORY, 0, why, sizeof(why));
+	if (st->dfd < 0) {
+		ret = st->dfd;
+		snprintf(err, errlen, "--state-dir %s", why);
+		goto err;
+	}
+	if (fstat(st->dfd, &sb)) {
 		ret = -errno;
 		snprintf(err, errlen, "--state-dir %s: %s", dir, strerror(errno));
 		goto err;

@@ -154,6 +154,24 @@ CTL model rollback 2> "$T/back.err" || rc=$?
 CTL model shadow off > /dev/null || lg_fail "shadow off"
 CTL model rollback > /dev/null || lg_fail "rollback"
 
+# A bare candidate_verdict naming a registry version that does not hold the candidate's
+# model (knnbase@1), or one that does not exist, is refused and audited; the candidate stays
+# pending and the real approval below still works (trial J F17: it marked C1 approved).
+for bogus in knnbase@1 line@nothere; do
+	rc=0
+	python3 "$LG_SOURCE/tests/e2e/lgsock.py" "$T/d.sock" \
+		"{\"cmd\":\"candidate_verdict\",\"id\":\"$C1\",\"verdict\":\"approved\",\"ref\":\"$bogus\"}" \
+		> "$T/bare.out" || rc=$?
+	[ $rc -eq 1 ] && grep -q "not approved as $bogus: .*(it stays pending)" "$T/bare.out" ||
+		lg_fail "a bare verdict as $bogus: status $rc, $(cat "$T/bare.out")"
+	CTL models candidates | grep -q "^$C1 *pending" ||
+		lg_fail "a bare verdict as $bogus changed C1's state"
+	grep -q "not approved as $bogus: " "$T/audit.jsonl" ||
+		lg_fail "the refused bare verdict as $bogus is not audited"
+	[ $bogus != knnbase@1 ] || grep -q "knnbase@1 holds another model" "$T/bare.out" ||
+		lg_fail "the refusal does not say knnbase@1 holds another model: $(cat "$T/bare.out")"
+done
+
 # Approve C1: signed, registered, in the shadow; the active model does not change.
 CTL models approve "$C1" --key "$KEY" > "$T/approve.out" || lg_fail "approve"
 REF="line@${C1##*-}"
@@ -208,14 +226,17 @@ assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
 assert len(rows("model_add", "refused")) == 1
 # every refused approval is a candidate_approve line with its real reason (a trial: none)
 refused = [l["detail"] for l in rows("candidate_approve", "refused")]
-assert len(refused) == 6, refused
+assert len(refused) == 8, refused
 assert "whose public key" in refused[0] and "is not in the policy's models.trusted_keys" in \
     refused[0] and "rogue.key" in refused[0], refused[0]
 assert "not the model that was evaluated" in refused[1], refused[1]
 assert all("the registry refused it" in r for r in refused[2:4]), refused[2:4]
-assert refused[4].startswith(f"candidate {c1} is approved") and \
-    refused[4].endswith("not pending"), refused[4]
-assert f"{c2} not approved: --key " in refused[5] and "has mode 0644" in refused[5], refused[5]
+# the bare candidate_verdicts naming a version that does not hold C1's model, or none
+assert f"{c1} not approved as knnbase@1: knnbase@1 holds another model" in refused[4], refused[4]
+assert f"{c1} not approved as line@nothere: " in refused[5], refused[5]
+assert refused[6].startswith(f"candidate {c1} is approved") and \
+    refused[6].endswith("not pending"), refused[6]
+assert f"{c2} not approved: --key " in refused[7] and "has mode 0644" in refused[7], refused[7]
 # the knn candidate's two refused tries: added, refused as a shadow, the add undone
 undone = rows("model_add", "undone")
 assert len(undone) == 2 and all("taken out of the registry again" in l["detail"] for l in undone), undone

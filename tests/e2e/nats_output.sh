@@ -140,7 +140,16 @@ sys.exit(0 if ok else 1)
 PY
 
 # 2. The server killed during traffic and restarted on the same store.
-start_dp run2
+HPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_dp run2 -m 127.0.0.1:$HPORT
+readyz() {
+	python3 -c "
+import urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen('http://127.0.0.1:$HPORT/readyz').read().decode())
+except urllib.error.HTTPError as e:
+    print(e.read().decode())" 2>&1
+}
 # connected before the freeze (on a loaded machine linegate's first connect came after it,
 # to the frozen server: a different test)
 lg_wait_for 20 lg_dp_holds "$T/run2.sock" 's["nats"]["connected"]' ||
@@ -153,11 +162,23 @@ sleep 0.4
 kill -STOP $NATS
 sleep 1
 kill -9 $NATS; wait $NATS 2>/dev/null || true
+# /readyz (ready_reasons) says why, as MQTT's does (trial J F13: "not connected" only)
+nats_why() { readyz | grep -q "output.nats: not connected to a NATS server .*; last failure: "; }
+lg_wait_for 10 nats_why || lg_fail "run 2: /readyz has no last failure for NATS: $(readyz)"
 start_nats
 wait $GEN
 lg_wait_for 30 lg_dp_holds "$T/run2.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 2: the outbox did not empty after the server came back"
 stop_dp run2
+# the loss and the new connection each said once, not per record (trial J F13: no line)
+grep -q "^linegate: nats: connected to nats://" "$T/run2.err" ||
+	lg_fail "run 2: the first connection not said: $(grep nats: "$T/run2.err")"
+lost=$(grep -c "^linegate: nats: the connection to .* was lost" "$T/run2.err" || true)
+again=$(grep -c "^linegate: nats: connected again after [0-9]* s to nats://" "$T/run2.err" || true)
+given=$(grep -c "^linegate: nats: libnats gave the connection up" "$T/run2.err" || true)
+[ "$lost" -ge 1 ] && [ "$lost" -le 3 ] && [ "$again" -ge 1 ] && [ "$again" -le 3 ] ||
+	[ "$given" -ge 1 ] ||
+	lg_fail "run 2: loss said $lost times, reconnection $again: $(grep nats: "$T/run2.err" | head)"
 check run1 run2 || lg_fail "run 2: the stream does not hold the records once each"
 python3 - "$T/run2.stats.json" <<'PY' || lg_fail "run 2: counters"
 import json, sys

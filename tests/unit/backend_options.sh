@@ -118,6 +118,42 @@ if "$LG" --help | grep '^  pcap:' > /dev/null; then
 	grep -q "^linegate: policy: the boot file .*(a finite stream: no state folder is read or written)$" \
 		"$T/st.err" || fail "the replay's policy line: $(grep 'policy:' "$T/st.err")"
 	grep -q "state in none" "$T/st.err" && fail "the replay's start line says 'state in none'"
+	# Another user's symlink in a sticky world-writable folder (/tmp with
+	# fs.protected_symlinks = 0, as in containers) is not followed by -o, --stats-out, nor
+	# linegate-loadgen's -j, --ground-truth and --pcap: root appended its scores to the file
+	# such a link named, and loadgen replaced it (trial J F16).
+	if [ "$(id -u)" = 0 ]; then
+		GEN=$LG_BUILD/bench/linegate-loadgen
+		mkdir -m 1777 "$T/sticky"
+		echo secret > "$T/victim"
+		for n in out.jsonl stats.json sent.json truth.jsonl sent.pcap; do
+			ln -s "$T/victim" "$T/sticky/$n"
+			chown -h 65534 "$T/sticky/$n"
+		done
+		"$LG" -p "$T/pcap-policy.yaml" -o "$T/sticky/out.jsonl" \
+			-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/sym.err"
+		[ $? -eq 1 ] && grep -q "^linegate: $T/sticky/out.jsonl is a symlink owned by another user (uid 65534) in the world-writable sticky folder $T/sticky: not followed" \
+			"$T/sym.err" || fail "-o through another user's symlink: $(tail -2 "$T/sym.err")"
+		"$LG" -p "$T/pcap-policy.yaml" -o /dev/null -s "$T/sticky/stats.json" \
+			-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/sym.err"
+		[ $? -eq 1 ] && grep -q "^linegate: --stats-out $T/sticky/stats.json is a symlink owned by another user" \
+			"$T/sym.err" || fail "-s through another user's symlink: $(tail -2 "$T/sym.err")"
+		for o in "-j $T/sticky/sent.json" "--ground-truth $T/sticky/truth.jsonl" \
+			"--pcap $T/sticky/sent.pcap"; do
+			"$GEN" -p "$T/p.yaml" -t 127.0.0.1 -n 2 -f 103:1:bearing \
+				--pcap "$T/gen.pcap" $o > /dev/null 2> "$T/sym.err"
+			[ $? -ne 0 ] && grep -q "is a symlink owned by another user (uid 65534)" \
+				"$T/sym.err" || fail "loadgen $o: $(tail -2 "$T/sym.err")"
+		done
+		[ "$(cat "$T/victim")" = secret ] ||
+			fail "the file another user's symlink named was written: $(head -c 300 "$T/victim")"
+		# the caller's own link is followed, as the kernel would
+		ln -s "$T/own.jsonl" "$T/sticky/own.jsonl"
+		"$LG" -p "$T/pcap-policy.yaml" -o "$T/sticky/own.jsonl" \
+			-b "pcap:file=$LG_SOURCE/tests/fixtures/pcap/lgf.pcap" 2> "$T/sym.err" ||
+			fail "-o through root's own link: $(tail -2 "$T/sym.err")"
+		[ -s "$T/own.jsonl" ] || fail "-o through root's own link wrote nothing"
+	fi
 fi
 
 echo "backend_options: $fails failed"
