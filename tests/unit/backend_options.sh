@@ -13,7 +13,7 @@ cp "$LG_SOURCE"/control/defaults/keys/*.key "$LG_SOURCE"/tests/fixtures/pcap/key
 chmod 600 "$T"/keys/*.key
 sed "s#^  model: .*#  model: $LG_SOURCE/control/defaults/model.json#" \
 	"$LG_SOURCE/tests/fixtures/pcap/policy.yaml" > "$T/pcap-policy.yaml"
-sed "s/^port: .*/port: $port/" "$LG_SOURCE/control/defaults/policy.yaml" > "$T/p.yaml"
+sed -e "s/^port: .*/port: $port/" -e "s/^uadp_port: .*/uadp_port: 0/" "$LG_SOURCE/control/defaults/policy.yaml" > "$T/p.yaml"
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
