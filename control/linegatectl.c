@@ -430,6 +430,24 @@ static void print_stats(json_object *st)
 	}
 }
 
+/* The data plane's commands (stats, health): no argument but the options, and --dataplane
+ * SOCKET given. 0, or 1 with the reason on stderr. */
+static int dataplane_args(const char *cmd, int argc, char **argv, const char *sock,
+			  const char *more)
+{
+	if (optind < argc) {
+		fprintf(stderr, "linegatectl: %s takes no argument '%s' (the socket goes with "
+			"--dataplane)\n", cmd, shown_arg(argv[optind]));
+		return 1;
+	}
+	if (!sock || !*sock) {
+		fprintf(stderr, "linegatectl: %s needs --dataplane SOCKET: the data plane's "
+			"control socket (linegate --ctl SOCKET)%s\n", cmd, more);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * stats: linegate's own control socket (--ctl), no linegated in between; the data plane
  * checks the peer as linegated's socket does.
@@ -463,17 +481,9 @@ static int stats_cmd(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "linegatectl: stats takes no argument '%s' (the socket goes with "
-			"--dataplane)\n", shown_arg(argv[optind]));
+	if (dataplane_args("stats", argc, argv, sock,
+			   "; linegated's counters are 'linegatectl metrics'"))
 		return 2;
-	}
-	if (!sock || !*sock) {
-		fprintf(stderr, "linegatectl: stats needs --dataplane SOCKET: the data plane's "
-			"control socket (linegate --ctl SOCKET); linegated's counters are "
-			"'linegatectl metrics'\n");
-		return 2;
-	}
 	do {
 		json_object *req = json_object_new_object(), *resp, *v, *st;
 
@@ -539,16 +549,8 @@ static int health_cmd(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "linegatectl: health takes no argument '%s' (the socket goes with "
-			"--dataplane)\n", shown_arg(argv[optind]));
+	if (dataplane_args("health", argc, argv, sock, ""))
 		return 2;
-	}
-	if (!sock || !*sock) {
-		fprintf(stderr, "linegatectl: health needs --dataplane SOCKET: the data plane's "
-			"control socket (linegate --ctl SOCKET)\n");
-		return 2;
-	}
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("health"));
 	ret = lg_ctl_request(sock, req, &resp, err, sizeof(err));
