@@ -1156,8 +1156,25 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 		kv_set(kv, key, prev);
-		printf("stopped: %s\nrolled back: the line goes back to %s\n", why,
-		       prev_txt);
+		printf("stopped: %s\nrolled back: the line's bundle is %s again", why, prev_txt);
+		/* A server that applied the new version keeps it: it refuses an older bundle
+		 * (trial K, s21: "the line goes back" while 2 of 3 servers kept the new one). */
+		{
+			size_t kept = 0;
+
+			for (size_t i = 0; i < ns; i++) {
+				json_object *j = status_of(o, kv, names[i]);
+
+				if (j && !strcmp(jpath_str(j, "bundle", "applied"), o->arg))
+					printf("%s %s", kept++ ? "," : "; these keep it:", names[i]);
+				json_object_put(j);
+			}
+			if (kept)
+				printf(" (a server never goes back to an older bundle): publish a "
+				       "newer version (the fix, or the old content under a new "
+				       "name) to bring the line to one version again");
+		}
+		printf("\n");
 	} else if (ret) {
 		printf("incomplete: %s\n", why);
 	} else {

@@ -153,7 +153,7 @@ mkdir -p "$T/v2"
 rc=0; "$FLEET" rollout v2 "${LINE[@]}" --wait 30 > "$T/roll2.txt" 2>&1 || rc=$?
 cat "$T/roll2.txt"
 [ $rc = 1 ] || lg_fail "rollout of a rogue bundle exited $rc"
-grep -q "rolled back: the line goes back to v1" "$T/roll2.txt" || lg_fail "v2 was not rolled back"
+grep -q "rolled back: the line's bundle is v1 again" "$T/roll2.txt" || lg_fail "v2 was not rolled back"
 for s in s1 s2 s3; do
 	grep -q "^  $s refused v2: manifest not signed by a trusted key" "$T/roll2.txt" ||
 		lg_fail "$s did not report its refusal of v2"
@@ -266,7 +266,10 @@ lg_wait_value 10 v4 report s1 bundle.last || lg_fail "s1 did not go back to v4"
 rc=0; "$FLEET" rollout v1 "${LINE[@]}" --wait 30 > "$T/roll1b.txt" 2>&1 || rc=$?
 cat "$T/roll1b.txt"
 [ $rc = 1 ] || lg_fail "a rollout back to v1 exited $rc"
-grep -q "rolled back: the line goes back to v4" "$T/roll1b.txt" || lg_fail "the line did not go back to v4"
+grep -q "rolled back: the line's bundle is v4 again" "$T/roll1b.txt" || lg_fail "the line did not go back to v4"
+# every server refused: none is named as keeping v1 (trial K, s21: the rollback's line named
+# no server that kept the new version, and said the whole line went back)
+! grep -q "these keep it" "$T/roll1b.txt" || lg_fail "servers named as keeping a refused v1"
 for s in s1 s2 s3; do
 	grep -q "^  $s refused v1: downgrade refused: v1 (serial [0-9]*) is older than v4 (serial [0-9]*)" \
 		"$T/roll1b.txt" || lg_fail "$s did not refuse v1 as a downgrade"
