@@ -903,9 +903,40 @@ static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names
  * (its floor moved: an older line version is refused from then on); a canary's own report
  * of the canary phase is not enough.
  */
+/*
+ * A server that reports VERSION applied but runs another policy (a local apply or rollback
+ * since: trial K, s21, "done: runs v11 on 3 servers" while one ran its own): said, and the
+ * rollout is not done. want: the bundle's policy part's SHA-256 in hex ("" = not known).
+ */
+static bool runs_other_policy(json_object *j, const char *name, const char *version,
+			      const char *want, char *why, size_t whylen)
+{
+	const char *have = jpath_str(j, "policy", "sha256"), *dp;
+
+	if (!want[0] || !have[0])
+		return false;
+	if (!strcmp(have, want)) {
+		/* linegated runs it; its data plane too? (one that came back on its boot file) */
+		dp = jpath_str(j, "policy", "dataplane_sha256");
+		if (!dp[0] || !strcmp(dp, want))
+			return false;
+		printf("  %s reports %s applied but its data plane runs another policy (sha256 "
+		       "%.8s, %s's is %.8s)\n", name, version, dp, version, want);
+		snprintf(why, whylen, "%s's data plane runs another policy than %s's", name,
+			 version);
+		return true;
+	}
+	printf("  %s reports %s applied but runs another policy (version %.0f, sha256 %.8s, "
+	       "%s's is %.8s): a local apply or rollback since\n", name, version,
+	       jpath_num(j, "policy", "version", 0), have, version, want);
+	snprintf(why, whylen, "%s runs another policy than %s's (a local apply or rollback "
+		 "since): publish a newer version to bring it back to the line's", name, version);
+	return true;
+}
+
 static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[72], size_t n,
 			int64_t since_ms, int64_t since_srv_ms, int64_t *applied_ms, bool line,
-			char *why, size_t whylen)
+			const char *want_policy, char *why, size_t whylen)
 {
 	int64_t deadline = now_ms() + o->wait_s * 1000;
 	bool done[64] = { false };
@@ -946,6 +977,9 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 						snprintf(why, whylen, "%s %s %s: %s", names[i], res,
 							 o->arg, jpath_str(j, "bundle", "reason"));
 					ret = -EPROTO;
+				} else if (runs_other_policy(j, names[i], o->arg, want_policy,
+							     why, whylen)) {
+					ret = ret ? ret : -ESTALE;
 				} else {
 					printf("  %s applied %s\n", names[i], o->arg);
 				}
@@ -958,7 +992,11 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 				left--;
 				if (applied_ms)
 					applied_ms[i] = since_ms;
-				printf("  %s runs %s\n", names[i], o->arg);
+				if (runs_other_policy(j, names[i], o->arg, want_policy, why,
+						      whylen))
+					ret = ret ? ret : -ESTALE;
+				else
+					printf("  %s runs %s\n", names[i], o->arg);
 			}
 			json_object_put(j);
 		}
@@ -1039,7 +1077,7 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 {
 	char names[64][72], key[256], prev[128], why[1024] = "", err[512], prev_txt[512];
-	char stamp[128];
+	char stamp[128], want_policy[65] = "";
 	double base_drop[64], base_inc[64];
 	int64_t applied[64], t0, since_srv = 0; /* the NATS server's time of our key write */
 	kvStore *kv = NULL;
@@ -1060,11 +1098,23 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	snprintf(key, sizeof(key), "%.64s.%.64s.%.64s/manifest.json", o->plant, o->line, o->arg);
 	ret = lg_obj_get(js, o->objects, key, LG_BUNDLE_MAX_MANIFEST, &man, &manlen, err,
 			 sizeof(err));
-	free(man);
 	if (ret) {
+		free(man);
 		fprintf(stderr, "linegate-fleet: %s (publish it first)\n", err);
 		goto out;
 	}
+	{
+		/* the policy part's SHA-256: what a server that runs the version runs (the
+		 * servers verify the manifest's signature; here it only names the text) */
+		struct lg_bundle_manifest *m = calloc(1, sizeof(*m));
+
+		if (m && !lg_bundle_manifest_parse((const char *)man, manlen, m, err, sizeof(err)))
+			for (size_t i = 0; i < m->nparts; i++)
+				if (!strcmp(m->parts[i].name, m->policy))
+					lg_hex_encode(m->parts[i].sha256, 32, want_policy);
+		free(m);
+	}
+	free(man);
 	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 	ret = kv_str(kv, key, prev, sizeof(prev));
 	if (ret)
@@ -1109,7 +1159,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		for (size_t i = 0; i < nc; i++)
 			printf(" %s", names[i]);
 		printf("\n");
-		ret = wait_reports(o, kv, names, nc, t0, since_srv, applied, false, why,
+		ret = wait_reports(o, kv, names, nc, t0, since_srv, applied, false, want_policy, why,
 				   sizeof(why));
 		if (!ret && o->observe_s >= 0)
 			ret = health_check(o, kv, names, nc, base_drop, base_inc, applied, why,
@@ -1152,7 +1202,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		printf("the one server of %s/%s:\n", o->plant, o->line);
 	else
 		printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
-	ret = wait_reports(o, kv, names, ns, t0, since_srv, NULL, true, why, sizeof(why));
+	ret = wait_reports(o, kv, names, ns, t0, since_srv, NULL, true, want_policy, why,
+			   sizeof(why));
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 		kv_set(kv, key, prev);

@@ -3484,6 +3484,11 @@ static void fleet_report(struct daemon *d)
 	if (!ret && json_object_object_get_ex(r, "stats", &st)) {
 		uint64_t drop = stat_u64(st, "dropped", NULL), inc = stat_u64(st, "incidents",
 									       "opened");
+		json_object *dps;
+
+		/* the policy the data plane runs: a rollout compares it with the bundle's */
+		if (json_object_object_get_ex(st, "policy_sha256", &dps))
+			json_object_object_add(pol, "dataplane_sha256", json_object_get(dps));
 		double s = (double)ms_since(&d->fleet_prev_at, &now) / 1000.0;
 
 		json_object_object_add(h, "dropped", json_object_new_uint64(drop));
@@ -3646,7 +3651,10 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		goto out;
 	}
 	SHA256((const unsigned char *)text, len, h);
-	if (d->have_running && !memcmp(h, d->running.hash, 32)) {
+	/* linegated's running policy and the data plane's (in_sync): a data plane that came
+	 * back on another policy (its state folder lost) is given the bundle's (trial K, s21:
+	 * "nothing to apply" while it ran its boot file) */
+	if (d->have_running && !memcmp(h, d->running.hash, 32) && (!d->dp_path || d->in_sync)) {
 		snprintf(why, sizeof(why), "the policy is the running one: nothing to apply");
 	} else {
 		/* Relative paths in the bundle's policy resolve as in the boot file's; the

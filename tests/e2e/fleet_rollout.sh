@@ -305,6 +305,39 @@ sleep 3 # three looks at the bucket, three reports
 
 "$FLEET" status "${LINE[@]}" | tee "$T/table.txt"
 [ "$(grep -c ' v6 ' "$T/table.txt")" = 3 ] || lg_fail "the status table does not show v6 three times"
+
+# --- 6a. a data plane that came back on its boot file (its state folder lost) is not counted
+# as running the bundle either (trial K, s21: "done" while it ran the boot policy) ---
+pid3=$(pgrep -f -- "-c $T/s3/dp.sock" | head -1)
+[ -n "$pid3" ] || lg_fail "no linegate of s3"
+kill -INT "$pid3"; wait "$pid3" 2>/dev/null || true
+rm -f "$T/s3/dp-state/applied.json"
+cp "$T/base.yaml" "$T/s3/boot0.yaml"  # the boot file it was first started with
+STATE_DIRECTORY=$T/s3/dp-state ip netns exec "${NS}s3" "$LG_BIN_DP" -p "$T/s3/boot0.yaml" \
+	-B 127.0.0.1 -c "$T/s3/dp.sock" -s "$T/s3/stats.json" 2> "$T/s3/dp2.err" &
+LG_PIDS="$LG_PIDS $!"
+lg_wait_for 5 test -S "$T/s3/dp.sock" || lg_fail "linegate s3 did not start again: $(cat "$T/s3/dp2.err")"
+lg_wait_value 15 "$B0" report s3 policy.dataplane_sha256 ||
+	lg_fail "s3's report does not show its data plane on the boot policy: $(report s3 policy)"
+rc=0; "$FLEET" rollout v6 "${LINE[@]}" --wait 20 > "$T/roll6a.txt" 2>&1 || rc=$?
+cat "$T/roll6a.txt"
+[ $rc = 1 ] || lg_fail "a rollout with s3's data plane on its boot policy exited $rc"
+grep -q "^  s3 reports v6 applied but its data plane runs another policy" "$T/roll6a.txt" ||
+	lg_fail "s3's data plane policy was not said"
+
+# --- 6b. a server whose policy was changed locally is not counted as running the bundle ---
+# (trial K, s21: a local rollback on one server, then the same version rolled out: "done:
+# runs v11 on 3 servers" while that server ran its own policy)
+{ cat "$T/s2/policy.yaml"; echo "# a local change on s2"; } > "$T/s2/local.yaml"
+"$LG_BIN_CTL" -s "$T/s2/d.sock" apply "$T/s2/local.yaml" > /dev/null || lg_fail "local apply on s2 failed"
+BL=$(sha "$T/s2/local.yaml")
+lg_wait_value 15 "$BL" report s2 policy.sha256 || lg_fail "s2's report does not show its local policy"
+rc=0; "$FLEET" rollout v6 "${LINE[@]}" --wait 20 > "$T/roll6b.txt" 2>&1 || rc=$?
+cat "$T/roll6b.txt"
+[ $rc = 1 ] || lg_fail "a rollout with s2 on a local policy exited $rc"
+grep -q "^  s2 reports v6 applied but runs another policy" "$T/roll6b.txt" ||
+	lg_fail "s2's local policy was not said"
+! grep -q "^done:" "$T/roll6b.txt" || lg_fail "the rollout said done with s2 on a local policy"
 # linegated stops cleanly (its fleet thread joined; under ASan a leak would fail it here)
 for s in s1 s2 s3; do
 	p=$(eval echo "\$D_$s")
