@@ -1419,6 +1419,17 @@ static int parse_device(struct pctx *c, const yaml_node_t *n, struct lg_policy_d
 			if (!err && !source_can_send(d->family, d->addr))
 				err = perr(c, v, "'source' %s is not an address a device sends from "
 					   "(unspecified, broadcast or multicast)", s);
+			/* ::ffff:a.b.c.d is how a dual-stack socket names an IPv4 sender, but
+			 * no frame carries it: every frame would be spoofed_source (trial K) */
+			if (!err && d->family == AF_INET6 &&
+			    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)d->addr)) {
+				char v4[INET_ADDRSTRLEN];
+
+				inet_ntop(AF_INET, d->addr + 12, v4, sizeof(v4));
+				err = perr(c, v, "'source' %s is an IPv4 address written as IPv6: "
+					   "IPv4 frames carry it as %s, so write that (as it is, "
+					   "every frame would be dropped as spoofed_source)", s, v4);
+			}
 			have_src = true;
 		} else if (!strcmp(name, "port")) {
 			err = get_uint(c, v, "port", 0, 65535, &u);

@@ -563,6 +563,9 @@ int main(int argc, char **argv)
 		     "key_file: k1.key}, {id: 1, key_file: k2.key}]\n", "t.yaml:5:", "two keys with id 1");
 	expect_error("version: 1\n" DEV "  - id: 1\n    source: 10.0.0.2\n    keys: [{id: 1, "
 		     "key_file: k1.key}]\n", "t.yaml:6:5:", "enrolled twice");
+	/* an IPv4 device written as IPv4-mapped IPv6: no frame carries it (trial K, s21) */
+	expect_error("version: 1\ndevices:\n  - id: 1\n    source: \"::ffff:10.82.0.2\"\n    keys: "
+		     "[{id: 1, key_file: k1.key}]\n", "t.yaml:4:13:", "IPv4 frames carry it as 10.82.0.2");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    name: \"a\\\"b\"\n", "t.yaml:4:11:",
 		     "letters, digits");
 	expect_error("version: 1\ndevices:\n  - id: 1\n    colour: red\n", "t.yaml:4:5:",
