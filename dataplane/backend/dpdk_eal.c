@@ -6,6 +6,7 @@
 #include <linegate/backend.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -159,9 +160,14 @@ int lg_dpdk_eal_argv(const struct lg_dpdk_eal *e, const char *prog, const char *
 int lg_dpdk_eal_init(const struct lg_dpdk_eal *e, const char *prog, const char *prefix,
 		     const char *hint, char *err, size_t errlen)
 {
-	char *argv[LG_DPDK_EAL_MAX_ARGS], buf[4096];
+	char *argv[LG_DPDK_EAL_MAX_ARGS], buf[4096], name[96];
 	cpu_set_t cpus;
-	int argc = lg_dpdk_eal_argv(e, prog, prefix, argv, buf, sizeof(buf)), ret;
+	int argc, ret, out, null;
+
+	/* EAL's getopt names argv[0] in its complaints: say whose they are (trial K, s21:
+	 * "linegate: unrecognized option" read as linegate's own options) */
+	snprintf(name, sizeof(name), "%s: dpdk backend: EAL", prog);
+	argc = lg_dpdk_eal_argv(e, name, prefix, argv, buf, sizeof(buf));
 
 	if (argc < 0) {
 		snprintf(err, errlen, "EAL arguments too long");
@@ -174,14 +180,33 @@ int lg_dpdk_eal_init(const struct lg_dpdk_eal *e, const char *prog, const char *
 	 */
 	if (sched_getaffinity(0, sizeof(cpus), &cpus))
 		CPU_ZERO(&cpus);
+	/* A command line EAL refuses makes it print its whole usage (about 75 lines,
+	 * headed "Usage: linegate [options]") on stdout: not ours, so not shown. */
+	fflush(stdout);
+	out = dup(STDOUT_FILENO);
+	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (out >= 0 && null >= 0)
+		dup2(null, STDOUT_FILENO);
 	ret = rte_eal_init(argc, argv);
+	fflush(stdout);
+	if (out >= 0 && null >= 0)
+		dup2(out, STDOUT_FILENO);
+	if (out >= 0)
+		close(out);
+	if (null >= 0)
+		close(null);
 	if (CPU_COUNT(&cpus))
 		sched_setaffinity(0, sizeof(cpus), &cpus);
 	if (ret < 0) {
 		int en = rte_errno;
 
-		snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(en),
-			 e->nohuge ? "" : hint);
+		if (en == EINVAL)
+			snprintf(err, errlen, "EAL refused its command line (%s): its own words "
+				 "above name the option; it comes from eal=, lcores=, mem=, vdev= "
+				 "or pci= of the backend's options", rte_strerror(en));
+		else
+			snprintf(err, errlen, "EAL init failed: %s%s", rte_strerror(en),
+				 e->nohuge ? "" : hint);
 		return en ? -en : -EINVAL;
 	}
 	return 0;
