@@ -3695,6 +3695,15 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 
 		snprintf(rb, sizeof(rb), "rolled back: the line went back to %s", ft->version);
 		fleet_verdict(d, d->fleet_applied, rb);
+		{
+			/* the canary's version's own verdict, audited (trial K, s21: only
+			 * fleet.json said it) */
+			char rdetail[400];
+
+			snprintf(rdetail, sizeof(rdetail), "bundle %s/%s@%s: %s",
+				 d->fleet_cfg.plant, d->fleet_cfg.line, d->fleet_applied, rb);
+			audit_event(d, "fleet", "fleet_bundle", "rolled_back", NULL, rdetail);
+		}
 	}
 	snprintf(d->fleet_applied, sizeof(d->fleet_applied), "%s", ft->version);
 	d->fleet_serial = m.serial;

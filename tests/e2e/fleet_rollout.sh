@@ -244,6 +244,8 @@ grep -q "stopped: s1: health regression after v5: drops [0-9.]*/s (before 0.00, 
 grep -q "rolled back: the canaries go back to v4; the other servers never saw v5" "$T/roll5.txt" ||
 	lg_fail "v5 was not rolled back"
 lg_wait_value 15 "$B4 $B4" running s1 || lg_fail "s1 did not go back to v4: $(running s1)"
+lg_wait_for 10 grep -q '"what":"fleet_bundle","result":"rolled_back".*@v5: rolled back: the line went back to v4' \
+	"$T/s1/audit.jsonl" || lg_fail "s1 did not audit the rollback of v5"
 for s in s2 s3; do
 	[ "$(running $s)" = "$B4 $B4" ] || lg_fail "$s does not run v4: $(running $s)"
 	! grep -q "@v5" "$T/$s/audit.jsonl" || lg_fail "$s saw v5"
