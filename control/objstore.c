@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* A JetStream object store in the nats-server 2.9 layout (objstore.h). */
 #include "objstore.h"
+#include <linegate/nats_url.h>
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -311,6 +312,11 @@ int lg_nats_urls_check(const char *list, bool have_ca, const char *ca_opt, char 
 		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) {
 			snprintf(why, len, "%.200s: a NATS server URL is nats://HOST:PORT or "
 				 "tls://HOST:PORT (lower case)", u);
+			ret = -EINVAL;
+		} else if (!lg_nats_url_shape_ok(u)) {
+			snprintf(why, len, "%.200s: a NATS server URL is nats://HOST:PORT or "
+				 "tls://HOST:PORT, an IPv6 HOST in brackets ([::1]), PORT 1..65535",
+				 u);
 			ret = -EINVAL;
 		} else if (!have_ca && !strncmp(u, "tls://", 6)) {
 			snprintf(why, len, "%.200s asks for TLS: give %s FILE (the CA of the "

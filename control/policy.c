@@ -4,6 +4,7 @@
 #include <linegate/lgf.h>
 #include <linegate/nkey.h>
 #include <linegate/policy.h>
+#include <linegate/nats_url.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -3239,7 +3240,7 @@ static int parse_nats_urls(struct pctx *c, const yaml_node_t *n, struct lg_polic
 		if (err)
 			return err;
 		if ((strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6)) || strpbrk(u, " \t,") ||
-		    !strchr(u, ':') || !u[strcspn(u, ":") + 3])
+		    !lg_nats_url_shape_ok(u))
 			return perr(c, one, "a NATS server URL is nats://HOST:PORT or "
 				    "tls://HOST:PORT (one, or a list of them)");
 	}

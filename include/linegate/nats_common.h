@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <nats/nats.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <linegate/features.h>
 #include <linegate/policy.h>
+#include <linegate/nats_url.h>
 #include "../../control/policy_edit.h"
 
 #include <arpa/inet.h>
@@ -95,6 +96,28 @@ static void test_redact(void)
 	CHECK_EQ(lg_redact_secrets(NULL), 0);
 }
 
+/* NATS server URLs' shape (trial K, s21: "nats://[::1:14222" went to libnats, which said
+ * only "No server available"). */
+static void test_nats_urls(void)
+{
+	static const char *const ok[] = {
+		"nats://a", "nats://127.0.0.1:4222", "tls://plant-nats-1:4222", "nats://[::1]:4222",
+		"nats://[::1]", "nats://u:p@host:4222", "nats://u:p@[fd00::1]:1",
+	};
+	static const char *const bad[] = {
+		"nats://[::1:4222", "nats://", "nats://host:", "nats://host:0", "nats://host:65536",
+		"nats://host:42x", "nats://::1:4222", "nats://[]:4222", "nats://host/x:4222",
+		"nats://[::1]x", "nats://:4222",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		CHECK(lg_nats_url_shape_ok(ok[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!lg_nats_url_shape_ok(bad[i]));
+	expect_error("version: 1\noutput:\n  nats: {urls: \"nats://[::1:4222\", plant: p, line: l}\n",
+		     "t.yaml:3:", "a NATS server URL is nats://HOST:PORT");
+}
+
 int main(int argc, char **argv)
 {
 	struct lg_policy p;
@@ -104,6 +127,7 @@ int main(int argc, char **argv)
 	lgt_cli(argc, argv, usage, 0, 0);
 	test_redact();
 	lgt_keys_make(&keys, key_files);
+	test_nats_urls();
 	CHECK_EQ(lg_policy_parse(good, strlen(good), keys.policy, &p, err, sizeof(err)), 0);
 	/* Two LGF devices hold k1.key: said (a warning in lg_policy_check(), a refusal of
 	 * enroll and rotate-key in linegated; trial J, s21) */
