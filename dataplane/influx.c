@@ -96,6 +96,10 @@ struct lg_influx {
 	/* Sender thread only: what was logged already, the body of the last answer. */
 	int logged[IX_LOGGED_MAX];
 	unsigned nlogged;
+	/* Sender thread only: an outage (a batch retried), since when, the buffer_full count
+	 * at its start, and whether its drops were said (trial K, s21: only counters did). */
+	uint64_t down_ns, full_at_down;
+	bool said_full;
 	char body[IX_BODY_MAX + 1];
 	size_t body_len;
 	/* Output thread only. */
@@ -356,6 +360,17 @@ static void *sender(void *arg)
 			if (r == POST_OK) {
 				ix->st.written += c->lines;
 				backoff = 0;
+				if (ix->down_ns) {
+					uint64_t lost = ix->st.dropped[LG_IX_DROP_FULL] -
+							ix->full_at_down;
+
+					fprintf(stderr, "linegate: influx: %s takes lines again after "
+						"%.1f s%s%" PRIu64 "%s\n", ix->cfg.url,
+						(double)(mono_ns() - ix->down_ns) / 1e9,
+						lost ? "; lines dropped meanwhile (buffer_full): " :
+						       " (", lost, lost ? "" : " dropped)");
+					ix->down_ns = 0;
+				}
 				break;
 			}
 			if (r == POST_REFUSED) {
@@ -366,6 +381,19 @@ static void *sender(void *arg)
 			if (ix->deadline_ns && now >= ix->deadline_ns) {
 				ix->st.dropped[LG_IX_DROP_STOP] += c->lines;
 				break;
+			}
+			if (!ix->down_ns) {
+				ix->down_ns = now ? now : 1;
+				ix->full_at_down = ix->st.dropped[LG_IX_DROP_FULL];
+				ix->said_full = false;
+			}
+			if (!ix->said_full &&
+			    ix->st.dropped[LG_IX_DROP_FULL] > ix->full_at_down) {
+				fprintf(stderr, "linegate: influx: the buffer is full "
+					"(max_buffer_lines %u): new lines are dropped, counted as "
+					"buffer_full, until %s takes lines again\n",
+					ix->cfg.max_buffer_lines, ix->cfg.url);
+				ix->said_full = true;
 			}
 			backoff = backoff ? backoff * 2 : IX_BACKOFF_MIN_MS;
 			if (backoff > IX_BACKOFF_MAX_MS)

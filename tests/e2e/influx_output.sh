@@ -225,6 +225,32 @@ grep -q "influx: http://127.0.0.1:$IPORT/write: Couldn't connect to server" "$T/
 n=$(grep -c "Couldn't connect to server" "$T/dp2.err" || true)
 [ "$n" = 1 ] || lg_fail "the connection error was logged $n times, not once"
 
+# InfluxDB down and back while linegate runs, its buffer too small for the outage: the lines
+# dropped for room and the server's return are said once each (trial K, s21: only counters).
+sed "s#timeout_ms: 1000}#timeout_ms: 1000, max_buffer_lines: 100}#" "$T/policy2.yaml" > "$T/policy2b.yaml"
+grep -q "max_buffer_lines: 100" "$T/policy2b.yaml" || lg_fail "policy2b has no max_buffer_lines"
+"$LG_BIN_DP" -p "$T/policy2b.yaml" -B 127.0.0.1 -c "$T/dp2b.sock" -o "$T/out2b.jsonl" \
+	2> "$T/dp2b.err" &
+DP=$!
+LG_PIDS="$LG_PIDS $DP"
+lg_wait_for 5 test -S "$T/dp2b.sock" || lg_fail "linegate did not start (2b)"
+stop_influx
+"$LG_BIN_GEN" -p "$T/policy2b.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 60 -r 2000 -q \
+	--first-seq 181
+full() {
+	lg_dp_stats "$T/s.json" "$T/dp2b.sock" &&
+		lg_json "$T/s.json" 'd["influx"]["dropped"]["buffer_full"] > 0 and d["influx"]["retries"] > 1'
+}
+lg_wait_value 15 True full || lg_fail "no buffer_full drops while InfluxDB was down: $(cat "$T/s.json")"
+lg_wait_for 10 grep -q "influx: the buffer is full (max_buffer_lines 100)" "$T/dp2b.err" ||
+	lg_fail "the buffer_full drops were not said: $(cat "$T/dp2b.err")"
+start_influx
+lg_wait_for 20 grep -q "influx: http://127.0.0.1:$IPORT/write takes lines again after [0-9.]* s; lines dropped meanwhile (buffer_full): [1-9]" \
+	"$T/dp2b.err" || lg_fail "InfluxDB's return was not said: $(cat "$T/dp2b.err")"
+kill -INT $DP
+wait $DP || lg_fail "linegate exited with status $?: $(cat "$T/dp2b.err")"
+[ "$(grep -c "the buffer is full" "$T/dp2b.err")" = 1 ] || lg_fail "the full buffer was said more than once"
+
 # A database that does not exist: InfluxDB refuses every batch (404); each is dropped and
 # counted as refused, the status and InfluxDB's answer logged once.
 write_policy "$T/policy3.yaml" nosuchdb
@@ -234,7 +260,7 @@ DP=$!
 LG_PIDS="$LG_PIDS $DP"
 lg_wait_for 5 test -S "$T/dp3.sock" || lg_fail "linegate did not start a third time"
 "$LG_BIN_GEN" -p "$T/policy3.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -n 40 -r 2000 -q \
-	--first-seq 181
+	--first-seq 241
 refused() {
 	lg_dp_stats "$T/s.json" "$T/dp3.sock" && lg_json "$T/s.json" 'd["influx"]["requests"] >= 2 and d["influx"]["buffered"] == 0'
 }
