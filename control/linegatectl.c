@@ -430,6 +430,20 @@ static void print_stats(json_object *st)
 	}
 }
 
+/* One request to the data plane's control socket (req is taken); its error said here. */
+static int dataplane_call(const char *sock, json_object *req, json_object **resp, char *err,
+			  size_t errlen)
+{
+	int ret = lg_ctl_request(sock, req, resp, err, errlen);
+
+	json_object_put(req);
+	if (ret)
+		fprintf(stderr, "linegatectl: %s%s\n", err,
+			ret == -ENOENT || ret == -ECONNREFUSED ?
+			" (is linegate running with --ctl on this socket?)" : "");
+	return ret;
+}
+
 /* The data plane's commands (stats, health): no argument but the options, and --dataplane
  * SOCKET given. 0, or 1 with the reason on stderr. */
 static int dataplane_args(const char *cmd, int argc, char **argv, const char *sock,
@@ -491,14 +505,9 @@ static int stats_cmd(int argc, char **argv)
 		int ret;
 
 		json_object_object_add(req, "cmd", json_object_new_string("stats"));
-		ret = lg_ctl_request(sock, req, &resp, err, sizeof(err));
-		json_object_put(req);
-		if (ret) {
-			fprintf(stderr, "linegatectl: %s%s\n", err,
-				ret == -ENOENT || ret == -ECONNREFUSED ?
-				" (is linegate running with --ctl on this socket?)" : "");
+		ret = dataplane_call(sock, req, &resp, err, sizeof(err));
+		if (ret)
 			return 1;
-		}
 		if (!json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
 		    !json_object_object_get_ex(resp, "stats", &st)) {
 			const char *why = jstr(resp, "error");
@@ -553,14 +562,9 @@ static int health_cmd(int argc, char **argv)
 		return 2;
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("health"));
-	ret = lg_ctl_request(sock, req, &resp, err, sizeof(err));
-	json_object_put(req);
-	if (ret) {
-		fprintf(stderr, "linegatectl: %s%s\n", err,
-			ret == -ENOENT || ret == -ECONNREFUSED ?
-			" (is linegate running with --ctl on this socket?)" : "");
+	ret = dataplane_call(sock, req, &resp, err, sizeof(err));
+	if (ret)
 		return 1;
-	}
 	if (!json_object_object_get_ex(resp, "ok", &v) || !json_object_get_boolean(v) ||
 	    !json_object_object_get_ex(resp, ready ? "ready" : "healthy", &v)) {
 		const char *why = jstr(resp, "error");
