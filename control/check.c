@@ -43,19 +43,18 @@ int lg_policy_check(const struct lg_policy *p, const char *name, char *err, size
 			 "alerts on every one (docs/models.md \"ONNX metadata\")", name, where,
 			 p->model, p->window);
 	/* One warning is shown: the model's first (it is older, and tests hold it word for
-	 * word), then two devices holding one key (trial J, s21), then the demo key. */
-	if (err && errlen && !err[0]) {
-		char shared[400];
+	 * word), then two devices holding one key (trial J, s21), then the demo signing key
+	 * trusted (trial J F19: the demo and tests do on purpose). */
+	{
+		static int (*const policy_warnings[])(const struct lg_policy *, char *, size_t) = {
+			lg_policy_shared_key, lg_policy_trusts_demo_key,
+		};
+		char why[400];
 
-		if (lg_policy_shared_key(p, shared, sizeof(shared)) == 1)
-			snprintf(err, errlen, "%s: WARNING: %s", name, shared);
-	}
-	/* Then the demo signing key trusted (trial J F19): the demo and tests do on purpose. */
-	if (err && errlen && !err[0]) {
-		char demo[400];
-
-		if (lg_policy_trusts_demo_key(p, demo, sizeof(demo)) == 1)
-			snprintf(err, errlen, "%s: WARNING: %s", name, demo);
+		for (size_t i = 0; err && errlen && !err[0] &&
+				   i < sizeof(policy_warnings) / sizeof(policy_warnings[0]); i++)
+			if (policy_warnings[i](p, why, sizeof(why)) == 1)
+				snprintf(err, errlen, "%s: WARNING: %s", name, why);
 	}
 	lg_scorer_free(&sc);
 	return 0;
