@@ -8,13 +8,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* An Ethernet/IPv4/UDP frame from 10.0.0.1:40000 to 10.0.0.2:port carrying an LGF frame of
- * device dev (key id 1, an all-zero key), sequence seq; its length. */
-static inline uint32_t lgt_lgf_frame(uint8_t *f, size_t cap, uint16_t port, uint32_t dev,
-				     uint64_t seq)
+/* An LGF frame of device dev, key id 1 (the 32-byte key), sequence seq: one channel of the
+ * four float32 samples s. Its length (lg_lgf_encode()). */
+static inline int lgt_lgf4(uint8_t *out, size_t cap, const uint8_t key[32], uint32_t dev,
+			   uint64_t seq, const float s[4])
 {
-	static const uint8_t k1[32];
-	float s[4] = {0};
 	struct lg_lgf_build bd = {.device_id = dev,
 				  .key_id = 1,
 				  .type = LGF_TYPE_SAMPLES,
@@ -24,7 +22,18 @@ static inline uint32_t lgt_lgf_frame(uint8_t *f, size_t cap, uint16_t port, uint
 				  .scale = 1,
 				  .sequence = seq,
 				  .samples = s};
-	int n = lg_lgf_encode(&bd, k1, sizeof(k1), f + 42, cap - 42);
+
+	return lg_lgf_encode(&bd, key, 32, out, cap);
+}
+
+/* An Ethernet/IPv4/UDP frame from 10.0.0.1:40000 to 10.0.0.2:port carrying an LGF frame of
+ * device dev (key id 1, an all-zero key), sequence seq; its length. */
+static inline uint32_t lgt_lgf_frame(uint8_t *f, size_t cap, uint16_t port, uint32_t dev,
+				     uint64_t seq)
+{
+	static const uint8_t k1[32];
+	static const float s[4];
+	int n = lgt_lgf4(f + 42, cap - 42, k1, dev, seq, s);
 	uint32_t ulen = (uint32_t)n + 8, ilen = ulen + 20, sum = 0;
 
 	memset(f, 0, 42);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "../lgtest.h"
+#include "../lgt_frames.h"
 #include "../lgt_cli.h"
 #include "../lgt_keys.h"
 
@@ -54,18 +55,9 @@ static enum lg_reason feed(int len, int port_idx)
 
 static enum lg_reason f32(uint32_t dev, uint64_t seq, float a, float b)
 {
-	float s[4] = {a, b, a, b};
-	struct lg_lgf_build bd = {.device_id = dev,
-				  .key_id = 1,
-				  .type = LGF_TYPE_SAMPLES,
-				  .sample_format = LGF_FMT_F32,
-				  .channels = 1,
-				  .sample_count = 4,
-				  .scale = 1,
-				  .sequence = seq,
-				  .samples = s};
+	const float s[4] = {a, b, a, b};
 
-	return feed(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0);
+	return feed(lgt_lgf4(buf, sizeof(buf), k1, dev, seq, s), 0);
 }
 
 /* Two channels, four samples each: channel 0 a0 a1 a0 a1, channel 1 b0 b1 b0 b1. */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "../lgtest.h"
+#include "../lgt_frames.h"
 #include "../lgt_cli.h"
 #include "../lgt_keys.h"
 
@@ -56,18 +57,9 @@ static enum lg_reason judge(int len, int port_idx, uint64_t now)
 /* An LGF frame of device dev whose four samples are all v. */
 static enum lg_reason lgf(uint32_t dev, uint64_t seq, float v, uint64_t now)
 {
-	float s[4] = {v, v, v, v};
-	struct lg_lgf_build bd = {.device_id = dev,
-				  .key_id = 1,
-				  .type = LGF_TYPE_SAMPLES,
-				  .sample_format = LGF_FMT_F32,
-				  .channels = 1,
-				  .sample_count = 4,
-				  .scale = 1,
-				  .sequence = seq,
-				  .samples = s};
+	const float s[4] = {v, v, v, v};
 
-	return judge(lg_lgf_encode(&bd, k1, sizeof(k1), buf, sizeof(buf)), 0, now);
+	return judge(lgt_lgf4(buf, sizeof(buf), k1, dev, seq, s), 0, now);
 }
 
 /* An unsigned UADP message of device 3, GroupHeader SequenceNumber seq, values all v. */
