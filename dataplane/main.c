@@ -820,8 +820,11 @@ static const char *pin_fate(bool unpin, const char *pin)
 
 /* Take over the instance pinned in pin: 1 done, 0 none there, negative errno with err. */
 static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool unpin,
-			const struct lg_policy *p, char *err, size_t errlen)
+			enum lg_admit_mode mode, const struct lg_policy *p, char *err,
+			size_t errlen)
 {
+	struct lg_admit_iface cur;
+	bool generic;
 	int ret = lg_admit_open_pinned(pin, &dp->admit);
 
 	if (ret == -ENOENT)
@@ -852,8 +855,20 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 		snprintf(err, errlen, "loading the policy into its tables: %s", strerror(-ret));
 		return ret;
 	}
+	/* The mode it runs in is the one it was attached in: a takeover keeps it (trial M,
+	 * s22: native asked, generic kept, and nothing said so). Switching would detach it,
+	 * leaving the interface without admission for a moment: said, not done. */
+	generic = !lg_admit_probe(dp->admit_ifindex, &cur) && cur.generic;
 	fprintf(stderr, "linegate: XDP: took over the instance pinned in %s, with its replay "
-		"sequences, buckets and counters (%s)\n", pin, pin_fate(unpin, pin));
+		"sequences, buckets and counters, attached in %s mode (%s)\n", pin,
+		generic ? "generic" : "native", pin_fate(unpin, pin));
+	if (generic != (mode == LG_ADMIT_MODE_GENERIC))
+		fprintf(stderr, "linegate: XDP: WARNING: --xdp asks for %s mode, but the pinned "
+			"instance runs in %s mode and keeps it (a switch would leave %s without "
+			"admission for a moment). To switch: stop linegate, run it once with "
+			"--xdp-unpin, and start it again (docs/operations.md, restarts of the "
+			"data plane)\n", generic ? "native" : "generic", generic ? "generic" : "native",
+			dp->admit_ifname);
 	{
 		/* The frames lost while no linegate read (issue 10), said where a restart's
 		 * operator looks: its counters span every instance since the pins were made. */
@@ -941,7 +956,7 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	if (pin) {
 		/* An instance an earlier linegate left pinned kept admitting while no process
 		 * ran (fail static): take it over, with its tables, buckets and counters. */
-		ret = xdp_takeover(dp, pin, !pin_arg, unpin, p, err, errlen);
+		ret = xdp_takeover(dp, pin, !pin_arg, unpin, mode, p, err, errlen);
 		if (ret > 0)
 			xdp_pinned(dp, pin, !pin_arg);
 		if (ret)

@@ -21,7 +21,7 @@ sed -i 's/^uadp_port: 4840/uadp_port: 0/' "$T/policy.yaml"
 # `ip netns exec` would give linegate a private /sys whose bpffs dies with it.
 run_dp() {
 	nsenter --net=/var/run/netns/$NS_SRV "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP \
-		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" -x lg0 "${PINOPT[@]}" \
+		-c "$T/dp.sock" -o "$T/out$1.jsonl" -s "$T/stats$1.json" -x "${XDPSPEC:-lg0}" "${PINOPT[@]}" \
 		"${@:2}" 2> "$T/dp$1.err" &
 	DP=$!
 	LG_PIDS="$DP"
@@ -56,7 +56,7 @@ sleep 0.3
 stop_dp
 [ ! -e "$PIN" ] || lg_fail "--xdp-unpin left $PIN"
 ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the program attached"
-grep -qF "took over the instance pinned in $PIN, with its replay sequences, buckets and counters (detached and removed on exit: --xdp-unpin)" "$T/dp2.err" ||
+grep -qF "took over the instance pinned in $PIN, with its replay sequences, buckets and counters, attached in native mode (detached and removed on exit: --xdp-unpin)" "$T/dp2.err" ||
 	lg_fail "takeover line: $(cat "$T/dp2.err")"
 grep -qF "detached from lg0 and removed $PIN" "$T/dp2.err" || lg_fail "exit line: $(cat "$T/dp2.err")"
 
@@ -74,11 +74,17 @@ grep -qF "detached from lg0 and removed $DEF/lg0" "$T/dp3.err" || lg_fail "exit 
 [ -d /sys/fs/bpf/linegate ] || lg_fail "--xdp-unpin removed /sys/fs/bpf/linegate"
 ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the program attached"
 # Without --xdp-unpin the default folder stays, pins and all: the next run takes it over.
-run_dp 4
+# Pinned in generic mode, it stays generic when the next run asks for native, and that run
+# says so (trial M, s22: it said nothing, and `ip link` showed xdpgeneric).
+XDPSPEC=lg0:generic run_dp 4
 stop_dp
 [ -e "$DEF/lg0/link" ] || lg_fail "the pins in $DEF/lg0 did not outlive linegate"
+ip -n "$NS_SRV" link show lg0 | grep -q xdpgeneric || lg_fail "run 4 did not attach in generic mode"
 run_dp 5 --xdp-unpin
-grep -qF "took over the instance pinned in $DEF/lg0" "$T/dp5.err" || lg_fail "$(cat "$T/dp5.err")"
+grep -qF "took over the instance pinned in $DEF/lg0, with its replay sequences, buckets and counters, attached in generic mode" "$T/dp5.err" || lg_fail "$(cat "$T/dp5.err")"
+grep -qF "WARNING: --xdp asks for native mode, but the pinned instance runs in generic mode and keeps it" "$T/dp5.err" ||
+	lg_fail "no word of the mode kept: $(cat "$T/dp5.err")"
+ip -n "$NS_SRV" link show lg0 | grep -q xdpgeneric || lg_fail "the takeover changed the mode"
 stop_dp
 [ ! -e "$DEF" ] || lg_fail "--xdp-unpin after a takeover left $DEF"
 
