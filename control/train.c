@@ -891,6 +891,23 @@ static void dp_note(const struct lg_stats *st, double n_local)
 }
 
 /*
+ * Before a fit from statistics that carry noise: the fit's own warning when the noise swamps
+ * them (sigma above a tenth of the count, which is the noised one here). Trial L, s22: the
+ * exports warned, but the server that fitted a noised merge signed a model of threshold
+ * 1.7e5 that caught nothing, and said nothing.
+ */
+static void fit_noise_note(const struct lg_stats *st)
+{
+	if (st->dp_sigma > 0.1 * st->n)
+		fprintf(stderr, "linegate-train: warning: the statistics this model is fitted "
+			"from carry differential-privacy noise of sigma %.3g against %.0f windows "
+			"(a noised count): the model is fitted to noise and may detect nothing, "
+			"whatever its expected false alarms say. Merge at least %.0f windows (10 x "
+			"sigma) or export with a larger --dp-epsilon or smaller --clip "
+			"(docs/models.md)\n", st->dp_sigma, st->n, ceil(10 * st->dp_sigma));
+}
+
+/*
  * After the local rows went in with a clip: say the share clipped, warn when it is above
  * 5% and refuse above half. Clipping bounds a row's weight for the DP noise; a clip that
  * clips most rows has flattened them onto its sphere, and the model fitted from them
@@ -2550,6 +2567,7 @@ static int train_files(struct file_conf *fc)
 			ret = 0;
 			goto out;
 		}
+		fit_noise_note(&fst);
 	}
 	prefit = fc->kind == LG_DETECTOR_KNN && !fc->pooled && (in.ndev > 1 || fc->has_g);
 	set.window = fc->window;
@@ -3163,6 +3181,7 @@ more_options:
 		goto out;
 	}
 	if (out) {
+		fit_noise_note(&st);
 		if (lg_detector_from_stats(&st, c.kind, c.components, 256, &det) ||
 		    lg_detector_calibrate(&det, rows, n, c.quantile, c.margin)) {
 			fprintf(stderr, "linegate-train: the fit failed (degenerate "

@@ -74,8 +74,12 @@ for s in 4 5; do
 done
 "$train" --merge "$dir/r4.json" --merge "$dir/r5.json" --no-local --stats-out "$dir/rm.json" \
 	2>/dev/null || fail "recipe: the upstream merge"
-"$train" --merge "$dir/rm.json" --no-local --out "$dir/rmodel.json" 2>/dev/null ||
+"$train" --merge "$dir/rm.json" --no-local --out "$dir/rmodel.json" 2>"$dir/rfit.err" ||
 	fail "recipe: the model from the merged statistics"
+# 6400 noised windows under sigma ~967: the fit says its model is fitted to noise (trial L,
+# s22: only the exports said so, the server that fitted and signed said nothing)
+grep -q "warning: the statistics this model is fitted from carry differential-privacy noise" \
+	"$dir/rfit.err" || fail "recipe: no noise warning at the fit: $(cat "$dir/rfit.err")"
 python3 - "$dir" <<'PY' || exit 1
 import json, sys
 d = sys.argv[1]
