@@ -76,6 +76,7 @@ struct lg_recorder {
 	char origin[32];
 	char state[320];
 	uint32_t session;
+	uint64_t start_frames; /* frames at this recording's start: its own are the rest */
 	uint64_t mono_to_wall; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
 	uint64_t deadline_ns;  /* monotonic; 0 = none */
 	uint64_t next_space_ns;
@@ -393,15 +394,18 @@ static void fail(struct lg_recorder *r, const char *why)
 	snprintf(st, sizeof(st), "stopped: %s", why);
 	finish(r, st);
 	atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
+	/* frames: this recording's (trial L, s22: the total since linegate started read as
+	 * the recording's own); frames_total: that total, as status's recording.frames */
 	frames = atomic_load(&r->frames);
 	json_esc(why, esc, sizeof(esc));
 	snprintf(line, sizeof(line),
 		 "{\"type\":\"event\",\"event\":\"recording_stopped\","
-		 "\"reason\":\"%s\",\"frames\":%" PRIu64 ",\"time_ns\":%" PRIu64 "}\n",
-		 esc, frames, clock_ns(CLOCK_REALTIME));
+		 "\"reason\":\"%s\",\"frames\":%" PRIu64 ",\"frames_total\":%" PRIu64
+		 ",\"time_ns\":%" PRIu64 "}\n",
+		 esc, frames - r->start_frames, frames, clock_ns(CLOCK_REALTIME));
 	set_event(r, line);
-	fprintf(stderr, "linegate: recording stopped: %s (%" PRIu64 " frames recorded)\n", why,
-		frames);
+	fprintf(stderr, "linegate: recording stopped: %s (%" PRIu64 " frames in this "
+		"recording)\n", why, frames - r->start_frames);
 }
 
 static void fail_errno(struct lg_recorder *r, const char *what, int e)
@@ -734,6 +738,7 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	}
 	r->n = 1;
 	r->session++;
+	r->start_frames = atomic_load(&r->frames);
 	r->mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	r->deadline_ns =
 	    c->for_seconds ? clock_ns(CLOCK_MONOTONIC) + c->for_seconds * 1000000000ull : 0;

@@ -330,6 +330,11 @@ check("state", b["recording"]["state"].startswith("stopped: write ") and
 ev = [json.loads(l) for l in open(sys.argv[3]) if '"event":"recording_' in l]
 check("one recording_stopped event line", [e["event"] for e in ev], ["recording_stopped"])
 check("its reason", ev[0]["reason"], b["recording"]["state"][len("stopped: "):])
+# this recording's frames, not the total since linegate started (trial L, s22)
+check("its frames: this recording's", ev[0]["frames"],
+      b["recording"]["frames"] - a["recording"]["frames"])
+check("its frames_total: since the start", ev[0]["frames_total"], b["recording"]["frames"])
+check("earlier recordings' frames are not in it", a["recording"]["frames"] > 0, True)
 log = [l for l in open(sys.argv[4]) if "recording stopped:" in l]
 check("one log line", len(log), 1)
 # 8 devices x 200 frames after the apply, all admitted and scored, recording or not
