@@ -75,7 +75,7 @@ for d in json.load(sys.stdin)["devices"]:
           "  (UADP)" if d["name"] in ("press-3-plc", "legacy-gw-1") else ""))'
 
 echo "demo: load generator: $DEVICES devices x $FRAMES frames at $RATE frames/s (6 send LGF," \
-	"2 OPC UA PubSub UADP); device $FAULT develops a bearing fault at frame $((ONSET + 1));" \
+	"2 OPC UA PubSub UADP); device $FAULT develops a bearing fault from its frame $ONSET (counting from 0);" \
 	"attackers mixed in"
 lg_bg ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP --uadp \
 	-n $FRAMES -r "$RATE" -f $FAULT:$ONSET:bearing --unknown $((FRAMES / 4)) \
@@ -155,15 +155,20 @@ for i, e in sorted(incidents.items(), key=lambda x: x[1]["onset"]):
           f'max score {e["max_score"]:.4g} (threshold {e["threshold"]:.4g}); {state}')
 f = sent.get("fault")
 if f:
-    print(f'injected fault: device {f["device"]} ({f["name"]}), {f["kind"]}, from frame {f["onset_frame"]}')
+    print(f'injected fault: device {f["device"]} ({f["name"]}), {f["kind"]}, from frame {f["onset_frame"]} (counting from 0)')
     mine = [e for e in incidents.values() if e["device"] == f["device"]]
     others = [e for e in incidents.values() if e["device"] != f["device"]]
     for e in mine:
         y, frac = e["onset"][:-1].split(".")
         import calendar, time
         onset_ns = calendar.timegm(time.strptime(y, "%Y-%m-%dT%H:%M:%S")) * 10**9 + int(frac) * 10**6
-        print(f'  its incident\'s onset is {(onset_ns - f["onset_wall_ns"]) / 1e6:+.1f} ms from '
-              f'the injection; time to insight {e["tti_ms"]} ms')
+        # The onset is the sample time of the first alerting window's first sample, which the
+        # generator stamps as it makes the frame, a little before it sends it: so a few ms
+        # either side of the injection (the send of the first faulty frame), not a detection
+        # before the fault.
+        print(f'  its incident\'s onset (the first alerting window\'s first sample time) is '
+              f'{(onset_ns - f["onset_wall_ns"]) / 1e6:+.1f} ms from the injection (the send of '
+              f'the first faulty frame); time to insight {e["tti_ms"]} ms')
     print("  faulty device identified, one incident, no other: " +
           ("YES" if len(mine) == 1 and not others else "NO"))
 lost = sent["enrolled"] - st["admitted"]
