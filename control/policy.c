@@ -2688,8 +2688,8 @@ int lg_policy_trusts_demo_key(const struct lg_policy *p, char *buf, size_t len)
 			continue;
 		if (buf && len)
 			snprintf(buf, len, "models.trusted_keys holds the public demo signing key "
-				 "%.8s... whose secret half is published with linegate "
-				 "(control/defaults/demo-signing.key): anyone can sign a model or "
+				 "%.8s... whose secret half is published with linegate's source "
+				 "(control/defaults/demo-signing.key in its repository): anyone can sign a model or "
 				 "bundle this policy accepts; make a key of your own (linegatectl "
 				 "keygen), sign your models with it and trust only that one "
 				 "(docs/model-registry.md)", hex);

@@ -1344,7 +1344,8 @@ int main(int argc, char **argv)
 	static struct lg_mcast_group mcast[LG_POLICY_MAX_MCAST];
 	static char mcast_if[sizeof(((struct lg_policy *)0)->mcast_if)];
 	const char *backend = "uring", *bind_addr = NULL, *ctl = NULL, *stats_out = NULL,
-		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL;
+		   *output = NULL, *xdp = NULL, *metrics = NULL, *xdp_pin = NULL, *state_dir = NULL,
+		   *state_from = "--state-dir";
 	char origin[1024] = "", state_env[512], boot_err[700] = "";
 	bool no_pin = false, backend_given = false, workers_given = false, finite;
 	static char policy_opts[sizeof(((struct lg_policy *)0)->backend.opts)];
@@ -1522,6 +1523,7 @@ int main(int argc, char **argv)
 		snprintf(state_env, sizeof(state_env), "%s", e && *e ? e : "/var/lib/linegate");
 		state_env[strcspn(state_env, ":")] = '\0';
 		state_dir = state_env;
+		state_from = e && *e ? "$STATE_DIRECTORY" : "the default, no --state-dir given";
 	}
 	{
 		const char *colon = strchr(backend, ':');
@@ -1579,8 +1581,10 @@ int main(int argc, char **argv)
 			 "folder is read or written)", dp.policy_path);
 		state_dir = "none";
 	} else if (lg_state_open(state_dir, &dp.state, err, sizeof(err))) {
-		fprintf(stderr, "linegate: %s%s%s\n", boot_err[0] ? boot_err : "",
-			boot_err[0] ? "; and the state folder cannot be read: " : "", err);
+		fprintf(stderr, "linegate: %s%s%s (the folder came from %s)\n",
+			boot_err[0] ? boot_err : "",
+			boot_err[0] ? "; and the state folder cannot be read: " : "", err,
+			state_from);
 		if (!boot_err[0])
 			lg_policy_free(&p);
 		return 1;

@@ -153,24 +153,28 @@ int lg_state_open(const char *dir, struct lg_state **out, char *err, size_t errl
 	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		ret = -errno;
-		snprintf(err, errlen, "--state-dir %s: %s (give a folder linegate may create, "
-			 "e.g. --state-dir /var/lib/linegate run as root)", dir, strerror(errno));
+		/* Which user, and what to do (trial N, s22: the text read as if --state-dir had
+		 * been given, and did not say that the parent was what refused). */
+		snprintf(err, errlen, "state folder %s: %s: linegate, as uid %u, cannot create it "
+			 "in its parent folder; create it beforehand owned by that user (mode "
+			 "0700), as systemd's StateDirectory= does, or give another with "
+			 "--state-dir DIR", dir, strerror(errno), (unsigned)geteuid());
 		goto err;
 	}
 	st->dfd = lg_outpath_open(dir, O_RDONLY | O_DIRECTORY, 0, why, sizeof(why));
 	if (st->dfd < 0) {
 		ret = st->dfd;
-		snprintf(err, errlen, "--state-dir %s", why);
+		snprintf(err, errlen, "state folder %s", why);
 		goto err;
 	}
 	if (fstat(st->dfd, &sb)) {
 		ret = -errno;
-		snprintf(err, errlen, "--state-dir %s: %s", dir, strerror(errno));
+		snprintf(err, errlen, "state folder %s: %s", dir, strerror(errno));
 		goto err;
 	}
 	/* Whoever may write the marks may make linegate accept replayed frames. */
 	if (sb.st_mode & 022) {
-		snprintf(err, errlen, "--state-dir %s: group or others may write it (mode %03o): "
+		snprintf(err, errlen, "state folder %s: group or others may write it (mode %03o): "
 			 "chmod 700 %s", dir, sb.st_mode & 0777, dir);
 		ret = -EPERM;
 		goto err;

@@ -156,8 +156,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(lg_policy_parse(demo, strlen(demo), keys.policy, &q, err, sizeof(err)), 0);
 		CHECK_EQ(lg_policy_trusts_demo_key(&q, why, sizeof(why)), 1);
 		CHECK_STR_CONTAINS(why, "models.trusted_keys holds the public demo signing key "
-				   "c3126d69... whose secret half is published with linegate "
-				   "(control/defaults/demo-signing.key)");
+				   "c3126d69... whose secret half is published with linegate's "
+				   "source (control/defaults/demo-signing.key in its repository)");
 		CHECK_EQ(lg_policy_trusts_demo_key(&q, NULL, 0), 1);
 		lg_policy_free(&q);
 		/* one hex digit changed: not the demo key */

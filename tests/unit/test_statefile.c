@@ -184,6 +184,24 @@ int main(int argc, char **argv)
 	CHECK_EQ(chmod(sub, 0777), 0);
 	CHECK_EQ(lg_state_open(sub, &a, err, sizeof(err)), -EPERM);
 	CHECK_STR_CONTAINS(err, "group or others may write it (mode 777): chmod 700");
+	CHECK(!strncmp(err, "state folder ", 13)); /* not "--state-dir": it may come from
+						    * $STATE_DIRECTORY (trial N, s22) */
+
+	/* A folder that cannot be made: the parent is what refused, said with the user. */
+	{
+		char file[96], under[128];
+		FILE *f;
+
+		snprintf(file, sizeof(file), "%s/plain", dir);
+		snprintf(under, sizeof(under), "%s/state", file);
+		f = fopen(file, "w");
+		CHECK(f != NULL);
+		if (f)
+			fclose(f);
+		CHECK_EQ(lg_state_open(under, &a, err, sizeof(err)), -ENOTDIR);
+		CHECK_STR_CONTAINS(err, "cannot create it in its parent folder");
+		CHECK_STR_CONTAINS(err, "as systemd's StateDirectory= does");
+	}
 
 	{
 		char cmd[128];
