@@ -5,6 +5,12 @@
  * channels, a positive rate and finite samples within +-LG_SAMPLE_LIMIT (rows with a bad
  * sample dropped, each cutting a segment at most); a refused one must say where, as
  * "name:" followed by a position, and leave the set empty.
+ *
+ * A first byte 'L' picks the labels file of linegate-train and linegate-quality
+ * (lg_labels_load_mem(): device,kind,onset[,end]): an accepted one has rows with a device
+ * and a kind of their own fields (no comma, not empty), an onset >= 0 and an end after it
+ * (or none), each on a line after the header, in order; a refused one names the file and
+ * leaves no rows.
  */
 #include <linegate/ingest.h>
 #include <linegate/policy.h>
@@ -16,6 +22,31 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int labels(const uint8_t *data, size_t size)
+{
+	struct lg_labels l;
+	char err[512] = "";
+	unsigned last = 1;
+
+	if (lg_labels_load_mem((const char *)data, size, "f.labels", &l, err, sizeof(err))) {
+		if (strncmp(err, "f.labels", 8) || l.n || l.l)
+			abort();
+		return 0;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct lg_label *r = &l.l[i];
+
+		if (!r->device[0] || !r->kind[0] || strchr(r->device, ',') ||
+		    strchr(r->kind, ',') || !(r->onset >= 0) || !isfinite(r->onset) ||
+		    (r->end >= 0 && !(r->end > r->onset)) || !isfinite(r->end) ||
+		    r->line <= last || !memchr(data, r->device[0], size))
+			abort();
+		last = r->line;
+	}
+	lg_labels_free(&l);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lg_ingest in = { 0 };
@@ -25,6 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
+	if (data[0] == 'L')
+		return labels(data + 1, size - 1);
 	if (data[0] & 1) {
 		o.rate = data[0] & 2 ? 1000 : 0;
 		ret = lg_ingest_csv_mem(&in, (const char *)data + 1, size - 1, "f.csv", &o, err,

@@ -1752,20 +1752,18 @@ int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
 
 /* ---- labels ---- */
 
-int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen)
+/* The labels in buf[0..len) (buf[len] must be writable: it is made the end), named path in
+ * messages; buf is cut up in place, not freed. */
+static int labels_parse(uint8_t *buf, size_t len, const char *path, struct lg_labels *out,
+			char *err, size_t errlen)
 {
-	uint8_t *buf;
-	size_t len;
 	char *p, *next;
 	unsigned line = 0;
-	int ret = read_all(path, &buf, &len, err, errlen), header = 0;
+	int ret, header = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (ret)
-		return ret;
+	buf[len] = '\0';
 	if (memchr(buf, '\0', len)) {
 		seterr(err, errlen, "%s: a NUL byte: not a CSV text file", path);
-		free(buf);
 		return -EINVAL;
 	}
 	for (p = (char *)buf; p < (char *)buf + len; p = next) {
@@ -1851,9 +1849,40 @@ int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t er
 bad:
 	ret = -EINVAL;
 out:
-	free(buf);
 	if (ret)
 		lg_labels_free(out);
+	return ret;
+}
+
+int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int ret = read_all(path, &buf, &len, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	if (ret)
+		return ret;
+	ret = labels_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	return ret;
+}
+
+int lg_labels_load_mem(const char *text, size_t len, const char *name, struct lg_labels *out,
+		       char *err, size_t errlen)
+{
+	uint8_t *buf = malloc(len + 1);
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!buf) {
+		seterr(err, errlen, "%s: out of memory", name);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(buf, text, len);
+	ret = labels_parse(buf, len, name, out, err, errlen);
+	free(buf);
 	return ret;
 }
 

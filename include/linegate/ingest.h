@@ -178,6 +178,9 @@ struct lg_labels {
 };
 
 int lg_labels_load(const char *path, struct lg_labels *out, char *err, size_t errlen);
+/* The same from text in memory (len bytes, no NUL needed), named name in messages. */
+int lg_labels_load_mem(const char *text, size_t len, const char *name, struct lg_labels *out,
+		       char *err, size_t errlen);
 void lg_labels_free(struct lg_labels *l);
 /* The first label of a device (NULL: healthy); a device may have several rows. */
 const struct lg_label *lg_labels_find(const struct lg_labels *l, const char *device);
