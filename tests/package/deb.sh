@@ -92,6 +92,38 @@ out=$(systemd-analyze verify linegate@lo.service linegated.service 2>&1) && [ -z
 echo "ok: systemd-analyze verify linegate@lo.service linegated.service"
 linegatectl validate /etc/linegate/policy.yaml || fail "the default policy does not validate"
 
+# The maintainer scripts as under systemd, with stubs for systemctl and debhelper's helpers
+# (this machine need not run systemd; its /run/systemd/system is a folder of the test's):
+# an upgrade stops nothing first and restarts what runs after; a removal stops both
+# services (trial N, s22: an upgrade left linegated stopped, a removal left both running).
+dpkg-deb -e "$deb" "$tmp/ctrl"
+mkdir -p "$tmp/stub" "$tmp/sdrun"
+for c in systemctl deb-systemd-invoke deb-systemd-helper systemd-sysusers; do
+	printf '#!/bin/sh\necho "%s $*" >> "%s"\n' "$c" "$tmp/calls" > "$tmp/stub/$c"
+	chmod +x "$tmp/stub/$c"
+done
+script() { # script NAME ARGS...: the calls it made, one a line
+	: > "$tmp/calls"
+	[ -e "$tmp/ctrl/$1" ] || return 0
+	sed "s#/run/systemd/system#$tmp/sdrun#g" "$tmp/ctrl/$1" > "$tmp/$1.sh"
+	PATH=$tmp/stub:$PATH sh "$tmp/$1.sh" "${@:2}" >/dev/null || fail "$1 ${*:2} failed"
+	cat "$tmp/calls"
+}
+calls=$(script preinst upgrade 0.0.9)
+grep -q stop <<<"$calls" && fail "preinst upgrade stops a service: $calls"
+calls=$(script postinst configure 0.0.9)
+grep -qx "deb-systemd-invoke try-restart linegated.service" <<<"$calls" &&
+	grep -qx "deb-systemd-invoke try-restart linegate@\*.service" <<<"$calls" ||
+	fail "postinst after an upgrade does not restart what runs: $calls"
+calls=$(script postinst configure)
+grep -qE "start|restart" <<<"$calls" && fail "a first install starts a service: $calls"
+calls=$(script prerm upgrade 0.1.1)
+grep -q stop <<<"$calls" && fail "prerm upgrade stops a service: $calls"
+calls=$(script prerm remove)
+grep -qx "deb-systemd-invoke stop linegated.service linegate@\*.service" <<<"$calls" ||
+	fail "prerm remove does not stop the services: $calls"
+echo "ok: maintainer scripts: an upgrade restarts what runs, a removal stops it"
+
 dpkg --purge linegate > "$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge failed"; }
 installed=0
 for f in /usr/bin/linegate /etc/linegate /lib/systemd/system/linegate@.service /var/lib/linegate; do
