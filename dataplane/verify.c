@@ -804,12 +804,13 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 	}
 	/* Per device, once per datagram: admitted when any of its DataSetMessages was used,
 	 * else dropped for the first one's reason (docs/drop-reasons.md, "Several devices in
-	 * one datagram"). The datagram itself is admitted (and recorded, for the devices whose
-	 * data was used) when any device's data was used, else dropped as bad_sample or
-	 * channels. */
+	 * one datagram"). The datagram itself is admitted when any device's data was used, else
+	 * dropped as bad_sample or channels; it is recorded either way, for every device it
+	 * holds: it is authentic and fresh, the line's own data (trial L, s22: a device whose
+	 * frames were refused for their content could not be recorded to train on). */
 	{
-		uint32_t ids[LG_UADP_MAX_DSM];
-		unsigned nids = 0;
+		uint32_t all[LG_UADP_MAX_DSM];
+		unsigned nall = 0;
 
 		for (unsigned i = 0; i < m->dsm_count; i++) {
 			enum lg_reason why = hit[i].why;
@@ -819,21 +820,20 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				first &= hit[j].s != hit[i].s;
 			if (!first)
 				continue;
+			all[nall++] = hit[i].dev->id;
 			for (unsigned j = i + 1; j < m->dsm_count && why != LG_OK; j++)
 				if (hit[j].s == hit[i].s && hit[j].why == LG_OK)
 					why = LG_OK;
-			if (why == LG_OK) {
+			if (why == LG_OK)
 				atomic_fetch_add_explicit(&hit[i].s->admitted, 1,
 							  memory_order_relaxed);
-				ids[nids++] = hit[i].dev->id;
-			} else {
+			else
 				atomic_fetch_add_explicit(&hit[i].s->drops[why], 1,
 							  memory_order_relaxed);
-			}
 		}
+		lg_record_frame(w, g->policy.uadp_port, pkt, all, nall);
 		if (!used && (bad || chan_bad))
 			return bad ? LG_DROP_BAD_SAMPLE : LG_DROP_CHANNELS;
-		lg_record_frame(w, g->policy.uadp_port, pkt, ids, nids);
 	}
 	if (bad || chan_bad)
 		atomic_fetch_add_explicit(&w->st.uadp_partial, 1, memory_order_relaxed);
@@ -928,11 +928,15 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 	/* its key into the record of the keys the mark covers, before the mark moves */
 	lg_dev_key_marks(g, (size_t)(dev - g->policy.devices), slot);
 	lg_dev_commit(s, f.sequence);
+	/* Authentic and fresh: the line's own data, recorded whatever its content (trial L,
+	 * s22: frames at another rate than the model's, the very case a recording is for, were
+	 * left out, and nothing said so); a rate, channel count or bad sample the windows
+	 * refuse below is counted as such, and is still in the recording. */
+	lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 	if (f.type == LGF_TYPE_HEARTBEAT) {
 		lg_window_seq_moves(s, f.sequence);
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.heartbeats, 1, memory_order_relaxed);
-		lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 		return LG_OK;
 	}
 	/* Authentic (its sequence is spent), but of another rate than its model reads. */
@@ -960,7 +964,5 @@ static enum lg_reason lgf_judge(struct lg_worker *w, const struct lg_gen *g,
 	r = lg_window_add_frame(w, g, dev, s, &f, pkt->rx_ns);
 	if (r != LG_DROP_BAD_SAMPLE)
 		atomic_fetch_add_explicit(&s->admitted, 1, memory_order_relaxed);
-	if (r == LG_OK)
-		lg_record_frame(w, g->policy.port, pkt, &dev->id, 1);
 	return r;
 }

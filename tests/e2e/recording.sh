@@ -344,10 +344,14 @@ check("final counters: record_errors", final["record_errors"], 1)
 done()
 PY
 # 6. A backend that sees frames (afxdp behind XDP): the received frames are recorded as they
-# came, MAC addresses and all (a socket's datagrams get zero MACs, as above).
+# came, MAC addresses and all (a socket's datagrams get zero MACs, as above). press-1-vib's
+# policy says another sample rate than it sends: its frames are refused as sample_rate, and
+# recorded all the same, authentic and fresh (trial L, s22: they were left out, silently,
+# though a recording is how such a machine is retrained).
 python3 - "$T/policy0.yaml" "$T/p6.yaml" "$T" <<'PY'
 import sys
 t = open(sys.argv[1]).read().replace("  dir: %s/rec\n" % sys.argv[3], "  dir: %s/rec6\n" % sys.argv[3], 1)
+t = t.replace("  - id: 101\n", "  - id: 101\n    sample_rate: 12345\n", 1)
 open(sys.argv[2], "w").write(t)
 PY
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/p6.yaml" -B $SRV_IP -c "$T/dp6.sock" \
@@ -360,7 +364,7 @@ if ! lg_wait_for 5 test -S "$T/dp6.sock"; then
 		lg_skip "steps 1-5 passed; this kernel cannot run afxdp on a veth"
 	lg_fail "linegate (afxdp) did not start"
 fi
-lg_ctl "$T/dp6.sock" '{"cmd":"record","action":"start","devices":["press-2-vib"]}' > /dev/null ||
+lg_ctl "$T/dp6.sock" '{"cmd":"record","action":"start","devices":["press-1-vib","press-2-vib"]}' > /dev/null ||
 	lg_fail "record start (afxdp)"
 ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy0.yaml" -t $SRV_IP -S $LINE_IP -d 2 -n 30 \
 	-r 2000 --first-seq 6001 -q -j "$T/sent6.json"
@@ -373,12 +377,17 @@ wait $DP_PID || lg_fail "linegate (afxdp) exited with status $?"
 LG_PIDS=""
 $COUNT "$T"/rec6/linegate-*.pcapng > "$T/count6.json"
 python3 - "$T/count6.json" "$(ip netns exec "$NS_LINE" cat /sys/class/net/lg1/address)" \
-	"$(ip netns exec "$NS_SRV" cat /sys/class/net/lg0/address)" <<'PY'
+	"$(ip netns exec "$NS_SRV" cat /sys/class/net/lg0/address)" "$T/s6.json" <<'PY'
 import json, sys
 from lgcheck import check, done
 cnt, line_mac, srv_mac = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
-check("press-2-vib frames recorded (afxdp)", cnt["devices"], {"102": 30})
-check("as received: the line's MAC to the server's", cnt["macs"], {"%s>%s" % (line_mac, srv_mac): 30})
+st = json.load(open(sys.argv[4]))
+dev = {d["name"]: d for d in st["devices"]}
+check("press-1-vib refused as sample_rate", dev["press-1-vib"]["drops"].get("sample_rate"), 30)
+check("press-1-vib admitted", dev["press-1-vib"]["admitted"], 0)
+check("frames recorded (afxdp): press-2-vib's, and press-1-vib's refused for their rate",
+      cnt["devices"], {"101": 30, "102": 30})
+check("as received: the line's MAC to the server's", cnt["macs"], {"%s>%s" % (line_mac, srv_mac): 60})
 check("bad checksums", cnt["bad_csum"], 0)
 done()
 PY
