@@ -276,6 +276,14 @@ struct lg_modelset {
 	 * changes only detection.gemm, the route (the same scores: drift monitors keep their
 	 * state, docs/models.md "Drift"). Set at publish, from epoch when still 0. */
 	uint64_t model_id;
+	/* Its active model's: kept when only the shadow changes (set, ended, or another one)
+	 * or only the route (trial L, s22: approving a candidate into the shadow restarted the
+	 * drift monitors of the model that still ran, and ended a drift that was still there);
+	 * a new one when the active model changes. What the drift monitors follow. */
+	uint64_t active_id;
+	struct lg_file_id {
+		uint64_t dev, ino, size, mtime_ns;
+	} active_file; /* the active model file as it was loaded (0s: not known) */
 	/* Published with a generation (a window or model change): workers take it together
 	 * with generation need_gen, never with an older one. 0 = any generation. */
 	uint64_t need_gen;
@@ -301,7 +309,7 @@ struct lg_event {
 	uint64_t scored_ns;
 	uint64_t scored_wall_ns; /* CLOCK_REALTIME, to line up with the sender's clock */
 	uint64_t model_epoch;    /* which model set scored it */
-	uint64_t model_id;       /* and its models' id (struct lg_modelset) */
+	uint64_t model_id;       /* its active model's id (struct lg_modelset, active_id) */
 	char name[LG_NAME_MAX];
 	/* Bad samples (issue 8): the row's features or score were not finite; it is an
 	 * alert whose score is shown as null (output.c). */

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void state_free(struct lg_dev_state *s)
@@ -536,6 +537,8 @@ static int publish(struct lg_dp *dp, struct lg_policy *p, struct lg_modelset *ms
 		ms->epoch = ++dp->model_epoch;
 		if (!ms->model_id)
 			ms->model_id = ms->epoch;
+		if (!ms->active_id)
+			ms->active_id = ms->epoch;
 		ms->need_gen = g->epoch;
 		old_ms = atomic_exchange(&dp->models, ms);
 	}
@@ -699,8 +702,10 @@ int lg_dp_apply(struct lg_dp *dp, struct lg_apply_req *r)
 		/* Only the route changed: the same models, the same scores (docs/model-engine.md
 		 * "GEMM routes"), so not a new model for the drift monitors. */
 		if (!changed(&d, "detection.model") && !changed(&d, "detection.window") &&
-		    !changed(&d, "detection.threshold") && !changed(&d, "models.trusted_keys"))
+		    !changed(&d, "detection.threshold") && !changed(&d, "models.trusted_keys")) {
 			ms->model_id = m->model_id;
+			ms->active_id = m->active_id;
+		}
 	}
 	if (!ms && devices_changed(&d) && atomic_load(&dp->models)) {
 		char msg[1400];
@@ -852,6 +857,15 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 }
 
 /* Load the models for every worker under policy p (its window and trusted keys). */
+/* Whether b runs the same active model as a: its path, label, and file as loaded (a file
+ * whose identity is not known is never the same). */
+static bool same_active(const struct lg_modelset *a, const struct lg_modelset *b)
+{
+	return a->active_file.ino && !memcmp(&a->active_file, &b->active_file,
+					     sizeof(a->active_file)) &&
+	       !strcmp(a->active_path, b->active_path) && !strcmp(a->active, b->active);
+}
+
 static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const char *active,
 			  const char *active_label, const char *shadow, const char *shadow_label,
 			  struct lg_modelset **out, char *err, size_t errlen)
@@ -909,6 +923,15 @@ static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const cha
 	}
 	snprintf(ms->active, sizeof(ms->active), "%s", active_label);
 	snprintf(ms->active_path, sizeof(ms->active_path), "%s", active);
+	{
+		struct stat st;
+
+		if (!stat(active, &st))
+			ms->active_file = (struct lg_file_id){
+				(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+				(uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+					(uint64_t)st.st_mtim.tv_nsec };
+	}
 	if (shadow) {
 		snprintf(ms->shadow, sizeof(ms->shadow), "%s", shadow_label);
 		snprintf(ms->shadow_path, sizeof(ms->shadow_path), "%s", shadow);
@@ -935,6 +958,10 @@ int lg_dp_set_models(struct lg_dp *dp, const char *active, const char *active_la
 	}
 	ms->epoch = ++dp->model_epoch;
 	ms->model_id = ms->epoch;
+	/* The same active model (its path, label and file as loaded): only the shadow changed,
+	 * and the drift monitors go on with the model that scores. */
+	old = atomic_load(&dp->models);
+	ms->active_id = old && same_active(old, ms) ? old->active_id : ms->epoch;
 	old = atomic_exchange(&dp->models, ms);
 	/* Before the workers run (start-up) there is nobody to wait for. */
 	if (old)

@@ -116,7 +116,7 @@ void lg_worker_score(struct lg_worker *w, unsigned n)
 		e->scored_ns = now;
 		e->scored_wall_ns = wall_ns;
 		e->model_epoch = w->ms->epoch;
-		e->model_id = w->ms->model_id;
+		e->model_id = w->ms->active_id;
 		if (shadow && e->shadow_det >= 0 &&
 		    (w->shadow_scores[i] > (pol > 0 ? pol : w->shadow_thr[i])) != (bool)e->alert)
 			atomic_fetch_add_explicit(&w->st.shadow_disagree, 1, memory_order_relaxed);

@@ -54,10 +54,31 @@ lg_wait_for 5 test "$(rows)" -ge $((n0 + 20)) || lg_fail "103's windows after th
 	lg_fail "a gemm-only apply ended a drift: $(grep '"state":"end"' "$T/out.jsonl")"
 [ "$(events start)" = 1 ] || lg_fail "drift starts: $(grep '"type":"event"' "$T/out.jsonl")"
 echo "gemm: openblas: the drift of 103 kept, no event"
+# A shadow beside the same active model (what approving a drift candidate does) is not a new
+# model for the monitors either (trial L, s22: it ended the drift of the model that still ran,
+# "the model changed").
+cp "$LG_SOURCE/control/defaults/model.json" "$T/cand.json"
+cp "$LG_SOURCE/control/defaults/model.json.sig" "$T/cand.json.sig"
+e1=$(epoch)
+r=$(python3 -c "
+import json, sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'model', 'active': sys.argv[2], 'label': 'model.json',
+                              'shadow': sys.argv[3], 'shadow_label': 'cand@1'})
+print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" \
+	"$LG_SOURCE/control/defaults/model.json" "$T/cand.json")
+[ "$r" = ok ] || lg_fail "shadow set: $r"
+[ "$(epoch)" -gt "$e1" ] || lg_fail "the shadow made no new model set (epoch $e1)"
+n0=$(rows)
+"$LG_BIN_GEN" -p "$T/run.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -q -d 3 -n 50 -r 600 \
+	--first-seq 501 -f 103:0:bearing > "$T/gen.out" 2>&1 || lg_fail "loadgen: $(cat "$T/gen.out")"
+lg_wait_for 5 test "$(rows)" -ge $((n0 + 20)) || lg_fail "103's windows after the shadow: $n0 -> $(rows)"
+[ "$(events end)" = 0 ] ||
+	lg_fail "a shadow set ended a drift: $(grep '"state":"end"' "$T/out.jsonl")"
+echo "shadow set: the drift of 103 kept, no event"
 r=$(apply "$T/thr.yaml")
 [[ $r == ok* ]] || lg_fail "threshold apply: $r"
 "$LG_BIN_GEN" -p "$T/run.yaml" -t 127.0.0.1:$PORT -S 127.0.0.1 -q -d 3 -n 20 -r 600 \
-	--first-seq 501 -f 103:0:bearing > "$T/gen.out" 2>&1 || lg_fail "loadgen: $(cat "$T/gen.out")"
+	--first-seq 551 -f 103:0:bearing > "$T/gen.out" 2>&1 || lg_fail "loadgen: $(cat "$T/gen.out")"
 lg_wait_for 5 grep -q '"state":"end".*"reason":"model changed"' "$T/out.jsonl" ||
 	lg_fail "a threshold change did not restart the monitor: $(grep '"type":"event"' "$T/out.jsonl")"
 echo "threshold: the drift of 103 ended with \"model changed\""
