@@ -844,6 +844,21 @@ static int add_floor(struct lg_detector *det, const struct dev_rows *r, int c, u
 		memcpy(rows + k * D, row, sizeof(float) * D * take);
 		k += take;
 	}
+	/* Fewer healthy windows than one PSI block: no floor, said (trial L, s22: a drift
+	 * candidate from a 30 s recording had none, raised PSI drift at its first block once
+	 * approved, and nothing had said why). */
+	if (block && k < (size_t)block * take) {
+		char chan[24] = "";
+
+		if (c >= 0)
+			snprintf(chan, sizeof(chan), " channel %d", c);
+		fprintf(stderr, "linegate-train: %s%s: %zu healthy windows, fewer than one PSI "
+			"block (detection.drift.psi_windows %u): the model gets no drift floor for "
+			"it, and a PSI drift may start at its first block even at the operating "
+			"point it was trained on; train on a longer recording (for a retrain: "
+			"detection.drift.retrain.record_seconds)\n", r->dev->name, chan,
+			k / take, block);
+	}
 	ret = lg_detector_add_psi_floor(det, rows, k, take, block);
 	free(rows);
 	return ret;
