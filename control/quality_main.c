@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	struct lg_quality q;
 	const char *model = NULL, *onnx = NULL;
 	enum lg_model_gemm gemm = LG_MODEL_GEMM_AUTO;
-	bool gemm_set = false;
+	bool gemm_set = false, window_set = false;
 	struct lg_model *om = NULL;
 	unsigned total = 0, detected = 0;
 	char err[512];
@@ -135,7 +135,10 @@ more_options:
 			}
 			break;
 		case 3: c.components = (size_t)atoi(optarg); break;
-		case 'w': c.window = (unsigned)atoi(optarg); break;
+		case 'w':
+			c.window = (unsigned)atoi(optarg);
+			window_set = true;
+			break;
 		case 'q': c.quantile = atof(optarg); break;
 		case 4: c.margin = atof(optarg); break;
 		case 5:
@@ -215,6 +218,10 @@ more_options:
 	if (qf.from.n && onnx)
 		fprintf(stderr, "linegate-quality: WARNING: --onnx is ignored with --from: it "
 			"judges the --model detector\n");
+	/* trial L, s22: -w 1024 beside a 2048-sample model was ignored without a word */
+	if (qf.from.n && window_set)
+		fprintf(stderr, "linegate-quality: WARNING: -w %u is ignored with --from: each "
+			"device is judged at its detector's window, the model's\n", c.window);
 	if (qf.from.n) {
 		if (!model || !qf.labels || !c.k || c.k > c.n || c.n > 64 || !c.latency) {
 			fprintf(stderr, "linegate-quality: --from needs --model and --labels "

@@ -75,6 +75,12 @@ grep -q "linegate-train: $dir/nan.pcap: device $dev: 1 channel(s) .* in 2 segmen
 	> "$dir/q0.out" 2> "$dir/q0.err" || fail "quality clean: $(cat "$dir/q0.err")"
 grep -q "linegate-quality: warning: $dir/nan.pcap: 1 LGF frame(s)" "$dir/q.err" ||
 	fail "quality: no warning: $(cat "$dir/q.err")"
+grep -q "ignored with --from" "$dir/q0.err" && fail "a -w warning without -w: $(cat "$dir/q0.err")"
+# -w beside --from is not what judges: said (trial L, s22: silently ignored)
+"$quality" --model "$dir/m.json" --from "$L/line.pcap" "${P[@]}" --labels "$dir/none.csv" \
+	-w 1024 > /dev/null 2> "$dir/qw.err" || fail "quality -w: $(cat "$dir/qw.err")"
+grep -q "WARNING: -w 1024 is ignored with --from: each device is judged at its detector's window" \
+	"$dir/qw.err" || fail "quality: -w ignored in silence: $(cat "$dir/qw.err")"
 /usr/bin/python3 - "$dir/q.out" "$dir/q0.out" "$src/tests/line2" "$L/manifest.json" <<'PY' ||
 import json, sys
 sys.path.insert(0, sys.argv[3])
