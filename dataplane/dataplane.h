@@ -665,7 +665,7 @@ bool lg_flood_suspect(uint64_t rl, uint64_t ok, uint64_t bad, uint64_t ns, uint3
 bool lg_flood_forged_reason(int r);
 /* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
  * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
-struct json_object *lg_dp_rate_json(const struct lg_gen *g);
+struct json_object *lg_dp_rate_json(const struct lg_gen *g, const struct lg_modelset *ms);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);

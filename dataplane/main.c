@@ -356,7 +356,7 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	/* devices in drift (drift.c): linegated audits the changes it sees */
 	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
 	/* devices whose frames the model cannot score (their sample rate): rate_watch.c */
-	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g));
+	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g, ms));
 	if (dp->admit) {
 		/* IP fragments XDP dropped: frames over the interface's MTU never reach a worker,
 		 * and no worker counter says so (trial s19 C M2); linegated warns. */

@@ -7,6 +7,7 @@
  * hot path never prints.
  */
 #include "dataplane.h"
+#include "scorer.h"
 
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -126,7 +127,31 @@ static json_object *mismatch_entry(const struct lg_policy_device *dev, const cha
 	return o;
 }
 
-json_object *lg_dp_rate_json(const struct lg_gen *g)
+/*
+ * Whether m's mismatch is the running policy's and model's: what the frames were refused by
+ * (the policy's sample_rate, or the model's rate or channel count for the device) is still
+ * what would refuse them. After a model or policy change that wants another value, the next
+ * frame decides; until then the device is not listed as refused by what no longer runs
+ * (trial L, s22: "the model reads 25600 Hz" stayed after the 12800 Hz model came back).
+ */
+static bool mismatch_current(const struct lg_policy_device *dev, const struct lg_mismatch *m,
+			     bool chan, const struct lg_modelset *ms)
+{
+	uint32_t want = atomic_load_explicit(&m->want, memory_order_relaxed);
+	const struct lg_scorer *sc = ms ? ms->sc[0] : NULL;
+	int det;
+
+	if (!chan && atomic_load_explicit(&m->from_policy, memory_order_relaxed))
+		return dev->sample_rate == want;
+	if (!sc)
+		return true; /* nothing to compare with */
+	det = lg_scorer_device(sc, dev->name);
+	if (chan)
+		return lg_scorer_channels(sc, det) == want;
+	return !dev->sample_rate && (uint32_t)(lg_scorer_rate(sc, det) + 0.5) == want;
+}
+
+json_object *lg_dp_rate_json(const struct lg_gen *g, const struct lg_modelset *ms)
 {
 	json_object *a = json_object_new_array();
 
@@ -151,7 +176,8 @@ json_object *lg_dp_rate_json(const struct lg_gen *g)
 				json_object_array_add(a, o);
 				continue;
 			}
-			if (!atomic_load_explicit(&m->bad, memory_order_relaxed))
+			if (!atomic_load_explicit(&m->bad, memory_order_relaxed) ||
+			    !mismatch_current(dev, m, chan, ms))
 				continue;
 			json_object_array_add(
 			    a, chan ? mismatch_entry(dev, "channels", m, "frame_channels",
