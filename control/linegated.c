@@ -1950,6 +1950,35 @@ static void status_not_scored(json_object *reply, json_object *dp)
 		}
 		json_object_object_add(reply, "not_scored", json_object_get(ns));
 	}
+	/* Devices whose frames are all refused as replays (trial M, s22: a device that started
+	 * a new key at sequence 1 was refused through the grace and after it, and only the
+	 * counters said so). */
+	if (json_object_object_get_ex(dp, "locked_out", &ns) &&
+	    json_object_is_type(ns, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(ns); i++) {
+			json_object *e = json_object_array_get_idx(ns, i);
+			const char *name = get_str_field(e, "name");
+			uint64_t id = 0, n = 0;
+			double secs = 0;
+			char msg[640];
+
+			if (json_object_object_get_ex(e, "id", &v))
+				id = json_object_get_uint64(v);
+			if (json_object_object_get_ex(e, "refused", &v))
+				n = json_object_get_uint64(v);
+			if (json_object_object_get_ex(e, "seconds", &v))
+				secs = json_object_get_double(v);
+			snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 "): none of its "
+				 "frames admitted for %.0f s, %" PRIu64 " refused as replays of it: "
+				 "a device that started its sequence again (a reboot without its "
+				 "stored sequence, a new key from 1) stays refused until its numbers "
+				 "pass its mark, or its old keys are pruned once they expired "
+				 "(linegatectl devices prune; docs/wire-format.md \"Sequence "
+				 "numbers\")", name ? name : "?", id, secs, n);
+			json_object_array_add(w, json_object_new_string(msg));
+		}
+		json_object_object_add(reply, "locked_out", json_object_get(ns));
+	}
 	/* Frames over the MTU arrive as IP fragments, which XDP drops ('fragment') unless the
 	 * policy says 'fragments: reassemble' (uring): the line's frames are then lost before any
 	 * worker, and the workers' counters stay at 0 (trial s19 C M2). */

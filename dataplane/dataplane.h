@@ -200,6 +200,12 @@ struct lg_dev_state {
 	 * said yet of intervals in which the device was limited below its rate. */
 	uint64_t flood_t0_ns, flood_rl, flood_ok, flood_bad;
 	uint64_t flood_said_ns, flood_pend_rl, flood_pend_ok, flood_pend_ns;
+	/* The control thread's (flood_watch.c, lg_dp_lockout_watch()): admitted and refused as
+	 * replays (the worker's replayed and too_old, admission's drops but rate_limited) at
+	 * the last admitted frame seen; when the first refusal after it was seen (0: none);
+	 * the refusals since; when the lockout was last said in the log. */
+	uint64_t lock_ok, lock_bad, lock_first_ns, lock_refused, lock_said_ns;
+	bool lock_seen;
 	/* Frames refused once they were known to be this device's (from its identity on), by
 	 * reason: a device's received = admitted + these (a message for several devices counts
 	 * for each). Reasons before the identity (malformed, unknown_device, ...) are global. */
@@ -666,6 +672,14 @@ bool lg_flood_forged_reason(int r);
 /* The devices whose newest frame went as sample_rate, for status ("not_scored"): id, name,
  * reason, frame_rate_hz, want_rate_hz, want_from ("policy"|"model"), frames_dropped. */
 struct json_object *lg_dp_rate_json(const struct lg_gen *g, const struct lg_modelset *ms);
+/* Devices whose frames have all been refused as replays (or, by admission, from another
+ * address) for LG_LOCKOUT_NS since their last admitted frame: a device that started its
+ * sequence again (a reboot without a stored sequence, a new key from 1), or replays in its
+ * name while it is silent. Said in the log (at most a line a minute each) and listed for
+ * status ("locked_out": id, name, refused, seconds); cleared by its next admitted frame. */
+#define LG_LOCKOUT_NS (2ull * 1000000000ull)
+void lg_dp_lockout_watch(struct lg_dp *dp, bool final);
+struct json_object *lg_dp_lockout_json(const struct lg_gen *g);
 
 /* Build a generation from p (taken over on success). */
 int lg_gen_build(struct lg_dp *dp, struct lg_policy *p, struct lg_gen **out);

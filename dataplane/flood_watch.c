@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <lgadmit.h>
 #include <linegate/uadmit.h>
 #include <stdio.h>
@@ -136,4 +137,91 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 		s->flood_said_ns = now;
 		s->flood_pend_rl = s->flood_pend_ok = s->flood_pend_ns = 0;
 	}
+}
+
+/* Refused as a replay of the device: the workers' replayed and too_old; admission's drops of
+ * it but those over its rate (its replay pre-check, or a frame from another address). */
+static uint64_t replay_refused(struct lg_dp *dp, uint32_t id, struct lg_dev_state *s)
+{
+	struct lg_admit_dev_ctr c = { 0 };
+	uint64_t n = atomic_load_explicit(&s->drops[LG_DROP_REPLAYED], memory_order_relaxed) +
+		     atomic_load_explicit(&s->drops[LG_DROP_TOO_OLD], memory_order_relaxed);
+
+	if ((dp->admit && !lg_admit_read_device(dp->admit, id, &c)) ||
+	    (!dp->admit && dp->uadmit && !lg_uadmit_read_device(dp->uadmit, id, &c)))
+		n += c.dropped - c.rate_limited;
+	return n;
+}
+
+/*
+ * Trial M, s22: a device that followed the docs' old "starts at 1" after a key rotation had
+ * every frame refused as a replay, through the grace and after it; the counters said so, but
+ * nothing named the device. Judged at every look (about five a second), against the state
+ * at its last admitted frame.
+ */
+void lg_dp_lockout_watch(struct lg_dp *dp, bool final)
+{
+	const struct lg_gen *g = atomic_load(&dp->gen);
+	uint64_t now = lg_now_ns();
+
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->policy.ndevices; i++) {
+		const struct lg_policy_device *dev = &g->policy.devices[i];
+		struct lg_dev_state *s = g->state[i];
+		uint64_t ok, bad;
+
+		if (!s)
+			continue;
+		ok = atomic_load_explicit(&s->admitted, memory_order_relaxed);
+		bad = replay_refused(dp, dev->id, s);
+		if (!s->lock_seen || ok != s->lock_ok || bad < s->lock_bad) {
+			/* the first look, an admitted frame, or counters started afresh */
+			s->lock_seen = true;
+			s->lock_ok = ok;
+			s->lock_bad = bad;
+			s->lock_first_ns = s->lock_refused = 0;
+			continue;
+		}
+		if (bad == s->lock_bad)
+			continue;
+		if (!s->lock_first_ns)
+			s->lock_first_ns = now;
+		s->lock_refused = bad - s->lock_bad;
+		if (now - s->lock_first_ns < LG_LOCKOUT_NS ||
+		    (!final && s->lock_said_ns && now - s->lock_said_ns < FLOOD_SAY_NS))
+			continue;
+		fprintf(stderr,
+			"linegate: device %s (id %u): none of its frames admitted for %.0f s, %" PRIu64
+			" refused as replays of it (by its replay window, or by admission: as "
+			"replays, or from another address): a device that started its sequence "
+			"again (a reboot without its stored sequence, a new key from 1) stays "
+			"refused until its numbers pass its mark, or its old keys are pruned "
+			"(docs/wire-format.md \"Sequence numbers\")\n",
+			dev->name, dev->id, (double)(now - s->lock_first_ns) / 1e9, s->lock_refused);
+		s->lock_said_ns = now;
+	}
+}
+
+json_object *lg_dp_lockout_json(const struct lg_gen *g)
+{
+	json_object *a = json_object_new_array();
+	uint64_t now = lg_now_ns();
+
+	for (size_t i = 0; g && i < g->policy.ndevices; i++) {
+		const struct lg_dev_state *s = g->state[i];
+		json_object *o;
+
+		if (!s || !s->lock_first_ns || now - s->lock_first_ns < LG_LOCKOUT_NS)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_uint64(g->policy.devices[i].id));
+		json_object_object_add(o, "name",
+				       json_object_new_string(g->policy.devices[i].name));
+		json_object_object_add(o, "refused", json_object_new_uint64(s->lock_refused));
+		json_object_object_add(
+		    o, "seconds", json_object_new_double((double)(now - s->lock_first_ns) / 1e9));
+		json_object_array_add(a, o);
+	}
+	return a;
 }

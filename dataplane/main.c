@@ -357,6 +357,8 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "drift", lg_drift_status_json(g));
 	/* devices whose frames the model cannot score (their sample rate): rate_watch.c */
 	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g, ms));
+	/* devices whose frames are all refused as replays (flood_watch.c) */
+	json_object_object_add(c->reply, "locked_out", lg_dp_lockout_json(g));
 	if (dp->admit) {
 		/* IP fragments XDP dropped: frames over the interface's MTU never reach a worker,
 		 * and no worker counter says so (trial s19 C M2); linegated warns. */
@@ -2020,6 +2022,7 @@ int main(int argc, char **argv)
 		}
 		lg_dp_rate_watch(&dp, false);
 		lg_dp_flood_watch(&dp, false);
+		lg_dp_lockout_watch(&dp, false);
 		if (poll(&pfd, ctl_fd >= 0 ? 1 : 0, 200) > 0) {
 			int c = accept4(ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 

@@ -61,6 +61,19 @@ exp=$(( $(date +%s) + 2 ))
 gen 106 "$(new 106)" 2 1 3
 gen 107 "$(new 107)" 2 101 10
 snap s2
+# locked_out: status names 106, whose frames have all been refused as replays since its last
+# admitted one (trial M, s22: only the counters said so), and not 107
+lockout() { # the status warnings that name device $1 as locked out
+	"${CTL[@]}" -r status | python3 -c 'import json, sys
+print("\n".join(w for w in json.load(sys.stdin).get("warnings", [])
+                if "(id %s): none of its frames admitted" % sys.argv[1] in w))' "$1"
+}
+named_106() { [ -n "$(lockout 106)" ]; }
+lg_wait_for 5 named_106 || lg_fail "status does not name 106 locked out: $("${CTL[@]}" -r status)"
+lockout 106
+[ -z "$(lockout 107)" ] || lg_fail "107 named locked out: $(lockout 107)"
+grep -q "device d106 (id 106): none of its frames admitted for [0-9]* s, [0-9]* refused as replays of it" \
+	"$T/dp.err" || lg_fail "no log line for 106's lockout"
 [ "$(date +%s)" -lt "$exp" ] || echo "note: the grace was over before the grace-time sends ended"
 while [ "$(date +%s)" -le $((exp + 1)) ]; do sleep 0.2; done
 out=$("${CTL[@]}" devices prune) || lg_fail "prune: $out"
@@ -69,6 +82,7 @@ echo "$out"
 sleep 0.3
 gen 106 "$(new 106)" 2 1 20
 snap s3
+[ -z "$(lockout 106)" ] || lg_fail "106 still named locked out after its frames were admitted: $(lockout 106)"
 gen 106 "$(new 106)" 2 1 20
 snap s4
 gen 107 "$(new 107)" 2 101 10
