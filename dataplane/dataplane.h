@@ -598,6 +598,7 @@ struct lg_dp {
 	/* A replay (LG_BACKEND_F_REPLAY): rates are judged on the recording's clock
 	 * (lg_uadmit_clock()), as admission's token buckets are, not on the wall clock. */
 	bool replay_clock;
+	uint64_t lockout_look_ns; /* lg_dp_lockout_watch()'s last look (control thread) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */
 	int64_t ctl_denied_logged; /* CLOCK_MONOTONIC s of the last log line about them */

@@ -72,7 +72,7 @@ named_106() { [ -n "$(lockout 106)" ]; }
 lg_wait_for 5 named_106 || lg_fail "status does not name 106 locked out: $("${CTL[@]}" -r status)"
 lockout 106
 [ -z "$(lockout 107)" ] || lg_fail "107 named locked out: $(lockout 107)"
-grep -q "device d106 (id 106): none of its frames admitted for [0-9]* s, [0-9]* refused as replays of it" \
+lg_wait_for 2 grep -q "device d106 (id 106): none of its frames admitted for [0-9]* s, [0-9]* refused as replays of it" \
 	"$T/dp.err" || lg_fail "no log line for 106's lockout"
 [ "$(date +%s)" -lt "$exp" ] || echo "note: the grace was over before the grace-time sends ended"
 while [ "$(date +%s)" -le $((exp + 1)) ]; do sleep 0.2; done
