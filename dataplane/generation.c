@@ -856,7 +856,6 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 	return 0;
 }
 
-/* Load the models for every worker under policy p (its window and trusted keys). */
 /* Whether b runs the same active model as a: its path, label, and file as loaded (a file
  * whose identity is not known is never the same). */
 static bool same_active(const struct lg_modelset *a, const struct lg_modelset *b)
@@ -866,6 +865,7 @@ static bool same_active(const struct lg_modelset *a, const struct lg_modelset *b
 	       !strcmp(a->active_path, b->active_path) && !strcmp(a->active, b->active);
 }
 
+/* Load the models for every worker under policy p (its window and trusted keys). */
 static int build_modelset(struct lg_dp *dp, const struct lg_policy *p, const char *active,
 			  const char *active_label, const char *shadow, const char *shadow_label,
 			  struct lg_modelset **out, char *err, size_t errlen)
