@@ -200,11 +200,12 @@ struct lg_dev_state {
 	 * said yet of intervals in which the device was limited below its rate. */
 	uint64_t flood_t0_ns, flood_rl, flood_ok, flood_bad;
 	uint64_t flood_said_ns, flood_pend_rl, flood_pend_ok, flood_pend_ns;
-	/* The control thread's (flood_watch.c, lg_dp_lockout_watch()): admitted and refused as
-	 * replays (the worker's replayed and too_old, admission's drops but rate_limited) at
-	 * the last admitted frame seen; when the first refusal after it was seen (0: none);
-	 * the refusals since; when the lockout was last said in the log. */
-	uint64_t lock_ok, lock_bad, lock_first_ns, lock_refused, lock_said_ns;
+	/* The control thread's (flood_watch.c, lg_dp_lockout_watch()): at its last look,
+	 * admitted, and refused as replays by the workers (replayed, too_old) and by admission
+	 * (its drops of the device but rate_limited); since the last admitted frame: when the
+	 * first refusal was seen (0: none) and the refusals; when the lockout was last said. */
+	uint64_t lock_ok, lock_wbad, lock_xbad;
+	uint64_t lock_first_ns, lock_refused, lock_said_ns;
 	bool lock_seen;
 	/* Frames refused once they were known to be this device's (from its identity on), by
 	 * reason: a device's received = admitted + these (a message for several devices counts

@@ -139,60 +139,70 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 	}
 }
 
-/* Refused as a replay of the device: the workers' replayed and too_old; admission's drops of
- * it but those over its rate (its replay pre-check, or a frame from another address). */
-static uint64_t replay_refused(struct lg_dp *dp, uint32_t id, struct lg_dev_state *s)
+/* Refused as a replay of the device by its workers (replayed, too_old), and by admission
+ * (*x: its drops of the device but those over its rate: its replay pre-check, or a frame
+ * from another address; 0 without admission). */
+static uint64_t replay_refused(struct lg_dp *dp, uint32_t id, struct lg_dev_state *s,
+			       uint64_t *x)
 {
 	struct lg_admit_dev_ctr c = { 0 };
-	uint64_t n = atomic_load_explicit(&s->drops[LG_DROP_REPLAYED], memory_order_relaxed) +
-		     atomic_load_explicit(&s->drops[LG_DROP_TOO_OLD], memory_order_relaxed);
 
+	*x = 0;
 	if ((dp->admit && !lg_admit_read_device(dp->admit, id, &c)) ||
 	    (!dp->admit && dp->uadmit && !lg_uadmit_read_device(dp->uadmit, id, &c)))
-		n += c.dropped - c.rate_limited;
-	return n;
+		*x = c.dropped - c.rate_limited;
+	return atomic_load_explicit(&s->drops[LG_DROP_REPLAYED], memory_order_relaxed) +
+	       atomic_load_explicit(&s->drops[LG_DROP_TOO_OLD], memory_order_relaxed);
 }
 
 /*
  * Trial M, s22: a device that followed the docs' old "starts at 1" after a key rotation had
  * every frame refused as a replay, through the grace and after it; the counters said so, but
- * nothing named the device. Judged at a look every 500 ms, against the state at its last
- * admitted frame.
+ * nothing named the device. A look every 500 ms adds the refusals since the last look, from
+ * the last look that saw an admitted frame on; a look without new refusals still says a
+ * lockout that is due (trial P, s22: one burst was never said in the log).
  */
 void lg_dp_lockout_watch(struct lg_dp *dp, bool final)
 {
 	const struct lg_gen *g = atomic_load(&dp->gen);
 	uint64_t now = lg_now_ns();
 
-	/* a look every 500 ms at most: it reads admission's counters of every device (a map
-	 * lookup each, with XDP) */
 	if (!g || (!final && now - dp->lockout_look_ns < 500000000ull))
 		return;
 	dp->lockout_look_ns = now;
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		const struct lg_policy_device *dev = &g->policy.devices[i];
 		struct lg_dev_state *s = g->state[i];
-		uint64_t ok, bad;
+		uint64_t ok, wbad, xbad, d = 0;
 
 		if (!s)
 			continue;
 		ok = atomic_load_explicit(&s->admitted, memory_order_relaxed);
-		bad = replay_refused(dp, dev->id, s);
-		if (!s->lock_seen || ok != s->lock_ok || bad < s->lock_bad) {
-			/* the first look, an admitted frame, or counters started afresh */
-			s->lock_seen = true;
-			s->lock_ok = ok;
-			s->lock_bad = bad;
-			s->lock_first_ns = s->lock_refused = 0;
-			continue;
+		wbad = replay_refused(dp, dev->id, s, &xbad);
+		if (s->lock_seen) {
+			/* counters that went down started again (a device enrolled anew) */
+			d = (wbad >= s->lock_wbad ? wbad - s->lock_wbad : wbad) +
+			    (xbad >= s->lock_xbad ? xbad - s->lock_xbad : xbad);
+			if (ok != s->lock_ok) {
+				/* a frame admitted since the last look: no lockout. Refusals of the
+				 * same half second are not counted, whether they came before or
+				 * after it (counters tell no order): a replay during traffic is no
+				 * lockout, and a device locked out goes on sending, so its next
+				 * half second shows it */
+				s->lock_first_ns = s->lock_refused = 0;
+			} else if (d) {
+				if (!s->lock_first_ns)
+					s->lock_first_ns = now;
+				s->lock_refused += d;
+			}
 		}
-		if (bad == s->lock_bad)
-			continue;
-		if (!s->lock_first_ns)
-			s->lock_first_ns = now;
-		s->lock_refused = bad - s->lock_bad;
-		if (now - s->lock_first_ns < LG_LOCKOUT_NS ||
-		    (!final && s->lock_said_ns && now - s->lock_said_ns < FLOOD_SAY_NS))
+		s->lock_seen = true;
+		s->lock_ok = ok;
+		s->lock_wbad = wbad;
+		s->lock_xbad = xbad;
+		if (!s->lock_first_ns || now - s->lock_first_ns < LG_LOCKOUT_NS ||
+		    (!final && s->lock_said_ns && now - s->lock_said_ns < FLOOD_SAY_NS) ||
+		    (s->lock_said_ns >= s->lock_first_ns && !d && !final))
 			continue;
 		fprintf(stderr,
 			"linegate: device %s (id %u): none of its frames admitted for %.0f s, %" PRIu64

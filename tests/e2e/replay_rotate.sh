@@ -22,12 +22,12 @@ path, ip = sys.argv[1], sys.argv[2]
 s = open(path).read()
 s = s[:s.index("\ndevices:") + 1] + "devices:\n" + "".join(
     f"  - id: {i}\n    name: d{i}\n    source: {ip}\n    keys:\n"
-    f"      - {{id: 1, key_file: keys/d{i}.key}}\n" for i in (106, 107))
+    f"      - {{id: 1, key_file: keys/d{i}.key}}\n" for i in (106, 107, 108))
 open(path, "w").write(s)
 PY
 mkdir -p "$T/keys" "$T/state"
 chmod 700 "$T/keys" "$T/state"
-for i in 106 107; do
+for i in 106 107 108; do
 	(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/keys/d$i.key"; echo >> "$T/keys/d$i.key")
 done
 lg_start_linegate_xdp "$MODE" -B $SRV_IP -x $XDP -b uring --state-dir "$T/state"
@@ -89,6 +89,25 @@ gen 107 "$(new 107)" 2 101 10
 snap s5
 gen 107 "$(new 107)" 2 111 10
 snap s6
+# 108, trial P (s22): its frames all admitted, its mark far ahead (100000), then a rotation and
+# one burst of the new key from 1, which XDP refuses (more than a window below the mark), and
+# at once an apply for another device: named locked out, with every refused frame counted,
+# and said in the log though no frame follows
+gen 108 "$(old 108)" 1 100000 1
+out=$("${CTL[@]}" devices rotate-key 108 --grace 60s) || lg_fail "rotate-key 108: $out"
+sleep 0.5 # apart from its last admitted frame by more than a look (counters tell no order)
+printf 'version: 1\ndevices:\n  - id: 108\n    name: d108\n    source: %s\n    keys: %s\n' \
+	"$LINE_IP" "$(new 108)" > "$T/g.yaml"
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/g.yaml" -t $SRV_IP -S $LINE_IP --key-id 2 \
+	--first-seq 1 -n 20 -r 1000 -q || lg_fail "loadgen 108 new key"
+out=$("${CTL[@]}" devices enroll --id 109 --name d109 --source $LINE_IP) || lg_fail "enroll 109: $out"
+named_108() { [ -n "$(lockout 108)" ]; }
+lg_wait_for 5 named_108 || lg_fail "status does not name 108 after one refused burst: $("${CTL[@]}" -r status)"
+"${CTL[@]}" -r status | python3 -c 'import json, sys
+e = [x for x in json.load(sys.stdin)["locked_out"] if x["id"] == 108]
+assert e and e[0]["refused"] == 20, e' || lg_fail "108's refused count: $("${CTL[@]}" -r status)"
+lg_wait_for 3 grep -q "device d108 (id 108): none of its frames admitted for [0-9]* s, 20 refused" "$T/dp.err" ||
+	lg_fail "no log line for 108's single burst: $(grep 'd108' "$T/dp.err")"
 lg_stop_linegate
 
 python3 - "$T" <<'PY'
