@@ -54,6 +54,10 @@ bool lg_reorder_hold(struct lg_reorder *r, struct lg_seq_order *o, uint64_t seq,
 	s->held_ns = now;
 	s->gen = gen;
 	s->src = r->src;
+	s->started = o->next != 0;
+	s->overtaken = false;
+	if (!s->started)
+		lg_reorder_overtaken(r, o, seq);
 	s->buf = r->free_buf[--r->nfree];
 	s->pkt = *pkt;
 	/* The frame as received where it fits (a recording keeps its Ethernet header: the
@@ -82,6 +86,13 @@ void lg_reorder_done(struct lg_reorder *r, struct lg_reorder_slot *s)
 	s->buf = NULL;
 }
 
+void lg_reorder_overtaken(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t seq)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->slot[i].o == o && r->slot[i].seq > seq)
+			r->slot[i].overtaken = true;
+}
+
 void lg_reorder_expire(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t now)
 {
 	for (unsigned i = 0; i < r->n; i++)
@@ -99,7 +110,8 @@ static void take_slot(struct lg_reorder *r, unsigned i, struct lg_reorder_slot *
 	*out = r->slot[i];
 	r->slot[i] = r->slot[--r->n];
 	out->o->held--;
-	atomic_fetch_add_explicit(&out->o->reordered, 1, memory_order_relaxed);
+	if (out->started || out->overtaken)
+		atomic_fetch_add_explicit(&out->o->reordered, 1, memory_order_relaxed);
 	r->first_deadline = UINT64_MAX;
 	for (unsigned k = 0; k < r->n; k++)
 		if (r->slot[k].deadline_ns < r->first_deadline) {
@@ -218,6 +230,9 @@ enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct
 		/* Never held (--reorder-hold 0), or no room for it: the gap before it is lost now. */
 		break;
 	case LG_ORDER_IN:
+		/* the sequence's first frame while later ones wait: they were overtaken */
+		if (!o->next && o->held)
+			lg_reorder_overtaken(&w->ro, o, seq);
 		break;
 	}
 	lg_order_deliver(o, seq);

@@ -101,6 +101,12 @@ struct lg_reorder_slot {
 	struct lg_rx_pkt pkt; /* pkt.data points at buf */
 	uint8_t *buf;
 	unsigned src;	      /* the queue (worker) it was received on (lg_reorder.src) */
+	/* reordered when released: the device's sequence had started when it was held (a gap
+	 * was before it), or a lower one came after it (overtaken). A first frame after a start
+	 * that is not 1 waits its hold time for an earlier one, but nothing before it is
+	 * missing: released in order, it was not reordered (trial P, s22: every restart with a
+	 * state folder counted 2 reordered a device, its frames in order) */
+	bool started, overtaken;
 };
 
 struct lg_reorder {
@@ -141,6 +147,8 @@ uint64_t lg_reorder_sources(const struct lg_reorder *r, const struct lg_seq_orde
 void lg_reorder_give_up(struct lg_reorder *r, struct lg_seq_order *o);
 /* o's held frames are due now: their gap is given up at the next look (one path). */
 void lg_reorder_expire(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t now);
+/* Device o's frame seq came after its held frames above seq: they were overtaken. */
+void lg_reorder_overtaken(struct lg_reorder *r, const struct lg_seq_order *o, uint64_t seq);
 /* Whether lg_reorder_take() has something to do (a cheap test for the worker's loop). */
 static inline bool lg_reorder_due(const struct lg_reorder *r, uint64_t now)
 {
