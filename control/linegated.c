@@ -328,6 +328,14 @@ static const char *get_str_field(json_object *req, const char *k)
 		       json_object_get_string(v) : NULL;
 }
 
+/* A number member of o, or 0. */
+static uint64_t get_u64_field(json_object *o, const char *k)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_uint64(v) : 0;
+}
+
 /*
  * A look at the data plane's status waits this long: a hung (stopped, not dead) data plane
  * would otherwise hold linegated for the client timeout (30 s) at every interval, and its
@@ -1902,17 +1910,11 @@ static void status_not_scored(json_object *reply, json_object *dp)
 		for (size_t i = 0; i < json_object_array_length(ns); i++) {
 			json_object *e = json_object_array_get_idx(ns, i);
 			const char *name = get_str_field(e, "name"), *from = get_str_field(e, "want_from");
-			uint64_t id = 0, fr = 0, want = 0, n = 0;
+			uint64_t id = get_u64_field(e, "id"), fr = get_u64_field(e, "frame_rate_hz"),
+				 want = get_u64_field(e, "want_rate_hz"),
+				 n = get_u64_field(e, "frames_dropped");
 			char msg[512];
 
-			if (json_object_object_get_ex(e, "id", &v))
-				id = json_object_get_uint64(v);
-			if (json_object_object_get_ex(e, "frame_rate_hz", &v))
-				fr = json_object_get_uint64(v);
-			if (json_object_object_get_ex(e, "want_rate_hz", &v))
-				want = json_object_get_uint64(v);
-			if (json_object_object_get_ex(e, "frames_dropped", &v))
-				n = json_object_get_uint64(v);
 			if (!strcmp(get_str_field(e, "reason") ? get_str_field(e, "reason") : "",
 				    "policy")) {
 				if (json_object_object_get_ex(e, "windows_unscored", &v))
@@ -1958,14 +1960,10 @@ static void status_not_scored(json_object *reply, json_object *dp)
 		for (size_t i = 0; i < json_object_array_length(ns); i++) {
 			json_object *e = json_object_array_get_idx(ns, i);
 			const char *name = get_str_field(e, "name");
-			uint64_t id = 0, n = 0;
+			uint64_t id = get_u64_field(e, "id"), n = get_u64_field(e, "refused");
 			double secs = 0;
 			char msg[640];
 
-			if (json_object_object_get_ex(e, "id", &v))
-				id = json_object_get_uint64(v);
-			if (json_object_object_get_ex(e, "refused", &v))
-				n = json_object_get_uint64(v);
 			if (json_object_object_get_ex(e, "seconds", &v))
 				secs = json_object_get_double(v);
 			snprintf(msg, sizeof(msg), "device %.100s (id %" PRIu64 "): none of its "
