@@ -197,6 +197,34 @@ void lg_gen_mark_key(const struct lg_gen *g, size_t i, unsigned slot)
 		memcpy(rec[put], fp, LG_HWM_FP_LEN);
 }
 
+/* The device's counters of the state it had before its mark started afresh, added to the
+ * fresh state's: a device's counters (devices[], linegate_device_*) are its own, whatever
+ * became of its mark (trial P, s22: they went back to 0 at a prune, and its sums fell short
+ * of the totals). Called once no worker judges the old state. */
+static void carry_counts(struct lg_dev_state *to, const struct lg_dev_state *from)
+{
+	_Atomic uint64_t *const t[] = {
+		&to->admitted, &to->windows, &to->alerts, &to->windows_dropout, &to->window_gaps,
+		&to->windows_impact_failed, &to->windows_unscored, &to->bad_sample_drops,
+		&to->samples_masked, &to->order.missing, &to->order.reordered, &to->order.jumps,
+	};
+	const _Atomic uint64_t *const f[] = {
+		&from->admitted, &from->windows, &from->alerts, &from->windows_dropout,
+		&from->window_gaps, &from->windows_impact_failed, &from->windows_unscored,
+		&from->bad_sample_drops, &from->samples_masked, &from->order.missing,
+		&from->order.reordered, &from->order.jumps,
+	};
+
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++)
+		atomic_fetch_add_explicit(t[k], atomic_load_explicit(f[k], memory_order_relaxed),
+					  memory_order_relaxed);
+	for (int r = 0; r < LG_REASON_MAX; r++)
+		atomic_fetch_add_explicit(&to->drops[r],
+					  atomic_load_explicit(&from->drops[r],
+							       memory_order_relaxed),
+					  memory_order_relaxed);
+}
+
 bool lg_gen_fresh_settle(const struct lg_gen *g, size_t i)
 {
 	const struct lg_policy_device *d = &g->policy.devices[i];
@@ -208,6 +236,8 @@ bool lg_gen_fresh_settle(const struct lg_gen *g, size_t i)
 	bool any;
 
 	s->fresh_old = NULL; /* freed with the old generation */
+	if (o)
+		carry_counts(s, o);
 	in = keys_in((const uint8_t (*)[LG_HWM_FP_LEN])rec, d, g->kfp[i], &any);
 	if (!in) {
 		/* a fresh mark covers no frame yet */

@@ -121,7 +121,7 @@ adm = lambda n, i: dev(n, i)["admitted"]
 # worker's window (per device); the phases send one device's frames each
 rep = lambda n, i: S[n]["xdp"]["replayed"] + sum(dev(n, i)["drops"].get(r, 0)
                                                  for r in ("replayed", "too_old"))
-# by the line's total (a fresh mark is a new device state: its own counters start at 0)
+# by the line's total (the phases send one device's frames each)
 d = lambda a, b, i: (S[b]["admitted"] - S[a]["admitted"], rep(b, i) - rep(a, i))
 check("106: seq 1..20 and 2^64-1 admitted", adm("s1", 106), 21)
 check("107: seq 1..100 admitted", adm("s1", 107), 100)
@@ -129,6 +129,10 @@ check("106: locked out: 21..25 refused as replayed", rep("s1", 106), 5)
 check("grace: 106's new key from seq 1 refused, 107's new key admitted",
       (adm("s2", 106), rep("s2", 106) - rep("s1", 106), adm("s2", 107)), (21, 3, 110))
 check("106: after the prune, its new key from seq 1: all 20 admitted", d("s2", "s3", 106), (20, 0))
+# its own counters go on across the fresh mark (trial P, s22: they started again at 0)
+check("106: its own admitted counter kept across the fresh mark", adm("s3", 106), adm("s2", 106) + 20)
+check("106: its own too_old/replayed kept", sum(dev("s3", 106)["drops"].get(r, 0) for r in ("replayed", "too_old"))
+      >= sum(dev("s2", 106)["drops"].get(r, 0) for r in ("replayed", "too_old")), True)
 check("106: a resend of them refused as replayed", d("s3", "s4", 106), (0, 20))
 check("107: after the prune, a resend of the grace's 101..110 refused as replayed",
       d("s4", "s5", 107), (0, 10))
