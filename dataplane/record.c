@@ -77,6 +77,7 @@ struct lg_recorder {
 	char state[320];
 	uint32_t session;
 	uint64_t start_frames; /* frames at this recording's start: its own are the rest */
+	size_t last_nids;      /* devices the last recording selected (0: all): status after it */
 	uint64_t mono_to_wall; /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
 	uint64_t deadline_ns;  /* monotonic; 0 = none */
 	uint64_t next_space_ns;
@@ -119,7 +120,9 @@ static void publish(struct lg_recorder *r)
 	snprintf(r->pub.current, sizeof(r->pub.current), "%s",
 		 r->active && r->fd >= 0 ? r->cur_part : "");
 	snprintf(r->pub.dir, sizeof(r->pub.dir), "%s", r->conf.dir);
-	r->pub.nids = s ? s->nids : 0;
+	/* the last recording's selection stays after it stopped, as its origin does (trial P,
+	 * s22: a one-device recording showed 0 selected, all devices, once stopped) */
+	r->pub.nids = s ? s->nids : r->last_nids;
 	pthread_mutex_unlock(&r->st_lock);
 }
 
@@ -739,6 +742,7 @@ int lg_record_start(struct lg_recorder *r, const struct lg_rec_conf *c, char *er
 	r->n = 1;
 	r->session++;
 	r->start_frames = atomic_load(&r->frames);
+	r->last_nids = c->nids;
 	r->mono_to_wall = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	r->deadline_ns =
 	    c->for_seconds ? clock_ns(CLOCK_MONOTONIC) + c->for_seconds * 1000000000ull : 0;

@@ -96,6 +96,9 @@ $CTL record stop > "$T/stop.json"
 $CTL record status > "$T/status-stopped.json"
 [ "$(lg_json "$T/status-stopped.json" "d['recording']['origin']")" = "command" ] ||
 	lg_fail "status after the stop: origin: $(cat "$T/status-stopped.json")"
+# ... and what it selected (trial P, s22: 0 selected, all devices, once stopped)
+[ "$(lg_json "$T/status-stopped.json" "(d['recording']['devices_selected'], d['recording']['all_devices'])")" = "(3, False)" ] ||
+	lg_fail "status after the stop: selection: $(cat "$T/status-stopped.json")"
 rc=0; $CTL record stop 2> "$T/e3" || rc=$?
 [ $rc -eq 1 ] && grep -q "no recording runs" "$T/e3" || lg_fail "second stop: $(cat "$T/e3")"
 rc=0; $CTL record rotate 2> "$T/e4" || rc=$?
