@@ -889,6 +889,12 @@ static int add_reference(struct lg_detector *det, const struct dev_rows *devs, s
  * the trial's 408 windows under sigma 684 wrote a count of 106 and fitted a threshold of
  * 3.8e6 from 11 of 18 features; a model from such statistics detects nothing).
  */
+/* The noise swamps statistics of n windows: its sigma is above a tenth of them. */
+static bool noise_swamps(double sigma, double n)
+{
+	return sigma > 0.1 * n;
+}
+
 static void dp_note(const struct lg_stats *st, double n_local)
 {
 	if (!(st->dp_sigma > 0))
@@ -896,7 +902,7 @@ static void dp_note(const struct lg_stats *st, double n_local)
 	fprintf(stderr, "linegate-train: differential privacy: %.0f local windows, noise sigma "
 		"%.3g on the count and on each sum (the count written is the noised one)\n",
 		n_local, st->dp_sigma);
-	if (st->dp_sigma > 0.1 * n_local)
+	if (noise_swamps(st->dp_sigma, n_local))
 		fprintf(stderr, "linegate-train: warning: the noise (sigma %.3g) swamps the "
 			"statistics of %.0f windows: a model fitted from them is noise, whatever "
 			"its expected false alarms say. Export at least %.0f windows (10 x sigma: "
@@ -913,7 +919,7 @@ static void dp_note(const struct lg_stats *st, double n_local)
  */
 static void fit_noise_note(const struct lg_stats *st)
 {
-	if (st->dp_sigma > 0.1 * st->n)
+	if (noise_swamps(st->dp_sigma, st->n))
 		fprintf(stderr, "linegate-train: warning: the statistics this model is fitted "
 			"from carry differential-privacy noise of sigma %.3g against %.0f windows "
 			"(a noised count): the model is fitted to noise and may detect nothing, "

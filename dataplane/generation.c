@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -203,20 +204,19 @@ void lg_gen_mark_key(const struct lg_gen *g, size_t i, unsigned slot)
  * of the totals). Called once no worker judges the old state. */
 static void carry_counts(struct lg_dev_state *to, const struct lg_dev_state *from)
 {
-	_Atomic uint64_t *const t[] = {
-		&to->admitted, &to->windows, &to->alerts, &to->windows_dropout, &to->window_gaps,
-		&to->windows_impact_failed, &to->windows_unscored, &to->bad_sample_drops,
-		&to->samples_masked, &to->order.missing, &to->order.reordered, &to->order.jumps,
+	/* one list of the counters, read and added at the same offset in both */
+#define C(f) offsetof(struct lg_dev_state, f)
+	static const size_t off[] = {
+		C(admitted), C(windows), C(alerts), C(windows_dropout), C(window_gaps),
+		C(windows_impact_failed), C(windows_unscored), C(bad_sample_drops),
+		C(samples_masked), C(order.missing), C(order.reordered), C(order.jumps),
 	};
-	const _Atomic uint64_t *const f[] = {
-		&from->admitted, &from->windows, &from->alerts, &from->windows_dropout,
-		&from->window_gaps, &from->windows_impact_failed, &from->windows_unscored,
-		&from->bad_sample_drops, &from->samples_masked, &from->order.missing,
-		&from->order.reordered, &from->order.jumps,
-	};
-
-	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++)
-		atomic_fetch_add_explicit(t[k], atomic_load_explicit(f[k], memory_order_relaxed),
+#undef C
+	for (size_t k = 0; k < sizeof(off) / sizeof(off[0]); k++)
+		atomic_fetch_add_explicit((_Atomic uint64_t *)((char *)to + off[k]),
+					  atomic_load_explicit((const _Atomic uint64_t *)
+								       ((const char *)from + off[k]),
+							       memory_order_relaxed),
 					  memory_order_relaxed);
 	for (int r = 0; r < LG_REASON_MAX; r++)
 		atomic_fetch_add_explicit(&to->drops[r],
