@@ -8,6 +8,7 @@
 #ifndef LGT_KEYS_H
 #define LGT_KEYS_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,15 +44,26 @@ static inline void lgt_keys_make(struct lgt_keys *k, const char *const *pairs)
 	}
 }
 
+/* Removes the folder with every file in it: a test may have added files of its own (a CA
+ * file a policy names), and a folder left behind is a leak in /tmp at every run. */
 static inline void lgt_keys_remove(struct lgt_keys *k, const char *const *pairs)
 {
-	for (; pairs[0] && pairs[1]; pairs += 2) {
-		char path[160];
+	DIR *d = opendir(k->dir);
+	struct dirent *e;
 
-		snprintf(path, sizeof(path), "%s/%s.key", k->dir, pairs[0]);
+	(void)pairs;
+	while (d && (e = readdir(d))) {
+		char path[384];
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", k->dir, e->d_name);
 		unlink(path);
 	}
-	rmdir(k->dir);
+	if (d)
+		closedir(d);
+	if (rmdir(k->dir))
+		perror(k->dir);
 }
 
 #endif
