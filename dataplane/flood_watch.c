@@ -17,6 +17,7 @@
 #include <lgadmit.h>
 #include <linegate/uadmit.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FLOOD_STEP_NS 1000000000ull	     /* judged a second at a time */
 #define FLOOD_SAY_NS (60ull * 1000000000ull) /* a device's next line at most a minute on */
@@ -68,14 +69,22 @@ static uint64_t refused(struct lg_dev_state *s)
 	return n;
 }
 
-static int read_rl(struct lg_dp *dp, uint32_t id, uint64_t *rl)
+/* Admission's counters of the device (XDP's, or user space's for DPDK): all 0 and no error
+ * for a device it has not seen a frame of yet (-ENOENT); other errors are returned. */
+static int admit_counters(struct lg_dp *dp, uint32_t id, struct lg_admit_dev_ctr *c)
 {
-	struct lg_admit_dev_ctr c = { 0 };
-	int err = dp->admit ? lg_admit_read_device(dp->admit, id, &c) :
-				  lg_uadmit_read_device(dp->uadmit, id, &c);
+	int err = -ENOENT;
 
-	*rl = c.rate_limited;
-	return err == -ENOENT ? 0 : err;
+	memset(c, 0, sizeof(*c));
+	if (dp->admit)
+		err = lg_admit_read_device(dp->admit, id, c);
+	else if (dp->uadmit)
+		err = lg_uadmit_read_device(dp->uadmit, id, c);
+	if (err == -ENOENT) {
+		memset(c, 0, sizeof(*c));
+		return 0;
+	}
+	return err;
 }
 
 void lg_dp_flood_watch(struct lg_dp *dp, bool final)
@@ -95,10 +104,16 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 	for (size_t i = 0; i < g->policy.ndevices; i++) {
 		const struct lg_policy_device *dev = &g->policy.devices[i];
 		struct lg_dev_state *s = g->state[i];
+		struct lg_admit_dev_ctr c;
 		uint64_t rl, ok, bad, dt;
 
-		if (!s || !dev->rate || read_rl(dp, dev->id, &rl))
+		/* judged a second at a time: admission's map is read then, not at every turn of
+		 * the loop */
+		if (!s || !dev->rate ||
+		    (s->flood_t0_ns && now - s->flood_t0_ns < FLOOD_STEP_NS && !final) ||
+		    admit_counters(dp, dev->id, &c))
 			continue;
+		rl = c.rate_limited;
 		ok = atomic_load_explicit(&s->admitted, memory_order_relaxed);
 		bad = refused(s);
 		if (!s->flood_t0_ns || rl < s->flood_rl) {
@@ -110,8 +125,6 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 			continue;
 		}
 		dt = now - s->flood_t0_ns;
-		if (dt < FLOOD_STEP_NS && !final)
-			continue;
 		if (lg_flood_suspect(rl - s->flood_rl, ok - s->flood_ok, bad - s->flood_bad, dt,
 				     dev->rate)) {
 			s->flood_pend_rl += rl - s->flood_rl;
@@ -145,11 +158,10 @@ void lg_dp_flood_watch(struct lg_dp *dp, bool final)
 static uint64_t replay_refused(struct lg_dp *dp, uint32_t id, struct lg_dev_state *s,
 			       uint64_t *x)
 {
-	struct lg_admit_dev_ctr c = { 0 };
+	struct lg_admit_dev_ctr c;
 
 	*x = 0;
-	if ((dp->admit && !lg_admit_read_device(dp->admit, id, &c)) ||
-	    (!dp->admit && dp->uadmit && !lg_uadmit_read_device(dp->uadmit, id, &c)))
+	if (!admit_counters(dp, id, &c))
 		*x = c.dropped - c.rate_limited;
 	return atomic_load_explicit(&s->drops[LG_DROP_REPLAYED], memory_order_relaxed) +
 	       atomic_load_explicit(&s->drops[LG_DROP_TOO_OLD], memory_order_relaxed);
