@@ -1008,15 +1008,23 @@ static int xdp_setup(struct lg_dp *dp, const char *spec, const char *pin_arg, bo
 	} else {
 		ret = lg_admit_attach(dp->admit, dp->admit_ifindex, mode);
 	}
-	if (ret)
+	if (ret) {
 		snprintf(err, errlen, "attaching in %s mode: %s",
 			 mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic", strerror(-ret));
-	else if (pin) {
+		return ret;
+	}
+	/* The mode is said at every start, as a takeover says it (trial P, s22) */
+	if (pin) {
 		xdp_pinned(dp, pin, !pin_arg);
 		dp->admit_fresh = true;
-		fprintf(stderr, "linegate: XDP: pinned in %s (%s)\n", pin, pin_fate(unpin, pin));
+		fprintf(stderr, "linegate: XDP: pinned in %s (%s); attached to %s in %s mode\n",
+			pin, pin_fate(unpin, pin), ifname,
+			mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic");
+	} else {
+		fprintf(stderr, "linegate: XDP: attached to %s in %s mode, not pinned\n", ifname,
+			mode == LG_ADMIT_MODE_NATIVE ? "native" : "generic");
 	}
-	return ret;
+	return 0;
 }
 
 /*

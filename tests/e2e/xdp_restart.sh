@@ -36,7 +36,7 @@ stop_dp() {
 }
 
 run_dp 1
-grep -qF "pinned in $PIN (kept on exit; --xdp-unpin removes it)" "$T/dp1.err" ||
+grep -qF "pinned in $PIN (kept on exit; --xdp-unpin removes it); attached to lg0 in native mode" "$T/dp1.err" ||
 	lg_fail "start line: $(cat "$T/dp1.err")"
 send -n 100 --unknown 40 -j "$T/sent1.json"
 sleep 0.3
@@ -77,6 +77,8 @@ ip -n "$NS_SRV" link show lg0 | grep -q xdp && lg_fail "--xdp-unpin left the pro
 # Pinned in generic mode, it stays generic when the next run asks for native, and that run
 # says so (trial M, s22: it said nothing, and `ip link` showed xdpgeneric).
 XDPSPEC=lg0:generic run_dp 4
+grep -qF "pinned in $DEF/lg0 (kept on exit; --xdp-unpin removes it); attached to lg0 in generic mode" "$T/dp4.err" ||
+	lg_fail "a fresh start does not say its mode: $(cat "$T/dp4.err")"
 stop_dp
 [ -e "$DEF/lg0/link" ] || lg_fail "the pins in $DEF/lg0 did not outlive linegate"
 ip -n "$NS_SRV" link show lg0 | grep -q xdpgeneric || lg_fail "run 4 did not attach in generic mode"
