@@ -1349,7 +1349,7 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			bprintf(&b, "linegate_mqtt_abandoned_total{kind=\"%s\"} %" PRIu64 "\n",
 				lg_mqtt_kind_names[k], q->abandoned[k]);
 		counter(&b, "linegate_mqtt_resent_total",
-			"Outbox records sent after a reconnect or a restart (sent before or not).", q->resent);
+			"Outbox records that waited for a connection and were sent once it came.", q->resent);
 		bprintf(&b, "# HELP linegate_mqtt_dropped_total Messages the MQTT output dropped, "
 			    "by kind and why.\n# TYPE linegate_mqtt_dropped_total counter\n");
 		for (int k = 0; k < LG_MQTT_KINDS; k++)

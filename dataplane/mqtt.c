@@ -718,8 +718,15 @@ static void take_acks(struct lg_mqtt *m, bool reconnected)
 		m->pass_hi = m->acked;
 	/* A new connection: what the old one did not acknowledge is sent again (under new
 	 * message ids: the old ones are forgotten, so that their reuse acknowledges nothing). */
-	if (reconnected)
+	if (reconnected) {
 		memset(m->mid_seq, 0, 65536 * sizeof(*m->mid_seq));
+		/* What waited in the outbox for this connection counts as sent again when it
+		 * goes (resent, docs/operations.md "Outbox"), sent before or not: after an
+		 * outage, the backlog it delivers (trial Q, s23: 4810 records caught up, resent
+		 * 0, as only records sent twice were counted) */
+		if (st.next_seq - 1 > m->sent_hi)
+			m->sent_hi = st.next_seq - 1;
+	}
 	if (rewind) {
 		lg_outbox_rewind(m->ob);
 		m->pass_hi = m->acked;
