@@ -101,6 +101,7 @@ struct lg_nats {
 	_Atomic uint64_t refused;	    /* messages the server refused (permissions) */
 	char last_error[256];		    /* under lock: the server's last refusal */
 	uint64_t last_error_ns;		    /* under lock: when (0: never) */
+	_Atomic uint64_t last_ack_ns;	    /* the newest acknowledgement's time (0: none yet) */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
 	/* under lock: hashes of the refusal texts logged already (each is logged once; the
 	 * last 256 kept), and the refusals not logged since the last summary line (at most
@@ -175,6 +176,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	(void)pae;
 	if (pa && seq) {
 		atomic_fetch_add(&n->acks, 1);
+		atomic_store_explicit(&n->last_ack_ns, mono_ns(), memory_order_relaxed);
 		if (pa->Duplicate)
 			atomic_fetch_add(&n->duplicates, 1);
 		/* Room for every ack in flight (ACKQ > LG_NATS_INFLIGHT); were there none, the
@@ -190,8 +192,18 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		n->rewind = true;
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (pae && pae->ErrCode && pae->ErrText)
+	if (pae && pae->ErrCode && pae->ErrText) {
 		note_refusal(n, pae->ErrText); /* JetStream's own refusal (a full stream) */
+	} else if (pae && pae->Err == NATS_NO_RESPONDERS) {
+		/* Nothing took the subject: no stream holds it (trial Q, s23: a server started
+		 * again without its stream refused every record, and nothing said so) */
+		char why[400];
+
+		snprintf(why, sizeof(why), "no stream takes the subjects %.200s.> (no responders): "
+			 "create the plant's stream (docs/fleet.md \"The plant's stream\")",
+			 n->subj_base);
+		note_refusal(n, why);
+	}
 	natsMsg_Destroy(msg);
 }
 
@@ -229,7 +241,7 @@ static void note_refusal(struct lg_nats *n, const char *what)
 			"outbox; each text is shown once)\n", what);
 	if (more)
 		fprintf(stderr, "linegate: nats: %" PRIu64 " more refusals like those above "
-			"(nats.refused counts every one)\n", more);
+			"(nats.refused and nats.errors count them)\n", more);
 }
 
 /* libnats's thread: an asynchronous error; a permission violation is the server refusing a
@@ -783,6 +795,11 @@ void lg_nats_stats(const struct lg_nats *n, struct lg_nats_stats *st)
 	pthread_mutex_lock(&m->lock);
 	snprintf(st->last_error, sizeof(st->last_error), "%s", m->last_error);
 	st->last_error_age_s = m->last_error_ns ? (double)(mono_ns() - m->last_error_ns) / 1e9 : -1;
+	{
+		uint64_t a = atomic_load_explicit(&m->last_ack_ns, memory_order_relaxed);
+
+		st->last_ack_age_s = a ? (double)(mono_ns() - a) / 1e9 : -1;
+	}
 	pthread_mutex_unlock(&m->lock);
 	lg_outbox_stats(n->ob, &st->outbox);
 }

@@ -45,6 +45,7 @@ struct lg_nats_stats {
 	uint64_t refused;
 	char last_error[256];
 	double last_error_age_s; /* seconds since last_error was set; -1: never */
+	double last_ack_age_s;	 /* seconds since the newest acknowledgement; -1: none yet */
 	/* Decimated features (issue 13): rows left out by feature_every (not a loss), rows the
 	 * decimation chose with no finite chosen feature (a wide-layout model's rows carry
 	 * none: nothing to publish, not a loss). Published records: outbox, kind features. */

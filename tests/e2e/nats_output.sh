@@ -322,10 +322,24 @@ lg_wait_for 10 lg_dp_holds "$T/run9.sock" 's["nats"]["errors"] > 0' ||
 	lg_fail "run 9: publishing with no stream did not fail"
 lg_dp_holds "$T/run9.sock" 's["nats"]["acked"] == 0 and s["nats"]["outbox"]["records"] > 0' ||
 	lg_fail "run 9: records should wait in the outbox"
+# ... and it is said: once on stderr, in last_error, and not ready (trial Q, s23: silent,
+# "ready", while every record was refused)
+lg_wait_for 5 grep -q "linegate: nats: the server refused: no stream takes the subjects lgnostream.north.line1.> (no responders)" "$T/run9.err" ||
+	lg_fail "run 9: no word of the missing stream: $(cat "$T/run9.err")"
+[ "$(grep -c "no stream takes the subjects" "$T/run9.err")" = 1 ] ||
+	lg_fail "run 9: the missing stream should be said once: $(cat "$T/run9.err")"
+lg_dp_holds "$T/run9.sock" '"no stream takes" in s["nats"]["last_error"]' ||
+	lg_fail "run 9: last_error does not say it"
+"$LG_BIN_CTL" health --dataplane "$T/run9.sock" --ready > "$T/ready9.txt" 2>&1 &&
+	lg_fail "run 9: ready while every record is refused: $(cat "$T/ready9.txt")"
+grep -q "output.nats: connected, but the server acknowledges no record" "$T/ready9.txt" ||
+	lg_fail "run 9: the readiness reason: $(cat "$T/ready9.txt")"
 "$FLEET" stream-create --url "$URL" --stream LGNOSTREAM --subject-prefix lgnostream \
 	> /dev/null || lg_fail "stream-create LGNOSTREAM failed"
 lg_wait_for 30 lg_dp_holds "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' ||
 	lg_fail "run 9: the records did not arrive once the stream was made"
+"$LG_BIN_CTL" health --dataplane "$T/run9.sock" --ready > "$T/ready9b.txt" 2>&1 ||
+	lg_fail "run 9: not ready once the stream took the records: $(cat "$T/ready9b.txt")"
 stop_dp run9
 STREAM=LGNOSTREAM PREFIX=lgnostream
 check run9 || lg_fail "run 9: the stream does not hold the records once each"
