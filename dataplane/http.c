@@ -281,9 +281,10 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 		/* Issue 12: and why (the last attempt's failure, or the lost connection) */
 		if (!st.connected)
 			say(reasons, "output.mqtt: not connected to %s:%u (%llu connections so "
-			    "far): records wait in its queue%s%s%s%s%s",
+			    "far): records wait in %s%s%s%s%s%s",
 			    g ? g->policy.mqtt.host : "?", g ? g->policy.mqtt.port : 0,
 			    (unsigned long long)st.connects,
+			    st.have_outbox ? "the outbox (on disk)" : "its queue (in memory)",
 			    st.last_error >= 0 ? "; last failure: " : "",
 			    st.last_error >= 0 ? lg_mqtt_conn_error_names[st.last_error] : "",
 			    st.last_error >= 0 ? ": " : "", st.last_error_text,

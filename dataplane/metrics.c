@@ -439,6 +439,16 @@ static json_object *outbox_json(const struct lg_outbox_stats *x)
 	add_u64(ob, "dropped_features", x->dropped_features);
 	add_u64(ob, "dropped_too_large", x->dropped_full);
 	add_u64(ob, "evicted", x->evicted);
+	{
+		/* of them by kind (trial Q, s23: two incident opens were among them) */
+		static const char *const k[LG_OUTBOX_KINDS] = { "scores", "alerts", "incidents",
+								"events", "features" };
+		json_object *e = json_object_new_object();
+
+		for (int i = 0; i < LG_OUTBOX_KINDS; i++)
+			add_u64(e, k[i], x->evicted_kind[i]);
+		json_object_object_add(ob, "evicted_by_kind", e);
+	}
 	add_u64(ob, "dropped_disk", x->dropped_disk);
 	add_u64(ob, "torn", x->torn);
 	add_u64(ob, "sync_errors", x->sync_errors);
@@ -630,13 +640,16 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 		fprintf(f,
 			"linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
 			" acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
-			"outbox %" PRIu64 " records (%" PRIu64 " bytes) unacknowledged, "
+			"outbox %" PRIu64 " records unacknowledged (its files %" PRIu64 " bytes), "
 			"dropped %" PRIu64 " scores and %" PRIu64
-			" feature records (full), %" PRIu64 " evicted, %" PRIu64 " disk errors\n",
+			" feature records (full), %" PRIu64 " evicted (%" PRIu64 " alerts, %" PRIu64
+			" incident lines, %" PRIu64 " events), %" PRIu64 " disk errors\n",
 			s->nats.published, s->nats.resent, s->nats.acked, s->nats.duplicates,
 			s->nats.errors, s->nats.outbox.records, s->nats.outbox.bytes,
 			s->nats.outbox.dropped_scores, s->nats.outbox.dropped_features,
-			s->nats.outbox.evicted, s->nats.outbox.dropped_disk);
+			s->nats.outbox.evicted, s->nats.outbox.evicted_kind[LG_OUTBOX_ALERT],
+			s->nats.outbox.evicted_kind[LG_OUTBOX_INCIDENT],
+			s->nats.outbox.evicted_kind[LG_OUTBOX_EVENT], s->nats.outbox.dropped_disk);
 	/* issue 13: the server's refusals (credentials, subject permissions) */
 	if (s->have_nats && s->nats.refused)
 		fprintf(f,
@@ -653,10 +666,14 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			"linegate: mqtt: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
 			" delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
 			"and events; %" PRIu64 " connection(s); outbox %" PRIu64
-			" records (%" PRIu64 " bytes) unacknowledged, %" PRIu64 " evicted\n",
+			" records unacknowledged (its files %" PRIu64 " bytes), %" PRIu64 " evicted (%"
+			PRIu64 " alerts, %" PRIu64 " incident lines, %" PRIu64 " events)\n",
 			s->mqtt.published, s->mqtt.resent, s->mqtt.delivered,
 			s->mqtt.dropped_scores, s->mqtt.dropped_alerts, s->mqtt.connects,
-			s->mqtt.outbox.records, s->mqtt.outbox.bytes, s->mqtt.outbox.evicted);
+			s->mqtt.outbox.records, s->mqtt.outbox.bytes, s->mqtt.outbox.evicted,
+			s->mqtt.outbox.evicted_kind[LG_OUTBOX_ALERT],
+			s->mqtt.outbox.evicted_kind[LG_OUTBOX_INCIDENT],
+			s->mqtt.outbox.evicted_kind[LG_OUTBOX_EVENT]);
 	if (s->have_influx)
 		fprintf(f,
 			"linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %" PRIu64

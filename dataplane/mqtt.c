@@ -57,6 +57,7 @@ struct dev {
 };
 
 struct lg_mqtt {
+	struct lg_outbox_said ob_said; /* the outbox's losses said on stderr (output thread) */
 	struct mosquitto *mosq;
 	struct lg_policy_mqtt cfg;
 	char status_topic[160];
@@ -788,6 +789,13 @@ void lg_mqtt_pump(struct lg_mqtt *m)
 	take_acks(m, reconnected);
 	if (atomic_load(&m->connected))
 		send_outbox(m);
+	{
+		char why[512];
+
+		if (lg_outbox_loss_say(m->ob, &m->ob_said, mono_ns(), why, sizeof(why)))
+			fprintf(stderr, "linegate: mqtt: %s (docs/operations.md \"MQTT\", "
+				"Outbox)\n", why);
+	}
 }
 
 void lg_mqtt_stats(const struct lg_mqtt *m, struct lg_mqtt_stats *st)

@@ -28,6 +28,7 @@
 #define DOWN_LOG_NS 10000000000ull /* not connected this long: said on stderr, last_error */
 
 struct lg_nats {
+	struct lg_outbox_said ob_said; /* the outbox's losses said on stderr (output thread) */
 	struct lg_policy_nats cfg;
 	struct lg_outbox *ob;
 	natsOptions *opts;	/* libnats retries a first connect that fails (at start) */
@@ -740,6 +741,13 @@ void lg_nats_pump(struct lg_nats *n)
 
 	lg_outbox_sync(n->ob, false);
 	take_acks(n);
+	{
+		char why[512];
+
+		if (lg_outbox_loss_say(n->ob, &n->ob_said, mono_ns(), why, sizeof(why)))
+			fprintf(stderr, "linegate: nats: %s (docs/fleet.md \"At least once, "
+				"through the outbox\")\n", why);
+	}
 	if (!connection_alive(n) || !atomic_load(&n->connected) ||
 	    natsConnection_Status(n->nc) != NATS_CONN_STATUS_CONNECTED)
 		return;

@@ -73,6 +73,7 @@ struct lg_outbox_stats {
 	uint64_t dropped_features;   /* feature records refused, as scores (issue 13) */
 	uint64_t dropped_full;	     /* records refused: larger than a segment */
 	uint64_t evicted;	     /* unacknowledged records removed for newer important ones */
+	uint64_t evicted_kind[LG_OUTBOX_KINDS]; /* of them by kind, where its file was read */
 	uint64_t dropped_disk;	     /* records whose write failed (cut back) */
 	uint64_t torn, torn_bytes;   /* records cut at open (a crash mid-write), their bytes */
 	uint64_t sync_errors;	     /* fdatasync or cursor writes that failed */
@@ -103,6 +104,18 @@ void lg_outbox_ack(struct lg_outbox *ob, uint64_t seq);
  * (counted). */
 int lg_outbox_sync(struct lg_outbox *ob, bool force);
 void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st);
+/*
+ * Losses said as they happen (trial Q, s23: an outbox that refused scores and evicted
+ * incident opens said nothing until exit). The caller keeps a struct lg_outbox_said (zeroed
+ * at start) and asks now and then: 1 with a sentence in buf (no prefix, no newline) when the
+ * outbox refused scores or feature records, or evicted records, since it last said so, and
+ * that was at least a minute ago (the first of each at once), else 0.
+ */
+struct lg_outbox_said {
+	uint64_t drop_ns, dropped, evict_ns, evicted, kinds[LG_OUTBOX_KINDS];
+};
+int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, uint64_t now_ns,
+		       char *buf, size_t len);
 /* The folder's id: 16 hex digits drawn at random when the folder was made, kept in its
  * file "id". With a record's sequence number it names the record for the far side's
  * duplicate removal, and a folder made anew never reuses the names of an old one. */

@@ -287,6 +287,11 @@ sys.exit(0 if o['dropped_scores'] > 0 and o['evicted'] > 0 and o['bytes'] <= 655
          lines == o['appended'] + o['dropped_scores'] + o['dropped_disk'] +
          o['dropped_too_large'] else 1)" ||
 	lg_fail "run 7: the full outbox's counts"
+# said as it happened, not only at exit (trial Q, s23)
+grep -qE "^linegate: nats: the outbox is full \(.*[0-9]+ scores and feature records refused since the start" "$T/run7.err" ||
+	lg_fail "run 7: no line of the scores refused: $(cat "$T/run7.err")"
+grep -qE "^linegate: nats: the outbox is full \(.*[0-9]+ unsent records evicted \([0-9]+ scores.*\) since the start: they never reach the far side" "$T/run7.err" ||
+	lg_fail "run 7: no line of the evictions: $(cat "$T/run7.err")"
 start_nats
 start_dp run8
 lg_wait_for 30 lg_dp_holds "$T/run8.sock" 's["nats"]["outbox"]["records"] == 0' ||
@@ -309,7 +314,24 @@ known = all(json.dumps(json.loads(m["data"]), sort_keys=True) in lines for m in 
 print("every record one of run 7's lines:", "ok" if known else "FAILED")
 kinds = {m["subject"].split(".")[3] for m in mine}
 print("kinds:", sorted(kinds))
-sys.exit(0 if ok and known and "alert" in kinds else 1)
+# evicted by kind (trial Q, s23: only a total): what run 7 wrote less what arrived, less the
+# scores refused
+ek = o["evicted_by_kind"]
+made, came = {}, {}
+for l in open(f"{T}/run7.jsonl"):
+    t = json.loads(l)["type"]
+    made[t] = made.get(t, 0) + 1
+for m in mine:
+    t = json.loads(m["data"])["type"]
+    came[t] = came.get(t, 0) + 1
+byk = {"alerts": made.get("alert", 0) - came.get("alert", 0),
+       "incidents": made.get("incident", 0) - came.get("incident", 0),
+       "events": made.get("event", 0) - came.get("event", 0),
+       "scores": made.get("score", 0) - came.get("score", 0) - o["dropped_scores"]}
+print("evicted by kind", ek, "want", byk)
+ok2 = sum(ek.values()) == o["evicted"] and all(ek[k] == byk[k] for k in byk)
+print("evicted by kind:", "ok" if ok2 else "FAILED")
+sys.exit(0 if ok and ok2 and known and "alert" in kinds else 1)
 PY
 
 # 6. No stream for the subjects yet.
