@@ -545,6 +545,10 @@ struct lg_dp {
 	 * counted as written. */
 	_Atomic uint64_t out_dropped, out_dropped_alerts;
 	int out_errno;            /* the last write error, 0 = none */
+	/* Lines not written said on stderr as it happens (output thread; trial Q, s23: a full
+	 * disk dropped an incident's only open and nothing was said until exit) */
+	uint64_t out_said_ns, out_said_dropped[LG_OUT_KINDS];
+	bool out_failing;
 	/* Lines wait here, whole, until one write(2): a short write tells which landed. */
 	char outbuf[65536];
 	size_t outlen;

@@ -219,6 +219,47 @@ static bool out_finish_tail(struct lg_dp *dp)
 }
 
 /*
+ * Lines not written, said as it happens: at the first, then at most once a minute while
+ * writes go on failing, and once when a flush writes all its lines again. The counters and
+ * /readyz say it too; this is the journal's line.
+ */
+static void out_say(struct lg_dp *dp, bool all_written)
+{
+	uint64_t d[LG_OUT_KINDS], sum = 0, now;
+	const char *to = dp->out_path[0] ? dp->out_path : "the output";
+
+	for (unsigned k = 0; k < LG_OUT_KINDS; k++) {
+		d[k] = atomic_load_explicit(&dp->out_k_dropped[k], memory_order_relaxed) -
+		       dp->out_said_dropped[k];
+		sum += d[k];
+	}
+	if (all_written && dp->out_failing) {
+		fprintf(stderr, "linegate: output: writing to %s again (%" PRIu64 " more lines "
+			"not written since the last such line)\n", to, sum);
+		for (unsigned k = 0; k < LG_OUT_KINDS; k++)
+			dp->out_said_dropped[k] += d[k];
+		dp->out_failing = false;
+		return;
+	}
+	now = lg_now_ns();
+	if (!sum || (dp->out_failing && now - dp->out_said_ns < 60000000000ull))
+		return;
+	fprintf(stderr,
+		"linegate: output: %" PRIu64 " lines not written to %s (%" PRIu64 " alerts, %" PRIu64
+		" incident lines, %" PRIu64 " events, %" PRIu64 " scores) since %s: %s; they are "
+		"lost (output_write_dropped), later lines are written once writes work again\n",
+		sum, to, d[LG_OUT_ALERT], d[LG_OUT_INCIDENT], d[LG_OUT_EVENT], d[LG_OUT_SCORE],
+		dp->out_failing ? "the last such line" : "the last line written",
+		dp->out_errno == EAGAIN ? "the reader did not read for 100 ms"
+		: dp->out_errno	       ? strerror(dp->out_errno)
+				       : "the write failed");
+	for (unsigned k = 0; k < LG_OUT_KINDS; k++)
+		dp->out_said_dropped[k] += d[k];
+	dp->out_said_ns = now;
+	dp->out_failing = true;
+}
+
+/*
  * Write the buffered lines with write(2): a line counts as written only when all its bytes
  * were; on an error (a full disk, EIO, a reader gone, a reader that did not read for 100 ms)
  * the lines not written are counted as dropped, the error is remembered, and the output
@@ -282,6 +323,7 @@ static void out_flush(struct lg_dp *dp)
 				dp->out_errno = err;
 		}
 	}
+	out_say(dp, i == dp->nout && !err);
 	dp->outlen = 0;
 	dp->nout = 0;
 }

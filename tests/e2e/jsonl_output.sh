@@ -106,11 +106,22 @@ cleanup() {
 }
 trap cleanup EXIT
 policy "$T/full.yaml" "$T/tiny/out.jsonl"
+# a filler takes most of it, removed later: writes that failed work again
+head -c 180k /dev/zero > "$T/tiny/filler"
 run full
 # 8 devices x 1000 frames, a fault on 103 (alerts, an incident, a drift event).
 send 1000 4000 -f 103:500:bearing
 settled full
+rm "$T/tiny/filler"
+send 20 4000 --first-seq 1001
+settled full
 stop full
+# Said as it happened, once (within a minute), and when writes worked again (trial Q, s23:
+# nothing on stderr until exit)
+[ "$(grep -c "^linegate: output: [0-9]* lines not written to $T/tiny/out.jsonl (.* alerts, .* incident lines, .* events, .* scores) since the last line written: No space left on device; they are lost" "$T/full.err")" = 1 ] ||
+	lg_fail "full disk: want one line as it happened: $(grep 'linegate: output' "$T/full.err")"
+grep -q "^linegate: output: writing to $T/tiny/out.jsonl again" "$T/full.err" ||
+	lg_fail "full disk: no line when writes worked again: $(grep 'linegate: output' "$T/full.err")"
 python3 "$T/check.py" "$T/full.stats" "$T/full.err" "$T/tiny/out.jsonl" || lg_fail "full disk"
 python3 - "$T/full.stats" "$T/full.err" <<'PY' || lg_fail "full disk"
 import json, sys
