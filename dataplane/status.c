@@ -99,6 +99,61 @@ static void row_str(FILE *f, const char *id, const char *label, const char *v)
 	fputs("</td></tr>\n", f);
 }
 
+/*
+ * The MQTT and NATS outputs, when configured: connected, what went, what waits, what was
+ * lost and why (trial Q, s23: the page said 0 lost while a NATS outbox had refused 1818
+ * scores and evicted 302 records, two incident opens among them).
+ */
+static void outputs(FILE *f, json_object *st)
+{
+	json_object *m = get(st, "mqtt"), *n = get(st, "nats");
+	json_object *mo = get(m, "outbox"), *no = get(n, "outbox");
+
+	if (!m && !n)
+		return;
+	fputs("<h2>Outputs</h2>\n<table id=\"outputs\">\n", f);
+	if (m) {
+		fprintf(f, "<tr><th>MQTT</th><td id=\"mqtt-connected\" class=\"%s\">%s</td></tr>\n",
+			json_object_get_boolean(get(m, "connected")) ? "ok" : "bad",
+			json_object_get_boolean(get(m, "connected")) ? "connected" : "not connected");
+		row_u64(f, "mqtt-published", "MQTT published", u64(m, "published"));
+		row_u64(f, "mqtt-delivered", "MQTT delivered", u64(m, "delivered"));
+		row_u64(f, "mqtt-dropped", "MQTT dropped (scores, alerts, incidents, events)",
+			u64(m, "dropped_scores") + u64(m, "dropped_alerts"));
+		row_u64(f, "mqtt-abandoned", "MQTT abandoned at a stop", u64(m, "abandoned"));
+		if (mo) {
+			row_u64(f, "mqtt-waiting", "MQTT outbox: records waiting", u64(mo, "records"));
+			row_u64(f, "mqtt-evicted", "MQTT outbox: evicted unsent (lost)",
+				u64(mo, "evicted"));
+			row_u64(f, "mqtt-evicted-incidents", "MQTT outbox: of them incident lines",
+				u64(get(mo, "evicted_by_kind"), "incidents"));
+		}
+		row_str(f, "mqtt-last-error", "MQTT last failure", str(get(m, "last_error"),
+									 "message"));
+	}
+	if (n) {
+		fprintf(f, "<tr><th>NATS</th><td id=\"nats-connected\" class=\"%s\">%s</td></tr>\n",
+			json_object_get_boolean(get(n, "connected")) ? "ok" : "bad",
+			json_object_get_boolean(get(n, "connected")) ? "connected" : "not connected");
+		row_u64(f, "nats-published", "NATS published (resends included)",
+			u64(n, "published"));
+		row_u64(f, "nats-acked", "NATS acknowledged", u64(n, "acked"));
+		row_u64(f, "nats-errors", "NATS publishes refused or not acknowledged",
+			u64(n, "errors"));
+		if (no) {
+			row_u64(f, "nats-waiting", "NATS outbox: records waiting", u64(no, "records"));
+			row_u64(f, "nats-refused-scores", "NATS outbox: scores refused (full, lost)",
+				u64(no, "dropped_scores"));
+			row_u64(f, "nats-evicted", "NATS outbox: evicted unsent (lost)",
+				u64(no, "evicted"));
+			row_u64(f, "nats-evicted-incidents", "NATS outbox: of them incident lines",
+				u64(get(no, "evicted_by_kind"), "incidents"));
+		}
+		row_str(f, "nats-last-error", "NATS last failure", str(n, "last_error"));
+	}
+	fputs("</table>\n", f);
+}
+
 /* The device's recent scores, oldest first, as polylines (a gap where no row was scored)
  * on a time axis of the whole history: the newest point at the right edge. */
 static void chart(FILE *f, json_object *recent, unsigned points, unsigned step_s)
@@ -319,6 +374,7 @@ char *lg_http_status_html(json_object *st, int refresh_s)
 	row_u64(f, "output_ring_full", "scores and alerts lost to full output rings",
 		u64(st, "output_ring_full_scores") + u64(st, "output_ring_full_alerts"));
 	fputs("</table>\n", f);
+	outputs(f, st);
 
 	fputs("<h2>Policy and models</h2>\n<table id=\"versions\">\n", f);
 	row_str(f, "policy-file", "policy file", str(lg, "policy_file"));

@@ -196,6 +196,13 @@ check("status page: metadata labels", sorted({(i["attrs"]["data-key"], find(lamb
 check("UADP publisher shown as text", [e["text"] for e in find(lambda e: "publisher" in cls(e) and e["text"].startswith("<"))], [pub])
 check("healthy and ready", (find(lambda e: e["attrs"].get("id") == "health")[0]["text"],
       find(lambda e: e["attrs"].get("id") == "ready")[0]["text"]), ("healthy", "ready"))
+# the MQTT output's state and losses (trial Q, s23: the page had no row of them)
+def cell(i): return [e["text"] for e in find(lambda e: e["attrs"].get("id") == i)]
+check("outputs: MQTT connected", cell("mqtt-connected"), ["connected"])
+check("outputs: MQTT published = the counters'", cell("mqtt-published"), [str(sj["mqtt"]["published"])])
+check("outputs: MQTT dropped = the counters'", cell("mqtt-dropped"),
+      [str(sj["mqtt"]["dropped_scores"] + sj["mqtt"]["dropped_alerts"])])
+check("outputs: no NATS row without output.nats", cell("nats-connected"), [])
 
 # devices: every enrolled one, its score, an SVG chart with points of several steps
 rows = {int(e["attrs"]["data-id"]): e for e in find(lambda e: e["tag"] == "tr" and "device" in cls(e))}
