@@ -214,6 +214,11 @@ struct daemon {
 	struct lg_fleet_cfg fleet_cfg;
 	int fleet_report_ms;
 	char fleet_applied[72], fleet_last[72], fleet_result[16], fleet_why[512];
+	/* the registry's active model when the line's version was last applied ("" the boot
+	 * model; known once one was): a canary rolled back to a version without a model goes
+	 * back to it (trial R, s23: the rejected canary's model kept scoring) */
+	char fleet_line_model[160];
+	bool fleet_have_line_model;
 	struct timespec fleet_last_report, fleet_prev_at;
 	uint64_t fleet_prev_drop, fleet_prev_inc;
 	/* Issue 13 (F1), newer only: the applied bundle's manifest serial, whether it came
@@ -3436,6 +3441,9 @@ static void fleet_state(struct daemon *d, bool write)
 		json_object_object_add(o, "floor", json_object_new_uint64(d->fleet_floor));
 		json_object_object_add(o, "canary", json_object_new_boolean(d->fleet_canary));
 		json_object_object_add(o, "verdicts", json_object_get(d->fleet_verdicts));
+		if (d->fleet_have_line_model)
+			json_object_object_add(o, "line_model",
+					       json_object_new_string(d->fleet_line_model));
 		if (write_json(p, o))
 			fprintf(stderr, "linegated: %s: cannot keep the applied bundle version\n", p);
 		json_object_put(o);
@@ -3454,6 +3462,11 @@ static void fleet_state(struct daemon *d, bool write)
 		snprintf(d->fleet_why, sizeof(d->fleet_why), "%.500s", get_str_field(o, "reason"));
 	}
 	fleet_state_newer(d, o);
+	if (o && get_str_field(o, "line_model")) {
+		snprintf(d->fleet_line_model, sizeof(d->fleet_line_model), "%s",
+			 get_str_field(o, "line_model"));
+		d->fleet_have_line_model = true;
+	}
 	json_object_put(o);
 }
 
@@ -3612,6 +3625,89 @@ static int fleet_newer(struct daemon *d, const struct lg_fleet_fetch *ft,
 	return -EKEYREJECTED;
 }
 
+/*
+ * The bundle judged against its own policy before anything of it is applied (trial R, s23:
+ * a model refused after its policy was applied left the policy running, and a policy that
+ * dropped the bundle's signing key locked the fleet out of the server). Its policy must
+ * still trust the key that signed the bundle, and its model must run under its policy.
+ * 0; or -EKEYREJECTED with why (a verdict on the bundle). A policy that does not parse is
+ * left to the apply, which names its line and column.
+ */
+static int fleet_precheck(struct daemon *d, const struct lg_fleet_fetch *ft,
+			  const struct lg_bundle_manifest *m, const char *text, size_t len,
+			  char *why, size_t whylen)
+{
+	char p[PATH_MAX + 128], msg[1024], *mt = NULL;
+	struct lg_bundle_manifest m2;
+	struct lg_policy np;
+	uint8_t sig[64];
+	size_t mlen;
+	int ret;
+
+	if (lg_policy_parse(text, len, d->policy_path, &np, msg, sizeof(msg)))
+		return 0;
+	snprintf(p, sizeof(p), "%s/manifest.sig", ft->dir);
+	ret = lg_hex_read_file(p, sig, sizeof(sig));
+	if (!ret) {
+		snprintf(p, sizeof(p), "%s/manifest.json", ft->dir);
+		ret = lg_read_file(p, &mt, &mlen);
+	}
+	if (!ret && lg_bundle_verify(mt, mlen, sig, (const uint8_t (*)[32])np.model_keys,
+				     np.nmodel_keys, &m2, msg, sizeof(msg))) {
+		snprintf(why, whylen, "its policy's models.trusted_keys does not hold the key that "
+			 "signed it: applied, this server would refuse every later bundle signed "
+			 "so, and the fleet could not reach it again; nothing applied (keep the "
+			 "fleet's key in the policy's models.trusted_keys)");
+		ret = -EKEYREJECTED;
+		goto out;
+	}
+	ret = 0;
+	if (m->model_file[0]) {
+		snprintf(p, sizeof(p), "%s/%s", ft->dir, m->model_file);
+		if (lg_policy_check_model(&np, p, msg, sizeof(msg))) {
+			snprintf(why, whylen, "its model %s@%s cannot run under its own policy: "
+				 "%.700s; nothing applied", m->model_name, m->version, msg);
+			ret = -EKEYREJECTED;
+		}
+	}
+out:
+	free(mt);
+	lg_policy_free(&np);
+	return ret;
+}
+
+/*
+ * A bundle whose policy was applied and whose model was then refused (by the data plane,
+ * after the checks): its policy goes back to the version before, so that a bad bundle
+ * never replaces a running policy. Appends what happened to why.
+ */
+static void fleet_undo_policy(struct daemon *d, unsigned before, char *why, size_t whylen)
+{
+	char stem[32], source[PATH_MAX], uwhy[700], note[900], *text = NULL;
+	size_t len;
+	int ret = -ENOENT;
+
+	if (d->state_dir && before) {
+		snprintf(stem, sizeof(stem), "versions/%u", before);
+		ret = state_load(d, stem, &text, &len, source, sizeof(source), NULL);
+	}
+	if (!ret) {
+		ret = apply_text(d, text, len, source, "fleet", "fleet_undo",
+				 "the policy before a bundle whose model was refused", false, 0,
+				 NULL, uwhy, sizeof(uwhy));
+		free(text);
+	} else {
+		snprintf(uwhy, sizeof(uwhy), "%s", d->state_dir ? "no such version kept" :
+			 "no state folder keeps it");
+	}
+	if (ret)
+		snprintf(note, sizeof(note), "; going back to policy version %u failed: %.700s: "
+			 "the bundle's policy runs", before, uwhy);
+	else
+		snprintf(note, sizeof(note), "; the policy went back to version %u", before);
+	append(why, whylen, note);
+}
+
 static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 {
 	char why[1024] = "", detail[256], ref[160] = "", p[PATH_MAX + 128], *text = NULL;
@@ -3619,6 +3715,8 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	const char *result = "refused";
 	struct lg_bundle_manifest m;
 	bool remember = false; /* a verdict on the bundle itself: never judged again */
+	bool rollback = false;
+	unsigned undo_to = 0; /* the policy version before the bundle's, once it applied */
 	json_object *before;
 	uint8_t h[32];
 	size_t len;
@@ -3650,6 +3748,19 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	if (ret)
 		goto out;
 	audit_event(d, "fleet", "fleet_bundle", "verified", NULL, detail);
+	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
+	ret = lg_read_file(p, &text, &len);
+	if (ret) {
+		remember = false;
+		snprintf(why, sizeof(why), "%.900s: %s", p, strerror(-ret));
+		goto out;
+	}
+	ret = fleet_precheck(d, ft, &m, text, len, why, sizeof(why));
+	if (ret)
+		goto out;
+	/* a canary's rollback: the line's version replaces the canary's */
+	rollback = !ft->canary && d->fleet_canary && m.serial < d->fleet_serial &&
+		   strcmp(d->fleet_applied, ft->version);
 	if (m.model_file[0]) {
 		snprintf(ref, sizeof(ref), "%s@%s", m.model_name, m.version);
 		if (!registry_ready(d, why, sizeof(why))) {
@@ -3670,13 +3781,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 				goto out;
 		}
 	}
-	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
 	remember = false;
-	ret = lg_read_file(p, &text, &len);
-	if (ret) {
-		snprintf(why, sizeof(why), "%.900s: %s", p, strerror(-ret));
-		goto out;
-	}
 	SHA256((const unsigned char *)text, len, h);
 	/* linegated's running policy and the data plane's (in_sync): a data plane that came
 	 * back on another policy (its state folder lost) is given the bundle's (trial K, s21:
@@ -3686,6 +3791,8 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	} else {
 		/* Relative paths in the bundle's policy resolve as in the boot file's; the
 		 * errors name the bundle's part, not the boot file (audit line included). */
+		unsigned was = d->version;
+
 		d->shown_as = m.policy;
 		ret = apply_text(d, text, len, d->policy_path, "fleet", "fleet_apply", detail,
 				 false, 0, NULL, why, sizeof(why));
@@ -3694,6 +3801,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		remember = ret == -EINVAL || ret == -EPROTO;
 		if (ret)
 			goto out;
+		undo_to = was;
 		/* the result is "applied" already: its reason is what was applied */
 		if (!strncmp(why, "applied: ", 9))
 			memmove(why, why + 9, strlen(why + 9) + 1);
@@ -3709,15 +3817,43 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		if (ret) {
 			snprintf(why, sizeof(why), "policy applied, model %s refused: %s", ref,
 				 mwhy);
+			if (undo_to)
+				fleet_undo_policy(d, undo_to, why, sizeof(why));
+			result = "failed";
+			goto out;
+		}
+	} else if (!ref[0] && rollback && d->fleet_have_line_model &&
+		   strcmp(d->fleet_line_model, d->reg.active)) {
+		/* the line's version carries no model: the model the line ran with it comes
+		 * back, not the rolled-back canary's */
+		char mwhy[400], mdetail[1100], was[160];
+
+		snprintf(was, sizeof(was), "%s", d->reg.active);
+		ret = push_models(d, d->fleet_line_model, d->reg.shadow, mwhy, sizeof(mwhy));
+		if (!ret)
+			ret = lg_registry_set_active(&d->reg, d->fleet_line_model, true, mwhy,
+						     sizeof(mwhy));
+		snprintf(mdetail, sizeof(mdetail), "%s, the line's model with %s (the canary's %s "
+			 "goes)%s%.400s", d->fleet_line_model[0] ? d->fleet_line_model :
+			 "the policy's detection.model", ft->version, was, ret ? ": " : "",
+			 ret ? mwhy : "");
+		audit_event(d, "fleet", "model_activate", ret ? "refused" : "ok", NULL, mdetail);
+		if (ret) {
+			snprintf(why, sizeof(why), "policy applied, the line's model %s not "
+				 "restored: %s", d->fleet_line_model[0] ? d->fleet_line_model :
+				 "(the policy's detection.model)", mwhy);
 			result = "failed";
 			goto out;
 		}
 	}
 	result = "applied";
 	remember = false;
+	if (!ft->canary) {
+		snprintf(d->fleet_line_model, sizeof(d->fleet_line_model), "%s", d->reg.active);
+		d->fleet_have_line_model = true;
+	}
 	/* a canary's rollback: the line's version replaces the canary's, never run again */
-	if (!ft->canary && d->fleet_canary && m.serial < d->fleet_serial &&
-	    strcmp(d->fleet_applied, ft->version)) {
+	if (rollback) {
 		char rb[160];
 
 		snprintf(rb, sizeof(rb), "rolled back: the line went back to %s", ft->version);

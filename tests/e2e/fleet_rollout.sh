@@ -22,6 +22,12 @@
 #     v4's): refused by every server as "downgrade refused" (audited), the rollout says so
 #     and exits 1, nothing changes; the intended way back, v1's folder published as v6,
 #     is applied by all three;
+#  5d. a bundle whose model cannot run under its own policy: refused before anything of
+#      it is applied (trial R, s23: its policy stayed applied);
+#  5e. a bundle whose policy drops the key that signed it: refused (it would lock the fleet
+#      out of the server);
+#  5f. a canary rolled back to the line's version without a model: the line's model comes
+#      back, not the canary's;
 #  6. a restarted linegated remembers the bundle it applied and does not apply it again;
 #     every linegated stops with status 0;
 #  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
@@ -288,6 +294,60 @@ cat "$T/roll6.txt"
 for s in s1 s2 s3; do
 	[ "$(running $s)" = "$B1 $B1" ] || lg_fail "$s does not run v6 (v1's policy): $(running $s)"
 done
+
+# --- 5d. a bundle whose model cannot run under its own policy (trial R, s23: its policy was
+# applied, then the model refused, and the policy stayed): refused before anything applies ---
+mkdir -p "$T/v7"
+{ cat "$T/base.yaml"; echo "# fleet bundle v7: a 2048-sample model for 256-sample windows"; } \
+	> "$T/v7/policy.yaml"
+cp "$LG_SOURCE/control/defaults/model-2048.json" "$T/v7/model.json"
+"$FLEET" publish "$T/v7" "${LINE[@]}" --version v7 --key "$KEY" > /dev/null || lg_fail "publish v7 failed"
+rc=0; "$FLEET" rollout v7 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll7.txt" 2>&1 || rc=$?
+cat "$T/roll7.txt"
+[ $rc = 1 ] || lg_fail "rollout v7 exited $rc"
+grep -q "s1 refused v7: its model fleet@v7 cannot run under its own policy: .*2048.*; nothing applied" \
+	"$T/roll7.txt" || lg_fail "s1 did not refuse v7 for its model"
+[ "$(running s1)" = "$B1 $B1" ] || lg_fail "s1 applied v7's policy: $(running s1)"
+! grep -q '"what":"fleet_apply".*@v7' "$T/s1/audit.jsonl" || lg_fail "s1 applied v7's policy (audit)"
+
+# --- 5e. a bundle whose policy would not trust the key that signed it (trial R, s23: applied,
+# the server then refused every bundle of the fleet's key): refused ---
+mkdir -p "$T/v8"
+sed "s#trusted_keys: \[.*\]#trusted_keys: [$(printf '%064d' 7)]#" "$T/base.yaml" > "$T/v8/policy.yaml"
+grep -q "trusted_keys: \[0000" "$T/v8/policy.yaml" || lg_fail "v8: trusted_keys not changed"
+"$FLEET" publish "$T/v8" "${LINE[@]}" --version v8 --key "$KEY" > /dev/null || lg_fail "publish v8 failed"
+rc=0; "$FLEET" rollout v8 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll8.txt" 2>&1 || rc=$?
+cat "$T/roll8.txt"
+[ $rc = 1 ] || lg_fail "rollout v8 exited $rc"
+grep -q "s1 refused v8: its policy's models.trusted_keys does not hold the key that signed it" \
+	"$T/roll8.txt" || lg_fail "s1 did not refuse v8"
+[ "$(running s1)" = "$B1 $B1" ] || lg_fail "s1 applied v8's policy: $(running s1)"
+
+# --- 5f. a canary rolled back to a line version without a model gets the line's model back
+# (trial R, s23: the rejected canary's model kept scoring). The line runs v6 (no model) with
+# fleet@v4; v9 brings another model and drops device 101 (drops: a health regression). ---
+lg_wait_value 10 fleet@v4 report s1 model || lg_fail "s1 does not run fleet@v4 before v9"
+mkdir -p "$T/v9"
+python3 - "$T/v1/policy.yaml" > "$T/v9/policy.yaml" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = lines.index("  - id: 101")
+print("\n".join(lines[:i] + lines[i + 5:]) + "# fleet bundle v9: without press-1-vib")
+PY
+cp "$LG_SOURCE/control/defaults/model.json" "$T/v9/model.json"
+"$FLEET" publish "$T/v9" "${LINE[@]}" --version v9 --key "$KEY" > /dev/null || lg_fail "publish v9 failed"
+kill -0 $GEN 2>/dev/null || lg_fail "the load generator stopped: $(cat "$T/gen.out")"
+rc=0; "$FLEET" rollout v9 "${LINE[@]}" --canary s1 --wait 30 --observe 3 \
+	--max-drop-increase 10 > "$T/roll9.txt" 2>&1 || rc=$?
+cat "$T/roll9.txt"
+[ $rc = 1 ] || lg_fail "rollout v9 exited $rc"
+grep -q "rolled back: the canaries go back to v6" "$T/roll9.txt" || lg_fail "v9 was not rolled back"
+lg_wait_value 15 "$B1 $B1" running s1 || lg_fail "s1 did not go back to v6: $(running s1)"
+lg_wait_value 10 fleet@v4 report s1 model || lg_fail "s1 kept the canary's model: $(report s1 model)"
+m=$(lg_ctl "$T/s1/dp.sock" '{"cmd": "status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin).get("model"))')
+[ "$m" = fleet@v4 ] || lg_fail "s1's data plane runs model $m after the rollback"
+grep -q '"what":"model_activate","result":"ok".*fleet@v4, the line.s model with v6 (the canary.s fleet@v9 goes)' \
+	"$T/s1/audit.jsonl" || lg_fail "s1 did not audit the line's model coming back: $(grep model_activate "$T/s1/audit.jsonl" | tail -2)"
 
 # --- 6. a restarted linegated does not apply its bundle again ---
 n=$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")
