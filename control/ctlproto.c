@@ -356,6 +356,22 @@ static int unix_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
+bool lg_ctl_in_use(const char *path)
+{
+	struct sockaddr_un a;
+	int fd;
+	bool used;
+
+	if (unix_addr(path, &a))
+		return false;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	used = !connect(fd, (struct sockaddr *)&a, sizeof(a));
+	close(fd);
+	return used;
+}
+
 int lg_ctl_listen(const char *path, int mode, gid_t gid)
 {
 	struct sockaddr_un a;
@@ -363,6 +379,15 @@ int lg_ctl_listen(const char *path, int mode, gid_t gid)
 
 	if (ret)
 		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	/* A socket someone still listens on is that process's, not a stale file: taking it
+	 * left the other one running unreachable, and its exit removed ours (trial R, s23:
+	 * two linegated on one socket after a restart that overlapped the stop). */
+	if (lg_ctl_in_use(path))
+		return -EADDRINUSE;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -788,4 +813,14 @@ send:
 	ret = send_reply(fd, reply);
 	json_object_put(reply);
 	return ret;
+}
+
+void lg_ctl_unlink_if(const char *path, const struct stat *made)
+{
+	struct stat now;
+
+	/* still the file this process bound, not one a later process made (its own socket) */
+	if (made && made->st_ino && !stat(path, &now) && now.st_ino == made->st_ino &&
+	    now.st_dev == made->st_dev)
+		unlink(path);
 }

@@ -107,8 +107,15 @@ json_object *lg_ctl_dispatch(const struct lg_ctl_server *s, const struct lg_ctl_
 int lg_ctl_serve(const struct lg_ctl_server *s, int fd);
 
 /* Listen on a Unix stream socket at path (replacing a stale one) with file mode and, when
- * gid is not (gid_t)-1, that group. Returns the socket or a negative errno. */
+ * gid is not (gid_t)-1, that group. Returns the socket or a negative errno: -EADDRINUSE when
+ * another process listens on path (its socket is not taken). */
 int lg_ctl_listen(const char *path, int mode, gid_t gid);
+/* Whether a process listens on the Unix socket at path (a connect succeeds). */
+bool lg_ctl_in_use(const char *path);
+/* Remove path at exit only if it is still the file made (stat() right after
+ * lg_ctl_listen()): a later process's socket of that name stays. */
+struct stat;
+void lg_ctl_unlink_if(const char *path, const struct stat *made);
 
 /* Read a file whole (malloc'd, NUL-terminated). */
 int lg_read_file(const char *path, char **out, size_t *len);

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -782,6 +783,25 @@ static int state_init(struct daemon *d, char *err, size_t errlen)
 	if (spath(d, p, sizeof(p), "versions") || (mkdir(p, 0700) && errno != EEXIST)) {
 		snprintf(err, errlen, "%s/versions: %s", d->state_dir, strerror(errno));
 		return -EIO;
+	}
+	/* One linegated a state folder: two wrote one history and one fleet.json and reported
+	 * as one server (trial R, s23). The lock goes with the process (kept open). */
+	{
+		int fd = spath(d, p, sizeof(p), "linegated.lock") ? -1 :
+			 open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "%s/linegated.lock: %s", d->state_dir,
+				 strerror(errno));
+			return -EIO;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			snprintf(err, errlen, "--state-dir %.400s is in use by another linegated "
+				 "(it holds linegated.lock there): one linegated a state folder",
+				 d->state_dir);
+			close(fd);
+			return -EBUSY;
+		}
 	}
 	return 0;
 }
@@ -4028,6 +4048,7 @@ int main(int argc, char **argv)
 	struct lg_priv_user run_as;
 	bool poll_only = false;
 	int opt, lfd, interval = 1000;
+	struct stat sock_made = { 0 };
 	char msg[1024], open_hex[65];
 	uint64_t open_seq = 0;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -4144,6 +4165,14 @@ int main(int argc, char **argv)
 	d.crash_at = getenv("LINEGATED_TEST_CRASH_AT");
 	/* A data plane that went away is an error of one request, not the daemon's death. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Before anything is written or pushed: a linegated that runs on this socket keeps
+	 * it (the listen below checks again) */
+	if (lg_ctl_in_use(d.socket_path)) {
+		fprintf(stderr, "linegated: %s: another process listens on it (a linegated that "
+			"still runs or stops?): two linegated on one socket or state folder are "
+			"refused\n", d.socket_path);
+		return 1;
+	}
 	if (audit_path && audit_open(&d, audit_path, &open_seq, open_hex, msg, sizeof(msg))) {
 		fprintf(stderr, "linegated: audit log: %s\n", msg);
 		return 1;
@@ -4203,9 +4232,14 @@ int main(int argc, char **argv)
 #endif
 	lfd = lg_ctl_listen(d.socket_path, 0660, srv.has_group ? srv.group : (gid_t)-1);
 	if (lfd < 0) {
-		fprintf(stderr, "linegated: %s: %s\n", d.socket_path, strerror(-lfd));
+		fprintf(stderr, "linegated: %s: %s%s\n", d.socket_path, strerror(-lfd),
+			lfd == -EADDRINUSE ? ": another process listens on it (a linegated that "
+			"still runs or stops?); two linegated on one socket or state folder are "
+			"refused" : "");
 		return 1;
 	}
+	if (stat(d.socket_path, &sock_made))
+		memset(&sock_made, 0, sizeof(sock_made));
 	watch_setup(&d, poll_only);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -4276,7 +4310,7 @@ int main(int argc, char **argv)
 	json_object_put(d.fleet_verdicts);
 #endif
 	close(lfd);
-	unlink(d.socket_path);
+	lg_ctl_unlink_if(d.socket_path, &sock_made);
 	if (d.ino_fd >= 0)
 		close(d.ino_fd);
 	if (d.have_running)

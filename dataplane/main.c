@@ -1367,6 +1367,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	unsigned started = 0;
 	int opt, ret, ctl_fd = -1, status = 1;
+	struct stat ctl_made = { 0 };
 	bool out_started = false, xdp_unpin = false;
 	uint64_t shutdown_ns = 5000000000ull;
 	struct shutdown_watch sw = { .dp = &dp, .stage = "starting" };
@@ -1914,9 +1915,13 @@ int main(int argc, char **argv)
 		ctl_fd = lg_ctl_listen(ctl, ctl_srv.has_group ? 0660 : 0600,
 				       ctl_srv.has_group ? ctl_srv.group : (gid_t)-1);
 		if (ctl_fd < 0) {
-			fprintf(stderr, "linegate: control socket %s: %s\n", ctl, strerror(-ctl_fd));
+			fprintf(stderr, "linegate: control socket %s: %s%s\n", ctl,
+				strerror(-ctl_fd), ctl_fd == -EADDRINUSE ? ": another process "
+				"listens on it (a linegate that still runs or stops?)" : "");
 			goto out;
 		}
+		if (stat(ctl, &ctl_made))
+			memset(&ctl_made, 0, sizeof(ctl_made));
 	}
 	/* Setup is over: no thread of ours runs yet (the recorder's, the output's and the
 	 * workers' are started below and inherit this; OpenBLAS's idle pool, started when
@@ -2133,7 +2138,7 @@ out:
 	atomic_store(&sw.stage, "closing the outputs");
 	if (ctl_fd >= 0) {
 		close(ctl_fd);
-		unlink(ctl);
+		lg_ctl_unlink_if(ctl, &ctl_made);
 	}
 	lg_opcua_mqtt_close(dp.opcua_mqtt);
 	lg_mqtt_close_within(dp.mqtt, ms_left(sw.deadline_ns));

@@ -362,5 +362,31 @@ lg_wait_for 10 in_sync_true || lg_fail "in_sync did not come back with a new lin
 same_hash "after the data plane came back" "$HE"
 [ "$(stat -c %a "$T/audit.jsonl")" = 600 ] || lg_fail "the audit log is mode $(stat -c %a "$T/audit.jsonl")"
 [ "$(stat -c %a "$T/state")" = 700 ] || lg_fail "the state folder is mode $(stat -c %a "$T/state")"
+# A second linegated on the running one's socket, or on its state folder, is refused before
+# it writes or pushes anything; the first keeps its socket (trial R, s23: the second took the
+# socket, and the first one's exit then removed it, as a restart that overlapped a stop did)
+n0=$(intents)
+rc=0; "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit2.jsonl" \
+	-s "$T/state2" 2> "$T/d2.err" || rc=$?
+[ $rc = 1 ] && grep -q "d.sock: another process listens on it" "$T/d2.err" ||
+	lg_fail "a second linegated on the socket: rc $rc: $(cat "$T/d2.err")"
+rc=0; "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d2.sock" -d "$T/dp.sock" -a "$T/audit2.jsonl" \
+	-s "$T/state" 2> "$T/d3.err" || rc=$?
+[ $rc = 1 ] && grep -q "is in use by another linegated" "$T/d3.err" ||
+	lg_fail "a second linegated on the state folder: rc $rc: $(cat "$T/d3.err")"
+[ -S "$T/d.sock" ] && CTL status > /dev/null || lg_fail "the first linegated lost its socket"
+[ "$(intents)" = "$n0" ] || lg_fail "a refused second linegated pushed a policy"
+# and a linegated's exit leaves a socket that is not its own: a later one's of that name
+mv "$T/d.sock" "$T/d-old.sock"
+lg_bg "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d.sock" -d "$T/dp.sock" -a "$T/audit3.jsonl" \
+	-s "$T/state3" 2> "$T/d4.err"
+D2=$!
+lg_wait_for 5 test -S "$T/d.sock" || lg_fail "a linegated on a free socket did not start: $(cat "$T/d4.err")"
+kill -INT $D_PID; wait $D_PID || lg_fail "the first linegated exited with $?"
+D_PID=
+[ -S "$T/d.sock" ] && CTL status > /dev/null ||
+	lg_fail "the first linegated's exit removed the socket of the one after it"
+kill -INT $D2; wait $D2 || lg_fail "the second linegated exited with $?"
+[ ! -e "$T/d.sock" ] || lg_fail "a linegated left its own socket at exit"
 lg_stop_linegate
 echo PASS
