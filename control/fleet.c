@@ -918,6 +918,14 @@ static bool runs_other_policy(json_object *j, const char *name, const char *vers
 	if (!strcmp(have, want)) {
 		/* linegated runs it; its data plane too? (one that came back on its boot file) */
 		dp = jpath_str(j, "policy", "dataplane_sha256");
+		if (!dp[0] && !jpath_bool(j, "health", "dataplane")) {
+			/* trial R, s23: a linegated without a data plane counted as running it */
+			printf("  %s reports %s applied, but no data plane of it answers "
+			       "(linegated without --dataplane, or its linegate is down): not "
+			       "counted as running it\n", name, version);
+			snprintf(why, whylen, "%s: no data plane runs %s", name, version);
+			return true;
+		}
 		if (!dp[0] || !strcmp(dp, want))
 			return false;
 		printf("  %s reports %s applied but its data plane runs another policy (sha256 "
@@ -1275,7 +1283,7 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 		int64_t stored = (int64_t)jpath_num(j, "stored_ms", NULL, 0);
 		char name[300];
 
-		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s%s\n",
+		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s%s%s\n",
 		       lg_bundle_shown(names[i], name, sizeof(name)),
 		       jpath_str(j, "bundle", "wanted"), jpath_str(j, "bundle", "applied"),
 		       jpath_str(j, "bundle", "last"), pol, jpath_str(j, "model", NULL),
@@ -1285,7 +1293,10 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 		       jpath_str(j, "bundle", "result"), jpath_str(j, "bundle", "reason")[0] ?
 		       ": " : "", jpath_str(j, "bundle", "reason"),
 		       stored && at - stored > 5000 ? " (its report is dated ahead of the "
-		       "server's clock)" : "");
+		       "server's clock)" : "",
+		       /* trial R, s23: a server whose data plane is down read as healthy */
+		       jpath_bool(j, "health", "dataplane") ? "" : " [NO DATA PLANE answers: "
+		       "nothing is scored or admitted there; drops and incidents unknown]");
 		json_object_put(j);
 	}
 	kvStore_Destroy(kv);

@@ -3575,7 +3575,7 @@ static void fleet_report(struct daemon *d)
 
 /* Verify the fetched bundle's manifest and parts; m is filled on success. */
 static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
-			struct lg_bundle_manifest *m, char *why, size_t whylen)
+			struct lg_bundle_manifest *m, char signer[9], char *why, size_t whylen)
 {
 	char p[PATH_MAX + 128], *text, *part;
 	uint8_t sig[64];
@@ -3596,6 +3596,20 @@ static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
 	}
 	ret = lg_bundle_verify(text, len, sig, (const uint8_t (*)[32])d->running.model_keys,
 			       d->running.nmodel_keys, m, why, whylen);
+	/* which key signed it, for the audit (trial R, s23: a demo-key bundle read like the
+	 * operator's) */
+	for (size_t k = 0; !ret && k < d->running.nmodel_keys; k++) {
+		struct lg_bundle_manifest mk;
+		char kwhy[64];
+
+		if (!lg_bundle_verify(text, len, sig,
+				      (const uint8_t (*)[32])d->running.model_keys[k], 1, &mk,
+				      kwhy, sizeof(kwhy))) {
+			for (int b = 0; b < 4; b++)
+				snprintf(signer + 2 * b, 3, "%02x", d->running.model_keys[k][b]);
+			break;
+		}
+	}
 	free(text);
 	if (ret)
 		return ret;
@@ -3737,6 +3751,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	bool remember = false; /* a verdict on the bundle itself: never judged again */
 	bool rollback = false;
 	unsigned undo_to = 0; /* the policy version before the bundle's, once it applied */
+	char signer[9] = "?";
 	json_object *before;
 	uint8_t h[32];
 	size_t len;
@@ -3762,12 +3777,19 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		goto out;
 	}
 	remember = true;
-	ret = fleet_verify(d, ft, &m, why, sizeof(why));
+	ret = fleet_verify(d, ft, &m, signer, why, sizeof(why));
 	if (!ret)
 		ret = fleet_newer(d, ft, &m, why, sizeof(why));
 	if (ret)
 		goto out;
-	audit_event(d, "fleet", "fleet_bundle", "verified", NULL, detail);
+	{
+		char vdetail[400];
+
+		snprintf(vdetail, sizeof(vdetail), "%s: signed by the key of fingerprint %s%s",
+			 detail, signer, !strncmp(signer, LG_DEMO_SIGNING_PUB, 8) ? " (the public demo key: "
+			 "anyone can sign with it)" : "");
+		audit_event(d, "fleet", "fleet_bundle", "verified", NULL, vdetail);
+	}
 	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
 	ret = lg_read_file(p, &text, &len);
 	if (ret) {

@@ -305,6 +305,9 @@ cp "$LG_SOURCE/control/defaults/model-2048.json" "$T/v7/model.json"
 rc=0; "$FLEET" rollout v7 "${LINE[@]}" --canary s1 --wait 30 --observe 2 > "$T/roll7.txt" 2>&1 || rc=$?
 cat "$T/roll7.txt"
 [ $rc = 1 ] || lg_fail "rollout v7 exited $rc"
+# the audit names the key that signed a bundle (trial R, s23), the demo key as such
+grep -q '"what":"fleet_bundle","result":"verified","detail":"bundle north\\/line7@v7: signed by the key of fingerprint c3126d69 (the public demo key' \
+	"$T/s1/audit.jsonl" || lg_fail "the audit does not name v7's signer: $(grep verified "$T/s1/audit.jsonl" | tail -1)"
 grep -q "s1 refused v7: its model fleet@v7 cannot run under its own policy: .*2048.*; nothing applied" \
 	"$T/roll7.txt" || lg_fail "s1 did not refuse v7 for its model"
 [ "$(running s1)" = "$B1 $B1" ] || lg_fail "s1 applied v7's policy: $(running s1)"
@@ -373,6 +376,17 @@ sleep 3 # three looks at the bucket, three reports
 pid3=$(pgrep -f -- "-c $T/s3/dp.sock" | head -1)
 [ -n "$pid3" ] || lg_fail "no linegate of s3"
 kill -INT "$pid3"; wait "$pid3" 2>/dev/null || true
+# while no data plane answers: the status table says so, and a rollout does not count s3 as
+# running the version (trial R, s23: a row of 0.00 drops, and "done ... on 2 servers" for a
+# linegated with no data plane)
+lg_wait_value 15 False report s3 health.dataplane || lg_fail "s3's report still says a data plane"
+"$FLEET" status "${LINE[@]}" > "$T/status6a.txt" || lg_fail "fleet status failed"
+grep -q "^s3 .*\[NO DATA PLANE answers" "$T/status6a.txt" || lg_fail "status: $(cat "$T/status6a.txt")"
+rc=0; "$FLEET" rollout v6 "${LINE[@]}" --wait 10 > "$T/roll6n.txt" 2>&1 || rc=$?
+cat "$T/roll6n.txt"
+[ $rc = 1 ] || lg_fail "a rollout with s3's data plane down exited $rc"
+grep -q "^  s3 reports v6 applied, but no data plane of it answers" "$T/roll6n.txt" ||
+	lg_fail "s3 without a data plane was counted"
 rm -f "$T/s3/dp-state/applied.json"
 cp "$T/base.yaml" "$T/s3/boot0.yaml"  # the boot file it was first started with
 STATE_DIRECTORY=$T/s3/dp-state ip netns exec "${NS}s3" "$LG_BIN_DP" -p "$T/s3/boot0.yaml" \
