@@ -76,7 +76,10 @@ static const char usage[] =
 	"                      regression of a canary rolls the canaries back to the line's\n"
 	"                      version and stops; a refusal after that rolls the line back\n"
 	"  status              a table of the line's servers: versions, last result, health\n"
-	"Options (publish, rollout, status):\n"
+	"  forget SERVER       remove a retired server's report (<plant>.<line>.status.SERVER),\n"
+	"                      so that rollouts stop waiting for it; a server that runs again\n"
+	"                      reports again\n"
+	"Options (publish, rollout, status, forget):\n"
 	"  --plant P, --line L       the line (required)\n"
 	"  --bucket B                the key-value bucket (linegate-config)\n"
 	"  --objects O               the object store (linegate-bundles)\n"
@@ -1303,6 +1306,40 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 	return ret;
 }
 
+/* A retired server's report out of the bucket (trial R, s23: every later rollout of its line
+ * ended "incomplete" waiting for it, and no tool removed it). */
+static int fleet_forget(const struct fleet_opts *o, jsCtx *js)
+{
+	char key[256], shown[300];
+	kvStore *kv = NULL;
+	kvEntry *e = NULL;
+	int ret = need_line(o);
+
+	if (!ret && !lg_bundle_token_ok(o->arg)) {
+		fprintf(stderr, "linegate-fleet: forget: %s is no server name (letters, digits, _ "
+			"and -, at most 64)\n", lg_bundle_shown(o->arg, shown, sizeof(shown)));
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = kv_open(o, js, false, &kv);
+	if (ret)
+		return ret;
+	snprintf(key, sizeof(key), "%.64s.%.64s.status.%.64s", o->plant, o->line, o->arg);
+	if (kvStore_Get(&e, kv, key) != NATS_OK) {
+		fprintf(stderr, "linegate-fleet: forget: %s/%s has no server %s (linegate-fleet "
+			"status lists them)\n", o->plant, o->line, o->arg);
+		kvStore_Destroy(kv);
+		return -ENOENT;
+	}
+	kvEntry_Destroy(e);
+	ret = kv_set(kv, key, NULL);
+	if (!ret)
+		printf("forgot %s of %s/%s: rollouts no longer wait for it; if it runs again, its "
+		       "next report brings it back\n", o->arg, o->plant, o->line);
+	kvStore_Destroy(kv);
+	return ret;
+}
+
 static const struct fleet_cmd {
 	const char *name;
 	int (*run)(const struct fleet_opts *o, jsCtx *js);
@@ -1313,6 +1350,7 @@ static const struct fleet_cmd {
 	{ "publish", fleet_publish, true },
 	{ "rollout", fleet_rollout, true },
 	{ "status", fleet_status, false },
+	{ "forget", fleet_forget, true },
 };
 
 int main(int argc, char **argv)

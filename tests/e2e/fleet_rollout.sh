@@ -32,6 +32,7 @@
 #     every linegated stops with status 0;
 #  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
 #     same exit status, also for a line with no reports and an unknown command.
+#  9. linegate-fleet forget SERVER removes a retired server's report.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_need_nats
@@ -475,4 +476,14 @@ age=$(awk '$1 == "s9" { for (i = 1; i <= NF; i++) if ($i == "applied:") print $(
 [ -n "$age" ] && [ "${age%%.*}" -ge 0 ] && [ "${age%%.*}" -lt 60 ] || lg_fail "s9's age $age: not the server's"
 [ "$(grep -c "^s" "$T/hostile.txt")" = 4 ] || lg_fail "a server name with a control character was listed"
 echo "8. hostile reports shown escaped; the age from the server's clock ($age s), the time ahead flagged"
+# --- 9. a retired server forgotten (trial R, s23: no tool removed its report, and every
+# later rollout waited for it) ---
+"$FLEET" forget s3 "${LINE[@]}" > "$T/forget.txt" || lg_fail "forget s3 failed: $(cat "$T/forget.txt")"
+grep -q "^forgot s3 of north/line7" "$T/forget.txt" || lg_fail "forget said: $(cat "$T/forget.txt")"
+"$FLEET" status "${LINE[@]}" > "$T/status9.txt" || lg_fail "fleet status failed"
+! grep -q "^s3 " "$T/status9.txt" || lg_fail "s3 still listed: $(cat "$T/status9.txt")"
+grep -q "^s1 " "$T/status9.txt" || lg_fail "s1 no longer listed: $(cat "$T/status9.txt")"
+rc=0; "$FLEET" forget s3 "${LINE[@]}" > /dev/null 2> "$T/forget2.err" || rc=$?
+[ $rc = 1 ] && grep -q "has no server s3" "$T/forget2.err" || lg_fail "forget s3 twice: $rc $(cat "$T/forget2.err")"
+echo "9. a retired server forgotten"
 echo "PASS fleet_rollout"
