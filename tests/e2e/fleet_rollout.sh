@@ -32,7 +32,8 @@
 #     every linegated stops with status 0;
 #  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
 #     same exit status, also for a line with no reports and an unknown command.
-#  9. linegate-fleet forget SERVER removes a retired server's report.
+#  9. linegate-fleet forget SERVER removes a retired server's report;
+#  10. a model refused after its bundle's policy applied: the policy goes back.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_need_nats
@@ -486,4 +487,33 @@ grep -q "^s1 " "$T/status9.txt" || lg_fail "s1 no longer listed: $(cat "$T/statu
 rc=0; "$FLEET" forget s3 "${LINE[@]}" > /dev/null 2> "$T/forget2.err" || rc=$?
 [ $rc = 1 ] && grep -q "has no server s3" "$T/forget2.err" || lg_fail "forget s3 twice: $rc $(cat "$T/forget2.err")"
 echo "9. a retired server forgotten"
+
+# --- 10. a bundle whose model the data plane side refuses after its policy applied: the
+# policy goes back to the version before (trial R, s23: it stayed). A linegated without a
+# data plane (line8, s4) cannot run models: the model is refused at activation. ---
+mkdir -p "$T/s4" "$T/w1"
+cp "$T/base.yaml" "$T/s4/policy.yaml"
+lg_keys "$T/s4"
+"$LG_BIN_D" -p "$T/s4/policy.yaml" -S "$T/s4/d.sock" -a "$T/s4/audit.jsonl" -s "$T/s4/state" \
+	--fleet-url "$URL" --fleet-plant north --fleet-line line8 --fleet-server s4 \
+	--fleet-report 1000 2>> "$T/s4/d.err" &
+D_s4=$!
+LG_PIDS="$LG_PIDS $D_s4"
+lg_wait_for 5 test -S "$T/s4/d.sock" || lg_fail "linegated s4 did not start: $(cat "$T/s4/d.err")"
+{ cat "$T/base.yaml"; echo "# fleet bundle w1"; } > "$T/w1/policy.yaml"
+cp "$LG_SOURCE/control/defaults/model.json" "$T/w1/model.json"
+L8=(--url "$URL" --plant north --line line8)
+"$FLEET" publish "$T/w1" "${L8[@]}" --version w1 --key "$KEY" > /dev/null || lg_fail "publish w1 failed"
+lg_wait_for 10 "$FLEET" status "${L8[@]}" --json || true
+sleep 2 # s4's first report
+rc=0; "$FLEET" rollout w1 "${L8[@]}" --wait 20 > "$T/rollw1.txt" 2>&1 || rc=$?
+cat "$T/rollw1.txt"
+[ $rc = 1 ] || lg_fail "rollout w1 to a server without a data plane exited $rc"
+grep -q "s4 failed w1: policy applied, model fleet@w1 refused: no data plane to run models.*; the policy went back to version [0-9]*" \
+	"$T/rollw1.txt" || lg_fail "s4 did not take its policy back"
+H4=$(lg_ctl "$T/s4/d.sock" '{"cmd": "status"}' policy_sha256 | tr -d '"')
+[ "$H4" = "$B0" ] || lg_fail "s4 runs ${H4:0:8} after the undo, want the boot policy ${B0:0:8}"
+grep -q '"what":"fleet_undo","result":"ok"' "$T/s4/audit.jsonl" || lg_fail "s4 did not audit the undo"
+kill -INT $D_s4; wait $D_s4 || lg_fail "linegated s4 exited $?"
+echo "10. a model refused after its policy applied: the policy went back"
 echo "PASS fleet_rollout"
