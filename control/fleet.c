@@ -449,9 +449,18 @@ static int stream_create(const struct fleet_opts *o, jsCtx *js)
 		updated = true;
 	}
 	if (s != NATS_OK) {
-		fprintf(stderr, "linegate-fleet: stream %s over %s: %s%s%s (error %d)\n", o->stream,
-			subject, natsStatus_GetText(s), nats_GetLastError(NULL) ? ": " : "",
-			nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "", (int)jerr);
+		char why[400];
+
+		/* the server's words where it refused (a Permissions Violation comes as an
+		 * asynchronous error, and the request itself only times out: trial R, s23) */
+		if (jerr || !server_said[0])
+			fprintf(stderr, "linegate-fleet: stream %s over %s: %s%s%s (error %d)\n",
+				o->stream, subject, natsStatus_GetText(s),
+				nats_GetLastError(NULL) ? ": " : "",
+				nats_GetLastError(NULL) ? nats_GetLastError(NULL) : "", (int)jerr);
+		else
+			fprintf(stderr, "linegate-fleet: stream %s over %s: %s\n", o->stream,
+				subject, failed_why(s, why, sizeof(why)));
 		return -EIO;
 	}
 	printf("stream %s %s: subjects %s, replicas %" PRId64 ", duplicate window %" PRId64
@@ -475,8 +484,14 @@ static int stream_dump(const struct fleet_opts *o, jsCtx *js)
 	uint64_t first, last;
 
 	if (s != NATS_OK) {
-		fprintf(stderr, "linegate-fleet: stream %s: %s (error %d)\n", o->stream,
-			natsStatus_GetText(s), (int)jerr);
+		char why[400];
+
+		if (jerr)
+			fprintf(stderr, "linegate-fleet: stream %s: %s (error %d)\n", o->stream,
+				natsStatus_GetText(s), (int)jerr);
+		else
+			fprintf(stderr, "linegate-fleet: stream %s: %s\n", o->stream,
+				failed_why(s, why, sizeof(why)));
 		return -EIO;
 	}
 	first = si->State.FirstSeq;

@@ -239,6 +239,15 @@ rc=0; "$FLEET" status --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/a
 cat "$T/statusA.txt"
 [ $rc = 1 ] && grep -q 'key-value bucket linegate-config: the NATS server refused: Permissions Violation for Publish to "$JS.API.STREAM.INFO.KV_linegate-config"' \
 	"$T/statusA.txt" || lg_fail "A read the bucket's stream info ($rc): $(cat "$T/statusA.txt")"
+# nor the plant's stream: stream-dump and stream-create with A's credentials say the server's
+# words, not "Timeout (error 0)" (trial R, s23)
+for c in stream-dump stream-create; do
+	rc=0; "$FLEET" $c --url "$URL" --tls-ca "$T/pki/ca.crt" --tls-cert "$T/pki/a.crt" \
+		--tls-key "$T/pki/a.key" --nkey "$T/a.nk" --stream LGTEST --subject-prefix lgtest \
+		> /dev/null 2> "$T/$c-A.err" || rc=$?
+	[ $rc = 1 ] && grep -q "the NATS server refused: Permissions Violation for Publish to \"\$JS.API.STREAM" \
+		"$T/$c-A.err" || lg_fail "$c with A's credentials ($rc): $(cat "$T/$c-A.err")"
+done
 kill -TERM $D_dA $D_dAB
 wait $D_dA || lg_fail "linegated A exited $?"
 wait $D_dAB || lg_fail "linegated A-as-B exited $?"
