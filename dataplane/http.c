@@ -569,7 +569,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 	if (!text)
 		text = strdup(status == MHD_HTTP_NOT_FOUND ?
 			      "linegate serves /, /status.json, /metrics, /healthz and /readyz\n" :
-			      status == MHD_HTTP_METHOD_NOT_ALLOWED ? "GET only\n" : "out of memory\n");
+			      status == MHD_HTTP_METHOD_NOT_ALLOWED ? "GET and HEAD only\n" :
+								     "out of memory\n");
 	r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(text);
