@@ -704,11 +704,12 @@ static int dp_status(struct daemon *d, char hex[65], char *err, size_t errlen)
 static int push(struct daemon *d, const char *text, size_t len, const char *name, char *msg,
 		size_t msglen, char *rec_err, size_t rec_errlen)
 {
-	json_object *req = cmd_req("apply"), *reply, *v;
+	json_object *req, *reply, *v;
 	int ret;
 
 	if (!d->dp_path)
 		return 0;
+	req = cmd_req("apply");
 	json_object_object_add(req, "policy", json_object_new_string_len(text, (int)len));
 	json_object_object_add(req, "name", json_object_new_string(name));
 	ret = dp_call(d, req, &reply, msg, msglen);
