@@ -3750,7 +3750,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	const char *result = "refused";
 	struct lg_bundle_manifest m;
 	bool remember = false; /* a verdict on the bundle itself: never judged again */
-	bool rollback = false;
+	bool rollback = false, added = false;
 	unsigned undo_to = 0; /* the policy version before the bundle's, once it applied */
 	char signer[9] = "?";
 	json_object *before;
@@ -3822,6 +3822,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 				    ret ? why : ref);
 			if (ret)
 				goto out;
+			added = true;
 		}
 	}
 	remember = false;
@@ -3919,6 +3920,16 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 out:
 	if (remember && !strcmp(result, "refused"))
 		fleet_verdict(d, ft->version, why);
+	if (added && strcmp(result, "applied") && strcmp(d->reg.active, ref) &&
+	    strcmp(d->reg.shadow, ref)) {
+		/* a bundle refused or failed leaves no model of its own in the registry (trial
+		 * S, s23: a refused policy left fleet@a2 listed) */
+		char undo[400];
+		int uret = lg_registry_undo_add(&d->reg, ref, undo, sizeof(undo));
+
+		audit_event(d, "fleet", "model_add", uret ? "failed" : "undone", NULL,
+			    uret ? undo : ref);
+	}
 	free(text);
 	snprintf(d->fleet_last, sizeof(d->fleet_last), "%s", ft->version);
 	snprintf(d->fleet_result, sizeof(d->fleet_result), "%s", result);

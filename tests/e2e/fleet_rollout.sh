@@ -514,6 +514,10 @@ grep -q "s4 failed w1: policy applied, model fleet@w1 refused: no data plane to 
 H4=$(lg_ctl "$T/s4/d.sock" '{"cmd": "status"}' policy_sha256 | tr -d '"')
 [ "$H4" = "$B0" ] || lg_fail "s4 runs ${H4:0:8} after the undo, want the boot policy ${B0:0:8}"
 grep -q '"what":"fleet_undo","result":"ok"' "$T/s4/audit.jsonl" || lg_fail "s4 did not audit the undo"
+# and its model is not left in the registry (trial S, s23)
+grep -q '"what":"model_add","result":"undone","detail":"fleet@w1"' "$T/s4/audit.jsonl" ||
+	lg_fail "s4 left fleet@w1 in its registry: $(grep model_add "$T/s4/audit.jsonl")"
+! "$LG_BIN_CTL" -s "$T/s4/d.sock" models 2>/dev/null | grep -q "fleet@w1" || lg_fail "linegatectl models lists fleet@w1"
 kill -INT $D_s4; wait $D_s4 || lg_fail "linegated s4 exited $?: $(tail -40 "$T/s4/d.err")"
 echo "10. a model refused after its policy applied: the policy went back"
 echo "PASS fleet_rollout"
