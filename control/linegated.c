@@ -2093,6 +2093,32 @@ static void status_keys_expired(const struct daemon *d, json_object *reply)
 	}
 }
 
+/* The data plane's readiness reasons (an output that is down, a JSON lines file that cannot
+ * be written, ...) as warnings: linegatectl status said nothing of them (trial Q, s23). */
+static void status_not_ready(struct daemon *d, json_object *reply)
+{
+	json_object *r = NULL, *a, *w;
+	char why[256];
+
+	if (dp_call_t(d, cmd_req("health"), DP_LOOK_TIMEOUT_MS, &r, why, sizeof(why)))
+		return;
+	if (json_object_object_get_ex(r, "reasons", &a) &&
+	    json_object_is_type(a, json_type_array) && json_object_array_length(a)) {
+		if (!json_object_object_get_ex(reply, "warnings", &w)) {
+			w = json_object_new_array();
+			json_object_object_add(reply, "warnings", w);
+		}
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			char t[1200];
+
+			snprintf(t, sizeof(t), "the data plane is not ready: %.1100s",
+				 json_object_get_string(json_object_array_get_idx(a, i)));
+			json_object_array_add(w, json_object_new_string(t));
+		}
+	}
+	json_object_put(r);
+}
+
 static int h_status(void *ctx, struct lg_ctl_call *c)
 {
 	struct daemon *d = ctx;
@@ -2138,6 +2164,7 @@ static int h_status(void *ctx, struct lg_ctl_call *c)
 			status_demo_key(d, c->reply);
 			json_object_put(r);
 			drift_note(d, dphex, "it came back by itself");
+			status_not_ready(d, c->reply);
 		}
 		if (ret && ret != -EPROTO)
 			snprintf(msg, sizeof(msg), "not answering since %s: %.700s", d->dp_since,
