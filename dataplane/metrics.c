@@ -631,8 +631,11 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			s->inc_opened ? s->tti_sum_ms / s->inc_opened : 0);
 	if (s->out_dropped)
 		fprintf(
-		    f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts) not written: %s\n",
+		    f, "linegate: %" PRIu64 " output lines (%" PRIu64 " alerts, %" PRIu64
+		    " incident lines, %" PRIu64 " events) not written: %s\n",
 		    s->out_dropped, s->out_dropped_alerts,
+		    atomic_load(&dp->out_k_dropped[LG_OUT_INCIDENT]),
+		    atomic_load(&dp->out_k_dropped[LG_OUT_EVENT]),
 		    dp->out_errno == EAGAIN ? "the reader did not read for 100 ms (a pipe or FIFO)"
 		    : dp->out_errno	    ? strerror(dp->out_errno)
 					    : "the write failed (see the reasons above)");

@@ -235,7 +235,9 @@ static void out_say(struct lg_dp *dp, bool all_written)
 	}
 	if (all_written && dp->out_failing) {
 		fprintf(stderr, "linegate: output: writing to %s again (%" PRIu64 " more lines "
-			"not written since the last such line)\n", to, sum);
+			"not written since the last such line: %" PRIu64 " alerts, %" PRIu64
+			" incident lines, %" PRIu64 " events, %" PRIu64 " scores)\n", to, sum,
+			d[LG_OUT_ALERT], d[LG_OUT_INCIDENT], d[LG_OUT_EVENT], d[LG_OUT_SCORE]);
 		for (unsigned k = 0; k < LG_OUT_KINDS; k++)
 			dp->out_said_dropped[k] += d[k];
 		dp->out_failing = false;

@@ -120,7 +120,7 @@ stop full
 # nothing on stderr until exit)
 [ "$(grep -c "^linegate: output: [0-9]* lines not written to $T/tiny/out.jsonl (.* alerts, .* incident lines, .* events, .* scores) since the last line written: No space left on device; they are lost" "$T/full.err")" = 1 ] ||
 	lg_fail "full disk: want one line as it happened: $(grep 'linegate: output' "$T/full.err")"
-grep -q "^linegate: output: writing to $T/tiny/out.jsonl again" "$T/full.err" ||
+grep -q "^linegate: output: writing to $T/tiny/out.jsonl again ([0-9]* more lines not written since the last such line: [0-9]* alerts, [0-9]* incident lines, [0-9]* events, [0-9]* scores)" "$T/full.err" ||
 	lg_fail "full disk: no line when writes worked again: $(grep 'linegate: output' "$T/full.err")"
 python3 "$T/check.py" "$T/full.stats" "$T/full.err" "$T/tiny/out.jsonl" || lg_fail "full disk"
 python3 - "$T/full.stats" "$T/full.err" <<'PY' || lg_fail "full disk"
@@ -132,6 +132,10 @@ check("lines were dropped (the disk filled)", st["output_write_dropped"] > 0, Tr
 check("alerts dropped: the disk was full by then", j["alerts"]["dropped"] > 0, True)
 check("the summary says why", "not written: No space left on device" in open(sys.argv[2]).read(),
       True)
+import re
+m = re.search(r"linegate: (\d+) output lines \((\d+) alerts, (\d+) incident lines, (\d+) events\) not written", open(sys.argv[2]).read())
+check("the summary's kinds are the counters'", m and tuple(int(x) for x in m.groups()),
+      (st["output_write_dropped"], j["alerts"]["dropped"], j["incidents"]["dropped"], j["events"]["dropped"]))
 check("no cut line left behind", j["cut_lines_left"], 0)
 done()
 PY
