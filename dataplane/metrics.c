@@ -646,13 +646,16 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			"outbox %" PRIu64 " records unacknowledged (its files %" PRIu64 " bytes), "
 			"dropped %" PRIu64 " scores and %" PRIu64
 			" feature records (full), %" PRIu64 " evicted (%" PRIu64 " alerts, %" PRIu64
-			" incident lines, %" PRIu64 " events), %" PRIu64 " disk errors\n",
+			" incident lines, %" PRIu64 " events, %" PRIu64 " scores, %" PRIu64
+			" feature records), %" PRIu64 " disk errors\n",
 			s->nats.published, s->nats.resent, s->nats.acked, s->nats.duplicates,
 			s->nats.errors, s->nats.outbox.records, s->nats.outbox.bytes,
 			s->nats.outbox.dropped_scores, s->nats.outbox.dropped_features,
 			s->nats.outbox.evicted, s->nats.outbox.evicted_kind[LG_OUTBOX_ALERT],
 			s->nats.outbox.evicted_kind[LG_OUTBOX_INCIDENT],
-			s->nats.outbox.evicted_kind[LG_OUTBOX_EVENT], s->nats.outbox.dropped_disk);
+			s->nats.outbox.evicted_kind[LG_OUTBOX_EVENT],
+			s->nats.outbox.evicted_kind[LG_OUTBOX_SCORE],
+			s->nats.outbox.evicted_kind[LG_OUTBOX_FEATURES], s->nats.outbox.dropped_disk);
 	/* issue 13: the server's refusals (credentials, subject permissions) */
 	if (s->have_nats && s->nats.refused)
 		fprintf(f,
@@ -670,13 +673,15 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			" delivered, dropped %" PRIu64 " scores and %" PRIu64 " alerts, incidents "
 			"and events; %" PRIu64 " connection(s); outbox %" PRIu64
 			" records unacknowledged (its files %" PRIu64 " bytes), %" PRIu64 " evicted (%"
-			PRIu64 " alerts, %" PRIu64 " incident lines, %" PRIu64 " events)\n",
+			PRIu64 " alerts, %" PRIu64 " incident lines, %" PRIu64 " events, %" PRIu64
+			" scores)\n",
 			s->mqtt.published, s->mqtt.resent, s->mqtt.delivered,
 			s->mqtt.dropped_scores, s->mqtt.dropped_alerts, s->mqtt.connects,
 			s->mqtt.outbox.records, s->mqtt.outbox.bytes, s->mqtt.outbox.evicted,
 			s->mqtt.outbox.evicted_kind[LG_OUTBOX_ALERT],
 			s->mqtt.outbox.evicted_kind[LG_OUTBOX_INCIDENT],
-			s->mqtt.outbox.evicted_kind[LG_OUTBOX_EVENT]);
+			s->mqtt.outbox.evicted_kind[LG_OUTBOX_EVENT],
+			s->mqtt.outbox.evicted_kind[LG_OUTBOX_SCORE]);
 	if (s->have_influx)
 		fprintf(f,
 			"linegate: influx: %" PRIu64 " score, %" PRIu64 " features and %" PRIu64

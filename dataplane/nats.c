@@ -103,6 +103,7 @@ struct lg_nats {
 	char last_error[256];		    /* under lock: the server's last refusal */
 	uint64_t last_error_ns;		    /* under lock: when (0: never) */
 	_Atomic uint64_t last_ack_ns;	    /* the newest acknowledgement's time (0: none yet) */
+	_Atomic bool nostream_said;	    /* the missing stream said, no ack since */
 	uint64_t logged_ns;		    /* under lock: when a refusal was last logged */
 	/* under lock: hashes of the refusal texts logged already (each is logged once; the
 	 * last 256 kept), and the refusals not logged since the last summary line (at most
@@ -163,6 +164,7 @@ static uint64_t msg_seq(natsMsg *msg)
 }
 
 static void note_refusal(struct lg_nats *n, const char *what);
+static void note_no_stream(struct lg_nats *n, const char *what);
 static void take_acks(struct lg_nats *n);
 
 /* libnats's thread: one acknowledgement (pa) or failure (pae) of a published record. */
@@ -178,6 +180,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	if (pa && seq) {
 		atomic_fetch_add(&n->acks, 1);
 		atomic_store_explicit(&n->last_ack_ns, mono_ns(), memory_order_relaxed);
+		atomic_store_explicit(&n->nostream_said, false, memory_order_relaxed);
 		if (pa->Duplicate)
 			atomic_fetch_add(&n->duplicates, 1);
 		/* Room for every ack in flight (ACKQ > LG_NATS_INFLIGHT); were there none, the
@@ -203,7 +206,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		snprintf(why, sizeof(why), "no stream takes the subjects %.200s.> (no responders): "
 			 "create the plant's stream (docs/fleet.md \"The plant's stream\")",
 			 n->subj_base);
-		note_refusal(n, why);
+		note_no_stream(n, why);
 	}
 	natsMsg_Destroy(msg);
 }
@@ -213,6 +216,24 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
  * again on every resend, each subject with its own text), and the count of the others at
  * most once a minute.
  */
+/* The missing stream's refusal as its own episode: said once when it starts (the first
+ * refusal after an acknowledgement), kept in last_error for every one; not among the texts
+ * said once for the whole run (trial S, s23: a second loss of the stream was said as "N more
+ * refusals like those above", N the first episode's count). */
+static void note_no_stream(struct lg_nats *n, const char *what)
+{
+	bool said = atomic_exchange(&n->nostream_said, true);
+
+	pthread_mutex_lock(&n->lock);
+	snprintf(n->last_error, sizeof(n->last_error), "%.255s", what);
+	n->last_error_ns = mono_ns();
+	pthread_mutex_unlock(&n->lock);
+	if (!said)
+		fprintf(stderr, "linegate: nats: the server refused: %s (records stay in the "
+			"outbox; said again only after records were acknowledged in between)\n",
+			what);
+}
+
 static void note_refusal(struct lg_nats *n, const char *what)
 {
 	uint64_t now = mono_ns(), h = 1469598103934665603ull, more = 0;
@@ -242,7 +263,7 @@ static void note_refusal(struct lg_nats *n, const char *what)
 			"outbox; each text is shown once)\n", what);
 	if (more)
 		fprintf(stderr, "linegate: nats: %" PRIu64 " more refusals like those above "
-			"(nats.refused and nats.errors count them)\n", more);
+			"(nats.refused counts every one)\n", more);
 }
 
 /* libnats's thread: an asynchronous error; a permission violation is the server refusing a

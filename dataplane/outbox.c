@@ -711,11 +711,14 @@ int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, 
 	say_ev = ev > said->evicted && (!said->evict_ns || now_ns - said->evict_ns >= minute);
 	if (!say_drop && !say_ev)
 		return 0;
-	n = (size_t)snprintf(buf, len, "the outbox is full (%" PRIu64 " records, %" PRIu64
-			     " bytes of files): ", st.records, st.bytes);
+	/* Said of what happened, not of now: a line a minute late may come after the far side
+	 * took everything again (trial S, s23: "is full ... the outage goes on" of an outbox
+	 * of 16 records) */
+	n = (size_t)snprintf(buf, len, "the outbox lost records: ");
 	if (say_drop && n < len) {
 		n += (size_t)snprintf(buf + n, len - n, "%" PRIu64 " scores and feature records "
-				      "refused since %s%s", dropped - said->dropped,
+				      "refused since %s (past 3/4 of max_bytes)%s",
+				      dropped - said->dropped,
 				      said->drop_ns ? "the last such line" : "the start",
 				      say_ev ? "; " : "");
 		said->drop_ns = now_ns;
@@ -743,7 +746,9 @@ int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, 
 			said->kinds[k] = st.evicted_kind[k];
 	}
 	if (n < len)
-		snprintf(buf + n, len - n, "; the outage goes on, or max_bytes is too small for it");
+		snprintf(buf + n, len - n, "; it holds %" PRIu64 " records now (%" PRIu64 " bytes "
+			 "of files): max_bytes holds less than the outage lasted", st.records,
+			 st.bytes);
 	return 1;
 }
 
