@@ -966,6 +966,7 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 {
 	int64_t deadline = now_ms() + o->wait_s * 1000;
 	bool done[64] = { false };
+	char other[512];
 	size_t left = n;
 	int ret = 0;
 
@@ -1004,7 +1005,11 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 							 o->arg, jpath_str(j, "bundle", "reason"));
 					ret = -EPROTO;
 				} else if (runs_other_policy(j, names[i], o->arg, want_policy,
-							     why, whylen)) {
+							     other, sizeof(other))) {
+					/* the first reason stays the one said (trial S, s23: a
+					 * refusal's was overwritten by a later server's) */
+					if (!ret)
+						snprintf(why, whylen, "%s", other);
 					ret = ret ? ret : -ESTALE;
 				} else {
 					printf("  %s applied %s\n", names[i], o->arg);
@@ -1018,9 +1023,12 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 				left--;
 				if (applied_ms)
 					applied_ms[i] = since_ms;
-				if (runs_other_policy(j, names[i], o->arg, want_policy, why,
-						      whylen))
+				if (runs_other_policy(j, names[i], o->arg, want_policy, other,
+						      sizeof(other))) {
+					if (!ret)
+						snprintf(why, whylen, "%s", other);
 					ret = ret ? ret : -ESTALE;
+				}
 				else
 					printf("  %s runs %s\n", names[i], o->arg);
 			}
@@ -1301,19 +1309,25 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 		int64_t stored = (int64_t)jpath_num(j, "stored_ms", NULL, 0);
 		char name[300];
 
-		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9.2f %9.3f %6.0f %s%s%s%s%s\n",
+		bool dp = jpath_bool(j, "health", "dataplane");
+		char dr[32] = "-", ir[32] = "-";
+
+		/* no data plane: no rates, not 0.00 (trial S, s23) */
+		if (dp) {
+			snprintf(dr, sizeof(dr), "%.2f", jpath_num(j, "health", "drop_rate", 0));
+			snprintf(ir, sizeof(ir), "%.3f", jpath_num(j, "health", "incident_rate", 0));
+		}
+		printf("%-16s %-10s %-8s %-10s %-7s %-20s %9s %9s %6.0f %s%s%s%s%s\n",
 		       lg_bundle_shown(names[i], name, sizeof(name)),
 		       jpath_str(j, "bundle", "wanted"), jpath_str(j, "bundle", "applied"),
-		       jpath_str(j, "bundle", "last"), pol, jpath_str(j, "model", NULL),
-		       jpath_num(j, "health", "drop_rate", 0),
-		       jpath_num(j, "health", "incident_rate", 0),
+		       jpath_str(j, "bundle", "last"), pol, jpath_str(j, "model", NULL), dr, ir,
 		       (double)(now_ms() - (stored ? stored : at)) / 1000.0,
 		       jpath_str(j, "bundle", "result"), jpath_str(j, "bundle", "reason")[0] ?
 		       ": " : "", jpath_str(j, "bundle", "reason"),
 		       stored && at - stored > 5000 ? " (its report is dated ahead of the "
 		       "server's clock)" : "",
 		       /* trial R, s23: a server whose data plane is down read as healthy */
-		       jpath_bool(j, "health", "dataplane") ? "" : " [NO DATA PLANE answers: "
+		       dp ? "" : " [NO DATA PLANE answers: "
 		       "nothing is scored or admitted there; drops and incidents unknown]");
 		json_object_put(j);
 	}

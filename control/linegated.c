@@ -4234,12 +4234,14 @@ int main(int argc, char **argv)
 			"refused\n", d.socket_path);
 		return 1;
 	}
-	if (audit_path && audit_open(&d, audit_path, &open_seq, open_hex, msg, sizeof(msg))) {
-		fprintf(stderr, "linegated: audit log: %s\n", msg);
-		return 1;
-	}
+	/* the state folder (and its lock) first: a refused second linegated makes no audit
+	 * file (trial S, s23) */
 	if (state_init(&d, msg, sizeof(msg))) {
 		fprintf(stderr, "linegated: %s\n", msg);
+		return 1;
+	}
+	if (audit_path && audit_open(&d, audit_path, &open_seq, open_hex, msg, sizeof(msg))) {
+		fprintf(stderr, "linegated: audit log: %s\n", msg);
 		return 1;
 	}
 	if (open_seq)

@@ -374,6 +374,7 @@ rc=0; "$LG_BIN_D" -p "$T/policy.yaml" -S "$T/d2.sock" -d "$T/dp.sock" -a "$T/aud
 	-s "$T/state" 2> "$T/d3.err" || rc=$?
 [ $rc = 1 ] && grep -q "is in use by another linegated" "$T/d3.err" ||
 	lg_fail "a second linegated on the state folder: rc $rc: $(cat "$T/d3.err")"
+[ ! -e "$T/audit2.jsonl" ] || lg_fail "a refused second linegated made its audit file"
 [ -S "$T/d.sock" ] && CTL status > /dev/null || lg_fail "the first linegated lost its socket"
 [ "$(intents)" = "$n0" ] || lg_fail "a refused second linegated pushed a policy"
 # and a linegated's exit leaves a socket that is not its own: a later one's of that name
