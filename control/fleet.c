@@ -1064,6 +1064,9 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 
 	printf("  watching the canaries' health for %lld s\n", (long long)o->observe_s);
 	for (size_t i = 0; i < n; i++) {
+		double nodp_at = 0;
+		int nodp = 0;
+
 		for (;;) {
 			json_object *j = status_of(o, kv, names[i]);
 			double at = jpath_num(j, "at_ms", NULL, 0);
@@ -1076,6 +1079,17 @@ static int health_check(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 				     json_object_get_boolean(dp);
 
 			json_object_put(j);
+			/* a fresh report without a data plane: no health to wait for (trial S,
+			 * s23: "no health report" after the whole --wait, while it reported) */
+			if (at >= (double)from && at >= (double)applied[i] && at > nodp_at) {
+				nodp_at = at;
+				nodp = dp_ok ? 0 : nodp + 1;
+				if (nodp >= 2) { /* two reports in a row: not one slow answer */
+					snprintf(why, whylen, "%s: its data plane does not answer "
+						 "(its last 2 reports say so)", names[i]);
+					return -EPROTO;
+				}
+			}
 			if (at >= (double)from && period > 0 &&
 			    at - period * 1000 >= (double)applied[i] && drop >= 0 && inc >= 0) {
 				printf("  %s: drops %.2f/s (before %.2f), incidents %.3f/s (before "

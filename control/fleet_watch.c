@@ -535,6 +535,15 @@ bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out)
 	return got;
 }
 
+void lg_fleet_again(struct lg_fleet *f, const char *version)
+{
+	pthread_mutex_lock(&f->lock);
+	if (!strcmp(f->handled, version))
+		f->handled[0] = '\0';
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
 void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected, bool *canary)
 {
 	pthread_mutex_lock(&f->lock);

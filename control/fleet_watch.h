@@ -51,6 +51,9 @@ bool lg_fleet_take(struct lg_fleet *f, struct lg_fleet_fetch *out);
 /* The wanted version last seen in the bucket ("" = none), whether NATS answers, and whether
  * the version is this server's canary key's (canary may be NULL). */
 void lg_fleet_wanted(struct lg_fleet *f, char *out, size_t len, bool *connected, bool *canary);
+/* Fetch version again if it is the one handled last (its apply failed for a reason of this
+ * server's, a data plane away: trial S, s23), at the thread's next look. */
+void lg_fleet_again(struct lg_fleet *f, const char *version);
 /* Put this status (JSON text) under <plant>.<line>.status.<server> (latest wins). */
 void lg_fleet_report(struct lg_fleet *f, const char *json);
 void lg_fleet_stop(struct lg_fleet *f);

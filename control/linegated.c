@@ -220,6 +220,13 @@ struct daemon {
 	 * back to it (trial R, s23: the rejected canary's model kept scoring) */
 	char fleet_line_model[160];
 	bool fleet_have_line_model;
+	/* a version whose apply failed for a reason of this server's (no verdict: a data plane
+	 * away): fetched and tried again once the data plane answers, at most every 10 s, 5
+	 * times (trial S, s23: a canary whose data plane was down at the rollback stayed on the
+	 * rejected version for good) */
+	char fleet_retry[72];
+	struct timespec fleet_retry_at;
+	unsigned fleet_retries;
 	struct timespec fleet_last_report, fleet_prev_at;
 	uint64_t fleet_prev_drop, fleet_prev_inc;
 	/* Issue 13 (F1), newer only: the applied bundle's manifest serial, whether it came
@@ -3947,6 +3954,16 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 out:
 	if (remember && !strcmp(result, "refused"))
 		fleet_verdict(d, ft->version, why);
+	if (!strcmp(result, "applied") || ft->err ||
+	    json_object_object_get_ex(d->fleet_verdicts, ft->version, NULL)) {
+		d->fleet_retry[0] = '\0';
+	} else {
+		if (strcmp(d->fleet_retry, ft->version)) {
+			snprintf(d->fleet_retry, sizeof(d->fleet_retry), "%s", ft->version);
+			d->fleet_retries = 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &d->fleet_retry_at);
+	}
 	if (added && strcmp(result, "applied") && strcmp(d->reg.active, ref) &&
 	    strcmp(d->reg.shadow, ref)) {
 		/* a bundle refused or failed leaves no model of its own in the registry (trial
@@ -4023,6 +4040,22 @@ static void fleet_tick(struct daemon *d, bool readable)
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (d->fleet_retry[0] && !d->dp_down && ms_since(&d->fleet_retry_at, &now) >= 10000) {
+		char wanted[72];
+		bool connected;
+
+		lg_fleet_wanted(d->fleet, wanted, sizeof(wanted), &connected, NULL);
+		if (strcmp(wanted, d->fleet_retry) || d->fleet_retries >= 5) {
+			d->fleet_retry[0] = '\0';
+		} else if (connected) {
+			d->fleet_retries++;
+			d->fleet_retry_at = now;
+			fprintf(stderr, "linegated: fleet: trying %s again (%u of 5): its last try "
+				"failed for a reason of this server's (%.300s)\n", d->fleet_retry,
+				d->fleet_retries, d->fleet_why);
+			lg_fleet_again(d->fleet, d->fleet_retry);
+		}
+	}
 	if (ms_since(&d->fleet_last_report, &now) >= d->fleet_report_ms)
 		fleet_report(d);
 }

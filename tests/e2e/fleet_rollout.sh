@@ -28,6 +28,7 @@
 #      out of the server);
 #  5f. a canary rolled back to the line's version without a model: the line's model comes
 #      back, not the canary's;
+#  5g. a canary whose data plane is down at the rollback goes back once it answers again;
 #  6. a restarted linegated remembers the bundle it applied and does not apply it again;
 #     every linegated stops with status 0;
 #  7. linegatectl fleet status (--json) prints what linegate-fleet status prints, with the
@@ -353,6 +354,34 @@ m=$(lg_ctl "$T/s1/dp.sock" '{"cmd": "status"}' | python3 -c 'import json,sys; pr
 [ "$m" = fleet@v4 ] || lg_fail "s1's data plane runs model $m after the rollback"
 grep -q '"what":"model_activate","result":"ok".*fleet@v4, the line.s model with v6 (the canary.s fleet@v9 goes)' \
 	"$T/s1/audit.jsonl" || lg_fail "s1 did not audit the line's model coming back: $(grep model_activate "$T/s1/audit.jsonl" | tail -2)"
+
+# --- 5g. a canary whose data plane is down when the rollout rolls it back goes back to the
+# line's version once its data plane answers again (trial S, s23: it stayed on the rejected
+# version for good, and the rollout said "no health report" after the whole wait) ---
+mkdir -p "$T/v10"
+{ cat "$T/v1/policy.yaml"; echo "# fleet bundle v10"; } > "$T/v10/policy.yaml"
+"$FLEET" publish "$T/v10" "${LINE[@]}" --version v10 --key "$KEY" > /dev/null || lg_fail "publish v10 failed"
+"$FLEET" rollout v10 "${LINE[@]}" --canary s1 --wait 30 --observe 40 > "$T/roll10.txt" 2>&1 &
+ROLL=$!
+lg_wait_value 20 v10 report s1 bundle.applied || lg_fail "s1 did not apply v10"
+pid1=$(pgrep -f -- "-c $T/s1/dp.sock" | head -1)
+[ -n "$pid1" ] || lg_fail "no linegate of s1"
+kill -INT "$pid1"; wait "$pid1" 2>/dev/null || true
+rc=0; wait $ROLL || rc=$?
+cat "$T/roll10.txt"
+[ $rc = 1 ] || lg_fail "rollout v10 with s1's data plane gone exited $rc"
+grep -q "stopped: s1: its data plane does not answer" "$T/roll10.txt" || lg_fail "the stop does not say why"
+grep -q "rolled back: the canaries go back to v6" "$T/roll10.txt" || lg_fail "v10 was not rolled back"
+sleep 2 # s1 tries v6 while its data plane is away: it fails
+STATE_DIRECTORY=$T/s1/dp-state ip netns exec "${NS}s1" "$LG_BIN_DP" -p "$T/s1/policy.yaml" \
+	-B 127.0.0.1 -c "$T/s1/dp.sock" -s "$T/s1/stats.json" 2> "$T/s1/dp3.err" &
+LG_PIDS="$LG_PIDS $!"
+lg_wait_for 5 test -S "$T/s1/dp.sock" || lg_fail "linegate s1 did not start again: $(cat "$T/s1/dp3.err")"
+lg_wait_value 40 "$B1 $B1" running s1 || lg_fail "s1 stayed on v10 after its data plane came back: $(running s1)"
+lg_wait_value 10 v6 report s1 bundle.applied || lg_fail "s1 reports $(report s1 bundle.applied)"
+grep -q "linegated: fleet: trying v6 again (1 of 5)" "$T/s1/d.err" || lg_fail "s1 did not say it tried v6 again"
+grep -q '"what":"fleet_bundle","result":"rolled_back".*@v10: rolled back: the line went back to v6' \
+	"$T/s1/audit.jsonl" || lg_fail "s1 did not audit v10's rollback"
 
 # --- 6. a restarted linegated does not apply its bundle again ---
 n=$(grep -c '"what":"fleet_apply"' "$T/s2/audit.jsonl")
