@@ -3773,7 +3773,8 @@ static void fleet_undo_policy(struct daemon *d, unsigned before, char *why, size
 		snprintf(note, sizeof(note), "; going back to policy version %u failed: %.700s: "
 			 "the bundle's policy runs", before, uwhy);
 	else
-		snprintf(note, sizeof(note), "; the policy went back to version %u", before);
+		snprintf(note, sizeof(note), "; the policy went back to version %u's (applied "
+			 "again as version %u)", before, d->version);
 	append(why, whylen, note);
 }
 
