@@ -3878,8 +3878,13 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		d->shown_as = NULL;
 		/* the policy itself refused (by the validator or the data plane) */
 		remember = ret == -EINVAL || ret == -EPROTO;
-		if (ret)
+		if (ret) {
+			/* not the bundle's fault (a data plane away): failed, not refused
+			 * (trial R, s23) */
+			if (!remember)
+				result = "failed";
 			goto out;
+		}
 		undo_to = was;
 		/* the result is "applied" already: its reason is what was applied */
 		if (!strncmp(why, "applied: ", 9))
@@ -3927,6 +3932,10 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	}
 	result = "applied";
 	remember = false;
+	/* the policy was the running one, its model new: said (trial R, s23: "nothing to
+	 * apply" for a bundle whose model was activated) */
+	if (ref[0] && !undo_to && !strncmp(why, "the policy is the running one", 29))
+		snprintf(why, sizeof(why), "the policy is the running one; model %s runs", ref);
 	if (!ft->canary) {
 		snprintf(d->fleet_line_model, sizeof(d->fleet_line_model), "%s", d->reg.active);
 		d->fleet_have_line_model = true;

@@ -380,6 +380,9 @@ lg_wait_for 5 test -S "$T/s1/dp.sock" || lg_fail "linegate s1 did not start agai
 lg_wait_value 40 "$B1 $B1" running s1 || lg_fail "s1 stayed on v10 after its data plane came back: $(running s1)"
 lg_wait_value 10 v6 report s1 bundle.applied || lg_fail "s1 reports $(report s1 bundle.applied)"
 grep -q "linegated: fleet: trying v6 again (1 of 5)" "$T/s1/d.err" || lg_fail "s1 did not say it tried v6 again"
+# the try with the data plane away "failed" (not "refused": not the bundle's fault)
+grep -q '"what":"fleet_bundle","result":"failed","detail":"bundle north\\/line7@v6: ' "$T/s1/audit.jsonl" ||
+	lg_fail "s1's failed try of v6: $(grep '@v6' "$T/s1/audit.jsonl" | tail -2)"
 grep -q '"what":"fleet_bundle","result":"rolled_back".*@v10: rolled back: the line went back to v6' \
 	"$T/s1/audit.jsonl" || lg_fail "s1 did not audit v10's rollback"
 
