@@ -1188,6 +1188,20 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	printf("rollout %s/%s@%s (the line runs %s)\n", o->plant, o->line, o->arg,
 	       prev[0] ? prev_txt : "no bundle yet");
 	t0 = now_ms();
+	/* a canary that never reported on this line (a typo) is refused before any key is
+	 * set (trial R, s23: the rollout waited out --wait for it) */
+	for (size_t i = 0; i < nc; i++) {
+		json_object *j = status_of(o, kv, names[i]);
+
+		json_object_put(j);
+		if (!j) {
+			fprintf(stderr, "linegate-fleet: --canary %s: no server of that name has "
+				"reported on %s/%s (linegate-fleet status lists them): nothing "
+				"changed\n", names[i], o->plant, o->line);
+			ret = -ENOENT;
+			goto out;
+		}
+	}
 	if (nc) {
 		for (size_t i = 0; i < nc; i++) {
 			json_object *j = status_of(o, kv, names[i]);

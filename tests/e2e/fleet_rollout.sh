@@ -518,6 +518,10 @@ grep -q "^forgot s3 of north/line7" "$T/forget.txt" || lg_fail "forget said: $(c
 grep -q "^s1 " "$T/status9.txt" || lg_fail "s1 no longer listed: $(cat "$T/status9.txt")"
 rc=0; "$FLEET" forget s3 "${LINE[@]}" > /dev/null 2> "$T/forget2.err" || rc=$?
 [ $rc = 1 ] && grep -q "has no server s3" "$T/forget2.err" || lg_fail "forget s3 twice: $rc $(cat "$T/forget2.err")"
+# a canary that never reported (a typo, or forgotten) is refused before any key is set
+rc=0; "$FLEET" rollout v6 "${LINE[@]}" --canary s3 --wait 5 > /dev/null 2> "$T/canary9.err" || rc=$?
+[ $rc = 1 ] && grep -q -- "--canary s3: no server of that name has reported on north/line7" "$T/canary9.err" ||
+	lg_fail "a canary never seen: $rc $(cat "$T/canary9.err")"
 echo "9. a retired server forgotten"
 
 # --- 10. a bundle whose model the data plane side refuses after its policy applied: the
