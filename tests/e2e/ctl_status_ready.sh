@@ -32,11 +32,12 @@ grep -q "the data plane is not ready: output.mqtt: not connected" "$T/st.txt" ||
 	lg_fail "linegatectl status (text) does not say it: $(cat "$T/st.txt")"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$MQ" > "$T/mq.conf"
 mosquitto -c "$T/mq.conf" > "$T/mq.log" 2>&1 &
-LG_PIDS="$LG_PIDS $!"
+MQ_PID=$!
+LG_PIDS="$LG_PIDS $MQ_PID"
 lg_wait_for 40 sh -c "! { \"$LG_BIN_CTL\" -s \"$T/d.sock\" status | grep -q 'not ready'; }" ||
 	lg_fail "the warning stayed with the broker up: $(cat "$T/st.json")"
 kill -INT $D_PID $DP_PID
 wait $D_PID || lg_fail "linegated exited $?"
 wait $DP_PID || lg_fail "linegate exited $?"
-LG_PIDS=""
+LG_PIDS="$MQ_PID" # the broker: lg_cleanup stops it
 echo PASS

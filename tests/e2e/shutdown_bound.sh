@@ -206,7 +206,7 @@ lines = sum(1 for _ in open(sys.argv[3]))
 check("every line was written to the file", st["output_lines"], lines)
 ob = st["nats"]["outbox"]
 check("records wait in the outbox for the next start", ob["records"] > 0, True)
-check("the summary says so", re.search(r"outbox %d records .* unacknowledged" % ob["records"],
+check("the summary says so", re.search(r"outbox %d records unacknowledged" % ob["records"],
       open(sys.argv[2]).read()) is not None, True)
 done()
 PY
