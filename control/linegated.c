@@ -3821,9 +3821,11 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	{
 		char vdetail[400];
 
+		bool demo = !strncmp(signer, LG_DEMO_SIGNING_PUB, 8);
+
 		snprintf(vdetail, sizeof(vdetail), "%s: signed by the key of fingerprint %s%s",
-			 detail, signer, !strncmp(signer, LG_DEMO_SIGNING_PUB, 8) ? " (the public demo key: "
-			 "anyone can sign with it)" : "");
+			 detail, signer, demo ? " (the public demo key: anyone can sign with it)" :
+			 "");
 		audit_event(d, "fleet", "fleet_bundle", "verified", NULL, vdetail);
 	}
 	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
