@@ -3610,7 +3610,7 @@ static void fleet_report(struct daemon *d)
 
 /* Verify the fetched bundle's manifest and parts; m is filled on success. */
 static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
-			struct lg_bundle_manifest *m, char signer[9], char *why, size_t whylen)
+			struct lg_bundle_manifest *m, uint8_t signer[32], char *why, size_t whylen)
 {
 	char p[PATH_MAX + 128], *text, *part;
 	uint8_t sig[64];
@@ -3640,8 +3640,7 @@ static int fleet_verify(struct daemon *d, const struct lg_fleet_fetch *ft,
 		if (!lg_bundle_verify(text, len, sig,
 				      (const uint8_t (*)[32])d->running.model_keys[k], 1, &mk,
 				      kwhy, sizeof(kwhy))) {
-			for (int b = 0; b < 4; b++)
-				snprintf(signer + 2 * b, 3, "%02x", d->running.model_keys[k][b]);
+			memcpy(signer, d->running.model_keys[k], 32);
 			break;
 		}
 	}
@@ -3703,35 +3702,25 @@ static int fleet_newer(struct daemon *d, const struct lg_fleet_fetch *ft,
  * left to the apply, which names its line and column.
  */
 static int fleet_precheck(struct daemon *d, const struct lg_fleet_fetch *ft,
-			  const struct lg_bundle_manifest *m, const char *text, size_t len,
-			  char *why, size_t whylen)
+			  const struct lg_bundle_manifest *m, const uint8_t signer[32],
+			  const char *text, size_t len, char *why, size_t whylen)
 {
-	char p[PATH_MAX + 128], msg[1024], *mt = NULL;
-	struct lg_bundle_manifest m2;
+	char p[PATH_MAX + 128], msg[1024];
 	struct lg_policy np;
-	uint8_t sig[64];
-	size_t mlen;
-	int ret;
+	bool trusted = false;
+	int ret = 0;
 
 	if (lg_policy_parse(text, len, d->policy_path, &np, msg, sizeof(msg)))
 		return 0;
-	snprintf(p, sizeof(p), "%s/manifest.sig", ft->dir);
-	ret = lg_hex_read_file(p, sig, sizeof(sig));
-	if (!ret) {
-		snprintf(p, sizeof(p), "%s/manifest.json", ft->dir);
-		ret = lg_read_file(p, &mt, &mlen);
-	}
-	if (!ret && lg_bundle_verify(mt, mlen, sig, (const uint8_t (*)[32])np.model_keys,
-				     np.nmodel_keys, &m2, msg, sizeof(msg))) {
+	for (size_t k = 0; k < np.nmodel_keys && !trusted; k++)
+		trusted = !memcmp(np.model_keys[k], signer, 32);
+	if (!trusted) {
 		snprintf(why, whylen, "its policy's models.trusted_keys does not hold the key that "
 			 "signed it: applied, this server would refuse every later bundle signed "
 			 "so, and the fleet could not reach it again; nothing applied (keep the "
 			 "fleet's key in the policy's models.trusted_keys)");
 		ret = -EKEYREJECTED;
-		goto out;
-	}
-	ret = 0;
-	if (m->model_file[0]) {
+	} else if (m->model_file[0]) {
 		snprintf(p, sizeof(p), "%s/%s", ft->dir, m->model_file);
 		if (lg_policy_check_model(&np, p, msg, sizeof(msg))) {
 			snprintf(why, whylen, "its model %s@%s cannot run under its own policy: "
@@ -3739,8 +3728,6 @@ static int fleet_precheck(struct daemon *d, const struct lg_fleet_fetch *ft,
 			ret = -EKEYREJECTED;
 		}
 	}
-out:
-	free(mt);
 	lg_policy_free(&np);
 	return ret;
 }
@@ -3787,7 +3774,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	bool remember = false; /* a verdict on the bundle itself: never judged again */
 	bool rollback = false, added = false;
 	unsigned undo_to = 0; /* the policy version before the bundle's, once it applied */
-	char signer[9] = "?";
+	uint8_t signer[32] = { 0 };
 	json_object *before;
 	uint8_t h[32];
 	size_t len;
@@ -3821,11 +3808,14 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	{
 		char vdetail[400];
 
-		bool demo = !strncmp(signer, LG_DEMO_SIGNING_PUB, 8);
+		char fp[9];
+		bool demo;
 
+		for (int b = 0; b < 4; b++)
+			snprintf(fp + 2 * b, 3, "%02x", signer[b]);
+		demo = !strncmp(fp, LG_DEMO_SIGNING_PUB, 8);
 		snprintf(vdetail, sizeof(vdetail), "%s: signed by the key of fingerprint %s%s",
-			 detail, signer, demo ? " (the public demo key: anyone can sign with it)" :
-			 "");
+			 detail, fp, demo ? " (the public demo key: anyone can sign with it)" : "");
 		audit_event(d, "fleet", "fleet_bundle", "verified", NULL, vdetail);
 	}
 	snprintf(p, sizeof(p), "%s/%s", ft->dir, m.policy);
@@ -3835,7 +3825,7 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 		snprintf(why, sizeof(why), "%.900s: %s", p, strerror(-ret));
 		goto out;
 	}
-	ret = fleet_precheck(d, ft, &m, text, len, why, sizeof(why));
+	ret = fleet_precheck(d, ft, &m, signer, text, len, why, sizeof(why));
 	if (ret)
 		goto out;
 	/* a canary's rollback: the line's version replaces the canary's */
