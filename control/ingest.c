@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
@@ -185,25 +187,118 @@ static struct lg_ingest_seg *new_seg(struct lg_ingest_dev *d, double t0, unsigne
 	return s;
 }
 
-/* Room for m more samples per channel (channel-major: moving channels up as it grows). */
-static int seg_reserve(struct lg_ingest_seg *s, unsigned channels, size_t m)
+static void note(struct lg_ingest *in, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+const char *lg_ingest_spill_dir(const struct lg_ingest *in)
 {
-	size_t cap = s->cap ? s->cap : 1024;
-	float *x;
+	const char *t = getenv("TMPDIR");
+
+	return in->spill_dir ? in->spill_dir : t && *t ? t : "/var/tmp";
+}
+
+/* A buffer of bytes, reserved on the disk: an unlinked file in the spill folder, mapped
+ * shared. posix_fallocate() takes the blocks now, so a full disk is an error here and not a
+ * SIGBUS when a page is first written. */
+static float *spill_map(const char *dir, size_t bytes)
+{
+	char path[4096];
+	void *x = MAP_FAILED;
+	int fd, e;
+
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* a file system without O_TMPFILE: a named file, unlinked at once */
+		if (snprintf(path, sizeof(path), "%s/linegate-samples-XXXXXX", dir) >=
+		    (int)sizeof(path)) {
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd < 0)
+		return NULL;
+	e = posix_fallocate(fd, 0, (off_t)bytes);
+	if (!e)
+		x = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	else
+		errno = e;
+	e = errno;
+	close(fd);
+	errno = e;
+	return x == MAP_FAILED ? NULL : x;
+}
+
+static void samples_put(struct lg_ingest *in, float *x, size_t bytes, unsigned spilled)
+{
+	if (!x)
+		return;
+	if (spilled) {
+		munmap(x, bytes);
+		in->spill_used -= bytes;
+	} else {
+		free(x);
+		in->mem_used -= bytes;
+	}
+}
+
+static void seg_free(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned channels)
+{
+	samples_put(in, s->x, sizeof(float) * s->cap * channels, s->spilled);
+	s->x = NULL;
+}
+
+/* Room for m more samples per channel (channel-major: moving channels up as it grows), in
+ * memory while in->mem_budget allows, else in the spill folder. 0, or -ENOMEM after writing
+ * "where: ..." to err. */
+static int seg_reserve(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned channels,
+		       size_t m, const char *where, char *err, size_t errlen)
+{
+	size_t cap = s->cap ? s->cap : 1024, bytes;
+	unsigned spilled = 0;
+	float *x = NULL;
 
 	if (s->n + m <= s->cap)
 		return 0;
 	while (cap < s->n + m)
 		cap *= 2;
-	x = malloc(sizeof(float) * cap * channels);
-	if (!x)
+	if (!s->cap && m >= cap / 2)
+		cap = m; /* a file's whole run at once (WAV, CSV, .npy): no room to spare */
+	bytes = sizeof(float) * cap * channels;
+	if (!in->mem_budget || in->mem_used + bytes <= in->mem_budget) {
+		x = malloc(bytes);
+		if (x)
+			in->mem_used += bytes;
+	} else {
+		x = spill_map(lg_ingest_spill_dir(in), bytes);
+		spilled = 1;
+		if (!x) {
+			seterr(err, errlen, "%s: the samples are past --memory (%zu MiB) and cannot "
+			       "be kept in %s (--spill-dir): %s", where, in->mem_budget >> 20,
+			       lg_ingest_spill_dir(in), strerror(errno));
+			return -ENOMEM;
+		}
+		in->spill_used += bytes;
+		if (!in->spill_said) {
+			in->spill_said = 1;
+			note(in, "the samples are past %zu MiB of memory (--memory): the rest are kept in "
+			     "unlinked files in %s (--spill-dir), read back as windows are made",
+			     in->mem_budget >> 20, lg_ingest_spill_dir(in));
+		}
+	}
+	if (!x) {
+		seterr(err, errlen, "%s: out of memory", where);
 		return -ENOMEM;
+	}
 	for (unsigned c = 0; c < channels; c++)
 		if (s->n)
 			memcpy(x + (size_t)c * cap, s->x + (size_t)c * s->cap, sizeof(float) * s->n);
-	free(s->x);
+	seg_free(in, s, channels);
 	s->x = x;
 	s->cap = cap;
+	s->spilled = spilled;
 	return 0;
 }
 
@@ -232,17 +327,17 @@ double lg_ingest_seconds(const struct lg_ingest_dev *d)
 	return (double)n / d->rate;
 }
 
-static void free_dev(struct lg_ingest_dev *d)
+static void free_dev(struct lg_ingest *in, struct lg_ingest_dev *d)
 {
 	for (size_t i = 0; i < d->nseg; i++)
-		free(d->seg[i].x);
+		seg_free(in, &d->seg[i], d->channels);
 	free(d->seg);
 }
 
 void lg_ingest_free(struct lg_ingest *in)
 {
 	for (size_t i = 0; i < in->ndev; i++)
-		free_dev(&in->dev[i]);
+		free_dev(in, &in->dev[i]);
 	for (size_t i = 0; i < in->nfiles; i++)
 		free(in->files[i]);
 	free(in->dev);
@@ -273,12 +368,12 @@ static int undo_mark(const struct lg_ingest *in, struct undo *u)
 static void undo_apply(struct lg_ingest *in, struct undo *u)
 {
 	while (in->ndev > u->ndev)
-		free_dev(&in->dev[--in->ndev]);
+		free_dev(in, &in->dev[--in->ndev]);
 	for (size_t i = 0; i < in->ndev; i++) {
 		struct lg_ingest_dev *d = &in->dev[i];
 
 		while (d->nseg > u->nseg[i])
-			free(d->seg[--d->nseg].x);
+			seg_free(in, &d->seg[--d->nseg], d->channels);
 	}
 	while (in->nfiles > u->nfiles)
 		free(in->files[--in->nfiles]);
@@ -399,10 +494,12 @@ static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
 		if (mask)
 			j = n;
 		s = new_seg(d, t0 + (double)i / rate, (unsigned)in->nfiles - 1);
-		if (!s || seg_reserve(s, channels, j > i ? j - i : 1)) {
+		if (!s) {
 			seterr(err, errlen, "%s: out of memory", where);
 			return -ENOMEM;
 		}
+		if (seg_reserve(in, s, channels, j > i ? j - i : 1, where, err, errlen))
+			return -ENOMEM;
 		for (size_t k = i; k < j; k++)
 			for (unsigned c = 0; c < channels; c++) {
 				float v = x[k * channels + c];
@@ -1180,10 +1277,8 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 		}
 	}
 	s = &d->seg[d->nseg - 1];
-	if (seg_reserve(s, d->channels, f->sample_count)) {
-		seterr(err, errlen, "%s: out of memory", where);
+	if (seg_reserve(in, s, d->channels, f->sample_count, where, err, errlen))
 		return -ENOMEM;
-	}
 	for (unsigned c = 0; c < d->channels; c++) {
 		float *dst = s->x + (size_t)c * s->cap + s->n;
 		double sc = scale_of(o);
@@ -1349,10 +1444,8 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 		}
 	}
 	s = &d->seg[d->nseg - 1];
-	if (seg_reserve(s, n, count)) {
-		seterr(err, errlen, "%s: out of memory", where);
+	if (seg_reserve(in, s, n, count, where, err, errlen))
 		return -ENOMEM;
-	}
 	for (unsigned c = 0; c < n; c++) {
 		float *x = s->x + (size_t)c * s->cap + s->n;
 		uint64_t nm;

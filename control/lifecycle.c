@@ -4,6 +4,7 @@
 
 #include <linegate/policy.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Window i of segment g: its channel c starts at the result + c * g->cap. */
 static const float *seg_window(const struct lg_ingest_seg *g, size_t i, unsigned window)
@@ -407,6 +409,30 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device };
 		return 0;
 	}
+	if (!strcmp(opt, "spill-dir")) {
+		l->spill_dir = arg;
+		return 0;
+	}
+	if (!strcmp(opt, "memory")) {
+		static const char units[] = "KMGT";
+		const char *u;
+
+		errno = 0;
+		v = strtod(arg, &end);
+		if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+			v = ldexp(v, 10 * (int)(u - units + 1));
+			end++;
+			end += !strcasecmp(end, "iB") ? 2 : !strcasecmp(end, "B");
+		}
+		if (end == arg || *end || errno || !(v >= 0 && v < 0x1p62)) {
+			fprintf(stderr, "%s: --memory %s: bytes, with K, M, G or T for powers of "
+				"1024 (8G, 512M; 0: no limit)\n", tool, arg);
+			return -EINVAL;
+		}
+		l->memory = (size_t)v;
+		l->memory_set = 1;
+		return 0;
+	}
 	if (!strcmp(opt, "device")) {
 		if (!*arg || strlen(arg) >= LG_INGEST_NAME_MAX) {
 			fprintf(stderr, "%s: --device: a name of 1..%d characters\n", tool,
@@ -432,11 +458,101 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 	return 0;
 }
 
-int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
-		  uint16_t port, const char *only, struct lg_ingest *in, const char *tool)
+/* A number file of the cgroup file system ("max" and absent: none). */
+static int cg_read(const char *dir, const char *name, unsigned long long *v)
 {
+	char path[4096], buf[64];
+	FILE *f;
+	int ok;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%llu", v) == 1;
+	fclose(f);
+	return ok ? 0 : -ENODATA;
+}
+
+/* The least room (limit - usage) in the memory cgroup at root/path and its ancestors:
+ * a trainer that linegated or systemd runs under a memory limit meets it before the
+ * machine's. */
+static void cg_room(const char *root, const char *path, const char *max, const char *cur,
+		    unsigned long long *room)
+{
+	char dir[4096];
+	size_t k;
+
+	if (snprintf(dir, sizeof(dir), "%s%s", root, path) >= (int)sizeof(dir))
+		return;
+	for (k = strlen(dir); k >= strlen(root); k--) {
+		unsigned long long lim, use;
+
+		if (k == strlen(dir) || dir[k] == '/') {
+			dir[k] = '\0';
+			if (!cg_read(dir, max, &lim) && !cg_read(dir, cur, &use))
+				*room = lim > use ? (lim - use < *room ? lim - use : *room) : 0;
+		}
+		if (!k)
+			break;
+	}
+}
+
+/* Half the memory there is room for now: the kernel's MemAvailable, or less where this
+ * process's memory cgroup (v1 or v2) has less room under its limit. 0 when unknown. */
+static size_t half_available(void)
+{
+	unsigned long long kb = 0, room = ~0ull;
+	char line[4096];
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':'), *q = p ? strchr(p + 1, ':') : NULL;
+
+		if (!q)
+			continue;
+		q[strcspn(q, "\n")] = '\0';
+		if (!strncmp(p, ":memory:", 8)) {
+			cg_room("/sys/fs/cgroup/memory", q + 1, "memory.limit_in_bytes",
+				"memory.usage_in_bytes", &room);
+		} else if (!strncmp(line, "0::", 3)) {
+			cg_room("/sys/fs/cgroup", q + 1, "memory.max", "memory.current", &room);
+			cg_room("/sys/fs/cgroup/unified", q + 1, "memory.max", "memory.current",
+				&room);
+		}
+	}
+	if (f)
+		fclose(f);
+	if (kb * 1024 > room)
+		kb = room / 1024;
+	return (size_t)(kb * 1024 / 2);
+}
+
+static void say_spill(const struct lg_ingest *in, const char *tool)
+{
+	if (!in->spill_used)
+		return;
+	fprintf(stderr, "%s: samples: %.1f MiB in memory (--memory %zu MiB), %.1f MiB in unlinked "
+		"files in %s\n", tool, in->mem_used / 1048576.0, in->mem_budget >> 20,
+		in->spill_used / 1048576.0, lg_ingest_spill_dir(in));
+}
+
+int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, uint16_t port,
+		  const char *only, struct lg_ingest *in, const char *tool)
+{
+	const struct lg_from *f = from->f;
+	unsigned n = from->n;
 	char err[1024];
 
+	in->mem_budget = from->memory_set ? from->memory : half_available();
+	in->spill_dir = from->spill_dir;
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
@@ -486,6 +602,7 @@ int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *p
 				in->allow_cut ? " (--allow-cut: a cut file's missing rest is not "
 						"in the figures)" : "");
 	}
+	say_spill(in, tool);
 	if (in->st.records)
 		fprintf(stderr, "%s: pcap: %llu records, %llu LGF/UADP messages taken, %llu neither, "
 			"%llu unknown devices, %llu bad tags or signatures, %llu out of order, %llu "

@@ -127,19 +127,23 @@ struct lg_from {
 };
 
 /* The files of a tool's --from options, each with the --sample-rate, --scale and --device
- * given before it. */
+ * given before it; --memory and --spill-dir (struct lg_ingest's mem_budget and spill_dir). */
 struct lg_from_list {
 	struct lg_from f[LG_FROM_MAX];
 	unsigned n;
 	double rate, scale;
 	const char *device;
+	size_t memory;
+	int memory_set;
+	const char *spill_dir;
 };
 
 /* A number option, all of arg, within [min, max]: 0, or -EINVAL after saying why. */
 int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, double max,
 	       double *out);
 
-/* Take one of --from, --sample-rate, --scale, --device (opt without the dashes): 0, or
+/* Take one of --from, --sample-rate, --scale, --device, --memory, --spill-dir (opt without
+ * the dashes): 0, or
  * -EINVAL after saying why on stderr (tool: the program's name). */
 int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool);
 /*
@@ -153,9 +157,10 @@ int lg_from_more(struct lg_from_list *l, int argc, char **argv, int *ind, const 
 struct lg_policy;
 
 /* Read every file into in; errors and the pcap counts go to stderr prefixed by tool. only:
- * take only this device's frames from pcap files (NULL: all). */
-int lg_ingest_all(const struct lg_from *f, unsigned n, const struct lg_policy *pol,
-		  uint16_t port, const char *only, struct lg_ingest *in, const char *tool);
+ * take only this device's frames from pcap files (NULL: all). The samples are kept within
+ * from's --memory (default: half of MemAvailable), the rest in its --spill-dir. */
+int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, uint16_t port,
+		  const char *only, struct lg_ingest *in, const char *tool);
 
 /* Every label row names a device of in and an onset inside its recording; else -EINVAL
  * after saying which row on stderr (a typo would train a fault as healthy). */

@@ -106,7 +106,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 		have_pol = 1;
 	}
 	in.allow_cut = qc->allow_cut;
-	if (lg_ingest_all(qc->from.f, qc->from.n, have_pol ? &pol : NULL, qc->port, NULL, &in,
+	if (lg_ingest_all(&qc->from, have_pol ? &pol : NULL, qc->port, NULL, &in,
 			  "linegate-quality") ||
 	    lg_labels_check(&labels, qc->labels, &in, "linegate-quality"))
 		goto out;

@@ -40,6 +40,10 @@ static const char usage[] =
 	"      --allow-cut         read a pcap file that ends inside a record (a copy cut\n"
 	"                          short), or a CSV whose last row has no line end, up to the\n"
 	"                          cut (without: refused)\n"
+	"      --memory SIZE       keep at most SIZE bytes of samples in memory (K, M, G, T;\n"
+	"                          0: no limit; default: half the memory available)\n"
+	"      --spill-dir DIR     where the rest are kept, in unlinked files (a disk; default\n"
+	"                          $TMPDIR, else /var/tmp)\n"
 	"\n"
 	"Without --from:\n"
 	"\n"
@@ -104,6 +108,8 @@ int main(int argc, char **argv)
 		{ "gemm", required_argument, NULL, 30 },
 		{ "judge-trained", no_argument, NULL, 31 },
 		{ "allow-cut", no_argument, NULL, 32 },
+		{ "memory", required_argument, NULL, 33 },
+		{ "spill-dir", required_argument, NULL, 34 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -172,6 +178,8 @@ more_options:
 		case 21:
 		case 22:
 		case 23:
+		case 33:
+		case 34:
 			if (lg_from_opt(&qf.from, lopts[longidx].name, optarg, "linegate-quality"))
 				return 2;
 			break;

@@ -110,6 +110,11 @@ static const char usage[] =
 	"  --allow-cut           a pcap file that ends inside a record (a copy cut short), or a\n"
 	"                        CSV whose last row has no line end, is read up to the cut,\n"
 	"                        with a warning; without, it is refused\n"
+	"  --memory SIZE         keep at most SIZE bytes of samples in memory (K, M, G, T:\n"
+	"                        powers of 1024; 0: no limit; default: half the memory\n"
+	"                        available at start); the rest go to --spill-dir\n"
+	"  --spill-dir DIR       where samples past --memory are kept, in unlinked files (on\n"
+	"                        a disk, not a tmpfs; default $TMPDIR, else /var/tmp)\n"
 	"\n"
 	"From simulated machines (no --from): windows spread over their operating day. The\n"
 	"threshold is the QUANTILE of the training scores times MARGIN, always from this\n"
@@ -2411,7 +2416,7 @@ static int train_files(struct file_conf *fc)
 		lg_detector_set_free(&other);
 	}
 	in.allow_cut = fc->allow_cut;
-	if (lg_ingest_all(fc->from.f, fc->from.n, have_pol ? &pol : NULL, fc->port, fc->only, &in,
+	if (lg_ingest_all(&fc->from, have_pol ? &pol : NULL, fc->port, fc->only, &in,
 			  "linegate-train") ||
 	    lg_labels_check(fc->truth.labels, fc->labels, &in, "linegate-train"))
 		goto out;
@@ -2862,6 +2867,8 @@ int main(int argc, char **argv)
 		{ "base", required_argument, NULL, 46 },
 		{ "only-device", required_argument, NULL, 47 },
 		{ "allow-cut", no_argument, NULL, 90 },
+		{ "memory", required_argument, NULL, 91 },
+		{ "spill-dir", required_argument, NULL, 92 },
 		{ "shaft-hz", required_argument, NULL, 60 },
 		{ "smooth", required_argument, NULL, 61 },
 		{ "nameplate", required_argument, NULL, 62 },
@@ -2938,6 +2945,8 @@ more_options:
 		case 30:
 		case 31:
 		case 32:
+		case 91:
+		case 92:
 			if (lg_from_opt(&fc.from, lopts[longidx].name, optarg, "linegate-train"))
 				return 2;
 			c.fs = fc.from.rate ? fc.from.rate : c.fs;

@@ -51,7 +51,8 @@ struct lg_ingest_seg {
 	size_t n;    /* samples per channel */
 	size_t cap;
 	float *x;
-	unsigned file; /* index into lg_ingest.files */
+	unsigned file;    /* index into lg_ingest.files */
+	unsigned spilled; /* x is a mapping of an unlinked file in lg_ingest.spill_dir */
 };
 
 /* The bad samples of the last file lg_ingest_file() read. */
@@ -117,6 +118,14 @@ struct lg_ingest {
 	 * lines, warnings starting "WARNING: ". Cleared by lg_ingest_file(). */
 	char *notes;
 	size_t notes_len;
+	/* Samples past mem_budget bytes (0: no limit) are kept in unlinked files in spill_dir
+	 * (NULL: $TMPDIR, else /var/tmp), mapped shared: the kernel writes them out and reads
+	 * them back as windows are made, so a recording larger than the memory is read whole.
+	 * mem_used and spill_used: the bytes of sample buffers in each. */
+	size_t mem_budget;
+	const char *spill_dir;
+	size_t mem_used, spill_used;
+	int spill_said; /* the first spill was put in notes */
 };
 
 struct lg_ingest_opts {
@@ -151,6 +160,8 @@ int lg_ingest_left_out(const struct lg_ingest *in, const char *name);
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);
 /* Where the device's recording ends, seconds from its first sample (gaps included). */
 double lg_ingest_end(const struct lg_ingest_dev *d);
+/* The folder samples past mem_budget go to: spill_dir, else $TMPDIR, else /var/tmp. */
+const char *lg_ingest_spill_dir(const struct lg_ingest *in);
 /* Seconds of samples a device holds (all segments). */
 double lg_ingest_seconds(const struct lg_ingest_dev *d);
 
