@@ -24,7 +24,11 @@
 #define ACKQ (4u * LG_NATS_INFLIGHT)
 #define WINDOW (2u * LG_NATS_INFLIGHT)
 #define DEC_SLOTS (2u * LG_POLICY_MAX_DEVICES)
-#define REWIND_NS 1000000000ull /* after errors, send again from the cursor at most 1/s */
+/* After errors, send again from the cursor at most once a second; while nothing is
+ * acknowledged between two such passes (no stream takes the subjects, a stream full for
+ * good), twice as long each time, up to 16 s. */
+#define REWIND_NS 1000000000ull
+#define REWIND_SHIFT_MAX 4
 #define DOWN_LOG_NS 10000000000ull /* not connected this long: said on stderr, last_error */
 
 struct lg_nats {
@@ -50,6 +54,8 @@ struct lg_nats {
 	uint64_t pass_hi; /* the last record published since the last rewind */
 	uint64_t sent_hi; /* the highest ever published */
 	uint64_t last_rewind_ns;
+	unsigned rewind_shift;	 /* output thread: the wait before the next pass, REWIND_NS << it */
+	uint64_t acked_at_rewind; /* output thread: the cursor at the last pass */
 	/* Decimation per device: scores, and features per channel (issue 13). */
 	struct {
 		uint32_t id, count;
@@ -713,7 +719,12 @@ static void take_acks(struct lg_nats *n)
 	if (rewind) {
 		uint64_t now = mono_ns();
 
-		if (now - n->last_rewind_ns >= REWIND_NS) {
+		if (now - n->last_rewind_ns >= REWIND_NS << n->rewind_shift) {
+			if (n->acked != n->acked_at_rewind)
+				n->rewind_shift = 0;
+			else if (n->rewind_shift < REWIND_SHIFT_MAX)
+				n->rewind_shift++;
+			n->acked_at_rewind = n->acked;
 			n->last_rewind_ns = now;
 			lg_outbox_rewind(n->ob);
 			n->pass_hi = n->acked;

@@ -356,6 +356,20 @@ lg_dp_holds "$T/run9.sock" '"no stream takes" in s["nats"]["last_error"]' ||
 	lg_fail "run 9: ready while every record is refused: $(cat "$T/ready9.txt")"
 grep -q "output.nats: connected, but the server acknowledges no record" "$T/ready9.txt" ||
 	lg_fail "run 9: the readiness reason: $(cat "$T/ready9.txt")"
+# ... and the refused records are sent again less and less often (1 s, doubled up to 16 s
+# while nothing is acknowledged), not every second for as long as the stream is missing
+lg_dp_stats "$T/s9a.json" "$T/run9.sock"
+sleep 9
+lg_dp_stats "$T/s9b.json" "$T/run9.sock"
+python3 - "$T/s9a.json" "$T/s9b.json" <<'PY' || lg_fail "run 9: the refused records were sent again too often"
+import json, sys
+a, b = (json.load(open(f))["nats"] for f in sys.argv[1:])
+recs = a["outbox"]["records"]
+passes = (b["errors"] - a["errors"]) / max(recs, 1)
+print("run 9: %d refusals of %d records in 9 s (%.1f passes)" % (b["errors"] - a["errors"], recs, passes))
+# passes at about 0, 1, 3, 7, 15 s from the first: at most 2 in any 9 s from 3 s on
+sys.exit(0 if passes <= 3 else 1)
+PY
 "$FLEET" stream-create --url "$URL" --stream LGNOSTREAM --subject-prefix lgnostream \
 	> /dev/null || lg_fail "stream-create LGNOSTREAM failed"
 lg_wait_for 30 lg_dp_holds "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' ||
