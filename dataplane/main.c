@@ -833,7 +833,9 @@ static int xdp_takeover(struct lg_dp *dp, const char *pin, bool is_default, bool
 		return 0;
 	if (ret) {
 		snprintf(err, errlen, "taking over the instance pinned in %s: %s (remove it with "
-			 "rm -r %s, or pick another --xdp-pin)", pin, strerror(-ret), pin);
+			 "rm -r %s, or pick another --xdp-pin)", pin,
+			 ret == -EPROTO ? "it was pinned by another build of linegate, whose maps "
+					  "differ from this one's (an upgrade)" : strerror(-ret), pin);
 		return ret;
 	}
 	if (lg_admit_ifindex(dp->admit) != dp->admit_ifindex) {

@@ -295,15 +295,6 @@ static int udp_csum_ok(const uint8_t *frame, const struct lg_admit_pkt *ap)
 	return csum_fold(sum) == 0xffff;
 }
 
-/* The IPv4 header checksum, which the kernel checks before anything else (ip_rcv). */
-static int ipv4_csum_ok(const uint8_t *frame, const struct lg_admit_pkt *ap)
-{
-	const uint8_t *l3 = frame + LG_ETH_HLEN + 4u * ap->vlans;
-
-	return ap->family != LG_ADMIT_AF_INET ||
-	       csum_fold(csum_add(0, l3, (size_t)(l3[0] & 15) * 4)) == 0xffff;
-}
-
 enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16_t port,
 				      uint16_t port2, unsigned flags, struct lg_rx_pkt *pkt)
 {
@@ -316,9 +307,12 @@ enum lg_reason lg_backend_parse_frame(const uint8_t *frame, uint32_t len, uint16
 	/* Whole frames only: nothing here reassembles, the kernel does for the uring backend. */
 	if (rc == LG_R_FRAGMENT)
 		return LG_DROP_FRAGMENT;
+	/* The IPv4 header's checksum: the parser's, always (as XDP judges it) */
+	if (rc == LG_R_BAD_CHECKSUM)
+		return LG_DROP_BAD_CHECKSUM;
 	if (rc != LG_R_ADMITTED && rc != LG_ADMIT_RC_UADP)
 		return LG_DROP_MALFORMED;
-	if (flags & LG_PARSE_CSUM && (!ipv4_csum_ok(frame, &ap) || !udp_csum_ok(frame, &ap)))
+	if (flags & LG_PARSE_CSUM && !udp_csum_ok(frame, &ap))
 		return LG_DROP_BAD_CHECKSUM;
 	pkt->data = frame + ap.payload_off;
 	pkt->l2_off = ap.payload_off;

@@ -106,7 +106,10 @@
 	X(NO_READER, "no_reader",                                                                  \
 	  "admitted (or audited), but no linegate reads it: afxdp with no AF_XDP socket on its RX " \
 	  "queue (linegate stopped, killed or restarting), uring while linegate stops or starts: " \
-	  "dropped")
+	  "dropped")                                                                               \
+	X(BAD_CHECKSUM, "bad_checksum",                                                            \
+	  "the IPv4 header checksum is wrong: dropped here, where the kernel would drop it "       \
+	  "uncounted before any socket (IpInHdrErrors)")
 
 enum lg_admit_reason {
 #define LG_ADMIT_REASON_ENUM(e, name, desc) LG_R_##e,
@@ -115,7 +118,7 @@ enum lg_admit_reason {
 	LG_R_MAX,
 };
 _Static_assert(LG_R_ADMITTED == 0 && LG_R_STATE_FULL == 9 && LG_R_FRAGMENT_PASSED == 11 &&
-		   LG_R_VLAN == 12 && LG_R_NO_READER == 13,
+		   LG_R_VLAN == 12 && LG_R_NO_READER == 13 && LG_R_BAD_CHECKSUM == 14,
 	       "counter indices are stable");
 
 #ifndef __BPF__
@@ -936,6 +939,59 @@ LG_ADMIT_INLINE int lg_admit_parse_uadp(const lg_u8 *payload, const lg_u8 *data_
 #define LG_ADMIT_WANT_OFF(rc) ((rc) == LG_ADMIT_RC_UADP || (rc) == LG_R_ADMITTED)
 #endif
 
+/* Ones' complement sums of 32-bit words fold to 0xffff, in either byte order, when the
+ * checksum they cover is right. */
+LG_ADMIT_INLINE int lg_admit_csum_fold_ok(lg_u64 sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+/*
+ * The IPv4 header checksum of a header of 20 bytes at p, which the caller checked are there.
+ * The kernel checks it first of all (ip_rcv) and drops a frame that fails it without a count
+ * of linegate's: judged here, so that XDP's admitted is what a socket behind it receives.
+ */
+LG_ADMIT_INLINE int lg_admit_ipv4_csum20_ok(const lg_u8 *p)
+{
+	return lg_admit_csum_fold_ok((lg_u64)lg_admit_ld32(p) + lg_admit_ld32(p + 4) +
+				     lg_admit_ld32(p + 8) + lg_admit_ld32(p + 12) +
+				     lg_admit_ld32(p + 16));
+}
+
+/*
+ * The same over the header's ihl bytes (20 to 60, a multiple of 4), 20 of them checked to be
+ * there; 0 also when the rest do not end before end. One constant offset a word, as the
+ * verifier follows packet bounds (a loop's p + i is an offset it cannot bound).
+ */
+LG_ADMIT_INLINE int lg_admit_ipv4_csum_ok(const lg_u8 *p, lg_u32 ihl, const lg_u8 *end)
+{
+	lg_u64 sum = (lg_u64)lg_admit_ld32(p) + lg_admit_ld32(p + 4) + lg_admit_ld32(p + 8) +
+		     lg_admit_ld32(p + 12) + lg_admit_ld32(p + 16);
+
+#define LG_ADMIT_CSUM_OPT(off)                                                                    \
+	if (ihl > (off)) {                                                                        \
+		if (p + (off) + 4 > end)                                                          \
+			return 0;                                                                 \
+		sum += lg_admit_ld32(p + (off));                                                  \
+	}
+	LG_ADMIT_CSUM_OPT(20)
+	LG_ADMIT_CSUM_OPT(24)
+	LG_ADMIT_CSUM_OPT(28)
+	LG_ADMIT_CSUM_OPT(32)
+	LG_ADMIT_CSUM_OPT(36)
+	LG_ADMIT_CSUM_OPT(40)
+	LG_ADMIT_CSUM_OPT(44)
+	LG_ADMIT_CSUM_OPT(48)
+	LG_ADMIT_CSUM_OPT(52)
+	LG_ADMIT_CSUM_OPT(56)
+#undef LG_ADMIT_CSUM_OPT
+	return lg_admit_csum_fold_ok(sum);
+}
+
 /*
  * An IPv4 fragment (MF set or a non-zero offset) at p: of UDP it is
  * LG_R_FRAGMENT with its source in pkt, for lg_admit_decide_fragment(); the
@@ -1097,6 +1153,8 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 
 		if (tot < 20 || LG_ETH_HLEN + tot > frame_len)
 			return LG_R_MALFORMED;
+		if (!lg_admit_ipv4_csum20_ok(p))
+			return LG_R_BAD_CHECKSUM;
 		/* 224.0.0.0/4, not a group linegate joined (fragments of it too). */
 		if ((p[16] & 0xf0) == 0xe0 && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET, p + 16))
 			return LG_R_NOT_OURS;
@@ -1144,6 +1202,8 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			return LG_R_MALFORMED;
 		if ((lg_u32)(p - (const lg_u8 *)data) + tot > frame_len)
 			return LG_R_MALFORMED;
+		if (!lg_admit_ipv4_csum_ok(p, ihl, end))
+			return LG_R_BAD_CHECKSUM;
 		if ((p[16] & 0xf0) == 0xe0 && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET, p + 16))
 			return LG_R_NOT_OURS;
 		/* MF set or a non-zero offset: a fragment. */
@@ -1520,7 +1580,7 @@ LG_ADMIT_INLINE int lg_admit_decide_gated(int parse_rc, const struct lg_admit_pk
 		return 0;
 	}
 	if (parse_rc != LG_R_ADMITTED) {
-		v->reason = LG_R_MALFORMED;
+		v->reason = parse_rc == LG_R_BAD_CHECKSUM ? LG_R_BAD_CHECKSUM : LG_R_MALFORMED;
 		return 0;
 	}
 	if (!cfg->generation) {

@@ -205,7 +205,7 @@ static inline unsigned lg_steer_lgf(uint32_t device_id, unsigned n)
 }
 
 /* lg_backend_parse_frame() flags */
-#define LG_PARSE_CSUM 0x1 /* check the IPv4 header and UDP checksums as the kernel would */
+#define LG_PARSE_CSUM 0x1 /* check the UDP checksum as the kernel would (the IPv4 header's: always) */
 
 /*
  * A whole frame (Ethernet, VLAN tags, IPv4/IPv6 with the extension headers XDP walks, UDP)

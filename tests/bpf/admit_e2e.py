@@ -3,6 +3,7 @@
 """Frame sender and UDP receiver for the admission end-to-end test.
 
 send IFACE DST_MAC DST_IP ID SEQ COUNT [--smac M] [--sip A] [--sport N] [--magic HEX]
+     [--bad-ipcsum]
     writes COUNT LGF frames (sequence SEQ, SEQ+1, ...) to IFACE through a raw
     packet socket, so that the source MAC, IP and port can be anything.
 recv PORT STOP_PORT OUT
@@ -41,7 +42,7 @@ def frame(a, seq):
     src, dst = socket.inet_aton(a.sip), socket.inet_aton(a.dst_ip)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0x4000, 64, 17, 0,
                      src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", csum(ip) ^ (1 if a.bad_ipcsum else 0)) + ip[12:]
     eth = bytes.fromhex(a.dst_mac.replace(":", "")) + bytes.fromhex(a.smac.replace(":", ""))
     return eth + b"\x08\x00" + ip + udp
 
@@ -108,6 +109,7 @@ def main():
     s.add_argument("--sip", default="10.77.0.1")
     s.add_argument("--sport", type=int, default=40001)
     s.add_argument("--magic", default="4c47")
+    s.add_argument("--bad-ipcsum", action="store_true", help="a wrong IPv4 header checksum")
     r = sub.add_parser("recv")
     r.add_argument("port", type=int)
     r.add_argument("stop_port", type=int)

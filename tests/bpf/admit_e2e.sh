@@ -106,6 +106,7 @@ send 1 100 10 --sport 40001 --smac 02:00:00:00:0a:66 # spoofed MAC
 send 1 200 5 --sport 40009                          # spoofed port
 send 1 300 5 --sport 40001 --sip 10.77.0.9          # spoofed IP
 send 1 400 5 --sport 40001 --magic 4c48             # malformed LGF
+send 1 600 6 --sport 40001 --bad-ipcsum             # bad IPv4 header checksum
 [ "$(ask export 1 1000)" = ok ] || fail "export"
 send 1 500 3 --sport 40001                          # replayed
 send 1 1001 2 --sport 40001                         # enrolled again
@@ -138,7 +139,7 @@ read -r _ _ d2_adm d2_drop _ <<<"$(ask device 2)"
 	fail "AF_XDP socket got $xsk_total frames, want $((22 + d2_adm + 4))"
 
 echo "received per device: 1=${GOT[1]:-0} 2=${GOT[2]:-0} 3=${GOT[3]:-0} 99=${GOT[99]:-0}"
-for r in admitted unknown_device spoofed_source rate_limited replayed malformed not_ours audit no_table state_full; do
+for r in admitted unknown_device spoofed_source rate_limited replayed malformed not_ours audit no_table state_full bad_checksum; do
 	echo "counter $r frames ${FR[$r]} audited ${AU[$r]}"
 done
 
@@ -160,6 +161,8 @@ expect SPOOFED_SOURCE "${FR[spoofed_source]}" 20
 expect RATE_LIMITED "${FR[rate_limited]}" $((200 - d2_adm))
 expect REPLAYED "${FR[replayed]}" 3
 expect MALFORMED "${FR[malformed]}" 5
+# dropped by XDP and counted, not admitted for the kernel to drop uncounted (trial U, s24)
+expect BAD_CHECKSUM "${FR[bad_checksum]:-}" 6
 expect AUDIT "${FR[audit]}" 4
 expect "audited as SPOOFED_SOURCE" "${AU[spoofed_source]}" 4
 expect NO_TABLE "${FR[no_table]}" 0

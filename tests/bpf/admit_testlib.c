@@ -97,7 +97,7 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 		memcpy(ip + 16, p->dst_ip, 4);
 		for (size_t o = 20; o < iphl; o++)
 			ip[o] = 1; /* NOP options */
-		put16be(ip + 10, csum16(ip, iphl));
+		put16be(ip + 10, (lg_u16)(csum16(ip, iphl) ^ (p->bad_csum ? 1 : 0)));
 	} else {
 		lg_u8 *ip = buf + ip_off;
 
@@ -577,7 +577,8 @@ static void expect_split(struct sc *s, const lg_u8 *f, size_t len, size_t linear
 	 */
 	if (dev_id && reason != LG_R_UNKNOWN_DEVICE && reason != LG_R_MALFORMED &&
 	    reason != LG_R_NOT_OURS && reason != LG_R_NO_TABLE && reason != LG_R_STATE_FULL &&
-	    reason != LG_R_FRAGMENT && reason != LG_R_FRAGMENT_PASSED) {
+	    reason != LG_R_FRAGMENT && reason != LG_R_FRAGMENT_PASSED &&
+	    reason != LG_R_BAD_CHECKSUM) {
 		struct lg_admit_dev_ctr *c = exp_dev(s, dev_id);
 
 		if (!c)
@@ -802,6 +803,27 @@ static void sc_parse(struct sc *s)
 	PASS_(s, &p, LG_R_ADMITTED, "IPv4 with options (IHL 6)");
 	p.ihl = 15;
 	PASS_(s, &p, LG_R_ADMITTED, "IPv4 with options (IHL 15)");
+	/* A wrong IPv4 header checksum: the kernel would drop it uncounted behind XDP (trial U,
+	 * s24), so XDP drops it and counts it, on the fast path and the general one, before the
+	 * fragment and protocol checks as the kernel's ip_rcv */
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.bad_csum = 1;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong");
+	p.ihl = 6;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, options (IHL 6)");
+	p.ihl = 15;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, options (IHL 15)");
+	p.ihl = 0;
+	p.frag = 0x2000;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, a fragment");
+	p.frag = 0;
+	p.ip_proto = 6;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, TCP");
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.bad_csum = 1;
+	p.vlans = 1;
+	p.tpid[0] = LG_ETH_P_8021Q;
+	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, 802.1Q");
 	lgt_pkt_from(&p, &D1, 1, 4);
 	p.ihl = 4;
 	DROP_(s, &p, LG_R_MALFORMED, "IHL 4");

@@ -41,6 +41,7 @@ struct lgt_pkt {
 	lg_u8 ip_proto;	   /* IPv4 protocol / IPv6 next header */
 	lg_u8 ip_version;  /* 0: the right one for ethertype */
 	lg_u8 ihl;	   /* IPv4 header words; 0: 5. Options are NOPs */
+	lg_u8 bad_csum;	   /* IPv4: the header checksum's low bit flipped */
 	lg_u16 frag;	   /* IPv4 flags + fragment offset field */
 	int ip_len_delta;  /* added to the IPv4 total / IPv6 payload length field */
 	int udp_len_delta; /* added to the UDP length field */

@@ -147,6 +147,8 @@ static size_t l3_udp(uint8_t *out, bool v6, uint16_t sport, uint16_t dport, cons
 /* An ICMP echo request in IPv4: IP, but not ours. */
 static size_t l3_icmp(uint8_t *out)
 {
+	uint16_t c;
+
 	memset(out, 0, 28);
 	out[0] = 0x45;
 	out[3] = 28;
@@ -155,6 +157,9 @@ static size_t l3_icmp(uint8_t *out)
 	memcpy(out + 12, src4, 4);
 	memcpy(out + 16, dst4, 4);
 	out[20] = 8;
+	c = csum(out, 20, out, 0); /* a right header checksum: not ours, not a bad checksum */
+	out[10] = (uint8_t)(c >> 8);
+	out[11] = (uint8_t)c;
 	return 28;
 }
 
