@@ -886,13 +886,15 @@ static int load_for_workers(struct lg_dp *dp, const struct lg_policy *p, const c
 	return 0;
 }
 
-/* Whether b runs the same active model as a: its path, label, and file as loaded (a file
- * whose identity is not known is never the same). */
+/* Whether b runs the same active model as a: the same file as loaded (device, inode, size,
+ * modification time), however its path is spelled or labelled (trial T, s24: the policy's
+ * relative detection.model and linegated's absolute path of it ended a drift when a
+ * candidate was approved into the shadow). A file whose identity is not known is never the
+ * same. */
 static bool same_active(const struct lg_modelset *a, const struct lg_modelset *b)
 {
-	return a->active_file.ino && !memcmp(&a->active_file, &b->active_file,
-					     sizeof(a->active_file)) &&
-	       !strcmp(a->active_path, b->active_path) && !strcmp(a->active, b->active);
+	return a->active_file.ino &&
+	       !memcmp(&a->active_file, &b->active_file, sizeof(a->active_file));
 }
 
 /* Load the models for every worker under policy p (its window and trusted keys). */

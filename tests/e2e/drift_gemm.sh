@@ -75,6 +75,17 @@ print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" \
 	"$LG_SOURCE/control/defaults/model.json" "$T/cand.json")
 [ "$r" = ok ] || lg_fail "shadow set: $r"
 [ "$(epoch)" -gt "$e1" ] || lg_fail "the shadow made no new model set (epoch $e1)"
+# ... and the same active model spelled another way, with another label (trial T, s24: the
+# policy's relative path and linegated's absolute one ended the drift)
+e1=$(epoch)
+r=$(python3 -c "
+import json, sys, lgsock
+r = lgsock.call(sys.argv[1], {'cmd': 'model', 'active': sys.argv[2], 'label': 'line@2',
+                              'shadow': sys.argv[3], 'shadow_label': 'cand@2'})
+print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" \
+	"$LG_SOURCE/control/./defaults/../defaults/model.json" "$T/cand.json")
+[ "$r" = ok ] || lg_fail "shadow set (another spelling): $r"
+[ "$(epoch)" -gt "$e1" ] || lg_fail "the second shadow made no new model set (epoch $e1)"
 still_drifting 501 50 "a shadow set"
 echo "shadow set: the drift of 103 kept, no event"
 r=$(apply "$T/thr.yaml")
