@@ -580,10 +580,14 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 			return -EINVAL;
 		}
 	}
-	rate = o && o->rate > 0 ? o->rate : info.samplerate;
+	rate = o && o->rate > 0 && o->rate_here ? o->rate : info.samplerate;
 	if (rate != info.samplerate)
 		note(in, "WARNING: %s: its header says %d Hz; --sample-rate %g overrides it", path,
 		     info.samplerate, rate);
+	else if (o && o->rate > 0 && o->rate != info.samplerate)
+		note(in, "%s: %d Hz, its header's: --sample-rate %g was given for files before it "
+		     "(to override a file's own rate, give --sample-rate right before its --from)",
+		     path, info.samplerate, o->rate);
 	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
 	if (!x) {
 		sf_close(sf);
@@ -941,11 +945,19 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			}
 		if (fabs(trate - round(trate)) < 1e-3 * trate)
 			trate = round(trate);
-		if (!rate)
+		if (rate && !o->rate_here && isfinite(trate)) {
+			/* a rate given for files before this one: the time column's */
+			if (fabs(trate - rate) > 1e-3 * rate)
+				note(in, "%s: %g Hz, its time column's: --sample-rate %g was given for "
+				     "files before it (to override a file's own rate, give "
+				     "--sample-rate right before its --from)", name, trate, rate);
 			rate = trate;
-		else if (isfinite(trate) && fabs(trate - rate) > 1e-3 * rate)
+		} else if (!rate) {
+			rate = trate;
+		} else if (isfinite(trate) && fabs(trate - rate) > 1e-3 * rate) {
 			note(in, "WARNING: %s: its time column %u ('%s') gives %g Hz; --sample-rate "
 			     "%g overrides it", name, tcol + 1, hname[tcol], trate, rate);
+		}
 	}
 	if (!(rate > 0)) {
 		seterr(err, errlen, "%s: no sample rate: give one (--sample-rate) or a time "
@@ -970,7 +982,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 		if (tcol != ~0u)
 			note(in, "%s: device %s: %u channel(s): %s; %g Hz (%s column %u '%s'%s)",
 			     name, dev, channels, cols, rate,
-			     o && o->rate > 0 ? "--sample-rate; time" : "from the time",
+			     o && o->rate > 0 && o->rate_here ? "--sample-rate; time" : "from the time",
 			     tcol + 1, hname[tcol], tunit == 1 ? ", seconds" : tunit == 1e-3 ?
 			     ", milliseconds" : tunit == 1e-6 ? ", microseconds" : ", nanoseconds");
 		else

@@ -393,6 +393,8 @@ int lg_from_more(struct lg_from_list *l, int argc, char **argv, int *ind, const 
 			"followed by more files)\n", tool, argv[*ind]);
 		return -EINVAL;
 	}
+	/* a glob's files go with the --from they follow, its --sample-rate's override too */
+	l->rate_fresh = l->f[l->n - 1].rate_here;
 	return lg_from_opt(l, "from", argv[(*ind)++], tool) ? -EINVAL : 1;
 }
 
@@ -406,7 +408,8 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 			fprintf(stderr, "%s: at most %d --from\n", tool, LG_FROM_MAX);
 			return -EINVAL;
 		}
-		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device };
+		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device, l->rate_fresh };
+		l->rate_fresh = false;
 		return 0;
 	}
 	if (!strcmp(opt, "spill-dir")) {
@@ -451,10 +454,12 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 						      "a number other than 0");
 		return -EINVAL;
 	}
-	if (!strcmp(opt, "sample-rate"))
+	if (!strcmp(opt, "sample-rate")) {
 		l->rate = v;
-	else
+		l->rate_fresh = true;
+	} else {
 		l->scale = v;
+	}
 	return 0;
 }
 
@@ -555,7 +560,8 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 	in->spill_dir = from->spill_dir;
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
-			.rate = f[i].rate, .scale = f[i].scale, .device = f[i].device,
+			.rate = f[i].rate, .rate_here = f[i].rate_here, .scale = f[i].scale,
+			.device = f[i].device,
 			.policy = pol, .port = port, .only = only, .allow_cut = in->allow_cut,
 			.bad_samples = pol ? pol->bad_samples : LG_BAD_SAMPLES_DROP,
 		};

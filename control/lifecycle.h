@@ -124,6 +124,9 @@ struct lg_from {
 	const char *path;
 	double rate, scale;
 	const char *device;
+	/* --sample-rate came right before this file's --from (or the --from whose glob added
+	 * it): it overrides a rate the file carries; a rate given for earlier files does not */
+	bool rate_here;
 };
 
 /* The files of a tool's --from options, each with the --sample-rate, --scale and --device
@@ -133,6 +136,7 @@ struct lg_from_list {
 	unsigned n;
 	double rate, scale;
 	const char *device;
+	bool rate_fresh; /* --sample-rate given since the last --from */
 	size_t memory;
 	int memory_set;
 	const char *spill_dir;

@@ -130,6 +130,10 @@ struct lg_ingest {
 
 struct lg_ingest_opts {
 	double rate;        /* 0: from the file (CSV without a time column and .npy need it) */
+	/* rate overrides a rate the file carries (a WAV/FLAC header, a CSV time column); 0:
+	 * such a file keeps its own, said in a note when rate differs (a rate meant for other
+	 * files: trial T, s24) */
+	int rate_here;
 	double scale;       /* every sample is multiplied by it; 0 means 1 */
 	const char *device; /* NULL: the file's stem (not for pcap: the frames name devices) */
 	/* pcap: the policy whose port, device names and keys apply; NULL: port below */

@@ -142,6 +142,22 @@ grep -q "^linegate-train: warning: $C: its time column 1 ('t') gives $rate Hz; -
 grep -q "^linegate-train: warning: $L/wav/$dev.wav: its header says $rate Hz; --sample-rate 25600 overrides it" \
 	"$dir/o.err" || fail "wav override: $(cat "$dir/o.err")"
 grep -q "^linegate:" "$dir/o.err" && fail "a message as 'linegate:'"
+# ... but a --sample-rate given for an earlier file (an .npy) is not applied to a file that
+# carries its own rate (trial T, s24: a 51.2 kHz FLAC after it trained at 8 kHz, exit 0):
+# it keeps its own, said; a glob's files go with the --from they follow.
+"$train" --sample-rate 25600 --from "$C" --device wav2 --from "$L/wav/$dev.wav" -w 2048 \
+	--min-windows 20 -o "$dir/o2.json" > /dev/null 2> "$dir/o2.err" ||
+	fail "two files: $(cat "$dir/o2.err")"
+grep -q "^linegate-train: $L/wav/$dev.wav: $rate Hz, its header's: --sample-rate 25600 was given for files before it" \
+	"$dir/o2.err" || fail "an earlier file's rate applied to a WAV: $(cat "$dir/o2.err")"
+grep -q "^linegate-train: wav2: $rate Hz" "$dir/o2.err" ||
+	fail "the WAV's device is not at its own rate: $(cat "$dir/o2.err")"
+"$train" --sample-rate 25600 --from "$L/wav/$dev.wav" "$C" -w 2048 --min-windows 20 \
+	-o "$dir/o3.json" > /dev/null 2> "$dir/o3.err"
+grep -q "its header says $rate Hz; --sample-rate 25600 overrides it" "$dir/o3.err" ||
+	fail "a glob's first file not overridden: $(cat "$dir/o3.err")"
+grep -q "^linegate-train: warning: $C: its time column 1 ('t') gives $rate Hz; --sample-rate 25600 overrides it" \
+	"$dir/o3.err" || fail "a glob's second file not overridden: $(cat "$dir/o3.err")"
 
 # L4: a decimal comma; L5: a CSV cut inside its last row.
 printf 't;x\n0,000049;0,1\n' > "$dir/dc.csv"

@@ -42,7 +42,7 @@ static const char usage[] =
 
 static int csv(struct lg_ingest *in, const char *text, double rate, char *err, size_t errlen)
 {
-	struct lg_ingest_opts o = { .rate = rate };
+	struct lg_ingest_opts o = { .rate = rate, .rate_here = 1 };
 
 	return lg_ingest_csv_mem(in, text, strlen(text), "t.csv", &o, err, errlen);
 }
@@ -231,7 +231,7 @@ static void test_npy(void)
 static void test_bad_rows(void)
 {
 	struct lg_ingest in = { 0 };
-	struct lg_ingest_opts o = { .rate = 100 };
+	struct lg_ingest_opts o = { .rate = 100, .rate_here = 1 };
 	struct lg_policy_device pd = { 0 };
 	struct lg_policy pol = { 0 };
 	const struct lg_ingest_seg *s;
@@ -440,6 +440,7 @@ static void test_csv_time(void)
 				 "Hz") == NULL);
 	lg_ingest_free(&in);
 	o.rate = 25600;
+	o.rate_here = 1;
 	CHECK_EQ(csvo(&in, "t,x\n0,1\n0.001,2\n", "r.csv", &o, err,
 				   sizeof(err)), 0);
 	CHECK(in.notes != NULL);
@@ -447,6 +448,15 @@ static void test_csv_time(void)
 		CHECK_STR_CONTAINS(in.notes, "WARNING: r.csv: its time column 1 ('t') gives 1000 "
 				   "Hz; --sample-rate 25600 overrides it");
 	lg_ingest_free(&in);
+	/* ... unless it was given for files before this one: the column's rate, said */
+	o.rate_here = 0;
+	CHECK_EQ(csvo(&in, "t,x\n0,1\n0.001,2\n", "r.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].rate : 0, 1000);
+	if (in.notes)
+		CHECK_STR_CONTAINS(in.notes, "r.csv: 1000 Hz, its time column's: --sample-rate "
+				   "25600 was given for files before it");
+	lg_ingest_free(&in);
+	o.rate_here = 1;
 	/* a decimal comma: hinted */
 	CHECK_EQ(csvo(&in, "t;x;y\n0,000049;0,1;0,2\n", "d.csv", &o, err,
 				   sizeof(err)), -EINVAL);
