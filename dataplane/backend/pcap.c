@@ -437,6 +437,19 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 					 "interface, or several of one link type",
 					 src.o.file, (unsigned long long)src.records + 1, pos,
 					 dlt_name(odlt), odlt, dlt_name(src.dlt), src.o.file);
+			} else if (mid && strstr(perr, "different from the snapshot length of the "
+						 "first")) {
+				/* Not damage either: interfaces of one link type and other snap
+				 * lengths (mergecap of a tcpdump capture and linegate-loadgen
+				 * --pcap's file; trial U, s24) */
+				snprintf(err, errlen, "%s: not damaged, but before record %llu (byte "
+					 "%ld) %s: libpcap reads one snap length a file, and this "
+					 "pcapng has interfaces of several (mergecap of captures made "
+					 "by different tools). Keep one interface's records: tshark -r "
+					 "%s -Y 'frame.interface_id == 0' -w one.pcapng (and == 1 for "
+					 "the next), and replay each",
+					 src.o.file, (unsigned long long)src.records + 1, pos, perr,
+					 src.o.file);
 			} else if (mid)
 				snprintf(err, errlen, "%s: record %llu cannot be read (byte %ld of %lld): "
 					 "%s; the file is damaged before its end, and the records "

@@ -453,6 +453,11 @@ out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
 out += block(1, struct.pack("<HHI", 1, 0, 65535)) + epb(0, rec)       # EN10MB
 out += block(1, struct.pack("<HHI", 113, 0, 65535)) + epb(1, rec)     # LINUX_SLL
 open(sys.argv[2], "wb").write(out)
+# one link type, two snap lengths (mergecap of tcpdump's 262144 and loadgen --pcap's 65535)
+out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+out += block(1, struct.pack("<HHI", 1, 0, 262144)) + epb(0, rec)
+out += block(1, struct.pack("<HHI", 1, 0, 65535)) + epb(1, rec)
+open(sys.argv[2].replace("two-links", "two-snaps"), "wb").write(out)
 PY
 refuse two-links "libpcap reads one link type a file" "file=$T/two-links.pcapng"
 grep -qF "link type LINUX_SLL (113), and its first interface is EN10MB" "$T/two-links.err" ||
@@ -460,4 +465,9 @@ grep -qF "link type LINUX_SLL (113), and its first interface is EN10MB" "$T/two-
 grep -qF "tshark -r $T/two-links.pcapng -Y 'frame.interface_id == 0' -w one.pcapng" \
 	"$T/two-links.err" || lg_fail "two-links: no way out: $(cat "$T/two-links.err")"
 ! grep -q "the file is damaged" "$T/two-links.err" || lg_fail "two-links: called damaged"
+# ... nor is one of two snap lengths (trial U, s24: "the file is damaged before its end")
+refuse two-snaps "libpcap reads one snap length a file" "file=$T/two-snaps.pcapng"
+grep -qF "tshark -r $T/two-snaps.pcapng -Y 'frame.interface_id == 0' -w one.pcapng" \
+	"$T/two-snaps.err" || lg_fail "two-snaps: no way out: $(cat "$T/two-snaps.err")"
+! grep -q "the file is damaged" "$T/two-snaps.err" || lg_fail "two-snaps: called damaged"
 echo "PASS"
