@@ -1826,7 +1826,8 @@ int lg_ingest_npy_mem(struct lg_ingest *in, const uint8_t *buf, size_t len, cons
 	return mem_file(in, buf, len, name, o, err, errlen, 0);
 }
 
-int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
+/* SHA-256 over devices [first, first + n) of in: name, rate, channels and samples. */
+static int digest_devs(const struct lg_ingest_dev *dev, size_t n, char hex[65])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char md[32];
@@ -1836,8 +1837,8 @@ int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
 		EVP_MD_CTX_free(ctx);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < in->ndev; i++) {
-		const struct lg_ingest_dev *d = &in->dev[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct lg_ingest_dev *d = &dev[i];
 		char head[128];
 		int k = snprintf(head, sizeof(head), "%s\n%.17g\n%u\n", d->name, d->rate,
 				 d->channels);
@@ -1853,6 +1854,16 @@ int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
 	for (unsigned i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
+}
+
+int lg_ingest_digest(const struct lg_ingest *in, char hex[65])
+{
+	return digest_devs(in->dev, in->ndev, hex);
+}
+
+int lg_ingest_dev_digest(const struct lg_ingest_dev *d, char hex[65])
+{
+	return digest_devs(d, 1, hex);
 }
 
 /* ---- labels ---- */

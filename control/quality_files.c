@@ -45,15 +45,16 @@ static struct kind_row *kind_of(struct kind_row *k, unsigned *nk, const char *na
  * (its trained_until), a refusal unless --judge-trained: the trial's line gave "0 false
  * alarms" judged so, and 13.6% on a stretch held out. Nonzero: refused.
  */
-static int trained_on(const struct lg_detector_set *set, const struct lg_quality_files *qc)
+static int trained_on(const struct lg_detector_set *set, const struct lg_quality_files *qc,
+		      const char *how)
 {
 	double tu = set->trained_until;
 
 	if (!(qc->after > 0)) {
 		fprintf(stderr, "linegate-quality: WARNING: these are the very samples the model "
-			"was trained on (same data digest): the figures flatter it. Train on a "
+			"was trained on (%s): the figures flatter it. Train on a "
 			"range (linegate-train --healthy-before S) and judge what came after it "
-			"(--after S)\n");
+			"(--after S)\n", how);
 		if (tu > 0)
 			fprintf(stderr, "linegate-quality: WARNING: it learnt from its devices' "
 				"healthy windows up to %.3f s (its trained_until)\n", tu);
@@ -62,16 +63,45 @@ static int trained_on(const struct lg_detector_set *set, const struct lg_quality
 	if (!lg_time_after(tu, qc->after))
 		return 0; /* not recorded (an older model), or held out indeed */
 	fprintf(stderr, "linegate-quality: %s%s: --after %g: the model learnt from these very "
-		"samples (same data digest) up to %.3f s of its devices (its trained_until): the "
+		"samples (%s) up to %.3f s of its devices (its trained_until): the "
 		"windows from %g s to %.3f s trained, calibrated or checked it, and judged they "
 		"flatter it. Train on a range (linegate-train --healthy-before S) and judge "
 		"--after S, judge --after %.3f, or give --judge-trained\n",
-		qc->judge_trained ? "WARNING: " : "", qc->model, qc->after, tu, qc->after, tu, tu);
+		qc->judge_trained ? "WARNING: " : "", qc->model, qc->after, how, tu, qc->after, tu,
+		tu);
 	if (!qc->judge_trained)
 		return 1;
 	fprintf(stderr, "linegate-quality: WARNING: --judge-trained: the false alarms below "
 		"include windows the model learnt from\n");
 	return 0;
+}
+
+/*
+ * Some of the files the model was trained on, judged without the rest (trial T, s24: one
+ * device's file of the line's training set passed unwarned): a device whose samples have
+ * the data digest of its own detector. Says which in how; 0: none.
+ */
+static int same_devices(const struct lg_detector_set *set, const struct lg_ingest *in,
+			char *how, size_t len)
+{
+	char names[400] = "";
+	size_t n = 0, u = 0;
+
+	for (size_t i = 0; i < in->ndev; i++) {
+		int k = lg_detector_set_find(set, in->dev[i].name);
+		char d[65];
+
+		if (k < 0 || !set->det[k].digest[0] || lg_ingest_dev_digest(&in->dev[i], d) ||
+		    strcmp(d, set->det[k].digest))
+			continue;
+		if (u < sizeof(names))
+			u += (size_t)snprintf(names + u, sizeof(names) - u, "%s%s", n ? ", " : "",
+					      in->dev[i].name);
+		n++;
+	}
+	snprintf(how, len, "%s %s: the data digest of %s detector", n > 1 ? "devices" : "device",
+		 names, n > 1 ? "each one's" : "its");
+	return n > 0;
 }
 
 int lg_quality_files(const struct lg_quality_files *qc)
@@ -85,7 +115,7 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	unsigned nk = 0, total = 0, detected = 0, wmin, wmax;
 	unsigned long long hw = 0, fa = 0, dropouts = 0, nonfinite = 0, *devfa = NULL,
 			   *devhw = NULL;
-	char err[1024], digest[65], rec[32];
+	char err[1024], digest[65], rec[32], how[512];
 	int have_pol = 0, ret = 1;
 	double lo, hi;
 
@@ -111,8 +141,12 @@ int lg_quality_files(const struct lg_quality_files *qc)
 	    lg_labels_check(&labels, qc->labels, &in, "linegate-quality"))
 		goto out;
 	lg_ingest_digest(&in, digest);
-	if (set.digest[0] && !strcmp(set.digest, digest) && trained_on(&set, qc))
+	if (set.digest[0] && !strcmp(set.digest, digest)) {
+		if (trained_on(&set, qc, "same data digest"))
+			goto out;
+	} else if (same_devices(&set, &in, how, sizeof(how)) && trained_on(&set, qc, how)) {
 		goto out;
+	}
 	for (size_t i = 0; i < in.ndev; i++) {
 		int k = set.window ? lg_detector_set_find(&set, in.dev[i].name) : -1;
 

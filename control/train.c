@@ -2720,6 +2720,9 @@ static int train_files(struct file_conf *fc)
 		if (!fc->pooled) {
 			snprintf(set.names[set.nnames], 64, "%s", devs[i].dev->name);
 			set.name_det[set.nnames++] = (unsigned)i;
+			/* its own samples' digest: linegate-quality knows them again in files
+			 * other than the whole training set's (trial T, s24) */
+			lg_ingest_dev_digest(devs[i].dev, det->digest);
 		}
 		if (normal_level(det, fc->pooled ? devs : &devs[i], fc->pooled ? in.ndev : 1,
 				 fc->smooth, &det->normal_level))

@@ -162,6 +162,9 @@ int lg_ingest_left_out(const struct lg_ingest *in, const char *name);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);
+/* The same over one device alone: the data digest of a detector trained on that device's
+ * samples only, by which linegate-quality knows them again in another set of files. */
+int lg_ingest_dev_digest(const struct lg_ingest_dev *d, char hex[65]);
 /* Where the device's recording ends, seconds from its first sample (gaps included). */
 double lg_ingest_end(const struct lg_ingest_dev *d);
 /* The folder samples past mem_budget go to: spill_dir, else $TMPDIR, else /var/tmp. */

@@ -56,6 +56,29 @@ grep -q "WARNING: --judge-trained: the false alarms below include windows the mo
 	> "$dir/q.out" 2> "$dir/q.err" || fail "held out: $(cat "$dir/q.err")"
 grep -q "learnt from" "$dir/q.err" && fail "held out, yet warned: $(cat "$dir/q.err")"
 grep -q "^healthy windows" "$dir/q.out" || fail "held out: not judged"
+# one device's file of the training set judged alone (trial T, s24: no warning, and --after
+# before trained_until accepted): its samples have its own detector's data digest
+N=()
+while read -r name rate; do
+	N+=(--sample-rate "$rate" --device "$name" --from "$L/npy/$name.npy")
+done < <(/usr/bin/python3 -c '
+import json, sys
+for d in json.load(open(sys.argv[1]))["devices"]:
+    print(d["name"], d["sample_rate"])' "$L/manifest.json")
+"$train" "${N[@]}" --labels "$L/labels.csv" -w 2048 --min-windows 20 -o "$dir/npy.json" \
+	> /dev/null 2> "$dir/npy.err" || fail "train npy: $(cat "$dir/npy.err")"
+one=("${N[@]:0:6}")
+{ head -1 "$L/labels.csv"; grep "^${one[3]}," "$L/labels.csv"; } > "$dir/one.csv"
+rc=0
+"$quality" --model "$dir/npy.json" "${one[@]}" --labels "$dir/one.csv" --after 20 \
+	> /dev/null 2> "$dir/q1.err" || rc=$?
+[ $rc -eq 1 ] || fail "one trained device's file, --after 20: status $rc: $(cat "$dir/q1.err")"
+grep -q "the model learnt from these very samples (device ${one[3]}: the data digest of its detector) up to" \
+	"$dir/q1.err" || fail "one device: $(cat "$dir/q1.err")"
+"$quality" --model "$dir/npy.json" "${one[@]}" --labels "$dir/one.csv" > /dev/null \
+	2> "$dir/q1.err" || fail "one device, no --after: $(cat "$dir/q1.err")"
+grep -q "WARNING: these are the very samples the model was trained on (device ${one[3]}: " \
+	"$dir/q1.err" || fail "one device, no --after: no warning: $(cat "$dir/q1.err")"
 # without --after: judged, and the warning says up to where it learnt
 "$quality" --model "$dir/hb.json" "${P[@]}" --labels "$L/labels.csv" > /dev/null \
 	2> "$dir/q.err" || fail "no --after"
