@@ -441,6 +441,29 @@ static void retrain_env(struct daemon *d, struct lg_retrain_env *e, char *model,
 		e->model = d->running.model;
 }
 
+/* Once no retrain runs, the drifts that waited for it, oldest first: each device still in
+ * drift gets its own (a retrain that starts ends the turn); one whose drift ended since is
+ * audited and left. */
+static void retrain_waiting(struct daemon *d, const struct lg_retrain_env *e)
+{
+	char name[64], method[32], detail[300];
+	uint32_t id;
+
+	while (lg_retrain_next(&d->retrain, name, sizeof(name), &id, method, sizeof(method))) {
+		bool drifting = false;
+
+		for (unsigned k = 0; k < d->ndata_drift; k++)
+			drifting |= d->data_drift[k].id == id && d->data_drift[k].methods;
+		if (drifting) {
+			lg_retrain_drift(&d->retrain, e, name, id, method);
+			continue;
+		}
+		snprintf(detail, sizeof(detail), "device %s (id %u): %s drift: it waited for "
+			 "another retrain, and its drift ended before its turn", name, id, method);
+		e->audit(e->ctx, "skipped", detail);
+	}
+}
+
 /* The data plane's running generation: its policy hash (hex) and model label. */
 /*
  * Data drift: the devices whose drift monitors changed since the last look at the data
@@ -4391,6 +4414,7 @@ int main(int argc, char **argv)
 
 				retrain_env(&d, &e, model, cands);
 				lg_retrain_tick(&d.retrain, &e);
+				retrain_waiting(&d, &e);
 			}
 			if (d.ino_wd < 0)
 				watch_poll(&d);

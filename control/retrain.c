@@ -136,9 +136,25 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 	if (!rt->record_seconds)
 		return;
 	if (r->phase != LG_RETRAIN_IDLE) {
-		r->skipped++;
-		say(r, e, "skipped", "device %s (id %u): %s drift: a retrain of %s runs; one at a "
-		    "time", name, id, method, r->device);
+		unsigned k = 0;
+
+		while (k < r->nwaiting && strcmp(r->waiting[k].name, name))
+			k++;
+		if (k < r->nwaiting || !strcmp(r->device, name))
+			return; /* waits already, or is the one retrained now */
+		if (k == sizeof(r->waiting) / sizeof(r->waiting[0])) {
+			r->skipped++;
+			say(r, e, "skipped", "device %s (id %u): %s drift: a retrain of %s runs, "
+			    "and %u more drifts wait their turn", name, id, method, r->device, k);
+			return;
+		}
+		snprintf(r->waiting[k].name, sizeof(r->waiting[k].name), "%s", name);
+		snprintf(r->waiting[k].method, sizeof(r->waiting[k].method), "%s", method);
+		r->waiting[k].id = id;
+		r->nwaiting++;
+		say(r, e, "waiting", "device %s (id %u): %s drift: a retrain of %s runs; one at a "
+		    "time: its own starts after that one, if its drift lasts", name, id, method,
+		    r->device);
 		return;
 	}
 	last = cooldown_slot(r, name);
@@ -198,6 +214,18 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 	say(r, e, "recording", "device %s (id %u): %s drift: recording it for %u s into %s/"
 	    REC_PREFIX "-*.pcapng, then a candidate is trained on it", name, id, method,
 	    rt->record_seconds, e->policy->recording.dir);
+}
+
+bool lg_retrain_next(struct lg_retrain *r, char *name, size_t len, uint32_t *id, char *method,
+		     size_t mlen)
+{
+	if (r->phase != LG_RETRAIN_IDLE || !r->nwaiting)
+		return false;
+	snprintf(name, len, "%s", r->waiting[0].name);
+	snprintf(method, mlen, "%s", r->waiting[0].method);
+	*id = r->waiting[0].id;
+	memmove(r->waiting, r->waiting + 1, --r->nwaiting * sizeof(r->waiting[0]));
+	return true;
 }
 
 /* The recording of this job: true while it runs. */
@@ -610,5 +638,12 @@ json_object *lg_retrain_status(const struct lg_retrain *r)
 	json_object_object_add(o, "failed", json_object_new_uint64(r->failed));
 	json_object_object_add(o, "skipped", json_object_new_uint64(r->skipped));
 	json_object_object_add(o, "last", json_object_new_string(r->last));
+	if (r->nwaiting) {
+		json_object *w = json_object_new_array();
+
+		for (unsigned k = 0; k < r->nwaiting; k++)
+			json_object_array_add(w, json_object_new_string(r->waiting[k].name));
+		json_object_object_add(o, "waiting", w);
+	}
 	return o;
 }

@@ -16,13 +16,16 @@
  * command's) keeps its recording: linegated cuts it (record rotate) at the drift and again
  * record_seconds later, and trains on the files between the cuts with --only-device.
  *
- * One retrain at a time; a device is retrained at most once per cooldown_seconds. All of
- * it runs from linegated's loop and never waits: a tick looks and returns.
+ * One retrain at a time: a device whose drift starts while another's retrain runs waits its
+ * turn (lg_retrain_next(), when it is still in drift then); a device is retrained at most
+ * once per cooldown_seconds. All of it runs from linegated's loop and never waits: a tick
+ * looks and returns.
  */
 #ifndef LG_RETRAIN_H
 #define LG_RETRAIN_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -66,11 +69,19 @@ struct lg_retrain {
 	char last[512];           /* the last result, for status */
 	struct { char name[64]; time_t at; } recent[64]; /* cooldown: the last retrain's start */
 	unsigned nrecent;
+	/* drifts that started while another retrain ran, oldest first, one per device (trial
+	 * T, s24: the second of two drifts at once was skipped and never retrained) */
+	struct { char name[64]; uint32_t id; char method[32]; } waiting[16];
+	unsigned nwaiting;
 };
 
 /* A drift monitor (method) of device name/id started. */
 void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
 		      uint32_t id, const char *method);
+/* No retrain runs and a drift waits: its device, id and method, taken off the queue (the
+ * caller starts it with lg_retrain_drift() when the device is still in drift). */
+bool lg_retrain_next(struct lg_retrain *r, char *name, size_t len, uint32_t *id, char *method,
+		     size_t mlen);
 /* Every interval: a recording that ended starts the trainer; a trainer that ended is read. */
 void lg_retrain_tick(struct lg_retrain *r, const struct lg_retrain_env *e);
 /* linegated stops: a trainer still running is ended (SIGTERM) and audited. */

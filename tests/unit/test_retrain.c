@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+/* linegated's retrain queue (control/retrain.h): a drift that starts while another device's
+ * retrain runs waits its turn, once per device, and comes out oldest first when no retrain
+ * runs; a full queue says so; the device being retrained does not queue (trial T, s24: the
+ * second of two drifts at once was skipped and never retrained). */
+#include "retrain.h"
+
+#include <string.h>
+
+#include "../lgtest.h"
+#include "../lgt_cli.h"
+
+static const char usage[] =
+	"Usage: test_retrain\n"
+	"\n"
+	"linegated's retrain queue (control/retrain.c): drifts that start while a retrain runs\n"
+	"wait, one per device, oldest first; a full queue is said; nothing waits twice.\n"
+	"\n" LGT_EXIT_STATUS;
+
+static char last_result[32], last_detail[512];
+static unsigned audits, dp_calls;
+
+static void audit(void *ctx, const char *result, const char *detail)
+{
+	(void)ctx;
+	snprintf(last_result, sizeof(last_result), "%s", result);
+	snprintf(last_detail, sizeof(last_detail), "%s", detail);
+	audits++;
+}
+
+static int dp(void *ctx, json_object *req, json_object **reply, char *err, size_t errlen)
+{
+	(void)ctx;
+	json_object_put(req);
+	*reply = NULL;
+	dp_calls++;
+	snprintf(err, errlen, "no data plane in this test");
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct lg_policy pol;
+	static struct lg_retrain r;
+	struct lg_retrain_env e = { .dp = dp, .audit = audit, .policy = &pol };
+	char name[64], method[32];
+	uint32_t id = 0;
+
+	lgt_cli(argc, argv, usage, 0, 0);
+	pol.drift.retrain.record_seconds = 60;
+	r.phase = LG_RETRAIN_RECORDING;
+	snprintf(r.device, sizeof(r.device), "pump-1");
+
+	/* another device's drift while pump-1's retrain runs: it waits, said once */
+	lg_retrain_drift(&r, &e, "fan-1", 7, "page_hinkley");
+	CHECK_EQ(r.nwaiting, 1u);
+	CHECK_STR(last_result, "waiting");
+	CHECK_STR_CONTAINS(last_detail, "device fan-1 (id 7): page_hinkley drift: a retrain of "
+			   "pump-1 runs; one at a time: its own starts after that one");
+	lg_retrain_drift(&r, &e, "fan-1", 7, "psi");
+	CHECK_EQ(r.nwaiting, 1u);
+	/* the device being retrained does not queue behind itself */
+	lg_retrain_drift(&r, &e, "pump-1", 3, "psi");
+	CHECK_EQ(r.nwaiting, 1u);
+	CHECK_EQ(r.skipped, 0u);
+	/* nothing comes out while a retrain runs */
+	CHECK(!lg_retrain_next(&r, name, sizeof(name), &id, method, sizeof(method)));
+	for (unsigned i = 0; i < 15; i++) {
+		char nm[16];
+
+		snprintf(nm, sizeof(nm), "d%u", i);
+		lg_retrain_drift(&r, &e, nm, 100 + i, "psi");
+	}
+	CHECK_EQ(r.nwaiting, 16u);
+	/* a full queue: skipped, and said with the count */
+	lg_retrain_drift(&r, &e, "d99", 199, "psi");
+	CHECK_EQ(r.nwaiting, 16u);
+	CHECK_EQ(r.skipped, 1u);
+	CHECK_STR(last_result, "skipped");
+	CHECK_STR_CONTAINS(last_detail, "16 more drifts wait their turn");
+	{
+		json_object *st = lg_retrain_status(&r), *w;
+
+		CHECK(json_object_object_get_ex(st, "waiting", &w));
+		CHECK_EQ(json_object_array_length(w), 16u);
+		json_object_put(st);
+	}
+	/* idle: oldest first, with its method */
+	r.phase = LG_RETRAIN_IDLE;
+	CHECK(lg_retrain_next(&r, name, sizeof(name), &id, method, sizeof(method)));
+	CHECK_STR(name, "fan-1");
+	CHECK_EQ(id, 7u);
+	CHECK_STR(method, "page_hinkley");
+	CHECK(lg_retrain_next(&r, name, sizeof(name), &id, method, sizeof(method)));
+	CHECK_STR(name, "d0");
+	CHECK_EQ(r.nwaiting, 14u);
+	CHECK_EQ(dp_calls, 0u);
+	return lgt_done("retrain");
+}
