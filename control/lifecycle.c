@@ -540,6 +540,31 @@ static size_t half_available(void)
 	return (size_t)(kb * 1024 / 2);
 }
 
+/* Files other than captures joined into one device (one --device for several, or files of
+ * one stem): said, so that a machine's files given the same name by mistake show (trial T,
+ * s24: a repeated --device joined another machine's file without a word). */
+static void say_joined(const struct lg_ingest *in, const char *tool)
+{
+	for (size_t i = 0; i < in->ndev; i++) {
+		const struct lg_ingest_dev *d = &in->dev[i];
+		unsigned files = 0, last = ~0u;
+
+		for (size_t s = 0; s < d->nseg; s++) {
+			const char *f = in->files[d->seg[s].file];
+
+			/* captures: a recording's rotated files, one stream */
+			if (d->seg[s].file != last && !strstr(f, ".pcap") && !strstr(f, ".cap"))
+				files++;
+			last = d->seg[s].file;
+		}
+		if (files > 1)
+			fprintf(stderr, "%s: device %s: %u files joined, in the order given (the first "
+				"%s): one machine's recording in parts? If not, give each file its "
+				"own --device\n", tool, d->name, files,
+				in->files[d->seg[0].file]);
+	}
+}
+
 static void say_spill(const struct lg_ingest *in, const char *tool)
 {
 	if (!in->spill_used)
@@ -609,6 +634,7 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 						"in the figures)" : "");
 	}
 	say_spill(in, tool);
+	say_joined(in, tool);
 	if (in->st.records)
 		fprintf(stderr, "%s: pcap: %llu records, %llu LGF/UADP messages taken, %llu neither, "
 			"%llu unknown devices, %llu bad tags or signatures, %llu out of order, %llu "
