@@ -55,8 +55,8 @@ static int parse(const uint8_t *f, size_t n, struct lg_admit_pkt *pkt,
 	return rc;
 }
 
-/* Where the IPv6 header starts (after up to two tags), or 0 if the frame is not IPv6. */
-static size_t ipv6_at(const uint8_t *f, size_t n)
+/* Where the layer 3 header of ethertype want starts (after up to two tags), or 0. */
+static size_t l3_at(const uint8_t *f, size_t n, uint16_t want)
 {
 	size_t off = 12;
 	uint16_t proto;
@@ -65,13 +65,21 @@ static size_t ipv6_at(const uint8_t *f, size_t n)
 		if (off + 2 > n)
 			return 0;
 		proto = (uint16_t)(f[off] << 8 | f[off + 1]);
-		if (proto == LG_ETH_P_IPV6)
-			return off + 2 + 40 <= n ? off + 2 : 0;
+		if (proto == want)
+			return off + 2;
 		if (proto != LG_ETH_P_8021Q && proto != LG_ETH_P_8021AD)
 			return 0;
 		off += 4;
 	}
 	return 0;
+}
+
+/* Where the IPv6 header starts (after up to two tags), or 0 if the frame is not IPv6. */
+static size_t ipv6_at(const uint8_t *f, size_t n)
+{
+	size_t at = l3_at(f, n, LG_ETH_P_IPV6);
+
+	return at && at + 40 <= n ? at : 0;
 }
 
 /*
@@ -81,23 +89,9 @@ static size_t ipv6_at(const uint8_t *f, size_t n)
  */
 static size_t ipv4_at(const uint8_t *f, size_t n)
 {
-	size_t off = 12;
-	uint16_t proto;
+	size_t at = l3_at(f, n, LG_ETH_P_IP);
 
-	for (int v = 0; v < 3; v++) {
-		if (off + 2 > n)
-			return 0;
-		proto = (uint16_t)(f[off] << 8 | f[off + 1]);
-		if (proto == LG_ETH_P_IP)
-			return off + 2 + 20 <= n && off + 2 + (f[off + 2] & 15u) * 4 <= n &&
-				       (f[off + 2] & 15) >= 5
-				   ? off + 2
-				   : 0;
-		if (proto != LG_ETH_P_8021Q && proto != LG_ETH_P_8021AD)
-			return 0;
-		off += 4;
-	}
-	return 0;
+	return at && at + 20 <= n && (f[at] & 15) >= 5 && at + (f[at] & 15u) * 4 <= n ? at : 0;
 }
 
 static void ipv4_fixed(const uint8_t *data, size_t size, size_t at)

@@ -66,24 +66,23 @@ echo "gemm: openblas: the drift of 103 kept, no event"
 # "the model changed").
 cp "$LG_SOURCE/control/defaults/model.json" "$T/cand.json"
 cp "$LG_SOURCE/control/defaults/model.json.sig" "$T/cand.json.sig"
-e1=$(epoch)
-r=$(python3 -c "
+# shadow_set ACTIVE LABEL SHADOW SHADOW_LABEL: linegated's 'model' request
+shadow_set() {
+	python3 -c "
 import json, sys, lgsock
-r = lgsock.call(sys.argv[1], {'cmd': 'model', 'active': sys.argv[2], 'label': 'model.json',
-                              'shadow': sys.argv[3], 'shadow_label': 'cand@1'})
-print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" \
-	"$LG_SOURCE/control/defaults/model.json" "$T/cand.json")
+r = lgsock.call(sys.argv[1], {'cmd': 'model', 'active': sys.argv[2], 'label': sys.argv[3],
+                              'shadow': sys.argv[4], 'shadow_label': sys.argv[5]})
+print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" "$@"
+}
+e1=$(epoch)
+r=$(shadow_set "$LG_SOURCE/control/defaults/model.json" model.json "$T/cand.json" cand@1)
 [ "$r" = ok ] || lg_fail "shadow set: $r"
 [ "$(epoch)" -gt "$e1" ] || lg_fail "the shadow made no new model set (epoch $e1)"
 # ... and the same active model spelled another way, with another label (trial T, s24: the
 # policy's relative path and linegated's absolute one ended the drift)
 e1=$(epoch)
-r=$(python3 -c "
-import json, sys, lgsock
-r = lgsock.call(sys.argv[1], {'cmd': 'model', 'active': sys.argv[2], 'label': 'line@2',
-                              'shadow': sys.argv[3], 'shadow_label': 'cand@2'})
-print('ok' if r.get('ok') else 'error: ' + r.get('error', ''))" "$T/run.sock" \
-	"$LG_SOURCE/control/./defaults/../defaults/model.json" "$T/cand.json")
+r=$(shadow_set "$LG_SOURCE/control/./defaults/../defaults/model.json" line@2 "$T/cand.json" \
+	cand@2)
 [ "$r" = ok ] || lg_fail "shadow set (another spelling): $r"
 [ "$(epoch)" -gt "$e1" ] || lg_fail "the second shadow made no new model set (epoch $e1)"
 still_drifting 501 50 "a shadow set"

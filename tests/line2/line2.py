@@ -884,6 +884,11 @@ def main(argv=None):
                     "lowest set point")
     dc.add_argument("--nameplate", default="", help="write device,setpoints_hz,gear_teeth,"
                     "balls,pitch_mm,ball_mm,contact_deg here")
+    ar = sub.add_parser("args", help="print linegate-train's --from options for a line's .npy "
+                        "files, one word a line (bash: mapfile -t ARGS < <(line2.py args "
+                        "--dir D)): --sample-rate, --device and --from of each machine",
+                        prog="line2.py args")
+    ar.add_argument("--dir", required=True, help="a folder `make` wrote with npy")
     a = ap.parse_args(argv)
     if a.cmd is None:
         ap.print_help()
@@ -896,6 +901,12 @@ def main(argv=None):
             make_line(a, log=(lambda *x, **k: None) if a.quiet else print)
         elif a.cmd == "declare":
             declare(a)
+        elif a.cmd == "args":
+            with open(os.path.join(a.dir, "manifest.json")) as f:
+                for d in json.load(f)["devices"]:
+                    print("--sample-rate\n%s\n--device\n%s\n--from\n%s" % (
+                        d["sample_rate"], d["name"],
+                        os.path.join(a.dir, "npy", d["name"] + ".npy")))
         else:
             send_line(a)
     except (ValueError, OSError, subprocess.CalledProcessError) as e:

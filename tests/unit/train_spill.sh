@@ -55,13 +55,7 @@ same "$dir/mem.json" "$dir/sp.json" || fail "pcap: the spilled model differs"
 [ -z "$(ls -A "$dir/spill")" ] || fail "files left in the spill folder: $(ls "$dir/spill")"
 
 # .npy: each file's samples at once (its own rate: the manifest's)
-N=()
-while read -r name rate; do
-	N+=(--sample-rate "$rate" --device "$name" --from "$L/npy/$name.npy")
-done < <(/usr/bin/python3 -c '
-import json, sys
-for d in json.load(open(sys.argv[1]))["devices"]:
-    print(d["name"], d["sample_rate"])' "$L/manifest.json")
+mapfile -t N < <(/usr/bin/python3 "$src/tests/line2/line2.py" args --dir "$L")
 "$train" "${N[@]}" --labels "$L/labels.csv" --memory 0 -o "$dir/nmem.json" > /dev/null \
 	2> "$dir/nmem.err" || fail "npy --memory 0: $(cat "$dir/nmem.err")"
 "$train" "${N[@]}" --labels "$L/labels.csv" --memory 1M --spill-dir "$dir/spill" \

@@ -58,13 +58,7 @@ grep -q "learnt from" "$dir/q.err" && fail "held out, yet warned: $(cat "$dir/q.
 grep -q "^healthy windows" "$dir/q.out" || fail "held out: not judged"
 # one device's file of the training set judged alone (trial T, s24: no warning, and --after
 # before trained_until accepted): its samples have its own detector's data digest
-N=()
-while read -r name rate; do
-	N+=(--sample-rate "$rate" --device "$name" --from "$L/npy/$name.npy")
-done < <(/usr/bin/python3 -c '
-import json, sys
-for d in json.load(open(sys.argv[1]))["devices"]:
-    print(d["name"], d["sample_rate"])' "$L/manifest.json")
+mapfile -t N < <(/usr/bin/python3 "$src/tests/line2/line2.py" args --dir "$L")
 "$train" "${N[@]}" --labels "$L/labels.csv" -w 2048 --min-windows 20 -o "$dir/npy.json" \
 	> /dev/null 2> "$dir/npy.err" || fail "train npy: $(cat "$dir/npy.err")"
 one=("${N[@]:0:6}")
