@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -68,6 +69,59 @@ static int record_call(const struct lg_retrain_env *e, const char *action, json_
 	json_object_object_add(req, "cmd", json_object_new_string("record"));
 	json_object_object_add(req, "action", json_object_new_string(action));
 	return e->dp(e->ctx, req, reply, err, errlen);
+}
+
+/* Device id's alerts, frames missing from its sequence and frames dropped, from the data
+ * plane's stats; known false when it did not say. */
+static struct lg_retrain_counts dev_counts(const struct lg_retrain_env *e, uint32_t id)
+{
+	struct lg_retrain_counts c = { 0 };
+	json_object *req = json_object_new_object(), *reply = NULL, *st, *devs, *v;
+	char err[256];
+
+	json_object_object_add(req, "cmd", json_object_new_string("stats"));
+	if (e->dp(e->ctx, req, &reply, err, sizeof(err)))
+		return c;
+	if (json_object_object_get_ex(reply, "stats", &st) &&
+	    json_object_object_get_ex(st, "devices", &devs) &&
+	    json_object_is_type(devs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(devs) && !c.known; i++) {
+			json_object *d = json_object_array_get_idx(devs, i);
+
+			if (!json_object_object_get_ex(d, "id", &v) ||
+			    (uint32_t)json_object_get_int64(v) != id)
+				continue;
+			c.known = true;
+			if (json_object_object_get_ex(d, "alerts", &v))
+				c.alerts = (uint64_t)json_object_get_int64(v);
+			if (json_object_object_get_ex(d, "missing", &v))
+				c.missing = (uint64_t)json_object_get_int64(v);
+			if (json_object_object_get_ex(d, "dropped", &v))
+				c.dropped = (uint64_t)json_object_get_int64(v);
+		}
+	json_object_put(reply);
+	return c;
+}
+
+/* What the device's counters did while it was recorded, for the candidate's reason: the
+ * active model's alerts on the very data the candidate learns from (a fault, or forged
+ * frames, learnt as normal), frames missing and dropped. "" when nothing, or not known. */
+static void while_recorded(const struct lg_retrain *r, const struct lg_retrain_env *e,
+			   char *out, size_t len)
+{
+	struct lg_retrain_counts now = dev_counts(e, r->id);
+	const struct lg_retrain_counts *a = &r->at_start;
+
+	out[0] = '\0';
+	if (!a->known || !now.known ||
+	    (now.alerts == a->alerts && now.missing == a->missing && now.dropped == a->dropped))
+		return;
+	snprintf(out, len, "; while it was recorded: %" PRIu64 " alerts of the active model, %"
+		 PRIu64 " frames missing from its sequence, %" PRIu64 " dropped%s",
+		 now.alerts - a->alerts, now.missing - a->missing, now.dropped - a->dropped,
+		 now.alerts > a->alerts ? " (a fault, or frames not the machine's, would be "
+					  "learnt as normal: see that the line was healthy then)"
+					: "");
 }
 
 /* A string member of the reply's "recording" object ("" when absent). */
@@ -179,6 +233,7 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 		*last = now;
 		r->jobs++;
 		r->phase = LG_RETRAIN_RECORDING;
+		r->at_start = dev_counts(e, id);
 		r->id = id;
 		r->deadline = now + rt->record_seconds;
 		snprintf(r->device, sizeof(r->device), "%s", name);
@@ -208,6 +263,7 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 	r->jobs++;
 	r->phase = LG_RETRAIN_RECORDING;
 	r->id = id;
+	r->at_start = dev_counts(e, id);
 	r->deadline = now + rt->record_seconds + 30;
 	snprintf(r->device, sizeof(r->device), "%s", name);
 	snprintf(r->method, sizeof(r->method), "%s", method);
@@ -368,7 +424,8 @@ static void model_stem(const char *model, char *out, size_t len)
 static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 {
 	const struct lg_policy *p = e->policy;
-	char *files[MAX_FILES], window[16], minw[16], reason[256], name[64], stamp[32];
+	char *files[MAX_FILES], window[16], minw[16], reason[640], name[64], stamp[32];
+	char during[400];
 	char why[PATH_MAX + 300] = "", cpus[256], wcores[256] = "";
 	const char *argv[2 * MAX_FILES + 32];
 	char end[4096] = "";
@@ -413,8 +470,9 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 			 e->model_ref);
 	else
 		model_stem(e->model, name, sizeof(name));
-	snprintf(reason, sizeof(reason), "%s drift on %s: trained on the %u s recorded after it",
-		 r->method, r->device, p->drift.retrain.record_seconds);
+	while_recorded(r, e, during, sizeof(during));
+	snprintf(reason, sizeof(reason), "%s drift on %s: trained on the %u s recorded after it%s",
+		 r->method, r->device, p->drift.retrain.record_seconds, during);
 	argv[a++] = e->train_bin;
 	for (size_t i = 0; i < n; i++) {
 		argv[a++] = "--from";

@@ -63,6 +63,10 @@ struct lg_retrain {
 	 * up to the next cut, made when the time is up */
 	bool ride;
 	char first[4096];
+	/* the device's counters when its recording started (the data plane's stats): what
+	 * changed while it was recorded goes with the candidate's reason (trial T, s24: a
+	 * candidate trained on a forged fault's frames looked like any other) */
+	struct lg_retrain_counts { uint64_t alerts, missing, dropped; bool known; } at_start;
 	pid_t pid;                /* the trainer */
 	char log[4096];           /* its output */
 	uint64_t jobs, candidates, failed, skipped;

@@ -139,7 +139,14 @@ assert open(cdir + "/state").read() == "pending\n"
 assert not os.path.exists(cdir + "/model.json.sig")
 ev = json.load(open(cdir + "/evaluation.json"))
 assert ev["devices"] == 1, ev
-assert ev["reason"] == "%s drift on l2s5-d001: trained on the 10 s recorded after it" % method, ev
+assert ev["reason"].startswith("%s drift on l2s5-d001: trained on the 10 s recorded after it"
+                               % method), ev
+# ... and what the device's counters did meanwhile: the active model alarmed on the data the
+# candidate learns from (trial T, s24: a poisoned candidate looked like any other)
+import re
+m = re.search(r"; while it was recorded: (\d+) alerts of the active model, (\d+) frames missing "
+              r"from its sequence, (\d+) dropped \(a fault, or frames not the machine's", ev["reason"])
+assert m and int(m.group(1)) > 0, ev["reason"]
 c, act = ev["candidate"], ev["active"]
 assert c["windows"] == act["windows"] >= 25, ev
 # the one judge of --compare: the recording after the drift is one the active model never
