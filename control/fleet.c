@@ -888,17 +888,36 @@ static int64_t now_ms(void)
 }
 
 /* The servers with a report under <plant>.<line>.status.*, into names (at most max). */
-static size_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names)[72],
-			   size_t max)
+/*
+ * The servers that reported on the line: their status keys. The bucket's keys are listed
+ * again for up to 10 s while the listing fails (a node of a cluster killed: its stream's
+ * leader is elected anew; trial R, s23: "no server has reported" right after a canary's
+ * report); -EIO when it still fails, said on stderr.
+ */
+static ssize_t line_servers(const struct fleet_opts *o, kvStore *kv, char (*names)[72],
+			    size_t max)
 {
-	char prefix[256];
+	char prefix[256], why[300];
 	kvKeysList list = { 0 };
 	size_t n = 0, pl;
+	int64_t until = now_ms() + 10000;
+	natsStatus s;
 
 	snprintf(prefix, sizeof(prefix), "%s.%s.status.", o->plant, o->line);
 	pl = strlen(prefix);
-	if (kvStore_Keys(&list, kv, NULL) != NATS_OK)
-		return 0;
+	while ((s = kvStore_Keys(&list, kv, NULL)) != NATS_OK && s != NATS_NOT_FOUND &&
+	       now_ms() < until) {
+		kvKeysList_Destroy(&list);
+		nats_Sleep(500);
+	}
+	if (s == NATS_NOT_FOUND)
+		return 0; /* an empty bucket */
+	if (s != NATS_OK) {
+		fprintf(stderr, "linegate-fleet: listing the line's servers in the bucket: %s (for "
+			"10 s: a NATS node down, its stream's leader not yet elected anew?)\n",
+			failed_why(s, why, sizeof(why)));
+		return -EIO;
+	}
 	for (int i = 0; i < list.Count && n < max; i++)
 		/* a server's name as linegated takes it (--fleet-server): letters, digits, _
 		 * and -; a key written by hand with anything else is no server of the line */
@@ -965,7 +984,7 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 			const char *want_policy, char *why, size_t whylen)
 {
 	int64_t deadline = now_ms() + o->wait_s * 1000;
-	bool done[64] = { false };
+	bool done[64] = { false }, said_retry[64] = { false };
 	char other[512];
 	size_t left = n;
 	int ret = 0;
@@ -994,6 +1013,14 @@ static int wait_reports(const struct fleet_opts *o, kvStore *kv, char (*names)[7
 				continue;
 			}
 			if (j && fresh && !strcmp(jpath_str(j, "bundle", "last"), o->arg) &&
+			    !strcmp(res, "retrying")) {
+				/* no verdict: its fetch is tried again (a node of the cluster
+				 * down); waited for up to --wait, said once */
+				if (!said_retry[i])
+					printf("  %s retrying %s: %s\n", names[i], o->arg,
+					       jpath_str(j, "bundle", "reason"));
+				said_retry[i] = true;
+			} else if (j && fresh && !strcmp(jpath_str(j, "bundle", "last"), o->arg) &&
 			    res[0]) {
 				done[i] = true;
 				left--;
@@ -1129,7 +1156,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	double base_drop[64], base_inc[64];
 	int64_t applied[64], t0, since_srv = 0; /* the NATS server's time of our key write */
 	kvStore *kv = NULL;
-	size_t nc = 0, ns;
+	size_t nc = 0;
+	ssize_t ns;
 	uint8_t *man = NULL;
 	size_t manlen;
 	int ret = need_line(o);
@@ -1251,6 +1279,13 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	if (ret)
 		goto out;
 	ns = line_servers(o, kv, names, 64);
+	if (ns < 0) {
+		printf("incomplete: the line's servers could not be listed (above); the line's "
+		       "bundle is %s now: linegate-fleet status %s/%s shows who runs it\n", o->arg,
+		       o->plant, o->line);
+		ret = -EIO;
+		goto out;
+	}
 	if (!ns) {
 		/* nothing ran it: not "done" (a line whose servers never reported, or a typo in
 		 * --plant/--line) */
@@ -1263,8 +1298,8 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	if (ns == 1)
 		printf("the one server of %s/%s:\n", o->plant, o->line);
 	else
-		printf("all %zu servers of %s/%s:\n", ns, o->plant, o->line);
-	ret = wait_reports(o, kv, names, ns, t0, since_srv, NULL, true, want_policy, why,
+		printf("all %zd servers of %s/%s:\n", ns, o->plant, o->line);
+	ret = wait_reports(o, kv, names, (size_t)ns, t0, since_srv, NULL, true, want_policy, why,
 			   sizeof(why));
 	if (ret == -EPROTO) {
 		snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
@@ -1275,7 +1310,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 		{
 			size_t kept = 0;
 
-			for (size_t i = 0; i < ns; i++) {
+			for (size_t i = 0; i < (size_t)ns; i++) {
 				json_object *j = status_of(o, kv, names[i]);
 
 				if (j && !strcmp(jpath_str(j, "bundle", "applied"), o->arg))
@@ -1291,7 +1326,7 @@ static int fleet_rollout(const struct fleet_opts *o, jsCtx *js)
 	} else if (ret) {
 		printf("incomplete: %s\n", why);
 	} else {
-		printf("done: %s/%s runs %s on %zu server%s (%.1f s)\n", o->plant, o->line, o->arg,
+		printf("done: %s/%s runs %s on %zd server%s (%.1f s)\n", o->plant, o->line, o->arg,
 		       ns, ns == 1 ? "" : "s", (double)(now_ms() - t0) / 1000.0);
 	}
 out:
@@ -1312,7 +1347,14 @@ static int fleet_status(const struct fleet_opts *o, jsCtx *js)
 		return ret;
 	snprintf(key, sizeof(key), "%.64s.%.64s.bundle", o->plant, o->line);
 	ret = kv_str(kv, key, line_ver, sizeof(line_ver));
-	n = ret ? 0 : line_servers(o, kv, names, 64);
+	if (!ret) {
+		ssize_t k = line_servers(o, kv, names, 64);
+
+		ret = k < 0 ? (int)k : 0;
+		n = k < 0 ? 0 : (size_t)k;
+	} else {
+		n = 0;
+	}
 	if (!ret && !o->json)
 		printf("%s/%s: bundle %s\n%-16s %-10s %-8s %-10s %-7s %-20s %9s %9s %6s %s\n",
 		       o->plant, o->line,

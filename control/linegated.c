@@ -3806,12 +3806,21 @@ static void fleet_apply(struct daemon *d, const struct lg_fleet_fetch *ft)
 	snprintf(detail, sizeof(detail), "bundle %s/%s@%s", d->fleet_cfg.plant,
 		 d->fleet_cfg.line, ft->version);
 	if (ret) {
-		/* A fetch is tried again every 10 s: one audit line while it fails alike. */
-		if (!strcmp(d->fleet_last, ft->version) && !strcmp(d->fleet_result, "failed") &&
-		    !strncmp(d->fleet_why, ft->why, sizeof(d->fleet_why) - 1))
+		/* A fetch is tried again every 10 s. One that could not reach the objects (a
+		 * timeout: a node of the cluster down, its stream's leader elected anew) is no
+		 * verdict on the bundle: "retrying", which a rollout waits out (trial R, s23 and
+		 * tests/e2e/nats_cluster.sh: a node killed mid-rollout made two servers report
+		 * "failed" and the rollout roll back); objects that are missing or damaged are
+		 * "failed". One audit line while it fails alike. */
+		result = ret == -EIO ? "retrying" : "failed";
+		if (ret == -EIO)
+			snprintf(why, sizeof(why), "its files could not be fetched, tried again "
+				 "every 10 s: %.900s", ft->why);
+		else
+			snprintf(why, sizeof(why), "%s", ft->why);
+		if (!strcmp(d->fleet_last, ft->version) && !strcmp(d->fleet_result, result) &&
+		    !strncmp(d->fleet_why, why, sizeof(d->fleet_why) - 1))
 			return;
-		snprintf(why, sizeof(why), "%s", ft->why);
-		result = "failed";
 		goto out;
 	}
 	/* a version refused or rolled back here once is refused again, not applied */
