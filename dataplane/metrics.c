@@ -534,7 +534,7 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 				fprintf(f, " %s %" PRIu64, lg_admit_reason_name(r),
 					s->uadmit[r].frames);
 		}
-		fputc('\n', f);
+		fputs(judged ? "\n" : " nothing (no frame reached it)\n", f);
 		/* A file whose every frame was not ours: most often a cooked capture (tcpdump
 		 * -i any) that DPDK's net_pcap reads as Ethernet (trial s20 I L7). */
 		if (dp->finite && judged && s->uadmit[LG_R_NOT_OURS].frames == judged &&

@@ -540,8 +540,10 @@ static int afxdp_wake_fd(struct lg_backend *b, int fd)
 
 static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 {
+	/* MiB, or KiB below one (frames=64: 256 KiB, not "0 MiB"; trial U, s24) */
+	size_t umem = b->area_size >= (1u << 20) ? b->area_size >> 20 : b->area_size >> 10, n;
+	const char *umem_unit = b->area_size >= (1u << 20) ? "MiB" : "KiB";
 	char lim[160] = "";
-	size_t n;
 
 	if (b->wanted)
 		snprintf(lim, sizeof(lim), "; %u frames, not the default %u: the locked-memory "
@@ -549,18 +551,18 @@ static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 			 b->nframes, b->wanted);
 	if (b->sg)
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), multi-buffer: frames "
+			 "%s mode, %u frames of %u bytes (%zu %s of UMEM), multi-buffer: frames "
 			 "up to %u bytes in one UMEM frame, up to %u gathered from several, busy "
 			 "poll %d us",
 			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
-			 b->area_size >> 20, FRAME_ROOM, ASM_SIZE, b->busy_poll);
+			 umem, umem_unit, FRAME_ROOM, ASM_SIZE, b->busy_poll);
 	else
 		snprintf(buf, len,
-			 "%s mode, %u frames of %u bytes (%zu MiB of UMEM), single-buffer only (the "
+			 "%s mode, %u frames of %u bytes (%zu %s of UMEM), single-buffer only (the "
 			 "kernel has no XDP_USE_SG): frames above %u bytes are dropped by the kernel "
 			 "(no_buffer), busy poll %d us",
 			 b->zerocopy ? "zero-copy" : "copy", b->nframes, FRAME_SIZE,
-			 b->area_size >> 20, FRAME_ROOM, b->busy_poll);
+			 umem, umem_unit, FRAME_ROOM, b->busy_poll);
 	n = strlen(buf);
 	snprintf(buf + n, len - n, "%s", lim);
 }
