@@ -2943,8 +2943,21 @@ more_options:
 			}
 			if (lg_opt_num("linegate-train", "window", optarg, 8, 65536, &num))
 				return 2;
+			if (num != (unsigned)num) {
+				fprintf(stderr, "linegate-train: --window %s: a whole number of "
+					"samples\n", optarg);
+				return 2;
+			}
 			c.window = (unsigned)num;
 			window_given = 1;
+			/* allowed, but not what the features are made for (trial T, s24 LOW) */
+			if (c.window < 256 || c.window % 2)
+				fprintf(stderr, "linegate-train: warning: -w %u: %s; the bands and "
+					"orders are laid out for even windows of 256 samples and more "
+					"(docs/models.md recommends 2048, or revR)\n", c.window,
+					c.window < 256 ? "a window this short leaves several features "
+							 "without a bin of their own" :
+							 "an odd window");
 			break;
 		case 1:
 		case 30:
