@@ -19,6 +19,9 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 
 #include <openssl/evp.h>
 #include <sndfile.h>
@@ -253,12 +256,55 @@ static void seg_free(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned cha
 /* Room for m more samples per channel (channel-major: moving channels up as it grows), in
  * memory while in->mem_budget allows, else in the spill folder. 0, or -ENOMEM after writing
  * "where: ..." to err. */
+/* bytes for samples (a segment, or a file's samples on their way to one): from the heap
+ * while in->mem_budget allows, else an unlinked file in the spill folder (*spilled set).
+ * NULL after writing "where: ..." to err. */
+static float *samples_get(struct lg_ingest *in, size_t bytes, unsigned *spilled,
+			  const char *where, char *err, size_t errlen)
+{
+	float *x;
+
+	*spilled = 0;
+	if (!in->mem_budget || in->mem_used + bytes <= in->mem_budget) {
+		x = malloc(bytes);
+		if (!x)
+			seterr(err, errlen, "%s: out of memory", where);
+		else
+			in->mem_used += bytes;
+		return x;
+	}
+	x = spill_map(lg_ingest_spill_dir(in), bytes);
+	if (!x) {
+		seterr(err, errlen, "%s: the samples are past --memory (%zu MiB) and cannot be kept "
+		       "in %s (--spill-dir): %s", where, in->mem_budget >> 20,
+		       lg_ingest_spill_dir(in), strerror(errno));
+		return NULL;
+	}
+	*spilled = 1;
+	in->spill_used += bytes;
+	if (!in->spill_said) {
+		struct statfs fs;
+
+		in->spill_said = 1;
+		note(in, "the samples are past %zu MiB of memory (--memory): the rest are kept in "
+		     "unlinked files in %s (--spill-dir), read back as windows are made",
+		     in->mem_budget >> 20, lg_ingest_spill_dir(in));
+		/* a tmpfs is memory: spilled there, the samples take it all the same (trial V,
+		 * s24: TMPDIR on a tmpfs, taken without a word, then the OOM killer) */
+		if (!statfs(lg_ingest_spill_dir(in), &fs) && fs.f_type == TMPFS_MAGIC)
+			note(in, "WARNING: %s is a tmpfs, which is memory: the samples kept there take "
+			     "it all the same; give --spill-dir a folder on a disk",
+			     lg_ingest_spill_dir(in));
+	}
+	return x;
+}
+
 static int seg_reserve(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned channels,
 		       size_t m, const char *where, char *err, size_t errlen)
 {
-	size_t cap = s->cap ? s->cap : 1024, bytes;
-	unsigned spilled = 0;
-	float *x = NULL;
+	size_t cap = s->cap ? s->cap : 1024;
+	unsigned spilled;
+	float *x;
 
 	if (s->n + m <= s->cap)
 		return 0;
@@ -266,32 +312,9 @@ static int seg_reserve(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned c
 		cap *= 2;
 	if (!s->cap && m >= cap / 2)
 		cap = m; /* a file's whole run at once (WAV, CSV, .npy): no room to spare */
-	bytes = sizeof(float) * cap * channels;
-	if (!in->mem_budget || in->mem_used + bytes <= in->mem_budget) {
-		x = malloc(bytes);
-		if (x)
-			in->mem_used += bytes;
-	} else {
-		x = spill_map(lg_ingest_spill_dir(in), bytes);
-		spilled = 1;
-		if (!x) {
-			seterr(err, errlen, "%s: the samples are past --memory (%zu MiB) and cannot "
-			       "be kept in %s (--spill-dir): %s", where, in->mem_budget >> 20,
-			       lg_ingest_spill_dir(in), strerror(errno));
-			return -ENOMEM;
-		}
-		in->spill_used += bytes;
-		if (!in->spill_said) {
-			in->spill_said = 1;
-			note(in, "the samples are past %zu MiB of memory (--memory): the rest are kept in "
-			     "unlinked files in %s (--spill-dir), read back as windows are made",
-			     in->mem_budget >> 20, lg_ingest_spill_dir(in));
-		}
-	}
-	if (!x) {
-		seterr(err, errlen, "%s: out of memory", where);
+	x = samples_get(in, sizeof(float) * cap * channels, &spilled, where, err, errlen);
+	if (!x)
 		return -ENOMEM;
-	}
 	for (unsigned c = 0; c < channels; c++)
 		if (s->n)
 			memcpy(x + (size_t)c * cap, s->x + (size_t)c * s->cap, sizeof(float) * s->n);
@@ -542,6 +565,8 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	char name[LG_INGEST_NAME_MAX];
 	double scale = scale_of(o), rate;
 	float *x = NULL;
+	size_t xbytes;
+	unsigned xspill;
 	sf_count_t got;
 	int ret;
 
@@ -588,10 +613,12 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		note(in, "%s: %d Hz, its header's: --sample-rate %g was given for files before it "
 		     "(to override a file's own rate, give --sample-rate right before its --from)",
 		     path, info.samplerate, o->rate);
-	x = malloc(sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1));
+	/* the file's samples before their segment: within --memory too (trial V, s24: two
+	 * files' worth at once in memory were OOM-killed in a cgroup the default fit) */
+	xbytes = sizeof(float) * ((size_t)info.frames * (size_t)info.channels + 1);
+	x = samples_get(in, xbytes, &xspill, path, err, errlen);
 	if (!x) {
 		sf_close(sf);
-		seterr(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
 	got = sf_readf_float(sf, x, info.frames);
@@ -600,7 +627,7 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		       (long long)info.frames,
 		       sf_error(sf) ? sf_strerror(sf) : "the file ends early");
 		sf_close(sf);
-		free(x);
+		samples_put(in, x, xbytes, xspill);
 		return -EINVAL;
 	}
 	sf_close(sf);
@@ -618,7 +645,7 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 		note(in, "%s: device %s: %d channel(s) (ch0..ch%d: the file's channels in order), "
 		     "%g Hz (%s)", path, name, info.channels, info.channels - 1, rate,
 		     rate != info.samplerate ? "--sample-rate" : "its header");
-	free(x);
+	samples_put(in, x, xbytes, xspill);
 	return ret;
 }
 
@@ -1028,6 +1055,8 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 	unsigned long long dims[2];
 	int ndims = 0;
 	float *x, lo, hi;
+	size_t xbytes;
+	unsigned xspill;
 	double scale = scale_of(o);
 
 	if (len < 10 || memcmp(buf, "\x93NUMPY", 6)) {
@@ -1130,11 +1159,10 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 		       "before it (it applies to the --from files after it)", name);
 		return -EINVAL;
 	}
-	x = malloc(sizeof(float) * (count + 1));
-	if (!x) {
-		seterr(err, errlen, "%s: out of memory", name);
+	xbytes = sizeof(float) * (count + 1);
+	x = samples_get(in, xbytes, &xspill, name, err, errlen); /* within --memory, as a WAV's */
+	if (!x)
 		return -ENOMEM;
-	}
 	if (o->device)
 		snprintf(dev, sizeof(dev), "%s", o->device);
 	else
@@ -1177,7 +1205,7 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 	if (!ret)
 		note(in, "%s: device %s: %zu channel(s) (ch0..ch%zu: the array's columns), %g Hz "
 		     "(--sample-rate)", name, dev, channels, channels - 1, o->rate);
-	free(x);
+	samples_put(in, x, xbytes, xspill);
 	return ret;
 }
 
@@ -1714,6 +1742,53 @@ static int read_all(const char *path, uint8_t **out, size_t *len, char *err, siz
 	return 0;
 }
 
+/*
+ * A regular file's bytes mapped (private, writable, one zero byte after them), so that a
+ * large CSV or .npy is page cache the kernel can drop, not memory of the tool's (trial V,
+ * s24); *maplen is what to munmap. Anything else (a pipe) is read: *maplen 0, free() it.
+ */
+static int map_all(const char *path, uint8_t **out, size_t *len, size_t *maplen, char *err,
+		   size_t errlen)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct stat st;
+	size_t total;
+	void *a, *f;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*maplen = 0;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || !st.st_size ||
+	    (uint64_t)st.st_size > MAX_FILE_BYTES) {
+		if (fd >= 0)
+			close(fd);
+		return read_all(path, out, len, err, errlen);
+	}
+	total = ((size_t)st.st_size + 1 + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+	/* room for the file and the zero after it, then the file over its start */
+	a = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f = a == MAP_FAILED ? MAP_FAILED :
+			      mmap(a, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_FIXED, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED) {
+		if (a != MAP_FAILED)
+			munmap(a, total);
+		return read_all(path, out, len, err, errlen);
+	}
+	*out = f;
+	*len = (size_t)st.st_size;
+	*maplen = total;
+	return 0;
+}
+
+static void unmap_all(uint8_t *buf, size_t maplen)
+{
+	if (maplen)
+		munmap(buf, maplen);
+	else
+		free(buf);
+}
+
 /* A file begins: the last one's notes and bad samples are forgotten. */
 static void file_start(struct lg_ingest *in)
 {
@@ -1777,12 +1852,14 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 		uint8_t *buf;
 		size_t len;
 
-		ret = read_all(path, &buf, &len, err, errlen);
+		size_t maplen;
+
+		ret = map_all(path, &buf, &len, &maplen, err, errlen);
 		if (!ret) {
 			ret = !strcasecmp(ext, "csv") ?
 				csv_parse(in, (const char *)buf, len, path, o, err, errlen) :
 				npy_parse(in, buf, len, path, o, err, errlen);
-			free(buf);
+			unmap_all(buf, maplen);
 		}
 	} else {
 		ret = ingest_sndfile(in, path, o, err, errlen);

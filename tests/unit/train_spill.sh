@@ -8,7 +8,8 @@
 #  3. a spill folder that does not exist, or whose disk fills, is a clear error (exit 1; a
 #     full disk is not a SIGBUS), and a --memory that is no size is refused (exit 2);
 #  4. in a memory cgroup of half the peak use with every sample in memory, the default (half
-#     the room there is) trains the same model, where --memory 0 is killed by its OOM killer.
+#     the room there is) trains the same model, where --memory 0 is killed by its OOM killer:
+#     a pcap line, and two .npy files (each read whole before its segment).
 # Usage: train_spill.sh TRAIN QUALITY
 set -u
 train=$1
@@ -88,6 +89,13 @@ if mount -t tmpfs -o size=2m tmpfs "$dir/small" 2>/dev/null; then
 	grep -q "cannot be kept in $dir/small (--spill-dir): No space left on device" \
 		"$dir/small.err" || fail "full disk: $(cat "$dir/small.err")"
 	[ -z "$(ls -A "$dir/small")" ] || fail "a full disk left files: $(ls "$dir/small")"
+	# a tmpfs with room: taken, with a warning that it is memory (trial V, s24)
+	umount "$dir/small" && mount -t tmpfs -o size=256m tmpfs "$dir/small" ||
+		fail "remounting the tmpfs"
+	"$train" "${P[@]}" --memory 1M --spill-dir "$dir/small" -o "$dir/x.json" > /dev/null \
+		2> "$dir/tmpfs.err" || fail "a tmpfs spill: $(cat "$dir/tmpfs.err")"
+	grep -q "warning: $dir/small is a tmpfs, which is memory" "$dir/tmpfs.err" ||
+		fail "a tmpfs spill folder not said: $(cat "$dir/tmpfs.err")"
 else
 	echo "note: no tmpfs could be mounted: the full-disk case is not run"
 fi
@@ -115,21 +123,38 @@ if [ "${LG_SANITIZE:-none}" != none ]; then
 	echo "note: a $LG_SANITIZE build: its shadow memory and quarantine are not the tools'; the cgroup case is not run"
 elif [ -n "$cg" ] && mkdir "$cg"; then
 	in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" "$@"; }
+	# halved NAME ARGS...: peak with --memory 0 unlimited, then in half of it: --memory 0
+	# killed, the default (half the room there is) trains the same model
+	halved() {
+		local name=$1 half rc
+		shift
+		echo -1 > "$cg/$limit" 2>/dev/null || echo max > "$cg/$limit"
+		[ -w "$cg/$peak" ] && echo 0 > "$cg/$peak"
+		in_cg "$train" "$@" --memory 0 -o "$dir/${name}0.json" > /dev/null \
+			2> "$dir/${name}0.err" || fail "$name, --memory 0: $(cat "$dir/${name}0.err")"
+		half=$(($(cat "$cg/$peak") / 2))
+		echo "$half" > "$cg/$limit" || fail "cgroup: $limit"
+		rc=0
+		in_cg "$train" "$@" --memory 0 -o "$dir/${name}k.json" > /dev/null 2>&1 || rc=$?
+		[ $rc = 137 ] || fail "$name: --memory 0 in a cgroup of half its peak ($((half >> 20)) MiB): exit $rc, not killed"
+		in_cg "$train" "$@" --spill-dir "$dir/spill" -o "$dir/$name.json" > /dev/null \
+			2> "$dir/$name.err" || fail "$name: the default in $((half >> 20)) MiB: $(cat "$dir/$name.err")"
+		grep -q "in unlinked files in $dir/spill" "$dir/$name.err" || fail "$name: no spill"
+		same "$dir/${name}0.json" "$dir/$name.json" || fail "$name: the spilled model differs"
+		echo "$name: a cgroup of $((half >> 20)) MiB: --memory 0 killed, the default trained the same model"
+	}
 	/usr/bin/python3 "$src/tests/line2/line2.py" make --seed 4 --devices 3 --seconds 400 \
 		--formats pcap --out "$dir/long" -q || fail "line2 (long)"
-	G=(--from "$dir/long/line.pcap" --policy "$dir/long/policy.yaml")
-	in_cg "$train" "${G[@]}" --memory 0 -o "$dir/lmem.json" > /dev/null 2> "$dir/lmem.err" ||
-		fail "the long line, --memory 0: $(cat "$dir/lmem.err")"
-	half=$(($(cat "$cg/$peak") / 2))
-	echo "$half" > "$cg/$limit" || fail "cgroup: $limit"
-	in_cg "$train" "${G[@]}" --memory 0 -o "$dir/cg0.json" > /dev/null 2> "$dir/cg0.err"
-	rc=$?
-	[ $rc = 137 ] || fail "--memory 0 in a cgroup of half its peak ($((half >> 20)) MiB): exit $rc, not killed"
-	in_cg "$train" "${G[@]}" --spill-dir "$dir/spill" -o "$dir/cg.json" > /dev/null \
-		2> "$dir/cg.err" || fail "the default in $((half >> 20)) MiB: $(cat "$dir/cg.err")"
-	grep -q "in unlinked files in $dir/spill" "$dir/cg.err" || fail "cgroup: no spill"
-	same "$dir/lmem.json" "$dir/cg.json" || fail "cgroup: the spilled model differs"
-	echo "a cgroup of $((half >> 20)) MiB: --memory 0 killed, the default trained the same model"
+	halved pcap --from "$dir/long/line.pcap" --policy "$dir/long/policy.yaml"
+	# .npy: each file read whole before its segment (trial V, s24: two 48 MiB files in a
+	# cgroup the default should have fit were OOM-killed, the file and its samples in memory)
+	/usr/bin/python3 -c '
+import numpy as np, sys
+r = np.random.default_rng(1)
+for k in (1, 2):
+    np.save("%s/m%d.npy" % (sys.argv[1], k), r.standard_normal(12 << 20).astype(np.float32))
+' "$dir" || fail "npy files"
+	halved npy --sample-rate 25600 --from "$dir/m1.npy" --from "$dir/m2.npy"
 else
 	cg=
 	echo "note: no writable memory cgroup: the cgroup case is not run"
