@@ -46,6 +46,11 @@ ip netns exec "$NS_SRV" ethtool -L lg0 rx 1 tx 1
 ip netns exec "$NS_LINE" ethtool -L lg1 rx 1 tx 1
 refused mbufs "mbufs=2079 is too few for net_af_xdp.*at least 2080 \(1 queue\(s\) x \(2048 \+ 32\)\)" \
 	-w 1 -b "dpdk:$OPTS,mbufs=2079,vdev=net_af_xdp0;iface=lg0;queue_count=1"
+# any other port: queues x (rxd + burst) (trial V, s24: net_tap with 2 queues of 1024 and
+# mbufs=2047 stopped receiving after one burst)
+python3 -c 'import struct,sys; open(sys.argv[1],"wb").write(struct.pack("<IHHiIII",0xa1b2c3d4,2,4,0,0,65535,1))' "$T/empty.pcap"
+refused mbufs_queues "mbufs=2047 is too few for 2 queue\(s\) of rxd=1024.*at least 2112 \(2 queue\(s\) x \(1024 \+ 32\)\)" \
+	-w 2 -b "dpdk:$OPTS,mbufs=2047,vdev=net_pcap0;rx_pcap=$T/empty.pcap;rx_pcap=$T/empty.pcap"
 
 # One queue, every frame of it read: sent = admission's verdicts.
 SRV_MAC=$(ip -n "$NS_SRV" -j link show lg0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
