@@ -88,7 +88,9 @@
 	X(REPLAYED, "replayed",                                                                    \
 	  "sequence at least a replay window below the highest one a worker verified (the "        \
 	  "workers' too_old): a replay, or a device whose sequence went back")                     \
-	X(MALFORMED, "malformed", "truncated or inconsistent headers, bad LGF or UADP header")     \
+	X(MALFORMED, "malformed",                                                                  \
+	  "truncated or inconsistent headers, IPv4 options other than padding, bad LGF or UADP "   \
+	  "header")                                                                                \
 	X(NOT_OURS, "not_ours",                                                                    \
 	  "not LGF or UADP traffic, or sent to a multicast group linegate did not join "           \
 	  "(uadp_multicast); passed or dropped as not_ours says")                                  \
@@ -964,19 +966,26 @@ LG_ADMIT_INLINE int lg_admit_ipv4_csum20_ok(const lg_u8 *p)
 
 /*
  * The same over the header's ihl bytes (20 to 60, a multiple of 4), 20 of them checked to be
- * there; 0 also when the rest do not end before end. One constant offset a word, as the
- * verifier follows packet bounds (a loop's p + i is an offset it cannot bound).
+ * there: LG_R_ADMITTED, LG_R_BAD_CHECKSUM (also when the rest do not end before end), or
+ * LG_R_MALFORMED for options other than padding (NOP, EOL). A sensor sends none, and the
+ * kernel refuses several (a source route, a bad option length) before any socket, without a
+ * count of linegate's (trial V, s24). One constant offset a word, as the verifier follows
+ * packet bounds (a loop's p + i is an offset it cannot bound).
  */
-LG_ADMIT_INLINE int lg_admit_ipv4_csum_ok(const lg_u8 *p, lg_u32 ihl, const lg_u8 *end)
+LG_ADMIT_INLINE int lg_admit_ipv4_hdr(const lg_u8 *p, lg_u32 ihl, const lg_u8 *end)
 {
 	lg_u64 sum = (lg_u64)lg_admit_ld32(p) + lg_admit_ld32(p + 4) + lg_admit_ld32(p + 8) +
 		     lg_admit_ld32(p + 12) + lg_admit_ld32(p + 16);
+	lg_u32 opts = 0;
 
 #define LG_ADMIT_CSUM_OPT(off)                                                                    \
 	if (ihl > (off)) {                                                                        \
+		lg_u32 w_;                                                                        \
 		if (p + (off) + 4 > end)                                                          \
-			return 0;                                                                 \
-		sum += lg_admit_ld32(p + (off));                                                  \
+			return LG_R_BAD_CHECKSUM;                                                 \
+		w_ = lg_admit_ld32(p + (off));                                                    \
+		sum += w_;                                                                        \
+		opts |= w_ & 0xfefefefeu; /* a byte other than 0 (EOL) or 1 (NOP) */            \
 	}
 	LG_ADMIT_CSUM_OPT(20)
 	LG_ADMIT_CSUM_OPT(24)
@@ -989,7 +998,9 @@ LG_ADMIT_INLINE int lg_admit_ipv4_csum_ok(const lg_u8 *p, lg_u32 ihl, const lg_u
 	LG_ADMIT_CSUM_OPT(52)
 	LG_ADMIT_CSUM_OPT(56)
 #undef LG_ADMIT_CSUM_OPT
-	return lg_admit_csum_fold_ok(sum);
+	if (!lg_admit_csum_fold_ok(sum))
+		return LG_R_BAD_CHECKSUM;
+	return opts ? LG_R_MALFORMED : LG_R_ADMITTED;
 }
 
 /*
@@ -1202,8 +1213,9 @@ LG_ADMIT_INLINE int lg_admit_parse_frame_len(const void *data, const void *data_
 			return LG_R_MALFORMED;
 		if ((lg_u32)(p - (const lg_u8 *)data) + tot > frame_len)
 			return LG_R_MALFORMED;
-		if (!lg_admit_ipv4_csum_ok(p, ihl, end))
-			return LG_R_BAD_CHECKSUM;
+		rc = lg_admit_ipv4_hdr(p, ihl, end);
+		if (rc != LG_R_ADMITTED)
+			return rc;
 		if ((p[16] & 0xf0) == 0xe0 && !lg_admit_group_ok(cfg, LG_ADMIT_AF_INET, p + 16))
 			return LG_R_NOT_OURS;
 		/* MF set or a non-zero offset: a fragment. */

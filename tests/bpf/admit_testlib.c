@@ -97,6 +97,12 @@ size_t lgt_build(const struct lgt_pkt *p, lg_u8 *buf, size_t cap)
 		memcpy(ip + 16, p->dst_ip, 4);
 		for (size_t o = 20; o < iphl; o++)
 			ip[o] = 1; /* NOP options */
+		if (p->opt_type && iphl >= 24) {
+			ip[20] = p->opt_type; /* type, length 4, pointer 4, one byte */
+			ip[21] = 4;
+			ip[22] = 4;
+			ip[23] = 0;
+		}
 		put16be(ip + 10, (lg_u16)(csum16(ip, iphl) ^ (p->bad_csum ? 1 : 0)));
 	} else {
 		lg_u8 *ip = buf + ip_off;
@@ -824,6 +830,17 @@ static void sc_parse(struct sc *s)
 	p.vlans = 1;
 	p.tpid[0] = LG_ETH_P_8021Q;
 	DROP_(s, &p, LG_R_BAD_CHECKSUM, "IPv4 header checksum wrong, 802.1Q");
+	/* options other than padding: the kernel refuses a source route or a bad option
+	 * length before any socket, uncounted (trial V, s24); a sensor sends none */
+	lgt_pkt_from(&p, &D1, 1, 4);
+	p.ihl = 6;
+	p.opt_type = 7; /* record route */
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 record route option");
+	p.opt_type = 0x83; /* loose source route */
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 loose source route option");
+	p.ihl = 15;
+	p.opt_type = 0x94; /* router alert */
+	DROP_(s, &p, LG_R_MALFORMED, "IPv4 router alert option, IHL 15");
 	lgt_pkt_from(&p, &D1, 1, 4);
 	p.ihl = 4;
 	DROP_(s, &p, LG_R_MALFORMED, "IHL 4");

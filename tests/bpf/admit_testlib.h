@@ -42,6 +42,7 @@ struct lgt_pkt {
 	lg_u8 ip_version;  /* 0: the right one for ethertype */
 	lg_u8 ihl;	   /* IPv4 header words; 0: 5. Options are NOPs */
 	lg_u8 bad_csum;	   /* IPv4: the header checksum's low bit flipped */
+	lg_u8 opt_type;	   /* IPv4 with ihl > 5: a 4-byte option of this type first (0: NOPs) */
 	lg_u16 frag;	   /* IPv4 flags + fragment offset field */
 	int ip_len_delta;  /* added to the IPv4 total / IPv6 payload length field */
 	int udp_len_delta; /* added to the UDP length field */
