@@ -432,7 +432,7 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 					 "and this pcapng has interfaces of several (e.g. dumpcap -i "
 					 "eth0 -i any, or mergecap of such captures). Keep "
 					 "one interface's records: tshark -r %s -Y "
-					 "'frame.interface_id == 0' -w one.pcapng (tshark -r FILE -T "
+					 "'frame.interface_id == 0' -F pcap -w one.pcap (tshark -r FILE -T "
 					 "fields -e frame.interface_id counts them), or capture one "
 					 "interface, or several of one link type",
 					 src.o.file, (unsigned long long)src.records + 1, pos,
@@ -446,7 +446,7 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 					 "%ld) %s: libpcap reads one snap length a file, and this "
 					 "pcapng has interfaces of several (mergecap of captures made "
 					 "by different tools). Keep one interface's records: tshark -r "
-					 "%s -Y 'frame.interface_id == 0' -w one.pcapng (and == 1 for "
+					 "%s -Y 'frame.interface_id == 0' -F pcap -w one.pcap (and == 1 for "
 					 "the next), and replay each",
 					 src.o.file, (unsigned long long)src.records + 1, pos, perr,
 					 src.o.file);

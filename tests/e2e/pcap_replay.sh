@@ -462,12 +462,25 @@ PY
 refuse two-links "libpcap reads one link type a file" "file=$T/two-links.pcapng"
 grep -qF "link type LINUX_SLL (113), and its first interface is EN10MB" "$T/two-links.err" ||
 	lg_fail "two-links: the link types are not named: $(cat "$T/two-links.err")"
-grep -qF "tshark -r $T/two-links.pcapng -Y 'frame.interface_id == 0' -w one.pcapng" \
+grep -qF "tshark -r $T/two-links.pcapng -Y 'frame.interface_id == 0' -F pcap -w one.pcap" \
 	"$T/two-links.err" || lg_fail "two-links: no way out: $(cat "$T/two-links.err")"
 ! grep -q "the file is damaged" "$T/two-links.err" || lg_fail "two-links: called damaged"
 # ... nor is one of two snap lengths (trial U, s24: "the file is damaged before its end")
 refuse two-snaps "libpcap reads one snap length a file" "file=$T/two-snaps.pcapng"
-grep -qF "tshark -r $T/two-snaps.pcapng -Y 'frame.interface_id == 0' -w one.pcapng" \
+grep -qF "tshark -r $T/two-snaps.pcapng -Y 'frame.interface_id == 0' -F pcap -w one.pcap" \
 	"$T/two-snaps.err" || lg_fail "two-snaps: no way out: $(cat "$T/two-snaps.err")"
 ! grep -q "the file is damaged" "$T/two-snaps.err" || lg_fail "two-snaps: called damaged"
+# ... and the way out works (trial V, s24: without -F pcap, tshark wrote a pcapng of both
+# interfaces, refused again)
+if command -v tshark > /dev/null; then
+	tshark -r "$T/two-snaps.pcapng" -Y 'frame.interface_id == 0' -F pcap -w "$T/one.pcap" \
+		> /dev/null 2>&1 || lg_fail "tshark as the message says failed"
+	timeout 20 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/one.pcap" -o "$T/one.jsonl" \
+		-s "$T/one.stats.json" 2> "$T/one.err" || lg_fail "the way out: $(cat "$T/one.err")"
+	[ "$(lg_json "$T/one.stats.json" "d['received']")" = 1 ] ||
+		lg_fail "the way out: not the one record: $(cat "$T/one.err")"
+	echo "two-snaps: the way out (tshark -F pcap) replays"
+else
+	echo "note: no tshark: the message's way out is not run"
+fi
 echo "PASS"
