@@ -301,11 +301,13 @@ void lg_http_ready(struct lg_dp *dp, json_object *reasons)
 			    (unsigned long long)st.connects,
 			    st.last_error[0] ? "; last failure: " : "", st.last_error,
 			    st.last_error[0] ? "" : "; no failure known yet (libnats keeps trying)");
-		/* Connected, but nothing acknowledged since the last failure, which is recent,
-		 * while records wait: the server refuses them (no stream for the subjects, a
-		 * full one; trial Q, s23: "ready" while every record was refused) */
+		/* Connected, but nothing acknowledged since the last failure, which is recent
+		 * (within the longest wait between resends, and a margin: trial V, s24, ready
+		 * for 6 s of each 16), while records wait: the server refuses them (no stream
+		 * for the subjects, a full one; trial Q, s23: "ready" while every record was
+		 * refused) */
 		else if (st.outbox.records && st.last_error_age_s >= 0 &&
-			 st.last_error_age_s < 10 &&
+			 st.last_error_age_s < LG_NATS_RESEND_MAX_S + 4 &&
 			 (st.last_ack_age_s < 0 || st.last_ack_age_s > st.last_error_age_s))
 			say(reasons, "output.nats: connected, but the server acknowledges no record "
 			    "(%llu records wait in the outbox): %s",

@@ -29,6 +29,7 @@
  * good), twice as long each time, up to 16 s. */
 #define REWIND_NS 1000000000ull
 #define REWIND_SHIFT_MAX 4
+_Static_assert((1u << REWIND_SHIFT_MAX) == LG_NATS_RESEND_MAX_S, "the longest resend wait");
 #define DOWN_LOG_NS 10000000000ull /* not connected this long: said on stderr, last_error */
 
 struct lg_nats {

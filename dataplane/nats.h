@@ -26,6 +26,9 @@
 #include "outbox.h"
 
 #define LG_NATS_INFLIGHT 1024u /* published, not yet acknowledged */
+/* Records refused with nothing acknowledged are sent again after 1, 2, 4, 8, then every
+ * LG_NATS_RESEND_MAX_S seconds (nats.c, REWIND_NS); /readyz keeps a refusal that recent. */
+#define LG_NATS_RESEND_MAX_S 16
 #define LG_NATS_ACK_WAIT_MS 5000 /* an acknowledgement not seen by then: sent again */
 
 struct lg_nats;
