@@ -583,6 +583,10 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 
 	in->mem_budget = from->memory_set ? from->memory : half_available();
 	in->spill_dir = from->spill_dir;
+	if (from->rate_fresh && n)
+		fprintf(stderr, "%s: warning: --sample-rate %g comes after the last --from and "
+			"applies to no file (it applies to the --from files after it)\n", tool,
+			from->rate);
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .rate_here = f[i].rate_here, .scale = f[i].scale,
