@@ -21,18 +21,8 @@ B=$(cd "$1" && pwd)
 N=${2:-6}; S=${3:-600}; R=${4:-3}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /var/tmp/train-memory.XXXXXX)
-v1=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
-v2=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
-if [ -n "$v1" ] && [ -w "/sys/fs/cgroup/memory$v1" ]; then
-	cg=/sys/fs/cgroup/memory$v1/train-memory-$$
-	limit=memory.limit_in_bytes peak=memory.max_usage_in_bytes
-elif grep -qw memory "$v2/cgroup.subtree_control" 2>/dev/null; then
-	cg=$v2/train-memory-$$
-	limit=memory.max peak=memory.peak
-else
-	echo "train_memory: no writable memory cgroup" >&2
-	exit 1
-fi
+source "$SRC/tests/memcg.sh"
+lg_memcg train-memory || { echo "train_memory: no writable memory cgroup" >&2; exit 1; }
 mkdir "$cg"
 trap 'rmdir "$cg" 2>/dev/null; rm -rf "$T"' EXIT
 /usr/bin/python3 "$SRC/tests/line2/line2.py" make --seed 3 --devices "$N" --seconds "$S" \

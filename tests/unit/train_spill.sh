@@ -109,15 +109,8 @@ grep -q "linegate-train: --memory 12Q: bytes, with K, M, G or T" "$dir/q.err" ||
 
 # 4. a memory cgroup (v1 here; v2 where its memory controller is this process's), with a
 # longer line: its peak use with every sample in memory measured first, then halved
-v1=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
-v2=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
-if [ -n "$v1" ] && [ -w "/sys/fs/cgroup/memory$v1" ]; then
-	cg=/sys/fs/cgroup/memory$v1/lgt-spill-$$
-	limit=memory.limit_in_bytes peak=memory.max_usage_in_bytes
-elif grep -qw memory "$v2/cgroup.subtree_control" 2>/dev/null; then
-	cg=$v2/lgt-spill-$$
-	limit=memory.max peak=memory.peak
-fi
+source "$src/tests/memcg.sh"
+lg_memcg lgt-spill
 if [ "${LG_SANITIZE:-none}" != none ]; then
 	cg=
 	echo "note: a $LG_SANITIZE build: its shadow memory and quarantine are not the tools'; the cgroup case is not run"
