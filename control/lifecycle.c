@@ -421,7 +421,10 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 		const char *u;
 
 		errno = 0;
-		v = strtod(arg, &end);
+		/* decimal only: strtod would take 0x10 and 1e3 (trial V, s24 LOW) */
+		v = strpbrk(arg, "xXeEpP") ? NAN : strtod(arg, &end);
+		if (isnan(v))
+			end = (char *)arg;
 		if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
 			v = ldexp(v, 10 * (int)(u - units + 1));
 			end++;
