@@ -712,6 +712,11 @@ int lg_labels_check(const struct lg_labels *l, const char *path, const struct lg
 			bad = 1;
 		}
 	}
+	/* the verdict on a line of its own (trial T, s24: the rows were said, not that
+	 * nothing was judged for them) */
+	if (bad)
+		fprintf(stderr, "%s: %s: refused (the rows above): fix the labels, or give the files "
+			"of those devices, and run it again\n", tool, path);
 	return bad ? -EINVAL : 0;
 }
 

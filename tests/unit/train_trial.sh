@@ -152,6 +152,8 @@ rc=0
 	-o "$dir/od.json" > /dev/null 2> "$dir/od.err" || rc=$?
 [ $rc -eq 1 ] && grep -q "ghost.csv:4: the row of device 'ghost' (x at 3 s) names no device" \
 	"$dir/od.err" || fail "ghost row: status $rc: $(cat "$dir/od.err")"
+grep -q "^linegate-train: $dir/ghost.csv: refused (the rows above)" "$dir/od.err" ||
+	fail "ghost row: no verdict line: $(cat "$dir/od.err")"
 
 # 5. Messages.
 grep -q "warning: -w 2048, and the policy's detection.window is 256: linegate refuses" \
