@@ -112,10 +112,18 @@ static size_t build(lg_u8 *f, lg_u32 id, const lg_u8 src_ip[4], int bad_magic)
 	size_t lgf_len = LGF_MIN_LEN + 32, len = sizeof(hdr) + 8 + lgf_len;
 	lg_u8 *u = f + sizeof(hdr), *l = u + 8;
 	lg_u16 sport = 40001;
+	lg_u32 sum = 0;
 
 	memset(f, 0, len);
 	memcpy(f, hdr, sizeof(hdr));
 	memcpy(f + 26, src_ip, 4);
+	/* the IPv4 header's checksum, which admission checks as the kernel does */
+	for (int i = 14; i < 34; i += 2)
+		sum += (lg_u32)(f[i] << 8 | f[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = (lg_u8)(~sum >> 8);
+	f[25] = (lg_u8)~sum;
 	u[0] = (lg_u8)(sport >> 8);
 	u[1] = (lg_u8)sport;
 	u[2] = LGF_DEFAULT_PORT >> 8;
