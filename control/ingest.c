@@ -253,9 +253,6 @@ static void seg_free(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned cha
 	s->x = NULL;
 }
 
-/* Room for m more samples per channel (channel-major: moving channels up as it grows), in
- * memory while in->mem_budget allows, else in the spill folder. 0, or -ENOMEM after writing
- * "where: ..." to err. */
 /* bytes for samples (a segment, or a file's samples on their way to one): from the heap
  * while in->mem_budget allows, else an unlinked file in the spill folder (*spilled set).
  * NULL after writing "where: ..." to err. */
@@ -299,6 +296,9 @@ static float *samples_get(struct lg_ingest *in, size_t bytes, unsigned *spilled,
 	return x;
 }
 
+/* Room for m more samples per channel (channel-major: moving channels up as it grows), in
+ * memory while in->mem_budget allows, else in the spill folder. 0, or -ENOMEM after writing
+ * "where: ..." to err. */
 static int seg_reserve(struct lg_ingest *in, struct lg_ingest_seg *s, unsigned channels,
 		       size_t m, const char *where, char *err, size_t errlen)
 {
