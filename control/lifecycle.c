@@ -543,6 +543,12 @@ static size_t half_available(void)
 	return (size_t)(kb * 1024 / 2);
 }
 
+/* Whether the tools take a file for a capture (pcap, pcapng) by its name. */
+static bool is_capture(const char *path)
+{
+	return strstr(path, ".pcap") || strstr(path, ".cap");
+}
+
 /* Files other than captures joined into one device (one --device for several, or files of
  * one stem): said, so that a machine's files given the same name by mistake show (trial T,
  * s24: a repeated --device joined another machine's file without a word). */
@@ -552,11 +558,9 @@ static void say_joined(const struct lg_ingest *in, const char *tool)
 		const struct lg_ingest_dev *d = &in->dev[i];
 		unsigned files = 0, last = ~0u;
 
+		/* captures: a recording's rotated files, one stream */
 		for (size_t s = 0; s < d->nseg; s++) {
-			const char *f = in->files[d->seg[s].file];
-
-			/* captures: a recording's rotated files, one stream */
-			if (d->seg[s].file != last && !strstr(f, ".pcap") && !strstr(f, ".cap"))
+			if (d->seg[s].file != last && !is_capture(in->files[d->seg[s].file]))
 				files++;
 			last = d->seg[s].file;
 		}
@@ -598,7 +602,7 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 			.bad_samples = pol ? pol->bad_samples : LG_BAD_SAMPLES_DROP,
 		};
 		uint64_t cut = in->st.cut_short, recs = in->st.records;
-		const char *pcap = strstr(f[i].path, ".pcap") || strstr(f[i].path, ".cap") ?
+		const char *pcap = is_capture(f[i].path) ?
 					   "LGF frame(s) or UADP DataSetMessage(s)" : "sample row(s)";
 
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
