@@ -13,6 +13,7 @@
 #include <linegate/uadp.h>
 
 #include "loadgen_dpdk.h"
+#include "loadgen_files.h"
 #include "loadgen_parse.h"
 #include "loadgen_xsk.h"
 
@@ -42,8 +43,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* --fault may be given this many times (one fault per device) */
-#define MAX_FAULTS 64
+/* --fault and --gain may be given this many times (one each per device); --labels may give
+ * as many faults as --from gives recordings */
+#define MAX_FAULT_ARGS 64
+#define MAX_FAULTS 1024
 
 static const char usage[] =
 	"Usage: linegate-loadgen --policy FILE --target ADDR[:PORT] [options]\n"
@@ -150,6 +153,30 @@ static const char usage[] =
 	"                           their first key unless the policy says signed: false;\n"
 	"                           RawData for a device with typed 'fields', the samples in\n"
 	"                           its Float and Double arrays), the others LGF\n"
+	"      --from [DEVICE=]FILE send the recording FILE (WAV, FLAC, CSV, .npy: read as\n"
+	"                           linegate-train reads it) as enrolled DEVICE (its name or\n"
+	"                           id in the policy; without DEVICE=, the file's stem) instead\n"
+	"                           of simulated devices: float32 LGF frames with all the file's\n"
+	"                           channels, --samples per channel (default: the most, up to\n"
+	"                           256, that fit one datagram on a 1500-byte MTU), the file's\n"
+	"                           rate (a file without one: the device's policy sample_rate,\n"
+	"                           else --sample-rate), refused where the policy's sample_rate\n"
+	"                           for DEVICE differs. Repeat it, one file per device; -n caps\n"
+	"                           the frames of each. Not with --rate, --devices, --channels,\n"
+	"                           --fault, --uadp, --precompute or --attack-rate; the attack\n"
+	"                           counts (--unknown N, ...), --gain, --pcap, --tx, --threads\n"
+	"                           and --alerts work as with simulated devices\n"
+	"      --pace F             --from: each frame leaves when its last sample's time in\n"
+	"                           the recording, over F, has passed since the start: 1 (the\n"
+	"                           default) is the recorded pace, 4 four times faster, 0 as\n"
+	"                           fast as the sender goes\n"
+	"      --labels FILE        --from: the recordings' ground truth (device,kind,onset[,end]\n"
+	"                           as linegate-quality reads it; onset in seconds from the\n"
+	"                           recording's first sample): each labelled device's fault\n"
+	"                           starts at the frame its onset sample is in, for\n"
+	"                           --ground-truth and --alerts (MTTI per labelled fault); a\n"
+	"                           device's later labels and labels of devices not sent are\n"
+	"                           said and left out\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
 	"      --gain ID:FRAME:G    device ID's samples times G from frame FRAME on (frames\n"
 	"                           count from 0, as for --fault): a sensor whose gain changed\n"
@@ -210,6 +237,7 @@ struct dev {
 	 * LGF), samples per second (its policy's sample_rate, else --sample-rate) */
 	unsigned samples, channels;
 	double fs;
+	struct lg_lgfile *src; /* --from: its recording (NULL: simulated) */
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -318,6 +346,8 @@ static int open_sock(int family, const char *src)
 
 /* --samples and --channels: at most this many values, cycled over the devices */
 #define MAX_LAYOUTS 16
+/* --from may be given this many times (one recording per device) */
+#define MAX_FROM 1024
 
 struct opts {
 	const char *policy, *target, *source, *spoof_from, *summary;
@@ -330,14 +360,17 @@ struct opts {
 		uint32_t id;
 		uint64_t frame; /* UINT64_MAX: half way */
 		enum lg_fault kind;
-		double severity;
+		double severity; /* < 0: not known (--labels) */
+		/* --labels: the label's kind and onset, seconds from the recording's start */
+		const char *label_kind;
+		double onset_s;
 	} faults[MAX_FAULTS];
 	unsigned nfaults;
 	struct gain {
 		uint32_t id;
 		uint64_t frame;
 		double g;
-	} gains[MAX_FAULTS];
+	} gains[MAX_FAULT_ARGS];
 	unsigned ngains;
 	const char *ground_truth, *alerts, *pcap;
 	double alerts_wait, attack_rate[C_N];
@@ -348,7 +381,22 @@ struct opts {
 	struct lg_loadgen_tx tx; /* --tx */
 	uint8_t dst_mac[6];      /* --dst-mac, or the neighbour table's */
 	bool dst_mac_set;
+	/* --from DEVICE=FILE: recordings sent as enrolled devices, --pace, --labels; and which
+	 * options were given (a recording sets what they otherwise default to) */
+	struct from {
+		char *device, *path;
+	} from[MAX_FROM];
+	unsigned nfrom;
+	double pace;
+	const char *labels;
+	bool rate_set, frames_set, samples_set, channels_set, sample_rate_set, devices_set;
 };
+
+/* A fault's kind as said: the simulated kind, or the label's (--labels). */
+static const char *fault_kind(const struct opts *o, unsigned i)
+{
+	return o->faults[i].label_kind ? o->faults[i].label_kind : fault_kind(o, i);
+}
 
 /* --gain: the samples of the device's frame (seq_before: its seq before the frame's
  * sequence number was taken) times its gain from frame gain_from of this run on. */
@@ -383,6 +431,26 @@ static int build_good(struct dev *d, float *fbuf, int16_t *ibuf, uint8_t *out)
 				(int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
 		}
 	}
+	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
+}
+
+/* --from: the recording's next frame, float32 as the file gave it (times --gain), all its
+ * channels interleaved. */
+static int build_file(struct dev *d, float *fbuf, uint8_t *out)
+{
+	unsigned nv = d->samples * d->channels;
+	struct lg_lgf_build b = {
+		.device_id = d->pd->id, .key_id = d->key->id, .type = LGF_TYPE_SAMPLES,
+		.sensor_kind = LGF_SENSOR_VIBRATION, .sample_format = LGF_FMT_F32,
+		.channels = (uint8_t)d->channels, .sample_count = (uint16_t)d->samples,
+		.sample_rate = (uint32_t)lrint(d->fs), .sequence = ++d->seq,
+		.timestamp_ns = wall_ns(), .samples = fbuf,
+	};
+
+	lg_lgfile_next(d->src, fbuf);
+	if (d->gain != 1.0 && d->seq - 1 - d->seq0 >= d->gain_from)
+		for (unsigned i = 0; i < nv; i++)
+			fbuf[i] = (float)(fbuf[i] * d->gain);
 	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
 }
 
@@ -537,7 +605,7 @@ static int parse_fault(const char *s, struct opts *o)
 	struct lg_loadgen_fault f = { .frame = UINT64_MAX, .kind = LG_FAULT_BEARING,
 				      .severity = 1.0 };
 
-	if (o->nfaults == MAX_FAULTS)
+	if (o->nfaults == MAX_FAULT_ARGS)
 		return -E2BIG;
 	if (lg_loadgen_parse_fault(s, &f))
 		return -EINVAL;
@@ -556,7 +624,7 @@ static int parse_gain(const char *s, struct opts *o)
 	double g;
 	int end = 0;
 
-	if (o->ngains == MAX_FAULTS)
+	if (o->ngains == MAX_FAULT_ARGS)
 		return -E2BIG;
 	if (sscanf(s, "%lu:%llu:%lf%n", &id, &frame, &g, &end) != 3 || s[end] || !id ||
 	    id > UINT32_MAX || !(g > 0) || !isfinite(g))
@@ -634,6 +702,7 @@ struct sender {
 	float *fbuf;
 	int16_t *ibuf;
 	struct lg_uadp_msg umsg;
+	uint64_t due_ns; /* --from: when the frame being queued is due, from t0 */
 	uint8_t *pre; /* --precompute: the good frames back to back, 64-byte aligned */
 	size_t pre_size;
 	uint64_t *pre_off;
@@ -950,6 +1019,8 @@ static uint64_t sched_ns(const struct sender *s)
 	uint64_t k = s->queued + s->q[0].n + s->q[1].n;
 	struct timespec ts;
 
+	if (s->o->nfrom && s->o->pace > 0)
+		return s->pcap_base_ns + s->due_ns;
 	if (s->rate > 0)
 		return s->pcap_base_ns + (uint64_t)(k * 1e9 / s->rate);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -987,6 +1058,8 @@ static bool as_uadp(const struct sender *s, const struct dev *d)
 
 static int build(struct sender *s, struct dev *d, uint8_t *out)
 {
+	if (d->src)
+		return build_file(d, s->fbuf, out);
 	if (as_uadp(s, d))
 		return build_uadp(d, s->fbuf, &s->umsg, out);
 	return build_good(d, s->fbuf, s->ibuf, out);
@@ -1133,62 +1206,111 @@ static int queue_attacks(struct sender *s, uint64_t g, struct dev *d, const uint
 	return 0;
 }
 
-static int run_sender(struct sender *s)
+/*
+ * Queue good frame g (from 0) of device d, its attack mix, and note its fault's onset.
+ * next: run_sender()'s attack schedule.
+ */
+static int send_good(struct sender *s, uint64_t g, struct dev *d, uint64_t *next)
 {
 	const struct opts *o = s->o;
-	uint64_t next[C_N];
+	bool uadp = as_uadp(s, d);
+	const uint8_t *frame;
+	int len, ret;
+
+	if (s->dump)
+		virt_host_ns = sched_ns(s);
+	if (s->pre) {
+		frame = s->pre + s->pre_off[g];
+		len = (int)s->pre_len[g];
+		d->seq++;
+		d->last = frame;
+	} else {
+		len = build(s, d, d->lastbuf);
+		if (len < 0)
+			return len;
+		frame = d->lastbuf;
+		d->last = d->lastbuf;
+		/* The device's buffer is rewritten by its next frame, maybe in this batch. */
+		memcpy(queue_slot(&s->q[0]), frame, len);
+	}
+	d->last_len = len;
+	/* frame FRAME of the run (from 0) is the one after FRAME healthy ones, whatever
+	 * sequence number the run started at (--first-seq) */
+	if (d->fault >= 0 && d->seq - d->seq0 == o->faults[d->fault].frame + 1) {
+		if (s->dump) {
+			d->onset_host_ns = virt_host_ns;
+			d->onset_wall_ns = wall_ns();
+		} else {
+			s->pending[s->npending++] = d;
+		}
+	}
+	s->sent[C_GOOD]++;
+	if (uadp)
+		s->sent_uadp++;
+	ret = queue_add(s, 0, d, s->pre ? frame : queue_slot(&s->q[0]), len,
+			uadp ? s->udst : s->dst, uadp ? s->udstlen : s->dstlen);
+	if (ret)
+		return ret;
+	/* The attack mix is LGF: it rides on the LGF devices' frames only. */
+	return uadp ? 0 : queue_attacks(s, g, d, frame, len, next);
+}
+
+/*
+ * --from: this thread's recordings merged by time: the next frame is the one whose last
+ * sample falls first; at --pace F it leaves when that time over F has passed since the
+ * run's start (frames already queued go first), at --pace 0 at once.
+ */
+static int send_files(struct sender *s, uint64_t *next)
+{
+	const struct opts *o = s->o;
 	int ret;
+
+	for (uint64_t g = 0; !stop && !atomic_load(&failed); g++) {
+		struct dev *d = NULL;
+		double t = 0;
+
+		for (unsigned k = 0; k < s->ndev; k++) {
+			struct dev *c = &s->devs[s->idx + k * s->stride];
+			double tc = lg_lgfile_due(c->src);
+
+			if (tc >= 0 && (!d || tc < t)) {
+				d = c;
+				t = tc;
+			}
+		}
+		if (!d)
+			break;
+		if (o->pace > 0) {
+			s->due_ns = (uint64_t)(t / o->pace * 1e9);
+			if (!s->dump && *s->t0 + s->due_ns > now_ns()) {
+				ret = flush(s);
+				if (ret)
+					return ret;
+				sleep_until(*s->t0 + s->due_ns);
+			}
+		}
+		ret = send_good(s, g, d, next);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int run_sender(struct sender *s)
+{
+	uint64_t next[C_N];
+	int ret = 0;
 
 	/* Attack class c's k-th frame goes out after good frame floor((k+0.5)*G/A_c). */
 	for (int c = 1; c < C_N; c++)
 		next[c] = s->attacks[c] ? (uint64_t)(0.5 * s->good / s->attacks[c]) : UINT64_MAX;
-	for (uint64_t g = 0; g < s->good && !stop && !atomic_load(&failed); g++) {
-		struct dev *d = sender_dev(s, g);
-		bool uadp = as_uadp(s, d);
-		const uint8_t *frame;
-		int len;
-
-		if (s->dump)
-			virt_host_ns = sched_ns(s);
-		if (s->pre) {
-			frame = s->pre + s->pre_off[g];
-			len = (int)s->pre_len[g];
-			d->seq++;
-			d->last = frame;
-		} else {
-			len = build(s, d, d->lastbuf);
-			if (len < 0)
-				return len;
-			frame = d->lastbuf;
-			d->last = d->lastbuf;
-			/* The device's buffer is rewritten by its next frame, maybe in this batch. */
-			memcpy(queue_slot(&s->q[0]), frame, len);
-		}
-		d->last_len = len;
-		/* frame FRAME of the run (from 0) is the one after FRAME healthy ones, whatever
-		 * sequence number the run started at (--first-seq) */
-		if (d->fault >= 0 && d->seq - d->seq0 == o->faults[d->fault].frame + 1) {
-			if (s->dump) {
-				d->onset_host_ns = virt_host_ns;
-				d->onset_wall_ns = wall_ns();
-			} else {
-				s->pending[s->npending++] = d;
-			}
-		}
-		s->sent[C_GOOD]++;
-		if (uadp)
-			s->sent_uadp++;
-		ret = queue_add(s, 0, d, s->pre ? frame : queue_slot(&s->q[0]), len,
-				uadp ? s->udst : s->dst, uadp ? s->udstlen : s->dstlen);
-		if (ret)
-			return ret;
-		/* The attack mix is LGF: it rides on the LGF devices' frames only. */
-		if (!uadp) {
-			ret = queue_attacks(s, g, d, frame, len, next);
-			if (ret)
-				return ret;
-		}
-	}
+	if (s->o->nfrom)
+		ret = send_files(s, next);
+	for (uint64_t g = 0; !s->o->nfrom && g < s->good && !stop && !atomic_load(&failed) && !ret;
+	     g++)
+		ret = send_good(s, g, sender_dev(s, g), next);
+	if (ret)
+		return ret;
 	ret = flush(s);
 	/* --tx afxdp: the run ends when the kernel has sent (or refused) every frame; what it
 	 * still holds after a second is counted as refused in the summary */
@@ -1286,18 +1408,27 @@ static void wait_incidents(const struct opts *o, const struct dev *devs,
 		if (m[i].found)
 			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
 				" (sequence %" PRIu64 "): incident %s open after %.1f ms (MTTI)\n",
-				i + 1, o->faults[i].id, lg_fault_name(o->faults[i].kind),
+				i + 1, o->faults[i].id, fault_kind(o, i),
 				o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, m[i].incident,
 				((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6);
 		else
 			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
 				" (sequence %" PRIu64 "): no incident in %s within %.1f s\n", i + 1,
-				o->faults[i].id, lg_fault_name(o->faults[i].kind), o->faults[i].frame,
+				o->faults[i].id, fault_kind(o, i), o->faults[i].frame,
 				d->seq0 + o->faults[i].frame + 1, o->alerts, o->alerts_wait);
 	}
 	if (false_opens)
 		fprintf(stderr, "loadgen: %u incidents opened by devices without a fault, or "
 			"before it\n", false_opens);
+}
+
+/* "severity", and for a labelled fault (--labels) null and its "onset_s" instead */
+static void put_severity(FILE *f, const struct opts *o, unsigned i)
+{
+	if (o->faults[i].severity >= 0)
+		fprintf(f, "\"severity\":%g", o->faults[i].severity);
+	else
+		fprintf(f, "\"severity\":null,\"onset_s\":%.6f", o->faults[i].onset_s);
 }
 
 /* "faults": every fault with its onset and, with --alerts, its MTTI (null: none found) */
@@ -1311,11 +1442,11 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 	for (unsigned i = 0; i < o->nfaults; i++) {
 		const struct dev *d = &devs[fault_idx[i]];
 
-		fprintf(f, "%s{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
-			   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
+		fprintf(f, "%s{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",", i ? "," : "",
+			o->faults[i].id, d->pd->name, fault_kind(o, i));
+		put_severity(f, o, i);
+		fprintf(f, ",\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
 			   ",\"onset_wall_ns\":%" PRIu64 ",\"onset_host_ns\":%" PRIu64,
-			i ? "," : "", o->faults[i].id, d->pd->name,
-			lg_fault_name(o->faults[i].kind), o->faults[i].severity,
 			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, d->onset_wall_ns,
 			d->onset_host_ns);
 		if (m && m[i].found) {
@@ -1355,9 +1486,10 @@ static int write_ground_truth(const char *path, const struct opts *o, const stru
 		const struct dev *d = &devs[fault_idx[i]];
 		char when[48];
 
-		fprintf(f, "{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",\"severity\":%g,"
-			   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64, o->faults[i].id,
-			d->pd->name, lg_fault_name(o->faults[i].kind), o->faults[i].severity,
+		fprintf(f, "{\"device\":%u,\"name\":\"%s\",\"kind\":\"%s\",", o->faults[i].id,
+			d->pd->name, fault_kind(o, i));
+		put_severity(f, o, i);
+		fprintf(f, ",\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64,
 			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1);
 		if (d->onset_host_ns) {
 			utc_string(d->onset_wall_ns, when, sizeof(when));
@@ -1486,6 +1618,223 @@ static int neigh_mac(const char *ifname, const struct sockaddr_storage *dst, uin
 	return ret;
 }
 
+/* The policy device that a --from names: by name, else by a decimal id. */
+static const struct lg_policy_device *policy_device(const struct lg_policy *p, const char *name)
+{
+	char *end;
+	unsigned long id;
+
+	for (size_t i = 0; i < p->ndevices; i++)
+		if (!strcmp(p->devices[i].name, name))
+			return &p->devices[i];
+	errno = 0;
+	id = strtoul(name, &end, 10);
+	for (size_t i = 0; !errno && !*end && end != name && i < p->ndevices; i++)
+		if (p->devices[i].id == id)
+			return &p->devices[i];
+	return NULL;
+}
+
+/* A file's stem: what linegate-train names the device of a --from FILE without DEVICE=. */
+static void file_stem(const char *path, char *out, size_t len)
+{
+	const char *base = strrchr(path, '/'), *dot;
+
+	base = base ? base + 1 : path;
+	dot = strrchr(base, '.');
+	snprintf(out, len, "%.*s", (int)(dot && dot != base ? dot - base : (long)strlen(base)),
+		 base);
+}
+
+/*
+ * --from: read each recording as its policy device's (devs[i].pd), at the device's policy
+ * sample_rate where the file has no rate of its own (else --sample-rate), and cut it in
+ * frames: --samples per channel, or the most (a power of two up to 256) that fit with all
+ * the file's channels in one datagram of a 1500-byte MTU (an IP fragment is dropped by
+ * linegate unless the policy says fragments: reassemble). Says each recording on stderr.
+ */
+static int open_recordings(struct opts *o, const struct lg_policy *p, int family,
+			   struct dev *devs, struct lg_lgfile *src)
+{
+	unsigned room = (family == AF_INET6 ? 1452 : 1472) - LGF_MIN_LEN;
+	char err[1024], stem[LG_INGEST_NAME_MAX];
+
+	for (unsigned i = 0; i < o->nfrom; i++) {
+		const char *name = o->from[i].device;
+		const struct lg_policy_device *pd;
+		struct lg_lgfile *f = &src[i];
+		double rate;
+		unsigned ch, n;
+
+		if (!name) {
+			file_stem(o->from[i].path, stem, sizeof(stem));
+			name = stem;
+		}
+		pd = policy_device(p, name);
+		if (!pd) {
+			fprintf(stderr, "linegate-loadgen: --from %s%s%s: the policy %s enrolls no "
+				"device '%s' (name or id)%s\n", o->from[i].device ? name : "",
+				o->from[i].device ? "=" : "", o->from[i].path, o->policy, name,
+				o->from[i].device ? "" : ": without DEVICE=, the file's stem names it");
+			return -ENOENT;
+		}
+		for (unsigned k = 0; k < i; k++)
+			if (devs[k].pd == pd) {
+				fprintf(stderr, "linegate-loadgen: --from %s: device %s (id %u) is "
+					"already sent from %s: one recording per device\n",
+					o->from[i].path, pd->name, pd->id, o->from[k].path);
+				return -EEXIST;
+			}
+		devs[i].pd = pd;
+		rate = pd->sample_rate ? pd->sample_rate : o->sample_rate_set ? o->sample_rate : 0;
+		if (lg_lgfile_open(f, o->from[i].path, pd->name, rate, err, sizeof(err))) {
+			fprintf(stderr, "linegate-loadgen: --from %s\n", err);
+			return -EINVAL;
+		}
+		rate = f->dev->rate;
+		if (pd->sample_rate && fabs(rate - pd->sample_rate) > 0.5) {
+			fprintf(stderr, "linegate-loadgen: --from %s: %g Hz, but the policy gives "
+				"%s (id %u) sample_rate %u: linegate would drop every frame as "
+				"sample_rate; send it as the device it was recorded from, or correct "
+				"the policy\n", o->from[i].path, rate, pd->name, pd->id,
+				pd->sample_rate);
+			return -EINVAL;
+		}
+		if (fabs(rate - lrint(rate)) > 0.01 || rate < 1 || rate > 4e9) {
+			fprintf(stderr, "linegate-loadgen: --from %s: %g Hz: an LGF frame carries a "
+				"whole number of samples per second (1..4e9)\n", o->from[i].path,
+				rate);
+			return -EINVAL;
+		}
+		ch = f->dev->channels;
+		if (o->samples_set) {
+			n = o->samples_list[i % o->nsamples];
+		} else {
+			for (n = 256; n > 1 && n * ch * 4 > room; n /= 2)
+				;
+		}
+		if ((size_t)n * ch * 4 > LGF_MAX_LEN - LGF_MIN_LEN || n > 65535) {
+			fprintf(stderr, "linegate-loadgen: --from %s: --samples %u x %u channels in "
+				"float32 is %u bytes, more than one LGF frame holds (%d): give "
+				"--samples %u or fewer\n", o->from[i].path, n, ch, n * ch * 4,
+				LGF_MAX_LEN - LGF_MIN_LEN, (LGF_MAX_LEN - LGF_MIN_LEN) / (4 * ch));
+			return -E2BIG;
+		}
+		if (n * ch * 4 > room)
+			fprintf(stderr, "loadgen: WARNING: --from %s: a frame of %u samples x %u "
+				"channels is %u bytes, above one datagram on a 1500-byte MTU: it "
+				"leaves as IP fragments, which linegate drops unless its policy says "
+				"'fragments: reassemble' (or the path has a larger MTU)\n",
+				o->from[i].path, n, ch, n * ch * 4 + LGF_MIN_LEN);
+		lg_lgfile_frames(f, n, o->frames_set ? o->frames : 0);
+		if (!f->frames) {
+			fprintf(stderr, "linegate-loadgen: --from %s: no segment of its %zu holds a "
+				"frame of %u samples\n", o->from[i].path, f->dev->nseg, n);
+			return -ENODATA;
+		}
+		devs[i].src = f;
+		devs[i].fs = (double)lrint(rate);
+		devs[i].samples = n;
+		devs[i].channels = ch;
+		if (o->quiet)
+			continue;
+		if (f->in.notes_len)
+			fprintf(stderr, "%.*s%s", (int)f->in.notes_len, f->in.notes,
+				f->in.notes[f->in.notes_len - 1] == '\n' ? "" : "\n");
+		fprintf(stderr, "loadgen: %s (id %u) from %s: %g Hz, %u channel%s, %.3f s, %" PRIu64
+			" frames of %u samples%s", pd->name, pd->id, o->from[i].path, rate, ch,
+			ch == 1 ? "" : "s", lg_ingest_seconds(f->dev), f->frames, n,
+			f->dev->nseg > 1 ? "" : "");
+		if (f->dev->nseg > 1)
+			fprintf(stderr, ", %zu segments", f->dev->nseg);
+		if (f->left_out)
+			fprintf(stderr, " (%" PRIu64 " samples a channel after the last whole frame%s "
+				"left out)", f->left_out, f->dev->nseg > 1 ? "s of segments" : "");
+		fputc('\n', stderr);
+	}
+	return 0;
+}
+
+/* Seconds to the end of the last frame of the longest recording: the run at --pace 1. */
+static double longest_s(const struct dev *devs, unsigned n)
+{
+	double most = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (lg_lgfile_last_end(devs[i].src) > most)
+			most = lg_lgfile_last_end(devs[i].src);
+	return most;
+}
+
+/* A label's kind goes into JSON lines as it is: no quote, backslash or control character. */
+static bool json_plain(const char *t)
+{
+	for (; *t; t++)
+		if (*t == '"' || *t == '\\' || (unsigned char)*t < 0x20)
+			return false;
+	return true;
+}
+
+/*
+ * --labels: each labelled device that is sent becomes a fault whose onset is the frame its
+ * onset sample falls in (so --ground-truth and --alerts say it as a --fault); labels of
+ * devices not sent are counted and said. Kinds are kept in lab (freed by the caller).
+ */
+static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
+		       struct lg_labels *lab)
+{
+	char err[1024];
+	unsigned other = 0, more = 0;
+	const char *first_other = NULL;
+
+	if (lg_labels_load(o->labels, lab, err, sizeof(err))) {
+		fprintf(stderr, "linegate-loadgen: --labels %s\n", err);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < lab->n; k++) {
+		const struct lg_label *l = &lab->l[k];
+		unsigned i;
+		uint64_t frame;
+
+		for (i = 0; i < o->devices && strcmp(devs[i].pd->name, l->device); i++)
+			;
+		if (i == o->devices) {
+			if (!other++)
+				first_other = l->device;
+			continue;
+		}
+		if (!json_plain(l->kind)) {
+			fprintf(stderr, "linegate-loadgen: --labels %s:%u: the kind '%s' holds a "
+				"quote, backslash or control character\n", o->labels, l->line, l->kind);
+			return -EINVAL;
+		}
+		if (devs[i].fault >= 0) {
+			more++;
+			continue;
+		}
+		frame = lg_lgfile_frame_at(devs[i].src, l->onset);
+		if (frame == UINT64_MAX) {
+			fprintf(stderr, "linegate-loadgen: --labels %s:%u: %s's onset %g s is past "
+				"its last frame sent (%.3f s of %s)\n", o->labels, l->line, l->device,
+				l->onset, lg_lgfile_last_end(devs[i].src), devs[i].src->in.files[0]);
+			return -ERANGE;
+		}
+		fault_idx[o->nfaults] = i;
+		devs[i].fault = (int)o->nfaults;
+		o->faults[o->nfaults++] = (struct fault){ .id = devs[i].pd->id, .frame = frame,
+							  .severity = -1, .label_kind = l->kind,
+							  .onset_s = l->onset };
+	}
+	if (other && !o->quiet)
+		fprintf(stderr, "loadgen: --labels %s: %u label%s of devices not sent (first: %s) "
+			"left out\n", o->labels, other, other == 1 ? "" : "s", first_other);
+	if (more)
+		fprintf(stderr, "loadgen: WARNING: --labels %s: %u later label%s of a device "
+			"already labelled left out: its first fault is the one followed\n",
+			o->labels, more, more == 1 ? "" : "s");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -1522,19 +1871,24 @@ int main(int argc, char **argv)
 		{ "tx", required_argument, NULL, 21 },
 		{ "dst-mac", required_argument, NULL, 22 },
 		{ "gain", required_argument, NULL, 40 },
+		{ "from", required_argument, NULL, 24 },
+		{ "pace", required_argument, NULL, 25 },
+		{ "labels", required_argument, NULL, 26 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct opts o = { .frames = 100, .rate = 1000, .samples_list = { 256 }, .nsamples = 1,
+	bool pace_set = false;
+	char pace_said[48] = "";
+	struct opts o = { .frames = 100, .rate = 1000, .pace = 1, .samples_list = { 256 }, .nsamples = 1,
 			  .channels_list = { 1 }, .nchannels = 1, .sample_rate = 10000,
 			  .seed = 1, .threads = 1, .batch = 32, .key_id = -1, .alerts_wait = 5 };
 	uint64_t sent[C_N] = { 0 }, total_good, total, attack_total = 0, i_total = 0;
 	uint64_t t0 = 0, t_start, t_end, last_progress, sent_uadp = 0, base[C_N] = { 0 };
 	struct mtti mtti[MAX_FAULTS] = { 0 };
 	unsigned fault_idx[MAX_FAULTS];
-	bool gain_found[MAX_FAULTS] = { false };
+	bool gain_found[MAX_FAULT_ARGS] = { false };
 	pcap_t *pcap_dead = NULL;
 	pcap_dumper_t *dump = NULL;
 	struct sockaddr_storage spoof_ss;
@@ -1554,6 +1908,8 @@ int main(int argc, char **argv)
 	struct sender *snd = NULL;
 	struct lg_policy p;
 	struct dev *devs = NULL;
+	struct lg_lgfile *src = NULL;
+	struct lg_labels labels = { 0 };
 	char err[1024];
 	int opt, ret = 1;
 	unsigned started = 0;
@@ -1563,9 +1919,37 @@ int main(int argc, char **argv)
 		case 'p': o.policy = optarg; break;
 		case 't': o.target = optarg; break;
 		case 'S': o.source = optarg; break;
-		case 'd': o.devices = (unsigned)atoi(optarg); break;
-		case 'n': o.frames = strtoull(optarg, NULL, 0); break;
-		case 'r': o.rate = atof(optarg); break;
+		case 'd': o.devices = (unsigned)atoi(optarg); o.devices_set = true; break;
+		case 'n': o.frames = strtoull(optarg, NULL, 0); o.frames_set = true; break;
+		case 'r': o.rate = atof(optarg); o.rate_set = true; break;
+		case 24: {
+			const char *dev, *path;
+
+			if (o.nfrom == MAX_FROM ||
+			    lg_lgfile_parse_arg(optarg, &dev, &path)) {
+				fprintf(stderr, "linegate-loadgen: bad --from '%s': want DEVICE=FILE "
+					"or FILE (at most %d)\n", optarg, MAX_FROM);
+				return 2;
+			}
+			o.from[o.nfrom].device = (char *)dev;
+			o.from[o.nfrom++].path = (char *)path;
+			break;
+		}
+		case 25: {
+			char *end;
+
+			errno = 0;
+			o.pace = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(o.pace >= 0 && o.pace <= 1e6)) {
+				fprintf(stderr, "linegate-loadgen: --pace takes a factor, 0..1e6 "
+					"(1: the recorded pace, 0: as fast as possible), not '%s'\n",
+					optarg);
+				return 2;
+			}
+			pace_set = true;
+			break;
+		}
+		case 26: o.labels = optarg; break;
 		case 1:
 		case 23: {
 			bool smp = opt == 1;
@@ -1584,9 +1968,10 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			*(smp ? &o.nsamples : &o.nchannels) = (unsigned)n;
+			*(smp ? &o.samples_set : &o.channels_set) = true;
 			break;
 		}
-		case 2: o.sample_rate = atof(optarg); break;
+		case 2: o.sample_rate = atof(optarg); o.sample_rate_set = true; break;
 		case 40: {
 			int r = parse_gain(optarg, &o);
 
@@ -1729,6 +2114,26 @@ int main(int argc, char **argv)
 		if (n * ch > o.max_values)
 			o.max_values = n * ch;
 	}
+	if (o.nfrom && (o.rate_set || o.devices_set || o.channels_set || o.nfaults || o.uadp ||
+			o.precompute)) {
+		fprintf(stderr, "linegate-loadgen: --from sends recordings: their devices, "
+				"channels and pace are the files' (--pace sets the pace, --labels "
+				"their faults): not with %s\n",
+			o.rate_set ? "--rate" : o.devices_set ? "--devices" : o.channels_set ?
+			"--channels" : o.nfaults ? "--fault" : o.uadp ? "--uadp" : "--precompute");
+		return 2;
+	}
+	for (int c = 1; o.nfrom && c < C_N; c++)
+		if (o.attack_rate[c] > 0) {
+			fprintf(stderr, "linegate-loadgen: --attack-rate is a share of --rate: with "
+					"--from give the attacks as counts (--unknown N, ...)\n");
+			return 2;
+		}
+	if (!o.nfrom && (pace_set || o.labels)) {
+		fprintf(stderr, "linegate-loadgen: %s is for recordings sent with --from FILE\n",
+			pace_set ? "--pace" : "--labels");
+		return 2;
+	}
 	if (o.attacks[C_SPOOF] && !o.spoof_from) {
 		fprintf(stderr, "linegate-loadgen: --spoof needs --spoof-from ADDR\n");
 		return 2;
@@ -1801,6 +2206,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.devices || o.devices > p.ndevices)
 		o.devices = (unsigned)p.ndevices;
+	if (o.nfrom)
+		o.devices = o.nfrom; /* the recordings' devices, in --from's order */
 	/* Unknown-device frames take their ids from the top of the range: none may be
 	 * enrolled there, or they would count as that device's (trial s20 I L4). */
 	for (size_t i = 0; (o.attacks[C_UNKNOWN] || o.attack_rate[C_UNKNOWN] > 0) &&
@@ -1835,7 +2242,10 @@ int main(int argc, char **argv)
 	}
 	devs = calloc(o.devices, sizeof(*devs));
 	snd = calloc(o.threads, sizeof(*snd));
-	if (!devs || !snd)
+	src = o.nfrom ? calloc(o.nfrom, sizeof(*src)) : NULL;
+	if (!devs || !snd || (o.nfrom && !src))
+		goto out_mem;
+	if (o.nfrom && open_recordings(&o, &p, dst.ss_family, devs, src))
 		goto out_mem;
 	for (unsigned f = 0; f < o.nfaults; f++) {
 		if (o.faults[f].frame == UINT64_MAX)
@@ -1843,45 +2253,52 @@ int main(int argc, char **argv)
 		fault_idx[f] = UINT32_MAX;
 	}
 	for (unsigned i = 0; i < o.devices; i++) {
-		devs[i].pd = &p.devices[i];
-		devs[i].key = &p.devices[i].keys[0];
-		for (unsigned k = 0; o.key_id >= 0 && k < p.devices[i].nkeys; k++)
-			if (p.devices[i].keys[k].id == (uint32_t)o.key_id)
-				devs[i].key = &p.devices[i].keys[k];
+		const struct lg_policy_device *pd;
+
+		if (!o.nfrom)
+			devs[i].pd = &p.devices[i];
+		pd = devs[i].pd;
+		devs[i].key = &pd->keys[0];
+		for (unsigned k = 0; o.key_id >= 0 && k < pd->nkeys; k++)
+			if (pd->keys[k].id == (uint32_t)o.key_id)
+				devs[i].key = &pd->keys[k];
 		if (o.key_id >= 0 && devs[i].key->id != (uint32_t)o.key_id) {
 			fprintf(stderr, "linegate-loadgen: device %u has no key with id %d\n",
-				p.devices[i].id, o.key_id);
+				pd->id, o.key_id);
 			goto out_mem;
 		}
 		/* SignAndEncrypt: the key file's group key, prepared once. */
-		if (o.uadp && p.devices[i].uadp_security == LG_UADP_SEC_ENCRYPT &&
+		if (o.uadp && pd->uadp_security == LG_UADP_SEC_ENCRYPT &&
 		    lg_uadp_keys_new(&devs[i].ukeys, devs[i].key->bytes, LG_KEY_LEN,
 				     devs[i].key->enc, devs[i].key->enc_len,
 				     devs[i].key->key_nonce, LG_UADP_KEY_NONCE_LEN)) {
 			fprintf(stderr, "linegate-loadgen: device %u: key %u is no group key to "
-				"encrypt with\n", p.devices[i].id, devs[i].key->id);
+				"encrypt with\n", pd->id, devs[i].key->id);
 			goto out_mem;
 		}
 		devs[i].seq = o.first_seq ? o.first_seq - 1 : 0;
 		devs[i].seq0 = devs[i].seq;
-		devs[i].samples = o.samples_list[i % o.nsamples];
-		devs[i].channels = o.channels_list[i % o.nchannels];
-		if (sends_uadp(&o, &p.devices[i]) && uadp_samples(&p.devices[i], devs[i].samples))
-			devs[i].samples = uadp_samples(&p.devices[i], devs[i].samples);
+		if (!o.nfrom) {
+			devs[i].samples = o.samples_list[i % o.nsamples];
+			devs[i].channels = o.channels_list[i % o.nchannels];
+		}
+		if (sends_uadp(&o, pd) && uadp_samples(pd, devs[i].samples))
+			devs[i].samples = uadp_samples(pd, devs[i].samples);
 		/* a device the policy gives a rate sends at it: linegate drops LGF frames of
 		 * another (sample_rate) */
-		devs[i].fs = p.devices[i].sample_rate ? p.devices[i].sample_rate : o.sample_rate;
+		if (!o.nfrom)
+			devs[i].fs = pd->sample_rate ? pd->sample_rate : o.sample_rate;
 		lg_signal_init(&devs[i].sig, o.seed, i, devs[i].fs);
 		devs[i].fault = -1;
 		devs[i].gain = 1.0;
 		for (unsigned k = 0; k < o.ngains; k++)
-			if (p.devices[i].id == o.gains[k].id) {
+			if (pd->id == o.gains[k].id) {
 				devs[i].gain = o.gains[k].g;
 				devs[i].gain_from = o.gains[k].frame;
 				gain_found[k] = true;
 			}
 		for (unsigned f = 0; f < o.nfaults; f++) {
-			if (p.devices[i].id != o.faults[f].id)
+			if (pd->id != o.faults[f].id)
 				continue;
 			fault_idx[f] = i;
 			devs[i].fault = (int)f;
@@ -1903,6 +2320,8 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 	}
+	if (o.labels && load_labels(&o, devs, fault_idx, &labels))
+		goto out_mem;
 	if (o.pcap || l2) {
 		if (o.spoof_from && (parse_addr(o.spoof_from, 0, &spoof_ss, &spoof_len) ||
 				     spoof_ss.ss_family != dst.ss_family)) {
@@ -1911,11 +2330,11 @@ int main(int argc, char **argv)
 			goto out_mem;
 		}
 		for (unsigned i = 0; i < o.devices; i++) {
-			if (p.devices[i].family != dst.ss_family) {
+			if (devs[i].pd->family != dst.ss_family) {
 				fprintf(stderr, "linegate-loadgen: --%s: device %u's source and "
 					"the target are of different address families\n",
 					o.pcap ? "pcap" : afxdp ? "tx afxdp" : "tx dpdk",
-					p.devices[i].id);
+					devs[i].pd->id);
 				goto out_mem;
 			}
 		}
@@ -1991,6 +2410,19 @@ int main(int argc, char **argv)
 	}
 
 	total_good = o.frames * o.devices;
+	if (o.nfrom) {
+		total_good = 0;
+		for (unsigned i = 0; i < o.nfrom; i++) {
+			total_good += src[i].frames;
+			/* sequences past 2^64 - 1 would wrap to 0 (as for -n below) */
+			if (o.first_seq > 1 && o.first_seq - 1 > UINT64_MAX - src[i].frames) {
+				fprintf(stderr, "linegate-loadgen: --first-seq %" PRIu64 ": %s's %"
+					PRIu64 " frames would pass 2^64 - 1 and wrap to 0\n",
+					o.first_seq, devs[i].pd->name, src[i].frames);
+				goto out_mem;
+			}
+		}
+	}
 	{
 		/* --attack-rate: A_c = r_c x the run's length, the run being the enrolled frames
 		 * at what the total rate leaves them, G / (rate - sum r) */
@@ -2025,6 +2457,11 @@ int main(int argc, char **argv)
 		s->stride = o.threads;
 		s->ndev = (o.devices - t + o.threads - 1) / o.threads;
 		s->good = o.frames * s->ndev;
+		if (o.nfrom) {
+			s->good = 0;
+			for (unsigned k = 0; k < s->ndev; k++)
+				s->good += src[t + k * o.threads].frames;
+		}
 		mine = s->good;
 		for (int c = 1; c < C_N; c++) {
 			s->attacks[c] = o.attacks[c] / o.threads + (t < o.attacks[c] % o.threads);
@@ -2036,7 +2473,7 @@ int main(int argc, char **argv)
 		s->dstlen = dstlen;
 		s->udst = &udst;
 		s->udstlen = udstlen;
-		s->rate = total ? o.rate * (double)mine / (double)total : 0;
+		s->rate = total && !o.nfrom ? o.rate * (double)mine / (double)total : 0;
 		/* A batch holds about 0.5 ms of this thread's frames: the bucket's depth. */
 		s->batch = o.batch;
 		if (s->rate > 0 && s->rate * 0.0005 < o.batch)
@@ -2046,7 +2483,7 @@ int main(int argc, char **argv)
 		s->ready = &ready;
 		s->go = &go;
 		s->t0 = &t0;
-		s->fbuf = calloc(o.samples, sizeof(*s->fbuf));
+		s->fbuf = calloc(o.nfrom ? LGF_MAX_LEN / 4 : o.samples, sizeof(*s->fbuf));
 		s->ibuf = calloc(o.max_values, sizeof(*s->ibuf));
 		if (!s->fbuf || !s->ibuf || queue_init(&s->q[0], -1, o.batch) ||
 		    queue_init(&s->q[1], -1, o.batch))
@@ -2093,7 +2530,18 @@ int main(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (!o.quiet)
+	if (o.pace != 1)
+		snprintf(pace_said, sizeof(pace_said), "%g times", o.pace);
+	if (!o.quiet && o.nfrom && o.pace > 0)
+		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
+				"frames at %s the recorded pace (%.1f s) to %s\n", o.nfrom,
+			o.nfrom == 1 ? "" : "s", total_good, attack_total, pace_said, longest_s(devs,
+			o.nfrom) / o.pace, o.target);
+	else if (!o.quiet && o.nfrom)
+		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
+				"frames as fast as they go (--pace 0) to %s\n", o.nfrom,
+			o.nfrom == 1 ? "" : "s", total_good, attack_total, o.target);
+	else if (!o.quiet)
 		fprintf(stderr, "loadgen: %u devices x %" PRIu64 " frames + %" PRIu64
 				" attack frames at %.0f frames/s to %s\n",
 			o.devices, o.frames, attack_total, o.rate, o.target);
@@ -2220,8 +2668,11 @@ int main(int argc, char **argv)
 			 * when it is 0), not how fast the file was written */
 			fprintf(stderr, "loadgen: wrote %" PRIu64 " frames to %s in %.2f s, "
 					"stamped %s%.0f frames/s%s\n", n_sent, o.pcap, secs,
+				o.nfrom && o.pace > 0 ? "at the pace of the recordings, on average " :
+				o.nfrom ? "as written (--pace 0): " :
 				o.rate > 0 ? "at " : "as written (--rate 0): ",
-				o.rate > 0 ? o.rate : n_sent / (secs > 0 ? secs : 1),
+				o.nfrom && o.pace > 0 ? n_sent / (longest_s(devs, o.nfrom) / o.pace) :
+				o.rate > 0 && !o.nfrom ? o.rate : n_sent / (secs > 0 ? secs : 1),
 				stop ? " (interrupted)" : "");
 		else if (!o.quiet)
 			fprintf(stderr, "loadgen: sent %" PRIu64 " frames in %.2f s (%.0f frames/s)%s\n",
@@ -2282,7 +2733,7 @@ int main(int argc, char **argv)
 					   "\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
 					   ",\"onset_wall_ns\":%" PRIu64 "}",
 					o.faults[0].id, devs[fault_idx[0]].pd->name,
-					lg_fault_name(o.faults[0].kind), o.faults[0].frame,
+					fault_kind(&o, 0), o.faults[0].frame,
 					devs[fault_idx[0]].seq0 + o.faults[0].frame + 1,
 					devs[fault_idx[0]].onset_wall_ns);
 			write_faults(f, &o, devs, fault_idx, o.alerts ? mtti : NULL);
@@ -2318,6 +2769,10 @@ out_mem:
 	if (pcap_dead)
 		pcap_close(pcap_dead);
 	free(devs);
+	for (unsigned i = 0; src && i < o.nfrom; i++)
+		lg_lgfile_free(&src[i]);
+	free(src);
+	lg_labels_free(&labels);
 out_policy:
 	lg_policy_free(&p);
 	return ret;

@@ -609,7 +609,7 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	if (rate != info.samplerate)
 		note(in, "WARNING: %s: its header says %d Hz; --sample-rate %g overrides it", path,
 		     info.samplerate, rate);
-	else if (o && o->rate > 0 && o->rate != info.samplerate)
+	else if (o && o->rate > 0 && o->rate != info.samplerate && !o->rate_fallback)
 		note(in, "%s: %d Hz, its header's: --sample-rate %g was given for files before it "
 		     "(to override a file's own rate, give --sample-rate right before its --from)",
 		     path, info.samplerate, o->rate);
@@ -974,7 +974,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			trate = round(trate);
 		if (rate && !o->rate_here && isfinite(trate)) {
 			/* a rate given for files before this one: the time column's */
-			if (fabs(trate - rate) > 1e-3 * rate)
+			if (fabs(trate - rate) > 1e-3 * rate && !o->rate_fallback)
 				note(in, "%s: %g Hz, its time column's: --sample-rate %g was given for "
 				     "files before it (to override a file's own rate, give "
 				     "--sample-rate right before its --from)", name, trate, rate);

@@ -45,7 +45,7 @@ struct lg_policy;
 #define LG_INGEST_MAX_CHANNELS 16
 #define LG_INGEST_NAME_MAX 64
 
-/* Contiguous samples of one device: channel c's sample i is x[c * n + i]. */
+/* Contiguous samples of one device: channel c's sample i is x[c * cap + i] (i < n). */
 struct lg_ingest_seg {
 	double t0;   /* seconds from the device's first sample */
 	size_t n;    /* samples per channel */
@@ -134,6 +134,9 @@ struct lg_ingest_opts {
 	 * such a file keeps its own, said in a note when rate differs (a rate meant for other
 	 * files: trial T, s24) */
 	int rate_here;
+	/* with rate_here 0: rate is only for files without a rate of their own, and a file
+	 * with its own is not said (linegate-loadgen --from: the device's policy rate) */
+	int rate_fallback;
 	double scale;       /* every sample is multiplied by it; 0 means 1 */
 	const char *device; /* NULL: the file's stem (not for pcap: the frames name devices) */
 	/* pcap: the policy whose port, device names and keys apply; NULL: port below */

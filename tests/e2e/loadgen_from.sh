@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# linegate-loadgen --from: a plant's own recordings (WAV, CSV, .npy) sent live as its
+# enrolled devices, at the recorded pace, with its labels as the faults whose time to
+# insight is measured. A line2 line (tests/line2: physics unlike the built-in simulator, a
+# rate and channel count of its own per device) in the three formats:
+#  1. known answer (--pcap): every frame's samples are exactly the file's, read here by
+#     numpy and a WAV chunk reader of its own (not linegate's reader); each device's
+#     sequences run 1..N, its frames are stamped at (k + 1) x samples / rate / pace from the
+#     run's start; the labels' onsets fall in the frame their sample is in; the pcap backend
+#     admits every frame (tags and rates checked) and drops none;
+#  2. refused with their reason: a device the policy does not enroll, a file at another rate
+#     than the policy's sample_rate for its device, a capture, --rate or --fault with --from,
+#     --pace without it, a .npy without a rate, a label onset past the recording;
+#  3. live in a netns: a model trained on the WAVs' healthy part (linegate-train --labels),
+#     linegate in the server namespace, the WAVs sent at 4 x their pace from the line's:
+#     linegate admits every frame and drops none, both labelled faults open an incident
+#     (the summary's MTTI is the incident's "opened" less the onset frame's send time), and
+#     the windows linegate scored are those the frames sent make per device.
+source "$(dirname "$0")/lib.sh"
+lg_need_root
+/usr/bin/python3 -c "import numpy" 2>/dev/null || lg_skip "/usr/bin/python3 has no numpy"
+"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend"
+lg_tmp
+T=$LG_TMP
+TRAIN="$LG_BUILD/control/linegate-train"
+L=$T/line
+
+/usr/bin/python3 "$LG_SOURCE/tests/line2/line2.py" make --seed 5 --devices 4 --faulty 2 \
+	--seconds 40 --fault-at 30 --fault-gain 10 --formats wav,csv,npy --out "$L" -q ||
+	lg_fail "line2 could not make the line"
+FROM=()
+for f in "$L"/wav/*.wav; do FROM+=(--from "$f"); done
+
+# 1. Known answer: WAV, CSV and .npy (its rate from --sample-rate) into a pcap.
+D2_RATE=$(lg_json "$L/manifest.json" '[x for x in d["devices"] if x["name"] == "l2s5-d002"][0]["sample_rate"]')
+rc=0
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 10.77.0.1 --from "$L/wav/l2s5-d000.wav" \
+	--from "l2s5-d001=$L/csv/l2s5-d001.csv" --sample-rate "$D2_RATE" \
+	--from "$L/npy/l2s5-d002.npy" --pace 2 --labels "$L/labels.csv" --pcap "$T/ka.pcap" \
+	--ground-truth "$T/ka_gt.jsonl" -j "$T/ka.json" 2> "$T/ka.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "loadgen --from into a pcap: status $rc: $(cat "$T/ka.err")"
+cat "$T/ka.err"
+grep -q "^loadgen: l2s5-d000 (id [0-9]*) from .*l2s5-d000.wav: 16000 Hz, 2 channels, 40.000 s, 5000 frames of 128 samples$" "$T/ka.err" ||
+	lg_fail "the WAV's line: $(cat "$T/ka.err")"
+/usr/bin/python3 - "$T/ka.pcap" "$L" "$T/ka_gt.jsonl" "$D2_RATE" <<'PY' || lg_fail "the frames are not the files' samples"
+import json, struct, sys
+import numpy as np
+pcap, line, gt, d2_rate = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+man = {d["id"]: d for d in json.load(open(line + "/manifest.json"))["devices"]}
+d = open(pcap, "rb").read()
+assert struct.unpack("<I", d[:4])[0] == 0xa1b23c4d  # nanosecond stamps
+off, frames = 24, {}
+while off < len(d):
+    sec, frac, cap, _ = struct.unpack("<IIII", d[off:off + 16])
+    pkt = d[off + 16:off + 16 + cap]
+    off += 16 + cap
+    ip = 14 + (pkt[14] & 15) * 4
+    lgf = pkt[ip + 8:]
+    dev, = struct.unpack("<I", lgf[4:8])
+    fmt, ch = lgf[10], lgf[11]
+    rate, = struct.unpack("<I", lgf[12:16])
+    n, = struct.unpack("<H", lgf[16:18])
+    seq, = struct.unpack("<Q", lgf[24:32])
+    assert fmt == 2 and len(lgf) == 40 + n * ch * 4 + 16, (fmt, len(lgf), n, ch)
+    x = np.frombuffer(lgf[40:40 + n * ch * 4], dtype="<f4").reshape(n, ch)
+    frames.setdefault(dev, []).append((sec * 10**9 + frac, rate, n, seq, x))
+
+def wav(path):  # the data chunk of a (WAVE_FORMAT_EXTENSIBLE) WAV, read here
+    b, i = open(path, "rb").read(), 12
+    while True:
+        cid, sz = b[i:i + 4], struct.unpack("<I", b[i + 4:i + 8])[0]
+        if cid == b"fmt ":
+            chn, bits = struct.unpack("<H", b[i + 10:i + 12])[0], struct.unpack("<H", b[i + 22:i + 24])[0]
+        if cid == b"data":
+            data = b[i + 8:i + 8 + sz]
+            break
+        i += 8 + sz + (sz & 1)
+    if bits == 16:
+        return np.frombuffer(data, dtype="<i2").reshape(-1, chn) / 32768.0
+    return np.frombuffer(data, dtype="<f4").reshape(-1, chn)
+
+want = {}
+for i, (dev, m) in enumerate(sorted(man.items())[:3]):
+    name = m["name"]
+    want[dev] = (wav(f"{line}/wav/{name}.wav"),
+                 np.loadtxt(f"{line}/csv/{name}.csv", delimiter=",", skiprows=1)[:, 1:],
+                 np.load(f"{line}/npy/{name}.npy"))[i]
+    want[dev] = want[dev].reshape(len(want[dev]), -1).astype(np.float32)
+assert sorted(frames) == sorted(want), (sorted(frames), sorted(want))
+base = []
+for dev, fs in frames.items():
+    rate = man[dev]["sample_rate"] if dev != sorted(man)[2] else d2_rate
+    n = fs[0][2]
+    got = np.concatenate([f[4] for f in fs])
+    assert [f[3] for f in fs] == list(range(1, len(fs) + 1)), "sequences"
+    assert all(f[1] == rate for f in fs), ("rate", fs[0][1], rate)
+    assert len(fs) == len(want[dev]) // n, (len(fs), len(want[dev]), n)
+    assert np.array_equal(got, want[dev][:len(got)]), dev
+    # at --pace 2: frame k is due when its last sample has been measured, over 2
+    # (every device's from the same start)
+    base += [f[0] - (k + 1) * n / rate / 2 * 1e9 for k, f in enumerate(fs)]
+    print(f"{man[dev]['name']}: {len(fs)} frames of {n} x {fs[0][4].shape[1]}, exact")
+print(f"stamps: (k + 1) x samples / rate / 2 from one start, within {(max(base) - min(base)) / 1e3:.3f} us")
+assert max(base) - min(base) < 1000, "stamps off the pace"
+for g in map(json.loads, open(gt)):
+    dev = g["device"]
+    n = frames[dev][0][2]
+    rate = man[dev]["sample_rate"]
+    k = int(g["onset_s"] * rate) // n
+    assert g["onset_frame"] == k and g["onset_seq"] == k + 1 and g["sent"], (g, k)
+    assert g["onset_host_ns"] == frames[dev][k][0], "onset stamp"
+    assert g["severity"] is None and g["kind"] == man[dev]["fault"]["kind"], g
+    print(f"{g['name']}: {g['kind']} onset {g['onset_s']} s = frame {k}")
+PY
+rc=0
+timeout 120 "$LG_BIN_DP" -p "$L/policy.yaml" -b "pcap:file=$T/ka.pcap" -s "$T/ka_stats.json" \
+	-o /dev/null 2> "$T/ka_dp.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "the pcap backend on loadgen's pcap: status $rc: $(tail -3 "$T/ka_dp.err")"
+SENT=$(lg_json "$T/ka.json" 'd["sent"]')
+[ "$(lg_json "$T/ka_stats.json" 'd["admitted"]')" = "$SENT" ] &&
+	[ "$(lg_json "$T/ka_stats.json" 'd["dropped"]')" = 0 ] ||
+	lg_fail "replay of $SENT frames: $(cat "$T/ka_stats.json")"
+echo "pcap backend: $SENT of $SENT admitted, none dropped"
+
+# 2. Refused, each with its reason.
+sed 's/^    name: l2s5-d000$/&\n    sample_rate: 8000/' "$L/policy.yaml" > "$L/rate.yaml"
+grep -q "sample_rate: 8000" "$L/rate.yaml" || lg_fail "could not write rate.yaml"
+cp "$L/labels.csv" "$T/late.csv"
+echo "l2s5-d002,looseness,40.5," >> "$T/late.csv"
+refused() { # WANT ARGS...: loadgen refuses ARGS, saying WANT
+	local want=$1 rc=0
+	shift
+	"$LG_BIN_GEN" -t 127.0.0.1 --pcap "$T/no.pcap" "$@" > "$T/ref.out" 2> "$T/ref.err" || rc=$?
+	[ $rc -ne 0 ] || lg_fail "loadgen accepted $*"
+	grep -q -- "$want" "$T/ref.err" || lg_fail "$*: want '$want', got: $(cat "$T/ref.err")"
+}
+refused "enrolls no device 'nosuch'" -p "$L/policy.yaml" --from "nosuch=$L/wav/l2s5-d000.wav"
+refused "16000 Hz, but the policy gives l2s5-d000 (id [0-9]*) sample_rate 8000" -p "$L/rate.yaml" \
+	--from "$L/wav/l2s5-d000.wav"
+refused "replay it with linegate --backend pcap" -p "$L/policy.yaml" --from "l2s5-d000=$T/ka.pcap"
+refused "not with --rate" -p "$L/policy.yaml" "${FROM[@]}" -r 100
+refused "not with --fault" -p "$L/policy.yaml" "${FROM[@]}" -f 20001
+refused "is for recordings sent with --from" -p "$L/policy.yaml" --pace 2
+refused "a .npy file carries no sample rate" -p "$L/policy.yaml" --from "$L/npy/l2s5-d000.npy"
+refused "already sent from" -p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" \
+	--from "l2s5-d000=$L/csv/l2s5-d000.csv"
+refused "late.csv:4: l2s5-d002's onset 40.5 s is past its last frame sent" -p "$L/policy.yaml" \
+	"${FROM[@]}" --labels "$T/late.csv"
+echo "refusals: 9 of 9 said why"
+
+# 3. Live: train on the WAVs' healthy part, send them to linegate in the server namespace.
+cp "$(lg_demo_key)" "$T/sign.key"
+chmod 600 "$T/sign.key"
+rc=0
+"$TRAIN" "${FROM[@]}" --policy "$L/policy.yaml" --labels "$L/labels.csv" -w 2048 \
+	--min-windows 100 --sign-key "$T/sign.key" -o "$L/model.json" > "$T/train.out" \
+	2> "$T/train.err" || rc=$?
+[ $rc -eq 0 ] || lg_fail "linegate-train: status $rc: $(tail -3 "$T/train.err")"
+sed -e "s#^  model: .*#  model: $L/model.json#" -e "s#^  window: .*#  window: 2048#" \
+	-e "s#^  trusted_keys: .*#  trusted_keys: [$(cat "$LG_SOURCE/control/defaults/demo-signing.pub")]#" \
+	-e "s#key_file: keys/#key_file: $L/keys/#" "$L/policy.yaml" > "$T/policy.yaml"
+lg_netns_up "lgfr$$"
+lg_start_linegate
+rc=0
+ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_IP "${FROM[@]}" \
+	--pace 4 --labels "$L/labels.csv" --alerts "$T/out.jsonl" --alerts-wait 10 \
+	-j "$T/live.json" 2> "$T/live.err" || rc=$?
+cat "$T/live.err"
+[ $rc -eq 0 ] || lg_fail "loadgen --from live: status $rc"
+SENT=$(lg_json "$T/live.json" 'd["sent"]')
+admitted() {
+	lg_dp_stats "$T/now.json" && [ "$(lg_json "$T/now.json" 'd["admitted"]')" -ge "$SENT" ]
+}
+lg_wait_for 10 admitted || lg_fail "linegate admitted $(lg_json "$T/now.json" 'd["admitted"]') of $SENT"
+kill -INT "$DP_PID"
+wait "$DP_PID" || lg_fail "linegate exited with status $?"
+LG_PIDS=""
+python3 - "$T/live.json" "$T/stats.json" "$T/live.err" <<'PY' || lg_fail "the live run"
+import json, re, sys
+sent, st = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+# each device's windows of 2048 from the frames loadgen said it sends
+windows = sum(int(f) * int(n) // 2048 for f, n in
+              re.findall(r"^loadgen: .* (\d+) frames of (\d+) samples", open(sys.argv[3]).read(), re.M))
+ok = True
+for name, got, want in (("admitted", st["admitted"], sent["sent"]), ("dropped", st["dropped"], 0),
+                        ("windows", st["windows"], windows),
+                        ("faults with an incident", sent["faults_with_incident"], 2)):
+    print(f"{name}: {got} (want {want})")
+    ok &= got == want
+for f in sent["faults"]:
+    print(f"{f['name']} {f['kind']} from {f['onset_s']} s: incident {f['incident']} after "
+          f"{f['mtti_ms']} ms")
+    ok &= f["mtti_ms"] is not None and 0 <= f["mtti_ms"] < 5000
+print("false incidents (healthy devices, or before the onset):", sent["false_incidents"])
+sys.exit(0 if ok else 1)
+PY
+echo PASS
