@@ -437,6 +437,7 @@ static json_object *outbox_json(const struct lg_outbox_stats *x)
 	add_u64(ob, "appended", x->appended);
 	add_u64(ob, "dropped_scores", x->dropped_scores);
 	add_u64(ob, "dropped_features", x->dropped_features);
+	add_u64(ob, "dropped_alerts", x->dropped_alerts);
 	add_u64(ob, "dropped_too_large", x->dropped_full);
 	add_u64(ob, "evicted", x->evicted);
 	{
@@ -644,14 +645,14 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 			"linegate: nats: %" PRIu64 " published (%" PRIu64 " sent again), %" PRIu64
 			" acknowledged (%" PRIu64 " duplicates), %" PRIu64 " errors; "
 			"outbox %" PRIu64 " records unacknowledged (its files %" PRIu64 " bytes), "
-			"dropped %" PRIu64 " scores and %" PRIu64
-			" feature records (full), %" PRIu64 " evicted (%" PRIu64 " alerts, %" PRIu64
+			"dropped %" PRIu64 " scores, %" PRIu64 " feature records and %" PRIu64
+			" alerts (full), %" PRIu64 " evicted (%" PRIu64 " alerts, %" PRIu64
 			" incident lines, %" PRIu64 " events, %" PRIu64 " scores, %" PRIu64
 			" feature records), %" PRIu64 " disk errors\n",
 			s->nats.published, s->nats.resent, s->nats.acked, s->nats.duplicates,
 			s->nats.errors, s->nats.outbox.records, s->nats.outbox.bytes,
 			s->nats.outbox.dropped_scores, s->nats.outbox.dropped_features,
-			s->nats.outbox.evicted, s->nats.outbox.evicted_kind[LG_OUTBOX_ALERT],
+			s->nats.outbox.dropped_alerts, s->nats.outbox.evicted, s->nats.outbox.evicted_kind[LG_OUTBOX_ALERT],
 			s->nats.outbox.evicted_kind[LG_OUTBOX_INCIDENT],
 			s->nats.outbox.evicted_kind[LG_OUTBOX_EVENT],
 			s->nats.outbox.evicted_kind[LG_OUTBOX_SCORE],
@@ -1465,13 +1466,13 @@ char *lg_dp_metrics_text(struct lg_dp *dp)
 			"Connections libnats gave up on (a login refused twice, an unknown "
 			"error); each is replaced after a backoff of 1 to 30 s.", s.nats.closes);
 		static const char *const why[] = { "score_full", "evicted", "disk", "too_large",
-						   "features_full" };
+						   "features_full", "alerts_full" };
 		const uint64_t n[] = { x->dropped_scores, x->evicted, x->dropped_disk,
-				       x->dropped_full, x->dropped_features };
+				       x->dropped_full, x->dropped_features, x->dropped_alerts };
 
 		bprintf(&b, "# HELP linegate_nats_outbox_dropped_total Records the outbox dropped, "
 			    "by reason.\n# TYPE linegate_nats_outbox_dropped_total counter\n");
-		for (unsigned i = 0; i < 5; i++)
+		for (unsigned i = 0; i < 6; i++)
 			bprintf(&b, "linegate_nats_outbox_dropped_total{reason=\"%s\"} %" PRIu64
 				    "\n", why[i], n[i]);
 		bprintf(&b, "# HELP linegate_nats_outbox_bytes Bytes of the outbox's files.\n"

@@ -33,7 +33,7 @@ struct ob_seg {
 struct lg_outbox {
 	char dir[PATH_MAX - 64];
 	int dirfd, lockfd;
-	uint64_t max_bytes, seg_max, score_limit;
+	uint64_t max_bytes, seg_max, score_limit, alert_limit;
 	uint32_t sync_ms;
 
 	struct ob_seg *segs; /* oldest first; the last is the one appended to */
@@ -55,6 +55,7 @@ struct lg_outbox {
 		torn_bytes, sync_errors, read_bytes, st_next, st_acked, st_durable, st_bytes;
 	_Atomic int disk_errno;
 	_Atomic uint64_t dropped_features; /* issue 13 */
+	_Atomic uint64_t dropped_alerts;   /* past alert_limit (trial Q, s23) */
 	_Atomic uint64_t evicted_kind[LG_OUTBOX_KINDS];
 };
 
@@ -419,6 +420,7 @@ int lg_outbox_open(const struct lg_outbox_cfg *cfg, struct lg_outbox **out, char
 	if (ob->seg_max > (16u << 20))
 		ob->seg_max = 16u << 20;
 	ob->score_limit = cfg->max_bytes / 4 * 3;
+	ob->alert_limit = cfg->max_bytes / 8 * 7;
 	ob->sync_ms = cfg->sync_ms;
 	ob->rbuf = malloc(ob->seg_max + 1);
 	ob->wbuf = malloc(ob->seg_max);
@@ -489,6 +491,13 @@ int lg_outbox_append(struct lg_outbox *ob, enum lg_outbox_kind kind, const char 
 	if ((kind == LG_OUTBOX_SCORE || kind == LG_OUTBOX_FEATURES) &&
 	    ob->total + reclen > ob->score_limit) {
 		count(kind == LG_OUTBOX_SCORE ? &ob->dropped_scores : &ob->dropped_features, 1);
+		return -ENOSPC;
+	}
+	/* The last eighth is for incident lines and events alone: alerts (a line per alerting
+	 * window, hundreds per fault) past 7/8 are refused rather than evict older records,
+	 * which may be the incident opens that the alerts detail (trial Q, s23). */
+	if (kind == LG_OUTBOX_ALERT && ob->total + reclen > ob->alert_limit) {
+		count(&ob->dropped_alerts, 1);
 		return -ENOSPC;
 	}
 	/* Full: the oldest segment makes room (never the one appended to). */
@@ -680,6 +689,7 @@ void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st)
 		.dropped_scores = atomic_load_explicit(&o->dropped_scores, memory_order_relaxed),
 		.dropped_features = atomic_load_explicit(&o->dropped_features,
 							 memory_order_relaxed),
+		.dropped_alerts = atomic_load_explicit(&o->dropped_alerts, memory_order_relaxed),
 		.dropped_full = atomic_load_explicit(&o->dropped_full, memory_order_relaxed),
 		.evicted = atomic_load_explicit(&o->evicted, memory_order_relaxed),
 		.dropped_disk = atomic_load_explicit(&o->dropped_disk, memory_order_relaxed),
@@ -701,15 +711,17 @@ int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, 
 	const uint64_t minute = 60000000000ull;
 	struct lg_outbox_stats st;
 	uint64_t dropped, ev;
-	bool say_drop, say_ev;
+	bool say_drop, say_alert, say_ev;
 	size_t n;
 
 	lg_outbox_stats(ob, &st);
 	dropped = st.dropped_scores + st.dropped_features;
 	ev = st.evicted;
 	say_drop = dropped > said->dropped && (!said->drop_ns || now_ns - said->drop_ns >= minute);
+	say_alert = st.dropped_alerts > said->alerts &&
+		    (!said->alert_ns || now_ns - said->alert_ns >= minute);
 	say_ev = ev > said->evicted && (!said->evict_ns || now_ns - said->evict_ns >= minute);
-	if (!say_drop && !say_ev)
+	if (!say_drop && !say_alert && !say_ev)
 		return 0;
 	/* Said of what happened, not of now: a line a minute late may come after the far side
 	 * took everything again (trial S, s23: "is full ... the outage goes on" of an outbox
@@ -720,9 +732,18 @@ int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, 
 				      "refused since %s (past 3/4 of max_bytes)%s",
 				      dropped - said->dropped,
 				      said->drop_ns ? "the last such line" : "the start",
-				      say_ev ? "; " : "");
+				      say_alert ? ", " : say_ev ? "; " : "");
 		said->drop_ns = now_ns;
 		said->dropped = dropped;
+	}
+	if (say_alert && n < len) {
+		n += (size_t)snprintf(buf + n, len - n, "%" PRIu64 " alerts refused since %s (past "
+				      "7/8 of max_bytes: the last eighth is kept for incident lines "
+				      "and events)%s", st.dropped_alerts - said->alerts,
+				      said->alert_ns ? "the last such line" : "the start",
+				      say_ev ? "; " : "");
+		said->alert_ns = now_ns;
+		said->alerts = st.dropped_alerts;
 	}
 	if (say_ev && n < len) {
 		n += (size_t)snprintf(buf + n, len - n, "%" PRIu64 " unsent records evicted (",

@@ -20,7 +20,8 @@
  *
  * Bounded by bytes (max_bytes, all segments): routine scores and feature records are refused
  * once they would take the outbox past 3/4 of it, keeping the last quarter for incidents,
- * alerts and events; those evict the oldest segment (its unacknowledged records counted)
+ * alerts and events; alerts are refused past 7/8, keeping the last eighth for incident
+ * lines and events, which evict the oldest segment (its unacknowledged records counted)
  * when the whole is full. A write that fails (ENOSPC, EIO, EFBIG) is cut back and counted;
  * nothing waits for a network. A reader is given only records made durable (fdatasync by
  * lg_outbox_sync), so a record lost by a power cut was never sent, and its sequence number
@@ -72,6 +73,7 @@ struct lg_outbox_stats {
 	uint64_t dropped_scores;     /* scores refused: the outbox past 3/4 of max_bytes */
 	uint64_t dropped_features;   /* feature records refused, as scores (issue 13) */
 	uint64_t dropped_full;	     /* records refused: larger than a segment */
+	uint64_t dropped_alerts;     /* alerts refused: the outbox past 7/8 of max_bytes */
 	uint64_t evicted;	     /* unacknowledged records removed for newer important ones */
 	uint64_t evicted_kind[LG_OUTBOX_KINDS]; /* of them by kind, where its file was read */
 	uint64_t dropped_disk;	     /* records whose write failed (cut back) */
@@ -87,8 +89,8 @@ struct lg_outbox;
  * has it open; err says what and where. */
 int lg_outbox_open(const struct lg_outbox_cfg *cfg, struct lg_outbox **out, char *err,
 		   size_t errlen);
-/* Append one record; its sequence number in *seq (may be NULL). 0, or -ENOSPC (a score
- * refused as the outbox is full), -EMSGSIZE (larger than a segment), -EINVAL (key too
+/* Append one record; its sequence number in *seq (may be NULL). 0, or -ENOSPC (a score,
+ * feature record or alert refused as the outbox is past its share for it), -EMSGSIZE (larger than a segment), -EINVAL (key too
  * long) or the write's -errno: each counted in the stats. */
 int lg_outbox_append(struct lg_outbox *ob, enum lg_outbox_kind kind, const char *key,
 		     const void *data, size_t len, uint64_t *seq);
@@ -108,11 +110,11 @@ void lg_outbox_stats(const struct lg_outbox *ob, struct lg_outbox_stats *st);
  * Losses said as they happen (trial Q, s23: an outbox that refused scores and evicted
  * incident opens said nothing until exit). The caller keeps a struct lg_outbox_said (zeroed
  * at start) and asks now and then: 1 with a sentence in buf (no prefix, no newline) when the
- * outbox refused scores or feature records, or evicted records, since it last said so, and
+ * outbox refused scores, feature records or alerts, or evicted records, since it last said so, and
  * that was at least a minute ago (the first of each at once), else 0.
  */
 struct lg_outbox_said {
-	uint64_t drop_ns, dropped, evict_ns, evicted, kinds[LG_OUTBOX_KINDS];
+	uint64_t drop_ns, dropped, evict_ns, evicted, kinds[LG_OUTBOX_KINDS], alert_ns, alerts;
 };
 int lg_outbox_loss_say(const struct lg_outbox *ob, struct lg_outbox_said *said, uint64_t now_ns,
 		       char *buf, size_t len);

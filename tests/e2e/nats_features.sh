@@ -165,8 +165,10 @@ lines = [json.loads(l)["type"] for l in open(f"{T}/run2.jsonl")]
 records = sum(t in ("incident", "alert", "event", "score") for t in lines)
 rows = sum(t in ("alert", "score") for t in lines)
 made = records + rows - n["features_skipped"] - n["features_none"]
-refused = o["dropped_scores"] + o["dropped_features"] + o["dropped_disk"] + o["dropped_too_large"]
-print({k: o[k] for k in ("appended", "dropped_scores", "dropped_features", "evicted", "records")})
+refused = (o["dropped_scores"] + o["dropped_features"] + o["dropped_alerts"] + o["dropped_disk"] +
+           o["dropped_too_large"])
+print({k: o[k] for k in ("appended", "dropped_scores", "dropped_features", "dropped_alerts",
+                         "evicted", "records")})
 print("records made", made, "= appended + refused", o["appended"] + refused)
 prom = {}
 for l in open(f"{T}/prom2.txt"):

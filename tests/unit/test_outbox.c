@@ -241,9 +241,11 @@ static void test_torn(void)
 }
 
 /*
- * 64 KiB: segments of 8 KiB, scores up to 48 KiB. A record of key "press-1" and 169 bytes of
- * data is 200 bytes: 40 to a segment, 245 scores, then 82 alerts fill the 64 KiB (327
- * records); the 83rd evicts the oldest segment (40 unacknowledged scores).
+ * 64 KiB: segments of 8 KiB, scores up to 48 KiB, alerts up to 56 KiB. A record of key
+ * "press-1" and 169 bytes of data is 200 bytes: 40 to a segment, 245 scores, then 41 alerts
+ * (the 42nd is refused: the last eighth is for incident lines and events), then 41
+ * incident lines fill the 64 KiB (327 records); an event then evicts the oldest segment (40
+ * unacknowledged scores), and alerts stay refused.
  */
 static void test_bounds(void)
 {
@@ -260,8 +262,16 @@ static void test_bounds(void)
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.dropped_scores, 55);
 	CHECK_EQ(st.bytes, 245 * 200);
-	for (unsigned i = 0; i < 82; i++)
+	for (unsigned i = 0; i < 41; i++)
 		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data),
+					  NULL), 0);
+	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data), NULL),
+		 -ENOSPC);
+	lg_outbox_stats(ob, &st);
+	CHECK_EQ(st.dropped_alerts, 1);
+	CHECK_EQ(st.bytes, 286 * 200);
+	for (unsigned i = 0; i < 41; i++)
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_INCIDENT, "press-1", data, sizeof(data),
 					  NULL), 0);
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.evicted, 0);
@@ -276,6 +286,9 @@ static void test_bounds(void)
 	CHECK_EQ(st.evicted, 40);
 	CHECK_EQ(st.dropped_scores, 56);
 	CHECK_EQ(st.dropped_features, 1);
+	CHECK_EQ(st.dropped_alerts, 1);
+	CHECK_EQ(st.evicted_kind[LG_OUTBOX_SCORE], 40);
+	CHECK_EQ(st.evicted_kind[LG_OUTBOX_INCIDENT], 0);
 	CHECK_EQ(st.acked, 40);
 	CHECK_EQ(st.records, 288);
 	CHECK_EQ(st.bytes, 288 * 200);
@@ -284,6 +297,32 @@ static void test_bounds(void)
 	CHECK_EQ(lg_outbox_next(ob, &r), 1);
 	CHECK_EQ(r.seq, 41);
 	CHECK_EQ(r.kind, LG_OUTBOX_SCORE);
+	/* 288 records (56.25 KiB) after the eviction: still past 7/8 for an alert */
+	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data), NULL),
+		 -ENOSPC);
+	lg_outbox_stats(ob, &st);
+	CHECK_EQ(st.dropped_alerts, 2);
+	/* said as it happens: both kinds of refusal and the eviction by kind; then nothing
+	 * new within the minute, and the next alert refused said alone after it */
+	{
+		struct lg_outbox_said said = { 0 };
+		char line[512];
+
+		CHECK_EQ(lg_outbox_loss_say(ob, &said, 1000, line, sizeof(line)), 1);
+		CHECK(strstr(line, "57 scores and feature records refused since the start (past "
+				   "3/4 of max_bytes), 2 alerts refused since the start (past 7/8 of "
+				   "max_bytes: the last eighth is kept for incident lines and events); "
+				   "40 unsent records evicted (40 scores) since the start") != NULL);
+		CHECK_EQ(lg_outbox_loss_say(ob, &said, 2000, line, sizeof(line)), 0);
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data),
+					  NULL), -ENOSPC);
+		CHECK_EQ(lg_outbox_loss_say(ob, &said, 1000 + 60000000000ull, line, sizeof(line)),
+			 1);
+		CHECK(!strncmp(line, "the outbox lost records: 1 alerts refused since the last "
+				     "such line (past 7/8", 62));
+		if (lgt_failures)
+			fprintf(stderr, "said: %s\n", line);
+	}
 	/* Larger than a segment, or a key too long: refused and counted. */
 	memset(big, 'b', sizeof(big));
 	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", big, sizeof(big), NULL),
@@ -351,7 +390,7 @@ static void test_segments(void)
 
 	memset(data, 'c', sizeof(data));
 	for (unsigned i = 0; i < 300; i++)
-		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "p", data, sizeof(data), NULL), 0);
+		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_EVENT, "p", data, sizeof(data), NULL), 0);
 	/* 300 records of 194 bytes, 42 to a segment: 8 segments (the last with 6). */
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.bytes, 300 * 194);
