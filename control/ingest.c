@@ -739,7 +739,8 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 	int header_seen = 0, header = 0, ret = -EINVAL;
 	double scale = scale_of(o), rate = o && o->rate > 0 ? o->rate : 0, t_first = 0,
 	       t_prev = 0, dt = 0, tunit = 1, c0_first = 0, c0_prev = 0, c0_step = 0;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, xbytes = 0;
+	unsigned xspill = 0;
 	float *x = NULL, lo, hi;
 	char dev[LG_INGEST_NAME_MAX], hname[LG_INGEST_MAX_CHANNELS + 1][40], clock_said[512];
 
@@ -900,16 +901,31 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			goto out;
 		}
 		if (n == cap) {
-			float *nx;
+			/* once, at the first sample row: room for as many rows as lines are left
+			 * (an upper bound), within --memory like a WAV's samples (s24 left a CSV's
+			 * parsed samples unbounded: a doubling heap buffer) */
+			const char *q = p;
 
-			cap = cap ? cap * 2 : 4096;
-			if (cap * channels > MAX_FILE_BYTES / 4 ||
-			    !(nx = realloc(x, sizeof(float) * cap * channels))) {
-				seterr(err, errlen, "%s:%u: too many samples", name, line);
+			if (x) {
+				seterr(err, errlen, "%s:%u: more sample rows than lines", name, line);
+				goto out;
+			}
+			cap = 1;
+			while ((q = memchr(q, '\n', (size_t)(end - q))) && ++q < end)
+				cap++;
+			if (cap * channels > MAX_FILE_BYTES / 4) {
+				seterr(err, errlen, "%s:%u: too many samples (%zu rows of %u channels: "
+				       "at most %llu values)", name, line, cap, channels,
+				       MAX_FILE_BYTES / 4);
 				ret = -ENOMEM;
 				goto out;
 			}
-			x = nx;
+			xbytes = sizeof(float) * cap * channels;
+			x = samples_get(in, xbytes, &xspill, name, err, errlen);
+			if (!x) {
+				ret = -ENOMEM;
+				goto out;
+			}
 		}
 		for (unsigned c = 0, k = 0; c < ncol; c++) {
 			if (c == tcol)
@@ -1017,7 +1033,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			     dev, channels, cols, rate);
 	}
 out:
-	free(x);
+	samples_put(in, x, xbytes, xspill);
 	return ret;
 }
 

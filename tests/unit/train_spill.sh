@@ -3,7 +3,8 @@
 # --memory, --spill-dir; docs/models.md "Memory"), each case failing without its part:
 #  1. past --memory the samples go to unlinked files in --spill-dir, said once and in the
 #     summary, and the model has the same bytes as one trained with every sample in memory
-#     (pcap: segments that grow frame by frame; .npy: a file's run at once);
+#     (pcap: segments that grow frame by frame; .npy: a file's run at once; CSV: its parsed
+#     rows, sized by its lines);
 #  2. linegate-quality prints the same figures either way;
 #  3. a spill folder that does not exist, or whose disk fills, is a clear error (exit 1; a
 #     full disk is not a SIGBUS), and a --memory that is no size is refused (exit 2);
@@ -63,6 +64,19 @@ mapfile -t N < <(/usr/bin/python3 "$src/tests/line2/line2.py" args --dir "$L")
 	-o "$dir/nsp.json" > /dev/null 2> "$dir/nsp.err" || fail "npy --memory 1M: $(cat "$dir/nsp.err")"
 grep -q "unlinked files" "$dir/nsp.err" || fail "npy: no spill: $(cat "$dir/nsp.err")"
 same "$dir/nmem.json" "$dir/nsp.json" || fail "npy: the spilled model differs"
+
+# CSV: a file's parsed rows, sized by its lines, within --memory (s25: they were a heap
+# buffer outside it): spilled from the first row on, the same model
+/usr/bin/python3 "$src/tests/line2/line2.py" make --seed 3 --devices 2 --faulty 1 \
+	--seconds 30 --fault-at 20 --formats csv --out "$dir/c" -q || fail "line2 csv"
+C=(--from "$dir/c/csv/l2s3-d000.csv" --from "$dir/c/csv/l2s3-d001.csv" --labels "$dir/c/labels.csv"
+	--min-windows 20)
+"$train" "${C[@]}" --memory 0 -o "$dir/cmem.json" > /dev/null 2> "$dir/cmem.err" ||
+	fail "csv --memory 0: $(cat "$dir/cmem.err")"
+"$train" "${C[@]}" --memory 1M --spill-dir "$dir/spill" -o "$dir/csp.json" > /dev/null \
+	2> "$dir/csp.err" || fail "csv --memory 1M: $(cat "$dir/csp.err")"
+grep -q "unlinked files" "$dir/csp.err" || fail "csv: no spill: $(cat "$dir/csp.err")"
+same "$dir/cmem.json" "$dir/csp.json" || fail "csv: the spilled model differs"
 
 # 2. linegate-quality
 Q=(--model "$dir/mem.json" --from "$L/line.pcap" --policy "$L/policy.yaml" --labels "$L/labels.csv")
