@@ -198,6 +198,10 @@ struct daemon {
 		uint64_t epoch;
 	} data_drift[256];
 	unsigned ndata_drift;
+	/* The data plane's recording at the last look (record_note): a recording that ends by
+	 * itself is audited; rec_seen: there was a look in this run of the data plane */
+	bool rec_seen;
+	uint64_t rec_ended;
 	/* What the data plane runs, from its status at the last look: its run ("instance":
 	 * another one after a restart), its model set's epoch, its model and shadow. models_off:
 	 * why that is not what the registry names ("" when it is, or with no registry); in_sync
@@ -403,6 +407,40 @@ static json_object *cmd_req(const char *cmd)
 
 	json_object_object_add(r, "cmd", json_object_new_string(cmd));
 	return r;
+}
+
+/*
+ * A recording that ended without a command (its --for time up, the policy's recording
+ * section changed, a full disk or a failed write) is audited as record_end when a look sees
+ * the data plane's count of them grow (also when it started and ended between two looks);
+ * a command's stop is audited by h_record.
+ */
+static void record_note(struct daemon *d, json_object *status)
+{
+	json_object *rec;
+	const char *last;
+	uint64_t ended;
+
+	if (!json_object_object_get_ex(status, "recording", &rec))
+		return;
+	ended = get_u64_field(rec, "ended");
+	last = get_str_field(rec, "last_end");
+	if (d->rec_seen && ended > d->rec_ended && last) {
+		bool ok = strstr(last, "stopped: its time (--for) is up") ||
+			  strstr(last, "stopped: the policy changed its recording section");
+		char detail[900];
+
+		if (ended - d->rec_ended > 1)
+			snprintf(detail, sizeof(detail), "%" PRIu64 " recordings ended by "
+				 "themselves since the last look; the last: %.700s",
+				 ended - d->rec_ended, last);
+		else
+			snprintf(detail, sizeof(detail), "%.800s", last);
+		audit_line(d, ++d->seq, "event", "dataplane", "record_end", ok ? "ok" : "failed",
+			   NULL, detail);
+	}
+	d->rec_seen = true;
+	d->rec_ended = ended;
 }
 
 /* A retrain's requests run from the loop: a hung data plane holds it at most 5 s (a record
@@ -711,6 +749,9 @@ static int dp_status_keep(struct daemon *d, char hex[65], json_object **keep, ch
 	if (restarted)
 		dp_restart_note(d, inst);
 	data_drift_note(d, r);
+	if (restarted)
+		d->rec_seen = false; /* its counters start again */
+	record_note(d, r);
 	if (restarted)
 		dp_restore(d);
 	else

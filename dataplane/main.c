@@ -359,6 +359,9 @@ static int ctl_status(void *ctx, struct lg_ctl_call *c)
 	json_object_object_add(c->reply, "not_scored", lg_dp_rate_json(g, ms));
 	/* devices whose frames are all refused as replays (flood_watch.c) */
 	json_object_object_add(c->reply, "locked_out", lg_dp_lockout_json(g));
+	/* the recording's state and counters: linegated audits one that ends by itself */
+	if (dp->rec)
+		lg_record_stats_json(dp->rec, c->reply);
 	if (dp->admit) {
 		/* IP fragments XDP dropped: frames over the interface's MTU never reach a worker,
 		 * and no worker counter says so (trial s19 C M2); linegated warns. */

@@ -385,6 +385,14 @@ static void finish(struct lg_recorder *r, const char *state)
 	close_file(r);
 	r->active = false;
 	snprintf(r->state, sizeof(r->state), "%s", state);
+	if (strcmp(state, "stopped: stopped by a command") &&
+	    strcmp(state, "stopped: linegate stopped")) {
+		pthread_mutex_lock(&r->st_lock);
+		r->pub.ended++;
+		snprintf(r->pub.last_end, sizeof(r->pub.last_end), "the %s recording in %s: %s",
+			 r->origin[0] ? r->origin : "data plane's", r->conf.dir, state);
+		pthread_mutex_unlock(&r->st_lock);
+	}
 	publish(r);
 }
 
@@ -976,6 +984,8 @@ void lg_record_stats_json(struct lg_recorder *r, void *obj)
 	json_object_object_add(rec, "dropped", json_object_new_uint64(st.dropped));
 	json_object_object_add(rec, "errors", json_object_new_uint64(st.errors));
 	json_object_object_add(rec, "deleted", json_object_new_uint64(st.deleted));
+	json_object_object_add(rec, "ended", json_object_new_uint64(st.ended));
+	json_object_object_add(rec, "last_end", json_object_new_string(st.last_end));
 	json_object_object_add(o, "recording", rec);
 	json_object_object_add(o, "record_dropped", json_object_new_uint64(st.dropped));
 	json_object_object_add(o, "record_errors", json_object_new_uint64(st.errors));

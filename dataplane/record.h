@@ -49,6 +49,11 @@ struct lg_rec_status {
 	uint64_t errors;	/* recordings stopped by a failed write or a full disk */
 	uint64_t deleted;	/* closed files deleted for max_total_bytes */
 	size_t nids;		/* devices selected, 0 = all */
+	/* recordings that ended by themselves (--for up, the policy's section changed, a
+	 * failure; not a command's stop nor linegate's), and how the last did: "<origin> in
+	 * <dir>: stopped: <reason>" */
+	uint64_t ended;
+	char last_end[LG_PATH_MAX + 400];
 };
 
 /* The recorder of dp (its rings, its thread). bind_addr: the address linegate receives on

@@ -11,7 +11,9 @@
 #     none over max_file_bytes, that together hold every frame;
 #  4. retention: max_total_bytes deletes the oldest files, the newest stay;
 #  5. a full tmpfs stops the recording (record_errors 1, the event line, the log line, the
-#     state) while linegate goes on admitting and scoring.
+#     state) while linegate goes on admitting and scoring;
+# and a recording that ends by itself (--for, the policy's section changed) is audited by
+# linegated as record_end.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 lg_tmp
@@ -250,6 +252,24 @@ for f in $(cat "$T/files3b"); do $COUNT "$f"; done > "$T/count3b.json"
 $CTL record start --device fan-1-vib --for 1 > /dev/null
 sleep 1.6
 [ "$(rec_state)" = "stopped: its time (--for) is up" ] || lg_fail "--for 1: $(rec_state)"
+# ended by itself: audited by linegated when it next looks (s25: it was not)
+ended() { grep -q '"what":"record_end".*its time (--for) is up' "$T/audit.jsonl"; }
+lg_wait_for 5 ended || lg_fail "no record_end in the audit log: $(grep record "$T/audit.jsonl")"
+python3 - "$T/audit.jsonl" <<'PY'
+import json, sys
+from lgcheck import check, done
+ends = [a for a in map(json.loads, open(sys.argv[1])) if a.get("what") == "record_end"]
+print([(a["result"], a["detail"]) for a in ends])
+check("record_end of --for 1: ok, by the data plane, the command's recording",
+      [(a["result"], a["peer"], "the command recording" in a["detail"]) for a in ends
+       if "(--for)" in a["detail"]], [("ok", "dataplane", True)])
+# and the policy's recordings of steps 3 and 3b, ended when their section was applied away
+check("the policy's recordings ended, audited ok",
+      [a["result"] for a in ends if "the policy changed its recording section" in a["detail"]
+       and a["detail"].startswith(("the policy recording", "2 recordings"))][:1], ["ok"])
+check("no record_end of a command's stop", any("by a command" in a["detail"] for a in ends), False)
+done()
+PY
 python3 - "$T/count3b.json" "$T/files3b" <<'PY'
 import json, sys
 from lgcheck import check, done
