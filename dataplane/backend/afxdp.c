@@ -19,6 +19,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,6 +84,8 @@ struct lg_backend {
 	unsigned wanted;   /* the default frames when the limit made nframes fewer, else 0 */
 	int fd;
 	bool zerocopy; /* the driver moves frames into the UMEM itself (else: copy mode) */
+	char ifname[IF_NAMESIZE]; /* the interface and queue its socket is bound to */
+	unsigned queue;
 	bool sg;       /* bound with XDP_USE_SG: frames may come in several descriptors */
 	uint16_t port, port2;
 	unsigned parse_flags;
@@ -271,6 +274,8 @@ static int afxdp_open(struct lg_backend **out, const struct lg_backend_conf *con
 	}
 	if (ret)
 		goto err;
+	snprintf(b->ifname, sizeof(b->ifname), "%s", conf->ifname);
+	b->queue = conf->queue;
 	ret = xsk_socket__create(&b->xsk, conf->ifname, conf->queue, b->umem, &b->rx, NULL, &scfg);
 	if (ret == -EINVAL || ret == -EOPNOTSUPP) {
 		xsk_umem__delete(b->umem);
@@ -549,6 +554,11 @@ static void afxdp_describe(struct lg_backend *b, char *buf, size_t len)
 		snprintf(lim, sizeof(lim), "; %u frames, not the default %u: the locked-memory "
 			 "limit (RLIMIT_MEMLOCK) held no more: raise it (LimitMEMLOCK=, ulimit -l)",
 			 b->nframes, b->wanted);
+	n = (size_t)snprintf(buf, len, "%s queue %u, ", b->ifname, b->queue);
+	if (n >= len)
+		return;
+	buf += n;
+	len -= n;
 	if (b->sg)
 		snprintf(buf, len,
 			 "%s mode, %u frames of %u bytes (%zu %s of UMEM), multi-buffer: frames "

@@ -49,8 +49,12 @@ ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/def.s
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 test -S "$T/def.sock" || { cat "$T/def.err"; lg_fail "linegate did not start"; }
-[ "$(grep -c 'afxdp backend, copy mode, 8192 frames of 4096 bytes (32 MiB of UMEM)' \
+[ "$(grep -c 'afxdp backend, lg0 queue [01], copy mode, 8192 frames of 4096 bytes (32 MiB of UMEM)' \
 	"$T/def.err")" = 2 ] || lg_fail "the default UMEM is not 8192 frames: $(cat "$T/def.err")"
+# each worker says its interface and queue (s24: they did not)
+grep -q '^linegate: worker 0: afxdp backend, lg0 queue 0, ' "$T/def.err" &&
+	grep -q '^linegate: worker 1: afxdp backend, lg0 queue 1, ' "$T/def.err" ||
+	lg_fail "the workers' queues are not said: $(cat "$T/def.err")"
 lg_stop_linegate
 
 ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.sock" \
@@ -59,7 +63,7 @@ ip netns exec "$NS_SRV" "$LG_BIN_DP" -p "$T/policy.yaml" -B $SRV_IP -c "$T/dp.so
 DP_PID=$!
 LG_PIDS="$DP_PID"
 lg_wait_for 5 test -S "$T/dp.sock" || { cat "$T/dp.err"; lg_fail "linegate did not start"; }
-[ "$(grep -c 'afxdp backend, copy mode, 4096 frames of 4096 bytes (16 MiB of UMEM).*busy poll 20 us' \
+[ "$(grep -c 'afxdp backend, lg0 queue [01], copy mode, 4096 frames of 4096 bytes (16 MiB of UMEM).*busy poll 20 us' \
 	"$T/dp.err")" = 2 ] ||
 	lg_fail "workers do not report copy mode, frames=4096 (16 MiB) and busy_poll=20: $(cat "$T/dp.err")"
 
