@@ -61,10 +61,39 @@ FMT_U(f_deadline, p->deadline_ms)
  */
 static void f_file(const char *path, char *b, size_t l)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], dir[PATH_MAX], name[PATH_MAX];
+	const char *slash;
+	size_t n = strlen(path);
 
-	snprintf(b, l, "%s", path[0] && realpath(path, real) ? real : path);
+	if (path[0] && realpath(path, real)) {
+		snprintf(b, l, "%s", real);
+		return;
+	}
+	/* not there yet (a recording or outbox folder made at start): its folder's real path
+	 * and its name ("rec", "./rec" and the absolute path of the policy's "rec" are one;
+	 * s24 LOW: an apply between them showed as a change) */
+	while (n > 1 && path[n - 1] == '/') /* "rec/" is "rec" */
+		n--;
+	snprintf(name, sizeof(name), "%.*s", (int)n, path);
+	path = name;
+	slash = strrchr(path, '/');
+	if (slash && slash != path && (size_t)(slash - path) < sizeof(dir) && slash[1]) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		if (realpath(dir, real)) {
+			snprintf(b, l, "%s/%s", real, slash + 1);
+			return;
+		}
+	}
+	snprintf(b, l, "%s", path);
 }
+
+/* A path field: as f_file() spells it. */
+#define FMT_F(fn, expr)                                                       \
+	static void fn(const struct lg_policy *p, char *b, size_t l)          \
+	{                                                                     \
+		f_file((expr), b, l);                                         \
+	}
 
 static void f_model(const struct lg_policy *p, char *b, size_t l)
 {
@@ -95,11 +124,11 @@ FMT_S(f_mqtt_protocol, p->mqtt.protocol == 4 ? "3.1.1" : "5")
 FMT_S(f_mqtt_user, p->mqtt.username)
 /* The password itself never: only whether there is one. */
 FMT_S(f_mqtt_pass, p->mqtt.password[0] ? "(set)" : "")
-FMT_S(f_mqtt_tls_ca, p->mqtt.tls_ca)
-FMT_S(f_mqtt_tls_cert, p->mqtt.tls_cert)
-FMT_S(f_mqtt_tls_key, p->mqtt.tls_key)
+FMT_F(f_mqtt_tls_ca, p->mqtt.tls_ca)
+FMT_F(f_mqtt_tls_cert, p->mqtt.tls_cert)
+FMT_F(f_mqtt_tls_key, p->mqtt.tls_key)
 FMT_U(f_mqtt_dev_off, p->mqtt.device_offline_s)
-FMT_S(f_mqtt_outbox, p->mqtt.outbox_dir)
+FMT_F(f_mqtt_outbox, p->mqtt.outbox_dir)
 FMT_U(f_mqtt_outbox_max, p->mqtt.outbox_dir[0] ? p->mqtt.outbox_max_bytes : 0)
 FMT_S(f_om_host, p->opcua_mqtt.host)
 FMT_U(f_om_port, p->opcua_mqtt.port)
@@ -108,9 +137,9 @@ FMT_U(f_om_qos, p->opcua_mqtt.qos)
 FMT_S(f_om_user, p->opcua_mqtt.username)
 /* Whether there is a password, never a byte of it. */
 FMT_S(f_om_pass, p->opcua_mqtt.password[0] ? "(set)" : "")
-FMT_S(f_om_tls_ca, p->opcua_mqtt.tls_ca)
-FMT_S(f_om_tls_cert, p->opcua_mqtt.tls_cert)
-FMT_S(f_om_tls_key, p->opcua_mqtt.tls_key)
+FMT_F(f_om_tls_ca, p->opcua_mqtt.tls_ca)
+FMT_F(f_om_tls_cert, p->opcua_mqtt.tls_cert)
+FMT_F(f_om_tls_key, p->opcua_mqtt.tls_key)
 
 static void f_om_topics(const struct lg_policy *p, char *b, size_t l)
 {
@@ -131,8 +160,11 @@ static void f_recording(const struct lg_policy *p, char *b, size_t l)
 	const struct lg_policy_recording *r = &p->recording;
 	size_t u;
 
+	char dir[PATH_MAX];
+
+	f_file(r->dir, dir, sizeof(dir));
 	u = (size_t)snprintf(b, l, "%s dir=%s prefix=%s files<=%llu B/%llu s total<=%llu B "
-			     "free>=%llu B", r->enabled ? "on" : "off", r->dir, r->prefix,
+			     "free>=%llu B", r->enabled ? "on" : "off", dir, r->prefix,
 			     (unsigned long long)r->max_file_bytes,
 			     (unsigned long long)r->max_file_seconds,
 			     (unsigned long long)r->max_total_bytes,
@@ -240,15 +272,15 @@ static void f_nats_urls(const struct lg_policy *p, char *b, size_t l)
 FMT_S(f_nats_prefix, p->nats.nurls ? p->nats.subject_prefix : "")
 FMT_S(f_nats_plant, p->nats.plant)
 FMT_S(f_nats_line, p->nats.line)
-FMT_S(f_nats_outbox, p->nats.outbox_dir)
+FMT_F(f_nats_outbox, p->nats.outbox_dir)
 FMT_U(f_nats_outbox_max, p->nats.nurls ? p->nats.outbox_max_bytes : 0)
 FMT_U(f_nats_score_every, p->nats.score_every)
-FMT_S(f_nats_tls_ca, p->nats.tls_ca)
-FMT_S(f_nats_tls_cert, p->nats.tls_cert)
-FMT_S(f_nats_tls_key, p->nats.tls_key)
+FMT_F(f_nats_tls_ca, p->nats.tls_ca)
+FMT_F(f_nats_tls_cert, p->nats.tls_cert)
+FMT_F(f_nats_tls_key, p->nats.tls_key)
 /* Credentials (issue 13): the files' paths, never what they hold. */
-FMT_S(f_nats_nkey, p->nats.nkey_file)
-FMT_S(f_nats_creds, p->nats.creds_file)
+FMT_F(f_nats_nkey, p->nats.nkey_file)
+FMT_F(f_nats_creds, p->nats.creds_file)
 
 /* output.influx (issue 12): start-only, as output.mqtt; secrets shown as "(set)" only. */
 FMT_S(f_ix_url, p->influx.url)

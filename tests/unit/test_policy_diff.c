@@ -177,6 +177,39 @@ int main(int argc, char **argv)
 		lg_policy_free(&r1);
 		lg_policy_free(&r2);
 	}
+	/* The same for a folder that does not exist yet (the recording's, made at its start):
+	 * "rec", "./rec/" and its absolute path are one folder (s24 LOW: an apply between them
+	 * showed "recording: ... dir=X/rec -> ... dir=X/./rec/"); another name is a change. */
+	{
+		static const char *const same[] = { "rec", "./rec/", "%s/rec", "%s//./rec" };
+		char t[3][768], dirs[2][256];
+		struct lg_policy r[3];
+
+		for (unsigned i = 0; i < 4; i++) {
+			snprintf(dirs[0], sizeof(dirs[0]), same[i], keys.dir);
+			snprintf(t[0], sizeof(t[0]), "%srecording:\n  dir: %s\n", base, "rec");
+			snprintf(t[1], sizeof(t[1]), "%srecording:\n  dir: %s\n", base, dirs[0]);
+			parse(t[0], &r[0]);
+			parse(t[1], &r[1]);
+			CHECK_EQ(lg_policy_diff(&r[0], &r[1], &d), 0);
+			CHECK_EQ(d.n, 0u);
+			if (d.n)
+				fprintf(stderr, "dir: %s made a change\n", dirs[0]);
+			lg_policy_diff_free(&d);
+			lg_policy_free(&r[0]);
+			lg_policy_free(&r[1]);
+		}
+		snprintf(dirs[1], sizeof(dirs[1]), "%s/rec2", keys.dir);
+		snprintf(t[2], sizeof(t[2]), "%srecording:\n  dir: %s\n", base, dirs[1]);
+		snprintf(t[0], sizeof(t[0]), "%srecording:\n  dir: rec\n", base);
+		parse(t[0], &r[0]);
+		parse(t[2], &r[2]);
+		CHECK_EQ(lg_policy_diff(&r[0], &r[2], &d), 0);
+		CHECK_EQ(d.n, 1u);
+		lg_policy_diff_free(&d);
+		lg_policy_free(&r[0]);
+		lg_policy_free(&r[2]);
+	}
 
 	/* fragments, and a UADP identity from a PublisherId to the source address and a
 	 * position: both live, shown as an operator wrote them. */
