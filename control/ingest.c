@@ -550,6 +550,12 @@ static int add_interleaved(struct lg_ingest *in, const char *name, double rate,
 	return 0;
 }
 
+/* Where a given rate came from, as the notes say it. */
+static const char *rate_word(const struct lg_ingest_opts *o)
+{
+	return o && o->rate_said ? o->rate_said : "--sample-rate";
+}
+
 static double scale_of(const struct lg_ingest_opts *o)
 {
 	return o && o->scale != 0 ? o->scale : 1.0;
@@ -644,7 +650,7 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	if (!ret)
 		note(in, "%s: device %s: %d channel(s) (ch0..ch%d: the file's channels in order), "
 		     "%g Hz (%s)", path, name, info.channels, info.channels - 1, rate,
-		     rate != info.samplerate ? "--sample-rate" : "its header");
+		     rate != info.samplerate ? rate_word(o) : "its header");
 	samples_put(in, x, xbytes, xspill);
 	return ret;
 }
@@ -740,7 +746,9 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 	double scale = scale_of(o), rate = o && o->rate > 0 ? o->rate : 0, t_first = 0,
 	       t_prev = 0, dt = 0, tunit = 1, c0_first = 0, c0_prev = 0, c0_step = 0;
 	size_t n = 0, cap = 0, xbytes = 0;
-	unsigned xspill = 0;
+	unsigned xspill = 0, comma_at = 0, comma_col = 0;
+	int dotted = 0;
+	char comma_field[32];
 	float *x = NULL, lo, hi;
 	char dev[LG_INGEST_NAME_MAX], hname[LG_INGEST_MAX_CHANNELS + 1][40], clock_said[512];
 
@@ -833,6 +841,25 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 				       decimal_comma + 2);
 				err[strlen(err) - 1] = '\0'; /* the hint's closing parenthesis */
 				goto out;
+			} else {
+				/* a decimal comma in a one-separator file ("0,010000", "-0,5"): no
+				 * number with a '.', and fractions that start with 0 or a "-0" */
+				const char *a = f, *b = c;
+
+				while (a < b && *a == ' ')
+					a++;
+				while (b > a && (b[-1] == ' ' || b[-1] == '\r'))
+					b--;
+				if (memchr(a, '.', (size_t)(b - a)) || memchr(a, 'e', (size_t)(b - a)) ||
+				    memchr(a, 'E', (size_t)(b - a)))
+					dotted = 1;
+				else if (!comma_at && ((col > 0 && b - a >= 2 && a[0] == '0') ||
+						       (b - a == 2 && a[0] == '-' && a[1] == '0'))) {
+					comma_at = line;
+					comma_col = col + 1;
+					snprintf(comma_field, sizeof(comma_field), "%.*s",
+						 (int)(b - a < 24 ? b - a : 24), a);
+				}
 			}
 			row[col] = v;
 			if (c >= eol)
@@ -851,7 +878,10 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			ncol = col;
 		if (col != ncol) {
 			seterr(err, errlen, "%s:%u:1: %u columns, the rows before have %u%s", name,
-			       line, col, ncol, both ? decimal_comma : "");
+			       line, col, ncol, both ? decimal_comma : !dotted && memchr(p, ',',
+			       (size_t)(eol - p)) ? " (a decimal comma? linegate reads '.' as the "
+			       "decimal point and ',' as a column separator: export with a '.' "
+			       "decimal point)" : "");
 			goto out;
 		}
 		header_seen = 1;
@@ -870,8 +900,10 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 					       line, tcol + 1);
 					goto out;
 				}
-			} else if (n > 1 && !(o && o->rate > 0) &&
+			} else if (n > 1 && !(o && o->rate > 0 && o->rate_here) &&
 				   fabs((t - t_prev) - dt) > 0.01 * dt + 1.01e-6) {
+				/* (a rate given for other files, or a policy's, does not excuse an
+				 * uneven column whose own rate is taken: trial W, s25) */
 				/* 1% of a step, plus the microsecond a 6-decimal export rounds to */
 				seterr(err, errlen, "%s:%u:%u: time step %g s, the first is %g s: "
 				       "linegate needs evenly spaced samples (give --sample-rate to "
@@ -1002,6 +1034,13 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			     "%g overrides it", name, tcol + 1, hname[tcol], trate, rate);
 		}
 	}
+	if (comma_at && !dotted) {
+		seterr(err, errlen, "%s:%u:%u: '%s' and no number with a '.' in the file: a "
+		       "decimal comma read as a column separator ('0,010000' would be two "
+		       "columns, 0 and 10000)? linegate reads '.' as the decimal point: export "
+		       "with a '.' decimal point", name, comma_at, comma_col, comma_field);
+		goto out;
+	}
 	if (!(rate > 0)) {
 		seterr(err, errlen, "%s: no sample rate: give one (--sample-rate) or a time "
 		       "column named " TIME_NAMES "%s%s", name, clock_said[0] ? ". " : "",
@@ -1029,8 +1068,8 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			     tcol + 1, hname[tcol], tunit == 1 ? ", seconds" : tunit == 1e-3 ?
 			     ", milliseconds" : tunit == 1e-6 ? ", microseconds" : ", nanoseconds");
 		else
-			note(in, "%s: device %s: %u channel(s): %s; %g Hz (--sample-rate)", name,
-			     dev, channels, cols, rate);
+			note(in, "%s: device %s: %u channel(s): %s; %g Hz (%s)", name,
+			     dev, channels, cols, rate, rate_word(o));
 	}
 out:
 	samples_put(in, x, xbytes, xspill);
@@ -1220,7 +1259,7 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 	ret = add_interleaved(in, dev, o->rate, (unsigned)channels, x, n, o, name, err, errlen);
 	if (!ret)
 		note(in, "%s: device %s: %zu channel(s) (ch0..ch%zu: the array's columns), %g Hz "
-		     "(--sample-rate)", name, dev, channels, channels - 1, o->rate);
+		     "(%s)", name, dev, channels, channels - 1, o->rate, rate_word(o));
 	samples_put(in, x, xbytes, xspill);
 	return ret;
 }

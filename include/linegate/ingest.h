@@ -137,6 +137,8 @@ struct lg_ingest_opts {
 	/* with rate_here 0: rate is only for files without a rate of their own, and a file
 	 * with its own is not said (linegate-loadgen --from: the device's policy rate) */
 	int rate_fallback;
+	/* where rate came from, as the notes say it (NULL: "--sample-rate") */
+	const char *rate_said;
 	double scale;       /* every sample is multiplied by it; 0 means 1 */
 	const char *device; /* NULL: the file's stem (not for pcap: the frames name devices) */
 	/* pcap: the policy whose port, device names and keys apply; NULL: port below */

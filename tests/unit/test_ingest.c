@@ -464,6 +464,20 @@ static void test_csv_time(void)
 	CHECK_EQ(csvo(&in, "0,5;1,25\n", "d.csv", &o, err, sizeof(err)),
 		 -EINVAL);
 	CHECK_STR_CONTAINS(err, "d.csv:1:1: a decimal comma?");
+	/* one column with a decimal comma, no ';' (trial W, s25: read as two channels, the
+	 * integer part and the fraction's digits): no '.' anywhere and a fraction with a
+	 * leading 0, or a "-0"; refused, naming the field; with a header, the column count */
+	CHECK_EQ(csvo(&in, "0,010000\n0,015812\n1,5\n", "n.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "n.csv:1:2: '010000' and no number with a '.' in the file: a "
+				"decimal comma");
+	CHECK_EQ(csvo(&in, "1,5\n-0,5\n", "n.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "n.csv:2:1: '-0' and no number");
+	CHECK_EQ(csvo(&in, "accel\n0,5\n", "n.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "n.csv:2:1: 2 columns, the rows before have 1 (a decimal comma?");
+	/* integers in two columns, or a '.' somewhere: read as they are */
+	CHECK_EQ(csvo(&in, "1,5\n2,7\n", "i.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(csvo(&in, "0.5,05\n1,7\n", "j.csv", &o, err, sizeof(err)), 0);
+	lg_ingest_free(&in);
 	/* cut inside its last row: refused; allow_cut reads the rows before it, said */
 	CHECK_EQ(csvo(&in, "x\n1\n2\n-0.07", "c.csv", &o, err, sizeof(err)),
 		 -EINVAL);
