@@ -115,7 +115,8 @@ static const char usage[] =
 	"                           of that many carries\n"
 	"      --sample-rate HZ     samples per second per channel of a device whose policy\n"
 	"                           entry gives no sample_rate (default 10000; the others send at\n"
-	"                           theirs, as linegate drops LGF frames of another rate)\n"
+	"                           theirs, as linegate drops LGF frames of another rate); with\n"
+	"                           --from, the rate of the files after it that carry none\n"
 	"  -f, --fault ID[:FRAME[:KIND[:SEVERITY]]]\n"
 	"                           device ID develops a fault at frame FRAME (default: half\n"
 	"                           way), KIND bearing|imbalance|looseness (default bearing),\n"
@@ -159,13 +160,22 @@ static const char usage[] =
 	"                           of simulated devices: float32 LGF frames with all the file's\n"
 	"                           channels, --samples per channel (default: the most, up to\n"
 	"                           256, that fit one datagram on a 1500-byte MTU), the file's\n"
-	"                           rate (a file without one: the device's policy sample_rate,\n"
-	"                           else --sample-rate), refused where the policy's sample_rate\n"
-	"                           for DEVICE differs. Repeat it, one file per device; -n caps\n"
-	"                           the frames of each. Not with --rate, --devices, --channels,\n"
-	"                           --fault, --uadp, --precompute or --attack-rate; the attack\n"
-	"                           counts (--unknown N, ...), --gain, --pcap, --tx, --threads\n"
-	"                           and --alerts work as with simulated devices\n"
+	"                           rate (a file without one: the --sample-rate given before\n"
+	"                           its --from, else the device's policy sample_rate), refused\n"
+	"                           where the policy's sample_rate for DEVICE differs; gaps (bad\n"
+	"                           sample rows cut out) leave a sequence number out. Repeat\n"
+	"                           it, one file per device; -n caps the frames of each.\n"
+	"                           --sample-rate and --scale apply to the --from files after\n"
+	"                           them, as for linegate-train. Not with --rate, --devices,\n"
+	"                           --channels, --fault, --uadp, --precompute or --attack-rate;\n"
+	"                           the attack counts (--unknown N, ...), --gain, --pcap, --tx,\n"
+	"                           --threads and --alerts work as with simulated devices.\n"
+	"                           Sequences start at --first-seq each run: a linegate that saw\n"
+	"                           an earlier run drops them as replayed (the end says the\n"
+	"                           --first-seq a next run needs)\n"
+	"      --scale X            --from: the samples of the --from files after it times X,\n"
+	"                           as linegate-train --scale (an integer WAV/FLAC is read as a\n"
+	"                           fraction of full scale: X is its units per full scale)\n"
 	"      --pace F             --from: each frame leaves when its last sample's time in\n"
 	"                           the recording, over F, has passed since the start: 1 (the\n"
 	"                           default) is the recorded pace, 4 four times faster, 0 as\n"
@@ -233,11 +243,13 @@ struct dev {
 	 * on the devices' clock and on this machine's */
 	int fault;
 	uint64_t onset_wall_ns, onset_host_ns;
+	uint64_t onset_seq; /* the sequence its onset frame went out with (0: not yet) */
 	/* its sensor layout: samples per channel per frame (--samples), channels (--channels,
 	 * LGF), samples per second (its policy's sample_rate, else --sample-rate) */
 	unsigned samples, channels;
 	double fs;
 	struct lg_lgfile *src; /* --from: its recording (NULL: simulated) */
+	uint64_t skipped;      /* --from: sequence numbers left out at its recording's gaps */
 	uint8_t lastbuf[LGF_MAX_LEN];
 };
 
@@ -385,6 +397,10 @@ struct opts {
 	 * options were given (a recording sets what they otherwise default to) */
 	struct from {
 		char *device, *path;
+		/* the --sample-rate and --scale given before it (0: none), and whether the rate
+		 * came right before it (then over a rate the file carries, as linegate-train) */
+		double rate, scale;
+		bool rate_here;
 	} from[MAX_FROM];
 	unsigned nfrom;
 	double pace;
@@ -392,10 +408,18 @@ struct opts {
 	bool rate_set, frames_set, samples_set, channels_set, sample_rate_set, devices_set;
 };
 
+/* The sequence of fault i's onset frame: as sent, else as it would be (--first-seq + FRAME;
+ * a recording's gaps leave sequence numbers out before it). */
+static uint64_t onset_seq(const struct opts *o, const struct dev *d, unsigned i)
+{
+	return d->onset_seq ? d->onset_seq : d->seq0 + o->faults[i].frame + 1;
+}
+
 /* A fault's kind as said: the simulated kind, or the label's (--labels). */
 static const char *fault_kind(const struct opts *o, unsigned i)
 {
-	return o->faults[i].label_kind ? o->faults[i].label_kind : fault_kind(o, i);
+	return o->faults[i].label_kind ? o->faults[i].label_kind
+				       : lg_fault_name(o->faults[i].kind);
 }
 
 /* --gain: the samples of the device's frame (seq_before: its seq before the frame's
@@ -447,8 +471,14 @@ static int build_file(struct dev *d, float *fbuf, uint8_t *out)
 		.timestamp_ns = wall_ns(), .samples = fbuf,
 	};
 
-	lg_lgfile_next(d->src, fbuf);
-	if (d->gain != 1.0 && d->seq - 1 - d->seq0 >= d->gain_from)
+	/* A gap in the recording (a cut for bad samples, a stop) is a sequence number left out,
+	 * so that linegate starts a window after it as the trainer does (trial W M1: the
+	 * segments went out back to back, and windows spanned the cuts). */
+	if (lg_lgfile_next(d->src, fbuf)) {
+		b.sequence = ++d->seq;
+		d->skipped++;
+	}
+	if (d->gain != 1.0 && d->src->sent - 1 >= d->gain_from)
 		for (unsigned i = 0; i < nv; i++)
 			fbuf[i] = (float)(fbuf[i] * d->gain);
 	return lg_lgf_encode(&b, d->key->bytes, LG_KEY_LEN, out, LGF_MAX_LEN);
@@ -1236,7 +1266,9 @@ static int send_good(struct sender *s, uint64_t g, struct dev *d, uint64_t *next
 	d->last_len = len;
 	/* frame FRAME of the run (from 0) is the one after FRAME healthy ones, whatever
 	 * sequence number the run started at (--first-seq) */
-	if (d->fault >= 0 && d->seq - d->seq0 == o->faults[d->fault].frame + 1) {
+	if (d->fault >= 0 && (d->src ? d->src->sent : d->seq - d->seq0) ==
+				     o->faults[d->fault].frame + 1) {
+		d->onset_seq = d->seq;
 		if (s->dump) {
 			d->onset_host_ns = virt_host_ns;
 			d->onset_wall_ns = wall_ns();
@@ -1327,7 +1359,15 @@ struct mtti {
 	bool found;
 	uint64_t opened_ns;
 	char incident[96];
+	/* the device's last incident opened before the onset (0: none): it may still be open,
+	 * and linegate then updates it rather than opening another (trial W M2) */
+	uint64_t before_ns;
+	char before[96];
 };
+
+/* When this run started, this machine's clock: --alerts counts the incidents of devices
+ * without a fault from then on, not those of earlier runs in the same file (trial W M2). */
+static uint64_t run_start_host_ns;
 
 static void utc_string(uint64_t ns, char *buf, size_t len)
 {
@@ -1369,9 +1409,15 @@ static unsigned match_incidents(const struct opts *o, const struct dev *devs,
 		for (unsigned i = 0; i < o->nfaults; i++) {
 			const struct dev *d = &devs[fault_idx[i]];
 
-			if (o->faults[i].id != dev || !d->onset_host_ns ||
-			    opened + 1000000 < d->onset_host_ns)
+			if (o->faults[i].id != dev || !d->onset_host_ns)
 				continue;
+			if (opened + 1000000 < d->onset_host_ns) {
+				if (opened >= m[i].before_ns) {
+					m[i].before_ns = opened;
+					memcpy(m[i].before, inc, sizeof(inc));
+				}
+				continue;
+			}
 			ours = true;
 			if (!m[i].found) {
 				m[i].found = true;
@@ -1380,7 +1426,7 @@ static unsigned match_incidents(const struct opts *o, const struct dev *devs,
 				found++;
 			}
 		}
-		if (!ours)
+		if (!ours && opened + 1000000 >= run_start_host_ns)
 			++*false_opens;
 	}
 	free(line);
@@ -1402,24 +1448,34 @@ static void wait_incidents(const struct opts *o, const struct dev *devs,
 
 		nanosleep(&ms100, NULL);
 	}
+	if (access(o->alerts, R_OK))
+		fprintf(stderr, "linegate-loadgen: --alerts %s: %s: no incident can be found in "
+			"it\n", o->alerts, strerror(errno));
 	for (unsigned i = 0; i < o->nfaults; i++) {
 		const struct dev *d = &devs[fault_idx[i]];
+		double ms = ((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6;
 
-		if (m[i].found)
-			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
-				" (sequence %" PRIu64 "): incident %s open after %.1f ms (MTTI)\n",
-				i + 1, o->faults[i].id, fault_kind(o, i),
-				o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, m[i].incident,
-				((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6);
+		fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64 " (sequence %"
+			PRIu64 "): ", i + 1, o->faults[i].id, fault_kind(o, i), o->faults[i].frame,
+			onset_seq(o, d, i));
+		if (m[i].found) /* "opened" has ms resolution: not -0.0 */
+			fprintf(stderr, "incident %s open after %.1f ms (MTTI)\n", m[i].incident,
+				ms < 0 ? 0 : ms);
+		else if (!d->onset_host_ns)
+			fprintf(stderr, "its onset frame was not sent (the run stopped before it)\n");
+		else if (m[i].before_ns)
+			fprintf(stderr, "no incident opened after its onset in %s within %.1f s; "
+				"incident %s of this device opened %.1f s before the onset and may "
+				"still be open (linegate updates an open incident rather than opening "
+				"another)\n", o->alerts, o->alerts_wait, m[i].before,
+				((double)d->onset_host_ns - (double)m[i].before_ns) / 1e9);
 		else
-			fprintf(stderr, "loadgen: fault %u: device %u %s from frame %" PRIu64
-				" (sequence %" PRIu64 "): no incident in %s within %.1f s\n", i + 1,
-				o->faults[i].id, fault_kind(o, i), o->faults[i].frame,
-				d->seq0 + o->faults[i].frame + 1, o->alerts, o->alerts_wait);
+			fprintf(stderr, "no incident in %s within %.1f s\n", o->alerts,
+				o->alerts_wait);
 	}
 	if (false_opens)
-		fprintf(stderr, "loadgen: %u incidents opened by devices without a fault, or "
-			"before it\n", false_opens);
+		fprintf(stderr, "loadgen: %u incident%s opened in this run by devices without a "
+			"fault, or before it\n", false_opens, false_opens == 1 ? "" : "s");
 }
 
 /* "severity", and for a labelled fault (--labels) null and its "onset_s" instead */
@@ -1447,11 +1503,12 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 		put_severity(f, o, i);
 		fprintf(f, ",\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64
 			   ",\"onset_wall_ns\":%" PRIu64 ",\"onset_host_ns\":%" PRIu64,
-			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1, d->onset_wall_ns,
+			o->faults[i].frame, onset_seq(o, d, i), d->onset_wall_ns,
 			d->onset_host_ns);
 		if (m && m[i].found) {
 			double ms = ((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6;
 
+			ms = ms < 0 ? 0 : ms; /* within the 1 ms "opened" resolution */
 			fprintf(f, ",\"incident\":\"%s\",\"mtti_ms\":%.1f", m[i].incident, ms);
 			sum += ms;
 			n++;
@@ -1490,7 +1547,7 @@ static int write_ground_truth(const char *path, const struct opts *o, const stru
 			d->pd->name, fault_kind(o, i));
 		put_severity(f, o, i);
 		fprintf(f, ",\"onset_frame\":%" PRIu64 ",\"onset_seq\":%" PRIu64,
-			o->faults[i].frame, d->seq0 + o->faults[i].frame + 1);
+			o->faults[i].frame, onset_seq(o, d, i));
 		if (d->onset_host_ns) {
 			utc_string(d->onset_wall_ns, when, sizeof(when));
 			fprintf(f, ",\"sent\":true,\"onset_time\":\"%s\",\"onset_wall_ns\":%" PRIu64
@@ -1663,10 +1720,19 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		const char *name = o->from[i].device;
 		const struct lg_policy_device *pd;
 		struct lg_lgfile *f = &src[i];
+		struct lg_ingest_opts io;
 		double rate;
 		unsigned ch, n;
 
 		if (!name) {
+			/* a capture is no one device's (trial W M5: it was said an unknown one) */
+			if (lg_lgfile_is_capture(o->from[i].path)) {
+				fprintf(stderr, "linegate-loadgen: --from %s: a capture holds its "
+					"devices' own frames: replay it with linegate --backend "
+					"pcap:file=%s (docs/replay.md), not --from\n",
+					o->from[i].path, o->from[i].path);
+				return -EINVAL;
+			}
 			file_stem(o->from[i].path, stem, sizeof(stem));
 			name = stem;
 		}
@@ -1686,8 +1752,20 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 				return -EEXIST;
 			}
 		devs[i].pd = pd;
-		rate = pd->sample_rate ? pd->sample_rate : o->sample_rate_set ? o->sample_rate : 0;
-		if (lg_lgfile_open(f, o->from[i].path, pd->name, rate, err, sizeof(err))) {
+		/* as linegate-train: the --sample-rate given before it for a file without a rate
+		 * of its own (right before it: over the file's), and its --scale; else the
+		 * device's policy sample_rate */
+		if (o->from[i].rate > 0)
+			io = (struct lg_ingest_opts){ .rate = o->from[i].rate,
+						      .rate_here = o->from[i].rate_here };
+		else
+			io = (struct lg_ingest_opts){ .rate = pd->sample_rate,
+						      .rate_said = "the policy's sample_rate" };
+		io.scale = o->from[i].scale;
+		io.device = pd->name;
+		io.policy = p; /* its devices' ranges */
+		io.bad_samples = p->bad_samples; /* drop or mask, as linegate-train with it */
+		if (lg_lgfile_open(f, o->from[i].path, &io, err, sizeof(err))) {
 			fprintf(stderr, "linegate-loadgen: --from %s\n", err);
 			return -EINVAL;
 		}
@@ -1724,8 +1802,10 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 			fprintf(stderr, "loadgen: WARNING: --from %s: a frame of %u samples x %u "
 				"channels is %u bytes, above one datagram on a 1500-byte MTU: it "
 				"leaves as IP fragments, which linegate drops unless its policy says "
-				"'fragments: reassemble' (or the path has a larger MTU)\n",
-				o->from[i].path, n, ch, n * ch * 4 + LGF_MIN_LEN);
+				"'fragments: reassemble' (or the path has a larger MTU)%s\n",
+				o->from[i].path, n, ch, n * ch * 4 + LGF_MIN_LEN, o->pcap ?
+				"; --pcap writes it whole, and a replay admits what the wire would "
+				"not" : "");
 		lg_lgfile_frames(f, n, o->frames_set ? o->frames : 0);
 		if (!f->frames) {
 			fprintf(stderr, "linegate-loadgen: --from %s: no segment of its %zu holds a "
@@ -1741,6 +1821,13 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		if (f->in.notes_len)
 			fprintf(stderr, "%.*s%s", (int)f->in.notes_len, f->in.notes,
 				f->in.notes[f->in.notes_len - 1] == '\n' ? "" : "\n");
+		if (f->in.bad.dropped)
+			fprintf(stderr, "loadgen: WARNING: %s: %" PRIu64 " sample row%s with a NaN, "
+				"+-Inf or out-of-range value left out, the first at %s: the recording "
+				"is cut there (as linegate-train cuts it), and a sequence number is left "
+				"out at each cut so that linegate starts its windows again after it\n",
+				o->from[i].path, f->in.bad.dropped, f->in.bad.dropped == 1 ? "" : "s",
+				f->in.bad.first);
 		fprintf(stderr, "loadgen: %s (id %u) from %s: %g Hz, %u channel%s, %.3f s, %" PRIu64
 			" frames of %u samples%s", pd->name, pd->id, o->from[i].path, rate, ch,
 			ch == 1 ? "" : "s", lg_ingest_seconds(f->dev), f->frames, n,
@@ -1764,6 +1851,52 @@ static double longest_s(const struct dev *devs, unsigned n)
 		if (lg_lgfile_last_end(devs[i].src) > most)
 			most = lg_lgfile_last_end(devs[i].src);
 	return most;
+}
+
+/*
+ * --from over UDP sockets: the address this host sends to the target from (--source, or the
+ * route's), against each device's policy source. A device enrolled from another address has
+ * every frame dropped by linegate as spoofed_source: said at the start (trial W M5), not left
+ * to the counters.
+ */
+static void say_source(const struct opts *o, const struct dev *devs,
+		       const struct sockaddr_storage *dst, socklen_t dstlen)
+{
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	int fd = open_sock(dst->ss_family, o->source);
+	unsigned n = 0, first = 0;
+	char mine[INET6_ADDRSTRLEN] = "?", want[INET6_ADDRSTRLEN] = "?";
+	const void *ma;
+
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)dst, dstlen) ||
+	    getsockname(fd, (struct sockaddr *)&me, &len)) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	ma = me.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&me)->sin_addr
+				     : (const void *)&((struct sockaddr_in6 *)&me)->sin6_addr;
+	for (unsigned i = 0; i < o->devices; i++) {
+		const struct lg_policy_device *pd = devs[i].pd;
+
+		if (pd->family != me.ss_family ||
+		    !memcmp(pd->addr, ma, me.ss_family == AF_INET ? 4 : 16))
+			continue;
+		if (!n++)
+			first = i;
+	}
+	if (!n)
+		return;
+	inet_ntop(me.ss_family, ma, mine, sizeof(mine));
+	inet_ntop(devs[first].pd->family, devs[first].pd->addr, want, sizeof(want));
+	fprintf(stderr, "loadgen: WARNING: %u device%s enrolled from another address than this "
+		"host sends from (%s from %s; this host from %s): linegate drops %s frames as "
+		"spoofed_source; send from the address the policy gives (-S %s, on a host or "
+		"network namespace that holds it)\n", n, n == 1 ? "" : "s", devs[first].pd->name,
+		want, mine, n == 1 ? "its" : "their", want);
 }
 
 /* A label's kind goes into JSON lines as it is: no quote, backslash or control character. */
@@ -1798,6 +1931,18 @@ static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
 
 		for (i = 0; i < o->devices && strcmp(devs[i].pd->name, l->device); i++)
 			;
+		for (unsigned j = 0; i == o->devices && j < o->devices; j++) {
+			char id[16];
+
+			snprintf(id, sizeof(id), "%u", devs[j].pd->id);
+			if (!strcmp(id, l->device)) {
+				fprintf(stderr, "linegate-loadgen: --labels %s:%u: '%s' is the id of %s: "
+					"labels name devices by their names (as linegate-quality "
+					"reads them)\n", o->labels, l->line, l->device,
+					devs[j].pd->name);
+				return -EINVAL;
+			}
+		}
 		if (i == o->devices) {
 			if (!other++)
 				first_other = l->device;
@@ -1826,8 +1971,9 @@ static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
 							  .onset_s = l->onset };
 	}
 	if (other && !o->quiet)
-		fprintf(stderr, "loadgen: --labels %s: %u label%s of devices not sent (first: %s) "
-			"left out\n", o->labels, other, other == 1 ? "" : "s", first_other);
+		fprintf(stderr, "loadgen: WARNING: --labels %s: %u label%s of devices not sent "
+			"(first: %s) left out\n", o->labels, other, other == 1 ? "" : "s",
+			first_other);
 	if (more)
 		fprintf(stderr, "loadgen: WARNING: --labels %s: %u later label%s of a device "
 			"already labelled left out: its first fault is the one followed\n",
@@ -1874,12 +2020,15 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, 24 },
 		{ "pace", required_argument, NULL, 25 },
 		{ "labels", required_argument, NULL, 26 },
+		{ "scale", required_argument, NULL, 27 },
 		{ "summary", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	bool pace_set = false;
+	bool pace_set = false, rate_fresh = false;
+	double cur_scale = 0;
+	const char *after_last = NULL; /* a --sample-rate or --scale after the last --from */
 	char pace_said[48] = "";
 	struct opts o = { .frames = 100, .rate = 1000, .pace = 1, .samples_list = { 256 }, .nsamples = 1,
 			  .channels_list = { 1 }, .nchannels = 1, .sample_rate = 10000,
@@ -1931,8 +2080,12 @@ int main(int argc, char **argv)
 					"or FILE (at most %d)\n", optarg, MAX_FROM);
 				return 2;
 			}
-			o.from[o.nfrom].device = (char *)dev;
-			o.from[o.nfrom++].path = (char *)path;
+			o.from[o.nfrom] = (struct from){ (char *)dev, (char *)path,
+							 o.sample_rate_set ? o.sample_rate : 0,
+							 cur_scale, rate_fresh };
+			o.nfrom++;
+			rate_fresh = false;
+			after_last = NULL;
 			break;
 		}
 		case 25: {
@@ -1971,7 +2124,31 @@ int main(int argc, char **argv)
 			*(smp ? &o.samples_set : &o.channels_set) = true;
 			break;
 		}
-		case 2: o.sample_rate = atof(optarg); o.sample_rate_set = true; break;
+		case 2:
+		case 27: {
+			char *end;
+			double v;
+
+			errno = 0;
+			v = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !isfinite(v) ||
+			    (opt == 2 ? !(v > 0 && v <= 1e7) : v == 0)) {
+				fprintf(stderr, "linegate-loadgen: --%s %s: %s\n",
+					opt == 2 ? "sample-rate" : "scale", optarg, opt == 2 ?
+					"samples per second, above 0 and at most 1e7" :
+					"a number other than 0");
+				return 2;
+			}
+			if (opt == 2) {
+				o.sample_rate = v;
+				o.sample_rate_set = true;
+				rate_fresh = true;
+			} else {
+				cur_scale = v;
+			}
+			after_last = opt == 2 ? "--sample-rate" : "--scale";
+			break;
+		}
 		case 40: {
 			int r = parse_gain(optarg, &o);
 
@@ -2129,9 +2306,18 @@ int main(int argc, char **argv)
 					"--from give the attacks as counts (--unknown N, ...)\n");
 			return 2;
 		}
-	if (!o.nfrom && (pace_set || o.labels)) {
+	if (!o.nfrom && (pace_set || o.labels || cur_scale != 0)) {
 		fprintf(stderr, "linegate-loadgen: %s is for recordings sent with --from FILE\n",
-			pace_set ? "--pace" : "--labels");
+			pace_set ? "--pace" : o.labels ? "--labels" : "--scale");
+		return 2;
+	}
+	if (o.nfrom && after_last)
+		fprintf(stderr, "loadgen: WARNING: %s after the last --from applies to no file: it "
+				"applies to the --from files after it, as for linegate-train\n",
+			after_last);
+	if (o.nfrom && pace_set && o.pace > 0 && o.pace < 1e-3) {
+		fprintf(stderr, "linegate-loadgen: --pace %g: at least 0.001 (a thousand times slower "
+				"than recorded), or 0\n", o.pace);
 		return 2;
 	}
 	if (o.attacks[C_SPOOF] && !o.spoof_from) {
@@ -2528,19 +2714,22 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	if (o.nfrom && !dump && !l2)
+		say_source(&o, devs, &dst, dstlen);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (o.pace != 1)
-		snprintf(pace_said, sizeof(pace_said), "%g times", o.pace);
+		snprintf(pace_said, sizeof(pace_said), "%g times ", o.pace);
 	if (!o.quiet && o.nfrom && o.pace > 0)
 		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
-				"frames at %s the recorded pace (%.1f s) to %s\n", o.nfrom,
+				"frames at %sthe recorded pace (%.1f s) %s %s\n", o.nfrom,
 			o.nfrom == 1 ? "" : "s", total_good, attack_total, pace_said, longest_s(devs,
-			o.nfrom) / o.pace, o.target);
+			o.nfrom) / o.pace, o.pcap ? "into" : "to", o.pcap ? o.pcap : o.target);
 	else if (!o.quiet && o.nfrom)
 		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
-				"frames as fast as they go (--pace 0) to %s\n", o.nfrom,
-			o.nfrom == 1 ? "" : "s", total_good, attack_total, o.target);
+				"frames as fast as they go (--pace 0) %s %s\n", o.nfrom,
+			o.nfrom == 1 ? "" : "s", total_good, attack_total, o.pcap ? "into" : "to",
+			o.pcap ? o.pcap : o.target);
 	else if (!o.quiet)
 		fprintf(stderr, "loadgen: %u devices x %" PRIu64 " frames + %" PRIu64
 				" attack frames at %.0f frames/s to %s\n",
@@ -2577,6 +2766,7 @@ int main(int argc, char **argv)
 		}
 	}
 	t0 = last_progress = now_ns();
+	run_start_host_ns = host_ns();
 	for (unsigned t = 0; t < started; t++)
 		snd[t].pcap_base_ns = host_ns();
 	atomic_store(&go, true);
@@ -2704,6 +2894,21 @@ int main(int argc, char **argv)
 				fclose(f);
 			goto out_mem;
 		}
+		if (o.nfrom && !o.quiet && !o.pcap) {
+			/* a second run to the same linegate must go on past them (trial W M3:
+			 * every frame of a run sent again was dropped as replayed) */
+			uint64_t last = 0, skipped = 0;
+
+			for (unsigned i = 0; i < o.devices; i++) {
+				last = devs[i].seq > last ? devs[i].seq : last;
+				skipped += devs[i].skipped;
+			}
+			fprintf(stderr, "loadgen: the devices' sequences went up to %" PRIu64 "%s; "
+				"linegate drops a sequence it has seen as replayed: to send to the "
+				"same linegate again, give --first-seq %" PRIu64 " or more\n", last,
+				skipped ? " (one left out at each gap in a recording)" : "",
+				last + 1);
+		}
 		if (o.alerts)
 			wait_incidents(&o, devs, fault_idx, mtti);
 		if (f) {
@@ -2734,7 +2939,7 @@ int main(int argc, char **argv)
 					   ",\"onset_wall_ns\":%" PRIu64 "}",
 					o.faults[0].id, devs[fault_idx[0]].pd->name,
 					fault_kind(&o, 0), o.faults[0].frame,
-					devs[fault_idx[0]].seq0 + o.faults[0].frame + 1,
+					onset_seq(&o, &devs[fault_idx[0]], 0),
 					devs[fault_idx[0]].onset_wall_ns);
 			write_faults(f, &o, devs, fault_idx, o.alerts ? mtti : NULL);
 			fprintf(f, ",\"interrupted\":%s}\n", stop ? "true" : "false");

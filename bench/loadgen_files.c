@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 int lg_lgfile_parse_arg(char *arg, const char **device, const char **path)
 {
@@ -32,6 +33,13 @@ int lg_lgfile_parse_arg(char *arg, const char **device, const char **path)
 	return 0;
 }
 
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
 static int is_pcap(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -40,26 +48,38 @@ static int is_pcap(const char *path)
 		       !strcasecmp(dot, ".cap"));
 }
 
-int lg_lgfile_open(struct lg_lgfile *f, const char *path, const char *name, double rate,
+int lg_lgfile_is_capture(const char *path)
+{
+	return is_pcap(path);
+}
+
+int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *opts,
 		   char *err, size_t errlen)
 {
-	struct lg_ingest_opts o = { .rate = rate, .device = name, .rate_fallback = 1 };
+	struct lg_ingest_opts o = *opts;
 	const char *dot = strrchr(path, '.');
 	int ret;
 
 	memset(f, 0, sizeof(*f));
+	o.rate_fallback = !o.rate_here;
 	if (is_pcap(path)) {
 		snprintf(err, errlen, "%s: a capture holds its devices' own frames: replay it "
-			 "with linegate --backend pcap:file=%s (docs/operations.md), not --from",
+			 "with linegate --backend pcap:file=%s (docs/replay.md), not --from",
 			 path, path);
 		return -EINVAL;
 	}
-	if (!rate && dot && !strcasecmp(dot, ".npy")) {
+	if (!(o.rate > 0) && dot && !strcasecmp(dot, ".npy")) {
 		snprintf(err, errlen, "%s: a .npy file carries no sample rate: give the device's "
-			 "sample_rate in the policy, or --sample-rate", path);
+			 "sample_rate in the policy, or --sample-rate before its --from", path);
 		return -EINVAL;
 	}
 	ret = lg_ingest_file(&f->in, path, &o, err, errlen);
+	if (ret == -EINVAL && is_dir(path))
+		snprintf(err, errlen, "%s: a folder, not a recording (WAV, FLAC, CSV or .npy)",
+			 path);
+	else if (ret && strstr(err, "Format not recognised"))
+		snprintf(err + strlen(err), errlen - strlen(err), " (--from reads WAV, FLAC and "
+			 "what else libsndfile reads, .csv and .npy by their names' endings)");
 	if (ret)
 		return ret;
 	if (f->in.ndev != 1 || !f->in.dev[0].nseg) {
@@ -97,10 +117,11 @@ double lg_lgfile_due(const struct lg_lgfile *f)
 	return s->t0 + (double)(f->off + f->n) / f->dev->rate;
 }
 
-void lg_lgfile_next(struct lg_lgfile *f, float *out)
+int lg_lgfile_next(struct lg_lgfile *f, float *out)
 {
 	const struct lg_ingest_seg *s = &f->dev->seg[f->seg];
 	unsigned ch = f->dev->channels;
+	int gap = f->off == 0 && f->sent > 0;
 
 	for (unsigned i = 0; i < f->n; i++)
 		for (unsigned c = 0; c < ch; c++)
@@ -114,6 +135,7 @@ void lg_lgfile_next(struct lg_lgfile *f, float *out)
 			f->seg++;
 		while (f->seg < f->dev->nseg && f->dev->seg[f->seg].n < f->n);
 	}
+	return gap;
 }
 
 uint64_t lg_lgfile_frame_at(const struct lg_lgfile *f, double t)

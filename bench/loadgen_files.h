@@ -24,15 +24,18 @@ struct lg_lgfile {
 	size_t seg, off;
 };
 
+/* Whether path is named as a capture (.pcap, .pcapng, .cap): not for --from. */
+int lg_lgfile_is_capture(const char *path);
 /* "DEVICE=FILE" or "FILE": *device is NULL for the second (the file's stem names it). */
 int lg_lgfile_parse_arg(char *arg, const char **device, const char **path);
 
 /*
- * Read path as device name's recording. rate: the rate for a file without one of its own
- * (a CSV without a time column, .npy), 0 if none is known. Errors (the file's, with its
- * position, and the reader's own) in err. The frame size is set by lg_lgfile_frames().
+ * Read path as the recording of o->device, with o's rate (for a file without one of its own,
+ * or over it with rate_here), scale and the rest as linegate-train reads a --from file.
+ * Errors (the file's, with its position, and the reader's own) in err. The frame size is set
+ * by lg_lgfile_frames().
  */
-int lg_lgfile_open(struct lg_lgfile *f, const char *path, const char *name, double rate,
+int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *o,
 		   char *err, size_t errlen);
 /* Cut the recording in frames of n samples per channel, at most cap frames (0: all). */
 void lg_lgfile_frames(struct lg_lgfile *f, unsigned n, uint64_t cap);
@@ -40,8 +43,9 @@ void lg_lgfile_frames(struct lg_lgfile *f, unsigned n, uint64_t cap);
  * (when it is due at the recorded pace); a negative value when no frame is left. */
 double lg_lgfile_due(const struct lg_lgfile *f);
 /* The next frame's samples, interleaved as LGF carries them (sample i of channel c at
- * out[i * channels + c]), and on to the one after. */
-void lg_lgfile_next(struct lg_lgfile *f, float *out);
+ * out[i * channels + c]), and on to the one after. 1 when the frame starts a segment after
+ * the first (the recording has a gap before it: a cut for bad samples, a stop), else 0. */
+int lg_lgfile_next(struct lg_lgfile *f, float *out);
 /* The frame (from 0) in which a sample at t seconds from the first falls, or the first
  * frame after t when t is in a gap or a segment's left-out tail; UINT64_MAX if no frame
  * is sent from t on. */

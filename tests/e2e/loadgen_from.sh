@@ -3,19 +3,23 @@
 # enrolled devices, at the recorded pace, with its labels as the faults whose time to
 # insight is measured. A line2 line (tests/line2: physics unlike the built-in simulator, a
 # rate and channel count of its own per device) in the three formats:
-#  1. known answer (--pcap): every frame's samples are exactly the file's, read here by
-#     numpy and a WAV chunk reader of its own (not linegate's reader); each device's
-#     sequences run 1..N, its frames are stamped at (k + 1) x samples / rate / pace from the
-#     run's start; the labels' onsets fall in the frame their sample is in; the pcap backend
-#     admits every frame (tags and rates checked) and drops none;
+#  1. known answer (--pcap): every frame's samples are exactly the file's (times the
+#     --scale before it), read here by numpy and a WAV chunk reader of its own (not
+#     linegate's reader); each .npy at the rate of the --sample-rate right before it; each
+#     device's sequences run 1..N, but for one left out at a NaN row's cut (the rows after
+#     it are the next frames); its frames are stamped at (k + 1) x samples / rate / pace
+#     from the run's start; the labels' onsets fall in the frame their sample is in; the
+#     pcap backend admits every frame (tags and rates checked) and drops none;
 #  2. refused with their reason: a device the policy does not enroll, a file at another rate
-#     than the policy's sample_rate for its device, a capture, --rate or --fault with --from,
-#     --pace without it, a .npy without a rate, a label onset past the recording;
+#     than the policy's sample_rate for its device, a capture (named or not), --rate or
+#     --fault with --from, --pace without it, a .npy without a rate (also with a
+#     --sample-rate after it), a label onset past the recording, a label naming an id;
 #  3. live in a netns: a model trained on the WAVs' healthy part (linegate-train --labels),
 #     linegate in the server namespace, the WAVs sent at 4 x their pace from the line's:
 #     linegate admits every frame and drops none, both labelled faults open an incident
 #     (the summary's MTTI is the incident's "opened" less the onset frame's send time), and
-#     the windows linegate scored are those the frames sent make per device.
+#     the windows linegate scored are those the frames sent make per device; the end says
+#     the --first-seq a next run to the same linegate needs.
 source "$(dirname "$0")/lib.sh"
 lg_need_root
 /usr/bin/python3 -c "import numpy" 2>/dev/null || lg_skip "/usr/bin/python3 has no numpy"
@@ -31,21 +35,28 @@ L=$T/line
 FROM=()
 for f in "$L"/wav/*.wav; do FROM+=(--from "$f"); done
 
-# 1. Known answer: WAV, CSV and .npy (its rate from --sample-rate) into a pcap.
-D2_RATE=$(lg_json "$L/manifest.json" '[x for x in d["devices"] if x["name"] == "l2s5-d002"][0]["sample_rate"]')
+# 1. Known answer: a WAV at --scale 2, a CSV, and two .npy files, each at the rate of the
+#    --sample-rate right before it (as linegate-train reads them), the second with a NaN row
+#    (its rows before and after are two segments: a sequence number left out between them).
+rate_of() { lg_json "$L/manifest.json" "[x for x in d['devices'] if x['name'] == '$1'][0]['sample_rate']"; }
+D2_RATE=$(rate_of l2s5-d002)
+D3_RATE=$(rate_of l2s5-d003)
+/usr/bin/python3 -c "import numpy as np, sys; x = np.load(sys.argv[1]); x[30000] = np.nan
+np.save(sys.argv[2], x)" "$L/npy/l2s5-d003.npy" "$T/d3nan.npy" || lg_fail "d3nan.npy"
 rc=0
-"$LG_BIN_GEN" -p "$L/policy.yaml" -t 10.77.0.1 --from "$L/wav/l2s5-d000.wav" \
-	--from "l2s5-d001=$L/csv/l2s5-d001.csv" --sample-rate "$D2_RATE" \
-	--from "$L/npy/l2s5-d002.npy" --pace 2 --labels "$L/labels.csv" --pcap "$T/ka.pcap" \
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 10.77.0.1 --scale 2 --from "$L/wav/l2s5-d000.wav" \
+	--scale 1 --from "l2s5-d001=$L/csv/l2s5-d001.csv" --sample-rate "$D2_RATE" \
+	--from "$L/npy/l2s5-d002.npy" --sample-rate "$D3_RATE" --from "l2s5-d003=$T/d3nan.npy" \
+	--pace 2 --labels "$L/labels.csv" --pcap "$T/ka.pcap" \
 	--ground-truth "$T/ka_gt.jsonl" -j "$T/ka.json" 2> "$T/ka.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "loadgen --from into a pcap: status $rc: $(cat "$T/ka.err")"
 cat "$T/ka.err"
 grep -q "^loadgen: l2s5-d000 (id [0-9]*) from .*l2s5-d000.wav: 16000 Hz, 2 channels, 40.000 s, 5000 frames of 128 samples$" "$T/ka.err" ||
 	lg_fail "the WAV's line: $(cat "$T/ka.err")"
-/usr/bin/python3 - "$T/ka.pcap" "$L" "$T/ka_gt.jsonl" "$D2_RATE" <<'PY' || lg_fail "the frames are not the files' samples"
+/usr/bin/python3 - "$T/ka.pcap" "$L" "$T/ka_gt.jsonl" "$D2_RATE" "$T/d3nan.npy" <<'PY' || lg_fail "the frames are not the files' samples"
 import json, struct, sys
 import numpy as np
-pcap, line, gt, d2_rate = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+pcap, line, gt, d2_rate, d3nan = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 man = {d["id"]: d for d in json.load(open(line + "/manifest.json"))["devices"]}
 d = open(pcap, "rb").read()
 assert struct.unpack("<I", d[:4])[0] == 0xa1b23c4d  # nanosecond stamps
@@ -86,6 +97,20 @@ for i, (dev, m) in enumerate(sorted(man.items())[:3]):
                  np.loadtxt(f"{line}/csv/{name}.csv", delimiter=",", skiprows=1)[:, 1:],
                  np.load(f"{line}/npy/{name}.npy"))[i]
     want[dev] = want[dev].reshape(len(want[dev]), -1).astype(np.float32)
+want[sorted(man)[0]] *= 2  # --scale 2
+# the fourth: rows 0..29999 and 30001.. (row 30000 NaN) as two segments of 256-sample
+# frames; one sequence number left out between them
+d3 = sorted(man)[3]
+f3 = frames.pop(d3)
+x3 = np.load(d3nan).astype(np.float32).reshape(-1)  # (n, 1): one channel
+k1 = 30000 // 256
+seq3 = [f[3] for f in f3]
+assert seq3 == list(range(1, k1 + 1)) + list(range(k1 + 2, len(f3) + 2)), "d003 sequences"
+assert all(f[1] == man[d3]["sample_rate"] for f in f3), "d003 rate"
+assert np.array_equal(np.concatenate([f[4] for f in f3[:k1]])[:, 0], x3[:k1 * 256])
+seg2 = np.concatenate([f[4] for f in f3[k1:]])[:, 0]
+assert np.array_equal(seg2, x3[30001:30001 + len(seg2)]), "d003 second segment"
+print(f"{man[d3]['name']}: {len(f3)} frames, sequence {k1 + 1} left out at the NaN row's gap")
 assert sorted(frames) == sorted(want), (sorted(frames), sorted(want))
 base = []
 for dev, fs in frames.items():
@@ -142,11 +167,17 @@ refused "not with --rate" -p "$L/policy.yaml" "${FROM[@]}" -r 100
 refused "not with --fault" -p "$L/policy.yaml" "${FROM[@]}" -f 20001
 refused "is for recordings sent with --from" -p "$L/policy.yaml" --pace 2
 refused "a .npy file carries no sample rate" -p "$L/policy.yaml" --from "$L/npy/l2s5-d000.npy"
+refused "a .npy file carries no sample rate" -p "$L/policy.yaml" --from "$L/npy/l2s5-d000.npy" \
+	--sample-rate 16000   # a rate applies to the --from files after it, as for linegate-train
+refused "a capture holds its devices' own frames" -p "$L/policy.yaml" --from "$T/ka.pcap"
+printf 'device,kind,onset\n%s,inner_race,30\n' "$(lg_json "$L/manifest.json" 'd["devices"][0]["id"]')" > "$T/byid.csv"
+refused "is the id of l2s5-d000: labels name devices by their names" -p "$L/policy.yaml" \
+	"${FROM[@]}" --labels "$T/byid.csv"
 refused "already sent from" -p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" \
 	--from "l2s5-d000=$L/csv/l2s5-d000.csv"
 refused "late.csv:4: l2s5-d002's onset 40.5 s is past its last frame sent" -p "$L/policy.yaml" \
 	"${FROM[@]}" --labels "$T/late.csv"
-echo "refusals: 9 of 9 said why"
+echo "refusals: 12 of 12 said why"
 
 # 3. Live: train on the WAVs' healthy part, send them to linegate in the server namespace.
 cp "$(lg_demo_key)" "$T/sign.key"
@@ -167,6 +198,8 @@ ip netns exec "$NS_LINE" "$LG_BIN_GEN" -p "$T/policy.yaml" -t $SRV_IP -S $LINE_I
 	-j "$T/live.json" 2> "$T/live.err" || rc=$?
 cat "$T/live.err"
 [ $rc -eq 0 ] || lg_fail "loadgen --from live: status $rc"
+grep -q "^loadgen: the devices' sequences went up to 7965; .*give --first-seq 7966 or more" \
+	"$T/live.err" || lg_fail "no line for the next run's --first-seq"
 SENT=$(lg_json "$T/live.json" 'd["sent"]')
 admitted() {
 	lg_dp_stats "$T/now.json" && [ "$(lg_json "$T/now.json" 'd["admitted"]')" -ge "$SENT" ]

@@ -56,6 +56,7 @@ int main(int argc, char **argv)
 	/* rows 0..99: bad at 23 and 24 and 70: segments [0,23) 23 rows, [25,70) 45, [71,100) 29 */
 	static const unsigned bad[] = { 23, 24, 70 };
 	struct lg_lgfile f;
+	struct lg_ingest_opts io = { .device = "fan" };
 	float x[2 * 10];
 	const char *dev, *p;
 	char arg1[] = "fan=a.csv", arg2[] = "a.csv", arg3[] = "=a.csv", arg4[] = "fan=", arg5[] = "";
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/m.csv", dir);
 	CHECK_EQ(write_csv(path, 100, bad, 3), 0);
-	CHECK_EQ(lg_lgfile_open(&f, path, "fan", 0, err, sizeof(err)), 0);
+	CHECK_EQ(lg_lgfile_open(&f, path, &io, err, sizeof(err)), 0);
 	if (lgt_failures) {
 		fprintf(stderr, "%s\n", err);
 		return lgt_done("test_loadgen_files");
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(f.dev->channels, 2);
 	CHECK_NEAR(f.dev->rate, 100, 1e-9);
 
+	CHECK(!strcmp(f.dev->name, "fan"));
 	/* frames of 10: 2 of segment 1 (3 left out), 4 of segment 2 (5), 2 of segment 3 (9) */
 	lg_lgfile_frames(&f, 10, 0);
 	CHECK_EQ(f.frames, 8);
@@ -95,7 +97,8 @@ int main(int argc, char **argv)
 
 		for (unsigned k = 0; k < 8; k++) {
 			CHECK_NEAR(lg_lgfile_due(&f), due[k], 1e-9);
-			lg_lgfile_next(&f, x);
+			/* a segment's first frame after the first: the recording has a gap */
+			CHECK_EQ(lg_lgfile_next(&f, x), k == 2 || k == 6);
 			CHECK_NEAR(x[0], row[k], 0);      /* channel a, interleaved */
 			CHECK_NEAR(x[1], -(double)row[k], 0); /* channel b */
 			CHECK_NEAR(x[18], row[k] + 9, 0);  /* the frame's last sample of a */
@@ -139,13 +142,13 @@ int main(int argc, char **argv)
 	lg_lgfile_free(&f);
 
 	/* refused: a capture, a .npy without a rate, a file that is not there */
-	CHECK(lg_lgfile_open(&f, "x.pcapng", "fan", 0, err, sizeof(err)) == -EINVAL &&
+	CHECK(lg_lgfile_open(&f, "x.pcapng", &io, err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "--backend pcap"));
 	snprintf(path, sizeof(path), "%s/m.npy", dir);
-	CHECK(lg_lgfile_open(&f, path, "fan", 0, err, sizeof(err)) == -EINVAL &&
+	CHECK(lg_lgfile_open(&f, path, &io, err, sizeof(err)) == -EINVAL &&
 	      strstr(err, "carries no sample rate"));
 	snprintf(path, sizeof(path), "%s/none.csv", dir);
-	CHECK(lg_lgfile_open(&f, path, "fan", 0, err, sizeof(err)) != 0 && strstr(err, path));
+	CHECK(lg_lgfile_open(&f, path, &io, err, sizeof(err)) != 0 && strstr(err, path));
 
 	snprintf(path, sizeof(path), "%s/m.csv", dir);
 	unlink(path);
