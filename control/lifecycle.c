@@ -384,6 +384,28 @@ int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, d
 	return 0;
 }
 
+/* The policy's sample_rate of the device a file is named for (--device, else the file's
+ * stem), 0 if none. */
+static uint32_t policy_rate(const struct lg_policy *pol, const char *device, const char *path)
+{
+	char stem[LG_INGEST_NAME_MAX];
+	const char *base = strrchr(path, '/'), *dot;
+
+	if (!pol)
+		return 0;
+	if (!device) {
+		base = base ? base + 1 : path;
+		dot = strrchr(base, '.');
+		snprintf(stem, sizeof(stem), "%.*s",
+			 (int)(dot && dot != base ? dot - base : (long)strlen(base)), base);
+		device = stem;
+	}
+	for (size_t k = 0; k < pol->ndevices; k++)
+		if (!strcmp(pol->devices[k].name, device))
+			return pol->devices[k].sample_rate;
+	return 0;
+}
+
 int lg_from_more(struct lg_from_list *l, int argc, char **argv, int *ind, const char *tool)
 {
 	if (*ind >= argc)
@@ -604,6 +626,17 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 		uint64_t cut = in->st.cut_short, recs = in->st.records;
 		const char *pcap = is_capture(f[i].path) ?
 					   "LGF frame(s) or UADP DataSetMessage(s)" : "sample row(s)";
+		uint32_t prate = f[i].rate > 0 || is_capture(f[i].path) ? 0 :
+				 policy_rate(pol, f[i].device, f[i].path);
+
+		/* a file without a rate of its own (.npy, a CSV without a time column) and no
+		 * --sample-rate before it: its device's policy sample_rate, as linegate-loadgen
+		 * sends it (trial W, s25: the trainer refused what the policy said) */
+		if (prate) {
+			o.rate = prate;
+			o.rate_fallback = 1;
+			o.rate_said = "the policy's sample_rate";
+		}
 
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
 			fprintf(stderr, "%s: %s\n", tool, err);

@@ -178,6 +178,18 @@ refused "already sent from" -p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" \
 refused "late.csv:4: l2s5-d002's onset 40.5 s is past its last frame sent" -p "$L/policy.yaml" \
 	"${FROM[@]}" --labels "$T/late.csv"
 echo "refusals: 12 of 12 said why"
+# A .npy whose device has a sample_rate in the policy: the trainer and the sender both take
+# it (trial W, s25: the trainer refused it, the sender took it), and say where it came from.
+sed 's/^    name: l2s5-d000$/&\n    sample_rate: 16000/' "$L/policy.yaml" > "$L/rate16k.yaml"
+"$LG_BUILD/control/linegate-train" --policy "$L/rate16k.yaml" --from "$L/npy/l2s5-d000.npy" \
+	--min-windows 20 -w 2048 -o "$T/r16.json" > /dev/null 2> "$T/r16.err" ||
+	lg_fail "train a .npy at its policy rate: $(cat "$T/r16.err")"
+grep -q "16000 Hz (the policy's sample_rate)" "$T/r16.err" || lg_fail "train: $(cat "$T/r16.err")"
+[ "$(lg_json "$T/r16.json" 'int(d.get("sample_rate") or d["detectors"][0]["model"]["sample_rate"])')" = 16000 ] ||
+	lg_fail "the model's rate is not the policy's"
+"$LG_BIN_GEN" -p "$L/rate16k.yaml" -t 127.0.0.1 --from "$L/npy/l2s5-d000.npy" --pace 0 \
+	--pcap "$T/r16.pcap" 2> "$T/r16g.err" || lg_fail "loadgen: $(cat "$T/r16g.err")"
+grep -q "16000 Hz (the policy's sample_rate)" "$T/r16g.err" || lg_fail "loadgen: $(cat "$T/r16g.err")"
 
 # 3. Live: train on the WAVs' healthy part, send them to linegate in the server namespace.
 cp "$(lg_demo_key)" "$T/sign.key"
