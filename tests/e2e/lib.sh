@@ -248,6 +248,19 @@ lg_dp_stats() {
 	python3 "$LG_SOURCE/tests/e2e/lgsock.py" "${2:-$T/dp.sock}" '{"cmd": "stats"}' stats > "$1"
 }
 
+# lg_dp_admitted_stop FILE N: wait up to 10 s until linegate ($DP_PID, its socket $T/dp.sock)
+# has admitted N frames (its stats in FILE), then stop it with SIGINT; it must exit 0 (its
+# final stats then in the file its -s names).
+lg_dp_admitted_stop() {
+	local file=$1 n=$2
+	lg_wait_for 10 lg_dp_holds "$T/dp.sock" "s['admitted'] >= $n" ||
+		{ lg_dp_stats "$file"; lg_fail "linegate admitted $(lg_json "$file" 'd["admitted"]') of $n"; }
+	lg_dp_stats "$file"
+	kill -INT "$DP_PID"
+	wait "$DP_PID" || lg_fail "linegate exited with status $?"
+	LG_PIDS=""
+}
+
 # lg_dp_holds SOCKET EXPR: exit 0 when the Python expression EXPR holds over the data
 # plane's stats `s` from its control socket (lg_wait_for 10 lg_dp_holds "$T/dp.sock" '...').
 lg_dp_holds() {

@@ -212,14 +212,7 @@ cat "$T/live.err"
 [ $rc -eq 0 ] || lg_fail "loadgen --from live: status $rc"
 grep -q "^loadgen: the devices' sequences went up to 7965; .*give --first-seq 7966 or more" \
 	"$T/live.err" || lg_fail "no line for the next run's --first-seq"
-SENT=$(lg_json "$T/live.json" 'd["sent"]')
-admitted() {
-	lg_dp_stats "$T/now.json" && [ "$(lg_json "$T/now.json" 'd["admitted"]')" -ge "$SENT" ]
-}
-lg_wait_for 10 admitted || lg_fail "linegate admitted $(lg_json "$T/now.json" 'd["admitted"]') of $SENT"
-kill -INT "$DP_PID"
-wait "$DP_PID" || lg_fail "linegate exited with status $?"
-LG_PIDS=""
+lg_dp_admitted_stop "$T/now.json" "$(lg_json "$T/live.json" 'd["sent"]')"
 python3 - "$T/live.json" "$T/stats.json" "$T/live.err" <<'PY' || lg_fail "the live run"
 import json, re, sys
 sent, st = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))

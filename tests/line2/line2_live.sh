@@ -29,13 +29,7 @@ ip netns exec "$NS_LINE" "$PY" "$LG_SOURCE/tests/line2/line2.py" send --dir "$T"
 	--to $SRV_IP:4739 --speed 2 > "$T/send.out" 2>&1 || rc=$?
 [ $rc -eq 0 ] || lg_fail "line2.py send exited with status $rc: $(cat "$T/send.out")"
 cat "$T/send.out"
-admitted() {
-	lg_dp_stats "$T/live.json" && [ "$(lg_json "$T/live.json" 'd["admitted"]')" -ge "$FRAMES" ]
-}
-lg_wait_for 10 admitted || lg_fail "linegate admitted $(lg_json "$T/live.json" 'd["admitted"]') of $FRAMES frames"
-kill -INT "$DP_PID"
-wait "$DP_PID" || lg_fail "linegate exited with status $?"
-LG_PIDS=""
+lg_dp_admitted_stop "$T/live.json" "$FRAMES"
 
 "$PY" - "$T/stats.json" "$T/replay.json" "$FRAMES" <<'PY'
 import json, sys

@@ -262,17 +262,19 @@ static void test_bounds(void)
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.dropped_scores, 55);
 	CHECK_EQ(st.bytes, 245 * 200);
-	for (unsigned i = 0; i < 41; i++)
-		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data),
-					  NULL), 0);
-	CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data, sizeof(data), NULL),
-		 -ENOSPC);
-	lg_outbox_stats(ob, &st);
-	CHECK_EQ(st.dropped_alerts, 1);
-	CHECK_EQ(st.bytes, 286 * 200);
-	for (unsigned i = 0; i < 41; i++)
-		CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_INCIDENT, "press-1", data, sizeof(data),
-					  NULL), 0);
+	/* 41 alerts; the 42nd refused (286 records, 57 200 bytes: one more is past 7/8); then
+	 * 41 incident lines */
+	for (unsigned i = 0; i < 2 * 41; i++) {
+		if (i == 41) {
+			CHECK_EQ(lg_outbox_append(ob, LG_OUTBOX_ALERT, "press-1", data,
+						  sizeof(data), NULL), -ENOSPC);
+			lg_outbox_stats(ob, &st);
+			CHECK_EQ(st.dropped_alerts, 1);
+			CHECK_EQ(st.bytes, 286 * 200);
+		}
+		CHECK_EQ(lg_outbox_append(ob, i < 41 ? LG_OUTBOX_ALERT : LG_OUTBOX_INCIDENT,
+					  "press-1", data, sizeof(data), NULL), 0);
+	}
 	lg_outbox_stats(ob, &st);
 	CHECK_EQ(st.evicted, 0);
 	CHECK_EQ(st.bytes, 327 * 200);
