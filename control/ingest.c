@@ -2031,7 +2031,8 @@ static int labels_parse(uint8_t *buf, size_t len, const char *path, struct lg_la
 		for (char *c = q;;) {
 			if (nf == 4) {
 				seterr(err, errlen, "%s:%u:%ld: more than 4 columns (device, kind, "
-				       "onset, end)", path, line, (long)(c - p) + 1);
+				       "onset, end; fields are split at every ',': no quoting)",
+				       path, line, (long)(c - p) + 1);
 				goto bad;
 			}
 			f[nf++] = c;
@@ -2065,8 +2066,14 @@ static int labels_parse(uint8_t *buf, size_t len, const char *path, struct lg_la
 		memset(l, 0, sizeof(*l));
 		if (!*f[0] || strlen(f[0]) >= sizeof(l->device) || !*f[1] ||
 		    strlen(f[1]) >= sizeof(l->kind)) {
-			seterr(err, errlen, "%s:%u:1: device (1..%zu characters) and kind (1..%zu) "
-			       "are needed", path, line, sizeof(l->device) - 1, sizeof(l->kind) - 1);
+			/* say which (trial W, s25: a long kind was said as both) */
+			bool dev_bad = !*f[0] || strlen(f[0]) >= sizeof(l->device);
+
+			seterr(err, errlen, "%s:%u:%d: %s: 1..%zu characters (bytes), this one has "
+			       "%zu (fields are split at every ',': no quoting)", path, line,
+			       dev_bad ? 1 : (int)(f[1] - p) + 1, dev_bad ? "device" : "kind",
+			       (dev_bad ? sizeof(l->device) : sizeof(l->kind)) - 1,
+			       strlen(dev_bad ? f[0] : f[1]));
 			goto bad;
 		}
 		strcpy(l->device, f[0]);

@@ -522,6 +522,16 @@ static void test_labels(void)
 	write_file("test_ingest_labels.csv", "device,kind,onset,end\na,b,5,4\n");
 	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, ":2:7: end");
+	/* a kind too long is said as the kind, where it starts (trial W, s25: "device and
+	 * kind are needed") */
+	write_file("test_ingest_labels.csv",
+		   "device,kind,onset\npress1,cavitation with strong impacts in stage 2,1\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, ":2:8: kind: 1..31 characters (bytes), this one has 41");
+	write_file("test_ingest_labels.csv", "device,kind,onset\np,\"a,b\",1,2,3\n");
+	CHECK_EQ(lg_labels_load("test_ingest_labels.csv", &l, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "more than 4 columns (device, kind, onset, end; fields are split "
+				"at every ',': no quoting)");
 	CHECK_EQ(lg_labels_load("test_ingest_nothing.csv", &l, err, sizeof(err)), -ENOENT);
 }
 
