@@ -1949,8 +1949,15 @@ static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
 			continue;
 		}
 		if (!json_plain(l->kind)) {
+			char shown[sizeof(l->kind)];
+
+			/* not echoed raw: a control character would act on the terminal */
+			for (size_t c = 0; c < sizeof(shown); c++)
+				shown[c] = (unsigned char)l->kind[c] < 0x20 && l->kind[c] ? '?' :
+					   l->kind[c];
 			fprintf(stderr, "linegate-loadgen: --labels %s:%u: the kind '%s' holds a "
-				"quote, backslash or control character\n", o->labels, l->line, l->kind);
+				"quote, backslash or control character (shown as ?)\n", o->labels,
+				l->line, shown);
 			return -EINVAL;
 		}
 		if (devs[i].fault >= 0) {
