@@ -164,7 +164,8 @@ static const char usage[] =
 	"                           its --from, else the device's policy sample_rate), refused\n"
 	"                           where the policy's sample_rate for DEVICE differs; gaps (bad\n"
 	"                           sample rows cut out) leave a sequence number out. Repeat\n"
-	"                           it, one file per device; -n caps the frames of each.\n"
+	"                           it; a device's files are sent one after the other, as\n"
+	"                           linegate-train joins them; -n caps each device's frames.\n"
 	"                           --sample-rate and --scale apply to the --from files after\n"
 	"                           them, as for linegate-train. Not with --rate, --devices,\n"
 	"                           --channels, --fault, --uadp, --precompute or --attack-rate;\n"
@@ -1713,16 +1714,17 @@ static void file_stem(const char *path, char *out, size_t len)
 static int open_recordings(struct opts *o, const struct lg_policy *p, int family,
 			   struct dev *devs, struct lg_lgfile *src)
 {
-	unsigned room = (family == AF_INET6 ? 1452 : 1472) - LGF_MIN_LEN;
+	unsigned room = (family == AF_INET6 ? 1452 : 1472) - LGF_MIN_LEN, nd = 0;
 	char err[1024], stem[LG_INGEST_NAME_MAX];
 
+	/* Each file into its device's recording: a device named again gets the file after its
+	 * others, as its own segment, as linegate-train appends a device's files. */
 	for (unsigned i = 0; i < o->nfrom; i++) {
 		const char *name = o->from[i].device;
 		const struct lg_policy_device *pd;
-		struct lg_lgfile *f = &src[i];
 		struct lg_ingest_opts io;
-		double rate;
-		unsigned ch, n;
+		unsigned k;
+		int ret;
 
 		if (!name) {
 			/* a capture is no one device's (trial W M5: it was said an unknown one) */
@@ -1744,14 +1746,8 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 				o->from[i].device ? "" : ": without DEVICE=, the file's stem names it");
 			return -ENOENT;
 		}
-		for (unsigned k = 0; k < i; k++)
-			if (devs[k].pd == pd) {
-				fprintf(stderr, "linegate-loadgen: --from %s: device %s (id %u) is "
-					"already sent from %s: one recording per device\n",
-					o->from[i].path, pd->name, pd->id, o->from[k].path);
-				return -EEXIST;
-			}
-		devs[i].pd = pd;
+		for (k = 0; k < nd && devs[k].pd != pd; k++)
+			;
 		/* as linegate-train: the --sample-rate given before it for a file without a rate
 		 * of its own (right before it: over the file's), and its --scale; else the
 		 * device's policy sample_rate */
@@ -1765,28 +1761,55 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		io.device = pd->name;
 		io.policy = p; /* its devices' ranges */
 		io.bad_samples = p->bad_samples; /* drop or mask, as linegate-train with it */
-		if (lg_lgfile_open(f, o->from[i].path, &io, err, sizeof(err))) {
+		if (k == nd) {
+			devs[nd++].pd = pd;
+			ret = lg_lgfile_open(&src[k], o->from[i].path, &io, err, sizeof(err));
+		} else {
+			ret = lg_lgfile_add(&src[k], o->from[i].path, &io, err, sizeof(err));
+		}
+		if (ret) {
 			fprintf(stderr, "linegate-loadgen: --from %s\n", err);
 			return -EINVAL;
 		}
-		rate = f->dev->rate;
+		if (!o->quiet && src[k].in.notes_len)
+			fprintf(stderr, "%.*s%s", (int)src[k].in.notes_len, src[k].in.notes,
+				src[k].in.notes[src[k].in.notes_len - 1] == '\n' ? "" : "\n");
+		if (src[k].in.bad.dropped)
+			fprintf(stderr, "loadgen: WARNING: %s: %" PRIu64 " sample row%s with a NaN, "
+				"+-Inf or out-of-range value left out, the first at %s: the recording "
+				"is cut there (as linegate-train cuts it), and a sequence number is left "
+				"out at each cut so that linegate starts its windows again after it\n",
+				o->from[i].path, src[k].in.bad.dropped,
+				src[k].in.bad.dropped == 1 ? "" : "s", src[k].in.bad.first);
+	}
+	o->devices = nd;
+	/* Each device's recording in frames. */
+	for (unsigned k = 0; k < nd; k++) {
+		const struct lg_policy_device *pd = devs[k].pd;
+		struct lg_lgfile *f = &src[k];
+		const char *what = f->in.files[0];
+		double rate = f->dev->rate;
+		unsigned ch = f->dev->channels, n;
+		char files[64];
+
+		if (f->in.nfiles > 1) {
+			snprintf(files, sizeof(files), "%zu files", f->in.nfiles);
+			what = files;
+		}
 		if (pd->sample_rate && fabs(rate - pd->sample_rate) > 0.5) {
 			fprintf(stderr, "linegate-loadgen: --from %s: %g Hz, but the policy gives "
 				"%s (id %u) sample_rate %u: linegate would drop every frame as "
 				"sample_rate; send it as the device it was recorded from, or correct "
-				"the policy\n", o->from[i].path, rate, pd->name, pd->id,
-				pd->sample_rate);
+				"the policy\n", what, rate, pd->name, pd->id, pd->sample_rate);
 			return -EINVAL;
 		}
 		if (fabs(rate - lrint(rate)) > 0.01 || rate < 1 || rate > 4e9) {
 			fprintf(stderr, "linegate-loadgen: --from %s: %g Hz: an LGF frame carries a "
-				"whole number of samples per second (1..4e9)\n", o->from[i].path,
-				rate);
+				"whole number of samples per second (1..4e9)\n", what, rate);
 			return -EINVAL;
 		}
-		ch = f->dev->channels;
 		if (o->samples_set) {
-			n = o->samples_list[i % o->nsamples];
+			n = o->samples_list[k % o->nsamples];
 		} else {
 			for (n = 256; n > 1 && n * ch * 4 > room; n /= 2)
 				;
@@ -1794,7 +1817,7 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		if ((size_t)n * ch * 4 > LGF_MAX_LEN - LGF_MIN_LEN || n > 65535) {
 			fprintf(stderr, "linegate-loadgen: --from %s: --samples %u x %u channels in "
 				"float32 is %u bytes, more than one LGF frame holds (%d): give "
-				"--samples %u or fewer\n", o->from[i].path, n, ch, n * ch * 4,
+				"--samples %u or fewer\n", what, n, ch, n * ch * 4,
 				LGF_MAX_LEN - LGF_MIN_LEN, (LGF_MAX_LEN - LGF_MIN_LEN) / (4 * ch));
 			return -E2BIG;
 		}
@@ -1803,35 +1826,24 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 				"channels is %u bytes, above one datagram on a 1500-byte MTU: it "
 				"leaves as IP fragments, which linegate drops unless its policy says "
 				"'fragments: reassemble' (or the path has a larger MTU)%s\n",
-				o->from[i].path, n, ch, n * ch * 4 + LGF_MIN_LEN, o->pcap ?
+				what, n, ch, n * ch * 4 + LGF_MIN_LEN, o->pcap ?
 				"; --pcap writes it whole, and a replay admits what the wire would "
 				"not" : "");
 		lg_lgfile_frames(f, n, o->frames_set ? o->frames : 0);
 		if (!f->frames) {
 			fprintf(stderr, "linegate-loadgen: --from %s: no segment of its %zu holds a "
-				"frame of %u samples\n", o->from[i].path, f->dev->nseg, n);
+				"frame of %u samples\n", what, f->dev->nseg, n);
 			return -ENODATA;
 		}
-		devs[i].src = f;
-		devs[i].fs = (double)lrint(rate);
-		devs[i].samples = n;
-		devs[i].channels = ch;
+		devs[k].src = f;
+		devs[k].fs = (double)lrint(rate);
+		devs[k].samples = n;
+		devs[k].channels = ch;
 		if (o->quiet)
 			continue;
-		if (f->in.notes_len)
-			fprintf(stderr, "%.*s%s", (int)f->in.notes_len, f->in.notes,
-				f->in.notes[f->in.notes_len - 1] == '\n' ? "" : "\n");
-		if (f->in.bad.dropped)
-			fprintf(stderr, "loadgen: WARNING: %s: %" PRIu64 " sample row%s with a NaN, "
-				"+-Inf or out-of-range value left out, the first at %s: the recording "
-				"is cut there (as linegate-train cuts it), and a sequence number is left "
-				"out at each cut so that linegate starts its windows again after it\n",
-				o->from[i].path, f->in.bad.dropped, f->in.bad.dropped == 1 ? "" : "s",
-				f->in.bad.first);
 		fprintf(stderr, "loadgen: %s (id %u) from %s: %g Hz, %u channel%s, %.3f s, %" PRIu64
-			" frames of %u samples%s", pd->name, pd->id, o->from[i].path, rate, ch,
-			ch == 1 ? "" : "s", lg_ingest_seconds(f->dev), f->frames, n,
-			f->dev->nseg > 1 ? "" : "");
+			" frames of %u samples", pd->name, pd->id, what, rate, ch,
+			ch == 1 ? "" : "s", lg_ingest_seconds(f->dev), f->frames, n);
 		if (f->dev->nseg > 1)
 			fprintf(stderr, ", %zu segments", f->dev->nseg);
 		if (f->left_out)
@@ -2440,6 +2452,11 @@ int main(int argc, char **argv)
 		goto out_mem;
 	if (o.nfrom && open_recordings(&o, &p, dst.ss_family, devs, src))
 		goto out_mem;
+	if (o.threads > o.devices) { /* a device's files are one recording */
+		fprintf(stderr, "linegate-loadgen: %u threads for %u devices: each thread sends "
+				"for at least one device\n", o.threads, o.devices);
+		goto out_mem;
+	}
 	for (unsigned f = 0; f < o.nfaults; f++) {
 		if (o.faults[f].frame == UINT64_MAX)
 			o.faults[f].frame = o.frames / 2;

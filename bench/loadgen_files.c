@@ -56,11 +56,17 @@ int lg_lgfile_is_capture(const char *path)
 int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *opts,
 		   char *err, size_t errlen)
 {
+	memset(f, 0, sizeof(*f));
+	return lg_lgfile_add(f, path, opts, err, errlen);
+}
+
+int lg_lgfile_add(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *opts,
+		  char *err, size_t errlen)
+{
 	struct lg_ingest_opts o = *opts;
 	const char *dot = strrchr(path, '.');
 	int ret;
 
-	memset(f, 0, sizeof(*f));
 	o.rate_fallback = !o.rate_here;
 	if (is_pcap(path)) {
 		snprintf(err, errlen, "%s: a capture holds its devices' own frames: replay it "
@@ -80,14 +86,18 @@ int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest
 	else if (ret && strstr(err, "Format not recognised"))
 		snprintf(err + strlen(err), errlen - strlen(err), " (--from reads WAV, FLAC and "
 			 "what else libsndfile reads, .csv and .npy by their names' endings)");
-	if (ret)
+	if (ret) {
+		if (!f->dev) /* the first file: nothing kept */
+			lg_ingest_free(&f->in);
 		return ret;
+	}
 	if (f->in.ndev != 1 || !f->in.dev[0].nseg) {
 		snprintf(err, errlen, "%s: no samples", path);
 		lg_ingest_free(&f->in);
+		f->dev = NULL;
 		return -ENODATA;
 	}
-	f->dev = &f->in.dev[0];
+	f->dev = &f->in.dev[0]; /* (the device array may have moved) */
 	return 0;
 }
 

@@ -37,6 +37,11 @@ int lg_lgfile_parse_arg(char *arg, const char **device, const char **path);
  */
 int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *o,
 		   char *err, size_t errlen);
+/* One more file of the same device, after those before (its own segment, as linegate-train
+ * appends a device's files): the same options and errors as lg_lgfile_open(); on an error the
+ * recording stays as it was. */
+int lg_lgfile_add(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *o,
+		  char *err, size_t errlen);
 /* Cut the recording in frames of n samples per channel, at most cap frames (0: all). */
 void lg_lgfile_frames(struct lg_lgfile *f, unsigned n, uint64_t cap);
 /* Seconds from the recording's first sample to where the next frame's last sample falls
