@@ -139,6 +139,21 @@ int main(int argc, char **argv)
 	lg_lgfile_frames(&f, 50, 0);
 	CHECK_EQ(f.frames, 0);
 	CHECK(lg_lgfile_due(&f) < 0);
+	/* the same file again, as the device's next file: its own segments after the first
+	 * file's (t0 from 1.00 s on), twice the frames, a gap before the 9th */
+	CHECK_EQ(lg_lgfile_add(&f, path, &io, err, sizeof(err)), 0);
+	CHECK_EQ(f.dev->nseg, 6);
+	CHECK_EQ(f.in.nfiles, 2);
+	lg_lgfile_frames(&f, 10, 0);
+	CHECK_EQ(f.frames, 16);
+	for (unsigned k = 0; k < 8; k++)
+		lg_lgfile_next(&f, x);
+	CHECK(lg_lgfile_due(&f) >= 1.0);
+	CHECK_EQ(lg_lgfile_next(&f, x), 1);
+	CHECK_NEAR(x[0], 0, 0);
+	/* a file that cannot be read leaves the recording as it was */
+	CHECK(lg_lgfile_add(&f, "/nonexistent/x.csv", &io, err, sizeof(err)) != 0);
+	CHECK_EQ(f.dev->nseg, 6);
 	lg_lgfile_free(&f);
 
 	/* refused: a capture, a .npy without a rate, a file that is not there */
