@@ -747,7 +747,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 	       t_prev = 0, dt = 0, tunit = 1, c0_first = 0, c0_prev = 0, c0_step = 0;
 	size_t n = 0, cap = 0, xbytes = 0;
 	unsigned xspill = 0, comma_at = 0, comma_col = 0;
-	int dotted = 0;
+	int dotted = 0, neg2 = 0, semi = 0;
 	char comma_field[32];
 	float *x = NULL, lo, hi;
 	char dev[LG_INGEST_NAME_MAX], hname[LG_INGEST_MAX_CHANNELS + 1][40], clock_said[512];
@@ -829,7 +829,10 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 					}
 				} else {
 					seterr(err, errlen, "%s:%u:%ld: not a number%s", name, line,
-					       (long)(f - p) + 1, both ? decimal_comma : "");
+					       (long)(f - p) + 1, both ? decimal_comma :
+					       memchr(f, '\t', (size_t)(c - f)) ? " (a tab between "
+					       "columns? linegate takes ',' and ';' as column "
+					       "separators, and '.' as the decimal point)" : "");
 					goto out;
 				}
 			} else if (!numeric) {
@@ -850,11 +853,19 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 					a++;
 				while (b > a && (b[-1] == ' ' || b[-1] == '\r'))
 					b--;
-				if (memchr(a, '.', (size_t)(b - a)) || memchr(a, 'e', (size_t)(b - a)) ||
-				    memchr(a, 'E', (size_t)(b - a)))
+				size_t fl = b > a ? (size_t)(b - a) : 0;
+
+				if (col == 1 && fl && *a == '-')
+					neg2 = 1;
+				if (col == 1 && f[-1] == ';')
+					semi = 1; /* "4;8": a ';' export, two channels */
+				/* "dotted": a number that is not a whole one ('.', an exponent, nan,
+				 * inf): the file is no decimal comma's */
+				if (strspn(a + (fl && (*a == '-' || *a == '+')), "0123456789") !=
+				    fl - (fl && (*a == '-' || *a == '+')))
 					dotted = 1;
-				else if (!comma_at && ((col > 0 && b - a >= 2 && a[0] == '0') ||
-						       (b - a == 2 && a[0] == '-' && a[1] == '0'))) {
+				else if (!comma_at && ((col > 0 && fl >= 2 && a[0] == '0') ||
+						       (fl == 2 && a[0] == '-' && a[1] == '0'))) {
 					comma_at = line;
 					comma_col = col + 1;
 					snprintf(comma_field, sizeof(comma_field), "%.*s",
@@ -1033,6 +1044,17 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 			note(in, "WARNING: %s: its time column %u ('%s') gives %g Hz; --sample-rate "
 			     "%g overrides it", name, tcol + 1, hname[tcol], trate, rate);
 		}
+	}
+	/* one column with one or more decimals after a comma ("4,8", "5,0", "100,232"): two
+	 * columns of whole numbers without a header, the second never negative (a vibration
+	 * channel swings both ways; a fraction's digits never do; trial W2, s25) */
+	if (!comma_at && !dotted && !header && ncol == 2 && !neg2 && !semi && n > 1) {
+		seterr(err, errlen, "%s: two columns of whole numbers, no header, no '.' in the file "
+		       "and the second column never negative: a decimal comma read as a column "
+		       "separator ('4,8' would be two columns, 4 and 8)? linegate reads '.' as the "
+		       "decimal point: export with a '.' decimal point; if these are two channels "
+		       "of whole numbers, name them in a header row", name);
+		goto out;
 	}
 	if (comma_at && !dotted) {
 		seterr(err, errlen, "%s:%u:%u: '%s' and no number with a '.' in the file: a "

@@ -474,8 +474,17 @@ static void test_csv_time(void)
 	CHECK_STR_CONTAINS(err, "n.csv:2:1: '-0' and no number");
 	CHECK_EQ(csvo(&in, "accel\n0,5\n", "n.csv", &o, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "n.csv:2:1: 2 columns, the rows before have 1 (a decimal comma?");
-	/* integers in two columns, or a '.' somewhere: read as they are */
-	CHECK_EQ(csvo(&in, "1,5\n2,7\n", "i.csv", &o, err, sizeof(err)), 0);
+	/* whole numbers in two columns, no header, the second never negative: a decimal
+	 * comma's "4,8" (trial W2, s25: one decimal, no leading 0); with a header, or a
+	 * negative second column, or ';' between them, or a '.' somewhere: read as they are */
+	CHECK_EQ(csvo(&in, "4,8\n5,0\n100,232\n", "k.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "k.csv: two columns of whole numbers, no header, no '.' in the "
+				"file and the second column never negative: a decimal comma");
+	CHECK_EQ(csvo(&in, "a,b\n1,5\n2,7\n", "i.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(csvo(&in, "1,5\n2,-7\n", "i2.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(csvo(&in, "1;5\n2;7\n", "i3.csv", &o, err, sizeof(err)), 0);
+	CHECK_EQ(csvo(&in, "t\tx\n0\t4,8\n", "tab.csv", &o, err, sizeof(err)), -EINVAL);
+	CHECK_STR_CONTAINS(err, "(a tab between columns?");
 	CHECK_EQ(csvo(&in, "0.5,05\n1,7\n", "j.csv", &o, err, sizeof(err)), 0);
 	lg_ingest_free(&in);
 	/* cut inside its last row: refused; allow_cut reads the rows before it, said */
