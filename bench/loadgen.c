@@ -2921,17 +2921,26 @@ int main(int argc, char **argv)
 		if (o.nfrom && !o.quiet && !o.pcap) {
 			/* a second run to the same linegate must go on past them (trial W M3:
 			 * every frame of a run sent again was dropped as replayed) */
-			uint64_t last = 0, skipped = 0;
+			uint64_t last = 0, low = UINT64_MAX, skipped = 0;
 
 			for (unsigned i = 0; i < o.devices; i++) {
 				last = devs[i].seq > last ? devs[i].seq : last;
+				low = devs[i].seq < low ? devs[i].seq : low;
 				skipped += devs[i].skipped;
 			}
 			fprintf(stderr, "loadgen: the devices' sequences went up to %" PRIu64 "%s; "
 				"linegate drops a sequence it has seen as replayed: to send to the "
-				"same linegate again, give --first-seq %" PRIu64 " or more\n", last,
-				skipped ? " (one left out at each gap in a recording)" : "",
+				"same linegate again, give --first-seq %" PRIu64 " or more",
+				last, skipped ? " (one left out at each gap in a recording)" : "",
 				last + 1);
+			/* (trial W2 N2: the devices whose runs were shorter jumped ahead, and
+			 * linegate counted the jump as missing frames) */
+			if (low < last)
+				fprintf(stderr, " (the devices whose sequences ended lower, from %"
+					PRIu64 ", then jump ahead: linegate counts the jump as missing "
+					"frames, none lost), or start linegate again with a fresh state "
+					"folder", low);
+			fputc('\n', stderr);
 		}
 		if (o.alerts)
 			wait_incidents(&o, devs, fault_idx, mtti);
