@@ -1711,6 +1711,32 @@ static void file_stem(const char *path, char *out, size_t len)
  * the file's channels in one datagram of a 1500-byte MTU (an IP fragment is dropped by
  * linegate unless the policy says fragments: reassemble). Says each recording on stderr.
  */
+/* Each channel's rms and peak, as linegate-train prints them for the same file: a --scale in
+ * the wrong place shows as other levels than the trainer's (trial W2 N4). */
+static void say_levels(const struct lg_lgfile *f)
+{
+	const struct lg_ingest_dev *d = f->dev;
+
+	fputs("; rms", stderr);
+	for (unsigned c = 0; c < d->channels && c < 4; c++) {
+		double ss = 0, peak = 0;
+		size_t n = 0;
+
+		for (size_t k = 0; k < d->nseg; k++) {
+			const float *x = d->seg[k].x + (size_t)c * d->seg[k].cap;
+
+			for (size_t i = 0; i < d->seg[k].n; i++) {
+				ss += (double)x[i] * x[i];
+				peak = fabs(x[i]) > peak ? fabs(x[i]) : peak;
+			}
+			n += d->seg[k].n;
+		}
+		fprintf(stderr, "%s %.4g (peak %.4g)", c ? "," : "", n ? sqrt(ss / n) : 0, peak);
+	}
+	if (d->channels > 4)
+		fprintf(stderr, ", ... (%u channels)", d->channels);
+}
+
 static int open_recordings(struct opts *o, const struct lg_policy *p, int family,
 			   struct dev *devs, struct lg_lgfile *src)
 {
@@ -1849,6 +1875,7 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		if (f->left_out)
 			fprintf(stderr, " (%" PRIu64 " samples a channel after the last whole frame%s "
 				"left out)", f->left_out, f->dev->nseg > 1 ? "s of segments" : "");
+		say_levels(f);
 		fputc('\n', stderr);
 	}
 	return 0;

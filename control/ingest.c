@@ -917,9 +917,12 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 				 * uneven column whose own rate is taken: trial W, s25) */
 				/* 1% of a step, plus the microsecond a 6-decimal export rounds to */
 				seterr(err, errlen, "%s:%u:%u: time step %g s, the first is %g s: "
-				       "linegate needs evenly spaced samples (give --sample-rate to "
-				       "take the rate from it and not from this column)", name, line,
-				       tcol + 1, t - t_prev, dt);
+				       "linegate needs evenly spaced samples. A stop in the "
+				       "recording? Split the file there and give both: each file "
+				       "is its own segment, no window spans the stop (--sample-rate "
+				       "right before its --from would take the rate from it and "
+				       "join the samples across the stop)", name, line, tcol + 1,
+				       t - t_prev, dt);
 				goto out;
 			}
 			if (!n)

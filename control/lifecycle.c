@@ -432,6 +432,7 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 		}
 		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device, l->rate_fresh };
 		l->rate_fresh = false;
+		l->scale_fresh = false;
 		return 0;
 	}
 	if (!strcmp(opt, "spill-dir")) {
@@ -484,6 +485,7 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 		l->rate_fresh = true;
 	} else {
 		l->scale = v;
+		l->scale_fresh = true;
 	}
 	return 0;
 }
@@ -616,6 +618,10 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 		fprintf(stderr, "%s: warning: --sample-rate %g comes after the last --from and "
 			"applies to no file (it applies to the --from files after it)\n", tool,
 			from->rate);
+	if (from->scale_fresh && n) /* trial W2 N4: said by linegate-loadgen, not here */
+		fprintf(stderr, "%s: warning: --scale %g comes after the last --from and applies "
+			"to no file (it applies to the --from files after it)\n", tool,
+			from->scale);
 	for (unsigned i = 0; i < n; i++) {
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .rate_here = f[i].rate_here, .scale = f[i].scale,

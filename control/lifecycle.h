@@ -137,6 +137,7 @@ struct lg_from_list {
 	double rate, scale;
 	const char *device;
 	bool rate_fresh; /* --sample-rate given since the last --from */
+	bool scale_fresh; /* --scale given since the last --from (said if no --from follows) */
 	size_t memory;
 	int memory_set;
 	const char *spill_dir;

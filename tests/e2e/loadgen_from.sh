@@ -51,7 +51,9 @@ rc=0
 	--ground-truth "$T/ka_gt.jsonl" -j "$T/ka.json" 2> "$T/ka.err" || rc=$?
 [ $rc -eq 0 ] || lg_fail "loadgen --from into a pcap: status $rc: $(cat "$T/ka.err")"
 cat "$T/ka.err"
-grep -q "^loadgen: l2s5-d000 (id [0-9]*) from .*l2s5-d000.wav: 16000 Hz, 2 channels, 40.000 s, 5000 frames of 128 samples$" "$T/ka.err" ||
+# with the levels, at --scale 2 twice what linegate-train says of the file at --scale 1
+# (0.4055, peak 8.879; 0.3249, peak 9.037): a --scale in the wrong place shows
+grep -q "^loadgen: l2s5-d000 (id [0-9]*) from .*l2s5-d000.wav: 16000 Hz, 2 channels, 40.000 s, 5000 frames of 128 samples; rms 0.8111 (peak 17.76), 0.6499 (peak 18.07)$" "$T/ka.err" ||
 	lg_fail "the WAV's line: $(cat "$T/ka.err")"
 /usr/bin/python3 - "$T/ka.pcap" "$L" "$T/ka_gt.jsonl" "$D2_RATE" "$T/d3nan.npy" <<'PY' || lg_fail "the frames are not the files' samples"
 import json, struct, sys
@@ -181,7 +183,7 @@ echo "refusals: 11 of 11 said why"
 "$LG_BIN_GEN" -p "$L/policy.yaml" -t 127.0.0.1 --from "$L/wav/l2s5-d000.wav" \
 	--from "l2s5-d000=$L/csv/l2s5-d000.csv" --pace 0 --pcap "$T/two.pcap" 2> "$T/two.err" ||
 	lg_fail "two files of one device: $(cat "$T/two.err")"
-grep -q "^loadgen: l2s5-d000 (id [0-9]*) from 2 files: 16000 Hz, 2 channels, 80.000 s, 10000 frames of 128 samples, 2 segments$" \
+grep -q "^loadgen: l2s5-d000 (id [0-9]*) from 2 files: 16000 Hz, 2 channels, 80.000 s, 10000 frames of 128 samples, 2 segments; rms " \
 	"$T/two.err" || lg_fail "two files of one device: $(cat "$T/two.err")"
 # A .npy whose device has a sample_rate in the policy: the trainer and the sender both take
 # it (trial W, s25: the trainer refused it, the sender took it), and say where it came from.
