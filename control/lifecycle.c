@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 /* Window i of segment g: its channel c starts at the result + c * g->cap. */
@@ -420,7 +421,7 @@ int lg_from_more(struct lg_from_list *l, int argc, char **argv, int *ind, const 
 	return lg_from_opt(l, "from", argv[(*ind)++], tool) ? -EINVAL : 1;
 }
 
-int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool)
+int lg_from_opt(struct lg_from_list *l, const char *opt, char *arg, const char *tool)
 {
 	char *end;
 	double v;
@@ -430,7 +431,22 @@ int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const 
 			fprintf(stderr, "%s: at most %d --from\n", tool, LG_FROM_MAX);
 			return -EINVAL;
 		}
-		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, l->device, l->rate_fresh };
+		/* DEVICE=FILE, as linegate-loadgen takes it (trial W2 N5): where no file has
+		 * that whole name and the part after '=' is one */
+		char *eq = strchr(arg, '=');
+		const char *device = l->device;
+
+		if (eq && eq != arg && eq[1] && access(arg, F_OK) && !access(eq + 1, F_OK)) {
+			if (eq - arg >= LG_INGEST_NAME_MAX) {
+				fprintf(stderr, "%s: --from %s: a device name of 1..%d characters\n",
+					tool, arg, LG_INGEST_NAME_MAX - 1);
+				return -EINVAL;
+			}
+			*eq = '\0'; /* argv's own memory: the device's name, then the path */
+			device = arg;
+			arg = eq + 1;
+		}
+		l->f[l->n++] = (struct lg_from){ arg, l->rate, l->scale, device, l->rate_fresh };
 		l->rate_fresh = false;
 		l->scale_fresh = false;
 		return 0;

@@ -150,7 +150,7 @@ int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, d
 /* Take one of --from, --sample-rate, --scale, --device, --memory, --spill-dir (opt without
  * the dashes): 0, or
  * -EINVAL after saying why on stderr (tool: the program's name). */
-int lg_from_opt(struct lg_from_list *l, const char *opt, const char *arg, const char *tool);
+int lg_from_opt(struct lg_from_list *l, const char *opt, char *arg, const char *tool);
 /*
  * The file name where getopt_long() ("+" options) stopped, at argv[*ind]: one more --from
  * with the options before it ("--from A B C", a shell glob). 1: taken, *ind moved on (call

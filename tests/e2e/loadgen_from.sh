@@ -188,7 +188,9 @@ grep -q "^loadgen: l2s5-d000 (id [0-9]*) from 2 files: 16000 Hz, 2 channels, 80.
 # A .npy whose device has a sample_rate in the policy: the trainer and the sender both take
 # it (trial W, s25: the trainer refused it, the sender took it), and say where it came from.
 sed 's/^    name: l2s5-d000$/&\n    sample_rate: 16000/' "$L/policy.yaml" > "$L/rate16k.yaml"
-"$LG_BUILD/control/linegate-train" --policy "$L/rate16k.yaml" --from "$L/npy/l2s5-d000.npy" \
+# (named as linegate-loadgen names a file's device: DEVICE=FILE; its stem says another)
+cp "$L/npy/l2s5-d000.npy" "$T/press.npy"
+"$LG_BUILD/control/linegate-train" --policy "$L/rate16k.yaml" --from "l2s5-d000=$T/press.npy" \
 	--min-windows 20 -w 2048 -o "$T/r16.json" > /dev/null 2> "$T/r16.err" ||
 	lg_fail "train a .npy at its policy rate: $(cat "$T/r16.err")"
 grep -q "16000 Hz (the policy's sample_rate)" "$T/r16.err" || lg_fail "train: $(cat "$T/r16.err")"
