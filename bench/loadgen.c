@@ -1506,6 +1506,8 @@ static void write_faults(FILE *f, const struct opts *o, const struct dev *devs,
 			   ",\"onset_wall_ns\":%" PRIu64 ",\"onset_host_ns\":%" PRIu64,
 			o->faults[i].frame, onset_seq(o, d, i), d->onset_wall_ns,
 			d->onset_host_ns);
+		/* as in --ground-truth: false when the run stopped before its onset frame */
+		fprintf(f, ",\"sent\":%s", d->onset_host_ns ? "true" : "false");
 		if (m && m[i].found) {
 			double ms = ((double)m[i].opened_ns - (double)d->onset_host_ns) / 1e6;
 
@@ -1857,8 +1859,12 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 				"not" : "");
 		lg_lgfile_frames(f, n, o->frames_set ? o->frames : 0);
 		if (!f->frames) {
+			/* (trial W2 N7: --scale 1e30 made every row out of range, said as this) */
 			fprintf(stderr, "linegate-loadgen: --from %s: no segment of its %zu holds a "
-				"frame of %u samples\n", what, f->dev->nseg, n);
+				"frame of %u samples%s\n", what, f->dev->nseg, n,
+				f->in.st.bad_dropped ? ": its sample rows were left out as bad samples "
+				"(NaN, +-Inf, or past the device's range, else +-1e12, once times --scale; "
+				"the warning above says where the first was)" : "");
 			return -ENODATA;
 		}
 		devs[k].src = f;
