@@ -17,6 +17,7 @@
 #include "loadgen_parse.h"
 #include "loadgen_xsk.h"
 
+#include <json-c/json.h>
 #include <pcap/pcap.h>
 
 #include <arpa/inet.h>
@@ -1887,6 +1888,63 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 	return 0;
 }
 
+/*
+ * --from: each recording against its device's detector in the policy's model (a
+ * linegate-detectors file): linegate drops every frame of a device whose channels or rate
+ * are not its detector's (drop reasons channels, sample_rate), so that is said before the
+ * run (trial W2: a 1-channel file went to a 2-channel detector without a word). A model of
+ * another kind, or one linegated's registry runs instead, is not read.
+ */
+static void check_model(const struct opts *o, const struct lg_policy *p, const struct dev *devs)
+{
+	json_object *m = p->model[0] ? json_object_from_file(p->model) : NULL, *dets, *fmt;
+
+	if (!m || !json_object_object_get_ex(m, "format", &fmt) ||
+	    strncmp(json_object_get_string(fmt), "linegate-detectors", 18) ||
+	    !json_object_object_get_ex(m, "detectors", &dets)) {
+		json_object_put(m);
+		return;
+	}
+	for (unsigned i = 0; i < o->devices; i++) {
+		const struct dev *d = &devs[i];
+
+		for (size_t k = 0; k < json_object_array_length(dets); k++) {
+			json_object *e = json_object_array_get_idx(dets, k), *names, *dm, *v;
+			bool mine = false;
+			int ch = 0;
+			double rate = 0;
+
+			if (!json_object_object_get_ex(e, "devices", &names) ||
+			    !json_object_object_get_ex(e, "model", &dm))
+				continue;
+			for (size_t j = 0; j < json_object_array_length(names); j++)
+				mine |= !strcmp(json_object_get_string(
+							json_object_array_get_idx(names, j)),
+						d->pd->name);
+			if (!mine)
+				continue;
+			if (json_object_object_get_ex(dm, "channels", &v))
+				ch = json_object_get_int(v);
+			if (json_object_object_get_ex(dm, "sample_rate", &v))
+				rate = json_object_get_double(v);
+			else if (json_object_object_get_ex(m, "sample_rate", &v))
+				rate = json_object_get_double(v);
+			if (ch > 0 && (unsigned)ch != d->channels)
+				fprintf(stderr, "loadgen: WARNING: %s: its recording has %u channel%s, "
+					"its detector in %s reads %d: linegate drops every frame of it "
+					"(drop reason channels)\n", d->pd->name, d->channels,
+					d->channels == 1 ? "" : "s", p->model, ch);
+			if (rate > 0 && fabs(rate - d->fs) > 0.5)
+				fprintf(stderr, "loadgen: WARNING: %s: its recording is at %g Hz, its "
+					"detector in %s reads %g Hz: linegate drops every frame of it "
+					"(drop reason sample_rate)\n", d->pd->name, d->fs, p->model,
+					rate);
+			break;
+		}
+	}
+	json_object_put(m);
+}
+
 /* Seconds to the end of the last frame of the longest recording: the run at --pace 1. */
 static double longest_s(const struct dev *devs, unsigned n)
 {
@@ -2485,6 +2543,8 @@ int main(int argc, char **argv)
 		goto out_mem;
 	if (o.nfrom && open_recordings(&o, &p, dst.ss_family, devs, src))
 		goto out_mem;
+	if (o.nfrom)
+		check_model(&o, &p, devs);
 	if (o.threads > o.devices) { /* a device's files are one recording */
 		fprintf(stderr, "linegate-loadgen: %u threads for %u devices: each thread sends "
 				"for at least one device\n", o.threads, o.devices);

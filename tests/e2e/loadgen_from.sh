@@ -211,6 +211,13 @@ rc=0
 sed -e "s#^  model: .*#  model: $L/model.json#" -e "s#^  window: .*#  window: 2048#" \
 	-e "s#^  trusted_keys: .*#  trusted_keys: [$(cat "$LG_SOURCE/control/defaults/demo-signing.pub")]#" \
 	-e "s#key_file: keys/#key_file: $L/keys/#" "$L/policy.yaml" > "$T/policy.yaml"
+# A recording sent as a device whose detector reads other channels and another rate: said
+# before the run (linegate would drop every frame of it as channels and sample_rate).
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 127.0.0.1 --from "l2s5-d003=$L/wav/l2s5-d000.wav" \
+	--pace 0 --pcap "$T/wrong.pcap" 2> "$T/wrong.err" || lg_fail "loadgen: $(cat "$T/wrong.err")"
+grep -q "WARNING: l2s5-d003: its recording has 2 channels, its detector in .* reads 1: linegate drops every frame of it (drop reason channels)" "$T/wrong.err" &&
+	grep -q "WARNING: l2s5-d003: its recording is at 16000 Hz, its detector in .* reads 21551 Hz" "$T/wrong.err" ||
+	lg_fail "no warning of the detector's channels and rate: $(cat "$T/wrong.err")"
 lg_netns_up "lgfr$$"
 lg_start_linegate
 rc=0
