@@ -2715,7 +2715,7 @@ int main(int argc, char **argv)
 	total_good = o.frames * o.devices;
 	if (o.nfrom) {
 		total_good = 0;
-		for (unsigned i = 0; i < o.nfrom; i++) {
+		for (unsigned i = 0; i < o.devices; i++) { /* a device's files: one recording */
 			total_good += src[i].frames;
 			/* sequences past 2^64 - 1 would wrap to 0 (as for -n below) */
 			if (o.first_seq > 1 && o.first_seq - 1 > UINT64_MAX - src[i].frames) {
@@ -2839,13 +2839,14 @@ int main(int argc, char **argv)
 		snprintf(pace_said, sizeof(pace_said), "%g times ", o.pace);
 	if (!o.quiet && o.nfrom && o.pace > 0)
 		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
-				"frames at %sthe recorded pace (%.1f s) %s %s\n", o.nfrom,
-			o.nfrom == 1 ? "" : "s", total_good, attack_total, pace_said, longest_s(devs,
-			o.nfrom) / o.pace, o.pcap ? "into" : "to", o.pcap ? o.pcap : o.target);
+				"frames at %sthe recorded pace (%.1f s) %s %s\n", o.devices,
+			o.devices == 1 ? "" : "s", total_good, attack_total, pace_said,
+			longest_s(devs, o.devices) / o.pace, o.pcap ? "into" : "to",
+			o.pcap ? o.pcap : o.target);
 	else if (!o.quiet && o.nfrom)
 		fprintf(stderr, "loadgen: %u recording%s, %" PRIu64 " frames + %" PRIu64 " attack "
-				"frames as fast as they go (--pace 0) %s %s\n", o.nfrom,
-			o.nfrom == 1 ? "" : "s", total_good, attack_total, o.pcap ? "into" : "to",
+				"frames as fast as they go (--pace 0) %s %s\n", o.devices,
+			o.devices == 1 ? "" : "s", total_good, attack_total, o.pcap ? "into" : "to",
 			o.pcap ? o.pcap : o.target);
 	else if (!o.quiet)
 		fprintf(stderr, "loadgen: %u devices x %" PRIu64 " frames + %" PRIu64
@@ -2978,7 +2979,7 @@ int main(int argc, char **argv)
 				o.nfrom && o.pace > 0 ? "at the pace of the recordings, on average " :
 				o.nfrom ? "as written (--pace 0): " :
 				o.rate > 0 ? "at " : "as written (--rate 0): ",
-				o.nfrom && o.pace > 0 ? n_sent / (longest_s(devs, o.nfrom) / o.pace) :
+				o.nfrom && o.pace > 0 ? n_sent / (longest_s(devs, o.devices) / o.pace) :
 				o.rate > 0 && !o.nfrom ? o.rate : n_sent / (secs > 0 ? secs : 1),
 				stop ? " (interrupted)" : "");
 		else if (!o.quiet)

@@ -180,9 +180,13 @@ refused "late.csv:4: l2s5-d002's onset 40.5 s is past its last frame sent" -p "$
 echo "refusals: 11 of 11 said why"
 # A device's files one after the other, as linegate-train joins them (the WAV, then the CSV
 # of the same recording): one recording of two segments.
+# (and a third --from of another device after them: three files, two recordings; a pace
+# other than 0, whose start line sums the recordings: trial W3 F1, it crashed there)
 "$LG_BIN_GEN" -p "$L/policy.yaml" -t 127.0.0.1 --from "$L/wav/l2s5-d000.wav" \
-	--from "l2s5-d000=$L/csv/l2s5-d000.csv" --pace 0 --pcap "$T/two.pcap" 2> "$T/two.err" ||
-	lg_fail "two files of one device: $(cat "$T/two.err")"
+	--from "l2s5-d000=$L/csv/l2s5-d000.csv" --from "$L/wav/l2s5-d001.wav" --pace 1000 \
+	--pcap "$T/two.pcap" 2> "$T/two.err" || lg_fail "two files of one device: $(cat "$T/two.err")"
+grep -q "^loadgen: 2 recordings, 14000 frames + 0 attack frames at 1000 times the recorded pace (0.1 s) into " \
+	"$T/two.err" || lg_fail "two files of one device, the start line: $(cat "$T/two.err")"
 grep -q "^loadgen: l2s5-d000 (id [0-9]*) from 2 files: 16000 Hz, 2 channels, 80.000 s, 10000 frames of 128 samples, 2 segments; rms " \
 	"$T/two.err" || lg_fail "two files of one device: $(cat "$T/two.err")"
 # A .npy whose device has a sample_rate in the policy: the trainer and the sender both take
