@@ -1877,6 +1877,11 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 		fprintf(stderr, "loadgen: %s (id %u) from %s: %g Hz, %u channel%s, %.3f s, %" PRIu64
 			" frames of %u samples", pd->name, pd->id, what, rate, ch,
 			ch == 1 ? "" : "s", lg_ingest_seconds(f->dev), f->frames, n);
+		/* -n: what is sent of it (trial W3 F5: the whole file's length was said) */
+		if (o->frames_set && lg_lgfile_last_end(f) < lg_ingest_end(f->dev) - (double)n /
+								   rate)
+			fprintf(stderr, " (-n: its first %.3f s sent; the rms and peaks are the "
+				"whole file's)", lg_lgfile_last_end(f));
 		if (f->dev->nseg > 1)
 			fprintf(stderr, ", %zu segments", f->dev->nseg);
 		if (f->left_out)
@@ -2520,6 +2525,30 @@ int main(int argc, char **argv)
 				"for at least one device\n", o.threads, o.devices);
 		goto out_policy;
 	}
+	if (o.spoof_from) {
+		/* spoofed frames from an enrolled device's own address are not spoofed: linegate
+		 * takes them as that device's (replayed, when the copy's sequence was seen),
+		 * not as spoofed_source (trial W3 F4) */
+		struct sockaddr_storage sp;
+		socklen_t spl;
+
+		for (size_t i = 0; !parse_addr(o.spoof_from, 0, &sp, &spl) && i < p.ndevices;
+		     i++) {
+			const void *a = sp.ss_family == AF_INET ?
+				(const void *)&((struct sockaddr_in *)&sp)->sin_addr :
+				(const void *)&((struct sockaddr_in6 *)&sp)->sin6_addr;
+
+			if (p.devices[i].family == sp.ss_family &&
+			    !memcmp(p.devices[i].addr, a, sp.ss_family == AF_INET ? 4 : 16)) {
+				fprintf(stderr, "loadgen: WARNING: --spoof-from %s is the address %s "
+					"(id %u) is enrolled from: its frames are no spoof there, and "
+					"linegate counts them as that device's (replayed), not as "
+					"spoofed_source; spoof from an address no device has\n",
+					o.spoof_from, p.devices[i].name, p.devices[i].id);
+				break;
+			}
+		}
+	}
 	if (parse_addr(o.target, p.port, &dst, &dstlen)) {
 		fprintf(stderr, "linegate-loadgen: bad --target '%s'\n", o.target);
 		goto out_policy;
@@ -2612,9 +2641,28 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < o.ngains; k++) {
 		if (!gain_found[k]) {
 			fprintf(stderr, "linegate-loadgen: --gain device %u is not among the %u "
-				"simulated\n", o.gains[k].id, o.devices);
+				"%s\n", o.gains[k].id, o.devices,
+				o.nfrom ? "devices whose recordings are sent" : "simulated");
 			goto out_mem;
 		}
+	}
+	/* --from: a gain's frame is in its device's own frames (their sizes differ): said in
+	 * the recording's seconds, and refused past its last frame (trial W3 F3) */
+	for (unsigned i = 0; o.nfrom && i < o.devices; i++) {
+		if (devs[i].gain == 1.0)
+			continue;
+		if (devs[i].gain_from >= devs[i].src->frames) {
+			fprintf(stderr, "linegate-loadgen: --gain %u:%" PRIu64 ": %s sends frames 0 "
+				"to %" PRIu64 " of %u samples: FRAME must be below %" PRIu64 "\n",
+				devs[i].pd->id, devs[i].gain_from, devs[i].pd->name,
+				devs[i].src->frames - 1, devs[i].samples, devs[i].src->frames);
+			goto out_mem;
+		}
+		if (!o.quiet)
+			fprintf(stderr, "loadgen: %s: its samples times %g from its frame %" PRIu64
+				" on, %.3f s into its recording (--gain)\n", devs[i].pd->name,
+				devs[i].gain, devs[i].gain_from,
+				lg_lgfile_frame_t0(devs[i].src, devs[i].gain_from));
 	}
 	for (unsigned f = 0; f < o.nfaults; f++) {
 		if (fault_idx[f] == UINT32_MAX) {

@@ -171,6 +171,21 @@ uint64_t lg_lgfile_frame_at(const struct lg_lgfile *f, double t)
 	return UINT64_MAX;
 }
 
+double lg_lgfile_frame_t0(const struct lg_lgfile *f, uint64_t k)
+{
+	uint64_t before = 0;
+
+	for (size_t j = 0; j < f->dev->nseg; j++) {
+		const struct lg_ingest_seg *s = &f->dev->seg[j];
+		uint64_t whole = s->n / f->n;
+
+		if (k < before + whole)
+			return s->t0 + (double)(k - before) * f->n / f->dev->rate;
+		before += whole;
+	}
+	return lg_lgfile_last_end(f);
+}
+
 double lg_lgfile_last_end(const struct lg_lgfile *f)
 {
 	uint64_t before = 0;

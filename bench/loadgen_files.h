@@ -55,6 +55,8 @@ int lg_lgfile_next(struct lg_lgfile *f, float *out);
  * frame after t when t is in a gap or a segment's left-out tail; UINT64_MAX if no frame
  * is sent from t on. */
 uint64_t lg_lgfile_frame_at(const struct lg_lgfile *f, double t);
+/* Seconds from the first sample to frame k's first sample (k below frames). */
+double lg_lgfile_frame_t0(const struct lg_lgfile *f, uint64_t k);
 /* Seconds from the first sample to the end of the last frame sent. */
 double lg_lgfile_last_end(const struct lg_lgfile *f);
 void lg_lgfile_free(struct lg_lgfile *f);

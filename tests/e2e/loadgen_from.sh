@@ -13,7 +13,9 @@
 #  2. refused with their reason: a device the policy does not enroll, a file at another rate
 #     than the policy's sample_rate for its device, a capture (named or not), --rate or
 #     --fault with --from, --pace without it, a .npy without a rate (also with a
-#     --sample-rate after it), a label onset past the recording, a label naming an id;
+#     --sample-rate after it), a label onset past the recording, a label naming an id, a
+#     FIFO, a --gain past the device's last frame; said: a gain's start, what -n sends, a
+#     --spoof-from that is an enrolled address, a recording its detector cannot read;
 #  3. live in a netns: a model trained on the WAVs' healthy part (linegate-train --labels),
 #     linegate in the server namespace, the WAVs sent at 4 x their pace from the line's:
 #     linegate admits every frame and drops none, both labelled faults open an incident
@@ -177,7 +179,22 @@ refused "is the id of l2s5-d000: labels name devices by their names" -p "$L/poli
 	"${FROM[@]}" --labels "$T/byid.csv"
 refused "late.csv:4: l2s5-d002's onset 40.5 s is past its last frame sent" -p "$L/policy.yaml" \
 	"${FROM[@]}" --labels "$T/late.csv"
-echo "refusals: 11 of 11 said why"
+mkfifo "$T/fifo.csv"
+refused "fifo.csv: not a regular file (a FIFO)" -p "$L/policy.yaml" --from "l2s5-d000=$T/fifo.csv"
+D0=$(lg_json "$L/manifest.json" 'd["devices"][0]["id"]')
+refused "gain $D0:5000: l2s5-d000 sends frames 0 to 4999 of 128 samples: FRAME must be below 5000" \
+	-p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" --gain "$D0:5000:2"
+echo "refusals: 13 of 13 said why"
+# said: a gain's start in the recording's seconds, what -n sends of it, a --spoof-from that is
+# a device's own address
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 127.0.0.1 --from "$L/wav/l2s5-d000.wav" -n 100 \
+	--gain "$D0:50:2" --spoof 2 --spoof-from 10.77.0.2 --pace 0 --pcap "$T/said.pcap" \
+	2> "$T/said.err" || lg_fail "loadgen: $(cat "$T/said.err")"
+for want in "l2s5-d000: its samples times 2 from its frame 50 on, 0.400 s into its recording (--gain)" \
+	"100 frames of 128 samples (-n: its first 0.800 s sent; the rms and peaks are the whole file's)" \
+	"WARNING: --spoof-from 10.77.0.2 is the address l2s5-d000 (id $D0) is enrolled from"; do
+	grep -qF "$want" "$T/said.err" || lg_fail "not said: $want: $(cat "$T/said.err")"
+done
 # A device's files one after the other, as linegate-train joins them (the WAV, then the CSV
 # of the same recording): one recording of two segments.
 # (and a third --from of another device after them: three files, two recordings; a pace
