@@ -146,9 +146,16 @@ static struct lg_ingest_dev *get_dev(struct lg_ingest *in, const char *name, dou
 
 	if (d) {
 		if (d->rate != rate || d->channels != channels) {
+			/* within one file (a machine that changed its layout while recorded:
+			 * trial W3, s25, said "here" and "in the same file before") */
+			bool same = d->first_file == in->nfiles - 1;
+
 			seterr(err, errlen, "%s: device %s: %g Hz x %u channels here, %g Hz x %u "
-			       "channels in %s before", where, name, rate, channels, d->rate,
-			       d->channels, in->files[d->first_file]);
+			       "channels %s%s before%s", where, name, rate, channels, d->rate,
+			       d->channels, same ? "earlier in this file" : "in ",
+			       same ? "" : in->files[d->first_file], same ? ": the device changed "
+			       "its rate or layout while it was recorded; a detector reads one: "
+			       "train on a recording made after the change" : "");
 			return NULL;
 		}
 		return d;
