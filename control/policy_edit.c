@@ -263,7 +263,7 @@ static size_t put_ins(char *s, const char *ins, bool crlf)
 
 /* The text with every splice made, into out. Splices at one place keep the order they
  * were added in (an expiry before the key that follows it). */
-static int doc_render(struct edoc *d, struct lg_policy_edit *out)
+static int doc_render(struct edoc *d, struct lg_policy_edit *out, char *err, size_t errlen)
 {
 	size_t cap = d->len + 1, pos = 0, n = 0;
 	bool crlf = doc_crlf(d);
@@ -278,6 +278,16 @@ static int doc_render(struct edoc *d, struct lg_policy_edit *out)
 
 			d->sp[j] = d->sp[j - 1];
 			d->sp[j - 1] = t;
+		}
+	/* Splices that overlap, or lie outside the text, are refused, not copied (a fuzzed
+	 * file with a lone CR as a line end gave two that overlapped: a negative-size copy) */
+	for (unsigned i = 0; i < d->nsp; i++)
+		if (d->sp[i].end < d->sp[i].at || d->sp[i].end > d->len ||
+		    (i && d->sp[i].at < d->sp[i - 1].end)) {
+			snprintf(err, errlen, "the file cannot be edited in place here (its line "
+				 "ends? lone CR characters): edit it by hand, or write it with LF "
+				 "or CRLF line ends");
+			return -EINVAL;
 		}
 	s = malloc(cap);
 	if (!s)
@@ -700,7 +710,7 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 		free(block);
 	}
 	if (!ret)
-		ret = doc_render(&d, out);
+		ret = doc_render(&d, out, err, errlen);
 	if (!ret) {
 		snprintf(out->key_file, sizeof(out->key_file), "%s", key_file);
 		snprintf(out->name, sizeof(out->name), "%s", s->name);
@@ -769,7 +779,7 @@ int lg_policy_edit_revoke(const char *text, size_t len, uint32_t id, struct lg_p
 	if (!ret)
 		ret = seq_remove(&d, seq, i, key);
 	if (!ret)
-		ret = doc_render(&d, out);
+		ret = doc_render(&d, out, err, errlen);
 	if (ret)
 		lg_policy_edit_free(out);
 	doc_free(&d);
@@ -881,7 +891,7 @@ int lg_policy_edit_rotate(const char *text, size_t len, uint32_t id, time_t expi
 		free(block);
 	}
 	if (!ret)
-		ret = doc_render(&d, out);
+		ret = doc_render(&d, out, err, errlen);
 out:
 	if (ret)
 		lg_policy_edit_free(out);
@@ -939,7 +949,7 @@ int lg_policy_edit_prune(const char *text, size_t len, uint32_t id, time_t now,
 		}
 	}
 	if (!ret)
-		ret = doc_render(&d, out);
+		ret = doc_render(&d, out, err, errlen);
 	if (ret)
 		lg_policy_edit_free(out);
 	doc_free(&d);
