@@ -183,22 +183,13 @@ double lg_lgfile_frame_t0(const struct lg_lgfile *f, uint64_t k)
 			return s->t0 + (double)(k - before) * f->n / f->dev->rate;
 		before += whole;
 	}
-	return lg_lgfile_last_end(f);
+	return lg_ingest_end(f->dev); /* past the last frame */
 }
 
 double lg_lgfile_last_end(const struct lg_lgfile *f)
 {
-	uint64_t before = 0;
-
-	for (size_t k = 0; k < f->dev->nseg; k++) {
-		const struct lg_ingest_seg *s = &f->dev->seg[k];
-		uint64_t whole = s->n / f->n;
-
-		if (before + whole >= f->frames)
-			return s->t0 + (double)(f->frames - before) * f->n / f->dev->rate;
-		before += whole;
-	}
-	return 0;
+	return f->frames ? lg_lgfile_frame_t0(f, f->frames - 1) + (double)f->n / f->dev->rate
+			 : 0;
 }
 
 void lg_lgfile_free(struct lg_lgfile *f)
