@@ -1696,17 +1696,6 @@ static const struct lg_policy_device *policy_device(const struct lg_policy *p, c
 	return NULL;
 }
 
-/* A file's stem: what linegate-train names the device of a --from FILE without DEVICE=. */
-static void file_stem(const char *path, char *out, size_t len)
-{
-	const char *base = strrchr(path, '/'), *dot;
-
-	base = base ? base + 1 : path;
-	dot = strrchr(base, '.');
-	snprintf(out, len, "%.*s", (int)(dot && dot != base ? dot - base : (long)strlen(base)),
-		 base);
-}
-
 /*
  * --from: read each recording as its policy device's (devs[i].pd), at the device's policy
  * sample_rate where the file has no rate of its own (else --sample-rate), and cut it in
@@ -1764,7 +1753,8 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 					o->from[i].path, o->from[i].path);
 				return -EINVAL;
 			}
-			file_stem(o->from[i].path, stem, sizeof(stem));
+			/* what linegate-train names it */
+			lg_ingest_stem(o->from[i].path, stem, sizeof(stem));
 			name = stem;
 		}
 		pd = policy_device(p, name);

@@ -57,8 +57,7 @@ static const char *ext_of(const char *path)
 	return dot + 1;
 }
 
-/* The file's name without folder and extension. */
-static void stem_of(const char *path, char *out, size_t len)
+void lg_ingest_stem(const char *path, char *out, size_t len)
 {
 	const char *b = strrchr(path, '/');
 	size_t n;
@@ -651,7 +650,7 @@ static int ingest_sndfile(struct lg_ingest *in, const char *path, const struct l
 	if (o && o->device)
 		snprintf(name, sizeof(name), "%s", o->device);
 	else
-		stem_of(path, name, sizeof(name));
+		lg_ingest_stem(path, name, sizeof(name));
 	ret = add_interleaved(in, name, rate, (unsigned)info.channels, x, (size_t)info.frames, o,
 			      path, err, errlen);
 	if (!ret)
@@ -766,7 +765,7 @@ static int csv_parse(struct lg_ingest *in, const char *text, size_t len, const c
 	if (o && o->device)
 		snprintf(dev, sizeof(dev), "%s", o->device);
 	else
-		stem_of(name, dev, sizeof(dev));
+		lg_ingest_stem(name, dev, sizeof(dev));
 	bounds_of(o, dev, &lo, &hi);
 	memset(hname, 0, sizeof(hname));
 	clock_said[0] = '\0';
@@ -1253,7 +1252,7 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 	if (o->device)
 		snprintf(dev, sizeof(dev), "%s", o->device);
 	else
-		stem_of(name, dev, sizeof(dev));
+		lg_ingest_stem(name, dev, sizeof(dev));
 	bounds_of(o, dev, &lo, &hi);
 	for (size_t i = 0; i < count; i++) {
 		const uint8_t *e = buf + hoff + hlen + i * esize;

@@ -390,15 +390,11 @@ int lg_opt_num(const char *tool, const char *opt, const char *arg, double min, d
 static uint32_t policy_rate(const struct lg_policy *pol, const char *device, const char *path)
 {
 	char stem[LG_INGEST_NAME_MAX];
-	const char *base = strrchr(path, '/'), *dot;
 
 	if (!pol)
 		return 0;
 	if (!device) {
-		base = base ? base + 1 : path;
-		dot = strrchr(base, '.');
-		snprintf(stem, sizeof(stem), "%.*s",
-			 (int)(dot && dot != base ? dot - base : (long)strlen(base)), base);
+		lg_ingest_stem(path, stem, sizeof(stem));
 		device = stem;
 	}
 	for (size_t k = 0; k < pol->ndevices; k++)

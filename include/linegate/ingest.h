@@ -164,6 +164,9 @@ void lg_ingest_free(struct lg_ingest *in);
 struct lg_ingest_dev *lg_ingest_find(struct lg_ingest *in, const char *name);
 /* Whether a device's frames were in the files but left out by opts.only. */
 int lg_ingest_left_out(const struct lg_ingest *in, const char *name);
+/* A file's name without its folder and from its first '.' on: the device a WAV/FLAC/CSV/npy
+ * file names when no device is given ("fan2.2026-12.wav" is fan2). */
+void lg_ingest_stem(const char *path, char *out, size_t len);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);

@@ -483,6 +483,15 @@ static void test_csv_time(void)
 	CHECK_EQ(csvo(&in, "a,b\n1,5\n2,7\n", "i.csv", &o, err, sizeof(err)), 0);
 	CHECK_EQ(csvo(&in, "1,5\n2,-7\n", "i2.csv", &o, err, sizeof(err)), 0);
 	CHECK_EQ(csvo(&in, "1;5\n2;7\n", "i3.csv", &o, err, sizeof(err)), 0);
+	/* the device a file names: one stem for the trainer, the sender and the policy rate */
+	{
+		char stem[LG_INGEST_NAME_MAX];
+
+		lg_ingest_stem("/plant/fan2.2026-12.wav", stem, sizeof(stem));
+		CHECK(!strcmp(stem, "fan2"));
+		lg_ingest_stem("press-1.npy", stem, sizeof(stem));
+		CHECK(!strcmp(stem, "press-1"));
+	}
 	CHECK_EQ(csvo(&in, "t\tx\n0\t4,8\n", "tab.csv", &o, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "(a tab between columns?");
 	CHECK_EQ(csvo(&in, "0.5,05\n1,7\n", "j.csv", &o, err, sizeof(err)), 0);
