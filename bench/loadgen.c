@@ -1746,7 +1746,7 @@ static int open_recordings(struct opts *o, const struct lg_policy *p, int family
 
 		if (!name) {
 			/* a capture is no one device's (trial W M5: it was said an unknown one) */
-			if (lg_lgfile_is_capture(o->from[i].path)) {
+			if (lg_ingest_is_capture(o->from[i].path)) {
 				fprintf(stderr, "linegate-loadgen: --from %s: a capture holds its "
 					"devices' own frames: replay it with linegate --backend "
 					"pcap:file=%s (docs/replay.md), not --from\n",

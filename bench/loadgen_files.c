@@ -40,19 +40,6 @@ static int is_dir(const char *path)
 	return !stat(path, &st) && S_ISDIR(st.st_mode);
 }
 
-static int is_pcap(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-
-	return dot && (!strcasecmp(dot, ".pcap") || !strcasecmp(dot, ".pcapng") ||
-		       !strcasecmp(dot, ".cap"));
-}
-
-int lg_lgfile_is_capture(const char *path)
-{
-	return is_pcap(path);
-}
-
 int lg_lgfile_open(struct lg_lgfile *f, const char *path, const struct lg_ingest_opts *opts,
 		   char *err, size_t errlen)
 {
@@ -68,7 +55,7 @@ int lg_lgfile_add(struct lg_lgfile *f, const char *path, const struct lg_ingest_
 	int ret;
 
 	o.rate_fallback = !o.rate_here;
-	if (is_pcap(path)) {
+	if (lg_ingest_is_capture(path)) {
 		snprintf(err, errlen, "%s: a capture holds its devices' own frames: replay it "
 			 "with linegate --backend pcap:file=%s (docs/replay.md), not --from",
 			 path, path);

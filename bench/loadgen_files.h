@@ -24,8 +24,6 @@ struct lg_lgfile {
 	size_t seg, off;
 };
 
-/* Whether path is named as a capture (.pcap, .pcapng, .cap): not for --from. */
-int lg_lgfile_is_capture(const char *path);
 /* "DEVICE=FILE" or "FILE": *device is NULL for the second (the file's stem names it). */
 int lg_lgfile_parse_arg(char *arg, const char **device, const char **path);
 

@@ -57,6 +57,13 @@ static const char *ext_of(const char *path)
 	return dot + 1;
 }
 
+int lg_ingest_is_capture(const char *path)
+{
+	const char *ext = ext_of(path);
+
+	return !strcasecmp(ext, "pcap") || !strcasecmp(ext, "pcapng") || !strcasecmp(ext, "cap");
+}
+
 void lg_ingest_stem(const char *path, char *out, size_t len)
 {
 	const char *b = strrchr(path, '/');
@@ -1933,7 +1940,7 @@ int lg_ingest_file(struct lg_ingest *in, const char *path, const struct lg_inges
 		seterr(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	if (!strcasecmp(ext, "pcap") || !strcasecmp(ext, "pcapng") || !strcasecmp(ext, "cap")) {
+	if (lg_ingest_is_capture(path)) {
 		if (o && o->device) {
 			seterr(err, errlen, "%s: a pcap names its devices in its frames: --device "
 			       "applies to WAV, FLAC, CSV and .npy files", path);

@@ -579,12 +579,6 @@ static size_t half_available(void)
 	return (size_t)(kb * 1024 / 2);
 }
 
-/* Whether the tools take a file for a capture (pcap, pcapng) by its name. */
-static bool is_capture(const char *path)
-{
-	return strstr(path, ".pcap") || strstr(path, ".cap");
-}
-
 /* Files other than captures joined into one device (one --device for several, or files of
  * one stem): said, so that a machine's files given the same name by mistake show (trial T,
  * s24: a repeated --device joined another machine's file without a word). */
@@ -596,7 +590,7 @@ static void say_joined(const struct lg_ingest *in, const char *tool)
 
 		/* captures: a recording's rotated files, one stream */
 		for (size_t s = 0; s < d->nseg; s++) {
-			if (d->seg[s].file != last && !is_capture(in->files[d->seg[s].file]))
+			if (d->seg[s].file != last && !lg_ingest_is_capture(in->files[d->seg[s].file]))
 				files++;
 			last = d->seg[s].file;
 		}
@@ -642,9 +636,9 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 			.bad_samples = pol ? pol->bad_samples : LG_BAD_SAMPLES_DROP,
 		};
 		uint64_t cut = in->st.cut_short, recs = in->st.records;
-		const char *pcap = is_capture(f[i].path) ?
+		const char *pcap = lg_ingest_is_capture(f[i].path) ?
 					   "LGF frame(s) or UADP DataSetMessage(s)" : "sample row(s)";
-		uint32_t prate = f[i].rate > 0 || is_capture(f[i].path) ? 0 :
+		uint32_t prate = f[i].rate > 0 || lg_ingest_is_capture(f[i].path) ? 0 :
 				 policy_rate(pol, f[i].device, f[i].path);
 
 		/* a file without a rate of its own (.npy, a CSV without a time column) and no

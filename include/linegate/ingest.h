@@ -167,6 +167,9 @@ int lg_ingest_left_out(const struct lg_ingest *in, const char *name);
 /* A file's name without its folder and from its first '.' on: the device a WAV/FLAC/CSV/npy
  * file names when no device is given ("fan2.2026-12.wav" is fan2). */
 void lg_ingest_stem(const char *path, char *out, size_t len);
+/* Whether lg_ingest_file() reads path as a capture (.pcap, .pcapng, .cap, any case; a
+ * recording still being written, NAME.pcapng.part). */
+int lg_ingest_is_capture(const char *path);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);

@@ -491,6 +491,9 @@ static void test_csv_time(void)
 		CHECK(!strcmp(stem, "fan2"));
 		lg_ingest_stem("press-1.npy", stem, sizeof(stem));
 		CHECK(!strcmp(stem, "press-1"));
+		CHECK(lg_ingest_is_capture("rec/line.PCAPNG") && lg_ingest_is_capture("a.cap") &&
+		      lg_ingest_is_capture("rec/x.pcapng.part"));
+		CHECK(!lg_ingest_is_capture("my.capacitor.wav") && !lg_ingest_is_capture("a.pcap.csv"));
 	}
 	CHECK_EQ(csvo(&in, "t\tx\n0\t4,8\n", "tab.csv", &o, err, sizeof(err)), -EINVAL);
 	CHECK_STR_CONTAINS(err, "(a tab between columns?");
