@@ -183,17 +183,30 @@ static size_t content_end(struct edoc *d, yaml_node_t *n)
 	return end;
 }
 
+/* Does byte i end a line? As for libyaml: LF, CR LF (its LF), or a CR alone. */
+static bool is_eol(const struct edoc *d, size_t i)
+{
+	return d->text[i] == '\n' ||
+	       (d->text[i] == '\r' && (i + 1 == d->len || d->text[i + 1] != '\n'));
+}
+
+/* Does the text before byte at end with a line end (or is there no text before it)? */
+static bool at_line_start(const struct edoc *d, size_t at)
+{
+	return !at || is_eol(d, at - 1);
+}
+
 static size_t line_start(const struct edoc *d, size_t at)
 {
-	while (at > 0 && d->text[at - 1] != '\n')
+	while (!at_line_start(d, at))
 		at--;
 	return at;
 }
 
-/* Past the newline of the line holding byte at (or the end of the text). */
+/* Past the line end of the line holding byte at (or the end of the text). */
 static size_t next_line(const struct edoc *d, size_t at)
 {
-	while (at < d->len && d->text[at] != '\n')
+	while (at < d->len && !is_eol(d, at))
 		at++;
 	return at < d->len ? at + 1 : d->len;
 }
@@ -239,24 +252,30 @@ static int cmp_splice(const void *a, const void *b)
 	return x->at < y->at ? -1 : x->at > y->at;
 }
 
-/* Does the text end its lines with CR LF (judged by its first line end)? */
-static bool doc_crlf(const struct edoc *d)
-{
-	const char *nl = memchr(d->text, '\n', d->len);
+/* How the text ends its lines, judged by its first line end (LF where it has none). */
+enum eol_style { EOL_LF, EOL_CRLF, EOL_CR };
 
-	return nl && nl > d->text && nl[-1] == '\r';
+static enum eol_style doc_eol(const struct edoc *d)
+{
+	for (size_t i = 0; i < d->len; i++)
+		if (is_eol(d, i))
+			return d->text[i] == '\r' ? EOL_CR : i && d->text[i - 1] == '\r' ? EOL_CRLF :
+			       EOL_LF;
+	return EOL_LF;
 }
 
 /* Copy an insertion, its line ends as the file has them (an edit of a CRLF file that wrote
  * LF lines left it with two kinds of line end). Returns the bytes written. */
-static size_t put_ins(char *s, const char *ins, bool crlf)
+static size_t put_ins(char *s, const char *ins, enum eol_style eol)
 {
 	size_t n = 0;
 
 	for (const char *p = ins; *p; p++) {
-		if (crlf && *p == '\n' && (p == ins || p[-1] != '\r'))
+		bool lf = *p == '\n' && (p == ins || p[-1] != '\r');
+
+		if (lf && eol == EOL_CRLF)
 			s[n++] = '\r';
-		s[n++] = *p;
+		s[n++] = lf && eol == EOL_CR ? '\r' : *p;
 	}
 	return n;
 }
@@ -266,7 +285,7 @@ static size_t put_ins(char *s, const char *ins, bool crlf)
 static int doc_render(struct edoc *d, struct lg_policy_edit *out, char *err, size_t errlen)
 {
 	size_t cap = d->len + 1, pos = 0, n = 0;
-	bool crlf = doc_crlf(d);
+	enum eol_style eol = doc_eol(d);
 	char *s;
 
 	for (unsigned i = 0; i < d->nsp; i++)
@@ -279,14 +298,15 @@ static int doc_render(struct edoc *d, struct lg_policy_edit *out, char *err, siz
 			d->sp[j] = d->sp[j - 1];
 			d->sp[j - 1] = t;
 		}
-	/* Splices that overlap, or lie outside the text, are refused, not copied (a fuzzed
-	 * file with a lone CR as a line end gave two that overlapped: a negative-size copy) */
+	/* Splices that overlap, or lie outside the text, are refused, not copied. (A fuzzed
+	 * file with a lone CR as a line end once gave two that overlapped, a negative-size
+	 * copy, when lines were cut at LF only; they are cut as libyaml cuts them now.) */
 	for (unsigned i = 0; i < d->nsp; i++)
 		if (d->sp[i].end < d->sp[i].at || d->sp[i].end > d->len ||
 		    (i && d->sp[i].at < d->sp[i - 1].end)) {
-			snprintf(err, errlen, "the file cannot be edited in place here (its line "
-				 "ends? lone CR characters): edit it by hand, or write it with LF "
-				 "or CRLF line ends");
+			snprintf(err, errlen, "the file cannot be edited in place here (the edit's "
+				 "changes overlap, at byte %zu): edit it by hand, and report the "
+				 "file as an editor bug", d->sp[i].at);
 			return -EINVAL;
 		}
 	s = malloc(cap);
@@ -295,7 +315,7 @@ static int doc_render(struct edoc *d, struct lg_policy_edit *out, char *err, siz
 	for (unsigned i = 0; i < d->nsp; i++) {
 		memcpy(s + n, d->text + pos, d->sp[i].at - pos);
 		n += d->sp[i].at - pos;
-		n += put_ins(s + n, d->sp[i].ins, crlf);
+		n += put_ins(s + n, d->sp[i].ins, eol);
 		pos = d->sp[i].end;
 	}
 	memcpy(s + n, d->text + pos, d->len - pos);
@@ -405,7 +425,7 @@ static int seq_append(struct edoc *d, yaml_node_t *seq, const char *flow, const 
 	}
 	size_t e = next_line(d, content_end(d, seq_item(d, seq, n - 1)));
 
-	return add_splice(d, e, e, fmt("%s%s", e && d->text[e - 1] != '\n' ? "\n" : "", block));
+	return add_splice(d, e, e, fmt("%s%s", !at_line_start(d, e) ? "\n" : "", block));
 }
 
 /* The column of a block sequence's dashes, and of the first key of its block mapping items. */
@@ -677,7 +697,7 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 		size_t e = d.len;
 
 		ret =
-		    add_splice(&d, e, e, fmt("%sdevices:\n", e && text[e - 1] != '\n' ? "\n" : ""));
+		    add_splice(&d, e, e, fmt("%sdevices:\n", !at_line_start(&d, e) ? "\n" : ""));
 		if (!ret)
 			ret = add_splice(&d, e, e, render_device(s, key_file, false, 2, 4));
 	} else if (is_flow(&d, seq) && !seq_len(seq)) {
@@ -692,7 +712,7 @@ int lg_policy_edit_enroll(const char *text, size_t len, const struct lg_device_s
 		if (!ret)
 			ret = add_splice(
 			    &d, e, e,
-			    fmt("%s%s", e == d.len && d.len && text[d.len - 1] != '\n' ? "\n" : "",
+			    fmt("%s%s", e == d.len && !at_line_start(&d, e) ? "\n" : "",
 				block));
 		free(block);
 	} else if (is_flow(&d, seq)) {
@@ -820,7 +840,7 @@ static int set_expires(struct edoc *d, yaml_node_t *k, const char *when)
 	size_t e = next_line(d, content_end(d, k));
 
 	return add_splice(d, e, e,
-			  fmt("%s%*sexpires: %s\n", e && d->text[e - 1] != '\n' ? "\n" : "",
+			  fmt("%s%*sexpires: %s\n", !at_line_start(d, e) ? "\n" : "",
 			      (int)k->start_mark.column, "", when));
 }
 

@@ -547,6 +547,38 @@ static void test_crlf(void)
 	REVOKE_OK(in, 7, "version: 1\r\ndevices: []\r\nport: 4739\r\n", 1);
 }
 
+/* A file whose lines end in a CR alone (as libyaml reads them: old Mac editors write
+ * them) is cut into lines as libyaml cuts it, and gets lone CRs in every line an edit
+ * writes. Before, lines were cut at LF only: a revoke's two changes overlapped (a
+ * negative-size copy, found by fuzz_policy_edit) or an entry went on the wrong line. */
+static void test_lone_cr(void)
+{
+	static const char in[] = "version: 1\rdevices:\r  - id: 7\r    name: c7\r"
+				 "    source: 10.0.0.7\r    keys:\r      - id: 1\r"
+				 "        key_file: keys/d7.key\rport: 4739\r";
+	/* LF and lone CR in one file, as in the fuzzer's input: each line end as it is */
+	static const char mixed[] = "version: 1\ndevices:\r  - id: 1\n    source: 10.0.0.1\n"
+				    "    keys: [{id: 1, key_file: keys/d7.key}]\n"
+				    "  - id: 2\r    source: 10.0.0.2\r"
+				    "    keys: [{id: 1, key_file: keys/d7.key}]\n";
+	struct lg_device_spec plain = {.id = 8, .name = "n8", .source = "10.0.0.8", .port = -1};
+
+	ENROLL_OK(in, &plain,
+		  "version: 1\rdevices:\r  - id: 7\r    name: c7\r    source: 10.0.0.7\r"
+		  "    keys:\r      - id: 1\r        key_file: keys/d7.key\r"
+		  "  - id: 8\r    name: n8\r    source: 10.0.0.8\r    keys:\r"
+		  "      - {id: 1, key_file: keys/n8.key}\rport: 4739\r");
+	ENROLL_OK("version: 1\rport: 4739", &plain,
+		  "version: 1\rport: 4739\rdevices:\r  - id: 8\r    name: n8\r"
+		  "    source: 10.0.0.8\r    keys:\r"
+		  "      - {id: 1, key_file: keys/n8.key}\r");
+	REVOKE_OK(in, 7, "version: 1\rdevices: []\rport: 4739\r", 1);
+	REVOKE_OK(mixed, 1, "version: 1\ndevices:\r  - id: 2\r    source: 10.0.0.2\r"
+			    "    keys: [{id: 1, key_file: keys/d7.key}]\n", 1);
+	REVOKE_OK(mixed, 2, "version: 1\ndevices:\r  - id: 1\n    source: 10.0.0.1\n"
+			    "    keys: [{id: 1, key_file: keys/d7.key}]\n", 1);
+}
+
 static void test_key_files(void)
 {
 	char path[256], err[256], fp[LG_KEY_FP_LEN + 1], buf[80], want[LG_KEY_FP_LEN + 1];
@@ -681,6 +713,7 @@ int main(int argc, char **argv)
 	test_revoke();
 	test_rotate();
 	test_crlf();
+	test_lone_cr();
 	test_key_files();
 	test_times();
 	test_replace();
