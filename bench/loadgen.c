@@ -187,8 +187,8 @@ static const char usage[] =
 	"                           recording's first sample): each labelled device's fault\n"
 	"                           starts at the frame its onset sample is in, for\n"
 	"                           --ground-truth and --alerts (MTTI per labelled fault); a\n"
-	"                           device's later labels and labels of devices not sent are\n"
-	"                           said and left out\n"
+	"                           device's later labels (by onset) and labels of devices not\n"
+	"                           sent are said and left out\n"
 	"  -s, --seed N             seed of the simulated signals (default 1)\n"
 	"      --gain ID:FRAME:G    device ID's samples times G from frame FRAME on (frames\n"
 	"                           count from 0, as for --fault): a sensor whose gain changed\n"
@@ -2059,7 +2059,16 @@ static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
 			return -EINVAL;
 		}
 		if (devs[i].fault >= 0) {
+			struct fault *f = &o->faults[devs[i].fault];
+
+			/* the earliest onset is the one followed, whatever the file's order */
 			more++;
+			if (l->onset >= f->onset_s)
+				continue;
+			frame = lg_lgfile_frame_at(devs[i].src, l->onset);
+			f->frame = frame;
+			f->label_kind = l->kind;
+			f->onset_s = l->onset;
 			continue;
 		}
 		frame = lg_lgfile_frame_at(devs[i].src, l->onset);
@@ -2081,7 +2090,7 @@ static int load_labels(struct opts *o, struct dev *devs, unsigned *fault_idx,
 			first_other);
 	if (more)
 		fprintf(stderr, "loadgen: WARNING: --labels %s: %u later label%s of a device "
-			"already labelled left out: its first fault is the one followed\n",
+			"already labelled left out: its earliest fault is the one followed\n",
 			o->labels, more, more == 1 ? "" : "s");
 	return 0;
 }

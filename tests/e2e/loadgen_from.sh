@@ -195,6 +195,16 @@ for want in "l2s5-d000: its samples times 2 from its frame 50 on, 0.400 s into i
 	"WARNING: --spoof-from 10.77.0.2 is the address l2s5-d000 (id $D0) is enrolled from"; do
 	grep -qF "$want" "$T/said.err" || lg_fail "not said: $want: $(cat "$T/said.err")"
 done
+# Of a device's labels the earliest onset is followed, whatever the file's order.
+printf 'device,kind,onset\nl2s5-d000,looseness,30\nl2s5-d000,slip,10\n' > "$T/order.csv"
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 127.0.0.1 --from "$L/wav/l2s5-d000.wav" --pace 0 \
+	--labels "$T/order.csv" --pcap "$T/order.pcap" --ground-truth "$T/order_gt.jsonl" \
+	2> "$T/order.err" || lg_fail "loadgen --labels order.csv: $(cat "$T/order.err")"
+grep -qF "1 later label of a device already labelled left out: its earliest fault is the one followed" \
+	"$T/order.err" || lg_fail "the later label not said: $(cat "$T/order.err")"
+[ "$(lg_json "$T/order_gt.jsonl" '[d["kind"], d["onset_s"], d["onset_frame"]]')" = "['slip', 10.0, 1250]" ] ||
+	lg_fail "not the earliest label followed: $(cat "$T/order_gt.jsonl")"
+echo "labels: the earliest of a device's two followed (slip at 10 s, frame 1250)"
 # A device's files one after the other, as linegate-train joins them (the WAV, then the CSV
 # of the same recording): one recording of two segments.
 # (and a third --from of another device after them: three files, two recordings; a pace
