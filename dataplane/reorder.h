@@ -5,14 +5,16 @@
  *
  * A frame whose tag verified and that the replay window would take is compared with its
  * device's next expected sequence. Equal (the normal case): it goes on, at the price of that
- * one compare. Ahead: its owner worker holds a copy in a small pool (the replay window is not
- * advanced for it yet) until the gap before it fills, its hold time ends or the pool is full;
+ * one compare. Ahead (by less than the replay window; one further goes on at once): its owner
+ * worker holds a copy in a small pool (the replay window is not advanced for it yet) until the gap before it fills, its hold time ends or the pool is full;
  * then the gap is declared lost (counted as the device's missing frames) and the held frames
  * go on in order. Behind (its gap was declared lost): the frame is dropped as late.
  *
  * The pool is the worker's, written only by it. A held frame is judged again when it is
- * released (lg_worker_handle(): its tag is checked twice), so that everything the verify
- * stage does after the check (replay commit, window, recording) happens in order, once.
+ * released (lg_worker_handle(): key, replay and order again; not its tag, checked when it
+ * was held, the pool's copy the worker's own since: lg_worker.releasing), so that
+ * everything the verify stage does after the check (replay commit, window, recording)
+ * happens in order, once.
  */
 #ifndef LG_REORDER_H
 #define LG_REORDER_H

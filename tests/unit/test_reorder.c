@@ -27,6 +27,7 @@ static const char policy_text[] =
     "version: 1\nuadp_port: 4840\ndetection: {window: 8, batch: 64}\ndevices:\n"
     "  - {id: 1, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
     "  - {id: 2, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
+    "  - {id: 4, source: 10.0.0.1, keys: [{id: 1, key_file: k1.key}]}\n"
     "  - id: 3\n    source: 10.0.0.1\n    keys: [{id: 1, key_file: k1.key}]\n"
     "    uadp: {publisher_id: 4000, writer_group: 17, writer: 1, signed: false, "
     "replay: sequence}\n";
@@ -580,6 +581,35 @@ static void test_may_close(void)
 	dp->nworkers = 1;
 }
 
+/* A frame a replay window or more ahead is not held: the frames of the gap before it are
+ * too old behind it whenever they come (trial X1, s26: 2^64 - 1 after 300, then 301.. in
+ * the same burst were taken while it waited: admitted or refused by the pace). */
+static void test_far_ahead(void)
+{
+	struct lg_dev_state *s4 = state(4);
+	uint64_t next;
+
+	CHECK_EQ(lgf(4, 1, 1, 0), LG_OK);
+	/* 1023 ahead of its next (2): held, as near ones are */
+	CHECK_EQ(lgf(4, 2 + LG_REPLAY_WINDOW - 1, 1, 0), LG_HELD);
+	CHECK_EQ(lgf(4, 2, 1, 0), LG_OK);
+	lg_worker_release_held(w, lg_now_ns() + 5 * MS, false);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(s4->replay.highest, 2 + LG_REPLAY_WINDOW - 1);
+	next = s4->order.next;
+	CHECK_EQ(next, 2 + LG_REPLAY_WINDOW);
+	/* a window ahead: it goes on at once, and what it skipped is too old after it */
+	CHECK_EQ(lgf(4, next + LG_REPLAY_WINDOW, 1, 0), LG_OK);
+	CHECK_EQ(w->ro.n, 0);
+	CHECK_EQ(lgf(4, next, 1, 0), LG_DROP_TOO_OLD);
+	CHECK_EQ(lgf(4, next + 1, 1, 0), LG_DROP_LATE); /* in the window, but its gap was lost */
+	/* 2^64 - 1: the sequence ends now; the low ones after it are too old, not admitted */
+	CHECK_EQ(lgf(4, UINT64_MAX, 1, 0), LG_OK);
+	CHECK(s4->order.ended);
+	for (uint64_t q = next + LG_REPLAY_WINDOW + 1; q < next + LG_REPLAY_WINDOW + 17; q++)
+		CHECK_EQ(lgf(4, q, 1, 0), LG_DROP_TOO_OLD);
+}
+
 static const char usage[] =
     "Usage: test_reorder [options]\n"
     "\n"
@@ -631,6 +661,7 @@ int main(int argc, char **argv)
 	test_verified_once();
 	test_window_gaps();
 	test_may_close();
+	test_far_ahead();
 
 	lg_gen_free(g, NULL);
 	lg_features_free(sc.fx);
