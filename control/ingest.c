@@ -200,6 +200,7 @@ static struct lg_ingest_seg *new_seg(struct lg_ingest_dev *d, double t0, unsigne
 	memset(s, 0, sizeof(*s));
 	s->t0 = t0;
 	s->file = file;
+	s->file_last = file;
 	return s;
 }
 
@@ -1304,6 +1305,24 @@ static int npy_parse(struct lg_ingest *in, const uint8_t *buf, size_t len, const
 
 /* ---- pcap of LGF, through the pcap backend ---- */
 
+/* n samples per channel from file (an index into in->files) went into d's last segment:
+ * what pcap_notes() says of the file. */
+static void file_count(struct lg_ingest_dev *d, unsigned file, size_t n)
+{
+	if (d->file_at != file + 1) {
+		d->file_at = file + 1;
+		d->file_segs = 0;
+		d->file_samples = 0;
+		d->file_seg_last = SIZE_MAX;
+	}
+	if (d->file_seg_last != d->nseg - 1) {
+		d->file_seg_last = d->nseg - 1;
+		d->file_segs++;
+	}
+	d->file_samples += n;
+	d->seg[d->nseg - 1].file_last = file;
+}
+
 /* Whether an LGF frame holds a bad sample (as the data plane's frame_has_bad()). */
 static int lgf_has_bad(const struct lg_frame *f, float lo, float hi)
 {
@@ -1327,11 +1346,12 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 	char name[LG_INGEST_NAME_MAX], where[512];
 	struct lg_ingest_dev *d;
 	struct lg_ingest_seg *s;
-	uint64_t dur_ns;
+	uint64_t dur_ns, next_seq;
 	float lo, hi;
+	bool gap;
 
-	if (f->type != LGF_TYPE_SAMPLES || !f->sample_count)
-		return 0; /* heartbeats keep the sequence moving and carry no samples */
+	if (f->type != LGF_TYPE_SAMPLES && f->type != LGF_TYPE_HEARTBEAT)
+		return 0;
 	if (o && o->policy) {
 		const struct lg_policy_device *pd = lg_policy_find(o->policy, f->device_id);
 		const struct lg_policy_key *k = NULL;
@@ -1361,6 +1381,16 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 		}
 		return 0;
 	}
+	if (f->type != LGF_TYPE_SAMPLES || !f->sample_count) {
+		/* a heartbeat carries no samples and keeps the stream going, as in the data
+		 * plane (lg_window_seq_moves()) */
+		d = lg_ingest_find(in, name);
+		if (d && d->lgf_id && f->sequence > d->last_seq) {
+			lg_follow_seq_moves(&d->follow, f->sequence);
+			d->last_seq = f->sequence;
+		}
+		return 0;
+	}
 	snprintf(where, sizeof(where), "%s:record %llu", path, (unsigned long long)rec);
 	d = get_dev(in, name, f->sample_rate, f->channels, where, err, errlen);
 	if (!d)
@@ -1381,24 +1411,31 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 		d->cut = 1;
 		d->lgf_id = f->device_id;
 		d->last_seq = f->sequence;
-		d->next_ns = f->timestamp_ns + dur_ns;
 		return 0;
 	}
-	/* A frame that starts more than half a frame (and 1 ms) off where the stream would
-	 * go on starts a new segment: a lost frame, a paused sender, another file; and the
-	 * frame after one dropped for a bad sample. */
-	if (!d->lgf_id || !d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 || d->cut ||
-	    llabs((long long)(f->timestamp_ns - d->next_ns)) >
-		    (long long)(dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000)) {
+	/* A frame that does not follow the last by the data plane's rule (a sequence gap: a
+	 * lost frame, or one dropped for a bad sample; a pause of a stream on its samples'
+	 * clock) starts a new segment, in this file or from the last. A stream's rotated
+	 * files (linegate's own recording) go on as one; frames stamped closer than their
+	 * samples (a recording sent faster than it was measured) are no gap. */
+	next_seq = d->follow.next_seq;
+	gap = lg_follow_next(&d->follow, f->sequence, f->timestamp_ns, dur_ns);
+	if (!d->lgf_id || !d->nseg || d->cut || gap) {
 		double t0;
 
 		if (!d->lgf_id || !d->nseg) {
 			d->first_ns = f->timestamp_ns;
 			t0 = dev_end(d);
 		} else {
+			/* where its clock puts it, or, stamped on another clock, past the frames
+			 * its sequence says are missing */
+			double by_seq = dev_end(d) + (double)(f->sequence > next_seq && next_seq ?
+							     f->sequence - next_seq : 0) *
+							    (double)dur_ns / 1e9;
+
 			t0 = (double)((int64_t)(f->timestamp_ns - d->first_ns)) / 1e9;
-			if (t0 < dev_end(d))
-				t0 = dev_end(d);
+			if (t0 < by_seq)
+				t0 = by_seq;
 			if (!d->cut)
 				in->st.gaps++;
 		}
@@ -1431,8 +1468,8 @@ static int lgf_frame(struct lg_ingest *in, const struct lg_frame *f, const char 
 				dst[i] = (float)(dst[i] * sc);
 	}
 	s->n += f->sample_count;
+	file_count(d, (unsigned)in->nfiles - 1, f->sample_count);
 	d->last_seq = f->sequence;
-	d->next_ns = f->timestamp_ns + dur_ns;
 	in->st.frames++;
 	in->st.samples += f->sample_count;
 	return 0;
@@ -1565,8 +1602,9 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 				return 0;
 			}
 	}
-	/* A DataSetMessage that does not follow the last by its sequence starts a segment. */
-	if (!d->nseg || d->seg[d->nseg - 1].file != in->nfiles - 1 || d->cut ||
+	/* A DataSetMessage that does not follow the last by its sequence starts a segment (a
+	 * stream's next file goes on where the last ended). */
+	if (!d->nseg || d->cut ||
 	    (dsm->seq && (uint16_t)(d->last_seq + 1) != dsm->seq)) {
 		if (d->nseg && !d->cut)
 			in->st.gaps++;
@@ -1597,6 +1635,7 @@ static int uadp_dsm(struct lg_ingest *in, const struct lg_policy_device *pd,
 		}
 	}
 	s->n += count;
+	file_count(d, (unsigned)in->nfiles - 1, count);
 	d->last_seq = dsm->seq;
 	in->st.samples += count;
 	return 0;
@@ -1898,13 +1937,9 @@ static void pcap_notes(struct lg_ingest *in, const char *path)
 
 	for (size_t i = 0; i < in->ndev; i++) {
 		const struct lg_ingest_dev *d = &in->dev[i];
-		size_t n = 0, k = 0;
+		uint64_t n = d->file_at == file + 1 ? d->file_samples : 0;
+		size_t k = d->file_at == file + 1 ? d->file_segs : 0;
 
-		for (size_t j = 0; j < d->nseg; j++)
-			if (d->seg[j].file == file) {
-				n += d->seg[j].n;
-				k++;
-			}
 		if (k && said == 16)
 			more++; /* a long line: the first devices show the way it was read */
 		else if (k && ++said)

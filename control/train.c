@@ -566,21 +566,20 @@ static const char *data_of(const struct lg_ingest *in, const struct dev_rows *r,
 				    r->w.n, r->window, r->ntrain + r->ncal + r->nchk);
 	unsigned shown = 0;
 
-	for (size_t s = 0; s < r->dev->nseg && u < len; s++) {
-		unsigned f = r->dev->seg[s].file;
-		size_t k = 0;
+	unsigned last = ~0u; /* files are read in order: a device's segments' files ascend */
 
-		while (k < s && r->dev->seg[k].file != f)
-			k++;
-		if (k < s || f >= in->nfiles)
-			continue; /* said already */
-		if (shown++ == 8) {
-			u += (size_t)snprintf(buf + u, len - u, ", ...");
-			break;
+	for (size_t s = 0; s < r->dev->nseg && u < len && shown <= 8; s++)
+		for (unsigned f = r->dev->seg[s].file; f <= r->dev->seg[s].file_last; f++) {
+			if (f == last || f >= in->nfiles)
+				continue; /* said already */
+			last = f;
+			if (shown++ == 8) {
+				u += (size_t)snprintf(buf + u, len - u, ", ...");
+				break;
+			}
+			u += (size_t)snprintf(buf + u, len - u, "%s%s", shown > 1 ? ", " : "",
+					      in->files[f]);
 		}
-		u += (size_t)snprintf(buf + u, len - u, "%s%s", shown > 1 ? ", " : "",
-				      in->files[f]);
-	}
 	return buf;
 }
 

@@ -12,6 +12,7 @@
 #include <linegate/backend.h>
 #include <linegate/detector.h>
 #include <linegate/features.h>
+#include <linegate/follow.h>
 #include <linegate/frame.h>
 #include <linegate/impact.h>
 #include <linegate/policy.h>
@@ -115,11 +116,8 @@ struct lg_dev_state {
 	uint32_t fill;       /* samples per channel in win */
 	uint8_t channels;
 	uint64_t last_seq;   /* sequence of the newest frame that went into win */
-	/* A window holds consecutive samples only (lg_window_follow()): the sequence its
-	 * next frame must have (0 = none yet), and for LGF the timestamp it would carry if
-	 * the stream goes on in time, and for how many frames it did (a steady clock). */
-	uint64_t win_next_seq, ts_next_ns;
-	uint8_t ts_steady; /* frames in a row that started where the last one's samples ended */
+	/* A window holds consecutive samples only (lg_window_follow(), <linegate/follow.h>). */
+	struct lg_follow follow;
 	uint64_t first_rx_ns; /* arrival of the first frame of the window being filled */
 	/* Keyed HMAC contexts for the device's key slots (LGF tags and UADP signatures
 	 * alike), made on first use and remade when a new policy changes the key bytes. */

@@ -53,24 +53,17 @@ enum lg_reason lg_window_add_frame(struct lg_worker *w, const struct lg_gen *g,
  * A window holds consecutive samples only, as linegate-train and linegate-quality cut a
  * recording (docs/models.md): before a frame (or DataSetMessage) goes into the device's
  * window, its partial window is dropped, not scored, and counted (window_gaps) when the
- * frame does not follow the last one:
- * - its sequence seq is not the next (a frame lost, or dropped for its rate, channel count
- *   or a bad sample); a heartbeat moves the sequence on (lg_window_seq_moves());
- * - an LGF stream on its samples' clock (its last LG_WINDOW_STEADY_RUN frames each started
- *   within half a frame, at least 1 ms, of where the last one's samples ended): its
- *   timestamp ts_ns is more than LG_WINDOW_PAUSE_NS (and 4 frames) late, a pause with the
- *   sequence unbroken.
- * dur_ns: the frame's samples' duration (0 with ts_ns 0: no clock).
+ * frame does not follow the last one by the rule of <linegate/follow.h> (its sequence not
+ * the next; or a pause of a stream on its samples' clock). A heartbeat moves the sequence
+ * on (lg_window_seq_moves()). dur_ns: the frame's samples' duration (0 with ts_ns 0: no
+ * clock).
  */
-#define LG_WINDOW_STEADY_RUN 8
-#define LG_WINDOW_PAUSE_NS 1000000000ull
 void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
 		      uint64_t ts_ns, uint64_t dur_ns);
 /* A frame without samples (an LGF heartbeat) took sequence seq: the window goes on. */
 static inline void lg_window_seq_moves(struct lg_dev_state *s, uint64_t seq)
 {
-	if (s->win_next_seq)
-		s->win_next_seq = seq + 1;
+	lg_follow_seq_moves(&s->follow, seq);
 }
 /* Bad samples (issue 8): a frame or message of the device was dropped for a bad sample:
  * its partial window is discarded and the drop counted for the device. */

@@ -321,34 +321,10 @@ static void count_masked(struct lg_worker *w, struct lg_dev_state *s, uint64_t n
 void lg_window_follow(struct lg_worker *w, struct lg_dev_state *s, uint64_t seq,
 		      uint64_t ts_ns, uint64_t dur_ns)
 {
-	bool gap = s->win_next_seq && seq != s->win_next_seq;
-
-	/* Another DataSetMessage of the same message (UADP group sequence): it goes on. */
-	if (s->win_next_seq && seq == s->win_next_seq - 1 && !ts_ns)
-		gap = false;
-	if (ts_ns && dur_ns) {
-		if (s->ts_next_ns) {
-			int64_t d = (int64_t)(ts_ns - s->ts_next_ns);
-			uint64_t tol = dur_ns / 2 > 1000000 ? dur_ns / 2 : 1000000;
-			uint64_t pause = 4 * dur_ns > LG_WINDOW_PAUSE_NS ? 4 * dur_ns
-								     : LG_WINDOW_PAUSE_NS;
-
-			/* A pause of a sender on its samples' clock, its sequence unbroken (a
-			 * machine stopped and started): only where the clock has been the samples'
-			 * for a while, and only a long one: a sender stamping another clock (a
-			 * load generator's, a gateway's arrival time) jitters by more than a
-			 * frame and must not lose windows to it (a lost frame is a sequence gap) */
-			if (s->ts_steady >= LG_WINDOW_STEADY_RUN && d > (int64_t)pause)
-				gap = true;
-			if ((uint64_t)(d < 0 ? -d : d) > tol)
-				s->ts_steady = 0;
-			else if (s->ts_steady < UINT8_MAX)
-				s->ts_steady++;
-		}
-		s->ts_next_ns = ts_ns + dur_ns;
-	}
-	s->win_next_seq = seq + 1;
-	if (gap && s->fill) {
+	/* A sender stamping another clock than its samples' (a load generator's, a gateway's
+	 * arrival time) jitters by more than a frame and must not lose windows to it: only a
+	 * steady clock's long pause cuts, besides a sequence gap (<linegate/follow.h>). */
+	if (lg_follow_next(&s->follow, seq, ts_ns, dur_ns) && s->fill) {
 		s->fill = 0;
 		atomic_fetch_add_explicit(&s->window_gaps, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->st.window_gaps, 1, memory_order_relaxed);

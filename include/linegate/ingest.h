@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linegate/follow.h>
+
 struct lg_policy;
 
 #define LG_INGEST_MAX_CHANNELS 16
@@ -51,7 +53,8 @@ struct lg_ingest_seg {
 	size_t n;    /* samples per channel */
 	size_t cap;
 	float *x;
-	unsigned file;    /* index into lg_ingest.files */
+	unsigned file;    /* index into lg_ingest.files: where it starts */
+	unsigned file_last; /* and where it ends (a capture's stream goes on in its next file) */
 	unsigned spilled; /* x is a mapping of an unlinked file in lg_ingest.spill_dir */
 };
 
@@ -72,7 +75,13 @@ struct lg_ingest_dev {
 	/* pcap: the stream so far */
 	uint32_t lgf_id;
 	uint64_t last_seq;
-	uint64_t first_ns, next_ns; /* sender's clock: first sample, where the next one falls */
+	uint64_t first_ns;        /* sender's clock: the first sample */
+	struct lg_follow follow;  /* LGF: does the next frame follow (the data plane's rule) */
+	/* pcap: what the file being read gave (a segment may go on from the file before) */
+	unsigned file_at;         /* that file's index + 1 (0: none yet) */
+	unsigned file_segs;       /* segments with samples from it */
+	size_t file_seg_last;     /* the last of them */
+	uint64_t file_samples;    /* samples per channel from it */
 	uint32_t uadp_want;   /* UADP: the DataSet fields its key frames carried samples in */
 	int cut;              /* pcap: a frame was dropped (bad sample): the next starts a segment */
 	float last_good[LG_INGEST_MAX_CHANNELS]; /* bad_samples mask: each channel's last good */

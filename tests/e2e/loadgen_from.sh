@@ -150,6 +150,19 @@ SENT=$(lg_json "$T/ka.json" 'd["sent"]')
 	[ "$(lg_json "$T/ka_stats.json" 'd["dropped"]')" = 0 ] ||
 	lg_fail "replay of $SENT frames: $(cat "$T/ka_stats.json")"
 echo "pcap backend: $SENT of $SENT admitted, none dropped"
+# The trainer follows the same capture as the data plane does (<linegate/follow.h>): stamped at
+# twice the samples' pace, each device is one segment, and the NaN row's left-out sequence
+# number the one gap (trial X2, s26: a --pace 4 recording gave 0 windows, every frame cut).
+"$TRAIN" --policy "$L/policy.yaml" --from "$T/ka.pcap" --labels "$L/labels.csv" \
+	-o "$T/ka_model.json" > "$T/ka_train.out" 2>&1 || lg_fail "linegate-train on ka.pcap: $(cat "$T/ka_train.out")"
+for d in l2s5-d000 l2s5-d001 l2s5-d002; do
+	grep -q "ka.pcap: device $d: .* 40.0 s in 1 segment(s)$" "$T/ka_train.out" ||
+		lg_fail "$d is not one segment: $(grep -E 'segment|gaps' "$T/ka_train.out")"
+done
+grep -q "ka.pcap: device l2s5-d003: .* 40.0 s in 2 segment(s)$" "$T/ka_train.out" &&
+	grep -q " 0 out of order, 1 gaps," "$T/ka_train.out" ||
+	lg_fail "l2s5-d003 (a NaN row) is not two segments: $(grep -E 'segment|gaps' "$T/ka_train.out")"
+echo "linegate-train: ka.pcap at --pace 2 read as the data plane follows it (1 gap, the NaN row's)"
 
 # 2. Refused, each with its reason.
 sed 's/^    name: l2s5-d000$/&\n    sample_rate: 8000/' "$L/policy.yaml" > "$L/rate.yaml"

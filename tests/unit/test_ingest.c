@@ -288,26 +288,42 @@ static void test_bad_rows(void)
 	lg_ingest_free(&in);
 }
 
-/* An Ethernet/IPv4/UDP pcap of LGF frames (float32, one channel) to port 4739. */
-static void lgf_pcap(const char *path, unsigned nframes, unsigned count, unsigned nan_frame,
-		     unsigned nan_at)
+/* How lgf_pcap() numbers and stamps frame k (of samples k * count ...): its sequence, its
+ * timestamp, and whether it is a heartbeat (no samples). NULL: k + 1, on the samples' clock. */
+struct lgf_way {
+	uint64_t (*seq)(unsigned k);
+	uint64_t (*ts)(unsigned k, unsigned count);
+	bool (*heartbeat)(unsigned k);
+};
+static const struct lgf_way *lgf_way;
+
+/* An Ethernet/IPv4/UDP pcap of LGF frames (float32, one channel, 1 kHz) to port 4739,
+ * frames first .. nframes - 1 of the stream lgf_way says. */
+static void lgf_pcap_part(const char *path, unsigned first, unsigned nframes, unsigned count,
+			  unsigned nan_frame, unsigned nan_at)
 {
 	static const uint8_t key[LG_KEY_LEN];
 	FILE *f = fopen(path, "wb");
 	const uint32_t gh[6] = { 0xa1b2c3d4, 2 | 4u << 16, 0, 0, 65535, 1 };
+	const struct lgf_way *way = lgf_way;
 
 	CHECK(f != NULL);
 	if (!f)
 		return;
 	fwrite(gh, sizeof(gh), 1, f);
-	for (unsigned k = 0; k < nframes; k++) {
+	for (unsigned k = first; k < nframes; k++) {
 		float x[256];
 		uint8_t pkt[2048] = { 0 }, *ip = pkt + 14, *udp = ip + 20;
+		bool hb = way && way->heartbeat && way->heartbeat(k);
 		struct lg_lgf_build b = {
-			.device_id = 7, .key_id = 1, .type = LGF_TYPE_SAMPLES,
-			.sample_format = LGF_FMT_F32, .channels = 1, .sample_count = (uint16_t)count,
-			.sample_rate = 1000, .scale = 1, .sequence = k + 1,
-			.timestamp_ns = 1000000000ull + (uint64_t)k * count * 1000000ull, .samples = x,
+			.device_id = 7, .key_id = 1,
+			.type = hb ? LGF_TYPE_HEARTBEAT : LGF_TYPE_SAMPLES,
+			.sample_format = LGF_FMT_F32, .channels = 1,
+			.sample_count = hb ? 0 : (uint16_t)count, .sample_rate = 1000, .scale = 1,
+			.sequence = way && way->seq ? way->seq(k) : k + 1,
+			.timestamp_ns = way && way->ts ? way->ts(k, count) :
+				1000000000ull + (uint64_t)k * count * 1000000ull,
+			.samples = x,
 		};
 		uint32_t rh[4], sum = 0;
 		int n;
@@ -348,6 +364,12 @@ static void lgf_pcap(const char *path, unsigned nframes, unsigned count, unsigne
 	fclose(f);
 }
 
+static void lgf_pcap(const char *path, unsigned nframes, unsigned count, unsigned nan_frame,
+		     unsigned nan_at)
+{
+	lgf_pcap_part(path, 0, nframes, count, nan_frame, nan_at);
+}
+
 /* A pcap's NaN frame: dropped (the next frame starts a segment, not counted as a gap) or
  * masked, counted with its record, as the data plane does (before: into the windows). */
 static void test_bad_lgf(void)
@@ -382,6 +404,125 @@ static void test_bad_lgf(void)
 	CHECK_EQ(in.bad.masked, 1);
 	lg_ingest_free(&in);
 	unlink(path);
+}
+
+/* Streams as lgf_pcap() writes them under lgf_way: 64 samples (64 ms) a frame. */
+static uint64_t ts_fast(unsigned k, unsigned count) /* sent 4x faster than measured */
+{
+	return 1000000000ull + (uint64_t)k * count * 250000ull;
+}
+static uint64_t seq_lost10(unsigned k) /* frame 11 lost: 1..10, 12.. */
+{
+	return k < 10 ? k + 1 : k + 2;
+}
+static uint64_t ts_lost10(unsigned k, unsigned count) /* on its clock, 11's time skipped */
+{
+	return 1000000000ull + (seq_lost10(k) - 1) * count * 1000000ull;
+}
+static bool hb_third(unsigned k) /* every third frame a heartbeat */
+{
+	return k % 3 == 2;
+}
+static uint64_t ts_hb(unsigned k, unsigned count) /* the samples frames back to back */
+{
+	return 1000000000ull + (uint64_t)(k - (k + 1) / 3) * count * 1000000ull;
+}
+static uint64_t ts_pause(unsigned k, unsigned count) /* steady, then stopped for 3 s */
+{
+	return 1000000000ull + (uint64_t)k * count * 1000000ull + (k < 10 ? 0 : 3000000000ull);
+}
+
+/*
+ * A capture is cut into runs of consecutive samples by the data plane's rule
+ * (<linegate/follow.h>): a sequence gap or a steady clock's pause; not stamps closer than
+ * the samples (trial X2, s26: a recording sent with --pace 4 became 0 windows: every frame a
+ * segment of its own, "record longer"), not heartbeats between frames, not the next file of
+ * a rotated recording.
+ */
+static void test_follow(void)
+{
+	static const struct lgf_way fast = { .ts = ts_fast }, lost = { seq_lost10, ts_lost10, NULL },
+				    hb = { NULL, ts_hb, hb_third }, pause = { .ts = ts_pause };
+	struct lg_ingest_opts o = { .port = 4739 };
+	const char *a = "test_ingest_fa.pcap", *b = "test_ingest_fb.pcap";
+	struct lg_ingest in;
+	char err[1024];
+
+	lgf_way = &fast;
+	lgf_pcap(a, 20, 64, ~0u, 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
+	CHECK_EQ(in.ndev ? in.dev[0].seg[0].n : 0, 1280);
+	CHECK_EQ(in.st.gaps, 0);
+	lg_ingest_free(&in);
+
+	lgf_way = &lost;
+	lgf_pcap(a, 20, 64, ~0u, 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
+	if (in.ndev && in.dev[0].nseg == 2) {
+		CHECK_EQ(in.dev[0].seg[0].n, 640);
+		CHECK_EQ(in.dev[0].seg[1].n, 640);
+		CHECK_NEAR(in.dev[0].seg[1].t0, 0.704, 1e-9); /* the lost frame's time kept */
+		CHECK_EQ(in.dev[0].seg[1].x[0], 640.0f);
+	}
+	CHECK_EQ(in.st.gaps, 1);
+	lg_ingest_free(&in);
+
+	/* lost, and sent 4x faster: where its sequence puts it, not its stamp */
+	{
+		static const struct lgf_way lost_fast = { seq_lost10, ts_fast, NULL };
+
+		lgf_way = &lost_fast;
+		lgf_pcap(a, 20, 64, ~0u, 0);
+		memset(&in, 0, sizeof(in));
+		CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+		CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
+		CHECK_NEAR(in.ndev && in.dev[0].nseg == 2 ? in.dev[0].seg[1].t0 : 0, 0.704, 1e-9);
+		lg_ingest_free(&in);
+	}
+
+	lgf_way = &hb;
+	lgf_pcap(a, 21, 64, ~0u, 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
+	CHECK_EQ(in.ndev ? in.dev[0].seg[0].n : 0, 14 * 64);
+	CHECK_EQ(in.st.frames, 14);
+	CHECK_EQ(in.st.gaps, 0);
+	lg_ingest_free(&in);
+
+	lgf_way = &pause;
+	lgf_pcap(a, 20, 64, ~0u, 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
+	CHECK_NEAR(in.ndev && in.dev[0].nseg == 2 ? in.dev[0].seg[1].t0 : 0, 3.640, 1e-9);
+	CHECK_EQ(in.st.gaps, 1);
+	lg_ingest_free(&in);
+
+	/* a recording rotated into two files: one stream, one segment; each file's note says
+	 * what it gave */
+	lgf_way = NULL;
+	lgf_pcap_part(a, 0, 10, 64, ~0u, 0);
+	lgf_pcap_part(b, 10, 20, 64, ~0u, 0);
+	memset(&in, 0, sizeof(in));
+	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	CHECK_EQ(lg_ingest_file(&in, b, &o, err, sizeof(err)), 0);
+	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
+	if (in.ndev && in.dev[0].nseg == 1) {
+		CHECK_EQ(in.dev[0].seg[0].n, 1280);
+		CHECK_EQ(in.dev[0].seg[0].file, 0);
+		CHECK_EQ(in.dev[0].seg[0].file_last, 1);
+	}
+	CHECK_EQ(in.st.gaps, 0);
+	CHECK_STR_CONTAINS(in.notes ? in.notes : "", "test_ingest_fb.pcap: device dev7: 1 channel(s)");
+	CHECK_STR_CONTAINS(in.notes ? in.notes : "", "0.6 s in 1 segment(s)");
+	lg_ingest_free(&in);
+	unlink(a);
+	unlink(b);
 }
 
 /*
@@ -1027,6 +1168,7 @@ int main(int argc, char **argv)
 	test_npy();
 	test_bad_rows();
 	test_bad_lgf();
+	test_follow();
 	test_csv_time();
 	test_labels();
 	test_digest();
