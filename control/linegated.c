@@ -578,7 +578,7 @@ static void data_drift_note(struct daemon *d, json_object *status)
 			d->data_drift[k].epoch = epoch;
 			d->data_drift[k].lost = false;
 		}
-		why_end = "says its data is back to the model's training data";
+		why_end = "says its scores are back at their level before the drift";
 		if (d->data_drift[k].methods && !now) {
 			if (strcmp(d->data_drift[k].inst, inst)) {
 				why_end = "ended: drift state lost with the data plane's restart; its "

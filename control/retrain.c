@@ -49,15 +49,39 @@ static time_t *cooldown_slot(struct lg_retrain *r, const char *name)
 
 	for (unsigned i = 0; i < r->nrecent; i++) {
 		if (!strcmp(r->recent[i].name, name))
-			return &r->recent[i].at;
-		if (r->recent[i].at < r->recent[oldest].at)
+			return &r->recent[i].until;
+		if (r->recent[i].until < r->recent[oldest].until)
 			oldest = i;
 	}
 	if (r->nrecent < sizeof(r->recent) / sizeof(r->recent[0]))
 		oldest = r->nrecent++;
 	snprintf(r->recent[oldest].name, sizeof(r->recent[oldest].name), "%s", name);
-	r->recent[oldest].at = 0;
-	return &r->recent[oldest].at;
+	r->recent[oldest].until = 0;
+	r->recent[oldest].failed = false;
+	return &r->recent[oldest].until;
+}
+
+/*
+ * The job of r->device failed after it started (no recording, no trainer, no candidate):
+ * the cooldown its start set is cut to LG_RETRAIN_RETRY_S from now (cooldown_seconds when
+ * shorter), so that a drift that lasts or comes again is retrained again without waiting
+ * hours for nothing (trial X2, s26: a failed retrain held the device off for the whole
+ * cooldown, and nothing said so). The seconds, for the failure's audit line.
+ */
+static unsigned until_index(const struct lg_retrain *r, const time_t *until)
+{
+	return (unsigned)(((const char *)until - (const char *)r->recent) / sizeof(r->recent[0]));
+}
+
+static unsigned retry_after(struct lg_retrain *r, const struct lg_retrain_env *e)
+{
+	unsigned cool = e->policy->drift.retrain.cooldown_seconds;
+	unsigned wait = cool < LG_RETRAIN_RETRY_S ? cool : LG_RETRAIN_RETRY_S;
+	time_t *until = cooldown_slot(r, r->device);
+
+	*until = time(NULL) + (time_t)wait;
+	r->recent[until_index(r, until)].failed = true;
+	return wait;
 }
 
 /* {"cmd":"record","action":action} to the data plane: 0 and the reply, or -errno with err. */
@@ -185,7 +209,7 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 	const struct lg_policy_retrain *rt = &e->policy->drift.retrain;
 	json_object *req, *reply, *devs;
 	char err[512];
-	time_t now = time(NULL), *last;
+	time_t now = time(NULL), *until;
 
 	if (!rt->record_seconds)
 		return;
@@ -211,12 +235,15 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 		    r->device);
 		return;
 	}
-	last = cooldown_slot(r, name);
-	if (*last && now - *last < (time_t)rt->cooldown_seconds) {
+	until = cooldown_slot(r, name);
+	if (now < *until) {
 		r->skipped++;
-		say(r, e, "skipped", "device %s (id %u): %s drift: it was retrained %ld s ago, "
-		    "cooldown_seconds is %u", name, id, method, (long)(now - *last),
-		    rt->cooldown_seconds);
+		say(r, e, "skipped", "device %s (id %u): %s drift: %s, held off for %ld s more "
+		    "(cooldown_seconds %u after a retrain, %u s after a failed one)", name, id,
+		    method, r->recent[until_index(r, until)].failed ? "its last retrain failed" :
+		    "it was retrained", (long)(*until - now), rt->cooldown_seconds,
+		    rt->cooldown_seconds < LG_RETRAIN_RETRY_S ? rt->cooldown_seconds :
+		    LG_RETRAIN_RETRY_S);
 		return;
 	}
 	if (!e->candidates || !e->model) {
@@ -230,7 +257,8 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 	case -1:
 		return;
 	case 1:
-		*last = now;
+		*until = now + (time_t)rt->cooldown_seconds;
+		r->recent[until_index(r, until)].failed = false;
 		r->jobs++;
 		r->phase = LG_RETRAIN_RECORDING;
 		r->at_start = dev_counts(e, id);
@@ -259,7 +287,8 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 		return;
 	}
 	json_object_put(reply);
-	*last = now;
+	*until = now + (time_t)rt->cooldown_seconds;
+	r->recent[until_index(r, until)].failed = false;
 	r->jobs++;
 	r->phase = LG_RETRAIN_RECORDING;
 	r->id = id;
@@ -456,8 +485,9 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	if (!n) {
 		r->failed++;
 		say(r, e, "failed", "device %s: the recording left no file in %s (a full disk, "
-		    "or no frame of the device: linegatectl record status)", r->device,
-		    p->recording.dir);
+		    "no frame of the device, or the running recording it rode along removed them "
+		    "to stay under recording.max_total_bytes: linegatectl record status); a new drift retrains it after %u s",
+		    r->device, p->recording.dir, retry_after(r, e));
 		return;
 	}
 	gmtime_r(&now, &tm);
@@ -567,7 +597,8 @@ child_fail:
 	goto out;
 fail:
 	r->failed++;
-	say(r, e, "failed", "device %s: the trainer did not start: %s", r->device, why);
+	say(r, e, "failed", "device %s: the trainer did not start: %s; a new drift retrains it "
+	    "after %u s", r->device, why, retry_after(r, e));
 out:
 	if (pfd[0] >= 0)
 		close(pfd[0]);
@@ -627,11 +658,13 @@ static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, 
 	if (!WIFEXITED(status) || WEXITSTATUS(status) || !id[0]) {
 		r->failed++;
 		if (WIFSIGNALED(status))
-			say(r, e, "failed", "device %s: linegate-train ended by signal %d (log %s)",
-			    r->device, WTERMSIG(status), r->log);
+			say(r, e, "failed", "device %s: linegate-train ended by signal %d (log %s); "
+			    "a new drift retrains it after %u s", r->device, WTERMSIG(status),
+			    r->log, retry_after(r, e));
 		else
-			say(r, e, "failed", "device %s: linegate-train: %.300s (log %s)", r->device,
-			    last[0] ? last : "no output", r->log);
+			say(r, e, "failed", "device %s: linegate-train: %.300s (log %s); a new drift "
+			    "retrains it after %u s", r->device, last[0] ? last : "no output",
+			    r->log, retry_after(r, e));
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s/evaluation.json", e->candidates, id);
@@ -664,8 +697,8 @@ void lg_retrain_tick(struct lg_retrain *r, const struct lg_retrain_env *e)
 		else if (w < 0 && errno == ECHILD) {
 			r->phase = LG_RETRAIN_IDLE;
 			r->failed++;
-			say(r, e, "failed", "device %s: the trainer (pid %d) is gone", r->device,
-			    (int)r->pid);
+			say(r, e, "failed", "device %s: the trainer (pid %d) is gone; a new drift "
+			    "retrains it after %u s", r->device, (int)r->pid, retry_after(r, e));
 		}
 	}
 }

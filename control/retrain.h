@@ -52,6 +52,10 @@ struct lg_retrain_env {
 
 enum lg_retrain_phase { LG_RETRAIN_IDLE, LG_RETRAIN_RECORDING, LG_RETRAIN_TRAINING };
 
+/* A job that failed holds its device off this long (the cooldown when shorter), not for the
+ * whole cooldown: retry_after() in retrain.c. */
+#define LG_RETRAIN_RETRY_S 600
+
 struct lg_retrain {
 	enum lg_retrain_phase phase;
 	char device[64];
@@ -71,7 +75,9 @@ struct lg_retrain {
 	char log[4096];           /* its output */
 	uint64_t jobs, candidates, failed, skipped;
 	char last[512];           /* the last result, for status */
-	struct { char name[64]; time_t at; } recent[64]; /* cooldown: the last retrain's start */
+	/* cooldown: until when a device's drifts start no retrain (its last one's start +
+	 * cooldown_seconds, or a failed one's end + LG_RETRAIN_RETRY_S), and whether it failed */
+	struct { char name[64]; time_t until; bool failed; } recent[64];
 	unsigned nrecent;
 	/* drifts that started while another retrain ran, oldest first, one per device (trial
 	 * T, s24: the second of two drifts at once was skipped and never retrained) */

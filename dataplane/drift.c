@@ -33,18 +33,29 @@ void lg_ph_reset(struct lg_ph *ph, int dir)
 
 bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double *stat)
 {
+	bool turn;
+
 	ph->n += 1;
 	ph->mean += (x - ph->mean) / ph->n;
 	if (ph->dir > 0) {
 		ph->m += x - ph->mean - delta;
+		turn = ph->m < ph->extreme || ph->n == 1;
 		if (ph->m < ph->extreme)
 			ph->extreme = ph->m;
 		*stat = ph->m - ph->extreme;
 	} else {
 		ph->m += x - ph->mean + delta;
+		turn = ph->m > ph->extreme || ph->n == 1;
 		if (ph->m > ph->extreme)
 			ph->extreme = ph->m;
 		*stat = ph->extreme - ph->m;
+	}
+	if (turn) {
+		ph->before = ph->mean;
+		ph->since_sum = ph->since_n = 0;
+	} else {
+		ph->since_sum += x;
+		ph->since_n += 1;
 	}
 	return *stat > lambda;
 }
@@ -388,6 +399,15 @@ void lg_drift_row(struct lg_worker *w, struct lg_dev_state *s, const struct lg_e
 			struct lg_drift_event what = {.ph = (float)stat};
 			bool start = !d->on[LG_DRIFT_PAGE_HINKLEY];
 
+			if (start) {
+				d->ph_base = d->ph.before;
+			} else if (lg_ph_after(&d->ph) >
+				   d->ph_base + fmax(cfg->ph_delta, LG_PH_BACK)) {
+				/* fallen, but not to where it was: the drift goes on, and the
+				 * test looks for the next fall from here */
+				lg_ph_reset(&d->ph, -1);
+				return;
+			}
 			change(w, s, e, LG_DRIFT_PAGE_HINKLEY, start, &what, NULL);
 			/* In drift, the test mirrored looks for the way back. */
 			lg_ph_reset(&d->ph, start ? -1 : 1);

@@ -9,7 +9,9 @@
  *    wide ones); a kNN per channel has a reference per channel, and a feature's PSI is then
  *    the largest of its channels'.
  *  - Page-Hinkley on x = ln(score / threshold): an upward test raises drift, then the same
- *    test mirrored (downward, on the drifted level) ends it.
+ *    test mirrored (downward, on the drifted level) ends it when the level it falls to is
+ *    the level before the drift (within max(ph_delta, ln 1.5)); a fall short of it re-arms
+ *    the downward test, the drift goes on.
  * One event per change of state, never one per window.
  */
 #ifndef LINEGATE_DP_DRIFT_H
@@ -23,6 +25,9 @@
 #include <linegate/features.h>
 
 #define LG_PSI_FLOOR 1e-4
+/* Page-Hinkley: the least distance, in ln(score / threshold), from the level before a drift
+ * that ends it (a factor 1.5; the policy's ph_delta when larger) */
+#define LG_PH_BACK 0.4054651081081644
 
 enum lg_drift_method {
 	LG_DRIFT_PSI,
@@ -43,11 +48,19 @@ double lg_psi(const double *p, const double *q, unsigned n);
 struct lg_ph {
 	double n, mean, m, extreme;
 	int dir;
+	/* The change point is where m_t last reached its extreme: the mean of x up to there
+	 * (the level before), and the sum and count of x since (the level after). */
+	double before, since_sum, since_n;
 };
 
 void lg_ph_reset(struct lg_ph *ph, int dir);
 /* Add x; true on an alarm. The statistic (m_t - M_t, or M_t - m_t) is *stat. */
 bool lg_ph_step(struct lg_ph *ph, double x, double delta, double lambda, double *stat);
+/* The mean of x since the change point (x itself right at it). */
+static inline double lg_ph_after(const struct lg_ph *ph)
+{
+	return ph->since_n ? ph->since_sum / ph->since_n : ph->mean;
+}
 
 /* What an event says (carried to the output thread in struct lg_event). */
 struct lg_drift_event {
@@ -85,6 +98,11 @@ struct lg_drift_state {
 	uint32_t rows;				 /* rows in the block */
 	uint64_t windows;			 /* windows since the monitors (re)started */
 	struct lg_ph ph;
+	/* Page-Hinkley in drift: the level of ln(score / threshold) before its change point
+	 * (lg_ph.before at the start); the drift ends only when a fall brings the scores back
+	 * within max(ph_delta, ln 1.5) of it (trial X2, s26: an end said "back to the
+	 * model's training data" with the scores at 4x the threshold) */
+	double ph_base;
 	uint32_t psi_over; /* features over at the start of the PSI drift (wide: slots) */
 	uint16_t psi_feat[LG_FEAT_N]; /* wide: those features */
 	bool on[LG_DRIFT_METHODS];

@@ -568,7 +568,12 @@ static int send_msg(struct lg_mqtt *m, enum lg_mqtt_kind kind, const char *devic
 	char topic[320];
 	int rc;
 
-	snprintf(topic, sizeof(topic), "%s/%s/%s", m->cfg.topic, lg_mqtt_kind_names[kind], device);
+	/* device "": the line server's own event (a recording that stopped), <topic>/events */
+	if (device[0])
+		snprintf(topic, sizeof(topic), "%s/%s/%s", m->cfg.topic, lg_mqtt_kind_names[kind],
+			 device);
+	else
+		snprintf(topic, sizeof(topic), "%s/%s", m->cfg.topic, lg_mqtt_kind_names[kind]);
 	rc = mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, m->cfg.qos[kind],
 				  m->cfg.retain[kind],
 				  kind == LG_MQTT_STATUS ? NULL : m->json_props);
@@ -578,7 +583,7 @@ static int send_msg(struct lg_mqtt *m, enum lg_mqtt_kind kind, const char *devic
 void lg_mqtt_put(struct lg_mqtt *m, enum lg_mqtt_kind kind, uint32_t device_id, const char *device,
 		 const char *payload, size_t len)
 {
-	struct dev *d = dev_slot(m, device_id);
+	struct dev *d = device_id ? dev_slot(m, device_id) : NULL; /* 0: no device's */
 	uint64_t queued;
 	int rc, mid = 0;
 

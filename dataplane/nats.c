@@ -747,7 +747,11 @@ static bool publish_one(struct lg_nats *n, const struct lg_outbox_rec *r)
 	natsMsg *msg = NULL;
 	natsStatus s;
 
-	snprintf(subj, sizeof(subj), "%s.%s.%s", n->subj_base, kind_token[r->kind], r->key);
+	/* key "": the line server's own event (a recording that stopped), <base>.event */
+	if (r->key[0])
+		snprintf(subj, sizeof(subj), "%s.%s.%s", n->subj_base, kind_token[r->kind], r->key);
+	else
+		snprintf(subj, sizeof(subj), "%s.%s", n->subj_base, kind_token[r->kind]);
 	snprintf(id, sizeof(id), "%s:%" PRIu64, n->id_base, r->seq);
 	jsPubOptions_Init(&po);
 	po.MsgId = id;

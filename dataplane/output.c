@@ -783,6 +783,12 @@ static unsigned write_record_event(struct lg_dp *dp)
 	if (!len)
 		return 0;
 	out_append(dp, line, len, LG_OUT_EVENT, NULL);
+	/* and to the plant, as no device's: <topic>/events, <subject>.event (trial X2, s26:
+	 * it reached only the JSON lines) */
+	if (dp->mqtt)
+		lg_mqtt_put(dp->mqtt, LG_MQTT_EVENTS, 0, "", line, len - 1);
+	if (dp->nats)
+		lg_nats_put(dp->nats, LG_OUTBOX_EVENT, 0, "", line, len - 1);
 	return 1;
 }
 

@@ -244,7 +244,7 @@ assert [x["result"] for x in dd] == ["started", "ended"], dd
 assert dd[1]["detail"].startswith("device l2s5-d001 (id 20002): page_hinkley ended: drift "
                                   "state lost with the data plane's restart; its monitors "
                                   "start again"), dd[1]
-assert "back to the model's training data" not in dd[1]["detail"], dd[1]
+assert "back at their level before" not in dd[1]["detail"], dd[1]
 assert dd[1]["detail"].endswith("not back to normal"), dd[1]
 rs = [x for x in a if x["what"] == "dataplane" and x["result"] == "restarted"]
 assert len(rs) == 1 and a.index(rs[0]) < a.index(dd[1]), a

@@ -215,4 +215,50 @@ check("the exit line says them by kind", r and [int(x) for x in r.groups()],
       [m["abandoned"], ab["alerts"], ab["incidents"], ab["scores"], ab["events"], ab["status"]])
 done()
 PY
+
+# The line server's own events, no device's, on <topic>/events: a recording that a full disk
+# stops (trial X2, s26: its recording_stopped line reached only the JSON lines).
+if [ "$(id -u)" = 0 ]; then
+	mkdir "$T/small"
+	mount -t tmpfs -o size=128k tmpfs "$T/small" || lg_fail "cannot mount a tmpfs"
+	trap 'umount "$T/small" 2>/dev/null || true; lg_cleanup' EXIT
+	start_broker
+	sed -e "s#^devices:#recording:\n  dir: $T/small\n  min_free_bytes: 0\n  enabled: true\ndevices:#" \
+		"$T/policy.yaml" > "$T/policy4.yaml"
+	grep -q "^  dir: $T/small" "$T/policy4.yaml" || lg_fail "could not write policy4.yaml"
+	mosquitto_sub -h 127.0.0.1 -p $PORT -t 'lgtest/line1/events' -t 'lgtest/line1/events/#' \
+		-q 1 -v > "$T/sub4.txt" 2>&1 &
+	SUB=$!
+	LG_PIDS="$LG_PIDS $SUB"
+	sleep 0.3
+	"$LG_BIN_DP" -p "$T/policy4.yaml" -B 127.0.0.1 -c "$T/dp4.sock" -s "$T/stats4.json" \
+		-o "$T/out4.jsonl" 2> "$T/dp4.err" &
+	DP=$!
+	LG_PIDS="$LG_PIDS $DP"
+	lg_wait_for 5 test -S "$T/dp4.sock" || lg_fail "linegate did not start a fourth time: $(cat "$T/dp4.err")"
+	"$LG_BIN_GEN" -p "$T/policy4.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 300 -r 4000 -q \
+		--first-seq 1001
+	lg_wait_for 10 grep -q recording_stopped "$T/sub4.txt" ||
+		lg_fail "no recording_stopped on lgtest/line1/events: $(cat "$T/sub4.txt"); $(grep -i record "$T/dp4.err")"
+	kill -INT $DP
+	wait $DP || lg_fail "linegate exited with status $?"
+	kill $SUB 2>/dev/null || true
+	umount "$T/small" || lg_fail "umount $T/small"
+	python3 - "$T/sub4.txt" "$T/out4.jsonl" "$T/stats4.json" <<'PY'
+import json, sys
+from lgcheck import check, done
+msgs = [l.rstrip("\n").split(" ", 1) for l in open(sys.argv[1])]
+line = [json.loads(l) for l in open(sys.argv[2]) if '"event":"recording_stopped"' in l]
+check("one recording_stopped JSON line", len(line), 1)
+got = [(t, json.loads(p)) for t, p in msgs if '"recording_stopped"' in p]
+check("on the line's events topic, once", [t for t, _ in got], ["lgtest/line1/events"])
+check("the same event as the JSON line", got[0][1] if got else None, line[0] if line else None)
+st = json.load(open(sys.argv[3]))
+check("published as an event", st["mqtt"]["published_by_kind"]["events"] >= 1, True)
+check("record_errors", st["record_errors"], 1)
+done()
+PY
+else
+	echo "not root: the recording_stopped check (a tmpfs) is not run"
+fi
 echo PASS

@@ -250,6 +250,53 @@ static void test_dataplane(struct lg_gen *g, struct lg_scorer *sc, size_t d, con
 	free(shifted);
 }
 
+/* n rows of device state s (model epoch 9) scored about level x the threshold. */
+static unsigned scored(struct lg_dev_state *s, unsigned n, double level, unsigned *starts,
+		       unsigned *ends)
+{
+	static float x[LG_FEAT_ROW_MAX];
+	static unsigned i;
+	struct lg_event e;
+	unsigned events = 0;
+
+	for (unsigned k = 0; k < n; k++, i++) {
+		struct lg_event r = { .device_id = 1, .model_epoch = 9, .model_id = 9,
+				      .threshold = 2,
+				      .score = (float)(2 * level * exp(0.2 * sin(1.7 * i))) };
+
+		lg_drift_row(w, s, &r, x);
+		while (lg_spsc_pop(&w->alerts, &e)) {
+			CHECK_EQ(e.drift.kind, 1 + LG_DRIFT_PAGE_HINKLEY);
+			*(e.drift.start ? starts : ends) += 1;
+			events++;
+		}
+	}
+	return events;
+}
+
+/* Page-Hinkley ends a drift when the scores are back at their level before it, not at any
+ * fall (trial X2, s26: "back to the model's training data" audited with the scores at 4x
+ * the threshold, after a fall from 40x). */
+static void test_page_hinkley_back(struct lg_dev_state *s)
+{
+	unsigned starts = 0, ends = 0;
+
+	CHECK_EQ(scored(s, 300, 0.3, &starts, &ends), 0);
+	CHECK_EQ(scored(s, 100, 40, &starts, &ends), 1);
+	CHECK_EQ(starts, 1);
+	CHECK_NEAR(s->drift.ph_base, log(0.3), 0.05);
+	CHECK_EQ(scored(s, 300, 4, &starts, &ends), 0); /* fell, but 13x over where it was */
+	CHECK(s->drift.on[LG_DRIFT_PAGE_HINKLEY]);
+	CHECK_EQ(scored(s, 300, 0.4, &starts, &ends), 1); /* back: within a factor 1.65 */
+	CHECK_EQ(ends, 1);
+	CHECK(!s->drift.on[LG_DRIFT_PAGE_HINKLEY]);
+	/* up again, and straight back */
+	CHECK_EQ(scored(s, 100, 40, &starts, &ends), 1);
+	CHECK_EQ(scored(s, 300, 0.3, &starts, &ends), 1);
+	CHECK_EQ(starts, 2);
+	CHECK_EQ(ends, 2);
+}
+
 static const char usage[] =
 	"Usage: test_drift_wide [options]\n"
 	"\n"
@@ -294,6 +341,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(lg_gen_build(&dp, &p, &g), 0);
 	atomic_store(&dp.gen, g);
 	test_dataplane(g, &sc, d, rows);
+	test_page_hinkley_back(g->state[0]);
 	atomic_store(&dp.gen, NULL);
 	lg_gen_free(g, NULL);
 	lg_worker_buffers_free(w);

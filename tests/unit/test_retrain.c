@@ -6,6 +6,9 @@
 #include "retrain.h"
 
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../lgtest.h"
 #include "../lgt_cli.h"
@@ -95,5 +98,49 @@ int main(int argc, char **argv)
 	CHECK_STR(name, "d0");
 	CHECK_EQ(r.nwaiting, 14u);
 	CHECK_EQ(dp_calls, 0u);
+
+	/* A job that fails (the trainer exits 1, no candidate) holds its device off for
+	 * LG_RETRAIN_RETRY_S, not the whole cooldown, and says so; a drift then is skipped
+	 * with the time left and why (trial X2, s26: a failed retrain started the cooldown). */
+	{
+		pid_t pid = fork();
+		time_t t0 = time(NULL);
+		unsigned i;
+
+		if (pid == 0)
+			_exit(1);
+		CHECK(pid > 0);
+		pol.drift.retrain.cooldown_seconds = 3600;
+		r.phase = LG_RETRAIN_TRAINING;
+		r.pid = pid;
+		snprintf(r.device, sizeof(r.device), "press-2");
+		snprintf(r.log, sizeof(r.log), "/nonexistent/retrain.log");
+		for (i = 0; i < 500 && r.phase == LG_RETRAIN_TRAINING; i++) {
+			lg_retrain_tick(&r, &e);
+			usleep(10000);
+		}
+		CHECK_EQ(r.phase, LG_RETRAIN_IDLE);
+		CHECK_STR(last_result, "failed");
+		CHECK_STR_CONTAINS(last_detail, "device press-2: linegate-train: no output (log "
+				   "/nonexistent/retrain.log); a new drift retrains it after 600 s");
+		lg_retrain_drift(&r, &e, "press-2", 12, "psi");
+		CHECK_STR(last_result, "skipped");
+		CHECK_STR_CONTAINS(last_detail, "device press-2 (id 12): psi drift: its last retrain "
+				   "failed, held off for ");
+		CHECK_STR_CONTAINS(last_detail, "(cooldown_seconds 3600 after a retrain, 600 s after "
+				   "a failed one)");
+		for (i = 0; i < r.nrecent; i++)
+			if (!strcmp(r.recent[i].name, "press-2"))
+				break;
+		CHECK(i < r.nrecent);
+		if (i < r.nrecent) {
+			CHECK(r.recent[i].failed);
+			CHECK(r.recent[i].until >= t0 + 600 && r.recent[i].until <= time(NULL) + 600);
+			/* past it: the next drift starts a job (here the data plane refuses it) */
+			r.recent[i].until = time(NULL) - 1;
+		}
+		lg_retrain_drift(&r, &e, "press-2", 12, "psi");
+		CHECK_STR(last_result, "refused");
+	}
 	return lgt_done("retrain");
 }
