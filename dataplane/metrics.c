@@ -564,6 +564,20 @@ static void summary_of(struct lg_dp *dp, const struct snap *s, FILE *f)
 		if (s->reason[r])
 			fprintf(f, "linegate:   %-17s %11" PRIu64 "  %s\n", lg_reason_name(r),
 				s->reason[r], lg_reason_desc(r));
+	/* Half or more of the frames failed the UDP checksum, on a backend that checks it
+	 * itself: most often a capture taken on the sending host, or a veth, where checksum
+	 * offload leaves the checksum unfinished (trial X1, s26: every record refused, no
+	 * word of csum=off) */
+	if (s->reason[LG_DROP_BAD_CHECKSUM] &&
+	    2 * s->reason[LG_DROP_BAD_CHECKSUM] >= s->rx + s->be - s->reason[LG_DROP_NOT_OURS] &&
+	    dp->nworkers && dp->workers[0].ops &&
+	    (!strcmp(dp->workers[0].ops->name, "pcap") || !strcmp(dp->workers[0].ops->name, "afxdp")))
+		fprintf(f, "linegate: %" PRIu64 " of %" PRIu64 " frames to linegate's ports failed "
+			"their checksum: a capture taken on the sending host or a veth with checksum offload records "
+			"UDP checksums unfinished; if the frames are good, give the backend "
+			"csum=off (-b %s:...,csum=off; docs/replay.md)\n",
+			s->reason[LG_DROP_BAD_CHECKSUM], s->rx + s->be - s->reason[LG_DROP_NOT_OURS],
+			dp->workers[0].ops->name);
 	/* trial s18: a device's frames refused as over its rate, beside what its own
 	 * verified; a flood in its name shows as many refused, few verified */
 	for (size_t i = 0; i < s->ndev; i++)

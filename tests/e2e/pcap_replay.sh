@@ -230,6 +230,9 @@ elif mode == "offload":
         "windows": 0 if on else live["windows"], "scored": 0 if on else live["scored"],
     }
     counts(st, err, want, BACKEND)
+    # csum=on: the summary says what to do (trial X1, s26: no word of csum=off)
+    check("the summary's csum=off advice", "csum=off (-b pcap:...,csum=off" in open(err).read(),
+          on)
 sys.exit(0 if ok else 1)
 PY
 check() { python3 "$T/check.py" "$@" || lg_fail "$1 ${*: -1}: counters or lines differ (above)"; }
