@@ -794,6 +794,18 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	/* linegated says (and audits) why: "candidate ID is rejected, not pending" */
 	if (strcmp(jstr(cand, "state"), "pending"))
 		return approve_refused(sock, id, "not pending", 1);
+	/* made by the retrain, its evaluation rewritten since: figures not the trainer's */
+	if (!strcmp(jstr(cand, "origin"), "retrain, evaluation.json changed since")) {
+		fprintf(stderr, "linegatectl: candidate %s: its evaluation.json is not the one "
+			"linegated's retrain wrote (changed since): not approved (it stays "
+			"pending); reject it\n", id);
+		return approve_refused(sock, id, "its evaluation.json is not the one linegated's "
+				       "retrain wrote (changed since)", 1);
+	}
+	if (strcmp(jstr(cand, "origin"), "retrain"))
+		fprintf(stderr, "linegatectl: note: candidate %s was not made by linegated's "
+			"retrain (linegate-train by hand, or a folder written into candidates/): "
+			"its figures are what its evaluation.json says\n", id);
 	if (!dash || dash == id) {
 		fprintf(stderr, "linegatectl: a candidate id is NAME-TIME\n");
 		return 1;
@@ -901,11 +913,11 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			return print_result(resp, raw);
 		if (!(resp = reply_ok(resp)))
 			return 1;
-		bool altered = false;
+		bool altered = false, other = false, changed = false;
 
 		json_object_object_get_ex(resp, "candidates", &list);
-		printf("%-36s %-38s %-21s %16s %16s  %s\n", "candidate", "state", "created",
-		       "alarms*", "active's*", "reason");
+		printf("%-36s %-38s %-8s %-21s %16s %16s  %s\n", "candidate", "state", "made by",
+		       "created", "alarms*", "active's*", "reason");
 		for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 			json_object *e = json_object_array_get_idx(list, i), *ev;
 			double c, a;
@@ -921,7 +933,18 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 				 json_object_object_get_ex(e, "model_altered", &alt) &&
 					 json_object_get_boolean(alt) ? " (model.json ALTERED)" : "");
 			altered |= strchr(st, '(') != NULL;
-			printf("%-36s %-38s %-21s %15.3f%% ", jstr(e, "id"), st,
+			/* made by this linegated's retrain, its evaluation changed since, or not
+			 * made by it (trial X2, s26) */
+			const char *by = "retrain";
+
+			if (!strcmp(jstr(e, "origin"), "retrain, evaluation.json changed since")) {
+				changed = true;
+				by = "CHANGED";
+			} else if (strcmp(jstr(e, "origin"), "retrain")) {
+				other = true;
+				by = "other";
+			}
+			printf("%-36s %-38s %-8s %-21s %15.3f%% ", jstr(e, "id"), st, by,
 			       jstr(ev, "created"), 100 * c);
 			if (a >= 0)
 				printf("%15.3f%%", 100 * a);
@@ -940,6 +963,16 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			     "judged (its SHA-256 is not the evaluation's model_sha256): the figures "
 			     "are not its own, and approve refuses it; train the candidate again or "
 			     "reject it.");
+		if (changed)
+			puts("made by CHANGED: the candidate was made by this linegated's retrain, but its "
+			     "evaluation.json is not the one the trainer wrote: its figures are "
+			     "someone else's, and approve refuses it; reject it.");
+		if (other)
+			puts("made by other: linegated's retrain did not make these (linegate-train "
+			     "--candidate-dir by hand, or a folder written into candidates/): their "
+			     "figures are what their evaluation.json says, written by whoever can "
+			     "write the registry's candidates/ folder; approve one only if you know "
+			     "who made it and from what data.");
 		json_object_put(resp);
 		return 0;
 	}

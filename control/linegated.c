@@ -1709,6 +1709,15 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 				if (!strcmp(state, "pending") && !candidate_evaluated(path, ev))
 					json_object_object_add(e, "model_altered",
 							       json_object_new_boolean(1));
+				/* who made it: this linegated's retrain (its record in the state
+				 * folder), or not (trial X2, s26: a hand-written folder with a
+				 * forged evaluation.json listed like the retrain's) */
+				snprintf(path, sizeof(path), "%s/evaluation.json", dir);
+				json_object_object_add(
+					e, "origin",
+					json_object_new_string(lg_cand_origin_names[lg_retrain_origin(
+						d->state_dir, names[i]->d_name, path)]));
+				snprintf(path, sizeof(path), "%s/model.json", dir);
 				json_object_object_add(e, "evaluation", ev);
 				json_object_array_add(list, e);
 			}
@@ -1735,14 +1744,19 @@ static int candidate_ref_holds(const struct daemon *d, const char *dir, const ch
 	uint8_t h[32];
 	size_t len;
 	int ret = -EPERM;
+	bool changed;
 
 	snprintf(path, sizeof(path), "%s/evaluation.json", dir);
 	ev = json_object_from_file(path);
 	want = ev ? get_str_field(ev, "model_sha256") : NULL;
+	changed = lg_retrain_origin(d->state_dir, id, path) == LG_CAND_RETRAIN_CHANGED;
 	snprintf(path, sizeof(path), "%s/model.json", dir);
 	if (!want || strlen(want) != 64) {
 		snprintf(err, errlen, "candidate %s has no evaluation with a model_sha256: not "
 			 "approved (it stays pending)", id);
+	} else if (changed) {
+		snprintf(err, errlen, "candidate %s: its evaluation.json is not the one linegated's "
+			 "retrain wrote (changed since): not approved (it stays pending)", id);
 	} else if (!candidate_evaluated(path, ev)) {
 		snprintf(err, errlen, "candidate %s's model.json is not the model that was "
 			 "evaluated: not approved (it stays pending)", id);

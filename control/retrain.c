@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 extern char **environ;
 
 #define REC_PREFIX "drift"
@@ -647,6 +649,75 @@ static void fa_text(json_object *o, char *out, size_t len)
 			 (long long)json_object_get_int64(k), (long long)json_object_get_int64(n));
 }
 
+const char *const lg_cand_origin_names[] = {
+	[LG_CAND_RETRAIN] = "retrain",
+	[LG_CAND_RETRAIN_CHANGED] = "retrain, evaluation.json changed since",
+	[LG_CAND_OTHER] = "not this linegated's retrain",
+};
+
+/* The SHA-256 of the file at path, in hex: 0, or -errno. */
+static int file_sha256(const char *path, char hex[65])
+{
+	crypto_hash_sha256_state st;
+	uint8_t buf[65536], h[crypto_hash_sha256_BYTES];
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	crypto_hash_sha256_init(&st);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		crypto_hash_sha256_update(&st, buf, n);
+	if (ferror(f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	crypto_hash_sha256_final(&st, h);
+	sodium_bin2hex(hex, 65, h, sizeof(h));
+	return 0;
+}
+
+enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path)
+{
+	char path[PATH_MAX], want[80] = "", got[65];
+	FILE *f;
+
+	if (!log_dir || strchr(id, '/') || id[0] == '.')
+		return LG_CAND_OTHER;
+	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR "/%s", log_dir, id);
+	f = fopen(path, "r");
+	if (!f)
+		return LG_CAND_OTHER;
+	if (!fgets(want, sizeof(want), f))
+		want[0] = '\0';
+	fclose(f);
+	want[strcspn(want, "\n")] = '\0';
+	if (file_sha256(eval_path, got) || strcmp(got, want))
+		return LG_CAND_RETRAIN_CHANGED;
+	return LG_CAND_RETRAIN;
+}
+
+/* Candidate id was made by this retrain: its evaluation.json's digest, kept in the state
+ * folder (0700: linegated's own), for lg_retrain_origin(). */
+static void record_made(const struct lg_retrain_env *e, const char *id, const char *eval_path)
+{
+	char path[PATH_MAX], hex[65];
+	FILE *f;
+
+	if (!e->log_dir || file_sha256(eval_path, hex))
+		return;
+	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR, e->log_dir);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return;
+	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR "/%s", e->log_dir, id);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "%s\n", hex);
+	fclose(f);
+}
+
 static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, int status)
 {
 	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[96] = "?";
@@ -668,6 +739,8 @@ static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, 
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s/evaluation.json", e->candidates, id);
+	if (!strchr(id, '/') && id[0] != '.') /* a folder name of candidates/ */
+		record_made(e, id, path);
 	ev = json_object_from_file(path);
 	if (ev && json_object_object_get_ex(ev, "candidate", &o))
 		fa_text(o, cand, sizeof(cand));

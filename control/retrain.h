@@ -85,6 +85,22 @@ struct lg_retrain {
 	unsigned nwaiting;
 };
 
+/*
+ * Where a candidate came from (trial X2, s26: a folder written by hand into candidates/, its
+ * evaluation.json forged, was listed and approvable like one of the retrain's). A candidate
+ * the retrain made is recorded in LOG_DIR/candidates-made/ID: the SHA-256 of its
+ * evaluation.json as the trainer wrote it.
+ */
+#define LG_RETRAIN_MADE_DIR "candidates-made"
+enum lg_cand_origin {
+	LG_CAND_RETRAIN,        /* made by this linegated's retrain, evaluation.json as written */
+	LG_CAND_RETRAIN_CHANGED, /* made by it, but its evaluation.json changed since */
+	LG_CAND_OTHER,          /* not made by it: linegate-train by hand, or written there */
+};
+/* The origin of candidate id whose evaluation is eval_path, by log_dir's record (NULL: none). */
+enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path);
+extern const char *const lg_cand_origin_names[];
+
 /* A drift monitor (method) of device name/id started. */
 void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,
 		      uint32_t id, const char *method);

@@ -50,6 +50,15 @@ C2=$(train_candidate "manual")
 CTL models candidates > "$T/list.out" || lg_fail "models candidates"
 grep -q "^$C1 *pending .*drift on press-1-vib" "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
 grep -q "^$C2 *pending " "$T/list.out" || lg_fail "list: $(cat "$T/list.out")"
+# made by linegate-train by hand, not by linegated's retrain: said in the list, the JSON and
+# at approval (trial X2, s26: a hand-written folder listed like the retrain's)
+grep -q "^$C1 *pending *other " "$T/list.out" && grep -q "^made by other: linegated's retrain did not make these" \
+	"$T/list.out" || lg_fail "list: no 'made by other': $(cat "$T/list.out")"
+CTL -r models candidates | python3 -c "
+import json, sys
+c = {e['id']: e for e in json.load(sys.stdin)['candidates']}
+assert c['$C1']['origin'] == \"not this linegated's retrain\", c['$C1']
+" || lg_fail "origin in the JSON"
 # what the rates are: alarms on windows taken as healthy, not false alarms (issue 8 trial)
 grep -q "^\* alarms per held-back window of the candidate's recording.*Approve only a change known to be benign" \
 	"$T/list.out" || lg_fail "list: no footnote: $(cat "$T/list.out")"
@@ -173,7 +182,9 @@ for bogus in knnbase@1 line@nothere; do
 done
 
 # Approve C1: signed, registered, in the shadow; the active model does not change.
-CTL models approve "$C1" --key "$KEY" > "$T/approve.out" || lg_fail "approve"
+CTL models approve "$C1" --key "$KEY" > "$T/approve.out" 2> "$T/approve.err" || lg_fail "approve"
+grep -q "^linegatectl: note: candidate $C1 was not made by linegated's retrain" "$T/approve.err" ||
+	lg_fail "approve said nothing of where $C1 came from: $(cat "$T/approve.err")"
 REF="line@${C1##*-}"
 grep -q "in the registry as $REF and scoring in the shadow" "$T/approve.out" ||
 	lg_fail "approve: $(cat "$T/approve.out")"

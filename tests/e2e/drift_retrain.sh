@@ -192,6 +192,23 @@ PY
 # Nothing was swapped by itself; a person approves it into the shadow.
 grep -q '"shadow_model":""' "$T/status.json" || grep -vq shadow_model "$T/status.json" ||
 	lg_fail "a shadow model before any approval: $(cat "$T/status.json")"
+# Made by the retrain: listed so; its evaluation.json rewritten (better figures) is listed
+# CHANGED and approve refuses it (trial X2, s26: a forged evaluation was approvable).
+CTL_D() { "$LG_BIN_CTL" --socket "$T/d.sock" "$@"; }
+CTL_D models candidates | grep -q "^$cand *pending *retrain " ||
+	lg_fail "the retrain's candidate not listed as made by it: $(CTL_D models candidates)"
+EVAL="$T/reg/candidates/$cand/evaluation.json"
+cp "$EVAL" "$T/eval.orig"
+python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); e["candidate"]["rate"] = 0
+json.dump(e, open(sys.argv[1], "w"))' "$EVAL" || lg_fail "could not rewrite $EVAL"
+CTL_D models candidates > "$T/forged.list"
+grep -q "^$cand *pending *CHANGED " "$T/forged.list" && grep -q "^made by CHANGED: " "$T/forged.list" ||
+	lg_fail "a rewritten evaluation not listed CHANGED: $(cat "$T/forged.list")"
+rc=0
+CTL_D models approve "$cand" --key "$T/sign.key" > "$T/forged.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "its evaluation.json is not the one linegated's retrain wrote" "$T/forged.out" ||
+	lg_fail "a rewritten evaluation approved: status $rc: $(cat "$T/forged.out")"
+cp "$T/eval.orig" "$EVAL"
 rc=0
 "$LG_BIN_CTL" --socket "$T/d.sock" models approve "$cand" --key "$T/sign.key" \
 	> "$T/approve.out" 2>&1 || rc=$?
