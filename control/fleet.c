@@ -331,8 +331,11 @@ static const char *failed_why(natsStatus s, char *buf, size_t len)
 		snprintf(buf, len, "the NATS server refused: %s", server_said);
 	else
 		snprintf(buf, len, "%s%s", natsStatus_GetText(s),
-			 s == NATS_TIMEOUT ? " (no answer: check the credentials' permissions "
-			 "for this plant and line)" : "");
+			 s == NATS_TIMEOUT ? " (no answer, and no refusal from the server: a "
+			 "JetStream cluster without a leader for it, with a node down or one that "
+			 "just restarted and is catching up (retry in a few seconds; a cluster needs "
+			 "most of its nodes up), or credentials whose permissions do not reach this "
+			 "plant and line)" : "");
 	return buf;
 }
 
