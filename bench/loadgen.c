@@ -58,7 +58,8 @@ static const char usage[] =
 	"\n"
 	"Options:\n"
 	"  -p, --policy FILE        policy YAML with the enrolled devices (required)\n"
-	"  -t, --target ADDR[:PORT] where linegate listens (port default: the policy's)\n"
+	"  -t, --target ADDR[:PORT] where linegate listens (port default: the policy's); with\n"
+	"                           --pcap the frames' destination (default 127.0.0.1)\n"
 	"  -S, --source ADDR        bind the enrolled devices' socket to this address\n"
 	"  -d, --devices N          simulate the first N enrolled devices (default: all)\n"
 	"  -n, --frames N           frames per device (default 100)\n"
@@ -2385,8 +2386,13 @@ int main(int argc, char **argv)
 		default: return 2; /* getopt_long() said why */
 		}
 	}
+	/* Into a pcap file, -t is only the frames' destination address (trial X2, s26: the
+	 * docs said --pcap replaces the target, and it was required all the same) */
+	if (o.pcap && !o.target)
+		o.target = "127.0.0.1";
 	if (!o.policy || !o.target) {
-		fprintf(stderr, "linegate-loadgen: --policy and --target are required (see --help)\n");
+		fprintf(stderr, "linegate-loadgen: --policy and --target are required (--target: "
+			"not with --pcap; see --help)\n");
 		return 2;
 	}
 	/* The largest frame the layouts give must fit in one LGF frame: every combination of a

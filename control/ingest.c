@@ -25,6 +25,9 @@
 
 #include <openssl/evp.h>
 #include <sndfile.h>
+#ifdef LG_HAVE_PCAP
+#include <pcap/pcap.h>
+#endif
 
 #define MAX_FILE_BYTES (4ull << 30)
 #define LG_BURST_INGEST 64
@@ -62,6 +65,30 @@ int lg_ingest_is_capture(const char *path)
 	const char *ext = ext_of(path);
 
 	return !strcasecmp(ext, "pcap") || !strcasecmp(ext, "pcapng") || !strcasecmp(ext, "cap");
+}
+
+int lg_ingest_capture_start(const char *path, uint64_t *ns)
+{
+#ifdef LG_HAVE_PCAP
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO,
+							    errbuf);
+	int rc;
+
+	if (!p)
+		return -1;
+	rc = pcap_next_ex(p, &h, &data);
+	if (rc == 1)
+		*ns = (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec;
+	pcap_close(p);
+	return rc == 1 ? 0 : -1;
+#else
+	(void)path;
+	(void)ns;
+	return -1;
+#endif
 }
 
 void lg_ingest_stem(const char *path, char *out, size_t len)

@@ -2553,11 +2553,15 @@ static int train_files(struct file_conf *fc)
 		}
 		if (!fc->pooled && r->ntrain + r->ncal + r->nchk < fc->min_windows) {
 			fprintf(stderr, "linegate-train: %s: %zu healthy windows of %u samples "
-				"(%.0f s of %.0f s recorded); at least %u are needed: record longer, "
-				"or give --pooled or --min-windows\n", r->dev->name,
+				"(%.1f s of %.1f s read); at least %u are needed: %s, or give "
+				"--pooled or --min-windows\n", r->dev->name,
 				r->ntrain + r->ncal + r->nchk, r->window,
 				(double)(r->ntrain + r->ncal + r->nchk) * r->w.dur,
-				lg_ingest_seconds(r->dev), fc->min_windows);
+				lg_ingest_seconds(r->dev), fc->min_windows,
+				in.st.out_of_order ? "frames out of order were left out (the pcap "
+				"line above: captures of one device whose sequence numbers overlap, "
+				"such as one recording given twice); give each stream once" :
+				"record longer");
 			goto out;
 		}
 	}

@@ -225,16 +225,11 @@ enum lg_reason lg_order_slow(struct lg_worker *w, const struct lg_gen *g, struct
 	case LG_ORDER_LATE:
 		return LG_DROP_LATE;
 	case LG_ORDER_AHEAD:
-		/* Not held when it is a replay window or more ahead: the frames of the gap before
-		 * it would be below the window, too old, once it goes on, so it goes on now, and
-		 * they are too old whenever they come (trial X1, s26: 2^64 - 1 after 300, then
-		 * 301.. in the same burst, were taken in order while it waited, refused as too
-		 * old a burst later: the verdict hung on the pace). */
-		if (hold && (!o->next || seq - o->next < LG_REPLAY_WINDOW) &&
+		if (hold && lg_order_may_hold(o, seq, w->dp->one_path_lgf) &&
 		    lg_order_hold(w, g, o, seq, pkt, hold_ns, w->dp->one_path_lgf))
 			return LG_HELD;
-		/* Never held (--reorder-hold 0), too far ahead, or no room for it: the gap before
-		 * it is lost now. */
+		/* Never held (--reorder-hold 0), too far ahead, a first frame on one path, or no
+		 * room for it: the gap before it is lost now. */
 		break;
 	case LG_ORDER_IN:
 		/* the sequence's first frame while later ones wait: they were overtaken */

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include <linegate/backend.h>
+#include <linegate/replay.h>
 
 #define LG_REORDER_SLOTS 256	/* frames a worker holds at most */
 #define LG_REORDER_MAX 9216	/* bytes of payload a held frame may have (LG_HANDOFF_MAX) */
@@ -82,6 +83,23 @@ static inline enum lg_order lg_order_check(const struct lg_seq_order *o, uint64_
 	if (!o->next)
 		return seq == 1 || !hold ? LG_ORDER_IN : LG_ORDER_AHEAD;
 	return seq < o->next ? LG_ORDER_LATE : LG_ORDER_AHEAD;
+}
+
+/*
+ * Whether a frame ahead (LG_ORDER_AHEAD) may be held, or goes on at once with the gap
+ * before it lost. Not when it is a replay window or more ahead: the frames of that gap would
+ * be below the window behind it, too old, so they are too old whenever they come (trial X1,
+ * s26: 2^64 - 1 after 300, then 301.. in the same burst, were taken in order while it
+ * waited, refused a burst later). Not a device's first frame (no sequence yet) on one path
+ * (one_path): no earlier frame can come by another path, and how far ahead it is cannot be
+ * told (trial X3, s27: 2^64 - 1 then 1..16 as a device's first frames, admitted or refused
+ * by the pace, against architecture.md "The start").
+ */
+static inline bool lg_order_may_hold(const struct lg_seq_order *o, uint64_t seq, bool one_path)
+{
+	if (!o->next)
+		return !one_path;
+	return seq - o->next < LG_REPLAY_WINDOW;
 }
 
 /* seq (LG_ORDER_IN, or ahead with the gap before it given up) goes into the window: the

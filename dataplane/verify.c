@@ -727,7 +727,8 @@ static enum lg_reason handle_uadp(struct lg_worker *w, const struct lg_gen *g,
 				rr = LG_DROP_LATE;
 				goto refused;
 			}
-			if (k == LG_ORDER_AHEAD && ahead < 0)
+			if (k == LG_ORDER_AHEAD && ahead < 0 &&
+			    lg_order_may_hold(&hit[i].s->order, hit[i].seq, w->dp->one_path_uadp))
 				ahead = (int)i;
 		}
 		if (ahead >= 0 && hold &&

@@ -179,6 +179,10 @@ void lg_ingest_stem(const char *path, char *out, size_t len);
 /* Whether lg_ingest_file() reads path as a capture (.pcap, .pcapng, .cap, any case; a
  * recording still being written, NAME.pcapng.part). */
 int lg_ingest_is_capture(const char *path);
+/* A capture's first record's time (ns since the epoch) in *ns: 0, or -1 when it cannot be
+ * read (no libpcap in this build, not a capture, an empty one): for reading the files of
+ * a recording in time order whatever their names (lifecycle.c). */
+int lg_ingest_capture_start(const char *path, uint64_t *ns);
 /* SHA-256 over every device's name, rate, channels and samples in order, as 64 hex
  * digits: the training data digest a model records. */
 int lg_ingest_digest(const struct lg_ingest *in, char hex[65]);

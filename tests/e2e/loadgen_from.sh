@@ -164,6 +164,24 @@ grep -q "ka.pcap: device l2s5-d003: .* 40.0 s in 2 segment(s)$" "$T/ka_train.out
 	lg_fail "l2s5-d003 (a NaN row) is not two segments: $(grep -E 'segment|gaps' "$T/ka_train.out")"
 echo "linegate-train: ka.pcap at --pace 2 read as the data plane follows it (1 gap, the NaN row's)"
 
+# A recording in two captures whose names sort against their times: read in time order, one
+# stream, nothing out of order (trial X3, s27: rec/*.pcapng after a prefix change lost 70%)
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 10.77.0.1 --from "$L/wav/l2s5-d000.wav" --pace 100 \
+	--pcap "$T/z-first.pcap" -q || lg_fail "z-first.pcap"
+"$LG_BIN_GEN" -p "$L/policy.yaml" -t 10.77.0.1 --from "$L/wav/l2s5-d000.wav" --pace 100 \
+	--first-seq 5001 --pcap "$T/a-second.pcap" -q || lg_fail "a-second.pcap"
+"$TRAIN" --policy "$L/policy.yaml" --from "$T/a-second.pcap" --from "$T/z-first.pcap" \
+	--healthy-before 1000 -o "$T/two.json" > "$T/two.out" 2>&1 || lg_fail "two captures: $(cat "$T/two.out")"
+grep -q "captures read in the order of their first frames' times, not as given (2 moved): $T/z-first.pcap, $T/a-second.pcap$" "$T/two.out" &&
+	grep -q " 0 out of order, 0 gaps," "$T/two.out" ||
+	lg_fail "two captures out of name order: $(grep -E 'captures|segment|order' "$T/two.out")"
+echo "linegate-train: two captures named against their times, read in time order, one stream"
+
+# Into a pcap, no --target needed (trial X2, s26: it was required)
+"$LG_BIN_GEN" -p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" --pace 0 --pcap "$T/not.pcap" -q ||
+	lg_fail "--pcap without --target"
+[ -s "$T/not.pcap" ] || lg_fail "--pcap without --target wrote nothing"
+
 # 2. Refused, each with its reason.
 sed 's/^    name: l2s5-d000$/&\n    sample_rate: 8000/' "$L/policy.yaml" > "$L/rate.yaml"
 grep -q "sample_rate: 8000" "$L/rate.yaml" || lg_fail "could not write rate.yaml"
