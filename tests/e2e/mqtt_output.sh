@@ -149,15 +149,22 @@ PY
 # per kind (issue 12, re-check trial 12: only a total was said), in --stats-out and on the
 # exit line. Per kind: delivered + abandoned + dropped = produced (the JSON lines), and what
 # was delivered is what the subscriber got.
-mosquitto_sub -h 127.0.0.1 -p $PORT -t 'lgtest/#' -q 1 -v > "$T/sub3.txt" 2>&1 &
-SUB=$!
-LG_PIDS="$LG_PIDS $SUB"
-sleep 0.3
-"$LG_BIN_DP" -p "$T/policy.yaml" -B 127.0.0.1 -c "$T/dp3.sock" -s "$T/stats3.json" \
-	-o "$T/out3.jsonl" 2> "$T/dp3.err" &
-DP=$!
-LG_PIDS="$LG_PIDS $DP"
-lg_wait_for 5 test -S "$T/dp3.sock" || lg_fail "linegate did not start a third time"
+# run N POLICY TOPIC...: a subscriber to the TOPICs (sub$N.txt), then linegate (dp$N.*)
+run() {
+	local n=$1 pol=$2 t subs=()
+	shift 2
+	for t in "$@"; do subs+=(-t "$t"); done
+	mosquitto_sub -h 127.0.0.1 -p $PORT "${subs[@]}" -q 1 -v > "$T/sub$n.txt" 2>&1 &
+	SUB=$!
+	LG_PIDS="$LG_PIDS $SUB"
+	sleep 0.3
+	"$LG_BIN_DP" -p "$pol" -B 127.0.0.1 -c "$T/dp$n.sock" -s "$T/stats$n.json" \
+		-o "$T/out$n.jsonl" 2> "$T/dp$n.err" &
+	DP=$!
+	LG_PIDS="$LG_PIDS $DP"
+	lg_wait_for 5 test -S "$T/dp$n.sock" || lg_fail "linegate did not start (run $n): $(cat "$T/dp$n.err")"
+}
+run 3 "$T/policy.yaml" 'lgtest/#'
 connected3() {
 	python3 - "$T/dp3.sock" <<'PY'
 import sys, lgsock
@@ -226,16 +233,7 @@ if [ "$(id -u)" = 0 ]; then
 	sed -e "s#^devices:#recording:\n  dir: $T/small\n  min_free_bytes: 0\n  enabled: true\ndevices:#" \
 		"$T/policy.yaml" > "$T/policy4.yaml"
 	grep -q "^  dir: $T/small" "$T/policy4.yaml" || lg_fail "could not write policy4.yaml"
-	mosquitto_sub -h 127.0.0.1 -p $PORT -t 'lgtest/line1/events' -t 'lgtest/line1/events/#' \
-		-q 1 -v > "$T/sub4.txt" 2>&1 &
-	SUB=$!
-	LG_PIDS="$LG_PIDS $SUB"
-	sleep 0.3
-	"$LG_BIN_DP" -p "$T/policy4.yaml" -B 127.0.0.1 -c "$T/dp4.sock" -s "$T/stats4.json" \
-		-o "$T/out4.jsonl" 2> "$T/dp4.err" &
-	DP=$!
-	LG_PIDS="$LG_PIDS $DP"
-	lg_wait_for 5 test -S "$T/dp4.sock" || lg_fail "linegate did not start a fourth time: $(cat "$T/dp4.err")"
+	run 4 "$T/policy4.yaml" 'lgtest/line1/events' 'lgtest/line1/events/#'
 	"$LG_BIN_GEN" -p "$T/policy4.yaml" -t 127.0.0.1:$((PORT + 1)) -S 127.0.0.1 -n 300 -r 4000 -q \
 		--first-seq 1001
 	lg_wait_for 10 grep -q recording_stopped "$T/sub4.txt" ||

@@ -432,6 +432,18 @@ static uint64_t ts_pause(unsigned k, unsigned count) /* steady, then stopped for
 	return 1000000000ull + (uint64_t)k * count * 1000000ull + (k < 10 ? 0 : 3000000000ull);
 }
 
+/* nframes frames of 64 samples written to path the way way says, and read into in (fresh). */
+static void read_way(struct lg_ingest *in, const struct lgf_way *way, unsigned nframes,
+		     const char *path, const struct lg_ingest_opts *o)
+{
+	char err[1024];
+
+	lgf_way = way;
+	lgf_pcap(path, nframes, 64, ~0u, 0);
+	memset(in, 0, sizeof(*in));
+	CHECK_EQ(lg_ingest_file(in, path, o, err, sizeof(err)), 0);
+}
+
 /*
  * A capture is cut into runs of consecutive samples by the data plane's rule
  * (<linegate/follow.h>): a sequence gap or a steady clock's pause; not stamps closer than
@@ -448,19 +460,13 @@ static void test_follow(void)
 	struct lg_ingest in;
 	char err[1024];
 
-	lgf_way = &fast;
-	lgf_pcap(a, 20, 64, ~0u, 0);
-	memset(&in, 0, sizeof(in));
-	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	read_way(&in, &fast, 20, a, &o);
 	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
 	CHECK_EQ(in.ndev ? in.dev[0].seg[0].n : 0, 1280);
 	CHECK_EQ(in.st.gaps, 0);
 	lg_ingest_free(&in);
 
-	lgf_way = &lost;
-	lgf_pcap(a, 20, 64, ~0u, 0);
-	memset(&in, 0, sizeof(in));
-	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	read_way(&in, &lost, 20, a, &o);
 	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
 	if (in.ndev && in.dev[0].nseg == 2) {
 		CHECK_EQ(in.dev[0].seg[0].n, 640);
@@ -475,29 +481,20 @@ static void test_follow(void)
 	{
 		static const struct lgf_way lost_fast = { seq_lost10, ts_fast, NULL };
 
-		lgf_way = &lost_fast;
-		lgf_pcap(a, 20, 64, ~0u, 0);
-		memset(&in, 0, sizeof(in));
-		CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+		read_way(&in, &lost_fast, 20, a, &o);
 		CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
 		CHECK_NEAR(in.ndev && in.dev[0].nseg == 2 ? in.dev[0].seg[1].t0 : 0, 0.704, 1e-9);
 		lg_ingest_free(&in);
 	}
 
-	lgf_way = &hb;
-	lgf_pcap(a, 21, 64, ~0u, 0);
-	memset(&in, 0, sizeof(in));
-	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	read_way(&in, &hb, 21, a, &o);
 	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 1);
 	CHECK_EQ(in.ndev ? in.dev[0].seg[0].n : 0, 14 * 64);
 	CHECK_EQ(in.st.frames, 14);
 	CHECK_EQ(in.st.gaps, 0);
 	lg_ingest_free(&in);
 
-	lgf_way = &pause;
-	lgf_pcap(a, 20, 64, ~0u, 0);
-	memset(&in, 0, sizeof(in));
-	CHECK_EQ(lg_ingest_file(&in, a, &o, err, sizeof(err)), 0);
+	read_way(&in, &pause, 20, a, &o);
 	CHECK_EQ(in.ndev ? in.dev[0].nseg : 0, 2);
 	CHECK_NEAR(in.ndev && in.dev[0].nseg == 2 ? in.dev[0].seg[1].t0 : 0, 3.640, 1e-9);
 	CHECK_EQ(in.st.gaps, 1);
