@@ -290,6 +290,11 @@ void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double 
 	half = z * sqrt(p * (1 - p) / (double)n + z * z / (4.0 * (double)n * (double)n)) / den;
 	*lo = mid - half < 0 ? 0 : mid - half;
 	*hi = mid + half > 1 ? 1 : mid + half;
+	/* exactly, where rounding left 3.5e-18 (trial X2, s26: "rate_lo": 3.47e-18) */
+	if (!k)
+		*lo = 0;
+	if (k == n)
+		*hi = 1;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -315,7 +320,7 @@ void lg_cluster95(const unsigned long long *k, const unsigned long long *n, size
 {
 	enum { B = 2000 };
 	unsigned long long K = 0, N = 0;
-	double *r = m > 1 ? malloc(sizeof(double) * B) : NULL;
+	double *r = m >= LG_CLUSTER_MIN ? malloc(sizeof(double) * B) : NULL;
 	uint64_t seed = 0x6c696e6567617465ull; /* "linegate" */
 	size_t b = 0;
 

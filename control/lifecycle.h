@@ -112,8 +112,11 @@ void lg_wilson95(unsigned long long k, unsigned long long n, double *lo, double 
  * most of them), where lg_wilson95() of the sums, which takes every window as independent,
  * is too narrow: the 2.5% and 97.5% quantiles of 2000 resamples of the m groups with
  * replacement (a fixed seed: the same counts give the same interval), widened to the
- * Wilson interval where that is wider. m < 2: the Wilson interval.
+ * Wilson interval where that is wider. m < LG_CLUSTER_MIN: the Wilson interval (trial X2,
+ * s26: two devices, all 73 alarms in one, resampled to a lower end of 0%: a resample of
+ * two groups is one of four draws).
  */
+#define LG_CLUSTER_MIN 5
 void lg_cluster95(const unsigned long long *k, const unsigned long long *n, size_t m,
 		  double *lo, double *hi);
 

@@ -976,6 +976,13 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 		json_object_put(resp);
 		return 0;
 	}
+	if (!strcmp(sub, "approve") && argc == 2) {
+		fprintf(stderr, "linegatectl: models approve %s needs --key KEY: the secret signing "
+			"key of the person who approves it (linegatectl keygen PREFIX writes "
+			"PREFIX.key; its PREFIX.pub must be in the policy's models.trusted_keys)\n",
+			argv[1]);
+		return 2;
+	}
 	if (argc < 2 || (strcmp(sub, "show") && strcmp(sub, "approve") && strcmp(sub, "reject")) ||
 	    (!strcmp(sub, "approve") ? argc != 4 || strcmp(argv[2], "--key") : argc != 2)) {
 		fprintf(stderr, "linegatectl: models candidates | show ID | approve ID --key KEY | "

@@ -315,6 +315,10 @@ int lg_quality_files(const struct lg_quality_files *qc)
 			       "average (latency %u)\n", "", k->late, k->late_w / k->late,
 			       qc->latency);
 	}
+	if (in.ndev < LG_CLUSTER_MIN)
+		printf("note: the false alarms' interval takes every window as independent with "
+		       "%zu device(s) (it resamples the devices from %d on): too narrow when "
+		       "alarms come in runs\n", in.ndev, LG_CLUSTER_MIN);
 	printf("healthy windows %llu, false alarms %llu (%.4f%%, 95%% interval %.4f%% to %.4f%%)\n",
 	       hw, fa, hw ? 100.0 * (double)fa / (double)hw : 0.0, 100 * lo, 100 * hi);
 	if (dropouts)

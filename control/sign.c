@@ -90,16 +90,28 @@ int lg_sign_read_secret(const char *path, uint8_t sk[LG_SIGN_SK_LEN], char *err,
 		snprintf(err, errlen, "%s is not a regular file", path);
 		return -EINVAL;
 	}
+	/* What it is first: a public key (PREFIX.pub, world-readable by nature) given for the
+	 * secret one got chmod advice (trial X2, s26) */
+	ret = lg_hex_read_file(path, sk, LG_SIGN_SK_LEN);
+	if (ret) {
+		uint8_t pk[LG_SIGN_PK_LEN];
+
+		if (!lg_hex_read_file(path, pk, LG_SIGN_PK_LEN))
+			snprintf(err, errlen, "%s is a public key (PREFIX.pub), not the secret key: "
+				 "give PREFIX.key, which linegatectl keygen PREFIX wrote beside it",
+				 path);
+		else
+			snprintf(err, errlen, "%s: not a secret key file (linegatectl keygen PREFIX "
+				 "writes PREFIX.key)", path);
+		return ret;
+	}
 	if (st.st_mode & 077) {
+		sodium_memzero(sk, LG_SIGN_SK_LEN);
 		snprintf(err, errlen, "%s has mode %04o: a signing key must be readable by its "
 			 "owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
 		return -EPERM;
 	}
-	ret = lg_hex_read_file(path, sk, LG_SIGN_SK_LEN);
-	if (ret)
-		snprintf(err, errlen, "%s: not a secret key file (linegatectl keygen PREFIX "
-			 "writes PREFIX.key)", path);
-	return ret;
+	return 0;
 }
 
 int lg_hex_write_file(const char *path, const uint8_t *buf, size_t len, int mode)

@@ -2751,9 +2751,11 @@ static int train_files(struct file_conf *fc)
 		printf("note: the held-back windows (calibration and check blocks) are judged by "
 		       "cross-fitting: the threshold fitted on the calibration blocks judges the "
 		       "check blocks and the other way round; the model's threshold is fitted on "
-		       "both%s; the interval resamples the %zu devices\n",
+		       "both%s; %s %zu devices\n",
 		       fc->has_g ? " (g the base model's, the medians and q90s the device's)" : "",
-		       ncv);
+		       ncv >= LG_CLUSTER_MIN ? "the interval resamples the" :
+		       "the interval takes every window as independent (too narrow when alarms "
+		       "come in runs; it resamples the devices from " "5 on), of the", ncv);
 	} else {
 		lg_wilson95(fa, fan, &lo, &hi);
 	}

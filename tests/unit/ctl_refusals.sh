@@ -34,4 +34,8 @@ done
 grep -q -- "--rate takes a whole number from 0 to 4294967295, not '<hidden>'" <(
 	"$LG_BUILD/control/linegatectl" -s "$T/none.sock" devices enroll --id 1 --name x \
 		--source 10.0.0.1 --rate $KEY 2>&1) || { echo "FAIL: --rate message"; exit 1; }
+# models approve without --key says what key it wants (trial X2, s26: only the usage line)
+rc=0; "$LG_BUILD/control/linegatectl" -s "$T/none.sock" models approve line-1 2> "$T/err" || rc=$?
+[ $rc = 2 ] && grep -q "models approve line-1 needs --key KEY: the secret signing key" "$T/err" ||
+	{ echo "FAIL: approve without --key: exit $rc, $(cat "$T/err")"; exit 1; }
 echo "PASS: $(cat "$T/err")"

@@ -74,6 +74,19 @@ static void test_cluster95(void)
 	lg_cluster95(k + 3, n, 1, &lo, &hi);
 	lg_wilson95(20, 1000, &wlo, &whi);
 	CHECK(lo == wlo && hi == whi);
+	/* fewer than LG_CLUSTER_MIN groups: Wilson's of the sums, not a resample of two (trial
+	 * X2, s26: 73 alarms in one of two devices gave a lower end of 0%) */
+	k[3] = 0;
+	k[0] = 73;
+	lg_cluster95(k, n, 2, &lo, &hi);
+	lg_wilson95(73, 2000, &wlo, &whi);
+	CHECK(lo == wlo && hi == whi && lo > 0.02);
+	/* no alarm: exactly 0 below (rounding left 3.5e-18), z^2 / (n + z^2) above */
+	lg_wilson95(0, 322, &wlo, &whi);
+	CHECK(wlo == 0);
+	CHECK_NEAR(whi, 3.841458820694124 / (322 + 3.841458820694124), 1e-12);
+	lg_wilson95(5, 5, &wlo, &whi);
+	CHECK(whi == 1);
 }
 
 int main(int argc, char **argv)

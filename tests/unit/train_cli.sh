@@ -245,6 +245,11 @@ chmod 600 "$dir/bad.key"
 "$train" -m 2 -n 50 --sign-key "$dir/bad.key" -o "$dir/bad.json" 2> "$dir/bad.err"
 [ $? -eq 1 ] && grep -q "not a secret key file" "$dir/bad.err" && [ ! -e "$dir/bad.json.sig" ] ||
 	fail "simulation with a bad key: $(cat "$dir/bad.err")"
+# a public key given for the secret one is named as such, not sent to chmod (trial X2, s26)
+cp "$src/control/defaults/demo-signing.pub" "$dir/pub.key" && chmod 644 "$dir/pub.key"
+"$train" -m 2 -n 50 --sign-key "$dir/pub.key" -o "$dir/pub.json" 2> "$dir/pub.err"
+[ $? -eq 1 ] && grep -q "pub.key is a public key (PREFIX.pub), not the secret key" "$dir/pub.err" &&
+	! grep -q chmod "$dir/pub.err" || fail "a public key as --sign-key: $(cat "$dir/pub.err")"
 # a signing key others can read is refused, as a device key file is (a trial: it signed)
 cp "$dir/sign.key" "$dir/open.key" && chmod 644 "$dir/open.key"
 "$train" -m 2 -n 50 --sign-key "$dir/open.key" -o "$dir/open.json" 2> "$dir/open.err"
