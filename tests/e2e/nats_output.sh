@@ -391,4 +391,34 @@ lg_wait_for 30 lg_dp_holds "$T/run9.sock" 's["nats"]["outbox"]["records"] == 0' 
 stop_dp run9
 STREAM=LGNOSTREAM PREFIX=lgnostream
 check run9 || lg_fail "run 9: the stream does not hold the records once each"
+
+# 10. The line server's own event, no device's: a recording a full disk stops reaches the
+#     stream on <prefix>.<plant>.<line>.event (trial X2, s26: only the JSON lines had it).
+if [ "$(id -u)" = 0 ]; then
+	mkdir "$T/small"
+	mount -t tmpfs -o size=128k tmpfs "$T/small" || lg_fail "cannot mount a tmpfs"
+	trap 'umount "$T/small" 2>/dev/null || true; lg_cleanup' EXIT
+	sed -i "s#^devices:#recording:\n  dir: $T/small\n  min_free_bytes: 0\n  enabled: true\ndevices:#" \
+		"$T/policy.yaml"
+	grep -q "^  dir: $T/small" "$T/policy.yaml" || lg_fail "run 10: could not add the recording"
+	start_dp run10
+	gen -n 300 -r 4000 --first-seq 20001
+	lg_wait_for 10 grep -q '"event":"recording_stopped"' "$T/run10.jsonl" ||
+		lg_fail "run 10: the recording did not stop: $(grep -i record "$T/run10.err")"
+	lg_wait_for 10 lg_dp_holds "$T/run10.sock" 's["nats"]["outbox"]["records"] == 0' ||
+		lg_fail "run 10: the outbox did not empty"
+	stop_dp run10
+	umount "$T/small" || lg_fail "umount $T/small"
+	dump
+	python3 - "$T/stream.jsonl" "$T/run10.jsonl" <<'PY' || lg_fail "run 10: recording_stopped not in the stream"
+import json, sys
+got = [m for m in map(json.loads, open(sys.argv[1])) if '"recording_stopped"' in m["data"]]
+line = [json.loads(l) for l in open(sys.argv[2]) if '"event":"recording_stopped"' in l]
+print("run 10:", [m["subject"] for m in got])
+assert [m["subject"] for m in got] == ["lgnostream.north.line1.event"], got
+assert json.loads(got[0]["data"]) == line[0], (got, line)
+PY
+else
+	echo "not root: run 10 (a tmpfs) is not run"
+fi
 echo PASS
