@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* Window i of segment g: its channel c starts at the result + c * g->cap. */
 static const float *seg_window(const struct lg_ingest_seg *g, size_t i, unsigned window)
@@ -591,6 +592,14 @@ static size_t half_available(void)
  * with a changed prefix sorted by name, 70% of the frames dropped as out of order, "record
  * longer"). Said when it is not the order given. NULL: out of memory.
  */
+/* Whether a and b name the same file (device and inode). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static unsigned *capture_order(const struct lg_from *f, unsigned n, const char *tool)
 {
 	unsigned *ord = malloc(sizeof(*ord) * (n ? n : 1)), *cap = malloc(sizeof(*cap) * (n ? n : 1));
@@ -695,7 +704,7 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 		return -ENOMEM;
 	}
 	for (unsigned at = 0; at < n; at++) {
-		unsigned i = ord[at];
+		unsigned i = ord[at], again = n;
 		struct lg_ingest_opts o = {
 			.rate = f[i].rate, .rate_here = f[i].rate_here, .scale = f[i].scale,
 			.device = f[i].device,
@@ -717,6 +726,24 @@ int lg_ingest_all(const struct lg_from_list *from, const struct lg_policy *pol, 
 			o.rate_said = "the policy's sample_rate";
 		}
 
+		/* the same file twice for the same device (a glob and a name, a link; a
+		 * capture's devices are its frames'): read once, said (trial X4, s27: its frames
+		 * counted as out of order, no word). One recording for two --device names is
+		 * read for each. */
+		for (unsigned b = 0; b < at && again == n; b++) {
+			const struct lg_from *fb = &f[ord[b]];
+
+			if ((lg_ingest_is_capture(f[i].path) ||
+			     (!fb->device == !f[i].device &&
+			      (!fb->device || !strcmp(fb->device, f[i].device)))) &&
+			    same_file(fb->path, f[i].path))
+				again = ord[b];
+		}
+		if (again < n) {
+			fprintf(stderr, "%s: warning: %s is %s again (the same file): read once\n",
+				tool, f[i].path, f[again].path);
+			continue;
+		}
 		if (lg_ingest_file(in, f[i].path, &o, err, sizeof(err))) {
 			fprintf(stderr, "%s: %s\n", tool, err);
 			free(ord);

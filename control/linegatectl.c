@@ -913,7 +913,7 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			return print_result(resp, raw);
 		if (!(resp = reply_ok(resp)))
 			return 1;
-		bool altered = false, other = false, changed = false;
+		bool altered = false, other = false, changed = false, state_altered = false;
 
 		json_object_object_get_ex(resp, "candidates", &list);
 		printf("%-36s %-38s %-8s %-21s %16s %16s  %s\n", "candidate", "state", "made by",
@@ -929,10 +929,13 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			char st[160];
 
 			/* a model.json changed since its evaluation: the figures are not its */
-			snprintf(st, sizeof(st), "%s%s", jstr(e, "state"),
+			snprintf(st, sizeof(st), "%s%s%s", jstr(e, "state"),
 				 json_object_object_get_ex(e, "model_altered", &alt) &&
-					 json_object_get_boolean(alt) ? " (model.json ALTERED)" : "");
-			altered |= strchr(st, '(') != NULL;
+					 json_object_get_boolean(alt) ? " (model.json ALTERED)" : "",
+				 json_object_object_get_ex(e, "state_file_altered", &alt) &&
+					 json_object_get_boolean(alt) ? " (state file ALTERED)" : "");
+			altered |= strstr(st, "model.json ALTERED") != NULL;
+			state_altered |= strstr(st, "state file ALTERED") != NULL;
 			/* made by this linegated's retrain, its evaluation changed since, or not
 			 * made by it (trial X2, s26) */
 			const char *by = "retrain";
@@ -963,6 +966,10 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			     "judged (its SHA-256 is not the evaluation's model_sha256): the figures "
 			     "are not its own, and approve refuses it; train the candidate again or "
 			     "reject it.");
+		if (state_altered)
+			puts("state file ALTERED: the candidate folder's state file says another "
+			     "state than the verdict linegated recorded (rewritten since): the "
+			     "recorded verdict stands, and approve refuses a candidate judged once.");
 		if (changed)
 			puts("made by CHANGED: the candidate was made by this linegated's retrain, but its "
 			     "evaluation.json is not the one the trainer wrote: its figures are "

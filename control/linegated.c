@@ -1658,6 +1658,66 @@ static void candidate_state(const char *dir, char *state, size_t len)
 	}
 }
 
+/*
+ * A verdict is linegated's to keep, not only the candidate folder's: the folder's state file
+ * is written by whoever can write candidates/ (trial X4, s27: 'pending' written over a
+ * rejection, and the candidate was approved). Each verdict is kept in the state folder too
+ * (candidates-judged/ID, the state file's line); that record wins. *altered: the folder says
+ * something else.
+ */
+#define CAND_JUDGED_DIR "candidates-judged"
+
+static void candidate_state_kept(const struct daemon *d, const char *dir, const char *id,
+				 char *state, size_t len, bool *altered)
+{
+	char path[LG_PATH_MAX + 256], kept[128];
+	FILE *f;
+
+	candidate_state(dir, state, len);
+	*altered = false;
+	if (!d->state_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR "/%s", d->state_dir, id);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(kept, sizeof(kept), f)) {
+		kept[strcspn(kept, "\n")] = '\0';
+		if (strcmp(kept, state)) {
+			*altered = true;
+			snprintf(state, len, "%s", kept);
+		}
+	}
+	fclose(f);
+}
+
+/* Keep the verdict line of candidate id in the state folder. 0 or -errno (err said). */
+static int candidate_keep_verdict(const struct daemon *d, const char *id, const char *line,
+				  char *err, size_t errlen)
+{
+	char path[LG_PATH_MAX + 256];
+	FILE *f;
+	bool bad;
+
+	if (!d->state_dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR, d->state_dir);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR "/%s", d->state_dir, id);
+	f = lg_outpath_fopen(path, "w", err, errlen);
+	if (!f)
+		return -EIO;
+	bad = fprintf(f, "%s\n", line) < 0;
+	if (fclose(f) || bad) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Whether the candidate's model.json is the one its evaluation judged (model_sha256). */
 static bool candidate_evaluated(const char *path, json_object *ev)
 {
@@ -1697,10 +1757,16 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 			snprintf(path, sizeof(path), "%s/evaluation.json", dir);
 			ev = json_object_from_file(path);
 			if (ev) {
-				candidate_state(dir, state, sizeof(state));
+				bool altered;
+
+				candidate_state_kept(d, dir, names[i]->d_name, state, sizeof(state),
+						     &altered);
 				e = json_object_new_object();
 				json_object_object_add(e, "id", json_object_new_string(names[i]->d_name));
 				json_object_object_add(e, "state", json_object_new_string(state));
+				if (altered)
+					json_object_object_add(e, "state_file_altered",
+							       json_object_new_boolean(1));
 				snprintf(path, sizeof(path), "%s/model.json", dir);
 				json_object_object_add(e, "path", json_object_new_string(path));
 				/* its figures are model_sha256's: a model.json changed since (or
@@ -1795,7 +1861,7 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 	const char *id = get_str_field(c->req, "id"), *v = get_str_field(c->req, "verdict"),
 		   *ref = get_str_field(c->req, "ref"), *refused = get_str_field(c->req, "refused");
 	char dir[LG_PATH_MAX + 128], state[128], path[sizeof(dir) + 16], detail[400];
-	bool approve = v && !strcmp(v, "approved");
+	bool approve = v && !strcmp(v, "approved"), altered;
 	int ret = 0;
 	FILE *f;
 
@@ -1808,10 +1874,12 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		return -EINVAL;
 	}
 	snprintf(dir, sizeof(dir), "%s/candidates/%s", d->reg.root, id);
-	candidate_state(dir, state, sizeof(state));
+	candidate_state_kept(d, dir, id, state, sizeof(state), &altered);
 	if (strcmp(state, "pending")) {
-		snprintf(c->err, c->errlen, "candidate %s is %s, not pending", id,
-			 !strcmp(state, "unknown") ? "not there" : state);
+		snprintf(c->err, c->errlen, "candidate %s is %s, not pending%s", id,
+			 !strcmp(state, "unknown") ? "not there" : state,
+			 altered ? " (linegated's record of its verdict; the folder's state file "
+				   "was rewritten since)" : "");
 		ret = -EINVAL;
 	} else if (refused) {
 		snprintf(c->err, c->errlen, "candidate %s not approved: %.900s (it stays pending)",
@@ -1825,12 +1893,17 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 		if (!f) {
 			ret = -EIO;
 		} else {
-			bool bad = fprintf(f, "%s%s%s\n", v, approve ? " " : "",
-					   approve ? ref : "") < 0;
+			char line[300];
+			bool bad;
 
+			snprintf(line, sizeof(line), "%s%s%s", v, approve ? " " : "",
+				 approve ? ref : "");
+			bad = fprintf(f, "%s\n", line) < 0;
 			if (fclose(f) || bad) {
 				snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
 				ret = -EIO;
+			} else {
+				ret = candidate_keep_verdict(d, id, line, c->err, c->errlen);
 			}
 		}
 	}

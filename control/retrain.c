@@ -220,8 +220,20 @@ void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, cons
 
 		while (k < r->nwaiting && strcmp(r->waiting[k].name, name))
 			k++;
-		if (k < r->nwaiting || !strcmp(r->device, name))
-			return; /* waits already, or is the one retrained now */
+		/* waits already, or is the one retrained now: said, not dropped without a word
+		 * (trial X4, s27: PSI's start during the device's own retrain left no trace) */
+		if (k < r->nwaiting || !strcmp(r->device, name)) {
+			r->skipped++;
+			if (k < r->nwaiting)
+				say(r, e, "skipped", "device %s (id %u): %s drift: it waits already "
+				    "for its retrain (%s drift), behind %s's", name, id, method,
+				    r->waiting[k].method, r->device);
+			else
+				say(r, e, "skipped", "device %s (id %u): %s drift: its own retrain "
+				    "(%s drift) runs now; its recording holds this drift too", name,
+				    id, method, r->method);
+			return;
+		}
 		if (k == sizeof(r->waiting) / sizeof(r->waiting[0])) {
 			r->skipped++;
 			say(r, e, "skipped", "device %s (id %u): %s drift: a retrain of %s runs, "
@@ -486,10 +498,23 @@ static void start_training(struct lg_retrain *r, const struct lg_retrain_env *e)
 	}
 	if (!n) {
 		r->failed++;
-		say(r, e, "failed", "device %s: the recording left no file in %s (a full disk, "
-		    "no frame of the device, or the running recording it rode along removed them "
-		    "to stay under recording.max_total_bytes: linegatectl record status); a new drift retrains it after %u s",
-		    r->device, p->recording.dir, retry_after(r, e));
+		json_object *st = NULL;
+		char said[400] = "", serr[256];
+
+		/* the recording's own word first: "stopped: write ...: No space left on device"
+		 * (trial X4, s27: three possible causes named, the real one not) */
+		if (!record_call(e, "status", &st, serr, sizeof(serr))) {
+			const char *s = rec_str(st, "state");
+
+			if (!strncmp(s, "stopped: ", 9))
+				snprintf(said, sizeof(said), ": the recording %.300s", s);
+			json_object_put(st);
+		}
+		say(r, e, "failed", "device %s: the recording left no file in %s%s%s; a new drift "
+		    "retrains it after %u s", r->device, p->recording.dir, said,
+		    said[0] ? "" : " (a full disk, no frame of the device, or the running "
+		    "recording it rode along removed them to stay under "
+		    "recording.max_total_bytes: linegatectl record status)", retry_after(r, e));
 		return;
 	}
 	gmtime_r(&now, &tm);
@@ -734,7 +759,9 @@ static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, 
 			    r->log, retry_after(r, e));
 		else
 			say(r, e, "failed", "device %s: linegate-train: %.300s (log %s); a new drift "
-			    "retrains it after %u s", r->device, last[0] ? last : "no output",
+			    "retrains it after %u s", r->device,
+			    !last[0] ? "no output" :
+			    !strncmp(last, "linegate-train: ", 16) ? last + 16 : last, /* once */
 			    r->log, retry_after(r, e));
 		return;
 	}

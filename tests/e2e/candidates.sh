@@ -218,6 +218,17 @@ CTL models > "$T/models2.out"
 cmp -s "$T/models1.out" "$T/models2.out" || lg_fail "a rejection changed the registry"
 CTL models candidates | grep -q "^$C2 *rejected" || lg_fail "C2 not marked rejected"
 [ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "a rejected candidate was signed"
+# 'pending' written over the rejection by whoever can write candidates/: linegated's own
+# record of the verdict stands, listed and refused so (trial X4, s27: it was approved)
+echo pending > "$CANDS/$C2/state"
+CTL models candidates > "$T/relisted.out"
+grep -q "^$C2 *rejected (state file ALTERED)" "$T/relisted.out" && grep -q "^state file ALTERED: " "$T/relisted.out" ||
+	lg_fail "a rewritten state file: $(cat "$T/relisted.out")"
+rc=0
+CTL models approve "$C2" --key "$KEY" > "$T/reapprove.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "candidate $C2 is rejected, not pending (linegated's record of its verdict; the folder's state file was rewritten since)" "$T/reapprove.out" ||
+	lg_fail "a rejected candidate approved after its state file was rewritten: status $rc: $(cat "$T/reapprove.out")"
+[ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "the re-pended candidate was signed"
 rc=0
 CTL models reject nothere-1 2> /dev/null || rc=$?
 [ $rc -eq 1 ] || lg_fail "an unknown candidate: status $rc"
@@ -237,7 +248,7 @@ assert len(rej) == 1 and c2 in json.dumps(rej[0]), rej
 assert len(rows("model_add", "refused")) == 1
 # every refused approval is a candidate_approve line with its real reason (a trial: none)
 refused = [l["detail"] for l in rows("candidate_approve", "refused")]
-assert len(refused) == 8, refused
+assert len(refused) == 9, refused
 assert "whose public key" in refused[0] and "is not in the policy's models.trusted_keys" in \
     refused[0] and "rogue.key" in refused[0], refused[0]
 assert "not the model that was evaluated" in refused[1], refused[1]
@@ -248,6 +259,9 @@ assert f"{c1} not approved as line@nothere: " in refused[5], refused[5]
 assert refused[6].startswith(f"candidate {c1} is approved") and \
     refused[6].endswith("not pending"), refused[6]
 assert f"{c2} not approved: --key " in refused[7] and "has mode 0644" in refused[7], refused[7]
+# C2 re-pended by a rewritten state file: linegated's record of the rejection stands
+assert refused[8] == f"candidate {c2} is rejected, not pending (linegated's record of its " \
+    "verdict; the folder's state file was rewritten since)", refused[8]
 # the knn candidate's two refused tries: added, refused as a shadow, the add undone
 undone = rows("model_add", "undone")
 assert len(undone) == 2 and all("taken out of the registry again" in l["detail"] for l in undone), undone

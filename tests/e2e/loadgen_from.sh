@@ -176,6 +176,11 @@ grep -q "captures read in the order of their first frames' times, not as given (
 	grep -q " 0 out of order, 0 gaps," "$T/two.out" ||
 	lg_fail "two captures out of name order: $(grep -E 'captures|segment|order' "$T/two.out")"
 echo "linegate-train: two captures named against their times, read in time order, one stream"
+# the same capture twice: read once, said (trial X4, s27: counted as out of order, no word)
+"$TRAIN" --policy "$L/policy.yaml" --from "$T/z-first.pcap" --from "$T/../$(basename "$T")/z-first.pcap" \
+	--healthy-before 1000 -o "$T/twice.json" > "$T/twice.out" 2>&1 || lg_fail "twice: $(cat "$T/twice.out")"
+grep -q "warning: .*z-first.pcap is $T/z-first.pcap again (the same file): read once$" "$T/twice.out" &&
+	grep -q " 0 out of order, 0 gaps," "$T/twice.out" || lg_fail "the same capture twice: $(cat "$T/twice.out")"
 
 # Into a pcap, no --target needed (trial X2, s26: it was required)
 "$LG_BIN_GEN" -p "$L/policy.yaml" --from "$L/wav/l2s5-d000.wav" --pace 0 --pcap "$T/not.pcap" -q ||

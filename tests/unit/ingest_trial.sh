@@ -160,10 +160,16 @@ grep -q "^linegate-train: warning: $C: its time column 1 ('t') gives $rate Hz; -
 	"$dir/o3.err" || fail "a glob's second file not overridden: $(cat "$dir/o3.err")"
 
 # a repeated --device joins the next machine's file: said (trial T, s24 LOW)
-"$train" --device pump-9 --from "$C" --from "$C" -w 2048 --min-windows 20 -o "$dir/j.json" \
-	> /dev/null 2> "$dir/j.err"
+cp "$C" "$dir/other.csv"
+"$train" --device pump-9 --from "$C" --from "$dir/other.csv" -w 2048 --min-windows 20 \
+	-o "$dir/j.json" > /dev/null 2> "$dir/j.err"
 grep -q "^linegate-train: device pump-9: 2 files joined, in the order given (the first $C)" \
 	"$dir/j.err" || fail "joined files not said: $(cat "$dir/j.err")"
+# the same file twice for one device: read once, said (trial X4, s27)
+"$train" --device pump-9 --from "$C" --from "$C" -w 2048 --min-windows 20 -o "$dir/j2.json" \
+	> /dev/null 2> "$dir/j2.err"
+grep -q "^linegate-train: warning: $C is $C again (the same file): read once$" "$dir/j2.err" &&
+	! grep -q "files joined" "$dir/j2.err" || fail "the same file twice: $(cat "$dir/j2.err")"
 # L4: a decimal comma; L5: a CSV cut inside its last row.
 printf 't;x\n0,000049;0,1\n' > "$dir/dc.csv"
 "$train" --from "$dir/dc.csv" -o "$dir/dc.json" > /dev/null 2> "$dir/dc.err"

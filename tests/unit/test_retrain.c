@@ -62,10 +62,17 @@ int main(int argc, char **argv)
 			   "pump-1 runs; one at a time: its own starts after that one");
 	lg_retrain_drift(&r, &e, "fan-1", 7, "psi");
 	CHECK_EQ(r.nwaiting, 1u);
-	/* the device being retrained does not queue behind itself */
+	CHECK_STR(last_result, "skipped"); /* said (trial X4, s27: no trace) */
+	CHECK_STR_CONTAINS(last_detail, "device fan-1 (id 7): psi drift: it waits already for "
+			   "its retrain (page_hinkley drift), behind pump-1's");
+	/* the device being retrained does not queue behind itself, and says so */
+	snprintf(r.method, sizeof(r.method), "page_hinkley");
 	lg_retrain_drift(&r, &e, "pump-1", 3, "psi");
 	CHECK_EQ(r.nwaiting, 1u);
-	CHECK_EQ(r.skipped, 0u);
+	CHECK_STR(last_result, "skipped");
+	CHECK_STR_CONTAINS(last_detail, "device pump-1 (id 3): psi drift: its own retrain "
+			   "(page_hinkley drift) runs now; its recording holds this drift too");
+	CHECK_EQ(r.skipped, 2u);
 	/* nothing comes out while a retrain runs */
 	CHECK(!lg_retrain_next(&r, name, sizeof(name), &id, method, sizeof(method)));
 	for (unsigned i = 0; i < 15; i++) {
@@ -78,7 +85,7 @@ int main(int argc, char **argv)
 	/* a full queue: skipped, and said with the count */
 	lg_retrain_drift(&r, &e, "d99", 199, "psi");
 	CHECK_EQ(r.nwaiting, 16u);
-	CHECK_EQ(r.skipped, 1u);
+	CHECK_EQ(r.skipped, 3u);
 	CHECK_STR(last_result, "skipped");
 	CHECK_STR_CONTAINS(last_detail, "16 more drifts wait their turn");
 	{
