@@ -221,13 +221,8 @@ CTL models candidates | grep -q "^$C2 *rejected" || lg_fail "C2 not marked rejec
 # 'pending' written over the rejection by whoever can write candidates/: linegated's own
 # record of the verdict stands, listed and refused so (trial X4, s27: it was approved)
 echo pending > "$CANDS/$C2/state"
-CTL models candidates > "$T/relisted.out"
-grep -q "^$C2 *rejected (state file ALTERED)" "$T/relisted.out" && grep -q "^state file ALTERED: " "$T/relisted.out" ||
-	lg_fail "a rewritten state file: $(cat "$T/relisted.out")"
-rc=0
-CTL models approve "$C2" --key "$KEY" > "$T/reapprove.out" 2>&1 || rc=$?
-[ $rc -eq 1 ] && grep -q "candidate $C2 is rejected, not pending (linegated's record of its verdict; the folder's state file was rewritten since)" "$T/reapprove.out" ||
-	lg_fail "a rejected candidate approved after its state file was rewritten: status $rc: $(cat "$T/reapprove.out")"
+lg_cands_listed CTL "$T/relisted.out" "^$C2 *rejected (state file ALTERED)" "^state file ALTERED: "
+lg_approve_refused CTL "$C2" "$KEY" "$T/reapprove.out" "candidate $C2 is rejected, not pending (linegated's record of its verdict; the folder's state file was rewritten since)"
 [ ! -e "$CANDS/$C2/model.json.sig" ] || lg_fail "the re-pended candidate was signed"
 rc=0
 CTL models reject nothere-1 2> /dev/null || rc=$?

@@ -195,19 +195,13 @@ grep -q '"shadow_model":""' "$T/status.json" || grep -vq shadow_model "$T/status
 # Made by the retrain: listed so; its evaluation.json rewritten (better figures) is listed
 # CHANGED and approve refuses it (trial X2, s26: a forged evaluation was approvable).
 CTL_D() { "$LG_BIN_CTL" --socket "$T/d.sock" "$@"; }
-CTL_D models candidates | grep -q "^$cand *pending *retrain " ||
-	lg_fail "the retrain's candidate not listed as made by it: $(CTL_D models candidates)"
+lg_cands_listed CTL_D "$T/made.list" "^$cand *pending *retrain "
 EVAL="$T/reg/candidates/$cand/evaluation.json"
 cp "$EVAL" "$T/eval.orig"
 python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); e["candidate"]["rate"] = 0
 json.dump(e, open(sys.argv[1], "w"))' "$EVAL" || lg_fail "could not rewrite $EVAL"
-CTL_D models candidates > "$T/forged.list"
-grep -q "^$cand *pending *CHANGED " "$T/forged.list" && grep -q "^made by CHANGED: " "$T/forged.list" ||
-	lg_fail "a rewritten evaluation not listed CHANGED: $(cat "$T/forged.list")"
-rc=0
-CTL_D models approve "$cand" --key "$T/sign.key" > "$T/forged.out" 2>&1 || rc=$?
-[ $rc -eq 1 ] && grep -q "its evaluation.json is not the one linegated's retrain wrote" "$T/forged.out" ||
-	lg_fail "a rewritten evaluation approved: status $rc: $(cat "$T/forged.out")"
+lg_cands_listed CTL_D "$T/forged.list" "^$cand *pending *CHANGED " "^made by CHANGED: "
+lg_approve_refused CTL_D "$cand" "$T/sign.key" "$T/forged.out" "its evaluation.json is not the one linegated's retrain wrote"
 cp "$T/eval.orig" "$EVAL"
 rc=0
 "$LG_BIN_CTL" --socket "$T/d.sock" models approve "$cand" --key "$T/sign.key" \

@@ -274,6 +274,24 @@ PY
 # lg_ctl SOCKET REQUEST_JSON [FIELD]: one framed request (lgsock.py), the reply on stdout.
 lg_ctl() { python3 "$LG_SOURCE/tests/e2e/lgsock.py" "$@"; }
 
+# lg_cands_listed CTL OUT PATTERN...: `CTL models candidates` into OUT holds a line matching
+# each PATTERN (CTL: a command or function that runs linegatectl on the test's socket).
+lg_cands_listed() {
+	local ctl=$1 out=$2 p
+	shift 2
+	$ctl models candidates > "$out" || lg_fail "models candidates failed"
+	for p in "$@"; do
+		grep -q "$p" "$out" || lg_fail "models candidates: no line '$p': $(cat "$out")"
+	done
+}
+# lg_approve_refused CTL ID KEY OUT WANT: `CTL models approve ID --key KEY` exits 1, saying WANT.
+lg_approve_refused() {
+	local ctl=$1 id=$2 key=$3 out=$4 want=$5 rc=0
+	$ctl models approve "$id" --key "$key" > "$out" 2>&1 || rc=$?
+	[ $rc -eq 1 ] && grep -q "$want" "$out" ||
+		lg_fail "candidate $id approved or refused otherwise (status $rc, want '$want'): $(cat "$out")"
+}
+
 # lg_dp_apply SOCKET FILE: apply FILE's text on linegate's control socket from the server
 # namespace; prints "ok: N devices, changes [...]" (the reply's changes, compact JSON) or
 # "error: REASON".
