@@ -63,6 +63,12 @@ static time_t *cooldown_slot(struct lg_retrain *r, const char *name)
 	return &r->recent[oldest].until;
 }
 
+/* The index in r->recent of the cooldown slot until (cooldown_slot()). */
+static unsigned until_index(const struct lg_retrain *r, const time_t *until)
+{
+	return (unsigned)(((const char *)until - (const char *)r->recent) / sizeof(r->recent[0]));
+}
+
 /*
  * The job of r->device failed after it started (no recording, no trainer, no candidate):
  * the cooldown its start set is cut to LG_RETRAIN_RETRY_S from now (cooldown_seconds when
@@ -70,11 +76,6 @@ static time_t *cooldown_slot(struct lg_retrain *r, const char *name)
  * hours for nothing (trial X2, s26: a failed retrain held the device off for the whole
  * cooldown, and nothing said so). The seconds, for the failure's audit line.
  */
-static unsigned until_index(const struct lg_retrain *r, const time_t *until)
-{
-	return (unsigned)(((const char *)until - (const char *)r->recent) / sizeof(r->recent[0]));
-}
-
 static unsigned retry_after(struct lg_retrain *r, const struct lg_retrain_env *e)
 {
 	unsigned cool = e->policy->drift.retrain.cooldown_seconds;
