@@ -585,13 +585,6 @@ static size_t half_available(void)
 	return (size_t)(kb * 1024 / 2);
 }
 
-/*
- * The order the --from files are read in: as given, but the captures among them in the
- * order of their first records' times (in their own places in the list), so that a
- * recording's files go on one from the other whatever their names (trial X3, s27: rec/(*).pcapng
- * with a changed prefix sorted by name, 70% of the frames dropped as out of order, "record
- * longer"). Said when it is not the order given. NULL: out of memory.
- */
 /* Whether a and b name the same file (device and inode). */
 static bool same_file(const char *a, const char *b)
 {
@@ -600,6 +593,13 @@ static bool same_file(const char *a, const char *b)
 	return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/*
+ * The order the --from files are read in: as given, but the captures among them in the
+ * order of their first records' times (in their own places in the list), so that a
+ * recording's files go on one from the other whatever their names (trial X3, s27: rec/(*).pcapng
+ * with a changed prefix sorted by name, 70% of the frames dropped as out of order, "record
+ * longer"). Said when it is not the order given. NULL: out of memory.
+ */
 static unsigned *capture_order(const struct lg_from *f, unsigned n, const char *tool)
 {
 	unsigned *ord = malloc(sizeof(*ord) * (n ? n : 1)), *cap = malloc(sizeof(*cap) * (n ? n : 1));
