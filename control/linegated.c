@@ -1670,52 +1670,13 @@ static void candidate_state(const char *dir, char *state, size_t len)
 static void candidate_state_kept(const struct daemon *d, const char *dir, const char *id,
 				 char *state, size_t len, bool *altered)
 {
-	char path[LG_PATH_MAX + 256], kept[128];
-	FILE *f;
+	char kept[128];
 
 	candidate_state(dir, state, len);
-	*altered = false;
-	if (!d->state_dir)
-		return;
-	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR "/%s", d->state_dir, id);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(kept, sizeof(kept), f)) {
-		kept[strcspn(kept, "\n")] = '\0';
-		if (strcmp(kept, state)) {
-			*altered = true;
-			snprintf(state, len, "%s", kept);
-		}
-	}
-	fclose(f);
-}
-
-/* Keep the verdict line of candidate id in the state folder. 0 or -errno (err said). */
-static int candidate_keep_verdict(const struct daemon *d, const char *id, const char *line,
-				  char *err, size_t errlen)
-{
-	char path[LG_PATH_MAX + 256];
-	FILE *f;
-	bool bad;
-
-	if (!d->state_dir)
-		return 0;
-	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR, d->state_dir);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -EIO;
-	}
-	snprintf(path, sizeof(path), "%s/" CAND_JUDGED_DIR "/%s", d->state_dir, id);
-	f = lg_outpath_fopen(path, "w", err, errlen);
-	if (!f)
-		return -EIO;
-	bad = fprintf(f, "%s\n", line) < 0;
-	if (fclose(f) || bad) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -EIO;
-	}
-	return 0;
+	*altered = lg_cand_note_get(d->state_dir, CAND_JUDGED_DIR, id, kept, sizeof(kept)) &&
+		   strcmp(kept, state);
+	if (*altered)
+		snprintf(state, len, "%s", kept);
 }
 
 /* Whether the candidate's model.json is the one its evaluation judged (model_sha256). */
@@ -1903,7 +1864,8 @@ static int h_candidate_verdict(void *ctx, struct lg_ctl_call *c)
 				snprintf(c->err, c->errlen, "%s: %s", path, strerror(errno));
 				ret = -EIO;
 			} else {
-				ret = candidate_keep_verdict(d, id, line, c->err, c->errlen);
+				ret = lg_cand_note_put(d->state_dir, CAND_JUDGED_DIR, id, line,
+						       c->err, c->errlen);
 			}
 		}
 	}

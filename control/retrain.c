@@ -704,21 +704,57 @@ static int file_sha256(const char *path, char hex[65])
 	return 0;
 }
 
-enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path)
+bool lg_cand_note_get(const char *dir, const char *sub, const char *id, char *line, size_t len)
 {
-	char path[PATH_MAX], want[80] = "", got[65];
+	char path[PATH_MAX];
 	FILE *f;
+	bool got;
 
-	if (!log_dir || strchr(id, '/') || id[0] == '.')
-		return LG_CAND_OTHER;
-	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR "/%s", log_dir, id);
+	if (!dir || strchr(id, '/') || id[0] == '.')
+		return false;
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
 	f = fopen(path, "r");
 	if (!f)
-		return LG_CAND_OTHER;
-	if (!fgets(want, sizeof(want), f))
-		want[0] = '\0';
+		return false;
+	got = fgets(line, (int)len, f) != NULL;
 	fclose(f);
-	want[strcspn(want, "\n")] = '\0';
+	if (got)
+		line[strcspn(line, "\n")] = '\0';
+	return got;
+}
+
+int lg_cand_note_put(const char *dir, const char *sub, const char *id, const char *line,
+		     char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	bool bad;
+
+	if (!dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, id);
+	f = lg_outpath_fopen(path, "w", err, errlen);
+	if (!f)
+		return -EIO;
+	bad = fprintf(f, "%s\n", line) < 0;
+	if (fclose(f) || bad) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path)
+{
+	char want[80], got[65];
+
+	if (!lg_cand_note_get(log_dir, LG_RETRAIN_MADE_DIR, id, want, sizeof(want)))
+		return LG_CAND_OTHER;
 	if (file_sha256(eval_path, got) || strcmp(got, want))
 		return LG_CAND_RETRAIN_CHANGED;
 	return LG_CAND_RETRAIN;
@@ -728,20 +764,10 @@ enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const
  * folder (0700: linegated's own), for lg_retrain_origin(). */
 static void record_made(const struct lg_retrain_env *e, const char *id, const char *eval_path)
 {
-	char path[PATH_MAX], hex[65];
-	FILE *f;
+	char hex[65], err[256];
 
-	if (!e->log_dir || file_sha256(eval_path, hex))
-		return;
-	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR, e->log_dir);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return;
-	snprintf(path, sizeof(path), "%s/" LG_RETRAIN_MADE_DIR "/%s", e->log_dir, id);
-	f = fopen(path, "w");
-	if (!f)
-		return;
-	fprintf(f, "%s\n", hex);
-	fclose(f);
+	if (e->log_dir && !file_sha256(eval_path, hex))
+		lg_cand_note_put(e->log_dir, LG_RETRAIN_MADE_DIR, id, hex, err, sizeof(err));
 }
 
 static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, int status)

@@ -97,6 +97,12 @@ enum lg_cand_origin {
 	LG_CAND_RETRAIN_CHANGED, /* made by it, but its evaluation.json changed since */
 	LG_CAND_OTHER,          /* not made by it: linegate-train by hand, or written there */
 };
+/* One line kept for candidate id in DIR/SUB/ID (DIR: linegated's state folder, NULL: none
+ * kept): what its retrain made (LG_RETRAIN_MADE_DIR), the verdict given (linegated.c). get:
+ * true with the line (no newline); put: 0, or -EIO with err said (DIR NULL: 0). */
+bool lg_cand_note_get(const char *dir, const char *sub, const char *id, char *line, size_t len);
+int lg_cand_note_put(const char *dir, const char *sub, const char *id, const char *line,
+		     char *err, size_t errlen);
 /* The origin of candidate id whose evaluation is eval_path, by log_dir's record (NULL: none). */
 enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path);
 extern const char *const lg_cand_origin_names[];
