@@ -447,6 +447,9 @@ struct lg_worker {
 	/* lg_worker_release_held() is judging a frame of ro: its tag was verified when it was
 	 * held, and it is not checked again (verify.c). */
 	bool releasing;
+	/* lg_dp.hold_on_record: the recording's clock (lg_rx_pkt.rec_ns) of the newest frame
+	 * this worker took, its own or handed over; ro's holds run on it (lg_worker_tick()). */
+	uint64_t rec_now;
 	/* For the other workers' reorder stages: the time (its loop's clock) before a burst
 	 * that left its receive queue empty (fewer than LG_BURST frames), stored once the
 	 * burst's frames were judged or handed over (UINT64_MAX at the end of its stream); and
@@ -601,6 +604,11 @@ struct lg_dp {
 	/* A replay (LG_BACKEND_F_REPLAY): rates are judged on the recording's clock
 	 * (lg_uadmit_clock()), as admission's token buckets are, not on the wall clock. */
 	bool replay_clock;
+	/* The reorder stage's holds run on that clock too (lg_rx_pkt.rec_ns): a held frame
+	 * waits for the frames the recording has within the hold time after it, whatever the
+	 * pace, so the same file gives the same verdicts at every pace and worker count. Not
+	 * with an MQTT input beside it (its frames come on the wall clock). */
+	bool hold_on_record;
 	uint64_t lockout_look_ns; /* lg_dp_lockout_watch()'s last look (control thread) */
 	_Atomic uint64_t applies, apply_failures;
 	_Atomic uint64_t ctl_denied; /* peers the control socket refused (main thread) */

@@ -91,7 +91,9 @@ static const char usage[] =
 	"                        as the device's missing frames (docs/architecture.md, \"In\n"
 	"                        sequence order\"). On one path (one worker; LGF on uring and\n"
 	"                        pcap, which steer) only the network swaps frames: a frame\n"
-	"                        ahead waits for its device's next frame, at most MS\n"
+	"                        ahead waits for its device's next frame, at most MS. A pcap\n"
+	"                        replay holds on the recording's clock: MS of recorded time,\n"
+	"                        so the verdicts are the same at every pace\n"
 	"      --status-step SECONDS\n"
 	"                        the status page charts each device's highest score\n"
 	"                        per SECONDS, 120 points (default 5 s: 10 minutes)\n"
@@ -1835,6 +1837,7 @@ int main(int argc, char **argv)
 	dp.hold_uadp_ns = hold_ns;
 	dp.hold_lgf_ns = hold_ns;
 	dp.one_path_uadp = dp.nworkers == 1 && !dp.ext_input;
+	dp.hold_on_record = dp.replay_clock && !dp.ext_input;
 	dp.one_path_lgf = dp.nworkers == 1 || (ops->flags & LG_BACKEND_F_STEERS_LGF);
 	/* A replay read by several queues that do not steer (dpdk's net_pcap with one file a
 	 * queue): one queue may run any number of frames ahead of another, so a gap's frame

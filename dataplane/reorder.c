@@ -204,7 +204,7 @@ bool lg_reorder_take(struct lg_reorder *r, uint64_t now, bool force, struct lg_r
 bool lg_order_hold(struct lg_worker *w, const struct lg_gen *g, struct lg_seq_order *o,
 		   uint64_t seq, const struct lg_rx_pkt *pkt, uint64_t hold_ns, bool one_path)
 {
-	uint64_t now = lg_now_ns();
+	uint64_t now = lg_worker_hold_clock(w);
 
 	/* One path: the network swaps a frame or two, it does not hold one back for
 	 * milliseconds; a second frame ahead while one is held says the gap's frame is lost

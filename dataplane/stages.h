@@ -142,6 +142,29 @@ static inline void lg_worker_held_due(struct lg_worker *w, uint64_t now)
 	}
 }
 
+/*
+ * Before a frame is judged, where the holds run on the recording's clock (a replay:
+ * lg_dp.hold_on_record): the clock moves to the frame's time, and the holds that ran out by
+ * then give their gaps up first, as live they would have by the time this frame came. So a
+ * gap's frames recorded within the hold time after the frame ahead of them fill it, and
+ * those recorded later are late, at any pace (live: the loop's look at the wall clock).
+ */
+static inline void lg_worker_tick(struct lg_worker *w, const struct lg_rx_pkt *pkt)
+{
+	if (__builtin_expect(!w->dp->hold_on_record, 1))
+		return;
+	if (pkt->rec_ns > w->rec_now)
+		w->rec_now = pkt->rec_ns;
+	if (w->ro.n && w->rec_now >= w->ro.first_deadline)
+		lg_worker_release_held(w, w->rec_now, false);
+}
+
+/* The clock the reorder stage's holds run on: the recording's in a replay, else the wall's. */
+static inline uint64_t lg_worker_hold_clock(const struct lg_worker *w)
+{
+	return w->dp->hold_on_record ? w->rec_now : lg_now_ns();
+}
+
 /* A verdict counted where the frame was judged (a handed-over one by its owner). */
 static inline void lg_worker_count(struct lg_worker *w, enum lg_reason r)
 {

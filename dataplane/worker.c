@@ -213,6 +213,7 @@ unsigned lg_worker_drain_handoff(struct lg_worker *w, const struct lg_gen *g)
 	while (n < LG_BURST && (pkt = lg_handoff_peek(&w->in))) {
 		/* Under this generation the frame is ours, or the owner moved with a policy
 		 * change: then it goes on to the new owner. */
+		lg_worker_tick(w, pkt);
 		w->ro.src = lg_handoff_from(pkt);
 		lg_worker_count(w, lg_worker_handle(w, g, pkt));
 		w->ro.src = w->id;
@@ -452,8 +453,9 @@ void *lg_worker_main(void *arg)
 		/* A hold that times out ends when it is due, not at the next frame: once the
 		 * frame it waits for can no longer be on its way (lg_worker_gap_may_close()).
 		 * A replay that merges queues gives a gap up once every queue passed it, never
-		 * on time (merge_turn()). */
-		if (w->ro.n && !dp->merge_queues) {
+		 * on time (merge_turn()); a pcap replay when a frame recorded after its time
+		 * comes, or at the end (lg_worker_tick()). */
+		if (w->ro.n && !dp->merge_queues && !dp->hold_on_record) {
 			if (now >= w->ro.first_deadline &&
 			    (lg_worker_gap_may_close(w, w->ro.first_held_ns) ||
 			     now - w->ro.first_held_ns >= LG_REORDER_HOLD_MAX_NS))
@@ -507,6 +509,7 @@ void *lg_worker_main(void *arg)
 			 * handed to another worker was counted here, where it arrived). */
 			lg_lat_add(&w->st.stage[LG_LAT_ARRIVAL_WORKER],
 				   a && a <= pkts[i].rx_ns ? pkts[i].rx_ns - a : 0);
+			lg_worker_tick(w, &pkts[i]);
 			lg_worker_count(w, lg_worker_handle(w, g, &pkts[i]));
 			lg_worker_score_full(w, g);
 			lg_worker_held_ready(w);

@@ -143,7 +143,7 @@ struct lg_backend {
 	struct pending next;
 	uint64_t drops[LG_REASON_MAX];
 	struct lg_uadmit *ua; /* NULL: no admission (unit tests of the reader) */
-	uint64_t adm_ns;      /* admission's clock: the recording's, never going back */
+	uint64_t clk_ns;      /* the recording's clock, never going back (read_next()) */
 };
 
 static uint64_t mono_ns(void)
@@ -808,17 +808,18 @@ static int read_next(struct lg_backend *b)
 				continue;
 			}
 		}
-		if (b->ua) {
-			/* On the recording's clock (never 0: a bucket's last_ns 0 is "fresh"),
-			 * one tick in; a record stamped before the one before is judged at the
-			 * latter's time. */
-			uint64_t at = (uint64_t)(t - src.first_ns) + LG_ADMIT_JIFFY_NS;
+		/* The record's time on the recording's clock (never 0: a bucket's last_ns 0
+		 * is "fresh"), one tick in; a record stamped before the one before is at the
+		 * latter's time. Admission judges it then, and the worker's reorder holds run
+		 * on it (lg_rx_pkt.rec_ns). */
+		uint64_t at = (uint64_t)(t - src.first_ns) + LG_ADMIT_JIFFY_NS;
 
-			if (t >= src.first_ns && at > b->adm_ns)
-				b->adm_ns = at;
-			else if (!b->adm_ns)
-				b->adm_ns = LG_ADMIT_JIFFY_NS;
-			lg_uadmit_judge(b->ua, b->queue, buf, (uint32_t)len, b->adm_ns, &v);
+		if (t >= src.first_ns && at > b->clk_ns)
+			b->clk_ns = at;
+		else if (!b->clk_ns)
+			b->clk_ns = LG_ADMIT_JIFFY_NS;
+		if (b->ua) {
+			lg_uadmit_judge(b->ua, b->queue, buf, (uint32_t)len, b->clk_ns, &v);
 			/* Counted by admission under its reason, and only there (as dpdk): a
 			 * frame not ours that `not_ours: pass` lets through would go to the
 			 * kernel's stack live, and there is none here. */
@@ -835,6 +836,7 @@ static int read_next(struct lg_backend *b)
 		}
 		b->nfree--;
 		pkt->buf_id = id;
+		pkt->rec_ns = b->clk_ns;
 		b->next.due_ns = due;
 		b->next.valid = true;
 		return 0;

@@ -65,6 +65,10 @@ struct lg_rx_pkt {
 	 * passed without charging its device's token bucket: the worker charges it
 	 * (lg_admit_charge()). 0 for every other backend. */
 	uint8_t reassembled;
+	/* A replay (LG_BACKEND_F_REPLAY): the record's time on the recording's clock, in ns
+	 * from the file's first record plus one, never going back within a queue; the reorder
+	 * stage's holds run on it (reorder.h). 0 for a live backend. */
+	uint64_t rec_ns;
 };
 
 /* Drops a backend counted, indexed by enum lg_reason (only the reasons it can see). */
@@ -120,8 +124,9 @@ struct lg_uadmit;
  * reorder stage never holds them. */
 #define LG_BACKEND_F_STEERS_LGF 0x8
 /* A recording replayed so that the same file gives the same outputs (pcap): its user-space
- * admission judges on the recording's clock, and the workers export no replay marks to it
- * (when an export lands depends on timing); replays are the workers' to refuse. */
+ * admission judges on the recording's clock, and so do the workers' reorder holds
+ * (lg_rx_pkt.rec_ns); the workers export no replay marks to it (when an export lands
+ * depends on timing); replays are the workers' to refuse. */
 #define LG_BACKEND_F_REPLAY 0x10
 
 struct lg_backend_ops {

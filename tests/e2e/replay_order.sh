@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# A replay's frames out of sequence order give the same verdicts at every pace and worker
+# count, and the ones live would give: the reorder stage's hold runs on the recording's
+# clock (docs/replay.md, "Frames out of order"). Until s28 it ran on the wall clock, so a
+# capture of 1..300, 1324, 301..1323 admitted all 1324 at pace=0 and 301 with 1023 late at
+# pace=1 (trial X3, s27).
+#
+# A capture of 6 enrolled devices, 120 frames each (linegate-loadgen --pcap), rewritten so
+# that each device's frame 100 comes early, 1 us after another of its frames: on devices
+# 0-2 after frame 60 (a gap of 39 frames, most of them recorded after the 4 ms hold), on
+# devices 3-5 after frame 98 (frame 99 comes within the hold), and their frame 30 lost.
+# Replayed at pace=0, 1 and 4 with one and two workers. What each device should get is
+# worked out here from the capture's stamps alone: the gap's frames recorded before the held
+# frame's time + 4 ms are admitted, the later ones are late (and as many missing), the rest
+# in order; a lost frame is missing, and the two frames after it are held until the next
+# (reordered: one path holds a frame ahead until its device's next frame, and a second
+# frame ahead gives the gap up at the next frame; live, at the end of the receive burst).
+source "$(dirname "$0")/lib.sh"
+lg_tmp
+T=$LG_TMP
+"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
+N=6
+FRAMES=120
+
+lg_policy_head "$T/head.yaml"
+python3 "$LG_SOURCE/bench/make_policy.py" "$T" $N --head "$T/head.yaml" --seed replay-order \
+	> /dev/null || lg_fail "make_policy.py failed"
+# 3000 frames/s in all: a device's frames 2 ms apart.
+"$LG_BIN_GEN" -p "$T/policy.yaml" -t 10.77.0.1 -n $FRAMES -r 3000 --pcap "$T/gen.pcap" -q ||
+	lg_fail "loadgen --pcap"
+
+python3 - "$T/gen.pcap" "$T/moved.pcap" "$T/expect.json" <<'PY' || lg_fail "rewriting the capture failed"
+import json, struct, sys
+
+HOLD_NS = 4_000_000  # linegate's default --reorder-hold
+src, dst, out = sys.argv[1:4]
+raw = open(src, "rb").read()
+magic = struct.unpack("<I", raw[:4])[0]
+if magic != 0xa1b23c4d:
+    sys.exit(f"{src}: not a little-endian nanosecond pcap (magic {magic:#x})")
+recs, off = [], 24
+while off < len(raw):
+    s, ns, incl, orig = struct.unpack("<IIII", raw[off:off + 16])
+    data = raw[off + 16:off + 16 + incl]
+    off += 16 + incl
+    ihl = (data[14] & 15) * 4
+    lgf = data[14 + ihl + 8:]
+    dev, seq = struct.unpack("<I", lgf[4:8])[0], struct.unpack("<Q", lgf[24:32])[0]
+    recs.append({"t": s * 10**9 + ns, "dev": dev, "seq": seq, "data": data, "orig": orig})
+devs = sorted({r["dev"] for r in recs})
+if len(devs) != 6:
+    sys.exit(f"{src}: {len(devs)} devices, want 6")
+after = {d: 60 if i < 3 else 98 for i, d in enumerate(devs)}
+# Frame 100 of each device out of its place, stamped 1 us after the frame it now follows.
+moved = {d: next(r for r in recs if r["dev"] == d and r["seq"] == 100) for d in devs}
+lost = {d: 30 for d in devs[3:]}
+rest = [r for r in recs if r["seq"] != 100 and r["seq"] != lost.get(r["dev"])]
+res = []
+for r in rest:
+    res.append(r)
+    if r["seq"] == after[r["dev"]]:
+        m = dict(moved[r["dev"]])
+        m["t"] = r["t"] + 1000
+        res.append(m)
+if len(res) != len(recs) - 3 or any(b["t"] < a["t"] for a, b in zip(res, res[1:])):
+    sys.exit("the rewritten capture is not in time order")
+with open(dst, "wb") as f:
+    f.write(raw[:24])
+    for r in res:
+        f.write(struct.pack("<IIII", r["t"] // 10**9, r["t"] % 10**9, len(r["data"]),
+                            r["orig"]) + r["data"])
+exp = {}
+for d in devs:
+    held = next(r for r in res if r["dev"] == d and r["seq"] == 100)
+    gap = [r for r in res if r["dev"] == d and after[d] < r["seq"] < 100]
+    late = sum(r["t"] >= held["t"] + HOLD_NS for r in gap)
+    loss = d in lost
+    exp[str(d)] = {"admitted": 120 - late - loss, "late": late, "missing": late + loss,
+                   "reordered": 1 + 2 * loss}
+json.dump(exp, open(out, "w"))
+print("expected per device:", exp)
+PY
+
+# replay NAME PACE WORKERS
+replay() {
+	local rc=0
+	rm -rf "$STATE_DIRECTORY"
+	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/moved.pcap,pace=$2" -w "$3" \
+		-s "$T/$1.stats" -o "$T/$1.jsonl" 2> "$T/$1.err" || rc=$?
+	[ $rc -eq 0 ] || lg_fail "$1: status $rc: $(tail -3 "$T/$1.err")"
+}
+RUNS="p0w1 p0w2 p1w1 p1w2 p4w1"
+replay p0w1 0 1
+replay p0w2 0 2
+replay p1w1 1 1
+replay p1w2 1 2
+replay p4w1 4 1
+
+python3 - "$T" $RUNS <<'PY'
+import json, sys
+from lgcheck import check, done
+
+T, runs = sys.argv[1], sys.argv[2:]
+exp = json.load(open(f"{T}/expect.json"))
+# Of the expectation: the far gaps lose most of their frames, the near ones none.
+far = [v["late"] for v in list(exp.values())[:3]]
+near = [v["late"] for v in list(exp.values())[3:]]
+check("frames of the far gaps recorded after the hold (each device)", all(30 <= x <= 39 for x in far), True)
+check("frames of the near gaps recorded after the hold", near, [0, 0, 0])
+for run in runs:
+    st = json.load(open(f"{T}/{run}.stats"))
+    got = {str(d["id"]): {"admitted": d["admitted"], "missing": d["sequence"]["missing"],
+                          "reordered": d["sequence"]["reordered"]}
+           for d in st["devices"] if d["admitted"]}
+    want = {k: {x: v[x] for x in ("admitted", "missing", "reordered")} for k, v in exp.items()}
+    check(f"{run}: per device admitted, missing, reordered", got, want)
+    check(f"{run}: late", st["drops"].get("late", 0), sum(v["late"] for v in exp.values()))
+    check(f"{run}: received", st["received"], 6 * 120 - 3)
+done()
+PY
+echo PASS
