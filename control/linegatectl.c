@@ -6,13 +6,13 @@
 #include "ctlproto.h"
 #include "policy_edit.h"
 #include "registry.h"
+#include "retrain.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <json-c/json.h>
-#include <openssl/sha.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -795,14 +795,14 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	if (strcmp(jstr(cand, "state"), "pending"))
 		return approve_refused(sock, id, "not pending", 1);
 	/* made by the retrain, its evaluation rewritten since: figures not the trainer's */
-	if (!strcmp(jstr(cand, "origin"), "retrain, evaluation.json changed since")) {
+	if (!strcmp(jstr(cand, "origin"), lg_cand_origin_name(LG_CAND_RETRAIN_CHANGED))) {
 		fprintf(stderr, "linegatectl: candidate %s: its evaluation.json is not the one "
 			"linegated's retrain wrote (changed since): not approved (it stays "
 			"pending); reject it\n", id);
 		return approve_refused(sock, id, "its evaluation.json is not the one linegated's "
 				       "retrain wrote (changed since)", 1);
 	}
-	if (strcmp(jstr(cand, "origin"), "retrain"))
+	if (strcmp(jstr(cand, "origin"), lg_cand_origin_name(LG_CAND_RETRAIN)))
 		fprintf(stderr, "linegatectl: note: candidate %s was not made by linegated's "
 			"retrain (linegate-train by hand, or a folder written into candidates/): "
 			"its figures are what its evaluation.json says\n", id);
@@ -823,13 +823,10 @@ static int candidate_approve(const char *sock, json_object *cand, const char *id
 	}
 	{
 		/* Sign only the model that was evaluated. */
-		unsigned char md[SHA256_DIGEST_LENGTH];
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
+		char hex[65];
 		json_object *ev = NULL;
 
-		SHA256((const unsigned char *)buf, len, md);
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		lg_sha256_hex(buf, len, hex);
 		json_object_object_get_ex(cand, "evaluation", &ev);
 		if (strcmp(jstr(ev, "model_sha256"), hex)) {
 			fprintf(stderr, "linegatectl: %s: not the model that was evaluated (its "
@@ -938,12 +935,12 @@ static int models_cmd(const char *sock, bool raw, int argc, char **argv)
 			state_altered |= strstr(st, "state file ALTERED") != NULL;
 			/* made by this linegated's retrain, its evaluation changed since, or not
 			 * made by it (trial X2, s26) */
-			const char *by = "retrain";
+			const char *by = "retrain", *origin = jstr(e, "origin");
 
-			if (!strcmp(jstr(e, "origin"), "retrain, evaluation.json changed since")) {
+			if (!strcmp(origin, lg_cand_origin_name(LG_CAND_RETRAIN_CHANGED))) {
 				changed = true;
 				by = "CHANGED";
-			} else if (strcmp(jstr(e, "origin"), "retrain")) {
+			} else if (strcmp(origin, lg_cand_origin_name(LG_CAND_RETRAIN))) {
 				other = true;
 				by = "other";
 			}

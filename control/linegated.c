@@ -1034,14 +1034,12 @@ static void boot_hash(const struct daemon *d, char hex[65])
 {
 	char *text;
 	size_t len;
-	uint8_t h[32];
 
 	hex[0] = '\0';
 	if (lg_read_file(d->policy_path, &text, &len))
 		return;
-	SHA256((const unsigned char *)text, len, h);
+	lg_sha256_hex(text, len, hex);
 	free(text);
-	hex32(h, hex);
 }
 /* A device's keys as the operator may see them: id, fingerprint and expiry, never a key
  * byte. */
@@ -1685,13 +1683,11 @@ static bool candidate_evaluated(const char *path, json_object *ev)
 	const char *want = get_str_field(ev, "model_sha256");
 	char *text, hex[65];
 	size_t len;
-	uint8_t h[32];
 
 	if (!want || lg_read_file(path, &text, &len))
 		return false;
-	SHA256((const unsigned char *)text, len, h);
+	lg_sha256_hex(text, len, hex);
 	free(text);
-	hex32(h, hex);
 	return !strcmp(hex, want);
 }
 
@@ -1742,8 +1738,8 @@ static int h_candidates(void *ctx, struct lg_ctl_call *c)
 				snprintf(path, sizeof(path), "%s/evaluation.json", dir);
 				json_object_object_add(
 					e, "origin",
-					json_object_new_string(lg_cand_origin_names[lg_retrain_origin(
-						d->state_dir, names[i]->d_name, path)]));
+					json_object_new_string(lg_cand_origin_name(lg_retrain_origin(
+						d->state_dir, names[i]->d_name, path))));
 				snprintf(path, sizeof(path), "%s/model.json", dir);
 				json_object_object_add(e, "evaluation", ev);
 				json_object_array_add(list, e);
@@ -1768,7 +1764,6 @@ static int candidate_ref_holds(const struct daemon *d, const char *dir, const ch
 	char path[LG_PATH_MAX + 256], why[300], hex[65], *text = NULL;
 	const char *want;
 	json_object *ev;
-	uint8_t h[32];
 	size_t len;
 	int ret = -EPERM;
 	bool changed;
@@ -1794,8 +1789,7 @@ static int candidate_ref_holds(const struct daemon *d, const char *dir, const ch
 		snprintf(err, errlen, "candidate %s not approved as %s: %s: %s (it stays pending)",
 			 id, ref, path, strerror(errno));
 	} else {
-		SHA256((const unsigned char *)text, len, h);
-		hex32(h, hex);
+		lg_sha256_hex(text, len, hex);
 		if (strcmp(hex, want))
 			snprintf(err, errlen, "candidate %s not approved as %s: %s holds another "
 				 "model (SHA-256 %.16s..., the candidate's is %.16s...); approve "

@@ -484,6 +484,14 @@ void lg_hex_encode(const uint8_t *in, size_t len, char *out)
 	sodium_bin2hex(out, 2 * len + 1, in, len);
 }
 
+void lg_sha256_hex(const void *buf, size_t len, char out[65])
+{
+	uint8_t h[SHA256_DIGEST_LENGTH];
+
+	SHA256(buf, len, h);
+	lg_hex_encode(h, sizeof(h), out);
+}
+
 /* Iterate a mapping's pairs as (key string, key node, value node). */
 #define for_each_pair(c, map, pair)                                                      \
 	for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;                   \

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* Retraining after drift (retrain.h; docs/models.md, "Retraining after drift"). */
 #include "retrain.h"
+#include "ctlproto.h"
 
 #include <linegate/outpath.h>
 
@@ -20,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sodium.h>
 
 extern char **environ;
 
@@ -675,32 +675,16 @@ static void fa_text(json_object *o, char *out, size_t len)
 			 (long long)json_object_get_int64(k), (long long)json_object_get_int64(n));
 }
 
-const char *const lg_cand_origin_names[] = {
-	[LG_CAND_RETRAIN] = "retrain",
-	[LG_CAND_RETRAIN_CHANGED] = "retrain, evaluation.json changed since",
-	[LG_CAND_OTHER] = "not this linegated's retrain",
-};
-
 /* The SHA-256 of the file at path, in hex: 0, or -errno. */
 static int file_sha256(const char *path, char hex[65])
 {
-	crypto_hash_sha256_state st;
-	uint8_t buf[65536], h[crypto_hash_sha256_BYTES];
-	FILE *f = fopen(path, "rb");
-	size_t n;
+	char *text;
+	size_t len;
 
-	if (!f)
-		return -errno;
-	crypto_hash_sha256_init(&st);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		crypto_hash_sha256_update(&st, buf, n);
-	if (ferror(f)) {
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	crypto_hash_sha256_final(&st, h);
-	sodium_bin2hex(hex, 65, h, sizeof(h));
+	if (lg_read_file(path, &text, &len))
+		return errno ? -errno : -EIO;
+	lg_sha256_hex(text, len, hex);
+	free(text);
 	return 0;
 }
 
@@ -761,18 +745,29 @@ enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const
 }
 
 /* Candidate id was made by this retrain: its evaluation.json's digest, kept in the state
- * folder (0700: linegated's own), for lg_retrain_origin(). */
-static void record_made(const struct lg_retrain_env *e, const char *id, const char *eval_path)
+ * folder (0700: linegated's own), for lg_retrain_origin(). When that fails, note says so
+ * for the candidate's audit line ("" when it did not). */
+static void record_made(const struct lg_retrain_env *e, const char *id, const char *eval_path,
+			char *note, size_t len)
 {
 	char hex[65], err[256];
+	int rc;
 
-	if (e->log_dir && !file_sha256(eval_path, hex))
-		lg_cand_note_put(e->log_dir, LG_RETRAIN_MADE_DIR, id, hex, err, sizeof(err));
+	note[0] = '\0';
+	if (!e->log_dir)
+		return;
+	rc = file_sha256(eval_path, hex);
+	if (rc)
+		snprintf(err, sizeof(err), "%.200s: %s", eval_path, strerror(-rc));
+	else if (!lg_cand_note_put(e->log_dir, LG_RETRAIN_MADE_DIR, id, hex, err, sizeof(err)))
+		return;
+	snprintf(note, len, " (not recorded as this retrain's: %s; it lists as made by another, "
+		 "and approve says so)", err);
 }
 
 static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, int status)
 {
-	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[96] = "?";
+	char id[128], last[512], path[PATH_MAX], cand[64] = "?", act[96] = "?", note[600] = "";
 	json_object *ev, *o;
 
 	r->phase = LG_RETRAIN_IDLE;
@@ -794,7 +789,7 @@ static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, 
 	}
 	snprintf(path, sizeof(path), "%s/%s/evaluation.json", e->candidates, id);
 	if (!strchr(id, '/') && id[0] != '.') /* a folder name of candidates/ */
-		record_made(e, id, path);
+		record_made(e, id, path, note, sizeof(note));
 	ev = json_object_from_file(path);
 	if (ev && json_object_object_get_ex(ev, "candidate", &o))
 		fa_text(o, cand, sizeof(cand));
@@ -804,10 +799,10 @@ static void training_done(struct lg_retrain *r, const struct lg_retrain_env *e, 
 	r->candidates++;
 	/* Judged on the recording after the drift, every window taken as healthy: a fault the
 	 * candidate learnt as normal scores low there too, so these are no false alarms. */
-	say(r, e, "candidate", "device %s: candidate %s; alarms on the held-back windows after "
+	say(r, e, "candidate", "device %s: candidate %s%s; alarms on the held-back windows after "
 	    "the drift, all taken as healthy: candidate %s, active model %s (a fault learnt as "
 	    "normal scores low too: approve only a change known to be benign, e.g. a sensor swap "
-	    "or a new set point); linegatectl models show %s", r->device, id, cand, act, id);
+	    "or a new set point); linegatectl models show %s", r->device, id, note, cand, act, id);
 }
 
 void lg_retrain_tick(struct lg_retrain *r, const struct lg_retrain_env *e)

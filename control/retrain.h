@@ -105,7 +105,19 @@ int lg_cand_note_put(const char *dir, const char *sub, const char *id, const cha
 		     char *err, size_t errlen);
 /* The origin of candidate id whose evaluation is eval_path, by log_dir's record (NULL: none). */
 enum lg_cand_origin lg_retrain_origin(const char *log_dir, const char *id, const char *eval_path);
-extern const char *const lg_cand_origin_names[];
+/* How linegated's candidate list names an origin ("origin"), and linegatectl reads it. */
+static inline const char *lg_cand_origin_name(enum lg_cand_origin o)
+{
+	switch (o) {
+	case LG_CAND_RETRAIN:
+		return "retrain";
+	case LG_CAND_RETRAIN_CHANGED:
+		return "retrain, evaluation.json changed since";
+	case LG_CAND_OTHER:
+		break;
+	}
+	return "not this linegated's retrain";
+}
 
 /* A drift monitor (method) of device name/id started. */
 void lg_retrain_drift(struct lg_retrain *r, const struct lg_retrain_env *e, const char *name,

@@ -427,6 +427,9 @@ const struct lg_policy_device *lg_policy_find(const struct lg_policy *p, uint32_
 
 /* Hex helpers shared by every tool that prints or reads keys and hashes. */
 void lg_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
+/* The SHA-256 of len bytes at buf, in lower-case hex: how model files and evaluations are
+ * named and compared (model_sha256, candidate provenance). */
+void lg_sha256_hex(const void *buf, size_t len, char out[65]);
 /* The longest run of hex digits in s. */
 size_t lg_hex_run(const char *s);
 /* A key is 64 hex digits; a run of this many (64 bits of a key) is treated as a secret

@@ -5,7 +5,9 @@
  * second of two drifts at once was skipped and never retrained). */
 #include "retrain.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,5 +151,70 @@ int main(int argc, char **argv)
 		lg_retrain_drift(&r, &e, "press-2", 12, "psi");
 		CHECK_STR(last_result, "refused");
 	}
+
+	/* A job that made a candidate: recorded as this retrain's in the state folder
+	 * (candidates-made/ID, the SHA-256 of its evaluation.json); when that cannot be
+	 * written the candidate's audit line says so, instead of it listing as made by
+	 * another with no word why (s27 note). */
+	for (int broken = 0; broken < 2; broken++) {
+		char dir[] = "/tmp/test_retrain.XXXXXX", path[512], got[80];
+		const char *cid = "press-2-20261207T230000Z";
+		pid_t pid;
+		FILE *f;
+		unsigned i;
+
+		CHECK(mkdtemp(dir) != NULL);
+		snprintf(path, sizeof(path), "%s/%s", dir, cid);
+		CHECK_EQ(mkdir(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/%s/evaluation.json", dir, cid);
+		f = fopen(path, "w");
+		CHECK(f != NULL);
+		if (f) {
+			fputs("{\"candidate\": {}, \"active\": {}}\n", f);
+			fclose(f);
+		}
+		snprintf(r.log, sizeof(r.log), "%s/retrain.log", dir);
+		f = fopen(r.log, "w");
+		CHECK(f != NULL);
+		if (f) {
+			fprintf(f, "candidate %s: written\n", cid);
+			fclose(f);
+		}
+		if (broken) { /* candidates-made a file: nothing can be written under it */
+			snprintf(path, sizeof(path), "%s/%s", dir, LG_RETRAIN_MADE_DIR);
+			f = fopen(path, "w");
+			CHECK(f != NULL);
+			if (f)
+				fclose(f);
+		}
+		e.candidates = dir;
+		e.log_dir = dir;
+		pid = fork();
+		if (pid == 0)
+			_exit(0);
+		CHECK(pid > 0);
+		r.phase = LG_RETRAIN_TRAINING;
+		r.pid = pid;
+		for (i = 0; i < 500 && r.phase == LG_RETRAIN_TRAINING; i++) {
+			lg_retrain_tick(&r, &e);
+			usleep(10000);
+		}
+		CHECK_STR(last_result, "candidate");
+		snprintf(path, sizeof(path), "%s/%s/evaluation.json", dir, cid);
+		if (broken) {
+			CHECK_STR_CONTAINS(last_detail, "(not recorded as this retrain's: ");
+			CHECK_STR_CONTAINS(last_detail, "Not a directory; it lists as made by "
+					   "another, and approve says so)");
+			CHECK_EQ(lg_retrain_origin(dir, cid, path), LG_CAND_OTHER);
+		} else {
+			CHECK(strstr(last_detail, "not recorded") == NULL);
+			CHECK(lg_cand_note_get(dir, LG_RETRAIN_MADE_DIR, cid, got, sizeof(got)));
+			CHECK_EQ(strlen(got), 64u);
+			CHECK_EQ(lg_retrain_origin(dir, cid, path), LG_CAND_RETRAIN);
+		}
+		snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+		CHECK_EQ(system(path), 0);
+	}
+	e.candidates = e.log_dir = NULL;
 	return lgt_done("retrain");
 }
