@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +155,7 @@ int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char
 	char sig_path[LG_PATH_MAX + 8], dir[LG_PATH_MAX * 2], tmp[LG_PATH_MAX * 2],
 		dst[LG_PATH_MAX * 3], hex[65], *sig_text = NULL;
 	const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	uint8_t *buf = NULL, md[32];
+	uint8_t *buf = NULL;
 	size_t len, siglen;
 	json_object *meta;
 	int ret;
@@ -212,8 +211,7 @@ int lg_registry_add(struct lg_registry *r, const struct lg_policy *p, const char
 		struct timespec now;
 		char ts[32];
 
-		SHA256(buf, len, md);
-		lg_hex_encode(md, sizeof(md), hex);
+		lg_sha256_hex(buf, len, hex);
 		clock_gettime(CLOCK_REALTIME, &now);
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now.tv_sec));
 		meta = json_object_new_object();

@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <lapacke.h>
 #include <limits.h>
-#include <openssl/sha.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -82,7 +81,8 @@ static const char usage[] =
 	"                        (none of the three: every window is taken as healthy)\n"
 	"  --false-alarms R      target false alarms per window and device (default 0.001)\n"
 	"  --pooled              one detector for every device instead of one each\n"
-	"  --min-windows N       fewest healthy windows a device needs (default 200)\n"
+	"  --min-windows N       fewest healthy windows a device needs (default 200, at\n"
+	"                        least 20)\n"
 	"  --sign-key KEY        sign the model with this Ed25519 secret key (linegatectl\n"
 	"                        keygen): writes MODEL.sig, records the signer in the model\n"
 	"                        (--from or simulated machines; needs --out)\n"
@@ -1779,8 +1779,9 @@ static int compare_out(const struct file_conf *fc, struct dev_rows *devs, size_t
 	if (compare_model(fc->compare, fc->window, devs, n, digest, &c))
 		return -EINVAL;
 	if (!c.same_samples)
-		snprintf(on, sizeof(on), "the candidate's held-back windows (%s was trained on "
-			 "other samples: another data digest)", fc->compare);
+		snprintf(on, sizeof(on), "the candidate's held-back windows (%s has another "
+			 "data digest: trained on other samples, or on another selection of "
+			 "devices or time of these files)", fc->compare);
 	else if (c.trained_until > 0)
 		snprintf(on, sizeof(on), "the candidate's held-back windows from %.3f s on (%s "
 			 "learnt from these very samples, the same data digest, up to %.3f s: its "
@@ -1865,8 +1866,7 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 	json_object_object_add(o, "data_digest", json_object_new_string(digest));
 	{
 		/* What a person approves must be what was evaluated: the model's own hash. */
-		unsigned char md[SHA256_DIGEST_LENGTH];
-		char hex[2 * SHA256_DIGEST_LENGTH + 1], *buf;
+		char hex[65], *buf;
 		size_t len;
 
 		if (lg_read_file(fc->out, &buf, &len)) {
@@ -1874,10 +1874,8 @@ static int candidate_finish(const struct file_conf *fc, struct dev_rows *devs, s
 			fprintf(stderr, "linegate-train: cannot read %s back\n", fc->out);
 			return -EIO;
 		}
-		SHA256((const unsigned char *)buf, len, md);
+		lg_sha256_hex(buf, len, hex);
 		free(buf);
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
 		json_object_object_add(o, "model_sha256", json_object_new_string(hex));
 	}
 	json_object_object_add(o, "devices", json_object_new_int64((int64_t)n));
