@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Usage: quality_proto.py DIR [--window N|revR] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
-                        [--misses] [--roc] [--load-check flr|flp]
+                        [--misses] [--roc] [--load-check flr|flp] [--state-gate SETTLE]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -104,6 +104,13 @@ windows, so not an operating point).
 per device and channel each column's sd and slope against ln load (line2's load from the
 manifest's knots: the table only, never a detector), and per fault kind its largest z in
 the 3 windows from the onset.
+--state-gate SETTLE: an oracle of the operating state a line's PLC knows (issue 8, step 3
+of "what the product would need"): a window that overlaps a speed ramp or a load step of
+line2's manifest knots, or the SETTLE seconds after one, is not scored, as a dropout window
+is not (neither trained on, calibrated on, checked nor alerting; a fault whose 3 windows
+are all gated is missed). It reads the simulator's truth for the gate, standing in for the
+set point and ramp flag a PLC publishes; it says how much such an input could give, not
+what the product has.
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -1434,6 +1441,19 @@ def load_check(blk, rows):
                                                for j, nm in enumerate(FLR_NAMES))))
 
 
+def state_gate(dv, t, dur, settle):
+    """Windows (start times t, length dur) that overlap a change of line2's operating
+    state, a ramp to another set point or a load step (consecutive knots whose speed or
+    load differ), or end within settle seconds after one: the flag a PLC would raise. Reads
+    the manifest's knots: --state-gate's oracle only."""
+    k = np.array(dv["physics"]["speed_knots"])
+    gate = np.zeros(len(t), bool)
+    for a, b in zip(k[:-1], k[1:]):
+        if abs(a[1] - b[1]) > 1e-9 or abs(a[2] - b[2]) > 1e-9:
+            gate |= (t < b[0] + settle) & (t + dur > a[0])
+    return gate
+
+
 def rev_window(dv, revs, lo=2048, hi=16384):
     """Step 6e's per-device window: the smallest power of two from lo to hi samples that
     holds at least revs shaft revolutions at the machine's lowest set point (the speed range
@@ -1484,7 +1504,7 @@ def main(argv):
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
             "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90", "--misses": None,
-            "--roc": None, "--load-check": ""}
+            "--roc": None, "--load-check": "", "--state-gate": ""}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -1511,6 +1531,8 @@ def main(argv):
         W, revs = int(wopt), 0
     target = float(opts["--fa"])
     mask = opts["--no-dropout-mask"] is None
+    settle = float(opts["--state-gate"]) if opts["--state-gate"] else None
+    gated = [0, 0]
     names = opts["--variant"].split(",") if opts["--variant"] else list(VARIANTS)
     for v in names:
         if v not in VARIANTS:
@@ -1545,6 +1567,11 @@ def main(argv):
         role[np.nonzero(healthy)[0]] = split(nh)
         tr = (role == 0) | (role == 2)
         dropw = drop.any(1) if mask else np.zeros(len(t), bool)
+        if settle is not None:
+            g = state_gate(dv, t, dur, settle)
+            gated[0] += int(g.sum())
+            gated[1] += len(t)
+            dropw = dropw | g
         tr &= ~dropw
         cal = (role == 1) & ~dropw
         chk = role == 3
@@ -1604,6 +1631,9 @@ def main(argv):
           "check windows" % (len(devs), W if W else "%s (devices per window: %s)" % (
               wopt, ", ".join("%d %d" % kv for kv in sorted(wins.items()))),
               time.time() - t0, masked[1], masked[0]))
+    if settle is not None:
+        print("--state-gate %g: %d of %d windows overlap a ramp or load step (or the %g s "
+              "after one) and are not scored" % (settle, gated[0], gated[1], settle))
     if lc:
         load_check(opts["--load-check"], lc)
     for v in names:

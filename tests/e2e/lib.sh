@@ -197,6 +197,28 @@ devices:
 EOF
 }
 
+# lg_pcap_policy N SEED: skip where linegate has no pcap backend; else $T/policy.yaml with N
+# enrolled LGF devices and their keys (bench/make_policy.py), for a test that replays
+# linegate-loadgen --pcap captures.
+lg_pcap_policy() {
+	"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null ||
+		lg_skip "this build has no pcap backend (meson -Dpcap)"
+	lg_policy_head "$T/head.yaml"
+	python3 "$LG_SOURCE/bench/make_policy.py" "$T" "$1" --head "$T/head.yaml" --seed "$2" \
+		> /dev/null || lg_fail "make_policy.py failed"
+}
+
+# lg_pcap_replay FILE NAME OPTIONS WORKERS: linegate under $T/policy.yaml replays FILE to its
+# end (-b pcap:file=FILE,OPTIONS) with WORKERS workers, its state folder fresh: $T/NAME.stats,
+# .jsonl and .err; status 0 within 60 s, or the test fails.
+lg_pcap_replay() {
+	local rc=0
+	rm -rf "$STATE_DIRECTORY"
+	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$1$3" -w "$4" \
+		-s "$T/$2.stats" -o "$T/$2.jsonl" 2> "$T/$2.err" || rc=$?
+	[ $rc -eq 0 ] || lg_fail "$2: status $rc: $(tail -3 "$T/$2.err")"
+}
+
 # lg_fixture_keys DIR FILE...: key files into DIR/keys, readable by their owner only.
 lg_fixture_keys() {
 	[ -n "${1:-}" ] && [ "$1" != / ] || lg_fail "lg_fixture_keys needs a test folder"

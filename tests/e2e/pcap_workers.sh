@@ -12,30 +12,19 @@
 source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
-"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
 N=32
 FRAMES=100
 
-lg_policy_head "$T/head.yaml"
-python3 "$LG_SOURCE/bench/make_policy.py" "$T" $N --head "$T/head.yaml" --seed pcap-workers \
-	> /dev/null || lg_fail "make_policy.py failed"
+lg_pcap_policy $N pcap-workers
 # Two faults, at a third and at half of the run; the attack mix spread through it.
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 10.77.0.1 -n $FRAMES -r 20000 -f 1003:30:bearing:1 \
 	-f 1017:50:imbalance:1 --unknown 20 --bad-tag 20 --replay 20 --malformed 20 \
 	--pcap "$T/gen.pcap" -j "$T/sent.json" -q || lg_fail "loadgen --pcap"
 
-# replay NAME OPTIONS WORKERS: linegate to the end of the file, status 0 within 60 s.
-replay() {
-	local rc=0
-	rm -rf "$STATE_DIRECTORY"
-	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/gen.pcap$2" -w "$3" \
-		-s "$T/$1.stats" -o "$T/$1.jsonl" 2> "$T/$1.err" || rc=$?
-	[ $rc -eq 0 ] || lg_fail "$1: status $rc: $(tail -3 "$T/$1.err")"
-}
-replay w1 "" 1
-replay w2 "" 2
-replay w2b "" 2
-replay one ",readers=one" 2
+lg_pcap_replay "$T/gen.pcap" w1 "" 1
+lg_pcap_replay "$T/gen.pcap" w2 "" 2
+lg_pcap_replay "$T/gen.pcap" w2b "" 2
+lg_pcap_replay "$T/gen.pcap" one ",readers=one" 2
 grep -q "worker 1: pcap backend, .* keeps its devices' records (2 readers)" "$T/w2.err" ||
 	lg_fail "worker 1 does not say that it keeps its devices' records: $(grep 'worker 1' "$T/w2.err")"
 grep -q "worker 1: pcap backend, ends at once" "$T/one.err" ||

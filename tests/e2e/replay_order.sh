@@ -18,13 +18,10 @@
 source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
-"$LG_BIN_DP" --help | grep "^  pcap:" >/dev/null || lg_skip "this build has no pcap backend (meson -Dpcap)"
 N=6
 FRAMES=120
 
-lg_policy_head "$T/head.yaml"
-python3 "$LG_SOURCE/bench/make_policy.py" "$T" $N --head "$T/head.yaml" --seed replay-order \
-	> /dev/null || lg_fail "make_policy.py failed"
+lg_pcap_policy $N replay-order
 # 3000 frames/s in all: a device's frames 2 ms apart.
 "$LG_BIN_GEN" -p "$T/policy.yaml" -t 10.77.0.1 -n $FRAMES -r 3000 --pcap "$T/gen.pcap" -q ||
 	lg_fail "loadgen --pcap"
@@ -81,20 +78,11 @@ json.dump(exp, open(out, "w"))
 print("expected per device:", exp)
 PY
 
-# replay NAME PACE WORKERS
-replay() {
-	local rc=0
-	rm -rf "$STATE_DIRECTORY"
-	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/moved.pcap,pace=$2" -w "$3" \
-		-s "$T/$1.stats" -o "$T/$1.jsonl" 2> "$T/$1.err" || rc=$?
-	[ $rc -eq 0 ] || lg_fail "$1: status $rc: $(tail -3 "$T/$1.err")"
-}
 RUNS="p0w1 p0w2 p1w1 p1w2 p4w1"
-replay p0w1 0 1
-replay p0w2 0 2
-replay p1w1 1 1
-replay p1w2 1 2
-replay p4w1 4 1
+for run in $RUNS; do   # pPACE wWORKERS
+	pace=${run#p}
+	lg_pcap_replay "$T/moved.pcap" $run ",pace=${pace%w*}" ${run#*w}
+done
 
 python3 - "$T" $RUNS <<'PY'
 import json, sys
