@@ -2,6 +2,7 @@
 """Usage: quality_proto.py DIR [--window N|revR] [--variant NAME[,NAME...]] [--cache DIR]
                         [--devices K] [--fa RATE] [--norm q90|tail] [--no-dropout-mask]
                         [--misses] [--roc] [--load-check flr|flp] [--state-gate SETTLE]
+                        [--state-threshold SETTLE]
        quality_proto.py --self-test
 
 Prototype of a per-machine detector for line2 lines (tests/line2/line2.py make --formats
@@ -111,6 +112,11 @@ is not (neither trained on, calibrated on, checked nor alerting; a fault whose 3
 are all gated is missed). It reads the simulator's truth for the gate, standing in for the
 set point and ramp flag a PLC publishes; it says how much such an input could give, not
 what the product has.
+--state-threshold SETTLE: the same oracle as a second threshold instead: per variant, the
+recall within 3 windows at 0.05, 0.1 and 0.2% false alarms per check window with one pooled
+threshold, and with two, one for the steady windows and one for the transient ones (as
+--state-gate marks them), each at that rate of its own check windows (read off the check
+windows, as --roc: detectors compared at equal false alarms, not an operating point).
 --self-test checks the building blocks against known answers (meson test quality_proto).
 """
 import json
@@ -1454,6 +1460,32 @@ def state_gate(dv, t, dur, settle):
     return gate
 
 
+def state_threshold(v, devs, settle):
+    """--state-threshold: recall at equal false alarms with one pooled threshold against
+    two, steady and transient windows (state_gate()) each at the rate of its own check
+    windows. Prints one line."""
+    chs, cht, hits = [], [], []
+    for x in devs:
+        tg = state_gate(x["dv"], x["t"], x["dur"], settle)
+        m = np.where(x["dropw"], -np.inf, x["sn"].max(1))
+        c = x["chk"] & ~x["dropw"]
+        chs.append(m[c & ~tg])
+        cht.append(m[c & tg])
+        if x["kind"]:
+            hits.append((m[x["k"]:x["k"] + 3], tg[x["k"]:x["k"] + 3]))
+    chs, cht = np.concatenate(chs), np.concatenate(cht)
+    alls = np.concatenate([chs, cht])
+    out = []
+    for r in (0.0005, 0.001, 0.002):
+        g1, gs, gt = (np.quantile(a, 1 - r) for a in (alls, chs, cht))
+        one = np.mean([(m > g1).any() for m, tg in hits])
+        two = np.mean([np.where(tg, m > gt, m > gs).any() for m, tg in hits])
+        fa2 = ((chs > gs).sum() + (cht > gt).sum()) / len(alls)
+        out.append("%.2f%%: one %.3f, two %.3f (%.3f%%)" % (100 * r, one, two, 100 * fa2))
+    print("%-12s state-threshold %g s (transient %d of %d check windows): %s" % (
+        v, settle, len(cht), len(alls), "; ".join(out)))
+
+
 def rev_window(dv, revs, lo=2048, hi=16384):
     """Step 6e's per-device window: the smallest power of two from lo to hi samples that
     holds at least revs shaft revolutions at the machine's lowest set point (the speed range
@@ -1504,7 +1536,7 @@ def main(argv):
     d = argv[0]
     opts = {"--window": "2048", "--variant": "", "--cache": "", "--devices": "0",
             "--fa": "0.001", "--no-dropout-mask": None, "--norm": "q90", "--misses": None,
-            "--roc": None, "--load-check": "", "--state-gate": ""}
+            "--roc": None, "--load-check": "", "--state-gate": "", "--state-threshold": ""}
     rest = argv[1:]
     while rest:
         if rest[0] not in opts:
@@ -1642,6 +1674,8 @@ def main(argv):
         gthr = np.quantile(pc, 1 - target)
         if opts["--roc"]:
             roc(v, res[v]["dev"])
+        if opts["--state-threshold"]:
+            state_threshold(v, res[v]["dev"], float(opts["--state-threshold"]))
         crossfit(v, res[v]["dev"], target)
         for mode in ("dev", "pooled"):
             for conf in ((1, 1), (2, 3)):
