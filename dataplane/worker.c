@@ -546,6 +546,9 @@ void *lg_worker_main(void *arg)
 				break;
 		}
 	}
+	/* Stopped before the stream's end: what the backend read and kept is counted. */
+	if (!w->at_eof && w->ops->stop)
+		w->ops->stop(w->be);
 	/* Held frames go on (their gaps given up) and what is in the batch is scored now, not
 	 * at a deadline that would never come. */
 	if (w->ro.n)

@@ -167,6 +167,11 @@ struct lg_backend_ops {
 	 * rx_burst() looks at (uring: in the socket, behind a multishot request the kernel
 	 * ended for want of buffers, or not yet completed). NULL: such a burst says so. */
 	bool (*rx_empty)(struct lg_backend *b);
+	/* Optional: linegate stops before the stream ended (a signal): what the queue read
+	 * but never handed out (pcap: a record admission judged that waited for its paced
+	 * time) is counted as LG_DROP_STOP_UNREAD in its stats, so that every record read is
+	 * counted once. Called by the queue's worker after its last burst. */
+	void (*stop)(struct lg_backend *b);
 };
 
 /*

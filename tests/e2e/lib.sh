@@ -208,13 +208,13 @@ lg_pcap_policy() {
 		> /dev/null || lg_fail "make_policy.py failed"
 }
 
-# lg_pcap_replay FILE NAME OPTIONS WORKERS: linegate under $T/policy.yaml replays FILE to its
-# end (-b pcap:file=FILE,OPTIONS) with WORKERS workers, its state folder fresh: $T/NAME.stats,
-# .jsonl and .err; status 0 within 60 s, or the test fails.
+# lg_pcap_replay FILE NAME OPTIONS WORKERS [POLICY]: linegate under POLICY ($T/policy.yaml)
+# replays FILE to its end (-b pcap:file=FILE,OPTIONS) with WORKERS workers, its state folder
+# fresh: $T/NAME.stats, .jsonl and .err; status 0 within 60 s, or the test fails.
 lg_pcap_replay() {
 	local rc=0
 	rm -rf "$STATE_DIRECTORY"
-	timeout 60 "$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$1$3" -w "$4" \
+	timeout 60 "$LG_BIN_DP" -p "${5:-$T/policy.yaml}" -b "pcap:file=$1$3" -w "$4" \
 		-s "$T/$2.stats" -o "$T/$2.jsonl" 2> "$T/$2.err" || rc=$?
 	[ $rc -eq 0 ] || lg_fail "$2: status $rc: $(tail -3 "$T/$2.err")"
 }

@@ -15,6 +15,14 @@
 # in order; a lost frame is missing, and the two frames after it are held until the next
 # (reordered: one path holds a frame ahead until its device's next frame, and a second
 # frame ahead gives the gap up at the next frame; live, at the end of the receive burst).
+#
+# Then trial X5 (s28)'s findings: one record stamped an hour ahead (an ARP) leaves the
+# verdicts as they were, under a rate limit too, at both worker counts (the replay's clock
+# was the largest stamp so far: it stood still, buckets stopped refilling and holds never
+# ran out, on one worker count and not the other), and the start line names the gap; a
+# UADP publisher's first frames out of order (5, 1, 2, 3, 4) give one worker's verdicts with
+# two (worker 0 reads a UADP file and hands frames over in file order: one path); Ctrl-C in
+# a paced replay leaves no frame that admission admitted uncounted (stop_unread).
 source "$(dirname "$0")/lib.sh"
 lg_tmp
 T=$LG_TMP
@@ -104,6 +112,115 @@ for run in runs:
     check(f"{run}: per device admitted, missing, reordered", got, want)
     check(f"{run}: late", st["drops"].get("late", 0), sum(v["late"] for v in exp.values()))
     check(f"{run}: received", st["received"], 6 * 120 - 3)
+done()
+PY
+
+echo "== one record stamped an hour ahead"
+# rate.yaml: every device under a token bucket it never empties (500 frames/s against 1000)
+sed 's#^\(    keys: .*\)$#\1\n    rate: 1000\n    burst: 20#' "$T/policy.yaml" > "$T/rate.yaml"
+python3 - "$T/moved.pcap" "$T/future.pcap" <<'PY' || lg_fail "writing future.pcap failed"
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+out, off, n = bytearray(raw[:24]), 24, 0
+arp = bytes.fromhex("ffffffffffff02000000000108060001080006040001020000000001") + bytes(32)
+while off < len(raw):
+    s, ns, incl, orig = struct.unpack("<IIII", raw[off:off + 16])
+    out += raw[off:off + 16 + incl]
+    off += 16 + incl
+    n += 1
+    if n == 10:  # record 11: an ARP stamped 3600 s after record 10
+        out += struct.pack("<IIII", s + 3600, ns, len(arp), len(arp)) + arp
+open(sys.argv[2], "wb").write(out)
+PY
+lg_pcap_replay "$T/future.pcap" fw1 "" 1 "$T/rate.yaml"
+lg_pcap_replay "$T/future.pcap" fw2 "" 2 "$T/rate.yaml"
+grep -q "record 11 is stamped 3600 s after the one before" "$T/fw1.err" ||
+	lg_fail "the start line does not name the hour's gap: $(grep 'pcap backend' "$T/fw1.err")"
+
+echo "== a UADP publisher's first frames out of order, one and two workers"
+mkdir -p "$T/uadp"
+lg_policy "$T/uadp/policy.yaml"
+"$LG_BIN_GEN" -p "$T/uadp/policy.yaml" -t 10.77.0.1 -n 40 -r 1600 -u --pcap "$T/uadp.pcap" -q ||
+	lg_fail "loadgen -u --pcap"
+python3 - "$T/uadp.pcap" "$T/uadp5.pcap" <<'PY' || lg_fail "rewriting uadp.pcap failed"
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+recs, off = [], 24
+while off < len(raw):
+    s, ns, incl, orig = struct.unpack("<IIII", raw[off:off + 16])
+    recs.append([raw[off:off + 8], raw[off + 8:off + 16 + incl]])
+    off += 16 + incl
+# UADP datagrams (to port 4840) by publisher: the 5 bytes after the UDP header
+pub = {}
+for i, (_, body) in enumerate(recs):
+    d = body[8:]
+    if len(d) > 47 and struct.unpack(">H", d[36:38])[0] == 4840:
+        pub.setdefault(d[42:47], []).append(i)
+if len(pub) < 2:
+    sys.exit(f"{len(pub)} UADP publishers in the capture, want 2")
+# each publisher's 5th message moved before its 1st; the stamps stay with the places
+order = list(range(len(recs)))
+for idx in pub.values():
+    order.remove(idx[4])
+    order.insert(order.index(idx[0]), idx[4])
+out = bytearray(raw[:24])
+for place, i in enumerate(order):
+    out += recs[place][0] + recs[i][1]
+open(sys.argv[2], "wb").write(out)
+PY
+T0=$T
+T=$T0/uadp
+lg_pcap_replay "$T0/uadp5.pcap" uw1 "" 1
+lg_pcap_replay "$T0/uadp5.pcap" uw2 "" 2
+T=$T0
+
+echo "== Ctrl-C in a paced replay"
+# 717 records over 0.24 s recorded, at pace x0.05: about 5 s; stopped after 1
+rm -rf "$STATE_DIRECTORY"
+"$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/moved.pcap,pace=0.05" -s "$T/int.stats" \
+	-o "$T/int.jsonl" 2> "$T/int.err" &
+DP=$!
+LG_PIDS="$DP"
+sleep 1
+kill -INT $DP
+wait $DP || lg_fail "linegate stopped by SIGINT exited with status $?: $(tail -3 "$T/int.err")"
+LG_PIDS=""
+
+python3 - "$T" <<'PY'
+import json, sys
+from lgcheck import check, done
+
+T = sys.argv[1]
+exp = json.load(open(f"{T}/expect.json"))
+for run in ("fw1", "fw2"):
+    st = json.load(open(f"{T}/{run}.stats"))
+    got = {str(d["id"]): {"admitted": d["admitted"], "missing": d["sequence"]["missing"],
+                          "reordered": d["sequence"]["reordered"]}
+           for d in st["devices"] if d["admitted"]}
+    want = {k: {x: v[x] for x in ("admitted", "missing", "reordered")} for k, v in exp.items()}
+    check(f"{run} (an ARP an hour ahead): per device as without it", got, want)
+    check(f"{run}: late", st["drops"].get("late", 0), sum(v["late"] for v in exp.values()))
+    check(f"{run}: admission's verdicts", {k: v for k, v in st["admission"].items() if v},
+          {"judged": 6 * 120 - 2, "admitted": 6 * 120 - 3, "not_ours": 1})
+
+
+def per_dev(st):
+    return {d["id"]: (d["admitted"], {k: v for k, v in d["drops"].items() if v},
+                      {k: v for k, v in d["sequence"].items() if v})
+            for d in st["devices"] if d["admitted"] or d["dropped"]}
+
+
+u1, u2 = (json.load(open(f"{T}/uadp/{r}.stats")) for r in ("uw1", "uw2"))
+check("uadp: per device, two workers as one", per_dev(u2), per_dev(u1))
+late4 = [i for i, v in per_dev(u1).items() if v[1].get("late") == 4]
+check("uadp: publishers whose first 4 frames came after their 5th, refused late",
+      len(late4) >= 1, True)
+st = json.load(open(f"{T}/int.stats"))
+adm = st["admission"]
+check("SIGINT at pace x0.05: stopped before the end", st["received"] < 6 * 120 - 3, True)
+check("SIGINT: received = what admission admitted (the waiting record is stop_unread)",
+      st["received"], adm.get("admitted", 0) + adm.get("audit", 0))
+check("SIGINT: stop_unread", st["drops"].get("stop_unread", 0) in (0, 1), True)
 done()
 PY
 echo PASS
