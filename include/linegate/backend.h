@@ -65,9 +65,10 @@ struct lg_rx_pkt {
 	 * passed without charging its device's token bucket: the worker charges it
 	 * (lg_admit_charge()). 0 for every other backend. */
 	uint8_t reassembled;
-	/* A replay (LG_BACKEND_F_REPLAY): the record's time on the recording's clock, in ns
-	 * from the file's first record plus one, never going back within a queue; the reorder
-	 * stage's holds run on it (reorder.h). 0 for a live backend. */
+	/* A replay (LG_BACKEND_F_REPLAY): the record's time on the replay's clock, in ns (the
+	 * pcap backend's read_next(): the records' gaps to the one before added up, never
+	 * back, the same in every queue); the reorder stage's holds run on it (reorder.h). 0
+	 * for a live backend. */
 	uint64_t rec_ns;
 };
 
