@@ -516,6 +516,8 @@ struct lg_dp {
 	 * a worker is caught up only once its backend says nothing waits (rx_empty) */
 	_Atomic bool draining;
 	_Atomic unsigned eof_workers; /* workers whose backend reached its end of stream */
+	/* workers out of their receive loop: none of them hands another frame over */
+	_Atomic unsigned rx_stopped;
 	_Atomic unsigned done_workers; /* workers that ended after the end of every stream */
 	_Atomic uint64_t out_cpu_ns; /* the output thread's CPU time when it ended (0 before) */
 	bool handoff_wait; /* a finite stream: a full handoff ring waits instead of dropping */

@@ -15,9 +15,11 @@ enum lg_reason lg_steer_handoff(struct lg_worker *w, unsigned owner, const struc
 	struct lg_dp *dp = w->dp;
 
 	while (!lg_handoff_push_from(&dp->workers[owner].in, pkt, w->id)) {
-		if (!dp->handoff_wait || pkt->len > LG_HANDOFF_MAX ||
-		    atomic_load_explicit(&dp->stop, memory_order_relaxed))
+		if (!dp->handoff_wait || pkt->len > LG_HANDOFF_MAX)
 			return LG_DROP_HANDOFF_FULL;
+		/* A replay stopping (a signal): read, never judged, as the backend's own */
+		if (atomic_load_explicit(&dp->stop, memory_order_relaxed))
+			return LG_DROP_STOP_UNREAD;
 		lg_worker_drain_handoff(w, atomic_load_explicit(&dp->gen, memory_order_acquire));
 	}
 	atomic_fetch_add_explicit(&w->st.handed_off, 1, memory_order_relaxed);

@@ -546,6 +546,29 @@ void *lg_worker_main(void *arg)
 				break;
 		}
 	}
+	/*
+	 * Frames the other workers handed over before they stopped are judged, not left in the
+	 * ring uncounted (trial X6 F1, s28: a Ctrl-C of a replay whose worker 0 hands frames
+	 * over lost up to 256 of them). Once every worker is out of its receive loop none can
+	 * hand over more; at most 200 ms (a worker that does not get there).
+	 */
+	atomic_fetch_add_explicit(&dp->rx_stopped, 1, memory_order_release);
+	if (w->in.slots) {
+		uint64_t end = lg_now_ns() + 200000000ull;
+
+		for (;;) {
+			/* Acquire: what a worker handed over before it counted itself out. */
+			bool all = atomic_load_explicit(&dp->rx_stopped, memory_order_acquire) >=
+				   dp->nworkers;
+
+			while (lg_worker_drain_handoff(w, atomic_load_explicit(
+								 &dp->gen, memory_order_acquire)))
+				;
+			if (all || lg_now_ns() >= end)
+				break;
+			nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+		}
+	}
 	/* Stopped before the stream's end: what the backend read and kept is counted. */
 	if (!w->at_eof && w->ops->stop)
 		w->ops->stop(w->be);
