@@ -139,7 +139,8 @@
 	X(DROP_STOP_UNREAD, "stop_unread",                                                         \
 	  "still waiting in a worker's ring or socket when a stop's drain ran out of time (500 "   \
 	  "ms; a slow worker at overload): taken out unjudged, so that every frame XDP handed "    \
-	  "over is counted")                                                                       \
+	  "over is counted; in a pcap replay stopped by a signal, the record admission judged "   \
+	  "that waited for its paced time, or that worker 0 could no longer hand over")           \
 	X(DROP_RATE_LIMITED, "rate_limited",                                                       \
 	  "a datagram that came as IP fragments (uring, fragments: reassemble; XDP passed the "    \
 	  "fragments uncharged) found its device's token bucket empty: charged by the worker "     \
