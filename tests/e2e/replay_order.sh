@@ -197,26 +197,24 @@ lg_pcap_replay "$T0/uadp5.pcap" uw2 "" 2
 T=$T0
 
 echo "== Ctrl-C in a paced replay"
+# interrupted NAME SECONDS ARGS...: linegate ARGS (-s $T/NAME.stats) stopped by SIGINT after
+# SECONDS; it must exit 0
+interrupted() {
+	local name=$1 after=$2
+	shift 2
+	rm -rf "$STATE_DIRECTORY"
+	"$LG_BIN_DP" "$@" -s "$T/$name.stats" -o /dev/null 2> "$T/$name.err" &
+	DP=$!
+	LG_PIDS="$DP"
+	sleep "$after"
+	kill -INT $DP
+	wait $DP || lg_fail "$name: linegate stopped by SIGINT exited with status $?: $(tail -3 "$T/$name.err")"
+	LG_PIDS=""
+}
 # 717 records over 0.24 s recorded, at pace x0.05: about 5 s; stopped after 1
-rm -rf "$STATE_DIRECTORY"
-"$LG_BIN_DP" -p "$T/policy.yaml" -b "pcap:file=$T/moved.pcap,pace=0.05" -s "$T/int.stats" \
-	-o "$T/int.jsonl" 2> "$T/int.err" &
-DP=$!
-LG_PIDS="$DP"
-sleep 1
-kill -INT $DP
-wait $DP || lg_fail "linegate stopped by SIGINT exited with status $?: $(tail -3 "$T/int.err")"
-LG_PIDS=""
+interrupted int 1 -p "$T/policy.yaml" -b "pcap:file=$T/moved.pcap,pace=0.05"
 # the UADP capture, worker 0 handing frames to worker 1, at full speed: stopped mid-way
-rm -rf "$STATE_DIRECTORY"
-"$LG_BIN_DP" -p "$T/uadp/policy.yaml" -w 2 -b "pcap:file=$T/uadp5.pcap,loop=100000" \
-	-s "$T/uint.stats" -o /dev/null 2> "$T/uint.err" &
-DP=$!
-LG_PIDS="$DP"
-sleep 1.5
-kill -INT $DP
-wait $DP || lg_fail "linegate -w 2 stopped by SIGINT exited with status $?: $(tail -3 "$T/uint.err")"
-LG_PIDS=""
+interrupted uint 1.5 -p "$T/uadp/policy.yaml" -w 2 -b "pcap:file=$T/uadp5.pcap,loop=100000"
 
 python3 - "$T" <<'PY'
 import json, sys
