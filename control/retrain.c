@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 extern char **environ;
 
 #define REC_PREFIX "drift"
@@ -680,9 +679,10 @@ static int file_sha256(const char *path, char hex[65])
 {
 	char *text;
 	size_t len;
+	int rc = lg_read_file(path, &text, &len);
 
-	if (lg_read_file(path, &text, &len))
-		return errno ? -errno : -EIO;
+	if (rc)
+		return rc;
 	lg_sha256_hex(text, len, hex);
 	free(text);
 	return 0;

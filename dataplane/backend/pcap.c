@@ -116,9 +116,8 @@ static struct {
 	int64_t gap_max;
 	uint64_t gap_rec, ahead;
 	/* Each record's time for the replay's clock and pacing (record_times()): the earliest
-	 * stamp among it and the LOOKAHEAD - 1 records after it; nwhen of them. */
+	 * stamp among it and the LOOKAHEAD - 1 records after it; one a record. */
 	int64_t *when;
-	uint64_t nwhen;
 	bool cut;                  /* cut=stop, and the file ends inside a record */
 	unsigned nqueues;
 	bool split;      /* every queue reads and keeps its own records (see the top) */
@@ -150,17 +149,15 @@ struct lg_backend {
 	unsigned pass; /* passes over the file begun */
 	uint64_t recno; /* records read in this pass */
 	bool eof;
-	/* Pacing: the previous record's recorded time and when it was due, one pass's span. */
-	bool started;
-	int64_t prev_ns, pass_ns;
+	/* The replay's clock (read_next()): the forward gaps between the records read so far
+	 * added up, every queue's own record or not (0: none read yet); the last record's
+	 * time; when it was due (pacing); one pass's span. */
+	uint64_t clk_ns;
+	int64_t clk_prev, pass_ns;
 	uint64_t due_ns;
 	struct pending next;
 	uint64_t drops[LG_REASON_MAX];
 	struct lg_uadmit *ua; /* NULL: no admission (unit tests of the reader) */
-	/* The recording's clock (read_next()): the sum of the forward gaps between the records
-	 * read so far, every queue's own record or not; clk_prev the last record's time. */
-	uint64_t clk_ns;
-	int64_t clk_prev;
 };
 
 static uint64_t mono_ns(void)
@@ -364,7 +361,6 @@ static void record_times(void)
 			src.gap_rec = i + 1;
 		}
 	}
-	src.nwhen = src.records;
 }
 
 static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t errlen)
@@ -373,7 +369,7 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 	struct lg_rx_pkt pkt;
 	const u_char *data;
 	uint8_t *buf = NULL;
-	uint64_t cap = 0, used = 0, nix = 0, nwhen = 0;
+	uint64_t cap = 0, used = 0, nix = 0, when_cap = 0;
 	struct stat st;
 	pcap_t *pc;
 	int ret, rc, len;
@@ -408,11 +404,11 @@ static int pcap_be_setup(const struct lg_backend_conf *conf, char *err, size_t e
 		if (!src.records++)
 			src.first_ns = rec_ns(h);
 		src.last_ns = rec_ns(h);
-		if (src.records > nwhen) {
+		if (src.records > when_cap) {
 			int64_t *w;
 
-			nwhen = nwhen ? 2 * nwhen : 4096;
-			w = realloc(src.when, nwhen * sizeof(*w));
+			when_cap = when_cap ? 2 * when_cap : 4096;
+			w = realloc(src.when, when_cap * sizeof(*w));
 			if (!w)
 				goto err_nomem;
 			src.when = w;
@@ -611,8 +607,8 @@ static int pcap_be_open(struct lg_backend **out, const struct lg_backend_conf *c
 	b->pass = 1;
 	/* One pass's span, and one mean gap more, so that passes follow each other at the
 	 * recorded rate. */
-	b->pass_ns = src.nwhen > 1 && src.when[src.nwhen - 1] > src.when[0]
-		? src.when[src.nwhen - 1] - src.when[0] : 0;
+	b->pass_ns = src.records > 1 && src.when[src.records - 1] > src.when[0]
+		? src.when[src.records - 1] - src.when[0] : 0;
 	if (src.records > 1)
 		b->pass_ns += b->pass_ns / (int64_t)(src.records - 1);
 	*out = b;
@@ -778,7 +774,7 @@ static int next_rec(struct lg_backend *b, struct rec *r)
 	}
 	/* its time for the clock and pacing (record_times()); a record the file gained since
 	 * setup() has its own stamp */
-	if (b->recno < src.nwhen)
+	if (b->recno < src.records)
 		r->ns = src.when[b->recno];
 	b->recno++;
 	return 1;
@@ -823,45 +819,32 @@ static int read_next(struct lg_backend *b)
 		t = (int64_t)((uint64_t)rec.ns + (uint64_t)(b->pass - 1) * (uint64_t)b->pass_ns);
 		/*
 		 * The replay's clock, which admission judges by and the workers' reorder holds
-		 * run on (lg_rx_pkt.rec_ns): it moves on by each record's gap to the one before,
-		 * as pace= spaces them (at most MAX_GAP_NS), never back, one tick in (never 0:
-		 * a bucket's last_ns 0 is "fresh"). A record stamped before the one before is at
-		 * the latter's time and the next one's gap counts from it: one record stamped an
-		 * hour ahead (a clock stepped on the capturing host) moves the clock an hour
-		 * once, and does not stop it for the hour after (trial X5, s28: the clock was
-		 * the largest stamp so far, so buckets stopped refilling and holds never ran
-		 * out). Every record read counts, kept or not: queues that share a file keep
-		 * the same clock, so the verdicts do not hang on the worker count.
+		 * run on (lg_rx_pkt.rec_ns), and the pacing: each record comes its gap to the
+		 * one before after it (divided by the pace, when paced; at most MAX_GAP_NS),
+		 * never back; the clock starts one tick in (never 0: a bucket's last_ns 0 is
+		 * "fresh"). A record's time is record_times()': a record stamped ahead of the
+		 * ones after it does not move the clock (trials X5 F2, X6 F3, s28); a record
+		 * stamped before the one before (a clock set back, seconds that wrapped at 2038
+		 * in a classic pcap) comes at once and the next one's gap counts from it. Every
+		 * record read counts, kept or not: queues that share a file keep the same
+		 * clock, so the verdicts do not hang on the worker count.
 		 */
-		if (!b->clk_ns) {
-			b->clk_ns = LG_ADMIT_JIFFY_NS;
-		} else if (t > b->clk_prev) {
-			uint64_t gap = (uint64_t)t - (uint64_t)b->clk_prev;
+		{
+			uint64_t gap = b->clk_ns && t > b->clk_prev
+				? (uint64_t)t - (uint64_t)b->clk_prev : 0;
+			uint64_t clk = gap < (uint64_t)MAX_GAP_NS ? gap : (uint64_t)MAX_GAP_NS;
 
-			gap = gap < (uint64_t)MAX_GAP_NS ? gap : (uint64_t)MAX_GAP_NS;
-			b->clk_ns = b->clk_ns + gap > b->clk_ns ? b->clk_ns + gap : UINT64_MAX;
-		}
-		b->clk_prev = t;
-		if (b->o.pace > 0) {
-			double gap = 0;
+			if (b->o.pace > 0) {
+				double wait = (double)gap / b->o.pace;
 
-			/*
-			 * Each record waits for its gap to the one before, divided by the pace:
-			 * a record stamped before the previous one (clocks set back, seconds
-			 * that wrapped at 2038 in a classic pcap) goes at once, and the next
-			 * one's gap counts from it. A gap is at most MAX_GAP_NS of waiting.
-			 * Every record read counts, kept or not: queues that share a file keep
-			 * the same clock.
-			 */
-			if (!b->started) {
-				b->started = true;
-				b->due_ns = mono_ns();
-			} else if (t > b->prev_ns) {
-				gap = (double)((uint64_t)t - (uint64_t)b->prev_ns) / b->o.pace;
+				b->due_ns = !b->clk_ns ? mono_ns()
+					  : b->due_ns + (wait < MAX_GAP_NS ? (uint64_t)wait
+									   : (uint64_t)MAX_GAP_NS);
+				due = b->due_ns;
 			}
-			b->prev_ns = t;
-			b->due_ns += gap < MAX_GAP_NS ? (uint64_t)gap : (uint64_t)MAX_GAP_NS;
-			due = b->due_ns;
+			b->clk_ns = !b->clk_ns ? LG_ADMIT_JIFFY_NS
+				  : b->clk_ns + clk >= b->clk_ns ? b->clk_ns + clk : UINT64_MAX;
+			b->clk_prev = t;
 		}
 		/* Preloaded, whose record it is was decided at setup: a look at its entry. */
 		if (rec.queue >= 0 && (unsigned)rec.queue != b->queue)
